@@ -1,0 +1,99 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, symlink, mkdir, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { SetupError } from "@tsmicro/runtime";
+
+const require = createRequire(import.meta.url);
+
+/** Where `google/api/annotations.proto` and its neighbours ship: the google-proto-files package. */
+export const googleProtosDir = join(require.resolve("google-proto-files/package.json"), "..");
+
+/** The googleapis folders tsmicro puts on the import path; they import only each other and well-known types. */
+const vendoredGoogleDirs = ["api", "rpc", "type", "longrunning"];
+
+/** The `buf` binary from the @bufbuild/buf npm package, so no protoc is needed. */
+function bufBinary(): string {
+  return join(require.resolve("@bufbuild/buf/package.json"), "..", "bin", "buf");
+}
+
+/** One error buf reported, as `--error-format json` prints it. */
+interface BufDiagnostic {
+  path: string;
+  start_line: number;
+  start_column: number;
+  message: string;
+}
+
+/**
+ * Compiles every proto under `protoDir` with buf into a FileDescriptorSet
+ * (imports and source info included). buf runs in a temporary workspace
+ * holding two modules: the user's proto folder and the shipped googleapis
+ * protos, so `import "google/api/annotations.proto"` works without
+ * vendoring. Compile errors come back as one SetupError whose message has a
+ * `file:line:col: message` line per error, with paths as the user gave them.
+ */
+export async function buildImage(protoDir: string, displayDir: string): Promise<Uint8Array> {
+  const workspace = await mkdtemp(join(tmpdir(), "tsmicro-buf-"));
+  try {
+    await symlink(protoDir, join(workspace, "proto"), "dir");
+    await mkdir(join(workspace, "vendor", "google"), { recursive: true });
+    for (const dir of vendoredGoogleDirs) {
+      await symlink(join(googleProtosDir, "google", dir), join(workspace, "vendor", "google", dir), "dir");
+    }
+    await writeFile(join(workspace, "buf.yaml"), "version: v2\nmodules:\n  - path: proto\n  - path: vendor\n");
+    const image = join(workspace, "image.binpb");
+    const args = ["build", "proto", "-o", image, "--as-file-descriptor-set", "--error-format", "json"];
+    const { code, stdout, stderr } = await run(bufBinary(), args, workspace);
+    if (code !== 0) throw await compileError(stdout, stderr, protoDir, displayDir, code);
+    return await readFile(image);
+  } finally {
+    await rm(workspace, { recursive: true, force: true });
+  }
+}
+
+async function compileError(stdout: string, stderr: string, protoDir: string, displayDir: string, code: number | null) {
+  const diagnostics: BufDiagnostic[] = [];
+  for (const line of `${stdout}\n${stderr}`.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      diagnostics.push(JSON.parse(line) as BufDiagnostic);
+    } catch {
+      // not a diagnostic line
+    }
+  }
+  if (diagnostics.length === 0) return new SetupError("TSM_ERR_BUF", `exit ${code}`, stderr.trim() || stdout.trim());
+  const unique = [...new Map(diagnostics.map((d) => [`${d.path}:${d.start_line}:${d.start_column}:${d.message}`, d])).values()];
+  const lines = await Promise.all(unique.map((d) => describe(d, protoDir, displayDir)));
+  return new SetupError("TSM_ERR_PROTO_SYNTAX", lines.join("\n"));
+}
+
+async function describe(d: BufDiagnostic, protoDir: string, displayDir: string): Promise<string> {
+  const inProto = d.path.startsWith("proto/") ? d.path.slice("proto/".length) : d.path;
+  const shown = join(displayDir, inProto);
+  const where = `${shown}:${d.start_line}:${d.start_column}`;
+  if (d.message === "imported file does not exist") {
+    const source = await readFile(join(protoDir, inProto), "utf8").catch(() => "");
+    const importLine = source.split("\n")[d.start_line - 1] ?? "";
+    const imported = /import\s+(?:public\s+|weak\s+)?"([^"]+)"/.exec(importLine)?.[1] ?? "(unknown)";
+    const searched = [`${displayDir}/`, ...vendoredGoogleDirs.map((g) => `google/${g}/ (shipped)`), "google/protobuf/ (well-known types)"];
+    return new SetupError("TSM_ERR_PROTO_IMPORT", where, JSON.stringify(imported), searched.join(", ")).message;
+  }
+  return `${where}: ${d.message}`;
+}
+
+function run(command: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(command, args, { cwd, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A path for messages: relative to the working directory when inside it. */
+export function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel === "" ? "." : rel.startsWith("..") ? path : rel;
+}

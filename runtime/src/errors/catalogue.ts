@@ -1,0 +1,26 @@
+/**
+ * Every setup, configuration and generation error tsmicro reports, with a
+ * stable code and a printf-style message. A test checks each code is
+ * documented in the README's error table.
+ */
+export const errorCatalogue = {
+  TSM_ERR_PLUGIN_OPTION: "unknown plugin option %s in %s; valid options: %s",
+  TSM_ERR_PLUGIN_OPTION_VALUE: "plugin option %s has an invalid value %s: %s",
+  TSM_ERR_OUTPUT_PATH: "refusing to write %s (from %s): generated paths must stay inside the output directory",
+  TSM_ERR_PROTO_SYNTAX: "the protos do not compile:\n%s",
+  TSM_ERR_PROTO_IMPORT: "%s: import %s not found; searched %s",
+  TSM_ERR_NO_PROTOS: "no .proto files under %s; put the service's proto there or pass --proto DIR",
+  TSM_ERR_SHADOWED_NAME:
+    "%s %s in %s takes the name %s, which the generated message code uses for its own helpers; rename it (for example to %s)",
+  TSM_ERR_TEMPLATE: "template %s failed: %s",
+  TSM_ERR_BUF: "buf failed (%s): %s",
+} as const;
+
+/** A code from the error catalogue. */
+export type ErrorCode = keyof typeof errorCatalogue;
+
+/** Formats a catalogue message: each `%s` takes the next argument. */
+export function formatError(code: ErrorCode, ...args: readonly unknown[]): string {
+  let next = 0;
+  return errorCatalogue[code].replace(/%s/g, () => String(args[next++]));
+}
