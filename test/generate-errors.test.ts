@@ -1,0 +1,154 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  CodeGeneratorRequestSchema,
+  CodeGeneratorResponseSchema,
+  FileDescriptorProtoSchema,
+} from "@bufbuild/protobuf/wkt";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { bins, readTree, repoTempDir, run, runBinary } from "./support/cli.js";
+import { findProgram } from "./support/programs.js";
+
+const temps: string[] = [];
+afterAll(async () => {
+  await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+/** A project folder with the given protos under proto/. */
+async function project(files: Record<string, string>): Promise<string> {
+  const dir = await repoTempDir("errors");
+  temps.push(dir);
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(join(dir, "proto", name, ".."), { recursive: true });
+    await writeFile(join(dir, "proto", name), content);
+  }
+  return dir;
+}
+
+const generate = (cwd: string, ...args: string[]) => run("node", [bins.tsmicro, "generate", ...args], { cwd });
+
+const goodProto =
+  'syntax = "proto3";\npackage good.v1;\nmessage PingRequest { string id = 1; }\nmessage PingReply { string id = 1; }\nservice Pinger { rpc Ping(PingRequest) returns (PingReply); }\n';
+
+describe("tsmicro generate reports bad input and writes nothing", () => {
+  it("a syntax error is file:line:col: message, exit 1, and earlier output is untouched", async () => {
+    const dir = await project({ "good/v1/good.proto": goodProto });
+    expect((await generate(dir)).code).toBe(0);
+    const before = await readTree(join(dir, "src/gen"));
+    expect(before.size).toBeGreaterThan(0);
+
+    await writeFile(
+      join(dir, "proto/good/v1/good.proto"),
+      goodProto.replace("message PingReply { string id = 1; }", "message PingReply { string id = 1 }"),
+    );
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^tsmicro: the protos do not compile:\nproto\/good\/v1\/good\.proto:4:\d+: .+/);
+    expect(result.stdout).toBe("");
+    expect(await readTree(join(dir, "src/gen"))).toEqual(before);
+  });
+
+  it("a syntax error in a fresh project creates no output folder", async () => {
+    const dir = await project({ "a.proto": 'syntax = "proto3";\nmessage A { int32 x = 1 }\n' });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("proto/a.proto:2:");
+    expect((await readTree(join(dir, "src/gen"))).size).toBe(0);
+  });
+
+  it("a missing import names the file and the search path", async () => {
+    const dir = await project({ "svc/a.proto": 'syntax = "proto3";\nimport "missing/dep.proto";\nmessage A {}\n' });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      'proto/svc/a.proto:2:1: import "missing/dep.proto" not found; searched proto/, google/api/ (shipped)',
+    );
+  });
+
+  it("an unknown plugin option fails, naming the key and the valid ones", async () => {
+    const dir = await project({ "a.proto": goodProto });
+    const result = await generate(dir, "--opt", "frobnicate=1");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('unknown plugin option "frobnicate"');
+    expect(result.stderr).toContain("valid options: runtime_import, templates");
+  });
+
+  it("a message that would shadow what ts-proto's code uses is refused by name", async () => {
+    const dir = await project({
+      "x/bytes.proto": 'syntax = "proto3";\npackage x;\nmessage Uint8Array { bytes b = 1; }\n',
+    });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("message x.Uint8Array in x/bytes.proto takes the name Uint8Array");
+    expect(result.stderr).toContain("rename it (for example to Uint8ArrayMessage)");
+    expect((await readTree(join(dir, "src/gen"))).size).toBe(0);
+  });
+
+  it("a missing proto folder says where to put protos", async () => {
+    const dir = await project({});
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("no .proto files under proto");
+  });
+
+  it("files generated from a proto that was deleted are removed; other files stay", async () => {
+    const dir = await project({ "a/v1/a.proto": goodProto, "b/v1/b.proto": goodProto.replace("good.v1", "other.v1") });
+    expect((await generate(dir)).code).toBe(0);
+    await writeFile(join(dir, "src/gen/notes.ts"), "// mine\nexport const mine = 1;\n");
+    await rm(join(dir, "proto/b"), { recursive: true });
+    const result = await generate(dir);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("removed b/v1/b.micro.ts");
+    const tree = await readTree(join(dir, "src/gen"));
+    expect([...tree.keys()].sort()).toEqual(["a/v1/a.micro.ts", "a/v1/a.ts", "notes.ts"]);
+  });
+});
+
+describe("protoc-gen-tsmicro as a plugin", () => {
+  it("prints its version", async () => {
+    const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    const result = await run("node", [bins.plugin, "--version"]);
+    expect(result).toEqual({ code: 0, stdout: `protoc-gen-tsmicro v${pkg.version}\n`, stderr: "" });
+  });
+
+  it("refuses output paths that escape the output folder", async () => {
+    for (const name of ["../../escape.proto", "/etc/escape.proto", "a/../../b.proto"]) {
+      const file = create(FileDescriptorProtoSchema, {
+        name,
+        package: "evil",
+        syntax: "proto3",
+        messageType: [{ name: "Evil" }],
+      });
+      const request = create(CodeGeneratorRequestSchema, { fileToGenerate: [name], protoFile: [file] });
+      const result = await runBinary("node", [bins.plugin], toBinary(CodeGeneratorRequestSchema, request));
+      expect(result.code).toBe(0);
+      const response = fromBinary(CodeGeneratorResponseSchema, result.stdout);
+      expect(response.error).toContain("refusing to write");
+      expect(response.error).toContain("generated paths must stay inside the output directory");
+      expect(response.file).toEqual([]);
+    }
+  });
+
+  const protoc = findProgram("protoc", "protobuf-compiler");
+  it.skipIf(!protoc)("under protoc, an unknown option fails with the key and the valid ones", async () => {
+    const dir = await project({ "a.proto": goodProto });
+    const out = join(dir, "out");
+    await mkdir(out);
+    const result = await run(
+      protoc!,
+      [
+        `--plugin=protoc-gen-tsmicro=${bins.plugin}`,
+        `--tsmicro_out=${out}`,
+        "--tsmicro_opt=nope=1",
+        "-I",
+        "proto",
+        "proto/a.proto",
+      ],
+      { cwd: dir },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('--tsmicro_out: unknown plugin option "nope"');
+    expect((await readTree(out)).size).toBe(0);
+  });
+});
