@@ -18,10 +18,23 @@ await yargs(hideBin(process.argv))
         .option("proto", { type: "string", default: "proto", describe: "folder of .proto files (an import root)" })
         .option("out", { type: "string", default: "src/gen", describe: "folder for generated files" })
         .option("templates", { type: "string", describe: "folder of templates overriding the shipped ones" })
-        .option("opt", { type: "string", array: true, default: [], describe: "plugin option key=value, as --tsmicro_opt" }),
+        .option("opt", {
+          type: "string",
+          array: true,
+          default: [],
+          describe: "plugin option key=value, as --tsmicro_opt",
+        }),
     async (argv) => {
-      const result = await generateCommand({ proto: argv.proto, out: argv.out, templates: argv.templates, opt: argv.opt });
-      process.stdout.write(`generated ${result.written.length} files in ${argv.out}\n`);
+      const result = await generateCommand({
+        proto: argv.proto,
+        out: argv.out,
+        templates: argv.templates,
+        opt: argv.opt,
+      });
+      const { written, unchanged } = result;
+      process.stdout.write(
+        `generated ${written.length + unchanged.length} files in ${argv.out} (${written.length} changed)\n`,
+      );
       for (const file of result.removed) process.stdout.write(`removed ${file} (its proto is gone)\n`);
     },
   )

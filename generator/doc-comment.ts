@@ -21,7 +21,12 @@ export function docLines(comment: string | undefined, deprecated: boolean): stri
   const lines = (comment ?? "").replace(/\s+$/, "").split("\n");
   while (lines.length > 0 && lines[0]?.trim() === "") lines.shift();
   const indent = Math.min(...lines.filter((l) => l.trim() !== "").map((l) => l.length - l.trimStart().length));
-  const trimmed = lines.map((l) => l.slice(Number.isFinite(indent) ? indent : 0).replace(/\s+$/, "").replace(/\*\//g, "*\\/"));
+  const trimmed = lines.map((l) =>
+    l
+      .slice(Number.isFinite(indent) ? indent : 0)
+      .replace(/\s+$/, "")
+      .replace(/\*\//g, "*\\/"),
+  );
   if (deprecated) trimmed.push(...(trimmed.length > 0 ? [""] : []), "@deprecated");
   return trimmed;
 }

@@ -1,5 +1,5 @@
-import { createFileRegistry, fromBinary, create } from "@bufbuild/protobuf";
-import { CodeGeneratorRequestSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { createFileRegistry, create } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { checkOutputPath } from "./output-path.js";
 import { parseGeneratorOptions } from "./options.js";
 import { filesToEmit, prepareRequest } from "./prepare-request.js";
@@ -15,8 +15,8 @@ export interface GeneratedFile {
 
 /** What generation needs besides the request. */
 export interface GenerateInput {
-  /** The CodeGeneratorRequest bytes protoc or buf sent (or tsmicro built from buf's image). */
-  readonly request: Uint8Array;
+  /** The CodeGeneratorRequest protoc or buf sent (or tsmicro built from buf's image); generation may normalise it in place. */
+  readonly request: CodeGeneratorRequest;
   /** Templates, shipped and user overrides merged. */
   readonly templates: TemplateSet;
   /** tsmicro's version, printed in each file's header. */
@@ -35,7 +35,7 @@ export function generatedHeader(version: string, protoFile: string): string {
  * console. Files are not yet formatted; the runner formats them.
  */
 export function generate(input: GenerateInput): GeneratedFile[] {
-  const request = fromBinary(CodeGeneratorRequestSchema, input.request);
+  const { request } = input;
   const options = parseGeneratorOptions(request.parameter ?? "");
   const emitted = filesToEmit(request);
   const messages = runTsProto(prepareRequest(request, emitted), emitted);

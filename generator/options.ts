@@ -44,7 +44,12 @@ export function parseGeneratorOptions(parameter: string): GeneratorOptions {
     const value = eq === -1 ? "" : trimmed.slice(eq + 1);
     const set = Object.hasOwn(setters, key) ? setters[key] : undefined;
     if (!set) {
-      throw new SetupError("TSM_ERR_PLUGIN_OPTION", JSON.stringify(key), JSON.stringify(parameter), generatorOptionKeys.join(", "));
+      throw new SetupError(
+        "TSM_ERR_PLUGIN_OPTION",
+        JSON.stringify(key),
+        JSON.stringify(parameter),
+        generatorOptionKeys.join(", "),
+      );
     }
     set(options, value, key);
   }

@@ -57,7 +57,11 @@ export function runTsProto(requestBytes: Uint8Array, emitted: ReadonlySet<string
     .filter((file) => emitted.has(file.name))
     .map((file) => {
       const [path, code] = generateFile({ ...ctx, currentFile: createFileContext(file) }, file);
-      const body = code.toString({ ...getTsPoetOpts(options, "", "", file.name), prefix: "/* eslint-disable */", path });
+      const body = code.toString({
+        ...getTsPoetOpts(options, "", "", file.name),
+        prefix: "/* eslint-disable */",
+        path,
+      });
       return { name: path, protoFile: file.name, body };
     });
 

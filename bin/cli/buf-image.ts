@@ -64,7 +64,9 @@ async function compileError(stdout: string, stderr: string, protoDir: string, di
     }
   }
   if (diagnostics.length === 0) return new SetupError("TSM_ERR_BUF", `exit ${code}`, stderr.trim() || stdout.trim());
-  const unique = [...new Map(diagnostics.map((d) => [`${d.path}:${d.start_line}:${d.start_column}:${d.message}`, d])).values()];
+  const unique = [
+    ...new Map(diagnostics.map((d) => [`${d.path}:${d.start_line}:${d.start_column}:${d.message}`, d])).values(),
+  ];
   const lines = await Promise.all(unique.map((d) => describe(d, protoDir, displayDir)));
   return new SetupError("TSM_ERR_PROTO_SYNTAX", lines.join("\n"));
 }
@@ -77,13 +79,21 @@ async function describe(d: BufDiagnostic, protoDir: string, displayDir: string):
     const source = await readFile(join(protoDir, inProto), "utf8").catch(() => "");
     const importLine = source.split("\n")[d.start_line - 1] ?? "";
     const imported = /import\s+(?:public\s+|weak\s+)?"([^"]+)"/.exec(importLine)?.[1] ?? "(unknown)";
-    const searched = [`${displayDir}/`, ...vendoredGoogleDirs.map((g) => `google/${g}/ (shipped)`), "google/protobuf/ (well-known types)"];
+    const searched = [
+      `${displayDir}/`,
+      ...vendoredGoogleDirs.map((g) => `google/${g}/ (shipped)`),
+      "google/protobuf/ (well-known types)",
+    ];
     return new SetupError("TSM_ERR_PROTO_IMPORT", where, JSON.stringify(imported), searched.join(", ")).message;
   }
   return `${where}: ${d.message}`;
 }
 
-function run(command: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  command: string,
+  args: string[],
+  cwd: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(command, args, { cwd, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;

@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { CodeGeneratorRequestSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -28,9 +28,11 @@ export async function generateCommand(options: GenerateCommandOptions): Promise<
   const protoDir = resolve(options.proto);
   const files = await listProtos(protoDir, options.proto);
   const image = fromBinary(FileDescriptorSetSchema, await buildImage(protoDir, displayPath(protoDir)));
-  const parameter = [...options.opt, ...(options.templates ? [`templates=${resolve(options.templates)}`] : [])].join(",");
+  const parameter = [...options.opt, ...(options.templates ? [`templates=${resolve(options.templates)}`] : [])].join(
+    ",",
+  );
   const request = create(CodeGeneratorRequestSchema, { fileToGenerate: files, parameter, protoFile: image.file });
-  const generated = await generateFiles(toBinary(CodeGeneratorRequestSchema, request));
+  const generated = await generateFiles(request);
   return writeGeneratedFiles(options.out, generated);
 }
 
@@ -43,7 +45,12 @@ async function listProtos(protoDir: string, shown: string): Promise<string[]> {
   }
   const files = entries
     .filter((e) => e.isFile() && e.name.endsWith(".proto"))
-    .map((e) => join(e.parentPath, e.name).slice(protoDir.length + 1).split("\\").join("/"))
+    .map((e) =>
+      join(e.parentPath, e.name)
+        .slice(protoDir.length + 1)
+        .split("\\")
+        .join("/"),
+    )
     .sort();
   if (files.length === 0) throw new SetupError("TSM_ERR_NO_PROTOS", shown);
   return files;

@@ -1,5 +1,4 @@
-import { fromBinary } from "@bufbuild/protobuf";
-import { CodeGeneratorRequestSchema } from "@bufbuild/protobuf/wkt";
+import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { generate, type GeneratedFile } from "../../generator/generate.js";
 import { parseGeneratorOptions } from "../../generator/options.js";
 import { formatFiles } from "./format.js";
@@ -11,9 +10,8 @@ import { version } from "./package-paths.js";
  * overrides from the `templates` option), the pure generator run, and its
  * output formatted. Same request, same files, whichever way came in.
  */
-export async function generateFiles(request: Uint8Array): Promise<GeneratedFile[]> {
-  const { parameter } = fromBinary(CodeGeneratorRequestSchema, request);
-  const options = parseGeneratorOptions(parameter ?? "");
+export async function generateFiles(request: CodeGeneratorRequest): Promise<GeneratedFile[]> {
+  const options = parseGeneratorOptions(request.parameter ?? "");
   const templates = await loadTemplates(options.templates);
   return formatFiles(generate({ request, templates, version }));
 }

@@ -15,7 +15,12 @@ async function readTemplateDir(dir: string): Promise<Record<string, string>> {
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile() || !entry.name.endsWith(".ejs")) continue;
     const path = join(entry.parentPath, entry.name);
-    set[path.slice(dir.length + 1).split("\\").join("/")] = await readFile(path, "utf8");
+    set[
+      path
+        .slice(dir.length + 1)
+        .split("\\")
+        .join("/")
+    ] = await readFile(path, "utf8");
   }
   return set;
 }

@@ -9,7 +9,9 @@ export const packageRoot = findRoot(dirname(fileURLToPath(import.meta.url)));
 export const shippedTemplatesDir = join(packageRoot, "templates");
 
 /** tsmicro's version, from its package.json. */
-export const version: string = (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
+export const version: string = (
+  JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }
+).version;
 
 function findRoot(from: string): string {
   for (let dir = from; ; dir = dirname(dir)) {

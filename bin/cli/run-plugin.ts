@@ -1,5 +1,10 @@
-import { create, toBinary } from "@bufbuild/protobuf";
-import { CodeGeneratorResponseSchema, CodeGeneratorResponse_FileSchema, CodeGeneratorResponse_Feature } from "@bufbuild/protobuf/wkt";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  CodeGeneratorRequestSchema,
+  CodeGeneratorResponseSchema,
+  CodeGeneratorResponse_FileSchema,
+  CodeGeneratorResponse_Feature,
+} from "@bufbuild/protobuf/wkt";
 import { isSetupError } from "@tsmicro/runtime";
 import { generateFiles } from "./generate-files.js";
 import { version } from "./package-paths.js";
@@ -21,7 +26,7 @@ export async function runPlugin(args: readonly string[]): Promise<number> {
     );
     return 1;
   }
-  const request = await readAll(process.stdin);
+  const request = fromBinary(CodeGeneratorRequestSchema, await readAll(process.stdin));
   const response = create(CodeGeneratorResponseSchema, {
     supportedFeatures: BigInt(CodeGeneratorResponse_Feature.PROTO3_OPTIONAL),
   });

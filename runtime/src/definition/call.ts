@@ -35,5 +35,9 @@ export interface Caller {
   unary<I, O>(method: MethodDefinition<I, O>, request: I, options?: CallOptions): Promise<O>;
   serverStreaming<I, O>(method: MethodDefinition<I, O>, request: I, options?: CallOptions): AsyncIterable<O>;
   clientStreaming<I, O>(method: MethodDefinition<I, O>, requests: AsyncIterable<I>, options?: CallOptions): Promise<O>;
-  bidiStreaming<I, O>(method: MethodDefinition<I, O>, requests: AsyncIterable<I>, options?: CallOptions): AsyncIterable<O>;
+  bidiStreaming<I, O>(
+    method: MethodDefinition<I, O>,
+    requests: AsyncIterable<I>,
+    options?: CallOptions,
+  ): AsyncIterable<O>;
 }

@@ -1,0 +1,10 @@
+/** Runs the benchmarks named on the command line (default: all) and prints their ratios. */
+import { benchCodegen } from "./codegen.js";
+
+const benches: Record<string, () => Promise<void>> = { codegen: benchCodegen };
+const wanted = process.argv.slice(2);
+for (const name of wanted.length > 0 ? wanted : Object.keys(benches)) {
+  const bench = benches[name];
+  if (!bench) throw new Error(`unknown benchmark ${name}; known: ${Object.keys(benches).join(", ")}`);
+  await bench();
+}
