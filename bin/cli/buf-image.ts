@@ -10,8 +10,14 @@ const require = createRequire(import.meta.url);
 /** Where `google/api/annotations.proto` and its neighbours ship: the google-proto-files package. */
 export const googleProtosDir = join(require.resolve("google-proto-files/package.json"), "..");
 
-/** The googleapis folders tsmicro puts on the import path; they import only each other and well-known types. */
-const vendoredGoogleDirs = ["api", "rpc", "type", "longrunning"];
+/**
+ * The googleapis folders tsmicro puts on the import path; they import only
+ * each other and well-known types. The well-known types come from the same
+ * package rather than from buf's embedded copy, so `tsmicro generate` and
+ * `protoc -I node_modules/google-proto-files` compile the same sources
+ * whatever buf's version.
+ */
+const vendoredGoogleDirs = ["api", "rpc", "type", "longrunning", "protobuf"];
 
 /** The `buf` binary from the @bufbuild/buf npm package, so no protoc is needed. */
 function bufBinary(): string {
