@@ -12,3 +12,28 @@ export type { ClientMethod, ClientOf, HandlerMethod, HandlerOf, RequestStream } 
 export { createClient } from "./definition/client.js";
 export { errorCatalogue, formatError, type ErrorCode } from "./errors/catalogue.js";
 export { SetupError, isSetupError } from "./errors/setup-error.js";
+export { Code, codeName, TsmicroError, isTsmicroError, type TsmicroErrorOptions } from "./errors/tsmicro-error.js";
+export type {
+  Endpoint,
+  Node,
+  RegisterOptions,
+  Registry,
+  RegistryEvent,
+  Service,
+  Watcher,
+  WatchOptions,
+} from "./registry/registry.js";
+export { registryDefaults } from "./registry/registry.js";
+export type { Next, NodeState, SelectOptions, Selector, Strategy } from "./selector/selector.js";
+export type {
+  CallResult,
+  ClientCall,
+  ClientHandler,
+  ClientMiddleware,
+  ClientTransport,
+  ServerCall,
+  ServerHandler,
+  ServerMiddleware,
+  ServerTransport,
+} from "./transport/transport.js";
+export { chain } from "./transport/transport.js";

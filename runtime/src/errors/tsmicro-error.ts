@@ -1,0 +1,63 @@
+/** gRPC status codes, with the numbers gRPC puts on the wire. */
+export const Code = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/** A gRPC status code. */
+export type Code = (typeof Code)[keyof typeof Code];
+
+/** The name of a code, such as `UNAVAILABLE`. */
+export function codeName(code: number): string {
+  return Object.entries(Code).find(([, value]) => value === code)?.[0] ?? `CODE_${code}`;
+}
+
+/** What a TsmicroError carries besides its code and message. */
+export interface TsmicroErrorOptions {
+  /** Whether the same call may succeed on another node: read by retries and breakers instead of guessing. */
+  readonly retryable?: boolean;
+  readonly details?: readonly unknown[];
+  readonly cause?: unknown;
+}
+
+/** Codes that mean "this node could not take the call", so another node may. */
+const retryableByDefault = new Set<number>([Code.UNAVAILABLE, Code.RESOURCE_EXHAUSTED]);
+
+/**
+ * The one error of calls: a gRPC status code, a message, whether a retry on
+ * another node may succeed, and details. Handlers throw it to answer with a
+ * status; clients receive it for any failed call.
+ */
+export class TsmicroError extends Error {
+  override readonly name = "TsmicroError";
+  readonly code: Code;
+  readonly retryable: boolean;
+  readonly details: readonly unknown[];
+
+  constructor(code: Code, message: string, options: TsmicroErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? retryableByDefault.has(code);
+    this.details = options.details ?? [];
+  }
+}
+
+/** True for a TsmicroError, even one from another copy of the runtime. */
+export function isTsmicroError(error: unknown): error is TsmicroError {
+  return error instanceof Error && error.name === "TsmicroError" && typeof (error as TsmicroError).code === "number";
+}

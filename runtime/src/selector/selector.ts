@@ -1,0 +1,38 @@
+import type { Node, Service } from "../registry/registry.js";
+
+/** Returns the next node to call; throws a TsmicroError (UNAVAILABLE) when there is none. */
+export type Next = () => Node;
+
+/** What a strategy knows of a node: the node and the calls in flight to it. */
+export interface NodeState {
+  readonly node: Node;
+  readonly inflight: number;
+}
+
+/** A load-balancing strategy: a plain function from the live nodes to a picker, as go-micro's. */
+export type Strategy = (nodes: readonly NodeState[]) => () => NodeState;
+
+/** Options of one selection. */
+export interface SelectOptions {
+  /** Node ids not to pick (nodes a retry already tried), unless nothing else is left. */
+  readonly exclude?: ReadonlySet<string>;
+}
+
+/**
+ * Picks nodes of a service to call. Nodes come from a cache the registry's
+ * watch keeps fresh; when the registry cannot be reached, the last known
+ * nodes keep serving. Every node `next()` returns must be `mark`ed once with
+ * the outcome of the call, so in-flight counts stay right and failing nodes
+ * are ejected for a while.
+ */
+export interface Selector {
+  select(service: string, options?: SelectOptions): Promise<Next>;
+  mark(service: string, node: Node, error: unknown): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Every node of every version of a service. */
+export function nodesOf(services: readonly Service[]): Node[] {
+  return services.flatMap((service) => service.nodes);
+}
