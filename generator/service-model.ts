@@ -10,6 +10,8 @@ import type { TsProtoSymbol } from "./ts-proto.js";
 /** Everything the `micro.ts` template prints for one proto file. */
 export interface MicroFileModel {
   readonly header: string;
+  /** Base64 FileDescriptorSet of the file and its imports, as a string literal. */
+  readonly fileDescriptorSetLiteral: string;
   readonly imports: readonly ImportStatement[];
   readonly services: readonly ServiceModel[];
 }
@@ -89,11 +91,13 @@ export interface ModelContext {
   readonly symbols: ReadonlyMap<string, TsProtoSymbol>;
   readonly runtimeImport: string;
   readonly header: string;
+  /** Base64 FileDescriptorSet of the file and its imports. */
+  readonly fileDescriptorSet: string;
 }
 
 /** Prepares the `micro.ts` model of a file that declares services. */
 export function buildMicroFileModel(file: DescFile, proto: FileDescriptorProto, ctx: ModelContext): MicroFileModel {
-  const exported = file.services.flatMap((s) => Object.values(serviceNames(s)));
+  const exported = ["fileDescriptorSet", ...file.services.flatMap((s) => Object.values(serviceNames(s)))];
   const imports = new ImportCollector([...exported, ...usedGlobals]);
   const runtime = (name: string, typeOnly: boolean) => imports.use(ctx.runtimeImport, name, typeOnly);
   const kinds = new Set(file.services.flatMap((s) => s.methods.map((m) => m.methodKind)));
@@ -132,7 +136,12 @@ export function buildMicroFileModel(file: DescFile, proto: FileDescriptorProto, 
       names,
     };
   });
-  return { header: ctx.header, imports: imports.statements(), services };
+  return {
+    header: ctx.header,
+    fileDescriptorSetLiteral: JSON.stringify(ctx.fileDescriptorSet),
+    imports: imports.statements(),
+    services,
+  };
 }
 
 function serviceNames(service: DescService) {

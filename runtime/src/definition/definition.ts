@@ -60,6 +60,12 @@ export interface ServiceDefinition {
   readonly file: string;
   readonly deprecated: boolean;
   readonly methods: { readonly [localName: string]: MethodDefinition };
+  /**
+   * The declaring file and everything it imports, as a base64
+   * `google.protobuf.FileDescriptorSet` (no source info): what server
+   * reflection serves, so tools call the service without its source.
+   */
+  readonly fileDescriptorSet: string;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;

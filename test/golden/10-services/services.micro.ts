@@ -10,6 +10,10 @@ import {
 } from "@tsmicro/runtime";
 import { Chunk, Request, Response, UploadSummary } from "./services.js";
 
+/** This file's descriptors and their imports (base64 FileDescriptorSet), for server reflection. */
+const fileDescriptorSet =
+  "CosKCg5zZXJ2aWNlcy5wcm90bxIUZml4dHVyZXMuc2VydmljZXMudjEiMwoHUmVxdWVzdBIOCgJpZBgBIAEoCVICaWQSGAoHcGF5bG9hZBgCIAEoDFIHcGF5bG9hZCJQCghSZXNwb25zZRIOCgJpZBgBIAEoCVICaWQSGAoHcGF5bG9hZBgCIAEoDFIHcGF5bG9hZBIaCghzZXF1ZW5jZRgDIAEoBVIIc2VxdWVuY2UiMwoFQ2h1bmsSEgoEZGF0YRgBIAEoDFIEZGF0YRIWCgZvZmZzZXQYAiABKANSBm9mZnNldCJRCg1VcGxvYWRTdW1tYXJ5Eh8KC3RvdGFsX2J5dGVzGAEgASgDUgp0b3RhbEJ5dGVzEh8KC2NodW5rX2NvdW50GAIgASgFUgpjaHVua0NvdW50MsUCCgVBbHBoYRJGCgVVbmFyeRIdLmZpeHR1cmVzLnNlcnZpY2VzLnYxLlJlcXVlc3QaHi5maXh0dXJlcy5zZXJ2aWNlcy52MS5SZXNwb25zZRJPCgxTZXJ2ZXJTdHJlYW0SHS5maXh0dXJlcy5zZXJ2aWNlcy52MS5SZXF1ZXN0Gh4uZml4dHVyZXMuc2VydmljZXMudjEuUmVzcG9uc2UwARJSCgxDbGllbnRTdHJlYW0SGy5maXh0dXJlcy5zZXJ2aWNlcy52MS5DaHVuaxojLmZpeHR1cmVzLnNlcnZpY2VzLnYxLlVwbG9hZFN1bW1hcnkoARJPCgpCaWRpU3RyZWFtEh0uZml4dHVyZXMuc2VydmljZXMudjEuUmVxdWVzdBoeLmZpeHR1cmVzLnNlcnZpY2VzLnYxLlJlc3BvbnNlKAEwATK5AgoEQmV0YRJJCgNHZXQSHS5maXh0dXJlcy5zZXJ2aWNlcy52MS5SZXF1ZXN0Gh4uZml4dHVyZXMuc2VydmljZXMudjEuUmVzcG9uc2UiA5ACARJJCgNQdXQSHS5maXh0dXJlcy5zZXJ2aWNlcy52MS5SZXF1ZXN0Gh4uZml4dHVyZXMuc2VydmljZXMudjEuUmVzcG9uc2UiA5ACAhJMCgZPbGRHZXQSHS5maXh0dXJlcy5zZXJ2aWNlcy52MS5SZXF1ZXN0Gh4uZml4dHVyZXMuc2VydmljZXMudjEuUmVzcG9uc2UiA4gCARJNCghEb3dubG9hZBIdLmZpeHR1cmVzLnNlcnZpY2VzLnYxLlJlcXVlc3QaGy5maXh0dXJlcy5zZXJ2aWNlcy52MS5DaHVuayIDiAIBMAEypQEKBUdhbW1hEkwKBlVwbG9hZBIbLmZpeHR1cmVzLnNlcnZpY2VzLnYxLkNodW5rGiMuZml4dHVyZXMuc2VydmljZXMudjEuVXBsb2FkU3VtbWFyeSgBEkkKBENoYXQSHS5maXh0dXJlcy5zZXJ2aWNlcy52MS5SZXF1ZXN0Gh4uZml4dHVyZXMuc2VydmljZXMudjEuUmVzcG9uc2UoATABGgOIAgEynwEKBURlbHRhEkQKBEVjaG8SHS5maXh0dXJlcy5zZXJ2aWNlcy52MS5SZXF1ZXN0Gh0uZml4dHVyZXMuc2VydmljZXMudjEuUmVxdWVzdBJQCgpFY2hvU3RyZWFtEh4uZml4dHVyZXMuc2VydmljZXMudjEuUmVzcG9uc2UaHi5maXh0dXJlcy5zZXJ2aWNlcy52MS5SZXNwb25zZSgBMAFiBnByb3RvMw==";
+
 /**
  * Alpha covers all four RPC kinds.
  *
@@ -19,6 +23,7 @@ export const AlphaDefinition = {
   typeName: "fixtures.services.v1.Alpha",
   file: "services.proto",
   deprecated: false,
+  fileDescriptorSet,
   methods: {
     /**
      * Unary: one request, one response.
@@ -143,6 +148,7 @@ export const BetaDefinition = {
   typeName: "fixtures.services.v1.Beta",
   file: "services.proto",
   deprecated: false,
+  fileDescriptorSet,
   methods: {
     /**
      * Get has no side effects and may be retried or served via GET.
@@ -275,6 +281,7 @@ export const GammaDefinition = {
   typeName: "fixtures.services.v1.Gamma",
   file: "services.proto",
   deprecated: true,
+  fileDescriptorSet,
   methods: {
     upload: {
       name: "Upload",
@@ -331,6 +338,7 @@ export const DeltaDefinition = {
   typeName: "fixtures.services.v1.Delta",
   file: "services.proto",
   deprecated: false,
+  fileDescriptorSet,
   methods: {
     echo: {
       name: "Echo",

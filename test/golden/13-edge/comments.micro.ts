@@ -9,6 +9,10 @@ import {
 } from "@tsmicro/runtime";
 import { Tricky } from "./comments.js";
 
+/** This file's descriptors and their imports (base64 FileDescriptorSet), for server reflection. */
+const fileDescriptorSet =
+  "CuYDCg5jb21tZW50cy5wcm90bxIZZml4dHVyZXMuZWRnZS5jb21tZW50cy52MSKYAQoGVHJpY2t5EhIKBG5hbWUYASABKAlSBG5hbWUSFAoFYmxvY2sYAiABKAlSBWJsb2NrEhgKB3N0YXJyZWQYAyABKAlSB3N0YXJyZWQSGgoIdHJhaWxpbmcYBCABKAlSCHRyYWlsaW5nEhIKBGJvdGgYBSABKAlSBGJvdGgSGgoIZGV0YWNoZWQYBiABKAlSCGRldGFjaGVkIjsKC1VuaWNvZGVUZXh0EhgKB2dyb2Vzc2UYASABKANSB2dyb2Vzc2USEgoEbmFtZRgCIAEoCVIEbmFtZSIpCglPbGRUcmlja3kSGAoFdmFsdWUYASABKAlCAhgBUgV2YWx1ZToCGAEyrQEKDVRyaWNreVNlcnZpY2USSgoCRG8SIS5maXh0dXJlcy5lZGdlLmNvbW1lbnRzLnYxLlRyaWNreRohLmZpeHR1cmVzLmVkZ2UuY29tbWVudHMudjEuVHJpY2t5ElAKA09sZBIhLmZpeHR1cmVzLmVkZ2UuY29tbWVudHMudjEuVHJpY2t5GiEuZml4dHVyZXMuZWRnZS5jb21tZW50cy52MS5Ucmlja3kiA4gCAWIGcHJvdG8z";
+
 /**
  * Service comment: *\/ `${svc}`
  */
@@ -16,6 +20,7 @@ export const TrickyServiceDefinition = {
   typeName: "fixtures.edge.comments.v1.TrickyService",
   file: "comments.proto",
   deprecated: false,
+  fileDescriptorSet,
   methods: {
     /**
      * Method comment: *\/ `${method}` \ 🚀
