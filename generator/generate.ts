@@ -1,11 +1,6 @@
-import { createFileRegistry, create, toBinary, clone } from "@bufbuild/protobuf";
-import {
-  FileDescriptorProtoSchema,
-  FileDescriptorSetSchema,
-  type CodeGeneratorRequest,
-  type FileDescriptorProto,
-} from "@bufbuild/protobuf/wkt";
-import { base64Encode } from "@bufbuild/protobuf/wire";
+import { createFileRegistry, create } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
+import { encodeFileDescriptorSet } from "./file-descriptor-set.js";
 import { checkOutputPath } from "./output-path.js";
 import { parseGeneratorOptions } from "./options.js";
 import { filesToEmit, prepareRequest } from "./prepare-request.js";
@@ -61,7 +56,7 @@ export function generate(input: GenerateInput): GeneratedFile[] {
       symbols: messages.symbols,
       runtimeImport: options.runtimeImport,
       header: generatedHeader(input.version, name),
-      fileDescriptorSet: fileDescriptorSet(request.protoFile, name),
+      fileDescriptorSet: encodeFileDescriptorSet(request.protoFile, name, registry),
     });
     files.push({
       name: checkOutputPath(name.replace(/\.proto$/, "") + ".micro.ts", name),
@@ -69,26 +64,4 @@ export function generate(input: GenerateInput): GeneratedFile[] {
     });
   }
   return files;
-}
-
-/**
- * The file and everything it imports, dependencies first, without source
- * info, as base64: what server reflection needs to describe the service.
- */
-function fileDescriptorSet(all: readonly FileDescriptorProto[], name: string): string {
-  const byName = new Map(all.map((file) => [file.name, file]));
-  const ordered: FileDescriptorProto[] = [];
-  const seen = new Set<string>();
-  const visit = (fileName: string): void => {
-    const file = byName.get(fileName);
-    if (!file || seen.has(fileName)) return;
-    seen.add(fileName);
-    file.dependency.forEach(visit);
-    const copy = clone(FileDescriptorProtoSchema, file);
-    copy.sourceCodeInfo = undefined;
-    ordered.push(copy);
-  };
-  visit(name);
-  const bytes = toBinary(FileDescriptorSetSchema, create(FileDescriptorSetSchema, { file: ordered }));
-  return base64Encode(bytes);
 }

@@ -1,0 +1,82 @@
+import { clone, create, getExtension, setExtension, toBinary, type DescMessage, type Message, type Registry } from "@bufbuild/protobuf";
+import { base64Encode } from "@bufbuild/protobuf/wire";
+import {
+  EnumOptionsSchema,
+  EnumValueOptionsSchema,
+  FieldOptionsSchema,
+  FileDescriptorProtoSchema,
+  FileDescriptorSetSchema,
+  FileOptionsSchema,
+  MessageOptionsSchema,
+  MethodOptionsSchema,
+  OneofOptionsSchema,
+  ServiceOptionsSchema,
+  type DescriptorProto,
+  type EnumDescriptorProto,
+  type FileDescriptorProto,
+} from "@bufbuild/protobuf/wkt";
+
+/**
+ * The file and everything it imports, dependencies first, without source
+ * info, as base64: what server reflection needs to describe the service.
+ * Custom options are re-encoded canonically (protoc and buf order their
+ * fields differently), so both compilers yield the same bytes.
+ */
+export function encodeFileDescriptorSet(all: readonly FileDescriptorProto[], name: string, registry: Registry): string {
+  const byName = new Map(all.map((file) => [file.name, file]));
+  const ordered: FileDescriptorProto[] = [];
+  const seen = new Set<string>();
+  const visit = (fileName: string): void => {
+    const file = byName.get(fileName);
+    if (!file || seen.has(fileName)) return;
+    seen.add(fileName);
+    file.dependency.forEach(visit);
+    const copy = clone(FileDescriptorProtoSchema, file);
+    copy.sourceCodeInfo = undefined;
+    canonicalizeFile(copy, registry);
+    ordered.push(copy);
+  };
+  visit(name);
+  return base64Encode(toBinary(FileDescriptorSetSchema, create(FileDescriptorSetSchema, { file: ordered })));
+}
+
+function canonicalizeFile(file: FileDescriptorProto, registry: Registry): void {
+  const options = (schema: DescMessage, message: Message | undefined) => canonicalizeOptions(schema, message, registry);
+  options(FileOptionsSchema, file.options);
+  const messages = (list: readonly DescriptorProto[]): void => {
+    for (const message of list) {
+      options(MessageOptionsSchema, message.options);
+      message.field.forEach((field) => options(FieldOptionsSchema, field.options));
+      message.extension.forEach((field) => options(FieldOptionsSchema, field.options));
+      message.oneofDecl.forEach((oneof) => options(OneofOptionsSchema, oneof.options));
+      enums(message.enumType);
+      messages(message.nestedType);
+    }
+  };
+  const enums = (list: readonly EnumDescriptorProto[]): void => {
+    for (const e of list) {
+      options(EnumOptionsSchema, e.options);
+      e.value.forEach((value) => options(EnumValueOptionsSchema, value.options));
+    }
+  };
+  messages(file.messageType);
+  enums(file.enumType);
+  file.extension.forEach((field) => options(FieldOptionsSchema, field.options));
+  for (const service of file.service) {
+    options(ServiceOptionsSchema, service.options);
+    service.method.forEach((method) => options(MethodOptionsSchema, method.options));
+  }
+}
+
+/** Decodes each known extension from the unknown fields and encodes it again, in field-number order. */
+function canonicalizeOptions(schema: DescMessage, options: Message | undefined, registry: Registry): void {
+  const unknown = (options as { $unknown?: { no: number }[] } | undefined)?.$unknown;
+  if (!options || !unknown || unknown.length === 0) return;
+  const numbers = [...new Set(unknown.map((field) => field.no))].sort((a, b) => a - b);
+  for (const no of numbers) {
+    const extension = registry.getExtensionFor(schema, no);
+    if (!extension) continue;
+    const extendee = options as Parameters<typeof getExtension>[0];
+    setExtension(extendee, extension, getExtension(extendee, extension));
+  }
+}
