@@ -3,7 +3,11 @@ import { docLines } from "./doc-comment.js";
 
 describe("docLines", () => {
   it("trims the common indentation and trailing blank lines", () => {
-    expect(docLines(" Says hello.\n\n   Indented example.\n\n", false)).toEqual(["Says hello.", "", "  Indented example."]);
+    expect(docLines(" Says hello.\n\n   Indented example.\n\n", false)).toEqual([
+      "Says hello.",
+      "",
+      "  Indented example.",
+    ]);
   });
 
   it("escapes a comment terminator so the doc comment cannot end early", () => {

@@ -1,4 +1,13 @@
-import { clone, create, getExtension, setExtension, toBinary, type DescMessage, type Message, type Registry } from "@bufbuild/protobuf";
+import {
+  clone,
+  create,
+  getExtension,
+  setExtension,
+  toBinary,
+  type DescMessage,
+  type Message,
+  type Registry,
+} from "@bufbuild/protobuf";
 import { base64Encode } from "@bufbuild/protobuf/wire";
 import {
   EnumOptionsSchema,

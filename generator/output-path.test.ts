@@ -9,7 +9,9 @@ describe("checkOutputPath", () => {
   it.each(["../x.ts", "a/../../x.ts", "/etc/x.ts", "C:/x.ts", "a\\..\\x.ts", "a//x.ts", "./x.ts", "", "a/\0.ts"])(
     "refuses %j",
     (path) => {
-      expect(() => checkOutputPath(path, "evil.proto")).toThrow("generated paths must stay inside the output directory");
+      expect(() => checkOutputPath(path, "evil.proto")).toThrow(
+        "generated paths must stay inside the output directory",
+      );
     },
   );
 });

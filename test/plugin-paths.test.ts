@@ -52,7 +52,8 @@ describe("buf generate with protoc-gen-tsmicro as a local plugin writes the gold
     await symlink(join(protosDir, fixture), join(work, "proto"), "dir");
     await mkdir(join(work, "vendor/google"), { recursive: true });
     // The same sources tsmicro generate compiles: googleapis and the well-known types from google-proto-files.
-    for (const dir of ["api", "protobuf"]) await symlink(join(googleProtos, "google", dir), join(work, "vendor/google", dir), "dir");
+    for (const dir of ["api", "protobuf"])
+      await symlink(join(googleProtos, "google", dir), join(work, "vendor/google", dir), "dir");
     await writeFile(join(work, "buf.yaml"), "version: v2\nmodules:\n  - path: proto\n  - path: vendor\n");
     const template = {
       version: "v2",

@@ -19,7 +19,10 @@ describe("--templates DIR", () => {
       'syntax = "proto3";\npackage t;\nmessage M {}\n// Svc does things.\nservice Svc { rpc Do(M) returns (M); }\n',
     );
     // Only doc.ejs is overridden; micro.ts.ejs still comes from the package and includes it.
-    await writeFile(join(dir, "my-templates/doc.ejs"), "<% if (lines.length > 0) { -%>\n// DOC: <%- lines.join(' ') %>\n<% } -%>\n");
+    await writeFile(
+      join(dir, "my-templates/doc.ejs"),
+      "<% if (lines.length > 0) { -%>\n// DOC: <%- lines.join(' ') %>\n<% } -%>\n",
+    );
     const result = await run("node", [bins.tsmicro, "generate", "--templates", "my-templates"], { cwd: dir });
     expect(result.code, result.stderr).toBe(0);
     const micro = await readFile(join(dir, "src/gen/svc.micro.ts"), "utf8");
@@ -33,9 +36,14 @@ describe("--templates DIR", () => {
     temps.push(dir);
     await mkdir(join(dir, "proto"), { recursive: true });
     await mkdir(join(dir, "my-templates"));
-    await writeFile(join(dir, "proto/svc.proto"), 'syntax = "proto3";\nmessage M {}\nservice Svc { rpc Do(M) returns (M); }\n');
+    await writeFile(
+      join(dir, "proto/svc.proto"),
+      'syntax = "proto3";\nmessage M {}\nservice Svc { rpc Do(M) returns (M); }\n',
+    );
     await writeFile(join(dir, "my-templates/micro.ts.ejs"), "<%- notDefined.x %>\n");
-    const result = await run("node", [bins.tsmicro, "generate", "--templates", join(dir, "my-templates")], { cwd: dir });
+    const result = await run("node", [bins.tsmicro, "generate", "--templates", join(dir, "my-templates")], {
+      cwd: dir,
+    });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("template micro.ts.ejs failed: ");
     expect(result.stderr).toContain("notDefined is not defined");
