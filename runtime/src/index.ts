@@ -37,3 +37,9 @@ export type {
   ServerTransport,
 } from "./transport/transport.js";
 export { chain } from "./transport/transport.js";
+export { createDirectCaller, type DirectCallerOptions } from "./client/direct-caller.js";
+export { createRpcCaller, defaultBackoff, type RpcClientOptions } from "./client/rpc-client.js";
+export { createLogger, silentLogger, type Logger, type LoggerOptions } from "./logging/logger.js";
+export { createRegistrySelector, type RegistrySelectorOptions } from "./selector/registry-selector.js";
+export { leastInflight, random, roundRobin, strategies } from "./selector/strategies.js";
+export { defaultServiceSettings, resolveServiceSettings, serviceFlagNames, type ServiceSettings } from "./service/settings.js";

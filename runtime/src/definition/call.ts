@@ -25,6 +25,13 @@ export interface CallOptions {
   readonly timeoutMs?: number;
   /** Cancels the call. */
   readonly signal?: AbortSignal;
+  /**
+   * The call being served when this call is made from a handler: its
+   * remaining deadline and cancellation pass on to this call. Inside a
+   * service's handlers this is found automatically; pass it where that
+   * cannot work (in code a streaming handler runs after it has yielded).
+   */
+  readonly parent?: CallContext;
 }
 
 /**

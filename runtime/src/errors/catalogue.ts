@@ -12,6 +12,8 @@ export const errorCatalogue = {
   TSM_ERR_NO_PROTOS: "no .proto files under %s; put the service's proto there or pass --proto DIR",
   TSM_ERR_SHADOWED_NAME:
     "%s %s in %s takes the name %s, which the generated message code uses for its own helpers; rename it (for example to %s)",
+  TSM_ERR_FLAG: "%s has an invalid value %s: %s",
+  TSM_ERR_REGISTRY_UNREACHABLE: "the %s registry at %s cannot be reached (%s); %s",
   TSM_ERR_TEMPLATE: "template %s failed: %s",
   TSM_ERR_BUF: "buf failed (%s): %s",
 } as const;

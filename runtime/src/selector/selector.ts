@@ -9,8 +9,12 @@ export interface NodeState {
   readonly inflight: number;
 }
 
-/** A load-balancing strategy: a plain function from the live nodes to a picker, as go-micro's. */
-export type Strategy = (nodes: readonly NodeState[]) => () => NodeState;
+/**
+ * A load-balancing strategy, as go-micro's: a plain function. It makes the
+ * picker of one service (so round robin keeps its position across calls);
+ * the picker chooses from the nodes currently selectable, never empty.
+ */
+export type Strategy = () => (nodes: readonly NodeState[]) => NodeState;
 
 /** Options of one selection. */
 export interface SelectOptions {

@@ -1,0 +1,156 @@
+import type { CallContext, CallOptions, Caller, Metadata } from "../definition/call.js";
+import type { MethodDefinition } from "../definition/definition.js";
+import { isTsmicroError } from "../errors/tsmicro-error.js";
+import type { Node } from "../registry/registry.js";
+import type { Selector } from "../selector/selector.js";
+import { chain, type ClientCall, type ClientHandler, type ClientMiddleware, type ClientTransport } from "../transport/transport.js";
+
+/** Options of the clients of a service, from `--client_*` flags. */
+export interface RpcClientOptions {
+  readonly selector: Selector;
+  readonly transport: ClientTransport;
+  /** Extra attempts on another node for retryable failures. Default 1, as go-micro's `--client_retries`. */
+  readonly retries?: number;
+  /** Per-call timeout when the caller sets none. Default 5 s, as go-micro's `--client_request_timeout`. */
+  readonly requestTimeoutMs?: number;
+  /** Client middleware; in `[a, b]` a wraps b, and both wrap the retries. */
+  readonly middleware?: readonly ClientMiddleware[];
+  /** The call being served right now, if any: its deadline and cancellation pass downstream. */
+  readonly currentCall?: () => CallContext | undefined;
+  /** Milliseconds to wait before retry number `attempt` (1-based). Default: none before the first, then jittered exponential. */
+  readonly backoff?: (attempt: number) => number;
+}
+
+/** No wait before the first retry (it goes to another node), then full jitter on 25 ms · 2^n, capped at 1 s. */
+export function defaultBackoff(attempt: number): number {
+  return attempt <= 1 ? 0 : Math.random() * Math.min(1_000, 25 * 2 ** attempt);
+}
+
+/**
+ * The caller behind typed clients of one registered service: it resolves
+ * each call's deadline (its own timeout, never beyond the parent call's),
+ * runs the middleware, picks nodes through the selector and retries
+ * retryable failures on other nodes while the deadline allows.
+ */
+export function createRpcCaller(service: string, options: RpcClientOptions): Caller {
+  const { selector, transport } = options;
+  const retries = options.retries ?? 1;
+  const timeoutMs = options.requestTimeoutMs ?? 5_000;
+  const backoff = options.backoff ?? defaultBackoff;
+  const send = chain(options.middleware ?? [], ((call) => sendWithRetries(call)) as ClientHandler);
+
+  function resolve(method: MethodDefinition, request: unknown, callOptions: CallOptions | undefined): ClientCall {
+    const parent = callOptions?.parent ?? options.currentCall?.();
+    let deadline = new Date(Date.now() + (callOptions?.timeoutMs ?? timeoutMs));
+    if (parent?.deadline && parent.deadline < deadline) deadline = parent.deadline;
+    const signals = [callOptions?.signal, parent?.signal].filter((s): s is AbortSignal => s !== undefined);
+    const signal = signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
+    const metadata: Metadata = callOptions?.metadata ?? {};
+    return { service, method, request, metadata, deadline, signal };
+  }
+
+  async function pick(exclude: Set<string>): Promise<Node> {
+    const next = await selector.select(service, { exclude });
+    return next();
+  }
+
+  function mayRetry(error: unknown, attempt: number, call: ClientCall): boolean {
+    if (attempt > retries || !isTsmicroError(error) || !error.retryable) return false;
+    if (call.signal?.aborted) return false;
+    return call.deadline === undefined || call.deadline.getTime() > Date.now();
+  }
+
+  async function unaryWithRetries(call: ClientCall): Promise<unknown> {
+    const tried = new Set<string>();
+    for (let attempt = 1; ; attempt++) {
+      const node = await pick(tried);
+      tried.add(node.id);
+      try {
+        const response = await (transport.call(node.address, call) as Promise<unknown>);
+        selector.mark(service, node, undefined);
+        return response;
+      } catch (error) {
+        selector.mark(service, node, error);
+        if (!mayRetry(error, attempt, call)) throw error;
+        const wait = backoff(attempt);
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  /** A server stream is retried only while nothing was received, so no message is seen twice. */
+  async function* serverStreamWithRetries(call: ClientCall): AsyncIterable<unknown> {
+    const tried = new Set<string>();
+    for (let attempt = 1; ; attempt++) {
+      const node = await pick(tried);
+      tried.add(node.id);
+      let received = false;
+      try {
+        for await (const message of transport.call(node.address, call) as AsyncIterable<unknown>) {
+          received = true;
+          yield message;
+        }
+        selector.mark(service, node, undefined);
+        return;
+      } catch (error) {
+        selector.mark(service, node, error);
+        if (received || !mayRetry(error, attempt, call)) throw error;
+        const wait = backoff(attempt);
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  /** Request streams cannot be replayed, so client and bidi streams get one attempt. */
+  function streamOnce(call: ClientCall): Promise<unknown> | AsyncIterable<unknown> {
+    if (call.method.kind === "client_streaming") {
+      return (async () => {
+        const node = await pick(new Set());
+        try {
+          const response = await (transport.call(node.address, call) as Promise<unknown>);
+          selector.mark(service, node, undefined);
+          return response;
+        } catch (error) {
+          selector.mark(service, node, error);
+          throw error;
+        }
+      })();
+    }
+    return (async function* () {
+      const node = await pick(new Set());
+      try {
+        yield* transport.call(node.address, call) as AsyncIterable<unknown>;
+        selector.mark(service, node, undefined);
+      } catch (error) {
+        selector.mark(service, node, error);
+        throw error;
+      }
+    })();
+  }
+
+  function sendWithRetries(call: ClientCall): Promise<unknown> | AsyncIterable<unknown> {
+    switch (call.method.kind) {
+      case "unary":
+        return unaryWithRetries(call);
+      case "server_streaming":
+        return serverStreamWithRetries(call);
+      default:
+        return streamOnce(call);
+    }
+  }
+
+  return {
+    unary<I, O>(method: MethodDefinition<I, O>, request: I, callOptions?: CallOptions): Promise<O> {
+      return send(resolve(method as MethodDefinition, request, callOptions)) as Promise<O>;
+    },
+    serverStreaming<I, O>(method: MethodDefinition<I, O>, request: I, callOptions?: CallOptions): AsyncIterable<O> {
+      return send(resolve(method as MethodDefinition, request, callOptions)) as AsyncIterable<O>;
+    },
+    clientStreaming<I, O>(method: MethodDefinition<I, O>, requests: AsyncIterable<I>, callOptions?: CallOptions): Promise<O> {
+      return send(resolve(method as MethodDefinition, requests, callOptions)) as Promise<O>;
+    },
+    bidiStreaming<I, O>(method: MethodDefinition<I, O>, requests: AsyncIterable<I>, callOptions?: CallOptions): AsyncIterable<O> {
+      return send(resolve(method as MethodDefinition, requests, callOptions)) as AsyncIterable<O>;
+    },
+  };
+}

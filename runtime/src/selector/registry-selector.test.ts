@@ -1,0 +1,160 @@
+import { describe, expect, it } from "vitest";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import type { Node, Registry, RegistryEvent, Service, Watcher } from "../registry/registry.js";
+import { createRegistrySelector } from "./registry-selector.js";
+import { leastInflight, random, roundRobin } from "./strategies.js";
+
+const node = (id: string): Node => ({ id, address: `127.0.0.1:${id}`, metadata: {} });
+const service = (nodes: Node[]): Service => ({ name: "svc", version: "1", metadata: {}, endpoints: [], nodes });
+
+/** A registry stub whose contents and reachability the test controls, with a watch the test feeds. */
+function stubRegistry(initial: Node[]) {
+  let nodes = initial;
+  let reachable = true;
+  let reads = 0;
+  const queue: RegistryEvent[] = [];
+  let wake: (() => void) | undefined;
+  const registry: Registry = {
+    kind: "stub",
+    start: async () => {},
+    stop: async () => {},
+    register: async () => {},
+    deregister: async () => {},
+    getService: async () => {
+      reads++;
+      if (!reachable) throw new Error("registry down");
+      return nodes.length > 0 ? [service(nodes)] : [];
+    },
+    listServices: async () => [],
+    watch(): Watcher {
+      let stopped = false;
+      return {
+        stop: () => {
+          stopped = true;
+          wake?.();
+        },
+        async *[Symbol.asyncIterator]() {
+          while (!stopped) {
+            const event = queue.shift();
+            if (event) yield event;
+            else await new Promise<void>((resolve) => (wake = resolve));
+          }
+        },
+      };
+    },
+  };
+  return {
+    registry,
+    set: (next: Node[]) => (nodes = next),
+    setReachable: (value: boolean) => (reachable = value),
+    reads: () => reads,
+    emit: (event: RegistryEvent) => {
+      queue.push(event);
+      wake?.();
+    },
+  };
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
+
+describe("registry selector", () => {
+  it("round robin spreads calls evenly", async () => {
+    const { registry } = stubRegistry([node("1"), node("2"), node("3")]);
+    const selector = createRegistrySelector({ registry, strategy: roundRobin });
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 300; i++) {
+      const picked = (await selector.select("svc"))();
+      counts.set(picked.id, (counts.get(picked.id) ?? 0) + 1);
+      selector.mark("svc", picked, undefined);
+    }
+    expect([...counts.values()]).toEqual([100, 100, 100]);
+    await selector.stop();
+  });
+
+  it("reads the registry once and then follows its watch", async () => {
+    const stub = stubRegistry([node("1")]);
+    const selector = createRegistrySelector({ registry: stub.registry });
+    await selector.select("svc");
+    stub.emit({ action: "create", service: service([node("2")]) });
+    await tick();
+    const seen = new Set<string>();
+    for (let i = 0; i < 10; i++) seen.add((await selector.select("svc"))().id);
+    expect(seen).toEqual(new Set(["1", "2"]));
+    stub.emit({ action: "delete", service: service([node("1")]) });
+    await tick();
+    for (let i = 0; i < 5; i++) expect((await selector.select("svc"))().id).toBe("2");
+    expect(stub.reads()).toBe(1);
+    await selector.stop();
+  });
+
+  it("keeps serving the last known nodes when the registry is unreachable", async () => {
+    let t = 0;
+    const stub = stubRegistry([node("1"), node("2")]);
+    const selector = createRegistrySelector({ registry: stub.registry, refreshMs: 10, now: () => t });
+    await selector.select("svc");
+    stub.setReachable(false);
+    t += 1_000;
+    for (let i = 0; i < 4; i++) expect(["1", "2"]).toContain((await selector.select("svc"))().id);
+    await selector.stop();
+  });
+
+  it("fails with UNAVAILABLE when the registry is unreachable and nothing is cached", async () => {
+    const stub = stubRegistry([node("1")]);
+    stub.setReachable(false);
+    const selector = createRegistrySelector({ registry: stub.registry });
+    await expect(selector.select("svc")).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+  });
+
+  it("ejects a node marked UNAVAILABLE for a while, unless nothing else is left", async () => {
+    let t = 0;
+    const { registry } = stubRegistry([node("1"), node("2")]);
+    const selector = createRegistrySelector({ registry, ejectMs: 1_000, now: () => t });
+    const down = node("1");
+    selector.mark("svc", down, undefined);
+    await selector.select("svc");
+    selector.mark("svc", down, new TsmicroError(Code.UNAVAILABLE, "connection refused"));
+    for (let i = 0; i < 6; i++) expect((await selector.select("svc"))().id).toBe("2");
+    // Only node 1 remains selectable once node 2 is excluded: it is used rather than failing.
+    expect((await selector.select("svc", { exclude: new Set(["2"]) }))().id).toBe("1");
+    t += 1_001;
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add((await selector.select("svc"))().id);
+    expect(seen).toEqual(new Set(["1", "2"]));
+    await selector.stop();
+  });
+
+  it("does not eject for business errors", async () => {
+    const { registry } = stubRegistry([node("1"), node("2")]);
+    const selector = createRegistrySelector({ registry });
+    await selector.select("svc");
+    selector.mark("svc", node("1"), new TsmicroError(Code.NOT_FOUND, "no such user"));
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add((await selector.select("svc"))().id);
+    expect(seen).toEqual(new Set(["1", "2"]));
+    await selector.stop();
+  });
+
+  it("excludes nodes a retry already tried", async () => {
+    const { registry } = stubRegistry([node("1"), node("2"), node("3")]);
+    const selector = createRegistrySelector({ registry, strategy: random });
+    for (let i = 0; i < 20; i++) {
+      expect((await selector.select("svc", { exclude: new Set(["1", "3"]) }))().id).toBe("2");
+    }
+    await selector.stop();
+  });
+
+  it("least-inflight steers away from a node with calls piling up", async () => {
+    const { registry } = stubRegistry([node("1"), node("2")]);
+    const selector = createRegistrySelector({ registry, strategy: leastInflight });
+    const next = await selector.select("svc");
+    // Node 1 is slow: its calls never finish.
+    let slow = 0;
+    for (let i = 0; i < 200; i++) {
+      const picked = next();
+      if (picked.id === "1") slow++;
+      else selector.mark("svc", picked, undefined);
+    }
+    expect(slow).toBeLessThan(20);
+    await selector.stop();
+  });
+});

@@ -1,0 +1,182 @@
+import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
+import type { Node, Registry, Watcher } from "../registry/registry.js";
+import type { Next, NodeState, SelectOptions, Selector, Strategy } from "./selector.js";
+import { roundRobin } from "./strategies.js";
+
+/** Options of the registry-fed selector. */
+export interface RegistrySelectorOptions {
+  readonly registry: Registry;
+  /** Default round robin. */
+  readonly strategy?: Strategy;
+  /** How long a node that failed with UNAVAILABLE is left out. Default 5 s. */
+  readonly ejectMs?: number;
+  /** How often the registry is read again when its watch has failed. Default 30 s. */
+  readonly refreshMs?: number;
+  readonly now?: () => number;
+}
+
+interface MutableNodeState extends NodeState {
+  node: Node;
+  inflight: number;
+  ejectedUntil: number;
+}
+
+interface CacheEntry {
+  states: MutableNodeState[];
+  pick: (nodes: readonly NodeState[]) => NodeState;
+  fetchedAt: number;
+  watcher: Watcher | undefined;
+  refreshing: Promise<void> | undefined;
+}
+
+/**
+ * A selector whose node lists come from the registry, cached per service
+ * and kept fresh by a watch. When the registry cannot be reached the last
+ * known nodes keep serving; nodes that failed with UNAVAILABLE are left out
+ * for `ejectMs` unless nothing else is left.
+ */
+export function createRegistrySelector(options: RegistrySelectorOptions): Selector {
+  const { registry } = options;
+  const strategy = options.strategy ?? roundRobin;
+  const ejectMs = options.ejectMs ?? 5_000;
+  const refreshMs = options.refreshMs ?? 30_000;
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, CacheEntry>();
+  const loading = new Map<string, Promise<CacheEntry>>();
+  let stopped = false;
+
+  async function fetchStates(service: string): Promise<MutableNodeState[]> {
+    const services = await registry.getService(service);
+    return services.flatMap((s) => s.nodes).map((node) => ({ node, inflight: 0, ejectedUntil: 0 }));
+  }
+
+  /** Replaces the node list, keeping in-flight counts and ejections of nodes that stay. */
+  function replaceNodes(entry: CacheEntry, fresh: MutableNodeState[]): void {
+    const old = new Map(entry.states.map((state) => [state.node.id, state]));
+    entry.states = fresh.map((state) => {
+      const previous = old.get(state.node.id);
+      return previous ? { ...state, inflight: previous.inflight, ejectedUntil: previous.ejectedUntil } : state;
+    });
+    entry.fetchedAt = now();
+  }
+
+  async function follow(service: string, entry: CacheEntry): Promise<void> {
+    const watcher = registry.watch({ service });
+    entry.watcher = watcher;
+    try {
+      for await (const event of watcher) {
+        if (event.service.name !== service) continue;
+        const ids = new Set(event.service.nodes.map((node) => node.id));
+        const kept = entry.states.filter((state) => !ids.has(state.node.id));
+        if (event.action === "delete") {
+          entry.states = kept;
+        } else {
+          const byId = new Map(entry.states.map((state) => [state.node.id, state]));
+          const added = event.service.nodes.map((node) => {
+            const previous = byId.get(node.id);
+            return previous ? { ...previous, node } : { node, inflight: 0, ejectedUntil: 0 };
+          });
+          entry.states = [...kept, ...added];
+        }
+      }
+    } catch {
+      // The watch failed (registry unreachable); select() falls back to periodic reads.
+    } finally {
+      if (entry.watcher === watcher) entry.watcher = undefined;
+    }
+  }
+
+  async function load(service: string): Promise<CacheEntry> {
+    let states: MutableNodeState[];
+    try {
+      states = await fetchStates(service);
+    } catch (error) {
+      throw new TsmicroError(Code.UNAVAILABLE, `cannot look up service ${service}: registry unreachable`, {
+        cause: error,
+        retryable: false,
+      });
+    }
+    const entry: CacheEntry = { states, pick: strategy(), fetchedAt: now(), watcher: undefined, refreshing: undefined };
+    if (!stopped) {
+      cache.set(service, entry);
+      void follow(service, entry);
+    }
+    return entry;
+  }
+
+  function refreshInBackground(service: string, entry: CacheEntry): void {
+    if (entry.refreshing) return;
+    entry.refreshing = fetchStates(service)
+      .then((fresh) => replaceNodes(entry, fresh))
+      .catch(() => {
+        // Registry unreachable: keep serving the last known nodes.
+        entry.fetchedAt = now();
+      })
+      .finally(() => {
+        entry.refreshing = undefined;
+        if (!entry.watcher && !stopped) void follow(service, entry);
+      });
+  }
+
+  function nextFor(service: string, entry: CacheEntry, exclude: ReadonlySet<string> | undefined): Next {
+    return () => {
+      const t = now();
+      let candidates: MutableNodeState[] = entry.states;
+      const usable = (state: MutableNodeState) => state.ejectedUntil <= t && !exclude?.has(state.node.id);
+      if (!candidates.every(usable)) {
+        const preferred = candidates.filter(usable);
+        const notExcluded = candidates.filter((state) => !exclude?.has(state.node.id));
+        candidates = preferred.length > 0 ? preferred : notExcluded.length > 0 ? notExcluded : candidates;
+      }
+      if (candidates.length === 0) {
+        throw new TsmicroError(Code.UNAVAILABLE, `no nodes of service ${service} are registered`);
+      }
+      const state = entry.pick(candidates) as MutableNodeState;
+      state.inflight++;
+      return state.node;
+    };
+  }
+
+  return {
+    async select(service: string, selectOptions?: SelectOptions): Promise<Next> {
+      let entry = cache.get(service);
+      if (!entry) {
+        let pending = loading.get(service);
+        if (!pending) {
+          pending = load(service).finally(() => loading.delete(service));
+          loading.set(service, pending);
+        }
+        entry = await pending;
+      } else if (entry.states.length === 0 || (!entry.watcher && now() - entry.fetchedAt > refreshMs)) {
+        if (entry.states.length === 0) {
+          // Nothing known: wait for the registry rather than fail on a stale empty list.
+          try {
+            replaceNodes(entry, await fetchStates(service));
+          } catch {
+            // unreachable; fall through to the empty list's error
+          }
+        } else {
+          refreshInBackground(service, entry);
+        }
+      }
+      return nextFor(service, entry, selectOptions?.exclude);
+    },
+
+    mark(service: string, node: Node, error: unknown): void {
+      const state = cache.get(service)?.states.find((s) => s.node.id === node.id);
+      if (!state) return;
+      if (state.inflight > 0) state.inflight--;
+      if (isTsmicroError(error) && error.code === Code.UNAVAILABLE) state.ejectedUntil = now() + ejectMs;
+    },
+
+    async start(): Promise<void> {
+      stopped = false;
+    },
+
+    async stop(): Promise<void> {
+      stopped = true;
+      for (const entry of cache.values()) entry.watcher?.stop();
+      cache.clear();
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { defaultServiceSettings, resolveServiceSettings } from "./settings.js";
+
+describe("resolveServiceSettings", () => {
+  it("uses the defaults when nothing is given", () => {
+    expect(resolveServiceSettings({}, [], {})).toEqual(defaultServiceSettings);
+  });
+
+  it("reads go-micro's flags, durations in seconds or with units", () => {
+    const settings = resolveServiceSettings(
+      {},
+      [
+        "--registry=etcd",
+        "--registry_address",
+        "127.0.0.1:2379,127.0.0.1:22379",
+        "--register_ttl=10",
+        "--register_interval=500ms",
+        "--client_retries=3",
+        "--client_request_timeout=2s",
+        "--client_pool_size=4",
+        "--selector=random",
+        "--server_address=127.0.0.1:9000",
+        "--unrelated=flag",
+        "positional",
+      ],
+      {},
+    );
+    expect(settings).toMatchObject({
+      registry: "etcd",
+      registryAddress: ["127.0.0.1:2379", "127.0.0.1:22379"],
+      registerTtlMs: 10_000,
+      registerIntervalMs: 500,
+      clientRetries: 3,
+      clientRequestTimeoutMs: 2_000,
+      clientPoolSize: 4,
+      selector: "random",
+      serverAddress: "127.0.0.1:9000",
+    });
+  });
+
+  it("layers code, MICRO_*, TSMICRO_* and flags, later winning", () => {
+    const env = { MICRO_REGISTRY: "etcd", MICRO_CLIENT_RETRIES: "2", TSMICRO_CLIENT_RETRIES: "4", MICRO_SELECTOR: "random" };
+    const settings = resolveServiceSettings({ registry: "memory", selector: "p2c", clientPoolSize: 3 }, ["--selector=roundrobin"], env);
+    expect(settings).toMatchObject({ registry: "etcd", clientRetries: 4, selector: "roundrobin", clientPoolSize: 3 });
+  });
+
+  it("names the flag or variable with a bad value and says what fits", () => {
+    expect(() => resolveServiceSettings({}, ["--registry=consul"], {})).toThrow(
+      '--registry has an invalid value "consul": use one of local, etcd, memory',
+    );
+    expect(() => resolveServiceSettings({}, [], { TSMICRO_CLIENT_RETRIES: "-1" })).toThrow(
+      'TSMICRO_CLIENT_RETRIES has an invalid value "-1": expected a whole number >= 0',
+    );
+    expect(() => resolveServiceSettings({}, ["--register_ttl=soon"], {})).toThrow("--register_ttl has an invalid value");
+    expect(() => resolveServiceSettings({}, ["--registry"], {})).toThrow("--registry has an invalid value (none)");
+  });
+});
