@@ -1,9 +1,29 @@
 #!/usr/bin/env node
-import yargs from "yargs";
+import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
-import { isSetupError } from "@tsmicro/runtime";
+import { isSetupError, isTsmicroError, codeName } from "@tsmicro/runtime";
+import { callCommand } from "./cli/call-command.js";
 import { generateCommand } from "./cli/generate-command.js";
+import { CommandError, getService, healthOf, listServices, withRegistry } from "./cli/registry-commands.js";
 import { version } from "./cli/package-paths.js";
+
+/** The registry flags every registry command takes, by go-micro's names (also TSMICRO_* / MICRO_* variables). */
+function registryFlags<T>(y: Argv<T>) {
+  return y
+    .option("registry", { type: "string", describe: "local (default), etcd or memory" })
+    .option("registry_address", {
+      type: "string",
+      describe: "etcd endpoints (comma-separated) or the local registry folder",
+    });
+}
+
+/** The command line as given, for the runtime's own flag parsing. */
+function rawArgs(argv: { registry?: string | undefined; registry_address?: string | undefined }): string[] {
+  const args: string[] = [];
+  if (argv.registry !== undefined) args.push(`--registry=${argv.registry}`);
+  if (argv.registry_address !== undefined) args.push(`--registry_address=${argv.registry_address}`);
+  return args;
+}
 
 await yargs(hideBin(process.argv))
   .scriptName("tsmicro")
@@ -38,9 +58,56 @@ await yargs(hideBin(process.argv))
       for (const file of result.removed) process.stdout.write(`removed ${file} (its proto is gone)\n`);
     },
   )
+  .command("list services", "list the services in the registry", registryFlags, async (argv) => {
+    process.stdout.write(await withRegistry(rawArgs(argv), listServices));
+  })
+  .command(
+    "get service <name>",
+    "show a service's versions, nodes and endpoints",
+    (y) =>
+      registryFlags(y)
+        .positional("name", { type: "string", demandOption: true })
+        .option("json", { type: "boolean", default: false }),
+    async (argv) => {
+      process.stdout.write(await withRegistry(rawArgs(argv), (registry) => getService(registry, argv.name, argv.json)));
+    },
+  )
+  .command(
+    "call <service> <method> [request]",
+    "call a method of a running service with a proto3 JSON request (types come from server reflection)",
+    (y) =>
+      registryFlags(y)
+        .positional("service", { type: "string", demandOption: true, describe: "registered service name" })
+        .positional("method", { type: "string", demandOption: true, describe: "Service.Method or pkg.Service/Method" })
+        .positional("request", {
+          type: "string",
+          default: "{}",
+          describe: "proto3 JSON (an array for streaming requests)",
+        }),
+    async (argv) => {
+      await withRegistry(rawArgs(argv), (registry) =>
+        callCommand(registry, argv.service, argv.method, argv.request, (text) => process.stdout.write(text)),
+      );
+    },
+  )
+  .command(
+    "health <service>",
+    "check every node of a service with grpc.health.v1",
+    (y) => registryFlags(y).positional("service", { type: "string", demandOption: true }),
+    async (argv) => {
+      const { output, healthy } = await withRegistry(rawArgs(argv), (registry) => healthOf(registry, argv.service));
+      process.stdout.write(output);
+      if (!healthy) process.exitCode = 1;
+    },
+  )
   .fail((message, error) => {
-    if (error && !isSetupError(error)) throw error;
-    process.stderr.write(`tsmicro: ${error ? error.message : message}\n`);
+    if (error && !isSetupError(error) && !(error instanceof CommandError) && !isTsmicroError(error)) throw error;
+    const text = !error
+      ? message
+      : isTsmicroError(error)
+        ? `call failed: ${codeName(error.code)}: ${error.message}`
+        : error.message;
+    process.stderr.write(`tsmicro: ${text}\n`);
     process.exit(1);
   })
   .parseAsync();

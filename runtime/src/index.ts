@@ -42,4 +42,16 @@ export { createRpcCaller, defaultBackoff, type RpcClientOptions } from "./client
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from "./logging/logger.js";
 export { createRegistrySelector, type RegistrySelectorOptions } from "./selector/registry-selector.js";
 export { leastInflight, random, roundRobin, strategies } from "./selector/strategies.js";
-export { defaultServiceSettings, resolveServiceSettings, serviceFlagNames, type ServiceSettings } from "./service/settings.js";
+export { createRegistry } from "./service/create-registry.js";
+export { createService, type MicroService, type ServiceOptions } from "./service/service.js";
+export {
+  defaultServiceSettings,
+  resolveServiceSettings,
+  serviceFlagNames,
+  type ServiceSettings,
+} from "./service/settings.js";
+export { createGrpcClientTransport } from "./transport/grpc-client.js";
+export { createGrpcServerTransport } from "./transport/grpc-server.js";
+export { createMemoryRegistry } from "./registry/memory-registry.js";
+export { createLocalRegistry } from "./registry/local-registry.js";
+export { createEtcdRegistry } from "./registry/etcd-registry.js";

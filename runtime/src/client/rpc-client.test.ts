@@ -41,7 +41,9 @@ function fixedSelector() {
 }
 
 /** A transport whose per-address behaviour the test sets. */
-function scriptedTransport(behaviour: (address: string, call: ClientCall) => Promise<unknown> | AsyncIterable<unknown>) {
+function scriptedTransport(
+  behaviour: (address: string, call: ClientCall) => Promise<unknown> | AsyncIterable<unknown>,
+) {
   const calls: { address: string; call: ClientCall }[] = [];
   const transport: ClientTransport = {
     call: (address, call) => {

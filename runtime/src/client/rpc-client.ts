@@ -3,7 +3,13 @@ import type { MethodDefinition } from "../definition/definition.js";
 import { isTsmicroError } from "../errors/tsmicro-error.js";
 import type { Node } from "../registry/registry.js";
 import type { Selector } from "../selector/selector.js";
-import { chain, type ClientCall, type ClientHandler, type ClientMiddleware, type ClientTransport } from "../transport/transport.js";
+import {
+  chain,
+  type ClientCall,
+  type ClientHandler,
+  type ClientMiddleware,
+  type ClientTransport,
+} from "../transport/transport.js";
 
 /** Options of the clients of a service, from `--client_*` flags. */
 export interface RpcClientOptions {
@@ -146,10 +152,18 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
     serverStreaming<I, O>(method: MethodDefinition<I, O>, request: I, callOptions?: CallOptions): AsyncIterable<O> {
       return send(resolve(method as MethodDefinition, request, callOptions)) as AsyncIterable<O>;
     },
-    clientStreaming<I, O>(method: MethodDefinition<I, O>, requests: AsyncIterable<I>, callOptions?: CallOptions): Promise<O> {
+    clientStreaming<I, O>(
+      method: MethodDefinition<I, O>,
+      requests: AsyncIterable<I>,
+      callOptions?: CallOptions,
+    ): Promise<O> {
       return send(resolve(method as MethodDefinition, requests, callOptions)) as Promise<O>;
     },
-    bidiStreaming<I, O>(method: MethodDefinition<I, O>, requests: AsyncIterable<I>, callOptions?: CallOptions): AsyncIterable<O> {
+    bidiStreaming<I, O>(
+      method: MethodDefinition<I, O>,
+      requests: AsyncIterable<I>,
+      callOptions?: CallOptions,
+    ): AsyncIterable<O> {
       return send(resolve(method as MethodDefinition, requests, callOptions)) as AsyncIterable<O>;
     },
   };

@@ -39,8 +39,17 @@ describe("resolveServiceSettings", () => {
   });
 
   it("layers code, MICRO_*, TSMICRO_* and flags, later winning", () => {
-    const env = { MICRO_REGISTRY: "etcd", MICRO_CLIENT_RETRIES: "2", TSMICRO_CLIENT_RETRIES: "4", MICRO_SELECTOR: "random" };
-    const settings = resolveServiceSettings({ registry: "memory", selector: "p2c", clientPoolSize: 3 }, ["--selector=roundrobin"], env);
+    const env = {
+      MICRO_REGISTRY: "etcd",
+      MICRO_CLIENT_RETRIES: "2",
+      TSMICRO_CLIENT_RETRIES: "4",
+      MICRO_SELECTOR: "random",
+    };
+    const settings = resolveServiceSettings(
+      { registry: "memory", selector: "p2c", clientPoolSize: 3 },
+      ["--selector=roundrobin"],
+      env,
+    );
     expect(settings).toMatchObject({ registry: "etcd", clientRetries: 4, selector: "roundrobin", clientPoolSize: 3 });
   });
 
@@ -51,7 +60,9 @@ describe("resolveServiceSettings", () => {
     expect(() => resolveServiceSettings({}, [], { TSMICRO_CLIENT_RETRIES: "-1" })).toThrow(
       'TSMICRO_CLIENT_RETRIES has an invalid value "-1": expected a whole number >= 0',
     );
-    expect(() => resolveServiceSettings({}, ["--register_ttl=soon"], {})).toThrow("--register_ttl has an invalid value");
+    expect(() => resolveServiceSettings({}, ["--register_ttl=soon"], {})).toThrow(
+      "--register_ttl has an invalid value",
+    );
     expect(() => resolveServiceSettings({}, ["--registry"], {})).toThrow("--registry has an invalid value (none)");
   });
 });

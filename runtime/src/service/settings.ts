@@ -48,7 +48,12 @@ const selectors = ["roundrobin", "round_robin", "random", "leastinflight", "leas
 /** The flags, by go-micro's names; each also reads `TSMICRO_<NAME>` and, as an alias, `MICRO_<NAME>`. */
 const flags: Record<string, Parser> = {
   registry: (v, s) => ({ registry: oneOf(v, s, registries) }),
-  registry_address: (v) => ({ registryAddress: v.split(",").map((a) => a.trim()).filter(Boolean) }),
+  registry_address: (v) => ({
+    registryAddress: v
+      .split(",")
+      .map((a) => a.trim())
+      .filter(Boolean),
+  }),
   register_ttl: (v, s) => ({ registerTtlMs: duration(v, s, 1000) }),
   register_interval: (v, s) => ({ registerIntervalMs: duration(v, s, 1000) }),
   server_address: (v) => ({ serverAddress: v }),
@@ -99,13 +104,15 @@ export function resolveServiceSettings(
 
 function oneOf(value: string, source: string, allowed: readonly string[]): string {
   const v = value.toLowerCase();
-  if (!allowed.includes(v)) throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), `use one of ${allowed.join(", ")}`);
+  if (!allowed.includes(v))
+    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), `use one of ${allowed.join(", ")}`);
   return v;
 }
 
 function count(value: string, source: string, min: number): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), `expected a whole number >= ${min}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), `expected a whole number >= ${min}`);
   return n;
 }
 
@@ -113,7 +120,12 @@ function count(value: string, source: string, min: number): number {
 function duration(value: string, source: string, bareUnitMs: number): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
   if (!match) {
-    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), "expected a duration such as 500ms, 5s or 1m (a bare number is seconds)");
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      source,
+      JSON.stringify(value),
+      "expected a duration such as 500ms, 5s or 1m (a bare number is seconds)",
+    );
   }
   const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   return Number(match[1]) * (match[2] ? units[match[2]]! : bareUnitMs);

@@ -1,0 +1,222 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { createLocalRegistry, defaultLocalRegistryDir } from "./local-registry.js";
+import { collectEvents, describeRegistryConformance, waitFor } from "./registry-conformance.js";
+import type { Registry, Service } from "./registry.js";
+
+describeRegistryConformance("local", async () => {
+  const root = await mkdtemp(join(tmpdir(), "tsmicro-registry-"));
+  const registry = createLocalRegistry({ dir: join(root, "registry") });
+  await registry.start();
+  return { registry, cleanup: () => rm(root, { recursive: true, force: true }) };
+});
+
+const greeter = (ids: readonly string[], ttlMs = 10_000): [Service, { ttlMs: number }] => [
+  {
+    name: "greeter",
+    version: "1.0.0",
+    metadata: {},
+    endpoints: [],
+    nodes: ids.map((id) => ({ id, address: "127.0.0.1:50051", metadata: {} })),
+  },
+  { ttlMs },
+];
+
+describe("local registry", () => {
+  let root: string;
+  let dir: string;
+  const registries: Registry[] = [];
+  const open = async (options: { dir?: string } = { dir }) => {
+    const registry = createLocalRegistry(options);
+    registries.push(registry);
+    await registry.start();
+    return registry;
+  };
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), "tsmicro-registry-"));
+    dir = join(root, "registry");
+  });
+
+  afterEach(async () => {
+    for (const registry of registries.splice(0)) await registry.stop();
+    vi.unstubAllEnvs();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it("keeps one JSON file per node under <dir>/<service>/, with its expiry, and no temp files", async () => {
+    const registry = await open();
+    const before = Date.now();
+    await registry.register(...greeter(["a", "b"]));
+
+    expect((await readdir(join(dir, "greeter"))).sort()).toEqual(["a.json", "b.json"]);
+    const file = JSON.parse(await readFile(join(dir, "greeter", "a.json"), "utf8")) as Record<string, unknown>;
+    expect(file).toMatchObject({
+      service: { name: "greeter", version: "1.0.0", metadata: {}, endpoints: [] },
+      node: { id: "a", address: "127.0.0.1:50051", metadata: {} },
+    });
+    expect(file["expiresAt"]).toBeGreaterThanOrEqual(before + 10_000);
+    expect(file["expiresAt"]).toBeLessThanOrEqual(Date.now() + 10_000);
+  });
+
+  it("creates its folder readable by this user only", async () => {
+    await open();
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+  });
+
+  it("lets a second registry on the same folder see registrations and watch them come and go", async () => {
+    const writer = await open();
+    const reader = await open();
+    const collected = collectEvents(reader.watch({ service: "greeter" }));
+    // Let the reader's watcher take its starting point before the other registry writes.
+    await sleep(100);
+
+    await writer.register(...greeter(["a"]));
+    expect((await reader.getService("greeter"))[0]?.nodes.map((n) => n.id)).toEqual(["a"]);
+    await waitFor("create", () => collected.events.some((e) => e.action === "create"), 2_000);
+
+    await writer.deregister(greeter(["a"])[0]);
+    await waitFor("delete", () => collected.events.some((e) => e.action === "delete"), 2_000);
+    expect(collected.events.map((e) => `${e.action} ${e.service.nodes[0]?.id}`)).toEqual(["create a", "delete a"]);
+  });
+
+  it("reports a node's expiry on time even when its poll interval is long", async () => {
+    const registry = createLocalRegistry({ dir, pollIntervalMs: 60_000 });
+    registries.push(registry);
+    await registry.start();
+    const collected = collectEvents(registry.watch());
+    await registry.register(...greeter(["a"], 1_000));
+
+    await waitFor("the delete event", () => collected.events.some((e) => e.action === "delete"), 2_000);
+  });
+
+  it("ignores a dead process's expired file and removes it", async () => {
+    const registry = await open();
+    await registry.register(...greeter(["alive"]));
+    const [record] = greeter(["dead"]);
+    const deadFile = join(dir, "greeter", "dead.json");
+    await writeFile(
+      deadFile,
+      JSON.stringify({ service: { ...record, nodes: undefined }, node: record.nodes[0], expiresAt: Date.now() - 1 }),
+    );
+
+    expect((await registry.getService("greeter"))[0]?.nodes.map((n) => n.id)).toEqual(["alive"]);
+    expect((await readdir(join(dir, "greeter"))).sort()).toEqual(["alive.json"]);
+  });
+
+  it("skips files that are not node records instead of failing", async () => {
+    const registry = await open();
+    await registry.register(...greeter(["a"]));
+    await writeFile(join(dir, "greeter", "garbage.json"), "not json");
+    await writeFile(join(dir, "greeter", "misplaced.json"), await readFile(join(dir, "greeter", "a.json")));
+    await writeFile(join(dir, "greeter", ".half-written.tmp"), "{");
+    await mkdir(join(dir, ".hidden"));
+
+    expect((await registry.getService("greeter"))[0]?.nodes.map((n) => n.id)).toEqual(["a"]);
+    expect((await registry.listServices()).map((s) => s.name)).toEqual(["greeter"]);
+  });
+
+  it("fails to start with a SetupError naming the folder and the fix when it cannot be created", async () => {
+    const notAFolder = join(root, "file");
+    await writeFile(notAFolder, "");
+    const unusable = join(notAFolder, "registry");
+
+    const error = await createLocalRegistry({ dir: unusable })
+      .start()
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: "SetupError", code: "TSM_ERR_REGISTRY_UNREACHABLE" });
+    expect((error as Error).message).toContain(unusable);
+    expect((error as Error).message).toContain("--registry_address");
+  });
+
+  it("defaults to a per-user folder under XDG_RUNTIME_DIR and refuses one other users may write to", async () => {
+    vi.stubEnv("XDG_RUNTIME_DIR", root);
+    const userFolder = join(root, `tsmicro-${process.getuid?.() ?? ""}`);
+    expect(defaultLocalRegistryDir()).toBe(join(userFolder, "registry"));
+
+    const registry = await open({});
+    await registry.register(...greeter(["a"]));
+    expect(await readdir(join(userFolder, "registry", "greeter"))).toEqual(["a.json"]);
+
+    if (process.platform === "win32") return;
+    await chmod(userFolder, 0o777);
+    await expect(createLocalRegistry().start()).rejects.toMatchObject({ code: "TSM_ERR_REGISTRY_UNREACHABLE" });
+  });
+});
+
+describe("local registry across processes", () => {
+  const fixture = fileURLToPath(new URL("./testdata/greeter-node.ts", import.meta.url));
+  // The runtime package folder: `--import tsx` resolves from here up to the workspace's node_modules.
+  const runtimeDir = fileURLToPath(new URL("../..", import.meta.url));
+  const ttlMs = 1_500; // the fixture's
+  const children: ChildProcess[] = [];
+  const registries: Registry[] = [];
+  let root: string | undefined;
+
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    for (const registry of registries) await registry.stop();
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  /** Starts a greeter node process and resolves once it says its node is registered. */
+  function startGreeter(dir: string, id: string): Promise<{ child: ChildProcess; exited: Promise<number | null> }> {
+    const child = spawn(process.execPath, ["--import", "tsx", fixture, dir, id], {
+      cwd: runtimeDir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(child);
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    let output = "";
+    return new Promise((resolve, reject) => {
+      const onOutput = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes(`registered ${id}\n`)) resolve({ child, exited });
+      };
+      child.stdout?.on("data", onOutput);
+      child.stderr?.on("data", onOutput);
+      void exited.then((code) => reject(new Error(`greeter ${id} exited with ${code} before registering:\n${output}`)));
+    });
+  }
+
+  it("sees three processes' nodes, drops a killed one's on expiry and a terminated one's at once", async () => {
+    root = await mkdtemp(join(tmpdir(), "tsmicro-registry-"));
+    const dir = join(root, "registry");
+    const startedAt = Date.now();
+    const [killed, terminated, survivor] = await Promise.all(
+      ["node-killed", "node-terminated", "node-survivor"].map((id) => startGreeter(dir, id)),
+    );
+    const registry = createLocalRegistry({ dir });
+    registries.push(registry);
+    await registry.start();
+    const nodeIds = async () => (await registry.getService("greeter")).flatMap((s) => s.nodes.map((n) => n.id)).sort();
+
+    expect(await nodeIds()).toEqual(["node-killed", "node-survivor", "node-terminated"]);
+    const collected = collectEvents(registry.watch({ service: "greeter" }));
+
+    killed!.child.kill("SIGKILL");
+    await killed!.exited;
+    // Its file stays behind; only the TTL can tell the registry the process is gone.
+    const deleted = (id: string) => () =>
+      collected.events.some((e) => e.action === "delete" && e.service.nodes[0]?.id === id);
+    await waitFor("the killed node's delete event", deleted("node-killed"), ttlMs + 1_500);
+    expect(await nodeIds()).toEqual(["node-survivor", "node-terminated"]);
+
+    terminated!.child.kill("SIGTERM");
+    expect(await terminated!.exited).toBe(0);
+    // Deregistered on the way out: gone as soon as the process is, long before its TTL could lapse.
+    expect(await nodeIds()).toEqual(["node-survivor"]);
+    await waitFor("the terminated node's delete event", deleted("node-terminated"), 1_000);
+
+    // The survivor's heartbeats keep it registered well past its TTL, with no events of its own.
+    await sleep(Math.max(0, startedAt + 2 * ttlMs - Date.now()));
+    expect(await nodeIds()).toEqual(["node-survivor"]);
+    expect(collected.events.filter((e) => e.service.nodes[0]?.id === "node-survivor")).toEqual([]);
+    expect(survivor!.child.exitCode).toBeNull();
+  });
+});

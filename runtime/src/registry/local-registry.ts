@@ -1,0 +1,394 @@
+/**
+ * The local registry, tsmicro's default: processes on one machine share a
+ * folder instead of a server. Each node is one JSON file,
+ * `<dir>/<service>/<node-id>.json`, holding the service record, the node and
+ * `expiresAt`; a heartbeat rewrites it, a deregister deletes it, and a node
+ * whose process died simply expires.
+ */
+import { randomBytes } from "node:crypto";
+import { watch as watchPath, type FSWatcher } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import { SetupError } from "../errors/setup-error.js";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import {
+  diffSnapshots,
+  entriesOf,
+  entryKey,
+  nameProblem,
+  servicesOf,
+  timerDelay,
+  type RegistryEntry,
+  type ServiceRecord,
+} from "./registry-entries.js";
+import type { Endpoint, Node, Registry, Service, Watcher, WatchOptions } from "./registry.js";
+import { createWatcherFeed } from "./watcher-feed.js";
+
+/** Options of the local registry. */
+export interface LocalRegistryOptions {
+  /** The folder processes share; default `defaultLocalRegistryDir()`. Processes see each other only through the same folder. */
+  readonly dir?: string;
+  /** How often watchers rescan the folder besides filesystem notifications, which are only hints. Default 500. */
+  readonly pollIntervalMs?: number;
+}
+
+const defaults = { pollIntervalMs: 500 } as const;
+
+/** A burst of filesystem notifications (temp file, write, rename) becomes one scan this long after the first. */
+const notificationDelayMs = 20;
+
+/**
+ * Where the local registry lives unless told otherwise:
+ * `$XDG_RUNTIME_DIR/tsmicro-<uid>/registry`, or under the OS temp folder.
+ * Per user, so one user's services never see (or trust) another's.
+ */
+export function defaultLocalRegistryDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env["XDG_RUNTIME_DIR"] || tmpdir(), `tsmicro-${currentUid()}`, "registry");
+}
+
+/**
+ * A registry shared by the processes of one machine through a folder: no
+ * server to run, nothing leaves the machine. Writes are atomic (temp file
+ * and rename), so readers never see half a record. Watchers rescan the
+ * folder on filesystem notifications and on a poll, scheduled early enough
+ * to report a dead process's node when it expires; they report the
+ * difference between scans, so changes quicker than a scan arrive merged.
+ * Watchers never keep the process alive by themselves.
+ */
+export function createLocalRegistry(options: LocalRegistryOptions = {}): Registry {
+  const dir = options.dir ?? defaultLocalRegistryDir();
+  const isDefaultDir = options.dir === undefined;
+  const pollIntervalMs = options.pollIntervalMs ?? defaults.pollIntervalMs;
+  const watchers = new Set<LocalWatch>();
+
+  const unavailable = (what: string, error: unknown) =>
+    new TsmicroError(Code.UNAVAILABLE, `local registry at ${dir}: ${what} failed: ${messageOf(error)}`, {
+      cause: error,
+    });
+
+  /** Live entries of one service, or of all when `only` is undefined, and the folders read. */
+  async function readLive(only: string | undefined): Promise<{ entries: RegistryEntry[]; folders: string[] }> {
+    let folders: string[];
+    if (only !== undefined) {
+      folders = nameProblem(only) === undefined ? [only] : [];
+    } else {
+      try {
+        const found = await readdir(dir, { withFileTypes: true });
+        folders = found.filter((f) => f.isDirectory() && nameProblem(f.name) === undefined).map((f) => f.name);
+      } catch (error) {
+        if (isMissing(error)) return { entries: [], folders: [] };
+        throw error;
+      }
+    }
+    const time = Date.now();
+    const perFolder = await Promise.all(folders.map((folder) => readFolder(folder, time)));
+    return { entries: perFolder.flat(), folders };
+  }
+
+  async function readFolder(serviceName: string, time: number): Promise<RegistryEntry[]> {
+    const folder = join(dir, serviceName);
+    let files: string[];
+    try {
+      files = await readdir(folder);
+    } catch (error) {
+      if (isMissing(error)) return [];
+      throw error;
+    }
+    // Names starting with "." are temp files still being written; no node file can start so.
+    const nodeFiles = files.filter((file) => file.endsWith(".json") && !file.startsWith("."));
+    const read = await Promise.all(nodeFiles.map((file) => readNodeFile(join(folder, file), serviceName, file, time)));
+    return read.filter((entry) => entry !== undefined);
+  }
+
+  async function readNodeFile(
+    path: string,
+    serviceName: string,
+    file: string,
+    time: number,
+  ): Promise<RegistryEntry | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path, "utf8");
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+    const entry = parseEntry(text);
+    // A file whose content disagrees with its place was not written by a registry: ignore it, but leave it.
+    if (!entry || entry.service.name !== serviceName || `${entry.node.id}.json` !== file) return undefined;
+    if (entry.expiresAt > time) return entry;
+    await removeExpired(path, text);
+    return undefined;
+  }
+
+  /** The node's own process is gone (or late): remove its file so the folder does not fill up. */
+  async function removeExpired(path: string, seen: string): Promise<void> {
+    try {
+      // A late heartbeat may have replaced the file since it was read; only the expired version goes.
+      if ((await readFile(path, "utf8")) === seen) await unlink(path);
+    } catch {
+      // Already removed by another reader; reads ignore expired files anyway.
+    }
+  }
+
+  async function writeAtomically(folder: string, file: string, text: string): Promise<void> {
+    const temp = join(folder, `.${randomBytes(8).toString("hex")}.tmp`);
+    try {
+      await writeFile(temp, text, { mode: 0o600, flag: "wx" });
+      await rename(temp, join(folder, file));
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+  }
+
+  /** Every watcher of this registry has read its starting point, so a change made now reaches it as an event. */
+  async function watchersReady(): Promise<void> {
+    await Promise.all([...watchers].map((w) => w.ready));
+  }
+
+  function notifyWatchers(): void {
+    // Notifications from the filesystem are hints that may be late or missing; this process's own changes need none.
+    for (const w of watchers) w.scanSoon(0);
+  }
+
+  function watch(watchOptions: WatchOptions = {}): Watcher {
+    const only = watchOptions.service;
+    const hints = new Map<string, FSWatcher>();
+    let snapshot = new Map<string, RegistryEntry>();
+    let timer: NodeJS.Timeout | undefined;
+    let timerDueAt = Infinity;
+    let scanning = false;
+
+    const feed = createWatcherFeed(() => {
+      clearTimeout(timer);
+      for (const hint of hints.values()) hint.close();
+      hints.clear();
+      watchers.delete(local);
+    });
+
+    function scanSoon(delayMs: number): void {
+      if (feed.stopped) return;
+      const dueAt = Date.now() + delayMs;
+      if (timer && timerDueAt <= dueAt) return;
+      clearTimeout(timer);
+      timerDueAt = dueAt;
+      timer = setTimeout(() => {
+        timer = undefined;
+        timerDueAt = Infinity;
+        void scan(true);
+      }, timerDelay(delayMs));
+      // A watcher is often a cache's (the selector's): it must never be why a process stays up.
+      timer.unref();
+    }
+
+    async function scan(report: boolean): Promise<void> {
+      if (feed.stopped) return;
+      if (scanning) return scanSoon(notificationDelayMs);
+      scanning = true;
+      try {
+        const { entries, folders } = await readLive(only);
+        const next = new Map(entries.map((entry) => [entryKey(entry.service.name, entry.node.id), entry]));
+        if (report) for (const event of diffSnapshots(snapshot, next)) feed.push(event);
+        snapshot = next;
+        followFolders(only === undefined ? folders : [only]);
+      } catch {
+        // The folder cannot be read right now: keep the last snapshot and try again on the next poll.
+      } finally {
+        scanning = false;
+      }
+      scanSoon(untilNextScan());
+    }
+
+    // Polling alone would do; notifications only make changes arrive sooner.
+    function followFolders(serviceFolders: readonly string[]): void {
+      if (feed.stopped) return;
+      for (const path of [dir, ...serviceFolders.map((folder) => join(dir, folder))]) {
+        if (hints.has(path)) continue;
+        try {
+          const hint = watchPath(path, { persistent: false }, () => scanSoon(notificationDelayMs));
+          hint.on("error", () => {
+            hint.close();
+            hints.delete(path);
+          });
+          hints.set(path, hint);
+        } catch {
+          // Missing yet, or the filesystem gives no notifications: the poll covers it.
+        }
+      }
+    }
+
+    function untilNextScan(): number {
+      let earliest = Infinity;
+      for (const entry of snapshot.values()) earliest = Math.min(earliest, entry.expiresAt);
+      // Wake when the first node expires, so a dead process's node is reported on time whatever the poll interval.
+      return Math.max(1, Math.min(pollIntervalMs, earliest - Date.now() + 1));
+    }
+
+    const local: LocalWatch = { ready: scan(false), scanSoon, stop: feed.watcher.stop };
+    watchers.add(local);
+    return feed.watcher;
+  }
+
+  return {
+    kind: "local",
+
+    async start(): Promise<void> {
+      try {
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        if (isDefaultDir) await checkOwnFolder(join(dir, ".."));
+        // Writing is the only honest test: permissions, read-only mounts and full disks all show here.
+        const probe = join(dir, `.probe-${randomBytes(8).toString("hex")}.tmp`);
+        await writeFile(probe, "", { mode: 0o600, flag: "wx" });
+        await unlink(probe);
+      } catch (error) {
+        throw new SetupError(
+          "TSM_ERR_REGISTRY_UNREACHABLE",
+          "local",
+          dir,
+          messageOf(error),
+          "make the folder writable by this user, or pass --registry_address with another folder",
+        );
+      }
+    },
+
+    async stop(): Promise<void> {
+      for (const w of [...watchers]) w.stop();
+    },
+
+    async register(service: Service, registerOptions): Promise<void> {
+      const entries = entriesOf(service, registerOptions, Date.now());
+      await watchersReady();
+      const folder = join(dir, service.name);
+      try {
+        await mkdir(folder, { recursive: true, mode: 0o700 });
+        await Promise.all(
+          entries.map((entry) => writeAtomically(folder, `${entry.node.id}.json`, `${JSON.stringify(entry)}\n`)),
+        );
+      } catch (error) {
+        throw unavailable(`registering ${service.name}`, error);
+      } finally {
+        notifyWatchers();
+      }
+    },
+
+    async deregister(service: Service): Promise<void> {
+      // A name that could not have been registered has nothing to remove, and must not become a path.
+      if (nameProblem(service.name) !== undefined) return;
+      const files = service.nodes.filter((node) => nameProblem(node.id) === undefined).map((node) => `${node.id}.json`);
+      await watchersReady();
+      try {
+        await Promise.all(files.map((file) => rm(join(dir, service.name, file), { force: true })));
+      } catch (error) {
+        throw unavailable(`deregistering ${service.name}`, error);
+      } finally {
+        notifyWatchers();
+      }
+    },
+
+    async getService(name: string): Promise<Service[]> {
+      try {
+        return servicesOf((await readLive(name)).entries);
+      } catch (error) {
+        throw unavailable(`reading service ${name}`, error);
+      }
+    },
+
+    async listServices(): Promise<Service[]> {
+      try {
+        return servicesOf((await readLive(undefined)).entries);
+      } catch (error) {
+        throw unavailable("listing services", error);
+      }
+    },
+
+    watch,
+  };
+}
+
+/** A watcher as its registry sees it. */
+interface LocalWatch {
+  /** Settles once the watcher has read the state it reports changes from. */
+  readonly ready: Promise<void>;
+  scanSoon(delayMs: number): void;
+  stop(): void;
+}
+
+/**
+ * Refuses a per-user folder that another user owns or may write to: whoever
+ * controls it could register nodes that receive this user's calls.
+ */
+async function checkOwnFolder(path: string): Promise<void> {
+  const uid = currentUid();
+  if (uid < 0) return; // Windows: no POSIX owners.
+  const info = await stat(path);
+  if (info.uid !== uid) throw new Error(`${path} belongs to uid ${info.uid}, not to this user (uid ${uid})`);
+  if ((info.mode & 0o022) !== 0) {
+    throw new Error(`${path} may be written by other users (mode ${(info.mode & 0o777).toString(8)}); chmod 700 it`);
+  }
+}
+
+/** This user's id; `process.getuid` first because `os.userInfo` throws for a uid with no passwd entry (common in containers). */
+function currentUid(): number {
+  return process.getuid?.() ?? userInfo().uid;
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** A node file's content, or undefined when it is not one (another program's file, a future format). */
+function parseEntry(text: string): RegistryEntry | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(value) || typeof value["expiresAt"] !== "number") return undefined;
+  const service = parseService(value["service"]);
+  const node = parseNode(value["node"]);
+  return service && node ? { service, node, expiresAt: value["expiresAt"] } : undefined;
+}
+
+function parseService(value: unknown): ServiceRecord | undefined {
+  if (!isObject(value) || !Array.isArray(value["endpoints"])) return undefined;
+  const { name, version } = value;
+  const metadata = stringRecord(value["metadata"]);
+  const endpoints = value["endpoints"].map(parseEndpoint);
+  if (typeof name !== "string" || typeof version !== "string" || !metadata) return undefined;
+  if (!endpoints.every((endpoint) => endpoint !== undefined)) return undefined;
+  return { name, version, metadata, endpoints };
+}
+
+function parseEndpoint(value: unknown): Endpoint | undefined {
+  if (!isObject(value)) return undefined;
+  const { name, request, response } = value;
+  const metadata = stringRecord(value["metadata"]);
+  if (typeof name !== "string" || typeof request !== "string" || typeof response !== "string" || !metadata) {
+    return undefined;
+  }
+  return { name, request, response, metadata };
+}
+
+function parseNode(value: unknown): Node | undefined {
+  if (!isObject(value)) return undefined;
+  const { id, address } = value;
+  const metadata = stringRecord(value["metadata"]);
+  return typeof id === "string" && typeof address === "string" && metadata ? { id, address, metadata } : undefined;
+}
+
+function stringRecord(value: unknown): Record<string, string> | undefined {
+  if (!isObject(value)) return undefined;
+  return Object.values(value).every((v) => typeof v === "string") ? (value as Record<string, string>) : undefined;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

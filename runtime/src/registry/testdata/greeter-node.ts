@@ -1,0 +1,37 @@
+/**
+ * A stand-in for a service process, for local-registry.test.ts: registers
+ * one `greeter` node in the folder it is given, heartbeats it, deregisters
+ * on SIGTERM. Usage: `node --import tsx greeter-node.ts <dir> <node-id>`.
+ * Prints `registered <node-id>` once its node is visible.
+ */
+import { createLocalRegistry } from "../local-registry.js";
+import type { Service } from "../registry.js";
+
+const ttlMs = 1_500;
+const heartbeatMs = 500;
+
+const [dir, id] = process.argv.slice(2);
+if (!dir || !id) throw new Error("usage: greeter-node.ts <dir> <node-id>");
+
+const registry = createLocalRegistry({ dir });
+await registry.start();
+const service: Service = {
+  name: "greeter",
+  version: "1.0.0",
+  metadata: {},
+  endpoints: [],
+  nodes: [{ id, address: `127.0.0.1:${40_000 + (process.pid % 20_000)}`, metadata: { pid: String(process.pid) } }],
+};
+await registry.register(service, { ttlMs });
+const heartbeat = setInterval(() => {
+  registry.register(service, { ttlMs }).catch((error: unknown) => console.error("heartbeat failed", error));
+}, heartbeatMs);
+
+process.once("SIGTERM", () => {
+  clearInterval(heartbeat);
+  void registry
+    .deregister(service)
+    .then(() => registry.stop())
+    .then(() => process.exit(0));
+});
+console.log(`registered ${id}`);

@@ -1,0 +1,29 @@
+import { SetupError } from "../errors/setup-error.js";
+import { createEtcdRegistry } from "../registry/etcd-registry.js";
+import { createLocalRegistry } from "../registry/local-registry.js";
+import { createMemoryRegistry } from "../registry/memory-registry.js";
+import type { Registry } from "../registry/registry.js";
+import type { ServiceSettings } from "./settings.js";
+
+/** The registry `--registry` and `--registry_address` name. */
+export function createRegistry(settings: Pick<ServiceSettings, "registry" | "registryAddress">): Registry {
+  switch (settings.registry) {
+    case "memory":
+      return createMemoryRegistry();
+    case "local": {
+      const [dir] = settings.registryAddress;
+      return createLocalRegistry(dir ? { dir } : {});
+    }
+    case "etcd":
+      return createEtcdRegistry({
+        addresses: settings.registryAddress.length > 0 ? [...settings.registryAddress] : ["127.0.0.1:2379"],
+      });
+    default:
+      throw new SetupError(
+        "TSM_ERR_FLAG",
+        "--registry",
+        JSON.stringify(settings.registry),
+        "use one of local, etcd, memory",
+      );
+  }
+}

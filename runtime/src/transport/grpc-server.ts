@@ -1,0 +1,301 @@
+import {
+  Server,
+  ServerCredentials,
+  type ServerDuplexStream,
+  type ServerOptions,
+  type ServerReadableStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type handleBidiStreamingCall,
+  type handleClientStreamingCall,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  type sendUnaryData,
+} from "@grpc/grpc-js";
+import { HealthImplementation, service as healthService } from "grpc-health-check";
+import type { CallContext, Metadata } from "../definition/call.js";
+import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
+import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
+import { createReflectionService, type ReflectedService } from "./grpc-reflection.js";
+import { fromGrpcMetadata, grpcCodec, untilWritable } from "./grpc-wire.js";
+import type { ServerCall, ServerHandler, ServerTransport } from "./transport.js";
+
+/** Where the server reports handler failures: pino's `error(fields, message)` fits. */
+export interface ServerErrorLogger {
+  error(fields: object, message?: string): void;
+}
+
+/** Options of createGrpcServerTransport. */
+export interface GrpcServerTransportOptions {
+  /** Receives handler failures that are not TsmicroErrors, with their stack. Default: the console. */
+  readonly logger?: ServerErrorLogger;
+  /** Serves grpc.health.v1.Health; every service starts NOT_SERVING until `setServing(true)`. */
+  readonly health?: boolean;
+  /** Serves gRPC server reflection (v1 and v1alpha) for the added services. */
+  readonly reflection?: boolean;
+  /** grpc-js server options, such as `grpc.max_receive_message_length`. */
+  readonly serverOptions?: ServerOptions;
+}
+
+/** A gRPC server transport, with the health status a service flips as it starts and drains. */
+export interface GrpcServerTransport extends ServerTransport {
+  /** Sets the health status of the server ("") and of every added service; no effect without `health`. */
+  setServing(serving: boolean): void;
+}
+
+/** What a caller sees when a handler fails with anything but a TsmicroError: nothing of the failure itself. */
+const internalStatus = Object.freeze({ code: Code.INTERNAL, details: "internal error" });
+
+const consoleLogger: ServerErrorLogger = {
+  error: (fields, message) => console.error(message, fields),
+};
+
+/**
+ * Serves service definitions over gRPC with @grpc/grpc-js: messages through
+ * the generated codecs, each call through the handler given to `add`, and,
+ * on request, the standard health and reflection services.
+ */
+export function createGrpcServerTransport(options: GrpcServerTransportOptions = {}): GrpcServerTransport {
+  const logger = options.logger ?? consoleLogger;
+  const server = new Server(options.serverOptions);
+  const services: ServiceDefinition[] = [];
+  const health = options.health ? new HealthImplementation({ "": "NOT_SERVING" }) : undefined;
+  health?.addToServer(server);
+  let serving = false;
+  let listening = false;
+  let stopping: Promise<void> | undefined;
+
+  const fail: Fail = (error, context) => {
+    if (isTsmicroError(error)) return { code: error.code, details: error.message };
+    // After a cancel, a handler failing is the expected consequence (its
+    // signal aborted), not a bug worth an error line.
+    if (!context.signal.aborted) {
+      logger.error(
+        { err: error, method: context.method.path, peer: context.peer },
+        "handler failed; answered INTERNAL",
+      );
+    }
+    return internalStatus;
+  };
+
+  return {
+    add(service, handler) {
+      if (listening) throw new Error(`add(${service.typeName}) after listen: add every service before listening`);
+      for (const method of Object.values(service.methods)) {
+        const codec = grpcCodec(method.output);
+        const input = grpcCodec(method.input);
+        const bound = bind(service, method, handler, fail);
+        if (!server.register(method.path, bound.func, codec.serialize, input.deserialize, bound.type)) {
+          throw new Error(`${method.path} is served twice: add ${service.typeName} once`);
+        }
+      }
+      services.push(service);
+      health?.setStatus(service.typeName, serving ? "SERVING" : "NOT_SERVING");
+    },
+
+    async listen(address) {
+      if (listening) throw new Error(`listen(${address}): the server is already listening`);
+      listening = true;
+      if (options.reflection) {
+        const extra: ReflectedService[] = health ? [healthReflected()] : [];
+        createReflectionService(services, extra).addToServer(server);
+      }
+      const port = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => {
+          if (error) reject(new Error(`cannot listen on ${address}: ${error.message}`, { cause: error }));
+          else resolve(boundPort);
+        });
+      });
+      return `${address.slice(0, address.lastIndexOf(":"))}:${port}`;
+    },
+
+    stop(graceMs) {
+      stopping ??= new Promise<void>((resolve) => {
+        // tryShutdown refuses new calls and waits for the ones in flight; the
+        // timer bounds that wait and then cancels what is left, which aborts
+        // those handlers' signals.
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      return stopping;
+    },
+
+    setServing(value) {
+      serving = value;
+      if (!health) return;
+      const status = value ? "SERVING" : "NOT_SERVING";
+      health.setStatus("", status);
+      for (const service of services) health.setStatus(service.typeName, status);
+    },
+  };
+}
+
+/** What every kind of grpc-js server call offers that a context needs. */
+type SurfaceCall = Pick<ServerUnaryCall<unknown, unknown>, "metadata" | "getDeadline" | "getPeer"> & {
+  once(event: "cancelled", listener: () => void): unknown;
+};
+
+/** Turns a handler's failure into the status the caller gets, logging what the caller must not see. */
+type Fail = (error: unknown, context: GrpcCallContext) => { code: number; details: string };
+
+type Bound =
+  | { type: "unary"; func: handleUnaryCall<unknown, unknown> }
+  | { type: "serverStream"; func: handleServerStreamingCall<unknown, unknown> }
+  | { type: "clientStream"; func: handleClientStreamingCall<unknown, unknown> }
+  | { type: "bidi"; func: handleBidiStreamingCall<unknown, unknown> };
+
+/** The grpc-js handler of one method: built once at `add`, so a call allocates only its context. */
+function bind(service: ServiceDefinition, method: MethodDefinition, handler: ServerHandler, fail: Fail): Bound {
+  switch (method.kind) {
+    case "unary":
+      return {
+        type: "unary",
+        func: (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+          const context = new GrpcCallContext(method, call);
+          void answer(handler, { service, method, request: call.request, context }, context, callback, fail);
+        },
+      };
+    case "server_streaming":
+      return {
+        type: "serverStream",
+        func: (call: ServerWritableStream<unknown, unknown>) => {
+          const context = new GrpcCallContext(method, call);
+          void answerStream(handler, { service, method, request: call.request, context }, context, call, fail);
+        },
+      };
+    case "client_streaming":
+      return {
+        type: "clientStream",
+        func: (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+          const context = new GrpcCallContext(method, call);
+          const request = readRequests(call, context);
+          void answer(handler, { service, method, request, context }, context, callback, fail);
+        },
+      };
+    case "bidi_streaming":
+      return {
+        type: "bidi",
+        func: (call: ServerDuplexStream<unknown, unknown>) => {
+          const context = new GrpcCallContext(method, call);
+          const request = readRequests(call, context);
+          void answerStream(handler, { service, method, request, context }, context, call, fail);
+        },
+      };
+  }
+}
+
+/**
+ * What a handler knows about its call. Every field is an own property, so
+ * middleware may spread it; the abort reason says whether the caller
+ * cancelled or the deadline passed.
+ */
+class GrpcCallContext implements CallContext {
+  readonly method: MethodDefinition;
+  readonly metadata: Metadata;
+  readonly deadline: Date | undefined;
+  readonly signal: AbortSignal;
+  readonly peer: string;
+  readonly #controller = new AbortController();
+  #finished = false;
+
+  constructor(method: MethodDefinition, call: SurfaceCall) {
+    this.method = method;
+    this.metadata = fromGrpcMetadata(call.metadata);
+    const deadline = call.getDeadline();
+    this.deadline = deadline instanceof Date ? deadline : deadline === Infinity ? undefined : new Date(deadline);
+    this.signal = this.#controller.signal;
+    this.peer = call.getPeer();
+    // grpc-js also emits `cancelled` after every call it completed normally;
+    // `finish` marks those so the signal aborts only for real cancellations.
+    call.once("cancelled", () => {
+      if (this.#finished) return;
+      const expired = this.deadline !== undefined && this.deadline.getTime() <= Date.now();
+      this.#controller.abort(
+        expired
+          ? new TsmicroError(Code.DEADLINE_EXCEEDED, `deadline exceeded serving ${method.path}`)
+          : new TsmicroError(Code.CANCELLED, `the caller cancelled ${method.path}`),
+      );
+    });
+  }
+
+  /** The handler is done; a later `cancelled` is grpc-js closing the call, not a cancellation. */
+  finish(): void {
+    this.#finished = true;
+  }
+}
+
+/** Answers a unary or client-streaming call with the handler's one response. */
+async function answer(
+  handler: ServerHandler,
+  call: ServerCall,
+  context: GrpcCallContext,
+  callback: sendUnaryData<unknown>,
+  fail: Fail,
+): Promise<void> {
+  let response: unknown;
+  try {
+    response = await handler(call);
+  } catch (error) {
+    context.finish();
+    callback(fail(error, context));
+    return;
+  }
+  context.finish();
+  callback(null, response);
+}
+
+/** Answers a server- or bidi-streaming call: writes each response as the stream takes it, then ends. */
+async function answerStream(
+  handler: ServerHandler,
+  call: ServerCall,
+  context: GrpcCallContext,
+  stream: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  fail: Fail,
+): Promise<void> {
+  try {
+    for await (const response of handler(call) as AsyncIterable<unknown>) {
+      // Leaving the loop returns the handler's iterator, so its finally blocks run.
+      if (stream.cancelled) break;
+      if (!stream.write(response)) await untilWritable(stream);
+    }
+  } catch (error) {
+    context.finish();
+    // grpc-js turns an `error` event into the call's status.
+    if (!stream.cancelled) stream.emit("error", fail(error, context));
+    return;
+  }
+  context.finish();
+  if (!stream.cancelled) stream.end();
+}
+
+/** The requests of a client- or bidi-streaming call; a cancelled call throws the signal's reason. */
+async function* readRequests(
+  stream: ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  context: GrpcCallContext,
+): AsyncIterable<unknown> {
+  try {
+    // A handler that stops reading must not destroy the stream: a bidi
+    // handler may still be writing responses to it.
+    for await (const request of stream.iterator({ destroyOnReturn: false })) yield request;
+    // A cancelling client closes its HTTP/2 stream with END_STREAM just
+    // before RST_STREAM, so a cancel first looks like the end of the
+    // requests. One turn of the event loop lets the reset land, so a
+    // cancelled upload fails instead of passing for a complete one.
+    await new Promise(setImmediate);
+  } catch (error) {
+    throw context.signal.aborted ? context.signal.reason : error;
+  }
+  if (context.signal.aborted) throw context.signal.reason;
+}
+
+/** grpc.health.v1.Health's descriptors, so reflection lists it and tools can call it without its proto. */
+function healthReflected(): ReflectedService {
+  const check = healthService["Check"];
+  return { typeName: "grpc.health.v1.Health", fileDescriptorProtos: check?.requestType?.fileDescriptorProtos ?? [] };
+}

@@ -1,0 +1,104 @@
+/**
+ * What the gRPC server and client transports share: codecs as grpc-js
+ * serializers, metadata between tsmicro's plain records and grpc-js's class,
+ * status conversion, and waiting out backpressure.
+ */
+import { Metadata as GrpcMetadata, type ServiceError } from "@grpc/grpc-js";
+import type { EventEmitter } from "node:events";
+import type { Metadata } from "../definition/call.js";
+import type { MessageCodec } from "../definition/definition.js";
+import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
+
+/** A codec as grpc-js wants it: messages to Buffers and back. */
+export interface GrpcCodec<T> {
+  readonly serialize: (message: T) => Buffer;
+  readonly deserialize: (bytes: Buffer) => T;
+}
+
+/** Wraps a message codec for grpc-js; built once per method, never per call. */
+export function grpcCodec<T>(codec: MessageCodec<T>): GrpcCodec<T> {
+  return {
+    // grpc-js copies the bytes into its frame with Buffer methods, so it needs a
+    // Buffer: a view over the encoder's memory costs no copy.
+    serialize: (message) => asBuffer(codec.encode(message).finish()),
+    // Buffer is a Uint8Array, so decoders take grpc-js's frame as it comes.
+    deserialize: (bytes) => codec.decode(bytes),
+  };
+}
+
+/** A Buffer over the same memory as `bytes`, without copying. */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Incoming grpc-js metadata as a plain record: one value as itself, repeated keys as arrays, `-bin` values as bytes. */
+export function fromGrpcMetadata(metadata: GrpcMetadata): Metadata {
+  // toJSON hands over grpc-js's value arrays without copying them; only
+  // single values are unwrapped, in place.
+  const record: Record<string, string | Uint8Array | (string | Uint8Array)[]> = metadata.toJSON();
+  for (const key in record) {
+    const values = record[key] as (string | Uint8Array)[];
+    if (values.length === 1) record[key] = values[0] as string | Uint8Array;
+  }
+  return record;
+}
+
+/** Outgoing metadata for grpc-js; a key grpc-js refuses is the caller's mistake, so INVALID_ARGUMENT. */
+export function toGrpcMetadata(record: Metadata): GrpcMetadata {
+  const metadata = new GrpcMetadata();
+  for (const key in record) {
+    const value = record[key];
+    try {
+      if (typeof value === "string" || value instanceof Uint8Array) {
+        metadata.set(key, toGrpcValue(value));
+      } else if (value !== undefined) {
+        for (const item of value) metadata.add(key, toGrpcValue(item));
+      }
+    } catch (error) {
+      throw new TsmicroError(Code.INVALID_ARGUMENT, `metadata ${key}: ${messageOf(error)}`, { cause: error });
+    }
+  }
+  return metadata;
+}
+
+function toGrpcValue(value: string | Uint8Array): string | Buffer {
+  return typeof value === "string" ? value : asBuffer(value);
+}
+
+/** A failed call's grpc-js error as a TsmicroError; retryable follows the code. */
+export function fromServiceError(error: unknown): TsmicroError {
+  if (isTsmicroError(error)) return error;
+  if (isServiceError(error)) return new TsmicroError(error.code as Code, error.details, { cause: error });
+  return new TsmicroError(Code.INTERNAL, messageOf(error), { cause: error });
+}
+
+function isServiceError(error: unknown): error is ServiceError {
+  return (
+    error instanceof Error &&
+    typeof (error as Partial<ServiceError>).code === "number" &&
+    typeof (error as Partial<ServiceError>).details === "string"
+  );
+}
+
+/** The message of anything thrown. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Resolves when a stream that refused a write may take more: on `drain`, or
+ * when it closes or its call ends, after which no `drain` would ever come.
+ */
+export function untilWritable(stream: EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      stream.off("status", done);
+      resolve();
+    };
+    stream.on("drain", done);
+    stream.on("close", done);
+    stream.on("status", done);
+  });
+}

@@ -1,0 +1,100 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bins, run } from "./support/cli.js";
+import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
+
+describe("tsmicro list/get/call/health against running services", () => {
+  let dir = "";
+  let nodes: NodeProcess[] = [];
+  const tsmicro = (...args: string[]) =>
+    run("node", [bins.tsmicro, ...args, "--registry", "local", "--registry_address", dir]);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-cli-"));
+    const flags = ["--registry=local", `--registry_address=${dir}`];
+    nodes = await Promise.all([
+      startNode("test/fixtures/echo-node.ts", flags),
+      startNode("test/fixtures/echo-node.ts", flags),
+    ]);
+  });
+
+  afterAll(async () => {
+    await killAllNodes();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("list services names the running service", async () => {
+    const result = await tsmicro("list", "services");
+    expect(result).toMatchObject({ code: 0, stdout: "echo\n" });
+  });
+
+  it("get service shows nodes, addresses and endpoints", async () => {
+    const result = await tsmicro("get", "service", "echo");
+    expect(result.code, result.stderr).toBe(0);
+    for (const node of nodes) expect(result.stdout).toContain(`${node.id}\t${node.address}\t`);
+    expect(result.stdout).toContain("version 1.0.0");
+    expect(result.stdout).toContain(
+      "Endpoint: Alpha.Unary\n\nRequest: fixtures.services.v1.Request\n\nResponse: fixtures.services.v1.Response",
+    );
+  });
+
+  it("call sends proto3 JSON and prints the proto3 JSON response, knowing only the service name", async () => {
+    const result = await tsmicro("call", "echo", "Alpha.Unary", '{"id":"hi","payload":"AQI="}');
+    expect(result.code, result.stderr).toBe(0);
+    const response = JSON.parse(result.stdout) as { id: string; payload: string };
+    expect(nodes.map((n) => n.id)).toContain(response.id);
+    expect(response.payload).toBe("AQI=");
+  });
+
+  it("call prints each message of a server stream", async () => {
+    const result = await tsmicro("call", "echo", "/fixtures.services.v1.Alpha/ServerStream", '{"id":"s"}');
+    expect(result.code, result.stderr).toBe(0);
+    const docs = result.stdout
+      .trim()
+      .split(/\n(?=\{)/)
+      .map((doc) => JSON.parse(doc) as { sequence: number });
+    expect(docs.map((d) => d.sequence)).toEqual([1, 2, 3]);
+  });
+
+  it("call takes a JSON array for a client stream", async () => {
+    const result = await tsmicro("call", "echo", "Alpha.ClientStream", '[{"data":"AAA="},{"data":"AAAA"}]');
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ totalBytes: "5", chunkCount: 2 });
+  });
+
+  it("call with malformed JSON fails clearly with status 1", async () => {
+    const result = await tsmicro("call", "echo", "Alpha.Unary", "{id:");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^tsmicro: the request is not valid JSON: /);
+  });
+
+  it("call of an unknown method names the methods there are", async () => {
+    const result = await tsmicro("call", "echo", "Alpha.Nope", "{}");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      "fixtures.services.v1.Alpha has no method Nope; it has Unary, ServerStream, ClientStream, BidiStream",
+    );
+  });
+
+  it("call with fields the request type lacks fails clearly", async () => {
+    const result = await tsmicro("call", "echo", "Alpha.Unary", '{"nope":1}');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("the request does not fit fixtures.services.v1.Request");
+  });
+
+  it("call of a service nobody registered fails clearly", async () => {
+    const result = await tsmicro("call", "ghost", "Alpha.Unary", "{}");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("service ghost not found in the local registry");
+  });
+
+  it("health reports every node SERVING", async () => {
+    const result = await tsmicro("health", "echo");
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stdout.trim().split("\n");
+    expect(lines).toHaveLength(2);
+    for (const line of lines) expect(line).toMatch(/\tSERVING$/);
+  });
+});

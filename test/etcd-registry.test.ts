@@ -1,0 +1,407 @@
+import { spawn } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Etcd3 } from "etcd3";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { isSetupError } from "../runtime/src/errors/setup-error.js";
+import { Code, isTsmicroError } from "../runtime/src/errors/tsmicro-error.js";
+import { createEtcdRegistry, type EtcdRegistryOptions } from "../runtime/src/registry/etcd-registry.js";
+import type { Registry, RegistryEvent, Service, Watcher } from "../runtime/src/registry/registry.js";
+import { repoRoot } from "./support/cli.js";
+import { closedPort, etcdProgram, startEtcdCluster, type EtcdCluster } from "./support/etcd.js";
+
+const describeEtcd = etcdProgram ? describe : describe.skip;
+
+/** A greeter at `version` with one node per id. */
+function greeter(
+  name: string,
+  ids: readonly string[],
+  version = "1.0.0",
+  nodeMetadata: Record<string, string> = {},
+): Service {
+  return {
+    name,
+    version,
+    metadata: { team: "core" },
+    endpoints: [
+      { name: "Greeter.Hello", request: "HelloRequest", response: "HelloReply", metadata: { stream: "false" } },
+    ],
+    nodes: ids.map((id, i) => ({
+      id,
+      address: `127.0.0.1:${50_000 + i}`,
+      metadata: { protocol: "grpc", ...nodeMetadata },
+    })),
+  };
+}
+
+/** Polls `check` until it stops throwing, or rethrows its last error after `timeoutMs`. */
+async function eventually<T>(check: () => Promise<T>, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(100);
+    }
+  }
+}
+
+/** The next event matching `accept`, failing after `timeoutMs`. */
+async function nextEvent(
+  events: AsyncIterator<RegistryEvent>,
+  accept: (event: RegistryEvent) => boolean = () => true,
+  timeoutMs = 5_000,
+): Promise<RegistryEvent> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const remaining = deadline - Date.now();
+    const result = await Promise.race([events.next(), sleep(Math.max(remaining, 0)).then(() => "timeout" as const)]);
+    if (result === "timeout") throw new Error(`no matching registry event within ${timeoutMs} ms`);
+    if (result.done) throw new Error("the watch ended");
+    if (accept(result.value)) return result.value;
+  }
+}
+
+const nodeIds = (services: readonly Service[]) => services.flatMap((s) => s.nodes.map((n) => n.id)).sort();
+
+describeEtcd("etcd registry", () => {
+  let cluster: EtcdCluster;
+  let raw: Etcd3;
+  const cleanups: Array<() => unknown> = [];
+
+  beforeAll(async () => {
+    cluster = await startEtcdCluster({ members: 1 });
+    raw = new Etcd3({ hosts: [...cluster.endpoints] });
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  afterAll(async () => {
+    raw?.close();
+    await cluster?.stop();
+  });
+
+  async function started(options: Partial<EtcdRegistryOptions> = {}): Promise<Registry> {
+    const registry = createEtcdRegistry({ addresses: [...cluster.endpoints], ...options });
+    await registry.start();
+    cleanups.push(() => registry.stop());
+    return registry;
+  }
+
+  function watching(registry: Registry, service: string): AsyncIterator<RegistryEvent> {
+    const watcher: Watcher = registry.watch({ service });
+    cleanups.push(() => watcher.stop());
+    return watcher[Symbol.asyncIterator]();
+  }
+
+  it("registers, finds, lists and deregisters nodes, grouping them by version", async () => {
+    const registry = await started();
+    await registry.register(greeter("crud.greeter", ["a", "b"]), { ttlMs: 10_000 });
+    await registry.register(greeter("crud.greeter", ["c"], "2.0.0"), { ttlMs: 10_000 });
+
+    const versions = await registry.getService("crud.greeter");
+    expect(versions.map((s) => s.version).sort()).toEqual(["1.0.0", "2.0.0"]);
+    const v1 = versions.find((s) => s.version === "1.0.0");
+    expect(v1?.nodes.map((n) => n.id).sort()).toEqual(["a", "b"]);
+    expect(v1?.endpoints).toEqual(greeter("x", []).endpoints);
+    expect(v1?.nodes.find((n) => n.id === "a")).toEqual({
+      id: "a",
+      address: "127.0.0.1:50000",
+      metadata: { protocol: "grpc" },
+    });
+    const listed = (await registry.listServices()).filter((s) => s.name === "crud.greeter");
+    expect(listed.map((s) => s.version).sort()).toEqual(["1.0.0", "2.0.0"]);
+
+    await registry.deregister(greeter("crud.greeter", ["a"]));
+    expect(nodeIds(await registry.getService("crud.greeter"))).toEqual(["b", "c"]);
+    await registry.deregister(greeter("crud.greeter", ["b"]));
+    await registry.deregister(greeter("crud.greeter", ["c"], "2.0.0"));
+    expect(await registry.getService("crud.greeter")).toEqual([]);
+    expect((await registry.listServices()).some((s) => s.name === "crud.greeter")).toBe(false);
+    expect(await registry.getService("never.registered")).toEqual([]);
+  });
+
+  it("writes go-micro's key layout and JSON, on a lease with the TTL, and reads go-micro's records", async () => {
+    const registry = await started();
+    await registry.register(greeter("acme/layout", ["node/1"]), { ttlMs: 2_500 });
+
+    // go-micro turns slashes in names into dashes so the key keeps its levels.
+    const key = "/micro/registry/acme-layout/node-1";
+    const kv = (await raw.get(key).exec()).kvs[0];
+    expect(kv, `${key} missing`).toBeDefined();
+    expect(JSON.parse(kv?.value.toString("utf8") ?? "")).toEqual({
+      name: "acme/layout",
+      version: "1.0.0",
+      metadata: { team: "core" },
+      endpoints: [
+        {
+          name: "Greeter.Hello",
+          request: { name: "HelloRequest", type: "HelloRequest" },
+          response: { name: "HelloReply", type: "HelloReply" },
+          metadata: { stream: "false" },
+        },
+      ],
+      nodes: [{ id: "node/1", address: "127.0.0.1:50000", metadata: { protocol: "grpc" } }],
+    });
+    expect(kv?.lease).not.toBe("0");
+    const lease = await raw.leaseClient.leaseTimeToLive({ ID: kv?.lease ?? "0" });
+    expect(lease.grantedTTL).toBe("3"); // 2.5 s rounds up to whole seconds
+
+    // A record as go-micro itself writes it: nested Values, nulls.
+    await raw.put("/micro/registry/go.greeter/go-1").value(
+      JSON.stringify({
+        name: "go.greeter",
+        version: "latest",
+        metadata: null,
+        endpoints: [
+          {
+            name: "Say.Hello",
+            request: { name: "Request", type: "Request", values: [{ name: "name", type: "string", values: null }] },
+            response: { name: "Response", type: "Response", values: null },
+            metadata: { stream: "false" },
+          },
+        ],
+        nodes: [{ id: "go-1", address: "10.0.0.1:8080", metadata: { protocol: "grpc" } }],
+      }),
+    );
+    cleanups.push(() => raw.delete().key("/micro/registry/go.greeter/go-1"));
+    expect(await registry.getService("go.greeter")).toEqual([
+      {
+        name: "go.greeter",
+        version: "latest",
+        metadata: {},
+        endpoints: [{ name: "Say.Hello", request: "Request", response: "Response", metadata: { stream: "false" } }],
+        nodes: [{ id: "go-1", address: "10.0.0.1:8080", metadata: { protocol: "grpc" } }],
+      },
+    ]);
+  });
+
+  it("drops the node of a killed process once its TTL runs out", async () => {
+    const registry = await started();
+    const events = watching(registry, "killed.greeter");
+    const script = `
+      const { createEtcdRegistry } = await import(${JSON.stringify(`${repoRoot}runtime/src/registry/etcd-registry.js`)});
+      const registry = createEtcdRegistry({ addresses: ${JSON.stringify(cluster.endpoints)} });
+      await registry.start();
+      await registry.register(${JSON.stringify(greeter("killed.greeter", ["k1"]))}, { ttlMs: 1000 });
+      console.log("registered");
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    cleanups.push(() => child.kill("SIGKILL"));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.on("data", (chunk: Buffer) => chunk.toString().includes("registered") && resolve());
+      child.once("exit", (code) => reject(new Error(`registering child exited with ${code}`)));
+    });
+    expect((await nextEvent(events)).action).toBe("create");
+    expect(nodeIds(await registry.getService("killed.greeter"))).toEqual(["k1"]);
+
+    child.kill("SIGKILL");
+    const killedAt = Date.now();
+    const gone = await nextEvent(events, (e) => e.action === "delete", 4_000);
+    expect(gone.service.nodes.map((n) => n.id)).toEqual(["k1"]);
+    expect(Date.now() - killedAt).toBeGreaterThanOrEqual(500); // expired by the lease, not at once
+    expect(await registry.getService("killed.greeter")).toEqual([]);
+  });
+
+  it("watches creates, updates and deletes, including expiry of a stopped registry's node", async () => {
+    const watcherSide = await started();
+    const owner = createEtcdRegistry({ addresses: [...cluster.endpoints] });
+    await owner.start();
+    cleanups.push(() => owner.stop());
+    const events = watching(watcherSide, "watched.greeter");
+    const other = watching(watcherSide, "other.greeter");
+
+    await owner.register(greeter("watched.greeter", ["w1"]), { ttlMs: 1_000 });
+    const created = await nextEvent(events);
+    expect(created.action).toBe("create");
+    expect(created.service).toEqual(greeter("watched.greeter", ["w1"]));
+
+    await owner.register(greeter("watched.greeter", ["w1"], "1.0.0", { zone: "b" }), { ttlMs: 1_000 });
+    const updated = await nextEvent(events);
+    expect(updated.action).toBe("update");
+    expect(updated.service.nodes[0]?.metadata).toEqual({ protocol: "grpc", zone: "b" });
+
+    // A heartbeat with nothing changed is no event; the deregistration is the next one.
+    await owner.register(greeter("watched.greeter", ["w1"], "1.0.0", { zone: "b" }), { ttlMs: 1_000 });
+    await owner.deregister(greeter("watched.greeter", ["w1"]));
+    const deleted = await nextEvent(events);
+    expect(deleted.action).toBe("delete");
+    expect(deleted.service.name).toBe("watched.greeter");
+    expect(deleted.service.nodes.map((n) => n.id)).toEqual(["w1"]);
+
+    await owner.register(greeter("watched.greeter", ["w2"]), { ttlMs: 1_000 });
+    expect(await nextEvent(events)).toMatchObject({ action: "create" });
+    await owner.stop(); // no deregistration: the node must expire
+    const expired = await nextEvent(events, () => true, 4_000);
+    expect(expired.action).toBe("delete");
+    expect(expired.service.nodes.map((n) => n.id)).toEqual(["w2"]);
+
+    // The watch of another service saw none of it.
+    await expect(nextEvent(other, () => true, 300)).rejects.toThrow(/no matching registry event/);
+  });
+
+  it("sees what was registered between a read and the start of the watch", async () => {
+    const registry = await started();
+    const writer = await started();
+    expect(await registry.getService("raced.greeter")).toEqual([]);
+    await writer.register(greeter("raced.greeter", ["r1"]), { ttlMs: 5_000 });
+    const events = watching(registry, "raced.greeter");
+    expect(await nextEvent(events)).toMatchObject({ action: "create", service: { name: "raced.greeter" } });
+  });
+
+  it("keeps a node alive past its TTL with heartbeats that do not rewrite it", async () => {
+    const registry = await started();
+    const reader = await started();
+    const service = greeter("heartbeat.greeter", ["h1"]);
+    await registry.register(service, { ttlMs: 1_000 });
+    const firstRevision = (await raw.get("/micro/registry/heartbeat.greeter/h1").exec()).kvs[0]?.mod_revision;
+    for (let beat = 0; beat < 8; beat++) {
+      await sleep(400);
+      await registry.register(service, { ttlMs: 1_000 });
+      expect(nodeIds(await reader.getService("heartbeat.greeter"))).toEqual(["h1"]);
+    }
+    expect((await raw.get("/micro/registry/heartbeat.greeter/h1").exec()).kvs[0]?.mod_revision).toBe(firstRevision);
+  });
+
+  it("re-registers at once when its lease is lost, without waiting for the next heartbeat", async () => {
+    const registry = await started();
+    const key = "/micro/registry/lost.greeter/l1";
+    await registry.register(greeter("lost.greeter", ["l1"]), { ttlMs: 3_000 });
+    const lease = (await raw.get(key).exec()).kvs[0]?.lease ?? "0";
+    await raw.leaseClient.leaseRevoke({ ID: lease });
+    expect(await raw.get(key).exec()).toMatchObject({ kvs: [] });
+
+    // Keep-alives run every TTL/3 = 1 s; the loss is noticed by the next one.
+    const back = await eventually(async () => {
+      const kv = (await raw.get(key).exec()).kvs[0];
+      if (!kv) throw new Error(`${key} not re-registered`);
+      return kv;
+    }, 3_000);
+    expect(back.lease).not.toBe(lease);
+    expect(nodeIds(await registry.getService("lost.greeter"))).toEqual(["l1"]);
+  });
+
+  it("start() fails at once against a closed port, naming the address and what to do", async () => {
+    const port = await closedPort();
+    const registry = createEtcdRegistry({ addresses: [`127.0.0.1:${port}`] });
+    const began = Date.now();
+    const error: unknown = await registry.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(Date.now() - began).toBeLessThan(3_000);
+    expect(isSetupError(error) && error.code).toBe("TSM_ERR_REGISTRY_UNREACHABLE");
+    expect(String(error)).toContain(`127.0.0.1:${port}`);
+    expect(String(error)).toContain("start etcd or pass --registry_address");
+  });
+});
+
+describeEtcd("etcd registry across an etcd restart", () => {
+  let cluster: EtcdCluster;
+  beforeAll(async () => {
+    cluster = await startEtcdCluster({ members: 1 });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it("registers the node again after etcd was down longer than the TTL, and the watch resumes", async () => {
+    const options = { addresses: [...cluster.endpoints], requestTimeoutMs: 1_000 };
+    const registry = createEtcdRegistry(options);
+    const reader = createEtcdRegistry(options);
+    await registry.start();
+    await reader.start();
+    const watcher = reader.watch({ service: "restart.greeter" });
+    const events = watcher[Symbol.asyncIterator]();
+    const service = greeter("restart.greeter", ["n1"]);
+    const heartbeatErrors: unknown[] = [];
+    let beating = true;
+    const heartbeat = (async () => {
+      while (beating) {
+        await registry.register(service, { ttlMs: 2_000 }).catch((error: unknown) => heartbeatErrors.push(error));
+        await sleep(1_000);
+      }
+    })();
+    try {
+      await nextEvent(events, (e) => e.action === "create");
+
+      await cluster.stopMember(0);
+      await expect(reader.getService("restart.greeter")).rejects.toSatisfy(
+        (e: unknown) =>
+          isTsmicroError(e) && e.code === Code.UNAVAILABLE && e.message.includes(cluster.endpoints[0] ?? ""),
+      );
+      await sleep(10_000);
+      await cluster.startMember(0);
+      // Heartbeats failed loudly while etcd was away.
+      expect(heartbeatErrors.length).toBeGreaterThan(0);
+      expect(heartbeatErrors.every((e) => isTsmicroError(e) && e.code === Code.UNAVAILABLE)).toBe(true);
+
+      await eventually(async () => expect(nodeIds(await reader.getService("restart.greeter"))).toEqual(["n1"]), 8_000);
+      // Still there well past the TTL: it sits on a lease that is kept alive again.
+      await sleep(3_000);
+      expect(nodeIds(await reader.getService("restart.greeter"))).toEqual(["n1"]);
+
+      // The watch reconnected by itself and sees new changes.
+      await registry.register(greeter("restart.greeter", ["n2"]), { ttlMs: 2_000 });
+      const created = await nextEvent(
+        events,
+        (e) => e.action === "create" && e.service.nodes.some((n) => n.id === "n2"),
+        8_000,
+      );
+      expect(created.service.name).toBe("restart.greeter");
+    } finally {
+      beating = false;
+      await heartbeat;
+      watcher.stop();
+      await registry.stop();
+      await reader.stop();
+    }
+  });
+});
+
+describeEtcd("etcd registry on a three-member cluster", () => {
+  let cluster: EtcdCluster;
+  beforeAll(async () => {
+    cluster = await startEtcdCluster({ members: 3 });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it("keeps the registration, reads and the watch working while each member in turn is down", async () => {
+    const options = { addresses: [...cluster.endpoints], requestTimeoutMs: 2_000 };
+    const registry = createEtcdRegistry(options);
+    const reader = createEtcdRegistry(options);
+    await registry.start();
+    await reader.start();
+    const watcher = reader.watch({ service: "cluster.greeter" });
+    const events = watcher[Symbol.asyncIterator]();
+    const service = greeter("cluster.greeter", ["c1"]);
+    try {
+      await registry.register(service, { ttlMs: 2_000 });
+      for (let member = 0; member < 3; member++) {
+        await cluster.stopMember(member);
+        // Longer than the TTL: the node lives only if keep-alives reach the remaining members.
+        await sleep(2_500);
+        await registry.register(service, { ttlMs: 2_000 }); // a heartbeat with one member down
+        expect(nodeIds(await reader.getService("cluster.greeter"))).toEqual(["c1"]);
+
+        const probe = `probe-${member}`;
+        await registry.register(greeter("cluster.greeter", [probe]), { ttlMs: 2_000 });
+        await nextEvent(events, (e) => e.action === "create" && e.service.nodes.some((n) => n.id === probe), 8_000);
+        await registry.deregister(greeter("cluster.greeter", [probe]));
+
+        await cluster.startMember(member);
+      }
+      expect(nodeIds(await reader.getService("cluster.greeter"))).toEqual(["c1"]);
+    } finally {
+      watcher.stop();
+      await registry.stop();
+      await reader.stop();
+    }
+  });
+});

@@ -1,0 +1,45 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  createRegistry,
+  createService,
+  resolveServiceSettings,
+  silentLogger,
+  type MicroService,
+} from "@tsmicro/runtime";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AlphaDefinition } from "./golden/10-services/services.micro.js";
+import { killAllNodes, startNode } from "./support/nodes.js";
+
+describe("graceful shutdown on SIGTERM", () => {
+  let dir = "";
+  let caller: MicroService;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-shutdown-"));
+  });
+
+  afterAll(async () => {
+    await caller?.stop();
+    await killAllNodes();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("finishes the call in flight, deregisters and exits 0", async () => {
+    const flags = ["--registry=local", `--registry_address=${dir}`];
+    const node = await startNode("test/fixtures/echo-node.ts", flags);
+    caller = createService({ name: "caller", args: flags, env: {}, logger: silentLogger() });
+    const client = caller.client(AlphaDefinition, "echo");
+    const inFlight = client.unary({ id: "sleep:1500" });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    node.kill("SIGTERM");
+    await expect(inFlight).resolves.toMatchObject({ id: node.id });
+    expect(await node.exited).toBe(0);
+    const registry = createRegistry(resolveServiceSettings({}, flags, {}));
+    await registry.start();
+    expect(await registry.getService("echo")).toEqual([]);
+    await registry.stop();
+    expect(node.output()).toContain('"msg":"echo stopped"');
+  });
+});

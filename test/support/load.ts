@@ -1,0 +1,52 @@
+/** What a load run saw. */
+export interface LoadResult {
+  readonly ok: number;
+  readonly failures: unknown[];
+  /** Responses by the node id that served them. */
+  readonly byNode: Map<string, number>;
+}
+
+/**
+ * Sends `total` calls, `concurrency` at a time; `during(done)` is called
+ * after each completed call so a test can act mid-load (kill a node).
+ */
+export async function runLoad(
+  call: () => Promise<{ id: string }>,
+  total: number,
+  concurrency: number,
+  during: (done: number) => void = () => {},
+): Promise<LoadResult> {
+  let started = 0;
+  let done = 0;
+  let ok = 0;
+  const failures: unknown[] = [];
+  const byNode = new Map<string, number>();
+  async function worker(): Promise<void> {
+    while (started < total) {
+      started++;
+      try {
+        const { id } = await call();
+        ok++;
+        byNode.set(id, (byNode.get(id) ?? 0) + 1);
+      } catch (error) {
+        failures.push(error);
+      }
+      during(++done);
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { ok, failures, byNode };
+}
+
+/** Polls `check` until it returns true, failing with `what` after `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,86 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { repoRoot } from "./cli.js";
+
+/** A service process a test started. */
+export interface NodeProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Its registered address, from its start log line. */
+  readonly address: string;
+  /** Its registry node id. */
+  readonly id: string;
+  /** Everything it printed so far. */
+  output(): string;
+  /** Resolves with the exit code once it has exited. */
+  readonly exited: Promise<number | null>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+const running = new Set<ChildProcess>();
+
+/**
+ * Starts `node --import tsx <script> ...args` from the repository root and
+ * waits for the service's start line (`"msg":"<name> started"`).
+ */
+export async function startNode(
+  script: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<NodeProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, script), ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  running.add(child);
+  let output = "";
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
+  const started = new Promise<{ address: string; id: string }>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      for (const line of output.split("\n")) {
+        if (!line.includes('started"')) continue;
+        try {
+          const entry = JSON.parse(line) as { address?: string; id?: string };
+          if (entry.address && entry.id) resolve({ address: entry.address, id: entry.id });
+        } catch {
+          // not a JSON log line
+        }
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    void exited.then((code) => reject(new Error(`${script} exited with ${code} before starting:\n${output}`)));
+    setTimeout(() => reject(new Error(`${script} did not start within 20 s:\n${output}`)), 20_000).unref();
+  });
+  const { address, id } = await started;
+  return {
+    child,
+    pid: child.pid!,
+    address,
+    id,
+    output: () => output,
+    exited,
+    kill: (signal) => {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal);
+    },
+  };
+}
+
+/** Kills every node a test started and has not seen exit, by its own pid. */
+export async function killAllNodes(): Promise<void> {
+  const waits = [...running].map(
+    (child) =>
+      new Promise<void>((resolve) => {
+        child.once("exit", () => resolve());
+        child.kill("SIGKILL");
+      }),
+  );
+  await Promise.all(waits);
+}
