@@ -1,0 +1,174 @@
+/**
+ * bench/rpc: unary echo through `service.client` (registry, selector,
+ * retries, the default middleware) against hand-written @grpc/grpc-js on the
+ * same method and messages, alternating rounds in one run. Also cold start
+ * to registered and idle RSS of a service process against a raw grpc-js
+ * server process. Goal: at least 0.9x raw throughput.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createService, silentLogger } from "@tsmicro/runtime";
+import { Request, Response } from "../test/golden/10-services/services.js";
+import { AlphaDefinition, type AlphaHandler } from "../test/golden/10-services/services.micro.js";
+import { startRawServer } from "./fixtures/raw-server.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const concurrency = 32;
+const roundMs = Number(process.env.BENCH_ROUND_MS ?? 3_000);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const payload = new Uint8Array(64).fill(7);
+
+interface RoundResult {
+  callsPerSecond: number;
+  p50: number;
+  p99: number;
+}
+
+/** Keeps `concurrency` calls in flight for `roundMs`, recording each call's latency. */
+async function measure(call: () => Promise<unknown>): Promise<RoundResult> {
+  const latencies: number[] = [];
+  const until = performance.now() + roundMs;
+  const worker = async () => {
+    while (performance.now() < until) {
+      const start = performance.now();
+      await call();
+      latencies.push(performance.now() - start);
+    }
+  };
+  const start = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const elapsed = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    callsPerSecond: latencies.length / elapsed,
+    p50: latencies[Math.floor(latencies.length * 0.5)]!,
+    p99: latencies[Math.floor(latencies.length * 0.99)]!,
+  };
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function throughput(): Promise<void> {
+  // Baseline: raw grpc-js server and client.
+  const raw = await startRawServer();
+  const rawClient = new grpc.Client(raw.address, grpc.credentials.createInsecure());
+  const rawCall = () =>
+    new Promise<Response>((resolve, reject) =>
+      rawClient.makeUnaryRequest(
+        "/fixtures.services.v1.Alpha/Unary",
+        (message: Request) => Buffer.from(Request.encode(message).finish()),
+        (bytes: Buffer) => Response.decode(bytes),
+        { id: "x", payload },
+        { deadline: Date.now() + 5_000 },
+        (error, response) => (error ? reject(error) : resolve(response!)),
+      ),
+    );
+
+  // tsmicro: a service and a caller on the local registry.
+  const dir = await mkdtemp(join(tmpdir(), "tsmicro-bench-rpc-"));
+  const args = ["--registry=local", `--registry_address=${dir}`];
+  const server = createService({ name: "bench-echo", args, env: {}, logger: silentLogger() });
+  const unsupported = () => {
+    throw new Error("not benchmarked");
+  };
+  const handler: AlphaHandler = {
+    unary: async (request) => ({ id: "tsmicro", payload: request.payload, sequence: 0 }),
+    serverStream: unsupported,
+    clientStream: unsupported,
+    bidiStream: unsupported,
+  };
+  server.handle(AlphaDefinition, handler);
+  await server.start();
+  const caller = createService({ name: "bench-caller", args, env: {}, logger: silentLogger() });
+  const client = caller.client(AlphaDefinition, "bench-echo");
+  const tsmicroCall = () => client.unary({ id: "x", payload });
+
+  for (let i = 0; i < 2_000; i++) await Promise.all([rawCall(), tsmicroCall()]);
+  const rawRuns: RoundResult[] = [];
+  const ourRuns: RoundResult[] = [];
+  for (let round = 0; round < rounds; round++) {
+    rawRuns.push(await measure(rawCall));
+    ourRuns.push(await measure(tsmicroCall));
+  }
+  const summary = (runs: RoundResult[]) => ({
+    rate: median(runs.map((r) => r.callsPerSecond)),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    spread: `${Math.min(...runs.map((r) => r.callsPerSecond)).toFixed(0)}-${Math.max(...runs.map((r) => r.callsPerSecond)).toFixed(0)}`,
+  });
+  const base = summary(rawRuns);
+  const ours = summary(ourRuns);
+  const line = (label: string, s: ReturnType<typeof summary>) =>
+    console.log(
+      `  ${label.padEnd(40)} ${s.rate.toFixed(0).padStart(6)} calls/s (rounds ${s.spread})  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms`,
+    );
+  console.log(
+    `rpc: unary echo, 64-byte payload, ${concurrency} in flight, ${rounds} alternating rounds of ${roundMs} ms (goal >= 0.90x)`,
+  );
+  line("raw @grpc/grpc-js", base);
+  line("tsmicro service.client", ours);
+  console.log(`  throughput ratio tsmicro / raw: ${(ours.rate / base.rate).toFixed(2)}x`);
+
+  rawClient.close();
+  raw.server.forceShutdown();
+  await caller.stop();
+  await server.stop();
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Spawns a process, times until its start line, reads its RSS once idle, and kills it. */
+async function startupAndRss(script: string, args: string[]): Promise<{ startMs: number; rssMb: number }> {
+  const start = performance.now();
+  const child = spawn(process.execPath, ["--import", "tsx", join(root, script), ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('started"')) resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  const startMs = performance.now() - start;
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const status = await readFile(`/proc/${child.pid}/status`, "utf8");
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  child.kill("SIGKILL");
+  return { startMs, rssMb: rssKb / 1024 };
+}
+
+async function coldStart(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "tsmicro-bench-start-"));
+  const raws: { startMs: number; rssMb: number }[] = [];
+  const ours: { startMs: number; rssMb: number }[] = [];
+  for (let i = 0; i < 3; i++) {
+    raws.push(await startupAndRss("bench/fixtures/raw-server.ts", []));
+    ours.push(
+      await startupAndRss("test/fixtures/echo-node.ts", [
+        "--registry=local",
+        `--registry_address=${dir}`,
+        "--log_level=info",
+      ]),
+    );
+  }
+  await rm(dir, { recursive: true, force: true });
+  const m = (list: { startMs: number; rssMb: number }[], key: "startMs" | "rssMb") => median(list.map((r) => r[key]));
+  console.log("startup (both under the tsx loader, medians of 3):");
+  console.log(
+    `  raw grpc-js server listening:      ${m(raws, "startMs").toFixed(0)} ms, idle RSS ${m(raws, "rssMb").toFixed(1)} MB`,
+  );
+  console.log(
+    `  tsmicro service registered:        ${m(ours, "startMs").toFixed(0)} ms, idle RSS ${m(ours, "rssMb").toFixed(1)} MB`,
+  );
+}
+
+/** Runs the rpc benchmark. */
+export async function benchRpc(): Promise<void> {
+  await throughput();
+  await coldStart();
+}
