@@ -150,7 +150,7 @@ async function resolveMethod(
     if (missingDeps(files).some((name) => missing.includes(name)))
       throw new CommandError(`server reflection lacks ${missing.join(", ")}`);
   }
-  const descriptors = createFileRegistry(create(FileDescriptorSetSchema, { file: [...files.values()] }));
+  const descriptors = createFileRegistry(create(FileDescriptorSetSchema, { file: dependenciesFirst(files) }));
   const service = descriptors.getService(serviceName);
   if (!service) throw new CommandError(`no service ${serviceName} on ${address}`);
   const method = service.methods.find((m) => m.name === methodName);
@@ -160,6 +160,21 @@ async function resolveMethod(
     );
   }
   return method;
+}
+
+/** protobuf-es builds a registry from a set whose files come after their imports. */
+function dependenciesFirst(files: ReadonlyMap<string, FileDescriptorProto>): FileDescriptorProto[] {
+  const ordered: FileDescriptorProto[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string): void => {
+    const file = files.get(name);
+    if (!file || seen.has(name)) return;
+    seen.add(name);
+    file.dependency.forEach(visit);
+    ordered.push(file);
+  };
+  [...files.keys()].forEach(visit);
+  return ordered;
 }
 
 function missingDeps(files: ReadonlyMap<string, FileDescriptorProto>): string[] {

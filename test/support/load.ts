@@ -50,3 +50,35 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/** Keeps `concurrency` calls going until `stop()` resolves the returned result. */
+export function loadUntilStopped(
+  call: () => Promise<{ id: string }>,
+  concurrency: number,
+): { stop(): Promise<LoadResult> } {
+  let running = true;
+  let ok = 0;
+  const failures: unknown[] = [];
+  const byNode = new Map<string, number>();
+  const worker = async () => {
+    while (running) {
+      try {
+        const { id } = await call();
+        ok++;
+        byNode.set(id, (byNode.get(id) ?? 0) + 1);
+      } catch (error) {
+        failures.push(error);
+      }
+      // A steady load, not a flood: this runs for many seconds beside real etcd processes.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+  const workers = Promise.all(Array.from({ length: concurrency }, worker));
+  return {
+    async stop() {
+      running = false;
+      await workers;
+      return { ok, failures, byNode };
+    },
+  };
+}
