@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isSetupError } from "../runtime/src/errors/setup-error.js";
 import { Code, isTsmicroError } from "../runtime/src/errors/tsmicro-error.js";
 import { createEtcdRegistry, type EtcdRegistryOptions } from "../runtime/src/registry/etcd-registry.js";
+import { describeRegistryConformance } from "../runtime/src/registry/registry-conformance.js";
 import type { Registry, RegistryEvent, Service, Watcher } from "../runtime/src/registry/registry.js";
 import { repoRoot } from "./support/cli.js";
 import { closedPort, etcdProgram, startEtcdCluster, type EtcdCluster } from "./support/etcd.js";
@@ -123,14 +124,13 @@ describeEtcd("etcd registry", () => {
 
   it("writes go-micro's key layout and JSON, on a lease with the TTL, and reads go-micro's records", async () => {
     const registry = await started();
-    await registry.register(greeter("acme/layout", ["node/1"]), { ttlMs: 2_500 });
+    await registry.register(greeter("go.micro.srv.layout", ["layout-1"]), { ttlMs: 2_500 });
 
-    // go-micro turns slashes in names into dashes so the key keeps its levels.
-    const key = "/micro/registry/acme-layout/node-1";
+    const key = "/micro/registry/go.micro.srv.layout/layout-1";
     const kv = (await raw.get(key).exec()).kvs[0];
     expect(kv, `${key} missing`).toBeDefined();
     expect(JSON.parse(kv?.value.toString("utf8") ?? "")).toEqual({
-      name: "acme/layout",
+      name: "go.micro.srv.layout",
       version: "1.0.0",
       metadata: { team: "core" },
       endpoints: [
@@ -141,7 +141,7 @@ describeEtcd("etcd registry", () => {
           metadata: { stream: "false" },
         },
       ],
-      nodes: [{ id: "node/1", address: "127.0.0.1:50000", metadata: { protocol: "grpc" } }],
+      nodes: [{ id: "layout-1", address: "127.0.0.1:50000", metadata: { protocol: "grpc" } }],
     });
     expect(kv?.lease).not.toBe("0");
     const lease = await raw.leaseClient.leaseTimeToLive({ ID: kv?.lease ?? "0" });
@@ -174,6 +174,16 @@ describeEtcd("etcd registry", () => {
         nodes: [{ id: "go-1", address: "10.0.0.1:8080", metadata: { protocol: "grpc" } }],
       },
     ]);
+
+    // go-micro turns slashes in a service name into dashes in the key.
+    const slashed = greeter("acme/store", ["s-1"]);
+    await raw
+      .put("/micro/registry/acme-store/s-1")
+      .value(
+        JSON.stringify({ ...slashed, endpoints: [], nodes: [{ id: "s-1", address: "10.0.0.2:8080", metadata: {} }] }),
+      );
+    cleanups.push(() => raw.delete().key("/micro/registry/acme-store/s-1"));
+    expect(nodeIds(await registry.getService("acme/store"))).toEqual(["s-1"]);
   });
 
   it("drops the node of a killed process once its TTL runs out", async () => {
@@ -275,7 +285,7 @@ describeEtcd("etcd registry", () => {
     await raw.leaseClient.leaseRevoke({ ID: lease });
     expect(await raw.get(key).exec()).toMatchObject({ kvs: [] });
 
-    // Keep-alives run every TTL/3 = 1 s; the loss is noticed by the next one.
+    // No heartbeat follows: the registry notices through its watch of its own keys.
     const back = await eventually(async () => {
       const kv = (await raw.get(key).exec()).kvs[0];
       if (!kv) throw new Error(`${key} not re-registered`);
@@ -284,6 +294,37 @@ describeEtcd("etcd registry", () => {
     expect(back.lease).not.toBe(lease);
     expect(nodeIds(await registry.getService("lost.greeter"))).toEqual(["l1"]);
   });
+
+  it("lets a node lapse when its heartbeats stop, and the next heartbeat registers it on a new lease", async () => {
+    const registry = await started();
+    const key = "/micro/registry/lapsed.greeter/p1";
+    const service = greeter("lapsed.greeter", ["p1"]);
+    await registry.register(service, { ttlMs: 1_000 });
+    const lease = (await raw.get(key).exec()).kvs[0]?.lease;
+    await eventually(async () => expect(await registry.getService("lapsed.greeter")).toEqual([]), 4_000);
+
+    // The service was merely slow: its next heartbeat finds the lease gone and starts over.
+    await registry.register(service, { ttlMs: 1_000 });
+    const kv = (await raw.get(key).exec()).kvs[0];
+    expect(kv?.lease).toBeDefined();
+    expect(kv?.lease).not.toBe(lease);
+    for (let beat = 0; beat < 5; beat++) {
+      await sleep(400);
+      await registry.register(service, { ttlMs: 1_000 });
+    }
+    expect(nodeIds(await registry.getService("lapsed.greeter"))).toEqual(["p1"]);
+  });
+
+  describeRegistryConformance(
+    "etcd",
+    async () => {
+      const registry = createEtcdRegistry({ addresses: [...cluster.endpoints] });
+      await registry.start();
+      return { registry, cleanup: async () => {} };
+    },
+    // etcd checks for expired leases every 500 ms.
+    { expiryMarginMs: 3_000 },
+  );
 
   it("start() fails at once against a closed port, naming the address and what to do", async () => {
     const port = await closedPort();
@@ -309,7 +350,7 @@ describeEtcd("etcd registry across an etcd restart", () => {
     await cluster?.stop();
   });
 
-  it("registers the node again after etcd was down longer than the TTL, and the watch resumes", async () => {
+  it("keeps the node registered after etcd was down longer than the TTL, and the watch resumes", async () => {
     const options = { addresses: [...cluster.endpoints], requestTimeoutMs: 1_000 };
     const registry = createEtcdRegistry(options);
     const reader = createEtcdRegistry(options);
@@ -381,13 +422,20 @@ describeEtcd("etcd registry on a three-member cluster", () => {
     const watcher = reader.watch({ service: "cluster.greeter" });
     const events = watcher[Symbol.asyncIterator]();
     const service = greeter("cluster.greeter", ["c1"]);
+    const heartbeatErrors: unknown[] = [];
+    let beating = true;
+    await registry.register(service, { ttlMs: 2_000 });
+    const heartbeat = (async () => {
+      while (beating) {
+        await sleep(500);
+        await registry.register(service, { ttlMs: 2_000 }).catch((error: unknown) => heartbeatErrors.push(error));
+      }
+    })();
     try {
-      await registry.register(service, { ttlMs: 2_000 });
       for (let member = 0; member < 3; member++) {
         await cluster.stopMember(member);
-        // Longer than the TTL: the node lives only if keep-alives reach the remaining members.
+        // Longer than the TTL: the node lives only if heartbeats reach the remaining members.
         await sleep(2_500);
-        await registry.register(service, { ttlMs: 2_000 }); // a heartbeat with one member down
         expect(nodeIds(await reader.getService("cluster.greeter"))).toEqual(["c1"]);
 
         const probe = `probe-${member}`;
@@ -398,7 +446,11 @@ describeEtcd("etcd registry on a three-member cluster", () => {
         await cluster.startMember(member);
       }
       expect(nodeIds(await reader.getService("cluster.greeter"))).toEqual(["c1"]);
+      // With two of three members up, not one heartbeat failed.
+      expect(heartbeatErrors).toEqual([]);
     } finally {
+      beating = false;
+      await heartbeat;
       watcher.stop();
       await registry.stop();
       await reader.stop();

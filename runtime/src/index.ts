@@ -50,8 +50,13 @@ export {
   serviceFlagNames,
   type ServiceSettings,
 } from "./service/settings.js";
-export { createGrpcClientTransport } from "./transport/grpc-client.js";
-export { createGrpcServerTransport } from "./transport/grpc-server.js";
-export { createMemoryRegistry } from "./registry/memory-registry.js";
-export { createLocalRegistry } from "./registry/local-registry.js";
-export { createEtcdRegistry } from "./registry/etcd-registry.js";
+export { createGrpcClientTransport, type GrpcClientTransportOptions } from "./transport/grpc-client.js";
+export {
+  createGrpcServerTransport,
+  type GrpcServerTransport,
+  type GrpcServerTransportOptions,
+  type ServerErrorLogger,
+} from "./transport/grpc-server.js";
+export { createMemoryRegistry, type MemoryRegistryOptions } from "./registry/memory-registry.js";
+export { createLocalRegistry, defaultLocalRegistryDir, type LocalRegistryOptions } from "./registry/local-registry.js";
+export { createEtcdRegistry, type EtcdRegistryOptions } from "./registry/etcd-registry.js";

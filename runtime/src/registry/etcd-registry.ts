@@ -16,16 +16,9 @@ import {
 } from "etcd3";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
-import type {
-  Endpoint,
-  Node,
-  RegisterOptions,
-  Registry,
-  RegistryEvent,
-  Service,
-  Watcher,
-  WatchOptions,
-} from "./registry.js";
+import { entriesOf, servicesOf, type RegistryEntry, type ServiceRecord } from "./registry-entries.js";
+import type { Endpoint, Node, RegisterOptions, Registry, RegistryEvent, Service, WatchOptions } from "./registry.js";
+import { createWatcherFeed, type WatcherFeed } from "./watcher-feed.js";
 
 /** Options of the etcd registry. */
 export interface EtcdRegistryOptions {
@@ -36,19 +29,15 @@ export interface EtcdRegistryOptions {
   readonly addresses: readonly string[];
   /** How long `start()` waits for etcd to answer before failing. Default 5000 (go-micro's registry timeout). */
   readonly dialTimeoutMs?: number;
-  /** Deadline of each later call to etcd. Default 5000. */
+  /** Deadline of each later call to etcd, retries on other members included. Default 5000. */
   readonly requestTimeoutMs?: number;
 }
 
 const prefix = "/micro/registry/";
 const defaultPort = 2379;
 const defaults = { dialTimeoutMs: 5_000, requestTimeoutMs: 5_000 } as const;
-/**
- * After a lost lease, re-registration is retried with this backoff until it
- * succeeds; never slower than half the TTL, so a lease etcd restores after a
- * restart (it keeps the node's key until it expires) is replaced in time.
- */
-const recoveryBackoff = { firstMs: 250, maxMs: 5_000 } as const;
+/** A node lost while its service still heartbeats is re-registered with this backoff, until its TTL says the service went quiet. */
+const recoveryBackoff = { firstMs: 100, maxMs: 2_000 } as const;
 /** A member that failed this often in a row is skipped for a while, so calls go to the others at once. */
 const hostBreaker = { failures: 3, openMs: 1_000 } as const;
 /** etcd3 reconnects a broken watch stream after this backoff; its default grows to 30 s, too slow to notice a restart. */
@@ -56,10 +45,12 @@ const watchBackoff = { firstMs: 100, maxMs: 2_000 } as const;
 
 /**
  * A registry on etcd. Each node gets its own lease with the registration's
- * TTL, kept alive while the process lives; a heartbeat (`register` again)
- * costs one keep-alive when nothing changed, and grants a new lease and
- * rewrites the key when the old lease was lost (etcd restarted or was out of
- * reach longer than the TTL).
+ * TTL, renewed only by heartbeats (`register` again), as in go-micro: a
+ * service that stops heartbeating drops out after its TTL. A heartbeat costs
+ * one keep-alive when nothing changed; when the lease is gone (etcd lost it,
+ * or it was revoked) the next heartbeat grants a new one and rewrites the
+ * key, and a node deleted under a service that still heartbeats is
+ * re-registered at once, without waiting for the next heartbeat.
  */
 export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
   const addresses = (options.addresses.length > 0 ? options.addresses : [`127.0.0.1:${defaultPort}`]).map(withPort);
@@ -72,13 +63,16 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
   // The newest etcd revision any response showed: a watch starts right after
   // it, so whatever follows an earlier get or register reaches the watcher.
   let seenRevision = 0;
+  // Watches this registry's own nodes, to notice one deleted under it.
+  let guard: PrefixWatch | undefined;
   const nodes = new Map<string, NodeEntry>();
   const queues = new Map<string, Promise<void>>();
-  const watchers = new Set<EtcdRegistryWatcher>();
+  const watches = new Map<WatcherFeed, PrefixWatch>();
 
-  const noteRevision = (header: { revision: string } | undefined) => {
+  const noteRevision = (header: { revision: string } | undefined): number => {
     const revision = Number(header?.revision ?? 0);
     if (revision > seenRevision) seenRevision = revision;
+    return revision;
   };
 
   const unavailable = (what: string, error: unknown) =>
@@ -105,89 +99,115 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
     return run;
   };
 
-  const leaseLost = (entry: NodeEntry, lease: Lease) => {
-    if (entry.lease !== lease || entry.removed || stopped) return;
-    entry.lease = undefined;
-    // Re-register now rather than at the next heartbeat: until then callers would not find the node.
-    scheduleRecovery(entry, 0);
-  };
-
-  const scheduleRecovery = (entry: NodeEntry, delayMs: number) => {
-    if (entry.recovery || entry.removed || stopped) return;
-    entry.recovery = setTimeout(() => {
-      entry.recovery = undefined;
-      serialize(entry.key, () => (entry.lease || entry.removed || stopped ? Promise.resolve() : writeNode(entry))).then(
-        () => {
-          entry.failures = 0;
-        },
-        () => {
-          entry.failures++;
-          const maxMs = Math.min(recoveryBackoff.maxMs, (entry.wanted.ttlSeconds * 1000) / 2);
-          scheduleRecovery(entry, Math.min(recoveryBackoff.firstMs * 2 ** entry.failures, maxMs));
-        },
-      );
-    }, delayMs);
+  /**
+   * One keep-alive, the heartbeat of an unchanged node as in go-micro. A
+   * keep-alive is a stream, which etcd3 sends to a random member and does not
+   * retry, so it is tried a few times within the deadline: a heartbeat
+   * should fail only when no member answers.
+   */
+  const renew = async (lease: Lease): Promise<void> => {
+    const deadline = Date.now() + requestTimeoutMs;
+    let lastError: unknown = new Error(`no answer within ${requestTimeoutMs} ms`);
+    for (let attempt = 0; attempt <= 2 * addresses.length && Date.now() < deadline; attempt++) {
+      try {
+        noteRevision((await lease.keepaliveOnce({ deadline })).header);
+        return;
+      } catch (error) {
+        if (error instanceof EtcdLeaseInvalidError) throw error;
+        lastError = error;
+      }
+    }
+    throw lastError;
   };
 
   /** Makes etcd hold the entry's wanted record on a live lease, with as little work as the current state allows. */
   const writeNode = async (entry: NodeEntry): Promise<void> => {
     if (entry.removed) return;
     const etcd = connected();
-    const lease = entry.lease;
-    if (lease && !lease.revoked() && entry.written?.ttlSeconds === entry.wanted.ttlSeconds) {
+    const { wanted, lease, written } = entry;
+    if (lease && written && written.ttlSeconds === wanted.ttlSeconds) {
       try {
-        if (entry.written.record === entry.wanted.record) {
-          // go-micro skips rewriting an unchanged record; the heartbeat only renews the lease.
-          await renew(etcd, lease);
-        } else {
-          noteRevision((await lease.put(entry.key).value(entry.wanted.record).exec()).header);
-          entry.written = entry.wanted;
+        const askedAt = Date.now();
+        await renew(lease);
+        entry.renewedAt = askedAt;
+        // go-micro keeps a hash per node and skips rewriting an unchanged record.
+        if (written.record !== wanted.record) {
+          entry.writtenRevision = noteRevision((await lease.put(entry.key).value(wanted.record).exec()).header);
+          entry.written = wanted;
         }
         return;
       } catch (error) {
-        // A lease etcd no longer knows is re-granted below; anything else means etcd is out of reach.
+        // A lease etcd no longer knows is replaced below; anything else means etcd is out of reach.
         if (!(error instanceof EtcdLeaseInvalidError)) throw unavailable(`registering ${entry.key}`, error);
       }
     }
 
-    const wanted = entry.wanted;
-    const fresh = etcd.lease(wanted.ttlSeconds);
-    fresh.on("lost", () => leaseLost(entry, fresh));
+    const askedAt = Date.now();
+    const fresh = etcd.lease(wanted.ttlSeconds, { autoKeepAlive: false });
     try {
       await fresh.grant();
-      noteRevision((await fresh.put(entry.key).value(wanted.record).exec()).header);
+      entry.writtenRevision = noteRevision((await fresh.put(entry.key).value(wanted.record).exec()).header);
     } catch (error) {
       fresh.revoke().catch(() => undefined);
       throw unavailable(`registering ${entry.key}`, error);
     }
-    const old = entry.lease ?? lease;
     entry.lease = fresh;
     entry.written = wanted;
-    if (old && old !== fresh) {
-      // The key now belongs to the new lease, so revoking the old one frees it without touching the key.
-      old.revoke().catch(() => undefined);
-    }
+    entry.renewedAt = askedAt;
+    // The key now belongs to the new lease, so revoking the old one frees it without touching the key.
+    if (lease) lease.revoke().catch(() => undefined);
   };
 
-  /**
-   * The heartbeat of an unchanged node: one keep-alive, as go-micro sends.
-   * A keep-alive is a stream, which etcd3 does not retry on another member,
-   * so when it fails the lease is looked up with a call that is retried
-   * across members: a heartbeat fails only when no member answers.
-   */
-  const renew = async (etcd: Etcd3, lease: Lease): Promise<void> => {
+  /** What the guard does when one of this registry's keys is deleted by someone else or by etcd. */
+  const nodeDeleted = (key: string, revision: number) => {
+    const entry = nodes.get(key);
+    if (!entry || entry.removed || stopped || revision <= entry.writtenRevision) return;
+    entry.written = undefined;
+    // etcd cannot expire a lease before TTL has passed since the renewal was
+    // asked for; a delete before then means the lease or key was taken away
+    // (revoked, or etcd lost it) while the service is alive.
+    if (Date.now() < entry.renewedAt + entry.wanted.ttlSeconds * 1000) scheduleRecovery(entry, 0);
+  };
+
+  const scheduleRecovery = (entry: NodeEntry, delayMs: number) => {
+    if (entry.recovery || entry.removed || stopped) return;
+    entry.recovery = setTimeout(() => {
+      entry.recovery = undefined;
+      // Once a TTL passes without a heartbeat the service is gone quiet: leave the node to its next heartbeat.
+      const wanted = () =>
+        !entry.removed && !stopped && !entry.written && Date.now() < entry.heartbeatAt + entry.wanted.ttlSeconds * 1000;
+      serialize(entry.key, () => (wanted() ? writeNode(entry) : Promise.resolve())).then(
+        () => {
+          entry.failures = 0;
+        },
+        () => {
+          entry.failures++;
+          if (wanted())
+            scheduleRecovery(entry, Math.min(recoveryBackoff.firstMs * 2 ** entry.failures, recoveryBackoff.maxMs));
+        },
+      );
+    }, delayMs);
+  };
+
+  const readPrefix = async (keyPrefix: string): Promise<Service[]> => {
+    const etcd = connected();
+    let kvs: IKeyValue[];
     try {
-      noteRevision((await lease.keepaliveOnce({ deadline: Date.now() + requestTimeoutMs })).header);
-      return;
+      const response = await etcd.getAll().prefix(keyPrefix).exec();
+      noteRevision(response.header);
+      kvs = response.kvs;
     } catch (error) {
-      if (error instanceof EtcdLeaseInvalidError) throw error;
+      throw unavailable(`reading ${keyPrefix}`, error);
     }
-    const id = await lease.grant();
-    const response = await etcd.leaseClient.leaseTimeToLive({ ID: id });
-    noteRevision(response.header);
-    if (Number(response.TTL) > 0) return;
-    lease.release();
-    throw new EtcdLeaseInvalidError(id);
+    // servicesOf takes a version's record from its entry that expires last,
+    // the newest registration; here the newest is the latest written.
+    const entries: RegistryEntry[] = kvs.flatMap((kv) => {
+      const service = decodeRecord(kv.value);
+      if (!service) return [];
+      const { nodes: recordNodes, ...record } = service;
+      return recordNodes.map((node) => ({ service: record, node, expiresAt: Number(kv.mod_revision) }));
+    });
+    return servicesOf(entries);
   };
 
   const registry: Registry = {
@@ -233,44 +253,49 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
     async stop() {
       if (stopped || !client) return;
       stopped = true;
-      for (const entry of nodes.values()) {
-        clearTimeout(entry.recovery);
-        // Stop renewing without revoking: nodes not deregistered expire after their TTL, as when the process dies.
-        entry.lease?.release();
-      }
+      // Nothing is revoked: nodes not deregistered expire after their TTL, as when the process dies.
+      for (const entry of nodes.values()) clearTimeout(entry.recovery);
       nodes.clear();
-      await Promise.all([...watchers].map((watcher) => watcher.close()));
+      const closing = [...watches.values(), ...(guard ? [guard] : [])].map((watch) => watch.close());
+      for (const feed of [...watches.keys()]) feed.watcher.stop();
+      guard = undefined;
+      await Promise.all(closing);
       client.close();
       client = undefined;
     },
 
     async register(service: Service, options: RegisterOptions) {
-      connected();
-      if (service.nodes.length === 0)
-        throw new TsmicroError(Code.INVALID_ARGUMENT, `register ${service.name}: the service has no nodes to register`);
+      const etcd = connected();
+      // Refuses bad names, TTLs and node lists with INVALID_ARGUMENT, as every backend does.
+      const registrations = entriesOf(service, options, Date.now());
       const ttlSeconds = Math.max(1, Math.ceil(options.ttlMs / 1000));
+      guard ??= watchPrefix(etcd, prefix, seenRevision + 1, {
+        put: () => undefined,
+        delete: (kv) => nodeDeleted(kv.key.toString("utf8"), Number(kv.mod_revision)),
+      });
+      const now = Date.now();
       const results = await Promise.allSettled(
-        service.nodes.map((node) => {
-          const key = nodeKey(service.name, node.id);
-          const wanted = { record: encodeRecord(service, node), ttlSeconds };
-          let entry = nodes.get(key);
-          if (!entry) {
-            entry = {
-              key,
-              wanted,
-              written: undefined,
-              lease: undefined,
-              recovery: undefined,
-              failures: 0,
-              removed: false,
-            };
-            nodes.set(key, entry);
-          }
+        registrations.map(({ service: record, node }) => {
+          const key = nodeKey(record.name, node.id);
+          const wanted = { record: encodeRecord(record, node), ttlSeconds };
+          const entry = nodes.get(key) ?? {
+            key,
+            wanted,
+            written: undefined,
+            writtenRevision: 0,
+            lease: undefined,
+            heartbeatAt: now,
+            renewedAt: 0,
+            recovery: undefined,
+            failures: 0,
+            removed: false,
+          };
+          nodes.set(key, entry);
           entry.wanted = wanted;
-          const current = entry;
-          return serialize(key, () => writeNode(current)).catch((error: unknown) => {
-            // A node that never made it into etcd is forgotten; a known one stays for its recovery.
-            if (!current.written && nodes.get(key) === current) nodes.delete(key);
+          entry.heartbeatAt = now;
+          return serialize(key, () => writeNode(entry)).catch((error: unknown) => {
+            // A node that never made it into etcd is forgotten; a known one waits for the next heartbeat.
+            if (!entry.lease && nodes.get(key) === entry) nodes.delete(key);
             throw error;
           });
         }),
@@ -302,50 +327,36 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
       );
     },
 
-    async getService(name: string) {
-      const kvs = await readPrefix(`${prefix}${escapeSegment(name)}/`);
-      const versions = new Map<string, MutableService>();
-      for (const kv of kvs) {
-        const record = decodeRecord(kv.value);
-        if (!record) continue;
-        const service = versions.get(record.version);
-        if (service) service.nodes.push(...record.nodes);
-        else versions.set(record.version, { ...record, nodes: [...record.nodes] });
-      }
-      return [...versions.values()];
+    getService(name: string) {
+      return readPrefix(`${prefix}${escapeSegment(name)}/`);
     },
 
-    async listServices() {
-      const services = new Map<string, MutableService>();
-      for (const kv of await readPrefix(prefix)) {
-        const record = decodeRecord(kv.value);
-        if (!record) continue;
-        const id = `${record.name}\u0000${record.version}`;
-        const service = services.get(id);
-        if (service) service.nodes.push(...record.nodes);
-        else services.set(id, { ...record, nodes: [...record.nodes] });
-      }
-      return [...services.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    listServices() {
+      return readPrefix(prefix);
     },
 
     watch(options: WatchOptions = {}) {
       const etcd = connected();
-      const watchPrefix = options.service === undefined ? prefix : `${prefix}${escapeSegment(options.service)}/`;
-      const watcher = new EtcdRegistryWatcher(etcd, watchPrefix, seenRevision + 1, () => watchers.delete(watcher));
-      watchers.add(watcher);
-      return watcher;
+      const keyPrefix = options.service === undefined ? prefix : `${prefix}${escapeSegment(options.service)}/`;
+      const feed = createWatcherFeed(() => {
+        void watches.get(feed)?.close();
+        watches.delete(feed);
+      });
+      const watch = watchPrefix(etcd, keyPrefix, seenRevision + 1, {
+        put: (kv) => {
+          const service = decodeRecord(kv.value);
+          // A key's first revision is its creation; later puts (a changed record, a new lease) are updates.
+          if (service) feed.push({ action: kv.create_revision === kv.mod_revision ? "create" : "update", service });
+        },
+        delete: (kv, previous) => {
+          // The previous value gives the full record; without it (compacted) the key still names service and node.
+          const service = (previous && decodeRecord(previous.value)) ?? serviceFromKey(kv.key.toString("utf8"));
+          if (service) feed.push({ action: "delete", service });
+        },
+      });
+      watches.set(feed, watch);
+      return feed.watcher;
     },
-  };
-
-  const readPrefix = async (keyPrefix: string): Promise<IKeyValue[]> => {
-    const etcd = connected();
-    try {
-      const response = await etcd.getAll().prefix(keyPrefix).exec();
-      noteRevision(response.header);
-      return response.kvs;
-    } catch (error) {
-      throw unavailable(`reading ${keyPrefix}`, error);
-    }
   };
 
   return registry;
@@ -355,120 +366,78 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
 interface NodeEntry {
   readonly key: string;
   /** The record and TTL the last register() asked for. */
-  wanted: { readonly record: string; readonly ttlSeconds: number };
-  /** What etcd holds under `lease`; compared with `wanted` instead of go-micro's hash, to the same effect. */
-  written: { readonly record: string; readonly ttlSeconds: number } | undefined;
-  /** Undefined once lost: the recovery or the next heartbeat grants a new one. */
+  wanted: Written;
+  /** What etcd holds under `lease`, compared with `wanted` where go-micro compares hashes; undefined when etcd holds nothing. */
+  written: Written | undefined;
+  /** The revision of the last write, so an older delete reaching the guard late is not taken for a new loss. */
+  writtenRevision: number;
   lease: Lease | undefined;
+  /** When the last register() of this node began. */
+  heartbeatAt: number;
+  /** When the lease was last granted or renewed, taken before asking: etcd keeps it at least TTL from then. */
+  renewedAt: number;
   recovery: NodeJS.Timeout | undefined;
   failures: number;
   removed: boolean;
 }
 
-type MutableService = Omit<Service, "nodes"> & { nodes: Node[] };
+interface Written {
+  readonly record: string;
+  readonly ttlSeconds: number;
+}
+
+/** An etcd watch on a key prefix; close it to release it. */
+interface PrefixWatch {
+  close(): Promise<void>;
+}
 
 /**
- * One etcd watch on a key prefix, seen as registry events. etcd3 resumes the
- * watch after reconnecting, from the last revision it delivered, so no
+ * Watches a key prefix from `startRevision`. etcd3 reconnects a broken
+ * stream by itself and resumes after the last revision it delivered, so no
  * change is lost while etcd restarts or the client moves to another member.
+ * When etcd cancels the watch (its revision was compacted away) it is
+ * opened again from the present.
  */
-class EtcdRegistryWatcher implements Watcher {
-  private readonly events: RegistryEvent[] = [];
-  private readonly waiting: Array<(result: IteratorResult<RegistryEvent>) => void> = [];
-  private watch: EtcdWatcher | undefined;
-  private closing: Promise<void> | undefined;
-  private done = false;
+function watchPrefix(
+  etcd: Etcd3,
+  keyPrefix: string,
+  startRevision: number,
+  on: { put(kv: IKeyValue): void; delete(kv: IKeyValue, previous: IKeyValue | undefined): void },
+): PrefixWatch {
+  let current: EtcdWatcher | undefined;
+  let closing: Promise<void> | undefined;
 
-  constructor(
-    private readonly etcd: Etcd3,
-    private readonly keyPrefix: string,
-    startRevision: number,
-    private readonly onClose: () => void,
-  ) {
-    this.open(startRevision);
-  }
+  const open = (revision: number | undefined) => {
+    let builder = etcd.watch().prefix(keyPrefix).withPreviousKV();
+    if (revision !== undefined && revision > 1) builder = builder.startRevision(String(revision));
+    // watcher() rather than create(): handlers are in place before the first event or error can arrive.
+    const watch = builder.watcher();
+    current = watch;
+    watch.on("put", (kv) => on.put(kv));
+    watch.on("delete", (kv, previous) => on.delete(kv, previous));
+    watch.on("error", () => {
+      if (current !== watch) return;
+      void watch.cancel().catch(() => undefined);
+      open(undefined);
+    });
+  };
+  open(startRevision);
 
-  private open(startRevision: number | undefined): void {
-    let builder = this.etcd.watch().prefix(this.keyPrefix).withPreviousKV();
-    if (startRevision !== undefined && startRevision > 1) builder = builder.startRevision(String(startRevision));
-    builder
-      .create()
-      .then((watch) => {
-        if (this.done) {
-          void watch.cancel().catch(() => undefined);
-          return;
-        }
-        this.watch = watch;
-        watch.on("put", (kv) => this.put(kv));
-        watch.on("delete", (kv, previous) => this.delete(kv, previous));
-        watch.on("error", () => this.reopen(watch));
-      })
-      .catch(() => {
-        // etcd refused the watch (its start revision was compacted away): watch again from now.
-        if (!this.done) setTimeout(() => this.open(undefined), watchBackoff.maxMs);
-      });
-  }
-
-  private reopen(watch: EtcdWatcher): void {
-    if (this.watch !== watch) return;
-    this.watch = undefined;
-    void watch.cancel().catch(() => undefined);
-    if (!this.done) this.open(undefined);
-  }
-
-  private put(kv: IKeyValue): void {
-    const service = decodeRecord(kv.value);
-    if (!service) return;
-    this.push({ action: kv.create_revision === kv.mod_revision ? "create" : "update", service });
-  }
-
-  private delete(kv: IKeyValue, previous: IKeyValue | undefined): void {
-    const service = (previous && decodeRecord(previous.value)) ?? serviceFromKey(kv.key.toString("utf8"));
-    if (service) this.push({ action: "delete", service });
-  }
-
-  private push(event: RegistryEvent): void {
-    if (this.done) return;
-    const take = this.waiting.shift();
-    if (take) take({ value: event, done: false });
-    else this.events.push(event);
-  }
-
-  /** Stops the watch and ends iteration; resolves once etcd has dropped the watch (or after a second). */
-  close(): Promise<void> {
-    if (this.closing) return this.closing;
-    this.done = true;
-    this.onClose();
-    for (const take of this.waiting.splice(0)) take({ value: undefined, done: true });
-    const watch = this.watch;
-    this.watch = undefined;
-    this.closing = watch
-      ? withTimeout(
-          watch.cancel().catch(() => undefined),
-          1_000,
-        )
-      : Promise.resolve();
-    return this.closing;
-  }
-
-  stop(): void {
-    void this.close();
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<RegistryEvent> {
-    return {
-      next: () => {
-        const event = this.events.shift();
-        if (event) return Promise.resolve({ value: event, done: false });
-        if (this.done) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => this.waiting.push(resolve));
-      },
-      return: async () => {
-        await this.close();
-        return { value: undefined, done: true };
-      },
-    };
-  }
+  return {
+    close() {
+      if (!closing) {
+        const watch = current;
+        current = undefined;
+        closing = watch
+          ? withTimeout(
+              watch.cancel().catch(() => undefined),
+              1_000,
+            )
+          : Promise.resolve();
+      }
+      return closing;
+    },
+  };
 }
 
 /** go-micro's `registry.Value`: the endpoint's request or response type. */
@@ -496,7 +465,7 @@ function escapeSegment(name: string): string {
 }
 
 /** The record go-micro writes for one node: the service with that node alone. */
-function encodeRecord(service: Service, node: Node): string {
+function encodeRecord(service: ServiceRecord, node: Node): string {
   const value = (type: string): GoMicroValue => ({ name: type, type });
   return JSON.stringify({
     name: service.name,
@@ -540,8 +509,11 @@ function decodeRecord(bytes: Buffer): Service | undefined {
 
 function decodeEndpoint(endpoint: Record<string, unknown>): Endpoint {
   // go-micro describes a type as a Value tree; its type name is what tsmicro keeps.
-  const typeName = (value: unknown): string =>
-    isObject(value) ? String((typeof value.type === "string" && value.type) || value.name || "") : "";
+  const typeName = (value: unknown): string => {
+    if (!isObject(value)) return "";
+    if (typeof value.type === "string" && value.type) return value.type;
+    return typeof value.name === "string" ? value.name : "";
+  };
   return {
     name: typeof endpoint.name === "string" ? endpoint.name : "",
     request: typeName(endpoint.request),
@@ -612,8 +584,7 @@ function exponentialBackoff(firstMs: number, maxMs: number): WatchBackoff {
 /**
  * etcd3's per-member circuit breaker (cockatiel's), with a short open time:
  * its default blocks a member for 5 s after three failures, which with a
- * single etcd delays every call that long after etcd is back, long enough
- * for a restored lease to expire before the node is re-registered.
+ * single etcd fails every heartbeat for 5 s after etcd is back.
  */
 function hostPolicy(failuresToOpen: number, openMs: number): HostPolicy {
   let failures = 0;
