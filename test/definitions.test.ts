@@ -1,4 +1,4 @@
-import type { CallContext, Caller, MethodDefinition } from "@tsmicro/runtime";
+import { silentLogger, type CallContext, type Caller, type MethodDefinition } from "@tsmicro/runtime";
 import { describe, expect, it } from "vitest";
 import type { Chunk, Request, Response, UploadSummary } from "./golden/10-services/services.js";
 import { AlphaDefinition, createAlphaClient, type AlphaHandler } from "./golden/10-services/services.micro.js";
@@ -16,6 +16,7 @@ function loopback(handler: object): Caller {
     deadline: undefined,
     signal: new AbortController().signal,
     peer: "loopback",
+    logger: silentLogger(),
   });
   const wire = <T>(codec: MethodDefinition<T, T>["input"], message: T): T =>
     codec.decode(codec.encode(message).finish());

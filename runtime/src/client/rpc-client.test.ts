@@ -5,6 +5,7 @@ import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Node } from "../registry/registry.js";
 import type { Selector } from "../selector/selector.js";
 import type { ClientCall, ClientTransport } from "../transport/transport.js";
+import { silentLogger } from "../logging/logger.js";
 import { createRpcCaller } from "./rpc-client.js";
 
 const codec = {
@@ -101,6 +102,7 @@ describe("rpc caller", () => {
       deadline: new Date(Date.now() + 1_000),
       signal: parentController.signal,
       peer: "test",
+      logger: silentLogger(),
     };
     const caller = createRpcCaller("svc", { selector, transport, requestTimeoutMs: 60_000, currentCall: () => parent });
     await caller.unary(method("unary"), {});

@@ -1,3 +1,4 @@
+import type { Logger } from "../logging/logger.js";
 import type { MethodDefinition } from "./definition.js";
 
 /** Request metadata (gRPC headers): lower-case keys; `-bin` keys carry bytes. */
@@ -15,6 +16,8 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** The caller's address, such as `ipv4:127.0.0.1:53122`. */
   readonly peer: string;
+  /** The service's logger, naming the method. */
+  readonly logger: Logger;
 }
 
 /** Per-call options of a client. */

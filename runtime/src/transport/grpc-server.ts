@@ -17,17 +17,19 @@ import type { CallContext, Metadata } from "../definition/call.js";
 import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import { createReflectionService, type ReflectedService } from "./grpc-reflection.js";
+import { createLogger, type Logger } from "../logging/logger.js";
 import { fromGrpcMetadata, grpcCodec, untilWritable } from "./grpc-wire.js";
 import type { ServerCall, ServerHandler, ServerTransport } from "./transport.js";
 
-/** Where the server reports handler failures: pino's `error(fields, message)` fits. */
-export interface ServerErrorLogger {
-  error(fields: object, message?: string): void;
-}
+/** Where the server reports handler failures, and what handlers log through: a pino-style logger. */
+export type ServerErrorLogger = Logger;
 
 /** Options of createGrpcServerTransport. */
 export interface GrpcServerTransportOptions {
-  /** Receives handler failures that are not TsmicroErrors, with their stack. Default: the console. */
+  /**
+   * Receives handler failures that are not TsmicroErrors, with their stack;
+   * each call's `context.logger` is a child of it naming the method. Default: pino on stdout.
+   */
   readonly logger?: ServerErrorLogger;
   /** Serves grpc.health.v1.Health; every service starts NOT_SERVING until `setServing(true)`. */
   readonly health?: boolean;
@@ -46,17 +48,13 @@ export interface GrpcServerTransport extends ServerTransport {
 /** What a caller sees when a handler fails with anything but a TsmicroError: nothing of the failure itself. */
 const internalStatus = Object.freeze({ code: Code.INTERNAL, details: "internal error" });
 
-const consoleLogger: ServerErrorLogger = {
-  error: (fields, message) => console.error(message, fields),
-};
-
 /**
  * Serves service definitions over gRPC with @grpc/grpc-js: messages through
  * the generated codecs, each call through the handler given to `add`, and,
  * on request, the standard health and reflection services.
  */
 export function createGrpcServerTransport(options: GrpcServerTransportOptions = {}): GrpcServerTransport {
-  const logger = options.logger ?? consoleLogger;
+  const logger = options.logger ?? createLogger();
   const server = new Server(options.serverOptions);
   const services: ServiceDefinition[] = [];
   const health = options.health ? new HealthImplementation({ "": "NOT_SERVING" }) : undefined;
@@ -84,7 +82,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
       for (const method of Object.values(service.methods)) {
         const codec = grpcCodec(method.output);
         const input = grpcCodec(method.input);
-        const bound = bind(service, method, handler, fail);
+        const bound = bind(service, method, handler, fail, logger);
         if (!server.register(method.path, bound.func, codec.serialize, input.deserialize, bound.type)) {
           throw new Error(`${method.path} is served twice: add ${service.typeName} once`);
         }
@@ -151,13 +149,20 @@ type Bound =
   | { type: "bidi"; func: handleBidiStreamingCall<unknown, unknown> };
 
 /** The grpc-js handler of one method: built once at `add`, so a call allocates only its context. */
-function bind(service: ServiceDefinition, method: MethodDefinition, handler: ServerHandler, fail: Fail): Bound {
+function bind(
+  service: ServiceDefinition,
+  method: MethodDefinition,
+  handler: ServerHandler,
+  fail: Fail,
+  logger: Logger,
+): Bound {
+  const methodLogger = logger.child({ method: method.path });
   switch (method.kind) {
     case "unary":
       return {
         type: "unary",
         func: (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-          const context = new GrpcCallContext(method, call);
+          const context = new GrpcCallContext(method, call, methodLogger);
           void answer(handler, { service, method, request: call.request, context }, context, callback, fail);
         },
       };
@@ -165,7 +170,7 @@ function bind(service: ServiceDefinition, method: MethodDefinition, handler: Ser
       return {
         type: "serverStream",
         func: (call: ServerWritableStream<unknown, unknown>) => {
-          const context = new GrpcCallContext(method, call);
+          const context = new GrpcCallContext(method, call, methodLogger);
           void answerStream(handler, { service, method, request: call.request, context }, context, call, fail);
         },
       };
@@ -173,7 +178,7 @@ function bind(service: ServiceDefinition, method: MethodDefinition, handler: Ser
       return {
         type: "clientStream",
         func: (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-          const context = new GrpcCallContext(method, call);
+          const context = new GrpcCallContext(method, call, methodLogger);
           const request = readRequests(call, context);
           void answer(handler, { service, method, request, context }, context, callback, fail);
         },
@@ -182,7 +187,7 @@ function bind(service: ServiceDefinition, method: MethodDefinition, handler: Ser
       return {
         type: "bidi",
         func: (call: ServerDuplexStream<unknown, unknown>) => {
-          const context = new GrpcCallContext(method, call);
+          const context = new GrpcCallContext(method, call, methodLogger);
           const request = readRequests(call, context);
           void answerStream(handler, { service, method, request, context }, context, call, fail);
         },
@@ -201,11 +206,13 @@ class GrpcCallContext implements CallContext {
   readonly deadline: Date | undefined;
   readonly signal: AbortSignal;
   readonly peer: string;
+  readonly logger: Logger;
   readonly #controller = new AbortController();
   #finished = false;
 
-  constructor(method: MethodDefinition, call: SurfaceCall) {
+  constructor(method: MethodDefinition, call: SurfaceCall, logger: Logger) {
     this.method = method;
+    this.logger = logger;
     this.metadata = fromGrpcMetadata(call.metadata);
     const deadline = call.getDeadline();
     this.deadline = deadline instanceof Date ? deadline : deadline === Infinity ? undefined : new Date(deadline);

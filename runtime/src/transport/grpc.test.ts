@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import type { Logger } from "../logging/logger.js";
 import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fromBinary } from "@bufbuild/protobuf";
@@ -95,12 +96,15 @@ async function startServer(options: GrpcServerTransportOptions = {}) {
   let onAbort: (reason: unknown) => void = () => {};
   const aborted = new Promise<unknown>((resolve) => (onAbort = resolve));
   const observed: Observed = { contexts: [], started: [], logged: [], aborted };
-  const server = createGrpcServerTransport({
-    logger: {
-      error: (fields, message) => observed.logged.push({ fields: fields as Record<string, unknown>, message }),
-    },
-    ...options,
-  });
+  const record: Logger = {
+    trace: () => {},
+    debug: () => {},
+    info: () => {},
+    warn: () => {},
+    error: (fields, message) => observed.logged.push({ fields: fields as Record<string, unknown>, message }),
+    child: () => record,
+  };
+  const server = createGrpcServerTransport({ logger: record, ...options });
   server.add(AlphaDefinition, alphaHandler(observed, onAbort));
   const address = await server.listen("127.0.0.1:0");
   cleanups.push(() => server.stop(0));
