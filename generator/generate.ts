@@ -50,14 +50,15 @@ export function generate(input: GenerateInput): GeneratedFile[] {
   for (const name of request.fileToGenerate) {
     const file = registry.getFile(name);
     const proto = request.protoFile.find((p) => p.name === name);
-    if (!file || !proto || file.services.length === 0) continue;
+    if (!file || !proto) continue;
     const model = buildMicroFileModel(file, proto, {
       registry,
       symbols: messages.symbols,
       runtimeImport: options.runtimeImport,
       header: generatedHeader(input.version, name),
-      fileDescriptorSet: encodeFileDescriptorSet(request.protoFile, name, registry),
+      fileDescriptorSet: file.services.length > 0 ? encodeFileDescriptorSet(request.protoFile, name, registry) : "",
     });
+    if (model.services.length === 0 && model.errorEnums.length === 0) continue;
     files.push({
       name: checkOutputPath(name.replace(/\.proto$/, "") + ".micro.ts", name),
       content: renderTemplate(input.templates, "micro.ts.ejs", model),

@@ -3,6 +3,7 @@ import type { DescFile, DescMethod, DescService, Registry } from "@bufbuild/prot
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { docLines, indexComments, type CommentIndex } from "./doc-comment.js";
+import { buildErrorEnums, type ErrorEnumModel } from "./error-model.js";
 import { readHttpRules } from "./http-rules.js";
 import { ImportCollector, type ImportStatement } from "./import-collector.js";
 import type { TsProtoSymbol } from "./ts-proto.js";
@@ -14,6 +15,17 @@ export interface MicroFileModel {
   readonly fileDescriptorSetLiteral: string;
   readonly imports: readonly ImportStatement[];
   readonly services: readonly ServiceModel[];
+  readonly errorEnums: readonly ErrorEnumModel[];
+  /** Runtime identifiers the error constructors and checks use. */
+  readonly errorNames: ErrorRuntimeNames;
+}
+
+/** Identifiers of the runtime's error helpers as the generated file spells them. */
+export interface ErrorRuntimeNames {
+  readonly code: string;
+  readonly tsmicroError: string;
+  readonly reasonError: string;
+  readonly hasErrorReason: string;
 }
 
 /** One service, with the names of everything generated for it. */
@@ -97,21 +109,34 @@ export interface ModelContext {
 
 /** Prepares the `micro.ts` model of a file that declares services. */
 export function buildMicroFileModel(file: DescFile, proto: FileDescriptorProto, ctx: ModelContext): MicroFileModel {
-  const exported = ["fileDescriptorSet", ...file.services.flatMap((s) => Object.values(serviceNames(s)))];
+  const comments = indexComments(proto);
+  const errorEnums = buildErrorEnums(file, ctx.registry, comments);
+  const exported = [
+    "fileDescriptorSet",
+    ...file.services.flatMap((s) => Object.values(serviceNames(s))),
+    ...errorEnums.flatMap((e) => [e.containerName, ...e.values.map((v) => v.checkName)]),
+  ];
   const imports = new ImportCollector([...exported, ...usedGlobals]);
   const runtime = (name: string, typeOnly: boolean) => imports.use(ctx.runtimeImport, name, typeOnly);
   const kinds = new Set(file.services.flatMap((s) => s.methods.map((m) => m.methodKind)));
-  const runtimeIf = (used: boolean, name: string) => (used ? runtime(name, true) : name);
+  const runtimeIf = (used: boolean, name: string, typeOnly = true) => (used ? runtime(name, typeOnly) : name);
+  const hasServices = file.services.length > 0;
+  const hasErrors = errorEnums.length > 0;
+  const errorNames: ErrorRuntimeNames = {
+    code: runtimeIf(hasErrors, "Code", false),
+    tsmicroError: runtimeIf(hasErrors, "TsmicroError"),
+    reasonError: runtimeIf(hasErrors, "reasonError", false),
+    hasErrorReason: runtimeIf(hasErrors, "hasErrorReason", false),
+  };
   const names: RuntimeNames = {
-    serviceDefinition: runtime("ServiceDefinition", true),
-    caller: runtime("Caller", true),
-    createClient: runtime("createClient", false),
+    serviceDefinition: runtimeIf(hasServices, "ServiceDefinition"),
+    caller: runtimeIf(hasServices, "Caller"),
+    createClient: runtimeIf(hasServices, "createClient", false),
     callContext: runtimeIf(kinds.size > 0, "CallContext"),
     callOptions: runtimeIf(kinds.size > 0, "CallOptions"),
     deepPartial: runtimeIf(kinds.has("unary") || kinds.has("server_streaming"), "DeepPartial"),
     requestStream: runtimeIf(kinds.has("client_streaming") || kinds.has("bidi_streaming"), "RequestStream"),
   };
-  const comments = indexComments(proto);
   const fromDir = posix.dirname(file.proto.name);
 
   const message = (typeName: string): string => {
@@ -141,6 +166,8 @@ export function buildMicroFileModel(file: DescFile, proto: FileDescriptorProto, 
     fileDescriptorSetLiteral: JSON.stringify(ctx.fileDescriptorSet),
     imports: imports.statements(),
     services,
+    errorEnums,
+    errorNames,
   };
 }
 

@@ -36,6 +36,8 @@ describe.skipIf(!protoc)("protoc --tsmicro_out (Debian's protoc) writes the gold
         root,
         "-I",
         googleProtos,
+        "-I",
+        join(repoRoot, "proto"),
         ...(await protoFiles(root)),
       ],
       { cwd: root },
@@ -52,8 +54,10 @@ describe("buf generate with protoc-gen-tsmicro as a local plugin writes the gold
     await symlink(join(protosDir, fixture), join(work, "proto"), "dir");
     await mkdir(join(work, "vendor/google"), { recursive: true });
     // The same sources tsmicro generate compiles: googleapis and the well-known types from google-proto-files.
-    for (const dir of ["api", "protobuf"])
+    for (const dir of ["api", "protobuf", "rpc"]) {
       await symlink(join(googleProtos, "google", dir), join(work, "vendor/google", dir), "dir");
+    }
+    await symlink(join(repoRoot, "proto/tsmicro"), join(work, "vendor/tsmicro"), "dir");
     await writeFile(join(work, "buf.yaml"), "version: v2\nmodules:\n  - path: proto\n  - path: vendor\n");
     const template = {
       version: "v2",

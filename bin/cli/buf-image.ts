@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { SetupError } from "@tsmicro/runtime";
+import { packageRoot } from "./package-paths.js";
 
 const require = createRequire(import.meta.url);
 
@@ -48,6 +49,8 @@ export async function buildImage(protoDir: string, displayDir: string): Promise<
     for (const dir of vendoredGoogleDirs) {
       await symlink(join(googleProtosDir, "google", dir), join(workspace, "vendor", "google", dir), "dir");
     }
+    // tsmicro's own options (typed errors), importable as "tsmicro/errors.proto".
+    await symlink(join(packageRoot, "proto", "tsmicro"), join(workspace, "vendor", "tsmicro"), "dir");
     await writeFile(join(workspace, "buf.yaml"), "version: v2\nmodules:\n  - path: proto\n  - path: vendor\n");
     const image = join(workspace, "image.binpb");
     const args = ["build", "proto", "-o", image, "--as-file-descriptor-set", "--error-format", "json"];

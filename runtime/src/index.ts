@@ -60,3 +60,15 @@ export {
 export { createMemoryRegistry, type MemoryRegistryOptions } from "./registry/memory-registry.js";
 export { createLocalRegistry, defaultLocalRegistryDir, type LocalRegistryOptions } from "./registry/local-registry.js";
 export { createEtcdRegistry, type EtcdRegistryOptions } from "./registry/etcd-registry.js";
+export {
+  decodeStatus,
+  encodeStatus,
+  errorReasonDetail,
+  errorReasonOf,
+  hasErrorReason,
+  reasonError,
+  statusDetailsKey,
+  type ErrorDetail,
+  type ErrorReason,
+} from "./errors/error-details.js";
+export { httpStatusByCode, httpStatusOf } from "./errors/http-status.js";

@@ -1,3 +1,5 @@
+import type { ErrorDetail } from "./error-details.js";
+
 /** gRPC status codes, with the numbers gRPC puts on the wire. */
 export const Code = {
   OK: 0,
@@ -31,7 +33,8 @@ export function codeName(code: number): string {
 export interface TsmicroErrorOptions {
   /** Whether the same call may succeed on another node: read by retries and breakers instead of guessing. */
   readonly retryable?: boolean;
-  readonly details?: readonly unknown[];
+  /** Details as `google.protobuf.Any`; they cross the wire in `grpc-status-details-bin` and survive further hops. */
+  readonly details?: readonly ErrorDetail[];
   readonly cause?: unknown;
 }
 
@@ -47,7 +50,7 @@ export class TsmicroError extends Error {
   override readonly name = "TsmicroError";
   readonly code: Code;
   readonly retryable: boolean;
-  readonly details: readonly unknown[];
+  readonly details: readonly ErrorDetail[];
 
   constructor(code: Code, message: string, options: TsmicroErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });

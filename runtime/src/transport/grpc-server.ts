@@ -1,5 +1,6 @@
 import {
   Server,
+  type Metadata as GrpcMetadata,
   ServerCredentials,
   type ServerDuplexStream,
   type ServerOptions,
@@ -18,7 +19,7 @@ import type { MethodDefinition, ServiceDefinition } from "../definition/definiti
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import { createReflectionService, type ReflectedService } from "./grpc-reflection.js";
 import { createLogger, type Logger } from "../logging/logger.js";
-import { fromGrpcMetadata, grpcCodec, untilWritable } from "./grpc-wire.js";
+import { fromGrpcMetadata, grpcCodec, toServiceStatus, untilWritable } from "./grpc-wire.js";
 import type { ServerCall, ServerHandler, ServerTransport } from "./transport.js";
 
 /** Where the server reports handler failures, and what handlers log through: a pino-style logger. */
@@ -64,7 +65,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
   let stopping: Promise<void> | undefined;
 
   const fail: Fail = (error, context) => {
-    if (isTsmicroError(error)) return { code: error.code, details: error.message };
+    if (isTsmicroError(error)) return toServiceStatus(error);
     // After a cancel, a handler failing is the expected consequence (its
     // signal aborted), not a bug worth an error line.
     if (!context.signal.aborted) {
@@ -140,7 +141,7 @@ type SurfaceCall = Pick<ServerUnaryCall<unknown, unknown>, "metadata" | "getDead
 };
 
 /** Turns a handler's failure into the status the caller gets, logging what the caller must not see. */
-type Fail = (error: unknown, context: GrpcCallContext) => { code: number; details: string };
+type Fail = (error: unknown, context: GrpcCallContext) => { code: number; details: string; metadata?: GrpcMetadata };
 
 type Bound =
   | { type: "unary"; func: handleUnaryCall<unknown, unknown> }

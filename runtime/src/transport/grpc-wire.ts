@@ -7,6 +7,7 @@ import { Metadata as GrpcMetadata, type ServiceError } from "@grpc/grpc-js";
 import type { EventEmitter } from "node:events";
 import type { Metadata } from "../definition/call.js";
 import type { MessageCodec } from "../definition/definition.js";
+import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-details.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 
 /** A codec as grpc-js wants it: messages to Buffers and back. */
@@ -65,10 +66,22 @@ function toGrpcValue(value: string | Uint8Array): string | Buffer {
   return typeof value === "string" ? value : asBuffer(value);
 }
 
-/** A failed call's grpc-js error as a TsmicroError; retryable follows the code. */
+/** The status a TsmicroError answers with; its details travel as `grpc-status-details-bin`. */
+export function toServiceStatus(error: TsmicroError): { code: number; details: string; metadata?: GrpcMetadata } {
+  if (error.details.length === 0) return { code: error.code, details: error.message };
+  const metadata = new GrpcMetadata();
+  metadata.set(statusDetailsKey, Buffer.from(encodeStatus(error.code, error.message, error.details)));
+  return { code: error.code, details: error.message, metadata };
+}
+
+/** A failed call's grpc-js error as a TsmicroError with its details; retryable follows the code. */
 export function fromServiceError(error: unknown): TsmicroError {
   if (isTsmicroError(error)) return error;
-  if (isServiceError(error)) return new TsmicroError(error.code as Code, error.details, { cause: error });
+  if (isServiceError(error)) {
+    const [bytes] = error.metadata?.get(statusDetailsKey) ?? [];
+    const status = bytes instanceof Uint8Array ? decodeStatus(bytes) : undefined;
+    return new TsmicroError(error.code as Code, error.details, { cause: error, details: status?.details ?? [] });
+  }
   return new TsmicroError(Code.INTERNAL, messageOf(error), { cause: error });
 }
 
