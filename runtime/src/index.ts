@@ -72,3 +72,23 @@ export {
   type ErrorReason,
 } from "./errors/error-details.js";
 export { httpStatusByCode, httpStatusOf } from "./errors/http-status.js";
+export {
+  breakerFailureCodes,
+  breakerMiddleware,
+  breakerOpenReason,
+  countsAsFailure,
+  isBreakerOpen,
+  type BreakerFallback,
+  type BreakerMethodOptions,
+  type BreakerMiddleware,
+  type BreakerOptions,
+  type BreakerState,
+  type BreakerStats,
+} from "./middleware/breaker.js";
+export {
+  breakerFlagNames,
+  breakerSettingsFrom,
+  checkBreakerSettings,
+  defaultBreakerSettings,
+  type BreakerSettings,
+} from "./middleware/breaker-settings.js";

@@ -99,7 +99,8 @@ export function checkBreakerSettings<T extends Partial<BreakerSettings>>(setting
   const { errorThresholdPercentage: p, volumeThreshold: v, rollingCountBuckets: b } = settings;
   if (p !== undefined && !(p > 0 && p <= 100)) fail("errorThresholdPercentage", p, "expected a percentage in (0, 100]");
   if (v !== undefined && !(Number.isInteger(v) && v >= 0)) fail("volumeThreshold", v, "expected a whole number >= 0");
-  if (b !== undefined && !(Number.isInteger(b) && b >= 1)) fail("rollingCountBuckets", b, "expected a whole number >= 1");
+  if (b !== undefined && !(Number.isInteger(b) && b >= 1))
+    fail("rollingCountBuckets", b, "expected a whole number >= 1");
   for (const key of ["resetTimeoutMs", "rollingCountTimeoutMs"] as const) {
     const ms = settings[key];
     if (ms !== undefined && !(Number.isFinite(ms) && ms > 0)) fail(key, ms, "expected milliseconds > 0");
@@ -119,7 +120,12 @@ function onOff(value: string, source: string): boolean {
 function percent(value: string, source: string): number {
   const n = Number(value.trim().replace(/%$/, ""));
   if (!(n > 0 && n <= 100))
-    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), "expected a percentage in (0, 100], such as 50");
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      source,
+      JSON.stringify(value),
+      "expected a percentage in (0, 100], such as 50",
+    );
   return n;
 }
 

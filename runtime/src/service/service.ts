@@ -6,6 +6,8 @@ import { createClient, type ClientOf, type HandlerOf } from "../definition/clien
 import type { ServiceDefinition } from "../definition/definition.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { createRpcCaller } from "../client/rpc-client.js";
+import { breakerMiddleware, type BreakerOptions } from "../middleware/breaker.js";
+import { breakerSettingsFrom } from "../middleware/breaker-settings.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import type { Endpoint, Registry, Service as RegistryService } from "../registry/registry.js";
 import { createRegistrySelector } from "../selector/registry-selector.js";
@@ -39,8 +41,15 @@ export interface ServiceOptions {
   readonly logger?: Logger;
   /** Server middleware; in `[a, b]` a wraps b. */
   readonly serverMiddleware?: readonly ServerMiddleware[];
-  /** Client middleware for every client of this service; in `[a, b]` a wraps b. */
+  /** Client middleware for every client of this service; in `[a, b]` a wraps b, and the circuit breaker wraps them all. */
   readonly clientMiddleware?: readonly ClientMiddleware[];
+  /**
+   * Circuit breakers on every client method (one per service and method, on
+   * by default): settings for all, per service and per method, and
+   * fallbacks. `--breaker_*` flags and `TSMICRO_BREAKER_*` variables override
+   * the service-wide settings; `false` turns breakers off.
+   */
+  readonly breaker?: BreakerOptions | false;
 }
 
 /** A running (or runnable) service: serves handlers, registers itself, and makes clients of other services. */
@@ -83,6 +92,14 @@ export function createService(options: ServiceOptions): MicroService {
   const scope = new AsyncLocalStorage<CallContext>();
   const handled: { service: ServiceDefinition; handler: ServerHandler }[] = [];
   const server = createGrpcServerTransport({ logger, health: true, reflection: true });
+  const breaker =
+    options.breaker === false
+      ? undefined
+      : breakerMiddleware({
+          ...options.breaker,
+          ...breakerSettingsFrom(options.args ?? process.argv.slice(2), options.env ?? process.env),
+          logger: options.breaker?.logger ?? logger,
+        });
 
   let registryReady: Promise<void> | undefined;
   const ensureRegistry = () => (registryReady ??= registry.start());
@@ -150,7 +167,7 @@ export function createService(options: ServiceOptions): MicroService {
         transport,
         retries: settings.clientRetries,
         requestTimeoutMs: settings.clientRequestTimeoutMs,
-        middleware: options.clientMiddleware ?? [],
+        middleware: breaker ? [breaker, ...(options.clientMiddleware ?? [])] : (options.clientMiddleware ?? []),
         currentCall: () => scope.getStore(),
       });
       return createClient(definition, caller);
@@ -201,6 +218,7 @@ export function createService(options: ServiceOptions): MicroService {
         }
         await server.stop(settings.shutdownGraceMs);
         await clientTransport?.close();
+        breaker?.stop();
         await selector?.stop();
         if (registryReady) await registry.stop();
         logger.info({ id }, `${options.name} stopped`);
