@@ -92,3 +92,36 @@ export {
   defaultBreakerSettings,
   type BreakerSettings,
 } from "./middleware/breaker-settings.js";
+export {
+  checkRateLimitSettings,
+  defaultRateLimitSettings,
+  rateLimitMiddleware,
+  rateLimitedReason,
+  type RateLimitOptions,
+  type RateLimitSettings,
+} from "./middleware/rate-limit.js";
+export {
+  bulkheadFullReason,
+  bulkheadMiddleware,
+  checkBulkheadSettings,
+  defaultBulkheadSettings,
+  type BulkheadMiddleware,
+  type BulkheadOptions,
+  type BulkheadSettings,
+  type BulkheadStats,
+} from "./middleware/bulkhead.js";
+export {
+  loadShedderMiddleware,
+  overloadedReason,
+  type LoadShedderMiddleware,
+  type LoadShedderOptions,
+  type LoadShedderStats,
+} from "./middleware/load-shedder.js";
+export {
+  mergeProtection,
+  protectionFlagNames,
+  protectionMiddleware,
+  protectionSettingsFrom,
+  type Protection,
+  type ProtectionOptions,
+} from "./middleware/protection-settings.js";

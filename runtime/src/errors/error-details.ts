@@ -21,7 +21,11 @@ export interface ErrorReason {
 }
 
 /** A detail naming the error's reason, as typed errors from proto enums carry it. */
-export function errorReasonDetail(reason: string, domain: string, metadata: Readonly<Record<string, string>> = {}): ErrorDetail {
+export function errorReasonDetail(
+  reason: string,
+  domain: string,
+  metadata: Readonly<Record<string, string>> = {},
+): ErrorDetail {
   return { typeUrl: errorInfoTypeUrl, value: ErrorInfo.encode({ reason, domain, metadata: { ...metadata } }).finish() };
 }
 
@@ -40,7 +44,11 @@ export function hasErrorReason(error: unknown, domain: string, reason: string): 
 
 /** Encodes a status with details for `grpc-status-details-bin`. */
 export function encodeStatus(code: Code, message: string, details: readonly ErrorDetail[]): Uint8Array {
-  return Status.encode({ code, message, details: details.map((d) => ({ typeUrl: d.typeUrl, value: d.value })) }).finish();
+  return Status.encode({
+    code,
+    message,
+    details: details.map((d) => ({ typeUrl: d.typeUrl, value: d.value })),
+  }).finish();
 }
 
 /** Decodes `grpc-status-details-bin`; undefined when it is not a valid status. */

@@ -8,6 +8,12 @@ import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { createRpcCaller } from "../client/rpc-client.js";
 import { breakerMiddleware, type BreakerOptions } from "../middleware/breaker.js";
 import { breakerSettingsFrom } from "../middleware/breaker-settings.js";
+import {
+  mergeProtection,
+  protectionMiddleware,
+  protectionSettingsFrom,
+  type ProtectionOptions,
+} from "../middleware/protection-settings.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import type { Endpoint, Registry, Service as RegistryService } from "../registry/registry.js";
 import { createRegistrySelector } from "../selector/registry-selector.js";
@@ -50,6 +56,14 @@ export interface ServiceOptions {
    * the service-wide settings; `false` turns breakers off.
    */
   readonly breaker?: BreakerOptions | false;
+  /**
+   * Server protection: a token-bucket rate limit, a bulkhead (concurrency
+   * limit with a bounded queue) and an adaptive load shedder, service-wide
+   * and per method; each off unless configured here or by `--rate_limit`,
+   * `--max_concurrent`, `--max_queue`, `--load_shedding*` flags. They run
+   * outside the user's server middleware.
+   */
+  readonly protection?: ProtectionOptions;
 }
 
 /** A running (or runnable) service: serves handlers, registers itself, and makes clients of other services. */
@@ -92,12 +106,15 @@ export function createService(options: ServiceOptions): MicroService {
   const scope = new AsyncLocalStorage<CallContext>();
   const handled: { service: ServiceDefinition; handler: ServerHandler }[] = [];
   const server = createGrpcServerTransport({ logger, health: true, reflection: true });
+  const args = options.args ?? process.argv.slice(2);
+  const env = options.env ?? process.env;
+  const protection = protectionMiddleware(mergeProtection(options.protection ?? {}, protectionSettingsFrom(args, env)));
   const breaker =
     options.breaker === false
       ? undefined
       : breakerMiddleware({
           ...options.breaker,
-          ...breakerSettingsFrom(options.args ?? process.argv.slice(2), options.env ?? process.env),
+          ...breakerSettingsFrom(args, env),
           logger: options.breaker?.logger ?? logger,
         });
 
@@ -157,7 +174,8 @@ export function createService(options: ServiceOptions): MicroService {
         if (!fn) throw new TsmicroError(Code.UNIMPLEMENTED, `${call.method.path} is not implemented`);
         return fn(call.request, call.context) as ReturnType<ServerHandler>;
       };
-      handled.push({ service: definition, handler: chain([...(options.serverMiddleware ?? []), inScope], dispatch) });
+      const middleware = [...protection.middleware, ...(options.serverMiddleware ?? []), inScope];
+      handled.push({ service: definition, handler: chain(middleware, dispatch) });
     },
 
     client<S extends ServiceDefinition>(definition: S, name: string): ClientOf<S> {
@@ -219,6 +237,7 @@ export function createService(options: ServiceOptions): MicroService {
         await server.stop(settings.shutdownGraceMs);
         await clientTransport?.close();
         breaker?.stop();
+        protection.stop();
         await selector?.stop();
         if (registryReady) await registry.stop();
         logger.info({ id }, `${options.name} stopped`);

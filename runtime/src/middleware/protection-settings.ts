@@ -1,0 +1,155 @@
+import { parseArgs } from "node:util";
+import { SetupError } from "../errors/setup-error.js";
+import type { ServerMiddleware } from "../transport/transport.js";
+import { bulkheadMiddleware, type BulkheadOptions } from "./bulkhead.js";
+import { loadShedderMiddleware, type LoadShedderOptions } from "./load-shedder.js";
+import { rateLimitMiddleware, type RateLimitOptions } from "./rate-limit.js";
+
+/** The server's protection: a rate limit, a bulkhead and adaptive load shedding, each off unless given. */
+export interface ProtectionOptions {
+  readonly rateLimit?: RateLimitOptions;
+  readonly bulkhead?: BulkheadOptions;
+  /** Off when absent, as shedding on a busy CPU may surprise; on when given, unless `enabled` is false. */
+  readonly loadShedder?: LoadShedderOptions & { readonly enabled?: boolean };
+}
+
+/** The protection middleware, in the order they run, and `stop` to release what they hold. */
+export interface Protection {
+  /** Rate limit, then load shedder, then bulkhead: the cheapest refusal first, and no call queues only to be shed. */
+  readonly middleware: readonly ServerMiddleware[];
+  readonly stop: () => void;
+}
+
+type Parser = (value: string, source: string) => ProtectionOptions;
+
+/** The flags, each also read from `TSMICRO_<NAME>` and, as an alias, `MICRO_<NAME>`. */
+const flags: Record<string, Parser> = {
+  rate_limit: (v, s) => ({ rateLimit: { rate: limit(v, s, false) } }),
+  rate_limit_burst: (v, s) => ({ rateLimit: { burst: count(v, s, 1) } }),
+  max_concurrent: (v, s) => ({ bulkhead: { maxConcurrent: limit(v, s, true) } }),
+  max_queue: (v, s) => ({ bulkhead: { maxQueue: count(v, s, 0) } }),
+  load_shedding: (v, s) => ({ loadShedder: { enabled: onOff(v, s) } }),
+  load_shedding_cpu: (v, s) => ({ loadShedder: { cpuThreshold: percent(v, s) / 100 } }),
+  load_shedding_delay: (v, s) => ({ loadShedder: { eventLoopDelayMs: duration(v, s) } }),
+};
+
+/** The protection flag names, such as `rate_limit`. */
+export const protectionFlagNames: readonly string[] = Object.keys(flags);
+
+/**
+ * Protection given by `MICRO_*`, then `TSMICRO_*` variables, then flags
+ * (later wins); only what is given. `--rate_limit=100` is 100 calls per
+ * second for the server, `--max_concurrent=0` (or `off`) is no limit. A bad
+ * value is a SetupError naming the variable or flag.
+ */
+export function protectionSettingsFrom(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ProtectionOptions {
+  let settings: ProtectionOptions = {};
+  for (const prefix of ["MICRO_", "TSMICRO_"]) {
+    for (const [name, parse] of Object.entries(flags)) {
+      const variable = `${prefix}${name.toUpperCase()}`;
+      const value = env[variable];
+      if (value !== undefined && value !== "") settings = mergeProtection(settings, parse(value, variable));
+    }
+  }
+  const { values } = parseArgs({
+    args: [...args],
+    options: Object.fromEntries(protectionFlagNames.map((name) => [name, { type: "string" as const }])),
+    strict: false,
+    allowPositionals: true,
+  });
+  for (const [name, parse] of Object.entries(flags)) {
+    const value = values[name];
+    if (value === true) throw new SetupError("TSM_ERR_FLAG", `--${name}`, "(none)", "give it a value, as --name=value");
+    if (typeof value === "string") settings = mergeProtection(settings, parse(value, `--${name}`));
+  }
+  return settings;
+}
+
+/** `over` laid over `base` setting by setting (per-method entries kept from `base` unless `over` has some), as flags over code. */
+export function mergeProtection(base: ProtectionOptions, over: ProtectionOptions): ProtectionOptions {
+  const merged: { -readonly [K in keyof ProtectionOptions]: ProtectionOptions[K] } = {};
+  if (base.rateLimit || over.rateLimit) merged.rateLimit = { ...base.rateLimit, ...over.rateLimit };
+  if (base.bulkhead || over.bulkhead) merged.bulkhead = { ...base.bulkhead, ...over.bulkhead };
+  if (base.loadShedder || over.loadShedder) merged.loadShedder = { ...base.loadShedder, ...over.loadShedder };
+  return merged;
+}
+
+/**
+ * The middleware `options` ask for, leaving out what limits nothing, so an
+ * unconfigured server pays for none of it. Put them first in a service's
+ * `serverMiddleware`, so a refused call costs no other middleware's work.
+ */
+export function protectionMiddleware(options: ProtectionOptions): Protection {
+  const middleware: ServerMiddleware[] = [];
+  const { rateLimit, bulkhead, loadShedder } = options;
+  const limited = (perMethod: Readonly<Record<string, object>> | undefined) => Object.keys(perMethod ?? {}).length > 0;
+  if (rateLimit && ((rateLimit.rate ?? Infinity) !== Infinity || limited(rateLimit.perMethod)))
+    middleware.push(rateLimitMiddleware(rateLimit));
+  const shedder = loadShedder && loadShedder.enabled !== false ? loadShedderMiddleware(loadShedder) : undefined;
+  if (shedder) middleware.push(shedder);
+  if (bulkhead && ((bulkhead.maxConcurrent ?? Infinity) !== Infinity || limited(bulkhead.perMethod)))
+    middleware.push(bulkheadMiddleware(bulkhead));
+  return { middleware, stop: () => shedder?.stop() };
+}
+
+/** Calls per second or slots: a positive number (whole for slots), or 0 / `off` for no limit. */
+function limit(value: string, source: string, whole: boolean): number {
+  const v = value.trim().toLowerCase();
+  if (v === "off" || v === "0") return Infinity;
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0) || (whole && !Number.isInteger(n))) {
+    const expected = whole ? "a whole number >= 1" : "calls per second > 0";
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      source,
+      JSON.stringify(value),
+      `expected ${expected}, or 0 or off for no limit`,
+    );
+  }
+  return n;
+}
+
+function count(value: string, source: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), `expected a whole number >= ${min}`);
+  return n;
+}
+
+function onOff(value: string, source: string): boolean {
+  const v = value.toLowerCase();
+  if (["on", "true", "1"].includes(v)) return true;
+  if (["off", "false", "0"].includes(v)) return false;
+  throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), "use on or off");
+}
+
+function percent(value: string, source: string): number {
+  const n = Number(value.trim().replace(/%$/, ""));
+  if (!(n > 0 && n <= 400))
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      source,
+      JSON.stringify(value),
+      "expected a percentage of one core, such as 90",
+    );
+  return n;
+}
+
+/**
+ * Milliseconds from `100ms` or `1s`. The unit is required: go-micro's flags
+ * read a bare number as seconds, which for a delay is never what was meant.
+ */
+function duration(value: string, source: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(value.trim());
+  if (!match || Number(match[1]) <= 0)
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      source,
+      JSON.stringify(value),
+      "expected a duration > 0 with its unit, such as 100ms or 1s",
+    );
+  return Number(match[1]) * (match[2] === "s" ? 1000 : 1);
+}
