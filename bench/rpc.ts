@@ -12,7 +12,15 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createService, silentLogger } from "@tsmicro/runtime";
+import {
+  breakerMiddleware,
+  createRpcCaller,
+  createService,
+  silentLogger,
+  type Caller,
+  type ClientTransport,
+  type Selector,
+} from "@tsmicro/runtime";
 import { Request, Response } from "../test/golden/10-services/services.js";
 import { AlphaDefinition, type AlphaHandler } from "../test/golden/10-services/services.micro.js";
 import { startRawServer } from "./fixtures/raw-server.js";
@@ -124,6 +132,7 @@ async function throughput(): Promise<void> {
   );
   line("raw @grpc/grpc-js", base);
   const bare = summary(bareRuns);
+  lastRawRate = base.rate;
   line("tsmicro service.client (breaker, retries)", ours);
   line("tsmicro, no breaker, no retries", bare);
   console.log(`  throughput ratio tsmicro / raw: ${(ours.rate / base.rate).toFixed(2)}x`);
@@ -186,8 +195,58 @@ async function coldStart(): Promise<void> {
   );
 }
 
+/**
+ * The client path alone, no network: a caller over a transport that answers
+ * at once, with and without breaker + retries. Over loopback the network's
+ * noise dwarfs the middleware's cost; here the cost is all there is.
+ */
+async function middlewareCost(): Promise<void> {
+  const node = { id: "n", address: "local", metadata: {} };
+  const selector: Selector = {
+    select: async () => () => node,
+    mark: () => {},
+    start: async () => {},
+    stop: async () => {},
+  };
+  const response = { id: "x", payload, sequence: 0 };
+  const transport: ClientTransport = { call: () => Promise.resolve(response), close: async () => {} };
+  const method = AlphaDefinition.methods.unary;
+  const request = { id: "x", payload, sequence: 0 };
+  const bare = createRpcCaller("bench", { selector, transport, retries: 0 });
+  const guarded = createRpcCaller("bench", { selector, transport, retries: 1, middleware: [breakerMiddleware()] });
+  const opsPerSecond = async (caller: Caller) => {
+    const until = performance.now() + 1_000;
+    let count = 0;
+    while (performance.now() < until) {
+      for (let i = 0; i < 1_000; i++) await caller.unary(method, request);
+      count += 1_000;
+    }
+    return count;
+  };
+  await opsPerSecond(bare);
+  await opsPerSecond(guarded);
+  const bareRuns: number[] = [];
+  const guardedRuns: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    bareRuns.push(await opsPerSecond(bare));
+    guardedRuns.push(await opsPerSecond(guarded));
+  }
+  const b = median(bareRuns);
+  const g = median(guardedRuns);
+  console.log("client path without network (median of 5 alternating 1 s rounds):");
+  console.log(`  no breaker, no retries: ${(b / 1000).toFixed(0)}k calls/s (${(1e6 / b).toFixed(2)} µs per call)`);
+  console.log(`  breaker + retries:      ${(g / 1000).toFixed(0)}k calls/s (${(1e6 / g).toFixed(2)} µs per call)`);
+  console.log(
+    `  added per call: ${(1e6 / g - 1e6 / b).toFixed(2)} µs; at the raw grpc-js rate above that costs ` +
+      `${(((1e6 / g - 1e6 / b) * lastRawRate) / 1e4).toFixed(2)}% of one core`,
+  );
+}
+
+let lastRawRate = 0;
+
 /** Runs the rpc benchmark. */
 export async function benchRpc(): Promise<void> {
   await throughput();
+  await middlewareCost();
   await coldStart();
 }
