@@ -1,5 +1,12 @@
-import { parseArgs } from "node:util";
 import { SetupError } from "../errors/setup-error.js";
+import {
+  count,
+  duration as durationIn,
+  onOff,
+  percent as percentOf,
+  readFlags,
+  type FlagParser,
+} from "../service/flag-values.js";
 
 /** How one circuit breaker trips and recovers. */
 export interface BreakerSettings {
@@ -38,7 +45,11 @@ export const defaultBreakerSettings: BreakerSettings = {
   timeoutMs: 0,
 };
 
-type Parser = (value: string, source: string) => Partial<BreakerSettings>;
+type Parser = FlagParser<Partial<BreakerSettings>>;
+
+/** As go-micro's flags, a bare number is seconds. */
+const duration = (value: string, source: string) => durationIn(value, source, 1000);
+const percent = (value: string, source: string) => percentOf(value, source, 100, "a percentage");
 
 /** The flags, each also read from `TSMICRO_<NAME>` and, as an alias, `MICRO_<NAME>`. */
 const flags: Record<string, Parser> = {
@@ -65,26 +76,7 @@ export function breakerSettingsFrom(
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): Partial<BreakerSettings> {
-  const settings: Partial<BreakerSettings> = {};
-  for (const prefix of ["MICRO_", "TSMICRO_"]) {
-    for (const [name, parse] of Object.entries(flags)) {
-      const variable = `${prefix}${name.toUpperCase()}`;
-      const value = env[variable];
-      if (value !== undefined && value !== "") Object.assign(settings, parse(value, variable));
-    }
-  }
-  const { values } = parseArgs({
-    args: [...args],
-    options: Object.fromEntries(breakerFlagNames.map((name) => [name, { type: "string" as const }])),
-    strict: false,
-    allowPositionals: true,
-  });
-  for (const [name, parse] of Object.entries(flags)) {
-    const value = values[name];
-    if (value === true) throw new SetupError("TSM_ERR_FLAG", `--${name}`, "(none)", "give it a value, as --name=value");
-    if (typeof value === "string") Object.assign(settings, parse(value, `--${name}`));
-  }
-  return settings;
+  return readFlags(flags, args, env, {} as Partial<BreakerSettings>, (base, over) => ({ ...base, ...over }));
 }
 
 /**
@@ -108,45 +100,4 @@ export function checkBreakerSettings<T extends Partial<BreakerSettings>>(setting
   const t = settings.timeoutMs;
   if (t !== undefined && !(Number.isFinite(t) && t >= 0)) fail("timeoutMs", t, "expected milliseconds >= 0 (0 is off)");
   return settings;
-}
-
-function onOff(value: string, source: string): boolean {
-  const v = value.toLowerCase();
-  if (["on", "true", "1"].includes(v)) return true;
-  if (["off", "false", "0"].includes(v)) return false;
-  throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), "use on or off");
-}
-
-function percent(value: string, source: string): number {
-  const n = Number(value.trim().replace(/%$/, ""));
-  if (!(n > 0 && n <= 100))
-    throw new SetupError(
-      "TSM_ERR_FLAG",
-      source,
-      JSON.stringify(value),
-      "expected a percentage in (0, 100], such as 50",
-    );
-  return n;
-}
-
-function count(value: string, source: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min)
-    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), `expected a whole number >= ${min}`);
-  return n;
-}
-
-/** Milliseconds from `500ms`, `5s`, `1m`, or a bare number of seconds. */
-function duration(value: string, source: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
-  if (!match) {
-    throw new SetupError(
-      "TSM_ERR_FLAG",
-      source,
-      JSON.stringify(value),
-      "expected a duration such as 500ms, 5s or 1m (a bare number is seconds)",
-    );
-  }
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
-  return Number(match[1]) * units[match[2] ?? "s"]!;
 }

@@ -1,5 +1,5 @@
-import { parseArgs } from "node:util";
 import { SetupError } from "../errors/setup-error.js";
+import { count, duration, onOff, percent as percentOf, readFlags, type FlagParser } from "../service/flag-values.js";
 import type { ServerMiddleware } from "../transport/transport.js";
 import { bulkheadMiddleware, type BulkheadOptions } from "./bulkhead.js";
 import { loadShedderMiddleware, type LoadShedderOptions } from "./load-shedder.js";
@@ -20,7 +20,9 @@ export interface Protection {
   readonly stop: () => void;
 }
 
-type Parser = (value: string, source: string) => ProtectionOptions;
+type Parser = FlagParser<ProtectionOptions>;
+
+const percent = (value: string, source: string) => percentOf(value, source, 400, "a percentage of one core");
 
 /** The flags, each also read from `TSMICRO_<NAME>` and, as an alias, `MICRO_<NAME>`. */
 const flags: Record<string, Parser> = {
@@ -46,26 +48,7 @@ export function protectionSettingsFrom(
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): ProtectionOptions {
-  let settings: ProtectionOptions = {};
-  for (const prefix of ["MICRO_", "TSMICRO_"]) {
-    for (const [name, parse] of Object.entries(flags)) {
-      const variable = `${prefix}${name.toUpperCase()}`;
-      const value = env[variable];
-      if (value !== undefined && value !== "") settings = mergeProtection(settings, parse(value, variable));
-    }
-  }
-  const { values } = parseArgs({
-    args: [...args],
-    options: Object.fromEntries(protectionFlagNames.map((name) => [name, { type: "string" as const }])),
-    strict: false,
-    allowPositionals: true,
-  });
-  for (const [name, parse] of Object.entries(flags)) {
-    const value = values[name];
-    if (value === true) throw new SetupError("TSM_ERR_FLAG", `--${name}`, "(none)", "give it a value, as --name=value");
-    if (typeof value === "string") settings = mergeProtection(settings, parse(value, `--${name}`));
-  }
-  return settings;
+  return readFlags(flags, args, env, {} as ProtectionOptions, mergeProtection);
 }
 
 /** `over` laid over `base` setting by setting (per-method entries kept from `base` unless `over` has some), as flags over code. */
@@ -110,46 +93,4 @@ function limit(value: string, source: string, whole: boolean): number {
     );
   }
   return n;
-}
-
-function count(value: string, source: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min)
-    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), `expected a whole number >= ${min}`);
-  return n;
-}
-
-function onOff(value: string, source: string): boolean {
-  const v = value.toLowerCase();
-  if (["on", "true", "1"].includes(v)) return true;
-  if (["off", "false", "0"].includes(v)) return false;
-  throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), "use on or off");
-}
-
-function percent(value: string, source: string): number {
-  const n = Number(value.trim().replace(/%$/, ""));
-  if (!(n > 0 && n <= 400))
-    throw new SetupError(
-      "TSM_ERR_FLAG",
-      source,
-      JSON.stringify(value),
-      "expected a percentage of one core, such as 90",
-    );
-  return n;
-}
-
-/**
- * Milliseconds from `100ms` or `1s`. The unit is required: go-micro's flags
- * read a bare number as seconds, which for a delay is never what was meant.
- */
-function duration(value: string, source: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(value.trim());
-  if (!match || Number(match[1]) <= 0)
-    throw new SetupError(
-      "TSM_ERR_FLAG",
-      source,
-      JSON.stringify(value),
-      "expected a duration > 0 with its unit, such as 100ms or 1s",
-    );
-  return Number(match[1]) * (match[2] === "s" ? 1000 : 1);
 }

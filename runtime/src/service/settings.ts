@@ -1,6 +1,5 @@
-import { parseArgs } from "node:util";
-import { SetupError } from "../errors/setup-error.js";
 import { registryDefaults } from "../registry/registry.js";
+import { count, duration as durationIn, oneOf, readFlags, type FlagParser } from "./flag-values.js";
 
 /** Everything a service reads from flags and environment, resolved. */
 export interface ServiceSettings {
@@ -40,7 +39,10 @@ export const defaultServiceSettings: ServiceSettings = {
   logLevel: "info",
 };
 
-type Parser = (value: string, source: string) => Partial<Record<keyof ServiceSettings, unknown>>;
+type Parser = FlagParser<Partial<ServiceSettings>>;
+
+/** go-micro's flags read a bare number as seconds. */
+const duration = (value: string, source: string) => durationIn(value, source, 1000);
 
 const registries = ["local", "etcd", "memory"];
 const selectors = ["roundrobin", "round_robin", "random", "leastinflight", "least_inflight", "p2c"];
@@ -54,15 +56,15 @@ const flags: Record<string, Parser> = {
       .map((a) => a.trim())
       .filter(Boolean),
   }),
-  register_ttl: (v, s) => ({ registerTtlMs: duration(v, s, 1000) }),
-  register_interval: (v, s) => ({ registerIntervalMs: duration(v, s, 1000) }),
+  register_ttl: (v, s) => ({ registerTtlMs: duration(v, s) }),
+  register_interval: (v, s) => ({ registerIntervalMs: duration(v, s) }),
   server_address: (v) => ({ serverAddress: v }),
   server_advertise: (v) => ({ serverAdvertise: v }),
   client_retries: (v, s) => ({ clientRetries: count(v, s, 0) }),
-  client_request_timeout: (v, s) => ({ clientRequestTimeoutMs: duration(v, s, 1000) }),
+  client_request_timeout: (v, s) => ({ clientRequestTimeoutMs: duration(v, s) }),
   client_pool_size: (v, s) => ({ clientPoolSize: count(v, s, 1) }),
   selector: (v, s) => ({ selector: oneOf(v, s, selectors) }),
-  shutdown_grace: (v, s) => ({ shutdownGraceMs: duration(v, s, 1000) }),
+  shutdown_grace: (v, s) => ({ shutdownGraceMs: duration(v, s) }),
   log_level: (v, s) => ({ logLevel: oneOf(v, s, ["trace", "debug", "info", "warn", "error", "fatal", "silent"]) }),
 };
 
@@ -80,53 +82,6 @@ export function resolveServiceSettings(
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): ServiceSettings {
-  const settings: Record<string, unknown> = { ...defaultServiceSettings, ...overrides };
-  for (const prefix of ["MICRO_", "TSMICRO_"]) {
-    for (const [name, parse] of Object.entries(flags)) {
-      const variable = `${prefix}${name.toUpperCase()}`;
-      const value = env[variable];
-      if (value !== undefined && value !== "") Object.assign(settings, parse(value, variable));
-    }
-  }
-  const { values } = parseArgs({
-    args: [...args],
-    options: Object.fromEntries(serviceFlagNames.map((name) => [name, { type: "string" as const }])),
-    strict: false,
-    allowPositionals: true,
-  });
-  for (const [name, parse] of Object.entries(flags)) {
-    const value = values[name];
-    if (value === true) throw new SetupError("TSM_ERR_FLAG", `--${name}`, "(none)", "give it a value, as --name=value");
-    if (typeof value === "string") Object.assign(settings, parse(value, `--${name}`));
-  }
-  return settings as unknown as ServiceSettings;
-}
-
-function oneOf(value: string, source: string, allowed: readonly string[]): string {
-  const v = value.toLowerCase();
-  if (!allowed.includes(v))
-    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), `use one of ${allowed.join(", ")}`);
-  return v;
-}
-
-function count(value: string, source: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min)
-    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), `expected a whole number >= ${min}`);
-  return n;
-}
-
-/** Milliseconds from `500ms`, `5s`, `1m`, `1h`, or a bare number in `bareUnitMs` (seconds for go-micro's flags). */
-function duration(value: string, source: string, bareUnitMs: number): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  if (!match) {
-    throw new SetupError(
-      "TSM_ERR_FLAG",
-      source,
-      JSON.stringify(value),
-      "expected a duration such as 500ms, 5s or 1m (a bare number is seconds)",
-    );
-  }
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  return Number(match[1]) * (match[2] ? units[match[2]]! : bareUnitMs);
+  const given = readFlags(flags, args, env, {} as Partial<ServiceSettings>, (base, over) => ({ ...base, ...over }));
+  return { ...defaultServiceSettings, ...overrides, ...given };
 }

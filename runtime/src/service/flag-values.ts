@@ -1,0 +1,96 @@
+import { parseArgs } from "node:util";
+import { SetupError } from "../errors/setup-error.js";
+
+/** Parses one flag's value; `source` names the flag or variable for errors. */
+export type FlagParser<T> = (value: string, source: string) => T;
+
+/**
+ * Reads go-micro style settings: each flag `name` also comes from the
+ * variables `MICRO_<NAME>` and `TSMICRO_<NAME>`. Variables are read first,
+ * then flags, and `merge` lays each value over what came before, so flags
+ * win over `TSMICRO_*`, which wins over `MICRO_*`. Flags the table does not
+ * name are left for the program.
+ */
+export function readFlags<T>(
+  flags: Readonly<Record<string, FlagParser<T>>>,
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  initial: T,
+  merge: (base: T, over: T) => T,
+): T {
+  let settings = initial;
+  for (const prefix of ["MICRO_", "TSMICRO_"]) {
+    for (const [name, parse] of Object.entries(flags)) {
+      const variable = `${prefix}${name.toUpperCase()}`;
+      const value = env[variable];
+      if (value !== undefined && value !== "") settings = merge(settings, parse(value, variable));
+    }
+  }
+  const { values } = parseArgs({
+    args: [...args],
+    options: Object.fromEntries(Object.keys(flags).map((name) => [name, { type: "string" as const }])),
+    strict: false,
+    allowPositionals: true,
+  });
+  for (const [name, parse] of Object.entries(flags)) {
+    const value = values[name];
+    if (value === true) throw new SetupError("TSM_ERR_FLAG", `--${name}`, "(none)", "give it a value, as --name=value");
+    if (typeof value === "string") settings = merge(settings, parse(value, `--${name}`));
+  }
+  return settings;
+}
+
+/** A whole number at least `min`. */
+export function count(value: string, source: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) {
+    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), `expected a whole number >= ${min}`);
+  }
+  return n;
+}
+
+/** `on`/`true`/`1` or `off`/`false`/`0`. */
+export function onOff(value: string, source: string): boolean {
+  const v = value.toLowerCase();
+  if (["on", "true", "1"].includes(v)) return true;
+  if (["off", "false", "0"].includes(v)) return false;
+  throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), "use on or off");
+}
+
+/** One of `allowed`, case-insensitive, returned in lower case. */
+export function oneOf(value: string, source: string, allowed: readonly string[]): string {
+  const v = value.toLowerCase();
+  if (!allowed.includes(v))
+    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), `use one of ${allowed.join(", ")}`);
+  return v;
+}
+
+/** A percentage in (0, max], with or without `%`; `what` says what it is a percentage of. */
+export function percent(value: string, source: string, max: number, what: string): number {
+  const n = Number(value.trim().replace(/%$/, ""));
+  if (!(n > 0 && n <= max)) {
+    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), `expected ${what} in (0, ${max}], such as 50`);
+  }
+  return n;
+}
+
+const units: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * Milliseconds from `500ms`, `5s`, `1m`, `1h`. A bare number is in
+ * `bareUnitMs` (seconds for go-micro's flags); without it, a unit is
+ * required (for delays, where a bare number read as seconds is never meant).
+ */
+export function duration(value: string, source: string, bareUnitMs?: number): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  if (!match || (match[2] === undefined && bareUnitMs === undefined)) {
+    const bare = bareUnitMs === undefined ? "" : " (a bare number is seconds)";
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      source,
+      JSON.stringify(value),
+      `expected a duration such as 500ms, 5s or 1m${bare}`,
+    );
+  }
+  return Number(match[1]) * (match[2] ? units[match[2]]! : bareUnitMs!);
+}
