@@ -1,4 +1,11 @@
-import { getExtension, hasExtension, type DescEnum, type DescFile, type DescMessage, type Registry } from "@bufbuild/protobuf";
+import {
+  getExtension,
+  hasExtension,
+  type DescEnum,
+  type DescFile,
+  type DescMessage,
+  type Registry,
+} from "@bufbuild/protobuf";
 import { docLines, type CommentIndex } from "./doc-comment.js";
 
 /** One error enum, as the `micro.ts` template prints it. */

@@ -8,13 +8,12 @@ import {
   type Message,
   type Registry,
 } from "@bufbuild/protobuf";
-import { base64Encode } from "@bufbuild/protobuf/wire";
+import { BinaryWriter, WireType, base64Encode } from "@bufbuild/protobuf/wire";
 import {
   EnumOptionsSchema,
   EnumValueOptionsSchema,
   FieldOptionsSchema,
   FileDescriptorProtoSchema,
-  FileDescriptorSetSchema,
   FileOptionsSchema,
   MessageOptionsSchema,
   MethodOptionsSchema,
@@ -26,27 +25,52 @@ import {
 } from "@bufbuild/protobuf/wkt";
 
 /**
- * The file and everything it imports, dependencies first, without source
- * info, as base64: what server reflection needs to describe the service.
- * Custom options are re-encoded canonically (protoc and buf order their
- * fields differently), so both compilers yield the same bytes.
+ * Encodes, for a file, the file and everything it imports, dependencies
+ * first, without source info, as base64: what server reflection needs to
+ * describe the service. Custom options are re-encoded canonically (protoc and
+ * buf order their fields differently), so both compilers yield the same
+ * bytes. Each file is encoded once, however many sets include it: a set is
+ * the concatenation of its files as `FileDescriptorSet.file` (field 1) entries.
  */
-export function encodeFileDescriptorSet(all: readonly FileDescriptorProto[], name: string, registry: Registry): string {
+export function createDescriptorSetEncoder(
+  all: readonly FileDescriptorProto[],
+  registry: Registry,
+): (name: string) => string {
   const byName = new Map(all.map((file) => [file.name, file]));
-  const ordered: FileDescriptorProto[] = [];
-  const seen = new Set<string>();
-  const visit = (fileName: string): void => {
-    const file = byName.get(fileName);
-    if (!file || seen.has(fileName)) return;
-    seen.add(fileName);
-    file.dependency.forEach(visit);
-    const copy = clone(FileDescriptorProtoSchema, file);
-    copy.sourceCodeInfo = undefined;
-    canonicalizeFile(copy, registry);
-    ordered.push(copy);
+  const encoded = new Map<string, Uint8Array>();
+  const entryOf = (file: FileDescriptorProto): Uint8Array => {
+    let entry = encoded.get(file.name);
+    if (!entry) {
+      const copy = clone(FileDescriptorProtoSchema, file);
+      copy.sourceCodeInfo = undefined;
+      canonicalizeFile(copy, registry);
+      const bytes = toBinary(FileDescriptorProtoSchema, copy);
+      const writer = new BinaryWriter();
+      writer.tag(1, WireType.LengthDelimited).bytes(bytes);
+      entry = writer.finish();
+      encoded.set(file.name, entry);
+    }
+    return entry;
   };
-  visit(name);
-  return base64Encode(toBinary(FileDescriptorSetSchema, create(FileDescriptorSetSchema, { file: ordered })));
+  return (name) => {
+    const entries: Uint8Array[] = [];
+    const seen = new Set<string>();
+    const visit = (fileName: string): void => {
+      const file = byName.get(fileName);
+      if (!file || seen.has(fileName)) return;
+      seen.add(fileName);
+      file.dependency.forEach(visit);
+      entries.push(entryOf(file));
+    };
+    visit(name);
+    const set = new Uint8Array(entries.reduce((n, e) => n + e.length, 0));
+    let offset = 0;
+    for (const entry of entries) {
+      set.set(entry, offset);
+      offset += entry.length;
+    }
+    return base64Encode(set);
+  };
 }
 
 function canonicalizeFile(file: FileDescriptorProto, registry: Registry): void {

@@ -1,6 +1,6 @@
 import { createFileRegistry, create } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
-import { encodeFileDescriptorSet } from "./file-descriptor-set.js";
+import { createDescriptorSetEncoder } from "./file-descriptor-set.js";
 import { checkOutputPath } from "./output-path.js";
 import { parseGeneratorOptions } from "./options.js";
 import { filesToEmit, prepareRequest } from "./prepare-request.js";
@@ -47,6 +47,7 @@ export function generate(input: GenerateInput): GeneratedFile[] {
     content: `${generatedHeader(input.version, file.protoFile)}\n${file.body}`,
   }));
 
+  const descriptorSet = createDescriptorSetEncoder(request.protoFile, registry);
   for (const name of request.fileToGenerate) {
     const file = registry.getFile(name);
     const proto = request.protoFile.find((p) => p.name === name);
@@ -56,7 +57,7 @@ export function generate(input: GenerateInput): GeneratedFile[] {
       symbols: messages.symbols,
       runtimeImport: options.runtimeImport,
       header: generatedHeader(input.version, name),
-      fileDescriptorSet: file.services.length > 0 ? encodeFileDescriptorSet(request.protoFile, name, registry) : "",
+      fileDescriptorSet: file.services.length > 0 ? descriptorSet(name) : "",
     });
     if (model.services.length === 0 && model.errorEnums.length === 0) continue;
     files.push({
