@@ -125,3 +125,13 @@ export {
   type Protection,
   type ProtectionOptions,
 } from "./middleware/protection-settings.js";
+export {
+  parsePathTemplate,
+  type PathSegment,
+  type PathTemplate,
+  type PlainSegment,
+  type VariableSegment,
+} from "./gateway/path-template.js";
+export { compileTemplate, type CompiledTemplate } from "./gateway/compile-template.js";
+export { createRouter, type RouteConflict, type RouteDefinition, type RouteMatch, type Router } from "./gateway/router.js";
+export { buildRequestFields, lowerCamel, type RequestFields, type RequestFieldsInput } from "./gateway/request-fields.js";

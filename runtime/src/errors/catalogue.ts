@@ -16,6 +16,7 @@ export const errorCatalogue = {
   TSM_ERR_REGISTRY_UNREACHABLE: "the %s registry at %s cannot be reached (%s); %s",
   TSM_ERR_TEMPLATE: "template %s failed: %s",
   TSM_ERR_BUF: "buf failed (%s): %s",
+  TSM_ERR_HTTP_TEMPLATE: "%s: bad path template %s at column %s: %s",
 } as const;
 
 /** A code from the error catalogue. */

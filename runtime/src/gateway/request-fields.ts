@@ -1,0 +1,93 @@
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+
+/** The parts of an HTTP request that become the RPC's request message. */
+export interface RequestFieldsInput {
+  /** Captured path variables by dotted field path in proto names (`book.name`). */
+  readonly variables: Readonly<Record<string, string>>;
+  /** The query string (with or without its "?") or parsed parameters. */
+  readonly query?: string | URLSearchParams;
+  /** The parsed JSON body, when the binding has one. */
+  readonly body?: unknown;
+  /** The binding's `body`: undefined or "" for none, "*" for the whole message, else a field name. */
+  readonly bodyField?: string;
+  /**
+   * Maps one proto field name to its proto3 JSON name. Defaults to lowerCamelCase, which leaves
+   * JSON names unchanged, so query parameters may use either (`page_size` or `pageSize`).
+   */
+  readonly jsonName?: (protoName: string) => string;
+  /**
+   * True for a repeated field (by dotted JSON path), so a parameter given once still becomes an
+   * array. Without it only a parameter given more than once becomes an array.
+   */
+  readonly isRepeated?: (jsonPath: string) => boolean;
+}
+
+/** A request message as a plain proto3 JSON object, ready for the generated `fromJSON`. */
+export type RequestFields = Record<string, unknown>;
+
+/**
+ * Builds the request message from path variables, query and body as grpc-gateway does:
+ * `body: "*"` makes the body the message and ignores the query; `body: "field"` puts the body
+ * in that field and fills the rest from the query; without a body everything comes from path
+ * and query. Path variables are set last and win. A query parameter naming a field bound by the
+ * path or body (or a field inside one) is ignored. Values stay strings: proto3 JSON accepts
+ * strings for numbers, and the caller's `fromJSON` converts them.
+ */
+export function buildRequestFields(input: RequestFieldsInput): RequestFields {
+  const jsonName = input.jsonName ?? lowerCamel;
+  const toJsonPath = (dotted: string): string[] => dotted.split(".").map(jsonName);
+  const bodyField = input.bodyField ?? "";
+  let message: RequestFields = {};
+
+  if (bodyField === "*") {
+    if (input.body !== undefined) {
+      if (!isPlainObject(input.body))
+        throw new TsmicroError(Code.INVALID_ARGUMENT, "the request body must be a JSON object");
+      message = structuredClone(input.body);
+    }
+  } else {
+    const bound = [...Object.keys(input.variables), ...(bodyField === "" ? [] : [bodyField])].map((p) =>
+      toJsonPath(p).join("."),
+    );
+    const params = typeof input.query === "string" ? new URLSearchParams(input.query) : input.query;
+    for (const name of new Set(params?.keys() ?? [])) {
+      const path = toJsonPath(name);
+      const dotted = path.join(".");
+      if (bound.some((b) => dotted === b || dotted.startsWith(`${b}.`) || b.startsWith(`${dotted}.`))) continue;
+      const values = params?.getAll(name) ?? [];
+      const repeated = values.length > 1 || (input.isRepeated?.(dotted) ?? false);
+      setField(message, path, repeated ? values : values[0], name);
+    }
+    if (bodyField !== "" && input.body !== undefined)
+      setField(message, toJsonPath(bodyField), structuredClone(input.body), bodyField);
+  }
+
+  for (const [name, value] of Object.entries(input.variables)) setField(message, toJsonPath(name), value, name);
+  return message;
+}
+
+// Names like "__proto__" would reach Object.prototype instead of the message.
+const unsafeKeys = new Set(["__proto__", "constructor", "prototype"]);
+
+function setField(message: RequestFields, path: readonly string[], value: unknown, name: string): void {
+  if ([...path, ...name.split(".")].some((key) => unsafeKeys.has(key) || key === ""))
+    throw new TsmicroError(Code.INVALID_ARGUMENT, `${JSON.stringify(name)} is not a field name`);
+  let target = message;
+  for (const key of path.slice(0, -1)) {
+    const next = target[key] ?? {};
+    if (!isPlainObject(next))
+      throw new TsmicroError(Code.INVALID_ARGUMENT, `${name} sets a field inside ${key}, which already has a value`);
+    target[key] = next;
+    target = next;
+  }
+  target[path.at(-1) as string] = value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The proto3 JSON name of a proto field name: `page_size` -> `pageSize`. */
+export function lowerCamel(protoName: string): string {
+  return protoName.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
