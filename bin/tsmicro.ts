@@ -4,6 +4,7 @@ import { hideBin } from "yargs/helpers";
 import { isSetupError, isTsmicroError, codeName } from "@tsmicro/runtime";
 import { callCommand } from "./cli/call-command.js";
 import { generateCommand } from "./cli/generate-command.js";
+import { routesCommand } from "./cli/routes-command.js";
 import { CommandError, getService, healthOf, listServices, withRegistry } from "./cli/registry-commands.js";
 import { version } from "./cli/package-paths.js";
 
@@ -56,6 +57,14 @@ await yargs(hideBin(process.argv))
         `generated ${written.length + unchanged.length} files in ${argv.out} (${written.length} changed)\n`,
       );
       for (const file of result.removed) process.stdout.write(`removed ${file} (its proto is gone)\n`);
+    },
+  )
+  .command(
+    "routes",
+    "print the google.api.http route table of proto/: HTTP method, path, package.Service.Method",
+    (y) => y.option("proto", { type: "string", default: "proto", describe: "folder of .proto files (an import root)" }),
+    async (argv) => {
+      process.stdout.write(await routesCommand(argv.proto));
     },
   )
   .command("list services", "list the services in the registry", registryFlags, async (argv) => {

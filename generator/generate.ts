@@ -1,6 +1,7 @@
 import { createFileRegistry, create } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { createDescriptorSetEncoder } from "./file-descriptor-set.js";
+import { buildOpenApi } from "./openapi.js";
 import { checkOutputPath } from "./output-path.js";
 import { parseGeneratorOptions } from "./options.js";
 import { filesToEmit, prepareRequest } from "./prepare-request.js";
@@ -32,8 +33,10 @@ export function generatedHeader(version: string, protoFile: string): string {
 /**
  * Generates everything for a request: ts-proto's message files for the
  * requested protos and everything they import, and a `x.micro.ts` for each
- * requested file that declares services. Pure: no files, no process, no
- * console. Files are not yet formatted; the runner formats them.
+ * requested file that declares services (or error enums), with an
+ * `x.openapi.json` of its `google.api.http` routes beside it when it
+ * declares services. Pure: no files, no process, no console. TypeScript
+ * files are not yet formatted; the runner formats them.
  */
 export function generate(input: GenerateInput): GeneratedFile[] {
   const { request } = input;
@@ -63,6 +66,12 @@ export function generate(input: GenerateInput): GeneratedFile[] {
     files.push({
       name: checkOutputPath(name.replace(/\.proto$/, "") + ".micro.ts", name),
       content: renderTemplate(input.templates, "micro.ts.ejs", model),
+    });
+    if (file.services.length === 0) continue;
+    // Already formatted: the runner formats only TypeScript.
+    files.push({
+      name: checkOutputPath(name.replace(/\.proto$/, "") + ".openapi.json", name),
+      content: buildOpenApi(file, proto, registry, input.version),
     });
   }
   return files;

@@ -96,12 +96,20 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     const dir = await project({ "a/v1/a.proto": goodProto, "b/v1/b.proto": goodProto.replace("good.v1", "other.v1") });
     expect((await generate(dir)).code).toBe(0);
     await writeFile(join(dir, "src/gen/notes.ts"), "// mine\nexport const mine = 1;\n");
+    await writeFile(join(dir, "src/gen/mine.openapi.json"), '{\n  "openapi": "3.1.0"\n}\n');
     await rm(join(dir, "proto/b"), { recursive: true });
     const result = await generate(dir);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("removed b/v1/b.micro.ts");
+    expect(result.stdout).toContain("removed b/v1/b.openapi.json");
     const tree = await readTree(join(dir, "src/gen"));
-    expect([...tree.keys()].sort()).toEqual(["a/v1/a.micro.ts", "a/v1/a.ts", "notes.ts"]);
+    expect([...tree.keys()].sort()).toEqual([
+      "a/v1/a.micro.ts",
+      "a/v1/a.openapi.json",
+      "a/v1/a.ts",
+      "mine.openapi.json",
+      "notes.ts",
+    ]);
   });
 });
 

@@ -36,7 +36,8 @@ export async function generateCommand(options: GenerateCommandOptions): Promise<
   return writeGeneratedFiles(options.out, generated);
 }
 
-async function listProtos(protoDir: string, shown: string): Promise<string[]> {
+/** The `.proto` files under `protoDir`, relative and sorted; a SetupError naming `shown` when there are none. */
+export async function listProtos(protoDir: string, shown: string): Promise<string[]> {
   let entries;
   try {
     entries = await readdir(protoDir, { recursive: true, withFileTypes: true });

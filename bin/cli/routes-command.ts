@@ -1,0 +1,28 @@
+import { fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { resolve } from "node:path";
+import { listRoutes, type RouteEntry } from "../../generator/route-table.js";
+import { buildImage, displayPath } from "./buf-image.js";
+import { listProtos } from "./generate-command.js";
+
+/**
+ * `tsmicro routes`: the project's `google.api.http` routes, one line each
+ * (HTTP method, path template, `package.Service.Method`), sorted by path.
+ * It compiles the proto folder as `tsmicro generate` does rather than
+ * reading `src/gen`, so the table is right even before regenerating.
+ */
+export async function routesCommand(proto: string): Promise<string> {
+  const protoDir = resolve(proto);
+  const files = await listProtos(protoDir, proto);
+  const image = fromBinary(FileDescriptorSetSchema, await buildImage(protoDir, displayPath(protoDir)));
+  const routes = listRoutes(image.file, files);
+  if (routes.length === 0) return `no routes: no method in ${proto} has a google.api.http option\n`;
+  return formatRoutes(routes);
+}
+
+/** Aligns the route table in columns; lines end in the RPC, so no trailing spaces. */
+export function formatRoutes(routes: readonly RouteEntry[]): string {
+  const methodWidth = Math.max(...routes.map((r) => r.method.length));
+  const pathWidth = Math.max(...routes.map((r) => r.path.length));
+  return routes.map((r) => `${r.method.padEnd(methodWidth)}  ${r.path.padEnd(pathWidth)}  ${r.rpc}\n`).join("");
+}

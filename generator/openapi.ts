@@ -1,0 +1,228 @@
+import type { DescEnum, DescField, DescFile, DescMessage, DescMethod, Registry } from "@bufbuild/protobuf";
+import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
+import { docLines, indexComments, type CommentIndex } from "./doc-comment.js";
+import { readHttpRules, type HttpBinding } from "./http-rules.js";
+import { toOpenApiPath, type PathVariable } from "./openapi-path.js";
+import { SchemaCollector, isWellKnown, type CommentLookup, type JsonSchema, type JsonValue } from "./openapi-schema.js";
+
+/** HTTP methods an OpenAPI path item can hold; other custom kinds cannot be described and are left out. */
+const openApiMethods = new Set(["get", "put", "post", "delete", "options", "head", "patch", "trace"]);
+
+/** The error body the gateway writes: a `google.rpc.Status` in proto3 JSON. */
+const errorSchema: JsonSchema = {
+  type: "object",
+  properties: {
+    code: { type: "integer", format: "int32", description: "The gRPC status code." },
+    message: { type: "string" },
+    details: {
+      type: "array",
+      items: { type: "object", properties: { "@type": { type: "string" } }, additionalProperties: true },
+    },
+  },
+};
+
+/**
+ * The OpenAPI 3.1 document of a file's `google.api.http` routes, as
+ * 2-space indented JSON with a trailing newline. Methods without bindings
+ * (reachable on the default `/{package.Service}/{Method}` routes) are left
+ * out; routes OpenAPI cannot describe (custom HTTP methods, a second
+ * route on the same path and method) are listed in `x-unlisted-routes`.
+ * Pure: the same descriptors always give the same bytes.
+ */
+export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registry: Registry, version: string): string {
+  const comments = indexComments(proto);
+  const schemas = new SchemaCollector(commentLookup(file, comments));
+  const paths = new Map<string, Map<string, JsonSchema>>();
+  const unlisted: JsonSchema[] = [];
+  const taken = new Set<string>();
+
+  file.services.forEach((service, s) => {
+    service.methods.forEach((method, m) => {
+      const comment = commentText(comments.get(`6,${s},2,${m}`));
+      readHttpRules(registry, method.proto.options).forEach((binding, index) => {
+        const operationId = `${service.name}_${method.name}${index > 0 ? `_${index}` : ""}`;
+        const httpMethod = binding.method.toLowerCase();
+        const { path, variables } = toOpenApiPath(binding.path);
+        // OpenAPI treats paths differing only in parameter names as the same path.
+        const shape = `${httpMethod} ${path.replace(/\{[^}]*\}/g, "{}")}`;
+        const reason = !openApiMethods.has(httpMethod)
+          ? "OpenAPI has no such HTTP method"
+          : taken.has(shape)
+            ? "an earlier route has the same OpenAPI path and method"
+            : undefined;
+        if (reason) {
+          unlisted.push({ method: binding.method, path: binding.path, operationId, reason });
+          return;
+        }
+        taken.add(shape);
+        const item = paths.get(path) ?? new Map<string, JsonSchema>();
+        paths.set(path, item);
+        item.set(httpMethod, operation(method, binding, operationId, variables, comment, schemas));
+      });
+    });
+  });
+
+  const document: JsonSchema = {
+    openapi: "3.1.0",
+    "x-generated-by": `protoc-gen-tsmicro v${version} from ${file.proto.name}; DO NOT EDIT`,
+    info: { title: file.proto.name, version: packageVersion(file.proto.package) },
+    ...(unlisted.length > 0 ? { "x-unlisted-routes": unlisted } : {}),
+    tags: file.services.map((service, s) => describe({ name: service.typeName }, commentText(comments.get(`6,${s}`)))),
+    paths: Object.fromEntries(
+      sorted([...paths]).map(([path, item]) => [path, Object.fromEntries(sorted([...item]))] as const),
+    ),
+    components: {
+      schemas: Object.fromEntries(
+        sorted([
+          ...Object.entries(schemas.components()),
+          ...(paths.size > 0 ? [["google.rpc.Status", errorSchema] as [string, JsonSchema]] : []),
+        ]),
+      ),
+    },
+  };
+  return `${JSON.stringify(document, null, 2)}\n`;
+}
+
+/** `v1` from `acme.library.v1`, `v1beta2` from `x.v1beta2`; "0" when the package has no version. */
+export function packageVersion(pkg: string): string {
+  const last = pkg.split(".").pop() ?? "";
+  return /^v\d+((alpha|beta)\d*)?$/.test(last) ? last : "0";
+}
+
+function operation(
+  method: DescMethod,
+  binding: HttpBinding,
+  operationId: string,
+  variables: readonly PathVariable[],
+  comment: string | undefined,
+  schemas: SchemaCollector,
+): JsonSchema {
+  const input = method.input;
+  const parameters: JsonValue[] = variables.map((variable) => pathParameter(input, variable, schemas));
+  const bound = new Set(variables.map((v) => v.fieldPath));
+  if (binding.body !== "*") {
+    const excluded = binding.body === undefined ? bound : new Set([...bound, binding.body]);
+    parameters.push(...queryParameters(input, "", "", excluded, new Set(), schemas));
+  }
+  const [summary, ...rest] = (comment ?? "").split(/\n\s*\n/);
+  const op: JsonSchema = {
+    operationId,
+    tags: [method.parent.typeName],
+  };
+  if (summary) op.summary = summary.replace(/\s*\n\s*/g, " ");
+  if (rest.length > 0) op.description = rest.join("\n\n");
+  if (method.deprecated) op.deprecated = true;
+  if (parameters.length > 0) op.parameters = parameters;
+  if (binding.body !== undefined) {
+    const body = binding.body === "*" ? schemas.message(input) : fieldSchema(input, binding.body, schemas);
+    op.requestBody = { required: true, content: { "application/json": { schema: body } } };
+  }
+  const response =
+    binding.responseBody === undefined
+      ? schemas.message(method.output)
+      : fieldSchema(method.output, binding.responseBody, schemas);
+  op.responses = {
+    "200": { description: "OK", content: { "application/json": { schema: response } } },
+    default: {
+      description: "An error, as a google.rpc.Status.",
+      content: { "application/json": { schema: { $ref: "#/components/schemas/google.rpc.Status" } } },
+    },
+  };
+  return op;
+}
+
+function pathParameter(input: DescMessage, variable: PathVariable, schemas: SchemaCollector): JsonSchema {
+  const field = resolveField(input, variable.fieldPath);
+  const multi = variable.pattern.includes("/") || variable.pattern.includes("**");
+  const notes = [
+    `Binds \`${variable.fieldPath}\`; matches \`${variable.pattern}\`${multi ? ' (the value may contain "/")' : ""}.`,
+  ];
+  const schema = field && field.fieldKind === "scalar" ? schemas.field(field) : { type: "string" };
+  const description = typeof schema.description === "string" ? schema.description : undefined;
+  if (description) notes.unshift(description);
+  const { description: _, ...rest } = schema;
+  return { name: variable.fieldPath, in: "path", required: true, description: notes.join("\n\n"), schema: rest };
+}
+
+/** Request fields the query string can set: scalars, enums, repeated scalars and the fields of nested messages. */
+function queryParameters(
+  message: DescMessage,
+  protoPrefix: string,
+  jsonPrefix: string,
+  excluded: ReadonlySet<string>,
+  seen: ReadonlySet<string>,
+  schemas: SchemaCollector,
+): JsonSchema[] {
+  return message.fields.flatMap((field): JsonSchema[] => {
+    const protoPath = protoPrefix + field.name;
+    const name = jsonPrefix + field.jsonName;
+    if (excluded.has(protoPath) || field.fieldKind === "map") return [];
+    const nested = field.fieldKind === "message" ? field.message : undefined;
+    if (nested && !isWellKnown(nested)) {
+      if (seen.has(nested.typeName)) return [];
+      const inner = new Set([...seen, message.typeName, nested.typeName]);
+      return queryParameters(nested, `${protoPath}.`, `${name}.`, excluded, inner, schemas);
+    }
+    if (field.fieldKind === "list" && field.listKind === "message") return [];
+    return [{ name, in: "query", ...describeParameter(schemas.field(field)) }];
+  });
+}
+
+/** Moves a schema's description onto the parameter, where viewers show it. */
+function describeParameter(schema: JsonSchema): JsonSchema {
+  const { description, ...rest } = schema;
+  return description === undefined ? { schema: rest } : { description, schema: rest };
+}
+
+function fieldSchema(message: DescMessage, fieldPath: string, schemas: SchemaCollector): JsonSchema {
+  const field = resolveField(message, fieldPath);
+  return field ? schemas.field(field) : {};
+}
+
+/** The field a dotted proto-name path leads to; undefined when the path names no field. */
+function resolveField(message: DescMessage, fieldPath: string): DescField | undefined {
+  let current: DescMessage | undefined = message;
+  let field: DescField | undefined;
+  for (const part of fieldPath.split(".")) {
+    field = current?.fields.find((f) => f.name === part);
+    if (!field) return undefined;
+    current = field.fieldKind === "message" ? field.message : undefined;
+  }
+  return field;
+}
+
+/** Comments of a file's own messages, enums and fields (source info of imports differs between protoc and buf). */
+function commentLookup(file: DescFile, comments: CommentIndex): CommentLookup {
+  const path = (desc: DescMessage | DescEnum | DescField): string | undefined => {
+    if (desc.kind === "field") {
+      const parent = path(desc.parent);
+      return parent && `${parent},2,${desc.parent.fields.indexOf(desc)}`;
+    }
+    if (desc.file !== file) return undefined;
+    const parent = desc.parent;
+    if (desc.kind === "message") {
+      return parent ? `${path(parent)},3,${parent.nestedMessages.indexOf(desc)}` : `4,${file.messages.indexOf(desc)}`;
+    }
+    return parent ? `${path(parent)},4,${parent.nestedEnums.indexOf(desc)}` : `5,${file.enums.indexOf(desc)}`;
+  };
+  return (desc) => {
+    const key = path(desc);
+    return key === undefined ? undefined : commentText(comments.get(key));
+  };
+}
+
+function commentText(comment: string | undefined): string | undefined {
+  const text = docLines(comment, false)
+    .join("\n")
+    .replace(/\*\\\//g, "*/")
+    .trim();
+  return text === "" ? undefined : text;
+}
+
+function describe(value: JsonSchema, description: string | undefined): JsonSchema {
+  return description ? { ...value, description } : value;
+}
+
+function sorted<T>(entries: [string, T][]): [string, T][] {
+  return entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}

@@ -1,0 +1,88 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Validator } from "@seriousme/openapi-schema-validator";
+import { describe, expect, it } from "vitest";
+import { readTree, repoRoot } from "./support/cli.js";
+
+const goldenDir = join(repoRoot, "test/golden");
+const openApiFiles = [...(await readTree(goldenDir)).keys()].filter((name) => name.endsWith(".openapi.json")).sort();
+
+/** Every `$ref` value in a document. */
+function refs(value: unknown): string[] {
+  if (Array.isArray(value)) return value.flatMap(refs);
+  if (value === null || typeof value !== "object") return [];
+  return Object.entries(value).flatMap(([key, v]) => (key === "$ref" && typeof v === "string" ? [v] : refs(v)));
+}
+
+async function readDocument(name: string): Promise<Record<string, unknown>> {
+  return JSON.parse(await readFile(join(goldenDir, name), "utf8")) as Record<string, unknown>;
+}
+
+describe("generated OpenAPI documents", () => {
+  it("exist for every fixture file with services", () => {
+    expect(openApiFiles).toContain("12-http/http.openapi.json");
+    expect(openApiFiles).toContain("09-imports/billing/v1/billing_service.openapi.json");
+  });
+
+  it.each(openApiFiles)("%s is valid OpenAPI 3.1 and every $ref resolves", async (name) => {
+    const document = await readDocument(name);
+    const result = await new Validator().validate(document);
+    expect(result.errors, JSON.stringify(result.errors, null, 2)).toBeUndefined();
+    expect(result.valid).toBe(true);
+    expect(document.openapi).toBe("3.1.0");
+    expect(document["x-generated-by"]).toMatch(/^protoc-gen-tsmicro v\S+ from \S+\.proto; DO NOT EDIT$/);
+    const schemas = (document.components as { schemas: Record<string, unknown> }).schemas;
+    for (const ref of refs(document)) {
+      expect(ref).toMatch(/^#\/components\/schemas\//);
+      expect(schemas, ref).toHaveProperty([ref.slice("#/components/schemas/".length)]);
+    }
+  });
+
+  it("12-http has one operation per google.api.http binding and none for unannotated methods", async () => {
+    const document = await readDocument("12-http/http.openapi.json");
+    const paths = document.paths as Record<string, Record<string, { operationId: string; deprecated?: boolean }>>;
+    const operations = Object.entries(paths).flatMap(([path, item]) =>
+      Object.entries(item).map(([method, op]) => `${method.toUpperCase()} ${path} ${op.operationId}`),
+    );
+    expect(operations.sort()).toEqual([
+      "DELETE /v1/{name} LibraryService_DeleteBook",
+      "GET /v1/files/{path} LibraryService_GetFile",
+      "GET /v1/shelves/{shelf} LibraryService_GetShelf",
+      "GET /v1/shelves/{shelf}/books LibraryService_ListBooks",
+      "GET /v1/{name} LibraryService_GetBook",
+      "GET /v1beta/books/{name} LibraryService_LegacyGetBook",
+      "GET /v2/shelves/{shelf}/books LibraryService_ListBooks_1",
+      "HEAD /v1/ping LibraryService_Ping",
+      "PATCH /v1/{book.name} LibraryService_UpdateBook",
+      "POST /v1/shelves/{shelf}/books LibraryService_CreateBook",
+      "POST /v1/{name}:publish LibraryService_PublishBook",
+      "POST /v2/shelves/{shelf}/books:search LibraryService_ListBooks_2",
+      "PUT /v1/shelves/{shelf} LibraryService_ReplaceShelf",
+    ]);
+    expect(paths["/v1beta/books/{name}"]?.get?.deprecated).toBe(true);
+  });
+
+  it("15-openapi maps proto3 JSON types and lists the routes OpenAPI cannot describe", async () => {
+    const document = await readDocument("15-openapi/catalog.openapi.json");
+    const schemas = (document.components as { schemas: Record<string, { properties: Record<string, unknown> }> })
+      .schemas;
+    const item = schemas["fixtures.openapi.v2beta1.Item"]?.properties ?? {};
+    expect(item.id).toMatchObject({ type: "string", format: "int64" });
+    expect(item.count).toEqual({ type: "integer", format: "int32" });
+    expect(item.displayName).toEqual({ type: "string" });
+    expect(item.renamed).toEqual({ type: "string" });
+    expect(item.created).toEqual({ type: "string", format: "date-time" });
+    expect(item.bigWrapper).toEqual({ type: ["string", "null"], format: "int64" });
+    expect(item.totals).toEqual({ type: "object", additionalProperties: { type: "string", format: "int64" } });
+    expect(schemas["fixtures.openapi.v2beta1.Color"]).toMatchObject({
+      type: "string",
+      enum: ["COLOR_UNSPECIFIED", "COLOR_RED", "COLOR_BLUE"],
+    });
+    expect(Object.keys(schemas).some((name) => name.startsWith("google.protobuf."))).toBe(false);
+    expect(document.info).toEqual({ title: "catalog.proto", version: "v2beta1" });
+    expect(document["x-unlisted-routes"]).toEqual([
+      expect.objectContaining({ method: "GET", path: "/v2/{name=archive/**}", operationId: "Catalog_GetItem_1" }),
+      expect.objectContaining({ method: "LOCK", operationId: "Catalog_GetItem_2" }),
+    ]);
+  });
+});

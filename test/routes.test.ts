@@ -1,0 +1,53 @@
+import { copyFile, mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { bins, repoRoot, repoTempDir, run } from "./support/cli.js";
+
+const temps: string[] = [];
+
+afterAll(async () => {
+  await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function project(fixture: string | undefined): Promise<string> {
+  const dir = await repoTempDir("routes");
+  temps.push(dir);
+  await mkdir(join(dir, "proto/library/v1"), { recursive: true });
+  if (fixture) await copyFile(join(repoRoot, fixture), join(dir, "proto/library/v1/http.proto"));
+  return dir;
+}
+
+describe("tsmicro routes", () => {
+  it("prints the google.api.http routes of proto/, sorted, one per binding", async () => {
+    const dir = await project("test/protos/12-http/http.proto");
+    const result = await run("node", [bins.tsmicro, "routes"], { cwd: dir });
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trimEnd().split("\n");
+    expect(lines.map((line) => line.split(/\s+/))).toEqual([
+      ["GET", "/v1/files/{path=**}", "fixtures.http.v1.LibraryService.GetFile"],
+      ["HEAD", "/v1/ping", "fixtures.http.v1.LibraryService.Ping"],
+      ["GET", "/v1/shelves/{shelf}", "fixtures.http.v1.LibraryService.GetShelf"],
+      ["PUT", "/v1/shelves/{shelf}", "fixtures.http.v1.LibraryService.ReplaceShelf"],
+      ["GET", "/v1/shelves/{shelf}/books", "fixtures.http.v1.LibraryService.ListBooks"],
+      ["POST", "/v1/shelves/{shelf}/books", "fixtures.http.v1.LibraryService.CreateBook"],
+      ["PATCH", "/v1/{book.name=shelves/*/books/*}", "fixtures.http.v1.LibraryService.UpdateBook"],
+      ["DELETE", "/v1/{name=shelves/*/books/*}", "fixtures.http.v1.LibraryService.DeleteBook"],
+      ["GET", "/v1/{name=shelves/*/books/*}", "fixtures.http.v1.LibraryService.GetBook"],
+      ["POST", "/v1/{name=shelves/*/books/*}:publish", "fixtures.http.v1.LibraryService.PublishBook"],
+      ["GET", "/v1beta/books/{name}", "fixtures.http.v1.LibraryService.LegacyGetBook"],
+      ["GET", "/v2/shelves/{shelf}/books", "fixtures.http.v1.LibraryService.ListBooks"],
+      ["POST", "/v2/shelves/{shelf}/books:search", "fixtures.http.v1.LibraryService.ListBooks"],
+    ]);
+    // Columns line up: every path starts at the same offset.
+    expect(new Set(lines.map((line) => line.indexOf("/")))).toEqual(new Set([8]));
+  });
+
+  it("fails with a setup error when proto/ has no .proto files", async () => {
+    const dir = await project(undefined);
+    const result = await run("node", [bins.tsmicro, "routes"], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^tsmicro: /);
+    expect(result.stdout).toBe("");
+  });
+});
