@@ -135,3 +135,10 @@ export {
 export { compileTemplate, type CompiledTemplate } from "./gateway/compile-template.js";
 export { createRouter, type RouteConflict, type RouteDefinition, type RouteMatch, type Router } from "./gateway/router.js";
 export { buildRequestFields, lowerCamel, type RequestFields, type RequestFieldsInput } from "./gateway/request-fields.js";
+export { readHttpRules, type HttpBinding } from "./gateway/http-rules.js";
+export { dynamicCodec, dynamicMethod } from "./definition/dynamic-method.js";
+export {
+  createReflectionClient,
+  type ReflectionClient,
+  type ReflectionClientOptions,
+} from "./transport/reflection-client.js";

@@ -9,11 +9,11 @@ const maintenance = [
 ];
 
 const library = [
+  { method: "GET", path: "/v1/{shelf}/{rest=**}", name: "Library.Browse" },
   { method: "GET", path: "/v1/{name=shelves/*/books/*}", name: "Library.GetBook" },
   { method: "GET", path: "/v1/shelves/{shelf}/books/special", name: "Library.GetSpecial" },
   { method: "DELETE", path: "/v1/{name=shelves/*/books/*}", name: "Library.DeleteBook" },
   { method: "POST", path: "/v1/{name=shelves/*/books/*}:publish", name: "Library.PublishBook" },
-  { method: "GET", path: "/v1/{shelf}/{rest=**}", name: "Library.Browse" },
 ];
 
 describe("createRouter", () => {
@@ -22,8 +22,8 @@ describe("createRouter", () => {
     ["get", "/v1/shelves/s1/books/b1", "Library.GetBook", { name: "shelves/s1/books/b1" }],
     ["DELETE", "/v1/shelves/s1/books/b1", "Library.DeleteBook", { name: "shelves/s1/books/b1" }],
     ["POST", "/v1/shelves/s1/books/b1:publish", "Library.PublishBook", { name: "shelves/s1/books/b1" }],
-    // registration order: GetBook was registered first and also matches ".../special"
-    ["GET", "/v1/shelves/s1/books/special", "Library.GetBook", { name: "shelves/s1/books/special" }],
+    // the last registered match wins: GetSpecial is tried before GetBook, which also matches it
+    ["GET", "/v1/shelves/s1/books/special", "Library.GetSpecial", { shelf: "s1" }],
     ["GET", "/v1/shelves/s1/notes", "Library.Browse", { shelf: "shelves", rest: "s1/notes" }],
   ])("%s %s goes to %s", (method, path, name, variables) => {
     const match = createRouter(library).find(method, path);
@@ -40,17 +40,17 @@ describe("createRouter", () => {
     expect(createRouter(library).find(method, path)).toBeUndefined();
   });
 
-  it("serves an identical pattern from the first route registered and reports the conflict", () => {
+  it("serves an identical pattern from the last route registered, as grpc-gateway v2, and reports the conflict", () => {
     const router = createRouter(maintenance);
-    expect(router.find("POST", "/v3/maintenance/hash")?.route.name).toBe("etcdserverpb.Maintenance.Hash");
+    expect(router.find("POST", "/v3/maintenance/hash")?.route.name).toBe("etcdserverpb.Maintenance.HashKV");
     expect(router.conflicts).toHaveLength(1);
     const [conflict] = router.conflicts;
     expect(conflict?.method).toBe("POST");
     expect(conflict?.shape).toBe("/v3/maintenance/hash");
-    expect(conflict?.serving.name).toBe("etcdserverpb.Maintenance.Hash");
-    expect(conflict?.shadowed.map((r) => r.name)).toEqual(["etcdserverpb.Maintenance.HashKV"]);
-    expect(conflict?.message).toContain("etcdserverpb.Maintenance.HashKV");
-    expect(conflict?.message).toContain("etcdserverpb.Maintenance.Hash serves it");
+    expect(conflict?.serving.name).toBe("etcdserverpb.Maintenance.HashKV");
+    expect(conflict?.shadowed.map((r) => r.name)).toEqual(["etcdserverpb.Maintenance.Hash"]);
+    expect(conflict?.message).toContain("etcdserverpb.Maintenance.Hash (");
+    expect(conflict?.message).toContain("etcdserverpb.Maintenance.HashKV serves it");
   });
 
   it("treats templates differing only in variable names as a conflict, and other methods or verbs not", () => {
@@ -61,8 +61,10 @@ describe("createRouter", () => {
       { method: "GET", path: "/v1/books/{id}:read", name: "D" },
       { method: "GET", path: "/v1/books/{id=**}", name: "E" },
     ]);
-    expect(router.conflicts.map((c) => [c.serving.name, c.shadowed.map((r) => r.name)])).toEqual([["A", ["B"]]]);
-    expect(router.find("GET", "/v1/books/1")?.route.name).toBe("A");
+    expect(router.conflicts.map((c) => [c.serving.name, c.shadowed.map((r) => r.name)])).toEqual([["B", ["A"]]]);
+    expect(router.find("GET", "/v1/books/1")?.route.name).toBe("E");
+    // E has no verb, so it takes "1:read" whole, and being registered after D it is tried first
+    expect(router.find("GET", "/v1/books/1:read")?.variables).toEqual({ id: "1:read" });
   });
 
   it("has no conflicts when every route is distinct", () => {

@@ -29,17 +29,18 @@ export interface RouteConflict<R extends RouteDefinition> {
 
 /** Finds the route for a request. */
 export interface Router<R extends RouteDefinition> {
-  /** The first route, in registration order, whose method and template match; undefined if none. */
+  /** The last registered route whose method and template match; undefined if none. */
   find(method: string, path: string): RouteMatch<R> | undefined;
-  /** Routes that can never be served because an earlier route claims the same method and shape. */
+  /** Routes that can never be served because a later route claims the same method and shape. */
   readonly conflicts: readonly RouteConflict<R>[];
 }
 
 /**
- * Builds a route table. Precedence is registration order: the first route whose method and
- * template match serves the request, so for an identical pattern the first registered wins
- * (grpc-gateway v1's default; v2's ServeMux prepends, so there the last one wins). Templates are
- * compiled here, so a bad one throws TSM_ERR_HTTP_TEMPLATE naming the route.
+ * Builds a route table. Precedence is grpc-gateway v2's: its ServeMux prepends each handler, so
+ * the last registered route whose method and template match serves the request, and for an
+ * identical pattern the last one wins (etcd's `Maintenance.HashKV` serves
+ * `POST /v3/maintenance/hash`, not `Hash`). Templates are compiled here, so a bad one throws
+ * TSM_ERR_HTTP_TEMPLATE naming the route.
  */
 export function createRouter<R extends RouteDefinition>(routes: readonly R[]): Router<R> {
   const byMethod = new Map<string, { route: R; compiled: CompiledTemplate }[]>();
@@ -56,7 +57,8 @@ export function createRouter<R extends RouteDefinition>(routes: readonly R[]): R
 
   const conflicts: RouteConflict<R>[] = [];
   for (const [key, claimants] of claims) {
-    const [serving, ...shadowed] = claimants;
+    const serving = claimants.at(-1);
+    const shadowed = claimants.slice(0, -1);
     if (serving === undefined || shadowed.length === 0) continue;
     const space = key.indexOf(" ");
     const method = key.slice(0, space);
@@ -74,7 +76,9 @@ export function createRouter<R extends RouteDefinition>(routes: readonly R[]): R
   return {
     conflicts,
     find(method, path) {
-      for (const { route, compiled } of byMethod.get(method.toUpperCase()) ?? []) {
+      const candidates = byMethod.get(method.toUpperCase()) ?? [];
+      for (let i = candidates.length - 1; i >= 0; i--) {
+        const { route, compiled } = candidates[i] as (typeof candidates)[number];
         const variables = compiled.match(path);
         if (variables !== undefined) return { route, variables };
       }

@@ -6,7 +6,7 @@ import {
   type RequestStream,
   type ServiceDefinition,
   createClient,
-} from "@tsmicro/runtime";
+} from "../../../../definition/index.js";
 import { ServerReflectionRequest, ServerReflectionResponse } from "./reflection.js";
 
 /** This file's descriptors and their imports (base64 FileDescriptorSet), for server reflection. */
