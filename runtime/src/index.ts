@@ -133,8 +133,19 @@ export {
   type VariableSegment,
 } from "./gateway/path-template.js";
 export { compileTemplate, type CompiledTemplate } from "./gateway/compile-template.js";
-export { createRouter, type RouteConflict, type RouteDefinition, type RouteMatch, type Router } from "./gateway/router.js";
-export { buildRequestFields, lowerCamel, type RequestFields, type RequestFieldsInput } from "./gateway/request-fields.js";
+export {
+  createRouter,
+  type RouteConflict,
+  type RouteDefinition,
+  type RouteMatch,
+  type Router,
+} from "./gateway/router.js";
+export {
+  buildRequestFields,
+  lowerCamel,
+  type RequestFields,
+  type RequestFieldsInput,
+} from "./gateway/request-fields.js";
 export { readHttpRules, type HttpBinding } from "./gateway/http-rules.js";
 export { dynamicCodec, dynamicMethod } from "./definition/dynamic-method.js";
 export {
@@ -142,3 +153,38 @@ export {
   type ReflectionClient,
   type ReflectionClientOptions,
 } from "./transport/reflection-client.js";
+export {
+  createGateway,
+  findMethod,
+  forwardedMetadata,
+  type Gateway,
+  type GatewayOptions,
+  type OpenApiBuilder,
+} from "./gateway/gateway.js";
+export {
+  defaultGatewaySettings,
+  gatewayFlagNames,
+  resolveGatewaySettings,
+  type GatewaySettings,
+} from "./gateway/gateway-settings.js";
+export {
+  createBackendCatalogue,
+  type BackendCatalogue,
+  type BackendCatalogueOptions,
+  type BackendService,
+  type GatewayRoute,
+} from "./gateway/backend-catalogue.js";
+export {
+  gatewayMethods,
+  queryFieldOf,
+  queryValue,
+  type GatewayMethod,
+  type QueryField,
+} from "./gateway/gateway-method.js";
+export {
+  errorResponse,
+  requestMessage,
+  responseJson,
+  type ErrorBody,
+  type HttpRequestParts,
+} from "./gateway/http-mapping.js";

@@ -20,6 +20,20 @@ export interface RequestFieldsInput {
    * array. Without it only a parameter given more than once becomes an array.
    */
   readonly isRepeated?: (jsonPath: string) => boolean;
+  /**
+   * Resolves a query parameter or path variable (as written: `filter.author`, `page_size`) against
+   * the request's type: its JSON path, whether it repeats, and how to convert its strings.
+   * Returning undefined drops a query parameter that names no field. Without it, names are
+   * converted by `jsonName` and values stay strings.
+   */
+  readonly field?: (name: string) => ResolvedField | undefined;
+}
+
+/** A request field a query parameter or path variable sets, as `RequestFieldsInput.field` resolves it. */
+export interface ResolvedField {
+  readonly jsonPath: readonly string[];
+  readonly repeated: boolean;
+  readonly convert: (value: string) => unknown;
 }
 
 /** A request message as a plain proto3 JSON object, ready for the generated `fromJSON`. */
@@ -51,18 +65,23 @@ export function buildRequestFields(input: RequestFieldsInput): RequestFields {
     );
     const params = typeof input.query === "string" ? new URLSearchParams(input.query) : input.query;
     for (const name of new Set(params?.keys() ?? [])) {
-      const path = toJsonPath(name);
+      const resolved = input.field ? input.field(name) : undefined;
+      if (input.field && !resolved) continue;
+      const path = resolved?.jsonPath ?? toJsonPath(name);
       const dotted = path.join(".");
       if (bound.some((b) => dotted === b || dotted.startsWith(`${b}.`) || b.startsWith(`${dotted}.`))) continue;
-      const values = params?.getAll(name) ?? [];
-      const repeated = values.length > 1 || (input.isRepeated?.(dotted) ?? false);
+      const values = (params?.getAll(name) ?? []).map((v) => (resolved ? resolved.convert(v) : v));
+      const repeated = values.length > 1 || (resolved?.repeated ?? input.isRepeated?.(dotted) ?? false);
       setField(message, path, repeated ? values : values[0], name);
     }
     if (bodyField !== "" && input.body !== undefined)
       setField(message, toJsonPath(bodyField), structuredClone(input.body), bodyField);
   }
 
-  for (const [name, value] of Object.entries(input.variables)) setField(message, toJsonPath(name), value, name);
+  for (const [name, value] of Object.entries(input.variables)) {
+    const resolved = input.field?.(name);
+    setField(message, resolved?.jsonPath ?? toJsonPath(name), resolved ? resolved.convert(value) : value, name);
+  }
   return message;
 }
 

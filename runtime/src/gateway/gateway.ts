@@ -1,0 +1,507 @@
+import { readFileSync } from "node:fs";
+import type { IncomingHttpHeaders } from "node:http";
+import type { DescFile, FileRegistry, JsonObject, JsonValue, Message } from "@bufbuild/protobuf";
+import cors from "@fastify/cors";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { createRpcCaller } from "../client/rpc-client.js";
+import type { Caller, Metadata } from "../definition/call.js";
+import type { HttpRule, ServiceDefinition } from "../definition/definition.js";
+import { SetupError } from "../errors/setup-error.js";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { createLogger, type Logger } from "../logging/logger.js";
+import { breakerMiddleware, type BreakerOptions } from "../middleware/breaker.js";
+import { breakerSettingsFrom } from "../middleware/breaker-settings.js";
+import type { Registry } from "../registry/registry.js";
+import { createRegistrySelector } from "../selector/registry-selector.js";
+import { strategies } from "../selector/strategies.js";
+import { createRegistry } from "../service/create-registry.js";
+import { resolveServiceSettings, type ServiceSettings } from "../service/settings.js";
+import { createGrpcClientTransport } from "../transport/grpc-client.js";
+import { createBackendCatalogue, type BackendCatalogue, type BackendService } from "./backend-catalogue.js";
+import type { GatewayMethod } from "./gateway-method.js";
+import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
+import { errorResponse, requestMessage, responseJson } from "./http-mapping.js";
+
+/** Builds the OpenAPI document of one proto file; `tsmicro api` passes the generator's. */
+export type OpenApiBuilder = (file: DescFile, registry: FileRegistry) => JsonObject;
+
+/** Options of createGateway. Settings given here are overridden by environment and flags. */
+export interface GatewayOptions {
+  readonly settings?: Partial<GatewaySettings>;
+  /** Registry and client settings, as a service reads them (`--registry`, `--client_retries`, …). */
+  readonly serviceSettings?: Partial<ServiceSettings>;
+  /** Command-line arguments to read flags from; default `process.argv.slice(2)`. */
+  readonly args?: readonly string[];
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** A registry to use instead of the one the settings name. */
+  readonly registry?: Registry;
+  readonly logger?: Logger;
+  /** Generated definitions whose embedded descriptors are used instead of asking nodes by reflection. */
+  readonly definitions?: readonly ServiceDefinition[];
+  /** Circuit breakers on backend calls, one per service and method (on by default); `false` turns them off. */
+  readonly breaker?: BreakerOptions | false;
+  /** Serves the merged OpenAPI document of every routed service at `/openapi.json`. */
+  readonly openApi?: OpenApiBuilder;
+}
+
+/** A running (or runnable) HTTP gateway. */
+export interface Gateway {
+  /** The fastify instance: add hooks, plugins and routes before start. */
+  readonly app: FastifyInstance;
+  readonly settings: GatewaySettings;
+  readonly serviceSettings: ServiceSettings;
+  readonly logger: Logger;
+  readonly catalogue: BackendCatalogue;
+  /** `host:port` it listens on, once started. */
+  readonly address: string | undefined;
+  /** `http://host:port` or `https://…`, once started. */
+  readonly url: string | undefined;
+  /** Connects to the registry, loads the services, listens. */
+  start(): Promise<void>;
+  /** Stops listening, finishes requests in flight, closes backend connections. */
+  stop(): Promise<void>;
+  /** Starts, then stops on SIGINT or SIGTERM; resolves once stopped. */
+  run(): Promise<void>;
+}
+
+/** How long a server stream through the gateway may last when the client sets no `grpc-timeout`. */
+const streamTimeoutMs = 5 * 60_000;
+
+/**
+ * Creates the HTTP gateway of `tsmicro api`: routes from the services' `google.api.http`
+ * bindings, default `/{service}/{method}` routes and `POST /rpc` as `micro api` has them, proto3
+ * JSON both ways, gRPC status to HTTP status, NDJSON or SSE for server streams. Backends are
+ * found through the registry (a service started later is routed without a restart) and called
+ * with the runtime's client: selector, retries, deadlines and circuit breakers.
+ */
+export function createGateway(options: GatewayOptions = {}): Gateway {
+  const args = options.args ?? process.argv.slice(2);
+  const env = options.env ?? process.env;
+  const settings = resolveGatewaySettings(options.settings ?? {}, args, env);
+  const serviceSettings = resolveServiceSettings(options.serviceSettings ?? {}, args, env);
+  const logger = options.logger ?? createLogger({ service: "api", level: serviceSettings.logLevel });
+  const registry = options.registry ?? createRegistry(serviceSettings);
+  const transport = createGrpcClientTransport({ poolSize: serviceSettings.clientPoolSize });
+  const selector = createRegistrySelector({ registry, strategy: strategies[serviceSettings.selector] });
+  const breaker =
+    options.breaker === false
+      ? undefined
+      : breakerMiddleware({ ...options.breaker, ...breakerSettingsFrom(args, env), logger });
+  const catalogue = createBackendCatalogue({
+    registry,
+    transport,
+    logger,
+    definitions: options.definitions ?? [],
+    strictRoutes: settings.strictRoutes,
+  });
+  const callers = new Map<string, Caller>();
+  const app = Fastify({
+    bodyLimit: settings.bodyLimit,
+    ...(settings.tlsCertFile || settings.tlsKeyFile ? { https: tlsOptions(settings) } : {}),
+  });
+  let address: string | undefined;
+  let url: string | undefined;
+  let stopping: Promise<void> | undefined;
+
+  function callerOf(service: string): Caller {
+    let caller = callers.get(service);
+    if (!caller) {
+      caller = createRpcCaller(service, {
+        selector,
+        transport,
+        retries: serviceSettings.clientRetries,
+        requestTimeoutMs: serviceSettings.clientRequestTimeoutMs,
+        middleware: breaker ? [breaker] : [],
+      });
+      callers.set(service, caller);
+    }
+    return caller;
+  }
+
+  // Bodies are read as text and parsed here, so any content type is accepted as JSON (as
+  // grpc-gateway does) and a parse error names the problem.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => {
+    const text = body as string;
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (error) {
+      done(
+        new TsmicroError(Code.INVALID_ARGUMENT, `the request body is not valid JSON: ${messageOf(error)}`),
+        undefined,
+      );
+    }
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const httpStatus = fastifyStatus(error);
+    const { status, body } = errorResponse(asTsmicroError(error));
+    if (status >= 500 && !(error instanceof TsmicroError))
+      logger.error({ err: error, method: request.method, url: request.url }, "gateway error");
+    void reply
+      .code(httpStatus ?? status)
+      .type("application/json")
+      .send(JSON.stringify(body));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const { status, body } = errorResponse(noRoute(request.method, request.url));
+    void reply.code(status).type("application/json").send(JSON.stringify(body));
+  });
+
+  if (settings.corsOrigins.length > 0) {
+    void app.register(cors, {
+      origin: settings.corsOrigins.includes("*") ? true : [...settings.corsOrigins],
+      exposedHeaders: ["grpc-status", "grpc-message", "retry-after"],
+    });
+  }
+
+  const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
+  app.route({
+    method: settings.corsOrigins.length > 0 ? [...methods] : [...methods, "OPTIONS"],
+    url: "/*",
+    handler: (request, reply) => dispatch(request, reply),
+  });
+
+  async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const raw = request.raw.url ?? "/";
+    const queryAt = raw.indexOf("?");
+    let path = queryAt < 0 ? raw : raw.slice(0, queryAt);
+    const query = queryAt < 0 ? "" : raw.slice(queryAt + 1);
+    if (settings.prefix !== "") {
+      if (path !== settings.prefix && !path.startsWith(`${settings.prefix}/`)) throw noRoute(request.method, path);
+      path = path.slice(settings.prefix.length) || "/";
+    }
+    if (/%(?![0-9a-fA-F]{2})/.test(path))
+      throw new TsmicroError(Code.INVALID_ARGUMENT, `the path ${JSON.stringify(path)} has a malformed %-escape`);
+
+    if (path === "/rpc" && request.method === "POST") return rpcEndpoint(request, reply);
+    if (path === "/openapi.json" && request.method === "GET") return openApiEndpoint(reply);
+
+    const match = catalogue.router.find(request.method, path);
+    if (match) {
+      const { target, rule } = match.route;
+      return call(target, rule, { variables: match.variables, query, body: request.body }, request, reply);
+    }
+
+    const target = await defaultRoute(path);
+    if (!target) throw noRoute(request.method, path);
+    const rule: HttpRule =
+      request.method === "GET" || request.method === "DELETE" || request.method === "HEAD"
+        ? { method: request.method, path }
+        : { method: request.method, path, body: "*" };
+    return call(target, rule, { variables: {}, query, body: request.body }, request, reply);
+  }
+
+  /** `/{service}/{method}` or `/{service}/{Service}/{method}`, as `micro api` resolves paths. */
+  async function defaultRoute(path: string): Promise<GatewayMethod | undefined> {
+    const segments = path.split("/").filter((s) => s !== "");
+    if (segments.length < 2 || segments.length > 3) return undefined;
+    const [first, ...rest] = segments.map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    });
+    const name = settings.namespace === "" ? first! : `${settings.namespace}.${first!}`;
+    const backend = await catalogue.service(name);
+    if (!backend) return undefined;
+    return findMethod(backend, rest.length === 2 ? `${rest[0]!}.${rest[1]!}` : rest[0]!);
+  }
+
+  async function rpcEndpoint(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const body = request.body;
+    if (typeof body !== "object" || body === null || Array.isArray(body))
+      throw new TsmicroError(Code.INVALID_ARGUMENT, "POST /rpc takes a JSON object: {service, method, request}");
+    const { service, method, endpoint, request: inner } = body as Record<string, unknown>;
+    const spec = method ?? endpoint;
+    if (typeof service !== "string" || service === "")
+      throw new TsmicroError(Code.INVALID_ARGUMENT, "POST /rpc: service is missing; name the registered service");
+    if (typeof spec !== "string" || spec === "")
+      throw new TsmicroError(
+        Code.INVALID_ARGUMENT,
+        "POST /rpc: method (or endpoint) is missing, such as Greeter.SayHello",
+      );
+    let message: unknown = inner ?? {};
+    if (typeof message === "string") {
+      try {
+        message = JSON.parse(message);
+      } catch (error) {
+        throw new TsmicroError(Code.INVALID_ARGUMENT, `POST /rpc: request is not valid JSON: ${messageOf(error)}`);
+      }
+    }
+    const backend = await catalogue.service(service);
+    if (!backend) throw new TsmicroError(Code.NOT_FOUND, `POST /rpc: no service ${service} is registered`);
+    const target = findMethod(backend, spec);
+    if (!target) {
+      const known = backend.methods.map((m) => m.rpc.split(".").slice(-2).join(".")).join(", ");
+      throw new TsmicroError(Code.NOT_FOUND, `POST /rpc: ${service} has no method ${spec}; it has ${known}`);
+    }
+    const rule: HttpRule = { method: "POST", path: "/rpc", body: "*" };
+    return call(target, rule, { variables: {}, query: "", body: message }, request, reply);
+  }
+
+  async function call(
+    target: GatewayMethod,
+    rule: HttpRule,
+    parts: { variables: Record<string, string>; query: string; body: unknown },
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<void> {
+    const message = requestMessage(target, rule, parts);
+    const metadata = forwardedMetadata(request.headers, request.ip);
+    const caller = callerOf(target.service);
+    switch (target.definition.kind) {
+      case "unary": {
+        const response = await caller.unary(target.definition, message, { metadata });
+        void reply.type("application/json").send(JSON.stringify(responseJson(target, rule, response)));
+        return;
+      }
+      case "server_streaming":
+        return stream(
+          target,
+          rule,
+          caller.serverStreaming(target.definition, message, streamOptions(request, metadata)),
+          request,
+          reply,
+        );
+      default:
+        throw new TsmicroError(
+          Code.UNIMPLEMENTED,
+          `${target.rpc} streams requests, which HTTP/JSON cannot carry; call it over gRPC`,
+        );
+    }
+  }
+
+  function streamOptions(request: FastifyRequest, metadata: Metadata) {
+    const abort = new AbortController();
+    request.raw.once("close", () => abort.abort());
+    return { metadata, signal: abort.signal, timeoutMs: streamTimeoutMs };
+  }
+
+  /** Writes a server stream as NDJSON (`{"result": …}` per line, `{"error": …}` last on failure) or SSE. */
+  async function stream(
+    target: GatewayMethod,
+    rule: HttpRule,
+    messages: AsyncIterable<Message>,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<void> {
+    const sse = (request.headers.accept ?? "").includes("text/event-stream");
+    const iterator = messages[Symbol.asyncIterator]();
+    // The first message decides the status: an error before it is a plain error response.
+    let next = await iterator.next();
+    reply.hijack();
+    const out = reply.raw;
+    out.writeHead(200, {
+      "content-type": sse ? "text/event-stream" : "application/x-ndjson",
+      "cache-control": "no-cache",
+      ...(sse ? { connection: "keep-alive" } : {}),
+    });
+    const write = (text: string) => (out.write(text) ? Promise.resolve() : waitDrain(out));
+    try {
+      while (!next.done) {
+        const json = JSON.stringify(responseJson(target, rule, next.value));
+        await write(sse ? `data: ${json}\n\n` : `{"result":${json}}\n`);
+        next = await iterator.next();
+      }
+    } catch (error) {
+      const { body } = errorResponse(asTsmicroError(error));
+      const json = JSON.stringify(body);
+      if (!out.destroyed) await write(sse ? `event: error\ndata: ${json}\n\n` : `{"error":${json}}\n`);
+    } finally {
+      out.end();
+    }
+  }
+
+  async function openApiEndpoint(reply: FastifyReply): Promise<void> {
+    if (!options.openApi)
+      throw new TsmicroError(Code.NOT_FOUND, "this gateway serves no OpenAPI document (createGateway without openApi)");
+    const document = mergeOpenApi(catalogue.services(), options.openApi, settings.prefix);
+    void reply.type("application/json").send(JSON.stringify(document));
+  }
+
+  const gateway: Gateway = {
+    app,
+    settings,
+    serviceSettings,
+    logger,
+    catalogue,
+    get address() {
+      return address;
+    },
+    get url() {
+      return url;
+    },
+    async start() {
+      if (settings.handler === "event")
+        throw new SetupError(
+          "TSM_ERR_FLAG",
+          "--handler",
+          '"event"',
+          "the event handler publishes to the broker, which tsmicro does not have yet; use rpc, web or proxy",
+        );
+      await registry.start();
+      await catalogue.start();
+      const { host, port } = splitAddress(settings.address);
+      await app.listen({ host, port });
+      const bound = app.server.address();
+      const boundPort = typeof bound === "object" && bound ? bound.port : port;
+      address = `${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
+      url = `${settings.tlsCertFile ? "https" : "http"}://${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${boundPort}`;
+      logger.info({ address, handler: settings.handler, registry: registry.kind }, "gateway started");
+    },
+    stop() {
+      stopping ??= (async () => {
+        await app.close();
+        await catalogue.stop();
+        await selector.stop();
+        await transport.close();
+        breaker?.stop();
+        await registry.stop();
+        logger.info({ address }, "gateway stopped");
+      })();
+      return stopping;
+    },
+    async run() {
+      await gateway.start();
+      await new Promise<void>((resolve) => {
+        const onSignal = (signal: NodeJS.Signals) => {
+          logger.info({ signal }, "shutting down");
+          process.once(signal, () => process.exit(1));
+          gateway.stop().then(resolve, (error: unknown) => {
+            logger.error({ err: error }, "shutdown failed");
+            process.exitCode = 1;
+            resolve();
+          });
+        };
+        process.once("SIGINT", onSignal);
+        process.once("SIGTERM", onSignal);
+      });
+    },
+  };
+  return gateway;
+}
+
+/**
+ * Finds a method of a service by `Method`, `Service.Method` or `pkg.Service.Method`; the method
+ * part also matches in lowerCamel or snake_case (`say_hello`, `sayHello`), as `micro api` paths do.
+ */
+export function findMethod(backend: BackendService, spec: string): GatewayMethod | undefined {
+  const parts = spec.replace(/^\//, "").replace(/\//g, ".").split(".");
+  const methodName = fold(parts.at(-1) ?? "");
+  const serviceName = parts.slice(0, -1).join(".");
+  return backend.methods.find((m) => {
+    if (fold(m.desc.name) !== methodName) return false;
+    if (serviceName === "") return true;
+    const typeName = m.desc.parent.typeName;
+    return typeName === serviceName || fold(m.desc.parent.name) === fold(serviceName);
+  });
+}
+
+function fold(name: string): string {
+  return name.toLowerCase().replace(/[_-]/g, "");
+}
+
+/**
+ * gRPC metadata from HTTP headers, as grpc-gateway forwards them: `Grpc-Metadata-*` headers
+ * without the prefix, `Authorization`, and `X-Forwarded-For`/`X-Request-Id`.
+ */
+export function forwardedMetadata(headers: IncomingHttpHeaders, ip: string): Metadata {
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const text = Array.isArray(value) ? value.join(", ") : value;
+    if (name.startsWith("grpc-metadata-")) metadata[name.slice("grpc-metadata-".length)] = text;
+    else if (name === "authorization" || name === "x-request-id") metadata[name] = text;
+  }
+  const forwarded = headers["x-forwarded-for"];
+  metadata["x-forwarded-for"] = forwarded ? `${String(forwarded)}, ${ip}` : ip;
+  return metadata;
+}
+
+/** The merged OpenAPI 3.1 document of every routed service, paths under the prefix. */
+function mergeOpenApi(services: readonly BackendService[], build: OpenApiBuilder, prefix: string): JsonObject {
+  const paths: Record<string, JsonValue> = {};
+  const schemas: Record<string, JsonValue> = {};
+  const seen = new Set<string>();
+  for (const service of [...services].sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const typeName of service.typeNames) {
+      const registry = service.descriptors.get(typeName);
+      const file = registry?.getService(typeName)?.file;
+      if (!registry || !file || seen.has(file.name)) continue;
+      seen.add(file.name);
+      const document = build(file, registry);
+      for (const [path, item] of Object.entries((document.paths ?? {}) as JsonObject)) paths[`${prefix}${path}`] = item;
+      const components = (document.components ?? {}) as JsonObject;
+      Object.assign(schemas, (components.schemas ?? {}) as JsonObject);
+    }
+  }
+  return {
+    openapi: "3.1.0",
+    info: { title: "tsmicro gateway", version: "1.0.0" },
+    paths,
+    components: { schemas },
+  };
+}
+
+function tlsOptions(settings: GatewaySettings): { cert: Buffer; key: Buffer } {
+  if (!settings.tlsCertFile || !settings.tlsKeyFile)
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      settings.tlsCertFile ? "--tls_key_file" : "--tls_cert_file",
+      "(none)",
+      "TLS needs both --tls_cert_file and --tls_key_file",
+    );
+  const read = (file: string, flag: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new SetupError("TSM_ERR_FLAG", flag, JSON.stringify(file), `cannot read it: ${messageOf(error)}`);
+    }
+  };
+  return { cert: read(settings.tlsCertFile, "--tls_cert_file"), key: read(settings.tlsKeyFile, "--tls_key_file") };
+}
+
+function splitAddress(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(":");
+  const host = address.slice(0, colon).replace(/^\[|\]$/g, "") || "0.0.0.0";
+  return { host, port: Number(address.slice(colon + 1)) };
+}
+
+function noRoute(method: string, path: string): TsmicroError {
+  return new TsmicroError(Code.NOT_FOUND, `no route for ${method} ${path}`);
+}
+
+/** The HTTP status of fastify's own client errors (body too large, bad content type); undefined for others. */
+function fastifyStatus(error: unknown): number | undefined {
+  if (error instanceof TsmicroError) return undefined;
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === "number" && status >= 400 && status < 500 ? status : undefined;
+}
+
+/** fastify's client errors become TsmicroErrors with their message; anything else passes as it is. */
+function asTsmicroError(error: unknown): unknown {
+  const status = fastifyStatus(error);
+  if (status === undefined) return error;
+  const code = status === 413 ? Code.OUT_OF_RANGE : status === 404 ? Code.NOT_FOUND : Code.INVALID_ARGUMENT;
+  return new TsmicroError(code, messageOf(error));
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function waitDrain(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.once("drain", done);
+    stream.once("close", done);
+  });
+}
