@@ -39,6 +39,11 @@ await yargs(hideBin(process.argv))
         .option("proto", { type: "string", default: "proto", describe: "folder of .proto files (an import root)" })
         .option("out", { type: "string", default: "src/gen", describe: "folder for generated files" })
         .option("templates", { type: "string", describe: "folder of templates overriding the shipped ones" })
+        .option("strict-routes", {
+          type: "boolean",
+          default: false,
+          describe: "fail when two methods claim the same HTTP route (default: warn)",
+        })
         .option("opt", {
           type: "string",
           array: true,
@@ -50,7 +55,7 @@ await yargs(hideBin(process.argv))
         proto: argv.proto,
         out: argv.out,
         templates: argv.templates,
-        opt: argv.opt,
+        opt: [...argv.opt, ...(argv["strict-routes"] ? ["strict_routes=true"] : [])],
       });
       const { written, unchanged } = result;
       process.stdout.write(

@@ -1,11 +1,13 @@
 import { createFileRegistry, create } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
+import { SetupError } from "@tsmicro/runtime";
 import { createDescriptorSetEncoder } from "./file-descriptor-set.js";
 import { buildOpenApi } from "./openapi.js";
 import { checkOutputPath } from "./output-path.js";
 import { parseGeneratorOptions } from "./options.js";
 import { filesToEmit, prepareRequest } from "./prepare-request.js";
 import { buildMicroFileModel } from "./service-model.js";
+import { routeConflicts } from "./route-conflicts.js";
 import { renderTemplate, type TemplateSet } from "./templates.js";
 import { runTsProto } from "./ts-proto.js";
 
@@ -23,6 +25,8 @@ export interface GenerateInput {
   readonly templates: TemplateSet;
   /** tsmicro's version, printed in each file's header. */
   readonly version: string;
+  /** Receives warnings (route conflicts); the runner prints them. */
+  readonly warn?: (message: string) => void;
 }
 
 /** The header every generated TypeScript file starts with. */
@@ -35,7 +39,8 @@ export function generatedHeader(version: string, protoFile: string): string {
  * requested protos and everything they import, and a `x.micro.ts` for each
  * requested file that declares services (or error enums), with an
  * `x.openapi.json` of its `google.api.http` routes beside it when it
- * declares services. Pure: no files, no process, no console. TypeScript
+ * declares services. Route conflicts go to `warn`, or fail generation
+ * under `strict_routes`. Pure: no files, no process, no console. TypeScript
  * files are not yet formatted; the runner formats them.
  */
 export function generate(input: GenerateInput): GeneratedFile[] {
@@ -55,6 +60,11 @@ export function generate(input: GenerateInput): GeneratedFile[] {
     const file = registry.getFile(name);
     const proto = request.protoFile.find((p) => p.name === name);
     if (!file || !proto) continue;
+    for (const conflict of routeConflicts(file, registry)) {
+      if (options.strictRoutes)
+        throw new SetupError("TSM_ERR_ROUTE_CONFLICT", conflict, "strict_routes (--strict-routes)");
+      input.warn?.(conflict);
+    }
     const model = buildMicroFileModel(file, proto, {
       registry,
       symbols: messages.symbols,

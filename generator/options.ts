@@ -6,18 +6,26 @@ export interface GeneratorOptions {
   readonly runtimeImport: string;
   /** A directory of templates that override the shipped ones, file by file (read by the runner, not the generator). */
   readonly templates: string | undefined;
+  /** Two methods bound to the same route fail generation instead of warning. */
+  readonly strictRoutes: boolean;
 }
 
 /** Defaults, applied here and nowhere else. */
 export const defaultGeneratorOptions: GeneratorOptions = {
   runtimeImport: "@tsmicro/runtime",
   templates: undefined,
+  strictRoutes: false,
 };
 
 const setters: Record<string, (options: MutableOptions, value: string, key: string) => void> = {
   runtime_import(options, value, key) {
     if (value === "") throw new SetupError("TSM_ERR_PLUGIN_OPTION_VALUE", key, '""', "give a module specifier");
     options.runtimeImport = value;
+  },
+  strict_routes(options, value, key) {
+    if (!["", "true", "false"].includes(value))
+      throw new SetupError("TSM_ERR_PLUGIN_OPTION_VALUE", key, JSON.stringify(value), "use true or false");
+    options.strictRoutes = value !== "false";
   },
   templates(options, value, key) {
     if (value === "") throw new SetupError("TSM_ERR_PLUGIN_OPTION_VALUE", key, '""', "give a directory");

@@ -71,7 +71,36 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     const result = await generate(dir, "--opt", "frobnicate=1");
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('unknown plugin option "frobnicate"');
-    expect(result.stderr).toContain("valid options: runtime_import, templates");
+    expect(result.stderr).toContain("valid options: runtime_import, strict_routes, templates");
+  });
+
+  it("two methods on one route warn, naming both and the one that serves it; --strict-routes fails and writes nothing", async () => {
+    const proto = [
+      'syntax = "proto3";',
+      "package maint.v1;",
+      'import "google/api/annotations.proto";',
+      "message HashRequest {}",
+      "message HashResponse { uint32 hash = 1; }",
+      "service Maintenance {",
+      '  rpc Hash(HashRequest) returns (HashResponse) { option (google.api.http) = { post: "/v3/maintenance/hash" body: "*" }; }',
+      '  rpc HashKV(HashRequest) returns (HashResponse) { option (google.api.http) = { post: "/v3/maintenance/{x=hash}" body: "*" }; }',
+      "}",
+      "",
+    ].join("\n");
+    const dir = await project({ "maint.proto": proto });
+    const warned = await generate(dir);
+    expect(warned.code).toBe(0);
+    expect(warned.stderr).toBe(
+      "tsmicro: warning: maint.proto: POST /v3/maintenance/hash is claimed by maint.v1.Maintenance.Hash (/v3/maintenance/hash), " +
+        "maint.v1.Maintenance.HashKV (/v3/maintenance/{x=hash}); maint.v1.Maintenance.HashKV serves it, the others are unreachable\n",
+    );
+
+    const strictDir = await project({ "maint.proto": proto });
+    const strict = await generate(strictDir, "--strict-routes");
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toContain("maint.v1.Maintenance.HashKV serves it");
+    expect(strict.stderr).toContain("strict_routes (--strict-routes) makes this an error");
+    expect((await readTree(join(strictDir, "src/gen"))).size).toBe(0);
   });
 
   it("a message that would shadow what ts-proto's code uses is refused by name", async () => {

@@ -10,8 +10,11 @@ import { version } from "./package-paths.js";
  * overrides from the `templates` option), the pure generator run, and its
  * output formatted. Same request, same files, whichever way came in.
  */
-export async function generateFiles(request: CodeGeneratorRequest): Promise<GeneratedFile[]> {
+export async function generateFiles(
+  request: CodeGeneratorRequest,
+  warn: (message: string) => void = (message) => process.stderr.write(`tsmicro: warning: ${message}\n`),
+): Promise<GeneratedFile[]> {
   const options = parseGeneratorOptions(request.parameter ?? "");
   const templates = await loadTemplates(options.templates);
-  return formatFiles(generate({ request, templates, version }));
+  return formatFiles(generate({ request, templates, version, warn }));
 }
