@@ -2,6 +2,7 @@
 import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { isSetupError, isTsmicroError, codeName } from "@tsmicro/runtime";
+import { apiCommand } from "./cli/api-command.js";
 import { callCommand } from "./cli/call-command.js";
 import { generateCommand } from "./cli/generate-command.js";
 import { routesCommand } from "./cli/routes-command.js";
@@ -70,6 +71,29 @@ await yargs(hideBin(process.argv))
     (y) => y.option("proto", { type: "string", default: "proto", describe: "folder of .proto files (an import root)" }),
     async (argv) => {
       process.stdout.write(await routesCommand(argv.proto));
+    },
+  )
+  .command(
+    "api",
+    "run the HTTP gateway: google.api.http routes, /{service}/{method}, POST /rpc, /openapi.json (as micro api)",
+    (y) =>
+      registryFlags(y)
+        .strict(false)
+        .option("address", { type: "string", describe: "host:port to listen on (default :8080)" })
+        .option("namespace", { type: "string", describe: "registry names behind default routes are namespace.segment" })
+        .option("prefix", { type: "string", describe: "serve every route under this path, such as /api" })
+        .option("handler", { type: "string", describe: "rpc (default), web or proxy (reverse proxy to HTTP services)" })
+        .option("tls_cert_file", { type: "string", describe: "serve HTTPS with this certificate (PEM)" })
+        .option("tls_key_file", { type: "string", describe: "the certificate's private key (PEM)" })
+        .option("cors_origins", { type: "string", describe: "comma-separated origins allowed by CORS; * for any" })
+        .option("body_limit", {
+          type: "string",
+          describe: "largest request body, such as 1mb (default); bigger is 413",
+        })
+        .option("strict_routes", { type: "string", describe: "on: refuse services whose routes collide" })
+        .option("config", { type: "string", describe: "JSON file with JWT keys and per-route auth and rate limits" }),
+    async () => {
+      await apiCommand(process.argv.slice(3)).run();
     },
   )
   .command("list services", "list the services in the registry", registryFlags, async (argv) => {

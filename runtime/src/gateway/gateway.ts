@@ -21,6 +21,7 @@ import { createBackendCatalogue, type BackendCatalogue, type BackendService } fr
 import type { GatewayMethod } from "./gateway-method.js";
 import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import { errorResponse, requestMessage, responseJson } from "./http-mapping.js";
+import { createWebProxy, webProxyRoutes } from "./web-proxy.js";
 
 /** Builds the OpenAPI document of one proto file; `tsmicro api` passes the generator's. */
 export type OpenApiBuilder = (file: DescFile, registry: FileRegistry) => JsonObject;
@@ -157,12 +158,24 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     });
   }
 
+  // --handler web|proxy: every request goes to an HTTP service named by the first path segment.
+  const proxy =
+    settings.handler === "web" || settings.handler === "proxy"
+      ? createWebProxy({
+          registry,
+          namespace: settings.namespace,
+          strategy: strategies[serviceSettings.selector],
+          logger,
+        })
+      : undefined;
   const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
-  app.route({
-    method: settings.corsOrigins.length > 0 ? [...methods] : [...methods, "OPTIONS"],
-    url: "/*",
-    handler: (request, reply) => dispatch(request, reply),
-  });
+  if (proxy) void app.register(webProxyRoutes, { proxy });
+  else
+    app.route({
+      method: settings.corsOrigins.length > 0 ? [...methods] : [...methods, "OPTIONS"],
+      url: "/*",
+      handler: (request, reply) => dispatch(request, reply),
+    });
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const raw = request.raw.url ?? "/";
@@ -344,7 +357,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           "the event handler publishes to the broker, which tsmicro does not have yet; use rpc, web or proxy",
         );
       await registry.start();
-      await catalogue.start();
+      if (proxy) await proxy.start();
+      else await catalogue.start();
       const { host, port } = splitAddress(settings.address);
       await app.listen({ host, port });
       const bound = app.server.address();
@@ -356,6 +370,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     stop() {
       stopping ??= (async () => {
         await app.close();
+        await proxy?.stop();
         await catalogue.stop();
         await selector.stop();
         await transport.close();

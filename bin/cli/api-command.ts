@@ -1,0 +1,19 @@
+import type { DescFile, FileRegistry, JsonObject } from "@bufbuild/protobuf";
+import { createGateway, type Gateway } from "@tsmicro/runtime";
+import { buildOpenApi } from "../../generator/openapi.js";
+import { version } from "./package-paths.js";
+
+/**
+ * `tsmicro api`: the HTTP gateway, as `micro api`. Flags are the gateway's
+ * (`--address`, `--namespace`, `--prefix`, `--handler`, TLS, CORS, body
+ * limit, `--strict-routes`, `--config`) and a service's registry and client
+ * flags; the OpenAPI document at `/openapi.json` is built by the same code
+ * as the generated `x.openapi.json`.
+ */
+export function apiCommand(args: readonly string[]): Gateway {
+  return createGateway({ args, openApi: openApiOf });
+}
+
+function openApiOf(file: DescFile, registry: FileRegistry): JsonObject {
+  return JSON.parse(buildOpenApi(file, file.proto, registry, version)) as JsonObject;
+}

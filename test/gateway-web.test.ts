@@ -1,0 +1,356 @@
+/**
+ * The web proxy end to end: web services registered in a shared registry,
+ * a fastify gateway forwarding every request through the proxy, real HTTP
+ * and WebSocket traffic on 127.0.0.1.
+ */
+import { createServer, request as httpRequest, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fastify, type FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket, { WebSocketServer } from "ws";
+import { createGateway, type Gateway } from "../runtime/src/gateway/gateway.js";
+import { createWebProxy, webProxyRoutes, type WebProxy } from "../runtime/src/gateway/web-proxy.js";
+import { createWebService, type WebService } from "../runtime/src/gateway/web-service.js";
+import { silentLogger } from "../runtime/src/logging/logger.js";
+import { createMemoryRegistry } from "../runtime/src/registry/memory-registry.js";
+import type { Registry } from "../runtime/src/registry/registry.js";
+
+const timeoutMs = 1_000;
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+}
+
+/** One request with full control of headers (fetch forbids Connection). */
+function send(
+  base: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest(new URL(path, base), { method: options.method ?? "GET", headers: options.headers });
+    outgoing.on("error", reject);
+    outgoing.on("response", (incoming) => {
+      const chunks: Buffer[] = [];
+      incoming.on("data", (chunk: Buffer) => chunks.push(chunk));
+      incoming.on("error", reject);
+      incoming.on("end", () =>
+        resolve({
+          status: incoming.statusCode ?? 0,
+          headers: incoming.headers,
+          body: Buffer.concat(chunks).toString(),
+        }),
+      );
+    });
+    outgoing.end(options.body);
+  });
+}
+
+async function getJson(base: string, path: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const answer = await send(base, path);
+  return { status: answer.status, json: JSON.parse(answer.body) as Record<string, unknown> };
+}
+
+/** A web service node of `hello`: answers with its id, echoes bodies, echoes WebSocket messages prefixed with its id. */
+function helloNode(registry: Registry): WebService {
+  const service = createWebService({
+    name: "hello",
+    registry,
+    args: [],
+    env: {},
+    logger: silentLogger(),
+    settings: { shutdownGraceMs: 1_000 },
+  });
+  const { app } = service;
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+  app.get("/hello/who", async () => ({ id: service.id }));
+  app.get("/hello/slow", async () => {
+    await new Promise((resolve) => setTimeout(resolve, timeoutMs * 3));
+    return { id: service.id };
+  });
+  app.post("/hello/echo", async (request) => ({
+    id: service.id,
+    url: request.url,
+    query: request.query,
+    body: (request.body as Buffer).toString(),
+    headers: request.headers,
+  }));
+  const sockets = new WebSocketServer({ server: app.server });
+  sockets.on("connection", (socket, request) => {
+    socket.on("message", (data) => socket.send(`${service.id} ${request.url ?? ""} ${String(data)}`));
+  });
+  return service;
+}
+
+/** Opens a WebSocket through the proxy and sends one message; resolves with the reply. */
+function echoOverWebSocket(url: string, message: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url);
+    socket.once("open", () => socket.send(message));
+    socket.once("message", (data) => {
+      socket.close();
+      resolve(String(data));
+    });
+    socket.once("unexpected-response", (_request, response) => {
+      socket.terminate();
+      reject(new Error(`HTTP ${response.statusCode}`));
+    });
+    socket.once("error", reject);
+  });
+}
+
+/** Where a WebSocket handshake is refused: the status and JSON body of the refusal. */
+function refusedWebSocket(url: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url);
+    socket.once("open", () => reject(new Error("the handshake succeeded")));
+    socket.once("unexpected-response", (_request, response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => {
+        socket.terminate();
+        resolve({
+          status: response.statusCode ?? 0,
+          json: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>,
+        });
+      });
+    });
+    socket.once("error", () => undefined);
+  });
+}
+
+/** Waits until `ready` holds, polling. */
+async function until(what: string, ready: () => Promise<boolean>, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await ready())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe("the web proxy in front of two hello web services", () => {
+  const registry = createMemoryRegistry();
+  const nodes: WebService[] = [];
+  let impostor: Server;
+  let proxy: WebProxy;
+  let gateway: FastifyInstance;
+  let base: string;
+  let wsBase: string;
+
+  beforeAll(async () => {
+    await registry.start();
+    nodes.push(helloNode(registry), helloNode(registry));
+    await Promise.all(nodes.map((node) => node.start()));
+
+    // A gRPC node of the same name that answers HTTP anyway: if the proxy ever picked it, a test would see its id.
+    impostor = createServer((_request, response) => response.end(JSON.stringify({ id: "grpc-impostor" })));
+    await new Promise<void>((resolve) => impostor.listen(0, "127.0.0.1", resolve));
+    const impostorAddress = `127.0.0.1:${(impostor.address() as AddressInfo).port}`;
+    for (const name of ["hello", "grpconly"]) {
+      await registry.register(
+        {
+          name,
+          version: "latest",
+          metadata: {},
+          endpoints: [],
+          nodes: [{ id: `${name}-grpc`, address: impostorAddress, metadata: { protocol: "grpc", transport: "grpc" } }],
+        },
+        { ttlMs: 60_000 },
+      );
+    }
+
+    proxy = createWebProxy({ registry, timeoutMs, logger: silentLogger() });
+    gateway = fastify();
+    gateway.get("/healthz", async () => ({ ok: true }));
+    await gateway.register(webProxyRoutes, { proxy });
+    await gateway.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = gateway.server.address() as AddressInfo;
+    base = `http://127.0.0.1:${port}`;
+    wsBase = `ws://127.0.0.1:${port}`;
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await proxy?.stop();
+    await Promise.all(nodes.map((node) => node.stop()));
+    await new Promise((resolve) => impostor?.close(resolve));
+    await registry.stop();
+  });
+
+  it("registers each node with HTTP metadata", async () => {
+    const [service] = await registry.getService("hello");
+    const registered = service?.nodes.filter((node) => node.metadata.protocol === "http") ?? [];
+    expect(registered.map((node) => node.id).sort()).toEqual(nodes.map((node) => node.id).sort());
+    for (const node of registered) {
+      expect(node.metadata).toMatchObject({ protocol: "http", server: "http", transport: "http", runtime: "tsmicro" });
+      expect(node.address).toBe(nodes.find((n) => n.id === node.id)?.address);
+    }
+  });
+
+  it("shares requests between both nodes by round robin, never the gRPC node", async () => {
+    const served = new Map<string, number>();
+    for (let i = 0; i < 20; i++) {
+      const { status, json } = await getJson(base, "/hello/who");
+      expect(status).toBe(200);
+      served.set(String(json.id), (served.get(String(json.id)) ?? 0) + 1);
+    }
+    expect([...served.keys()].sort()).toEqual(nodes.map((node) => node.id).sort());
+    for (const count of served.values()) expect(count).toBe(10);
+  });
+
+  it("leaves the gateway's own routes alone", async () => {
+    expect((await getJson(base, "/healthz")).json).toEqual({ ok: true });
+  });
+
+  it("streams a POST body through with path and query unchanged and forwarding headers set", async () => {
+    const body = "x".repeat(200_000) + "end";
+    const answer = await send(base, "/hello/echo?name=a%20b&n=1&n=2", {
+      method: "POST",
+      headers: {
+        "content-type": "text/plain",
+        connection: "keep-alive, x-hop",
+        "x-hop": "dropped",
+        "x-kept": "kept",
+        "x-forwarded-for": "10.0.0.1",
+      },
+      body,
+    });
+    expect(answer.status).toBe(200);
+    const echoed = JSON.parse(answer.body) as {
+      url: string;
+      query: Record<string, unknown>;
+      body: string;
+      headers: Record<string, string>;
+    };
+    expect(echoed.url).toBe("/hello/echo?name=a%20b&n=1&n=2");
+    expect(echoed.query).toEqual({ name: "a b", n: ["1", "2"] });
+    expect(echoed.body).toBe(body);
+    expect(echoed.headers["x-kept"]).toBe("kept");
+    expect(echoed.headers["x-hop"]).toBeUndefined();
+    expect(echoed.headers.host).toBe(new URL(base).host);
+    expect(echoed.headers["x-forwarded-for"]).toBe("10.0.0.1, 127.0.0.1");
+    expect(echoed.headers["x-forwarded-host"]).toBe(new URL(base).host);
+    expect(echoed.headers["x-forwarded-proto"]).toBe("http");
+  });
+
+  it("echoes WebSocket messages through the proxy, on both nodes", async () => {
+    const replies = await Promise.all(
+      [1, 2, 3, 4].map((i) => echoOverWebSocket(`${wsBase}/hello/ws?i=${i}`, `ping ${i}`)),
+    );
+    const ids = new Set<string>();
+    for (const [index, reply] of replies.entries()) {
+      const [id, url, ...message] = reply.split(" ");
+      ids.add(id ?? "");
+      expect(url).toBe(`/hello/ws?i=${index + 1}`);
+      expect(message.join(" ")).toBe(`ping ${index + 1}`);
+    }
+    expect([...ids].sort()).toEqual(nodes.map((node) => node.id).sort());
+  });
+
+  it("answers 404 JSON for a service that is not registered, or a path naming none", async () => {
+    for (const path of ["/nosuch/thing", "/"]) {
+      const { status, json } = await getJson(base, path);
+      expect(status).toBe(404);
+      expect(json).toEqual({ code: 5, message: expect.any(String), details: [] });
+    }
+    expect((await getJson(base, "/nosuch/thing")).json.message).toContain("service nosuch is not registered");
+    const refused = await refusedWebSocket(`${wsBase}/nosuch/ws`);
+    expect(refused.status).toBe(404);
+    expect(refused.json.code).toBe(5);
+  });
+
+  it("answers 503 for a service whose only nodes serve gRPC", async () => {
+    const { status, json } = await getJson(base, "/grpconly/x");
+    expect(status).toBe(503);
+    expect(json).toEqual({ code: 14, message: expect.stringContaining("has no HTTP node"), details: [] });
+  });
+
+  it("answers 504 when a node does not answer in time", async () => {
+    const started = Date.now();
+    const { status, json } = await getJson(base, "/hello/slow");
+    expect(status).toBe(504);
+    expect(json).toEqual({ code: 4, message: expect.stringContaining("did not answer within"), details: [] });
+    expect(Date.now() - started).toBeLessThan(timeoutMs * 3);
+  });
+
+  it("goes to the other nodes when a node died without deregistering", async () => {
+    const doomed = helloNode(registry);
+    await doomed.start();
+    await until(
+      "the third node to take requests",
+      async () => (await getJson(base, "/hello/who")).json.id === doomed.id,
+    );
+    doomed.app.server.close();
+    doomed.app.server.closeAllConnections();
+    expect((await registry.getService("hello"))[0]?.nodes.map((node) => node.id)).toContain(doomed.id);
+
+    const answers = await Promise.all(Array.from({ length: 20 }, () => getJson(base, "/hello/who")));
+    for (const { status, json } of answers) {
+      expect(status).toBe(200);
+      expect(json.id).not.toBe(doomed.id);
+    }
+    const replies = await Promise.all([1, 2, 3].map((i) => echoOverWebSocket(`${wsBase}/hello/ws`, `ping ${i}`)));
+    for (const reply of replies) expect(reply.split(" ")[0]).not.toBe(doomed.id);
+    await doomed.stop();
+  });
+
+  it("answers 503 once every node has stopped, and recovers when one starts", async () => {
+    await Promise.all(nodes.map((node) => node.stop()));
+    const { status, json } = await getJson(base, "/hello/who");
+    expect(status).toBe(503);
+    expect(json).toEqual({ code: 14, message: expect.stringContaining("no HTTP node of service hello"), details: [] });
+    const refused = await refusedWebSocket(`${wsBase}/hello/ws`);
+    expect(refused.status).toBe(503);
+
+    const revived = helloNode(registry);
+    nodes.push(revived);
+    await revived.start();
+    await until(
+      "the new node to take requests",
+      async () => (await getJson(base, "/hello/who")).json.id === revived.id,
+    );
+  });
+});
+
+describe("tsmicro api --handler=web (createGateway)", () => {
+  const registry = createMemoryRegistry();
+  const nodes: WebService[] = [];
+  let gateway: Gateway;
+
+  beforeAll(async () => {
+    await registry.start();
+    nodes.push(helloNode(registry), helloNode(registry));
+    await Promise.all(nodes.map((node) => node.start()));
+    gateway = createGateway({
+      registry,
+      args: ["--handler=web", "--address=127.0.0.1:0"],
+      env: {},
+      logger: silentLogger(),
+    });
+    await gateway.start();
+  });
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((node) => node.stop()));
+    await gateway?.stop();
+  });
+
+  it("balances requests over both nodes and tunnels a WebSocket", async () => {
+    const served = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      const { status, json } = await getJson(gateway.url!, "/hello/who");
+      expect(status).toBe(200);
+      served.add(String(json.id));
+    }
+    expect([...served].sort()).toEqual(nodes.map((node) => node.id).sort());
+    const reply = await echoOverWebSocket(`${gateway.url!.replace(/^http/, "ws")}/hello/ws`, "hi");
+    expect(reply).toMatch(/ \/hello\/ws hi$/);
+    expect(nodes.map((node) => node.id)).toContain(reply.split(" ")[0]);
+  });
+
+  it("answers 404 for a service nobody registered", async () => {
+    expect((await getJson(gateway.url!, "/nobody/here")).status).toBe(404);
+  });
+});
