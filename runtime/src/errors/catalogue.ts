@@ -17,6 +17,14 @@ export const errorCatalogue = {
   TSM_ERR_TEMPLATE: "template %s failed: %s",
   TSM_ERR_BUF: "buf failed (%s): %s",
   TSM_ERR_HTTP_TEMPLATE: "%s: bad path template %s at column %s: %s",
+  TSM_ERR_ROUTE_CONFLICT: "%s; %s makes this an error: bind each method to its own route",
+  TSM_ERR_JWT_KEY_SOURCE: "%s: %s; set exactly one of %s",
+  TSM_ERR_JWT_KEY: "%s is not a usable key: %s; %s",
+  TSM_ERR_GATEWAY_OPTION: "%s has an invalid value %s: %s",
+  TSM_ERR_ROUTE_PATTERN: "%s: bad match pattern %s: %s",
+  TSM_ERR_CONFIG_FILE: "cannot read %s: %s",
+  TSM_ERR_CONFIG_JSON: "%s: not valid JSON: %s",
+  TSM_ERR_CONFIG_SETTING: "%s: %s",
 } as const;
 
 /** A code from the error catalogue. */

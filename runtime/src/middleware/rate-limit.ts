@@ -4,6 +4,7 @@ import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { RetryInfo } from "../gen/google/rpc/error_details.js";
 import type { ServerMiddleware } from "../transport/transport.js";
 import { checkMethodKey, defined, failedCall } from "./bulkhead.js";
+import { fullBucket, takeToken, type TokenBucket } from "./token-bucket.js";
 
 /** One token bucket: how many calls per second it sustains and how many it lets through at once. */
 export interface RateLimitSettings {
@@ -38,14 +39,6 @@ export const rateLimitedReason = { domain: "tsmicro.runtime", reason: "RATE_LIMI
 /** Defaults, applied here and nowhere else: no limit. */
 export const defaultRateLimitSettings: RateLimitSettings = { rate: Infinity, burst: undefined };
 
-interface Bucket {
-  readonly rate: number;
-  readonly burst: number;
-  tokens: number;
-  /** When `tokens` was last brought up to date. */
-  at: number;
-}
-
 /**
  * Limits calls per second with token buckets: one shared by every method
  * without an entry of its own in `perMethod`, and one per listed method. A
@@ -61,7 +54,7 @@ export function rateLimitMiddleware(options: RateLimitOptions = {}): ServerMiddl
   checkRateLimitSettings(base, "rateLimit");
   const start = now();
   const shared = bucket(base, start);
-  const own = new Map<string, Bucket | undefined>();
+  const own = new Map<string, TokenBucket | undefined>();
   for (const [path, entry] of Object.entries(options.perMethod ?? {})) {
     checkMethodKey(path, "rateLimit.perMethod");
     // A method that sets its rate but not its burst gets the burst of its own rate, not the server's.
@@ -73,14 +66,8 @@ export function rateLimitMiddleware(options: RateLimitOptions = {}): ServerMiddl
     const path = call.method.path;
     const b = own.has(path) ? own.get(path) : shared;
     if (!b) return next(call);
-    const t = now();
-    b.tokens = Math.min(b.burst, b.tokens + (Math.max(0, t - b.at) * b.rate) / 1000);
-    b.at = Math.max(b.at, t);
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return next(call);
-    }
-    const waitMs = Math.ceil(((1 - b.tokens) * 1000) / b.rate);
+    const waitMs = takeToken(b, now());
+    if (waitMs === 0) return next(call);
     return failedCall(
       call.method.kind,
       new TsmicroError(Code.RESOURCE_EXHAUSTED, `rate limit exceeded for ${path}: ${b.rate}/s`, {
@@ -110,13 +97,11 @@ function pick(options: RateLimitOptions): Partial<RateLimitSettings> {
 }
 
 /** A full bucket, or none for an unlimited rate. */
-function bucket(settings: RateLimitSettings, at: number): Bucket | undefined {
-  if (settings.rate === Infinity) return undefined;
-  const burst = settings.burst ?? Math.max(1, Math.ceil(settings.rate));
-  return { rate: settings.rate, burst, tokens: burst, at };
+function bucket(settings: RateLimitSettings, at: number): TokenBucket | undefined {
+  return settings.rate === Infinity ? undefined : fullBucket(settings.rate, settings.burst, at);
 }
 
-function refusalDetails(path: string, b: Bucket, waitMs: number): ErrorDetail[] {
+function refusalDetails(path: string, b: TokenBucket, waitMs: number): ErrorDetail[] {
   const retryInfo = RetryInfo.encode({
     retryDelay: { seconds: BigInt(Math.floor(waitMs / 1000)), nanos: (waitMs % 1000) * 1_000_000 },
   }).finish();
