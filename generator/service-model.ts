@@ -31,6 +31,8 @@ export interface ErrorRuntimeNames {
 /** One service, with the names of everything generated for it. */
 export interface ServiceModel {
   readonly doc: readonly string[];
+  /** The proto service's name, such as `Library`. */
+  readonly name: string;
   /** The proto name as a string literal. */
   readonly typeNameLiteral: string;
   readonly fileLiteral: string;
@@ -39,6 +41,10 @@ export interface ServiceModel {
   readonly handlerName: string;
   readonly clientName: string;
   readonly factoryName: string;
+  /** The typed route table's name (`LibraryRoutes`); it is generated when `routes` is not empty. */
+  readonly routesName: string;
+  /** One object literal per `google.api.http` binding, naming the method by its TypeScript name. */
+  readonly routes: readonly string[];
   readonly methods: readonly MethodModel[];
   readonly names: RuntimeNames;
 }
@@ -60,6 +66,8 @@ export interface MethodModel {
   readonly deprecated: boolean;
   /** Object literals of its `google.api.http` bindings. */
   readonly http: readonly string[];
+  /** Each binding's fields as `key: literal` strings, for the route table. */
+  readonly httpFields: readonly (readonly string[])[];
   readonly handlerSignature: string;
   readonly clientSignature: string;
 }
@@ -67,6 +75,7 @@ export interface MethodModel {
 /** Identifiers of the runtime's exports as the generated file spells them. */
 export interface RuntimeNames {
   readonly serviceDefinition: string;
+  readonly serviceRoutes: string;
   readonly caller: string;
   readonly createClient: string;
   readonly callContext: string;
@@ -121,6 +130,9 @@ export function buildMicroFileModel(file: DescFile, proto: FileDescriptorProto, 
   const kinds = new Set(file.services.flatMap((s) => s.methods.map((m) => m.methodKind)));
   const runtimeIf = (used: boolean, name: string, typeOnly = true) => (used ? runtime(name, typeOnly) : name);
   const hasServices = file.services.length > 0;
+  const hasRoutes = file.services.some((s) =>
+    s.methods.some((m) => readHttpRules(ctx.registry, m.proto.options).length > 0),
+  );
   const hasErrors = errorEnums.length > 0;
   const errorNames: ErrorRuntimeNames = {
     code: runtimeIf(hasErrors, "Code", false),
@@ -130,6 +142,7 @@ export function buildMicroFileModel(file: DescFile, proto: FileDescriptorProto, 
   };
   const names: RuntimeNames = {
     serviceDefinition: runtimeIf(hasServices, "ServiceDefinition"),
+    serviceRoutes: runtimeIf(hasRoutes, "ServiceRoutes"),
     caller: runtimeIf(hasServices, "Caller"),
     createClient: runtimeIf(hasServices, "createClient", false),
     callContext: runtimeIf(kinds.size > 0, "CallContext"),
@@ -156,7 +169,11 @@ export function buildMicroFileModel(file: DescFile, proto: FileDescriptorProto, 
       typeNameLiteral: JSON.stringify(service.typeName),
       fileLiteral: JSON.stringify(file.proto.name),
       deprecated: service.deprecated,
+      name: service.name,
       ...serviceNames(service),
+      routes: methods.flatMap((m) =>
+        m.httpFields.map((fields) => `{ ${[...fields, `rpc: ${JSON.stringify(m.localName)}`].join(", ")} }`),
+      ),
       methods,
       names,
     };
@@ -177,6 +194,7 @@ function serviceNames(service: DescService) {
     handlerName: `${service.name}Handler`,
     clientName: `${service.name}Client`,
     factoryName: `create${service.name}Client`,
+    routesName: `${service.name}Routes`,
   };
 }
 
@@ -213,12 +231,13 @@ function buildMethodModel(
       break;
   }
 
-  const http = readHttpRules(registry, method.proto.options).map((rule) => {
+  const httpFields = readHttpRules(registry, method.proto.options).map((rule) => {
     const fields = [`method: ${JSON.stringify(rule.method)}`, `path: ${JSON.stringify(rule.path)}`];
     if (rule.body !== undefined) fields.push(`body: ${JSON.stringify(rule.body)}`);
     if (rule.responseBody !== undefined) fields.push(`responseBody: ${JSON.stringify(rule.responseBody)}`);
-    return `{ ${fields.join(", ")} }`;
+    return fields;
   });
+  const http = httpFields.map((fields) => `{ ${fields.join(", ")} }`);
 
   return {
     doc: docLines(comment, method.deprecated),
@@ -234,6 +253,7 @@ function buildMethodModel(
     idempotencyLiteral: JSON.stringify(idempotency[method.idempotency]),
     deprecated: method.deprecated,
     http,
+    httpFields,
     handlerSignature,
     clientSignature,
   };

@@ -2,10 +2,14 @@ export type {
   DeepPartial,
   HttpRule,
   Idempotency,
+  InputOf,
   MessageCodec,
   MethodDefinition,
   MethodKind,
+  OutputOf,
+  RouteBinding,
   ServiceDefinition,
+  ServiceRoutes,
 } from "./definition/definition.js";
 export type { CallContext, CallOptions, Caller, Metadata } from "./definition/call.js";
 export type { ClientMethod, ClientOf, HandlerMethod, HandlerOf, RequestStream } from "./definition/client.js";

@@ -1,32 +1,41 @@
 import type { CallOptions, CallContext, Caller } from "./call.js";
-import type { DeepPartial, MethodDefinition, MethodKind, ServiceDefinition } from "./definition.js";
+import type {
+  DeepPartial,
+  InputOf,
+  MethodDefinition,
+  MethodKind,
+  OutputOf,
+  ServiceDefinition,
+} from "./definition.js";
 
 /** Requests a client may stream: any iterable of partial messages. */
 export type RequestStream<I> = AsyncIterable<DeepPartial<I>> | Iterable<DeepPartial<I>>;
 
 /** The client signature of one method, from its kind. */
-export type ClientMethod<M> =
-  M extends MethodDefinition<infer I, infer O, infer K extends MethodKind>
-    ? K extends "unary"
-      ? (request: DeepPartial<I>, options?: CallOptions) => Promise<O>
-      : K extends "server_streaming"
-        ? (request: DeepPartial<I>, options?: CallOptions) => AsyncIterable<O>
-        : K extends "client_streaming"
-          ? (requests: RequestStream<I>, options?: CallOptions) => Promise<O>
-          : (requests: RequestStream<I>, options?: CallOptions) => AsyncIterable<O>
-    : never;
+export type ClientMethod<M> = M extends { readonly kind: infer K extends MethodKind }
+  ? K extends "unary"
+    ? (request: DeepPartial<InputOf<M>>, options?: CallOptions) => Promise<OutputOf<M>>
+    : K extends "server_streaming"
+      ? (request: DeepPartial<InputOf<M>>, options?: CallOptions) => AsyncIterable<OutputOf<M>>
+      : K extends "client_streaming"
+        ? (requests: RequestStream<InputOf<M>>, options?: CallOptions) => Promise<OutputOf<M>>
+        : (requests: RequestStream<InputOf<M>>, options?: CallOptions) => AsyncIterable<OutputOf<M>>
+  : never;
 
-/** The handler signature of one method, from its kind. */
-export type HandlerMethod<M> =
-  M extends MethodDefinition<infer I, infer O, infer K extends MethodKind>
-    ? K extends "unary"
-      ? (request: I, context: CallContext) => Promise<O>
-      : K extends "server_streaming"
-        ? (request: I, context: CallContext) => AsyncIterable<O>
-        : K extends "client_streaming"
-          ? (requests: AsyncIterable<I>, context: CallContext) => Promise<O>
-          : (requests: AsyncIterable<I>, context: CallContext) => AsyncIterable<O>
-    : never;
+/**
+ * The handler signature of one method, from its kind. Types come from the codecs' `decode`:
+ * matching `MethodDefinition<infer I, …>` fails for messages whose ts-proto `fromPartial` takes a
+ * wider partial (64-bit fields and arrays together), which would type the handler as never.
+ */
+export type HandlerMethod<M> = M extends { readonly kind: infer K extends MethodKind }
+  ? K extends "unary"
+    ? (request: InputOf<M>, context: CallContext) => Promise<OutputOf<M>>
+    : K extends "server_streaming"
+      ? (request: InputOf<M>, context: CallContext) => AsyncIterable<OutputOf<M>>
+      : K extends "client_streaming"
+        ? (requests: AsyncIterable<InputOf<M>>, context: CallContext) => Promise<OutputOf<M>>
+        : (requests: AsyncIterable<InputOf<M>>, context: CallContext) => AsyncIterable<OutputOf<M>>
+  : never;
 
 /** A typed client for a service definition. */
 export type ClientOf<S extends ServiceDefinition> = { [K in keyof S["methods"]]: ClientMethod<S["methods"][K]> };

@@ -68,6 +68,26 @@ export interface ServiceDefinition {
   readonly fileDescriptorSet: string;
 }
 
+/** One route of a generated route table: a binding and the method it calls, by its TypeScript name. */
+export interface RouteBinding<K extends string = string> extends HttpRule {
+  readonly rpc: K;
+}
+
+/**
+ * A service's generated route table (`LibraryRoutes`): its definition and every `google.api.http`
+ * binding, naming methods by their keys in `definition.methods`, so hooks on them are typed.
+ */
+export interface ServiceRoutes<S extends ServiceDefinition = ServiceDefinition> {
+  readonly definition: S;
+  readonly routes: readonly RouteBinding<keyof S["methods"] & string>[];
+}
+
+/** The request type of a method definition. */
+export type InputOf<M> = M extends { readonly input: { decode(input: Uint8Array): infer I } } ? I : never;
+
+/** The response type of a method definition. */
+export type OutputOf<M> = M extends { readonly output: { decode(input: Uint8Array): infer O } } ? O : never;
+
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
 /**

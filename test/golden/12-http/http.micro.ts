@@ -5,6 +5,7 @@ import {
   type Caller,
   type DeepPartial,
   type ServiceDefinition,
+  type ServiceRoutes,
   createClient,
 } from "@tsmicro/runtime";
 import { Empty } from "./google/protobuf/empty.js";
@@ -330,3 +331,26 @@ export interface LibraryServiceClient {
 export function createLibraryServiceClient(caller: Caller): LibraryServiceClient {
   return createClient(LibraryServiceDefinition, caller);
 }
+
+/**
+ * LibraryService's HTTP routes, from its google.api.http options: a custom gateway
+ * mounts them, with typed hooks, through `mountRoutes` from `@tsmicro/runtime/gateway`.
+ */
+export const LibraryServiceRoutes = {
+  definition: LibraryServiceDefinition,
+  routes: [
+    { method: "GET", path: "/v1/shelves/{shelf}", rpc: "getShelf" },
+    { method: "GET", path: "/v1/{name=shelves/*/books/*}", rpc: "getBook" },
+    { method: "POST", path: "/v1/shelves/{shelf}/books", body: "book", rpc: "createBook" },
+    { method: "PATCH", path: "/v1/{book.name=shelves/*/books/*}", body: "book", rpc: "updateBook" },
+    { method: "DELETE", path: "/v1/{name=shelves/*/books/*}", rpc: "deleteBook" },
+    { method: "POST", path: "/v1/{name=shelves/*/books/*}:publish", body: "*", rpc: "publishBook" },
+    { method: "GET", path: "/v1/files/{path=**}", rpc: "getFile" },
+    { method: "PUT", path: "/v1/shelves/{shelf}", body: "*", rpc: "replaceShelf" },
+    { method: "GET", path: "/v1/shelves/{shelf}/books", responseBody: "books", rpc: "listBooks" },
+    { method: "GET", path: "/v2/shelves/{shelf}/books", rpc: "listBooks" },
+    { method: "POST", path: "/v2/shelves/{shelf}/books:search", body: "*", rpc: "listBooks" },
+    { method: "HEAD", path: "/v1/ping", rpc: "ping" },
+    { method: "GET", path: "/v1beta/books/{name}", rpc: "legacyGetBook" },
+  ],
+} as const satisfies ServiceRoutes<typeof LibraryServiceDefinition>;

@@ -5,6 +5,7 @@ import {
   type Caller,
   type DeepPartial,
   type ServiceDefinition,
+  type ServiceRoutes,
   createClient,
 } from "@tsmicro/runtime";
 import { GetItemRequest, Item, ListItemsRequest, ListItemsResponse } from "./catalog.js";
@@ -112,3 +113,18 @@ export interface CatalogClient {
 export function createCatalogClient(caller: Caller): CatalogClient {
   return createClient(CatalogDefinition, caller);
 }
+
+/**
+ * Catalog's HTTP routes, from its google.api.http options: a custom gateway
+ * mounts them, with typed hooks, through `mountRoutes` from `@tsmicro/runtime/gateway`.
+ */
+export const CatalogRoutes = {
+  definition: CatalogDefinition,
+  routes: [
+    { method: "GET", path: "/v2/catalogs/{catalog}/items", responseBody: "items", rpc: "listItems" },
+    { method: "GET", path: "/v2/{name=catalogs/*/items/*}", rpc: "getItem" },
+    { method: "GET", path: "/v2/{name=archive/**}", rpc: "getItem" },
+    { method: "LOCK", path: "/v2/{name=catalogs/*/items/*}", rpc: "getItem" },
+    { method: "DELETE", path: "/v2/items", rpc: "clear" },
+  ],
+} as const satisfies ServiceRoutes<typeof CatalogDefinition>;

@@ -5,6 +5,7 @@ import {
   type Caller,
   type DeepPartial,
   type ServiceDefinition,
+  type ServiceRoutes,
   createClient,
 } from "@tsmicro/runtime";
 import {
@@ -498,3 +499,32 @@ export interface LibraryClient {
 export function createLibraryClient(caller: Caller): LibraryClient {
   return createClient(LibraryDefinition, caller);
 }
+
+/**
+ * Library's HTTP routes, from its google.api.http options: a custom gateway
+ * mounts them, with typed hooks, through `mountRoutes` from `@tsmicro/runtime/gateway`.
+ */
+export const LibraryRoutes = {
+  definition: LibraryDefinition,
+  routes: [
+    { method: "GET", path: "/v1/ping", rpc: "ping" },
+    { method: "GET", path: "/v1/shelves/{shelf}", rpc: "getShelf" },
+    { method: "GET", path: "/v1/authors/{author=*}", rpc: "getAuthor" },
+    { method: "GET", path: "/v1/{name=shelves/*/books/*}", rpc: "getBook" },
+    { method: "GET", path: "/v1/books/{name}", rpc: "getBook" },
+    { method: "GET", path: "/v1/files/{path=**}", rpc: "getFile" },
+    { method: "GET", path: "/v1/{path=buckets/*/objects/**}", rpc: "getObject" },
+    { method: "GET", path: "/v1/shelves/{shelf}/books", rpc: "listBooks" },
+    { method: "POST", path: "/v1/shelves/{shelf}/books:search", body: "*", rpc: "listBooks" },
+    { method: "POST", path: "/v1/shelves/{shelf}/books", body: "book", rpc: "createBook" },
+    { method: "PATCH", path: "/v1/{book.name=shelves/*/books/*}", body: "book", rpc: "updateBook" },
+    { method: "POST", path: "/v1/{name=shelves/*/books/*}:publish", body: "*", rpc: "publishBook" },
+    { method: "DELETE", path: "/v1/{name=shelves/*/books/*}", rpc: "deleteBook" },
+    { method: "GET", path: "/v1/shelves/{shelf}/books:latest", responseBody: "book", rpc: "getLatestBook" },
+    { method: "GET", path: "/v1/shelves/{shelf}/books:stream", rpc: "streamBooks" },
+    { method: "POST", path: "/v3/maintenance/hash", body: "*", rpc: "hash" },
+    { method: "POST", path: "/v3/maintenance/hash", body: "*", rpc: "hashKV" },
+    { method: "POST", path: "/v1/echo", body: "*", rpc: "echo" },
+    { method: "POST", path: "/v1/fail", body: "*", rpc: "fail" },
+  ],
+} as const satisfies ServiceRoutes<typeof LibraryDefinition>;
