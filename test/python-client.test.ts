@@ -23,7 +23,7 @@ describe.skipIf(skip)("a Python grpcio client calls a tsmicro service", () => {
     await mkdir(generated);
     // health.proto at the root, so its Python module is `health_pb2`, not inside grpcio's own `grpc` package.
     await mkdir(join(work, "protos"));
-    await copyFile(join(repoRoot, "bin/cli/proto/grpc/health/v1/health.proto"), join(work, "protos/health.proto"));
+    await copyFile(join(repoRoot, "runtime/proto/grpc/health/v1/health.proto"), join(work, "protos/health.proto"));
     for (const [root, file] of [
       [join(repoRoot, "test/protos/10-services"), "services.proto"],
       [join(work, "protos"), "health.proto"],

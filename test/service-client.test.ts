@@ -6,12 +6,12 @@ import {
   createDirectCaller,
   createGrpcClientTransport,
   createService,
+  HealthCheckResponse_ServingStatus,
+  HealthDefinition,
   silentLogger,
   type MicroService,
 } from "@tsmicro/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HealthCheckResponse_ServingStatus } from "../bin/cli/gen/grpc/health/v1/health.js";
-import { HealthDefinition } from "../bin/cli/gen/grpc/health/v1/health.micro.js";
 import { AlphaDefinition, type AlphaClient } from "./golden/10-services/services.micro.js";
 import { bins, run } from "./support/cli.js";
 import { closedPort } from "./support/etcd.js";

@@ -3,12 +3,12 @@ import {
   createDirectCaller,
   createGrpcClientTransport,
   createRegistry,
+  HealthCheckResponse_ServingStatus,
+  HealthDefinition,
   resolveServiceSettings,
   type Registry,
   type Service,
 } from "@tsmicro/runtime";
-import { HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health.js";
-import { HealthDefinition } from "./gen/grpc/health/v1/health.micro.js";
 
 /** Runs `use` with the registry the registry flags (`--registry`, `--registry_address`, env) name, stopping it after. */
 export async function withRegistry<T>(args: readonly string[], use: (registry: Registry) => Promise<T>): Promise<T> {

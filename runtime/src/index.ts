@@ -192,3 +192,5 @@ export {
   type ErrorBody,
   type HttpRequestParts,
 } from "./gateway/http-mapping.js";
+export { HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health.js";
+export { HealthDefinition, type HealthClient } from "./gen/grpc/health/v1/health.micro.js";

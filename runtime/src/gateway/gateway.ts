@@ -21,6 +21,10 @@ import { createBackendCatalogue, type BackendCatalogue, type BackendService } fr
 import type { GatewayMethod } from "./gateway-method.js";
 import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import { errorResponse, requestMessage, responseJson } from "./http-mapping.js";
+import { loadGatewayConfig } from "./gateway-config.js";
+import { claimsMetadata, jwtMetadataKeys, type JwtOptions } from "./jwt-auth.js";
+import { createRouteGuard, type RouteGuard } from "./route-guard.js";
+import type { RouteRule } from "./route-rules.js";
 import { createWebProxy, webProxyRoutes } from "./web-proxy.js";
 
 /** Builds the OpenAPI document of one proto file; `tsmicro api` passes the generator's. */
@@ -43,6 +47,10 @@ export interface GatewayOptions {
   readonly breaker?: BreakerOptions | false;
   /** Serves the merged OpenAPI document of every routed service at `/openapi.json`. */
   readonly openApi?: OpenApiBuilder;
+  /** Verifies bearer tokens on routes whose rule says `auth: true`; `--config` may give it instead. */
+  readonly jwt?: JwtOptions;
+  /** Per-route auth and rate limits, later rules overriding earlier ones; `--config` adds its own after these. */
+  readonly routes?: readonly RouteRule[];
 }
 
 /** A running (or runnable) HTTP gateway. */
@@ -151,13 +159,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     void reply.code(status).type("application/json").send(JSON.stringify(body));
   });
 
-  if (settings.corsOrigins.length > 0) {
-    void app.register(cors, {
-      origin: settings.corsOrigins.includes("*") ? true : [...settings.corsOrigins],
-      exposedHeaders: ["grpc-status", "grpc-message", "retry-after"],
-    });
-  }
-
   // --handler web|proxy: every request goes to an HTTP service named by the first path segment.
   const proxy =
     settings.handler === "web" || settings.handler === "proxy"
@@ -168,14 +169,31 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           logger,
         })
       : undefined;
-  const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
-  if (proxy) void app.register(webProxyRoutes, { proxy });
-  else
-    app.route({
-      method: settings.corsOrigins.length > 0 ? [...methods] : [...methods, "OPTIONS"],
-      url: "/*",
-      handler: (request, reply) => dispatch(request, reply),
+  let guard: RouteGuard = createRouteGuard({ routes: options.routes ?? [], jwt: options.jwt });
+
+  /** Reads `--config`, then mounts CORS and the routes: at start, so the config file is read asynchronously. */
+  async function setUp(): Promise<void> {
+    const config = settings.config ? await loadGatewayConfig(settings.config) : undefined;
+    guard = createRouteGuard({
+      routes: [...(options.routes ?? []), ...(config?.routes ?? [])],
+      jwt: config?.jwt ?? options.jwt,
     });
+    const origins = [...settings.corsOrigins, ...(config?.corsOrigins ?? [])];
+    if (origins.length > 0) {
+      await app.register(cors, {
+        origin: origins.includes("*") ? true : origins,
+        exposedHeaders: ["grpc-status", "grpc-message", "retry-after"],
+      });
+    }
+    const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
+    if (proxy) await app.register(webProxyRoutes, { proxy });
+    else
+      app.route({
+        method: origins.length > 0 ? [...methods] : [...methods, "OPTIONS"],
+        url: "/*",
+        handler: (request, reply) => dispatch(request, reply),
+      });
+  }
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const raw = request.raw.url ?? "/";
@@ -263,8 +281,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     request: FastifyRequest,
     reply: FastifyReply,
   ): Promise<void> {
+    const claims = await guard.admit(target.rpc, request, reply);
     const message = requestMessage(target, rule, parts);
-    const metadata = forwardedMetadata(request.headers, request.ip);
+    const metadata = { ...forwardedMetadata(request.headers, request.ip), ...(claims ? claimsMetadata(claims) : {}) };
     const caller = callerOf(target.service);
     switch (target.definition.kind) {
       case "unary": {
@@ -356,6 +375,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           '"event"',
           "the event handler publishes to the broker, which tsmicro does not have yet; use rpc, web or proxy",
         );
+      await setUp();
       await registry.start();
       if (proxy) await proxy.start();
       else await catalogue.start();
@@ -429,8 +449,11 @@ export function forwardedMetadata(headers: IncomingHttpHeaders, ip: string): Met
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     const text = Array.isArray(value) ? value.join(", ") : value;
-    if (name.startsWith("grpc-metadata-")) metadata[name.slice("grpc-metadata-".length)] = text;
-    else if (name === "authorization" || name === "x-request-id") metadata[name] = text;
+    if (name.startsWith("grpc-metadata-")) {
+      const key = name.slice("grpc-metadata-".length);
+      // Claims come only from a verified token, never from the client.
+      if (!(jwtMetadataKeys as readonly string[]).includes(key)) metadata[key] = text;
+    } else if (name === "authorization" || name === "x-request-id") metadata[name] = text;
   }
   const forwarded = headers["x-forwarded-for"];
   metadata["x-forwarded-for"] = forwarded ? `${String(forwarded)}, ${ip}` : ip;

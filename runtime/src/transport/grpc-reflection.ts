@@ -1,10 +1,11 @@
-import { ReflectionService } from "@grpc/reflection";
+import { create, createFileRegistry, fromBinary, type FileRegistry } from "@bufbuild/protobuf";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
+import type { Server, ServerDuplexStream } from "@grpc/grpc-js";
 import type { ServiceDefinition } from "../definition/definition.js";
+import { Code } from "../errors/tsmicro-error.js";
+import { ServerReflectionRequest, ServerReflectionResponse } from "../gen/grpc/reflection/v1/reflection.js";
 import { asBuffer } from "./grpc-wire.js";
-
-/** The package definition ReflectionService reads (proto-loader's shape, without depending on proto-loader). */
-type ReflectionPackage = ConstructorParameters<typeof ReflectionService>[0];
 
 /** A service to list in reflection that is not a tsmicro definition, such as grpc.health.v1.Health. */
 export interface ReflectedService {
@@ -13,34 +14,154 @@ export interface ReflectedService {
   readonly fileDescriptorProtos: readonly Uint8Array[];
 }
 
+/** gRPC server reflection, ready to add to a grpc-js server. */
+export interface ReflectionService {
+  addToServer(server: Server): void;
+}
+
+/** Both protocol versions: v1alpha's messages are v1's under another package, field for field. */
+const reflectionPaths = [
+  "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+  "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
 /**
- * Builds gRPC server reflection (v1 and v1alpha) for the given services from
- * the descriptors generated code embeds, so tools such as grpcurl call them
- * without the protos.
+ * Builds gRPC server reflection (v1 and v1alpha) for the given services from the descriptors
+ * generated code embeds, so tools such as grpcurl, `tsmicro call` and the gateway call them
+ * without the protos. Files are served byte for byte as generated: custom options such as
+ * `google.api.http` survive (re-encoding through a library that does not know the extension
+ * would drop them).
  */
 export function createReflectionService(
   services: readonly ServiceDefinition[],
   extra: readonly ReflectedService[] = [],
 ): ReflectionService {
-  // ReflectionService only reads `fileDescriptorProtos` of each entry (it
-  // decodes and indexes the files itself), so one entry per service is enough;
-  // the rest of the shape satisfies proto-loader's type. Files shared between
-  // services are deduplicated by ReflectionService by file name.
-  const pkg: ReflectionPackage = {};
-  const names: string[] = [];
-  const add = (typeName: string, protos: readonly Uint8Array[]): void => {
-    pkg[typeName] = {
-      format: "Protocol Buffer 3 DescriptorProto",
-      type: {},
-      fileDescriptorProtos: protos.map(asBuffer),
-    };
-    names.push(typeName);
+  const bytesByName = new Map<string, Uint8Array>();
+  const protos = new Map<string, FileDescriptorProto>();
+  const add = (files: readonly Uint8Array[]) => {
+    for (const bytes of files) {
+      const proto = fromBinary(FileDescriptorProtoSchema, bytes);
+      if (bytesByName.has(proto.name)) continue;
+      bytesByName.set(proto.name, bytes);
+      protos.set(proto.name, proto);
+    }
   };
-  for (const service of services) add(service.typeName, fileDescriptorProtos(service.fileDescriptorSet));
-  for (const service of extra) add(service.typeName, service.fileDescriptorProtos);
-  // Without the list, every service declared in the files would be listed,
-  // including ones this server does not serve.
-  return new ReflectionService(pkg, { services: names });
+  for (const service of services) add(fileDescriptorProtos(service.fileDescriptorSet));
+  for (const service of extra) add(service.fileDescriptorProtos);
+  const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: importsFirst(protos) }));
+  const names = [...services.map((s) => s.typeName), ...extra.map((s) => s.typeName)];
+
+  const respond = (request: ServerReflectionRequest): ServerReflectionResponse => {
+    const base = { validHost: request.host, originalRequest: request };
+    const files = (name: string | undefined, what: string): ServerReflectionResponse =>
+      name === undefined || !bytesByName.has(name)
+        ? { ...base, messageResponse: notFound(`${what} not found`) }
+        : {
+            ...base,
+            messageResponse: {
+              $case: "fileDescriptorResponse",
+              value: { fileDescriptorProto: withImports(name, protos).map((n) => bytesByName.get(n)!) },
+            },
+          };
+    const message = request.messageRequest;
+    switch (message?.$case) {
+      case "listServices":
+        return {
+          ...base,
+          messageResponse: { $case: "listServicesResponse", value: { service: names.map((name) => ({ name })) } },
+        };
+      case "fileByFilename":
+        return files(message.value, `file ${message.value}`);
+      case "fileContainingSymbol":
+        return files(fileOfSymbol(registry, message.value), `symbol ${message.value}`);
+      case "fileContainingExtension": {
+        const { containingType, extensionNumber } = message.value;
+        const extension = [...registry].find(
+          (d) => d.kind === "extension" && d.extendee.typeName === containingType && d.number === extensionNumber,
+        );
+        return files(
+          extension?.kind === "extension" ? extension.file.proto.name : undefined,
+          `extension ${extensionNumber} of ${containingType}`,
+        );
+      }
+      case "allExtensionNumbersOfType": {
+        if (!registry.getMessage(message.value))
+          return { ...base, messageResponse: notFound(`type ${message.value} not found`) };
+        const numbers = [...registry].flatMap((d) =>
+          d.kind === "extension" && d.extendee.typeName === message.value ? [d.number] : [],
+        );
+        return {
+          ...base,
+          messageResponse: {
+            $case: "allExtensionNumbersResponse",
+            value: { baseTypeName: message.value, extensionNumber: numbers },
+          },
+        };
+      }
+      default:
+        return {
+          ...base,
+          messageResponse: {
+            $case: "errorResponse",
+            value: { errorCode: Code.INVALID_ARGUMENT, errorMessage: "the request names no question" },
+          },
+        };
+    }
+  };
+
+  return {
+    addToServer(server) {
+      const serialize = (response: ServerReflectionResponse) =>
+        asBuffer(ServerReflectionResponse.encode(response).finish());
+      const deserialize = (bytes: Buffer) => ServerReflectionRequest.decode(bytes);
+      const handler = (call: ServerDuplexStream<ServerReflectionRequest, ServerReflectionResponse>) => {
+        call.on("data", (request: ServerReflectionRequest) => call.write(respond(request)));
+        call.on("end", () => call.end());
+        call.on("error", () => call.end());
+      };
+      for (const path of reflectionPaths) server.register(path, handler, serialize, deserialize, "bidi");
+    },
+  };
+}
+
+function notFound(message: string): ServerReflectionResponse["messageResponse"] {
+  return { $case: "errorResponse", value: { errorCode: Code.NOT_FOUND, errorMessage: message } };
+}
+
+/** The file declaring a fully qualified symbol: a type, service, method, field, enum value or extension. */
+function fileOfSymbol(registry: FileRegistry, symbol: string): string | undefined {
+  const direct = registry.get(symbol);
+  if (direct) return direct.file.proto.name;
+  // Methods, fields and enum values are members of a named descriptor.
+  const parent = registry.get(symbol.slice(0, Math.max(0, symbol.lastIndexOf("."))));
+  return parent ? parent.file.proto.name : undefined;
+}
+
+/** A file and everything it imports, transitively, the file first. */
+function withImports(name: string, protos: ReadonlyMap<string, FileDescriptorProto>): string[] {
+  const order: string[] = [];
+  const visit = (file: string) => {
+    if (order.includes(file) || !protos.has(file)) return;
+    order.push(file);
+    protos.get(file)?.dependency.forEach(visit);
+  };
+  visit(name);
+  return order;
+}
+
+/** The files in an order protobuf-es can build a registry from: each after its imports. */
+export function importsFirst(protos: ReadonlyMap<string, FileDescriptorProto>): FileDescriptorProto[] {
+  const ordered: FileDescriptorProto[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string): void => {
+    const file = protos.get(name);
+    if (!file || seen.has(name)) return;
+    seen.add(name);
+    file.dependency.forEach(visit);
+    ordered.push(file);
+  };
+  [...protos.keys()].forEach(visit);
+  return ordered;
 }
 
 /**

@@ -13,11 +13,12 @@ import {
   type handleUnaryCall,
   type sendUnaryData,
 } from "@grpc/grpc-js";
-import { HealthImplementation, service as healthService } from "grpc-health-check";
+import { HealthImplementation } from "grpc-health-check";
 import type { CallContext, Metadata } from "../definition/call.js";
 import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
-import { createReflectionService, type ReflectedService } from "./grpc-reflection.js";
+import { HealthDefinition } from "../gen/grpc/health/v1/health.micro.js";
+import { createReflectionService, fileDescriptorProtos, type ReflectedService } from "./grpc-reflection.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { fromGrpcMetadata, grpcCodec, toServiceStatus, untilWritable } from "./grpc-wire.js";
 import type { ServerCall, ServerHandler, ServerTransport } from "./transport.js";
@@ -304,6 +305,8 @@ async function* readRequests(
 
 /** grpc.health.v1.Health's descriptors, so reflection lists it and tools can call it without its proto. */
 function healthReflected(): ReflectedService {
-  const check = healthService["Check"];
-  return { typeName: "grpc.health.v1.Health", fileDescriptorProtos: check?.requestType?.fileDescriptorProtos ?? [] };
+  return {
+    typeName: HealthDefinition.typeName,
+    fileDescriptorProtos: fileDescriptorProtos(HealthDefinition.fileDescriptorSet),
+  };
 }

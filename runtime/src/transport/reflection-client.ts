@@ -5,6 +5,7 @@ import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ServerReflectionRequest, ServerReflectionResponse } from "../gen/grpc/reflection/v1/reflection.js";
 import { ServerReflectionDefinition } from "../gen/grpc/reflection/v1/reflection.micro.js";
 import { createDirectCaller } from "../client/direct-caller.js";
+import { importsFirst } from "./grpc-reflection.js";
 import type { ClientTransport } from "./transport.js";
 
 /** Asks one node, through gRPC server reflection (v1), what it serves. */
@@ -66,21 +67,6 @@ export function createReflectionClient(
       return createFileRegistry(create(FileDescriptorSetSchema, { file: importsFirst(files) }));
     },
   };
-}
-
-/** protobuf-es builds a registry from a set whose files come after their imports. */
-function importsFirst(files: ReadonlyMap<string, FileDescriptorProto>): FileDescriptorProto[] {
-  const ordered: FileDescriptorProto[] = [];
-  const seen = new Set<string>();
-  const visit = (name: string): void => {
-    const file = files.get(name);
-    if (!file || seen.has(name)) return;
-    seen.add(name);
-    file.dependency.forEach(visit);
-    ordered.push(file);
-  };
-  [...files.keys()].forEach(visit);
-  return ordered;
 }
 
 function missingImports(files: ReadonlyMap<string, FileDescriptorProto>): string[] {

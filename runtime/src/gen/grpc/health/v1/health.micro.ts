@@ -6,7 +6,7 @@ import {
   type DeepPartial,
   type ServiceDefinition,
   createClient,
-} from "@tsmicro/runtime";
+} from "../../../../definition/index.js";
 import { HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse } from "./health.js";
 
 /** This file's descriptors and their imports (base64 FileDescriptorSet), for server reflection. */

@@ -1,0 +1,141 @@
+/**
+ * Per-route JWT and rate limits of the gateway, from a `--config` file, through real HTTP to a
+ * running gateway and a real service node.
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createGateway, silentLogger, type Gateway } from "@tsmicro/runtime";
+import { SignJWT } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { killAllNodes, startNode } from "./support/nodes.js";
+
+const secret = "a-shared-secret-of-at-least-32-bytes!!";
+const key = new TextEncoder().encode(secret);
+
+function token(claims: { sub?: string; exp?: number; nbf?: number; iss?: string }, signingKey = key): Promise<string> {
+  const jwt = new SignJWT({ role: "reader", name: "Zoë" }).setProtectedHeader({ alg: "HS256" }).setIssuedAt();
+  if (claims.sub) jwt.setSubject(claims.sub);
+  if (claims.iss) jwt.setIssuer(claims.iss);
+  if (claims.exp !== undefined) jwt.setExpirationTime(claims.exp);
+  if (claims.nbf !== undefined) jwt.setNotBefore(claims.nbf);
+  return jwt.sign(signingKey);
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+describe("gateway JWT and rate limits (--config)", () => {
+  let dir = "";
+  let gateway: Gateway;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-gw-auth-"));
+    const config = join(dir, "gateway.json");
+    await writeFile(
+      config,
+      JSON.stringify({
+        jwt: { secret, issuer: "tsmicro-tests" },
+        routes: [
+          { match: "fixtures.gateway.v1.Library.Whoami", auth: true },
+          { match: "GET /v1/ping", rateLimit: { rate: 0.001, burst: 2, per: "client" } },
+          {
+            match: "fixtures.gateway.v1.Library.GetShelf",
+            auth: true,
+            rateLimit: { rate: 0.001, burst: 1, per: "client" },
+          },
+        ],
+      }),
+    );
+    const flags = ["--registry=local", `--registry_address=${join(dir, "registry")}`];
+    await startNode("test/fixtures/gateway-node.ts", flags);
+    gateway = createGateway({
+      args: [...flags, "--address=127.0.0.1:0", `--config=${config}`],
+      env: {},
+      logger: silentLogger(),
+    });
+    await gateway.start();
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await killAllNodes();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const whoami = (headers: Record<string, string> = {}) =>
+    fetch(`${gateway.url}/library/whoami`, { method: "POST", body: "{}", headers });
+
+  it.each([
+    ["no Authorization header", async () => ({}), /missing Authorization header/],
+    ["a Basic credential", async () => ({ authorization: "Basic dXNlcjpwdw==" }), /not a Bearer token/],
+    ["a garbage token", async () => ({ authorization: "Bearer not.a.jwt" }), /malformed/],
+    [
+      "an expired token",
+      async () => ({ authorization: `Bearer ${await token({ sub: "ada", iss: "tsmicro-tests", exp: now() - 60 })}` }),
+      /expired/,
+    ],
+    [
+      "a token signed with another key",
+      async () => ({
+        authorization: `Bearer ${await token({ sub: "ada", iss: "tsmicro-tests" }, new TextEncoder().encode("x".repeat(40)))}`,
+      }),
+      /signature/,
+    ],
+    [
+      "a token from another issuer",
+      async () => ({ authorization: `Bearer ${await token({ sub: "ada", iss: "someone-else" })}` }),
+      /issuer/,
+    ],
+  ])("refuses %s with 401 and a JSON status", async (_what, headers, message) => {
+    const response = await whoami(await headers());
+    expect(response.status).toBe(401);
+    const body = (await response.json()) as { code: number; message: string; details: unknown[] };
+    expect(body.code).toBe(16);
+    expect(body.message).toMatch(message);
+    expect(JSON.stringify(body)).not.toContain(secret);
+  });
+
+  it("lets a valid token through and forwards its claims as metadata, never the client's own x-jwt-* headers", async () => {
+    const response = await whoami({
+      authorization: `Bearer ${await token({ sub: "ada", iss: "tsmicro-tests", exp: now() + 60 })}`,
+      "grpc-metadata-x-jwt-sub": "mallory",
+      "grpc-metadata-x-trace": "t1",
+    });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { metadata: Record<string, string> };
+    expect(body.metadata["x-jwt-sub"]).toBe("ada");
+    expect(body.metadata["x-trace"]).toBe("t1");
+    const claims = JSON.parse(body.metadata["x-jwt-claims"] ?? "{}") as Record<string, unknown>;
+    expect(claims).toMatchObject({ sub: "ada", iss: "tsmicro-tests", role: "reader", name: "Zoë" });
+  });
+
+  it("leaves routes without a rule open", async () => {
+    expect((await fetch(`${gateway.url}/v1/authors/ada`)).status).toBe(200);
+  });
+
+  it("answers 429 with Retry-After once a client spends its burst, per client", async () => {
+    const ping = (client: string) => fetch(`${gateway.url}/v1/ping`, { headers: { "x-forwarded-for": client } });
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await ping("a")).status);
+    expect(statuses).toEqual([200, 200, 429]);
+    const refused = await ping("a");
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    const body = (await refused.json()) as { code: number; message: string; details: { reason?: string }[] };
+    expect(body.code).toBe(8);
+    expect(body.details[0]?.reason).toBe("RATE_LIMITED");
+  });
+
+  it("keys a limit on an authenticated route by the token's subject", async () => {
+    const shelf = async (sub: string) =>
+      (
+        await fetch(`${gateway.url}/v1/shelves/s1`, {
+          headers: { authorization: `Bearer ${await token({ sub, iss: "tsmicro-tests", exp: now() + 60 })}` },
+        })
+      ).status;
+    expect(await shelf("bob")).toBe(200);
+    expect(await shelf("bob")).toBe(429);
+    expect(await shelf("carol")).toBe(200);
+    expect((await fetch(`${gateway.url}/v1/shelves/s1`)).status).toBe(401);
+  });
+});
