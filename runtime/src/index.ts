@@ -194,3 +194,42 @@ export {
 } from "./gateway/http-mapping.js";
 export { HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health.js";
 export { HealthDefinition, type HealthClient } from "./gen/grpc/health/v1/health.micro.js";
+export {
+  mountRoutes,
+  routesOf,
+  type MethodHooks,
+  type MountableRoutes,
+  type MountRoutesOptions,
+  type RouteHooks,
+} from "./gateway/mount-routes.js";
+export { mapStream, sendStream } from "./gateway/http-stream.js";
+export {
+  createRouteGuard,
+  gatewayRateLimitedReason,
+  type RouteGuard,
+  type RouteGuardOptions,
+} from "./gateway/route-guard.js";
+export { createWebService, type WebService, type WebServiceOptions } from "./gateway/web-service.js";
+export {
+  createWebProxy,
+  serviceFromPath,
+  webProxyRoutes,
+  type WebProxy,
+  type WebProxyOptions,
+} from "./gateway/web-proxy.js";
+export {
+  claimsMetadata,
+  createJwtVerifier,
+  jwtMetadataKeys,
+  type JwtClaims,
+  type JwtOptions,
+  type JwtVerifier,
+} from "./gateway/jwt-auth.js";
+export {
+  createClientLimiter,
+  type ClientLimiter,
+  type ClientLimiterOptions,
+  type ClientLimitResult,
+} from "./gateway/client-limits.js";
+export { createRouteRules, type RouteRule, type RouteRules, type ResolvedRule } from "./gateway/route-rules.js";
+export { loadGatewayConfig, type GatewayConfig } from "./gateway/gateway-config.js";

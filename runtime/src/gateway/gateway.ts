@@ -21,6 +21,7 @@ import { createBackendCatalogue, type BackendCatalogue, type BackendService } fr
 import type { GatewayMethod } from "./gateway-method.js";
 import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import { errorResponse, requestMessage, responseJson } from "./http-mapping.js";
+import { mapStream, sendStream } from "./http-stream.js";
 import { loadGatewayConfig } from "./gateway-config.js";
 import { claimsMetadata, jwtMetadataKeys, type JwtOptions } from "./jwt-auth.js";
 import { createRouteGuard, type RouteGuard } from "./route-guard.js";
@@ -291,14 +292,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         void reply.type("application/json").send(JSON.stringify(responseJson(target, rule, response)));
         return;
       }
-      case "server_streaming":
-        return stream(
-          target,
-          rule,
-          caller.serverStreaming(target.definition, message, streamOptions(request, metadata)),
+      case "server_streaming": {
+        const messages = caller.serverStreaming(target.definition, message, streamOptions(request, metadata));
+        return sendStream(
           request,
           reply,
+          mapStream(messages, (m) => responseJson(target, rule, m)),
         );
+      }
       default:
         throw new TsmicroError(
           Code.UNIMPLEMENTED,
@@ -311,41 +312,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const abort = new AbortController();
     request.raw.once("close", () => abort.abort());
     return { metadata, signal: abort.signal, timeoutMs: streamTimeoutMs };
-  }
-
-  /** Writes a server stream as NDJSON (`{"result": …}` per line, `{"error": …}` last on failure) or SSE. */
-  async function stream(
-    target: GatewayMethod,
-    rule: HttpRule,
-    messages: AsyncIterable<Message>,
-    request: FastifyRequest,
-    reply: FastifyReply,
-  ): Promise<void> {
-    const sse = (request.headers.accept ?? "").includes("text/event-stream");
-    const iterator = messages[Symbol.asyncIterator]();
-    // The first message decides the status: an error before it is a plain error response.
-    let next = await iterator.next();
-    reply.hijack();
-    const out = reply.raw;
-    out.writeHead(200, {
-      "content-type": sse ? "text/event-stream" : "application/x-ndjson",
-      "cache-control": "no-cache",
-      ...(sse ? { connection: "keep-alive" } : {}),
-    });
-    const write = (text: string) => (out.write(text) ? Promise.resolve() : waitDrain(out));
-    try {
-      while (!next.done) {
-        const json = JSON.stringify(responseJson(target, rule, next.value));
-        await write(sse ? `data: ${json}\n\n` : `{"result":${json}}\n`);
-        next = await iterator.next();
-      }
-    } catch (error) {
-      const { body } = errorResponse(asTsmicroError(error));
-      const json = JSON.stringify(body);
-      if (!out.destroyed) await write(sse ? `event: error\ndata: ${json}\n\n` : `{"error":${json}}\n`);
-    } finally {
-      out.end();
-    }
   }
 
   async function openApiEndpoint(reply: FastifyReply): Promise<void> {
@@ -530,16 +496,4 @@ function asTsmicroError(error: unknown): unknown {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-function waitDrain(stream: NodeJS.WritableStream): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off("drain", done);
-      stream.off("close", done);
-      resolve();
-    };
-    stream.once("drain", done);
-    stream.once("close", done);
-  });
 }

@@ -1,0 +1,59 @@
+import type { JsonValue } from "@bufbuild/protobuf";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { errorResponse } from "./http-mapping.js";
+
+/**
+ * Writes a server stream: NDJSON (`{"result": …}` per line and, if the stream fails, a last
+ * `{"error": {code, message, details}}` line, as grpc-gateway does), or SSE (`data: …` events and
+ * an `error` event) when the client accepts `text/event-stream`. The first message decides the
+ * status: a failure before it rejects, so the caller answers with a plain error response.
+ */
+export async function sendStream(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  messages: AsyncIterable<JsonValue>,
+): Promise<void> {
+  const sse = (request.headers.accept ?? "").includes("text/event-stream");
+  const iterator = messages[Symbol.asyncIterator]();
+  let next = await iterator.next();
+  reply.hijack();
+  const out = reply.raw;
+  out.writeHead(200, {
+    "content-type": sse ? "text/event-stream" : "application/x-ndjson",
+    "cache-control": "no-cache",
+    ...(sse ? { connection: "keep-alive" } : {}),
+  });
+  const write = (text: string) => (out.write(text) ? Promise.resolve() : drained(out));
+  try {
+    while (!next.done) {
+      const json = JSON.stringify(next.value);
+      await write(sse ? `data: ${json}\n\n` : `{"result":${json}}\n`);
+      next = await iterator.next();
+    }
+  } catch (error) {
+    const json = JSON.stringify(errorResponse(error).body);
+    if (!out.destroyed) await write(sse ? `event: error\ndata: ${json}\n\n` : `{"error":${json}}\n`);
+  } finally {
+    out.end();
+  }
+}
+
+/** Maps each message of a stream. */
+export async function* mapStream<T, U>(
+  messages: AsyncIterable<T>,
+  map: (message: T) => U | Promise<U>,
+): AsyncIterable<U> {
+  for await (const message of messages) yield await map(message);
+}
+
+function drained(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.once("drain", done);
+    stream.once("close", done);
+  });
+}

@@ -1,0 +1,104 @@
+/**
+ * The generated route table mounted on a custom fastify app with typed hooks (`mountRoutes`),
+ * calling a real service node through a runtime client.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  Code,
+  createService,
+  mountRoutes,
+  routesOf,
+  silentLogger,
+  TsmicroError,
+  type MicroService,
+} from "@tsmicro/runtime";
+import Fastify, { type FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LibraryDefinition, LibraryRoutes } from "./golden/16-gateway/gateway.micro.js";
+import { killAllNodes, startNode } from "./support/nodes.js";
+
+describe("mountRoutes: a custom gateway with the generated LibraryRoutes", () => {
+  let dir = "";
+  let caller: MicroService;
+  let app: FastifyInstance;
+  let base = "";
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-mount-"));
+    const flags = ["--registry=local", `--registry_address=${dir}`];
+    await startNode("test/fixtures/gateway-node.ts", flags);
+    caller = createService({ name: "custom-gateway", args: flags, env: {}, logger: silentLogger() });
+    app = Fastify();
+    app.get("/healthz", async () => ({ ok: true }));
+    mountRoutes(
+      app,
+      [
+        routesOf(LibraryRoutes, caller.client(LibraryDefinition, "library"), {
+          getShelf: {
+            before(request, http) {
+              if (request.shelf === "secret") throw new TsmicroError(Code.PERMISSION_DENIED, "shelf secret is closed");
+              seen.push(`${http.method} ${request.shelf}`);
+              return { ...request, shelf: request.shelf.toUpperCase() };
+            },
+            after: (response) => ({ ...response, name: `${response.name} (checked)` }),
+          },
+          streamBooks: { after: (book) => ({ ...book, title: book.title.toUpperCase() }) },
+        }),
+      ],
+      { prefix: "/api" },
+    );
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const address = app.server.address();
+    base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await caller?.stop();
+    await killAllNodes();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("runs the typed hooks around the call", async () => {
+    const response = await fetch(`${base}/api/v1/shelves/s1`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ name: "shelves/S1 (checked)" });
+    expect(seen).toEqual(["GET s1"]);
+  });
+
+  it("lets a hook refuse with a TsmicroError mapped to its HTTP status", async () => {
+    const response = await fetch(`${base}/api/v1/shelves/secret`);
+    expect(response.status).toBe(403);
+    expect(await response.json()).toEqual({ code: 7, message: "shelf secret is closed", details: [] });
+  });
+
+  it("maps bodies, queries and response_body as the gateway does", async () => {
+    const created = await fetch(`${base}/api/v1/shelves/s2/books?request_id=r9`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ title: "Dune", pages: 412 }),
+    });
+    expect(created.status).toBe(200);
+    expect(await created.json()).toMatchObject({ name: "shelves/s2/books/r9", title: "Dune", pages: 412 });
+    const latest = await fetch(`${base}/api/v1/shelves/s3/books:latest`);
+    expect(await latest.json()).toMatchObject({ name: "shelves/s3/books/latest", title: "latest" });
+  });
+
+  it("streams with the after hook on every message", async () => {
+    const response = await fetch(`${base}/api/v1/shelves/s4/books:stream?count=2`);
+    expect(response.headers.get("content-type")).toBe("application/x-ndjson");
+    const lines = (await response.text())
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { result: { title: string } });
+    expect(lines.map((line) => line.result.title)).toEqual(["BOOK 1", "BOOK 2"]);
+  });
+
+  it("leaves the app's own routes and unknown paths to the app", async () => {
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ ok: true });
+    expect((await fetch(`${base}/api/v9/nothing`)).status).toBe(404);
+  });
+});
