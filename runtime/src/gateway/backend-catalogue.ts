@@ -90,12 +90,12 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
     for (const conflict of fresh) {
       if (options.strictRoutes) {
         logger.error(
-          { service: candidate.name },
+          { backend: candidate.name },
           `route conflict, service not routed (--strict-routes): ${conflict.message}`,
         );
         return;
       }
-      logger.warn({ service: candidate.name }, `route conflict: ${conflict.message}`);
+      logger.warn({ backend: candidate.name }, `route conflict: ${conflict.message}`);
     }
     services.set(candidate.name, candidate);
     router = table;
@@ -149,14 +149,14 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
     const methods = typeNames.flatMap((typeName) => gatewayMethods(name, typeName, descriptors.get(typeName)!));
     if (stopped) return;
     rebuild({ name, typeNames, methods, descriptors, signature });
-    logger.info({ service: name, methods: methods.length }, `gateway routes ${name}`);
+    logger.info({ backend: name, methods: methods.length }, `gateway routes ${name}`);
   }
 
   function reload(name: string): Promise<void> {
     const running = loading.get(name);
     if (running) return running;
     const task = load(name)
-      .catch((error: unknown) => logger.warn({ err: error, service: name }, `could not load service ${name}`))
+      .catch((error: unknown) => logger.warn({ err: error, backend: name }, `could not load service ${name}`))
       .finally(() => loading.delete(name));
     loading.set(name, task);
     return task;
