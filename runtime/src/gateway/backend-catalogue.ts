@@ -62,6 +62,7 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
   const known = new Map<string, ServiceDefinition>(options.definitions?.map((d) => [d.typeName, d]));
   const services = new Map<string, BackendService & { signature: string }>();
   const loading = new Map<string, Promise<void>>();
+  const missing = new Map<string, number>();
   let router = createRouter<GatewayRoute>([]);
   let watcher: ReturnType<Registry["watch"]> | undefined;
   let stopped = false;
@@ -189,7 +190,15 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
       await Promise.allSettled([...loading.values()]);
     },
     async service(name) {
-      if (!services.has(name)) await reload(name);
+      // A name seen missing is not looked up again for a second, so requests for unknown
+      // services cost no registry round trip each (the watch still brings it when it comes).
+      if (!services.has(name) && (missing.get(name) ?? 0) <= Date.now()) {
+        await reload(name);
+        if (!services.has(name)) {
+          if (missing.size >= 10_000) missing.clear();
+          missing.set(name, Date.now() + 1_000);
+        }
+      }
       return services.get(name);
     },
     services() {
