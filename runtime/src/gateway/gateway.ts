@@ -107,6 +107,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const callers = new Map<string, Caller>();
   const app = Fastify({
     bodyLimit: settings.bodyLimit,
+    // The router refuses a malformed %-escape before any route runs; answer it like every other error.
+    frameworkErrors: (error, _request, reply) => {
+      const { body } = errorResponse(new TsmicroError(Code.INVALID_ARGUMENT, error.message));
+      void (reply as FastifyReply)
+        .code(error.statusCode ?? 400)
+        .type("application/json")
+        .send(JSON.stringify(body));
+    },
     ...(settings.tlsCertFile || settings.tlsKeyFile ? { https: tlsOptions(settings) } : {}),
   });
   let address: string | undefined;
@@ -293,7 +301,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         return;
       }
       case "server_streaming": {
-        const messages = caller.serverStreaming(target.definition, message, streamOptions(request, metadata));
+        const messages = caller.serverStreaming(target.definition, message, streamOptions(reply, metadata));
         return sendStream(
           request,
           reply,
@@ -308,9 +316,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     }
   }
 
-  function streamOptions(request: FastifyRequest, metadata: Metadata) {
+  function streamOptions(reply: FastifyReply, metadata: Metadata) {
     const abort = new AbortController();
-    request.raw.once("close", () => abort.abort());
+    // The request's own "close" has already fired once its body was read (any POST), so only the
+    // response tells that the client went away: it closes before it has finished.
+    const response = reply.raw;
+    if (response.destroyed) abort.abort();
+    else response.once("close", () => response.writableFinished || abort.abort());
     return { metadata, signal: abort.signal, timeoutMs: streamTimeoutMs };
   }
 
@@ -411,19 +423,28 @@ function fold(name: string): string {
  * without the prefix, `Authorization`, and `X-Forwarded-For`/`X-Request-Id`.
  */
 export function forwardedMetadata(headers: IncomingHttpHeaders, ip: string): Metadata {
-  const metadata: Record<string, string> = {};
+  const metadata: Record<string, string | Uint8Array> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     const text = Array.isArray(value) ? value.join(", ") : value;
     if (name.startsWith("grpc-metadata-")) {
       const key = name.slice("grpc-metadata-".length);
       // Claims come only from a verified token, never from the client.
-      if (!(jwtMetadataKeys as readonly string[]).includes(key)) metadata[key] = text;
+      if (!(jwtMetadataKeys as readonly string[]).includes(key))
+        metadata[key] = key.endsWith("-bin") ? binaryHeader(name, text) : text;
     } else if (name === "authorization" || name === "x-request-id") metadata[name] = text;
   }
   const forwarded = headers["x-forwarded-for"];
   metadata["x-forwarded-for"] = forwarded ? `${String(forwarded)}, ${ip}` : ip;
   return metadata;
+}
+
+/** A `-bin` metadata header's bytes: base64, standard or URL-safe, padded or not, as grpc-gateway reads it. */
+function binaryHeader(name: string, value: string): Uint8Array {
+  const text = value.trim();
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(text))
+    throw new TsmicroError(Code.INVALID_ARGUMENT, `the ${name} header is not base64, as a -bin header must be`);
+  return Buffer.from(text, "base64");
 }
 
 /** The merged OpenAPI 3.1 document of every routed service, paths under the prefix. */

@@ -25,7 +25,7 @@ export async function sendStream(
   });
   const write = (text: string) => (out.write(text) ? Promise.resolve() : drained(out));
   try {
-    while (!next.done) {
+    while (!next.done && !out.destroyed) {
       const json = JSON.stringify(next.value);
       await write(sse ? `data: ${json}\n\n` : `{"result":${json}}\n`);
       next = await iterator.next();
@@ -35,6 +35,8 @@ export async function sendStream(
     if (!out.destroyed) await write(sse ? `event: error\ndata: ${json}\n\n` : `{"error":${json}}\n`);
   } finally {
     out.end();
+    // The client went away mid-stream: stop the call instead of leaving it to its deadline.
+    if (!next.done) await iterator.return?.();
   }
 }
 
@@ -46,7 +48,9 @@ export async function* mapStream<T, U>(
   for await (const message of messages) yield await map(message);
 }
 
-function drained(stream: NodeJS.WritableStream): Promise<void> {
+function drained(stream: NodeJS.WritableStream & { readonly destroyed?: boolean }): Promise<void> {
+  // A destroyed stream has already emitted "close" and will never drain.
+  if (stream.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       stream.off("drain", done);

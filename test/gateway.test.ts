@@ -1,0 +1,1122 @@
+/**
+ * The HTTP gateway end to end: real HTTP to an in-process gateway, real gRPC to fixture 16's
+ * Library nodes, which echo what they received (test/fixtures/gateway-node.ts), so every case
+ * shows how an HTTP request was mapped onto a request message and back.
+ *
+ * Services behind the gateway (all on the loopback, found through one local registry folder):
+ * - `library`: the fixture node, serving every google.api.http route;
+ * - `doomed`: a second fixture node, killed to see a backend go down;
+ * - `broken`: an in-process service with Library and Alpha (fixture 10) handlers that fail on
+ *   purpose, counting the calls they get;
+ * - `late`: a fixture node started after the gateway.
+ * Their names sort before `library`, so the google.api.http routes they share stay `library`'s
+ * (the last registered route wins); they are reached through the default routes.
+ */
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DescFile, FileRegistry, JsonObject } from "@bufbuild/protobuf";
+import { Validator } from "@seriousme/openapi-schema-validator";
+import {
+  Code,
+  createGateway,
+  createService,
+  silentLogger,
+  TsmicroError,
+  type CallContext,
+  type Gateway,
+  type HandlerOf,
+  type MicroService,
+} from "@tsmicro/runtime";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildOpenApi } from "../generator/openapi.js";
+import { AlphaDefinition } from "./golden/10-services/services.micro.js";
+import type { Book } from "./golden/16-gateway/gateway.js";
+import { LibraryDefinition } from "./golden/16-gateway/gateway.micro.js";
+import { repoRoot } from "./support/cli.js";
+import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
+
+/** An HTTP answer, read to the end. */
+interface Answer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly text: string;
+  json(): unknown;
+}
+
+/** One row of a table: a request and what the gateway must answer. */
+interface Case {
+  readonly name: string;
+  readonly method: string;
+  /** Path and query, still percent-encoded as sent. */
+  readonly path: string;
+  /** A string is sent as it is; anything else as JSON. */
+  readonly body?: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly status: number;
+  /** The whole JSON body, compared with toEqual. */
+  readonly json?: unknown;
+  /** Further checks on the answer. */
+  readonly check?: (answer: Answer) => void;
+}
+
+async function send(
+  base: string | undefined,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): Promise<Answer> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+    init.headers = { "content-type": "application/json", ...headers };
+  }
+  const response = await fetch(`${base}${path}`, init);
+  const text = await response.text();
+  return {
+    status: response.status,
+    contentType: response.headers.get("content-type") ?? "",
+    text,
+    json: () => JSON.parse(text) as unknown,
+  };
+}
+
+/** The lines of an NDJSON body, parsed. */
+function ndjson(text: string): unknown[] {
+  expect(text.endsWith("\n"), text).toBe(true);
+  return text
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => JSON.parse(line) as unknown);
+}
+
+/** The events of a text/event-stream body: each event's name (if any) and its data, parsed. */
+function sseEvents(text: string): { event?: string; data: unknown }[] {
+  expect(text.endsWith("\n\n"), text).toBe(true);
+  return text
+    .split("\n\n")
+    .filter((block) => block !== "")
+    .map((block) => {
+      const lines = block.split("\n");
+      const event = lines.find((l) => l.startsWith("event: "))?.slice("event: ".length);
+      const data = lines
+        .filter((l) => l.startsWith("data: "))
+        .map((l) => l.slice("data: ".length))
+        .join("\n");
+      return { ...(event === undefined ? {} : { event }), data: JSON.parse(data) as unknown };
+    });
+}
+
+/** A google.rpc.Status body, as every error answer has. */
+function status(code: Code, message: string, details: unknown[] = []) {
+  return { code, message, details };
+}
+
+async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function openApiOf(file: DescFile, registry: FileRegistry): JsonObject {
+  return JSON.parse(buildOpenApi(file, file.proto, registry, "0.0.0-test")) as JsonObject;
+}
+
+/** Every proto3 JSON mapping case of EchoMessage, written canonically (as toJson writes it). */
+const everyField = {
+  int64Value: "-9007199254740993",
+  uint64Value: "18446744073709551615",
+  sint64Value: "-42",
+  int32Value: -7,
+  doubleValue: 1.5,
+  floatValue: 0.25,
+  boolValue: true,
+  genre: "GENRE_HISTORY",
+  bytesValue: "AAH+/w==",
+  stringValue: "héllo ✓",
+  int64List: ["1", "-2", "9007199254740993"],
+  labels: { a: "1", b: "2" },
+  book: {
+    name: "shelves/1/books/2",
+    title: "T",
+    author: "A",
+    read: true,
+    pages: 3,
+    genre: "GENRE_FICTION",
+    tags: ["x", "y"],
+  },
+  timestamp: "2024-01-02T03:04:05.678Z",
+  duration: "1.500s",
+  fieldMask: "title,book.author",
+  structValue: { n: 1, s: "s", list: [true, null], nested: { k: "v" } },
+  anyValue: ["a", 2, { b: false }],
+  wrappedInt64: "0",
+  wrappedString: "",
+  wrappedBool: false,
+  optionalInt32: 0,
+  customName: "renamed",
+  choiceNumber: 0,
+};
+
+describe("the HTTP gateway", () => {
+  let dir = "";
+  let flags: string[] = [];
+  let node: NodeProcess;
+  let doomed: NodeProcess;
+  let broken: MicroService;
+  /** How many calls the broken service's Fail handler received. */
+  let brokenFailCalls = 0;
+  /** How many of the broken service's StreamBooks calls saw their caller cancel. */
+  let streamsCancelled = 0;
+  /** The gateway most cases use: default settings, OpenAPI served. */
+  let gateway: Gateway;
+  /** A second gateway with a 1 KiB body limit and breakers that open after 3 failures. */
+  let strict: Gateway;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-gateway-"));
+    flags = ["--registry=local", `--registry_address=${dir}`];
+    [node, doomed] = await Promise.all([
+      startNode("test/fixtures/gateway-node.ts", flags),
+      startNode("test/fixtures/gateway-node.ts", flags, { GATEWAY_NODE_NAME: "doomed" }),
+    ]);
+
+    // A short shutdown grace: a stream the gateway failed to cancel would otherwise hold stop() for 10 s.
+    broken = createService({
+      name: "broken",
+      args: [...flags, "--shutdown_grace=1s"],
+      env: {},
+      logger: silentLogger(),
+    });
+    const unimplemented = () => {
+      throw new TsmicroError(Code.UNIMPLEMENTED, "the broken service does not serve this");
+    };
+    const library = {
+      ...Object.fromEntries(Object.keys(LibraryDefinition.methods).map((name) => [name, unimplemented])),
+      async ping() {
+        return { status: "ok" };
+      },
+      async getShelf() {
+        throw new Error("the database password is hunter2");
+      },
+      // "gone" fails before the first book, "slow" sends 5 books 20 ms apart, "endless" sends books until
+      // the call is cancelled (counted in streamsCancelled); any other shelf fails after the first book.
+      async *streamBooks(request: { shelf: string }, context: CallContext): AsyncIterable<Book> {
+        const book = (i: number): Book => ({
+          name: `shelves/${request.shelf}/books/${i}`,
+          title: `book ${i}`,
+          author: "",
+          read: false,
+          pages: i,
+          genre: 0,
+          tags: [],
+        });
+        if (request.shelf === "gone") throw new TsmicroError(Code.NOT_FOUND, "no shelf gone");
+        if (request.shelf === "slow" || request.shelf === "endless") {
+          const count = request.shelf === "slow" ? 5 : 250;
+          for (let i = 1; i <= count; i++) {
+            if (context.signal.aborted) {
+              streamsCancelled++;
+              return;
+            }
+            yield book(i);
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+          if (context.signal.aborted) streamsCancelled++;
+          return;
+        }
+        yield book(1);
+        throw new TsmicroError(Code.ABORTED, "the shelf moved");
+      },
+      async fail(request: { code: number; message: string }) {
+        brokenFailCalls++;
+        throw new TsmicroError(request.code as Code, request.message);
+      },
+    };
+    broken.handle(LibraryDefinition, library as unknown as HandlerOf<typeof LibraryDefinition>);
+    const alpha = Object.fromEntries(Object.keys(AlphaDefinition.methods).map((name) => [name, unimplemented]));
+    broken.handle(AlphaDefinition, alpha as unknown as HandlerOf<typeof AlphaDefinition>);
+    await broken.start();
+
+    gateway = createGateway({
+      args: [...flags, "--address=127.0.0.1:0"],
+      env: {},
+      logger: silentLogger(),
+      openApi: openApiOf,
+    });
+    strict = createGateway({
+      args: [
+        ...flags,
+        "--address=127.0.0.1:0",
+        "--body_limit=1kb",
+        "--breaker_volume_threshold=3",
+        "--breaker_error_threshold=50",
+        "--breaker_reset_timeout=10m",
+        "--breaker_window=10m",
+      ],
+      env: {},
+      logger: silentLogger(),
+    });
+    await Promise.all([gateway.start(), strict.start()]);
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled([gateway?.stop(), strict?.stop()]);
+    await broken?.stop();
+    await killAllNodes();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  describe("maps the google.api.http grammar, default routes and POST /rpc", () => {
+    const grammar: Case[] = [
+      // Literal paths and one-segment variables.
+      { name: "literal path", method: "GET", path: "/v1/ping", status: 200, json: { status: "ok" } },
+      { name: "{field}", method: "GET", path: "/v1/shelves/s1", status: 200, json: { name: "shelves/s1" } },
+      {
+        name: "{field} is fully percent-decoded, %2F included",
+        method: "GET",
+        path: "/v1/shelves/a%2Fb%20c",
+        status: 200,
+        json: { name: "shelves/a/b c" },
+      },
+      {
+        name: "{field=*}",
+        method: "GET",
+        path: "/v1/authors/tolkien",
+        status: 200,
+        json: { name: "authors/tolkien" },
+      },
+      // Multi-segment and deep captures.
+      {
+        name: "{name=shelves/*/books/*}",
+        method: "GET",
+        path: "/v1/shelves/s1/books/b2",
+        status: 200,
+        json: { name: "shelves/s1/books/b2" },
+      },
+      {
+        name: "multi-segment capture keeps %2F encoded and decodes the rest",
+        method: "GET",
+        path: "/v1/shelves/s%2F1/books/b%202",
+        status: 200,
+        json: { name: "shelves/s%2F1/books/b 2" },
+      },
+      {
+        name: "additional_bindings: the second route reaches GetBook",
+        method: "GET",
+        path: "/v1/books/b9",
+        status: 200,
+        json: { name: "b9" },
+      },
+      {
+        name: "{path=**} takes every remaining segment",
+        method: "GET",
+        path: "/v1/files/a/b/c.txt",
+        status: 200,
+        json: { path: "a/b/c.txt" },
+      },
+      {
+        name: "{path=**} keeps %2F inside a segment encoded",
+        method: "GET",
+        path: "/v1/files/dir/x%2Fy/my%20notes.txt",
+        status: 200,
+        json: { path: "dir/x%2Fy/my notes.txt" },
+      },
+      {
+        name: "{path=buckets/*/objects/**}",
+        method: "GET",
+        path: "/v1/buckets/b1/objects/photos/2024/cat.jpg",
+        status: 200,
+        json: { path: "buckets/b1/objects/photos/2024/cat.jpg" },
+      },
+      {
+        name: "a long deep path (hundreds of characters) is one capture",
+        method: "GET",
+        path: `/v1/files/${"segment/".repeat(40)}end.txt`,
+        status: 200,
+        json: { path: `${"segment/".repeat(40)}end.txt` },
+      },
+      {
+        name: "a long single-segment variable",
+        method: "GET",
+        path: `/v1/shelves/${"s".repeat(300)}`,
+        status: 200,
+        json: { name: `shelves/${"s".repeat(300)}` },
+      },
+      // Everything from path and query.
+      {
+        name: "GET: nested, repeated, int32, bool and enum-by-name fields from the query; unknown ones ignored",
+        method: "GET",
+        path: "/v1/shelves/s1/books?page_size=2&read=true&genre=GENRE_SCIENCE&tags=a&tags=b&filter.author=ada&filter.min_pages=10&_=1700000000",
+        status: 200,
+        json: {
+          books: [1, 2].map((i) => ({
+            name: `shelves/s1/books/${i}`,
+            author: "ada",
+            read: true,
+            pages: 10,
+            genre: "GENRE_SCIENCE",
+            tags: ["a", "b"],
+          })),
+          totalSize: 2,
+        },
+      },
+      {
+        name: "GET: JSON names, an enum by number, a bool as 1 and a repeated field given once",
+        method: "GET",
+        path: "/v1/shelves/s1/books?pageSize=1&read=1&genre=2&tags=solo&filter.minPages=5",
+        status: 200,
+        json: {
+          books: [{ name: "shelves/s1/books/1", read: true, pages: 5, genre: "GENRE_HISTORY", tags: ["solo"] }],
+          totalSize: 1,
+        },
+      },
+      {
+        name: "GET: a query parameter cannot override a path variable",
+        method: "GET",
+        path: "/v1/shelves/s1/books?shelf=other",
+        status: 200,
+        json: { books: [{ name: "shelves/s1/books/1" }], totalSize: 1 },
+      },
+      {
+        name: 'additional_bindings: POST with body "*" and a custom verb reaches ListBooks',
+        method: "POST",
+        path: "/v1/shelves/s1/books:search",
+        body: { pageSize: 1, genre: "GENRE_FICTION", shelf: "ignored" },
+        status: 200,
+        json: { books: [{ name: "shelves/s1/books/1", genre: "GENRE_FICTION" }], totalSize: 1 },
+      },
+      // Bodies.
+      {
+        name: 'body: "book", the rest from path and query; a query parameter inside the body field is ignored',
+        method: "POST",
+        path: "/v1/shelves/s1/books?request_id=r1&book.title=ignored",
+        body: { title: "Dune", author: "Herbert", pages: 412, genre: "GENRE_FICTION", tags: ["sf"] },
+        status: 200,
+        json: {
+          name: "shelves/s1/books/r1",
+          title: "Dune",
+          author: "Herbert",
+          pages: 412,
+          genre: "GENRE_FICTION",
+          tags: ["sf"],
+        },
+      },
+      {
+        name: "{book.name=…} sets a field inside the body field, over the body's; a FieldMask from the query",
+        method: "PATCH",
+        path: "/v1/shelves/s1/books/b1?update_mask=title,read",
+        body: { name: "shelves/x/books/y", title: "New", read: true },
+        status: 200,
+        json: { book: { name: "shelves/s1/books/b1", title: "New", read: true }, updateMask: "title,read" },
+      },
+      {
+        name: 'custom verb :publish with body "*"',
+        method: "POST",
+        path: "/v1/shelves/s1/books/b1:publish",
+        body: { edition: "2nd", copies: 5 },
+        status: 200,
+        json: { name: "shelves/s1/books/b1", edition: "2nd", copies: 5 },
+      },
+      {
+        name: "an encoded colon is part of the name, never a verb",
+        method: "POST",
+        path: "/v1/shelves/s1/books/b1%3Apublish",
+        body: { edition: "2nd" },
+        status: 404,
+        check: (answer) => expect(answer.json()).toMatchObject({ code: Code.NOT_FOUND }),
+      },
+      {
+        name: "DELETE with a bool from the query answers Empty as {}",
+        method: "DELETE",
+        path: "/v1/shelves/s1/books/b1?force=true",
+        status: 200,
+        json: {},
+      },
+      {
+        name: "DELETE without the bool fails as the node says",
+        method: "DELETE",
+        path: "/v1/shelves/s1/books/b1",
+        status: 400,
+        json: status(Code.FAILED_PRECONDITION, "shelves/s1/books/b1: pass force=true to delete"),
+      },
+      {
+        name: "response_body answers only that field",
+        method: "GET",
+        path: "/v1/shelves/s1/books:latest",
+        status: 200,
+        check: (answer) => {
+          const body = answer.json() as Record<string, unknown>;
+          expect(body).toMatchObject({ name: "shelves/s1/books/latest", title: "latest" });
+          expect(body).not.toHaveProperty("book");
+          expect(body).not.toHaveProperty("servedBy");
+        },
+      },
+      {
+        name: "Hash and HashKV claim POST /v3/maintenance/hash: HashKV, registered last, answers",
+        method: "POST",
+        path: "/v3/maintenance/hash",
+        body: { revision: "7" },
+        status: 200,
+        json: { hash: 2, hashRevision: "7" },
+      },
+      {
+        name: "HashKV answers the conflicting route even for an empty body",
+        method: "POST",
+        path: "/v3/maintenance/hash",
+        body: {},
+        status: 200,
+        json: { hash: 2 },
+      },
+      // Default routes: /{service}/{method} and /{service}/{Service}/{method}.
+      {
+        name: "default route /{service}/{Service}/{method} reaches Whoami, which has no http option",
+        method: "POST",
+        path: "/library/Library/Whoami",
+        body: {},
+        status: 200,
+        check: (answer) => expect(answer.json()).toMatchObject({ nodeId: node.id }),
+      },
+      {
+        name: "default route /{service}/{method}, method name in lower case, GET",
+        method: "GET",
+        path: "/library/whoami",
+        status: 200,
+        check: (answer) => expect(answer.json()).toMatchObject({ nodeId: node.id }),
+      },
+      {
+        name: "default route with a snake_case method and GET fields from the query",
+        method: "GET",
+        path: "/library/Library/get_shelf?shelf=s9",
+        status: 200,
+        json: { name: "shelves/s9" },
+      },
+      {
+        name: "default route: upper-case method name with _",
+        method: "GET",
+        path: "/library/GET_SHELF?shelf=s7",
+        status: 200,
+        json: { name: "shelves/s7" },
+      },
+      {
+        name: "default route, POST: the JSON body is the whole request",
+        method: "POST",
+        path: "/library/Library/GetShelf",
+        body: { shelf: "s8" },
+        status: 200,
+        json: { name: "shelves/s8" },
+      },
+      {
+        name: "default route naming the proto service by its full name",
+        method: "POST",
+        path: "/library/fixtures.gateway.v1.Library/GetAuthor",
+        body: { author: "ursula" },
+        status: 200,
+        json: { name: "authors/ursula" },
+      },
+      // POST /rpc.
+      {
+        name: "POST /rpc with method",
+        method: "POST",
+        path: "/rpc",
+        body: { service: "library", method: "Library.GetShelf", request: { shelf: "s3" } },
+        status: 200,
+        json: { name: "shelves/s3" },
+      },
+      {
+        name: "POST /rpc with endpoint (go-micro's spelling)",
+        method: "POST",
+        path: "/rpc",
+        body: { service: "library", endpoint: "Library.GetAuthor", request: { author: "le guin" } },
+        status: 200,
+        json: { name: "authors/le guin" },
+      },
+      {
+        name: "POST /rpc with the full method name and the request as a JSON string",
+        method: "POST",
+        path: "/rpc",
+        body: { service: "library", method: "fixtures.gateway.v1.Library.GetShelf", request: '{"shelf":"s4"}' },
+        status: 200,
+        json: { name: "shelves/s4" },
+      },
+      // Proto3 JSON both ways.
+      {
+        name: "Echo round-trips every proto3 JSON mapping case",
+        method: "POST",
+        path: "/v1/echo",
+        body: everyField,
+        status: 200,
+        json: everyField,
+      },
+      {
+        name: "Echo accepts non-canonical forms and answers canonical ones",
+        method: "POST",
+        path: "/v1/echo",
+        body: {
+          int64_value: 42,
+          uint64Value: 7,
+          int32Value: "-7",
+          doubleValue: "2.5",
+          genre: 3,
+          bytesValue: "AAH-_w",
+          duration: "2s",
+          timestamp: "2024-01-02T04:04:05.678+01:00",
+          wrappedInt64: 5,
+          customName: "by JSON name",
+          choice_text: "snake",
+        },
+        status: 200,
+        json: {
+          int64Value: "42",
+          uint64Value: "7",
+          int32Value: -7,
+          doubleValue: 2.5,
+          genre: "GENRE_SCIENCE",
+          bytesValue: "AAH+/w==",
+          duration: "2s",
+          timestamp: "2024-01-02T03:04:05.678Z",
+          wrappedInt64: "5",
+          customName: "by JSON name",
+          choiceText: "snake",
+        },
+      },
+      {
+        name: "Echo: NaN and infinities are strings",
+        method: "POST",
+        path: "/v1/echo",
+        body: { doubleValue: "NaN", floatValue: "-Infinity" },
+        status: 200,
+        json: { doubleValue: "NaN", floatValue: "-Infinity" },
+      },
+      {
+        name: "Echo: zero values of implicit-presence fields are left out; null is unset",
+        method: "POST",
+        path: "/v1/echo",
+        body: { int32Value: 0, stringValue: "", boolValue: false, genre: "GENRE_UNSPECIFIED", wrappedBool: null },
+        status: 200,
+        json: {},
+      },
+      {
+        name: "Echo: a message with a nested oneof member",
+        method: "POST",
+        path: "/v1/echo",
+        body: { choiceBook: { title: "in a oneof" } },
+        status: 200,
+        json: { choiceBook: { title: "in a oneof" } },
+      },
+      {
+        name: "a JSON body is read whatever its content type",
+        method: "POST",
+        path: "/v1/echo",
+        body: '{"stringValue":"plain"}',
+        headers: { "content-type": "text/plain" },
+        status: 200,
+        json: { stringValue: "plain" },
+      },
+      {
+        name: 'no body at all on a body "*" route is the empty message',
+        method: "POST",
+        path: "/v1/echo",
+        status: 200,
+        json: {},
+      },
+      // Headers to metadata.
+      {
+        name: "Grpc-Metadata-*, Authorization, X-Request-Id and X-Forwarded-For reach the node; Cookie does not",
+        method: "GET",
+        path: "/library/Library/Whoami",
+        headers: {
+          "Grpc-Metadata-Tenant": "acme",
+          "Grpc-Metadata-X-Trace": "t1",
+          Authorization: "Bearer abc",
+          "X-Request-Id": "req-1",
+          "X-Forwarded-For": "10.0.0.1",
+          Cookie: "session=secret",
+          "Grpc-Metadata-X-Jwt-Sub": "admin",
+        },
+        status: 200,
+        check: (answer) => {
+          const body = answer.json() as { metadataKeys: string[]; metadata: Record<string, string> };
+          expect(body.metadataKeys).toEqual(
+            expect.arrayContaining(["tenant", "x-trace", "authorization", "x-request-id", "x-forwarded-for"]),
+          );
+          expect(body.metadataKeys).not.toContain("cookie");
+          // Claims come only from a verified token, never from a client's header.
+          expect(body.metadataKeys).not.toContain("x-jwt-sub");
+          expect(body.metadata).toMatchObject({
+            "x-trace": "t1",
+            "x-request-id": "req-1",
+            "x-forwarded-for": "10.0.0.1, 127.0.0.1",
+          });
+        },
+      },
+      {
+        name: "a Grpc-Metadata-*-Bin header is base64 and reaches the node as bytes",
+        method: "GET",
+        path: "/library/Library/Whoami",
+        headers: { "Grpc-Metadata-X-Blob-Bin": "AQL+/w==" },
+        status: 200,
+        check: (answer) => expect(answer.json()).toMatchObject({ metadata: { "x-blob-bin": "AQL+/w==" } }),
+      },
+      // Server streaming.
+      {
+        name: "a server stream is NDJSON, one {result} per message",
+        method: "GET",
+        path: "/v1/shelves/s1/books:stream?count=2",
+        status: 200,
+        check: (answer) => {
+          expect(answer.contentType).toMatch(/^application\/x-ndjson/);
+          expect(ndjson(answer.text)).toEqual([
+            { result: { name: "shelves/s1/books/1", title: "book 1", pages: 1 } },
+            { result: { name: "shelves/s1/books/2", title: "book 2", pages: 2 } },
+          ]);
+        },
+      },
+      {
+        name: "a server stream is SSE when the client accepts text/event-stream",
+        method: "GET",
+        path: "/v1/shelves/s1/books:stream",
+        headers: { Accept: "text/event-stream" },
+        status: 200,
+        check: (answer) => {
+          expect(answer.contentType).toMatch(/^text\/event-stream/);
+          expect(sseEvents(answer.text)).toEqual(
+            [1, 2, 3].map((i) => ({ data: { name: `shelves/s1/books/${i}`, title: `book ${i}`, pages: i } })),
+          );
+        },
+      },
+      {
+        name: "a server stream through a default route, POST body as the request",
+        method: "POST",
+        path: "/library/Library/StreamBooks",
+        body: { shelf: "s2", count: 1 },
+        status: 200,
+        check: (answer) =>
+          expect(ndjson(answer.text)).toEqual([{ result: { name: "shelves/s2/books/1", title: "book 1", pages: 1 } }]),
+      },
+    ];
+
+    it.each(grammar)("$name: $method $path", async (row) => {
+      const answer = await send(gateway.url, row.method, row.path, row.body, row.headers);
+      expect(answer.status, answer.text).toBe(row.status);
+      if (row.json !== undefined) expect(answer.json()).toEqual(row.json);
+      row.check?.(answer);
+    });
+  });
+
+  describe("rejects bad input with a status and a message naming the problem", () => {
+    const badInput: Case[] = [
+      {
+        name: "malformed JSON",
+        method: "POST",
+        path: "/v1/echo",
+        body: '{"int32Value": 1,',
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /not valid JSON/ }),
+      },
+      {
+        name: "a string for an int32",
+        method: "POST",
+        path: "/v1/echo",
+        body: { int32Value: "seven" },
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /int32_?[vV]alue/ }),
+      },
+      {
+        name: "an int32 out of range",
+        method: "POST",
+        path: "/v1/echo",
+        body: { int32Value: 2147483648 },
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /int32_?[vV]alue/ }),
+      },
+      {
+        name: "an object for a string",
+        method: "POST",
+        path: "/v1/echo",
+        body: { stringValue: { nested: true } },
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /string_?[vV]alue/ }),
+      },
+      {
+        name: "an unknown field",
+        method: "POST",
+        path: "/v1/echo",
+        body: { int32Value: 1, colour: "red" },
+        status: 400,
+        check: (answer) => expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /colour/ }),
+      },
+      {
+        name: "an unknown field inside a nested message",
+        method: "POST",
+        path: "/v1/echo",
+        body: { book: { title: "T", blurb: "x" } },
+        status: 400,
+        check: (answer) => expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /blurb/ }),
+      },
+      {
+        name: "an unknown enum name",
+        method: "POST",
+        path: "/v1/echo",
+        body: { genre: "GENRE_POETRY" },
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /genre[\s\S]*GENRE_POETRY/ }),
+      },
+      {
+        name: 'a JSON array where body "*" needs an object',
+        method: "POST",
+        path: "/v1/echo",
+        body: [1, 2],
+        status: 400,
+        check: (answer) => expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT }),
+      },
+      {
+        name: "a query value that is not an int32",
+        method: "GET",
+        path: "/v1/shelves/s1/books?page_size=ten",
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /page_?[sS]ize[\s\S]*ten/ }),
+      },
+      {
+        name: "a query value that is not a bool",
+        method: "GET",
+        path: "/v1/shelves/s1/books?read=maybe",
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /read[\s\S]*maybe/ }),
+      },
+      {
+        name: "a singular field given twice in the query",
+        method: "GET",
+        path: "/v1/shelves/s1/books?page_size=1&page_size=2",
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /page_?[sS]ize/ }),
+      },
+      {
+        name: "a malformed %-escape in the path",
+        method: "GET",
+        path: "/v1/shelves/%zz",
+        status: 400,
+        check: (answer) => expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /%/ }),
+      },
+      {
+        name: "an unknown route",
+        method: "GET",
+        path: "/v1/nowhere/to/be/found",
+        status: 404,
+        json: status(Code.NOT_FOUND, "no route for GET /v1/nowhere/to/be/found"),
+      },
+      {
+        name: "an unknown service on a default route",
+        method: "POST",
+        path: "/nosuch/Library/Ping",
+        body: {},
+        status: 404,
+        check: (answer) => expect(answer.json()).toMatchObject({ code: Code.NOT_FOUND, details: [] }),
+      },
+      {
+        name: "an unknown method of a known service on a default route",
+        method: "GET",
+        path: "/library/Library/Borrow",
+        status: 404,
+        check: (answer) => expect(answer.json()).toMatchObject({ code: Code.NOT_FOUND }),
+      },
+      {
+        name: "POST /rpc to an unknown service",
+        method: "POST",
+        path: "/rpc",
+        body: { service: "nosuch", method: "Library.Ping", request: {} },
+        status: 404,
+        check: (answer) => expect(answer.json()).toMatchObject({ code: Code.NOT_FOUND, message: /nosuch/ }),
+      },
+      {
+        name: "POST /rpc to an unknown method lists the methods there are",
+        method: "POST",
+        path: "/rpc",
+        body: { service: "library", method: "Library.Borrow" },
+        status: 404,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({ code: Code.NOT_FOUND, message: /Borrow[\s\S]*Library\.GetShelf/ }),
+      },
+      {
+        name: "POST /rpc without a service",
+        method: "POST",
+        path: "/rpc",
+        body: { method: "Library.Ping" },
+        status: 400,
+        check: (answer) => expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /service/ }),
+      },
+      {
+        name: "a client-streaming method over HTTP",
+        method: "POST",
+        path: "/broken/Alpha/ClientStream",
+        body: {},
+        status: 501,
+        check: (answer) => expect(answer.json()).toMatchObject({ code: Code.UNIMPLEMENTED, message: /gRPC/ }),
+      },
+      {
+        name: "a bidi-streaming method over HTTP",
+        method: "POST",
+        path: "/broken/Alpha/BidiStream",
+        body: {},
+        status: 501,
+        check: (answer) => expect(answer.json()).toMatchObject({ code: Code.UNIMPLEMENTED }),
+      },
+    ];
+
+    it.each(badInput)("$name: $method $path -> $status", async (row) => {
+      const answer = await send(gateway.url, row.method, row.path, row.body, row.headers);
+      expect(answer.status, answer.text).toBe(row.status);
+      expect(answer.contentType).toMatch(/^application\/json/);
+      if (row.json !== undefined) expect(answer.json()).toEqual(row.json);
+      row.check?.(answer);
+    });
+
+    it("a body over --body_limit is 413 with a JSON status; one under it goes through", async () => {
+      const over = await send(strict.url, "POST", "/v1/echo", { stringValue: "x".repeat(2000) });
+      expect(over.status, over.text).toBe(413);
+      expect(over.json()).toMatchObject({ code: expect.any(Number), message: expect.any(String), details: [] });
+      const under = await send(strict.url, "POST", "/v1/echo", { stringValue: "x".repeat(900) });
+      expect(under.status, under.text).toBe(200);
+      expect(under.json()).toEqual({ stringValue: "x".repeat(900) });
+      // The main gateway's default limit (1 MiB) lets the same body through.
+      const same = await send(gateway.url, "POST", "/v1/echo", { stringValue: "x".repeat(2000) });
+      expect(same.status, same.text).toBe(200);
+    });
+  });
+
+  describe("answers gRPC failures with their HTTP status and a google.rpc.Status body", () => {
+    const codes: [Code, number][] = [
+      [Code.CANCELLED, 499],
+      [Code.UNKNOWN, 500],
+      [Code.INVALID_ARGUMENT, 400],
+      [Code.DEADLINE_EXCEEDED, 504],
+      [Code.NOT_FOUND, 404],
+      [Code.ALREADY_EXISTS, 409],
+      [Code.PERMISSION_DENIED, 403],
+      [Code.RESOURCE_EXHAUSTED, 429],
+      [Code.FAILED_PRECONDITION, 400],
+      [Code.ABORTED, 409],
+      [Code.OUT_OF_RANGE, 400],
+      [Code.UNIMPLEMENTED, 501],
+      [Code.INTERNAL, 500],
+      [Code.UNAVAILABLE, 503],
+      [Code.DATA_LOSS, 500],
+      [Code.UNAUTHENTICATED, 401],
+    ];
+
+    it.each(codes)("Fail with gRPC code %i -> HTTP %i", async (code, httpStatus) => {
+      const answer = await send(gateway.url, "POST", "/v1/fail", { code, message: `failed with ${code}` });
+      expect(answer.status, answer.text).toBe(httpStatus);
+      expect(answer.contentType).toMatch(/^application\/json/);
+      expect(answer.json()).toEqual(status(code, `failed with ${code}`));
+    });
+
+    it("Fail with code 0 succeeds with {}", async () => {
+      const answer = await send(gateway.url, "POST", "/v1/fail", { code: 0 });
+      expect(answer.status, answer.text).toBe(200);
+      expect(answer.json()).toEqual({});
+    });
+
+    it('an ErrorInfo detail is rendered as JSON with "@type"', async () => {
+      const answer = await send(gateway.url, "POST", "/v1/fail", {
+        code: Code.PERMISSION_DENIED,
+        message: "not your shelf",
+        reason: "NOT_OWNER",
+        metadata: { shelf: "s1" },
+      });
+      expect(answer.status, answer.text).toBe(403);
+      expect(answer.json()).toEqual(
+        status(Code.PERMISSION_DENIED, "not your shelf", [
+          {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            reason: "NOT_OWNER",
+            domain: "fixtures.gateway.v1",
+            metadata: { shelf: "s1" },
+          },
+        ]),
+      );
+    });
+
+    it("a handler's own exception is 500 'internal error', with nothing of it in the body", async () => {
+      const answer = await send(gateway.url, "GET", "/broken/Library/GetShelf?shelf=s1");
+      expect(answer.status, answer.text).toBe(500);
+      expect(answer.json()).toEqual(status(Code.INTERNAL, "internal error"));
+      expect(answer.text).not.toMatch(/hunter2|\bat \S+:\d+|Error:/);
+    });
+
+    it("a stream failing after its first message ends the NDJSON body with {error}", async () => {
+      const answer = await send(gateway.url, "GET", "/broken/Library/StreamBooks?shelf=s");
+      expect(answer.status, answer.text).toBe(200);
+      expect(ndjson(answer.text)).toEqual([
+        { result: { name: "shelves/s/books/1", title: "book 1", pages: 1 } },
+        { error: status(Code.ABORTED, "the shelf moved") },
+      ]);
+    });
+
+    it("a stream failing after its first message ends the SSE body with an error event", async () => {
+      const answer = await send(gateway.url, "GET", "/broken/Library/StreamBooks?shelf=s", undefined, {
+        Accept: "text/event-stream",
+      });
+      expect(answer.status, answer.text).toBe(200);
+      expect(sseEvents(answer.text)).toEqual([
+        { data: { name: "shelves/s/books/1", title: "book 1", pages: 1 } },
+        { event: "error", data: status(Code.ABORTED, "the shelf moved") },
+      ]);
+    });
+
+    it("a stream failing before its first message is a plain error response with the code's status", async () => {
+      const answer = await send(gateway.url, "GET", "/broken/Library/StreamBooks?shelf=gone");
+      expect(answer.status, answer.text).toBe(404);
+      expect(answer.contentType).toMatch(/^application\/json/);
+      expect(answer.json()).toEqual(status(Code.NOT_FOUND, "no shelf gone"));
+    });
+
+    it("a backend whose only node died answers 503 with code 14", async () => {
+      const before = await send(gateway.url, "GET", "/doomed/Library/Whoami");
+      expect(before.status, before.text).toBe(200);
+      expect(before.json()).toMatchObject({ nodeId: doomed.id });
+      doomed.kill("SIGKILL");
+      await doomed.exited;
+      const after = await send(gateway.url, "GET", "/doomed/Library/Whoami");
+      expect(after.status, after.text).toBe(503);
+      expect(after.contentType).toMatch(/^application\/json/);
+      expect(after.json()).toMatchObject({ code: Code.UNAVAILABLE, message: expect.any(String) });
+      // Other services are unaffected.
+      expect((await send(gateway.url, "GET", "/v1/ping")).status).toBe(200);
+    });
+
+    it("an open circuit breaker answers 503 without calling the node", async () => {
+      const answers: Answer[] = [];
+      let callsWhenOpened = -1;
+      for (let i = 0; i < 10 && callsWhenOpened < 0; i++) {
+        const calls = brokenFailCalls;
+        const answer = await send(strict.url, "POST", "/broken/Library/Fail", {
+          code: Code.INTERNAL,
+          message: "kaput",
+        });
+        answers.push(answer);
+        if (answer.status === 503) callsWhenOpened = calls;
+      }
+      expect(callsWhenOpened, answers.map((a) => `${a.status} ${a.text}`).join("\n")).toBeGreaterThanOrEqual(3);
+      // Until it opened, the node answered every call itself.
+      for (const answer of answers.slice(0, -1)) expect(answer.json()).toEqual(status(Code.INTERNAL, "kaput"));
+      expect(brokenFailCalls).toBe(callsWhenOpened);
+
+      for (let i = 0; i < 3; i++) {
+        const answer = await send(strict.url, "POST", "/broken/Library/Fail", { code: Code.INTERNAL, message: "x" });
+        expect(answer.status, answer.text).toBe(503);
+        expect(answer.json()).toMatchObject({
+          code: Code.UNAVAILABLE,
+          message: expect.stringMatching(/circuit breaker open/),
+          details: [
+            {
+              "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+              reason: "BREAKER_OPEN",
+              domain: "tsmicro.runtime",
+            },
+          ],
+        });
+      }
+      expect(brokenFailCalls).toBe(callsWhenOpened);
+      // One breaker per method: the service's other methods still go through.
+      const ping = await send(strict.url, "GET", "/broken/Library/Ping");
+      expect(ping.status, ping.text).toBe(200);
+      expect(ping.json()).toEqual({ status: "ok" });
+    });
+  });
+
+  describe("server streams over HTTP", () => {
+    it.each([
+      ["GET", "/broken/Library/StreamBooks?shelf=slow", undefined],
+      ["POST", "/broken/Library/StreamBooks", { shelf: "slow" }],
+    ])("a stream whose messages come apart arrives whole: %s %s", async (method, path, body) => {
+      const answer = await send(gateway.url, method, path, body);
+      expect(answer.status, answer.text).toBe(200);
+      expect(ndjson(answer.text)).toEqual(
+        [1, 2, 3, 4, 5].map((i) => ({ result: { name: `shelves/slow/books/${i}`, title: `book ${i}`, pages: i } })),
+      );
+    });
+
+    it.each([
+      ["GET", "/broken/Library/StreamBooks?shelf=endless", undefined],
+      ["POST", "/broken/Library/StreamBooks", { shelf: "endless" }],
+    ])("an HTTP client going away cancels the backend's stream: %s %s", async (method, path, body) => {
+      const cancelledBefore = streamsCancelled;
+      const abort = new AbortController();
+      const response = await fetch(`${gateway.url}${path}`, {
+        method,
+        signal: abort.signal,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      expect(response.status).toBe(200);
+      const reader = response.body!.getReader();
+      const first = await reader.read();
+      expect(new TextDecoder().decode(first.value)).toContain('"shelves/endless/books/1"');
+      abort.abort();
+      await reader.cancel().catch(() => undefined);
+      // The endless stream runs 250 × 20 ms when nobody cancels it; the wait ends before that.
+      await until("the backend sees its stream cancelled", () => streamsCancelled > cancelledBefore, 4_000);
+    });
+  });
+
+  describe("discovery", () => {
+    it("a service started after the gateway is routed without restarting it", async () => {
+      const before = await send(gateway.url, "GET", "/late/Library/Ping");
+      expect(before.status, before.text).toBe(404);
+      const late = await startNode("test/fixtures/gateway-node.ts", flags, { GATEWAY_NODE_NAME: "late" });
+      // The registry watch brings it in, before any request asks for it.
+      await until("the gateway learns of late", () => gateway.catalogue.services().some((s) => s.name === "late"));
+      await until("GET /late/Library/Ping answers 200", async () => {
+        return (await send(gateway.url, "GET", "/late/Library/Ping")).status === 200;
+      });
+      const whoami = await send(gateway.url, "GET", "/late/whoami");
+      expect(whoami.status, whoami.text).toBe(200);
+      expect(whoami.json()).toMatchObject({ nodeId: late.id });
+    });
+  });
+
+  describe("/openapi.json", () => {
+    it("is a valid OpenAPI 3.1 document with every route of the fixture", async () => {
+      const answer = await send(gateway.url, "GET", "/openapi.json");
+      expect(answer.status, answer.text).toBe(200);
+      expect(answer.contentType).toMatch(/^application\/json/);
+      const document = answer.json() as Record<string, unknown>;
+      const result = await new Validator().validate(document);
+      expect(result.errors, JSON.stringify(result.errors, null, 2)).toBeUndefined();
+      expect(result.valid).toBe(true);
+      expect(document.openapi).toBe("3.1.0");
+
+      // Every path and operation of the generated document for the fixture's file is there.
+      const paths = document.paths as Record<string, Record<string, unknown>>;
+      const golden = JSON.parse(
+        await readFile(join(repoRoot, "test/golden/16-gateway/gateway.openapi.json"), "utf8"),
+      ) as { paths: Record<string, Record<string, unknown>> };
+      for (const [path, item] of Object.entries(golden.paths)) {
+        expect(Object.keys(paths[path] ?? {}).sort(), path).toEqual(Object.keys(item).sort());
+      }
+      expect(paths).toHaveProperty(["/v1/{name}:publish", "post"]);
+      expect(paths).toHaveProperty(["/v3/maintenance/hash", "post"]);
+
+      // Merging documents kept every schema they refer to.
+      const schemas = (document.components as { schemas: Record<string, unknown> }).schemas;
+      const refs = JSON.stringify(document).match(/"\$ref":"[^"]*"/g) ?? [];
+      expect(refs.length).toBeGreaterThan(0);
+      for (const ref of refs) {
+        const target = ref.slice('"$ref":"'.length, -1);
+        expect(target).toMatch(/^#\/components\/schemas\//);
+        expect(schemas, target).toHaveProperty([target.slice("#/components/schemas/".length)]);
+      }
+    });
+  });
+});
