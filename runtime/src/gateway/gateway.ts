@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import type { IncomingHttpHeaders } from "node:http";
+import { STATUS_CODES, type IncomingHttpHeaders } from "node:http";
+import type { Socket } from "node:net";
 import type { DescFile, FileRegistry, JsonObject, JsonValue, Message } from "@bufbuild/protobuf";
 import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
@@ -115,6 +116,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         .type("application/json")
         .send(JSON.stringify(body));
     },
+    clientErrorHandler: answerClientError,
     ...(settings.tlsCertFile || settings.tlsKeyFile ? { https: tlsOptions(settings) } : {}),
   });
   let address: string | undefined;
@@ -488,6 +490,27 @@ function tlsOptions(settings: GatewaySettings): { cert: Buffer; key: Buffer } {
     }
   };
   return { cert: read(settings.tlsCertFile, "--tls_cert_file"), key: read(settings.tlsKeyFile, "--tls_key_file") };
+}
+
+/**
+ * Requests Node's HTTP parser refuses (bad header bytes, headers too large, a timeout) get the
+ * same JSON error body as everything else, written straight to the socket.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  const [status, code, message] =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? [431, Code.INVALID_ARGUMENT, "the request headers are too large"]
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, Code.DEADLINE_EXCEEDED, "the request took too long to arrive"]
+        : [400, Code.INVALID_ARGUMENT, "the request is not valid HTTP"];
+  const body = JSON.stringify({ code, message, details: [] });
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  socket.destroy(error);
 }
 
 function splitAddress(address: string): { host: string; port: number } {
