@@ -13,6 +13,7 @@
  * (the last registered route wins); they are reached through the default routes.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DescFile, FileRegistry, JsonObject } from "@bufbuild/protobuf";
@@ -892,6 +893,25 @@ describe("the HTTP gateway", () => {
       // The main gateway's default limit (1 MiB) lets the same body through.
       const same = await send(gateway.url, "POST", "/v1/echo", { stringValue: "x".repeat(2000) });
       expect(same.status, same.text).toBe(200);
+    });
+
+    it("a request Node's HTTP parser refuses gets a JSON status too", async () => {
+      const { port } = new URL(gateway.url!);
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), "127.0.0.1", () =>
+          socket.write("GET /v1/ping HTTP/1.1\r\nHost: x\r\nNot a header line\r\n\r\n"),
+        );
+        let text = "";
+        socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        socket.on("close", () => resolve(text));
+        socket.on("error", reject);
+      });
+      expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+      expect(JSON.parse(raw.slice(raw.indexOf("\r\n\r\n") + 4))).toEqual({
+        code: 3,
+        message: "the request is not valid HTTP",
+        details: [],
+      });
     });
   });
 
