@@ -70,7 +70,9 @@ await yargs(hideBin(process.argv))
     "print the google.api.http route table of proto/: HTTP method, path, package.Service.Method",
     (y) => y.option("proto", { type: "string", default: "proto", describe: "folder of .proto files (an import root)" }),
     async (argv) => {
-      process.stdout.write(await routesCommand(argv.proto));
+      process.stdout.write(
+        await routesCommand(argv.proto, (message) => process.stderr.write(`tsmicro: warning: ${message}\n`)),
+      );
     },
   )
   .command(

@@ -18,6 +18,18 @@ async function project(fixture: string | undefined): Promise<string> {
 }
 
 describe("tsmicro routes", () => {
+  it("warns on stderr when two methods claim one route, naming the one that serves it", async () => {
+    const dir = await project("test/protos/16-gateway/gateway.proto");
+    const result = await run("node", [bins.tsmicro, "routes"], { cwd: dir });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/POST\s+\/v3\/maintenance\/hash\s+fixtures\.gateway\.v1\.Library\.HashKV/);
+    expect(result.stderr).toBe(
+      "tsmicro: warning: library/v1/http.proto: POST /v3/maintenance/hash is claimed by " +
+        "fixtures.gateway.v1.Library.Hash (/v3/maintenance/hash), fixtures.gateway.v1.Library.HashKV " +
+        "(/v3/maintenance/hash); fixtures.gateway.v1.Library.HashKV serves it, the others are unreachable\n",
+    );
+  });
+
   it("prints the google.api.http routes of proto/, sorted, one per binding", async () => {
     const dir = await project("test/protos/12-http/http.proto");
     const result = await run("node", [bins.tsmicro, "routes"], { cwd: dir });

@@ -1,6 +1,7 @@
-import { fromBinary } from "@bufbuild/protobuf";
+import { createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { resolve } from "node:path";
+import { routeConflicts } from "../../generator/route-conflicts.js";
 import { listRoutes, type RouteEntry } from "../../generator/route-table.js";
 import { buildImage, displayPath } from "./buf-image.js";
 import { listProtos } from "./generate-command.js";
@@ -11,12 +12,17 @@ import { listProtos } from "./generate-command.js";
  * It compiles the proto folder as `tsmicro generate` does rather than
  * reading `src/gen`, so the table is right even before regenerating.
  */
-export async function routesCommand(proto: string): Promise<string> {
+export async function routesCommand(proto: string, warn: (message: string) => void): Promise<string> {
   const protoDir = resolve(proto);
   const files = await listProtos(protoDir, proto);
   const image = fromBinary(FileDescriptorSetSchema, await buildImage(protoDir, displayPath(protoDir)));
   const routes = listRoutes(image.file, files);
   if (routes.length === 0) return `no routes: no method in ${proto} has a google.api.http option\n`;
+  const registry = createFileRegistry(image);
+  for (const name of files) {
+    const file = registry.getFile(name);
+    if (file) routeConflicts(file, registry).forEach(warn);
+  }
   return formatRoutes(routes);
 }
 
