@@ -157,14 +157,9 @@ export {
   type ReflectionClient,
   type ReflectionClientOptions,
 } from "./transport/reflection-client.js";
-export {
-  createGateway,
-  findMethod,
-  forwardedMetadata,
-  type Gateway,
-  type GatewayOptions,
-  type OpenApiBuilder,
-} from "./gateway/gateway.js";
+export { createGateway, findMethod, type Gateway, type GatewayOptions } from "./gateway/gateway.js";
+export { forwardedMetadata } from "./gateway/forwarded-metadata.js";
+export { mergeOpenApi, type OpenApiBuilder } from "./gateway/merge-openapi.js";
 export {
   defaultGatewaySettings,
   gatewayFlagNames,

@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
-import { STATUS_CODES, type IncomingHttpHeaders } from "node:http";
+import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import type { DescFile, FileRegistry, JsonObject, JsonValue, Message } from "@bufbuild/protobuf";
 import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { createRpcCaller } from "../client/rpc-client.js";
@@ -23,14 +22,13 @@ import type { GatewayMethod } from "./gateway-method.js";
 import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import { errorResponse, requestMessage, responseJson } from "./http-mapping.js";
 import { mapStream, sendStream } from "./http-stream.js";
+import { forwardedMetadata } from "./forwarded-metadata.js";
+import { mergeOpenApi, type OpenApiBuilder } from "./merge-openapi.js";
 import { loadGatewayConfig } from "./gateway-config.js";
-import { claimsMetadata, jwtMetadataKeys, type JwtOptions } from "./jwt-auth.js";
+import { claimsMetadata, type JwtOptions } from "./jwt-auth.js";
 import { createRouteGuard, type RouteGuard } from "./route-guard.js";
 import type { RouteRule } from "./route-rules.js";
 import { createWebProxy, webProxyRoutes } from "./web-proxy.js";
-
-/** Builds the OpenAPI document of one proto file; `tsmicro api` passes the generator's. */
-export type OpenApiBuilder = (file: DescFile, registry: FileRegistry) => JsonObject;
 
 /** Options of createGateway. Settings given here are overridden by environment and flags. */
 export interface GatewayOptions {
@@ -418,60 +416,6 @@ export function findMethod(backend: BackendService, spec: string): GatewayMethod
 
 function fold(name: string): string {
   return name.toLowerCase().replace(/[_-]/g, "");
-}
-
-/**
- * gRPC metadata from HTTP headers, as grpc-gateway forwards them: `Grpc-Metadata-*` headers
- * without the prefix, `Authorization`, and `X-Forwarded-For`/`X-Request-Id`.
- */
-export function forwardedMetadata(headers: IncomingHttpHeaders, ip: string): Metadata {
-  const metadata: Record<string, string | Uint8Array> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    const text = Array.isArray(value) ? value.join(", ") : value;
-    if (name.startsWith("grpc-metadata-")) {
-      const key = name.slice("grpc-metadata-".length);
-      // Claims come only from a verified token, never from the client.
-      if (!(jwtMetadataKeys as readonly string[]).includes(key))
-        metadata[key] = key.endsWith("-bin") ? binaryHeader(name, text) : text;
-    } else if (name === "authorization" || name === "x-request-id") metadata[name] = text;
-  }
-  const forwarded = headers["x-forwarded-for"];
-  metadata["x-forwarded-for"] = forwarded ? `${String(forwarded)}, ${ip}` : ip;
-  return metadata;
-}
-
-/** A `-bin` metadata header's bytes: base64, standard or URL-safe, padded or not, as grpc-gateway reads it. */
-function binaryHeader(name: string, value: string): Uint8Array {
-  const text = value.trim();
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(text))
-    throw new TsmicroError(Code.INVALID_ARGUMENT, `the ${name} header is not base64, as a -bin header must be`);
-  return Buffer.from(text, "base64");
-}
-
-/** The merged OpenAPI 3.1 document of every routed service, paths under the prefix. */
-function mergeOpenApi(services: readonly BackendService[], build: OpenApiBuilder, prefix: string): JsonObject {
-  const paths: Record<string, JsonValue> = {};
-  const schemas: Record<string, JsonValue> = {};
-  const seen = new Set<string>();
-  for (const service of [...services].sort((a, b) => a.name.localeCompare(b.name))) {
-    for (const typeName of service.typeNames) {
-      const registry = service.descriptors.get(typeName);
-      const file = registry?.getService(typeName)?.file;
-      if (!registry || !file || seen.has(file.name)) continue;
-      seen.add(file.name);
-      const document = build(file, registry);
-      for (const [path, item] of Object.entries((document.paths ?? {}) as JsonObject)) paths[`${prefix}${path}`] = item;
-      const components = (document.components ?? {}) as JsonObject;
-      Object.assign(schemas, (components.schemas ?? {}) as JsonObject);
-    }
-  }
-  return {
-    openapi: "3.1.0",
-    info: { title: "tsmicro gateway", version: "1.0.0" },
-    paths,
-    components: { schemas },
-  };
 }
 
 function tlsOptions(settings: GatewaySettings): { cert: Buffer; key: Buffer } {
