@@ -22,6 +22,7 @@ import type { GatewayMethod } from "./gateway-method.js";
 import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import { errorResponse, requestMessage, responseJson } from "./http-mapping.js";
 import { mapStream, sendStream } from "./http-stream.js";
+import { parseJsonBody } from "./json-body.js";
 import { forwardedMetadata } from "./forwarded-metadata.js";
 import { mergeOpenApi, type OpenApiBuilder } from "./merge-openapi.js";
 import { loadGatewayConfig } from "./gateway-config.js";
@@ -140,15 +141,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   // grpc-gateway does) and a parse error names the problem.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => {
-    const text = body as string;
-    if (text.trim() === "") return done(null, undefined);
     try {
-      done(null, JSON.parse(text));
+      done(null, parseJsonBody(body as string));
     } catch (error) {
-      done(
-        new TsmicroError(Code.INVALID_ARGUMENT, `the request body is not valid JSON: ${messageOf(error)}`),
-        undefined,
-      );
+      done(error as TsmicroError, undefined);
     }
   });
 
@@ -264,14 +260,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         Code.INVALID_ARGUMENT,
         "POST /rpc: method (or endpoint) is missing, such as Greeter.SayHello",
       );
-    let message: unknown = inner ?? {};
-    if (typeof message === "string") {
-      try {
-        message = JSON.parse(message);
-      } catch (error) {
-        throw new TsmicroError(Code.INVALID_ARGUMENT, `POST /rpc: request is not valid JSON: ${messageOf(error)}`);
-      }
-    }
+    const message = typeof inner === "string" ? (parseJsonBody(inner, "POST /rpc: request") ?? {}) : (inner ?? {});
     const backend = await catalogue.service(service);
     if (!backend) throw new TsmicroError(Code.NOT_FOUND, `POST /rpc: no service ${service} is registered`);
     const target = findMethod(backend, spec);
