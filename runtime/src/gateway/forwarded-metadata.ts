@@ -4,8 +4,34 @@ import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { jwtMetadataKeys } from "./jwt-auth.js";
 
 /**
+ * Keys a client may not set through `Grpc-Metadata-*`: HTTP/2 forbids connection-specific
+ * headers (one would make the backend reset the stream or drop the whole connection), gRPC
+ * owns `grpc-*` and the content headers, and claims come only from a verified token.
+ */
+const reservedKeys = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "host",
+  "http2-settings",
+  "content-length",
+  "content-type",
+  "user-agent",
+  ...jwtMetadataKeys,
+]);
+
+/** What gRPC accepts as a metadata key, and as a text value (printable ASCII). */
+const validKey = /^[0-9a-z_.-]+$/;
+const validText = /^[\x20-\x7e]*$/;
+
+/**
  * gRPC metadata from HTTP headers, as grpc-gateway forwards them: `Grpc-Metadata-*` headers
- * without the prefix, `Authorization`, and `X-Forwarded-For`/`X-Request-Id`.
+ * without the prefix (reserved keys dropped, `-bin` values base64-decoded), `Authorization`,
+ * and `X-Forwarded-For`/`X-Request-Id`. A value gRPC cannot carry is INVALID_ARGUMENT naming
+ * the header.
  */
 export function forwardedMetadata(headers: IncomingHttpHeaders, ip: string): Metadata {
   const metadata: Record<string, string | Uint8Array> = {};
@@ -14,14 +40,22 @@ export function forwardedMetadata(headers: IncomingHttpHeaders, ip: string): Met
     const text = Array.isArray(value) ? value.join(", ") : value;
     if (name.startsWith("grpc-metadata-")) {
       const key = name.slice("grpc-metadata-".length);
-      // Claims come only from a verified token, never from the client.
-      if (!(jwtMetadataKeys as readonly string[]).includes(key))
-        metadata[key] = key.endsWith("-bin") ? binaryHeader(name, text) : text;
-    } else if (name === "authorization" || name === "x-request-id") metadata[name] = text;
+      if (!validKey.test(key) || key.startsWith("grpc-") || reservedKeys.has(key)) continue;
+      metadata[key] = key.endsWith("-bin") ? binaryHeader(name, text) : textHeader(name, text);
+    } else if (name === "authorization" || name === "x-request-id") metadata[name] = textHeader(name, text);
   }
   const forwarded = headers["x-forwarded-for"];
-  metadata["x-forwarded-for"] = forwarded ? `${String(forwarded)}, ${ip}` : ip;
+  metadata["x-forwarded-for"] = textHeader("x-forwarded-for", forwarded ? `${String(forwarded)}, ${ip}` : ip);
   return metadata;
+}
+
+function textHeader(name: string, value: string): string {
+  if (!validText.test(value))
+    throw new TsmicroError(
+      Code.INVALID_ARGUMENT,
+      `the ${name} header has characters gRPC metadata cannot carry (printable ASCII only)`,
+    );
+  return value;
 }
 
 /** A `-bin` metadata header's bytes: base64, standard or URL-safe, padded or not, as grpc-gateway reads it. */

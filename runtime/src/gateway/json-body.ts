@@ -1,12 +1,15 @@
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 
-/** How deep a request body may nest: protobuf's own recursion limit, so a body that parses also decodes. */
-export const maxJsonDepth = 100;
+/**
+ * How deep a request body may nest. Protobuf decoders stop at 100 nested messages, and one JSON
+ * level in a `Struct` or `Value` is three of them (Struct, map entry, Value), so 32 levels is
+ * what every body that parses here can also be decoded by the service.
+ */
+export const maxJsonDepth = 32;
 
 /**
  * Parses a request body as JSON, or undefined when it is blank. Malformed JSON, or JSON nested
- * deeper than protobuf decoders recurse (a `Struct` inside a `Struct` … would overflow the
- * service's stack), is INVALID_ARGUMENT saying so.
+ * deeper than a service's protobuf decoder would accept, is INVALID_ARGUMENT saying so.
  */
 export function parseJsonBody(text: string, what = "the request body"): unknown {
   if (text.trim() === "") return undefined;

@@ -57,7 +57,7 @@ export function buildRequestFields(input: RequestFieldsInput): RequestFields {
     if (input.body !== undefined) {
       if (!isPlainObject(input.body))
         throw new TsmicroError(Code.INVALID_ARGUMENT, "the request body must be a JSON object");
-      message = structuredClone(input.body);
+      message = { ...input.body };
     }
   } else {
     const bound = [...Object.keys(input.variables), ...(bodyField === "" ? [] : [bodyField])].map((p) =>
@@ -75,7 +75,7 @@ export function buildRequestFields(input: RequestFieldsInput): RequestFields {
       setField(message, path, repeated ? values : values[0], name);
     }
     if (bodyField !== "" && input.body !== undefined)
-      setField(message, toJsonPath(bodyField), structuredClone(input.body), bodyField);
+      setField(message, toJsonPath(bodyField), input.body, bodyField);
   }
 
   for (const [name, value] of Object.entries(input.variables)) {
@@ -91,13 +91,15 @@ const unsafeKeys = new Set(["__proto__", "constructor", "prototype"]);
 function setField(message: RequestFields, path: readonly string[], value: unknown, name: string): void {
   if ([...path, ...name.split(".")].some((key) => unsafeKeys.has(key) || key === ""))
     throw new TsmicroError(Code.INVALID_ARGUMENT, `${JSON.stringify(name)} is not a field name`);
+  // Objects on the way are copied, not changed: they may be the caller's parsed body.
   let target = message;
   for (const key of path.slice(0, -1)) {
     const next = target[key] ?? {};
     if (!isPlainObject(next))
       throw new TsmicroError(Code.INVALID_ARGUMENT, `${name} sets a field inside ${key}, which already has a value`);
-    target[key] = next;
-    target = next;
+    const copy = { ...next };
+    target[key] = copy;
+    target = copy;
   }
   target[path.at(-1) as string] = value;
 }

@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { forwardedMetadata } from "./forwarded-metadata.js";
+
+describe("forwardedMetadata", () => {
+  it("forwards Grpc-Metadata-* without the prefix, Authorization and X-Request-Id, and appends the client to X-Forwarded-For", () => {
+    const metadata = forwardedMetadata(
+      {
+        "grpc-metadata-x-trace": "t1",
+        "grpc-metadata-blob-bin": "AQL+/w==",
+        authorization: "Bearer x",
+        "x-request-id": "r1",
+        "x-forwarded-for": "10.0.0.1",
+        cookie: "secret",
+      },
+      "127.0.0.1",
+    );
+    expect([...(metadata["blob-bin"] as Uint8Array)]).toEqual([1, 2, 254, 255]);
+    expect({ ...metadata, "blob-bin": "bytes" }).toEqual({
+      "x-trace": "t1",
+      "blob-bin": "bytes",
+      authorization: "Bearer x",
+      "x-request-id": "r1",
+      "x-forwarded-for": "10.0.0.1, 127.0.0.1",
+    });
+  });
+
+  it("drops keys HTTP/2 or gRPC reserve, claims, and keys gRPC cannot carry", () => {
+    const headers = Object.fromEntries(
+      [
+        "connection",
+        "te",
+        "upgrade",
+        "transfer-encoding",
+        "content-length",
+        "grpc-timeout",
+        "x-jwt-sub",
+        "a#b",
+        "",
+      ].map((key) => [`grpc-metadata-${key}`, "1"]),
+    );
+    expect(forwardedMetadata(headers, "::1")).toEqual({ "x-forwarded-for": "::1" });
+  });
+
+  it("refuses a value gRPC metadata cannot carry, naming the header", () => {
+    expect(() => forwardedMetadata({ "grpc-metadata-x": "tab\there" }, "::1")).toThrow(
+      "the grpc-metadata-x header has characters gRPC metadata cannot carry (printable ASCII only)",
+    );
+    expect(() => forwardedMetadata({ "grpc-metadata-x-bin": "not base64!" }, "::1")).toThrow(/not base64/);
+  });
+});
