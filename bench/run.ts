@@ -1,8 +1,9 @@
 /** Runs the benchmarks named on the command line (default: all) and prints their ratios. */
 import { benchCodegen } from "./codegen.js";
+import { benchGateway } from "./gateway.js";
 import { benchRpc } from "./rpc.js";
 
-const benches: Record<string, () => Promise<void>> = { codegen: benchCodegen, rpc: benchRpc };
+const benches: Record<string, () => Promise<void>> = { codegen: benchCodegen, rpc: benchRpc, gateway: benchGateway };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length > 0 ? wanted : Object.keys(benches)) {
   const bench = benches[name];

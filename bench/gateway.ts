@@ -1,0 +1,297 @@
+/**
+ * bench/gateway: HTTP JSON -> gRPC unary through `tsmicro api` (createGateway, as shipped)
+ * against a hand-written fastify + @grpc/grpc-js proxy of the same routes
+ * (bench/fixtures/fastify-grpc-proxy.ts), alternating rounds in one run. Both proxies are child
+ * processes started the same way, in front of the same backend process (fixture 16's node);
+ * autocannon drives them from this process, so it never shares a proxy's event loop. Besides
+ * req/s and latency it reads each proxy's CPU time from /proc, which says more than req/s when
+ * load generator, proxy and backend share two cores. Goal: at least 0.9x the baseline.
+ *
+ * BENCH_ROUNDS, BENCH_ROUND_MS and BENCH_CONNECTIONS change the run; BENCH_PROFILE=<dir> then
+ * runs each proxy once more under `node --cpu-prof` and prints where each spends its CPU per
+ * request, and the gateway's top self-time functions in tsmicro code.
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { killAllNodes, startNode, type NodeProcess } from "../test/support/nodes.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const roundMs = Number(process.env.BENCH_ROUND_MS ?? 5_000);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const warmupMs = 2_000;
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
+const ticksPerSecond = 100;
+
+/** One route both proxies serve, and the request autocannon repeats. */
+interface Route {
+  readonly name: string;
+  readonly method: "GET" | "POST";
+  readonly path: string;
+  readonly body?: string;
+}
+
+const routes: readonly Route[] = [
+  {
+    name: "CreateBook: POST /v1/shelves/{shelf}/books, body: book",
+    method: "POST",
+    path: "/v1/shelves/s1/books?request_id=r1",
+    body: JSON.stringify({
+      title: "Dune",
+      author: "Frank Herbert",
+      read: true,
+      pages: 412,
+      genre: "GENRE_FICTION",
+      tags: ["classic", "science fiction"],
+    }),
+  },
+  { name: "GetShelf: GET /v1/shelves/{shelf}", method: "GET", path: "/v1/shelves/s1" },
+];
+
+/** One proxy under test: a process listening on `address`. */
+interface Proxy {
+  readonly label: string;
+  readonly pid: number;
+  readonly address: string;
+}
+
+interface RoundResult {
+  readonly requests: number;
+  readonly rate: number;
+  readonly p50: number;
+  readonly p99: number;
+  /** The proxy process's CPU time per request, in microseconds. */
+  readonly cpuUs: number;
+}
+
+/** The proxy's user + system CPU time in seconds. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // Fields after the ")" closing the command name; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** Drives one proxy for `ms` with `connections` keep-alive connections; any error or non-2xx fails the run. */
+async function load(proxy: Proxy, route: Route, ms: number): Promise<RoundResult> {
+  const cpuBefore = await cpuSeconds(proxy.pid);
+  const result = await autocannon({
+    url: `http://${proxy.address}${route.path}`,
+    method: route.method,
+    ...(route.body === undefined ? {} : { body: route.body, headers: { "content-type": "application/json" } }),
+    connections,
+    duration: ms / 1000,
+  });
+  const cpu = (await cpuSeconds(proxy.pid)) - cpuBefore;
+  if (result.errors > 0 || result.non2xx > 0)
+    throw new Error(`${proxy.label}: ${result.errors} errors and ${result.non2xx} non-2xx answers on ${route.name}`);
+  return {
+    requests: result.requests.total,
+    rate: result.requests.total / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    cpuUs: (cpu * 1e6) / result.requests.total,
+  };
+}
+
+/** One answer from a proxy, to check both map the route alike before timing them. */
+async function answer(proxy: Proxy, route: Route): Promise<string> {
+  const response = await fetch(`http://${proxy.address}${route.path}`, {
+    method: route.method,
+    ...(route.body === undefined ? {} : { body: route.body, headers: { "content-type": "application/json" } }),
+  });
+  return `${response.status} ${await response.text()}`;
+}
+
+const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** Relative standard deviation, in percent: the round-to-round noise of one series. */
+function noise(values: readonly number[]): number {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length;
+  return (Math.sqrt(variance) / mean) * 100;
+}
+
+async function measure(route: Route, gateway: Proxy, baseline: Proxy): Promise<void> {
+  const [ours, theirs] = await Promise.all([answer(gateway, route), answer(baseline, route)]);
+  if (ours !== theirs) throw new Error(`the proxies answer ${route.name} differently:\n  ${ours}\n  ${theirs}`);
+  await load(gateway, route, warmupMs);
+  await load(baseline, route, warmupMs);
+  const runs: { gateway: RoundResult; baseline: RoundResult }[] = [];
+  for (let round = 0; round < rounds; round++) {
+    // Alternate who goes first, so a slow drift of the machine hits both alike.
+    if (round % 2 === 0) {
+      const g = await load(gateway, route, roundMs);
+      runs.push({ gateway: g, baseline: await load(baseline, route, roundMs) });
+    } else {
+      const b = await load(baseline, route, roundMs);
+      runs.push({ gateway: await load(gateway, route, roundMs), baseline: b });
+    }
+  }
+
+  console.log(`  ${route.name} (answer: ${ours})`);
+  for (const [i, run] of runs.entries())
+    console.log(
+      `    round ${i + 1}: gateway ${run.gateway.rate.toFixed(0).padStart(6)} req/s, baseline ` +
+        `${run.baseline.rate.toFixed(0).padStart(6)} req/s, ratio ${(run.gateway.rate / run.baseline.rate).toFixed(2)}x`,
+    );
+  const line = (label: string, list: readonly RoundResult[]) =>
+    console.log(
+      `    ${label.padEnd(38)} ${median(list.map((r) => r.rate))
+        .toFixed(0)
+        .padStart(6)} req/s (noise ±${noise(list.map((r) => r.rate)).toFixed(1)}%)  ` +
+        `p50 ${median(list.map((r) => r.p50)).toFixed(1)} ms  p99 ${median(list.map((r) => r.p99)).toFixed(1)} ms  ` +
+        `proxy CPU ${median(list.map((r) => r.cpuUs)).toFixed(0)} µs/req`,
+    );
+  line(
+    "tsmicro gateway (median)",
+    runs.map((r) => r.gateway),
+  );
+  line(
+    "fastify + grpc-js by hand (median)",
+    runs.map((r) => r.baseline),
+  );
+  const ratios = runs.map((r) => r.gateway.rate / r.baseline.rate);
+  const cpuRatio = median(runs.map((r) => r.gateway.cpuUs / r.baseline.cpuUs));
+  console.log(
+    `    throughput ratio gateway / baseline: median ${median(ratios).toFixed(2)}x ` +
+      `(rounds ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}); ` +
+      `CPU per request ${cpuRatio.toFixed(2)}x the baseline's`,
+  );
+}
+
+/** Self time per request, by where the code lives and by function, from one `--cpu-prof` profile. */
+interface Costs {
+  readonly byPlace: Map<string, number>;
+  readonly byFunction: Map<string, number>;
+  readonly busyUsPerRequest: number;
+}
+
+/** Where a profiled frame's code lives: a package, a tsmicro runtime folder, node core or native. */
+function placeOf(url: string, functionName: string): string {
+  const pkg = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1];
+  if (pkg) return pkg;
+  const runtime = /\/runtime\/dist\/([^/]+)\//.exec(url)?.[1];
+  if (runtime) return `tsmicro runtime/${runtime}`;
+  if (url.includes("/test/golden/")) return "generated ts-proto code";
+  if (url.startsWith("node:")) return `node:${url.split("/")[1] === "internal" ? url.split("/")[2] : url.slice(5)}`;
+  if (url.includes("/bench/")) return "bench fixture";
+  return functionName.startsWith("(") ? functionName : "native";
+}
+
+/**
+ * Runs one proxy under `node --cpu-prof`, warms it up, loads it for `ms` and reads its profile,
+ * keeping only the samples of the measured window.
+ */
+async function profileProxy(
+  dir: string,
+  script: string,
+  args: readonly string[],
+  route: Route,
+  ms: number,
+): Promise<Costs> {
+  const spawned = performance.now();
+  const child = spawn(
+    process.execPath,
+    ["--cpu-prof", `--cpu-prof-dir=${dir}`, "--import", "tsx", join(root, script), ...args],
+    { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const address = await new Promise<string>((resolve, reject) => {
+    let output = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      const line = output.split("\n").find((l) => l.includes('started"'));
+      if (line) resolve((JSON.parse(line) as { address: string }).address);
+    });
+    child.once("exit", (code) => reject(new Error(`${script} exited with ${code} before starting`)));
+  });
+  const proxy = { label: `${script} (profiled)`, pid: child.pid!, address };
+  await load(proxy, route, warmupMs);
+  const windowStartUs = (performance.now() - spawned) * 1000;
+  const requests = (await load(proxy, route, ms)).requests;
+  const windowEndUs = (performance.now() - spawned) * 1000;
+  child.kill("SIGTERM");
+  await exited;
+
+  // tsx's loader thread writes a profile too: the main thread's is the largest.
+  const files = (await readdir(dir)).filter((f) => f.endsWith(".cpuprofile") && f.includes(`.${child.pid}.`));
+  const texts = await Promise.all(files.map((f) => readFile(join(dir, f), "utf8")));
+  const text = texts.reduce((a, b) => (b.length > a.length ? b : a), "");
+  if (text === "") throw new Error(`no .cpuprofile of ${script} in ${dir}`);
+  interface ProfileNode {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+  }
+  const profile = JSON.parse(text) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const byPlace = new Map<string, number>();
+  const byFunction = new Map<string, number>();
+  let at = 0;
+  let busy = 0;
+  for (const [i, id] of profile.samples.entries()) {
+    const delta = profile.timeDeltas[i] ?? 0;
+    at += delta;
+    const frame = byId.get(id)!.callFrame;
+    // The profile starts with the process, a few ms after the spawn: close enough to cut startup out.
+    if (at < windowStartUs || at > windowEndUs || frame.functionName === "(idle)") continue;
+    const place = placeOf(frame.url, frame.functionName);
+    const fn = `${frame.functionName || "(anonymous)"} ${frame.url.replace(/^.*\/(node_modules|work\/main)\//, "")}:${frame.lineNumber + 1}`;
+    byPlace.set(place, (byPlace.get(place) ?? 0) + delta / requests);
+    byFunction.set(fn, (byFunction.get(fn) ?? 0) + delta / requests);
+    busy += delta;
+  }
+  return { byPlace, byFunction, busyUsPerRequest: busy / requests };
+}
+
+/** Profiles both proxies on one route and prints where each spends its CPU per request. */
+async function profile(dir: string, registryFlags: readonly string[], backend: string, route: Route): Promise<void> {
+  const ms = 2 * roundMs;
+  const gateway = await profileProxy(dir, "bench/fixtures/gateway-proxy.ts", registryFlags, route, ms);
+  const baseline = await profileProxy(dir, "bench/fixtures/fastify-grpc-proxy.ts", [backend], route, ms);
+  console.log(
+    `  CPU profiles (${route.name}, ${ms} ms each after warm-up, in ${dir}): busy ` +
+      `${gateway.busyUsPerRequest.toFixed(0)} µs/req in the gateway, ${baseline.busyUsPerRequest.toFixed(0)} µs/req by hand`,
+  );
+  console.log(`    ${"self time by place".padEnd(44)} gateway   by hand  (µs/req)`);
+  const places = [...new Set([...gateway.byPlace.keys(), ...baseline.byPlace.keys()])];
+  places.sort((a, b) => (gateway.byPlace.get(b) ?? 0) - (gateway.byPlace.get(a) ?? 0));
+  for (const place of places.slice(0, 16))
+    console.log(
+      `    ${place.padEnd(44)} ${(gateway.byPlace.get(place) ?? 0).toFixed(1).padStart(7)} ` +
+        `${(baseline.byPlace.get(place) ?? 0).toFixed(1).padStart(9)}`,
+    );
+  console.log("    top self time in tsmicro runtime code (µs/req):");
+  const ours = [...gateway.byFunction.entries()].filter(([fn]) => fn.includes("runtime/dist/"));
+  for (const [fn, us] of ours.sort((a, b) => b[1] - a[1]).slice(0, 12))
+    console.log(`    ${us.toFixed(1).padStart(7)}  ${fn}`);
+}
+
+/** Runs the gateway benchmark. */
+export async function benchGateway(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "tsmicro-bench-gateway-"));
+  const registryFlags = ["--registry=local", `--registry_address=${dir}`];
+  try {
+    const backend = await startNode("test/fixtures/gateway-node.ts", registryFlags);
+    const proxy = (label: string, node: NodeProcess): Proxy => ({ label, pid: node.pid, address: node.address });
+    const gateway = proxy("tsmicro gateway", await startNode("bench/fixtures/gateway-proxy.ts", registryFlags));
+    const baseline = proxy(
+      "fastify + grpc-js",
+      await startNode("bench/fixtures/fastify-grpc-proxy.ts", [backend.address]),
+    );
+    console.log(
+      `gateway: HTTP JSON -> gRPC unary, autocannon with ${connections} connections, ${rounds} alternating ` +
+        `rounds of ${roundMs} ms per proxy after ${warmupMs} ms warm-up; one backend process for both (goal >= 0.90x)`,
+    );
+    for (const route of routes) await measure(route, gateway, baseline);
+    const profileDir = process.env.BENCH_PROFILE;
+    if (profileDir) await profile(profileDir, registryFlags, backend.address, routes[0]!);
+  } finally {
+    await killAllNodes();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
