@@ -74,8 +74,7 @@ export function buildRequestFields(input: RequestFieldsInput): RequestFields {
       const repeated = values.length > 1 || (resolved?.repeated ?? input.isRepeated?.(dotted) ?? false);
       setField(message, path, repeated ? values : values[0], name);
     }
-    if (bodyField !== "" && input.body !== undefined)
-      setField(message, toJsonPath(bodyField), input.body, bodyField);
+    if (bodyField !== "" && input.body !== undefined) setField(message, toJsonPath(bodyField), input.body, bodyField);
   }
 
   for (const [name, value] of Object.entries(input.variables)) {

@@ -34,7 +34,9 @@ describe("protectionSettingsFrom", () => {
     expect(() => protectionSettingsFrom(["--rate_limit=fast"], {})).toThrow(/--rate_limit has an invalid value "fast"/);
     expect(() => protectionSettingsFrom([], { TSMICRO_MAX_CONCURRENT: "1.5" })).toThrow(/TSMICRO_MAX_CONCURRENT/);
     expect(() => protectionSettingsFrom(["--max_queue"], {})).toThrow(/--max_queue/);
-    expect(() => protectionSettingsFrom(["--load_shedding_delay=100"], {})).toThrow("expected a duration such as 500ms, 5s or 1m");
+    expect(() => protectionSettingsFrom(["--load_shedding_delay=100"], {})).toThrow(
+      "expected a duration such as 500ms, 5s or 1m",
+    );
   });
 });
 
