@@ -20,15 +20,14 @@ import type { DescFile, FileRegistry, JsonObject } from "@bufbuild/protobuf";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import {
   Code,
-  createGateway,
   createService,
   silentLogger,
   TsmicroError,
   type CallContext,
-  type Gateway,
   type HandlerOf,
   type MicroService,
 } from "@tsmicro/runtime";
+import { createGateway, type Gateway } from "@tsmicro/runtime/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildOpenApi } from "../generator/openapi.js";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
