@@ -970,7 +970,13 @@ describe("the gateway under random requests", () => {
     dir = await mkdtemp(join(tmpdir(), "tsmicro-gw-fuzz-"));
     const flags = ["--registry=local", `--registry_address=${dir}`];
     await startNode("test/fixtures/gateway-node.ts", flags);
-    gateway = createGateway({ args: [...flags, "--address=127.0.0.1:0"], env: {}, logger: silentLogger() });
+    // A generous timeout: on a loaded machine a 5 s deadline would turn slowness into 504s,
+    // which this test counts as failures; a real failure still shows.
+    gateway = createGateway({
+      args: [...flags, "--address=127.0.0.1:0", "--client_request_timeout=30s"],
+      env: {},
+      logger: silentLogger(),
+    });
     await gateway.start();
     port = Number(new URL(gateway.url!).port);
     process.on("unhandledRejection", onUnhandled);
