@@ -1,0 +1,111 @@
+/**
+ * `tsmicro api` options end to end: TLS, CORS, a path prefix, a namespace and --strict_routes,
+ * each against a running gateway and a real service node.
+ */
+import { readFile, mkdtemp, rm } from "node:fs/promises";
+import { request } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { silentLogger } from "@tsmicro/runtime";
+import { createGateway, type Gateway } from "@tsmicro/runtime/gateway";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "./support/cli.js";
+import { killAllNodes, startNode } from "./support/nodes.js";
+
+const tls = join(repoRoot, "test/fixtures/tls");
+
+/** GET over HTTPS, trusting only the fixture's self-signed certificate. */
+async function getHttps(url: string): Promise<{ status: number; body: string }> {
+  const ca = await readFile(join(tls, "localhost.crt"));
+  return new Promise((resolve, reject) => {
+    const outgoing = request(url, { ca }, (incoming) => {
+      let body = "";
+      incoming.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      incoming.on("end", () => resolve({ status: incoming.statusCode ?? 0, body }));
+    });
+    outgoing.on("error", reject);
+    outgoing.end();
+  });
+}
+
+describe("tsmicro api options", () => {
+  let dir = "";
+  let flags: string[] = [];
+  const gateways: Gateway[] = [];
+
+  async function gateway(...args: string[]): Promise<Gateway> {
+    const started = createGateway({
+      args: [...flags, "--address=127.0.0.1:0", ...args],
+      env: {},
+      logger: silentLogger(),
+    });
+    gateways.push(started);
+    await started.start();
+    return started;
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-gw-options-"));
+    flags = ["--registry=local", `--registry_address=${dir}`];
+    await startNode("test/fixtures/gateway-node.ts", flags);
+    await startNode("test/fixtures/gateway-node.ts", flags, { GATEWAY_NODE_NAME: "go.micro.api.books" });
+  });
+
+  afterAll(async () => {
+    await Promise.all(gateways.map((g) => g.stop()));
+    await killAllNodes();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("serves HTTPS with --tls_cert_file and --tls_key_file", async () => {
+    const secure = await gateway(
+      `--tls_cert_file=${join(tls, "localhost.crt")}`,
+      `--tls_key_file=${join(tls, "localhost.key")}`,
+    );
+    expect(secure.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(await getHttps(`${secure.url}/v1/ping`)).toEqual({ status: 200, body: '{"status":"ok"}' });
+  });
+
+  it("refuses a TLS setting without its pair, naming the missing flag", () => {
+    expect(() => createGateway({ args: [`--tls_cert_file=${join(tls, "localhost.crt")}`], env: {} })).toThrow(
+      /--tls_key_file.*TLS needs both --tls_cert_file and --tls_key_file/,
+    );
+  });
+
+  it("answers CORS preflights for allowed origins only", async () => {
+    const open = await gateway("--cors_origins=https://app.example.com");
+    const preflight = (origin: string) =>
+      fetch(`${open.url}/v1/echo`, {
+        method: "OPTIONS",
+        headers: { origin, "access-control-request-method": "POST" },
+      });
+    const allowed = await preflight("https://app.example.com");
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect((await preflight("https://evil.example.com")).headers.get("access-control-allow-origin")).toBeNull();
+    const simple = await fetch(`${open.url}/v1/ping`, { headers: { origin: "https://app.example.com" } });
+    expect(simple.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+  });
+
+  it("serves every route under --prefix and nothing outside it", async () => {
+    const prefixed = await gateway("--prefix=/api");
+    expect(await (await fetch(`${prefixed.url}/api/v1/ping`)).json()).toEqual({ status: "ok" });
+    expect((await fetch(`${prefixed.url}/v1/ping`)).status).toBe(404);
+  });
+
+  it("finds default-route services under --namespace", async () => {
+    const namespaced = await gateway("--namespace=go.micro.api");
+    const response = await fetch(`${namespaced.url}/books/Library/Ping`, { method: "POST", body: "{}" });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: "ok" });
+  });
+
+  it("--strict_routes refuses to route a service whose routes collide (Hash and HashKV)", async () => {
+    const strict = await gateway("--strict_routes=on");
+    expect((await fetch(`${strict.url}/v1/ping`)).status).toBe(404);
+    expect((await fetch(`${strict.url}/v3/maintenance/hash`, { method: "POST", body: "{}" })).status).toBe(404);
+    const relaxed = await gateway();
+    const hash = await fetch(`${relaxed.url}/v3/maintenance/hash`, { method: "POST", body: "{}" });
+    expect(await hash.json()).toMatchObject({ hash: 2 });
+  });
+});
