@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
-import { networkInterfaces } from "node:os";
+import { advertised } from "../service/service.js";
 import { fastify, type FastifyInstance } from "fastify";
 import { SetupError } from "../errors/setup-error.js";
 import { createLogger, type Logger } from "../logging/logger.js";
@@ -108,7 +108,9 @@ export function createWebService(options: WebServiceOptions): WebService {
     const { host, port } = splitHostPort(settings.serverAddress);
     await app.listen({ host, port });
     const bound = app.server.address() as AddressInfo;
-    address = settings.serverAdvertise ?? advertised(bound);
+    address =
+      settings.serverAdvertise ??
+      advertised(bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`);
     record = {
       name: options.name,
       version: options.version ?? "latest",
@@ -202,15 +204,4 @@ function splitHostPort(value: string): { host: string; port: number } {
     );
   }
   return { host: host === "" ? "0.0.0.0" : host, port };
-}
-
-/** A wildcard bind is advertised on the first external IPv4 address, as createService (and go-micro) do. */
-function advertised(bound: AddressInfo): string {
-  if (bound.address !== "0.0.0.0" && bound.address !== "::") {
-    return bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
-  }
-  const external = Object.values(networkInterfaces())
-    .flat()
-    .find((info) => info && info.family === "IPv4" && !info.internal);
-  return `${external?.address ?? "127.0.0.1"}:${bound.port}`;
 }

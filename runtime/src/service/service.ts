@@ -277,7 +277,7 @@ function endpointsOf(definition: ServiceDefinition): Endpoint[] {
 }
 
 /** A bound wildcard address is advertised on the first external IPv4 address, as go-micro does. */
-function advertised(bound: string): string {
+export function advertised(bound: string): string {
   const colon = bound.lastIndexOf(":");
   const host = bound.slice(0, colon).replace(/^\[|\]$/g, "");
   const port = bound.slice(colon + 1);
