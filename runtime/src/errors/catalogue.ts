@@ -25,6 +25,14 @@ export const errorCatalogue = {
   TSM_ERR_CONFIG_FILE: "cannot read %s: %s",
   TSM_ERR_CONFIG_JSON: "%s: not valid JSON: %s",
   TSM_ERR_CONFIG_SETTING: "%s: %s",
+  TSM_ERR_DATABASE_LOCKED:
+    "the embedded database in %s is in use by %s; run one instance per data directory (--database_dir), or use PostgreSQL (DATABASE_URL) to run several",
+  TSM_ERR_DATABASE_UNREACHABLE:
+    "the PostgreSQL server at %s cannot be used (%s); check that it runs and that DATABASE_URL (--database_url) names it",
+  TSM_ERR_DATABASE_URL: "the database URL %s is not usable (%s); use postgres://user:password@host:5432/database",
+  TSM_ERR_DATABASE_PACKAGE: "the %s database needs the package %s, which is not installed: npm install %s",
+  TSM_ERR_MIGRATIONS_DIR: "migrations folder %s: %s",
+  TSM_ERR_MIGRATION: "migration %s failed at line %s (%s): %s; no migration of this run was applied",
 } as const;
 
 /** A code from the error catalogue. */

@@ -1,0 +1,167 @@
+import { randomBytes } from "node:crypto";
+import { unlinkSync } from "node:fs";
+import { link, mkdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { SetupError } from "../errors/setup-error.js";
+
+/** The lock file's name inside a PGlite data directory (inside, so it travels with a mounted volume). */
+export const lockFileName = ".tsmicro.lock";
+
+/** A held data directory lock. */
+export interface DataDirLock {
+  readonly path: string;
+  /** Removes the lock file if it is still this holder's. */
+  release(): Promise<void>;
+  /** The same, synchronously, for a process `exit` handler. */
+  releaseSync(): void;
+}
+
+interface Holder {
+  readonly pid: number;
+  readonly host: string;
+  /** When the holding process started: tells a reused pid (pid 1 in every container) from the holder. */
+  readonly started: number;
+}
+
+/** Takeover guards older than this are left by a crash between two file operations. */
+const abandonedGuardMs = 10_000;
+
+/**
+ * Takes the lock on a PGlite data directory, because PGlite lets two
+ * processes open one directory and then corrupts it. The lock file holds
+ * the owner's pid, host and start time; a lock whose process is gone is
+ * taken over, and a live one is a TSM_ERR_DATABASE_LOCKED SetupError.
+ * `shown` is how messages name the directory (as the user gave it).
+ */
+export async function lockDataDir(dataDir: string, shown: string = dataDir): Promise<DataDirLock> {
+  await mkdir(dataDir, { recursive: true });
+  const path = join(dataDir, lockFileName);
+  const mine = JSON.stringify({ pid: process.pid, host: hostname(), started: processStarted() } satisfies Holder);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    if (await createLockFile(path, mine)) return heldLock(path, mine);
+    const existing = await readIfPresent(path);
+    if (existing === undefined) continue;
+    const holder = parseHolder(existing);
+    if (holder && isRunning(holder)) {
+      throw new SetupError("TSM_ERR_DATABASE_LOCKED", shown, describeHolder(holder, path));
+    }
+    if (await takeOverStale(path, existing, mine)) return heldLock(path, mine);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new SetupError("TSM_ERR_DATABASE_LOCKED", shown, "other processes starting at the same time");
+}
+
+function heldLock(path: string, mine: string): DataDirLock {
+  return {
+    path,
+    async release() {
+      if ((await readIfPresent(path)) === mine) await unlink(path).catch(ignoreMissing);
+    },
+    releaseSync() {
+      // Best effort at exit: a lock left behind names a dead pid and is taken over.
+      try {
+        unlinkSync(path);
+      } catch {
+        // Already gone.
+      }
+    },
+  };
+}
+
+/**
+ * Creates the lock file with its content in one step: written to a unique
+ * temporary file, then hard-linked to the lock's name, which fails when the
+ * name exists. (A bare `wx` open would let a reader see an empty file
+ * between the create and the write.)
+ */
+async function createLockFile(path: string, content: string): Promise<boolean> {
+  const temporary = `${path}.${process.pid}.${randomBytes(6).toString("hex")}`;
+  await writeFile(temporary, content, { flag: "wx" });
+  try {
+    await link(temporary, path);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === "EEXIST") return false;
+    throw error;
+  } finally {
+    await unlink(temporary).catch(ignoreMissing);
+  }
+}
+
+/**
+ * Replaces a stale lock. Two processes may find the same stale lock; a
+ * guard file (created with `wx`) lets one at a time check that the lock
+ * still holds the stale content before removing it, so neither removes a
+ * lock the other has just taken.
+ */
+async function takeOverStale(path: string, stale: string, mine: string): Promise<boolean> {
+  const guard = `${path}.takeover`;
+  try {
+    await writeFile(guard, String(process.pid), { flag: "wx" });
+  } catch (error) {
+    if (errorCode(error) !== "EEXIST") throw error;
+    const since = await stat(guard).then((s) => Date.now() - s.mtimeMs, () => 0);
+    if (since > abandonedGuardMs) await unlink(guard).catch(ignoreMissing);
+    return false;
+  }
+  try {
+    if ((await readIfPresent(path)) === stale) await unlink(path).catch(ignoreMissing);
+    return await createLockFile(path, mine);
+  } finally {
+    await unlink(guard).catch(ignoreMissing);
+  }
+}
+
+function isRunning(holder: Holder): boolean {
+  // A pid on another host cannot be checked: assume it runs rather than risk the data.
+  if (holder.host !== hostname()) return true;
+  if (holder.pid === process.pid) return holder.started === processStarted();
+  try {
+    process.kill(holder.pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === "EPERM";
+  }
+}
+
+function describeHolder(holder: Holder, path: string): string {
+  if (holder.host !== hostname()) {
+    return `process ${holder.pid} on host ${holder.host} (if it no longer runs there, delete ${path})`;
+  }
+  if (holder.pid === process.pid) return `this process (it is open already; close that Database first)`;
+  return `process ${holder.pid}`;
+}
+
+function parseHolder(content: string): Holder | undefined {
+  try {
+    const value = JSON.parse(content) as Partial<Holder>;
+    if (typeof value.pid === "number" && typeof value.host === "string" && typeof value.started === "number") {
+      return { pid: value.pid, host: value.host, started: value.started };
+    }
+  } catch {
+    // Not ours, or damaged: treated as stale.
+  }
+  return undefined;
+}
+
+function processStarted(): number {
+  return Math.round(performance.timeOrigin);
+}
+
+async function readIfPresent(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+function ignoreMissing(error: unknown): void {
+  if (errorCode(error) !== "ENOENT") throw error;
+}
+
+function errorCode(error: unknown): string | undefined {
+  return typeof error === "object" && error !== null && "code" in error ? String(error.code) : undefined;
+}

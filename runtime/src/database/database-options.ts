@@ -1,0 +1,46 @@
+import type { Logger } from "../logging/logger.js";
+import { readFlags } from "../service/flag-values.js";
+
+/** Where the database is and where its migrations are. */
+export interface DatabaseOptions {
+  /** `postgres://…`: PostgreSQL through a pg pool. Absent: embedded PGlite. */
+  readonly url?: string;
+  /** PGlite's data folder (default `data/db`, relative to the working directory); `memory://` keeps it in memory. */
+  readonly dataDir?: string;
+  /** Folder of `NNNN_name.sql` files that migrate() applies in name order (default `migrations`). */
+  readonly migrationsDir?: string;
+  /** Receives one line when the database opens and one per applied migration. */
+  readonly logger?: Logger;
+}
+
+/** The PGlite data folder used when none is given. */
+export const defaultDataDir = "data/db";
+/** The migrations folder used when none is given. */
+export const defaultMigrationsDir = "migrations";
+
+type Setting = { -readonly [K in keyof DatabaseOptions]: DatabaseOptions[K] };
+
+/**
+ * Reads database settings as the other service flags: `--database_url`
+ * (also `DATABASE_URL`, the name every platform sets, and
+ * `TSMICRO_DATABASE_URL`), `--database_dir`, `--migrations_dir`; flags win
+ * over variables, and `TSMICRO_*` over `MICRO_*` over `DATABASE_URL`.
+ */
+export function databaseOptionsFrom(
+  args: readonly string[] = process.argv.slice(2),
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): DatabaseOptions {
+  const initial: Setting = { migrationsDir: defaultMigrationsDir };
+  if (env.DATABASE_URL) initial.url = env.DATABASE_URL;
+  return readFlags<Setting>(
+    {
+      database_url: (value) => ({ url: value }),
+      database_dir: (value) => ({ dataDir: value }),
+      migrations_dir: (value) => ({ migrationsDir: value }),
+    },
+    args,
+    env,
+    initial,
+    (base, over) => ({ ...base, ...over }),
+  );
+}

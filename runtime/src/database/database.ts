@@ -1,0 +1,151 @@
+import { Kysely, Migrator } from "kysely";
+import type { Logger } from "../logging/logger.js";
+import { isSetupError, SetupError } from "../errors/setup-error.js";
+import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
+import { defaultDataDir, defaultMigrationsDir, type DatabaseOptions } from "./database-options.js";
+import { PGliteDialect } from "./pglite-dialect.js";
+import { SqlFolderMigrations } from "./sql-migrations.js";
+import { pgliteParsers, pgTypes } from "./type-parsers.js";
+
+/** An open database: the Kysely instance repositories use, and its lifecycle. */
+export interface Database<DB> {
+  readonly db: Kysely<DB>;
+  readonly kind: "pglite" | "postgres";
+  /** Applies the migrations not yet applied, in one transaction; returns their names. */
+  migrate(): Promise<readonly string[]>;
+  /** Closes the pool or PGlite, and releases the data directory lock. */
+  close(): Promise<void>;
+}
+
+const memoryDataDir = "memory://";
+const connectTimeoutMs = 10_000;
+
+/**
+ * Opens PostgreSQL when `url` is set, else embedded PGlite in `dataDir`
+ * (locked to this process). Either way, fails now with a SetupError
+ * rather than at the first query.
+ */
+export async function openDatabase<DB>(options: DatabaseOptions = {}): Promise<Database<DB>> {
+  const migrationsDir = options.migrationsDir ?? defaultMigrationsDir;
+  if (options.url) return openPostgres<DB>(options.url, migrationsDir, options.logger);
+  return openPGlite<DB>(options.dataDir || defaultDataDir, migrationsDir, options.logger);
+}
+
+async function openPGlite<DB>(dataDir: string, migrationsDir: string, logger?: Logger): Promise<Database<DB>> {
+  const { PGlite } = await importPackage<typeof import("@electric-sql/pglite")>("@electric-sql/pglite", "embedded");
+  const inMemory = dataDir.startsWith(memoryDataDir);
+  const lock = inMemory ? undefined : await lockDataDir(dataDir);
+  // An exit without close() (a crash, process.exit) still removes the lock.
+  const onExit = () => lock?.releaseSync();
+  if (lock) process.once("exit", onExit);
+  try {
+    const pglite = await PGlite.create(dataDir, { parsers: pgliteParsers() });
+    const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) });
+    logger?.info({ database: "pglite", dataDir }, "database opened");
+    return database(db, "pglite", migrationsDir, logger, async () => {
+      await db.destroy();
+      process.removeListener("exit", onExit);
+      await lock?.release();
+    });
+  } catch (error) {
+    process.removeListener("exit", onExit);
+    await lock?.release();
+    throw error;
+  }
+}
+
+async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Logger): Promise<Database<DB>> {
+  const where = describeUrl(url);
+  const pg = (await importPackage<{ default: typeof import("pg") }>("pg", "PostgreSQL")).default;
+  const { PostgresDialect } = await import("kysely");
+  const pool = new pg.Pool({
+    connectionString: url,
+    connectionTimeoutMillis: connectTimeoutMs,
+    types: pgTypes(pg.types),
+  });
+  // An idle client's error (the server restarted) would otherwise crash the process; the next query reconnects.
+  pool.on("error", (error) => logger?.warn({ err: error, database: where }, "idle database connection lost"));
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw new SetupError("TSM_ERR_DATABASE_UNREACHABLE", where, withoutSecrets(errorText(error), url));
+  }
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  logger?.info({ database: "postgres", address: where }, "database opened");
+  return database(db, "postgres", migrationsDir, logger, () => db.destroy());
+}
+
+function database<DB>(
+  db: Kysely<DB>,
+  kind: Database<DB>["kind"],
+  migrationsDir: string,
+  logger: Logger | undefined,
+  close: () => Promise<void>,
+): Database<DB> {
+  let closed: Promise<void> | undefined;
+  return {
+    db,
+    kind,
+    migrate: () => migrate(db, migrationsDir, logger),
+    close: () => (closed ??= close()),
+  };
+}
+
+async function migrate<DB>(db: Kysely<DB>, migrationsDir: string, logger?: Logger): Promise<readonly string[]> {
+  const migrator = new Migrator({ db, provider: new SqlFolderMigrations(migrationsDir) });
+  const { error, results = [] } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    if (isSetupError(error)) throw error;
+    const failed = results.find((r) => r.status === "Error")?.migrationName ?? "(before any ran)";
+    throw new SetupError("TSM_ERR_MIGRATION", `${migrationsDir}/${failed}`, "?", "-", errorText(error));
+  }
+  const applied = results.filter((r) => r.status === "Success").map((r) => r.migrationName);
+  for (const name of applied) logger?.info({ migration: name }, "migration applied");
+  return applied;
+}
+
+/** `host:port/database` of a PostgreSQL URL, never its password. */
+function describeUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new SetupError("TSM_ERR_DATABASE_URL", "(not shown: it may hold a password)", "not a URL");
+  }
+  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
+    throw new SetupError("TSM_ERR_DATABASE_URL", `${parsed.protocol}//…`, "the scheme must be postgres:");
+  }
+  const host = parsed.hostname || parsed.searchParams.get("host") || "localhost";
+  return `${host}:${parsed.port || "5432"}${parsed.pathname.length > 1 ? parsed.pathname : ""}`;
+}
+
+function withoutSecrets(text: string, url: string): string {
+  const password = (() => {
+    try {
+      return decodeURIComponent(new URL(url).password);
+    } catch {
+      return "";
+    }
+  })();
+  return password ? text.split(password).join("***") : text;
+}
+
+/** Loads an optional peer dependency only when its backend is chosen. */
+async function importPackage<T>(name: string, kind: string): Promise<T> {
+  try {
+    return (await import(name)) as T;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND" && String(error).includes(name)) {
+      throw new SetupError("TSM_ERR_DATABASE_PACKAGE", kind, name, name);
+    }
+    throw error;
+  }
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return error.errors.map(errorText).join("; ");
+  if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
+  return String(error);
+}

@@ -1,0 +1,344 @@
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sql, type Generated } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openDatabase, type Database, type DatabaseOptions } from "../runtime/src/database/index.js";
+import { lockFileName } from "../runtime/src/database/data-dir-lock.js";
+import { freePort, postgresBinDir, startPostgres, type PostgresServer } from "./support/postgres.js";
+
+interface ItemTable {
+  id: Generated<bigint>;
+  name: string;
+  attributes: unknown;
+  payload: Uint8Array | null;
+  created_at: Generated<Date>;
+  counter: Generated<bigint>;
+  note: string | null;
+}
+interface Db {
+  items: ItemTable;
+}
+
+const repoRoot = join(import.meta.dirname, "..");
+let root: string;
+let migrations: string;
+let badMigrations: string;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "tsmicro-database-"));
+  migrations = join(root, "migrations");
+  await mkdir(migrations);
+  await writeFile(
+    join(migrations, "0001_create_items.sql"),
+    `-- items: one statement per line group, several per file
+create table items (
+  id bigserial primary key,
+  name text not null unique,
+  attributes jsonb not null default '{}',
+  payload bytea,
+  created_at timestamptz not null default now(),
+  counter bigint not null default 0
+);
+create index items_created_at on items (created_at);
+`,
+  );
+  await writeFile(join(migrations, "0002_add_note.sql"), "alter table items add column note text;\n");
+  badMigrations = join(root, "bad-migrations");
+  await mkdir(badMigrations);
+  await writeFile(join(badMigrations, "0001_ok.sql"), "create table first_table (x int);\n");
+  await writeFile(
+    join(badMigrations, "0002_broken.sql"),
+    "create table second_table (y int);\n\ninsert into no_such_table values (1);\n",
+  );
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A backend: each call of `fresh` gives options for a new, empty database. */
+interface Backend {
+  readonly name: string;
+  readonly kind: "pglite" | "postgres";
+  readonly skip?: boolean;
+  setup?(): Promise<void>;
+  teardown?(): Promise<void>;
+  fresh(): Promise<Omit<DatabaseOptions, "migrationsDir">>;
+}
+
+let server: PostgresServer | undefined;
+let databases = 0;
+
+const backends: Backend[] = [
+  { name: "PGlite in memory", kind: "pglite", fresh: async () => ({ dataDir: "memory://" }) },
+  {
+    name: "PGlite on disk",
+    kind: "pglite",
+    fresh: async () => ({ dataDir: join(root, `pglite-${databases++}`) }),
+  },
+  {
+    name: "PostgreSQL",
+    kind: "postgres",
+    skip: !postgresBinDir,
+    async setup() {
+      server = await startPostgres();
+    },
+    async teardown() {
+      await server?.stop();
+    },
+    async fresh() {
+      if (!server) throw new Error("no server");
+      const name = `tsmicro_${databases++}`;
+      const admin = await openDatabase({ url: server.url });
+      try {
+        await sql.raw(`create database ${name}`).execute(admin.db);
+      } finally {
+        await admin.close();
+      }
+      return { url: server.url.replace(/\/postgres$/, `/${name}`) };
+    },
+  },
+];
+
+for (const backend of backends) {
+  describe.skipIf(backend.skip)(`repository on ${backend.name}`, () => {
+    let database: Database<Db>;
+
+    beforeAll(async () => {
+      await backend.setup?.();
+      database = await openDatabase<Db>({ ...(await backend.fresh()), migrationsDir: migrations });
+    });
+    afterAll(async () => {
+      // Each step runs even when an earlier one failed, so no server outlives the suite.
+      await database?.close().catch(() => undefined);
+      await backend.teardown?.();
+    });
+
+    it("applies the migrations once, in name order", async () => {
+      expect(database.kind).toBe(backend.kind);
+      expect(await database.migrate()).toEqual(["0001_create_items", "0002_add_note"]);
+      expect(await database.migrate()).toEqual([]);
+    });
+
+    it("inserts, selects, updates and deletes", async () => {
+      const { db } = database;
+      const inserted = await db
+        .insertInto("items")
+        .values({ name: "first", attributes: "{}" })
+        .returning(["id", "created_at"])
+        .executeTakeFirstOrThrow();
+      expect(typeof inserted.id).toBe("bigint");
+      expect(inserted.created_at).toBeInstanceOf(Date);
+
+      const updated = await db
+        .updateTable("items")
+        .set({ note: "changed" })
+        .where("id", "=", inserted.id)
+        .executeTakeFirst();
+      expect(updated.numUpdatedRows).toBe(1n);
+      const row = await db.selectFrom("items").selectAll().where("name", "=", "first").executeTakeFirstOrThrow();
+      expect(row.note).toBe("changed");
+
+      const deleted = await db.deleteFrom("items").where("id", "=", inserted.id).executeTakeFirst();
+      expect(deleted.numDeletedRows).toBe(1n);
+      expect(await db.selectFrom("items").selectAll().where("id", "=", inserted.id).execute()).toEqual([]);
+    });
+
+    it("rolls back a failed transaction and keeps a committed one", async () => {
+      const { db } = database;
+      await expect(
+        db.transaction().execute(async (trx) => {
+          await trx.insertInto("items").values({ name: "rolled back", attributes: "{}" }).execute();
+          await trx.insertInto("items").values({ name: "rolled back", attributes: "{}" }).execute(); // unique violation
+        }),
+      ).rejects.toThrow(/unique|duplicate/i);
+      expect(await db.selectFrom("items").select("id").where("name", "=", "rolled back").execute()).toEqual([]);
+
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto("items").values({ name: "committed", attributes: "{}" }).execute();
+      });
+      expect(await db.selectFrom("items").select("name").where("name", "=", "committed").execute()).toHaveLength(1);
+    });
+
+    it("serves concurrent queries while a transaction is open", async () => {
+      const { db } = database;
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const transaction = db.transaction().execute(async (trx) => {
+        await trx.insertInto("items").values({ name: "in flight", attributes: "{}" }).execute();
+        await held;
+        throw new Error("roll back");
+      });
+      // Outside the transaction, the uncommitted row must never be seen.
+      const outside = db.selectFrom("items").select("id").where("name", "=", "in flight").execute();
+      setTimeout(release, 50);
+      await expect(transaction).rejects.toThrow("roll back");
+      expect(await outside).toEqual([]);
+    });
+
+    it("round-trips jsonb, bytea, timestamptz and bigint", async () => {
+      const { db } = database;
+      const attributes = { tags: ["a", "b"], nested: { n: 1.5, ok: true, none: null } };
+      const payload = new Uint8Array([0, 1, 127, 128, 255]);
+      const createdAt = new Date("2024-02-29T23:59:58.123Z");
+      const counter = 9_007_199_254_740_993n; // above Number.MAX_SAFE_INTEGER
+      await db
+        .insertInto("items")
+        .values({ name: "typed", attributes: JSON.stringify(attributes), payload, created_at: createdAt, counter })
+        .execute();
+      const row = await db.selectFrom("items").selectAll().where("name", "=", "typed").executeTakeFirstOrThrow();
+      expect(row.attributes).toEqual(attributes);
+      expect(row.payload).toEqual(payload);
+      expect(Object.getPrototypeOf(row.payload)).toBe(Uint8Array.prototype);
+      expect(row.created_at).toBeInstanceOf(Date);
+      expect(row.created_at.getTime()).toBe(createdAt.getTime());
+      expect(row.counter).toBe(counter);
+      const found = await db
+        .selectFrom("items")
+        .select("name")
+        .where(sql<boolean>`attributes @> ${JSON.stringify({ tags: ["b"] })}::jsonb`)
+        .execute();
+      expect(found).toEqual([{ name: "typed" }]);
+      const { count } = await db
+        .selectFrom("items")
+        .select((eb) => eb.fn.countAll<bigint>().as("count"))
+        .executeTakeFirstOrThrow();
+      expect(typeof count).toBe("bigint");
+    });
+
+    it("applies nothing of a run whose migration fails, and names the file and line", async () => {
+      const broken = await openDatabase({ ...(await backend.fresh()), migrationsDir: badMigrations });
+      try {
+        const error = await broken.migrate().then(
+          () => undefined,
+          (e: unknown) => e as { code?: string; message: string },
+        );
+        expect(error?.code).toBe("TSM_ERR_MIGRATION");
+        expect(error?.message).toContain(join(badMigrations, "0002_broken.sql"));
+        expect(error?.message).toMatch(/at line 3 \(insert into no_such_table values \(1\)\): .*no_such_table/);
+        const tables = await sql<{ name: string }>`
+          select table_name as name from information_schema.tables
+          where table_schema = 'public' and table_name in ('first_table', 'second_table')`.execute(broken.db);
+        expect(tables.rows).toEqual([]);
+      } finally {
+        await broken.close();
+      }
+    });
+  });
+}
+
+describe("opening", () => {
+  it("reports an unreachable PostgreSQL by host and port, without the password", async () => {
+    const port = await freePort();
+    const error = await openDatabase({ url: `postgres://app:s3cret-pw@127.0.0.1:${port}/shop` }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; message: string },
+    );
+    expect(error?.code).toBe("TSM_ERR_DATABASE_UNREACHABLE");
+    expect(error?.message).toContain(`127.0.0.1:${port}/shop`);
+    expect(error?.message).not.toContain("s3cret-pw");
+  });
+
+  it("rejects a URL that is not postgres://", async () => {
+    await expect(openDatabase({ url: "mysql://root:pw@localhost/db" })).rejects.toMatchObject({
+      code: "TSM_ERR_DATABASE_URL",
+    });
+  });
+
+  it("says when the migrations folder is missing", async () => {
+    const database = await openDatabase({ dataDir: "memory://", migrationsDir: join(root, "nowhere") });
+    try {
+      await expect(database.migrate()).rejects.toMatchObject({ code: "TSM_ERR_MIGRATIONS_DIR" });
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+describe("one process per PGlite data directory", () => {
+  it("refuses a second open in the same process and allows it after close", async () => {
+    const dataDir = join(root, "same-process");
+    const first = await openDatabase({ dataDir });
+    await expect(openDatabase({ dataDir })).rejects.toMatchObject({
+      code: "TSM_ERR_DATABASE_LOCKED",
+      message: expect.stringContaining("this process"),
+    });
+    await first.close();
+    const again = await openDatabase({ dataDir });
+    await again.close();
+  });
+
+  it("takes over the lock of a process that is gone", async () => {
+    const dataDir = join(root, "stale");
+    await (await openDatabase({ dataDir })).close();
+    const dead = await deadPid();
+    const { hostname } = await import("node:os");
+    await writeFile(join(dataDir, lockFileName), JSON.stringify({ pid: dead, host: hostname(), started: 1 }));
+    const database = await openDatabase({ dataDir });
+    expect(JSON.parse(await readFile(join(dataDir, lockFileName), "utf8"))).toMatchObject({ pid: process.pid });
+    await database.close();
+  });
+
+  it("makes a second process exit with the lock error, and keeps the first one's data", async () => {
+    const dataDir = join(root, "two-processes");
+    const script = join(repoRoot, "runtime/src/database/testdata/hold-database.ts");
+    const first = spawn(process.execPath, ["--import", "tsx", script, dataDir, migrationsForNotes], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      await waitForLine(first, "ready");
+      const second = spawn(process.execPath, ["--import", "tsx", script, dataDir, migrationsForNotes], {
+        cwd: repoRoot,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      second.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+      const code = await new Promise<number | null>((resolve) => second.once("exit", resolve));
+      expect(code).toBe(1);
+      expect(stderr).toContain("TSM_ERR_DATABASE_LOCKED");
+      expect(stderr).toContain(`in use by process ${first.pid}`);
+      expect(stderr).toContain("DATABASE_URL");
+    } finally {
+      const exited = new Promise((resolve) => first.once("exit", resolve));
+      first.kill("SIGTERM");
+      await exited;
+    }
+    const database = await openDatabase<{ notes: { id: string; body: string } }>({ dataDir });
+    try {
+      const rows = await database.db.selectFrom("notes").selectAll().execute();
+      expect(rows).toEqual([{ id: String(first.pid), body: "kept" }]);
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+let migrationsForNotes = "";
+beforeAll(async () => {
+  migrationsForNotes = join(root, "notes-migrations");
+  await mkdir(migrationsForNotes);
+  await writeFile(join(migrationsForNotes, "0001_notes.sql"), "create table notes (id text primary key, body text);");
+});
+
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
+  await new Promise((resolve) => child.once("exit", resolve));
+  return child.pid!;
+}
+
+function waitForLine(child: ReturnType<typeof spawn>, line: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      out += chunk;
+      if (out.split("\n").includes(line)) resolve();
+    });
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (err += chunk));
+    child.once("exit", (code) => reject(new Error(`exited ${code} before "${line}":\n${err}`)));
+  });
+}
