@@ -1,6 +1,8 @@
 import { createFileRegistry, create } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { SetupError } from "@tsmicro/runtime";
+import { readEntities } from "./entity-definition.js";
+import { buildEntityFileModel } from "./entity-model.js";
 import { createDescriptorSetEncoder } from "./file-descriptor-set.js";
 import { buildOpenApi } from "./openapi.js";
 import { checkOutputPath } from "./output-path.js";
@@ -39,7 +41,8 @@ export function generatedHeader(version: string, protoFile: string): string {
  * requested protos and everything they import, and a `x.micro.ts` for each
  * requested file that declares services (or error enums), with an
  * `x.openapi.json` of its `google.api.http` routes beside it when it
- * declares services. Route conflicts go to `warn`, or fail generation
+ * declares services, and a `x.entity.ts` (Kysely tables, row conversions)
+ * for each requested file that declares `(tsmicro.entity)` messages. Route conflicts go to `warn`, or fail generation
  * under `strict_routes`. Pure: no files, no process, no console. TypeScript
  * files are not yet formatted; the runner formats them.
  */
@@ -64,6 +67,15 @@ export function generate(input: GenerateInput): GeneratedFile[] {
       if (options.strictRoutes)
         throw new SetupError("TSM_ERR_ROUTE_CONFLICT", conflict, "strict_routes (--strict-routes)");
       input.warn?.(conflict);
+    }
+    const entities = readEntities(file, registry);
+    if (entities.length > 0) {
+      const header = generatedHeader(input.version, name);
+      const model = buildEntityFileModel(file, entities, { symbols: messages.symbols, header });
+      files.push({
+        name: checkOutputPath(name.replace(/\.proto$/, "") + ".entity.ts", name),
+        content: renderTemplate(input.templates, "entity.ts.ejs", model),
+      });
     }
     const model = buildMicroFileModel(file, proto, {
       registry,

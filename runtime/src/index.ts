@@ -47,7 +47,7 @@ export { createLogger, silentLogger, type Logger, type LoggerOptions } from "./l
 export { createRegistrySelector, type RegistrySelectorOptions } from "./selector/registry-selector.js";
 export { leastInflight, random, roundRobin, strategies } from "./selector/strategies.js";
 export { createRegistry } from "./service/create-registry.js";
-export { createService, type MicroService, type ServiceOptions } from "./service/service.js";
+export { createService, type HandleOptions, type MicroService, type ServiceOptions } from "./service/service.js";
 export {
   defaultServiceSettings,
   resolveServiceSettings,

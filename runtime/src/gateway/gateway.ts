@@ -14,7 +14,7 @@ import { breakerSettingsFrom } from "../middleware/breaker-settings.js";
 import type { Registry } from "../registry/registry.js";
 import { createRegistrySelector } from "../selector/registry-selector.js";
 import { strategies } from "../selector/strategies.js";
-import { createRegistry } from "../service/create-registry.js";
+import { listenError, RegistryUse, runUntilSignal } from "../service/lifecycle.js";
 import { resolveServiceSettings, type ServiceSettings } from "../service/settings.js";
 import { createGrpcClientTransport } from "../transport/grpc-client.js";
 import { createBackendCatalogue, type BackendCatalogue, type BackendService } from "./backend-catalogue.js";
@@ -39,7 +39,7 @@ export interface GatewayOptions {
   /** Command-line arguments to read flags from; default `process.argv.slice(2)`. */
   readonly args?: readonly string[];
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** A registry to use instead of the one the settings name. */
+  /** A registry to use instead of the one the settings name. It is started if needed but never stopped: the caller owns it. */
   readonly registry?: Registry;
   readonly logger?: Logger;
   /** Generated definitions whose embedded descriptors are used instead of asking nodes by reflection. */
@@ -70,7 +70,7 @@ export interface Gateway {
   start(): Promise<void>;
   /** Stops listening, finishes requests in flight, closes backend connections. */
   stop(): Promise<void>;
-  /** Starts, then stops on SIGINT or SIGTERM; resolves once stopped. */
+  /** Starts, then stops on SIGINT or SIGTERM; resolves once stopped. If start fails it prints one line and exits 1. */
   run(): Promise<void>;
 }
 
@@ -90,7 +90,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const settings = resolveGatewaySettings(options.settings ?? {}, args, env);
   const serviceSettings = resolveServiceSettings(options.serviceSettings ?? {}, args, env);
   const logger = options.logger ?? createLogger({ service: "api", level: serviceSettings.logLevel });
-  const registry = options.registry ?? createRegistry(serviceSettings);
+  const registryUse = RegistryUse.of(options.registry, serviceSettings);
+  const registry = registryUse.registry;
   const transport = createGrpcClientTransport({ poolSize: serviceSettings.clientPoolSize });
   const selector = createRegistrySelector({ registry, strategy: strategies[serviceSettings.selector] });
   const breaker =
@@ -343,11 +344,15 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           "the event handler publishes to the broker, which tsmicro does not have yet; use rpc, web or proxy",
         );
       await setUp();
-      await registry.start();
+      await registryUse.ready();
       if (proxy) await proxy.start();
       else await catalogue.start();
       const { host, port } = splitAddress(settings.address);
-      await app.listen({ host, port });
+      try {
+        await app.listen({ host, port });
+      } catch (error) {
+        throw listenError(error, "--address", settings.address);
+      }
       const bound = app.server.address();
       const boundPort = typeof bound === "object" && bound ? bound.port : port;
       address = `${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
@@ -362,27 +367,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         await selector.stop();
         await transport.close();
         breaker?.stop();
-        await registry.stop();
+        await registryUse.release();
         logger.info({ address }, "gateway stopped");
       })();
       return stopping;
     },
-    async run() {
-      await gateway.start();
-      await new Promise<void>((resolve) => {
-        const onSignal = (signal: NodeJS.Signals) => {
-          logger.info({ signal }, "shutting down");
-          process.once(signal, () => process.exit(1));
-          gateway.stop().then(resolve, (error: unknown) => {
-            logger.error({ err: error }, "shutdown failed");
-            process.exitCode = 1;
-            resolve();
-          });
-        };
-        process.once("SIGINT", onSignal);
-        process.once("SIGTERM", onSignal);
-      });
-    },
+    run: () => runUntilSignal("api", gateway, logger),
   };
   return gateway;
 }

@@ -1,11 +1,18 @@
 import { randomUUID } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
-import { advertised } from "../service/service.js";
 import { fastify, type FastifyInstance } from "fastify";
 import { SetupError } from "../errors/setup-error.js";
 import { createLogger, type Logger } from "../logging/logger.js";
-import type { Registry, Service as RegistryService } from "../registry/registry.js";
-import { createRegistry } from "../service/create-registry.js";
+import type { Registry } from "../registry/registry.js";
+import {
+  advertised,
+  listenError,
+  nodeRecord,
+  readOrDefer,
+  Registration,
+  RegistryUse,
+  runUntilSignal,
+} from "../service/lifecycle.js";
 import { resolveServiceSettings, type ServiceSettings } from "../service/settings.js";
 
 /** Options of createWebService. Settings given here are overridden by environment and flags, as for createService. */
@@ -42,12 +49,9 @@ export interface WebService {
   start(): Promise<void>;
   /** Deregisters, keeps serving briefly so gateways drop the node, then closes; connections still open after `--shutdown_grace` are cut. */
   stop(): Promise<void>;
-  /** Starts, then stops on SIGINT or SIGTERM; resolves once stopped. */
+  /** Starts, then stops on SIGINT or SIGTERM; resolves once stopped. If start fails it prints one line and exits 1. */
   run(): Promise<void>;
 }
-
-/** How long a deregistered node keeps serving so gateways' watches drop it before it stops accepting (as createService). */
-const drainDelayMs = 300;
 
 /**
  * Creates a web service: a fastify app that registers in the tsmicro
@@ -57,14 +61,13 @@ const drainDelayMs = 300;
  * createService.
  */
 export function createWebService(options: WebServiceOptions): WebService {
-  const settings = resolveServiceSettings(
-    options.settings ?? {},
+  const { value: settings, error: flagError } = readOrDefer(
+    (args, env) => resolveServiceSettings(options.settings ?? {}, args, env),
     options.args ?? process.argv.slice(2),
     options.env ?? process.env,
   );
   const logger = options.logger ?? createLogger({ service: options.name, level: settings.logLevel });
-  const registry = options.registry ?? createRegistry(settings);
-  const ownsRegistry = options.registry === undefined;
+  const registry = RegistryUse.of(options.registry, settings);
   const id = `${options.name}-${randomUUID()}`;
   const app = fastify();
   // Every connection, upgraded ones (WebSockets) included, so stop can cut what outlives the grace period.
@@ -74,16 +77,10 @@ export function createWebService(options: WebServiceOptions): WebService {
     socket.once("close", () => connections.delete(socket));
   });
 
-  let registryReady: Promise<void> | undefined;
-  let record: RegistryService | undefined;
-  let heartbeat: NodeJS.Timeout | undefined;
+  let registration: Registration | undefined;
   let address: string | undefined;
   let starting: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
-
-  async function register(): Promise<void> {
-    if (record) await registry.register(record, { ttlMs: settings.registerTtlMs });
-  }
 
   async function close(): Promise<void> {
     const grace = setTimeout(() => {
@@ -102,40 +99,44 @@ export function createWebService(options: WebServiceOptions): WebService {
   }
 
   async function start(): Promise<void> {
+    if (flagError) throw flagError;
     if (stopping) throw new Error(`${options.name} was stopped; create a new web service to start again`);
-    registryReady ??= registry.start();
-    await registryReady;
+    await registry.ready();
     const { host, port } = splitHostPort(settings.serverAddress);
-    await app.listen({ host, port });
+    try {
+      await app.listen({ host, port });
+    } catch (error) {
+      throw listenError(error, "--server_address", settings.serverAddress);
+    }
     const bound = app.server.address() as AddressInfo;
     address =
       settings.serverAdvertise ??
       advertised(bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`);
-    record = {
-      name: options.name,
-      version: options.version ?? "latest",
-      metadata: options.metadata ?? {},
-      endpoints: [],
-      nodes: [
-        {
-          id,
-          address,
-          metadata: {
-            transport: "http",
-            protocol: "http",
-            server: "http",
-            registry: registry.kind,
-            runtime: "tsmicro",
-          },
-        },
-      ],
-    };
-    await register();
-    heartbeat = setInterval(() => {
-      register().catch((error: unknown) => logger.warn({ err: error }, "heartbeat to the registry failed; retrying"));
-    }, settings.registerIntervalMs);
-    heartbeat.unref();
-    logger.info({ id, address, registry: registry.kind }, `${options.name} started`);
+    registration = new Registration(
+      registry.registry,
+      nodeRecord({
+        name: options.name,
+        version: options.version,
+        metadata: options.metadata,
+        endpoints: [],
+        id,
+        address,
+        protocol: "http",
+        registryKind: registry.registry.kind,
+      }),
+      { ttlMs: settings.registerTtlMs, intervalMs: settings.registerIntervalMs, logger },
+    );
+    await registration.start();
+    logger.info({ id, address, registry: registry.registry.kind }, `${options.name} started`);
+  }
+
+  // Reverse order of start: stop being found, drain, close, then let go of the registry.
+  async function stop(): Promise<void> {
+    await starting?.catch(() => undefined);
+    await registration?.stop();
+    await close();
+    await registry.release();
+    logger.info({ id }, `${options.name} stopped`);
   }
 
   const service: WebService = {
@@ -147,45 +148,15 @@ export function createWebService(options: WebServiceOptions): WebService {
     get address() {
       return address;
     },
-
-    start(): Promise<void> {
+    start() {
       starting ??= start();
       return starting;
     },
-
-    stop(): Promise<void> {
-      stopping ??= (async () => {
-        await starting?.catch(() => undefined);
-        if (heartbeat) clearInterval(heartbeat);
-        if (record) {
-          await registry
-            .deregister(record)
-            .catch((error: unknown) => logger.warn({ err: error }, "deregistration failed"));
-          await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
-        }
-        await close();
-        if (ownsRegistry && registryReady) await registry.stop();
-        logger.info({ id }, `${options.name} stopped`);
-      })();
+    stop() {
+      stopping ??= stop();
       return stopping;
     },
-
-    async run(): Promise<void> {
-      await service.start();
-      await new Promise<void>((resolve) => {
-        const onSignal = (signal: NodeJS.Signals) => {
-          logger.info({ signal }, "shutting down");
-          process.once(signal, () => process.exit(1));
-          service.stop().then(resolve, (error: unknown) => {
-            logger.error({ err: error }, "shutdown failed");
-            process.exitCode = 1;
-            resolve();
-          });
-        };
-        process.once("SIGINT", onSignal);
-        process.once("SIGTERM", onSignal);
-      });
-    },
+    run: () => runUntilSignal(options.name, service, logger),
   };
   return service;
 }

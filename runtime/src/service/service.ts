@@ -1,12 +1,12 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
-import { networkInterfaces } from "node:os";
 import type { CallContext } from "../definition/call.js";
-import { createClient, type ClientOf, type HandlerOf } from "../definition/client.js";
-import type { ServiceDefinition } from "../definition/definition.js";
+import type { ClientOf, HandlerOf } from "../definition/client.js";
+import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
+import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
-import { createRpcCaller } from "../client/rpc-client.js";
-import { breakerMiddleware, type BreakerOptions } from "../middleware/breaker.js";
+import { RegistryClients } from "../client/registry-clients.js";
+import type { BreakerOptions } from "../middleware/breaker.js";
 import { breakerSettingsFrom } from "../middleware/breaker-settings.js";
 import {
   mergeProtection,
@@ -15,20 +15,24 @@ import {
   type ProtectionOptions,
 } from "../middleware/protection-settings.js";
 import { createLogger, type Logger } from "../logging/logger.js";
-import type { Endpoint, Registry, Service as RegistryService } from "../registry/registry.js";
-import { createRegistrySelector } from "../selector/registry-selector.js";
-import type { Selector } from "../selector/selector.js";
-import { strategies } from "../selector/strategies.js";
-import { createGrpcClientTransport } from "../transport/grpc-client.js";
+import type { Endpoint, Registry } from "../registry/registry.js";
 import { createGrpcServerTransport } from "../transport/grpc-server.js";
 import {
   chain,
   type ClientMiddleware,
-  type ClientTransport,
   type ServerHandler,
   type ServerMiddleware,
 } from "../transport/transport.js";
-import { createRegistry } from "./create-registry.js";
+import {
+  advertised,
+  ensureAddressFree,
+  listenError,
+  nodeRecord,
+  readOrDefer,
+  Registration,
+  RegistryUse,
+  runUntilSignal,
+} from "./lifecycle.js";
 import { resolveServiceSettings, type ServiceSettings } from "./settings.js";
 
 /** Options of createService. Settings given here are overridden by environment and flags. */
@@ -42,8 +46,12 @@ export interface ServiceOptions {
   readonly args?: readonly string[];
   /** Environment to read `TSMICRO_*`/`MICRO_*` from; default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** A registry to use instead of the one the settings name. */
+  /**
+   * A registry to use instead of the one the settings name. It is started
+   * if needed but never stopped: whoever made it may share it with others.
+   */
   readonly registry?: Registry;
+  /** A logger to use instead of pino on stdout; like the registry, it stays the caller's. */
   readonly logger?: Logger;
   /** Server middleware; in `[a, b]` a wraps b. */
   readonly serverMiddleware?: readonly ServerMiddleware[];
@@ -66,6 +74,16 @@ export interface ServiceOptions {
   readonly protection?: ProtectionOptions;
 }
 
+/** Options of `handle`. */
+export interface HandleOptions {
+  /**
+   * `true` serves a handler that implements only some methods; the others
+   * answer UNIMPLEMENTED. Default `false`: a missing method is a SetupError
+   * (TSM_ERR_HANDLER_METHOD) at `handle`, so a forgotten method never ships.
+   */
+  readonly partial?: boolean;
+}
+
 /** A running (or runnable) service: serves handlers, registers itself, and makes clients of other services. */
 export interface MicroService {
   readonly name: string;
@@ -75,78 +93,136 @@ export interface MicroService {
   readonly logger: Logger;
   /** The registered address, once started. */
   readonly address: string | undefined;
-  /** Serves a generated service definition with its handler. Before start. */
-  handle<S extends ServiceDefinition>(service: S, handler: HandlerOf<S>): void;
+  /** Serves a generated service definition with a handler of every method. Before start. */
+  handle<S extends ServiceDefinition>(service: S, handler: HandlerOf<S>, options?: { readonly partial?: false }): void;
+  /** Serves the methods `handler` has; calls of the others answer UNIMPLEMENTED. Before start. */
+  handle<S extends ServiceDefinition>(
+    service: S,
+    handler: Partial<HandlerOf<S>>,
+    options: { readonly partial: true },
+  ): void;
   /** A typed client of `definition`, served by the registered service `name`. */
   client<S extends ServiceDefinition>(definition: S, name: string): ClientOf<S>;
-  /** Listens, registers and starts heartbeats; health turns SERVING. */
+  /**
+   * Listens, registers and starts heartbeats; health turns SERVING. Rejects
+   * with a SetupError for a bad flag, a taken `--server_address`
+   * (TSM_ERR_ADDRESS_IN_USE) or an unreachable registry.
+   */
   start(): Promise<void>;
   /** Graceful shutdown: NOT_SERVING, deregister, stop accepting, finish calls in flight, close clients. */
   stop(): Promise<void>;
-  /** Starts, then stops on SIGINT or SIGTERM; resolves once stopped. */
+  /**
+   * Starts, then stops on SIGINT or SIGTERM; resolves once stopped. If start
+   * fails it prints `<name>: cannot start: <message>` on stderr and exits 1.
+   */
   run(): Promise<void>;
 }
 
-/** How long a deregistered node keeps serving so callers' watches drop it before its server stops accepting. */
-const drainDelayMs = 300;
+type MethodFunction = (request: unknown, context: CallContext) => unknown;
 
 /**
  * Creates a service from its name and options, with settings resolved from
- * code, environment (`TSMICRO_*`, `MICRO_*`) and go-micro's flags.
+ * code, environment (`TSMICRO_*`, `MICRO_*`) and go-micro's flags. A bad
+ * flag does not throw here: start() (and so run()) reports it.
  */
 export function createService(options: ServiceOptions): MicroService {
-  const settings = resolveServiceSettings(
-    options.settings ?? {},
+  const { value: config, error: flagError } = readOrDefer(
+    (args, env) => ({
+      settings: resolveServiceSettings(options.settings ?? {}, args, env),
+      breakerFlags: breakerSettingsFrom(args, env),
+      protection: mergeProtection(options.protection ?? {}, protectionSettingsFrom(args, env)),
+    }),
     options.args ?? process.argv.slice(2),
     options.env ?? process.env,
   );
+  const { settings } = config;
   const logger = options.logger ?? createLogger({ service: options.name, level: settings.logLevel });
-  const registry = options.registry ?? createRegistry(settings);
+  const registry = RegistryUse.of(options.registry, settings);
   const id = `${options.name}-${randomUUID()}`;
   const scope = new AsyncLocalStorage<CallContext>();
   const handled: { service: ServiceDefinition; handler: ServerHandler }[] = [];
   const server = createGrpcServerTransport({ logger, health: true, reflection: true });
-  const args = options.args ?? process.argv.slice(2);
-  const env = options.env ?? process.env;
-  const protection = protectionMiddleware(mergeProtection(options.protection ?? {}, protectionSettingsFrom(args, env)));
-  const breaker =
-    options.breaker === false
-      ? undefined
-      : breakerMiddleware({
-          ...options.breaker,
-          ...breakerSettingsFrom(args, env),
-          logger: options.breaker?.logger ?? logger,
-        });
+  const protection = protectionMiddleware(config.protection);
+  const clients = new RegistryClients({
+    registry: registry.registry,
+    ready: () => registry.ready(),
+    settings,
+    breaker: options.breaker,
+    breakerFlags: config.breakerFlags,
+    logger,
+    middleware: options.clientMiddleware,
+    currentCall: () => scope.getStore(),
+  });
 
-  let registryReady: Promise<void> | undefined;
-  const ensureRegistry = () => (registryReady ??= registry.start());
-  let clientTransport: ClientTransport | undefined;
-  let selector: Selector | undefined;
-  let record: RegistryService | undefined;
-  let heartbeat: NodeJS.Timeout | undefined;
+  let registration: Registration | undefined;
   let address: string | undefined;
+  let starting: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
 
   // Handlers run inside the scope, so clients they call find the call's deadline and cancellation.
   const inScope: ServerMiddleware = (next) => (call) => scope.run(call.context, () => next(call));
 
-  function clientSide(): { transport: ClientTransport; selector: Selector } {
-    clientTransport ??= createGrpcClientTransport({ poolSize: settings.clientPoolSize });
-    if (!selector) {
-      const inner = createRegistrySelector({ registry, strategy: strategies[settings.selector] });
-      selector = {
-        ...inner,
-        select: async (name, selectOptions) => {
-          await ensureRegistry();
-          return inner.select(name, selectOptions);
-        },
-      };
+  function handle(definition: ServiceDefinition, handler: object, handleOptions: HandleOptions = {}): void {
+    if (starting)
+      throw new Error(`handle(${definition.typeName}) after start: add handlers before starting ${options.name}`);
+    const byPath = new Map<string, MethodFunction>();
+    for (const [localName, method] of Object.entries(definition.methods)) {
+      const fn = (handler as Record<string, unknown>)[localName];
+      if (typeof fn === "function") byPath.set(method.path, fn.bind(handler) as MethodFunction);
+      else if (handleOptions.partial) byPath.set(method.path, unimplemented(method));
+      else throw new SetupError("TSM_ERR_HANDLER_METHOD", definition.typeName, localName, method.name);
     }
-    return { transport: clientTransport, selector };
+    const dispatch: ServerHandler = (call) => {
+      const fn = byPath.get(call.method.path);
+      if (!fn) throw new TsmicroError(Code.UNIMPLEMENTED, `${call.method.path.slice(1)} is not implemented`);
+      return fn(call.request, call.context) as ReturnType<ServerHandler>;
+    };
+    const middleware = [...protection.middleware, ...(options.serverMiddleware ?? []), inScope];
+    handled.push({ service: definition, handler: chain(middleware, dispatch) });
   }
 
-  async function register(): Promise<void> {
-    if (record) await registry.register(record, { ttlMs: settings.registerTtlMs });
+  async function start(): Promise<void> {
+    if (flagError) throw flagError;
+    if (stopping) throw new Error(`${options.name} was stopped; create a new service to start again`);
+    await registry.ready();
+    for (const { service: definition, handler } of handled) server.add(definition, handler);
+    await ensureAddressFree(settings.serverAddress, "--server_address");
+    let bound: string;
+    try {
+      bound = await server.listen(settings.serverAddress);
+    } catch (error) {
+      throw listenError(error, "--server_address", settings.serverAddress);
+    }
+    address = settings.serverAdvertise ?? advertised(bound);
+    registration = new Registration(
+      registry.registry,
+      nodeRecord({
+        name: options.name,
+        version: options.version,
+        metadata: options.metadata,
+        endpoints: handled.flatMap(({ service: definition }) => endpointsOf(definition)),
+        id,
+        address,
+        protocol: "grpc",
+        registryKind: registry.registry.kind,
+      }),
+      { ttlMs: settings.registerTtlMs, intervalMs: settings.registerIntervalMs, logger },
+    );
+    await registration.start();
+    server.setServing(true);
+    logger.info({ id, address, registry: registry.registry.kind }, `${options.name} started`);
+  }
+
+  // Reverse order of start: stop being found, stop accepting, then close what calls out.
+  async function stop(): Promise<void> {
+    await starting?.catch(() => undefined);
+    server.setServing(false);
+    await registration?.stop();
+    await server.stop(settings.shutdownGraceMs);
+    await clients.stop();
+    protection.stop();
+    await registry.release();
+    logger.info({ id }, `${options.name} stopped`);
   }
 
   const service: MicroService = {
@@ -157,112 +233,34 @@ export function createService(options: ServiceOptions): MicroService {
     get address() {
       return address;
     },
-
-    handle<S extends ServiceDefinition>(definition: S, handler: HandlerOf<S>): void {
-      if (record)
-        throw new Error(`handle(${definition.typeName}) after start: add handlers before starting ${options.name}`);
-      const byPath = new Map<string, (request: unknown, context: CallContext) => unknown>();
-      for (const [localName, method] of Object.entries(definition.methods)) {
-        const fn = (handler as Record<string, unknown>)[localName];
-        if (typeof fn !== "function") {
-          throw new Error(`handler for ${definition.typeName} has no method ${localName} (for rpc ${method.name})`);
-        }
-        byPath.set(method.path, fn.bind(handler) as (request: unknown, context: CallContext) => unknown);
-      }
-      const dispatch: ServerHandler = (call) => {
-        const fn = byPath.get(call.method.path);
-        if (!fn) throw new TsmicroError(Code.UNIMPLEMENTED, `${call.method.path} is not implemented`);
-        return fn(call.request, call.context) as ReturnType<ServerHandler>;
-      };
-      const middleware = [...protection.middleware, ...(options.serverMiddleware ?? []), inScope];
-      handled.push({ service: definition, handler: chain(middleware, dispatch) });
+    handle,
+    client: (definition, name) => clients.client(definition, name),
+    start() {
+      starting ??= start();
+      return starting;
     },
-
-    client<S extends ServiceDefinition>(definition: S, name: string): ClientOf<S> {
-      const { transport, selector: sel } = clientSide();
-      const caller = createRpcCaller(name, {
-        selector: sel,
-        transport,
-        retries: settings.clientRetries,
-        requestTimeoutMs: settings.clientRequestTimeoutMs,
-        middleware: breaker ? [breaker, ...(options.clientMiddleware ?? [])] : (options.clientMiddleware ?? []),
-        currentCall: () => scope.getStore(),
-      });
-      return createClient(definition, caller);
-    },
-
-    async start(): Promise<void> {
-      await ensureRegistry();
-      for (const { service: definition, handler } of handled) server.add(definition, handler);
-      const bound = await server.listen(settings.serverAddress);
-      address = settings.serverAdvertise ?? advertised(bound);
-      record = {
-        name: options.name,
-        version: options.version ?? "latest",
-        metadata: options.metadata ?? {},
-        endpoints: handled.flatMap(({ service: definition }) => endpointsOf(definition)),
-        nodes: [
-          {
-            id,
-            address,
-            metadata: {
-              transport: "grpc",
-              protocol: "grpc",
-              server: "grpc",
-              registry: registry.kind,
-              runtime: "tsmicro",
-            },
-          },
-        ],
-      };
-      await register();
-      heartbeat = setInterval(() => {
-        register().catch((error: unknown) => logger.warn({ err: error }, "heartbeat to the registry failed; retrying"));
-      }, settings.registerIntervalMs);
-      heartbeat.unref();
-      server.setServing(true);
-      logger.info({ id, address, registry: registry.kind }, `${options.name} started`);
-    },
-
-    stop(): Promise<void> {
-      stopping ??= (async () => {
-        server.setServing(false);
-        if (heartbeat) clearInterval(heartbeat);
-        if (record) {
-          await registry
-            .deregister(record)
-            .catch((error: unknown) => logger.warn({ err: error }, "deregistration failed"));
-          await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
-        }
-        await server.stop(settings.shutdownGraceMs);
-        await clientTransport?.close();
-        breaker?.stop();
-        protection.stop();
-        await selector?.stop();
-        if (registryReady) await registry.stop();
-        logger.info({ id }, `${options.name} stopped`);
-      })();
+    stop() {
+      stopping ??= stop();
       return stopping;
     },
-
-    async run(): Promise<void> {
-      await service.start();
-      await new Promise<void>((resolve) => {
-        const onSignal = (signal: NodeJS.Signals) => {
-          logger.info({ signal }, "shutting down");
-          process.once(signal, () => process.exit(1));
-          service.stop().then(resolve, (error: unknown) => {
-            logger.error({ err: error }, "shutdown failed");
-            process.exitCode = 1;
-            resolve();
-          });
-        };
-        process.once("SIGINT", onSignal);
-        process.once("SIGTERM", onSignal);
-      });
-    },
+    run: () => runUntilSignal(options.name, service, logger),
   };
   return service;
+}
+
+/** The stand-in for a method a partial handler leaves out, shaped for its kind so streams end cleanly too. */
+function unimplemented(method: MethodDefinition): MethodFunction {
+  const error = () =>
+    new TsmicroError(Code.UNIMPLEMENTED, `${method.path.slice(1)} is not implemented by this service`);
+  if (method.kind === "server_streaming" || method.kind === "bidi_streaming") {
+    // A generator, so the caller gets a stream that fails before its first message.
+    return async function* () {
+      throw error();
+    };
+  }
+  return async () => {
+    throw error();
+  };
 }
 
 /** Endpoints as go-micro names them: `Service.Method`. */
@@ -274,16 +272,4 @@ function endpointsOf(definition: ServiceDefinition): Endpoint[] {
     response: method.outputType,
     metadata: { service: definition.typeName, kind: method.kind },
   }));
-}
-
-/** A bound wildcard address is advertised on the first external IPv4 address, as go-micro does. */
-export function advertised(bound: string): string {
-  const colon = bound.lastIndexOf(":");
-  const host = bound.slice(0, colon).replace(/^\[|\]$/g, "");
-  const port = bound.slice(colon + 1);
-  if (host !== "0.0.0.0" && host !== "::" && host !== "") return bound;
-  const external = Object.values(networkInterfaces())
-    .flat()
-    .find((info) => info && info.family === "IPv4" && !info.internal);
-  return `${external?.address ?? "127.0.0.1"}:${port}`;
 }

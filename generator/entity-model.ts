@@ -1,0 +1,291 @@
+import { posix } from "node:path";
+import type { DescFile } from "@bufbuild/protobuf";
+import type { EntityColumn, EntityDefinition, SqlType } from "./entity-definition.js";
+import { ImportCollector, type ImportStatement } from "./import-collector.js";
+import type { TsProtoSymbol } from "./ts-proto.js";
+
+/** Everything the `entity.ts` template prints for one proto file. */
+export interface EntityFileModel {
+  readonly header: string;
+  readonly imports: readonly ImportStatement[];
+  readonly entities: readonly EntityModel[];
+  /** `UserDatabase` for `user.proto`: the file's tables, to parametrise `Kysely<…>`. */
+  readonly databaseName: string;
+  /** `user: UserTable` per entity. */
+  readonly databaseMembers: readonly string[];
+  readonly protoFile: string;
+  /** Identifiers of the `kysely` types as the file spells them. */
+  readonly kysely: { readonly insertable: string; readonly selectable: string };
+}
+
+/** One entity with the names and code lines of everything generated for it. */
+export interface EntityModel {
+  /** The message's TypeScript name as imported (`User`). */
+  readonly message: string;
+  readonly messageTypeName: string;
+  readonly tableName: string;
+  readonly tableLiteral: string;
+  readonly primaryKeyLiteral: string;
+  /** `UserTable`, `UserRow`, `userToRow`, `userFromRow`, `userColumns`, `userPrimaryKey`, `userTableName`. */
+  readonly names: EntityNames;
+  /** `name: type` members of the table interface. */
+  readonly tableMembers: readonly string[];
+  /** Whether toRow needs the message's proto3 JSON (jsonb columns). */
+  readonly toRowUsesJson: boolean;
+  /** Properties of the object toRow returns. */
+  readonly toRowEntries: readonly string[];
+  /** `User.fromJSON({ … })` of the jsonb columns, spread first in fromRow; undefined without jsonb columns. */
+  readonly fromRowBase: string | undefined;
+  /** Properties of the message fromRow returns. */
+  readonly fromRowEntries: readonly string[];
+  /** `key: "column"` entries of the column map. */
+  readonly columnEntries: readonly string[];
+  /** Whether the primary key is numbered by the database, for the doc comment. */
+  readonly identity: boolean;
+}
+
+/** Names generated for one entity. */
+export interface EntityNames {
+  readonly table: string;
+  readonly row: string;
+  readonly toRow: string;
+  readonly fromRow: string;
+  readonly columns: string;
+  readonly primaryKey: string;
+  readonly tableName: string;
+}
+
+/** What building a file's entity model needs besides the entities. */
+export interface EntityModelContext {
+  readonly symbols: ReadonlyMap<string, TsProtoSymbol>;
+  readonly header: string;
+}
+
+/** Globals the generated code uses; an imported message must not shadow them. */
+const usedGlobals = ["JSON", "BigInt", "Number", "String", "Record", "Date", "Uint8Array"];
+
+/** The names generated for entity message `User` (ts-proto's name, so nested `Outer_Inner` stays unique). */
+export function entityNames(tsName: string): EntityNames {
+  const lower = tsName.charAt(0).toLowerCase() + tsName.slice(1);
+  return {
+    table: `${tsName}Table`,
+    row: `${tsName}Row`,
+    toRow: `${lower}ToRow`,
+    fromRow: `${lower}FromRow`,
+    columns: `${lower}Columns`,
+    primaryKey: `${lower}PrimaryKey`,
+    tableName: `${lower}TableName`,
+  };
+}
+
+/** `user/v1/user_store.proto` -> `UserStoreDatabase`. */
+export function databaseName(protoFile: string): string {
+  const base = posix.basename(protoFile).replace(/\.proto$/, "");
+  const pascal = base
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join("");
+  return `${/^[0-9]/.test(pascal) ? "_" : ""}${pascal}Database`;
+}
+
+/**
+ * The type each column has in rows tsmicro's database returns
+ * (`@tsmicro/runtime/database` reads int8 as bigint, bytea as Uint8Array,
+ * numeric as a string, timestamptz as Date and jsonb parsed).
+ */
+const selectTypes: Record<SqlType, string> = {
+  text: "string",
+  boolean: "boolean",
+  integer: "number",
+  bigint: "bigint",
+  "numeric(20,0)": "string",
+  real: "number",
+  "double precision": "number",
+  bytea: "Uint8Array",
+  timestamptz: "Date",
+  jsonb: "unknown",
+};
+
+/** Prepares the `entity.ts` model of a file that declares entity messages. */
+export function buildEntityFileModel(
+  file: DescFile,
+  entities: readonly EntityDefinition[],
+  ctx: EntityModelContext,
+): EntityFileModel {
+  const tsName = (typeName: string): TsProtoSymbol => {
+    const symbol = ctx.symbols.get(typeName);
+    if (!symbol) throw new Error(`ts-proto produced no symbol for ${typeName}`);
+    return symbol;
+  };
+  const dbName = databaseName(file.proto.name);
+  const exported = [dbName, ...entities.flatMap((e) => Object.values(entityNames(tsName(e.message.typeName).name)))];
+  const duplicate = exported.find((name, i) => exported.indexOf(name) !== i);
+  if (duplicate) throw new Error(`two entities of ${file.proto.name} would both generate ${duplicate}`);
+  const imports = new ImportCollector([...exported, ...usedGlobals]);
+  const fromDir = posix.dirname(file.proto.name);
+  const protoImport = (typeName: string, typeOnly: boolean): string => {
+    const symbol = tsName(typeName);
+    let from = posix.relative(fromDir, symbol.module);
+    if (!from.startsWith(".")) from = `./${from}`;
+    return imports.use(`${from}.js`, symbol.name, typeOnly);
+  };
+  const kysely = (name: string): string => imports.use("kysely", name, true);
+
+  const kyselyNames = { insertable: kysely("Insertable"), selectable: kysely("Selectable") };
+  const models = entities.map((entity) => buildEntity(entity, tsName, protoImport, kysely));
+  return {
+    header: ctx.header,
+    imports: imports.statements(),
+    entities: models,
+    databaseName: dbName,
+    databaseMembers: models.map((m) => `${propertyKey(m.tableName)}: ${m.names.table}`),
+    protoFile: file.proto.name,
+    kysely: kyselyNames,
+  };
+}
+
+function buildEntity(
+  entity: EntityDefinition,
+  tsName: (typeName: string) => TsProtoSymbol,
+  protoImport: (typeName: string, typeOnly: boolean) => string,
+  kysely: (name: string) => string,
+): EntityModel {
+  const columns = entity.columns;
+  const usesJson = columns.some((c) => c.propertyType === "json");
+  const message = protoImport(entity.message.typeName, !usesJson);
+  const names = entityNames(tsName(entity.message.typeName).name);
+
+  const tableMembers = columns.map((c) => `${propertyKey(c.name)}: ${columnType(c, protoImport, kysely)}`);
+
+  const toRowEntries = columns.map((c) => {
+    const key = propertyKey(c.name);
+    if (c.identity) {
+      const zero = c.propertyType === "bigint" ? "0n" : c.propertyType === "string" ? '"0"' : "0";
+      return `...(message.${c.property} === ${zero} ? {} : { ${key}: message.${c.property} })`;
+    }
+    if (c.propertyType === "json") {
+      const json = `json${accessor(c.field.jsonName)}`;
+      if (c.nullable) return `${key}: ${json} === undefined ? null : JSON.stringify(${json})`;
+      return `${key}: JSON.stringify(${json} ?? ${c.field.fieldKind === "map" ? "{}" : "[]"})`;
+    }
+    if (c.oneof) {
+      const oneof = `message.${c.oneof.property}`;
+      return `${key}: ${oneof}?.$case === ${JSON.stringify(c.oneof.case)} ? ${oneof}.value : null`;
+    }
+    return `${key}: message.${c.property}${c.nullable ? " ?? null" : ""}`;
+  });
+
+  const jsonColumns = columns.filter((c) => c.propertyType === "json" && !c.oneof);
+  const fromRowBase =
+    jsonColumns.length > 0
+      ? `${message}.fromJSON({ ${jsonColumns.map((c) => `${propertyKey(c.field.jsonName)}: row${accessor(c.name)}`).join(", ")} })`
+      : undefined;
+  const fromRowEntries: string[] = [];
+  const oneofsDone = new Set<string>();
+  for (const c of columns) {
+    if (c.oneof) {
+      if (oneofsDone.has(c.oneof.property)) continue;
+      oneofsDone.add(c.oneof.property);
+      const property = c.oneof.property;
+      const members = columns.filter((m) => m.oneof?.property === property);
+      const union = members
+        .map((m) => {
+          const cell = `row${accessor(m.name)}`;
+          const value =
+            m.propertyType === "json"
+              ? `${protoImport(m.field.message!.typeName, false)}.fromJSON(${cell})`
+              : fromCell(m, cell);
+          return `${cell} !== null ? { $case: ${JSON.stringify(m.oneof!.case)}, value: ${value} } : `;
+        })
+        .join("");
+      fromRowEntries.push(`${property}: ${union}undefined`);
+      continue;
+    }
+    if (c.propertyType === "json") continue;
+    const cell = `row${accessor(c.name)}`;
+    const converted = fromCell(c, cell);
+    if (!c.nullable) fromRowEntries.push(`${c.property}: ${converted}`);
+    else if (converted === cell) fromRowEntries.push(`${c.property}: ${cell} ?? undefined`);
+    else fromRowEntries.push(`${c.property}: ${cell} === null ? undefined : ${converted}`);
+  }
+
+  const columnEntries: string[] = [];
+  for (const c of columns) {
+    const keys = new Set([c.field.name, c.field.jsonName]);
+    for (const key of keys) columnEntries.push(`${propertyKey(key)}: ${JSON.stringify(c.name)}`);
+  }
+
+  return {
+    message,
+    messageTypeName: entity.message.typeName,
+    tableName: entity.table,
+    tableLiteral: JSON.stringify(entity.table),
+    primaryKeyLiteral: JSON.stringify(entity.primaryKey.name),
+    names,
+    tableMembers,
+    toRowUsesJson: usesJson,
+    toRowEntries,
+    fromRowBase,
+    fromRowEntries,
+    columnEntries,
+    identity: entity.primaryKey.identity,
+  };
+}
+
+/** The TypeScript type of a property in the message (ts-proto's), as a column insert type. */
+function propertyTsType(c: EntityColumn, protoImport: (typeName: string, typeOnly: boolean) => string): string {
+  switch (c.propertyType) {
+    case "enum":
+      return protoImport(c.field.enum!.typeName, true);
+    case "json":
+      // Written as JSON text: node-postgres would send a JavaScript array as a Postgres array, not JSON.
+      return "string";
+    default:
+      return c.propertyType;
+  }
+}
+
+/** The column's member type in the Kysely table interface. */
+function columnType(
+  c: EntityColumn,
+  protoImport: (typeName: string, typeOnly: boolean) => string,
+  kysely: (name: string) => string,
+): string {
+  const insert = propertyTsType(c, protoImport);
+  const select = c.propertyType === "enum" ? insert : selectTypes[c.sqlType];
+  if (c.identity) {
+    return select === insert
+      ? `${kysely("Generated")}<${select}>`
+      : `${kysely("ColumnType")}<${select}, ${insert} | undefined, ${insert}>`;
+  }
+  const orNull = (type: string) => (c.nullable && type !== "unknown" ? `${type} | null` : type);
+  if (select === insert) return orNull(select);
+  return `${kysely("ColumnType")}<${orNull(select)}, ${orNull(insert)}, ${orNull(insert)}>`;
+}
+
+/** A non-null cell's value as the message property wants it. */
+function fromCell(c: EntityColumn, cell: string): string {
+  const select = c.propertyType === "enum" ? "enum" : selectTypes[c.sqlType];
+  if (select === c.propertyType || c.propertyType === "enum") return cell;
+  switch (c.propertyType) {
+    case "bigint":
+      return `BigInt(${cell})`;
+    case "number":
+      return `Number(${cell})`;
+    case "string":
+      return `String(${cell})`;
+    default:
+      return cell;
+  }
+}
+
+/** `.name`, or `["na-me"]` when the key is not an identifier. */
+function accessor(key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+}
+
+/** An object literal or interface key, quoted when it must be. */
+function propertyKey(key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key);
+}

@@ -1,0 +1,107 @@
+import type { CallContext, Caller } from "../definition/call.js";
+import { createClient, type ClientOf } from "../definition/client.js";
+import type { ServiceDefinition } from "../definition/definition.js";
+import type { Logger } from "../logging/logger.js";
+import { breakerMiddleware, type BreakerMiddleware, type BreakerOptions } from "../middleware/breaker.js";
+import type { BreakerSettings } from "../middleware/breaker-settings.js";
+import type { Registry } from "../registry/registry.js";
+import { createRegistrySelector } from "../selector/registry-selector.js";
+import type { Selector } from "../selector/selector.js";
+import { strategies } from "../selector/strategies.js";
+import { createGrpcClientTransport } from "../transport/grpc-client.js";
+import type { ClientMiddleware, ClientTransport } from "../transport/transport.js";
+import { createRpcCaller } from "./rpc-client.js";
+
+/** Options of RegistryClients: the `--client_*` and `--selector` settings, breakers and middleware. */
+export interface RegistryClientsOptions {
+  readonly registry: Registry;
+  /** Starts the registry once (the owner decides who stops it); awaited before the first lookup. */
+  readonly ready: () => Promise<void>;
+  readonly settings: {
+    readonly clientPoolSize: number;
+    readonly selector: string;
+    readonly clientRetries: number;
+    readonly clientRequestTimeoutMs: number;
+  };
+  /** Code's breaker options; `false` turns breakers off. */
+  readonly breaker: BreakerOptions | false | undefined;
+  /** Breaker settings from `--breaker_*` flags and variables, laid over the code's. */
+  readonly breakerFlags: Partial<BreakerSettings>;
+  readonly logger: Logger;
+  /** In `[a, b]` a wraps b, and the breaker wraps them all. */
+  readonly middleware: readonly ClientMiddleware[] | undefined;
+  /** The call being served, whose deadline and cancellation pass downstream. */
+  readonly currentCall?: () => CallContext | undefined;
+}
+
+/**
+ * The one place registry-backed clients are built, for createService and
+ * connect(): one selector fed by the registry's watch, one gRPC transport
+ * (both made on the first client), one breaker per service and method,
+ * retries and the request timeout. stop() closes what it made; the registry
+ * belongs to whoever passed it.
+ */
+export class RegistryClients {
+  readonly breaker: BreakerMiddleware | undefined;
+  #transport: ClientTransport | undefined;
+  #selector: Selector | undefined;
+  readonly #options: RegistryClientsOptions;
+
+  constructor(options: RegistryClientsOptions) {
+    this.#options = options;
+    this.breaker =
+      options.breaker === false
+        ? undefined
+        : breakerMiddleware({
+            ...options.breaker,
+            ...options.breakerFlags,
+            logger: options.breaker?.logger ?? options.logger,
+          });
+  }
+
+  /** The caller behind typed clients of the registered service `serviceName`. */
+  caller(serviceName: string): Caller {
+    const { settings, middleware = [], currentCall } = this.#options;
+    return createRpcCaller(serviceName, {
+      selector: this.selector(),
+      transport: this.transport(),
+      retries: settings.clientRetries,
+      requestTimeoutMs: settings.clientRequestTimeoutMs,
+      middleware: this.breaker ? [this.breaker, ...middleware] : middleware,
+      ...(currentCall ? { currentCall } : {}),
+    });
+  }
+
+  /** A typed client of `definition`, served by the registered service `serviceName`. */
+  client<S extends ServiceDefinition>(definition: S, serviceName: string): ClientOf<S> {
+    return createClient(definition, this.caller(serviceName));
+  }
+
+  /** Closes connections, breakers and watches; calls made after this fail. */
+  async stop(): Promise<void> {
+    await this.#transport?.close();
+    this.breaker?.stop();
+    await this.#selector?.stop();
+  }
+
+  private transport(): ClientTransport {
+    this.#transport ??= createGrpcClientTransport({ poolSize: this.#options.settings.clientPoolSize });
+    return this.#transport;
+  }
+
+  private selector(): Selector {
+    if (!this.#selector) {
+      const { registry, ready, settings } = this.#options;
+      const inner = createRegistrySelector({ registry, strategy: strategies[settings.selector] });
+      // The registry starts on the first lookup, so a process that makes clients but never calls connects to nothing.
+      this.#selector = {
+        ...inner,
+        select: async (name, selectOptions) => {
+          await ready();
+          return inner.select(name, selectOptions);
+        },
+      };
+    }
+    return this.#selector;
+  }
+}

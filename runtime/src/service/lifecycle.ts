@@ -1,0 +1,248 @@
+/**
+ * What createService, createWebService and the gateway share about their
+ * lives: who owns the registry, keeping one node registered (register,
+ * heartbeat, deregister, drain), and running until SIGINT/SIGTERM with one
+ * clear line when start fails. The rule throughout: whoever creates a
+ * resource owns it; a registry handed in by the caller is never stopped here.
+ */
+import { createServer } from "node:net";
+import { networkInterfaces } from "node:os";
+import { isSetupError, SetupError } from "../errors/setup-error.js";
+import type { Logger } from "../logging/logger.js";
+import type { Endpoint, Registry, Service as RegistryService } from "../registry/registry.js";
+import { createRegistry } from "./create-registry.js";
+import type { ServiceSettings } from "./settings.js";
+
+/** How long a deregistered node keeps serving so callers' watches drop it before it stops accepting. */
+export const drainDelayMs = 300;
+
+/**
+ * A registry as one service (or gateway, or client) uses it: started once on
+ * first use, and stopped by `release()` only when it was created here. A
+ * handed-in registry may be shared with other services; stopping it would
+ * end their watches.
+ */
+export class RegistryUse {
+  #started: Promise<void> | undefined;
+
+  private constructor(
+    readonly registry: Registry,
+    private readonly owned: boolean,
+  ) {}
+
+  /** Uses `handed` when given (the caller keeps owning it), else a new registry from `--registry`/`--registry_address`. */
+  static of(handed: Registry | undefined, settings: Pick<ServiceSettings, "registry" | "registryAddress">): RegistryUse {
+    return handed ? new RegistryUse(handed, false) : new RegistryUse(createRegistry(settings), true);
+  }
+
+  /** Starts the registry once; starting a handed-in one that is already started does nothing (start is idempotent). */
+  ready(): Promise<void> {
+    this.#started ??= this.registry.start();
+    return this.#started;
+  }
+
+  /** Stops the registry if this side created it and started it; a handed-in one is left running. */
+  async release(): Promise<void> {
+    if (!this.owned || !this.#started) return;
+    await this.#started.catch(() => undefined);
+    await this.registry.stop();
+  }
+}
+
+/** What a registered node says about itself. */
+export interface NodeRecordOptions {
+  readonly name: string;
+  readonly version: string | undefined;
+  readonly metadata: Readonly<Record<string, string>> | undefined;
+  readonly endpoints: readonly Endpoint[];
+  readonly id: string;
+  readonly address: string;
+  /** `grpc` for services, `http` for web services. */
+  readonly protocol: "grpc" | "http";
+  readonly registryKind: string;
+}
+
+/** The registry record of one node, with the node metadata go-micro's tools read. */
+export function nodeRecord(options: NodeRecordOptions): RegistryService {
+  return {
+    name: options.name,
+    version: options.version ?? "latest",
+    metadata: options.metadata ?? {},
+    endpoints: options.endpoints,
+    nodes: [
+      {
+        id: options.id,
+        address: options.address,
+        metadata: {
+          transport: options.protocol,
+          protocol: options.protocol,
+          server: options.protocol,
+          registry: options.registryKind,
+          runtime: "tsmicro",
+        },
+      },
+    ],
+  };
+}
+
+/** Options of a Registration. */
+export interface RegistrationOptions {
+  readonly ttlMs: number;
+  readonly intervalMs: number;
+  readonly logger: Logger;
+}
+
+/**
+ * Keeps one node registered: registers it, re-registers every interval (the
+ * heartbeat; a failed one is logged and tried again next time), and on stop
+ * deregisters it and waits `drainDelayMs` so callers' watches drop the node
+ * before its server stops accepting.
+ */
+export class Registration {
+  #heartbeat: NodeJS.Timeout | undefined;
+  #registered = false;
+
+  constructor(
+    private readonly registry: Registry,
+    readonly record: RegistryService,
+    private readonly options: RegistrationOptions,
+  ) {}
+
+  /** Registers the node and starts the heartbeat; rejects when the first registration fails. */
+  async start(): Promise<void> {
+    await this.register();
+    this.#registered = true;
+    this.#heartbeat = setInterval(() => {
+      this.register().catch((error: unknown) =>
+        this.options.logger.warn({ err: error }, "heartbeat to the registry failed; retrying"),
+      );
+    }, this.options.intervalMs);
+    // A heartbeat is no reason to keep the process alive.
+    this.#heartbeat.unref();
+  }
+
+  /** Stops the heartbeat, deregisters (a failure is logged: the TTL removes the node anyway), then drains. */
+  async stop(): Promise<void> {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    if (!this.#registered) return;
+    this.#registered = false;
+    await this.registry
+      .deregister(this.record)
+      .catch((error: unknown) => this.options.logger.warn({ err: error }, "deregistration failed"));
+    await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+  }
+
+  private register(): Promise<void> {
+    return this.registry.register(this.record, { ttlMs: this.options.ttlMs });
+  }
+}
+
+/** What `runUntilSignal` drives: a service, a web service or a gateway. */
+export interface Runnable {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `target`, then stops it on SIGINT or SIGTERM and resolves once
+ * stopped (a second signal exits at once). When start fails, the process
+ * prints one line on stderr, `<name>: cannot start: <message>`, logs it,
+ * and exits 1: a service that cannot start must not linger half-started,
+ * and a stack trace would tell an operator less than the message does.
+ */
+export async function runUntilSignal(name: string, target: Runnable, logger: Logger): Promise<void> {
+  try {
+    await target.start();
+  } catch (error) {
+    const line = `${name}: cannot start: ${startFailure(error)}`;
+    logger.error({ code: isSetupError(error) ? error.code : undefined }, line);
+    process.stderr.write(`${line}\n`);
+    process.exit(1);
+  }
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, "shutting down");
+      process.once(signal, () => process.exit(1));
+      target.stop().then(resolve, (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exitCode = 1;
+        resolve();
+      });
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+  });
+}
+
+/** A start failure as one line: the message (with its TSM_ERR_* code for setup errors), never a stack. */
+export function startFailure(error: unknown): string {
+  const message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, "; ");
+  return isSetupError(error) ? `${message} (${error.code})` : message;
+}
+
+/**
+ * A listen failure as the error a user can act on: an address another
+ * process holds becomes TSM_ERR_ADDRESS_IN_USE naming `flag`; any other
+ * failure passes unchanged.
+ */
+export function listenError(error: unknown, flag: string, address: string): unknown {
+  const text = `${(error as NodeJS.ErrnoException | undefined)?.code ?? ""} ${error instanceof Error ? error.message : ""}`;
+  return text.includes("EADDRINUSE") ? new SetupError("TSM_ERR_ADDRESS_IN_USE", flag, address) : error;
+}
+
+/**
+ * Rejects with TSM_ERR_ADDRESS_IN_USE when another process listens on
+ * `address` (`host:port`; port 0 is always free). Checked before grpc-js
+ * binds, because grpc-js prints its own error line on stderr when a bind
+ * fails, which would make a taken port two lines instead of one.
+ */
+export async function ensureAddressFree(address: string, flag: string): Promise<void> {
+  const colon = address.lastIndexOf(":");
+  const port = Number(address.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(port) || port <= 0) return;
+  const host = address.slice(0, colon).replace(/^\[|\]$/g, "");
+  const probe = createServer();
+  const failure = await new Promise<unknown>((resolve) => {
+    probe.once("error", resolve);
+    probe.listen({ port, ...(host === "" ? {} : { host }), exclusive: true }, () => resolve(undefined));
+  });
+  if (probe.listening) await new Promise((resolve) => probe.close(resolve));
+  // Other failures (a host that is not ours, a port below 1024) are left for the real bind to report.
+  if (failure !== undefined) {
+    const mapped = listenError(failure, flag, address);
+    if (mapped !== failure) throw mapped;
+  }
+}
+
+/**
+ * Runs `read` on the given flags and environment. A SetupError (a bad flag
+ * or variable) is kept, and `read` runs again without flags and environment
+ * so the service can still be built; its start() then throws the kept
+ * error, which run() prints as one line instead of an uncaught stack trace
+ * at the top of main.
+ */
+export function readOrDefer<T>(
+  read: (args: readonly string[], env: Readonly<Record<string, string | undefined>>) => T,
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): { value: T; error: SetupError | undefined } {
+  try {
+    return { value: read(args, env), error: undefined };
+  } catch (error) {
+    if (!isSetupError(error)) throw error;
+    return { value: read([], {}), error };
+  }
+}
+
+/** A bound wildcard address is advertised on the first external IPv4 address, as go-micro does. */
+export function advertised(bound: string): string {
+  const colon = bound.lastIndexOf(":");
+  const host = bound.slice(0, colon).replace(/^\[|\]$/g, "");
+  const port = bound.slice(colon + 1);
+  if (host !== "0.0.0.0" && host !== "::" && host !== "") return bound;
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .find((info) => info && info.family === "IPv4" && !info.internal);
+  return `${external?.address ?? "127.0.0.1"}:${port}`;
+}

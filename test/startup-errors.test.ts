@@ -1,0 +1,91 @@
+/**
+ * A service process that cannot start prints one line on stderr naming what
+ * is wrong, with no stack trace, and exits 1: a taken port, an unreachable
+ * registry, a bad flag value. The gateway (`tsmicro api`) does the same.
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bins, repoRoot } from "./support/cli.js";
+import { closedPort } from "./support/etcd.js";
+
+interface Exit {
+  readonly code: number | null;
+  readonly stderrLines: string[];
+}
+
+/** Runs `node [--import tsx] script ...args` to its end (killed after 20 s), by its own pid. */
+function runToExit(script: string, args: readonly string[], tsx: boolean): Promise<Exit> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...(tsx ? ["--import", "tsx"] : []), script, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, NODE_OPTIONS: "" },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderrLines: stderr.split("\n").filter((line) => line.trim() !== "") });
+    });
+  });
+}
+
+const echoNode = (args: readonly string[]) => runToExit(join(repoRoot, "test/fixtures/echo-node.ts"), args, true);
+
+describe("a service that cannot start: one line on stderr, exit 1", () => {
+  let dir = "";
+  let holder: Server;
+  let takenPort = 0;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-startup-"));
+    holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    takenPort = (holder.address() as { port: number }).port;
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => holder.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const local = () => ["--registry=local", `--registry_address=${dir}`];
+
+  it("--server_address taken by another process", async () => {
+    const exit = await echoNode([...local(), `--server_address=127.0.0.1:${takenPort}`]);
+    expect(exit.code).toBe(1);
+    expect(exit.stderrLines).toEqual([
+      `echo: cannot start: --server_address 127.0.0.1:${takenPort} is in use by another process; choose another port or stop it (TSM_ERR_ADDRESS_IN_USE)`,
+    ]);
+  });
+
+  it("the registry cannot be reached (etcd at a closed port)", async () => {
+    const port = await closedPort();
+    const exit = await echoNode(["--registry=etcd", `--registry_address=127.0.0.1:${port}`]);
+    expect(exit.code).toBe(1);
+    expect(exit.stderrLines).toHaveLength(1);
+    expect(exit.stderrLines[0]).toMatch(/^echo: cannot start: .*127\.0\.0\.1:\d+.*\(TSM_ERR_REGISTRY_UNREACHABLE\)$/);
+    expect(exit.stderrLines[0]).toContain(`127.0.0.1:${port}`);
+  });
+
+  it("a flag with a bad value", async () => {
+    const exit = await echoNode([...local(), "--client_retries=lots"]);
+    expect(exit.code).toBe(1);
+    expect(exit.stderrLines).toEqual([
+      'echo: cannot start: --client_retries has an invalid value "lots": expected a whole number >= 0 (TSM_ERR_FLAG)',
+    ]);
+  });
+
+  it("tsmicro api on a taken --address", async () => {
+    const exit = await runToExit(bins.tsmicro, ["api", ...local(), `--address=127.0.0.1:${takenPort}`], false);
+    expect(exit.code).toBe(1);
+    expect(exit.stderrLines).toEqual([
+      `api: cannot start: --address 127.0.0.1:${takenPort} is in use by another process; choose another port or stop it (TSM_ERR_ADDRESS_IN_USE)`,
+    ]);
+  });
+});
