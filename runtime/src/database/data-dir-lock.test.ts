@@ -1,0 +1,74 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { lockDataDir, lockFileName } from "./data-dir-lock.js";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tsmicro-lock-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("lockDataDir", () => {
+  it("creates the folder and a lock naming this process, and removes it on release", async () => {
+    const lock = await lockDataDir(join(dir, "db"));
+    expect(JSON.parse(await readFile(lock.path, "utf8"))).toMatchObject({ pid: process.pid, host: hostname() });
+    await lock.release();
+    expect(await readdir(join(dir, "db"))).toEqual([]);
+  });
+
+  it("refuses a held lock, naming the folder as given", async () => {
+    const lock = await lockDataDir(dir);
+    await expect(lockDataDir(dir, "data/db")).rejects.toMatchObject({
+      code: "TSM_ERR_DATABASE_LOCKED",
+      message: expect.stringMatching(/^the embedded database in data\/db is in use by this process/),
+    });
+    await lock.release();
+  });
+
+  it("refuses a lock of a live process and of another host", async () => {
+    const path = join(dir, lockFileName);
+    const parent = process.ppid; // alive, and not this process
+    await writeFile(path, JSON.stringify({ pid: parent, host: hostname(), started: 1 }));
+    await expect(lockDataDir(dir)).rejects.toThrow(`in use by process ${parent};`);
+    await writeFile(path, JSON.stringify({ pid: 1, host: "elsewhere", started: 1 }));
+    await expect(lockDataDir(dir)).rejects.toThrow(/process 1 on host elsewhere \(if it no longer runs there, delete/);
+  });
+
+  it("takes over a lock whose process is gone, or that this pid left in an earlier run", async () => {
+    const path = join(dir, lockFileName);
+    await writeFile(path, JSON.stringify({ pid: await deadPid(), host: hostname(), started: 1 }));
+    await (await lockDataDir(dir)).release();
+    // A restarted container runs as pid 1 again: same pid, another start time.
+    await writeFile(path, JSON.stringify({ pid: process.pid, host: hostname(), started: 1 }));
+    await (await lockDataDir(dir)).release();
+    await writeFile(path, "damaged");
+    await (await lockDataDir(dir)).release();
+  });
+
+  it("lets exactly one of many simultaneous takeovers of a stale lock win", async () => {
+    await writeFile(join(dir, lockFileName), JSON.stringify({ pid: await deadPid(), host: hostname(), started: 1 }));
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () => lockDataDir(dir)));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    for (const r of results) if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "TSM_ERR_DATABASE_LOCKED" });
+    expect((await readdir(dir)).sort()).toEqual([lockFileName]);
+  });
+
+  it("does not remove a lock that another holder has taken since", async () => {
+    const lock = await lockDataDir(dir);
+    const other = JSON.stringify({ pid: process.ppid, host: hostname(), started: 1 });
+    await writeFile(lock.path, other);
+    await lock.release();
+    expect(await readFile(lock.path, "utf8")).toBe(other);
+  });
+});
+
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
+  await new Promise((resolve) => child.once("exit", resolve));
+  return child.pid!;
+}
