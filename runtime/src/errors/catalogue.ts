@@ -14,6 +14,9 @@ export const errorCatalogue = {
     "%s %s in %s takes the name %s, which the generated message code uses for its own helpers; rename it (for example to %s)",
   TSM_ERR_FLAG: "%s has an invalid value %s: %s",
   TSM_ERR_REGISTRY_UNREACHABLE: "the %s registry at %s cannot be reached (%s); %s",
+  TSM_ERR_ADDRESS_IN_USE: "%s %s is in use by another process; choose another port or stop it",
+  TSM_ERR_HANDLER_METHOD:
+    "the handler for %s has no method %s (rpc %s); implement it, or pass { partial: true } to handle() so missing methods answer UNIMPLEMENTED",
   TSM_ERR_TEMPLATE: "template %s failed: %s",
   TSM_ERR_BUF: "buf failed (%s): %s",
   TSM_ERR_HTTP_TEMPLATE: "%s: bad path template %s at column %s: %s",
@@ -25,9 +28,6 @@ export const errorCatalogue = {
   TSM_ERR_CONFIG_FILE: "cannot read %s: %s",
   TSM_ERR_CONFIG_JSON: "%s: not valid JSON: %s",
   TSM_ERR_CONFIG_SETTING: "%s: %s",
-  TSM_ERR_ENTITY_PRIMARY_KEY:
-    "entity %s in %s has no primary key: add a field named id, or mark one with [(tsmicro.column) = { primary_key: true }]",
-  TSM_ERR_ENTITY: "entity %s in %s: %s",
   TSM_ERR_DATABASE_LOCKED:
     "the embedded database in %s is in use by %s; run one instance per data directory (--database_dir), or use PostgreSQL (DATABASE_URL) to run several",
   TSM_ERR_DATABASE_UNREACHABLE:
