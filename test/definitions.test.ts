@@ -17,6 +17,11 @@ function loopback(handler: object): Caller {
     signal: new AbortController().signal,
     peer: "loopback",
     logger: silentLogger(),
+    responseHeader: {},
+    responseTrailer: {},
+    setHeader: () => {},
+    sendHeader: () => {},
+    setTrailer: () => {},
   });
   const wire = <T>(codec: MethodDefinition<T, T>["input"], message: T): T =>
     codec.decode(codec.encode(message).finish());

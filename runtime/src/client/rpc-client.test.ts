@@ -103,6 +103,11 @@ describe("rpc caller", () => {
       signal: parentController.signal,
       peer: "test",
       logger: silentLogger(),
+      responseHeader: {},
+      responseTrailer: {},
+      setHeader: () => {},
+      sendHeader: () => {},
+      setTrailer: () => {},
     };
     const caller = createRpcCaller("svc", { selector, transport, requestTimeoutMs: 60_000, currentCall: () => parent });
     await caller.unary(method("unary"), {});

@@ -17,8 +17,10 @@ export interface RpcClientOptions {
   readonly transport: ClientTransport;
   /** Extra attempts on another node for retryable failures. Default 1, as go-micro's `--client_retries`. */
   readonly retries?: number;
-  /** Per-call timeout when the caller sets none. Default 5 s, as go-micro's `--client_request_timeout`. */
+  /** Per-call timeout of unary calls when the caller sets none. Default 5 s, as go-micro's `--client_request_timeout`. */
   readonly requestTimeoutMs?: number;
+  /** Timeout of streaming calls when the caller sets none (`--client_stream_timeout`). Default none: watches live for hours. */
+  readonly streamTimeoutMs?: number;
   /** Client middleware; in `[a, b]` a wraps b, and both wrap the retries. */
   readonly middleware?: readonly ClientMiddleware[];
   /** The call being served right now, if any: its deadline and cancellation pass downstream. */
@@ -47,12 +49,25 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
 
   function resolve(method: MethodDefinition, request: unknown, callOptions: CallOptions | undefined): ClientCall {
     const parent = callOptions?.parent ?? options.currentCall?.();
-    let deadline = new Date(Date.now() + (callOptions?.timeoutMs ?? timeoutMs));
-    if (parent?.deadline && parent.deadline < deadline) deadline = parent.deadline;
+    // Infinity (or no stream timeout) means no deadline of its own; a parent's still applies.
+    const timeout = callOptions?.timeoutMs ?? (method.kind === "unary" ? timeoutMs : options.streamTimeoutMs);
+    let deadline = timeout === undefined || timeout === Infinity ? undefined : new Date(Date.now() + timeout);
+    if (parent?.deadline && (deadline === undefined || parent.deadline < deadline)) deadline = parent.deadline;
     const signals = [callOptions?.signal, parent?.signal].filter((s): s is AbortSignal => s !== undefined);
     const signal = signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
     const metadata: Metadata = callOptions?.metadata ?? {};
-    return { service, method, request, metadata, deadline, signal };
+    return {
+      service,
+      method,
+      request,
+      metadata,
+      deadline,
+      signal,
+      onHeader: callOptions?.onHeader,
+      onTrailer: callOptions?.onTrailer,
+      compression: callOptions?.compression,
+      waitForReady: callOptions?.waitForReady,
+    };
   }
 
   async function pick(exclude: Set<string>): Promise<Node> {

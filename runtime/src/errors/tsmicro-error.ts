@@ -1,3 +1,4 @@
+import type { Metadata } from "../definition/call.js";
 import type { ErrorDetail } from "./error-details.js";
 
 /** gRPC status codes, with the numbers gRPC puts on the wire. */
@@ -35,8 +36,16 @@ export interface TsmicroErrorOptions {
   readonly retryable?: boolean;
   /** Details as `google.protobuf.Any`; they cross the wire in `grpc-status-details-bin` and survive further hops. */
   readonly details?: readonly ErrorDetail[];
+  /**
+   * Trailing metadata: a handler's error sends it with the status (over what
+   * `setTrailer` set); a client's error holds the trailers the server sent.
+   */
+  readonly metadata?: Metadata;
   readonly cause?: unknown;
 }
+
+/** Shared by every error without trailers, so creating an error allocates nothing for them. */
+const noMetadata: Metadata = Object.freeze({});
 
 /** Codes that mean "this node could not take the call", so another node may. */
 const retryableByDefault = new Set<number>([Code.UNAVAILABLE, Code.RESOURCE_EXHAUSTED]);
@@ -51,12 +60,15 @@ export class TsmicroError extends Error {
   readonly code: Code;
   readonly retryable: boolean;
   readonly details: readonly ErrorDetail[];
+  /** Trailing metadata sent or received with the status; empty when there is none. */
+  readonly metadata: Metadata;
 
   constructor(code: Code, message: string, options: TsmicroErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.retryable = options.retryable ?? retryableByDefault.has(code);
     this.details = options.details ?? [];
+    this.metadata = options.metadata ?? noMetadata;
   }
 }
 

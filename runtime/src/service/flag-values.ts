@@ -94,3 +94,24 @@ export function duration(value: string, source: string, bareUnitMs?: number): nu
   }
   return Number(match[1]) * (match[2] ? units[match[2]]! : bareUnitMs!);
 }
+
+const byteUnits: Readonly<Record<string, number>> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/**
+ * A size in bytes from `4194304`, `512KiB`, `4MB`, `1g` (units are powers of
+ * 1024, as gRPC's "4 MB" default is); `unlimited` (or -1) for no limit, as -1.
+ */
+export function byteSize(value: string, source: string): number {
+  const v = value.trim().toLowerCase();
+  if (v === "unlimited" || v === "-1") return -1;
+  const match = /^(\d+)\s*([bkmg]?)(?:i?b)?$/.exec(v);
+  if (!match) {
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      source,
+      JSON.stringify(value),
+      "expected a size such as 4MB, 512KB or 1048576, or unlimited",
+    );
+  }
+  return Number(match[1]) * byteUnits[match[2]!]!;
+}

@@ -1,5 +1,5 @@
 import { registryDefaults } from "../registry/registry.js";
-import { count, duration as durationIn, oneOf, readFlags, type FlagParser } from "./flag-values.js";
+import { byteSize, count, duration as durationIn, oneOf, readFlags, type FlagParser } from "./flag-values.js";
 
 /** Everything a service reads from flags and environment, resolved. */
 export interface ServiceSettings {
@@ -15,7 +15,18 @@ export interface ServiceSettings {
   readonly serverAdvertise: string | undefined;
   readonly clientRetries: number;
   readonly clientRequestTimeoutMs: number;
+  /** Timeout of streaming calls that set none; undefined for none (the default). */
+  readonly clientStreamTimeoutMs: number | undefined;
   readonly clientPoolSize: number;
+  /** `gzip` compresses every response this server sends; `identity` (default) none. */
+  readonly serverCompression: "gzip" | "identity";
+  /** `gzip` compresses the requests of this service's clients; `identity` (default) none. */
+  readonly clientCompression: "gzip" | "identity";
+  /** Message size limits in bytes; -1 for none. Received: 4 MiB; sent: none, as gRPC's defaults. */
+  readonly serverMaxRecvMsgSize: number;
+  readonly serverMaxSendMsgSize: number;
+  readonly clientMaxRecvMsgSize: number;
+  readonly clientMaxSendMsgSize: number;
   /** `roundrobin` (default), `random` or `leastinflight`. */
   readonly selector: string;
   /** How long shutdown waits for calls in flight. */
@@ -33,7 +44,14 @@ export const defaultServiceSettings: ServiceSettings = {
   serverAdvertise: undefined,
   clientRetries: 1,
   clientRequestTimeoutMs: 5_000,
+  clientStreamTimeoutMs: undefined,
   clientPoolSize: 1,
+  serverCompression: "identity",
+  clientCompression: "identity",
+  serverMaxRecvMsgSize: 4 * 1024 * 1024,
+  serverMaxSendMsgSize: -1,
+  clientMaxRecvMsgSize: 4 * 1024 * 1024,
+  clientMaxSendMsgSize: -1,
   selector: "roundrobin",
   shutdownGraceMs: 10_000,
   logLevel: "info",
@@ -43,6 +61,12 @@ type Parser = FlagParser<Partial<ServiceSettings>>;
 
 /** go-micro's flags read a bare number as seconds. */
 const duration = (value: string, source: string) => durationIn(value, source, 1000);
+
+/** A stream timeout; `none`, `off` or 0 for none. */
+const optionalDuration = (value: string, source: string) =>
+  ["none", "off", "0"].includes(value.trim().toLowerCase()) ? undefined : duration(value, source);
+const compression = (value: string, source: string) =>
+  oneOf(value, source, ["gzip", "identity"]) as "gzip" | "identity";
 
 const registries = ["local", "etcd", "memory"];
 const selectors = ["roundrobin", "round_robin", "random", "leastinflight", "least_inflight", "p2c"];
@@ -62,7 +86,14 @@ const flags: Record<string, Parser> = {
   server_advertise: (v) => ({ serverAdvertise: v }),
   client_retries: (v, s) => ({ clientRetries: count(v, s, 0) }),
   client_request_timeout: (v, s) => ({ clientRequestTimeoutMs: duration(v, s) }),
+  client_stream_timeout: (v, s) => ({ clientStreamTimeoutMs: optionalDuration(v, s) }),
   client_pool_size: (v, s) => ({ clientPoolSize: count(v, s, 1) }),
+  server_compression: (v, s) => ({ serverCompression: compression(v, s) }),
+  client_compression: (v, s) => ({ clientCompression: compression(v, s) }),
+  server_max_recv_msg_size: (v, s) => ({ serverMaxRecvMsgSize: byteSize(v, s) }),
+  server_max_send_msg_size: (v, s) => ({ serverMaxSendMsgSize: byteSize(v, s) }),
+  client_max_recv_msg_size: (v, s) => ({ clientMaxRecvMsgSize: byteSize(v, s) }),
+  client_max_send_msg_size: (v, s) => ({ clientMaxSendMsgSize: byteSize(v, s) }),
   selector: (v, s) => ({ selector: oneOf(v, s, selectors) }),
   shutdown_grace: (v, s) => ({ shutdownGraceMs: duration(v, s) }),
   log_level: (v, s) => ({ logLevel: oneOf(v, s, ["trace", "debug", "info", "warn", "error", "fatal", "silent"]) }),
@@ -84,4 +115,13 @@ export function resolveServiceSettings(
 ): ServiceSettings {
   const given = readFlags(flags, args, env, {} as Partial<ServiceSettings>, (base, over) => ({ ...base, ...over }));
   return { ...defaultServiceSettings, ...overrides, ...given };
+}
+
+/** The gRPC server transport options these settings select (compression, message limits). */
+export function serverTransportSettings(settings: ServiceSettings) {
+  return {
+    compression: settings.serverCompression,
+    maxReceiveMessageBytes: settings.serverMaxRecvMsgSize,
+    maxSendMessageBytes: settings.serverMaxSendMsgSize,
+  } as const;
 }

@@ -1,14 +1,27 @@
 import {
   Client,
   credentials,
+  status as GrpcStatus,
   type CallOptions,
   type ChannelOptions,
   type ClientReadableStream,
   type ClientWritableStream,
+  type Metadata as GrpcMetadata,
+  type StatusObject,
 } from "@grpc/grpc-js";
+import type { EventEmitter } from "node:events";
+import type { Compression, Metadata } from "../definition/call.js";
 import type { MethodDefinition } from "../definition/definition.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
-import { fromServiceError, grpcCodec, messageOf, toGrpcMetadata, untilWritable } from "./grpc-wire.js";
+import { gzipChannelAlgorithm } from "./grpc-compression.js";
+import {
+  fromGrpcMetadata,
+  fromServiceError,
+  grpcCodec,
+  messageOf,
+  toGrpcMetadata,
+  untilWritable,
+} from "./grpc-wire.js";
 import type { CallResult, ClientCall, ClientTransport } from "./transport.js";
 
 /** Options of createGrpcClientTransport. */
@@ -18,7 +31,13 @@ export interface GrpcClientTransportOptions {
    * many calls; more spread heavy load over more sockets. Default 1.
    */
   readonly poolSize?: number;
-  /** grpc-js channel options, such as keepalive or message size limits. */
+  /** Compresses requests (gzip) unless a call says otherwise; responses arrive in any encoding. Default identity. */
+  readonly compression?: Compression;
+  /** The largest response message accepted, in bytes; larger ones fail RESOURCE_EXHAUSTED. Default 4 MiB; -1 for no limit. */
+  readonly maxReceiveMessageBytes?: number;
+  /** The largest request message sent, in bytes; larger ones fail RESOURCE_EXHAUSTED. Default no limit (-1). */
+  readonly maxSendMessageBytes?: number;
+  /** grpc-js channel options, such as keepalive; the fields above win over the same keys here. */
   readonly channelOptions?: ChannelOptions;
 }
 
@@ -54,17 +73,34 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
   // each channel keeps its own subchannel pool; a pool of one needs no such thing.
   const channelOptions: ChannelOptions =
     poolSize > 1 ? { "grpc.use_local_subchannel_pool": 1, ...options.channelOptions } : { ...options.channelOptions };
+  if (options.maxReceiveMessageBytes !== undefined) {
+    channelOptions["grpc.max_receive_message_length"] = options.maxReceiveMessageBytes;
+  }
+  if (options.maxSendMessageBytes !== undefined) {
+    channelOptions["grpc.max_send_message_length"] = options.maxSendMessageBytes;
+  }
+  // grpc-js compresses per channel, so gzip calls get channels of their own
+  // (sharing the connection unless the pool keeps its own subchannels).
+  const gzipChannelOptions: ChannelOptions = {
+    ...channelOptions,
+    "grpc.default_compression_algorithm": gzipChannelAlgorithm,
+  };
+  const defaultGzip = options.compression === "gzip";
   const insecure = credentials.createInsecure();
   const pools = new Map<string, Pool>();
+  const gzipPools = new Map<string, Pool>();
   const codecs = new WeakMap<MethodDefinition, MethodCodec>();
   let closed = false;
 
-  function clientFor(address: string): Client {
-    let pool = pools.get(address);
+  function clientFor(address: string, compression: Compression | undefined): Client {
+    const gzip = compression === undefined ? defaultGzip : compression === "gzip";
+    const byAddress = gzip ? gzipPools : pools;
+    let pool = byAddress.get(address);
     if (!pool) {
-      const clients = Array.from({ length: poolSize }, () => new Client(address, insecure, channelOptions));
+      const options = gzip ? gzipChannelOptions : channelOptions;
+      const clients = Array.from({ length: poolSize }, () => new Client(address, insecure, options));
       pool = { clients, next: 0 };
-      pools.set(address, pool);
+      byAddress.set(address, pool);
     }
     const client = pool.clients[pool.next] as Client;
     if (poolSize > 1) pool.next = (pool.next + 1) % poolSize;
@@ -90,7 +126,7 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
         );
         return streamsResponses ? failing(error) : Promise.reject(error);
       }
-      const client = clientFor(address);
+      const client = clientFor(address, call.compression);
       const codec = codecFor(call.method);
       if (streamsResponses) return responses(client, call, codec);
       return call.method.kind === "unary" ? unary(client, call, codec) : clientStream(client, call, codec);
@@ -98,8 +134,10 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
 
     async close() {
       closed = true;
-      for (const pool of pools.values()) for (const client of pool.clients) client.close();
-      pools.clear();
+      for (const byAddress of [pools, gzipPools]) {
+        for (const pool of byAddress.values()) for (const client of pool.clients) client.close();
+        byAddress.clear();
+      }
     },
   };
 }
@@ -112,19 +150,37 @@ function unary(client: Client, call: ClientCall, codec: MethodCodec): Promise<un
       return;
     }
     let cancel: (() => void) | undefined;
+    let outcome: { error: unknown; response?: unknown } | undefined;
+    const settle = (): void => {
+      if (cancel) signal?.removeEventListener("abort", cancel);
+      if (!outcome) return;
+      if (outcome.error === undefined) resolve(outcome.response);
+      else reject(outcome.error);
+    };
     const pending = client.makeUnaryRequest(
       call.method.path,
       codec.serialize,
       codec.deserialize,
       call.request,
-      toGrpcMetadata(call.metadata),
+      metadataOf(call),
       callOptionsOf(call),
       (error, response) => {
-        if (cancel) signal?.removeEventListener("abort", cancel);
-        if (error) reject(fromServiceError(error));
-        else resolve(response);
+        outcome = error ? { error: failureOf(error, call) } : { error: undefined, response };
+        // With an onTrailer, the status event right after settles, so the
+        // trailer is delivered before the caller resumes.
+        if (!call.onTrailer) settle();
       },
     );
+    const listener = call.onHeader || call.onTrailer ? new MetadataListener(call, () => pending.cancel()) : undefined;
+    if (listener) {
+      listener.listen(pending);
+      if (call.onTrailer) {
+        pending.once("status", () => {
+          if (outcome && listener.error !== undefined) outcome = { error: listener.error };
+          settle();
+        });
+      }
+    }
     if (signal) {
       cancel = () => pending.cancel();
       signal.addEventListener("abort", cancel, { once: true });
@@ -141,19 +197,36 @@ function clientStream(client: Client, call: ClientCall, codec: MethodCodec): Pro
     }
     let cancel: (() => void) | undefined;
     let pump: RequestPump | undefined;
+    let outcome: { error: unknown; response?: unknown } | undefined;
+    const settle = (): void => {
+      if (cancel) signal?.removeEventListener("abort", cancel);
+      if (!outcome) return;
+      if (outcome.error === undefined) resolve(outcome.response);
+      else reject(outcome.error);
+    };
     const stream = client.makeClientStreamRequest(
       call.method.path,
       codec.serialize,
       codec.deserialize,
-      toGrpcMetadata(call.metadata),
+      metadataOf(call),
       callOptionsOf(call),
       (error, response) => {
-        if (cancel) signal?.removeEventListener("abort", cancel);
-        if (!error) resolve(response);
-        else reject(pump?.failed ? requestStreamError(pump.error) : fromServiceError(error));
+        if (!error) outcome = { error: undefined, response };
+        else outcome = { error: pump?.failed ? requestStreamError(pump.error) : failureOf(error, call) };
+        if (!call.onTrailer) settle();
       },
     );
     stream.on("error", ignore);
+    const listener = call.onHeader || call.onTrailer ? new MetadataListener(call, () => stream.cancel()) : undefined;
+    if (listener) {
+      listener.listen(stream);
+      if (call.onTrailer) {
+        stream.once("status", () => {
+          if (outcome && listener.error !== undefined) outcome = { error: listener.error };
+          settle();
+        });
+      }
+    }
     if (signal) {
       cancel = () => stream.cancel();
       signal.addEventListener("abort", cancel, { once: true });
@@ -170,7 +243,7 @@ function clientStream(client: Client, call: ClientCall, codec: MethodCodec): Pro
 async function* responses(client: Client, call: ClientCall, codec: MethodCodec): AsyncGenerator<unknown> {
   const { signal } = call;
   if (signal?.aborted) throw cancelledBeforeStart(call);
-  const metadata = toGrpcMetadata(call.metadata);
+  const metadata = metadataOf(call);
   const path = call.method.path;
   let stream: ClientReadableStream<unknown>;
   let pump: RequestPump | undefined;
@@ -196,18 +269,57 @@ async function* responses(client: Client, call: ClientCall, codec: MethodCodec):
     pump = pumpRequests(duplex, call.request as AsyncIterable<unknown>);
     stream = duplex;
   }
+  const listener = call.onHeader || call.onTrailer ? new MetadataListener(call, () => stream.cancel()) : undefined;
+  listener?.listen(stream);
   const cancel = (): void => stream.cancel();
   signal?.addEventListener("abort", cancel, { once: true });
   let settled = false;
   try {
-    for await (const response of stream) yield response;
+    for await (const response of stream) {
+      if (listener?.error !== undefined) break;
+      yield response;
+    }
     settled = true;
   } catch (error) {
     settled = true;
-    throw pump?.failed ? requestStreamError(pump.error) : fromServiceError(error);
+    if (listener?.error !== undefined) throw listener.error;
+    throw pump?.failed ? requestStreamError(pump.error) : failureOf(error, call);
   } finally {
     signal?.removeEventListener("abort", cancel);
     if (!settled) stream.cancel();
+  }
+  if (listener?.error !== undefined) throw listener.error;
+}
+
+/**
+ * Hands a call's response header and trailer to its `onHeader` and
+ * `onTrailer`. A callback that throws cancels the call, which then fails
+ * with what it threw.
+ */
+class MetadataListener {
+  error: unknown;
+  readonly #call: ClientCall;
+  readonly #cancel: () => void;
+
+  constructor(call: ClientCall, cancel: () => void) {
+    this.#call = call;
+    this.#cancel = cancel;
+  }
+
+  listen(emitter: EventEmitter): void {
+    const { onHeader, onTrailer } = this.#call;
+    if (onHeader) emitter.once("metadata", (metadata: GrpcMetadata) => this.#deliver(onHeader, metadata));
+    if (onTrailer) emitter.once("status", (status: StatusObject) => this.#deliver(onTrailer, status.metadata));
+  }
+
+  #deliver(callback: (metadata: Metadata) => void, metadata: GrpcMetadata): void {
+    try {
+      callback(fromGrpcMetadata(metadata));
+    } catch (error) {
+      if (this.error !== undefined) return;
+      this.error = error ?? new Error("a metadata callback threw undefined");
+      this.#cancel();
+    }
   }
 }
 
@@ -223,18 +335,36 @@ function pumpRequests(stream: ClientWritableStream<unknown>, requests: AsyncIter
 }
 
 async function pump(stream: ClientWritableStream<unknown>, requests: AsyncIterable<unknown>, state: RequestPump) {
+  const iterator = requests[Symbol.asyncIterator]();
   let ended = false;
+  let returned = false;
+  // When the call ends first (the server finished, a cancel, a failure), the
+  // request iterator is closed at once, so the caller's generator runs its
+  // finally blocks instead of waiting for a next() that never comes. A
+  // generator busy in an await closes right after its next yield.
+  const close = (): void => {
+    if (returned) return;
+    returned = true;
+    iterator.return?.().catch(ignore);
+  };
   const onStatus = (): void => {
     ended = true;
+    close();
   };
   stream.once("status", onStatus);
   try {
-    for await (const request of requests) {
+    for (;;) {
+      const next = await iterator.next();
       if (ended) break;
-      if (!stream.write(request) && !ended) await untilWritable(stream);
+      if (next.done) {
+        returned = true;
+        stream.end();
+        break;
+      }
+      if (!stream.write(next.value) && !ended) await untilWritable(stream);
     }
-    if (!ended) stream.end();
   } catch (error) {
+    returned = true;
     if (!ended) {
       state.failed = true;
       state.error = error;
@@ -245,12 +375,47 @@ async function pump(stream: ClientWritableStream<unknown>, requests: AsyncIterab
   }
 }
 
+/** Request metadata for grpc-js, marked wait-for-ready when the call asks for it. */
+function metadataOf(call: ClientCall): GrpcMetadata {
+  return toGrpcMetadata(call.metadata, call.waitForReady ? waitForReady : undefined);
+}
+
+const waitForReady = Object.freeze({ waitForReady: true });
+
 function callOptionsOf(call: ClientCall): CallOptions {
-  return call.deadline === undefined ? noCallOptions : { deadline: call.deadline };
+  const { deadline } = call;
+  // An invalid Date (an infinite timeout turned into a date) means no deadline, as undefined does.
+  return deadline === undefined || !(deadline.getTime() < Infinity) ? noCallOptions : { deadline };
+}
+
+/**
+ * A failed call's error. A call the caller's signal cancelled fails with the
+ * signal's reason: its code if it is a TsmicroError (a parent call's
+ * deadline or cancel), DEADLINE_EXCEEDED for `AbortSignal.timeout`, else
+ * CANCELLED naming the reason.
+ */
+function failureOf(error: unknown, call: ClientCall): TsmicroError {
+  const { signal } = call;
+  if (signal?.aborted && (error as { code?: unknown }).code === GrpcStatus.CANCELLED) {
+    return abortedError(call, `${call.method.path} was cancelled`);
+  }
+  return fromServiceError(error);
+}
+
+function abortedError(call: ClientCall, what: string): TsmicroError {
+  const reason: unknown = call.signal?.reason;
+  if (isTsmicroError(reason)) {
+    return new TsmicroError(reason.code, `${what}: ${reason.message}`, { cause: reason, retryable: false });
+  }
+  const timedOut = reason instanceof Error && reason.name === "TimeoutError";
+  return new TsmicroError(timedOut ? Code.DEADLINE_EXCEEDED : Code.CANCELLED, `${what}: ${messageOf(reason)}`, {
+    cause: reason,
+    retryable: false,
+  });
 }
 
 function cancelledBeforeStart(call: ClientCall): TsmicroError {
-  return new TsmicroError(Code.CANCELLED, `${call.method.path} was cancelled before it was sent`);
+  return abortedError(call, `${call.method.path} was cancelled before it was sent`);
 }
 
 function requestStreamError(error: unknown): TsmicroError {

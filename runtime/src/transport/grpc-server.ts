@@ -1,6 +1,6 @@
 import {
   Server,
-  type Metadata as GrpcMetadata,
+  Metadata as GrpcMetadata,
   ServerCredentials,
   type ServerDuplexStream,
   type ServerOptions,
@@ -14,13 +14,22 @@ import {
   type sendUnaryData,
 } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
-import type { CallContext, Metadata } from "../definition/call.js";
+import type { CallContext, Compression, Metadata } from "../definition/call.js";
 import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import { HealthDefinition } from "../gen/grpc/health/v1/health.micro.js";
 import { createReflectionService, fileDescriptorProtos, type ReflectedService } from "./grpc-reflection.js";
 import { createLogger, type Logger } from "../logging/logger.js";
-import { fromGrpcMetadata, grpcCodec, toServiceStatus, untilWritable } from "./grpc-wire.js";
+import { gzipResponses } from "./grpc-compression.js";
+import {
+  fromGrpcMetadata,
+  grpcCodec,
+  isEmptyMetadata,
+  messageOf,
+  toGrpcMetadata,
+  toServiceStatus,
+  untilWritable,
+} from "./grpc-wire.js";
 import type { ServerCall, ServerHandler, ServerTransport } from "./transport.js";
 
 /** Where the server reports handler failures, and what handlers log through: a pino-style logger. */
@@ -37,7 +46,13 @@ export interface GrpcServerTransportOptions {
   readonly health?: boolean;
   /** Serves gRPC server reflection (v1 and v1alpha) for the added services. */
   readonly reflection?: boolean;
-  /** grpc-js server options, such as `grpc.max_receive_message_length`. */
+  /** Compresses every response message (gzip); requests arrive in any encoding grpc-js reads. Default identity. */
+  readonly compression?: Compression;
+  /** The largest request message accepted, in bytes; larger ones fail RESOURCE_EXHAUSTED. Default 4 MiB; -1 for no limit. */
+  readonly maxReceiveMessageBytes?: number;
+  /** The largest response message sent, in bytes; larger ones fail RESOURCE_EXHAUSTED. Default no limit (-1). */
+  readonly maxSendMessageBytes?: number;
+  /** grpc-js server options; the message size fields above win over the same keys here. */
   readonly serverOptions?: ServerOptions;
 }
 
@@ -49,6 +64,7 @@ export interface GrpcServerTransport extends ServerTransport {
 
 /** What a caller sees when a handler fails with anything but a TsmicroError: nothing of the failure itself. */
 const internalStatus = Object.freeze({ code: Code.INTERNAL, details: "internal error" });
+const internalError = new TsmicroError(Code.INTERNAL, internalStatus.details);
 
 /**
  * Serves service definitions over gRPC with @grpc/grpc-js: messages through
@@ -57,7 +73,8 @@ const internalStatus = Object.freeze({ code: Code.INTERNAL, details: "internal e
  */
 export function createGrpcServerTransport(options: GrpcServerTransportOptions = {}): GrpcServerTransport {
   const logger = options.logger ?? createLogger();
-  const server = new Server(options.serverOptions);
+  const server = new Server(serverOptionsOf(options));
+  const gzip = options.compression === "gzip";
   const services: ServiceDefinition[] = [];
   const health = options.health ? new HealthImplementation({ "": "NOT_SERVING" }) : undefined;
   health?.addToServer(server);
@@ -66,16 +83,24 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
   let stopping: Promise<void> | undefined;
 
   const fail: Fail = (error, context) => {
-    if (isTsmicroError(error)) return toServiceStatus(error);
     // After a cancel, a handler failing is the expected consequence (its
     // signal aborted), not a bug worth an error line.
-    if (!context.signal.aborted) {
+    if (!isTsmicroError(error) && !context.signal.aborted) {
       logger.error(
         { err: error, method: context.method.path, peer: context.peer },
         "handler failed; answered INTERNAL",
       );
     }
-    return internalStatus;
+    try {
+      // Trailers the handler set go out with any status, a failure's too.
+      return toServiceStatus(isTsmicroError(error) ? error : internalError, context.responseTrailer);
+    } catch (metadataError) {
+      logger.error(
+        { err: metadataError, method: context.method.path, peer: context.peer },
+        "invalid trailer metadata; answered INTERNAL",
+      );
+      return internalStatus;
+    }
   };
 
   return {
@@ -84,7 +109,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
       for (const method of Object.values(service.methods)) {
         const codec = grpcCodec(method.output);
         const input = grpcCodec(method.input);
-        const bound = bind(service, method, handler, fail, logger);
+        const bound = bind(service, method, handler, fail, logger, gzip ? codec.serialize : undefined);
         if (!server.register(method.path, bound.func, codec.serialize, input.deserialize, bound.type)) {
           throw new Error(`${method.path} is served twice: add ${service.typeName} once`);
         }
@@ -137,7 +162,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
 }
 
 /** What every kind of grpc-js server call offers that a context needs. */
-type SurfaceCall = Pick<ServerUnaryCall<unknown, unknown>, "metadata" | "getDeadline" | "getPeer"> & {
+type SurfaceCall = Pick<ServerUnaryCall<unknown, unknown>, "metadata" | "getDeadline" | "getPeer" | "sendMetadata"> & {
   once(event: "cancelled", listener: () => void): unknown;
 };
 
@@ -157,6 +182,7 @@ function bind(
   handler: ServerHandler,
   fail: Fail,
   logger: Logger,
+  gzipWith: ((message: unknown) => Buffer) | undefined,
 ): Bound {
   const methodLogger = logger.child({ method: method.path });
   switch (method.kind) {
@@ -164,7 +190,7 @@ function bind(
       return {
         type: "unary",
         func: (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-          const context = new GrpcCallContext(method, call, methodLogger);
+          const context = new GrpcCallContext(method, call, methodLogger, gzipWith);
           void answer(handler, { service, method, request: call.request, context }, context, callback, fail);
         },
       };
@@ -172,7 +198,7 @@ function bind(
       return {
         type: "serverStream",
         func: (call: ServerWritableStream<unknown, unknown>) => {
-          const context = new GrpcCallContext(method, call, methodLogger);
+          const context = new GrpcCallContext(method, call, methodLogger, gzipWith);
           void answerStream(handler, { service, method, request: call.request, context }, context, call, fail);
         },
       };
@@ -180,7 +206,7 @@ function bind(
       return {
         type: "clientStream",
         func: (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-          const context = new GrpcCallContext(method, call, methodLogger);
+          const context = new GrpcCallContext(method, call, methodLogger, gzipWith);
           const request = readRequests(call, context);
           void answer(handler, { service, method, request, context }, context, callback, fail);
         },
@@ -189,7 +215,7 @@ function bind(
       return {
         type: "bidi",
         func: (call: ServerDuplexStream<unknown, unknown>) => {
-          const context = new GrpcCallContext(method, call, methodLogger);
+          const context = new GrpcCallContext(method, call, methodLogger, gzipWith);
           const request = readRequests(call, context);
           void answerStream(handler, { service, method, request, context }, context, call, fail);
         },
@@ -198,9 +224,10 @@ function bind(
 }
 
 /**
- * What a handler knows about its call. Every field is an own property, so
- * middleware may spread it; the abort reason says whether the caller
- * cancelled or the deadline passed.
+ * What a handler knows about its call, and the response metadata it sets.
+ * Every field is an own property (the methods too), so middleware may
+ * spread it; the abort reason says whether the caller cancelled or the
+ * deadline passed.
  */
 class GrpcCallContext implements CallContext {
   readonly method: MethodDefinition;
@@ -209,17 +236,44 @@ class GrpcCallContext implements CallContext {
   readonly signal: AbortSignal;
   readonly peer: string;
   readonly logger: Logger;
+  readonly responseHeader: Metadata = {};
+  readonly responseTrailer: Metadata = {};
+  readonly setHeader: (metadata: Metadata) => void;
+  readonly sendHeader: (metadata?: Metadata) => void;
+  readonly setTrailer: (metadata: Metadata) => void;
   readonly #controller = new AbortController();
+  readonly #call: SurfaceCall;
+  readonly #gzipWith: ((message: unknown) => Buffer) | undefined;
   #finished = false;
+  #headerSent = false;
 
-  constructor(method: MethodDefinition, call: SurfaceCall, logger: Logger) {
+  constructor(
+    method: MethodDefinition,
+    call: SurfaceCall,
+    logger: Logger,
+    gzipWith: ((message: unknown) => Buffer) | undefined,
+  ) {
     this.method = method;
     this.logger = logger;
+    this.#call = call;
+    this.#gzipWith = gzipWith;
     this.metadata = fromGrpcMetadata(call.metadata);
     const deadline = call.getDeadline();
     this.deadline = deadline instanceof Date ? deadline : deadline === Infinity ? undefined : new Date(deadline);
     this.signal = this.#controller.signal;
     this.peer = call.getPeer();
+    this.setHeader = (metadata) => {
+      this.#headerOpen("setHeader");
+      Object.assign(this.responseHeader, metadata);
+    };
+    this.sendHeader = (metadata) => {
+      this.#headerOpen("sendHeader");
+      if (metadata) Object.assign(this.responseHeader, metadata);
+      this.flushHeader();
+    };
+    this.setTrailer = (metadata) => {
+      Object.assign(this.responseTrailer, metadata);
+    };
     // grpc-js also emits `cancelled` after every call it completed normally;
     // `finish` marks those so the signal aborts only for real cancellations.
     call.once("cancelled", () => {
@@ -237,6 +291,57 @@ class GrpcCallContext implements CallContext {
   finish(): void {
     this.#finished = true;
   }
+
+  /**
+   * Sends the header unless it went out already: before the first message
+   * and before the status. With nothing set and no compression, grpc-js
+   * sends its default header itself. Throws (a plain Error, so INTERNAL)
+   * for metadata grpc-js refuses.
+   */
+  flushHeader(): void {
+    if (this.#headerSent) return;
+    this.#headerSent = true;
+    const header = this.responseHeader;
+    Object.freeze(header);
+    const gzip = this.#gzipWith !== undefined && gzipResponses(this.#call, this.#gzipWith);
+    if (isEmptyMetadata(header) && !gzip) return;
+    const metadata = responseMetadata(header, "header");
+    if (gzip) metadata.set("grpc-encoding", "gzip");
+    this.#call.sendMetadata(metadata);
+  }
+
+  /** The trailer to send with an OK status, or undefined when none was set. */
+  trailer(): GrpcMetadata | undefined {
+    return isEmptyMetadata(this.responseTrailer) ? undefined : responseMetadata(this.responseTrailer, "trailer");
+  }
+
+  #headerOpen(what: string): void {
+    if (this.#headerSent) {
+      throw new Error(
+        `${what} on ${this.method.path} after the response header was sent: set headers before the first message`,
+      );
+    }
+  }
+}
+
+/** Response metadata for grpc-js; a refused key is the handler's bug, so a plain Error (INTERNAL, logged). */
+function responseMetadata(record: Metadata, what: string): GrpcMetadata {
+  try {
+    return toGrpcMetadata(record);
+  } catch (error) {
+    throw new Error(`invalid response ${what} metadata: ${messageOf(error)}`, { cause: error });
+  }
+}
+
+/** The status of a failed call; sends a header set but not yet sent first, as grpc-go does. */
+function failure(error: unknown, context: GrpcCallContext, fail: Fail): ReturnType<Fail> {
+  const status = fail(error, context);
+  try {
+    context.flushHeader();
+  } catch {
+    // The header is invalid: the failure's status still goes out, without it.
+  }
+  return status;
 }
 
 /** Answers a unary or client-streaming call with the handler's one response. */
@@ -248,15 +353,18 @@ async function answer(
   fail: Fail,
 ): Promise<void> {
   let response: unknown;
+  let trailer: GrpcMetadata | undefined;
   try {
     response = await handler(call);
+    context.finish();
+    context.flushHeader();
+    trailer = context.trailer();
   } catch (error) {
     context.finish();
-    callback(fail(error, context));
+    callback(failure(error, context, fail));
     return;
   }
-  context.finish();
-  callback(null, response);
+  callback(null, response, trailer);
 }
 
 /** Answers a server- or bidi-streaming call: writes each response as the stream takes it, then ends. */
@@ -267,20 +375,25 @@ async function answerStream(
   stream: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
   fail: Fail,
 ): Promise<void> {
+  let trailer: GrpcMetadata | undefined;
   try {
     for await (const response of handler(call) as AsyncIterable<unknown>) {
       // Leaving the loop returns the handler's iterator, so its finally blocks run.
       if (stream.cancelled) break;
+      context.flushHeader();
       if (!stream.write(response)) await untilWritable(stream);
     }
+    context.finish();
+    if (stream.cancelled) return;
+    context.flushHeader();
+    trailer = context.trailer();
   } catch (error) {
     context.finish();
     // grpc-js turns an `error` event into the call's status.
-    if (!stream.cancelled) stream.emit("error", fail(error, context));
+    if (!stream.cancelled) stream.emit("error", failure(error, context, fail));
     return;
   }
-  context.finish();
-  if (!stream.cancelled) stream.end();
+  stream.end(trailer);
 }
 
 /** The requests of a client- or bidi-streaming call; a cancelled call throws the signal's reason. */
@@ -301,6 +414,18 @@ async function* readRequests(
     throw context.signal.aborted ? context.signal.reason : error;
   }
   if (context.signal.aborted) throw context.signal.reason;
+}
+
+/** grpc-js server options: the given ones, with the message size limits set by their own fields. */
+function serverOptionsOf(options: GrpcServerTransportOptions): ServerOptions {
+  const serverOptions: ServerOptions = { ...options.serverOptions };
+  if (options.maxReceiveMessageBytes !== undefined) {
+    serverOptions["grpc.max_receive_message_length"] = options.maxReceiveMessageBytes;
+  }
+  if (options.maxSendMessageBytes !== undefined) {
+    serverOptions["grpc.max_send_message_length"] = options.maxSendMessageBytes;
+  }
+  return serverOptions;
 }
 
 /** grpc.health.v1.Health's descriptors, so reflection lists it and tools can call it without its proto. */

@@ -3,7 +3,7 @@
  * serializers, metadata between tsmicro's plain records and grpc-js's class,
  * status conversion, and waiting out backpressure.
  */
-import { Metadata as GrpcMetadata, type ServiceError } from "@grpc/grpc-js";
+import { Metadata as GrpcMetadata, type MetadataOptions, type ServiceError } from "@grpc/grpc-js";
 import type { EventEmitter } from "node:events";
 import type { Metadata } from "../definition/call.js";
 import type { MessageCodec } from "../definition/definition.js";
@@ -45,8 +45,8 @@ export function fromGrpcMetadata(metadata: GrpcMetadata): Metadata {
 }
 
 /** Outgoing metadata for grpc-js; a key grpc-js refuses is the caller's mistake, so INVALID_ARGUMENT. */
-export function toGrpcMetadata(record: Metadata): GrpcMetadata {
-  const metadata = new GrpcMetadata();
+export function toGrpcMetadata(record: Metadata, options?: MetadataOptions): GrpcMetadata {
+  const metadata = new GrpcMetadata(options);
   for (const key in record) {
     const value = record[key];
     try {
@@ -66,11 +66,30 @@ function toGrpcValue(value: string | Uint8Array): string | Buffer {
   return typeof value === "string" ? value : asBuffer(value);
 }
 
-/** The status a TsmicroError answers with; its details travel as `grpc-status-details-bin`. */
-export function toServiceStatus(error: TsmicroError): { code: number; details: string; metadata?: GrpcMetadata } {
-  if (error.details.length === 0) return { code: error.code, details: error.message };
-  const metadata = new GrpcMetadata();
-  metadata.set(statusDetailsKey, Buffer.from(encodeStatus(error.code, error.message, error.details)));
+/** True when a metadata record has no keys. */
+export function isEmptyMetadata(record: Metadata): boolean {
+  for (const _ in record) return false;
+  return true;
+}
+
+/**
+ * The status a TsmicroError answers with: `trailer` (what the handler set)
+ * and the error's own metadata as trailers, details as
+ * `grpc-status-details-bin`. Throws INVALID_ARGUMENT for a key grpc-js refuses.
+ */
+export function toServiceStatus(
+  error: TsmicroError,
+  trailer?: Metadata,
+): { code: number; details: string; metadata?: GrpcMetadata } {
+  const withTrailer = trailer !== undefined && !isEmptyMetadata(trailer);
+  const withOwn = !isEmptyMetadata(error.metadata);
+  if (error.details.length === 0 && !withTrailer && !withOwn) return { code: error.code, details: error.message };
+  const metadata = toGrpcMetadata(
+    withTrailer && withOwn ? { ...trailer, ...error.metadata } : withOwn ? error.metadata : (trailer ?? {}),
+  );
+  if (error.details.length > 0) {
+    metadata.set(statusDetailsKey, Buffer.from(encodeStatus(error.code, error.message, error.details)));
+  }
   return { code: error.code, details: error.message, metadata };
 }
 
@@ -80,7 +99,12 @@ export function fromServiceError(error: unknown): TsmicroError {
   if (isServiceError(error)) {
     const [bytes] = error.metadata?.get(statusDetailsKey) ?? [];
     const status = bytes instanceof Uint8Array ? decodeStatus(bytes) : undefined;
-    return new TsmicroError(error.code as Code, error.details, { cause: error, details: status?.details ?? [] });
+    return new TsmicroError(error.code as Code, error.details, {
+      cause: error,
+      details: status?.details ?? [],
+      // The trailers, so callers read what the server set with the failure.
+      ...(error.metadata ? { metadata: fromGrpcMetadata(error.metadata) } : {}),
+    });
   }
   return new TsmicroError(Code.INTERNAL, messageOf(error), { cause: error });
 }

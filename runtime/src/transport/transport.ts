@@ -1,4 +1,4 @@
-import type { CallContext, Metadata } from "../definition/call.js";
+import type { CallContext, Compression, Metadata } from "../definition/call.js";
 import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
 
 /** A result of a call: one message, or a stream of them, by the method's kind. */
@@ -27,9 +27,17 @@ export interface ClientCall {
   /** The request message, or an async iterable of them for client and bidi streaming. */
   readonly request: unknown;
   readonly metadata: Metadata;
-  /** When the caller stops waiting; forwarded to the callee as the gRPC deadline. */
+  /** When the caller stops waiting; forwarded to the callee as the gRPC deadline. Undefined (or an invalid Date) for none. */
   readonly deadline: Date | undefined;
   readonly signal: AbortSignal | undefined;
+  /** Receives the response's header metadata; middleware may wrap it to see or change what the caller gets. */
+  readonly onHeader?: ((metadata: Metadata) => void) | undefined;
+  /** Receives the response's trailer metadata, also for failed calls; wrappable like `onHeader`. */
+  readonly onTrailer?: ((metadata: Metadata) => void) | undefined;
+  /** Compresses the requests; default the transport's own setting. */
+  readonly compression?: Compression | undefined;
+  /** Waits for the server to be reachable (until the deadline) instead of failing at once. */
+  readonly waitForReady?: boolean | undefined;
 }
 
 /** Sends one call. */
