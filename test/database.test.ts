@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { sql, type Generated } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database, type DatabaseOptions } from "../runtime/src/database/index.js";
@@ -313,6 +315,51 @@ describe("one process per PGlite data directory", () => {
     } finally {
       await database.close();
     }
+  });
+});
+
+describe("loading", () => {
+  // A module hook that fails the import of the package named in FORBID.
+  const forbid = async (pkg: string, args: readonly string[], cwd: string) => {
+    const hooks = join(root, "forbid-hooks.mjs");
+    await writeFile(
+      hooks,
+      `export async function resolve(specifier, context, next) {
+        if (specifier === ${JSON.stringify(pkg)}) throw new Error("forbidden import " + specifier);
+        return next(specifier, context);
+      }`,
+    );
+    const register = join(root, "forbid-register.mjs");
+    await writeFile(register, `import { register } from "node:module"; register(${JSON.stringify(pathToFileURL(hooks).href)});`);
+    const script = join(repoRoot, "runtime/src/database/testdata/open-default.ts");
+    // tsx by path: the child runs in a folder with no node_modules.
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+    const child = spawn(process.execPath, ["--import", register, "--import", tsx, script, ...args], {
+      cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, DATABASE_URL: "", TSMICRO_DATABASE_URL: "", TSMICRO_DATABASE_DIR: "" },
+    });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    return { code, out };
+  };
+
+  it("opens PGlite in data/db under the working directory without loading pg", async () => {
+    const cwd = join(root, "service-cwd");
+    await mkdir(cwd);
+    const { code, out } = await forbid("pg", [], cwd);
+    expect(out).toBe("pglite\n");
+    expect(code).toBe(0);
+    expect(await readdir(join(cwd, "data/db"))).toContain("PG_VERSION");
+  });
+
+  it("opens PostgreSQL without loading PGlite", async () => {
+    const port = await freePort();
+    const { code, out } = await forbid("@electric-sql/pglite", [`--database_url=postgres://127.0.0.1:${port}/db`], root);
+    expect(out).toContain(`TSM_ERR_DATABASE_UNREACHABLE: the PostgreSQL server at 127.0.0.1:${port}/db cannot be used`);
+    expect(code).toBe(1);
   });
 });
 
