@@ -1,0 +1,192 @@
+import { createServer } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { AlphaDefinition } from "../../../test/golden/10-services/services.micro.js";
+import type { Request, Response } from "../../../test/golden/10-services/services.js";
+import { createDirectCaller } from "../client/direct-caller.js";
+import { createRpcCaller } from "../client/rpc-client.js";
+import type { CallContext, Caller } from "../definition/call.js";
+import { createClient } from "../definition/client.js";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { silentLogger } from "../logging/logger.js";
+import type { Selector } from "../selector/selector.js";
+import { createGrpcClientTransport } from "./grpc-client.js";
+import { createGrpcServerTransport } from "./grpc-server.js";
+import type { ServerCall } from "./transport.js";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** What the server saw of each call. */
+const seen: { deadline: Date | undefined; path: string }[] = [];
+
+/**
+ * Alpha steered by the request id: unary `wait` waits for its signal,
+ * `sleep:N` sleeps; server streams send `id` messages 200 ms apart; bidi
+ * answers the first request and ends.
+ */
+function handle(call: ServerCall): Promise<unknown> | AsyncIterable<unknown> {
+  const context: CallContext = call.context;
+  seen.push({ deadline: context.deadline, path: call.method.path });
+  switch (call.method.name) {
+    case "Unary":
+      return (async (): Promise<Response> => {
+        const request = call.request as Request;
+        if (request.id === "wait") await new Promise((resolve) => context.signal.addEventListener("abort", resolve));
+        if (request.id.startsWith("sleep:")) await sleep(Number(request.id.slice(6)));
+        return { id: request.id, payload: new Uint8Array(), sequence: 0 };
+      })();
+    case "ServerStream":
+      return (async function* (): AsyncIterable<Response> {
+        const count = Number((call.request as Request).id);
+        for (let sequence = 1; sequence <= count; sequence++) {
+          await sleep(200);
+          yield { id: "s", payload: new Uint8Array(), sequence };
+        }
+      })();
+    case "BidiStream":
+      return (async function* (): AsyncIterable<Response> {
+        for await (const request of call.request as AsyncIterable<Request>) {
+          yield { id: request.id, payload: new Uint8Array(), sequence: 1 };
+          return;
+        }
+      })();
+    default:
+      throw new TsmicroError(Code.UNIMPLEMENTED, "not here");
+  }
+}
+
+async function startServer(address = "127.0.0.1:0"): Promise<string> {
+  const server = createGrpcServerTransport({ logger: silentLogger() });
+  server.add(AlphaDefinition, handle);
+  const bound = await server.listen(address);
+  cleanups.push(() => server.stop(0));
+  return bound;
+}
+
+/** A caller through the registry client's code path, over one fixed node. */
+function rpcCaller(address: string, options: { requestTimeoutMs?: number; streamTimeoutMs?: number } = {}): Caller {
+  const transport = createGrpcClientTransport();
+  cleanups.push(() => transport.close());
+  const node = { id: "n1", address, metadata: {} };
+  const selector: Selector = {
+    select: async () => () => node,
+    mark: () => {},
+    start: async () => {},
+    stop: async () => {},
+  };
+  return createRpcCaller("alpha", { selector, transport, retries: 0, ...options });
+}
+
+describe("call semantics", () => {
+  it("timeoutMs: Infinity sends no deadline, through the registry client and the direct caller", async () => {
+    const address = await startServer();
+    const rpc = createClient(AlphaDefinition, rpcCaller(address));
+    seen.length = 0;
+    await expect(rpc.unary({ id: "sleep:10" }, { timeoutMs: Infinity })).resolves.toMatchObject({ id: "sleep:10" });
+    const transport = createGrpcClientTransport();
+    cleanups.push(() => transport.close());
+    const direct = createClient(AlphaDefinition, createDirectCaller({ transport, address }));
+    await expect(direct.unary({ id: "sleep:10" }, { timeoutMs: Infinity })).resolves.toMatchObject({ id: "sleep:10" });
+    expect(seen.map((s) => s.deadline)).toEqual([undefined, undefined]);
+  });
+
+  it("streams get no default deadline: a stream outlives the unary timeout unless a stream timeout is set", async () => {
+    const address = await startServer();
+    const client = createClient(AlphaDefinition, rpcCaller(address, { requestTimeoutMs: 300 }));
+    seen.length = 0;
+    const sequences: number[] = [];
+    for await (const message of client.serverStream({ id: "4" })) sequences.push(message.sequence);
+    expect(sequences).toEqual([1, 2, 3, 4]); // about 800 ms, past the 300 ms unary timeout
+    expect(seen[0]?.deadline).toBeUndefined();
+
+    const limited = createClient(AlphaDefinition, rpcCaller(address, { requestTimeoutMs: 300, streamTimeoutMs: 300 }));
+    const error = await (async () => {
+      for await (const _ of limited.serverStream({ id: "4" }));
+    })().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+  });
+
+  it("an AbortSignal's reason reaches the error", async () => {
+    const address = await startServer();
+    const client = createClient(AlphaDefinition, rpcCaller(address));
+    const controller = new AbortController();
+    const pending = client.unary({ id: "wait" }, { signal: controller.signal });
+    await sleep(50);
+    controller.abort(new Error("the user closed the page"));
+    const cancelled = await pending.catch((e: unknown) => e);
+    expect(cancelled).toBeInstanceOf(TsmicroError);
+    expect(cancelled).toMatchObject({ code: Code.CANCELLED });
+    expect((cancelled as Error).message).toContain("the user closed the page");
+
+    const timedOut = await client.unary({ id: "wait" }, { signal: AbortSignal.timeout(50) }).catch((e: unknown) => e);
+    expect(timedOut).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+
+    const already = await client
+      .unary({ id: "wait" }, { signal: AbortSignal.abort(new TsmicroError(Code.UNAVAILABLE, "shutting down")) })
+      .catch((e: unknown) => e);
+    expect(already).toMatchObject({ code: Code.UNAVAILABLE, retryable: false });
+    expect((already as Error).message).toContain("shutting down");
+  });
+
+  it("when the server ends a bidi call, the client's request iterator is closed (its finally runs)", async () => {
+    const address = await startServer();
+    const client = createClient(AlphaDefinition, rpcCaller(address));
+    let closed = false;
+    let release: () => void = () => {};
+    const requests = async function* () {
+      try {
+        yield { id: "first" };
+        // Waits for more to send, as a chat client waiting for its user would.
+        await new Promise<void>((resolve) => (release = resolve));
+        yield { id: "never sent" };
+      } finally {
+        closed = true;
+      }
+    };
+    const responses: string[] = [];
+    for await (const response of client.bidiStream(requests())) responses.push(response.id);
+    expect(responses).toEqual(["first"]);
+    // A generator busy in an await closes right after its next yield.
+    release();
+    await sleep(20);
+    expect(closed).toBe(true);
+
+    // A generator paused at its yield closes at once.
+    let closedAtYield = false;
+    const eager = async function* () {
+      try {
+        yield { id: "a" };
+        yield { id: "b" };
+        yield { id: "c" };
+      } finally {
+        closedAtYield = true;
+      }
+    };
+    for await (const _ of client.bidiStream(eager()));
+    await sleep(20);
+    expect(closedAtYield).toBe(true);
+  });
+
+  it("waitForReady waits for a server that is not up yet; without it the call fails UNAVAILABLE", async () => {
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
+    const client = createClient(AlphaDefinition, rpcCaller(address));
+    await expect(client.unary({ id: "x" }, { timeoutMs: 2_000 })).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    const waiting = client.unary({ id: "x" }, { timeoutMs: 5_000, waitForReady: true });
+    await sleep(300);
+    await startServer(address);
+    await expect(waiting).resolves.toMatchObject({ id: "x" });
+  });
+});
+
+/** A port nothing listens on (bound once and released). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
