@@ -24,7 +24,11 @@ function echoOf(service: () => MicroService): Partial<AlphaHandler> {
 
 async function echoNode(registry: Registry, started: MicroService[]): Promise<MicroService> {
   const node: MicroService = createService({ name: "echo", registry, ...quiet });
-  node.handle(AlphaDefinition, echoOf(() => node), { partial: true });
+  node.handle(
+    AlphaDefinition,
+    echoOf(() => node),
+    { partial: true },
+  );
   await node.start();
   started.push(node);
   return node;
@@ -97,7 +101,11 @@ describe("createWebService and the gateway leave a handed-in registry running", 
 
     // A registry stopped by either would have ended this watch: the new node would go unheard.
     const node: MicroService = createService({ name: "late", registry, ...quiet });
-    node.handle(AlphaDefinition, echoOf(() => node), { partial: true });
+    node.handle(
+      AlphaDefinition,
+      echoOf(() => node),
+      { partial: true },
+    );
     await node.start();
     await until(() => watch.events.some((e) => e.service.name === "late" && e.action === "create"), "late's create");
     await node.stop();

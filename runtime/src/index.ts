@@ -48,6 +48,7 @@ export { createRegistrySelector, type RegistrySelectorOptions } from "./selector
 export { leastInflight, random, roundRobin, strategies } from "./selector/strategies.js";
 export { createRegistry } from "./service/create-registry.js";
 export { createService, type HandleOptions, type MicroService, type ServiceOptions } from "./service/service.js";
+export { connect, type ConnectOptions, type Connection } from "./service/connect.js";
 export {
   defaultServiceSettings,
   resolveServiceSettings,

@@ -31,7 +31,10 @@ export class RegistryUse {
   ) {}
 
   /** Uses `handed` when given (the caller keeps owning it), else a new registry from `--registry`/`--registry_address`. */
-  static of(handed: Registry | undefined, settings: Pick<ServiceSettings, "registry" | "registryAddress">): RegistryUse {
+  static of(
+    handed: Registry | undefined,
+    settings: Pick<ServiceSettings, "registry" | "registryAddress">,
+  ): RegistryUse {
     return handed ? new RegistryUse(handed, false) : new RegistryUse(createRegistry(settings), true);
   }
 

@@ -1,0 +1,75 @@
+import { pino } from "pino";
+import { RegistryClients } from "../client/registry-clients.js";
+import type { ClientOf } from "../definition/client.js";
+import type { ServiceDefinition } from "../definition/definition.js";
+import type { Logger } from "../logging/logger.js";
+import type { BreakerOptions } from "../middleware/breaker.js";
+import { breakerSettingsFrom } from "../middleware/breaker-settings.js";
+import type { Registry } from "../registry/registry.js";
+import type { ClientMiddleware } from "../transport/transport.js";
+import { RegistryUse } from "./lifecycle.js";
+import { resolveServiceSettings, type ServiceSettings } from "./settings.js";
+
+/** Options of connect: the client half of createService's options. Settings here are overridden by environment and flags. */
+export interface ConnectOptions {
+  /** A registry to use instead of the one the settings name; started if needed, never stopped (the caller owns it). */
+  readonly registry?: Registry;
+  /** Command-line arguments to read flags from; default `process.argv.slice(2)`. */
+  readonly args?: readonly string[];
+  /** Environment to read `TSMICRO_*`/`MICRO_*` from; default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Where breaker state changes are logged; default pino JSON lines on stderr, leaving stdout to the program. */
+  readonly logger?: Logger;
+  /** Circuit breakers as createService has them (on by default); `--breaker_*` flags override; `false` turns them off. */
+  readonly breaker?: BreakerOptions | false;
+  /** Client middleware for every client; in `[a, b]` a wraps b, and the circuit breaker wraps them all. */
+  readonly clientMiddleware?: readonly ClientMiddleware[];
+  /** Registry, selector and `--client_*` settings (the server ones are ignored). */
+  readonly settings?: Partial<ServiceSettings>;
+}
+
+/** Registry-backed clients for a process that only calls: no server, no registration. */
+export interface Connection {
+  readonly settings: ServiceSettings;
+  readonly logger: Logger;
+  /** A typed client of `definition`, served by the registered service `serviceName`. */
+  client<S extends ServiceDefinition>(definition: S, serviceName: string): ClientOf<S>;
+  /** Closes connections, breakers and watches, and stops the registry if connect created it. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Clients for a script, a job or a CLI: the same selector, retries, request
+ * timeout and circuit breakers as a service's clients, from the same flags
+ * and variables, without building or registering a gRPC server. The
+ * registry is reached on the first call. A bad flag throws a SetupError here.
+ */
+export function connect(options: ConnectOptions = {}): Connection {
+  const args = options.args ?? process.argv.slice(2);
+  const env = options.env ?? process.env;
+  const settings = resolveServiceSettings(options.settings ?? {}, args, env);
+  const logger = options.logger ?? pino({ level: settings.logLevel, base: { service: "client" } }, pino.destination(2));
+  const registry = RegistryUse.of(options.registry, settings);
+  const clients = new RegistryClients({
+    registry: registry.registry,
+    ready: () => registry.ready(),
+    settings,
+    breaker: options.breaker,
+    breakerFlags: breakerSettingsFrom(args, env),
+    logger,
+    middleware: options.clientMiddleware,
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    settings,
+    logger,
+    client: (definition, serviceName) => clients.client(definition, serviceName),
+    stop() {
+      stopping ??= (async () => {
+        await clients.stop();
+        await registry.release();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * connect(): registry-backed clients for a process that only calls, with the
+ * default selector, retries and breakers, and no gRPC server of its own.
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  connect,
+  createMemoryRegistry,
+  createRegistry,
+  createService,
+  resolveServiceSettings,
+  silentLogger,
+  type MicroService,
+  type RegistryEvent,
+} from "@tsmicro/runtime";
+import { afterAll, describe, expect, it } from "vitest";
+import { AlphaDefinition } from "./golden/10-services/services.micro.js";
+import { repoRoot } from "./support/cli.js";
+import { killAllNodes, startNode } from "./support/nodes.js";
+
+/** Runs the calling script to its end (killed, and failing the test, if it has not exited after 20 s). */
+function runScript(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", join(repoRoot, "test/fixtures/connect-script.ts"), ...args],
+      {
+        cwd: repoRoot,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe("connect() in a script, over the local registry", () => {
+  let dir = "";
+  afterAll(async () => {
+    await killAllNodes();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("calls a running service, retries on the live node while a killed one is still registered, and exits", async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-connect-"));
+    const flags = ["--registry=local", `--registry_address=${dir}`];
+    const live = await startNode("test/fixtures/echo-node.ts", flags);
+    const dead = await startNode("test/fixtures/echo-node.ts", flags);
+    dead.kill("SIGKILL");
+    await dead.exited;
+    // The killed node stays registered until its TTL: calls picking it must go on to the live one.
+    const registry = createRegistry(resolveServiceSettings({}, flags, {}));
+    await registry.start();
+    const [echo] = await registry.getService("echo");
+    await registry.stop();
+    expect(echo?.nodes.map((n) => n.id).sort()).toEqual([live.id, dead.id].sort());
+
+    const result = await runScript(flags);
+    expect(result.code, result.stderr).toBe(0);
+    const { ids, errors } = JSON.parse(result.stdout) as { ids: string[]; errors: string[] };
+    expect(errors).toEqual([]);
+    expect(ids).toEqual(Array.from({ length: 20 }, () => live.id));
+  });
+});
+
+describe("connect({ registry }) with a handed-in memory registry", () => {
+  const services: MicroService[] = [];
+  afterAll(async () => {
+    for (const service of services.reverse()) await service.stop();
+  });
+
+  it("calls an in-process service, and stop() leaves the registry (and its watches) running", async () => {
+    const registry = createMemoryRegistry();
+    const events: RegistryEvent[] = [];
+    const watcher = registry.watch({ service: "echo" });
+    void (async () => {
+      for await (const event of watcher) events.push(event);
+    })();
+    const node: MicroService = createService({ name: "echo", registry, args: [], env: {}, logger: silentLogger() });
+    node.handle(
+      AlphaDefinition,
+      { unary: async () => ({ id: node.id, payload: new Uint8Array(), sequence: 0 }) },
+      {
+        partial: true,
+      },
+    );
+    await node.start();
+    services.push(node);
+
+    const mesh = connect({ registry, args: [], env: {}, logger: silentLogger() });
+    expect((await mesh.client(AlphaDefinition, "echo").unary({ id: "x" })).id).toBe(node.id);
+    await mesh.stop();
+
+    await node.stop();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(events.map((e) => e.action)).toEqual(["create", "delete"]);
+    watcher.stop();
+  });
+
+  it("a bad flag throws a SetupError naming it", () => {
+    expect(() => connect({ args: ["--client_retries=-1"], env: {} })).toThrow(/--client_retries/);
+  });
+});
