@@ -249,10 +249,29 @@ describe("opening", () => {
     });
   });
 
-  it("says when the migrations folder is missing", async () => {
-    const database = await openDatabase({ dataDir: "memory://", migrationsDir: join(root, "nowhere") });
+  it("says when the migrations folder is missing or lost a file already applied", async () => {
+    const folder = join(root, "shrinking-migrations");
+    await mkdir(folder);
+    await writeFile(join(folder, "0001_a.sql"), "create table a (x int);");
+    await writeFile(join(folder, "0002_b.sql"), "create table b (x int);");
+    const database = await openDatabase({ dataDir: "memory://", migrationsDir: folder });
     try {
-      await expect(database.migrate()).rejects.toMatchObject({ code: "TSM_ERR_MIGRATIONS_DIR" });
+      expect(await database.migrate()).toEqual(["0001_a", "0002_b"]);
+      await rm(join(folder, "0002_b.sql"));
+      await expect(database.migrate()).rejects.toMatchObject({
+        code: "TSM_ERR_MIGRATIONS_DIR",
+        message: expect.stringContaining("0002_b"),
+      });
+      await writeFile(join(folder, "create.sql"), "select 1;");
+      await expect(database.migrate()).rejects.toMatchObject({
+        code: "TSM_ERR_MIGRATIONS_DIR",
+        message: expect.stringContaining("create.sql is not named NNNN_name.sql"),
+      });
+      await rm(folder, { recursive: true });
+      await expect(database.migrate()).rejects.toMatchObject({
+        code: "TSM_ERR_MIGRATIONS_DIR",
+        message: `migrations folder ${folder}: not found; create it or set --migrations_dir`,
+      });
     } finally {
       await database.close();
     }

@@ -98,8 +98,8 @@ async function migrate<DB>(db: Kysely<DB>, migrationsDir: string, logger?: Logge
   const { error, results = [] } = await migrator.migrateToLatest();
   if (error !== undefined) {
     if (isSetupError(error)) throw error;
-    const failed = results.find((r) => r.status === "Error")?.migrationName ?? "(before any ran)";
-    throw new SetupError("TSM_ERR_MIGRATION", `${migrationsDir}/${failed}`, "?", "-", errorText(error));
+    // Not a statement of a file: Kysely refused the folder against its table (a file applied earlier is gone, or out of order).
+    throw new SetupError("TSM_ERR_MIGRATIONS_DIR", migrationsDir, errorText(error));
   }
   const applied = results.filter((r) => r.status === "Success").map((r) => r.migrationName);
   for (const name of applied) logger?.info({ migration: name }, "migration applied");
