@@ -118,6 +118,16 @@ export function readEntities(file: DescFile, registry: Registry): EntityDefiniti
     }
   };
   visit(file.messages);
+  for (const [i, entity] of entities.entries()) {
+    const other = entities.slice(0, i).find((e) => e.table === entity.table);
+    if (other)
+      throw new SetupError(
+        "TSM_ERR_ENTITY",
+        entity.message.typeName,
+        file.proto.name,
+        `its table "${entity.table}" is also the table of ${other.message.typeName}; give one of them another with option (tsmicro.entity) = { table: "…" }`,
+      );
+  }
   return entities;
 }
 
