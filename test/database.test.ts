@@ -349,7 +349,10 @@ describe("loading", () => {
       }`,
     );
     const register = join(root, "forbid-register.mjs");
-    await writeFile(register, `import { register } from "node:module"; register(${JSON.stringify(pathToFileURL(hooks).href)});`);
+    await writeFile(
+      register,
+      `import { register } from "node:module"; register(${JSON.stringify(pathToFileURL(hooks).href)});`,
+    );
     const script = join(repoRoot, "runtime/src/database/testdata/open-default.ts");
     // tsx by path: the child runs in a folder with no node_modules.
     const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
@@ -376,7 +379,11 @@ describe("loading", () => {
 
   it("opens PostgreSQL without loading PGlite", async () => {
     const port = await freePort();
-    const { code, out } = await forbid("@electric-sql/pglite", [`--database_url=postgres://127.0.0.1:${port}/db`], root);
+    const { code, out } = await forbid(
+      "@electric-sql/pglite",
+      [`--database_url=postgres://127.0.0.1:${port}/db`],
+      root,
+    );
     expect(out).toContain(`TSM_ERR_DATABASE_UNREACHABLE: the PostgreSQL server at 127.0.0.1:${port}/db cannot be used`);
     expect(code).toBe(1);
   });

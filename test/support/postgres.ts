@@ -62,7 +62,10 @@ export async function startPostgres(): Promise<PostgresServer> {
   process.once("exit", kill);
   let log = "";
   const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`postgres not ready after ${readyTimeoutMs} ms:\n${log}`)), readyTimeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`postgres not ready after ${readyTimeoutMs} ms:\n${log}`)),
+      readyTimeoutMs,
+    );
     child.stderr.setEncoding("utf8");
     child.stderr.on("data", (chunk: string) => {
       log = (log + chunk).slice(-4000);

@@ -54,7 +54,8 @@ describe("lockDataDir", () => {
     await writeFile(join(dir, lockFileName), JSON.stringify({ pid: await deadPid(), host: hostname(), started: 1 }));
     const results = await Promise.allSettled(Array.from({ length: 8 }, () => lockDataDir(dir)));
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
-    for (const r of results) if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "TSM_ERR_DATABASE_LOCKED" });
+    for (const r of results)
+      if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "TSM_ERR_DATABASE_LOCKED" });
     expect((await readdir(dir)).sort()).toEqual([lockFileName]);
   });
 

@@ -101,7 +101,10 @@ async function takeOverStale(path: string, stale: string, mine: string): Promise
     await writeFile(guard, String(process.pid), { flag: "wx" });
   } catch (error) {
     if (errorCode(error) !== "EEXIST") throw error;
-    const since = await stat(guard).then((s) => Date.now() - s.mtimeMs, () => 0);
+    const since = await stat(guard).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
     if (since > abandonedGuardMs) await unlink(guard).catch(ignoreMissing);
     return false;
   }

@@ -1,7 +1,7 @@
 import { Kysely, Migrator } from "kysely";
 import type { Logger } from "../logging/logger.js";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
-import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
+import { lockDataDir } from "./data-dir-lock.js";
 import { defaultDataDir, defaultMigrationsDir, type DatabaseOptions } from "./database-options.js";
 import { PGliteDialect } from "./pglite-dialect.js";
 import { SqlFolderMigrations } from "./sql-migrations.js";

@@ -14,9 +14,9 @@ export function pgliteParsers(): Record<number, (value: string) => unknown> {
 }
 
 /** A pg `types` option: pg's own parsers, except int8 and bytea as above. */
-export function pgTypes(base: {
+export function pgTypes(base: { getTypeParser(oid: number, format?: "text" | "binary"): (value: string) => unknown }): {
   getTypeParser(oid: number, format?: "text" | "binary"): (value: string) => unknown;
-}): { getTypeParser(oid: number, format?: "text" | "binary"): (value: string) => unknown } {
+} {
   return {
     getTypeParser(oid, format) {
       if (oid === int8Oid && format !== "binary") return (value) => BigInt(value);

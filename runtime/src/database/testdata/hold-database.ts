@@ -11,7 +11,10 @@ const [dataDir, migrationsDir] = process.argv.slice(2);
 try {
   const database = await openDatabase<Db>({ dataDir, migrationsDir });
   await database.migrate();
-  await database.db.insertInto("notes").values({ id: String(process.pid), body: "kept" }).execute();
+  await database.db
+    .insertInto("notes")
+    .values({ id: String(process.pid), body: "kept" })
+    .execute();
   process.once("SIGTERM", () => {
     void database.close().then(() => process.exit(0));
   });
