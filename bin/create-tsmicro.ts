@@ -1,6 +1,14 @@
 #!/usr/bin/env node
-// Project scaffolding (`npx create-tsmicro user`) is not built yet; say so plainly instead of pretending.
-process.stderr.write(
-  "create-tsmicro: project scaffolding is not available in this version yet; see the README for what works now\n",
-);
-process.exitCode = 1;
+import yargs from "yargs";
+import { hideBin } from "yargs/helpers";
+import { failCommand } from "./cli/fail.js";
+import { newFlags, runNew } from "./cli/new-cli.js";
+import { version } from "./cli/package-paths.js";
+
+await yargs(hideBin(process.argv))
+  .scriptName("create-tsmicro")
+  .version(version)
+  .strict()
+  .command("$0 <name>", "create a tsmicro project (same as tsmicro new)", newFlags, runNew)
+  .fail(failCommand("create-tsmicro"))
+  .parseAsync();

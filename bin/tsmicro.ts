@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
-import { isSetupError, isTsmicroError, codeName } from "@tsmicro/runtime";
 import { apiCommand } from "./cli/api-command.js";
 import { callCommand } from "./cli/call-command.js";
 import { generateCommand } from "./cli/generate-command.js";
 import { routesCommand } from "./cli/routes-command.js";
-import { CommandError, getService, healthOf, listServices, withRegistry } from "./cli/registry-commands.js";
+import { getService, healthOf, listServices, withRegistry } from "./cli/registry-commands.js";
+import { failCommand } from "./cli/fail.js";
+import { newFlags, runNew } from "./cli/new-cli.js";
 import { version } from "./cli/package-paths.js";
 
 /** The registry flags every registry command takes, by go-micro's names (also TSMICRO_* / MICRO_* variables). */
@@ -65,6 +66,7 @@ await yargs(hideBin(process.argv))
       for (const file of result.removed) process.stdout.write(`removed ${file} (its proto is gone)\n`);
     },
   )
+  .command("new <name>", "create a project: a service, api or web service (as create-tsmicro)", newFlags, runNew)
   .command(
     "routes",
     "print the google.api.http route table of proto/: HTTP method, path, package.Service.Method",
@@ -140,14 +142,5 @@ await yargs(hideBin(process.argv))
       if (!healthy) process.exitCode = 1;
     },
   )
-  .fail((message, error) => {
-    if (error && !isSetupError(error) && !(error instanceof CommandError) && !isTsmicroError(error)) throw error;
-    const text = !error
-      ? message
-      : isTsmicroError(error)
-        ? `call failed: ${codeName(error.code)}: ${error.message}`
-        : error.message;
-    process.stderr.write(`tsmicro: ${text}\n`);
-    process.exit(1);
-  })
+  .fail(failCommand("tsmicro"))
   .parseAsync();

@@ -1,5 +1,5 @@
 import { create, fromBinary } from "@bufbuild/protobuf";
-import { CodeGeneratorRequestSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { CodeGeneratorRequestSchema, FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { SetupError } from "@tsmicro/runtime";
@@ -25,15 +25,26 @@ export interface GenerateCommandOptions {
  * protoc-gen-tsmicro on the same request, and writes all files or none.
  */
 export async function generateCommand(options: GenerateCommandOptions): Promise<WriteResult> {
-  const protoDir = resolve(options.proto);
-  const files = await listProtos(protoDir, options.proto);
-  const image = fromBinary(FileDescriptorSetSchema, await buildImage(protoDir, displayPath(protoDir)));
-  const parameter = [...options.opt, ...(options.templates ? [`templates=${resolve(options.templates)}`] : [])].join(
-    ",",
-  );
-  const request = create(CodeGeneratorRequestSchema, { fileToGenerate: files, parameter, protoFile: image.file });
+  const request = await compileRequest(options.proto, options.opt, options.templates);
   const generated = await generateFiles(request);
   return writeGeneratedFiles(options.out, generated);
+}
+
+/**
+ * Compiles every proto under `proto` with buf into the CodeGeneratorRequest
+ * protoc would send the plugin, with `opt` (and the templates folder) as its
+ * parameter.
+ */
+export async function compileRequest(
+  proto: string,
+  opt: readonly string[],
+  templates: string | undefined,
+): Promise<CodeGeneratorRequest> {
+  const protoDir = resolve(proto);
+  const files = await listProtos(protoDir, proto);
+  const image = fromBinary(FileDescriptorSetSchema, await buildImage(protoDir, displayPath(protoDir)));
+  const parameter = [...opt, ...(templates ? [`templates=${resolve(templates)}`] : [])].join(",");
+  return create(CodeGeneratorRequestSchema, { fileToGenerate: files, parameter, protoFile: image.file });
 }
 
 /** The `.proto` files under `protoDir`, relative and sorted; a SetupError naming `shown` when there are none. */

@@ -160,3 +160,4 @@ export {
 } from "./transport/reflection-client.js";
 export { HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health.js";
 export { HealthDefinition, type HealthClient } from "./gen/grpc/health/v1/health.micro.js";
+export { checkHealth, type CheckHealthOptions } from "./health/check-health.js";

@@ -28,6 +28,12 @@ export const errorCatalogue = {
   TSM_ERR_CONFIG_FILE: "cannot read %s: %s",
   TSM_ERR_CONFIG_JSON: "%s: not valid JSON: %s",
   TSM_ERR_CONFIG_SETTING: "%s: %s",
+  TSM_ERR_ENTITY_PRIMARY_KEY:
+    "entity %s in %s has no primary key: add a field named id, or mark one with [(tsmicro.column) = { primary_key: true }]",
+  TSM_ERR_ENTITY: "entity %s in %s: %s",
+  TSM_ERR_PROJECT_NAME: "%s %s is not a usable name: %s",
+  TSM_ERR_PROJECT_DIR: "%s %s; %s",
+  TSM_ERR_PROJECT_STEP: "%s failed in %s (exit %s); %s",
   TSM_ERR_DATABASE_LOCKED:
     "the embedded database in %s is in use by %s; run one instance per data directory (--database_dir), or use PostgreSQL (DATABASE_URL) to run several",
   TSM_ERR_DATABASE_UNREACHABLE:

@@ -141,6 +141,14 @@ export class Registration {
   }
 }
 
+/** Prints `<name>: cannot start: <message>` on stderr (and logs it), then exits 1. */
+export function exitCannotStart(name: string, error: unknown, logger: Logger): never {
+  const line = `${name}: cannot start: ${startFailure(error)}`;
+  logger.error({ code: isSetupError(error) ? error.code : undefined }, line);
+  process.stderr.write(`${line}\n`);
+  process.exit(1);
+}
+
 /** What `runUntilSignal` drives: a service, a web service or a gateway. */
 export interface Runnable {
   start(): Promise<void>;
@@ -158,10 +166,7 @@ export async function runUntilSignal(name: string, target: Runnable, logger: Log
   try {
     await target.start();
   } catch (error) {
-    const line = `${name}: cannot start: ${startFailure(error)}`;
-    logger.error({ code: isSetupError(error) ? error.code : undefined }, line);
-    process.stderr.write(`${line}\n`);
-    process.exit(1);
+    exitCannotStart(name, error, logger);
   }
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {

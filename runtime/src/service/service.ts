@@ -30,10 +30,11 @@ import {
   nodeRecord,
   readOrDefer,
   Registration,
+  exitCannotStart,
   RegistryUse,
   runUntilSignal,
 } from "./lifecycle.js";
-import { resolveServiceSettings, type ServiceSettings } from "./settings.js";
+import { resolveServiceSettings, serverTransportSettings, type ServiceSettings } from "./settings.js";
 
 /** Options of createService. Settings given here are overridden by environment and flags. */
 export interface ServiceOptions {
@@ -116,6 +117,12 @@ export interface MicroService {
    * fails it prints `<name>: cannot start: <message>` on stderr and exits 1.
    */
   run(): Promise<void>;
+  /**
+   * Ends a start that failed outside run(), such as opening a database in
+   * main: prints `<name>: cannot start: <message>` and exits 1, as run()
+   * does. Bound, so `.catch(service.fatal)` works.
+   */
+  readonly fatal: (error: unknown) => never;
 }
 
 type MethodFunction = (request: unknown, context: CallContext) => unknown;
@@ -141,7 +148,12 @@ export function createService(options: ServiceOptions): MicroService {
   const id = `${options.name}-${randomUUID()}`;
   const scope = new AsyncLocalStorage<CallContext>();
   const handled: { service: ServiceDefinition; handler: ServerHandler }[] = [];
-  const server = createGrpcServerTransport({ logger, health: true, reflection: true });
+  const server = createGrpcServerTransport({
+    logger,
+    health: true,
+    reflection: true,
+    ...serverTransportSettings(settings),
+  });
   const protection = protectionMiddleware(config.protection);
   const clients = new RegistryClients({
     registry: registry.registry,
@@ -244,6 +256,7 @@ export function createService(options: ServiceOptions): MicroService {
       return stopping;
     },
     run: () => runUntilSignal(options.name, service, logger),
+    fatal: (error) => exitCannotStart(options.name, error, logger),
   };
   return service;
 }

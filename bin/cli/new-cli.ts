@@ -1,0 +1,67 @@
+import type { Argv } from "yargs";
+import { newCommand, type NewCommandResult } from "./new-command.js";
+
+/** The flags of `create-tsmicro NAME` and `tsmicro new NAME`: one definition for both. */
+export function newFlags<T>(y: Argv<T>) {
+  return y
+    .positional("name", { type: "string", demandOption: true, describe: "project (and service) name, such as user" })
+    .option("dir", { type: "string", describe: "folder to create (default ./NAME); must be missing or empty" })
+    .option("namespace", { type: "string", describe: "registered name becomes NAMESPACE.TYPE.ALIAS, as micro new" })
+    .option("type", {
+      choices: ["service", "api", "web"] as const,
+      default: "service" as const,
+      describe: "service: gRPC with domain layers and a database; api: HTTP edge service; web: fastify web service",
+    })
+    .option("alias", { type: "string", describe: "the service's short name (default NAME)" })
+    .option("proto", { type: "string", describe: "start from this .proto instead of the sample" })
+    .option("db", {
+      choices: ["pglite", "postgres"] as const,
+      default: "pglite" as const,
+      describe: "pglite: embedded, data in the project; postgres: DATABASE_URL",
+    })
+    .option("templates", { type: "string", describe: "folder of templates overriding the shipped ones, file by file" })
+    .option("install", { type: "boolean", default: true, describe: "run npm install (--no-install skips it)" });
+}
+
+/** Runs the command with parsed flags and prints the progress and the next steps. */
+export async function runNew(argv: {
+  name: string;
+  dir?: string | undefined;
+  namespace?: string | undefined;
+  type: "service" | "api" | "web";
+  alias?: string | undefined;
+  proto?: string | undefined;
+  db: "pglite" | "postgres";
+  templates?: string | undefined;
+  install: boolean;
+}): Promise<void> {
+  const result = await newCommand(
+    {
+      name: argv.name,
+      dir: argv.dir,
+      namespace: argv.namespace,
+      type: argv.type,
+      alias: argv.alias,
+      proto: argv.proto,
+      db: argv.db,
+      templates: argv.templates,
+      install: argv.install,
+    },
+    (line) => process.stdout.write(`${line}\n`),
+  );
+  process.stdout.write(nextSteps(result));
+}
+
+function nextSteps(result: NewCommandResult): string {
+  const cd = `cd ${result.dir}`;
+  return [
+    `created ${result.registeredName} in ${result.dir} (${result.files} files)`,
+    "",
+    "next:",
+    `  ${cd}`,
+    ...(result.installed ? [] : ["  npm install"]),
+    "  npm run dev      # run it, restarting on change; registers in the local registry",
+    "  npm test         # type-check and test",
+    "",
+  ].join("\n");
+}

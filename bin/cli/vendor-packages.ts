@@ -1,0 +1,57 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { SetupError } from "@tsmicro/runtime";
+import { packageRoot } from "./package-paths.js";
+
+/** Where a project gets tsmicro's two packages: the registry (a release), or tarballs in its `vendor/` (a source checkout). */
+export interface PackageSpecs {
+  /** Spec of `tsmicro` (dev dependency). */
+  readonly tsmicro: string;
+  /** Spec of `@tsmicro/runtime` (dependency). */
+  readonly runtime: string;
+  /** True when the specs point at `vendor/`. */
+  readonly vendored: boolean;
+}
+
+/** True when tsmicro runs from its source checkout (the runtime workspace is beside it), not from an installed release. */
+export function isSourceCheckout(): boolean {
+  return existsSync(join(packageRoot, "runtime", "package.json")) && existsSync(join(packageRoot, "tsconfig.build.json"));
+}
+
+/**
+ * From a source checkout nothing is published, so both packages are packed
+ * (`npm pack`) into the project's `vendor/` and the project depends on the
+ * tarballs: it installs, builds and builds its image with no path outside
+ * it. From a release, the project depends on the same released version.
+ */
+export async function vendorPackages(projectDir: string, version: string): Promise<PackageSpecs> {
+  if (!isSourceCheckout()) return { tsmicro: version, runtime: version, vendored: false };
+  const vendor = join(projectDir, "vendor");
+  await mkdir(vendor, { recursive: true });
+  for (const dir of [join(packageRoot, "runtime", "dist"), join(packageRoot, "dist")]) {
+    if (!existsSync(dir))
+      throw new SetupError("TSM_ERR_PROJECT_STEP", "npm pack", packageRoot, "-", "run npm run build in the checkout first");
+  }
+  const runtime = await pack(join(packageRoot, "runtime"), vendor);
+  const tsmicro = await pack(packageRoot, vendor);
+  return { tsmicro: `file:vendor/${tsmicro}`, runtime: `file:vendor/${runtime}`, vendored: true };
+}
+
+function pack(dir: string, destination: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      "npm",
+      ["pack", "--pack-destination", destination, "--silent", "--ignore-scripts"],
+      { cwd: dir, env: { ...process.env, npm_config_loglevel: "error" } },
+      (error, stdout, stderr) => {
+        const file = stdout.trim().split("\n").at(-1)?.trim();
+        if (error || !file) {
+          const code = error && typeof error.code === "number" ? error.code : 1;
+          reject(new SetupError("TSM_ERR_PROJECT_STEP", "npm pack", dir, code, stderr.trim() || "see npm's log"));
+        } else resolve(file);
+      },
+    );
+  });
+}

@@ -1,0 +1,55 @@
+import { SetupError } from "@tsmicro/runtime";
+
+/** The spellings of one name that a project's files need. */
+export interface NameForms {
+  /** As given, lower-case words joined by `-`: `user-profile`. */
+  readonly kebab: string;
+  /** `user_profile`: proto packages and SQL tables. */
+  readonly snake: string;
+  /** `userProfile`: variables and functions. */
+  readonly camel: string;
+  /** `UserProfile`: types, messages and services. */
+  readonly pascal: string;
+}
+
+const validName = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+
+/**
+ * Checks a project or service name (`user`, `user-profile`) and returns its
+ * spellings. Names become npm package names, proto packages and
+ * identifiers, so only lower-case letters, digits and single dashes pass.
+ */
+export function nameForms(name: string, what: string): NameForms {
+  if (!validName.test(name)) {
+    throw new SetupError(
+      "TSM_ERR_PROJECT_NAME",
+      what,
+      JSON.stringify(name),
+      "use lower-case letters and digits, words joined by single dashes, starting with a letter (such as user or user-profile)",
+    );
+  }
+  const words = name.split("-");
+  const pascal = words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join("");
+  return { kebab: name, snake: words.join("_"), camel: pascal[0]!.toLowerCase() + pascal.slice(1), pascal };
+}
+
+/** `CreateUser` -> `create-user`, `ListHTTPRoutes` -> `list-http-routes`: per-method file names. */
+export function kebabOf(identifier: string): string {
+  return identifier
+    .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
+    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1-$2")
+    .replace(/_/g, "-")
+    .toLowerCase();
+}
+
+/** `CreateUser` -> `createUser`: the method's name on generated handlers and clients. */
+export function lowerFirst(identifier: string): string {
+  return identifier[0]!.toLowerCase() + identifier.slice(1);
+}
+
+/** English plural of a PascalCase noun, good enough for `List<Plural>` rpcs: User -> Users, Category -> Categories. */
+export function plural(noun: string): string {
+  if (/[^aeiou]y$/.test(noun)) return `${noun.slice(0, -1)}ies`;
+  if (/(s|x|z|ch|sh)$/.test(noun)) return `${noun}es`;
+  return `${noun}s`;
+}

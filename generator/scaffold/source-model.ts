@@ -1,0 +1,263 @@
+import {
+  getExtension,
+  hasExtension,
+  ScalarType,
+  type DescExtension,
+  type DescField,
+  type DescFile,
+  type DescMessage,
+  type DescService,
+  type Registry,
+} from "@bufbuild/protobuf";
+import { methodLocalName } from "../service-model.js";
+import { kebabOf, lowerFirst, plural } from "./names.js";
+
+/** One rpc as the scaffolded handler files name it. */
+export interface MethodScaffold {
+  /** `CreateUser`. */
+  readonly name: string;
+  /** `createUser`: the member of the generated handler interface. */
+  readonly localName: string;
+  /** `create-user`: its file in `src/handler/<service>/`. */
+  readonly fileName: string;
+  /** How its stub answers: a promise, or a stream. */
+  readonly streamsResponse: boolean;
+  /** `user.v1.UserService/CreateUser`. */
+  readonly fullName: string;
+  /** Set when the rpc is one of the standard methods of an entity in the same file, which are written in full. */
+  readonly crud: CrudMethod | undefined;
+}
+
+/** A standard method (AIP-131..135) on an entity: the scaffold writes its body, not a stub. */
+export interface CrudMethod {
+  readonly verb: "create" | "get" | "list" | "update" | "delete";
+  readonly entity: EntityScaffold;
+  /** The request's field holding the entity (create, update), or the list response's repeated field, in TypeScript. */
+  readonly field: string;
+}
+
+/** One proto service and its rpcs. */
+export interface ServiceScaffold {
+  /** `UserService`. */
+  readonly name: string;
+  /** `user-service`: `src/handler/user-service.ts` and the folder `src/handler/user-service/`. */
+  readonly fileName: string;
+  /** `createUserServiceHandler`. */
+  readonly factoryName: string;
+  /** `UserServiceHandler`, `UserServiceDefinition`. */
+  readonly handlerType: string;
+  readonly definitionName: string;
+  /** The generated file to import them from, without extension, relative to `src/gen`: `user/v1/user`. */
+  readonly genModule: string;
+  readonly methods: readonly MethodScaffold[];
+}
+
+/** An entity message (`option (tsmicro.entity)`) and what its domain layers are called. */
+export interface EntityScaffold {
+  /** `User`. */
+  readonly name: string;
+  readonly camel: string;
+  /** `Users`, `users`. */
+  readonly plural: string;
+  readonly camelPlural: string;
+  /** `user`: file names (`user-repository.ts`). */
+  readonly fileName: string;
+  readonly genModule: string;
+  /** The table's name. */
+  readonly table: string;
+  /** The primary key: its TypeScript field, column and type. */
+  readonly key: { readonly field: string; readonly column: string; readonly type: "string" | "number" | "bigint" };
+  /** Whether the data service assigns the key (a string key gets a UUID). */
+  readonly assignsKey: boolean;
+  /** `createTime`/`updateTime` when the message has Timestamp fields named so; the data service sets them. */
+  readonly createTime: string | undefined;
+  readonly updateTime: string | undefined;
+  /** Typed errors from a `<Name>ErrorReason` enum in the same file, by the reason a repository reports. */
+  readonly errors: {
+    readonly container: string | undefined;
+    readonly notFound: string | undefined;
+    readonly alreadyExists: string | undefined;
+    readonly invalid: string | undefined;
+  };
+  /** What the handler throws for each domain error: a typed error when the proto has the reason, else a plain status. */
+  readonly errorExpressions: { readonly notFound: string; readonly alreadyExists: string; readonly invalid: string };
+  /** Some domain error has no typed reason, so the handler needs the runtime's plain error. */
+  readonly plainErrors: boolean;
+}
+
+/** Everything in a project's protos that the scaffold writes user code for. */
+export interface SourceModel {
+  readonly services: readonly ServiceScaffold[];
+  readonly entities: readonly EntityScaffold[];
+}
+
+/** Reads the project's own proto files (not their imports) for services and entities. */
+export function buildSourceModel(files: readonly DescFile[], registry: Registry): SourceModel {
+  const entities = files.flatMap((file) => entitiesOf(file, registry));
+  const services = files.flatMap((file) => file.services.map((service) => serviceScaffold(service, file, entities)));
+  return { services, entities };
+}
+
+function genModule(file: DescFile): string {
+  return file.name;
+}
+
+function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
+  const option = registry.getExtension("tsmicro.entity");
+  const column = registry.getExtension("tsmicro.column");
+  const errorEnums = new Map(file.enums.map((e) => [e.name, e]));
+  const result: EntityScaffold[] = [];
+  for (const message of allMessages(file.messages)) {
+    const entityOptions = option && optionOf(message.proto.options, option);
+    if (!entityOptions) continue;
+    const table = (entityOptions["table"] as string | undefined) || snakeOf(message.name);
+    const columnOf = (f: DescField) => (column ? optionOf(f.proto.options, column) : undefined);
+    const keyField =
+      message.fields.find((f) => columnOf(f)?.["primaryKey"] === true) ?? message.fields.find((f) => f.name === "id");
+    if (!keyField) continue; // the entity generator reports the missing key
+    const keyColumn = (columnOf(keyField)?.["name"] as string | undefined) || keyField.name;
+    const keyType = keyField.fieldKind === "scalar" ? scalarTsType(keyField.scalar) : "number";
+    const timestamp = (name: string) =>
+      message.fields.find(
+        (f) => f.name === name && f.fieldKind === "message" && f.message.typeName === "google.protobuf.Timestamp",
+      )?.localName;
+    const reasons = errorEnums.get(`${message.name}ErrorReason`);
+    const reason = (suffix: string) => {
+      const value = reasons?.values.find((v) => v.name.endsWith(`_${suffix}`));
+      return value ? lowerFirst(camelOf(value.name.toLowerCase())) : undefined;
+    };
+    const camel = lowerFirst(message.name);
+    const container = reasons ? `${message.name}Errors` : undefined;
+    const typed = (constructor: string | undefined, args: string, code: string) =>
+      constructor ? `${container}.${constructor}(${args})` : `new TsmicroError(Code.${code}, error.message)`;
+    const errors = { container, notFound: reason("NOT_FOUND"), alreadyExists: reason("ALREADY_EXISTS"), invalid: reason("INVALID") };
+    result.push({
+      name: message.name,
+      camel,
+      plural: plural(message.name),
+      camelPlural: lowerFirst(plural(message.name)),
+      fileName: kebabOf(message.name),
+      genModule: genModule(file),
+      table,
+      key: { field: keyField.localName, column: keyColumn, type: keyType },
+      assignsKey: keyType === "string",
+      createTime: timestamp("create_time"),
+      updateTime: timestamp("update_time"),
+      errors,
+      errorExpressions: {
+        notFound: typed(errors.notFound, "error.message", "NOT_FOUND"),
+        alreadyExists: typed(errors.alreadyExists, "error.message", "ALREADY_EXISTS"),
+        invalid: typed(errors.invalid, "error.message, { field: error.field }", "INVALID_ARGUMENT"),
+      },
+      plainErrors: !errors.notFound || !errors.alreadyExists || !errors.invalid,
+    });
+  }
+  return result;
+}
+
+function serviceScaffold(service: DescService, file: DescFile, entities: readonly EntityScaffold[]): ServiceScaffold {
+  return {
+    name: service.name,
+    fileName: kebabOf(service.name),
+    factoryName: `create${service.name}Handler`,
+    handlerType: `${service.name}Handler`,
+    definitionName: `${service.name}Definition`,
+    genModule: genModule(file),
+    methods: service.methods.map((method) => ({
+      name: method.name,
+      localName: methodLocalName(method.name),
+      fileName: kebabOf(method.name),
+      streamsResponse: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+      fullName: `${service.typeName}/${method.name}`,
+      crud:
+        method.methodKind === "unary"
+          ? crudOf(method.name, method.input, method.output, entities.filter((e) => e.genModule === file.name))
+          : undefined,
+    })),
+  };
+}
+
+/**
+ * Recognises the standard methods exactly as the sample proto spells them
+ * (AIP-131..135), so their bodies can be written; anything else is a stub.
+ */
+function crudOf(
+  name: string,
+  input: DescMessage,
+  output: DescMessage,
+  entities: readonly EntityScaffold[],
+): CrudMethod | undefined {
+  for (const entity of entities) {
+    const fieldOf = (message: DescMessage, typeName: string, repeated: boolean) =>
+      message.fields.find(
+        (f) =>
+          (repeated ? f.fieldKind === "list" && f.listKind === "message" : f.fieldKind === "message") &&
+          f.message?.name === typeName,
+      )?.localName;
+    const hasKey = (message: DescMessage) => message.fields.some((f) => f.localName === entity.key.field);
+    const entityField = fieldOf(input, entity.name, false);
+    switch (name) {
+      case `Create${entity.name}`:
+        if (entityField && output.name === entity.name) return { verb: "create", entity, field: entityField };
+        break;
+      case `Get${entity.name}`:
+        if (hasKey(input) && output.name === entity.name) return { verb: "get", entity, field: "" };
+        break;
+      case `List${entity.plural}`: {
+        const listField = fieldOf(output, entity.name, true);
+        const paged = ["pageSize", "pageToken"].every((f) => input.fields.some((x) => x.localName === f));
+        if (listField && paged && output.fields.some((f) => f.localName === "nextPageToken"))
+          return { verb: "list", entity, field: listField };
+        break;
+      }
+      case `Update${entity.name}`:
+        if (entityField && input.fields.some((f) => f.localName === "updateMask") && output.name === entity.name)
+          return { verb: "update", entity, field: entityField };
+        break;
+      case `Delete${entity.name}`:
+        if (hasKey(input) && output.typeName === "google.protobuf.Empty") return { verb: "delete", entity, field: "" };
+        break;
+    }
+  }
+  return undefined;
+}
+
+function* allMessages(messages: readonly DescMessage[]): Generator<DescMessage> {
+  for (const message of messages) {
+    yield message;
+    yield* allMessages(message.nestedMessages);
+  }
+}
+
+function snakeOf(name: string): string {
+  return kebabOf(name).replace(/-/g, "_");
+}
+
+function camelOf(snake: string): string {
+  return snake.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function scalarTsType(scalar: ScalarType): "string" | "number" | "bigint" {
+  switch (scalar) {
+    case ScalarType.STRING:
+    case ScalarType.BYTES:
+      return "string";
+    case ScalarType.INT64:
+    case ScalarType.UINT64:
+    case ScalarType.SINT64:
+    case ScalarType.FIXED64:
+    case ScalarType.SFIXED64:
+      return "bigint";
+    default:
+      return "number";
+  }
+}
+
+/** An option message's fields by their TypeScript names, when the option is set. */
+function optionOf(
+  options: Parameters<typeof hasExtension>[0] | undefined,
+  extension: DescExtension,
+): Record<string, unknown> | undefined {
+  if (!options || !hasExtension(options, extension)) return undefined;
+  return getExtension(options, extension) as Record<string, unknown>;
+}
