@@ -24,8 +24,13 @@ export function createDirectCaller(options: DirectCallerOptions): Caller {
     method,
     request,
     metadata: callOptions?.metadata ?? {},
+    // timeoutMs: Infinity makes an invalid Date, which the transport reads as no deadline.
     deadline: new Date(Date.now() + (callOptions?.timeoutMs ?? timeoutMs)),
     signal: callOptions?.signal,
+    onHeader: callOptions?.onHeader,
+    onTrailer: callOptions?.onTrailer,
+    compression: callOptions?.compression,
+    waitForReady: callOptions?.waitForReady,
   });
   return {
     unary: <I, O>(method: MethodDefinition<I, O>, request: I, callOptions?: CallOptions) =>

@@ -22,6 +22,12 @@ export interface RegistryClientsOptions {
     readonly selector: string;
     readonly clientRetries: number;
     readonly clientRequestTimeoutMs: number;
+    /** Streaming calls' timeout when they set none; undefined for none. */
+    readonly clientStreamTimeoutMs?: number | undefined;
+    readonly clientCompression?: "gzip" | "identity";
+    /** Message size limits in bytes, -1 for none. */
+    readonly clientMaxRecvMsgSize?: number;
+    readonly clientMaxSendMsgSize?: number;
   };
   /** Code's breaker options; `false` turns breakers off. */
   readonly breaker: BreakerOptions | false | undefined;
@@ -67,6 +73,7 @@ export class RegistryClients {
       transport: this.transport(),
       retries: settings.clientRetries,
       requestTimeoutMs: settings.clientRequestTimeoutMs,
+      ...(settings.clientStreamTimeoutMs === undefined ? {} : { streamTimeoutMs: settings.clientStreamTimeoutMs }),
       middleware: this.breaker ? [this.breaker, ...middleware] : middleware,
       ...(currentCall ? { currentCall } : {}),
     });
@@ -84,8 +91,15 @@ export class RegistryClients {
     await this.#selector?.stop();
   }
 
-  private transport(): ClientTransport {
-    this.#transport ??= createGrpcClientTransport({ poolSize: this.#options.settings.clientPoolSize });
+  /** The gRPC transport every client shares, made on first use; for callers that need it directly (the gateway's reflection). */
+  transport(): ClientTransport {
+    const { settings } = this.#options;
+    this.#transport ??= createGrpcClientTransport({
+      poolSize: settings.clientPoolSize,
+      ...(settings.clientCompression ? { compression: settings.clientCompression } : {}),
+      ...(settings.clientMaxRecvMsgSize === undefined ? {} : { maxReceiveMessageBytes: settings.clientMaxRecvMsgSize }),
+      ...(settings.clientMaxSendMsgSize === undefined ? {} : { maxSendMessageBytes: settings.clientMaxSendMsgSize }),
+    });
     return this.#transport;
   }
 

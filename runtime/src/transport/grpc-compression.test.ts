@@ -1,0 +1,173 @@
+import { connect, createServer, type ServerHttp2Stream, type IncomingHttpHeaders } from "node:http2";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { afterEach, describe, expect, it } from "vitest";
+import { Request, Response } from "../../../test/golden/10-services/services.js";
+import { AlphaDefinition } from "../../../test/golden/10-services/services.micro.js";
+import { createDirectCaller } from "../client/direct-caller.js";
+import type { Compression } from "../definition/call.js";
+import { createClient } from "../definition/client.js";
+import { Code } from "../errors/tsmicro-error.js";
+import { silentLogger } from "../logging/logger.js";
+import { createGrpcClientTransport, type GrpcClientTransportOptions } from "./grpc-client.js";
+import { createGrpcServerTransport, type GrpcServerTransportOptions } from "./grpc-server.js";
+import type { ServerCall } from "./transport.js";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** Unary Alpha answering `size:N` with N zero bytes of payload, and echoing the request's payload length. */
+async function echo(call: ServerCall): Promise<Response> {
+  const request = call.request as Request;
+  const size = request.id.startsWith("size:") ? Number(request.id.slice(5)) : 0;
+  return { id: request.id, payload: new Uint8Array(size), sequence: request.payload.length };
+}
+
+async function startServer(options: GrpcServerTransportOptions = {}): Promise<string> {
+  const server = createGrpcServerTransport({ logger: silentLogger(), ...options });
+  server.add(AlphaDefinition, echo as (call: ServerCall) => Promise<unknown>);
+  const address = await server.listen("127.0.0.1:0");
+  cleanups.push(() => server.stop(0));
+  return address;
+}
+
+function clientOf(address: string, options: GrpcClientTransportOptions = {}) {
+  const transport = createGrpcClientTransport(options);
+  cleanups.push(() => transport.close());
+  return createClient(AlphaDefinition, createDirectCaller({ transport, address }));
+}
+
+/** One length-prefixed gRPC message; gzip-compressed with flag 1 when asked. */
+function frame(message: Uint8Array, gzip: boolean): Buffer {
+  const body = gzip ? gzipSync(message) : Buffer.from(message);
+  const header = Buffer.alloc(5);
+  header.writeUInt8(gzip ? 1 : 0, 0);
+  header.writeUInt32BE(body.byteLength, 1);
+  return Buffer.concat([header, body]);
+}
+
+/** The message of one frame, whichever its compression. */
+function unframe(bytes: Buffer): { compressed: boolean; message: Buffer } {
+  const compressed = bytes.readUInt8(0) === 1;
+  const body = bytes.subarray(5, 5 + bytes.readUInt32BE(1));
+  return { compressed, message: compressed ? gunzipSync(body) : body };
+}
+
+/** A bare HTTP/2 gRPC server that records how each request arrived and answers OK. */
+async function startRecordingServer() {
+  const received: { encoding: string | undefined; compressed: boolean; request: Request }[] = [];
+  const server = createServer();
+  server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    const chunks: Buffer[] = [];
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("end", () => {
+      const { compressed, message } = unframe(Buffer.concat(chunks));
+      received.push({
+        encoding: headers["grpc-encoding"] as string | undefined,
+        compressed,
+        request: Request.decode(message),
+      });
+      stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+      stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+      stream.end(frame(Response.encode({ id: "ok", payload: new Uint8Array(), sequence: 0 }).finish(), false));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const { port } = server.address() as { port: number };
+  return { address: `127.0.0.1:${port}`, received };
+}
+
+/** Calls Alpha/Unary with a bare HTTP/2 client; returns the response's encoding header and its one frame. */
+async function rawUnary(address: string, request: Request, gzipRequest: boolean) {
+  const session = connect(`http://${address}`);
+  cleanups.push(() => new Promise<void>((resolve) => session.close(() => resolve())));
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/fixtures.services.v1.Alpha/Unary",
+    "content-type": "application/grpc",
+    te: "trailers",
+    "grpc-accept-encoding": "identity,gzip",
+    ...(gzipRequest ? { "grpc-encoding": "gzip" } : {}),
+  });
+  stream.end(frame(Request.encode(request).finish(), gzipRequest));
+  const chunks: Buffer[] = [];
+  let encoding: string | undefined;
+  let status: string | undefined;
+  stream.on("response", (headers) => (encoding = headers["grpc-encoding"] as string | undefined));
+  stream.on("trailers", (trailers) => (status = trailers["grpc-status"] as string | undefined));
+  stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+  await new Promise((resolve) => stream.on("close", resolve));
+  const { compressed, message } = unframe(Buffer.concat(chunks));
+  return { encoding, status, compressed, response: Response.decode(message) };
+}
+
+describe("gzip on the wire", () => {
+  it("the client compresses requests per call, or by default, and a call can opt out", async () => {
+    const { address, received } = await startRecordingServer();
+    const payload = new Uint8Array(2_000);
+    const plain = clientOf(address);
+    await plain.unary({ id: "plain", payload });
+    await plain.unary({ id: "per call", payload }, { compression: "gzip" });
+    const gzipped = clientOf(address, { compression: "gzip" });
+    await gzipped.unary({ id: "default", payload });
+    await gzipped.unary({ id: "opted out", payload }, { compression: "identity" satisfies Compression });
+    expect(received.map((r) => [r.request.id, r.encoding ?? "identity", r.compressed])).toEqual([
+      ["plain", "identity", false],
+      ["per call", "gzip", true],
+      ["default", "gzip", true],
+      ["opted out", "identity", false],
+    ]);
+    expect(received.every((r) => r.request.payload.length === 2_000)).toBe(true);
+  });
+
+  it("a gzip server compresses responses and reads gzip requests from any client", async () => {
+    const address = await startServer({ compression: "gzip" });
+    const raw = await rawUnary(address, { id: "size:5000", payload: new Uint8Array(3_000) }, true);
+    expect(raw).toMatchObject({ encoding: "gzip", status: "0", compressed: true });
+    expect(raw.response.payload.length).toBe(5_000);
+    expect(raw.response.sequence).toBe(3_000);
+    // grpc-js's own client reads it too.
+    await expect(clientOf(address).unary({ id: "size:5000" })).resolves.toMatchObject({ id: "size:5000" });
+  });
+
+  it("a server without compression answers uncompressed, even to a gzip request", async () => {
+    const address = await startServer();
+    const raw = await rawUnary(address, { id: "size:10", payload: new Uint8Array(100) }, true);
+    expect(raw).toMatchObject({ status: "0", compressed: false });
+    expect(raw.encoding ?? "identity").toBe("identity");
+    expect(raw.response.sequence).toBe(100);
+  });
+});
+
+describe("message size limits", () => {
+  it("server and client limits fail oversized messages with RESOURCE_EXHAUSTED, each way", async () => {
+    const small = await startServer({ maxReceiveMessageBytes: 1_024, maxSendMessageBytes: 1_024 });
+    const client = clientOf(small);
+    await expect(client.unary({ id: "x", payload: new Uint8Array(2_000) })).rejects.toMatchObject({
+      code: Code.RESOURCE_EXHAUSTED,
+    });
+    await expect(client.unary({ id: "size:2000" })).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+    await expect(client.unary({ id: "size:100", payload: new Uint8Array(100) })).resolves.toMatchObject({
+      sequence: 100,
+    });
+
+    const open = await startServer();
+    const strict = clientOf(open, { maxReceiveMessageBytes: 1_024, maxSendMessageBytes: 1_024 });
+    await expect(strict.unary({ id: "size:2000" })).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+    await expect(strict.unary({ id: "x", payload: new Uint8Array(2_000) })).rejects.toMatchObject({
+      code: Code.RESOURCE_EXHAUSTED,
+    });
+  });
+
+  it("the default is gRPC's: 4 MiB received, no limit sent", async () => {
+    const address = await startServer();
+    const client = clientOf(address);
+    const justUnder = 4 * 1024 * 1024 - 64;
+    await expect(client.unary({ id: `size:${justUnder}` })).resolves.toMatchObject({ id: `size:${justUnder}` });
+    await expect(client.unary({ id: "x", payload: new Uint8Array(4 * 1024 * 1024 + 1) })).rejects.toMatchObject({
+      code: Code.RESOURCE_EXHAUSTED,
+    });
+  });
+});
