@@ -3,20 +3,18 @@ import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { createRpcCaller } from "../client/rpc-client.js";
+import { RegistryClients } from "../client/registry-clients.js";
 import type { Caller, Metadata } from "../definition/call.js";
 import type { HttpRule, ServiceDefinition } from "../definition/definition.js";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { createLogger, type Logger } from "../logging/logger.js";
-import { breakerMiddleware, type BreakerOptions } from "../middleware/breaker.js";
+import type { BreakerOptions } from "../middleware/breaker.js";
 import { breakerSettingsFrom } from "../middleware/breaker-settings.js";
 import type { Registry } from "../registry/registry.js";
-import { createRegistrySelector } from "../selector/registry-selector.js";
 import { strategies } from "../selector/strategies.js";
 import { listenError, RegistryUse, runUntilSignal } from "../service/lifecycle.js";
 import { resolveServiceSettings, type ServiceSettings } from "../service/settings.js";
-import { createGrpcClientTransport } from "../transport/grpc-client.js";
 import { createBackendCatalogue, type BackendCatalogue, type BackendService } from "./backend-catalogue.js";
 import type { GatewayMethod } from "./gateway-method.js";
 import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
@@ -92,12 +90,17 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const logger = options.logger ?? createLogger({ service: "api", level: serviceSettings.logLevel });
   const registryUse = RegistryUse.of(options.registry, serviceSettings);
   const registry = registryUse.registry;
-  const transport = createGrpcClientTransport({ poolSize: serviceSettings.clientPoolSize });
-  const selector = createRegistrySelector({ registry, strategy: strategies[serviceSettings.selector] });
-  const breaker =
-    options.breaker === false
-      ? undefined
-      : breakerMiddleware({ ...options.breaker, ...breakerSettingsFrom(args, env), logger });
+  // Backends are called with the clients a service has: the same selector, retries, timeouts and breakers.
+  const clients = new RegistryClients({
+    registry,
+    ready: () => registryUse.ready(),
+    settings: serviceSettings,
+    breaker: options.breaker,
+    breakerFlags: breakerSettingsFrom(args, env),
+    logger,
+    middleware: [],
+  });
+  const transport = clients.transport();
   const catalogue = createBackendCatalogue({
     registry,
     transport,
@@ -126,13 +129,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   function callerOf(service: string): Caller {
     let caller = callers.get(service);
     if (!caller) {
-      caller = createRpcCaller(service, {
-        selector,
-        transport,
-        retries: serviceSettings.clientRetries,
-        requestTimeoutMs: serviceSettings.clientRequestTimeoutMs,
-        middleware: breaker ? [breaker] : [],
-      });
+      caller = clients.caller(service);
       callers.set(service, caller);
     }
     return caller;
@@ -364,9 +361,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         await app.close();
         await proxy?.stop();
         await catalogue.stop();
-        await selector.stop();
-        await transport.close();
-        breaker?.stop();
+        await clients.stop();
         await registryUse.release();
         logger.info({ address }, "gateway stopped");
       })();
