@@ -293,7 +293,7 @@ describe("one process per PGlite data directory", () => {
 
   it("takes over the lock of a process that is gone", async () => {
     const dataDir = join(root, "stale");
-    await (await openDatabase({ dataDir })).close();
+    await mkdir(dataDir);
     const dead = await deadPid();
     const { hostname } = await import("node:os");
     await writeFile(join(dataDir, lockFileName), JSON.stringify({ pid: dead, host: hostname(), started: 1 }));
