@@ -4,7 +4,7 @@
  * registry, a bad flag value. The gateway (`tsmicro api`) does the same.
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,5 +87,14 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
     expect(exit.stderrLines).toEqual([
       `api: cannot start: --address 127.0.0.1:${takenPort} is in use by another process; choose another port or stop it (TSM_ERR_ADDRESS_IN_USE)`,
     ]);
+  });
+});
+
+describe("stack traces from the runtime point at files it ships", () => {
+  it("the built runtime refers to no source maps (they would name src/*.ts, which the package does not ship)", async () => {
+    const dist = join(repoRoot, "runtime/dist");
+    const files = (await readdir(dist, { recursive: true })).filter((file) => file.endsWith(".js"));
+    expect(files.length).toBeGreaterThan(20);
+    for (const file of files) expect(await readFile(join(dist, file), "utf8"), file).not.toContain("sourceMappingURL");
   });
 });

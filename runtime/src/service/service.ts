@@ -17,12 +17,7 @@ import {
 import { createLogger, type Logger } from "../logging/logger.js";
 import type { Endpoint, Registry } from "../registry/registry.js";
 import { createGrpcServerTransport } from "../transport/grpc-server.js";
-import {
-  chain,
-  type ClientMiddleware,
-  type ServerHandler,
-  type ServerMiddleware,
-} from "../transport/transport.js";
+import { chain, type ClientMiddleware, type ServerHandler, type ServerMiddleware } from "../transport/transport.js";
 import {
   advertised,
   ensureAddressFree,
@@ -95,7 +90,7 @@ export interface MicroService {
   /** The registered address, once started. */
   readonly address: string | undefined;
   /** Serves a generated service definition with a handler of every method. Before start. */
-  handle<S extends ServiceDefinition>(service: S, handler: HandlerOf<S>, options?: { readonly partial?: false }): void;
+  handle<S extends ServiceDefinition>(service: S, handler: HandlerOf<S>, options?: HandleOptions): void;
   /** Serves the methods `handler` has; calls of the others answer UNIMPLEMENTED. Before start. */
   handle<S extends ServiceDefinition>(
     service: S,
