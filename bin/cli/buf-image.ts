@@ -49,7 +49,7 @@ export async function buildImage(protoDir: string, displayDir: string): Promise<
     for (const dir of vendoredGoogleDirs) {
       await symlink(join(googleProtosDir, "google", dir), join(workspace, "vendor", "google", dir), "dir");
     }
-    // tsmicro's own options (typed errors), importable as "tsmicro/errors.proto".
+    // tsmicro's own options, importable as "tsmicro/errors.proto" (typed errors) and "tsmicro/entity.proto" (entities).
     await symlink(join(packageRoot, "proto", "tsmicro"), join(workspace, "vendor", "tsmicro"), "dir");
     await writeFile(join(workspace, "buf.yaml"), "version: v2\nmodules:\n  - path: proto\n  - path: vendor\n");
     const image = join(workspace, "image.binpb");
@@ -92,6 +92,7 @@ async function describe(d: BufDiagnostic, protoDir: string, displayDir: string):
       `${displayDir}/`,
       ...vendoredGoogleDirs.map((g) => `google/${g}/ (shipped)`),
       "google/protobuf/ (well-known types)",
+      "tsmicro/ (shipped options)",
     ];
     return new SetupError("TSM_ERR_PROTO_IMPORT", where, JSON.stringify(imported), searched.join(", ")).message;
   }
