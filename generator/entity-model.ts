@@ -1,5 +1,6 @@
 import { posix } from "node:path";
 import type { DescFile } from "@bufbuild/protobuf";
+import { SetupError } from "@tsmicro/runtime";
 import type { EntityColumn, EntityDefinition, SqlType } from "./entity-definition.js";
 import { ImportCollector, type ImportStatement } from "./import-collector.js";
 import type { TsProtoSymbol } from "./ts-proto.js";
@@ -119,9 +120,22 @@ export function buildEntityFileModel(
     return symbol;
   };
   const dbName = databaseName(file.proto.name);
-  const exported = [dbName, ...entities.flatMap((e) => Object.values(entityNames(tsName(e.message.typeName).name)))];
-  const duplicate = exported.find((name, i) => exported.indexOf(name) !== i);
-  if (duplicate) throw new Error(`two entities of ${file.proto.name} would both generate ${duplicate}`);
+  // Which entity (or the file, for its database type) generates each exported name.
+  const owners = new Map<string, string>([[dbName, `the tables of ${file.proto.name}`]]);
+  for (const entity of entities) {
+    for (const name of Object.values(entityNames(tsName(entity.message.typeName).name))) {
+      const owner = owners.get(name);
+      if (owner !== undefined)
+        throw new SetupError(
+          "TSM_ERR_ENTITY",
+          entity.message.typeName,
+          file.proto.name,
+          `its generated ${name} is also the name of ${owner}; rename the message`,
+        );
+      owners.set(name, entity.message.typeName);
+    }
+  }
+  const exported = [...owners.keys()];
   const imports = new ImportCollector([...exported, ...usedGlobals]);
   const fromDir = posix.dirname(file.proto.name);
   const protoImport = (typeName: string, typeOnly: boolean): string => {
