@@ -210,6 +210,26 @@ for (const backend of backends) {
       expect(typeof count).toBe("bigint");
     });
 
+    it("reads numeric, int4, float8, bool, uuid and arrays as the other backend does", async () => {
+      const result = await sql<Record<string, unknown>>`
+        select 1.50::numeric as numeric, 2::int4 as int4, 2.5::float8 as float8, true as bool,
+          'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid as uuid, array['a', 'b;c']::text[] as texts,
+          array[1, 2]::int8[] as bigints, array['\\x00ff'::bytea] as blobs, null::text as nothing`.execute(database.db);
+      expect(result.rows).toEqual([
+        {
+          numeric: "1.50",
+          int4: 2,
+          float8: 2.5,
+          bool: true,
+          uuid: "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+          texts: ["a", "b;c"],
+          bigints: [1n, 2n],
+          blobs: [new Uint8Array([0, 255])],
+          nothing: null,
+        },
+      ]);
+    });
+
     it("applies nothing of a run whose migration fails, and names the file and line", async () => {
       const broken = await openDatabase({ ...(await backend.fresh()), migrationsDir: badMigrations });
       try {

@@ -5,29 +5,50 @@
  * small), bytea as a plain Uint8Array (pg gives a Buffer), timestamptz as
  * Date, json/jsonb parsed, numeric as a string (no lost digits).
  */
-export const int8Oid = 20;
+const int8Oid = 20;
+const int8ArrayOid = 1016;
 const byteaOid = 17;
+const byteaArrayOid = 1001;
+const textArrayOid = 1009;
 
-/** Parsers for PGlite's `parsers` option, keyed by type oid. */
-export function pgliteParsers(): Record<number, (value: string) => unknown> {
+type Parse = (value: string) => unknown;
+
+/** Parsers for PGlite's `parsers` option, keyed by type oid (PGlite's arrays use them per element). */
+export function pgliteParsers(): Record<number, Parse> {
   return { [int8Oid]: (value) => BigInt(value) };
 }
 
-/** A pg `types` option: pg's own parsers, except int8 and bytea as above. */
-export function pgTypes(base: { getTypeParser(oid: number, format?: "text" | "binary"): (value: string) => unknown }): {
-  getTypeParser(oid: number, format?: "text" | "binary"): (value: string) => unknown;
+/** A pg `types` option: pg's own parsers, except int8 and bytea (and their arrays) as above. */
+export function pgTypes(base: { getTypeParser(oid: number, format?: "text" | "binary"): Parse }): {
+  getTypeParser(oid: number, format?: "text" | "binary"): Parse;
 } {
   return {
     getTypeParser(oid, format) {
-      if (oid === int8Oid && format !== "binary") return (value) => BigInt(value);
-      const parse = base.getTypeParser(oid, format);
-      if (oid === byteaOid) {
-        return (value) => {
-          const buffer = parse(value) as Buffer;
-          return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-        };
+      if (format === "binary") return base.getTypeParser(oid, format);
+      const parseBytea = base.getTypeParser(byteaOid);
+      const bytes = (value: unknown) => {
+        const buffer = value as Buffer;
+        return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+      };
+      switch (oid) {
+        case int8Oid:
+          return (value) => BigInt(value);
+        case int8ArrayOid:
+          return (value) => mapArray(base.getTypeParser(textArrayOid)(value), (item) => BigInt(item));
+        case byteaOid:
+          return (value) => bytes(parseBytea(value));
+        case byteaArrayOid:
+          // pg's text[] parser splits the array; each element is bytea text.
+          return (value) => mapArray(base.getTypeParser(textArrayOid)(value), (item) => bytes(parseBytea(item)));
+        default:
+          return base.getTypeParser(oid, format);
       }
-      return parse;
     },
   };
+}
+
+/** Maps the non-null leaves of a (possibly nested) array of strings. */
+function mapArray(value: unknown, map: (item: string) => unknown): unknown {
+  if (Array.isArray(value)) return value.map((item) => mapArray(item, map));
+  return value === null ? null : map(value as string);
 }
