@@ -59,7 +59,7 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
   it("--server_address taken by another process", async () => {
     const exit = await echoNode([...local(), `--server_address=127.0.0.1:${takenPort}`]);
     expect(exit.code).toBe(1);
-    expect(exit.stderrLines).toEqual([
+    expect(exit.stderrLines, exit.stderrLines.join("\n")).toEqual([
       `echo: cannot start: --server_address 127.0.0.1:${takenPort} is in use by another process; choose another port or stop it (TSM_ERR_ADDRESS_IN_USE)`,
     ]);
   });
@@ -68,7 +68,7 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
     const port = await closedPort();
     const exit = await echoNode(["--registry=etcd", `--registry_address=127.0.0.1:${port}`]);
     expect(exit.code).toBe(1);
-    expect(exit.stderrLines).toHaveLength(1);
+    expect(exit.stderrLines, exit.stderrLines.join("\n")).toHaveLength(1);
     expect(exit.stderrLines[0]).toMatch(/^echo: cannot start: .*127\.0\.0\.1:\d+.*\(TSM_ERR_REGISTRY_UNREACHABLE\)$/);
     expect(exit.stderrLines[0]).toContain(`127.0.0.1:${port}`);
   });
@@ -76,15 +76,30 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
   it("a flag with a bad value", async () => {
     const exit = await echoNode([...local(), "--client_retries=lots"]);
     expect(exit.code).toBe(1);
-    expect(exit.stderrLines).toEqual([
+    expect(exit.stderrLines, exit.stderrLines.join("\n")).toEqual([
       'echo: cannot start: --client_retries has an invalid value "lots": expected a whole number >= 0 (TSM_ERR_FLAG)',
+    ]);
+  });
+
+  it("--server_address that is not this machine's, or no host:port", async () => {
+    // 192.0.2.1 is TEST-NET-1, never a local address; binding to it sends nothing anywhere.
+    const foreign = await echoNode([...local(), "--server_address=192.0.2.1:5000"]);
+    expect(foreign.code).toBe(1);
+    expect(foreign.stderrLines, foreign.stderrLines.join("\n")).toHaveLength(1);
+    expect(foreign.stderrLines[0]).toMatch(
+      /^echo: cannot start: --server_address has an invalid value "192\.0\.2\.1:5000": cannot listen there \(.*EADDRNOTAVAIL.*\); use an address of this machine, .* \(TSM_ERR_FLAG\)$/,
+    );
+    const malformed = await echoNode([...local(), "--server_address=nonsense"]);
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderrLines, malformed.stderrLines.join("\n")).toEqual([
+      'echo: cannot start: --server_address has an invalid value "nonsense": use host:port, such as 127.0.0.1:0 or 0.0.0.0:8080 (TSM_ERR_FLAG)',
     ]);
   });
 
   it("tsmicro api on a taken --address", async () => {
     const exit = await runToExit(bins.tsmicro, ["api", ...local(), `--address=127.0.0.1:${takenPort}`], false);
     expect(exit.code).toBe(1);
-    expect(exit.stderrLines).toEqual([
+    expect(exit.stderrLines, exit.stderrLines.join("\n")).toEqual([
       `api: cannot start: --address 127.0.0.1:${takenPort} is in use by another process; choose another port or stop it (TSM_ERR_ADDRESS_IN_USE)`,
     ]);
   });

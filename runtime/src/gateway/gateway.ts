@@ -13,7 +13,7 @@ import type { BreakerOptions } from "../middleware/breaker.js";
 import { breakerSettingsFrom } from "../middleware/breaker-settings.js";
 import type { Registry } from "../registry/registry.js";
 import { strategies } from "../selector/strategies.js";
-import { listenError, RegistryUse, runUntilSignal } from "../service/lifecycle.js";
+import { ensureCanListen, listenError, RegistryUse, runUntilSignal } from "../service/lifecycle.js";
 import { resolveServiceSettings, type ServiceSettings } from "../service/settings.js";
 import { createBackendCatalogue, type BackendCatalogue, type BackendService } from "./backend-catalogue.js";
 import type { GatewayMethod } from "./gateway-method.js";
@@ -344,6 +344,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       await registryUse.ready();
       if (proxy) await proxy.start();
       else await catalogue.start();
+      await ensureCanListen(settings.address, "--address");
       const { host, port } = splitAddress(settings.address);
       try {
         await app.listen({ host, port });

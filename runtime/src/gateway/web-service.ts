@@ -6,6 +6,7 @@ import { createLogger, type Logger } from "../logging/logger.js";
 import type { Registry } from "../registry/registry.js";
 import {
   advertised,
+  ensureCanListen,
   listenError,
   nodeRecord,
   readOrDefer,
@@ -102,6 +103,7 @@ export function createWebService(options: WebServiceOptions): WebService {
     if (flagError) throw flagError;
     if (stopping) throw new Error(`${options.name} was stopped; create a new web service to start again`);
     await registry.ready();
+    await ensureCanListen(settings.serverAddress, "--server_address");
     const { host, port } = splitHostPort(settings.serverAddress);
     try {
       await app.listen({ host, port });

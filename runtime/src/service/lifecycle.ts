@@ -200,27 +200,40 @@ export function listenError(error: unknown, flag: string, address: string): unkn
 }
 
 /**
- * Rejects with TSM_ERR_ADDRESS_IN_USE when another process listens on
- * `address` (`host:port`; port 0 is always free). Checked before grpc-js
- * binds, because grpc-js prints its own error line on stderr when a bind
- * fails, which would make a taken port two lines instead of one.
+ * Fails with a SetupError naming `flag` when this process cannot listen on
+ * `address`: TSM_ERR_ADDRESS_IN_USE when another process holds it,
+ * TSM_ERR_FLAG when it is no `host:port` or not usable here (not an address
+ * of this machine, a port below 1024 without the right). Probed with a
+ * plain socket before grpc-js binds, because grpc-js prints a line of its
+ * own on stderr when a bind fails.
  */
-export async function ensureAddressFree(address: string, flag: string): Promise<void> {
+export async function ensureCanListen(address: string, flag: string): Promise<void> {
   const colon = address.lastIndexOf(":");
   const port = Number(address.slice(colon + 1));
-  if (colon < 0 || !Number.isInteger(port) || port <= 0) return;
+  const example = "such as 127.0.0.1:0 or 0.0.0.0:8080";
+  if (colon < 0 || address.slice(colon + 1) === "" || !Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new SetupError("TSM_ERR_FLAG", flag, JSON.stringify(address), `use host:port, ${example}`);
   const host = address.slice(0, colon).replace(/^\[|\]$/g, "");
   const probe = createServer();
   const failure = await new Promise<unknown>((resolve) => {
     probe.once("error", resolve);
-    probe.listen({ port, ...(host === "" ? {} : { host }), exclusive: true }, () => resolve(undefined));
+    try {
+      probe.listen({ port, ...(host === "" ? {} : { host }), exclusive: true }, () => resolve(undefined));
+    } catch (error) {
+      resolve(error);
+    }
   });
   if (probe.listening) await new Promise((resolve) => probe.close(resolve));
-  // Other failures (a host that is not ours, a port below 1024) are left for the real bind to report.
-  if (failure !== undefined) {
-    const mapped = listenError(failure, flag, address);
-    if (mapped !== failure) throw mapped;
-  }
+  if (failure === undefined) return;
+  const inUse = listenError(failure, flag, address);
+  if (inUse !== failure) throw inUse;
+  const reason = failure instanceof Error ? failure.message : String(failure);
+  throw new SetupError(
+    "TSM_ERR_FLAG",
+    flag,
+    JSON.stringify(address),
+    `cannot listen there (${reason}); use an address of this machine, ${example}`,
+  );
 }
 
 /**

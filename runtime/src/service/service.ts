@@ -20,7 +20,7 @@ import { createGrpcServerTransport } from "../transport/grpc-server.js";
 import { chain, type ClientMiddleware, type ServerHandler, type ServerMiddleware } from "../transport/transport.js";
 import {
   advertised,
-  ensureAddressFree,
+  ensureCanListen,
   listenError,
   nodeRecord,
   readOrDefer,
@@ -193,7 +193,7 @@ export function createService(options: ServiceOptions): MicroService {
     if (stopping) throw new Error(`${options.name} was stopped; create a new service to start again`);
     await registry.ready();
     for (const { service: definition, handler } of handled) server.add(definition, handler);
-    await ensureAddressFree(settings.serverAddress, "--server_address");
+    await ensureCanListen(settings.serverAddress, "--server_address");
     let bound: string;
     try {
       bound = await server.listen(settings.serverAddress);
