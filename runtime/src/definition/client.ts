@@ -1,12 +1,5 @@
 import type { CallOptions, CallContext, Caller } from "./call.js";
-import type {
-  DeepPartial,
-  InputOf,
-  MethodDefinition,
-  MethodKind,
-  OutputOf,
-  ServiceDefinition,
-} from "./definition.js";
+import type { DeepPartial, InputOf, MethodDefinition, MethodKind, OutputOf, ServiceDefinition } from "./definition.js";
 
 /** Requests a client may stream: any iterable of partial messages. */
 export type RequestStream<I> = AsyncIterable<DeepPartial<I>> | Iterable<DeepPartial<I>>;
@@ -43,8 +36,32 @@ export type ClientOf<S extends ServiceDefinition> = { [K in keyof S["methods"]]:
 /** What a server needs to serve a service definition. */
 export type HandlerOf<S extends ServiceDefinition> = { [K in keyof S["methods"]]: HandlerMethod<S["methods"][K]> };
 
-async function* completeAll<I>(method: MethodDefinition<I>, requests: RequestStream<I>): AsyncIterable<I> {
-  for await (const request of requests) yield method.input.fromPartial(request);
+/**
+ * The caller's requests with defaults filled in. A hand-written iterator,
+ * not a generator: a generator busy awaiting the caller's next request would
+ * queue `return()` until that request came, while this one passes it on at
+ * once, so a call that ends closes the caller's iterator (an `events.on`
+ * stream, a queue) right away.
+ */
+function completeAll<I>(method: MethodDefinition<I>, requests: RequestStream<I>): AsyncIterable<I> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<I> {
+      const inner: AsyncIterator<DeepPartial<I>> | Iterator<DeepPartial<I>> =
+        Symbol.asyncIterator in requests ? requests[Symbol.asyncIterator]() : requests[Symbol.iterator]();
+      return {
+        async next(): Promise<IteratorResult<I>> {
+          const result = await inner.next();
+          return result.done
+            ? { done: true, value: undefined }
+            : { done: false, value: method.input.fromPartial(result.value) };
+        },
+        async return(): Promise<IteratorResult<I>> {
+          await inner.return?.();
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
 }
 
 /**

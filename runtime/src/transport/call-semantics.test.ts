@@ -168,6 +168,27 @@ describe("call semantics", () => {
     for await (const _ of client.bidiStream(eager()));
     await sleep(20);
     expect(closedAtYield).toBe(true);
+
+    // A queue-backed iterator (as events.on or a channel) waiting for its next request closes at once.
+    let returned = false;
+    let sent = false;
+    const queue: AsyncIterableIterator<Request> = {
+      next: async () => {
+        if (!sent) {
+          sent = true;
+          return { done: false, value: { id: "only", payload: new Uint8Array() } };
+        }
+        return new Promise<IteratorResult<Request>>(() => {});
+      },
+      return: async () => {
+        returned = true;
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]: () => queue,
+    };
+    for await (const _ of client.bidiStream(queue));
+    await sleep(20);
+    expect(returned).toBe(true);
   });
 
   it("waitForReady waits for a server that is not up yet; without it the call fails UNAVAILABLE", async () => {
