@@ -1,0 +1,91 @@
+import { describe, expect, it } from "vitest";
+import { SetupError } from "../errors/setup-error.js";
+import { silentLogger } from "../logging/logger.js";
+import { createMemoryRegistry } from "../registry/memory-registry.js";
+import type { Registry } from "../registry/registry.js";
+import { nodeRecord, Registration, RegistryUse, startFailure } from "./lifecycle.js";
+
+const record = nodeRecord({
+  name: "echo",
+  version: undefined,
+  metadata: undefined,
+  endpoints: [],
+  id: "echo-1",
+  address: "127.0.0.1:1",
+  protocol: "grpc",
+  registryKind: "memory",
+});
+
+/** A registry that counts start and stop, around a memory registry. */
+function counted(): Registry & { starts: number; stops: number } {
+  const inner = createMemoryRegistry();
+  const counts = { starts: 0, stops: 0 };
+  return Object.assign(counts, inner, {
+    start: async () => {
+      counts.starts++;
+    },
+    stop: async () => {
+      counts.stops++;
+    },
+  });
+}
+
+describe("RegistryUse", () => {
+  it("starts a handed-in registry once and never stops it", async () => {
+    const registry = counted();
+    const use = RegistryUse.of(registry, { registry: "local", registryAddress: [] });
+    await Promise.all([use.ready(), use.ready()]);
+    await use.release();
+    expect([registry.starts, registry.stops]).toEqual([1, 0]);
+  });
+
+  it("stops the registry it created, and only if it was started", async () => {
+    const unused = RegistryUse.of(undefined, { registry: "memory", registryAddress: [] });
+    await unused.release();
+    const used = RegistryUse.of(undefined, { registry: "memory", registryAddress: [] });
+    await used.ready();
+    const watcher = used.registry.watch();
+    const ended = (async () => {
+      for await (const _ of watcher);
+      return "ended";
+    })();
+    await used.release();
+    expect(await ended).toBe("ended");
+  });
+});
+
+describe("Registration", () => {
+  it("keeps the node registered past its TTL by heartbeats, and deregisters on stop", async () => {
+    const registry = createMemoryRegistry();
+    const registration = new Registration(registry, record, { ttlMs: 150, intervalMs: 40, logger: silentLogger() });
+    await registration.start();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect((await registry.getService("echo"))[0]?.nodes.map((n) => n.id)).toEqual(["echo-1"]);
+    await registration.stop();
+    expect(await registry.getService("echo")).toEqual([]);
+  });
+
+  it("a failed deregistration is logged, not thrown: the TTL removes the node", async () => {
+    const warnings: string[] = [];
+    const logger = { ...silentLogger(), warn: (_fields: object, message?: string) => warnings.push(message ?? "") };
+    const registry: Registry = {
+      ...createMemoryRegistry(),
+      deregister: async () => {
+        throw new Error("registry gone");
+      },
+    };
+    const registration = new Registration(registry, record, { ttlMs: 1_000, intervalMs: 500, logger });
+    await registration.start();
+    await registration.stop();
+    expect(warnings).toEqual(["deregistration failed"]);
+  });
+});
+
+describe("startFailure", () => {
+  it("is one line, with the code of a setup error", () => {
+    expect(startFailure(new SetupError("TSM_ERR_ADDRESS_IN_USE", "--server_address", "127.0.0.1:5000"))).toBe(
+      "--server_address 127.0.0.1:5000 is in use by another process; choose another port or stop it (TSM_ERR_ADDRESS_IN_USE)",
+    );
+    expect(startFailure(new Error("first\n  second"))).toBe("first; second");
+  });
+});
