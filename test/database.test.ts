@@ -210,11 +210,13 @@ for (const backend of backends) {
       expect(typeof count).toBe("bigint");
     });
 
-    it("reads numeric, int4, float8, bool, uuid and arrays as the other backend does", async () => {
+    it("reads numeric, int4, float8, bool, uuid, date, interval, time and arrays as the other backend does", async () => {
       const result = await sql<Record<string, unknown>>`
         select 1.50::numeric as numeric, 2::int4 as int4, 2.5::float8 as float8, true as bool,
           'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid as uuid, array['a', 'b;c']::text[] as texts,
-          array[1, 2]::int8[] as bigints, array['\\x00ff'::bytea] as blobs, null::text as nothing`.execute(database.db);
+          array[1, 2]::int8[] as bigints, array['\\x00ff'::bytea] as blobs, null::text as nothing,
+          '2024-02-29'::date as day, array['2024-03-01'::date] as days, '1 day 02:00'::interval as span,
+          '12:30'::time as clock`.execute(database.db);
       expect(result.rows).toEqual([
         {
           numeric: "1.50",
@@ -226,6 +228,10 @@ for (const backend of backends) {
           bigints: [1n, 2n],
           blobs: [new Uint8Array([0, 255])],
           nothing: null,
+          day: "2024-02-29",
+          days: ["2024-03-01"],
+          span: "1 day 02:00:00",
+          clock: "12:30:00",
         },
       ]);
     });

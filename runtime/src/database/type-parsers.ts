@@ -3,19 +3,26 @@
  * same repository code reads the same types from both: int8 as bigint (as
  * ts-proto's int64 fields; pg would give a string and PGlite a number when
  * small), bytea as a plain Uint8Array (pg gives a Buffer), timestamptz as
- * Date, json/jsonb parsed, numeric as a string (no lost digits).
+ * Date, json/jsonb parsed, numeric as a string (no lost digits), date as
+ * its `YYYY-MM-DD` text (pg would make a local-midnight Date, PGlite a UTC
+ * one) and interval as its text (pg would make an object).
  */
 const int8Oid = 20;
 const int8ArrayOid = 1016;
 const byteaOid = 17;
 const byteaArrayOid = 1001;
 const textArrayOid = 1009;
+const dateOid = 1082;
+const dateArrayOid = 1182;
+const intervalOid = 1186;
+const intervalArrayOid = 1187;
 
 type Parse = (value: string) => unknown;
 
 /** Parsers for PGlite's `parsers` option, keyed by type oid (PGlite's arrays use them per element). */
 export function pgliteParsers(): Record<number, Parse> {
-  return { [int8Oid]: (value) => BigInt(value) };
+  const text: Parse = (value) => value;
+  return { [int8Oid]: (value) => BigInt(value), [dateOid]: text, [intervalOid]: text };
 }
 
 /** A pg `types` option: pg's own parsers, except int8 and bytea (and their arrays) as above. */
@@ -40,6 +47,12 @@ export function pgTypes(base: { getTypeParser(oid: number, format?: "text" | "bi
         case byteaArrayOid:
           // pg's text[] parser splits the array; each element is bytea text.
           return (value) => mapArray(base.getTypeParser(textArrayOid)(value), (item) => bytes(parseBytea(item)));
+        case dateOid:
+        case intervalOid:
+          return (value) => value;
+        case dateArrayOid:
+        case intervalArrayOid:
+          return base.getTypeParser(textArrayOid);
         default:
           return base.getTypeParser(oid, format);
       }
