@@ -210,7 +210,8 @@ function checkIdentifier(name: string, what: string, fail: (problem: string) => 
     fail(`the ${what} name ${JSON.stringify(name)} is longer than PostgreSQL's ${maxIdentifierLength} bytes`);
 }
 
-interface FieldMapping {
+/** A field's column type, its TypeScript type in the message, and its NOT NULL default. */
+export interface FieldMapping {
   readonly sqlType: SqlType;
   readonly propertyType: PropertyType;
   /** The SQL literal of proto3's zero value. */
