@@ -422,3 +422,55 @@ async function startPythonServer(gzip: boolean): Promise<{ child: ChildProcess; 
   });
   return { child, port };
 }
+
+describe("call semantics across processes (needs no Python)", () => {
+  const registry = createMemoryRegistry();
+  const drivers: MicroService[] = [];
+
+  beforeAll(async () => {
+    const node = await startNode("test/fixtures/interop-server.ts", ["--registry=memory"]);
+    await registry.start();
+    await registry.register(
+      {
+        name: "interop",
+        version: "1",
+        metadata: {},
+        endpoints: [],
+        nodes: [{ id: node.id, address: node.address, metadata: {} }],
+      },
+      { ttlMs: 600_000 },
+    );
+  });
+
+  afterAll(async () => {
+    for (const driver of drivers) await driver.stop();
+    await registry.stop();
+  });
+
+  function driver(args: string[]) {
+    const service = createService({ name: "driver", registry, args, env: {}, logger: silentLogger() });
+    drivers.push(service);
+    return service.client(TestServiceDefinition, "interop");
+  }
+
+  /** Three messages 400 ms apart: 1.2 s, four times the unary timeout below. */
+  const slowStream = { responseParameters: [400_000, 400_000, 400_000].map((intervalUs) => ({ size: 1, intervalUs })) };
+
+  it("a server stream is read for longer than the unary timeout: streams get no default deadline", async () => {
+    const test = driver(["--client_request_timeout=300ms"]);
+    let count = 0;
+    for await (const _ of test.streamingOutputCall(slowStream)) count++;
+    expect(count).toBe(3);
+    // A unary call with timeoutMs: Infinity has no deadline either.
+    const response = await test.unaryCall({ responseSize: 1 }, { timeoutMs: Infinity });
+    expect(response.payload?.body.length).toBe(1);
+  });
+
+  it("--client_stream_timeout gives streams a deadline when one is wanted", async () => {
+    const test = driver(["--client_request_timeout=300ms", "--client_stream_timeout=600ms"]);
+    const error = await failureOf(async () => {
+      for await (const _ of test.streamingOutputCall(slowStream));
+    });
+    expect(error.code).toBe(Code.DEADLINE_EXCEEDED);
+  });
+});

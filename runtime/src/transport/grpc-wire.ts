@@ -103,10 +103,23 @@ export function fromServiceError(error: unknown): TsmicroError {
       cause: error,
       details: status?.details ?? [],
       // The trailers, so callers read what the server set with the failure.
-      ...(error.metadata ? { metadata: fromGrpcMetadata(error.metadata) } : {}),
+      ...(error.metadata ? { metadata: trailersOf(error.metadata) } : {}),
     });
   }
   return new TsmicroError(Code.INTERNAL, messageOf(error), { cause: error });
+}
+
+/**
+ * A failure's trailers as the application set them: without the HTTP and
+ * gRPC keys a trailers-only response also carries (content-type, date,
+ * grpc-*), so rethrowing the error upstream does not forward them.
+ */
+function trailersOf(metadata: GrpcMetadata): Metadata {
+  const record = fromGrpcMetadata(metadata) as Record<string, Metadata[string]>;
+  for (const key in record) {
+    if (key === "content-type" || key === "date" || key.startsWith("grpc-")) delete record[key];
+  }
+  return record;
 }
 
 function isServiceError(error: unknown): error is ServiceError {
