@@ -11,7 +11,7 @@ export type {
   ServiceDefinition,
   ServiceRoutes,
 } from "./definition/definition.js";
-export type { CallContext, CallOptions, Caller, Metadata } from "./definition/call.js";
+export type { CallContext, CallOptions, Caller, Compression, Metadata } from "./definition/call.js";
 export type { ClientMethod, ClientOf, HandlerMethod, HandlerOf, RequestStream } from "./definition/client.js";
 export { createClient } from "./definition/client.js";
 export { errorCatalogue, formatError, type ErrorCode } from "./errors/catalogue.js";
