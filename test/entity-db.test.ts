@@ -18,13 +18,14 @@ import {
   type ShopDatabase,
 } from "./golden/17-entity/shop/v1/shop.entity.js";
 import { bins, repoRoot, repoTempDir, run } from "./support/cli.js";
+import { postgresBinDir, startPostgres, type PostgresServer } from "./support/postgres.js";
 
 // The embedded database is a development dependency the database package brings; without it, say so and skip.
 const pgliteInstalled = await import("@electric-sql/pglite").then(
   () => true,
   () => false,
 );
-if (!pgliteInstalled) console.log("entity-db: skipped, @electric-sql/pglite is not installed (npm install)");
+if (!pgliteInstalled) console.log("entity-db: PGlite skipped, @electric-sql/pglite is not installed (npm install)");
 
 const fixture = join(repoRoot, "test/protos/17-entity");
 
@@ -35,173 +36,210 @@ async function schemaOf(protoDir: string): Promise<EntitySchema> {
   return entitySchema(create(CodeGeneratorRequestSchema, { fileToGenerate: files, protoFile: image.file }));
 }
 
-describe.skipIf(!pgliteInstalled)("entities on PGlite: planned migrations and generated row conversions", () => {
-  let work: string;
-  let migrations: string;
-  let database: Database<ShopDatabase>;
-  let first: EntitySchema;
+/** The fixture with two fields added to Customer, its schema, and the code tsmicro generates from it (once for all backends). */
+interface Edited {
+  readonly schema: EntitySchema;
+  readonly entity: {
+    customerToRow(message: object): Record<string, unknown>;
+    customerFromRow(row: object): Record<string, unknown>;
+  };
+  readonly Customer: { fromPartial(value: object): object };
+}
+let edited: Promise<Edited> | undefined;
+const temps: string[] = [];
 
-  beforeAll(async () => {
-    work = await repoTempDir("entity-db");
-    migrations = join(work, "migrations");
-    await mkdir(migrations);
-    const { openDatabase } = await import("../runtime/src/database/index.js");
-    database = await openDatabase<ShopDatabase>({ dataDir: "memory://", migrationsDir: migrations });
-  });
+async function editFixture(): Promise<Edited> {
+  const work = await repoTempDir("entity-db-edited");
+  temps.push(work);
+  const protos = join(work, "proto");
+  await cp(fixture, protos, { recursive: true });
+  const file = join(protos, "shop/v1/shop.proto");
+  const source = await readFile(file, "utf8");
+  await writeFile(
+    file,
+    source.replace(
+      "  optional int64 referrer_id = 17;\n",
+      "  optional int64 referrer_id = 17;\n  string phone = 18;\n  optional int32 floor = 19 [(tsmicro.column) = { index: true }];\n",
+    ),
+  );
+  const out = join(work, "gen");
+  const result = await run("node", [bins.tsmicro, "generate", "--proto", protos, "--out", out]);
+  if (result.code !== 0) throw new Error(`tsmicro generate failed: ${result.stderr}`);
+  return {
+    schema: await schemaOf(protos),
+    entity: (await import(pathToFileURL(join(out, "shop/v1/shop.entity.ts")).href)) as Edited["entity"],
+    Customer: ((await import(pathToFileURL(join(out, "shop/v1/shop.ts")).href)) as Pick<Edited, "Customer">).Customer,
+  };
+}
 
-  afterAll(async () => {
-    await database?.close();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
-
-  it("applies the first planned migration and round-trips every column kind through it", async () => {
-    first = await schemaOf(fixture);
-    const plan = planMigration(undefined, first);
-    expect(plan.name).toBe("create_customer_and_create_order_lines");
-    expect(plan.warnings).toEqual([]);
-    await writeFile(join(migrations, `0001_${plan.name}.sql`), plan.sql);
-    expect(await database.migrate()).toEqual([`0001_${plan.name}`]);
-
-    const { db } = database;
-    const full = Customer.fromPartial({
-      email: "ada@example.com",
-      displayName: "Ada",
-      verified: true,
-      age: -36,
-      status: CustomerStatus.CUSTOMER_STATUS_BLOCKED,
-      createdAt: new Date("2026-12-02T10:11:12.345Z"),
-      nickname: "",
-      avatar: new Uint8Array([0, 1, 254, 255]),
-      rating: 4.5,
-      balance: -1234.5678,
-      points: 4_294_967_295,
-      lifetimeCents: 18_446_744_073_709_551_615n,
-      tags: ["a", "b,c", '"q"'],
-      attributes: { tier: "gold", "with space": "x" },
-      address: { street: "1 Loop", city: "Here" },
-      referrerId: -9_007_199_254_740_993n,
-    });
-    const row = await db.insertInto("customer").values(customerToRow(full)).returningAll().executeTakeFirstOrThrow();
-    // Id 0 is proto3's unset: the database numbers it.
-    expect(customerFromRow(row)).toEqual({ ...full, id: 1n });
-
-    const empty = Customer.create();
-    const emptyRow = await db
-      .insertInto("customer")
-      .values(customerToRow(empty))
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    expect(customerFromRow(emptyRow)).toEqual({ ...empty, id: 2n });
-    expect(emptyRow.created_at).toBeNull();
-    expect(emptyRow.nickname).toBeNull();
-
-    // An explicit id is kept.
-    const chosen = Customer.fromPartial({ id: 9_007_199_254_740_993n, email: "grace@example.com" });
-    const chosenRow = await db
-      .insertInto("customer")
-      .values(customerToRow(chosen))
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    expect(customerFromRow(chosenRow)).toEqual(chosen);
-
-    await expect(
-      db
-        .insertInto("customer")
-        .values(customerToRow(Customer.fromPartial({ email: "ada@example.com" })))
-        .execute(),
-    ).rejects.toThrow(/customer_email_key/);
-
-    const lines = [
-      OrderLine.fromPartial({
-        sku: "card",
-        customerId: 1n,
-        quantity: -3,
-        adjustment: -9_223_372_036_854_775_808n,
-        weightGrams: 4_294_967_295,
-        serial: 18_446_744_073_709_551_615n,
-        shelf: -2_147_483_648,
-        batch: 9_223_372_036_854_775_807n,
-        externalRef: "-42",
-        stops: [{ street: "a", city: "b" }, { street: "c" }],
-        allowed: [CustomerStatus.CUSTOMER_STATUS_ACTIVE, CustomerStatus.CUSTOMER_STATUS_BLOCKED],
-        override: CustomerStatus.CUSTOMER_STATUS_UNSPECIFIED,
-        payment: { $case: "card", value: "4242" },
-      }),
-      OrderLine.fromPartial({ sku: "credits", payment: { $case: "credits", value: 12n } }),
-      OrderLine.fromPartial({ sku: "invoice", payment: { $case: "invoiceTo", value: { city: "Paris" } } }),
-      OrderLine.fromPartial({ sku: "paid", payment: { $case: "paidAt", value: new Date(0) } }),
-      OrderLine.fromPartial({ sku: "none" }),
-    ];
-    await db.insertInto("order_lines").values(lines.map(orderLineToRow)).execute();
-    const read = await db.selectFrom("order_lines").selectAll().orderBy("sku").execute();
-    expect(read.map(orderLineFromRow)).toEqual([...lines].sort((a, b) => (a.sku < b.sku ? -1 : 1)));
-
-    // An update's FieldMask, in proto or JSON spelling, picks the columns to set.
-    const edited = customerToRow({ ...full, id: 1n, displayName: "Ada L.", tags: ["x"], age: 99 });
-    const set = Object.fromEntries(
-      ["display_name", "tags"].map((path) => {
-        const column = customerColumns[path as keyof typeof customerColumns];
-        return [column, edited[column]];
-      }),
-    );
-    await db.updateTable("customer").set(set).where("id", "=", 1n).execute();
-    const updated = customerFromRow(
-      await db.selectFrom("customer").selectAll().where("id", "=", 1n).executeTakeFirstOrThrow(),
-    );
-    expect(updated).toEqual({ ...full, id: 1n, displayName: "Ada L.", tags: ["x"] });
-  });
-
-  it("plans an ADD COLUMN for a field added to the proto, which applies on top and reads old rows as proto3 defaults", async () => {
-    const protos = join(work, "proto");
-    await cp(fixture, protos, { recursive: true });
-    const file = join(protos, "shop/v1/shop.proto");
-    const source = await readFile(file, "utf8");
-    await writeFile(
-      file,
-      source.replace(
-        "  optional int64 referrer_id = 17;\n",
-        "  optional int64 referrer_id = 17;\n  string phone = 18;\n  optional int32 floor = 19 [(tsmicro.column) = { index: true }];\n",
-      ),
-    );
-    const plan = planMigration(first, await schemaOf(protos));
-    expect(plan).toEqual({
-      name: "add_customer_phone_and_add_customer_floor",
-      sql:
-        `ALTER TABLE "customer" ADD COLUMN "phone" text NOT NULL DEFAULT '';\n` +
-        `ALTER TABLE "customer" ADD COLUMN "floor" integer;\n` +
-        `CREATE INDEX "customer_floor_idx" ON "customer" ("floor");\n`,
-      warnings: [],
-    });
-    await writeFile(join(migrations, `0002_${plan.name}.sql`), plan.sql);
-    expect(await database.migrate()).toEqual([`0002_${plan.name}`]);
-
-    // The code generated from the edited proto reads the rows written before and writes the new field.
-    const out = join(work, "gen");
-    const result = await run("node", [bins.tsmicro, "generate", "--proto", protos, "--out", out]);
-    expect(result.code, result.stderr).toBe(0);
-    const entity = (await import(pathToFileURL(join(out, "shop/v1/shop.entity.ts")).href)) as {
-      customerToRow(message: object): Record<string, unknown>;
-      customerFromRow(row: object): Record<string, unknown>;
-    };
-    const { Customer: NewCustomer } = (await import(pathToFileURL(join(out, "shop/v1/shop.ts")).href)) as {
-      Customer: { fromPartial(value: object): object };
-    };
-    const { db } = database;
-    const old = await db.selectFrom("customer").selectAll().where("id", "=", 1n).executeTakeFirstOrThrow();
-    expect(entity.customerFromRow(old)).toMatchObject({
-      id: 1n,
-      email: "ada@example.com",
-      phone: "",
-      floor: undefined,
-    });
-
-    const fresh = NewCustomer.fromPartial({ email: "new@example.com", phone: "+33 1", floor: 3 });
-    const row = await db
-      .insertInto("customer")
-      .values(entity.customerToRow(fresh) as never)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    // 3 went to the insert the unique email refused: sequences do not roll back.
-    expect(entity.customerFromRow(row)).toEqual({ ...fresh, id: 4n });
-  });
+afterAll(async () => {
+  await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })));
 });
+
+let server: PostgresServer | undefined;
+const backends = [
+  { name: "PGlite", skip: !pgliteInstalled, options: async () => ({ dataDir: "memory://" }) },
+  {
+    name: "PostgreSQL",
+    skip: !postgresBinDir,
+    options: async () => {
+      server = await startPostgres();
+      return { url: server.url };
+    },
+  },
+];
+
+for (const backend of backends) {
+  describe.skipIf(backend.skip)(`entities on ${backend.name}: planned migrations and generated row conversions`, () => {
+    let migrations: string;
+    let database: Database<ShopDatabase>;
+    let first: EntitySchema;
+
+    beforeAll(async () => {
+      const work = await repoTempDir("entity-db");
+      temps.push(work);
+      migrations = join(work, "migrations");
+      await mkdir(migrations);
+      const { openDatabase } = await import("../runtime/src/database/index.js");
+      database = await openDatabase<ShopDatabase>({ ...(await backend.options()), migrationsDir: migrations });
+    });
+
+    afterAll(async () => {
+      await database?.close();
+      await server?.stop();
+      server = undefined;
+    });
+
+    it("applies the first planned migration and round-trips every column kind through it", async () => {
+      first = await schemaOf(fixture);
+      const plan = planMigration(undefined, first);
+      expect(plan.name).toBe("create_customer_and_create_order_lines");
+      expect(plan.warnings).toEqual([]);
+      await writeFile(join(migrations, `0001_${plan.name}.sql`), plan.sql);
+      expect(await database.migrate()).toEqual([`0001_${plan.name}`]);
+
+      const { db } = database;
+      const full = Customer.fromPartial({
+        email: "ada@example.com",
+        displayName: "Ada",
+        verified: true,
+        age: -36,
+        status: CustomerStatus.CUSTOMER_STATUS_BLOCKED,
+        createdAt: new Date("2026-12-02T10:11:12.345Z"),
+        nickname: "",
+        avatar: new Uint8Array([0, 1, 254, 255]),
+        rating: 4.5,
+        balance: -1234.5678,
+        points: 4_294_967_295,
+        lifetimeCents: 18_446_744_073_709_551_615n,
+        tags: ["a", "b,c", '"q"'],
+        attributes: { tier: "gold", "with space": "x" },
+        address: { street: "1 Loop", city: "Here" },
+        referrerId: -9_007_199_254_740_993n,
+      });
+      const row = await db.insertInto("customer").values(customerToRow(full)).returningAll().executeTakeFirstOrThrow();
+      // Id 0 is proto3's unset: the database numbers it.
+      expect(customerFromRow(row)).toEqual({ ...full, id: 1n });
+
+      const empty = Customer.create();
+      const emptyRow = await db
+        .insertInto("customer")
+        .values(customerToRow(empty))
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      expect(customerFromRow(emptyRow)).toEqual({ ...empty, id: 2n });
+      expect(emptyRow.created_at).toBeNull();
+      expect(emptyRow.nickname).toBeNull();
+
+      // An explicit id is kept.
+      const chosen = Customer.fromPartial({ id: 9_007_199_254_740_993n, email: "grace@example.com" });
+      const chosenRow = await db
+        .insertInto("customer")
+        .values(customerToRow(chosen))
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      expect(customerFromRow(chosenRow)).toEqual(chosen);
+
+      await expect(
+        db
+          .insertInto("customer")
+          .values(customerToRow(Customer.fromPartial({ email: "ada@example.com" })))
+          .execute(),
+      ).rejects.toThrow(/customer_email_key/);
+
+      const lines = [
+        OrderLine.fromPartial({
+          sku: "card",
+          customerId: 1n,
+          quantity: -3,
+          adjustment: -9_223_372_036_854_775_808n,
+          weightGrams: 4_294_967_295,
+          serial: 18_446_744_073_709_551_615n,
+          shelf: -2_147_483_648,
+          batch: 9_223_372_036_854_775_807n,
+          externalRef: "-42",
+          stops: [{ street: "a", city: "b" }, { street: "c" }],
+          allowed: [CustomerStatus.CUSTOMER_STATUS_ACTIVE, CustomerStatus.CUSTOMER_STATUS_BLOCKED],
+          override: CustomerStatus.CUSTOMER_STATUS_UNSPECIFIED,
+          payment: { $case: "card", value: "4242" },
+        }),
+        OrderLine.fromPartial({ sku: "credits", payment: { $case: "credits", value: 12n } }),
+        OrderLine.fromPartial({ sku: "invoice", payment: { $case: "invoiceTo", value: { city: "Paris" } } }),
+        OrderLine.fromPartial({ sku: "paid", payment: { $case: "paidAt", value: new Date(0) } }),
+        OrderLine.fromPartial({ sku: "none" }),
+      ];
+      await db.insertInto("order_lines").values(lines.map(orderLineToRow)).execute();
+      const read = await db.selectFrom("order_lines").selectAll().orderBy("sku").execute();
+      expect(read.map(orderLineFromRow)).toEqual([...lines].sort((a, b) => (a.sku < b.sku ? -1 : 1)));
+
+      // An update's FieldMask, in proto or JSON spelling, picks the columns to set.
+      const changed = customerToRow({ ...full, id: 1n, displayName: "Ada L.", tags: ["x"], age: 99 });
+      const set = Object.fromEntries(
+        ["display_name", "tags"].map((path) => {
+          const column = customerColumns[path as keyof typeof customerColumns];
+          return [column, changed[column]];
+        }),
+      );
+      await db.updateTable("customer").set(set).where("id", "=", 1n).execute();
+      const updated = customerFromRow(
+        await db.selectFrom("customer").selectAll().where("id", "=", 1n).executeTakeFirstOrThrow(),
+      );
+      expect(updated).toEqual({ ...full, id: 1n, displayName: "Ada L.", tags: ["x"] });
+    });
+
+    it("plans an ADD COLUMN for a field added to the proto, which applies on top and reads old rows as proto3 defaults", async () => {
+      edited ??= editFixture();
+      const { schema, entity, Customer: NewCustomer } = await edited;
+      const plan = planMigration(first, schema);
+      expect(plan).toEqual({
+        name: "add_customer_phone_and_add_customer_floor",
+        sql:
+          `ALTER TABLE "customer" ADD COLUMN "phone" text NOT NULL DEFAULT '';\n` +
+          `ALTER TABLE "customer" ADD COLUMN "floor" integer;\n` +
+          `CREATE INDEX "customer_floor_idx" ON "customer" ("floor");\n`,
+        warnings: [],
+      });
+      await writeFile(join(migrations, `0002_${plan.name}.sql`), plan.sql);
+      expect(await database.migrate()).toEqual([`0002_${plan.name}`]);
+
+      // The code generated from the edited proto reads the rows written before and writes the new field.
+      const { db } = database;
+      const old = await db.selectFrom("customer").selectAll().where("id", "=", 1n).executeTakeFirstOrThrow();
+      expect(entity.customerFromRow(old)).toMatchObject({
+        id: 1n,
+        email: "ada@example.com",
+        phone: "",
+        floor: undefined,
+      });
+
+      const fresh = NewCustomer.fromPartial({ email: "new@example.com", phone: "+33 1", floor: 3 });
+      const row = await db
+        .insertInto("customer")
+        .values(entity.customerToRow(fresh) as never)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      // 3 went to the insert the unique email refused: sequences do not roll back.
+      expect(entity.customerFromRow(row)).toEqual({ ...fresh, id: 4n });
+    });
+  });
+}
