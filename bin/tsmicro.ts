@@ -4,6 +4,7 @@ import { hideBin } from "yargs/helpers";
 import { apiCommand } from "./cli/api-command.js";
 import { callCommand } from "./cli/call-command.js";
 import { generateCommand } from "./cli/generate-command.js";
+import { generateProject, isProject, projectReport } from "./cli/project-generate.js";
 import { routesCommand } from "./cli/routes-command.js";
 import { getService, healthOf, listServices, withRegistry } from "./cli/registry-commands.js";
 import { failCommand } from "./cli/fail.js";
@@ -53,17 +54,20 @@ await yargs(hideBin(process.argv))
           describe: "plugin option key=value, as --tsmicro_opt",
         }),
     async (argv) => {
-      const result = await generateCommand({
+      const options = {
         proto: argv.proto,
         out: argv.out,
         templates: argv.templates,
         opt: [...argv.opt, ...(argv["strict-routes"] ? ["strict_routes=true"] : [])],
-      });
+      };
+      const project = isProject(process.cwd()) ? await generateProject(process.cwd(), options) : undefined;
+      const result = project?.generated ?? (await generateCommand(options));
       const { written, unchanged } = result;
       process.stdout.write(
         `generated ${written.length + unchanged.length} files in ${argv.out} (${written.length} changed)\n`,
       );
       for (const file of result.removed) process.stdout.write(`removed ${file} (its proto is gone)\n`);
+      if (project) process.stdout.write(projectReport(project));
     },
   )
   .command("new <name>", "create a project: a service, api or web service (as create-tsmicro)", newFlags, runNew)

@@ -1,15 +1,48 @@
 import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
+import { entitySchema, type EntitySchema } from "../../generator/entity-schema.js";
+import { planMigration as planSql } from "../../generator/migration-plan.js";
 import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
 
-/** A migration to write, and what the planner would not do by itself. */
+/** The migration files to write, and what the planner would not do by itself. */
 export interface MigrationPlan {
+  /** A new `migrations/NNNN_name.sql` and the updated `migrations/schema.json`; empty when nothing changed. */
   readonly files: readonly ScaffoldFile[];
   readonly warnings: readonly string[];
 }
 
-/** Placeholder until the entity schema planner lands: no migrations. */
-export function planMigration(request: CodeGeneratorRequest, previous: string | undefined): MigrationPlan {
-  void request;
-  void previous;
-  return { files: [], warnings: [] };
+/** tsmicro's record of the schema its migrations create: it plans the next one against it. */
+export const schemaFile = "migrations/schema.json";
+
+/**
+ * Plans the next migration of a scaffolded project: the entities' schema
+ * now against `previous` (the text of `migrations/schema.json`, undefined
+ * in a new project), numbered after the `existing` migration file names.
+ * Old migrations are never edited: a change is always a new file.
+ */
+export function planMigration(
+  request: CodeGeneratorRequest,
+  previous: string | undefined,
+  existing: readonly string[] = [],
+): MigrationPlan {
+  const next = entitySchema(request);
+  const before = previous === undefined ? undefined : (JSON.parse(previous) as { schema: EntitySchema }).schema;
+  if (!before && next.tables.length === 0) return { files: [], warnings: [] };
+  const plan = planSql(before, next);
+  if (plan.sql === "") return { files: [], warnings: plan.warnings };
+  const number = Math.max(0, ...existing.map((name) => Number.parseInt(name, 10)).filter(Number.isFinite)) + 1;
+  const record = {
+    "x-generated-by": "tsmicro generate: the schema the migrations in this folder create; do not edit",
+    schema: next,
+  };
+  return {
+    files: [
+      {
+        path: `migrations/${String(number).padStart(4, "0")}_${plan.name}.sql`,
+        content: plan.sql.endsWith("\n") ? plan.sql : `${plan.sql}\n`,
+        why: plan.name,
+      },
+      { path: schemaFile, content: `${JSON.stringify(record, null, 2)}\n`, why: "the schema record" },
+    ],
+    warnings: plan.warnings,
+  };
 }

@@ -71,6 +71,7 @@ export function planProject(input: ProjectInput, templates: TemplateSet): Scaffo
   ];
   if (input.type === "service") {
     files.push(["src/migrate.ts", "project/service/src/migrate.ts.ejs"]);
+    files.push(["vitest.config.ts", "project/service/vitest.config.ts.ejs"]);
     if (data.firstEntity && input.sample) {
       files.push(
         ["test/repository.test.ts", "project/service/test/repository.test.ts.ejs"],

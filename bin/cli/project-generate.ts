@@ -1,0 +1,107 @@
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
+import { formatFiles } from "./format.js";
+import { compileRequest } from "./generate-command.js";
+import { generateFiles } from "./generate-files.js";
+import { loadTemplates } from "./load-templates.js";
+import { version } from "./package-paths.js";
+import { planMigration, schemaFile } from "./project-migrations.js";
+import { planProjectSources } from "./project-sources.js";
+import { writeGeneratedFiles, type WriteResult } from "./write-files.js";
+
+/** The file that makes a folder a tsmicro project: `tsmicro generate` there also scaffolds. */
+export const projectFile = "tsmicro.json";
+
+/** What `tsmicro generate` did in a project, for its report. */
+export interface ProjectGenerateResult {
+  readonly generated: WriteResult;
+  /** User files created because the protos now call for them. */
+  readonly created: readonly ScaffoldFile[];
+  /** User files whose rpc, service or entity is gone. */
+  readonly orphans: readonly { readonly path: string; readonly why: string }[];
+  /** The new migration, if the entities changed. */
+  readonly migration: string | undefined;
+  /** Schema changes tsmicro will not apply by itself. */
+  readonly warnings: readonly string[];
+}
+
+/** True when `root` holds a project made by `tsmicro new`. */
+export function isProject(root: string): boolean {
+  return existsSync(join(root, projectFile));
+}
+
+/**
+ * `tsmicro generate` inside a project: rewrites `src/gen/` (all or nothing,
+ * as always), then creates the user files the protos now call for and that
+ * do not exist (a stub per new rpc, the layers of a new entity), writes a
+ * new migration when the entities changed, and lists user files left
+ * behind by removed rpcs and entities. Never changes an existing user file;
+ * a second run changes nothing.
+ */
+export async function generateProject(
+  root: string,
+  options: { readonly proto: string; readonly out: string; readonly opt: readonly string[]; readonly templates: string | undefined },
+): Promise<ProjectGenerateResult> {
+  const request = await compileRequest(join(root, options.proto), options.opt, options.templates);
+  const templates = await loadTemplates(options.templates);
+  const files = await projectFiles(root);
+  const sources = planProjectSources(request, templates, files, version);
+  const migrationNames = files.filter((f) => /^migrations\/\d+_.*\.sql$/.test(f)).map((f) => f.slice("migrations/".length));
+  const previousSchema = await readFile(join(root, schemaFile), "utf8").catch(() => undefined);
+  const migration = planMigration(request, previousSchema, migrationNames);
+
+  const generated = await writeGeneratedFiles(join(root, options.out), [
+    ...(await generateFiles(request)),
+    ...sources.generated,
+  ]);
+  const formatted = await formatFiles(sources.missing.map((f) => ({ name: f.path, content: f.content })));
+  for (const file of formatted) await writeNew(join(root, file.name), file.content);
+  for (const file of migration.files) {
+    if (file.path === schemaFile) await writeFileIn(join(root, file.path), file.content);
+    else await writeNew(join(root, file.path), file.content);
+  }
+  return {
+    generated,
+    created: sources.missing,
+    orphans: sources.orphans,
+    migration: migration.files.find((f) => f.path !== schemaFile)?.path,
+    warnings: migration.warnings,
+  };
+}
+
+/** The project's files, relative and `/`-separated, without folders no scaffold rule looks at (node_modules above all). */
+async function projectFiles(root: string, dir = ""): Promise<string[]> {
+  const files: string[] = [];
+  for (const entry of await readdir(join(root, dir), { withFileTypes: true })) {
+    const path = dir ? `${dir}/${entry.name}` : entry.name;
+    if (entry.isDirectory() && !skipped.has(entry.name)) files.push(...(await projectFiles(root, path)));
+    else if (entry.isFile()) files.push(path);
+  }
+  return files.sort();
+}
+
+const skipped = new Set(["node_modules", "dist", "data", "vendor", ".git"]);
+
+/** Creates a user file; `wx` so that a file that appeared meanwhile is never overwritten. */
+async function writeNew(path: string, content: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, content, { flag: "wx" });
+}
+
+async function writeFileIn(path: string, content: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, content);
+}
+
+/** The lines `tsmicro generate` prints about a project's own files. */
+export function projectReport(result: ProjectGenerateResult): string {
+  const lines = [
+    ...result.created.map((file) => `created ${file.path} (${file.why})`),
+    ...(result.migration ? [`created ${result.migration} (the entities changed)`] : []),
+    ...result.warnings.map((warning) => `migration: not applied by tsmicro: ${warning}`),
+    ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; delete it or move its code`),
+  ];
+  return lines.map((line) => `${line}\n`).join("");
+}
