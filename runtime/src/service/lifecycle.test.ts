@@ -1,9 +1,10 @@
+import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import { SetupError } from "../errors/setup-error.js";
 import { silentLogger } from "../logging/logger.js";
 import { createMemoryRegistry } from "../registry/memory-registry.js";
 import type { Registry } from "../registry/registry.js";
-import { nodeRecord, Registration, RegistryUse, startFailure } from "./lifecycle.js";
+import { ensureCanListen, nodeRecord, Registration, RegistryUse, startFailure } from "./lifecycle.js";
 
 const record = nodeRecord({
   name: "echo",
@@ -87,5 +88,24 @@ describe("startFailure", () => {
       "--server_address 127.0.0.1:5000 is in use by another process; choose another port or stop it (TSM_ERR_ADDRESS_IN_USE)",
     );
     expect(startFailure(new Error("first\n  second"))).toBe("first; second");
+  });
+});
+
+describe("ensureCanListen", () => {
+  it("passes a free address, port 0 and a host name; names the flag for a taken or malformed one", async () => {
+    await ensureCanListen("127.0.0.1:0", "--server_address");
+    await ensureCanListen("localhost:0", "--server_address");
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const taken = `127.0.0.1:${(holder.address() as { port: number }).port}`;
+    await expect(ensureCanListen(taken, "--address")).rejects.toMatchObject({
+      code: "TSM_ERR_ADDRESS_IN_USE",
+      message: `--address ${taken} is in use by another process; choose another port or stop it`,
+    });
+    await new Promise((resolve) => holder.close(resolve));
+    await expect(ensureCanListen("127.0.0.1", "--server_address")).rejects.toMatchObject({ code: "TSM_ERR_FLAG" });
+    await expect(ensureCanListen("127.0.0.1:70000", "--server_address")).rejects.toMatchObject({
+      code: "TSM_ERR_FLAG",
+    });
   });
 });

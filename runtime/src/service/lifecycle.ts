@@ -5,7 +5,7 @@
  * clear line when start fails. The rule throughout: whoever creates a
  * resource owns it; a registry handed in by the caller is never stopped here.
  */
-import { createServer } from "node:net";
+import { createServer, isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
 import type { Logger } from "../logging/logger.js";
@@ -205,7 +205,8 @@ export function listenError(error: unknown, flag: string, address: string): unkn
  * TSM_ERR_FLAG when it is no `host:port` or not usable here (not an address
  * of this machine, a port below 1024 without the right). Probed with a
  * plain socket before grpc-js binds, because grpc-js prints a line of its
- * own on stderr when a bind fails.
+ * own on stderr when a bind fails. IP literals and wildcards only; a host
+ * name is left to the real bind.
  */
 export async function ensureCanListen(address: string, flag: string): Promise<void> {
   const colon = address.lastIndexOf(":");
@@ -224,7 +225,9 @@ export async function ensureCanListen(address: string, flag: string): Promise<vo
     }
   });
   if (probe.listening) await new Promise((resolve) => probe.close(resolve));
-  if (failure === undefined) return;
+  // A host name may resolve to several addresses, and grpc-js binds every one it can: the probe of
+  // the first one proves nothing, so the real bind decides.
+  if (failure === undefined || (host !== "" && isIP(host) === 0)) return;
   const inUse = listenError(failure, flag, address);
   if (inUse !== failure) throw inUse;
   const reason = failure instanceof Error ? failure.message : String(failure);
