@@ -164,6 +164,28 @@ for (const backend of backends) {
       expect(await db.selectFrom("items").select("name").where("name", "=", "committed").execute()).toHaveLength(1);
     });
 
+    it("rolls back to a savepoint inside a transaction", async () => {
+      const { db } = database;
+      const trx = await db.startTransaction().execute();
+      try {
+        await trx.insertInto("items").values({ name: "before savepoint", attributes: "{}" }).execute();
+        const saved = await trx.savepoint("partial").execute();
+        await saved.insertInto("items").values({ name: "after savepoint", attributes: "{}" }).execute();
+        const restored = await saved.rollbackToSavepoint("partial").execute();
+        await restored.commit().execute();
+      } catch (error) {
+        // Give the connection back, or closing the database would wait for it.
+        await trx.rollback().execute();
+        throw error;
+      }
+      const names = await db
+        .selectFrom("items")
+        .select("name")
+        .where("name", "in", ["before savepoint", "after savepoint"])
+        .execute();
+      expect(names).toEqual([{ name: "before savepoint" }]);
+    });
+
     it("serves concurrent queries while a transaction is open", async () => {
       const { db } = database;
       let release!: () => void;
