@@ -8,7 +8,6 @@ import { generateProject, isProject, projectReport } from "./cli/project-generat
 import { routesCommand } from "./cli/routes-command.js";
 import { getService, healthOf, listServices, withRegistry } from "./cli/registry-commands.js";
 import { failCommand } from "./cli/fail.js";
-import { templateInit, templateRevert } from "./cli/template-command.js";
 import { newFlags, runNew } from "./cli/new-cli.js";
 import { version } from "./cli/package-paths.js";
 
@@ -70,28 +69,6 @@ await yargs(hideBin(process.argv))
       for (const file of result.removed) process.stdout.write(`removed ${file} (its proto is gone)\n`);
       if (project) process.stdout.write(projectReport(project));
     },
-  )
-  .command("template", "start or repair a folder of templates for --templates", (y) =>
-    y
-      .command(
-        "init [dir]",
-        "write the shipped templates into DIR (default templates) to edit; existing files are kept",
-        (z) => z.positional("dir", { type: "string", default: "templates" }),
-        async (argv) => {
-          const { written, kept } = await templateInit(argv.dir);
-          process.stdout.write(`wrote ${written.length} templates to ${argv.dir}${kept.length ? ` (kept ${kept.length} already there)` : ""}\n`);
-        },
-      )
-      .command(
-        "revert <dir> <name>",
-        "put the shipped version of one template (such as project/service/Dockerfile.ejs) back into DIR",
-        (z) => z.positional("dir", { type: "string", demandOption: true }).positional("name", { type: "string", demandOption: true }),
-        async (argv) => {
-          await templateRevert(argv.dir, argv.name);
-          process.stdout.write(`reverted ${argv.name} in ${argv.dir}\n`);
-        },
-      )
-      .demandCommand(1, "name a template command: init or revert"),
   )
   .command("new <name>", "create a project: a service, api or web service (as create-tsmicro)", newFlags, runNew)
   .command(

@@ -206,5 +206,16 @@ describe("response metadata: handlers set header and trailer, clients read them"
         },
       ),
     ).rejects.toBe(thrown);
+    // Without an onTrailer too.
+    await expect(
+      typed.unary(
+        { id: "plain" },
+        {
+          onHeader: () => {
+            throw thrown;
+          },
+        },
+      ),
+    ).rejects.toBe(thrown);
   });
 });

@@ -150,13 +150,15 @@ function unary(client: Client, call: ClientCall, codec: MethodCodec): Promise<un
       return;
     }
     let cancel: (() => void) | undefined;
+    // With an onTrailer, the status event (right after the callback) settles
+    // the call, so the trailer is delivered before the caller resumes.
     let outcome: { error: unknown; response?: unknown } | undefined;
     const settle = (): void => {
-      if (cancel) signal?.removeEventListener("abort", cancel);
-      if (!outcome) return;
+      if (outcome === undefined) return;
       if (outcome.error === undefined) resolve(outcome.response);
       else reject(outcome.error);
     };
+    const listener = call.onHeader || call.onTrailer ? new MetadataListener(call, () => pending.cancel()) : undefined;
     const pending = client.makeUnaryRequest(
       call.method.path,
       codec.serialize,
@@ -165,13 +167,14 @@ function unary(client: Client, call: ClientCall, codec: MethodCodec): Promise<un
       metadataOf(call),
       callOptionsOf(call),
       (error, response) => {
-        outcome = error ? { error: failureOf(error, call) } : { error: undefined, response };
-        // With an onTrailer, the status event right after settles, so the
-        // trailer is delivered before the caller resumes.
-        if (!call.onTrailer) settle();
+        if (cancel) signal?.removeEventListener("abort", cancel);
+        // A metadata callback that threw cancelled the call: what it threw is the failure.
+        const failure = listener?.error ?? (error ? failureOf(error, call) : undefined);
+        if (call.onTrailer) outcome = { error: failure, response };
+        else if (failure !== undefined) reject(failure);
+        else resolve(response);
       },
     );
-    const listener = call.onHeader || call.onTrailer ? new MetadataListener(call, () => pending.cancel()) : undefined;
     if (listener) {
       listener.listen(pending);
       if (call.onTrailer) {
@@ -204,6 +207,7 @@ function clientStream(client: Client, call: ClientCall, codec: MethodCodec): Pro
       if (outcome.error === undefined) resolve(outcome.response);
       else reject(outcome.error);
     };
+    const listener = call.onHeader || call.onTrailer ? new MetadataListener(call, () => stream.cancel()) : undefined;
     const stream = client.makeClientStreamRequest(
       call.method.path,
       codec.serialize,
@@ -211,13 +215,14 @@ function clientStream(client: Client, call: ClientCall, codec: MethodCodec): Pro
       metadataOf(call),
       callOptionsOf(call),
       (error, response) => {
-        if (!error) outcome = { error: undefined, response };
+        if (listener?.error !== undefined) outcome = { error: listener.error };
+        else if (!error) outcome = { error: undefined, response };
         else outcome = { error: pump?.failed ? requestStreamError(pump.error) : failureOf(error, call) };
+        // With an onTrailer, the status event right after settles, as for unary calls.
         if (!call.onTrailer) settle();
       },
     );
     stream.on("error", ignore);
-    const listener = call.onHeader || call.onTrailer ? new MetadataListener(call, () => stream.cancel()) : undefined;
     if (listener) {
       listener.listen(stream);
       if (call.onTrailer) {
