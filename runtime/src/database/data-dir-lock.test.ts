@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { lockDataDir, lockFileName } from "./data-dir-lock.js";
+import { linuxIdentity, lockDataDir, lockFileName } from "./data-dir-lock.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -49,6 +49,23 @@ describe("lockDataDir", () => {
     await writeFile(path, "damaged");
     await (await lockDataDir(dir)).release();
   });
+
+  it.runIf(process.platform === "linux")(
+    "tells a live process that reused the pid, or a reboot, from the holder",
+    async () => {
+      const path = join(dir, lockFileName);
+      const parent = process.ppid;
+      const identity = (await linuxIdentity(parent))!;
+      const lock = (extra: object) =>
+        JSON.stringify({ pid: parent, host: hostname(), started: 1, ...identity, ...extra });
+      await writeFile(path, lock({}));
+      await expect(lockDataDir(dir)).rejects.toThrow(`in use by process ${parent};`);
+      await writeFile(path, lock({ ticks: identity.ticks + 1 }));
+      await (await lockDataDir(dir)).release();
+      await writeFile(path, lock({ boot: "another-boot" }));
+      await (await lockDataDir(dir)).release();
+    },
+  );
 
   it("lets exactly one of many simultaneous takeovers of a stale lock win", async () => {
     await writeFile(join(dir, lockFileName), JSON.stringify({ pid: await deadPid(), host: hostname(), started: 1 }));

@@ -22,6 +22,10 @@ interface Holder {
   readonly host: string;
   /** When the holding process started: tells a reused pid (pid 1 in every container) from the holder. */
   readonly started: number;
+  /** Linux: the kernel's boot id, so a lock from before a reboot is stale whatever its pid is now. */
+  readonly boot?: string;
+  /** Linux: the process's start in clock ticks since boot, so a live process that reused the pid is not the holder. */
+  readonly ticks?: number;
 }
 
 /** Takeover guards older than this are left by a crash between two file operations. */
@@ -37,13 +41,18 @@ const abandonedGuardMs = 10_000;
 export async function lockDataDir(dataDir: string, shown: string = dataDir): Promise<DataDirLock> {
   await mkdir(dataDir, { recursive: true });
   const path = join(dataDir, lockFileName);
-  const mine = JSON.stringify({ pid: process.pid, host: hostname(), started: processStarted() } satisfies Holder);
+  const mine = JSON.stringify({
+    pid: process.pid,
+    host: hostname(),
+    started: processStarted(),
+    ...(await linuxIdentity(process.pid)),
+  } satisfies Holder);
   for (let attempt = 0; attempt < 20; attempt++) {
     if (await createLockFile(path, mine)) return heldLock(path, mine);
     const existing = await readIfPresent(path);
     if (existing === undefined) continue;
     const holder = parseHolder(existing);
-    if (holder && isRunning(holder)) {
+    if (holder && (await isRunning(holder))) {
       throw new SetupError("TSM_ERR_DATABASE_LOCKED", shown, describeHolder(holder, path));
     }
     if (await takeOverStale(path, existing, mine)) return heldLock(path, mine);
@@ -116,15 +125,37 @@ async function takeOverStale(path: string, stale: string, mine: string): Promise
   }
 }
 
-function isRunning(holder: Holder): boolean {
+async function isRunning(holder: Holder): Promise<boolean> {
   // A pid on another host cannot be checked: assume it runs rather than risk the data.
   if (holder.host !== hostname()) return true;
   if (holder.pid === process.pid) return holder.started === processStarted();
   try {
     process.kill(holder.pid, 0);
-    return true;
   } catch (error) {
-    return errorCode(error) === "EPERM";
+    if (errorCode(error) !== "EPERM") return false;
+  }
+  // Alive, but after a reboot (a lock left by a shutdown's SIGTERM) or a pid reuse it is another process.
+  const now = await linuxIdentity(holder.pid);
+  if (now && holder.boot !== undefined && holder.boot !== now.boot) return false;
+  if (now && holder.ticks !== undefined && holder.ticks !== now.ticks) return false;
+  return true;
+}
+
+/**
+ * On Linux, the boot id and the start time of `pid` in clock ticks since
+ * boot: together they name one run of one process exactly, with no wall
+ * clock involved. Undefined elsewhere, or when `pid` is not visible.
+ */
+export async function linuxIdentity(pid: number): Promise<{ boot: string; ticks: number } | undefined> {
+  if (process.platform !== "linux") return undefined;
+  try {
+    const boot = (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim();
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // Fields after the parenthesised command name (which may hold spaces) start at field 3; starttime is field 22.
+    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    return boot && Number.isInteger(ticks) ? { boot, ticks } : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -140,7 +171,13 @@ function parseHolder(content: string): Holder | undefined {
   try {
     const value = JSON.parse(content) as Partial<Holder>;
     if (typeof value.pid === "number" && typeof value.host === "string" && typeof value.started === "number") {
-      return { pid: value.pid, host: value.host, started: value.started };
+      return {
+        pid: value.pid,
+        host: value.host,
+        started: value.started,
+        ...(typeof value.boot === "string" ? { boot: value.boot } : {}),
+        ...(typeof value.ticks === "number" ? { ticks: value.ticks } : {}),
+      };
     }
   } catch {
     // Not ours, or damaged: treated as stale.
