@@ -202,6 +202,11 @@ for (const backend of backends) {
       expect(await outside).toEqual([]);
     });
 
+    it("refuses stream() alike on both backends", async () => {
+      const rows = database.db.selectFrom("items").selectAll().stream();
+      await expect(rows[Symbol.asyncIterator]().next()).rejects.toThrow(/stream|cursor/);
+    });
+
     it("round-trips jsonb, bytea, timestamptz and bigint", async () => {
       const { db } = database;
       const attributes = { tags: ["a", "b"], nested: { n: 1.5, ok: true, none: null } };

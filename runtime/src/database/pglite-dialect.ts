@@ -107,8 +107,12 @@ class PGliteConnection implements DatabaseConnection {
       : { rows: result.rows, numAffectedRows: BigInt(result.affectedRows) };
   }
 
+  // Kysely's pg dialect streams only with pg-cursor, which is not configured: fail alike, so that
+  // code tried on PGlite does not break on PostgreSQL.
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
-    throw new Error("PGlite does not stream query results; select in pages instead");
+    throw new Error(
+      "stream() is not supported by @tsmicro/runtime/database; read in pages (keyset pagination) instead",
+    );
   }
 }
 
