@@ -202,6 +202,18 @@ for (const backend of backends) {
       expect(await outside).toEqual([]);
     });
 
+    it("reports a unique violation with the same code and detail on both backends", async () => {
+      // Scaffolded repositories map 23505 and its detail to a typed AlreadyExists error.
+      const { db } = database;
+      await db.insertInto("items").values({ name: "taken", attributes: "{}" }).execute();
+      await expect(db.insertInto("items").values({ name: "taken", attributes: "{}" }).execute()).rejects.toMatchObject({
+        code: "23505",
+        detail: "Key (name)=(taken) already exists.",
+        constraint: "items_name_key",
+        table: "items",
+      });
+    });
+
     it("refuses stream() alike on both backends", async () => {
       const rows = database.db.selectFrom("items").selectAll().stream();
       await expect(rows[Symbol.asyncIterator]().next()).rejects.toThrow(/stream|cursor/);
