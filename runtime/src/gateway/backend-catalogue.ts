@@ -6,7 +6,7 @@ import type { Registry, Service } from "../registry/registry.js";
 import type { ClientTransport } from "../transport/transport.js";
 import { createReflectionClient } from "../transport/reflection-client.js";
 import { gatewayMethods, type GatewayMethod } from "./gateway-method.js";
-import { createRouter, type RouteConflict, type RouteDefinition, type Router } from "./router.js";
+import { createRouter, type RouteConflict, type RouteDefinition, type Router } from "../routing/router.js";
 
 /** A route of the table: one `google.api.http` binding of one method. */
 export interface GatewayRoute extends RouteDefinition {

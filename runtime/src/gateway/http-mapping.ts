@@ -15,7 +15,7 @@ import {
   RetryInfo,
 } from "../gen/google/rpc/error_details.js";
 import { queryFieldOf, queryValue, type GatewayMethod } from "./gateway-method.js";
-import { buildRequestFields } from "./request-fields.js";
+import { buildRequestFields } from "../routing/request-fields.js";
 
 /** The parts of an HTTP request that make an RPC's request. */
 export interface HttpRequestParts {

@@ -14,7 +14,7 @@ import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { gatewayMethods, type GatewayMethod } from "./gateway-method.js";
 import { errorResponse, requestMessage, responseJson } from "./http-mapping.js";
 import { mapStream, sendStream } from "./http-stream.js";
-import { createRouter } from "./router.js";
+import { createRouter } from "../routing/router.js";
 
 /** Hooks on one method's routes, typed by its request and response. */
 export interface MethodHooks<I, O> {
