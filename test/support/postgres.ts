@@ -31,9 +31,10 @@ const stopTimeoutMs = 10_000;
 export async function startPostgres(): Promise<PostgresServer> {
   const bin = postgresBinDir;
   if (!bin) throw new Error("PostgreSQL is not installed (apt-get install postgresql)");
-  const root = await mkdtemp(join(tmpdir(), "tsmicro-postgres-"));
-  const dataDir = join(root, "data");
   const owner = process.getuid?.() === 0 ? postgresUser() : undefined;
+  // The postgres user must reach the folder: root's own TMPDIR may be closed to it, /tmp never is.
+  const root = await mkdtemp(join(owner ? "/tmp" : tmpdir(), "tsmicro-postgres-"));
+  const dataDir = join(root, "data");
   if (owner) {
     await chown(root, owner.uid, owner.gid);
     await chmod(root, 0o700);
