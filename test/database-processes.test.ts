@@ -86,13 +86,15 @@ describe("one process per PGlite data directory", () => {
 });
 
 describe("loading", () => {
-  // A module hook that fails the import of the package named in FORBID.
+  // A module hook that makes one package look uninstalled.
   const forbid = async (pkg: string, args: readonly string[], cwd: string) => {
     const hooks = join(root, "forbid-hooks.mjs");
     await writeFile(
       hooks,
       `export async function resolve(specifier, context, next) {
-        if (specifier === ${JSON.stringify(pkg)}) throw new Error("forbidden import " + specifier);
+        if (specifier === ${JSON.stringify(pkg)}) {
+          throw Object.assign(new Error("Cannot find package '" + specifier + "'"), { code: "ERR_MODULE_NOT_FOUND" });
+        }
         return next(specifier, context);
       }`,
     );
@@ -123,6 +125,14 @@ describe("loading", () => {
     expect(out).toBe("pglite\n");
     expect(code).toBe(0);
     expect(await readdir(join(cwd, "data/db"))).toContain("PG_VERSION");
+  });
+
+  it("names the driver package to install when it is missing", async () => {
+    const { code, out } = await forbid("pg", ["--database_url=postgres://127.0.0.1:1/db"], root);
+    expect(out).toBe(
+      "TSM_ERR_DATABASE_PACKAGE: the PostgreSQL database needs the package pg, which is not installed: npm install pg\n",
+    );
+    expect(code).toBe(1);
   });
 
   it("opens PostgreSQL without loading PGlite", async () => {

@@ -1,4 +1,4 @@
-import { Kysely, Migrator } from "kysely";
+import { Kysely, Migrator, PostgresDialect } from "kysely";
 import type { Logger } from "../logging/logger.js";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
 import { lockDataDir } from "./data-dir-lock.js";
@@ -57,7 +57,6 @@ async function openPGlite<DB>(dataDir: string, migrationsDir: string, logger?: L
 async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Logger): Promise<Database<DB>> {
   const where = describeUrl(url);
   const pg = (await importPackage<{ default: typeof import("pg") }>("pg", "PostgreSQL")).default;
-  const { PostgresDialect } = await import("kysely");
   const pool = new pg.Pool({
     connectionString: url,
     connectionTimeoutMillis: connectTimeoutMs,
