@@ -1,5 +1,5 @@
 import type { DescFile, FileRegistry, JsonObject } from "@bufbuild/protobuf";
-import { createGateway, type Gateway } from "@tsmicro/runtime/gateway";
+import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { buildOpenApi } from "../../generator/openapi.js";
 import { version } from "./package-paths.js";
 

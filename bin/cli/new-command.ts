@@ -153,7 +153,7 @@ export async function newWorkspace(
     progress(`writing ${relative(process.cwd(), dir) || "."}`);
     const specs = await vendorPackages(staging, version);
     const { devDependencies } = dependenciesOf("api", specs, false, false);
-    const overrides = specs.vendored ? { "@tsmicro/runtime": specs.runtime } : undefined;
+    const overrides = specs.vendored ? { "@tsmicro/runtime": specs.runtime, "@tsmicro/gateway": specs.gateway } : undefined;
     for (const file of planWorkspace({ packageName: project.kebab, devDependencies, overrides, version }, templates))
       await writeProjectFile(staging, file);
     await mkdir(dirname(dir), { recursive: true });
@@ -245,6 +245,8 @@ function dependenciesOf(type: ProjectType, specs: PackageSpecs, database: boolea
   const dependencies: Record<string, string> = { "@tsmicro/runtime": specs.runtime };
   // Generated message code imports the protobuf wire library.
   if (type !== "web") dependencies["@bufbuild/protobuf"] = pick("@bufbuild/protobuf", ...versions);
+  // A web service is a fastify app: createWebService lives in the gateway package.
+  else dependencies["@tsmicro/gateway"] = specs.gateway;
   const devDependencies: Record<string, string> = {
     "@types/node": pick("@types/node", ...versions),
     tsmicro: specs.tsmicro,
@@ -264,7 +266,8 @@ function dependenciesOf(type: ProjectType, specs: PackageSpecs, database: boolea
   return {
     dependencies: sorted(dependencies),
     devDependencies: sorted(devDependencies),
-    overrides: specs.vendored ? { "@tsmicro/runtime": "$@tsmicro/runtime" } : undefined,
+    // The tsmicro tarball depends on both by version, which no registry has: point them at vendor/.
+    overrides: specs.vendored ? { "@tsmicro/runtime": "$@tsmicro/runtime", "@tsmicro/gateway": specs.gateway } : undefined,
   };
 }
 

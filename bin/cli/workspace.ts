@@ -53,9 +53,16 @@ export async function workspaceSpecs(root: string): Promise<PackageSpecs> {
     devDependencies?: Record<string, string>;
   };
   const tsmicro = pkg.devDependencies?.tsmicro ?? "";
-  if (!tsmicro.startsWith("file:vendor/")) return { tsmicro, runtime: tsmicro, vendored: false };
-  const runtime = (await readdir(join(root, "vendor"))).find((f) => f.startsWith("tsmicro-runtime-"));
-  return { tsmicro: `file:../../${tsmicro.slice("file:".length)}`, runtime: `file:../../vendor/${runtime}`, vendored: true };
+  if (!tsmicro.startsWith("file:vendor/")) return { tsmicro, runtime: tsmicro, gateway: tsmicro, vendored: false };
+  const vendored = await readdir(join(root, "vendor"));
+  const runtime = vendored.find((f) => f.startsWith("tsmicro-runtime-"));
+  const gateway = vendored.find((f) => f.startsWith("tsmicro-gateway-"));
+  return {
+    tsmicro: `file:../../${tsmicro.slice("file:".length)}`,
+    runtime: `file:../../vendor/${runtime}`,
+    gateway: `file:../../vendor/${gateway}`,
+    vendored: true,
+  };
 }
 
 /** The registered name of each workspace service, by the folder of the shared protos it owns. */

@@ -1,10 +1,8 @@
 import { fromJson, toJson, type JsonObject, type JsonValue, type Message } from "@bufbuild/protobuf";
-import type { HttpRule } from "../definition/definition.js";
-import type { ErrorDetail } from "../errors/error-details.js";
-import { httpStatusOf } from "../errors/http-status.js";
-import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
+import { Code, type ErrorDetail, type HttpRule, httpStatusOf, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
 import {
   BadRequest,
+  buildRequestFields,
   ErrorInfo,
   Help,
   LocalizedMessage,
@@ -13,9 +11,8 @@ import {
   RequestInfo,
   ResourceInfo,
   RetryInfo,
-} from "../gen/google/rpc/error_details.js";
+} from "@tsmicro/runtime/internal";
 import { queryFieldOf, queryValue, type GatewayMethod } from "./gateway-method.js";
-import { buildRequestFields } from "../routing/request-fields.js";
 
 /** The parts of an HTTP request that make an RPC's request. */
 export interface HttpRequestParts {

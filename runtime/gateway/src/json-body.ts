@@ -1,4 +1,4 @@
-import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { Code, TsmicroError } from "@tsmicro/runtime";
 
 /**
  * How deep a request body may nest. Protobuf decoders stop at 100 nested messages, and one JSON

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isSetupError } from "../errors/setup-error.js";
+import { isSetupError } from "@tsmicro/runtime";
 import { createRouteRules, type RouteRule, type RuleRequest } from "./route-rules.js";
 
 const get = (path: string, rpc = ""): RuleRequest => ({ rpc, method: "GET", path });

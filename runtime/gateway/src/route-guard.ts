@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { errorReasonDetail } from "../errors/error-details.js";
-import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { Code, TsmicroError } from "@tsmicro/runtime";
+import { errorReasonDetail } from "@tsmicro/runtime/internal";
 import { createClientLimiter, type ClientLimiter } from "./client-limits.js";
 import { createJwtVerifier, type JwtClaims, type JwtOptions, type JwtVerifier } from "./jwt-auth.js";
 import { createRouteRules, type RouteRule } from "./route-rules.js";

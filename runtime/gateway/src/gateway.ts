@@ -3,18 +3,30 @@ import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { RegistryClients } from "../client/registry-clients.js";
-import type { Caller, Metadata } from "../definition/call.js";
-import type { HttpRule, ServiceDefinition } from "../definition/definition.js";
-import { SetupError } from "../errors/setup-error.js";
-import { Code, TsmicroError } from "../errors/tsmicro-error.js";
-import { createLogger, type Logger } from "../logging/logger.js";
-import type { BreakerOptions } from "../middleware/breaker.js";
-import { breakerSettingsFrom } from "../middleware/breaker-settings.js";
-import type { Registry } from "../registry/registry.js";
-import { strategies } from "../selector/strategies.js";
-import { ensureCanListen, listenError, RegistryUse, runUntilSignal } from "../service/lifecycle.js";
-import { resolveServiceSettings, type ServiceSettings } from "../service/settings.js";
+import {
+  type BreakerOptions,
+  type Caller,
+  Code,
+  createLogger,
+  type HttpRule,
+  type Logger,
+  type Metadata,
+  type Registry,
+  type ServiceDefinition,
+  type ServiceSettings,
+  SetupError,
+  TsmicroError,
+} from "@tsmicro/runtime";
+import {
+  breakerSettingsFrom,
+  ensureCanListen,
+  listenError,
+  RegistryClients,
+  RegistryUse,
+  resolveServiceSettings,
+  runUntilSignal,
+  strategies,
+} from "@tsmicro/runtime/internal";
 import { createBackendCatalogue, type BackendCatalogue, type BackendService } from "./backend-catalogue.js";
 import type { GatewayMethod } from "./gateway-method.js";
 import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";

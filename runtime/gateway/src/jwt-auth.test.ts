@@ -9,8 +9,7 @@ import {
   type JWTPayload,
 } from "jose";
 import { describe, expect, it } from "vitest";
-import { isSetupError } from "../errors/setup-error.js";
-import { Code, isTsmicroError } from "../errors/tsmicro-error.js";
+import { Code, isSetupError, isTsmicroError } from "@tsmicro/runtime";
 import { claimsMetadata, createJwtVerifier, type JwtOptions } from "./jwt-auth.js";
 
 const secret = "a-shared-secret-of-at-least-32-bytes!";

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { JSONWebKeySet } from "jose";
-import { SetupError } from "../errors/setup-error.js";
+import { SetupError } from "@tsmicro/runtime";
 import { createJwtVerifier, type JwtOptions } from "./jwt-auth.js";
 import { createRouteRules, type RouteRateLimit, type RouteRule } from "./route-rules.js";
 

@@ -1,5 +1,5 @@
-import { SetupError } from "../errors/setup-error.js";
-import { defaultBurst } from "../middleware/token-bucket.js";
+import { SetupError } from "@tsmicro/runtime";
+import { defaultBurst } from "@tsmicro/runtime/internal";
 import { checkClientLimitSettings } from "./client-limits.js";
 
 /** Whose budget a rate limit counts: each client's on each route, or the route's, shared by all clients. */

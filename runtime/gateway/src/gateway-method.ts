@@ -6,8 +6,7 @@ import {
   type FileRegistry,
   type Message,
 } from "@bufbuild/protobuf";
-import type { HttpRule, MethodDefinition } from "../definition/definition.js";
-import { dynamicMethod } from "../definition/dynamic-method.js";
+import { dynamicMethod, type HttpRule, type MethodDefinition } from "@tsmicro/runtime";
 
 /** One RPC the gateway can call, with what it needs to map HTTP to it: descriptors and codecs. */
 export interface GatewayMethod {

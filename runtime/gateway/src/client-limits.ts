@@ -1,5 +1,5 @@
-import { SetupError } from "../errors/setup-error.js";
-import { fullBucket, takeToken, type TokenBucket } from "../middleware/token-bucket.js";
+import { SetupError } from "@tsmicro/runtime";
+import { fullBucket, takeToken, type TokenBucket } from "@tsmicro/runtime/internal";
 
 /** One budget: calls per second, sustained, and how many may pass at once. */
 export interface ClientLimitSettings {

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isSetupError } from "../errors/setup-error.js";
+import { isSetupError } from "@tsmicro/runtime";
 import { loadGatewayConfig } from "./gateway-config.js";
 
 const secret = "a-shared-secret-of-at-least-32-bytes!";

@@ -1,5 +1,5 @@
-import { SetupError } from "../errors/setup-error.js";
-import { count, onOff, oneOf, readFlags, type FlagParser } from "../service/flag-values.js";
+import { SetupError } from "@tsmicro/runtime";
+import { count, type FlagParser, oneOf, onOff, readFlags } from "@tsmicro/runtime/internal";
 
 /** What `tsmicro api` reads from flags and environment besides the registry and client flags. */
 export interface GatewaySettings {

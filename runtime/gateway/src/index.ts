@@ -1,7 +1,7 @@
 /**
- * `@tsmicro/runtime/gateway`: the HTTP gateway (`tsmicro api`), custom gateways
- * (`mountRoutes`), web services and their proxy, JWT and rate limits. A subpath of its own so
- * services, which never serve HTTP, do not load fastify and jose at start.
+ * `@tsmicro/gateway`: the HTTP gateway (`tsmicro api`), custom gateways
+ * (`mountRoutes`), web services and their proxy, JWT and rate limits. A package of its own so
+ * services, which never serve HTTP, neither install nor load fastify and jose.
  */
 export { createGateway, findMethod, type Gateway, type GatewayOptions } from "./gateway.js";
 export { forwardedMetadata } from "./forwarded-metadata.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isSetupError } from "../errors/setup-error.js";
+import { isSetupError } from "@tsmicro/runtime";
 import { createClientLimiter, type ClientLimiterOptions } from "./client-limits.js";
 
 /** A limiter on a clock the test moves. */

@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import type { Metadata } from "../definition/call.js";
-import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { Code, type Metadata, TsmicroError } from "@tsmicro/runtime";
 import { jwtMetadataKeys } from "./jwt-auth.js";
 
 /**

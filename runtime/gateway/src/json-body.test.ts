@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isTsmicroError } from "../errors/tsmicro-error.js";
+import { isTsmicroError } from "@tsmicro/runtime";
 import { maxJsonDepth, parseJsonBody } from "./json-body.js";
 
 function refusal(text: string): string {

@@ -1,9 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
 import { fastify, type FastifyInstance } from "fastify";
-import { SetupError } from "../errors/setup-error.js";
-import { createLogger, type Logger } from "../logging/logger.js";
-import type { Registry } from "../registry/registry.js";
+import { createLogger, type Logger, type Registry, type ServiceSettings, SetupError } from "@tsmicro/runtime";
 import {
   advertised,
   ensureCanListen,
@@ -12,9 +10,9 @@ import {
   readOrDefer,
   Registration,
   RegistryUse,
+  resolveServiceSettings,
   runUntilSignal,
-} from "../service/lifecycle.js";
-import { resolveServiceSettings, type ServiceSettings } from "../service/settings.js";
+} from "@tsmicro/runtime/internal";
 
 /** Options of createWebService. Settings given here are overridden by environment and flags, as for createService. */
 export interface WebServiceOptions {

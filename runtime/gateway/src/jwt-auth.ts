@@ -8,8 +8,7 @@ import {
   type JWTVerifyOptions,
   type JWTVerifyResult,
 } from "jose";
-import { SetupError } from "../errors/setup-error.js";
-import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { Code, SetupError, TsmicroError } from "@tsmicro/runtime";
 
 /** How the gateway verifies JWTs: exactly one key source, and what the claims must say. */
 export interface JwtOptions {

@@ -11,12 +11,20 @@ import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream";
 import type { FastifyPluginAsync } from "fastify";
-import { httpStatusOf } from "../errors/http-status.js";
-import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
-import { createLogger, type Logger } from "../logging/logger.js";
-import type { Node, Registry, Service, Watcher } from "../registry/registry.js";
-import { createRegistrySelector } from "../selector/registry-selector.js";
-import type { Strategy } from "../selector/selector.js";
+import {
+  Code,
+  createLogger,
+  httpStatusOf,
+  isTsmicroError,
+  type Logger,
+  type Node,
+  type Registry,
+  type Service,
+  type Strategy,
+  TsmicroError,
+  type Watcher,
+} from "@tsmicro/runtime";
+import { createRegistrySelector } from "@tsmicro/runtime/internal";
 
 /** Options of createWebProxy. */
 export interface WebProxyOptions {

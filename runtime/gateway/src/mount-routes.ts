@@ -1,20 +1,21 @@
 import { createFileRegistry, fromBinary, toBinary, type Message } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { ClientOf } from "../definition/client.js";
-import type {
-  HttpRule,
-  InputOf,
-  MethodDefinition,
-  OutputOf,
-  ServiceDefinition,
-  ServiceRoutes,
-} from "../definition/definition.js";
-import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import {
+  type ClientOf,
+  Code,
+  type HttpRule,
+  type InputOf,
+  type MethodDefinition,
+  type OutputOf,
+  type ServiceDefinition,
+  type ServiceRoutes,
+  TsmicroError,
+} from "@tsmicro/runtime";
+import { createRouter } from "@tsmicro/runtime/internal";
 import { gatewayMethods, type GatewayMethod } from "./gateway-method.js";
 import { errorResponse, requestMessage, responseJson } from "./http-mapping.js";
 import { mapStream, sendStream } from "./http-stream.js";
-import { createRouter } from "../routing/router.js";
 
 /** Hooks on one method's routes, typed by its request and response. */
 export interface MethodHooks<I, O> {

@@ -1,12 +1,16 @@
 import { createFileRegistry, fromBinary, type FileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
-import type { HttpRule, ServiceDefinition } from "../definition/definition.js";
-import type { Logger } from "../logging/logger.js";
-import type { Registry, Service } from "../registry/registry.js";
-import type { ClientTransport } from "../transport/transport.js";
-import { createReflectionClient } from "../transport/reflection-client.js";
+import {
+  type ClientTransport,
+  createReflectionClient,
+  type HttpRule,
+  type Logger,
+  type Registry,
+  type Service,
+  type ServiceDefinition,
+} from "@tsmicro/runtime";
+import { createRouter, type RouteConflict, type RouteDefinition, type Router } from "@tsmicro/runtime/internal";
 import { gatewayMethods, type GatewayMethod } from "./gateway-method.js";
-import { createRouter, type RouteConflict, type RouteDefinition, type Router } from "../routing/router.js";
 
 /** A route of the table: one `google.api.http` binding of one method. */
 export interface GatewayRoute extends RouteDefinition {
