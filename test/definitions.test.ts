@@ -22,6 +22,7 @@ function loopback(handler: object): Caller {
     setHeader: () => {},
     sendHeader: () => {},
     setTrailer: () => {},
+    setCompression: () => {},
   });
   const wire = <T>(codec: MethodDefinition<T, T>["input"], message: T): T =>
     codec.decode(codec.encode(message).finish());

@@ -136,22 +136,22 @@ export {
   type PathTemplate,
   type PlainSegment,
   type VariableSegment,
-} from "./routing/path-template.js";
-export { compileTemplate, type CompiledTemplate } from "./routing/compile-template.js";
+} from "./gateway/path-template.js";
+export { compileTemplate, type CompiledTemplate } from "./gateway/compile-template.js";
 export {
   createRouter,
   type RouteConflict,
   type RouteDefinition,
   type RouteMatch,
   type Router,
-} from "./routing/router.js";
+} from "./gateway/router.js";
 export {
   buildRequestFields,
   lowerCamel,
   type RequestFields,
   type RequestFieldsInput,
-} from "./routing/request-fields.js";
-export { readHttpRules, type HttpBinding } from "./routing/http-rules.js";
+} from "./gateway/request-fields.js";
+export { readHttpRules, type HttpBinding } from "./gateway/http-rules.js";
 export { dynamicCodec, dynamicMethod } from "./definition/dynamic-method.js";
 export {
   createReflectionClient,

@@ -108,6 +108,7 @@ describe("rpc caller", () => {
       setHeader: () => {},
       sendHeader: () => {},
       setTrailer: () => {},
+      setCompression: () => {},
     };
     const caller = createRpcCaller("svc", { selector, transport, requestTimeoutMs: 60_000, currentCall: () => parent });
     await caller.unary(method("unary"), {});

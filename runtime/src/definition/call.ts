@@ -41,6 +41,12 @@ export interface CallContext {
   sendHeader(metadata?: Metadata): void;
   /** Adds trailer metadata to the response (each key replaces the same key set before), as grpc-go's `SetTrailer`. */
   setTrailer(metadata: Metadata): void;
+  /**
+   * Compresses this call's responses (`gzip`) or not (`identity`), over the
+   * server's `--server_compression`, as grpc-go's `SetSendCompressor`.
+   * Throws once the header was sent.
+   */
+  setCompression(compression: Compression): void;
 }
 
 /** Per-call options of a client. */

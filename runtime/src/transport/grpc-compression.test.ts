@@ -17,10 +17,15 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** Unary Alpha answering `size:N` with N zero bytes of payload, and echoing the request's payload length. */
+/**
+ * Unary Alpha answering `size:N` with N zero bytes of payload, and echoing the
+ * request's payload length; a `gzip/` or `identity/` prefix sets the call's compression.
+ */
 async function echo(call: ServerCall): Promise<Response> {
   const request = call.request as Request;
-  const size = request.id.startsWith("size:") ? Number(request.id.slice(5)) : 0;
+  const [compression, id] = request.id.includes("/") ? request.id.split("/") : [undefined, request.id];
+  if (compression === "gzip" || compression === "identity") call.context.setCompression(compression);
+  const size = id!.startsWith("size:") ? Number(id!.slice(5)) : 0;
   return { id: request.id, payload: new Uint8Array(size), sequence: request.payload.length };
 }
 
@@ -138,6 +143,17 @@ describe("gzip on the wire", () => {
     expect(raw).toMatchObject({ status: "0", compressed: false });
     expect(raw.encoding ?? "identity").toBe("identity");
     expect(raw.response.sequence).toBe(100);
+  });
+
+  it("a handler sets its call's compression over the server's: setCompression", async () => {
+    const plain = await startServer();
+    const upgraded = await rawUnary(plain, { id: "gzip/size:2000", payload: new Uint8Array() }, false);
+    expect(upgraded).toMatchObject({ encoding: "gzip", status: "0", compressed: true });
+    expect(upgraded.response.payload.length).toBe(2_000);
+    const gzipped = await startServer({ compression: "gzip" });
+    const downgraded = await rawUnary(gzipped, { id: "identity/size:2000", payload: new Uint8Array() }, false);
+    expect(downgraded).toMatchObject({ status: "0", compressed: false });
+    expect(downgraded.encoding ?? "identity").toBe("identity");
   });
 });
 

@@ -109,7 +109,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
       for (const method of Object.values(service.methods)) {
         const codec = grpcCodec(method.output);
         const input = grpcCodec(method.input);
-        const bound = bind(service, method, handler, fail, logger, gzip ? codec.serialize : undefined);
+        const bound = bind(service, method, handler, fail, logger, { serialize: codec.serialize, gzip });
         if (!server.register(method.path, bound.func, codec.serialize, input.deserialize, bound.type)) {
           throw new Error(`${method.path} is served twice: add ${service.typeName} once`);
         }
@@ -169,6 +169,12 @@ type SurfaceCall = Pick<ServerUnaryCall<unknown, unknown>, "metadata" | "getDead
 /** Turns a handler's failure into the status the caller gets, logging what the caller must not see. */
 type Fail = (error: unknown, context: GrpcCallContext) => { code: number; details: string; metadata?: GrpcMetadata };
 
+/** How a method's responses are framed: its serializer, and whether the server gzips them by default. */
+interface ResponseFraming {
+  readonly serialize: (message: unknown) => Buffer;
+  readonly gzip: boolean;
+}
+
 type Bound =
   | { type: "unary"; func: handleUnaryCall<unknown, unknown> }
   | { type: "serverStream"; func: handleServerStreamingCall<unknown, unknown> }
@@ -182,7 +188,7 @@ function bind(
   handler: ServerHandler,
   fail: Fail,
   logger: Logger,
-  gzipWith: ((message: unknown) => Buffer) | undefined,
+  responses: ResponseFraming,
 ): Bound {
   const methodLogger = logger.child({ method: method.path });
   switch (method.kind) {
@@ -190,7 +196,7 @@ function bind(
       return {
         type: "unary",
         func: (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-          const context = new GrpcCallContext(method, call, methodLogger, gzipWith);
+          const context = new GrpcCallContext(method, call, methodLogger, responses);
           void answer(handler, { service, method, request: call.request, context }, context, callback, fail);
         },
       };
@@ -198,7 +204,7 @@ function bind(
       return {
         type: "serverStream",
         func: (call: ServerWritableStream<unknown, unknown>) => {
-          const context = new GrpcCallContext(method, call, methodLogger, gzipWith);
+          const context = new GrpcCallContext(method, call, methodLogger, responses);
           void answerStream(handler, { service, method, request: call.request, context }, context, call, fail);
         },
       };
@@ -206,7 +212,7 @@ function bind(
       return {
         type: "clientStream",
         func: (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-          const context = new GrpcCallContext(method, call, methodLogger, gzipWith);
+          const context = new GrpcCallContext(method, call, methodLogger, responses);
           const request = readRequests(call, context);
           void answer(handler, { service, method, request, context }, context, callback, fail);
         },
@@ -215,7 +221,7 @@ function bind(
       return {
         type: "bidi",
         func: (call: ServerDuplexStream<unknown, unknown>) => {
-          const context = new GrpcCallContext(method, call, methodLogger, gzipWith);
+          const context = new GrpcCallContext(method, call, methodLogger, responses);
           const request = readRequests(call, context);
           void answerStream(handler, { service, method, request, context }, context, call, fail);
         },
@@ -241,22 +247,20 @@ class GrpcCallContext implements CallContext {
   readonly setHeader: (metadata: Metadata) => void;
   readonly sendHeader: (metadata?: Metadata) => void;
   readonly setTrailer: (metadata: Metadata) => void;
+  readonly setCompression: (compression: Compression) => void;
   readonly #controller = new AbortController();
   readonly #call: SurfaceCall;
-  readonly #gzipWith: ((message: unknown) => Buffer) | undefined;
+  readonly #framing: ResponseFraming;
+  #gzip: boolean;
   #finished = false;
   #headerSent = false;
 
-  constructor(
-    method: MethodDefinition,
-    call: SurfaceCall,
-    logger: Logger,
-    gzipWith: ((message: unknown) => Buffer) | undefined,
-  ) {
+  constructor(method: MethodDefinition, call: SurfaceCall, logger: Logger, framing: ResponseFraming) {
     this.method = method;
     this.logger = logger;
     this.#call = call;
-    this.#gzipWith = gzipWith;
+    this.#framing = framing;
+    this.#gzip = framing.gzip;
     this.metadata = fromGrpcMetadata(call.metadata);
     const deadline = call.getDeadline();
     this.deadline = deadline instanceof Date ? deadline : deadline === Infinity ? undefined : new Date(deadline);
@@ -273,6 +277,10 @@ class GrpcCallContext implements CallContext {
     };
     this.setTrailer = (metadata) => {
       Object.assign(this.responseTrailer, metadata);
+    };
+    this.setCompression = (compression) => {
+      this.#headerOpen("setCompression");
+      this.#gzip = compression === "gzip";
     };
     // grpc-js also emits `cancelled` after every call it completed normally;
     // `finish` marks those so the signal aborts only for real cancellations.
@@ -303,7 +311,7 @@ class GrpcCallContext implements CallContext {
     this.#headerSent = true;
     const header = this.responseHeader;
     Object.freeze(header);
-    const gzip = this.#gzipWith !== undefined && gzipResponses(this.#call, this.#gzipWith);
+    const gzip = this.#gzip && gzipResponses(this.#call, this.#framing.serialize);
     if (isEmptyMetadata(header) && !gzip) return;
     const metadata = responseMetadata(header, "header");
     if (gzip) metadata.set("grpc-encoding", "gzip");
