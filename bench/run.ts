@@ -2,8 +2,14 @@
 import { benchCodegen } from "./codegen.js";
 import { benchGateway } from "./gateway.js";
 import { benchRpc } from "./rpc.js";
+import { benchScaffold } from "./scaffold.js";
 
-const benches: Record<string, () => Promise<void>> = { codegen: benchCodegen, rpc: benchRpc, gateway: benchGateway };
+const benches: Record<string, () => Promise<void>> = {
+  codegen: benchCodegen,
+  rpc: benchRpc,
+  gateway: benchGateway,
+  scaffold: benchScaffold,
+};
 const wanted = process.argv.slice(2);
 for (const name of wanted.length > 0 ? wanted : Object.keys(benches)) {
   const bench = benches[name];

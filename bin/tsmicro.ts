@@ -4,10 +4,12 @@ import { hideBin } from "yargs/helpers";
 import { apiCommand } from "./cli/api-command.js";
 import { callCommand } from "./cli/call-command.js";
 import { generateCommand } from "./cli/generate-command.js";
-import { generateProject, isProject, projectReport } from "./cli/project-generate.js";
+import { generateProject, generateWorkspace, isProject, projectReport } from "./cli/project-generate.js";
+import { findWorkspace } from "./cli/workspace.js";
 import { routesCommand } from "./cli/routes-command.js";
-import { getService, healthOf, listServices, withRegistry } from "./cli/registry-commands.js";
+import { clientArgs, clientFlags, getService, healthOf, listServices, withRegistry } from "./cli/registry-commands.js";
 import { failCommand } from "./cli/fail.js";
+import { templateInit, templateRevert } from "./cli/template-command.js";
 import { newFlags, runNew } from "./cli/new-cli.js";
 import { version } from "./cli/package-paths.js";
 
@@ -42,11 +44,13 @@ await yargs(hideBin(process.argv))
         .option("proto", { type: "string", default: "proto", describe: "folder of .proto files (an import root)" })
         .option("out", { type: "string", default: "src/gen", describe: "folder for generated files" })
         .option("templates", { type: "string", describe: "folder of templates overriding the shipped ones" })
-        .option("strict-routes", {
+        .option("strict_routes", {
           type: "boolean",
           default: false,
           describe: "fail when two methods claim the same HTTP route (default: warn)",
         })
+        // The old spelling, kept working for existing scripts but out of --help: one spelling per flag.
+        .option("strict-routes", { type: "boolean", hidden: true, deprecated: "use --strict_routes" })
         .option("opt", {
           type: "string",
           array: true,
@@ -58,8 +62,12 @@ await yargs(hideBin(process.argv))
         proto: argv.proto,
         out: argv.out,
         templates: argv.templates,
-        opt: [...argv.opt, ...(argv["strict-routes"] ? ["strict_routes=true"] : [])],
+        opt: [...argv.opt, ...(argv.strict_routes || argv["strict-routes"] ? ["strict_routes=true"] : [])],
       };
+      if (await findWorkspace(process.cwd())) {
+        process.stdout.write(await generateWorkspace(process.cwd(), options.templates));
+        return;
+      }
       const project = isProject(process.cwd()) ? await generateProject(process.cwd(), options) : undefined;
       const result = project?.generated ?? (await generateCommand(options));
       const { written, unchanged } = result;
@@ -69,6 +77,28 @@ await yargs(hideBin(process.argv))
       for (const file of result.removed) process.stdout.write(`removed ${file} (its proto is gone)\n`);
       if (project) process.stdout.write(projectReport(project));
     },
+  )
+  .command("template", "start or repair a folder of templates for --templates", (y) =>
+    y
+      .command(
+        "init [dir]",
+        "write the shipped templates into DIR (default templates) to edit; existing files are kept",
+        (z) => z.positional("dir", { type: "string", default: "templates" }),
+        async (argv) => {
+          const { written, kept } = await templateInit(argv.dir);
+          process.stdout.write(`wrote ${written.length} templates to ${argv.dir}${kept.length ? ` (kept ${kept.length} already there)` : ""}\n`);
+        },
+      )
+      .command(
+        "revert <dir> <name>",
+        "put the shipped version of one template (such as project/service/Dockerfile.ejs) back into DIR",
+        (z) => z.positional("dir", { type: "string", demandOption: true }).positional("name", { type: "string", demandOption: true }),
+        async (argv) => {
+          await templateRevert(argv.dir, argv.name);
+          process.stdout.write(`reverted ${argv.name} in ${argv.dir}\n`);
+        },
+      )
+      .demandCommand(1, "name a template command: init or revert"),
   )
   .command("new <name>", "create a project: a service, api or web service (as create-tsmicro)", newFlags, runNew)
   .command(
@@ -122,7 +152,7 @@ await yargs(hideBin(process.argv))
     "call <service> <method> [request]",
     "call a method of a running service with a proto3 JSON request (types come from server reflection)",
     (y) =>
-      registryFlags(y)
+      clientFlags(registryFlags(y))
         .positional("service", { type: "string", demandOption: true, describe: "registered service name" })
         .positional("method", { type: "string", demandOption: true, describe: "Service.Method or pkg.Service/Method" })
         .positional("request", {
@@ -131,19 +161,25 @@ await yargs(hideBin(process.argv))
           describe: "proto3 JSON (an array for streaming requests)",
         }),
     async (argv) => {
+      const request = { service: argv.service, method: argv.method, json: argv.request, args: clientArgs(argv) };
       await withRegistry(rawArgs(argv), (registry) =>
-        callCommand(registry, argv.service, argv.method, argv.request, (text) => process.stdout.write(text)),
+        callCommand(registry, request, (text) => process.stdout.write(text)),
       );
     },
   )
   .command(
     "health <service>",
     "check every node of a service with grpc.health.v1",
-    (y) => registryFlags(y).positional("service", { type: "string", demandOption: true }),
+    (y) => clientFlags(registryFlags(y)).positional("service", { type: "string", demandOption: true }),
     async (argv) => {
-      const { output, healthy } = await withRegistry(rawArgs(argv), (registry) => healthOf(registry, argv.service));
+      const { output, healthy, summary } = await withRegistry(rawArgs(argv), (registry) =>
+        healthOf(registry, argv.service, clientArgs(argv)),
+      );
       process.stdout.write(output);
-      if (!healthy) process.exitCode = 1;
+      if (!healthy) {
+        process.stderr.write(`tsmicro: health check failed: ${summary}\n`);
+        process.exitCode = 1;
+      }
     },
   )
   .fail(failCommand("tsmicro"))

@@ -64,8 +64,7 @@ export function generate(input: GenerateInput): GeneratedFile[] {
     const proto = request.protoFile.find((p) => p.name === name);
     if (!file || !proto) continue;
     for (const conflict of routeConflicts(file, registry)) {
-      if (options.strictRoutes)
-        throw new SetupError("TSM_ERR_ROUTE_CONFLICT", conflict, "strict_routes (--strict-routes)");
+      if (options.strictRoutes) throw new SetupError("TSM_ERR_ROUTE_CONFLICT", conflict, "strict_routes");
       input.warn?.(conflict);
     }
     const entities = readEntities(file, registry);

@@ -1,5 +1,5 @@
 import type { DescFile, Registry } from "@bufbuild/protobuf";
-import { createRouter, readHttpRules } from "@tsmicro/runtime";
+import { createRouter, readHttpRules } from "@tsmicro/runtime/internal";
 
 /**
  * The route conflicts among a file's `google.api.http` bindings: two methods claiming the same

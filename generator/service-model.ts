@@ -4,7 +4,7 @@ import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { docLines, indexComments, type CommentIndex } from "./doc-comment.js";
 import { buildErrorEnums, type ErrorEnumModel } from "./error-model.js";
-import { readHttpRules } from "@tsmicro/runtime";
+import { readHttpRules } from "@tsmicro/runtime/internal";
 import { ImportCollector, type ImportStatement } from "./import-collector.js";
 import type { TsProtoSymbol } from "./ts-proto.js";
 

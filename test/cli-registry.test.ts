@@ -98,3 +98,109 @@ describe("tsmicro list/get/call/health against running services", () => {
     for (const line of lines) expect(line).toMatch(/\tSERVING$/);
   });
 });
+
+/** Text grpc-js writes that a user must never see from tsmicro's commands. */
+const libraryText =
+  /No connection established|Last error|Resolution note|Deadline exceeded after|ECONNREFUSED|at .*\.js:\d+/;
+
+describe("tsmicro call and health after kill -9 of one of two nodes", () => {
+  let dir = "";
+  let alive: NodeProcess;
+  let dead: NodeProcess;
+  const tsmicro = (...args: string[]) =>
+    run("node", [bins.tsmicro, ...args, "--registry", "local", "--registry_address", dir]);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-cli-kill-"));
+    // A long TTL, so the dead node stays registered for the whole test, as it would for up to 30 s by default.
+    const flags = ["--registry=local", `--registry_address=${dir}`, "--register_ttl=300", "--register_interval=60"];
+    [alive, dead] = await Promise.all([
+      startNode("test/fixtures/echo-node.ts", flags),
+      startNode("test/fixtures/echo-node.ts", flags),
+    ]);
+    dead.kill("SIGKILL");
+    await dead.exited;
+  });
+
+  afterAll(async () => {
+    await killAllNodes();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("20 calls in a row all succeed while the dead node is still registered", async () => {
+    const failures: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const result = await tsmicro("call", "echo", "Alpha.Unary", `{"id":"run ${i}"}`);
+      if (result.code !== 0) failures.push(`run ${i}: ${result.stderr}`);
+      else expect(JSON.parse(result.stdout)).toMatchObject({ id: alive.id });
+    }
+    expect(failures).toEqual([]);
+    // Had the dead node's registration lapsed, the calls above would prove nothing.
+    const listed = await tsmicro("get", "service", "echo");
+    expect(listed.stdout).toContain(`${dead.id}\t${dead.address}\t`);
+  });
+
+  it("health reports each node on one line, the dead one with a sentence, and exits 1", async () => {
+    const result = await tsmicro("health", "echo");
+    expect(result.code).toBe(1);
+    const lines = result.stdout.trim().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines).toContain(`${alive.id}\t${alive.address}\tSERVING`);
+    const deadLine = lines.find((line) => line.startsWith(`${dead.id}\t`));
+    expect(deadLine).toBe(
+      `${dead.id}\t${dead.address}\tUNAVAILABLE: connection refused at ${dead.address}: nothing listens there (the node may have died without deregistering)`,
+    );
+    expect(result.stderr).toBe("tsmicro: health check failed: 1 of 2 nodes of echo is not serving\n");
+    expect(result.stdout + result.stderr).not.toMatch(libraryText);
+  });
+
+  it("takes the --client_* flags: a short --client_request_timeout fails as DEADLINE_EXCEEDED in one line", async () => {
+    const result = await tsmicro(
+      "call",
+      "echo",
+      "Alpha.Unary",
+      '{"id":"sleep:3000"}',
+      "--client_request_timeout=300ms",
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /^tsmicro: call failed: DEADLINE_EXCEEDED: echo Alpha\.Unary: no answer from \S+ within 300 ms \(--client_request_timeout\)\n$/,
+    );
+    expect(result.stderr).not.toMatch(libraryText);
+  });
+
+  it("a bad --client_* value is one line naming the flag", async () => {
+    const result = await tsmicro("call", "echo", "Alpha.Unary", "{}", "--client_retries=-1");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^tsmicro: [^\n]*--client_retries[^\n]*\n$/);
+  });
+
+  it("with every node dead, call fails as UNAVAILABLE with a sentence, never library text", async () => {
+    alive.kill("SIGKILL");
+    await alive.exited;
+    const result = await tsmicro("call", "echo", "Alpha.Unary", "{}");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^tsmicro: call failed: UNAVAILABLE: echo: [^\n]*connection refused at [^\n]+\n$/);
+    expect(result.stderr).not.toMatch(libraryText);
+  });
+});
+
+describe("tsmicro list services on an empty registry", () => {
+  it("prints one line and exits 0", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tsmicro-cli-empty-"));
+    try {
+      const result = await run("node", [
+        bins.tsmicro,
+        "list",
+        "services",
+        "--registry",
+        "local",
+        "--registry_address",
+        dir,
+      ]);
+      expect(result).toEqual({ code: 0, stdout: "no services registered\n", stderr: "" });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

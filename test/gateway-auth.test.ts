@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "@tsmicro/runtime";
-import { createGateway, type Gateway } from "@tsmicro/runtime/gateway";
+import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killAllNodes, startNode } from "./support/nodes.js";

@@ -23,7 +23,7 @@ import http, { type IncomingHttpHeaders } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { httpStatusOf, silentLogger } from "@tsmicro/runtime";
-import { createGateway, type Gateway } from "@tsmicro/runtime/gateway";
+import { createGateway, type Gateway } from "@tsmicro/gateway";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killAllNodes, startNode } from "./support/nodes.js";

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, createService, silentLogger, TsmicroError, type MicroService } from "@tsmicro/runtime";
-import { mountRoutes, routesOf } from "@tsmicro/runtime/gateway";
+import { mountRoutes, routesOf } from "@tsmicro/gateway";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LibraryDefinition, LibraryRoutes } from "./golden/16-gateway/gateway.micro.js";

@@ -7,7 +7,7 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "@tsmicro/runtime";
-import { createGateway, type Gateway } from "@tsmicro/runtime/gateway";
+import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "./support/cli.js";
 import { killAllNodes, startNode } from "./support/nodes.js";

@@ -27,7 +27,7 @@ import {
   type HandlerOf,
   type MicroService,
 } from "@tsmicro/runtime";
-import { createGateway, type Gateway } from "@tsmicro/runtime/gateway";
+import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildOpenApi } from "../generator/openapi.js";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";

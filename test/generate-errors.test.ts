@@ -74,7 +74,7 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect(result.stderr).toContain("valid options: runtime_import, strict_routes, templates");
   });
 
-  it("two methods on one route warn, naming both and the one that serves it; --strict-routes fails and writes nothing", async () => {
+  it("two methods on one route warn, naming both and the one that serves it; --strict_routes fails and writes nothing", async () => {
     const proto = [
       'syntax = "proto3";',
       "package maint.v1;",
@@ -96,10 +96,10 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     );
 
     const strictDir = await project({ "maint.proto": proto });
-    const strict = await generate(strictDir, "--strict-routes");
+    const strict = await generate(strictDir, "--strict_routes");
     expect(strict.code).toBe(1);
     expect(strict.stderr).toContain("maint.v1.Maintenance.HashKV serves it");
-    expect(strict.stderr).toContain("strict_routes (--strict-routes) makes this an error");
+    expect(strict.stderr).toContain("; strict_routes makes this an error");
     expect((await readTree(join(strictDir, "src/gen"))).size).toBe(0);
   });
 
@@ -114,8 +114,17 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect((await readTree(join(dir, "src/gen"))).size).toBe(0);
   });
 
-  it("a missing proto folder says where to put protos", async () => {
+  it("a missing proto folder says it does not exist", async () => {
     const dir = await project({});
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `tsmicro: --proto has an invalid value "proto": the folder ${join(dir, "proto")} does not exist; pass --proto DIR naming the folder that holds the .proto files\n`,
+    );
+  });
+
+  it("a proto folder without .proto files says where to put protos", async () => {
+    const dir = await project({ "README.md": "no protos here\n" });
     const result = await generate(dir);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("no .proto files under proto");

@@ -11,7 +11,7 @@ import {
   type Registry,
   type RegistryEvent,
 } from "@tsmicro/runtime";
-import { createGateway, createWebService } from "@tsmicro/runtime/gateway";
+import { createGateway, createWebService } from "@tsmicro/gateway";
 import { afterEach, describe, expect, it } from "vitest";
 import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
 

@@ -1,12 +1,12 @@
 import type { DescFile, FileRegistry, JsonObject } from "@bufbuild/protobuf";
-import { createGateway, type Gateway } from "@tsmicro/runtime/gateway";
+import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { buildOpenApi } from "../../generator/openapi.js";
 import { version } from "./package-paths.js";
 
 /**
  * `tsmicro api`: the HTTP gateway, as `micro api`. Flags are the gateway's
  * (`--address`, `--namespace`, `--prefix`, `--handler`, TLS, CORS, body
- * limit, `--strict-routes`, `--config`) and a service's registry and client
+ * limit, `--strict_routes`, `--config`) and a service's registry and client
  * flags; the OpenAPI document at `/openapi.json` is built by the same code
  * as the generated `x.openapi.json`.
  */

@@ -7,127 +7,236 @@ import {
   type Message,
 } from "@bufbuild/protobuf";
 import {
-  createDirectCaller,
+  Code,
+  connect,
   createGrpcClientTransport,
   createReflectionClient,
   dynamicMethod,
+  isTsmicroError,
+  silentLogger,
+  TsmicroError,
   type ClientTransport,
+  type Connection,
+  type Endpoint,
+  type Node,
   type Registry,
+  type ServiceSettings,
 } from "@tsmicro/runtime";
+import { describeFailure, failureReason } from "./call-failure.js";
 import { CommandError } from "./registry-commands.js";
+
+/** What `tsmicro call` was asked. */
+export interface CallRequest {
+  /** The registered service name. */
+  readonly service: string;
+  /** `Service.Method`, `pkg.Service.Method` or `/pkg.Service/Method`. */
+  readonly method: string;
+  /** The request as proto3 JSON; a JSON array for client and bidi streams. */
+  readonly json: string;
+  /** The `--client_*`, `--selector` and `--breaker_*` flags, as the runtime parses them. */
+  readonly args: readonly string[];
+}
 
 /**
  * `tsmicro call SERVICE METHOD '{json}'`: calls any running service without
- * its source. The method's types come from the node's server reflection;
- * the request is proto3 JSON and the response is printed as proto3 JSON.
- * Client and bidi streaming methods take a JSON array of requests; streamed
- * responses print one JSON document each.
+ * its source. The method's types come from server reflection on one of the
+ * service's nodes (another is tried when one does not answer); the call
+ * itself goes through the runtime's registry-backed client, so it has the
+ * selector, retries on another node, timeout and circuit breaker a service's
+ * own clients have. Streamed responses print one JSON document each.
  */
 export async function callCommand(
   registry: Registry,
-  serviceName: string,
-  methodSpec: string,
-  requestJson: string,
+  request: CallRequest,
   print: (text: string) => void,
 ): Promise<void> {
   let requestValue: JsonValue;
   try {
-    requestValue = JSON.parse(requestJson === "" ? "{}" : requestJson) as JsonValue;
+    requestValue = JSON.parse(request.json === "" ? "{}" : request.json) as JsonValue;
   } catch (error) {
     throw new CommandError(`the request is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const versions = await registry.getService(serviceName);
-  const nodes = versions.flatMap((service) => service.nodes);
-  const node = nodes[Math.floor(Math.random() * nodes.length)];
-  if (!node) throw new CommandError(`service ${serviceName} not found in the ${registry.kind} registry`);
-
-  const transport = createGrpcClientTransport();
+  // Breaker state changes are for a long-running service's log; a one-shot command reports its one failure itself.
+  const connection = connect({ registry, args: request.args, env: process.env, logger: silentLogger() });
   try {
-    const caller = createDirectCaller({ transport, address: node.address });
-    const { method, registry: descriptors } = await resolveMethod(
-      transport,
-      node.address,
-      methodSpec,
-      versions.flatMap((s) => s.endpoints),
-    );
-    const definition = dynamicMethod(method, descriptors);
-    const parse = (value: JsonValue): Message => {
-      try {
-        return fromJson(method.input, value, { registry: descriptors });
-      } catch (error) {
-        throw new CommandError(
-          `the request does not fit ${method.input.typeName}: ${error instanceof Error ? error.message : String(error)}`,
-        );
-      }
-    };
-    const show = (message: Message) =>
-      print(`${toJsonString(method.output, message, { prettySpaces: 2, registry: descriptors })}\n`);
-    const list = (): Message[] => {
-      if (!Array.isArray(requestValue))
-        throw new CommandError(`${method.name} streams requests: give a JSON array of ${method.input.typeName}`);
-      return requestValue.map(parse);
-    };
-    const stream = async function* (messages: Message[]) {
-      yield* messages;
-    };
-    switch (method.methodKind) {
-      case "unary":
-        show(await caller.unary(definition, parse(requestValue)));
-        break;
-      case "server_streaming":
-        for await (const message of caller.serverStreaming(definition, parse(requestValue))) show(message);
-        break;
-      case "client_streaming":
-        show(await caller.clientStreaming(definition, stream(list())));
-        break;
-      case "bidi_streaming":
-        for await (const message of caller.bidiStreaming(definition, stream(list()))) show(message);
-        break;
-    }
+    await callThrough(connection, registry, request, requestValue, print);
   } finally {
-    await transport.close();
+    await connection.stop();
   }
 }
 
-/** Finds a method from `Service.Method`, `pkg.Service.Method` or `/pkg.Service/Method`, through reflection. */
+/** Resolves the method by reflection, then calls it through the connection's client. */
+async function callThrough(
+  connection: Connection,
+  registry: Registry,
+  request: CallRequest,
+  requestValue: JsonValue,
+  print: (text: string) => void,
+): Promise<void> {
+  const versions = await registry.getService(request.service);
+  const nodes = versions.flatMap((service) => service.nodes);
+  if (nodes.length === 0)
+    throw new CommandError(`service ${request.service} not found in the ${registry.kind} registry`);
+
+  const { method, registry: descriptors } = await resolveMethod(
+    nodes,
+    connection.settings,
+    request,
+    versions.flatMap((s) => s.endpoints),
+  );
+  const definition = dynamicMethod(method, descriptors);
+  const caller = connection.client(
+    {
+      typeName: method.parent.typeName,
+      file: method.parent.file.name,
+      deprecated: false,
+      methods: { call: definition },
+      fileDescriptorSet: "",
+    },
+    request.service,
+  ).call as unknown as DynamicCall;
+  const parse = (value: JsonValue): Message => {
+    try {
+      return fromJson(method.input, value, { registry: descriptors });
+    } catch (error) {
+      throw new CommandError(
+        `the request does not fit ${method.input.typeName}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  };
+  const show = (message: Message) =>
+    print(`${toJsonString(method.output, message, { prettySpaces: 2, registry: descriptors })}\n`);
+  const list = (): Message[] => {
+    if (!Array.isArray(requestValue))
+      throw new CommandError(`${method.name} streams requests: give a JSON array of ${method.input.typeName}`);
+    return requestValue.map(parse);
+  };
+
+  try {
+    switch (method.methodKind) {
+      case "unary":
+      case "client_streaming": {
+        const input = method.methodKind === "unary" ? parse(requestValue) : list();
+        show(await (caller(input) as Promise<Message>));
+        break;
+      }
+      case "server_streaming":
+      case "bidi_streaming": {
+        const input = method.methodKind === "server_streaming" ? parse(requestValue) : list();
+        for await (const message of caller(input) as AsyncIterable<Message>) show(message);
+        break;
+      }
+    }
+  } catch (error) {
+    const timeoutMs = method.methodKind === "unary" ? connection.settings.clientRequestTimeoutMs : undefined;
+    throw describeFailure(error, `${request.service} ${method.parent.name}.${method.name}`, timeoutMs);
+  }
+}
+
+/** The one method of the dynamic client: a message for unary and server streams, a list for client and bidi streams. */
+type DynamicCall = (input: Message | Message[]) => Promise<Message> | AsyncIterable<Message>;
+
+/**
+ * Finds a method from `Service.Method`, `pkg.Service.Method` or
+ * `/pkg.Service/Method` through server reflection, asking the nodes in
+ * random order until one answers: a node that died without deregistering
+ * stays listed until its TTL runs out, and must not stop the call. Up to
+ * `--client_retries` more nodes are asked, as calls retry.
+ */
 async function resolveMethod(
-  transport: ClientTransport,
-  address: string,
-  spec: string,
-  endpoints: readonly { name: string; metadata: Readonly<Record<string, string>> }[],
+  nodes: readonly Node[],
+  settings: ServiceSettings,
+  request: CallRequest,
+  endpoints: readonly Endpoint[],
 ): Promise<{ method: DescMethod; registry: FileRegistry }> {
+  const spec = request.method;
   const normalized = spec.replace(/^\//, "").replace(/\//g, ".");
   const dot = normalized.lastIndexOf(".");
   if (dot <= 0)
     throw new CommandError(`method ${JSON.stringify(spec)}: write it as Service.Method, such as Greeter.SayHello`);
-  let serviceName = normalized.slice(0, dot);
+  const shortName = normalized.slice(0, dot);
   const methodName = normalized.slice(dot + 1);
-  const reflection = createReflectionClient(transport, address);
-  const reflected = async <T>(ask: () => Promise<T>): Promise<T> => {
+  const fromEndpoint = shortName.includes(".")
+    ? shortName
+    : endpoints.find((e) => e.name === `${shortName}.${methodName}`)?.metadata.service;
+
+  const transport = createGrpcClientTransport({
+    compression: settings.clientCompression,
+    maxReceiveMessageBytes: settings.clientMaxRecvMsgSize,
+    maxSendMessageBytes: settings.clientMaxSendMsgSize,
+  });
+  const order = shuffled(nodes).slice(0, settings.clientRetries + 1);
+  const failures: string[] = [];
+  try {
+    for (const node of order) {
+      try {
+        return await reflectMethod(transport, node.address, settings, shortName, fromEndpoint, methodName);
+      } catch (error) {
+        if (!isTsmicroError(error) || !unreachable(error.code)) throw error;
+        failures.push(failureReason(error, node.address, settings.clientRequestTimeoutMs));
+      }
+    }
+  } finally {
+    await transport.close();
+  }
+  throw new TsmicroError(
+    Code.UNAVAILABLE,
+    `${request.service}: no node answered server reflection (asked ${order.length} of ${nodes.length}): ${failures.join("; ")}`,
+  );
+}
+
+/** Codes that say a node could not be asked at all, so another node may answer. */
+function unreachable(code: Code): boolean {
+  return code === Code.UNAVAILABLE || code === Code.DEADLINE_EXCEEDED || code === Code.CANCELLED;
+}
+
+/** Asks one node for the service's descriptors; what the node answers (no such method, no reflection) is final. */
+async function reflectMethod(
+  transport: ClientTransport,
+  address: string,
+  settings: ServiceSettings,
+  shortName: string,
+  knownService: string | undefined,
+  methodName: string,
+): Promise<{ method: DescMethod; registry: FileRegistry }> {
+  const reflection = createReflectionClient(transport, address, { timeoutMs: settings.clientRequestTimeoutMs });
+  const answered = async <T>(ask: () => Promise<T>): Promise<T> => {
     try {
       return await ask();
     } catch (error) {
-      throw new CommandError(error instanceof Error ? error.message : String(error));
+      if (isTsmicroError(error) && unreachable(error.code)) throw error;
+      throw new CommandError(
+        isTsmicroError(error) ? `server reflection on ${address}: ${failureReason(error, address)}` : String(error),
+      );
     }
   };
 
-  if (!serviceName.includes(".")) {
-    const fromEndpoint = endpoints.find((e) => e.name === `${serviceName}.${methodName}`)?.metadata.service;
-    const listed = fromEndpoint ? [] : await reflected(() => reflection.listServices());
-    const match = fromEndpoint ?? listed.find((name) => name === serviceName || name.endsWith(`.${serviceName}`));
-    if (!match)
-      throw new CommandError(`no service ${serviceName} on ${address}; it serves ${listed.join(", ") || "nothing"}`);
-    serviceName = match;
+  let serviceName = knownService;
+  if (!serviceName) {
+    const listed = await answered(() => reflection.listServices());
+    serviceName = listed.find((name) => name === shortName || name.endsWith(`.${shortName}`));
+    if (!serviceName)
+      throw new CommandError(`no service ${shortName} on ${address}; it serves ${listed.join(", ") || "nothing"}`);
   }
-
-  const registry = await reflected(() => reflection.descriptorsOf(serviceName));
-  const service = registry.getService(serviceName);
-  if (!service) throw new CommandError(`no service ${serviceName} on ${address}`);
+  const found = serviceName;
+  const registry = await answered(() => reflection.descriptorsOf(found));
+  const service = registry.getService(found);
+  if (!service) throw new CommandError(`no service ${found} on ${address}`);
   const method = service.methods.find((m) => m.name === methodName);
   if (!method) {
     throw new CommandError(
-      `${serviceName} has no method ${methodName}; it has ${service.methods.map((m) => m.name).join(", ")}`,
+      `${found} has no method ${methodName}; it has ${service.methods.map((m) => m.name).join(", ")}`,
     );
   }
   return { method, registry };
+}
+
+/** A copy in random order, so callers spread over nodes rather than all asking the first. */
+function shuffled<T>(items: readonly T[]): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy;
 }

@@ -47,12 +47,26 @@ export async function compileRequest(
   return create(CodeGeneratorRequestSchema, { fileToGenerate: files, parameter, protoFile: image.file });
 }
 
-/** The `.proto` files under `protoDir`, relative and sorted; a SetupError naming `shown` when there are none. */
+/**
+ * The `.proto` files under `protoDir`, relative and sorted. A SetupError
+ * naming `shown` when the folder does not exist (a mistyped `--proto` must
+ * not read as an empty folder) or holds no `.proto` file.
+ */
 export async function listProtos(protoDir: string, shown: string): Promise<string[]> {
   let entries;
   try {
     entries = await readdir(protoDir, { recursive: true, withFileTypes: true });
-  } catch {
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") {
+      const what = code === "ENOENT" ? "does not exist" : "is a file, not a folder";
+      throw new SetupError(
+        "TSM_ERR_FLAG",
+        "--proto",
+        JSON.stringify(shown),
+        `the folder ${protoDir} ${what}; pass --proto DIR naming the folder that holds the .proto files`,
+      );
+    }
     throw new SetupError("TSM_ERR_NO_PROTOS", shown);
   }
   const files = entries

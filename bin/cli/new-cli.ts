@@ -1,5 +1,5 @@
 import type { Argv } from "yargs";
-import { newCommand, type NewCommandResult } from "./new-command.js";
+import { newCommand, newWorkspace, type NewCommandResult } from "./new-command.js";
 
 /** The flags of `create-tsmicro NAME` and `tsmicro new NAME`: one definition for both. */
 export function newFlags<T>(y: Argv<T>) {
@@ -20,7 +20,12 @@ export function newFlags<T>(y: Argv<T>) {
       describe: "pglite: embedded, data in the project; postgres: DATABASE_URL",
     })
     .option("templates", { type: "string", describe: "folder of templates overriding the shipped ones, file by file" })
-    .option("install", { type: "boolean", default: true, describe: "run npm install (--no-install skips it)" });
+    .option("install", { type: "boolean", default: true, describe: "run npm install (--no-install skips it)" })
+    .option("workspace", {
+      type: "boolean",
+      default: false,
+      describe: "make a workspace for several services; then run tsmicro new NAME inside it",
+    });
 }
 
 /** Runs the command with parsed flags and prints the progress and the next steps. */
@@ -34,7 +39,28 @@ export async function runNew(argv: {
   db: "pglite" | "postgres";
   templates?: string | undefined;
   install: boolean;
+  workspace: boolean;
 }): Promise<void> {
+  const progress = (line: string) => process.stdout.write(`${line}\n`);
+  if (argv.workspace) {
+    const result = await newWorkspace(
+      { name: argv.name, dir: argv.dir, templates: argv.templates, install: argv.install },
+      progress,
+    );
+    process.stdout.write(
+      [
+        `created the workspace ${result.registeredName} in ${result.dir}`,
+        "",
+        "next:",
+        `  cd ${result.dir}`,
+        ...(result.installed ? [] : ["  npm install"]),
+        "  npx tsmicro new user              # a service in services/user",
+        "  npx tsmicro new edge --type api   # an API service calling it",
+        "",
+      ].join("\n"),
+    );
+    return;
+  }
   const result = await newCommand(
     {
       name: argv.name,
@@ -47,7 +73,7 @@ export async function runNew(argv: {
       templates: argv.templates,
       install: argv.install,
     },
-    (line) => process.stdout.write(`${line}\n`),
+    progress,
   );
   process.stdout.write(nextSteps(result));
 }

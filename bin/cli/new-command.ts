@@ -1,11 +1,12 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { SetupError } from "@tsmicro/runtime";
+import { isSetupError, SetupError } from "@tsmicro/runtime";
+import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { nameForms } from "../../generator/scaffold/names.js";
-import { planProject, sampleProto, type ProjectType } from "../../generator/scaffold/plan-project.js";
+import { planProject, planWorkspace, sampleProto, type ProjectType } from "../../generator/scaffold/plan-project.js";
 import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
 import { formatFiles } from "./format.js";
 import { compileRequest } from "./generate-command.js";
@@ -15,6 +16,8 @@ import { packageRoot, version } from "./package-paths.js";
 import { planMigration } from "./project-migrations.js";
 import { planProjectSources } from "./project-sources.js";
 import { vendorPackages, type PackageSpecs } from "./vendor-packages.js";
+import { generateWorkspace } from "./project-generate.js";
+import { findWorkspace, ownedBy, registeredNames, workspaceSpecs } from "./workspace.js";
 
 /** Flags of `create-tsmicro NAME` and `tsmicro new NAME`, as `micro new` has them. */
 export interface NewCommandOptions {
@@ -47,7 +50,10 @@ export interface NewCommandResult {
  * proto (or `--proto`) first so a bad proto leaves nothing behind, writes
  * every file into a staging folder and renames it into place, packs
  * tsmicro into `vendor/` when run from a source checkout, and installs.
- * One `progress` line per step.
+ * Inside a workspace (a folder whose tsmicro.json says `"workspace": true`)
+ * the project becomes `services/NAME`, its proto goes to the workspace's
+ * shared `proto/`, and every service of the workspace is regenerated, so
+ * each can import the others' clients. One `progress` line per step.
  */
 export async function newCommand(options: NewCommandOptions, progress: (line: string) => void): Promise<NewCommandResult> {
   const project = nameForms(options.name, "project name");
@@ -55,24 +61,34 @@ export async function newCommand(options: NewCommandOptions, progress: (line: st
   if (options.namespace !== undefined && !/^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)*$/.test(options.namespace))
     throw new SetupError("TSM_ERR_PROJECT_NAME", "--namespace", JSON.stringify(options.namespace), "use dot-separated lower-case words, such as mu.micro.book");
   const registeredName = options.namespace ? `${options.namespace}.${options.type}.${alias.kebab}` : alias.kebab;
-  const dir = resolve(options.dir ?? project.kebab);
+  const workspace = options.dir === undefined ? await findWorkspace(process.cwd()) : undefined;
+  const dir = workspace ? join(workspace, "services", project.kebab) : resolve(options.dir ?? project.kebab);
   await checkTarget(dir);
 
   const templates = await loadTemplates(options.templates);
-  const staging = await mkdtemp(join(dirname(dir), `.${basename(dir)}.tsmicro-`));
+  const staging = await mkdtemp(join(workspace ?? dirname(dir), `.${basename(dir)}.tsmicro-`));
+  let protoFile: ScaffoldFile | undefined;
   try {
-    progress(`compiling the proto`);
-    const protoFile = options.proto
-      ? await userProto(options.proto)
-      : sampleProto({ alias }, templates);
-    await writeProjectFile(staging, protoFile);
-    const request = await compileRequest(join(staging, "proto"), [], options.templates);
-    const generated = await generateFiles(request);
-    const sources = planProjectSources(request, templates, [], version);
+    // A web service has no proto; services and API services start from one, compiled before anything is kept.
+    if (options.type !== "web") {
+      progress("compiling the proto");
+      protoFile = options.proto ? await userProto(options.proto) : sampleProto({ alias, type: options.type }, templates);
+      if (workspace && existsSync(join(workspace, protoFile.path)))
+        throw new SetupError("TSM_ERR_PROJECT_DIR", protoFile.path, "exists in the workspace already", "choose another name or --alias");
+    }
+    const request = protoFile ? await compileWith(protoFile, options.proto ?? protoFile.path, workspace, staging, options.templates) : undefined;
+    const owns = ownedBy(workspace && protoFile ? protoFile.path.slice("proto/".length) : undefined);
+    const generated = request ? await generateFiles(request) : [];
+    // An API service in a workspace gets the clients of the workspace's other services, wired in main.ts.
+    const calls = workspace && options.type === "api" ? await registeredNames(workspace) : new Map<string, string>();
+    const sources = request
+      ? planProjectSources(request, templates, [], version, owns, (file) => calls.get(file.split("/")[0]!))
+      : undefined;
+    const model = sources?.model ?? { services: [], entities: [], clients: [] };
 
-    progress(`writing ${dir}`);
-    const specs = await vendorPackages(staging, version);
-    const migration = planMigration(request, undefined);
+    progress(`writing ${relative(process.cwd(), dir) || "."}`);
+    const specs = workspace ? await workspaceSpecs(workspace) : await vendorPackages(staging, version);
+    const migration = request && options.type === "service" ? planMigration(request, undefined, [], owns) : undefined;
     const projectFiles = planProject(
       {
         packageName: project.kebab,
@@ -80,25 +96,24 @@ export async function newCommand(options: NewCommandOptions, progress: (line: st
         registeredName,
         type: options.type,
         db: options.db,
-        ...dependenciesOf(options.type, specs),
-        protoFiles: request.fileToGenerate,
-        source: sources.model,
+        ...dependenciesOf(options.type, specs, model.entities.length > 0, workspace !== undefined),
+        protoFiles: request?.fileToGenerate ?? [],
+        source: model,
         version,
         vendored: specs.vendored,
         sample: !options.proto,
+        workspace: workspace && protoFile ? { protoDir: "../../proto", owns: protoFile.path.split("/")[1]! } : undefined,
       },
       templates,
     );
-    const formatted = await formatFiles([
-      ...sources.missing.map((f) => ({ name: f.path, content: f.content })),
-      ...projectFiles.filter((f) => f.path.endsWith(".ts")).map((f) => ({ name: f.path, content: f.content })),
-    ]);
-    const formattedByPath = new Map(formatted.map((f) => [f.name, f.content]));
-    for (const file of [...projectFiles, ...sources.missing])
-      await writeProjectFile(staging, { ...file, content: formattedByPath.get(file.path) ?? file.content });
-    for (const file of [...generated, ...sources.generated])
+    const planned = new Set(projectFiles.map((f) => f.path));
+    const userFiles = [...projectFiles, ...(sources?.missing ?? []).filter((f) => !planned.has(f.path))];
+    if (protoFile && !workspace) userFiles.push(protoFile);
+    await writeFormatted(staging, userFiles);
+    for (const file of [...generated, ...(sources?.generated ?? [])])
       await writeProjectFile(staging, { path: `src/gen/${file.name}`, content: file.content, why: "generated" });
-    for (const file of migration.files) await writeProjectFile(staging, file);
+    for (const file of migration?.files ?? []) await writeProjectFile(staging, file);
+    await rm(join(staging, "proto-compile"), { recursive: true, force: true });
     await mkdir(dirname(dir), { recursive: true });
     await rm(dir, { recursive: true, force: true }); // checkTarget allowed only an empty folder
     await rename(staging, dir);
@@ -107,12 +122,88 @@ export async function newCommand(options: NewCommandOptions, progress: (line: st
     await rm(staging, { recursive: true, force: true });
     throw error;
   }
+  if (workspace && protoFile) {
+    await writeProjectFile(workspace, protoFile);
+    progress("regenerating the workspace's services");
+    await generateWorkspace(workspace, options.templates);
+  }
   const files = (await readdir(dir, { recursive: true })).length;
+  if (options.install) {
+    progress("installing dependencies (npm install)");
+    await runStep("npm", ["install", "--no-audit", "--no-fund"], workspace ?? dir);
+  }
+  return { dir, registeredName, files, installed: options.install };
+}
+
+/**
+ * `create-tsmicro NAME --workspace`: the root of a system of services (npm
+ * workspaces over `services/*`, the shared `proto/`, tsmicro and the tools
+ * as dev dependencies of the root), created whole or not at all.
+ */
+export async function newWorkspace(
+  options: Pick<NewCommandOptions, "name" | "dir" | "templates" | "install">,
+  progress: (line: string) => void,
+): Promise<NewCommandResult> {
+  const project = nameForms(options.name, "workspace name");
+  const dir = resolve(options.dir ?? project.kebab);
+  await checkTarget(dir);
+  const templates = await loadTemplates(options.templates);
+  const staging = await mkdtemp(join(dirname(dir), `.${basename(dir)}.tsmicro-`));
+  try {
+    progress(`writing ${relative(process.cwd(), dir) || "."}`);
+    const specs = await vendorPackages(staging, version);
+    const { devDependencies } = dependenciesOf("api", specs, false, false);
+    const overrides = specs.vendored ? { "@tsmicro/runtime": specs.runtime, "@tsmicro/gateway": specs.gateway } : undefined;
+    for (const file of planWorkspace({ packageName: project.kebab, devDependencies, overrides, version }, templates))
+      await writeProjectFile(staging, file);
+    await mkdir(dirname(dir), { recursive: true });
+    await rm(dir, { recursive: true, force: true });
+    await rename(staging, dir);
+    await chmod(dir, 0o755);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
   if (options.install) {
     progress("installing dependencies (npm install)");
     await runStep("npm", ["install", "--no-audit", "--no-fund"], dir);
   }
-  return { dir, registeredName, files, installed: options.install };
+  return { dir, registeredName: project.kebab, files: (await readdir(dir, { recursive: true })).length, installed: options.install };
+}
+
+/** Compiles the new proto: alone, or with the workspace's shared protos it may import and be imported by. */
+async function compileWith(
+  protoFile: ScaffoldFile,
+  shownAs: string,
+  workspace: string | undefined,
+  staging: string,
+  templates: string | undefined,
+): Promise<CodeGeneratorRequest> {
+  const root = join(staging, "proto-compile");
+  if (workspace) await cp(join(workspace, "proto"), join(root, "proto"), { recursive: true });
+  await writeProjectFile(root, protoFile);
+  try {
+    return await compileRequest(join(root, "proto"), [], templates);
+  } catch (error) {
+    // Name the proto as the user knows it, not by the staging folder it was compiled in.
+    if (isSetupError(error)) {
+      const compiled = relative(process.cwd(), join(root, "proto"));
+      error.message = error.message
+        .split(`${compiled}/${protoFile.path.slice("proto/".length)}`)
+        .join(shownAs)
+        .split(compiled)
+        .join("proto");
+    }
+    throw error;
+  }
+}
+
+async function writeFormatted(root: string, files: readonly ScaffoldFile[]): Promise<void> {
+  const formatted = await formatFiles(
+    files.filter((f) => f.path.endsWith(".ts")).map((f) => ({ name: f.path, content: f.content })),
+  );
+  const byPath = new Map(formatted.map((f) => [f.name, f.content]));
+  for (const file of files) await writeProjectFile(root, { ...file, content: byPath.get(file.path) ?? file.content });
 }
 
 /** The target must not exist, or be an empty folder: nothing of the user's is ever overwritten. */
@@ -143,7 +234,7 @@ async function writeProjectFile(root: string, file: ScaffoldFile): Promise<void>
 }
 
 /** The project's dependencies, at the versions tsmicro itself is built and tested with. */
-function dependenciesOf(type: ProjectType, specs: PackageSpecs) {
+function dependenciesOf(type: ProjectType, specs: PackageSpecs, database: boolean, inWorkspace: boolean) {
   const own = readJson(join(packageRoot, "package.json"));
   const runtime = readJson(runtimePackageJson());
   const pick = (name: string, ...sources: Record<string, string>[]) => {
@@ -151,10 +242,11 @@ function dependenciesOf(type: ProjectType, specs: PackageSpecs) {
     throw new Error(`tsmicro's package.json files name no version of ${name}`);
   };
   const versions = [runtime.dependencies ?? {}, runtime.devDependencies ?? {}, runtime.peerDependencies ?? {}, own.dependencies ?? {}, own.devDependencies ?? {}];
-  const dependencies: Record<string, string> = {
-    "@bufbuild/protobuf": pick("@bufbuild/protobuf", ...versions),
-    "@tsmicro/runtime": specs.runtime,
-  };
+  const dependencies: Record<string, string> = { "@tsmicro/runtime": specs.runtime };
+  // Generated message code imports the protobuf wire library.
+  if (type !== "web") dependencies["@bufbuild/protobuf"] = pick("@bufbuild/protobuf", ...versions);
+  // A web service is a fastify app: createWebService lives in the gateway package.
+  else dependencies["@tsmicro/gateway"] = specs.gateway;
   const devDependencies: Record<string, string> = {
     "@types/node": pick("@types/node", ...versions),
     tsmicro: specs.tsmicro,
@@ -162,14 +254,20 @@ function dependenciesOf(type: ProjectType, specs: PackageSpecs) {
     typescript: pick("typescript", ...versions),
     vitest: pick("vitest", ...versions),
   };
-  if (type === "service") {
+  if (database) {
     for (const name of ["@electric-sql/pglite", "kysely", "pg"]) dependencies[name] = pick(name, ...versions);
     devDependencies["@types/pg"] = pick("@types/pg", ...versions);
+  }
+  if (inWorkspace) {
+    // The workspace root holds the tools, hoisted for every service, and the only overrides npm reads.
+    for (const name of ["tsmicro", "tsx", "typescript", "vitest", "@types/node"]) delete devDependencies[name];
+    return { dependencies: sorted(dependencies), devDependencies: sorted(devDependencies), overrides: undefined };
   }
   return {
     dependencies: sorted(dependencies),
     devDependencies: sorted(devDependencies),
-    overrides: specs.vendored ? { "@tsmicro/runtime": "$@tsmicro/runtime" } : undefined,
+    // The tsmicro tarball depends on both by version, which no registry has: point them at vendor/.
+    overrides: specs.vendored ? { "@tsmicro/runtime": "$@tsmicro/runtime", "@tsmicro/gateway": specs.gateway } : undefined,
   };
 }
 

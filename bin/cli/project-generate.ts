@@ -9,6 +9,7 @@ import { loadTemplates } from "./load-templates.js";
 import { version } from "./package-paths.js";
 import { planMigration, schemaFile } from "./project-migrations.js";
 import { planProjectSources } from "./project-sources.js";
+import { ownedBy, readProjectConfig, workspaceServices } from "./workspace.js";
 import { writeGeneratedFiles, type WriteResult } from "./write-files.js";
 
 /** The file that makes a folder a tsmicro project: `tsmicro generate` there also scaffolds. */
@@ -44,15 +45,21 @@ export async function generateProject(
   root: string,
   options: { readonly proto: string; readonly out: string; readonly opt: readonly string[]; readonly templates: string | undefined },
 ): Promise<ProjectGenerateResult> {
-  const request = await compileRequest(join(root, options.proto), options.opt, options.templates);
+  const config = (await readProjectConfig(root)) ?? {};
+  const protoDir = join(root, config.proto ?? options.proto);
+  const request = await compileRequest(protoDir, options.opt, options.templates);
+  const owns = ownedBy(config.owns);
   const templates = await loadTemplates(options.templates);
   const files = await projectFiles(root);
-  const sources = planProjectSources(request, templates, files, version);
+  const sources = planProjectSources(request, templates, files, version, owns);
   const migrationNames = files.filter((f) => /^migrations\/\d+_.*\.sql$/.test(f)).map((f) => f.slice("migrations/".length));
   const previousSchema = await readFile(join(root, schemaFile), "utf8").catch(() => undefined);
-  const migration = planMigration(request, previousSchema, migrationNames);
+  const migration =
+    config.type === "service" || config.type === undefined
+      ? planMigration(request, previousSchema, migrationNames, owns)
+      : { files: [], warnings: [] };
 
-  const generated = await writeGeneratedFiles(join(root, options.out), [
+  const generated = await writeGeneratedFiles(join(root, config.out ?? options.out), [
     ...(await generateFiles(request)),
     ...sources.generated,
   ]);
@@ -104,4 +111,21 @@ export function projectReport(result: ProjectGenerateResult): string {
     ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; delete it or move its code`),
   ];
   return lines.map((line) => `${line}\n`).join("");
+}
+
+/**
+ * `tsmicro generate` at a workspace root: every service regenerated from
+ * the shared protos, so each has the others' clients; reports prefixed by
+ * the service's folder.
+ */
+export async function generateWorkspace(root: string, templates: string | undefined): Promise<string> {
+  const lines: string[] = [];
+  for (const dir of await workspaceServices(root)) {
+    const result = await generateProject(dir, { proto: "proto", out: "src/gen", opt: [], templates });
+    const name = dir.slice(root.length + 1);
+    const { written, unchanged } = result.generated;
+    lines.push(`${name}: generated ${written.length + unchanged.length} files (${written.length} changed)\n`);
+    lines.push(...projectReport(result).split("\n").filter(Boolean).map((line) => `${name}: ${line}\n`));
+  }
+  return lines.join("");
 }

@@ -23,17 +23,21 @@ export function planMigration(
   request: CodeGeneratorRequest,
   previous: string | undefined,
   existing: readonly string[] = [],
+  owns: (protoFile: string) => boolean = () => true,
 ): MigrationPlan {
-  const next = entitySchema(request);
+  const next = entitySchema({ protoFile: request.protoFile, fileToGenerate: request.fileToGenerate.filter(owns) });
   const before = previous === undefined ? undefined : (JSON.parse(previous) as { schema: EntitySchema }).schema;
   if (!before && next.tables.length === 0) return { files: [], warnings: [] };
   const plan = planSql(before, next);
-  if (plan.sql === "") return { files: [], warnings: plan.warnings };
-  const number = Math.max(0, ...existing.map((name) => Number.parseInt(name, 10)).filter(Number.isFinite)) + 1;
   const record = {
     "x-generated-by": "tsmicro generate: the schema the migrations in this folder create; do not edit",
     schema: next,
   };
+  const schema: ScaffoldFile = { path: schemaFile, content: `${JSON.stringify(record, null, 2)}\n`, why: "the schema record" };
+  // A change tsmicro only warns about is recorded too, so the warning is given once, not on every run.
+  if (plan.sql === "")
+    return { files: JSON.stringify(before) === JSON.stringify(next) ? [] : [schema], warnings: plan.warnings };
+  const number = Math.max(0, ...existing.map((name) => Number.parseInt(name, 10)).filter(Number.isFinite)) + 1;
   return {
     files: [
       {
@@ -41,7 +45,7 @@ export function planMigration(
         content: plan.sql.endsWith("\n") ? plan.sql : `${plan.sql}\n`,
         why: plan.name,
       },
-      { path: schemaFile, content: `${JSON.stringify(record, null, 2)}\n`, why: "the schema record" },
+      schema,
     ],
     warnings: plan.warnings,
   };

@@ -19,7 +19,8 @@ export interface SourcePlan {
 
 /**
  * Plans the user-owned sources of a scaffolded project from its compiled
- * protos: `files` lists what the project holds now (relative,
+ * protos (those `owns` accepts: in a workspace, the service's own folder of
+ * the shared protos): `files` lists what the project holds now (relative,
  * `/`-separated), so only missing files are planned and orphans found.
  */
 export function planProjectSources(
@@ -27,10 +28,19 @@ export function planProjectSources(
   templates: TemplateSet,
   files: readonly string[],
   version: string,
+  owns: (protoFile: string) => boolean = () => true,
+  calls: (protoFile: string) => string | undefined = () => undefined,
 ): SourcePlan {
   const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: request.protoFile }));
-  const own = request.fileToGenerate.flatMap((name) => registry.getFile(name) ?? []);
-  const model = buildSourceModel(own, registry);
+  const own = request.fileToGenerate.filter(owns).flatMap((name) => registry.getFile(name) ?? []);
+  const called = request.fileToGenerate
+    .filter((name) => !owns(name))
+    .flatMap((name) => {
+      const file = registry.getFile(name);
+      const registeredName = calls(name);
+      return file && registeredName ? [{ file, registeredName }] : [];
+    });
+  const model = buildSourceModel(own, registry, called);
   const present = new Set(files);
   const missing = planSourceFiles(model, templates).filter((file) => !present.has(file.path));
   const generated: GeneratedFile[] = [];

@@ -1,14 +1,61 @@
 import {
+  breakerFlagNames,
+  codeName,
+  connect,
   createClient,
   createDirectCaller,
   createGrpcClientTransport,
   createRegistry,
   HealthCheckResponse_ServingStatus,
   HealthDefinition,
+  isTsmicroError,
   resolveServiceSettings,
+  serviceFlagNames,
+  silentLogger,
   type Registry,
   type Service,
 } from "@tsmicro/runtime";
+import type { Argv } from "yargs";
+import { failureReason } from "./call-failure.js";
+
+/** What the client flags do, for `--help`; the names themselves come from the runtime, so they cannot drift. */
+const clientFlagHelp: Readonly<Record<string, string>> = {
+  client_retries: "extra attempts on another node for retryable failures (default 1)",
+  client_request_timeout: "timeout of a call, such as 5s (default) or 500ms",
+  client_stream_timeout: "timeout of a streaming call (default none)",
+  client_pool_size: "connections per node (default 1)",
+  client_compression: "gzip or identity (default)",
+  client_max_recv_msg_size: "largest response accepted, such as 4mb (default); -1 for none",
+  client_max_send_msg_size: "largest request sent (default no limit)",
+  selector: "roundrobin (default), random or leastinflight",
+  breaker: "on (default) or off: a circuit breaker per method",
+  breaker_error_threshold: "percent of failed calls that opens the circuit breaker",
+  breaker_volume_threshold: "calls in the window before the breaker may open",
+  breaker_reset_timeout: "how long an open breaker waits before a trial call",
+  breaker_window: "the breaker's rolling window",
+  breaker_buckets: "buckets of the breaker's rolling window",
+  breaker_timeout: "a call slower than this counts as a breaker failure",
+};
+
+/** The client flags of `call` and `health`, spelled exactly as a service's: `--client_*`, `--selector`, `--breaker_*`. */
+export const clientFlagNames: readonly string[] = [
+  ...serviceFlagNames.filter((name) => name.startsWith("client_") || name === "selector"),
+  ...breakerFlagNames,
+];
+
+/** Declares the client flags on a command, as strings: the runtime parses and checks them (durations, sizes). */
+export function clientFlags<T>(y: Argv<T>): Argv<T> {
+  let argv = y;
+  for (const name of clientFlagNames) {
+    argv = argv.option(name, { type: "string", describe: clientFlagHelp[name] ?? "as a service's flag of this name" });
+  }
+  return argv;
+}
+
+/** The client flags given on the command line, as `--name=value` for the runtime's own flag parsing. */
+export function clientArgs(argv: Readonly<Record<string, unknown>>): string[] {
+  return clientFlagNames.flatMap((name) => (argv[name] === undefined ? [] : [`--${name}=${String(argv[name])}`]));
+}
 
 /** Runs `use` with the registry the registry flags (`--registry`, `--registry_address`, env) name, stopping it after. */
 export async function withRegistry<T>(args: readonly string[], use: (registry: Registry) => Promise<T>): Promise<T> {
@@ -22,9 +69,10 @@ export async function withRegistry<T>(args: readonly string[], use: (registry: R
   }
 }
 
-/** `tsmicro list services`: one registered service name per line, sorted. */
+/** `tsmicro list services`: one registered service name per line, sorted; one line saying so when there are none. */
 export async function listServices(registry: Registry): Promise<string> {
   const names = [...new Set((await registry.listServices()).map((service) => service.name))].sort();
+  if (names.length === 0) return "no services registered\n";
   return names.map((name) => `${name}\n`).join("");
 }
 
@@ -56,30 +104,60 @@ function describe(service: Service): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** `tsmicro health SERVICE`: each node's grpc.health.v1 status; fails unless every node is SERVING. */
-export async function healthOf(registry: Registry, name: string): Promise<{ output: string; healthy: boolean }> {
+/** What `tsmicro health` found: one line per node, and a summary when some node is not serving. */
+export interface HealthReport {
+  readonly output: string;
+  readonly healthy: boolean;
+  /** Empty when every node is SERVING. */
+  readonly summary: string;
+}
+
+/**
+ * `tsmicro health SERVICE`: each node's grpc.health.v1 status, one line per
+ * node; fails unless every node is SERVING. It asks every node itself rather
+ * than through the selector, which would steer around a dead node and hide
+ * it; the client flags (timeout, message limits, compression) still apply.
+ * A node that cannot be asked shows the code and a sentence, never the
+ * library's text.
+ */
+export async function healthOf(registry: Registry, name: string, args: readonly string[]): Promise<HealthReport> {
+  // connect() checks the client flags the same way a call does; a bad one is a SetupError before anything is dialed.
+  const connection = connect({ registry, args, env: process.env, logger: silentLogger() });
+  const { settings } = connection;
   const nodes = (await registry.getService(name)).flatMap((service) => service.nodes);
   if (nodes.length === 0) throw new CommandError(`service ${name} not found in the ${registry.kind} registry`);
-  const transport = createGrpcClientTransport();
+  const transport = createGrpcClientTransport({
+    compression: settings.clientCompression,
+    maxReceiveMessageBytes: settings.clientMaxRecvMsgSize,
+    maxSendMessageBytes: settings.clientMaxSendMsgSize,
+  });
   try {
     const results = await Promise.all(
       nodes.map(async (node) => {
         const health = createClient(
           HealthDefinition,
-          createDirectCaller({ transport, address: node.address, requestTimeoutMs: 3_000 }),
+          createDirectCaller({ transport, address: node.address, requestTimeoutMs: settings.clientRequestTimeoutMs }),
         );
         try {
           const { status } = await health.check({ service: "" });
           return { node, status: HealthCheckResponse_ServingStatus[status] ?? String(status) };
         } catch (error) {
-          return { node, status: `UNREACHABLE (${error instanceof Error ? error.message : String(error)})` };
+          if (!isTsmicroError(error)) throw error;
+          const reason = failureReason(error, node.address, settings.clientRequestTimeoutMs);
+          return { node, status: `${codeName(error.code)}: ${reason}` };
         }
       }),
     );
     const output = results.map(({ node, status }) => `${node.id}\t${node.address}\t${status}\n`).join("");
-    return { output, healthy: results.every((r) => r.status === "SERVING") };
+    const failing = results.filter((r) => r.status !== "SERVING").length;
+    const summary =
+      failing === 0
+        ? ""
+        : `${failing} of ${results.length} nodes of ${name} ${failing === 1 ? "is" : "are"} not serving`;
+    return { output, healthy: failing === 0, summary };
   } finally {
     await transport.close();
+    await connection.stop();
   }
 }
 

@@ -5,38 +5,58 @@ import { join } from "node:path";
 import { SetupError } from "@tsmicro/runtime";
 import { packageRoot } from "./package-paths.js";
 
-/** Where a project gets tsmicro's two packages: the registry (a release), or tarballs in its `vendor/` (a source checkout). */
+/** Where a project gets tsmicro's packages: the registry (a release), or tarballs in its `vendor/` (a source checkout). */
 export interface PackageSpecs {
   /** Spec of `tsmicro` (dev dependency). */
   readonly tsmicro: string;
   /** Spec of `@tsmicro/runtime` (dependency). */
   readonly runtime: string;
+  /** Spec of `@tsmicro/gateway`: a dependency of web services, and of `tsmicro` (for `tsmicro api`). */
+  readonly gateway: string;
   /** True when the specs point at `vendor/`. */
   readonly vendored: boolean;
 }
 
 /** True when tsmicro runs from its source checkout (the runtime workspace is beside it), not from an installed release. */
 export function isSourceCheckout(): boolean {
-  return existsSync(join(packageRoot, "runtime", "package.json")) && existsSync(join(packageRoot, "tsconfig.build.json"));
+  return (
+    existsSync(join(packageRoot, "runtime", "package.json")) && existsSync(join(packageRoot, "tsconfig.build.json"))
+  );
 }
 
 /**
- * From a source checkout nothing is published, so both packages are packed
+ * From a source checkout nothing is published, so the three packages are packed
  * (`npm pack`) into the project's `vendor/` and the project depends on the
  * tarballs: it installs, builds and builds its image with no path outside
  * it. From a release, the project depends on the same released version.
  */
 export async function vendorPackages(projectDir: string, version: string): Promise<PackageSpecs> {
-  if (!isSourceCheckout()) return { tsmicro: version, runtime: version, vendored: false };
+  if (!isSourceCheckout()) return { tsmicro: version, runtime: version, gateway: version, vendored: false };
   const vendor = join(projectDir, "vendor");
   await mkdir(vendor, { recursive: true });
-  for (const dir of [join(packageRoot, "runtime", "dist"), join(packageRoot, "dist")]) {
+  for (const dir of [
+    join(packageRoot, "runtime", "dist"),
+    join(packageRoot, "runtime", "gateway", "dist"),
+    join(packageRoot, "dist"),
+  ]) {
     if (!existsSync(dir))
-      throw new SetupError("TSM_ERR_PROJECT_STEP", "npm pack", packageRoot, "-", "run npm run build in the checkout first");
+      throw new SetupError(
+        "TSM_ERR_PROJECT_STEP",
+        "npm pack",
+        packageRoot,
+        "-",
+        "run npm run build in the checkout first",
+      );
   }
   const runtime = await pack(join(packageRoot, "runtime"), vendor);
+  const gateway = await pack(join(packageRoot, "runtime", "gateway"), vendor);
   const tsmicro = await pack(packageRoot, vendor);
-  return { tsmicro: `file:vendor/${tsmicro}`, runtime: `file:vendor/${runtime}`, vendored: true };
+  return {
+    tsmicro: `file:vendor/${tsmicro}`,
+    runtime: `file:vendor/${runtime}`,
+    gateway: `file:vendor/${gateway}`,
+    vendored: true,
+  };
 }
 
 function pack(dir: string, destination: string): Promise<string> {

@@ -31,6 +31,8 @@ export interface ProjectInput {
   readonly vendored: boolean;
   /** The project starts from the sample proto, whose fields the sample tests use. */
   readonly sample: boolean;
+  /** Set for a service inside a workspace: the shared proto folder (from the service) and the folder of it the service owns. */
+  readonly workspace: { readonly protoDir: string; readonly owns: string } | undefined;
 }
 
 /** The gRPC port inside containers, and the gateway's HTTP port in docker-compose. */
@@ -46,40 +48,53 @@ export const containerPorts = { grpc: 9000, http: 8080 } as const;
 export function planProject(input: ProjectInput, templates: TemplateSet): ScaffoldFile[] {
   const data = {
     ...input,
-    ports: containerPorts,
+    ports: { ...containerPorts, container: input.type === "web" ? containerPorts.http : containerPorts.grpc },
     json: (value: unknown) => JSON.stringify(value, null, 2).replace(/\n/g, "\n  "),
     firstEntity: input.source.entities[0],
     firstService: input.source.services[0],
     sampleTests: input.sample,
+    serviceDir: `services/${input.packageName}`,
   };
+  const type = input.type;
   const files: [string, string][] = [
-    ["package.json", `project/${input.type}/package.json.ejs`],
+    ["package.json", `project/${type}/package.json.ejs`],
     ["tsconfig.json", "project/common/tsconfig.json.ejs"],
     ["tsconfig.build.json", "project/common/tsconfig.build.json.ejs"],
-    ["tsmicro.json", "project/common/tsmicro.json.ejs"],
     [".gitignore", "project/common/gitignore.ejs"],
     [".dockerignore", "project/common/dockerignore.ejs"],
-    ["README.md", `project/${input.type}/README.md.ejs`],
-    ["src/main.ts", `project/${input.type}/src/main.ts.ejs`],
-    ["src/healthcheck.ts", "project/common/src/healthcheck.ts.ejs"],
-    ["Dockerfile", `project/${input.type}/Dockerfile.ejs`],
-    ["docker-compose.yml", `project/${input.type}/docker-compose.yml.ejs`],
+    ["README.md", `project/${type}/README.md.ejs`],
+    ["src/main.ts", `project/${type}/src/main.ts.ejs`],
+    ["src/healthcheck.ts", type === "web" ? "project/web/src/healthcheck.ts.ejs" : "project/common/src/healthcheck.ts.ejs"],
+    ["vitest.config.ts", "project/common/vitest.config.ts.ejs"],
+    // In a workspace the image builds from the workspace root, and one compose file per service would not fit.
+    ...(input.workspace
+      ? ([["Dockerfile", "project/workspace/Dockerfile.ejs"]] as [string, string][])
+      : ([
+          ["Dockerfile", `project/${type}/Dockerfile.ejs`],
+          ["docker-compose.yml", `project/${type}/docker-compose.yml.ejs`],
+        ] as [string, string][])),
     ["deploy/k8s/deployment.yaml", "project/common/deploy/k8s/deployment.yaml.ejs"],
     ["deploy/k8s/service.yaml", "project/common/deploy/k8s/service.yaml.ejs"],
     ["deploy/k8s/configmap.yaml", "project/common/deploy/k8s/configmap.yaml.ejs"],
     ["deploy/k8s/hpa.yaml", "project/common/deploy/k8s/hpa.yaml.ejs"],
   ];
-  if (input.type === "service") {
+  if (type === "web") {
+    files.push(["src/routes.ts", "project/web/src/routes.ts.ejs"], ["test/web.test.ts", "project/web/test/web.test.ts.ejs"]);
+  } else {
+    // Services and API services have protos: tsmicro.json makes `tsmicro generate` scaffold for them.
+    files.push(["tsmicro.json", "project/common/tsmicro.json.ejs"]);
+    if (data.firstService) files.push(["test/grpc.test.ts", "project/service/test/grpc.test.ts.ejs"]);
+  }
+  if (type === "api" && input.sample && data.firstService)
+    files.push([`src/handler/${data.firstService.fileName}/hello.ts`, "project/api/src/handler/hello.ts.ejs"]);
+  if (type === "service" && data.firstEntity) {
     files.push(["src/migrate.ts", "project/service/src/migrate.ts.ejs"]);
-    files.push(["vitest.config.ts", "project/service/vitest.config.ts.ejs"]);
-    if (data.firstEntity && input.sample) {
+    if (input.sample)
       files.push(
         ["test/repository.test.ts", "project/service/test/repository.test.ts.ejs"],
         ["test/data-service.test.ts", "project/service/test/data-service.test.ts.ejs"],
         ["test/handler.test.ts", "project/service/test/handler.test.ts.ejs"],
       );
-    }
-    if (data.firstService) files.push(["test/grpc.test.ts", "project/service/test/grpc.test.ts.ejs"]);
   }
   return files.map(([path, template]) => ({
     path,
@@ -88,8 +103,8 @@ export function planProject(input: ProjectInput, templates: TemplateSet): Scaffo
   }));
 }
 
-/** The sample proto a new service starts from, when no `--proto` is given: one entity with its standard methods. */
-export function sampleProto(input: Pick<ProjectInput, "alias">, templates: TemplateSet): ScaffoldFile {
+/** The sample proto a new project starts from, when no `--proto` is given: a service with one entity and its standard methods, or an API service with one HTTP route. */
+export function sampleProto(input: Pick<ProjectInput, "alias" | "type">, templates: TemplateSet): ScaffoldFile {
   const { alias } = input;
   const entity = {
     ...alias,
@@ -99,15 +114,38 @@ export function sampleProto(input: Pick<ProjectInput, "alias">, templates: Templ
     snakePlural: plural(alias.snake),
     screaming: alias.snake.toUpperCase(),
   };
-  const protoPackage = `${alias.snake}.v1`;
   return {
     path: `proto/${alias.snake}/v1/${alias.snake}.proto`,
-    content: renderTemplate(templates, "project/service/proto/entity.proto.ejs", {
+    content: renderTemplate(templates, `project/${input.type}/proto/sample.proto.ejs`, {
+      alias,
       entity,
-      protoPackage,
-      service: `${alias.pascal}Service`,
-      serviceKebab: `${alias.kebab}-service`,
+      protoPackage: `${alias.snake}.v1`,
+      service: `${alias.pascal}${input.type === "api" ? "Api" : "Service"}`,
+      serviceKebab: `${alias.kebab}-${input.type === "api" ? "api" : "service"}`,
     }),
     why: "the sample proto",
   };
+}
+
+/** What `create-tsmicro NAME --workspace` prints: the root of a system of services. */
+export interface WorkspaceInput {
+  readonly packageName: string;
+  readonly devDependencies: Readonly<Record<string, string>>;
+  readonly overrides: Readonly<Record<string, string>> | undefined;
+  readonly version: string;
+}
+
+/** The files of a workspace root: package.json with `services/*` workspaces, tsmicro.json, README, the shared proto folder. */
+export function planWorkspace(input: WorkspaceInput, templates: TemplateSet): ScaffoldFile[] {
+  const data = { ...input, json: (value: unknown) => JSON.stringify(value, null, 2).replace(/\n/g, "\n  ") };
+  return (
+    [
+      ["package.json", "project/workspace/package.json.ejs"],
+      ["tsmicro.json", "project/workspace/tsmicro.json.ejs"],
+      ["README.md", "project/workspace/README.md.ejs"],
+      [".gitignore", "project/workspace/gitignore.ejs"],
+      [".dockerignore", "project/workspace/dockerignore.ejs"],
+      ["proto/.gitkeep", "project/workspace/gitkeep.ejs"],
+    ] as const
+  ).map(([path, template]) => ({ path, content: renderTemplate(templates, template, data), why: "the workspace" }));
 }

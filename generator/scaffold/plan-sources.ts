@@ -31,7 +31,12 @@ export function planSourceFiles(model: SourceModel, templates: TemplateSet): Sca
     files.push({ path, content: renderTemplate(templates, `${base}/${template}`, data), why });
 
   if (model.services.length > 0)
-    render("src/handler/dependencies.ts", "handler/dependencies.ts.ejs", { entities: model.entities }, "the handlers");
+    render(
+      "src/handler/dependencies.ts",
+      "handler/dependencies.ts.ejs",
+      { entities: model.entities, clients: model.clients },
+      "the handlers",
+    );
   for (const service of model.services) {
     const why = `service ${service.name}`;
     render(`src/handler/${service.fileName}.ts`, "handler/service.ts.ejs", { service }, why);

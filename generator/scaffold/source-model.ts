@@ -85,17 +85,48 @@ export interface EntityScaffold {
   readonly plainErrors: boolean;
 }
 
+/** A service of another project in the workspace, which this one's handlers call through its typed client. */
+export interface ClientScaffold {
+  /** `userService`: its field in the handlers' Dependencies. */
+  readonly field: string;
+  /** `UserServiceClient`, `UserServiceDefinition`. */
+  readonly clientType: string;
+  readonly definitionName: string;
+  readonly genModule: string;
+  /** The name it registers under, which the client looks up. */
+  readonly registeredName: string;
+}
+
 /** Everything in a project's protos that the scaffold writes user code for. */
 export interface SourceModel {
   readonly services: readonly ServiceScaffold[];
   readonly entities: readonly EntityScaffold[];
+  /** Services of the workspace's other projects the handlers call (API services only). */
+  readonly clients: readonly ClientScaffold[];
 }
 
-/** Reads the project's own proto files (not their imports) for services and entities. */
-export function buildSourceModel(files: readonly DescFile[], registry: Registry): SourceModel {
+/**
+ * Reads the project's own proto files (not their imports) for services and
+ * entities; `called` are other projects' files whose services it calls,
+ * with the name each registers under.
+ */
+export function buildSourceModel(
+  files: readonly DescFile[],
+  registry: Registry,
+  called: readonly { readonly file: DescFile; readonly registeredName: string }[] = [],
+): SourceModel {
   const entities = files.flatMap((file) => entitiesOf(file, registry));
   const services = files.flatMap((file) => file.services.map((service) => serviceScaffold(service, file, entities)));
-  return { services, entities };
+  const clients = called.flatMap(({ file, registeredName }) =>
+    file.services.map((service) => ({
+      field: lowerFirst(service.name),
+      clientType: `${service.name}Client`,
+      definitionName: `${service.name}Definition`,
+      genModule: genModule(file),
+      registeredName,
+    })),
+  );
+  return { services, entities, clients };
 }
 
 function genModule(file: DescFile): string {

@@ -136,22 +136,22 @@ export {
   type PathTemplate,
   type PlainSegment,
   type VariableSegment,
-} from "./gateway/path-template.js";
-export { compileTemplate, type CompiledTemplate } from "./gateway/compile-template.js";
+} from "./routing/path-template.js";
+export { compileTemplate, type CompiledTemplate } from "./routing/compile-template.js";
 export {
   createRouter,
   type RouteConflict,
   type RouteDefinition,
   type RouteMatch,
   type Router,
-} from "./gateway/router.js";
+} from "./routing/router.js";
 export {
   buildRequestFields,
   lowerCamel,
   type RequestFields,
   type RequestFieldsInput,
-} from "./gateway/request-fields.js";
-export { readHttpRules, type HttpBinding } from "./gateway/http-rules.js";
+} from "./routing/request-fields.js";
+export { readHttpRules, type HttpBinding } from "./routing/http-rules.js";
 export { dynamicCodec, dynamicMethod } from "./definition/dynamic-method.js";
 export {
   createReflectionClient,

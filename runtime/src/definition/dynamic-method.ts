@@ -9,7 +9,7 @@ import {
   type Message,
   type Registry,
 } from "@bufbuild/protobuf";
-import { readHttpRules } from "../gateway/http-rules.js";
+import { readHttpRules } from "../routing/http-rules.js";
 import type { HttpRule, MessageCodec, MethodDefinition } from "./definition.js";
 
 /**

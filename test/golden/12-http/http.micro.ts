@@ -334,7 +334,7 @@ export function createLibraryServiceClient(caller: Caller): LibraryServiceClient
 
 /**
  * LibraryService's HTTP routes, from its google.api.http options: a custom gateway
- * mounts them, with typed hooks, through `mountRoutes` from `@tsmicro/runtime/gateway`.
+ * mounts them, with typed hooks, through `mountRoutes` from `@tsmicro/gateway`.
  */
 export const LibraryServiceRoutes = {
   definition: LibraryServiceDefinition,

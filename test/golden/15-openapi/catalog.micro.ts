@@ -116,7 +116,7 @@ export function createCatalogClient(caller: Caller): CatalogClient {
 
 /**
  * Catalog's HTTP routes, from its google.api.http options: a custom gateway
- * mounts them, with typed hooks, through `mountRoutes` from `@tsmicro/runtime/gateway`.
+ * mounts them, with typed hooks, through `mountRoutes` from `@tsmicro/gateway`.
  */
 export const CatalogRoutes = {
   definition: CatalogDefinition,

@@ -502,7 +502,7 @@ export function createLibraryClient(caller: Caller): LibraryClient {
 
 /**
  * Library's HTTP routes, from its google.api.http options: a custom gateway
- * mounts them, with typed hooks, through `mountRoutes` from `@tsmicro/runtime/gateway`.
+ * mounts them, with typed hooks, through `mountRoutes` from `@tsmicro/gateway`.
  */
 export const LibraryRoutes = {
   definition: LibraryDefinition,

@@ -1,0 +1,58 @@
+import { Code, TsmicroError } from "@tsmicro/runtime";
+import { describe, expect, it } from "vitest";
+import { describeFailure, failureReason } from "./call-failure.js";
+
+describe("failureReason", () => {
+  it.each([
+    [
+      "a dead node",
+      Code.UNAVAILABLE,
+      "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:40123 (2026-12-02T11:00:00.000Z). Resolution note: ",
+      "connection refused at 127.0.0.1:40123: nothing listens there (the node may have died without deregistering)",
+    ],
+    [
+      "a reset connection",
+      Code.UNAVAILABLE,
+      "read ECONNRESET 10.0.0.7:50051",
+      "the connection to 10.0.0.7:50051 was reset (the node may have crashed or restarted)",
+    ],
+    [
+      "a dropped connection",
+      Code.UNAVAILABLE,
+      "Connection dropped",
+      "the connection to 127.0.0.1:9 broke off before the call finished (the node may have crashed or restarted)",
+    ],
+    [
+      "a deadline",
+      Code.DEADLINE_EXCEEDED,
+      "Deadline exceeded after 0.301s,LB pick: 0.001s,remote_addr=127.0.0.1:37433",
+      "no answer from 127.0.0.1:37433 within 300 ms (--client_request_timeout)",
+    ],
+  ])("words %s as a sentence", (_, code, raw, sentence) => {
+    expect(failureReason(new TsmicroError(code, raw), "127.0.0.1:9", 300)).toBe(sentence);
+  });
+
+  it("keeps a service's own message", () => {
+    const error = new TsmicroError(Code.UNAVAILABLE, "the database is down for maintenance");
+    expect(failureReason(error, "127.0.0.1:9")).toBe("the database is down for maintenance");
+  });
+});
+
+describe("describeFailure", () => {
+  it("keeps the code and puts what failed first", () => {
+    const raw = new TsmicroError(
+      Code.UNAVAILABLE,
+      "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1",
+    );
+    const described = describeFailure(raw, "echo Alpha.Unary") as TsmicroError;
+    expect(described.code).toBe(Code.UNAVAILABLE);
+    expect(described.message).toBe(
+      "echo Alpha.Unary: connection refused at 127.0.0.1:1: nothing listens there (the node may have died without deregistering)",
+    );
+  });
+
+  it("passes anything not a TsmicroError through", () => {
+    const error = new Error("bug");
+    expect(describeFailure(error, "echo Alpha.Unary")).toBe(error);
+  });
+});

@@ -1,0 +1,66 @@
+import { Code, codeName, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
+
+/**
+ * Text that grpc-js (or Node's sockets under it) wrote rather than a
+ * service: a service's own status message passes through unchanged, while
+ * this text is replaced by a sentence, because "No connection established.
+ * Last error: ... Resolution note:" tells a user nothing they can act on.
+ */
+const libraryText =
+  /No connection established|Last error:|Resolution note|Deadline exceeded after|RST_STREAM|Connection dropped|Call ended without|failed to connect|Name resolution failed|Stream refused|Received http2|\bE(CONNREFUSED|CONNRESET|HOSTUNREACH|NETUNREACH|TIMEDOUT|NOTFOUND|PIPE|AI_AGAIN)\b/;
+
+/** Socket errors by errno, as a sentence about `address`. */
+const socketReasons: Readonly<Record<string, (address: string) => string>> = {
+  ECONNREFUSED: (a) =>
+    `connection refused at ${a}: nothing listens there (the node may have died without deregistering)`,
+  ECONNRESET: (a) => `the connection to ${a} was reset (the node may have crashed or restarted)`,
+  EPIPE: (a) => `the connection to ${a} broke (the node may have crashed or restarted)`,
+  EHOSTUNREACH: (a) => `${a} cannot be reached from this machine`,
+  ENETUNREACH: (a) => `${a} cannot be reached from this machine`,
+  ETIMEDOUT: (a) => `connecting to ${a} timed out`,
+  ENOTFOUND: (a) => `the host name in ${a} does not resolve`,
+  EAI_AGAIN: (a) => `the host name in ${a} could not be resolved just now`,
+};
+
+/**
+ * The reason a call failed, in one human sentence: the service's own
+ * message when it sent one, else what went wrong on the way, read from the
+ * library's text. `address` is the node when the caller knows it;
+ * `timeoutMs` the call's timeout, to say how long was waited.
+ */
+export function failureReason(error: TsmicroError, address?: string, timeoutMs?: number): string {
+  const text = error.message;
+  if (!libraryText.test(text)) return text;
+  const errno = /\b(E[A-Z_]+) (\d{1,3}(?:\.\d{1,3}){3}:\d+|\[[0-9a-f:]+\]:\d+|[\w.-]+:\d+)/.exec(text);
+  const where = errno?.[2] ?? /remote_addr=([^\s,]+)/.exec(text)?.[1] ?? address ?? "the node";
+  const socket = errno ? socketReasons[errno[1]!] : undefined;
+  if (socket) return socket(where);
+  if (/Connection dropped|Call ended without|RST_STREAM/.test(text))
+    return `the connection to ${where} broke off before the call finished (the node may have crashed or restarted)`;
+  switch (error.code) {
+    case Code.DEADLINE_EXCEEDED:
+      return timeoutMs === undefined
+        ? `no answer from ${where} in time (see --client_request_timeout)`
+        : `no answer from ${where} within ${timeoutMs} ms (--client_request_timeout)`;
+    case Code.UNAVAILABLE:
+      return `${where} could not be reached (is the node running?)`;
+    case Code.CANCELLED:
+      return `the call to ${where} was cancelled`;
+    case Code.RESOURCE_EXHAUSTED:
+      return `a message to or from ${where} is larger than allowed (see --client_max_recv_msg_size and --client_max_send_msg_size)`;
+    default:
+      return `the call to ${where} failed in transport (${codeName(error.code)})`;
+  }
+}
+
+/**
+ * A failure as the CLI reports it: the same code (so `call failed: CODE:`
+ * stays exact), `what` first, the reason as a sentence. Anything not a
+ * TsmicroError is returned as it came, for the caller to judge.
+ */
+export function describeFailure(error: unknown, what: string, timeoutMs?: number): unknown {
+  if (!isTsmicroError(error)) return error;
+  const reason = failureReason(error, undefined, timeoutMs);
+  if (reason === error.message && error.message.startsWith(what)) return error;
+  return new TsmicroError(error.code, `${what}: ${reason}`, { cause: error, retryable: error.retryable });
+}

@@ -1,0 +1,76 @@
+import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { PackageSpecs } from "./vendor-packages.js";
+
+/** A project's tsmicro.json: what `tsmicro generate` reads there. */
+export interface ProjectConfig {
+  /** A workspace root: its services are in `services/*`, its protos in the shared `proto/`. */
+  readonly workspace?: boolean;
+  readonly type?: "service" | "api" | "web";
+  readonly name?: string;
+  /** The proto folder, relative to the project. */
+  readonly proto?: string;
+  /** In a workspace, the folder of the shared protos that is this service's own. */
+  readonly owns?: string;
+  readonly out?: string;
+}
+
+/** Reads `dir/tsmicro.json`, or undefined when there is none. */
+export async function readProjectConfig(dir: string): Promise<ProjectConfig | undefined> {
+  const text = await readFile(join(dir, "tsmicro.json"), "utf8").catch(() => undefined);
+  return text === undefined ? undefined : (JSON.parse(text) as ProjectConfig);
+}
+
+/** `dir` when it is a workspace root (its tsmicro.json says `"workspace": true`). */
+export async function findWorkspace(dir: string): Promise<string | undefined> {
+  return (await readProjectConfig(dir))?.workspace ? dir : undefined;
+}
+
+/** The services of a workspace: `services/*` folders with a tsmicro.json. */
+export async function workspaceServices(root: string): Promise<string[]> {
+  const entries = await readdir(join(root, "services"), { withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => e.isDirectory() && existsSync(join(root, "services", e.name, "tsmicro.json")))
+    .map((e) => join(root, "services", e.name))
+    .sort();
+}
+
+/** Which compiled proto files are a service's own: those under its folder of the shared protos, or all of them. */
+export function ownedBy(own: string | undefined): (protoFile: string) => boolean {
+  if (own === undefined) return () => true;
+  const folder = `${own.split("/")[0]}/`;
+  return (protoFile) => protoFile.startsWith(folder);
+}
+
+/**
+ * How a new service of a workspace depends on tsmicro's packages: the same
+ * tarballs in the workspace's `vendor/` (seen from `services/NAME`), or the
+ * released version the workspace uses.
+ */
+export async function workspaceSpecs(root: string): Promise<PackageSpecs> {
+  const pkg = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as {
+    devDependencies?: Record<string, string>;
+  };
+  const tsmicro = pkg.devDependencies?.tsmicro ?? "";
+  if (!tsmicro.startsWith("file:vendor/")) return { tsmicro, runtime: tsmicro, gateway: tsmicro, vendored: false };
+  const vendored = await readdir(join(root, "vendor"));
+  const runtime = vendored.find((f) => f.startsWith("tsmicro-runtime-"));
+  const gateway = vendored.find((f) => f.startsWith("tsmicro-gateway-"));
+  return {
+    tsmicro: `file:../../${tsmicro.slice("file:".length)}`,
+    runtime: `file:../../vendor/${runtime}`,
+    gateway: `file:../../vendor/${gateway}`,
+    vendored: true,
+  };
+}
+
+/** The registered name of each workspace service, by the folder of the shared protos it owns. */
+export async function registeredNames(root: string): Promise<Map<string, string>> {
+  const names = new Map<string, string>();
+  for (const dir of await workspaceServices(root)) {
+    const config = await readProjectConfig(dir);
+    if (config?.owns && config.name) names.set(config.owns, config.name);
+  }
+  return names;
+}

@@ -1,0 +1,236 @@
+import { createFileRegistry, fromBinary, type FileRegistry } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import {
+  type ClientTransport,
+  createReflectionClient,
+  type HttpRule,
+  type Logger,
+  type Registry,
+  type Service,
+  type ServiceDefinition,
+} from "@tsmicro/runtime";
+import { createRouter, type RouteConflict, type RouteDefinition, type Router } from "@tsmicro/runtime/internal";
+import { gatewayMethods, type GatewayMethod } from "./gateway-method.js";
+
+/** A route of the table: one `google.api.http` binding of one method. */
+export interface GatewayRoute extends RouteDefinition {
+  readonly target: GatewayMethod;
+  readonly rule: HttpRule;
+}
+
+/** A registered service as the gateway knows it: its RPCs, with descriptors. */
+export interface BackendService {
+  readonly name: string;
+  /** The proto services it serves. */
+  readonly typeNames: readonly string[];
+  readonly methods: readonly GatewayMethod[];
+  /** The descriptors of each proto service, by type name. */
+  readonly descriptors: ReadonlyMap<string, FileRegistry>;
+}
+
+/** Options of createBackendCatalogue. */
+export interface BackendCatalogueOptions {
+  readonly registry: Registry;
+  readonly transport: ClientTransport;
+  readonly logger: Logger;
+  /** Definitions known at build time: their embedded descriptors are used instead of asking a node. */
+  readonly definitions?: readonly ServiceDefinition[];
+  /** Refuse a service whose routes collide with others (`--strict-routes`) instead of warning. */
+  readonly strictRoutes?: boolean;
+  /** Registry services the gateway never routes to (itself, web services). */
+  readonly ignore?: (service: Service) => boolean;
+}
+
+/** The services behind the gateway and their route table, kept current by a registry watch. */
+export interface BackendCatalogue {
+  /** Loads every registered service, then follows the registry. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The current route table of `google.api.http` bindings. */
+  readonly router: Router<GatewayRoute>;
+  /** A service by registry name, loading it now if the watch has not brought it yet. */
+  service(name: string): Promise<BackendService | undefined>;
+  /** Every loaded service. */
+  services(): BackendService[];
+}
+
+/**
+ * Discovers backends: for each registered gRPC service it learns the proto services from the
+ * registry's endpoints (or server reflection) and their descriptors from the generated
+ * definitions it was given or, failing that, from a node's server reflection. A service that
+ * registers later is loaded when the watch reports it, so the gateway routes it without a
+ * restart. A service whose nodes all leave keeps its routes, which then answer 503.
+ */
+export function createBackendCatalogue(options: BackendCatalogueOptions): BackendCatalogue {
+  const { registry, transport, logger } = options;
+  const known = new Map<string, ServiceDefinition>(options.definitions?.map((d) => [d.typeName, d]));
+  const services = new Map<string, BackendService & { signature: string }>();
+  const loading = new Map<string, Promise<void>>();
+  const missing = new Map<string, number>();
+  let router = createRouter<GatewayRoute>([]);
+  let watcher: ReturnType<Registry["watch"]> | undefined;
+  let stopped = false;
+
+  function routesOf(list: Iterable<BackendService>): GatewayRoute[] {
+    return [...list]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .flatMap((service) =>
+        service.methods.flatMap((target) =>
+          target.definition.http.map((rule) => ({
+            method: rule.method,
+            path: rule.path,
+            name: target.rpc,
+            target,
+            rule,
+          })),
+        ),
+      );
+  }
+
+  function rebuild(candidate: BackendService & { signature: string }): void {
+    const next = new Map(services);
+    next.set(candidate.name, candidate);
+    const table = createRouter(routesOf(next.values()));
+    const fresh = table.conflicts.filter((c) => !router.conflicts.some((old) => sameConflict(old, c)));
+    for (const conflict of fresh) {
+      if (options.strictRoutes) {
+        logger.error(
+          { backend: candidate.name },
+          `route conflict, service not routed (--strict-routes): ${conflict.message}`,
+        );
+        return;
+      }
+      logger.warn({ backend: candidate.name }, `route conflict: ${conflict.message}`);
+    }
+    services.set(candidate.name, candidate);
+    router = table;
+  }
+
+  async function descriptorsFor(typeName: string, service: Service): Promise<FileRegistry> {
+    const definition = known.get(typeName);
+    if (definition) {
+      const bytes = Buffer.from(definition.fileDescriptorSet, "base64");
+      return createFileRegistry(fromBinary(FileDescriptorSetSchema, bytes));
+    }
+    let lastError: unknown;
+    for (const node of grpcNodes(service)) {
+      try {
+        return await createReflectionClient(transport, node.address).descriptorsOf(typeName);
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError ?? new Error(`no node of ${service.name} to ask for ${typeName}`);
+  }
+
+  async function typeNamesOf(service: Service): Promise<string[]> {
+    const fromEndpoints = [...new Set(service.endpoints.map((e) => e.metadata.service).filter(isString))];
+    if (fromEndpoints.length > 0) return fromEndpoints.sort();
+    for (const node of grpcNodes(service)) {
+      try {
+        const listed = await createReflectionClient(transport, node.address).listServices();
+        return listed.filter((name) => !name.startsWith("grpc.")).sort();
+      } catch {
+        // try the next node
+      }
+    }
+    return [];
+  }
+
+  async function load(name: string): Promise<void> {
+    const versions = await registry.getService(name);
+    const merged = mergeVersions(name, versions);
+    if (!merged || merged.nodes.length === 0 || options.ignore?.(merged)) return;
+    if (grpcNodes(merged).length === 0) return;
+    const signature = merged.endpoints
+      .map((e) => `${e.name}:${e.request}:${e.response}`)
+      .sort()
+      .join(",");
+    const current = services.get(name);
+    if (current && current.signature === signature && signature !== "") return;
+    const typeNames = await typeNamesOf(merged);
+    const descriptors = new Map<string, FileRegistry>();
+    for (const typeName of typeNames) descriptors.set(typeName, await descriptorsFor(typeName, merged));
+    const methods = typeNames.flatMap((typeName) => gatewayMethods(name, typeName, descriptors.get(typeName)!));
+    if (stopped) return;
+    rebuild({ name, typeNames, methods, descriptors, signature });
+    logger.info({ backend: name, methods: methods.length }, `gateway routes ${name}`);
+  }
+
+  function reload(name: string): Promise<void> {
+    const running = loading.get(name);
+    if (running) return running;
+    const task = load(name)
+      .catch((error: unknown) => logger.warn({ err: error, backend: name }, `could not load service ${name}`))
+      .finally(() => loading.delete(name));
+    loading.set(name, task);
+    return task;
+  }
+
+  async function follow(): Promise<void> {
+    if (!watcher) return;
+    try {
+      for await (const event of watcher) {
+        if (event.action !== "delete") void reload(event.service.name);
+      }
+    } catch (error) {
+      if (!stopped) logger.warn({ err: error }, "registry watch ended");
+    }
+  }
+
+  return {
+    get router() {
+      return router;
+    },
+    async start() {
+      watcher = registry.watch();
+      void follow();
+      const listed = await registry.listServices();
+      await Promise.all(listed.map((service) => reload(service.name)));
+    },
+    async stop() {
+      stopped = true;
+      watcher?.stop();
+      await Promise.allSettled([...loading.values()]);
+    },
+    async service(name) {
+      // A name seen missing is not looked up again for a second, so requests for unknown
+      // services cost no registry round trip each (the watch still brings it when it comes).
+      if (!services.has(name) && (missing.get(name) ?? 0) <= Date.now()) {
+        await reload(name);
+        if (!services.has(name)) {
+          if (missing.size >= 10_000) missing.clear();
+          missing.set(name, Date.now() + 1_000);
+        }
+      }
+      return services.get(name);
+    },
+    services() {
+      return [...services.values()];
+    },
+  };
+}
+
+function sameConflict(a: RouteConflict<GatewayRoute>, b: RouteConflict<GatewayRoute>): boolean {
+  return a.method === b.method && a.shape === b.shape && a.serving.name === b.serving.name;
+}
+
+function grpcNodes(service: Service): Service["nodes"] {
+  return service.nodes.filter((node) => (node.metadata.protocol ?? "grpc") === "grpc");
+}
+
+function mergeVersions(name: string, versions: readonly Service[]): Service | undefined {
+  const [first] = versions;
+  if (!first) return undefined;
+  return {
+    name,
+    version: first.version,
+    metadata: first.metadata,
+    endpoints: versions.flatMap((v) => v.endpoints),
+    nodes: versions.flatMap((v) => v.nodes),
+  };
+}
+
+function isString(value: string | undefined): value is string {
+  return value !== undefined && value !== "";
+}

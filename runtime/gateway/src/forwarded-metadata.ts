@@ -1,0 +1,66 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { Code, type Metadata, TsmicroError } from "@tsmicro/runtime";
+import { jwtMetadataKeys } from "./jwt-auth.js";
+
+/**
+ * Keys a client may not set through `Grpc-Metadata-*`: HTTP/2 forbids connection-specific
+ * headers (one would make the backend reset the stream or drop the whole connection), gRPC
+ * owns `grpc-*` and the content headers, and claims come only from a verified token.
+ */
+const reservedKeys = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "host",
+  "http2-settings",
+  "content-length",
+  "content-type",
+  "user-agent",
+  ...jwtMetadataKeys,
+]);
+
+/** What gRPC accepts as a metadata key, and as a text value (printable ASCII). */
+const validKey = /^[0-9a-z_.-]+$/;
+const validText = /^[\x20-\x7e]*$/;
+
+/**
+ * gRPC metadata from HTTP headers, as grpc-gateway forwards them: `Grpc-Metadata-*` headers
+ * without the prefix (reserved keys dropped, `-bin` values base64-decoded), `Authorization`,
+ * and `X-Forwarded-For`/`X-Request-Id`. A value gRPC cannot carry is INVALID_ARGUMENT naming
+ * the header.
+ */
+export function forwardedMetadata(headers: IncomingHttpHeaders, ip: string): Metadata {
+  const metadata: Record<string, string | Uint8Array> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const text = Array.isArray(value) ? value.join(", ") : value;
+    if (name.startsWith("grpc-metadata-")) {
+      const key = name.slice("grpc-metadata-".length);
+      if (!validKey.test(key) || key.startsWith("grpc-") || reservedKeys.has(key)) continue;
+      metadata[key] = key.endsWith("-bin") ? binaryHeader(name, text) : textHeader(name, text);
+    } else if (name === "authorization" || name === "x-request-id") metadata[name] = textHeader(name, text);
+  }
+  const forwarded = headers["x-forwarded-for"];
+  metadata["x-forwarded-for"] = textHeader("x-forwarded-for", forwarded ? `${String(forwarded)}, ${ip}` : ip);
+  return metadata;
+}
+
+function textHeader(name: string, value: string): string {
+  if (!validText.test(value))
+    throw new TsmicroError(
+      Code.INVALID_ARGUMENT,
+      `the ${name} header has characters gRPC metadata cannot carry (printable ASCII only)`,
+    );
+  return value;
+}
+
+/** A `-bin` metadata header's bytes: base64, standard or URL-safe, padded or not, as grpc-gateway reads it. */
+function binaryHeader(name: string, value: string): Uint8Array {
+  const text = value.trim();
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(text))
+    throw new TsmicroError(Code.INVALID_ARGUMENT, `the ${name} header is not base64, as a -bin header must be`);
+  return Buffer.from(text, "base64");
+}

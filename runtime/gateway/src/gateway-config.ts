@@ -1,0 +1,307 @@
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import type { JSONWebKeySet } from "jose";
+import { SetupError } from "@tsmicro/runtime";
+import { createJwtVerifier, type JwtOptions } from "./jwt-auth.js";
+import { createRouteRules, type RouteRateLimit, type RouteRule } from "./route-rules.js";
+
+/** The gateway's settings from its config file, checked and with the key files it names read. */
+export interface GatewayConfig {
+  /** Absent when the file has no `jwt` section: then no route can require auth. */
+  readonly jwt?: JwtOptions;
+  readonly routes: RouteRule[];
+  /** Origins allowed by CORS (`https://app.example`, or `*`); absent when the file has no `cors` section. */
+  readonly corsOrigins?: string[];
+}
+
+const topKeys = ["jwt", "routes", "cors"];
+const jwtKeys = ["secret", "publicKeyFile", "jwksFile", "issuer", "audience", "algorithms", "clockToleranceSeconds"];
+const routeKeys = ["match", "auth", "rateLimit"];
+const rateLimitKeys = ["rate", "burst", "per"];
+const corsKeys = ["origins"];
+
+/**
+ * Reads the gateway config, a JSON file:
+ * `{ "jwt": { "secret" | "publicKeyFile" | "jwksFile", "issuer", "audience", "algorithms",
+ * "clockToleranceSeconds" }, "routes": [RouteRule...], "cors": { "origins": [...] } }`.
+ * Key files are read relative to the config file. Every mistake throws a SetupError naming the
+ * file and the key path (`gateway.json: routes[2].rateLimit.rat is not a known setting ...`),
+ * and the JWT keys and route patterns are checked as the gateway will use them.
+ */
+export async function loadGatewayConfig(path: string): Promise<GatewayConfig> {
+  const root = parseJson(await readText(path, `the gateway config ${path}`), path);
+  const file: ConfigFile = { path, fail: (message) => new SetupError("TSM_ERR_CONFIG_SETTING", path, message) };
+  const top = object(root, "", topKeys, file);
+  const routes =
+    top.routes === undefined ? [] : array(top.routes, "routes", file).map((r, i) => route(r, `routes[${i}]`, file));
+  createRouteRules(routes, {}, `${path}: routes`);
+  const corsOrigins = top.cors === undefined ? undefined : cors(top.cors, file);
+  const jwt = top.jwt === undefined ? undefined : await jwtOptions(top.jwt, file);
+  const needsAuth = routes.findIndex((rule) => rule.auth === true);
+  if (jwt === undefined && needsAuth >= 0)
+    throw file.fail(`routes[${needsAuth}].auth is true but there is no jwt section to verify tokens with; add one`);
+  return { routes, ...(jwt === undefined ? {} : { jwt }), ...(corsOrigins === undefined ? {} : { corsOrigins }) };
+}
+
+interface ConfigFile {
+  readonly path: string;
+  /** A TSM_ERR_CONFIG_SETTING error, the message prefixed with the file. */
+  readonly fail: (message: string) => SetupError;
+}
+
+async function jwtOptions(value: unknown, file: ConfigFile): Promise<JwtOptions> {
+  const section = object(value, "jwt", jwtKeys, file);
+  const sources = ["secret", "publicKeyFile", "jwksFile"].filter((key) => section[key] !== undefined);
+  if (sources.length !== 1)
+    throw new SetupError(
+      "TSM_ERR_JWT_KEY_SOURCE",
+      `${file.path}: jwt`,
+      sources.length === 0 ? "no key to verify tokens with" : `${sources.join(" and ")} are both set`,
+      "secret (an HMAC shared secret), publicKeyFile (a PEM public key or certificate) or jwksFile (a JSON Web Key Set)",
+    );
+  const options: { -readonly [K in keyof JwtOptions]: JwtOptions[K] } = {};
+  if (section.secret !== undefined) options.secret = string(section.secret, "jwt.secret", file);
+  if (section.publicKeyFile !== undefined) {
+    const keyFile = keyPath(section.publicKeyFile, "jwt.publicKeyFile", file);
+    options.publicKey = await readText(keyFile, `${keyFile} (${file.path}: jwt.publicKeyFile)`);
+  }
+  if (section.jwksFile !== undefined) {
+    const keyFile = keyPath(section.jwksFile, "jwt.jwksFile", file);
+    const text = await readText(keyFile, `${keyFile} (${file.path}: jwt.jwksFile)`);
+    options.jwks = parseJson(text, keyFile) as JSONWebKeySet;
+  }
+  if (section.issuer !== undefined) options.issuer = stringOrStrings(section.issuer, "jwt.issuer", file);
+  if (section.audience !== undefined) options.audience = stringOrStrings(section.audience, "jwt.audience", file);
+  if (section.algorithms !== undefined)
+    options.algorithms = array(section.algorithms, "jwt.algorithms", file).map((a, i) =>
+      string(a, `jwt.algorithms[${i}]`, file),
+    );
+  if (section.clockToleranceSeconds !== undefined)
+    options.clockToleranceSeconds = number(section.clockToleranceSeconds, "jwt.clockToleranceSeconds", file);
+  createJwtVerifier(options, `${file.path}: jwt`);
+  return options;
+}
+
+/** A key file's path, relative to the config file's folder. */
+function keyPath(value: unknown, at: string, file: ConfigFile): string {
+  const name = string(value, at, file);
+  if (name === "") throw file.fail(`${at} is empty; give the key file's path, relative to this file`);
+  return resolve(dirname(file.path), name);
+}
+
+function route(value: unknown, at: string, file: ConfigFile): RouteRule {
+  const entry = object(value, at, routeKeys, file);
+  if (entry.match === undefined)
+    throw file.fail(`${at}.match is missing; say which routes the rule is for, such as "pkg.Service.*"`);
+  const rule: { -readonly [K in keyof RouteRule]: RouteRule[K] } = { match: string(entry.match, `${at}.match`, file) };
+  if (entry.auth !== undefined) rule.auth = boolean(entry.auth, `${at}.auth`, file);
+  if (entry.rateLimit !== undefined) rule.rateLimit = rateLimit(entry.rateLimit, `${at}.rateLimit`, file);
+  return rule;
+}
+
+function rateLimit(value: unknown, at: string, file: ConfigFile): RouteRateLimit {
+  const entry = object(value, at, rateLimitKeys, file);
+  if (entry.rate === undefined) throw file.fail(`${at}.rate is missing; give calls per second, such as 10`);
+  const limit: { -readonly [K in keyof RouteRateLimit]: RouteRateLimit[K] } = {
+    rate: number(entry.rate, `${at}.rate`, file),
+  };
+  if (entry.burst !== undefined) limit.burst = number(entry.burst, `${at}.burst`, file);
+  if (entry.per !== undefined) limit.per = string(entry.per, `${at}.per`, file) as RouteRateLimit["per"];
+  return limit;
+}
+
+function cors(value: unknown, file: ConfigFile): string[] {
+  const section = object(value, "cors", corsKeys, file);
+  if (section.origins === undefined) return [];
+  return array(section.origins, "cors.origins", file).map((entry, i) => {
+    const at = `cors.origins[${i}]`;
+    const origin = string(entry, at, file);
+    if (origin !== "*" && originOf(origin) !== origin) {
+      const fixed = originOf(origin);
+      throw file.fail(
+        `${at} ${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path)` +
+          (fixed === undefined ? "" : `; write ${JSON.stringify(fixed)}`) +
+          ', or "*" for any',
+      );
+    }
+    return origin;
+  });
+}
+
+function originOf(text: string): string | undefined {
+  try {
+    const origin = new URL(text).origin;
+    return origin === "null" ? undefined : origin;
+  } catch {
+    return undefined;
+  }
+}
+
+// Value checks: each names the key path, what was expected and what was found.
+
+function object(value: unknown, at: string, known: readonly string[], file: ConfigFile): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw file.fail(`${at === "" ? "the config" : at} must be an object, not ${describeValue(value)}`);
+  const entries = value as Record<string, unknown>;
+  for (const key of Object.keys(entries))
+    if (!known.includes(key))
+      throw file.fail(`${at === "" ? key : `${at}.${key}`} is not a known setting (${known.join(", ")})`);
+  return entries;
+}
+
+function array(value: unknown, at: string, file: ConfigFile): unknown[] {
+  if (!Array.isArray(value)) throw file.fail(`${at} must be an array, not ${describeValue(value)}`);
+  return value;
+}
+
+function string(value: unknown, at: string, file: ConfigFile): string {
+  if (typeof value !== "string") throw file.fail(`${at} must be a string, not ${describeValue(value)}`);
+  return value;
+}
+
+function stringOrStrings(value: unknown, at: string, file: ConfigFile): string | string[] {
+  if (Array.isArray(value)) return value.map((entry, i) => string(entry, `${at}[${i}]`, file));
+  if (typeof value !== "string")
+    throw file.fail(`${at} must be a string or an array of strings, not ${describeValue(value)}`);
+  return value;
+}
+
+function number(value: unknown, at: string, file: ConfigFile): number {
+  if (typeof value !== "number") throw file.fail(`${at} must be a number, not ${describeValue(value)}`);
+  return value;
+}
+
+function boolean(value: unknown, at: string, file: ConfigFile): boolean {
+  if (typeof value !== "boolean") throw file.fail(`${at} must be true or false, not ${describeValue(value)}`);
+  return value;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return "an object";
+  const json = JSON.stringify(value);
+  const shown = json.length > 40 ? `${json.slice(0, 37)}...` : json;
+  return `${typeof value === "string" ? "the string" : `the ${typeof value}`} ${shown}`;
+}
+
+// Files and JSON.
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    throw new SetupError("TSM_ERR_CONFIG_FILE", what, error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** Parses JSON; on a mistake throws TSM_ERR_CONFIG_JSON with `file:line:column` and what is wrong there. */
+function parseJson(text: string, path: string): unknown {
+  const json = text.startsWith("\uFEFF") ? text.slice(1) : text;
+  try {
+    return JSON.parse(json);
+  } catch (error) {
+    // V8's messages name no position for some mistakes and quote the text around it (keys
+    // included), so the place and reason come from a small scanner of our own.
+    const found = locateJsonError(json);
+    const reason = found?.reason ?? (error instanceof Error ? error.message : String(error));
+    const offset = found?.offset ?? 0;
+    const before = json.slice(0, offset);
+    const line = before.split("\n").length;
+    const column = offset - before.lastIndexOf("\n");
+    throw new SetupError("TSM_ERR_CONFIG_JSON", `${path}:${line}:${column}`, reason);
+  }
+}
+
+/** Where and why `text` is not JSON (RFC 8259), or undefined when it is. */
+function locateJsonError(text: string): { offset: number; reason: string } | undefined {
+  let i = 0;
+  class Stop {
+    constructor(readonly reason: string) {}
+  }
+  const stop = (reason: string): never => {
+    throw new Stop(reason);
+  };
+  const space = () => {
+    while (i < text.length && " \t\n\r".includes(text.charAt(i))) i++;
+  };
+  const unexpected = (expected: string): never => {
+    const c = text.charAt(i);
+    if (c === "") return stop(`the file ends where ${expected} should be`);
+    if (text.startsWith("//", i) || text.startsWith("/*", i)) return stop("JSON has no comments");
+    return stop(`expected ${expected}, found ${JSON.stringify(c)}`);
+  };
+  const string = () => {
+    i++;
+    for (;;) {
+      const c = text.charAt(i);
+      if (c === "") stop("this string is never closed");
+      if (c === '"') {
+        i++;
+        return;
+      }
+      if (c < " ") stop("a line break or control character inside a string; escape it (\\n, \\t)");
+      if (c === "\\") {
+        const e = text.charAt(i + 1);
+        if (e === "u" ? !/^[0-9A-Fa-f]{4}$/.test(text.slice(i + 2, i + 6)) : !'"\\/bfnrt'.includes(e) || e === "")
+          stop('a bad escape; JSON has \\" \\\\ \\/ \\b \\f \\n \\r \\t and \\uXXXX');
+        i += e === "u" ? 6 : 2;
+      } else i++;
+    }
+  };
+  const members = (close: "}" | "]", member: () => void, what: string) => {
+    i++;
+    space();
+    if (text.charAt(i) === close) {
+      i++;
+      return;
+    }
+    for (;;) {
+      space();
+      member();
+      space();
+      const c = text.charAt(i);
+      if (c === close) {
+        i++;
+        return;
+      }
+      if (c !== ",") unexpected(`, or ${close} after ${what}`);
+      i++;
+      space();
+      if (text.charAt(i) === close) stop(`a comma before ${close}; JSON allows no trailing comma`);
+    }
+  };
+  const value = (): void => {
+    space();
+    const c = text.charAt(i);
+    if (c === "{")
+      return members(
+        "}",
+        () => {
+          if (text.charAt(i) !== '"') unexpected('a "quoted" property name');
+          string();
+          space();
+          if (text.charAt(i) !== ":") unexpected(": after the property name");
+          i++;
+          value();
+        },
+        "a property",
+      );
+    if (c === "[") return members("]", value, "an array element");
+    if (c === '"') return string();
+    const literal = /true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+    literal.lastIndex = i;
+    const match = literal.exec(text);
+    if (match === null) return unexpected("a value");
+    i += match[0].length;
+  };
+  try {
+    value();
+    space();
+    if (i < text.length) unexpected("the end of the file after the value");
+    return undefined;
+  } catch (error) {
+    if (error instanceof Stop) return { offset: i, reason: error.reason };
+    throw error;
+  }
+}

@@ -1,0 +1,101 @@
+import {
+  ScalarType,
+  type DescField,
+  type DescMessage,
+  type DescMethod,
+  type FileRegistry,
+  type Message,
+} from "@bufbuild/protobuf";
+import { dynamicMethod, type HttpRule, type MethodDefinition } from "@tsmicro/runtime";
+
+/** One RPC the gateway can call, with what it needs to map HTTP to it: descriptors and codecs. */
+export interface GatewayMethod {
+  /** The registered service that serves it, such as `library`. */
+  readonly service: string;
+  /** The full RPC name, `fixtures.gateway.v1.Library.GetBook`. */
+  readonly rpc: string;
+  readonly desc: DescMethod;
+  readonly definition: MethodDefinition<Message, Message>;
+  /** Resolves `Any` and the fields' message types. */
+  readonly registry: FileRegistry;
+}
+
+/** The methods of the proto service `typeName` served by the registered service `service`. */
+export function gatewayMethods(service: string, typeName: string, registry: FileRegistry): GatewayMethod[] {
+  const desc = registry.getService(typeName);
+  if (!desc) return [];
+  return desc.methods.map((method) => ({
+    service,
+    rpc: `${typeName}.${method.name}`,
+    desc: method,
+    definition: dynamicMethod(method, registry),
+    registry,
+  }));
+}
+
+/** The bindings of a method: its `google.api.http` rules. */
+export function httpRulesOf(method: GatewayMethod): readonly HttpRule[] {
+  return method.definition.http;
+}
+
+/** What a query parameter may set: the field at a dotted path of JSON or proto names. */
+export interface QueryField {
+  readonly field: DescField;
+  /** The dotted path in JSON names. */
+  readonly jsonPath: string;
+}
+
+/** Well-known types a query parameter may set from one string, as grpc-gateway allows. */
+const scalarLikeMessages = new Set([
+  "google.protobuf.Timestamp",
+  "google.protobuf.Duration",
+  "google.protobuf.FieldMask",
+  "google.protobuf.DoubleValue",
+  "google.protobuf.FloatValue",
+  "google.protobuf.Int64Value",
+  "google.protobuf.UInt64Value",
+  "google.protobuf.Int32Value",
+  "google.protobuf.UInt32Value",
+  "google.protobuf.BoolValue",
+  "google.protobuf.StringValue",
+  "google.protobuf.BytesValue",
+]);
+
+/**
+ * Finds the field a query parameter names (`filter.author`, `page_size` or `pageSize`), or
+ * undefined when it names no field a string can set (unknown names are ignored, as grpc-gateway
+ * does, so cache busters like `?_=1` do no harm).
+ */
+export function queryFieldOf(message: DescMessage, dotted: string): QueryField | undefined {
+  let current: DescMessage | undefined = message;
+  const jsonNames: string[] = [];
+  const parts = dotted.split(".");
+  for (const [index, part] of parts.entries()) {
+    const field: DescField | undefined = current?.fields.find((f) => f.name === part || f.jsonName === part);
+    if (!field) return undefined;
+    jsonNames.push(field.jsonName);
+    if (index === parts.length - 1) {
+      if (field.fieldKind === "map") return undefined;
+      if (field.message && !scalarLikeMessages.has(field.message.typeName)) return undefined;
+      return { field, jsonPath: jsonNames.join(".") };
+    }
+    if (field.fieldKind !== "message") return undefined;
+    current = field.message;
+  }
+  return undefined;
+}
+
+/**
+ * Converts a query or path string to the proto3 JSON value its field takes: booleans become
+ * true/false and enum numbers become numbers; everything else stays a string, which proto3 JSON
+ * accepts for numbers, 64-bit integers, bytes and the well-known types. A value that does not
+ * fit is left as it is, so decoding names the field and the value.
+ */
+export function queryValue(field: DescField, value: string): unknown {
+  const isBool =
+    (field.fieldKind !== "message" && field.scalar === ScalarType.BOOL) ||
+    field.message?.typeName === "google.protobuf.BoolValue";
+  if (isBool) return value === "true" || value === "1" ? true : value === "false" || value === "0" ? false : value;
+  if (field.enum && /^-?\d+$/.test(value)) return Number(value);
+  return value;
+}

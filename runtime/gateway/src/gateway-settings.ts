@@ -1,0 +1,96 @@
+import { SetupError } from "@tsmicro/runtime";
+import { count, type FlagParser, oneOf, onOff, readFlags } from "@tsmicro/runtime/internal";
+
+/** What `tsmicro api` reads from flags and environment besides the registry and client flags. */
+export interface GatewaySettings {
+  /** `host:port` the HTTP server listens on; go-micro's `--address`, default `:8080` (every interface). */
+  readonly address: string;
+  /** Registry names behind default routes are `namespace.segment` (go-micro's `--namespace`); empty: the segment alone. */
+  readonly namespace: string;
+  /** A path prefix every route is served under, such as `/api`. */
+  readonly prefix: string;
+  readonly tlsCertFile: string | undefined;
+  readonly tlsKeyFile: string | undefined;
+  /** Origins allowed by CORS; `*` allows any; empty turns CORS off. */
+  readonly corsOrigins: readonly string[];
+  /** Largest request body in bytes; bigger ones get 413. */
+  readonly bodyLimit: number;
+  /** `rpc` (routes to gRPC services), `web`/`proxy` (reverse proxy to HTTP services), `event` (publish). */
+  readonly handler: "rpc" | "web" | "proxy" | "event";
+  /** A route claimed by two methods is an error, not a warning. */
+  readonly strictRoutes: boolean;
+  /** A JSON file with JWT keys and per-route rules. */
+  readonly config: string | undefined;
+}
+
+/** Defaults, applied here and nowhere else. */
+export const defaultGatewaySettings: GatewaySettings = {
+  address: ":8080",
+  namespace: "",
+  prefix: "",
+  tlsCertFile: undefined,
+  tlsKeyFile: undefined,
+  corsOrigins: [],
+  bodyLimit: 1024 * 1024,
+  handler: "rpc",
+  strictRoutes: false,
+  config: undefined,
+};
+
+type Parser = FlagParser<Partial<GatewaySettings>>;
+
+const flags: Record<string, Parser> = {
+  address: (v) => ({ address: v }),
+  namespace: (v) => ({ namespace: v.replace(/\.$/, "") }),
+  prefix: (v, s) => ({ prefix: pathPrefix(v, s) }),
+  tls_cert_file: (v) => ({ tlsCertFile: v }),
+  tls_key_file: (v) => ({ tlsKeyFile: v }),
+  cors_origins: (v) => ({
+    corsOrigins: v
+      .split(",")
+      .map((o) => o.trim())
+      .filter(Boolean),
+  }),
+  body_limit: (v, s) => ({ bodyLimit: byteSize(v, s) }),
+  handler: (v, s) => ({ handler: oneOf(v, s, ["rpc", "web", "proxy", "event"]) as GatewaySettings["handler"] }),
+  strict_routes: (v, s) => ({ strictRoutes: onOff(v, s) }),
+  config: (v) => ({ config: v }),
+};
+
+/** The flag names the gateway understands (besides the service flags). */
+export const gatewayFlagNames: readonly string[] = Object.keys(flags);
+
+/** Resolves gateway settings: defaults, code, `MICRO_*`, `TSMICRO_*`, then flags. */
+export function resolveGatewaySettings(
+  overrides: Partial<GatewaySettings>,
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): GatewaySettings {
+  const given = readFlags(flags, args, env, {} as Partial<GatewaySettings>, (base, over) => ({ ...base, ...over }));
+  return { ...defaultGatewaySettings, ...overrides, ...given };
+}
+
+const sizeUnits: Readonly<Record<string, number>> = { "": 1, b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2 };
+
+/** Bytes from `1048576`, `512kb`, `4mb`. */
+function byteSize(value: string, source: string): number {
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(value.trim());
+  const unit = sizeUnits[match?.[2]?.toLowerCase() ?? "x"];
+  if (!match || unit === undefined)
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      source,
+      JSON.stringify(value),
+      "expected a size such as 1048576, 512kb or 4mb",
+    );
+  return count(String(Number(match[1]) * unit), source, 1);
+}
+
+/** `/api` from `api`, `/api/` or `/api`; `` stays empty. */
+function pathPrefix(value: string, source: string): string {
+  const trimmed = value.trim().replace(/\/+$/, "");
+  if (trimmed === "") return "";
+  if (/[?#\s]/.test(trimmed))
+    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), "expected a path such as /api");
+  return trimmed.startsWith("/") ? trimmed : `/${trimmed}`;
+}

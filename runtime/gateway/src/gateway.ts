@@ -1,0 +1,474 @@
+import { readFileSync } from "node:fs";
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
+import cors from "@fastify/cors";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import {
+  type BreakerOptions,
+  type Caller,
+  Code,
+  createLogger,
+  type HttpRule,
+  type Logger,
+  type Metadata,
+  type Registry,
+  type ServiceDefinition,
+  type ServiceSettings,
+  SetupError,
+  TsmicroError,
+} from "@tsmicro/runtime";
+import {
+  breakerSettingsFrom,
+  ensureCanListen,
+  listenError,
+  RegistryClients,
+  RegistryUse,
+  resolveServiceSettings,
+  runUntilSignal,
+  strategies,
+} from "@tsmicro/runtime/internal";
+import { createBackendCatalogue, type BackendCatalogue, type BackendService } from "./backend-catalogue.js";
+import type { GatewayMethod } from "./gateway-method.js";
+import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
+import { errorResponse, requestMessage, responseJson } from "./http-mapping.js";
+import { mapStream, sendStream } from "./http-stream.js";
+import { parseJsonBody } from "./json-body.js";
+import { forwardedMetadata } from "./forwarded-metadata.js";
+import { mergeOpenApi, type OpenApiBuilder } from "./merge-openapi.js";
+import { loadGatewayConfig } from "./gateway-config.js";
+import { claimsMetadata, type JwtOptions } from "./jwt-auth.js";
+import { createRouteGuard, type RouteGuard } from "./route-guard.js";
+import type { RouteRule } from "./route-rules.js";
+import { createWebProxy, webProxyRoutes } from "./web-proxy.js";
+
+/** Options of createGateway. Settings given here are overridden by environment and flags. */
+export interface GatewayOptions {
+  readonly settings?: Partial<GatewaySettings>;
+  /** Registry and client settings, as a service reads them (`--registry`, `--client_retries`, …). */
+  readonly serviceSettings?: Partial<ServiceSettings>;
+  /** Command-line arguments to read flags from; default `process.argv.slice(2)`. */
+  readonly args?: readonly string[];
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** A registry to use instead of the one the settings name. It is started if needed but never stopped: the caller owns it. */
+  readonly registry?: Registry;
+  readonly logger?: Logger;
+  /** Generated definitions whose embedded descriptors are used instead of asking nodes by reflection. */
+  readonly definitions?: readonly ServiceDefinition[];
+  /** Circuit breakers on backend calls, one per service and method (on by default); `false` turns them off. */
+  readonly breaker?: BreakerOptions | false;
+  /** Serves the merged OpenAPI document of every routed service at `/openapi.json`. */
+  readonly openApi?: OpenApiBuilder;
+  /** Verifies bearer tokens on routes whose rule says `auth: true`; `--config` may give it instead. */
+  readonly jwt?: JwtOptions;
+  /** Per-route auth and rate limits, later rules overriding earlier ones; `--config` adds its own after these. */
+  readonly routes?: readonly RouteRule[];
+}
+
+/** A running (or runnable) HTTP gateway. */
+export interface Gateway {
+  /** The fastify instance: add hooks, plugins and routes before start. */
+  readonly app: FastifyInstance;
+  readonly settings: GatewaySettings;
+  readonly serviceSettings: ServiceSettings;
+  readonly logger: Logger;
+  readonly catalogue: BackendCatalogue;
+  /** `host:port` it listens on, once started. */
+  readonly address: string | undefined;
+  /** `http://host:port` or `https://…`, once started. */
+  readonly url: string | undefined;
+  /** Connects to the registry, loads the services, listens. */
+  start(): Promise<void>;
+  /** Stops listening, finishes requests in flight, closes backend connections. */
+  stop(): Promise<void>;
+  /** Starts, then stops on SIGINT or SIGTERM; resolves once stopped. If start fails it prints one line and exits 1. */
+  run(): Promise<void>;
+}
+
+/** How long a server stream through the gateway may last when the client sets no `grpc-timeout`. */
+const streamTimeoutMs = 5 * 60_000;
+
+/**
+ * Creates the HTTP gateway of `tsmicro api`: routes from the services' `google.api.http`
+ * bindings, default `/{service}/{method}` routes and `POST /rpc` as `micro api` has them, proto3
+ * JSON both ways, gRPC status to HTTP status, NDJSON or SSE for server streams. Backends are
+ * found through the registry (a service started later is routed without a restart) and called
+ * with the runtime's client: selector, retries, deadlines and circuit breakers.
+ */
+export function createGateway(options: GatewayOptions = {}): Gateway {
+  const args = options.args ?? process.argv.slice(2);
+  const env = options.env ?? process.env;
+  const settings = resolveGatewaySettings(options.settings ?? {}, args, env);
+  const serviceSettings = resolveServiceSettings(options.serviceSettings ?? {}, args, env);
+  const logger = options.logger ?? createLogger({ service: "api", level: serviceSettings.logLevel });
+  const registryUse = RegistryUse.of(options.registry, serviceSettings);
+  const registry = registryUse.registry;
+  // Backends are called with the clients a service has: the same selector, retries, timeouts and breakers.
+  const clients = new RegistryClients({
+    registry,
+    ready: () => registryUse.ready(),
+    settings: serviceSettings,
+    breaker: options.breaker,
+    breakerFlags: breakerSettingsFrom(args, env),
+    logger,
+    middleware: [],
+  });
+  const transport = clients.transport();
+  const catalogue = createBackendCatalogue({
+    registry,
+    transport,
+    logger,
+    definitions: options.definitions ?? [],
+    strictRoutes: settings.strictRoutes,
+  });
+  const callers = new Map<string, Caller>();
+  const app = Fastify({
+    bodyLimit: settings.bodyLimit,
+    // The router refuses a malformed %-escape before any route runs; answer it like every other error.
+    frameworkErrors: (error, _request, reply) => {
+      const { body } = errorResponse(new TsmicroError(Code.INVALID_ARGUMENT, error.message));
+      void (reply as FastifyReply)
+        .code(error.statusCode ?? 400)
+        .type("application/json")
+        .send(JSON.stringify(body));
+    },
+    clientErrorHandler: answerClientError,
+    ...(settings.tlsCertFile || settings.tlsKeyFile ? { https: tlsOptions(settings) } : {}),
+  });
+  let address: string | undefined;
+  let url: string | undefined;
+  let stopping: Promise<void> | undefined;
+
+  function callerOf(service: string): Caller {
+    let caller = callers.get(service);
+    if (!caller) {
+      caller = clients.caller(service);
+      callers.set(service, caller);
+    }
+    return caller;
+  }
+
+  // Bodies are read as text and parsed here, so any content type is accepted as JSON (as
+  // grpc-gateway does) and a parse error names the problem.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (error) {
+      done(error as TsmicroError, undefined);
+    }
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const httpStatus = fastifyStatus(error);
+    const { status, body } = errorResponse(asTsmicroError(error));
+    if (status >= 500 && !(error instanceof TsmicroError))
+      logger.error({ err: error, method: request.method, url: request.url }, "gateway error");
+    void reply
+      .code(httpStatus ?? status)
+      .type("application/json")
+      .send(JSON.stringify(body));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const { status, body } = errorResponse(noRoute(request.method, request.url));
+    void reply.code(status).type("application/json").send(JSON.stringify(body));
+  });
+
+  // --handler web|proxy: every request goes to an HTTP service named by the first path segment.
+  const proxy =
+    settings.handler === "web" || settings.handler === "proxy"
+      ? createWebProxy({
+          registry,
+          namespace: settings.namespace,
+          strategy: strategies[serviceSettings.selector],
+          logger,
+        })
+      : undefined;
+  let guard: RouteGuard = createRouteGuard({ routes: options.routes ?? [], jwt: options.jwt });
+
+  /** Reads `--config`, then mounts CORS and the routes: at start, so the config file is read asynchronously. */
+  async function setUp(): Promise<void> {
+    const config = settings.config ? await loadGatewayConfig(settings.config) : undefined;
+    guard = createRouteGuard({
+      routes: [...(options.routes ?? []), ...(config?.routes ?? [])],
+      jwt: config?.jwt ?? options.jwt,
+    });
+    const origins = [...settings.corsOrigins, ...(config?.corsOrigins ?? [])];
+    if (origins.length > 0) {
+      await app.register(cors, {
+        origin: origins.includes("*") ? true : origins,
+        exposedHeaders: ["grpc-status", "grpc-message", "retry-after"],
+      });
+    }
+    const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
+    if (proxy) await app.register(webProxyRoutes, { proxy });
+    else
+      app.route({
+        method: origins.length > 0 ? [...methods] : [...methods, "OPTIONS"],
+        url: "/*",
+        handler: (request, reply) => dispatch(request, reply),
+      });
+  }
+
+  async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const raw = request.raw.url ?? "/";
+    const queryAt = raw.indexOf("?");
+    let path = queryAt < 0 ? raw : raw.slice(0, queryAt);
+    const query = queryAt < 0 ? "" : raw.slice(queryAt + 1);
+    if (settings.prefix !== "") {
+      if (path !== settings.prefix && !path.startsWith(`${settings.prefix}/`)) throw noRoute(request.method, path);
+      path = path.slice(settings.prefix.length) || "/";
+    }
+    if (/%(?![0-9a-fA-F]{2})/.test(path))
+      throw new TsmicroError(Code.INVALID_ARGUMENT, `the path ${JSON.stringify(path)} has a malformed %-escape`);
+
+    if (path === "/rpc" && request.method === "POST") return rpcEndpoint(request, reply);
+    if (path === "/openapi.json" && request.method === "GET") return openApiEndpoint(reply);
+
+    const match = catalogue.router.find(request.method, path);
+    if (match) {
+      const { target, rule } = match.route;
+      return call(target, rule, { variables: match.variables, query, body: request.body }, request, reply);
+    }
+
+    const target = await defaultRoute(path);
+    if (!target) throw noRoute(request.method, path);
+    const rule: HttpRule =
+      request.method === "GET" || request.method === "DELETE" || request.method === "HEAD"
+        ? { method: request.method, path }
+        : { method: request.method, path, body: "*" };
+    return call(target, rule, { variables: {}, query, body: request.body }, request, reply);
+  }
+
+  /** `/{service}/{method}` or `/{service}/{Service}/{method}`, as `micro api` resolves paths. */
+  async function defaultRoute(path: string): Promise<GatewayMethod | undefined> {
+    const segments = path.split("/").filter((s) => s !== "");
+    if (segments.length < 2 || segments.length > 3) return undefined;
+    const [first, ...rest] = segments.map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    });
+    const name = settings.namespace === "" ? first! : `${settings.namespace}.${first!}`;
+    const backend = await catalogue.service(name);
+    if (!backend) return undefined;
+    return findMethod(backend, rest.length === 2 ? `${rest[0]!}.${rest[1]!}` : rest[0]!);
+  }
+
+  async function rpcEndpoint(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const body = request.body;
+    if (typeof body !== "object" || body === null || Array.isArray(body))
+      throw new TsmicroError(Code.INVALID_ARGUMENT, "POST /rpc takes a JSON object: {service, method, request}");
+    const { service, method, endpoint, request: inner } = body as Record<string, unknown>;
+    const spec = method ?? endpoint;
+    if (typeof service !== "string" || service === "")
+      throw new TsmicroError(Code.INVALID_ARGUMENT, "POST /rpc: service is missing; name the registered service");
+    if (typeof spec !== "string" || spec === "")
+      throw new TsmicroError(
+        Code.INVALID_ARGUMENT,
+        "POST /rpc: method (or endpoint) is missing, such as Greeter.SayHello",
+      );
+    const message = typeof inner === "string" ? (parseJsonBody(inner, "POST /rpc: request") ?? {}) : (inner ?? {});
+    const backend = await catalogue.service(service);
+    if (!backend) throw new TsmicroError(Code.NOT_FOUND, `POST /rpc: no service ${service} is registered`);
+    const target = findMethod(backend, spec);
+    if (!target) {
+      const known = backend.methods.map((m) => m.rpc.split(".").slice(-2).join(".")).join(", ");
+      throw new TsmicroError(Code.NOT_FOUND, `POST /rpc: ${service} has no method ${spec}; it has ${known}`);
+    }
+    const rule: HttpRule = { method: "POST", path: "/rpc", body: "*" };
+    return call(target, rule, { variables: {}, query: "", body: message }, request, reply);
+  }
+
+  async function call(
+    target: GatewayMethod,
+    rule: HttpRule,
+    parts: { variables: Record<string, string>; query: string; body: unknown },
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<void> {
+    const claims = await guard.admit(target.rpc, request, reply);
+    const message = requestMessage(target, rule, parts);
+    const metadata = { ...forwardedMetadata(request.headers, request.ip), ...(claims ? claimsMetadata(claims) : {}) };
+    const caller = callerOf(target.service);
+    switch (target.definition.kind) {
+      case "unary": {
+        const response = await caller.unary(target.definition, message, { metadata });
+        void reply.type("application/json").send(JSON.stringify(responseJson(target, rule, response)));
+        return;
+      }
+      case "server_streaming": {
+        const messages = caller.serverStreaming(target.definition, message, streamOptions(reply, metadata));
+        return sendStream(
+          request,
+          reply,
+          mapStream(messages, (m) => responseJson(target, rule, m)),
+        );
+      }
+      default:
+        throw new TsmicroError(
+          Code.UNIMPLEMENTED,
+          `${target.rpc} streams requests, which HTTP/JSON cannot carry; call it over gRPC`,
+        );
+    }
+  }
+
+  function streamOptions(reply: FastifyReply, metadata: Metadata) {
+    const abort = new AbortController();
+    // The request's own "close" has already fired once its body was read (any POST), so only the
+    // response tells that the client went away: it closes before it has finished.
+    const response = reply.raw;
+    if (response.destroyed) abort.abort();
+    else response.once("close", () => response.writableFinished || abort.abort());
+    return { metadata, signal: abort.signal, timeoutMs: streamTimeoutMs };
+  }
+
+  async function openApiEndpoint(reply: FastifyReply): Promise<void> {
+    if (!options.openApi)
+      throw new TsmicroError(Code.NOT_FOUND, "this gateway serves no OpenAPI document (createGateway without openApi)");
+    const document = mergeOpenApi(catalogue.services(), options.openApi, settings.prefix);
+    void reply.type("application/json").send(JSON.stringify(document));
+  }
+
+  const gateway: Gateway = {
+    app,
+    settings,
+    serviceSettings,
+    logger,
+    catalogue,
+    get address() {
+      return address;
+    },
+    get url() {
+      return url;
+    },
+    async start() {
+      if (settings.handler === "event")
+        throw new SetupError(
+          "TSM_ERR_FLAG",
+          "--handler",
+          '"event"',
+          "the event handler publishes to the broker, which tsmicro does not have yet; use rpc, web or proxy",
+        );
+      await setUp();
+      await registryUse.ready();
+      if (proxy) await proxy.start();
+      else await catalogue.start();
+      await ensureCanListen(settings.address, "--address");
+      const { host, port } = splitAddress(settings.address);
+      try {
+        await app.listen({ host, port });
+      } catch (error) {
+        throw listenError(error, "--address", settings.address);
+      }
+      const bound = app.server.address();
+      const boundPort = typeof bound === "object" && bound ? bound.port : port;
+      address = `${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
+      url = `${settings.tlsCertFile ? "https" : "http"}://${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${boundPort}`;
+      logger.info({ address, handler: settings.handler, registry: registry.kind }, "gateway started");
+    },
+    stop() {
+      stopping ??= (async () => {
+        await app.close();
+        await proxy?.stop();
+        await catalogue.stop();
+        await clients.stop();
+        await registryUse.release();
+        logger.info({ address }, "gateway stopped");
+      })();
+      return stopping;
+    },
+    run: () => runUntilSignal("api", gateway, logger),
+  };
+  return gateway;
+}
+
+/**
+ * Finds a method of a service by `Method`, `Service.Method` or `pkg.Service.Method`; the method
+ * part also matches in lowerCamel or snake_case (`say_hello`, `sayHello`), as `micro api` paths do.
+ */
+export function findMethod(backend: BackendService, spec: string): GatewayMethod | undefined {
+  const parts = spec.replace(/^\//, "").replace(/\//g, ".").split(".");
+  const methodName = fold(parts.at(-1) ?? "");
+  const serviceName = parts.slice(0, -1).join(".");
+  return backend.methods.find((m) => {
+    if (fold(m.desc.name) !== methodName) return false;
+    if (serviceName === "") return true;
+    const typeName = m.desc.parent.typeName;
+    return typeName === serviceName || fold(m.desc.parent.name) === fold(serviceName);
+  });
+}
+
+function fold(name: string): string {
+  return name.toLowerCase().replace(/[_-]/g, "");
+}
+
+function tlsOptions(settings: GatewaySettings): { cert: Buffer; key: Buffer } {
+  if (!settings.tlsCertFile || !settings.tlsKeyFile)
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      settings.tlsCertFile ? "--tls_key_file" : "--tls_cert_file",
+      "(none)",
+      "TLS needs both --tls_cert_file and --tls_key_file",
+    );
+  const read = (file: string, flag: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new SetupError("TSM_ERR_FLAG", flag, JSON.stringify(file), `cannot read it: ${messageOf(error)}`);
+    }
+  };
+  return { cert: read(settings.tlsCertFile, "--tls_cert_file"), key: read(settings.tlsKeyFile, "--tls_key_file") };
+}
+
+/**
+ * Requests Node's HTTP parser refuses (bad header bytes, headers too large, a timeout) get the
+ * same JSON error body as everything else, written straight to the socket.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  const [status, code, message] =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? [431, Code.INVALID_ARGUMENT, "the request headers are too large"]
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, Code.DEADLINE_EXCEEDED, "the request took too long to arrive"]
+        : [400, Code.INVALID_ARGUMENT, "the request is not valid HTTP"];
+  const body = JSON.stringify({ code, message, details: [] });
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  socket.destroy(error);
+}
+
+function splitAddress(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(":");
+  const host = address.slice(0, colon).replace(/^\[|\]$/g, "") || "0.0.0.0";
+  return { host, port: Number(address.slice(colon + 1)) };
+}
+
+function noRoute(method: string, path: string): TsmicroError {
+  return new TsmicroError(Code.NOT_FOUND, `no route for ${method} ${path}`);
+}
+
+/** The HTTP status of fastify's own client errors (body too large, bad content type); undefined for others. */
+function fastifyStatus(error: unknown): number | undefined {
+  if (error instanceof TsmicroError) return undefined;
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === "number" && status >= 400 && status < 500 ? status : undefined;
+}
+
+/** fastify's client errors become TsmicroErrors with their message; anything else passes as it is. */
+function asTsmicroError(error: unknown): unknown {
+  const status = fastifyStatus(error);
+  if (status === undefined) return error;
+  const code = status === 413 ? Code.OUT_OF_RANGE : status === 404 ? Code.NOT_FOUND : Code.INVALID_ARGUMENT;
+  return new TsmicroError(code, messageOf(error));
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,113 @@
+import { fromJson, toJson, type JsonObject, type JsonValue, type Message } from "@bufbuild/protobuf";
+import { Code, type ErrorDetail, type HttpRule, httpStatusOf, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
+import {
+  BadRequest,
+  buildRequestFields,
+  ErrorInfo,
+  Help,
+  LocalizedMessage,
+  PreconditionFailure,
+  QuotaFailure,
+  RequestInfo,
+  ResourceInfo,
+  RetryInfo,
+} from "@tsmicro/runtime/internal";
+import { queryFieldOf, queryValue, type GatewayMethod } from "./gateway-method.js";
+
+/** The parts of an HTTP request that make an RPC's request. */
+export interface HttpRequestParts {
+  readonly variables: Readonly<Record<string, string>>;
+  readonly query: string | URLSearchParams | undefined;
+  /** The parsed JSON body; undefined when there was none. */
+  readonly body: unknown;
+}
+
+/**
+ * Builds the request message from an HTTP request for one binding (grpc-gateway's rules, see
+ * buildRequestFields) and decodes it as strict proto3 JSON: a wrong type or an unknown body
+ * field is INVALID_ARGUMENT naming the field and the value. Query parameters naming no field
+ * are ignored; bools and enum numbers in the query are converted by the field's type.
+ */
+export function requestMessage(method: GatewayMethod, rule: HttpRule | undefined, parts: HttpRequestParts): Message {
+  const input = method.desc.input;
+  const fields = buildRequestFields({
+    variables: parts.variables,
+    query: parts.query,
+    body: parts.body,
+    bodyField: rule ? (rule.body ?? "") : "*",
+    field: (name) => {
+      const found = queryFieldOf(input, name);
+      if (!found) return undefined;
+      return {
+        jsonPath: found.jsonPath.split("."),
+        repeated: found.field.fieldKind === "list",
+        convert: (value) => queryValue(found.field, value),
+      };
+    },
+  });
+  try {
+    return fromJson(input, fields as JsonValue, { registry: method.registry });
+  } catch (error) {
+    throw new TsmicroError(Code.INVALID_ARGUMENT, `the request does not fit ${input.typeName}: ${messageOf(error)}`);
+  }
+}
+
+/**
+ * The response as proto3 JSON: the whole message, or with `response_body` only that field
+ * (its zero value when unset, so the body is never empty).
+ */
+export function responseJson(method: GatewayMethod, rule: HttpRule | undefined, message: Message): JsonValue {
+  const output = method.desc.output;
+  const responseBody = rule?.responseBody;
+  if (!responseBody) return toJson(output, message, { registry: method.registry });
+  const field = output.fields.find((f) => f.name === responseBody);
+  const json = toJson(output, message, { registry: method.registry, alwaysEmitImplicit: true }) as JsonObject;
+  if (!field) return json;
+  return json[field.jsonName] ?? (field.fieldKind === "list" ? [] : field.fieldKind === "scalar" ? null : {});
+}
+
+/** The JSON body of an error response: a `google.rpc.Status` in proto3 JSON. */
+export interface ErrorBody {
+  readonly code: number;
+  readonly message: string;
+  readonly details: readonly JsonValue[];
+}
+
+/** The HTTP status and body for an error; anything not a TsmicroError is INTERNAL with no detail. */
+export function errorResponse(error: unknown): { status: number; body: ErrorBody } {
+  const failure = isTsmicroError(error) ? error : new TsmicroError(Code.INTERNAL, "internal error");
+  return {
+    status: httpStatusOf(failure.code),
+    body: { code: failure.code, message: failure.message, details: failure.details.flatMap(detailJson) },
+  };
+}
+
+/** The `google.rpc` detail types the gateway renders as JSON; `DebugInfo` is left out: it carries stack traces. */
+const detailTypes: Readonly<Record<string, { decode(bytes: Uint8Array): unknown; toJSON(message: never): unknown }>> = {
+  "google.rpc.ErrorInfo": ErrorInfo,
+  "google.rpc.RetryInfo": RetryInfo,
+  "google.rpc.QuotaFailure": QuotaFailure,
+  "google.rpc.PreconditionFailure": PreconditionFailure,
+  "google.rpc.BadRequest": BadRequest,
+  "google.rpc.RequestInfo": RequestInfo,
+  "google.rpc.ResourceInfo": ResourceInfo,
+  "google.rpc.Help": Help,
+  "google.rpc.LocalizedMessage": LocalizedMessage,
+};
+
+function detailJson(detail: ErrorDetail): JsonValue[] {
+  const typeName = detail.typeUrl.slice(detail.typeUrl.lastIndexOf("/") + 1);
+  if (typeName === "google.rpc.DebugInfo") return [];
+  const type = detailTypes[typeName];
+  if (!type) return [{ "@type": detail.typeUrl, value: Buffer.from(detail.value).toString("base64") }];
+  try {
+    const json = type.toJSON(type.decode(detail.value) as never) as JsonObject;
+    return [{ "@type": detail.typeUrl, ...json }];
+  } catch {
+    return [{ "@type": detail.typeUrl, value: Buffer.from(detail.value).toString("base64") }];
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { isTsmicroError } from "@tsmicro/runtime";
+import { maxJsonDepth, parseJsonBody } from "./json-body.js";
+
+function refusal(text: string): string {
+  try {
+    parseJsonBody(text);
+  } catch (error) {
+    if (isTsmicroError(error) && error.code === 3) return error.message;
+  }
+  throw new Error(`${text.slice(0, 40)} was accepted`);
+}
+
+describe("parseJsonBody", () => {
+  it("parses JSON and reads a blank body as none", () => {
+    expect(parseJsonBody('{"a":[1,{"b":"}]"}]}')).toEqual({ a: [1, { b: "}]" }] });
+    expect(parseJsonBody("  \n")).toBeUndefined();
+  });
+
+  it("accepts nesting up to the limit and refuses one level more, naming both", () => {
+    const nested = (n: number) => "[".repeat(n) + "]".repeat(n);
+    expect(parseJsonBody(nested(maxJsonDepth))).toBeDefined();
+    expect(refusal(nested(maxJsonDepth + 1))).toBe(
+      `the request body nests ${maxJsonDepth + 1} levels deep; at most ${maxJsonDepth} are allowed`,
+    );
+    expect(refusal(`{"a":${'{"a":'.repeat(5000)}1${"}".repeat(5001)}`)).toMatch(/nests 5001 levels deep/);
+  });
+
+  it("does not count brackets inside strings, escaped quotes included", () => {
+    const text = JSON.stringify({ s: `\\"${"[".repeat(500)}` });
+    expect(parseJsonBody(text)).toEqual({ s: `\\"${"[".repeat(500)}` });
+  });
+
+  it("names what is wrong with malformed JSON", () => {
+    expect(refusal("{bad")).toMatch(/^the request body is not valid JSON: /);
+  });
+});

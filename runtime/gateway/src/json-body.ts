@@ -1,0 +1,49 @@
+import { Code, TsmicroError } from "@tsmicro/runtime";
+
+/**
+ * How deep a request body may nest. Protobuf decoders stop at 100 nested messages, and one JSON
+ * level in a `Struct` or `Value` is three of them (Struct, map entry, Value), so 32 levels is
+ * what every body that parses here can also be decoded by the service.
+ */
+export const maxJsonDepth = 32;
+
+/**
+ * Parses a request body as JSON, or undefined when it is blank. Malformed JSON, or JSON nested
+ * deeper than a service's protobuf decoder would accept, is INVALID_ARGUMENT saying so.
+ */
+export function parseJsonBody(text: string, what = "the request body"): unknown {
+  if (text.trim() === "") return undefined;
+  const depth = nestingDepth(text);
+  if (depth > maxJsonDepth)
+    throw new TsmicroError(
+      Code.INVALID_ARGUMENT,
+      `${what} nests ${depth} levels deep; at most ${maxJsonDepth} are allowed`,
+    );
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new TsmicroError(
+      Code.INVALID_ARGUMENT,
+      `${what} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}
+
+/** The deepest nesting of objects and arrays in JSON text, brackets inside strings not counted. */
+function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > deepest) deepest = depth;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return deepest;
+}

@@ -1,0 +1,138 @@
+import { describe, expect, it } from "vitest";
+import { isSetupError } from "@tsmicro/runtime";
+import { createRouteRules, type RouteRule, type RuleRequest } from "./route-rules.js";
+
+const get = (path: string, rpc = ""): RuleRequest => ({ rpc, method: "GET", path });
+const call = (rpc: string, method = "POST", path = "/x"): RuleRequest => ({ rpc, method, path });
+
+/** Whether the one rule `match` selects the request. */
+function matches(match: string, request: RuleRequest): boolean {
+  return createRouteRules([{ match, auth: true }]).resolve(request).auth;
+}
+
+function setupErrorOf(make: () => unknown): string | undefined {
+  try {
+    make();
+    return undefined;
+  } catch (error) {
+    return isSetupError(error) ? `${error.code}: ${error.message}` : String(error);
+  }
+}
+
+describe("createRouteRules", () => {
+  it("matches RPC names exactly and by glob, where * spans dots", () => {
+    expect(matches("shop.v1.Books.Get", call("shop.v1.Books.Get"))).toBe(true);
+    expect(matches("shop.v1.Books.Get", call("shop.v1.Books.GetMany"))).toBe(false);
+    expect(matches("shop.v1.Books.*", call("shop.v1.Books.Delete"))).toBe(true);
+    expect(matches("shop.v1.Books.*", call("shop.v1.Authors.Delete"))).toBe(false);
+    expect(matches("shop.v1.*", call("shop.v1.Authors.Delete"))).toBe(true);
+    expect(matches("shop.v1.Books.Get*", call("shop.v1.Books.GetMany"))).toBe(true);
+    expect(matches("*", call("anything.At.All"))).toBe(true);
+    expect(matches("*", call(""))).toBe(true);
+    // A dot is a dot, not a regex wildcard.
+    expect(matches("shop.v1.Books.Get", call("shopXv1.Books.Get"))).toBe(false);
+    // The gRPC path of the method names it too.
+    expect(matches("shop.v1.Books.Get", call("/shop.v1.Books/Get"))).toBe(true);
+  });
+
+  it("matches HTTP patterns: method or *, * one segment, ** any number", () => {
+    expect(matches("GET /v1/books/*", get("/v1/books/42"))).toBe(true);
+    expect(matches("get /v1/books/*", get("/v1/books/42"))).toBe(true);
+    expect(matches("GET /v1/books/*", { ...get("/v1/books/42"), method: "DELETE" })).toBe(false);
+    expect(matches("GET /v1/books/*", get("/v1/books/42/pages"))).toBe(false);
+    expect(matches("GET /v1/books/*", get("/v1/books"))).toBe(false);
+    expect(matches("* /v1/admin/**", { ...get("/v1/admin/users/7/roles"), method: "PATCH" })).toBe(true);
+    expect(matches("* /v1/admin/**", get("/v1/admin"))).toBe(true);
+    expect(matches("* /v1/admin/**", get("/v1/administrators"))).toBe(false);
+    expect(matches("* /v1/**/pages/*", get("/v1/books/42/pages/3"))).toBe(true);
+    expect(matches("* /v1/**/pages/*", get("/v1/pages/3"))).toBe(true);
+    expect(matches("* /v1/**/pages/*", get("/v1/pages/3/4"))).toBe(false);
+    expect(matches("* /", get("/"))).toBe(true);
+    expect(matches("* /", get("/v1"))).toBe(false);
+    expect(matches("GET /v1/books", get("/v1/books?page=2"))).toBe(true);
+  });
+
+  it("compares decoded segments, as the router does, so an escaped path cannot slip past a rule", () => {
+    expect(matches("* /v1/admin/**", get("/v1/%61dmin/users"))).toBe(true);
+    expect(matches("* /v1/my%20books", get("/v1/my books"))).toBe(true);
+    // %2F stays inside its segment.
+    expect(matches("* /v1/a/b", get("/v1/a%2Fb"))).toBe(false);
+    expect(matches("* /v1/*", get("/v1/a%2Fb"))).toBe(true);
+  });
+
+  it("stays fast on a pattern with many ** and a long path", () => {
+    const path = "/" + Array.from({ length: 4000 }, () => "a").join("/");
+    const started = performance.now();
+    expect(matches("* /**/a/**/a/**/a/**/b", get(path))).toBe(false);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it("merges every matching rule in order, a later rule's setting winning", () => {
+    const rules: RouteRule[] = [
+      { match: "*", auth: true, rateLimit: { rate: 100 } },
+      { match: "shop.v1.Books.*", rateLimit: { rate: 5, burst: 10, per: "route" } },
+      { match: "GET /v1/books/*", auth: false },
+      { match: "shop.v1.Books.Export", rateLimit: { rate: Infinity } },
+    ];
+    const resolved = createRouteRules(rules);
+    expect(resolved.resolve(call("shop.v1.Authors.Get"))).toEqual({
+      auth: true,
+      rateLimit: { id: "routes[0]", rate: 100, burst: 100, per: "client" },
+      matched: [0],
+    });
+    expect(resolved.resolve(get("/v1/books/1", "shop.v1.Books.Get"))).toEqual({
+      auth: false,
+      rateLimit: { id: "routes[1]", rate: 5, burst: 10, per: "route" },
+      matched: [0, 1, 2],
+    });
+    // rate Infinity lifts the earlier limit; auth still comes from rule 0.
+    expect(resolved.resolve(call("shop.v1.Books.Export"))).toEqual({
+      auth: true,
+      rateLimit: undefined,
+      matched: [0, 1, 3],
+    });
+    expect(resolved.rateLimits.map((limit) => limit.id)).toEqual(["routes[0]", "routes[1]"]);
+  });
+
+  it("applies the defaults when no rule matches", () => {
+    expect(createRouteRules([]).resolve(call("a.B.C"))).toEqual({ auth: false, rateLimit: undefined, matched: [] });
+    expect(createRouteRules([{ match: "a.B.Public", auth: false }], { auth: true }).resolve(call("a.B.C")).auth).toBe(
+      true,
+    );
+  });
+
+  it("refuses, when made, a bad pattern, naming the rule index and the pattern", () => {
+    const bad = (match: string) => setupErrorOf(() => createRouteRules([{ match: "*" }, { match }]));
+    expect(bad("/v1/books")).toBe(
+      'TSM_ERR_ROUTE_PATTERN: routes[1]: bad match pattern "/v1/books": an HTTP pattern starts with its method, or * for any: "* /v1/books" or "GET /v1/books"',
+    );
+    expect(bad("GET v1/books")).toContain('routes[1]: bad match pattern "GET v1/books": the path must start with "/"');
+    expect(bad("GET /v1//books")).toContain("empty segment");
+    expect(bad("GET /v1/books/")).toContain("empty segment");
+    expect(bad("GET /v1/bo*ks")).toContain('segment "bo*ks": a wildcard is * or ** alone');
+    expect(bad("GET /v1/books?x=1")).toContain("drop the ? query");
+    expect(bad("GET /v1/%zz")).toContain("a % must start an escape");
+    expect(bad("G-T /v1")).toContain('"G-T" is not an HTTP method');
+    expect(bad("GET /v1 extra")).toContain("paths have no spaces");
+    expect(bad("shop.v1.Books/Get")).toContain("letters, digits, _, . and the wildcard * only");
+    expect(bad("shop.v1.**")).toContain("write * instead of **");
+    expect(bad("shop..Books")).toContain("a . must sit between two names");
+    expect(bad("GET")).toContain("an RPC name has its service and method");
+    expect(bad("")).toContain("the pattern is empty");
+  });
+
+  it("refuses, when made, a rate limit or auth it cannot use, naming the setting", () => {
+    const bad = (rule: RouteRule) => setupErrorOf(() => createRouteRules([rule], {}, "gateway.json: routes"));
+    expect(bad({ match: "*", rateLimit: { rate: -1 } })).toContain(
+      "TSM_ERR_GATEWAY_OPTION: gateway.json: routes[0].rateLimit.rate has an invalid value -1",
+    );
+    expect(bad({ match: "*", rateLimit: { rate: 1, burst: 0 } })).toContain("routes[0].rateLimit.burst");
+    expect(bad({ match: "*", rateLimit: { rate: 1, per: "user" as "client" } })).toContain(
+      'routes[0].rateLimit.per has an invalid value "user": expected "client"',
+    );
+    expect(bad({ match: "*", auth: "yes" as unknown as boolean })).toContain("routes[0].auth");
+    expect(bad({ match: "GET /v1/*/x" })).toBeUndefined();
+    const named = createRouteRules([{ match: "*", rateLimit: { rate: 1 } }], {}, "gateway.json: routes");
+    expect(named.rateLimits.map((limit) => limit.id)).toEqual(["routes[0]"]);
+  });
+});

@@ -1,0 +1,534 @@
+import {
+  Agent,
+  request as httpRequest,
+  STATUS_CODES,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from "node:http";
+import { connect, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { pipeline } from "node:stream";
+import type { FastifyPluginAsync } from "fastify";
+import {
+  Code,
+  createLogger,
+  httpStatusOf,
+  isTsmicroError,
+  type Logger,
+  type Node,
+  type Registry,
+  type Service,
+  type Strategy,
+  TsmicroError,
+  type Watcher,
+} from "@tsmicro/runtime";
+import { createRegistrySelector } from "@tsmicro/runtime/internal";
+
+/** Options of createWebProxy. */
+export interface WebProxyOptions {
+  /** Where services are found; the proxy starts it if needed and never stops it. */
+  readonly registry: Registry;
+  /** Prefix of service names: with `go.micro.web`, `/hello/...` goes to `go.micro.web.hello`. */
+  readonly namespace?: string;
+  /** How nodes of a service share requests; default round robin. */
+  readonly strategy?: Strategy;
+  /** How long to wait for a node's response head (or a WebSocket node's connection); then 504. Default 30 s. */
+  readonly timeoutMs?: number;
+  /** How many other nodes to try when a node refuses the connection (nothing was sent, so any request may go again). Default 2. */
+  readonly retries?: number;
+  /** How long a node that refused a connection is left out. Default 5 s. */
+  readonly ejectMs?: number;
+  readonly logger?: Logger;
+}
+
+/** A reverse proxy from the gateway to web services, for HTTP and WebSocket; go-micro's `micro api --handler=web`. */
+export interface WebProxy {
+  /** Connects to the registry; handle and upgrade also do it on first use. */
+  start(): Promise<void>;
+  /** Proxies one request to a node of the service its first path segment names; resolves when the exchange is over, never rejects. */
+  handle(request: IncomingMessage, response: ServerResponse): Promise<void>;
+  /** Tunnels a WebSocket (any `Upgrade`) request to a node the same way: the server's `upgrade` listener. */
+  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Closes pooled connections and cuts open tunnels. */
+  stop(): Promise<void>;
+}
+
+/** What the proxy answers with when it cannot reach a node: the gateway's error body. */
+export interface WebProxyErrorBody {
+  /** The gRPC status code. */
+  readonly code: number;
+  readonly message: string;
+  readonly details: readonly unknown[];
+}
+
+/** Headers meaningful only to one connection (RFC 9110 section 7.6.1), never forwarded. */
+const hopByHop = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/** Set by the proxy itself, so a client's own values are replaced (X-Forwarded-For is appended to). */
+const forwardedHeaders = new Set(["x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]);
+
+/** A service name a path segment may give: letters, digits, `.`, `_`, `-`, not starting with a dot. */
+const serviceSegment = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+
+/**
+ * The service a request path names, as go-micro's path resolver: the first
+ * segment, prefixed with `namespace.` when a namespace is set. Undefined
+ * when the path names none (`/`, an empty or malformed segment). The path
+ * itself is proxied unchanged, as go-micro's web handler does.
+ */
+export function serviceFromPath(url: string, namespace?: string): string | undefined {
+  let path = url.split("?", 1)[0] ?? "";
+  if (!path.startsWith("/")) {
+    try {
+      path = new URL(url).pathname;
+    } catch {
+      return undefined;
+    }
+  }
+  const raw = path.slice(1).split("/", 1)[0] ?? "";
+  let segment: string;
+  try {
+    segment = decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+  if (!serviceSegment.test(segment)) return undefined;
+  return namespace ? `${namespace}.${segment}` : segment;
+}
+
+/**
+ * Creates the web proxy: the first path segment names the service, a node
+ * serving HTTP (`metadata.protocol === "http"`) is picked by the registry
+ * selector, and method, path, query, headers and body stream through.
+ * Failures answer JSON `{code, message, details}` with the gRPC code:
+ * unknown service 404, no HTTP node or every node refusing 503, no
+ * response head within `timeoutMs` 504.
+ */
+export function createWebProxy(options: WebProxyOptions): WebProxy {
+  const { registry, namespace } = options;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const retries = options.retries ?? 2;
+  const logger = options.logger ?? createLogger({ service: "web-proxy" });
+  const selector = createRegistrySelector({
+    registry: httpNodesOnly(registry),
+    ...(options.strategy ? { strategy: options.strategy } : {}),
+    ...(options.ejectMs !== undefined ? { ejectMs: options.ejectMs } : {}),
+  });
+  const agent = new Agent({ keepAlive: true });
+  const tunnels = new Set<Duplex>();
+  // Services seen with an HTTP node: once known, having no node is 503 (it may come back), not 404.
+  const known = new Set<string>();
+  let ready: Promise<void> | undefined;
+  const ensureStarted = () => (ready ??= Promise.all([registry.start(), selector.start()]).then(() => undefined));
+
+  /** The service a request goes to, or the error to answer with. */
+  async function serviceOf(request: IncomingMessage): Promise<string | TsmicroError> {
+    const url = request.url ?? "/";
+    const service = serviceFromPath(url, namespace);
+    if (service === undefined) {
+      return new TsmicroError(
+        Code.NOT_FOUND,
+        `no service named in path ${url.split("?", 1)[0]}: the first path segment names the service, as /{service}/...`,
+      );
+    }
+    if (known.has(service)) return service;
+    let nodes: Node[];
+    try {
+      await ensureStarted();
+      nodes = (await registry.getService(service)).flatMap((s) => s.nodes);
+    } catch (error) {
+      logger.warn({ err: error, service }, "registry lookup failed");
+      return new TsmicroError(Code.UNAVAILABLE, `cannot look up service ${service}: the registry is unreachable`);
+    }
+    if (nodes.length === 0) {
+      return new TsmicroError(
+        Code.NOT_FOUND,
+        `service ${service} is not registered; start a web service named ${service}${namespace ? ` (namespace ${namespace})` : ""}`,
+      );
+    }
+    if (!nodes.some(servesHttp)) {
+      return new TsmicroError(
+        Code.UNAVAILABLE,
+        `service ${service} has no HTTP node (its nodes serve ${[...new Set(nodes.map((n) => n.metadata.protocol ?? "grpc"))].join(", ")}); call it through the rpc handler`,
+      );
+    }
+    known.add(service);
+    return service;
+  }
+
+  /** The next node to try, or the error to answer with when none is left. */
+  async function pick(service: string, tried: ReadonlySet<string>): Promise<Node | TsmicroError> {
+    try {
+      const node = (await selector.select(service, { exclude: tried }))();
+      if (!tried.has(node.id)) return node;
+      selector.mark(service, node, undefined);
+    } catch (error) {
+      if (!isTsmicroError(error) || error.code !== Code.UNAVAILABLE) throw error;
+    }
+    return new TsmicroError(
+      Code.UNAVAILABLE,
+      tried.size === 0
+        ? `no HTTP node of service ${service} is available; start one, or wait for it to register`
+        : `no node of service ${service} accepted the connection (${tried.size} tried); try again shortly`,
+    );
+  }
+
+  /** Sends the request to one node; resolves with how it went. */
+  function forward(request: IncomingMessage, response: ServerResponse, service: string, node: Node): Promise<Attempt> {
+    return new Promise<Attempt>((resolve) => {
+      const target = hostPort(node.address);
+      const upstream = httpRequest({
+        agent,
+        host: target.host,
+        port: target.port,
+        method: request.method,
+        path: request.url,
+        headers: requestHeaders(request),
+      });
+      let connected = false;
+      let timedOut = false;
+      let responded = false;
+      let clientGone = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        upstream.destroy();
+      }, timeoutMs);
+      const sendBody = () => {
+        connected = true;
+        // The body is read only now: until the node accepted the connection it can still go to another node.
+        pipeline(request, upstream, () => undefined);
+      };
+      upstream.on("socket", (socket: Socket) => {
+        if (socket.connecting) socket.once("connect", sendBody);
+        else sendBody();
+      });
+      // A client that gives up cancels the request to the node.
+      response.once("close", () => {
+        if (response.writableFinished) return;
+        clientGone = true;
+        upstream.destroy();
+      });
+      upstream.on("response", (incoming) => {
+        responded = true;
+        clearTimeout(timer);
+        if (response.destroyed) {
+          incoming.destroy();
+          selector.mark(service, node, undefined);
+          resolve({ kind: "done" });
+          return;
+        }
+        response.writeHead(incoming.statusCode ?? 502, incoming.statusMessage, withoutHopByHop(incoming.headers));
+        pipeline(incoming, response, () => {
+          selector.mark(service, node, undefined);
+          resolve({ kind: "done" });
+        });
+      });
+      upstream.on("error", (error: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        if (responded) return;
+        if (clientGone) {
+          // Not the node's fault: nothing to answer, nothing to eject.
+          selector.mark(service, node, undefined);
+          resolve({ kind: "done" });
+          return;
+        }
+        if (timedOut) {
+          resolve({
+            kind: "failed",
+            retry: false,
+            error: new TsmicroError(Code.DEADLINE_EXCEEDED, `service ${service} did not answer within ${timeoutMs} ms`),
+          });
+          return;
+        }
+        // A pooled connection the node had just closed fails the same way; a bodiless request may go again.
+        const retry = !connected || (upstream.reusedSocket && error.code === "ECONNRESET" && !hasBody(request));
+        resolve({
+          kind: "failed",
+          retry,
+          cause: error,
+          error: new TsmicroError(
+            Code.UNAVAILABLE,
+            retry
+              ? `no node of service ${service} accepted the connection; try again shortly`
+              : `service ${service} closed the connection before answering`,
+          ),
+        });
+      });
+    });
+  }
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const service = await serviceOf(request);
+    if (typeof service !== "string") return answer(response, service);
+    const tried = new Set<string>();
+    for (;;) {
+      const node = await pick(service, tried);
+      if (isTsmicroError(node)) return answer(response, node);
+      tried.add(node.id);
+      const attempt = await forward(request, response, service, node);
+      if (attempt.kind === "done") return;
+      selector.mark(service, node, attempt.error);
+      logger.warn(
+        { service, node: node.id, address: node.address, err: attempt.cause ?? attempt.error },
+        attempt.retry ? "node refused the connection; trying another" : "proxied request failed",
+      );
+      if (!attempt.retry || tried.size > retries) return answer(response, attempt.error);
+    }
+  }
+
+  /** Connects to one node for a tunnel; resolves with the socket or how it failed. */
+  function dial(service: string, node: Node): Promise<Socket | FailedAttempt> {
+    return new Promise((resolve) => {
+      const target = hostPort(node.address);
+      const socket = connect({ host: target.host, port: target.port });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve({
+          kind: "failed",
+          retry: false,
+          error: new TsmicroError(Code.DEADLINE_EXCEEDED, `service ${service} did not accept within ${timeoutMs} ms`),
+        });
+      }, timeoutMs);
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        socket.removeAllListeners("error");
+        resolve(socket);
+      });
+      socket.once("error", (error) => {
+        clearTimeout(timer);
+        resolve({
+          kind: "failed",
+          retry: true,
+          cause: error,
+          error: new TsmicroError(
+            Code.UNAVAILABLE,
+            `no node of service ${service} accepted the connection; try again shortly`,
+          ),
+        });
+      });
+    });
+  }
+
+  async function tunnel(request: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+    const service = await serviceOf(request);
+    if (typeof service !== "string") return answerRaw(client, service);
+    const tried = new Set<string>();
+    for (;;) {
+      if (client.destroyed) return;
+      const node = await pick(service, tried);
+      if (isTsmicroError(node)) return answerRaw(client, node);
+      tried.add(node.id);
+      const dialed = await dial(service, node);
+      if ("kind" in dialed) {
+        selector.mark(service, node, dialed.error);
+        logger.warn(
+          { service, node: node.id, address: node.address, err: dialed.cause ?? dialed.error },
+          "tunnel failed",
+        );
+        if (!dialed.retry || tried.size > retries) return answerRaw(client, dialed.error);
+        continue;
+      }
+      const upstream = dialed;
+      tunnels.add(upstream);
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      upstream.once("close", () => {
+        tunnels.delete(upstream);
+        selector.mark(service, node, undefined);
+        close();
+      });
+      upstream.on("error", close);
+      client.once("close", close);
+      upstream.setNoDelay(true);
+      upstream.write(requestHead(request));
+      if (head.length > 0) upstream.write(head);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      return;
+    }
+  }
+
+  return {
+    start: ensureStarted,
+    handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+      return handle(request, response).catch((error: unknown) => {
+        logger.error({ err: error, url: request.url }, "web proxy failed");
+        answer(response, new TsmicroError(Code.INTERNAL, "the gateway failed to proxy the request; see its log"));
+      });
+    },
+    upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+      // An unhandled error on a raw socket would end the process.
+      socket.on("error", () => socket.destroy());
+      tunnels.add(socket);
+      socket.once("close", () => tunnels.delete(socket));
+      tunnel(request, socket, head).catch((error: unknown) => {
+        logger.error({ err: error, url: request.url }, "web proxy tunnel failed");
+        answerRaw(socket, new TsmicroError(Code.INTERNAL, "the gateway failed to proxy the request; see its log"));
+      });
+    },
+    async stop(): Promise<void> {
+      for (const socket of tunnels) socket.destroy();
+      tunnels.clear();
+      agent.destroy();
+      await selector.stop();
+    },
+  };
+}
+
+/**
+ * A fastify plugin sending every request no other route matches (and every
+ * `Upgrade` request) through `proxy`. Bodies are left unread for the proxy
+ * to stream: the plugin's scope has a pass-through content-type parser.
+ */
+export const webProxyRoutes: FastifyPluginAsync<{ readonly proxy: WebProxy }> = async (scope, { proxy }) => {
+  scope.removeAllContentTypeParsers();
+  scope.addContentTypeParser("*", (_request, _payload, done) => done(null));
+  scope.server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+    proxy.upgrade(request, socket, head),
+  );
+  scope.all("/*", async (request, reply) => {
+    reply.hijack();
+    await proxy.handle(request.raw, reply.raw);
+  });
+};
+
+/** How one try at a node went. */
+type Attempt = { readonly kind: "done" } | FailedAttempt;
+
+/** A try that failed: whether another node may take the request, and what to answer if not. */
+interface FailedAttempt {
+  readonly kind: "failed";
+  readonly retry: boolean;
+  readonly error: TsmicroError;
+  readonly cause?: unknown;
+}
+
+/** True for a node that serves plain HTTP: a web service, not a gRPC one of the same name. */
+function servesHttp(node: Node): boolean {
+  return node.metadata.protocol === "http";
+}
+
+function withHttpNodes(service: Service): Service {
+  return { ...service, nodes: service.nodes.filter(servesHttp) };
+}
+
+/** The registry as the proxy's selector sees it: only nodes that serve HTTP. */
+function httpNodesOnly(registry: Registry): Registry {
+  return {
+    kind: registry.kind,
+    start: () => registry.start(),
+    stop: () => registry.stop(),
+    register: (service, options) => registry.register(service, options),
+    deregister: (service) => registry.deregister(service),
+    getService: async (name) => (await registry.getService(name)).map(withHttpNodes),
+    listServices: () => registry.listServices(),
+    watch(options): Watcher {
+      const inner = registry.watch(options);
+      return {
+        stop: () => inner.stop(),
+        async *[Symbol.asyncIterator]() {
+          for await (const event of inner) yield { ...event, service: withHttpNodes(event.service) };
+        },
+      };
+    },
+  };
+}
+
+/** `host:port` or `[v6]:port` of a registered node. */
+function hostPort(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(":");
+  return { host: address.slice(0, colon).replace(/^\[|\]$/g, ""), port: Number(address.slice(colon + 1)) };
+}
+
+function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers["content-length"];
+  return request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+}
+
+/** Headers minus hop-by-hop ones, including those the Connection header names. */
+function withoutHopByHop(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const named = new Set(
+    String(headers.connection ?? "")
+      .split(",")
+      .map((name) => name.trim().toLowerCase()),
+  );
+  const kept: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !hopByHop.has(name) && !named.has(name)) kept[name] = value;
+  }
+  return kept;
+}
+
+/** X-Forwarded-* for a request, as Go's ReverseProxy sets them: For appended to, Host and Proto replaced. */
+function forwardedFor(request: IncomingMessage): Record<string, string> {
+  const prior = request.headers["x-forwarded-for"];
+  const client = request.socket.remoteAddress ?? "";
+  const encrypted = (request.socket as Socket & { encrypted?: boolean }).encrypted === true;
+  return {
+    "x-forwarded-for": prior ? `${String(prior)}, ${client}` : client,
+    "x-forwarded-host": request.headers.host ?? "",
+    "x-forwarded-proto": encrypted ? "https" : "http",
+  };
+}
+
+/** The headers sent to the node: the client's (Host kept), minus hop-by-hop and Expect (answered here), plus X-Forwarded-*. */
+function requestHeaders(request: IncomingMessage): OutgoingHttpHeaders {
+  const headers = withoutHopByHop(request.headers);
+  delete headers.expect;
+  for (const name of forwardedHeaders) delete headers[name];
+  return { ...headers, ...forwardedFor(request) };
+}
+
+/** The request line and headers of an upgrade request, written raw to the node: Connection and Upgrade kept. */
+function requestHead(request: IncomingMessage): string {
+  let head = `${request.method ?? "GET"} ${request.url ?? "/"} HTTP/1.1\r\n`;
+  const raw = request.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] ?? "";
+    if (!forwardedHeaders.has(name.toLowerCase())) head += `${name}: ${raw[i + 1] ?? ""}\r\n`;
+  }
+  for (const [name, value] of Object.entries(forwardedFor(request))) head += `${name}: ${value}\r\n`;
+  return `${head}\r\n`;
+}
+
+/** The JSON body of a proxy error: gRPC code, message, no stack. */
+export function webProxyErrorBody(error: TsmicroError): WebProxyErrorBody {
+  return { code: error.code, message: error.message, details: [] };
+}
+
+function answer(response: ServerResponse, error: TsmicroError): void {
+  if (response.headersSent || response.destroyed) {
+    response.destroy();
+    return;
+  }
+  const body = JSON.stringify(webProxyErrorBody(error));
+  response.writeHead(httpStatusOf(error.code), {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+  });
+  response.end(body);
+}
+
+function answerRaw(socket: Duplex, error: TsmicroError): void {
+  if (socket.destroyed) return;
+  const status = httpStatusOf(error.code);
+  const body = JSON.stringify(webProxyErrorBody(error));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,178 @@
+import { randomUUID } from "node:crypto";
+import type { AddressInfo, Socket } from "node:net";
+import { fastify, type FastifyInstance } from "fastify";
+import { createLogger, type Logger, type Registry, type ServiceSettings, SetupError } from "@tsmicro/runtime";
+import {
+  advertised,
+  ensureCanListen,
+  listenError,
+  nodeRecord,
+  readOrDefer,
+  Registration,
+  RegistryUse,
+  resolveServiceSettings,
+  runUntilSignal,
+} from "@tsmicro/runtime/internal";
+
+/** Options of createWebService. Settings given here are overridden by environment and flags, as for createService. */
+export interface WebServiceOptions {
+  /** The name the gateway finds the service by: `/{name}/...` is proxied here (under the gateway's namespace, if any). */
+  readonly name: string;
+  readonly version?: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * A registry to use instead of the one the settings name. It is started
+   * if needed but not stopped: whoever made it may share it with others.
+   */
+  readonly registry?: Registry;
+  readonly settings?: Partial<ServiceSettings>;
+  /** Command-line arguments to read flags from; default `process.argv.slice(2)`. */
+  readonly args?: readonly string[];
+  /** Environment to read `TSMICRO_*`/`MICRO_*` from; default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly logger?: Logger;
+}
+
+/** A plain HTTP service (go-micro's web service) that registers itself so it can sit behind the gateway's web or proxy handler. */
+export interface WebService {
+  readonly name: string;
+  /** The fastify app: add routes (and a WebSocket server on `app.server`) before start. */
+  readonly app: FastifyInstance;
+  /** This instance's node id in the registry. */
+  readonly id: string;
+  readonly settings: ServiceSettings;
+  readonly logger: Logger;
+  /** The registered `host:port`, once started. */
+  readonly address: string | undefined;
+  /** Listens on `--server_address`, registers a node with `protocol: http` and starts heartbeats. */
+  start(): Promise<void>;
+  /** Deregisters, keeps serving briefly so gateways drop the node, then closes; connections still open after `--shutdown_grace` are cut. */
+  stop(): Promise<void>;
+  /** Starts, then stops on SIGINT or SIGTERM; resolves once stopped. If start fails it prints one line and exits 1. */
+  run(): Promise<void>;
+}
+
+/**
+ * Creates a web service: a fastify app that registers in the tsmicro
+ * registry with HTTP node metadata, heartbeats while it runs and
+ * deregisters on stop. Settings (registry, `--server_address`, TTLs,
+ * shutdown grace) resolve from options, environment and flags as for
+ * createService.
+ */
+export function createWebService(options: WebServiceOptions): WebService {
+  const { value: settings, error: flagError } = readOrDefer(
+    (args, env) => resolveServiceSettings(options.settings ?? {}, args, env),
+    options.args ?? process.argv.slice(2),
+    options.env ?? process.env,
+  );
+  const logger = options.logger ?? createLogger({ service: options.name, level: settings.logLevel });
+  const registry = RegistryUse.of(options.registry, settings);
+  const id = `${options.name}-${randomUUID()}`;
+  const app = fastify();
+  // Every connection, upgraded ones (WebSockets) included, so stop can cut what outlives the grace period.
+  const connections = new Set<Socket>();
+  app.server.on("connection", (socket: Socket) => {
+    connections.add(socket);
+    socket.once("close", () => connections.delete(socket));
+  });
+
+  let registration: Registration | undefined;
+  let address: string | undefined;
+  let starting: Promise<void> | undefined;
+  let stopping: Promise<void> | undefined;
+
+  async function close(): Promise<void> {
+    const grace = setTimeout(() => {
+      logger.warn({ open: connections.size }, `connections still open after the shutdown grace; closing them`);
+      for (const socket of connections) socket.destroy();
+    }, settings.shutdownGraceMs);
+    grace.unref();
+    try {
+      await app.close();
+    } catch (error) {
+      // A server already closed (a crashed listener, or a test that cut it) has nothing left to close.
+      if ((error as NodeJS.ErrnoException).code !== "ERR_SERVER_NOT_RUNNING") throw error;
+    } finally {
+      clearTimeout(grace);
+    }
+  }
+
+  async function start(): Promise<void> {
+    if (flagError) throw flagError;
+    if (stopping) throw new Error(`${options.name} was stopped; create a new web service to start again`);
+    await registry.ready();
+    await ensureCanListen(settings.serverAddress, "--server_address");
+    const { host, port } = splitHostPort(settings.serverAddress);
+    try {
+      await app.listen({ host, port });
+    } catch (error) {
+      throw listenError(error, "--server_address", settings.serverAddress);
+    }
+    const bound = app.server.address() as AddressInfo;
+    address =
+      settings.serverAdvertise ??
+      advertised(bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`);
+    registration = new Registration(
+      registry.registry,
+      nodeRecord({
+        name: options.name,
+        version: options.version,
+        metadata: options.metadata,
+        endpoints: [],
+        id,
+        address,
+        protocol: "http",
+        registryKind: registry.registry.kind,
+      }),
+      { ttlMs: settings.registerTtlMs, intervalMs: settings.registerIntervalMs, logger },
+    );
+    await registration.start();
+    logger.info({ id, address, registry: registry.registry.kind }, `${options.name} started`);
+  }
+
+  // Reverse order of start: stop being found, drain, close, then let go of the registry.
+  async function stop(): Promise<void> {
+    await starting?.catch(() => undefined);
+    await registration?.stop();
+    await close();
+    await registry.release();
+    logger.info({ id }, `${options.name} stopped`);
+  }
+
+  const service: WebService = {
+    name: options.name,
+    app,
+    id,
+    settings,
+    logger,
+    get address() {
+      return address;
+    },
+    start() {
+      starting ??= start();
+      return starting;
+    },
+    stop() {
+      stopping ??= stop();
+      return stopping;
+    },
+    run: () => runUntilSignal(options.name, service, logger),
+  };
+  return service;
+}
+
+/** `host:port` or `[v6]:port` -> its parts; a bad address is an error naming `--server_address`. */
+function splitHostPort(value: string): { host: string; port: number } {
+  const colon = value.lastIndexOf(":");
+  const host = value.slice(0, colon).replace(/^\[|\]$/g, "");
+  const port = Number(value.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      "--server_address",
+      JSON.stringify(value),
+      "use host:port, such as 127.0.0.1:0",
+    );
+  }
+  return { host: host === "" ? "0.0.0.0" : host, port };
+}

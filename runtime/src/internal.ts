@@ -1,0 +1,68 @@
+/**
+ * `@tsmicro/runtime/internal`: what tsmicro's own packages share — the
+ * generator, the CLI and `@tsmicro/gateway` — and a service author never
+ * imports. Not a public API: it changes with tsmicro's packages, which are
+ * always released together at one version.
+ */
+
+// The routing core: google.api.http path templates, their matcher, the route
+// table and request fields, read by the generator (routes, OpenAPI, route
+// conflicts) and served by the gateway.
+export {
+  parsePathTemplate,
+  type PathSegment,
+  type PathTemplate,
+  type PlainSegment,
+  type VariableSegment,
+} from "./routing/path-template.js";
+export { compileTemplate, type CompiledTemplate } from "./routing/compile-template.js";
+export {
+  createRouter,
+  type RouteConflict,
+  type RouteDefinition,
+  type RouteMatch,
+  type Router,
+} from "./routing/router.js";
+export {
+  buildRequestFields,
+  lowerCamel,
+  type RequestFields,
+  type RequestFieldsInput,
+} from "./routing/request-fields.js";
+export { readHttpRules, type HttpBinding } from "./routing/http-rules.js";
+
+// The service lifecycle, settings and flags that createService, the gateway
+// and web services share.
+export {
+  advertised,
+  ensureCanListen,
+  listenError,
+  nodeRecord,
+  readOrDefer,
+  Registration,
+  RegistryUse,
+  runUntilSignal,
+} from "./service/lifecycle.js";
+export { resolveServiceSettings } from "./service/settings.js";
+export { count, onOff, oneOf, readFlags, type FlagParser } from "./service/flag-values.js";
+
+// Clients, selection and resilience as the gateway builds them.
+export { RegistryClients } from "./client/registry-clients.js";
+export { createRegistrySelector } from "./selector/registry-selector.js";
+export { strategies } from "./selector/strategies.js";
+export { breakerSettingsFrom } from "./middleware/breaker-settings.js";
+export { defaultBurst, fullBucket, takeToken, type TokenBucket } from "./middleware/token-bucket.js";
+
+// gRPC error details, as the gateway maps them to and from HTTP.
+export { errorReasonDetail } from "./errors/error-details.js";
+export {
+  BadRequest,
+  ErrorInfo,
+  Help,
+  LocalizedMessage,
+  PreconditionFailure,
+  QuotaFailure,
+  RequestInfo,
+  ResourceInfo,
+  RetryInfo,
+} from "./gen/google/rpc/error_details.js";

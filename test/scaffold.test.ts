@@ -1,0 +1,349 @@
+import { existsSync } from "node:fs";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { defaultServiceSettings, serviceFlagNames } from "@tsmicro/runtime";
+import { readTree, repoRoot } from "./support/cli.js";
+import { replayDockerfile } from "./support/dockerfile.js";
+import { freePort, postgresBinDir, startPostgres } from "./support/postgres.js";
+import { inProject, runCreate, startBackground, stopAllBackground } from "./support/project.js";
+
+// A new user's path, in a temporary folder outside the repository: create a
+// project from this checkout, install it, and use it only through its own
+// scripts and its own copy of tsmicro.
+let work = "";
+let project = "";
+let env: Record<string, string> = {};
+const minutes = 60_000;
+
+/** Vitest's summary line, colours removed: `Tests  10 passed (10)`. */
+function testSummary(output: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /Tests\s+.*/.exec(output.replace(/\u001b\[[0-9;]*m/g, ""))?.[0] ?? "";
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), "tsmicro-scaffold-"));
+  project = join(work, "user");
+  env = { TSMICRO_REGISTRY: "local", TSMICRO_REGISTRY_ADDRESS: join(work, "registry") };
+  const started = Date.now();
+  const created = await runCreate(["user"], work);
+  expect(created.code, created.stderr + created.stdout).toBe(0);
+  console.log(`create-tsmicro user (with npm install): ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}, 10 * minutes);
+
+afterAll(async () => {
+  await stopAllBackground();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe("create-tsmicro refuses bad input and writes nothing", () => {
+  it("a bad name, an unknown flag, a non-empty folder, a missing or broken --proto", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tsmicro-refuse-"));
+    try {
+      const badName = await runCreate(["User_Service", "--no-install"], dir);
+      expect(badName.code).toBe(1);
+      expect(badName.stderr).toMatch(/^create-tsmicro: project name "User_Service" is not a usable name: use lower-case/);
+
+      const unknown = await runCreate(["user", "--colour=red"], dir);
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toContain("Unknown argument: colour");
+
+      await mkdir(join(dir, "taken"));
+      await writeFile(join(dir, "taken", "notes.txt"), "mine");
+      const taken = await runCreate(["taken", "--no-install"], dir);
+      expect(taken.code).toBe(1);
+      expect(taken.stderr).toContain("taken is not empty");
+      expect(await readdir(join(dir, "taken"))).toEqual(["notes.txt"]);
+
+      const missing = await runCreate(["user", "--proto", "nope.proto", "--no-install"], dir);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain("--proto nope.proto does not exist");
+
+      await writeFile(join(dir, "broken.proto"), 'syntax = "proto3";\npackage broken.v1;\nmessage A { string a = 1 }\n');
+      const broken = await runCreate(["broken", "--proto", "broken.proto", "--no-install"], dir);
+      expect(broken.code).toBe(1);
+      expect(broken.stderr).toMatch(/^create-tsmicro: the protos do not compile:\nbroken\.proto:3:\d+: /);
+
+      expect((await readdir(dir)).sort()).toEqual(["broken.proto", "taken"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a new service project", () => {
+  it("has the layout the README promises", async () => {
+    for (const path of [
+      "proto/user/v1/user.proto",
+      "src/main.ts",
+      "src/handler/user-service.ts",
+      "src/handler/user-service/create-user.ts",
+      "src/domain/model/user.ts",
+      "src/domain/repository/user-repository.ts",
+      "src/domain/repository/sql-user-repository.ts",
+      "src/domain/service/user-data-service.ts",
+      "src/gen/user/v1/user.micro.ts",
+      "src/gen/user/v1/user.entity.ts",
+      "migrations/0001_create_user.sql",
+      "Dockerfile",
+      ".dockerignore",
+      "docker-compose.yml",
+      "deploy/k8s/deployment.yaml",
+      "README.md",
+      "package-lock.json",
+    ])
+      expect(existsSync(join(project, path)), path).toBe(true);
+    const pkg = JSON.parse(await readFile(join(project, "package.json"), "utf8")) as {
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+    };
+    // Installs on its own: tsmicro's packages are tarballs inside the project.
+    expect(pkg.dependencies["@tsmicro/runtime"]).toMatch(/^file:vendor\/tsmicro-runtime-.*\.tgz$/);
+    expect(pkg.devDependencies.tsmicro).toMatch(/^file:vendor\/tsmicro-.*\.tgz$/);
+    const lock = await readFile(join(project, "package-lock.json"), "utf8");
+    expect(lock).not.toContain(repoRoot);
+    // Every package the generated code imports is declared.
+    expect(Object.keys(pkg.dependencies)).toEqual(
+      expect.arrayContaining(["@bufbuild/protobuf", "@electric-sql/pglite", "kysely", "pg"]),
+    );
+  });
+
+  it("type-checks and passes its own tests on PGlite (npm test)", async () => {
+    const result = await inProject(project, "npm", ["test"], env);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(testSummary(result.stdout)).toBe("Tests  10 passed (10)");
+  }, 10 * minutes);
+
+  it.skipIf(!postgresBinDir)(
+    "runs the same repository, service and gRPC tests on a real PostgreSQL server",
+    async () => {
+      const postgres = await startPostgres();
+      try {
+        const result = await inProject(project, "npx", ["vitest", "run"], { ...env, DATABASE_URL: postgres.url });
+        expect(result.code, result.stdout + result.stderr).toBe(0);
+        expect(testSummary(result.stdout)).toBe("Tests  10 passed (10)");
+      } finally {
+        await postgres.stop();
+      }
+    },
+    10 * minutes,
+  );
+
+  it("npm run dev registers it; tsmicro call creates, reads and lists; tsmicro api serves its routes", async () => {
+    const dev = startBackground(project, "npm", ["run", "dev"], env);
+    try {
+      await dev.waitFor(/"msg":"user started"/);
+      const tsmicro = (...args: string[]) => inProject(project, "npx", ["tsmicro", ...args], env);
+      expect((await tsmicro("list", "services")).stdout).toContain("user");
+
+      const created = await tsmicro("call", "user", "UserService.CreateUser", '{"user":{"name":"ann"}}');
+      expect(created.code, created.stderr).toBe(0);
+      const ann = JSON.parse(created.stdout) as { id: string; name: string };
+      expect(ann.name).toBe("ann");
+      const read = await tsmicro("call", "user", "UserService.GetUser", JSON.stringify({ id: ann.id }));
+      expect(JSON.parse(read.stdout)).toEqual(ann);
+      const listed = await tsmicro("call", "user", "UserService.ListUsers", "{}");
+      expect((JSON.parse(listed.stdout) as { users: { id: string }[] }).users.map((u) => u.id)).toContain(ann.id);
+      const duplicate = await tsmicro("call", "user", "UserService.CreateUser", '{"user":{"name":"ann"}}');
+      expect(duplicate.code).toBe(1);
+      expect(duplicate.stderr).toContain('call failed: ALREADY_EXISTS: a user with name "ann" exists');
+
+      const port = await freePort();
+      const api = startBackground(project, "node_modules/.bin/tsmicro", ["api", `--address=127.0.0.1:${port}`], env);
+      await api.waitFor(/gateway routes user/);
+      const base = `http://127.0.0.1:${port}`;
+      const post = await fetch(`${base}/v1/users`, { method: "POST", body: '{"name":"bob"}' });
+      expect(post.status).toBe(200);
+      const bob = (await post.json()) as { id: string };
+      const patch = await fetch(`${base}/v1/users/${bob.id}?updateMask=description`, {
+        method: "PATCH",
+        body: '{"description":"patched"}',
+      });
+      expect(((await patch.json()) as { description: string }).description).toBe("patched");
+      const missing = await fetch(`${base}/v1/users/nobody`);
+      expect(missing.status).toBe(404);
+      expect(await missing.json()).toMatchObject({ code: 5, details: [{ reason: "USER_NOT_FOUND" }] });
+      expect(await api.stop()).toBe(0);
+    } finally {
+      await dev.stop();
+    }
+  }, 5 * minutes);
+
+  it("npm run build && npm start runs the compiled service; a second one on the same PGlite folder stops with one clear line", async () => {
+    const build = await inProject(project, "npm", ["run", "build"], env);
+    expect(build.code, build.stdout + build.stderr).toBe(0);
+    const first = startBackground(project, "npm", ["start"], env);
+    let firstStopped = false;
+    try {
+      await first.waitFor(/"msg":"user started"/);
+      const second = await inProject(project, "node", ["dist/main.js"], env);
+      expect(second.code).toBe(1);
+      const lines = second.stderr.trim().split("\n");
+      expect(lines).toEqual([expect.stringMatching(/^user: cannot start: the embedded database in data\/db is in use by process \d+; run one instance per data directory \(--database_dir\), or use PostgreSQL \(DATABASE_URL\)/)]);
+      // Still serving, data intact.
+      const listed = await inProject(project, "npx", ["tsmicro", "call", "user", "UserService.ListUsers", "{}"], env);
+      expect(listed.stdout).toContain('"name": "ann"');
+    } finally {
+      await first.stop();
+      firstStopped = first.output().includes('"msg":"user stopped"');
+    }
+    expect(firstStopped, first.output()).toBe(true);
+  }, 5 * minutes);
+
+  it("its Dockerfile, replayed without Docker, builds an image whose service answers the HEALTHCHECK", async () => {
+    const root = await mkdtemp(join(tmpdir(), "tsmicro-image-"));
+    try {
+      const context = join(root, "context");
+      await cp(project, context, {
+        recursive: true,
+        filter: (path) => !/\/(node_modules|dist|data)$/.test(path),
+      });
+      const image = await replayDockerfile(context, join(root, "stages"));
+      expect(image.user).toBe("node");
+      expect(image.exposed).toEqual([9000]);
+      expect(existsSync(join(image.dir, "node_modules", "tsmicro"))).toBe(false); // dev dependencies stay out
+      expect(existsSync(join(image.dir, "node_modules", "typescript"))).toBe(false);
+      const port = await freePort();
+      const imageEnv = { ...image.env, ...env, TSMICRO_SERVER_ADDRESS: `127.0.0.1:${port}` };
+      const [command, ...args] = image.cmd;
+      const service = startBackground(image.dir, command!, args, imageEnv);
+      try {
+        await service.waitFor(/"msg":"user started"/);
+        const [check, ...checkArgs] = image.healthcheck!;
+        const health = await inProject(image.dir, check!, checkArgs, imageEnv);
+        expect(health.code, health.stderr).toBe(0);
+      } finally {
+        await service.stop();
+      }
+      const [check, ...checkArgs] = image.healthcheck!;
+      expect((await inProject(image.dir, check!, checkArgs, imageEnv)).code).toBe(1);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 10 * minutes);
+
+  it("docker-compose.yml and deploy/k8s parse, and set only variables and ports the service reads", async () => {
+    const known = new Set([
+      ...serviceFlagNames.map((flag) => `TSMICRO_${flag.toUpperCase()}`),
+      "DATABASE_URL",
+      "TSMICRO_DATABASE_URL",
+      "TSMICRO_DATABASE_DIR",
+      "TSMICRO_MIGRATE",
+      "NODE_ENV",
+    ]);
+    const compose = parseYaml(await readFile(join(project, "docker-compose.yml"), "utf8")) as {
+      services: Record<string, { environment?: Record<string, string>; command?: string[] }>;
+    };
+    expect(Object.keys(compose.services)).toEqual(["etcd", "postgres", "migrate", "user", "api"]);
+    for (const name of ["migrate", "user", "api"])
+      for (const key of Object.keys(compose.services[name]!.environment ?? {})) expect(known, `${name}: ${key}`).toContain(key);
+    expect(compose.services.user!.environment!.TSMICRO_SERVER_ADDRESS).toBe("0.0.0.0:9000");
+
+    const docs = await Promise.all(
+      ["deployment", "service", "configmap", "hpa"].map(async (name) =>
+        parseYaml(await readFile(join(project, "deploy/k8s", `${name}.yaml`), "utf8")),
+      ),
+    );
+    const [deployment, service, configmap, hpa] = docs as [any, any, any, any];
+    expect(deployment.kind).toBe("Deployment");
+    const container = deployment.spec.template.spec.containers[0];
+    expect(container.ports[0].containerPort).toBe(9000);
+    expect(container.readinessProbe.grpc.port).toBe(9000);
+    expect(container.livenessProbe.grpc.port).toBe(9000);
+    expect(container.env.map((e: { name: string }) => e.name)).toEqual(["DATABASE_URL"]);
+    expect(service.spec.ports[0].port).toBe(9000);
+    for (const key of Object.keys(configmap.data)) expect(known, key).toContain(key);
+    expect(configmap.data.TSMICRO_SERVER_ADDRESS).toBe("0.0.0.0:9000");
+    expect(hpa.spec.scaleTargetRef.name).toBe(deployment.metadata.name);
+    expect(defaultServiceSettings.registry).toBe("local");
+  });
+
+  it("regenerates after proto edits without changing a byte the user wrote", async () => {
+    const tsmicro = (...args: string[]) => inProject(project, "npx", ["tsmicro", ...args], env);
+    const userFiles = async () => {
+      const tree = await readTree(project);
+      for (const path of tree.keys())
+        if (/^(node_modules|dist|data|vendor|src\/gen)\//.test(path) || path === "migrations/schema.json") tree.delete(path);
+      return tree;
+    };
+    const protoPath = join(project, "proto/user/v1/user.proto");
+    const proto = await readFile(protoPath, "utf8");
+
+    // Twice on the untouched project: nothing changes.
+    const before = await userFiles();
+    const again = await tsmicro("generate");
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/\(0 changed\)\n$/);
+    expect(await userFiles()).toEqual(before);
+
+    // Add an rpc and a field.
+    await writeFile(
+      protoPath,
+      proto
+        .replace("  // DeleteUser", "  // ArchiveUser hides a user.\n  rpc ArchiveUser(GetUserRequest) returns (User);\n  // DeleteUser")
+        .replace("google.protobuf.Timestamp update_time = 5;", "google.protobuf.Timestamp update_time = 5;\n  string email = 6;"),
+    );
+    const added = await tsmicro("generate");
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toContain("created src/handler/user-service/archive-user.ts (rpc user.v1.UserService/ArchiveUser)");
+    expect(added.stdout).toContain("created migrations/0002_add_user_email.sql");
+    const after = await userFiles();
+    const changed = [...after.keys()].filter((path) => before.get(path) !== after.get(path));
+    expect(changed.sort()).toEqual([
+      "migrations/0002_add_user_email.sql",
+      "proto/user/v1/user.proto",
+      "src/handler/user-service/archive-user.ts",
+    ]);
+    expect(after.get("migrations/0001_create_user.sql")).toBe(before.get("migrations/0001_create_user.sql"));
+    expect(after.get("migrations/0002_add_user_email.sql")).toBe(
+      `ALTER TABLE "user" ADD COLUMN "email" text NOT NULL DEFAULT '';\n`,
+    );
+    const build = await inProject(project, "npm", ["run", "build"], env);
+    expect(build.code).not.toBe(0);
+    expect(build.stdout).toMatch(/src\/handler\/user-service\.ts.*Property 'archiveUser' is missing/);
+
+    // Idempotent.
+    const twice = await tsmicro("generate");
+    expect(twice.stdout).toMatch(/\(0 changed\)\n$/);
+    expect(await userFiles()).toEqual(after);
+
+    // Remove an rpc: its handler file is reported, not deleted.
+    const withoutDelete = (await readFile(protoPath, "utf8")).replace(/ {2}\/\/ DeleteUser.*?\n {2}\}\n/s, "");
+    expect(withoutDelete).not.toContain("rpc DeleteUser");
+    await writeFile(protoPath, withoutDelete);
+    const removed = await tsmicro("generate");
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toContain("orphaned: src/handler/user-service/delete-user.ts");
+    expect(existsSync(join(project, "src/handler/user-service/delete-user.ts"))).toBe(true);
+  }, 5 * minutes);
+});
+
+describe("templates", () => {
+  it("a --templates folder changes only the files it overrides", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tsmicro-templates-"));
+    try {
+      const init = await inProject(dir, process.execPath, [join(repoRoot, "dist/bin/tsmicro.js"), "template", "init", "mine"]);
+      expect(init.code, init.stderr).toBe(0);
+      const readme = join(dir, "mine/project/service/README.md.ejs");
+      await writeFile(readme, "# <%= registeredName %>, our way\n");
+      for (const [name, extra] of [
+        ["plain", []],
+        ["custom", ["--templates", "mine"]],
+      ] as const) {
+        const created = await runCreate([name, "--no-install", "--dir", name, "--alias", "user", ...extra], dir);
+        expect(created.code, created.stderr).toBe(0);
+      }
+      const plain = await readTree(join(dir, "plain"));
+      const custom = await readTree(join(dir, "custom"));
+      for (const tree of [plain, custom]) for (const path of tree.keys()) if (path.startsWith("vendor/")) tree.delete(path);
+      expect(custom.get("README.md")).toBe("# user, our way\n");
+      const differing = [...plain.keys()].filter((path) => plain.get(path) !== custom.get(path));
+      expect(differing.sort()).toEqual(["README.md", "package.json"]); // package.json: the package name
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 5 * minutes);
+});
