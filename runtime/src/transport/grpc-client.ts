@@ -340,7 +340,7 @@ function pumpRequests(stream: ClientWritableStream<unknown>, requests: AsyncIter
 }
 
 async function pump(stream: ClientWritableStream<unknown>, requests: AsyncIterable<unknown>, state: RequestPump) {
-  const iterator = requests[Symbol.asyncIterator]();
+  let iterator: AsyncIterator<unknown> | Iterator<unknown> | undefined;
   let ended = false;
   let returned = false;
   // When the call ends first (the server finished, a cancel, a failure), the
@@ -348,9 +348,13 @@ async function pump(stream: ClientWritableStream<unknown>, requests: AsyncIterab
   // finally blocks instead of waiting for a next() that never comes. A
   // generator busy in an await closes right after its next yield.
   const close = (): void => {
-    if (returned) return;
+    if (returned || !iterator) return;
     returned = true;
-    iterator.return?.().catch(ignore);
+    try {
+      void Promise.resolve(iterator.return?.()).catch(ignore);
+    } catch {
+      // A request stream that fails to close has nothing left to tell a call that ended.
+    }
   };
   const onStatus = (): void => {
     ended = true;
@@ -358,6 +362,11 @@ async function pump(stream: ClientWritableStream<unknown>, requests: AsyncIterab
   };
   stream.once("status", onStatus);
   try {
+    // Middleware may hand over any iterable; the generated clients hand over async ones.
+    iterator =
+      Symbol.asyncIterator in requests
+        ? requests[Symbol.asyncIterator]()
+        : (requests as unknown as Iterable<unknown>)[Symbol.iterator]();
     for (;;) {
       const next = await iterator.next();
       if (ended) break;
