@@ -35,10 +35,12 @@ import { findFile, findProgram } from "./support/programs.js";
 const python = findFile("/usr/lib/python3/dist-packages/grpc/__init__.py", "python3-grpcio")
   ? "/usr/bin/python3"
   : undefined;
-const protoc = findProgram("protoc", "protobuf-compiler");
-const testingProtos = findFile("/usr/share/grpc-proto/grpc/testing/messages.proto", "grpc-proto")
-  ? "/usr/share/grpc-proto/grpc/testing"
-  : undefined;
+// Each check runs only when the ones before passed, so a bare machine prints one skip line.
+const protoc = python ? findProgram("protoc", "protobuf-compiler") : undefined;
+const testingProtos =
+  protoc && findFile("/usr/share/grpc-proto/grpc/testing/messages.proto", "grpc-proto")
+    ? "/usr/share/grpc-proto/grpc/testing"
+    : undefined;
 const skip = !python || !protoc || !testingProtos;
 
 const cases = [
