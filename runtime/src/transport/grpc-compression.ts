@@ -34,7 +34,7 @@ export function gzipResponses(serverCall: object, serialize: (message: unknown) 
  * compressed length, the bytes. Synchronous because grpc-js frames
  * synchronously; a large message blocks the event loop while it compresses.
  */
-export function gzipFrame(message: Uint8Array): Buffer {
+function gzipFrame(message: Uint8Array): Buffer {
   const compressed = gzipSync(message);
   const frame = Buffer.allocUnsafe(compressed.byteLength + 5);
   frame.writeUInt8(1, 0);
