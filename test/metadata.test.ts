@@ -75,7 +75,7 @@ describe("response metadata: handlers set header and trailer, clients read them"
   const registry = createMemoryRegistry();
   const services: MicroService[] = [];
   let typed: ReturnType<typeof clientOf>;
-  const seen: { header: Metadata[] } = { header: [] };
+  const seen: { header: Metadata[]; trailer: Metadata[] } = { header: [], trailer: [] };
 
   /** Client middleware that sees every header and adds a key the caller then reads. */
   const rewrite: ClientMiddleware = (next) => (call) =>
@@ -84,6 +84,12 @@ describe("response metadata: handlers set header and trailer, clients read them"
       onHeader: (metadata) => {
         seen.header.push(metadata);
         call.onHeader?.({ ...metadata, "x-client-middleware": "was here" });
+      },
+      // Passes the trailer on without the key the middleware keeps for itself.
+      onTrailer: (metadata) => {
+        seen.trailer.push(metadata);
+        const { "x-seen-header": _kept, ...rest } = metadata;
+        call.onTrailer?.({ ...rest, "x-client-trailer": "rewritten" });
       },
     });
 
@@ -128,10 +134,13 @@ describe("response metadata: handlers set header and trailer, clients read them"
     );
     expect(response.id).toBe("plain");
     expect(header).toMatchObject({ "x-header": "unary plain", "x-client-middleware": "was here" });
-    expect(trailer).toMatchObject({ "x-seen-header": "unary plain" });
+    // The server middleware added x-seen-header and removed x-internal; the client middleware took x-seen-header.
+    expect(trailer).toMatchObject({ "x-client-trailer": "rewritten" });
+    expect(trailer).not.toHaveProperty("x-seen-header");
     expect(trailer).not.toHaveProperty("x-internal");
     expect(Buffer.from(trailer!["x-trailer-bin"] as Uint8Array)).toEqual(bytes(0xab, 0xab, 0xab));
     expect(seen.header.at(-1)).toMatchObject({ "x-header": "unary plain" });
+    expect(seen.trailer.at(-1)).toMatchObject({ "x-seen-header": "unary plain" });
   });
 
   it("a failure carries the trailers: the handler's and its error's, on the error and in onTrailer", async () => {
