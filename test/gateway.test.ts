@@ -779,28 +779,28 @@ describe("the HTTP gateway", () => {
         check: (answer) => expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT }),
       },
       {
-        name: "a query value that is not an int32",
+        name: "a query value that is not an int32 names the query parameter, not the JSON the gateway built",
         method: "GET",
         path: "/v1/shelves/s1/books?page_size=ten",
         status: 400,
-        check: (answer) =>
-          expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /page_?[sS]ize[\s\S]*ten/ }),
+        json: status(Code.INVALID_ARGUMENT, 'query parameter page_size: "ten" is not a valid int32'),
       },
       {
         name: "a query value that is not a bool",
         method: "GET",
         path: "/v1/shelves/s1/books?read=maybe",
         status: 400,
-        check: (answer) =>
-          expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /read[\s\S]*maybe/ }),
+        json: status(Code.INVALID_ARGUMENT, 'query parameter read: "maybe" is not a valid bool'),
       },
       {
         name: "a singular field given twice in the query",
         method: "GET",
         path: "/v1/shelves/s1/books?page_size=1&page_size=2",
         status: 400,
-        check: (answer) =>
-          expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /page_?[sS]ize/ }),
+        json: status(
+          Code.INVALID_ARGUMENT,
+          "query parameter page_size is given 2 times, but page_size takes one value",
+        ),
       },
       {
         name: "a malformed %-escape in the path",

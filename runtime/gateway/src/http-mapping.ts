@@ -1,4 +1,12 @@
-import { fromJson, toJson, type JsonObject, type JsonValue, type Message } from "@bufbuild/protobuf";
+import {
+  fromJson,
+  ScalarType,
+  toJson,
+  type DescField,
+  type JsonObject,
+  type JsonValue,
+  type Message,
+} from "@bufbuild/protobuf";
 import { Code, type ErrorDetail, type HttpRule, httpStatusOf, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
 import {
   BadRequest,
@@ -25,8 +33,9 @@ export interface HttpRequestParts {
 /**
  * Builds the request message from an HTTP request for one binding (grpc-gateway's rules, see
  * buildRequestFields) and decodes it as strict proto3 JSON: a wrong type or an unknown body
- * field is INVALID_ARGUMENT naming the field and the value. Query parameters naming no field
- * are ignored; bools and enum numbers in the query are converted by the field's type.
+ * field is INVALID_ARGUMENT naming the field and the value, and a bad query value names the
+ * query parameter. Query parameters naming no field are ignored; bools and enum numbers in the
+ * query are converted by the field's type.
  */
 export function requestMessage(method: GatewayMethod, rule: HttpRule | undefined, parts: HttpRequestParts): Message {
   const input = method.desc.input;
@@ -48,8 +57,72 @@ export function requestMessage(method: GatewayMethod, rule: HttpRule | undefined
   try {
     return fromJson(input, fields as JsonValue, { registry: method.registry });
   } catch (error) {
-    throw new TsmicroError(Code.INVALID_ARGUMENT, `the request does not fit ${input.typeName}: ${messageOf(error)}`);
+    throw new TsmicroError(
+      Code.INVALID_ARGUMENT,
+      badQueryParameter(method, rule, parts) ?? `the request does not fit ${input.typeName}: ${messageOf(error)}`,
+    );
   }
+}
+
+/**
+ * After a request failed to decode, the query parameter to blame, as the user wrote it
+ * (`query parameter page_size: "ten" is not a valid int32`), or undefined when the path or the
+ * body is at fault. protobuf-es names the JSON the gateway built ("from JSON"), which the user
+ * never sent, so each parameter is decoded alone with the path variables; only failed requests
+ * pay for this.
+ */
+function badQueryParameter(
+  method: GatewayMethod,
+  rule: HttpRule | undefined,
+  parts: HttpRequestParts,
+): string | undefined {
+  if (parts.query === undefined || parts.query === "") return undefined;
+  const input = method.desc.input;
+  const params = typeof parts.query === "string" ? new URLSearchParams(parts.query) : parts.query;
+  const decodes = (query: URLSearchParams | undefined): boolean => {
+    const fields = buildRequestFields({
+      variables: parts.variables,
+      query,
+      body: undefined,
+      bodyField: rule ? (rule.body ?? "") : "*",
+      field: (name) => {
+        const found = queryFieldOf(input, name);
+        if (!found) return undefined;
+        return {
+          jsonPath: found.jsonPath.split("."),
+          repeated: found.field.fieldKind === "list",
+          convert: (value) => queryValue(found.field, value),
+        };
+      },
+    });
+    try {
+      fromJson(input, fields as JsonValue, { registry: method.registry });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!decodes(undefined)) return undefined;
+  for (const name of new Set(params.keys())) {
+    const found = queryFieldOf(input, name);
+    if (!found) continue;
+    const values = params.getAll(name);
+    if (values.length > 1 && found.field.fieldKind !== "list") {
+      return `query parameter ${name} is given ${values.length} times, but ${found.field.name} takes one value`;
+    }
+    for (const value of values) {
+      if (!decodes(new URLSearchParams([[name, value]])))
+        return `query parameter ${name}: ${JSON.stringify(value)} is not a valid ${valueKind(found.field)}`;
+    }
+  }
+  return undefined;
+}
+
+/** What a field's values are, in proto terms: `int32`, `bool`, `enum library.v1.Genre`, `google.protobuf.Timestamp`. */
+function valueKind(field: DescField): string {
+  if (field.enum) return `enum ${field.enum.typeName}`;
+  if (field.message) return field.message.typeName;
+  return field.scalar === undefined ? "value" : ScalarType[field.scalar].toLowerCase();
 }
 
 /**
