@@ -35,7 +35,7 @@ export interface BackendCatalogueOptions {
   readonly logger: Logger;
   /** Definitions known at build time: their embedded descriptors are used instead of asking a node. */
   readonly definitions?: readonly ServiceDefinition[];
-  /** Refuse a service whose routes collide with others (`--strict-routes`) instead of warning. */
+  /** Refuse a service whose routes collide with others (`--strict_routes`) instead of warning. */
   readonly strictRoutes?: boolean;
   /** Registry services the gateway never routes to (itself, web services). */
   readonly ignore?: (service: Service) => boolean;
@@ -96,7 +96,7 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
       if (options.strictRoutes) {
         logger.error(
           { backend: candidate.name },
-          `route conflict, service not routed (--strict-routes): ${conflict.message}`,
+          `route conflict, service not routed (--strict_routes): ${conflict.message}`,
         );
         return;
       }
