@@ -12,15 +12,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  breakerMiddleware,
-  createRpcCaller,
-  createService,
-  silentLogger,
-  type Caller,
-  type ClientTransport,
-  type Selector,
-} from "@tsmicro/runtime";
+import { createService, silentLogger, type Caller, type ClientTransport, type Selector } from "@tsmicro/runtime";
+import { breakerMiddleware, createRpcCaller } from "@tsmicro/runtime/internal";
 import { Request, Response } from "../test/golden/10-services/services.js";
 import { AlphaDefinition, type AlphaHandler } from "../test/golden/10-services/services.micro.js";
 import { startRawServer } from "./fixtures/raw-server.js";

@@ -3,10 +3,10 @@ import {
   createMemoryRegistry,
   createService,
   isSetupError,
-  resolveServiceSettings,
   silentLogger,
   type MicroService,
 } from "@tsmicro/runtime";
+import { resolveServiceSettings } from "@tsmicro/runtime/internal";
 import { connect } from "node:http2";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

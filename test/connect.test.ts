@@ -11,11 +11,11 @@ import {
   createMemoryRegistry,
   createRegistry,
   createService,
-  resolveServiceSettings,
   silentLogger,
   type MicroService,
   type RegistryEvent,
 } from "@tsmicro/runtime";
+import { resolveServiceSettings } from "@tsmicro/runtime/internal";
 import { afterAll, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { repoRoot } from "./support/cli.js";

@@ -1,4 +1,4 @@
-import { errorCatalogue } from "@tsmicro/runtime";
+import { errorCatalogue } from "../runtime/src/errors/catalogue.js";
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 

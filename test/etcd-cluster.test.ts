@@ -1,11 +1,5 @@
-import {
-  createRegistry,
-  createService,
-  resolveServiceSettings,
-  silentLogger,
-  type MicroService,
-  type Registry,
-} from "@tsmicro/runtime";
+import { createRegistry, createService, silentLogger, type MicroService, type Registry } from "@tsmicro/runtime";
+import { resolveServiceSettings } from "@tsmicro/runtime/internal";
 import { afterEach, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { etcdProgram, startEtcdCluster, type EtcdCluster } from "./support/etcd.js";

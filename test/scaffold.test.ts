@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { defaultServiceSettings, serviceFlagNames } from "@tsmicro/runtime";
+import { defaultServiceSettings, serviceFlagNames } from "@tsmicro/runtime/internal";
 import { readTree, repoRoot } from "./support/cli.js";
 import { replayDockerfile } from "./support/dockerfile.js";
 import { freePort, postgresBinDir, startPostgres } from "./support/postgres.js";

@@ -6,11 +6,10 @@ import {
   createDirectCaller,
   createGrpcClientTransport,
   createService,
-  HealthCheckResponse_ServingStatus,
-  HealthDefinition,
   silentLogger,
   type MicroService,
 } from "@tsmicro/runtime";
+import { HealthCheckResponse_ServingStatus, HealthDefinition } from "@tsmicro/runtime/internal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AlphaDefinition, type AlphaClient } from "./golden/10-services/services.micro.js";
 import { bins, run } from "./support/cli.js";

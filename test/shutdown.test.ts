@@ -1,13 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  createRegistry,
-  createService,
-  resolveServiceSettings,
-  silentLogger,
-  type MicroService,
-} from "@tsmicro/runtime";
+import { createRegistry, createService, silentLogger, type MicroService } from "@tsmicro/runtime";
+import { resolveServiceSettings } from "@tsmicro/runtime/internal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { killAllNodes, startNode } from "./support/nodes.js";

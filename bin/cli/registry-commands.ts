@@ -1,20 +1,22 @@
 import {
-  breakerFlagNames,
   codeName,
   connect,
   createClient,
   createDirectCaller,
   createGrpcClientTransport,
   createRegistry,
-  HealthCheckResponse_ServingStatus,
-  HealthDefinition,
   isTsmicroError,
-  resolveServiceSettings,
-  serviceFlagNames,
   silentLogger,
   type Registry,
   type Service,
 } from "@tsmicro/runtime";
+import {
+  breakerFlagNames,
+  HealthCheckResponse_ServingStatus,
+  HealthDefinition,
+  resolveServiceSettings,
+  serviceFlagNames,
+} from "@tsmicro/runtime/internal";
 import type { Argv } from "yargs";
 import { failureReason } from "./call-failure.js";
 

@@ -66,3 +66,16 @@ export {
   ResourceInfo,
   RetryInfo,
 } from "./gen/google/rpc/error_details.js";
+
+// Flags and settings as the CLI reads and lists them.
+export { defaultServiceSettings, serviceFlagNames } from "./service/settings.js";
+export { breakerFlagNames } from "./middleware/breaker-settings.js";
+
+// Building blocks of a client, for the CLI and the benchmarks.
+export { breakerMiddleware, type BreakerMiddleware } from "./middleware/breaker.js";
+export { createRpcCaller, defaultBackoff, type RpcClientOptions } from "./client/rpc-client.js";
+export { chain } from "./transport/transport.js";
+
+// The grpc.health.v1 client, generated into the runtime.
+export { HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health.js";
+export { HealthDefinition, type HealthClient } from "./gen/grpc/health/v1/health.micro.js";

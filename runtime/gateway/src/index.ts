@@ -3,24 +3,17 @@
  * (`mountRoutes`), web services and their proxy, JWT and rate limits. A package of its own so
  * services, which never serve HTTP, neither install nor load fastify and jose.
  */
-export { createGateway, findMethod, type Gateway, type GatewayOptions } from "./gateway.js";
-export { forwardedMetadata } from "./forwarded-metadata.js";
-export { mergeOpenApi, type OpenApiBuilder } from "./merge-openapi.js";
-export {
-  defaultGatewaySettings,
-  gatewayFlagNames,
-  resolveGatewaySettings,
-  type GatewaySettings,
-} from "./gateway-settings.js";
-export {
-  createBackendCatalogue,
-  type BackendCatalogue,
-  type BackendCatalogueOptions,
-  type BackendService,
-  type GatewayRoute,
-} from "./backend-catalogue.js";
-export { gatewayMethods, queryFieldOf, queryValue, type GatewayMethod, type QueryField } from "./gateway-method.js";
-export { errorResponse, requestMessage, responseJson, type ErrorBody, type HttpRequestParts } from "./http-mapping.js";
+
+// The gateway: `tsmicro api`, or embedded with createGateway.
+export { createGateway, type Gateway, type GatewayOptions } from "./gateway.js";
+export type { GatewaySettings } from "./gateway-settings.js";
+export type { BackendCatalogue, BackendService, GatewayRoute } from "./backend-catalogue.js";
+export type { OpenApiBuilder } from "./merge-openapi.js";
+export type { JwtClaims, JwtOptions } from "./jwt-auth.js";
+export type { RouteRule } from "./route-rules.js";
+export { loadGatewayConfig, type GatewayConfig } from "./gateway-config.js";
+
+// Generated route tables on your own fastify app.
 export {
   mountRoutes,
   routesOf,
@@ -29,23 +22,6 @@ export {
   type MountRoutesOptions,
   type RouteHooks,
 } from "./mount-routes.js";
-export { mapStream, sendStream } from "./http-stream.js";
-export { createRouteGuard, gatewayRateLimitedReason, type RouteGuard, type RouteGuardOptions } from "./route-guard.js";
+
+// Web services (go-micro's web handler): a fastify app that registers like a service.
 export { createWebService, type WebService, type WebServiceOptions } from "./web-service.js";
-export { createWebProxy, serviceFromPath, webProxyRoutes, type WebProxy, type WebProxyOptions } from "./web-proxy.js";
-export {
-  claimsMetadata,
-  createJwtVerifier,
-  jwtMetadataKeys,
-  type JwtClaims,
-  type JwtOptions,
-  type JwtVerifier,
-} from "./jwt-auth.js";
-export {
-  createClientLimiter,
-  type ClientLimiter,
-  type ClientLimiterOptions,
-  type ClientLimitResult,
-} from "./client-limits.js";
-export { createRouteRules, type RouteRule, type RouteRules, type ResolvedRule } from "./route-rules.js";
-export { loadGatewayConfig, type GatewayConfig } from "./gateway-config.js";

@@ -1,5 +1,5 @@
 import { SetupError } from "../errors/setup-error.js";
-import { createEtcdRegistry } from "../registry/etcd-registry.js";
+import { createEtcdRegistry } from "../registry/lazy-etcd-registry.js";
 import { createLocalRegistry } from "../registry/local-registry.js";
 import { createMemoryRegistry } from "../registry/memory-registry.js";
 import type { Registry } from "../registry/registry.js";
