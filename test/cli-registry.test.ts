@@ -140,6 +140,18 @@ describe("tsmicro call and health after kill -9 of one of two nodes", () => {
     expect(listed.stdout).toContain(`${dead.id}\t${dead.address}\t`);
   });
 
+  it("client and bidi streams, which the runtime sends once, are sent again when the first node refused the connection", async () => {
+    const failures: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const result =
+        i % 2 === 0
+          ? await tsmicro("call", "echo", "Alpha.ClientStream", '[{"data":"AAA="}]')
+          : await tsmicro("call", "echo", "Alpha.BidiStream", `[{"id":"b${i}"}]`);
+      if (result.code !== 0) failures.push(`run ${i}: ${result.stderr}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
   it("health reports each node on one line, the dead one with a sentence, and exits 1", async () => {
     const result = await tsmicro("health", "echo");
     expect(result.code).toBe(1);

@@ -115,15 +115,24 @@ async function callThrough(
   try {
     switch (method.methodKind) {
       case "unary":
-      case "client_streaming": {
-        const input = method.methodKind === "unary" ? parse(requestValue) : list();
-        show(await (caller(input) as Promise<Message>));
+        show(await (caller(parse(requestValue)) as Promise<Message>));
         break;
-      }
       case "server_streaming":
+        for await (const message of caller(parse(requestValue)) as AsyncIterable<Message>) show(message);
+        break;
+      case "client_streaming":
       case "bidi_streaming": {
-        const input = method.methodKind === "server_streaming" ? parse(requestValue) : list();
-        for await (const message of caller(input) as AsyncIterable<Message>) show(message);
+        const input = list();
+        await withStreamRetries(connection.settings.clientRetries, async (received) => {
+          if (method.methodKind === "client_streaming") {
+            show(await (caller(input) as Promise<Message>));
+          } else {
+            for await (const message of caller(input) as AsyncIterable<Message>) {
+              received();
+              show(message);
+            }
+          }
+        });
         break;
       }
     }
@@ -131,6 +140,35 @@ async function callThrough(
     const timeoutMs = method.methodKind === "unary" ? connection.settings.clientRequestTimeoutMs : undefined;
     throw describeFailure(error, `${request.service} ${method.parent.name}.${method.name}`, timeoutMs);
   }
+}
+
+/**
+ * Runs a client or bidi stream, again on another node while no connection
+ * was ever made. The runtime gives request streams one attempt because it
+ * cannot replay an iterator, but the CLI's requests are a JSON array it can
+ * send again, and a call that never connected reached no server. The failed
+ * node is left out by the selector (it ejects nodes that fail with
+ * UNAVAILABLE), so the next attempt goes elsewhere.
+ */
+async function withStreamRetries(retries: number, attempt: (received: () => void) => Promise<void>): Promise<void> {
+  for (let tried = 0; ; tried++) {
+    let gotMessage = false;
+    try {
+      await attempt(() => (gotMessage = true));
+      return;
+    } catch (error) {
+      if (gotMessage || tried >= retries || !neverConnected(error)) throw error;
+    }
+  }
+}
+
+/** A failure before any connection: grpc-js says "No connection established", or the socket was refused. */
+function neverConnected(error: unknown): boolean {
+  return (
+    isTsmicroError(error) &&
+    error.code === Code.UNAVAILABLE &&
+    /No connection established|ECONNREFUSED/.test(error.message)
+  );
 }
 
 /** The one method of the dynamic client: a message for unary and server streams, a list for client and bidi streams. */
