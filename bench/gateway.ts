@@ -175,6 +175,8 @@ interface Costs {
 function placeOf(url: string, functionName: string): string {
   const pkg = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1];
   if (pkg) return pkg;
+  const gateway = /\/runtime\/gateway\/dist\/([^/]+)$/.exec(url)?.[1];
+  if (gateway) return "tsmicro gateway";
   const runtime = /\/runtime\/dist\/([^/]+)\//.exec(url)?.[1];
   if (runtime) return `tsmicro runtime/${runtime}`;
   if (url.includes("/test/golden/")) return "generated ts-proto code";
@@ -265,8 +267,10 @@ async function profile(dir: string, registryFlags: readonly string[], backend: s
       `    ${place.padEnd(44)} ${(gateway.byPlace.get(place) ?? 0).toFixed(1).padStart(7)} ` +
         `${(baseline.byPlace.get(place) ?? 0).toFixed(1).padStart(9)}`,
     );
-  console.log("    top self time in tsmicro runtime code (µs/req):");
-  const ours = [...gateway.byFunction.entries()].filter(([fn]) => fn.includes("runtime/dist/"));
+  console.log("    top self time in tsmicro runtime and gateway code (µs/req):");
+  const ours = [...gateway.byFunction.entries()].filter(
+    ([fn]) => fn.includes("runtime/dist/") || fn.includes("runtime/gateway/dist/"),
+  );
   for (const [fn, us] of ours.sort((a, b) => b[1] - a[1]).slice(0, 12))
     console.log(`    ${us.toFixed(1).padStart(7)}  ${fn}`);
 }
