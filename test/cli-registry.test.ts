@@ -87,7 +87,7 @@ describe("tsmicro list/get/call/health against running services", () => {
   it("call of a service nobody registered fails clearly", async () => {
     const result = await tsmicro("call", "ghost", "Alpha.Unary", "{}");
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain("service ghost not found in the local registry");
+    expect(result.stderr).toBe("tsmicro: call failed: NOT_FOUND: service ghost not found in the local registry\n");
   });
 
   it("health reports every node SERVING", async () => {

@@ -75,8 +75,9 @@ async function callThrough(
 ): Promise<void> {
   const versions = await registry.getService(request.service);
   const nodes = versions.flatMap((service) => service.nodes);
+  // A failure of the call, not of the command line, so it reads as one: `call failed: NOT_FOUND: …`.
   if (nodes.length === 0)
-    throw new CommandError(`service ${request.service} not found in the ${registry.kind} registry`);
+    throw new TsmicroError(Code.NOT_FOUND, `service ${request.service} not found in the ${registry.kind} registry`);
 
   const { method, registry: descriptors } = await resolveMethod(
     nodes,
