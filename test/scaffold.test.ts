@@ -149,7 +149,9 @@ describe("a new service project", () => {
       expect((JSON.parse(listed.stdout) as { users: { id: string }[] }).users.map((u) => u.id)).toContain(ann.id);
       const duplicate = await tsmicro("call", "user", "UserService.CreateUser", '{"user":{"name":"ann"}}');
       expect(duplicate.code).toBe(1);
-      expect(duplicate.stderr).toContain('call failed: ALREADY_EXISTS: a user with name "ann" exists');
+      expect(duplicate.stderr).toBe(
+        'tsmicro: call failed: ALREADY_EXISTS: user UserService.CreateUser: a user with name "ann" exists\n',
+      );
 
       const port = await freePort();
       const api = startBackground(project, "node_modules/.bin/tsmicro", ["api", `--address=127.0.0.1:${port}`], env);
@@ -188,7 +190,11 @@ describe("a new service project", () => {
       expect(listed.stdout).toContain('"name": "ann"');
     } finally {
       await first.stop();
-      firstStopped = first.output().includes('"msg":"user stopped"');
+      // npm, the group's leader, exits at once; the service logs its stop after draining.
+      for (let waited = 0; waited < 10_000 && !firstStopped; waited += 100) {
+        firstStopped = first.output().includes('"msg":"user stopped"');
+        if (!firstStopped) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     }
     expect(firstStopped, first.output()).toBe(true);
   }, 5 * minutes);
