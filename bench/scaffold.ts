@@ -16,7 +16,12 @@ const repo = fileURLToPath(new URL("..", import.meta.url));
 function timed(command: string, args: string[], cwd: string, env: Record<string, string>, until?: RegExp) {
   const started = performance.now();
   return new Promise<{ ms: number; stop: () => void }>((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      cwd,
+      env: { ...process.env, ...env },
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     const stop = () => {
       try {
@@ -48,7 +53,12 @@ async function once(): Promise<{ create: number; registered: number; call: numbe
     const project = join(work, "user");
     const dev = await timed("npm", ["run", "dev"], project, env, /"msg":"user started"/);
     try {
-      const call = await timed("node_modules/.bin/tsmicro", ["call", "user", "UserService.ListUsers", "{}"], project, env);
+      const call = await timed(
+        "node_modules/.bin/tsmicro",
+        ["call", "user", "UserService.ListUsers", "{}"],
+        project,
+        env,
+      );
       return { create: create.ms / 1000, registered: dev.ms / 1000, call: call.ms / 1000 };
     } finally {
       dev.stop();

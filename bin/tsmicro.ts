@@ -86,13 +86,18 @@ await yargs(hideBin(process.argv))
         (z) => z.positional("dir", { type: "string", default: "templates" }),
         async (argv) => {
           const { written, kept } = await templateInit(argv.dir);
-          process.stdout.write(`wrote ${written.length} templates to ${argv.dir}${kept.length ? ` (kept ${kept.length} already there)` : ""}\n`);
+          process.stdout.write(
+            `wrote ${written.length} templates to ${argv.dir}${kept.length ? ` (kept ${kept.length} already there)` : ""}\n`,
+          );
         },
       )
       .command(
         "revert <dir> <name>",
         "put the shipped version of one template (such as project/service/Dockerfile.ejs) back into DIR",
-        (z) => z.positional("dir", { type: "string", demandOption: true }).positional("name", { type: "string", demandOption: true }),
+        (z) =>
+          z
+            .positional("dir", { type: "string", demandOption: true })
+            .positional("name", { type: "string", demandOption: true }),
         async (argv) => {
           await templateRevert(argv.dir, argv.name);
           process.stdout.write(`reverted ${argv.name} in ${argv.dir}\n`);

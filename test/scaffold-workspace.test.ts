@@ -47,75 +47,95 @@ describe("a --workspace system", () => {
     expect(userConfig).toMatchObject({ proto: "../../proto", owns: "user" });
   });
 
-  it("an API service calls the service through its generated client, behind tsmicro api; one npm test for all", async () => {
-    // As a user would: a new rpc on the API, generated once for the workspace, written with the client.
-    const protoPath = join(root, "proto/edge/v1/edge.proto");
-    const proto = await readFile(protoPath, "utf8");
-    await writeFile(
-      protoPath,
-      proto
-        .replace(
-          "service EdgeApi {",
-          'service EdgeApi {\n  rpc CountUsers(CountUsersRequest) returns (CountUsersResponse) {\n    option (google.api.http) = {get: "/edge/users/count"};\n  }',
-        )
-        .concat("\nmessage CountUsersRequest {}\n\nmessage CountUsersResponse {\n  int32 count = 1;\n}\n"),
-    );
-    const generated = await inProject(root, "npx", ["tsmicro", "generate"], env);
-    expect(generated.code, generated.stderr).toBe(0);
-    expect(generated.stdout).toContain("services/edge: created src/handler/edge-api/count-users.ts");
-    await writeFile(
-      join(root, "services/edge/src/handler/edge-api/count-users.ts"),
-      [
-        'import type { EdgeApiHandler } from "../../gen/edge/v1/edge.micro.js";',
-        'import type { Dependencies } from "../dependencies.js";',
-        "",
-        "/** rpc CountUsers: asks the user service. */",
-        'export function countUsers({ userService }: Dependencies): EdgeApiHandler["countUsers"] {',
-        "  return async () => ({ count: (await userService.listUsers({ pageSize: 1000 })).users.length });",
-        "}",
-        "",
-      ].join("\n"),
-    );
-    const assembler = join(root, "services/edge/src/handler/edge-api.ts");
-    await writeFile(
-      assembler,
-      (await readFile(assembler, "utf8"))
-        .replace('import { hello } from "./edge-api/hello.js";', 'import { countUsers } from "./edge-api/count-users.js";\nimport { hello } from "./edge-api/hello.js";')
-        .replace("    hello: hello(deps),", "    countUsers: countUsers(deps),\n    hello: hello(deps),"),
-    );
+  it(
+    "an API service calls the service through its generated client, behind tsmicro api; one npm test for all",
+    async () => {
+      // As a user would: a new rpc on the API, generated once for the workspace, written with the client.
+      const protoPath = join(root, "proto/edge/v1/edge.proto");
+      const proto = await readFile(protoPath, "utf8");
+      await writeFile(
+        protoPath,
+        proto
+          .replace(
+            "service EdgeApi {",
+            'service EdgeApi {\n  rpc CountUsers(CountUsersRequest) returns (CountUsersResponse) {\n    option (google.api.http) = {get: "/edge/users/count"};\n  }',
+          )
+          .concat("\nmessage CountUsersRequest {}\n\nmessage CountUsersResponse {\n  int32 count = 1;\n}\n"),
+      );
+      const generated = await inProject(root, "npx", ["tsmicro", "generate"], env);
+      expect(generated.code, generated.stderr).toBe(0);
+      expect(generated.stdout).toContain("services/edge: created src/handler/edge-api/count-users.ts");
+      await writeFile(
+        join(root, "services/edge/src/handler/edge-api/count-users.ts"),
+        [
+          'import type { EdgeApiHandler } from "../../gen/edge/v1/edge.micro.js";',
+          'import type { Dependencies } from "../dependencies.js";',
+          "",
+          "/** rpc CountUsers: asks the user service. */",
+          'export function countUsers({ userService }: Dependencies): EdgeApiHandler["countUsers"] {',
+          "  return async () => ({ count: (await userService.listUsers({ pageSize: 1000 })).users.length });",
+          "}",
+          "",
+        ].join("\n"),
+      );
+      const assembler = join(root, "services/edge/src/handler/edge-api.ts");
+      await writeFile(
+        assembler,
+        (await readFile(assembler, "utf8"))
+          .replace(
+            'import { hello } from "./edge-api/hello.js";',
+            'import { countUsers } from "./edge-api/count-users.js";\nimport { hello } from "./edge-api/hello.js";',
+          )
+          .replace("    hello: hello(deps),", "    countUsers: countUsers(deps),\n    hello: hello(deps),"),
+      );
 
-    const tests = await inProject(root, "npm", ["test"], env);
-    expect(tests.code, tests.stdout + tests.stderr).toBe(0);
+      const tests = await inProject(root, "npm", ["test"], env);
+      expect(tests.code, tests.stdout + tests.stderr).toBe(0);
 
-    const tsx = join(root, "node_modules/.bin/tsx");
-    const user = startBackground(join(root, "services/user"), tsx, ["src/main.ts"], env);
-    const edge = startBackground(join(root, "services/edge"), tsx, ["src/main.ts"], env);
-    const port = await freePort();
-    const api = startBackground(root, "npx", ["tsmicro", "api", `--address=127.0.0.1:${port}`], env);
-    await Promise.all([user.waitFor(/"msg":"user started"/), edge.waitFor(/"msg":"edge started"/), api.waitFor(/gateway started/)]);
-    await api.waitFor(/gateway routes edge/);
-    await api.waitFor(/gateway routes user/);
-    const base = `http://127.0.0.1:${port}`;
-    for (const name of ["ann", "bob"]) {
-      const created = await fetch(`${base}/v1/users`, { method: "POST", body: JSON.stringify({ name }) });
-      expect(created.status).toBe(200);
-    }
-    const counted = await fetch(`${base}/edge/users/count`);
-    expect(await counted.json()).toEqual({ count: 2 });
-    expect(await (await fetch(`${base}/edge/hello/you`)).json()).toEqual({ message: "Hello you" });
-  }, 10 * minutes);
+      const tsx = join(root, "node_modules/.bin/tsx");
+      const user = startBackground(join(root, "services/user"), tsx, ["src/main.ts"], env);
+      const edge = startBackground(join(root, "services/edge"), tsx, ["src/main.ts"], env);
+      const port = await freePort();
+      const api = startBackground(root, "npx", ["tsmicro", "api", `--address=127.0.0.1:${port}`], env);
+      await Promise.all([
+        user.waitFor(/"msg":"user started"/),
+        edge.waitFor(/"msg":"edge started"/),
+        api.waitFor(/gateway started/),
+      ]);
+      await api.waitFor(/gateway routes edge/);
+      await api.waitFor(/gateway routes user/);
+      const base = `http://127.0.0.1:${port}`;
+      for (const name of ["ann", "bob"]) {
+        const created = await fetch(`${base}/v1/users`, { method: "POST", body: JSON.stringify({ name }) });
+        expect(created.status).toBe(200);
+      }
+      const counted = await fetch(`${base}/edge/users/count`);
+      expect(await counted.json()).toEqual({ count: 2 });
+      expect(await (await fetch(`${base}/edge/hello/you`)).json()).toEqual({ message: "Hello you" });
+    },
+    10 * minutes,
+  );
 
-  it("a web service is reachable through tsmicro api --handler web", async () => {
-    const site = startBackground(join(root, "services/site"), join(root, "node_modules/.bin/tsx"), ["src/main.ts"], env);
-    const port = await freePort();
-    const api = startBackground(root, "npx", ["tsmicro", "api", "--handler=web", `--address=127.0.0.1:${port}`], env);
-    await Promise.all([site.waitFor(/"msg":"site started"/), api.waitFor(/gateway started/)]);
-    let body: unknown;
-    for (let attempt = 0; attempt < 50 && body === undefined; attempt++) {
-      const response = await fetch(`http://127.0.0.1:${port}/site/`);
-      if (response.status === 200) body = await response.json();
-      else await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    expect(body).toEqual({ service: "site", message: "Hello from site" });
-  }, 5 * minutes);
+  it(
+    "a web service is reachable through tsmicro api --handler web",
+    async () => {
+      const site = startBackground(
+        join(root, "services/site"),
+        join(root, "node_modules/.bin/tsx"),
+        ["src/main.ts"],
+        env,
+      );
+      const port = await freePort();
+      const api = startBackground(root, "npx", ["tsmicro", "api", "--handler=web", `--address=127.0.0.1:${port}`], env);
+      await Promise.all([site.waitFor(/"msg":"site started"/), api.waitFor(/gateway started/)]);
+      let body: unknown;
+      for (let attempt = 0; attempt < 50 && body === undefined; attempt++) {
+        const response = await fetch(`http://127.0.0.1:${port}/site/`);
+        if (response.status === 200) body = await response.json();
+        else await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(body).toEqual({ service: "site", message: "Hello from site" });
+    },
+    5 * minutes,
+  );
 });

@@ -45,7 +45,9 @@ describe("create-tsmicro refuses bad input and writes nothing", () => {
     try {
       const badName = await runCreate(["User_Service", "--no-install"], dir);
       expect(badName.code).toBe(1);
-      expect(badName.stderr).toMatch(/^create-tsmicro: project name "User_Service" is not a usable name: use lower-case/);
+      expect(badName.stderr).toMatch(
+        /^create-tsmicro: project name "User_Service" is not a usable name: use lower-case/,
+      );
 
       const unknown = await runCreate(["user", "--colour=red"], dir);
       expect(unknown.code).toBe(1);
@@ -62,7 +64,10 @@ describe("create-tsmicro refuses bad input and writes nothing", () => {
       expect(missing.code).toBe(1);
       expect(missing.stderr).toContain("--proto nope.proto does not exist");
 
-      await writeFile(join(dir, "broken.proto"), 'syntax = "proto3";\npackage broken.v1;\nmessage A { string a = 1 }\n');
+      await writeFile(
+        join(dir, "broken.proto"),
+        'syntax = "proto3";\npackage broken.v1;\nmessage A { string a = 1 }\n',
+      );
       const broken = await runCreate(["broken", "--proto", "broken.proto", "--no-install"], dir);
       expect(broken.code).toBe(1);
       expect(broken.stderr).toMatch(/^create-tsmicro: the protos do not compile:\nbroken\.proto:3:\d+: /);
@@ -111,11 +116,15 @@ describe("a new service project", () => {
     );
   });
 
-  it("type-checks and passes its own tests on PGlite (npm test)", async () => {
-    const result = await inProject(project, "npm", ["test"], env);
-    expect(result.code, result.stdout + result.stderr).toBe(0);
-    expect(testSummary(result.stdout)).toBe("Tests  10 passed (10)");
-  }, 10 * minutes);
+  it(
+    "type-checks and passes its own tests on PGlite (npm test)",
+    async () => {
+      const result = await inProject(project, "npm", ["test"], env);
+      expect(result.code, result.stdout + result.stderr).toBe(0);
+      expect(testSummary(result.stdout)).toBe("Tests  10 passed (10)");
+    },
+    10 * minutes,
+  );
 
   it.skipIf(!postgresBinDir)(
     "runs the same repository, service and gRPC tests on a real PostgreSQL server",
@@ -132,104 +141,120 @@ describe("a new service project", () => {
     10 * minutes,
   );
 
-  it("npm run dev registers it; tsmicro call creates, reads and lists; tsmicro api serves its routes", async () => {
-    const dev = startBackground(project, "npm", ["run", "dev"], env);
-    try {
-      await dev.waitFor(/"msg":"user started"/);
-      const tsmicro = (...args: string[]) => inProject(project, "npx", ["tsmicro", ...args], env);
-      expect((await tsmicro("list", "services")).stdout).toContain("user");
-
-      const created = await tsmicro("call", "user", "UserService.CreateUser", '{"user":{"name":"ann"}}');
-      expect(created.code, created.stderr).toBe(0);
-      const ann = JSON.parse(created.stdout) as { id: string; name: string };
-      expect(ann.name).toBe("ann");
-      const read = await tsmicro("call", "user", "UserService.GetUser", JSON.stringify({ id: ann.id }));
-      expect(JSON.parse(read.stdout)).toEqual(ann);
-      const listed = await tsmicro("call", "user", "UserService.ListUsers", "{}");
-      expect((JSON.parse(listed.stdout) as { users: { id: string }[] }).users.map((u) => u.id)).toContain(ann.id);
-      const duplicate = await tsmicro("call", "user", "UserService.CreateUser", '{"user":{"name":"ann"}}');
-      expect(duplicate.code).toBe(1);
-      expect(duplicate.stderr).toBe(
-        'tsmicro: call failed: ALREADY_EXISTS: user UserService.CreateUser: a user with name "ann" exists\n',
-      );
-
-      const port = await freePort();
-      const api = startBackground(project, "node_modules/.bin/tsmicro", ["api", `--address=127.0.0.1:${port}`], env);
-      await api.waitFor(/gateway routes user/);
-      const base = `http://127.0.0.1:${port}`;
-      const post = await fetch(`${base}/v1/users`, { method: "POST", body: '{"name":"bob"}' });
-      expect(post.status).toBe(200);
-      const bob = (await post.json()) as { id: string };
-      const patch = await fetch(`${base}/v1/users/${bob.id}?updateMask=description`, {
-        method: "PATCH",
-        body: '{"description":"patched"}',
-      });
-      expect(((await patch.json()) as { description: string }).description).toBe("patched");
-      const missing = await fetch(`${base}/v1/users/nobody`);
-      expect(missing.status).toBe(404);
-      expect(await missing.json()).toMatchObject({ code: 5, details: [{ reason: "USER_NOT_FOUND" }] });
-      expect(await api.stop()).toBe(0);
-    } finally {
-      await dev.stop();
-    }
-  }, 5 * minutes);
-
-  it("npm run build && npm start runs the compiled service; a second one on the same PGlite folder stops with one clear line", async () => {
-    const build = await inProject(project, "npm", ["run", "build"], env);
-    expect(build.code, build.stdout + build.stderr).toBe(0);
-    const first = startBackground(project, "npm", ["start"], env);
-    let firstStopped = false;
-    try {
-      await first.waitFor(/"msg":"user started"/);
-      const second = await inProject(project, "node", ["dist/main.js"], env);
-      expect(second.code).toBe(1);
-      const lines = second.stderr.trim().split("\n");
-      expect(lines).toEqual([expect.stringMatching(/^user: cannot start: the embedded database in data\/db is in use by process \d+; run one instance per data directory \(--database_dir\), or use PostgreSQL \(DATABASE_URL\)/)]);
-      // Still serving, data intact.
-      const listed = await inProject(project, "npx", ["tsmicro", "call", "user", "UserService.ListUsers", "{}"], env);
-      expect(listed.stdout).toContain('"name": "ann"');
-    } finally {
-      await first.stop();
-      // npm, the group's leader, exits at once; the service logs its stop after draining.
-      for (let waited = 0; waited < 10_000 && !firstStopped; waited += 100) {
-        firstStopped = first.output().includes('"msg":"user stopped"');
-        if (!firstStopped) await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
-    expect(firstStopped, first.output()).toBe(true);
-  }, 5 * minutes);
-
-  it("its Dockerfile, replayed without Docker, builds an image whose service answers the HEALTHCHECK", async () => {
-    const root = await mkdtemp(join(tmpdir(), "tsmicro-image-"));
-    try {
-      const context = join(root, "context");
-      await cp(project, context, {
-        recursive: true,
-        filter: (path) => !/\/(node_modules|dist|data)$/.test(path),
-      });
-      const image = await replayDockerfile(context, join(root, "stages"));
-      expect(image.user).toBe("node");
-      expect(image.exposed).toEqual([9000]);
-      expect(existsSync(join(image.dir, "node_modules", "tsmicro"))).toBe(false); // dev dependencies stay out
-      expect(existsSync(join(image.dir, "node_modules", "typescript"))).toBe(false);
-      const port = await freePort();
-      const imageEnv = { ...image.env, ...env, TSMICRO_SERVER_ADDRESS: `127.0.0.1:${port}` };
-      const [command, ...args] = image.cmd;
-      const service = startBackground(image.dir, command!, args, imageEnv);
+  it(
+    "npm run dev registers it; tsmicro call creates, reads and lists; tsmicro api serves its routes",
+    async () => {
+      const dev = startBackground(project, "npm", ["run", "dev"], env);
       try {
-        await service.waitFor(/"msg":"user started"/);
-        const [check, ...checkArgs] = image.healthcheck!;
-        const health = await inProject(image.dir, check!, checkArgs, imageEnv);
-        expect(health.code, health.stderr).toBe(0);
+        await dev.waitFor(/"msg":"user started"/);
+        const tsmicro = (...args: string[]) => inProject(project, "npx", ["tsmicro", ...args], env);
+        expect((await tsmicro("list", "services")).stdout).toContain("user");
+
+        const created = await tsmicro("call", "user", "UserService.CreateUser", '{"user":{"name":"ann"}}');
+        expect(created.code, created.stderr).toBe(0);
+        const ann = JSON.parse(created.stdout) as { id: string; name: string };
+        expect(ann.name).toBe("ann");
+        const read = await tsmicro("call", "user", "UserService.GetUser", JSON.stringify({ id: ann.id }));
+        expect(JSON.parse(read.stdout)).toEqual(ann);
+        const listed = await tsmicro("call", "user", "UserService.ListUsers", "{}");
+        expect((JSON.parse(listed.stdout) as { users: { id: string }[] }).users.map((u) => u.id)).toContain(ann.id);
+        const duplicate = await tsmicro("call", "user", "UserService.CreateUser", '{"user":{"name":"ann"}}');
+        expect(duplicate.code).toBe(1);
+        expect(duplicate.stderr).toBe(
+          'tsmicro: call failed: ALREADY_EXISTS: user UserService.CreateUser: a user with name "ann" exists\n',
+        );
+
+        const port = await freePort();
+        const api = startBackground(project, "node_modules/.bin/tsmicro", ["api", `--address=127.0.0.1:${port}`], env);
+        await api.waitFor(/gateway routes user/);
+        const base = `http://127.0.0.1:${port}`;
+        const post = await fetch(`${base}/v1/users`, { method: "POST", body: '{"name":"bob"}' });
+        expect(post.status).toBe(200);
+        const bob = (await post.json()) as { id: string };
+        const patch = await fetch(`${base}/v1/users/${bob.id}?updateMask=description`, {
+          method: "PATCH",
+          body: '{"description":"patched"}',
+        });
+        expect(((await patch.json()) as { description: string }).description).toBe("patched");
+        const missing = await fetch(`${base}/v1/users/nobody`);
+        expect(missing.status).toBe(404);
+        expect(await missing.json()).toMatchObject({ code: 5, details: [{ reason: "USER_NOT_FOUND" }] });
+        expect(await api.stop()).toBe(0);
       } finally {
-        await service.stop();
+        await dev.stop();
       }
-      const [check, ...checkArgs] = image.healthcheck!;
-      expect((await inProject(image.dir, check!, checkArgs, imageEnv)).code).toBe(1);
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
-  }, 10 * minutes);
+    },
+    5 * minutes,
+  );
+
+  it(
+    "npm run build && npm start runs the compiled service; a second one on the same PGlite folder stops with one clear line",
+    async () => {
+      const build = await inProject(project, "npm", ["run", "build"], env);
+      expect(build.code, build.stdout + build.stderr).toBe(0);
+      const first = startBackground(project, "npm", ["start"], env);
+      let firstStopped = false;
+      try {
+        await first.waitFor(/"msg":"user started"/);
+        const second = await inProject(project, "node", ["dist/main.js"], env);
+        expect(second.code).toBe(1);
+        const lines = second.stderr.trim().split("\n");
+        expect(lines).toEqual([
+          expect.stringMatching(
+            /^user: cannot start: the embedded database in data\/db is in use by process \d+; run one instance per data directory \(--database_dir\), or use PostgreSQL \(DATABASE_URL\)/,
+          ),
+        ]);
+        // Still serving, data intact.
+        const listed = await inProject(project, "npx", ["tsmicro", "call", "user", "UserService.ListUsers", "{}"], env);
+        expect(listed.stdout).toContain('"name": "ann"');
+      } finally {
+        await first.stop();
+        // npm, the group's leader, exits at once; the service logs its stop after draining.
+        for (let waited = 0; waited < 10_000 && !firstStopped; waited += 100) {
+          firstStopped = first.output().includes('"msg":"user stopped"');
+          if (!firstStopped) await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+      expect(firstStopped, first.output()).toBe(true);
+    },
+    5 * minutes,
+  );
+
+  it(
+    "its Dockerfile, replayed without Docker, builds an image whose service answers the HEALTHCHECK",
+    async () => {
+      const root = await mkdtemp(join(tmpdir(), "tsmicro-image-"));
+      try {
+        const context = join(root, "context");
+        await cp(project, context, {
+          recursive: true,
+          filter: (path) => !/\/(node_modules|dist|data)$/.test(path),
+        });
+        const image = await replayDockerfile(context, join(root, "stages"));
+        expect(image.user).toBe("node");
+        expect(image.exposed).toEqual([9000]);
+        expect(existsSync(join(image.dir, "node_modules", "tsmicro"))).toBe(false); // dev dependencies stay out
+        expect(existsSync(join(image.dir, "node_modules", "typescript"))).toBe(false);
+        const port = await freePort();
+        const imageEnv = { ...image.env, ...env, TSMICRO_SERVER_ADDRESS: `127.0.0.1:${port}` };
+        const [command, ...args] = image.cmd;
+        const service = startBackground(image.dir, command!, args, imageEnv);
+        try {
+          await service.waitFor(/"msg":"user started"/);
+          const [check, ...checkArgs] = image.healthcheck!;
+          const health = await inProject(image.dir, check!, checkArgs, imageEnv);
+          expect(health.code, health.stderr).toBe(0);
+        } finally {
+          await service.stop();
+        }
+        const [check, ...checkArgs] = image.healthcheck!;
+        expect((await inProject(image.dir, check!, checkArgs, imageEnv)).code).toBe(1);
+      } finally {
+        await rm(root, { recursive: true, force: true });
+      }
+    },
+    10 * minutes,
+  );
 
   it("docker-compose.yml and deploy/k8s parse, and set only variables and ports the service reads", async () => {
     const known = new Set([
@@ -245,7 +270,8 @@ describe("a new service project", () => {
     };
     expect(Object.keys(compose.services)).toEqual(["etcd", "postgres", "migrate", "user", "api"]);
     for (const name of ["migrate", "user", "api"])
-      for (const key of Object.keys(compose.services[name]!.environment ?? {})) expect(known, `${name}: ${key}`).toContain(key);
+      for (const key of Object.keys(compose.services[name]!.environment ?? {}))
+        expect(known, `${name}: ${key}`).toContain(key);
     expect(compose.services.user!.environment!.TSMICRO_SERVER_ADDRESS).toBe("0.0.0.0:9000");
 
     const docs = await Promise.all(
@@ -267,90 +293,113 @@ describe("a new service project", () => {
     expect(defaultServiceSettings.registry).toBe("local");
   });
 
-  it("regenerates after proto edits without changing a byte the user wrote", async () => {
-    const tsmicro = (...args: string[]) => inProject(project, "npx", ["tsmicro", ...args], env);
-    const userFiles = async () => {
-      const tree = await readTree(project);
-      for (const path of tree.keys())
-        if (/^(node_modules|dist|data|vendor|src\/gen)\//.test(path) || path === "migrations/schema.json") tree.delete(path);
-      return tree;
-    };
-    const protoPath = join(project, "proto/user/v1/user.proto");
-    const proto = await readFile(protoPath, "utf8");
+  it(
+    "regenerates after proto edits without changing a byte the user wrote",
+    async () => {
+      const tsmicro = (...args: string[]) => inProject(project, "npx", ["tsmicro", ...args], env);
+      const userFiles = async () => {
+        const tree = await readTree(project);
+        for (const path of tree.keys())
+          if (/^(node_modules|dist|data|vendor|src\/gen)\//.test(path) || path === "migrations/schema.json")
+            tree.delete(path);
+        return tree;
+      };
+      const protoPath = join(project, "proto/user/v1/user.proto");
+      const proto = await readFile(protoPath, "utf8");
 
-    // Twice on the untouched project: nothing changes.
-    const before = await userFiles();
-    const again = await tsmicro("generate");
-    expect(again.code, again.stderr).toBe(0);
-    expect(again.stdout).toMatch(/\(0 changed\)\n$/);
-    expect(await userFiles()).toEqual(before);
+      // Twice on the untouched project: nothing changes.
+      const before = await userFiles();
+      const again = await tsmicro("generate");
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toMatch(/\(0 changed\)\n$/);
+      expect(await userFiles()).toEqual(before);
 
-    // Add an rpc and a field.
-    await writeFile(
-      protoPath,
-      proto
-        .replace("  // DeleteUser", "  // ArchiveUser hides a user.\n  rpc ArchiveUser(GetUserRequest) returns (User);\n  // DeleteUser")
-        .replace("google.protobuf.Timestamp update_time = 5;", "google.protobuf.Timestamp update_time = 5;\n  string email = 6;"),
-    );
-    const added = await tsmicro("generate");
-    expect(added.code, added.stderr).toBe(0);
-    expect(added.stdout).toContain("created src/handler/user-service/archive-user.ts (rpc user.v1.UserService/ArchiveUser)");
-    expect(added.stdout).toContain("created migrations/0002_add_user_email.sql");
-    const after = await userFiles();
-    const changed = [...after.keys()].filter((path) => before.get(path) !== after.get(path));
-    expect(changed.sort()).toEqual([
-      "migrations/0002_add_user_email.sql",
-      "proto/user/v1/user.proto",
-      "src/handler/user-service/archive-user.ts",
-    ]);
-    expect(after.get("migrations/0001_create_user.sql")).toBe(before.get("migrations/0001_create_user.sql"));
-    expect(after.get("migrations/0002_add_user_email.sql")).toBe(
-      `ALTER TABLE "user" ADD COLUMN "email" text NOT NULL DEFAULT '';\n`,
-    );
-    const build = await inProject(project, "npm", ["run", "build"], env);
-    expect(build.code).not.toBe(0);
-    expect(build.stdout).toMatch(/src\/handler\/user-service\.ts.*Property 'archiveUser' is missing/);
+      // Add an rpc and a field.
+      await writeFile(
+        protoPath,
+        proto
+          .replace(
+            "  // DeleteUser",
+            "  // ArchiveUser hides a user.\n  rpc ArchiveUser(GetUserRequest) returns (User);\n  // DeleteUser",
+          )
+          .replace(
+            "google.protobuf.Timestamp update_time = 5;",
+            "google.protobuf.Timestamp update_time = 5;\n  string email = 6;",
+          ),
+      );
+      const added = await tsmicro("generate");
+      expect(added.code, added.stderr).toBe(0);
+      expect(added.stdout).toContain(
+        "created src/handler/user-service/archive-user.ts (rpc user.v1.UserService/ArchiveUser)",
+      );
+      expect(added.stdout).toContain("created migrations/0002_add_user_email.sql");
+      const after = await userFiles();
+      const changed = [...after.keys()].filter((path) => before.get(path) !== after.get(path));
+      expect(changed.sort()).toEqual([
+        "migrations/0002_add_user_email.sql",
+        "proto/user/v1/user.proto",
+        "src/handler/user-service/archive-user.ts",
+      ]);
+      expect(after.get("migrations/0001_create_user.sql")).toBe(before.get("migrations/0001_create_user.sql"));
+      expect(after.get("migrations/0002_add_user_email.sql")).toBe(
+        `ALTER TABLE "user" ADD COLUMN "email" text NOT NULL DEFAULT '';\n`,
+      );
+      const build = await inProject(project, "npm", ["run", "build"], env);
+      expect(build.code).not.toBe(0);
+      expect(build.stdout).toMatch(/src\/handler\/user-service\.ts.*Property 'archiveUser' is missing/);
 
-    // Idempotent.
-    const twice = await tsmicro("generate");
-    expect(twice.stdout).toMatch(/\(0 changed\)\n$/);
-    expect(await userFiles()).toEqual(after);
+      // Idempotent.
+      const twice = await tsmicro("generate");
+      expect(twice.stdout).toMatch(/\(0 changed\)\n$/);
+      expect(await userFiles()).toEqual(after);
 
-    // Remove an rpc: its handler file is reported, not deleted.
-    const withoutDelete = (await readFile(protoPath, "utf8")).replace(/ {2}\/\/ DeleteUser.*?\n {2}\}\n/s, "");
-    expect(withoutDelete).not.toContain("rpc DeleteUser");
-    await writeFile(protoPath, withoutDelete);
-    const removed = await tsmicro("generate");
-    expect(removed.code, removed.stderr).toBe(0);
-    expect(removed.stdout).toContain("orphaned: src/handler/user-service/delete-user.ts");
-    expect(existsSync(join(project, "src/handler/user-service/delete-user.ts"))).toBe(true);
-  }, 5 * minutes);
+      // Remove an rpc: its handler file is reported, not deleted.
+      const withoutDelete = (await readFile(protoPath, "utf8")).replace(/ {2}\/\/ DeleteUser.*?\n {2}\}\n/s, "");
+      expect(withoutDelete).not.toContain("rpc DeleteUser");
+      await writeFile(protoPath, withoutDelete);
+      const removed = await tsmicro("generate");
+      expect(removed.code, removed.stderr).toBe(0);
+      expect(removed.stdout).toContain("orphaned: src/handler/user-service/delete-user.ts");
+      expect(existsSync(join(project, "src/handler/user-service/delete-user.ts"))).toBe(true);
+    },
+    5 * minutes,
+  );
 });
 
 describe("templates", () => {
-  it("a --templates folder changes only the files it overrides", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "tsmicro-templates-"));
-    try {
-      const init = await inProject(dir, process.execPath, [join(repoRoot, "dist/bin/tsmicro.js"), "template", "init", "mine"]);
-      expect(init.code, init.stderr).toBe(0);
-      const readme = join(dir, "mine/project/service/README.md.ejs");
-      await writeFile(readme, "# <%= registeredName %>, our way\n");
-      for (const [folder, extra] of [
-        ["plain", []],
-        ["custom", ["--templates", "../mine"]],
-      ] as const) {
-        await mkdir(join(dir, folder));
-        const created = await runCreate(["user", "--no-install", ...extra], join(dir, folder));
-        expect(created.code, created.stderr).toBe(0);
+  it(
+    "a --templates folder changes only the files it overrides",
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), "tsmicro-templates-"));
+      try {
+        const init = await inProject(dir, process.execPath, [
+          join(repoRoot, "dist/bin/tsmicro.js"),
+          "template",
+          "init",
+          "mine",
+        ]);
+        expect(init.code, init.stderr).toBe(0);
+        const readme = join(dir, "mine/project/service/README.md.ejs");
+        await writeFile(readme, "# <%= registeredName %>, our way\n");
+        for (const [folder, extra] of [
+          ["plain", []],
+          ["custom", ["--templates", "../mine"]],
+        ] as const) {
+          await mkdir(join(dir, folder));
+          const created = await runCreate(["user", "--no-install", ...extra], join(dir, folder));
+          expect(created.code, created.stderr).toBe(0);
+        }
+        const plain = await readTree(join(dir, "plain/user"));
+        const custom = await readTree(join(dir, "custom/user"));
+        for (const tree of [plain, custom])
+          for (const path of tree.keys()) if (path.startsWith("vendor/")) tree.delete(path);
+        expect(custom.get("README.md")).toBe("# user, our way\n");
+        const differing = [...plain.keys()].filter((path) => plain.get(path) !== custom.get(path));
+        expect(differing).toEqual(["README.md"]);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
       }
-      const plain = await readTree(join(dir, "plain/user"));
-      const custom = await readTree(join(dir, "custom/user"));
-      for (const tree of [plain, custom]) for (const path of tree.keys()) if (path.startsWith("vendor/")) tree.delete(path);
-      expect(custom.get("README.md")).toBe("# user, our way\n");
-      const differing = [...plain.keys()].filter((path) => plain.get(path) !== custom.get(path));
-      expect(differing).toEqual(["README.md"]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  }, 5 * minutes);
+    },
+    5 * minutes,
+  );
 });

@@ -110,7 +110,8 @@ describe("stack traces from the runtime point at files it ships", () => {
     for (const dist of [join(repoRoot, "runtime/dist"), join(repoRoot, "runtime/gateway/dist")]) {
       const files = (await readdir(dist, { recursive: true })).filter((file) => file.endsWith(".js"));
       expect(files.length).toBeGreaterThan(10);
-      for (const file of files) expect(await readFile(join(dist, file), "utf8"), file).not.toContain("sourceMappingURL");
+      for (const file of files)
+        expect(await readFile(join(dist, file), "utf8"), file).not.toContain("sourceMappingURL");
     }
   });
 });

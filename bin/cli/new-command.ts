@@ -55,11 +55,19 @@ export interface NewCommandResult {
  * shared `proto/`, and every service of the workspace is regenerated, so
  * each can import the others' clients. One `progress` line per step.
  */
-export async function newCommand(options: NewCommandOptions, progress: (line: string) => void): Promise<NewCommandResult> {
+export async function newCommand(
+  options: NewCommandOptions,
+  progress: (line: string) => void,
+): Promise<NewCommandResult> {
   const project = nameForms(options.name, "project name");
   const alias = nameForms(options.alias ?? options.name, options.alias ? "--alias" : "project name");
   if (options.namespace !== undefined && !/^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)*$/.test(options.namespace))
-    throw new SetupError("TSM_ERR_PROJECT_NAME", "--namespace", JSON.stringify(options.namespace), "use dot-separated lower-case words, such as mu.micro.book");
+    throw new SetupError(
+      "TSM_ERR_PROJECT_NAME",
+      "--namespace",
+      JSON.stringify(options.namespace),
+      "use dot-separated lower-case words, such as mu.micro.book",
+    );
   const registeredName = options.namespace ? `${options.namespace}.${options.type}.${alias.kebab}` : alias.kebab;
   const workspace = options.dir === undefined ? await findWorkspace(process.cwd()) : undefined;
   const dir = workspace ? join(workspace, "services", project.kebab) : resolve(options.dir ?? project.kebab);
@@ -72,11 +80,20 @@ export async function newCommand(options: NewCommandOptions, progress: (line: st
     // A web service has no proto; services and API services start from one, compiled before anything is kept.
     if (options.type !== "web") {
       progress("compiling the proto");
-      protoFile = options.proto ? await userProto(options.proto) : sampleProto({ alias, type: options.type }, templates);
+      protoFile = options.proto
+        ? await userProto(options.proto)
+        : sampleProto({ alias, type: options.type }, templates);
       if (workspace && existsSync(join(workspace, protoFile.path)))
-        throw new SetupError("TSM_ERR_PROJECT_DIR", protoFile.path, "exists in the workspace already", "choose another name or --alias");
+        throw new SetupError(
+          "TSM_ERR_PROJECT_DIR",
+          protoFile.path,
+          "exists in the workspace already",
+          "choose another name or --alias",
+        );
     }
-    const request = protoFile ? await compileWith(protoFile, options.proto ?? protoFile.path, workspace, staging, options.templates) : undefined;
+    const request = protoFile
+      ? await compileWith(protoFile, options.proto ?? protoFile.path, workspace, staging, options.templates)
+      : undefined;
     const owns = ownedBy(workspace && protoFile ? protoFile.path.slice("proto/".length) : undefined);
     const generated = request ? await generateFiles(request) : [];
     // An API service in a workspace gets the clients of the workspace's other services, wired in main.ts.
@@ -102,7 +119,8 @@ export async function newCommand(options: NewCommandOptions, progress: (line: st
         version,
         vendored: specs.vendored,
         sample: !options.proto,
-        workspace: workspace && protoFile ? { protoDir: "../../proto", owns: protoFile.path.split("/")[1]! } : undefined,
+        workspace:
+          workspace && protoFile ? { protoDir: "../../proto", owns: protoFile.path.split("/")[1]! } : undefined,
       },
       templates,
     );
@@ -153,7 +171,9 @@ export async function newWorkspace(
     progress(`writing ${relative(process.cwd(), dir) || "."}`);
     const specs = await vendorPackages(staging, version);
     const { devDependencies } = dependenciesOf("api", specs, false, false);
-    const overrides = specs.vendored ? { "@tsmicro/runtime": specs.runtime, "@tsmicro/gateway": specs.gateway } : undefined;
+    const overrides = specs.vendored
+      ? { "@tsmicro/runtime": specs.runtime, "@tsmicro/gateway": specs.gateway }
+      : undefined;
     for (const file of planWorkspace({ packageName: project.kebab, devDependencies, overrides, version }, templates))
       await writeProjectFile(staging, file);
     await mkdir(dirname(dir), { recursive: true });
@@ -168,7 +188,12 @@ export async function newWorkspace(
     progress("installing dependencies (npm install)");
     await runStep("npm", ["install", "--no-audit", "--no-fund"], dir);
   }
-  return { dir, registeredName: project.kebab, files: (await readdir(dir, { recursive: true })).length, installed: options.install };
+  return {
+    dir,
+    registeredName: project.kebab,
+    files: (await readdir(dir, { recursive: true })).length,
+    installed: options.install,
+  };
 }
 
 /** Compiles the new proto: alone, or with the workspace's shared protos it may import and be imported by. */
@@ -214,13 +239,23 @@ async function checkTarget(dir: string): Promise<void> {
   if (!info.isDirectory())
     throw new SetupError("TSM_ERR_PROJECT_DIR", shown, "exists and is not a folder", "choose another name or --dir");
   if ((await readdir(dir)).length > 0)
-    throw new SetupError("TSM_ERR_PROJECT_DIR", shown, "is not empty", "choose another name or --dir, or empty it first");
+    throw new SetupError(
+      "TSM_ERR_PROJECT_DIR",
+      shown,
+      "is not empty",
+      "choose another name or --dir, or empty it first",
+    );
 }
 
 /** `--proto FILE`: the user's proto, at `proto/<its package path>/<file>` so imports between protos keep working. */
 async function userProto(path: string): Promise<ScaffoldFile> {
   const content = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-    throw new SetupError("TSM_ERR_PROJECT_DIR", `--proto ${path}`, error.code === "ENOENT" ? "does not exist" : `cannot be read (${error.code})`, "give the path of a .proto file");
+    throw new SetupError(
+      "TSM_ERR_PROJECT_DIR",
+      `--proto ${path}`,
+      error.code === "ENOENT" ? "does not exist" : `cannot be read (${error.code})`,
+      "give the path of a .proto file",
+    );
   });
   const pkg = /^\s*package\s+([\w.]+)\s*;/m.exec(content)?.[1];
   const folder = pkg ? pkg.split(".").join("/") : "";
@@ -241,7 +276,13 @@ function dependenciesOf(type: ProjectType, specs: PackageSpecs, database: boolea
     for (const source of sources) if (source[name]) return source[name];
     throw new Error(`tsmicro's package.json files name no version of ${name}`);
   };
-  const versions = [runtime.dependencies ?? {}, runtime.devDependencies ?? {}, runtime.peerDependencies ?? {}, own.dependencies ?? {}, own.devDependencies ?? {}];
+  const versions = [
+    runtime.dependencies ?? {},
+    runtime.devDependencies ?? {},
+    runtime.peerDependencies ?? {},
+    own.dependencies ?? {},
+    own.devDependencies ?? {},
+  ];
   const dependencies: Record<string, string> = { "@tsmicro/runtime": specs.runtime };
   // Generated message code imports the protobuf wire library.
   if (type !== "web") dependencies["@bufbuild/protobuf"] = pick("@bufbuild/protobuf", ...versions);
@@ -267,7 +308,9 @@ function dependenciesOf(type: ProjectType, specs: PackageSpecs, database: boolea
     dependencies: sorted(dependencies),
     devDependencies: sorted(devDependencies),
     // The tsmicro tarball depends on both by version, which no registry has: point them at vendor/.
-    overrides: specs.vendored ? { "@tsmicro/runtime": "$@tsmicro/runtime", "@tsmicro/gateway": specs.gateway } : undefined,
+    overrides: specs.vendored
+      ? { "@tsmicro/runtime": "$@tsmicro/runtime", "@tsmicro/gateway": specs.gateway }
+      : undefined,
   };
 }
 
@@ -281,7 +324,11 @@ function runtimePackageJson(): string {
   }
 }
 
-function readJson(path: string): { dependencies?: Record<string, string>; devDependencies?: Record<string, string>; peerDependencies?: Record<string, string> } {
+function readJson(path: string): {
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+} {
   return JSON.parse(readFileSync(path, "utf8")) as ReturnType<typeof readJson>;
 }
 
@@ -296,8 +343,15 @@ function runStep(command: string, args: string[], cwd: string): Promise<void> {
       if (!error) return resolvePromise();
       const code = typeof error.code === "number" ? error.code : 1;
       const tail = stderr.trim().split("\n").slice(-5).join("\n");
-      reject(new SetupError("TSM_ERR_PROJECT_STEP", `${command} ${args.join(" ")}`, cwd, code, tail || "see its output above"));
+      reject(
+        new SetupError(
+          "TSM_ERR_PROJECT_STEP",
+          `${command} ${args.join(" ")}`,
+          cwd,
+          code,
+          tail || "see its output above",
+        ),
+      );
     });
   });
 }
-

@@ -43,7 +43,12 @@ export function isProject(root: string): boolean {
  */
 export async function generateProject(
   root: string,
-  options: { readonly proto: string; readonly out: string; readonly opt: readonly string[]; readonly templates: string | undefined },
+  options: {
+    readonly proto: string;
+    readonly out: string;
+    readonly opt: readonly string[];
+    readonly templates: string | undefined;
+  },
 ): Promise<ProjectGenerateResult> {
   const config = (await readProjectConfig(root)) ?? {};
   const protoDir = join(root, config.proto ?? options.proto);
@@ -52,7 +57,9 @@ export async function generateProject(
   const templates = await loadTemplates(options.templates);
   const files = await projectFiles(root);
   const sources = planProjectSources(request, templates, files, version, owns);
-  const migrationNames = files.filter((f) => /^migrations\/\d+_.*\.sql$/.test(f)).map((f) => f.slice("migrations/".length));
+  const migrationNames = files
+    .filter((f) => /^migrations\/\d+_.*\.sql$/.test(f))
+    .map((f) => f.slice("migrations/".length));
   const previousSchema = await readFile(join(root, schemaFile), "utf8").catch(() => undefined);
   const migration =
     config.type === "service" || config.type === undefined
@@ -125,7 +132,12 @@ export async function generateWorkspace(root: string, templates: string | undefi
     const name = dir.slice(root.length + 1);
     const { written, unchanged } = result.generated;
     lines.push(`${name}: generated ${written.length + unchanged.length} files (${written.length} changed)\n`);
-    lines.push(...projectReport(result).split("\n").filter(Boolean).map((line) => `${name}: ${line}\n`));
+    lines.push(
+      ...projectReport(result)
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => `${name}: ${line}\n`),
+    );
   }
   return lines.join("");
 }

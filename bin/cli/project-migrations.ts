@@ -33,7 +33,11 @@ export function planMigration(
     "x-generated-by": "tsmicro generate: the schema the migrations in this folder create; do not edit",
     schema: next,
   };
-  const schema: ScaffoldFile = { path: schemaFile, content: `${JSON.stringify(record, null, 2)}\n`, why: "the schema record" };
+  const schema: ScaffoldFile = {
+    path: schemaFile,
+    content: `${JSON.stringify(record, null, 2)}\n`,
+    why: "the schema record",
+  };
   // A change tsmicro only warns about is recorded too, so the warning is given once, not on every run.
   if (plan.sql === "")
     return { files: JSON.stringify(before) === JSON.stringify(next) ? [] : [schema], warnings: plan.warnings };

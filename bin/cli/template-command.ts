@@ -31,7 +31,11 @@ export async function templateRevert(dir: string, name: string): Promise<void> {
   const shipped = await loadTemplates();
   const text = shipped[name];
   if (text === undefined) {
-    throw new SetupError("TSM_ERR_TEMPLATE", name, `tsmicro ships no such template; these exist: ${Object.keys(shipped).sort().join(", ")}`);
+    throw new SetupError(
+      "TSM_ERR_TEMPLATE",
+      name,
+      `tsmicro ships no such template; these exist: ${Object.keys(shipped).sort().join(", ")}`,
+    );
   }
   const target = join(dir, name);
   const current = await readFile(target, "utf8").catch(() => undefined);

@@ -64,7 +64,10 @@ export function planProject(input: ProjectInput, templates: TemplateSet): Scaffo
     [".dockerignore", "project/common/dockerignore.ejs"],
     ["README.md", `project/${type}/README.md.ejs`],
     ["src/main.ts", `project/${type}/src/main.ts.ejs`],
-    ["src/healthcheck.ts", type === "web" ? "project/web/src/healthcheck.ts.ejs" : "project/common/src/healthcheck.ts.ejs"],
+    [
+      "src/healthcheck.ts",
+      type === "web" ? "project/web/src/healthcheck.ts.ejs" : "project/common/src/healthcheck.ts.ejs",
+    ],
     ["vitest.config.ts", "project/common/vitest.config.ts.ejs"],
     // In a workspace the image builds from the workspace root, and one compose file per service would not fit.
     ...(input.workspace
@@ -79,7 +82,10 @@ export function planProject(input: ProjectInput, templates: TemplateSet): Scaffo
     ["deploy/k8s/hpa.yaml", "project/common/deploy/k8s/hpa.yaml.ejs"],
   ];
   if (type === "web") {
-    files.push(["src/routes.ts", "project/web/src/routes.ts.ejs"], ["test/web.test.ts", "project/web/test/web.test.ts.ejs"]);
+    files.push(
+      ["src/routes.ts", "project/web/src/routes.ts.ejs"],
+      ["test/web.test.ts", "project/web/test/web.test.ts.ejs"],
+    );
   } else {
     // Services and API services have protos: tsmicro.json makes `tsmicro generate` scaffold for them.
     files.push(["tsmicro.json", "project/common/tsmicro.json.ejs"]);

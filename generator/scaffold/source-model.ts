@@ -161,7 +161,12 @@ function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
     const container = reasons ? `${message.name}Errors` : undefined;
     const typed = (constructor: string | undefined, args: string, code: string) =>
       constructor ? `${container}.${constructor}(${args})` : `new TsmicroError(Code.${code}, error.message)`;
-    const errors = { container, notFound: reason("NOT_FOUND"), alreadyExists: reason("ALREADY_EXISTS"), invalid: reason("INVALID") };
+    const errors = {
+      container,
+      notFound: reason("NOT_FOUND"),
+      alreadyExists: reason("ALREADY_EXISTS"),
+      invalid: reason("INVALID"),
+    };
     result.push({
       name: message.name,
       camel,
@@ -202,7 +207,12 @@ function serviceScaffold(service: DescService, file: DescFile, entities: readonl
       fullName: `${service.typeName}/${method.name}`,
       crud:
         method.methodKind === "unary"
-          ? crudOf(method.name, method.input, method.output, entities.filter((e) => e.genModule === file.name))
+          ? crudOf(
+              method.name,
+              method.input,
+              method.output,
+              entities.filter((e) => e.genModule === file.name),
+            )
           : undefined,
     })),
   };

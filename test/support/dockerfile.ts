@@ -85,10 +85,14 @@ export async function replayDockerfile(context: string, workRoot: string): Promi
             // An earlier stage's paths are absolute in the image (/app/dist); its folder stands for /app.
             const path = join(from, from === context ? source : source.replace(/^\/app\//, ""));
             const isDir = (await stat(path)).isDirectory();
-            await cp(path, isDir ? target : join(target.endsWith("/") ? target : `${target}/`, source.split("/").pop()!), {
-              recursive: true,
-              filter: (p) => from !== context || !ignored(p.slice(context.length + 1)),
-            });
+            await cp(
+              path,
+              isDir ? target : join(target.endsWith("/") ? target : `${target}/`, source.split("/").pop()!),
+              {
+                recursive: true,
+                filter: (p) => from !== context || !ignored(p.slice(context.length + 1)),
+              },
+            );
           }
           break;
         }
@@ -123,13 +127,18 @@ async function dockerignore(context: string): Promise<(path: string) => boolean>
     .split("\n")
     .map((l) => l.trim())
     .filter((l) => l !== "" && !l.startsWith("#"));
-  return (path) => patterns.some((p) => path === p || path.startsWith(`${p}/`) || (p.startsWith("*") && path.endsWith(p.slice(1))));
+  return (path) =>
+    patterns.some((p) => path === p || path.startsWith(`${p}/`) || (p.startsWith("*") && path.endsWith(p.slice(1))));
 }
 
 function sh(command: string, cwd: string, env: Record<string, string>): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile("sh", ["-c", command], { cwd, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
-      error ? reject(new Error(`RUN ${command} failed:\n${stdout}\n${stderr}`)) : resolve(),
+    execFile(
+      "sh",
+      ["-c", command],
+      { cwd, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        error ? reject(new Error(`RUN ${command} failed:\n${stdout}\n${stderr}`)) : resolve(),
     );
   });
 }

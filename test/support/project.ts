@@ -13,7 +13,11 @@ export function runCreate(args: readonly string[], cwd: string): Promise<RunResu
 /** Runs an npm script or binary of a project (`npm run build`, `npx tsmicro …`) in it. */
 export function inProject(dir: string, command: string, args: readonly string[], env: Record<string, string> = {}) {
   return new Promise<RunResult>((resolve) => {
-    const child = spawn(command, args, { cwd: dir, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      cwd: dir,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));

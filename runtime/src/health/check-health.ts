@@ -20,7 +20,10 @@ export async function checkHealth(address: string, options: CheckHealthOptions =
   const transport = createGrpcClientTransport({});
   try {
     const health = createHealthClient(createDirectCaller({ transport, address }));
-    const { status } = await health.check({ service: options.service ?? "" }, { timeoutMs: options.timeoutMs ?? 2_000 });
+    const { status } = await health.check(
+      { service: options.service ?? "" },
+      { timeoutMs: options.timeoutMs ?? 2_000 },
+    );
     return status === HealthCheckResponse_ServingStatus.SERVING;
   } catch {
     return false;

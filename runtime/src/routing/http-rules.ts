@@ -12,7 +12,9 @@ export interface HttpBinding {
 /** The fields of `google.api.HttpRule` this reads, as protobuf-es decodes them. */
 interface HttpRuleMessage {
   readonly pattern:
-    { case: undefined } | { case: "custom"; value: { kind: string; path: string } } | { case: string; value: string };
+    | { case: undefined }
+    | { case: "custom"; value: { kind: string; path: string } }
+    | { case: string; value: string };
   readonly body: string;
   readonly responseBody: string;
   readonly additionalBindings: readonly HttpRuleMessage[];
