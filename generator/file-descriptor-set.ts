@@ -1,6 +1,5 @@
 import {
   clone,
-  create,
   getExtension,
   setExtension,
   toBinary,
@@ -79,9 +78,9 @@ function canonicalizeFile(file: FileDescriptorProto, registry: Registry): void {
   const messages = (list: readonly DescriptorProto[]): void => {
     for (const message of list) {
       options(MessageOptionsSchema, message.options);
-      message.field.forEach((field) => options(FieldOptionsSchema, field.options));
-      message.extension.forEach((field) => options(FieldOptionsSchema, field.options));
-      message.oneofDecl.forEach((oneof) => options(OneofOptionsSchema, oneof.options));
+      for (const field of message.field) options(FieldOptionsSchema, field.options);
+      for (const field of message.extension) options(FieldOptionsSchema, field.options);
+      for (const oneof of message.oneofDecl) options(OneofOptionsSchema, oneof.options);
       enums(message.enumType);
       messages(message.nestedType);
     }
@@ -89,15 +88,15 @@ function canonicalizeFile(file: FileDescriptorProto, registry: Registry): void {
   const enums = (list: readonly EnumDescriptorProto[]): void => {
     for (const e of list) {
       options(EnumOptionsSchema, e.options);
-      e.value.forEach((value) => options(EnumValueOptionsSchema, value.options));
+      for (const value of e.value) options(EnumValueOptionsSchema, value.options);
     }
   };
   messages(file.messageType);
   enums(file.enumType);
-  file.extension.forEach((field) => options(FieldOptionsSchema, field.options));
+  for (const field of file.extension) options(FieldOptionsSchema, field.options);
   for (const service of file.service) {
     options(ServiceOptionsSchema, service.options);
-    service.method.forEach((method) => options(MethodOptionsSchema, method.options));
+    for (const method of service.method) options(MethodOptionsSchema, method.options);
   }
 }
 

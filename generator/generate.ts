@@ -72,7 +72,7 @@ export function generate(input: GenerateInput): GeneratedFile[] {
       const header = generatedHeader(input.version, name);
       const model = buildEntityFileModel(file, entities, { symbols: messages.symbols, header });
       files.push({
-        name: checkOutputPath(name.replace(/\.proto$/, "") + ".entity.ts", name),
+        name: checkOutputPath(`${name.replace(/\.proto$/, "")}.entity.ts`, name),
         content: renderTemplate(input.templates, "entity.ts.ejs", model),
       });
     }
@@ -85,13 +85,13 @@ export function generate(input: GenerateInput): GeneratedFile[] {
     });
     if (model.services.length === 0 && model.errorEnums.length === 0) continue;
     files.push({
-      name: checkOutputPath(name.replace(/\.proto$/, "") + ".micro.ts", name),
+      name: checkOutputPath(`${name.replace(/\.proto$/, "")}.micro.ts`, name),
       content: renderTemplate(input.templates, "micro.ts.ejs", model),
     });
     if (file.services.length === 0) continue;
     // Already formatted: the runner formats only TypeScript.
     files.push({
-      name: checkOutputPath(name.replace(/\.proto$/, "") + ".openapi.json", name),
+      name: checkOutputPath(`${name.replace(/\.proto$/, "")}.openapi.json`, name),
       content: buildOpenApi(file, proto, registry, input.version),
     });
   }

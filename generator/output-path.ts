@@ -11,6 +11,7 @@ export function checkOutputPath(path: string, source: string): string {
     path === "" ||
     path.startsWith("/") ||
     /^[a-zA-Z]:/.test(path) ||
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this check rejects.
     /[\\\0-\x1f]/.test(path) ||
     segments.some((s) => s === "" || s === "." || s === "..");
   if (unsafe) throw new SetupError("TSM_ERR_OUTPUT_PATH", JSON.stringify(path), source);

@@ -2,7 +2,7 @@ import { posix } from "node:path";
 import type { DescFile, DescMethod, DescService, Registry } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
-import { docLines, indexComments, type CommentIndex } from "./doc-comment.js";
+import { docLines, indexComments } from "./doc-comment.js";
 import { buildErrorEnums, type ErrorEnumModel } from "./error-model.js";
 import { readHttpRules } from "@tsmicro/runtime/internal";
 import { ImportCollector, type ImportStatement } from "./import-collector.js";

@@ -128,7 +128,7 @@ describe("circuit breaker, caller and callee over gRPC", () => {
       resetTimeoutMs: 60_000,
       perMethod: {
         "flaky/Unary": {
-          fallback: (call, error) => ({
+          fallback: (_call, error) => ({
             id: isBreakerOpen(error) ? "from fallback, open" : "from fallback, failed",
             payload: new Uint8Array(),
             sequence: 0,

@@ -368,7 +368,7 @@ const deepText = fc
   })
   .map(({ depth, shape, wrap }) => {
     const nested =
-      shape === "array" ? "[".repeat(depth) + "]".repeat(depth) : '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
+      shape === "array" ? "[".repeat(depth) + "]".repeat(depth) : `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;
     if (wrap === "top") return nested;
     if (wrap === "structValue") return `{"structValue":{"a":${nested}}}`;
     if (wrap === "rpc") return `{"service":"library","method":"Echo","request":{"anyValue":${nested}}}`;

@@ -205,7 +205,7 @@ describe("the web proxy in front of two hello web services", () => {
   });
 
   it("streams a POST body through with path and query unchanged and forwarding headers set", async () => {
-    const body = "x".repeat(200_000) + "end";
+    const body = `${"x".repeat(200_000)}end`;
     const answer = await send(base, "/hello/echo?name=a%20b&n=1&n=2", {
       method: "POST",
       headers: {

@@ -20,7 +20,7 @@ const minutes = 60_000;
 
 /** Vitest's summary line, colours removed: `Tests  10 passed (10)`. */
 function testSummary(output: string): string {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the colour codes removed here.
   return /Tests\s+.*/.exec(output.replace(/\u001b\[[0-9;]*m/g, ""))?.[0] ?? "";
 }
 
@@ -279,14 +279,14 @@ describe("a new service project", () => {
         parseYaml(await readFile(join(project, "deploy/k8s", `${name}.yaml`), "utf8")),
       ),
     );
-    const [deployment, service, configmap, hpa] = docs as [any, any, any, any];
+    const [deployment, service, configmap, hpa] = docs as [Deployment, PortService, ConfigMap, Autoscaler];
     expect(deployment.kind).toBe("Deployment");
-    const container = deployment.spec.template.spec.containers[0];
-    expect(container.ports[0].containerPort).toBe(9000);
+    const container = deployment.spec.template.spec.containers[0]!;
+    expect(container.ports[0]!.containerPort).toBe(9000);
     expect(container.readinessProbe.grpc.port).toBe(9000);
     expect(container.livenessProbe.grpc.port).toBe(9000);
     expect(container.env.map((e: { name: string }) => e.name)).toEqual(["DATABASE_URL"]);
-    expect(service.spec.ports[0].port).toBe(9000);
+    expect(service.spec.ports[0]!.port).toBe(9000);
     for (const key of Object.keys(configmap.data)) expect(known, key).toContain(key);
     expect(configmap.data.TSMICRO_SERVER_ADDRESS).toBe("0.0.0.0:9000");
     expect(hpa.spec.scaleTargetRef.name).toBe(deployment.metadata.name);
@@ -403,3 +403,30 @@ describe("templates", () => {
     5 * minutes,
   );
 });
+
+/** The parts of the generated Kubernetes manifests (deploy/k8s/*.yaml) that the scaffold test reads. */
+interface Deployment {
+  kind: string;
+  metadata: { name: string };
+  spec: {
+    template: {
+      spec: {
+        containers: {
+          ports: { containerPort: number }[];
+          readinessProbe: { grpc: { port: number } };
+          livenessProbe: { grpc: { port: number } };
+          env: { name: string }[];
+        }[];
+      };
+    };
+  };
+}
+interface PortService {
+  spec: { ports: { port: number }[] };
+}
+interface ConfigMap {
+  data: Record<string, string>;
+}
+interface Autoscaler {
+  spec: { scaleTargetRef: { name: string } };
+}

@@ -1,5 +1,6 @@
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { CodeGeneratorRequestSchema, FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
+import type { Dirent } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { SetupError } from "@tsmicro/runtime";
@@ -53,7 +54,7 @@ export async function compileRequest(
  * not read as an empty folder) or holds no `.proto` file.
  */
 export async function listProtos(protoDir: string, shown: string): Promise<string[]> {
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(protoDir, { recursive: true, withFileTypes: true });
   } catch (error) {

@@ -159,8 +159,8 @@ function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
     };
     const camel = lowerFirst(message.name);
     const container = reasons ? `${message.name}Errors` : undefined;
-    const typed = (constructor: string | undefined, args: string, code: string) =>
-      constructor ? `${container}.${constructor}(${args})` : `new TsmicroError(Code.${code}, error.message)`;
+    const typed = (factory: string | undefined, args: string, code: string) =>
+      factory ? `${container}.${factory}(${args})` : `new TsmicroError(Code.${code}, error.message)`;
     const errors = {
       container,
       notFound: reason("NOT_FOUND"),

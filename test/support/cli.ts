@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import type { Dirent } from "node:fs";
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -73,7 +74,7 @@ export async function repoTempDir(prefix: string): Promise<string> {
 /** Every file under `dir`, as a map from relative path to content. */
 export async function readTree(dir: string): Promise<Map<string, string>> {
   const tree = new Map<string, string>();
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(dir, { recursive: true, withFileTypes: true });
   } catch {

@@ -274,8 +274,8 @@ function locateJsonError(text: string): { offset: number; reason: string } | und
   const value = (): void => {
     space();
     const c = text.charAt(i);
-    if (c === "{")
-      return members(
+    if (c === "{") {
+      members(
         "}",
         () => {
           if (text.charAt(i) !== '"') unexpected('a "quoted" property name');
@@ -287,12 +287,23 @@ function locateJsonError(text: string): { offset: number; reason: string } | und
         },
         "a property",
       );
-    if (c === "[") return members("]", value, "an array element");
-    if (c === '"') return string();
+      return;
+    }
+    if (c === "[") {
+      members("]", value, "an array element");
+      return;
+    }
+    if (c === '"') {
+      string();
+      return;
+    }
     const literal = /true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
     literal.lastIndex = i;
     const match = literal.exec(text);
-    if (match === null) return unexpected("a value");
+    if (match === null) {
+      unexpected("a value");
+      return;
+    }
     i += match[0].length;
   };
   try {

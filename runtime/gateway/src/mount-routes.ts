@@ -20,8 +20,10 @@ import { mapStream, sendStream } from "./http-stream.js";
 /** Hooks on one method's routes, typed by its request and response. */
 export interface MethodHooks<I, O> {
   /** Runs with the decoded request before the call; return a request to replace it, throw a TsmicroError to refuse. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: void, so a hook that only inspects or mutates (no return) type-checks.
   readonly before?: (request: I, http: FastifyRequest) => I | void | Promise<I | void>;
   /** Runs on the response (each message of a stream); return a response to replace it. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: void, so a hook that only inspects or mutates (no return) type-checks.
   readonly after?: (response: O, http: FastifyRequest) => O | void | Promise<O | void>;
 }
 

@@ -61,7 +61,7 @@ describe("createRouteRules", () => {
   });
 
   it("stays fast on a pattern with many ** and a long path", () => {
-    const path = "/" + Array.from({ length: 4000 }, () => "a").join("/");
+    const path = `/${Array.from({ length: 4000 }, () => "a").join("/")}`;
     const started = performance.now();
     expect(matches("* /**/a/**/a/**/a/**/b", get(path))).toBe(false);
     expect(performance.now() - started).toBeLessThan(1000);

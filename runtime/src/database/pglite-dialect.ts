@@ -109,6 +109,7 @@ class PGliteConnection implements DatabaseConnection {
 
   // Kysely's pg dialect streams only with pg-cursor, which is not configured: fail alike, so that
   // code tried on PGlite does not break on PostgreSQL.
+  // biome-ignore lint/correctness/useYield: a generator, so the error comes from iterating, as with pg.
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
     throw new Error(
       "stream() is not supported by @tsmicro/runtime/database; read in pages (keyset pagination) instead",

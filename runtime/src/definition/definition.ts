@@ -88,7 +88,8 @@ export type InputOf<M> = M extends { readonly input: { decode(input: Uint8Array)
 /** The response type of a method definition. */
 export type OutputOf<M> = M extends { readonly output: { decode(input: Uint8Array): infer O } } ? O : never;
 
-type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
+// `(...args: never) => unknown` is every function type, as `Function` was, but spelled as a signature.
+type Builtin = Date | ((...args: never) => unknown) | Uint8Array | string | number | boolean | bigint | undefined;
 
 /**
  * A message with every field optional, recursively: what clients accept, so

@@ -316,6 +316,7 @@ describe("breakerMiddleware on server streams", () => {
         },
       },
     });
+    // biome-ignore lint/correctness/useYield: a stream that fails before its first message yields nothing.
     const failing = streamCallee(async function* () {
       internal();
     });

@@ -151,9 +151,15 @@ export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddlewa
 
   function entryFor(service: string, method: MethodDefinition): Entry | null {
     let byPath = byService.get(service);
-    if (byPath === undefined) byService.set(service, (byPath = new Map()));
+    if (byPath === undefined) {
+      byPath = new Map();
+      byService.set(service, byPath);
+    }
     let entry = byPath.get(method.path);
-    if (entry === undefined) byPath.set(method.path, (entry = create(service, method)));
+    if (entry === undefined) {
+      entry = create(service, method);
+      byPath.set(method.path, entry);
+    }
     return entry;
   }
 

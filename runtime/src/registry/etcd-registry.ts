@@ -17,7 +17,7 @@ import {
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { entriesOf, servicesOf, type RegistryEntry, type ServiceRecord } from "./registry-entries.js";
-import type { Endpoint, Node, RegisterOptions, Registry, RegistryEvent, Service, WatchOptions } from "./registry.js";
+import type { Endpoint, Node, RegisterOptions, Registry, Service, WatchOptions } from "./registry.js";
 import { createWatcherFeed, type WatcherFeed } from "./watcher-feed.js";
 
 /** Options of the etcd registry. */

@@ -38,6 +38,7 @@ export function nameProblem(name: string): string | undefined {
   if (name.startsWith(".")) return "it starts with '.'";
   if (/[/\\]/.test(name)) return "it contains a path separator";
   // NUL above all: file APIs would cut the name short or refuse it.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this check rejects.
   if (/[\u0000-\u001f\u007f]/.test(name)) return "it contains a control character";
   return undefined;
 }

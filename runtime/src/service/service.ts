@@ -262,6 +262,7 @@ function unimplemented(method: MethodDefinition): MethodFunction {
     new TsmicroError(Code.UNIMPLEMENTED, `${method.path.slice(1)} is not implemented by this service`);
   if (method.kind === "server_streaming" || method.kind === "bidi_streaming") {
     // A generator, so the caller gets a stream that fails before its first message.
+    // biome-ignore lint/correctness/useYield: a stream that fails before its first message yields nothing.
     return async function* () {
       throw error();
     };

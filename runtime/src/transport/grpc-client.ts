@@ -437,6 +437,7 @@ function requestStreamError(error: unknown): TsmicroError {
   return new TsmicroError(Code.CANCELLED, `the request stream failed: ${messageOf(error)}`, { cause: error });
 }
 
+// biome-ignore lint/correctness/useYield: a stream that fails before its first message yields nothing.
 async function* failing(error: TsmicroError): AsyncGenerator<never> {
   throw error;
 }

@@ -1,6 +1,6 @@
 import {
   Server,
-  Metadata as GrpcMetadata,
+  type Metadata as GrpcMetadata,
   ServerCredentials,
   type ServerDuplexStream,
   type ServerOptions,

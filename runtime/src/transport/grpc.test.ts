@@ -352,7 +352,7 @@ describe("gRPC transport", () => {
     expect(received).toEqual([0, 1]);
     expect(error.code).toBe(Code.INTERNAL);
     expect(error.message).not.toContain("secret");
-    expect((observed.logged[0]?.fields["err"] as Error).message).toBe("secret detail in a stream");
+    expect((observed.logged[0]!.fields["err"] as Error).message).toBe("secret detail in a stream");
   });
 
   it("answers a thrown TsmicroError with its code and message", async () => {
@@ -418,7 +418,8 @@ describe("gRPC transport", () => {
   it("serves grpc.health.v1: NOT_SERVING until setServing(true)", async () => {
     const { server, address } = await startServer({ health: true });
     const Health = makeGenericClientConstructor(healthService as unknown as ServiceDefinition, "Health");
-    const health = new Health(address, credentials.createInsecure()) as Client & Record<string, Function>;
+    const health = new Health(address, credentials.createInsecure()) as Client &
+      Record<string, (request: unknown, callback: (error: Error | null, response: { status: string }) => void) => void>;
     cleanups.push(async () => health.close());
     const check = (service: string) =>
       new Promise<{ status: string }>((resolve, reject) =>
