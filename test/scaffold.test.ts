@@ -297,11 +297,17 @@ describe("a new service project", () => {
     "regenerates after proto edits without changing a byte the user wrote",
     async () => {
       const tsmicro = (...args: string[]) => inProject(project, "npx", ["tsmicro", ...args], env);
+      // The user's files: everything but what tsmicro owns (src/gen, the schema record) and what installs and builds make.
       const userFiles = async () => {
-        const tree = await readTree(project);
+        const tree = new Map<string, string>();
+        for (const top of await readdir(project)) {
+          if (["node_modules", "dist", "data", "vendor"].includes(top)) continue;
+          const sub = await readTree(join(project, top));
+          if (sub.size === 0) tree.set(top, await readFile(join(project, top), "utf8"));
+          for (const [path, content] of sub) tree.set(`${top}/${path}`, content);
+        }
         for (const path of tree.keys())
-          if (/^(node_modules|dist|data|vendor|src\/gen)\//.test(path) || path === "migrations/schema.json")
-            tree.delete(path);
+          if (path.startsWith("src/gen/") || path === "migrations/schema.json") tree.delete(path);
         return tree;
       };
       const protoPath = join(project, "proto/user/v1/user.proto");

@@ -74,6 +74,7 @@ export async function newCommand(
   await checkTarget(dir);
 
   const templates = await loadTemplates(options.templates);
+  await mkdir(dirname(dir), { recursive: true });
   const staging = await mkdtemp(join(workspace ?? dirname(dir), `.${basename(dir)}.tsmicro-`));
   let protoFile: ScaffoldFile | undefined;
   try {
@@ -119,8 +120,8 @@ export async function newCommand(
         version,
         vendored: specs.vendored,
         sample: !options.proto,
-        workspace:
-          workspace && protoFile ? { protoDir: "../../proto", owns: protoFile.path.split("/")[1]! } : undefined,
+        // A web service in a workspace has no proto of its own, but builds from the workspace root all the same.
+        workspace: workspace ? { protoDir: "../../proto", owns: protoFile?.path.split("/")[1] ?? "" } : undefined,
       },
       templates,
     );
@@ -166,6 +167,7 @@ export async function newWorkspace(
   const dir = resolve(options.dir ?? project.kebab);
   await checkTarget(dir);
   const templates = await loadTemplates(options.templates);
+  await mkdir(dirname(dir), { recursive: true });
   const staging = await mkdtemp(join(dirname(dir), `.${basename(dir)}.tsmicro-`));
   try {
     progress(`writing ${relative(process.cwd(), dir) || "."}`);

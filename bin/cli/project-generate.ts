@@ -112,7 +112,7 @@ async function writeFileIn(path: string, content: string): Promise<void> {
 /** The lines `tsmicro generate` prints about a project's own files. */
 export function projectReport(result: ProjectGenerateResult): string {
   const lines = [
-    ...result.created.map((file) => `created ${file.path} (${file.why})`),
+    ...result.created.map((file) => `created ${file.path} (${file.why})${nextStep(file)}`),
     ...(result.migration ? [`created ${result.migration} (the entities changed)`] : []),
     ...result.warnings.map((warning) => `migration: not applied by tsmicro: ${warning}`),
     ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; delete it or move its code`),
@@ -140,4 +140,10 @@ export async function generateWorkspace(root: string, templates: string | undefi
     );
   }
   return lines.join("");
+}
+
+/** What to do after a new rpc's stub appears: the type checker asks for it in the service's handler. */
+function nextStep(file: ScaffoldFile): string {
+  const match = /^src\/handler\/([^/]+)\/[^/]+\.ts$/.exec(file.path);
+  return match && file.why.startsWith("rpc ") ? `; add it to src/handler/${match[1]}.ts` : "";
 }
