@@ -74,10 +74,8 @@ export async function newCommand(
   await checkTarget(dir);
 
   const templates = await loadTemplates(options.templates);
-  await mkdir(dirname(dir), { recursive: true });
-  const staging = await mkdtemp(join(workspace ?? dirname(dir), `.${basename(dir)}.tsmicro-`));
-  let protoFile: ScaffoldFile | undefined;
-  try {
+  const protoFile = await createWhole(dir, workspace ?? dirname(dir), async (staging) => {
+    let protoFile: ScaffoldFile | undefined;
     // A web service has no proto; services and API services start from one, compiled before anything is kept.
     if (options.type !== "web") {
       progress("compiling the proto");
@@ -133,14 +131,8 @@ export async function newCommand(
       await writeProjectFile(staging, { path: `src/gen/${file.name}`, content: file.content, why: "generated" });
     for (const file of migration?.files ?? []) await writeProjectFile(staging, file);
     await rm(join(staging, "proto-compile"), { recursive: true, force: true });
-    await mkdir(dirname(dir), { recursive: true });
-    await rm(dir, { recursive: true, force: true }); // checkTarget allowed only an empty folder
-    await rename(staging, dir);
-    await chmod(dir, 0o755); // mkdtemp made it private
-  } catch (error) {
-    await rm(staging, { recursive: true, force: true });
-    throw error;
-  }
+    return protoFile;
+  });
   if (workspace && protoFile) {
     await writeProjectFile(workspace, protoFile);
     progress("regenerating the workspace's services");
@@ -167,9 +159,7 @@ export async function newWorkspace(
   const dir = resolve(options.dir ?? project.kebab);
   await checkTarget(dir);
   const templates = await loadTemplates(options.templates);
-  await mkdir(dirname(dir), { recursive: true });
-  const staging = await mkdtemp(join(dirname(dir), `.${basename(dir)}.tsmicro-`));
-  try {
+  await createWhole(dir, dirname(dir), async (staging) => {
     progress(`writing ${relative(process.cwd(), dir) || "."}`);
     const specs = await vendorPackages(staging, version);
     const { devDependencies } = dependenciesOf("api", specs, false, false);
@@ -178,14 +168,7 @@ export async function newWorkspace(
       : undefined;
     for (const file of planWorkspace({ packageName: project.kebab, devDependencies, overrides, version }, templates))
       await writeProjectFile(staging, file);
-    await mkdir(dirname(dir), { recursive: true });
-    await rm(dir, { recursive: true, force: true });
-    await rename(staging, dir);
-    await chmod(dir, 0o755);
-  } catch (error) {
-    await rm(staging, { recursive: true, force: true });
-    throw error;
-  }
+  });
   if (options.install) {
     progress("installing dependencies (npm install)");
     await runStep("npm", ["install", "--no-audit", "--no-fund"], dir);
@@ -196,6 +179,27 @@ export async function newWorkspace(
     files: (await readdir(dir, { recursive: true })).length,
     installed: options.install,
   };
+}
+
+/**
+ * Creates `dir` whole or not at all: `fill` writes into a staging folder
+ * beside it (in `parent`), which is renamed into place only when `fill`
+ * succeeded, and removed otherwise.
+ */
+async function createWhole<T>(dir: string, parent: string, fill: (staging: string) => Promise<T>): Promise<T> {
+  await mkdir(parent, { recursive: true });
+  const staging = await mkdtemp(join(parent, `.${basename(dir)}.tsmicro-`));
+  try {
+    const result = await fill(staging);
+    await mkdir(dirname(dir), { recursive: true });
+    await rm(dir, { recursive: true, force: true }); // checkTarget allowed only an empty folder
+    await rename(staging, dir);
+    await chmod(dir, 0o755); // mkdtemp made it private
+    return result;
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 /** Compiles the new proto: alone, or with the workspace's shared protos it may import and be imported by. */

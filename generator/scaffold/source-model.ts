@@ -1,14 +1,5 @@
-import {
-  getExtension,
-  hasExtension,
-  ScalarType,
-  type DescExtension,
-  type DescField,
-  type DescFile,
-  type DescMessage,
-  type DescService,
-  type Registry,
-} from "@bufbuild/protobuf";
+import type { DescFile, DescMessage, DescService, Registry } from "@bufbuild/protobuf";
+import { readEntities } from "../entity-definition.js";
 import { methodLocalName } from "../service-model.js";
 import { kebabOf, lowerFirst, plural } from "./names.js";
 
@@ -133,21 +124,13 @@ function genModule(file: DescFile): string {
   return file.name;
 }
 
+/** The file's entities as the entity generator reads them (table, key), with what the domain layers call them. */
 function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
-  const option = registry.getExtension("tsmicro.entity");
-  const column = registry.getExtension("tsmicro.column");
   const errorEnums = new Map(file.enums.map((e) => [e.name, e]));
   const result: EntityScaffold[] = [];
-  for (const message of allMessages(file.messages)) {
-    const entityOptions = option && optionOf(message.proto.options, option);
-    if (!entityOptions) continue;
-    const table = (entityOptions["table"] as string | undefined) || snakeOf(message.name);
-    const columnOf = (f: DescField) => (column ? optionOf(f.proto.options, column) : undefined);
-    const keyField =
-      message.fields.find((f) => columnOf(f)?.["primaryKey"] === true) ?? message.fields.find((f) => f.name === "id");
-    if (!keyField) continue; // the entity generator reports the missing key
-    const keyColumn = (columnOf(keyField)?.["name"] as string | undefined) || keyField.name;
-    const keyType = keyField.fieldKind === "scalar" ? scalarTsType(keyField.scalar) : "number";
+  for (const { message, table, primaryKey } of readEntities(file, registry)) {
+    const keyType =
+      primaryKey.propertyType === "string" || primaryKey.propertyType === "bigint" ? primaryKey.propertyType : "number";
     const timestamp = (name: string) =>
       message.fields.find(
         (f) => f.name === name && f.fieldKind === "message" && f.message.typeName === "google.protobuf.Timestamp",
@@ -175,7 +158,7 @@ function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
       fileName: kebabOf(message.name),
       genModule: genModule(file),
       table,
-      key: { field: keyField.localName, column: keyColumn, type: keyType },
+      key: { field: primaryKey.property, column: primaryKey.name, type: keyType },
       assignsKey: keyType === "string",
       createTime: timestamp("create_time"),
       updateTime: timestamp("update_time"),
@@ -263,42 +246,6 @@ function crudOf(
   return undefined;
 }
 
-function* allMessages(messages: readonly DescMessage[]): Generator<DescMessage> {
-  for (const message of messages) {
-    yield message;
-    yield* allMessages(message.nestedMessages);
-  }
-}
-
-function snakeOf(name: string): string {
-  return kebabOf(name).replace(/-/g, "_");
-}
-
 function camelOf(snake: string): string {
   return snake.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-}
-
-function scalarTsType(scalar: ScalarType): "string" | "number" | "bigint" {
-  switch (scalar) {
-    case ScalarType.STRING:
-    case ScalarType.BYTES:
-      return "string";
-    case ScalarType.INT64:
-    case ScalarType.UINT64:
-    case ScalarType.SINT64:
-    case ScalarType.FIXED64:
-    case ScalarType.SFIXED64:
-      return "bigint";
-    default:
-      return "number";
-  }
-}
-
-/** An option message's fields by their TypeScript names, when the option is set. */
-function optionOf(
-  options: Parameters<typeof hasExtension>[0] | undefined,
-  extension: DescExtension,
-): Record<string, unknown> | undefined {
-  if (!options || !hasExtension(options, extension)) return undefined;
-  return getExtension(options, extension) as Record<string, unknown>;
 }
