@@ -1087,6 +1087,25 @@ describe("the HTTP gateway", () => {
       // The endless stream runs 250 × 20 ms when nobody cancels it; the wait ends before that.
       await until("the backend sees its stream cancelled", () => streamsCancelled > cancelledBefore, 4_000);
     });
+    it("a client's Connection: close holds for an SSE stream: the answer says close and the socket ends", async () => {
+      const { port } = new URL(gateway.url!);
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), "127.0.0.1", () =>
+          socket.write(
+            "GET /v1/shelves/s1/books:stream?count=1 HTTP/1.1\r\nHost: x\r\n" +
+              "Accept: text/event-stream\r\nConnection: close\r\n\r\n",
+          ),
+        );
+        let text = "";
+        socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        socket.on("close", () => resolve(text));
+        socket.on("error", reject);
+      });
+      const head = raw.slice(0, raw.indexOf("\r\n\r\n")).toLowerCase();
+      expect(head).toMatch(/^http\/1\.1 200 /);
+      expect(head).toContain("\r\nconnection: close");
+      expect(head).not.toContain("keep-alive");
+    });
   });
 
   describe("discovery", () => {

@@ -7,6 +7,8 @@ import { errorResponse } from "./http-mapping.js";
  * `{"error": {code, message, details}}` line, as grpc-gateway does), or SSE (`data: …` events and
  * an `error` event) when the client accepts `text/event-stream`. The first message decides the
  * status: a failure before it rejects, so the caller answers with a plain error response.
+ * Node decides the Connection header: HTTP/1.1 keeps the connection by default, and a client that
+ * sent `Connection: close` must get `close` back, or it reuses a socket the server is closing.
  */
 export async function sendStream(
   request: FastifyRequest,
@@ -21,7 +23,6 @@ export async function sendStream(
   out.writeHead(200, {
     "content-type": sse ? "text/event-stream" : "application/x-ndjson",
     "cache-control": "no-cache",
-    ...(sse ? { connection: "keep-alive" } : {}),
   });
   const write = (text: string) => (out.write(text) ? Promise.resolve() : drained(out));
   try {
