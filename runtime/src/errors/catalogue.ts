@@ -13,6 +13,7 @@ export const errorCatalogue = {
   TSM_ERR_SHADOWED_NAME:
     "%s %s in %s takes the name %s, which the generated message code uses for its own helpers; rename it (for example to %s)",
   TSM_ERR_FLAG: "%s has an invalid value %s: %s",
+  TSM_ERR_LOG_PACKAGE: "%s needs the package %s, which is not installed: npm install --save-dev %s",
   TSM_ERR_REGISTRY_UNREACHABLE: "the %s registry at %s cannot be reached (%s); %s",
   TSM_ERR_ADDRESS_IN_USE: "%s %s is in use by another process; choose another port or stop it",
   TSM_ERR_HANDLER_METHOD:

@@ -1,4 +1,7 @@
-import { pino } from "pino";
+import { createRequire } from "node:module";
+import { type DestinationStream, type Logger as PinoLogger, type LoggerOptions as PinoOptions, pino } from "pino";
+import { SetupError } from "../errors/setup-error.js";
+import { redactField, redactText, redactValue } from "./redact.js";
 
 /** Structured logging, as pino's interface: an object of fields, then a message. */
 export interface Logger {
@@ -10,19 +13,129 @@ export interface Logger {
   child(fields: object): Logger;
 }
 
+/** A log file rotated by size or time, through pino-roll. */
+export interface LogFileOptions {
+  /** The file's path; rotated files get a number before the extension. */
+  readonly path: string;
+  /** Rotate once a file reaches this size, such as `10m` or `500k`. */
+  readonly size?: string;
+  /** Rotate `daily`, `hourly`, or every so many milliseconds. */
+  readonly frequency?: string;
+  /** Rotated files kept besides the current one; older ones are deleted. */
+  readonly keep?: number;
+}
+
 /** Options of the default logger. */
 export interface LoggerOptions {
   /** Printed in every line as `service`. */
   readonly service?: string;
+  /** Printed in every line as `version`. */
+  readonly version?: string;
+  /** The node id in the registry, printed in every line as `node`. */
+  readonly node?: string;
   readonly level?: string;
+  /** `json` (default): one JSON object per line; `pretty`: coloured text for development, through pino-pretty. */
+  readonly format?: "json" | "pretty";
+  /** Writes to a rotated file instead of stdout. */
+  readonly file?: LogFileOptions;
+  /** Fields added to each line when it is written, such as the trace and span ids of the call being served. */
+  readonly mixin?: () => object | undefined;
+  /** Where lines go instead of stdout, for tests and embedding. */
+  readonly destination?: DestinationStream;
 }
 
-/** The default logger: pino, JSON lines on stdout, for any collector to ship. */
+/**
+ * The default logger: pino, JSON lines on stdout for any collector to ship.
+ * Secrets never reach a line: values under keys named like credentials
+ * (`authorization`, `password`, `token`, `secret`…), JWTs and bearer
+ * credentials anywhere are replaced by `[redacted]`. Throws a SetupError when
+ * `pretty` is asked for without pino-pretty installed.
+ */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  return pino({ level: options.level ?? "info", base: options.service ? { service: options.service } : {} });
+  const { mixin } = options;
+  const settings: PinoOptions = {
+    level: options.level ?? "info",
+    base: baseFields(options),
+    formatters: {
+      log: redactFields,
+      bindings: redactFields,
+    },
+    serializers: {
+      msg: (message: unknown) => (typeof message === "string" ? redactText(message) : message),
+      err: (error: unknown) => redactValue(error instanceof Error ? pino.stdSerializers.err(error) : error),
+    },
+    ...(mixin ? { mixin: () => mixin() ?? {} } : {}),
+  };
+  const stream = options.destination ?? destination(options);
+  return redactChildBindings(stream ? pino(settings, stream) : pino(settings));
+}
+
+/** Fields of a line, redacted; an `err` stays an Error for its serializer, which redacts it. */
+function redactFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields))
+    copy[key] = value instanceof Error ? value : redactField(key, value);
+  return copy;
+}
+
+/** pino renders a child's fields once, past the formatters: redact them on the way in, for children of children too. */
+function redactChildBindings(root: PinoLogger): PinoLogger {
+  const child = root.child;
+  root.child = function (this: PinoLogger, bindings, childOptions) {
+    return child.call(this, redactValue(bindings) as typeof bindings, childOptions);
+  } as typeof child;
+  return root;
 }
 
 /** A logger that drops everything, for tests and tools. */
 export function silentLogger(): Logger {
   return pino({ level: "silent" });
+}
+
+function baseFields(options: LoggerOptions): Record<string, string> {
+  const fields: Record<string, string> = {};
+  if (options.service) fields.service = options.service;
+  if (options.version) fields.version = options.version;
+  if (options.node) fields.node = options.node;
+  return fields;
+}
+
+/** A rotated file or pino-pretty, each written from a worker thread; undefined for pino's own stdout. */
+function destination(options: LoggerOptions): DestinationStream | undefined {
+  if (options.file) {
+    const { path, size, frequency, keep } = options.file;
+    return pino.transport({
+      target: resolvePackage("pino-roll", "--log_file"),
+      options: {
+        file: path,
+        mkdir: true,
+        ...(size ? { size } : {}),
+        ...(frequency ? { frequency: /^\d+$/.test(frequency) ? Number(frequency) : frequency } : {}),
+        ...(keep === undefined ? {} : { limit: { count: keep } }),
+      },
+    });
+  }
+  if (options.format === "pretty") {
+    return pino.transport({
+      target: resolvePackage("pino-pretty", "--log_format pretty"),
+      options: { colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss.l" },
+    });
+  }
+  return undefined;
+}
+
+/**
+ * The path of a transport package, resolved from the runtime and from the
+ * program (a project's dev dependency such as pino-pretty lives there).
+ * Exported for tests.
+ */
+export function resolvePackage(name: string, wantedBy: string): string {
+  for (const from of [import.meta.url, `${process.cwd()}/`]) {
+    try {
+      return createRequire(from).resolve(name);
+    } catch {
+      // Try the next place.
+    }
+  }
+  throw new SetupError("TSM_ERR_LOG_PACKAGE", wantedBy, name, name);
 }
