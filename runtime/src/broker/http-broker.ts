@@ -1,0 +1,261 @@
+/**
+ * The embedded broker, tsmicro's default, after go-micro's HTTP broker: no
+ * server to run. A process that subscribes serves a small HTTP endpoint
+ * (127.0.0.1:0 unless told otherwise) and registers each subscription as a
+ * node of the `tsmicro.broker` service in the registry, with its topic and
+ * queue group in the node metadata, kept alive by heartbeats. A publisher
+ * looks the topic's subscriptions up in the registry (cached, cleared by a
+ * watch) and POSTs the message to every plain subscription and to one
+ * member of each queue group.
+ *
+ * Delivery is AT MOST ONCE: a message is held only in the receiving
+ * process's memory; a POST that fails is logged and not retried (a queue
+ * group's next member is tried instead), a handler error is logged and the
+ * message dropped, and a process that exits with messages queued loses
+ * them. Use NATS JetStream when messages must not be lost.
+ */
+import { randomUUID } from "node:crypto";
+import { silentLogger, type Logger } from "../logging/logger.js";
+import { registryDefaults, type Registry, type Service } from "../registry/registry.js";
+import { advertised, Registration } from "../service/lifecycle.js";
+import type { Broker, BrokerHandler, PublishOptions, SubscribeOptions, Subscription } from "./broker.js";
+import { brokerHeaders } from "./broker.js";
+import { checkStarted, checkTopic, concurrencyOf } from "./broker-checks.js";
+import { HandlerRunner } from "./handler-runner.js";
+import { headersHeader, HttpReceiver, subscriptionPath, type Acceptance } from "./http-receiver.js";
+import { groupByQueue } from "./queue-groups.js";
+import { atMostOnce, ReceivedMessage, type MessageFields } from "./received-message.js";
+import { SubscriberDirectory, type BrokerEndpoint } from "./subscriber-directory.js";
+
+/** Options of the http broker. */
+export interface HttpBrokerOptions {
+  /** Where subscriptions are registered and looked up; started and stopped by its owner, not by the broker. */
+  readonly registry: Registry;
+  readonly logger?: Logger;
+  /** `host:port` the receiving server binds (`--broker_address`). Default `127.0.0.1:0`. */
+  readonly address?: string;
+  /** The registry service subscriptions register under. Default `tsmicro.broker`. */
+  readonly serviceName?: string;
+  /** TTL and heartbeat of each subscription's registration. Default the registry's (30 s, 15 s). */
+  readonly registerTtlMs?: number;
+  readonly registerIntervalMs?: number;
+  /** How long one POST to a subscriber may take. Default 5000. */
+  readonly publishTimeoutMs?: number;
+  /** Largest message accepted, in bytes. Default 4 MiB. */
+  readonly maxMessageBytes?: number;
+  /** Messages a subscription may hold waiting for its handler before it answers "overloaded" (503). Default 10000. */
+  readonly maxPending?: number;
+}
+
+/** The http broker, which can also say whom a publish would reach. */
+export interface HttpBroker extends Broker {
+  /** The subscriptions a publish to `topic` would reach now, as this broker sees the registry. */
+  subscribers(topic: string): Promise<readonly BrokerEndpoint[]>;
+}
+
+export type { BrokerEndpoint } from "./subscriber-directory.js";
+
+/** Defaults of the http broker, applied here and nowhere else. */
+export const httpBrokerDefaults = {
+  address: "127.0.0.1:0",
+  serviceName: "tsmicro.broker",
+  publishTimeoutMs: 5_000,
+  maxMessageBytes: 4 * 1024 * 1024,
+  maxPending: 10_000,
+} as const;
+
+/** The embedded broker: subscriptions found through `registry`, messages POSTed over HTTP, at most once. */
+export function createHttpBroker(options: HttpBrokerOptions): HttpBroker {
+  return new HttpBrokerImpl(options);
+}
+
+interface LocalSubscription {
+  readonly topic: string;
+  readonly queue: string | undefined;
+  readonly runner: HandlerRunner;
+  registration: Registration | undefined;
+}
+
+type Settings = Required<Omit<HttpBrokerOptions, "registry" | "logger">>;
+
+class HttpBrokerImpl implements HttpBroker {
+  readonly kind = "http";
+  readonly #registry: Registry;
+  readonly #logger: Logger;
+  readonly #settings: Settings;
+  readonly #directory: SubscriberDirectory;
+  /** This process's broker id: its subscriptions' node ids start with it. */
+  readonly #id = `broker-${randomUUID()}`;
+  readonly #subscriptions = new Map<string, LocalSubscription>();
+  #state: "new" | "started" | "stopped" = "new";
+  #receiver: HttpReceiver | undefined;
+  /** The advertised `host:port`, once the receiver listens (on the first subscribe). */
+  #listening: Promise<string> | undefined;
+  #count = 0;
+
+  constructor(options: HttpBrokerOptions) {
+    this.#registry = options.registry;
+    this.#logger = (options.logger ?? silentLogger()).child({ broker: "http" });
+    this.#settings = {
+      address: options.address ?? httpBrokerDefaults.address,
+      serviceName: options.serviceName ?? httpBrokerDefaults.serviceName,
+      registerTtlMs: options.registerTtlMs ?? registryDefaults.ttlMs,
+      registerIntervalMs: options.registerIntervalMs ?? registryDefaults.intervalMs,
+      publishTimeoutMs: options.publishTimeoutMs ?? httpBrokerDefaults.publishTimeoutMs,
+      maxMessageBytes: options.maxMessageBytes ?? httpBrokerDefaults.maxMessageBytes,
+      maxPending: options.maxPending ?? httpBrokerDefaults.maxPending,
+    };
+    this.#directory = new SubscriberDirectory(this.#registry, this.#settings.serviceName, this.#logger);
+  }
+
+  /** Starts nothing yet: the receiving server binds on the first subscribe, so a publish-only process serves nothing. */
+  async start(): Promise<void> {
+    if (this.#state === "new") this.#state = "started";
+  }
+
+  async stop(): Promise<void> {
+    if (this.#state === "stopped") return;
+    this.#state = "stopped";
+    await Promise.all([...this.#subscriptions.keys()].map((id) => this.#unsubscribe(id)));
+    this.#directory.stop();
+    await this.#receiver?.close();
+  }
+
+  async subscribers(topic: string): Promise<readonly BrokerEndpoint[]> {
+    return this.#directory.subscribersOf(topic);
+  }
+
+  async publish(topic: string, body: Uint8Array, options: PublishOptions = {}): Promise<void> {
+    checkTopic(topic, "publish");
+    checkStarted(this.#state, this.kind);
+    const id = options.id ?? randomUUID();
+    const request = {
+      method: "POST",
+      headers: {
+        "content-type": "application/octet-stream",
+        [brokerHeaders.topic]: topic,
+        [brokerHeaders.id]: id,
+        [headersHeader]: encodeURIComponent(JSON.stringify(options.headers ?? {})),
+      },
+      body,
+    };
+    const { plain, groups } = groupByQueue(await this.#directory.subscribersOf(topic));
+    await Promise.all([
+      ...plain.map((endpoint) => this.#post(endpoint, request, id)),
+      ...[...groups.values()].map((members) => this.#postToOneOf(members, request, id)),
+    ]);
+  }
+
+  async subscribe(topic: string, handler: BrokerHandler, options: SubscribeOptions = {}): Promise<Subscription> {
+    checkTopic(topic, "subscribe");
+    const concurrency = concurrencyOf(options.concurrency);
+    checkStarted(this.#state, this.kind);
+    this.#listening ??= this.#listen();
+    const address = await this.#listening;
+    const id = `${this.#id}-${++this.#count}`;
+    const { queue } = options;
+    const context = { broker: this.kind, topic, queue, onFailure: "dropped (at-most-once)" };
+    const subscription: LocalSubscription = {
+      topic,
+      queue,
+      runner: new HandlerRunner(handler, concurrency, this.#logger, context),
+      registration: undefined,
+    };
+    // Receivable before it is registered, so no publisher finds it and gets a 404.
+    this.#subscriptions.set(id, subscription);
+    subscription.registration = new Registration(this.#registry, this.#record(id, address, topic, queue), {
+      ttlMs: this.#settings.registerTtlMs,
+      intervalMs: this.#settings.registerIntervalMs,
+      logger: this.#logger,
+    });
+    try {
+      await subscription.registration.start();
+    } catch (error) {
+      this.#subscriptions.delete(id);
+      throw error;
+    }
+    this.#directory.invalidate();
+    return { topic, queue, unsubscribe: () => this.#unsubscribe(id) };
+  }
+
+  /** Deregisters first (and waits for publishers' watches to drop the node), then stops receiving and drains. */
+  async #unsubscribe(id: string): Promise<void> {
+    const subscription = this.#subscriptions.get(id);
+    if (!subscription) return;
+    await subscription.registration?.stop();
+    this.#subscriptions.delete(id);
+    this.#directory.invalidate();
+    await subscription.runner.drained();
+  }
+
+  async #listen(): Promise<string> {
+    this.#receiver = new HttpReceiver({
+      address: this.#settings.address,
+      maxMessageBytes: this.#settings.maxMessageBytes,
+      accept: (id, fields) => this.#accept(id, fields),
+    });
+    return advertised(await this.#receiver.listen());
+  }
+
+  #accept(id: string, fields: MessageFields): Acceptance {
+    const subscription = this.#subscriptions.get(id);
+    if (!subscription || subscription.topic !== fields.topic) return "unknown-subscription";
+    if (subscription.runner.pending >= this.#settings.maxPending) return "overloaded";
+    subscription.runner.push(new ReceivedMessage(fields, atMostOnce));
+    return "accepted";
+  }
+
+  #record(id: string, address: string, topic: string, queue: string | undefined): Service {
+    const metadata: Record<string, string> = {
+      broker: "http",
+      topic,
+      path: subscriptionPath(id),
+      pid: `${process.pid}`,
+    };
+    if (queue !== undefined) metadata["queue"] = queue;
+    return {
+      name: this.#settings.serviceName,
+      version: "latest",
+      metadata: {},
+      endpoints: [],
+      nodes: [{ id, address, metadata }],
+    };
+  }
+
+  /** Tries a queue group's members from a random one on, until one accepts: one member gets the message. */
+  async #postToOneOf(members: readonly BrokerEndpoint[], request: RequestInit, id: string): Promise<void> {
+    const start = Math.floor(Math.random() * members.length);
+    for (let i = 0; i < members.length; i++) {
+      if (await this.#post(members[(start + i) % members.length]!, request, id)) return;
+    }
+  }
+
+  /** POSTs once; a failure is logged (at most once: never retried to the same subscriber) and returns false. */
+  async #post(endpoint: BrokerEndpoint, request: RequestInit, id: string): Promise<boolean> {
+    let problem: string;
+    try {
+      const response = await fetch(endpoint.url, {
+        ...request,
+        signal: AbortSignal.timeout(this.#settings.publishTimeoutMs),
+      });
+      await response.body?.cancel();
+      if (response.status === 202) return true;
+      problem = `it answered HTTP ${response.status}`;
+      // A 404 means the subscription went away: read the registry afresh next time.
+      if (response.status === 404) this.#directory.invalidate();
+    } catch (error) {
+      problem = error instanceof Error ? `${error.message}${causeOf(error)}` : String(error);
+      this.#directory.invalidate();
+    }
+    this.#logger.warn(
+      { messageId: id, topic: endpoint.topic, queue: endpoint.queue, subscriber: endpoint.url },
+      `broker: delivery to a subscriber failed (${problem}); not retried (at-most-once)`,
+    );
+    return false;
+  }
+}
+
+/** fetch hides the socket error in `cause`: `fetch failed` alone says nothing. */
+function causeOf(error: Error): string {
+  return error.cause instanceof Error ? `: ${error.cause.message}` : "";
+}

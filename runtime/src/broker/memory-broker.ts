@@ -1,0 +1,91 @@
+/**
+ * The in-process broker, for tests and single-process tools: publish hands
+ * the message straight to the subscriptions of this broker. At most once: a
+ * handler error is logged and the message dropped (nack does not redeliver).
+ */
+import { randomUUID } from "node:crypto";
+import { silentLogger, type Logger } from "../logging/logger.js";
+import type { Broker, BrokerHandler, PublishOptions, SubscribeOptions, Subscription } from "./broker.js";
+import { checkStarted, checkTopic, concurrencyOf } from "./broker-checks.js";
+import { HandlerRunner } from "./handler-runner.js";
+import { atMostOnce, ReceivedMessage } from "./received-message.js";
+import { pickPerQueue } from "./queue-groups.js";
+
+/** Options of the memory broker. */
+export interface MemoryBrokerOptions {
+  /** Where handler errors go. Default: silent. */
+  readonly logger?: Logger;
+}
+
+interface MemorySubscription {
+  readonly topic: string;
+  readonly queue: string | undefined;
+  readonly runner: HandlerRunner;
+}
+
+/** An in-process broker: fan-out and queue groups among this broker's own subscriptions. */
+export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
+  return new MemoryBroker(options.logger ?? silentLogger());
+}
+
+class MemoryBroker implements Broker {
+  readonly kind = "memory";
+  #state: "new" | "started" | "stopped" = "new";
+  readonly #subscriptions = new Set<MemorySubscription>();
+  /** Round-robin position per `topic queue`, so a group's members take turns. */
+  readonly #turns = new Map<string, number>();
+
+  constructor(private readonly logger: Logger) {}
+
+  async start(): Promise<void> {
+    if (this.#state === "new") this.#state = "started";
+  }
+
+  async stop(): Promise<void> {
+    if (this.#state === "stopped") return;
+    this.#state = "stopped";
+    const subscriptions = [...this.#subscriptions];
+    this.#subscriptions.clear();
+    await Promise.all(subscriptions.map((s) => s.runner.drained()));
+  }
+
+  async publish(topic: string, body: Uint8Array, options: PublishOptions = {}): Promise<void> {
+    checkTopic(topic, "publish");
+    checkStarted(this.#state, this.kind);
+    const id = options.id ?? randomUUID();
+    const headers = { ...options.headers };
+    const matching = [...this.#subscriptions].filter((s) => s.topic === topic);
+    for (const subscription of pickPerQueue(matching, (key, size) => this.#turn(`${topic} ${key}`, size))) {
+      // A copy each, so one handler changing its body cannot change another's.
+      const fields = { topic, body: body.slice(), headers, id, attempt: 1 };
+      subscription.runner.push(new ReceivedMessage(fields, atMostOnce));
+    }
+  }
+
+  async subscribe(topic: string, handler: BrokerHandler, options: SubscribeOptions = {}): Promise<Subscription> {
+    checkTopic(topic, "subscribe");
+    const concurrency = concurrencyOf(options.concurrency);
+    checkStarted(this.#state, this.kind);
+    const context = { broker: this.kind, topic, queue: options.queue, onFailure: "dropped (at-most-once)" };
+    const subscription: MemorySubscription = {
+      topic,
+      queue: options.queue,
+      runner: new HandlerRunner(handler, concurrency, this.logger, context),
+    };
+    this.#subscriptions.add(subscription);
+    return {
+      topic,
+      queue: options.queue,
+      unsubscribe: async () => {
+        this.#subscriptions.delete(subscription);
+        await subscription.runner.drained();
+      },
+    };
+  }
+
+  #turn(key: string, size: number): number {
+    const turn = this.#turns.get(key) ?? 0;
+    this.#turns.set(key, turn + 1);
+    return turn % size;
+  }
+}

@@ -1,0 +1,61 @@
+import type { BrokerMessage } from "./broker.js";
+
+/** How a backend settles one message: acknowledge it, or ask for it again. */
+export interface Settlement {
+  ack(): Promise<void>;
+  nack(delayMs: number | undefined): Promise<void>;
+}
+
+/** Settlement of backends that deliver at most once: there is nothing to acknowledge and nothing to redeliver. */
+export const atMostOnce: Settlement = { ack: async () => {}, nack: async () => {} };
+
+/** A message's own fields, as a backend read them off the wire. */
+export interface MessageFields {
+  readonly topic: string;
+  readonly body: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly id: string;
+  readonly attempt: number;
+}
+
+/**
+ * A received message that is settled at most once: whichever of ack and
+ * nack comes first wins, so the handler may settle it itself and the
+ * automatic settlement after the handler then does nothing.
+ */
+export class ReceivedMessage implements BrokerMessage {
+  readonly topic: string;
+  readonly body: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly id: string;
+  readonly attempt: number;
+  #settled = false;
+
+  constructor(
+    fields: MessageFields,
+    private readonly settlement: Settlement,
+  ) {
+    this.topic = fields.topic;
+    this.body = fields.body;
+    this.headers = fields.headers;
+    this.id = fields.id;
+    this.attempt = fields.attempt;
+  }
+
+  /** Whether ack or nack has been called. */
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  async ack(): Promise<void> {
+    if (this.#settled) return;
+    this.#settled = true;
+    await this.settlement.ack();
+  }
+
+  async nack(delayMs?: number): Promise<void> {
+    if (this.#settled) return;
+    this.#settled = true;
+    await this.settlement.nack(delayMs);
+  }
+}
