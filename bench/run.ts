@@ -1,6 +1,7 @@
 /** Runs the benchmarks named on the command line (default: all) and prints their ratios. */
 import { benchCodegen } from "./codegen.js";
 import { benchGateway } from "./gateway.js";
+import { benchObservability } from "./observability.js";
 import { benchRpc } from "./rpc.js";
 import { benchScaffold } from "./scaffold.js";
 
@@ -8,6 +9,7 @@ const benches: Record<string, () => Promise<void>> = {
   codegen: benchCodegen,
   rpc: benchRpc,
   gateway: benchGateway,
+  observability: benchObservability,
   scaffold: benchScaffold,
 };
 const wanted = process.argv.slice(2);

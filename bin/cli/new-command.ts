@@ -296,6 +296,8 @@ function dependenciesOf(type: ProjectType, specs: PackageSpecs, database: boolea
   else dependencies["@tsmicro/gateway"] = specs.gateway;
   const devDependencies: Record<string, string> = {
     "@types/node": pick("@types/node", ...versions),
+    // `npm run dev` prints logs as text through it (--log_format=pretty); production stays JSON.
+    "pino-pretty": pick("pino-pretty", ...versions),
     tsmicro: specs.tsmicro,
     tsx: pick("tsx", ...versions),
     typescript: pick("typescript", ...versions),
@@ -307,7 +309,8 @@ function dependenciesOf(type: ProjectType, specs: PackageSpecs, database: boolea
   }
   if (inWorkspace) {
     // The workspace root holds the tools, hoisted for every service, and the only overrides npm reads.
-    for (const name of ["tsmicro", "tsx", "typescript", "vitest", "@types/node"]) delete devDependencies[name];
+    for (const name of ["tsmicro", "tsx", "typescript", "vitest", "@types/node", "pino-pretty"])
+      delete devDependencies[name];
     return { dependencies: sorted(dependencies), devDependencies: sorted(devDependencies), overrides: undefined };
   }
   return {
