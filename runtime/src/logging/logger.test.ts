@@ -1,0 +1,128 @@
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { afterAll, describe, expect, it } from "vitest";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { createLogger, resolvePackage } from "./logger.js";
+
+const run = promisify(execFile);
+
+/** The rotation number pino-roll puts in a file name (`user.3.log` → 3). */
+const number = (name: string) => Number(/\.(\d+)\.log$/.exec(name)?.[1] ?? 0);
+
+const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtaWNybyIsImV4cCI6MTk5OTk5OTk5OX0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg";
+
+/** A logger writing into an array of parsed lines. */
+function captured(options: Parameters<typeof createLogger>[0] = {}) {
+  const lines: Record<string, unknown>[] = [];
+  const raw: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split("\n").filter(Boolean)) {
+        raw.push(line);
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
+  return { logger: createLogger({ ...options, destination }), lines, raw };
+}
+
+describe("createLogger", () => {
+  it("prints service, version and node in every line, and the mixin's fields at the time of writing", () => {
+    let span = "span-1";
+    const { logger, lines } = captured({
+      service: "user",
+      version: "1.2.0",
+      node: "user-42",
+      mixin: () => ({ trace_id: "t-1", span_id: span }),
+    });
+    logger.info({ n: 1 }, "first");
+    span = "span-2";
+    logger.child({ method: "/user.User/Login" }).warn({}, "second");
+    expect(lines).toMatchObject([
+      { service: "user", version: "1.2.0", node: "user-42", trace_id: "t-1", span_id: "span-1", n: 1, msg: "first" },
+      { service: "user", node: "user-42", method: "/user.User/Login", span_id: "span-2", msg: "second" },
+    ]);
+  });
+
+  it("never prints credentials: secret-named fields at any depth, JWTs, bearer tokens and secret query parameters", () => {
+    const { logger, raw } = captured({ level: "trace" });
+    const request = { userName: "micro", pwd: "hunter2", profile: { password: "hunter3", apiKey: "k-123" } };
+    const metadata = { authorization: `Bearer ${jwt}`, "x-request-id": "r-1" };
+    logger.info({ request, metadata }, "login");
+    logger.debug({ url: `/user/login?access_token=${jwt}&password=hunter4&page=2` }, "request");
+    logger.error({ err: new Error(`token ${jwt} was refused`) }, `call with Bearer ${jwt} failed`);
+    logger.child({ token: "child-secret" }).info({}, "child");
+    const text = raw.join("\n");
+    for (const secret of ["hunter2", "hunter3", "hunter4", "k-123", jwt, "child-secret"]) {
+      expect(text).not.toContain(secret);
+    }
+    // What is not secret stays readable.
+    expect(text).toContain('"userName":"micro"');
+    expect(text).toContain('"x-request-id":"r-1"');
+    expect(text).toContain("page=2");
+    expect(text).toContain("was refused");
+  });
+
+  it("does not change the objects it is given", () => {
+    const { logger } = captured();
+    const request = { password: "hunter2" };
+    logger.info({ request }, "x");
+    expect(request.password).toBe("hunter2");
+  });
+
+  describe("to a rotated file", () => {
+    const dirs: string[] = [];
+    afterAll(() => Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true }))));
+
+    it("writes JSON lines into the file, rotating by size and keeping the newest files", async () => {
+      const dir = await mkdtemp(join(tmpdir(), "tsmicro-log-"));
+      dirs.push(dir);
+      const logger = createLogger({
+        service: "user",
+        file: { path: join(dir, "logs", "user.log"), size: "1k", keep: 2 },
+      });
+      const files = () => readdir(join(dir, "logs"));
+      const text = async () =>
+        (await Promise.all((await files()).map((name) => readFile(join(dir, "logs", name), "utf8")))).join("");
+      // Six batches of ten lines of about 190 bytes: pino-roll checks the size between writes.
+      for (let batch = 0; batch < 6; batch++) {
+        for (let i = batch * 10; i < batch * 10 + 10; i++) logger.info({ i, pad: "x".repeat(100) }, "line");
+        const last = `"i":${batch * 10 + 9},`;
+        await until(`line ${batch * 10 + 9} is written`, async () => (await text()).includes(last));
+      }
+      const names = (await files()).sort((a, b) => number(a) - number(b));
+      expect(names.length).toBeGreaterThan(1);
+      // The current file and the two newest before it; older ones were deleted.
+      expect(names.length).toBeLessThanOrEqual(3);
+      expect(number(names[0]!)).toBeGreaterThan(1);
+      const lines = (await text()).trim().split("\n");
+      expect(JSON.parse(lines.at(-1)!)).toMatchObject({ service: "user", i: 59, msg: "line" });
+    });
+  });
+  it("prints pretty text through pino-pretty when asked, and names the package it lacks", async () => {
+    const script = [
+      `import { createLogger } from ${JSON.stringify(new URL("../../dist/logging/logger.js", import.meta.url).href)};`,
+      `createLogger({ service: "user", format: "pretty" }).info({ userName: "micro" }, "logged in");`,
+    ].join("\n");
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script]);
+    expect(stdout).toContain("logged in");
+    expect(stdout).toContain('userName: "micro"');
+    expect(() => JSON.parse(stdout.trim().split("\n")[0]!)).toThrow();
+    expect(() => resolvePackage("no-such-log-transport", "--log_format pretty")).toThrow(
+      expect.objectContaining({ code: "TSM_ERR_LOG_PACKAGE" }),
+    );
+  });
+});
+
+/** Polls until `probe` holds, failing after a generous deadline. */
+async function until(what: string, probe: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

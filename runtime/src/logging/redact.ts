@@ -1,0 +1,52 @@
+/**
+ * Keeps secrets out of logs, whatever code logs them: values under keys named
+ * like credentials (at any depth), JWTs and bearer tokens anywhere in a
+ * string, and credentials in URL query strings. Runs only when a line is
+ * written, so it costs nothing for lines below the level.
+ */
+
+/** Keys whose values are never logged: `authorization`, `password`, `pwd`, `client_secret`, `accessToken`, `cookie`… */
+const secretKey = /(pass(word|wd)?|pwd)$|secret|token|authorization|cookie|api[-_]?key|credential|private[-_]?key/i;
+
+/** Three base64url parts, the first a JSON header (`eyJ`): a JWS or JWT. */
+const jwt = /eyJ[\w-]*\.[\w-]*\.[\w-]*/g;
+const bearer = /\b(bearer|basic)\s+[\w.~+/=-]+/gi;
+/** `password=…`, `access_token=…` in a query string or form body. */
+const secretParameter = /\b([\w-]*(?:pass(?:word|wd)?|pwd|secret|token|api[-_]?key))=[^&\s"']*/gi;
+
+export const redacted = "[redacted]";
+
+/** A string with JWTs, bearer credentials and secret query parameters replaced. */
+export function redactText(text: string): string {
+  if (!text.includes("eyJ") && !text.includes("=") && !/bearer|basic/i.test(text)) return text;
+  return text
+    .replace(jwt, redacted)
+    .replace(bearer, (_match, scheme: string) => `${scheme} ${redacted}`)
+    .replace(secretParameter, (_match, name: string) => `${name}=${redacted}`);
+}
+
+/** `value` with secrets replaced; objects are copied, never changed in place. */
+export function redactValue(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return redactText(value);
+  if (value === null || typeof value !== "object" || depth > 8) return value;
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof Error) return redactError(value, depth);
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, depth + 1));
+  const copy: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(value)) copy[key] = redactField(key, field, depth + 1);
+  return copy;
+}
+
+/** The value of field `key`, redacted: all of it when the key names a credential. */
+export function redactField(key: string, value: unknown, depth = 0): unknown {
+  return secretKey.test(key) && value !== undefined && value !== null ? redacted : redactValue(value, depth);
+}
+
+/** An error as pino prints it (`type`, `message`, `stack`, own fields), redacted. */
+function redactError(error: Error, depth: number): Record<string, unknown> {
+  const fields: Record<string, unknown> = { type: error.constructor.name, message: error.message };
+  if (error.stack) fields.stack = error.stack;
+  for (const [key, field] of Object.entries(error)) fields[key] = field;
+  if (error.cause !== undefined) fields.cause = error.cause;
+  return redactValue(fields, depth + 1) as Record<string, unknown>;
+}
