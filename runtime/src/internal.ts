@@ -76,6 +76,11 @@ export { breakerMiddleware, type BreakerMiddleware } from "./middleware/breaker.
 export { createRpcCaller, defaultBackoff, type RpcClientOptions } from "./client/rpc-client.js";
 export { chain } from "./transport/transport.js";
 
+// Metrics as the gateway and the CLI record and serve them.
+export { metricsRegistry, type MetricsRegistry } from "./metrics/process-registry.js";
+export { httpRequestMetrics, type HttpRequestObserver } from "./metrics/http-metrics.js";
+export { metricsListenAddress } from "./service/settings.js";
+
 // The grpc.health.v1 client, generated into the runtime.
 export { HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health.js";
 export { HealthDefinition, type HealthClient } from "./gen/grpc/health/v1/health.micro.js";

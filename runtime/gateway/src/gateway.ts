@@ -24,9 +24,12 @@ import {
   RegistryClients,
   RegistryUse,
   resolveServiceSettings,
+  metricsListenAddress,
+  metricsRegistry,
   runUntilSignal,
   strategies,
 } from "@tsmicro/runtime/internal";
+import { GatewayMetrics } from "./gateway-metrics.js";
 import { createBackendCatalogue, type BackendCatalogue, type BackendService } from "./backend-catalogue.js";
 import type { GatewayMethod } from "./gateway-method.js";
 import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
@@ -102,6 +105,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const logger = options.logger ?? createLogger({ service: "api", level: serviceSettings.logLevel });
   const registryUse = RegistryUse.of(options.registry, serviceSettings);
   const registry = registryUse.registry;
+  // On by default as in services, but on the gateway's own port; --metrics_address=off turns it off.
+  const metricsOn = metricsListenAddress(serviceSettings) !== undefined;
+  const metrics = metricsOn ? new GatewayMetrics(metricsRegistry()) : undefined;
   // Backends are called with the clients a service has: the same selector, retries, timeouts and breakers.
   const clients = new RegistryClients({
     registry,
@@ -111,6 +117,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     breakerFlags: breakerSettingsFrom(args, env),
     logger,
     middleware: [],
+    ...(metricsOn ? { metrics: metricsRegistry() } : {}),
   });
   const transport = clients.transport();
   const catalogue = createBackendCatalogue({
@@ -201,6 +208,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       });
     }
     const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
+    metrics?.mount(app);
     if (proxy) await app.register(webProxyRoutes, { proxy });
     else
       app.route({
@@ -222,17 +230,26 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (/%(?![0-9a-fA-F]{2})/.test(path))
       throw new TsmicroError(Code.INVALID_ARGUMENT, `the path ${JSON.stringify(path)} has a malformed %-escape`);
 
-    if (path === "/rpc" && request.method === "POST") return rpcEndpoint(request, reply);
-    if (path === "/openapi.json" && request.method === "GET") return openApiEndpoint(reply);
+    if (path === "/rpc" && request.method === "POST") {
+      metrics?.route(request, `${settings.prefix}/rpc`);
+      return rpcEndpoint(request, reply);
+    }
+    if (path === "/openapi.json" && request.method === "GET") {
+      metrics?.route(request, `${settings.prefix}/openapi.json`);
+      return openApiEndpoint(reply);
+    }
 
     const match = catalogue.router.find(request.method, path);
     if (match) {
       const { target, rule } = match.route;
+      metrics?.route(request, `${settings.prefix}${rule.path}`);
       return call(target, rule, { variables: match.variables, query, body: request.body }, request, reply);
     }
 
     const target = await defaultRoute(path);
     if (!target) throw noRoute(request.method, path);
+    // A default route's path names a registered method, so the label set stays bounded.
+    metrics?.route(request, `${settings.prefix}${path}`);
     const rule: HttpRule =
       request.method === "GET" || request.method === "DELETE" || request.method === "HEAD"
         ? { method: request.method, path }

@@ -11,6 +11,9 @@ import { strategies } from "../selector/strategies.js";
 import { createGrpcClientTransport } from "../transport/grpc-client.js";
 import type { ClientMiddleware, ClientTransport } from "../transport/transport.js";
 import { createRpcCaller } from "./rpc-client.js";
+import { clientMetricsMiddleware } from "../metrics/client-metrics.js";
+import type { MetricsRegistry } from "../metrics/process-registry.js";
+import { registryNodesGauge } from "../metrics/registry-node-metrics.js";
 
 /** Options of RegistryClients: the `--client_*` and `--selector` settings, breakers and middleware. */
 export interface RegistryClientsOptions {
@@ -38,6 +41,8 @@ export interface RegistryClientsOptions {
   readonly middleware: readonly ClientMiddleware[] | undefined;
   /** The call being served, whose deadline and cancellation pass downstream. */
   readonly currentCall?: () => CallContext | undefined;
+  /** Where client, breaker and registry-node metrics are recorded; undefined records none. */
+  readonly metrics?: MetricsRegistry | undefined;
 }
 
 /**
@@ -49,6 +54,7 @@ export interface RegistryClientsOptions {
  */
 export class RegistryClients {
   readonly breaker: BreakerMiddleware | undefined;
+  readonly #metrics: ClientMiddleware | undefined;
   #transport: ClientTransport | undefined;
   #selector: Selector | undefined;
   readonly #options: RegistryClientsOptions;
@@ -62,7 +68,9 @@ export class RegistryClients {
             ...options.breaker,
             ...options.breakerFlags,
             logger: options.breaker?.logger ?? options.logger,
+            ...(options.metrics ? { metrics: options.metrics } : {}),
           });
+    this.#metrics = options.metrics ? clientMetricsMiddleware(options.metrics) : undefined;
   }
 
   /** The caller behind typed clients of the registered service `serviceName`. */
@@ -74,7 +82,8 @@ export class RegistryClients {
       retries: settings.clientRetries,
       requestTimeoutMs: settings.clientRequestTimeoutMs,
       ...(settings.clientStreamTimeoutMs === undefined ? {} : { streamTimeoutMs: settings.clientStreamTimeoutMs }),
-      middleware: this.breaker ? [this.breaker, ...middleware] : middleware,
+      // Metrics outside the breaker: a call failed fast by an open breaker is a call the caller saw fail.
+      middleware: [...(this.#metrics ? [this.#metrics] : []), ...(this.breaker ? [this.breaker] : []), ...middleware],
       ...(currentCall ? { currentCall } : {}),
     });
   }
@@ -105,8 +114,12 @@ export class RegistryClients {
 
   private selector(): Selector {
     if (!this.#selector) {
-      const { registry, ready, settings } = this.#options;
-      const inner = createRegistrySelector({ registry, strategy: strategies[settings.selector] });
+      const { registry, ready, settings, metrics } = this.#options;
+      const inner = createRegistrySelector({
+        registry,
+        strategy: strategies[settings.selector],
+        ...(metrics ? { onNodes: registryNodesGauge(metrics) } : {}),
+      });
       // The registry starts on the first lookup, so a process that makes clients but never calls connects to nothing.
       this.#selector = {
         ...inner,

@@ -6,6 +6,8 @@ import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
 import type { ClientCall, ClientHandler, ClientMiddleware } from "../transport/transport.js";
 import { checkBreakerSettings, defaultBreakerSettings, type BreakerSettings } from "./breaker-settings.js";
+import { breakerMetrics, observeBreaker } from "../metrics/breaker-metrics.js";
+import type { MetricsRegistry } from "../metrics/process-registry.js";
 
 /**
  * Answers a call instead of the callee: gets the call and why it could not
@@ -37,6 +39,8 @@ export interface BreakerOptions extends Partial<BreakerSettings> {
   readonly perMethod?: Readonly<Record<string, BreakerMethodOptions>>;
   /** Where opening, half-opening and closing are logged. */
   readonly logger?: Logger;
+  /** Where `tsmicro_breaker_state` and `tsmicro_breaker_transitions_total` are recorded; none when absent. */
+  readonly metrics?: MetricsRegistry;
 }
 
 /** Where a breaker is: calls flow (closed), fail fast (open), or one probe is allowed (halfOpen). */
@@ -144,6 +148,7 @@ export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddlewa
     checkBreakerSettings(settings, `perMethod[${key}]`);
   }
   const logger = options.logger;
+  const metrics = options.metrics ? breakerMetrics(options.metrics) : undefined;
   // Breakers are shared by every client the middleware wraps, so a service
   // called through two clients still has one breaker per method.
   const byService = new Map<string, Map<string, Entry | null>>();
@@ -218,6 +223,7 @@ export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddlewa
       const answer = Promise.resolve(fallback(call, reported));
       return streaming ? answer.then(primeFallback) : answer;
     });
+    if (metrics) observeBreaker(metrics, breaker, service, method.path);
     if (logger) {
       const fields = { service, method: method.path };
       breaker.on("open", () =>

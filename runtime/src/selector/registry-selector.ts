@@ -13,6 +13,8 @@ export interface RegistrySelectorOptions {
   /** How often the registry is read again when its watch has failed. Default 30 s. */
   readonly refreshMs?: number;
   readonly now?: () => number;
+  /** Told the number of nodes of a service whenever the cached list changes (the `tsmicro_registry_nodes` gauge). */
+  readonly onNodes?: (service: string, nodes: number) => void;
 }
 
 interface MutableNodeState extends NodeState {
@@ -41,6 +43,7 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
   const ejectMs = options.ejectMs ?? 5_000;
   const refreshMs = options.refreshMs ?? 30_000;
   const now = options.now ?? Date.now;
+  const onNodes = options.onNodes;
   const cache = new Map<string, CacheEntry>();
   const loading = new Map<string, Promise<CacheEntry>>();
   let stopped = false;
@@ -51,13 +54,14 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
   }
 
   /** Replaces the node list, keeping in-flight counts and ejections of nodes that stay. */
-  function replaceNodes(entry: CacheEntry, fresh: MutableNodeState[]): void {
+  function replaceNodes(service: string, entry: CacheEntry, fresh: MutableNodeState[]): void {
     const old = new Map(entry.states.map((state) => [state.node.id, state]));
     entry.states = fresh.map((state) => {
       const previous = old.get(state.node.id);
       return previous ? { ...state, inflight: previous.inflight, ejectedUntil: previous.ejectedUntil } : state;
     });
     entry.fetchedAt = now();
+    onNodes?.(service, entry.states.length);
   }
 
   async function follow(service: string, entry: CacheEntry): Promise<void> {
@@ -78,6 +82,7 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
           });
           entry.states = [...kept, ...added];
         }
+        onNodes?.(service, entry.states.length);
       }
     } catch {
       // The watch failed (registry unreachable); select() falls back to periodic reads.
@@ -99,6 +104,7 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
     const entry: CacheEntry = { states, pick: strategy(), fetchedAt: now(), watcher: undefined, refreshing: undefined };
     if (!stopped) {
       cache.set(service, entry);
+      onNodes?.(service, states.length);
       void follow(service, entry);
     }
     return entry;
@@ -107,7 +113,7 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
   function refreshInBackground(service: string, entry: CacheEntry): void {
     if (entry.refreshing) return;
     entry.refreshing = fetchStates(service)
-      .then((fresh) => replaceNodes(entry, fresh))
+      .then((fresh) => replaceNodes(service, entry, fresh))
       .catch(() => {
         // Registry unreachable: keep serving the last known nodes.
         entry.fetchedAt = now();
@@ -151,7 +157,7 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
         if (entry.states.length === 0) {
           // Nothing known: wait for the registry rather than fail on a stale empty list.
           try {
-            replaceNodes(entry, await fetchStates(service));
+            replaceNodes(service, entry, await fetchStates(service));
           } catch {
             // unreachable; fall through to the empty list's error
           }

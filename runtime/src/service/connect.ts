@@ -8,7 +8,8 @@ import { breakerSettingsFrom } from "../middleware/breaker-settings.js";
 import type { Registry } from "../registry/registry.js";
 import type { ClientMiddleware } from "../transport/transport.js";
 import { RegistryUse } from "./lifecycle.js";
-import { resolveServiceSettings, type ServiceSettings } from "./settings.js";
+import { metricsListenAddress, resolveServiceSettings, type ServiceSettings } from "./settings.js";
+import { metricsRegistry } from "../metrics/process-registry.js";
 
 /** Options of connect: the client half of createService's options. Settings here are overridden by environment and flags. */
 export interface ConnectOptions {
@@ -58,6 +59,8 @@ export function connect(options: ConnectOptions = {}): Connection {
     breakerFlags: breakerSettingsFrom(args, env),
     logger,
     middleware: options.clientMiddleware,
+    // Client metrics go to the process registry, for a program that serves it; `--metrics_address=off` records none.
+    metrics: metricsListenAddress(settings) === undefined ? undefined : metricsRegistry(),
   });
   let stopping: Promise<void> | undefined;
   return {

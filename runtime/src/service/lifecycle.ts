@@ -63,6 +63,8 @@ export interface NodeRecordOptions {
   /** `grpc` for services, `http` for web services. */
   readonly protocol: "grpc" | "http";
   readonly registryKind: string;
+  /** The node's advertised `/metrics` address (`host:port`), for `tsmicro prometheus-targets`; absent when off. */
+  readonly metricsAddress?: string | undefined;
 }
 
 /** The registry record of one node, with the node metadata go-micro's tools read. */
@@ -82,6 +84,7 @@ export function nodeRecord(options: NodeRecordOptions): RegistryService {
           server: options.protocol,
           registry: options.registryKind,
           runtime: "tsmicro",
+          ...(options.metricsAddress === undefined ? {} : { metrics: options.metricsAddress }),
         },
       },
     ],

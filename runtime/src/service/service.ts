@@ -29,7 +29,15 @@ import {
   RegistryUse,
   runUntilSignal,
 } from "./lifecycle.js";
-import { resolveServiceSettings, serverTransportSettings, type ServiceSettings } from "./settings.js";
+import {
+  metricsListenAddress,
+  resolveServiceSettings,
+  serverTransportSettings,
+  type ServiceSettings,
+} from "./settings.js";
+import { MetricsServer } from "../metrics/metrics-server.js";
+import { metricsRegistry, type MetricsRegistry } from "../metrics/process-registry.js";
+import { serverMetricsMiddleware } from "../metrics/server-metrics.js";
 
 /** Options of createService. Settings given here are overridden by environment and flags. */
 export interface ServiceOptions {
@@ -68,6 +76,12 @@ export interface ServiceOptions {
    * outside the user's server middleware.
    */
   readonly protection?: ProtectionOptions;
+  /**
+   * Where RPC, breaker and node metrics are recorded and `/metrics` reads
+   * from; default the process's `metricsRegistry()`. Unused when
+   * `--metrics_address=off`.
+   */
+  readonly metricsRegistry?: MetricsRegistry;
 }
 
 /** Options of `handle`. */
@@ -89,6 +103,8 @@ export interface MicroService {
   readonly logger: Logger;
   /** The registered address, once started. */
   readonly address: string | undefined;
+  /** The advertised `host:port` of its `GET /metrics`, once started; undefined when `--metrics_address=off`. */
+  readonly metricsAddress: string | undefined;
   /** Serves a generated service definition with a handler of every method. Before start. */
   handle<S extends ServiceDefinition>(service: S, handler: HandlerOf<S>, options?: HandleOptions): void;
   /** Serves the methods `handler` has; calls of the others answer UNIMPLEMENTED. Before start. */
@@ -150,6 +166,10 @@ export function createService(options: ServiceOptions): MicroService {
     ...serverTransportSettings(settings),
   });
   const protection = protectionMiddleware(config.protection);
+  const metricsAt = metricsListenAddress(settings);
+  const metrics = metricsAt === undefined ? undefined : (options.metricsRegistry ?? metricsRegistry());
+  const serverMetrics = metrics ? serverMetricsMiddleware(metrics) : undefined;
+  const metricsServer = metrics ? new MetricsServer(metrics) : undefined;
   const clients = new RegistryClients({
     registry: registry.registry,
     ready: () => registry.ready(),
@@ -159,10 +179,12 @@ export function createService(options: ServiceOptions): MicroService {
     logger,
     middleware: options.clientMiddleware,
     currentCall: () => scope.getStore(),
+    metrics,
   });
 
   let registration: Registration | undefined;
   let address: string | undefined;
+  let metricsAddress: string | undefined;
   let starting: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
 
@@ -184,7 +206,12 @@ export function createService(options: ServiceOptions): MicroService {
       if (!fn) throw new TsmicroError(Code.UNIMPLEMENTED, `${call.method.path.slice(1)} is not implemented`);
       return fn(call.request, call.context) as ReturnType<ServerHandler>;
     };
-    const middleware = [...protection.middleware, ...(options.serverMiddleware ?? []), inScope];
+    const middleware = [
+      ...(serverMetrics ? [serverMetrics] : []),
+      ...protection.middleware,
+      ...(options.serverMiddleware ?? []),
+      inScope,
+    ];
     handled.push({ service: definition, handler: chain(middleware, dispatch) });
   }
 
@@ -201,6 +228,8 @@ export function createService(options: ServiceOptions): MicroService {
       throw listenError(error, "--server_address", settings.serverAddress);
     }
     address = settings.serverAdvertise ?? advertised(bound);
+    if (metricsServer && metricsAt !== undefined)
+      metricsAddress = await listenMetrics(metricsServer, metricsAt, settings.serverAdvertise);
     registration = new Registration(
       registry.registry,
       nodeRecord({
@@ -212,12 +241,13 @@ export function createService(options: ServiceOptions): MicroService {
         address,
         protocol: "grpc",
         registryKind: registry.registry.kind,
+        metricsAddress,
       }),
       { ttlMs: settings.registerTtlMs, intervalMs: settings.registerIntervalMs, logger },
     );
     await registration.start();
     server.setServing(true);
-    logger.info({ id, address, registry: registry.registry.kind }, `${options.name} started`);
+    logger.info({ id, address, metrics: metricsAddress, registry: registry.registry.kind }, `${options.name} started`);
   }
 
   // Reverse order of start: stop being found, stop accepting, then close what calls out.
@@ -226,6 +256,7 @@ export function createService(options: ServiceOptions): MicroService {
     server.setServing(false);
     await registration?.stop();
     await server.stop(settings.shutdownGraceMs);
+    await metricsServer?.stop();
     await clients.stop();
     protection.stop();
     await registry.release();
@@ -239,6 +270,9 @@ export function createService(options: ServiceOptions): MicroService {
     logger,
     get address() {
       return address;
+    },
+    get metricsAddress() {
+      return metricsAddress;
     },
     handle,
     client: (definition, name) => clients.client(definition, name),
@@ -254,6 +288,24 @@ export function createService(options: ServiceOptions): MicroService {
     fatal: (error) => exitCannotStart(options.name, error, logger),
   };
   return service;
+}
+
+/**
+ * Serves `/metrics` at `at` and returns the address to advertise: the
+ * bound one, on the machine's external address when bound to a wildcard,
+ * and on `--server_advertise`'s host when that is given (the host callers
+ * reach this node by).
+ */
+async function listenMetrics(server: MetricsServer, at: string, serverAdvertise?: string): Promise<string> {
+  await ensureCanListen(at, "--metrics_address");
+  let bound: string;
+  try {
+    bound = await server.listen(at);
+  } catch (error) {
+    throw listenError(error, "--metrics_address", at);
+  }
+  if (serverAdvertise === undefined) return advertised(bound);
+  return `${serverAdvertise.slice(0, serverAdvertise.lastIndexOf(":"))}:${bound.slice(bound.lastIndexOf(":") + 1)}`;
 }
 
 /** The stand-in for a method a partial handler leaves out, shaped for its kind so streams end cleanly too. */

@@ -31,6 +31,12 @@ export interface ServiceSettings {
   readonly selector: string;
   /** How long shutdown waits for calls in flight. */
   readonly shutdownGraceMs: number;
+  /**
+   * Where `GET /metrics` is served (`--metrics_address`): `host:port`;
+   * undefined for the host of `serverAddress` on a free port; `off` for no
+   * endpoint and no metrics recorded.
+   */
+  readonly metricsAddress: string | undefined;
   readonly logLevel: string;
 }
 
@@ -54,6 +60,7 @@ export const defaultServiceSettings: ServiceSettings = {
   clientMaxSendMsgSize: -1,
   selector: "roundrobin",
   shutdownGraceMs: 10_000,
+  metricsAddress: undefined,
   logLevel: "info",
 };
 
@@ -96,6 +103,7 @@ const flags: Record<string, Parser> = {
   client_max_send_msg_size: (v, s) => ({ clientMaxSendMsgSize: byteSize(v, s) }),
   selector: (v, s) => ({ selector: oneOf(v, s, selectors) }),
   shutdown_grace: (v, s) => ({ shutdownGraceMs: duration(v, s) }),
+  metrics_address: (v) => ({ metricsAddress: v.trim().toLowerCase() === "off" ? "off" : v.trim() }),
   log_level: (v, s) => ({ logLevel: oneOf(v, s, ["trace", "debug", "info", "warn", "error", "fatal", "silent"]) }),
 };
 
@@ -115,6 +123,18 @@ export function resolveServiceSettings(
 ): ServiceSettings {
   const given = readFlags(flags, args, env, {} as Partial<ServiceSettings>, (base, over) => ({ ...base, ...over }));
   return { ...defaultServiceSettings, ...overrides, ...given };
+}
+
+/**
+ * Where a service's `/metrics` endpoint listens, or undefined when
+ * `--metrics_address=off`: by default the host of `--server_address` on a
+ * free port, as many services share one machine in the embedded default.
+ */
+export function metricsListenAddress(settings: ServiceSettings): string | undefined {
+  if (settings.metricsAddress === "off") return undefined;
+  if (settings.metricsAddress !== undefined) return settings.metricsAddress;
+  const server = settings.serverAddress;
+  return `${server.slice(0, server.lastIndexOf(":"))}:0`;
 }
 
 /** The gRPC server transport options these settings select (compression, message limits). */
