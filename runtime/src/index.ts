@@ -47,6 +47,20 @@ export { createEtcdRegistry, type EtcdRegistryOptions } from "./registry/lazy-et
 export type { Next, NodeState, Selector, Strategy } from "./selector/selector.js";
 export { leastInflight, random, roundRobin } from "./selector/strategies.js";
 
+// Pub/sub: the broker interface and its backends (memory, the embedded http default, NATS with JetStream).
+export type {
+  Broker,
+  BrokerHandler,
+  BrokerMessage,
+  PublishOptions,
+  SubscribeOptions,
+  Subscription,
+} from "./broker/broker.js";
+export { createBroker, type CreateBrokerOptions } from "./broker/create-broker.js";
+export { brokerSettingsFrom, type BrokerSettings } from "./broker/broker-settings.js";
+export { createMemoryBroker, type MemoryBrokerOptions } from "./broker/memory-broker.js";
+export type { JetStreamOptions } from "./broker/nats-broker.js";
+
 // Middleware and protection: circuit breakers, rate limits, bulkheads, load shedding.
 export type { CallResult, ClientCall, ClientMiddleware, ServerCall, ServerMiddleware } from "./transport/transport.js";
 export {
@@ -62,6 +76,25 @@ export type { LoadShedderOptions } from "./middleware/load-shedder.js";
 
 // Logging.
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from "./logging/logger.js";
+
+// Configuration: layered sources (defaults < file < env < etcd), validated by any Standard Schema library, watched.
+export { createConfig, type ConfigOptions } from "./config/create-config.js";
+export type {
+  Config,
+  ConfigPath,
+  ConfigSource,
+  ConfigTree,
+  ConfigValue,
+  ConfigValueAt,
+  ConfigWatcher,
+  SourceEvents,
+  SourceWatch,
+  Unwatch,
+} from "./config/config.js";
+export { fileSource, type FileSourceOptions } from "./config/file-source.js";
+export { envSource, type EnvSourceOptions } from "./config/env-source.js";
+export { etcdSource, type EtcdSourceOptions } from "./config/etcd-source.js";
+export { createMemorySource, type MemorySource } from "./config/memory-source.js";
 
 // ---------------------------------------------------------------------------
 // For generated code and other tsmicro packages. Generated `*.micro.ts` files

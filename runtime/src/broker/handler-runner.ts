@@ -21,6 +21,7 @@ export class HandlerRunner {
   readonly #waiting: ReceivedMessage[] = [];
   #running = 0;
   #idle: Array<() => void> = [];
+  #slotWaiters: Array<() => void> = [];
 
   constructor(
     private readonly handler: BrokerHandler,
@@ -46,6 +47,16 @@ export class HandlerRunner {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
+  /**
+   * Resolves once a pushed message would start at once: for backends that
+   * pull, so they take no more from the server than the handler can work on
+   * (pulled but waiting messages would run out their ack deadline).
+   */
+  slotFree(): Promise<void> {
+    if (this.pending < this.concurrency) return Promise.resolve();
+    return new Promise((resolve) => this.#slotWaiters.push(resolve));
+  }
+
   #next(): void {
     while (this.#running < this.concurrency) {
       const message = this.#waiting.shift();
@@ -54,6 +65,7 @@ export class HandlerRunner {
       void this.#handle(message).finally(() => {
         this.#running--;
         this.#next();
+        if (this.pending < this.concurrency) for (const resolve of this.#slotWaiters.splice(0)) resolve();
         if (this.pending === 0) for (const resolve of this.#idle.splice(0)) resolve();
       });
     }
@@ -68,7 +80,7 @@ export class HandlerRunner {
         { ...fields, broker: this.context.broker, err: error },
         `broker handler failed; message ${this.context.onFailure}`,
       );
-      await message.nack().catch((nackError: unknown) => this.#settleFailed(fields, nackError));
+      await message.fail(error).catch((nackError: unknown) => this.#settleFailed(fields, nackError));
       return;
     }
     await message.ack().catch((ackError: unknown) => this.#settleFailed(fields, ackError));

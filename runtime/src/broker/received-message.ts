@@ -3,7 +3,8 @@ import type { BrokerMessage } from "./broker.js";
 /** How a backend settles one message: acknowledge it, or ask for it again. */
 export interface Settlement {
   ack(): Promise<void>;
-  nack(delayMs: number | undefined): Promise<void>;
+  /** `failure` is the handler's error when the nack is the automatic one after a throw. */
+  nack(delayMs: number | undefined, failure?: unknown): Promise<void>;
 }
 
 /** Settlement of backends that deliver at most once: there is nothing to acknowledge and nothing to redeliver. */
@@ -57,5 +58,12 @@ export class ReceivedMessage implements BrokerMessage {
     if (this.#settled) return;
     this.#settled = true;
     await this.settlement.nack(delayMs);
+  }
+
+  /** The automatic nack after the handler threw `error` (unless the handler settled the message itself). */
+  async fail(error: unknown): Promise<void> {
+    if (this.#settled) return;
+    this.#settled = true;
+    await this.settlement.nack(undefined, error);
   }
 }

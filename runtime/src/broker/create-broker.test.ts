@@ -1,0 +1,61 @@
+import { readdir, readFile } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
+import { createMemoryRegistry } from "../registry/memory-registry.js";
+import { brokerSettingsFrom, defaultBrokerSettings } from "./broker-settings.js";
+import { createBroker } from "./create-broker.js";
+
+describe("brokerSettingsFrom", () => {
+  it("defaults to the embedded http broker", () => {
+    expect(brokerSettingsFrom([], {})).toEqual({ broker: "http", brokerAddress: [], brokerJetstream: false });
+    expect(defaultBrokerSettings.broker).toBe("http");
+  });
+
+  it("reads go-micro's flags, with flags over TSMICRO_* over MICRO_*", () => {
+    const env = {
+      MICRO_BROKER: "memory",
+      MICRO_BROKER_ADDRESS: "nats://10.0.0.1:4222",
+      TSMICRO_BROKER: "nats",
+      TSMICRO_BROKER_JETSTREAM: "on",
+    };
+    expect(brokerSettingsFrom([], env)).toEqual({
+      broker: "nats",
+      brokerAddress: ["nats://10.0.0.1:4222"],
+      brokerJetstream: true,
+    });
+    expect(
+      brokerSettingsFrom(["--broker_address", "nats://127.0.0.1:4222, nats://127.0.0.1:4223", "--other", "x"], env),
+    ).toMatchObject({ brokerAddress: ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"] });
+    expect(brokerSettingsFrom(["--broker=MEMORY"], env)).toMatchObject({ broker: "memory" });
+  });
+
+  it("refuses a bad value with TSM_ERR_FLAG naming the flag or variable and the choices", () => {
+    expect(() => brokerSettingsFrom(["--broker", "kafka"], {})).toThrowError(
+      expect.objectContaining({
+        code: "TSM_ERR_FLAG",
+        message: expect.stringMatching(/--broker.*kafka.*http, nats, memory/),
+      }),
+    );
+    expect(() => brokerSettingsFrom([], { TSMICRO_BROKER_JETSTREAM: "maybe" })).toThrowError(
+      expect.objectContaining({ code: "TSM_ERR_FLAG", message: expect.stringContaining("TSMICRO_BROKER_JETSTREAM") }),
+    );
+  });
+});
+
+describe("createBroker", () => {
+  it("builds the broker the settings name", () => {
+    const registry = createMemoryRegistry();
+    expect(createBroker({ ...defaultBrokerSettings, broker: "memory" }).kind).toBe("memory");
+    expect(createBroker(defaultBrokerSettings, { registry }).kind).toBe("http");
+    expect(createBroker({ ...defaultBrokerSettings, broker: "nats" }).kind).toBe("nats");
+    expect(() => createBroker(defaultBrokerSettings)).toThrow(/registry/);
+  });
+
+  it("loads the nats client only when a NATS broker starts: no file imports it but as types", async () => {
+    const folder = new URL("./", import.meta.url);
+    const sources = (await readdir(folder)).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"));
+    for (const file of sources) {
+      const text = await readFile(new URL(file, folder), "utf8");
+      expect(text, file).not.toMatch(/^import (?!type )[^;]*from "nats";/m);
+    }
+  });
+});

@@ -1,0 +1,61 @@
+import { SetupError } from "../errors/setup-error.js";
+import type { Logger } from "../logging/logger.js";
+import type { Registry } from "../registry/registry.js";
+import type { Broker } from "./broker.js";
+import type { BrokerSettings } from "./broker-settings.js";
+import { createHttpBroker } from "./http-broker.js";
+import { createMemoryBroker } from "./memory-broker.js";
+import { createNatsBroker, type JetStreamOptions } from "./nats-broker.js";
+
+/** What a broker needs besides its settings. */
+export interface CreateBrokerOptions {
+  /** Where the http broker registers and finds subscriptions; its owner starts and stops it. Unused by the others. */
+  readonly registry?: Registry;
+  readonly logger?: Logger;
+  /** JetStream settings for `nats`; giving them turns JetStream on as `--broker_jetstream on` does. */
+  readonly jetstream?: JetStreamOptions;
+  /** The NATS connection's name, such as the service's. */
+  readonly name?: string;
+}
+
+/**
+ * The broker `--broker`, `--broker_address` and `--broker_jetstream` name.
+ * Nothing connects or listens until `start()`; the NATS client is loaded
+ * only then, and only for `nats`.
+ */
+export function createBroker(settings: BrokerSettings, options: CreateBrokerOptions = {}): Broker {
+  const { logger } = options;
+  switch (settings.broker) {
+    case "memory":
+      return createMemoryBroker(logger ? { logger } : {});
+    case "http": {
+      // A wiring mistake in code, not a user's flag: no SetupError.
+      if (!options.registry)
+        throw new TypeError(
+          "createBroker: the http broker finds subscribers through a registry; pass one as createBroker(settings, { registry })",
+        );
+      const [address] = settings.brokerAddress;
+      return createHttpBroker({
+        registry: options.registry,
+        ...(logger ? { logger } : {}),
+        ...(address ? { address } : {}),
+      });
+    }
+    case "nats": {
+      const jetstream = options.jetstream ?? (settings.brokerJetstream ? {} : undefined);
+      return createNatsBroker({
+        servers: settings.brokerAddress,
+        ...(logger ? { logger } : {}),
+        ...(options.name ? { name: options.name } : {}),
+        ...(jetstream ? { jetstream } : {}),
+      });
+    }
+    default:
+      throw new SetupError(
+        "TSM_ERR_FLAG",
+        "--broker",
+        JSON.stringify(settings.broker),
+        "use one of http, nats, memory",
+      );
+  }
+}

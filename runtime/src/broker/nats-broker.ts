@@ -1,0 +1,303 @@
+/**
+ * The NATS broker, through the official `nats` client, loaded only when this
+ * broker starts. It reconnects on its own, for ever, after the server goes
+ * away (publishes in the meantime are buffered by the client), but an
+ * unreachable server at start is a SetupError naming the address.
+ *
+ * Core NATS (the default) delivers AT MOST ONCE: queue groups are NATS queue
+ * subscriptions, and a handler error is logged and the message dropped.
+ * With `jetstream` set, delivery is AT LEAST ONCE: topics are stored in a
+ * stream (created or extended as needed), each queue group is a durable pull
+ * consumer shared by its members, a handler error or nack brings the message
+ * back after a backoff, and the attempt after `maxDeliver` moves it to a
+ * dead-letter subject. Handlers must then tolerate a repeat (the process may
+ * die between handling and ack); JetStream drops a repeated publish of the
+ * same message id within its duplicate window, so publish retries are safe.
+ */
+import type { JetStreamClient, NatsConnection, Subscription as NatsSubscription } from "nats";
+import { SetupError } from "../errors/setup-error.js";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { silentLogger, type Logger } from "../logging/logger.js";
+import type { Broker, BrokerHandler, PublishOptions, SubscribeOptions, Subscription } from "./broker.js";
+import { checkStarted, checkTopic, concurrencyOf } from "./broker-checks.js";
+import { HandlerRunner } from "./handler-runner.js";
+import { durableName, JetStreamConsumer, type JetStreamContext } from "./jetstream-consumer.js";
+import { StreamSubjects } from "./jetstream-streams.js";
+import { fromNatsHeaders, toNatsHeaders, type Nats } from "./nats-headers.js";
+import { atMostOnce, ReceivedMessage } from "./received-message.js";
+import { randomUUID } from "node:crypto";
+
+/** JetStream settings: turning them on makes delivery at least once. */
+export interface JetStreamOptions {
+  /** The stream topics are added to when no stream stores them yet. Default `TSMICRO`. */
+  readonly stream?: string;
+  /** Makes plain subscribers durable under this name (one name per subscribing process); default: ephemeral. */
+  readonly durable?: string;
+  /** Deliveries of one message before it is dead-lettered. Default 5. */
+  readonly maxDeliver?: number;
+  /** Redelivery delays after each failed attempt; the last repeats. Default [1000, 5000, 30000]. */
+  readonly backoffMs?: readonly number[];
+  /** Where messages go after `maxDeliver` attempts: one subject for all, default `<topic>.dlq`. */
+  readonly deadLetterSubject?: string;
+  /** How long a handler may hold a message before the server redelivers it. Default 30000. */
+  readonly ackWaitMs?: number;
+  /** How long the stream keeps messages. Default 7 days. */
+  readonly maxAgeMs?: number;
+}
+
+/** Options of the NATS broker. */
+export interface NatsBrokerOptions {
+  /** Server URLs, such as `nats://127.0.0.1:4222`. Default that one. */
+  readonly servers?: readonly string[];
+  readonly logger?: Logger;
+  /** The connection's name, shown by the server's monitoring. */
+  readonly name?: string;
+  /** How long the first connection may take. Default 2000. */
+  readonly connectTimeoutMs?: number;
+  /** Pause between reconnect attempts. Default 250. */
+  readonly reconnectWaitMs?: number;
+  /** How long a JetStream publish keeps retrying through an outage before it fails. Default 10000. */
+  readonly publishTimeoutMs?: number;
+  /** Set to use JetStream (at least once); unset for core NATS (at most once). */
+  readonly jetstream?: JetStreamOptions;
+}
+
+/** Defaults of the NATS broker, applied here and nowhere else. */
+export const natsBrokerDefaults = {
+  servers: ["nats://127.0.0.1:4222"],
+  connectTimeoutMs: 2_000,
+  reconnectWaitMs: 250,
+  publishTimeoutMs: 10_000,
+  stream: "TSMICRO",
+  maxDeliver: 5,
+  backoffMs: [1_000, 5_000, 30_000],
+  ackWaitMs: 30_000,
+  maxAgeMs: 7 * 24 * 3_600_000,
+} as const;
+
+/** A broker on NATS: core NATS by default, JetStream when `options.jetstream` is set. */
+export function createNatsBroker(options: NatsBrokerOptions = {}): Broker {
+  return new NatsBroker(options);
+}
+
+interface Connected {
+  readonly nats: Nats;
+  readonly nc: NatsConnection;
+  readonly jetstream: (JetStreamContext & { js: JetStreamClient }) | undefined;
+}
+
+/** What a subscription's unsubscribe does on this backend. */
+type Stopper = () => Promise<void>;
+
+class NatsBroker implements Broker {
+  readonly kind = "nats";
+  readonly #servers: readonly string[];
+  readonly #logger: Logger;
+  #state: "new" | "started" | "stopped" = "new";
+  #connected: Connected | undefined;
+  readonly #subscriptions = new Set<Stopper>();
+
+  constructor(private readonly options: NatsBrokerOptions) {
+    this.#servers = options.servers?.length ? options.servers : natsBrokerDefaults.servers;
+    this.#logger = (options.logger ?? silentLogger()).child({ broker: "nats" });
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== "new") return;
+    const nats = await import("nats");
+    const nc = await this.#connect(nats);
+    this.#watchStatus(nc);
+    try {
+      this.#connected = { nats, nc, jetstream: this.options.jetstream ? await this.#jetstream(nats, nc) : undefined };
+    } catch (error) {
+      await nc.close();
+      throw error;
+    }
+    this.#state = "started";
+  }
+
+  async stop(): Promise<void> {
+    if (this.#state === "stopped") return;
+    this.#state = "stopped";
+    await Promise.all([...this.#subscriptions].map((stop) => stop()));
+    const nc = this.#connected?.nc;
+    if (!nc || nc.isClosed()) return;
+    // Drain flushes buffered publishes; a server that is down would keep it waiting, so it gets a bounded time.
+    const drained = nc.drain().catch(() => undefined);
+    const timeout = new Promise((resolve) => setTimeout(resolve, 2_000).unref());
+    await Promise.race([drained, timeout]);
+    if (!nc.isClosed()) await nc.close();
+  }
+
+  async publish(topic: string, body: Uint8Array, options: PublishOptions = {}): Promise<void> {
+    checkTopic(topic, "publish");
+    checkStarted(this.#state, this.kind);
+    const { nats, nc, jetstream } = this.#connected!;
+    const id = options.id ?? randomUUID();
+    const headers = toNatsHeaders(nats, options.headers ?? {}, id);
+    if (!jetstream) {
+      nc.publish(topic, body, { headers });
+      return;
+    }
+    await this.#publishDurably(jetstream, topic, body, headers, id);
+  }
+
+  async subscribe(topic: string, handler: BrokerHandler, options: SubscribeOptions = {}): Promise<Subscription> {
+    checkTopic(topic, "subscribe");
+    const concurrency = concurrencyOf(options.concurrency);
+    checkStarted(this.#state, this.kind);
+    const { queue } = options;
+    const jetstream = this.#connected!.jetstream;
+    const onFailure = jetstream ? "redelivered after a backoff, or dead-lettered" : "dropped (at-most-once)";
+    const runner = new HandlerRunner(handler, concurrency, this.#logger, {
+      broker: this.kind,
+      topic,
+      queue,
+      onFailure,
+    });
+    const stop = jetstream
+      ? await this.#subscribeDurably(jetstream, topic, queue, runner, concurrency)
+      : await this.#subscribeCore(topic, queue, runner);
+    const unsubscribe = async () => {
+      if (!this.#subscriptions.delete(unsubscribe)) return;
+      await stop();
+    };
+    this.#subscriptions.add(unsubscribe);
+    return { topic, queue, unsubscribe };
+  }
+
+  async #connect(nats: Nats): Promise<NatsConnection> {
+    try {
+      return await nats.connect({
+        servers: [...this.#servers],
+        name: this.options.name,
+        timeout: this.options.connectTimeoutMs ?? natsBrokerDefaults.connectTimeoutMs,
+        // Fail loudly at start; once connected, keep reconnecting for ever.
+        waitOnFirstConnect: false,
+        reconnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: this.options.reconnectWaitMs ?? natsBrokerDefaults.reconnectWaitMs,
+      });
+    } catch (error) {
+      throw new SetupError(
+        "TSM_ERR_BROKER_UNREACHABLE",
+        "nats",
+        this.#servers.join(","),
+        error instanceof Error ? error.message : String(error),
+        "start nats-server there, or point --broker_address at a running one (nats://host:4222)",
+      );
+    }
+  }
+
+  async #jetstream(nats: Nats, nc: NatsConnection): Promise<Connected["jetstream"]> {
+    const options = this.options.jetstream ?? {};
+    let jsm: Awaited<ReturnType<NatsConnection["jetstreamManager"]>>;
+    try {
+      jsm = await nc.jetstreamManager();
+    } catch (error) {
+      throw new SetupError(
+        "TSM_ERR_BROKER_UNREACHABLE",
+        "nats",
+        this.#servers.join(","),
+        `JetStream is not available: ${error instanceof Error ? error.message : String(error)}`,
+        "start nats-server with -js (and a store directory, -sd DIR), or turn --broker_jetstream off",
+      );
+    }
+    const deadLetter = options.deadLetterSubject;
+    return {
+      nats,
+      js: nc.jetstream(),
+      jsm,
+      streams: new StreamSubjects(
+        nats,
+        jsm,
+        options.stream ?? natsBrokerDefaults.stream,
+        options.maxAgeMs ?? natsBrokerDefaults.maxAgeMs,
+      ),
+      policy: {
+        maxDeliver: options.maxDeliver ?? natsBrokerDefaults.maxDeliver,
+        backoffMs: options.backoffMs ?? natsBrokerDefaults.backoffMs,
+        deadLetterSubject: (topic) => deadLetter ?? `${topic}.dlq`,
+        ackWaitMs: options.ackWaitMs ?? natsBrokerDefaults.ackWaitMs,
+      },
+      logger: this.#logger,
+    };
+  }
+
+  /** Logs connection changes: a reconnecting client is worth a line, not silence. */
+  #watchStatus(nc: NatsConnection): void {
+    void (async () => {
+      for await (const status of nc.status()) {
+        const fields = { servers: this.#servers.join(","), data: String(status.data) };
+        if (status.type === "disconnect") this.#logger.warn(fields, "broker: disconnected from NATS; reconnecting");
+        else if (status.type === "reconnect") this.#logger.info(fields, "broker: reconnected to NATS");
+        else if (status.type === "error") this.#logger.error(fields, "broker: NATS connection error");
+      }
+    })().catch(() => undefined);
+  }
+
+  async #subscribeCore(topic: string, queue: string | undefined, runner: HandlerRunner): Promise<Stopper> {
+    const { nats, nc } = this.#connected!;
+    const subscription: NatsSubscription = nc.subscribe(topic, queue === undefined ? {} : { queue });
+    // The server knows the subscription once flushed: a publish right after subscribe() reaches it.
+    await nc.flush();
+    const loop = (async () => {
+      for await (const message of subscription) {
+        const { headers, id } = fromNatsHeaders(nats, message.headers);
+        const fields = { topic: message.subject, body: message.data, headers, id, attempt: 1 };
+        runner.push(new ReceivedMessage(fields, atMostOnce));
+      }
+    })();
+    return async () => {
+      if (!nc.isClosed()) await subscription.drain().catch(() => subscription.unsubscribe());
+      await loop.catch(() => undefined);
+      await runner.drained();
+    };
+  }
+
+  async #subscribeDurably(
+    jetstream: JetStreamContext,
+    topic: string,
+    queue: string | undefined,
+    runner: HandlerRunner,
+    concurrency: number,
+  ): Promise<Stopper> {
+    const group = queue ?? this.options.jetstream?.durable;
+    const consumer = new JetStreamConsumer(
+      jetstream,
+      topic,
+      group === undefined ? undefined : durableName(group, topic),
+      runner,
+      concurrency,
+    );
+    await consumer.start();
+    return () => consumer.stop();
+  }
+
+  /** Publishes to the stream, retrying through an outage until publishTimeoutMs; the message id makes retries safe. */
+  async #publishDurably(
+    jetstream: NonNullable<Connected["jetstream"]>,
+    topic: string,
+    body: Uint8Array,
+    headers: ReturnType<typeof toNatsHeaders>,
+    id: string,
+  ): Promise<void> {
+    const deadline = Date.now() + (this.options.publishTimeoutMs ?? natsBrokerDefaults.publishTimeoutMs);
+    for (;;) {
+      try {
+        await jetstream.streams.ensure(topic);
+        await jetstream.js.publish(topic, body, { headers, msgID: id, timeout: 2_000 });
+        return;
+      } catch (error) {
+        if (Date.now() >= deadline || this.#state !== "started")
+          throw new TsmicroError(
+            Code.UNAVAILABLE,
+            `publish to ${topic} on NATS JetStream at ${this.#servers.join(",")} failed: ${error instanceof Error ? error.message : String(error)}`,
+            { cause: error },
+          );
+        this.#logger.debug({ topic, messageId: id, err: error }, "broker: JetStream publish failed; retrying");
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  }
+}

@@ -1,0 +1,247 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { connect, type NatsConnection } from "nats";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Broker, BrokerMessage } from "../runtime/src/broker/broker.js";
+import { deadLetterHeaders } from "../runtime/src/broker/jetstream-consumer.js";
+import { createNatsBroker, type NatsBrokerOptions } from "../runtime/src/broker/nats-broker.js";
+import {
+  collect,
+  describeBrokerConformance,
+  recordingLogger,
+  uniqueTopic,
+  waitFor,
+} from "../runtime/src/broker/testdata/broker-conformance.js";
+import { closedPort } from "./support/etcd.js";
+import { natsProgram, startNatsServer, type NatsServer } from "./support/nats.js";
+
+const describeNats = natsProgram ? describe : describe.skip;
+const encode = (text: string) => new TextEncoder().encode(text);
+const text = (message: BrokerMessage) => new TextDecoder().decode(message.body);
+
+describeNats("nats broker", () => {
+  let core: NatsServer;
+  let js: NatsServer;
+  const brokers: Broker[] = [];
+
+  beforeAll(async () => {
+    [core, js] = await Promise.all([startNatsServer(), startNatsServer({ jetstream: true })]);
+  });
+  afterAll(async () => {
+    await Promise.all([core?.stop(), js?.stop()]);
+  });
+  afterEach(async () => {
+    for (const broker of brokers.splice(0)) await broker.stop();
+  });
+
+  const open = async (options: NatsBrokerOptions) => {
+    const broker = createNatsBroker(options);
+    brokers.push(broker);
+    await broker.start();
+    return broker;
+  };
+  /** JetStream with quick redelivery, so tests of it take milliseconds. */
+  const quick = { maxDeliver: 3, backoffMs: [20, 40] } as const;
+
+  describeBrokerConformance("nats core", async (logger) => {
+    const make = () => createNatsBroker({ servers: [core.url], logger });
+    const [publisher, first, second] = [make(), make(), make()];
+    for (const broker of [publisher, first, second]) await broker.start();
+    return { publisher, subscribers: [first, second], cleanup: async () => {} };
+  });
+
+  describeBrokerConformance("nats jetstream", async (logger) => {
+    const make = () => createNatsBroker({ servers: [js.url], logger, jetstream: quick });
+    const [publisher, first, second] = [make(), make(), make()];
+    for (const broker of [publisher, first, second]) await broker.start();
+    return { publisher, subscribers: [first, second], cleanup: async () => {} };
+  });
+
+  it("fails to start with TSM_ERR_BROKER_UNREACHABLE naming an unreachable address", async () => {
+    const address = `nats://127.0.0.1:${await closedPort()}`;
+    const error = await createNatsBroker({ servers: [address] })
+      .start()
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: "SetupError", code: "TSM_ERR_BROKER_UNREACHABLE" });
+    expect((error as Error).message).toContain(address);
+    expect((error as Error).message).toContain("--broker_address");
+  });
+
+  it("fails to start when JetStream is asked of a server without it", async () => {
+    const error = await createNatsBroker({ servers: [core.url], jetstream: {} })
+      .start()
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: "SetupError", code: "TSM_ERR_BROKER_UNREACHABLE" });
+    expect((error as Error).message).toContain("-js");
+  });
+
+  it("speaks plain NATS: a raw client's message arrives, and a published one reaches a raw subscriber with its headers", async () => {
+    const broker = await open({ servers: [core.url] });
+    const raw: NatsConnection = await connect({ servers: core.url });
+    try {
+      const topic = uniqueTopic();
+      const received = collect();
+      await broker.subscribe(topic, received.handler);
+      const rawSubscription = raw.subscribe(topic, { max: 2 });
+      await raw.flush();
+
+      raw.publish(topic, encode("from raw"));
+      await broker.publish(topic, encode("from broker"), { headers: { "x-a": "1" }, id: "id-1" });
+      const seen: string[] = [];
+      for await (const message of rawSubscription)
+        seen.push(`${new TextDecoder().decode(message.data)} ${message.headers?.get("x-a") ?? "-"}`);
+      // Two connections: NATS orders each one's messages, not the two together.
+      expect(seen.sort()).toEqual(["from broker 1", "from raw -"]);
+      await waitFor("both messages", () => received.texts.length === 2);
+      const ids = Object.fromEntries(received.messages.map((m) => [text(m), m.id]));
+      expect(ids["from broker"]).toBe("id-1");
+      expect(ids["from raw"]).toBeTruthy();
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it("JetStream: redelivers after a handler error with a growing attempt, then dead-letters after maxDeliver", async () => {
+    const { logger, entries } = recordingLogger();
+    const broker = await open({ servers: [js.url], logger, jetstream: quick });
+    const topic = uniqueTopic("orders");
+    const attempts: number[] = [];
+    await broker.subscribe(
+      topic,
+      (message) => {
+        attempts.push(message.attempt);
+        throw new Error("payment service down");
+      },
+      { queue: "billing" },
+    );
+    const dead = collect();
+    await broker.subscribe(`${topic}.dlq`, dead.handler);
+
+    await broker.publish(topic, encode("order-1"), { id: "order-1", headers: { traceparent: "00-abc-def-01" } });
+    await waitFor("the dead letter", () => dead.messages.length === 1);
+    expect(attempts).toEqual([1, 2, 3]);
+    const [letter] = dead.messages;
+    expect(text(letter!)).toBe("order-1");
+    expect(letter?.id).toBe("order-1");
+    expect(letter?.headers).toMatchObject({
+      traceparent: "00-abc-def-01",
+      [deadLetterHeaders.topic]: topic,
+      [deadLetterHeaders.attempts]: "3",
+      [deadLetterHeaders.error]: "payment service down",
+    });
+    expect(entries.filter((e) => e.level === "error" && e.fields["messageId"] === "order-1").length).toBeGreaterThan(3);
+    // Acked after dead-lettering: never delivered again.
+    await sleep(300);
+    expect(attempts).toEqual([1, 2, 3]);
+  });
+
+  it("JetStream: an explicit nack brings the message back; a configured dead-letter subject is used", async () => {
+    const deadLetterSubject = uniqueTopic("dead");
+    const broker = await open({ servers: [js.url], jetstream: { ...quick, deadLetterSubject } });
+    const topic = uniqueTopic();
+    const attempts: number[] = [];
+    await broker.subscribe(topic, async (message) => {
+      attempts.push(message.attempt);
+      await message.nack(10);
+    });
+    const dead = collect();
+    await broker.subscribe(deadLetterSubject, dead.handler);
+
+    await broker.publish(topic, encode("x"));
+    await waitFor("the dead letter", () => dead.messages.length === 1);
+    expect(attempts).toEqual([1, 2, 3]);
+  });
+
+  it("JetStream: a durable queue group resumes after its subscriber restarts, with what was published meanwhile", async () => {
+    const topic = uniqueTopic();
+    const publisher = await open({ servers: [js.url], jetstream: quick });
+    const first = collect();
+    const before = await open({ servers: [js.url], jetstream: quick });
+    await before.subscribe(topic, first.handler, { queue: "mailer" });
+    await publisher.publish(topic, encode("one"));
+    await waitFor("the first message", () => first.texts.length === 1);
+    await before.stop();
+
+    await publisher.publish(topic, encode("two"));
+    await publisher.publish(topic, encode("three"));
+    const second = collect();
+    const after = await open({ servers: [js.url], jetstream: quick });
+    await after.subscribe(topic, second.handler, { queue: "mailer" });
+    await waitFor("the messages published while away", () => second.texts.length === 2);
+    await sleep(200);
+    expect(second.texts).toEqual(["two", "three"]);
+  });
+
+  it("JetStream: a repeated publish of one message id is stored once", async () => {
+    const broker = await open({ servers: [js.url], jetstream: quick });
+    const topic = uniqueTopic();
+    const received = collect();
+    await broker.subscribe(topic, received.handler, { queue: "q" });
+
+    await broker.publish(topic, encode("a"), { id: "same" });
+    await broker.publish(topic, encode("a"), { id: "same" });
+    await broker.publish(topic, encode("b"));
+    await waitFor("the next message", () => received.texts.includes("b"));
+    expect(received.texts).toEqual(["a", "b"]);
+  });
+});
+
+describeNats("nats broker when nats-server restarts", () => {
+  let server: NatsServer;
+  const brokers: Broker[] = [];
+
+  beforeAll(async () => {
+    server = await startNatsServer({ jetstream: true });
+  });
+  afterAll(async () => {
+    for (const broker of brokers) await broker.stop();
+    await server?.stop();
+  });
+
+  it("core: reconnects on its own and delivers again once the server is back", async () => {
+    const { logger, entries } = recordingLogger();
+    const broker = createNatsBroker({ servers: [server.url], logger });
+    brokers.push(broker);
+    await broker.start();
+    const topic = uniqueTopic();
+    const received = collect();
+    await broker.subscribe(topic, received.handler);
+    await broker.publish(topic, encode("before"));
+    await waitFor("the first message", () => received.texts.length === 1);
+
+    await server.kill();
+    await waitFor("the disconnect to be logged", () => entries.some((e) => e.message?.includes("disconnected")));
+    await server.start();
+    await waitFor("the reconnect to be logged", () => entries.some((e) => e.message?.includes("reconnected")), 10_000);
+    await broker.publish(topic, encode("after"));
+    await waitFor("the message after the restart", () => received.texts.includes("after"), 10_000);
+  });
+
+  it("JetStream: with the server killed and restarted mid-stream, no message is lost and none handled twice", async () => {
+    const options = { servers: [server.url], jetstream: { maxDeliver: 5, backoffMs: [50] } };
+    const [publisher, first, second] = [0, 1, 2].map(() => createNatsBroker(options));
+    brokers.push(publisher!, first!, second!);
+    for (const broker of brokers.slice(-3)) await broker.start();
+    const topic = uniqueTopic();
+    const handled: string[] = [];
+    const handler = (message: BrokerMessage) => void handled.push(text(message));
+    await first!.subscribe(topic, handler, { queue: "workers" });
+    await second!.subscribe(topic, handler, { queue: "workers" });
+
+    const sent = Array.from({ length: 60 }, (_, i) => `m${i}`);
+    const publishing = (async () => {
+      for (const [i, body] of sent.entries()) {
+        await publisher!.publish(topic, encode(body), { id: `${topic}-${i}` });
+        await sleep(5);
+      }
+    })();
+    await waitFor("some messages before the restart", () => handled.length >= 10);
+    await server.kill();
+    await sleep(300);
+    await server.start();
+    await publishing;
+
+    await waitFor("every message", () => new Set(handled).size === sent.length, 20_000);
+    await sleep(500);
+    expect([...handled].sort()).toEqual([...sent].sort());
+  });
+});
