@@ -11,6 +11,11 @@ import {
   uniqueTopic,
   waitFor,
 } from "../runtime/src/broker/testdata/broker-conformance.js";
+import {
+  killAll,
+  startSubscriberProcess,
+  type SubscriberProcess,
+} from "../runtime/src/broker/testdata/subscriber-process.js";
 import { closedPort } from "./support/etcd.js";
 import { natsProgram, startNatsServer, type NatsServer } from "./support/nats.js";
 
@@ -188,11 +193,13 @@ describeNats("nats broker", () => {
 describeNats("nats broker when nats-server restarts", () => {
   let server: NatsServer;
   const brokers: Broker[] = [];
+  const processes: SubscriberProcess[] = [];
 
   beforeAll(async () => {
     server = await startNatsServer({ jetstream: true });
   });
   afterAll(async () => {
+    killAll(processes);
     for (const broker of brokers) await broker.stop();
     await server?.stop();
   });
@@ -243,5 +250,51 @@ describeNats("nats broker when nats-server restarts", () => {
     await waitFor("every message", () => new Set(handled).size === sent.length, 20_000);
     await sleep(500);
     expect([...handled].sort()).toEqual([...sent].sort());
+  });
+
+  it("JetStream across three processes: balanced queue group and a durable fan-out subscriber, through a restart", async () => {
+    const topic = uniqueTopic("orders");
+    const jetstream = { maxDeliver: 5, backoffMs: [50] };
+    const start = (queue: string | undefined, durable?: string) => {
+      const started = startSubscriberProcess({
+        kind: "nats",
+        url: server.url,
+        topic,
+        jetstream: { ...jetstream, ...(durable ? { durable } : {}) },
+        ...(queue ? { queue } : {}),
+      });
+      processes.push(started);
+      return started;
+    };
+    const workers = [start("workers"), start("workers")];
+    const audit = start(undefined, "audit");
+    await Promise.all([...workers, audit].map((p) => p.subscribed));
+    const publisher = createNatsBroker({ servers: [server.url], jetstream });
+    brokers.push(publisher);
+    await publisher.start();
+
+    const expected = Array.from({ length: 60 }, (_, i) => `m${i} ${i}`);
+    const publishing = (async () => {
+      for (let i = 0; i < expected.length; i++) {
+        await publisher.publish(topic, encode(`m${i}`), { id: `${topic}-${i}`, headers: { "x-seq": String(i) } });
+        await sleep(5);
+      }
+    })();
+    const workerLines = () => workers.flatMap((w) => w.lines);
+    await waitFor("some messages before the restart", () => workerLines().length >= 10);
+    await server.kill();
+    await sleep(300);
+    await server.start();
+    await publishing;
+
+    await waitFor(
+      "every message in the group and at the audit subscriber",
+      () => new Set(workerLines()).size === expected.length && new Set(audit.lines).size === expected.length,
+      20_000,
+    );
+    await sleep(500);
+    expect(workerLines().sort()).toEqual([...expected].sort());
+    expect([...audit.lines].sort()).toEqual([...expected].sort());
+    for (const worker of workers) expect(worker.lines.length).toBeGreaterThan(0);
   });
 });

@@ -1,9 +1,7 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLocalRegistry } from "../registry/local-registry.js";
 import { createMemoryRegistry } from "../registry/memory-registry.js";
@@ -11,6 +9,7 @@ import type { Registry } from "../registry/registry.js";
 import type { Broker } from "./broker.js";
 import { createHttpBroker, type HttpBroker } from "./http-broker.js";
 import { describeBrokerConformance, recordingLogger, uniqueTopic, waitFor } from "./testdata/broker-conformance.js";
+import { killAll, startSubscriberProcess, type SubscriberProcess } from "./testdata/subscriber-process.js";
 
 describeBrokerConformance("http", async (logger) => {
   const root = await mkdtemp(join(tmpdir(), "tsmicro-broker-"));
@@ -125,54 +124,30 @@ describe("http broker", () => {
 });
 
 describe("http broker across processes", () => {
-  const fixture = fileURLToPath(new URL("./testdata/http-subscriber.ts", import.meta.url));
-  const runtimeDir = fileURLToPath(new URL("../..", import.meta.url));
-  const children: ChildProcess[] = [];
+  const processes: SubscriberProcess[] = [];
   let root: string | undefined;
   let registry: Registry | undefined;
   let publisher: HttpBroker | undefined;
 
   afterAll(async () => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    killAll(processes);
     await publisher?.stop();
     await registry?.stop();
     if (root) await rm(root, { recursive: true, force: true });
   });
 
-  /** Starts a subscriber process; its `got` lines collect in `lines`. Resolves once it has subscribed. */
-  function startSubscriber(dir: string, topic: string, queue?: string) {
-    const child = spawn(process.execPath, ["--import", "tsx", fixture, dir, topic, ...(queue ? [queue] : [])], {
-      cwd: runtimeDir,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.push(child);
-    const lines: string[] = [];
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    let output = "";
-    const subscribed = new Promise<void>((resolve, reject) => {
-      const onOutput = (chunk: Buffer) => {
-        output += chunk.toString();
-        const complete = output.split("\n");
-        output = complete.pop() ?? "";
-        for (const line of complete) {
-          if (line === "subscribed") resolve();
-          else if (line.startsWith("got ")) lines.push(line.slice(4));
-          else if (line.trim()) lines.push(`!${line}`);
-        }
-      };
-      child.stdout?.on("data", onOutput);
-      child.stderr?.on("data", onOutput);
-      void exited.then((code) => reject(new Error(`subscriber exited with ${code}:\n${lines.join("\n")}${output}`)));
-    });
-    return { child, lines, exited, subscribed };
-  }
+  const start = (registryDir: string, topic: string, queue?: string) => {
+    const started = startSubscriberProcess({ kind: "http", registryDir, topic, ...(queue ? { queue } : {}) });
+    processes.push(started);
+    return started;
+  };
 
   it("delivers between processes with no server: fan-out, a queue group, headers, and a clean exit", async () => {
     root = await mkdtemp(join(tmpdir(), "tsmicro-broker-"));
     const dir = join(root, "registry");
     const topic = uniqueTopic("orders");
-    const plain = startSubscriber(dir, topic);
-    const workers = [startSubscriber(dir, topic, "workers"), startSubscriber(dir, topic, "workers")];
+    const plain = start(dir, topic);
+    const workers = [start(dir, topic, "workers"), start(dir, topic, "workers")];
     await Promise.all([plain, ...workers].map((s) => s.subscribed));
 
     registry = createLocalRegistry({ dir });
