@@ -84,3 +84,8 @@ export { metricsListenAddress } from "./service/settings.js";
 // The grpc.health.v1 client, generated into the runtime.
 export { HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health.js";
 export { HealthDefinition, type HealthClient } from "./gen/grpc/health/v1/health.micro.js";
+
+// Tracing as the gateway and web services run it: settings, the owned provider, HTTP server spans.
+export { resolveTracingSettings, type TracingSettings } from "./tracing/tracing-settings.js";
+export { TracingUse } from "./tracing/tracing-use.js";
+export { startHttpServerSpan, type HttpServerSpan, type HttpRequestFacts } from "./tracing/http-server-span.js";

@@ -24,12 +24,15 @@ import {
   RegistryClients,
   RegistryUse,
   resolveServiceSettings,
+  resolveTracingSettings,
   metricsListenAddress,
   metricsRegistry,
   runUntilSignal,
   strategies,
+  TracingUse,
 } from "@tsmicro/runtime/internal";
 import { GatewayMetrics } from "./gateway-metrics.js";
+import { HttpTracing } from "./gateway-tracing.js";
 import { createBackendCatalogue, type BackendCatalogue, type BackendService } from "./backend-catalogue.js";
 import type { GatewayMethod } from "./gateway-method.js";
 import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
@@ -104,6 +107,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const serviceSettings = resolveServiceSettings(options.serviceSettings ?? {}, args, env);
   const logger = options.logger ?? createLogger({ service: "api", level: serviceSettings.logLevel });
   const registryUse = RegistryUse.of(options.registry, serviceSettings);
+  // service.name `api` unless OTEL_SERVICE_NAME says otherwise; the SDK loads at start.
+  const tracing = new TracingUse(resolveTracingSettings("api", serviceSettings, env));
+  const httpTracing = new HttpTracing(tracing);
   const registry = registryUse.registry;
   // On by default as in services, but on the gateway's own port; --metrics_address=off turns it off.
   const metricsOn = metricsListenAddress(serviceSettings) !== undefined;
@@ -118,6 +124,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     logger,
     middleware: [],
     ...(metricsOn ? { metrics: metricsRegistry() } : {}),
+    tracing,
   });
   const transport = clients.transport();
   const catalogue = createBackendCatalogue({
@@ -173,12 +180,15 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     void reply
       .code(httpStatus ?? status)
       .type("application/json")
-      .send(JSON.stringify(body));
+      .send(JSON.stringify(httpTracing.withTraceId(request, body)));
   });
 
   app.setNotFoundHandler((request, reply) => {
     const { status, body } = errorResponse(noRoute(request.method, request.url));
-    void reply.code(status).type("application/json").send(JSON.stringify(body));
+    void reply
+      .code(status)
+      .type("application/json")
+      .send(JSON.stringify(httpTracing.withTraceId(request, body)));
   });
 
   // --handler web|proxy: every request goes to an HTTP service named by the first path segment.
@@ -195,6 +205,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
   /** Reads `--config`, then mounts CORS and the routes: at start, so the config file is read asynchronously. */
   async function setUp(): Promise<void> {
+    httpTracing.mount(app);
     const config = settings.config ? await loadGatewayConfig(settings.config) : undefined;
     guard = createRouteGuard({
       routes: [...(options.routes ?? []), ...(config?.routes ?? [])],
@@ -204,7 +215,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (origins.length > 0) {
       await app.register(cors, {
         origin: origins.includes("*") ? true : origins,
-        exposedHeaders: ["grpc-status", "grpc-message", "retry-after"],
+        exposedHeaders: ["grpc-status", "grpc-message", "retry-after", "traceresponse"],
       });
     }
     const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
@@ -214,7 +225,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       app.route({
         method: origins.length > 0 ? [...methods] : [...methods, "OPTIONS"],
         url: "/*",
-        handler: (request, reply) => dispatch(request, reply),
+        handler: (request, reply) => httpTracing.run(request, () => dispatch(request, reply)),
       });
   }
 
@@ -232,10 +243,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
     if (path === "/rpc" && request.method === "POST") {
       metrics?.route(request, `${settings.prefix}/rpc`);
+      httpTracing.route(request, `${settings.prefix}/rpc`);
       return rpcEndpoint(request, reply);
     }
     if (path === "/openapi.json" && request.method === "GET") {
       metrics?.route(request, `${settings.prefix}/openapi.json`);
+      httpTracing.route(request, `${settings.prefix}/openapi.json`);
       return openApiEndpoint(reply);
     }
 
@@ -243,6 +256,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (match) {
       const { target, rule } = match.route;
       metrics?.route(request, `${settings.prefix}${rule.path}`);
+      httpTracing.route(request, `${settings.prefix}${rule.path}`);
       return call(target, rule, { variables: match.variables, query, body: request.body }, request, reply);
     }
 
@@ -250,6 +264,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (!target) throw noRoute(request.method, path);
     // A default route's path names a registered method, so the label set stays bounded.
     metrics?.route(request, `${settings.prefix}${path}`);
+    httpTracing.route(request, `${settings.prefix}${path}`);
     const rule: HttpRule =
       request.method === "GET" || request.method === "DELETE" || request.method === "HEAD"
         ? { method: request.method, path }
@@ -369,6 +384,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           '"event"',
           "the event handler publishes to the broker, which tsmicro does not have yet; use rpc, web or proxy",
         );
+      await tracing.start();
       await setUp();
       await registryUse.ready();
       if (proxy) await proxy.start();
@@ -392,6 +408,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         await proxy?.stop();
         await catalogue.stop();
         await clients.stop();
+        await tracing.stop();
         await registryUse.release();
         logger.info({ address }, "gateway stopped");
       })();

@@ -11,6 +11,8 @@ import { strategies } from "../selector/strategies.js";
 import { createGrpcClientTransport } from "../transport/grpc-client.js";
 import type { ClientMiddleware, ClientTransport } from "../transport/transport.js";
 import { createRpcCaller } from "./rpc-client.js";
+import { ClientTracing } from "../tracing/client-tracing.js";
+import type { TracingUse } from "../tracing/tracing-use.js";
 import { clientMetricsMiddleware } from "../metrics/client-metrics.js";
 import type { MetricsRegistry } from "../metrics/process-registry.js";
 import { registryNodesGauge } from "../metrics/registry-node-metrics.js";
@@ -43,6 +45,8 @@ export interface RegistryClientsOptions {
   readonly currentCall?: () => CallContext | undefined;
   /** Where client, breaker and registry-node metrics are recorded; undefined records none. */
   readonly metrics?: MetricsRegistry | undefined;
+  /** The owner's tracing: a CLIENT span per call and one per attempt. Undefined or disabled installs nothing. */
+  readonly tracing?: TracingUse | undefined;
 }
 
 /**
@@ -55,6 +59,8 @@ export interface RegistryClientsOptions {
 export class RegistryClients {
   readonly breaker: BreakerMiddleware | undefined;
   readonly #metrics: ClientMiddleware | undefined;
+  readonly #tracing: ClientTracing | undefined;
+  #tracedTransport: ClientTransport | undefined;
   #transport: ClientTransport | undefined;
   #selector: Selector | undefined;
   readonly #options: RegistryClientsOptions;
@@ -71,6 +77,8 @@ export class RegistryClients {
             ...(options.metrics ? { metrics: options.metrics } : {}),
           });
     this.#metrics = options.metrics ? clientMetricsMiddleware(options.metrics) : undefined;
+    const tracing = options.tracing;
+    this.#tracing = tracing?.enabled ? new ClientTracing(() => tracing.current()) : undefined;
   }
 
   /** The caller behind typed clients of the registered service `serviceName`. */
@@ -78,12 +86,18 @@ export class RegistryClients {
     const { settings, middleware = [], currentCall } = this.#options;
     return createRpcCaller(serviceName, {
       selector: this.selector(),
-      transport: this.transport(),
+      transport: this.callTransport(),
       retries: settings.clientRetries,
       requestTimeoutMs: settings.clientRequestTimeoutMs,
       ...(settings.clientStreamTimeoutMs === undefined ? {} : { streamTimeoutMs: settings.clientStreamTimeoutMs }),
       // Metrics outside the breaker: a call failed fast by an open breaker is a call the caller saw fail.
-      middleware: [...(this.#metrics ? [this.#metrics] : []), ...(this.breaker ? [this.breaker] : []), ...middleware],
+      // Tracing outermost: its span covers metrics, the breaker, retries and every attempt.
+      middleware: [
+        ...(this.#tracing ? [this.#tracing.middleware] : []),
+        ...(this.#metrics ? [this.#metrics] : []),
+        ...(this.breaker ? [this.breaker] : []),
+        ...middleware,
+      ],
       ...(currentCall ? { currentCall } : {}),
     });
   }
@@ -110,6 +124,13 @@ export class RegistryClients {
       ...(settings.clientMaxSendMsgSize === undefined ? {} : { maxSendMessageBytes: settings.clientMaxSendMsgSize }),
     });
     return this.#transport;
+  }
+
+  /** The transport under the retry loop: the shared one, with a span per attempt when tracing is on. */
+  private callTransport(): ClientTransport {
+    if (!this.#tracing) return this.transport();
+    this.#tracedTransport ??= this.#tracing.transport(this.transport());
+    return this.#tracedTransport;
   }
 
   private selector(): Selector {

@@ -29,6 +29,9 @@ import {
   RegistryUse,
   runUntilSignal,
 } from "./lifecycle.js";
+import { tracingServerMiddleware } from "../tracing/server-middleware.js";
+import { resolveTracingSettings } from "../tracing/tracing-settings.js";
+import { TracingUse } from "../tracing/tracing-use.js";
 import {
   metricsListenAddress,
   resolveServiceSettings,
@@ -145,11 +148,15 @@ type MethodFunction = (request: unknown, context: CallContext) => unknown;
  */
 export function createService(options: ServiceOptions): MicroService {
   const { value: config, error: flagError } = readOrDefer(
-    (args, env) => ({
-      settings: resolveServiceSettings(options.settings ?? {}, args, env),
-      breakerFlags: breakerSettingsFrom(args, env),
-      protection: mergeProtection(options.protection ?? {}, protectionSettingsFrom(args, env)),
-    }),
+    (args, env) => {
+      const settings = resolveServiceSettings(options.settings ?? {}, args, env);
+      return {
+        settings,
+        breakerFlags: breakerSettingsFrom(args, env),
+        protection: mergeProtection(options.protection ?? {}, protectionSettingsFrom(args, env)),
+        tracing: resolveTracingSettings(options.name, settings, env),
+      };
+    },
     options.args ?? process.argv.slice(2),
     options.env ?? process.env,
   );
@@ -170,6 +177,14 @@ export function createService(options: ServiceOptions): MicroService {
   const metrics = metricsAt === undefined ? undefined : (options.metricsRegistry ?? metricsRegistry());
   const serverMetrics = metrics ? serverMetricsMiddleware(metrics) : undefined;
   const metricsServer = metrics ? new MetricsServer(metrics) : undefined;
+  // Tracing is on unless OTEL_SDK_DISABLED=true; its SDK loads at start, and exports only to a configured endpoint.
+  const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id });
+  const serverTracing = tracing.enabled
+    ? tracingServerMiddleware(
+        () => tracing.current(),
+        () => address,
+      )
+    : undefined;
   const clients = new RegistryClients({
     registry: registry.registry,
     ready: () => registry.ready(),
@@ -180,6 +195,7 @@ export function createService(options: ServiceOptions): MicroService {
     middleware: options.clientMiddleware,
     currentCall: () => scope.getStore(),
     metrics,
+    tracing,
   });
 
   let registration: Registration | undefined;
@@ -207,6 +223,7 @@ export function createService(options: ServiceOptions): MicroService {
       return fn(call.request, call.context) as ReturnType<ServerHandler>;
     };
     const middleware = [
+      ...(serverTracing ? [serverTracing] : []),
       ...(serverMetrics ? [serverMetrics] : []),
       ...protection.middleware,
       ...(options.serverMiddleware ?? []),
@@ -219,6 +236,7 @@ export function createService(options: ServiceOptions): MicroService {
     if (flagError) throw flagError;
     if (stopping) throw new Error(`${options.name} was stopped; create a new service to start again`);
     await registry.ready();
+    await tracing.start();
     for (const { service: definition, handler } of handled) server.add(definition, handler);
     await ensureCanListen(settings.serverAddress, "--server_address");
     let bound: string;
@@ -259,6 +277,7 @@ export function createService(options: ServiceOptions): MicroService {
     await metricsServer?.stop();
     await clients.stop();
     protection.stop();
+    await tracing.stop();
     await registry.release();
     logger.info({ id }, `${options.name} stopped`);
   }

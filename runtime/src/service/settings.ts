@@ -1,4 +1,5 @@
 import { registryDefaults } from "../registry/registry.js";
+import { ratio, traceEndpoint, traceProtocol, type TraceProtocol } from "../tracing/tracing-settings.js";
 import { byteSize, count, duration as durationIn, oneOf, readFlags, type FlagParser } from "./flag-values.js";
 
 /** Everything a service reads from flags and environment, resolved. */
@@ -38,6 +39,15 @@ export interface ServiceSettings {
    */
   readonly metricsAddress: string | undefined;
   readonly logLevel: string;
+  /**
+   * Exports spans to this OTLP/HTTP collector (`--trace_endpoint`), over
+   * OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT. Unset: spans are made and propagated, not exported.
+   */
+  readonly traceEndpoint: string | undefined;
+  /** `http/protobuf` or `http/json` (`--trace_protocol`), over OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL. */
+  readonly traceProtocol: TraceProtocol | undefined;
+  /** Samples this ratio of new traces, parent-based (`--trace_sampler_ratio`), over OTEL_TRACES_SAMPLER. */
+  readonly traceSamplerRatio: number | undefined;
 }
 
 /** Defaults, applied here and nowhere else. */
@@ -62,6 +72,9 @@ export const defaultServiceSettings: ServiceSettings = {
   shutdownGraceMs: 10_000,
   metricsAddress: undefined,
   logLevel: "info",
+  traceEndpoint: undefined,
+  traceProtocol: undefined,
+  traceSamplerRatio: undefined,
 };
 
 type Parser = FlagParser<Partial<ServiceSettings>>;
@@ -105,6 +118,9 @@ const flags: Record<string, Parser> = {
   shutdown_grace: (v, s) => ({ shutdownGraceMs: duration(v, s) }),
   metrics_address: (v) => ({ metricsAddress: v.trim().toLowerCase() === "off" ? "off" : v.trim() }),
   log_level: (v, s) => ({ logLevel: oneOf(v, s, ["trace", "debug", "info", "warn", "error", "fatal", "silent"]) }),
+  trace_endpoint: (v, s) => ({ traceEndpoint: traceEndpoint(v, s) }),
+  trace_protocol: (v, s) => ({ traceProtocol: traceProtocol(v, s) }),
+  trace_sampler_ratio: (v, s) => ({ traceSamplerRatio: ratio(v, s) }),
 };
 
 /** The flag names a service understands. */

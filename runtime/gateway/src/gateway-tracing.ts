@@ -1,0 +1,65 @@
+import type { JsonValue } from "@bufbuild/protobuf";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { type HttpServerSpan, startHttpServerSpan, type TracingUse } from "@tsmicro/runtime/internal";
+import type { ErrorBody } from "./http-mapping.js";
+
+/** The type URL of the error detail that carries the trace id in error bodies. */
+export const requestInfoType = "type.googleapis.com/google.rpc.RequestInfo";
+
+/**
+ * HTTP server spans for the gateway and web services: one SERVER span per
+ * request (parent from its `traceparent`), named `<METHOD> <route>` once the
+ * route is known, ended when the response closes; every response carries
+ * the W3C `traceresponse` header, and error bodies a `google.rpc.RequestInfo`
+ * detail whose `requestId` is the trace id.
+ */
+export class HttpTracing {
+  // Per request, its span; requests are short-lived keys, hence weak.
+  readonly #spans = new WeakMap<FastifyRequest, HttpServerSpan>();
+  readonly #tracing: TracingUse;
+
+  constructor(tracing: TracingUse) {
+    this.#tracing = tracing;
+  }
+
+  /** Adds the hook that starts each request's span. Before listen; with tracing disabled it adds nothing. */
+  mount(app: FastifyInstance): void {
+    if (!this.#tracing.enabled) return;
+    app.addHook("onRequest", (request, reply, done) => {
+      const tracing = this.#tracing.current();
+      if (!tracing) return done();
+      const raw = request.raw.url ?? "/";
+      const queryAt = raw.indexOf("?");
+      const span = startHttpServerSpan(tracing, {
+        method: request.method,
+        path: queryAt < 0 ? raw : raw.slice(0, queryAt),
+        headers: request.headers,
+        clientAddress: request.ip,
+      });
+      this.#spans.set(request, span);
+      void reply.header("traceresponse", span.traceResponse);
+      const response = reply.raw;
+      response.once("close", () => span.end(response.statusCode, response.writableFinished));
+      span.run(done);
+    });
+  }
+
+  /** Names the route `request` matched, as a template (`/v1/{name=shelves/*}`), for `http.route` and the span name. */
+  route(request: FastifyRequest, template: string): void {
+    this.#spans.get(request)?.setRoute(template);
+  }
+
+  /** Runs `handle` with the request's span active, so backend calls are its children and logs carry its ids. */
+  run<T>(request: FastifyRequest, handle: () => T): T {
+    const span = this.#spans.get(request);
+    return span ? span.run(handle) : handle();
+  }
+
+  /** `body` with a `google.rpc.RequestInfo` detail naming the request's trace id; as it was when untraced. */
+  withTraceId(request: FastifyRequest, body: ErrorBody): ErrorBody {
+    const span = this.#spans.get(request);
+    if (!span) return body;
+    const detail: JsonValue = { "@type": requestInfoType, requestId: span.traceId };
+    return { ...body, details: [...body.details, detail] };
+  }
+}

@@ -1,0 +1,22 @@
+import { loadedOtelApi } from "./otel-api.js";
+
+/** The ids of a log line's trace, as pino fields. */
+export interface TraceFields {
+  readonly trace_id: string;
+  readonly span_id: string;
+}
+
+/**
+ * The trace and span id of the span active in OTel context (the call being
+ * handled, the gateway request being served), for a logger's mixin;
+ * undefined outside any span, with tracing off (OTEL_SDK_DISABLED), or for
+ * an invalid span context. Costs a context lookup; loads nothing.
+ */
+export function activeTraceFields(): TraceFields | undefined {
+  const api = loadedOtelApi();
+  const span = api?.trace.getActiveSpan();
+  if (!api || !span) return undefined;
+  const ids = span.spanContext();
+  if (!api.isSpanContextValid(ids)) return undefined;
+  return { trace_id: ids.traceId, span_id: ids.spanId };
+}

@@ -1,0 +1,98 @@
+import type { Context, Span } from "@opentelemetry/api";
+import type { ClientCall, ClientMiddleware, ClientTransport, CallResult } from "../transport/transport.js";
+import { endRpcSpan, hostAndPort, isAsyncIterable, rpcAttributes, rpcSpanName } from "./rpc-span.js";
+import { tracedStream } from "./traced-stream.js";
+import type { Tracing } from "./tracing.js";
+
+/**
+ * Client spans in two layers. `middleware` makes one CLIENT span per logical
+ * call (around breaker, retries and node selection); `transport()` wraps the
+ * wire so each attempt the retry loop makes is a CLIENT span of its own,
+ * child of the logical one, with the node's `server.address`/`server.port`,
+ * its `rpc.grpc.status_code` and `tsmicro.attempt` (1, 2, …); the attempt's
+ * `traceparent`/`tracestate` go out in its metadata, so the server's span
+ * is the attempt's child. `tracing()` is read per call: undefined passes
+ * calls through untraced.
+ */
+export class ClientTracing {
+  readonly #tracing: () => Tracing | undefined;
+  /** Attempts made so far under each logical call's span. */
+  readonly #attempts = new WeakMap<Span, number>();
+
+  constructor(tracing: () => Tracing | undefined) {
+    this.#tracing = tracing;
+  }
+
+  /** The logical call's span, outermost of the client middleware. */
+  readonly middleware: ClientMiddleware = (next) => (call) => {
+    const current = this.#tracing();
+    if (!current) return next(call);
+    const { api, tracer } = current;
+    const parent = api.context.active();
+    const span = tracer.startSpan(
+      rpcSpanName(call.method),
+      { kind: api.SpanKind.CLIENT, attributes: rpcAttributes(call.method) },
+      parent,
+    );
+    return traced(current, span, api.trace.setSpan(parent, span), () => next(call));
+  };
+
+  /** `transport` with a span per attempt; close() passes through. */
+  transport(transport: ClientTransport): ClientTransport {
+    return {
+      call: (address, call) => this.#attempt(transport, address, call),
+      close: () => transport.close(),
+    };
+  }
+
+  #attempt(transport: ClientTransport, address: string, call: ClientCall): CallResult {
+    const current = this.#tracing();
+    if (!current) return transport.call(address, call);
+    const { api, tracer } = current;
+    const parent = api.context.active();
+    const logical = api.trace.getSpan(parent);
+    const attempt = (logical ? (this.#attempts.get(logical) ?? 0) : 0) + 1;
+    if (logical) this.#attempts.set(logical, attempt);
+    const node = hostAndPort(address);
+    const span = tracer.startSpan(
+      rpcSpanName(call.method),
+      {
+        kind: api.SpanKind.CLIENT,
+        attributes: {
+          ...rpcAttributes(call.method),
+          "server.address": node.host,
+          ...(node.port === undefined ? {} : { "server.port": node.port }),
+          "tsmicro.attempt": attempt,
+        },
+      },
+      parent,
+    );
+    const active = api.trace.setSpan(parent, span);
+    const sent: ClientCall = { ...call, metadata: { ...call.metadata, ...current.inject(active) } };
+    return traced(current, span, active, () => transport.call(address, sent));
+  }
+}
+
+/** Runs `send` with `span` active and ends the span when the call settles (a stream: when it ends). */
+function traced(tracing: Tracing, span: Span, active: Context, send: () => CallResult): CallResult {
+  const { api } = tracing;
+  const end = (failed: boolean, error?: unknown) => endRpcSpan(api, span, failed, error);
+  let result: CallResult;
+  try {
+    result = api.context.with(active, send);
+  } catch (error) {
+    end(true, error);
+    throw error;
+  }
+  if (isAsyncIterable(result)) return tracedStream(result, (step) => api.context.with(active, step), end);
+  return result.then(
+    (response) => {
+      end(false);
+      return response;
+    },
+    (error: unknown) => {
+      end(true, error);
+      throw error;
+    },
+  );
+}

@@ -1,0 +1,84 @@
+import type { Span } from "@opentelemetry/api";
+import type { Tracing, TraceCarrier } from "./tracing.js";
+
+/** What an HTTP server knows of a request when it arrives. */
+export interface HttpRequestFacts {
+  readonly method: string;
+  /** The path without the query (the query may carry secrets and is left out). */
+  readonly path: string;
+  readonly headers: TraceCarrier;
+  /** The client's address (`client.address`). */
+  readonly clientAddress?: string | undefined;
+}
+
+/**
+ * The SERVER span of one HTTP request, for the gateway and web services,
+ * which reach it through `@tsmicro/runtime/internal` and so need no OTel
+ * dependency of their own.
+ */
+export interface HttpServerSpan {
+  /** The trace id (32 hex digits), for error bodies and `traceresponse`. */
+  readonly traceId: string;
+  /**
+   * The W3C Trace Context Level 2 `traceresponse` header value,
+   * `00-<trace id>-<span id>-<flags>`: tells the client which trace its request joined.
+   */
+  readonly traceResponse: string;
+  /** Names the span `<METHOD> <route>` and sets `http.route` (a template, such as `/v1/{name=shelves/*}`). */
+  setRoute(route: string): void;
+  /** Runs `fn` with the span active, so backend calls are its children and log lines carry its ids. */
+  run<T>(fn: () => T): T;
+  /** Ends the span with the response status; 5xx, or a response never finished, marks it ERROR. */
+  end(statusCode: number, finished?: boolean): void;
+}
+
+/**
+ * Starts the SERVER span of an HTTP request, named `<METHOD>` until a route is
+ * known, with `http.request.method`, `url.path` and `client.address`; its
+ * parent is the request's `traceparent`/`tracestate`.
+ */
+export function startHttpServerSpan(tracing: Tracing, request: HttpRequestFacts): HttpServerSpan {
+  const { api, tracer } = tracing;
+  const parent = tracing.extract(request.headers);
+  const method = request.method.toUpperCase();
+  const span = tracer.startSpan(
+    method,
+    {
+      kind: api.SpanKind.SERVER,
+      attributes: {
+        "http.request.method": method,
+        "url.path": request.path,
+        ...(request.clientAddress ? { "client.address": request.clientAddress } : {}),
+      },
+    },
+    parent,
+  );
+  const active = api.trace.setSpan(parent, span);
+  const ids = span.spanContext();
+  const flags = (ids.traceFlags & 0xff).toString(16).padStart(2, "0");
+  let ended = false;
+  return {
+    traceId: ids.traceId,
+    traceResponse: `00-${ids.traceId}-${ids.spanId}-${flags}`,
+    setRoute(route) {
+      span.updateName(`${method} ${route}`);
+      span.setAttribute("http.route", route);
+    },
+    run: (fn) => api.context.with(active, fn),
+    end(statusCode, finished = true) {
+      if (ended) return;
+      ended = true;
+      endHttpSpan(tracing, span, statusCode, finished);
+    },
+  };
+}
+
+function endHttpSpan(tracing: Tracing, span: Span, statusCode: number, finished: boolean): void {
+  span.setAttribute("http.response.status_code", statusCode);
+  if (statusCode >= 500 || !finished)
+    span.setStatus({
+      code: tracing.api.SpanStatusCode.ERROR,
+      ...(finished ? {} : { message: "the client went away before the response was sent" }),
+    });
+  span.end();
+}

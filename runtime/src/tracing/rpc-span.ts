@@ -1,0 +1,53 @@
+import type { Attributes, Span } from "@opentelemetry/api";
+import type { MethodDefinition } from "../definition/definition.js";
+import { Code, isTsmicroError } from "../errors/tsmicro-error.js";
+import type { OtelApiModule } from "./otel-api.js";
+
+/** An RPC span's name per OTel's RPC conventions: `package.Service/Method`. */
+export function rpcSpanName(method: MethodDefinition): string {
+  return method.path.slice(1);
+}
+
+/** `rpc.system`, `rpc.service` and `rpc.method` of a method. */
+export function rpcAttributes(method: MethodDefinition): Attributes {
+  const path = method.path.slice(1);
+  const slash = path.lastIndexOf("/");
+  return { "rpc.system": "grpc", "rpc.service": path.slice(0, slash), "rpc.method": path.slice(slash + 1) };
+}
+
+/** The gRPC status a failure ends with: a TsmicroError's code; anything else is INTERNAL, as the server answers it. */
+export function grpcStatusOf(error: unknown): number {
+  return isTsmicroError(error) ? error.code : Code.INTERNAL;
+}
+
+/**
+ * Ends an RPC span with `rpc.grpc.status_code` (0 for success) and, on
+ * failure, status ERROR carrying the error's message.
+ */
+export function endRpcSpan(api: OtelApiModule, span: Span, failed: boolean, error?: unknown): void {
+  if (!failed) {
+    span.setAttribute("rpc.grpc.status_code", Code.OK);
+  } else {
+    span.setAttribute("rpc.grpc.status_code", grpcStatusOf(error));
+    span.setStatus({ code: api.SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  }
+  span.end();
+}
+
+/**
+ * Host and port of `127.0.0.1:50051`, `[::1]:50051` or a grpc-js peer such as
+ * `ipv4:127.0.0.1:53122`; undefined parts when it is neither.
+ */
+export function hostAndPort(address: string): { host: string; port: number | undefined } {
+  const bare = address.replace(/^(ipv4|ipv6|dns|unix):/, "");
+  const colon = bare.lastIndexOf(":");
+  const port = Number(bare.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(port) || (bare.indexOf(":") !== colon && !bare.startsWith("[")))
+    return { host: bare.replace(/^\[|\]$/g, ""), port: undefined };
+  return { host: bare.slice(0, colon).replace(/^\[|\]$/g, ""), port };
+}
+
+/** True for a stream result, false for a promise (or a plain value). */
+export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === "object" && value !== null && Symbol.asyncIterator in value;
+}

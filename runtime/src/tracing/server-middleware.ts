@@ -1,0 +1,63 @@
+import type { Attributes } from "@opentelemetry/api";
+import type { ServerCall, ServerMiddleware } from "../transport/transport.js";
+import { endRpcSpan, hostAndPort, isAsyncIterable, rpcAttributes, rpcSpanName } from "./rpc-span.js";
+import { tracedStream } from "./traced-stream.js";
+import type { Tracing } from "./tracing.js";
+
+/**
+ * Server middleware: one SERVER span per handled call, named
+ * `package.Service/Method` with OTel's RPC attributes, its parent read from
+ * the call's `traceparent`/`tracestate` metadata. The handler runs with the
+ * span active, so the calls it makes are its children and its log lines
+ * carry its ids. A stream's span ends when the stream does. `tracing()` is
+ * read per call; undefined (not started) passes calls through untraced.
+ * `localAddress()` is the service's own address, for `server.address`.
+ */
+export function tracingServerMiddleware(
+  tracing: () => Tracing | undefined,
+  localAddress: () => string | undefined = () => undefined,
+): ServerMiddleware {
+  return (next) => (call) => {
+    const current = tracing();
+    if (!current) return next(call);
+    const { api, tracer } = current;
+    const parent = current.extract(call.context.metadata);
+    const span = tracer.startSpan(
+      rpcSpanName(call.method),
+      { kind: api.SpanKind.SERVER, attributes: serverAttributes(call, localAddress()) },
+      parent,
+    );
+    const active = api.trace.setSpan(parent, span);
+    const end = (failed: boolean, error?: unknown) => endRpcSpan(api, span, failed, error);
+    let result: ReturnType<typeof next>;
+    try {
+      result = api.context.with(active, () => next(call));
+    } catch (error) {
+      end(true, error);
+      throw error;
+    }
+    if (isAsyncIterable(result)) return tracedStream(result, (step) => api.context.with(active, step), end);
+    return Promise.resolve(result).then(
+      (response) => {
+        end(false);
+        return response;
+      },
+      (error: unknown) => {
+        end(true, error);
+        throw error;
+      },
+    );
+  };
+}
+
+function serverAttributes(call: ServerCall, local: string | undefined): Attributes {
+  const peer = hostAndPort(call.context.peer);
+  const self = local ? hostAndPort(local) : undefined;
+  return {
+    ...rpcAttributes(call.method),
+    "network.peer.address": peer.host,
+    ...(peer.port === undefined ? {} : { "network.peer.port": peer.port }),
+    ...(self ? { "server.address": self.host } : {}),
+    ...(self?.port === undefined ? {} : { "server.port": self.port }),
+  };
+}

@@ -1,0 +1,100 @@
+import type { ContextManager } from "@opentelemetry/api";
+import type { Sampler, SpanExporter } from "@opentelemetry/sdk-trace";
+import { carrierGetter, type Tracing } from "./tracing.js";
+import type { TraceExport, TracingSettings } from "./tracing-settings.js";
+import { loadOtelApi, type OtelApiModule } from "./otel-api.js";
+
+/** What the resource says of the process besides `service.name`. */
+export interface TracingResource {
+  readonly serviceVersion?: string | undefined;
+  /** `service.instance.id`: the registry node id. */
+  readonly instanceId?: string | undefined;
+}
+
+/** The tracer name spans are attributed to (their instrumentation scope). */
+const scopeName = "@tsmicro/runtime";
+
+/**
+ * Loads the OpenTelemetry SDK (only now: importing the runtime does not) and
+ * starts a tracer provider of its own for one service or gateway, with the
+ * sampler and, when the settings name an endpoint, a batching OTLP/HTTP
+ * exporter. It does not register the provider globally (a test process runs
+ * several services, each with its own `service.name`); it does install the
+ * process-wide AsyncLocalStorage context manager, once, so spans are active
+ * across awaits.
+ */
+export async function startTracing(settings: TracingSettings, resource: TracingResource = {}): Promise<Tracing> {
+  const [api, sdk, core, hooks, resources] = await Promise.all([
+    loadOtelApi(),
+    import("@opentelemetry/sdk-trace"),
+    import("@opentelemetry/core"),
+    import("@opentelemetry/context-async-hooks"),
+    import("@opentelemetry/resources"),
+  ]);
+  installContextManager(api, () => new hooks.AsyncLocalStorageContextManager());
+  const exporter = settings.exporter ? await createExporter(settings.exporter) : undefined;
+  const provider = new sdk.TracerProvider({
+    resource: resources.resourceFromAttributes({
+      "service.name": settings.serviceName,
+      ...(resource.serviceVersion ? { "service.version": resource.serviceVersion } : {}),
+      ...(resource.instanceId ? { "service.instance.id": resource.instanceId } : {}),
+    }),
+    sampler: createSampler(sdk, settings),
+    spanProcessors: exporter ? [new sdk.BatchSpanProcessor({ exporter })] : [],
+  });
+  const propagator = new core.W3CTraceContextPropagator();
+  return {
+    api,
+    tracer: provider.getTracer(scopeName),
+    extract: (carrier) => propagator.extract(api.ROOT_CONTEXT, carrier, carrierGetter),
+    inject(context) {
+      const carrier: Record<string, string> = {};
+      propagator.inject(context, carrier, api.defaultTextMapSetter);
+      return carrier;
+    },
+    async shutdown() {
+      await provider.forceFlush();
+      await provider.shutdown();
+    },
+  };
+}
+
+/** The global context manager is per process by OTel's design; the first tracing to start installs it and it stays. */
+function installContextManager(api: OtelApiModule, create: () => ContextManager): void {
+  const probe = api.createContextKey("tsmicro.context-manager-probe");
+  const works = api.context.with(api.ROOT_CONTEXT.setValue(probe, true), () => api.context.active().getValue(probe));
+  if (works) return;
+  const manager = create().enable();
+  if (!api.context.setGlobalContextManager(manager)) manager.disable();
+}
+
+type Sdk = typeof import("@opentelemetry/sdk-trace");
+
+/** The standard samplers by their OTEL_TRACES_SAMPLER names. */
+function createSampler(sdk: Sdk, settings: TracingSettings): Sampler {
+  const ratio = new sdk.TraceIdRatioBasedSampler(settings.samplerRatio);
+  switch (settings.sampler) {
+    case "always_on":
+      return new sdk.AlwaysOnSampler();
+    case "always_off":
+      return new sdk.AlwaysOffSampler();
+    case "traceidratio":
+      return ratio;
+    case "parentbased_always_off":
+      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOffSampler() });
+    case "parentbased_traceidratio":
+      return new sdk.ParentBasedSampler({ root: ratio });
+    default:
+      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOnSampler() });
+  }
+}
+
+/** The OTLP/HTTP exporter of the protocol; each package loads only when chosen. */
+async function createExporter(target: TraceExport): Promise<SpanExporter> {
+  if (target.protocol === "http/json") {
+    const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");
+    return new OTLPTraceExporter({ url: target.url });
+  }
+  const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-proto");
+  return new OTLPTraceExporter({ url: target.url });
+}

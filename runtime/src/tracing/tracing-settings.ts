@@ -1,0 +1,195 @@
+import { SetupError } from "../errors/setup-error.js";
+
+/** The OTLP/HTTP encodings tsmicro exports spans in: protobuf (the OTel default) or JSON. */
+export type TraceProtocol = "http/protobuf" | "http/json";
+
+/** The standard OTEL_TRACES_SAMPLER names tsmicro understands. */
+export type SamplerName =
+  | "always_on"
+  | "always_off"
+  | "traceidratio"
+  | "parentbased_always_on"
+  | "parentbased_always_off"
+  | "parentbased_traceidratio";
+
+/** Where and how finished spans are sent. */
+export interface TraceExport {
+  /** The full OTLP/HTTP URL spans are POSTed to, such as `http://localhost:4318/v1/traces`. */
+  readonly url: string;
+  readonly protocol: TraceProtocol;
+}
+
+/**
+ * Tracing as a service or gateway runs it, resolved from flags and the
+ * standard `OTEL_*` variables. Tracing is on by default: spans are made and
+ * W3C `traceparent`/`tracestate` propagate, so trace ids reach logs and error
+ * bodies with no collector; spans leave the process only when `exporter` is
+ * set. `enabled: false` (OTEL_SDK_DISABLED=true) loads nothing at all.
+ */
+export interface TracingSettings {
+  readonly enabled: boolean;
+  /** The resource's `service.name`: OTEL_SERVICE_NAME, else the service's own name. */
+  readonly serviceName: string;
+  /** Undefined: spans are made and propagated but not exported. */
+  readonly exporter: TraceExport | undefined;
+  readonly sampler: SamplerName;
+  /** The ratio of the `*traceidratio` samplers, in [0, 1]. */
+  readonly samplerRatio: number;
+}
+
+/** The tracing flags of a service (`--trace_*`, also `TSMICRO_TRACE_*`); each wins over its `OTEL_*` variable. */
+export interface TracingFlags {
+  readonly traceEndpoint?: string | undefined;
+  readonly traceProtocol?: TraceProtocol | undefined;
+  readonly traceSamplerRatio?: number | undefined;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The OTLP/HTTP default collector address, used when OTEL_TRACES_EXPORTER=otlp names no endpoint. */
+export const defaultOtlpEndpoint = "http://localhost:4318";
+
+const samplerNames: readonly SamplerName[] = [
+  "always_on",
+  "always_off",
+  "traceidratio",
+  "parentbased_always_on",
+  "parentbased_always_off",
+  "parentbased_traceidratio",
+];
+
+/**
+ * Resolves tracing from flags over `OTEL_*` variables. `serviceName` is the
+ * default `service.name` (a service's name; `api` for the gateway). A bad
+ * value is a SetupError (TSM_ERR_FLAG) naming the flag or variable.
+ */
+export function resolveTracingSettings(serviceName: string, flags: TracingFlags, env: Env): TracingSettings {
+  const enabled = env.OTEL_SDK_DISABLED?.trim().toLowerCase() !== "true";
+  const name = nonEmpty(env.OTEL_SERVICE_NAME) ?? serviceName;
+  if (!enabled)
+    return { enabled, serviceName: name, exporter: undefined, sampler: "parentbased_always_on", samplerRatio: 1 };
+  const protocol =
+    flags.traceProtocol ??
+    envProtocol(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") ??
+    envProtocol(env, "OTEL_EXPORTER_OTLP_PROTOCOL") ??
+    "http/protobuf";
+  const url = exportUrl(flags, env);
+  const { sampler, samplerRatio } =
+    flags.traceSamplerRatio === undefined
+      ? envSampler(env)
+      : { sampler: "parentbased_traceidratio" as const, samplerRatio: flags.traceSamplerRatio };
+  return { enabled, serviceName: name, exporter: url ? { url, protocol } : undefined, sampler, samplerRatio };
+}
+
+/**
+ * The traces URL, or undefined for no export: `--trace_endpoint` always
+ * exports; otherwise OTEL_TRACES_EXPORTER=none exports nothing, `otlp` exports
+ * (to localhost:4318 when no endpoint is set), and unset exports only when an
+ * OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT is set.
+ */
+function exportUrl(flags: TracingFlags, env: Env): string | undefined {
+  if (flags.traceEndpoint !== undefined) return flags.traceEndpoint;
+  const exporter = tracesExporter(env);
+  const traces = nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  const base = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  const configured = traces
+    ? httpUrl(traces, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    : base
+      ? tracesUrlOf(base, "OTEL_EXPORTER_OTLP_ENDPOINT", true)
+      : undefined;
+  if (exporter === "none") return undefined;
+  if (exporter === "otlp") return configured ?? `${defaultOtlpEndpoint}/v1/traces`;
+  return configured;
+}
+
+/** OTEL_TRACES_EXPORTER: `otlp`, `none`, or unset; others (console, zipkin, jaeger) are not shipped. */
+function tracesExporter(env: Env): "otlp" | "none" | undefined {
+  const value = nonEmpty(env.OTEL_TRACES_EXPORTER);
+  if (value === undefined) return undefined;
+  const names = value.split(",").map((n) => n.trim().toLowerCase());
+  if (names.includes("otlp")) return "otlp";
+  if (names.every((n) => n === "none")) return "none";
+  throw new SetupError(
+    "TSM_ERR_FLAG",
+    "OTEL_TRACES_EXPORTER",
+    JSON.stringify(value),
+    "tsmicro exports traces over OTLP only; use otlp (Jaeger and collectors ingest it) or none",
+  );
+}
+
+function envProtocol(env: Env, name: string): TraceProtocol | undefined {
+  const value = nonEmpty(env[name]);
+  return value === undefined ? undefined : traceProtocol(value, name);
+}
+
+/** OTEL_TRACES_SAMPLER and its _ARG; default parent-based always-on, as the OTel SDKs. */
+function envSampler(env: Env): { sampler: SamplerName; samplerRatio: number } {
+  const value = nonEmpty(env.OTEL_TRACES_SAMPLER)?.toLowerCase() ?? "parentbased_always_on";
+  if (!samplerNames.includes(value as SamplerName))
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      "OTEL_TRACES_SAMPLER",
+      JSON.stringify(value),
+      `use one of ${samplerNames.join(", ")}`,
+    );
+  const arg = nonEmpty(env.OTEL_TRACES_SAMPLER_ARG);
+  const samplerRatio = value.endsWith("traceidratio") && arg !== undefined ? ratio(arg, "OTEL_TRACES_SAMPLER_ARG") : 1;
+  return { sampler: value as SamplerName, samplerRatio };
+}
+
+/** Parses `--trace_protocol` or an OTLP protocol variable; `grpc` is refused with what to use instead. */
+export function traceProtocol(value: string, source: string): TraceProtocol {
+  const v = value.trim().toLowerCase();
+  if (v === "http/protobuf" || v === "http/json") return v;
+  const hint =
+    v === "grpc"
+      ? "tsmicro exports spans over OTLP/HTTP only; use http/protobuf (the default) or http/json, and the collector's HTTP port (4318)"
+      : "use http/protobuf (the default) or http/json";
+  throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), hint);
+}
+
+/** Parses a sampling ratio in [0, 1] (`--trace_sampler_ratio`, OTEL_TRACES_SAMPLER_ARG). */
+export function ratio(value: string, source: string): number {
+  const n = Number(value.trim());
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), "expected a ratio from 0 to 1, such as 0.25");
+  return n;
+}
+
+/**
+ * Parses `--trace_endpoint`: a collector's base URL as OTEL_EXPORTER_OTLP_ENDPOINT
+ * takes it (`http://jaeger:4318`, `/v1/traces` is appended), or the full traces
+ * URL (a path already ending in `/v1/traces` is kept).
+ */
+export function traceEndpoint(value: string, source: string): string {
+  return tracesUrlOf(value, source, false);
+}
+
+function tracesUrlOf(value: string, source: string, alwaysAppend: boolean): string {
+  const url = httpUrl(value, source);
+  if (!alwaysAppend && /\/v1\/traces\/?$/.test(new URL(url).pathname)) return url;
+  return `${url.replace(/\/+$/, "")}/v1/traces`;
+}
+
+function httpUrl(value: string, source: string): string {
+  const trimmed = value.trim();
+  let url: URL;
+  try {
+    url = new URL(trimmed);
+  } catch {
+    throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), "expected a URL such as http://localhost:4318");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      source,
+      JSON.stringify(value),
+      "expected an http:// or https:// URL such as http://localhost:4318 (OTLP over HTTP)",
+    );
+  return trimmed;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed === undefined || trimmed === "" ? undefined : trimmed;
+}

@@ -1,0 +1,48 @@
+import { startTracing, type TracingResource } from "./start-tracing.js";
+import type { Tracing } from "./tracing.js";
+import type { TracingSettings } from "./tracing-settings.js";
+
+/**
+ * The tracing a service, gateway or connection owns: started with it (the
+ * SDK loads then, and only when tracing is enabled), flushed and shut down
+ * when it stops. Middleware reads `current()` per call, so calls made before
+ * start or after stop pass untraced.
+ */
+export class TracingUse {
+  readonly settings: TracingSettings;
+  readonly #resource: TracingResource;
+  #tracing: Tracing | undefined;
+  #starting: Promise<void> | undefined;
+
+  constructor(settings: TracingSettings, resource: TracingResource = {}) {
+    this.settings = settings;
+    this.#resource = resource;
+  }
+
+  /** False with OTEL_SDK_DISABLED=true: then no middleware is installed and nothing loads. */
+  get enabled(): boolean {
+    return this.settings.enabled;
+  }
+
+  /** The running tracing, or undefined before start, after stop, or when disabled. */
+  current(): Tracing | undefined {
+    return this.#tracing;
+  }
+
+  /** Loads the SDK and starts the tracer provider; once, and not at all when disabled. */
+  start(): Promise<void> {
+    if (!this.enabled) return Promise.resolve();
+    this.#starting ??= startTracing(this.settings, this.#resource).then((tracing) => {
+      this.#tracing = tracing;
+    });
+    return this.#starting;
+  }
+
+  /** Exports what is left and shuts the provider down; later calls are untraced. */
+  async stop(): Promise<void> {
+    await this.#starting?.catch(() => undefined);
+    const tracing = this.#tracing;
+    this.#tracing = undefined;
+    await tracing?.shutdown();
+  }
+}

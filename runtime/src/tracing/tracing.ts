@@ -1,0 +1,35 @@
+import type { Context, TextMapGetter, Tracer } from "@opentelemetry/api";
+import type { OtelApiModule } from "./otel-api.js";
+
+/** Carriers of W3C trace context: gRPC metadata or HTTP headers, read as lower-case keys. */
+export type TraceCarrier = Readonly<Record<string, unknown>>;
+
+/**
+ * Tracing as one service or gateway runs it once started: the API module,
+ * its tracer (its own provider and resource), and W3C trace-context
+ * propagation. Made by startTracing; shut down by whoever started it.
+ */
+export interface Tracing {
+  readonly api: OtelApiModule;
+  readonly tracer: Tracer;
+  /** The context `carrier`'s `traceparent`/`tracestate` describe, on top of the root context. */
+  extract(carrier: TraceCarrier): Context;
+  /** `traceparent` (and `tracestate` when set) for the span of `context`, as metadata or header entries. */
+  inject(context: Context): Record<string, string>;
+  /** Exports the spans not yet sent, then stops the provider: the last call's spans leave before this resolves. */
+  shutdown(): Promise<void>;
+}
+
+/** Reads `traceparent`/`tracestate` from metadata or headers whose values are strings or lists of them. */
+export const carrierGetter: TextMapGetter<TraceCarrier> = {
+  keys: (carrier) => Object.keys(carrier),
+  get: (carrier, key) => {
+    const value = carrier[key];
+    if (typeof value === "string") return value;
+    if (Array.isArray(value)) {
+      const strings = value.filter((v): v is string => typeof v === "string");
+      return strings.length === 0 ? undefined : strings;
+    }
+    return undefined;
+  },
+};

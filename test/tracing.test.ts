@@ -1,0 +1,503 @@
+/**
+ * Tracing end to end: HTTP -> gateway -> service `front` -> service `back`, all in this process
+ * on the loopback, each exporting through the real OTLP/HTTP exporter (protobuf and JSON) to a
+ * receiver this test runs. Spans are read back as a collector would see them: the protobuf
+ * requests decoded with a small OTLP schema of our own (test/fixtures/otlp/otlp-traces.proto).
+ */
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import {
+  createFileRegistry,
+  fromBinary,
+  type DescMessage,
+  type FileRegistry,
+  type MessageShape,
+} from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import {
+  Code,
+  createMemoryRegistry,
+  createService,
+  silentLogger,
+  TsmicroError,
+  type CallContext,
+  type Metadata,
+  type MicroService,
+  type Registry,
+} from "@tsmicro/runtime";
+import { createGateway, type Gateway } from "@tsmicro/gateway";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { buildImage } from "../bin/cli/buf-image.js";
+import { AlphaDefinition } from "./golden/10-services/services.micro.js";
+import { repoRoot } from "./support/cli.js";
+
+/** A span as the receiver got it, from either encoding. */
+interface ReceivedSpan {
+  readonly service: string;
+  readonly traceId: string;
+  readonly spanId: string;
+  /** Empty for a root span. */
+  readonly parentSpanId: string;
+  readonly name: string;
+  readonly kind: "server" | "client" | "internal" | "other";
+  readonly attributes: Readonly<Record<string, string | number | boolean>>;
+  /** 0 unset, 1 ok, 2 error. */
+  readonly statusCode: number;
+  readonly statusMessage: string;
+}
+
+/** What the receiver saw: spans, and the content type of each export request. */
+interface Receiver {
+  readonly url: string;
+  readonly spans: ReceivedSpan[];
+  readonly contentTypes: string[];
+  close(): Promise<void>;
+}
+
+type Protocol = "http/protobuf" | "http/json";
+type ExportRequest = MessageShape<DescMessage>;
+
+const kinds: Readonly<Record<number, ReceivedSpan["kind"]>> = { 1: "internal", 2: "server", 3: "client" };
+
+let otlp: FileRegistry;
+let receiver: Receiver;
+
+beforeAll(async () => {
+  const image = await buildImage(join(repoRoot, "test/fixtures/otlp"), "test/fixtures/otlp");
+  otlp = createFileRegistry(fromBinary(FileDescriptorSetSchema, image));
+  receiver = await startReceiver();
+});
+
+afterAll(async () => {
+  await receiver?.close();
+});
+
+/** An OTLP/HTTP receiver on 127.0.0.1:0 accepting `POST /v1/traces` in both encodings. */
+async function startReceiver(): Promise<Receiver> {
+  const spans: ReceivedSpan[] = [];
+  const contentTypes: string[] = [];
+  const server: Server = createServer((request, response) => {
+    void (async () => {
+      const body = await readBody(request);
+      const type = request.headers["content-type"] ?? "";
+      if (request.method !== "POST" || request.url !== "/v1/traces") {
+        response.writeHead(404).end();
+        return;
+      }
+      contentTypes.push(type);
+      if (type.startsWith("application/json")) {
+        spans.push(...spansOfJson(JSON.parse(body.toString("utf8")) as JsonExport));
+        response.writeHead(200, { "content-type": "application/json" }).end("{}");
+      } else {
+        spans.push(...spansOfProtobuf(body));
+        response.writeHead(200, { "content-type": "application/x-protobuf" }).end();
+      }
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    spans,
+    contentTypes,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+// The decoded protobuf request, typed by the fields the fixture schema declares.
+interface ProtoValue {
+  value: { case: string | undefined; value?: unknown };
+}
+interface ProtoKeyValue {
+  key: string;
+  value?: ProtoValue;
+}
+interface ProtoSpan {
+  traceId: Uint8Array;
+  spanId: Uint8Array;
+  parentSpanId: Uint8Array;
+  name: string;
+  kind: number;
+  attributes: ProtoKeyValue[];
+  status?: { code: number; message: string };
+}
+interface ProtoExport {
+  resourceSpans: { resource?: { attributes: ProtoKeyValue[] }; scopeSpans: { spans: ProtoSpan[] }[] }[];
+}
+
+function spansOfProtobuf(body: Uint8Array): ReceivedSpan[] {
+  const schema = otlp.getMessage("tsmicro.test.otlp.ExportTraceServiceRequest");
+  if (!schema) throw new Error("the OTLP fixture schema has no ExportTraceServiceRequest");
+  const request = fromBinary(schema, body) as ExportRequest as unknown as ProtoExport;
+  const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+  const attributes = (list: ProtoKeyValue[]) =>
+    Object.fromEntries(list.map((kv) => [kv.key, plain(kv.value?.value.value)]));
+  return request.resourceSpans.flatMap((resource) => {
+    const service = String(attributes(resource.resource?.attributes ?? [])["service.name"]);
+    return resource.scopeSpans.flatMap((scope) =>
+      scope.spans.map(
+        (span): ReceivedSpan => ({
+          service,
+          traceId: hex(span.traceId),
+          spanId: hex(span.spanId),
+          parentSpanId: hex(span.parentSpanId),
+          name: span.name,
+          kind: kinds[span.kind] ?? "other",
+          attributes: attributes(span.attributes),
+          statusCode: span.status?.code ?? 0,
+          statusMessage: span.status?.message ?? "",
+        }),
+      ),
+    );
+  });
+}
+
+// OTLP/JSON as the spec defines it: ids in hex, enums as numbers, int64 as a number or a string.
+interface JsonKeyValue {
+  key: string;
+  value: Record<string, unknown>;
+}
+interface JsonExport {
+  resourceSpans: {
+    resource?: { attributes?: JsonKeyValue[] };
+    scopeSpans: {
+      spans: {
+        traceId: string;
+        spanId: string;
+        parentSpanId?: string;
+        name: string;
+        kind: number;
+        attributes?: JsonKeyValue[];
+        status?: { code?: number; message?: string };
+      }[];
+    }[];
+  }[];
+}
+
+function spansOfJson(request: JsonExport): ReceivedSpan[] {
+  const attributes = (list: JsonKeyValue[] = []) =>
+    Object.fromEntries(
+      list.map((kv) => {
+        const [kind, value] = Object.entries(kv.value)[0] ?? ["", undefined];
+        return [kv.key, kind === "intValue" ? Number(value) : plain(value)];
+      }),
+    );
+  return request.resourceSpans.flatMap((resource) => {
+    const service = String(attributes(resource.resource?.attributes)["service.name"]);
+    return resource.scopeSpans.flatMap((scope) =>
+      scope.spans.map(
+        (span): ReceivedSpan => ({
+          service,
+          traceId: span.traceId,
+          spanId: span.spanId,
+          parentSpanId: span.parentSpanId ?? "",
+          name: span.name,
+          kind: kinds[span.kind] ?? "other",
+          attributes: attributes(span.attributes),
+          statusCode: span.status?.code ?? 0,
+          statusMessage: span.status?.message ?? "",
+        }),
+      ),
+    );
+  });
+}
+
+function plain(value: unknown): string | number | boolean {
+  if (typeof value === "bigint") return Number(value);
+  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") return value;
+  return String(value);
+}
+
+/** The gateway, `front` and `back` (`backs` of them), all exporting to the receiver. */
+interface System {
+  readonly gateway: Gateway;
+  readonly front: MicroService;
+  readonly backs: MicroService[];
+  /** The metadata each call to `back` arrived with. */
+  readonly backMetadata: Metadata[];
+  /** Stops all three, so every span is exported before it resolves. */
+  stop(): Promise<void>;
+}
+
+const running: System[] = [];
+
+afterEach(async () => {
+  for (const system of running.splice(0)) await system.stop();
+  receiver.spans.length = 0;
+  receiver.contentTypes.length = 0;
+});
+
+/**
+ * Starts back, front and the gateway with `env` (plus the receiver as the OTLP endpoint).
+ * `back` answers a request whose id is `missing` with NOT_FOUND, and fails the first
+ * `failFirst` calls it gets (across its nodes) with UNAVAILABLE, which clients retry.
+ */
+async function startSystem(
+  env: Record<string, string>,
+  options: { backs?: number; failFirst?: number } = {},
+): Promise<System> {
+  const registry: Registry = createMemoryRegistry();
+  const fullEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, ...env };
+  const common = { registry, args: [] as string[], env: fullEnv, logger: silentLogger() };
+  const backMetadata: Metadata[] = [];
+  let failures = options.failFirst ?? 0;
+  const backs: MicroService[] = [];
+  for (let i = 0; i < (options.backs ?? 1); i++) {
+    const back = createService({ name: "back", ...common });
+    back.handle(
+      AlphaDefinition,
+      {
+        unary: async (request: { id: string; payload: Uint8Array }, context: CallContext) => {
+          backMetadata.push(context.metadata);
+          if (failures > 0) {
+            failures--;
+            throw new TsmicroError(Code.UNAVAILABLE, "back is warming up");
+          }
+          if (request.id === "missing") throw new TsmicroError(Code.NOT_FOUND, "no such thing as missing");
+          return { id: `back:${request.id}`, payload: request.payload, sequence: 2 };
+        },
+      },
+      { partial: true },
+    );
+    await back.start();
+    backs.push(back);
+  }
+  const front: MicroService = createService({ name: "front", ...common });
+  const backClient = front.client(AlphaDefinition, "back");
+  front.handle(
+    AlphaDefinition,
+    {
+      unary: async (request: { id: string; payload: Uint8Array }) => {
+        const answer = await backClient.unary({ id: request.id, payload: request.payload });
+        return { id: `front:${answer.id}`, payload: answer.payload, sequence: 1 };
+      },
+    },
+    { partial: true },
+  );
+  await front.start();
+  const gateway = createGateway({ ...common, args: ["--address=127.0.0.1:0"], definitions: [AlphaDefinition] });
+  await gateway.start();
+  let stopped: Promise<void> | undefined;
+  const system: System = {
+    gateway,
+    front,
+    backs,
+    backMetadata,
+    stop() {
+      stopped ??= (async () => {
+        await gateway.stop();
+        await front.stop();
+        for (const back of backs) await back.stop();
+      })();
+      return stopped;
+    },
+  };
+  running.push(system);
+  return system;
+}
+
+async function post(system: System, path: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(`${system.gateway.url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+  return {
+    status: response.status,
+    headers: response.headers,
+    json: (await response.json()) as Record<string, unknown>,
+  };
+}
+
+/** The one span matching `where`; fails naming what was received otherwise. */
+function only(spans: readonly ReceivedSpan[], what: string, where: (span: ReceivedSpan) => boolean): ReceivedSpan {
+  const found = spans.filter(where);
+  expect(found, `${what} among ${describeSpans(spans)}`).toHaveLength(1);
+  return found[0]!;
+}
+
+function describeSpans(spans: readonly ReceivedSpan[]): string {
+  return spans.map((s) => `${s.service} ${s.kind} ${s.name} ${s.spanId}<-${s.parentSpanId || "root"}`).join("; ");
+}
+
+const unary = "fixtures.services.v1.Alpha/Unary";
+
+describe.each<Protocol>(["http/protobuf", "http/json"])("a three-hop request over %s", (protocol) => {
+  it("is one trace: gateway SERVER -> CLIENT -> attempt -> front SERVER -> CLIENT -> attempt -> back SERVER", async () => {
+    const system = await startSystem({ OTEL_EXPORTER_OTLP_PROTOCOL: protocol });
+    const answer = await post(system, "/front/Alpha/Unary", { id: "x" });
+    expect(answer.status, JSON.stringify(answer.json)).toBe(200);
+    expect(answer.json.id).toBe("front:back:x");
+    await system.stop();
+
+    const spans = receiver.spans;
+    expect(receiver.contentTypes.length).toBeGreaterThan(0);
+    const expectedType = protocol === "http/json" ? "application/json" : "application/x-protobuf";
+    for (const type of receiver.contentTypes) expect(type).toBe(expectedType);
+    expect(spans, describeSpans(spans)).toHaveLength(7);
+    expect(new Set(spans.map((s) => s.traceId)).size, describeSpans(spans)).toBe(1);
+
+    const http = only(spans, "the gateway's SERVER span", (s) => s.service === "api" && s.kind === "server");
+    expect(http.parentSpanId).toBe("");
+    expect(http.name).toBe("POST /front/Alpha/Unary");
+    expect(http.attributes).toMatchObject({
+      "http.request.method": "POST",
+      "http.route": "/front/Alpha/Unary",
+      "url.path": "/front/Alpha/Unary",
+      "http.response.status_code": 200,
+    });
+    expect(http.attributes["client.address"]).toMatch(/127\.0\.0\.1/);
+
+    const childOf = (parent: ReceivedSpan, service: string, kind: ReceivedSpan["kind"]) =>
+      only(
+        spans,
+        `the ${service} ${kind} span under ${parent.name}`,
+        (s) => s.parentSpanId === parent.spanId && s.service === service && s.kind === kind,
+      );
+    const gatewayCall = childOf(http, "api", "client");
+    const gatewayAttempt = childOf(gatewayCall, "api", "client");
+    const frontServer = childOf(gatewayAttempt, "front", "server");
+    const frontCall = childOf(frontServer, "front", "client");
+    const frontAttempt = childOf(frontCall, "front", "client");
+    const backServer = childOf(frontAttempt, "back", "server");
+
+    for (const span of [gatewayCall, gatewayAttempt, frontServer, frontCall, frontAttempt, backServer]) {
+      expect(span.name).toBe(unary);
+      expect(span.attributes).toMatchObject({
+        "rpc.system": "grpc",
+        "rpc.service": "fixtures.services.v1.Alpha",
+        "rpc.method": "Unary",
+        "rpc.grpc.status_code": 0,
+      });
+      expect(span.statusCode).not.toBe(2);
+    }
+    const backAddress = system.backs[0]!.address!;
+    expect(frontAttempt.attributes).toMatchObject({
+      "server.address": backAddress.slice(0, backAddress.lastIndexOf(":")),
+      "server.port": Number(backAddress.slice(backAddress.lastIndexOf(":") + 1)),
+      "tsmicro.attempt": 1,
+    });
+    expect(backServer.attributes["network.peer.address"]).toBe("127.0.0.1");
+  });
+});
+
+describe("tracing", () => {
+  it("makes each retry attempt its own span under the call's span", async () => {
+    const system = await startSystem({}, { backs: 2, failFirst: 1 });
+    const answer = await post(system, "/front/Alpha/Unary", { id: "again" });
+    expect(answer.status, JSON.stringify(answer.json)).toBe(200);
+    await system.stop();
+
+    const spans = receiver.spans;
+    const frontCall = only(
+      spans,
+      "front's call span",
+      (s) =>
+        s.service === "front" &&
+        s.kind === "client" &&
+        spans.some((p) => p.spanId === s.parentSpanId && p.kind === "server"),
+    );
+    const attempts = spans
+      .filter((s) => s.parentSpanId === frontCall.spanId)
+      .sort((a, b) => Number(a.attributes["tsmicro.attempt"]) - Number(b.attributes["tsmicro.attempt"]));
+    expect(
+      attempts.map((s) => s.attributes["tsmicro.attempt"]),
+      describeSpans(spans),
+    ).toEqual([1, 2]);
+    expect(attempts[0]!.attributes["rpc.grpc.status_code"]).toBe(Code.UNAVAILABLE);
+    expect(attempts[0]!.statusCode).toBe(2);
+    expect(attempts[0]!.statusMessage).toMatch(/warming up/);
+    expect(attempts[1]!.attributes["rpc.grpc.status_code"]).toBe(0);
+    expect(attempts[0]!.attributes["server.port"]).not.toBe(attempts[1]!.attributes["server.port"]);
+    // Each attempt's own context went out with it: each back SERVER span is the child of one attempt.
+    const backServers = spans.filter((s) => s.service === "back" && s.kind === "server");
+    expect(backServers.map((s) => s.parentSpanId).sort()).toEqual(attempts.map((a) => a.spanId).sort());
+    expect(frontCall.attributes["rpc.grpc.status_code"]).toBe(0);
+  });
+
+  it("puts the trace id in the gateway's error body and traceresponse header, as the exported spans show", async () => {
+    const system = await startSystem({});
+    const answer = await post(system, "/front/Alpha/Unary", { id: "missing" });
+    expect(answer.status).toBe(404);
+    const traceId = answer.headers.get("traceresponse")?.split("-")[1];
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(answer.json).toEqual({
+      code: Code.NOT_FOUND,
+      message: "no such thing as missing",
+      details: [{ "@type": "type.googleapis.com/google.rpc.RequestInfo", requestId: traceId }],
+    });
+    await system.stop();
+
+    const spans = receiver.spans;
+    expect(spans.length, describeSpans(spans)).toBe(7);
+    expect(new Set(spans.map((s) => s.traceId))).toEqual(new Set([traceId]));
+    const back = only(spans, "back's SERVER span", (s) => s.service === "back" && s.kind === "server");
+    expect(back.statusCode).toBe(2);
+    expect(back.statusMessage).toBe("no such thing as missing");
+    expect(back.attributes["rpc.grpc.status_code"]).toBe(Code.NOT_FOUND);
+    const http = only(spans, "the gateway's SERVER span", (s) => s.service === "api" && s.kind === "server");
+    expect(http.attributes["http.response.status_code"]).toBe(404);
+  });
+
+  it("with OTEL_SDK_DISABLED=true makes no spans and sends no traceparent", async () => {
+    const system = await startSystem({ OTEL_SDK_DISABLED: "true" });
+    const answer = await post(system, "/front/Alpha/Unary", { id: "missing" });
+    expect(answer.status).toBe(404);
+    expect(answer.headers.get("traceresponse")).toBeNull();
+    expect(answer.json.details).toEqual([]);
+    await system.stop();
+    expect(receiver.spans).toEqual([]);
+    expect(receiver.contentTypes).toEqual([]);
+    expect(system.backMetadata).toHaveLength(1);
+    expect(system.backMetadata[0]).not.toHaveProperty("traceparent");
+  });
+
+  it("samples parent-based: a ratio of 0 exports no new trace, yet honours a sampled caller's", async () => {
+    const system = await startSystem({ OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0" });
+    const unsampled = await post(system, "/front/Alpha/Unary", { id: "a" });
+    expect(unsampled.status).toBe(200);
+    // Not sampled, yet propagated: the ids still reach the backend (and its logs), flagged 00.
+    expect(system.backMetadata[0]?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+
+    const traceId = "0af7651916cd43dd8448eb211c80319c";
+    const caller = `00-${traceId}-b7ad6b7169203331-01`;
+    const sampled = await post(system, "/front/Alpha/Unary", { id: "b" }, { traceparent: caller });
+    expect(sampled.status).toBe(200);
+    await system.stop();
+
+    const spans = receiver.spans;
+    expect(spans.length, describeSpans(spans)).toBe(7);
+    expect(new Set(spans.map((s) => s.traceId))).toEqual(new Set([traceId]));
+    const http = only(spans, "the gateway's SERVER span", (s) => s.service === "api" && s.kind === "server");
+    expect(http.parentSpanId).toBe("b7ad6b7169203331");
+  });
+
+  it("refuses OTEL_EXPORTER_OTLP_PROTOCOL=grpc at start, saying to use an http protocol", async () => {
+    const service = createService({
+      name: "grpc-export",
+      registry: createMemoryRegistry(),
+      args: [],
+      env: { OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" },
+      logger: silentLogger(),
+    });
+    await expect(service.start()).rejects.toThrow(
+      /OTEL_EXPORTER_OTLP_PROTOCOL has an invalid value "grpc".*http\/protobuf/,
+    );
+    await service.stop();
+    expect(() =>
+      createGateway({
+        args: ["--trace_protocol=grpc"],
+        env: {},
+        registry: createMemoryRegistry(),
+        logger: silentLogger(),
+      }),
+    ).toThrow(/--trace_protocol has an invalid value "grpc".*http\/protobuf/);
+  });
+});
