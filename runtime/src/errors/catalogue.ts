@@ -30,6 +30,9 @@ export const errorCatalogue = {
   TSM_ERR_CONFIG_FILE: "cannot read %s: %s",
   TSM_ERR_CONFIG_JSON: "%s: not valid JSON: %s",
   TSM_ERR_CONFIG_SETTING: "%s: %s",
+  TSM_ERR_CONFIG_YAML: "%s: not valid YAML: %s",
+  TSM_ERR_CONFIG_INVALID: "the configuration does not match its schema: %s",
+  TSM_ERR_CONFIG_UNREACHABLE: "the %s config source at %s cannot be reached (%s); %s",
   TSM_ERR_ENTITY_PRIMARY_KEY:
     "entity %s in %s has no primary key: add a field named id, or mark one with [(tsmicro.column) = { primary_key: true }]",
   TSM_ERR_ENTITY: "entity %s in %s: %s",

@@ -1,0 +1,228 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { inspect } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { isSetupError } from "../errors/setup-error.js";
+import { createLogger } from "../logging/logger.js";
+import { createConfig } from "./create-config.js";
+import { envSource } from "./env-source.js";
+import { fileSource } from "./file-source.js";
+import { createMemorySource } from "./memory-source.js";
+
+/** A logger writing parsed lines into an array, through the real logger (and its redaction). */
+function capturedLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const raw: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split("\n").filter(Boolean)) {
+        raw.push(line);
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
+  return { logger: createLogger({ destination }), lines, raw };
+}
+
+/** Waits until `check` holds, polling; fails after `timeoutMs`. */
+async function until(check: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const schema = z.object({
+  name: z.string(),
+  http: z.object({ port: z.number().int().min(1).max(65_535), readTimeout: z.string().default("5s") }),
+  database: z.object({ url: z.string().startsWith("postgres://"), poolSize: z.number().default(10) }),
+  features: z.array(z.string()).default([]),
+});
+
+describe("createConfig", () => {
+  let dir = "";
+  let yamlFile = "";
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-config-"));
+    yamlFile = join(dir, "config.yaml");
+    await writeFile(
+      yamlFile,
+      [
+        "name: from-file",
+        "http:",
+        "  port: 8081",
+        "database:",
+        "  url: postgres://app:file-pass@file-db/app",
+        "features: [a, b]",
+      ].join("\n"),
+    );
+  });
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("layers defaults < file < env < a later source, key by key, and applies the schema's defaults", async () => {
+    const centre = createMemorySource({ database: { poolSize: 50 } }, "etcd (memory stand-in)");
+    const config = createConfig({
+      schema,
+      defaults: { name: "default", http: { port: 8080 }, database: { url: "postgres://localhost/app", poolSize: 5 } },
+      sources: [
+        fileSource(yamlFile),
+        envSource({ prefix: "APP_", env: { APP_HTTP__PORT: "9090", APP_NAME: "from-env", OTHER: "x" } }),
+        centre,
+      ],
+      logger: capturedLogger().logger,
+    });
+    const value = await config.load();
+    expect(value).toEqual({
+      name: "from-env",
+      http: { port: 9090, readTimeout: "5s" },
+      database: { url: "postgres://app:file-pass@file-db/app", poolSize: 50 },
+      features: ["a", "b"],
+    });
+    expect(config.get("http.port")).toBe(9090);
+    expect(config.get("database").url).toBe("postgres://app:file-pass@file-db/app");
+  });
+
+  it("fails to start with a SetupError naming each bad key, what was expected and where it was set", async () => {
+    const config = createConfig({
+      schema,
+      sources: [
+        fileSource(yamlFile),
+        envSource({ prefix: "APP_", env: { APP_HTTP__PORT: '"eighty"', APP_DATABASE__URL: "mysql://db" } }),
+      ],
+      logger: capturedLogger().logger,
+    });
+    const error: unknown = await config.start().catch((caught: unknown) => caught);
+    expect(isSetupError(error) && error.code).toBe("TSM_ERR_CONFIG_INVALID");
+    const message = (error as Error).message;
+    expect(message).toMatch(/^the configuration does not match its schema: /);
+    expect(message).toContain("http.port: Invalid input: expected number, received string (set by env APP_HTTP__PORT)");
+    expect(message).toContain("database.url: ");
+    expect(message).toContain("(set by env APP_DATABASE__URL)");
+  });
+
+  it("names a required key no source sets", async () => {
+    const config = createConfig({ schema, sources: [createMemorySource({ http: { port: 1 } })] });
+    await expect(config.load()).rejects.toThrow(/name: Invalid input: expected string, received undefined/);
+  });
+
+  it("hot-reloads a good change into watchers of the whole config and of one path", async () => {
+    const centre = createMemorySource({ name: "a", http: { port: 8080 }, database: { url: "postgres://db/a" } });
+    const config = createConfig({ schema, sources: [centre], logger: capturedLogger().logger });
+    await config.start();
+    const urls: Array<[string, string]> = [];
+    const ports: number[] = [];
+    config.watch("database.url", (url, previous) => urls.push([url, previous]));
+    config.watch("http.port", (port) => ports.push(port));
+    let whole = 0;
+    config.watch(() => whole++);
+
+    centre.put("database.url", "postgres://db/b");
+    await until(() => urls.length === 1);
+    expect(urls).toEqual([["postgres://db/b", "postgres://db/a"]]);
+    expect(ports).toEqual([]);
+    expect(whole).toBe(1);
+    expect(config.get("database.url")).toBe("postgres://db/b");
+    await config.stop();
+  });
+
+  it("rejects a bad new value, logs why naming the key, and keeps the old value", async () => {
+    const { logger, lines } = capturedLogger();
+    const centre = createMemorySource({ name: "a", http: { port: 8080 }, database: { url: "postgres://db/a" } });
+    const config = createConfig({ schema, sources: [centre], logger });
+    await config.start();
+    const seen: number[] = [];
+    config.watch("http.port", (port) => seen.push(port));
+
+    centre.put("http.port", 70_000);
+    await until(() => lines.some((line) => line.code === "TSM_ERR_CONFIG_INVALID"));
+    const rejected = lines.find((line) => line.code === "TSM_ERR_CONFIG_INVALID")!;
+    expect(rejected.msg).toBe("configuration change from memory rejected; the previous configuration stays");
+    expect(rejected.problems).toEqual([expect.stringMatching(/^http\.port: Too big: expected number to be <=65535/)]);
+    expect(config.get("http.port")).toBe(8080);
+    expect(seen).toEqual([]);
+
+    // A good value afterwards goes through as usual.
+    centre.put("http.port", 8082);
+    await until(() => seen.length === 1);
+    expect(seen).toEqual([8082]);
+    await config.stop();
+  });
+
+  it("keeps secrets out of printing, JSON, logs and rejection messages", async () => {
+    const { logger, raw } = capturedLogger();
+    const strictPassword = z.object({
+      name: z.string(),
+      database: z.object({ url: z.string(), password: z.string().min(12, "must be at least 12 characters") }),
+      apiToken: z.string(),
+      tls: z.object({ key: z.string() }),
+    });
+    const centre = createMemorySource({
+      name: "svc",
+      database: { url: "postgres://app:url-pass@db/app", password: "correct-horse-battery" },
+      apiToken: "tok-123456",
+      tls: { key: "-----BEGIN KEY-----" },
+    });
+    const config = createConfig({ schema: strictPassword, sources: [centre], secrets: ["tls"], logger });
+    await config.start();
+    const printed = [JSON.stringify(config), inspect(config), JSON.stringify(config.redacted())].join("\n");
+    for (const secret of ["url-pass", "correct-horse-battery", "tok-123456", "BEGIN KEY"])
+      expect(printed).not.toContain(secret);
+    expect(config.redacted()).toEqual({
+      name: "svc",
+      database: { url: "postgres://app:[secret]@db/app", password: "[secret]" },
+      apiToken: "[secret]",
+      tls: { key: "[secret]" },
+    });
+    // Code that reads the value still gets it.
+    expect(config.get("database.password")).toBe("correct-horse-battery");
+
+    centre.put("apiToken", "tok-new-value");
+    await until(() => raw.some((line) => line.includes("configuration changed")));
+    centre.put("database.password", "short-pw");
+    await until(() => raw.some((line) => line.includes("TSM_ERR_CONFIG_INVALID")));
+    const log = raw.join("\n");
+    expect(log).toContain("database.password: must be at least 12 characters");
+    for (const secret of ["short-pw", "tok-new-value", "correct-horse-battery"]) expect(log).not.toContain(secret);
+    await config.stop();
+  });
+
+  it("feeds a database connection from the config centre and reconnects when its URL changes", async () => {
+    // The pattern a scaffolded service follows, with openDatabase from @tsmicro/runtime/database in place of `open`.
+    const open = async (url: string) => ({ url, closed: false });
+    const centre = createMemorySource({ name: "user", http: { port: 1 }, database: { url: "postgres://db-1/user" } });
+    const config = createConfig({
+      schema,
+      sources: [centre],
+      secrets: ["database.url"],
+      logger: capturedLogger().logger,
+    });
+    await config.start();
+    let database = await open(config.get("database").url);
+    const reconnected = new Promise<void>((resolve) => {
+      config.watch("database.url", async (url) => {
+        const next = await open(url);
+        database.closed = true;
+        database = next;
+        resolve();
+      });
+    });
+    centre.put("database.url", "postgres://db-2/user");
+    await reconnected;
+    expect(database.url).toBe("postgres://db-2/user");
+    await config.stop();
+  });
+
+  it("refuses get() before the configuration is loaded", () => {
+    const config = createConfig({ schema, sources: [] });
+    expect(() => config.get()).toThrow(/not loaded yet; call start\(\) or load\(\) first/);
+  });
+});

@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { envSource, envTree } from "./env-source.js";
+
+describe("envSource", () => {
+  it("maps APP_A__B to a.b, parts to camelCase, and reads JSON values as JSON, anything else as a string", () => {
+    const tree = envTree(
+      {
+        APP_DATABASE__URL: "postgres://db/app",
+        APP_DATABASE__POOL_SIZE: "20",
+        APP_HTTP__READ_TIMEOUT: "5s",
+        APP_DEBUG: "true",
+        APP_TAGS: '["a","b"]',
+        APP_ZIP: '"01234"',
+        APP_EMPTY: "",
+        APP_: "ignored: no key",
+        APP_BROKEN____KEY: "ignored: an empty part",
+        OTHER_URL: "not under the prefix",
+      },
+      "APP_",
+    );
+    expect(tree).toEqual({
+      database: { url: "postgres://db/app", poolSize: 20 },
+      http: { readTimeout: "5s" },
+      debug: true,
+      tags: ["a", "b"],
+      zip: "01234",
+      empty: "",
+    });
+  });
+
+  it("keeps snake_case keys when asked, as go-micro's env source", () => {
+    expect(envTree({ APP_HTTP__READ_TIMEOUT: "5s" }, "APP_", "snake")).toEqual({ http: { read_timeout: "5s" } });
+  });
+
+  it("merges a nested variable over an object given whole, whatever their order", () => {
+    const env = { APP_DATABASE__URL: "postgres://override", APP_DATABASE: '{"url":"postgres://whole","poolSize":3}' };
+    expect(envTree(env, "APP_")).toEqual({ database: { url: "postgres://override", poolSize: 3 } });
+  });
+
+  it("names the variable that sets a key, for error messages", async () => {
+    const source = envSource({ prefix: "APP_", env: { APP_HTTP__READ_TIMEOUT: "x" } });
+    expect(source.name).toBe("env APP_*");
+    expect(source.locate?.(["http", "readTimeout"])).toBe("env APP_HTTP__READ_TIMEOUT");
+    expect(await source.read()).toEqual({ http: { readTimeout: "x" } });
+  });
+});

@@ -1,0 +1,86 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ConfigTree } from "./config.js";
+import { fileSource } from "./file-source.js";
+
+describe("fileSource", () => {
+  let dir = "";
+  const file = async (name: string, text: string) => {
+    const path = join(dir, name);
+    await writeFile(path, text);
+    return path;
+  };
+  const failure = (path: string) =>
+    fileSource(path)
+      .read()
+      .then(
+        () => ({ code: "none", message: "" }),
+        (error: Error & { code?: string }) => ({ code: error.code, message: error.message }),
+      );
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-config-file-"));
+  });
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("reads JSON and YAML by extension", async () => {
+    const json = await file("a.json", '{ "database": { "url": "postgres://db" }, "port": 80 }');
+    const yaml = await file("b.yml", "database:\n  url: postgres://db # the primary\nport: 80\n");
+    const expected = { database: { url: "postgres://db" }, port: 80 };
+    expect(await fileSource(json).read()).toEqual(expected);
+    expect(await fileSource(yaml).read()).toEqual(expected);
+    expect(await fileSource(await file("empty.yaml", "")).read()).toEqual({});
+  });
+
+  it("names the file, line and column of a JSON mistake", async () => {
+    const path = await file("bad.json", '{\n  "database": {\n    "url" "postgres://db"\n  }\n}\n');
+    const { code, message } = await failure(path);
+    expect(code).toBe("TSM_ERR_CONFIG_JSON");
+    expect(message).toMatch(new RegExp(`^${path}:3:11: not valid JSON: `));
+    const truncated = await failure(await file("cut.json", '{ "a": 1'));
+    expect(truncated.message).toMatch(/cut\.json:1:9: not valid JSON: /);
+  });
+
+  it("names the file, line and column of a YAML mistake", async () => {
+    // The value of url turns into a mapping by the over-indented line below it, which YAML forbids there.
+    const path = await file("bad.yaml", "database:\n  url: postgres://db\n   port: 5432\n");
+    const { code, message } = await failure(path);
+    expect(code).toBe("TSM_ERR_CONFIG_YAML");
+    expect(message).toBe(`${path}:2:8: not valid YAML: Nested mappings are not allowed in compact mappings`);
+    const duplicate = await failure(await file("dup.yaml", "port: 1\nport: 2\n"));
+    expect(duplicate.message).toMatch(/dup\.yaml:2:1: not valid YAML: Map keys must be unique/);
+  });
+
+  it("refuses a missing file named explicitly, unless optional, and a top level that is not settings", async () => {
+    const missing = join(dir, "missing.yaml");
+    expect(await failure(missing)).toEqual({
+      code: "TSM_ERR_CONFIG_FILE",
+      message: `cannot read ${missing}: the file does not exist; create it, or mark the source optional`,
+    });
+    expect(await fileSource(missing, { optional: true }).read()).toEqual({});
+    expect((await failure(await file("list.yaml", "- a\n- b\n"))).message).toMatch(
+      /list\.yaml: the top level must be an object of settings \(key: value\), not a list/,
+    );
+    expect(() => fileSource(join(dir, "config.toml"))).toThrow(
+      /config\.toml: unknown format; name the file .json, .yaml or .yml/,
+    );
+  });
+
+  it("with watch, reports an edit of the file", async () => {
+    const path = await file("live.yaml", "port: 1\n");
+    const trees: ConfigTree[] = [];
+    const source = fileSource(path, { watch: true });
+    const watch = await source.watch!({ changed: (tree) => trees.push(tree), failed: () => undefined });
+    expect(watch.initial).toEqual({ port: 1 });
+    await writeFile(path, "port: 2\n");
+    const deadline = Date.now() + 3_000;
+    while (trees.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await watch.close();
+    expect(trees.at(-1)).toEqual({ port: 2 });
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * A JSON or YAML file as a configuration layer, by extension (`.json`,
+ * `.yaml`, `.yml`). A file named explicitly must exist, unless marked
+ * optional; with `watch`, edits to the file reach the running service.
+ */
+import { watch as watchFile } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { basename, dirname } from "node:path";
+import { SetupError } from "../errors/setup-error.js";
+import type { ConfigSource, ConfigTree, SourceEvents, SourceWatch } from "./config.js";
+import { formatOf, parseConfigText } from "./parse-config-text.js";
+
+/** Options of fileSource. */
+export interface FileSourceOptions {
+  /** A missing file is an empty layer instead of an error, such as a developer's `config.local.yaml`. */
+  readonly optional?: boolean;
+  /** Re-read the file when it changes, for hot reload from a file. Default false. */
+  readonly watch?: boolean;
+}
+
+/** Edits often arrive as several writes; the file is read once they settle. */
+const settleMs = 50;
+
+/** A layer read from the JSON or YAML file at `path`. */
+export function fileSource(path: string, options: FileSourceOptions = {}): ConfigSource {
+  const format = formatOf(path);
+  if (!format) throw new SetupError("TSM_ERR_CONFIG_FILE", path, "unknown format; name the file .json, .yaml or .yml");
+  const read = async (): Promise<ConfigTree> => {
+    let text: string;
+    try {
+      text = await readFile(path, "utf8");
+    } catch (error) {
+      if (options.optional && (error as NodeJS.ErrnoException).code === "ENOENT") return {};
+      throw new SetupError("TSM_ERR_CONFIG_FILE", path, readFailure(error));
+    }
+    return parseConfigText(text, path, format);
+  };
+  return {
+    name: `file ${path}`,
+    read,
+    ...(options.watch ? { watch: (events: SourceEvents) => watchChanges(path, read, events) } : {}),
+  };
+}
+
+/** Follows the file's folder rather than the file: editors replace a file by renaming, which ends a file watch. */
+async function watchChanges(path: string, read: () => Promise<ConfigTree>, events: SourceEvents): Promise<SourceWatch> {
+  const initial = await read();
+  let timer: NodeJS.Timeout | undefined;
+  const name = basename(path);
+  const watcher = watchFile(dirname(path), (_event, changed) => {
+    if (changed !== null && changed !== name) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      read().then(
+        (tree) => events.changed(tree),
+        (error: unknown) => events.failed(error instanceof Error ? error : new Error(String(error))),
+      );
+    }, settleMs);
+  });
+  return {
+    initial,
+    async close() {
+      clearTimeout(timer);
+      watcher.close();
+    },
+  };
+}
+
+function readFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return "the file does not exist; create it, or mark the source optional";
+  if (code === "EACCES") return "permission denied; let the service's user read it";
+  return error instanceof Error ? error.message : String(error);
+}
