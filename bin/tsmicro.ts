@@ -9,6 +9,7 @@ import { findWorkspace } from "./cli/workspace.js";
 import { routesCommand } from "./cli/routes-command.js";
 import { clientArgs, clientFlags, getService, healthOf, listServices, withRegistry } from "./cli/registry-commands.js";
 import { failCommand } from "./cli/fail.js";
+import { parseStaticTarget, watchTargets, writeTargetsOnce } from "./cli/prometheus-targets.js";
 import { templateInit, templateRevert } from "./cli/template-command.js";
 import { newFlags, runNew } from "./cli/new-cli.js";
 import { version } from "./cli/package-paths.js";
@@ -185,6 +186,38 @@ await yargs(hideBin(process.argv))
         process.stderr.write(`tsmicro: health check failed: ${summary}\n`);
         process.exitCode = 1;
       }
+    },
+  )
+  .command(
+    "prometheus-targets",
+    "write Prometheus file_sd targets (every node's /metrics, from the registry) to --out; --watch keeps it current",
+    (y) =>
+      registryFlags(y)
+        .option("out", {
+          type: "string",
+          demandOption: true,
+          describe: "the targets file, such as targets/tsmicro.json",
+        })
+        .option("watch", { type: "boolean", default: false, describe: "rewrite the file on every registry change" })
+        .option("target", {
+          type: "string",
+          array: true,
+          default: [],
+          describe: "a target the registry lacks, such as the gateway: service=host:port (repeatable)",
+        }),
+    async (argv) => {
+      const options = {
+        out: argv.out,
+        statics: argv.target.map(parseStaticTarget),
+        onWrite: (targets: number) => process.stdout.write(`wrote ${targets} targets to ${argv.out}\n`),
+      };
+      await withRegistry(rawArgs(argv), async (registry) => {
+        if (!argv.watch) return void (await writeTargetsOnce(registry, options));
+        const stop = new AbortController();
+        process.once("SIGINT", () => stop.abort());
+        process.once("SIGTERM", () => stop.abort());
+        await watchTargets(registry, options, stop.signal);
+      });
     },
   )
   .fail(failCommand("tsmicro"))
