@@ -97,6 +97,9 @@ describe("a new service project", () => {
       ".dockerignore",
       "docker-compose.yml",
       "deploy/k8s/deployment.yaml",
+      "observability/prometheus.yml",
+      "observability/alerts.yml",
+      "observability/grafana-dashboard.json",
       "README.md",
       "package-lock.json",
     ])

@@ -12,6 +12,7 @@ import { formatFiles } from "./format.js";
 import { compileRequest } from "./generate-command.js";
 import { generateFiles } from "./generate-files.js";
 import { loadTemplates } from "./load-templates.js";
+import { observabilityFiles } from "./observability-files.js";
 import { packageRoot, version } from "./package-paths.js";
 import { planMigration } from "./project-migrations.js";
 import { planProjectSources } from "./project-sources.js";
@@ -126,6 +127,8 @@ export async function newCommand(
     const planned = new Set(projectFiles.map((f) => f.path));
     const userFiles = [...projectFiles, ...(sources?.missing ?? []).filter((f) => !planned.has(f.path))];
     if (protoFile && !workspace) userFiles.push(protoFile);
+    // Prometheus and Grafana files for the gRPC services; in a workspace they sit once at its root.
+    if (!workspace && options.type !== "web") userFiles.push(...(await observabilityFiles()));
     await writeFormatted(staging, userFiles);
     for (const file of [...generated, ...(sources?.generated ?? [])])
       await writeProjectFile(staging, { path: `src/gen/${file.name}`, content: file.content, why: "generated" });
@@ -168,6 +171,7 @@ export async function newWorkspace(
       : undefined;
     for (const file of planWorkspace({ packageName: project.kebab, devDependencies, overrides, version }, templates))
       await writeProjectFile(staging, file);
+    for (const file of await observabilityFiles()) await writeProjectFile(staging, file);
   });
   if (options.install) {
     progress("installing dependencies (npm install)");

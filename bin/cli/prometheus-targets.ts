@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { Registry } from "@tsmicro/runtime";
+import { type Registry, SetupError } from "@tsmicro/runtime";
 
 /** One entry of Prometheus's file-based service discovery: addresses to scrape and the labels they get. */
 export interface TargetGroup {
@@ -15,10 +15,16 @@ export interface StaticTarget {
   readonly address: string;
 }
 
-/** Parses `--target service=host:port`; throws naming the flag and the expected form. */
+/** Parses `--target service=host:port`; a SetupError (TSM_ERR_FLAG) names the flag and the expected form. */
 export function parseStaticTarget(spec: string): StaticTarget {
   const match = /^([^=\s]+)=(\S+:\d+)$/.exec(spec.trim());
-  if (!match) throw new Error(`--target ${JSON.stringify(spec)}: use service=host:port, such as api=127.0.0.1:8080`);
+  if (!match)
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      "--target",
+      JSON.stringify(spec),
+      "use service=host:port, such as api=127.0.0.1:8080",
+    );
   return { service: match[1]!, address: match[2]! };
 }
 

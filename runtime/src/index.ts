@@ -74,6 +74,9 @@ export type { RateLimitOptions } from "./middleware/rate-limit.js";
 export type { BulkheadOptions } from "./middleware/bulkhead.js";
 export type { LoadShedderOptions } from "./middleware/load-shedder.js";
 
+// Metrics: the process's Prometheus registry that `/metrics` serves, for a service's own metrics.
+export { metricsRegistry, type MetricsRegistry } from "./metrics/process-registry.js";
+
 // Logging.
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from "./logging/logger.js";
 

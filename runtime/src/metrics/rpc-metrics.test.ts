@@ -58,7 +58,8 @@ describe("server metrics middleware", () => {
     ];
     let next = 0;
     const serve = serverMetricsMiddleware(registry)(() => outcomes[next++]!());
-    for (let i = 0; i < outcomes.length; i++) await (serve(serverCall(methodOf("Buy"))) as Promise<unknown>).catch(() => 0);
+    for (let i = 0; i < outcomes.length; i++)
+      await (serve(serverCall(methodOf("Buy"))) as Promise<unknown>).catch(() => 0);
 
     expect(await sample(registry, `grpc_server_started_total{${unary}}`)).toBe(4);
     expect(await sample(registry, `grpc_server_handled_total{${unary},grpc_code="OK"}`)).toBe(2);
@@ -113,7 +114,8 @@ describe("server metrics middleware", () => {
     const serve = serverMetricsMiddleware(registry)(async () => {
       throw errors[next++];
     });
-    for (let i = 0; i < errors.length; i++) await (serve(serverCall(methodOf("Buy"))) as Promise<unknown>).catch(() => 0);
+    for (let i = 0; i < errors.length; i++)
+      await (serve(serverCall(methodOf("Buy"))) as Promise<unknown>).catch(() => 0);
 
     const labels = 'grpc_service="shop.v1.Shop",grpc_method="Buy"';
     expect(await sample(registry, `tsmicro_server_rejected_total{${labels},reason="rate_limit"}`)).toBe(2);

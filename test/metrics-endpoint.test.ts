@@ -1,0 +1,83 @@
+/**
+ * A service's /metrics endpoint: on by default on a free port of the
+ * server's host, advertised in the registry as node metadata `metrics`,
+ * serving the RPC metrics of the calls it handled and of the calls its
+ * clients made; `--metrics_address=off` turns it off; a taken address is
+ * the setup error naming the flag.
+ */
+import { createServer } from "node:net";
+import { createMemoryRegistry, createService, isSetupError, silentLogger, type MicroService } from "@tsmicro/runtime";
+import { afterEach, describe, expect, it } from "vitest";
+import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
+
+const handler = {
+  async unary(request: { id: string; payload: Uint8Array }) {
+    return { id: request.id, payload: request.payload, sequence: 1 };
+  },
+} as unknown as AlphaHandler;
+
+const started: MicroService[] = [];
+
+async function startEcho(args: string[], registry = createMemoryRegistry()): Promise<MicroService> {
+  const service = createService({ name: "echo", args, env: {}, logger: silentLogger(), registry });
+  service.handle(AlphaDefinition, handler, { partial: true });
+  started.push(service);
+  await service.start();
+  return service;
+}
+
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((service) => service.stop()));
+});
+
+describe("a service's /metrics", () => {
+  it("is served on the server's host by default, advertised in the registry, and counts calls both ways", async () => {
+    const registry = createMemoryRegistry();
+    const service = await startEcho([], registry);
+    expect(service.metricsAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+    const [record] = await registry.getService("echo");
+    expect(record?.nodes[0]?.metadata.metrics).toBe(service.metricsAddress);
+
+    const client = service.client(AlphaDefinition, "echo");
+    for (let i = 0; i < 3; i++) await client.unary({ id: `${i}` });
+    const response = await fetch(`http://${service.metricsAddress}/metrics`);
+    expect(response.headers.get("content-type")).toContain("text/plain");
+    const text = await response.text();
+    const series = 'grpc_type="unary",grpc_service="fixtures.services.v1.Alpha",grpc_method="Unary"';
+    expect(text).toContain(`grpc_server_handled_total{${series},grpc_code="OK"} 3`);
+    expect(text).toContain(`grpc_client_handled_total{${series},grpc_code="OK"} 3`);
+    expect(text).toContain('tsmicro_registry_nodes{service="echo"} 1');
+    expect(text).toContain('tsmicro_breaker_state{service="echo",method="/fixtures.services.v1.Alpha/Unary"} 0');
+    expect(text).toContain("nodejs_eventloop_lag_seconds");
+    expect((await fetch(`http://${service.metricsAddress}/other`)).status).toBe(404);
+  });
+
+  it("is off with --metrics_address=off: no endpoint, nothing advertised", async () => {
+    const registry = createMemoryRegistry();
+    const service = await startEcho(["--metrics_address=off"], registry);
+    expect(service.metricsAddress).toBeUndefined();
+    const [record] = await registry.getService("echo");
+    expect(record?.nodes[0]?.metadata.metrics).toBeUndefined();
+  });
+
+  it("stops with the service", async () => {
+    const service = await startEcho([]);
+    const url = `http://${service.metricsAddress}/metrics`;
+    expect((await fetch(url)).status).toBe(200);
+    await service.stop();
+    await expect(fetch(url)).rejects.toThrow();
+  });
+
+  it("refuses an address another process holds, naming --metrics_address", async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const { port } = holder.address() as { port: number };
+    try {
+      const error = await startEcho([`--metrics_address=127.0.0.1:${port}`]).catch((e: unknown) => e);
+      expect(isSetupError(error) && error.code).toBe("TSM_ERR_ADDRESS_IN_USE");
+      expect(String(error)).toContain("--metrics_address");
+    } finally {
+      holder.close();
+    }
+  });
+});
