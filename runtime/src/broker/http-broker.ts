@@ -23,6 +23,7 @@ import { brokerHeaders } from "./broker.js";
 import { checkStarted, checkTopic, concurrencyOf } from "./broker-checks.js";
 import { HandlerRunner } from "./handler-runner.js";
 import { headersHeader, HttpReceiver, subscriptionPath, type Acceptance } from "./http-receiver.js";
+import { HttpSender } from "./http-sender.js";
 import { groupByQueue } from "./queue-groups.js";
 import { atMostOnce, ReceivedMessage, type MessageFields } from "./received-message.js";
 import { SubscriberDirectory, type BrokerEndpoint } from "./subscriber-directory.js";
@@ -76,6 +77,12 @@ interface LocalSubscription {
   registration: Registration | undefined;
 }
 
+/** One message as POSTed to each subscriber. */
+interface Outgoing {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+}
+
 type Settings = Required<Omit<HttpBrokerOptions, "registry" | "logger">>;
 
 class HttpBrokerImpl implements HttpBroker {
@@ -84,6 +91,7 @@ class HttpBrokerImpl implements HttpBroker {
   readonly #logger: Logger;
   readonly #settings: Settings;
   readonly #directory: SubscriberDirectory;
+  readonly #sender: HttpSender;
   /** This process's broker id: its subscriptions' node ids start with it. */
   readonly #id = `broker-${randomUUID()}`;
   readonly #subscriptions = new Map<string, LocalSubscription>();
@@ -106,6 +114,7 @@ class HttpBrokerImpl implements HttpBroker {
       maxPending: options.maxPending ?? httpBrokerDefaults.maxPending,
     };
     this.#directory = new SubscriberDirectory(this.#registry, this.#settings.serviceName, this.#logger);
+    this.#sender = new HttpSender(this.#settings.publishTimeoutMs);
   }
 
   /** Starts nothing yet: the receiving server binds on the first subscribe, so a publish-only process serves nothing. */
@@ -118,6 +127,7 @@ class HttpBrokerImpl implements HttpBroker {
     this.#state = "stopped";
     await Promise.all([...this.#subscriptions.keys()].map((id) => this.#unsubscribe(id)));
     this.#directory.stop();
+    this.#sender.close();
     await this.#receiver?.close();
   }
 
@@ -129,8 +139,7 @@ class HttpBrokerImpl implements HttpBroker {
     checkTopic(topic, "publish");
     checkStarted(this.#state, this.kind);
     const id = options.id ?? randomUUID();
-    const request = {
-      method: "POST",
+    const request: Outgoing = {
       headers: {
         "content-type": "application/octet-stream",
         [brokerHeaders.topic]: topic,
@@ -223,7 +232,7 @@ class HttpBrokerImpl implements HttpBroker {
   }
 
   /** Tries a queue group's members from a random one on, until one accepts: one member gets the message. */
-  async #postToOneOf(members: readonly BrokerEndpoint[], request: RequestInit, id: string): Promise<void> {
+  async #postToOneOf(members: readonly BrokerEndpoint[], request: Outgoing, id: string): Promise<void> {
     const start = Math.floor(Math.random() * members.length);
     for (let i = 0; i < members.length; i++) {
       if (await this.#post(members[(start + i) % members.length]!, request, id)) return;
@@ -231,20 +240,16 @@ class HttpBrokerImpl implements HttpBroker {
   }
 
   /** POSTs once; a failure is logged (at most once: never retried to the same subscriber) and returns false. */
-  async #post(endpoint: BrokerEndpoint, request: RequestInit, id: string): Promise<boolean> {
+  async #post(endpoint: BrokerEndpoint, request: Outgoing, id: string): Promise<boolean> {
     let problem: string;
     try {
-      const response = await fetch(endpoint.url, {
-        ...request,
-        signal: AbortSignal.timeout(this.#settings.publishTimeoutMs),
-      });
-      await response.body?.cancel();
-      if (response.status === 202) return true;
-      problem = `it answered HTTP ${response.status}`;
+      const status = await this.#sender.post(endpoint.url, request.headers, request.body);
+      if (status === 202) return true;
+      problem = `it answered HTTP ${status}`;
       // A 404 means the subscription went away: read the registry afresh next time.
-      if (response.status === 404) this.#directory.invalidate();
+      if (status === 404) this.#directory.invalidate();
     } catch (error) {
-      problem = error instanceof Error ? `${error.message}${causeOf(error)}` : String(error);
+      problem = error instanceof Error ? error.message : String(error);
       this.#directory.invalidate();
     }
     this.#logger.warn(
@@ -253,9 +258,4 @@ class HttpBrokerImpl implements HttpBroker {
     );
     return false;
   }
-}
-
-/** fetch hides the socket error in `cause`: `fetch failed` alone says nothing. */
-function causeOf(error: Error): string {
-  return error.cause instanceof Error ? `: ${error.cause.message}` : "";
 }

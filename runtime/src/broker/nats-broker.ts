@@ -14,7 +14,8 @@
  * die between handling and ack); JetStream drops a repeated publish of the
  * same message id within its duplicate window, so publish retries are safe.
  */
-import type { JetStreamClient, NatsConnection, Subscription as NatsSubscription } from "nats";
+import { randomUUID } from "node:crypto";
+import type { MsgHdrs, NatsConnection, Subscription as NatsSubscription } from "nats";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
@@ -25,7 +26,6 @@ import { durableName, JetStreamConsumer, type JetStreamContext } from "./jetstre
 import { StreamSubjects } from "./jetstream-streams.js";
 import { fromNatsHeaders, toNatsHeaders, type Nats } from "./nats-headers.js";
 import { atMostOnce, ReceivedMessage } from "./received-message.js";
-import { randomUUID } from "node:crypto";
 
 /** JetStream settings: turning them on makes delivery at least once. */
 export interface JetStreamOptions {
@@ -83,7 +83,7 @@ export function createNatsBroker(options: NatsBrokerOptions = {}): Broker {
 interface Connected {
   readonly nats: Nats;
   readonly nc: NatsConnection;
-  readonly jetstream: (JetStreamContext & { js: JetStreamClient }) | undefined;
+  readonly jetstream: JetStreamContext | undefined;
 }
 
 /** What a subscription's unsubscribe does on this backend. */
@@ -189,7 +189,7 @@ class NatsBroker implements Broker {
     }
   }
 
-  async #jetstream(nats: Nats, nc: NatsConnection): Promise<Connected["jetstream"]> {
+  async #jetstream(nats: Nats, nc: NatsConnection): Promise<JetStreamContext> {
     const options = this.options.jetstream ?? {};
     let jsm: Awaited<ReturnType<NatsConnection["jetstreamManager"]>>;
     try {
@@ -276,10 +276,10 @@ class NatsBroker implements Broker {
 
   /** Publishes to the stream, retrying through an outage until publishTimeoutMs; the message id makes retries safe. */
   async #publishDurably(
-    jetstream: NonNullable<Connected["jetstream"]>,
+    jetstream: JetStreamContext,
     topic: string,
     body: Uint8Array,
-    headers: ReturnType<typeof toNatsHeaders>,
+    headers: MsgHdrs,
     id: string,
   ): Promise<void> {
     const deadline = Date.now() + (this.options.publishTimeoutMs ?? natsBrokerDefaults.publishTimeoutMs);
