@@ -52,18 +52,19 @@ describe("handlers that implement only some methods", () => {
     expect((await client.unary({ id: "y" })).id).toBe("served");
   });
 
-  it("strict by default: a missing method is TSM_ERR_HANDLER_METHOD at handle()", () => {
+  it("strict by default: a missing method is TSM_ERR_HANDLER_METHOD, reported by start()", async () => {
     const server = createService({ name: "strict", registry, ...quiet });
     const unaryOnly = { unary: async () => ({ id: "", payload: new Uint8Array(), sequence: 0 }) };
-    let thrown: unknown;
-    try {
-      // @ts-expect-error -- without { partial: true } the type checker wants every method, too
-      server.handle(AlphaDefinition, unaryOnly);
-    } catch (error) {
-      thrown = error;
-    }
+    // @ts-expect-error -- without { partial: true } the type checker wants every method, too
+    server.handle(AlphaDefinition, unaryOnly);
+    const thrown = await server.start().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect(isSetupError(thrown) && thrown.code).toBe("TSM_ERR_HANDLER_METHOD");
     expect((thrown as Error).message).toContain("fixtures.services.v1.Alpha has no method serverStream");
     expect((thrown as Error).message).toContain("{ partial: true }");
+    // Nothing was registered.
+    expect(await registry.getService("strict")).toEqual([]);
   });
 });

@@ -44,6 +44,7 @@ export {
   runUntilSignal,
 } from "./service/lifecycle.js";
 export { resolveServiceSettings } from "./service/settings.js";
+export { serviceLogger, type LoggerIdentity } from "./service/service-logger.js";
 export { count, onOff, oneOf, readFlags, type FlagParser } from "./service/flag-values.js";
 
 // Clients, selection and resilience as the gateway builds them.

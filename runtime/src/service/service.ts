@@ -14,7 +14,7 @@ import {
   protectionSettingsFrom,
   type ProtectionOptions,
 } from "../middleware/protection-settings.js";
-import { createLogger, type Logger } from "../logging/logger.js";
+import type { Logger } from "../logging/logger.js";
 import type { Endpoint, Registry } from "../registry/registry.js";
 import { createGrpcServerTransport } from "../transport/grpc-server.js";
 import { chain, type ClientMiddleware, type ServerHandler, type ServerMiddleware } from "../transport/transport.js";
@@ -29,6 +29,7 @@ import {
   RegistryUse,
   runUntilSignal,
 } from "./lifecycle.js";
+import { serviceLogger } from "./service-logger.js";
 import { tracingServerMiddleware } from "../tracing/server-middleware.js";
 import { resolveTracingSettings } from "../tracing/tracing-settings.js";
 import { TracingUse } from "../tracing/tracing-use.js";
@@ -92,7 +93,8 @@ export interface HandleOptions {
   /**
    * `true` serves a handler that implements only some methods; the others
    * answer UNIMPLEMENTED. Default `false`: a missing method is a SetupError
-   * (TSM_ERR_HANDLER_METHOD) at `handle`, so a forgotten method never ships.
+   * (TSM_ERR_HANDLER_METHOD) that start() rejects with (and run() prints as
+   * one line), so a forgotten method never ships.
    */
   readonly partial?: boolean;
 }
@@ -161,9 +163,11 @@ export function createService(options: ServiceOptions): MicroService {
     options.env ?? process.env,
   );
   const { settings } = config;
-  const logger = options.logger ?? createLogger({ service: options.name, level: settings.logLevel });
   const registry = RegistryUse.of(options.registry, settings);
   const id = `${options.name}-${randomUUID()}`;
+  const { logger, error: loggerError } = options.logger
+    ? { logger: options.logger, error: undefined }
+    : serviceLogger({ service: options.name, version: options.version, node: id }, settings);
   const scope = new AsyncLocalStorage<CallContext>();
   const handled: { service: ServiceDefinition; handler: ServerHandler }[] = [];
   const server = createGrpcServerTransport({
@@ -198,6 +202,7 @@ export function createService(options: ServiceOptions): MicroService {
     tracing,
   });
 
+  let handlerError: SetupError | undefined;
   let registration: Registration | undefined;
   let address: string | undefined;
   let metricsAddress: string | undefined;
@@ -215,7 +220,11 @@ export function createService(options: ServiceOptions): MicroService {
       const fn = (handler as Record<string, unknown>)[localName];
       if (typeof fn === "function") byPath.set(method.path, fn.bind(handler) as MethodFunction);
       else if (handleOptions.partial) byPath.set(method.path, unimplemented(method));
-      else throw new SetupError("TSM_ERR_HANDLER_METHOD", definition.typeName, localName, method.name);
+      else {
+        // Reported by start(), as a bad flag is: run() prints it as one line, not a stack from main's top level.
+        handlerError ??= new SetupError("TSM_ERR_HANDLER_METHOD", definition.typeName, localName, method.name);
+        return;
+      }
     }
     const dispatch: ServerHandler = (call) => {
       const fn = byPath.get(call.method.path);
@@ -233,7 +242,8 @@ export function createService(options: ServiceOptions): MicroService {
   }
 
   async function start(): Promise<void> {
-    if (flagError) throw flagError;
+    const setupError = flagError ?? loggerError ?? handlerError;
+    if (setupError) throw setupError;
     if (stopping) throw new Error(`${options.name} was stopped; create a new service to start again`);
     await registry.ready();
     await tracing.start();

@@ -1,3 +1,5 @@
+import { SetupError } from "../errors/setup-error.js";
+import type { LoggerOptions } from "../logging/logger.js";
 import { registryDefaults } from "../registry/registry.js";
 import { ratio, traceEndpoint, traceProtocol, type TraceProtocol } from "../tracing/tracing-settings.js";
 import { byteSize, count, duration as durationIn, oneOf, readFlags, type FlagParser } from "./flag-values.js";
@@ -39,6 +41,16 @@ export interface ServiceSettings {
    */
   readonly metricsAddress: string | undefined;
   readonly logLevel: string;
+  /** `json` (default) or `pretty` (development; needs pino-pretty). */
+  readonly logFormat: "json" | "pretty";
+  /** A file to log to instead of stdout, rotated by the `logRotate*` settings. */
+  readonly logFile: string | undefined;
+  /** Rotates the log file at this size, such as `10m`. */
+  readonly logRotateSize: string | undefined;
+  /** Rotates the log file `daily`, `hourly`, or every so many milliseconds. */
+  readonly logRotateFrequency: string | undefined;
+  /** Rotated log files kept besides the current one. */
+  readonly logRotateKeep: number | undefined;
   /**
    * Exports spans to this OTLP/HTTP collector (`--trace_endpoint`), over
    * OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT. Unset: spans are made and propagated, not exported.
@@ -72,6 +84,11 @@ export const defaultServiceSettings: ServiceSettings = {
   shutdownGraceMs: 10_000,
   metricsAddress: undefined,
   logLevel: "info",
+  logFormat: "json",
+  logFile: undefined,
+  logRotateSize: undefined,
+  logRotateFrequency: undefined,
+  logRotateKeep: undefined,
   traceEndpoint: undefined,
   traceProtocol: undefined,
   traceSamplerRatio: undefined,
@@ -87,6 +104,19 @@ const optionalDuration = (value: string, source: string) =>
   ["none", "off", "0"].includes(value.trim().toLowerCase()) ? undefined : duration(value, source);
 const compression = (value: string, source: string) =>
   oneOf(value, source, ["gzip", "identity"]) as "gzip" | "identity";
+
+/** A size as pino-roll reads it: a number of megabytes, or with `k`, `m` or `g`. */
+function rotateSize(value: string, source: string): string {
+  if (/^\d+(\.\d+)?[kmg]?$/i.test(value.trim())) return value.trim().toLowerCase();
+  throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), "use a size such as 500k, 10m or 1g");
+}
+
+/** `daily`, `hourly`, or a number of milliseconds. */
+function rotateFrequency(value: string, source: string): string {
+  const v = value.trim().toLowerCase();
+  if (v === "daily" || v === "hourly" || /^\d+$/.test(v)) return v;
+  throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), "use daily, hourly or a number of milliseconds");
+}
 
 const registries = ["local", "etcd", "memory"];
 const selectors = ["roundrobin", "round_robin", "random", "leastinflight", "least_inflight", "p2c"];
@@ -118,6 +148,11 @@ const flags: Record<string, Parser> = {
   shutdown_grace: (v, s) => ({ shutdownGraceMs: duration(v, s) }),
   metrics_address: (v) => ({ metricsAddress: v.trim().toLowerCase() === "off" ? "off" : v.trim() }),
   log_level: (v, s) => ({ logLevel: oneOf(v, s, ["trace", "debug", "info", "warn", "error", "fatal", "silent"]) }),
+  log_format: (v, s) => ({ logFormat: oneOf(v, s, ["json", "pretty"]) as "json" | "pretty" }),
+  log_file: (v) => ({ logFile: v }),
+  log_rotate_size: (v, s) => ({ logRotateSize: rotateSize(v, s) }),
+  log_rotate_frequency: (v, s) => ({ logRotateFrequency: rotateFrequency(v, s) }),
+  log_rotate_keep: (v, s) => ({ logRotateKeep: count(v, s, 0) }),
   trace_endpoint: (v, s) => ({ traceEndpoint: traceEndpoint(v, s) }),
   trace_protocol: (v, s) => ({ traceProtocol: traceProtocol(v, s) }),
   trace_sampler_ratio: (v, s) => ({ traceSamplerRatio: ratio(v, s) }),
@@ -160,4 +195,18 @@ export function serverTransportSettings(settings: ServiceSettings) {
     maxReceiveMessageBytes: settings.serverMaxRecvMsgSize,
     maxSendMessageBytes: settings.serverMaxSendMsgSize,
   } as const;
+}
+
+/** The logger options these settings select: level, format and a rotated file. */
+export function loggerSettings(settings: ServiceSettings): Pick<LoggerOptions, "level" | "format" | "file"> {
+  const { logFile, logRotateSize, logRotateFrequency, logRotateKeep } = settings;
+  const file = logFile
+    ? {
+        path: logFile,
+        ...(logRotateSize ? { size: logRotateSize } : {}),
+        ...(logRotateFrequency ? { frequency: logRotateFrequency } : {}),
+        ...(logRotateKeep === undefined ? {} : { keep: logRotateKeep }),
+      }
+    : undefined;
+  return { level: settings.logLevel, format: settings.logFormat, ...(file ? { file } : {}) };
 }
