@@ -9,6 +9,7 @@ import { findWorkspace } from "./cli/workspace.js";
 import { routesCommand } from "./cli/routes-command.js";
 import { clientArgs, clientFlags, getService, healthOf, listServices, withRegistry } from "./cli/registry-commands.js";
 import { failCommand } from "./cli/fail.js";
+import { configCommands } from "./cli/config-command.js";
 import { parseStaticTarget, watchTargets, writeTargetsOnce } from "./cli/prometheus-targets.js";
 import { templateInit, templateRevert } from "./cli/template-command.js";
 import { newFlags, runNew } from "./cli/new-cli.js";
@@ -140,6 +141,7 @@ await yargs(hideBin(process.argv))
       await apiCommand(process.argv.slice(3)).run();
     },
   )
+  .command("config", "read, write and watch settings in etcd (the config centre)", configCommands)
   .command("list services", "list the services in the registry", registryFlags, async (argv) => {
     process.stdout.write(await withRegistry(rawArgs(argv), listServices));
   })

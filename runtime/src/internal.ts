@@ -82,6 +82,17 @@ export { metricsRegistry, type MetricsRegistry } from "./metrics/process-registr
 export { httpRequestMetrics, type HttpRequestObserver } from "./metrics/http-metrics.js";
 export { metricsListenAddress } from "./service/settings.js";
 
+// The config commands of the CLI (tsmicro config get|set|del|watch|import); they load etcd3 on first use.
+export {
+  configAddresses,
+  configDelete,
+  configGet,
+  configImport,
+  configSet,
+  configWatch,
+  type ConfigCommandOptions,
+} from "./config/config-commands.js";
+
 // The grpc.health.v1 client, generated into the runtime.
 export { HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health.js";
 export { HealthDefinition, type HealthClient } from "./gen/grpc/health/v1/health.micro.js";

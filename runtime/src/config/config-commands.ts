@@ -1,0 +1,183 @@
+/**
+ * What `tsmicro config get|set|del|watch|import` do against etcd, as
+ * functions the CLI calls: the command file only parses flags. Paths are
+ * dotted (`database.url`); values print as JSON with secrets shown as
+ * `[secret]` unless asked otherwise. etcd3 is loaded on first use.
+ */
+import { readFile } from "node:fs/promises";
+import { SetupError } from "../errors/setup-error.js";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import type { ConfigTree, ConfigValue } from "./config.js";
+import type { EtcdConfigStore } from "./etcd-config-store.js";
+import { configPrefix } from "./etcd-source.js";
+import { formatPath, parseLooseValue, splitPath, valueAt } from "./key-paths.js";
+import { treeOfLeaves } from "./merge-layers.js";
+import { formatOf, parseConfigText } from "./parse-config-text.js";
+import { SecretPaths } from "./secrets.js";
+
+/** Where the settings are and how to print them: the flags every config command takes. */
+export interface ConfigCommandOptions {
+  /** etcd endpoints; empty for `127.0.0.1:2379`. */
+  readonly addresses: readonly string[];
+  /** The service whose settings: prefix `/micro/config/<service>/`. */
+  readonly service?: string | undefined;
+  /** The key prefix instead of the service's. */
+  readonly prefix?: string | undefined;
+  /** Print secret values as they are. */
+  readonly showSecrets?: boolean;
+  /** Dotted paths to treat as secret besides credential-named keys. */
+  readonly secrets?: readonly string[];
+}
+
+/** One change as `tsmicro config watch` prints it, one JSON line each. */
+export interface PrintedChange {
+  readonly action: "put" | "delete";
+  readonly path: string;
+  readonly key: string;
+  readonly value?: ConfigValue;
+}
+
+/** `tsmicro config get [PATH]`: the subtree or value at `path` (all settings for none) as indented JSON. */
+export async function configGet(options: ConfigCommandOptions, path = ""): Promise<string> {
+  return withStore(options, async (store) => {
+    const segments = splitPath(path);
+    const tree = treeOfLeaves((await store.read(segments)).entries);
+    const value = valueAt(tree, segments);
+    if (value === undefined) {
+      if (segments.length === 0) return "{}\n";
+      throw new TsmicroError(Code.NOT_FOUND, `no setting ${path} under ${store.prefix} in etcd at ${store.where}`);
+    }
+    return `${JSON.stringify(printable(options, value as ConfigValue, segments), null, 2)}\n`;
+  });
+}
+
+/** `tsmicro config set PATH VALUE`: VALUE is JSON when it parses (`8080`, `true`, `{"a":1}`), else a string. */
+export async function configSet(options: ConfigCommandOptions, path: string, value: string): Promise<string> {
+  const segments = requirePath(path, "set");
+  return withStore(options, async (store) => {
+    const written = await store.put(segments, parseLooseValue(value));
+    return `set ${path} (${written === 1 ? store.keyOf(segments) : `${written} keys under ${store.keyOf(segments)}/`})\n`;
+  });
+}
+
+/** `tsmicro config del PATH`: deletes the setting and everything under it; an error when there is none. */
+export async function configDelete(options: ConfigCommandOptions, path: string): Promise<string> {
+  const segments = requirePath(path, "del");
+  return withStore(options, async (store) => {
+    const deleted = await store.delete(segments);
+    if (deleted === 0)
+      throw new TsmicroError(Code.NOT_FOUND, `no setting ${path} under ${store.prefix} in etcd at ${store.where}`);
+    return `deleted ${path} (${deleted} ${deleted === 1 ? "key" : "keys"})\n`;
+  });
+}
+
+/**
+ * `tsmicro config import FILE`: a JSON or YAML file written as one key per
+ * leaf under the prefix, in one transaction. With `replace`, keys under the
+ * prefix the file does not hold are deleted, so etcd ends up equal to it.
+ */
+export async function configImport(options: ConfigCommandOptions, file: string, replace = false): Promise<string> {
+  const tree = await readSettingsFile(file);
+  return withStore(options, async (store) => {
+    const { written, deleted } = await store.putTree(tree, { replace });
+    return `imported ${written} ${written === 1 ? "key" : "keys"} from ${file} into ${store.prefix}${
+      replace ? ` (deleted ${deleted} not in the file)` : ""
+    }\n`;
+  });
+}
+
+/**
+ * `tsmicro config watch [PATH]`: calls `print` with each change at or under
+ * `path` as one JSON line, until `signal` aborts.
+ */
+export async function configWatch(
+  options: ConfigCommandOptions,
+  path: string,
+  print: (line: string) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const segments = splitPath(path);
+  await withStore(options, async (store) => {
+    const { revision } = await store.read(segments);
+    const under = (changed: readonly string[]) => segments.every((segment, i) => changed[i] === segment);
+    const watch = store.watch(revision, {
+      changes(changes) {
+        for (const change of changes) {
+          if (!under(change.segments)) continue;
+          const line: PrintedChange =
+            change.action === "delete" || change.value === undefined
+              ? { action: "delete", path: formatPath(change.segments), key: change.key }
+              : {
+                  action: "put",
+                  path: formatPath(change.segments),
+                  key: change.key,
+                  value: printable(options, change.value, change.segments),
+                };
+          print(`${JSON.stringify(line)}\n`);
+        }
+      },
+      resync() {
+        // Changes missed while etcd compacted are not replayed; say so rather than pretend.
+        print(`${JSON.stringify({ action: "resync", path: path || "(root)" })}\n`);
+      },
+    });
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    await watch.close();
+  });
+}
+
+/** The etcd addresses from `--registry_address`, else `TSMICRO_REGISTRY_ADDRESS` or `MICRO_REGISTRY_ADDRESS`. */
+export function configAddresses(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string[] {
+  const value = flag ?? env.TSMICRO_REGISTRY_ADDRESS ?? env.MICRO_REGISTRY_ADDRESS ?? "";
+  return value
+    .split(",")
+    .map((address) => address.trim())
+    .filter(Boolean);
+}
+
+/** Reads a JSON or YAML settings file; errors name the file (and line and column). */
+export async function readSettingsFile(file: string): Promise<ConfigTree> {
+  const format = formatOf(file);
+  if (!format) throw new SetupError("TSM_ERR_CONFIG_FILE", file, "unknown format; name the file .json, .yaml or .yml");
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "the file does not exist" : String(error);
+    throw new SetupError("TSM_ERR_CONFIG_FILE", file, reason);
+  }
+  return parseConfigText(text, file, format);
+}
+
+async function withStore<T>(options: ConfigCommandOptions, use: (store: EtcdConfigStore) => Promise<T>): Promise<T> {
+  const { openEtcdConfigStore } = await import("./etcd-config-store.js");
+  const store = await openEtcdConfigStore({
+    addresses: options.addresses,
+    prefix: configPrefix(options.service, options.prefix),
+    dialTimeoutMs: 3_000,
+    unreachableHint: "start etcd, or pass its endpoints with --registry_address",
+  });
+  try {
+    return await use(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function printable(options: ConfigCommandOptions, value: ConfigValue, segments: readonly string[]): ConfigValue {
+  if (options.showSecrets) return value;
+  return new SecretPaths(options.secrets).redactValue(value, segments);
+}
+
+function requirePath(path: string, command: string): string[] {
+  const segments = splitPath(path);
+  if (segments.length === 0 || segments.some((segment) => segment === ""))
+    throw new TsmicroError(
+      Code.INVALID_ARGUMENT,
+      `config ${command} needs a dotted setting path such as database.url, not ${JSON.stringify(path)}`,
+    );
+  return segments;
+}

@@ -1,0 +1,313 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { Etcd3 } from "etcd3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { createConfig } from "../runtime/src/config/create-config.js";
+import { etcdSource } from "../runtime/src/config/etcd-source.js";
+import { isSetupError } from "../runtime/src/errors/setup-error.js";
+import { createLogger } from "../runtime/src/logging/logger.js";
+import { bins, repoRoot, run } from "./support/cli.js";
+import { closedPort, etcdProgram, startEtcdCluster, type EtcdCluster } from "./support/etcd.js";
+import { killAllNodes, startNode } from "./support/nodes.js";
+
+const describeEtcd = etcdProgram ? describe : describe.skip;
+
+/** Waits until `check` returns a value, polling; fails after `timeoutMs`. */
+async function until<T>(check: () => T | undefined, what: string, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = check();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** JSON lines printed so far. */
+function jsonLines(text: string): Record<string, unknown>[] {
+  return text.split("\n").flatMap((line) => {
+    try {
+      return [JSON.parse(line) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** A logger writing into an array, through the real logger and its redaction. */
+function capturedLogger() {
+  const raw: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      raw.push(...chunk.toString().split("\n").filter(Boolean));
+      done();
+    },
+  });
+  return { logger: createLogger({ destination }), raw };
+}
+
+describeEtcd("config on a real etcd", () => {
+  let cluster: EtcdCluster;
+  let etcd: Etcd3;
+  let dir = "";
+  const key = (service: string, path: string) => `/micro/config/${service}/${path}`;
+
+  beforeAll(async () => {
+    cluster = await startEtcdCluster({ members: 1 });
+    etcd = new Etcd3({ hosts: [...cluster.endpoints] });
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-config-etcd-"));
+  });
+
+  afterAll(async () => {
+    await killAllNodes();
+    etcd?.close();
+    await cluster?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("an etcd change reaches a running service's watcher within a second", async () => {
+    await etcd.put(key("users", "http/port")).value("8080");
+    await etcd.put(key("users", "database/url")).value('"postgres://db-1/users"');
+    await etcd.put(key("users", "database/password")).value('"first-password"');
+    const node = await startNode("test/fixtures/config-node.ts", [cluster.endpoints[0]!, "users"]);
+    expect(jsonLines(node.output()).find((line) => line.msg === "config-node started")?.port).toBe(8080);
+
+    // Three changes, each timed from just before the put to the watcher's call in the other process.
+    for (const port of [8081, 8082, 8083]) {
+      const putAt = Date.now();
+      await etcd.put(key("users", "http/port")).value(String(port));
+      const change = await until(
+        () => jsonLines(node.output()).find((line) => line.event === "changed" && line.port === port),
+        `the watcher's call for port ${port}`,
+      );
+      expect(change.previous).toBe(port - 1);
+      expect(Number(change.at) - putAt).toBeLessThan(1_000);
+    }
+
+    // A secret's change reaches the watcher too, and the service's own log names the key, never the value.
+    await etcd.put(key("users", "database/url")).value('"postgres://app:new-secret@db-2/users"');
+    await until(
+      () => jsonLines(node.output()).find((line) => line.event === "changed" && line.path === "database.url"),
+      "the database.url watcher's call",
+    );
+    const logged = jsonLines(node.output()).filter((line) => line.msg === "configuration changed");
+    expect(logged.at(-1)?.changed).toEqual(["database.url"]);
+    expect(node.output()).not.toContain("new-secret");
+    node.kill("SIGTERM");
+    await node.exited;
+  });
+
+  it("rejects a bad value with an error naming the key and the etcd key, keeping the old value", async () => {
+    await etcd.delete().prefix(key("orders", "")).exec();
+    await etcd.put(key("orders", "http/port")).value("9000");
+    await etcd.put(key("orders", "database/url")).value('"postgres://db/orders"');
+    const { logger, raw } = capturedLogger();
+    const config = createConfig({
+      schema: z.object({
+        http: z.object({ port: z.number().int().max(65_535) }),
+        database: z.object({ url: z.string().startsWith("postgres://") }),
+      }),
+      sources: [etcdSource({ addresses: cluster.endpoints, service: "orders" })],
+      logger,
+    });
+    await config.start();
+    const ports: number[] = [];
+    config.watch("http.port", (port) => ports.push(port));
+    try {
+      await etcd.put(key("orders", "http/port")).value('"nine thousand"');
+      const line = await until(() => raw.find((text) => text.includes("TSM_ERR_CONFIG_INVALID")), "the rejection");
+      const rejected = JSON.parse(line) as { msg: string; problems: string[] };
+      expect(rejected.msg).toBe(
+        "configuration change from etcd /micro/config/orders/ rejected; the previous configuration stays",
+      );
+      expect(rejected.problems).toEqual([
+        "http.port: Invalid input: expected number, received string (set by etcd /micro/config/orders/http/port)",
+      ]);
+      expect(config.get("http.port")).toBe(9000);
+
+      // Deleting the key leaves the setting unset, which the schema refuses too; the old value still stays.
+      await etcd.delete().key(key("orders", "http/port")).exec();
+      await until(
+        () => (raw.filter((text) => text.includes("TSM_ERR_CONFIG_INVALID")).length === 2 ? true : undefined),
+        "the second rejection",
+      );
+      expect(raw.at(-1)).toContain('"problems":["http: Invalid input: expected object, received undefined"]');
+      expect(config.get("http.port")).toBe(9000);
+
+      // A good value goes through.
+      await etcd.put(key("orders", "http/port")).value("9001");
+      await until(() => (ports.length > 0 ? true : undefined), "the good change");
+      expect(ports).toEqual([9001]);
+    } finally {
+      await config.stop();
+    }
+  });
+
+  it("fails to start with a SetupError when the settings in etcd do not validate, naming each key", async () => {
+    await etcd.put(key("bad", "http/port")).value("70000");
+    const config = createConfig({
+      schema: z.object({ http: z.object({ port: z.number().max(65_535) }), name: z.string() }),
+      sources: [etcdSource({ addresses: cluster.endpoints, service: "bad" })],
+      logger: capturedLogger().logger,
+    });
+    const error: unknown = await config.start().catch((caught: unknown) => caught);
+    expect(isSetupError(error) && error.code).toBe("TSM_ERR_CONFIG_INVALID");
+    expect((error as Error).message).toBe(
+      "the configuration does not match its schema: http.port: Too big: expected number to be <=65535 (set by etcd /micro/config/bad/http/port); name: Invalid input: expected string, received undefined",
+    );
+  });
+
+  it("says loudly when etcd cannot be reached at start", async () => {
+    const port = await closedPort();
+    const config = createConfig({
+      schema: z.object({}),
+      sources: [etcdSource({ addresses: [`127.0.0.1:${port}`], service: "x", dialTimeoutMs: 500 })],
+      logger: capturedLogger().logger,
+    });
+    const error: unknown = await config.start().catch((caught: unknown) => caught);
+    expect(isSetupError(error) && error.code).toBe("TSM_ERR_CONFIG_UNREACHABLE");
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^the etcd config source at 127\\.0\\.0\\.1:${port} cannot be reached \\(.+\\); start etcd, or correct the config source's addresses$`,
+      ),
+    );
+  });
+
+  describe("tsmicro config", () => {
+    const tsmicro = (...args: string[]) =>
+      run("node", [bins.tsmicro, "config", ...args, "--registry_address", cluster.endpoints[0]!]);
+    const settings = {
+      database: { url: "postgres://app:db-pass@db/catalog", password: "s3cret-pw", pool: { max: 20, idleMs: 5000 } },
+      http: { port: 8080, cors: ["https://a.example", "https://b.example"], tls: false },
+      name: "catalog",
+      limits: { perUser: null },
+    };
+
+    it("import FILE then get round-trips the file, secrets shown only when asked", async () => {
+      const file = join(dir, "catalog.yaml");
+      await writeFile(
+        file,
+        [
+          "database:",
+          "  url: postgres://app:db-pass@db/catalog",
+          "  password: s3cret-pw",
+          "  pool: { max: 20, idleMs: 5000 }",
+          "http:",
+          "  port: 8080",
+          "  cors: [https://a.example, https://b.example]",
+          "  tls: false",
+          "name: catalog",
+          "limits:",
+          "  perUser: null",
+        ].join("\n"),
+      );
+      const imported = await tsmicro("import", file, "--service", "catalog");
+      expect(imported, imported.stderr).toMatchObject({
+        code: 0,
+        stdout: `imported 9 keys from ${file} into /micro/config/catalog/\n`,
+      });
+      const stored = await etcd.get(key("catalog", "database/pool/max")).string();
+      expect(stored).toBe("20");
+
+      // Independent reads run side by side: each CLI start costs seconds on a busy machine.
+      const [shown, hidden, marked] = await Promise.all([
+        tsmicro("get", "--service", "catalog", "--show_secrets"),
+        tsmicro("get", "--service", "catalog"),
+        tsmicro("get", "http", "--service", "catalog", "--secret", "http.port"),
+      ]);
+      expect(shown.code, shown.stderr).toBe(0);
+      expect(JSON.parse(shown.stdout)).toEqual(settings);
+
+      expect(JSON.parse(hidden.stdout)).toEqual({
+        ...settings,
+        database: { ...settings.database, url: "postgres://app:[secret]@db/catalog", password: "[secret]" },
+      });
+      expect(hidden.stdout).not.toContain("s3cret-pw");
+      expect(hidden.stdout).not.toContain("db-pass");
+
+      expect(JSON.parse(marked.stdout)).toEqual({ ...settings.http, port: "[secret]" });
+    });
+
+    it("set, del and watch: each change printed as a JSON line until interrupted", async () => {
+      const watcher = spawn(
+        process.execPath,
+        [bins.tsmicro, "config", "watch", "feature", "--service", "shop", "--registry_address", cluster.endpoints[0]!],
+        { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let output = "";
+      watcher.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      watcher.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => watcher.once("exit", (code) => resolve(code)));
+      try {
+        // The watch starts once etcd answers; a change made before that is not printed, so wait for a canary.
+        const canaryDeadline = Date.now() + 10_000;
+        while (!output.includes('"feature.canary"') && Date.now() < canaryDeadline) {
+          await etcd.put(key("shop", "feature/canary")).value("1");
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        expect(
+          await tsmicro("set", "feature.flags", '{"beta":true,"apiToken":"tok-1234"}', "--service", "shop"),
+        ).toMatchObject({
+          code: 0,
+          stdout: "set feature.flags (2 keys under /micro/config/shop/feature/flags/)\n",
+        });
+        // Outside the watched path: not printed.
+        await etcd.put(key("shop", "other/value")).value('"x"');
+        expect(await tsmicro("del", "feature.flags", "--service", "shop")).toMatchObject({
+          code: 0,
+          stdout: "deleted feature.flags (2 keys)\n",
+        });
+        await until(
+          () => (output.split("\n").filter((line) => line.includes('"delete"')).length === 2 ? true : undefined),
+          "the deletes",
+        );
+        const changes = jsonLines(output).filter((line) => line.path !== "feature.canary");
+        expect(changes).toEqual([
+          { action: "put", path: "feature.flags.beta", key: "/micro/config/shop/feature/flags/beta", value: true },
+          {
+            action: "put",
+            path: "feature.flags.apiToken",
+            key: "/micro/config/shop/feature/flags/apiToken",
+            value: "[secret]",
+          },
+          // etcd deletes a range in key order.
+          { action: "delete", path: "feature.flags.apiToken", key: "/micro/config/shop/feature/flags/apiToken" },
+          { action: "delete", path: "feature.flags.beta", key: "/micro/config/shop/feature/flags/beta" },
+        ]);
+        expect(output).not.toContain("tok-1234");
+      } finally {
+        watcher.kill("SIGINT");
+      }
+      expect(await exited).toBe(0);
+    });
+
+    it("errors are one line and exit 1: a missing key, a bad file, an unreachable etcd", async () => {
+      const bad = join(dir, "bad.json");
+      await writeFile(bad, '{\n  "a": 1,\n  "b" 2\n}\n');
+      const port = await closedPort();
+      const [missing, parse, down] = await Promise.all([
+        tsmicro("get", "no.such.key", "--service", "catalog"),
+        tsmicro("import", bad, "--service", "catalog"),
+        run("node", [bins.tsmicro, "config", "get", "--registry_address", `127.0.0.1:${port}`]),
+      ]);
+      expect(missing).toMatchObject({ code: 1, stdout: "" });
+      expect(missing.stderr).toBe(
+        `tsmicro: no setting no.such.key under /micro/config/catalog/ in etcd at ${cluster.endpoints[0]}\n`,
+      );
+
+      expect(parse.code).toBe(1);
+      expect(parse.stderr).toMatch(new RegExp(`^tsmicro: ${bad}:3:7: not valid JSON: .+\\n$`));
+
+      expect(down.code).toBe(1);
+      expect(down.stderr).toMatch(
+        new RegExp(
+          `^tsmicro: the etcd config source at 127\\.0\\.0\\.1:${port} cannot be reached \\(.+\\); start etcd, or pass its endpoints with --registry_address\\n$`,
+        ),
+      );
+    });
+  });
+});
