@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import { type DestinationStream, type Logger as PinoLogger, type LoggerOptions as PinoOptions, pino } from "pino";
 import { SetupError } from "../errors/setup-error.js";
+import { activeTraceFields } from "../tracing/active-trace-fields.js";
 import { redactField, redactText, redactValue } from "./redact.js";
 
 /** Structured logging, as pino's interface: an object of fields, then a message. */
@@ -38,7 +39,7 @@ export interface LoggerOptions {
   readonly format?: "json" | "pretty";
   /** Writes to a rotated file instead of stdout. */
   readonly file?: LogFileOptions;
-  /** Fields added to each line when it is written, such as the trace and span ids of the call being served. */
+  /** Fields added to each line when it is written; the trace and span ids of the call being served always are. */
   readonly mixin?: () => object | undefined;
   /** Where lines go instead of stdout, for tests and embedding. */
   readonly destination?: DestinationStream;
@@ -53,6 +54,7 @@ export interface LoggerOptions {
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const { mixin } = options;
+  // Every line of a traced call carries its trace_id and span_id, whoever logs it.
   const settings: PinoOptions = {
     level: options.level ?? "info",
     base: baseFields(options),
@@ -64,7 +66,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       msg: (message: unknown) => (typeof message === "string" ? redactText(message) : message),
       err: (error: unknown) => redactValue(error instanceof Error ? pino.stdSerializers.err(error) : error),
     },
-    ...(mixin ? { mixin: () => mixin() ?? {} } : {}),
+    mixin: mixin ? () => ({ ...activeTraceFields(), ...mixin() }) : () => activeTraceFields() ?? {},
   };
   const stream = options.destination ?? destination(options);
   return redactChildBindings(stream ? pino(settings, stream) : pino(settings));
