@@ -17,6 +17,7 @@ import {
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import {
   Code,
+  connect,
   createMemoryRegistry,
   createService,
   silentLogger,
@@ -26,7 +27,7 @@ import {
   type MicroService,
   type Registry,
 } from "@tsmicro/runtime";
-import { createGateway, type Gateway } from "@tsmicro/gateway";
+import { createGateway, createWebService, type Gateway } from "@tsmicro/gateway";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { buildImage } from "../bin/cli/buf-image.js";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
@@ -217,6 +218,7 @@ function plain(value: unknown): string | number | boolean {
 
 /** The gateway, `front` and `back` (`backs` of them), all exporting to the receiver. */
 interface System {
+  readonly registry: Registry;
   readonly gateway: Gateway;
   readonly front: MicroService;
   readonly backs: MicroService[];
@@ -286,6 +288,7 @@ async function startSystem(
   await gateway.start();
   let stopped: Promise<void> | undefined;
   const system: System = {
+    registry,
     gateway,
     front,
     backs,
@@ -499,5 +502,57 @@ describe("tracing", () => {
         logger: silentLogger(),
       }),
     ).toThrow(/--trace_protocol has an invalid value "grpc".*http\/protobuf/);
+  });
+
+  it("traces connect()'s calls from a script, the SDK loaded on the first call", async () => {
+    const system = await startSystem({});
+    const client = connect({
+      registry: system.registry,
+      args: [],
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: "nightly-job" },
+      logger: silentLogger(),
+    });
+    const answer = await client.client(AlphaDefinition, "back").unary({ id: "job", payload: new Uint8Array() });
+    expect(answer.id).toBe("back:job");
+    await client.stop();
+    await system.stop();
+
+    const spans = receiver.spans;
+    const call = only(spans, "the script's call span", (s) => s.service === "nightly-job" && s.parentSpanId === "");
+    expect(call).toMatchObject({ kind: "client", name: unary });
+    const attempt = only(spans, "its attempt", (s) => s.parentSpanId === call.spanId);
+    only(
+      spans,
+      "back's SERVER span under the attempt",
+      (s) => s.parentSpanId === attempt.spanId && s.service === "back",
+    );
+  });
+
+  it("gives web services a SERVER span per request, a child of the gateway's when proxied by --handler web", async () => {
+    const registry = createMemoryRegistry();
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url };
+    const web = createWebService({ name: "hello", registry, args: [], env, logger: silentLogger() });
+    web.app.get("/hello/:who", async (request) => ({ traceparent: request.headers.traceparent }));
+    await web.start();
+    const gateway = createGateway({
+      registry,
+      args: ["--address=127.0.0.1:0", "--handler=web"],
+      env,
+      logger: silentLogger(),
+    });
+    await gateway.start();
+    const response = await fetch(`${gateway.url}/hello/ada`);
+    const body = (await response.json()) as { traceparent?: string };
+    await gateway.stop();
+    await web.stop();
+
+    const spans = receiver.spans;
+    const proxied = only(spans, "the gateway's SERVER span", (s) => s.service === "api" && s.kind === "server");
+    const served = only(spans, "the web service's SERVER span", (s) => s.service === "hello" && s.kind === "server");
+    expect(served.parentSpanId).toBe(proxied.spanId);
+    expect(served.traceId).toBe(proxied.traceId);
+    expect(served.name).toBe("GET /hello/:who");
+    expect(served.attributes).toMatchObject({ "http.route": "/hello/:who", "http.response.status_code": 200 });
+    expect(body.traceparent).toBe(`00-${proxied.traceId}-${proxied.spanId}-01`);
   });
 });

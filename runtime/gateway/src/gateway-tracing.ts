@@ -22,8 +22,13 @@ export class HttpTracing {
     this.#tracing = tracing;
   }
 
-  /** Adds the hook that starts each request's span. Before listen; with tracing disabled it adds nothing. */
-  mount(app: FastifyInstance): void {
+  /**
+   * Adds the hooks that start each request's span and make it active for the handler. Before
+   * routes are added; with tracing disabled it adds nothing. `forwardTrace` rewrites the
+   * request's `traceparent`/`tracestate` to name this span, for a proxy that forwards the
+   * client's headers (the node's span is then this one's child, not its sibling).
+   */
+  mount(app: FastifyInstance, options: { readonly forwardTrace?: boolean } = {}): void {
     if (!this.#tracing.enabled) return;
     app.addHook("onRequest", (request, reply, done) => {
       const tracing = this.#tracing.current();
@@ -37,11 +42,17 @@ export class HttpTracing {
         clientAddress: request.ip,
       });
       this.#spans.set(request, span);
+      // A route fastify matched is a template already; the gateway's catch-all names its own later.
+      const template = request.routeOptions.url;
+      if (template !== undefined && template !== "/*") span.setRoute(template);
+      if (options.forwardTrace) forwardTraceHeaders(request, span.traceHeaders());
       void reply.header("traceresponse", span.traceResponse);
       const response = reply.raw;
       response.once("close", () => span.end(response.statusCode, response.writableFinished));
       span.run(done);
     });
+    // A body is read in the socket's own async context, so the span is made active again for the handler.
+    app.addHook("preHandler", (request, _reply, done) => this.run(request, done));
   }
 
   /** Names the route `request` matched, as a template (`/v1/{name=shelves/*}`), for `http.route` and the span name. */
@@ -62,4 +73,11 @@ export class HttpTracing {
     const detail: JsonValue = { "@type": requestInfoType, requestId: span.traceId };
     return { ...body, details: [...body.details, detail] };
   }
+}
+
+/** The request's trace headers replaced by `headers` (a `tracestate` the span has none of is dropped). */
+function forwardTraceHeaders(request: FastifyRequest, headers: Record<string, string>): void {
+  const raw = request.raw.headers;
+  delete raw.tracestate;
+  Object.assign(raw, headers);
 }

@@ -12,7 +12,10 @@ import {
   RegistryUse,
   resolveServiceSettings,
   runUntilSignal,
+  resolveTracingSettings,
+  TracingUse,
 } from "@tsmicro/runtime/internal";
+import { HttpTracing } from "./gateway-tracing.js";
 
 /** Options of createWebService. Settings given here are overridden by environment and flags, as for createService. */
 export interface WebServiceOptions {
@@ -60,15 +63,22 @@ export interface WebService {
  * createService.
  */
 export function createWebService(options: WebServiceOptions): WebService {
-  const { value: settings, error: flagError } = readOrDefer(
-    (args, env) => resolveServiceSettings(options.settings ?? {}, args, env),
+  const { value: config, error: flagError } = readOrDefer(
+    (args, env) => {
+      const settings = resolveServiceSettings(options.settings ?? {}, args, env);
+      return { settings, tracing: resolveTracingSettings(options.name, settings, env) };
+    },
     options.args ?? process.argv.slice(2),
     options.env ?? process.env,
   );
+  const { settings } = config;
   const logger = options.logger ?? createLogger({ service: options.name, level: settings.logLevel });
   const registry = RegistryUse.of(options.registry, settings);
   const id = `${options.name}-${randomUUID()}`;
   const app = fastify();
+  // A SERVER span per request, on unless OTEL_SDK_DISABLED=true; the SDK loads at start.
+  const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id });
+  new HttpTracing(tracing).mount(app);
   // Every connection, upgraded ones (WebSockets) included, so stop can cut what outlives the grace period.
   const connections = new Set<Socket>();
   app.server.on("connection", (socket: Socket) => {
@@ -101,6 +111,7 @@ export function createWebService(options: WebServiceOptions): WebService {
     if (flagError) throw flagError;
     if (stopping) throw new Error(`${options.name} was stopped; create a new web service to start again`);
     await registry.ready();
+    await tracing.start();
     await ensureCanListen(settings.serverAddress, "--server_address");
     const { host, port } = splitHostPort(settings.serverAddress);
     try {
@@ -135,6 +146,7 @@ export function createWebService(options: WebServiceOptions): WebService {
     await starting?.catch(() => undefined);
     await registration?.stop();
     await close();
+    await tracing.stop();
     await registry.release();
     logger.info({ id }, `${options.name} stopped`);
   }

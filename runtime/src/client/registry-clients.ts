@@ -45,7 +45,10 @@ export interface RegistryClientsOptions {
   readonly currentCall?: () => CallContext | undefined;
   /** Where client, breaker and registry-node metrics are recorded; undefined records none. */
   readonly metrics?: MetricsRegistry | undefined;
-  /** The owner's tracing: a CLIENT span per call and one per attempt. Undefined or disabled installs nothing. */
+  /**
+   * The owner's tracing: a CLIENT span per call and one per attempt; a call made before the
+   * owner started it starts it. Undefined or disabled installs nothing.
+   */
   readonly tracing?: TracingUse | undefined;
 }
 
@@ -78,7 +81,12 @@ export class RegistryClients {
           });
     this.#metrics = options.metrics ? clientMetricsMiddleware(options.metrics) : undefined;
     const tracing = options.tracing;
-    this.#tracing = tracing?.enabled ? new ClientTracing(() => tracing.current()) : undefined;
+    this.#tracing = tracing?.enabled
+      ? new ClientTracing(
+          () => tracing.current(),
+          () => tracing.start(),
+        )
+      : undefined;
   }
 
   /** The caller behind typed clients of the registered service `serviceName`. */

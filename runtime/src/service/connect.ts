@@ -10,6 +10,8 @@ import type { ClientMiddleware } from "../transport/transport.js";
 import { RegistryUse } from "./lifecycle.js";
 import { metricsListenAddress, resolveServiceSettings, type ServiceSettings } from "./settings.js";
 import { metricsRegistry } from "../metrics/process-registry.js";
+import { resolveTracingSettings } from "../tracing/tracing-settings.js";
+import { TracingUse } from "../tracing/tracing-use.js";
 
 /** Options of connect: the client half of createService's options. Settings here are overridden by environment and flags. */
 export interface ConnectOptions {
@@ -51,6 +53,8 @@ export function connect(options: ConnectOptions = {}): Connection {
   const settings = resolveServiceSettings(options.settings ?? {}, args, env);
   const logger = options.logger ?? pino({ level: settings.logLevel, base: { service: "client" } }, pino.destination(2));
   const registry = RegistryUse.of(options.registry, settings);
+  // Spans name the service `client` unless OTEL_SERVICE_NAME says otherwise; the SDK loads on the first call.
+  const tracing = new TracingUse(resolveTracingSettings("client", settings, env));
   const clients = new RegistryClients({
     registry: registry.registry,
     ready: () => registry.ready(),
@@ -61,6 +65,7 @@ export function connect(options: ConnectOptions = {}): Connection {
     middleware: options.clientMiddleware,
     // Client metrics go to the process registry, for a program that serves it; `--metrics_address=off` records none.
     metrics: metricsListenAddress(settings) === undefined ? undefined : metricsRegistry(),
+    tracing,
   });
   let stopping: Promise<void> | undefined;
   return {
@@ -70,6 +75,7 @@ export function connect(options: ConnectOptions = {}): Connection {
     stop() {
       stopping ??= (async () => {
         await clients.stop();
+        await tracing.stop();
         await registry.release();
       })();
       return stopping;

@@ -1,5 +1,11 @@
 import type { Context, Span } from "@opentelemetry/api";
-import type { ClientCall, ClientMiddleware, ClientTransport, CallResult } from "../transport/transport.js";
+import type {
+  CallResult,
+  ClientCall,
+  ClientHandler,
+  ClientMiddleware,
+  ClientTransport,
+} from "../transport/transport.js";
 import { endRpcSpan, hostAndPort, isAsyncIterable, rpcAttributes, rpcSpanName } from "./rpc-span.js";
 import { tracedStream } from "./traced-stream.js";
 import type { Tracing } from "./tracing.js";
@@ -11,22 +17,43 @@ import type { Tracing } from "./tracing.js";
  * child of the logical one, with the node's `server.address`/`server.port`,
  * its `rpc.grpc.status_code` and `tsmicro.attempt` (1, 2, …); the attempt's
  * `traceparent`/`tracestate` go out in its metadata, so the server's span
- * is the attempt's child. `tracing()` is read per call: undefined passes
- * calls through untraced.
+ * is the attempt's child. `tracing()` is read per call; when it is undefined
+ * and `start` is given (a client used before its owner started, or
+ * connect()'s, which has no start), the call waits for `start()` first; with
+ * neither the call passes untraced.
  */
 export class ClientTracing {
   readonly #tracing: () => Tracing | undefined;
   /** Attempts made so far under each logical call's span. */
   readonly #attempts = new WeakMap<Span, number>();
+  readonly #start: (() => Promise<void>) | undefined;
 
-  constructor(tracing: () => Tracing | undefined) {
+  constructor(tracing: () => Tracing | undefined, start?: () => Promise<void>) {
     this.#tracing = tracing;
+    this.#start = start;
   }
 
   /** The logical call's span, outermost of the client middleware. */
   readonly middleware: ClientMiddleware = (next) => (call) => {
     const current = this.#tracing();
-    if (!current) return next(call);
+    if (current) return this.#logical(current, next, call);
+    const start = this.#start;
+    if (!start) return next(call);
+    const send = () => {
+      const started = this.#tracing();
+      return started ? this.#logical(started, next, call) : next(call);
+    };
+    // Tracing that fails to load leaves calls untraced rather than failing them.
+    const ready = () => start().catch(() => undefined);
+    if (call.method.kind === "unary" || call.method.kind === "client_streaming")
+      return ready().then(() => send() as Promise<unknown>);
+    return (async function* () {
+      await ready();
+      yield* send() as AsyncIterable<unknown>;
+    })();
+  };
+
+  #logical(current: Tracing, next: ClientHandler, call: ClientCall): CallResult {
     const { api, tracer } = current;
     const parent = api.context.active();
     const span = tracer.startSpan(
@@ -35,7 +62,7 @@ export class ClientTracing {
       parent,
     );
     return traced(current, span, api.trace.setSpan(parent, span), () => next(call));
-  };
+  }
 
   /** `transport` with a span per attempt; close() passes through. */
   transport(transport: ClientTransport): ClientTransport {

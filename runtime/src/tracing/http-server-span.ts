@@ -28,6 +28,8 @@ export interface HttpServerSpan {
   setRoute(route: string): void;
   /** Runs `fn` with the span active, so backend calls are its children and log lines carry its ids. */
   run<T>(fn: () => T): T;
+  /** `traceparent` (and `tracestate`) naming this span, for a request proxied onward as its child. */
+  traceHeaders(): Record<string, string>;
   /** Ends the span with the response status; 5xx, or a response never finished, marks it ERROR. */
   end(statusCode: number, finished?: boolean): void;
 }
@@ -65,6 +67,7 @@ export function startHttpServerSpan(tracing: Tracing, request: HttpRequestFacts)
       span.setAttribute("http.route", route);
     },
     run: (fn) => api.context.with(active, fn),
+    traceHeaders: () => tracing.inject(active),
     end(statusCode, finished = true) {
       if (ended) return;
       ended = true;
