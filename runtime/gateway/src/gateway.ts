@@ -7,7 +7,6 @@ import {
   type BreakerOptions,
   type Caller,
   Code,
-  createLogger,
   type HttpRule,
   type Logger,
   type Metadata,
@@ -28,6 +27,7 @@ import {
   metricsListenAddress,
   metricsRegistry,
   runUntilSignal,
+  serviceLogger,
   strategies,
   TracingUse,
 } from "@tsmicro/runtime/internal";
@@ -105,7 +105,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const env = options.env ?? process.env;
   const settings = resolveGatewaySettings(options.settings ?? {}, args, env);
   const serviceSettings = resolveServiceSettings(options.serviceSettings ?? {}, args, env);
-  const logger = options.logger ?? createLogger({ service: "api", level: serviceSettings.logLevel });
+  const logger = options.logger ?? ownLogger("api", serviceSettings);
   const registryUse = RegistryUse.of(options.registry, serviceSettings);
   // service.name `api` unless OTEL_SERVICE_NAME says otherwise; the SDK loads at start.
   const tracing = new TracingUse(resolveTracingSettings("api", serviceSettings, env));
@@ -505,4 +505,11 @@ function asTsmicroError(error: unknown): unknown {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The gateway's own logger from the `--log_*` flags; one it cannot make (pretty without pino-pretty) is a setup error now. */
+function ownLogger(name: string, settings: ServiceSettings): Logger {
+  const { logger, error } = serviceLogger({ service: name }, settings);
+  if (error) throw error;
+  return logger;
 }
