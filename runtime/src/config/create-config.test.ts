@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { inspect } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import { z } from "zod";
 import { isSetupError } from "../errors/setup-error.js";
 import { createLogger } from "../logging/logger.js";
@@ -219,6 +219,41 @@ describe("createConfig", () => {
     await reconnected;
     expect(database.url).toBe("postgres://db-2/user");
     await config.stop();
+  });
+
+  it("logs a watcher that throws or rejects, and keeps the new configuration", async () => {
+    const { logger, lines } = capturedLogger();
+    const centre = createMemorySource({ name: "a", http: { port: 1 }, database: { url: "postgres://db/a" } });
+    const config = createConfig({ schema, sources: [centre], logger });
+    await config.start();
+    config.watch("http.port", () => {
+      throw new Error("watcher bug");
+    });
+    config.watch("http.port", async () => {
+      throw new Error("async watcher bug");
+    });
+    centre.put("http.port", 2);
+    await until(() => lines.filter((line) => line.msg === "a configuration watcher failed").length === 2);
+    expect(lines.filter((line) => line.path === "http.port")).toHaveLength(2);
+    expect(config.get("http.port")).toBe(2);
+    await config.stop();
+  });
+
+  it("types get() and watch() by the schema's paths", async () => {
+    const config = createConfig({
+      schema,
+      sources: [createMemorySource({ name: "a", http: { port: 1 }, database: { url: "postgres://x" } })],
+    });
+    await config.load();
+    expectTypeOf(config.get("database.url")).toEqualTypeOf<string>();
+    expectTypeOf(config.get("http")).toEqualTypeOf<{ port: number; readTimeout: string }>();
+    expectTypeOf(config.get().features).toEqualTypeOf<string[]>();
+    // @ts-expect-error: no such setting
+    config.get("database.uri");
+    config.watch("http.port", (port, previous) => {
+      expectTypeOf(port).toEqualTypeOf<number>();
+      expectTypeOf(previous).toEqualTypeOf<number>();
+    });
   });
 
   it("refuses get() before the configuration is loaded", () => {

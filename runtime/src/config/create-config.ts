@@ -138,6 +138,8 @@ class LayeredConfig<T> implements Config<T> {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#starting?.catch(() => undefined);
+    // A later start() follows the sources again, from what they hold then.
+    this.#starting = undefined;
     const watches = this.#watches;
     this.#watches = [];
     await Promise.all(watches.map((watch) => watch.close()));
@@ -223,14 +225,18 @@ class LayeredConfig<T> implements Config<T> {
       const before = segments ? valueAt(previous, segments) : previous;
       const after = segments ? valueAt(value, segments) : value;
       if (sameValue(before, after)) continue;
-      try {
-        watcher(after, before);
-      } catch (error) {
-        // The new configuration is in force either way; the watcher's owner learns from the log.
+      // The new configuration is in force either way; the watcher's owner learns from the log.
+      const failed = (error: unknown) =>
         this.#logger.error(
           { err: error, path: segments ? formatPath(segments) : "(root)" },
-          "a configuration watcher threw",
+          "a configuration watcher failed",
         );
+      try {
+        // An async watcher (reconnecting a database, say) returns a promise; its failure is logged the same way.
+        const returned: unknown = watcher(after, before);
+        if (returned instanceof Promise) returned.catch(failed);
+      } catch (error) {
+        failed(error);
       }
     }
   }
