@@ -19,10 +19,12 @@ import {
   Code,
   connect,
   createMemoryRegistry,
+  createLogger,
   createService,
   silentLogger,
   TsmicroError,
   type CallContext,
+  type Logger,
   type Metadata,
   type MicroService,
   type Registry,
@@ -243,7 +245,7 @@ afterEach(async () => {
  */
 async function startSystem(
   env: Record<string, string>,
-  options: { backs?: number; failFirst?: number } = {},
+  options: { backs?: number; failFirst?: number; frontLogger?: Logger } = {},
 ): Promise<System> {
   const registry: Registry = createMemoryRegistry();
   const fullEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, ...env };
@@ -271,13 +273,14 @@ async function startSystem(
     await back.start();
     backs.push(back);
   }
-  const front: MicroService = createService({ name: "front", ...common });
+  const front: MicroService = createService({ name: "front", ...common, logger: options.frontLogger ?? common.logger });
   const backClient = front.client(AlphaDefinition, "back");
   front.handle(
     AlphaDefinition,
     {
-      unary: async (request: { id: string; payload: Uint8Array }) => {
+      unary: async (request: { id: string; payload: Uint8Array }, context: CallContext) => {
         const answer = await backClient.unary({ id: request.id, payload: request.payload });
+        context.logger.info({ answer: answer.id }, "front answered");
         return { id: `front:${answer.id}`, payload: answer.payload, sequence: 1 };
       },
     },
@@ -554,5 +557,28 @@ describe("tracing", () => {
     expect(served.name).toBe("GET /hello/:who");
     expect(served.attributes).toMatchObject({ "http.route": "/hello/:who", "http.response.status_code": 200 });
     expect(body.traceparent).toBe(`00-${proxied.traceId}-${proxied.spanId}-01`);
+  });
+
+  it("puts the trace and span id of the call in each log line the handler writes", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const frontLogger = createLogger({
+      service: "front",
+      destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    });
+    const system = await startSystem({}, { frontLogger });
+    const answer = await post(system, "/front/Alpha/Unary", { id: "logged" });
+    expect(answer.status).toBe(200);
+    await system.stop();
+
+    const line = lines.find((l) => l.msg === "front answered");
+    expect(line, JSON.stringify(lines)).toBeDefined();
+    const frontServer = only(
+      receiver.spans,
+      "front's SERVER span",
+      (s) => s.service === "front" && s.kind === "server",
+    );
+    expect(line).toMatchObject({ trace_id: frontServer.traceId, span_id: frontServer.spanId });
+    // Lines written outside any call (start, stop) carry none.
+    expect(lines.find((l) => l.msg === "front started")).not.toHaveProperty("trace_id");
   });
 });
