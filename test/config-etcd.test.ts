@@ -310,4 +310,26 @@ describeEtcd("config on a real etcd", () => {
       );
     });
   });
+  it("keeps following etcd after it restarts, and keeps the last settings while it is down", async () => {
+    await etcd.put(key("restart", "level")).value('"info"');
+    const { logger } = capturedLogger();
+    const config = createConfig({
+      schema: z.object({ level: z.string() }),
+      sources: [etcdSource({ addresses: cluster.endpoints, service: "restart" })],
+      logger,
+    });
+    await config.start();
+    const levels: string[] = [];
+    config.watch("level", (level) => levels.push(level));
+    try {
+      await cluster.stopMember(0);
+      expect(config.get("level")).toBe("info");
+      await cluster.startMember(0);
+      await etcd.put(key("restart", "level")).value('"debug"');
+      await until(() => (levels.length > 0 ? true : undefined), "the change after the restart", 15_000);
+      expect(levels).toEqual(["debug"]);
+    } finally {
+      await config.stop();
+    }
+  });
 });

@@ -98,6 +98,7 @@ export { fileSource, type FileSourceOptions } from "./config/file-source.js";
 export { envSource, type EnvSourceOptions } from "./config/env-source.js";
 export { etcdSource, type EtcdSourceOptions } from "./config/etcd-source.js";
 export { createMemorySource, type MemorySource } from "./config/memory-source.js";
+export { serviceConfigSources, type ServiceConfigSourcesOptions } from "./config/service-sources.js";
 
 // ---------------------------------------------------------------------------
 // For generated code and other tsmicro packages. Generated `*.micro.ts` files

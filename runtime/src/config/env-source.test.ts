@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { envSource, envTree } from "./env-source.js";
+import { serviceConfigSources } from "./service-sources.js";
 
 describe("envSource", () => {
   it("maps APP_A__B to a.b, parts to camelCase, and reads JSON values as JSON, anything else as a string", () => {
@@ -42,5 +43,21 @@ describe("envSource", () => {
     expect(source.name).toBe("env APP_*");
     expect(source.locate?.(["http", "readTimeout"])).toBe("env APP_HTTP__READ_TIMEOUT");
     expect(await source.read()).toEqual({ http: { readTimeout: "x" } });
+  });
+});
+
+describe("serviceConfigSources", () => {
+  it("layers file < env <SERVICE>_ < etcd /micro/config/<service>/ in go-micro's order", () => {
+    const sources = serviceConfigSources({
+      service: "go.micro.srv.user",
+      file: "config.yaml",
+      etcdAddresses: ["127.0.0.1:2379"],
+    });
+    expect(sources.map((source) => source.name)).toEqual([
+      "file config.yaml",
+      "env GO_MICRO_SRV_USER_*",
+      "etcd /micro/config/go.micro.srv.user/",
+    ]);
+    expect(serviceConfigSources({ service: "user" }).map((source) => source.name)).toEqual(["env USER_*"]);
   });
 });

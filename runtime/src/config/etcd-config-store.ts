@@ -5,7 +5,7 @@
  * JSON (written by hand with etcdctl) is read as a string. This module loads
  * etcd3; the etcd source and the CLI import it only when they use etcd.
  */
-import { Etcd3, type IKeyValue, type Watcher as EtcdWatcher } from "etcd3";
+import { Etcd3, type IKeyValue, type IOptions, type Watcher as EtcdWatcher } from "etcd3";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ConfigTree, ConfigValue } from "./config.js";
@@ -59,6 +59,8 @@ export interface StoreWatch {
 
 const defaultPort = 2379;
 const defaults = { dialTimeoutMs: 5_000, requestTimeoutMs: 5_000 } as const;
+/** etcd3 reconnects a broken watch after this backoff; its default grows to 30 s, too slow for settings after an etcd restart. */
+const watchBackoff = { firstMs: 100, maxMs: 2_000 } as const;
 /** etcd3 puts at most this many operations in one transaction by default (etcd's --max-txn-ops). */
 const maxTxnOps = 128;
 
@@ -71,6 +73,7 @@ export async function openEtcdConfigStore(options: EtcdConfigStoreOptions): Prom
     hosts: addresses,
     dialTimeout: dialTimeoutMs,
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + requestTimeoutMs }),
+    faultHandling: { watchBackoff: exponentialBackoff(watchBackoff.firstMs, watchBackoff.maxMs) },
   });
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -272,6 +275,14 @@ export class EtcdConfigStore {
       });
     }
   }
+}
+
+type WatchBackoff = NonNullable<NonNullable<IOptions["faultHandling"]>["watchBackoff"]>;
+
+/** Doubling delays from `firstMs` up to `maxMs`, as the etcd registry reconnects its watches. */
+function exponentialBackoff(firstMs: number, maxMs: number): WatchBackoff {
+  const at = (duration: number): WatchBackoff => ({ duration, next: () => at(Math.min(duration * 2, maxMs)) });
+  return { duration: firstMs, next: () => at(firstMs) };
 }
 
 /** The prefix with exactly one `/` at the end. */
