@@ -297,4 +297,34 @@ describeNats("nats broker when nats-server restarts", () => {
     expect([...audit.lines].sort()).toEqual([...expected].sort());
     for (const worker of workers) expect(worker.lines.length).toBeGreaterThan(0);
   });
+
+  it("JetStream: a message whose subscriber process died mid-handling goes to another member after the ack wait", async () => {
+    const topic = uniqueTopic();
+    const jetstream = { ackWaitMs: 1_000, maxDeliver: 5, backoffMs: [50] };
+    const member = (hangOn?: string) => {
+      const started = startSubscriberProcess({
+        kind: "nats",
+        url: server.url,
+        topic,
+        queue: "workers",
+        jetstream,
+        ...(hangOn ? { hangOn } : {}),
+      });
+      processes.push(started);
+      return started;
+    };
+    const dying = member("order-7");
+    await dying.subscribed;
+    const publisher = createNatsBroker({ servers: [server.url], jetstream });
+    brokers.push(publisher);
+    await publisher.start();
+
+    await publisher.publish(topic, encode("order-7"));
+    await waitFor("the first member to take the message", () => dying.lines.includes("hanging order-7 1"));
+    dying.child.kill("SIGKILL");
+    await dying.exited;
+    const survivor = member();
+    await survivor.subscribed;
+    await waitFor("the redelivery to the other member", () => survivor.lines.includes("order-7 -"), 10_000);
+  });
 });

@@ -50,6 +50,18 @@ describe("createBroker", () => {
     expect(() => createBroker(defaultBrokerSettings)).toThrow(/registry/);
   });
 
+  it("refuses a URL as the http broker's listen address with TSM_ERR_FLAG naming --broker_address", () => {
+    const registry = createMemoryRegistry();
+    const http = (address: string) => () =>
+      createBroker({ ...defaultBrokerSettings, brokerAddress: [address] }, { registry });
+    expect(http("nats://127.0.0.1:4222")).toThrowError(
+      expect.objectContaining({ code: "TSM_ERR_FLAG", message: expect.stringContaining("--broker_address") }),
+    );
+    expect(http("127.0.0.1:99999")).toThrow(/host:port/);
+    expect(http("127.0.0.1:0")().kind).toBe("http");
+    expect(http("[::1]:8081")().kind).toBe("http");
+  });
+
   it("loads the nats client only when a NATS broker starts: no file imports it but as types", async () => {
     const folder = new URL("./", import.meta.url);
     const sources = (await readdir(folder)).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"));

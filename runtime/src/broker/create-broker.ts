@@ -35,6 +35,7 @@ export function createBroker(settings: BrokerSettings, options: CreateBrokerOpti
           "createBroker: the http broker finds subscribers through a registry; pass one as createBroker(settings, { registry })",
         );
       const [address] = settings.brokerAddress;
+      if (address !== undefined) checkListenAddress(address);
       return createHttpBroker({
         registry: options.registry,
         ...(logger ? { logger } : {}),
@@ -58,4 +59,16 @@ export function createBroker(settings: BrokerSettings, options: CreateBrokerOpti
         "use one of http, nats, memory",
       );
   }
+}
+
+/** The http broker's `--broker_address` is where it listens: `host:port`, not a URL (a NATS address there is a common slip). */
+function checkListenAddress(address: string): void {
+  const match = /^(\[[^\]]*\]|[^:/\s]+):(\d{1,5})$/.exec(address);
+  if (!match || Number(match[2]) > 65_535)
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      "--broker_address",
+      JSON.stringify(address),
+      "the http broker listens there: use host:port, such as 127.0.0.1:0 (NATS URLs go with --broker nats)",
+    );
 }

@@ -78,7 +78,11 @@ export class JetStreamConsumer {
     this.#loop = this.#take(this.#messages);
   }
 
-  /** Stops taking messages and waits for the handlers in flight; messages taken but unacked are redelivered later. */
+  /**
+   * Stops taking messages and waits for the handlers in flight. A durable
+   * consumer stays on the server, so the group resumes where it left off;
+   * messages taken but not acked are redelivered after the ack wait.
+   */
   async stop(): Promise<void> {
     this.#closing = true;
     this.#messages?.stop();

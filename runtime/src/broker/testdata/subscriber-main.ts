@@ -1,7 +1,8 @@
 /**
  * A stand-in for a subscribing service process, for the broker tests:
  * subscribes to a topic (in a queue group when given), prints `subscribed`
- * once it has, then one `got <body> <header x-seq>` line per message, and
+ * once it has, then one `got <body> <header x-seq>` line per message (or
+ * `hanging <body> <attempt>` for the body it is told to hang on), and
  * stops cleanly on SIGTERM. Usage:
  * `node --import tsx subscriber-main.ts <config-json>`, the JSON being a SubscriberConfig.
  */
@@ -28,8 +29,13 @@ if (config.kind === "http") {
 await broker.start();
 await broker.subscribe(
   config.topic,
-  (message) => {
-    process.stdout.write(`got ${new TextDecoder().decode(message.body)} ${message.headers["x-seq"] ?? "-"}\n`);
+  async (message) => {
+    const body = new TextDecoder().decode(message.body);
+    if (body === config.hangOn) {
+      process.stdout.write(`hanging ${body} ${message.attempt}\n`);
+      await new Promise(() => {});
+    }
+    process.stdout.write(`got ${body} ${message.headers["x-seq"] ?? "-"}\n`);
   },
   config.queue ? { queue: config.queue } : {},
 );

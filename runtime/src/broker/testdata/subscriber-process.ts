@@ -4,7 +4,12 @@ import { fileURLToPath } from "node:url";
 import type { JetStreamOptions } from "../nats-broker.js";
 
 /** What a subscriber process subscribes to, and through which broker. */
-export type SubscriberConfig = { readonly topic: string; readonly queue?: string } & (
+export type SubscriberConfig = {
+  readonly topic: string;
+  readonly queue?: string;
+  /** A body the handler never finishes with (it prints `hanging <body> <attempt>`), to stand for a process dying mid-message. */
+  readonly hangOn?: string;
+} & (
   | { readonly kind: "http"; readonly registryDir: string }
   | { readonly kind: "nats"; readonly url: string; readonly jetstream?: JetStreamOptions }
 );
@@ -37,6 +42,7 @@ export function startSubscriberProcess(config: SubscriberConfig): SubscriberProc
       partial = complete.pop() ?? "";
       for (const line of complete) {
         if (line === "subscribed") resolve();
+        else if (line.startsWith("hanging ")) lines.push(line);
         else if (line.startsWith("got ")) lines.push(line.slice(4));
         else if (line.trim()) lines.push(`! ${line}`);
       }
