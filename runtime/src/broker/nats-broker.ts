@@ -5,7 +5,9 @@
  * unreachable server at start is a SetupError naming the address.
  *
  * Core NATS (the default) delivers AT MOST ONCE: queue groups are NATS queue
- * subscriptions, and a handler error is logged and the message dropped.
+ * subscriptions, and a handler error is logged and the message dropped;
+ * the server pushes, so messages a slow handler has not reached yet wait in
+ * this process's memory.
  * With `jetstream` set, delivery is AT LEAST ONCE: topics are stored in a
  * stream (created or extended as needed), each queue group is a durable pull
  * consumer shared by its members, a handler error or nack brings the message
@@ -95,6 +97,7 @@ class NatsBroker implements Broker {
   readonly #logger: Logger;
   #state: "new" | "started" | "stopped" = "new";
   #connected: Connected | undefined;
+  #starting: Promise<void> | undefined;
   readonly #subscriptions = new Set<Stopper>();
 
   constructor(private readonly options: NatsBrokerOptions) {
@@ -102,8 +105,13 @@ class NatsBroker implements Broker {
     this.#logger = (options.logger ?? silentLogger()).child({ broker: "nats" });
   }
 
-  async start(): Promise<void> {
-    if (this.#state !== "new") return;
+  /** Connects once; a second call waits for the first. */
+  start(): Promise<void> {
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     const nats = await import("nats");
     const nc = await this.#connect(nats);
     this.#watchStatus(nc);
@@ -113,7 +121,9 @@ class NatsBroker implements Broker {
       await nc.close();
       throw error;
     }
-    this.#state = "started";
+    // stop() during start() wins: the connection it could not see is closed here.
+    if (this.#state === "stopped") await nc.close();
+    else this.#state = "started";
   }
 
   async stop(): Promise<void> {
