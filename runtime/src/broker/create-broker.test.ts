@@ -1,4 +1,5 @@
 import { readdir, readFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import { createMemoryRegistry } from "../registry/memory-registry.js";
 import { brokerSettingsFrom, defaultBrokerSettings } from "./broker-settings.js";
@@ -71,3 +72,26 @@ describe("createBroker", () => {
     }
   });
 });
+
+describe("a NATS broker chosen by flags", () => {
+  it("fails to start with TSM_ERR_BROKER_UNREACHABLE naming --broker_address when nothing listens there", async () => {
+    const address = `nats://127.0.0.1:${await closedPort()}`;
+    const settings = brokerSettingsFrom(["--broker", "nats", "--broker_address", address], {});
+    const error = await createBroker(settings)
+      .start()
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: "SetupError", code: "TSM_ERR_BROKER_UNREACHABLE" });
+    expect((error as Error).message).toContain(address);
+    expect((error as Error).message).toContain("--broker_address");
+  });
+});
+
+/** A port on 127.0.0.1 nothing listens on (it was free a moment ago). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (!address || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
