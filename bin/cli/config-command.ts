@@ -30,6 +30,7 @@ function configFlags<T>(y: Argv<T>) {
 
 /** The parsed flags as the runtime's config commands take them. */
 function optionsOf(argv: {
+  registry?: string | undefined;
   registry_address?: string | undefined;
   service?: string | undefined;
   prefix?: string | undefined;
@@ -38,7 +39,7 @@ function optionsOf(argv: {
   "show-secrets"?: boolean | undefined;
 }): ConfigCommandOptions {
   return {
-    addresses: configAddresses(argv.registry_address, process.env),
+    addresses: configAddresses({ registry: argv.registry, registryAddress: argv.registry_address }, process.env),
     service: argv.service,
     prefix: argv.prefix,
     secrets: argv.secret ?? [],

@@ -129,10 +129,28 @@ export async function configWatch(
   });
 }
 
-/** The etcd addresses from `--registry_address`, else `TSMICRO_REGISTRY_ADDRESS` or `MICRO_REGISTRY_ADDRESS`. */
-export function configAddresses(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string[] {
-  const value = flag ?? env.TSMICRO_REGISTRY_ADDRESS ?? env.MICRO_REGISTRY_ADDRESS ?? "";
-  return value
+/**
+ * The etcd addresses from `--registry_address`, else `TSMICRO_REGISTRY_ADDRESS`
+ * or `MICRO_REGISTRY_ADDRESS` when the registry they belong to is etcd (a
+ * local registry's address is a folder). `--registry` may only say etcd.
+ */
+export function configAddresses(
+  flags: { readonly registry?: string | undefined; readonly registryAddress?: string | undefined },
+  env: Readonly<Record<string, string | undefined>>,
+): string[] {
+  if (flags.registry !== undefined && flags.registry !== "etcd")
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      "--registry",
+      JSON.stringify(flags.registry),
+      "the config centre is in etcd; pass --registry etcd or leave it out",
+    );
+  const registry = env.TSMICRO_REGISTRY ?? env.MICRO_REGISTRY;
+  const fromEnv =
+    registry === undefined || registry === "etcd"
+      ? (env.TSMICRO_REGISTRY_ADDRESS ?? env.MICRO_REGISTRY_ADDRESS)
+      : undefined;
+  return (flags.registryAddress ?? fromEnv ?? "")
     .split(",")
     .map((address) => address.trim())
     .filter(Boolean);

@@ -1,0 +1,16 @@
+import { describe, expect, it } from "vitest";
+import { configAddresses } from "./config-commands.js";
+
+describe("configAddresses (tsmicro config's etcd endpoints)", () => {
+  it("takes --registry_address, else the registry variables when the registry is etcd", () => {
+    const env = { TSMICRO_REGISTRY_ADDRESS: "10.0.0.1:2379, 10.0.0.2:2379" };
+    expect(configAddresses({ registryAddress: "127.0.0.1:2379" }, env)).toEqual(["127.0.0.1:2379"]);
+    expect(configAddresses({}, env)).toEqual(["10.0.0.1:2379", "10.0.0.2:2379"]);
+    expect(configAddresses({}, { MICRO_REGISTRY: "etcd", MICRO_REGISTRY_ADDRESS: "e:2379" })).toEqual(["e:2379"]);
+    // A local registry's address is its folder, not etcd.
+    expect(configAddresses({}, { TSMICRO_REGISTRY: "local", TSMICRO_REGISTRY_ADDRESS: "/tmp/reg" })).toEqual([]);
+    expect(() => configAddresses({ registry: "local" }, {})).toThrow(
+      '--registry has an invalid value "local": the config centre is in etcd; pass --registry etcd or leave it out',
+    );
+  });
+});
