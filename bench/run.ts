@@ -1,4 +1,5 @@
 /** Runs the benchmarks named on the command line (default: all) and prints their ratios. */
+import { benchBroker } from "./broker.js";
 import { benchCodegen } from "./codegen.js";
 import { benchGateway } from "./gateway.js";
 import { benchObservability } from "./observability.js";
@@ -9,6 +10,7 @@ const benches: Record<string, () => Promise<void>> = {
   codegen: benchCodegen,
   rpc: benchRpc,
   gateway: benchGateway,
+  broker: benchBroker,
   observability: benchObservability,
   scaffold: benchScaffold,
 };
