@@ -221,6 +221,24 @@ describe("createConfig", () => {
     await config.stop();
   });
 
+  it("keeps a change a source reports while start() is still reading the other sources", async () => {
+    const fast = createMemorySource({ name: "a", http: { port: 1 }, database: { url: "postgres://db/a" } });
+    let release!: () => void;
+    const slow = {
+      name: "slow",
+      read: () => new Promise<{ features: string[] }>((resolve) => (release = () => resolve({ features: ["x"] }))),
+    };
+    const config = createConfig({ schema, sources: [fast, slow], logger: capturedLogger().logger });
+    const starting = config.start();
+    await until(() => release !== undefined);
+    fast.put("http.port", 2);
+    release();
+    await starting;
+    await until(() => config.get("http.port") === 2);
+    expect(config.get().features).toEqual(["x"]);
+    await config.stop();
+  });
+
   it("logs a watcher that throws or rejects, and keeps the new configuration", async () => {
     const { logger, lines } = capturedLogger();
     const centre = createMemorySource({ name: "a", http: { port: 1 }, database: { url: "postgres://db/a" } });

@@ -157,13 +157,19 @@ class LayeredConfig<T> implements Config<T> {
 
   async #start(): Promise<void> {
     this.#stopped = false;
+    // A change can arrive while other sources are still being read: it waits for the first configuration,
+    // then applies in order, so nothing a source reported during start() is lost.
+    let firstSettled!: () => void;
+    const first = new Promise<void>((resolve) => {
+      firstSettled = resolve;
+    });
     const opened: SourceWatch[] = [];
     try {
       const trees = await Promise.all(
         this.#sources.map(async (source, index) => {
           if (!source.watch) return source.read();
           const watch = await source.watch({
-            changed: (tree) => this.#enqueue(() => this.#change(index, tree)),
+            changed: (tree) => this.#enqueue(() => first.then(() => this.#change(index, tree))),
             failed: (error) => this.#sourceFailed(source, error),
           });
           opened.push(watch);
@@ -174,6 +180,8 @@ class LayeredConfig<T> implements Config<T> {
     } catch (error) {
       await Promise.all(opened.map((watch) => watch.close()));
       throw error;
+    } finally {
+      firstSettled();
     }
     this.#watches = opened;
   }
