@@ -581,4 +581,31 @@ describe("tracing", () => {
     // Lines written outside any call (start, stop) carry none.
     expect(lines.find((l) => l.msg === "front started")).not.toHaveProperty("trace_id");
   });
+
+  it("stops cleanly when the collector is down, warning that the last spans were lost", async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({
+      destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    });
+    const registry = createMemoryRegistry();
+    // A short export timeout, so the exporter gives up on the refused port quickly.
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_BSP_EXPORT_TIMEOUT: "300" };
+    const back = createService({ name: "back", registry, args: [], env, logger });
+    back.handle(
+      AlphaDefinition,
+      { unary: async () => ({ id: "up", payload: new Uint8Array(), sequence: 0 }) },
+      { partial: true },
+    );
+    await back.start();
+    const client = connect({ registry, args: [], env, logger: silentLogger() });
+    await client.client(AlphaDefinition, "back").unary({ id: "x", payload: new Uint8Array() });
+    await client.stop();
+    await back.stop();
+    const warning = lines.find((l) => String(l.msg).includes("could not be exported"));
+    expect(warning, JSON.stringify(lines)).toMatchObject({ level: 40, endpoint: `http://127.0.0.1:${port}/v1/traces` });
+  });
 });

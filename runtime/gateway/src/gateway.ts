@@ -108,7 +108,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const logger = options.logger ?? ownLogger("api", serviceSettings);
   const registryUse = RegistryUse.of(options.registry, serviceSettings);
   // service.name `api` unless OTEL_SERVICE_NAME says otherwise; the SDK loads at start.
-  const tracing = new TracingUse(resolveTracingSettings("api", serviceSettings, env));
+  const tracing = new TracingUse(resolveTracingSettings("api", serviceSettings, env), {}, logger);
   const httpTracing = new HttpTracing(tracing);
   const registry = registryUse.registry;
   // On by default as in services, but on the gateway's own port; --metrics_address=off turns it off.

@@ -77,7 +77,7 @@ export function createWebService(options: WebServiceOptions): WebService {
   const id = `${options.name}-${randomUUID()}`;
   const app = fastify();
   // A SERVER span per request, on unless OTEL_SDK_DISABLED=true; the SDK loads at start.
-  const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id });
+  const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id }, logger);
   new HttpTracing(tracing).mount(app);
   // Every connection, upgraded ones (WebSockets) included, so stop can cut what outlives the grace period.
   const connections = new Set<Socket>();

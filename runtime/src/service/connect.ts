@@ -54,7 +54,7 @@ export function connect(options: ConnectOptions = {}): Connection {
   const logger = options.logger ?? pino({ level: settings.logLevel, base: { service: "client" } }, pino.destination(2));
   const registry = RegistryUse.of(options.registry, settings);
   // Spans name the service `client` unless OTEL_SERVICE_NAME says otherwise; the SDK loads on the first call.
-  const tracing = new TracingUse(resolveTracingSettings("client", settings, env));
+  const tracing = new TracingUse(resolveTracingSettings("client", settings, env), {}, logger);
   const clients = new RegistryClients({
     registry: registry.registry,
     ready: () => registry.ready(),

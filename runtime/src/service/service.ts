@@ -182,7 +182,7 @@ export function createService(options: ServiceOptions): MicroService {
   const serverMetrics = metrics ? serverMetricsMiddleware(metrics) : undefined;
   const metricsServer = metrics ? new MetricsServer(metrics) : undefined;
   // Tracing is on unless OTEL_SDK_DISABLED=true; its SDK loads at start, and exports only to a configured endpoint.
-  const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id });
+  const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id }, logger);
   const serverTracing = tracing.enabled
     ? tracingServerMiddleware(
         () => tracing.current(),

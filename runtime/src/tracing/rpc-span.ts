@@ -42,9 +42,14 @@ export function hostAndPort(address: string): { host: string; port: number | und
   const bare = address.replace(/^(ipv4|ipv6|dns|unix):/, "");
   const colon = bare.lastIndexOf(":");
   const port = Number(bare.slice(colon + 1));
-  if (colon < 0 || !Number.isInteger(port) || (bare.indexOf(":") !== colon && !bare.startsWith("[")))
-    return { host: bare.replace(/^\[|\]$/g, ""), port: undefined };
-  return { host: bare.slice(0, colon).replace(/^\[|\]$/g, ""), port };
+  // An IPv6 address without brackets (`::1`) has colons but no port.
+  const unbracketedV6 = bare.indexOf(":") !== colon && !bare.startsWith("[");
+  if (colon < 0 || !Number.isInteger(port) || unbracketedV6) return { host: unbracketed(bare), port: undefined };
+  return { host: unbracketed(bare.slice(0, colon)), port };
+}
+
+function unbracketed(host: string): string {
+  return host.replace(/^\[|\]$/g, "");
 }
 
 /** True for a stream result, false for a promise (or a plain value). */

@@ -1,4 +1,5 @@
 import type { ContextManager } from "@opentelemetry/api";
+import type { ExportResult } from "@opentelemetry/core";
 import type { Sampler, SpanExporter } from "@opentelemetry/sdk-trace";
 import { carrierGetter, type Tracing } from "./tracing.js";
 import type { TraceExport, TracingSettings } from "./tracing-settings.js";
@@ -32,7 +33,8 @@ export async function startTracing(settings: TracingSettings, resource: TracingR
     import("@opentelemetry/resources"),
   ]);
   installContextManager(api, () => new hooks.AsyncLocalStorageContextManager());
-  const exporter = settings.exporter ? await createExporter(settings.exporter) : undefined;
+  const target = settings.exporter;
+  const exporter = target ? new FailureWatch(await createExporter(target)) : undefined;
   const provider = new sdk.TracerProvider({
     resource: resources.resourceFromAttributes({
       "service.name": settings.serviceName,
@@ -40,7 +42,8 @@ export async function startTracing(settings: TracingSettings, resource: TracingR
       ...(resource.instanceId ? { "service.instance.id": resource.instanceId } : {}),
     }),
     sampler: createSampler(sdk, settings),
-    spanProcessors: exporter ? [new sdk.BatchSpanProcessor({ exporter })] : [],
+    spanProcessors:
+      exporter && target ? [new sdk.BatchSpanProcessor({ exporter, exportTimeoutMillis: target.timeoutMs })] : [],
   });
   const propagator = new core.W3CTraceContextPropagator();
   return {
@@ -53,8 +56,16 @@ export async function startTracing(settings: TracingSettings, resource: TracingR
       return carrier;
     },
     async shutdown() {
-      await provider.forceFlush();
-      await provider.shutdown();
+      exporter?.clear();
+      const closed = (async () => {
+        await provider.forceFlush({ timeoutMillis: target?.timeoutMs ?? 0 });
+        await provider.shutdown();
+      })();
+      // The exporter gives up after its timeout; this bound covers anything past it.
+      if (target && !(await settlesWithin(closed, target.timeoutMs + 1_000)))
+        throw new Error(`the collector at ${target.url} did not take the last spans within ${target.timeoutMs} ms`);
+      await closed;
+      exporter?.throwIfFailed();
     },
   };
 }
@@ -91,10 +102,70 @@ function createSampler(sdk: Sdk, settings: TracingSettings): Sampler {
 
 /** The OTLP/HTTP exporter of the protocol; each package loads only when chosen. */
 async function createExporter(target: TraceExport): Promise<SpanExporter> {
+  const options = { url: target.url, timeoutMillis: target.timeoutMs };
   if (target.protocol === "http/json") {
     const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");
-    return new OTLPTraceExporter({ url: target.url });
+    return new OTLPTraceExporter(options);
   }
   const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-proto");
-  return new OTLPTraceExporter({ url: target.url });
+  return new OTLPTraceExporter(options);
+}
+
+/**
+ * An exporter that remembers its last failure: the batch processor reports
+ * failed exports only to OTel's silent global handler, and stop must be able
+ * to say that the last spans were lost.
+ */
+class FailureWatch implements SpanExporter {
+  readonly #inner: SpanExporter;
+  #failure: unknown;
+
+  constructor(inner: SpanExporter) {
+    this.#inner = inner;
+  }
+
+  export(spans: Parameters<SpanExporter["export"]>[0], done: (result: ExportResult) => void): void {
+    this.#inner.export(spans, (result) => {
+      // ExportResultCode.SUCCESS is 0.
+      if (result.code !== 0) this.#failure = result.error ?? new Error("the collector refused the spans");
+      done(result);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.#inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.#inner.forceFlush?.() ?? Promise.resolve();
+  }
+
+  /** Forgets failures so far: only the exports after this count for throwIfFailed. */
+  clear(): void {
+    this.#failure = undefined;
+  }
+
+  throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+}
+
+/** True when `promise` settles within `ms` (its rejection is left to the caller); the timer does not hold the process. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

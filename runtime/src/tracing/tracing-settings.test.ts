@@ -29,14 +29,16 @@ describe("resolveTracingSettings", () => {
     expect(tracingOf([], { OTEL_EXPORTER_OTLP_ENDPOINT: "http://jaeger:4318/" }).exporter).toEqual({
       url: "http://jaeger:4318/v1/traces",
       protocol: "http/protobuf",
+      timeoutMs: 5_000,
     });
     expect(
       tracingOf([], {
         OTEL_EXPORTER_OTLP_ENDPOINT: "http://ignored:4318",
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://collector.example/custom/path",
         OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+        OTEL_BSP_EXPORT_TIMEOUT: "1500",
       }).exporter,
-    ).toEqual({ url: "https://collector.example/custom/path", protocol: "http/json" });
+    ).toEqual({ url: "https://collector.example/custom/path", protocol: "http/json", timeoutMs: 1_500 });
   });
 
   it("exports to localhost:4318 for OTEL_TRACES_EXPORTER=otlp alone, and nothing for none", () => {
@@ -86,6 +88,7 @@ describe("resolveTracingSettings", () => {
     [{ OTEL_TRACES_SAMPLER: "jaeger_remote" }, /OTEL_TRACES_SAMPLER .*use one of always_on/],
     [{ OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "2" }, /OTEL_TRACES_SAMPLER_ARG .*from 0 to 1/],
     [{ OTEL_TRACES_EXPORTER: "zipkin" }, /OTEL_TRACES_EXPORTER .*use otlp/],
+    [{ OTEL_TRACES_EXPORTER: "otlp", OTEL_BSP_EXPORT_TIMEOUT: "5s" }, /OTEL_BSP_EXPORT_TIMEOUT .*whole milliseconds/],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: "jaeger:4318" }, /OTEL_EXPORTER_OTLP_ENDPOINT .*http:\/\/ or https:\/\//],
   ])("refuses %o naming the variable and what to do", (env, message) => {
     expect(() => tracingOf([], env)).toThrow(message);

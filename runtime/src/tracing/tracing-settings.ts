@@ -17,6 +17,12 @@ export interface TraceExport {
   /** The full OTLP/HTTP URL spans are POSTed to, such as `http://localhost:4318/v1/traces`. */
   readonly url: string;
   readonly protocol: TraceProtocol;
+  /**
+   * How long one export may take, retries included (OTEL_BSP_EXPORT_TIMEOUT); it also bounds how
+   * long stop waits for the last spans. Default 5 s rather than the spec's 30 s: a collector
+   * that is down must not hold a service's shutdown up for half a minute.
+   */
+  readonly timeoutMs: number;
 }
 
 /**
@@ -49,6 +55,9 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** The OTLP/HTTP default collector address, used when OTEL_TRACES_EXPORTER=otlp names no endpoint. */
 export const defaultOtlpEndpoint = "http://localhost:4318";
 
+/** The default of OTEL_BSP_EXPORT_TIMEOUT, in milliseconds. */
+export const defaultExportTimeoutMs = 5_000;
+
 const samplerNames: readonly SamplerName[] = [
   "always_on",
   "always_off",
@@ -78,7 +87,8 @@ export function resolveTracingSettings(serviceName: string, flags: TracingFlags,
     flags.traceSamplerRatio === undefined
       ? envSampler(env)
       : { sampler: "parentbased_traceidratio" as const, samplerRatio: flags.traceSamplerRatio };
-  return { enabled, serviceName: name, exporter: url ? { url, protocol } : undefined, sampler, samplerRatio };
+  const exporter = url ? { url, protocol, timeoutMs: exportTimeout(env) } : undefined;
+  return { enabled, serviceName: name, exporter, sampler, samplerRatio };
 }
 
 /**
@@ -115,6 +125,21 @@ function tracesExporter(env: Env): "otlp" | "none" | undefined {
     JSON.stringify(value),
     "tsmicro exports traces over OTLP only; use otlp (Jaeger and collectors ingest it) or none",
   );
+}
+
+/** OTEL_BSP_EXPORT_TIMEOUT: whole milliseconds, at least 1. */
+function exportTimeout(env: Env): number {
+  const value = nonEmpty(env.OTEL_BSP_EXPORT_TIMEOUT);
+  if (value === undefined) return defaultExportTimeoutMs;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 1)
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      "OTEL_BSP_EXPORT_TIMEOUT",
+      JSON.stringify(value),
+      "expected whole milliseconds, such as 5000",
+    );
+  return ms;
 }
 
 function envProtocol(env: Env, name: string): TraceProtocol | undefined {

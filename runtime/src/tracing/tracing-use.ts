@@ -1,3 +1,4 @@
+import type { Logger } from "../logging/logger.js";
 import { startTracing, type TracingResource } from "./start-tracing.js";
 import type { Tracing } from "./tracing.js";
 import type { TracingSettings } from "./tracing-settings.js";
@@ -6,17 +7,20 @@ import type { TracingSettings } from "./tracing-settings.js";
  * The tracing a service, gateway or connection owns: started with it (the
  * SDK loads then, and only when tracing is enabled), flushed and shut down
  * when it stops. Middleware reads `current()` per call, so calls made before
- * start or after stop pass untraced.
+ * start or after stop pass untraced. Spans the collector did not take at
+ * stop are logged as a warning on `logger`, never a failed stop.
  */
 export class TracingUse {
   readonly settings: TracingSettings;
   readonly #resource: TracingResource;
+  readonly #logger: Logger | undefined;
   #tracing: Tracing | undefined;
   #starting: Promise<void> | undefined;
 
-  constructor(settings: TracingSettings, resource: TracingResource = {}) {
+  constructor(settings: TracingSettings, resource: TracingResource = {}, logger?: Logger) {
     this.settings = settings;
     this.#resource = resource;
+    this.#logger = logger;
   }
 
   /** False with OTEL_SDK_DISABLED=true: then no middleware is installed and nothing loads. */
@@ -43,6 +47,14 @@ export class TracingUse {
     await this.#starting?.catch(() => undefined);
     const tracing = this.#tracing;
     this.#tracing = undefined;
-    await tracing?.shutdown();
+    try {
+      await tracing?.shutdown();
+    } catch (error) {
+      // A collector that is down must not fail the owner's stop: the spans are lost, and said so.
+      this.#logger?.warn(
+        { err: error, endpoint: this.settings.exporter?.url },
+        "tracing: the last spans could not be exported; is the collector at the OTLP endpoint running?",
+      );
+    }
   }
 }

@@ -16,7 +16,10 @@ export interface Tracing {
   extract(carrier: TraceCarrier): Context;
   /** `traceparent` (and `tracestate` when set) for the span of `context`, as metadata or header entries. */
   inject(context: Context): Record<string, string>;
-  /** Exports the spans not yet sent, then stops the provider: the last call's spans leave before this resolves. */
+  /**
+   * Exports the spans not yet sent, then stops the provider: the last call's spans leave before
+   * this resolves. Rejects when the collector cannot be reached or does not answer in time.
+   */
   shutdown(): Promise<void>;
 }
 
