@@ -2,6 +2,7 @@ import { createFileRegistry, create } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { SetupError } from "@tsmicro/runtime";
 import { readEntities } from "./entity-definition.js";
+import { readEvents } from "./event-model.js";
 import { buildEntityFileModel } from "./entity-model.js";
 import { createDescriptorSetEncoder } from "./file-descriptor-set.js";
 import { buildOpenApi } from "./openapi.js";
@@ -76,14 +77,17 @@ export function generate(input: GenerateInput): GeneratedFile[] {
         content: renderTemplate(input.templates, "entity.ts.ejs", model),
       });
     }
+    const events = readEvents(file, registry);
     const model = buildMicroFileModel(file, proto, {
       registry,
       symbols: messages.symbols,
       runtimeImport: options.runtimeImport,
       header: generatedHeader(input.version, name),
-      fileDescriptorSet: file.services.length > 0 ? descriptorSet(name) : "",
+      // Services serve it by reflection; the gateway checks events' JSON bodies against it.
+      fileDescriptorSet: file.services.length > 0 || events.length > 0 ? descriptorSet(name) : "",
+      events,
     });
-    if (model.services.length === 0 && model.errorEnums.length === 0) continue;
+    if (model.services.length === 0 && model.errorEnums.length === 0 && !model.events) continue;
     files.push({
       name: checkOutputPath(`${name.replace(/\.proto$/, "")}.micro.ts`, name),
       content: renderTemplate(input.templates, "micro.ts.ejs", model),

@@ -4,6 +4,7 @@ import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { docLines, indexComments } from "./doc-comment.js";
 import { buildErrorEnums, type ErrorEnumModel } from "./error-model.js";
+import { buildEventsModel, eventsNames, type EventMessage, type EventsModel } from "./event-model.js";
 import { readHttpRules } from "@tsmicro/runtime/internal";
 import { ImportCollector, type ImportStatement } from "./import-collector.js";
 import type { TsProtoSymbol } from "./ts-proto.js";
@@ -13,11 +14,23 @@ export interface MicroFileModel {
   readonly header: string;
   /** Base64 FileDescriptorSet of the file and its imports, as a string literal. */
   readonly fileDescriptorSetLiteral: string;
+  /** What the descriptors serve, for their doc comment. */
+  readonly fileDescriptorSetUse: string;
   readonly imports: readonly ImportStatement[];
   readonly services: readonly ServiceModel[];
   readonly errorEnums: readonly ErrorEnumModel[];
   /** Runtime identifiers the error constructors and checks use. */
   readonly errorNames: ErrorRuntimeNames;
+  /** The file's events, when it marks messages with `(tsmicro.event)`. */
+  readonly events: EventsModel | undefined;
+  /** Runtime identifiers the events definition and its handler interface use. */
+  readonly eventNames: EventRuntimeNames;
+}
+
+/** Identifiers of the runtime's event types as the generated file spells them. */
+export interface EventRuntimeNames {
+  readonly eventsDefinition: string;
+  readonly eventContext: string;
 }
 
 /** Identifiers of the runtime's error helpers as the generated file spells them. */
@@ -114,6 +127,8 @@ export interface ModelContext {
   readonly header: string;
   /** Base64 FileDescriptorSet of the file and its imports. */
   readonly fileDescriptorSet: string;
+  /** The file's messages marked `(tsmicro.event)` (see readEvents). */
+  readonly events: readonly EventMessage[];
 }
 
 /** Prepares the `micro.ts` model of a file that declares services. */
@@ -124,6 +139,7 @@ export function buildMicroFileModel(file: DescFile, proto: FileDescriptorProto, 
     "fileDescriptorSet",
     ...file.services.flatMap((s) => Object.values(serviceNames(s))),
     ...errorEnums.flatMap((e) => [e.containerName, ...e.values.map((v) => v.checkName)]),
+    ...(ctx.events.length > 0 ? Object.values(eventsNames(file)) : []),
   ];
   const imports = new ImportCollector([...exported, ...usedGlobals]);
   const runtime = (name: string, typeOnly: boolean) => imports.use(ctx.runtimeImport, name, typeOnly);
@@ -149,6 +165,11 @@ export function buildMicroFileModel(file: DescFile, proto: FileDescriptorProto, 
     callOptions: runtimeIf(kinds.size > 0, "CallOptions"),
     deepPartial: runtimeIf(kinds.has("unary") || kinds.has("server_streaming"), "DeepPartial"),
     requestStream: runtimeIf(kinds.has("client_streaming") || kinds.has("bidi_streaming"), "RequestStream"),
+  };
+  const hasEvents = ctx.events.length > 0;
+  const eventNames: EventRuntimeNames = {
+    eventsDefinition: runtimeIf(hasEvents, "EventsDefinition"),
+    eventContext: runtimeIf(hasEvents, "EventContext"),
   };
   const fromDir = posix.dirname(file.proto.name);
 
@@ -178,13 +199,20 @@ export function buildMicroFileModel(file: DescFile, proto: FileDescriptorProto, 
       names,
     };
   });
+  const events = buildEventsModel(file, ctx.events, comments, message);
   return {
     header: ctx.header,
     fileDescriptorSetLiteral: JSON.stringify(ctx.fileDescriptorSet),
+    fileDescriptorSetUse: [
+      ...(file.services.length > 0 ? ["for server reflection"] : []),
+      ...(events ? ["for the gateway to check events' JSON"] : []),
+    ].join(" and "),
     imports: imports.statements(),
     services,
     errorEnums,
     errorNames,
+    events,
+    eventNames,
   };
 }
 

@@ -60,6 +60,9 @@ export { createBroker, type CreateBrokerOptions } from "./broker/create-broker.j
 export { brokerSettingsFrom, type BrokerSettings } from "./broker/broker-settings.js";
 export { createMemoryBroker, type MemoryBrokerOptions } from "./broker/memory-broker.js";
 export type { JetStreamOptions } from "./broker/nats-broker.js";
+// Typed events from the proto: service.publisher(XEvents), service.subscribe(XEvents, handler).
+export type { EventContext, EventHandlerOf, PublisherOf } from "./definition/events.js";
+export type { EventSubscribeOptions } from "./service/service-events.js";
 
 // Middleware and protection: circuit breakers, rate limits, bulkheads, load shedding.
 export type { CallResult, ClientCall, ClientMiddleware, ServerCall, ServerMiddleware } from "./transport/transport.js";
@@ -118,6 +121,8 @@ export type {
   ServiceDefinition,
   ServiceRoutes,
 } from "./definition/definition.js";
+export type { EventDefinition, EventOf, EventsDefinition } from "./definition/events.js";
+export { eventContentTypes } from "./definition/events.js";
 export type { Caller } from "./definition/call.js";
 export type { ClientMethod, HandlerMethod } from "./definition/client.js";
 export { createClient } from "./definition/client.js";

@@ -6,3 +6,4 @@
 export type { CallContext, CallOptions, Caller, Metadata } from "./call.js";
 export { createClient, type ClientOf, type HandlerOf, type RequestStream } from "./client.js";
 export type { DeepPartial, MessageCodec, MethodDefinition, ServiceDefinition, ServiceRoutes } from "./definition.js";
+export type { EventContext, EventsDefinition } from "./events.js";

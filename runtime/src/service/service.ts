@@ -1,8 +1,11 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
+import type { Broker } from "../broker/broker.js";
+import { brokerSettingsFrom } from "../broker/broker-settings.js";
 import type { CallContext } from "../definition/call.js";
 import type { ClientOf, HandlerOf } from "../definition/client.js";
 import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
+import type { EventHandlerOf, EventsDefinition, PublisherOf } from "../definition/events.js";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { RegistryClients } from "../client/registry-clients.js";
@@ -30,6 +33,7 @@ import {
   runUntilSignal,
 } from "./lifecycle.js";
 import { serviceLogger } from "./service-logger.js";
+import { ServiceEvents, type EventSubscribeOptions } from "./service-events.js";
 import { tracingServerMiddleware } from "../tracing/server-middleware.js";
 import { resolveTracingSettings } from "../tracing/tracing-settings.js";
 import { TracingUse } from "../tracing/tracing-use.js";
@@ -61,6 +65,12 @@ export interface ServiceOptions {
   readonly registry?: Registry;
   /** A logger to use instead of pino on stdout; like the registry, it stays the caller's. */
   readonly logger?: Logger;
+  /**
+   * A broker to use instead of the one `--broker`/`--broker_address` name
+   * (default: the embedded http broker on this service's registry). Like
+   * the registry, it is started if needed but never stopped.
+   */
+  readonly broker?: Broker;
   /** Server middleware; in `[a, b]` a wraps b. */
   readonly serverMiddleware?: readonly ServerMiddleware[];
   /** Client middleware for every client of this service; in `[a, b]` a wraps b, and the circuit breaker wraps them all. */
@@ -121,6 +131,34 @@ export interface MicroService {
   /** A typed client of `definition`, served by the registered service `name`. */
   client<S extends ServiceDefinition>(definition: S, name: string): ClientOf<S>;
   /**
+   * The broker events go through: the one handed in, or the service's own
+   * (started and stopped with it). Throws the SetupError of a bad broker flag.
+   */
+  readonly broker: Broker;
+  /**
+   * A typed publisher of a generated events definition:
+   * `service.publisher(UserEvents).userCreated({ id })`. Publishing waits
+   * for the broker to start; trace context goes in the message headers.
+   */
+  publisher<E extends EventsDefinition>(events: E): PublisherOf<E>;
+  /**
+   * Subscribes a handler with a method per event of `events`; before start.
+   * Each event reaches one node of this service (queue group: the service's
+   * name) unless `queue` says otherwise; a handler that throws asks for
+   * redelivery where the broker has it, and is logged with the message id.
+   */
+  subscribe<E extends EventsDefinition>(
+    events: E,
+    handler: EventHandlerOf<E>,
+    options?: EventSubscribeOptions & { readonly partial?: false },
+  ): void;
+  /** Subscribes to the events `handler` has methods for; before start. */
+  subscribe<E extends EventsDefinition>(
+    events: E,
+    handler: Partial<EventHandlerOf<E>>,
+    options: EventSubscribeOptions & { readonly partial: true },
+  ): void;
+  /**
    * Listens, registers and starts heartbeats; health turns SERVING. Rejects
    * with a SetupError for a bad flag, a taken `--server_address`
    * (TSM_ERR_ADDRESS_IN_USE) or an unreachable registry.
@@ -157,6 +195,7 @@ export function createService(options: ServiceOptions): MicroService {
         breakerFlags: breakerSettingsFrom(args, env),
         protection: mergeProtection(options.protection ?? {}, protectionSettingsFrom(args, env)),
         tracing: resolveTracingSettings(options.name, settings, env),
+        broker: brokerSettingsFrom(args, env),
       };
     },
     options.args ?? process.argv.slice(2),
@@ -189,6 +228,15 @@ export function createService(options: ServiceOptions): MicroService {
         () => address,
       )
     : undefined;
+  const events = new ServiceEvents({
+    name: options.name,
+    handed: options.broker,
+    settings: config.broker,
+    registry: registry.registry,
+    registryReady: () => registry.ready(),
+    logger,
+    tracing: () => tracing.current(),
+  });
   const clients = new RegistryClients({
     registry: registry.registry,
     ready: () => registry.ready(),
@@ -242,11 +290,12 @@ export function createService(options: ServiceOptions): MicroService {
   }
 
   async function start(): Promise<void> {
-    const setupError = flagError ?? loggerError ?? handlerError;
+    const setupError = flagError ?? loggerError ?? handlerError ?? events.setupError;
     if (setupError) throw setupError;
     if (stopping) throw new Error(`${options.name} was stopped; create a new service to start again`);
     await registry.ready();
     await tracing.start();
+    await events.start();
     for (const { service: definition, handler } of handled) server.add(definition, handler);
     await ensureCanListen(settings.serverAddress, "--server_address");
     let bound: string;
@@ -264,7 +313,7 @@ export function createService(options: ServiceOptions): MicroService {
         name: options.name,
         version: options.version,
         metadata: options.metadata,
-        endpoints: handled.flatMap(({ service: definition }) => endpointsOf(definition)),
+        endpoints: [...handled.flatMap(({ service: definition }) => endpointsOf(definition)), ...events.endpoints()],
         id,
         address,
         protocol: "grpc",
@@ -278,14 +327,17 @@ export function createService(options: ServiceOptions): MicroService {
     logger.info({ id, address, metrics: metricsAddress, registry: registry.registry.kind }, `${options.name} started`);
   }
 
-  // Reverse order of start: stop being found, stop accepting, then close what calls out.
+  // Reverse order of start: stop being found, stop taking events and calls (the event handlers in
+  // flight finish while clients still work), then close what calls out and publishes.
   async function stop(): Promise<void> {
     await starting?.catch(() => undefined);
     server.setServing(false);
     await registration?.stop();
+    await events.unsubscribe();
     await server.stop(settings.shutdownGraceMs);
     await metricsServer?.stop();
     await clients.stop();
+    await events.release();
     protection.stop();
     await tracing.stop();
     await registry.release();
@@ -305,6 +357,15 @@ export function createService(options: ServiceOptions): MicroService {
     },
     handle,
     client: (definition, name) => clients.client(definition, name),
+    get broker() {
+      return events.broker;
+    },
+    publisher: (definition) => events.publisher(definition, !starting),
+    subscribe(definition: EventsDefinition, handler: object, subscribeOptions: EventSubscribeOptions = {}) {
+      if (starting)
+        throw new Error(`subscribe(${definition.typeName}) after start: subscribe before starting ${options.name}`);
+      events.subscribe(definition, handler, subscribeOptions);
+    },
     start() {
       starting ??= start();
       return starting;

@@ -1,0 +1,108 @@
+/**
+ * Typed events over any broker: publishers that encode a generated events
+ * definition's messages, and broker handlers that decode them for a typed
+ * handler. Bodies are protobuf binary (`content-type: application/protobuf`);
+ * a body sent as `application/json` (a publisher in another language, or
+ * the gateway) is read as proto3 JSON.
+ */
+import { randomUUID } from "node:crypto";
+import {
+  eventContentTypes,
+  type EventContext,
+  type EventDefinition,
+  type EventsDefinition,
+  type PublisherOf,
+} from "../definition/events.js";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import type { Logger } from "../logging/logger.js";
+import { tracedConsume, tracedPublish } from "../tracing/messaging-span.js";
+import type { Tracing } from "../tracing/tracing.js";
+import type { Broker, BrokerHandler, BrokerMessage, PublishOptions } from "./broker.js";
+
+/** Where a typed publisher sends: a started broker, and the tracing that is running, if any. */
+export interface PublishTarget {
+  /** The broker, started (a publisher made before the service started waits for it). */
+  broker(): Promise<Broker>;
+  tracing(): Tracing | undefined;
+}
+
+/** A typed publisher of every event of `definition`. */
+export function createPublisher<E extends EventsDefinition>(definition: E, target: PublishTarget): PublisherOf<E> {
+  const publisher: Record<string, (event: unknown, options?: PublishOptions) => Promise<void>> = {};
+  for (const [localName, event] of Object.entries(definition.events)) {
+    publisher[localName] = (message, options) => publishEvent(event, message, options ?? {}, target);
+  }
+  return publisher as PublisherOf<E>;
+}
+
+async function publishEvent(
+  event: EventDefinition,
+  message: unknown,
+  options: PublishOptions,
+  target: PublishTarget,
+): Promise<void> {
+  const body = event.codec.encode(event.codec.fromPartial(message as never)).finish();
+  const id = options.id ?? randomUUID();
+  const broker = await target.broker();
+  await tracedPublish(target.tracing(), { system: broker.kind, topic: event.topic, id }, (traceHeaders) =>
+    broker.publish(event.topic, body, {
+      id,
+      headers: { ...options.headers, ...traceHeaders, "content-type": eventContentTypes.protobuf },
+    }),
+  );
+}
+
+/** What a typed event handler runs with besides its event. */
+export interface EventHandlerContext {
+  readonly logger: Logger;
+  /** The broker's kind, for the consumer span's `messaging.system`. */
+  readonly system: string;
+  tracing(): Tracing | undefined;
+}
+
+/**
+ * The broker handler of one event: decodes each message and calls `handle`
+ * in a consumer span. A body that does not decode, like a handler that
+ * throws, fails the message (logged with its id; redelivered where the
+ * backend can, which ends in the dead-letter subject for a body that never decodes).
+ */
+export function eventBrokerHandler<T>(
+  event: EventDefinition<T>,
+  handle: (event: T, context: EventContext) => Promise<void>,
+  context: EventHandlerContext,
+): BrokerHandler {
+  return (message) => {
+    const decoded = decodeEvent(event, message);
+    const eventContext: EventContext = {
+      id: message.id,
+      topic: message.topic,
+      headers: message.headers,
+      attempt: message.attempt,
+      logger: context.logger.child({ topic: message.topic, messageId: message.id }),
+    };
+    const facts = { system: context.system, topic: message.topic, id: message.id, headers: message.headers };
+    return tracedConsume(context.tracing(), facts, () => handle(decoded, eventContext));
+  };
+}
+
+/** The message's event, from protobuf binary or, for `application/json` bodies, proto3 JSON. */
+function decodeEvent<T>(event: EventDefinition<T>, message: BrokerMessage): T {
+  const json = headerOf(message.headers, "content-type")?.startsWith(eventContentTypes.json) ?? false;
+  try {
+    return json
+      ? event.codec.fromJSON(JSON.parse(new TextDecoder().decode(message.body)))
+      : event.codec.decode(message.body);
+  } catch (error) {
+    throw new TsmicroError(
+      Code.INVALID_ARGUMENT,
+      `message ${message.id} on ${message.topic} is not a ${json ? "JSON " : ""}${event.messageType}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}
+
+/** A header by name, whatever its case (NATS and HTTP differ in what they keep). */
+export function headerOf(headers: Readonly<Record<string, string>>, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === lower) return value;
+  return undefined;
+}

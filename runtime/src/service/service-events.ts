@@ -1,0 +1,178 @@
+import type { Broker, Subscription } from "../broker/broker.js";
+import type { BrokerSettings } from "../broker/broker-settings.js";
+import { createBroker } from "../broker/create-broker.js";
+import { createPublisher, eventBrokerHandler } from "../broker/typed-events.js";
+import type { EventContext, EventsDefinition, PublisherOf } from "../definition/events.js";
+import { isSetupError, SetupError } from "../errors/setup-error.js";
+import type { Logger } from "../logging/logger.js";
+import type { Endpoint, Registry } from "../registry/registry.js";
+import type { Tracing } from "../tracing/tracing.js";
+
+/** Options of `service.subscribe`. */
+export interface EventSubscribeOptions {
+  /**
+   * The queue group: each event goes to one node of the group. Default the
+   * service's name, as go-micro does, so each subscribing service handles an
+   * event once however many nodes it runs; `false` delivers to every node.
+   */
+  readonly queue?: string | false;
+  /** How many events each subscription handles at once. Default 1: one at a time, in arrival order. */
+  readonly concurrency?: number;
+  /**
+   * `true` subscribes to the events the handler has methods for; default
+   * `false`: a missing method is a SetupError (TSM_ERR_EVENT_HANDLER) that start() rejects with.
+   */
+  readonly partial?: boolean;
+}
+
+type EventFunction = (event: unknown, context: EventContext) => Promise<void>;
+
+interface PlannedSubscription {
+  readonly definition: EventsDefinition;
+  readonly localName: string;
+  readonly handle: EventFunction;
+  readonly queue: string | undefined;
+  readonly concurrency: number | undefined;
+}
+
+/** What a service's events need from the service. */
+export interface ServiceEventsOptions {
+  readonly name: string;
+  /** A broker handed to createService: started if needed, never stopped. */
+  readonly handed: Broker | undefined;
+  readonly settings: BrokerSettings;
+  readonly registry: Registry;
+  /** Starts the registry (once): the http broker finds subscribers through it. */
+  readonly registryReady: () => Promise<void>;
+  readonly logger: Logger;
+  readonly tracing: () => Tracing | undefined;
+}
+
+/**
+ * A service's broker and typed events: the broker it owns (made from
+ * `--broker`/`--broker_address`, no I/O until started) or was handed, the
+ * subscriptions planned before start, and publishers. Whoever creates the
+ * broker owns it: one handed in is started if needed but never stopped;
+ * the service only ends its own subscriptions on it.
+ */
+export class ServiceEvents {
+  readonly #options: ServiceEventsOptions;
+  readonly #planned: PlannedSubscription[] = [];
+  readonly #published = new Map<string, Endpoint>();
+  readonly #subscriptions: Subscription[] = [];
+  #broker: Broker | undefined;
+  #setupError: SetupError | undefined;
+  #started: Promise<void> | undefined;
+
+  constructor(options: ServiceEventsOptions) {
+    this.#options = options;
+    try {
+      // createBroker does no I/O (NATS loads only at start), so every service can have one at no cost.
+      this.#broker =
+        options.handed ??
+        createBroker(options.settings, { registry: options.registry, logger: options.logger, name: options.name });
+    } catch (error) {
+      if (!isSetupError(error)) throw error;
+      this.#setupError = error;
+    }
+  }
+
+  /** The first setup mistake: a broker flag that could not be used, or a handler missing an event. */
+  get setupError(): SetupError | undefined {
+    return this.#setupError;
+  }
+
+  /** The broker; throws the SetupError of a bad broker flag. */
+  get broker(): Broker {
+    if (!this.#broker) throw this.#setupError ?? new Error("no broker");
+    return this.#broker;
+  }
+
+  /** Plans subscriptions to the events `handler` handles; they start with the service. */
+  subscribe(definition: EventsDefinition, handler: object, options: EventSubscribeOptions): void {
+    const queue = options.queue === false ? undefined : (options.queue ?? this.#options.name);
+    for (const [localName, event] of Object.entries(definition.events)) {
+      const fn = (handler as Record<string, unknown>)[localName];
+      if (typeof fn === "function") {
+        const handle = fn.bind(handler) as EventFunction;
+        this.#planned.push({ definition, localName, handle, queue, concurrency: options.concurrency });
+      } else if (!options.partial) {
+        this.#setupError ??= new SetupError("TSM_ERR_EVENT_HANDLER", definition.typeName, localName, event.topic);
+      }
+    }
+  }
+
+  /** A typed publisher; one made before start is listed among the service's endpoints. */
+  publisher<E extends EventsDefinition>(definition: E, beforeStart: boolean): PublisherOf<E> {
+    if (beforeStart) {
+      for (const [localName, event] of Object.entries(definition.events))
+        this.#published.set(event.topic, eventEndpoint(definition, localName, { publisher: "true" }));
+    }
+    return createPublisher(definition, { broker: () => this.#ready(), tracing: this.#options.tracing });
+  }
+
+  /** The events it subscribes to and publishes, as registry endpoints (go-micro lists subscribers likewise). */
+  endpoints(): Endpoint[] {
+    const subscribed = this.#planned.map(({ definition, localName, queue }) =>
+      eventEndpoint(definition, localName, { subscriber: "true", ...(queue === undefined ? {} : { queue }) }),
+    );
+    return [...subscribed, ...this.#published.values()];
+  }
+
+  /** Starts the broker, so an unreachable one fails the service's start, and subscribes. */
+  async start(): Promise<void> {
+    await this.#ready();
+    const broker = this.broker;
+    for (const planned of this.#planned) {
+      const event = planned.definition.events[planned.localName]!;
+      const handler = eventBrokerHandler(event, planned.handle, {
+        logger: this.#options.logger,
+        system: broker.kind,
+        tracing: this.#options.tracing,
+      });
+      this.#subscriptions.push(
+        await broker.subscribe(event.topic, handler, {
+          ...(planned.queue === undefined ? {} : { queue: planned.queue }),
+          ...(planned.concurrency === undefined ? {} : { concurrency: planned.concurrency }),
+        }),
+      );
+    }
+  }
+
+  /** Ends the service's subscriptions, waiting for the handlers in flight. */
+  async unsubscribe(): Promise<void> {
+    const subscriptions = this.#subscriptions.splice(0);
+    await Promise.all(subscriptions.map((s) => s.unsubscribe()));
+  }
+
+  /** Stops the broker if the service made it and it was started; a handed-in one keeps running. */
+  async release(): Promise<void> {
+    await this.unsubscribe();
+    if (this.#options.handed || !this.#started || !this.#broker) return;
+    await this.#started.catch(() => undefined);
+    await this.#broker.stop();
+  }
+
+  /** The broker, started once (after the registry the http broker reads). */
+  #ready(): Promise<Broker> {
+    const broker = this.broker;
+    this.#started ??= this.#options.registryReady().then(() => broker.start());
+    return this.#started.then(() => broker);
+  }
+}
+
+/** One event as a registry endpoint: named `Events.localName`, its message as the request, its topic in the metadata. */
+function eventEndpoint(
+  definition: EventsDefinition,
+  localName: string,
+  metadata: Readonly<Record<string, string>>,
+): Endpoint {
+  const event = definition.events[localName]!;
+  const container = definition.typeName.slice(definition.typeName.lastIndexOf(".") + 1);
+  return {
+    name: `${container}.${localName}`,
+    request: event.messageType,
+    response: "",
+    metadata: { ...metadata, topic: event.topic, events: definition.typeName },
+  };
+}
