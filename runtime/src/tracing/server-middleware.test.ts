@@ -14,6 +14,7 @@ beforeAll(async () => {
   tracing = await startTracing({
     enabled: true,
     serviceName: "unit",
+    resourceAttributes: {},
     exporter: undefined,
     sampler: "parentbased_always_on",
     samplerRatio: 1,

@@ -37,6 +37,7 @@ export async function startTracing(settings: TracingSettings, resource: TracingR
   const exporter = target ? new FailureWatch(await createExporter(target)) : undefined;
   const provider = new sdk.TracerProvider({
     resource: resources.resourceFromAttributes({
+      ...settings.resourceAttributes,
       "service.name": settings.serviceName,
       ...(resource.serviceVersion ? { "service.version": resource.serviceVersion } : {}),
       ...(resource.instanceId ? { "service.instance.id": resource.instanceId } : {}),

@@ -12,6 +12,7 @@ describe("resolveTracingSettings", () => {
     expect(tracingOf([])).toEqual({
       enabled: true,
       serviceName: "orders",
+      resourceAttributes: {},
       exporter: undefined,
       sampler: "parentbased_always_on",
       samplerRatio: 1,
@@ -71,6 +72,13 @@ describe("resolveTracingSettings", () => {
     expect(tracingOf([], { OTEL_SERVICE_NAME: "orders-eu" }).serviceName).toBe("orders-eu");
   });
 
+  it("reads OTEL_RESOURCE_ATTRIBUTES, values percent-decoded", () => {
+    expect(
+      tracingOf([], { OTEL_RESOURCE_ATTRIBUTES: "deployment.environment.name=prod, team=pay%20ments" })
+        .resourceAttributes,
+    ).toEqual({ "deployment.environment.name": "prod", team: "pay ments" });
+  });
+
   it("reads the standard samplers and their ratio", () => {
     expect(tracingOf([], { OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.5" })).toMatchObject({
       sampler: "traceidratio",
@@ -89,6 +97,7 @@ describe("resolveTracingSettings", () => {
     [{ OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "2" }, /OTEL_TRACES_SAMPLER_ARG .*from 0 to 1/],
     [{ OTEL_TRACES_EXPORTER: "zipkin" }, /OTEL_TRACES_EXPORTER .*use otlp/],
     [{ OTEL_TRACES_EXPORTER: "otlp", OTEL_BSP_EXPORT_TIMEOUT: "5s" }, /OTEL_BSP_EXPORT_TIMEOUT .*whole milliseconds/],
+    [{ OTEL_RESOURCE_ATTRIBUTES: "team" }, /OTEL_RESOURCE_ATTRIBUTES .*not key=value/],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: "jaeger:4318" }, /OTEL_EXPORTER_OTLP_ENDPOINT .*http:\/\/ or https:\/\//],
   ])("refuses %o naming the variable and what to do", (env, message) => {
     expect(() => tracingOf([], env)).toThrow(message);

@@ -36,6 +36,8 @@ export interface TracingSettings {
   readonly enabled: boolean;
   /** The resource's `service.name`: OTEL_SERVICE_NAME, else the service's own name. */
   readonly serviceName: string;
+  /** More resource attributes from OTEL_RESOURCE_ATTRIBUTES (`deployment.environment.name=prod,…`). */
+  readonly resourceAttributes: Readonly<Record<string, string>>;
   /** Undefined: spans are made and propagated but not exported. */
   readonly exporter: TraceExport | undefined;
   readonly sampler: SamplerName;
@@ -76,7 +78,14 @@ export function resolveTracingSettings(serviceName: string, flags: TracingFlags,
   const enabled = env.OTEL_SDK_DISABLED?.trim().toLowerCase() !== "true";
   const name = nonEmpty(env.OTEL_SERVICE_NAME) ?? serviceName;
   if (!enabled)
-    return { enabled, serviceName: name, exporter: undefined, sampler: "parentbased_always_on", samplerRatio: 1 };
+    return {
+      enabled,
+      serviceName: name,
+      resourceAttributes: {},
+      exporter: undefined,
+      sampler: "parentbased_always_on",
+      samplerRatio: 1,
+    };
   const protocol =
     flags.traceProtocol ??
     envProtocol(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") ??
@@ -88,7 +97,8 @@ export function resolveTracingSettings(serviceName: string, flags: TracingFlags,
       ? envSampler(env)
       : { sampler: "parentbased_traceidratio" as const, samplerRatio: flags.traceSamplerRatio };
   const exporter = url ? { url, protocol, timeoutMs: exportTimeout(env) } : undefined;
-  return { enabled, serviceName: name, exporter, sampler, samplerRatio };
+  const resourceAttributes = resourceAttributesOf(env.OTEL_RESOURCE_ATTRIBUTES);
+  return { enabled, serviceName: name, resourceAttributes, exporter, sampler, samplerRatio };
 }
 
 /**
@@ -125,6 +135,31 @@ function tracesExporter(env: Env): "otlp" | "none" | undefined {
     JSON.stringify(value),
     "tsmicro exports traces over OTLP only; use otlp (Jaeger and collectors ingest it) or none",
   );
+}
+
+/** OTEL_RESOURCE_ATTRIBUTES: `key=value` pairs separated by commas, values percent-encoded. */
+function resourceAttributesOf(value: string | undefined): Record<string, string> {
+  const attributes: Record<string, string> = {};
+  for (const pair of (value ?? "").split(",")) {
+    if (pair.trim() === "") continue;
+    const equals = pair.indexOf("=");
+    const key = pair.slice(0, equals).trim();
+    let decoded: string | undefined;
+    try {
+      decoded = decodeURIComponent(pair.slice(equals + 1).trim());
+    } catch {
+      decoded = undefined;
+    }
+    if (equals <= 0 || key === "" || decoded === undefined)
+      throw new SetupError(
+        "TSM_ERR_FLAG",
+        "OTEL_RESOURCE_ATTRIBUTES",
+        JSON.stringify(value),
+        `${JSON.stringify(pair)} is not key=value (values percent-encoded); use such as deployment.environment.name=prod,team=payments`,
+      );
+    attributes[key] = decoded;
+  }
+  return attributes;
 }
 
 /** OTEL_BSP_EXPORT_TIMEOUT: whole milliseconds, at least 1. */
