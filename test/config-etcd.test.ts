@@ -6,10 +6,12 @@ import { Writable } from "node:stream";
 import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { createClient, createDirectCaller, createGrpcClientTransport } from "@tsmicro/runtime";
 import { createConfig } from "../runtime/src/config/create-config.js";
 import { etcdSource } from "../runtime/src/config/etcd-source.js";
 import { isSetupError } from "../runtime/src/errors/setup-error.js";
 import { createLogger } from "../runtime/src/logging/logger.js";
+import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { bins, repoRoot, run } from "./support/cli.js";
 import { closedPort, etcdProgram, startEtcdCluster, type EtcdCluster } from "./support/etcd.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
@@ -69,36 +71,58 @@ describeEtcd("config on a real etcd", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("an etcd change reaches a running service's watcher within a second", async () => {
+  it("an etcd change reaches a running service's watcher within a second, and the service serves with it", async () => {
     await etcd.put(key("users", "http/port")).value("8080");
     await etcd.put(key("users", "database/url")).value('"postgres://db-1/users"');
     await etcd.put(key("users", "database/password")).value('"first-password"');
-    const node = await startNode("test/fixtures/config-node.ts", [cluster.endpoints[0]!, "users"]);
-    expect(jsonLines(node.output()).find((line) => line.msg === "config-node started")?.port).toBe(8080);
+    const node = await startNode("test/fixtures/config-node.ts", [
+      "--registry=etcd",
+      `--registry_address=${cluster.endpoints[0]}`,
+      "--server_address=127.0.0.1:0",
+    ]);
+    const transport = createGrpcClientTransport({});
+    const users = createClient(AlphaDefinition, createDirectCaller({ transport, address: node.address }));
+    try {
+      expect(await users.unary({ id: "", payload: new Uint8Array() })).toMatchObject({ id: "hello", sequence: 8080 });
 
-    // Three changes, each timed from just before the put to the watcher's call in the other process.
-    for (const port of [8081, 8082, 8083]) {
-      const putAt = Date.now();
-      await etcd.put(key("users", "http/port")).value(String(port));
-      const change = await until(
-        () => jsonLines(node.output()).find((line) => line.event === "changed" && line.port === port),
-        `the watcher's call for port ${port}`,
+      // Three changes, each timed from just before the put to the watcher's call in the service's process.
+      for (const port of [8081, 8082, 8083]) {
+        const putAt = Date.now();
+        await etcd.put(key("users", "http/port")).value(String(port));
+        const change = await until(
+          () => jsonLines(node.output()).find((line) => line.event === "changed" && line.port === port),
+          `the watcher's call for port ${port}`,
+        );
+        expect(change.previous).toBe(port - 1);
+        expect(Number(change.at) - putAt).toBeLessThan(1_000);
+      }
+      await etcd.put(key("users", "greeting")).value('"hola"');
+      await until(
+        () =>
+          jsonLines(node.output()).some(
+            (line) => line.msg === "configuration changed" && String(line.changed) === "greeting",
+          )
+            ? true
+            : undefined,
+        "the greeting change",
       );
-      expect(change.previous).toBe(port - 1);
-      expect(Number(change.at) - putAt).toBeLessThan(1_000);
-    }
+      expect(await users.unary({ id: "", payload: new Uint8Array() })).toMatchObject({ id: "hola", sequence: 8083 });
 
-    // A secret's change reaches the watcher too, and the service's own log names the key, never the value.
-    await etcd.put(key("users", "database/url")).value('"postgres://app:new-secret@db-2/users"');
-    await until(
-      () => jsonLines(node.output()).find((line) => line.event === "changed" && line.path === "database.url"),
-      "the database.url watcher's call",
-    );
-    const logged = jsonLines(node.output()).filter((line) => line.msg === "configuration changed");
-    expect(logged.at(-1)?.changed).toEqual(["database.url"]);
-    expect(node.output()).not.toContain("new-secret");
-    node.kill("SIGTERM");
-    await node.exited;
+      // A secret's change reaches the watcher too, and the service's own log names the key, never the value.
+      await etcd.put(key("users", "database/url")).value('"postgres://app:new-secret@db-2/users"');
+      await until(
+        () => jsonLines(node.output()).find((line) => line.event === "changed" && line.path === "database.url"),
+        "the database.url watcher's call",
+      );
+      const logged = jsonLines(node.output()).filter((line) => line.msg === "configuration changed");
+      expect(logged.at(-1)?.changed).toEqual(["database.url"]);
+      expect(logged.at(-1)?.service).toBe("users");
+      expect(node.output()).not.toContain("new-secret");
+    } finally {
+      await transport.close();
+      node.kill("SIGTERM");
+      await node.exited;
+    }
   });
 
   it("rejects a bad value with an error naming the key and the etcd key, keeping the old value", async () => {
@@ -214,10 +238,11 @@ describeEtcd("config on a real etcd", () => {
       expect(stored).toBe("20");
 
       // Independent reads run side by side: each CLI start costs seconds on a busy machine.
-      const [shown, hidden, marked] = await Promise.all([
+      const [shown, hidden, marked, dashed] = await Promise.all([
         tsmicro("get", "--service", "catalog", "--show_secrets"),
         tsmicro("get", "--service", "catalog"),
         tsmicro("get", "http", "--service", "catalog", "--secret", "http.port"),
+        tsmicro("get", "database.password", "--service", "catalog", "--show-secrets"),
       ]);
       expect(shown.code, shown.stderr).toBe(0);
       expect(JSON.parse(shown.stdout)).toEqual(settings);
@@ -230,6 +255,7 @@ describeEtcd("config on a real etcd", () => {
       expect(hidden.stdout).not.toContain("db-pass");
 
       expect(JSON.parse(marked.stdout)).toEqual({ ...settings.http, port: "[secret]" });
+      expect(dashed.stdout).toBe('"s3cret-pw"\n');
     });
 
     it("set, del and watch: each change printed as a JSON line until interrupted", async () => {
