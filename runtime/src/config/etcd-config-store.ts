@@ -9,7 +9,7 @@ import { Etcd3, type IKeyValue, type IOptions, type Watcher as EtcdWatcher } fro
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ConfigTree, ConfigValue } from "./config.js";
-import { leavesOf, parseLooseValue } from "./key-paths.js";
+import { isConfigTree, leavesOf, parseLooseValue } from "./key-paths.js";
 
 /** Options of openEtcdConfigStore. */
 export interface EtcdConfigStoreOptions {
@@ -142,9 +142,10 @@ export class EtcdConfigStore {
 
   /** Writes one setting; a tree value is written as one key per leaf under it. Returns the keys written. */
   async put(segments: readonly string[], value: ConfigValue): Promise<number> {
+    // An empty object is a value of its own: it is written as {} rather than as no keys at all.
     const leaves =
-      typeof value === "object" && value !== null && !Array.isArray(value)
-        ? leavesOf(value as ConfigTree, [...segments])
+      isConfigTree(value) && Object.keys(value).length > 0
+        ? leavesOf(value, [...segments])
         : [{ segments: [...segments], value }];
     const puts = leaves.map((leaf) => this.#etcd.put(this.keyOf(leaf.segments)).value(JSON.stringify(leaf.value)));
     await this.#transact(`writing ${this.keyOf(segments)}`, puts);
