@@ -267,6 +267,12 @@ async function startSystem(
           if (request.id === "missing") throw new TsmicroError(Code.NOT_FOUND, "no such thing as missing");
           return { id: `back:${request.id}`, payload: request.payload, sequence: 2 };
         },
+        // Two messages; `broken` fails after the first.
+        async *serverStream(request: { id: string; payload: Uint8Array }) {
+          yield { id: `back:${request.id}`, payload: request.payload, sequence: 1 };
+          if (request.id === "broken") throw new TsmicroError(Code.DATA_LOSS, "the stream broke");
+          yield { id: `back:${request.id}`, payload: request.payload, sequence: 2 };
+        },
       },
       { partial: true },
     );
@@ -607,5 +613,31 @@ describe("tracing", () => {
     await back.stop();
     const warning = lines.find((l) => String(l.msg).includes("could not be exported"));
     expect(warning, JSON.stringify(lines)).toMatchObject({ level: 40, endpoint: `http://127.0.0.1:${port}/v1/traces` });
+  });
+
+  it("ends a stream's spans when the stream ends, with its status", async () => {
+    const system = await startSystem({});
+    const whole = await fetch(`${system.gateway.url}/back/Alpha/ServerStream`, {
+      method: "POST",
+      body: JSON.stringify({ id: "whole" }),
+    });
+    expect((await whole.text()).trim().split("\n")).toHaveLength(2);
+    const broken = await fetch(`${system.gateway.url}/back/Alpha/ServerStream`, {
+      method: "POST",
+      body: JSON.stringify({ id: "broken" }),
+    });
+    await broken.text();
+    await system.stop();
+
+    const spans = receiver.spans.filter((s) => s.name === "fixtures.services.v1.Alpha/ServerStream");
+    const servers = spans.filter((s) => s.service === "back" && s.kind === "server");
+    expect(servers, describeSpans(receiver.spans)).toHaveLength(2);
+    const byStatus = servers.map((s) => s.attributes["rpc.grpc.status_code"]).sort();
+    expect(byStatus).toEqual([0, Code.DATA_LOSS]);
+    const failed = servers.find((s) => s.statusCode === 2);
+    expect(failed?.statusMessage).toBe("the stream broke");
+    // The gateway's attempt spans end with the streams too, each with the status it saw.
+    const attempts = spans.filter((s) => s.service === "api" && s.attributes["tsmicro.attempt"] === 1);
+    expect(attempts.map((s) => s.attributes["rpc.grpc.status_code"]).sort()).toEqual([0, Code.DATA_LOSS]);
   });
 });
