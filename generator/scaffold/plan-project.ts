@@ -35,8 +35,8 @@ export interface ProjectInput {
   readonly workspace: { readonly protoDir: string; readonly owns: string } | undefined;
 }
 
-/** The gRPC port inside containers, and the gateway's HTTP port in docker-compose. */
-export const containerPorts = { grpc: 9000, http: 8080 } as const;
+/** The gRPC port inside containers, the gateway's HTTP port in docker-compose, and a service's `/metrics` port. */
+export const containerPorts = { grpc: 9000, http: 8080, metrics: 9100 } as const;
 
 /**
  * The project-wide files `tsmicro new` writes once: package.json, tsconfig,
