@@ -101,3 +101,6 @@ export { HealthDefinition, type HealthClient } from "./gen/grpc/health/v1/health
 export { resolveTracingSettings, type TracingSettings } from "./tracing/tracing-settings.js";
 export { TracingUse } from "./tracing/tracing-use.js";
 export { startHttpServerSpan, type HttpServerSpan, type HttpRequestFacts } from "./tracing/http-server-span.js";
+
+// Publishing as the gateway's event handler does it: a PRODUCER span and its traceparent in the headers.
+export { tracedPublish } from "./tracing/messaging-span.js";

@@ -5,8 +5,12 @@ import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import {
   type BreakerOptions,
+  type Broker,
+  brokerSettingsFrom,
   type Caller,
   Code,
+  createBroker,
+  type EventsDefinition,
   type HttpRule,
   type Logger,
   type Metadata,
@@ -40,6 +44,8 @@ import { errorResponse, requestMessage, responseJson } from "./http-mapping.js";
 import { mapStream, sendStream } from "./http-stream.js";
 import { parseJsonBody } from "./json-body.js";
 import { forwardedMetadata } from "./forwarded-metadata.js";
+import { publishHttpEvent, topicOfPath, type HttpEventPublisher } from "./event-handler.js";
+import { EventTopics } from "./event-topics.js";
 import { mergeOpenApi, type OpenApiBuilder } from "./merge-openapi.js";
 import { loadGatewayConfig } from "./gateway-config.js";
 import { claimsMetadata, type JwtOptions } from "./jwt-auth.js";
@@ -58,8 +64,17 @@ export interface GatewayOptions {
   /** A registry to use instead of the one the settings name. It is started if needed but never stopped: the caller owns it. */
   readonly registry?: Registry;
   readonly logger?: Logger;
-  /** Generated definitions whose embedded descriptors are used instead of asking nodes by reflection. */
-  readonly definitions?: readonly ServiceDefinition[];
+  /**
+   * Generated definitions whose embedded descriptors are used instead of
+   * asking nodes by reflection: services for routes, events definitions for
+   * the typed topics of `--handler event`.
+   */
+  readonly definitions?: readonly (ServiceDefinition | EventsDefinition)[];
+  /**
+   * The broker `--handler event` publishes to, instead of the one
+   * `--broker`/`--broker_address` name. Started if needed, never stopped: the caller owns it.
+   */
+  readonly broker?: Broker;
   /** Circuit breakers on backend calls, one per service and method (on by default); `false` turns them off. */
   readonly breaker?: BreakerOptions | false;
   /** Serves the merged OpenAPI document of every routed service at `/openapi.json`. */
@@ -131,7 +146,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     registry,
     transport,
     logger,
-    definitions: options.definitions ?? [],
+    definitions: (options.definitions ?? []).filter(isServiceDefinition),
     strictRoutes: settings.strictRoutes,
   });
   const callers = new Map<string, Caller>();
@@ -201,6 +216,20 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           logger,
         })
       : undefined;
+  // --handler event: POST /{topic} publishes; the broker is made (no I/O yet) only in this mode.
+  const events: HttpEventPublisher | undefined =
+    settings.handler === "event"
+      ? {
+          broker: options.broker ?? createBroker(brokerSettingsFrom(args, env), { registry, logger, name: "api" }),
+          topics: new EventTopics({
+            definitions: (options.definitions ?? []).filter(isEventsDefinition),
+            registry,
+            transport,
+            logger,
+          }),
+          tracing,
+        }
+      : undefined;
   let guard: RouteGuard = createRouteGuard({ routes: options.routes ?? [], jwt: options.jwt });
 
   /** Reads `--config`, then mounts CORS and the routes: at start, so the config file is read asynchronously. */
@@ -241,6 +270,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (/%(?![0-9a-fA-F]{2})/.test(path))
       throw new TsmicroError(Code.INVALID_ARGUMENT, `the path ${JSON.stringify(path)} has a malformed %-escape`);
 
+    if (events && !(path === "/openapi.json" && request.method === "GET")) {
+      metrics?.route(request, `${settings.prefix}/{topic}`);
+      httpTracing.route(request, `${settings.prefix}/{topic}`);
+      return eventEndpoint(events, request, reply, path);
+    }
     if (path === "/rpc" && request.method === "POST") {
       metrics?.route(request, `${settings.prefix}/rpc`);
       httpTracing.route(request, `${settings.prefix}/rpc`);
@@ -314,6 +348,25 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     return call(target, rule, { variables: {}, query: "", body: message }, request, reply);
   }
 
+  async function eventEndpoint(
+    publisher: HttpEventPublisher,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    path: string,
+  ): Promise<void> {
+    if (request.method !== "POST")
+      throw new TsmicroError(
+        Code.NOT_FOUND,
+        `no route for ${request.method} ${path}: the event handler takes POST /{topic}`,
+      );
+    const topic = topicOfPath(path, settings.namespace);
+    // Route rules apply to topics as to RPCs (by path, or by the topic as the rule's rpc pattern).
+    const claims = await guard.admit(topic, request, reply);
+    const metadata = { ...forwardedMetadata(request.headers, request.ip), ...(claims ? claimsMetadata(claims) : {}) };
+    const published = await publishHttpEvent(publisher, topic, request.body, stringHeaders(metadata));
+    void reply.code(202).type("application/json").send(JSON.stringify(published));
+  }
+
   async function call(
     target: GatewayMethod,
     rule: HttpRule,
@@ -377,18 +430,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       return url;
     },
     async start() {
-      if (settings.handler === "event")
-        throw new SetupError(
-          "TSM_ERR_FLAG",
-          "--handler",
-          '"event"',
-          "the event handler publishes to the broker, which tsmicro does not have yet; use rpc, web or proxy",
-        );
       await tracing.start();
       await setUp();
       await registryUse.ready();
+      // A broker that cannot be reached fails start, loudly, like the registry.
+      if (events) await events.broker.start();
       if (proxy) await proxy.start();
-      else await catalogue.start();
+      else if (!events) await catalogue.start();
       await ensureCanListen(settings.address, "--address");
       const { host, port } = splitAddress(settings.address);
       try {
@@ -405,6 +453,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     stop() {
       stopping ??= (async () => {
         await app.close();
+        if (events && !options.broker) await events.broker.stop();
         await proxy?.stop();
         await catalogue.stop();
         await clients.stop();
@@ -433,6 +482,21 @@ export function findMethod(backend: BackendService, spec: string): GatewayMethod
     const typeName = m.desc.parent.typeName;
     return typeName === serviceName || fold(m.desc.parent.name) === fold(serviceName);
   });
+}
+
+function isServiceDefinition(definition: ServiceDefinition | EventsDefinition): definition is ServiceDefinition {
+  return "methods" in definition;
+}
+
+function isEventsDefinition(definition: ServiceDefinition | EventsDefinition): definition is EventsDefinition {
+  return "events" in definition;
+}
+
+/** Forwarded metadata as message headers: strings only (binary `-bin` values do not travel as broker headers). */
+function stringHeaders(metadata: Metadata): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(metadata)) if (typeof value === "string") headers[name] = value;
+  return headers;
 }
 
 function fold(name: string): string {

@@ -59,6 +59,7 @@ export class ServiceEvents {
   readonly #options: ServiceEventsOptions;
   readonly #planned: PlannedSubscription[] = [];
   readonly #published = new Map<string, Endpoint>();
+  readonly #publishedDefinitions = new Set<EventsDefinition>();
   readonly #subscriptions: Subscription[] = [];
   #broker: Broker | undefined;
   #setupError: SetupError | undefined;
@@ -105,10 +106,16 @@ export class ServiceEvents {
   /** A typed publisher; one made before start is listed among the service's endpoints. */
   publisher<E extends EventsDefinition>(definition: E, beforeStart: boolean): PublisherOf<E> {
     if (beforeStart) {
+      this.#publishedDefinitions.add(definition);
       for (const [localName, event] of Object.entries(definition.events))
         this.#published.set(event.topic, eventEndpoint(definition, localName, { publisher: "true" }));
     }
     return createPublisher(definition, { broker: () => this.#ready(), tracing: this.#options.tracing });
+  }
+
+  /** The events definitions it subscribes to or publishes (before start), each once. */
+  definitions(): EventsDefinition[] {
+    return [...new Set([...this.#planned.map((p) => p.definition), ...this.#publishedDefinitions])];
   }
 
   /** The events it subscribes to and publishes, as registry endpoints (go-micro lists subscribers likewise). */

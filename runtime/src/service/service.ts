@@ -297,6 +297,8 @@ export function createService(options: ServiceOptions): MicroService {
     await tracing.start();
     await events.start();
     for (const { service: definition, handler } of handled) server.add(definition, handler);
+    // The gateway and tools read events' messages by reflection, even those no RPC of this service uses.
+    for (const definition of events.definitions()) server.reflect(definition.fileDescriptorSet);
     await ensureCanListen(settings.serverAddress, "--server_address");
     let bound: string;
     try {

@@ -35,6 +35,8 @@ const reflectionPaths = [
 export function createReflectionService(
   services: readonly ServiceDefinition[],
   extra: readonly ReflectedService[] = [],
+  /** Serialized FileDescriptorProtos served by file and symbol but naming no service (events' messages). */
+  filesOnly: readonly Uint8Array[] = [],
 ): ReflectionService {
   const bytesByName = new Map<string, Uint8Array>();
   const protos = new Map<string, FileDescriptorProto>();
@@ -48,6 +50,7 @@ export function createReflectionService(
   };
   for (const service of services) add(fileDescriptorProtos(service.fileDescriptorSet));
   for (const service of extra) add(service.fileDescriptorProtos);
+  add(filesOnly);
   const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: importsFirst(protos) }));
   const names = [...services.map((s) => s.typeName), ...extra.map((s) => s.typeName)];
 

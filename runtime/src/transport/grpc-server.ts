@@ -60,6 +60,13 @@ export interface GrpcServerTransportOptions {
 export interface GrpcServerTransport extends ServerTransport {
   /** Sets the health status of the server ("") and of every added service; no effect without `health`. */
   setServing(serving: boolean): void;
+  /**
+   * Adds descriptors reflection serves by file and symbol besides the added
+   * services' (a base64 FileDescriptorSet, such as an events definition's),
+   * so tools and the gateway find messages no RPC uses; they name no
+   * service. Before `listen`; no effect without `reflection`.
+   */
+  reflect(fileDescriptorSet: string): void;
 }
 
 /** What a caller sees when a handler fails with anything but a TsmicroError: nothing of the failure itself. */
@@ -76,6 +83,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
   const server = new Server(serverOptionsOf(options));
   const gzip = options.compression === "gzip";
   const services: ServiceDefinition[] = [];
+  const reflectedFiles: Uint8Array[] = [];
   const health = options.health ? new HealthImplementation({ "": "NOT_SERVING" }) : undefined;
   health?.addToServer(server);
   let serving = false;
@@ -123,7 +131,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
       listening = true;
       if (options.reflection) {
         const extra: ReflectedService[] = health ? [healthReflected()] : [];
-        createReflectionService(services, extra).addToServer(server);
+        createReflectionService(services, extra, reflectedFiles).addToServer(server);
       }
       const port = await new Promise<number>((resolve, reject) => {
         server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => {
@@ -157,6 +165,10 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
       const status = value ? "SERVING" : "NOT_SERVING";
       health.setStatus("", status);
       for (const service of services) health.setStatus(service.typeName, status);
+    },
+
+    reflect(fileDescriptorSet) {
+      reflectedFiles.push(...fileDescriptorProtos(fileDescriptorSet));
     },
   };
 }

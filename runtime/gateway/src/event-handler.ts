@@ -1,0 +1,91 @@
+/**
+ * `tsmicro api --handler event`, as `micro api --handler=event` had it:
+ * `POST /{topic}` publishes the JSON body to the broker and answers 202.
+ * A typed topic (see EventTopics) gets its body checked against the
+ * event's message by the proto3 JSON mapping and published as protobuf,
+ * as a generated publisher would; a body of the wrong shape is a 400 naming
+ * the field. Other topics get the JSON as it came, as `application/json`.
+ */
+import { fromJson, toBinary, type JsonValue } from "@bufbuild/protobuf";
+import { type Broker, Code, eventContentTypes, TsmicroError } from "@tsmicro/runtime";
+import { tracedPublish, type TracingUse } from "@tsmicro/runtime/internal";
+import type { EventTopics, TypedTopic } from "./event-topics.js";
+
+/** What publishing from HTTP needs. */
+export interface HttpEventPublisher {
+  readonly broker: Broker;
+  readonly topics: EventTopics;
+  readonly tracing: TracingUse;
+}
+
+/** What the gateway answers a publish with (202). */
+export interface Published {
+  readonly id: string;
+  readonly topic: string;
+}
+
+/**
+ * The topic a request path names: its segments joined by dots, after the
+ * gateway's `--namespace` (`/user/created` and `/user.created` are both
+ * `user.created`; with `--namespace shop`, `shop.user.created`).
+ */
+export function topicOfPath(path: string, namespace: string): string {
+  const segments = path
+    .split("/")
+    .filter((s) => s !== "")
+    .map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    });
+  if (segments.length === 0)
+    throw new TsmicroError(Code.NOT_FOUND, "the event handler publishes to POST /{topic}; name a topic in the path");
+  return [...(namespace === "" ? [] : [namespace]), ...segments].join(".");
+}
+
+/** Publishes an HTTP body to `topic`: checked and encoded as protobuf when the topic is typed, raw JSON otherwise. */
+export async function publishHttpEvent(
+  publisher: HttpEventPublisher,
+  topic: string,
+  body: unknown,
+  headers: Readonly<Record<string, string>>,
+): Promise<Published> {
+  const typed = await publisher.topics.lookup(topic);
+  const { bytes, contentType } = typed ? typedBody(typed, body) : jsonBody(body);
+  const id = crypto.randomUUID();
+  const { broker } = publisher;
+  await tracedPublish(publisher.tracing.current(), { system: broker.kind, topic, id }, (traceHeaders) =>
+    broker.publish(topic, bytes, { id, headers: { ...headers, ...traceHeaders, "content-type": contentType } }),
+  );
+  return { id, topic };
+}
+
+/** The body as the topic's message, by the proto3 JSON mapping: a wrong type or an unknown field is INVALID_ARGUMENT. */
+function typedBody(typed: TypedTopic, body: unknown): { bytes: Uint8Array; contentType: string } {
+  const fail = (problem: string): never => {
+    throw new TsmicroError(
+      Code.INVALID_ARGUMENT,
+      `the body is not a ${typed.message.typeName}, the event of topic ${typed.topic}: ${problem}`,
+    );
+  };
+  if (body !== undefined && (typeof body !== "object" || body === null || Array.isArray(body)))
+    fail(`expected a JSON object, got ${Array.isArray(body) ? "an array" : body === null ? "null" : typeof body}`);
+  let message: ReturnType<typeof fromJson>;
+  try {
+    message = fromJson(typed.message, (body ?? {}) as JsonValue, { registry: typed.registry });
+  } catch (error) {
+    return fail(error instanceof Error ? error.message : String(error));
+  }
+  return {
+    bytes: toBinary(typed.message, message, { writeUnknownFields: false }),
+    contentType: eventContentTypes.protobuf,
+  };
+}
+
+function jsonBody(body: unknown): { bytes: Uint8Array; contentType: string } {
+  if (body === undefined)
+    throw new TsmicroError(Code.INVALID_ARGUMENT, "the event handler publishes the request's JSON body; send one");
+  return { bytes: new TextEncoder().encode(JSON.stringify(body)), contentType: eventContentTypes.json };
+}

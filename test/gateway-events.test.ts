@@ -1,0 +1,133 @@
+/**
+ * `tsmicro api --handler event` end to end: an in-process gateway publishes
+ * what is POSTed to /{topic} through the embedded broker to subscriber
+ * processes found in one local registry folder. Typed topics (fixture 18's
+ * order events) are checked against their message; others pass raw JSON.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  type Broker,
+  type BrokerMessage,
+  brokerSettingsFrom,
+  createBroker,
+  createRegistry,
+  type Registry,
+  silentLogger,
+} from "@tsmicro/runtime";
+import { createGateway, type Gateway } from "@tsmicro/gateway";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OrdersEvents } from "./golden/18-events/shop/v1/orders.micro.js";
+import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
+
+interface Received {
+  readonly event: Record<string, unknown>;
+  readonly topic: string;
+}
+
+function receivedBy(node: NodeProcess): Received[] {
+  return node
+    .output()
+    .split("\n")
+    .filter((line) => line.includes('"event received"'))
+    .map((line) => JSON.parse(line) as Received);
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const post = (gateway: Gateway, path: string, body: string) =>
+  fetch(`${gateway.url}${path}`, { method: "POST", body, headers: { "content-type": "application/json" } });
+
+describe("the gateway's event handler (POST /{topic} -> broker)", () => {
+  let dir: string;
+  let flags: string[];
+  let billing: NodeProcess;
+  let typed: Gateway;
+  let discovering: Gateway;
+  let registry: Registry;
+  let broker: Broker;
+  const audit: BrokerMessage[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-gateway-events-"));
+    flags = ["--registry=local", `--registry_address=${dir}`, "--metrics_address=off"];
+    billing = await startNode("test/fixtures/order-events-node.ts", flags);
+    // A plain subscriber of an untyped topic, on its own broker.
+    registry = createRegistry({ registry: "local", registryAddress: [dir] });
+    await registry.start();
+    broker = createBroker(brokerSettingsFrom([], {}), { registry });
+    await broker.start();
+    await broker.subscribe("audit.login", (message) => void audit.push(message));
+    const gatewayArgs = [...flags, "--handler=event", "--address=127.0.0.1:0"];
+    typed = createGateway({ args: gatewayArgs, env: {}, logger: silentLogger(), definitions: [OrdersEvents] });
+    // No definitions: typed topics come from the registry (billing's endpoints) and its reflection.
+    discovering = createGateway({ args: gatewayArgs, env: {}, logger: silentLogger() });
+    await Promise.all([typed.start(), discovering.start()]);
+  }, 30_000);
+
+  afterAll(async () => {
+    await Promise.all([typed?.stop(), discovering?.stop()]);
+    await broker?.stop();
+    await registry?.stop();
+    await killAllNodes();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("publishes a good body to a typed topic: 202, and the typed handler receives it", async () => {
+    const response = await post(
+      typed,
+      "/order.placed",
+      JSON.stringify({ orderId: "o-7", customerId: "c-1", totalCents: "250", placedAt: "2026-12-02T09:30:00Z" }),
+    );
+    expect(response.status).toBe(202);
+    const answer = (await response.json()) as { id: string; topic: string };
+    expect(answer.topic).toBe("order.placed");
+    expect(answer.id).toMatch(/^[0-9a-f-]{36}$/);
+    await waitFor("billing to receive o-7", () => receivedBy(billing).some((r) => r.event["orderId"] === "o-7"));
+    expect(receivedBy(billing).find((r) => r.event["orderId"] === "o-7")!.event).toEqual({
+      orderId: "o-7",
+      customerId: "c-1",
+      totalCents: "250",
+      placedAt: "2026-12-02T09:30:00.000Z",
+    });
+  });
+
+  it.each([
+    ["a string where a number is expected", { orderId: "o-8", totalCents: "lots" }, /total_cents/],
+    ["an unknown field", { orderId: "o-8", discount: 5 }, /"discount" is unknown/],
+    ["not an object", ["o-8"], /expected a JSON object, got an array/],
+  ])("answers 400 with a google.rpc.Status naming the problem for %s", async (_name, body, problem) => {
+    for (const gateway of [typed, discovering]) {
+      const response = await post(gateway, "/order/placed", JSON.stringify(body));
+      expect(response.status).toBe(400);
+      const status = (await response.json()) as { code: number; message: string };
+      expect(status.code).toBe(3);
+      expect(status.message).toMatch(/fixtures\.shop\.v1\.OrderPlaced, the event of topic order\.placed/);
+      expect(status.message).toMatch(problem);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(receivedBy(billing).some((r) => r.event["orderId"] === "o-8")).toBe(false);
+  });
+
+  it("publishes an untyped topic's JSON as it came, as application/json", async () => {
+    const response = await post(discovering, "/audit/login", '{"user":"ada","ok":true}');
+    expect(response.status).toBe(202);
+    await waitFor("the audit subscriber", () => audit.length === 1);
+    expect(audit[0]!.topic).toBe("audit.login");
+    expect(audit[0]!.headers["content-type"]).toBe("application/json");
+    expect(JSON.parse(new TextDecoder().decode(audit[0]!.body))).toEqual({ user: "ada", ok: true });
+  });
+
+  it("takes only POST", async () => {
+    const response = await fetch(`${typed.url}/order.placed`);
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { message: string }).message).toMatch(/takes POST \/\{topic\}/);
+  });
+});
