@@ -2,8 +2,7 @@ import { Counter } from "prom-client";
 import { errorReasonOf } from "../errors/error-details.js";
 import { Code, isTsmicroError } from "../errors/tsmicro-error.js";
 import type { ServerCall, ServerMiddleware } from "../transport/transport.js";
-import type { CallCounting } from "./observe-call.js";
-import { observeCall } from "./observe-call.js";
+import { observeCall, type CallCounting, type FailureHook } from "./observe-call.js";
 import { metricsRegistry, type MetricsRegistry } from "./process-registry.js";
 import { rpcStats, type MethodStats } from "./rpc-stats.js";
 
@@ -36,7 +35,7 @@ const serverCounting: CallCounting = {
 export function serverMetricsMiddleware(registry: MetricsRegistry = metricsRegistry()): ServerMiddleware {
   const stats = rpcStats(registry, "server");
   const rejected = rejectionCounter(registry);
-  const onFailure = (error: unknown, code: number, method: MethodStats) => {
+  const onFailure: FailureHook = (error, code, method) => {
     if (code !== Code.RESOURCE_EXHAUSTED) return;
     const info = errorReasonOf(error);
     const reason = info?.domain === "tsmicro.runtime" ? rejectionReasons[info.reason] : undefined;
