@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
 import { fastify, type FastifyInstance } from "fastify";
-import { createLogger, type Logger, type Registry, type ServiceSettings, SetupError } from "@tsmicro/runtime";
+import { type Logger, type Registry, type ServiceSettings, SetupError } from "@tsmicro/runtime";
 import {
   advertised,
   ensureCanListen,
@@ -10,6 +10,7 @@ import {
   readOrDefer,
   Registration,
   RegistryUse,
+  serviceLogger,
   resolveServiceSettings,
   runUntilSignal,
   resolveTracingSettings,
@@ -72,9 +73,11 @@ export function createWebService(options: WebServiceOptions): WebService {
     options.env ?? process.env,
   );
   const { settings } = config;
-  const logger = options.logger ?? createLogger({ service: options.name, level: settings.logLevel });
   const registry = RegistryUse.of(options.registry, settings);
   const id = `${options.name}-${randomUUID()}`;
+  const { logger, error: loggerError } = options.logger
+    ? { logger: options.logger, error: undefined }
+    : serviceLogger({ service: options.name, version: options.version, node: id }, settings);
   const app = fastify();
   // A SERVER span per request, on unless OTEL_SDK_DISABLED=true; the SDK loads at start.
   const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id }, logger);
@@ -108,7 +111,7 @@ export function createWebService(options: WebServiceOptions): WebService {
   }
 
   async function start(): Promise<void> {
-    if (flagError) throw flagError;
+    if (flagError ?? loggerError) throw flagError ?? loggerError;
     if (stopping) throw new Error(`${options.name} was stopped; create a new web service to start again`);
     await registry.ready();
     await tracing.start();
