@@ -211,7 +211,8 @@ await yargs(hideBin(process.argv))
       const options = {
         out: argv.out,
         statics: argv.target.map(parseStaticTarget),
-        onWrite: (targets: number) => process.stdout.write(`wrote ${targets} targets to ${argv.out}\n`),
+        onWrite: (targets: number) =>
+          process.stdout.write(`wrote ${targets} target${targets === 1 ? "" : "s"} to ${argv.out}\n`),
       };
       await withRegistry(rawArgs(argv), async (registry) => {
         if (!argv.watch) return void (await writeTargetsOnce(registry, options));
