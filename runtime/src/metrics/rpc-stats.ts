@@ -164,6 +164,8 @@ function register(registry: MetricsRegistry, side: RpcSide, stats: RpcStats): vo
   for (const metric of metrics) registry.registerMetric(metric as unknown as Metric);
 }
 
+// Keyed by registry, not a global: every service of the process shares the process registry's stats, as that
+// registry refuses a metric name twice, while a test's own registry gets stats of its own.
 const bySide = new WeakMap<MetricsRegistry, Partial<Record<RpcSide, RpcStats>>>();
 
 /**
