@@ -127,7 +127,16 @@ await yargs(hideBin(process.argv))
         .option("address", { type: "string", describe: "host:port to listen on (default :8080)" })
         .option("namespace", { type: "string", describe: "registry names behind default routes are namespace.segment" })
         .option("prefix", { type: "string", describe: "serve every route under this path, such as /api" })
-        .option("handler", { type: "string", describe: "rpc (default), web or proxy (reverse proxy to HTTP services)" })
+        .option("handler", {
+          type: "string",
+          describe: "rpc (default), web or proxy (reverse proxy to HTTP services), event (POST /{topic} publishes)",
+        })
+        .option("broker", {
+          type: "string",
+          describe: "--handler event publishes through: http (default), nats, memory",
+        })
+        .option("broker_address", { type: "string", describe: "NATS server URLs for --broker nats" })
+        .option("broker_jetstream", { type: "string", describe: "on: publish through NATS JetStream" })
         .option("tls_cert_file", { type: "string", describe: "serve HTTPS with this certificate (PEM)" })
         .option("tls_key_file", { type: "string", describe: "the certificate's private key (PEM)" })
         .option("cors_origins", { type: "string", describe: "comma-separated origins allowed by CORS; * for any" })

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createRegistry, createService, silentLogger, type MicroService } from "@tsmicro/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrdersEvents } from "./golden/18-events/shop/v1/orders.micro.js";
+import { bins, run } from "./support/cli.js";
 import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
 
 /** The events a subscriber node printed, in arrival order. */
@@ -86,7 +87,7 @@ describe("typed events between services on the embedded broker (local registry, 
     expect(billing.every((node) => cancelled([node]).length > 0)).toBe(true);
   });
 
-  it("lists the events a service subscribes to among its registry endpoints", async () => {
+  it("lists subscribed events as registry endpoints, which tsmicro get service shows", async () => {
     const registry = createRegistry({ registry: "local", registryAddress: [dir] });
     await registry.start();
     try {
@@ -105,5 +106,10 @@ describe("typed events between services on the embedded broker (local registry, 
     } finally {
       await registry.stop();
     }
+    const result = await run("node", [bins.tsmicro, "get", "service", "shipping", ...flags.slice(0, 2)]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain(
+      "Event: OrdersEvents.orderPlaced\n\nTopic: order.placed (subscribes, queue shipping)\n\nMessage: fixtures.shop.v1.OrderPlaced",
+    );
   });
 });

@@ -94,6 +94,18 @@ function describe(service: Service): string {
   const lines = [`service  ${service.name}`, "", `version ${service.version}`, "", "ID\tAddress\tMetadata"];
   for (const node of service.nodes) lines.push(`${node.id}\t${node.address}\t${metadata(node.metadata)}`);
   for (const endpoint of service.endpoints) {
+    const { topic } = endpoint.metadata;
+    if (topic !== undefined) {
+      lines.push(
+        "",
+        `Event: ${endpoint.name}`,
+        "",
+        `Topic: ${topic} (${eventRole(endpoint.metadata)})`,
+        "",
+        `Message: ${endpoint.request}`,
+      );
+      continue;
+    }
     lines.push(
       "",
       `Endpoint: ${endpoint.name}`,
@@ -104,6 +116,12 @@ function describe(service: Service): string {
     );
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** How a service uses an event it lists: it publishes it, or subscribes (in a queue group, or on every node). */
+function eventRole(metadata: Readonly<Record<string, string>>): string {
+  if (metadata["subscriber"] !== "true") return "publishes";
+  return metadata["queue"] ? `subscribes, queue ${metadata["queue"]}` : "subscribes, every node";
 }
 
 /** What `tsmicro health` found: one line per node, and a summary when some node is not serving. */
