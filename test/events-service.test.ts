@@ -1,0 +1,188 @@
+/**
+ * createService's broker and typed events, in one process on the memory
+ * broker and registry: who owns the broker, what start() refuses, fan-out
+ * with `queue: false`, handler failures logged with the message id, and
+ * trace context from publisher to subscriber.
+ */
+import { Writable } from "node:stream";
+import {
+  createLogger,
+  createMemoryBroker,
+  createMemoryRegistry,
+  createService,
+  isSetupError,
+  silentLogger,
+  type EventContext,
+  type MicroService,
+} from "@tsmicro/runtime";
+import { afterEach, describe, expect, it } from "vitest";
+import type { OrderPlaced } from "./golden/18-events/shop/v1/orders.js";
+import { OrdersEvents, type OrdersEventsHandler } from "./golden/18-events/shop/v1/orders.micro.js";
+
+const quiet = { args: ["--metrics_address=off"], env: { OTEL_SDK_DISABLED: "true" }, logger: silentLogger() };
+const started: MicroService[] = [];
+
+afterEach(async () => {
+  for (const service of started.splice(0).reverse()) await service.stop();
+});
+
+async function start(service: MicroService): Promise<MicroService> {
+  started.push(service);
+  await service.start();
+  return service;
+}
+
+/** A handler that records what it gets; `orderCancelled` is not awaited by these tests. */
+function recorder(into: { event: OrderPlaced; context: EventContext }[]): OrdersEventsHandler {
+  return {
+    async orderPlaced(event, context) {
+      into.push({ event, context });
+    },
+    async orderCancelled() {},
+  };
+}
+
+async function waitFor(what: string, check: () => boolean): Promise<void> {
+  const until = Date.now() + 3_000;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe("a service's broker and typed events", () => {
+  it("uses a handed-in broker, starting it, and leaves it running when the service stops", async () => {
+    const registry = createMemoryRegistry();
+    const broker = createMemoryBroker();
+    const received: { event: OrderPlaced; context: EventContext }[] = [];
+    const subscriber = createService({ name: "billing", registry, broker, ...quiet });
+    subscriber.subscribe(OrdersEvents, recorder(received));
+    expect(subscriber.broker).toBe(broker);
+    await start(subscriber);
+
+    await broker.publish("order.placed", new Uint8Array(), { id: "m-1" }); // the broker is started
+    await waitFor("the handler", () => received.length === 1);
+    expect(received[0]!.context).toMatchObject({ id: "m-1", topic: "order.placed", attempt: 1 });
+    await subscriber.stop();
+    started.length = 0;
+    // Its subscription ended with the service; the broker did not.
+    await broker.publish("order.placed", new Uint8Array(), { id: "m-2" });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(received).toHaveLength(1);
+    await broker.stop();
+  });
+
+  it("queue: false delivers to every node; the default queue group, to one node of the service", async () => {
+    const registry = createMemoryRegistry();
+    const broker = createMemoryBroker();
+    const grouped: { event: OrderPlaced; context: EventContext }[][] = [[], []];
+    const everyNode: { event: OrderPlaced; context: EventContext }[][] = [[], []];
+    for (const into of grouped) {
+      const node = createService({ name: "billing", registry, broker, ...quiet });
+      node.subscribe(OrdersEvents, recorder(into));
+      await start(node);
+    }
+    for (const into of everyNode) {
+      const node = createService({ name: "audit", registry, broker, ...quiet });
+      node.subscribe(OrdersEvents, recorder(into), { queue: false });
+      await start(node);
+    }
+    const orders = await start(createService({ name: "orders", registry, broker, ...quiet }));
+    const publisher = orders.publisher(OrdersEvents);
+    for (const orderId of ["a", "b", "c", "d"]) await publisher.orderPlaced({ orderId, totalCents: 5n });
+
+    await waitFor("every delivery", () => everyNode.every((r) => r.length === 4) && grouped.flat().length === 4);
+    expect(
+      grouped
+        .flat()
+        .map((r) => r.event.orderId)
+        .sort(),
+    ).toEqual(["a", "b", "c", "d"]);
+    expect(grouped.flat()[0]!.event.totalCents).toBe(5n);
+    await broker.stop();
+  });
+
+  it("start() rejects a handler missing an event (TSM_ERR_EVENT_HANDLER) unless partial: true", async () => {
+    const registry = createMemoryRegistry();
+    const strict = createService({ name: "strict", registry, ...quiet });
+    strict.subscribe(OrdersEvents, { orderPlaced: async () => {} } as unknown as OrdersEventsHandler);
+    const error = await strict.start().catch((e: unknown) => e);
+    expect(isSetupError(error) && error.code).toBe("TSM_ERR_EVENT_HANDLER");
+    expect((error as Error).message).toContain("orderCancelled (topic fixtures.shop.v1.OrderCancelled)");
+    await strict.stop();
+
+    const partial = createService({ name: "partial", registry, ...quiet });
+    partial.subscribe(OrdersEvents, { orderPlaced: async () => {} }, { partial: true });
+    await start(partial);
+  });
+
+  it("start() reports a broker flag it cannot use, naming the flag", async () => {
+    const service = createService({
+      name: "flags",
+      registry: createMemoryRegistry(),
+      ...quiet,
+      args: ["--broker_address=nats://127.0.0.1:4222"],
+    });
+    const error = await service.start().catch((e: unknown) => e);
+    expect(isSetupError(error) && error.code).toBe("TSM_ERR_FLAG");
+    expect((error as Error).message).toContain("--broker_address");
+    await service.stop();
+  });
+
+  it("a failing handler's error is logged with the message id and topic", async () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString().split("\n").filter(Boolean));
+        done();
+      },
+    });
+    const registry = createMemoryRegistry();
+    const broker = createMemoryBroker({ logger: createLogger({ destination }) });
+    const failing = createService({ name: "failing", registry, broker, ...quiet });
+    failing.subscribe(
+      OrdersEvents,
+      {
+        orderPlaced: async () => {
+          throw new Error("ledger is down");
+        },
+      },
+      { partial: true },
+    );
+    await start(failing);
+    await failing.publisher(OrdersEvents).orderPlaced({ orderId: "x" }, { id: "msg-42" });
+    await waitFor("the error line", () => lines.some((line) => line.includes("ledger is down")));
+    const line = JSON.parse(lines.find((l) => l.includes("ledger is down"))!) as Record<string, unknown>;
+    expect(line).toMatchObject({ messageId: "msg-42", topic: "order.placed", queue: "failing" });
+    await broker.stop();
+  });
+
+  it("carries the publisher's trace to the subscriber: traceparent in the headers, the handler in its trace", async () => {
+    const registry = createMemoryRegistry();
+    const broker = createMemoryBroker();
+    const traced = { ...quiet, env: {} };
+    const received: { event: OrderPlaced; context: EventContext }[] = [];
+    let activeTraceId: string | undefined;
+    const subscriber = createService({ name: "traced-sub", registry, broker, ...traced });
+    subscriber.subscribe(
+      OrdersEvents,
+      {
+        async orderPlaced(event, context) {
+          const { trace } = await import("@opentelemetry/api");
+          activeTraceId = trace.getActiveSpan()?.spanContext().traceId;
+          received.push({ event, context });
+        },
+      },
+      { partial: true },
+    );
+    await start(subscriber);
+    const publisher = await start(createService({ name: "traced-pub", registry, broker, ...traced }));
+    await publisher.publisher(OrdersEvents).orderPlaced({ orderId: "t" });
+    await waitFor("the handler", () => received.length === 1);
+    const traceparent = received[0]!.context.headers["traceparent"];
+    expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+    expect(activeTraceId).toBe(traceparent!.split("-")[1]);
+    expect(received[0]!.context.headers["content-type"]).toBe("application/protobuf");
+    await broker.stop();
+  });
+});
