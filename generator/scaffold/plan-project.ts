@@ -35,8 +35,11 @@ export interface ProjectInput {
   readonly workspace: { readonly protoDir: string; readonly owns: string } | undefined;
 }
 
-/** The gRPC port inside containers, the gateway's HTTP port in docker-compose, and a service's `/metrics` port. */
-export const containerPorts = { grpc: 9000, http: 8080, metrics: 9100 } as const;
+/**
+ * The gRPC port inside containers, the gateway's HTTP port in docker-compose, and a service's `/metrics` port:
+ * 9464, OpenTelemetry's Prometheus exporter port (9100 would read as node_exporter's).
+ */
+export const containerPorts = { grpc: 9000, http: 8080, metrics: 9464 } as const;
 
 /**
  * The project-wide files `tsmicro new` writes once: package.json, tsconfig,
