@@ -1,6 +1,16 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { httpRequestMetrics, type MetricsRegistry } from "@tsmicro/runtime/internal";
 
+/** Options of GatewayMetrics. */
+export interface GatewayMetricsOptions {
+  /**
+   * The gateway proxies to HTTP services (`--handler web|proxy`): its
+   * catch-all route is then a route of its own (`/*`), not a request no
+   * route matched.
+   */
+  readonly proxied?: boolean;
+}
+
 /**
  * The gateway's metrics: `GET /metrics` on its own HTTP port (the process
  * registry: HTTP, backend client, breaker and node metrics, Node.js
@@ -11,7 +21,10 @@ export class GatewayMetrics {
   // Per request, the route template it matched; requests are short-lived keys, hence weak.
   readonly #routes = new WeakMap<FastifyRequest, string>();
 
-  constructor(private readonly registry: MetricsRegistry) {}
+  constructor(
+    private readonly registry: MetricsRegistry,
+    private readonly options: GatewayMetricsOptions = {},
+  ) {}
 
   /** Names the route `request` matched, as a template (`/v1/users/{id}`), for its `route` label. */
   route(request: FastifyRequest, template: string): void {
@@ -25,16 +38,22 @@ export class GatewayMetrics {
       const body = await this.registry.metrics();
       void reply.type(this.registry.contentType).send(body);
     });
-    app.addHook("onResponse", async (request, reply) => {
-      observe(request.method, this.routeOf(request), reply.statusCode, reply.elapsedTime / 1000);
+    // On the raw response's close, not fastify's onResponse hook: proxied requests hijack their reply,
+    // which skips fastify's hooks, and a client that hangs up is still a request served.
+    app.addHook("onRequest", async (request, reply) => {
+      const start = performance.now();
+      reply.raw.once("close", () =>
+        observe(request.method, this.routeOf(request), reply.raw.statusCode, (performance.now() - start) / 1000),
+      );
     });
   }
 
-  /** The matched template, else fastify's route (`/metrics`, the proxy's), else `unmatched`: never the raw path. */
+  /** The matched template, else fastify's route (`/metrics`, the proxy's `/*`), else `unmatched`: never the raw path. */
   private routeOf(request: FastifyRequest): string {
     const named = this.#routes.get(request);
     if (named !== undefined) return named;
     const url = request.routeOptions.url;
-    return url === undefined || url === "/*" ? "unmatched" : url;
+    if (url === undefined) return "unmatched";
+    return url === "/*" && !this.options.proxied ? "unmatched" : url;
   }
 }

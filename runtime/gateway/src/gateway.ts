@@ -128,7 +128,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const registry = registryUse.registry;
   // On by default as in services, but on the gateway's own port; --metrics_address=off turns it off.
   const metricsOn = metricsListenAddress(serviceSettings) !== undefined;
-  const metrics = metricsOn ? new GatewayMetrics(metricsRegistry()) : undefined;
+  const metrics = metricsOn
+    ? new GatewayMetrics(metricsRegistry(), { proxied: settings.handler === "web" || settings.handler === "proxy" })
+    : undefined;
   // Backends are called with the clients a service has: the same selector, retries, timeouts and breakers.
   const clients = new RegistryClients({
     registry,
