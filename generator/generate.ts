@@ -40,9 +40,9 @@ export function generatedHeader(version: string, protoFile: string): string {
 /**
  * Generates everything for a request: ts-proto's message files for the
  * requested protos and everything they import, and a `x.micro.ts` for each
- * requested file that declares services (or error enums), with an
- * `x.openapi.json` of its `google.api.http` routes beside it when it
- * declares services, and a `x.entity.ts` (Kysely tables, row conversions)
+ * requested file that declares services (or error enums, or events), with an
+ * `x.openapi.json` of its `google.api.http` routes (and its events, as
+ * webhooks) beside it when it declares services or events, and a `x.entity.ts` (Kysely tables, row conversions)
  * for each requested file that declares `(tsmicro.entity)` messages. Route conflicts go to `warn`, or fail generation
  * under `strict_routes`. Pure: no files, no process, no console. TypeScript
  * files are not yet formatted; the runner formats them.
@@ -92,7 +92,7 @@ export function generate(input: GenerateInput): GeneratedFile[] {
       name: checkOutputPath(`${name.replace(/\.proto$/, "")}.micro.ts`, name),
       content: renderTemplate(input.templates, "micro.ts.ejs", model),
     });
-    if (file.services.length === 0) continue;
+    if (file.services.length === 0 && events.length === 0) continue;
     // Already formatted: the runner formats only TypeScript.
     files.push({
       name: checkOutputPath(`${name.replace(/\.proto$/, "")}.openapi.json`, name),

@@ -2,6 +2,7 @@ import type { DescEnum, DescField, DescFile, DescMessage, DescMethod, Registry }
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { docLines, indexComments, type CommentIndex } from "./doc-comment.js";
 import { readHttpRules, type HttpBinding } from "@tsmicro/runtime/internal";
+import { eventsNames, readEvents, type EventMessage } from "./event-model.js";
 import { toOpenApiPath, type PathVariable } from "./openapi-path.js";
 import { SchemaCollector, isWellKnown, type CommentLookup, type JsonSchema, type JsonValue } from "./openapi-schema.js";
 
@@ -22,7 +23,8 @@ const errorSchema: JsonSchema = {
 };
 
 /**
- * The OpenAPI 3.1 document of a file's `google.api.http` routes, as
+ * The OpenAPI 3.1 document of a file's `google.api.http` routes, and of its
+ * events (messages marked `(tsmicro.event)`) as `webhooks` keyed by topic, as
  * 2-space indented JSON with a trailing newline. Methods without bindings
  * (reachable on the default `/{package.Service}/{Method}` routes) are left
  * out; routes OpenAPI cannot describe (custom HTTP methods, a second
@@ -71,6 +73,7 @@ export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registr
     paths: Object.fromEntries(
       sorted([...paths]).map(([path, item]) => [path, Object.fromEntries(sorted([...item]))] as const),
     ),
+    ...webhooks(file, readEvents(file, registry), comments, schemas),
     components: {
       schemas: Object.fromEntries(
         sorted([
@@ -87,6 +90,36 @@ export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registr
 export function packageVersion(pkg: string): string {
   const last = pkg.split(".").pop() ?? "";
   return /^v\d+((alpha|beta)\d*)?$/.test(last) ? last : "0";
+}
+
+/**
+ * Events as OpenAPI 3.1 webhooks, one per topic: what the service sends
+ * subscribers, in the proto3 JSON that `tsmicro api --handler event` takes
+ * at `POST /{topic}` (subscribers receive protobuf).
+ */
+function webhooks(
+  file: DescFile,
+  events: readonly EventMessage[],
+  comments: CommentIndex,
+  schemas: SchemaCollector,
+): JsonSchema {
+  if (events.length === 0) return {};
+  const { containerName } = eventsNames(file);
+  const entries = events.map(({ message, topic, path }): [string, JsonSchema] => {
+    const [summary, ...rest] = (commentText(comments.get(path)) ?? "").split(/\n\s*\n/);
+    const op: JsonSchema = {
+      operationId: `${containerName}_${message.name}`,
+      "x-topic": topic,
+      "x-message-type": message.typeName,
+    };
+    if (summary) op.summary = summary.replace(/\s*\n\s*/g, " ");
+    if (rest.length > 0) op.description = rest.join("\n\n");
+    if (message.deprecated) op.deprecated = true;
+    op.requestBody = { required: true, content: { "application/json": { schema: schemas.message(message) } } };
+    op.responses = { "202": { description: "Accepted by the subscriber." } };
+    return [topic, { post: op }];
+  });
+  return { webhooks: Object.fromEntries(sorted(entries)) };
 }
 
 function operation(
