@@ -149,7 +149,8 @@ describe("a new service project", () => {
     async () => {
       const dev = startBackground(project, "npm", ["run", "dev"], env);
       try {
-        await dev.waitFor(/"msg":"user started"/);
+        // npm run dev prints text through pino-pretty, not JSON lines.
+        await dev.waitFor(/INFO: user started/);
         const tsmicro = (...args: string[]) => inProject(project, "npx", ["tsmicro", ...args], env);
         expect((await tsmicro("list", "services")).stdout).toContain("user");
 
