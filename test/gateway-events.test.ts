@@ -116,12 +116,19 @@ describe("the gateway's event handler (POST /{topic} -> broker)", () => {
     expect(receivedBy(billing).some((r) => r.event["orderId"] === "o-8")).toBe(false);
   });
 
-  it("publishes an untyped topic's JSON as it came, as application/json", async () => {
-    const response = await post(discovering, "/audit/login", '{"user":"ada","ok":true}');
+  it("publishes an untyped topic's JSON as it came, as application/json, with the request's metadata", async () => {
+    const response = await fetch(`${discovering.url}/audit/login`, {
+      method: "POST",
+      body: '{"user":"ada","ok":true}',
+      headers: { authorization: "Bearer not-for-the-stream", "x-request-id": "req-1" },
+    });
     expect(response.status).toBe(202);
     await waitFor("the audit subscriber", () => audit.length === 1);
     expect(audit[0]!.topic).toBe("audit.login");
     expect(audit[0]!.headers["content-type"]).toBe("application/json");
+    // Request metadata travels, but not the bearer credential, which a durable stream would keep.
+    expect(audit[0]!.headers).toMatchObject({ "x-request-id": "req-1", "x-forwarded-for": "127.0.0.1" });
+    expect(audit[0]!.headers).not.toHaveProperty("authorization");
     expect(JSON.parse(new TextDecoder().decode(audit[0]!.body))).toEqual({ user: "ada", ok: true });
   });
 

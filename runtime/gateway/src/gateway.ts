@@ -365,7 +365,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     // Route rules apply to topics as to RPCs (by path, or by the topic as the rule's rpc pattern).
     const claims = await guard.admit(topic, request, reply);
     const metadata = { ...forwardedMetadata(request.headers, request.ip), ...(claims ? claimsMetadata(claims) : {}) };
-    const published = await publishHttpEvent(publisher, topic, request.body, stringHeaders(metadata));
+    const published = await publishHttpEvent(publisher, topic, request.body, eventHeaders(metadata));
     void reply.code(202).type("application/json").send(JSON.stringify(published));
   }
 
@@ -494,10 +494,15 @@ function isEventsDefinition(definition: ServiceDefinition | EventsDefinition): d
   return "events" in definition;
 }
 
-/** Forwarded metadata as message headers: strings only (binary `-bin` values do not travel as broker headers). */
-function stringHeaders(metadata: Metadata): Record<string, string> {
+/**
+ * Forwarded metadata as message headers: strings only (binary `-bin` values do not travel as
+ * broker headers), and never the bearer credential, which a durable stream would keep; the
+ * verified claims travel instead (`x-jwt-*`).
+ */
+function eventHeaders(metadata: Metadata): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(metadata)) if (typeof value === "string") headers[name] = value;
+  for (const [name, value] of Object.entries(metadata))
+    if (typeof value === "string" && name !== "authorization") headers[name] = value;
   return headers;
 }
 
