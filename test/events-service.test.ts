@@ -2,7 +2,8 @@
  * createService's broker and typed events, in one process on the memory
  * broker and registry: who owns the broker, what start() refuses, fan-out
  * with `queue: false`, handler failures logged with the message id, and
- * trace context from publisher to subscriber.
+ * trace context from publisher to subscriber; then redelivery of a failed
+ * typed event on a real NATS JetStream server.
  */
 import { Writable } from "node:stream";
 import {
@@ -15,9 +16,10 @@ import {
   type EventContext,
   type MicroService,
 } from "@tsmicro/runtime";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { OrderPlaced } from "./golden/18-events/shop/v1/orders.js";
 import { OrdersEvents, type OrdersEventsHandler } from "./golden/18-events/shop/v1/orders.micro.js";
+import { natsProgram, startNatsServer, type NatsServer } from "./support/nats.js";
 
 const quiet = { args: ["--metrics_address=off"], env: { OTEL_SDK_DISABLED: "true" }, logger: silentLogger() };
 const started: MicroService[] = [];
@@ -43,7 +45,7 @@ function recorder(into: { event: OrderPlaced; context: EventContext }[]): Orders
 }
 
 async function waitFor(what: string, check: () => boolean): Promise<void> {
-  const until = Date.now() + 3_000;
+  const until = Date.now() + 5_000;
   while (!check()) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -184,5 +186,43 @@ describe("a service's broker and typed events", () => {
     expect(activeTraceId).toBe(traceparent!.split("-")[1]);
     expect(received[0]!.context.headers["content-type"]).toBe("application/protobuf");
     await broker.stop();
+  });
+});
+
+const describeNats = natsProgram ? describe : describe.skip;
+
+describeNats("typed events on NATS JetStream (a real nats-server)", () => {
+  let server: NatsServer;
+  beforeAll(async () => {
+    server = await startNatsServer({ jetstream: true });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("a handler that throws gets the event again (attempt 2, same id), typed", async () => {
+    const registry = createMemoryRegistry();
+    const args = ["--metrics_address=off", "--broker=nats", `--broker_address=${server.url}`, "--broker_jetstream=on"];
+    const attempts: { event: OrderPlaced; context: EventContext }[] = [];
+    const subscriber = createService({ name: "billing", registry, ...quiet, args });
+    subscriber.subscribe(
+      OrdersEvents,
+      {
+        async orderPlaced(event, context) {
+          attempts.push({ event, context });
+          if (context.attempt === 1) throw new Error("ledger is down");
+        },
+      },
+      { partial: true },
+    );
+    await start(subscriber);
+    expect(subscriber.broker.kind).toBe("nats");
+    const orders = await start(createService({ name: "orders", registry, ...quiet, args }));
+    await orders.publisher(OrdersEvents).orderPlaced({ orderId: "js-1", totalCents: 99n });
+
+    await waitFor("the redelivery", () => attempts.length === 2);
+    expect(attempts.map((a) => a.context.attempt)).toEqual([1, 2]);
+    expect(attempts[1]!.context.id).toBe(attempts[0]!.context.id);
+    expect(attempts[1]!.event).toMatchObject({ orderId: "js-1", totalCents: 99n });
   });
 });
