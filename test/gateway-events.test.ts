@@ -14,11 +14,15 @@ import {
   createBroker,
   createRegistry,
   type Registry,
+  createService,
+  type MicroService,
   silentLogger,
 } from "@tsmicro/runtime";
+import type { DescFile, FileRegistry, JsonObject } from "@bufbuild/protobuf";
 import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrdersEvents } from "./golden/18-events/shop/v1/orders.micro.js";
+import { buildOpenApi } from "../generator/openapi.js";
+import { OrdersDefinition, OrdersEvents } from "./golden/18-events/shop/v1/orders.micro.js";
 import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
 
 interface Received {
@@ -53,6 +57,8 @@ describe("the gateway's event handler (POST /{topic} -> broker)", () => {
   let discovering: Gateway;
   let registry: Registry;
   let broker: Broker;
+  let routing: Gateway;
+  let orders: MicroService;
   const audit: BrokerMessage[] = [];
 
   beforeAll(async () => {
@@ -69,11 +75,23 @@ describe("the gateway's event handler (POST /{topic} -> broker)", () => {
     typed = createGateway({ args: gatewayArgs, env: {}, logger: silentLogger(), definitions: [OrdersEvents] });
     // No definitions: typed topics come from the registry (billing's endpoints) and its reflection.
     discovering = createGateway({ args: gatewayArgs, env: {}, logger: silentLogger() });
-    await Promise.all([typed.start(), discovering.start()]);
+    // An rpc gateway beside them, with the Orders service, whose file declares the events.
+    orders = createService({ name: "orders", args: flags, env: {}, logger: silentLogger() });
+    orders.handle(OrdersDefinition, { placeOrder: async () => ({ orderId: "o-1" }) });
+    await orders.start();
+    routing = createGateway({
+      args: [...flags, "--address=127.0.0.1:0"],
+      env: {},
+      logger: silentLogger(),
+      openApi: (file: DescFile, files: FileRegistry) =>
+        JSON.parse(buildOpenApi(file, file.proto, files, "0.0.0")) as JsonObject,
+    });
+    await Promise.all([typed.start(), discovering.start(), routing.start()]);
   }, 30_000);
 
   afterAll(async () => {
-    await Promise.all([typed?.stop(), discovering?.stop()]);
+    await Promise.all([typed?.stop(), discovering?.stop(), routing?.stop()]);
+    await orders?.stop();
     await broker?.stop();
     await registry?.stop();
     await killAllNodes();
@@ -136,5 +154,14 @@ describe("the gateway's event handler (POST /{topic} -> broker)", () => {
     const response = await fetch(`${typed.url}/order.placed`);
     expect(response.status).toBe(404);
     expect(((await response.json()) as { message: string }).message).toMatch(/takes POST \/\{topic\}/);
+  });
+
+  it("an rpc gateway lists a routed file's events as webhooks, and does not route the broker's subscription nodes", async () => {
+    const document = (await (await fetch(`${routing.url}/openapi.json`)).json()) as {
+      webhooks?: Record<string, unknown>;
+    };
+    expect(Object.keys(document.webhooks ?? {}).sort()).toEqual(["fixtures.shop.v1.OrderCancelled", "order.placed"]);
+    expect(routing.catalogue.services().map((s) => s.name)).not.toContain("tsmicro.broker");
+    expect(await registry.getService("tsmicro.broker")).not.toEqual([]);
   });
 });

@@ -150,6 +150,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     logger,
     definitions: (options.definitions ?? []).filter(isServiceDefinition),
     strictRoutes: settings.strictRoutes,
+    // The http broker registers each subscription as a node (metadata `broker`); none serves gRPC.
+    ignore: (service) => service.nodes.every((node) => node.metadata.broker !== undefined),
   });
   const callers = new Map<string, Caller>();
   const app = Fastify({
