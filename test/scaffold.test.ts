@@ -271,11 +271,14 @@ describe("a new service project", () => {
       "TSMICRO_DATABASE_DIR",
       "TSMICRO_MIGRATE",
       "NODE_ENV",
+      // OpenTelemetry's own variable, read by the runtime's tracing.
+      "OTEL_EXPORTER_OTLP_ENDPOINT",
     ]);
     const compose = parseYaml(await readFile(join(project, "docker-compose.yml"), "utf8")) as {
       services: Record<string, { environment?: Record<string, string>; command?: string[] }>;
     };
-    expect(Object.keys(compose.services)).toEqual(["etcd", "postgres", "migrate", "user", "api"]);
+    expect(Object.keys(compose.services)).toEqual(["etcd", "jaeger", "postgres", "migrate", "user", "api"]);
+    expect(compose.services.user!.environment!.OTEL_EXPORTER_OTLP_ENDPOINT).toBe("http://jaeger:4318");
     for (const name of ["migrate", "user", "api"])
       for (const key of Object.keys(compose.services[name]!.environment ?? {}))
         expect(known, `${name}: ${key}`).toContain(key);
