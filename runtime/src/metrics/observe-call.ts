@@ -80,15 +80,31 @@ function failed(
   onFailure?.(error, code, stats);
 }
 
-async function* countMessages(
+/**
+ * Counts request messages as the transport reads them. A plain iterator,
+ * not a generator: when the call ends the transport calls `return()` while
+ * a read may be waiting, and a generator would hold that back until its
+ * next `yield`, leaving the caller's request stream open; this one passes
+ * it to the caller's iterator at once.
+ */
+function countMessages(
   messages: AsyncIterable<unknown>,
   stats: MethodStats,
   count: (stats: MethodStats) => void,
-): AsyncGenerator<unknown> {
-  for await (const message of messages) {
-    count(stats);
-    yield message;
-  }
+): AsyncIterable<unknown> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<unknown> {
+      const source = messages[Symbol.asyncIterator]();
+      return {
+        next: async () => {
+          const result = await source.next();
+          if (!result.done) count(stats);
+          return result;
+        },
+        return: async (value?: unknown) => (await source.return?.(value)) ?? { done: true, value },
+      };
+    },
+  };
 }
 
 async function* observeStream(
