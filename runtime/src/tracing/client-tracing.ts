@@ -1,4 +1,4 @@
-import type { Context, Span } from "@opentelemetry/api";
+import type { Attributes, Context, Span } from "@opentelemetry/api";
 import type {
   CallResult,
   ClientCall,
@@ -17,7 +17,8 @@ import type { Tracing } from "./tracing.js";
  * child of the logical one, with the node's `server.address`/`server.port`,
  * its `rpc.grpc.status_code` and `tsmicro.attempt` (1, 2, …); the attempt's
  * `traceparent`/`tracestate` go out in its metadata, so the server's span
- * is the attempt's child. `tracing()` is read per call; when it is undefined
+ * is the attempt's child. When nothing records (no exporter), attempts make
+ * no span of their own: the call's context goes out. `tracing()` is read per call; when it is undefined
  * and `start` is given (a client used before its owner started, or
  * connect()'s, which has no start), the call waits for `start()` first; with
  * neither the call passes untraced.
@@ -58,7 +59,7 @@ export class ClientTracing {
     const parent = api.context.active();
     const span = tracer.startSpan(
       rpcSpanName(call.method),
-      { kind: api.SpanKind.CLIENT, attributes: rpcAttributes(call.method) },
+      { kind: api.SpanKind.CLIENT, ...(current.recording ? { attributes: rpcAttributes(call.method) } : {}) },
       parent,
     );
     return traced(current, span, api.trace.setSpan(parent, span), () => next(call));
@@ -77,27 +78,37 @@ export class ClientTracing {
     if (!current) return transport.call(address, call);
     const { api, tracer } = current;
     const parent = api.context.active();
+    // Nothing records: an attempt span would only add an id; the call's own context goes out.
+    if (!current.recording) return transport.call(address, withTraceContext(call, current.inject(parent)));
     const logical = api.trace.getSpan(parent);
     const attempt = (logical ? (this.#attempts.get(logical) ?? 0) : 0) + 1;
     if (logical) this.#attempts.set(logical, attempt);
-    const node = hostAndPort(address);
     const span = tracer.startSpan(
       rpcSpanName(call.method),
       {
         kind: api.SpanKind.CLIENT,
-        attributes: {
-          ...rpcAttributes(call.method),
-          "server.address": node.host,
-          ...(node.port === undefined ? {} : { "server.port": node.port }),
-          "tsmicro.attempt": attempt,
-        },
+        ...(current.recording ? { attributes: attemptAttributes(call, address, attempt) } : {}),
       },
       parent,
     );
     const active = api.trace.setSpan(parent, span);
-    const sent: ClientCall = { ...call, metadata: { ...call.metadata, ...current.inject(active) } };
+    const sent = withTraceContext(call, current.inject(active));
     return traced(current, span, active, () => transport.call(address, sent));
   }
+}
+
+function withTraceContext(call: ClientCall, context: Record<string, string>): ClientCall {
+  return { ...call, metadata: { ...call.metadata, ...context } };
+}
+
+function attemptAttributes(call: ClientCall, address: string, attempt: number): Attributes {
+  const node = hostAndPort(address);
+  return {
+    ...rpcAttributes(call.method),
+    "server.address": node.host,
+    ...(node.port === undefined ? {} : { "server.port": node.port }),
+    "tsmicro.attempt": attempt,
+  };
 }
 
 /** Runs `send` with `span` active and ends the span when the call settles (a stream: when it ends). */

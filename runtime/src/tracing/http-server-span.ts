@@ -47,11 +47,15 @@ export function startHttpServerSpan(tracing: Tracing, request: HttpRequestFacts)
     method,
     {
       kind: api.SpanKind.SERVER,
-      attributes: {
-        "http.request.method": method,
-        "url.path": request.path,
-        ...(request.clientAddress ? { "client.address": request.clientAddress } : {}),
-      },
+      ...(tracing.recording
+        ? {
+            attributes: {
+              "http.request.method": method,
+              "url.path": request.path,
+              ...(request.clientAddress ? { "client.address": request.clientAddress } : {}),
+            },
+          }
+        : {}),
     },
     parent,
   );

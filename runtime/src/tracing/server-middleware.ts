@@ -24,7 +24,10 @@ export function tracingServerMiddleware(
     const parent = current.extract(call.context.metadata);
     const span = tracer.startSpan(
       rpcSpanName(call.method),
-      { kind: api.SpanKind.SERVER, attributes: serverAttributes(call, localAddress()) },
+      {
+        kind: api.SpanKind.SERVER,
+        ...(current.recording ? { attributes: serverAttributes(call, localAddress()) } : {}),
+      },
       parent,
     );
     const active = api.trace.setSpan(parent, span);

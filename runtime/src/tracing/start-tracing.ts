@@ -4,6 +4,7 @@ import type { Sampler, SpanExporter } from "@opentelemetry/sdk-trace";
 import { carrierGetter, type Tracing } from "./tracing.js";
 import type { TraceExport, TracingSettings } from "./tracing-settings.js";
 import { loadOtelApi, type OtelApiModule } from "./otel-api.js";
+import { propagatingTracer } from "./propagating-tracer.js";
 
 /** What the resource says of the process besides `service.name`. */
 export interface TracingResource {
@@ -47,9 +48,14 @@ export async function startTracing(settings: TracingSettings, resource: TracingR
       exporter && target ? [new sdk.BatchSpanProcessor({ exporter, exportTimeoutMillis: target.timeoutMs })] : [],
   });
   const propagator = new core.W3CTraceContextPropagator();
+  // Without an exporter no span is read: make spans that only carry ids (see propagatingTracer).
+  const tracer = exporter
+    ? provider.getTracer(scopeName)
+    : propagatingTracer(api, createSampler(sdk, settings), new sdk.RandomIdGenerator());
   return {
     api,
-    tracer: provider.getTracer(scopeName),
+    tracer,
+    recording: exporter !== undefined,
     extract: (carrier) => propagator.extract(api.ROOT_CONTEXT, carrier, carrierGetter),
     inject(context) {
       const carrier: Record<string, string> = {};

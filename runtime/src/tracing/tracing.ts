@@ -12,6 +12,11 @@ export type TraceCarrier = Readonly<Record<string, unknown>>;
 export interface Tracing {
   readonly api: OtelApiModule;
   readonly tracer: Tracer;
+  /**
+   * Whether spans record anything (an exporter reads them). When false the
+   * tracer only carries ids, and callers skip building attributes no one reads.
+   */
+  readonly recording: boolean;
   /** The context `carrier`'s `traceparent`/`tracestate` describe, on top of the root context. */
   extract(carrier: TraceCarrier): Context;
   /** `traceparent` (and `tracestate` when set) for the span of `context`, as metadata or header entries. */

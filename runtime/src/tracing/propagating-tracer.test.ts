@@ -1,0 +1,46 @@
+import { AlwaysOffSampler, ParentBasedSampler, AlwaysOnSampler, RandomIdGenerator } from "@opentelemetry/sdk-trace";
+import { describe, expect, it } from "vitest";
+import { loadOtelApi } from "./otel-api.js";
+import { propagatingTracer } from "./propagating-tracer.js";
+
+const api = await loadOtelApi();
+const parentBased = (root: AlwaysOnSampler | AlwaysOffSampler) => new ParentBasedSampler({ root });
+
+describe("propagatingTracer", () => {
+  it("starts a new sampled trace at the root, recording nothing", () => {
+    const tracer = propagatingTracer(api, parentBased(new AlwaysOnSampler()), new RandomIdGenerator());
+    const span = tracer.startSpan("a", {}, api.ROOT_CONTEXT);
+    const ids = span.spanContext();
+    expect(api.isSpanContextValid(ids)).toBe(true);
+    expect(ids.traceFlags).toBe(api.TraceFlags.SAMPLED);
+    expect(span.isRecording()).toBe(false);
+  });
+
+  it("continues the caller's trace with a span id of its own, keeping its sampling decision and tracestate", () => {
+    const tracer = propagatingTracer(api, parentBased(new AlwaysOnSampler()), new RandomIdGenerator());
+    const parent = {
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "b7ad6b7169203331",
+      traceFlags: api.TraceFlags.NONE,
+      traceState: api.createTraceState("vendor=value"),
+    };
+    const context = api.trace.setSpanContext(api.ROOT_CONTEXT, parent);
+    const ids = tracer.startSpan("child", {}, context).spanContext();
+    expect(ids.traceId).toBe(parent.traceId);
+    expect(ids.spanId).not.toBe(parent.spanId);
+    // The caller did not sample: parent-based sampling keeps that.
+    expect(ids.traceFlags).toBe(api.TraceFlags.NONE);
+    expect(ids.traceState?.serialize()).toBe("vendor=value");
+  });
+
+  it("follows a root sampler that samples nothing", () => {
+    const tracer = propagatingTracer(api, parentBased(new AlwaysOffSampler()), new RandomIdGenerator());
+    expect(tracer.startSpan("a", {}, api.ROOT_CONTEXT).spanContext().traceFlags).toBe(api.TraceFlags.NONE);
+  });
+
+  it("startActiveSpan hands the function a span and returns its result", () => {
+    const tracer = propagatingTracer(api, parentBased(new AlwaysOnSampler()), new RandomIdGenerator());
+    const seen = tracer.startActiveSpan("a", (span) => span.spanContext().spanId);
+    expect(seen).toMatch(/^[0-9a-f]{16}$/);
+  });
+});
