@@ -85,6 +85,7 @@ export class RegistryClients {
       ? new ClientTracing(
           () => tracing.current(),
           () => tracing.start(),
+          tracing.settings.exporter !== undefined,
         )
       : undefined;
   }

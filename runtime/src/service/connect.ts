@@ -53,8 +53,10 @@ export function connect(options: ConnectOptions = {}): Connection {
   const settings = resolveServiceSettings(options.settings ?? {}, args, env);
   const logger = options.logger ?? pino({ level: settings.logLevel, base: { service: "client" } }, pino.destination(2));
   const registry = RegistryUse.of(options.registry, settings);
-  // Spans name the service `client` unless OTEL_SERVICE_NAME says otherwise; the SDK loads on the first call.
+  // Spans name the service `client` unless OTEL_SERVICE_NAME says otherwise. With an exporter the SDK
+  // starts loading now and the first call waits for it; without one, calls never wait (see ClientTracing).
   const tracing = new TracingUse(resolveTracingSettings("client", settings, env), {}, logger);
+  if (tracing.settings.exporter) void tracing.start().catch(() => undefined);
   const clients = new RegistryClients({
     registry: registry.registry,
     ready: () => registry.ready(),

@@ -28,10 +28,17 @@ export class ClientTracing {
   /** Attempts made so far under each logical call's span. */
   readonly #attempts = new WeakMap<Span, number>();
   readonly #start: (() => Promise<void>) | undefined;
+  readonly #waitForStart: boolean;
 
-  constructor(tracing: () => Tracing | undefined, start?: () => Promise<void>) {
+  /**
+   * `waitForStart` false (no exporter: spans would only carry ids) sends a
+   * call made before tracing started untraced while the SDK loads, rather
+   * than spend the call's deadline on loading it.
+   */
+  constructor(tracing: () => Tracing | undefined, start?: () => Promise<void>, waitForStart = true) {
     this.#tracing = tracing;
     this.#start = start;
+    this.#waitForStart = waitForStart;
   }
 
   /** The logical call's span, outermost of the client middleware. */
@@ -40,6 +47,10 @@ export class ClientTracing {
     if (current) return this.#logical(current, next, call);
     const start = this.#start;
     if (!start) return next(call);
+    if (!this.#waitForStart) {
+      void start().catch(() => undefined);
+      return next(call);
+    }
     const send = () => {
       const started = this.#tracing();
       return started ? this.#logical(started, next, call) : next(call);
