@@ -5,7 +5,8 @@ import { createRegistry, createService, silentLogger, type MicroService } from "
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrdersEvents } from "./golden/18-events/shop/v1/orders.micro.js";
 import { bins, run } from "./support/cli.js";
-import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
+import { waitFor } from "./support/load.js";
+import { killAllNodes, loggedBy, startNode, type NodeProcess } from "./support/nodes.js";
 
 /** The events a subscriber node printed, in arrival order. */
 interface Received {
@@ -15,21 +16,7 @@ interface Received {
   readonly node: string;
 }
 
-function receivedBy(node: NodeProcess): Received[] {
-  return node
-    .output()
-    .split("\n")
-    .filter((line) => line.includes('"event received"'))
-    .map((line) => JSON.parse(line) as Received);
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const receivedBy = (node: NodeProcess) => loggedBy<Received>(node, "event received");
 
 describe("typed events between services on the embedded broker (local registry, no server)", () => {
   let dir: string;
@@ -59,7 +46,7 @@ describe("typed events between services on the embedded broker (local registry, 
     const publisher = orders.publisher(OrdersEvents);
     const placedAt = new Date("2026-12-02T10:00:00.000Z");
     await publisher.orderPlaced({ orderId: "o-1", customerId: "c-9", totalCents: 12_345n, placedAt });
-    await waitFor("shipping to receive o-1", () => receivedBy(shipping).length === 1);
+    await waitFor("shipping to receive o-1", () => receivedBy(shipping).length === 1, 5_000);
     const [received] = receivedBy(shipping);
     expect(received!.topic).toBe("order.placed");
     expect(received!.event).toEqual({
@@ -76,9 +63,13 @@ describe("typed events between services on the embedded broker (local registry, 
     for (const orderId of ids) await publisher.orderCancelled({ orderId, reason: "test" });
     const cancelled = (nodes: NodeProcess[]) =>
       nodes.flatMap(receivedBy).filter((r) => r.topic === "fixtures.shop.v1.OrderCancelled");
-    await waitFor("every cancellation at billing and shipping", () => {
-      return cancelled(billing).length >= ids.length && cancelled([shipping]).length >= ids.length;
-    });
+    await waitFor(
+      "every cancellation at billing and shipping",
+      () => {
+        return cancelled(billing).length >= ids.length && cancelled([shipping]).length >= ids.length;
+      },
+      5_000,
+    );
     await new Promise((resolve) => setTimeout(resolve, 200)); // a duplicate would show by now
     const atBilling = cancelled(billing).map((r) => r.event["orderId"]);
     expect([...atBilling].sort()).toEqual([...ids].sort());

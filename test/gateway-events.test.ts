@@ -23,28 +23,15 @@ import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildOpenApi } from "../generator/openapi.js";
 import { OrdersDefinition, OrdersEvents } from "./golden/18-events/shop/v1/orders.micro.js";
-import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
+import { waitFor } from "./support/load.js";
+import { killAllNodes, loggedBy, startNode, type NodeProcess } from "./support/nodes.js";
 
 interface Received {
   readonly event: Record<string, unknown>;
   readonly topic: string;
 }
 
-function receivedBy(node: NodeProcess): Received[] {
-  return node
-    .output()
-    .split("\n")
-    .filter((line) => line.includes('"event received"'))
-    .map((line) => JSON.parse(line) as Received);
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const receivedBy = (node: NodeProcess) => loggedBy<Received>(node, "event received");
 
 const post = (gateway: Gateway, path: string, body: string) =>
   fetch(`${gateway.url}${path}`, { method: "POST", body, headers: { "content-type": "application/json" } });
@@ -108,7 +95,7 @@ describe("the gateway's event handler (POST /{topic} -> broker)", () => {
     const answer = (await response.json()) as { id: string; topic: string };
     expect(answer.topic).toBe("order.placed");
     expect(answer.id).toMatch(/^[0-9a-f-]{36}$/);
-    await waitFor("billing to receive o-7", () => receivedBy(billing).some((r) => r.event["orderId"] === "o-7"));
+    await waitFor("billing to receive o-7", () => receivedBy(billing).some((r) => r.event["orderId"] === "o-7"), 5_000);
     expect(receivedBy(billing).find((r) => r.event["orderId"] === "o-7")!.event).toEqual({
       orderId: "o-7",
       customerId: "c-1",
@@ -141,7 +128,7 @@ describe("the gateway's event handler (POST /{topic} -> broker)", () => {
       headers: { authorization: "Bearer not-for-the-stream", "x-request-id": "req-1" },
     });
     expect(response.status).toBe(202);
-    await waitFor("the audit subscriber", () => audit.length === 1);
+    await waitFor("the audit subscriber", () => audit.length === 1, 5_000);
     expect(audit[0]!.topic).toBe("audit.login");
     expect(audit[0]!.headers["content-type"]).toBe("application/json");
     // Request metadata travels, but not the bearer credential, which a durable stream would keep.

@@ -84,3 +84,12 @@ export async function killAllNodes(): Promise<void> {
   );
   await Promise.all(waits);
 }
+
+/** The JSON log lines `node` printed with message `msg`, parsed, in the order printed. */
+export function loggedBy<T>(node: NodeProcess, msg: string): T[] {
+  return node
+    .output()
+    .split("\n")
+    .filter((line) => line.includes(`"msg":${JSON.stringify(msg)}`))
+    .map((line) => JSON.parse(line) as T);
+}
