@@ -87,7 +87,10 @@ describe("createLogger", () => {
       });
       const files = () => readdir(join(dir, "logs"));
       const text = async () =>
-        (await Promise.all((await files()).map((name) => readFile(join(dir, "logs", name), "utf8")))).join("");
+        // pino-roll may delete a file between the listing and the read: a vanished file reads as empty.
+        (
+          await Promise.all((await files()).map((name) => readFile(join(dir, "logs", name), "utf8").catch(() => "")))
+        ).join("");
       // Six batches of ten lines of about 190 bytes: pino-roll checks the size between writes.
       for (let batch = 0; batch < 6; batch++) {
         for (let i = batch * 10; i < batch * 10 + 10; i++) logger.info({ i, pad: "x".repeat(100) }, "line");
