@@ -175,8 +175,10 @@ describe("tsmicro call and health after kill -9 of one of two nodes", () => {
       "--client_request_timeout=300ms",
     );
     expect(result.code).toBe(1);
+    // The node's address when the call reached it; on a loaded machine the
+    // 300 ms can run out while still connecting, before there is one.
     expect(result.stderr).toMatch(
-      /^tsmicro: call failed: DEADLINE_EXCEEDED: echo Alpha\.Unary: no answer from \S+ within 300 ms \(--client_request_timeout\)\n$/,
+      /^tsmicro: call failed: DEADLINE_EXCEEDED: echo Alpha\.Unary: no answer from (\S+|the node) within 300 ms \(--client_request_timeout\)\n$/,
     );
     expect(result.stderr).not.toMatch(libraryText);
   });
