@@ -106,10 +106,13 @@ async function pythonClient(address: string, gzip: boolean): Promise<Record<stri
 describe.skipIf(skip)("interop: a Python grpcio client against a TestService written with tsmicro", () => {
   for (const gzip of [false, true]) {
     it(`passes all 14 cases${gzip ? ", gzip both ways (--server_compression=gzip)" : ""}`, async () => {
-      const node = await startNode("test/fixtures/interop-server.ts", [
-        "--registry=memory",
-        ...(gzip ? ["--server_compression=gzip"] : []),
-      ]);
+      // grpc-js's own reason in a status it sends (such as a request it could
+      // not decode), so a failure here says what went wrong on the wire.
+      const node = await startNode(
+        "test/fixtures/interop-server.ts",
+        ["--registry=memory", ...(gzip ? ["--server_compression=gzip"] : [])],
+        { GRPC_NODE_DEBUG_SEND_ERROR_DETAILS: "true" },
+      );
       const results = await pythonClient(node.address, gzip);
       expect(results).toEqual(Object.fromEntries(cases.map((name) => [name, "ok"])));
       node.kill("SIGTERM");
