@@ -18,14 +18,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { killAllNodes, startNode, type NodeProcess } from "../test/support/nodes.js";
+import { cpuSeconds } from "./process-cpu.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const roundMs = Number(process.env.BENCH_ROUND_MS ?? 5_000);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const warmupMs = 2_000;
-/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
-const ticksPerSecond = 100;
 
 /** One route both proxies serve, and the request autocannon repeats. */
 interface Route {
@@ -66,14 +65,6 @@ interface RoundResult {
   readonly p99: number;
   /** The proxy process's CPU time per request, in microseconds. */
   readonly cpuUs: number;
-}
-
-/** The proxy's user + system CPU time in seconds. */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  // Fields after the ")" closing the command name; utime and stime are fields 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
 }
 
 /** Drives one proxy for `ms` with `connections` keep-alive connections; any error or non-2xx fails the run. */

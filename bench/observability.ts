@@ -18,6 +18,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { cpuSeconds } from "./process-cpu.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const roundMs = Number(process.env.BENCH_ROUND_MS ?? 3_000);
@@ -27,6 +28,9 @@ interface Round {
   readonly rate: number;
   readonly p50: number;
   readonly p99: number;
+  /** CPU time per call, in microseconds, of the echo server and of the load process. */
+  readonly serverCpuUs: number;
+  readonly loadCpuUs: number;
 }
 
 interface Setup {
@@ -70,11 +74,16 @@ async function startPair(setup: Setup, registryDir: string): Promise<{ server: C
   return { server, load };
 }
 
-function runRound(load: ChildProcess): Promise<Round> {
-  return new Promise((resolve) => {
+async function runRound({ server, load }: { server: ChildProcess; load: ChildProcess }): Promise<Round> {
+  const before = await Promise.all([cpuSeconds(server.pid!), cpuSeconds(load.pid!)]);
+  const round = await new Promise<Omit<Round, "serverCpuUs" | "loadCpuUs">>((resolve) => {
     load.once("message", (message) => resolve(message as Round));
     load.send({ roundMs });
   });
+  const after = await Promise.all([cpuSeconds(server.pid!), cpuSeconds(load.pid!)]);
+  const calls = (round.rate * roundMs) / 1000;
+  const perCall = (i: number) => ((after[i]! - before[i]!) * 1e6) / calls;
+  return { ...round, serverCpuUs: perCall(0), loadCpuUs: perCall(1) };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -103,7 +112,7 @@ export async function benchObservability(): Promise<void> {
     for (const setup of setups) pairs.push(await startPair(setup, registryDir));
     const results: Round[][] = setups.map(() => []);
     for (let round = 0; round < rounds; round++) {
-      for (const [i, pair] of pairs.entries()) results[i]!.push(await runRound(pair.load));
+      for (const [i, pair] of pairs.entries()) results[i]!.push(await runRound(pair));
     }
     const rate = (i: number) => median(results[i]!.map((r) => r.rate));
     console.log(
@@ -115,7 +124,9 @@ export async function benchObservability(): Promise<void> {
       const spread = `${Math.min(...runs.map((r) => r.rate)).toFixed(0)}-${Math.max(...runs.map((r) => r.rate)).toFixed(0)}`;
       console.log(
         `  ${setup.name.padEnd(8)} ${rate(i).toFixed(0).padStart(6)} calls/s (rounds ${spread})  ` +
-          `p50 ${median(runs.map((r) => r.p50)).toFixed(2)} ms  p99 ${median(runs.map((r) => r.p99)).toFixed(2)} ms`,
+          `p50 ${median(runs.map((r) => r.p50)).toFixed(2)} ms  p99 ${median(runs.map((r) => r.p99)).toFixed(2)} ms  ` +
+          `CPU per call: server ${median(runs.map((r) => r.serverCpuUs)).toFixed(0)} µs, ` +
+          `load ${median(runs.map((r) => r.loadCpuUs)).toFixed(0)} µs`,
       );
     }
     console.log(`  metrics on / off:            ${(rate(1) / rate(0)).toFixed(2)}x (goal >= 0.97x)`);

@@ -1,10 +1,10 @@
 import type { ContextManager } from "@opentelemetry/api";
-import type { ExportResult } from "@opentelemetry/core";
-import type { Sampler, SpanExporter } from "@opentelemetry/sdk-trace";
+import type { Sampler } from "@opentelemetry/sdk-trace";
 import { carrierGetter, type Tracing } from "./tracing.js";
-import type { TraceExport, TracingSettings } from "./tracing-settings.js";
+import type { TracingSettings } from "./tracing-settings.js";
 import { loadOtelApi, type OtelApiModule } from "./otel-api.js";
-import { propagatingTracer } from "./propagating-tracer.js";
+import { leanTracer } from "./lean-tracer.js";
+import { WorkerExporter } from "./worker-exporter.js";
 
 /** What the resource says of the process besides `service.name`. */
 export interface TracingResource {
@@ -18,40 +18,36 @@ const scopeName = "@tsmicro/runtime";
 
 /**
  * Loads the OpenTelemetry SDK (only now: importing the runtime does not) and
- * starts a tracer provider of its own for one service or gateway, with the
- * sampler and, when the settings name an endpoint, a batching OTLP/HTTP
- * exporter. It does not register the provider globally (a test process runs
- * several services, each with its own `service.name`); it does install the
- * process-wide AsyncLocalStorage context manager, once, so spans are active
- * across awaits.
+ * starts tracing for one service or gateway: tsmicro's lean tracer with the
+ * SDK's sampler and ids and, when the settings name an endpoint, spans
+ * batched to OTel's OTLP/HTTP exporter on a worker thread (WorkerExporter).
+ * Nothing is registered globally (a test process runs several services, each
+ * with its own `service.name`), except the process-wide AsyncLocalStorage
+ * context manager, installed once, so spans are active across awaits.
  */
 export async function startTracing(settings: TracingSettings, resource: TracingResource = {}): Promise<Tracing> {
-  const [api, sdk, core, hooks, resources] = await Promise.all([
+  const [api, sdk, core, hooks] = await Promise.all([
     loadOtelApi(),
     import("@opentelemetry/sdk-trace"),
     import("@opentelemetry/core"),
     import("@opentelemetry/context-async-hooks"),
-    import("@opentelemetry/resources"),
   ]);
   installContextManager(api, () => new hooks.AsyncLocalStorageContextManager());
   const target = settings.exporter;
-  const exporter = target ? new FailureWatch(await createExporter(target)) : undefined;
-  const provider = new sdk.TracerProvider({
-    resource: resources.resourceFromAttributes({
-      ...settings.resourceAttributes,
-      "service.name": settings.serviceName,
-      ...(resource.serviceVersion ? { "service.version": resource.serviceVersion } : {}),
-      ...(resource.instanceId ? { "service.instance.id": resource.instanceId } : {}),
-    }),
-    sampler: createSampler(sdk, settings),
-    spanProcessors:
-      exporter && target ? [new sdk.BatchSpanProcessor({ exporter, exportTimeoutMillis: target.timeoutMs })] : [],
-  });
+  const exporter = target
+    ? await WorkerExporter.start(
+        target,
+        {
+          ...settings.resourceAttributes,
+          "service.name": settings.serviceName,
+          ...(resource.serviceVersion ? { "service.version": resource.serviceVersion } : {}),
+          ...(resource.instanceId ? { "service.instance.id": resource.instanceId } : {}),
+        },
+        scopeName,
+      )
+    : undefined;
   const propagator = new core.W3CTraceContextPropagator();
-  // Without an exporter no span is read: make spans that only carry ids (see propagatingTracer).
-  const tracer = exporter
-    ? provider.getTracer(scopeName)
-    : propagatingTracer(api, createSampler(sdk, settings), new sdk.RandomIdGenerator());
+  const tracer = leanTracer(api, createSampler(sdk, settings), new sdk.RandomIdGenerator(), exporter?.record);
   return {
     api,
     tracer,
@@ -62,18 +58,7 @@ export async function startTracing(settings: TracingSettings, resource: TracingR
       propagator.inject(context, carrier, api.defaultTextMapSetter);
       return carrier;
     },
-    async shutdown() {
-      exporter?.clear();
-      const closed = (async () => {
-        await provider.forceFlush({ timeoutMillis: target?.timeoutMs ?? 0 });
-        await provider.shutdown();
-      })();
-      // The exporter gives up after its timeout; this bound covers anything past it.
-      if (target && !(await settlesWithin(closed, target.timeoutMs + 1_000)))
-        throw new Error(`the collector at ${target.url} did not take the last spans within ${target.timeoutMs} ms`);
-      await closed;
-      exporter?.throwIfFailed();
-    },
+    shutdown: async () => exporter?.shutdown(),
   };
 }
 
@@ -104,75 +89,5 @@ function createSampler(sdk: Sdk, settings: TracingSettings): Sampler {
       return new sdk.ParentBasedSampler({ root: ratio });
     default:
       return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOnSampler() });
-  }
-}
-
-/** The OTLP/HTTP exporter of the protocol; each package loads only when chosen. */
-async function createExporter(target: TraceExport): Promise<SpanExporter> {
-  const options = { url: target.url, timeoutMillis: target.timeoutMs };
-  if (target.protocol === "http/json") {
-    const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");
-    return new OTLPTraceExporter(options);
-  }
-  const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-proto");
-  return new OTLPTraceExporter(options);
-}
-
-/**
- * An exporter that remembers its last failure: the batch processor reports
- * failed exports only to OTel's silent global handler, and stop must be able
- * to say that the last spans were lost.
- */
-class FailureWatch implements SpanExporter {
-  readonly #inner: SpanExporter;
-  #failure: unknown;
-
-  constructor(inner: SpanExporter) {
-    this.#inner = inner;
-  }
-
-  export(spans: Parameters<SpanExporter["export"]>[0], done: (result: ExportResult) => void): void {
-    this.#inner.export(spans, (result) => {
-      // ExportResultCode.SUCCESS is 0.
-      if (result.code !== 0) this.#failure = result.error ?? new Error("the collector refused the spans");
-      done(result);
-    });
-  }
-
-  shutdown(): Promise<void> {
-    return this.#inner.shutdown();
-  }
-
-  forceFlush(): Promise<void> {
-    return this.#inner.forceFlush?.() ?? Promise.resolve();
-  }
-
-  /** Forgets failures so far: only the exports after this count for throwIfFailed. */
-  clear(): void {
-    this.#failure = undefined;
-  }
-
-  throwIfFailed(): void {
-    if (this.#failure !== undefined) throw this.#failure;
-  }
-}
-
-/** True when `promise` settles within `ms` (its rejection is left to the caller); the timer does not hold the process. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-    timer.unref();
-  });
-  try {
-    return await Promise.race([
-      promise.then(
-        () => true,
-        () => true,
-      ),
-      late,
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -31,6 +31,7 @@ describe("resolveTracingSettings", () => {
       url: "http://jaeger:4318/v1/traces",
       protocol: "http/protobuf",
       timeoutMs: 5_000,
+      batch: { delayMs: 5_000, maxQueueSize: 2_048, maxBatchSize: 512 },
     });
     expect(
       tracingOf([], {
@@ -38,8 +39,24 @@ describe("resolveTracingSettings", () => {
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://collector.example/custom/path",
         OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
         OTEL_BSP_EXPORT_TIMEOUT: "1500",
+        OTEL_BSP_SCHEDULE_DELAY: "0",
+        OTEL_BSP_MAX_QUEUE_SIZE: "100",
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "1000",
       }).exporter,
-    ).toEqual({ url: "https://collector.example/custom/path", protocol: "http/json", timeoutMs: 1_500 });
+    ).toEqual({
+      url: "https://collector.example/custom/path",
+      protocol: "http/json",
+      timeoutMs: 1_500,
+      // A batch is never larger than the queue.
+      batch: { delayMs: 0, maxQueueSize: 100, maxBatchSize: 100 },
+    });
+  });
+
+  it("refuses a batch variable that is not a whole number, naming it", () => {
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://jaeger:4318", OTEL_BSP_MAX_QUEUE_SIZE: "lots" };
+    expect(() => tracingOf([], env)).toThrow(
+      /OTEL_BSP_MAX_QUEUE_SIZE.*"lots".*expected a whole number of spans, such as 2048/,
+    );
   });
 
   it("exports to localhost:4318 for OTEL_TRACES_EXPORTER=otlp alone, and nothing for none", () => {

@@ -23,6 +23,18 @@ export interface TraceExport {
    * that is down must not hold a service's shutdown up for half a minute.
    */
   readonly timeoutMs: number;
+  /** How spans are batched: OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_MAX_EXPORT_BATCH_SIZE. */
+  readonly batch: SpanBatching;
+}
+
+/** When a batch of spans leaves, and how many may wait. */
+export interface SpanBatching {
+  /** At most this long after a batch's first span, in milliseconds (default 5000). */
+  readonly delayMs: number;
+  /** Spans waiting beyond this are dropped (default 2048). */
+  readonly maxQueueSize: number;
+  /** A batch leaves once it holds this many (default 512). */
+  readonly maxBatchSize: number;
 }
 
 /**
@@ -96,7 +108,7 @@ export function resolveTracingSettings(serviceName: string, flags: TracingFlags,
     flags.traceSamplerRatio === undefined
       ? envSampler(env)
       : { sampler: "parentbased_traceidratio" as const, samplerRatio: flags.traceSamplerRatio };
-  const exporter = url ? { url, protocol, timeoutMs: exportTimeout(env) } : undefined;
+  const exporter = url ? { url, protocol, timeoutMs: exportTimeout(env), batch: spanBatching(env) } : undefined;
   const resourceAttributes = resourceAttributesOf(env.OTEL_RESOURCE_ATTRIBUTES);
   return { enabled, serviceName: name, resourceAttributes, exporter, sampler, samplerRatio };
 }
@@ -164,17 +176,31 @@ function resourceAttributesOf(value: string | undefined): Record<string, string>
 
 /** OTEL_BSP_EXPORT_TIMEOUT: whole milliseconds, at least 1. */
 function exportTimeout(env: Env): number {
-  const value = nonEmpty(env.OTEL_BSP_EXPORT_TIMEOUT);
-  if (value === undefined) return defaultExportTimeoutMs;
-  const ms = Number(value);
-  if (!Number.isInteger(ms) || ms < 1)
-    throw new SetupError(
-      "TSM_ERR_FLAG",
-      "OTEL_BSP_EXPORT_TIMEOUT",
-      JSON.stringify(value),
-      "expected whole milliseconds, such as 5000",
-    );
-  return ms;
+  return wholeNumber(env, "OTEL_BSP_EXPORT_TIMEOUT", defaultExportTimeoutMs, 1, "whole milliseconds, such as 5000");
+}
+
+/** The batch processor's variables, with the OTel SDK's defaults; a batch is at most the queue. */
+function spanBatching(env: Env): SpanBatching {
+  const delayMs = wholeNumber(env, "OTEL_BSP_SCHEDULE_DELAY", 5_000, 0, "whole milliseconds, such as 5000");
+  const maxQueueSize = wholeNumber(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2_048, 1, "a whole number of spans, such as 2048");
+  const maxBatchSize = wholeNumber(
+    env,
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    512,
+    1,
+    "a whole number of spans, such as 512",
+  );
+  return { delayMs, maxQueueSize, maxBatchSize: Math.min(maxBatchSize, maxQueueSize) };
+}
+
+/** The whole number variable `name`, at least `minimum`; `fallback` when unset. */
+function wholeNumber(env: Env, name: string, fallback: number, minimum: number, expected: string): number {
+  const value = nonEmpty(env[name]);
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < minimum)
+    throw new SetupError("TSM_ERR_FLAG", name, JSON.stringify(value), `expected ${expected}`);
+  return number;
 }
 
 function envProtocol(env: Env, name: string): TraceProtocol | undefined {

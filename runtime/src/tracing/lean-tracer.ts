@@ -1,38 +1,56 @@
 import type { Context, Span, SpanContext, SpanOptions, Tracer } from "@opentelemetry/api";
 import type { IdGenerator, Sampler } from "@opentelemetry/sdk-trace";
 import type { OtelApiModule } from "./otel-api.js";
+import { RecordingSpan } from "./recording-span.js";
 
 /** The sampling decision that records and samples (SamplingDecision.RECORD_AND_SAMPLED). */
 const recordAndSampled = 2;
 
 /**
- * The tracer of tracing without an exporter, tracing's default: its spans
- * carry real ids (a new span id under the caller's trace, or a new trace),
- * with the sampled flag the sampler would set, so `traceparent` propagates,
- * logs carry `trace_id` and `span_id` and error bodies name the trace — but
- * they record nothing, as nothing would read it. The SDK's recording spans
- * cost several microseconds each to make and end; these cost an id.
+ * tsmicro's tracer: the OTel SDK's sampler and ids, without its span
+ * machinery. Each span carries real ids (a new span id under the caller's
+ * trace, or a new trace) with the sampled flag the sampler sets, so
+ * `traceparent` propagates, logs carry `trace_id` and `span_id` and error
+ * bodies name the trace. A sampled span records (a RecordingSpan, handed to
+ * `ended` when it ends) only when there is an exporter to read it; otherwise
+ * it is ids alone, which cost next to nothing.
  */
-export function propagatingTracer(api: OtelApiModule, sampler: Sampler, ids: IdGenerator): Tracer {
+export function leanTracer(
+  api: OtelApiModule,
+  sampler: Sampler,
+  ids: IdGenerator,
+  ended?: (span: RecordingSpan) => void,
+): Tracer {
   const startSpan = (name: string, options: SpanOptions = {}, context: Context = api.context.active()): Span => {
-    const parent = api.trace.getSpanContext(context);
+    const parent = options.root ? undefined : api.trace.getSpanContext(context);
     const inTrace = parent !== undefined && api.isSpanContextValid(parent);
     const traceId = inTrace ? parent.traceId : ids.generateTraceId();
+    const kind = options.kind ?? api.SpanKind.INTERNAL;
     const { decision } = sampler.shouldSample(
-      context,
+      inTrace ? context : api.trace.deleteSpan(context),
       traceId,
       name,
-      options.kind ?? api.SpanKind.INTERNAL,
+      kind,
       options.attributes ?? {},
       options.links ?? [],
     );
+    const sampled = decision === recordAndSampled;
     const spanContext: SpanContext = {
       traceId,
       spanId: ids.generateSpanId(),
-      traceFlags: decision === recordAndSampled ? api.TraceFlags.SAMPLED : api.TraceFlags.NONE,
+      traceFlags: sampled ? api.TraceFlags.SAMPLED : api.TraceFlags.NONE,
     };
     if (inTrace && parent.traceState) spanContext.traceState = parent.traceState;
-    return api.trace.wrapSpanContext(spanContext);
+    if (!sampled || !ended) return api.trace.wrapSpanContext(spanContext);
+    return new RecordingSpan(
+      spanContext,
+      inTrace ? parent : undefined,
+      name,
+      kind,
+      options.attributes,
+      options.links,
+      ended,
+    );
   };
   // startActiveSpan(name, [options, [context,]] fn), as the API's overloads have it.
   const startActiveSpan = (name: string, ...rest: unknown[]) => {

@@ -1,14 +1,14 @@
 import { AlwaysOffSampler, ParentBasedSampler, AlwaysOnSampler, RandomIdGenerator } from "@opentelemetry/sdk-trace";
 import { describe, expect, it } from "vitest";
 import { loadOtelApi } from "./otel-api.js";
-import { propagatingTracer } from "./propagating-tracer.js";
+import { leanTracer } from "./lean-tracer.js";
 
 const api = await loadOtelApi();
 const parentBased = (root: AlwaysOnSampler | AlwaysOffSampler) => new ParentBasedSampler({ root });
 
-describe("propagatingTracer", () => {
+describe("leanTracer", () => {
   it("starts a new sampled trace at the root, recording nothing", () => {
-    const tracer = propagatingTracer(api, parentBased(new AlwaysOnSampler()), new RandomIdGenerator());
+    const tracer = leanTracer(api, parentBased(new AlwaysOnSampler()), new RandomIdGenerator());
     const span = tracer.startSpan("a", {}, api.ROOT_CONTEXT);
     const ids = span.spanContext();
     expect(api.isSpanContextValid(ids)).toBe(true);
@@ -17,7 +17,7 @@ describe("propagatingTracer", () => {
   });
 
   it("continues the caller's trace with a span id of its own, keeping its sampling decision and tracestate", () => {
-    const tracer = propagatingTracer(api, parentBased(new AlwaysOnSampler()), new RandomIdGenerator());
+    const tracer = leanTracer(api, parentBased(new AlwaysOnSampler()), new RandomIdGenerator());
     const parent = {
       traceId: "0af7651916cd43dd8448eb211c80319c",
       spanId: "b7ad6b7169203331",
@@ -34,12 +34,12 @@ describe("propagatingTracer", () => {
   });
 
   it("follows a root sampler that samples nothing", () => {
-    const tracer = propagatingTracer(api, parentBased(new AlwaysOffSampler()), new RandomIdGenerator());
+    const tracer = leanTracer(api, parentBased(new AlwaysOffSampler()), new RandomIdGenerator());
     expect(tracer.startSpan("a", {}, api.ROOT_CONTEXT).spanContext().traceFlags).toBe(api.TraceFlags.NONE);
   });
 
   it("startActiveSpan hands the function a span and returns its result", () => {
-    const tracer = propagatingTracer(api, parentBased(new AlwaysOnSampler()), new RandomIdGenerator());
+    const tracer = leanTracer(api, parentBased(new AlwaysOnSampler()), new RandomIdGenerator());
     const seen = tracer.startActiveSpan("a", (span) => span.spanContext().spanId);
     expect(seen).toMatch(/^[0-9a-f]{16}$/);
   });

@@ -1,0 +1,149 @@
+import type {
+  Attributes,
+  AttributeValue,
+  Exception,
+  Link,
+  Span,
+  SpanContext,
+  SpanKind,
+  SpanStatus,
+  TimeInput,
+} from "@opentelemetry/api";
+
+/** At most this many attributes, events and links a span keeps (the OTel SDK's default limits). */
+const limit = 128;
+
+/** An event on a span: its time in epoch milliseconds. */
+export interface SpanEvent {
+  readonly name: string;
+  readonly timeMs: number;
+  readonly attributes: Attributes | undefined;
+}
+
+/**
+ * A span that records what an exporter sends, and nothing more: ids,
+ * name, kind, start and end as epoch milliseconds, attributes, status,
+ * events and links. The OTel SDK's span also keeps its processor, resource,
+ * limits and two clocks per span; on a busy service that costs more than the
+ * call it describes. Ended, it goes to `ended` (the batch it is exported in).
+ */
+export class RecordingSpan implements Span {
+  readonly #context: SpanContext;
+  readonly parent: SpanContext | undefined;
+  readonly kind: SpanKind;
+  readonly startMs: number;
+  readonly attributes: Attributes;
+  readonly events: SpanEvent[] = [];
+  readonly links: Link[];
+  readonly #ended: (span: RecordingSpan) => void;
+  name: string;
+  status: SpanStatus = { code: 0 };
+  endMs = 0;
+
+  constructor(
+    context: SpanContext,
+    parent: SpanContext | undefined,
+    name: string,
+    kind: SpanKind,
+    attributes: Attributes | undefined,
+    links: Link[] | undefined,
+    ended: (span: RecordingSpan) => void,
+  ) {
+    this.#context = context;
+    this.parent = parent;
+    this.name = name;
+    this.kind = kind;
+    this.startMs = nowMs();
+    this.attributes = { ...attributes };
+    this.links = links?.slice(0, limit) ?? [];
+    this.#ended = ended;
+  }
+
+  spanContext(): SpanContext {
+    return this.#context;
+  }
+
+  setAttribute(key: string, value: AttributeValue | undefined): this {
+    if (this.isRecording() && value !== undefined && (key in this.attributes || this.#attributeRoom()))
+      this.attributes[key] = value;
+    return this;
+  }
+
+  setAttributes(attributes: Attributes): this {
+    for (const key in attributes) this.setAttribute(key, attributes[key]);
+    return this;
+  }
+
+  addEvent(name: string, attributesOrTime?: Attributes | TimeInput, time?: TimeInput): this {
+    if (!this.isRecording() || this.events.length >= limit) return this;
+    const attributes = isTimeInput(attributesOrTime) ? undefined : attributesOrTime;
+    const at = isTimeInput(attributesOrTime) ? attributesOrTime : time;
+    this.events.push({
+      name,
+      timeMs: at === undefined ? nowMs() : msOf(at),
+      attributes,
+    });
+    return this;
+  }
+
+  addLink(link: Link): this {
+    if (this.isRecording() && this.links.length < limit) this.links.push(link);
+    return this;
+  }
+
+  addLinks(links: Link[]): this {
+    for (const link of links) this.addLink(link);
+    return this;
+  }
+
+  setStatus(status: SpanStatus): this {
+    // OK is final; UNSET never overrides (as the SDK's span).
+    if (this.isRecording() && this.status.code !== 1 && status.code !== 0) this.status = { ...status };
+    return this;
+  }
+
+  updateName(name: string): this {
+    if (this.isRecording()) this.name = name;
+    return this;
+  }
+
+  end(endTime?: TimeInput): void {
+    if (!this.isRecording()) return;
+    this.endMs = Math.max(this.startMs, endTime === undefined ? nowMs() : msOf(endTime));
+    this.#ended(this);
+  }
+
+  isRecording(): boolean {
+    return this.endMs === 0;
+  }
+
+  recordException(exception: Exception, time?: TimeInput): void {
+    const error = typeof exception === "string" ? { message: exception } : exception;
+    const attributes: Attributes = {};
+    if ("name" in error && error.name) attributes["exception.type"] = error.name;
+    else if ("code" in error && error.code !== undefined) attributes["exception.type"] = String(error.code);
+    if (error.message) attributes["exception.message"] = error.message;
+    if (error.stack) attributes["exception.stacktrace"] = error.stack;
+    this.addEvent("exception", attributes, time);
+  }
+
+  #attributeRoom(): boolean {
+    return Object.keys(this.attributes).length < limit;
+  }
+}
+
+/** Now, in epoch milliseconds with sub-microsecond digits. */
+function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function isTimeInput(value: unknown): value is TimeInput {
+  return typeof value === "number" || value instanceof Date || (Array.isArray(value) && value.length === 2);
+}
+
+/** A TimeInput in epoch milliseconds: a number is epoch milliseconds (or performance.now() when small), as in the SDK. */
+function msOf(time: TimeInput): number {
+  if (typeof time === "number") return time < performance.timeOrigin ? performance.timeOrigin + time : time;
+  if (time instanceof Date) return time.getTime();
+  return time[0] * 1_000 + time[1] / 1e6;
+}

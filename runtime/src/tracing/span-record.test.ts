@@ -1,0 +1,139 @@
+import { TraceState } from "@opentelemetry/core";
+import { JsonTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { describe, expect, it } from "vitest";
+import { RecordingSpan } from "./recording-span.js";
+import { decodeSpans, encodeSpan, type SpanBatch } from "./span-record.js";
+
+const origin = {
+  resource: resourceFromAttributes({ "service.name": "front" }),
+  scope: { name: "@tsmicro/runtime" },
+  traceState: (text: string) => new TraceState(text),
+};
+
+function endedSpan(): RecordingSpan {
+  let ended: RecordingSpan | undefined;
+  const span = new RecordingSpan(
+    {
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "00f067aa0ba902b7",
+      traceFlags: 1,
+      traceState: new TraceState("vendor=v"),
+    },
+    {
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "b7ad6b7169203331",
+      traceFlags: 1,
+      isRemote: true,
+    },
+    "demo.Alpha/Unary",
+    1,
+    { "rpc.system": "grpc", "rpc.method": "Unary" },
+    [
+      {
+        context: {
+          traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+          spanId: "00f067aa0ba902b8",
+          traceFlags: 0,
+        },
+        attributes: { why: "batch" },
+      },
+    ],
+    (span) => {
+      ended = span;
+    },
+  );
+  span.setAttribute("rpc.grpc.status_code", 5);
+  span.setAttribute("tags", ["a", "b"]);
+  span.recordException(new TypeError("no such account"));
+  span.setStatus({ code: 2, message: "no such account" });
+  span.updateName("demo.Alpha/Other");
+  span.end();
+  span.setAttribute("late", true);
+  return ended!;
+}
+
+describe("span records", () => {
+  it("carry a span to the worker whole: ids, parent, times, attributes, events, links, status", () => {
+    const span = endedSpan();
+    const batch: SpanBatch = [];
+    encodeSpan(batch, span);
+    encodeSpan(batch, span);
+    const [decoded, again] = decodeSpans(structuredClone(batch), origin);
+    expect(again).toBeDefined();
+    expect(decoded!.name).toBe("demo.Alpha/Other");
+    expect(decoded!.kind).toBe(1);
+    expect(decoded!.spanContext()).toMatchObject({
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "00f067aa0ba902b7",
+      traceFlags: 1,
+    });
+    expect(decoded!.spanContext().traceState?.serialize()).toBe("vendor=v");
+    expect(decoded!.parentSpanContext).toMatchObject({
+      spanId: "b7ad6b7169203331",
+      isRemote: true,
+    });
+    expect(decoded!.attributes).toEqual({
+      "rpc.system": "grpc",
+      "rpc.method": "Unary",
+      "rpc.grpc.status_code": 5,
+      tags: ["a", "b"],
+    });
+    expect(decoded!.status).toEqual({ code: 2, message: "no such account" });
+    expect(decoded!.events).toHaveLength(1);
+    expect(decoded!.events[0]!.attributes).toMatchObject({
+      "exception.type": "TypeError",
+      "exception.message": "no such account",
+    });
+    expect(decoded!.links[0]).toMatchObject({
+      context: { spanId: "00f067aa0ba902b8" },
+      attributes: { why: "batch" },
+    });
+    const startMs = decoded!.startTime[0] * 1_000 + decoded!.startTime[1] / 1e6;
+    expect(Math.abs(startMs - span.startMs)).toBeLessThan(0.001);
+    expect(decoded!.endTime[1]).toBeLessThan(1e9);
+    expect(decoded!.resource).toBe(origin.resource);
+  });
+
+  it("are spans OTel's OTLP serializer accepts", () => {
+    const batch: SpanBatch = [];
+    encodeSpan(batch, endedSpan());
+    const json = JSON.parse(new TextDecoder().decode(JsonTraceSerializer.serializeRequest(decodeSpans(batch, origin))));
+    const otlp = json.resourceSpans[0].scopeSpans[0].spans[0];
+    expect(otlp).toMatchObject({
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "00f067aa0ba902b7",
+      parentSpanId: "b7ad6b7169203331",
+      traceState: "vendor=v",
+      name: "demo.Alpha/Other",
+      kind: 2,
+      status: { code: 2, message: "no such account" },
+    });
+    expect(BigInt(otlp.endTimeUnixNano)).toBeGreaterThanOrEqual(BigInt(otlp.startTimeUnixNano));
+  });
+
+  it("a span records nothing once ended, and ends once", () => {
+    let ends = 0;
+    const span = new RecordingSpan(
+      {
+        traceId: "0af7651916cd43dd8448eb211c80319c",
+        spanId: "00f067aa0ba902b7",
+        traceFlags: 1,
+      },
+      undefined,
+      "a",
+      0,
+      undefined,
+      undefined,
+      () => ends++,
+    );
+    span.end();
+    span.end();
+    span.addEvent("late");
+    span.setStatus({ code: 2 });
+    expect(ends).toBe(1);
+    expect(span.isRecording()).toBe(false);
+    expect(span.events).toEqual([]);
+    expect(span.status.code).toBe(0);
+  });
+});

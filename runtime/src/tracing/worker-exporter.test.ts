@@ -1,0 +1,122 @@
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { RecordingSpan } from "./recording-span.js";
+import type { SpanBatching } from "./tracing-settings.js";
+import { WorkerExporter } from "./worker-exporter.js";
+
+interface Export {
+  readonly names: string[];
+  readonly resource: Record<string, unknown>;
+}
+
+let server: Server | undefined;
+afterEach(() => server?.close());
+
+/** An OTLP/HTTP JSON receiver: each export's span names and resource attributes. */
+async function receiver(): Promise<{ url: string; exports: Export[] }> {
+  const exports: Export[] = [];
+  server = createServer(async (request: IncomingMessage, response) => {
+    let body = "";
+    for await (const chunk of request) body += String(chunk);
+    const resourceSpans = JSON.parse(body).resourceSpans[0];
+    exports.push({
+      names: resourceSpans.scopeSpans[0].spans.map((span: { name: string }) => span.name),
+      resource: Object.fromEntries(
+        resourceSpans.resource.attributes.map((a: { key: string; value: { stringValue?: string } }) => [
+          a.key,
+          a.value.stringValue,
+        ]),
+      ),
+    });
+    response.writeHead(200, { "content-type": "application/json" }).end("{}");
+  });
+  await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server!.address() as AddressInfo).port}/v1/traces`,
+    exports,
+  };
+}
+
+function start(url: string, batch: SpanBatching): Promise<WorkerExporter> {
+  return WorkerExporter.start(
+    { url, protocol: "http/json", timeoutMs: 2_000, batch },
+    { "service.name": "front" },
+    "@tsmicro/runtime",
+  );
+}
+
+function endSpan(exporter: WorkerExporter, name: string): void {
+  const context = {
+    traceId: "0af7651916cd43dd8448eb211c80319c",
+    spanId: "00f067aa0ba902b7",
+    traceFlags: 1,
+  };
+  new RecordingSpan(context, undefined, name, 1, undefined, undefined, exporter.record).end();
+}
+
+const until = async (check: () => boolean) => {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+};
+
+describe("WorkerExporter", () => {
+  it("sends a batch once it is full, without waiting for the delay, and the rest at shutdown", async () => {
+    const { url, exports } = await receiver();
+    const exporter = await start(url, {
+      delayMs: 60_000,
+      maxQueueSize: 100,
+      maxBatchSize: 2,
+    });
+    for (const name of ["a", "b", "c"]) endSpan(exporter, name);
+    await until(() => exports.length === 1);
+    expect(exports).toEqual([
+      {
+        names: ["a", "b"],
+        resource: expect.objectContaining({
+          "service.name": "front",
+          "telemetry.sdk.language": "nodejs",
+        }),
+      },
+    ]);
+    await exporter.shutdown();
+    expect(exports.map((e) => e.names)).toEqual([["a", "b"], ["c"]]);
+  });
+
+  it("sends what waits after the delay", async () => {
+    const { url, exports } = await receiver();
+    const exporter = await start(url, {
+      delayMs: 20,
+      maxQueueSize: 100,
+      maxBatchSize: 512,
+    });
+    endSpan(exporter, "a");
+    await until(() => exports.length === 1);
+    expect(exports.map((e) => e.names)).toEqual([["a"]]);
+    await exporter.shutdown();
+  });
+
+  it("drops spans beyond the queue while none has left", async () => {
+    const { url, exports } = await receiver();
+    const exporter = await start(url, {
+      delayMs: 60_000,
+      maxQueueSize: 2,
+      maxBatchSize: 2,
+    });
+    for (const name of ["a", "b", "c"]) endSpan(exporter, name);
+    await exporter.shutdown();
+    expect(exports.map((e) => e.names)).toEqual([["a", "b"]]);
+  });
+
+  it("rejects at shutdown when the collector took nothing, saying where it was", async () => {
+    const { url } = await receiver();
+    server!.close();
+    await new Promise((resolve) => server!.once("close", resolve));
+    const exporter = await start(url, {
+      delayMs: 60_000,
+      maxQueueSize: 100,
+      maxBatchSize: 512,
+    });
+    endSpan(exporter, "a");
+    await expect(exporter.shutdown()).rejects.toThrow();
+  });
+});

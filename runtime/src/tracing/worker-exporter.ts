@@ -1,0 +1,164 @@
+import { Worker } from "node:worker_threads";
+import type { Attributes } from "@opentelemetry/api";
+import type { ExportWorkerData, FromExportWorker, ToExportWorker } from "./export-worker.js";
+import type { RecordingSpan } from "./recording-span.js";
+import { encodeSpan, type SpanBatch } from "./span-record.js";
+import type { TraceExport } from "./tracing-settings.js";
+
+/**
+ * Batches ended spans and exports them on a worker thread, as the OTel SDK's
+ * BatchSpanProcessor does on the service's own: a batch leaves when it is
+ * full (`maxBatchSize`) or `delayMs` after its first span; while the
+ * collector is slow, at most `maxQueueSize` spans wait and newer ones are
+ * dropped. Encoding spans as OTLP holds the event loop for milliseconds a
+ * batch, so here the service's thread only copies each span's fields and
+ * the worker runs OpenTelemetry's OTLP/HTTP exporter. The worker does not
+ * keep the process alive; shutdown ends it.
+ */
+export class WorkerExporter {
+  readonly #worker: Worker;
+  readonly #target: TraceExport;
+  readonly #answers = new Map<number, (error?: Error) => void>();
+  #next = 1;
+  #exited: Error | undefined;
+  #spans: RecordingSpan[] = [];
+  /** Spans posted to the worker and not yet answered for. */
+  #inFlight = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #failure: Error | undefined;
+
+  private constructor(worker: Worker, target: TraceExport) {
+    this.#worker = worker;
+    this.#target = target;
+    worker.on("message", (message: FromExportWorker) => {
+      const settle = this.#answers.get(message.id);
+      this.#answers.delete(message.id);
+      settle?.(message.error === undefined ? undefined : new Error(message.error));
+    });
+    worker.on("error", (error: Error) => this.#end(new Error(`the span export worker failed: ${error.message}`)));
+    worker.on("exit", () => this.#end(new Error("the span export worker has stopped")));
+  }
+
+  /** Starts the worker; resolves once its exporter is ready. */
+  static async start(target: TraceExport, resource: Attributes, scope: string): Promise<WorkerExporter> {
+    const data: ExportWorkerData = { target, resource, scope };
+    const worker = new Worker(workerFile, {
+      workerData: data,
+      ...workerOptions,
+    });
+    const exporter = new WorkerExporter(worker, target);
+    await exporter.#answer(0);
+    worker.unref();
+    return exporter;
+  }
+
+  /** Takes an ended span for export. */
+  readonly record = (span: RecordingSpan): void => {
+    const { maxQueueSize, maxBatchSize, delayMs } = this.#target.batch;
+    if (this.#spans.length + this.#inFlight >= maxQueueSize) return;
+    this.#spans.push(span);
+    if (this.#spans.length >= maxBatchSize) this.#flush();
+    else if (!this.#timer) {
+      this.#timer = setTimeout(() => this.#flush(), delayMs);
+      this.#timer.unref();
+    }
+  };
+
+  /** Sends what is waiting and resolves once the worker answered for every batch sent so far. */
+  async forceFlush(): Promise<void> {
+    this.#flush();
+    await Promise.all([...this.#answers.keys()].map((id) => this.#answer(id).catch(() => undefined)));
+  }
+
+  /**
+   * Exports the spans not yet sent, then ends the worker. Rejects when the
+   * collector did not take them (down, or no answer within the export timeout).
+   */
+  async shutdown(): Promise<void> {
+    this.#failure = undefined;
+    const closed = (async () => {
+      await this.forceFlush();
+      await this.#send({ id: this.#next++, shutdown: true });
+    })();
+    try {
+      // The exporter gives up after its timeout; this bound covers anything past it.
+      if (!(await settlesWithin(closed, this.#target.timeoutMs + 1_000)))
+        throw new Error(
+          `the collector at ${this.#target.url} did not take the last spans within ${this.#target.timeoutMs} ms`,
+        );
+      await closed;
+      if (this.#failure) throw this.#failure;
+    } finally {
+      await this.#worker.terminate();
+    }
+  }
+
+  #flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#spans.length === 0) return;
+    const spans = this.#spans;
+    this.#spans = [];
+    const batch: SpanBatch = [];
+    for (const span of spans) encodeSpan(batch, span);
+    this.#inFlight += spans.length;
+    this.#send({ id: this.#next++, spans: batch })
+      .catch((error: Error) => {
+        this.#failure = error;
+      })
+      .finally(() => {
+        this.#inFlight -= spans.length;
+      });
+  }
+
+  #send(message: ToExportWorker): Promise<void> {
+    const answered = this.#answer(message.id);
+    if (!this.#exited) this.#worker.postMessage(message);
+    return answered;
+  }
+
+  /** The worker's answer to request `id`: it resolves, or rejects with the worker's reason. */
+  #answer(id: number): Promise<void> {
+    if (this.#exited) return Promise.reject(this.#exited);
+    return new Promise((resolve, reject) => {
+      const earlier = this.#answers.get(id);
+      this.#answers.set(id, (error) => {
+        earlier?.(error);
+        if (error) reject(error);
+        else resolve();
+      });
+    });
+  }
+
+  /** Fails what is still waiting: the worker is gone. */
+  #end(reason: Error): void {
+    this.#exited ??= reason;
+    for (const settle of this.#answers.values()) settle(this.#exited);
+    this.#answers.clear();
+  }
+}
+
+/** True when `promise` settles within `ms` (its rejection is left to the caller); the timer does not hold the process. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The worker's module beside this one; from the TypeScript sources (unit tests) it runs through tsx. */
+const fromSources = import.meta.url.endsWith(".ts");
+const workerFile = new URL(`./export-worker.${fromSources ? "ts" : "js"}`, import.meta.url);
+const workerOptions = fromSources ? { execArgv: ["--import", "tsx"] } : {};
