@@ -21,7 +21,9 @@ export class WorkerExporter {
   readonly #answers = new Map<number, (error?: Error) => void>();
   #next = 1;
   #exited: Error | undefined;
-  #spans: RecordingSpan[] = [];
+  /** The spans waiting, encoded as they end so the span objects die young. */
+  #batch: SpanBatch = [];
+  #waiting = 0;
   /** Spans posted to the worker and not yet answered for. */
   #inFlight = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -55,9 +57,10 @@ export class WorkerExporter {
   /** Takes an ended span for export. */
   readonly record = (span: RecordingSpan): void => {
     const { maxQueueSize, maxBatchSize, delayMs } = this.#target.batch;
-    if (this.#spans.length + this.#inFlight >= maxQueueSize) return;
-    this.#spans.push(span);
-    if (this.#spans.length >= maxBatchSize) this.#flush();
+    if (this.#waiting + this.#inFlight >= maxQueueSize) return;
+    encodeSpan(this.#batch, span);
+    this.#waiting++;
+    if (this.#waiting >= maxBatchSize) this.#flush();
     else if (!this.#timer) {
       this.#timer = setTimeout(() => this.#flush(), delayMs);
       this.#timer.unref();
@@ -96,18 +99,18 @@ export class WorkerExporter {
   #flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#spans.length === 0) return;
-    const spans = this.#spans;
-    this.#spans = [];
-    const batch: SpanBatch = [];
-    for (const span of spans) encodeSpan(batch, span);
-    this.#inFlight += spans.length;
+    if (this.#waiting === 0) return;
+    const batch = this.#batch;
+    const spans = this.#waiting;
+    this.#batch = [];
+    this.#waiting = 0;
+    this.#inFlight += spans;
     this.#send({ id: this.#next++, spans: batch })
       .catch((error: Error) => {
         this.#failure = error;
       })
       .finally(() => {
-        this.#inFlight -= spans.length;
+        this.#inFlight -= spans;
       });
   }
 
