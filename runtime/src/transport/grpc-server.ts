@@ -13,11 +13,11 @@ import {
   type handleUnaryCall,
   type sendUnaryData,
 } from "@grpc/grpc-js";
-import { HealthImplementation } from "grpc-health-check";
 import type { CallContext, Compression, Metadata } from "../definition/call.js";
 import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import { HealthDefinition } from "../gen/grpc/health/v1/health.micro.js";
+import { HealthService } from "./grpc-health.js";
 import { createReflectionService, fileDescriptorProtos, type ReflectedService } from "./grpc-reflection.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { gzipResponses } from "./grpc-compression.js";
@@ -84,7 +84,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
   const gzip = options.compression === "gzip";
   const services: ServiceDefinition[] = [];
   const reflectedFiles: Uint8Array[] = [];
-  const health = options.health ? new HealthImplementation({ "": "NOT_SERVING" }) : undefined;
+  const health = options.health ? new HealthService({ "": "NOT_SERVING" }) : undefined;
   health?.addToServer(server);
   let serving = false;
   let listening = false;

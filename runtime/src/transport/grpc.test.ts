@@ -6,13 +6,17 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Client, credentials, makeGenericClientConstructor, type ServiceDefinition } from "@grpc/grpc-js";
-import { service as healthService } from "grpc-health-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "../../../test/golden/10-services/services.micro.js";
 import type { Chunk, Request, Response, UploadSummary } from "../../../test/golden/10-services/services.js";
 import type { CallContext, Metadata } from "../definition/call.js";
 import type { MethodDefinition } from "../definition/definition.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
+import {
+  type HealthCheckResponse,
+  HealthCheckResponse_ServingStatus as ServingStatus,
+} from "../gen/grpc/health/v1/health.js";
+import { HealthDefinition } from "../gen/grpc/health/v1/health.micro.js";
 import { createGrpcClientTransport, type GrpcClientTransportOptions } from "./grpc-client.js";
 import { createGrpcServerTransport, type GrpcServerTransportOptions } from "./grpc-server.js";
 import type { ClientCall, ClientTransport, ServerCall, ServerHandler } from "./transport.js";
@@ -417,24 +421,42 @@ describe("gRPC transport", () => {
 
   it("serves grpc.health.v1: NOT_SERVING until setServing(true)", async () => {
     const { server, address } = await startServer({ health: true });
-    const Health = makeGenericClientConstructor(healthService as unknown as ServiceDefinition, "Health");
-    const health = new Health(address, credentials.createInsecure()) as Client &
-      Record<string, (request: unknown, callback: (error: Error | null, response: { status: string }) => void) => void>;
-    cleanups.push(async () => health.close());
-    const check = (service: string) =>
-      new Promise<{ status: string }>((resolve, reject) =>
-        health["Check"]?.({ service }, (error: Error | null, response: { status: string }) =>
-          error ? reject(error) : resolve(response),
-        ),
-      );
-    expect((await check("")).status).toBe("NOT_SERVING");
-    expect((await check("fixtures.services.v1.Alpha")).status).toBe("NOT_SERVING");
+    const client = startClient();
+    const { check, list } = HealthDefinition.methods;
+    const status = async (service: string) =>
+      ((await client.call(address, callOf(check, { service }))) as HealthCheckResponse).status;
+    expect(await status("")).toBe(ServingStatus.NOT_SERVING);
+    expect(await status("fixtures.services.v1.Alpha")).toBe(ServingStatus.NOT_SERVING);
     server.setServing(true);
-    expect((await check("")).status).toBe("SERVING");
-    expect((await check("fixtures.services.v1.Alpha")).status).toBe("SERVING");
+    expect(await status("")).toBe(ServingStatus.SERVING);
+    expect(await status("fixtures.services.v1.Alpha")).toBe(ServingStatus.SERVING);
+    expect(await client.call(address, callOf(list, {}))).toEqual({
+      statuses: {
+        "": { status: ServingStatus.SERVING },
+        "fixtures.services.v1.Alpha": { status: ServingStatus.SERVING },
+      },
+    });
     server.setServing(false);
-    expect((await check("fixtures.services.v1.Alpha")).status).toBe("NOT_SERVING");
-    await expect(check("no.such.Service")).rejects.toMatchObject({ code: Code.NOT_FOUND });
+    expect(await status("fixtures.services.v1.Alpha")).toBe(ServingStatus.NOT_SERVING);
+    await expect(status("no.such.Service")).rejects.toMatchObject({ code: Code.NOT_FOUND });
+  });
+
+  it("streams a service's health to a watcher at once and at each change; an unknown service as SERVICE_UNKNOWN", async () => {
+    const { server, address } = await startServer({ health: true });
+    const client = startClient();
+    const watch = (service: string) => {
+      const controller = new AbortController();
+      cleanups.push(async () => controller.abort());
+      const call = callOf(HealthDefinition.methods.watch, { service }, { signal: controller.signal });
+      return (client.call(address, call) as AsyncIterable<HealthCheckResponse>)[Symbol.asyncIterator]();
+    };
+    const alpha = watch("fixtures.services.v1.Alpha");
+    expect((await alpha.next()).value).toEqual({ status: ServingStatus.NOT_SERVING });
+    server.setServing(true);
+    expect((await alpha.next()).value).toEqual({ status: ServingStatus.SERVING });
+    server.setServing(false);
+    expect((await alpha.next()).value).toEqual({ status: ServingStatus.NOT_SERVING });
+    expect((await watch("no.such.Service").next()).value).toEqual({ status: ServingStatus.SERVICE_UNKNOWN });
   });
 
   for (const version of ["v1", "v1alpha"]) {
