@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fromBinary } from "@bufbuild/protobuf";
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import { Client, credentials, makeGenericClientConstructor, type ServiceDefinition } from "@grpc/grpc-js";
+import { Client, credentials } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "../../../test/golden/10-services/services.micro.js";
 import type { Chunk, Request, Response, UploadSummary } from "../../../test/golden/10-services/services.js";
