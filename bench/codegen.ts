@@ -1,10 +1,9 @@
 /**
  * bench/codegen: `tsmicro generate` against ts-proto alone (driven by the
  * same buf binary) on one generated set of 50 proto files with 200 methods,
- * alternating runs so machine noise hits both alike. tsmicro is measured
- * cold (nothing cached: every file through prettier) and regenerating (the
- * usual case after a proto edit: unchanged files come from the format cache).
- * Prints medians and ratios. Goal: at most 1.5x ts-proto alone.
+ * alternating runs so machine noise hits both alike (tsmicro keeps no cache,
+ * so every run is cold). Prints medians and ratios. Goal: at most 1.5x
+ * ts-proto alone.
  */
 import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -56,9 +55,9 @@ ${Array.from({ length: methodsPerFile }, (_, m) => {
 `;
 }
 
-function time(command: string, args: string[], cwd: string, env: Record<string, string> = {}): number {
+function time(command: string, args: string[], cwd: string): number {
   const start = process.hrtime.bigint();
-  execFileSync(command, args, { cwd, stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...env } });
+  execFileSync(command, args, { cwd, stdio: ["ignore", "ignore", "inherit"] });
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
@@ -90,17 +89,14 @@ export async function benchCodegen(): Promise<void> {
     const buf = join(root, "node_modules/.bin/buf");
     const tsmicro = join(root, "dist/bin/tsmicro.js");
     const tsProtoRuns: number[] = [];
-    const coldRuns: number[] = [];
-    const warmRuns: number[] = [];
-    const generate = (cache: boolean) =>
-      time("node", [tsmicro, "generate", "--out", "tsmicro-out"], work, cache ? {} : { TSMICRO_CACHE: "0" });
-    // One warm-up of each (which also fills tsmicro's format cache), then alternate.
+    const tsmicroRuns: number[] = [];
+    const generate = () => time("node", [tsmicro, "generate", "--out", "tsmicro-out"], work);
+    // One warm-up of each (the OS's file cache), then alternate.
     time(buf, ["generate", "proto", "--template", template], work);
-    generate(true);
+    generate();
     for (let round = 0; round < rounds; round++) {
       tsProtoRuns.push(time(buf, ["generate", "proto", "--template", template], work));
-      coldRuns.push(generate(false));
-      warmRuns.push(generate(true));
+      tsmicroRuns.push(generate());
     }
     const base = median(tsProtoRuns);
     const spread = (runs: number[]) => `${Math.min(...runs).toFixed(0)}-${Math.max(...runs).toFixed(0)} ms`;
@@ -112,8 +108,7 @@ export async function benchCodegen(): Promise<void> {
       `codegen: ${files} files, ${files * methodsPerFile} methods, ${rounds} alternating rounds (goal <= 1.50x)`,
     );
     line("ts-proto alone (buf generate, same options)", tsProtoRuns);
-    line("tsmicro generate, cold (no format cache)", coldRuns);
-    line("tsmicro generate, regenerate (format cache warm)", warmRuns);
+    line("tsmicro generate", tsmicroRuns);
   } finally {
     await rm(work, { recursive: true, force: true });
   }

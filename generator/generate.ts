@@ -1,6 +1,6 @@
 import { createFileRegistry, create } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
-import { SetupError } from "@tsmicro/runtime";
+import { SetupError } from "@tsmicro/runtime/errors";
 import { readEntities } from "./entity-definition.js";
 import { readEvents } from "./event-model.js";
 import { buildEntityFileModel } from "./entity-model.js";
@@ -18,6 +18,8 @@ import { runTsProto } from "./ts-proto.js";
 export interface GeneratedFile {
   readonly name: string;
   readonly content: string;
+  /** Already formatted (ts-proto formats its output with dprint): written as it is. */
+  readonly formatted?: boolean;
 }
 
 /** What generation needs besides the request. */
@@ -57,6 +59,7 @@ export function generate(input: GenerateInput): GeneratedFile[] {
   const files: GeneratedFile[] = messages.files.map((file) => ({
     name: checkOutputPath(file.name, file.protoFile),
     content: `${generatedHeader(input.version, file.protoFile)}\n${file.body}`,
+    formatted: true,
   }));
 
   const descriptorSet = createDescriptorSetEncoder(request.protoFile, registry);

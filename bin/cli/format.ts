@@ -1,75 +1,47 @@
-import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import type * as Prettier from "prettier";
+import type { Options } from "dprint-node/options.js";
 import type { GeneratedFile } from "../../generator/generate.js";
 
 const require = createRequire(import.meta.url);
 
 /**
- * Fixed options, so generated code looks the same whatever prettier config
- * the user's project has. `babel-ts` prints the same TypeScript as the
- * `typescript` parser here and is markedly faster on ts-proto's large files.
+ * Fixed options, so generated code looks the same whatever formatter config
+ * the user's project has: prettier's style at 120 columns, imports and
+ * exports kept in the order generated.
  */
-const prettierOptions: Prettier.Options = { parser: "babel-ts", printWidth: 120 };
+const dprintOptions: Options = {
+  lineWidth: 120,
+  indentWidth: 2,
+  useTabs: false,
+  quoteStyle: "alwaysDouble",
+  semiColons: "always",
+  "arrowFunction.useParentheses": "force",
+  "module.sortImportDeclarations": "maintain",
+  "module.sortExportDeclarations": "maintain",
+  "importDeclaration.sortNamedImports": "maintain",
+  "exportDeclaration.sortNamedExports": "maintain",
+};
 
 /**
- * Formats generated TypeScript with prettier; other files pass through.
- * Formatting dominates generation time, and after a proto edit most files
- * come out unchanged, so results are cached by content hash in the nearest
- * `node_modules/.cache/tsmicro` (TSMICRO_CACHE=0 turns the cache off).
+ * Formats generated TypeScript with dprint, the formatter ts-proto's own
+ * output comes from (through ts-poet), so every generated file reads alike;
+ * files already formatted (ts-proto's) and other files pass through. dprint
+ * is native and formats a large file in milliseconds, which is what keeps a
+ * cold `tsmicro generate` near ts-proto's own time.
  */
 export async function formatFiles(files: readonly GeneratedFile[]): Promise<GeneratedFile[]> {
-  const cache = findCacheDir();
-  return Promise.all(
-    files.map(async (file) =>
-      file.name.endsWith(".ts") ? { name: file.name, content: await formatCached(file.content, cache) } : file,
-    ),
+  if (!files.some(isUnformattedTs)) return [...files];
+  const format = loadDprint();
+  return files.map((file) =>
+    isUnformattedTs(file) ? { name: file.name, content: format(file.name, file.content, dprintOptions) } : file,
   );
 }
 
-let loaded: Promise<typeof Prettier> | undefined;
-
-/** prettier is loaded only when something misses the cache: importing it costs more than a warm run's formatting. */
-function loadPrettier(): Promise<typeof Prettier> {
-  loaded ??= import("prettier");
-  return loaded;
+function isUnformattedTs(file: GeneratedFile): boolean {
+  return file.name.endsWith(".ts") && !file.formatted;
 }
 
-/** Bumped when the way files are formatted changes, to invalidate old entries. */
-const cacheVersion = "1";
-
-async function formatCached(source: string, cache: string | undefined): Promise<string> {
-  if (!cache) return (await loadPrettier()).format(source, prettierOptions);
-  const key = createHash("sha256")
-    .update(`${cacheVersion}\0${JSON.stringify(prettierOptions)}\0${prettierVersion()}\0`)
-    .update(source)
-    .digest("hex");
-  const path = join(cache, key.slice(0, 2), key);
-  try {
-    return await readFile(path, "utf8");
-  } catch {
-    const result = await (await loadPrettier()).format(source, prettierOptions);
-    // Write then rename, so a concurrent run never reads half an entry.
-    await mkdir(dirname(path), { recursive: true });
-    const temp = `${path}.${process.pid}.tmp`;
-    await writeFile(temp, result);
-    await rename(temp, path);
-    return result;
-  }
-}
-
-/** prettier's version without importing it, so a change of prettier invalidates the cache. */
-function prettierVersion(): string {
-  return (require("prettier/package.json") as { version: string }).version;
-}
-
-function findCacheDir(): string | undefined {
-  if (process.env.TSMICRO_CACHE === "0") return undefined;
-  for (let dir = process.cwd(); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, "node_modules"))) return join(dir, "node_modules", ".cache", "tsmicro", "format");
-    if (dirname(dir) === dir) return undefined;
-  }
+/** dprint-node is CommonJS around a native addon, loaded only when something is to be formatted. */
+function loadDprint(): (path: string, code: string, options: Options) => string {
+  return (require("dprint-node") as { format: (path: string, code: string, options: Options) => string }).format;
 }

@@ -593,143 +593,143 @@ export const Scalars: MessageFns<Scalars> = {
       doubleField: isSet(object.doubleField)
         ? globalThis.Number(object.doubleField)
         : isSet(object.double_field)
-          ? globalThis.Number(object.double_field)
-          : 0,
+        ? globalThis.Number(object.double_field)
+        : 0,
       floatField: isSet(object.floatField)
         ? globalThis.Number(object.floatField)
         : isSet(object.float_field)
-          ? globalThis.Number(object.float_field)
-          : 0,
+        ? globalThis.Number(object.float_field)
+        : 0,
       int32Field: isSet(object.int32Field)
         ? globalThis.Number(object.int32Field)
         : isSet(object.int32_field)
-          ? globalThis.Number(object.int32_field)
-          : 0,
+        ? globalThis.Number(object.int32_field)
+        : 0,
       int64Field: isSet(object.int64Field)
         ? BigInt(object.int64Field)
         : isSet(object.int64_field)
-          ? BigInt(object.int64_field)
-          : 0n,
+        ? BigInt(object.int64_field)
+        : 0n,
       uint32Field: isSet(object.uint32Field)
         ? globalThis.Number(object.uint32Field)
         : isSet(object.uint32_field)
-          ? globalThis.Number(object.uint32_field)
-          : 0,
+        ? globalThis.Number(object.uint32_field)
+        : 0,
       uint64Field: isSet(object.uint64Field)
         ? BigInt(object.uint64Field)
         : isSet(object.uint64_field)
-          ? BigInt(object.uint64_field)
-          : 0n,
+        ? BigInt(object.uint64_field)
+        : 0n,
       sint32Field: isSet(object.sint32Field)
         ? globalThis.Number(object.sint32Field)
         : isSet(object.sint32_field)
-          ? globalThis.Number(object.sint32_field)
-          : 0,
+        ? globalThis.Number(object.sint32_field)
+        : 0,
       sint64Field: isSet(object.sint64Field)
         ? BigInt(object.sint64Field)
         : isSet(object.sint64_field)
-          ? BigInt(object.sint64_field)
-          : 0n,
+        ? BigInt(object.sint64_field)
+        : 0n,
       fixed32Field: isSet(object.fixed32Field)
         ? globalThis.Number(object.fixed32Field)
         : isSet(object.fixed32_field)
-          ? globalThis.Number(object.fixed32_field)
-          : 0,
+        ? globalThis.Number(object.fixed32_field)
+        : 0,
       fixed64Field: isSet(object.fixed64Field)
         ? BigInt(object.fixed64Field)
         : isSet(object.fixed64_field)
-          ? BigInt(object.fixed64_field)
-          : 0n,
+        ? BigInt(object.fixed64_field)
+        : 0n,
       sfixed32Field: isSet(object.sfixed32Field)
         ? globalThis.Number(object.sfixed32Field)
         : isSet(object.sfixed32_field)
-          ? globalThis.Number(object.sfixed32_field)
-          : 0,
+        ? globalThis.Number(object.sfixed32_field)
+        : 0,
       sfixed64Field: isSet(object.sfixed64Field)
         ? BigInt(object.sfixed64Field)
         : isSet(object.sfixed64_field)
-          ? BigInt(object.sfixed64_field)
-          : 0n,
+        ? BigInt(object.sfixed64_field)
+        : 0n,
       boolField: isSet(object.boolField)
         ? globalThis.Boolean(object.boolField)
         : isSet(object.bool_field)
-          ? globalThis.Boolean(object.bool_field)
-          : false,
+        ? globalThis.Boolean(object.bool_field)
+        : false,
       stringField: isSet(object.stringField)
         ? globalThis.String(object.stringField)
         : isSet(object.string_field)
-          ? globalThis.String(object.string_field)
-          : "",
+        ? globalThis.String(object.string_field)
+        : "",
       bytesField: isSet(object.bytesField)
         ? bytesFromBase64(object.bytesField)
         : isSet(object.bytes_field)
-          ? bytesFromBase64(object.bytes_field)
-          : new Uint8Array(0),
+        ? bytesFromBase64(object.bytes_field)
+        : new Uint8Array(0),
       repeatedDouble: globalThis.Array.isArray(object?.repeatedDouble)
         ? object.repeatedDouble.map((e: any) => globalThis.Number(e))
         : globalThis.Array.isArray(object?.repeated_double)
-          ? object.repeated_double.map((e: any) => globalThis.Number(e))
-          : [],
+        ? object.repeated_double.map((e: any) => globalThis.Number(e))
+        : [],
       repeatedFloat: globalThis.Array.isArray(object?.repeatedFloat)
         ? object.repeatedFloat.map((e: any) => globalThis.Number(e))
         : globalThis.Array.isArray(object?.repeated_float)
-          ? object.repeated_float.map((e: any) => globalThis.Number(e))
-          : [],
+        ? object.repeated_float.map((e: any) => globalThis.Number(e))
+        : [],
       repeatedInt32: globalThis.Array.isArray(object?.repeatedInt32)
         ? object.repeatedInt32.map((e: any) => globalThis.Number(e))
         : globalThis.Array.isArray(object?.repeated_int32)
-          ? object.repeated_int32.map((e: any) => globalThis.Number(e))
-          : [],
+        ? object.repeated_int32.map((e: any) => globalThis.Number(e))
+        : [],
       repeatedInt64: globalThis.Array.isArray(object?.repeatedInt64)
         ? object.repeatedInt64.map((e: any) => BigInt(e))
         : globalThis.Array.isArray(object?.repeated_int64)
-          ? object.repeated_int64.map((e: any) => BigInt(e))
-          : [],
+        ? object.repeated_int64.map((e: any) => BigInt(e))
+        : [],
       repeatedUint64: globalThis.Array.isArray(object?.repeatedUint64)
         ? object.repeatedUint64.map((e: any) => BigInt(e))
         : globalThis.Array.isArray(object?.repeated_uint64)
-          ? object.repeated_uint64.map((e: any) => BigInt(e))
-          : [],
+        ? object.repeated_uint64.map((e: any) => BigInt(e))
+        : [],
       repeatedSint32: globalThis.Array.isArray(object?.repeatedSint32)
         ? object.repeatedSint32.map((e: any) => globalThis.Number(e))
         : globalThis.Array.isArray(object?.repeated_sint32)
-          ? object.repeated_sint32.map((e: any) => globalThis.Number(e))
-          : [],
+        ? object.repeated_sint32.map((e: any) => globalThis.Number(e))
+        : [],
       repeatedFixed64: globalThis.Array.isArray(object?.repeatedFixed64)
         ? object.repeatedFixed64.map((e: any) => BigInt(e))
         : globalThis.Array.isArray(object?.repeated_fixed64)
-          ? object.repeated_fixed64.map((e: any) => BigInt(e))
-          : [],
+        ? object.repeated_fixed64.map((e: any) => BigInt(e))
+        : [],
       repeatedSfixed32: globalThis.Array.isArray(object?.repeatedSfixed32)
         ? object.repeatedSfixed32.map((e: any) => globalThis.Number(e))
         : globalThis.Array.isArray(object?.repeated_sfixed32)
-          ? object.repeated_sfixed32.map((e: any) => globalThis.Number(e))
-          : [],
+        ? object.repeated_sfixed32.map((e: any) => globalThis.Number(e))
+        : [],
       repeatedBool: globalThis.Array.isArray(object?.repeatedBool)
         ? object.repeatedBool.map((e: any) => globalThis.Boolean(e))
         : globalThis.Array.isArray(object?.repeated_bool)
-          ? object.repeated_bool.map((e: any) => globalThis.Boolean(e))
-          : [],
+        ? object.repeated_bool.map((e: any) => globalThis.Boolean(e))
+        : [],
       repeatedString: globalThis.Array.isArray(object?.repeatedString)
         ? object.repeatedString.map((e: any) => globalThis.String(e))
         : globalThis.Array.isArray(object?.repeated_string)
-          ? object.repeated_string.map((e: any) => globalThis.String(e))
-          : [],
+        ? object.repeated_string.map((e: any) => globalThis.String(e))
+        : [],
       repeatedBytes: globalThis.Array.isArray(object?.repeatedBytes)
         ? object.repeatedBytes.map((e: any) => bytesFromBase64(e))
         : globalThis.Array.isArray(object?.repeated_bytes)
-          ? object.repeated_bytes.map((e: any) => bytesFromBase64(e))
-          : [],
+        ? object.repeated_bytes.map((e: any) => bytesFromBase64(e))
+        : [],
       packedUint32: globalThis.Array.isArray(object?.packedUint32)
         ? object.packedUint32.map((e: any) => globalThis.Number(e))
         : globalThis.Array.isArray(object?.packed_uint32)
-          ? object.packed_uint32.map((e: any) => globalThis.Number(e))
-          : [],
+        ? object.packed_uint32.map((e: any) => globalThis.Number(e))
+        : [],
       legacyCounter: isSet(object.legacyCounter)
         ? globalThis.Number(object.legacyCounter)
         : isSet(object.legacy_counter)
-          ? globalThis.Number(object.legacy_counter)
-          : 0,
+        ? globalThis.Number(object.legacy_counter)
+        : 0,
     };
   },
 
@@ -830,19 +830,25 @@ export const Scalars: MessageFns<Scalars> = {
     message.doubleField = object.doubleField ?? 0;
     message.floatField = object.floatField ?? 0;
     message.int32Field = object.int32Field ?? 0;
-    message.int64Field = object.int64Field !== undefined && object.int64Field !== null ? BigInt(object.int64Field) : 0n;
+    message.int64Field = (object.int64Field !== undefined && object.int64Field !== null)
+      ? BigInt(object.int64Field)
+      : 0n;
     message.uint32Field = object.uint32Field ?? 0;
-    message.uint64Field =
-      object.uint64Field !== undefined && object.uint64Field !== null ? BigInt(object.uint64Field) : 0n;
+    message.uint64Field = (object.uint64Field !== undefined && object.uint64Field !== null)
+      ? BigInt(object.uint64Field)
+      : 0n;
     message.sint32Field = object.sint32Field ?? 0;
-    message.sint64Field =
-      object.sint64Field !== undefined && object.sint64Field !== null ? BigInt(object.sint64Field) : 0n;
+    message.sint64Field = (object.sint64Field !== undefined && object.sint64Field !== null)
+      ? BigInt(object.sint64Field)
+      : 0n;
     message.fixed32Field = object.fixed32Field ?? 0;
-    message.fixed64Field =
-      object.fixed64Field !== undefined && object.fixed64Field !== null ? BigInt(object.fixed64Field) : 0n;
+    message.fixed64Field = (object.fixed64Field !== undefined && object.fixed64Field !== null)
+      ? BigInt(object.fixed64Field)
+      : 0n;
     message.sfixed32Field = object.sfixed32Field ?? 0;
-    message.sfixed64Field =
-      object.sfixed64Field !== undefined && object.sfixed64Field !== null ? BigInt(object.sfixed64Field) : 0n;
+    message.sfixed64Field = (object.sfixed64Field !== undefined && object.sfixed64Field !== null)
+      ? BigInt(object.sfixed64Field)
+      : 0n;
     message.boolField = object.boolField ?? false;
     message.stringField = object.stringField ?? "";
     message.bytesField = object.bytesField ?? new Uint8Array(0);
@@ -894,19 +900,12 @@ function floatToJson(value: number | null | undefined): number | string | null |
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -465,68 +465,68 @@ export const Ticket: MessageFns<Ticket> = {
       history: globalThis.Array.isArray(object?.history) ? object.history.map((e: any) => statusFromJSON(e)) : [],
       assigneePriorities: isObject(object.assigneePriorities)
         ? (globalThis.Object.entries(object.assigneePriorities) as [string, any][]).reduce(
-            (acc: { [key: string]: Priority }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: priorityFromJSON(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: Priority }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: priorityFromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : isObject(object.assignee_priorities)
-          ? (globalThis.Object.entries(object.assignee_priorities) as [string, any][]).reduce(
-              (acc: { [key: string]: Priority }, [key, value]: [string, any]) => {
-                globalThis.Object.defineProperty(acc, key, {
-                  value: priorityFromJSON(value),
-                  enumerable: true,
-                  configurable: true,
-                  writable: true,
-                });
-                return acc;
-              },
-              {},
-            )
-          : {},
+        ? (globalThis.Object.entries(object.assignee_priorities) as [string, any][]).reduce(
+          (acc: { [key: string]: Priority }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: priorityFromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
       relatedKinds: globalThis.Array.isArray(object?.relatedKinds)
         ? object.relatedKinds.map((e: any) => ticket_KindFromJSON(e))
         : globalThis.Array.isArray(object?.related_kinds)
-          ? object.related_kinds.map((e: any) => ticket_KindFromJSON(e))
-          : [],
+        ? object.related_kinds.map((e: any) => ticket_KindFromJSON(e))
+        : [],
       kindByNumber: isObject(object.kindByNumber)
         ? (globalThis.Object.entries(object.kindByNumber) as [string, any][]).reduce(
-            (acc: { [key: number]: Ticket_Kind }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, globalThis.Number(key), {
-                value: ticket_KindFromJSON(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: number]: Ticket_Kind }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: ticket_KindFromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : isObject(object.kind_by_number)
-          ? (globalThis.Object.entries(object.kind_by_number) as [string, any][]).reduce(
-              (acc: { [key: number]: Ticket_Kind }, [key, value]: [string, any]) => {
-                globalThis.Object.defineProperty(acc, globalThis.Number(key), {
-                  value: ticket_KindFromJSON(value),
-                  enumerable: true,
-                  configurable: true,
-                  writable: true,
-                });
-                return acc;
-              },
-              {},
-            )
-          : {},
+        ? (globalThis.Object.entries(object.kind_by_number) as [string, any][]).reduce(
+          (acc: { [key: number]: Ticket_Kind }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: ticket_KindFromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
       labelColor: isSet(object.labelColor)
         ? colorFromJSON(object.labelColor)
         : isSet(object.label_color)
-          ? colorFromJSON(object.label_color)
-          : 0,
+        ? colorFromJSON(object.label_color)
+        : 0,
     };
   },
 
@@ -584,14 +584,13 @@ export const Ticket: MessageFns<Ticket> = {
     message.kind = object.kind ?? 0;
     message.priority = object.priority ?? 0;
     message.history = object.history?.map((e) => e) || [];
-    message.assigneePriorities = (
-      globalThis.Object.entries(object.assigneePriorities ?? {}) as [string, Priority][]
-    ).reduce((acc: { [key: string]: Priority }, [key, value]: [string, Priority]) => {
-      if (value !== undefined) {
-        acc[key] = value as Priority;
-      }
-      return acc;
-    }, {});
+    message.assigneePriorities = (globalThis.Object.entries(object.assigneePriorities ?? {}) as [string, Priority][])
+      .reduce((acc: { [key: string]: Priority }, [key, value]: [string, Priority]) => {
+        if (value !== undefined) {
+          acc[key] = value as Priority;
+        }
+        return acc;
+      }, {});
     message.relatedKinds = object.relatedKinds?.map((e) => e) || [];
     message.kindByNumber = (globalThis.Object.entries(object.kindByNumber ?? {}) as [string, Ticket_Kind][]).reduce(
       (acc: { [key: number]: Ticket_Kind }, [key, value]: [string, Ticket_Kind]) => {
@@ -856,8 +855,9 @@ export const Outer: MessageFns<Outer> = {
   },
   fromPartial(object: DeepPartial<Outer>): Outer {
     const message = createBaseOuter();
-    message.inner =
-      object.inner !== undefined && object.inner !== null ? Outer_Inner.fromPartial(object.inner) : undefined;
+    message.inner = (object.inner !== undefined && object.inner !== null)
+      ? Outer_Inner.fromPartial(object.inner)
+      : undefined;
     message.level = object.level ?? 0;
     return message;
   },
@@ -932,19 +932,12 @@ export const Outer_Inner: MessageFns<Outer_Inner> = {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isObject(value: any): boolean {
   return typeof value === "object" && value !== null;

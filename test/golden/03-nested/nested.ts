@@ -100,7 +100,9 @@ export interface Shadowing {
   /** Explicitly refers to the top-level Role. */
   globalRole: Role;
   /** Resolves to Shadowing.Address. */
-  localAddress: Shadowing_Address | undefined;
+  localAddress:
+    | Shadowing_Address
+    | undefined;
   /** Explicitly refers to the top-level Address. */
   globalAddress: Address | undefined;
 }
@@ -424,10 +426,9 @@ export const Organization_Department_Team: MessageFns<Organization_Department_Te
     const message = createBaseOrganization_Department_Team();
     message.name = object.name ?? "";
     message.members = object.members?.map((e) => Organization_Department_Team_Member.fromPartial(e)) || [];
-    message.lead =
-      object.lead !== undefined && object.lead !== null
-        ? Organization_Department_Team_Member.fromPartial(object.lead)
-        : undefined;
+    message.lead = (object.lead !== undefined && object.lead !== null)
+      ? Organization_Department_Team_Member.fromPartial(object.lead)
+      : undefined;
     return message;
   },
 };
@@ -696,35 +697,35 @@ export const Directory: MessageFns<Directory> = {
       favoriteTeam: isSet(object.favoriteTeam)
         ? Organization_Department_Team.fromJSON(object.favoriteTeam)
         : isSet(object.favorite_team)
-          ? Organization_Department_Team.fromJSON(object.favorite_team)
-          : undefined,
+        ? Organization_Department_Team.fromJSON(object.favorite_team)
+        : undefined,
       departmentsById: isObject(object.departmentsById)
         ? (globalThis.Object.entries(object.departmentsById) as [string, any][]).reduce(
-            (acc: { [key: string]: Organization_Department }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: Organization_Department.fromJSON(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: Organization_Department }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: Organization_Department.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : isObject(object.departments_by_id)
-          ? (globalThis.Object.entries(object.departments_by_id) as [string, any][]).reduce(
-              (acc: { [key: string]: Organization_Department }, [key, value]: [string, any]) => {
-                globalThis.Object.defineProperty(acc, key, {
-                  value: Organization_Department.fromJSON(value),
-                  enumerable: true,
-                  configurable: true,
-                  writable: true,
-                });
-                return acc;
-              },
-              {},
-            )
-          : {},
+        ? (globalThis.Object.entries(object.departments_by_id) as [string, any][]).reduce(
+          (acc: { [key: string]: Organization_Department }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: Organization_Department.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -754,18 +755,19 @@ export const Directory: MessageFns<Directory> = {
   fromPartial(object: DeepPartial<Directory>): Directory {
     const message = createBaseDirectory();
     message.people = object.people?.map((e) => Organization_Department_Team_Member.fromPartial(e)) || [];
-    message.favoriteTeam =
-      object.favoriteTeam !== undefined && object.favoriteTeam !== null
-        ? Organization_Department_Team.fromPartial(object.favoriteTeam)
-        : undefined;
-    message.departmentsById = (
-      globalThis.Object.entries(object.departmentsById ?? {}) as [string, Organization_Department][]
-    ).reduce((acc: { [key: string]: Organization_Department }, [key, value]: [string, Organization_Department]) => {
-      if (value !== undefined) {
-        acc[key] = Organization_Department.fromPartial(value);
-      }
-      return acc;
-    }, {});
+    message.favoriteTeam = (object.favoriteTeam !== undefined && object.favoriteTeam !== null)
+      ? Organization_Department_Team.fromPartial(object.favoriteTeam)
+      : undefined;
+    message.departmentsById =
+      (globalThis.Object.entries(object.departmentsById ?? {}) as [string, Organization_Department][]).reduce(
+        (acc: { [key: string]: Organization_Department }, [key, value]: [string, Organization_Department]) => {
+          if (value !== undefined) {
+            acc[key] = Organization_Department.fromPartial(value);
+          }
+          return acc;
+        },
+        {},
+      );
     return message;
   },
 };
@@ -850,10 +852,9 @@ export const Directory_DepartmentsByIdEntry: MessageFns<Directory_DepartmentsByI
   fromPartial(object: DeepPartial<Directory_DepartmentsByIdEntry>): Directory_DepartmentsByIdEntry {
     const message = createBaseDirectory_DepartmentsByIdEntry();
     message.key = object.key ?? "";
-    message.value =
-      object.value !== undefined && object.value !== null
-        ? Organization_Department.fromPartial(object.value)
-        : undefined;
+    message.value = (object.value !== undefined && object.value !== null)
+      ? Organization_Department.fromPartial(object.value)
+      : undefined;
     return message;
   },
 };
@@ -941,23 +942,23 @@ export const Shadowing: MessageFns<Shadowing> = {
       localRole: isSet(object.localRole)
         ? shadowing_RoleFromJSON(object.localRole)
         : isSet(object.local_role)
-          ? shadowing_RoleFromJSON(object.local_role)
-          : 0,
+        ? shadowing_RoleFromJSON(object.local_role)
+        : 0,
       globalRole: isSet(object.globalRole)
         ? roleFromJSON(object.globalRole)
         : isSet(object.global_role)
-          ? roleFromJSON(object.global_role)
-          : 0,
+        ? roleFromJSON(object.global_role)
+        : 0,
       localAddress: isSet(object.localAddress)
         ? Shadowing_Address.fromJSON(object.localAddress)
         : isSet(object.local_address)
-          ? Shadowing_Address.fromJSON(object.local_address)
-          : undefined,
+        ? Shadowing_Address.fromJSON(object.local_address)
+        : undefined,
       globalAddress: isSet(object.globalAddress)
         ? Address.fromJSON(object.globalAddress)
         : isSet(object.global_address)
-          ? Address.fromJSON(object.global_address)
-          : undefined,
+        ? Address.fromJSON(object.global_address)
+        : undefined,
     };
   },
 
@@ -985,14 +986,12 @@ export const Shadowing: MessageFns<Shadowing> = {
     const message = createBaseShadowing();
     message.localRole = object.localRole ?? 0;
     message.globalRole = object.globalRole ?? 0;
-    message.localAddress =
-      object.localAddress !== undefined && object.localAddress !== null
-        ? Shadowing_Address.fromPartial(object.localAddress)
-        : undefined;
-    message.globalAddress =
-      object.globalAddress !== undefined && object.globalAddress !== null
-        ? Address.fromPartial(object.globalAddress)
-        : undefined;
+    message.localAddress = (object.localAddress !== undefined && object.localAddress !== null)
+      ? Shadowing_Address.fromPartial(object.localAddress)
+      : undefined;
+    message.globalAddress = (object.globalAddress !== undefined && object.globalAddress !== null)
+      ? Address.fromPartial(object.globalAddress)
+      : undefined;
     return message;
   },
 };
@@ -1071,8 +1070,8 @@ export const Shadowing_Address: MessageFns<Shadowing_Address> = {
       postalCode: isSet(object.postalCode)
         ? globalThis.String(object.postalCode)
         : isSet(object.postal_code)
-          ? globalThis.String(object.postal_code)
-          : "",
+        ? globalThis.String(object.postal_code)
+        : "",
     };
   },
 
@@ -1104,19 +1103,12 @@ export const Shadowing_Address: MessageFns<Shadowing_Address> = {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isObject(value: any): boolean {
   return typeof value === "object" && value !== null;

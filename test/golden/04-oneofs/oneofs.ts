@@ -56,13 +56,14 @@ export interface Event {
   /** What the event carries. At most one member is set. */
   payload:
     | //
-      /** A plain text payload. */
-      { $case: "text"; value: string }
+    /** A plain text payload. */
+    { $case: "text"; value: string }
     | { $case: "count"; value: bigint }
     | { $case: "location"; value: Point }
-    | { $case: "shape"; value: Shape } //
+    | { $case: "shape"; value: Shape }
+    | //
     /** Opaque binary payload. */
-    | { $case: "blob"; value: Uint8Array }
+    { $case: "blob"; value: Uint8Array }
     | { $case: "flag"; value: boolean }
     | undefined;
   /** Where the event came from. */
@@ -78,12 +79,14 @@ export interface Event {
 export interface Expr {
   node:
     | { $case: "literal"; value: number }
-    | { $case: "variable"; value: string } //
+    | { $case: "variable"; value: string }
+    | //
     /** A parenthesised sub-expression of the same type. */
-    | { $case: "group"; value: Expr }
-    | { $case: "binary"; value: Expr_Binary } //
+    { $case: "group"; value: Expr }
+    | { $case: "binary"; value: Expr_Binary }
+    | //
     /** Negation of another expression. */
-    | { $case: "negate"; value: Expr }
+    { $case: "negate"; value: Expr }
     | undefined;
 }
 
@@ -346,31 +349,31 @@ export const Event: MessageFns<Event> = {
       payload: isSet(object.text)
         ? { $case: "text", value: globalThis.String(object.text) }
         : isSet(object.count)
-          ? { $case: "count", value: BigInt(object.count) }
-          : isSet(object.location)
-            ? { $case: "location", value: Point.fromJSON(object.location) }
-            : isSet(object.shape)
-              ? { $case: "shape", value: shapeFromJSON(object.shape) }
-              : isSet(object.blob)
-                ? { $case: "blob", value: bytesFromBase64(object.blob) }
-                : isSet(object.flag)
-                  ? { $case: "flag", value: globalThis.Boolean(object.flag) }
-                  : undefined,
+        ? { $case: "count", value: BigInt(object.count) }
+        : isSet(object.location)
+        ? { $case: "location", value: Point.fromJSON(object.location) }
+        : isSet(object.shape)
+        ? { $case: "shape", value: shapeFromJSON(object.shape) }
+        : isSet(object.blob)
+        ? { $case: "blob", value: bytesFromBase64(object.blob) }
+        : isSet(object.flag)
+        ? { $case: "flag", value: globalThis.Boolean(object.flag) }
+        : undefined,
       source: isSet(object.userId)
         ? { $case: "userId", value: globalThis.String(object.userId) }
         : isSet(object.user_id)
-          ? { $case: "userId", value: globalThis.String(object.user_id) }
-          : isSet(object.deviceId)
-            ? { $case: "deviceId", value: globalThis.Number(object.deviceId) }
-            : isSet(object.device_id)
-              ? { $case: "deviceId", value: globalThis.Number(object.device_id) }
-              : isSet(object.origin)
-                ? { $case: "origin", value: Point.fromJSON(object.origin) }
-                : isSet(object.sensorReading)
-                  ? { $case: "sensorReading", value: globalThis.Number(object.sensorReading) }
-                  : isSet(object.sensor_reading)
-                    ? { $case: "sensorReading", value: globalThis.Number(object.sensor_reading) }
-                    : undefined,
+        ? { $case: "userId", value: globalThis.String(object.user_id) }
+        : isSet(object.deviceId)
+        ? { $case: "deviceId", value: globalThis.Number(object.deviceId) }
+        : isSet(object.device_id)
+        ? { $case: "deviceId", value: globalThis.Number(object.device_id) }
+        : isSet(object.origin)
+        ? { $case: "origin", value: Point.fromJSON(object.origin) }
+        : isSet(object.sensorReading)
+        ? { $case: "sensorReading", value: globalThis.Number(object.sensorReading) }
+        : isSet(object.sensor_reading)
+        ? { $case: "sensorReading", value: globalThis.Number(object.sensor_reading) }
+        : undefined,
     };
   },
 
@@ -574,14 +577,14 @@ export const Expr: MessageFns<Expr> = {
       node: isSet(object.literal)
         ? { $case: "literal", value: globalThis.Number(object.literal) }
         : isSet(object.variable)
-          ? { $case: "variable", value: globalThis.String(object.variable) }
-          : isSet(object.group)
-            ? { $case: "group", value: Expr.fromJSON(object.group) }
-            : isSet(object.binary)
-              ? { $case: "binary", value: Expr_Binary.fromJSON(object.binary) }
-              : isSet(object.negate)
-                ? { $case: "negate", value: Expr.fromJSON(object.negate) }
-                : undefined,
+        ? { $case: "variable", value: globalThis.String(object.variable) }
+        : isSet(object.group)
+        ? { $case: "group", value: Expr.fromJSON(object.group) }
+        : isSet(object.binary)
+        ? { $case: "binary", value: Expr_Binary.fromJSON(object.binary) }
+        : isSet(object.negate)
+        ? { $case: "negate", value: Expr.fromJSON(object.negate) }
+        : undefined,
     };
   },
 
@@ -737,8 +740,8 @@ export const Expr_Binary: MessageFns<Expr_Binary> = {
   fromPartial(object: DeepPartial<Expr_Binary>): Expr_Binary {
     const message = createBaseExpr_Binary();
     message.op = object.op ?? "";
-    message.left = object.left !== undefined && object.left !== null ? Expr.fromPartial(object.left) : undefined;
-    message.right = object.right !== undefined && object.right !== null ? Expr.fromPartial(object.right) : undefined;
+    message.left = (object.left !== undefined && object.left !== null) ? Expr.fromPartial(object.left) : undefined;
+    message.right = (object.right !== undefined && object.right !== null) ? Expr.fromPartial(object.right) : undefined;
     return message;
   },
 };
@@ -774,19 +777,12 @@ function floatToJson(value: number | null | undefined): number | string | null |
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -502,219 +502,227 @@ export const Catalog: MessageFns<Catalog> = {
     return {
       labels: isObject(object.labels)
         ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
-            (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: globalThis.String(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
       prices: isObject(object.prices)
         ? (globalThis.Object.entries(object.prices) as [string, any][]).reduce(
-            (acc: { [key: string]: number }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: globalThis.Number(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
       itemsBySlot: isObject(object.itemsBySlot)
         ? (globalThis.Object.entries(object.itemsBySlot) as [string, any][]).reduce(
-            (acc: { [key: number]: Item }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, globalThis.Number(key), {
-                value: Item.fromJSON(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: number]: Item }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: Item.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : isObject(object.items_by_slot)
-          ? (globalThis.Object.entries(object.items_by_slot) as [string, any][]).reduce(
-              (acc: { [key: number]: Item }, [key, value]: [string, any]) => {
-                globalThis.Object.defineProperty(acc, globalThis.Number(key), {
-                  value: Item.fromJSON(value),
-                  enumerable: true,
-                  configurable: true,
-                  writable: true,
-                });
-                return acc;
-              },
-              {},
-            )
-          : {},
+        ? (globalThis.Object.entries(object.items_by_slot) as [string, any][]).reduce(
+          (acc: { [key: number]: Item }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: Item.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
       namesById: isObject(object.namesById)
         ? (globalThis.Object.entries(object.namesById) as [string, any][]).reduce(
-            (acc: Map<bigint, string>, [key, value]: [string, any]) => {
-              acc.set(BigInt(key), globalThis.String(value));
-              return acc;
-            },
-            new Map(),
-          )
+          (acc: Map<bigint, string>, [key, value]: [string, any]) => {
+            acc.set(BigInt(key), globalThis.String(value));
+            return acc;
+          },
+          new Map(),
+        )
         : isObject(object.names_by_id)
-          ? (globalThis.Object.entries(object.names_by_id) as [string, any][]).reduce(
-              (acc: Map<bigint, string>, [key, value]: [string, any]) => {
-                acc.set(BigInt(key), globalThis.String(value));
-                return acc;
-              },
-              new Map(),
-            )
-          : new Map(),
+        ? (globalThis.Object.entries(object.names_by_id) as [string, any][]).reduce(
+          (acc: Map<bigint, string>, [key, value]: [string, any]) => {
+            acc.set(BigInt(key), globalThis.String(value));
+            return acc;
+          },
+          new Map(),
+        )
+        : new Map(),
       countsByFlag: isObject(object.countsByFlag)
         ? (globalThis.Object.entries(object.countsByFlag) as [string, any][]).reduce(
-            (acc: Map<boolean, number>, [key, value]: [string, any]) => {
-              acc.set(globalThis.Boolean(key), globalThis.Number(value));
-              return acc;
-            },
-            new Map(),
-          )
+          (acc: Map<boolean, number>, [key, value]: [string, any]) => {
+            acc.set(globalThis.Boolean(key), globalThis.Number(value));
+            return acc;
+          },
+          new Map(),
+        )
         : isObject(object.counts_by_flag)
-          ? (globalThis.Object.entries(object.counts_by_flag) as [string, any][]).reduce(
-              (acc: Map<boolean, number>, [key, value]: [string, any]) => {
-                acc.set(globalThis.Boolean(key), globalThis.Number(value));
-                return acc;
-              },
-              new Map(),
-            )
-          : new Map(),
+        ? (globalThis.Object.entries(object.counts_by_flag) as [string, any][]).reduce(
+          (acc: Map<boolean, number>, [key, value]: [string, any]) => {
+            acc.set(globalThis.Boolean(key), globalThis.Number(value));
+            return acc;
+          },
+          new Map(),
+        )
+        : new Map(),
       tiersByAccount: isObject(object.tiersByAccount)
         ? (globalThis.Object.entries(object.tiersByAccount) as [string, any][]).reduce(
-            (acc: Map<bigint, Tier>, [key, value]: [string, any]) => {
-              acc.set(BigInt(key), tierFromJSON(value));
-              return acc;
-            },
-            new Map(),
-          )
+          (acc: Map<bigint, Tier>, [key, value]: [string, any]) => {
+            acc.set(BigInt(key), tierFromJSON(value));
+            return acc;
+          },
+          new Map(),
+        )
         : isObject(object.tiers_by_account)
-          ? (globalThis.Object.entries(object.tiers_by_account) as [string, any][]).reduce(
-              (acc: Map<bigint, Tier>, [key, value]: [string, any]) => {
-                acc.set(BigInt(key), tierFromJSON(value));
-                return acc;
-              },
-              new Map(),
-            )
-          : new Map(),
+        ? (globalThis.Object.entries(object.tiers_by_account) as [string, any][]).reduce(
+          (acc: Map<bigint, Tier>, [key, value]: [string, any]) => {
+            acc.set(BigInt(key), tierFromJSON(value));
+            return acc;
+          },
+          new Map(),
+        )
+        : new Map(),
       tiersByName: isObject(object.tiersByName)
         ? (globalThis.Object.entries(object.tiersByName) as [string, any][]).reduce(
-            (acc: { [key: string]: Tier }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: tierFromJSON(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: Tier }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: tierFromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : isObject(object.tiers_by_name)
-          ? (globalThis.Object.entries(object.tiers_by_name) as [string, any][]).reduce(
-              (acc: { [key: string]: Tier }, [key, value]: [string, any]) => {
-                globalThis.Object.defineProperty(acc, key, {
-                  value: tierFromJSON(value),
-                  enumerable: true,
-                  configurable: true,
-                  writable: true,
-                });
-                return acc;
-              },
-              {},
-            )
-          : {},
+        ? (globalThis.Object.entries(object.tiers_by_name) as [string, any][]).reduce(
+          (acc: { [key: string]: Tier }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: tierFromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
       itemsBySku: isObject(object.itemsBySku)
         ? (globalThis.Object.entries(object.itemsBySku) as [string, any][]).reduce(
-            (acc: { [key: string]: Item }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: Item.fromJSON(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: Item }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: Item.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : isObject(object.items_by_sku)
-          ? (globalThis.Object.entries(object.items_by_sku) as [string, any][]).reduce(
-              (acc: { [key: string]: Item }, [key, value]: [string, any]) => {
-                globalThis.Object.defineProperty(acc, key, {
-                  value: Item.fromJSON(value),
-                  enumerable: true,
-                  configurable: true,
-                  writable: true,
-                });
-                return acc;
-              },
-              {},
-            )
-          : {},
+        ? (globalThis.Object.entries(object.items_by_sku) as [string, any][]).reduce(
+          (acc: { [key: string]: Item }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: Item.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
       attachments: isObject(object.attachments)
         ? (globalThis.Object.entries(object.attachments) as [string, any][]).reduce(
-            (acc: { [key: string]: Uint8Array }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: bytesFromBase64(value as string),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: Uint8Array }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: bytesFromBase64(value as string),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
       offsets: isObject(object.offsets)
         ? (globalThis.Object.entries(object.offsets) as [string, any][]).reduce(
-            (acc: { [key: number]: bigint }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, globalThis.Number(key), {
-                value: BigInt(value as string | number | bigint | boolean),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: number]: bigint }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: BigInt(value as string | number | bigint | boolean),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
       seen: isObject(object.seen)
         ? (globalThis.Object.entries(object.seen) as [string, any][]).reduce(
-            (acc: Map<bigint, boolean>, [key, value]: [string, any]) => {
-              acc.set(BigInt(key), globalThis.Boolean(value));
-              return acc;
-            },
-            new Map(),
-          )
+          (acc: Map<bigint, boolean>, [key, value]: [string, any]) => {
+            acc.set(BigInt(key), globalThis.Boolean(value));
+            return acc;
+          },
+          new Map(),
+        )
         : new Map(),
       weights: isObject(object.weights)
         ? (globalThis.Object.entries(object.weights) as [string, any][]).reduce(
-            (acc: { [key: number]: number }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, globalThis.Number(key), {
-                value: globalThis.Number(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: number]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
-      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => Item.fromJSON(e)) : [],
-      tags: globalThis.Array.isArray(object?.tags) ? object.tags.map((e: any) => globalThis.String(e)) : [],
-      chunks: globalThis.Array.isArray(object?.chunks) ? object.chunks.map((e: any) => bytesFromBase64(e)) : [],
-      tiers: globalThis.Array.isArray(object?.tiers) ? object.tiers.map((e: any) => tierFromJSON(e)) : [],
+      items: globalThis.Array.isArray(object?.items)
+        ? object.items.map((e: any) => Item.fromJSON(e))
+        : [],
+      tags: globalThis.Array.isArray(object?.tags)
+        ? object.tags.map((e: any) => globalThis.String(e))
+        : [],
+      chunks: globalThis.Array.isArray(object?.chunks)
+        ? object.chunks.map((e: any) => bytesFromBase64(e))
+        : [],
+      tiers: globalThis.Array.isArray(object?.tiers)
+        ? object.tiers.map((e: any) => tierFromJSON(e))
+        : [],
     };
   },
 
@@ -865,7 +873,7 @@ export const Catalog: MessageFns<Catalog> = {
     );
     message.namesById = (() => {
       const m = new Map();
-      ((object.namesById as Map<bigint, string>) ?? new Map()).forEach((value, key) => {
+      (object.namesById as Map<bigint, string> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
           m.set(key, globalThis.String(value));
         }
@@ -874,7 +882,7 @@ export const Catalog: MessageFns<Catalog> = {
     })();
     message.countsByFlag = (() => {
       const m = new Map();
-      ((object.countsByFlag as Map<boolean, number>) ?? new Map()).forEach((value, key) => {
+      (object.countsByFlag as Map<boolean, number> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
           m.set(key, globalThis.Number(value));
         }
@@ -883,7 +891,7 @@ export const Catalog: MessageFns<Catalog> = {
     })();
     message.tiersByAccount = (() => {
       const m = new Map();
-      ((object.tiersByAccount as Map<bigint, Tier>) ?? new Map()).forEach((value, key) => {
+      (object.tiersByAccount as Map<bigint, Tier> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
           m.set(key, value as Tier);
         }
@@ -928,7 +936,7 @@ export const Catalog: MessageFns<Catalog> = {
     );
     message.seen = (() => {
       const m = new Map();
-      ((object.seen as Map<bigint, boolean>) ?? new Map()).forEach((value, key) => {
+      (object.seen as Map<bigint, boolean> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
           m.set(key, globalThis.Boolean(value));
         }
@@ -1202,7 +1210,7 @@ export const Catalog_ItemsBySlotEntry: MessageFns<Catalog_ItemsBySlotEntry> = {
   fromPartial(object: DeepPartial<Catalog_ItemsBySlotEntry>): Catalog_ItemsBySlotEntry {
     const message = createBaseCatalog_ItemsBySlotEntry();
     message.key = object.key ?? 0;
-    message.value = object.value !== undefined && object.value !== null ? Item.fromPartial(object.value) : undefined;
+    message.value = (object.value !== undefined && object.value !== null) ? Item.fromPartial(object.value) : undefined;
     return message;
   },
 };
@@ -1289,7 +1297,7 @@ export const Catalog_NamesByIdEntry: MessageFns<Catalog_NamesByIdEntry> = {
   },
   fromPartial(object: DeepPartial<Catalog_NamesByIdEntry>): Catalog_NamesByIdEntry {
     const message = createBaseCatalog_NamesByIdEntry();
-    message.key = object.key !== undefined && object.key !== null ? BigInt(object.key) : 0n;
+    message.key = (object.key !== undefined && object.key !== null) ? BigInt(object.key) : 0n;
     message.value = object.value ?? "";
     return message;
   },
@@ -1462,7 +1470,7 @@ export const Catalog_TiersByAccountEntry: MessageFns<Catalog_TiersByAccountEntry
   },
   fromPartial(object: DeepPartial<Catalog_TiersByAccountEntry>): Catalog_TiersByAccountEntry {
     const message = createBaseCatalog_TiersByAccountEntry();
-    message.key = object.key !== undefined && object.key !== null ? BigInt(object.key) : 0n;
+    message.key = (object.key !== undefined && object.key !== null) ? BigInt(object.key) : 0n;
     message.value = object.value ?? 0;
     return message;
   },
@@ -1633,7 +1641,7 @@ export const Catalog_ItemsBySkuEntry: MessageFns<Catalog_ItemsBySkuEntry> = {
   fromPartial(object: DeepPartial<Catalog_ItemsBySkuEntry>): Catalog_ItemsBySkuEntry {
     const message = createBaseCatalog_ItemsBySkuEntry();
     message.key = object.key ?? "";
-    message.value = object.value !== undefined && object.value !== null ? Item.fromPartial(object.value) : undefined;
+    message.value = (object.value !== undefined && object.value !== null) ? Item.fromPartial(object.value) : undefined;
     return message;
   },
 };
@@ -1806,7 +1814,7 @@ export const Catalog_OffsetsEntry: MessageFns<Catalog_OffsetsEntry> = {
   fromPartial(object: DeepPartial<Catalog_OffsetsEntry>): Catalog_OffsetsEntry {
     const message = createBaseCatalog_OffsetsEntry();
     message.key = object.key ?? 0;
-    message.value = object.value !== undefined && object.value !== null ? BigInt(object.value) : 0n;
+    message.value = (object.value !== undefined && object.value !== null) ? BigInt(object.value) : 0n;
     return message;
   },
 };
@@ -1893,7 +1901,7 @@ export const Catalog_SeenEntry: MessageFns<Catalog_SeenEntry> = {
   },
   fromPartial(object: DeepPartial<Catalog_SeenEntry>): Catalog_SeenEntry {
     const message = createBaseCatalog_SeenEntry();
-    message.key = object.key !== undefined && object.key !== null ? BigInt(object.key) : 0n;
+    message.key = (object.key !== undefined && object.key !== null) ? BigInt(object.key) : 0n;
     message.value = object.value ?? false;
     return message;
   },
@@ -2015,19 +2023,12 @@ function floatToJson(value: number | null | undefined): number | string | null |
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isObject(value: any): boolean {
   return typeof value === "object" && value !== null;

@@ -61,14 +61,19 @@ export interface Profile {
   verified?: boolean | undefined;
   rating?: number | undefined;
   avatar?: Uint8Array | undefined;
-  visibility?: Visibility | undefined;
+  visibility?:
+    | Visibility
+    | undefined;
   /** Message fields always have presence; `optional` is allowed but redundant. */
   extra?: Metadata | undefined;
   meta: Metadata | undefined;
   plainCount: number;
   emails: string[];
   /** How to contact the user. */
-  contact: { $case: "phone"; value: string } | { $case: "email"; value: string } | undefined;
+  contact:
+    | { $case: "phone"; value: string }
+    | { $case: "email"; value: string }
+    | undefined;
   /** @deprecated */
   legacyId?: bigint | undefined;
 }
@@ -402,19 +407,19 @@ export const Profile: MessageFns<Profile> = {
       plainCount: isSet(object.plainCount)
         ? globalThis.Number(object.plainCount)
         : isSet(object.plain_count)
-          ? globalThis.Number(object.plain_count)
-          : 0,
+        ? globalThis.Number(object.plain_count)
+        : 0,
       emails: globalThis.Array.isArray(object?.emails) ? object.emails.map((e: any) => globalThis.String(e)) : [],
       contact: isSet(object.phone)
         ? { $case: "phone", value: globalThis.String(object.phone) }
         : isSet(object.email)
-          ? { $case: "email", value: globalThis.String(object.email) }
-          : undefined,
+        ? { $case: "email", value: globalThis.String(object.email) }
+        : undefined,
       legacyId: isSet(object.legacyId)
         ? BigInt(object.legacyId)
         : isSet(object.legacy_id)
-          ? BigInt(object.legacy_id)
-          : undefined,
+        ? BigInt(object.legacy_id)
+        : undefined,
     };
   },
 
@@ -475,14 +480,15 @@ export const Profile: MessageFns<Profile> = {
     message.id = object.id ?? "";
     message.nickname = object.nickname ?? undefined;
     message.age = object.age ?? undefined;
-    message.score = object.score !== undefined && object.score !== null ? BigInt(object.score) : undefined;
+    message.score = (object.score !== undefined && object.score !== null) ? BigInt(object.score) : undefined;
     message.verified = object.verified ?? undefined;
     message.rating = object.rating ?? undefined;
     message.avatar = object.avatar ?? undefined;
     message.visibility = object.visibility ?? undefined;
-    message.extra =
-      object.extra !== undefined && object.extra !== null ? Metadata.fromPartial(object.extra) : undefined;
-    message.meta = object.meta !== undefined && object.meta !== null ? Metadata.fromPartial(object.meta) : undefined;
+    message.extra = (object.extra !== undefined && object.extra !== null)
+      ? Metadata.fromPartial(object.extra)
+      : undefined;
+    message.meta = (object.meta !== undefined && object.meta !== null) ? Metadata.fromPartial(object.meta) : undefined;
     message.plainCount = object.plainCount ?? 0;
     message.emails = object.emails?.map((e) => e) || [];
     switch (object.contact?.$case) {
@@ -499,7 +505,9 @@ export const Profile: MessageFns<Profile> = {
         break;
       }
     }
-    message.legacyId = object.legacyId !== undefined && object.legacyId !== null ? BigInt(object.legacyId) : undefined;
+    message.legacyId = (object.legacyId !== undefined && object.legacyId !== null)
+      ? BigInt(object.legacyId)
+      : undefined;
     return message;
   },
 };
@@ -636,19 +644,12 @@ function floatToJson(value: number | null | undefined): number | string | null |
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -52,20 +52,28 @@ export interface Account {
   id: string;
   createdAt: bigint;
   retries?: number | undefined;
-  offset?: number | undefined;
+  offset?:
+    | number
+    | undefined;
   /** Default contains an escaped quote and backslash. */
   greeting?: string | undefined;
   plainName?: string | undefined;
-  enabled?: boolean | undefined;
+  enabled?:
+    | boolean
+    | undefined;
   /** Defaults to MODE_WRITE, not the first declared value. */
   mode?: Account_Mode | undefined;
   ratio?: number | undefined;
   limit?: number | undefined;
-  threshold?: number | undefined;
+  threshold?:
+    | number
+    | undefined;
   /** Bytes default with octal and hex escapes. */
   magic?: Uint8Array | undefined;
   quota?: bigint | undefined;
-  delta?: bigint | undefined;
+  delta?:
+    | bigint
+    | undefined;
   /** Unset string with no explicit default. */
   note?: string | undefined;
   scores: number[];
@@ -450,16 +458,16 @@ export const Account: MessageFns<Account> = {
       createdAt: isSet(object.createdAt)
         ? BigInt(object.createdAt)
         : isSet(object.created_at)
-          ? BigInt(object.created_at)
-          : 0n,
+        ? BigInt(object.created_at)
+        : 0n,
       retries: isSet(object.retries) ? globalThis.Number(object.retries) : 3,
       offset: isSet(object.offset) ? globalThis.Number(object.offset) : -42,
       greeting: isSet(object.greeting) ? globalThis.String(object.greeting) : 'a"b\\c',
       plainName: isSet(object.plainName)
         ? globalThis.String(object.plainName)
         : isSet(object.plain_name)
-          ? globalThis.String(object.plain_name)
-          : "anonymous",
+        ? globalThis.String(object.plain_name)
+        : "anonymous",
       enabled: isSet(object.enabled) ? globalThis.Boolean(object.enabled) : true,
       mode: isSet(object.mode) ? account_ModeFromJSON(object.mode) : 2,
       ratio: isSet(object.ratio) ? globalThis.Number(object.ratio) : 0.5,
@@ -476,8 +484,8 @@ export const Account: MessageFns<Account> = {
       oldMode: isSet(object.oldMode)
         ? account_ModeFromJSON(object.oldMode)
         : isSet(object.old_mode)
-          ? account_ModeFromJSON(object.old_mode)
-          : 1,
+        ? account_ModeFromJSON(object.old_mode)
+        : 1,
     };
   },
 
@@ -552,7 +560,7 @@ export const Account: MessageFns<Account> = {
   fromPartial(object: DeepPartial<Account>): Account {
     const message = createBaseAccount();
     message.id = object.id ?? "";
-    message.createdAt = object.createdAt !== undefined && object.createdAt !== null ? BigInt(object.createdAt) : 0n;
+    message.createdAt = (object.createdAt !== undefined && object.createdAt !== null) ? BigInt(object.createdAt) : 0n;
     message.retries = object.retries ?? 3;
     message.offset = object.offset ?? -42;
     message.greeting = object.greeting ?? 'a"b\\c';
@@ -563,8 +571,12 @@ export const Account: MessageFns<Account> = {
     message.limit = object.limit ?? Infinity;
     message.threshold = object.threshold ?? -10000000000;
     message.magic = object.magic ?? new Uint8Array(0);
-    message.quota = object.quota !== undefined && object.quota !== null ? BigInt(object.quota) : 18446744073709551615n;
-    message.delta = object.delta !== undefined && object.delta !== null ? BigInt(object.delta) : -9223372036854775808n;
+    message.quota = (object.quota !== undefined && object.quota !== null)
+      ? BigInt(object.quota)
+      : 18446744073709551615n;
+    message.delta = (object.delta !== undefined && object.delta !== null)
+      ? BigInt(object.delta)
+      : -9223372036854775808n;
     message.note = object.note ?? "";
     message.scores = object.scores?.map((e) => e) || [];
     message.samples = object.samples?.map((e) => e) || [];
@@ -637,8 +649,8 @@ export const GetAccountRequest: MessageFns<GetAccountRequest> = {
       statusFilter: isSet(object.statusFilter)
         ? statusFromJSON(object.statusFilter)
         : isSet(object.status_filter)
-          ? statusFromJSON(object.status_filter)
-          : 1,
+        ? statusFromJSON(object.status_filter)
+        : 1,
     };
   },
 
@@ -695,19 +707,12 @@ function floatToJson(value: number | null | undefined): number | string | null |
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

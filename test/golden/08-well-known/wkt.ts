@@ -26,12 +26,16 @@ export const protobufFileName = "wkt.proto";
 /** Everything holds one field of each well-known type. */
 export interface Everything {
   /** When the record was created. */
-  createdAt: Date | undefined;
+  createdAt:
+    | Date
+    | undefined;
   /** How long the operation may run. */
   timeout: Duration | undefined;
   attributes: { [key: string]: any } | undefined;
   dynamic: any | undefined;
-  list: Array<any> | undefined;
+  list:
+    | Array<any>
+    | undefined;
   /** A packed arbitrary message. */
   detail: Any | undefined;
   doubleValue: number | undefined;
@@ -43,7 +47,9 @@ export interface Everything {
   boolValue: boolean | undefined;
   stringValue: string | undefined;
   bytesValue: Uint8Array | undefined;
-  nothing: Empty | undefined;
+  nothing:
+    | Empty
+    | undefined;
   /** Which fields an update should touch. */
   updateMask: string[] | undefined;
   nullValue: NullValue;
@@ -393,8 +399,8 @@ export const Everything: MessageFns<Everything> = {
       createdAt: isSet(object.createdAt)
         ? fromJsonTimestamp(object.createdAt)
         : isSet(object.created_at)
-          ? fromJsonTimestamp(object.created_at)
-          : undefined,
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
       timeout: isSet(object.timeout) ? Duration.fromJSON(object.timeout) : undefined,
       attributes: isObject(object.attributes) ? object.attributes : undefined,
       dynamic: isSet(object?.dynamic) ? object.dynamic : undefined,
@@ -403,85 +409,89 @@ export const Everything: MessageFns<Everything> = {
       doubleValue: isSet(object.doubleValue)
         ? Number(object.doubleValue)
         : isSet(object.double_value)
-          ? Number(object.double_value)
-          : undefined,
+        ? Number(object.double_value)
+        : undefined,
       floatValue: isSet(object.floatValue)
         ? Number(object.floatValue)
         : isSet(object.float_value)
-          ? Number(object.float_value)
-          : undefined,
+        ? Number(object.float_value)
+        : undefined,
       int64Value: isSet(object.int64Value)
         ? BigInt(object.int64Value)
         : isSet(object.int64_value)
-          ? BigInt(object.int64_value)
-          : undefined,
+        ? BigInt(object.int64_value)
+        : undefined,
       uint64Value: isSet(object.uint64Value)
         ? BigInt(object.uint64Value)
         : isSet(object.uint64_value)
-          ? BigInt(object.uint64_value)
-          : undefined,
+        ? BigInt(object.uint64_value)
+        : undefined,
       int32Value: isSet(object.int32Value)
         ? Number(object.int32Value)
         : isSet(object.int32_value)
-          ? Number(object.int32_value)
-          : undefined,
+        ? Number(object.int32_value)
+        : undefined,
       uint32Value: isSet(object.uint32Value)
         ? Number(object.uint32Value)
         : isSet(object.uint32_value)
-          ? Number(object.uint32_value)
-          : undefined,
+        ? Number(object.uint32_value)
+        : undefined,
       boolValue: isSet(object.boolValue)
         ? Boolean(object.boolValue)
         : isSet(object.bool_value)
-          ? Boolean(object.bool_value)
-          : undefined,
+        ? Boolean(object.bool_value)
+        : undefined,
       stringValue: isSet(object.stringValue)
         ? String(object.stringValue)
         : isSet(object.string_value)
-          ? String(object.string_value)
-          : undefined,
+        ? String(object.string_value)
+        : undefined,
       bytesValue: isSet(object.bytesValue)
         ? new Uint8Array(object.bytesValue)
         : isSet(object.bytes_value)
-          ? new Uint8Array(object.bytes_value)
-          : undefined,
+        ? new Uint8Array(object.bytes_value)
+        : undefined,
       nothing: isSet(object.nothing) ? Empty.fromJSON(object.nothing) : undefined,
       updateMask: isSet(object.updateMask)
         ? FieldMask.unwrap(FieldMask.fromJSON(object.updateMask))
         : isSet(object.update_mask)
-          ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
-          : undefined,
+        ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
+        : undefined,
       nullValue: isSet(object.nullValue)
         ? nullValueFromJSON(object.nullValue)
         : isSet(object.null_value)
-          ? nullValueFromJSON(object.null_value)
-          : 0,
-      history: globalThis.Array.isArray(object?.history) ? object.history.map((e: any) => fromJsonTimestamp(e)) : [],
+        ? nullValueFromJSON(object.null_value)
+        : 0,
+      history: globalThis.Array.isArray(object?.history)
+        ? object.history.map((e: any) => fromJsonTimestamp(e))
+        : [],
       extras: isObject(object.extras)
         ? (globalThis.Object.entries(object.extras) as [string, any][]).reduce(
-            (acc: { [key: string]: any | undefined }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: value as any | undefined,
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: any | undefined }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: value as any | undefined,
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
-      details: globalThis.Array.isArray(object?.details) ? object.details.map((e: any) => Any.fromJSON(e)) : [],
+      details: globalThis.Array.isArray(object?.details)
+        ? object.details.map((e: any) => Any.fromJSON(e))
+        : [],
       wrappedStrings: globalThis.Array.isArray(object?.wrappedStrings)
         ? object.wrappedStrings.map((e: any) => String(e))
         : globalThis.Array.isArray(object?.wrapped_strings)
-          ? object.wrapped_strings.map((e: any) => String(e))
-          : [],
+        ? object.wrapped_strings.map((e: any) => String(e))
+        : [],
       when: isSet(object.at)
         ? { $case: "at", value: fromJsonTimestamp(object.at) }
         : isSet(object.after)
-          ? { $case: "after", value: Duration.fromJSON(object.after) }
-          : undefined,
+        ? { $case: "after", value: Duration.fromJSON(object.after) }
+        : undefined,
     };
   },
 
@@ -573,25 +583,31 @@ export const Everything: MessageFns<Everything> = {
   fromPartial(object: DeepPartial<Everything>): Everything {
     const message = createBaseEverything();
     message.createdAt = object.createdAt ?? undefined;
-    message.timeout =
-      object.timeout !== undefined && object.timeout !== null ? Duration.fromPartial(object.timeout) : undefined;
+    message.timeout = (object.timeout !== undefined && object.timeout !== null)
+      ? Duration.fromPartial(object.timeout)
+      : undefined;
     message.attributes = object.attributes ?? undefined;
     message.dynamic = object.dynamic === undefined ? undefined : object.dynamic;
     message.list = object.list ?? undefined;
-    message.detail = object.detail !== undefined && object.detail !== null ? Any.fromPartial(object.detail) : undefined;
+    message.detail = (object.detail !== undefined && object.detail !== null)
+      ? Any.fromPartial(object.detail)
+      : undefined;
     message.doubleValue = object.doubleValue ?? undefined;
     message.floatValue = object.floatValue ?? undefined;
-    message.int64Value =
-      object.int64Value !== undefined && object.int64Value !== null ? BigInt(object.int64Value) : undefined;
-    message.uint64Value =
-      object.uint64Value !== undefined && object.uint64Value !== null ? BigInt(object.uint64Value) : undefined;
+    message.int64Value = (object.int64Value !== undefined && object.int64Value !== null)
+      ? BigInt(object.int64Value)
+      : undefined;
+    message.uint64Value = (object.uint64Value !== undefined && object.uint64Value !== null)
+      ? BigInt(object.uint64Value)
+      : undefined;
     message.int32Value = object.int32Value ?? undefined;
     message.uint32Value = object.uint32Value ?? undefined;
     message.boolValue = object.boolValue ?? undefined;
     message.stringValue = object.stringValue ?? undefined;
     message.bytesValue = object.bytesValue ?? undefined;
-    message.nothing =
-      object.nothing !== undefined && object.nothing !== null ? Empty.fromPartial(object.nothing) : undefined;
+    message.nothing = (object.nothing !== undefined && object.nothing !== null)
+      ? Empty.fromPartial(object.nothing)
+      : undefined;
     message.updateMask = object.updateMask ?? undefined;
     message.nullValue = object.nullValue ?? 0;
     message.history = object.history?.map((e) => e) || [];
@@ -715,19 +731,12 @@ function floatToJson(value: number | null | undefined): number | string | null |
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function toTimestamp(date: Date): Timestamp {
   const seconds = BigInt(Math.trunc(date.getTime() / 1_000));

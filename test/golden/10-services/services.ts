@@ -297,7 +297,7 @@ export const Chunk: MessageFns<Chunk> = {
   fromPartial(object: DeepPartial<Chunk>): Chunk {
     const message = createBaseChunk();
     message.data = object.data ?? new Uint8Array(0);
-    message.offset = object.offset !== undefined && object.offset !== null ? BigInt(object.offset) : 0n;
+    message.offset = (object.offset !== undefined && object.offset !== null) ? BigInt(object.offset) : 0n;
     return message;
   },
 };
@@ -366,13 +366,13 @@ export const UploadSummary: MessageFns<UploadSummary> = {
       totalBytes: isSet(object.totalBytes)
         ? BigInt(object.totalBytes)
         : isSet(object.total_bytes)
-          ? BigInt(object.total_bytes)
-          : 0n,
+        ? BigInt(object.total_bytes)
+        : 0n,
       chunkCount: isSet(object.chunkCount)
         ? globalThis.Number(object.chunkCount)
         : isSet(object.chunk_count)
-          ? globalThis.Number(object.chunk_count)
-          : 0,
+        ? globalThis.Number(object.chunk_count)
+        : 0,
     };
   },
 
@@ -392,7 +392,9 @@ export const UploadSummary: MessageFns<UploadSummary> = {
   },
   fromPartial(object: DeepPartial<UploadSummary>): UploadSummary {
     const message = createBaseUploadSummary();
-    message.totalBytes = object.totalBytes !== undefined && object.totalBytes !== null ? BigInt(object.totalBytes) : 0n;
+    message.totalBytes = (object.totalBytes !== undefined && object.totalBytes !== null)
+      ? BigInt(object.totalBytes)
+      : 0n;
     message.chunkCount = object.chunkCount ?? 0;
     return message;
   },
@@ -425,19 +427,12 @@ function base64FromBytes(arr: Uint8Array): string {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

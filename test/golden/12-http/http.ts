@@ -35,7 +35,9 @@ export interface GetBookRequest {
 export interface CreateBookRequest {
   shelf: string;
   /** The book to create; sent as the HTTP body. */
-  book: Book | undefined;
+  book:
+    | Book
+    | undefined;
   /** Bound from the query string. */
   requestId: string;
 }
@@ -85,7 +87,8 @@ export interface ListBooksResponse {
   nextPageToken: string;
 }
 
-export interface PingRequest {}
+export interface PingRequest {
+}
 
 export interface PingResponse {
   status: string;
@@ -506,8 +509,8 @@ export const CreateBookRequest: MessageFns<CreateBookRequest> = {
       requestId: isSet(object.requestId)
         ? globalThis.String(object.requestId)
         : isSet(object.request_id)
-          ? globalThis.String(object.request_id)
-          : "",
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -531,7 +534,7 @@ export const CreateBookRequest: MessageFns<CreateBookRequest> = {
   fromPartial(object: DeepPartial<CreateBookRequest>): CreateBookRequest {
     const message = createBaseCreateBookRequest();
     message.shelf = object.shelf ?? "";
-    message.book = object.book !== undefined && object.book !== null ? Book.fromPartial(object.book) : undefined;
+    message.book = (object.book !== undefined && object.book !== null) ? Book.fromPartial(object.book) : undefined;
     message.requestId = object.requestId ?? "";
     return message;
   },
@@ -599,8 +602,8 @@ export const UpdateBookRequest: MessageFns<UpdateBookRequest> = {
       updateMask: isSet(object.updateMask)
         ? FieldMask.unwrap(FieldMask.fromJSON(object.updateMask))
         : isSet(object.update_mask)
-          ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
-          : undefined,
+        ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
+        : undefined,
     };
   },
 
@@ -620,7 +623,7 @@ export const UpdateBookRequest: MessageFns<UpdateBookRequest> = {
   },
   fromPartial(object: DeepPartial<UpdateBookRequest>): UpdateBookRequest {
     const message = createBaseUpdateBookRequest();
-    message.book = object.book !== undefined && object.book !== null ? Book.fromPartial(object.book) : undefined;
+    message.book = (object.book !== undefined && object.book !== null) ? Book.fromPartial(object.book) : undefined;
     message.updateMask = object.updateMask ?? undefined;
     return message;
   },
@@ -1149,13 +1152,13 @@ export const ListBooksRequest: MessageFns<ListBooksRequest> = {
       pageSize: isSet(object.pageSize)
         ? globalThis.Number(object.pageSize)
         : isSet(object.page_size)
-          ? globalThis.Number(object.page_size)
-          : 0,
+        ? globalThis.Number(object.page_size)
+        : 0,
       pageToken: isSet(object.pageToken)
         ? globalThis.String(object.pageToken)
         : isSet(object.page_token)
-          ? globalThis.String(object.page_token)
-          : "",
+        ? globalThis.String(object.page_token)
+        : "",
       authors: globalThis.Array.isArray(object?.authors) ? object.authors.map((e: any) => globalThis.String(e)) : [],
     };
   },
@@ -1252,8 +1255,8 @@ export const ListBooksResponse: MessageFns<ListBooksResponse> = {
       nextPageToken: isSet(object.nextPageToken)
         ? globalThis.String(object.nextPageToken)
         : isSet(object.next_page_token)
-          ? globalThis.String(object.next_page_token)
-          : "",
+        ? globalThis.String(object.next_page_token)
+        : "",
     };
   },
 
@@ -1460,8 +1463,8 @@ export const MoveBookRequest: MessageFns<MoveBookRequest> = {
       otherShelfName: isSet(object.otherShelfName)
         ? globalThis.String(object.otherShelfName)
         : isSet(object.other_shelf_name)
-          ? globalThis.String(object.other_shelf_name)
-          : "",
+        ? globalThis.String(object.other_shelf_name)
+        : "",
     };
   },
 
@@ -1514,19 +1517,12 @@ function base64FromBytes(arr: Uint8Array): string {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -289,7 +289,7 @@ export const UnicodeText: MessageFns<UnicodeText> = {
   },
   fromPartial(object: DeepPartial<UnicodeText>): UnicodeText {
     const message = createBaseUnicodeText();
-    message.groesse = object.groesse !== undefined && object.groesse !== null ? BigInt(object.groesse) : 0n;
+    message.groesse = (object.groesse !== undefined && object.groesse !== null) ? BigInt(object.groesse) : 0n;
     message.name = object.name ?? "";
     return message;
   },
@@ -364,19 +364,12 @@ export const OldTricky: MessageFns<OldTricky> = {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -8,17 +8,20 @@ export const protobufPackage = "fixtures.edge.v1";
 export const protobufFileName = "messages.proto";
 
 /** Empty has no fields at all. */
-export interface Empty {}
+export interface Empty {
+}
 
 export interface AlsoEmpty {
   nothing: AlsoEmpty_Nothing | undefined;
 }
 
 /** A nested empty message. */
-export interface AlsoEmpty_Nothing {}
+export interface AlsoEmpty_Nothing {
+}
 
 /** Reserved numbers and names only, no live fields. */
-export interface OnlyReserved {}
+export interface OnlyReserved {
+}
 
 /** Fields with unusual numbering and names. */
 export interface Odd {
@@ -157,10 +160,9 @@ export const AlsoEmpty: MessageFns<AlsoEmpty> = {
   },
   fromPartial(object: DeepPartial<AlsoEmpty>): AlsoEmpty {
     const message = createBaseAlsoEmpty();
-    message.nothing =
-      object.nothing !== undefined && object.nothing !== null
-        ? AlsoEmpty_Nothing.fromPartial(object.nothing)
-        : undefined;
+    message.nothing = (object.nothing !== undefined && object.nothing !== null)
+      ? AlsoEmpty_Nothing.fromPartial(object.nothing)
+      : undefined;
     return message;
   },
 };
@@ -490,55 +492,55 @@ export const Odd: MessageFns<Odd> = {
       maxField: isSet(object.maxField)
         ? globalThis.String(object.maxField)
         : isSet(object.max_field)
-          ? globalThis.String(object.max_field)
-          : "",
+        ? globalThis.String(object.max_field)
+        : "",
       beforeReserved: isSet(object.beforeReserved)
         ? globalThis.Number(object.beforeReserved)
         : isSet(object.before_reserved)
-          ? globalThis.Number(object.before_reserved)
-          : 0,
+        ? globalThis.Number(object.before_reserved)
+        : 0,
       afterReserved: isSet(object.afterReserved)
         ? globalThis.Number(object.afterReserved)
         : isSet(object.after_reserved)
-          ? globalThis.Number(object.after_reserved)
-          : 0,
+        ? globalThis.Number(object.after_reserved)
+        : 0,
       fooBar: isSet(object.fooBar)
         ? globalThis.String(object.fooBar)
         : isSet(object.foo_bar)
-          ? globalThis.String(object.foo_bar)
-          : "",
+        ? globalThis.String(object.foo_bar)
+        : "",
       fooBar2: isSet(object.fooBar2)
         ? globalThis.String(object.fooBar2)
         : isSet(object.foo_bar2)
-          ? globalThis.String(object.foo_bar2)
-          : "",
+        ? globalThis.String(object.foo_bar2)
+        : "",
       LeadingUnderscore: isSet(object.LeadingUnderscore)
         ? globalThis.String(object.LeadingUnderscore)
         : isSet(object._leading_underscore)
-          ? globalThis.String(object._leading_underscore)
-          : "",
+        ? globalThis.String(object._leading_underscore)
+        : "",
       trailingUnderscore: isSet(object.trailingUnderscore)
         ? globalThis.String(object.trailingUnderscore)
         : isSet(object.trailing_underscore_)
-          ? globalThis.String(object.trailing_underscore_)
-          : "",
+        ? globalThis.String(object.trailing_underscore_)
+        : "",
       withDouble: isSet(object.withDouble)
         ? globalThis.String(object.withDouble)
         : isSet(object.with__double)
-          ? globalThis.String(object.with__double)
-          : "",
+        ? globalThis.String(object.with__double)
+        : "",
       upperCase: isSet(object.UPPERCASE)
         ? globalThis.String(object.UPPERCASE)
         : isSet(object.UPPER_CASE)
-          ? globalThis.String(object.UPPER_CASE)
-          : "",
+        ? globalThis.String(object.UPPER_CASE)
+        : "",
       mixedCase: isSet(object.mixedCase) ? globalThis.String(object.mixedCase) : "",
       field9: isSet(object.field9) ? globalThis.String(object.field9) : "",
       customJson: isSet(object.customJSON)
         ? globalThis.String(object.customJSON)
         : isSet(object.custom_json)
-          ? globalThis.String(object.custom_json)
-          : "",
+        ? globalThis.String(object.custom_json)
+        : "",
       kind: isSet(object.kind) ? edgeKindFromJSON(object.kind) : 0,
       sparse: isSet(object.sparse) ? sparseFromJSON(object.sparse) : 0,
     };
@@ -620,19 +622,12 @@ export const Odd: MessageFns<Odd> = {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -113,8 +113,9 @@ export const NoPackageMessage: MessageFns<NoPackageMessage> = {
   fromPartial(object: DeepPartial<NoPackageMessage>): NoPackageMessage {
     const message = createBaseNoPackageMessage();
     message.id = object.id ?? "";
-    message.child =
-      object.child !== undefined && object.child !== null ? NoPackageChild.fromPartial(object.child) : undefined;
+    message.child = (object.child !== undefined && object.child !== null)
+      ? NoPackageChild.fromPartial(object.child)
+      : undefined;
     message.kind = object.kind ?? 0;
     return message;
   },
@@ -189,19 +190,12 @@ export const NoPackageChild: MessageFns<NoPackageChild> = {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

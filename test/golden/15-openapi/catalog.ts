@@ -685,47 +685,47 @@ export const Item: MessageFns<Item> = {
       displayName: isSet(object.displayName)
         ? globalThis.String(object.displayName)
         : isSet(object.display_name)
-          ? globalThis.String(object.display_name)
-          : "",
+        ? globalThis.String(object.display_name)
+        : "",
       blob: isSet(object.blob) ? bytesFromBase64(object.blob) : new Uint8Array(0),
       color: isSet(object.color) ? colorFromJSON(object.color) : 0,
       labels: globalThis.Array.isArray(object?.labels) ? object.labels.map((e: any) => globalThis.String(e)) : [],
       palette: globalThis.Array.isArray(object?.palette) ? object.palette.map((e: any) => colorFromJSON(e)) : [],
       totals: isObject(object.totals)
         ? (globalThis.Object.entries(object.totals) as [string, any][]).reduce(
-            (acc: { [key: string]: bigint }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: BigInt(value as string | number | bigint | boolean),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: bigint }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: BigInt(value as string | number | bigint | boolean),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
       children: isObject(object.children)
         ? (globalThis.Object.entries(object.children) as [string, any][]).reduce(
-            (acc: { [key: number]: Item }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, globalThis.Number(key), {
-                value: Item.fromJSON(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: number]: Item }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: Item.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
       nested: isSet(object.nested) ? Item_Nested.fromJSON(object.nested) : undefined,
       maybe: isSet(object.maybe) ? globalThis.String(object.maybe) : undefined,
       choice: isSet(object.text)
         ? { $case: "text", value: globalThis.String(object.text) }
         : isSet(object.number)
-          ? { $case: "number", value: globalThis.Number(object.number) }
-          : undefined,
+        ? { $case: "number", value: globalThis.Number(object.number) }
+        : undefined,
       created: isSet(object.created) ? fromJsonTimestamp(object.created) : undefined,
       ttl: isSet(object.ttl) ? Duration.fromJSON(object.ttl) : undefined,
       attributes: isObject(object.attributes) ? object.attributes : undefined,
@@ -734,38 +734,40 @@ export const Item: MessageFns<Item> = {
       bigWrapper: isSet(object.bigWrapper)
         ? BigInt(object.bigWrapper)
         : isSet(object.big_wrapper)
-          ? BigInt(object.big_wrapper)
-          : undefined,
+        ? BigInt(object.big_wrapper)
+        : undefined,
       nameWrapper: isSet(object.nameWrapper)
         ? String(object.nameWrapper)
         : isSet(object.name_wrapper)
-          ? String(object.name_wrapper)
-          : undefined,
+        ? String(object.name_wrapper)
+        : undefined,
       flagWrapper: isSet(object.flagWrapper)
         ? Boolean(object.flagWrapper)
         : isSet(object.flag_wrapper)
-          ? Boolean(object.flag_wrapper)
-          : undefined,
+        ? Boolean(object.flag_wrapper)
+        : undefined,
       bytesWrapper: isSet(object.bytesWrapper)
         ? new Uint8Array(object.bytesWrapper)
         : isSet(object.bytes_wrapper)
-          ? new Uint8Array(object.bytes_wrapper)
-          : undefined,
+        ? new Uint8Array(object.bytes_wrapper)
+        : undefined,
       doubleWrapper: isSet(object.doubleWrapper)
         ? Number(object.doubleWrapper)
         : isSet(object.double_wrapper)
-          ? Number(object.double_wrapper)
-          : undefined,
+        ? Number(object.double_wrapper)
+        : undefined,
       mask: isSet(object.mask) ? FieldMask.unwrap(FieldMask.fromJSON(object.mask)) : undefined,
       extra: isSet(object.extra) ? Any.fromJSON(object.extra) : undefined,
       nothing: isSet(object.nothing) ? nullValueFromJSON(object.nothing) : 0,
       parent: isSet(object.parent) ? Item.fromJSON(object.parent) : undefined,
-      notes: globalThis.Array.isArray(object?.notes) ? object.notes.map((e: any) => Item_Nested.fromJSON(e)) : [],
+      notes: globalThis.Array.isArray(object?.notes)
+        ? object.notes.map((e: any) => Item_Nested.fromJSON(e))
+        : [],
       jsonRenamed: isSet(object.renamed)
         ? globalThis.String(object.renamed)
         : isSet(object.json_renamed)
-          ? globalThis.String(object.json_renamed)
-          : "",
+        ? globalThis.String(object.json_renamed)
+        : "",
     };
   },
 
@@ -898,10 +900,10 @@ export const Item: MessageFns<Item> = {
   },
   fromPartial(object: DeepPartial<Item>): Item {
     const message = createBaseItem();
-    message.id = object.id !== undefined && object.id !== null ? BigInt(object.id) : 0n;
-    message.big = object.big !== undefined && object.big !== null ? BigInt(object.big) : 0n;
-    message.fixed = object.fixed !== undefined && object.fixed !== null ? BigInt(object.fixed) : 0n;
-    message.signed = object.signed !== undefined && object.signed !== null ? BigInt(object.signed) : 0n;
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    message.big = (object.big !== undefined && object.big !== null) ? BigInt(object.big) : 0n;
+    message.fixed = (object.fixed !== undefined && object.fixed !== null) ? BigInt(object.fixed) : 0n;
+    message.signed = (object.signed !== undefined && object.signed !== null) ? BigInt(object.signed) : 0n;
     message.count = object.count ?? 0;
     message.small = object.small ?? 0;
     message.ratio = object.ratio ?? 0;
@@ -930,8 +932,9 @@ export const Item: MessageFns<Item> = {
       },
       {},
     );
-    message.nested =
-      object.nested !== undefined && object.nested !== null ? Item_Nested.fromPartial(object.nested) : undefined;
+    message.nested = (object.nested !== undefined && object.nested !== null)
+      ? Item_Nested.fromPartial(object.nested)
+      : undefined;
     message.maybe = object.maybe ?? undefined;
     switch (object.choice?.$case) {
       case "text": {
@@ -948,21 +951,23 @@ export const Item: MessageFns<Item> = {
       }
     }
     message.created = object.created ?? undefined;
-    message.ttl = object.ttl !== undefined && object.ttl !== null ? Duration.fromPartial(object.ttl) : undefined;
+    message.ttl = (object.ttl !== undefined && object.ttl !== null) ? Duration.fromPartial(object.ttl) : undefined;
     message.attributes = object.attributes ?? undefined;
     message.anything = object.anything === undefined ? undefined : object.anything;
     message.list = object.list ?? undefined;
-    message.bigWrapper =
-      object.bigWrapper !== undefined && object.bigWrapper !== null ? BigInt(object.bigWrapper) : undefined;
+    message.bigWrapper = (object.bigWrapper !== undefined && object.bigWrapper !== null)
+      ? BigInt(object.bigWrapper)
+      : undefined;
     message.nameWrapper = object.nameWrapper ?? undefined;
     message.flagWrapper = object.flagWrapper ?? undefined;
     message.bytesWrapper = object.bytesWrapper ?? undefined;
     message.doubleWrapper = object.doubleWrapper ?? undefined;
     message.mask = object.mask ?? undefined;
-    message.extra = object.extra !== undefined && object.extra !== null ? Any.fromPartial(object.extra) : undefined;
+    message.extra = (object.extra !== undefined && object.extra !== null) ? Any.fromPartial(object.extra) : undefined;
     message.nothing = object.nothing ?? 0;
-    message.parent =
-      object.parent !== undefined && object.parent !== null ? Item.fromPartial(object.parent) : undefined;
+    message.parent = (object.parent !== undefined && object.parent !== null)
+      ? Item.fromPartial(object.parent)
+      : undefined;
     message.notes = object.notes?.map((e) => Item_Nested.fromPartial(e)) || [];
     message.jsonRenamed = object.jsonRenamed ?? "";
     return message;
@@ -1052,7 +1057,7 @@ export const Item_TotalsEntry: MessageFns<Item_TotalsEntry> = {
   fromPartial(object: DeepPartial<Item_TotalsEntry>): Item_TotalsEntry {
     const message = createBaseItem_TotalsEntry();
     message.key = object.key ?? "";
-    message.value = object.value !== undefined && object.value !== null ? BigInt(object.value) : 0n;
+    message.value = (object.value !== undefined && object.value !== null) ? BigInt(object.value) : 0n;
     return message;
   },
 };
@@ -1137,7 +1142,7 @@ export const Item_ChildrenEntry: MessageFns<Item_ChildrenEntry> = {
   fromPartial(object: DeepPartial<Item_ChildrenEntry>): Item_ChildrenEntry {
     const message = createBaseItem_ChildrenEntry();
     message.key = object.key ?? 0;
-    message.value = object.value !== undefined && object.value !== null ? Item.fromPartial(object.value) : undefined;
+    message.value = (object.value !== undefined && object.value !== null) ? Item.fromPartial(object.value) : undefined;
     return message;
   },
 };
@@ -1339,7 +1344,7 @@ export const Filter: MessageFns<Filter> = {
     message.author = object.author ?? "";
     message.since = object.since ?? undefined;
     message.color = object.color ?? 0;
-    message.next = object.next !== undefined && object.next !== null ? Filter.fromPartial(object.next) : undefined;
+    message.next = (object.next !== undefined && object.next !== null) ? Filter.fromPartial(object.next) : undefined;
     return message;
   },
 };
@@ -1449,31 +1454,31 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
       ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => BigInt(e)) : [],
       ignoredInQuery: isObject(object.ignoredInQuery)
         ? (globalThis.Object.entries(object.ignoredInQuery) as [string, any][]).reduce(
-            (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: globalThis.String(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : isObject(object.ignored_in_query)
-          ? (globalThis.Object.entries(object.ignored_in_query) as [string, any][]).reduce(
-              (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-                globalThis.Object.defineProperty(acc, key, {
-                  value: globalThis.String(value),
-                  enumerable: true,
-                  configurable: true,
-                  writable: true,
-                });
-                return acc;
-              },
-              {},
-            )
-          : {},
+        ? (globalThis.Object.entries(object.ignored_in_query) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1506,8 +1511,9 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
   fromPartial(object: DeepPartial<ListItemsRequest>): ListItemsRequest {
     const message = createBaseListItemsRequest();
     message.catalog = object.catalog ?? "";
-    message.filter =
-      object.filter !== undefined && object.filter !== null ? Filter.fromPartial(object.filter) : undefined;
+    message.filter = (object.filter !== undefined && object.filter !== null)
+      ? Filter.fromPartial(object.filter)
+      : undefined;
     message.ids = object.ids?.map((e) => BigInt(e)) || [];
     message.ignoredInQuery = (globalThis.Object.entries(object.ignoredInQuery ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
@@ -1772,19 +1778,12 @@ function floatToJson(value: number | null | undefined): number | string | null |
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function toTimestamp(date: Date): Timestamp {
   const seconds = BigInt(Math.trunc(date.getTime() / 1_000));

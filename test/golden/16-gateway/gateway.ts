@@ -80,7 +80,8 @@ export interface File {
   path: string;
 }
 
-export interface PingRequest {}
+export interface PingRequest {
+}
 
 export interface PingResponse {
   status: string;
@@ -124,7 +125,9 @@ export interface ListBooksResponse {
 
 export interface CreateBookRequest {
   shelf: string;
-  book: Book | undefined;
+  book:
+    | Book
+    | undefined;
   /** From the query string. */
   requestId: string;
 }
@@ -162,7 +165,9 @@ export interface GetLatestBookRequest {
 
 export interface GetLatestBookResponse {
   /** The HTTP body of GetLatestBook. */
-  book: Book | undefined;
+  book:
+    | Book
+    | undefined;
   /** Seen over gRPC only. */
   servedBy: string;
 }
@@ -173,7 +178,8 @@ export interface StreamBooksRequest {
   count: number;
 }
 
-export interface HashRequest {}
+export interface HashRequest {
+}
 
 export interface HashResponse {
   hash: number;
@@ -205,31 +211,39 @@ export interface EchoMessage {
   stringValue: string;
   int64List: bigint[];
   labels: { [key: string]: string };
-  book: Book | undefined;
+  book:
+    | Book
+    | undefined;
   /** RFC 3339, such as "2024-01-02T03:04:05.678Z". */
-  timestamp: Date | undefined;
+  timestamp:
+    | Date
+    | undefined;
   /** Seconds with an "s", such as "1.5s". */
-  duration: Duration | undefined;
+  duration:
+    | Duration
+    | undefined;
   /** Comma-separated lowerCamel paths, such as "title,book.author". */
   fieldMask: string[] | undefined;
   structValue: { [key: string]: any } | undefined;
-  anyValue: any | undefined;
+  anyValue:
+    | any
+    | undefined;
   /** Wrappers are their bare value in JSON, or null. */
   wrappedInt64: bigint | undefined;
   wrappedString: string | undefined;
-  wrappedBool: boolean | undefined;
+  wrappedBool:
+    | boolean
+    | undefined;
   /** Explicit presence: sent even when zero. */
-  optionalInt32?: number | undefined;
+  optionalInt32?:
+    | number
+    | undefined;
   /** Its JSON name is "customName", not "renamedField". */
   renamedField: string;
-  choice:
-    | { $case: "choiceText"; value: string }
-    | { $case: "choiceNumber"; value: number }
-    | {
-        $case: "choiceBook";
-        value: Book;
-      }
-    | undefined;
+  choice: { $case: "choiceText"; value: string } | { $case: "choiceNumber"; value: number } | {
+    $case: "choiceBook";
+    value: Book;
+  } | undefined;
 }
 
 export interface EchoMessage_LabelsEntry {
@@ -251,7 +265,8 @@ export interface FailRequest_MetadataEntry {
   value: string;
 }
 
-export interface WhoamiRequest {}
+export interface WhoamiRequest {
+}
 
 export interface WhoamiResponse {
   /** The registry id of the node that served the call. */
@@ -1126,8 +1141,8 @@ export const ListBooksRequest: MessageFns<ListBooksRequest> = {
       pageSize: isSet(object.pageSize)
         ? globalThis.Number(object.pageSize)
         : isSet(object.page_size)
-          ? globalThis.Number(object.page_size)
-          : 0,
+        ? globalThis.Number(object.page_size)
+        : 0,
       read: isSet(object.read) ? globalThis.Boolean(object.read) : false,
       genre: isSet(object.genre) ? genreFromJSON(object.genre) : 0,
       tags: globalThis.Array.isArray(object?.tags) ? object.tags.map((e: any) => globalThis.String(e)) : [],
@@ -1168,10 +1183,9 @@ export const ListBooksRequest: MessageFns<ListBooksRequest> = {
     message.read = object.read ?? false;
     message.genre = object.genre ?? 0;
     message.tags = object.tags?.map((e) => e) || [];
-    message.filter =
-      object.filter !== undefined && object.filter !== null
-        ? ListBooksRequest_Filter.fromPartial(object.filter)
-        : undefined;
+    message.filter = (object.filter !== undefined && object.filter !== null)
+      ? ListBooksRequest_Filter.fromPartial(object.filter)
+      : undefined;
     return message;
   },
 };
@@ -1238,8 +1252,8 @@ export const ListBooksRequest_Filter: MessageFns<ListBooksRequest_Filter> = {
       minPages: isSet(object.minPages)
         ? globalThis.Number(object.minPages)
         : isSet(object.min_pages)
-          ? globalThis.Number(object.min_pages)
-          : 0,
+        ? globalThis.Number(object.min_pages)
+        : 0,
     };
   },
 
@@ -1327,8 +1341,8 @@ export const ListBooksResponse: MessageFns<ListBooksResponse> = {
       totalSize: isSet(object.totalSize)
         ? globalThis.Number(object.totalSize)
         : isSet(object.total_size)
-          ? globalThis.Number(object.total_size)
-          : 0,
+        ? globalThis.Number(object.total_size)
+        : 0,
     };
   },
 
@@ -1428,8 +1442,8 @@ export const CreateBookRequest: MessageFns<CreateBookRequest> = {
       requestId: isSet(object.requestId)
         ? globalThis.String(object.requestId)
         : isSet(object.request_id)
-          ? globalThis.String(object.request_id)
-          : "",
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -1453,7 +1467,7 @@ export const CreateBookRequest: MessageFns<CreateBookRequest> = {
   fromPartial(object: DeepPartial<CreateBookRequest>): CreateBookRequest {
     const message = createBaseCreateBookRequest();
     message.shelf = object.shelf ?? "";
-    message.book = object.book !== undefined && object.book !== null ? Book.fromPartial(object.book) : undefined;
+    message.book = (object.book !== undefined && object.book !== null) ? Book.fromPartial(object.book) : undefined;
     message.requestId = object.requestId ?? "";
     return message;
   },
@@ -1521,8 +1535,8 @@ export const UpdateBookRequest: MessageFns<UpdateBookRequest> = {
       updateMask: isSet(object.updateMask)
         ? FieldMask.unwrap(FieldMask.fromJSON(object.updateMask))
         : isSet(object.update_mask)
-          ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
-          : undefined,
+        ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
+        : undefined,
     };
   },
 
@@ -1542,7 +1556,7 @@ export const UpdateBookRequest: MessageFns<UpdateBookRequest> = {
   },
   fromPartial(object: DeepPartial<UpdateBookRequest>): UpdateBookRequest {
     const message = createBaseUpdateBookRequest();
-    message.book = object.book !== undefined && object.book !== null ? Book.fromPartial(object.book) : undefined;
+    message.book = (object.book !== undefined && object.book !== null) ? Book.fromPartial(object.book) : undefined;
     message.updateMask = object.updateMask ?? undefined;
     return message;
   },
@@ -1610,8 +1624,8 @@ export const UpdateBookResponse: MessageFns<UpdateBookResponse> = {
       updateMask: isSet(object.updateMask)
         ? FieldMask.unwrap(FieldMask.fromJSON(object.updateMask))
         : isSet(object.update_mask)
-          ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
-          : undefined,
+        ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
+        : undefined,
     };
   },
 
@@ -1631,7 +1645,7 @@ export const UpdateBookResponse: MessageFns<UpdateBookResponse> = {
   },
   fromPartial(object: DeepPartial<UpdateBookResponse>): UpdateBookResponse {
     const message = createBaseUpdateBookResponse();
-    message.book = object.book !== undefined && object.book !== null ? Book.fromPartial(object.book) : undefined;
+    message.book = (object.book !== undefined && object.book !== null) ? Book.fromPartial(object.book) : undefined;
     message.updateMask = object.updateMask ?? undefined;
     return message;
   },
@@ -2053,8 +2067,8 @@ export const GetLatestBookResponse: MessageFns<GetLatestBookResponse> = {
       servedBy: isSet(object.servedBy)
         ? globalThis.String(object.servedBy)
         : isSet(object.served_by)
-          ? globalThis.String(object.served_by)
-          : "",
+        ? globalThis.String(object.served_by)
+        : "",
     };
   },
 
@@ -2074,7 +2088,7 @@ export const GetLatestBookResponse: MessageFns<GetLatestBookResponse> = {
   },
   fromPartial(object: DeepPartial<GetLatestBookResponse>): GetLatestBookResponse {
     const message = createBaseGetLatestBookResponse();
-    message.book = object.book !== undefined && object.book !== null ? Book.fromPartial(object.book) : undefined;
+    message.book = (object.book !== undefined && object.book !== null) ? Book.fromPartial(object.book) : undefined;
     message.servedBy = object.servedBy ?? "";
     return message;
   },
@@ -2349,7 +2363,7 @@ export const HashKVRequest: MessageFns<HashKVRequest> = {
   },
   fromPartial(object: DeepPartial<HashKVRequest>): HashKVRequest {
     const message = createBaseHashKVRequest();
-    message.revision = object.revision !== undefined && object.revision !== null ? BigInt(object.revision) : 0n;
+    message.revision = (object.revision !== undefined && object.revision !== null) ? BigInt(object.revision) : 0n;
     return message;
   },
 };
@@ -2419,8 +2433,8 @@ export const HashKVResponse: MessageFns<HashKVResponse> = {
       hashRevision: isSet(object.hashRevision)
         ? BigInt(object.hashRevision)
         : isSet(object.hash_revision)
-          ? BigInt(object.hash_revision)
-          : 0n,
+        ? BigInt(object.hash_revision)
+        : 0n,
     };
   },
 
@@ -2441,8 +2455,9 @@ export const HashKVResponse: MessageFns<HashKVResponse> = {
   fromPartial(object: DeepPartial<HashKVResponse>): HashKVResponse {
     const message = createBaseHashKVResponse();
     message.hash = object.hash ?? 0;
-    message.hashRevision =
-      object.hashRevision !== undefined && object.hashRevision !== null ? BigInt(object.hashRevision) : 0n;
+    message.hashRevision = (object.hashRevision !== undefined && object.hashRevision !== null)
+      ? BigInt(object.hashRevision)
+      : 0n;
     return message;
   },
 };
@@ -2828,67 +2843,67 @@ export const EchoMessage: MessageFns<EchoMessage> = {
       int64Value: isSet(object.int64Value)
         ? BigInt(object.int64Value)
         : isSet(object.int64_value)
-          ? BigInt(object.int64_value)
-          : 0n,
+        ? BigInt(object.int64_value)
+        : 0n,
       uint64Value: isSet(object.uint64Value)
         ? BigInt(object.uint64Value)
         : isSet(object.uint64_value)
-          ? BigInt(object.uint64_value)
-          : 0n,
+        ? BigInt(object.uint64_value)
+        : 0n,
       sint64Value: isSet(object.sint64Value)
         ? BigInt(object.sint64Value)
         : isSet(object.sint64_value)
-          ? BigInt(object.sint64_value)
-          : 0n,
+        ? BigInt(object.sint64_value)
+        : 0n,
       int32Value: isSet(object.int32Value)
         ? globalThis.Number(object.int32Value)
         : isSet(object.int32_value)
-          ? globalThis.Number(object.int32_value)
-          : 0,
+        ? globalThis.Number(object.int32_value)
+        : 0,
       doubleValue: isSet(object.doubleValue)
         ? globalThis.Number(object.doubleValue)
         : isSet(object.double_value)
-          ? globalThis.Number(object.double_value)
-          : 0,
+        ? globalThis.Number(object.double_value)
+        : 0,
       floatValue: isSet(object.floatValue)
         ? globalThis.Number(object.floatValue)
         : isSet(object.float_value)
-          ? globalThis.Number(object.float_value)
-          : 0,
+        ? globalThis.Number(object.float_value)
+        : 0,
       boolValue: isSet(object.boolValue)
         ? globalThis.Boolean(object.boolValue)
         : isSet(object.bool_value)
-          ? globalThis.Boolean(object.bool_value)
-          : false,
+        ? globalThis.Boolean(object.bool_value)
+        : false,
       genre: isSet(object.genre) ? genreFromJSON(object.genre) : 0,
       bytesValue: isSet(object.bytesValue)
         ? bytesFromBase64(object.bytesValue)
         : isSet(object.bytes_value)
-          ? bytesFromBase64(object.bytes_value)
-          : new Uint8Array(0),
+        ? bytesFromBase64(object.bytes_value)
+        : new Uint8Array(0),
       stringValue: isSet(object.stringValue)
         ? globalThis.String(object.stringValue)
         : isSet(object.string_value)
-          ? globalThis.String(object.string_value)
-          : "",
+        ? globalThis.String(object.string_value)
+        : "",
       int64List: globalThis.Array.isArray(object?.int64List)
         ? object.int64List.map((e: any) => BigInt(e))
         : globalThis.Array.isArray(object?.int64_list)
-          ? object.int64_list.map((e: any) => BigInt(e))
-          : [],
+        ? object.int64_list.map((e: any) => BigInt(e))
+        : [],
       labels: isObject(object.labels)
         ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
-            (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: globalThis.String(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
       book: isSet(object.book) ? Book.fromJSON(object.book) : undefined,
       timestamp: isSet(object.timestamp) ? fromJsonTimestamp(object.timestamp) : undefined,
@@ -2896,52 +2911,52 @@ export const EchoMessage: MessageFns<EchoMessage> = {
       fieldMask: isSet(object.fieldMask)
         ? FieldMask.unwrap(FieldMask.fromJSON(object.fieldMask))
         : isSet(object.field_mask)
-          ? FieldMask.unwrap(FieldMask.fromJSON(object.field_mask))
-          : undefined,
+        ? FieldMask.unwrap(FieldMask.fromJSON(object.field_mask))
+        : undefined,
       structValue: isObject(object.structValue)
         ? object.structValue
         : isObject(object.struct_value)
-          ? object.struct_value
-          : undefined,
+        ? object.struct_value
+        : undefined,
       anyValue: isSet(object?.anyValue) ? object.anyValue : isSet(object?.any_value) ? object.any_value : undefined,
       wrappedInt64: isSet(object.wrappedInt64)
         ? BigInt(object.wrappedInt64)
         : isSet(object.wrapped_int64)
-          ? BigInt(object.wrapped_int64)
-          : undefined,
+        ? BigInt(object.wrapped_int64)
+        : undefined,
       wrappedString: isSet(object.wrappedString)
         ? String(object.wrappedString)
         : isSet(object.wrapped_string)
-          ? String(object.wrapped_string)
-          : undefined,
+        ? String(object.wrapped_string)
+        : undefined,
       wrappedBool: isSet(object.wrappedBool)
         ? Boolean(object.wrappedBool)
         : isSet(object.wrapped_bool)
-          ? Boolean(object.wrapped_bool)
-          : undefined,
+        ? Boolean(object.wrapped_bool)
+        : undefined,
       optionalInt32: isSet(object.optionalInt32)
         ? globalThis.Number(object.optionalInt32)
         : isSet(object.optional_int32)
-          ? globalThis.Number(object.optional_int32)
-          : undefined,
+        ? globalThis.Number(object.optional_int32)
+        : undefined,
       renamedField: isSet(object.customName)
         ? globalThis.String(object.customName)
         : isSet(object.renamed_field)
-          ? globalThis.String(object.renamed_field)
-          : "",
+        ? globalThis.String(object.renamed_field)
+        : "",
       choice: isSet(object.choiceText)
         ? { $case: "choiceText", value: globalThis.String(object.choiceText) }
         : isSet(object.choice_text)
-          ? { $case: "choiceText", value: globalThis.String(object.choice_text) }
-          : isSet(object.choiceNumber)
-            ? { $case: "choiceNumber", value: globalThis.Number(object.choiceNumber) }
-            : isSet(object.choice_number)
-              ? { $case: "choiceNumber", value: globalThis.Number(object.choice_number) }
-              : isSet(object.choiceBook)
-                ? { $case: "choiceBook", value: Book.fromJSON(object.choiceBook) }
-                : isSet(object.choice_book)
-                  ? { $case: "choiceBook", value: Book.fromJSON(object.choice_book) }
-                  : undefined,
+        ? { $case: "choiceText", value: globalThis.String(object.choice_text) }
+        : isSet(object.choiceNumber)
+        ? { $case: "choiceNumber", value: globalThis.Number(object.choiceNumber) }
+        : isSet(object.choice_number)
+        ? { $case: "choiceNumber", value: globalThis.Number(object.choice_number) }
+        : isSet(object.choiceBook)
+        ? { $case: "choiceBook", value: Book.fromJSON(object.choiceBook) }
+        : isSet(object.choice_book)
+        ? { $case: "choiceBook", value: Book.fromJSON(object.choice_book) }
+        : undefined,
     };
   },
 
@@ -3037,11 +3052,15 @@ export const EchoMessage: MessageFns<EchoMessage> = {
   },
   fromPartial(object: DeepPartial<EchoMessage>): EchoMessage {
     const message = createBaseEchoMessage();
-    message.int64Value = object.int64Value !== undefined && object.int64Value !== null ? BigInt(object.int64Value) : 0n;
-    message.uint64Value =
-      object.uint64Value !== undefined && object.uint64Value !== null ? BigInt(object.uint64Value) : 0n;
-    message.sint64Value =
-      object.sint64Value !== undefined && object.sint64Value !== null ? BigInt(object.sint64Value) : 0n;
+    message.int64Value = (object.int64Value !== undefined && object.int64Value !== null)
+      ? BigInt(object.int64Value)
+      : 0n;
+    message.uint64Value = (object.uint64Value !== undefined && object.uint64Value !== null)
+      ? BigInt(object.uint64Value)
+      : 0n;
+    message.sint64Value = (object.sint64Value !== undefined && object.sint64Value !== null)
+      ? BigInt(object.sint64Value)
+      : 0n;
     message.int32Value = object.int32Value ?? 0;
     message.doubleValue = object.doubleValue ?? 0;
     message.floatValue = object.floatValue ?? 0;
@@ -3059,15 +3078,17 @@ export const EchoMessage: MessageFns<EchoMessage> = {
       },
       {},
     );
-    message.book = object.book !== undefined && object.book !== null ? Book.fromPartial(object.book) : undefined;
+    message.book = (object.book !== undefined && object.book !== null) ? Book.fromPartial(object.book) : undefined;
     message.timestamp = object.timestamp ?? undefined;
-    message.duration =
-      object.duration !== undefined && object.duration !== null ? Duration.fromPartial(object.duration) : undefined;
+    message.duration = (object.duration !== undefined && object.duration !== null)
+      ? Duration.fromPartial(object.duration)
+      : undefined;
     message.fieldMask = object.fieldMask ?? undefined;
     message.structValue = object.structValue ?? undefined;
     message.anyValue = object.anyValue === undefined ? undefined : object.anyValue;
-    message.wrappedInt64 =
-      object.wrappedInt64 !== undefined && object.wrappedInt64 !== null ? BigInt(object.wrappedInt64) : undefined;
+    message.wrappedInt64 = (object.wrappedInt64 !== undefined && object.wrappedInt64 !== null)
+      ? BigInt(object.wrappedInt64)
+      : undefined;
     message.wrappedString = object.wrappedString ?? undefined;
     message.wrappedBool = object.wrappedBool ?? undefined;
     message.optionalInt32 = object.optionalInt32 ?? undefined;
@@ -3269,17 +3290,17 @@ export const FailRequest: MessageFns<FailRequest> = {
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
       metadata: isObject(object.metadata)
         ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
-            (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: globalThis.String(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
     };
   },
@@ -3540,26 +3561,26 @@ export const WhoamiResponse: MessageFns<WhoamiResponse> = {
       nodeId: isSet(object.nodeId)
         ? globalThis.String(object.nodeId)
         : isSet(object.node_id)
-          ? globalThis.String(object.node_id)
-          : "",
+        ? globalThis.String(object.node_id)
+        : "",
       metadataKeys: globalThis.Array.isArray(object?.metadataKeys)
         ? object.metadataKeys.map((e: any) => globalThis.String(e))
         : globalThis.Array.isArray(object?.metadata_keys)
-          ? object.metadata_keys.map((e: any) => globalThis.String(e))
-          : [],
+        ? object.metadata_keys.map((e: any) => globalThis.String(e))
+        : [],
       metadata: isObject(object.metadata)
         ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
-            (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: globalThis.String(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
     };
   },
@@ -3720,19 +3741,12 @@ function floatToJson(value: number | null | undefined): number | string | null |
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function toTimestamp(date: Date): Timestamp {
   const seconds = BigInt(Math.trunc(date.getTime() / 1_000));

@@ -174,8 +174,8 @@ export const ColumnOptions: MessageFns<ColumnOptions> = {
       primaryKey: isSet(object.primaryKey)
         ? globalThis.Boolean(object.primaryKey)
         : isSet(object.primary_key)
-          ? globalThis.Boolean(object.primary_key)
-          : false,
+        ? globalThis.Boolean(object.primary_key)
+        : false,
       unique: isSet(object.unique) ? globalThis.Boolean(object.unique) : false,
       index: isSet(object.index) ? globalThis.Boolean(object.index) : false,
       name: isSet(object.name) ? globalThis.String(object.name) : "",
@@ -214,19 +214,12 @@ export const ColumnOptions: MessageFns<ColumnOptions> = {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -476,17 +476,17 @@ export const ErrorInfo: MessageFns<ErrorInfo> = {
       domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
       metadata: isObject(object.metadata)
         ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
-            (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: globalThis.String(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
     };
   },
@@ -666,8 +666,8 @@ export const RetryInfo: MessageFns<RetryInfo> = {
       retryDelay: isSet(object.retryDelay)
         ? Duration.fromJSON(object.retryDelay)
         : isSet(object.retry_delay)
-          ? Duration.fromJSON(object.retry_delay)
-          : undefined,
+        ? Duration.fromJSON(object.retry_delay)
+        : undefined,
     };
   },
 
@@ -684,10 +684,9 @@ export const RetryInfo: MessageFns<RetryInfo> = {
   },
   fromPartial(object: DeepPartial<RetryInfo>): RetryInfo {
     const message = createBaseRetryInfo();
-    message.retryDelay =
-      object.retryDelay !== undefined && object.retryDelay !== null
-        ? Duration.fromPartial(object.retryDelay)
-        : undefined;
+    message.retryDelay = (object.retryDelay !== undefined && object.retryDelay !== null)
+      ? Duration.fromPartial(object.retryDelay)
+      : undefined;
     return message;
   },
 };
@@ -753,8 +752,8 @@ export const DebugInfo: MessageFns<DebugInfo> = {
       stackEntries: globalThis.Array.isArray(object?.stackEntries)
         ? object.stackEntries.map((e: any) => globalThis.String(e))
         : globalThis.Array.isArray(object?.stack_entries)
-          ? object.stack_entries.map((e: any) => globalThis.String(e))
-          : [],
+        ? object.stack_entries.map((e: any) => globalThis.String(e))
+        : [],
       detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
     };
   },
@@ -999,55 +998,55 @@ export const QuotaFailure_Violation: MessageFns<QuotaFailure_Violation> = {
       apiService: isSet(object.apiService)
         ? globalThis.String(object.apiService)
         : isSet(object.api_service)
-          ? globalThis.String(object.api_service)
-          : "",
+        ? globalThis.String(object.api_service)
+        : "",
       quotaMetric: isSet(object.quotaMetric)
         ? globalThis.String(object.quotaMetric)
         : isSet(object.quota_metric)
-          ? globalThis.String(object.quota_metric)
-          : "",
+        ? globalThis.String(object.quota_metric)
+        : "",
       quotaId: isSet(object.quotaId)
         ? globalThis.String(object.quotaId)
         : isSet(object.quota_id)
-          ? globalThis.String(object.quota_id)
-          : "",
+        ? globalThis.String(object.quota_id)
+        : "",
       quotaDimensions: isObject(object.quotaDimensions)
         ? (globalThis.Object.entries(object.quotaDimensions) as [string, any][]).reduce(
-            (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: globalThis.String(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : isObject(object.quota_dimensions)
-          ? (globalThis.Object.entries(object.quota_dimensions) as [string, any][]).reduce(
-              (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-                globalThis.Object.defineProperty(acc, key, {
-                  value: globalThis.String(value),
-                  enumerable: true,
-                  configurable: true,
-                  writable: true,
-                });
-                return acc;
-              },
-              {},
-            )
-          : {},
+        ? (globalThis.Object.entries(object.quota_dimensions) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
       quotaValue: isSet(object.quotaValue)
         ? BigInt(object.quotaValue)
         : isSet(object.quota_value)
-          ? BigInt(object.quota_value)
-          : 0n,
+        ? BigInt(object.quota_value)
+        : 0n,
       futureQuotaValue: isSet(object.futureQuotaValue)
         ? BigInt(object.futureQuotaValue)
         : isSet(object.future_quota_value)
-          ? BigInt(object.future_quota_value)
-          : undefined,
+        ? BigInt(object.future_quota_value)
+        : undefined,
     };
   },
 
@@ -1105,11 +1104,12 @@ export const QuotaFailure_Violation: MessageFns<QuotaFailure_Violation> = {
       },
       {},
     );
-    message.quotaValue = object.quotaValue !== undefined && object.quotaValue !== null ? BigInt(object.quotaValue) : 0n;
-    message.futureQuotaValue =
-      object.futureQuotaValue !== undefined && object.futureQuotaValue !== null
-        ? BigInt(object.futureQuotaValue)
-        : undefined;
+    message.quotaValue = (object.quotaValue !== undefined && object.quotaValue !== null)
+      ? BigInt(object.quotaValue)
+      : 0n;
+    message.futureQuotaValue = (object.futureQuotaValue !== undefined && object.futureQuotaValue !== null)
+      ? BigInt(object.futureQuotaValue)
+      : undefined;
     return message;
   },
 };
@@ -1426,8 +1426,8 @@ export const BadRequest: MessageFns<BadRequest> = {
       fieldViolations: globalThis.Array.isArray(object?.fieldViolations)
         ? object.fieldViolations.map((e: any) => BadRequest_FieldViolation.fromJSON(e))
         : globalThis.Array.isArray(object?.field_violations)
-          ? object.field_violations.map((e: any) => BadRequest_FieldViolation.fromJSON(e))
-          : [],
+        ? object.field_violations.map((e: any) => BadRequest_FieldViolation.fromJSON(e))
+        : [],
     };
   },
 
@@ -1535,8 +1535,8 @@ export const BadRequest_FieldViolation: MessageFns<BadRequest_FieldViolation> = 
       localizedMessage: isSet(object.localizedMessage)
         ? LocalizedMessage.fromJSON(object.localizedMessage)
         : isSet(object.localized_message)
-          ? LocalizedMessage.fromJSON(object.localized_message)
-          : undefined,
+        ? LocalizedMessage.fromJSON(object.localized_message)
+        : undefined,
     };
   },
 
@@ -1565,10 +1565,9 @@ export const BadRequest_FieldViolation: MessageFns<BadRequest_FieldViolation> = 
     message.field = object.field ?? "";
     message.description = object.description ?? "";
     message.reason = object.reason ?? "";
-    message.localizedMessage =
-      object.localizedMessage !== undefined && object.localizedMessage !== null
-        ? LocalizedMessage.fromPartial(object.localizedMessage)
-        : undefined;
+    message.localizedMessage = (object.localizedMessage !== undefined && object.localizedMessage !== null)
+      ? LocalizedMessage.fromPartial(object.localizedMessage)
+      : undefined;
     return message;
   },
 };
@@ -1634,13 +1633,13 @@ export const RequestInfo: MessageFns<RequestInfo> = {
       requestId: isSet(object.requestId)
         ? globalThis.String(object.requestId)
         : isSet(object.request_id)
-          ? globalThis.String(object.request_id)
-          : "",
+        ? globalThis.String(object.request_id)
+        : "",
       servingData: isSet(object.servingData)
         ? globalThis.String(object.servingData)
         : isSet(object.serving_data)
-          ? globalThis.String(object.serving_data)
-          : "",
+        ? globalThis.String(object.serving_data)
+        : "",
     };
   },
 
@@ -1749,13 +1748,13 @@ export const ResourceInfo: MessageFns<ResourceInfo> = {
       resourceType: isSet(object.resourceType)
         ? globalThis.String(object.resourceType)
         : isSet(object.resource_type)
-          ? globalThis.String(object.resource_type)
-          : "",
+        ? globalThis.String(object.resource_type)
+        : "",
       resourceName: isSet(object.resourceName)
         ? globalThis.String(object.resourceName)
         : isSet(object.resource_name)
-          ? globalThis.String(object.resource_name)
-          : "",
+        ? globalThis.String(object.resource_name)
+        : "",
       owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
       description: isSet(object.description) ? globalThis.String(object.description) : "",
     };
@@ -2032,19 +2031,12 @@ export const LocalizedMessage: MessageFns<LocalizedMessage> = {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isObject(value: any): boolean {
   return typeof value === "object" && value !== null;

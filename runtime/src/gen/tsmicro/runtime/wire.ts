@@ -80,8 +80,8 @@ export const WireTypes: MessageFns<WireTypes> = {
       errorInfo: isSet(object.errorInfo)
         ? ErrorInfo.fromJSON(object.errorInfo)
         : isSet(object.error_info)
-          ? ErrorInfo.fromJSON(object.error_info)
-          : undefined,
+        ? ErrorInfo.fromJSON(object.error_info)
+        : undefined,
     };
   },
 
@@ -101,29 +101,24 @@ export const WireTypes: MessageFns<WireTypes> = {
   },
   fromPartial(object: DeepPartial<WireTypes>): WireTypes {
     const message = createBaseWireTypes();
-    message.status =
-      object.status !== undefined && object.status !== null ? Status.fromPartial(object.status) : undefined;
-    message.errorInfo =
-      object.errorInfo !== undefined && object.errorInfo !== null ? ErrorInfo.fromPartial(object.errorInfo) : undefined;
+    message.status = (object.status !== undefined && object.status !== null)
+      ? Status.fromPartial(object.status)
+      : undefined;
+    message.errorInfo = (object.errorInfo !== undefined && object.errorInfo !== null)
+      ? ErrorInfo.fromPartial(object.errorInfo)
+      : undefined;
     return message;
   },
 };
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

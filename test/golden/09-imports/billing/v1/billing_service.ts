@@ -151,8 +151,8 @@ export const ChargeRequest: MessageFns<ChargeRequest> = {
       invoiceId: isSet(object.invoiceId)
         ? globalThis.String(object.invoiceId)
         : isSet(object.invoice_id)
-          ? globalThis.String(object.invoice_id)
-          : "",
+        ? globalThis.String(object.invoice_id)
+        : "",
       amount: isSet(object.amount) ? Money.fromJSON(object.amount) : undefined,
     };
   },
@@ -174,8 +174,9 @@ export const ChargeRequest: MessageFns<ChargeRequest> = {
   fromPartial(object: DeepPartial<ChargeRequest>): ChargeRequest {
     const message = createBaseChargeRequest();
     message.invoiceId = object.invoiceId ?? "";
-    message.amount =
-      object.amount !== undefined && object.amount !== null ? Money.fromPartial(object.amount) : undefined;
+    message.amount = (object.amount !== undefined && object.amount !== null)
+      ? Money.fromPartial(object.amount)
+      : undefined;
     return message;
   },
 };
@@ -252,8 +253,8 @@ export const ChargeResponse: MessageFns<ChargeResponse> = {
       transactionId: isSet(object.transactionId)
         ? globalThis.String(object.transactionId)
         : isSet(object.transaction_id)
-          ? globalThis.String(object.transaction_id)
-          : "",
+        ? globalThis.String(object.transaction_id)
+        : "",
       charged: isSet(object.charged) ? Money.fromJSON(object.charged) : undefined,
       invoice: isSet(object.invoice) ? Invoice.fromJSON(object.invoice) : undefined,
     };
@@ -279,29 +280,24 @@ export const ChargeResponse: MessageFns<ChargeResponse> = {
   fromPartial(object: DeepPartial<ChargeResponse>): ChargeResponse {
     const message = createBaseChargeResponse();
     message.transactionId = object.transactionId ?? "";
-    message.charged =
-      object.charged !== undefined && object.charged !== null ? Money.fromPartial(object.charged) : undefined;
-    message.invoice =
-      object.invoice !== undefined && object.invoice !== null ? Invoice.fromPartial(object.invoice) : undefined;
+    message.charged = (object.charged !== undefined && object.charged !== null)
+      ? Money.fromPartial(object.charged)
+      : undefined;
+    message.invoice = (object.invoice !== undefined && object.invoice !== null)
+      ? Invoice.fromPartial(object.invoice)
+      : undefined;
     return message;
   },
 };
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -175,8 +175,8 @@ export const Invoice: MessageFns<Invoice> = {
       customerId: isSet(object.customerId)
         ? globalThis.String(object.customerId)
         : isSet(object.customer_id)
-          ? globalThis.String(object.customer_id)
-          : "",
+        ? globalThis.String(object.customer_id)
+        : "",
       items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => Invoice_LineItem.fromJSON(e)) : [],
       total: isSet(object.total) ? Money.fromJSON(object.total) : undefined,
       status: isSet(object.status) ? invoice_StatusFromJSON(object.status) : 0,
@@ -211,7 +211,7 @@ export const Invoice: MessageFns<Invoice> = {
     message.id = object.id ?? "";
     message.customerId = object.customerId ?? "";
     message.items = object.items?.map((e) => Invoice_LineItem.fromPartial(e)) || [];
-    message.total = object.total !== undefined && object.total !== null ? Money.fromPartial(object.total) : undefined;
+    message.total = (object.total !== undefined && object.total !== null) ? Money.fromPartial(object.total) : undefined;
     message.status = object.status ?? 0;
     return message;
   },
@@ -291,8 +291,8 @@ export const Invoice_LineItem: MessageFns<Invoice_LineItem> = {
       unitPrice: isSet(object.unitPrice)
         ? Money.fromJSON(object.unitPrice)
         : isSet(object.unit_price)
-          ? Money.fromJSON(object.unit_price)
-          : undefined,
+        ? Money.fromJSON(object.unit_price)
+        : undefined,
     };
   },
 
@@ -317,8 +317,9 @@ export const Invoice_LineItem: MessageFns<Invoice_LineItem> = {
     const message = createBaseInvoice_LineItem();
     message.description = object.description ?? "";
     message.quantity = object.quantity ?? 0;
-    message.unitPrice =
-      object.unitPrice !== undefined && object.unitPrice !== null ? Money.fromPartial(object.unitPrice) : undefined;
+    message.unitPrice = (object.unitPrice !== undefined && object.unitPrice !== null)
+      ? Money.fromPartial(object.unitPrice)
+      : undefined;
     return message;
   },
 };
@@ -384,8 +385,8 @@ export const ListInvoicesRequest: MessageFns<ListInvoicesRequest> = {
       customerId: isSet(object.customerId)
         ? globalThis.String(object.customerId)
         : isSet(object.customer_id)
-          ? globalThis.String(object.customer_id)
-          : "",
+        ? globalThis.String(object.customer_id)
+        : "",
       page: isSet(object.page) ? PageRequest.fromJSON(object.page) : undefined,
     };
   },
@@ -407,7 +408,9 @@ export const ListInvoicesRequest: MessageFns<ListInvoicesRequest> = {
   fromPartial(object: DeepPartial<ListInvoicesRequest>): ListInvoicesRequest {
     const message = createBaseListInvoicesRequest();
     message.customerId = object.customerId ?? "";
-    message.page = object.page !== undefined && object.page !== null ? PageRequest.fromPartial(object.page) : undefined;
+    message.page = (object.page !== undefined && object.page !== null)
+      ? PageRequest.fromPartial(object.page)
+      : undefined;
     return message;
   },
 };
@@ -492,26 +495,19 @@ export const ListInvoicesResponse: MessageFns<ListInvoicesResponse> = {
   fromPartial(object: DeepPartial<ListInvoicesResponse>): ListInvoicesResponse {
     const message = createBaseListInvoicesResponse();
     message.invoices = object.invoices?.map((e) => Invoice.fromPartial(e)) || [];
-    message.page = object.page !== undefined && object.page !== null ? Page.fromPartial(object.page) : undefined;
+    message.page = (object.page !== undefined && object.page !== null) ? Page.fromPartial(object.page) : undefined;
     return message;
   },
 };
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

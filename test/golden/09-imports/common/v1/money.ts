@@ -91,8 +91,8 @@ export const Money: MessageFns<Money> = {
       currencyCode: isSet(object.currencyCode)
         ? globalThis.String(object.currencyCode)
         : isSet(object.currency_code)
-          ? globalThis.String(object.currency_code)
-          : "",
+        ? globalThis.String(object.currency_code)
+        : "",
       units: isSet(object.units) ? BigInt(object.units) : 0n,
       nanos: isSet(object.nanos) ? globalThis.Number(object.nanos) : 0,
     };
@@ -118,7 +118,7 @@ export const Money: MessageFns<Money> = {
   fromPartial(object: DeepPartial<Money>): Money {
     const message = createBaseMoney();
     message.currencyCode = object.currencyCode ?? "";
-    message.units = object.units !== undefined && object.units !== null ? BigInt(object.units) : 0n;
+    message.units = (object.units !== undefined && object.units !== null) ? BigInt(object.units) : 0n;
     message.nanos = object.nanos ?? 0;
     return message;
   },
@@ -126,19 +126,12 @@ export const Money: MessageFns<Money> = {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -124,13 +124,13 @@ export const Shipment: MessageFns<Shipment> = {
       invoiceStatus: isSet(object.invoiceStatus)
         ? invoice_StatusFromJSON(object.invoiceStatus)
         : isSet(object.invoice_status)
-          ? invoice_StatusFromJSON(object.invoice_status)
-          : 0,
+        ? invoice_StatusFromJSON(object.invoice_status)
+        : 0,
       shippingCost: isSet(object.shippingCost)
         ? Money.fromJSON(object.shippingCost)
         : isSet(object.shipping_cost)
-          ? Money.fromJSON(object.shipping_cost)
-          : undefined,
+        ? Money.fromJSON(object.shipping_cost)
+        : undefined,
       items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => Invoice_LineItem.fromJSON(e)) : [],
     };
   },
@@ -161,13 +161,13 @@ export const Shipment: MessageFns<Shipment> = {
   fromPartial(object: DeepPartial<Shipment>): Shipment {
     const message = createBaseShipment();
     message.id = object.id ?? "";
-    message.invoice =
-      object.invoice !== undefined && object.invoice !== null ? Invoice.fromPartial(object.invoice) : undefined;
+    message.invoice = (object.invoice !== undefined && object.invoice !== null)
+      ? Invoice.fromPartial(object.invoice)
+      : undefined;
     message.invoiceStatus = object.invoiceStatus ?? 0;
-    message.shippingCost =
-      object.shippingCost !== undefined && object.shippingCost !== null
-        ? Money.fromPartial(object.shippingCost)
-        : undefined;
+    message.shippingCost = (object.shippingCost !== undefined && object.shippingCost !== null)
+      ? Money.fromPartial(object.shippingCost)
+      : undefined;
     message.items = object.items?.map((e) => Invoice_LineItem.fromPartial(e)) || [];
     return message;
   },
@@ -235,27 +235,21 @@ export const CreateShipmentRequest: MessageFns<CreateShipmentRequest> = {
   },
   fromPartial(object: DeepPartial<CreateShipmentRequest>): CreateShipmentRequest {
     const message = createBaseCreateShipmentRequest();
-    message.invoice =
-      object.invoice !== undefined && object.invoice !== null ? Invoice.fromPartial(object.invoice) : undefined;
+    message.invoice = (object.invoice !== undefined && object.invoice !== null)
+      ? Invoice.fromPartial(object.invoice)
+      : undefined;
     return message;
   },
 };
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -1185,8 +1185,8 @@ export const Object: MessageFns<Object> = {
       Proto: isSet(object.Proto)
         ? globalThis.String(object.Proto)
         : isSet(object.__proto__)
-          ? globalThis.String(object.__proto__)
-          : "",
+        ? globalThis.String(object.__proto__)
+        : "",
       hasOwnProperty: isSet(object.hasOwnProperty) ? globalThis.String(object.hasOwnProperty) : "",
       prototype: isSet(object.prototype) ? globalThis.String(object.prototype) : "",
       then: isSet(object.then) ? globalThis.String(object.then) : "",
@@ -1947,7 +1947,7 @@ export const Error: MessageFns<Error> = {
     message.message = object.message ?? "";
     message.name = object.name ?? "";
     message.stack = object.stack ?? "";
-    message.cause = object.cause !== undefined && object.cause !== null ? Error.fromPartial(object.cause) : undefined;
+    message.cause = (object.cause !== undefined && object.cause !== null) ? Error.fromPartial(object.cause) : undefined;
     return message;
   },
 };
@@ -2017,8 +2017,8 @@ export const DateMessage: MessageFns<DateMessage> = {
       toIsoString: isSet(object.toIsoString)
         ? globalThis.String(object.toIsoString)
         : isSet(object.to_iso_string)
-          ? globalThis.String(object.to_iso_string)
-          : "",
+        ? globalThis.String(object.to_iso_string)
+        : "",
     };
   },
 
@@ -2038,7 +2038,7 @@ export const DateMessage: MessageFns<DateMessage> = {
   },
   fromPartial(object: DeepPartial<DateMessage>): DateMessage {
     const message = createBaseDateMessage();
-    message.getTime = object.getTime !== undefined && object.getTime !== null ? BigInt(object.getTime) : 0n;
+    message.getTime = (object.getTime !== undefined && object.getTime !== null) ? BigInt(object.getTime) : 0n;
     message.toIsoString = object.toIsoString ?? "";
     return message;
   },
@@ -2107,17 +2107,17 @@ export const Map: MessageFns<Map> = {
     return {
       entries: isObject(object.entries)
         ? (globalThis.Object.entries(object.entries) as [string, any][]).reduce(
-            (acc: { [key: string]: Object }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: Object.fromJSON(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: Object }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: Object.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
       size: isSet(object.size) ? globalThis.Number(object.size) : 0,
     };
@@ -2239,7 +2239,9 @@ export const Map_EntriesEntry: MessageFns<Map_EntriesEntry> = {
   fromPartial(object: DeepPartial<Map_EntriesEntry>): Map_EntriesEntry {
     const message = createBaseMap_EntriesEntry();
     message.key = object.key ?? "";
-    message.value = object.value !== undefined && object.value !== null ? Object.fromPartial(object.value) : undefined;
+    message.value = (object.value !== undefined && object.value !== null)
+      ? Object.fromPartial(object.value)
+      : undefined;
     return message;
   },
 };
@@ -2491,16 +2493,21 @@ export const Record: MessageFns<Record> = {
   },
   fromPartial(object: DeepPartial<Record>): Record {
     const message = createBaseRecord();
-    message.object =
-      object.object !== undefined && object.object !== null ? Object.fromPartial(object.object) : undefined;
-    message.string =
-      object.string !== undefined && object.string !== null ? String.fromPartial(object.string) : undefined;
-    message.promise =
-      object.promise !== undefined && object.promise !== null ? Promise.fromPartial(object.promise) : undefined;
-    message.array = object.array !== undefined && object.array !== null ? Array.fromPartial(object.array) : undefined;
-    message.error = object.error !== undefined && object.error !== null ? Error.fromPartial(object.error) : undefined;
-    message.date = object.date !== undefined && object.date !== null ? DateMessage.fromPartial(object.date) : undefined;
-    message.map = object.map !== undefined && object.map !== null ? Map.fromPartial(object.map) : undefined;
+    message.object = (object.object !== undefined && object.object !== null)
+      ? Object.fromPartial(object.object)
+      : undefined;
+    message.string = (object.string !== undefined && object.string !== null)
+      ? String.fromPartial(object.string)
+      : undefined;
+    message.promise = (object.promise !== undefined && object.promise !== null)
+      ? Promise.fromPartial(object.promise)
+      : undefined;
+    message.array = (object.array !== undefined && object.array !== null) ? Array.fromPartial(object.array) : undefined;
+    message.error = (object.error !== undefined && object.error !== null) ? Error.fromPartial(object.error) : undefined;
+    message.date = (object.date !== undefined && object.date !== null)
+      ? DateMessage.fromPartial(object.date)
+      : undefined;
+    message.map = (object.map !== undefined && object.map !== null) ? Map.fromPartial(object.map) : undefined;
     message.symbol = object.symbol ?? 0;
     return message;
   },
@@ -2588,27 +2595,20 @@ export const Long: MessageFns<Long> = {
   },
   fromPartial(object: DeepPartial<Long>): Long {
     const message = createBaseLong();
-    message.low = object.low !== undefined && object.low !== null ? BigInt(object.low) : 0n;
-    message.high = object.high !== undefined && object.high !== null ? BigInt(object.high) : 0n;
+    message.low = (object.low !== undefined && object.low !== null) ? BigInt(object.low) : 0n;
+    message.high = (object.high !== undefined && object.high !== null) ? BigInt(object.high) : 0n;
     return message;
   },
 };
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isObject(value: any): boolean {
   return typeof value === "object" && value !== null;

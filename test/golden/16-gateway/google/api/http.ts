@@ -309,26 +309,31 @@ export interface HttpRule {
    */
   pattern:
     | //
-      /**
-       * Maps to HTTP GET. Used for listing and getting information about
-       * resources.
-       */
-      { $case: "get"; value: string } //
-      /** Maps to HTTP PUT. Used for replacing a resource. */
-    | { $case: "put"; value: string } //
+    /**
+     * Maps to HTTP GET. Used for listing and getting information about
+     * resources.
+     */
+    { $case: "get"; value: string }
+    | //
+    /** Maps to HTTP PUT. Used for replacing a resource. */
+    { $case: "put"; value: string }
+    | //
     /** Maps to HTTP POST. Used for creating a resource or performing an action. */
-    | { $case: "post"; value: string } //
+    { $case: "post"; value: string }
+    | //
     /** Maps to HTTP DELETE. Used for deleting a resource. */
-    | { $case: "delete"; value: string } //
+    { $case: "delete"; value: string }
+    | //
     /** Maps to HTTP PATCH. Used for updating a resource. */
-    | { $case: "patch"; value: string } //
+    { $case: "patch"; value: string }
+    | //
     /**
      * The custom pattern is used for specifying an HTTP method that is not
      * included in the `pattern` field, such as HEAD, or "*" to leave the
      * HTTP method unspecified for this rule. The wild-card rule is useful
      * for services that provide content to Web (HTML) clients.
      */
-    | { $case: "custom"; value: CustomHttpPattern }
+    { $case: "custom"; value: CustomHttpPattern }
     | undefined;
   /**
    * The name of the request field whose value is mapped to the HTTP request
@@ -426,8 +431,8 @@ export const Http: MessageFns<Http> = {
       fullyDecodeReservedExpansion: isSet(object.fullyDecodeReservedExpansion)
         ? globalThis.Boolean(object.fullyDecodeReservedExpansion)
         : isSet(object.fully_decode_reserved_expansion)
-          ? globalThis.Boolean(object.fully_decode_reserved_expansion)
-          : false,
+        ? globalThis.Boolean(object.fully_decode_reserved_expansion)
+        : false,
     };
   },
 
@@ -605,27 +610,27 @@ export const HttpRule: MessageFns<HttpRule> = {
       pattern: isSet(object.get)
         ? { $case: "get", value: globalThis.String(object.get) }
         : isSet(object.put)
-          ? { $case: "put", value: globalThis.String(object.put) }
-          : isSet(object.post)
-            ? { $case: "post", value: globalThis.String(object.post) }
-            : isSet(object.delete)
-              ? { $case: "delete", value: globalThis.String(object.delete) }
-              : isSet(object.patch)
-                ? { $case: "patch", value: globalThis.String(object.patch) }
-                : isSet(object.custom)
-                  ? { $case: "custom", value: CustomHttpPattern.fromJSON(object.custom) }
-                  : undefined,
+        ? { $case: "put", value: globalThis.String(object.put) }
+        : isSet(object.post)
+        ? { $case: "post", value: globalThis.String(object.post) }
+        : isSet(object.delete)
+        ? { $case: "delete", value: globalThis.String(object.delete) }
+        : isSet(object.patch)
+        ? { $case: "patch", value: globalThis.String(object.patch) }
+        : isSet(object.custom)
+        ? { $case: "custom", value: CustomHttpPattern.fromJSON(object.custom) }
+        : undefined,
       body: isSet(object.body) ? globalThis.String(object.body) : "",
       responseBody: isSet(object.responseBody)
         ? globalThis.String(object.responseBody)
         : isSet(object.response_body)
-          ? globalThis.String(object.response_body)
-          : "",
+        ? globalThis.String(object.response_body)
+        : "",
       additionalBindings: globalThis.Array.isArray(object?.additionalBindings)
         ? object.additionalBindings.map((e: any) => HttpRule.fromJSON(e))
         : globalThis.Array.isArray(object?.additional_bindings)
-          ? object.additional_bindings.map((e: any) => HttpRule.fromJSON(e))
-          : [],
+        ? object.additional_bindings.map((e: any) => HttpRule.fromJSON(e))
+        : [],
     };
   },
 
@@ -797,19 +802,12 @@ export const CustomHttpPattern: MessageFns<CustomHttpPattern> = {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -195,9 +195,13 @@ export interface FileDescriptorSet {
 /** Describes a complete .proto file. */
 export interface FileDescriptorProto {
   /** file name, relative to root of source tree */
-  name?: string | undefined;
+  name?:
+    | string
+    | undefined;
   /** e.g. "foo", "foo.bar", etc. */
-  package?: string | undefined;
+  package?:
+    | string
+    | undefined;
   /** Names of files imported by this file. */
   dependency: string[];
   /** Indexes of the public imported files in the dependency list above. */
@@ -217,14 +221,18 @@ export interface FileDescriptorProto {
   enumType: EnumDescriptorProto[];
   service: ServiceDescriptorProto[];
   extension: FieldDescriptorProto[];
-  options?: FileOptions | undefined;
+  options?:
+    | FileOptions
+    | undefined;
   /**
    * This field contains optional information about the original source code.
    * You may safely remove this entire field without harming runtime
    * functionality of the descriptors -- the information is needed only by
    * development tools.
    */
-  sourceCodeInfo?: SourceCodeInfo | undefined;
+  sourceCodeInfo?:
+    | SourceCodeInfo
+    | undefined;
   /**
    * The syntax of the proto file.
    * The supported values are "proto2", "proto3", and "editions".
@@ -234,7 +242,9 @@ export interface FileDescriptorProto {
    * cases like the proto compiler. Other uses are discouraged and
    * developers should rely on the protoreflect APIs for their client language.
    */
-  syntax?: string | undefined;
+  syntax?:
+    | string
+    | undefined;
   /**
    * The edition of the proto file.
    * WARNING: This field should only be used by protobuf plugins or special
@@ -266,7 +276,9 @@ export interface DescriptorProto {
 
 export interface DescriptorProto_ExtensionRange {
   /** Inclusive. */
-  start?: number | undefined;
+  start?:
+    | number
+    | undefined;
   /** Exclusive. */
   end?: number | undefined;
   options?: ExtensionRangeOptions | undefined;
@@ -279,7 +291,9 @@ export interface DescriptorProto_ExtensionRange {
  */
 export interface DescriptorProto_ReservedRange {
   /** Inclusive. */
-  start?: number | undefined;
+  start?:
+    | number
+    | undefined;
   /** Exclusive. */
   end?: number | undefined;
 }
@@ -294,7 +308,9 @@ export interface ExtensionRangeOptions {
    */
   declaration: ExtensionRangeOptions_Declaration[];
   /** Any features defined in the specific edition. */
-  features?: FeatureSet | undefined;
+  features?:
+    | FeatureSet
+    | undefined;
   /**
    * The verification state of the range.
    * TODO: flip the default to DECLARATION once all empty ranges
@@ -340,24 +356,32 @@ export function extensionRangeOptions_VerificationStateToJSON(object: ExtensionR
 
 export interface ExtensionRangeOptions_Declaration {
   /** The extension number declared within the extension range. */
-  number?: number | undefined;
+  number?:
+    | number
+    | undefined;
   /**
    * The fully-qualified name of the extension field. There must be a leading
    * dot in front of the full name.
    */
-  fullName?: string | undefined;
+  fullName?:
+    | string
+    | undefined;
   /**
    * The fully-qualified type name of the extension field. Unlike
    * Metadata.type, Declaration.type must have a leading dot for messages
    * and enums.
    */
-  type?: string | undefined;
+  type?:
+    | string
+    | undefined;
   /**
    * If true, indicates that the number is reserved in the extension range,
    * and any extension field with the number will fail to compile. Set this
    * when a declared extension field is deleted.
    */
-  reserved?: boolean | undefined;
+  reserved?:
+    | boolean
+    | undefined;
   /**
    * If true, indicates that the extension must be defined as repeated.
    * Otherwise the extension must be defined as optional.
@@ -369,12 +393,16 @@ export interface ExtensionRangeOptions_Declaration {
 export interface FieldDescriptorProto {
   name?: string | undefined;
   number?: number | undefined;
-  label?: FieldDescriptorProto_Label | undefined;
+  label?:
+    | FieldDescriptorProto_Label
+    | undefined;
   /**
    * If type_name is set, this need not be set.  If both this and type_name
    * are set, this must be one of TYPE_ENUM, TYPE_MESSAGE or TYPE_GROUP.
    */
-  type?: FieldDescriptorProto_Type | undefined;
+  type?:
+    | FieldDescriptorProto_Type
+    | undefined;
   /**
    * For message and enum types, this is the name of the type.  If the name
    * starts with a '.', it is fully-qualified.  Otherwise, C++-like scoping
@@ -382,24 +410,32 @@ export interface FieldDescriptorProto {
    * message are searched, then within the parent, on up to the root
    * namespace).
    */
-  typeName?: string | undefined;
+  typeName?:
+    | string
+    | undefined;
   /**
    * For extensions, this is the name of the type being extended.  It is
    * resolved in the same manner as type_name.
    */
-  extendee?: string | undefined;
+  extendee?:
+    | string
+    | undefined;
   /**
    * For numeric types, contains the original text representation of the value.
    * For booleans, "true" or "false".
    * For strings, contains the default text contents (not escaped in any way).
    * For bytes, contains the C escaped value.  All bytes >= 128 are escaped.
    */
-  defaultValue?: string | undefined;
+  defaultValue?:
+    | string
+    | undefined;
   /**
    * If set, gives the index of a oneof in the containing type's oneof_decl
    * list.  This field is a member of that oneof.
    */
-  oneofIndex?: number | undefined;
+  oneofIndex?:
+    | number
+    | undefined;
   /**
    * JSON name of this field. The value is set by protocol compiler. If the
    * user has set a "json_name" option on this field, that option's value
@@ -407,7 +443,9 @@ export interface FieldDescriptorProto {
    * it to camelCase.
    */
   jsonName?: string | undefined;
-  options?: FieldOptions | undefined;
+  options?:
+    | FieldOptions
+    | undefined;
   /**
    * If true, this is a proto3 "optional". When a proto3 field is optional, it
    * tracks presence regardless of field type.
@@ -641,7 +679,9 @@ export interface OneofDescriptorProto {
 export interface EnumDescriptorProto {
   name?: string | undefined;
   value: EnumValueDescriptorProto[];
-  options?: EnumOptions | undefined;
+  options?:
+    | EnumOptions
+    | undefined;
   /**
    * Range of reserved numeric values. Reserved numeric values may not be used
    * by enum values in the same enum declaration. Reserved ranges may not
@@ -667,7 +707,9 @@ export interface EnumDescriptorProto {
  */
 export interface EnumDescriptorProto_EnumReservedRange {
   /** Inclusive. */
-  start?: number | undefined;
+  start?:
+    | number
+    | undefined;
   /** Inclusive. */
   end?: number | undefined;
 }
@@ -688,16 +730,22 @@ export interface ServiceDescriptorProto {
 
 /** Describes a method of a service. */
 export interface MethodDescriptorProto {
-  name?: string | undefined;
+  name?:
+    | string
+    | undefined;
   /**
    * Input and output type names.  These are resolved in the same way as
    * FieldDescriptorProto.type_name, but must refer to a message type.
    */
   inputType?: string | undefined;
   outputType?: string | undefined;
-  options?: MethodOptions | undefined;
+  options?:
+    | MethodOptions
+    | undefined;
   /** Identifies if client streams multiple client messages */
-  clientStreaming?: boolean | undefined;
+  clientStreaming?:
+    | boolean
+    | undefined;
   /** Identifies if server streams multiple server messages */
   serverStreaming?: boolean | undefined;
 }
@@ -709,7 +757,9 @@ export interface FileOptions {
    * inappropriate because proto packages do not normally start with backwards
    * domain names.
    */
-  javaPackage?: string | undefined;
+  javaPackage?:
+    | string
+    | undefined;
   /**
    * Controls the name of the wrapper Java class generated for the .proto file.
    * That class will always contain the .proto file's getDescriptor() method as
@@ -717,7 +767,9 @@ export interface FileOptions {
    * If java_multiple_files is disabled, then all the other classes from the
    * .proto file will be nested inside the single wrapper outer class.
    */
-  javaOuterClassname?: string | undefined;
+  javaOuterClassname?:
+    | string
+    | undefined;
   /**
    * If enabled, then the Java code generator will generate a separate .java
    * file for each top-level message, enum, and service defined in the .proto
@@ -726,13 +778,17 @@ export interface FileOptions {
    * generated to contain the file's getDescriptor() method as well as any
    * top-level extensions defined in the file.
    */
-  javaMultipleFiles?: boolean | undefined;
+  javaMultipleFiles?:
+    | boolean
+    | undefined;
   /**
    * This option does nothing.
    *
    * @deprecated
    */
-  javaGenerateEqualsAndHash?: boolean | undefined;
+  javaGenerateEqualsAndHash?:
+    | boolean
+    | undefined;
   /**
    * A proto2 file can set this to true to opt in to UTF-8 checking for Java,
    * which will throw an exception if invalid UTF-8 is parsed from the wire or
@@ -746,7 +802,9 @@ export interface FileOptions {
    * checks.
    */
   javaStringCheckUtf8?: boolean | undefined;
-  optimizeFor?: FileOptions_OptimizeMode | undefined;
+  optimizeFor?:
+    | FileOptions_OptimizeMode
+    | undefined;
   /**
    * Sets the Go package where structs generated from this .proto will be
    * placed. If omitted, the Go package will be derived from the following:
@@ -754,7 +812,9 @@ export interface FileOptions {
    *   - Otherwise, the package statement in the .proto file, if present.
    *   - Otherwise, the basename of the .proto file, without extension.
    */
-  goPackage?: string | undefined;
+  goPackage?:
+    | string
+    | undefined;
   /**
    * Should generic services be generated in each language?  "Generic" services
    * are not specific to any particular RPC system.  They are generated by the
@@ -769,63 +829,85 @@ export interface FileOptions {
    */
   ccGenericServices?: boolean | undefined;
   javaGenericServices?: boolean | undefined;
-  pyGenericServices?: boolean | undefined;
+  pyGenericServices?:
+    | boolean
+    | undefined;
   /**
    * Is this file deprecated?
    * Depending on the target platform, this can emit Deprecated annotations
    * for everything in the file, or it will be completely ignored; in the very
    * least, this is a formalization for deprecating files.
    */
-  deprecated?: boolean | undefined;
+  deprecated?:
+    | boolean
+    | undefined;
   /**
    * Enables the use of arenas for the proto messages in this file. This applies
    * only to generated classes for C++.
    */
-  ccEnableArenas?: boolean | undefined;
+  ccEnableArenas?:
+    | boolean
+    | undefined;
   /**
    * Sets the objective c class prefix which is prepended to all objective c
    * generated classes from this .proto. There is no default.
    */
-  objcClassPrefix?: string | undefined;
+  objcClassPrefix?:
+    | string
+    | undefined;
   /** Namespace for generated classes; defaults to the package. */
-  csharpNamespace?: string | undefined;
+  csharpNamespace?:
+    | string
+    | undefined;
   /**
    * By default Swift generators will take the proto package and CamelCase it
    * replacing '.' with underscore and use that to prefix the types/symbols
    * defined. When this options is provided, they will use this value instead
    * to prefix the types/symbols defined.
    */
-  swiftPrefix?: string | undefined;
+  swiftPrefix?:
+    | string
+    | undefined;
   /**
    * Sets the php class prefix which is prepended to all php generated classes
    * from this .proto. Default is empty.
    */
-  phpClassPrefix?: string | undefined;
+  phpClassPrefix?:
+    | string
+    | undefined;
   /**
    * Use this option to change the namespace of php generated classes. Default
    * is empty. When this option is empty, the package name will be used for
    * determining the namespace.
    */
-  phpNamespace?: string | undefined;
+  phpNamespace?:
+    | string
+    | undefined;
   /**
    * Use this option to change the namespace of php generated metadata classes.
    * Default is empty. When this option is empty, the proto file name will be
    * used for determining the namespace.
    */
-  phpMetadataNamespace?: string | undefined;
+  phpMetadataNamespace?:
+    | string
+    | undefined;
   /**
    * Use this option to change the package of ruby generated classes. Default
    * is empty. When this option is not set, the package name will be used for
    * determining the ruby package.
    */
-  rubyPackage?: string | undefined;
+  rubyPackage?:
+    | string
+    | undefined;
   /**
    * Any features defined in the specific edition.
    * WARNING: This field should only be used by protobuf plugins or special
    * cases like the proto compiler. Other uses are discouraged and
    * developers should rely on the protoreflect APIs for their client language.
    */
-  features?: FeatureSet | undefined;
+  features?:
+    | FeatureSet
+    | undefined;
   /**
    * The parser stores options it doesn't recognize here.
    * See the documentation for the "Options" section above.
@@ -897,20 +979,26 @@ export interface MessageOptions {
    * Because this is an option, the above two restrictions are not enforced by
    * the protocol compiler.
    */
-  messageSetWireFormat?: boolean | undefined;
+  messageSetWireFormat?:
+    | boolean
+    | undefined;
   /**
    * Disables the generation of the standard "descriptor()" accessor, which can
    * conflict with a field of the same name.  This is meant to make migration
    * from proto1 easier; new code should avoid fields named "descriptor".
    */
-  noStandardDescriptorAccessor?: boolean | undefined;
+  noStandardDescriptorAccessor?:
+    | boolean
+    | undefined;
   /**
    * Is this message deprecated?
    * Depending on the target platform, this can emit Deprecated annotations
    * for the message, or it will be completely ignored; in the very least,
    * this is a formalization for deprecating messages.
    */
-  deprecated?: boolean | undefined;
+  deprecated?:
+    | boolean
+    | undefined;
   /**
    * Whether the message is an automatically generated map entry type for the
    * maps field.
@@ -934,7 +1022,9 @@ export interface MessageOptions {
    * instead. The option should only be implicitly set by the proto compiler
    * parser.
    */
-  mapEntry?: boolean | undefined;
+  mapEntry?:
+    | boolean
+    | undefined;
   /**
    * Enable the legacy handling of JSON field name conflicts.  This lowercases
    * and strips underscored from the fields before comparison in proto3 only.
@@ -949,14 +1039,18 @@ export interface MessageOptions {
    *
    * @deprecated
    */
-  deprecatedLegacyJsonFieldConflicts?: boolean | undefined;
+  deprecatedLegacyJsonFieldConflicts?:
+    | boolean
+    | undefined;
   /**
    * Any features defined in the specific edition.
    * WARNING: This field should only be used by protobuf plugins or special
    * cases like the proto compiler. Other uses are discouraged and
    * developers should rely on the protoreflect APIs for their client language.
    */
-  features?: FeatureSet | undefined;
+  features?:
+    | FeatureSet
+    | undefined;
   /** The parser stores options it doesn't recognize here. See above. */
   uninterpretedOption: UninterpretedOption[];
 }
@@ -971,7 +1065,9 @@ export interface FieldOptions {
    * type "bytes" in the open source release.
    * TODO: make ctype actually deprecated.
    */
-  ctype?: FieldOptions_CType | undefined;
+  ctype?:
+    | FieldOptions_CType
+    | undefined;
   /**
    * The packed option can be enabled for repeated primitive fields to enable
    * a more efficient representation on the wire. Rather than repeatedly
@@ -981,7 +1077,9 @@ export interface FieldOptions {
    * Editions, but the `repeated_field_encoding` feature can be used to control
    * the behavior.
    */
-  packed?: boolean | undefined;
+  packed?:
+    | boolean
+    | undefined;
   /**
    * The jstype option determines the JavaScript type used for values of the
    * field.  The option is permitted only for 64 bit integral and fixed types
@@ -995,7 +1093,9 @@ export interface FieldOptions {
    * This option is an enum to permit additional types to be added, e.g.
    * goog.math.Integer.
    */
-  jstype?: FieldOptions_JSType | undefined;
+  jstype?:
+    | FieldOptions_JSType
+    | undefined;
   /**
    * Should this field be parsed lazily?  Lazy applies only to message-type
    * fields.  It means that when the outer message is initially parsed, the
@@ -1020,27 +1120,35 @@ export interface FieldOptions {
    * fields. Failed verification would result in parsing failure (except when
    * uninitialized messages are acceptable).
    */
-  lazy?: boolean | undefined;
+  lazy?:
+    | boolean
+    | undefined;
   /**
    * unverified_lazy does no correctness checks on the byte stream. This should
    * only be used where lazy with verification is prohibitive for performance
    * reasons.
    */
-  unverifiedLazy?: boolean | undefined;
+  unverifiedLazy?:
+    | boolean
+    | undefined;
   /**
    * Is this field deprecated?
    * Depending on the target platform, this can emit Deprecated annotations
    * for accessors, or it will be completely ignored; in the very least, this
    * is a formalization for deprecating fields.
    */
-  deprecated?: boolean | undefined;
+  deprecated?:
+    | boolean
+    | undefined;
   /**
    * DEPRECATED. DO NOT USE!
    * For Google-internal migration only. Do not use.
    *
    * @deprecated
    */
-  weak?: boolean | undefined;
+  weak?:
+    | boolean
+    | undefined;
   /**
    * Indicate that the field value should not be printed out when using debug
    * formats, e.g. when the field contains sensitive credentials.
@@ -1056,7 +1164,9 @@ export interface FieldOptions {
    * developers should rely on the protoreflect APIs for their client language.
    */
   features?: FeatureSet | undefined;
-  featureSupport?: FieldOptions_FeatureSupport | undefined;
+  featureSupport?:
+    | FieldOptions_FeatureSupport
+    | undefined;
   /** The parser stores options it doesn't recognize here. See above. */
   uninterpretedOption: UninterpretedOption[];
 }
@@ -1278,7 +1388,9 @@ export function fieldOptions_OptionTargetTypeToJSON(object: FieldOptions_OptionT
 }
 
 export interface FieldOptions_EditionDefault {
-  edition?: Edition | undefined;
+  edition?:
+    | Edition
+    | undefined;
   /** Textproto value. */
   value?: string | undefined;
 }
@@ -1290,23 +1402,31 @@ export interface FieldOptions_FeatureSupport {
    * earlier than this one, the default assigned to EDITION_LEGACY will be
    * used, and proto files will not be able to override it.
    */
-  editionIntroduced?: Edition | undefined;
+  editionIntroduced?:
+    | Edition
+    | undefined;
   /**
    * The edition this feature becomes deprecated in.  Using this after this
    * edition may trigger warnings.
    */
-  editionDeprecated?: Edition | undefined;
+  editionDeprecated?:
+    | Edition
+    | undefined;
   /**
    * The deprecation warning text if this feature is used after the edition it
    * was marked deprecated in.
    */
-  deprecationWarning?: string | undefined;
+  deprecationWarning?:
+    | string
+    | undefined;
   /**
    * The edition this feature is no longer available in.  In editions after
    * this one, the last default assigned will be used, and proto files will
    * not be able to override it.
    */
-  editionRemoved?: Edition | undefined;
+  editionRemoved?:
+    | Edition
+    | undefined;
   /**
    * The removal error text if this feature is used after the edition it was
    * removed in.
@@ -1321,7 +1441,9 @@ export interface OneofOptions {
    * cases like the proto compiler. Other uses are discouraged and
    * developers should rely on the protoreflect APIs for their client language.
    */
-  features?: FeatureSet | undefined;
+  features?:
+    | FeatureSet
+    | undefined;
   /** The parser stores options it doesn't recognize here. See above. */
   uninterpretedOption: UninterpretedOption[];
 }
@@ -1331,14 +1453,18 @@ export interface EnumOptions {
    * Set this option to true to allow mapping different tag names to the same
    * value.
    */
-  allowAlias?: boolean | undefined;
+  allowAlias?:
+    | boolean
+    | undefined;
   /**
    * Is this enum deprecated?
    * Depending on the target platform, this can emit Deprecated annotations
    * for the enum, or it will be completely ignored; in the very least, this
    * is a formalization for deprecating enums.
    */
-  deprecated?: boolean | undefined;
+  deprecated?:
+    | boolean
+    | undefined;
   /**
    * Enable the legacy handling of JSON field name conflicts.  This lowercases
    * and strips underscored from the fields before comparison in proto3 only.
@@ -1349,14 +1475,18 @@ export interface EnumOptions {
    *
    * @deprecated
    */
-  deprecatedLegacyJsonFieldConflicts?: boolean | undefined;
+  deprecatedLegacyJsonFieldConflicts?:
+    | boolean
+    | undefined;
   /**
    * Any features defined in the specific edition.
    * WARNING: This field should only be used by protobuf plugins or special
    * cases like the proto compiler. Other uses are discouraged and
    * developers should rely on the protoreflect APIs for their client language.
    */
-  features?: FeatureSet | undefined;
+  features?:
+    | FeatureSet
+    | undefined;
   /** The parser stores options it doesn't recognize here. See above. */
   uninterpretedOption: UninterpretedOption[];
 }
@@ -1368,22 +1498,30 @@ export interface EnumValueOptions {
    * for the enum value, or it will be completely ignored; in the very least,
    * this is a formalization for deprecating enum values.
    */
-  deprecated?: boolean | undefined;
+  deprecated?:
+    | boolean
+    | undefined;
   /**
    * Any features defined in the specific edition.
    * WARNING: This field should only be used by protobuf plugins or special
    * cases like the proto compiler. Other uses are discouraged and
    * developers should rely on the protoreflect APIs for their client language.
    */
-  features?: FeatureSet | undefined;
+  features?:
+    | FeatureSet
+    | undefined;
   /**
    * Indicate that fields annotated with this enum value should not be printed
    * out when using debug formats, e.g. when the field contains sensitive
    * credentials.
    */
-  debugRedact?: boolean | undefined;
+  debugRedact?:
+    | boolean
+    | undefined;
   /** Information about the support window of a feature value. */
-  featureSupport?: FieldOptions_FeatureSupport | undefined;
+  featureSupport?:
+    | FieldOptions_FeatureSupport
+    | undefined;
   /** The parser stores options it doesn't recognize here. See above. */
   uninterpretedOption: UninterpretedOption[];
 }
@@ -1395,14 +1533,18 @@ export interface ServiceOptions {
    * cases like the proto compiler. Other uses are discouraged and
    * developers should rely on the protoreflect APIs for their client language.
    */
-  features?: FeatureSet | undefined;
+  features?:
+    | FeatureSet
+    | undefined;
   /**
    * Is this service deprecated?
    * Depending on the target platform, this can emit Deprecated annotations
    * for the service, or it will be completely ignored; in the very least,
    * this is a formalization for deprecating services.
    */
-  deprecated?: boolean | undefined;
+  deprecated?:
+    | boolean
+    | undefined;
   /** The parser stores options it doesn't recognize here. See above. */
   uninterpretedOption: UninterpretedOption[];
 }
@@ -1415,14 +1557,18 @@ export interface MethodOptions {
    * this is a formalization for deprecating methods.
    */
   deprecated?: boolean | undefined;
-  idempotencyLevel?: MethodOptions_IdempotencyLevel | undefined;
+  idempotencyLevel?:
+    | MethodOptions_IdempotencyLevel
+    | undefined;
   /**
    * Any features defined in the specific edition.
    * WARNING: This field should only be used by protobuf plugins or special
    * cases like the proto compiler. Other uses are discouraged and
    * developers should rely on the protoreflect APIs for their client language.
    */
-  features?: FeatureSet | undefined;
+  features?:
+    | FeatureSet
+    | undefined;
   /** The parser stores options it doesn't recognize here. See above. */
   uninterpretedOption: UninterpretedOption[];
 }
@@ -1812,7 +1958,8 @@ export function featureSet_EnforceNamingStyleToJSON(object: FeatureSet_EnforceNa
   }
 }
 
-export interface FeatureSet_VisibilityFeature {}
+export interface FeatureSet_VisibilityFeature {
+}
 
 export enum FeatureSet_VisibilityFeature_DefaultSymbolVisibility {
   DEFAULT_SYMBOL_VISIBILITY_UNKNOWN = 0,
@@ -1877,7 +2024,8 @@ export function featureSet_VisibilityFeature_DefaultSymbolVisibilityToJSON(
   }
 }
 
-export interface FeatureSet_ProtoLimitsFeature {}
+export interface FeatureSet_ProtoLimitsFeature {
+}
 
 export enum FeatureSet_ProtoLimitsFeature_EnforceProtoLimits {
   PROTO_LIMITS_UNKNOWN = 0,
@@ -1944,7 +2092,9 @@ export interface FeatureSetDefaults {
    * The minimum supported edition (inclusive) when this was constructed.
    * Editions before this will not have defaults.
    */
-  minimumEdition?: Edition | undefined;
+  minimumEdition?:
+    | Edition
+    | undefined;
   /**
    * The maximum known edition (inclusive) when this was constructed. Editions
    * after this will not have reliable defaults.
@@ -1959,9 +2109,13 @@ export interface FeatureSetDefaults {
  * be used.  This field must be in strict ascending order by edition.
  */
 export interface FeatureSetDefaults_FeatureSetEditionDefault {
-  edition?: Edition | undefined;
+  edition?:
+    | Edition
+    | undefined;
   /** Defaults of features that can be overridden in this edition. */
-  overridableFeatures?: FeatureSet | undefined;
+  overridableFeatures?:
+    | FeatureSet
+    | undefined;
   /** Defaults of features that can't be overridden in this edition. */
   fixedFeatures?: FeatureSet | undefined;
 }
@@ -2145,12 +2299,16 @@ export interface GeneratedCodeInfo_Annotation {
    */
   path: number[];
   /** Identifies the filesystem path to the original source .proto. */
-  sourceFile?: string | undefined;
+  sourceFile?:
+    | string
+    | undefined;
   /**
    * Identifies the starting offset in bytes in the generated code
    * that relates to the identified object.
    */
-  begin?: number | undefined;
+  begin?:
+    | number
+    | undefined;
   /**
    * Identifies the ending offset in bytes in the generated code that
    * relates to the identified object. The end offset should be one past
@@ -2508,28 +2666,28 @@ export const FileDescriptorProto: MessageFns<FileDescriptorProto> = {
       publicDependency: globalThis.Array.isArray(object?.publicDependency)
         ? object.publicDependency.map((e: any) => globalThis.Number(e))
         : globalThis.Array.isArray(object?.public_dependency)
-          ? object.public_dependency.map((e: any) => globalThis.Number(e))
-          : [],
+        ? object.public_dependency.map((e: any) => globalThis.Number(e))
+        : [],
       weakDependency: globalThis.Array.isArray(object?.weakDependency)
         ? object.weakDependency.map((e: any) => globalThis.Number(e))
         : globalThis.Array.isArray(object?.weak_dependency)
-          ? object.weak_dependency.map((e: any) => globalThis.Number(e))
-          : [],
+        ? object.weak_dependency.map((e: any) => globalThis.Number(e))
+        : [],
       optionDependency: globalThis.Array.isArray(object?.optionDependency)
         ? object.optionDependency.map((e: any) => globalThis.String(e))
         : globalThis.Array.isArray(object?.option_dependency)
-          ? object.option_dependency.map((e: any) => globalThis.String(e))
-          : [],
+        ? object.option_dependency.map((e: any) => globalThis.String(e))
+        : [],
       messageType: globalThis.Array.isArray(object?.messageType)
         ? object.messageType.map((e: any) => DescriptorProto.fromJSON(e))
         : globalThis.Array.isArray(object?.message_type)
-          ? object.message_type.map((e: any) => DescriptorProto.fromJSON(e))
-          : [],
+        ? object.message_type.map((e: any) => DescriptorProto.fromJSON(e))
+        : [],
       enumType: globalThis.Array.isArray(object?.enumType)
         ? object.enumType.map((e: any) => EnumDescriptorProto.fromJSON(e))
         : globalThis.Array.isArray(object?.enum_type)
-          ? object.enum_type.map((e: any) => EnumDescriptorProto.fromJSON(e))
-          : [],
+        ? object.enum_type.map((e: any) => EnumDescriptorProto.fromJSON(e))
+        : [],
       service: globalThis.Array.isArray(object?.service)
         ? object.service.map((e: any) => ServiceDescriptorProto.fromJSON(e))
         : [],
@@ -2540,8 +2698,8 @@ export const FileDescriptorProto: MessageFns<FileDescriptorProto> = {
       sourceCodeInfo: isSet(object.sourceCodeInfo)
         ? SourceCodeInfo.fromJSON(object.sourceCodeInfo)
         : isSet(object.source_code_info)
-          ? SourceCodeInfo.fromJSON(object.source_code_info)
-          : undefined,
+        ? SourceCodeInfo.fromJSON(object.source_code_info)
+        : undefined,
       syntax: isSet(object.syntax) ? globalThis.String(object.syntax) : "",
       edition: isSet(object.edition) ? editionFromJSON(object.edition) : 0,
     };
@@ -2609,12 +2767,12 @@ export const FileDescriptorProto: MessageFns<FileDescriptorProto> = {
     message.enumType = object.enumType?.map((e) => EnumDescriptorProto.fromPartial(e)) || [];
     message.service = object.service?.map((e) => ServiceDescriptorProto.fromPartial(e)) || [];
     message.extension = object.extension?.map((e) => FieldDescriptorProto.fromPartial(e)) || [];
-    message.options =
-      object.options !== undefined && object.options !== null ? FileOptions.fromPartial(object.options) : undefined;
-    message.sourceCodeInfo =
-      object.sourceCodeInfo !== undefined && object.sourceCodeInfo !== null
-        ? SourceCodeInfo.fromPartial(object.sourceCodeInfo)
-        : undefined;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? FileOptions.fromPartial(object.options)
+      : undefined;
+    message.sourceCodeInfo = (object.sourceCodeInfo !== undefined && object.sourceCodeInfo !== null)
+      ? SourceCodeInfo.fromPartial(object.sourceCodeInfo)
+      : undefined;
     message.syntax = object.syntax ?? "";
     message.edition = object.edition ?? 0;
     return message;
@@ -2800,34 +2958,34 @@ export const DescriptorProto: MessageFns<DescriptorProto> = {
       nestedType: globalThis.Array.isArray(object?.nestedType)
         ? object.nestedType.map((e: any) => DescriptorProto.fromJSON(e))
         : globalThis.Array.isArray(object?.nested_type)
-          ? object.nested_type.map((e: any) => DescriptorProto.fromJSON(e))
-          : [],
+        ? object.nested_type.map((e: any) => DescriptorProto.fromJSON(e))
+        : [],
       enumType: globalThis.Array.isArray(object?.enumType)
         ? object.enumType.map((e: any) => EnumDescriptorProto.fromJSON(e))
         : globalThis.Array.isArray(object?.enum_type)
-          ? object.enum_type.map((e: any) => EnumDescriptorProto.fromJSON(e))
-          : [],
+        ? object.enum_type.map((e: any) => EnumDescriptorProto.fromJSON(e))
+        : [],
       extensionRange: globalThis.Array.isArray(object?.extensionRange)
         ? object.extensionRange.map((e: any) => DescriptorProto_ExtensionRange.fromJSON(e))
         : globalThis.Array.isArray(object?.extension_range)
-          ? object.extension_range.map((e: any) => DescriptorProto_ExtensionRange.fromJSON(e))
-          : [],
+        ? object.extension_range.map((e: any) => DescriptorProto_ExtensionRange.fromJSON(e))
+        : [],
       oneofDecl: globalThis.Array.isArray(object?.oneofDecl)
         ? object.oneofDecl.map((e: any) => OneofDescriptorProto.fromJSON(e))
         : globalThis.Array.isArray(object?.oneof_decl)
-          ? object.oneof_decl.map((e: any) => OneofDescriptorProto.fromJSON(e))
-          : [],
+        ? object.oneof_decl.map((e: any) => OneofDescriptorProto.fromJSON(e))
+        : [],
       options: isSet(object.options) ? MessageOptions.fromJSON(object.options) : undefined,
       reservedRange: globalThis.Array.isArray(object?.reservedRange)
         ? object.reservedRange.map((e: any) => DescriptorProto_ReservedRange.fromJSON(e))
         : globalThis.Array.isArray(object?.reserved_range)
-          ? object.reserved_range.map((e: any) => DescriptorProto_ReservedRange.fromJSON(e))
-          : [],
+        ? object.reserved_range.map((e: any) => DescriptorProto_ReservedRange.fromJSON(e))
+        : [],
       reservedName: globalThis.Array.isArray(object?.reservedName)
         ? object.reservedName.map((e: any) => globalThis.String(e))
         : globalThis.Array.isArray(object?.reserved_name)
-          ? object.reserved_name.map((e: any) => globalThis.String(e))
-          : [],
+        ? object.reserved_name.map((e: any) => globalThis.String(e))
+        : [],
       visibility: isSet(object.visibility) ? symbolVisibilityFromJSON(object.visibility) : 0,
     };
   },
@@ -2882,8 +3040,9 @@ export const DescriptorProto: MessageFns<DescriptorProto> = {
     message.enumType = object.enumType?.map((e) => EnumDescriptorProto.fromPartial(e)) || [];
     message.extensionRange = object.extensionRange?.map((e) => DescriptorProto_ExtensionRange.fromPartial(e)) || [];
     message.oneofDecl = object.oneofDecl?.map((e) => OneofDescriptorProto.fromPartial(e)) || [];
-    message.options =
-      object.options !== undefined && object.options !== null ? MessageOptions.fromPartial(object.options) : undefined;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? MessageOptions.fromPartial(object.options)
+      : undefined;
     message.reservedRange = object.reservedRange?.map((e) => DescriptorProto_ReservedRange.fromPartial(e)) || [];
     message.reservedName = object.reservedName?.map((e) => e) || [];
     message.visibility = object.visibility ?? 0;
@@ -2987,10 +3146,9 @@ export const DescriptorProto_ExtensionRange: MessageFns<DescriptorProto_Extensio
     const message = createBaseDescriptorProto_ExtensionRange();
     message.start = object.start ?? 0;
     message.end = object.end ?? 0;
-    message.options =
-      object.options !== undefined && object.options !== null
-        ? ExtensionRangeOptions.fromPartial(object.options)
-        : undefined;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? ExtensionRangeOptions.fromPartial(object.options)
+      : undefined;
     return message;
   },
 };
@@ -3163,8 +3321,8 @@ export const ExtensionRangeOptions: MessageFns<ExtensionRangeOptions> = {
       uninterpretedOption: globalThis.Array.isArray(object?.uninterpretedOption)
         ? object.uninterpretedOption.map((e: any) => UninterpretedOption.fromJSON(e))
         : globalThis.Array.isArray(object?.uninterpreted_option)
-          ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
-          : [],
+        ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
+        : [],
       declaration: globalThis.Array.isArray(object?.declaration)
         ? object.declaration.map((e: any) => ExtensionRangeOptions_Declaration.fromJSON(e))
         : [],
@@ -3199,8 +3357,9 @@ export const ExtensionRangeOptions: MessageFns<ExtensionRangeOptions> = {
     const message = createBaseExtensionRangeOptions();
     message.uninterpretedOption = object.uninterpretedOption?.map((e) => UninterpretedOption.fromPartial(e)) || [];
     message.declaration = object.declaration?.map((e) => ExtensionRangeOptions_Declaration.fromPartial(e)) || [];
-    message.features =
-      object.features !== undefined && object.features !== null ? FeatureSet.fromPartial(object.features) : undefined;
+    message.features = (object.features !== undefined && object.features !== null)
+      ? FeatureSet.fromPartial(object.features)
+      : undefined;
     message.verification = object.verification ?? 1;
     return message;
   },
@@ -3301,8 +3460,8 @@ export const ExtensionRangeOptions_Declaration: MessageFns<ExtensionRangeOptions
       fullName: isSet(object.fullName)
         ? globalThis.String(object.fullName)
         : isSet(object.full_name)
-          ? globalThis.String(object.full_name)
-          : "",
+        ? globalThis.String(object.full_name)
+        : "",
       type: isSet(object.type) ? globalThis.String(object.type) : "",
       reserved: isSet(object.reserved) ? globalThis.Boolean(object.reserved) : false,
       repeated: isSet(object.repeated) ? globalThis.Boolean(object.repeated) : false,
@@ -3519,30 +3678,30 @@ export const FieldDescriptorProto: MessageFns<FieldDescriptorProto> = {
       typeName: isSet(object.typeName)
         ? globalThis.String(object.typeName)
         : isSet(object.type_name)
-          ? globalThis.String(object.type_name)
-          : "",
+        ? globalThis.String(object.type_name)
+        : "",
       extendee: isSet(object.extendee) ? globalThis.String(object.extendee) : "",
       defaultValue: isSet(object.defaultValue)
         ? globalThis.String(object.defaultValue)
         : isSet(object.default_value)
-          ? globalThis.String(object.default_value)
-          : "",
+        ? globalThis.String(object.default_value)
+        : "",
       oneofIndex: isSet(object.oneofIndex)
         ? globalThis.Number(object.oneofIndex)
         : isSet(object.oneof_index)
-          ? globalThis.Number(object.oneof_index)
-          : 0,
+        ? globalThis.Number(object.oneof_index)
+        : 0,
       jsonName: isSet(object.jsonName)
         ? globalThis.String(object.jsonName)
         : isSet(object.json_name)
-          ? globalThis.String(object.json_name)
-          : "",
+        ? globalThis.String(object.json_name)
+        : "",
       options: isSet(object.options) ? FieldOptions.fromJSON(object.options) : undefined,
       proto3Optional: isSet(object.proto3Optional)
         ? globalThis.Boolean(object.proto3Optional)
         : isSet(object.proto3_optional)
-          ? globalThis.Boolean(object.proto3_optional)
-          : false,
+        ? globalThis.Boolean(object.proto3_optional)
+        : false,
     };
   },
 
@@ -3598,8 +3757,9 @@ export const FieldDescriptorProto: MessageFns<FieldDescriptorProto> = {
     message.defaultValue = object.defaultValue ?? "";
     message.oneofIndex = object.oneofIndex ?? 0;
     message.jsonName = object.jsonName ?? "";
-    message.options =
-      object.options !== undefined && object.options !== null ? FieldOptions.fromPartial(object.options) : undefined;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? FieldOptions.fromPartial(object.options)
+      : undefined;
     message.proto3Optional = object.proto3Optional ?? false;
     return message;
   },
@@ -3685,8 +3845,9 @@ export const OneofDescriptorProto: MessageFns<OneofDescriptorProto> = {
   fromPartial(object: DeepPartial<OneofDescriptorProto>): OneofDescriptorProto {
     const message = createBaseOneofDescriptorProto();
     message.name = object.name ?? "";
-    message.options =
-      object.options !== undefined && object.options !== null ? OneofOptions.fromPartial(object.options) : undefined;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? OneofOptions.fromPartial(object.options)
+      : undefined;
     return message;
   },
 };
@@ -3801,13 +3962,13 @@ export const EnumDescriptorProto: MessageFns<EnumDescriptorProto> = {
       reservedRange: globalThis.Array.isArray(object?.reservedRange)
         ? object.reservedRange.map((e: any) => EnumDescriptorProto_EnumReservedRange.fromJSON(e))
         : globalThis.Array.isArray(object?.reserved_range)
-          ? object.reserved_range.map((e: any) => EnumDescriptorProto_EnumReservedRange.fromJSON(e))
-          : [],
+        ? object.reserved_range.map((e: any) => EnumDescriptorProto_EnumReservedRange.fromJSON(e))
+        : [],
       reservedName: globalThis.Array.isArray(object?.reservedName)
         ? object.reservedName.map((e: any) => globalThis.String(e))
         : globalThis.Array.isArray(object?.reserved_name)
-          ? object.reserved_name.map((e: any) => globalThis.String(e))
-          : [],
+        ? object.reserved_name.map((e: any) => globalThis.String(e))
+        : [],
       visibility: isSet(object.visibility) ? symbolVisibilityFromJSON(object.visibility) : 0,
     };
   },
@@ -3842,10 +4003,11 @@ export const EnumDescriptorProto: MessageFns<EnumDescriptorProto> = {
     const message = createBaseEnumDescriptorProto();
     message.name = object.name ?? "";
     message.value = object.value?.map((e) => EnumValueDescriptorProto.fromPartial(e)) || [];
-    message.options =
-      object.options !== undefined && object.options !== null ? EnumOptions.fromPartial(object.options) : undefined;
-    message.reservedRange =
-      object.reservedRange?.map((e) => EnumDescriptorProto_EnumReservedRange.fromPartial(e)) || [];
+    message.options = (object.options !== undefined && object.options !== null)
+      ? EnumOptions.fromPartial(object.options)
+      : undefined;
+    message.reservedRange = object.reservedRange?.map((e) => EnumDescriptorProto_EnumReservedRange.fromPartial(e)) ||
+      [];
     message.reservedName = object.reservedName?.map((e) => e) || [];
     message.visibility = object.visibility ?? 0;
     return message;
@@ -4033,10 +4195,9 @@ export const EnumValueDescriptorProto: MessageFns<EnumValueDescriptorProto> = {
     const message = createBaseEnumValueDescriptorProto();
     message.name = object.name ?? "";
     message.number = object.number ?? 0;
-    message.options =
-      object.options !== undefined && object.options !== null
-        ? EnumValueOptions.fromPartial(object.options)
-        : undefined;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? EnumValueOptions.fromPartial(object.options)
+      : undefined;
     return message;
   },
 };
@@ -4139,8 +4300,9 @@ export const ServiceDescriptorProto: MessageFns<ServiceDescriptorProto> = {
     const message = createBaseServiceDescriptorProto();
     message.name = object.name ?? "";
     message.method = object.method?.map((e) => MethodDescriptorProto.fromPartial(e)) || [];
-    message.options =
-      object.options !== undefined && object.options !== null ? ServiceOptions.fromPartial(object.options) : undefined;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? ServiceOptions.fromPartial(object.options)
+      : undefined;
     return message;
   },
 };
@@ -4258,24 +4420,24 @@ export const MethodDescriptorProto: MessageFns<MethodDescriptorProto> = {
       inputType: isSet(object.inputType)
         ? globalThis.String(object.inputType)
         : isSet(object.input_type)
-          ? globalThis.String(object.input_type)
-          : "",
+        ? globalThis.String(object.input_type)
+        : "",
       outputType: isSet(object.outputType)
         ? globalThis.String(object.outputType)
         : isSet(object.output_type)
-          ? globalThis.String(object.output_type)
-          : "",
+        ? globalThis.String(object.output_type)
+        : "",
       options: isSet(object.options) ? MethodOptions.fromJSON(object.options) : undefined,
       clientStreaming: isSet(object.clientStreaming)
         ? globalThis.Boolean(object.clientStreaming)
         : isSet(object.client_streaming)
-          ? globalThis.Boolean(object.client_streaming)
-          : false,
+        ? globalThis.Boolean(object.client_streaming)
+        : false,
       serverStreaming: isSet(object.serverStreaming)
         ? globalThis.Boolean(object.serverStreaming)
         : isSet(object.server_streaming)
-          ? globalThis.Boolean(object.server_streaming)
-          : false,
+        ? globalThis.Boolean(object.server_streaming)
+        : false,
     };
   },
 
@@ -4310,8 +4472,9 @@ export const MethodDescriptorProto: MessageFns<MethodDescriptorProto> = {
     message.name = object.name ?? "";
     message.inputType = object.inputType ?? "";
     message.outputType = object.outputType ?? "";
-    message.options =
-      object.options !== undefined && object.options !== null ? MethodOptions.fromPartial(object.options) : undefined;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? MethodOptions.fromPartial(object.options)
+      : undefined;
     message.clientStreaming = object.clientStreaming ?? false;
     message.serverStreaming = object.serverStreaming ?? false;
     return message;
@@ -4610,100 +4773,100 @@ export const FileOptions: MessageFns<FileOptions> = {
       javaPackage: isSet(object.javaPackage)
         ? globalThis.String(object.javaPackage)
         : isSet(object.java_package)
-          ? globalThis.String(object.java_package)
-          : "",
+        ? globalThis.String(object.java_package)
+        : "",
       javaOuterClassname: isSet(object.javaOuterClassname)
         ? globalThis.String(object.javaOuterClassname)
         : isSet(object.java_outer_classname)
-          ? globalThis.String(object.java_outer_classname)
-          : "",
+        ? globalThis.String(object.java_outer_classname)
+        : "",
       javaMultipleFiles: isSet(object.javaMultipleFiles)
         ? globalThis.Boolean(object.javaMultipleFiles)
         : isSet(object.java_multiple_files)
-          ? globalThis.Boolean(object.java_multiple_files)
-          : false,
+        ? globalThis.Boolean(object.java_multiple_files)
+        : false,
       javaGenerateEqualsAndHash: isSet(object.javaGenerateEqualsAndHash)
         ? globalThis.Boolean(object.javaGenerateEqualsAndHash)
         : isSet(object.java_generate_equals_and_hash)
-          ? globalThis.Boolean(object.java_generate_equals_and_hash)
-          : false,
+        ? globalThis.Boolean(object.java_generate_equals_and_hash)
+        : false,
       javaStringCheckUtf8: isSet(object.javaStringCheckUtf8)
         ? globalThis.Boolean(object.javaStringCheckUtf8)
         : isSet(object.java_string_check_utf8)
-          ? globalThis.Boolean(object.java_string_check_utf8)
-          : false,
+        ? globalThis.Boolean(object.java_string_check_utf8)
+        : false,
       optimizeFor: isSet(object.optimizeFor)
         ? fileOptions_OptimizeModeFromJSON(object.optimizeFor)
         : isSet(object.optimize_for)
-          ? fileOptions_OptimizeModeFromJSON(object.optimize_for)
-          : 1,
+        ? fileOptions_OptimizeModeFromJSON(object.optimize_for)
+        : 1,
       goPackage: isSet(object.goPackage)
         ? globalThis.String(object.goPackage)
         : isSet(object.go_package)
-          ? globalThis.String(object.go_package)
-          : "",
+        ? globalThis.String(object.go_package)
+        : "",
       ccGenericServices: isSet(object.ccGenericServices)
         ? globalThis.Boolean(object.ccGenericServices)
         : isSet(object.cc_generic_services)
-          ? globalThis.Boolean(object.cc_generic_services)
-          : false,
+        ? globalThis.Boolean(object.cc_generic_services)
+        : false,
       javaGenericServices: isSet(object.javaGenericServices)
         ? globalThis.Boolean(object.javaGenericServices)
         : isSet(object.java_generic_services)
-          ? globalThis.Boolean(object.java_generic_services)
-          : false,
+        ? globalThis.Boolean(object.java_generic_services)
+        : false,
       pyGenericServices: isSet(object.pyGenericServices)
         ? globalThis.Boolean(object.pyGenericServices)
         : isSet(object.py_generic_services)
-          ? globalThis.Boolean(object.py_generic_services)
-          : false,
+        ? globalThis.Boolean(object.py_generic_services)
+        : false,
       deprecated: isSet(object.deprecated) ? globalThis.Boolean(object.deprecated) : false,
       ccEnableArenas: isSet(object.ccEnableArenas)
         ? globalThis.Boolean(object.ccEnableArenas)
         : isSet(object.cc_enable_arenas)
-          ? globalThis.Boolean(object.cc_enable_arenas)
-          : true,
+        ? globalThis.Boolean(object.cc_enable_arenas)
+        : true,
       objcClassPrefix: isSet(object.objcClassPrefix)
         ? globalThis.String(object.objcClassPrefix)
         : isSet(object.objc_class_prefix)
-          ? globalThis.String(object.objc_class_prefix)
-          : "",
+        ? globalThis.String(object.objc_class_prefix)
+        : "",
       csharpNamespace: isSet(object.csharpNamespace)
         ? globalThis.String(object.csharpNamespace)
         : isSet(object.csharp_namespace)
-          ? globalThis.String(object.csharp_namespace)
-          : "",
+        ? globalThis.String(object.csharp_namespace)
+        : "",
       swiftPrefix: isSet(object.swiftPrefix)
         ? globalThis.String(object.swiftPrefix)
         : isSet(object.swift_prefix)
-          ? globalThis.String(object.swift_prefix)
-          : "",
+        ? globalThis.String(object.swift_prefix)
+        : "",
       phpClassPrefix: isSet(object.phpClassPrefix)
         ? globalThis.String(object.phpClassPrefix)
         : isSet(object.php_class_prefix)
-          ? globalThis.String(object.php_class_prefix)
-          : "",
+        ? globalThis.String(object.php_class_prefix)
+        : "",
       phpNamespace: isSet(object.phpNamespace)
         ? globalThis.String(object.phpNamespace)
         : isSet(object.php_namespace)
-          ? globalThis.String(object.php_namespace)
-          : "",
+        ? globalThis.String(object.php_namespace)
+        : "",
       phpMetadataNamespace: isSet(object.phpMetadataNamespace)
         ? globalThis.String(object.phpMetadataNamespace)
         : isSet(object.php_metadata_namespace)
-          ? globalThis.String(object.php_metadata_namespace)
-          : "",
+        ? globalThis.String(object.php_metadata_namespace)
+        : "",
       rubyPackage: isSet(object.rubyPackage)
         ? globalThis.String(object.rubyPackage)
         : isSet(object.ruby_package)
-          ? globalThis.String(object.ruby_package)
-          : "",
+        ? globalThis.String(object.ruby_package)
+        : "",
       features: isSet(object.features) ? FeatureSet.fromJSON(object.features) : undefined,
       uninterpretedOption: globalThis.Array.isArray(object?.uninterpretedOption)
         ? object.uninterpretedOption.map((e: any) => UninterpretedOption.fromJSON(e))
         : globalThis.Array.isArray(object?.uninterpreted_option)
-          ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
-          : [],
+        ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
+        : [],
     };
   },
 
@@ -4799,8 +4962,9 @@ export const FileOptions: MessageFns<FileOptions> = {
     message.phpNamespace = object.phpNamespace ?? "";
     message.phpMetadataNamespace = object.phpMetadataNamespace ?? "";
     message.rubyPackage = object.rubyPackage ?? "";
-    message.features =
-      object.features !== undefined && object.features !== null ? FeatureSet.fromPartial(object.features) : undefined;
+    message.features = (object.features !== undefined && object.features !== null)
+      ? FeatureSet.fromPartial(object.features)
+      : undefined;
     message.uninterpretedOption = object.uninterpretedOption?.map((e) => UninterpretedOption.fromPartial(e)) || [];
     return message;
   },
@@ -4833,8 +4997,7 @@ export const MessageOptions: MessageFns<MessageOptions> = {
       writer.uint32(56).bool(message.mapEntry);
     }
     if (
-      message.deprecatedLegacyJsonFieldConflicts !== undefined &&
-      message.deprecatedLegacyJsonFieldConflicts !== false
+      message.deprecatedLegacyJsonFieldConflicts !== undefined && message.deprecatedLegacyJsonFieldConflicts !== false
     ) {
       writer.uint32(88).bool(message.deprecatedLegacyJsonFieldConflicts);
     }
@@ -4933,30 +5096,30 @@ export const MessageOptions: MessageFns<MessageOptions> = {
       messageSetWireFormat: isSet(object.messageSetWireFormat)
         ? globalThis.Boolean(object.messageSetWireFormat)
         : isSet(object.message_set_wire_format)
-          ? globalThis.Boolean(object.message_set_wire_format)
-          : false,
+        ? globalThis.Boolean(object.message_set_wire_format)
+        : false,
       noStandardDescriptorAccessor: isSet(object.noStandardDescriptorAccessor)
         ? globalThis.Boolean(object.noStandardDescriptorAccessor)
         : isSet(object.no_standard_descriptor_accessor)
-          ? globalThis.Boolean(object.no_standard_descriptor_accessor)
-          : false,
+        ? globalThis.Boolean(object.no_standard_descriptor_accessor)
+        : false,
       deprecated: isSet(object.deprecated) ? globalThis.Boolean(object.deprecated) : false,
       mapEntry: isSet(object.mapEntry)
         ? globalThis.Boolean(object.mapEntry)
         : isSet(object.map_entry)
-          ? globalThis.Boolean(object.map_entry)
-          : false,
+        ? globalThis.Boolean(object.map_entry)
+        : false,
       deprecatedLegacyJsonFieldConflicts: isSet(object.deprecatedLegacyJsonFieldConflicts)
         ? globalThis.Boolean(object.deprecatedLegacyJsonFieldConflicts)
         : isSet(object.deprecated_legacy_json_field_conflicts)
-          ? globalThis.Boolean(object.deprecated_legacy_json_field_conflicts)
-          : false,
+        ? globalThis.Boolean(object.deprecated_legacy_json_field_conflicts)
+        : false,
       features: isSet(object.features) ? FeatureSet.fromJSON(object.features) : undefined,
       uninterpretedOption: globalThis.Array.isArray(object?.uninterpretedOption)
         ? object.uninterpretedOption.map((e: any) => UninterpretedOption.fromJSON(e))
         : globalThis.Array.isArray(object?.uninterpreted_option)
-          ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
-          : [],
+        ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
+        : [],
     };
   },
 
@@ -4975,8 +5138,7 @@ export const MessageOptions: MessageFns<MessageOptions> = {
       obj.mapEntry = message.mapEntry;
     }
     if (
-      message.deprecatedLegacyJsonFieldConflicts !== undefined &&
-      message.deprecatedLegacyJsonFieldConflicts !== false
+      message.deprecatedLegacyJsonFieldConflicts !== undefined && message.deprecatedLegacyJsonFieldConflicts !== false
     ) {
       obj.deprecatedLegacyJsonFieldConflicts = message.deprecatedLegacyJsonFieldConflicts;
     }
@@ -4999,8 +5161,9 @@ export const MessageOptions: MessageFns<MessageOptions> = {
     message.deprecated = object.deprecated ?? false;
     message.mapEntry = object.mapEntry ?? false;
     message.deprecatedLegacyJsonFieldConflicts = object.deprecatedLegacyJsonFieldConflicts ?? false;
-    message.features =
-      object.features !== undefined && object.features !== null ? FeatureSet.fromPartial(object.features) : undefined;
+    message.features = (object.features !== undefined && object.features !== null)
+      ? FeatureSet.fromPartial(object.features)
+      : undefined;
     message.uninterpretedOption = object.uninterpretedOption?.map((e) => UninterpretedOption.fromPartial(e)) || [];
     return message;
   },
@@ -5228,15 +5391,15 @@ export const FieldOptions: MessageFns<FieldOptions> = {
       unverifiedLazy: isSet(object.unverifiedLazy)
         ? globalThis.Boolean(object.unverifiedLazy)
         : isSet(object.unverified_lazy)
-          ? globalThis.Boolean(object.unverified_lazy)
-          : false,
+        ? globalThis.Boolean(object.unverified_lazy)
+        : false,
       deprecated: isSet(object.deprecated) ? globalThis.Boolean(object.deprecated) : false,
       weak: isSet(object.weak) ? globalThis.Boolean(object.weak) : false,
       debugRedact: isSet(object.debugRedact)
         ? globalThis.Boolean(object.debugRedact)
         : isSet(object.debug_redact)
-          ? globalThis.Boolean(object.debug_redact)
-          : false,
+        ? globalThis.Boolean(object.debug_redact)
+        : false,
       retention: isSet(object.retention) ? fieldOptions_OptionRetentionFromJSON(object.retention) : 0,
       targets: globalThis.Array.isArray(object?.targets)
         ? object.targets.map((e: any) => fieldOptions_OptionTargetTypeFromJSON(e))
@@ -5244,19 +5407,19 @@ export const FieldOptions: MessageFns<FieldOptions> = {
       editionDefaults: globalThis.Array.isArray(object?.editionDefaults)
         ? object.editionDefaults.map((e: any) => FieldOptions_EditionDefault.fromJSON(e))
         : globalThis.Array.isArray(object?.edition_defaults)
-          ? object.edition_defaults.map((e: any) => FieldOptions_EditionDefault.fromJSON(e))
-          : [],
+        ? object.edition_defaults.map((e: any) => FieldOptions_EditionDefault.fromJSON(e))
+        : [],
       features: isSet(object.features) ? FeatureSet.fromJSON(object.features) : undefined,
       featureSupport: isSet(object.featureSupport)
         ? FieldOptions_FeatureSupport.fromJSON(object.featureSupport)
         : isSet(object.feature_support)
-          ? FieldOptions_FeatureSupport.fromJSON(object.feature_support)
-          : undefined,
+        ? FieldOptions_FeatureSupport.fromJSON(object.feature_support)
+        : undefined,
       uninterpretedOption: globalThis.Array.isArray(object?.uninterpretedOption)
         ? object.uninterpretedOption.map((e: any) => UninterpretedOption.fromJSON(e))
         : globalThis.Array.isArray(object?.uninterpreted_option)
-          ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
-          : [],
+        ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
+        : [],
     };
   },
 
@@ -5323,12 +5486,12 @@ export const FieldOptions: MessageFns<FieldOptions> = {
     message.retention = object.retention ?? 0;
     message.targets = object.targets?.map((e) => e) || [];
     message.editionDefaults = object.editionDefaults?.map((e) => FieldOptions_EditionDefault.fromPartial(e)) || [];
-    message.features =
-      object.features !== undefined && object.features !== null ? FeatureSet.fromPartial(object.features) : undefined;
-    message.featureSupport =
-      object.featureSupport !== undefined && object.featureSupport !== null
-        ? FieldOptions_FeatureSupport.fromPartial(object.featureSupport)
-        : undefined;
+    message.features = (object.features !== undefined && object.features !== null)
+      ? FeatureSet.fromPartial(object.features)
+      : undefined;
+    message.featureSupport = (object.featureSupport !== undefined && object.featureSupport !== null)
+      ? FieldOptions_FeatureSupport.fromPartial(object.featureSupport)
+      : undefined;
     message.uninterpretedOption = object.uninterpretedOption?.map((e) => UninterpretedOption.fromPartial(e)) || [];
     return message;
   },
@@ -5513,28 +5676,28 @@ export const FieldOptions_FeatureSupport: MessageFns<FieldOptions_FeatureSupport
       editionIntroduced: isSet(object.editionIntroduced)
         ? editionFromJSON(object.editionIntroduced)
         : isSet(object.edition_introduced)
-          ? editionFromJSON(object.edition_introduced)
-          : 0,
+        ? editionFromJSON(object.edition_introduced)
+        : 0,
       editionDeprecated: isSet(object.editionDeprecated)
         ? editionFromJSON(object.editionDeprecated)
         : isSet(object.edition_deprecated)
-          ? editionFromJSON(object.edition_deprecated)
-          : 0,
+        ? editionFromJSON(object.edition_deprecated)
+        : 0,
       deprecationWarning: isSet(object.deprecationWarning)
         ? globalThis.String(object.deprecationWarning)
         : isSet(object.deprecation_warning)
-          ? globalThis.String(object.deprecation_warning)
-          : "",
+        ? globalThis.String(object.deprecation_warning)
+        : "",
       editionRemoved: isSet(object.editionRemoved)
         ? editionFromJSON(object.editionRemoved)
         : isSet(object.edition_removed)
-          ? editionFromJSON(object.edition_removed)
-          : 0,
+        ? editionFromJSON(object.edition_removed)
+        : 0,
       removalError: isSet(object.removalError)
         ? globalThis.String(object.removalError)
         : isSet(object.removal_error)
-          ? globalThis.String(object.removal_error)
-          : "",
+        ? globalThis.String(object.removal_error)
+        : "",
     };
   },
 
@@ -5634,8 +5797,8 @@ export const OneofOptions: MessageFns<OneofOptions> = {
       uninterpretedOption: globalThis.Array.isArray(object?.uninterpretedOption)
         ? object.uninterpretedOption.map((e: any) => UninterpretedOption.fromJSON(e))
         : globalThis.Array.isArray(object?.uninterpreted_option)
-          ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
-          : [],
+        ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
+        : [],
     };
   },
 
@@ -5655,8 +5818,9 @@ export const OneofOptions: MessageFns<OneofOptions> = {
   },
   fromPartial(object: DeepPartial<OneofOptions>): OneofOptions {
     const message = createBaseOneofOptions();
-    message.features =
-      object.features !== undefined && object.features !== null ? FeatureSet.fromPartial(object.features) : undefined;
+    message.features = (object.features !== undefined && object.features !== null)
+      ? FeatureSet.fromPartial(object.features)
+      : undefined;
     message.uninterpretedOption = object.uninterpretedOption?.map((e) => UninterpretedOption.fromPartial(e)) || [];
     return message;
   },
@@ -5681,8 +5845,7 @@ export const EnumOptions: MessageFns<EnumOptions> = {
       writer.uint32(24).bool(message.deprecated);
     }
     if (
-      message.deprecatedLegacyJsonFieldConflicts !== undefined &&
-      message.deprecatedLegacyJsonFieldConflicts !== false
+      message.deprecatedLegacyJsonFieldConflicts !== undefined && message.deprecatedLegacyJsonFieldConflicts !== false
     ) {
       writer.uint32(48).bool(message.deprecatedLegacyJsonFieldConflicts);
     }
@@ -5765,20 +5928,20 @@ export const EnumOptions: MessageFns<EnumOptions> = {
       allowAlias: isSet(object.allowAlias)
         ? globalThis.Boolean(object.allowAlias)
         : isSet(object.allow_alias)
-          ? globalThis.Boolean(object.allow_alias)
-          : false,
+        ? globalThis.Boolean(object.allow_alias)
+        : false,
       deprecated: isSet(object.deprecated) ? globalThis.Boolean(object.deprecated) : false,
       deprecatedLegacyJsonFieldConflicts: isSet(object.deprecatedLegacyJsonFieldConflicts)
         ? globalThis.Boolean(object.deprecatedLegacyJsonFieldConflicts)
         : isSet(object.deprecated_legacy_json_field_conflicts)
-          ? globalThis.Boolean(object.deprecated_legacy_json_field_conflicts)
-          : false,
+        ? globalThis.Boolean(object.deprecated_legacy_json_field_conflicts)
+        : false,
       features: isSet(object.features) ? FeatureSet.fromJSON(object.features) : undefined,
       uninterpretedOption: globalThis.Array.isArray(object?.uninterpretedOption)
         ? object.uninterpretedOption.map((e: any) => UninterpretedOption.fromJSON(e))
         : globalThis.Array.isArray(object?.uninterpreted_option)
-          ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
-          : [],
+        ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
+        : [],
     };
   },
 
@@ -5791,8 +5954,7 @@ export const EnumOptions: MessageFns<EnumOptions> = {
       obj.deprecated = message.deprecated;
     }
     if (
-      message.deprecatedLegacyJsonFieldConflicts !== undefined &&
-      message.deprecatedLegacyJsonFieldConflicts !== false
+      message.deprecatedLegacyJsonFieldConflicts !== undefined && message.deprecatedLegacyJsonFieldConflicts !== false
     ) {
       obj.deprecatedLegacyJsonFieldConflicts = message.deprecatedLegacyJsonFieldConflicts;
     }
@@ -5813,8 +5975,9 @@ export const EnumOptions: MessageFns<EnumOptions> = {
     message.allowAlias = object.allowAlias ?? false;
     message.deprecated = object.deprecated ?? false;
     message.deprecatedLegacyJsonFieldConflicts = object.deprecatedLegacyJsonFieldConflicts ?? false;
-    message.features =
-      object.features !== undefined && object.features !== null ? FeatureSet.fromPartial(object.features) : undefined;
+    message.features = (object.features !== undefined && object.features !== null)
+      ? FeatureSet.fromPartial(object.features)
+      : undefined;
     message.uninterpretedOption = object.uninterpretedOption?.map((e) => UninterpretedOption.fromPartial(e)) || [];
     return message;
   },
@@ -5922,18 +6085,18 @@ export const EnumValueOptions: MessageFns<EnumValueOptions> = {
       debugRedact: isSet(object.debugRedact)
         ? globalThis.Boolean(object.debugRedact)
         : isSet(object.debug_redact)
-          ? globalThis.Boolean(object.debug_redact)
-          : false,
+        ? globalThis.Boolean(object.debug_redact)
+        : false,
       featureSupport: isSet(object.featureSupport)
         ? FieldOptions_FeatureSupport.fromJSON(object.featureSupport)
         : isSet(object.feature_support)
-          ? FieldOptions_FeatureSupport.fromJSON(object.feature_support)
-          : undefined,
+        ? FieldOptions_FeatureSupport.fromJSON(object.feature_support)
+        : undefined,
       uninterpretedOption: globalThis.Array.isArray(object?.uninterpretedOption)
         ? object.uninterpretedOption.map((e: any) => UninterpretedOption.fromJSON(e))
         : globalThis.Array.isArray(object?.uninterpreted_option)
-          ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
-          : [],
+        ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
+        : [],
     };
   },
 
@@ -5963,13 +6126,13 @@ export const EnumValueOptions: MessageFns<EnumValueOptions> = {
   fromPartial(object: DeepPartial<EnumValueOptions>): EnumValueOptions {
     const message = createBaseEnumValueOptions();
     message.deprecated = object.deprecated ?? false;
-    message.features =
-      object.features !== undefined && object.features !== null ? FeatureSet.fromPartial(object.features) : undefined;
+    message.features = (object.features !== undefined && object.features !== null)
+      ? FeatureSet.fromPartial(object.features)
+      : undefined;
     message.debugRedact = object.debugRedact ?? false;
-    message.featureSupport =
-      object.featureSupport !== undefined && object.featureSupport !== null
-        ? FieldOptions_FeatureSupport.fromPartial(object.featureSupport)
-        : undefined;
+    message.featureSupport = (object.featureSupport !== undefined && object.featureSupport !== null)
+      ? FieldOptions_FeatureSupport.fromPartial(object.featureSupport)
+      : undefined;
     message.uninterpretedOption = object.uninterpretedOption?.map((e) => UninterpretedOption.fromPartial(e)) || [];
     return message;
   },
@@ -6049,8 +6212,8 @@ export const ServiceOptions: MessageFns<ServiceOptions> = {
       uninterpretedOption: globalThis.Array.isArray(object?.uninterpretedOption)
         ? object.uninterpretedOption.map((e: any) => UninterpretedOption.fromJSON(e))
         : globalThis.Array.isArray(object?.uninterpreted_option)
-          ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
-          : [],
+        ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
+        : [],
     };
   },
 
@@ -6073,8 +6236,9 @@ export const ServiceOptions: MessageFns<ServiceOptions> = {
   },
   fromPartial(object: DeepPartial<ServiceOptions>): ServiceOptions {
     const message = createBaseServiceOptions();
-    message.features =
-      object.features !== undefined && object.features !== null ? FeatureSet.fromPartial(object.features) : undefined;
+    message.features = (object.features !== undefined && object.features !== null)
+      ? FeatureSet.fromPartial(object.features)
+      : undefined;
     message.deprecated = object.deprecated ?? false;
     message.uninterpretedOption = object.uninterpretedOption?.map((e) => UninterpretedOption.fromPartial(e)) || [];
     return message;
@@ -6165,14 +6329,14 @@ export const MethodOptions: MessageFns<MethodOptions> = {
       idempotencyLevel: isSet(object.idempotencyLevel)
         ? methodOptions_IdempotencyLevelFromJSON(object.idempotencyLevel)
         : isSet(object.idempotency_level)
-          ? methodOptions_IdempotencyLevelFromJSON(object.idempotency_level)
-          : 0,
+        ? methodOptions_IdempotencyLevelFromJSON(object.idempotency_level)
+        : 0,
       features: isSet(object.features) ? FeatureSet.fromJSON(object.features) : undefined,
       uninterpretedOption: globalThis.Array.isArray(object?.uninterpretedOption)
         ? object.uninterpretedOption.map((e: any) => UninterpretedOption.fromJSON(e))
         : globalThis.Array.isArray(object?.uninterpreted_option)
-          ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
-          : [],
+        ? object.uninterpreted_option.map((e: any) => UninterpretedOption.fromJSON(e))
+        : [],
     };
   },
 
@@ -6200,8 +6364,9 @@ export const MethodOptions: MessageFns<MethodOptions> = {
     const message = createBaseMethodOptions();
     message.deprecated = object.deprecated ?? false;
     message.idempotencyLevel = object.idempotencyLevel ?? 0;
-    message.features =
-      object.features !== undefined && object.features !== null ? FeatureSet.fromPartial(object.features) : undefined;
+    message.features = (object.features !== undefined && object.features !== null)
+      ? FeatureSet.fromPartial(object.features)
+      : undefined;
     message.uninterpretedOption = object.uninterpretedOption?.map((e) => UninterpretedOption.fromPartial(e)) || [];
     return message;
   },
@@ -6340,33 +6505,33 @@ export const UninterpretedOption: MessageFns<UninterpretedOption> = {
       identifierValue: isSet(object.identifierValue)
         ? globalThis.String(object.identifierValue)
         : isSet(object.identifier_value)
-          ? globalThis.String(object.identifier_value)
-          : "",
+        ? globalThis.String(object.identifier_value)
+        : "",
       positiveIntValue: isSet(object.positiveIntValue)
         ? BigInt(object.positiveIntValue)
         : isSet(object.positive_int_value)
-          ? BigInt(object.positive_int_value)
-          : 0n,
+        ? BigInt(object.positive_int_value)
+        : 0n,
       negativeIntValue: isSet(object.negativeIntValue)
         ? BigInt(object.negativeIntValue)
         : isSet(object.negative_int_value)
-          ? BigInt(object.negative_int_value)
-          : 0n,
+        ? BigInt(object.negative_int_value)
+        : 0n,
       doubleValue: isSet(object.doubleValue)
         ? globalThis.Number(object.doubleValue)
         : isSet(object.double_value)
-          ? globalThis.Number(object.double_value)
-          : 0,
+        ? globalThis.Number(object.double_value)
+        : 0,
       stringValue: isSet(object.stringValue)
         ? bytesFromBase64(object.stringValue)
         : isSet(object.string_value)
-          ? bytesFromBase64(object.string_value)
-          : new Uint8Array(0),
+        ? bytesFromBase64(object.string_value)
+        : new Uint8Array(0),
       aggregateValue: isSet(object.aggregateValue)
         ? globalThis.String(object.aggregateValue)
         : isSet(object.aggregate_value)
-          ? globalThis.String(object.aggregate_value)
-          : "",
+        ? globalThis.String(object.aggregate_value)
+        : "",
     };
   },
 
@@ -6403,10 +6568,12 @@ export const UninterpretedOption: MessageFns<UninterpretedOption> = {
     const message = createBaseUninterpretedOption();
     message.name = object.name?.map((e) => UninterpretedOption_NamePart.fromPartial(e)) || [];
     message.identifierValue = object.identifierValue ?? "";
-    message.positiveIntValue =
-      object.positiveIntValue !== undefined && object.positiveIntValue !== null ? BigInt(object.positiveIntValue) : 0n;
-    message.negativeIntValue =
-      object.negativeIntValue !== undefined && object.negativeIntValue !== null ? BigInt(object.negativeIntValue) : 0n;
+    message.positiveIntValue = (object.positiveIntValue !== undefined && object.positiveIntValue !== null)
+      ? BigInt(object.positiveIntValue)
+      : 0n;
+    message.negativeIntValue = (object.negativeIntValue !== undefined && object.negativeIntValue !== null)
+      ? BigInt(object.negativeIntValue)
+      : 0n;
     message.doubleValue = object.doubleValue ?? 0;
     message.stringValue = object.stringValue ?? new Uint8Array(0);
     message.aggregateValue = object.aggregateValue ?? "";
@@ -6475,13 +6642,13 @@ export const UninterpretedOption_NamePart: MessageFns<UninterpretedOption_NamePa
       namePart: isSet(object.namePart)
         ? globalThis.String(object.namePart)
         : isSet(object.name_part)
-          ? globalThis.String(object.name_part)
-          : "",
+        ? globalThis.String(object.name_part)
+        : "",
       isExtension: isSet(object.isExtension)
         ? globalThis.Boolean(object.isExtension)
         : isSet(object.is_extension)
-          ? globalThis.Boolean(object.is_extension)
-          : false,
+        ? globalThis.Boolean(object.is_extension)
+        : false,
     };
   },
 
@@ -6655,48 +6822,48 @@ export const FeatureSet: MessageFns<FeatureSet> = {
       fieldPresence: isSet(object.fieldPresence)
         ? featureSet_FieldPresenceFromJSON(object.fieldPresence)
         : isSet(object.field_presence)
-          ? featureSet_FieldPresenceFromJSON(object.field_presence)
-          : 0,
+        ? featureSet_FieldPresenceFromJSON(object.field_presence)
+        : 0,
       enumType: isSet(object.enumType)
         ? featureSet_EnumTypeFromJSON(object.enumType)
         : isSet(object.enum_type)
-          ? featureSet_EnumTypeFromJSON(object.enum_type)
-          : 0,
+        ? featureSet_EnumTypeFromJSON(object.enum_type)
+        : 0,
       repeatedFieldEncoding: isSet(object.repeatedFieldEncoding)
         ? featureSet_RepeatedFieldEncodingFromJSON(object.repeatedFieldEncoding)
         : isSet(object.repeated_field_encoding)
-          ? featureSet_RepeatedFieldEncodingFromJSON(object.repeated_field_encoding)
-          : 0,
+        ? featureSet_RepeatedFieldEncodingFromJSON(object.repeated_field_encoding)
+        : 0,
       utf8Validation: isSet(object.utf8Validation)
         ? featureSet_Utf8ValidationFromJSON(object.utf8Validation)
         : isSet(object.utf8_validation)
-          ? featureSet_Utf8ValidationFromJSON(object.utf8_validation)
-          : 0,
+        ? featureSet_Utf8ValidationFromJSON(object.utf8_validation)
+        : 0,
       messageEncoding: isSet(object.messageEncoding)
         ? featureSet_MessageEncodingFromJSON(object.messageEncoding)
         : isSet(object.message_encoding)
-          ? featureSet_MessageEncodingFromJSON(object.message_encoding)
-          : 0,
+        ? featureSet_MessageEncodingFromJSON(object.message_encoding)
+        : 0,
       jsonFormat: isSet(object.jsonFormat)
         ? featureSet_JsonFormatFromJSON(object.jsonFormat)
         : isSet(object.json_format)
-          ? featureSet_JsonFormatFromJSON(object.json_format)
-          : 0,
+        ? featureSet_JsonFormatFromJSON(object.json_format)
+        : 0,
       enforceNamingStyle: isSet(object.enforceNamingStyle)
         ? featureSet_EnforceNamingStyleFromJSON(object.enforceNamingStyle)
         : isSet(object.enforce_naming_style)
-          ? featureSet_EnforceNamingStyleFromJSON(object.enforce_naming_style)
-          : 0,
+        ? featureSet_EnforceNamingStyleFromJSON(object.enforce_naming_style)
+        : 0,
       defaultSymbolVisibility: isSet(object.defaultSymbolVisibility)
         ? featureSet_VisibilityFeature_DefaultSymbolVisibilityFromJSON(object.defaultSymbolVisibility)
         : isSet(object.default_symbol_visibility)
-          ? featureSet_VisibilityFeature_DefaultSymbolVisibilityFromJSON(object.default_symbol_visibility)
-          : 0,
+        ? featureSet_VisibilityFeature_DefaultSymbolVisibilityFromJSON(object.default_symbol_visibility)
+        : 0,
       enforceProtoLimits: isSet(object.enforceProtoLimits)
         ? featureSet_ProtoLimitsFeature_EnforceProtoLimitsFromJSON(object.enforceProtoLimits)
         : isSet(object.enforce_proto_limits)
-          ? featureSet_ProtoLimitsFeature_EnforceProtoLimitsFromJSON(object.enforce_proto_limits)
-          : 0,
+        ? featureSet_ProtoLimitsFeature_EnforceProtoLimitsFromJSON(object.enforce_proto_limits)
+        : 0,
     };
   },
 
@@ -6931,13 +7098,13 @@ export const FeatureSetDefaults: MessageFns<FeatureSetDefaults> = {
       minimumEdition: isSet(object.minimumEdition)
         ? editionFromJSON(object.minimumEdition)
         : isSet(object.minimum_edition)
-          ? editionFromJSON(object.minimum_edition)
-          : 0,
+        ? editionFromJSON(object.minimum_edition)
+        : 0,
       maximumEdition: isSet(object.maximumEdition)
         ? editionFromJSON(object.maximumEdition)
         : isSet(object.maximum_edition)
-          ? editionFromJSON(object.maximum_edition)
-          : 0,
+        ? editionFromJSON(object.maximum_edition)
+        : 0,
     };
   },
 
@@ -7043,13 +7210,13 @@ export const FeatureSetDefaults_FeatureSetEditionDefault: MessageFns<FeatureSetD
       overridableFeatures: isSet(object.overridableFeatures)
         ? FeatureSet.fromJSON(object.overridableFeatures)
         : isSet(object.overridable_features)
-          ? FeatureSet.fromJSON(object.overridable_features)
-          : undefined,
+        ? FeatureSet.fromJSON(object.overridable_features)
+        : undefined,
       fixedFeatures: isSet(object.fixedFeatures)
         ? FeatureSet.fromJSON(object.fixedFeatures)
         : isSet(object.fixed_features)
-          ? FeatureSet.fromJSON(object.fixed_features)
-          : undefined,
+        ? FeatureSet.fromJSON(object.fixed_features)
+        : undefined,
     };
   },
 
@@ -7075,14 +7242,12 @@ export const FeatureSetDefaults_FeatureSetEditionDefault: MessageFns<FeatureSetD
   ): FeatureSetDefaults_FeatureSetEditionDefault {
     const message = createBaseFeatureSetDefaults_FeatureSetEditionDefault();
     message.edition = object.edition ?? 0;
-    message.overridableFeatures =
-      object.overridableFeatures !== undefined && object.overridableFeatures !== null
-        ? FeatureSet.fromPartial(object.overridableFeatures)
-        : undefined;
-    message.fixedFeatures =
-      object.fixedFeatures !== undefined && object.fixedFeatures !== null
-        ? FeatureSet.fromPartial(object.fixedFeatures)
-        : undefined;
+    message.overridableFeatures = (object.overridableFeatures !== undefined && object.overridableFeatures !== null)
+      ? FeatureSet.fromPartial(object.overridableFeatures)
+      : undefined;
+    message.fixedFeatures = (object.fixedFeatures !== undefined && object.fixedFeatures !== null)
+      ? FeatureSet.fromPartial(object.fixedFeatures)
+      : undefined;
     return message;
   },
 };
@@ -7282,18 +7447,18 @@ export const SourceCodeInfo_Location: MessageFns<SourceCodeInfo_Location> = {
       leadingComments: isSet(object.leadingComments)
         ? globalThis.String(object.leadingComments)
         : isSet(object.leading_comments)
-          ? globalThis.String(object.leading_comments)
-          : "",
+        ? globalThis.String(object.leading_comments)
+        : "",
       trailingComments: isSet(object.trailingComments)
         ? globalThis.String(object.trailingComments)
         : isSet(object.trailing_comments)
-          ? globalThis.String(object.trailing_comments)
-          : "",
+        ? globalThis.String(object.trailing_comments)
+        : "",
       leadingDetachedComments: globalThis.Array.isArray(object?.leadingDetachedComments)
         ? object.leadingDetachedComments.map((e: any) => globalThis.String(e))
         : globalThis.Array.isArray(object?.leading_detached_comments)
-          ? object.leading_detached_comments.map((e: any) => globalThis.String(e))
-          : [],
+        ? object.leading_detached_comments.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -7511,8 +7676,8 @@ export const GeneratedCodeInfo_Annotation: MessageFns<GeneratedCodeInfo_Annotati
       sourceFile: isSet(object.sourceFile)
         ? globalThis.String(object.sourceFile)
         : isSet(object.source_file)
-          ? globalThis.String(object.source_file)
-          : "",
+        ? globalThis.String(object.source_file)
+        : "",
       begin: isSet(object.begin) ? globalThis.Number(object.begin) : 0,
       end: isSet(object.end) ? globalThis.Number(object.end) : 0,
       semantic: isSet(object.semantic) ? generatedCodeInfo_Annotation_SemanticFromJSON(object.semantic) : 0,
@@ -7584,19 +7749,12 @@ function floatToJson(value: number | null | undefined): number | string | null |
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

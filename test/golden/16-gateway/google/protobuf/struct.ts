@@ -82,23 +82,28 @@ export interface Value {
   /** The kind of value. */
   kind:
     | //
-      /** Represents a JSON `null`. */
-      { $case: "nullValue"; value: NullValue } //
-      /**
-       * Represents a JSON number. Must not be `NaN`, `Infinity` or
-       * `-Infinity`, since those are not supported in JSON. This also cannot
-       * represent large Int64 values, since JSON format generally does not
-       * support them in its number type.
-       */
-    | { $case: "numberValue"; value: number } //
+    /** Represents a JSON `null`. */
+    { $case: "nullValue"; value: NullValue }
+    | //
+    /**
+     * Represents a JSON number. Must not be `NaN`, `Infinity` or
+     * `-Infinity`, since those are not supported in JSON. This also cannot
+     * represent large Int64 values, since JSON format generally does not
+     * support them in its number type.
+     */
+    { $case: "numberValue"; value: number }
+    | //
     /** Represents a JSON string. */
-    | { $case: "stringValue"; value: string } //
+    { $case: "stringValue"; value: string }
+    | //
     /** Represents a JSON boolean (`true` or `false` literal in JSON). */
-    | { $case: "boolValue"; value: boolean } //
+    { $case: "boolValue"; value: boolean }
+    | //
     /** Represents a JSON object. */
-    | { $case: "structValue"; value: { [key: string]: any } | undefined } //
+    { $case: "structValue"; value: { [key: string]: any } | undefined }
+    | //
     /** Represents a JSON array. */
-    | { $case: "listValue"; value: Array<any> | undefined }
+    { $case: "listValue"; value: Array<any> | undefined }
     | undefined;
 }
 
@@ -162,17 +167,17 @@ export const Struct: MessageFns<Struct> & StructWrapperFns = {
     return {
       fields: isObject(object.fields)
         ? (globalThis.Object.entries(object.fields) as [string, any][]).reduce(
-            (acc: { [key: string]: any | undefined }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: value as any | undefined,
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: any | undefined }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: value as any | undefined,
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
     };
   },
@@ -422,28 +427,28 @@ export const Value: MessageFns<Value> & AnyValueWrapperFns = {
       kind: isSet(object.nullValue)
         ? { $case: "nullValue", value: nullValueFromJSON(object.nullValue) }
         : isSet(object.null_value)
-          ? { $case: "nullValue", value: nullValueFromJSON(object.null_value) }
-          : isSet(object.numberValue)
-            ? { $case: "numberValue", value: globalThis.Number(object.numberValue) }
-            : isSet(object.number_value)
-              ? { $case: "numberValue", value: globalThis.Number(object.number_value) }
-              : isSet(object.stringValue)
-                ? { $case: "stringValue", value: globalThis.String(object.stringValue) }
-                : isSet(object.string_value)
-                  ? { $case: "stringValue", value: globalThis.String(object.string_value) }
-                  : isSet(object.boolValue)
-                    ? { $case: "boolValue", value: globalThis.Boolean(object.boolValue) }
-                    : isSet(object.bool_value)
-                      ? { $case: "boolValue", value: globalThis.Boolean(object.bool_value) }
-                      : isSet(object.structValue)
-                        ? { $case: "structValue", value: object.structValue }
-                        : isSet(object.struct_value)
-                          ? { $case: "structValue", value: object.struct_value }
-                          : isSet(object.listValue)
-                            ? { $case: "listValue", value: [...object.listValue] }
-                            : isSet(object.list_value)
-                              ? { $case: "listValue", value: [...object.list_value] }
-                              : undefined,
+        ? { $case: "nullValue", value: nullValueFromJSON(object.null_value) }
+        : isSet(object.numberValue)
+        ? { $case: "numberValue", value: globalThis.Number(object.numberValue) }
+        : isSet(object.number_value)
+        ? { $case: "numberValue", value: globalThis.Number(object.number_value) }
+        : isSet(object.stringValue)
+        ? { $case: "stringValue", value: globalThis.String(object.stringValue) }
+        : isSet(object.string_value)
+        ? { $case: "stringValue", value: globalThis.String(object.string_value) }
+        : isSet(object.boolValue)
+        ? { $case: "boolValue", value: globalThis.Boolean(object.boolValue) }
+        : isSet(object.bool_value)
+        ? { $case: "boolValue", value: globalThis.Boolean(object.bool_value) }
+        : isSet(object.structValue)
+        ? { $case: "structValue", value: object.structValue }
+        : isSet(object.struct_value)
+        ? { $case: "structValue", value: object.struct_value }
+        : isSet(object.listValue)
+        ? { $case: "listValue", value: [...object.listValue] }
+        : isSet(object.list_value)
+        ? { $case: "listValue", value: [...object.list_value] }
+        : undefined,
     };
   },
 
@@ -532,7 +537,7 @@ export const Value: MessageFns<Value> & AnyValueWrapperFns = {
   },
 
   unwrap(message: Value): string | number | boolean | Object | null | Array<any> | undefined {
-    return message.kind?.$case === "nullValue" ? null : message.kind?.value;
+    return (message.kind?.$case === "nullValue") ? null : message.kind?.value;
   },
 };
 
@@ -623,19 +628,12 @@ function floatToJson(value: number | null | undefined): number | string | null |
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isObject(value: any): boolean {
   return typeof value === "object" && value !== null;

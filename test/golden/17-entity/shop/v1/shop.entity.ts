@@ -193,16 +193,15 @@ export function orderLineFromRow(row: OrderLineRow): OrderLine {
     batch: row.batch,
     externalRef: String(row.external_ref),
     override: row.override ?? undefined,
-    payment:
-      row.card !== null
-        ? { $case: "card", value: row.card }
-        : row.credits !== null
-          ? { $case: "credits", value: row.credits }
-          : row.invoice_to !== null
-            ? { $case: "invoiceTo", value: Customer_Address.fromJSON(row.invoice_to) }
-            : row.paid_at !== null
-              ? { $case: "paidAt", value: row.paid_at }
-              : undefined,
+    payment: row.card !== null
+      ? { $case: "card", value: row.card }
+      : row.credits !== null
+      ? { $case: "credits", value: row.credits }
+      : row.invoice_to !== null
+      ? { $case: "invoiceTo", value: Customer_Address.fromJSON(row.invoice_to) }
+      : row.paid_at !== null
+      ? { $case: "paidAt", value: row.paid_at }
+      : undefined,
   };
 }
 

@@ -364,16 +364,16 @@ export const Customer: MessageFns<Customer> = {
       displayName: isSet(object.displayName)
         ? globalThis.String(object.displayName)
         : isSet(object.display_name)
-          ? globalThis.String(object.display_name)
-          : "",
+        ? globalThis.String(object.display_name)
+        : "",
       verified: isSet(object.verified) ? globalThis.Boolean(object.verified) : false,
       age: isSet(object.age) ? globalThis.Number(object.age) : 0,
       status: isSet(object.status) ? customerStatusFromJSON(object.status) : 0,
       createdAt: isSet(object.createdAt)
         ? fromJsonTimestamp(object.createdAt)
         : isSet(object.created_at)
-          ? fromJsonTimestamp(object.created_at)
-          : undefined,
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
       nickname: isSet(object.nickname) ? globalThis.String(object.nickname) : undefined,
       avatar: isSet(object.avatar) ? bytesFromBase64(object.avatar) : new Uint8Array(0),
       rating: isSet(object.rating) ? globalThis.Number(object.rating) : 0,
@@ -382,29 +382,31 @@ export const Customer: MessageFns<Customer> = {
       lifetimeCents: isSet(object.lifetimeCents)
         ? BigInt(object.lifetimeCents)
         : isSet(object.lifetime_cents)
-          ? BigInt(object.lifetime_cents)
-          : 0n,
-      tags: globalThis.Array.isArray(object?.tags) ? object.tags.map((e: any) => globalThis.String(e)) : [],
+        ? BigInt(object.lifetime_cents)
+        : 0n,
+      tags: globalThis.Array.isArray(object?.tags)
+        ? object.tags.map((e: any) => globalThis.String(e))
+        : [],
       attributes: isObject(object.attributes)
         ? (globalThis.Object.entries(object.attributes) as [string, any][]).reduce(
-            (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: globalThis.String(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
       address: isSet(object.address) ? Customer_Address.fromJSON(object.address) : undefined,
       referrerId: isSet(object.referrerId)
         ? BigInt(object.referrerId)
         : isSet(object.referrer_id)
-          ? BigInt(object.referrer_id)
-          : undefined,
+        ? BigInt(object.referrer_id)
+        : undefined,
     };
   },
 
@@ -475,7 +477,7 @@ export const Customer: MessageFns<Customer> = {
   },
   fromPartial(object: DeepPartial<Customer>): Customer {
     const message = createBaseCustomer();
-    message.id = object.id !== undefined && object.id !== null ? BigInt(object.id) : 0n;
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
     message.email = object.email ?? "";
     message.displayName = object.displayName ?? "";
     message.verified = object.verified ?? false;
@@ -487,8 +489,9 @@ export const Customer: MessageFns<Customer> = {
     message.rating = object.rating ?? 0;
     message.balance = object.balance ?? 0;
     message.points = object.points ?? 0;
-    message.lifetimeCents =
-      object.lifetimeCents !== undefined && object.lifetimeCents !== null ? BigInt(object.lifetimeCents) : 0n;
+    message.lifetimeCents = (object.lifetimeCents !== undefined && object.lifetimeCents !== null)
+      ? BigInt(object.lifetimeCents)
+      : 0n;
     message.tags = object.tags?.map((e) => e) || [];
     message.attributes = (globalThis.Object.entries(object.attributes ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
@@ -499,12 +502,12 @@ export const Customer: MessageFns<Customer> = {
       },
       {},
     );
-    message.address =
-      object.address !== undefined && object.address !== null
-        ? Customer_Address.fromPartial(object.address)
-        : undefined;
-    message.referrerId =
-      object.referrerId !== undefined && object.referrerId !== null ? BigInt(object.referrerId) : undefined;
+    message.address = (object.address !== undefined && object.address !== null)
+      ? Customer_Address.fromPartial(object.address)
+      : undefined;
+    message.referrerId = (object.referrerId !== undefined && object.referrerId !== null)
+      ? BigInt(object.referrerId)
+      : undefined;
     return message;
   },
 };
@@ -943,24 +946,26 @@ export const OrderLine: MessageFns<OrderLine> = {
       customerId: isSet(object.customerId)
         ? BigInt(object.customerId)
         : isSet(object.customer_id)
-          ? BigInt(object.customer_id)
-          : 0n,
+        ? BigInt(object.customer_id)
+        : 0n,
       quantity: isSet(object.quantity) ? globalThis.Number(object.quantity) : 0,
       adjustment: isSet(object.adjustment) ? BigInt(object.adjustment) : 0n,
       weightGrams: isSet(object.weightGrams)
         ? globalThis.Number(object.weightGrams)
         : isSet(object.weight_grams)
-          ? globalThis.Number(object.weight_grams)
-          : 0,
+        ? globalThis.Number(object.weight_grams)
+        : 0,
       serial: isSet(object.serial) ? BigInt(object.serial) : 0n,
       shelf: isSet(object.shelf) ? globalThis.Number(object.shelf) : 0,
       batch: isSet(object.batch) ? BigInt(object.batch) : 0n,
       externalRef: isSet(object.externalRef)
         ? globalThis.String(object.externalRef)
         : isSet(object.external_ref)
-          ? globalThis.String(object.external_ref)
-          : "0",
-      stops: globalThis.Array.isArray(object?.stops) ? object.stops.map((e: any) => Customer_Address.fromJSON(e)) : [],
+        ? globalThis.String(object.external_ref)
+        : "0",
+      stops: globalThis.Array.isArray(object?.stops)
+        ? object.stops.map((e: any) => Customer_Address.fromJSON(e))
+        : [],
       allowed: globalThis.Array.isArray(object?.allowed)
         ? object.allowed.map((e: any) => customerStatusFromJSON(e))
         : [],
@@ -968,16 +973,16 @@ export const OrderLine: MessageFns<OrderLine> = {
       payment: isSet(object.card)
         ? { $case: "card", value: globalThis.String(object.card) }
         : isSet(object.credits)
-          ? { $case: "credits", value: BigInt(object.credits) }
-          : isSet(object.invoiceTo)
-            ? { $case: "invoiceTo", value: Customer_Address.fromJSON(object.invoiceTo) }
-            : isSet(object.invoice_to)
-              ? { $case: "invoiceTo", value: Customer_Address.fromJSON(object.invoice_to) }
-              : isSet(object.paidAt)
-                ? { $case: "paidAt", value: fromJsonTimestamp(object.paidAt) }
-                : isSet(object.paid_at)
-                  ? { $case: "paidAt", value: fromJsonTimestamp(object.paid_at) }
-                  : undefined,
+        ? { $case: "credits", value: BigInt(object.credits) }
+        : isSet(object.invoiceTo)
+        ? { $case: "invoiceTo", value: Customer_Address.fromJSON(object.invoiceTo) }
+        : isSet(object.invoice_to)
+        ? { $case: "invoiceTo", value: Customer_Address.fromJSON(object.invoice_to) }
+        : isSet(object.paidAt)
+        ? { $case: "paidAt", value: fromJsonTimestamp(object.paidAt) }
+        : isSet(object.paid_at)
+        ? { $case: "paidAt", value: fromJsonTimestamp(object.paid_at) }
+        : undefined,
     };
   },
 
@@ -1037,13 +1042,17 @@ export const OrderLine: MessageFns<OrderLine> = {
   fromPartial(object: DeepPartial<OrderLine>): OrderLine {
     const message = createBaseOrderLine();
     message.sku = object.sku ?? "";
-    message.customerId = object.customerId !== undefined && object.customerId !== null ? BigInt(object.customerId) : 0n;
+    message.customerId = (object.customerId !== undefined && object.customerId !== null)
+      ? BigInt(object.customerId)
+      : 0n;
     message.quantity = object.quantity ?? 0;
-    message.adjustment = object.adjustment !== undefined && object.adjustment !== null ? BigInt(object.adjustment) : 0n;
+    message.adjustment = (object.adjustment !== undefined && object.adjustment !== null)
+      ? BigInt(object.adjustment)
+      : 0n;
     message.weightGrams = object.weightGrams ?? 0;
-    message.serial = object.serial !== undefined && object.serial !== null ? BigInt(object.serial) : 0n;
+    message.serial = (object.serial !== undefined && object.serial !== null) ? BigInt(object.serial) : 0n;
     message.shelf = object.shelf ?? 0;
-    message.batch = object.batch !== undefined && object.batch !== null ? BigInt(object.batch) : 0n;
+    message.batch = (object.batch !== undefined && object.batch !== null) ? BigInt(object.batch) : 0n;
     message.externalRef = object.externalRef ?? "0";
     message.stops = object.stops?.map((e) => Customer_Address.fromPartial(e)) || [];
     message.allowed = object.allowed?.map((e) => e) || [];
@@ -1178,19 +1187,12 @@ function floatToJson(value: number | null | undefined): number | string | null |
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function toTimestamp(date: Date): Timestamp {
   const seconds = BigInt(Math.trunc(date.getTime() / 1_000));

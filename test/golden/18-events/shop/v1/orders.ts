@@ -95,13 +95,13 @@ export const PlaceOrderRequest: MessageFns<PlaceOrderRequest> = {
       customerId: isSet(object.customerId)
         ? globalThis.String(object.customerId)
         : isSet(object.customer_id)
-          ? globalThis.String(object.customer_id)
-          : "",
+        ? globalThis.String(object.customer_id)
+        : "",
       itemIds: globalThis.Array.isArray(object?.itemIds)
         ? object.itemIds.map((e: any) => globalThis.String(e))
         : globalThis.Array.isArray(object?.item_ids)
-          ? object.item_ids.map((e: any) => globalThis.String(e))
-          : [],
+        ? object.item_ids.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -177,8 +177,8 @@ export const PlaceOrderResponse: MessageFns<PlaceOrderResponse> = {
       orderId: isSet(object.orderId)
         ? globalThis.String(object.orderId)
         : isSet(object.order_id)
-          ? globalThis.String(object.order_id)
-          : "",
+        ? globalThis.String(object.order_id)
+        : "",
     };
   },
 
@@ -286,23 +286,23 @@ export const OrderPlaced: MessageFns<OrderPlaced> = {
       orderId: isSet(object.orderId)
         ? globalThis.String(object.orderId)
         : isSet(object.order_id)
-          ? globalThis.String(object.order_id)
-          : "",
+        ? globalThis.String(object.order_id)
+        : "",
       customerId: isSet(object.customerId)
         ? globalThis.String(object.customerId)
         : isSet(object.customer_id)
-          ? globalThis.String(object.customer_id)
-          : "",
+        ? globalThis.String(object.customer_id)
+        : "",
       totalCents: isSet(object.totalCents)
         ? BigInt(object.totalCents)
         : isSet(object.total_cents)
-          ? BigInt(object.total_cents)
-          : 0n,
+        ? BigInt(object.total_cents)
+        : 0n,
       placedAt: isSet(object.placedAt)
         ? fromJsonTimestamp(object.placedAt)
         : isSet(object.placed_at)
-          ? fromJsonTimestamp(object.placed_at)
-          : undefined,
+        ? fromJsonTimestamp(object.placed_at)
+        : undefined,
     };
   },
 
@@ -330,7 +330,9 @@ export const OrderPlaced: MessageFns<OrderPlaced> = {
     const message = createBaseOrderPlaced();
     message.orderId = object.orderId ?? "";
     message.customerId = object.customerId ?? "";
-    message.totalCents = object.totalCents !== undefined && object.totalCents !== null ? BigInt(object.totalCents) : 0n;
+    message.totalCents = (object.totalCents !== undefined && object.totalCents !== null)
+      ? BigInt(object.totalCents)
+      : 0n;
     message.placedAt = object.placedAt ?? undefined;
     return message;
   },
@@ -397,8 +399,8 @@ export const OrderCancelled: MessageFns<OrderCancelled> = {
       orderId: isSet(object.orderId)
         ? globalThis.String(object.orderId)
         : isSet(object.order_id)
-          ? globalThis.String(object.order_id)
-          : "",
+        ? globalThis.String(object.order_id)
+        : "",
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
     };
   },
@@ -427,19 +429,12 @@ export const OrderCancelled: MessageFns<OrderCancelled> = {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function toTimestamp(date: Date): Timestamp {
   const seconds = BigInt(Math.trunc(date.getTime() / 1_000));

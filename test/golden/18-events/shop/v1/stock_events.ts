@@ -67,8 +67,8 @@ export const Stock: MessageFns<Stock> = {
       itemId: isSet(object.itemId)
         ? globalThis.String(object.itemId)
         : isSet(object.item_id)
-          ? globalThis.String(object.item_id)
-          : "",
+        ? globalThis.String(object.item_id)
+        : "",
     };
   },
 
@@ -151,8 +151,8 @@ export const Stock_Low: MessageFns<Stock_Low> = {
       itemId: isSet(object.itemId)
         ? globalThis.String(object.itemId)
         : isSet(object.item_id)
-          ? globalThis.String(object.item_id)
-          : "",
+        ? globalThis.String(object.item_id)
+        : "",
       remaining: isSet(object.remaining) ? globalThis.Number(object.remaining) : 0,
     };
   },
@@ -181,19 +181,12 @@ export const Stock_Low: MessageFns<Stock_Low> = {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -6,7 +6,8 @@ export const protobufPackage = "grpc.health.v1";
 
 export const protobufFileName = "grpc/health/v1/health.proto";
 
-export interface HealthListRequest {}
+export interface HealthListRequest {
+}
 
 export interface HealthListResponse {
   /** statuses contains all the services and their respective status. */
@@ -176,17 +177,17 @@ export const HealthListResponse: MessageFns<HealthListResponse> = {
     return {
       statuses: isObject(object.statuses)
         ? (globalThis.Object.entries(object.statuses) as [string, any][]).reduce(
-            (acc: { [key: string]: HealthCheckResponse }, [key, value]: [string, any]) => {
-              globalThis.Object.defineProperty(acc, key, {
-                value: HealthCheckResponse.fromJSON(value),
-                enumerable: true,
-                configurable: true,
-                writable: true,
-              });
-              return acc;
-            },
-            {},
-          )
+          (acc: { [key: string]: HealthCheckResponse }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: HealthCheckResponse.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
         : {},
     };
   },
@@ -303,8 +304,9 @@ export const HealthListResponse_StatusesEntry: MessageFns<HealthListResponse_Sta
   fromPartial(object: DeepPartial<HealthListResponse_StatusesEntry>): HealthListResponse_StatusesEntry {
     const message = createBaseHealthListResponse_StatusesEntry();
     message.key = object.key ?? "";
-    message.value =
-      object.value !== undefined && object.value !== null ? HealthCheckResponse.fromPartial(object.value) : undefined;
+    message.value = (object.value !== undefined && object.value !== null)
+      ? HealthCheckResponse.fromPartial(object.value)
+      : undefined;
     return message;
   },
 };
@@ -445,19 +447,12 @@ export const HealthCheckResponse: MessageFns<HealthCheckResponse> = {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isObject(value: any): boolean {
   return typeof value === "object" && value !== null;

@@ -16,19 +16,22 @@ export interface ServerReflectionRequest {
    */
   messageRequest:
     | //
-      /** Find a proto file by the file name. */
-      { $case: "fileByFilename"; value: string } //
-      /**
-       * Find the proto file that declares the given fully-qualified symbol name.
-       * This field should be a fully-qualified symbol name
-       * (e.g. <package>.<service>[.<method>] or <package>.<type>).
-       */
-    | { $case: "fileContainingSymbol"; value: string } //
+    /** Find a proto file by the file name. */
+    { $case: "fileByFilename"; value: string }
+    | //
+    /**
+     * Find the proto file that declares the given fully-qualified symbol name.
+     * This field should be a fully-qualified symbol name
+     * (e.g. <package>.<service>[.<method>] or <package>.<type>).
+     */
+    { $case: "fileContainingSymbol"; value: string }
+    | //
     /**
      * Find the proto file which defines an extension extending the given
      * message type with the given field number.
      */
-    | { $case: "fileContainingExtension"; value: ExtensionRequest } //
+    { $case: "fileContainingExtension"; value: ExtensionRequest }
+    | //
     /**
      * Finds the tag numbers used by all known extensions of the given message
      * type, and appends them to ExtensionNumberResponse in an undefined order.
@@ -39,12 +42,13 @@ export interface ServerReflectionRequest {
      * This field should be a fully-qualified type name. The format is
      * <package>.<type>
      */
-    | { $case: "allExtensionNumbersOfType"; value: string } //
+    { $case: "allExtensionNumbersOfType"; value: string }
+    | //
     /**
      * List the full names of registered services. The content will not be
      * checked.
      */
-    | { $case: "listServices"; value: string }
+    { $case: "listServices"; value: string }
     | undefined;
 }
 
@@ -61,28 +65,33 @@ export interface ExtensionRequest {
 /** The message sent by the server to answer ServerReflectionInfo method. */
 export interface ServerReflectionResponse {
   validHost: string;
-  originalRequest: ServerReflectionRequest | undefined;
+  originalRequest:
+    | ServerReflectionRequest
+    | undefined;
   /**
    * The server sets one of the following fields according to the message_request
    * in the request.
    */
   messageResponse:
     | //
-      /**
-       * This message is used to answer file_by_filename, file_containing_symbol,
-       * file_containing_extension requests with transitive dependencies.
-       * As the repeated label is not allowed in oneof fields, we use a
-       * FileDescriptorResponse message to encapsulate the repeated fields.
-       * The reflection service is allowed to avoid sending FileDescriptorProtos
-       * that were previously sent in response to earlier requests in the stream.
-       */
-      { $case: "fileDescriptorResponse"; value: FileDescriptorResponse } //
-      /** This message is used to answer all_extension_numbers_of_type requests. */
-    | { $case: "allExtensionNumbersResponse"; value: ExtensionNumberResponse } //
+    /**
+     * This message is used to answer file_by_filename, file_containing_symbol,
+     * file_containing_extension requests with transitive dependencies.
+     * As the repeated label is not allowed in oneof fields, we use a
+     * FileDescriptorResponse message to encapsulate the repeated fields.
+     * The reflection service is allowed to avoid sending FileDescriptorProtos
+     * that were previously sent in response to earlier requests in the stream.
+     */
+    { $case: "fileDescriptorResponse"; value: FileDescriptorResponse }
+    | //
+    /** This message is used to answer all_extension_numbers_of_type requests. */
+    { $case: "allExtensionNumbersResponse"; value: ExtensionNumberResponse }
+    | //
     /** This message is used to answer list_services requests. */
-    | { $case: "listServicesResponse"; value: ListServiceResponse } //
+    { $case: "listServicesResponse"; value: ListServiceResponse }
+    | //
     /** This message is used when an error occurs. */
-    | { $case: "errorResponse"; value: ErrorResponse }
+    { $case: "errorResponse"; value: ErrorResponse }
     | undefined;
 }
 
@@ -252,30 +261,24 @@ export const ServerReflectionRequest: MessageFns<ServerReflectionRequest> = {
       messageRequest: isSet(object.fileByFilename)
         ? { $case: "fileByFilename", value: globalThis.String(object.fileByFilename) }
         : isSet(object.file_by_filename)
-          ? { $case: "fileByFilename", value: globalThis.String(object.file_by_filename) }
-          : isSet(object.fileContainingSymbol)
-            ? { $case: "fileContainingSymbol", value: globalThis.String(object.fileContainingSymbol) }
-            : isSet(object.file_containing_symbol)
-              ? { $case: "fileContainingSymbol", value: globalThis.String(object.file_containing_symbol) }
-              : isSet(object.fileContainingExtension)
-                ? { $case: "fileContainingExtension", value: ExtensionRequest.fromJSON(object.fileContainingExtension) }
-                : isSet(object.file_containing_extension)
-                  ? {
-                      $case: "fileContainingExtension",
-                      value: ExtensionRequest.fromJSON(object.file_containing_extension),
-                    }
-                  : isSet(object.allExtensionNumbersOfType)
-                    ? { $case: "allExtensionNumbersOfType", value: globalThis.String(object.allExtensionNumbersOfType) }
-                    : isSet(object.all_extension_numbers_of_type)
-                      ? {
-                          $case: "allExtensionNumbersOfType",
-                          value: globalThis.String(object.all_extension_numbers_of_type),
-                        }
-                      : isSet(object.listServices)
-                        ? { $case: "listServices", value: globalThis.String(object.listServices) }
-                        : isSet(object.list_services)
-                          ? { $case: "listServices", value: globalThis.String(object.list_services) }
-                          : undefined,
+        ? { $case: "fileByFilename", value: globalThis.String(object.file_by_filename) }
+        : isSet(object.fileContainingSymbol)
+        ? { $case: "fileContainingSymbol", value: globalThis.String(object.fileContainingSymbol) }
+        : isSet(object.file_containing_symbol)
+        ? { $case: "fileContainingSymbol", value: globalThis.String(object.file_containing_symbol) }
+        : isSet(object.fileContainingExtension)
+        ? { $case: "fileContainingExtension", value: ExtensionRequest.fromJSON(object.fileContainingExtension) }
+        : isSet(object.file_containing_extension)
+        ? { $case: "fileContainingExtension", value: ExtensionRequest.fromJSON(object.file_containing_extension) }
+        : isSet(object.allExtensionNumbersOfType)
+        ? { $case: "allExtensionNumbersOfType", value: globalThis.String(object.allExtensionNumbersOfType) }
+        : isSet(object.all_extension_numbers_of_type)
+        ? { $case: "allExtensionNumbersOfType", value: globalThis.String(object.all_extension_numbers_of_type) }
+        : isSet(object.listServices)
+        ? { $case: "listServices", value: globalThis.String(object.listServices) }
+        : isSet(object.list_services)
+        ? { $case: "listServices", value: globalThis.String(object.list_services) }
+        : undefined,
     };
   },
 
@@ -404,13 +407,13 @@ export const ExtensionRequest: MessageFns<ExtensionRequest> = {
       containingType: isSet(object.containingType)
         ? globalThis.String(object.containingType)
         : isSet(object.containing_type)
-          ? globalThis.String(object.containing_type)
-          : "",
+        ? globalThis.String(object.containing_type)
+        : "",
       extensionNumber: isSet(object.extensionNumber)
         ? globalThis.Number(object.extensionNumber)
         : isSet(object.extension_number)
-          ? globalThis.Number(object.extension_number)
-          : 0,
+        ? globalThis.Number(object.extension_number)
+        : 0,
     };
   },
 
@@ -552,39 +555,36 @@ export const ServerReflectionResponse: MessageFns<ServerReflectionResponse> = {
       validHost: isSet(object.validHost)
         ? globalThis.String(object.validHost)
         : isSet(object.valid_host)
-          ? globalThis.String(object.valid_host)
-          : "",
+        ? globalThis.String(object.valid_host)
+        : "",
       originalRequest: isSet(object.originalRequest)
         ? ServerReflectionRequest.fromJSON(object.originalRequest)
         : isSet(object.original_request)
-          ? ServerReflectionRequest.fromJSON(object.original_request)
-          : undefined,
+        ? ServerReflectionRequest.fromJSON(object.original_request)
+        : undefined,
       messageResponse: isSet(object.fileDescriptorResponse)
         ? { $case: "fileDescriptorResponse", value: FileDescriptorResponse.fromJSON(object.fileDescriptorResponse) }
         : isSet(object.file_descriptor_response)
-          ? { $case: "fileDescriptorResponse", value: FileDescriptorResponse.fromJSON(object.file_descriptor_response) }
-          : isSet(object.allExtensionNumbersResponse)
-            ? {
-                $case: "allExtensionNumbersResponse",
-                value: ExtensionNumberResponse.fromJSON(object.allExtensionNumbersResponse),
-              }
-            : isSet(object.all_extension_numbers_response)
-              ? {
-                  $case: "allExtensionNumbersResponse",
-                  value: ExtensionNumberResponse.fromJSON(object.all_extension_numbers_response),
-                }
-              : isSet(object.listServicesResponse)
-                ? { $case: "listServicesResponse", value: ListServiceResponse.fromJSON(object.listServicesResponse) }
-                : isSet(object.list_services_response)
-                  ? {
-                      $case: "listServicesResponse",
-                      value: ListServiceResponse.fromJSON(object.list_services_response),
-                    }
-                  : isSet(object.errorResponse)
-                    ? { $case: "errorResponse", value: ErrorResponse.fromJSON(object.errorResponse) }
-                    : isSet(object.error_response)
-                      ? { $case: "errorResponse", value: ErrorResponse.fromJSON(object.error_response) }
-                      : undefined,
+        ? { $case: "fileDescriptorResponse", value: FileDescriptorResponse.fromJSON(object.file_descriptor_response) }
+        : isSet(object.allExtensionNumbersResponse)
+        ? {
+          $case: "allExtensionNumbersResponse",
+          value: ExtensionNumberResponse.fromJSON(object.allExtensionNumbersResponse),
+        }
+        : isSet(object.all_extension_numbers_response)
+        ? {
+          $case: "allExtensionNumbersResponse",
+          value: ExtensionNumberResponse.fromJSON(object.all_extension_numbers_response),
+        }
+        : isSet(object.listServicesResponse)
+        ? { $case: "listServicesResponse", value: ListServiceResponse.fromJSON(object.listServicesResponse) }
+        : isSet(object.list_services_response)
+        ? { $case: "listServicesResponse", value: ListServiceResponse.fromJSON(object.list_services_response) }
+        : isSet(object.errorResponse)
+        ? { $case: "errorResponse", value: ErrorResponse.fromJSON(object.errorResponse) }
+        : isSet(object.error_response)
+        ? { $case: "errorResponse", value: ErrorResponse.fromJSON(object.error_response) }
+        : undefined,
     };
   },
 
@@ -614,10 +614,9 @@ export const ServerReflectionResponse: MessageFns<ServerReflectionResponse> = {
   fromPartial(object: DeepPartial<ServerReflectionResponse>): ServerReflectionResponse {
     const message = createBaseServerReflectionResponse();
     message.validHost = object.validHost ?? "";
-    message.originalRequest =
-      object.originalRequest !== undefined && object.originalRequest !== null
-        ? ServerReflectionRequest.fromPartial(object.originalRequest)
-        : undefined;
+    message.originalRequest = (object.originalRequest !== undefined && object.originalRequest !== null)
+      ? ServerReflectionRequest.fromPartial(object.originalRequest)
+      : undefined;
     switch (object.messageResponse?.$case) {
       case "fileDescriptorResponse": {
         if (object.messageResponse?.value !== undefined && object.messageResponse?.value !== null) {
@@ -710,8 +709,8 @@ export const FileDescriptorResponse: MessageFns<FileDescriptorResponse> = {
       fileDescriptorProto: globalThis.Array.isArray(object?.fileDescriptorProto)
         ? object.fileDescriptorProto.map((e: any) => bytesFromBase64(e))
         : globalThis.Array.isArray(object?.file_descriptor_proto)
-          ? object.file_descriptor_proto.map((e: any) => bytesFromBase64(e))
-          : [],
+        ? object.file_descriptor_proto.map((e: any) => bytesFromBase64(e))
+        : [],
     };
   },
 
@@ -808,13 +807,13 @@ export const ExtensionNumberResponse: MessageFns<ExtensionNumberResponse> = {
       baseTypeName: isSet(object.baseTypeName)
         ? globalThis.String(object.baseTypeName)
         : isSet(object.base_type_name)
-          ? globalThis.String(object.base_type_name)
-          : "",
+        ? globalThis.String(object.base_type_name)
+        : "",
       extensionNumber: globalThis.Array.isArray(object?.extensionNumber)
         ? object.extensionNumber.map((e: any) => globalThis.Number(e))
         : globalThis.Array.isArray(object?.extension_number)
-          ? object.extension_number.map((e: any) => globalThis.Number(e))
-          : [],
+        ? object.extension_number.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -1039,13 +1038,13 @@ export const ErrorResponse: MessageFns<ErrorResponse> = {
       errorCode: isSet(object.errorCode)
         ? globalThis.Number(object.errorCode)
         : isSet(object.error_code)
-          ? globalThis.Number(object.error_code)
-          : 0,
+        ? globalThis.Number(object.error_code)
+        : 0,
       errorMessage: isSet(object.errorMessage)
         ? globalThis.String(object.errorMessage)
         : isSet(object.error_message)
-          ? globalThis.String(object.error_message)
-          : "",
+        ? globalThis.String(object.error_message)
+        : "",
     };
   },
 
@@ -1098,19 +1097,12 @@ function base64FromBytes(arr: Uint8Array): string {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends bigint
-  ? string | number | bigint
-  : T extends Builtin
-    ? T
-    : T extends globalThis.Array<infer U>
-      ? globalThis.Array<DeepPartial<U>>
-      : T extends ReadonlyArray<infer U>
-        ? ReadonlyArray<DeepPartial<U>>
-        : T extends { $case: string; value: unknown }
-          ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
-          : T extends {}
-            ? { [K in keyof T]?: DeepPartial<T[K]> }
-            : Partial<T>;
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
