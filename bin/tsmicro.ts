@@ -1,19 +1,14 @@
 #!/usr/bin/env node
 import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
-import { apiCommand } from "./cli/api-command.js";
-import { callCommand } from "./cli/call-command.js";
-import { generateCommand } from "./cli/generate-command.js";
-import { generateProject, generateWorkspace, isProject, projectReport } from "./cli/project-generate.js";
-import { findWorkspace } from "./cli/workspace.js";
-import { routesCommand } from "./cli/routes-command.js";
-import { clientArgs, clientFlags, getService, healthOf, listServices, withRegistry } from "./cli/registry-commands.js";
 import { failCommand } from "./cli/fail.js";
-import { configCommands } from "./cli/config-command.js";
-import { parseStaticTarget, watchTargets, writeTargetsOnce } from "./cli/prometheus-targets.js";
-import { templateInit, templateRevert } from "./cli/template-command.js";
-import { newFlags, runNew } from "./cli/new-cli.js";
 import { version } from "./cli/package-paths.js";
+import { findWorkspace } from "./cli/workspace.js";
+
+// Each command loads its modules when it runs (yargs awaits a builder's
+// promise too), so `tsmicro --version`, `generate` or `routes` never load the
+// runtime's transport, registries or the gateway.
+const registryCommands = () => import("./cli/registry-commands.js");
 
 /** The registry flags every registry command takes, by go-micro's names (also TSMICRO_* / MICRO_* variables). */
 function registryFlags<T>(y: Argv<T>) {
@@ -66,12 +61,15 @@ await yargs(hideBin(process.argv))
         templates: argv.templates,
         opt: [...argv.opt, ...(argv.strict_routes || argv["strict-routes"] ? ["strict_routes=true"] : [])],
       };
+      const { generateProject, generateWorkspace, isProject, projectReport } = await import(
+        "./cli/project-generate.js"
+      );
       if (await findWorkspace(process.cwd())) {
         process.stdout.write(await generateWorkspace(process.cwd(), options.templates));
         return;
       }
       const project = isProject(process.cwd()) ? await generateProject(process.cwd(), options) : undefined;
-      const result = project?.generated ?? (await generateCommand(options));
+      const result = project?.generated ?? (await (await import("./cli/generate-command.js")).generateCommand(options));
       const { written, unchanged } = result;
       process.stdout.write(
         `generated ${written.length + unchanged.length} files in ${argv.out} (${written.length} changed)\n`,
@@ -87,6 +85,7 @@ await yargs(hideBin(process.argv))
         "write the shipped templates into DIR (default templates) to edit; existing files are kept",
         (z) => z.positional("dir", { type: "string", default: "templates" }),
         async (argv) => {
+          const { templateInit } = await import("./cli/template-command.js");
           const { written, kept } = await templateInit(argv.dir);
           process.stdout.write(
             `wrote ${written.length} templates to ${argv.dir}${kept.length ? ` (kept ${kept.length} already there)` : ""}\n`,
@@ -101,18 +100,25 @@ await yargs(hideBin(process.argv))
             .positional("dir", { type: "string", demandOption: true })
             .positional("name", { type: "string", demandOption: true }),
         async (argv) => {
+          const { templateRevert } = await import("./cli/template-command.js");
           await templateRevert(argv.dir, argv.name);
           process.stdout.write(`reverted ${argv.name} in ${argv.dir}\n`);
         },
       )
       .demandCommand(1, "name a template command: init or revert"),
   )
-  .command("new <name>", "create a project: a service, api or web service (as create-tsmicro)", newFlags, runNew)
+  .command(
+    "new <name>",
+    "create a project: a service, api or web service (as create-tsmicro)",
+    async (y) => (await import("./cli/new-cli.js")).newFlags(y),
+    async (argv) => (await import("./cli/new-cli.js")).runNew(argv),
+  )
   .command(
     "routes",
     "print the google.api.http route table of proto/: HTTP method, path, package.Service.Method",
     (y) => y.option("proto", { type: "string", default: "proto", describe: "folder of .proto files (an import root)" }),
     async (argv) => {
+      const { routesCommand } = await import("./cli/routes-command.js");
       process.stdout.write(
         await routesCommand(argv.proto, (message) => process.stderr.write(`tsmicro: warning: ${message}\n`)),
       );
@@ -147,11 +153,15 @@ await yargs(hideBin(process.argv))
         .option("strict_routes", { type: "string", describe: "on: refuse services whose routes collide" })
         .option("config", { type: "string", describe: "JSON file with JWT keys and per-route auth and rate limits" }),
     async () => {
+      const { apiCommand } = await import("./cli/api-command.js");
       await apiCommand(process.argv.slice(3)).run();
     },
   )
-  .command("config", "read, write and watch settings in etcd (the config centre)", configCommands)
+  .command("config", "read, write and watch settings in etcd (the config centre)", async (y) =>
+    (await import("./cli/config-command.js")).configCommands(y),
+  )
   .command("list services", "list the services in the registry", registryFlags, async (argv) => {
+    const { listServices, withRegistry } = await registryCommands();
     process.stdout.write(await withRegistry(rawArgs(argv), listServices));
   })
   .command(
@@ -162,14 +172,16 @@ await yargs(hideBin(process.argv))
         .positional("name", { type: "string", demandOption: true })
         .option("json", { type: "boolean", default: false }),
     async (argv) => {
+      const { getService, withRegistry } = await registryCommands();
       process.stdout.write(await withRegistry(rawArgs(argv), (registry) => getService(registry, argv.name, argv.json)));
     },
   )
   .command(
     "call <service> <method> [request]",
     "call a method of a running service with a proto3 JSON request (types come from server reflection)",
-    (y) =>
-      clientFlags(registryFlags(y))
+    async (y) =>
+      (await registryCommands())
+        .clientFlags(registryFlags(y))
         .positional("service", { type: "string", demandOption: true, describe: "registered service name" })
         .positional("method", { type: "string", demandOption: true, describe: "Service.Method or pkg.Service/Method" })
         .positional("request", {
@@ -178,6 +190,8 @@ await yargs(hideBin(process.argv))
           describe: "proto3 JSON (an array for streaming requests)",
         }),
     async (argv) => {
+      const { clientArgs, withRegistry } = await registryCommands();
+      const { callCommand } = await import("./cli/call-command.js");
       const request = { service: argv.service, method: argv.method, json: argv.request, args: clientArgs(argv) };
       await withRegistry(rawArgs(argv), (registry) =>
         callCommand(registry, request, (text) => process.stdout.write(text)),
@@ -187,8 +201,12 @@ await yargs(hideBin(process.argv))
   .command(
     "health <service>",
     "check every node of a service with grpc.health.v1",
-    (y) => clientFlags(registryFlags(y)).positional("service", { type: "string", demandOption: true }),
+    async (y) =>
+      (await registryCommands())
+        .clientFlags(registryFlags(y))
+        .positional("service", { type: "string", demandOption: true }),
     async (argv) => {
+      const { clientArgs, healthOf, withRegistry } = await registryCommands();
       const { output, healthy, summary } = await withRegistry(rawArgs(argv), (registry) =>
         healthOf(registry, argv.service, clientArgs(argv)),
       );
@@ -217,6 +235,8 @@ await yargs(hideBin(process.argv))
           describe: "a target the registry lacks, such as the gateway: service=host:port (repeatable)",
         }),
     async (argv) => {
+      const { withRegistry } = await registryCommands();
+      const { parseStaticTarget, watchTargets, writeTargetsOnce } = await import("./cli/prometheus-targets.js");
       const options = {
         out: argv.out,
         statics: argv.target.map(parseStaticTarget),

@@ -8,7 +8,7 @@ import {
   type Registry,
 } from "@bufbuild/protobuf";
 import { FieldDescriptorProto_Label, FieldOptions_JSType } from "@bufbuild/protobuf/wkt";
-import { SetupError } from "@tsmicro/runtime";
+import { SetupError } from "@tsmicro/runtime/errors";
 import { snakeToCamel } from "ts-proto/build/src/case.js";
 
 /** PostgreSQL column types entities use; PGlite has the same. */

@@ -1,6 +1,6 @@
 import { posix } from "node:path";
 import type { DescFile } from "@bufbuild/protobuf";
-import { SetupError } from "@tsmicro/runtime";
+import { SetupError } from "@tsmicro/runtime/errors";
 import type { EntityColumn, EntityDefinition, SqlType } from "./entity-definition.js";
 import { ImportCollector, type ImportStatement } from "./import-collector.js";
 import type { TsProtoSymbol } from "./ts-proto.js";

@@ -1,6 +1,6 @@
 import { create, createFileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
-import { SetupError } from "@tsmicro/runtime";
+import { SetupError } from "@tsmicro/runtime/errors";
 import { readEntities, type EntityDefinition, type SqlType } from "./entity-definition.js";
 
 /**

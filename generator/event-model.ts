@@ -1,6 +1,6 @@
 import { posix } from "node:path";
 import { getExtension, hasExtension, type DescFile, type DescMessage, type Registry } from "@bufbuild/protobuf";
-import { SetupError } from "@tsmicro/runtime";
+import { SetupError } from "@tsmicro/runtime/errors";
 import { docLines, type CommentIndex } from "./doc-comment.js";
 import { methodLocalName } from "./service-model.js";
 

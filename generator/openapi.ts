@@ -1,7 +1,7 @@
 import type { DescEnum, DescField, DescFile, DescMessage, DescMethod, Registry } from "@bufbuild/protobuf";
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { docLines, indexComments, type CommentIndex } from "./doc-comment.js";
-import { readHttpRules, type HttpBinding } from "@tsmicro/runtime/internal";
+import { readHttpRules, type HttpBinding } from "@tsmicro/runtime/routing";
 import { eventsNames, readEvents, type EventMessage } from "./event-model.js";
 import { toOpenApiPath, type PathVariable } from "./openapi-path.js";
 import { SchemaCollector, isWellKnown, type CommentLookup, type JsonSchema, type JsonValue } from "./openapi-schema.js";

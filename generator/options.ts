@@ -1,4 +1,4 @@
-import { SetupError } from "@tsmicro/runtime";
+import { SetupError } from "@tsmicro/runtime/errors";
 
 /** Options of protoc-gen-tsmicro, given as `--tsmicro_opt=key=value,…` or by `tsmicro generate`. */
 export interface GeneratorOptions {

@@ -1,4 +1,4 @@
-import { SetupError } from "@tsmicro/runtime";
+import { SetupError } from "@tsmicro/runtime/errors";
 
 /**
  * Refuses an output path that could land outside the output directory:

@@ -5,7 +5,7 @@ import {
   type CodeGeneratorRequest,
   type DescriptorProto,
 } from "@bufbuild/protobuf/wkt";
-import { SetupError } from "@tsmicro/runtime";
+import { SetupError } from "@tsmicro/runtime/errors";
 
 /**
  * Identifiers ts-proto's output uses unqualified. A top-level message or

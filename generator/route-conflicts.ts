@@ -1,5 +1,5 @@
 import type { DescFile, Registry } from "@bufbuild/protobuf";
-import { createRouter, readHttpRules } from "@tsmicro/runtime/internal";
+import { createRouter, readHttpRules } from "@tsmicro/runtime/routing";
 
 /**
  * The route conflicts among a file's `google.api.http` bindings: two methods claiming the same

@@ -1,6 +1,6 @@
 import { createFileRegistry, create } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
-import { readHttpRules } from "@tsmicro/runtime/internal";
+import { readHttpRules } from "@tsmicro/runtime/routing";
 
 /** One `google.api.http` binding of a method. */
 export interface RouteEntry {

@@ -5,7 +5,7 @@ import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { docLines, indexComments } from "./doc-comment.js";
 import { buildErrorEnums, type ErrorEnumModel } from "./error-model.js";
 import { buildEventsModel, eventsNames, type EventMessage, type EventsModel } from "./event-model.js";
-import { readHttpRules } from "@tsmicro/runtime/internal";
+import { readHttpRules } from "@tsmicro/runtime/routing";
 import { ImportCollector, type ImportStatement } from "./import-collector.js";
 import type { TsProtoSymbol } from "./ts-proto.js";
 

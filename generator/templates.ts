@@ -1,5 +1,5 @@
 import ejs from "ejs";
-import { SetupError } from "@tsmicro/runtime";
+import { SetupError } from "@tsmicro/runtime/errors";
 
 /** Template texts by file name (`micro.ts.ejs`, `doc.ejs`, …): the shipped set with a user's overrides laid over it. */
 export type TemplateSet = Readonly<Record<string, string>>;

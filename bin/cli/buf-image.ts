@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, symlink, mkdir, writeFile } from "node:fs/promis
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { SetupError } from "@tsmicro/runtime";
+import { SetupError } from "@tsmicro/runtime/errors";
 import { packageRoot } from "./package-paths.js";
 
 const require = createRequire(import.meta.url);

@@ -23,7 +23,7 @@ import {
   type ServiceSettings,
 } from "@tsmicro/runtime";
 import { describeFailure, failureReason } from "./call-failure.js";
-import { CommandError } from "./registry-commands.js";
+import { CommandError } from "./command-error.js";
 
 /** What `tsmicro call` was asked. */
 export interface CallRequest {

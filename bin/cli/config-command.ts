@@ -9,7 +9,7 @@ import {
   type ConfigCommandOptions,
 } from "@tsmicro/runtime/internal";
 import type { Argv } from "yargs";
-import { CommandError } from "./registry-commands.js";
+import { CommandError } from "./command-error.js";
 
 /** The flags every `tsmicro config` command takes. */
 function configFlags<T>(y: Argv<T>) {

@@ -1,5 +1,5 @@
-import { codeName, isSetupError, isTsmicroError } from "@tsmicro/runtime";
-import { CommandError } from "./registry-commands.js";
+import { codeName, isSetupError, isTsmicroError } from "@tsmicro/runtime/errors";
+import { CommandError } from "./command-error.js";
 
 /**
  * The yargs failure handler of tsmicro's commands: usage errors, setup

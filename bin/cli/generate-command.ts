@@ -3,7 +3,7 @@ import { CodeGeneratorRequestSchema, FileDescriptorSetSchema, type CodeGenerator
 import type { Dirent } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { SetupError } from "@tsmicro/runtime";
+import { SetupError } from "@tsmicro/runtime/errors";
 import { buildImage, displayPath } from "./buf-image.js";
 import { generateFiles } from "./generate-files.js";
 import { writeGeneratedFiles, type WriteResult } from "./write-files.js";

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { isSetupError, SetupError } from "@tsmicro/runtime";
+import { isSetupError, SetupError } from "@tsmicro/runtime/errors";
 import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { nameForms } from "../../generator/scaffold/names.js";
 import { planProject, planWorkspace, sampleProto, type ProjectType } from "../../generator/scaffold/plan-project.js";

@@ -19,6 +19,7 @@ import {
 } from "@tsmicro/runtime/internal";
 import type { Argv } from "yargs";
 import { failureReason } from "./call-failure.js";
+import { CommandError } from "./command-error.js";
 
 /** What the client flags do, for `--help`; the names themselves come from the runtime, so they cannot drift. */
 const clientFlagHelp: Readonly<Record<string, string>> = {
@@ -179,9 +180,4 @@ export async function healthOf(registry: Registry, name: string, args: readonly 
     await transport.close();
     await connection.stop();
   }
-}
-
-/** A command failed because of what the user asked for; printed without a stack, exit status 1. */
-export class CommandError extends Error {
-  override readonly name = "CommandError";
 }

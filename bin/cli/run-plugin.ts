@@ -5,7 +5,7 @@ import {
   CodeGeneratorResponse_FileSchema,
   CodeGeneratorResponse_Feature,
 } from "@bufbuild/protobuf/wkt";
-import { isSetupError } from "@tsmicro/runtime";
+import { isSetupError } from "@tsmicro/runtime/errors";
 import { generateFiles } from "./generate-files.js";
 import { version } from "./package-paths.js";
 

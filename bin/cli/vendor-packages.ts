@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { SetupError } from "@tsmicro/runtime";
+import { SetupError } from "@tsmicro/runtime/errors";
 import { packageRoot } from "./package-paths.js";
 
 /** Where a project gets tsmicro's packages: the registry (a release), or tarballs in its `vendor/` (a source checkout). */

@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
-import { SetupError } from "@tsmicro/runtime";
+import { SetupError } from "@tsmicro/runtime/errors";
 import type { GeneratedFile } from "../../generator/generate.js";
 
 /** What a write changed, for the command to report. */

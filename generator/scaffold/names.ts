@@ -1,4 +1,4 @@
-import { SetupError } from "@tsmicro/runtime";
+import { SetupError } from "@tsmicro/runtime/errors";
 
 /** The spellings of one name that a project's files need. */
 export interface NameForms {

@@ -8,28 +8,7 @@
 // The routing core: google.api.http path templates, their matcher, the route
 // table and request fields, read by the generator (routes, OpenAPI, route
 // conflicts) and served by the gateway.
-export {
-  parsePathTemplate,
-  type PathSegment,
-  type PathTemplate,
-  type PlainSegment,
-  type VariableSegment,
-} from "./routing/path-template.js";
-export { compileTemplate, type CompiledTemplate } from "./routing/compile-template.js";
-export {
-  createRouter,
-  type RouteConflict,
-  type RouteDefinition,
-  type RouteMatch,
-  type Router,
-} from "./routing/router.js";
-export {
-  buildRequestFields,
-  lowerCamel,
-  type RequestFields,
-  type RequestFieldsInput,
-} from "./routing/request-fields.js";
-export { readHttpRules, type HttpBinding } from "./routing/http-rules.js";
+export * from "./routing/index.js";
 
 // The service lifecycle, settings and flags that createService, the gateway
 // and web services share.

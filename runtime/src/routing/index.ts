@@ -1,0 +1,27 @@
+/**
+ * `@tsmicro/runtime/routing`: google.api.http rules, path templates and the
+ * router, without the rest of the runtime, for the code generator and the
+ * CLI's route table.
+ */
+export {
+  parsePathTemplate,
+  type PathSegment,
+  type PathTemplate,
+  type PlainSegment,
+  type VariableSegment,
+} from "./path-template.js";
+export { compileTemplate, type CompiledTemplate } from "./compile-template.js";
+export {
+  createRouter,
+  type RouteConflict,
+  type RouteDefinition,
+  type RouteMatch,
+  type Router,
+} from "./router.js";
+export {
+  buildRequestFields,
+  lowerCamel,
+  type RequestFields,
+  type RequestFieldsInput,
+} from "./request-fields.js";
+export { readHttpRules, type HttpBinding } from "./http-rules.js";
