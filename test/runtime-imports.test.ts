@@ -7,14 +7,14 @@ import { repoRoot } from "./support/cli.js";
 
 const exec = promisify(execFile);
 
-/** The CommonJS packages (by folder in node_modules) a fresh process has loaded after running `script`. */
+/** The CommonJS packages (by folder in node_modules) a fresh process has loaded when it exits after running `script`. */
 async function loadedPackages(script: string): Promise<Set<string>> {
-  const probe = `${script}
-const { createRequire } = await import("node:module");
-const cache = Object.keys(createRequire(import.meta.url).cache);
-console.log(JSON.stringify(cache));`;
+  const probe = `const { createRequire } = await import("node:module");
+process.on("exit", () => console.log(JSON.stringify(Object.keys(createRequire(import.meta.url).cache))));
+${script}`;
   const { stdout } = await exec(process.execPath, ["--input-type=module", "-e", probe], { cwd: repoRoot });
-  const files = JSON.parse(stdout) as string[];
+  // The last line: what the script printed comes before.
+  const files = JSON.parse(stdout.trim().split("\n").at(-1)!) as string[];
   return new Set(files.map((file) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(file)?.[1] ?? ""));
 }
 
@@ -24,6 +24,18 @@ describe("importing @tsmicro/runtime", () => {
     expect(loaded.has("@grpc/grpc-js")).toBe(true);
     // CommonJS packages only: the require cache does not see ES modules (jose), and @tsmicro/runtime no longer depends on it.
     for (const name of ["etcd3", "fastify", "@fastify/cors"]) expect(loaded.has(name), name).toBe(false);
+    // opossum loads with the first breaker; health is served without protobufjs.
+    for (const name of ["opossum", "protobufjs", "@grpc/proto-loader"]) expect(loaded.has(name), name).toBe(false);
+  });
+
+  it("is not what tsmicro --version or tsmicro routes load: the CLI loads a command's modules when it runs", async () => {
+    for (const command of [["--version"], ["routes", "--proto", "examples/greeter/proto"]]) {
+      const loaded =
+        await loadedPackages(`process.argv = [process.argv[0], "tsmicro", ${command.map((a) => JSON.stringify(a)).join(", ")}];
+await import("./dist/bin/tsmicro.js");`);
+      for (const name of ["@grpc/grpc-js", "prom-client", "pino", "opossum", "fastify"])
+        expect(loaded.has(name), `${command[0]}: ${name}`).toBe(false);
+    }
   });
 
   it("loads etcd3 once an etcd registry starts", async () => {

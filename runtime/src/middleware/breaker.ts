@@ -1,4 +1,5 @@
-import CircuitBreaker from "opossum";
+import { createRequire } from "node:module";
+import type CircuitBreaker from "opossum";
 import type { MethodDefinition } from "../definition/definition.js";
 import { errorReasonDetail, hasErrorReason, type ErrorDetail } from "../errors/error-details.js";
 import { SetupError } from "../errors/setup-error.js";
@@ -8,6 +9,13 @@ import type { ClientCall, ClientHandler, ClientMiddleware } from "../transport/t
 import { checkBreakerSettings, defaultBreakerSettings, type BreakerSettings } from "./breaker-settings.js";
 import { breakerMetrics, observeBreaker } from "../metrics/breaker-metrics.js";
 import type { MetricsRegistry } from "../metrics/process-registry.js";
+
+const require = createRequire(import.meta.url);
+
+/** opossum (CommonJS), loaded when the first breaker is built: a service that calls no one never loads it. */
+function opossum(): typeof CircuitBreaker {
+  return require("opossum") as typeof CircuitBreaker;
+}
 
 /**
  * Answers a call instead of the callee: gets the call and why it could not
@@ -183,7 +191,7 @@ export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddlewa
     }
     const fallback = named?.fallback ?? byPath?.fallback;
     const streaming = method.kind === "server_streaming" || method.kind === "bidi_streaming";
-    const breaker: Breaker = new CircuitBreaker(streaming ? openStream : send, {
+    const breaker: Breaker = new (opossum())(streaming ? openStream : send, {
       name: `${service} ${method.path}`,
       // Deadlines already bound every call and cancel it on the wire; opossum's
       // timer would only stop waiting and leave the call running (see timeoutMs).
@@ -326,7 +334,7 @@ function isAnswer(error: unknown, _next: ClientHandler, call: ClientCall): boole
 function isOpossumOpen(error: unknown): boolean {
   return (
     error instanceof Error &&
-    CircuitBreaker.isOurError(error) &&
+    opossum().isOurError(error) &&
     (error as Error & { code?: unknown }).code === "EOPENBREAKER"
   );
 }
