@@ -27,7 +27,7 @@ export function leanTracer(
     const traceId = inTrace ? parent.traceId : ids.generateTraceId();
     const kind = options.kind ?? api.SpanKind.INTERNAL;
     const { decision } = sampler.shouldSample(
-      inTrace ? context : api.trace.deleteSpan(context),
+      options.root ? api.trace.deleteSpan(context) : context,
       traceId,
       name,
       kind,

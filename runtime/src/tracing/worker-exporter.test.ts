@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { waitFor } from "../../../test/support/load.js";
 import { RecordingSpan } from "./recording-span.js";
 import type { SpanBatching } from "./tracing-settings.js";
 import { WorkerExporter } from "./worker-exporter.js";
@@ -55,20 +56,12 @@ function endSpan(exporter: WorkerExporter, name: string): void {
   new RecordingSpan(context, undefined, name, 1, undefined, undefined, exporter.record).end();
 }
 
-const until = async (check: () => boolean) => {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-};
-
 describe("WorkerExporter", () => {
   it("sends a batch once it is full, without waiting for the delay, and the rest at shutdown", async () => {
     const { url, exports } = await receiver();
-    const exporter = await start(url, {
-      delayMs: 60_000,
-      maxQueueSize: 100,
-      maxBatchSize: 2,
-    });
+    const exporter = await start(url, { delayMs: 60_000, maxQueueSize: 100, maxBatchSize: 2 });
     for (const name of ["a", "b", "c"]) endSpan(exporter, name);
-    await until(() => exports.length === 1);
+    await waitFor("the first export", () => exports.length === 1);
     expect(exports).toEqual([
       {
         names: ["a", "b"],
@@ -84,24 +77,16 @@ describe("WorkerExporter", () => {
 
   it("sends what waits after the delay", async () => {
     const { url, exports } = await receiver();
-    const exporter = await start(url, {
-      delayMs: 20,
-      maxQueueSize: 100,
-      maxBatchSize: 512,
-    });
+    const exporter = await start(url, { delayMs: 20, maxQueueSize: 100, maxBatchSize: 512 });
     endSpan(exporter, "a");
-    await until(() => exports.length === 1);
+    await waitFor("the first export", () => exports.length === 1);
     expect(exports.map((e) => e.names)).toEqual([["a"]]);
     await exporter.shutdown();
   });
 
   it("drops spans beyond the queue while none has left", async () => {
     const { url, exports } = await receiver();
-    const exporter = await start(url, {
-      delayMs: 60_000,
-      maxQueueSize: 2,
-      maxBatchSize: 2,
-    });
+    const exporter = await start(url, { delayMs: 60_000, maxQueueSize: 2, maxBatchSize: 2 });
     for (const name of ["a", "b", "c"]) endSpan(exporter, name);
     await exporter.shutdown();
     expect(exports.map((e) => e.names)).toEqual([["a", "b"]]);
@@ -111,11 +96,7 @@ describe("WorkerExporter", () => {
     const { url } = await receiver();
     server!.close();
     await new Promise((resolve) => server!.once("close", resolve));
-    const exporter = await start(url, {
-      delayMs: 60_000,
-      maxQueueSize: 100,
-      maxBatchSize: 512,
-    });
+    const exporter = await start(url, { delayMs: 60_000, maxQueueSize: 100, maxBatchSize: 512 });
     endSpan(exporter, "a");
     await expect(exporter.shutdown()).rejects.toThrow();
   });

@@ -44,10 +44,7 @@ export class WorkerExporter {
   /** Starts the worker; resolves once its exporter is ready. */
   static async start(target: TraceExport, resource: Attributes, scope: string): Promise<WorkerExporter> {
     const data: ExportWorkerData = { target, resource, scope };
-    const worker = new Worker(workerFile, {
-      workerData: data,
-      ...workerOptions,
-    });
+    const worker = new Worker(workerFile, { workerData: data, ...workerOptions });
     const exporter = new WorkerExporter(worker, target);
     await exporter.#answer(0);
     worker.unref();
