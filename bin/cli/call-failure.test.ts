@@ -28,6 +28,12 @@ describe("failureReason", () => {
       "Deadline exceeded after 0.301s,LB pick: 0.001s,remote_addr=127.0.0.1:37433",
       "no answer from 127.0.0.1:37433 within 300 ms (--client_request_timeout)",
     ],
+    [
+      "a deadline that ran out before the call reached a node",
+      Code.DEADLINE_EXCEEDED,
+      "Deadline exceeded",
+      "no answer from 127.0.0.1:9 within 300 ms (--client_request_timeout)",
+    ],
   ])("words %s as a sentence", (_, code, raw, sentence) => {
     expect(failureReason(new TsmicroError(code, raw), "127.0.0.1:9", 300)).toBe(sentence);
   });

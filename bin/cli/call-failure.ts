@@ -7,7 +7,7 @@ import { Code, codeName, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
  * Last error: ... Resolution note:" tells a user nothing they can act on.
  */
 const libraryText =
-  /No connection established|Last error:|Resolution note|Deadline exceeded after|RST_STREAM|Connection dropped|Call ended without|failed to connect|Name resolution failed|Stream refused|Received http2|\bE(CONNREFUSED|CONNRESET|HOSTUNREACH|NETUNREACH|TIMEDOUT|NOTFOUND|PIPE|AI_AGAIN)\b/;
+  /No connection established|Last error:|Resolution note|Deadline exceeded|RST_STREAM|Connection dropped|Call ended without|failed to connect|Name resolution failed|Stream refused|Received http2|\bE(CONNREFUSED|CONNRESET|HOSTUNREACH|NETUNREACH|TIMEDOUT|NOTFOUND|PIPE|AI_AGAIN)\b/;
 
 /** Socket errors by errno, as a sentence about `address`. */
 const socketReasons: Readonly<Record<string, (address: string) => string>> = {

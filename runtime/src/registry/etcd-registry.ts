@@ -5,6 +5,7 @@
  * go-micro service or tool reading the same etcd sees tsmicro's nodes and
  * the other way round.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   Etcd3,
   EtcdLeaseInvalidError,
@@ -38,6 +39,8 @@ const defaultPort = 2379;
 const defaults = { dialTimeoutMs: 5_000, requestTimeoutMs: 5_000 } as const;
 /** A node lost while its service still heartbeats is re-registered with this backoff, until its TTL says the service went quiet. */
 const recoveryBackoff = { firstMs: 100, maxMs: 2_000 } as const;
+/** A failed keep-alive is tried again after this backoff, until the request deadline. */
+const renewBackoff = { firstMs: 25, maxMs: 250 } as const;
 /** A member that failed this often in a row is skipped for a while, so calls go to the others at once. */
 const hostBreaker = { failures: 3, openMs: 1_000 } as const;
 /** etcd3 reconnects a broken watch stream after this backoff; its default grows to 30 s, too slow to notice a restart. */
@@ -102,13 +105,15 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
   /**
    * One keep-alive, the heartbeat of an unchanged node as in go-micro. A
    * keep-alive is a stream, which etcd3 sends to a random member and does not
-   * retry, so it is tried a few times within the deadline: a heartbeat
-   * should fail only when no member answers.
+   * retry, so it is retried with a short backoff until the deadline: a
+   * heartbeat should fail only when no member answers for that long, not
+   * when it meets a stopped member or the few hundred milliseconds of an
+   * election, where every member fails at once.
    */
   const renew = async (lease: Lease): Promise<void> => {
     const deadline = Date.now() + requestTimeoutMs;
     let lastError: unknown = new Error(`no answer within ${requestTimeoutMs} ms`);
-    for (let attempt = 0; attempt <= 2 * addresses.length && Date.now() < deadline; attempt++) {
+    for (let waitMs = renewBackoff.firstMs; Date.now() < deadline; waitMs = Math.min(waitMs * 2, renewBackoff.maxMs)) {
       try {
         noteRevision((await lease.keepaliveOnce({ deadline })).header);
         return;
@@ -116,6 +121,7 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
         if (error instanceof EtcdLeaseInvalidError) throw error;
         lastError = error;
       }
+      await sleep(Math.min(waitMs, deadline - Date.now()));
     }
     throw lastError;
   };
