@@ -43,6 +43,31 @@ describe("compileTemplate().match", () => {
     ["/files/{path=**}", "/files/a/", { path: "a/" }],
     ["/files/**", "/files/a/b", {}],
     ["/files/{path=**}", "/files/a/%zz", undefined],
+    // fixed segments after **: they match from the end, ** takes what is left (zero or more)
+    [
+      "/v1/{parent=projects/*/documents/*/**}/{collection_id}",
+      "/v1/projects/p/documents/rooms/r1/messages",
+      { parent: "projects/p/documents/rooms/r1", collection_id: "messages" },
+    ],
+    [
+      "/v1/{parent=projects/*/documents/*/**}/{collection_id}",
+      "/v1/projects/p/documents/rooms/r1/messages/m1/likes",
+      { parent: "projects/p/documents/rooms/r1/messages/m1", collection_id: "likes" },
+    ],
+    [
+      "/v1/{parent=projects/*/documents/*/**}/{collection_id}",
+      "/v1/projects/p/documents/rooms/messages",
+      { parent: "projects/p/documents/rooms", collection_id: "messages" },
+    ],
+    ["/v1/{parent=projects/*/documents/*/**}/{collection_id}", "/v1/projects/p/documents/rooms", undefined],
+    ["/v1/{parent=projects/*/documents/*/**}/{collection_id}", "/v1/projects/p/documents/rooms/", undefined],
+    ["/v1/{name=keys/**}/summary", "/v1/keys/a/b/summary", { name: "keys/a/b" }],
+    ["/v1/{name=keys/**}/summary", "/v1/keys/summary", { name: "keys" }],
+    ["/v1/{name=keys/**}/summary", "/v1/keys/a/b/other", undefined],
+    ["/v1/{name=keys/**}/summary:purge", "/v1/keys/a/summary:purge", { name: "keys/a" }],
+    ["/v1/{name=**/sessions/*}", "/v1/a/b/sessions/s1", { name: "a/b/sessions/s1" }],
+    ["/v1/{name=**/sessions/*}", "/v1/sessions/s1", { name: "sessions/s1" }],
+    ["/v1/{name=**/sessions/*}", "/v1/a/sessions", undefined],
     // custom verbs
     ["/v1/{name=topics/*}:publish", "/v1/topics/t1:publish", { name: "topics/t1" }],
     ["/v1/{name=topics/*}:publish", "/v1/topics/t1", undefined],

@@ -97,15 +97,19 @@ function splitPath(path: string, verbSuffix: string | undefined): string[] | und
 
 /**
  * Matches the flattened template against the path segments. Returns, for each template segment
- * and one past the end, the index of the first path segment it took; a `**` takes the rest.
+ * and one past the end, the index of the first path segment it took. As in grpc-gateway, the one
+ * `**` takes every segment but those the fixed segments after it need, so they match from the end.
  */
 function matchSegments(flat: readonly PlainSegment[], components: readonly string[]): number[] | undefined {
   const spans: number[] = [];
   let pos = 0;
-  for (const segment of flat) {
+  for (let i = 0; i < flat.length; i++) {
+    const segment = flat[i] as PlainSegment;
     spans.push(pos);
     if (segment.kind === "deep-wildcard") {
-      pos = components.length;
+      const tail = flat.length - i - 1;
+      if (components.length - tail < pos) return undefined;
+      pos = components.length - tail;
       continue;
     }
     const component = components[pos];

@@ -81,6 +81,21 @@ describe("parsePathTemplate", () => {
       undefined,
     ],
     ["/{a_b.c_1}", [{ kind: "variable", fieldPath: ["a_b", "c_1"], segments: [{ kind: "wildcard" }] }], undefined],
+    // fixed segments after the one **, as grpc-gateway accepts (Firestore's ListDocuments)
+    [
+      "/v1/{parent=documents/*/**}/{collection_id}",
+      [
+        { kind: "literal", value: "v1" },
+        {
+          kind: "variable",
+          fieldPath: ["parent"],
+          segments: [{ kind: "literal", value: "documents" }, { kind: "wildcard" }, { kind: "deep-wildcard" }],
+        },
+        { kind: "variable", fieldPath: ["collection_id"], segments: [{ kind: "wildcard" }] },
+      ],
+      undefined,
+    ],
+    ["/v1/**/x:y", [{ kind: "literal", value: "v1" }, { kind: "deep-wildcard" }, { kind: "literal", value: "x" }], "y"],
   ])("parses %s", (template, segments, verb) => {
     expect(parsePathTemplate(template)).toEqual({ template, segments, verb });
   });
@@ -103,8 +118,8 @@ describe("parsePathTemplate", () => {
     ["/v1/{a}x", 8, "fills its whole segment"],
     ["/v1/{a}/{a}", 9, "bound twice"],
     ["/v1/{a}/{a.b}", 9, "overlap"],
-    ["/v1/**/x", 5, "** must be the last segment"],
-    ["/v1/{a=**}/x", 8, "** must be the last segment"],
+    ["/v1/**/x/**", 10, "at most one **"],
+    ["/v1/{a=**}/{b=**}", 15, "at most one **"],
     ["/v1/***", 5, "* or ** alone"],
     ["/v1/a*", 6, "not allowed in a literal"],
     ["/v1/a b", 6, "not allowed in a literal"],

@@ -1,6 +1,6 @@
 import { SetupError } from "../errors/setup-error.js";
 
-/** A path segment that binds nothing: a literal, `*` (one segment) or `**` (zero or more, last only). */
+/** A path segment that binds nothing: a literal, `*` (one segment) or `**` (zero or more, at most one per template). */
 export type PlainSegment =
   | { readonly kind: "literal"; readonly value: string }
   | { readonly kind: "wildcard" }
@@ -36,8 +36,10 @@ const identChar = /[A-Za-z0-9_]/;
  * Parses a path template with the grammar of google/api/http.proto. `where` names the
  * binding in errors (for example the RPC). Throws a SetupError with the column on any mistake.
  *
- * As grpc-gateway does, "/" alone is accepted (it matches only "/"), a literal may hold ":"
- * and the verb starts at the last ":" of the final segment (the first ":" after a final variable).
+ * As grpc-gateway does, "/" alone is accepted (it matches only "/"), a literal may hold ":",
+ * the verb starts at the last ":" of the final segment (the first ":" after a final variable), and
+ * fixed segments may follow the template's one `**`, where http.proto wants it last (Firestore's
+ * CreateDocument binds `/v1/{parent=projects/…/documents/**}/{collection_id}`).
  */
 export function parsePathTemplate(template: string, where = "google.api.http"): PathTemplate {
   return new TemplateParser(template, where).parse();
@@ -64,7 +66,7 @@ class TemplateParser {
       verb = this.verb();
     }
     if (this.pos < this.template.length) this.fail(this.pos, `unexpected ${JSON.stringify(this.peek())}`);
-    this.checkDeepWildcardLast(segments);
+    this.checkOneDeepWildcard(segments);
     return { template: this.template, segments, verb };
   }
 
@@ -191,12 +193,13 @@ class TemplateParser {
     return verb;
   }
 
-  // http.proto: "**" must be the last part of the URL path except the Verb.
-  private checkDeepWildcardLast(segments: readonly PathSegment[]): void {
+  // http.proto puts "**" last; grpc-gateway also takes fixed segments after it, matched from the
+  // end of the path, which leaves room for only one "**" (Google's published APIs rely on this).
+  private checkOneDeepWildcard(segments: readonly PathSegment[]): void {
     const flat = segments.flatMap((s) => (s.kind === "variable" ? s.segments : [s]));
-    const deep = flat.findIndex((s) => s.kind === "deep-wildcard");
-    if (deep !== -1 && deep !== flat.length - 1) {
-      this.fail(this.template.indexOf("**"), "** must be the last segment (only a :verb may follow it)");
+    if (flat.filter((s) => s.kind === "deep-wildcard").length > 1) {
+      const second = this.template.indexOf("**", this.template.indexOf("**") + 2);
+      this.fail(second, "a template has at most one **; write * for the segments that are one each");
     }
   }
 
