@@ -137,10 +137,13 @@ describe("the gateway's event handler (POST /{topic} -> broker)", () => {
     expect(JSON.parse(new TextDecoder().decode(audit[0]!.body))).toEqual({ user: "ada", ok: true });
   });
 
-  it("takes only POST", async () => {
+  it("takes only POST: 405 with Allow", async () => {
     const response = await fetch(`${typed.url}/order.placed`);
-    expect(response.status).toBe(404);
-    expect(((await response.json()) as { message: string }).message).toMatch(/takes POST \/\{topic\}/);
+    expect(response.status).toBe(405);
+    expect(response.headers.get("allow")).toBe("POST");
+    expect(((await response.json()) as { message: string }).message).toBe(
+      "GET is not allowed on /order.placed; it takes POST",
+    );
   });
 
   it("an rpc gateway lists a routed file's events as webhooks, and does not route the broker's subscription nodes", async () => {

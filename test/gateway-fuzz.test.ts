@@ -11,7 +11,7 @@
  * - the gateway answers (no reset, no hang) and stays up: no unhandled rejection, and a
  *   known-good request still works afterwards;
  * - an error is JSON `{code, message, details}` with a gRPC code whose HTTP status class
- *   (4xx/5xx) matches the one sent;
+ *   (4xx/5xx) matches the one sent, except a 405, which says UNIMPLEMENTED and carries `Allow`;
  * - a success is JSON, or well-formed NDJSON/SSE for a stream;
  * - 5xx only from the fixture's Fail method answering the code it was asked for (or its circuit
  *   breaker, opened by those failures); nothing in this test takes a backend down.
@@ -895,6 +895,11 @@ function violationOf(request: FuzzRequest, outcome: Outcome): Violation | undefi
     const problem = errorShapeProblem(value);
     if (problem) return { kind: "error body not {code,message,details}", detail: `${status} ${problem}: ${text}` };
     const code = (value as { code: number }).code;
+    // A path routed only under other methods: 405 with Allow, UNIMPLEMENTED as grpc-gateway says it.
+    if (status === 405)
+      return code === 12 && typeof answerHeaders.allow === "string" && answerHeaders.allow !== ""
+        ? undefined
+        : { kind: "405 without UNIMPLEMENTED and Allow", detail: `${code} allow=${answerHeaders.allow}: ${text}` };
     if (status >= 500 !== httpStatusOf(code) >= 500)
       return { kind: "status and code disagree", detail: `${status} with code ${code}: ${text}` };
     if (status >= 500) {

@@ -90,6 +90,17 @@ describe("mountRoutes: a custom gateway with the generated LibraryRoutes", () =>
     expect(lines.map((line) => line.result.title)).toEqual(["BOOK 1", "BOOK 2"]);
   });
 
+  it("answers 405 with Allow for a path routed only under other methods", async () => {
+    const response = await fetch(`${base}/api/v1/shelves/s1/books`, { method: "PUT" });
+    expect(response.status).toBe(405);
+    expect(response.headers.get("allow")).toBe("GET, POST");
+    expect(await response.json()).toEqual({
+      code: 12,
+      message: "PUT is not allowed on /v1/shelves/s1/books; it takes GET, POST",
+      details: [],
+    });
+  });
+
   it("leaves the app's own routes and unknown paths to the app", async () => {
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ ok: true });
     expect((await fetch(`${base}/api/v9/nothing`)).status).toBe(404);

@@ -41,10 +41,21 @@ describe("forwardedMetadata", () => {
     expect(forwardedMetadata(headers, "::1")).toEqual({ "x-forwarded-for": "::1" });
   });
 
-  it("refuses a value gRPC metadata cannot carry, naming the header", () => {
-    expect(() => forwardedMetadata({ "grpc-metadata-x": "tab\there" }, "::1")).toThrow(
-      "the grpc-metadata-x header has characters gRPC metadata cannot carry (printable ASCII only)",
+  it("drops a text value gRPC metadata cannot carry and names the header it dropped; refuses a -bin value that is not base64", () => {
+    const dropped: string[] = [];
+    const metadata = forwardedMetadata(
+      {
+        "grpc-metadata-x": "tab\there",
+        "grpc-metadata-city": "Zürich",
+        "grpc-metadata-ok": "fine",
+        authorization: "Bearer é",
+        "x-forwarded-for": "ünïcode",
+      },
+      "::1",
+      (header) => dropped.push(header),
     );
+    expect(metadata).toEqual({ ok: "fine", "x-forwarded-for": "::1" });
+    expect(dropped).toEqual(["grpc-metadata-x", "grpc-metadata-city", "authorization", "x-forwarded-for"]);
     expect(() => forwardedMetadata({ "grpc-metadata-x-bin": "not base64!" }, "::1")).toThrow(/not base64/);
   });
 });

@@ -29,32 +29,39 @@ const validText = /^[\x20-\x7e]*$/;
 /**
  * gRPC metadata from HTTP headers, as grpc-gateway forwards them: `Grpc-Metadata-*` headers
  * without the prefix (reserved keys dropped, `-bin` values base64-decoded), `Authorization`,
- * and `X-Forwarded-For`/`X-Request-Id`. A value gRPC cannot carry is INVALID_ARGUMENT naming
- * the header.
+ * and `X-Forwarded-For`/`X-Request-Id`. A text value gRPC cannot carry (outside printable
+ * ASCII) is left out and reported to `dropped`, rather than failing the whole request; a `-bin`
+ * value that is not base64 is INVALID_ARGUMENT naming the header.
  */
-export function forwardedMetadata(headers: IncomingHttpHeaders, ip: string): Metadata {
+export function forwardedMetadata(
+  headers: IncomingHttpHeaders,
+  ip: string,
+  dropped: (header: string) => void = () => {},
+): Metadata {
   const metadata: Record<string, string | Uint8Array> = {};
+  const text = (name: string, value: string): void => {
+    if (validText.test(value)) metadata[name] = value;
+    else dropped(name);
+  };
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
-    const text = Array.isArray(value) ? value.join(", ") : value;
+    const joined = Array.isArray(value) ? value.join(", ") : value;
     if (name.startsWith("grpc-metadata-")) {
       const key = name.slice("grpc-metadata-".length);
       if (!validKey.test(key) || key.startsWith("grpc-") || reservedKeys.has(key)) continue;
-      metadata[key] = key.endsWith("-bin") ? binaryHeader(name, text) : textHeader(name, text);
-    } else if (name === "authorization" || name === "x-request-id") metadata[name] = textHeader(name, text);
+      if (key.endsWith("-bin")) metadata[key] = binaryHeader(name, joined);
+      else if (validText.test(joined)) metadata[key] = joined;
+      else dropped(name);
+    } else if (name === "authorization" || name === "x-request-id") text(name, joined);
   }
   const forwarded = headers["x-forwarded-for"];
-  metadata["x-forwarded-for"] = textHeader("x-forwarded-for", forwarded ? `${String(forwarded)}, ${ip}` : ip);
+  const chain = forwarded ? `${String(forwarded)}, ${ip}` : ip;
+  if (validText.test(chain)) metadata["x-forwarded-for"] = chain;
+  else {
+    dropped("x-forwarded-for");
+    metadata["x-forwarded-for"] = ip;
+  }
   return metadata;
-}
-
-function textHeader(name: string, value: string): string {
-  if (!validText.test(value))
-    throw new TsmicroError(
-      Code.INVALID_ARGUMENT,
-      `the ${name} header has characters gRPC metadata cannot carry (printable ASCII only)`,
-    );
-  return value;
 }
 
 /** A `-bin` metadata header's bytes: base64, standard or URL-safe, padded or not, as grpc-gateway reads it. */

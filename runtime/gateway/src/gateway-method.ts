@@ -7,6 +7,7 @@ import {
   type Message,
 } from "@bufbuild/protobuf";
 import { dynamicMethod, type HttpRule, type MethodDefinition } from "@tsmicro/runtime";
+import { fieldMaskJson } from "./field-mask.js";
 
 /** One RPC the gateway can call, with what it needs to map HTTP to it: descriptors and codecs. */
 export interface GatewayMethod {
@@ -88,10 +89,12 @@ export function queryFieldOf(message: DescMessage, dotted: string): QueryField |
 /**
  * Converts a query or path string to the proto3 JSON value its field takes: booleans become
  * true/false and enum numbers become numbers; everything else stays a string, which proto3 JSON
- * accepts for numbers, 64-bit integers, bytes and the well-known types. A value that does not
- * fit is left as it is, so decoding names the field and the value.
+ * accepts for numbers, 64-bit integers, bytes and the well-known types; a FieldMask's paths may
+ * be in proto field names or lowerCamel. A value that does not fit is left as it is, so decoding
+ * names the field and the value.
  */
 export function queryValue(field: DescField, value: string): unknown {
+  if (field.message?.typeName === "google.protobuf.FieldMask") return fieldMaskJson(value);
   const isBool =
     (field.fieldKind !== "message" && field.scalar === ScalarType.BOOL) ||
     field.message?.typeName === "google.protobuf.BoolValue";

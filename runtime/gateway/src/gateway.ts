@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
+import type { Message } from "@bufbuild/protobuf";
 import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import {
@@ -12,6 +13,7 @@ import {
   createBroker,
   type EventsDefinition,
   type HttpRule,
+  isTsmicroError,
   type Logger,
   type Metadata,
   type Registry,
@@ -40,10 +42,11 @@ import { HttpTracing } from "./gateway-tracing.js";
 import { createBackendCatalogue, type BackendCatalogue, type BackendService } from "./backend-catalogue.js";
 import type { GatewayMethod } from "./gateway-method.js";
 import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
-import { errorResponse, requestMessage, responseJson } from "./http-mapping.js";
+import { errorResponse, MethodNotAllowedError, requestMessage, responseJson } from "./http-mapping.js";
 import { mapStream, sendStream } from "./http-stream.js";
 import { parseJsonBody } from "./json-body.js";
 import { forwardedMetadata } from "./forwarded-metadata.js";
+import { ResponseMetadata } from "./response-metadata.js";
 import { publishHttpEvent, topicOfPath, type HttpEventPublisher } from "./event-handler.js";
 import { EventTopics } from "./event-topics.js";
 import { mergeOpenApi, type OpenApiBuilder } from "./merge-openapi.js";
@@ -193,9 +196,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
   app.setErrorHandler((error, request, reply) => {
     const httpStatus = fastifyStatus(error);
-    const { status, body } = errorResponse(asTsmicroError(error));
+    const { status, headers, body } = errorResponse(asTsmicroError(error));
     if (status >= 500 && !(error instanceof TsmicroError))
       logger.error({ err: error, method: request.method, url: request.url }, "gateway error");
+    // A more precise header set on the way (the JWT check's challenge) stays.
+    for (const [name, value] of Object.entries(headers)) if (!reply.hasHeader(name)) void reply.header(name, value);
     void reply
       .code(httpStatus ?? status)
       .type("application/json")
@@ -248,7 +253,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (origins.length > 0) {
       await app.register(cors, {
         origin: origins.includes("*") ? true : origins,
-        exposedHeaders: ["grpc-status", "grpc-message", "retry-after", "traceresponse"],
+        exposedHeaders: ["grpc-status", "grpc-message", "retry-after", "traceresponse", "www-authenticate", "allow"],
       });
     }
     const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
@@ -299,7 +304,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     }
 
     const target = await defaultRoute(path);
-    if (!target) throw noRoute(request.method, path);
+    if (!target) {
+      const allow = allowedMethods(path);
+      throw allow.length > 0 ? new MethodNotAllowedError(request.method, path, allow) : noRoute(request.method, path);
+    }
     // A default route's path names a registered method, so the label set stays bounded.
     metrics?.route(request, `${settings.prefix}${path}`);
     httpTracing.route(request, `${settings.prefix}${path}`);
@@ -308,6 +316,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         ? { method: request.method, path }
         : { method: request.method, path, body: "*" };
     return call(target, rule, { variables: {}, query, body: request.body }, request, reply);
+  }
+
+  /** The methods some route takes on a path no route of the request's method matched. */
+  function allowedMethods(path: string): string[] {
+    const allow = new Set(catalogue.router.methodsFor(path));
+    if (path === "/rpc") allow.add("POST");
+    if (path === "/openapi.json" && options.openApi) allow.add("GET");
+    return [...allow].sort();
   }
 
   /** `/{service}/{method}` or `/{service}/{Service}/{method}`, as `micro api` resolves paths. */
@@ -358,15 +374,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     reply: FastifyReply,
     path: string,
   ): Promise<void> {
-    if (request.method !== "POST")
-      throw new TsmicroError(
-        Code.NOT_FOUND,
-        `no route for ${request.method} ${path}: the event handler takes POST /{topic}`,
-      );
+    if (request.method !== "POST") throw new MethodNotAllowedError(request.method, path, ["POST"]);
     const topic = topicOfPath(path, settings.namespace);
     // Route rules apply to topics as to RPCs (by path, or by the topic as the rule's rpc pattern).
     const claims = await guard.admit(topic, request, reply);
-    const metadata = { ...forwardedMetadata(request.headers, request.ip), ...(claims ? claimsMetadata(claims) : {}) };
+    const metadata = { ...requestMetadata(request), ...(claims ? claimsMetadata(claims) : {}) };
     const published = await publishHttpEvent(publisher, topic, request.body, eventHeaders(metadata));
     void reply.code(202).type("application/json").send(JSON.stringify(published));
   }
@@ -380,21 +392,42 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   ): Promise<void> {
     const claims = await guard.admit(target.rpc, request, reply);
     const message = requestMessage(target, rule, parts);
-    const metadata = { ...forwardedMetadata(request.headers, request.ip), ...(claims ? claimsMetadata(claims) : {}) };
+    const metadata = { ...requestMetadata(request), ...(claims ? claimsMetadata(claims) : {}) };
     const caller = callerOf(target.service);
+    const answer = new ResponseMetadata(request);
+    const { onHeader, onTrailer } = answer;
     switch (target.definition.kind) {
       case "unary": {
-        const response = await caller.unary(target.definition, message, { metadata });
+        let response: Message;
+        try {
+          response = await caller.unary(target.definition, message, { metadata, onHeader, onTrailer });
+        } catch (error) {
+          answer.apply(reply);
+          // The backend's own challenge, when it sent one, over the gateway's default.
+          const challenge = answer.text("www-authenticate");
+          if (challenge !== undefined && isTsmicroError(error) && error.code === Code.UNAUTHENTICATED)
+            void reply.header("www-authenticate", challenge);
+          throw error;
+        }
+        answer.apply(reply);
         void reply.type("application/json").send(JSON.stringify(responseJson(target, rule, response)));
         return;
       }
       case "server_streaming": {
-        const messages = caller.serverStreaming(target.definition, message, streamOptions(reply, metadata));
-        return sendStream(
-          request,
-          reply,
-          mapStream(messages, (m) => responseJson(target, rule, m)),
-        );
+        const options = { ...streamOptions(reply, metadata), onHeader, onTrailer };
+        const messages = caller.serverStreaming(target.definition, message, options);
+        try {
+          return await sendStream(
+            request,
+            reply,
+            mapStream(messages, (m) => responseJson(target, rule, m)),
+            answer,
+          );
+        } catch (error) {
+          // Failed before the first message: answered as a plain error, with what metadata came.
+          if (!reply.sent) answer.apply(reply);
+          throw error;
+        }
       }
       default:
         throw new TsmicroError(
@@ -402,6 +435,16 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           `${target.rpc} streams requests, which HTTP/JSON cannot carry; call it over gRPC`,
         );
     }
+  }
+
+  /** The metadata forwarded from the request's headers; a value gRPC cannot carry is left out, at debug level. */
+  function requestMetadata(request: FastifyRequest): Metadata {
+    return forwardedMetadata(request.headers, request.ip, (header) =>
+      logger.debug(
+        { header, method: request.method, url: request.url },
+        "header not forwarded: gRPC metadata takes printable ASCII only",
+      ),
+    );
   }
 
   function streamOptions(reply: FastifyReply, metadata: Metadata) {

@@ -20,6 +20,7 @@ import {
   ResourceInfo,
   RetryInfo,
 } from "@tsmicro/runtime/internal";
+import { fillUpdateMask, patchMaskFields } from "./field-mask.js";
 import { queryFieldOf, queryValue, type GatewayMethod } from "./gateway-method.js";
 
 /** The parts of an HTTP request that make an RPC's request. */
@@ -35,7 +36,8 @@ export interface HttpRequestParts {
  * buildRequestFields) and decodes it as strict proto3 JSON: a wrong type or an unknown body
  * field is INVALID_ARGUMENT naming the field and the value, and a bad query value names the
  * query parameter. Query parameters naming no field are ignored; bools and enum numbers in the
- * query are converted by the field's type.
+ * query are converted by the field's type. A PATCH that sends no update mask gets one listing
+ * the fields its body sets (see fillUpdateMask).
  */
 export function requestMessage(method: GatewayMethod, rule: HttpRule | undefined, parts: HttpRequestParts): Message {
   const input = method.desc.input;
@@ -54,14 +56,18 @@ export function requestMessage(method: GatewayMethod, rule: HttpRule | undefined
       };
     },
   });
+  let message: Message;
   try {
-    return fromJson(input, fields as JsonValue, { registry: method.registry });
+    message = fromJson(input, fields as JsonValue, { registry: method.registry });
   } catch (error) {
     throw new TsmicroError(
       Code.INVALID_ARGUMENT,
       badQueryParameter(method, rule, parts) ?? `the request does not fit ${input.typeName}: ${messageOf(error)}`,
     );
   }
+  const patch = patchMaskFields(input, rule);
+  if (patch) fillUpdateMask(message, patch, parts.body);
+  return message;
 }
 
 /**
@@ -146,11 +152,44 @@ export interface ErrorBody {
   readonly details: readonly JsonValue[];
 }
 
-/** The HTTP status and body for an error; anything not a TsmicroError is INTERNAL with no detail. */
-export function errorResponse(error: unknown): { status: number; body: ErrorBody } {
+/**
+ * A request whose path has routes only under other methods: 405 with `Allow`, and in the body
+ * UNIMPLEMENTED, as grpc-gateway answers it when told to use 405 rather than its default 501.
+ */
+export class MethodNotAllowedError extends TsmicroError {
+  /** The methods the path takes, upper case. */
+  readonly allow: readonly string[];
+
+  constructor(method: string, path: string, allow: readonly string[]) {
+    super(Code.UNIMPLEMENTED, `${method} is not allowed on ${path}; it takes ${allow.join(", ")}`);
+    this.allow = allow;
+  }
+}
+
+/** The challenge of a 401 when nothing more precise is known (RFC 7235, RFC 6750 bearer tokens). */
+export const bearerChallenge = 'Bearer realm="api"';
+
+/**
+ * The HTTP status, headers and body for an error; anything not a TsmicroError is INTERNAL with
+ * no detail. The headers are those the status needs: `Allow` on a 405 and `WWW-Authenticate`
+ * on a 401 (RFC 7235); a caller that knows a more precise challenge sets its own first.
+ */
+export function errorResponse(error: unknown): {
+  status: number;
+  headers: Readonly<Record<string, string>>;
+  body: ErrorBody;
+} {
   const failure = isTsmicroError(error) ? error : new TsmicroError(Code.INTERNAL, "internal error");
+  const notAllowed = failure instanceof MethodNotAllowedError;
+  const status = notAllowed ? 405 : httpStatusOf(failure.code);
+  const headers: Record<string, string> = notAllowed
+    ? { allow: failure.allow.join(", ") }
+    : status === 401
+      ? { "www-authenticate": bearerChallenge }
+      : {};
   return {
-    status: httpStatusOf(failure.code),
+    status,
+    headers,
     body: { code: failure.code, message: failure.message, details: failure.details.flatMap(detailJson) },
   };
 }

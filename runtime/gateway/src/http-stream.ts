@@ -1,6 +1,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { errorResponse } from "./http-mapping.js";
+import type { ResponseMetadata } from "./response-metadata.js";
 
 /**
  * Writes a server stream: NDJSON (`{"result": …}` per line and, if the stream fails, a last
@@ -9,11 +10,15 @@ import { errorResponse } from "./http-mapping.js";
  * status: a failure before it rejects, so the caller answers with a plain error response.
  * Node decides the Connection header: HTTP/1.1 keeps the connection by default, and a client that
  * sent `Connection: close` must get `close` back, or it reuses a socket the server is closing.
+ * The backend's header metadata goes out with the status (`Grpc-Metadata-*`); its trailer
+ * metadata only as HTTP trailers, to a client that sent `TE: trailers` (the headers are gone by
+ * the time it arrives).
  */
 export async function sendStream(
   request: FastifyRequest,
   reply: FastifyReply,
   messages: AsyncIterable<JsonValue>,
+  metadata?: ResponseMetadata,
 ): Promise<void> {
   const sse = (request.headers.accept ?? "").includes("text/event-stream");
   const iterator = messages[Symbol.asyncIterator]();
@@ -21,6 +26,7 @@ export async function sendStream(
   reply.hijack();
   const out = reply.raw;
   out.writeHead(200, {
+    ...metadata?.headers(),
     "content-type": sse ? "text/event-stream" : "application/x-ndjson",
     "cache-control": "no-cache",
   });
@@ -35,6 +41,9 @@ export async function sendStream(
     const json = JSON.stringify(errorResponse(error).body);
     if (!out.destroyed) await write(sse ? `event: error\ndata: ${json}\n\n` : `{"error":${json}}\n`);
   } finally {
+    const trailers = metadata?.trailers() ?? {};
+    if (Object.keys(trailers).length > 0 && !out.destroyed)
+      out.addTrailers(Object.fromEntries(Object.entries(trailers).map(([name, values]) => [name, values.join(", ")])));
     out.end();
     // The client went away mid-stream: stop the call instead of leaving it to its deadline.
     if (!next.done) await iterator.return?.();

@@ -14,7 +14,7 @@ import {
 } from "@tsmicro/runtime";
 import { createRouter } from "@tsmicro/runtime/internal";
 import { gatewayMethods, type GatewayMethod } from "./gateway-method.js";
-import { errorResponse, requestMessage, responseJson } from "./http-mapping.js";
+import { errorResponse, MethodNotAllowedError, requestMessage, responseJson } from "./http-mapping.js";
 import { mapStream, sendStream } from "./http-stream.js";
 
 /** Hooks on one method's routes, typed by its request and response. */
@@ -109,8 +109,9 @@ export interface MountRoutesOptions {
  * Mounts generated routes on a fastify app, for a custom gateway: each request is mapped by the
  * same rules as `tsmicro api` (path, query and body to the request; proto3 JSON both ways; gRPC
  * status to HTTP status; server streams as NDJSON or SSE), the hooks run on the typed messages,
- * and the call goes through the given client (its breakers, retries and deadlines). Paths no
- * route matches go to the app's not-found handler. The routes take one wildcard route
+ * and the call goes through the given client (its breakers, retries and deadlines). A path with
+ * routes only under other methods answers 405 with `Allow`; paths no route matches go to the
+ * app's not-found handler. The routes take one wildcard route
  * (`prefix/*`), so the app's own routes still match first.
  */
 export function mountRoutes(
@@ -137,9 +138,11 @@ export function mountRoutes(
       const queryAt = raw.indexOf("?");
       const path = (queryAt < 0 ? raw : raw.slice(0, queryAt)).slice(prefix.length) || "/";
       const match = router.find(request.method, path);
-      if (!match) return reply.callNotFound();
-      const { binding } = match.route;
+      const allow = match ? [] : router.methodsFor(path);
+      if (!match && allow.length === 0) return reply.callNotFound();
       try {
+        if (!match) throw new MethodNotAllowedError(request.method, path, allow);
+        const { binding } = match.route;
         const message = requestMessage(binding.target, binding.rule, {
           variables: match.variables,
           query: queryAt < 0 ? "" : raw.slice(queryAt + 1),
@@ -156,8 +159,8 @@ export function mountRoutes(
         const json = responseJson(binding.target, binding.rule, await result);
         return await reply.type("application/json").send(JSON.stringify(json));
       } catch (error) {
-        const { status, body } = errorResponse(error);
-        return reply.code(status).type("application/json").send(JSON.stringify(body));
+        const { status, headers, body } = errorResponse(error);
+        return reply.code(status).headers(headers).type("application/json").send(JSON.stringify(body));
       }
     },
   });

@@ -3,13 +3,15 @@ import { Code, TsmicroError } from "@tsmicro/runtime";
 import { errorReasonDetail } from "@tsmicro/runtime/internal";
 import { createClientLimiter, type ClientLimiter } from "./client-limits.js";
 import { createJwtVerifier, type JwtClaims, type JwtOptions, type JwtVerifier } from "./jwt-auth.js";
+import { bearerChallenge } from "./http-mapping.js";
 import { createRouteRules, type RouteRule } from "./route-rules.js";
 
 /** What guards the gateway's routes: JWT where a rule asks for it, then the rule's rate limit. */
 export interface RouteGuard {
   /**
-   * Admits a request to `rpc` or throws: UNAUTHENTICATED (401) for a missing or bad token where
-   * the route needs one, RESOURCE_EXHAUSTED (429, with `Retry-After`) over a rate limit. Resolves
+   * Admits a request to `rpc` or throws: UNAUTHENTICATED (401, with a `WWW-Authenticate` bearer
+   * challenge) for a missing or bad token where the route needs one, RESOURCE_EXHAUSTED (429,
+   * with `Retry-After`) over a rate limit. Resolves
    * to the verified claims, if the route needed a token.
    */
   admit(rpc: string, request: FastifyRequest, reply: FastifyReply): Promise<JwtClaims | undefined>;
@@ -43,8 +45,15 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
       const rule = rules.resolve({ rpc, method: request.method, path });
       let claims: JwtClaims | undefined;
       if (rule.auth) {
-        if (!verifier) throw new TsmicroError(Code.UNAUTHENTICATED, "this route needs a token, but no JWT key is set");
-        claims = await verifier.verify(request.headers.authorization);
+        const authorization = request.headers.authorization;
+        try {
+          if (!verifier)
+            throw new TsmicroError(Code.UNAUTHENTICATED, "this route needs a token, but no JWT key is set");
+          claims = await verifier.verify(authorization);
+        } catch (error) {
+          void reply.header("www-authenticate", challengeFor(authorization, error));
+          throw error;
+        }
       }
       const limit = rule.rateLimit;
       if (limit) {
@@ -68,4 +77,15 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
       return claims;
     },
   };
+}
+
+/**
+ * The RFC 6750 challenge for a refused request: the bare challenge when it carried no bearer
+ * token, `error="invalid_token"` with the reason when its token failed verification.
+ */
+function challengeFor(authorization: string | undefined, error: unknown): string {
+  if (!/^bearer[ \t]+\S/i.test(authorization?.trim() ?? "") || !(error instanceof TsmicroError)) return bearerChallenge;
+  // error_description takes printable ASCII without '"' and '\\' (RFC 6750 section 3).
+  const description = error.message.replace(/[^\x20-\x7e]|["\\]/g, "'");
+  return `${bearerChallenge}, error="invalid_token", error_description="${description}"`;
 }

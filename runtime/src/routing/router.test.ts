@@ -40,6 +40,15 @@ describe("createRouter", () => {
     expect(createRouter(library).find(method, path)).toBeUndefined();
   });
 
+  it.each([
+    ["/v1/shelves/s1/books/b1", ["DELETE", "GET"]],
+    // DeleteBook has no verb, so its last variable takes "b1:publish" whole.
+    ["/v1/shelves/s1/books/b1:publish", ["DELETE", "GET", "POST"]],
+    ["/v2/x", []],
+  ])("knows which methods a path has routes for: %s", (path, methods) => {
+    expect(createRouter(library).methodsFor(path)).toEqual(methods);
+  });
+
   it("serves an identical pattern from the last route registered, as grpc-gateway v2, and reports the conflict", () => {
     const router = createRouter(maintenance);
     expect(router.find("POST", "/v3/maintenance/hash")?.route.name).toBe("etcdserverpb.Maintenance.HashKV");

@@ -31,6 +31,8 @@ export interface RouteConflict<R extends RouteDefinition> {
 export interface Router<R extends RouteDefinition> {
   /** The last registered route whose method and template match; undefined if none. */
   find(method: string, path: string): RouteMatch<R> | undefined;
+  /** The methods (upper case, sorted) with a route whose template matches the path: the `Allow` of a 405. */
+  methodsFor(path: string): string[];
   /** Routes that can never be served because a later route claims the same method and shape. */
   readonly conflicts: readonly RouteConflict<R>[];
 }
@@ -83,6 +85,12 @@ export function createRouter<R extends RouteDefinition>(routes: readonly R[]): R
         if (variables !== undefined) return { route, variables };
       }
       return undefined;
+    },
+    methodsFor(path) {
+      const methods: string[] = [];
+      for (const [method, candidates] of byMethod)
+        if (candidates.some(({ compiled }) => compiled.match(path) !== undefined)) methods.push(method);
+      return methods.sort();
     },
   };
 }

@@ -1,0 +1,91 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Metadata } from "@tsmicro/runtime";
+
+/**
+ * Keys a backend's response metadata carries that are gRPC's or HTTP's own, not the service's:
+ * never copied to the HTTP response.
+ */
+const transportKeys = new Set([
+  "content-type",
+  "content-length",
+  "date",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "upgrade",
+  "host",
+  "user-agent",
+]);
+
+/** HTTP header values for one metadata key: `-bin` values in base64, several values as several headers. */
+type HeaderValues = string[];
+
+/**
+ * A backend call's response metadata on its way to the HTTP client, as grpc-gateway forwards it:
+ * header metadata as `Grpc-Metadata-<key>` headers, trailer metadata as `Grpc-Trailer-<key>`:
+ * HTTP trailers when the client asked for them (`TE: trailers`), otherwise headers. Pass
+ * `onHeader` and `onTrailer` to the call, then `apply` (or `headers` and `trailers` for a
+ * stream) before the response goes out.
+ */
+export class ResponseMetadata {
+  #header: Metadata | undefined;
+  #trailer: Metadata | undefined;
+  readonly #wantsTrailers: boolean;
+
+  constructor(request: FastifyRequest) {
+    const te = request.headers.te;
+    this.#wantsTrailers = typeof te === "string" && /(^|,)\s*trailers\s*(;|,|$)/i.test(te);
+  }
+
+  readonly onHeader = (metadata: Metadata): void => {
+    this.#header = metadata;
+  };
+
+  readonly onTrailer = (metadata: Metadata): void => {
+    this.#trailer = metadata;
+  };
+
+  /** A metadata value the backend sent, header or trailer (the trailer wins), as text. */
+  text(key: string): string | undefined {
+    const value = this.#trailer?.[key] ?? this.#header?.[key];
+    return typeof value === "string" ? value : undefined;
+  }
+
+  /** Whether trailer metadata goes out as HTTP trailers. */
+  get asTrailers(): boolean {
+    return this.#wantsTrailers;
+  }
+
+  /** The `Grpc-Metadata-*` headers, and `Grpc-Trailer-*` ones when they do not go as trailers. */
+  headers(): Record<string, HeaderValues> {
+    return {
+      ...prefixed("grpc-metadata-", this.#header),
+      ...(this.#wantsTrailers ? {} : prefixed("grpc-trailer-", this.#trailer)),
+    };
+  }
+
+  /** The `Grpc-Trailer-*` HTTP trailers, when the client accepts trailers; else none. */
+  trailers(): Record<string, HeaderValues> {
+    return this.#wantsTrailers ? prefixed("grpc-trailer-", this.#trailer) : {};
+  }
+
+  /** Sets the headers and trailers on a reply that fastify sends. */
+  apply(reply: FastifyReply): void {
+    for (const [name, values] of Object.entries(this.headers())) void reply.header(name, values);
+    for (const [name, values] of Object.entries(this.trailers()))
+      void reply.trailer(name, (_reply, _payload, done) => done(null, values.join(", ")));
+  }
+}
+
+function prefixed(prefix: string, metadata: Metadata | undefined): Record<string, HeaderValues> {
+  const headers: Record<string, HeaderValues> = {};
+  if (!metadata) return headers;
+  for (const [key, value] of Object.entries(metadata)) {
+    if (key.startsWith(":") || key.startsWith("grpc-") || transportKeys.has(key)) continue;
+    const values = (Array.isArray(value) ? value : [value]) as readonly (string | Uint8Array)[];
+    headers[`${prefix}${key}`] = values.map((v) => (typeof v === "string" ? v : Buffer.from(v).toString("base64")));
+  }
+  return headers;
+}
