@@ -1,9 +1,9 @@
 import type { DescEnum, DescField, DescFile, DescMessage, DescMethod, Registry } from "@bufbuild/protobuf";
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { docLines, indexComments, type CommentIndex } from "./doc-comment.js";
-import { readHttpRules, type HttpBinding } from "@tsmicro/runtime/routing";
+import { compileTemplate, readHttpRules, type HttpBinding } from "@tsmicro/runtime/routing";
 import { eventsNames, readEvents, type EventMessage } from "./event-model.js";
-import { toOpenApiPath, type PathVariable } from "./openapi-path.js";
+import { toOpenApiPath, type OpenApiPath, type PathParameter } from "./openapi-path.js";
 import { SchemaCollector, isWellKnown, type CommentLookup, type JsonSchema, type JsonValue } from "./openapi-schema.js";
 
 /** HTTP methods an OpenAPI path item can hold; other custom kinds cannot be described and are left out. */
@@ -25,18 +25,24 @@ const errorSchema: JsonSchema = {
 /**
  * The OpenAPI 3.1 document of a file's `google.api.http` routes, and of its
  * events (messages marked `(tsmicro.event)`) as `webhooks` keyed by topic, as
- * 2-space indented JSON with a trailing newline. Methods without bindings
- * (reachable on the default `/{package.Service}/{Method}` routes) are left
- * out; routes OpenAPI cannot describe (custom HTTP methods, a second
- * route on the same path and method) are listed in `x-unlisted-routes`.
+ * 2-space indented JSON with a trailing newline. Every binding, additional
+ * ones included, is an operation on its expanded path (`/v1/{name=shelves/*}`
+ * is `/v1/shelves/{shelf}`). Methods without bindings (reachable on the
+ * default `/{package.Service}/{Method}` routes) are left out; bindings
+ * OpenAPI cannot describe are listed in `x-unlisted-routes` with the reason:
+ * a custom HTTP method, a route a later binding claims (the gateway serves
+ * the last one), or a path OpenAPI cannot tell from another's (`{a=**}` and `{a}`).
  * Pure: the same descriptors always give the same bytes.
  */
 export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registry: Registry, version: string): string {
   const comments = indexComments(proto);
   const schemas = new SchemaCollector(commentLookup(file, comments));
   const paths = new Map<string, Map<string, JsonSchema>>();
-  const unlisted: JsonSchema[] = [];
-  const taken = new Set<string>();
+  const unlisted = new Map<string, JsonSchema>();
+  // OpenAPI holds paths differing only in parameter names to be one path: the first spelling of
+  // each shape is kept, and later operations on it take its parameter names.
+  const spellings = new Map<string, readonly string[]>();
+  const listed = new Map<string, Listed>();
 
   file.services.forEach((service, s) => {
     service.methods.forEach((method, m) => {
@@ -44,22 +50,35 @@ export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registr
       readHttpRules(registry, method.proto.options).forEach((binding, index) => {
         const operationId = `${service.name}_${method.name}${index > 0 ? `_${index}` : ""}`;
         const httpMethod = binding.method.toLowerCase();
-        const { path, variables } = toOpenApiPath(binding.path);
-        // OpenAPI treats paths differing only in parameter names as the same path.
-        const shape = `${httpMethod} ${path.replace(/\{[^}]*\}/g, "{}")}`;
-        const reason = !openApiMethods.has(httpMethod)
-          ? "OpenAPI has no such HTTP method"
-          : taken.has(shape)
-            ? "an earlier route has the same OpenAPI path and method"
-            : undefined;
-        if (reason) {
-          unlisted.push({ method: binding.method, path: binding.path, operationId, reason });
+        if (!openApiMethods.has(httpMethod)) {
+          unlisted.set(operationId, unlistedRoute(binding, operationId, "OpenAPI has no such HTTP method"));
           return;
         }
-        taken.add(shape);
-        const item = paths.get(path) ?? new Map<string, JsonSchema>();
-        paths.set(path, item);
-        item.set(httpMethod, operation(method, binding, operationId, variables, comment, schemas));
+        let expanded = toOpenApiPath(binding.path);
+        const shape = expanded.path.replace(/\{[^}]*\}/g, "{}");
+        const names = spellings.get(shape);
+        if (names) expanded = toOpenApiPath(binding.path, names);
+        else
+          spellings.set(
+            shape,
+            expanded.parameters.map((p) => p.name),
+          );
+        const routeShape = compileTemplate(binding.path).shape;
+        const earlier = listed.get(`${httpMethod} ${shape}`);
+        if (earlier && earlier.routeShape !== routeShape) {
+          const reason = `OpenAPI cannot tell its path from that of ${earlier.operationId} (${earlier.template})`;
+          unlisted.set(operationId, unlistedRoute(binding, operationId, reason));
+          return;
+        }
+        if (earlier) {
+          // The same route twice: the gateway serves the last one declared, as grpc-gateway does.
+          const reason = `${operationId} (${binding.path}) serves the same route; the last one declared wins`;
+          unlisted.set(earlier.operationId, unlistedRoute(earlier.binding, earlier.operationId, reason));
+        }
+        listed.set(`${httpMethod} ${shape}`, { operationId, template: binding.path, binding, routeShape });
+        const item = paths.get(expanded.path) ?? new Map<string, JsonSchema>();
+        paths.set(expanded.path, item);
+        item.set(httpMethod, operation(method, binding, operationId, expanded, comment, schemas));
       });
     });
   });
@@ -68,7 +87,7 @@ export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registr
     openapi: "3.1.0",
     "x-generated-by": `protoc-gen-tsmicro v${version} from ${file.proto.name}; DO NOT EDIT`,
     info: { title: file.proto.name, version: packageVersion(file.proto.package) },
-    ...(unlisted.length > 0 ? { "x-unlisted-routes": unlisted } : {}),
+    ...(unlisted.size > 0 ? { "x-unlisted-routes": [...unlisted.values()] } : {}),
     tags: file.services.map((service, s) => describe({ name: service.typeName }, commentText(comments.get(`6,${s}`)))),
     paths: Object.fromEntries(
       sorted([...paths]).map(([path, item]) => [path, Object.fromEntries(sorted([...item]))] as const),
@@ -84,6 +103,19 @@ export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registr
     },
   };
   return `${JSON.stringify(document, null, 2)}\n`;
+}
+
+/** An operation on an OpenAPI path and method, with what decides whether a later one is the same route. */
+interface Listed {
+  readonly operationId: string;
+  readonly template: string;
+  readonly binding: HttpBinding;
+  /** The route's shape in the gateway's router, where `*` and `**` differ. */
+  readonly routeShape: string;
+}
+
+function unlistedRoute(binding: HttpBinding, operationId: string, reason: string): JsonSchema {
+  return { method: binding.method, path: binding.path, operationId, reason };
 }
 
 /** `v1` from `acme.library.v1`, `v1beta2` from `x.v1beta2`; "0" when the package has no version. */
@@ -126,13 +158,13 @@ function operation(
   method: DescMethod,
   binding: HttpBinding,
   operationId: string,
-  variables: readonly PathVariable[],
+  path: OpenApiPath,
   comment: string | undefined,
   schemas: SchemaCollector,
 ): JsonSchema {
   const input = method.input;
-  const parameters: JsonValue[] = variables.map((variable) => pathParameter(input, variable, schemas));
-  const bound = new Set(variables.map((v) => v.fieldPath));
+  const parameters: JsonValue[] = path.parameters.map((parameter) => pathParameter(input, parameter, schemas));
+  const bound = new Set(path.boundFields);
   if (binding.body !== "*") {
     const excluded = binding.body === undefined ? bound : new Set([...bound, binding.body]);
     parameters.push(...queryParameters(input, "", "", excluded, new Set(), schemas));
@@ -164,17 +196,28 @@ function operation(
   return op;
 }
 
-function pathParameter(input: DescMessage, variable: PathVariable, schemas: SchemaCollector): JsonSchema {
-  const field = resolveField(input, variable.fieldPath);
-  const multi = variable.pattern.includes("/") || variable.pattern.includes("**");
-  const notes = [
-    `Binds \`${variable.fieldPath}\`; matches \`${variable.pattern}\`${multi ? ' (the value may contain "/")' : ""}.`,
-  ];
+/**
+ * A path parameter: one that is a whole field takes the field's schema and comment; one that is
+ * part of a field (a segment of `shelves/{shelf}`) is a string naming the field it goes into.
+ */
+function pathParameter(input: DescMessage, parameter: PathParameter, schemas: SchemaCollector): JsonSchema {
+  const { name, fieldPath, fieldValue, multiSegment } = parameter;
+  const slash = multiSegment ? ' (the value may contain "/")' : "";
+  if (fieldPath === undefined) {
+    const description = `Any ${multiSegment ? "path segments" : "path segment"}${slash}; sets no request field.`;
+    return { name, in: "path", required: true, description, schema: { type: "string" } };
+  }
+  if (fieldValue !== `{${name}}`) {
+    const description = `Part of \`${fieldPath}\`, which the gateway sets to \`${fieldValue}\`${slash}.`;
+    return { name, in: "path", required: true, description, schema: { type: "string" } };
+  }
+  const field = resolveField(input, fieldPath);
+  const notes = [`Binds \`${fieldPath}\`; matches \`${multiSegment ? "**" : "*"}\`${slash}.`];
   const schema = field && field.fieldKind === "scalar" ? schemas.field(field) : { type: "string" };
   const description = typeof schema.description === "string" ? schema.description : undefined;
   if (description) notes.unshift(description);
   const { description: _, ...rest } = schema;
-  return { name: variable.fieldPath, in: "path", required: true, description: notes.join("\n\n"), schema: rest };
+  return { name, in: "path", required: true, description: notes.join("\n\n"), schema: rest };
 }
 
 /** Request fields the query string can set: scalars, enums, repeated scalars and the fields of nested messages. */

@@ -45,24 +45,39 @@ describe("generated OpenAPI documents", () => {
       Object.entries(item).map(([method, op]) => `${method.toUpperCase()} ${path} ${op.operationId}`),
     );
     expect(operations.sort()).toEqual([
-      "DELETE /v1/{name} LibraryService_DeleteBook",
+      "DELETE /v1/shelves/{shelf}/books/{book} LibraryService_DeleteBook",
       "GET /v1/files/{path} LibraryService_GetFile",
       "GET /v1/shelves/{shelf} LibraryService_GetShelf",
       "GET /v1/shelves/{shelf}/books LibraryService_ListBooks",
-      "GET /v1/{name} LibraryService_GetBook",
+      "GET /v1/shelves/{shelf}/books/{book} LibraryService_GetBook",
       "GET /v1beta/books/{name} LibraryService_LegacyGetBook",
       "GET /v2/shelves/{shelf}/books LibraryService_ListBooks_1",
       "HEAD /v1/ping LibraryService_Ping",
-      "PATCH /v1/{book.name} LibraryService_UpdateBook",
+      "PATCH /v1/shelves/{shelf}/books/{book} LibraryService_UpdateBook",
       "POST /v1/shelves/{shelf}/books LibraryService_CreateBook",
-      "POST /v1/{name}:publish LibraryService_PublishBook",
+      "POST /v1/shelves/{shelf}/books/{book}:publish LibraryService_PublishBook",
       "POST /v2/shelves/{shelf}/books:search LibraryService_ListBooks_2",
       "PUT /v1/shelves/{shelf} LibraryService_ReplaceShelf",
     ]);
     expect(paths["/v1beta/books/{name}"]?.get?.deprecated).toBe(true);
   });
 
-  it("15-openapi maps proto3 JSON types and lists the routes OpenAPI cannot describe", async () => {
+  it("12-http documents the parameters of an expanded variable and the request field they fill", async () => {
+    const document = await readDocument("12-http/http.openapi.json");
+    type Parameter = { name: string; in: string; required?: boolean; description?: string };
+    const paths = document.paths as Record<string, Record<string, { parameters: Parameter[] }>>;
+    const update = paths["/v1/shelves/{shelf}/books/{book}"]?.patch?.parameters ?? [];
+    expect(update.filter((p) => p.in === "path")).toEqual([
+      expect.objectContaining({ name: "shelf", required: true, description: expect.stringContaining("`book.name`") }),
+      expect.objectContaining({ name: "book", required: true }),
+    ]);
+    expect(update[0]?.description).toContain("shelves/{shelf}/books/{book}");
+    // The field the path fills is not a query parameter as well.
+    const get = paths["/v1/shelves/{shelf}/books/{book}"]?.get?.parameters ?? [];
+    expect(get.map((p) => p.name)).toEqual(["shelf", "book"]);
+  });
+
+  it("15-openapi maps proto3 JSON types and lists only the routes OpenAPI cannot describe", async () => {
     const document = await readDocument("15-openapi/catalog.openapi.json");
     const schemas = (document.components as { schemas: Record<string, { properties: Record<string, unknown> }> })
       .schemas;
@@ -81,8 +96,8 @@ describe("generated OpenAPI documents", () => {
     expect(Object.keys(schemas).some((name) => name.startsWith("google.protobuf."))).toBe(false);
     expect(document.info).toEqual({ title: "catalog.proto", version: "v2beta1" });
     expect(document["x-unlisted-routes"]).toEqual([
-      expect.objectContaining({ method: "GET", path: "/v2/{name=archive/**}", operationId: "Catalog_GetItem_1" }),
       expect.objectContaining({ method: "LOCK", operationId: "Catalog_GetItem_2" }),
     ]);
+    expect(Object.keys(document.paths as object)).toContain("/v2/archive/{archive}");
   });
 });
