@@ -39,20 +39,18 @@ export function forwardedMetadata(
   dropped: (header: string) => void = () => {},
 ): Metadata {
   const metadata: Record<string, string | Uint8Array> = {};
-  const text = (name: string, value: string): void => {
-    if (validText.test(value)) metadata[name] = value;
-    else dropped(name);
-  };
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
-    const joined = Array.isArray(value) ? value.join(", ") : value;
+    let key: string;
     if (name.startsWith("grpc-metadata-")) {
-      const key = name.slice("grpc-metadata-".length);
+      key = name.slice("grpc-metadata-".length);
       if (!validKey.test(key) || key.startsWith("grpc-") || reservedKeys.has(key)) continue;
-      if (key.endsWith("-bin")) metadata[key] = binaryHeader(name, joined);
-      else if (validText.test(joined)) metadata[key] = joined;
-      else dropped(name);
-    } else if (name === "authorization" || name === "x-request-id") text(name, joined);
+    } else if (name === "authorization" || name === "x-request-id") key = name;
+    else continue;
+    const joined = Array.isArray(value) ? value.join(", ") : value;
+    if (key.endsWith("-bin")) metadata[key] = binaryHeader(name, joined);
+    else if (validText.test(joined)) metadata[key] = joined;
+    else dropped(name);
   }
   const forwarded = headers["x-forwarded-for"];
   const chain = forwarded ? `${String(forwarded)}, ${ip}` : ip;

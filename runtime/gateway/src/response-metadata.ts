@@ -53,39 +53,53 @@ export class ResponseMetadata {
     return typeof value === "string" ? value : undefined;
   }
 
-  /** Whether trailer metadata goes out as HTTP trailers. */
-  get asTrailers(): boolean {
-    return this.#wantsTrailers;
-  }
-
   /** The `Grpc-Metadata-*` headers, and `Grpc-Trailer-*` ones when they do not go as trailers. */
   headers(): Record<string, HeaderValues> {
-    return {
-      ...prefixed("grpc-metadata-", this.#header),
-      ...(this.#wantsTrailers ? {} : prefixed("grpc-trailer-", this.#trailer)),
+    const headers: Record<string, HeaderValues> = {};
+    const add = (name: string, values: HeaderValues): void => {
+      headers[name] = values;
     };
+    forwarded(this.#header, "grpc-metadata-", add);
+    if (!this.#wantsTrailers) forwarded(this.#trailer, "grpc-trailer-", add);
+    return headers;
   }
 
   /** The `Grpc-Trailer-*` HTTP trailers, when the client accepts trailers; else none. */
   trailers(): Record<string, HeaderValues> {
-    return this.#wantsTrailers ? prefixed("grpc-trailer-", this.#trailer) : {};
+    const trailers: Record<string, HeaderValues> = {};
+    if (this.#wantsTrailers)
+      forwarded(this.#trailer, "grpc-trailer-", (name, values) => {
+        trailers[name] = values;
+      });
+    return trailers;
   }
 
   /** Sets the headers and trailers on a reply that fastify sends. */
   apply(reply: FastifyReply): void {
-    for (const [name, values] of Object.entries(this.headers())) void reply.header(name, values);
-    for (const [name, values] of Object.entries(this.trailers()))
-      void reply.trailer(name, (_reply, _payload, done) => done(null, values.join(", ")));
+    const header = (name: string, values: HeaderValues): void => void reply.header(name, values);
+    forwarded(this.#header, "grpc-metadata-", header);
+    if (!this.#wantsTrailers) forwarded(this.#trailer, "grpc-trailer-", header);
+    else
+      forwarded(this.#trailer, "grpc-trailer-", (name, values) => {
+        void reply.trailer(name, (_reply, _payload, done) => done(null, values.join(", ")));
+      });
   }
 }
 
-function prefixed(prefix: string, metadata: Metadata | undefined): Record<string, HeaderValues> {
-  const headers: Record<string, HeaderValues> = {};
-  if (!metadata) return headers;
-  for (const [key, value] of Object.entries(metadata)) {
-    if (key.startsWith(":") || key.startsWith("grpc-") || transportKeys.has(key)) continue;
+/** Hands each key of `metadata` that is the service's own to `add`, prefixed, with its values as header text. */
+function forwarded(
+  metadata: Metadata | undefined,
+  prefix: string,
+  add: (name: string, values: HeaderValues) => void,
+): void {
+  // Called on every response: for-in and no copies, as most answers carry only gRPC's own keys.
+  for (const key in metadata) {
+    if (key.charCodeAt(0) === 58 || key.startsWith("grpc-") || transportKeys.has(key)) continue;
+    const value = metadata[key] as Metadata[string];
     const values = (Array.isArray(value) ? value : [value]) as readonly (string | Uint8Array)[];
-    headers[`${prefix}${key}`] = values.map((v) => (typeof v === "string" ? v : Buffer.from(v).toString("base64")));
+    add(
+      `${prefix}${key}`,
+      values.map((v) => (typeof v === "string" ? v : Buffer.from(v).toString("base64"))),
+    );
   }
-  return headers;
 }
