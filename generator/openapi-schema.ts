@@ -84,6 +84,26 @@ export class SchemaCollector {
     return ref(message.typeName);
   }
 
+  /**
+   * The schema of a message as a request body when the path sets some of its fields (dotted
+   * proto names, `name` or `book.name`): inline and without them, as the gateway takes them from
+   * the path; the message's reference when the path sets none of them.
+   */
+  bodyWithout(message: DescMessage, fromPath: readonly string[]): JsonSchema {
+    const heads = new Set(fromPath.map((path) => path.split(".")[0]));
+    if (isWellKnown(message) || !message.fields.some((field) => heads.has(field.name))) return this.message(message);
+    const properties: JsonSchema = {};
+    for (const field of message.fields) {
+      if (fromPath.includes(field.name)) continue;
+      const inner = fromPath.filter((p) => p.startsWith(`${field.name}.`)).map((p) => p.slice(field.name.length + 1));
+      properties[field.jsonName] =
+        inner.length > 0 && field.fieldKind === "message"
+          ? describe(this.bodyWithout(field.message, inner), this.comment(field))
+          : this.field(field);
+    }
+    return describe({ type: "object", properties }, this.comment(message));
+  }
+
   /** The schema of a field's JSON value, described by the field's comment. */
   field(field: DescField): JsonSchema {
     return describe(this.value(field), this.comment(field));

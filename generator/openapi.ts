@@ -179,7 +179,7 @@ function operation(
   if (method.deprecated) op.deprecated = true;
   if (parameters.length > 0) op.parameters = parameters;
   if (binding.body !== undefined) {
-    const body = binding.body === "*" ? schemas.message(input) : fieldSchema(input, binding.body, schemas);
+    const body = bodySchema(input, binding.body, path.boundFields, schemas);
     op.requestBody = { required: true, content: { "application/json": { schema: body } } };
   }
   const response =
@@ -248,6 +248,22 @@ function queryParameters(
 function describeParameter(schema: JsonSchema): JsonSchema {
   const { description, ...rest } = schema;
   return description === undefined ? { schema: rest } : { description, schema: rest };
+}
+
+/** The request body: the message (`*`) or one field of it, without the fields the path sets. */
+function bodySchema(
+  input: DescMessage,
+  body: string,
+  fromPath: readonly string[],
+  schemas: SchemaCollector,
+): JsonSchema {
+  if (body === "*") return schemas.bodyWithout(input, fromPath);
+  const field = resolveField(input, body);
+  const inner = fromPath.filter((p) => p.startsWith(`${body}.`)).map((p) => p.slice(body.length + 1));
+  if (field?.fieldKind !== "message" || inner.length === 0) return fieldSchema(input, body, schemas);
+  const schema = schemas.bodyWithout(field.message, inner);
+  const { description } = schemas.field(field);
+  return description === undefined ? schema : { ...schema, description };
 }
 
 function fieldSchema(message: DescMessage, fieldPath: string, schemas: SchemaCollector): JsonSchema {

@@ -77,6 +77,18 @@ describe("generated OpenAPI documents", () => {
     expect(get.map((p) => p.name)).toEqual(["shelf", "book"]);
   });
 
+  it("12-http leaves the fields the path sets out of the request body", async () => {
+    const document = await readDocument("12-http/http.openapi.json");
+    type Body = { requestBody: { content: { "application/json": { schema: { properties?: object } } } } };
+    const paths = document.paths as Record<string, Record<string, Body>>;
+    const bodyFields = (path: string, method: string) =>
+      Object.keys(paths[path]?.[method]?.requestBody.content["application/json"].schema.properties ?? {});
+    // body "*": the message without `name`; body "book" with book.name in the path: the book without it.
+    expect(bodyFields("/v1/shelves/{shelf}/books/{book}:publish", "post")).toEqual(["edition", "copies"]);
+    expect(bodyFields("/v1/shelves/{shelf}/books/{book}", "patch")).toEqual(["author", "title", "read"]);
+    expect(bodyFields("/v1/shelves/{shelf}", "put")).toEqual(["theme", "books"]);
+  });
+
   it("15-openapi maps proto3 JSON types and lists only the routes OpenAPI cannot describe", async () => {
     const document = await readDocument("15-openapi/catalog.openapi.json");
     const schemas = (document.components as { schemas: Record<string, { properties: Record<string, unknown> }> })
