@@ -113,7 +113,11 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
   const renew = async (lease: Lease): Promise<void> => {
     const deadline = Date.now() + requestTimeoutMs;
     let lastError: unknown = new Error(`no answer within ${requestTimeoutMs} ms`);
-    for (let waitMs = renewBackoff.firstMs; Date.now() < deadline; waitMs = Math.min(waitMs * 2, renewBackoff.maxMs)) {
+    for (
+      let waitMs: number = renewBackoff.firstMs;
+      Date.now() < deadline;
+      waitMs = Math.min(waitMs * 2, renewBackoff.maxMs)
+    ) {
       try {
         noteRevision((await lease.keepaliveOnce({ deadline })).header);
         return;
