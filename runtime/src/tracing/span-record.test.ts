@@ -3,7 +3,7 @@ import { JsonTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { describe, expect, it } from "vitest";
 import { RecordingSpan } from "./recording-span.js";
-import { decodeSpans, encodeSpan, type SpanBatch } from "./span-record.js";
+import { decodeSpans, SpanWriter } from "./span-record.js";
 
 const origin = {
   resource: resourceFromAttributes({ "service.name": "front" }),
@@ -45,6 +45,9 @@ function endedSpan(): RecordingSpan {
   );
   span.setAttribute("rpc.grpc.status_code", 5);
   span.setAttribute("tags", ["a", "b"]);
+  span.setAttribute("flags", [true, false]);
+  span.setAttribute("weights", [0.5, 2]);
+  span.setAttribute("enduser.id", "Zoë 😀");
   span.recordException(new TypeError("no such account"));
   span.setStatus({ code: 2, message: "no such account" });
   span.updateName("demo.Alpha/Other");
@@ -56,11 +59,18 @@ function endedSpan(): RecordingSpan {
 describe("span records", () => {
   it("carry a span to the worker whole: ids, parent, times, attributes, events, links, status", () => {
     const span = endedSpan();
-    const batch: SpanBatch = [];
-    encodeSpan(batch, span);
-    encodeSpan(batch, span);
-    const [decoded, again] = decodeSpans(structuredClone(batch), origin);
-    expect(again).toBeDefined();
+    // A small first buffer: the writer grows it as spans come.
+    const writer = new SpanWriter(16);
+    writer.write(span);
+    writer.write(span);
+    const batch = writer.take();
+    const moved = structuredClone(batch, { transfer: [batch.bytes.buffer] });
+    expect(batch.bytes.byteLength).toBe(0);
+    const [decoded, again] = decodeSpans(moved, origin);
+    expect({ ...again, spanContext: again!.spanContext() }).toEqual({
+      ...decoded,
+      spanContext: decoded!.spanContext(),
+    });
     expect(decoded!.name).toBe("demo.Alpha/Other");
     expect(decoded!.kind).toBe(1);
     expect(decoded!.spanContext()).toMatchObject({
@@ -78,6 +88,9 @@ describe("span records", () => {
       "rpc.method": "Unary",
       "rpc.grpc.status_code": 5,
       tags: ["a", "b"],
+      flags: [true, false],
+      weights: [0.5, 2],
+      "enduser.id": "Zoë 😀",
     });
     expect(decoded!.status).toEqual({ code: 2, message: "no such account" });
     expect(decoded!.events).toHaveLength(1);
@@ -96,9 +109,11 @@ describe("span records", () => {
   });
 
   it("are spans OTel's OTLP serializer accepts", () => {
-    const batch: SpanBatch = [];
-    encodeSpan(batch, endedSpan());
-    const json = JSON.parse(new TextDecoder().decode(JsonTraceSerializer.serializeRequest(decodeSpans(batch, origin))));
+    const writer = new SpanWriter();
+    writer.write(endedSpan());
+    const json = JSON.parse(
+      new TextDecoder().decode(JsonTraceSerializer.serializeRequest(decodeSpans(writer.take(), origin))),
+    );
     const otlp = json.resourceSpans[0].scopeSpans[0].spans[0];
     expect(otlp).toMatchObject({
       traceId: "0af7651916cd43dd8448eb211c80319c",
@@ -110,6 +125,15 @@ describe("span records", () => {
       status: { code: 2, message: "no such account" },
     });
     expect(BigInt(otlp.endTimeUnixNano)).toBeGreaterThanOrEqual(BigInt(otlp.startTimeUnixNano));
+  });
+
+  it("start each batch afresh after take()", () => {
+    const writer = new SpanWriter();
+    writer.write(endedSpan());
+    expect(decodeSpans(writer.take(), origin)).toHaveLength(1);
+    expect(decodeSpans(writer.take(), origin)).toEqual([]);
+    writer.write(endedSpan());
+    expect(decodeSpans(writer.take(), origin)).toHaveLength(1);
   });
 
   it("a span records nothing once ended, and ends once", () => {

@@ -2,7 +2,7 @@ import { Worker } from "node:worker_threads";
 import type { Attributes } from "@opentelemetry/api";
 import type { ExportWorkerData, FromExportWorker, ToExportWorker } from "./export-worker.js";
 import type { RecordingSpan } from "./recording-span.js";
-import { encodeSpan, type SpanBatch } from "./span-record.js";
+import { SpanWriter } from "./span-record.js";
 import type { TraceExport } from "./tracing-settings.js";
 
 /**
@@ -11,9 +11,10 @@ import type { TraceExport } from "./tracing-settings.js";
  * full (`maxBatchSize`) or `delayMs` after its first span; while the
  * collector is slow, at most `maxQueueSize` spans wait and newer ones are
  * dropped. Encoding spans as OTLP holds the event loop for milliseconds a
- * batch, so here the service's thread only copies each span's fields and
- * the worker runs OpenTelemetry's OTLP/HTTP exporter. The worker does not
- * keep the process alive; shutdown ends it.
+ * batch, so here the service's thread only writes each span's fields into
+ * bytes the worker takes over (SpanWriter), and the worker runs
+ * OpenTelemetry's OTLP/HTTP exporter. The worker does not keep the process
+ * alive; shutdown ends it.
  */
 export class WorkerExporter {
   readonly #worker: Worker;
@@ -21,8 +22,8 @@ export class WorkerExporter {
   readonly #answers = new Map<number, (error?: Error) => void>();
   #next = 1;
   #exited: Error | undefined;
-  /** The spans waiting, encoded as they end so the span objects die young. */
-  #batch: SpanBatch = [];
+  /** The spans waiting, written as they end so the span objects die young. */
+  readonly #batch = new SpanWriter();
   #waiting = 0;
   /** Spans posted to the worker and not yet answered for. */
   #inFlight = 0;
@@ -55,7 +56,7 @@ export class WorkerExporter {
   readonly record = (span: RecordingSpan): void => {
     const { maxQueueSize, maxBatchSize, delayMs } = this.#target.batch;
     if (this.#waiting + this.#inFlight >= maxQueueSize) return;
-    encodeSpan(this.#batch, span);
+    this.#batch.write(span);
     this.#waiting++;
     if (this.#waiting >= maxBatchSize) this.#flush();
     else if (!this.#timer) {
@@ -97,9 +98,8 @@ export class WorkerExporter {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#waiting === 0) return;
-    const batch = this.#batch;
+    const batch = this.#batch.take();
     const spans = this.#waiting;
-    this.#batch = [];
     this.#waiting = 0;
     this.#inFlight += spans;
     this.#send({ id: this.#next++, spans: batch })
@@ -113,7 +113,9 @@ export class WorkerExporter {
 
   #send(message: ToExportWorker): Promise<void> {
     const answered = this.#answer(message.id);
-    if (!this.#exited) this.#worker.postMessage(message);
+    // A batch's bytes move to the worker rather than being copied.
+    const transfer = "spans" in message ? [message.spans.bytes.buffer] : [];
+    if (!this.#exited) this.#worker.postMessage(message, transfer);
     return answered;
   }
 
