@@ -1,4 +1,5 @@
 import { ScalarType, type DescEnum, type DescField, type DescMessage } from "@bufbuild/protobuf";
+import type { FieldBehaviorLookup } from "./field-behavior.js";
 
 /** A JSON value, as the OpenAPI document holds them. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -69,7 +70,11 @@ export function isWellKnown(message: DescMessage): boolean {
 export class SchemaCollector {
   private readonly schemas = new Map<string, JsonSchema>();
 
-  constructor(private readonly comment: CommentLookup) {}
+  constructor(
+    private readonly comment: CommentLookup,
+    /** The `google.api.field_behavior` of a field, which schemas and parameters follow. */
+    readonly behavior: FieldBehaviorLookup = () => ({ required: false, outputOnly: false }),
+  ) {}
 
   /** The schema of a message as a request or response body. */
   message(message: DescMessage): JsonSchema {
@@ -79,7 +84,8 @@ export class SchemaCollector {
       this.schemas.set(message.typeName, {}); // placed first, so recursive messages end
       const properties: JsonSchema = {};
       for (const field of message.fields) properties[field.jsonName] = this.field(field);
-      this.schemas.set(message.typeName, describe({ type: "object", properties }, this.comment(message)));
+      const schema = withRequired({ type: "object", properties }, this.required(message.fields));
+      this.schemas.set(message.typeName, describe(schema, this.comment(message)));
     }
     return ref(message.typeName);
   }
@@ -93,20 +99,26 @@ export class SchemaCollector {
     const heads = new Set(fromPath.map((path) => path.split(".")[0]));
     if (isWellKnown(message) || !message.fields.some((field) => heads.has(field.name))) return this.message(message);
     const properties: JsonSchema = {};
-    for (const field of message.fields) {
-      if (fromPath.includes(field.name)) continue;
+    const kept = message.fields.filter((field) => !fromPath.includes(field.name));
+    for (const field of kept) {
       const inner = fromPath.filter((p) => p.startsWith(`${field.name}.`)).map((p) => p.slice(field.name.length + 1));
       properties[field.jsonName] =
         inner.length > 0 && field.fieldKind === "message"
           ? describe(this.bodyWithout(field.message, inner), this.comment(field))
           : this.field(field);
     }
-    return describe({ type: "object", properties }, this.comment(message));
+    return describe(withRequired({ type: "object", properties }, this.required(kept)), this.comment(message));
   }
 
-  /** The schema of a field's JSON value, described by the field's comment. */
+  /** The schema of a field's JSON value, described by the field's comment; `readOnly` when OUTPUT_ONLY. */
   field(field: DescField): JsonSchema {
-    return describe(this.value(field), this.comment(field));
+    const schema = describe(this.value(field), this.comment(field));
+    return this.behavior(field).outputOnly ? { ...schema, readOnly: true } : schema;
+  }
+
+  /** The JSON names of the fields marked REQUIRED. */
+  private required(fields: readonly DescField[]): string[] {
+    return fields.filter((field) => this.behavior(field).required).map((field) => field.jsonName);
   }
 
   /** The collected schemas by full proto name, in the order they were met. */
@@ -144,6 +156,10 @@ export class SchemaCollector {
     }
     return ref(desc.typeName);
   }
+}
+
+function withRequired(schema: JsonSchema, required: string[]): JsonSchema {
+  return required.length > 0 ? { ...schema, required } : schema;
 }
 
 function ref(typeName: string): JsonSchema {

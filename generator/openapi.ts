@@ -2,6 +2,7 @@ import type { DescEnum, DescField, DescFile, DescMessage, DescMethod, Registry }
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { docLines, indexComments, type CommentIndex } from "./doc-comment.js";
 import { compileTemplate, readHttpRules, type HttpBinding } from "@tsmicro/runtime/routing";
+import { fieldBehaviors } from "./field-behavior.js";
 import { eventsNames, readEvents, type EventMessage } from "./event-model.js";
 import { toOpenApiPath, type OpenApiPath, type PathParameter } from "./openapi-path.js";
 import { SchemaCollector, isWellKnown, type CommentLookup, type JsonSchema, type JsonValue } from "./openapi-schema.js";
@@ -36,7 +37,7 @@ const errorSchema: JsonSchema = {
  */
 export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registry: Registry, version: string): string {
   const comments = indexComments(proto);
-  const schemas = new SchemaCollector(commentLookup(file, comments));
+  const schemas = new SchemaCollector(commentLookup(file, comments), fieldBehaviors(registry));
   const paths = new Map<string, Map<string, JsonSchema>>();
   const unlisted = new Map<string, JsonSchema>();
   // OpenAPI holds paths differing only in parameter names to be one path: the first spelling of
@@ -220,7 +221,10 @@ function pathParameter(input: DescMessage, parameter: PathParameter, schemas: Sc
   return { name, in: "path", required: true, description: notes.join("\n\n"), schema: rest };
 }
 
-/** Request fields the query string can set: scalars, enums, repeated scalars and the fields of nested messages. */
+/**
+ * Request fields the query string can set: scalars, enums, repeated scalars and the fields of
+ * nested messages, OUTPUT_ONLY ones left out; REQUIRED ones (inside REQUIRED messages) are required.
+ */
 function queryParameters(
   message: DescMessage,
   protoPrefix: string,
@@ -232,15 +236,19 @@ function queryParameters(
   return message.fields.flatMap((field): JsonSchema[] => {
     const protoPath = protoPrefix + field.name;
     const name = jsonPrefix + field.jsonName;
-    if (excluded.has(protoPath) || field.fieldKind === "map") return [];
+    const behavior = schemas.behavior(field);
+    if (excluded.has(protoPath) || field.fieldKind === "map" || behavior.outputOnly) return [];
     const nested = field.fieldKind === "message" ? field.message : undefined;
     if (nested && !isWellKnown(nested)) {
       if (seen.has(nested.typeName)) return [];
       const inner = new Set([...seen, message.typeName, nested.typeName]);
-      return queryParameters(nested, `${protoPath}.`, `${name}.`, excluded, inner, schemas);
+      const parameters = queryParameters(nested, `${protoPath}.`, `${name}.`, excluded, inner, schemas);
+      // A required field inside an optional message is required only when the message is sent.
+      return behavior.required ? parameters : parameters.map(({ required: _, ...rest }) => rest);
     }
     if (field.fieldKind === "list" && field.listKind === "message") return [];
-    return [{ name, in: "query", ...describeParameter(schemas.field(field)) }];
+    const required: JsonSchema = behavior.required ? { required: true } : {};
+    return [{ name, in: "query", ...required, ...describeParameter(schemas.field(field)) }];
   });
 }
 

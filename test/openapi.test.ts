@@ -94,7 +94,8 @@ describe("generated OpenAPI documents", () => {
     const schemas = (document.components as { schemas: Record<string, { properties: Record<string, unknown> }> })
       .schemas;
     const item = schemas["fixtures.openapi.v2beta1.Item"]?.properties ?? {};
-    expect(item.id).toMatchObject({ type: "string", format: "int64" });
+    expect(item.id).toMatchObject({ type: "string", format: "int64", readOnly: true });
+    expect(schemas["fixtures.openapi.v2beta1.Item"]).toMatchObject({ required: ["displayName"] });
     expect(item.count).toEqual({ type: "integer", format: "int32" });
     expect(item.displayName).toEqual({ type: "string" });
     expect(item.renamed).toEqual({ type: "string" });
@@ -111,5 +112,15 @@ describe("generated OpenAPI documents", () => {
       expect.objectContaining({ method: "LOCK", operationId: "Catalog_GetItem_2" }),
     ]);
     expect(Object.keys(document.paths as object)).toContain("/v2/archive/{archive}");
+    // google.api.field_behavior: REQUIRED makes a required query parameter (not inside an optional
+    // message), OUTPUT_ONLY leaves the field out of the query.
+    type Parameter = { name: string; in: string; required?: boolean };
+    const paths = document.paths as Record<string, Record<string, { parameters: Parameter[] }>>;
+    const query = (paths["/v2/catalogs/{catalog}/items"]?.get?.parameters ?? []).filter((p) => p.in === "query");
+    expect(query.map((p) => [p.name, p.required ?? false])).toEqual([
+      ["filter.author", false],
+      ["filter.since", false],
+      ["ids", true],
+    ]);
   });
 });

@@ -54,7 +54,7 @@ export function colorToJSON(object: Color): string {
 
 /** Item covers every proto3 JSON mapping. */
 export interface Item {
-  /** Item id: 64-bit, so a string in JSON. */
+  /** Item id: 64-bit, so a string in JSON; set by the service (readOnly). */
   id: bigint;
   big: bigint;
   fixed: bigint;
@@ -144,8 +144,12 @@ export function item_Nested_LevelToJSON(object: Item_Nested_Level): string {
 }
 
 export interface Filter {
+  /** Required inside the filter, so not a required query parameter: the filter is optional. */
   author: string;
-  since: Date | undefined;
+  since:
+    | Date
+    | undefined;
+  /** Output only, so not a query parameter. */
   color: Color;
   next: Filter | undefined;
 }
@@ -1361,15 +1365,11 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
     if (message.filter !== undefined) {
       Filter.encode(message.filter, writer.uint32(18).fork()).join();
     }
-    if (message.ids.length !== 0) {
-      writer.uint32(26).fork();
-      for (const v of message.ids) {
-        if (BigInt.asIntN(64, v) !== v) {
-          throw new globalThis.Error("a value provided in array field ids of type int64 is too large");
-        }
-        writer.int64(v);
+    for (const v of message.ids) {
+      if (BigInt.asIntN(64, v!) !== v!) {
+        throw new globalThis.Error("value provided for field v! of type int64 too large");
       }
-      writer.join();
+      writer.uint32(24).int64(v!);
     }
     globalThis.Object.entries(message.ignoredInQuery).forEach(([key, value]: [string, string]) => {
       ListItemsRequest_IgnoredInQueryEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
