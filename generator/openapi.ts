@@ -88,6 +88,10 @@ export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registr
     openapi: "3.1.0",
     "x-generated-by": `protoc-gen-tsmicro v${version} from ${file.proto.name}; DO NOT EDIT`,
     info: { title: file.proto.name, version: packageVersion(file.proto.package) },
+    // Said outright rather than left to the defaults they equal: paths relative to where the
+    // document is served, and no authentication of the service's own (the gateway adds its JWT).
+    servers: [{ url: "/" }],
+    security: [],
     ...(unlisted.size > 0 ? { "x-unlisted-routes": [...unlisted.values()] } : {}),
     tags: file.services.map((service, s) => describe({ name: service.typeName }, commentText(comments.get(`6,${s}`)))),
     paths: Object.fromEntries(
@@ -145,7 +149,7 @@ function webhooks(
       "x-topic": topic,
       "x-message-type": message.typeName,
     };
-    if (summary) op.summary = summary.replace(/\s*\n\s*/g, " ");
+    op.summary = summary ? summary.replace(/\s*\n\s*/g, " ") : message.name;
     if (rest.length > 0) op.description = rest.join("\n\n");
     if (message.deprecated) op.deprecated = true;
     op.requestBody = { required: true, content: { "application/json": { schema: schemas.message(message) } } };
@@ -175,7 +179,8 @@ function operation(
     operationId,
     tags: [method.parent.typeName],
   };
-  if (summary) op.summary = summary.replace(/\s*\n\s*/g, " ");
+  // Viewers list operations by summary; a method without a comment is listed by its name.
+  op.summary = summary ? summary.replace(/\s*\n\s*/g, " ") : method.name;
   if (rest.length > 0) op.description = rest.join("\n\n");
   if (method.deprecated) op.deprecated = true;
   if (parameters.length > 0) op.parameters = parameters;

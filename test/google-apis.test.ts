@@ -10,6 +10,7 @@ import { Validator } from "@seriousme/openapi-schema-validator";
 import { compileTemplate } from "@tsmicro/runtime/routing";
 import { afterAll, describe, expect, it } from "vitest";
 import { bins, googleProtos, protoFiles, readTree, repoRoot, repoTempDir, run } from "./support/cli.js";
+import { redoclyLint } from "./support/redocly.js";
 
 /** Folders of google-proto-files, Firestore's deep wildcards with a fixed tail among them. */
 const apis = [
@@ -115,7 +116,7 @@ describe("published Google APIs from google-proto-files", () => {
     });
   });
 
-  it("describe every binding as an OpenAPI operation, in valid documents", async () => {
+  it("describe every binding as an OpenAPI operation, in documents valid and clean under redocly lint", async () => {
     const operations: string[] = [];
     for (const [name, document] of documents) {
       const result = await new Validator().validate(structuredClone(document) as unknown as Record<string, unknown>);
@@ -126,6 +127,9 @@ describe("published Google APIs from google-proto-files", () => {
           operations.push(`${method.toUpperCase()} ${rpcOf(operation)}`);
     }
     expect(operations.sort()).toEqual(routes.map((r) => `${r.method} ${r.rpc}`).sort());
+    const files = [...documents.keys()].map((name) => join(project, "src/gen", name));
+    const lint = await redoclyLint(files);
+    expect(lint.code, lint.stdout + lint.stderr).toBe(0);
   });
 
   it("route each operation's path, filled in as a client fills it, to the binding it documents", () => {

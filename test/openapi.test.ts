@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { describe, expect, it } from "vitest";
 import { readTree, repoRoot } from "./support/cli.js";
+import { redoclyLint } from "./support/redocly.js";
 
 const goldenDir = join(repoRoot, "test/golden");
 const openApiFiles = [...(await readTree(goldenDir)).keys()].filter((name) => name.endsWith(".openapi.json")).sort();
@@ -36,6 +37,12 @@ describe("generated OpenAPI documents", () => {
       expect(ref).toMatch(/^#\/components\/schemas\//);
       expect(schemas, ref).toHaveProperty([ref.slice("#/components/schemas/".length)]);
     }
+  });
+
+  it("pass redocly lint with its recommended rules, without an error", async () => {
+    const result = await redoclyLint(openApiFiles.map((name) => join(goldenDir, name)));
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout + result.stderr).toContain("Your API descriptions are valid");
   });
 
   it("12-http has one operation per google.api.http binding and none for unannotated methods", async () => {
