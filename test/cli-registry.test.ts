@@ -100,8 +100,7 @@ describe("tsmicro list/get/call/health against running services", () => {
 });
 
 /** Text grpc-js writes that a user must never see from tsmicro's commands. */
-const libraryText =
-  /No connection established|Last error|Resolution note|Deadline exceeded|ECONNREFUSED|at .*\.js:\d+/;
+const libraryText = /No connection established|Last error|Resolution note|Deadline exceeded|ECONNREFUSED|at .*\.js:\d+/;
 
 describe("tsmicro call and health after kill -9 of one of two nodes", () => {
   let dir = "";
