@@ -1,14 +1,15 @@
 /**
- * The export worker's thread: it turns span batches back into spans and
- * hands them to OpenTelemetry's OTLP/HTTP exporter, so the encoding and the
- * HTTP requests cost the service's event loop nothing (see SpanExportWorker).
+ * The export worker's thread: it sends the span batches the service's
+ * thread wrote (already OTLP protobuf) to the collector over OpenTelemetry's
+ * OTLP/HTTP transport, or reads them back for OTel's JSON exporter, so the
+ * HTTP requests and any re-encoding cost the service's event loop nothing
+ * (see WorkerExporter).
  */
 import { parentPort, workerData } from "node:worker_threads";
 import type { Attributes } from "@opentelemetry/api";
 import { TraceState, type ExportResult } from "@opentelemetry/core";
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
-import type { SpanExporter } from "@opentelemetry/sdk-trace";
-import { decodeSpans, type SpanBatch, type SpanOrigin } from "./span-record.js";
+import { decodeSpans, exportRequest, type SpanBatch, type SpanOrigin } from "./span-record.js";
 import type { TraceExport } from "./tracing-settings.js";
 
 /** What the worker starts with: where to export, and the resource and scope of every span. */
@@ -29,15 +30,44 @@ export interface FromExportWorker {
   readonly error?: string;
 }
 
-/** The OTLP/HTTP exporter of the protocol; each package loads only when chosen. */
-async function createExporter(target: TraceExport): Promise<SpanExporter> {
+/** Sends batches to the collector: export() answers through its callback, as OTel's exporters do. */
+interface BatchExporter {
+  export(batch: SpanBatch, done: (result: ExportResult) => void): void;
+  shutdown(): Promise<void>;
+}
+
+/**
+ * The exporter of the protocol, on OTel's OTLP/HTTP transport (its retries,
+ * timeout, headers and compression from OTEL_EXPORTER_OTLP_*). Protobuf
+ * batches go out as the service's thread wrote them, wrapped in their
+ * resource and scope; JSON is written by OTel's exporter from the spans read
+ * back. Each package loads only when chosen.
+ */
+async function createExporter(target: TraceExport, origin: SpanOrigin): Promise<BatchExporter> {
   const options = { url: target.url, timeoutMillis: target.timeoutMs };
   if (target.protocol === "http/json") {
     const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");
-    return new OTLPTraceExporter(options);
+    const exporter = new OTLPTraceExporter(options);
+    return {
+      export: (batch, done) => exporter.export(decodeSpans(batch, origin), done),
+      shutdown: () => exporter.shutdown(),
+    };
   }
-  const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-proto");
-  return new OTLPTraceExporter(options);
+  const [{ convertLegacyHttpOptions, createOtlpHttpExportDelegate }, { ProtobufTraceSerializer }] = await Promise.all([
+    import("@opentelemetry/otlp-exporter-base/node-http"),
+    import("@opentelemetry/otlp-transformer"),
+  ]);
+  const delegate = createOtlpHttpExportDelegate<SpanBatch, unknown>(
+    convertLegacyHttpOptions(options, "TRACES", "v1/traces", { "Content-Type": "application/x-protobuf" }),
+    {
+      serializeRequest: (batch) => exportRequest(batch, origin),
+      deserializeResponse: (bytes) => ProtobufTraceSerializer.deserializeResponse(bytes),
+    },
+    "otlp_http_span_exporter",
+    { name: "span", countItems: (batch) => batch.count },
+    undefined,
+  );
+  return { export: (batch, done) => delegate.export(batch, done), shutdown: () => delegate.shutdown() };
 }
 
 function reasonOf(error: unknown): string {
@@ -46,13 +76,13 @@ function reasonOf(error: unknown): string {
 
 async function serve(data: ExportWorkerData): Promise<void> {
   const port = parentPort!;
-  const exporter = await createExporter(data.target);
   const origin: SpanOrigin = {
     // The SDK's telemetry.sdk.* attributes, under the service's own.
     resource: defaultResource().merge(resourceFromAttributes(data.resource)),
     scope: { name: data.scope },
     traceState: (text) => new TraceState(text),
   };
+  const exporter = await createExporter(data.target, origin);
   const answer = (id: number, error?: unknown) =>
     port.postMessage(error === undefined ? { id } : { id, error: reasonOf(error) });
   port.on("message", (message: ToExportWorker) => {
@@ -63,7 +93,7 @@ async function serve(data: ExportWorkerData): Promise<void> {
       );
       return;
     }
-    exporter.export(decodeSpans(message.spans, origin), (result: ExportResult) => {
+    exporter.export(message.spans, (result: ExportResult) => {
       // ExportResultCode.SUCCESS is 0.
       answer(message.id, result.code === 0 ? undefined : (result.error ?? "the collector refused the spans"));
     });

@@ -127,6 +127,35 @@ describe("span records", () => {
     expect(BigInt(otlp.endTimeUnixNano)).toBeGreaterThanOrEqual(BigInt(otlp.startTimeUnixNano));
   });
 
+  it("keep long and non-ASCII strings, many attributes, negative and large numbers, and exact nanoseconds", () => {
+    let ended: RecordingSpan | undefined;
+    const span = new RecordingSpan(
+      { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "00f067aa0ba902b7", traceFlags: 1 },
+      undefined,
+      "x".repeat(300),
+      2,
+      undefined,
+      undefined,
+      (s) => {
+        ended = s;
+      },
+    );
+    const attributes: Record<string, string | number> = {};
+    for (let i = 0; i < 100; i++) attributes[`key.${i}`] = i % 2 ? "é".repeat(i) : -(i + 1) * 1e6;
+    attributes.big = 2 ** 53 - 1;
+    attributes.fraction = -0.25;
+    attributes.long = "ü".repeat(5_000);
+    span.setAttributes(attributes);
+    span.end(2_000_000_000_123.5);
+    const writer = new SpanWriter(16);
+    writer.write(ended!);
+    const [decoded] = decodeSpans(writer.take(), origin);
+    expect(decoded!.name).toBe("x".repeat(300));
+    expect(decoded!.attributes).toEqual(attributes);
+    expect(decoded!.endTime).toEqual([2_000_000_000, 123_500_000]);
+    expect(decoded!.parentSpanContext).toBeUndefined();
+  });
+
   it("start each batch afresh after take()", () => {
     const writer = new SpanWriter();
     writer.write(endedSpan());

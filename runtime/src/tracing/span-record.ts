@@ -2,163 +2,162 @@ import type { Attributes, AttributeValue, HrTime, Link, SpanContext, TraceState 
 import type { InstrumentationScope } from "@opentelemetry/core";
 import type { Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, TimedEvent } from "@opentelemetry/sdk-trace";
+import { ProtoWriter, Wire } from "./proto-writer.js";
 import type { RecordingSpan } from "./recording-span.js";
 
 /**
- * Finished spans as they cross to the export worker: the spans written one
- * after another into bytes whose buffer is transferred, not copied, and the
- * table of the batch's repeated strings (names, attribute keys and values),
- * each written once. A structured clone of the same spans as objects or
- * arrays costs the service's thread several times more, and leaves garbage
- * behind. Per span:
- *
- *   name, kind, traceId, spanId, traceFlags, traceState, parentSpanId,
- *   parentIsRemote (0 no, 1 yes, 2 unknown), startMs, endMs, statusCode,
- *   statusMessage, attributes, events, links
- *
- * where ids are inline latin1 text with a length byte (absent: length 0),
- * other strings an index into `strings` (absent: ""), kinds, flags and codes
- * a byte, times a float64 of epoch milliseconds, attributes their count then
- * key, value pairs, events their count then name, timeMs, attributes each,
- * and links their count then traceId, spanId, traceFlags, traceState,
- * attributes each.
+ * Finished spans as they cross to the export worker: each span already in
+ * OTLP's protobuf encoding, as the `spans` entries of a ScopeSpans message,
+ * in bytes whose buffer is transferred, not copied. The worker puts the
+ * resource and scope around them and posts them as they are (http/protobuf),
+ * or reads them back for OTel's JSON serializer (http/json). Writing a span
+ * costs the service's thread about what copying its fields would, and the
+ * worker no longer encodes each span again.
  */
 export interface SpanBatch {
   readonly bytes: Uint8Array<ArrayBuffer>;
-  readonly strings: readonly string[];
+  readonly count: number;
 }
 
-/** How an attribute value is written: its tag byte, then the value. */
-const Tag = { String: 0, Number: 1, True: 2, False: 3, Array: 4, Empty: 5 } as const;
+/** OTLP's field numbers (opentelemetry/proto/trace/v1/trace.proto and common/v1/common.proto). */
+const ScopeSpansField = { scope: 1, spans: 2 } as const;
+const SpanField = {
+  traceId: 1,
+  spanId: 2,
+  traceState: 3,
+  parentSpanId: 4,
+  name: 5,
+  kind: 6,
+  start: 7,
+  end: 8,
+  attributes: 9,
+  events: 11,
+  links: 13,
+  status: 15,
+  flags: 16,
+} as const;
+const EventField = { time: 1, name: 2, attributes: 3 } as const;
+const LinkField = { traceId: 1, spanId: 2, traceState: 3, attributes: 4, flags: 6 } as const;
+const StatusField = { message: 2, code: 3 } as const;
+const KeyValueField = { key: 1, value: 2 } as const;
+const AnyValueField = { string: 1, bool: 2, int: 3, double: 4, array: 5 } as const;
+const ResourceSpansField = { resource: 1, scopeSpans: 2 } as const;
+
+/** OTLP span flags: the W3C trace flags, and whether (and that) the parent is remote. */
+const hasIsRemote = 0x100;
+const isRemote = 0x200;
 
 /** Writes ended spans into one batch until `take()`; the next batch starts as large as the last one grew. */
 export class SpanWriter {
-  #bytes: Buffer;
-  #at = 0;
-  #strings = new Map<string, number>();
-  #table: string[] = [];
+  readonly #out: ProtoWriter;
+  #count = 0;
 
   constructor(initialBytes = 64 * 1024) {
-    this.#bytes = Buffer.allocUnsafeSlow(initialBytes);
+    this.#out = new ProtoWriter(initialBytes);
   }
 
   /** The batch written so far, whose buffer the caller may transfer; the writer starts a new one. */
   take(): SpanBatch {
-    // allocUnsafeSlow's bytes are a whole ArrayBuffer of their own, never a shared one or a pool's.
-    const batch = { bytes: new Uint8Array(this.#bytes.buffer as ArrayBuffer, 0, this.#at), strings: this.#table };
-    this.#bytes = Buffer.allocUnsafeSlow(this.#bytes.length);
-    this.#at = 0;
-    this.#strings = new Map();
-    this.#table = [];
+    const batch = { bytes: this.#out.take(), count: this.#count };
+    this.#count = 0;
     return batch;
   }
 
   /** Appends `span`. */
   write(span: RecordingSpan): void {
+    const out = this.#out;
     const context = span.spanContext();
-    const parent = span.parent;
-    this.#string(span.name);
-    this.#byte(span.kind);
-    this.#id(context.traceId);
-    this.#id(context.spanId);
-    this.#byte(context.traceFlags);
-    this.#string(context.traceState?.serialize() ?? "");
-    this.#id(parent?.spanId ?? "");
-    this.#byte(parent?.isRemote === undefined ? 2 : parent.isRemote ? 1 : 0);
-    this.#float(span.startMs);
-    this.#float(span.endMs);
-    this.#byte(span.status.code);
-    this.#string(span.status.message ?? "");
-    this.#attributes(span.attributes);
-    this.#count(span.events.length);
+    const start = out.begin(ScopeSpansField.spans);
+    out.hexBytes(SpanField.traceId, context.traceId);
+    out.hexBytes(SpanField.spanId, context.spanId);
+    const traceState = context.traceState?.serialize();
+    if (traceState) out.string(SpanField.traceState, traceState);
+    out.hexBytes(SpanField.parentSpanId, span.parent?.spanId ?? "");
+    out.string(SpanField.name, span.name);
+    // OTLP's kinds count from UNSPECIFIED = 0; the API's from INTERNAL = 0.
+    out.tag(SpanField.kind, Wire.Varint);
+    out.varint(span.kind + 1);
+    out.tag(SpanField.start, Wire.Fixed64);
+    out.nanosFromMs(span.startMs);
+    out.tag(SpanField.end, Wire.Fixed64);
+    out.nanosFromMs(span.endMs);
+    writeAttributes(out, SpanField.attributes, span.attributes);
     for (const event of span.events) {
-      this.#string(event.name);
-      this.#float(event.timeMs);
-      this.#attributes(event.attributes);
+      const at = out.begin(SpanField.events);
+      out.tag(EventField.time, Wire.Fixed64);
+      out.nanosFromMs(event.timeMs);
+      out.string(EventField.name, event.name);
+      writeAttributes(out, EventField.attributes, event.attributes);
+      out.end(at);
     }
-    this.#count(span.links.length);
-    for (const { context: linked, attributes } of span.links) {
-      this.#id(linked.traceId);
-      this.#id(linked.spanId);
-      this.#byte(linked.traceFlags);
-      this.#string(linked.traceState?.serialize() ?? "");
-      this.#attributes(attributes);
+    for (const link of span.links) {
+      const at = out.begin(SpanField.links);
+      out.hexBytes(LinkField.traceId, link.context.traceId);
+      out.hexBytes(LinkField.spanId, link.context.spanId);
+      const linkState = link.context.traceState?.serialize();
+      if (linkState) out.string(LinkField.traceState, linkState);
+      writeAttributes(out, LinkField.attributes, link.attributes);
+      out.tag(LinkField.flags, Wire.Fixed32);
+      out.fixed32(spanFlags(link.context.traceFlags, link.context.isRemote));
+      out.end(at);
     }
-  }
-
-  #attributes(attributes: Attributes | undefined): void {
-    const countAt = this.#at;
-    this.#count(0);
-    let count = 0;
-    for (const key in attributes) {
-      const value = attributes[key];
-      if (value === undefined) continue;
-      this.#string(key);
-      this.#value(value);
-      count++;
-    }
-    this.#bytes.writeUInt32LE(count, countAt);
-  }
-
-  #value(value: AttributeValue | null | undefined): void {
-    if (typeof value === "string") {
-      this.#byte(Tag.String);
-      this.#string(value);
-    } else if (typeof value === "number") {
-      this.#byte(Tag.Number);
-      this.#float(value);
-    } else if (typeof value === "boolean") {
-      this.#byte(value ? Tag.True : Tag.False);
-    } else if (Array.isArray(value)) {
-      this.#byte(Tag.Array);
-      this.#count(value.length);
-      for (const item of value) this.#value(item);
-    } else {
-      this.#byte(Tag.Empty);
-    }
-  }
-
-  #string(text: string): void {
-    let index = this.#strings.get(text);
-    if (index === undefined) {
-      index = this.#table.push(text) - 1;
-      this.#strings.set(text, index);
-    }
-    this.#count(index);
-  }
-
-  /** An id, inline: ids are unique, so a table would only grow. */
-  #id(hex: string): void {
-    const length = Math.min(hex.length, 255);
-    this.#room(1 + length);
-    this.#bytes[this.#at++] = length;
-    this.#at += this.#bytes.write(hex, this.#at, length, "latin1");
-  }
-
-  #byte(value: number): void {
-    this.#room(1);
-    this.#bytes[this.#at++] = value;
-  }
-
-  #count(value: number): void {
-    this.#room(4);
-    this.#at = this.#bytes.writeUInt32LE(value, this.#at);
-  }
-
-  #float(value: number): void {
-    this.#room(8);
-    this.#at = this.#bytes.writeDoubleLE(value, this.#at);
-  }
-
-  #room(bytes: number): void {
-    if (this.#at + bytes <= this.#bytes.length) return;
-    const grown = Buffer.allocUnsafeSlow(Math.max(this.#bytes.length * 2, this.#at + bytes));
-    this.#bytes.copy(grown, 0, 0, this.#at);
-    this.#bytes = grown;
+    const status = out.begin(SpanField.status);
+    if (span.status.message) out.string(StatusField.message, span.status.message);
+    out.tag(StatusField.code, Wire.Varint);
+    out.varint(span.status.code);
+    out.end(status);
+    out.tag(SpanField.flags, Wire.Fixed32);
+    out.fixed32(spanFlags(context.traceFlags, span.parent?.isRemote));
+    out.end(start);
+    this.#count++;
   }
 }
 
-/** What the worker adds to decoded spans: the service's resource and the runtime's scope. */
+function spanFlags(traceFlags: number, remote: boolean | undefined): number {
+  return (traceFlags & 0xff) | hasIsRemote | (remote ? isRemote : 0);
+}
+
+/** Attributes as repeated KeyValue in `field`, values as OTel's serializer writes them. */
+export function writeAttributes(out: ProtoWriter, field: number, attributes: Attributes | undefined): void {
+  for (const key in attributes) {
+    const value = attributes[key];
+    if (value === undefined) continue;
+    const at = out.begin(field);
+    out.string(KeyValueField.key, key);
+    const valueAt = out.begin(KeyValueField.value);
+    writeValue(out, value);
+    out.end(valueAt);
+    out.end(at);
+  }
+}
+
+function writeValue(out: ProtoWriter, value: AttributeValue | null | undefined): void {
+  if (typeof value === "string") {
+    out.string(AnyValueField.string, value);
+  } else if (typeof value === "boolean") {
+    out.tag(AnyValueField.bool, Wire.Varint);
+    out.varint(value ? 1 : 0);
+  } else if (typeof value === "number") {
+    if (Number.isSafeInteger(value)) {
+      out.tag(AnyValueField.int, Wire.Varint);
+      out.int64(value);
+    } else {
+      out.tag(AnyValueField.double, Wire.Fixed64);
+      out.double(value);
+    }
+  } else if (Array.isArray(value)) {
+    const at = out.begin(AnyValueField.array);
+    for (const item of value) {
+      const itemAt = out.begin(1);
+      writeValue(out, item);
+      out.end(itemAt);
+    }
+    out.end(at);
+  }
+  // null (inside an array): an empty AnyValue, as OTel writes it.
+}
+
+/** The resource and scope every batch of one service is sent under. */
 export interface SpanOrigin {
   readonly resource: Resource;
   readonly scope: InstrumentationScope;
@@ -166,152 +165,300 @@ export interface SpanOrigin {
   readonly traceState: (text: string) => TraceState;
 }
 
-/** The spans of `batch` as the ReadableSpans an OTLP exporter serializes, on the export worker. */
+/**
+ * An OTLP ExportTraceServiceRequest of `batch`: one ResourceSpans with the
+ * origin's resource, holding one ScopeSpans with its scope and the spans.
+ */
+export function exportRequest(batch: SpanBatch, origin: SpanOrigin): Uint8Array {
+  const out = new ProtoWriter(batch.bytes.length + 1024);
+  const resourceSpans = out.begin(1);
+  const resource = out.begin(ResourceSpansField.resource);
+  writeAttributes(out, 1, origin.resource.attributes);
+  out.end(resource);
+  const scopeSpans = out.begin(ResourceSpansField.scopeSpans);
+  const scope = out.begin(ScopeSpansField.scope);
+  out.string(1, origin.scope.name);
+  if (origin.scope.version) out.string(2, origin.scope.version);
+  out.end(scope);
+  out.raw(batch.bytes);
+  out.end(scopeSpans);
+  out.end(resourceSpans);
+  return out.take();
+}
+
+/** The spans of `batch` as the ReadableSpans OTel's serializers take, on the export worker (http/json). */
 export function decodeSpans(batch: SpanBatch, origin: SpanOrigin): ReadableSpan[] {
-  const reader = new Reader(batch, origin);
+  const reader = new ProtoReader(batch.bytes);
   const spans: ReadableSpan[] = [];
-  while (reader.more()) spans.push(reader.span());
+  while (reader.more()) {
+    reader.tag();
+    spans.push(readSpan(reader.message(), origin));
+  }
   return spans;
 }
 
-class Reader {
-  readonly #bytes: Buffer;
-  readonly #strings: readonly string[];
-  readonly #origin: SpanOrigin;
-  #at = 0;
+function readSpan(reader: ProtoReader, origin: SpanOrigin): ReadableSpan {
+  let traceId = "";
+  let spanId = "";
+  let traceState = "";
+  let parentSpanId = "";
+  let name = "";
+  let kind = 0;
+  let startTime: HrTime = [0, 0];
+  let endTime: HrTime = [0, 0];
+  let flags = 0;
+  let status: { code: number; message?: string } = { code: 0 };
+  const attributes: Attributes = {};
+  const events: TimedEvent[] = [];
+  const links: Link[] = [];
+  while (reader.more()) {
+    const [field, wire] = reader.tag();
+    switch (field) {
+      case SpanField.traceId:
+        traceId = reader.hex();
+        break;
+      case SpanField.spanId:
+        spanId = reader.hex();
+        break;
+      case SpanField.traceState:
+        traceState = reader.string();
+        break;
+      case SpanField.parentSpanId:
+        parentSpanId = reader.hex();
+        break;
+      case SpanField.name:
+        name = reader.string();
+        break;
+      case SpanField.kind:
+        kind = reader.varint() - 1;
+        break;
+      case SpanField.start:
+        startTime = reader.hrTime();
+        break;
+      case SpanField.end:
+        endTime = reader.hrTime();
+        break;
+      case SpanField.attributes:
+        readKeyValue(reader.message(), attributes);
+        break;
+      case SpanField.events:
+        events.push(readEvent(reader.message()));
+        break;
+      case SpanField.links:
+        links.push(readLink(reader.message(), origin));
+        break;
+      case SpanField.status:
+        status = readStatus(reader.message());
+        break;
+      case SpanField.flags:
+        flags = reader.fixed32();
+        break;
+      default:
+        reader.skip(wire);
+    }
+  }
+  const context: SpanContext = {
+    traceId,
+    spanId,
+    traceFlags: flags & 0xff,
+    ...(traceState ? { traceState: origin.traceState(traceState) } : {}),
+  };
+  const parentSpanContext: SpanContext | undefined = parentSpanId
+    ? { traceId, spanId: parentSpanId, traceFlags: context.traceFlags, isRemote: (flags & isRemote) !== 0 }
+    : undefined;
+  const durationNanos = (endTime[0] - startTime[0]) * 1e9 + (endTime[1] - startTime[1]);
+  return {
+    name,
+    kind,
+    spanContext: () => context,
+    parentSpanContext,
+    startTime,
+    endTime,
+    duration: [Math.floor(durationNanos / 1e9), durationNanos % 1e9],
+    status,
+    attributes,
+    links,
+    events,
+    ended: true,
+    resource: origin.resource,
+    instrumentationScope: origin.scope,
+    droppedAttributesCount: 0,
+    droppedEventsCount: 0,
+    droppedLinksCount: 0,
+  };
+}
 
-  constructor(batch: SpanBatch, origin: SpanOrigin) {
-    this.#bytes = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength);
-    this.#strings = batch.strings;
-    this.#origin = origin;
+function readEvent(reader: ProtoReader): TimedEvent {
+  const event: { name: string; time: HrTime; attributes: Attributes } = { name: "", time: [0, 0], attributes: {} };
+  while (reader.more()) {
+    const [field, wire] = reader.tag();
+    if (field === EventField.time) event.time = reader.hrTime();
+    else if (field === EventField.name) event.name = reader.string();
+    else if (field === EventField.attributes) readKeyValue(reader.message(), event.attributes);
+    else reader.skip(wire);
+  }
+  return event;
+}
+
+function readLink(reader: ProtoReader, origin: SpanOrigin): Link {
+  let traceId = "";
+  let spanId = "";
+  let traceState = "";
+  let flags = 0;
+  const attributes: Attributes = {};
+  while (reader.more()) {
+    const [field, wire] = reader.tag();
+    if (field === LinkField.traceId) traceId = reader.hex();
+    else if (field === LinkField.spanId) spanId = reader.hex();
+    else if (field === LinkField.traceState) traceState = reader.string();
+    else if (field === LinkField.attributes) readKeyValue(reader.message(), attributes);
+    else if (field === LinkField.flags) flags = reader.fixed32();
+    else reader.skip(wire);
+  }
+  const context: SpanContext = {
+    traceId,
+    spanId,
+    traceFlags: flags & 0xff,
+    ...(flags & hasIsRemote ? { isRemote: (flags & isRemote) !== 0 } : {}),
+    ...(traceState ? { traceState: origin.traceState(traceState) } : {}),
+  };
+  return { context, attributes };
+}
+
+function readStatus(reader: ProtoReader): { code: number; message?: string } {
+  const status: { code: number; message?: string } = { code: 0 };
+  while (reader.more()) {
+    const [field, wire] = reader.tag();
+    if (field === StatusField.message) status.message = reader.string();
+    else if (field === StatusField.code) status.code = reader.varint();
+    else reader.skip(wire);
+  }
+  return status;
+}
+
+function readKeyValue(reader: ProtoReader, into: Attributes): void {
+  let key = "";
+  let value: AttributeValue | null = null;
+  while (reader.more()) {
+    const [field, wire] = reader.tag();
+    if (field === KeyValueField.key) key = reader.string();
+    else if (field === KeyValueField.value) value = readValue(reader.message());
+    else reader.skip(wire);
+  }
+  into[key] = value as AttributeValue;
+}
+
+function readValue(reader: ProtoReader): AttributeValue | null {
+  let value: AttributeValue | null = null;
+  while (reader.more()) {
+    const [field, wire] = reader.tag();
+    if (field === AnyValueField.string) value = reader.string();
+    else if (field === AnyValueField.bool) value = reader.varint() === 1;
+    else if (field === AnyValueField.int) value = reader.int64();
+    else if (field === AnyValueField.double) value = reader.double();
+    else if (field === AnyValueField.array) {
+      const items: (AttributeValue | null)[] = [];
+      const array = reader.message();
+      while (array.more()) {
+        array.tag();
+        items.push(readValue(array.message()));
+      }
+      value = items as AttributeValue;
+    } else reader.skip(wire);
+  }
+  return value;
+}
+
+/** Reads back what ProtoWriter writes: the worker's side of the JSON path. */
+class ProtoReader {
+  readonly #bytes: Buffer;
+  #at: number;
+  readonly #end: number;
+
+  constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
+    this.#bytes = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#at = start;
+    this.#end = end;
   }
 
   more(): boolean {
-    return this.#at < this.#bytes.length;
+    return this.#at < this.#end;
   }
 
-  span(): ReadableSpan {
-    const name = this.#string();
-    const kind = this.#byte();
-    const context = this.#context();
-    const parentSpanId = this.#id();
-    const parentIsRemote = this.#byte();
-    const startMs = this.#float();
-    const endMs = this.#float();
-    const code = this.#byte();
-    const message = this.#string();
-    const attributes = this.#attributes();
-    const events: TimedEvent[] = [];
-    for (let n = this.#count(); n > 0; n--)
-      events.push({
-        name: this.#string(),
-        time: hrTimeOf(this.#float()),
-        attributes: this.#attributes(),
-      });
-    const links: Link[] = [];
-    for (let n = this.#count(); n > 0; n--) links.push({ context: this.#context(), attributes: this.#attributes() });
-    const parentSpanContext: SpanContext | undefined = parentSpanId
-      ? {
-          traceId: context.traceId,
-          spanId: parentSpanId,
-          traceFlags: context.traceFlags,
-          ...(parentIsRemote === 2 ? {} : { isRemote: parentIsRemote === 1 }),
-        }
-      : undefined;
-    return {
-      name,
-      kind,
-      spanContext: () => context,
-      parentSpanContext,
-      startTime: hrTimeOf(startMs),
-      endTime: hrTimeOf(endMs),
-      duration: hrTimeOf(endMs - startMs),
-      status: message ? { code, message } : { code },
-      attributes,
-      links,
-      events,
-      ended: true,
-      resource: this.#origin.resource,
-      instrumentationScope: this.#origin.scope,
-      droppedAttributesCount: 0,
-      droppedEventsCount: 0,
-      droppedLinksCount: 0,
-    };
+  tag(): [field: number, wire: number] {
+    const tag = this.varint();
+    return [Math.floor(tag / 8), tag % 8];
   }
 
-  #context(): SpanContext {
-    const traceId = this.#id();
-    const spanId = this.#id();
-    const traceFlags = this.#byte();
-    const traceState = this.#string();
-    return {
-      traceId,
-      spanId,
-      traceFlags,
-      ...(traceState ? { traceState: this.#origin.traceState(traceState) } : {}),
-    };
-  }
-
-  #attributes(): Attributes {
-    const attributes: Attributes = {};
-    for (let n = this.#count(); n > 0; n--) {
-      const key = this.#string();
-      attributes[key] = this.#value() as AttributeValue;
-    }
-    return attributes;
-  }
-
-  #value(): AttributeValue | null {
-    switch (this.#byte()) {
-      case Tag.String:
-        return this.#string();
-      case Tag.Number:
-        return this.#float();
-      case Tag.True:
-        return true;
-      case Tag.False:
-        return false;
-      case Tag.Array: {
-        const items: unknown[] = [];
-        for (let n = this.#count(); n > 0; n--) items.push(this.#value());
-        return items as AttributeValue;
-      }
-      default:
-        return null;
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      const byte = this.#bytes[this.#at++]!;
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value;
+      scale *= 0x80;
     }
   }
 
-  #string(): string {
-    return this.#strings[this.#count()] ?? "";
+  int64(): number {
+    const start = this.#at;
+    const value = this.varint();
+    // Ten bytes: a negative number in two's complement.
+    return this.#at - start === 10 ? Number(BigInt.asIntN(64, this.#bigVarint(start))) : value;
   }
 
-  #id(): string {
-    const length = this.#byte();
-    const id = this.#bytes.toString("latin1", this.#at, this.#at + length);
-    this.#at += length;
-    return id;
+  #bigVarint(start: number): bigint {
+    let value = 0n;
+    for (let i = 0; i < 10; i++) value |= BigInt(this.#bytes[start + i]! & 0x7f) << BigInt(7 * i);
+    return value;
   }
 
-  #byte(): number {
-    return this.#bytes[this.#at++]!;
+  double(): number {
+    const value = this.#bytes.readDoubleLE(this.#at);
+    this.#at += 8;
+    return value;
   }
 
-  #count(): number {
+  fixed32(): number {
     const value = this.#bytes.readUInt32LE(this.#at);
     this.#at += 4;
     return value;
   }
 
-  #float(): number {
-    const value = this.#bytes.readDoubleLE(this.#at);
-    this.#at += 8;
-    return value;
+  /** fixed64 nanoseconds as [seconds, nanoseconds]. */
+  hrTime(): HrTime {
+    const low = this.fixed32();
+    const high = this.fixed32();
+    const total = BigInt(high) * 0x1_0000_0000n + BigInt(low);
+    return [Number(total / 1_000_000_000n), Number(total % 1_000_000_000n)];
   }
-}
 
-/** Epoch milliseconds as [seconds, nanoseconds]. */
-function hrTimeOf(ms: number): HrTime {
-  const seconds = Math.floor(ms / 1_000);
-  const nanos = Math.min(Math.round((ms - seconds * 1_000) * 1e6), 999_999_999);
-  return [seconds, nanos];
+  string(): string {
+    const length = this.varint();
+    const text = this.#bytes.toString("utf8", this.#at, this.#at + length);
+    this.#at += length;
+    return text;
+  }
+
+  hex(): string {
+    const length = this.varint();
+    const text = this.#bytes.toString("hex", this.#at, this.#at + length);
+    this.#at += length;
+    return text;
+  }
+
+  message(): ProtoReader {
+    const length = this.varint();
+    const reader = new ProtoReader(this.#bytes, this.#at, this.#at + length);
+    this.#at += length;
+    return reader;
+  }
+
+  skip(wire: number): void {
+    if (wire === Wire.Varint) this.varint();
+    else if (wire === Wire.Fixed64) this.#at += 8;
+    else if (wire === Wire.Fixed32) this.#at += 4;
+    else this.#at += this.varint();
+  }
 }

@@ -1,0 +1,144 @@
+/** Protobuf wire types. */
+export const Wire = { Varint: 0, Fixed64: 1, Bytes: 2, Fixed32: 5 } as const;
+
+/**
+ * Protocol buffers written straight into one growing buffer: just the
+ * primitives the OTLP span encoding needs. A nested message is written in
+ * place and its length set after, moving its bytes only in the rare case the
+ * length takes more than one byte.
+ */
+export class ProtoWriter {
+  #bytes: Buffer;
+  #at = 0;
+
+  constructor(initialBytes: number) {
+    this.#bytes = Buffer.allocUnsafeSlow(Math.max(initialBytes, 16));
+  }
+
+  get length(): number {
+    return this.#at;
+  }
+
+  /**
+   * The bytes written so far, in a buffer of their own (transferable: never
+   * pooled or shared); the writer starts again on a new buffer as large.
+   */
+  take(): Uint8Array<ArrayBuffer> {
+    const taken = new Uint8Array(this.#bytes.buffer as ArrayBuffer, 0, this.#at);
+    this.#bytes = Buffer.allocUnsafeSlow(this.#bytes.length);
+    this.#at = 0;
+    return taken;
+  }
+
+  tag(field: number, wire: number): void {
+    this.varint(field * 8 + wire);
+  }
+
+  /** A non-negative integer up to 2^53 as a varint. */
+  varint(value: number): void {
+    this.#room(10);
+    while (value >= 0x80) {
+      this.#bytes[this.#at++] = (value % 0x80) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    this.#bytes[this.#at++] = value;
+  }
+
+  /** An int64 field's value: negative numbers take ten bytes, two's complement. */
+  int64(value: number): void {
+    if (value >= 0) {
+      this.varint(value);
+      return;
+    }
+    let rest = BigInt.asUintN(64, BigInt(value));
+    this.#room(10);
+    while (rest >= 0x80n) {
+      this.#bytes[this.#at++] = Number(rest & 0x7fn) | 0x80;
+      rest >>= 7n;
+    }
+    this.#bytes[this.#at++] = Number(rest);
+  }
+
+  double(value: number): void {
+    this.#room(8);
+    this.#at = this.#bytes.writeDoubleLE(value, this.#at);
+  }
+
+  fixed32(value: number): void {
+    this.#room(4);
+    this.#at = this.#bytes.writeUInt32LE(value >>> 0, this.#at);
+  }
+
+  /** Epoch milliseconds (with sub-millisecond digits) as fixed64 nanoseconds, exactly. */
+  nanosFromMs(ms: number): void {
+    const seconds = Math.floor(ms / 1_000);
+    const nanos = Math.min(Math.round((ms - seconds * 1_000) * 1e6), 999_999_999);
+    // seconds * 1e9 passes 2^53; split seconds in 16-bit halves so every product stays exact.
+    const low = (seconds % 0x10000) * 1e9 + ((Math.floor(seconds / 0x10000) * 1e9) % 0x10000) * 0x10000 + nanos;
+    const high = Math.floor((Math.floor(seconds / 0x10000) * 1e9) / 0x10000) + Math.floor(low / 0x1_0000_0000);
+    this.fixed32(low % 0x1_0000_0000);
+    this.fixed32(high);
+  }
+
+  string(field: number, text: string): void {
+    this.tag(field, Wire.Bytes);
+    // Up to 42 UTF-16 units take at most 126 UTF-8 bytes: a one-byte length, written after.
+    if (text.length <= 42) {
+      this.#room(1 + text.length * 3);
+      const written = this.#bytes.write(text, this.#at + 1, "utf8");
+      this.#bytes[this.#at] = written;
+      this.#at += 1 + written;
+      return;
+    }
+    const length = Buffer.byteLength(text, "utf8");
+    this.varint(length);
+    this.#room(length);
+    this.#at += this.#bytes.write(text, this.#at, "utf8");
+  }
+
+  /** A hex id as bytes; nothing for an empty one. */
+  hexBytes(field: number, hex: string): void {
+    if (hex.length === 0) return;
+    this.tag(field, Wire.Bytes);
+    const length = hex.length >> 1;
+    this.varint(length);
+    this.#room(length);
+    this.#at += this.#bytes.write(hex, this.#at, length, "hex");
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.#room(bytes.length);
+    this.#bytes.set(bytes, this.#at);
+    this.#at += bytes.length;
+  }
+
+  /** Opens a nested message of `field`; `end()` with what this returns closes it. */
+  begin(field: number): number {
+    this.tag(field, Wire.Bytes);
+    this.#room(1);
+    return ++this.#at;
+  }
+
+  end(start: number): void {
+    const length = this.#at - start;
+    if (length < 0x80) {
+      this.#bytes[start - 1] = length;
+      return;
+    }
+    let size = 1;
+    for (let rest = length; rest >= 0x80; rest = Math.floor(rest / 0x80)) size++;
+    this.#room(size - 1);
+    this.#bytes.copyWithin(start + size - 1, start, this.#at);
+    const end = this.#at + size - 1;
+    this.#at = start - 1;
+    this.varint(length);
+    this.#at = end;
+  }
+
+  #room(bytes: number): void {
+    if (this.#at + bytes <= this.#bytes.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(this.#bytes.length * 2, this.#at + bytes));
+    this.#bytes.copy(grown, 0, 0, this.#at);
+    this.#bytes = grown;
+  }
+}
