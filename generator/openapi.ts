@@ -40,8 +40,6 @@ export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registr
   const schemas = new SchemaCollector(commentLookup(file, comments), fieldBehaviors(registry));
   const paths = new Map<string, Map<string, JsonSchema>>();
   const unlisted = new Map<string, JsonSchema>();
-  // OpenAPI holds paths differing only in parameter names to be one path: the first spelling of
-  // each shape is kept, and later operations on it take its parameter names.
   const spellings = new Map<string, readonly string[]>();
   const listed = new Map<string, Listed>();
 
@@ -55,15 +53,7 @@ export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registr
           unlisted.set(operationId, unlistedRoute(binding, operationId, "OpenAPI has no such HTTP method"));
           return;
         }
-        let expanded = toOpenApiPath(binding.path);
-        const shape = expanded.path.replace(/\{[^}]*\}/g, "{}");
-        const names = spellings.get(shape);
-        if (names) expanded = toOpenApiPath(binding.path, names);
-        else
-          spellings.set(
-            shape,
-            expanded.parameters.map((p) => p.name),
-          );
+        const { expanded, shape } = spellPath(binding.path, spellings);
         const routeShape = compileTemplate(binding.path).shape;
         const earlier = listed.get(`${httpMethod} ${shape}`);
         if (earlier && earlier.routeShape !== routeShape) {
@@ -117,6 +107,24 @@ interface Listed {
   readonly binding: HttpBinding;
   /** The route's shape in the gateway's router, where `*` and `**` differ. */
   readonly routeShape: string;
+}
+
+/**
+ * A binding's OpenAPI path and its shape (parameter names erased). OpenAPI holds paths differing
+ * only in parameter names to be one path, so the first spelling of a shape is recorded and a
+ * later path of that shape takes its parameter names.
+ */
+function spellPath(
+  template: string,
+  spellings: Map<string, readonly string[]>,
+): { expanded: OpenApiPath; shape: string } {
+  const expanded = toOpenApiPath(template);
+  const shape = expanded.path.replace(/\{[^}]*\}/g, "{}");
+  const names = spellings.get(shape);
+  if (names) return { expanded: toOpenApiPath(template, names), shape };
+  const spelling = expanded.parameters.map((p) => p.name);
+  spellings.set(shape, spelling);
+  return { expanded, shape };
 }
 
 function unlistedRoute(binding: HttpBinding, operationId: string, reason: string): JsonSchema {
