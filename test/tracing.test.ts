@@ -45,6 +45,7 @@ interface ReceivedSpan {
   readonly name: string;
   readonly kind: "server" | "client" | "internal" | "other";
   readonly attributes: Readonly<Record<string, string | number | boolean>>;
+  readonly events: readonly { name: string; attributes: Readonly<Record<string, string | number | boolean>> }[];
   /** 0 unset, 1 ok, 2 error. */
   readonly statusCode: number;
   readonly statusMessage: string;
@@ -129,6 +130,7 @@ interface ProtoSpan {
   name: string;
   kind: number;
   attributes: ProtoKeyValue[];
+  events: { name: string; attributes: ProtoKeyValue[] }[];
   status?: { code: number; message: string };
 }
 interface ProtoExport {
@@ -154,6 +156,7 @@ function spansOfProtobuf(body: Uint8Array): ReceivedSpan[] {
           name: span.name,
           kind: kinds[span.kind] ?? "other",
           attributes: attributes(span.attributes),
+          events: span.events.map((event) => ({ name: event.name, attributes: attributes(event.attributes) })),
           statusCode: span.status?.code ?? 0,
           statusMessage: span.status?.message ?? "",
         }),
@@ -178,6 +181,7 @@ interface JsonExport {
         name: string;
         kind: number;
         attributes?: JsonKeyValue[];
+        events?: { name: string; attributes?: JsonKeyValue[] }[];
         status?: { code?: number; message?: string };
       }[];
     }[];
@@ -204,6 +208,7 @@ function spansOfJson(request: JsonExport): ReceivedSpan[] {
           name: span.name,
           kind: kinds[span.kind] ?? "other",
           attributes: attributes(span.attributes),
+          events: (span.events ?? []).map((event) => ({ name: event.name, attributes: attributes(event.attributes) })),
           statusCode: span.status?.code ?? 0,
           statusMessage: span.status?.message ?? "",
         }),
@@ -342,7 +347,7 @@ function describeSpans(spans: readonly ReceivedSpan[]): string {
 const unary = "fixtures.services.v1.Alpha/Unary";
 
 describe.each<Protocol>(["http/protobuf", "http/json"])("a three-hop request over %s", (protocol) => {
-  it("is one trace: gateway SERVER -> CLIENT -> attempt -> front SERVER -> CLIENT -> attempt -> back SERVER", async () => {
+  it("is one trace: gateway SERVER -> CLIENT -> front SERVER -> CLIENT -> back SERVER", async () => {
     const system = await startSystem({ OTEL_EXPORTER_OTLP_PROTOCOL: protocol });
     const answer = await post(system, "/front/Alpha/Unary", { id: "x" });
     expect(answer.status, JSON.stringify(answer.json)).toBe(200);
@@ -353,7 +358,7 @@ describe.each<Protocol>(["http/protobuf", "http/json"])("a three-hop request ove
     expect(receiver.contentTypes.length).toBeGreaterThan(0);
     const expectedType = protocol === "http/json" ? "application/json" : "application/x-protobuf";
     for (const type of receiver.contentTypes) expect(type).toBe(expectedType);
-    expect(spans, describeSpans(spans)).toHaveLength(7);
+    expect(spans, describeSpans(spans)).toHaveLength(5);
     expect(new Set(spans.map((s) => s.traceId)).size, describeSpans(spans)).toBe(1);
 
     const http = only(spans, "the gateway's SERVER span", (s) => s.service === "api" && s.kind === "server");
@@ -374,13 +379,11 @@ describe.each<Protocol>(["http/protobuf", "http/json"])("a three-hop request ove
         (s) => s.parentSpanId === parent.spanId && s.service === service && s.kind === kind,
       );
     const gatewayCall = childOf(http, "api", "client");
-    const gatewayAttempt = childOf(gatewayCall, "api", "client");
-    const frontServer = childOf(gatewayAttempt, "front", "server");
+    const frontServer = childOf(gatewayCall, "front", "server");
     const frontCall = childOf(frontServer, "front", "client");
-    const frontAttempt = childOf(frontCall, "front", "client");
-    const backServer = childOf(frontAttempt, "back", "server");
+    const backServer = childOf(frontCall, "back", "server");
 
-    for (const span of [gatewayCall, gatewayAttempt, frontServer, frontCall, frontAttempt, backServer]) {
+    for (const span of [gatewayCall, frontServer, frontCall, backServer]) {
       expect(span.name).toBe(unary);
       expect(span.attributes).toMatchObject({
         "rpc.system": "grpc",
@@ -391,17 +394,19 @@ describe.each<Protocol>(["http/protobuf", "http/json"])("a three-hop request ove
       expect(span.statusCode).not.toBe(2);
     }
     const backAddress = system.backs[0]!.address!;
-    expect(frontAttempt.attributes).toMatchObject({
+    expect(frontCall.attributes).toMatchObject({
       "server.address": backAddress.slice(0, backAddress.lastIndexOf(":")),
       "server.port": Number(backAddress.slice(backAddress.lastIndexOf(":") + 1)),
-      "tsmicro.attempt": 1,
     });
+    // One attempt: no count, no failed-attempt event.
+    expect(frontCall.attributes["tsmicro.attempts"]).toBeUndefined();
+    expect(frontCall.events).toEqual([]);
     expect(backServer.attributes["network.peer.address"]).toBe("127.0.0.1");
   });
 });
 
 describe("tracing", () => {
-  it("makes each retry attempt its own span under the call's span", async () => {
+  it("notes each failed attempt on the call's span, and every attempt's SERVER span is the call span's child", async () => {
     const system = await startSystem({}, { backs: 2, failFirst: 1 });
     const answer = await post(system, "/front/Alpha/Unary", { id: "again" });
     expect(answer.status, JSON.stringify(answer.json)).toBe(200);
@@ -416,22 +421,21 @@ describe("tracing", () => {
         s.kind === "client" &&
         spans.some((p) => p.spanId === s.parentSpanId && p.kind === "server"),
     );
-    const attempts = spans
-      .filter((s) => s.parentSpanId === frontCall.spanId)
-      .sort((a, b) => Number(a.attributes["tsmicro.attempt"]) - Number(b.attributes["tsmicro.attempt"]));
-    expect(
-      attempts.map((s) => s.attributes["tsmicro.attempt"]),
-      describeSpans(spans),
-    ).toEqual([1, 2]);
-    expect(attempts[0]!.attributes["rpc.grpc.status_code"]).toBe(Code.UNAVAILABLE);
-    expect(attempts[0]!.statusCode).toBe(2);
-    expect(attempts[0]!.statusMessage).toMatch(/warming up/);
-    expect(attempts[1]!.attributes["rpc.grpc.status_code"]).toBe(0);
-    expect(attempts[0]!.attributes["server.port"]).not.toBe(attempts[1]!.attributes["server.port"]);
-    // Each attempt's own context went out with it: each back SERVER span is the child of one attempt.
-    const backServers = spans.filter((s) => s.service === "back" && s.kind === "server");
-    expect(backServers.map((s) => s.parentSpanId).sort()).toEqual(attempts.map((a) => a.spanId).sort());
+    expect(frontCall.attributes["tsmicro.attempts"], describeSpans(spans)).toBe(2);
     expect(frontCall.attributes["rpc.grpc.status_code"]).toBe(0);
+    expect(frontCall.statusCode).not.toBe(2);
+    expect(frontCall.events).toHaveLength(1);
+    const [failed] = frontCall.events;
+    expect(failed!.name).toBe("attempt failed");
+    expect(failed!.attributes).toMatchObject({ "tsmicro.attempt": 1, "rpc.grpc.status_code": Code.UNAVAILABLE });
+    expect(failed!.attributes["exception.message"]).toMatch(/warming up/);
+    // The span names the node that answered; the event the one that failed.
+    expect(failed!.attributes["server.port"]).not.toBe(frontCall.attributes["server.port"]);
+    const backServers = spans.filter((s) => s.service === "back" && s.kind === "server");
+    expect(backServers).toHaveLength(2);
+    for (const server of backServers) expect(server.parentSpanId).toBe(frontCall.spanId);
+    const ports = backServers.map((s) => s.attributes["server.port"]).sort();
+    expect(ports).toEqual([failed!.attributes["server.port"], frontCall.attributes["server.port"]].sort());
   });
 
   it("puts the trace id in the gateway's error body and traceresponse header, as the exported spans show", async () => {
@@ -448,7 +452,7 @@ describe("tracing", () => {
     await system.stop();
 
     const spans = receiver.spans;
-    expect(spans.length, describeSpans(spans)).toBe(7);
+    expect(spans.length, describeSpans(spans)).toBe(5);
     expect(new Set(spans.map((s) => s.traceId))).toEqual(new Set([traceId]));
     const back = only(spans, "back's SERVER span", (s) => s.service === "back" && s.kind === "server");
     expect(back.statusCode).toBe(2);
@@ -485,7 +489,7 @@ describe("tracing", () => {
     await system.stop();
 
     const spans = receiver.spans;
-    expect(spans.length, describeSpans(spans)).toBe(7);
+    expect(spans.length, describeSpans(spans)).toBe(5);
     expect(new Set(spans.map((s) => s.traceId))).toEqual(new Set([traceId]));
     const http = only(spans, "the gateway's SERVER span", (s) => s.service === "api" && s.kind === "server");
     expect(http.parentSpanId).toBe("b7ad6b7169203331");
@@ -529,12 +533,7 @@ describe("tracing", () => {
     const spans = receiver.spans;
     const call = only(spans, "the script's call span", (s) => s.service === "nightly-job" && s.parentSpanId === "");
     expect(call).toMatchObject({ kind: "client", name: unary });
-    const attempt = only(spans, "its attempt", (s) => s.parentSpanId === call.spanId);
-    only(
-      spans,
-      "back's SERVER span under the attempt",
-      (s) => s.parentSpanId === attempt.spanId && s.service === "back",
-    );
+    only(spans, "back's SERVER span under the call", (s) => s.parentSpanId === call.spanId && s.service === "back");
   });
 
   it("gives web services a SERVER span per request, a child of the gateway's when proxied by --handler web", async () => {
@@ -636,8 +635,8 @@ describe("tracing", () => {
     expect(byStatus).toEqual([0, Code.DATA_LOSS]);
     const failed = servers.find((s) => s.statusCode === 2);
     expect(failed?.statusMessage).toBe("the stream broke");
-    // The gateway's attempt spans end with the streams too, each with the status it saw.
-    const attempts = spans.filter((s) => s.service === "api" && s.attributes["tsmicro.attempt"] === 1);
-    expect(attempts.map((s) => s.attributes["rpc.grpc.status_code"]).sort()).toEqual([0, Code.DATA_LOSS]);
+    // The gateway's call spans end with the streams too, each with the status it saw.
+    const calls = spans.filter((s) => s.service === "api" && s.kind === "client");
+    expect(calls.map((s) => s.attributes["rpc.grpc.status_code"]).sort()).toEqual([0, Code.DATA_LOSS]);
   });
 });

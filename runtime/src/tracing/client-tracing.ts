@@ -6,27 +6,26 @@ import type {
   ClientMiddleware,
   ClientTransport,
 } from "../transport/transport.js";
-import { endRpcSpan, hostAndPort, isAsyncIterable, rpcAttributes, rpcSpanName } from "./rpc-span.js";
+import { RecordingSpan } from "./recording-span.js";
+import { endRpcSpan, grpcStatusOf, hostAndPort, isAsyncIterable, rpcAttributes, rpcSpanName } from "./rpc-span.js";
 import { tracedStream } from "./traced-stream.js";
 import type { Tracing } from "./tracing.js";
 
 /**
- * Client spans in two layers. `middleware` makes one CLIENT span per logical
- * call (around breaker, retries and node selection); `transport()` wraps the
- * wire so each attempt the retry loop makes is a CLIENT span of its own,
- * child of the logical one, with the node's `server.address`/`server.port`,
- * its `rpc.grpc.status_code` and `tsmicro.attempt` (1, 2, …); the attempt's
- * `traceparent`/`tracestate` go out in its metadata, so the server's span
- * is the attempt's child. When nothing records (no exporter), attempts make
- * no span of their own: the call's context goes out. `tracing()` is read per call; when it is undefined
- * and `start` is given (a client used before its owner started, or
- * connect()'s, which has no start), the call waits for `start()` first; with
- * neither the call passes untraced.
+ * One CLIENT span per call. `middleware` makes it around breaker, retries
+ * and node selection; `transport()` wraps the wire so each attempt of the
+ * retry loop sends the call span's `traceparent`/`tracestate` (every
+ * attempt's SERVER span is the call span's child) and notes on it the node
+ * tried, `server.address`/`server.port` (the last attempt's), and
+ * `tsmicro.attempts` when there was more than one. Each failed attempt is an
+ * "attempt failed" event on the span with its number, node, status code and
+ * message. `tracing()` is read per call; when it is undefined and `start` is
+ * given (a client used before its owner started, or connect()'s, which has
+ * no start), the call waits for `start()` first; with neither the call
+ * passes untraced.
  */
 export class ClientTracing {
   readonly #tracing: () => Tracing | undefined;
-  /** Attempts made so far under each logical call's span. */
-  readonly #attempts = new WeakMap<Span, number>();
   readonly #start: (() => Promise<void>) | undefined;
   readonly #waitForStart: boolean;
 
@@ -76,7 +75,7 @@ export class ClientTracing {
     return traced(current, span, api.trace.setSpan(parent, span), () => next(call));
   }
 
-  /** `transport` with a span per attempt; close() passes through. */
+  /** `transport` with each attempt noted on the call's span; close() passes through. */
   transport(transport: ClientTransport): ClientTransport {
     return {
       call: (address, call) => this.#attempt(transport, address, call),
@@ -87,39 +86,58 @@ export class ClientTracing {
   #attempt(transport: ClientTransport, address: string, call: ClientCall): CallResult {
     const current = this.#tracing();
     if (!current) return transport.call(address, call);
-    const { api, tracer } = current;
-    const parent = api.context.active();
-    // Nothing records: an attempt span would only add an id; the call's own context goes out.
-    if (!current.recording) return transport.call(address, withTraceContext(call, current.inject(parent)));
-    const logical = api.trace.getSpan(parent);
-    const attempt = (logical ? (this.#attempts.get(logical) ?? 0) : 0) + 1;
-    if (logical) this.#attempts.set(logical, attempt);
-    const span = tracer.startSpan(
-      rpcSpanName(call.method),
-      {
-        kind: api.SpanKind.CLIENT,
-        ...(current.recording ? { attributes: attemptAttributes(call, address, attempt) } : {}),
-      },
-      parent,
-    );
-    const active = api.trace.setSpan(parent, span);
-    const sent = withTraceContext(call, current.inject(active));
-    return traced(current, span, active, () => transport.call(address, sent));
+    const parent = current.api.context.active();
+    const sent = withTraceContext(call, current.inject(parent));
+    const span = current.api.trace.getSpan(parent);
+    // Nothing records (no exporter), or no call span: the call's context goes out and that is all.
+    if (!(span instanceof RecordingSpan)) return transport.call(address, sent);
+    const attempt = noteAttempt(span, address);
+    const result = transport.call(address, sent);
+    if (isAsyncIterable(result)) return result;
+    return result.catch((error: unknown) => {
+      span.addEvent("attempt failed", {
+        "tsmicro.attempt": attempt,
+        ...nodeAttributes(address),
+        "rpc.grpc.status_code": grpcStatusOf(error),
+        "exception.message": error instanceof Error ? error.message : String(error),
+      });
+      throw error;
+    });
   }
+}
+
+/**
+ * Notes on the call's span the node an attempt goes to (`server.address`,
+ * `server.port`: the last attempt's) and, from the second on, how many
+ * attempts there were (`tsmicro.attempts`); returns the attempt's number.
+ */
+function noteAttempt(span: RecordingSpan, address: string): number {
+  const earlier = span.ownAttributes?.["server.address"] !== undefined;
+  const attempt = earlier ? Number(span.ownAttributes?.["tsmicro.attempts"] ?? 1) + 1 : 1;
+  span.setAttributes(nodeAttributes(address));
+  if (attempt > 1) span.setAttribute("tsmicro.attempts", attempt);
+  return attempt;
 }
 
 function withTraceContext(call: ClientCall, context: Record<string, string>): ClientCall {
   return { ...call, metadata: { ...call.metadata, ...context } };
 }
 
-function attemptAttributes(call: ClientCall, address: string, attempt: number): Attributes {
-  const node = hostAndPort(address);
-  return {
-    ...rpcAttributes(call.method),
-    "server.address": node.host,
-    ...(node.port === undefined ? {} : { "server.port": node.port }),
-    "tsmicro.attempt": attempt,
-  };
+const nodes = new Map<string, Attributes>();
+
+/** `server.address` and `server.port` of a node, parsed once per address. */
+function nodeAttributes(address: string): Attributes {
+  let attributes = nodes.get(address);
+  if (!attributes) {
+    const node = hostAndPort(address);
+    attributes = Object.freeze({
+      "server.address": node.host,
+      ...(node.port === undefined ? {} : { "server.port": node.port }),
+    });
+    if (nodes.size >= 1_024) nodes.clear();
+    nodes.set(address, attributes);
+  }
+  return attributes;
 }
 
 /** Runs `send` with `span` active and ends the span when the call settles (a stream: when it ends). */

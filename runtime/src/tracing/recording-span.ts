@@ -12,6 +12,10 @@ import type {
 
 /** At most this many attributes, events and links a span keeps (the OTel SDK's default limits). */
 const limit = 128;
+/** No events or links: one empty list all spans share until they add one. */
+const none: never[] = [];
+/** Status UNSET, shared until a span sets its own. */
+const unset: SpanStatus = Object.freeze({ code: 0 });
 
 /** An event on a span: its time in epoch milliseconds. */
 export interface SpanEvent {
@@ -32,12 +36,15 @@ export class RecordingSpan implements Span {
   readonly parent: SpanContext | undefined;
   readonly kind: SpanKind;
   readonly startMs: number;
-  readonly attributes: Attributes;
-  readonly events: SpanEvent[] = [];
-  readonly links: Link[];
+  /** The attributes the span started with: shared between spans (the same set for every call of a method), never written. */
+  readonly baseAttributes: Attributes | undefined;
+  /** What setAttribute added or changed, made on the first call. */
+  ownAttributes: Attributes | undefined;
+  events: SpanEvent[] = none;
+  links: Link[];
   readonly #ended: (span: RecordingSpan) => void;
   name: string;
-  status: SpanStatus = { code: 0 };
+  status: SpanStatus = unset;
   endMs = 0;
 
   constructor(
@@ -54,8 +61,8 @@ export class RecordingSpan implements Span {
     this.name = name;
     this.kind = kind;
     this.startMs = nowMs();
-    this.attributes = { ...attributes };
-    this.links = links?.slice(0, limit) ?? [];
+    this.baseAttributes = attributes;
+    this.links = links ? links.slice(0, limit) : none;
     this.#ended = ended;
   }
 
@@ -63,9 +70,19 @@ export class RecordingSpan implements Span {
     return this.#context;
   }
 
+  /** All attributes, as one object. */
+  get attributes(): Attributes {
+    return { ...this.baseAttributes, ...this.ownAttributes };
+  }
+
   setAttribute(key: string, value: AttributeValue | undefined): this {
-    if (this.isRecording() && value !== undefined && (key in this.attributes || this.#attributeRoom()))
-      this.attributes[key] = value;
+    if (!this.isRecording() || value === undefined) return this;
+    if (this.ownAttributes && key in this.ownAttributes) {
+      this.ownAttributes[key] = value;
+    } else if (this.#attributeRoom(key)) {
+      this.ownAttributes ??= {};
+      this.ownAttributes[key] = value;
+    }
     return this;
   }
 
@@ -76,6 +93,7 @@ export class RecordingSpan implements Span {
 
   addEvent(name: string, attributesOrTime?: Attributes | TimeInput, time?: TimeInput): this {
     if (!this.isRecording() || this.events.length >= limit) return this;
+    if (this.events === none) this.events = [];
     const attributes = isTimeInput(attributesOrTime) ? undefined : attributesOrTime;
     const at = isTimeInput(attributesOrTime) ? attributesOrTime : time;
     this.events.push({
@@ -87,7 +105,9 @@ export class RecordingSpan implements Span {
   }
 
   addLink(link: Link): this {
-    if (this.isRecording() && this.links.length < limit) this.links.push(link);
+    if (!this.isRecording() || this.links.length >= limit) return this;
+    if (this.links === none) this.links = [];
+    this.links.push(link);
     return this;
   }
 
@@ -127,8 +147,13 @@ export class RecordingSpan implements Span {
     this.addEvent("exception", attributes, time);
   }
 
-  #attributeRoom(): boolean {
-    return Object.keys(this.attributes).length < limit;
+  #attributeRoom(key: string): boolean {
+    const base = this.baseAttributes;
+    if (base && key in base) return true;
+    let count = 0;
+    for (const _ in base) count++;
+    for (const _ in this.ownAttributes) count++;
+    return count < limit;
   }
 }
 

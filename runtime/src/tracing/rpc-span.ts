@@ -8,11 +8,49 @@ export function rpcSpanName(method: MethodDefinition): string {
   return method.path.slice(1);
 }
 
-/** `rpc.system`, `rpc.service` and `rpc.method` of a method. */
+const methodAttributes = new WeakMap<MethodDefinition, Attributes>();
+
+/** `rpc.system`, `rpc.service` and `rpc.method` of a method: one frozen object per method, which spans share. */
 export function rpcAttributes(method: MethodDefinition): Attributes {
-  const path = method.path.slice(1);
-  const slash = path.lastIndexOf("/");
-  return { "rpc.system": "grpc", "rpc.service": path.slice(0, slash), "rpc.method": path.slice(slash + 1) };
+  let attributes = methodAttributes.get(method);
+  if (!attributes) {
+    const path = method.path.slice(1);
+    const slash = path.lastIndexOf("/");
+    attributes = Object.freeze({
+      "rpc.system": "grpc",
+      "rpc.service": path.slice(0, slash),
+      "rpc.method": path.slice(slash + 1),
+    });
+    methodAttributes.set(method, attributes);
+  }
+  return attributes;
+}
+
+/**
+ * Attribute sets built once per method and address (a node, or a peer) and
+ * shared by the spans of their calls, so a traced call does not build and
+ * parse them again; each method keeps at most `max` addresses (peers come
+ * and go), starting over when full.
+ */
+export function attributesByAddress(
+  build: (method: MethodDefinition, address: string) => Attributes,
+  max = 256,
+): (method: MethodDefinition, address: string) => Attributes {
+  const cache = new WeakMap<MethodDefinition, Map<string, Attributes>>();
+  return (method, address) => {
+    let byAddress = cache.get(method);
+    if (!byAddress) {
+      byAddress = new Map();
+      cache.set(method, byAddress);
+    }
+    let attributes = byAddress.get(address);
+    if (!attributes) {
+      if (byAddress.size >= max) byAddress.clear();
+      attributes = Object.freeze(build(method, address));
+      byAddress.set(address, attributes);
+    }
+    return attributes;
+  };
 }
 
 /** The gRPC status a failure ends with: a TsmicroError's code; anything else is INTERNAL, as the server answers it. */

@@ -1,6 +1,13 @@
 import type { Attributes } from "@opentelemetry/api";
 import type { ServerCall, ServerMiddleware } from "../transport/transport.js";
-import { endRpcSpan, hostAndPort, isAsyncIterable, rpcAttributes, rpcSpanName } from "./rpc-span.js";
+import {
+  attributesByAddress,
+  endRpcSpan,
+  hostAndPort,
+  isAsyncIterable,
+  rpcAttributes,
+  rpcSpanName,
+} from "./rpc-span.js";
 import { tracedStream } from "./traced-stream.js";
 import type { Tracing } from "./tracing.js";
 
@@ -17,6 +24,16 @@ export function tracingServerMiddleware(
   tracing: () => Tracing | undefined,
   localAddress: () => string | undefined = () => undefined,
 ): ServerMiddleware {
+  let local: string | undefined;
+  let attributesOf = serverAttributes(local);
+  const attributes = (call: ServerCall) => {
+    const address = localAddress();
+    if (address !== local) {
+      local = address;
+      attributesOf = serverAttributes(local);
+    }
+    return attributesOf(call.method, call.context.peer);
+  };
   return (next) => (call) => {
     const current = tracing();
     if (!current) return next(call);
@@ -26,7 +43,7 @@ export function tracingServerMiddleware(
       rpcSpanName(call.method),
       {
         kind: api.SpanKind.SERVER,
-        ...(current.recording ? { attributes: serverAttributes(call, localAddress()) } : {}),
+        ...(current.recording ? { attributes: attributes(call) } : {}),
       },
       parent,
     );
@@ -53,14 +70,17 @@ export function tracingServerMiddleware(
   };
 }
 
-function serverAttributes(call: ServerCall, local: string | undefined): Attributes {
-  const peer = hostAndPort(call.context.peer);
+/** A SERVER span's attributes by method and peer, for the service at `local`. */
+function serverAttributes(local: string | undefined) {
   const self = local ? hostAndPort(local) : undefined;
-  return {
-    ...rpcAttributes(call.method),
-    "network.peer.address": peer.host,
-    ...(peer.port === undefined ? {} : { "network.peer.port": peer.port }),
-    ...(self ? { "server.address": self.host } : {}),
-    ...(self?.port === undefined ? {} : { "server.port": self.port }),
-  };
+  return attributesByAddress((method, peerAddress): Attributes => {
+    const peer = hostAndPort(peerAddress);
+    return {
+      ...rpcAttributes(method),
+      "network.peer.address": peer.host,
+      ...(peer.port === undefined ? {} : { "network.peer.port": peer.port }),
+      ...(self ? { "server.address": self.host } : {}),
+      ...(self?.port === undefined ? {} : { "server.port": self.port }),
+    };
+  });
 }

@@ -81,7 +81,8 @@ export class SpanWriter {
     out.nanosFromMs(span.startMs);
     out.tag(SpanField.end, Wire.Fixed64);
     out.nanosFromMs(span.endMs);
-    writeAttributes(out, SpanField.attributes, span.attributes);
+    writeAttributes(out, SpanField.attributes, span.baseAttributes, span.ownAttributes);
+    writeAttributes(out, SpanField.attributes, span.ownAttributes);
     for (const event of span.events) {
       const at = out.begin(SpanField.events);
       out.tag(EventField.time, Wire.Fixed64);
@@ -117,11 +118,16 @@ function spanFlags(traceFlags: number, remote: boolean | undefined): number {
   return (traceFlags & 0xff) | hasIsRemote | (remote ? isRemote : 0);
 }
 
-/** Attributes as repeated KeyValue in `field`, values as OTel's serializer writes them. */
-export function writeAttributes(out: ProtoWriter, field: number, attributes: Attributes | undefined): void {
+/** Attributes as repeated KeyValue in `field`, values as OTel's serializer writes them; keys in `except` are left out. */
+export function writeAttributes(
+  out: ProtoWriter,
+  field: number,
+  attributes: Attributes | undefined,
+  except?: Attributes,
+): void {
   for (const key in attributes) {
     const value = attributes[key];
-    if (value === undefined) continue;
+    if (value === undefined || (except && key in except)) continue;
     const at = out.begin(field);
     out.string(KeyValueField.key, key);
     const valueAt = out.begin(KeyValueField.value);
