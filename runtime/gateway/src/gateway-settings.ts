@@ -21,6 +21,10 @@ export interface GatewaySettings {
   readonly strictRoutes: boolean;
   /** A JSON file with JWT keys and per-route rules. */
   readonly config: string | undefined;
+  /** Responses carry fields at their zero values too (grpc-gateway's `EmitUnpopulated`). */
+  readonly jsonEmitUnpopulated: boolean;
+  /** Responses name fields as the proto does, not lowerCamelCase (grpc-gateway's `UseProtoNames`). */
+  readonly jsonUseProtoNames: boolean;
 }
 
 /** Defaults, applied here and nowhere else. */
@@ -35,6 +39,8 @@ export const defaultGatewaySettings: GatewaySettings = {
   handler: "rpc",
   strictRoutes: false,
   config: undefined,
+  jsonEmitUnpopulated: false,
+  jsonUseProtoNames: false,
 };
 
 type Parser = FlagParser<Partial<GatewaySettings>>;
@@ -55,6 +61,8 @@ const flags: Record<string, Parser> = {
   handler: (v, s) => ({ handler: oneOf(v, s, ["rpc", "web", "proxy", "event"]) as GatewaySettings["handler"] }),
   strict_routes: (v, s) => ({ strictRoutes: onOff(v, s) }),
   config: (v) => ({ config: v }),
+  json_emit_unpopulated: (v, s) => ({ jsonEmitUnpopulated: onOff(v, s) }),
+  json_use_proto_names: (v, s) => ({ jsonUseProtoNames: onOff(v, s) }),
 };
 
 /** The flag names the gateway understands (besides the service flags). */

@@ -240,6 +240,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         }
       : undefined;
   let guard: RouteGuard = createRouteGuard({ routes: options.routes ?? [], jwt: options.jwt });
+  const jsonOptions = { emitUnpopulated: settings.jsonEmitUnpopulated, useProtoNames: settings.jsonUseProtoNames };
 
   /** Reads `--config`, then mounts CORS and the routes: at start, so the config file is read asynchronously. */
   async function setUp(): Promise<void> {
@@ -410,7 +411,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           throw error;
         }
         answer.apply(reply);
-        void reply.type("application/json").send(JSON.stringify(responseJson(target, rule, response)));
+        void reply.type("application/json").send(JSON.stringify(responseJson(target, rule, response, jsonOptions)));
         return;
       }
       case "server_streaming": {
@@ -420,7 +421,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           return await sendStream(
             request,
             reply,
-            mapStream(messages, (m) => responseJson(target, rule, m)),
+            mapStream(messages, (m) => responseJson(target, rule, m, jsonOptions)),
             answer,
           );
         } catch (error) {

@@ -132,17 +132,39 @@ function valueKind(field: DescField): string {
 }
 
 /**
+ * How responses are written as JSON, per gateway: grpc-gateway's `MarshalOptions`
+ * `EmitUnpopulated` and `UseProtoNames`. Both off by default.
+ */
+export interface ResponseJsonOptions {
+  /** Fields without presence are written at their zero values (`0`, `""`, `false`, `[]`, `{}`) instead of left out. */
+  readonly emitUnpopulated?: boolean;
+  /** Field names as the proto spells them (`display_name`) instead of lowerCamelCase (`displayName`). */
+  readonly useProtoNames?: boolean;
+}
+
+/**
  * The response as proto3 JSON: the whole message, or with `response_body` only that field
  * (its zero value when unset, so the body is never empty).
  */
-export function responseJson(method: GatewayMethod, rule: HttpRule | undefined, message: Message): JsonValue {
+export function responseJson(
+  method: GatewayMethod,
+  rule: HttpRule | undefined,
+  message: Message,
+  options: ResponseJsonOptions = {},
+): JsonValue {
   const output = method.desc.output;
   const responseBody = rule?.responseBody;
-  if (!responseBody) return toJson(output, message, { registry: method.registry });
+  const write = {
+    registry: method.registry,
+    alwaysEmitImplicit: options.emitUnpopulated === true,
+    useProtoFieldName: options.useProtoNames === true,
+  };
+  if (!responseBody) return toJson(output, message, write);
   const field = output.fields.find((f) => f.name === responseBody);
-  const json = toJson(output, message, { registry: method.registry, alwaysEmitImplicit: true }) as JsonObject;
+  const json = toJson(output, message, { ...write, alwaysEmitImplicit: true }) as JsonObject;
   if (!field) return json;
-  return json[field.jsonName] ?? (field.fieldKind === "list" ? [] : field.fieldKind === "scalar" ? null : {});
+  const value = json[options.useProtoNames === true ? field.name : field.jsonName];
+  return value ?? (field.fieldKind === "list" ? [] : field.fieldKind === "scalar" ? null : {});
 }
 
 /** The JSON body of an error response: a `google.rpc.Status` in proto3 JSON. */
