@@ -1,10 +1,19 @@
 import type { DescEnum, DescField, DescFile, DescMessage, DescMethod, Registry } from "@bufbuild/protobuf";
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { docLines, indexComments, type CommentIndex } from "./doc-comment.js";
-import { compileTemplate, readHttpRules, type HttpBinding } from "@tsmicro/runtime/routing";
+import {
+  compileTemplate,
+  createPathSpellings,
+  openApiOperationId,
+  readHttpRules,
+  toOpenApiPath,
+  type HttpBinding,
+  type OpenApiPath,
+  type PathParameter,
+  type PathSpellings,
+} from "@tsmicro/runtime/routing";
 import { fieldBehaviors } from "./field-behavior.js";
 import { eventsNames, readEvents, type EventMessage } from "./event-model.js";
-import { toOpenApiPath, type OpenApiPath, type PathParameter } from "./openapi-path.js";
 import { SchemaCollector, isWellKnown, type CommentLookup, type JsonSchema, type JsonValue } from "./openapi-schema.js";
 
 /** HTTP methods an OpenAPI path item can hold; other custom kinds cannot be described and are left out. */
@@ -40,14 +49,14 @@ export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registr
   const schemas = new SchemaCollector(commentLookup(file, comments), fieldBehaviors(registry));
   const paths = new Map<string, Map<string, JsonSchema>>();
   const unlisted = new Map<string, JsonSchema>();
-  const spellings = new Map<string, readonly string[]>();
+  const spellings = createPathSpellings();
   const listed = new Map<string, Listed>();
 
   file.services.forEach((service, s) => {
     service.methods.forEach((method, m) => {
       const comment = commentText(comments.get(`6,${s},2,${m}`));
       readHttpRules(registry, method.proto.options).forEach((binding, index) => {
-        const operationId = `${service.name}_${method.name}${index > 0 ? `_${index}` : ""}`;
+        const operationId = openApiOperationId(service.name, method.name, index);
         const httpMethod = binding.method.toLowerCase();
         if (!openApiMethods.has(httpMethod)) {
           unlisted.set(operationId, unlistedRoute(binding, operationId, "OpenAPI has no such HTTP method"));
@@ -111,20 +120,16 @@ interface Listed {
 
 /**
  * A binding's OpenAPI path and its shape (parameter names erased). OpenAPI holds paths differing
- * only in parameter names to be one path, so the first spelling of a shape is recorded and a
- * later path of that shape takes its parameter names.
+ * only in parameter names to be one path, so a later path of a shape already listed takes the
+ * parameter names of the first (createPathSpellings, which the gateway's merged document shares).
  */
-function spellPath(
-  template: string,
-  spellings: Map<string, readonly string[]>,
-): { expanded: OpenApiPath; shape: string } {
+function spellPath(template: string, spellings: PathSpellings): { expanded: OpenApiPath; shape: string } {
   const expanded = toOpenApiPath(template);
-  const shape = expanded.path.replace(/\{[^}]*\}/g, "{}");
-  const names = spellings.get(shape);
-  if (names) return { expanded: toOpenApiPath(template, names), shape };
-  const spelling = expanded.parameters.map((p) => p.name);
-  spellings.set(shape, spelling);
-  return { expanded, shape };
+  const spelling = spellings.spell(expanded.path);
+  return {
+    expanded: spelling.renamed.size > 0 ? toOpenApiPath(template, spelling.names) : expanded,
+    shape: spelling.shape,
+  };
 }
 
 function unlistedRoute(binding: HttpBinding, operationId: string, reason: string): JsonSchema {

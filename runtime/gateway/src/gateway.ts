@@ -461,7 +461,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   async function openApiEndpoint(reply: FastifyReply): Promise<void> {
     if (!options.openApi)
       throw new TsmicroError(Code.NOT_FOUND, "this gateway serves no OpenAPI document (createGateway without openApi)");
-    const document = mergeOpenApi(catalogue.services(), options.openApi, settings.prefix);
+    const document = mergeOpenApi(catalogue.services(), options.openApi, {
+      prefix: settings.prefix,
+      needsToken: (operation) => guard.needsToken(operation),
+    });
     void reply.type("application/json").send(JSON.stringify(document));
   }
 

@@ -4,7 +4,7 @@ import { errorReasonDetail } from "@tsmicro/runtime/internal";
 import { createClientLimiter, type ClientLimiter } from "./client-limits.js";
 import { createJwtVerifier, type JwtClaims, type JwtOptions, type JwtVerifier } from "./jwt-auth.js";
 import { bearerChallenge } from "./http-mapping.js";
-import { createRouteRules, type RouteRule } from "./route-rules.js";
+import { createRouteRules, type RouteRule, type RuleOperation } from "./route-rules.js";
 
 /** What guards the gateway's routes: JWT where a rule asks for it, then the rule's rate limit. */
 export interface RouteGuard {
@@ -15,6 +15,8 @@ export interface RouteGuard {
    * to the verified claims, if the route needed a token.
    */
   admit(rpc: string, request: FastifyRequest, reply: FastifyReply): Promise<JwtClaims | undefined>;
+  /** Whether requests to a documented operation need a bearer token (see RouteRules.resolveOperation). */
+  needsToken(operation: RuleOperation): boolean;
 }
 
 /** Options of createRouteGuard. */
@@ -75,6 +77,9 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
         }
       }
       return claims;
+    },
+    needsToken(operation) {
+      return !open && rules.resolveOperation(operation).auth;
     },
   };
 }

@@ -67,6 +67,26 @@ describe("createRouteRules", () => {
     expect(performance.now() - started).toBeLessThan(1000);
   });
 
+  it("resolves a documented operation: a path parameter is matched by wildcards only, never by a literal", () => {
+    const rules = createRouteRules([
+      { match: "GET /v1/shelves/*", auth: true },
+      { match: "GET /v1/shelves/public", auth: false },
+      { match: "* /v1/admin/**", auth: true },
+      { match: "acme.Library.Purge", auth: true },
+    ]);
+    const auth = (method: string, path: string, rpc = "acme.Library.Get") =>
+      rules.resolveOperation({ rpc, method, path }).auth;
+    expect(auth("GET", "/v1/shelves/{shelf}")).toBe(true);
+    expect(auth("DELETE", "/v1/shelves/{shelf}")).toBe(false);
+    expect(auth("GET", "/v1/shelves/{shelf}/books/{book}")).toBe(false);
+    expect(auth("POST", "/v1/admin/{name}:purge")).toBe(true);
+    expect(auth("POST", "/v1/books", "acme.Library.Purge")).toBe(true);
+    // The literal rule selects one value of {shelf}, not the operation, so it does not lift auth here...
+    expect(auth("GET", "/v1/shelves/{shelf}")).toBe(true);
+    // ...while a request for that value is resolved by it.
+    expect(rules.resolve({ rpc: "acme.Library.Get", method: "GET", path: "/v1/shelves/public" }).auth).toBe(false);
+  });
+
   it("merges every matching rule in order, a later rule's setting winning", () => {
     const rules: RouteRule[] = [
       { match: "*", auth: true, rateLimit: { rate: 100 } },

@@ -60,20 +60,43 @@ export interface ResolvedRule {
   readonly matched: readonly number[];
 }
 
+/** An operation of an OpenAPI document, for RouteRules.resolveOperation. */
+export interface RuleOperation {
+  /** The full RPC name, `pkg.Service.Method`. */
+  readonly rpc: string;
+  readonly method: string;
+  /** The OpenAPI path as the gateway serves it (prefix included), such as `/v1/shelves/{shelf}`. */
+  readonly path: string;
+}
+
 /** Resolves a request's auth and rate limit from the gateway's route rules. */
 export interface RouteRules {
   /** Merges every rule that matches, in order: a later rule's setting wins over an earlier one's. */
   resolve(request: RuleRequest): ResolvedRule;
+  /**
+   * The settings of the requests to an operation, for its documentation. A path segment holding a
+   * parameter is matched by a pattern's wildcards only, never by a literal (which would select some
+   * values of the parameter, not the operation).
+   */
+  resolveOperation(operation: RuleOperation): ResolvedRule;
   /** Every rule's rate limit, so a gateway can make its limiters up front (`rate: Infinity` ones excluded). */
   readonly rateLimits: readonly RuleRateLimit[];
 }
 
 interface CompiledRule {
   readonly index: number;
-  readonly matches: (request: RuleRequest) => boolean;
+  readonly matches: (request: RuleSubject) => boolean;
   readonly auth: boolean | undefined;
   /** Null when the rule lifts the limit; undefined when it says nothing. */
   readonly rateLimit: RuleRateLimit | null | undefined;
+}
+
+/** What a compiled rule matches on: the path as decoded segments, undefined where only a wildcard matches. */
+interface RuleSubject {
+  readonly rpc: string;
+  readonly method: string;
+  /** Undefined when the path does not start with "/". */
+  readonly segments: readonly (string | undefined)[] | undefined;
 }
 
 const scopes: readonly string[] = ["client", "route"] satisfies RateLimitScope[];
@@ -91,21 +114,34 @@ export function createRouteRules(
 ): RouteRules {
   const compiled = rules.map((rule, index) => compileRule(rule, `${where}[${index}]`, index));
   const defaultAuth = defaults.auth ?? false;
+  function resolveSubject(request: RuleSubject): ResolvedRule {
+    let auth = defaultAuth;
+    let rateLimit: RuleRateLimit | undefined;
+    const matched: number[] = [];
+    for (const rule of compiled) {
+      if (!rule.matches(request)) continue;
+      matched.push(rule.index);
+      if (rule.auth !== undefined) auth = rule.auth;
+      if (rule.rateLimit !== undefined) rateLimit = rule.rateLimit ?? undefined;
+    }
+    return { auth, rateLimit, matched };
+  }
   return {
     rateLimits: compiled.flatMap((rule) => (rule.rateLimit ? [rule.rateLimit] : [])),
     resolve(request) {
-      let auth = defaultAuth;
-      let rateLimit: RuleRateLimit | undefined;
-      const matched: number[] = [];
-      for (const rule of compiled) {
-        if (!rule.matches(request)) continue;
-        matched.push(rule.index);
-        if (rule.auth !== undefined) auth = rule.auth;
-        if (rule.rateLimit !== undefined) rateLimit = rule.rateLimit ?? undefined;
-      }
-      return { auth, rateLimit, matched };
+      const raw = request.path.split("?", 1)[0] ?? "";
+      const segments = raw.startsWith("/") ? pathSegments(raw).map(decodeSegment) : undefined;
+      return resolveSubject({ rpc: request.rpc, method: request.method, segments });
+    },
+    resolveOperation(operation) {
+      const segments = pathSegments(operation.path).map((s) => (s.includes("{") ? undefined : decodeSegment(s)));
+      return resolveSubject({ rpc: operation.rpc, method: operation.method, segments });
     },
   };
+}
+
+function pathSegments(path: string): string[] {
+  return path === "/" ? [] : path.slice(1).split("/");
 }
 
 function compileRule(rule: RouteRule, where: string, index: number): CompiledRule {
@@ -138,7 +174,7 @@ function compileRateLimit(
 }
 
 /** Compiles one `match` pattern, or throws TSM_ERR_ROUTE_PATTERN saying what is wrong. */
-function compilePattern(pattern: string, where: string): (request: RuleRequest) => boolean {
+function compilePattern(pattern: string, where: string): (request: RuleSubject) => boolean {
   const fail = (reason: string): never => {
     throw new SetupError("TSM_ERR_ROUTE_PATTERN", where, JSON.stringify(pattern), reason);
   };
@@ -149,7 +185,7 @@ function compilePattern(pattern: string, where: string): (request: RuleRequest) 
   return compileRpcPattern(pattern.trim(), fail);
 }
 
-function compileRpcPattern(pattern: string, fail: (reason: string) => never): (request: RuleRequest) => boolean {
+function compileRpcPattern(pattern: string, fail: (reason: string) => never): (request: RuleSubject) => boolean {
   if (pattern === "") fail("the pattern is empty; match every route with *");
   if (pattern.startsWith("/"))
     fail(`an HTTP pattern starts with its method, or * for any: "* ${pattern}" or "GET ${pattern}"`);
@@ -176,7 +212,7 @@ function compileHttpPattern(
   method: string,
   path: string,
   fail: (reason: string) => never,
-): (request: RuleRequest) => boolean {
+): (request: RuleSubject) => boolean {
   if (method !== "*" && !/^[A-Za-z]+$/.test(method))
     fail(`${JSON.stringify(method)} is not an HTTP method; write GET, POST, ... or * for any`);
   const wantMethod = method.toUpperCase();
@@ -198,10 +234,7 @@ function compileHttpPattern(
           });
   return (request) => {
     if (wantMethod !== "*" && request.method.toUpperCase() !== wantMethod) return false;
-    const raw = request.path.split("?", 1)[0] ?? "";
-    if (!raw.startsWith("/")) return false;
-    const segments = raw === "/" ? [] : raw.slice(1).split("/").map(decodeSegment);
-    return matchGlob(glob, segments);
+    return request.segments !== undefined && matchGlob(glob, request.segments);
   };
 }
 

@@ -25,3 +25,13 @@ export {
   type RequestFieldsInput,
 } from "./request-fields.js";
 export { readHttpRules, type HttpBinding } from "./http-rules.js";
+export {
+  createPathSpellings,
+  openApiOperationId,
+  singular,
+  toOpenApiPath,
+  type OpenApiPath,
+  type PathParameter,
+  type PathSpelling,
+  type PathSpellings,
+} from "./openapi-path.js";

@@ -1,4 +1,12 @@
-import { parsePathTemplate, type PlainSegment } from "@tsmicro/runtime/routing";
+import { parsePathTemplate, type PlainSegment } from "./path-template.js";
+
+/**
+ * The operationId of a method's HTTP binding: `Library_GetShelf` for its first binding,
+ * `Library_GetShelf_1` for the next (the binding's index among the method's bindings).
+ */
+export function openApiOperationId(serviceName: string, methodName: string, index: number): string {
+  return `${serviceName}_${methodName}${index > 0 ? `_${index}` : ""}`;
+}
 
 /** A path parameter of an expanded OpenAPI path. */
 export interface PathParameter {
@@ -162,4 +170,49 @@ function identifier(text: string): string | undefined {
 // Literals are parsed decoded; a URL carries them percent-encoded where RFC 3986 asks.
 function encodeLiteral(value: string): string {
   return value.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@]/gu, (c) => encodeURIComponent(c));
+}
+
+/** How an OpenAPI path is listed among others, by createPathSpellings. */
+export interface PathSpelling {
+  /** The path as listed: the first spelling seen of its shape. */
+  readonly path: string;
+  /** The path with its parameter names erased (`/v1/shelves/{}`): OpenAPI's notion of the same path. */
+  readonly shape: string;
+  /** The listed spelling's parameter names, in path order. */
+  readonly names: readonly string[];
+  /** The parameters whose names changed, old name to new; empty when the path was listed as given. */
+  readonly renamed: ReadonlyMap<string, string>;
+}
+
+/** Lists OpenAPI paths so that paths OpenAPI holds to be the same are spelled one way. */
+export interface PathSpellings {
+  /** The spelling a path is listed under; the first path of a shape sets the spelling of that shape. */
+  spell(path: string): PathSpelling;
+}
+
+/**
+ * OpenAPI holds paths that differ only in parameter names (`/v1/shelves/{shelf}` and
+ * `/v1/shelves/{name}`) to be one path, which one document may list only once. The first
+ * spelling of a shape is recorded, and a later path of that shape takes its parameter names in
+ * order. The generator spells the bindings of one file this way, the gateway those of every file
+ * it merges into its `/openapi.json`.
+ */
+export function createPathSpellings(): PathSpellings {
+  const spellings = new Map<string, readonly string[]>();
+  return {
+    spell(path) {
+      const shape = path.replace(/\{[^}]*\}/g, "{}");
+      const own = [...path.matchAll(/\{([^}]*)\}/g)].map((m) => m[1] as string);
+      const names = spellings.get(shape) ?? own;
+      if (!spellings.has(shape)) spellings.set(shape, own);
+      const renamed = new Map<string, string>();
+      own.forEach((name, i) => {
+        const listed = names[i] ?? name;
+        if (listed !== name) renamed.set(name, listed);
+      });
+      if (renamed.size === 0) return { path, shape, names, renamed };
+      let i = 0;
+      return { path: path.replace(/\{[^}]*\}/g, () => `{${names[i++] ?? ""}}`), shape, names, renamed };
+    },
+  };
 }

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { packageVersion } from "./openapi.js";
-import { singular, toOpenApiPath } from "./openapi-path.js";
+import { createPathSpellings, singular, toOpenApiPath } from "./openapi-path.js";
 
 /** The path and, per parameter, `name fieldPath=fieldValue`, with `**` marked. */
 function summary(template: string, names?: readonly string[]): [string, string[]] {
@@ -92,11 +91,26 @@ describe("singular", () => {
   });
 });
 
-describe("packageVersion", () => {
-  it("takes the version segment of the package, or 0", () => {
-    expect(packageVersion("acme.library.v1")).toBe("v1");
-    expect(packageVersion("acme.v2beta1")).toBe("v2beta1");
-    expect(packageVersion("acme.library")).toBe("0");
-    expect(packageVersion("")).toBe("0");
+describe("createPathSpellings", () => {
+  it("spells later paths of a shape with the first one's parameter names, in order", () => {
+    const spellings = createPathSpellings();
+    expect(spellings.spell("/v1/shelves/{shelf}/books/{book}")).toEqual({
+      path: "/v1/shelves/{shelf}/books/{book}",
+      shape: "/v1/shelves/{}/books/{}",
+      names: ["shelf", "book"],
+      renamed: new Map(),
+    });
+    // Swapped names are renamed at once, not one after the other.
+    expect(spellings.spell("/v1/shelves/{book}/books/{shelf}")).toEqual({
+      path: "/v1/shelves/{shelf}/books/{book}",
+      shape: "/v1/shelves/{}/books/{}",
+      names: ["shelf", "book"],
+      renamed: new Map([
+        ["book", "shelf"],
+        ["shelf", "book"],
+      ]),
+    });
+    expect(spellings.spell("/v1/shelves/{name}").path).toBe("/v1/shelves/{name}");
+    expect(spellings.spell("/v1/shelves/{id}:archive").path).toBe("/v1/shelves/{id}:archive");
   });
 });
