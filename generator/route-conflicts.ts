@@ -1,5 +1,11 @@
 import type { DescFile, Registry } from "@bufbuild/protobuf";
-import { createRouter, readHttpRules } from "@tsmicro/runtime/routing";
+import {
+  compileTemplate,
+  createRouter,
+  overlappingPath,
+  readHttpRules,
+  type RouteDefinition,
+} from "@tsmicro/runtime/routing";
 
 /**
  * The route conflicts among a file's `google.api.http` bindings: two methods claiming the same
@@ -8,7 +14,42 @@ import { createRouter, readHttpRules } from "@tsmicro/runtime/routing";
  * route, by the gateway's rule (grpc-gateway v2's: the last one declared).
  */
 export function routeConflicts(file: DescFile, registry: Registry): string[] {
-  const routes = file.services.flatMap((service) =>
+  return createRouter(fileRoutes(file, registry)).conflicts.map(
+    (conflict) => `${file.proto.name}: ${conflict.message}`,
+  );
+}
+
+/**
+ * Pairs of a file's routes with one HTTP method whose templates differ but match some paths in
+ * common, such as Firestore's GetDocument `/v1/{name=projects/*\/databases/*\/documents/*\/**}` and
+ * ListDocuments `/v1/{parent=projects/*\/databases/*\/documents/*\/**}/{collection_id}`. Each message
+ * names both, a path they share and the one that serves such paths (the last declared, as in
+ * grpc-gateway). Routes of the same shape are routeConflicts'.
+ */
+export function routeOverlaps(file: DescFile, registry: Registry): string[] {
+  const routes = fileRoutes(file, registry).map((route) => ({
+    route,
+    compiled: compileTemplate(route.path, route.name),
+  }));
+  const messages: string[] = [];
+  routes.forEach((earlier, i) => {
+    for (const later of routes.slice(i + 1)) {
+      const method = earlier.route.method.toUpperCase();
+      if (later.route.method.toUpperCase() !== method || later.compiled.shape === earlier.compiled.shape) continue;
+      const path = overlappingPath(earlier.compiled.template, later.compiled.template);
+      if (path === undefined) continue;
+      messages.push(
+        `${file.proto.name}: ${method} ${earlier.route.path} (${earlier.route.name}) and ${method} ` +
+          `${later.route.path} (${later.route.name}) both match paths such as ${path}; ` +
+          `${later.route.name}, declared last, serves those`,
+      );
+    }
+  });
+  return messages;
+}
+
+function fileRoutes(file: DescFile, registry: Registry): RouteDefinition[] {
+  return file.services.flatMap((service) =>
     service.methods.flatMap((method) =>
       readHttpRules(registry, method.proto.options).map((rule) => ({
         method: rule.method,
@@ -17,5 +58,4 @@ export function routeConflicts(file: DescFile, registry: Registry): string[] {
       })),
     ),
   );
-  return createRouter(routes).conflicts.map((conflict) => `${file.proto.name}: ${conflict.message}`);
 }

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, rm } from "node:fs/promises";
+import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { bins, repoRoot, repoTempDir, run } from "./support/cli.js";
@@ -27,6 +27,36 @@ describe("tsmicro routes", () => {
       "tsmicro: warning: library/v1/http.proto: POST /v3/maintenance/hash is claimed by " +
         "fixtures.gateway.v1.Library.Hash (/v3/maintenance/hash), fixtures.gateway.v1.Library.HashKV " +
         "(/v3/maintenance/hash); fixtures.gateway.v1.Library.HashKV serves it, the others are unreachable\n",
+    );
+  });
+
+  it("warns when two routes' templates overlap, naming a path both match and the one that serves it", async () => {
+    const dir = await project(undefined);
+    await writeFile(
+      join(dir, "proto/library/v1/http.proto"),
+      `syntax = "proto3";
+package library.v1;
+import "google/api/annotations.proto";
+service Documents {
+  rpc GetDocument(Request) returns (Request) {
+    option (google.api.http) = { get: "/v1/{name=projects/*/databases/*/documents/*/**}" };
+  }
+  rpc ListDocuments(Request) returns (Request) {
+    option (google.api.http) = { get: "/v1/{parent=projects/*/databases/*/documents/*/**}/{collection_id}" };
+  }
+  rpc GetDatabase(Request) returns (Request) { option (google.api.http) = { get: "/v1/{name=projects/*/databases/*}" }; }
+}
+message Request { string name = 1; string parent = 2; string collection_id = 3; }
+`,
+    );
+    const result = await run("node", [bins.tsmicro, "routes"], { cwd: dir });
+    expect(result.code).toBe(0);
+    expect(result.stdout.trimEnd().split("\n")).toHaveLength(3);
+    expect(result.stderr).toBe(
+      "tsmicro: warning: library/v1/http.proto: GET /v1/{name=projects/*/databases/*/documents/*/**} " +
+        "(library.v1.Documents.GetDocument) and GET /v1/{parent=projects/*/databases/*/documents/*/**}/{collection_id} " +
+        "(library.v1.Documents.ListDocuments) both match paths such as /v1/projects/x/databases/x/documents/x/x; " +
+        "library.v1.Documents.ListDocuments, declared last, serves those\n",
     );
   });
 

@@ -1,7 +1,7 @@
 import { createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { resolve } from "node:path";
-import { routeConflicts } from "../../generator/route-conflicts.js";
+import { routeConflicts, routeOverlaps } from "../../generator/route-conflicts.js";
 import { listRoutes, type RouteEntry } from "../../generator/route-table.js";
 import { buildImage, displayPath } from "./buf-image.js";
 import { listProtos } from "./generate-command.js";
@@ -10,7 +10,8 @@ import { listProtos } from "./generate-command.js";
  * `tsmicro routes`: the project's `google.api.http` routes, one line each
  * (HTTP method, path template, `package.Service.Method`), sorted by path.
  * It compiles the proto folder as `tsmicro generate` does rather than
- * reading `src/gen`, so the table is right even before regenerating.
+ * reading `src/gen`, so the table is right even before regenerating. Routes
+ * that claim the same paths, wholly or in part, are warned about.
  */
 export async function routesCommand(proto: string, warn: (message: string) => void): Promise<string> {
   const protoDir = resolve(proto);
@@ -21,7 +22,7 @@ export async function routesCommand(proto: string, warn: (message: string) => vo
   const registry = createFileRegistry(image);
   for (const name of files) {
     const file = registry.getFile(name);
-    if (file) routeConflicts(file, registry).forEach(warn);
+    if (file) [...routeConflicts(file, registry), ...routeOverlaps(file, registry)].forEach(warn);
   }
   return formatRoutes(routes);
 }

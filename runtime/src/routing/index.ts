@@ -11,6 +11,7 @@ export {
   type VariableSegment,
 } from "./path-template.js";
 export { compileTemplate, type CompiledTemplate } from "./compile-template.js";
+export { overlappingPath } from "./template-overlap.js";
 export {
   createRouter,
   type RouteConflict,
