@@ -8,6 +8,7 @@ import {
 } from "@bufbuild/protobuf";
 import { dynamicMethod, type HttpRule, type MethodDefinition } from "@tsmicro/runtime";
 import { fieldMaskJson } from "./field-mask.js";
+import { hasRequiredFields } from "./required-fields.js";
 
 /** One RPC the gateway can call, with what it needs to map HTTP to it: descriptors and codecs. */
 export interface GatewayMethod {
@@ -19,6 +20,8 @@ export interface GatewayMethod {
   readonly definition: MethodDefinition<Message, Message>;
   /** Resolves `Any` and the fields' message types. */
   readonly registry: FileRegistry;
+  /** The request can carry proto2 required fields (its own or nested), so the gateway checks them. */
+  readonly checksRequired: boolean;
 }
 
 /** The methods of the proto service `typeName` served by the registered service `service`. */
@@ -31,6 +34,7 @@ export function gatewayMethods(service: string, typeName: string, registry: File
     desc: method,
     definition: dynamicMethod(method, registry),
     registry,
+    checksRequired: hasRequiredFields(method.input),
   }));
 }
 

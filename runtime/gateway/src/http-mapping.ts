@@ -22,6 +22,7 @@ import {
 } from "@tsmicro/runtime/internal";
 import { fillUpdateMask, patchMaskFields } from "./field-mask.js";
 import { queryFieldOf, queryValue, type GatewayMethod } from "./gateway-method.js";
+import { missingRequiredField } from "./required-fields.js";
 
 /** The parts of an HTTP request that make an RPC's request. */
 export interface HttpRequestParts {
@@ -36,8 +37,9 @@ export interface HttpRequestParts {
  * buildRequestFields) and decodes it as strict proto3 JSON: a wrong type or an unknown body
  * field is INVALID_ARGUMENT naming the field and the value, and a bad query value names the
  * query parameter. Query parameters naming no field are ignored; bools and enum numbers in the
- * query are converted by the field's type. A PATCH that sends no update mask gets one listing
- * the fields its body sets (see fillUpdateMask).
+ * query are converted by the field's type. A proto2 required field left out is INVALID_ARGUMENT
+ * naming it. A PATCH that sends no update mask gets one listing the fields its body sets (see
+ * fillUpdateMask).
  */
 export function requestMessage(method: GatewayMethod, rule: HttpRule | undefined, parts: HttpRequestParts): Message {
   const input = method.desc.input;
@@ -64,6 +66,14 @@ export function requestMessage(method: GatewayMethod, rule: HttpRule | undefined
       Code.INVALID_ARGUMENT,
       badQueryParameter(method, rule, parts) ?? `the request does not fit ${input.typeName}: ${messageOf(error)}`,
     );
+  }
+  if (method.checksRequired) {
+    const missing = missingRequiredField(input, message);
+    if (missing)
+      throw new TsmicroError(
+        Code.INVALID_ARGUMENT,
+        `the request lacks ${missing.path} (${missing.field}), a required field: send it, even at its zero value`,
+      );
   }
   const patch = patchMaskFields(input, rule);
   if (patch) fillUpdateMask(message, patch, parts.body);

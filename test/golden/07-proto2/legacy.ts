@@ -83,6 +83,7 @@ export interface Account {
   aliases: string[];
   /** @deprecated */
   oldMode?: Account_Mode | undefined;
+  scope?: Scope | undefined;
 }
 
 /** Mode is a nested enum; the field below defaults to a non-first value. */
@@ -125,9 +126,23 @@ export function account_ModeToJSON(object: Account_Mode): string {
   }
 }
 
+/**
+ * Scope's fields are required: each is written even at its zero value, and
+ * a Scope without one is refused.
+ */
+export interface Scope {
+  level: number;
+  status: Status;
+  token: Uint8Array;
+}
+
 export interface GetAccountRequest {
   id: string;
-  statusFilter?: Status | undefined;
+  statusFilter?:
+    | Status
+    | undefined;
+  /** Optional, but when sent its required fields must be set. */
+  scope?: Scope | undefined;
 }
 
 function createBaseAccount(): Account {
@@ -152,20 +167,17 @@ function createBaseAccount(): Account {
     flags: [],
     aliases: [],
     oldMode: 1,
+    scope: undefined,
   };
 }
 
 export const Account: MessageFns<Account> = {
   encode(message: Account, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.id !== "") {
-      writer.uint32(10).string(message.id);
+    writer.uint32(10).string(message.id);
+    if (BigInt.asIntN(64, message.createdAt) !== message.createdAt) {
+      throw new globalThis.Error("value provided for field message.createdAt of type int64 too large");
     }
-    if (message.createdAt !== 0n) {
-      if (BigInt.asIntN(64, message.createdAt) !== message.createdAt) {
-        throw new globalThis.Error("value provided for field message.createdAt of type int64 too large");
-      }
-      writer.uint32(16).int64(message.createdAt);
-    }
+    writer.uint32(16).int64(message.createdAt);
     if (message.retries !== undefined && message.retries !== 3) {
       writer.uint32(24).int32(message.retries);
     }
@@ -233,6 +245,9 @@ export const Account: MessageFns<Account> = {
     }
     if (message.oldMode !== undefined && message.oldMode !== 1) {
       writer.uint32(160).int32(message.oldMode);
+    }
+    if (message.scope !== undefined) {
+      Scope.encode(message.scope, writer.uint32(170).fork()).join();
     }
     return writer;
   },
@@ -440,6 +455,14 @@ export const Account: MessageFns<Account> = {
             message.oldMode = reader.int32() as any;
             continue;
           }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.scope = Scope.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -486,17 +509,14 @@ export const Account: MessageFns<Account> = {
         : isSet(object.old_mode)
         ? account_ModeFromJSON(object.old_mode)
         : 1,
+      scope: isSet(object.scope) ? Scope.fromJSON(object.scope) : undefined,
     };
   },
 
   toJSON(message: Account): unknown {
     const obj: any = {};
-    if (message.id !== "") {
-      obj.id = message.id;
-    }
-    if (message.createdAt !== 0n) {
-      obj.createdAt = message.createdAt.toString();
-    }
+    obj.id = message.id;
+    obj.createdAt = message.createdAt.toString();
     if (message.retries !== undefined && message.retries !== 3) {
       obj.retries = Math.round(message.retries);
     }
@@ -551,6 +571,9 @@ export const Account: MessageFns<Account> = {
     if (message.oldMode !== undefined && message.oldMode !== 1) {
       obj.oldMode = account_ModeToJSON(message.oldMode);
     }
+    if (message.scope !== undefined) {
+      obj.scope = Scope.toJSON(message.scope);
+    }
     return obj;
   },
 
@@ -583,21 +606,112 @@ export const Account: MessageFns<Account> = {
     message.flags = object.flags?.map((e) => e) || [];
     message.aliases = object.aliases?.map((e) => e) || [];
     message.oldMode = object.oldMode ?? 1;
+    message.scope = (object.scope !== undefined && object.scope !== null) ? Scope.fromPartial(object.scope) : undefined;
+    return message;
+  },
+};
+
+function createBaseScope(): Scope {
+  return { level: 0, status: 0, token: new Uint8Array(0) };
+}
+
+export const Scope: MessageFns<Scope> = {
+  encode(message: Scope, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    writer.uint32(8).int32(message.level);
+    writer.uint32(16).int32(message.status);
+    writer.uint32(26).bytes(message.token);
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Scope {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScope();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.level = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.token = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Scope {
+    return {
+      level: isSet(object.level) ? globalThis.Number(object.level) : 0,
+      status: isSet(object.status) ? statusFromJSON(object.status) : 0,
+      token: isSet(object.token) ? bytesFromBase64(object.token) : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: Scope): unknown {
+    const obj: any = {};
+    obj.level = Math.round(message.level);
+    obj.status = statusToJSON(message.status);
+    obj.token = base64FromBytes(message.token);
+    return obj;
+  },
+
+  create(base?: DeepPartial<Scope>): Scope {
+    return Scope.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Scope>): Scope {
+    const message = createBaseScope();
+    message.level = object.level ?? 0;
+    message.status = object.status ?? 0;
+    message.token = object.token ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseGetAccountRequest(): GetAccountRequest {
-  return { id: "", statusFilter: 1 };
+  return { id: "", statusFilter: 1, scope: undefined };
 }
 
 export const GetAccountRequest: MessageFns<GetAccountRequest> = {
   encode(message: GetAccountRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.id !== "") {
-      writer.uint32(10).string(message.id);
-    }
+    writer.uint32(10).string(message.id);
     if (message.statusFilter !== undefined && message.statusFilter !== 1) {
       writer.uint32(16).int32(message.statusFilter);
+    }
+    if (message.scope !== undefined) {
+      Scope.encode(message.scope, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -631,6 +745,14 @@ export const GetAccountRequest: MessageFns<GetAccountRequest> = {
             message.statusFilter = reader.int32() as any;
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.scope = Scope.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -651,16 +773,18 @@ export const GetAccountRequest: MessageFns<GetAccountRequest> = {
         : isSet(object.status_filter)
         ? statusFromJSON(object.status_filter)
         : 1,
+      scope: isSet(object.scope) ? Scope.fromJSON(object.scope) : undefined,
     };
   },
 
   toJSON(message: GetAccountRequest): unknown {
     const obj: any = {};
-    if (message.id !== "") {
-      obj.id = message.id;
-    }
+    obj.id = message.id;
     if (message.statusFilter !== undefined && message.statusFilter !== 1) {
       obj.statusFilter = statusToJSON(message.statusFilter);
+    }
+    if (message.scope !== undefined) {
+      obj.scope = Scope.toJSON(message.scope);
     }
     return obj;
   },
@@ -672,6 +796,7 @@ export const GetAccountRequest: MessageFns<GetAccountRequest> = {
     const message = createBaseGetAccountRequest();
     message.id = object.id ?? "";
     message.statusFilter = object.statusFilter ?? 1;
+    message.scope = (object.scope !== undefined && object.scope !== null) ? Scope.fromPartial(object.scope) : undefined;
     return message;
   },
 };

@@ -6587,12 +6587,8 @@ function createBaseUninterpretedOption_NamePart(): UninterpretedOption_NamePart 
 
 export const UninterpretedOption_NamePart: MessageFns<UninterpretedOption_NamePart> = {
   encode(message: UninterpretedOption_NamePart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.namePart !== "") {
-      writer.uint32(10).string(message.namePart);
-    }
-    if (message.isExtension !== false) {
-      writer.uint32(16).bool(message.isExtension);
-    }
+    writer.uint32(10).string(message.namePart);
+    writer.uint32(16).bool(message.isExtension);
     return writer;
   },
 
@@ -6654,12 +6650,8 @@ export const UninterpretedOption_NamePart: MessageFns<UninterpretedOption_NamePa
 
   toJSON(message: UninterpretedOption_NamePart): unknown {
     const obj: any = {};
-    if (message.namePart !== "") {
-      obj.namePart = message.namePart;
-    }
-    if (message.isExtension !== false) {
-      obj.isExtension = message.isExtension;
-    }
+    obj.namePart = message.namePart;
+    obj.isExtension = message.isExtension;
     return obj;
   },
 
