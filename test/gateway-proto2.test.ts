@@ -5,17 +5,19 @@
  * - A required field at its zero value (`""`, `0`, `0n`, an enum's 0, empty bytes) is written by
  *   the generated encoder, so a proto2 decoder (protobuf-es in the gateway) sees it set.
  * - A request missing a required field, at the top or nested, is a 400 naming the field, not a
- *   500 "Request message serialization failure".
+ *   500 "Request message serialization failure"; over gRPC (bytes from a plain grpc-js client,
+ *   as another language's client sends them) it is INVALID_ARGUMENT naming the field.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createFileRegistry, fromBinary, isFieldSet, type DescMessage } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { Client, credentials, type ServiceError } from "@grpc/grpc-js";
 import { Code, createService, type MicroService, silentLogger } from "@tsmicro/runtime";
 import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Account, type GetAccountRequest, Scope } from "./golden/07-proto2/legacy.js";
+import { Account, GetAccountRequest, Scope } from "./golden/07-proto2/legacy.js";
 import { LegacyServiceDefinition } from "./golden/07-proto2/legacy.micro.js";
 
 const files = createFileRegistry(
@@ -101,5 +103,31 @@ describe("proto2 required fields through the gateway", () => {
       code: Code.INVALID_ARGUMENT,
       message: `the request lacks ${named}, a required field: send it, even at its zero value`,
     });
+  });
+
+  it("over gRPC, a request lacking a required field is INVALID_ARGUMENT naming it; zero values pass", async () => {
+    const client = new Client(service.address ?? "", credentials.createInsecure());
+    const call = (bytes: Uint8Array): Promise<Account> =>
+      new Promise((resolve, reject) =>
+        client.makeUnaryRequest(
+          LegacyServiceDefinition.methods.getAccount.path,
+          (b: Buffer) => b,
+          (b: Buffer) => Account.decode(b),
+          Buffer.from(bytes),
+          (error: ServiceError | null, value?: Account) => (error ? reject(error) : resolve(value as Account)),
+        ),
+      );
+    try {
+      // Field 2 (status_filter) alone: id is missing.
+      await expect(call(Uint8Array.of(0x10, 0x01))).rejects.toMatchObject({
+        code: Code.INVALID_ARGUMENT,
+        details:
+          "the request lacks id (fixtures.legacy.GetAccountRequest.id), a required field: send it, even at its zero value",
+      });
+      const zero = GetAccountRequest.encode({ id: "", scope: { level: 0, status: 0, token: new Uint8Array(0) } });
+      await expect(call(zero.finish())).resolves.toMatchObject({ id: "", scope: { level: 0, status: 0 } });
+    } finally {
+      client.close();
+    }
   });
 });

@@ -10,6 +10,9 @@
 // conflicts) and served by the gateway.
 export * from "./routing/index.js";
 
+// proto2 required fields, checked by the gateway on requests it builds from JSON.
+export { hasRequiredFields, missingRequiredField } from "./definition/required-fields.js";
+
 // The service lifecycle, settings and flags that createService, the gateway
 // and web services share.
 export {

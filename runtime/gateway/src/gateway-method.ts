@@ -7,8 +7,8 @@ import {
   type Message,
 } from "@bufbuild/protobuf";
 import { dynamicMethod, type HttpRule, type MethodDefinition } from "@tsmicro/runtime";
+import { hasRequiredFields } from "@tsmicro/runtime/internal";
 import { fieldMaskJson } from "./field-mask.js";
-import { hasRequiredFields } from "./required-fields.js";
 
 /** One RPC the gateway can call, with what it needs to map HTTP to it: descriptors and codecs. */
 export interface GatewayMethod {

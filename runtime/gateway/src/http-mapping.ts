@@ -14,6 +14,7 @@ import {
   ErrorInfo,
   Help,
   LocalizedMessage,
+  missingRequiredField,
   PreconditionFailure,
   QuotaFailure,
   RequestInfo,
@@ -22,7 +23,6 @@ import {
 } from "@tsmicro/runtime/internal";
 import { fillUpdateMask, patchMaskFields } from "./field-mask.js";
 import { queryFieldOf, queryValue, type GatewayMethod } from "./gateway-method.js";
-import { missingRequiredField } from "./required-fields.js";
 
 /** The parts of an HTTP request that make an RPC's request. */
 export interface HttpRequestParts {

@@ -21,6 +21,7 @@ import { HealthService } from "./grpc-health.js";
 import { createReflectionService, fileDescriptorProtos, type ReflectedService } from "./grpc-reflection.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { gzipResponses } from "./grpc-compression.js";
+import { requiredFieldChecks } from "./grpc-required.js";
 import {
   fromGrpcMetadata,
   grpcCodec,
@@ -114,11 +115,17 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
   return {
     add(service, handler) {
       if (listening) throw new Error(`add(${service.typeName}) after listen: add every service before listening`);
+      const checks = requiredFieldChecks(service);
       for (const method of Object.values(service.methods)) {
         const codec = grpcCodec(method.output);
         const input = grpcCodec(method.input);
-        const bound = bind(service, method, handler, fail, logger, { serialize: codec.serialize, gzip });
-        if (!server.register(method.path, bound.func, codec.serialize, input.deserialize, bound.type)) {
+        const check = checks.get(method.path);
+        // A request lacking a proto2 required field decodes to the error it gets, which the
+        // handler below throws: grpc-js answers a deserializer's own throw with INTERNAL.
+        const deserialize = check ? (bytes: Buffer) => check(bytes) ?? input.deserialize(bytes) : input.deserialize;
+        const serve: ServerHandler = check ? refusingInvalid(handler) : handler;
+        const bound = bind(service, method, serve, fail, logger, { serialize: codec.serialize, gzip });
+        if (!server.register(method.path, bound.func, codec.serialize, deserialize, bound.type)) {
           throw new Error(`${method.path} is served twice: add ${service.typeName} once`);
         }
       }
@@ -170,6 +177,14 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
     reflect(fileDescriptorSet) {
       reflectedFiles.push(...fileDescriptorProtos(fileDescriptorSet));
     },
+  };
+}
+
+/** A handler that answers a request the deserializer refused (a TsmicroError in its place) with that error. */
+function refusingInvalid(handler: ServerHandler): ServerHandler {
+  return (call) => {
+    if (call.request instanceof TsmicroError) throw call.request;
+    return handler(call);
   };
 }
 

@@ -1,7 +1,9 @@
 /**
- * proto2 `required` fields in requests built from JSON: protobuf-es refuses to encode a message
- * missing one, which grpc-js reported as a 500 "Request message serialization failure". The
- * gateway checks first and names the field, as grpc-gateway's decoder does.
+ * proto2 `required` fields, checked where tsmicro meets messages it did not build: the gateway
+ * (protobuf-es refuses to encode a message missing one, which grpc-js reported as a 500
+ * "Request message serialization failure") and the gRPC server (ts-proto's decoder reads a
+ * missing field as its zero value). Both answer INVALID_ARGUMENT naming the field, as
+ * grpc-gateway's decoder does.
  */
 import type { DescField, DescMessage, Message } from "@bufbuild/protobuf";
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
