@@ -140,9 +140,17 @@ function nodeAttributes(address: string): Attributes {
   return attributes;
 }
 
-/** Runs `send` with `span` active and ends the span when the call settles (a stream: when it ends). */
+/**
+ * Runs `send` with `span` active and ends the span when the call settles (a
+ * stream: when it ends). A span that records nothing (ids only) has nothing
+ * to end: a unary call then runs in its context and that is all.
+ */
 function traced(tracing: Tracing, span: Span, active: Context, send: () => CallResult): CallResult {
   const { api } = tracing;
+  if (!span.isRecording()) {
+    const result = api.context.with(active, send);
+    return isAsyncIterable(result) ? tracedStream(result, (step) => api.context.with(active, step), ignore) : result;
+  }
   const end = (failed: boolean, error?: unknown) => endRpcSpan(api, span, failed, error);
   let result: CallResult;
   try {
@@ -163,3 +171,5 @@ function traced(tracing: Tracing, span: Span, active: Context, send: () => CallR
     },
   );
 }
+
+function ignore(): void {}

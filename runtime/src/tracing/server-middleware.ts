@@ -48,6 +48,11 @@ export function tracingServerMiddleware(
       parent,
     );
     const active = api.trace.setSpan(parent, span);
+    // Ids only: nothing to end, the handler just runs in the span's context (a stream's steps too).
+    if (!span.isRecording()) {
+      const result = api.context.with(active, () => next(call));
+      return isAsyncIterable(result) ? tracedStream(result, (step) => api.context.with(active, step), ignore) : result;
+    }
     const end = (failed: boolean, error?: unknown) => endRpcSpan(api, span, failed, error);
     let result: ReturnType<typeof next>;
     try {
@@ -84,3 +89,5 @@ function serverAttributes(local: string | undefined) {
     };
   });
 }
+
+function ignore(): void {}
