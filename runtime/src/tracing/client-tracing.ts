@@ -1,4 +1,4 @@
-import type { Attributes, Context, Span } from "@opentelemetry/api";
+import type { Attributes } from "@opentelemetry/api";
 import type {
   CallResult,
   ClientCall,
@@ -7,8 +7,8 @@ import type {
   ClientTransport,
 } from "../transport/transport.js";
 import { RecordingSpan } from "./recording-span.js";
-import { endRpcSpan, grpcStatusOf, hostAndPort, isAsyncIterable, rpcAttributes, rpcSpanName } from "./rpc-span.js";
-import { tracedStream } from "./traced-stream.js";
+import { cachedByKey, grpcStatusOf, hostAndPort, isAsyncIterable, rpcAttributes, rpcSpanName } from "./rpc-span.js";
+import { traced } from "./traced-stream.js";
 import type { Tracing } from "./tracing.js";
 
 /**
@@ -72,7 +72,7 @@ export class ClientTracing {
       { kind: api.SpanKind.CLIENT, ...(current.recording ? { attributes: rpcAttributes(call.method) } : {}) },
       parent,
     );
-    return traced(current, span, api.trace.setSpan(parent, span), () => next(call));
+    return traced(api, span, api.trace.setSpan(parent, span), () => next(call));
   }
 
   /** `transport` with each attempt noted on the call's span; close() passes through. */
@@ -123,53 +123,11 @@ function withTraceContext(call: ClientCall, context: Record<string, string>): Cl
   return { ...call, metadata: { ...call.metadata, ...context } };
 }
 
-const nodes = new Map<string, Attributes>();
-
 /** `server.address` and `server.port` of a node, parsed once per address. */
-function nodeAttributes(address: string): Attributes {
-  let attributes = nodes.get(address);
-  if (!attributes) {
-    const node = hostAndPort(address);
-    attributes = Object.freeze({
-      "server.address": node.host,
-      ...(node.port === undefined ? {} : { "server.port": node.port }),
-    });
-    if (nodes.size >= 1_024) nodes.clear();
-    nodes.set(address, attributes);
-  }
-  return attributes;
-}
-
-/**
- * Runs `send` with `span` active and ends the span when the call settles (a
- * stream: when it ends). A span that records nothing (ids only) has nothing
- * to end: a unary call then runs in its context and that is all.
- */
-function traced(tracing: Tracing, span: Span, active: Context, send: () => CallResult): CallResult {
-  const { api } = tracing;
-  if (!span.isRecording()) {
-    const result = api.context.with(active, send);
-    return isAsyncIterable(result) ? tracedStream(result, (step) => api.context.with(active, step), ignore) : result;
-  }
-  const end = (failed: boolean, error?: unknown) => endRpcSpan(api, span, failed, error);
-  let result: CallResult;
-  try {
-    result = api.context.with(active, send);
-  } catch (error) {
-    end(true, error);
-    throw error;
-  }
-  if (isAsyncIterable(result)) return tracedStream(result, (step) => api.context.with(active, step), end);
-  return result.then(
-    (response) => {
-      end(false);
-      return response;
-    },
-    (error: unknown) => {
-      end(true, error);
-      throw error;
-    },
-  );
-}
-
-function ignore(): void {}
+const nodeAttributes = cachedByKey((address): Attributes => {
+  const node = hostAndPort(address);
+  return Object.freeze({
+    "server.address": node.host,
+    ...(node.port === undefined ? {} : { "server.port": node.port }),
+  });
+}, 1_024);

@@ -15,10 +15,6 @@ export class ProtoWriter {
     this.#bytes = Buffer.allocUnsafeSlow(Math.max(initialBytes, 16));
   }
 
-  get length(): number {
-    return this.#at;
-  }
-
   /**
    * The bytes written so far, in a buffer of their own (transferable: never
    * pooled or shared); the writer starts again on a new buffer as large.

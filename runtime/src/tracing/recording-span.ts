@@ -70,11 +70,6 @@ export class RecordingSpan implements Span {
     return this.#context;
   }
 
-  /** All attributes, as one object. */
-  get attributes(): Attributes {
-    return { ...this.baseAttributes, ...this.ownAttributes };
-  }
-
   setAttribute(key: string, value: AttributeValue | undefined): this {
     if (!this.isRecording() || value === undefined) return this;
     if (this.ownAttributes && key in this.ownAttributes) {

@@ -27,29 +27,35 @@ export function rpcAttributes(method: MethodDefinition): Attributes {
 }
 
 /**
- * Attribute sets built once per method and address (a node, or a peer) and
- * shared by the spans of their calls, so a traced call does not build and
- * parse them again; each method keeps at most `max` addresses (peers come
- * and go), starting over when full.
+ * `build`'s result for each key, built once and then shared: a traced call
+ * does not build and parse its span's attribute sets again. At most `max`
+ * keys are kept (peers come and go); when full it starts over.
  */
+export function cachedByKey<T>(build: (key: string) => T, max = 256): (key: string) => T {
+  const cache = new Map<string, T>();
+  return (key) => {
+    let value = cache.get(key);
+    if (value === undefined) {
+      if (cache.size >= max) cache.clear();
+      value = build(key);
+      cache.set(key, value);
+    }
+    return value;
+  };
+}
+
+/** Attribute sets by method and address (a node, or a peer), each built once and frozen: spans share them. */
 export function attributesByAddress(
   build: (method: MethodDefinition, address: string) => Attributes,
-  max = 256,
 ): (method: MethodDefinition, address: string) => Attributes {
-  const cache = new WeakMap<MethodDefinition, Map<string, Attributes>>();
+  const byMethod = new WeakMap<MethodDefinition, (address: string) => Attributes>();
   return (method, address) => {
-    let byAddress = cache.get(method);
+    let byAddress = byMethod.get(method);
     if (!byAddress) {
-      byAddress = new Map();
-      cache.set(method, byAddress);
+      byAddress = cachedByKey((key) => Object.freeze(build(method, key)));
+      byMethod.set(method, byAddress);
     }
-    let attributes = byAddress.get(address);
-    if (!attributes) {
-      if (byAddress.size >= max) byAddress.clear();
-      attributes = Object.freeze(build(method, address));
-      byAddress.set(address, attributes);
-    }
-    return attributes;
+    return byAddress(address);
   };
 }
 

@@ -1,14 +1,7 @@
 import type { Attributes } from "@opentelemetry/api";
 import type { ServerCall, ServerMiddleware } from "../transport/transport.js";
-import {
-  attributesByAddress,
-  endRpcSpan,
-  hostAndPort,
-  isAsyncIterable,
-  rpcAttributes,
-  rpcSpanName,
-} from "./rpc-span.js";
-import { tracedStream } from "./traced-stream.js";
+import { attributesByAddress, hostAndPort, rpcAttributes, rpcSpanName } from "./rpc-span.js";
+import { traced } from "./traced-stream.js";
 import type { Tracing } from "./tracing.js";
 
 /**
@@ -47,31 +40,7 @@ export function tracingServerMiddleware(
       },
       parent,
     );
-    const active = api.trace.setSpan(parent, span);
-    // Ids only: nothing to end, the handler just runs in the span's context (a stream's steps too).
-    if (!span.isRecording()) {
-      const result = api.context.with(active, () => next(call));
-      return isAsyncIterable(result) ? tracedStream(result, (step) => api.context.with(active, step), ignore) : result;
-    }
-    const end = (failed: boolean, error?: unknown) => endRpcSpan(api, span, failed, error);
-    let result: ReturnType<typeof next>;
-    try {
-      result = api.context.with(active, () => next(call));
-    } catch (error) {
-      end(true, error);
-      throw error;
-    }
-    if (isAsyncIterable(result)) return tracedStream(result, (step) => api.context.with(active, step), end);
-    return Promise.resolve(result).then(
-      (response) => {
-        end(false);
-        return response;
-      },
-      (error: unknown) => {
-        end(true, error);
-        throw error;
-      },
-    );
+    return traced(api, span, api.trace.setSpan(parent, span), () => next(call));
   };
 }
 
@@ -89,5 +58,3 @@ function serverAttributes(local: string | undefined) {
     };
   });
 }
-
-function ignore(): void {}

@@ -1,3 +1,42 @@
+import type { Context, Span } from "@opentelemetry/api";
+import type { OtelApiModule } from "./otel-api.js";
+import { endRpcSpan, isAsyncIterable } from "./rpc-span.js";
+
+/**
+ * Runs `send` (a call or a handler) with `span` active and ends the span when
+ * the result settles, a stream when it ends. A span that records nothing
+ * (ids only) has nothing to end: a unary result is returned as it is, and a
+ * stream's steps still run in the span's context.
+ */
+export function traced<R>(api: OtelApiModule, span: Span, active: Context, send: () => R): R {
+  const run = <S>(step: () => S) => api.context.with(active, step);
+  if (!span.isRecording()) {
+    const result = run(send);
+    return (isAsyncIterable(result) ? tracedStream(result, run, ignore) : result) as R;
+  }
+  const end = (failed: boolean, error?: unknown) => endRpcSpan(api, span, failed, error);
+  let result: R;
+  try {
+    result = run(send);
+  } catch (error) {
+    end(true, error);
+    throw error;
+  }
+  if (isAsyncIterable(result)) return tracedStream(result, run, end) as R;
+  return Promise.resolve(result).then(
+    (response) => {
+      end(false);
+      return response;
+    },
+    (error: unknown) => {
+      end(true, error);
+      throw error;
+    },
+  ) as R;
+}
+
+function ignore(): void {}
+
 /**
  * A stream that runs each step inside `run` (which makes the call's span the
  * active context: a generator's body runs when it is iterated, not when it is
