@@ -9,7 +9,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { Attributes } from "@opentelemetry/api";
 import { TraceState, type ExportResult } from "@opentelemetry/core";
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
-import { decodeSpans, exportRequest, type SpanBatch, type SpanOrigin } from "./span-record.js";
+import { decodeSpans, exportRequests, type SpanBatch, type SpanOrigin } from "./span-record.js";
 import type { TraceExport } from "./tracing-settings.js";
 
 /** What the worker starts with: where to export, and the resource and scope of every span. */
@@ -24,10 +24,15 @@ export type ToExportWorker =
   | { readonly id: number; readonly spans: SpanBatch }
   | { readonly id: number; readonly shutdown: true };
 
-/** From the worker: how request `id` went (id 0: the worker is ready); `error` says why it failed. */
+/**
+ * From the worker: how request `id` went (id 0: the worker is ready);
+ * `error` says why it failed. An exported batch's buffer comes back as
+ * `spare`, for the service's thread to write the next batch in.
+ */
 export interface FromExportWorker {
   readonly id: number;
   readonly error?: string;
+  readonly spare?: ArrayBuffer;
 }
 
 /** Sends batches to the collector: export() answers through its callback, as OTel's exporters do. */
@@ -57,10 +62,11 @@ async function createExporter(target: TraceExport, origin: SpanOrigin): Promise<
     import("@opentelemetry/otlp-exporter-base/node-http"),
     import("@opentelemetry/otlp-transformer"),
   ]);
+  const requestOf = exportRequests(origin);
   const delegate = createOtlpHttpExportDelegate<SpanBatch, unknown>(
     convertLegacyHttpOptions(options, "TRACES", "v1/traces", { "Content-Type": "application/x-protobuf" }),
     {
-      serializeRequest: (batch) => exportRequest(batch, origin),
+      serializeRequest: requestOf,
       deserializeResponse: (bytes) => ProtobufTraceSerializer.deserializeResponse(bytes),
     },
     "otlp_http_span_exporter",
@@ -94,8 +100,13 @@ async function serve(data: ExportWorkerData): Promise<void> {
       return;
     }
     exporter.export(message.spans, (result: ExportResult) => {
-      // ExportResultCode.SUCCESS is 0.
-      answer(message.id, result.code === 0 ? undefined : (result.error ?? "the collector refused the spans"));
+      // ExportResultCode.SUCCESS is 0. After a failure the request may still hold the bytes: they are not handed back.
+      if (result.code !== 0) {
+        answer(message.id, result.error ?? "the collector refused the spans");
+        return;
+      }
+      const spare = message.spans.bytes.buffer;
+      port.postMessage({ id: message.id, spare } satisfies FromExportWorker, [spare]);
     });
   });
   answer(0);

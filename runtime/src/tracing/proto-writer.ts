@@ -9,20 +9,28 @@ export const Wire = { Varint: 0, Fixed64: 1, Bytes: 2, Fixed32: 5 } as const;
  */
 export class ProtoWriter {
   #bytes: Buffer;
-  #at = 0;
+  readonly #headRoom: number;
+  #at: number;
 
-  constructor(initialBytes: number) {
-    this.#bytes = Buffer.allocUnsafeSlow(Math.max(initialBytes, 16));
+  /** `headRoom` bytes are left free at the start of each buffer, for what is written in front later. */
+  constructor(initialBytes: number, headRoom = 0) {
+    this.#bytes = Buffer.allocUnsafeSlow(Math.max(initialBytes, headRoom + 16));
+    this.#headRoom = headRoom;
+    this.#at = headRoom;
   }
 
   /**
-   * The bytes written so far, in a buffer of their own (transferable: never
-   * pooled or shared); the writer starts again on a new buffer as large.
+   * The bytes written so far (from the start of the buffer, head room
+   * included), in a buffer of their own (transferable: never pooled or
+   * shared); the writer starts again on `next` when it is as large as the
+   * buffer it leaves (a buffer an earlier take() returned, once its reader is
+   * done with it), on a new one otherwise.
    */
-  take(): Uint8Array<ArrayBuffer> {
+  take(next?: ArrayBuffer): Uint8Array<ArrayBuffer> {
     const taken = new Uint8Array(this.#bytes.buffer as ArrayBuffer, 0, this.#at);
-    this.#bytes = Buffer.allocUnsafeSlow(this.#bytes.length);
-    this.#at = 0;
+    this.#bytes =
+      next && next.byteLength >= this.#bytes.length ? Buffer.from(next) : Buffer.allocUnsafeSlow(this.#bytes.length);
+    this.#at = this.#headRoom;
     return taken;
   }
 
@@ -62,7 +70,13 @@ export class ProtoWriter {
 
   fixed32(value: number): void {
     this.#room(4);
-    this.#at = this.#bytes.writeUInt32LE(value >>> 0, this.#at);
+    const bytes = this.#bytes;
+    let at = this.#at;
+    bytes[at++] = value & 0xff;
+    bytes[at++] = (value >>> 8) & 0xff;
+    bytes[at++] = (value >>> 16) & 0xff;
+    bytes[at++] = (value >>> 24) & 0xff;
+    this.#at = at;
   }
 
   /** Epoch milliseconds (with sub-millisecond digits) as fixed64 nanoseconds, exactly. */
@@ -79,11 +93,22 @@ export class ProtoWriter {
   string(field: number, text: string): void {
     this.tag(field, Wire.Bytes);
     // Up to 42 UTF-16 units take at most 126 UTF-8 bytes: a one-byte length, written after.
+    // ASCII (names, keys, addresses) is copied here: a call into Buffer#write costs more than the copy.
     if (text.length <= 42) {
       this.#room(1 + text.length * 3);
-      const written = this.#bytes.write(text, this.#at + 1, "utf8");
-      this.#bytes[this.#at] = written;
-      this.#at += 1 + written;
+      const bytes = this.#bytes;
+      const start = this.#at + 1;
+      let at = start;
+      for (let i = 0; i < text.length; i++) {
+        const code = text.charCodeAt(i);
+        if (code >= 0x80) {
+          at = start + bytes.write(text, start, "utf8");
+          break;
+        }
+        bytes[at++] = code;
+      }
+      bytes[start - 1] = at - start;
+      this.#at = at;
       return;
     }
     const length = Buffer.byteLength(text, "utf8");
@@ -92,14 +117,18 @@ export class ProtoWriter {
     this.#at += this.#bytes.write(text, this.#at, "utf8");
   }
 
-  /** A hex id as bytes; nothing for an empty one. */
+  /** A hex id (trace or span id, valid as the API checks them) as bytes; nothing for an empty one. */
   hexBytes(field: number, hex: string): void {
     if (hex.length === 0) return;
     this.tag(field, Wire.Bytes);
     const length = hex.length >> 1;
     this.varint(length);
     this.#room(length);
-    this.#at += this.#bytes.write(hex, this.#at, length, "hex");
+    const bytes = this.#bytes;
+    let at = this.#at;
+    for (let i = 0; i < hex.length; i += 2)
+      bytes[at++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
+    this.#at = at;
   }
 
   raw(bytes: Uint8Array): void {
@@ -137,4 +166,9 @@ export class ProtoWriter {
     this.#bytes.copy(grown, 0, 0, this.#at);
     this.#bytes = grown;
   }
+}
+
+/** The value of a hex digit's character code (0-9, a-f, A-F). */
+function nibble(code: number): number {
+  return code <= 0x39 ? code - 0x30 : (code | 0x20) - 0x57;
 }

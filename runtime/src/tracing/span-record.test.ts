@@ -3,13 +3,51 @@ import { JsonTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { describe, expect, it } from "vitest";
 import { RecordingSpan } from "./recording-span.js";
-import { decodeSpans, SpanWriter } from "./span-record.js";
+import { decodeSpans, exportRequests, SpanWriter } from "./span-record.js";
 
 const origin = {
   resource: resourceFromAttributes({ "service.name": "front" }),
   scope: { name: "@tsmicro/runtime" },
   traceState: (text: string) => new TraceState(text),
 };
+
+const ids = { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "00f067aa0ba902b7", traceFlags: 1 };
+
+/** The length-delimited fields of a protobuf message, in order: [field number, bytes]. */
+function fieldsOf(bytes: Uint8Array): [number, Uint8Array][] {
+  const fields: [number, Uint8Array][] = [];
+  let at = 0;
+  const varint = () => {
+    let value = 0;
+    for (let scale = 1; ; scale *= 0x80) {
+      const byte = bytes[at++]!;
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value;
+    }
+  };
+  while (at < bytes.length) {
+    const tag = varint();
+    expect(tag % 8).toBe(2);
+    const length = varint();
+    fields.push([Math.floor(tag / 8), bytes.subarray(at, at + length)]);
+    at += length;
+  }
+  return fields;
+}
+
+/** An ExportTraceServiceRequest holding one ResourceSpans: a resource holding `resourceText`, the scope, then `spans`. */
+function expectRequest(request: Uint8Array, resourceText: string, spans: Uint8Array): void {
+  const top = fieldsOf(request);
+  expect(top.map(([field]) => field)).toEqual([1]);
+  const inner = fieldsOf(top[0]![1]);
+  expect(inner.map(([field]) => field)).toEqual([1, 2]);
+  expect(Buffer.from(inner[0]![1]).toString("latin1")).toContain(resourceText);
+  const scopeSpans = inner[1]![1];
+  const scoped = fieldsOf(scopeSpans);
+  expect(scoped.map(([field]) => field)).toEqual([1, ...scoped.slice(1).map(() => 2)]);
+  expect(Buffer.from(scoped[0]![1]).toString("latin1")).toContain("@tsmicro/runtime");
+  expect(Buffer.from(scopeSpans.subarray(scopeSpans.length - spans.length))).toEqual(Buffer.from(spans));
+}
 
 function endedSpan(): RecordingSpan {
   let ended: RecordingSpan | undefined;
@@ -154,6 +192,53 @@ describe("span records", () => {
     expect(decoded!.attributes).toEqual(attributes);
     expect(decoded!.endTime).toEqual([2_000_000_000, 123_500_000]);
     expect(decoded!.parentSpanContext).toBeUndefined();
+  });
+
+  it("write a shared (frozen) attribute set once encoded, less the keys a span's own attributes replace", () => {
+    const shared = Object.freeze({ "rpc.system": "grpc", "rpc.method": "Unary", "server.port": 50051 });
+    const writer = new SpanWriter();
+    for (const own of [{ "rpc.grpc.status_code": 0 }, { "rpc.method": "Renamed" }, {}]) {
+      const span = new RecordingSpan(ids, undefined, "demo.Alpha/Unary", 1, shared, undefined, (s) => writer.write(s));
+      span.setAttributes(own);
+      span.end();
+    }
+    expect(decodeSpans(writer.take(), origin).map((span) => span.attributes)).toEqual([
+      { ...shared, "rpc.grpc.status_code": 0 },
+      { ...shared, "rpc.method": "Renamed" },
+      shared,
+    ]);
+  });
+
+  it("become an export request in the batch's own buffer: the resource and scope written before its spans", () => {
+    const writer = new SpanWriter();
+    writer.write(endedSpan());
+    writer.write(endedSpan());
+    const batch = writer.take();
+    const spans = batch.bytes.slice(batch.start);
+    const request = exportRequests(origin)(batch);
+    expect(request.buffer).toBe(batch.bytes.buffer);
+    expectRequest(request, "front", spans);
+
+    // A resource larger than the room before the spans: the request is a copy, the same bytes.
+    const large = { ...origin, resource: resourceFromAttributes({ "service.name": "front", note: "n".repeat(5_000) }) };
+    writer.write(endedSpan());
+    const next = writer.take();
+    const copied = exportRequests(large)(next);
+    expect(copied.buffer).not.toBe(next.bytes.buffer);
+    expectRequest(copied, "n".repeat(5_000), next.bytes.slice(next.start));
+  });
+
+  it("start each batch afresh after take(), in the buffer handed back when it is large enough", () => {
+    const spare = new ArrayBuffer(256 * 1024);
+    const small = new ArrayBuffer(16);
+    const writer = new SpanWriter();
+    writer.write(endedSpan());
+    expect(decodeSpans(writer.take(small), origin)).toHaveLength(1);
+    expect(decodeSpans(writer.take(spare), origin)).toEqual([]);
+    writer.write(endedSpan());
+    const batch = writer.take();
+    expect(batch.bytes.buffer).toBe(spare);
+    expect(decodeSpans(batch, origin)).toHaveLength(1);
   });
 
   it("start each batch afresh after take()", () => {

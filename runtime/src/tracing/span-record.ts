@@ -15,7 +15,9 @@ import type { RecordingSpan } from "./recording-span.js";
  * worker no longer encodes each span again.
  */
 export interface SpanBatch {
+  /** The spans from `start` on; the bytes before are room for the request around them. */
   readonly bytes: Uint8Array<ArrayBuffer>;
+  readonly start: number;
   readonly count: number;
 }
 
@@ -47,18 +49,28 @@ const ResourceSpansField = { resource: 1, scopeSpans: 2 } as const;
 const hasIsRemote = 0x100;
 const isRemote = 0x200;
 
+/**
+ * Room left before each batch's spans for the request around them (its
+ * resource and scope), so the export worker sends the batch's own bytes.
+ */
+const envelopeRoom = 2048;
+
 /** Writes ended spans into one batch until `take()`; the next batch starts as large as the last one grew. */
 export class SpanWriter {
   readonly #out: ProtoWriter;
   #count = 0;
 
   constructor(initialBytes = 64 * 1024) {
-    this.#out = new ProtoWriter(initialBytes);
+    this.#out = new ProtoWriter(initialBytes, envelopeRoom);
   }
 
-  /** The batch written so far, whose buffer the caller may transfer; the writer starts a new one. */
-  take(): SpanBatch {
-    const batch = { bytes: this.#out.take(), count: this.#count };
+  /**
+   * The batch written so far, whose buffer the caller may transfer; the
+   * writer starts a new one, on `next` when it is large enough (the buffer of
+   * a batch already exported).
+   */
+  take(next?: ArrayBuffer): SpanBatch {
+    const batch = { bytes: this.#out.take(next), start: envelopeRoom, count: this.#count };
     this.#count = 0;
     return batch;
   }
@@ -81,7 +93,7 @@ export class SpanWriter {
     out.nanosFromMs(span.startMs);
     out.tag(SpanField.end, Wire.Fixed64);
     out.nanosFromMs(span.endMs);
-    writeAttributes(out, SpanField.attributes, span.baseAttributes, span.ownAttributes);
+    writeBaseAttributes(out, span.baseAttributes, span.ownAttributes);
     writeAttributes(out, SpanField.attributes, span.ownAttributes);
     for (const event of span.events) {
       const at = out.begin(SpanField.events);
@@ -116,6 +128,30 @@ export class SpanWriter {
 
 function spanFlags(traceFlags: number, remote: boolean | undefined): number {
   return (traceFlags & 0xff) | hasIsRemote | (remote ? isRemote : 0);
+}
+
+/** The encoded KeyValues of frozen attribute sets (those spans share, per method and peer), written once. */
+const encodedSets = new WeakMap<Attributes, Uint8Array>();
+
+/** A span's base attributes, less those its own attributes replace; a shared set is copied as encoded before. */
+function writeBaseAttributes(out: ProtoWriter, base: Attributes | undefined, own: Attributes | undefined): void {
+  if (!base || !Object.isFrozen(base) || (own && replacesAny(own, base))) {
+    writeAttributes(out, SpanField.attributes, base, own);
+    return;
+  }
+  let encoded = encodedSets.get(base);
+  if (!encoded) {
+    const writer = new ProtoWriter(256);
+    writeAttributes(writer, SpanField.attributes, base);
+    encoded = writer.take();
+    encodedSets.set(base, encoded);
+  }
+  out.raw(encoded);
+}
+
+function replacesAny(own: Attributes, base: Attributes): boolean {
+  for (const key in own) if (key in base) return true;
+  return false;
 }
 
 /** Attributes as repeated KeyValue in `field`, values as OTel's serializer writes them; keys in `except` are left out. */
@@ -172,29 +208,56 @@ export interface SpanOrigin {
 }
 
 /**
- * An OTLP ExportTraceServiceRequest of `batch`: one ResourceSpans with the
+ * The OTLP ExportTraceServiceRequest of a batch: one ResourceSpans with the
  * origin's resource, holding one ScopeSpans with its scope and the spans.
+ * The resource and scope are encoded once; each batch gets the request's
+ * head written into its room before the spans, and is sent as it is.
  */
-export function exportRequest(batch: SpanBatch, origin: SpanOrigin): Uint8Array {
-  const out = new ProtoWriter(batch.bytes.length + 1024);
-  const resourceSpans = out.begin(1);
-  const resource = out.begin(ResourceSpansField.resource);
-  writeAttributes(out, 1, origin.resource.attributes);
-  out.end(resource);
-  const scopeSpans = out.begin(ResourceSpansField.scopeSpans);
-  const scope = out.begin(ScopeSpansField.scope);
-  out.string(1, origin.scope.name);
-  if (origin.scope.version) out.string(2, origin.scope.version);
-  out.end(scope);
-  out.raw(batch.bytes);
-  out.end(scopeSpans);
-  out.end(resourceSpans);
-  return out.take();
+export function exportRequests(origin: SpanOrigin): (batch: SpanBatch) => Uint8Array {
+  const fixed = new ProtoWriter(1024);
+  const resource = fixed.begin(ResourceSpansField.resource);
+  writeAttributes(fixed, 1, origin.resource.attributes);
+  fixed.end(resource);
+  const resourceBytes = fixed.take();
+  const scope = fixed.begin(ScopeSpansField.scope);
+  fixed.string(1, origin.scope.name);
+  if (origin.scope.version) fixed.string(2, origin.scope.version);
+  fixed.end(scope);
+  const scopeBytes = fixed.take();
+  return (batch) => {
+    const spans = batch.bytes.subarray(batch.start);
+    const scopeSpansLength = scopeBytes.length + spans.length;
+    const head = new ProtoWriter(resourceBytes.length + scopeBytes.length + 32);
+    head.tag(1, Wire.Bytes);
+    head.varint(resourceBytes.length + 1 + varintSize(scopeSpansLength) + scopeSpansLength);
+    head.raw(resourceBytes);
+    head.tag(ResourceSpansField.scopeSpans, Wire.Bytes);
+    head.varint(scopeSpansLength);
+    head.raw(scopeBytes);
+    const headBytes = head.take();
+    if (headBytes.length <= batch.start) {
+      const from = batch.start - headBytes.length;
+      batch.bytes.set(headBytes, from);
+      return batch.bytes.subarray(from);
+    }
+    // A resource too large for the room: the request is a copy.
+    const request = new Uint8Array(headBytes.length + spans.length);
+    request.set(headBytes);
+    request.set(spans, headBytes.length);
+    return request;
+  };
+}
+
+/** How many bytes `value` takes as a varint. */
+function varintSize(value: number): number {
+  let size = 1;
+  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 0x80)) size++;
+  return size;
 }
 
 /** The spans of `batch` as the ReadableSpans OTel's serializers take, on the export worker (http/json). */
 export function decodeSpans(batch: SpanBatch, origin: SpanOrigin): ReadableSpan[] {
-  const reader = new ProtoReader(batch.bytes);
+  const reader = new ProtoReader(batch.bytes, batch.start);
   const spans: ReadableSpan[] = [];
   while (reader.more()) {
     reader.tag();

@@ -29,11 +29,14 @@ export class WorkerExporter {
   #inFlight = 0;
   #timer: NodeJS.Timeout | undefined;
   #failure: Error | undefined;
+  /** Buffers of exported batches, written again: a busy service allocates no buffer per batch. */
+  readonly #spares: ArrayBuffer[] = [];
 
   private constructor(worker: Worker, target: TraceExport) {
     this.#worker = worker;
     this.#target = target;
     worker.on("message", (message: FromExportWorker) => {
+      if (message.spare && this.#spares.length < maxSpares) this.#spares.push(message.spare);
       const settle = this.#answers.get(message.id);
       this.#answers.delete(message.id);
       settle?.(message.error === undefined ? undefined : new Error(message.error));
@@ -98,7 +101,7 @@ export class WorkerExporter {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#waiting === 0) return;
-    const batch = this.#batch.take();
+    const batch = this.#batch.take(this.#spares.pop());
     const spans = this.#waiting;
     this.#waiting = 0;
     this.#inFlight += spans;
@@ -139,6 +142,9 @@ export class WorkerExporter {
     this.#answers.clear();
   }
 }
+
+/** Spare buffers kept: enough for the batches that overlap while a collector is slow. */
+const maxSpares = 2;
 
 /** True when `promise` settles within `ms` (its rejection is left to the caller); the timer does not hold the process. */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
