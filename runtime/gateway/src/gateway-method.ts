@@ -7,7 +7,7 @@ import {
   type Message,
 } from "@bufbuild/protobuf";
 import { dynamicMethod, type HttpRule, type MethodDefinition } from "@tsmicro/runtime";
-import { hasRequiredFields } from "@tsmicro/runtime/internal";
+import { hasRequiredFields, type RequestFieldsInput } from "@tsmicro/runtime/internal";
 import { fieldMaskJson } from "./field-mask.js";
 
 /** One RPC the gateway can call, with what it needs to map HTTP to it: descriptors and codecs. */
@@ -22,7 +22,21 @@ export interface GatewayMethod {
   readonly registry: FileRegistry;
   /** The request can carry proto2 required fields (its own or nested), so the gateway checks them. */
   readonly checksRequired: boolean;
+  /**
+   * The request field a query parameter or path variable names (see queryFieldOf), as
+   * buildRequestFields takes it; resolved once per name, not per request.
+   */
+  readonly requestField: (name: string) => RequestField | undefined;
 }
+
+/** A request field a query parameter or path variable sets, as buildRequestFields resolves it. */
+export type RequestField = NonNullable<ReturnType<NonNullable<RequestFieldsInput["field"]>>>;
+
+/**
+ * How many names a method remembers. Names come from requests, and a recursive message has
+ * endless dotted paths, so the memory is bounded; names past it are resolved each time.
+ */
+const maxRememberedFields = 256;
 
 /** The methods of the proto service `typeName` served by the registered service `service`. */
 export function gatewayMethods(service: string, typeName: string, registry: FileRegistry): GatewayMethod[] {
@@ -35,7 +49,25 @@ export function gatewayMethods(service: string, typeName: string, registry: File
     definition: dynamicMethod(method, registry),
     registry,
     checksRequired: hasRequiredFields(method.input),
+    requestField: requestFieldResolver(method.input),
   }));
+}
+
+/** Resolves query parameter and path variable names against `input`, remembering each answer. */
+function requestFieldResolver(input: DescMessage): (name: string) => RequestField | undefined {
+  const known = new Map<string, RequestField | null>();
+  return (name) => {
+    const remembered = known.get(name);
+    if (remembered !== undefined) return remembered ?? undefined;
+    const found = queryFieldOf(input, name);
+    const field: RequestField | undefined = found && {
+      jsonPath: found.jsonPath.split("."),
+      repeated: found.field.fieldKind === "list",
+      convert: (value) => queryValue(found.field, value),
+    };
+    if (known.size < maxRememberedFields) known.set(name, field ?? null);
+    return field;
+  };
 }
 
 /** The bindings of a method: its `google.api.http` rules. */

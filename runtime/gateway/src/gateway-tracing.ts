@@ -26,7 +26,8 @@ export class HttpTracing {
    * Adds the hooks that start each request's span and make it active for the handler. Before
    * routes are added; with tracing disabled it adds nothing. `forwardTrace` rewrites the
    * request's `traceparent`/`tracestate` to name this span, for a proxy that forwards the
-   * client's headers (the node's span is then this one's child, not its sibling).
+   * client's headers (the node's span is then this one's child, not its sibling). Handlers run
+   * with the span active (a preHandler hook), so a route needs no `run` of its own.
    */
   mount(app: FastifyInstance, options: { readonly forwardTrace?: boolean } = {}): void {
     if (!this.#tracing.enabled) return;
@@ -44,11 +45,14 @@ export class HttpTracing {
       this.#spans.set(request, span);
       // A route fastify matched is a template already; the gateway's catch-all names its own later.
       const template = request.routeOptions.url;
-      if (template !== undefined && template !== "/*") span.setRoute(template);
+      if (template !== undefined && template !== "/*" && tracing.recording) span.setRoute(template);
       if (options.forwardTrace) forwardTraceHeaders(request, span.traceHeaders());
       void reply.header("traceresponse", span.traceResponse);
-      const response = reply.raw;
-      response.once("close", () => span.end(response.statusCode, response.writableFinished));
+      // A span that records nothing (no exporter) has nothing to end.
+      if (tracing.recording) {
+        const response = reply.raw;
+        response.on("close", () => span.end(response.statusCode, response.writableFinished));
+      }
       span.run(done);
     });
     // A body is read in the socket's own async context, so the span is made active again for the handler.
@@ -57,7 +61,8 @@ export class HttpTracing {
 
   /** Names the route `request` matched, as a template (`/v1/{name=shelves/*}`), for `http.route` and the span name. */
   route(request: FastifyRequest, template: string): void {
-    this.#spans.get(request)?.setRoute(template);
+    // The name and `http.route` of a span that records nothing are read by no one.
+    if (this.#tracing.current()?.recording) this.#spans.get(request)?.setRoute(template);
   }
 
   /** Runs `handle` with the request's span active, so backend calls are its children and logs carry its ids. */

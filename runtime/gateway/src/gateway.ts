@@ -184,15 +184,23 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   }
 
   // Bodies are read as text and parsed here, so any content type is accepted as JSON (as
-  // grpc-gateway does) and a parse error names the problem.
+  // grpc-gateway does) and a parse error names the problem. The same parser is named for JSON
+  // too: fastify finds a catch-all anew (parsing the content type) on every request, a named
+  // parser in its cache.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => {
+  const parseBody = (
+    _request: FastifyRequest,
+    body: string | Buffer,
+    done: (error: TsmicroError | null, body?: unknown) => void,
+  ) => {
     try {
       done(null, parseJsonBody(body as string));
     } catch (error) {
       done(error as TsmicroError, undefined);
     }
-  });
+  };
+  app.addContentTypeParser("application/json", { parseAs: "string" }, parseBody);
+  app.addContentTypeParser("*", { parseAs: "string" }, parseBody);
 
   app.setErrorHandler((error, request, reply) => {
     const httpStatus = fastifyStatus(error);
@@ -264,7 +272,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       app.route({
         method: origins.length > 0 ? [...methods] : [...methods, "OPTIONS"],
         url: "/*",
-        handler: (request, reply) => httpTracing.run(request, () => dispatch(request, reply)),
+        // The span is active already (HttpTracing's preHandler hook).
+        handler: dispatch,
       });
   }
 
@@ -277,7 +286,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       if (path !== settings.prefix && !path.startsWith(`${settings.prefix}/`)) throw noRoute(request.method, path);
       path = path.slice(settings.prefix.length) || "/";
     }
-    if (/%(?![0-9a-fA-F]{2})/.test(path))
+    if (path.includes("%") && /%(?![0-9a-fA-F]{2})/.test(path))
       throw new TsmicroError(Code.INVALID_ARGUMENT, `the path ${JSON.stringify(path)} has a malformed %-escape`);
 
     if (events && !(path === "/openapi.json" && request.method === "GET")) {
@@ -391,9 +400,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     request: FastifyRequest,
     reply: FastifyReply,
   ): Promise<void> {
-    const claims = await guard.admit(target.rpc, request, reply);
+    // Without route rules there is nothing to wait for.
+    const claims = guard.open ? undefined : await guard.admit(target.rpc, request, reply);
     const message = requestMessage(target, rule, parts);
-    const metadata = { ...requestMetadata(request), ...(claims ? claimsMetadata(claims) : {}) };
+    const forwarded = requestMetadata(request);
+    const metadata = claims ? { ...forwarded, ...claimsMetadata(claims) } : forwarded;
     const caller = callerOf(target.service);
     const answer = new ResponseMetadata(request);
     const { onHeader, onTrailer } = answer;

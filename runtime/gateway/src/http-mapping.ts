@@ -22,7 +22,7 @@ import {
   RetryInfo,
 } from "@tsmicro/runtime/internal";
 import { fillUpdateMask, patchMaskFields } from "./field-mask.js";
-import { queryFieldOf, queryValue, type GatewayMethod } from "./gateway-method.js";
+import { queryFieldOf, type GatewayMethod } from "./gateway-method.js";
 
 /** The parts of an HTTP request that make an RPC's request. */
 export interface HttpRequestParts {
@@ -48,15 +48,7 @@ export function requestMessage(method: GatewayMethod, rule: HttpRule | undefined
     query: parts.query,
     body: parts.body,
     bodyField: rule ? (rule.body ?? "") : "*",
-    field: (name) => {
-      const found = queryFieldOf(input, name);
-      if (!found) return undefined;
-      return {
-        jsonPath: found.jsonPath.split("."),
-        repeated: found.field.fieldKind === "list",
-        convert: (value) => queryValue(found.field, value),
-      };
-    },
+    field: method.requestField,
   });
   let message: Message;
   try {
@@ -101,15 +93,7 @@ function badQueryParameter(
       query,
       body: undefined,
       bodyField: rule ? (rule.body ?? "") : "*",
-      field: (name) => {
-        const found = queryFieldOf(input, name);
-        if (!found) return undefined;
-        return {
-          jsonPath: found.jsonPath.split("."),
-          repeated: found.field.fieldKind === "list",
-          convert: (value) => queryValue(found.field, value),
-        };
-      },
+      field: method.requestField,
     });
     try {
       fromJson(input, fields as JsonValue, { registry: method.registry });

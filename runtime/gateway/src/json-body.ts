@@ -12,8 +12,10 @@ export const maxJsonDepth = 32;
  * deeper than a service's protobuf decoder would accept, is INVALID_ARGUMENT saying so.
  */
 export function parseJsonBody(text: string, what = "the request body"): unknown {
-  if (text.trim() === "") return undefined;
-  const depth = nestingDepth(text);
+  if (isBlank(text)) return undefined;
+  // Nesting deeper than the limit takes more opening brackets than the limit: most bodies have
+  // too few for that, and counting them (natively) costs less than walking every character.
+  const depth = openingBrackets(text) > maxJsonDepth ? nestingDepth(text) : 0;
   if (depth > maxJsonDepth)
     throw new TsmicroError(
       Code.INVALID_ARGUMENT,
@@ -27,6 +29,22 @@ export function parseJsonBody(text: string, what = "the request body"): unknown 
       `${what} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
+}
+
+/** Whether the text is empty or whitespace only; a body that starts with printable ASCII is not, without a trimmed copy. */
+function isBlank(text: string): boolean {
+  const first = text.charCodeAt(0);
+  if (first > 0x20 && first < 0x7f) return false;
+  return text.trim() === "";
+}
+
+/** How many `{` and `[` the text holds (inside strings too), counting no further than one past the limit. */
+function openingBrackets(text: string): number {
+  let count = 0;
+  for (const bracket of ["{", "["]) {
+    for (let at = text.indexOf(bracket); at >= 0 && count <= maxJsonDepth; at = text.indexOf(bracket, at + 1)) count++;
+  }
+  return count;
 }
 
 /** The deepest nesting of objects and arrays in JSON text, brackets inside strings not counted. */

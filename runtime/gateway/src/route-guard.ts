@@ -8,6 +8,8 @@ import { createRouteRules, type RouteRule, type RuleOperation } from "./route-ru
 
 /** What guards the gateway's routes: JWT where a rule asks for it, then the rule's rate limit. */
 export interface RouteGuard {
+  /** No rules: every request is admitted without claims, so callers may skip `admit`. */
+  readonly open: boolean;
   /**
    * Admits a request to `rpc` or throws: UNAUTHENTICATED (401, with a `WWW-Authenticate` bearer
    * challenge) for a missing or bad token where the route needs one, RESOURCE_EXHAUSTED (429,
@@ -41,6 +43,7 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
   const open = options.routes.length === 0;
 
   return {
+    open,
     async admit(rpc, request, reply) {
       if (open) return undefined;
       const path = request.url.split("?", 1)[0] ?? "/";
