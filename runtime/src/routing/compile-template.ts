@@ -15,6 +15,17 @@ export interface CompiledTemplate {
    * the captured variables by dotted field path, or undefined when the path does not match.
    */
   match(path: string): Record<string, string> | undefined;
+  /**
+   * As `match`, given the path already split on "/" (see splitRequestPath), so a router that
+   * tries many templates splits a request's path once. The array is not changed.
+   */
+  matchSplit(components: readonly string[]): Record<string, string> | undefined;
+}
+
+/** A request path split on "/" for `matchSplit`: undefined when it does not start with "/"; "/" alone has no segments. */
+export function splitRequestPath(path: string): string[] | undefined {
+  if (!path.startsWith("/")) return undefined;
+  return path === "/" ? [] : path.slice(1).split("/");
 }
 
 /** A variable's place in the flattened segment list: it captures segments [start, end). */
@@ -58,41 +69,47 @@ export function compileTemplate(template: string | PathTemplate, where?: string)
       .join("/") +
     (verbSuffix ?? "");
 
+  const matchSplit = (split: readonly string[]): Record<string, string> | undefined => {
+    const components = withoutVerb(split, verbSuffix);
+    if (components === undefined) return undefined;
+    const spans = matchSegments(flat, components);
+    if (spans === undefined) return undefined;
+    const variables: Record<string, string> = {};
+    for (const capture of captures) {
+      const from = spans[capture.start] as number;
+      const to = spans[capture.end] as number;
+      const value = capture.multiSegment
+        ? joinDecoded(components.slice(from, to))
+        : to - from === 1
+          ? decodeComponent(components[from] as string)
+          : undefined;
+      if (value === undefined) return undefined;
+      variables[capture.fieldPath] = value;
+    }
+    return variables;
+  };
+
   return {
     template: parsed,
     shape,
     fieldPaths: captures.map((c) => c.fieldPath),
     match(path) {
-      const components = splitPath(path, verbSuffix);
-      if (components === undefined) return undefined;
-      const spans = matchSegments(flat, components);
-      if (spans === undefined) return undefined;
-      const variables: Record<string, string> = {};
-      for (const capture of captures) {
-        const parts = components.slice(spans[capture.start], spans[capture.end]);
-        const value = capture.multiSegment
-          ? joinDecoded(parts)
-          : parts.length === 1
-            ? decodeComponent(parts[0] as string)
-            : undefined;
-        if (value === undefined) return undefined;
-        variables[capture.fieldPath] = value;
-      }
-      return variables;
+      const components = splitRequestPath(path);
+      return components === undefined ? undefined : matchSplit(components);
     },
+    matchSplit,
   };
 }
 
-// Splits the raw path into its segments, first taking the verb off the last one when the
-// template has a verb. "/" alone has no segments.
-function splitPath(path: string, verbSuffix: string | undefined): string[] | undefined {
-  if (!path.startsWith("/")) return undefined;
-  const components = path === "/" ? [] : path.slice(1).split("/");
+// The path's segments with the verb taken off the last one when the template has a verb
+// (a copy then, as the router passes the same segments to every template).
+function withoutVerb(components: readonly string[], verbSuffix: string | undefined): readonly string[] | undefined {
   if (verbSuffix === undefined) return components;
   const last = components.at(-1);
   if (last === undefined || !last.endsWith(verbSuffix)) return undefined;
-  components[components.length - 1] = last.slice(0, -verbSuffix.length);
-  return components;
+  const stripped = components.slice();
+  stripped[stripped.length - 1] = last.slice(0, -verbSuffix.length);
+  return stripped;
 }
 
 /**
@@ -114,7 +131,12 @@ function matchSegments(flat: readonly PlainSegment[], components: readonly strin
     }
     const component = components[pos];
     if (component === undefined || component === "") return undefined;
-    if (segment.kind === "literal" && decodeComponent(component) !== segment.value) return undefined;
+    // A segment without "%" decodes to itself.
+    if (
+      segment.kind === "literal" &&
+      (component.includes("%") ? decodeComponent(component) : component) !== segment.value
+    )
+      return undefined;
     pos++;
   }
   spans.push(pos);
@@ -122,6 +144,7 @@ function matchSegments(flat: readonly PlainSegment[], components: readonly strin
 }
 
 function decodeComponent(component: string): string | undefined {
+  if (!component.includes("%")) return component;
   try {
     return decodeURIComponent(component);
   } catch {

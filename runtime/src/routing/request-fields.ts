@@ -60,10 +60,19 @@ export function buildRequestFields(input: RequestFieldsInput): RequestFields {
       message = { ...input.body };
     }
   } else {
-    const bound = [...Object.keys(input.variables), ...(bodyField === "" ? [] : [bodyField])].map((p) =>
-      toJsonPath(p).join("."),
-    );
-    const params = typeof input.query === "string" ? new URLSearchParams(input.query) : input.query;
+    const params =
+      typeof input.query === "string"
+        ? input.query === ""
+          ? undefined
+          : new URLSearchParams(input.query)
+        : input.query;
+    // What the path and body bind, needed only when there are parameters to check against it.
+    const bound =
+      params === undefined || params.size === 0
+        ? []
+        : [...Object.keys(input.variables), ...(bodyField === "" ? [] : [bodyField])].map((p) =>
+            toJsonPath(p).join("."),
+          );
     for (const name of new Set(params?.keys() ?? [])) {
       const resolved = input.field ? input.field(name) : undefined;
       if (input.field && !resolved) continue;
@@ -88,11 +97,12 @@ export function buildRequestFields(input: RequestFieldsInput): RequestFields {
 const unsafeKeys = new Set(["__proto__", "constructor", "prototype"]);
 
 function setField(message: RequestFields, path: readonly string[], value: unknown, name: string): void {
-  if ([...path, ...name.split(".")].some((key) => unsafeKeys.has(key) || key === ""))
+  if (!safeKeys(path) || !safeKeys(name.split(".")))
     throw new TsmicroError(Code.INVALID_ARGUMENT, `${JSON.stringify(name)} is not a field name`);
   // Objects on the way are copied, not changed: they may be the caller's parsed body.
   let target = message;
-  for (const key of path.slice(0, -1)) {
+  for (let i = 0; i < path.length - 1; i++) {
+    const key = path[i] as string;
     const next = target[key] ?? {};
     if (!isPlainObject(next))
       throw new TsmicroError(Code.INVALID_ARGUMENT, `${name} sets a field inside ${key}, which already has a value`);
@@ -103,11 +113,18 @@ function setField(message: RequestFields, path: readonly string[], value: unknow
   target[path.at(-1) as string] = value;
 }
 
+/** No key is empty or one that would reach Object.prototype. */
+function safeKeys(keys: readonly string[]): boolean {
+  for (const key of keys) if (key === "" || unsafeKeys.has(key)) return false;
+  return true;
+}
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** The proto3 JSON name of a proto field name: `page_size` -> `pageSize`. */
 export function lowerCamel(protoName: string): string {
+  if (!protoName.includes("_")) return protoName;
   return protoName.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }

@@ -1,4 +1,4 @@
-import { compileTemplate, type CompiledTemplate } from "./compile-template.js";
+import { compileTemplate, splitRequestPath, type CompiledTemplate } from "./compile-template.js";
 
 /** What a route needs for routing: an HTTP method, a path template and a name for messages. */
 export interface RouteDefinition {
@@ -78,18 +78,23 @@ export function createRouter<R extends RouteDefinition>(routes: readonly R[]): R
   return {
     conflicts,
     find(method, path) {
-      const candidates = byMethod.get(method.toUpperCase()) ?? [];
+      const candidates = byMethod.get(method) ?? byMethod.get(method.toUpperCase());
+      // Split once for every template tried.
+      const components = candidates && splitRequestPath(path);
+      if (!candidates || !components) return undefined;
       for (let i = candidates.length - 1; i >= 0; i--) {
         const { route, compiled } = candidates[i] as (typeof candidates)[number];
-        const variables = compiled.match(path);
+        const variables = compiled.matchSplit(components);
         if (variables !== undefined) return { route, variables };
       }
       return undefined;
     },
     methodsFor(path) {
       const methods: string[] = [];
+      const components = splitRequestPath(path);
+      if (!components) return methods;
       for (const [method, candidates] of byMethod)
-        if (candidates.some(({ compiled }) => compiled.match(path) !== undefined)) methods.push(method);
+        if (candidates.some(({ compiled }) => compiled.matchSplit(components) !== undefined)) methods.push(method);
       return methods.sort();
     },
   };
