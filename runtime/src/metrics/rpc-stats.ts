@@ -88,26 +88,28 @@ const helps = {
   },
 } as const;
 
-interface Sample {
+/** One sample of a collected metric, as prom-client's registry prints it. */
+export interface Sample {
   readonly labels: object;
   readonly value: number;
   readonly metricName?: string;
 }
 
 /**
- * A metric the registry reads from RpcStats at scrape time: the shape
- * prom-client's registry asks of a metric (`name`, `help`, `type`,
- * `aggregator`, `get()`, `reset()`), so it serves it as its own.
+ * A metric the registry reads from plain counts (RpcStats, the gateway's
+ * HTTP stats) at scrape time: the shape prom-client's registry asks of a
+ * metric (`name`, `help`, `type`, `aggregator`, `get()`, `reset()`), so it
+ * serves it as its own.
  */
-class CollectedMetric {
+export class CollectedMetric<S extends { reset(): void } = RpcStats> {
   readonly aggregator = "sum";
 
   constructor(
     readonly name: string,
     readonly help: string,
     readonly type: "counter" | "histogram",
-    private readonly stats: RpcStats,
-    private readonly samples: (stats: RpcStats, name: string) => Sample[],
+    private readonly stats: S,
+    private readonly samples: (stats: S, name: string) => Sample[],
   ) {}
 
   async get() {
