@@ -57,8 +57,9 @@ export class HttpTracing {
       }
       span.run(done);
     });
-    // A body is read in the socket's own async context, so the span is made active again for the handler.
-    app.addHook("preHandler", (request, _reply, done) => this.run(request, done));
+    // A body is read in the socket's own async context, so the span is made active again for the
+    // handler; a request without one reaches it in the context onRequest set.
+    app.addHook("preHandler", (request, _reply, done) => (hasBody(request) ? this.run(request, done) : done()));
   }
 
   /** Names the route `request` matched, as a template (`/v1/{name=shelves/*}`), for `http.route` and the span name. */
@@ -85,6 +86,19 @@ export class HttpTracing {
     const detail: JsonValue = { "@type": requestInfoType, requestId: span.traceId };
     return { ...body, details: [...body.details, detail] };
   }
+}
+
+/**
+ * Whether fastify may have read a body for the request: in HTTP/1 one comes with a length or
+ * chunked; an HTTP/2 request needs neither, so it counts as having one.
+ */
+function hasBody(request: FastifyRequest): boolean {
+  const raw = request.raw;
+  return (
+    raw.headers["content-length"] !== undefined ||
+    raw.headers["transfer-encoding"] !== undefined ||
+    raw.httpVersionMajor >= 2
+  );
 }
 
 /** A request's decorator slots (fastify's decorateRequest), by symbol. */
