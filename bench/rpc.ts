@@ -98,15 +98,26 @@ async function throughput(): Promise<void> {
   });
   const bareClient = bareCaller.client(AlphaDefinition, "bench-echo");
   const bareCall = () => bareClient.unary({ id: "x", payload });
+  // The same client as the first over tsmicro's own HTTP/2 transport.
+  const h2Caller = createService({
+    name: "bench-h2-caller",
+    args: [...args, "--client_transport=h2"],
+    env: {},
+    logger: silentLogger(),
+  });
+  const h2Client = h2Caller.client(AlphaDefinition, "bench-echo");
+  const h2Call = () => h2Client.unary({ id: "x", payload });
 
-  for (let i = 0; i < 2_000; i++) await Promise.all([rawCall(), tsmicroCall(), bareCall()]);
+  for (let i = 0; i < 2_000; i++) await Promise.all([rawCall(), tsmicroCall(), bareCall(), h2Call()]);
   const rawRuns: RoundResult[] = [];
   const ourRuns: RoundResult[] = [];
   const bareRuns: RoundResult[] = [];
+  const h2Runs: RoundResult[] = [];
   for (let round = 0; round < rounds; round++) {
     rawRuns.push(await measure(rawCall));
     ourRuns.push(await measure(tsmicroCall));
     bareRuns.push(await measure(bareCall));
+    h2Runs.push(await measure(h2Call));
   }
   const summary = (runs: RoundResult[]) => ({
     rate: median(runs.map((r) => r.callsPerSecond)),
@@ -118,7 +129,7 @@ async function throughput(): Promise<void> {
   const ours = summary(ourRuns);
   const line = (label: string, s: ReturnType<typeof summary>) =>
     console.log(
-      `  ${label.padEnd(40)} ${s.rate.toFixed(0).padStart(6)} calls/s (rounds ${s.spread})  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms`,
+      `  ${label.padEnd(46)} ${s.rate.toFixed(0).padStart(6)} calls/s (rounds ${s.spread})  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms`,
     );
   console.log(
     `rpc: unary echo, 64-byte payload, ${concurrency} in flight, ${rounds} alternating rounds of ${roundMs} ms (goal >= 0.90x)`,
@@ -128,7 +139,10 @@ async function throughput(): Promise<void> {
   lastRawRate = base.rate;
   line("tsmicro service.client (breaker, retries)", ours);
   line("tsmicro, no breaker, no retries", bare);
+  const h2 = summary(h2Runs);
+  line("tsmicro service.client, --client_transport=h2", h2);
   console.log(`  throughput ratio tsmicro / raw: ${(ours.rate / base.rate).toFixed(2)}x`);
+  console.log(`  throughput ratio tsmicro h2 client / raw: ${(h2.rate / base.rate).toFixed(2)}x (goal >= 1.6x)`);
   console.log(
     `  breaker + retry cost: ${(ours.rate / bare.rate).toFixed(2)}x of the same client without them (goal >= 0.95x)`,
   );
@@ -137,6 +151,7 @@ async function throughput(): Promise<void> {
   raw.server.forceShutdown();
   await caller.stop();
   await bareCaller.stop();
+  await h2Caller.stop();
   await server.stop();
   await rm(dir, { recursive: true, force: true });
 }

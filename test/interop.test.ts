@@ -330,8 +330,18 @@ const tsmicroCases: Record<CaseName, (clients: InteropClients) => Promise<void>>
 };
 
 describe.skipIf(skip)("interop: tsmicro's client against a Python grpcio TestService", () => {
-  for (const gzip of [false, true]) {
-    describe(gzip ? "gzip both ways (--client_compression=gzip, a gzip Python server)" : "plain", () => {
+  for (const [transport, gzip] of [
+    ["grpc", false],
+    ["grpc", true],
+    ["h2", false],
+    ["h2", true],
+  ] as const) {
+    const flags = [
+      ...(gzip ? ["--client_compression=gzip"] : []),
+      ...(transport === "h2" ? ["--client_transport=h2"] : []),
+    ];
+    const title = gzip ? "gzip both ways (a gzip Python server)" : "plain";
+    describe(`${title}, ${transport === "h2" ? "the h2 client transport" : "grpc-js"} (${flags.join(" ") || "defaults"})`, () => {
       let server: ChildProcess | undefined;
       let registry: Registry;
       let caller: MicroService;
@@ -356,7 +366,7 @@ describe.skipIf(skip)("interop: tsmicro's client against a Python grpcio TestSer
         caller = createService({
           name: "interop-driver",
           registry,
-          args: gzip ? ["--client_compression=gzip"] : [],
+          args: flags,
           env: {},
           logger: silentLogger(),
         });

@@ -20,6 +20,7 @@ export type { CallContext, CallOptions, Compression, Metadata } from "./definiti
 export { connect, type ConnectOptions, type Connection } from "./service/connect.js";
 export { createDirectCaller, type DirectCallerOptions } from "./client/direct-caller.js";
 export { createGrpcClientTransport, type GrpcClientTransportOptions } from "./transport/grpc-client.js";
+export { createH2ClientTransport, type H2ClientTransportOptions } from "./transport/h2-client.js";
 export type { ClientTransport } from "./transport/transport.js";
 export { checkHealth, type CheckHealthOptions } from "./health/check-health.js";
 

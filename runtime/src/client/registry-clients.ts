@@ -9,6 +9,7 @@ import { createRegistrySelector } from "../selector/registry-selector.js";
 import type { Selector } from "../selector/selector.js";
 import { strategies } from "../selector/strategies.js";
 import { createGrpcClientTransport } from "../transport/grpc-client.js";
+import { createH2ClientTransport } from "../transport/h2-client.js";
 import type { ClientMiddleware, ClientTransport } from "../transport/transport.js";
 import { createRpcCaller } from "./rpc-client.js";
 import { ClientTracing } from "../tracing/client-tracing.js";
@@ -24,6 +25,8 @@ export interface RegistryClientsOptions {
   readonly ready: () => Promise<void>;
   readonly settings: {
     readonly clientPoolSize: number;
+    /** `h2` for tsmicro's own HTTP/2 transport; grpc-js otherwise. */
+    readonly clientTransport?: "grpc" | "h2";
     readonly selector: string;
     readonly clientRetries: number;
     readonly clientRequestTimeoutMs: number;
@@ -126,7 +129,8 @@ export class RegistryClients {
   /** The gRPC transport every client shares, made on first use; for callers that need it directly (the gateway's reflection). */
   transport(): ClientTransport {
     const { settings } = this.#options;
-    this.#transport ??= createGrpcClientTransport({
+    const create = settings.clientTransport === "h2" ? createH2ClientTransport : createGrpcClientTransport;
+    this.#transport ??= create({
       poolSize: settings.clientPoolSize,
       ...(settings.clientCompression ? { compression: settings.clientCompression } : {}),
       ...(settings.clientMaxRecvMsgSize === undefined ? {} : { maxReceiveMessageBytes: settings.clientMaxRecvMsgSize }),

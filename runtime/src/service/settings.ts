@@ -21,6 +21,8 @@ export interface ServiceSettings {
   /** Timeout of streaming calls that set none; undefined for none (the default). */
   readonly clientStreamTimeoutMs: number | undefined;
   readonly clientPoolSize: number;
+  /** The wire under this service's clients: `grpc` (@grpc/grpc-js, default) or `h2` (tsmicro's own on node:http2). */
+  readonly clientTransport: "grpc" | "h2";
   /** `gzip` compresses every response this server sends; `identity` (default) none. */
   readonly serverCompression: "gzip" | "identity";
   /** `gzip` compresses the requests of this service's clients; `identity` (default) none. */
@@ -74,6 +76,7 @@ export const defaultServiceSettings: ServiceSettings = {
   clientRequestTimeoutMs: 5_000,
   clientStreamTimeoutMs: undefined,
   clientPoolSize: 1,
+  clientTransport: "grpc",
   serverCompression: "identity",
   clientCompression: "identity",
   serverMaxRecvMsgSize: 4 * 1024 * 1024,
@@ -138,6 +141,7 @@ const flags: Record<string, Parser> = {
   client_request_timeout: (v, s) => ({ clientRequestTimeoutMs: duration(v, s) }),
   client_stream_timeout: (v, s) => ({ clientStreamTimeoutMs: optionalDuration(v, s) }),
   client_pool_size: (v, s) => ({ clientPoolSize: count(v, s, 1) }),
+  client_transport: (v, s) => ({ clientTransport: oneOf(v, s, ["grpc", "h2"]) as "grpc" | "h2" }),
   server_compression: (v, s) => ({ serverCompression: compression(v, s) }),
   client_compression: (v, s) => ({ clientCompression: compression(v, s) }),
   server_max_recv_msg_size: (v, s) => ({ serverMaxRecvMsgSize: byteSize(v, s) }),

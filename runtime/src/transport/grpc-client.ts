@@ -12,17 +12,11 @@ import {
 import type { EventEmitter } from "node:events";
 import type { Compression, Metadata } from "../definition/call.js";
 import type { MethodDefinition } from "../definition/definition.js";
-import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { gzipChannelAlgorithm } from "./grpc-compression.js";
-import {
-  fromGrpcMetadata,
-  fromServiceError,
-  grpcCodec,
-  messageOf,
-  toGrpcMetadata,
-  untilWritable,
-} from "./grpc-wire.js";
+import { fromGrpcMetadata, fromServiceError, grpcCodec, toGrpcMetadata, untilWritable } from "./grpc-wire.js";
 import type { CallResult, ClientCall, ClientTransport } from "./transport.js";
+import { abortedError, cancelledBeforeStart, failing, requestStreamError } from "./call-errors.js";
 
 /** Options of createGrpcClientTransport. */
 export interface GrpcClientTransportOptions {
@@ -414,32 +408,6 @@ function failureOf(error: unknown, call: ClientCall): TsmicroError {
     return abortedError(call, `${call.method.path} was cancelled`);
   }
   return fromServiceError(error);
-}
-
-function abortedError(call: ClientCall, what: string): TsmicroError {
-  const reason: unknown = call.signal?.reason;
-  if (isTsmicroError(reason)) {
-    return new TsmicroError(reason.code, `${what}: ${reason.message}`, { cause: reason, retryable: false });
-  }
-  const timedOut = reason instanceof Error && reason.name === "TimeoutError";
-  return new TsmicroError(timedOut ? Code.DEADLINE_EXCEEDED : Code.CANCELLED, `${what}: ${messageOf(reason)}`, {
-    cause: reason,
-    retryable: false,
-  });
-}
-
-function cancelledBeforeStart(call: ClientCall): TsmicroError {
-  return abortedError(call, `${call.method.path} was cancelled before it was sent`);
-}
-
-function requestStreamError(error: unknown): TsmicroError {
-  if (isTsmicroError(error)) return error;
-  return new TsmicroError(Code.CANCELLED, `the request stream failed: ${messageOf(error)}`, { cause: error });
-}
-
-// biome-ignore lint/correctness/useYield: a stream that fails before its first message yields nothing.
-async function* failing(error: TsmicroError): AsyncGenerator<never> {
-  throw error;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { connect, createServer, type ServerHttp2Stream, type IncomingHttpHeaders } from "node:http2";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Request, Response } from "../../../test/golden/10-services/services.js";
 import { AlphaDefinition } from "../../../test/golden/10-services/services.micro.js";
 import { createDirectCaller } from "../client/direct-caller.js";
@@ -10,7 +10,15 @@ import { Code } from "../errors/tsmicro-error.js";
 import { silentLogger } from "../logging/logger.js";
 import { createGrpcClientTransport, type GrpcClientTransportOptions } from "./grpc-client.js";
 import { createGrpcServerTransport, type GrpcServerTransportOptions } from "./grpc-server.js";
-import type { ServerCall } from "./transport.js";
+import { createH2ClientTransport } from "./h2-client.js";
+import type { ClientTransport, ServerCall } from "./transport.js";
+
+/** The client transports the cases run on: grpc-js's, and tsmicro's own on node:http2. */
+const clientTransports = {
+  "grpc-js": createGrpcClientTransport,
+  h2: createH2ClientTransport,
+} satisfies Record<string, (options?: GrpcClientTransportOptions) => ClientTransport>;
+let createClientTransport: (options?: GrpcClientTransportOptions) => ClientTransport = createGrpcClientTransport;
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -38,7 +46,7 @@ async function startServer(options: GrpcServerTransportOptions = {}): Promise<st
 }
 
 function clientOf(address: string, options: GrpcClientTransportOptions = {}) {
-  const transport = createGrpcClientTransport(options);
+  const transport = createClientTransport(options);
   cleanups.push(() => transport.close());
   return createClient(AlphaDefinition, createDirectCaller({ transport, address }));
 }
@@ -108,82 +116,88 @@ async function rawUnary(address: string, request: Request, gzipRequest: boolean)
   return { encoding, status, compressed, response: Response.decode(message) };
 }
 
-describe("gzip on the wire", () => {
-  it("the client compresses requests per call, or by default, and a call can opt out", async () => {
-    const { address, received } = await startRecordingServer();
-    const payload = new Uint8Array(2_000);
-    const plain = clientOf(address);
-    await plain.unary({ id: "plain", payload });
-    await plain.unary({ id: "per call", payload }, { compression: "gzip" });
-    const gzipped = clientOf(address, { compression: "gzip" });
-    await gzipped.unary({ id: "default", payload });
-    await gzipped.unary({ id: "opted out", payload }, { compression: "identity" satisfies Compression });
-    expect(received.map((r) => [r.request.id, r.encoding ?? "identity", r.compressed])).toEqual([
-      ["plain", "identity", false],
-      ["per call", "gzip", true],
-      ["default", "gzip", true],
-      ["opted out", "identity", false],
-    ]);
-    expect(received.every((r) => r.request.payload.length === 2_000)).toBe(true);
+describe.each(Object.keys(clientTransports) as (keyof typeof clientTransports)[])("%s client", (kind) => {
+  beforeAll(() => {
+    createClientTransport = clientTransports[kind];
   });
 
-  it("a gzip server compresses responses and reads gzip requests from any client", async () => {
-    const address = await startServer({ compression: "gzip" });
-    const raw = await rawUnary(address, { id: "size:5000", payload: new Uint8Array(3_000) }, true);
-    expect(raw).toMatchObject({ encoding: "gzip", status: "0", compressed: true });
-    expect(raw.response.payload.length).toBe(5_000);
-    expect(raw.response.sequence).toBe(3_000);
-    // grpc-js's own client reads it too.
-    await expect(clientOf(address).unary({ id: "size:5000" })).resolves.toMatchObject({ id: "size:5000" });
-  });
-
-  it("a server without compression answers uncompressed, even to a gzip request", async () => {
-    const address = await startServer();
-    const raw = await rawUnary(address, { id: "size:10", payload: new Uint8Array(100) }, true);
-    expect(raw).toMatchObject({ status: "0", compressed: false });
-    expect(raw.encoding ?? "identity").toBe("identity");
-    expect(raw.response.sequence).toBe(100);
-  });
-
-  it("a handler sets its call's compression over the server's: setCompression", async () => {
-    const plain = await startServer();
-    const upgraded = await rawUnary(plain, { id: "gzip/size:2000", payload: new Uint8Array() }, false);
-    expect(upgraded).toMatchObject({ encoding: "gzip", status: "0", compressed: true });
-    expect(upgraded.response.payload.length).toBe(2_000);
-    const gzipped = await startServer({ compression: "gzip" });
-    const downgraded = await rawUnary(gzipped, { id: "identity/size:2000", payload: new Uint8Array() }, false);
-    expect(downgraded).toMatchObject({ status: "0", compressed: false });
-    expect(downgraded.encoding ?? "identity").toBe("identity");
-  });
-});
-
-describe("message size limits", () => {
-  it("server and client limits fail oversized messages with RESOURCE_EXHAUSTED, each way", async () => {
-    const small = await startServer({ maxReceiveMessageBytes: 1_024, maxSendMessageBytes: 1_024 });
-    const client = clientOf(small);
-    await expect(client.unary({ id: "x", payload: new Uint8Array(2_000) })).rejects.toMatchObject({
-      code: Code.RESOURCE_EXHAUSTED,
-    });
-    await expect(client.unary({ id: "size:2000" })).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
-    await expect(client.unary({ id: "size:100", payload: new Uint8Array(100) })).resolves.toMatchObject({
-      sequence: 100,
+  describe("gzip on the wire", () => {
+    it("the client compresses requests per call, or by default, and a call can opt out", async () => {
+      const { address, received } = await startRecordingServer();
+      const payload = new Uint8Array(2_000);
+      const plain = clientOf(address);
+      await plain.unary({ id: "plain", payload });
+      await plain.unary({ id: "per call", payload }, { compression: "gzip" });
+      const gzipped = clientOf(address, { compression: "gzip" });
+      await gzipped.unary({ id: "default", payload });
+      await gzipped.unary({ id: "opted out", payload }, { compression: "identity" satisfies Compression });
+      expect(received.map((r) => [r.request.id, r.encoding ?? "identity", r.compressed])).toEqual([
+        ["plain", "identity", false],
+        ["per call", "gzip", true],
+        ["default", "gzip", true],
+        ["opted out", "identity", false],
+      ]);
+      expect(received.every((r) => r.request.payload.length === 2_000)).toBe(true);
     });
 
-    const open = await startServer();
-    const strict = clientOf(open, { maxReceiveMessageBytes: 1_024, maxSendMessageBytes: 1_024 });
-    await expect(strict.unary({ id: "size:2000" })).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
-    await expect(strict.unary({ id: "x", payload: new Uint8Array(2_000) })).rejects.toMatchObject({
-      code: Code.RESOURCE_EXHAUSTED,
+    it("a gzip server compresses responses and reads gzip requests from any client", async () => {
+      const address = await startServer({ compression: "gzip" });
+      const raw = await rawUnary(address, { id: "size:5000", payload: new Uint8Array(3_000) }, true);
+      expect(raw).toMatchObject({ encoding: "gzip", status: "0", compressed: true });
+      expect(raw.response.payload.length).toBe(5_000);
+      expect(raw.response.sequence).toBe(3_000);
+      // The client under test reads it too.
+      await expect(clientOf(address).unary({ id: "size:5000" })).resolves.toMatchObject({ id: "size:5000" });
+    });
+
+    it("a server without compression answers uncompressed, even to a gzip request", async () => {
+      const address = await startServer();
+      const raw = await rawUnary(address, { id: "size:10", payload: new Uint8Array(100) }, true);
+      expect(raw).toMatchObject({ status: "0", compressed: false });
+      expect(raw.encoding ?? "identity").toBe("identity");
+      expect(raw.response.sequence).toBe(100);
+    });
+
+    it("a handler sets its call's compression over the server's: setCompression", async () => {
+      const plain = await startServer();
+      const upgraded = await rawUnary(plain, { id: "gzip/size:2000", payload: new Uint8Array() }, false);
+      expect(upgraded).toMatchObject({ encoding: "gzip", status: "0", compressed: true });
+      expect(upgraded.response.payload.length).toBe(2_000);
+      const gzipped = await startServer({ compression: "gzip" });
+      const downgraded = await rawUnary(gzipped, { id: "identity/size:2000", payload: new Uint8Array() }, false);
+      expect(downgraded).toMatchObject({ status: "0", compressed: false });
+      expect(downgraded.encoding ?? "identity").toBe("identity");
     });
   });
 
-  it("the default is gRPC's: 4 MiB received, no limit sent", async () => {
-    const address = await startServer();
-    const client = clientOf(address);
-    const justUnder = 4 * 1024 * 1024 - 64;
-    await expect(client.unary({ id: `size:${justUnder}` })).resolves.toMatchObject({ id: `size:${justUnder}` });
-    await expect(client.unary({ id: "x", payload: new Uint8Array(4 * 1024 * 1024 + 1) })).rejects.toMatchObject({
-      code: Code.RESOURCE_EXHAUSTED,
+  describe("message size limits", () => {
+    it("server and client limits fail oversized messages with RESOURCE_EXHAUSTED, each way", async () => {
+      const small = await startServer({ maxReceiveMessageBytes: 1_024, maxSendMessageBytes: 1_024 });
+      const client = clientOf(small);
+      await expect(client.unary({ id: "x", payload: new Uint8Array(2_000) })).rejects.toMatchObject({
+        code: Code.RESOURCE_EXHAUSTED,
+      });
+      await expect(client.unary({ id: "size:2000" })).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+      await expect(client.unary({ id: "size:100", payload: new Uint8Array(100) })).resolves.toMatchObject({
+        sequence: 100,
+      });
+
+      const open = await startServer();
+      const strict = clientOf(open, { maxReceiveMessageBytes: 1_024, maxSendMessageBytes: 1_024 });
+      await expect(strict.unary({ id: "size:2000" })).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+      await expect(strict.unary({ id: "x", payload: new Uint8Array(2_000) })).rejects.toMatchObject({
+        code: Code.RESOURCE_EXHAUSTED,
+      });
+    });
+
+    it("the default is gRPC's: 4 MiB received, no limit sent", async () => {
+      const address = await startServer();
+      const client = clientOf(address);
+      const justUnder = 4 * 1024 * 1024 - 64;
+      await expect(client.unary({ id: `size:${justUnder}` })).resolves.toMatchObject({ id: `size:${justUnder}` });
+      await expect(client.unary({ id: "x", payload: new Uint8Array(4 * 1024 * 1024 + 1) })).rejects.toMatchObject({
+        code: Code.RESOURCE_EXHAUSTED,
+      });
     });
   });
 });

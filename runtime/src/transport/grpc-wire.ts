@@ -9,6 +9,7 @@ import type { Metadata } from "../definition/call.js";
 import type { MessageCodec } from "../definition/definition.js";
 import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-details.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
+import { messageOf } from "./call-errors.js";
 
 /** A codec as grpc-js wants it: messages to Buffers and back. */
 export interface GrpcCodec<T> {
@@ -130,10 +131,7 @@ function isServiceError(error: unknown): error is ServiceError {
   );
 }
 
-/** The message of anything thrown. */
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+export { messageOf } from "./call-errors.js";
 
 /**
  * Resolves when a stream that refused a write may take more: on `drain`, or

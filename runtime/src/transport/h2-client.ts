@@ -1,0 +1,508 @@
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  connect,
+  constants,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from "node:http2";
+import type { Compression, Metadata } from "../definition/call.js";
+import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
+import {
+  addMetadata,
+  defaultMaxReceiveBytes,
+  frame,
+  MessageReader,
+  metadataOf,
+  statusError,
+  timeoutHeader,
+} from "./h2-wire.js";
+import type { ClientCall, ClientTransport } from "./transport.js";
+import { abortedError, cancelledBeforeStart, failing, messageOf, requestStreamError } from "./call-errors.js";
+
+/** Options of createH2ClientTransport. */
+export interface H2ClientTransportOptions {
+  /** HTTP/2 connections per address, used in turn. Default 1. */
+  readonly poolSize?: number;
+  /** Compresses requests (gzip) unless a call says otherwise; responses arrive identity or gzip. Default identity. */
+  readonly compression?: Compression;
+  /** The largest response message accepted, in bytes; larger ones fail RESOURCE_EXHAUSTED. Default 4 MiB; -1 for no limit. */
+  readonly maxReceiveMessageBytes?: number;
+  /** The largest request message sent, in bytes; larger ones fail RESOURCE_EXHAUSTED. Default no limit (-1). */
+  readonly maxSendMessageBytes?: number;
+  /** Pings an idle connection this often and drops it when the ping goes unanswered for as long. Default off. */
+  readonly keepaliveMs?: number;
+}
+
+/** The limits and defaults every call of one transport shares. */
+interface Limits {
+  readonly maxReceive: number;
+  readonly maxSend: number;
+  readonly gzip: boolean;
+}
+
+/** How long after its deadline a call's stream is reset, when the server has not ended it itself. */
+const deadlineResetDelayMs = 20;
+
+/**
+ * Calls addresses over gRPC on `node:http2` directly: per address a small
+ * pool of HTTP/2 sessions, opened on first use and dropped when they close,
+ * one stream per call. Deadlines go out as `grpc-timeout` and are kept here
+ * too; an aborted signal resets the stream; every failure is a TsmicroError
+ * with the gRPC code. The selector and retries stay in tsmicro's client.
+ */
+export function createH2ClientTransport(options: H2ClientTransportOptions = {}): ClientTransport {
+  const poolSize = Math.max(1, Math.floor(options.poolSize ?? 1));
+  const limits: Limits = {
+    maxReceive: options.maxReceiveMessageBytes ?? defaultMaxReceiveBytes,
+    maxSend: options.maxSendMessageBytes ?? -1,
+    gzip: options.compression === "gzip",
+  };
+  const pools = new Map<string, { sessions: (ClientHttp2Session | undefined)[]; next: number }>();
+  let closed = false;
+
+  function sessionFor(address: string): ClientHttp2Session {
+    let pool = pools.get(address);
+    if (!pool) {
+      pool = { sessions: Array.from({ length: poolSize }, () => undefined), next: 0 };
+      pools.set(address, pool);
+    }
+    const slot = pool.next;
+    pool.next = (pool.next + 1) % poolSize;
+    const current = pool.sessions[slot];
+    if (current && !current.closed && !current.destroyed) return current;
+    const session = openSession(address, options.keepaliveMs);
+    const sessions = pool.sessions;
+    session.once("close", () => {
+      if (sessions[slot] === session) sessions[slot] = undefined;
+    });
+    sessions[slot] = session;
+    return session;
+  }
+
+  return {
+    call(address, call) {
+      const streamsResponses = call.method.kind === "server_streaming" || call.method.kind === "bidi_streaming";
+      if (closed) {
+        const error = new TsmicroError(
+          Code.FAILED_PRECONDITION,
+          `call to ${address} after the client transport closed`,
+        );
+        return streamsResponses ? failing(error) : Promise.reject(error);
+      }
+      const open = call.waitForReady
+        ? async () => start(await readySession(() => sessionFor(address), address, call), address, call, limits)
+        : () => start(sessionFor(address), address, call, limits);
+      if (streamsResponses) return responses(open, call);
+      return single(open, call);
+    },
+
+    async close() {
+      closed = true;
+      const sessions = [...pools.values()].flatMap((pool) => pool.sessions);
+      pools.clear();
+      await Promise.all(
+        sessions.map((session) =>
+          session && !session.destroyed ? new Promise<void>((resolve) => session.close(resolve)) : undefined,
+        ),
+      );
+    },
+  };
+}
+
+/**
+ * A connected session to `address` for a wait-for-ready call: while the
+ * connection fails, it tries again (backing off up to a second) until the
+ * call's deadline or signal ends the wait.
+ */
+async function readySession(
+  sessionFor: () => ClientHttp2Session,
+  address: string,
+  call: ClientCall,
+): Promise<ClientHttp2Session> {
+  for (let backoffMs = 50; ; backoffMs = Math.min(backoffMs * 2, 1_000)) {
+    const session = sessionFor();
+    if (!session.connecting && !session.destroyed) return session;
+    const connected = await new Promise<boolean>((resolve) => {
+      if (session.destroyed) resolve(false);
+      session.once("connect", () => resolve(true));
+      session.once("close", () => resolve(false));
+    });
+    if (connected) return session;
+    const left = call.deadline === undefined ? Infinity : call.deadline.getTime() - Date.now();
+    if (left <= backoffMs) {
+      throw new TsmicroError(
+        Code.DEADLINE_EXCEEDED,
+        `${address} was not reachable before the deadline of ${call.method.path}`,
+        { retryable: false },
+      );
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, backoffMs);
+      call.signal?.addEventListener(
+        "abort",
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+    if (call.signal?.aborted) throw abortedError(call, `${call.method.path} was cancelled`);
+  }
+}
+
+function openSession(address: string, keepaliveMs: number | undefined): ClientHttp2Session {
+  const session = connect(`http://${address}`, { settings: { enablePush: false } });
+  // A failing session fails its streams, which is how calls hear of it.
+  session.on("error", ignore);
+  session.unref();
+  if (keepaliveMs && keepaliveMs > 0) {
+    const timer = setInterval(() => {
+      const sent = session.ping((error) => {
+        if (error) session.destroy();
+      });
+      if (!sent) session.destroy();
+    }, keepaliveMs);
+    timer.unref();
+    session.once("close", () => clearInterval(timer));
+  }
+  return session;
+}
+
+/** The state of one call on its stream: what came back, and how it ended. */
+class CallStream {
+  readonly stream: ClientHttp2Stream;
+  readonly #call: ClientCall;
+  readonly #address: string;
+  readonly #limits: Limits;
+  #timer: NodeJS.Timeout | undefined;
+  #reader: MessageReader | undefined;
+  #outcome: TsmicroError | null | undefined;
+  #trailersSeen = false;
+  /** Messages read and not yet taken. */
+  readonly messages: unknown[] = [];
+  #wake: (() => void) | undefined;
+  #ended: Promise<void> | undefined;
+  #onEnd: (() => void) | undefined;
+
+  constructor(stream: ClientHttp2Stream, address: string, call: ClientCall, limits: Limits) {
+    this.stream = stream;
+    this.#call = call;
+    this.#address = address;
+    this.#limits = limits;
+    const { deadline } = call;
+    if (deadline !== undefined && deadline.getTime() < Infinity) {
+      this.#timer = setTimeout(() => this.#expire(deadline), Math.max(0, deadline.getTime() - Date.now()));
+    }
+    stream.on("response", (headers) => this.#onHeaders(headers));
+    stream.on("trailers", (headers) => this.#onTrailers(headers));
+    stream.on("data", (chunk: Buffer) => this.#onData(chunk));
+    stream.on("error", ignore);
+    stream.on("close", () => this.#onClose());
+  }
+
+  /** The call's end: undefined while it runs, null for OK, else the failure. */
+  get outcome(): TsmicroError | null | undefined {
+    return this.#outcome;
+  }
+
+  /** Fails the call with `error` and resets its stream (RST_STREAM CANCEL). */
+  cancel(error: TsmicroError): void {
+    this.#finish(error);
+  }
+
+  /** Resolves when the call ends. */
+  ended(): Promise<void> {
+    if (this.#outcome !== undefined) return Promise.resolve();
+    this.#ended ??= new Promise((resolve) => {
+      this.#onEnd = resolve;
+    });
+    return this.#ended;
+  }
+
+  /** Resolves when a message arrives or the call ends. */
+  next(): Promise<void> {
+    if (this.messages.length > 0 || this.#outcome !== undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+    });
+  }
+
+  #onHeaders(headers: IncomingHttpHeaders): void {
+    const status = headers[":status"] as unknown as number;
+    if (status !== 200) {
+      this.#finish(httpStatusError(Number(status), this.#call.method.path));
+      return;
+    }
+    if (headers["grpc-status"] !== undefined) {
+      // Trailers-only: the status came with the headers.
+      this.#onTrailers(headers);
+      return;
+    }
+    this.#reader = new MessageReader(this.#limits.maxReceive, headers["grpc-encoding"] as string | undefined);
+    this.#deliver(this.#call.onHeader, headers);
+  }
+
+  #onTrailers(headers: IncomingHttpHeaders): void {
+    if (this.#trailersSeen) return;
+    this.#trailersSeen = true;
+    this.#deliver(this.#call.onTrailer, headers);
+    if (this.#outcome !== undefined) return;
+    const code = headers["grpc-status"];
+    if (code === "0") this.#finish(this.#reader?.partial ? truncated(this.#call) : null);
+    else if (code === undefined)
+      this.#finish(
+        new TsmicroError(Code.INTERNAL, `${this.#call.method.path}: the response ended without a gRPC status`),
+      );
+    else this.#finish(statusError(headers));
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#outcome !== undefined || !this.#reader) return;
+    try {
+      for (const bytes of this.#reader.push(chunk)) this.messages.push(this.#call.method.output.decode(bytes));
+    } catch (error) {
+      this.cancel(
+        isTsmicroError(error)
+          ? error
+          : new TsmicroError(Code.INTERNAL, `cannot decode the response: ${messageOf(error)}`),
+      );
+      return;
+    }
+    if (this.messages.length > 0) this.#poke();
+  }
+
+  #onClose(): void {
+    if (this.#outcome !== undefined) return;
+    this.#finish(closedError(this.stream.rstCode, this.#address, this.#call, this.#reader !== undefined));
+  }
+
+  /** Hands response metadata to a callback; one that throws cancels the call with what it threw. */
+  #deliver(callback: ((metadata: Metadata) => void) | undefined, headers: IncomingHttpHeaders): void {
+    if (!callback) return;
+    try {
+      callback(metadataOf(headers));
+    } catch (error) {
+      this.cancel(error as TsmicroError);
+    }
+  }
+
+  /**
+   * The deadline passed: the caller hears DEADLINE_EXCEEDED now. A timer may
+   * fire before the wall clock reaches the deadline; it waits out the rest.
+   * The stream is reset a little later, so a server that ends the call at
+   * the same deadline does so first and its handler sees a deadline, not a cancel.
+   */
+  #expire(deadline: Date): void {
+    const early = deadline.getTime() - Date.now();
+    if (early > 0) {
+      this.#timer = setTimeout(() => this.#expire(deadline), early);
+      return;
+    }
+    const error = new TsmicroError(Code.DEADLINE_EXCEEDED, `${this.#call.method.path} passed its deadline`, {
+      retryable: false,
+    });
+    this.#finish(error, deadlineResetDelayMs);
+  }
+
+  #finish(outcome: TsmicroError | null, resetDelayMs = 0): void {
+    if (this.#outcome !== undefined) return;
+    this.#outcome = outcome;
+    clearTimeout(this.#timer);
+    // A server may answer before the requests are all sent: our half of the stream closes too.
+    const code = outcome === null ? constants.NGHTTP2_NO_ERROR : constants.NGHTTP2_CANCEL;
+    const reset = () => {
+      if (!this.stream.destroyed) this.stream.close(code);
+    };
+    if (resetDelayMs > 0) setTimeout(reset, resetDelayMs).unref();
+    else reset();
+    this.#poke();
+    this.#onEnd?.();
+  }
+
+  #poke(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
+/** Opens the call's stream and sends what it can at once: the single request, or starts the request pump. */
+function start(session: ClientHttp2Session, address: string, call: ClientCall, limits: Limits): CallStream {
+  const gzip = call.compression === undefined ? limits.gzip : call.compression === "gzip";
+  const headers: OutgoingHttpHeaders = {
+    ":method": "POST",
+    ":path": call.method.path,
+    "content-type": "application/grpc",
+    te: "trailers",
+    "grpc-accept-encoding": "identity,gzip",
+    "user-agent": "tsmicro-h2/0.1",
+  };
+  if (gzip) headers["grpc-encoding"] = "gzip";
+  if (call.deadline !== undefined && call.deadline.getTime() < Infinity)
+    headers["grpc-timeout"] = timeoutHeader(call.deadline);
+  addMetadata(headers, call.metadata);
+  const stream = session.request(headers, { endStream: false });
+  const exchange = new CallStream(stream, address, call, limits);
+  const write = (message: unknown): boolean => {
+    const bytes = call.method.input.encode(message).finish();
+    if (limits.maxSend >= 0 && bytes.byteLength > limits.maxSend) {
+      throw new TsmicroError(
+        Code.RESOURCE_EXHAUSTED,
+        `the request of ${bytes.byteLength} bytes is over the limit of ${limits.maxSend}`,
+      );
+    }
+    return stream.write(frame(bytes, gzip));
+  };
+  if (call.method.kind === "unary" || call.method.kind === "server_streaming") {
+    try {
+      write(call.request);
+      stream.end();
+    } catch (error) {
+      exchange.cancel(isTsmicroError(error) ? error : new TsmicroError(Code.INTERNAL, messageOf(error)));
+    }
+  } else {
+    void pump(exchange, call.request as AsyncIterable<unknown>, write);
+  }
+  return exchange;
+}
+
+/**
+ * Writes the caller's requests as the stream takes them, then half-closes.
+ * When the call ends first, the request iterator is closed at once (its
+ * finally blocks run); requests that fail cancel the call with their error.
+ */
+async function pump(exchange: CallStream, requests: AsyncIterable<unknown>, write: (message: unknown) => boolean) {
+  const { stream } = exchange;
+  let iterator: AsyncIterator<unknown> | Iterator<unknown> | undefined;
+  const close = () => {
+    try {
+      void Promise.resolve(iterator?.return?.()).catch(ignore);
+    } catch {
+      // A request stream that fails to close has nothing left to tell a call that ended.
+    }
+  };
+  void exchange.ended().then(close);
+  try {
+    iterator =
+      Symbol.asyncIterator in requests
+        ? requests[Symbol.asyncIterator]()
+        : (requests as unknown as Iterable<unknown>)[Symbol.iterator]();
+    for (;;) {
+      const next = await iterator.next();
+      if (exchange.outcome !== undefined) return;
+      if (next.done) {
+        iterator = undefined;
+        stream.end();
+        return;
+      }
+      if (!write(next.value)) await drained(stream);
+    }
+  } catch (error) {
+    iterator = undefined;
+    exchange.cancel(requestStreamError(error));
+  }
+}
+
+function drained(stream: ClientHttp2Stream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.on("drain", done);
+    stream.on("close", done);
+  });
+}
+
+/** A unary or client-streaming call: its one response. */
+async function single(open: () => CallStream | Promise<CallStream>, call: ClientCall): Promise<unknown> {
+  const { signal } = call;
+  if (signal?.aborted) throw cancelledBeforeStart(call);
+  const exchange = await open();
+  const cancel = () => exchange.cancel(abortedError(call, `${call.method.path} was cancelled`));
+  signal?.addEventListener("abort", cancel, { once: true });
+  try {
+    await exchange.ended();
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+  }
+  if (exchange.outcome) throw exchange.outcome;
+  if (exchange.messages.length !== 1) {
+    throw new TsmicroError(
+      Code.INTERNAL,
+      `${call.method.path} answered ${exchange.messages.length} messages where one was expected`,
+    );
+  }
+  return exchange.messages[0];
+}
+
+/**
+ * The responses of a server- or bidi-streaming call. The call starts on the
+ * first `next()`, so an iterable nobody reads costs nothing, and stopping
+ * early (break, return) cancels it.
+ */
+async function* responses(open: () => CallStream | Promise<CallStream>, call: ClientCall): AsyncGenerator<unknown> {
+  const { signal } = call;
+  if (signal?.aborted) throw cancelledBeforeStart(call);
+  const exchange = await open();
+  const cancel = () => exchange.cancel(abortedError(call, `${call.method.path} was cancelled`));
+  signal?.addEventListener("abort", cancel, { once: true });
+  try {
+    for (;;) {
+      await exchange.next();
+      // A slow reader holds the stream: the peer waits on HTTP/2 flow control.
+      while (exchange.messages.length > 0) {
+        if (exchange.messages.length > 16) exchange.stream.pause();
+        yield exchange.messages.shift();
+        if (exchange.messages.length <= 16) exchange.stream.resume();
+      }
+      if (exchange.outcome !== undefined) break;
+    }
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+    if (exchange.outcome === undefined)
+      exchange.cancel(new TsmicroError(Code.CANCELLED, `${call.method.path}: the caller stopped reading`));
+  }
+  if (exchange.outcome) throw exchange.outcome;
+}
+
+/** Why a stream closed without a status: the connection failed (UNAVAILABLE), was refused, or the peer reset it. */
+function closedError(rstCode: number, address: string, call: ClientCall, answered: boolean): TsmicroError {
+  const path = call.method.path;
+  if (rstCode === constants.NGHTTP2_REFUSED_STREAM) {
+    return new TsmicroError(Code.UNAVAILABLE, `${address} refused ${path} (REFUSED_STREAM): it did not process it`);
+  }
+  if (rstCode === constants.NGHTTP2_CANCEL) return new TsmicroError(Code.CANCELLED, `${address} cancelled ${path}`);
+  if (!answered) {
+    return new TsmicroError(Code.UNAVAILABLE, `cannot reach ${address} for ${path}: the connection failed or closed`);
+  }
+  return new TsmicroError(Code.INTERNAL, `${address} closed ${path} without a status (HTTP/2 error ${rstCode})`, {
+    retryable: false,
+  });
+}
+
+/** A non-200 HTTP status as gRPC's HTTP-to-gRPC mapping has it. */
+function httpStatusError(status: number, path: string): TsmicroError {
+  const code =
+    status === 400
+      ? Code.INTERNAL
+      : status === 401
+        ? Code.UNAUTHENTICATED
+        : status === 403
+          ? Code.PERMISSION_DENIED
+          : status === 404
+            ? Code.UNIMPLEMENTED
+            : status === 429 || status === 502 || status === 503 || status === 504
+              ? Code.UNAVAILABLE
+              : Code.UNKNOWN;
+  return new TsmicroError(code, `${path} answered HTTP ${status}`);
+}
+
+function truncated(call: ClientCall): TsmicroError {
+  return new TsmicroError(Code.INTERNAL, `${call.method.path}: the response ended inside a message`);
+}
+
+function ignore(): void {}
