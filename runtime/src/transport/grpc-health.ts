@@ -1,13 +1,11 @@
-import type { sendUnaryData, Server, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
-import { Code } from "../errors/tsmicro-error.js";
-import { HealthDefinition } from "../gen/grpc/health/v1/health.micro.js";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import {
   type HealthCheckRequest,
-  HealthCheckResponse,
+  type HealthCheckResponse,
   HealthCheckResponse_ServingStatus as Status,
   type HealthListResponse,
 } from "../gen/grpc/health/v1/health.js";
-import { grpcCodec } from "./grpc-wire.js";
+import type { ServerHandler } from "./transport.js";
 
 /** A status a server sets; SERVICE_UNKNOWN and UNKNOWN are only ever answered. */
 export type ServingStatus = "SERVING" | "NOT_SERVING";
@@ -19,8 +17,8 @@ const listLimit = 100;
  * grpc.health.v1.Health (doc/health-checking.md): Check answers a service's
  * status or NOT_FOUND, Watch streams it (SERVICE_UNKNOWN while unknown) and
  * again at each change, List answers them all. "" is the whole server.
- * Served on grpc-js with the runtime's own generated messages, so health
- * costs no protobufjs or proto loading at start.
+ * A handler any server transport serves, on the runtime's own generated
+ * messages, so health costs no protobufjs or proto loading at start.
  */
 export class HealthService {
   readonly #statuses = new Map<string, Status>();
@@ -38,51 +36,58 @@ export class HealthService {
     for (const watcher of this.#watchers.get(service) ?? []) watcher(value);
   }
 
-  addToServer(server: Server): void {
-    const { check, watch, list } = HealthDefinition.methods;
-    const answer = grpcCodec(HealthCheckResponse).serialize;
-    server.register(check.path, this.#check, answer, grpcCodec(check.input).deserialize, "unary");
-    server.register(watch.path, this.#watch, answer, grpcCodec(watch.input).deserialize, "serverStream");
-    server.register(
-      list.path,
-      this.#list,
-      grpcCodec(list.output).serialize,
-      grpcCodec(list.input).deserialize,
-      "unary",
-    );
-  }
-
-  readonly #check = (
-    call: ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>,
-    callback: sendUnaryData<HealthCheckResponse>,
-  ): void => {
-    const { service } = call.request;
-    const status = this.#statuses.get(service);
-    if (status === undefined)
-      callback({ code: Code.NOT_FOUND, details: `no health status for service ${JSON.stringify(service)}` });
-    else callback(null, { status });
+  /** Serves Check, Watch and List on any server transport: `add(HealthDefinition, health.handler)`. */
+  readonly handler: ServerHandler = (call) => {
+    const { service } = call.request as HealthCheckRequest;
+    switch (call.method.name) {
+      case "Check":
+        return this.#check(service);
+      case "Watch":
+        return this.#watch(service, call.context.signal);
+      default:
+        return this.#list();
+    }
   };
 
-  readonly #watch = (call: ServerWritableStream<HealthCheckRequest, HealthCheckResponse>): void => {
-    const { service } = call.request;
-    const send = (status: Status) => call.write({ status });
+  async #check(service: string): Promise<HealthCheckResponse> {
+    const status = this.#statuses.get(service);
+    if (status === undefined) {
+      throw new TsmicroError(Code.NOT_FOUND, `no health status for service ${JSON.stringify(service)}`);
+    }
+    return { status };
+  }
+
+  /** The service's status at once, then at each change, until the watcher goes. */
+  async *#watch(service: string, signal: AbortSignal): AsyncIterable<HealthCheckResponse> {
+    const changes: Status[] = [this.#statuses.get(service) ?? Status.SERVICE_UNKNOWN];
+    let wake: (() => void) | undefined;
+    const send = (status: Status) => {
+      changes.push(status);
+      wake?.();
+    };
     const watchers = this.#watchers.get(service) ?? new Set();
     this.#watchers.set(service, watchers);
     watchers.add(send);
-    call.once("cancelled", () => {
+    try {
+      while (!signal.aborted) {
+        for (let status = changes.shift(); status !== undefined; status = changes.shift()) yield { status };
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+      }
+    } finally {
       watchers.delete(send);
       if (watchers.size === 0 && this.#watchers.get(service) === watchers) this.#watchers.delete(service);
-    });
-    send(this.#statuses.get(service) ?? Status.SERVICE_UNKNOWN);
-  };
+    }
+  }
 
-  readonly #list = (_call: unknown, callback: sendUnaryData<HealthListResponse>): void => {
+  async #list(): Promise<HealthListResponse> {
     if (this.#statuses.size > listLimit) {
-      callback({ code: Code.RESOURCE_EXHAUSTED, details: `more than ${listLimit} services to list` });
-      return;
+      throw new TsmicroError(Code.RESOURCE_EXHAUSTED, `more than ${listLimit} services to list`);
     }
     const statuses: Record<string, HealthCheckResponse> = {};
     for (const [service, status] of this.#statuses) statuses[service] = { status };
-    callback(null, { statuses });
-  };
+    return { statuses };
+  }
 }

@@ -1,11 +1,11 @@
 import { create, createFileRegistry, fromBinary, type FileRegistry } from "@bufbuild/protobuf";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
-import type { Server, ServerDuplexStream } from "@grpc/grpc-js";
 import type { ServiceDefinition } from "../definition/definition.js";
 import { Code } from "../errors/tsmicro-error.js";
-import { ServerReflectionRequest, ServerReflectionResponse } from "../gen/grpc/reflection/v1/reflection.js";
-import { asBuffer } from "./grpc-wire.js";
+import type { ServerReflectionRequest, ServerReflectionResponse } from "../gen/grpc/reflection/v1/reflection.js";
+import { ServerReflectionDefinition } from "../gen/grpc/reflection/v1/reflection.micro.js";
+import type { ServerHandler } from "./transport.js";
 
 /** A service to list in reflection that is not a tsmicro definition, such as grpc.health.v1.Health. */
 export interface ReflectedService {
@@ -14,16 +14,24 @@ export interface ReflectedService {
   readonly fileDescriptorProtos: readonly Uint8Array[];
 }
 
-/** gRPC server reflection, ready to add to a grpc-js server. */
+/** gRPC server reflection for any server transport: each definition served by `handler`. */
 export interface ReflectionService {
-  addToServer(server: Server): void;
+  readonly definitions: readonly ServiceDefinition[];
+  readonly handler: ServerHandler;
 }
 
 /** Both protocol versions: v1alpha's messages are v1's under another package, field for field. */
-const reflectionPaths = [
-  "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-  "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-];
+const reflectionDefinitions: readonly ServiceDefinition[] = [ServerReflectionDefinition, v1alpha()];
+
+function v1alpha(): ServiceDefinition {
+  const typeName = "grpc.reflection.v1alpha.ServerReflection";
+  const { serverReflectionInfo } = ServerReflectionDefinition.methods;
+  return {
+    ...ServerReflectionDefinition,
+    typeName,
+    methods: { serverReflectionInfo: { ...serverReflectionInfo, path: `/${typeName}/ServerReflectionInfo` } },
+  } as ServiceDefinition;
+}
 
 /**
  * Builds gRPC server reflection (v1 and v1alpha) for the given services from the descriptors
@@ -113,16 +121,9 @@ export function createReflectionService(
   };
 
   return {
-    addToServer(server) {
-      const serialize = (response: ServerReflectionResponse) =>
-        asBuffer(ServerReflectionResponse.encode(response).finish());
-      const deserialize = (bytes: Buffer) => ServerReflectionRequest.decode(bytes);
-      const handler = (call: ServerDuplexStream<ServerReflectionRequest, ServerReflectionResponse>) => {
-        call.on("data", (request: ServerReflectionRequest) => call.write(respond(request)));
-        call.on("end", () => call.end());
-        call.on("error", () => call.end());
-      };
-      for (const path of reflectionPaths) server.register(path, handler, serialize, deserialize, "bidi");
+    definitions: reflectionDefinitions,
+    async *handler(call) {
+      for await (const request of call.request as AsyncIterable<ServerReflectionRequest>) yield respond(request);
     },
   };
 }

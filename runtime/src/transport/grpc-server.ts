@@ -86,7 +86,6 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
   const services: ServiceDefinition[] = [];
   const reflectedFiles: Uint8Array[] = [];
   const health = options.health ? new HealthService({ "": "NOT_SERVING" }) : undefined;
-  health?.addToServer(server);
   let serving = false;
   let listening = false;
   let stopping: Promise<void> | undefined;
@@ -112,23 +111,31 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
     }
   };
 
+  /** Registers each method of a definition with grpc-js, through `handler`. */
+  const serve = (service: ServiceDefinition, handler: ServerHandler) => {
+    const checks = requiredFieldChecks(service);
+    for (const method of Object.values(service.methods)) {
+      const codec = grpcCodec(method.output);
+      const input = grpcCodec(method.input);
+      const check = checks.get(method.path);
+      // A request lacking a proto2 required field decodes to the error it gets, which the
+      // handler below throws: grpc-js answers a deserializer's own throw with INTERNAL.
+      const deserialize = check ? (bytes: Buffer) => check(bytes) ?? input.deserialize(bytes) : input.deserialize;
+      const bound = bind(service, method, check ? refusingInvalid(handler) : handler, fail, logger, {
+        serialize: codec.serialize,
+        gzip,
+      });
+      if (!server.register(method.path, bound.func, codec.serialize, deserialize, bound.type)) {
+        throw new Error(`${method.path} is served twice: add ${service.typeName} once`);
+      }
+    }
+  };
+  if (health) serve(HealthDefinition, health.handler);
+
   return {
     add(service, handler) {
       if (listening) throw new Error(`add(${service.typeName}) after listen: add every service before listening`);
-      const checks = requiredFieldChecks(service);
-      for (const method of Object.values(service.methods)) {
-        const codec = grpcCodec(method.output);
-        const input = grpcCodec(method.input);
-        const check = checks.get(method.path);
-        // A request lacking a proto2 required field decodes to the error it gets, which the
-        // handler below throws: grpc-js answers a deserializer's own throw with INTERNAL.
-        const deserialize = check ? (bytes: Buffer) => check(bytes) ?? input.deserialize(bytes) : input.deserialize;
-        const serve: ServerHandler = check ? refusingInvalid(handler) : handler;
-        const bound = bind(service, method, serve, fail, logger, { serialize: codec.serialize, gzip });
-        if (!server.register(method.path, bound.func, codec.serialize, deserialize, bound.type)) {
-          throw new Error(`${method.path} is served twice: add ${service.typeName} once`);
-        }
-      }
+      serve(service, handler);
       services.push(service);
       health?.setStatus(service.typeName, serving ? "SERVING" : "NOT_SERVING");
     },
@@ -138,7 +145,8 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
       listening = true;
       if (options.reflection) {
         const extra: ReflectedService[] = health ? [healthReflected()] : [];
-        createReflectionService(services, extra, reflectedFiles).addToServer(server);
+        const reflection = createReflectionService(services, extra, reflectedFiles);
+        for (const definition of reflection.definitions) serve(definition, reflection.handler);
       }
       const port = await new Promise<number>((resolve, reject) => {
         server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => {
