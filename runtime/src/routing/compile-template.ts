@@ -69,7 +69,11 @@ export function compileTemplate(template: string | PathTemplate, where?: string)
       .join("/") +
     (verbSuffix ?? "");
 
+  // Without a `**` a template takes exactly as many segments as it has: a router tries many
+  // templates per request, and most fail on the count before any segment is compared.
+  const segmentCount = flat.some((s) => s.kind === "deep-wildcard") ? undefined : flat.length;
   const matchSplit = (split: readonly string[]): Record<string, string> | undefined => {
+    if (segmentCount !== undefined && split.length !== segmentCount) return undefined;
     const components = withoutVerb(split, verbSuffix);
     if (components === undefined) return undefined;
     const spans = matchSegments(flat, components);

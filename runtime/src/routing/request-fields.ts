@@ -97,7 +97,7 @@ export function buildRequestFields(input: RequestFieldsInput): RequestFields {
 const unsafeKeys = new Set(["__proto__", "constructor", "prototype"]);
 
 function setField(message: RequestFields, path: readonly string[], value: unknown, name: string): void {
-  if (!safeKeys(path) || !safeKeys(name.split(".")))
+  if (!safeKeys(path) || !(name.includes(".") ? safeKeys(name.split(".")) : safeKey(name)))
     throw new TsmicroError(Code.INVALID_ARGUMENT, `${JSON.stringify(name)} is not a field name`);
   // Objects on the way are copied, not changed: they may be the caller's parsed body.
   let target = message;
@@ -115,8 +115,12 @@ function setField(message: RequestFields, path: readonly string[], value: unknow
 
 /** No key is empty or one that would reach Object.prototype. */
 function safeKeys(keys: readonly string[]): boolean {
-  for (const key of keys) if (key === "" || unsafeKeys.has(key)) return false;
+  for (const key of keys) if (!safeKey(key)) return false;
   return true;
+}
+
+function safeKey(key: string): boolean {
+  return key !== "" && !unsafeKeys.has(key);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
