@@ -39,7 +39,9 @@ export function forwardedMetadata(
   dropped: (header: string) => void = () => {},
 ): Metadata {
   const metadata: Record<string, string | Uint8Array> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  // Every request passes here: for-in, without the array of entries Object.entries would build.
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined) continue;
     let key: string;
     if (name.startsWith("grpc-metadata-")) {
