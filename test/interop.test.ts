@@ -104,15 +104,22 @@ async function pythonClient(address: string, gzip: boolean): Promise<Record<stri
 }
 
 describe.skipIf(skip)("interop: a Python grpcio client against a TestService written with tsmicro", () => {
-  for (const gzip of [false, true]) {
-    it(`passes all 14 cases${gzip ? ", gzip both ways (--server_compression=gzip)" : ""}`, async () => {
+  for (const [transport, gzip] of [
+    ["grpc", false],
+    ["grpc", true],
+    ["h2", false],
+    ["h2", true],
+  ] as const) {
+    const flags = [
+      ...(gzip ? ["--server_compression=gzip"] : []),
+      ...(transport === "h2" ? ["--server_transport=h2"] : []),
+    ];
+    it(`passes all 14 cases${flags.length > 0 ? ` (${flags.join(" ")})` : ""}`, async () => {
       // grpc-js's own reason in a status it sends (such as a request it could
       // not decode), so a failure here says what went wrong on the wire.
-      const node = await startNode(
-        "test/fixtures/interop-server.ts",
-        ["--registry=memory", ...(gzip ? ["--server_compression=gzip"] : [])],
-        { GRPC_NODE_DEBUG_SEND_ERROR_DETAILS: "true" },
-      );
+      const node = await startNode("test/fixtures/interop-server.ts", ["--registry=memory", ...flags], {
+        GRPC_NODE_DEBUG_SEND_ERROR_DETAILS: "true",
+      });
       const results = await pythonClient(node.address, gzip);
       expect(results).toEqual(Object.fromEntries(cases.map((name) => [name, "ok"])));
       node.kill("SIGTERM");
@@ -384,36 +391,48 @@ describe.skipIf(skip)("interop: tsmicro's client against a Python grpcio TestSer
   }
 });
 
-describe.skipIf(skip)("interop: tsmicro's client against the tsmicro TestService", () => {
-  let caller: MicroService;
-  let clients: InteropClients;
-  let registry: Registry;
+describe.skipIf(skip).each(["grpc", "h2"])(
+  "interop: tsmicro's client against the tsmicro TestService, --transport=%s",
+  (transport) => {
+    let caller: MicroService;
+    let clients: InteropClients;
+    let registry: Registry;
 
-  beforeAll(async () => {
-    const node = await startNode("test/fixtures/interop-server.ts", ["--registry=memory"]);
-    registry = createMemoryRegistry();
-    await registry.start();
-    await registry.register(
-      {
-        name: "interop",
-        version: "1",
-        metadata: {},
-        endpoints: [],
-        nodes: [{ id: node.id, address: node.address, metadata: {} }],
-      },
-      { ttlMs: 600_000 },
-    );
-    caller = createService({ name: "interop-driver", registry, args: [], env: {}, logger: silentLogger() });
-    clients = clientsOf(caller, "interop");
-  });
+    beforeAll(async () => {
+      const node = await startNode("test/fixtures/interop-server.ts", [
+        "--registry=memory",
+        `--transport=${transport}`,
+      ]);
+      registry = createMemoryRegistry();
+      await registry.start();
+      await registry.register(
+        {
+          name: "interop",
+          version: "1",
+          metadata: {},
+          endpoints: [],
+          nodes: [{ id: node.id, address: node.address, metadata: {} }],
+        },
+        { ttlMs: 600_000 },
+      );
+      caller = createService({
+        name: "interop-driver",
+        registry,
+        args: [`--transport=${transport}`],
+        env: {},
+        logger: silentLogger(),
+      });
+      clients = clientsOf(caller, "interop");
+    });
 
-  afterAll(async () => {
-    await caller?.stop();
-    await registry?.stop();
-  });
+    afterAll(async () => {
+      await caller?.stop();
+      await registry?.stop();
+    });
 
-  for (const name of cases) it(name, () => tsmicroCases[name](clients));
-});
+    for (const name of cases) it(name, () => tsmicroCases[name](clients));
+  },
+);
 
 /** Starts the Python TestService and waits for the port it prints. */
 async function startPythonServer(gzip: boolean): Promise<{ child: ChildProcess; port: number }> {

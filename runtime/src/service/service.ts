@@ -20,6 +20,7 @@ import {
 import type { Logger } from "../logging/logger.js";
 import type { Endpoint, Registry } from "../registry/registry.js";
 import { createGrpcServerTransport } from "../transport/grpc-server.js";
+import { createH2ServerTransport } from "../transport/h2-server.js";
 import { chain, type ClientMiddleware, type ServerHandler, type ServerMiddleware } from "../transport/transport.js";
 import {
   advertised,
@@ -209,7 +210,8 @@ export function createService(options: ServiceOptions): MicroService {
     : serviceLogger({ service: options.name, version: options.version, node: id }, settings);
   const scope = new AsyncLocalStorage<CallContext>();
   const handled: { service: ServiceDefinition; handler: ServerHandler }[] = [];
-  const server = createGrpcServerTransport({
+  const createServer = settings.serverTransport === "h2" ? createH2ServerTransport : createGrpcServerTransport;
+  const server = createServer({
     logger,
     health: true,
     reflection: true,

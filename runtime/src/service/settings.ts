@@ -23,6 +23,8 @@ export interface ServiceSettings {
   readonly clientPoolSize: number;
   /** The wire under this service's clients: `grpc` (@grpc/grpc-js, default) or `h2` (tsmicro's own on node:http2). */
   readonly clientTransport: "grpc" | "h2";
+  /** The wire under this service's server: `grpc` (@grpc/grpc-js, default) or `h2` (tsmicro's own on node:http2). */
+  readonly serverTransport: "grpc" | "h2";
   /** `gzip` compresses every response this server sends; `identity` (default) none. */
   readonly serverCompression: "gzip" | "identity";
   /** `gzip` compresses the requests of this service's clients; `identity` (default) none. */
@@ -77,6 +79,7 @@ export const defaultServiceSettings: ServiceSettings = {
   clientStreamTimeoutMs: undefined,
   clientPoolSize: 1,
   clientTransport: "grpc",
+  serverTransport: "grpc",
   serverCompression: "identity",
   clientCompression: "identity",
   serverMaxRecvMsgSize: 4 * 1024 * 1024,
@@ -98,6 +101,9 @@ export const defaultServiceSettings: ServiceSettings = {
 };
 
 type Parser = FlagParser<Partial<ServiceSettings>>;
+
+/** A transport name: `grpc` (@grpc/grpc-js) or `h2` (tsmicro's own on node:http2). */
+const wire = (value: string, source: string) => oneOf(value, source, ["grpc", "h2"]) as "grpc" | "h2";
 
 /** go-micro's flags read a bare number as seconds. */
 const duration = (value: string, source: string) => durationIn(value, source, 1000);
@@ -141,7 +147,9 @@ const flags: Record<string, Parser> = {
   client_request_timeout: (v, s) => ({ clientRequestTimeoutMs: duration(v, s) }),
   client_stream_timeout: (v, s) => ({ clientStreamTimeoutMs: optionalDuration(v, s) }),
   client_pool_size: (v, s) => ({ clientPoolSize: count(v, s, 1) }),
-  client_transport: (v, s) => ({ clientTransport: oneOf(v, s, ["grpc", "h2"]) as "grpc" | "h2" }),
+  client_transport: (v, s) => ({ clientTransport: wire(v, s) }),
+  server_transport: (v, s) => ({ serverTransport: wire(v, s) }),
+  transport: (v, s) => ({ clientTransport: wire(v, s), serverTransport: wire(v, s) }),
   server_compression: (v, s) => ({ serverCompression: compression(v, s) }),
   client_compression: (v, s) => ({ clientCompression: compression(v, s) }),
   server_max_recv_msg_size: (v, s) => ({ serverMaxRecvMsgSize: byteSize(v, s) }),

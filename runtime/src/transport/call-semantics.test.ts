@@ -13,11 +13,19 @@ import type { Selector } from "../selector/selector.js";
 import { createGrpcClientTransport } from "./grpc-client.js";
 import { createGrpcServerTransport } from "./grpc-server.js";
 import { createH2ClientTransport } from "./h2-client.js";
+import { createH2ServerTransport } from "./h2-server.js";
 import type { ClientTransport, ServerCall } from "./transport.js";
 
 /** The client transports the cases run on: grpc-js's, and tsmicro's own on node:http2. */
 const clientTransports = { "grpc-js": createGrpcClientTransport, h2: createH2ClientTransport };
 let createClientTransport: () => ClientTransport = createGrpcClientTransport;
+/** The server transports: grpc-js's, and tsmicro's own on node:http2. */
+const serverTransports = { "grpc-js": createGrpcServerTransport, h2: createH2ServerTransport };
+let createServerTransport: typeof createGrpcServerTransport = createGrpcServerTransport;
+/** Every client against every server. */
+const pairs = (["grpc-js", "h2"] as const).flatMap((client) =>
+  (["grpc-js", "h2"] as const).map((server) => [client, server] as const),
+);
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -64,7 +72,7 @@ function handle(call: ServerCall): Promise<unknown> | AsyncIterable<unknown> {
 }
 
 async function startServer(address = "127.0.0.1:0"): Promise<string> {
-  const server = createGrpcServerTransport({ logger: silentLogger() });
+  const server = createServerTransport({ logger: silentLogger() });
   server.add(AlphaDefinition, handle);
   const bound = await server.listen(address);
   cleanups.push(() => server.stop(0));
@@ -85,140 +93,135 @@ function rpcCaller(address: string, options: { requestTimeoutMs?: number; stream
   return createRpcCaller("alpha", { selector, transport, retries: 0, ...options });
 }
 
-describe.each(Object.keys(clientTransports) as (keyof typeof clientTransports)[])(
-  "call semantics, %s client",
-  (kind) => {
-    beforeAll(() => {
-      createClientTransport = clientTransports[kind];
+describe.each(pairs)("call semantics, %s client, %s server", (client, server) => {
+  beforeAll(() => {
+    createClientTransport = clientTransports[client];
+    createServerTransport = serverTransports[server];
+  });
+
+  it("timeoutMs: Infinity sends no deadline, through the registry client and the direct caller", async () => {
+    const address = await startServer();
+    const rpc = createClient(AlphaDefinition, rpcCaller(address));
+    seen.length = 0;
+    await expect(rpc.unary({ id: "sleep:10" }, { timeoutMs: Infinity })).resolves.toMatchObject({ id: "sleep:10" });
+    const transport = createClientTransport();
+    cleanups.push(() => transport.close());
+    const direct = createClient(AlphaDefinition, createDirectCaller({ transport, address }));
+    await expect(direct.unary({ id: "sleep:10" }, { timeoutMs: Infinity })).resolves.toMatchObject({
+      id: "sleep:10",
     });
+    expect(seen.map((s) => s.deadline)).toEqual([undefined, undefined]);
+  });
 
-    it("timeoutMs: Infinity sends no deadline, through the registry client and the direct caller", async () => {
-      const address = await startServer();
-      const rpc = createClient(AlphaDefinition, rpcCaller(address));
-      seen.length = 0;
-      await expect(rpc.unary({ id: "sleep:10" }, { timeoutMs: Infinity })).resolves.toMatchObject({ id: "sleep:10" });
-      const transport = createClientTransport();
-      cleanups.push(() => transport.close());
-      const direct = createClient(AlphaDefinition, createDirectCaller({ transport, address }));
-      await expect(direct.unary({ id: "sleep:10" }, { timeoutMs: Infinity })).resolves.toMatchObject({
-        id: "sleep:10",
-      });
-      expect(seen.map((s) => s.deadline)).toEqual([undefined, undefined]);
-    });
+  it("streams get no default deadline: a stream outlives the unary timeout unless a stream timeout is set", async () => {
+    const address = await startServer();
+    const client = createClient(AlphaDefinition, rpcCaller(address, { requestTimeoutMs: 300 }));
+    seen.length = 0;
+    const sequences: number[] = [];
+    for await (const message of client.serverStream({ id: "4" })) sequences.push(message.sequence);
+    expect(sequences).toEqual([1, 2, 3, 4]); // about 800 ms, past the 300 ms unary timeout
+    expect(seen[0]?.deadline).toBeUndefined();
 
-    it("streams get no default deadline: a stream outlives the unary timeout unless a stream timeout is set", async () => {
-      const address = await startServer();
-      const client = createClient(AlphaDefinition, rpcCaller(address, { requestTimeoutMs: 300 }));
-      seen.length = 0;
-      const sequences: number[] = [];
-      for await (const message of client.serverStream({ id: "4" })) sequences.push(message.sequence);
-      expect(sequences).toEqual([1, 2, 3, 4]); // about 800 ms, past the 300 ms unary timeout
-      expect(seen[0]?.deadline).toBeUndefined();
+    const limited = createClient(AlphaDefinition, rpcCaller(address, { requestTimeoutMs: 300, streamTimeoutMs: 300 }));
+    const error = await (async () => {
+      for await (const _ of limited.serverStream({ id: "4" }));
+    })().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+  });
 
-      const limited = createClient(
-        AlphaDefinition,
-        rpcCaller(address, { requestTimeoutMs: 300, streamTimeoutMs: 300 }),
-      );
-      const error = await (async () => {
-        for await (const _ of limited.serverStream({ id: "4" }));
-      })().catch((e: unknown) => e);
-      expect(error).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
-    });
+  it("an AbortSignal's reason reaches the error", async () => {
+    const address = await startServer();
+    const client = createClient(AlphaDefinition, rpcCaller(address));
+    const controller = new AbortController();
+    const pending = client.unary({ id: "wait" }, { signal: controller.signal });
+    await sleep(50);
+    controller.abort(new Error("the user closed the page"));
+    const cancelled = await pending.catch((e: unknown) => e);
+    expect(cancelled).toBeInstanceOf(TsmicroError);
+    expect(cancelled).toMatchObject({ code: Code.CANCELLED });
+    expect((cancelled as Error).message).toContain("the user closed the page");
 
-    it("an AbortSignal's reason reaches the error", async () => {
-      const address = await startServer();
-      const client = createClient(AlphaDefinition, rpcCaller(address));
-      const controller = new AbortController();
-      const pending = client.unary({ id: "wait" }, { signal: controller.signal });
-      await sleep(50);
-      controller.abort(new Error("the user closed the page"));
-      const cancelled = await pending.catch((e: unknown) => e);
-      expect(cancelled).toBeInstanceOf(TsmicroError);
-      expect(cancelled).toMatchObject({ code: Code.CANCELLED });
-      expect((cancelled as Error).message).toContain("the user closed the page");
+    const timedOut = await client.unary({ id: "wait" }, { signal: AbortSignal.timeout(50) }).catch((e: unknown) => e);
+    expect(timedOut).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
 
-      const timedOut = await client.unary({ id: "wait" }, { signal: AbortSignal.timeout(50) }).catch((e: unknown) => e);
-      expect(timedOut).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    const already = await client
+      .unary({ id: "wait" }, { signal: AbortSignal.abort(new TsmicroError(Code.UNAVAILABLE, "shutting down")) })
+      .catch((e: unknown) => e);
+    expect(already).toMatchObject({ code: Code.UNAVAILABLE, retryable: false });
+    expect((already as Error).message).toContain("shutting down");
+  });
 
-      const already = await client
-        .unary({ id: "wait" }, { signal: AbortSignal.abort(new TsmicroError(Code.UNAVAILABLE, "shutting down")) })
-        .catch((e: unknown) => e);
-      expect(already).toMatchObject({ code: Code.UNAVAILABLE, retryable: false });
-      expect((already as Error).message).toContain("shutting down");
-    });
+  it("when the server ends a bidi call, the client's request iterator is closed (its finally runs)", async () => {
+    const address = await startServer();
+    const client = createClient(AlphaDefinition, rpcCaller(address));
+    let closed = false;
+    let release: () => void = () => {};
+    const requests = async function* () {
+      try {
+        yield { id: "first" };
+        // Waits for more to send, as a chat client waiting for its user would.
+        await new Promise<void>((resolve) => (release = resolve));
+        yield { id: "never sent" };
+      } finally {
+        closed = true;
+      }
+    };
+    const responses: string[] = [];
+    for await (const response of client.bidiStream(requests())) responses.push(response.id);
+    expect(responses).toEqual(["first"]);
+    // A generator busy in an await closes right after its next yield.
+    release();
+    await sleep(20);
+    expect(closed).toBe(true);
 
-    it("when the server ends a bidi call, the client's request iterator is closed (its finally runs)", async () => {
-      const address = await startServer();
-      const client = createClient(AlphaDefinition, rpcCaller(address));
-      let closed = false;
-      let release: () => void = () => {};
-      const requests = async function* () {
-        try {
-          yield { id: "first" };
-          // Waits for more to send, as a chat client waiting for its user would.
-          await new Promise<void>((resolve) => (release = resolve));
-          yield { id: "never sent" };
-        } finally {
-          closed = true;
+    // A generator paused at its yield closes at once.
+    let closedAtYield = false;
+    const eager = async function* () {
+      try {
+        yield { id: "a" };
+        yield { id: "b" };
+        yield { id: "c" };
+      } finally {
+        closedAtYield = true;
+      }
+    };
+    for await (const _ of client.bidiStream(eager()));
+    await sleep(20);
+    expect(closedAtYield).toBe(true);
+
+    // A queue-backed iterator (as events.on or a channel) waiting for its next request closes at once.
+    let returned = false;
+    let sent = false;
+    const queue: AsyncIterableIterator<Request> = {
+      next: async () => {
+        if (!sent) {
+          sent = true;
+          return { done: false, value: { id: "only", payload: new Uint8Array() } };
         }
-      };
-      const responses: string[] = [];
-      for await (const response of client.bidiStream(requests())) responses.push(response.id);
-      expect(responses).toEqual(["first"]);
-      // A generator busy in an await closes right after its next yield.
-      release();
-      await sleep(20);
-      expect(closed).toBe(true);
+        return new Promise<IteratorResult<Request>>(() => {});
+      },
+      return: async () => {
+        returned = true;
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]: () => queue,
+    };
+    for await (const _ of client.bidiStream(queue));
+    await sleep(20);
+    expect(returned).toBe(true);
+  });
 
-      // A generator paused at its yield closes at once.
-      let closedAtYield = false;
-      const eager = async function* () {
-        try {
-          yield { id: "a" };
-          yield { id: "b" };
-          yield { id: "c" };
-        } finally {
-          closedAtYield = true;
-        }
-      };
-      for await (const _ of client.bidiStream(eager()));
-      await sleep(20);
-      expect(closedAtYield).toBe(true);
-
-      // A queue-backed iterator (as events.on or a channel) waiting for its next request closes at once.
-      let returned = false;
-      let sent = false;
-      const queue: AsyncIterableIterator<Request> = {
-        next: async () => {
-          if (!sent) {
-            sent = true;
-            return { done: false, value: { id: "only", payload: new Uint8Array() } };
-          }
-          return new Promise<IteratorResult<Request>>(() => {});
-        },
-        return: async () => {
-          returned = true;
-          return { done: true, value: undefined };
-        },
-        [Symbol.asyncIterator]: () => queue,
-      };
-      for await (const _ of client.bidiStream(queue));
-      await sleep(20);
-      expect(returned).toBe(true);
-    });
-
-    it("waitForReady waits for a server that is not up yet; without it the call fails UNAVAILABLE", async () => {
-      const port = await freePort();
-      const address = `127.0.0.1:${port}`;
-      const client = createClient(AlphaDefinition, rpcCaller(address));
-      await expect(client.unary({ id: "x" }, { timeoutMs: 2_000 })).rejects.toMatchObject({ code: Code.UNAVAILABLE });
-      const waiting = client.unary({ id: "x" }, { timeoutMs: 5_000, waitForReady: true });
-      await sleep(300);
-      await startServer(address);
-      await expect(waiting).resolves.toMatchObject({ id: "x" });
-    });
-  },
-);
+  it("waitForReady waits for a server that is not up yet; without it the call fails UNAVAILABLE", async () => {
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
+    const client = createClient(AlphaDefinition, rpcCaller(address));
+    await expect(client.unary({ id: "x" }, { timeoutMs: 2_000 })).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    const waiting = client.unary({ id: "x" }, { timeoutMs: 5_000, waitForReady: true });
+    await sleep(300);
+    await startServer(address);
+    await expect(waiting).resolves.toMatchObject({ id: "x" });
+  });
+});
 
 /** A port nothing listens on (bound once and released). */
 async function freePort(): Promise<number> {

@@ -9,8 +9,9 @@ import { createClient } from "../definition/client.js";
 import { Code } from "../errors/tsmicro-error.js";
 import { silentLogger } from "../logging/logger.js";
 import { createGrpcClientTransport, type GrpcClientTransportOptions } from "./grpc-client.js";
-import { createGrpcServerTransport, type GrpcServerTransportOptions } from "./grpc-server.js";
+import { createGrpcServerTransport, type GrpcServerTransport, type GrpcServerTransportOptions } from "./grpc-server.js";
 import { createH2ClientTransport } from "./h2-client.js";
+import { createH2ServerTransport } from "./h2-server.js";
 import type { ClientTransport, ServerCall } from "./transport.js";
 
 /** The client transports the cases run on: grpc-js's, and tsmicro's own on node:http2. */
@@ -19,6 +20,13 @@ const clientTransports = {
   h2: createH2ClientTransport,
 } satisfies Record<string, (options?: GrpcClientTransportOptions) => ClientTransport>;
 let createClientTransport: (options?: GrpcClientTransportOptions) => ClientTransport = createGrpcClientTransport;
+/** The server transports: grpc-js's, and tsmicro's own on node:http2. */
+const serverTransports = { "grpc-js": createGrpcServerTransport, h2: createH2ServerTransport };
+let createServerTransport: (options?: GrpcServerTransportOptions) => GrpcServerTransport = createGrpcServerTransport;
+/** Every client against every server. */
+const pairs = (["grpc-js", "h2"] as const).flatMap((client) =>
+  (["grpc-js", "h2"] as const).map((server) => [client, server] as const),
+);
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -38,7 +46,7 @@ async function echo(call: ServerCall): Promise<Response> {
 }
 
 async function startServer(options: GrpcServerTransportOptions = {}): Promise<string> {
-  const server = createGrpcServerTransport({ logger: silentLogger(), ...options });
+  const server = createServerTransport({ logger: silentLogger(), ...options });
   server.add(AlphaDefinition, echo as (call: ServerCall) => Promise<unknown>);
   const address = await server.listen("127.0.0.1:0");
   cleanups.push(() => server.stop(0));
@@ -116,9 +124,10 @@ async function rawUnary(address: string, request: Request, gzipRequest: boolean)
   return { encoding, status, compressed, response: Response.decode(message) };
 }
 
-describe.each(Object.keys(clientTransports) as (keyof typeof clientTransports)[])("%s client", (kind) => {
+describe.each(pairs)("%s client, %s server", (client, server) => {
   beforeAll(() => {
-    createClientTransport = clientTransports[kind];
+    createClientTransport = clientTransports[client];
+    createServerTransport = serverTransports[server];
   });
 
   describe("gzip on the wire", () => {

@@ -5,6 +5,8 @@ import {
   HealthCheckResponse_ServingStatus as Status,
   type HealthListResponse,
 } from "../gen/grpc/health/v1/health.js";
+import { HealthDefinition } from "../gen/grpc/health/v1/health.micro.js";
+import { fileDescriptorProtos, type ReflectedService } from "./grpc-reflection.js";
 import type { ServerHandler } from "./transport.js";
 
 /** A status a server sets; SERVICE_UNKNOWN and UNKNOWN are only ever answered. */
@@ -90,4 +92,12 @@ export class HealthService {
     for (const [service, status] of this.#statuses) statuses[service] = { status };
     return { statuses };
   }
+}
+
+/** grpc.health.v1.Health's descriptors, so reflection lists it and tools can call it without its proto. */
+export function healthReflected(): ReflectedService {
+  return {
+    typeName: HealthDefinition.typeName,
+    fileDescriptorProtos: fileDescriptorProtos(HealthDefinition.fileDescriptorSet),
+  };
 }

@@ -13,11 +13,11 @@ import {
   type handleUnaryCall,
   type sendUnaryData,
 } from "@grpc/grpc-js";
-import type { CallContext, Compression, Metadata } from "../definition/call.js";
+import type { Compression, Metadata } from "../definition/call.js";
 import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import { HealthDefinition } from "../gen/grpc/health/v1/health.micro.js";
-import { HealthService } from "./grpc-health.js";
+import { HealthService, healthReflected } from "./grpc-health.js";
 import { createReflectionService, fileDescriptorProtos, type ReflectedService } from "./grpc-reflection.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { gzipResponses } from "./grpc-compression.js";
@@ -32,6 +32,7 @@ import {
   untilWritable,
 } from "./grpc-wire.js";
 import type { ServerCall, ServerHandler, ServerTransport } from "./transport.js";
+import { ServerCallContext } from "./server-context.js";
 
 /** Where the server reports handler failures, and what handlers log through: a pino-style logger. */
 export type ServerErrorLogger = Logger;
@@ -202,7 +203,7 @@ type SurfaceCall = Pick<ServerUnaryCall<unknown, unknown>, "metadata" | "getDead
 };
 
 /** Turns a handler's failure into the status the caller gets, logging what the caller must not see. */
-type Fail = (error: unknown, context: GrpcCallContext) => { code: number; details: string; metadata?: GrpcMetadata };
+type Fail = (error: unknown, context: ServerCallContext) => { code: number; details: string; metadata?: GrpcMetadata };
 
 /** How a method's responses are framed: its serializer, and whether the server gzips them by default. */
 interface ResponseFraming {
@@ -231,7 +232,7 @@ function bind(
       return {
         type: "unary",
         func: (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-          const context = new GrpcCallContext(method, call, methodLogger, responses);
+          const context = grpcCallContext(method, call, methodLogger, responses);
           void answer(handler, { service, method, request: call.request, context }, context, callback, fail);
         },
       };
@@ -239,7 +240,7 @@ function bind(
       return {
         type: "serverStream",
         func: (call: ServerWritableStream<unknown, unknown>) => {
-          const context = new GrpcCallContext(method, call, methodLogger, responses);
+          const context = grpcCallContext(method, call, methodLogger, responses);
           void answerStream(handler, { service, method, request: call.request, context }, context, call, fail);
         },
       };
@@ -247,7 +248,7 @@ function bind(
       return {
         type: "clientStream",
         func: (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-          const context = new GrpcCallContext(method, call, methodLogger, responses);
+          const context = grpcCallContext(method, call, methodLogger, responses);
           const request = readRequests(call, context);
           void answer(handler, { service, method, request, context }, context, callback, fail);
         },
@@ -256,7 +257,7 @@ function bind(
       return {
         type: "bidi",
         func: (call: ServerDuplexStream<unknown, unknown>) => {
-          const context = new GrpcCallContext(method, call, methodLogger, responses);
+          const context = grpcCallContext(method, call, methodLogger, responses);
           const request = readRequests(call, context);
           void answerStream(handler, { service, method, request, context }, context, call, fail);
         },
@@ -264,107 +265,40 @@ function bind(
   }
 }
 
-/**
- * What a handler knows about its call, and the response metadata it sets.
- * Every field is an own property (the methods too), so middleware may
- * spread it; the abort reason says whether the caller cancelled or the
- * deadline passed.
- */
-class GrpcCallContext implements CallContext {
-  readonly method: MethodDefinition;
-  readonly metadata: Metadata;
-  readonly deadline: Date | undefined;
-  readonly signal: AbortSignal;
-  readonly peer: string;
-  readonly logger: Logger;
-  readonly responseHeader: Metadata = {};
-  readonly responseTrailer: Metadata = {};
-  readonly setHeader: (metadata: Metadata) => void;
-  readonly sendHeader: (metadata?: Metadata) => void;
-  readonly setTrailer: (metadata: Metadata) => void;
-  readonly setCompression: (compression: Compression) => void;
-  readonly #controller = new AbortController();
-  readonly #call: SurfaceCall;
-  readonly #framing: ResponseFraming;
-  #gzip: boolean;
-  #finished = false;
-  #headerSent = false;
+/** A grpc-js call's context: its header goes out through grpc-js, gzipped by swapping the call's framing. */
+function grpcCallContext(
+  method: MethodDefinition,
+  call: SurfaceCall,
+  logger: Logger,
+  framing: ResponseFraming,
+): ServerCallContext {
+  const deadline = call.getDeadline();
+  const context = new ServerCallContext({
+    method,
+    metadata: fromGrpcMetadata(call.metadata),
+    deadline: deadline instanceof Date ? deadline : deadline === Infinity ? undefined : new Date(deadline),
+    peer: call.getPeer(),
+    logger,
+    gzip: framing.gzip,
+    // With nothing set and no compression, grpc-js sends its default header itself.
+    // Metadata grpc-js refuses throws a plain Error, so INTERNAL.
+    sendHeader: (header, gzip) => {
+      const gzipped = gzip && gzipResponses(call, framing.serialize);
+      if (isEmptyMetadata(header) && !gzipped) return;
+      const metadata = responseMetadata(header, "header");
+      if (gzipped) metadata.set("grpc-encoding", "gzip");
+      call.sendMetadata(metadata);
+    },
+  });
+  // grpc-js also emits `cancelled` after every call it completed normally;
+  // the context ignores those once the handler has finished.
+  call.once("cancelled", () => context.cancel());
+  return context;
+}
 
-  constructor(method: MethodDefinition, call: SurfaceCall, logger: Logger, framing: ResponseFraming) {
-    this.method = method;
-    this.logger = logger;
-    this.#call = call;
-    this.#framing = framing;
-    this.#gzip = framing.gzip;
-    this.metadata = fromGrpcMetadata(call.metadata);
-    const deadline = call.getDeadline();
-    this.deadline = deadline instanceof Date ? deadline : deadline === Infinity ? undefined : new Date(deadline);
-    this.signal = this.#controller.signal;
-    this.peer = call.getPeer();
-    this.setHeader = (metadata) => {
-      this.#headerOpen("setHeader");
-      Object.assign(this.responseHeader, metadata);
-    };
-    this.sendHeader = (metadata) => {
-      this.#headerOpen("sendHeader");
-      if (metadata) Object.assign(this.responseHeader, metadata);
-      this.flushHeader();
-    };
-    this.setTrailer = (metadata) => {
-      Object.assign(this.responseTrailer, metadata);
-    };
-    this.setCompression = (compression) => {
-      this.#headerOpen("setCompression");
-      this.#gzip = compression === "gzip";
-    };
-    // grpc-js also emits `cancelled` after every call it completed normally;
-    // `finish` marks those so the signal aborts only for real cancellations.
-    call.once("cancelled", () => {
-      if (this.#finished) return;
-      const expired = this.deadline !== undefined && this.deadline.getTime() <= Date.now();
-      this.#controller.abort(
-        expired
-          ? new TsmicroError(Code.DEADLINE_EXCEEDED, `deadline exceeded serving ${method.path}`)
-          : new TsmicroError(Code.CANCELLED, `the caller cancelled ${method.path}`),
-      );
-    });
-  }
-
-  /** The handler is done; a later `cancelled` is grpc-js closing the call, not a cancellation. */
-  finish(): void {
-    this.#finished = true;
-  }
-
-  /**
-   * Sends the header unless it went out already: before the first message
-   * and before the status. With nothing set and no compression, grpc-js
-   * sends its default header itself. Throws (a plain Error, so INTERNAL)
-   * for metadata grpc-js refuses.
-   */
-  flushHeader(): void {
-    if (this.#headerSent) return;
-    this.#headerSent = true;
-    const header = this.responseHeader;
-    Object.freeze(header);
-    const gzip = this.#gzip && gzipResponses(this.#call, this.#framing.serialize);
-    if (isEmptyMetadata(header) && !gzip) return;
-    const metadata = responseMetadata(header, "header");
-    if (gzip) metadata.set("grpc-encoding", "gzip");
-    this.#call.sendMetadata(metadata);
-  }
-
-  /** The trailer to send with an OK status, or undefined when none was set. */
-  trailer(): GrpcMetadata | undefined {
-    return isEmptyMetadata(this.responseTrailer) ? undefined : responseMetadata(this.responseTrailer, "trailer");
-  }
-
-  #headerOpen(what: string): void {
-    if (this.#headerSent) {
-      throw new Error(
-        `${what} on ${this.method.path} after the response header was sent: set headers before the first message`,
-      );
-    }
-  }
+/** The trailer to send with an OK status, or undefined when none was set. */
+function trailerOf(context: ServerCallContext): GrpcMetadata | undefined {
+  return isEmptyMetadata(context.responseTrailer) ? undefined : responseMetadata(context.responseTrailer, "trailer");
 }
 
 /** Response metadata for grpc-js; a refused key is the handler's bug, so a plain Error (INTERNAL, logged). */
@@ -377,7 +311,7 @@ function responseMetadata(record: Metadata, what: string): GrpcMetadata {
 }
 
 /** The status of a failed call; sends a header set but not yet sent first, as grpc-go does. */
-function failure(error: unknown, context: GrpcCallContext, fail: Fail): ReturnType<Fail> {
+function failure(error: unknown, context: ServerCallContext, fail: Fail): ReturnType<Fail> {
   const status = fail(error, context);
   try {
     context.flushHeader();
@@ -391,7 +325,7 @@ function failure(error: unknown, context: GrpcCallContext, fail: Fail): ReturnTy
 async function answer(
   handler: ServerHandler,
   call: ServerCall,
-  context: GrpcCallContext,
+  context: ServerCallContext,
   callback: sendUnaryData<unknown>,
   fail: Fail,
 ): Promise<void> {
@@ -401,7 +335,7 @@ async function answer(
     response = await handler(call);
     context.finish();
     context.flushHeader();
-    trailer = context.trailer();
+    trailer = trailerOf(context);
   } catch (error) {
     context.finish();
     callback(failure(error, context, fail));
@@ -414,7 +348,7 @@ async function answer(
 async function answerStream(
   handler: ServerHandler,
   call: ServerCall,
-  context: GrpcCallContext,
+  context: ServerCallContext,
   stream: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
   fail: Fail,
 ): Promise<void> {
@@ -429,7 +363,7 @@ async function answerStream(
     context.finish();
     if (stream.cancelled) return;
     context.flushHeader();
-    trailer = context.trailer();
+    trailer = trailerOf(context);
   } catch (error) {
     context.finish();
     // grpc-js turns an `error` event into the call's status.
@@ -442,7 +376,7 @@ async function answerStream(
 /** The requests of a client- or bidi-streaming call; a cancelled call throws the signal's reason. */
 async function* readRequests(
   stream: ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
-  context: GrpcCallContext,
+  context: ServerCallContext,
 ): AsyncIterable<unknown> {
   try {
     // A handler that stops reading must not destroy the stream: a bidi
@@ -469,12 +403,4 @@ function serverOptionsOf(options: GrpcServerTransportOptions): ServerOptions {
     serverOptions["grpc.max_send_message_length"] = options.maxSendMessageBytes;
   }
   return serverOptions;
-}
-
-/** grpc.health.v1.Health's descriptors, so reflection lists it and tools can call it without its proto. */
-function healthReflected(): ReflectedService {
-  return {
-    typeName: HealthDefinition.typeName,
-    fileDescriptorProtos: fileDescriptorProtos(HealthDefinition.fileDescriptorSet),
-  };
 }

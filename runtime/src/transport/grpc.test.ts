@@ -18,8 +18,9 @@ import {
 } from "../gen/grpc/health/v1/health.js";
 import { HealthDefinition } from "../gen/grpc/health/v1/health.micro.js";
 import { createGrpcClientTransport, type GrpcClientTransportOptions } from "./grpc-client.js";
-import { createGrpcServerTransport, type GrpcServerTransportOptions } from "./grpc-server.js";
+import { createGrpcServerTransport, type GrpcServerTransport, type GrpcServerTransportOptions } from "./grpc-server.js";
 import { createH2ClientTransport } from "./h2-client.js";
+import { createH2ServerTransport } from "./h2-server.js";
 import type { ClientCall, ClientTransport, ServerCall, ServerHandler } from "./transport.js";
 
 const { unary, serverStream, clientStream, bidiStream } = AlphaDefinition.methods;
@@ -109,7 +110,7 @@ async function startServer(options: GrpcServerTransportOptions = {}) {
     error: (fields, message) => observed.logged.push({ fields: fields as Record<string, unknown>, message }),
     child: () => record,
   };
-  const server = createGrpcServerTransport({ logger: record, ...options });
+  const server = createServerTransport({ logger: record, ...options });
   server.add(AlphaDefinition, alphaHandler(observed, onAbort));
   const address = await server.listen("127.0.0.1:0");
   cleanups.push(() => server.stop(0));
@@ -122,6 +123,13 @@ const clientTransports = {
   h2: createH2ClientTransport,
 } satisfies Record<string, (options?: GrpcClientTransportOptions) => ClientTransport>;
 let createClientTransport: (options?: GrpcClientTransportOptions) => ClientTransport = createGrpcClientTransport;
+/** The server transports: grpc-js's, and tsmicro's own on node:http2. */
+const serverTransports = { "grpc-js": createGrpcServerTransport, h2: createH2ServerTransport };
+let createServerTransport: (options?: GrpcServerTransportOptions) => GrpcServerTransport = createGrpcServerTransport;
+/** Every client against every server. */
+const pairs = (["grpc-js", "h2"] as const).flatMap((client) =>
+  (["grpc-js", "h2"] as const).map((server) => [client, server] as const),
+);
 
 function startClient(options?: GrpcClientTransportOptions): ClientTransport {
   const client = createClientTransport(options);
@@ -170,342 +178,341 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe.each(Object.keys(clientTransports) as (keyof typeof clientTransports)[])(
-  "gRPC transport, %s client",
-  (kind) => {
-    beforeAll(() => {
-      createClientTransport = clientTransports[kind];
-    });
+describe.each(pairs)("gRPC transport, %s client, %s server", (client, server) => {
+  beforeAll(() => {
+    createClientTransport = clientTransports[client];
+    createServerTransport = serverTransports[server];
+  });
 
-    it("round-trips a unary call", async () => {
-      const { address } = await startServer();
-      const client = startClient();
-      const response = (await client.call(address, callOf(unary, { id: "echo", payload: bytes(1, 2, 3) }))) as Response;
-      expect(response.id).toBe("echo");
-      expect(Array.from(response.payload)).toEqual([1, 2, 3]);
-    });
+  it("round-trips a unary call", async () => {
+    const { address } = await startServer();
+    const client = startClient();
+    const response = (await client.call(address, callOf(unary, { id: "echo", payload: bytes(1, 2, 3) }))) as Response;
+    expect(response.id).toBe("echo");
+    expect(Array.from(response.payload)).toEqual([1, 2, 3]);
+  });
 
-    it("streams responses in order, including more than the connection's window holds", async () => {
-      const { address } = await startServer();
-      const client = startClient();
-      const small = await collect(
-        client.call(address, callOf(serverStream, { id: "5", payload: bytes(9) })) as AsyncIterable<Response>,
-      );
-      expect(small.map((r) => r.sequence)).toEqual([0, 1, 2, 3, 4]);
+  it("streams responses in order, including more than the connection's window holds", async () => {
+    const { address } = await startServer();
+    const client = startClient();
+    const small = await collect(
+      client.call(address, callOf(serverStream, { id: "5", payload: bytes(9) })) as AsyncIterable<Response>,
+    );
+    expect(small.map((r) => r.sequence)).toEqual([0, 1, 2, 3, 4]);
 
-      // 200 × 64 KiB is far beyond HTTP/2 flow-control windows, so the server must wait for drain.
-      const big = new Uint8Array(64 * 1024).fill(7);
-      let count = 0;
-      for await (const response of client.call(
-        address,
-        callOf(serverStream, { id: "200", payload: big }),
-      ) as AsyncIterable<Response>) {
-        expect(response.sequence).toBe(count++);
-        expect(response.payload.length).toBe(big.length);
-      }
-      expect(count).toBe(200);
-    });
-
-    it("streams requests to a client-streaming handler", async () => {
-      const { address } = await startServer();
-      const client = startClient();
-      const chunks: Chunk[] = [1, 2, 3, 4].map((n) => ({ data: new Uint8Array(n * 100), offset: BigInt(n) }));
-      const summary = (await client.call(address, callOf(clientStream, streamOf(...chunks)))) as UploadSummary;
-      expect(summary).toEqual({ totalBytes: 1000n, chunkCount: 4 });
-    });
-
-    it("streams both ways with a bidi handler", async () => {
-      const { address } = await startServer();
-      const client = startClient();
-      const requests: Request[] = ["a", "b", "c"].map((id) => ({ id, payload: bytes(id.charCodeAt(0)) }));
-      const responses = await collect(
-        client.call(address, callOf(bidiStream, streamOf(...requests))) as AsyncIterable<Response>,
-      );
-      expect(responses.map((r) => [r.id, r.sequence, Array.from(r.payload)])).toEqual([
-        ["a", 0, [97]],
-        ["b", 1, [98]],
-        ["c", 2, [99]],
-      ]);
-    });
-
-    it("gives the handler the caller's metadata, deadline and peer", async () => {
-      const { address, observed } = await startServer();
-      const client = startClient();
-      const metadata: Metadata = { "x-user": "ada", "x-trace-bin": bytes(0, 1, 255) };
-      const deadline = new Date(Date.now() + 5_000);
-      await client.call(address, callOf(unary, { id: "echo", payload: bytes() }, { metadata, deadline }));
-      const context = observed.contexts[0] as CallContext;
-      expect(context.metadata["x-user"]).toBe("ada");
-      expect(Array.from(context.metadata["x-trace-bin"] as Uint8Array)).toEqual([0, 1, 255]);
-      expect(context.method.path).toBe("/fixtures.services.v1.Alpha/Unary");
-      expect(context.peer).toMatch(/^127\.0\.0\.1:\d+$/);
-      expect(Math.abs((context.deadline as Date).getTime() - deadline.getTime())).toBeLessThan(1_000);
-      expect(context.signal.aborted).toBe(false);
-
-      await client.call(address, callOf(unary, { id: "echo", payload: bytes() }));
-      expect(observed.contexts[1]?.deadline).toBeUndefined();
-    });
-
-    it("fails with DEADLINE_EXCEEDED when the handler outlives the deadline, and aborts the handler's signal", async () => {
-      const { address, observed } = await startServer();
-      const client = startClient();
-      const deadline = new Date(Date.now() + 200);
-      const error = await failure(client.call(address, callOf(unary, { id: "wait", payload: bytes() }, { deadline })));
-      expect(error.code).toBe(Code.DEADLINE_EXCEEDED);
-      expect(error.retryable).toBe(false);
-      const reason = await observed.aborted;
-      expect(isTsmicroError(reason) && reason.code).toBe(Code.DEADLINE_EXCEEDED);
-      expect(observed.logged).toEqual([]);
-    });
-
-    it("cancels the call when the caller's signal aborts, and aborts the handler's signal", async () => {
-      const { address, observed } = await startServer();
-      const client = startClient();
-      const controller = new AbortController();
-      const pending = client.call(
-        address,
-        callOf(unary, { id: "wait", payload: bytes() }, { signal: controller.signal }),
-      );
-      await until(() => observed.started.length === 1);
-      controller.abort();
-      const error = await failure(pending as Promise<unknown>);
-      expect(error.code).toBe(Code.CANCELLED);
-      const reason = await observed.aborted;
-      expect(isTsmicroError(reason) && reason.code).toBe(Code.CANCELLED);
-    });
-
-    it("cancels a server stream the consumer stops reading early", async () => {
-      const { address, observed } = await startServer();
-      const client = startClient();
-      const received: number[] = [];
-      for await (const response of client.call(
-        address,
-        callOf(serverStream, { id: "100000", payload: bytes() }),
-      ) as AsyncIterable<Response>) {
-        received.push(response.sequence);
-        if (received.length === 3) break;
-      }
-      expect(received).toEqual([0, 1, 2]);
-      const reason = await observed.aborted;
-      expect(isTsmicroError(reason) && reason.code).toBe(Code.CANCELLED);
-      // The handler stopped instead of producing all 100000 responses.
-      expect(observed.started).toEqual([]);
-    });
-
-    it("cancels a bidi call on abort: the handler's request stream fails quietly and the caller's requests are closed", async () => {
-      const { address, observed } = await startServer();
-      const client = startClient();
-      const controller = new AbortController();
-      let requestsClosed = false;
-      async function* requests(): AsyncIterable<Request> {
-        try {
-          for (let i = 0; ; i++) {
-            yield { id: `r${i}`, payload: bytes() };
-            await sleep(20);
-          }
-        } finally {
-          requestsClosed = true;
-        }
-      }
-      const responses = client.call(address, callOf(bidiStream, requests(), { signal: controller.signal }));
-      const error = await failure(
-        (async () => {
-          for await (const response of responses as AsyncIterable<Response>) {
-            if (response.sequence === 1) controller.abort();
-          }
-        })(),
-      );
-      expect(error.code).toBe(Code.CANCELLED);
-      const reason = await observed.aborted;
-      expect(isTsmicroError(reason) && reason.code).toBe(Code.CANCELLED);
-      await until(() => requestsClosed);
-      expect(observed.logged).toEqual([]);
-    });
-
-    it("fails a client stream whose requests throw, with the requests' error as the cause", async () => {
-      const { address } = await startServer();
-      const client = startClient();
-      const boom = new Error("no more chunks");
-      async function* chunks(): AsyncIterable<Chunk> {
-        yield { data: bytes(1), offset: 0n };
-        throw boom;
-      }
-      const error = await failure(client.call(address, callOf(clientStream, chunks())));
-      expect(error.code).toBe(Code.CANCELLED);
-      expect(error.message).toContain("no more chunks");
-      expect(error.cause).toBe(boom);
-    });
-
-    it("answers INTERNAL without the failure's message or stack, and logs it", async () => {
-      const { address, observed } = await startServer();
-      const client = startClient();
-      const error = await failure(client.call(address, callOf(unary, { id: "secret", payload: bytes() })));
-      expect(error.code).toBe(Code.INTERNAL);
-      expect(error.retryable).toBe(false);
-      expect(error.message).not.toContain("secret");
-      // Nothing of the server's failure reaches the caller: not its message, not a frame of its stack.
-      const cause = error.cause ?? {};
-      expect(JSON.stringify(cause, Object.getOwnPropertyNames(cause))).not.toMatch(/secret|answerUnary/);
-
-      expect(observed.logged).toHaveLength(1);
-      const err = observed.logged[0]?.fields["err"] as Error;
-      expect(err.message).toBe("secret detail");
-      expect(err.stack).toContain("grpc.test");
-      expect(observed.logged[0]?.fields["method"]).toBe("/fixtures.services.v1.Alpha/Unary");
-    });
-
-    it("ends a server stream with INTERNAL when the handler throws midway", async () => {
-      const { address, observed } = await startServer();
-      const client = startClient();
-      const received: number[] = [];
-      const error = await failure(
-        (async () => {
-          for await (const r of client.call(
-            address,
-            callOf(serverStream, { id: "3", payload: bytes() }),
-          ) as AsyncIterable<Response>) {
-            received.push(r.sequence);
-          }
-        })(),
-      );
-      expect(received).toEqual([0, 1]);
-      expect(error.code).toBe(Code.INTERNAL);
-      expect(error.message).not.toContain("secret");
-      expect((observed.logged[0]!.fields["err"] as Error).message).toBe("secret detail in a stream");
-    });
-
-    it("answers a thrown TsmicroError with its code and message", async () => {
-      const { address, observed } = await startServer();
-      const client = startClient();
-      const error = await failure(client.call(address, callOf(unary, { id: "missing", payload: bytes() })));
-      expect(error.code).toBe(Code.NOT_FOUND);
-      expect(error.message).toBe("no such user");
-      expect(error.retryable).toBe(false);
-      expect(observed.logged).toEqual([]);
-    });
-
-    it("fails with a retryable UNAVAILABLE when nothing listens", async () => {
-      const client = startClient();
-      const address = `127.0.0.1:${await freePort()}`;
-      const error = await failure(client.call(address, callOf(unary, { id: "echo", payload: bytes() })));
-      expect(error.code).toBe(Code.UNAVAILABLE);
-      expect(error.retryable).toBe(true);
-      const streamError = await failure(client.call(address, callOf(serverStream, { id: "1", payload: bytes() })));
-      expect(streamError.code).toBe(Code.UNAVAILABLE);
-    });
-
-    it("spreads calls over poolSize connections, and reuses one by default", async () => {
-      const { address, observed } = await startServer();
-      const pooled = startClient({ poolSize: 2 });
-      for (let i = 0; i < 4; i++) await pooled.call(address, callOf(unary, { id: "echo", payload: bytes() }));
-      const peers = observed.contexts.map((context) => context.peer);
-      expect(new Set(peers).size).toBe(2);
-      expect(peers[0]).toBe(peers[2]);
-
-      const single = startClient();
-      for (let i = 0; i < 3; i++) await single.call(address, callOf(unary, { id: "echo", payload: bytes() }));
-      expect(new Set(observed.contexts.slice(4).map((context) => context.peer)).size).toBe(1);
-    });
-
-    it("stops gracefully: calls in flight finish, new calls fail", async () => {
-      const { server, address, observed } = await startServer();
-      const client = startClient();
-      const inFlight = client.call(address, callOf(unary, { id: "sleep:300", payload: bytes() })) as Promise<Response>;
-      await until(() => observed.started.length === 1);
-      const stopped = server.stop(5_000);
-      const refused = await failure(client.call(address, callOf(unary, { id: "echo", payload: bytes() })));
-      expect(refused.code).toBe(Code.UNAVAILABLE);
-      expect((await inFlight).id).toBe("sleep:300");
-      const started = Date.now();
-      await stopped;
-      expect(Date.now() - started).toBeLessThan(2_000);
-    });
-
-    it("cancels calls still running when the grace period ends", async () => {
-      const { server, address, observed } = await startServer();
-      const client = startClient();
-      const inFlight = client.call(address, callOf(unary, { id: "wait", payload: bytes() }));
-      await until(() => observed.started.length === 1);
-      const started = Date.now();
-      await server.stop(100);
-      expect(Date.now() - started).toBeLessThan(2_000);
-      const error = await failure(inFlight);
-      expect([Code.CANCELLED, Code.UNAVAILABLE]).toContain(error.code);
-      expect(isTsmicroError(await observed.aborted)).toBe(true);
-    });
-
-    it("serves grpc.health.v1: NOT_SERVING until setServing(true)", async () => {
-      const { server, address } = await startServer({ health: true });
-      const client = startClient();
-      const { check, list } = HealthDefinition.methods;
-      const status = async (service: string) =>
-        ((await client.call(address, callOf(check, { service }))) as HealthCheckResponse).status;
-      expect(await status("")).toBe(ServingStatus.NOT_SERVING);
-      expect(await status("fixtures.services.v1.Alpha")).toBe(ServingStatus.NOT_SERVING);
-      server.setServing(true);
-      expect(await status("")).toBe(ServingStatus.SERVING);
-      expect(await status("fixtures.services.v1.Alpha")).toBe(ServingStatus.SERVING);
-      expect(await client.call(address, callOf(list, {}))).toEqual({
-        statuses: {
-          "": { status: ServingStatus.SERVING },
-          "fixtures.services.v1.Alpha": { status: ServingStatus.SERVING },
-        },
-      });
-      server.setServing(false);
-      expect(await status("fixtures.services.v1.Alpha")).toBe(ServingStatus.NOT_SERVING);
-      await expect(status("no.such.Service")).rejects.toMatchObject({ code: Code.NOT_FOUND });
-    });
-
-    it("streams a service's health to a watcher at once and at each change; an unknown service as SERVICE_UNKNOWN", async () => {
-      const { server, address } = await startServer({ health: true });
-      const client = startClient();
-      const watch = (service: string) => {
-        const controller = new AbortController();
-        cleanups.push(async () => controller.abort());
-        const call = callOf(HealthDefinition.methods.watch, { service }, { signal: controller.signal });
-        return (client.call(address, call) as AsyncIterable<HealthCheckResponse>)[Symbol.asyncIterator]();
-      };
-      const alpha = watch("fixtures.services.v1.Alpha");
-      expect((await alpha.next()).value).toEqual({ status: ServingStatus.NOT_SERVING });
-      server.setServing(true);
-      expect((await alpha.next()).value).toEqual({ status: ServingStatus.SERVING });
-      server.setServing(false);
-      expect((await alpha.next()).value).toEqual({ status: ServingStatus.NOT_SERVING });
-      expect((await watch("no.such.Service").next()).value).toEqual({ status: ServingStatus.SERVICE_UNKNOWN });
-    });
-
-    for (const version of ["v1", "v1alpha"]) {
-      it(`serves reflection ${version}: lists the services and returns their file descriptors`, async () => {
-        const { address } = await startServer({ reflection: true, health: true });
-        const reflection = new Client(address, credentials.createInsecure());
-        cleanups.push(async () => reflection.close());
-        const ask = async (request: ReflectionRequest) => {
-          const stream = reflection.makeBidiStreamRequest(
-            `/grpc.reflection.${version}.ServerReflection/ServerReflectionInfo`,
-            encodeReflectionRequest,
-            decodeReflectionResponse,
-          );
-          stream.end(request);
-          const [response] = await collect(stream as AsyncIterable<ReflectionResponse>);
-          return response as ReflectionResponse;
-        };
-
-        const listed = await ask({ listServices: "*" });
-        expect(listed.services.sort()).toEqual(["fixtures.services.v1.Alpha", "grpc.health.v1.Health"]);
-
-        const found = await ask({ fileContainingSymbol: "fixtures.services.v1.Alpha" });
-        const file = fromBinary(FileDescriptorProtoSchema, found.files[0] as Uint8Array);
-        expect(file.name).toBe("services.proto");
-        expect(file.package).toBe("fixtures.services.v1");
-        const alpha = file.service.find((s) => s.name === "Alpha");
-        expect(alpha?.method.map((m) => m.name)).toEqual(["Unary", "ServerStream", "ClientStream", "BidiStream"]);
-
-        const missing = await ask({ fileContainingSymbol: "no.such.Symbol" });
-        expect(missing.errorCode).toBe(Code.NOT_FOUND);
-      });
+    // 200 × 64 KiB is far beyond HTTP/2 flow-control windows, so the server must wait for drain.
+    const big = new Uint8Array(64 * 1024).fill(7);
+    let count = 0;
+    for await (const response of client.call(
+      address,
+      callOf(serverStream, { id: "200", payload: big }),
+    ) as AsyncIterable<Response>) {
+      expect(response.sequence).toBe(count++);
+      expect(response.payload.length).toBe(big.length);
     }
-  },
-);
+    expect(count).toBe(200);
+  });
+
+  it("streams requests to a client-streaming handler", async () => {
+    const { address } = await startServer();
+    const client = startClient();
+    const chunks: Chunk[] = [1, 2, 3, 4].map((n) => ({ data: new Uint8Array(n * 100), offset: BigInt(n) }));
+    const summary = (await client.call(address, callOf(clientStream, streamOf(...chunks)))) as UploadSummary;
+    expect(summary).toEqual({ totalBytes: 1000n, chunkCount: 4 });
+  });
+
+  it("streams both ways with a bidi handler", async () => {
+    const { address } = await startServer();
+    const client = startClient();
+    const requests: Request[] = ["a", "b", "c"].map((id) => ({ id, payload: bytes(id.charCodeAt(0)) }));
+    const responses = await collect(
+      client.call(address, callOf(bidiStream, streamOf(...requests))) as AsyncIterable<Response>,
+    );
+    expect(responses.map((r) => [r.id, r.sequence, Array.from(r.payload)])).toEqual([
+      ["a", 0, [97]],
+      ["b", 1, [98]],
+      ["c", 2, [99]],
+    ]);
+  });
+
+  it("gives the handler the caller's metadata, deadline and peer", async () => {
+    const { address, observed } = await startServer();
+    const client = startClient();
+    const metadata: Metadata = { "x-user": "ada", "x-trace-bin": bytes(0, 1, 255) };
+    const deadline = new Date(Date.now() + 5_000);
+    await client.call(address, callOf(unary, { id: "echo", payload: bytes() }, { metadata, deadline }));
+    const context = observed.contexts[0] as CallContext;
+    expect(context.metadata["x-user"]).toBe("ada");
+    expect(Array.from(context.metadata["x-trace-bin"] as Uint8Array)).toEqual([0, 1, 255]);
+    expect(context.method.path).toBe("/fixtures.services.v1.Alpha/Unary");
+    expect(context.peer).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(Math.abs((context.deadline as Date).getTime() - deadline.getTime())).toBeLessThan(1_000);
+    expect(context.signal.aborted).toBe(false);
+
+    await client.call(address, callOf(unary, { id: "echo", payload: bytes() }));
+    expect(observed.contexts[1]?.deadline).toBeUndefined();
+  });
+
+  it("fails with DEADLINE_EXCEEDED when the handler outlives the deadline, and aborts the handler's signal", async () => {
+    const { address, observed } = await startServer();
+    const client = startClient();
+    const deadline = new Date(Date.now() + 200);
+    const error = await failure(client.call(address, callOf(unary, { id: "wait", payload: bytes() }, { deadline })));
+    expect(error.code).toBe(Code.DEADLINE_EXCEEDED);
+    expect(error.retryable).toBe(false);
+    const reason = await observed.aborted;
+    expect(isTsmicroError(reason) && reason.code).toBe(Code.DEADLINE_EXCEEDED);
+    expect(observed.logged).toEqual([]);
+  });
+
+  it("cancels the call when the caller's signal aborts, and aborts the handler's signal", async () => {
+    const { address, observed } = await startServer();
+    const client = startClient();
+    const controller = new AbortController();
+    const pending = client.call(
+      address,
+      callOf(unary, { id: "wait", payload: bytes() }, { signal: controller.signal }),
+    );
+    await until(() => observed.started.length === 1);
+    controller.abort();
+    const error = await failure(pending as Promise<unknown>);
+    expect(error.code).toBe(Code.CANCELLED);
+    const reason = await observed.aborted;
+    expect(isTsmicroError(reason) && reason.code).toBe(Code.CANCELLED);
+  });
+
+  it("cancels a server stream the consumer stops reading early", async () => {
+    const { address, observed } = await startServer();
+    const client = startClient();
+    const received: number[] = [];
+    for await (const response of client.call(
+      address,
+      callOf(serverStream, { id: "100000", payload: bytes() }),
+    ) as AsyncIterable<Response>) {
+      received.push(response.sequence);
+      if (received.length === 3) break;
+    }
+    expect(received).toEqual([0, 1, 2]);
+    const reason = await observed.aborted;
+    expect(isTsmicroError(reason) && reason.code).toBe(Code.CANCELLED);
+    // The handler stopped instead of producing all 100000 responses.
+    expect(observed.started).toEqual([]);
+  });
+
+  it("cancels a bidi call on abort: the handler's request stream fails quietly and the caller's requests are closed", async () => {
+    const { address, observed } = await startServer();
+    const client = startClient();
+    const controller = new AbortController();
+    let requestsClosed = false;
+    async function* requests(): AsyncIterable<Request> {
+      try {
+        for (let i = 0; ; i++) {
+          yield { id: `r${i}`, payload: bytes() };
+          await sleep(20);
+        }
+      } finally {
+        requestsClosed = true;
+      }
+    }
+    const responses = client.call(address, callOf(bidiStream, requests(), { signal: controller.signal }));
+    const error = await failure(
+      (async () => {
+        for await (const response of responses as AsyncIterable<Response>) {
+          if (response.sequence === 1) controller.abort();
+        }
+      })(),
+    );
+    expect(error.code).toBe(Code.CANCELLED);
+    const reason = await observed.aborted;
+    expect(isTsmicroError(reason) && reason.code).toBe(Code.CANCELLED);
+    await until(() => requestsClosed);
+    expect(observed.logged).toEqual([]);
+  });
+
+  it("fails a client stream whose requests throw, with the requests' error as the cause", async () => {
+    const { address } = await startServer();
+    const client = startClient();
+    const boom = new Error("no more chunks");
+    async function* chunks(): AsyncIterable<Chunk> {
+      yield { data: bytes(1), offset: 0n };
+      throw boom;
+    }
+    const error = await failure(client.call(address, callOf(clientStream, chunks())));
+    expect(error.code).toBe(Code.CANCELLED);
+    expect(error.message).toContain("no more chunks");
+    expect(error.cause).toBe(boom);
+  });
+
+  it("answers INTERNAL without the failure's message or stack, and logs it", async () => {
+    const { address, observed } = await startServer();
+    const client = startClient();
+    const error = await failure(client.call(address, callOf(unary, { id: "secret", payload: bytes() })));
+    expect(error.code).toBe(Code.INTERNAL);
+    expect(error.retryable).toBe(false);
+    expect(error.message).not.toContain("secret");
+    // Nothing of the server's failure reaches the caller: not its message, not a frame of its stack.
+    const cause = error.cause ?? {};
+    expect(JSON.stringify(cause, Object.getOwnPropertyNames(cause))).not.toMatch(/secret|answerUnary/);
+
+    expect(observed.logged).toHaveLength(1);
+    const err = observed.logged[0]?.fields["err"] as Error;
+    expect(err.message).toBe("secret detail");
+    expect(err.stack).toContain("grpc.test");
+    expect(observed.logged[0]?.fields["method"]).toBe("/fixtures.services.v1.Alpha/Unary");
+  });
+
+  it("ends a server stream with INTERNAL when the handler throws midway", async () => {
+    const { address, observed } = await startServer();
+    const client = startClient();
+    const received: number[] = [];
+    const error = await failure(
+      (async () => {
+        for await (const r of client.call(
+          address,
+          callOf(serverStream, { id: "3", payload: bytes() }),
+        ) as AsyncIterable<Response>) {
+          received.push(r.sequence);
+        }
+      })(),
+    );
+    expect(received).toEqual([0, 1]);
+    expect(error.code).toBe(Code.INTERNAL);
+    expect(error.message).not.toContain("secret");
+    expect((observed.logged[0]!.fields["err"] as Error).message).toBe("secret detail in a stream");
+  });
+
+  it("answers a thrown TsmicroError with its code and message", async () => {
+    const { address, observed } = await startServer();
+    const client = startClient();
+    const error = await failure(client.call(address, callOf(unary, { id: "missing", payload: bytes() })));
+    expect(error.code).toBe(Code.NOT_FOUND);
+    expect(error.message).toBe("no such user");
+    expect(error.retryable).toBe(false);
+    expect(observed.logged).toEqual([]);
+  });
+
+  it("fails with a retryable UNAVAILABLE when nothing listens", async () => {
+    const client = startClient();
+    const address = `127.0.0.1:${await freePort()}`;
+    const error = await failure(client.call(address, callOf(unary, { id: "echo", payload: bytes() })));
+    expect(error.code).toBe(Code.UNAVAILABLE);
+    expect(error.retryable).toBe(true);
+    const streamError = await failure(client.call(address, callOf(serverStream, { id: "1", payload: bytes() })));
+    expect(streamError.code).toBe(Code.UNAVAILABLE);
+  });
+
+  it("spreads calls over poolSize connections, and reuses one by default", async () => {
+    const { address, observed } = await startServer();
+    const pooled = startClient({ poolSize: 2 });
+    for (let i = 0; i < 4; i++) await pooled.call(address, callOf(unary, { id: "echo", payload: bytes() }));
+    const peers = observed.contexts.map((context) => context.peer);
+    expect(new Set(peers).size).toBe(2);
+    expect(peers[0]).toBe(peers[2]);
+
+    const single = startClient();
+    for (let i = 0; i < 3; i++) await single.call(address, callOf(unary, { id: "echo", payload: bytes() }));
+    expect(new Set(observed.contexts.slice(4).map((context) => context.peer)).size).toBe(1);
+  });
+
+  it("stops gracefully: calls in flight finish, new calls fail", async () => {
+    const { server, address, observed } = await startServer();
+    const client = startClient();
+    const inFlight = client.call(address, callOf(unary, { id: "sleep:300", payload: bytes() })) as Promise<Response>;
+    await until(() => observed.started.length === 1);
+    const stopped = server.stop(5_000);
+    const refused = await failure(client.call(address, callOf(unary, { id: "echo", payload: bytes() })));
+    expect(refused.code).toBe(Code.UNAVAILABLE);
+    expect((await inFlight).id).toBe("sleep:300");
+    const started = Date.now();
+    await stopped;
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it("cancels calls still running when the grace period ends", async () => {
+    const { server, address, observed } = await startServer();
+    const client = startClient();
+    const inFlight = client.call(address, callOf(unary, { id: "wait", payload: bytes() }));
+    await until(() => observed.started.length === 1);
+    const failed = failure(inFlight);
+    const started = Date.now();
+    await server.stop(100);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    const error = await failed;
+    expect([Code.CANCELLED, Code.UNAVAILABLE]).toContain(error.code);
+    expect(isTsmicroError(await observed.aborted)).toBe(true);
+  });
+
+  it("serves grpc.health.v1: NOT_SERVING until setServing(true)", async () => {
+    const { server, address } = await startServer({ health: true });
+    const client = startClient();
+    const { check, list } = HealthDefinition.methods;
+    const status = async (service: string) =>
+      ((await client.call(address, callOf(check, { service }))) as HealthCheckResponse).status;
+    expect(await status("")).toBe(ServingStatus.NOT_SERVING);
+    expect(await status("fixtures.services.v1.Alpha")).toBe(ServingStatus.NOT_SERVING);
+    server.setServing(true);
+    expect(await status("")).toBe(ServingStatus.SERVING);
+    expect(await status("fixtures.services.v1.Alpha")).toBe(ServingStatus.SERVING);
+    expect(await client.call(address, callOf(list, {}))).toEqual({
+      statuses: {
+        "": { status: ServingStatus.SERVING },
+        "fixtures.services.v1.Alpha": { status: ServingStatus.SERVING },
+      },
+    });
+    server.setServing(false);
+    expect(await status("fixtures.services.v1.Alpha")).toBe(ServingStatus.NOT_SERVING);
+    await expect(status("no.such.Service")).rejects.toMatchObject({ code: Code.NOT_FOUND });
+  });
+
+  it("streams a service's health to a watcher at once and at each change; an unknown service as SERVICE_UNKNOWN", async () => {
+    const { server, address } = await startServer({ health: true });
+    const client = startClient();
+    const watch = (service: string) => {
+      const controller = new AbortController();
+      cleanups.push(async () => controller.abort());
+      const call = callOf(HealthDefinition.methods.watch, { service }, { signal: controller.signal });
+      return (client.call(address, call) as AsyncIterable<HealthCheckResponse>)[Symbol.asyncIterator]();
+    };
+    const alpha = watch("fixtures.services.v1.Alpha");
+    expect((await alpha.next()).value).toEqual({ status: ServingStatus.NOT_SERVING });
+    server.setServing(true);
+    expect((await alpha.next()).value).toEqual({ status: ServingStatus.SERVING });
+    server.setServing(false);
+    expect((await alpha.next()).value).toEqual({ status: ServingStatus.NOT_SERVING });
+    expect((await watch("no.such.Service").next()).value).toEqual({ status: ServingStatus.SERVICE_UNKNOWN });
+  });
+
+  for (const version of ["v1", "v1alpha"]) {
+    it(`serves reflection ${version}: lists the services and returns their file descriptors`, async () => {
+      const { address } = await startServer({ reflection: true, health: true });
+      const reflection = new Client(address, credentials.createInsecure());
+      cleanups.push(async () => reflection.close());
+      const ask = async (request: ReflectionRequest) => {
+        const stream = reflection.makeBidiStreamRequest(
+          `/grpc.reflection.${version}.ServerReflection/ServerReflectionInfo`,
+          encodeReflectionRequest,
+          decodeReflectionResponse,
+        );
+        stream.end(request);
+        const [response] = await collect(stream as AsyncIterable<ReflectionResponse>);
+        return response as ReflectionResponse;
+      };
+
+      const listed = await ask({ listServices: "*" });
+      expect(listed.services.sort()).toEqual(["fixtures.services.v1.Alpha", "grpc.health.v1.Health"]);
+
+      const found = await ask({ fileContainingSymbol: "fixtures.services.v1.Alpha" });
+      const file = fromBinary(FileDescriptorProtoSchema, found.files[0] as Uint8Array);
+      expect(file.name).toBe("services.proto");
+      expect(file.package).toBe("fixtures.services.v1");
+      const alpha = file.service.find((s) => s.name === "Alpha");
+      expect(alpha?.method.map((m) => m.name)).toEqual(["Unary", "ServerStream", "ClientStream", "BidiStream"]);
+
+      const missing = await ask({ fileContainingSymbol: "no.such.Symbol" });
+      expect(missing.errorCode).toBe(Code.NOT_FOUND);
+    });
+  }
+});
 
 /** The two reflection requests the test sends (same wire layout in v1 and v1alpha). */
 type ReflectionRequest = { listServices: string } | { fileContainingSymbol: string };

@@ -1,0 +1,103 @@
+import type { CallContext, Compression, Metadata } from "../definition/call.js";
+import type { MethodDefinition } from "../definition/definition.js";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import type { Logger } from "../logging/logger.js";
+
+/** What a server transport knows of a call when its handler starts. */
+export interface IncomingCall {
+  readonly method: MethodDefinition;
+  readonly metadata: Metadata;
+  readonly deadline: Date | undefined;
+  readonly peer: string;
+  readonly logger: Logger;
+  /** Whether responses are gzipped unless the handler says otherwise. */
+  readonly gzip: boolean;
+  /** Sends the response header (once, before the first message or the status), compressed or not. */
+  readonly sendHeader: (header: Metadata, gzip: boolean) => void;
+}
+
+/**
+ * What a handler knows about its call, and the response metadata it sets,
+ * for any server transport. Every field is an own property (the methods
+ * too), so middleware may spread it; the abort reason says whether the
+ * caller cancelled or the deadline passed.
+ */
+export class ServerCallContext implements CallContext {
+  readonly method: MethodDefinition;
+  readonly metadata: Metadata;
+  readonly deadline: Date | undefined;
+  readonly signal: AbortSignal;
+  readonly peer: string;
+  readonly logger: Logger;
+  readonly responseHeader: Metadata = {};
+  readonly responseTrailer: Metadata = {};
+  readonly setHeader: (metadata: Metadata) => void;
+  readonly sendHeader: (metadata?: Metadata) => void;
+  readonly setTrailer: (metadata: Metadata) => void;
+  readonly setCompression: (compression: Compression) => void;
+  readonly #controller = new AbortController();
+  readonly #send: IncomingCall["sendHeader"];
+  #gzip: boolean;
+  #finished = false;
+  #headerSent = false;
+
+  constructor(call: IncomingCall) {
+    this.method = call.method;
+    this.metadata = call.metadata;
+    this.deadline = call.deadline;
+    this.peer = call.peer;
+    this.logger = call.logger;
+    this.#send = call.sendHeader;
+    this.#gzip = call.gzip;
+    this.signal = this.#controller.signal;
+    this.setHeader = (metadata) => {
+      this.#headerOpen("setHeader");
+      Object.assign(this.responseHeader, metadata);
+    };
+    this.sendHeader = (metadata) => {
+      this.#headerOpen("sendHeader");
+      if (metadata) Object.assign(this.responseHeader, metadata);
+      this.flushHeader();
+    };
+    this.setTrailer = (metadata) => {
+      Object.assign(this.responseTrailer, metadata);
+    };
+    this.setCompression = (compression) => {
+      this.#headerOpen("setCompression");
+      this.#gzip = compression === "gzip";
+    };
+  }
+
+  /** The handler is done: a later cancel is the transport closing the call, not the caller cancelling. */
+  finish(): void {
+    this.#finished = true;
+  }
+
+  /** The caller went away (or the deadline passed): aborts the handler's signal, unless the handler was done. */
+  cancel(): void {
+    if (this.#finished || this.signal.aborted) return;
+    const path = this.method.path;
+    const expired = this.deadline !== undefined && this.deadline.getTime() <= Date.now();
+    this.#controller.abort(
+      expired
+        ? new TsmicroError(Code.DEADLINE_EXCEEDED, `deadline exceeded serving ${path}`)
+        : new TsmicroError(Code.CANCELLED, `the caller cancelled ${path}`),
+    );
+  }
+
+  /** Sends the header unless it went out already: before the first message and before the status. */
+  flushHeader(): void {
+    if (this.#headerSent) return;
+    this.#headerSent = true;
+    Object.freeze(this.responseHeader);
+    this.#send(this.responseHeader, this.#gzip);
+  }
+
+  #headerOpen(what: string): void {
+    if (this.#headerSent) {
+      throw new Error(
+        `${what} on ${this.method.path} after the response header was sent: set headers before the first message`,
+      );
+    }
+  }
+}
