@@ -310,7 +310,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       const { target, rule } = match.route;
       metrics?.route(request, `${settings.prefix}${rule.path}`);
       httpTracing.route(request, `${settings.prefix}${rule.path}`);
-      return call(target, rule, { variables: match.variables, query, body: request.body }, request, reply);
+      // `return await`: an async function returning a promise unawaited waits extra microtask turns for it.
+      return await call(target, rule, { variables: match.variables, query, body: request.body }, request, reply);
     }
 
     const target = await defaultRoute(path);
@@ -325,7 +326,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       request.method === "GET" || request.method === "DELETE" || request.method === "HEAD"
         ? { method: request.method, path }
         : { method: request.method, path, body: "*" };
-    return call(target, rule, { variables: {}, query, body: request.body }, request, reply);
+    return await call(target, rule, { variables: {}, query, body: request.body }, request, reply);
   }
 
   /** The methods some route takes on a path no route of the request's method matched. */
@@ -375,7 +376,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       throw new TsmicroError(Code.NOT_FOUND, `POST /rpc: ${service} has no method ${spec}; it has ${known}`);
     }
     const rule: HttpRule = { method: "POST", path: "/rpc", body: "*" };
-    return call(target, rule, { variables: {}, query: "", body: message }, request, reply);
+    return await call(target, rule, { variables: {}, query: "", body: message }, request, reply);
   }
 
   async function eventEndpoint(
