@@ -50,6 +50,9 @@ export type RequestFields = Record<string, unknown>;
 export function buildRequestFields(input: RequestFieldsInput): RequestFields {
   const jsonName = input.jsonName ?? lowerCamel;
   const toJsonPath = (dotted: string): string[] => dotted.split(".").map(jsonName);
+  // The dotted JSON path of a dotted name; lowerCamel leaves a name without "_" as it is.
+  const toJsonDotted = (dotted: string): string =>
+    jsonName === lowerCamel && !dotted.includes("_") ? dotted : toJsonPath(dotted).join(".");
   const bodyField = input.bodyField ?? "";
   let message: RequestFields = {};
 
@@ -70,15 +73,13 @@ export function buildRequestFields(input: RequestFieldsInput): RequestFields {
     const bound =
       params === undefined || params.size === 0
         ? []
-        : [...Object.keys(input.variables), ...(bodyField === "" ? [] : [bodyField])].map((p) =>
-            toJsonPath(p).join("."),
-          );
+        : [...Object.keys(input.variables), ...(bodyField === "" ? [] : [bodyField])].map(toJsonDotted);
     for (const name of new Set(params?.keys() ?? [])) {
       const resolved = input.field ? input.field(name) : undefined;
       if (input.field && !resolved) continue;
       const path = resolved?.jsonPath ?? toJsonPath(name);
       const dotted = path.join(".");
-      if (bound.some((b) => dotted === b || dotted.startsWith(`${b}.`) || b.startsWith(`${dotted}.`))) continue;
+      if (bound.some((b) => dotted === b || isInside(dotted, b) || isInside(b, dotted))) continue;
       const values = (params?.getAll(name) ?? []).map((v) => (resolved ? resolved.convert(v) : v));
       const repeated = values.length > 1 || (resolved?.repeated ?? input.isRepeated?.(dotted) ?? false);
       setField(message, path, repeated ? values : values[0], name);
@@ -86,7 +87,8 @@ export function buildRequestFields(input: RequestFieldsInput): RequestFields {
     if (bodyField !== "" && input.body !== undefined) setField(message, toJsonPath(bodyField), input.body, bodyField);
   }
 
-  for (const [name, value] of Object.entries(input.variables)) {
+  for (const name in input.variables) {
+    const value = input.variables[name] as string;
     const resolved = input.field?.(name);
     setField(message, resolved?.jsonPath ?? toJsonPath(name), resolved ? resolved.convert(value) : value, name);
   }
@@ -111,6 +113,11 @@ function setField(message: RequestFields, path: readonly string[], value: unknow
     target = copy;
   }
   target[path.at(-1) as string] = value;
+}
+
+/** Whether the dotted path `inner` names a field inside `outer` (`a.b` inside `a`), without building `outer + "."`. */
+function isInside(inner: string, outer: string): boolean {
+  return inner.length > outer.length && inner.charCodeAt(outer.length) === 0x2e && inner.startsWith(outer);
 }
 
 /** No key is empty or one that would reach Object.prototype. */
