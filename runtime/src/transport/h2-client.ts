@@ -152,6 +152,20 @@ async function readySession(
   }
 }
 
+/** Calls open on each session: a session keeps the process alive only while it carries one, as grpc-js's channels do. */
+const openCalls = new WeakMap<ClientHttp2Session, number>();
+
+function holdWhileOpen(session: ClientHttp2Session, stream: ClientHttp2Stream): void {
+  const open = (openCalls.get(session) ?? 0) + 1;
+  openCalls.set(session, open);
+  if (open === 1) session.ref();
+  stream.once("close", () => {
+    const left = (openCalls.get(session) ?? 1) - 1;
+    openCalls.set(session, left);
+    if (left === 0 && !session.destroyed) session.unref();
+  });
+}
+
 function openSession(address: string, keepaliveMs: number | undefined): ClientHttp2Session {
   const session = connect(`http://${address}`, { settings: { enablePush: false } });
   // A failing session fails its streams, which is how calls hear of it.
@@ -344,6 +358,7 @@ function start(session: ClientHttp2Session, address: string, call: ClientCall, l
     headers["grpc-timeout"] = timeoutHeader(call.deadline);
   addMetadata(headers, call.metadata);
   const stream = session.request(headers, { endStream: false });
+  holdWhileOpen(session, stream);
   const exchange = new CallStream(stream, address, call, limits);
   const write = (message: unknown): boolean => {
     const bytes = call.method.input.encode(message).finish();
