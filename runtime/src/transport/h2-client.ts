@@ -289,7 +289,13 @@ class CallStream {
 
   #onClose(): void {
     if (this.#outcome !== undefined) return;
-    this.#finish(closedError(this.stream.rstCode, this.#address, this.#call, this.#reader !== undefined));
+    // A stream closed with its session (the peer died, the socket broke) lost its connection;
+    // one closed alone was reset by the peer.
+    const session = this.stream.session;
+    const connectionLost = !session || session.destroyed || session.closed;
+    this.#finish(
+      closedError(this.stream.rstCode, this.#address, this.#call, this.#reader !== undefined, connectionLost),
+    );
   }
 
   /** Hands response metadata to a callback; one that throws cancels the call with what it threw. */
@@ -485,12 +491,24 @@ async function* responses(open: () => CallStream | Promise<CallStream>, call: Cl
 }
 
 /** Why a stream closed without a status: the connection failed (UNAVAILABLE), was refused, or the peer reset it. */
-function closedError(rstCode: number, address: string, call: ClientCall, answered: boolean): TsmicroError {
+function closedError(
+  rstCode: number,
+  address: string,
+  call: ClientCall,
+  answered: boolean,
+  connectionLost: boolean,
+): TsmicroError {
   const path = call.method.path;
   if (rstCode === constants.NGHTTP2_REFUSED_STREAM) {
     return new TsmicroError(Code.UNAVAILABLE, `${address} refused ${path} (REFUSED_STREAM): it did not process it`);
   }
-  if (rstCode === constants.NGHTTP2_CANCEL) return new TsmicroError(Code.CANCELLED, `${address} cancelled ${path}`);
+  // As grpc-js: a connection that fails or drops is UNAVAILABLE, which the client may retry on another node.
+  if (connectionLost && answered) {
+    return new TsmicroError(Code.UNAVAILABLE, `the connection to ${address} dropped during ${path}`);
+  }
+  if (!connectionLost && rstCode === constants.NGHTTP2_CANCEL) {
+    return new TsmicroError(Code.CANCELLED, `${address} cancelled ${path}`);
+  }
   if (!answered) {
     return new TsmicroError(Code.UNAVAILABLE, `cannot reach ${address} for ${path}: the connection failed or closed`);
   }
