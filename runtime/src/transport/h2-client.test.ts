@@ -13,10 +13,10 @@ afterEach(async () => {
 });
 
 describe("h2 client transport", () => {
-  it("keeps a program alive while a call is open, and not once it is answered", async () => {
+  it("keeps a program alive while a call is open or closing, and not once it is closed", async () => {
     const server = createH2ServerTransport({ logger: silentLogger() });
     server.add(AlphaDefinition, async () => {
-      await sleep(300);
+      await sleep(50);
       return { id: "answered", payload: new Uint8Array(), sequence: 1 };
     });
     const address = await server.listen("127.0.0.1:0");
@@ -28,6 +28,10 @@ describe("h2 client transport", () => {
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
     const [code] = (await Promise.race([once(child, "exit"), sleep(20_000).then(() => ["timed out"])])) as [unknown];
     if (code === "timed out") child.kill("SIGKILL");
-    expect({ code, output: output.trim() }).toEqual({ code: 0, output: '{"id":"answered","payload":{},"sequence":1}' });
+    const answer = '{"id":"answered","payload":{},"sequence":1}';
+    expect({ code, output: output.trim() }).toEqual({
+      code: 0,
+      output: [...Array(5).fill(answer), "closed"].join("\n"),
+    });
   });
 });

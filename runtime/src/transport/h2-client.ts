@@ -101,11 +101,7 @@ export function createH2ClientTransport(options: H2ClientTransportOptions = {}):
       closed = true;
       const sessions = [...pools.values()].flatMap((pool) => pool.sessions);
       pools.clear();
-      await Promise.all(
-        sessions.map((session) =>
-          session && !session.destroyed ? new Promise<void>((resolve) => session.close(resolve)) : undefined,
-        ),
-      );
+      await Promise.all(sessions.map((session) => (session && !session.destroyed ? closeSession(session) : undefined)));
     },
   };
 }
@@ -152,6 +148,12 @@ async function readySession(
   }
 }
 
+/** Closes a session once its calls end; the process waits for that (an idle session is unref'd, and awaiting it would not). */
+function closeSession(session: ClientHttp2Session): Promise<void> {
+  session.ref();
+  return new Promise((resolve) => session.close(resolve));
+}
+
 /** Calls open on each session: a session keeps the process alive only while it carries one, as grpc-js's channels do. */
 const openCalls = new WeakMap<ClientHttp2Session, number>();
 
@@ -162,7 +164,8 @@ function holdWhileOpen(session: ClientHttp2Session, stream: ClientHttp2Stream): 
   stream.once("close", () => {
     const left = (openCalls.get(session) ?? 1) - 1;
     openCalls.set(session, left);
-    if (left === 0 && !session.destroyed) session.unref();
+    // A closing session stays held until it has closed: close() waits for it.
+    if (left === 0 && !session.destroyed && !session.closed) session.unref();
   });
 }
 
