@@ -1,6 +1,7 @@
 import {
   type ClientHttp2Session,
   type ClientHttp2Stream,
+  type Http2Session,
   connect,
   constants,
   type IncomingHttpHeaders,
@@ -154,6 +155,9 @@ function closeSession(session: ClientHttp2Session): Promise<void> {
   return new Promise((resolve) => session.close(resolve));
 }
 
+/** Why a session failed, for the calls it fails. */
+const sessionErrors = new WeakMap<Http2Session, Error>();
+
 /** Calls open on each session: a session keeps the process alive only while it carries one, as grpc-js's channels do. */
 const openCalls = new WeakMap<ClientHttp2Session, number>();
 
@@ -171,8 +175,8 @@ function holdWhileOpen(session: ClientHttp2Session, stream: ClientHttp2Stream): 
 
 function openSession(address: string, keepaliveMs: number | undefined): ClientHttp2Session {
   const session = connect(`http://${address}`, { settings: { enablePush: false } });
-  // A failing session fails its streams, which is how calls hear of it.
-  session.on("error", ignore);
+  // A failing session fails its streams, which is how calls hear of it; its error says why.
+  session.on("error", (error: Error) => sessionErrors.set(session, error));
   session.unref();
   if (keepaliveMs && keepaliveMs > 0) {
     const timer = setInterval(() => {
@@ -190,6 +194,8 @@ function openSession(address: string, keepaliveMs: number | undefined): ClientHt
 /** The state of one call on its stream: what came back, and how it ended. */
 class CallStream {
   readonly stream: ClientHttp2Stream;
+  readonly #session: Http2Session | undefined;
+  #error: Error | undefined;
   readonly #call: ClientCall;
   readonly #address: string;
   readonly #limits: Limits;
@@ -205,6 +211,7 @@ class CallStream {
 
   constructor(stream: ClientHttp2Stream, address: string, call: ClientCall, limits: Limits) {
     this.stream = stream;
+    this.#session = stream.session;
     this.#call = call;
     this.#address = address;
     this.#limits = limits;
@@ -215,7 +222,10 @@ class CallStream {
     stream.on("response", (headers) => this.#onHeaders(headers));
     stream.on("trailers", (headers) => this.#onTrailers(headers));
     stream.on("data", (chunk: Buffer) => this.#onData(chunk));
-    stream.on("error", ignore);
+    // A stream that fails with its session carries the session's error (connect ECONNREFUSED …).
+    stream.on("error", (error: Error) => {
+      this.#error ??= error;
+    });
     stream.on("close", () => this.#onClose());
   }
 
@@ -294,11 +304,11 @@ class CallStream {
     if (this.#outcome !== undefined) return;
     // A stream closed with its session (the peer died, the socket broke) lost its connection;
     // one closed alone was reset by the peer.
-    const session = this.stream.session;
+    const session = this.#session;
     const connectionLost = !session || session.destroyed || session.closed;
-    this.#finish(
-      closedError(this.stream.rstCode, this.#address, this.#call, this.#reader !== undefined, connectionLost),
-    );
+    const cause = this.#error ?? (session ? sessionErrors.get(session) : undefined);
+    const answered = this.#reader !== undefined;
+    this.#finish(closedError(this.stream.rstCode, this.#address, this.#call, answered, connectionLost, cause));
   }
 
   /** Hands response metadata to a callback; one that throws cancels the call with what it threw. */
@@ -323,9 +333,13 @@ class CallStream {
       this.#timer = setTimeout(() => this.#expire(deadline), early);
       return;
     }
-    const error = new TsmicroError(Code.DEADLINE_EXCEEDED, `${this.#call.method.path} passed its deadline`, {
-      retryable: false,
-    });
+    const error = new TsmicroError(
+      Code.DEADLINE_EXCEEDED,
+      `Deadline exceeded: ${this.#call.method.path} got no answer in time`,
+      {
+        retryable: false,
+      },
+    );
     this.#finish(error, deadlineResetDelayMs);
   }
 
@@ -500,6 +514,7 @@ function closedError(
   call: ClientCall,
   answered: boolean,
   connectionLost: boolean,
+  cause: Error | undefined,
 ): TsmicroError {
   const path = call.method.path;
   if (rstCode === constants.NGHTTP2_REFUSED_STREAM) {
@@ -513,7 +528,9 @@ function closedError(
     return new TsmicroError(Code.CANCELLED, `${address} cancelled ${path}`);
   }
   if (!answered) {
-    return new TsmicroError(Code.UNAVAILABLE, `cannot reach ${address} for ${path}: the connection failed or closed`);
+    // The socket's own error (connect ECONNREFUSED 10.0.0.7:50051) says whether the request can have left.
+    const why = cause ? cause.message : "the connection failed or closed";
+    return new TsmicroError(Code.UNAVAILABLE, `cannot reach ${address} for ${path}: ${why}`, { cause });
   }
   return new TsmicroError(Code.INTERNAL, `${address} closed ${path} without a status (HTTP/2 error ${rstCode})`, {
     retryable: false,

@@ -3,6 +3,9 @@ import type { MethodDefinition } from "../definition/definition.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
 
+/** How close to its deadline a cancel counts as the deadline passing. */
+const deadlineSlackMs = 20;
+
 /** What a server transport knows of a call when its handler starts. */
 export interface IncomingCall {
   readonly method: MethodDefinition;
@@ -77,7 +80,9 @@ export class ServerCallContext implements CallContext {
   cancel(): void {
     if (this.#finished || this.signal.aborted) return;
     const path = this.method.path;
-    const expired = this.deadline !== undefined && this.deadline.getTime() <= Date.now();
+    // A caller cancels at its own deadline, which its clock and the rounding of grpc-timeout put a
+    // little ahead of the one computed here: a cancel that close to the deadline is the deadline.
+    const expired = this.deadline !== undefined && this.deadline.getTime() <= Date.now() + deadlineSlackMs;
     this.#controller.abort(
       expired
         ? new TsmicroError(Code.DEADLINE_EXCEEDED, `deadline exceeded serving ${path}`)
