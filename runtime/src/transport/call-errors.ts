@@ -4,7 +4,7 @@
  * first message.
  */
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
-import type { ClientCall } from "./transport.js";
+import type { CallResult, ClientCall } from "./transport.js";
 
 /** The message of anything thrown. */
 export function messageOf(error: unknown): string {
@@ -41,4 +41,11 @@ export function requestStreamError(error: unknown): TsmicroError {
 // biome-ignore lint/correctness/useYield: a stream that fails before its first message yields nothing.
 export async function* failing(error: TsmicroError): AsyncGenerator<never> {
   throw error;
+}
+
+/** A call made after its transport closed: FAILED_PRECONDITION, as a rejection or a failing stream by the method's kind. */
+export function afterClose(address: string, call: ClientCall): CallResult {
+  const error = new TsmicroError(Code.FAILED_PRECONDITION, `call to ${address} after the client transport closed`);
+  const streamsResponses = call.method.kind === "server_streaming" || call.method.kind === "bidi_streaming";
+  return streamsResponses ? failing(error) : Promise.reject(error);
 }

@@ -12,11 +12,11 @@ import {
 import type { EventEmitter } from "node:events";
 import type { Compression, Metadata } from "../definition/call.js";
 import type { MethodDefinition } from "../definition/definition.js";
-import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import type { TsmicroError } from "../errors/tsmicro-error.js";
 import { gzipChannelAlgorithm } from "./grpc-compression.js";
 import { fromGrpcMetadata, fromServiceError, grpcCodec, toGrpcMetadata, untilWritable } from "./grpc-wire.js";
 import type { CallResult, ClientCall, ClientTransport } from "./transport.js";
-import { abortedError, cancelledBeforeStart, failing, requestStreamError } from "./call-errors.js";
+import { abortedError, afterClose, cancelledBeforeStart, requestStreamError } from "./call-errors.js";
 
 /** Options of createGrpcClientTransport. */
 export interface GrpcClientTransportOptions {
@@ -112,14 +112,8 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
 
   return {
     call(address: string, call: ClientCall): CallResult {
+      if (closed) return afterClose(address, call);
       const streamsResponses = call.method.kind === "server_streaming" || call.method.kind === "bidi_streaming";
-      if (closed) {
-        const error = new TsmicroError(
-          Code.FAILED_PRECONDITION,
-          `call to ${address} after the client transport closed`,
-        );
-        return streamsResponses ? failing(error) : Promise.reject(error);
-      }
       const client = clientFor(address, call.compression);
       const codec = codecFor(call.method);
       if (streamsResponses) return responses(client, call, codec);

@@ -16,9 +16,7 @@ import {
 import type { Compression, Metadata } from "../definition/call.js";
 import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
-import { HealthDefinition } from "../gen/grpc/health/v1/health.micro.js";
-import { HealthService, healthReflected } from "./grpc-health.js";
-import { createReflectionService, fileDescriptorProtos, type ReflectedService } from "./grpc-reflection.js";
+import { StandardServices } from "./standard-services.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { gzipResponses } from "./grpc-compression.js";
 import { requiredFieldChecks } from "./grpc-required.js";
@@ -84,10 +82,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
   const logger = options.logger ?? createLogger();
   const server = new Server(serverOptionsOf(options));
   const gzip = options.compression === "gzip";
-  const services: ServiceDefinition[] = [];
-  const reflectedFiles: Uint8Array[] = [];
-  const health = options.health ? new HealthService({ "": "NOT_SERVING" }) : undefined;
-  let serving = false;
+  const standard = new StandardServices(options);
   let listening = false;
   let stopping: Promise<void> | undefined;
 
@@ -131,24 +126,19 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
       }
     }
   };
-  if (health) serve(HealthDefinition, health.handler);
+  for (const [definition, handler] of standard.health()) serve(definition, handler);
 
   return {
     add(service, handler) {
       if (listening) throw new Error(`add(${service.typeName}) after listen: add every service before listening`);
       serve(service, handler);
-      services.push(service);
-      health?.setStatus(service.typeName, serving ? "SERVING" : "NOT_SERVING");
+      standard.added(service);
     },
 
     async listen(address) {
       if (listening) throw new Error(`listen(${address}): the server is already listening`);
       listening = true;
-      if (options.reflection) {
-        const extra: ReflectedService[] = health ? [healthReflected()] : [];
-        const reflection = createReflectionService(services, extra, reflectedFiles);
-        for (const definition of reflection.definitions) serve(definition, reflection.handler);
-      }
+      for (const [definition, handler] of standard.reflection()) serve(definition, handler);
       const port = await new Promise<number>((resolve, reject) => {
         server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => {
           if (error) reject(new Error(`cannot listen on ${address}: ${error.message}`, { cause: error }));
@@ -176,15 +166,11 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
     },
 
     setServing(value) {
-      serving = value;
-      if (!health) return;
-      const status = value ? "SERVING" : "NOT_SERVING";
-      health.setStatus("", status);
-      for (const service of services) health.setStatus(service.typeName, status);
+      standard.setServing(value);
     },
 
     reflect(fileDescriptorSet) {
-      reflectedFiles.push(...fileDescriptorProtos(fileDescriptorSet));
+      standard.reflect(fileDescriptorSet);
     },
   };
 }

@@ -11,7 +11,8 @@ import type { Compression, Metadata } from "../definition/call.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import {
   addMetadata,
-  defaultMaxReceiveBytes,
+  wireLimits,
+  type WireLimits,
   frame,
   MessageReader,
   metadataOf,
@@ -19,7 +20,7 @@ import {
   timeoutHeader,
 } from "./h2-wire.js";
 import type { ClientCall, ClientTransport } from "./transport.js";
-import { abortedError, cancelledBeforeStart, failing, messageOf, requestStreamError } from "./call-errors.js";
+import { abortedError, afterClose, cancelledBeforeStart, messageOf, requestStreamError } from "./call-errors.js";
 
 /** Options of createH2ClientTransport. */
 export interface H2ClientTransportOptions {
@@ -35,13 +36,6 @@ export interface H2ClientTransportOptions {
   readonly keepaliveMs?: number;
 }
 
-/** The limits and defaults every call of one transport shares. */
-interface Limits {
-  readonly maxReceive: number;
-  readonly maxSend: number;
-  readonly gzip: boolean;
-}
-
 /** How long after its deadline a call's stream is reset, when the server has not ended it itself. */
 const deadlineResetDelayMs = 20;
 
@@ -54,11 +48,7 @@ const deadlineResetDelayMs = 20;
  */
 export function createH2ClientTransport(options: H2ClientTransportOptions = {}): ClientTransport {
   const poolSize = Math.max(1, Math.floor(options.poolSize ?? 1));
-  const limits: Limits = {
-    maxReceive: options.maxReceiveMessageBytes ?? defaultMaxReceiveBytes,
-    maxSend: options.maxSendMessageBytes ?? -1,
-    gzip: options.compression === "gzip",
-  };
+  const limits = wireLimits(options);
   const pools = new Map<string, { sessions: (ClientHttp2Session | undefined)[]; next: number }>();
   let closed = false;
 
@@ -83,14 +73,8 @@ export function createH2ClientTransport(options: H2ClientTransportOptions = {}):
 
   return {
     call(address, call) {
+      if (closed) return afterClose(address, call);
       const streamsResponses = call.method.kind === "server_streaming" || call.method.kind === "bidi_streaming";
-      if (closed) {
-        const error = new TsmicroError(
-          Code.FAILED_PRECONDITION,
-          `call to ${address} after the client transport closed`,
-        );
-        return streamsResponses ? failing(error) : Promise.reject(error);
-      }
       const open = call.waitForReady
         ? async () => start(await readySession(() => sessionFor(address), address, call), address, call, limits)
         : () => start(sessionFor(address), address, call, limits);
@@ -198,7 +182,7 @@ class CallStream {
   #error: Error | undefined;
   readonly #call: ClientCall;
   readonly #address: string;
-  readonly #limits: Limits;
+  readonly #limits: WireLimits;
   #timer: NodeJS.Timeout | undefined;
   #reader: MessageReader | undefined;
   #outcome: TsmicroError | null | undefined;
@@ -209,7 +193,7 @@ class CallStream {
   #ended: Promise<void> | undefined;
   #onEnd: (() => void) | undefined;
 
-  constructor(stream: ClientHttp2Stream, address: string, call: ClientCall, limits: Limits) {
+  constructor(stream: ClientHttp2Stream, address: string, call: ClientCall, limits: WireLimits) {
     this.stream = stream;
     this.#session = stream.session;
     this.#call = call;
@@ -366,7 +350,7 @@ class CallStream {
 }
 
 /** Opens the call's stream and sends what it can at once: the single request, or starts the request pump. */
-function start(session: ClientHttp2Session, address: string, call: ClientCall, limits: Limits): CallStream {
+function start(session: ClientHttp2Session, address: string, call: ClientCall, limits: WireLimits): CallStream {
   const gzip = call.compression === undefined ? limits.gzip : call.compression === "gzip";
   const headers: OutgoingHttpHeaders = {
     ":method": "POST",
@@ -455,17 +439,29 @@ function drained(stream: ClientHttp2Stream): Promise<void> {
   });
 }
 
-/** A unary or client-streaming call: its one response. */
-async function single(open: () => CallStream | Promise<CallStream>, call: ClientCall): Promise<unknown> {
+/**
+ * Opens a call unless its signal aborted already; the call is cancelled
+ * when the signal aborts, until `release()`.
+ */
+async function openWatched(
+  open: () => CallStream | Promise<CallStream>,
+  call: ClientCall,
+): Promise<{ exchange: CallStream; release: () => void }> {
   const { signal } = call;
   if (signal?.aborted) throw cancelledBeforeStart(call);
   const exchange = await open();
   const cancel = () => exchange.cancel(abortedError(call, `${call.method.path} was cancelled`));
   signal?.addEventListener("abort", cancel, { once: true });
+  return { exchange, release: () => signal?.removeEventListener("abort", cancel) };
+}
+
+/** A unary or client-streaming call: its one response. */
+async function single(open: () => CallStream | Promise<CallStream>, call: ClientCall): Promise<unknown> {
+  const { exchange, release } = await openWatched(open, call);
   try {
     await exchange.ended();
   } finally {
-    signal?.removeEventListener("abort", cancel);
+    release();
   }
   if (exchange.outcome) throw exchange.outcome;
   if (exchange.messages.length !== 1) {
@@ -483,11 +479,7 @@ async function single(open: () => CallStream | Promise<CallStream>, call: Client
  * early (break, return) cancels it.
  */
 async function* responses(open: () => CallStream | Promise<CallStream>, call: ClientCall): AsyncGenerator<unknown> {
-  const { signal } = call;
-  if (signal?.aborted) throw cancelledBeforeStart(call);
-  const exchange = await open();
-  const cancel = () => exchange.cancel(abortedError(call, `${call.method.path} was cancelled`));
-  signal?.addEventListener("abort", cancel, { once: true });
+  const { exchange, release } = await openWatched(open, call);
   try {
     for (;;) {
       await exchange.next();
@@ -500,7 +492,7 @@ async function* responses(open: () => CallStream | Promise<CallStream>, call: Cl
       if (exchange.outcome !== undefined) break;
     }
   } finally {
-    signal?.removeEventListener("abort", cancel);
+    release();
     if (exchange.outcome === undefined)
       exchange.cancel(new TsmicroError(Code.CANCELLED, `${call.method.path}: the caller stopped reading`));
   }

@@ -11,17 +11,16 @@ import type { AddressInfo } from "node:net";
 import type { Metadata } from "../definition/call.js";
 import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
-import { HealthDefinition } from "../gen/grpc/health/v1/health.micro.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { messageOf } from "./call-errors.js";
-import { HealthService, healthReflected } from "./grpc-health.js";
-import { createReflectionService, fileDescriptorProtos, type ReflectedService } from "./grpc-reflection.js";
+import { StandardServices } from "./standard-services.js";
 import { requiredFieldChecks } from "./grpc-required.js";
 import type { GrpcServerTransport, GrpcServerTransportOptions } from "./grpc-server.js";
 import {
   addMetadata,
   deadlineOf,
-  defaultMaxReceiveBytes,
+  wireLimits,
+  type WireLimits,
   frame,
   MessageReader,
   metadataOf,
@@ -42,13 +41,6 @@ interface Route {
   readonly check: ((bytes: Uint8Array) => TsmicroError | undefined) | undefined;
 }
 
-/** The limits and defaults every call of one server shares. */
-interface Limits {
-  readonly maxReceive: number;
-  readonly maxSend: number;
-  readonly gzip: boolean;
-}
-
 /** Requests read past this many and not yet taken by the handler pause the stream (HTTP/2 flow control holds the caller). */
 const readAhead = 16;
 
@@ -62,19 +54,12 @@ const readAhead = 16;
  */
 export function createH2ServerTransport(options: H2ServerTransportOptions = {}): GrpcServerTransport {
   const logger = options.logger ?? createLogger();
-  const limits: Limits = {
-    maxReceive: options.maxReceiveMessageBytes ?? defaultMaxReceiveBytes,
-    maxSend: options.maxSendMessageBytes ?? -1,
-    gzip: options.compression === "gzip",
-  };
+  const limits = wireLimits(options);
   const routes = new Map<string, Route>();
-  const services: ServiceDefinition[] = [];
-  const reflectedFiles: Uint8Array[] = [];
-  const health = options.health ? new HealthService({ "": "NOT_SERVING" }) : undefined;
+  const standard = new StandardServices(options);
   const sessions = new Set<Http2Session>();
   const calls = new Set<ServerHttp2Stream>();
   let server: Http2Server | undefined;
-  let serving = false;
   let stopping: Promise<void> | undefined;
 
   const serve = (service: ServiceDefinition, handler: ServerHandler) => {
@@ -85,7 +70,7 @@ export function createH2ServerTransport(options: H2ServerTransportOptions = {}):
       routes.set(method.path, { service, method, handler, logger: methodLogger, check: checks.get(method.path) });
     }
   };
-  if (health) serve(HealthDefinition, health.handler);
+  for (const [definition, handler] of standard.health()) serve(definition, handler);
 
   const onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     if (stopping) {
@@ -112,17 +97,12 @@ export function createH2ServerTransport(options: H2ServerTransportOptions = {}):
     add(service, handler) {
       if (server) throw new Error(`add(${service.typeName}) after listen: add every service before listening`);
       serve(service, handler);
-      services.push(service);
-      health?.setStatus(service.typeName, serving ? "SERVING" : "NOT_SERVING");
+      standard.added(service);
     },
 
     async listen(address) {
       if (server) throw new Error(`listen(${address}): the server is already listening`);
-      if (options.reflection) {
-        const extra: ReflectedService[] = health ? [healthReflected()] : [];
-        const reflection = createReflectionService(services, extra, reflectedFiles);
-        for (const definition of reflection.definitions) serve(definition, reflection.handler);
-      }
+      for (const [definition, handler] of standard.reflection()) serve(definition, handler);
       const listening = createServer();
       server = listening;
       listening.on("stream", onStream);
@@ -161,15 +141,11 @@ export function createH2ServerTransport(options: H2ServerTransportOptions = {}):
     },
 
     setServing(value) {
-      serving = value;
-      if (!health) return;
-      const status = value ? "SERVING" : "NOT_SERVING";
-      health.setStatus("", status);
-      for (const service of services) health.setStatus(service.typeName, status);
+      standard.setServing(value);
     },
 
     reflect(fileDescriptorSet) {
-      reflectedFiles.push(...fileDescriptorProtos(fileDescriptorSet));
+      standard.reflect(fileDescriptorSet);
     },
   };
 }
@@ -178,7 +154,7 @@ export function createH2ServerTransport(options: H2ServerTransportOptions = {}):
 class H2Call {
   readonly #stream: ServerHttp2Stream;
   readonly #route: Route;
-  readonly #limits: Limits;
+  readonly #limits: WireLimits;
   readonly #context: ServerCallContext;
   readonly #reader: MessageReader;
   readonly #timer: NodeJS.Timeout | undefined;
@@ -192,7 +168,7 @@ class H2Call {
   #requestsEnded = false;
   #wake: (() => void) | undefined;
 
-  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, route: Route, limits: Limits) {
+  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, route: Route, limits: WireLimits) {
     this.#stream = stream;
     this.#route = route;
     this.#limits = limits;

@@ -7,12 +7,32 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http2";
 import { gunzipSync, gzipSync } from "node:zlib";
-import type { Metadata } from "../definition/call.js";
+import type { Compression, Metadata } from "../definition/call.js";
 import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-details.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 
 /** gRPC's default for the largest message a peer accepts: 4 MiB. */
-export const defaultMaxReceiveBytes = 4 * 1024 * 1024;
+const defaultMaxReceiveBytes = 4 * 1024 * 1024;
+
+/** The limits and defaults every call of one client or server shares; -1: no limit. */
+export interface WireLimits {
+  readonly maxReceive: number;
+  readonly maxSend: number;
+  readonly gzip: boolean;
+}
+
+/** A transport's limits from its options, with gRPC's defaults: 4 MiB received, no limit sent, identity. */
+export function wireLimits(options: {
+  readonly maxReceiveMessageBytes?: number | undefined;
+  readonly maxSendMessageBytes?: number | undefined;
+  readonly compression?: Compression | undefined;
+}): WireLimits {
+  return {
+    maxReceive: options.maxReceiveMessageBytes ?? defaultMaxReceiveBytes,
+    maxSend: options.maxSendMessageBytes ?? -1,
+    gzip: options.compression === "gzip",
+  };
+}
 
 /** One message with its 5-byte prefix (compressed flag, big-endian length), gzipped when asked. */
 export function frame(message: Uint8Array, gzip: boolean): Buffer {
