@@ -10,22 +10,8 @@ import { createClient } from "../definition/client.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { silentLogger } from "../logging/logger.js";
 import type { Selector } from "../selector/selector.js";
-import { createGrpcClientTransport } from "./grpc-client.js";
-import { createGrpcServerTransport } from "./grpc-server.js";
-import { createH2ClientTransport } from "./h2-client.js";
-import { createH2ServerTransport } from "./h2-server.js";
-import type { ClientTransport, ServerCall } from "./transport.js";
-
-/** The client transports the cases run on: grpc-js's, and tsmicro's own on node:http2. */
-const clientTransports = { "grpc-js": createGrpcClientTransport, h2: createH2ClientTransport };
-let createClientTransport: () => ClientTransport = createGrpcClientTransport;
-/** The server transports: grpc-js's, and tsmicro's own on node:http2. */
-const serverTransports = { "grpc-js": createGrpcServerTransport, h2: createH2ServerTransport };
-let createServerTransport: typeof createGrpcServerTransport = createGrpcServerTransport;
-/** Every client against every server. */
-const pairs = (["grpc-js", "h2"] as const).flatMap((client) =>
-  (["grpc-js", "h2"] as const).map((server) => [client, server] as const),
-);
+import { pairs, transports, use } from "./testdata/transport-pairs.js";
+import type { ServerCall } from "./transport.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -72,7 +58,7 @@ function handle(call: ServerCall): Promise<unknown> | AsyncIterable<unknown> {
 }
 
 async function startServer(address = "127.0.0.1:0"): Promise<string> {
-  const server = createServerTransport({ logger: silentLogger() });
+  const server = transports.server({ logger: silentLogger() });
   server.add(AlphaDefinition, handle);
   const bound = await server.listen(address);
   cleanups.push(() => server.stop(0));
@@ -81,7 +67,7 @@ async function startServer(address = "127.0.0.1:0"): Promise<string> {
 
 /** A caller through the registry client's code path, over one fixed node. */
 function rpcCaller(address: string, options: { requestTimeoutMs?: number; streamTimeoutMs?: number } = {}): Caller {
-  const transport = createClientTransport();
+  const transport = transports.client();
   cleanups.push(() => transport.close());
   const node = { id: "n1", address, metadata: {} };
   const selector: Selector = {
@@ -95,8 +81,7 @@ function rpcCaller(address: string, options: { requestTimeoutMs?: number; stream
 
 describe.each(pairs)("call semantics, %s client, %s server", (client, server) => {
   beforeAll(() => {
-    createClientTransport = clientTransports[client];
-    createServerTransport = serverTransports[server];
+    use(client, server);
   });
 
   it("timeoutMs: Infinity sends no deadline, through the registry client and the direct caller", async () => {
@@ -104,7 +89,7 @@ describe.each(pairs)("call semantics, %s client, %s server", (client, server) =>
     const rpc = createClient(AlphaDefinition, rpcCaller(address));
     seen.length = 0;
     await expect(rpc.unary({ id: "sleep:10" }, { timeoutMs: Infinity })).resolves.toMatchObject({ id: "sleep:10" });
-    const transport = createClientTransport();
+    const transport = transports.client();
     cleanups.push(() => transport.close());
     const direct = createClient(AlphaDefinition, createDirectCaller({ transport, address }));
     await expect(direct.unary({ id: "sleep:10" }, { timeoutMs: Infinity })).resolves.toMatchObject({

@@ -8,25 +8,10 @@ import type { Compression } from "../definition/call.js";
 import { createClient } from "../definition/client.js";
 import { Code } from "../errors/tsmicro-error.js";
 import { silentLogger } from "../logging/logger.js";
-import { createGrpcClientTransport, type GrpcClientTransportOptions } from "./grpc-client.js";
-import { createGrpcServerTransport, type GrpcServerTransport, type GrpcServerTransportOptions } from "./grpc-server.js";
-import { createH2ClientTransport } from "./h2-client.js";
-import { createH2ServerTransport } from "./h2-server.js";
-import type { ClientTransport, ServerCall } from "./transport.js";
-
-/** The client transports the cases run on: grpc-js's, and tsmicro's own on node:http2. */
-const clientTransports = {
-  "grpc-js": createGrpcClientTransport,
-  h2: createH2ClientTransport,
-} satisfies Record<string, (options?: GrpcClientTransportOptions) => ClientTransport>;
-let createClientTransport: (options?: GrpcClientTransportOptions) => ClientTransport = createGrpcClientTransport;
-/** The server transports: grpc-js's, and tsmicro's own on node:http2. */
-const serverTransports = { "grpc-js": createGrpcServerTransport, h2: createH2ServerTransport };
-let createServerTransport: (options?: GrpcServerTransportOptions) => GrpcServerTransport = createGrpcServerTransport;
-/** Every client against every server. */
-const pairs = (["grpc-js", "h2"] as const).flatMap((client) =>
-  (["grpc-js", "h2"] as const).map((server) => [client, server] as const),
-);
+import type { GrpcClientTransportOptions } from "./grpc-client.js";
+import type { GrpcServerTransportOptions } from "./grpc-server.js";
+import { pairs, transports, use } from "./testdata/transport-pairs.js";
+import type { ServerCall } from "./transport.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -46,7 +31,7 @@ async function echo(call: ServerCall): Promise<Response> {
 }
 
 async function startServer(options: GrpcServerTransportOptions = {}): Promise<string> {
-  const server = createServerTransport({ logger: silentLogger(), ...options });
+  const server = transports.server({ logger: silentLogger(), ...options });
   server.add(AlphaDefinition, echo as (call: ServerCall) => Promise<unknown>);
   const address = await server.listen("127.0.0.1:0");
   cleanups.push(() => server.stop(0));
@@ -54,7 +39,7 @@ async function startServer(options: GrpcServerTransportOptions = {}): Promise<st
 }
 
 function clientOf(address: string, options: GrpcClientTransportOptions = {}) {
-  const transport = createClientTransport(options);
+  const transport = transports.client(options);
   cleanups.push(() => transport.close());
   return createClient(AlphaDefinition, createDirectCaller({ transport, address }));
 }
@@ -126,8 +111,7 @@ async function rawUnary(address: string, request: Request, gzipRequest: boolean)
 
 describe.each(pairs)("%s client, %s server", (client, server) => {
   beforeAll(() => {
-    createClientTransport = clientTransports[client];
-    createServerTransport = serverTransports[server];
+    use(client, server);
   });
 
   describe("gzip on the wire", () => {

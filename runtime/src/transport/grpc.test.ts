@@ -17,10 +17,9 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../gen/grpc/health/v1/health.js";
 import { HealthDefinition } from "../gen/grpc/health/v1/health.micro.js";
-import { createGrpcClientTransport, type GrpcClientTransportOptions } from "./grpc-client.js";
-import { createGrpcServerTransport, type GrpcServerTransport, type GrpcServerTransportOptions } from "./grpc-server.js";
-import { createH2ClientTransport } from "./h2-client.js";
-import { createH2ServerTransport } from "./h2-server.js";
+import type { GrpcClientTransportOptions } from "./grpc-client.js";
+import type { GrpcServerTransportOptions } from "./grpc-server.js";
+import { pairs, transports, use } from "./testdata/transport-pairs.js";
 import type { ClientCall, ClientTransport, ServerCall, ServerHandler } from "./transport.js";
 
 const { unary, serverStream, clientStream, bidiStream } = AlphaDefinition.methods;
@@ -110,29 +109,15 @@ async function startServer(options: GrpcServerTransportOptions = {}) {
     error: (fields, message) => observed.logged.push({ fields: fields as Record<string, unknown>, message }),
     child: () => record,
   };
-  const server = createServerTransport({ logger: record, ...options });
+  const server = transports.server({ logger: record, ...options });
   server.add(AlphaDefinition, alphaHandler(observed, onAbort));
   const address = await server.listen("127.0.0.1:0");
   cleanups.push(() => server.stop(0));
   return { server, address, observed };
 }
 
-/** The client transports every case runs on: grpc-js's, and tsmicro's own on node:http2. */
-const clientTransports = {
-  "grpc-js": createGrpcClientTransport,
-  h2: createH2ClientTransport,
-} satisfies Record<string, (options?: GrpcClientTransportOptions) => ClientTransport>;
-let createClientTransport: (options?: GrpcClientTransportOptions) => ClientTransport = createGrpcClientTransport;
-/** The server transports: grpc-js's, and tsmicro's own on node:http2. */
-const serverTransports = { "grpc-js": createGrpcServerTransport, h2: createH2ServerTransport };
-let createServerTransport: (options?: GrpcServerTransportOptions) => GrpcServerTransport = createGrpcServerTransport;
-/** Every client against every server. */
-const pairs = (["grpc-js", "h2"] as const).flatMap((client) =>
-  (["grpc-js", "h2"] as const).map((server) => [client, server] as const),
-);
-
 function startClient(options?: GrpcClientTransportOptions): ClientTransport {
-  const client = createClientTransport(options);
+  const client = transports.client(options);
   cleanups.push(() => client.close());
   return client;
 }
@@ -180,8 +165,7 @@ async function freePort(): Promise<number> {
 
 describe.each(pairs)("gRPC transport, %s client, %s server", (client, server) => {
   beforeAll(() => {
-    createClientTransport = clientTransports[client];
-    createServerTransport = serverTransports[server];
+    use(client, server);
   });
 
   it("round-trips a unary call", async () => {
