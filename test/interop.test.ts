@@ -357,19 +357,8 @@ describe.skipIf(skip)("interop: tsmicro's client against a Python grpcio TestSer
       beforeAll(async () => {
         const started = await startPythonServer(gzip);
         server = started.child;
-        registry = createMemoryRegistry();
-        await registry.start();
         // The Python server is not a tsmicro service: register it by hand, as any node.
-        await registry.register(
-          {
-            name: "interop-python",
-            version: "1",
-            metadata: {},
-            endpoints: [],
-            nodes: [{ id: "python-1", address: `127.0.0.1:${started.port}`, metadata: {} }],
-          },
-          { ttlMs: 600_000 },
-        );
+        registry = await registryWith("interop-python", { id: "python-1", address: `127.0.0.1:${started.port}` });
         caller = createService({
           name: "interop-driver",
           registry,
@@ -403,18 +392,7 @@ describe.skipIf(skip).each(["grpc", "h2"])(
         "--registry=memory",
         `--transport=${transport}`,
       ]);
-      registry = createMemoryRegistry();
-      await registry.start();
-      await registry.register(
-        {
-          name: "interop",
-          version: "1",
-          metadata: {},
-          endpoints: [],
-          nodes: [{ id: node.id, address: node.address, metadata: {} }],
-        },
-        { ttlMs: 600_000 },
-      );
+      registry = await registryWith("interop", node);
       caller = createService({
         name: "interop-driver",
         registry,
@@ -433,6 +411,17 @@ describe.skipIf(skip).each(["grpc", "h2"])(
     for (const name of cases) it(name, () => tsmicroCases[name](clients));
   },
 );
+
+/** A started memory registry holding one node of `name`, registered by hand as any node (its process registers only in its own memory). */
+async function registryWith(name: string, node: { id: string; address: string }): Promise<Registry> {
+  const registry = createMemoryRegistry();
+  await registry.start();
+  await registry.register(
+    { name, version: "1", metadata: {}, endpoints: [], nodes: [{ id: node.id, address: node.address, metadata: {} }] },
+    { ttlMs: 600_000 },
+  );
+  return registry;
+}
 
 /** Starts the Python TestService and waits for the port it prints. */
 async function startPythonServer(gzip: boolean): Promise<{ child: ChildProcess; port: number }> {
@@ -458,27 +447,17 @@ async function startPythonServer(gzip: boolean): Promise<{ child: ChildProcess; 
 }
 
 describe("call semantics across processes (needs no Python)", () => {
-  const registry = createMemoryRegistry();
+  let registry: Registry;
   const drivers: MicroService[] = [];
 
   beforeAll(async () => {
     const node = await startNode("test/fixtures/interop-server.ts", ["--registry=memory"]);
-    await registry.start();
-    await registry.register(
-      {
-        name: "interop",
-        version: "1",
-        metadata: {},
-        endpoints: [],
-        nodes: [{ id: node.id, address: node.address, metadata: {} }],
-      },
-      { ttlMs: 600_000 },
-    );
+    registry = await registryWith("interop", node);
   });
 
   afterAll(async () => {
     for (const driver of drivers) await driver.stop();
-    await registry.stop();
+    await registry?.stop();
   });
 
   function driver(args: string[]) {
