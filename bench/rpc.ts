@@ -1,24 +1,20 @@
 /**
  * bench/rpc: unary echo through `service.client` (registry, selector,
  * retries, the default middleware) against hand-written @grpc/grpc-js on the
- * same method and messages, alternating rounds in one run. Also cold start
- * to registered and idle RSS of a service process against a raw grpc-js
- * server process. Goals: at least 0.9x raw throughput; breaker + retries
- * under 5% below the same client without them.
+ * same method and messages, alternating rounds in one run (start time and
+ * footprint are bench/startup's). Goals: at least 0.9x raw throughput;
+ * breaker + retries under 5% below the same client without them.
  */
 import * as grpc from "@grpc/grpc-js";
-import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { createService, silentLogger, type Caller, type ClientTransport, type Selector } from "@tsmicro/runtime";
 import { breakerMiddleware, createRpcCaller } from "@tsmicro/runtime/internal";
 import { Request, Response } from "../test/golden/10-services/services.js";
 import { AlphaDefinition, type AlphaHandler } from "../test/golden/10-services/services.micro.js";
 import { startRawServer } from "./fixtures/raw-server.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const concurrency = 32;
 const roundMs = Number(process.env.BENCH_ROUND_MS ?? 3_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -176,53 +172,6 @@ async function throughput(): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-/** Spawns a process, times until its start line, reads its RSS once idle, and kills it. */
-async function startupAndRss(script: string, args: string[]): Promise<{ startMs: number; rssMb: number }> {
-  const start = performance.now();
-  const child = spawn(process.execPath, ["--import", "tsx", join(root, script), ...args], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  await new Promise<void>((resolve, reject) => {
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('started"')) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
-  const startMs = performance.now() - start;
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
-  const status = await readFile(`/proc/${child.pid}/status`, "utf8");
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  child.kill("SIGKILL");
-  return { startMs, rssMb: rssKb / 1024 };
-}
-
-async function coldStart(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "tsmicro-bench-start-"));
-  const raws: { startMs: number; rssMb: number }[] = [];
-  const ours: { startMs: number; rssMb: number }[] = [];
-  for (let i = 0; i < 3; i++) {
-    raws.push(await startupAndRss("bench/fixtures/raw-server.ts", []));
-    ours.push(
-      await startupAndRss("test/fixtures/echo-node.ts", [
-        "--registry=local",
-        `--registry_address=${dir}`,
-        "--log_level=info",
-      ]),
-    );
-  }
-  await rm(dir, { recursive: true, force: true });
-  const m = (list: { startMs: number; rssMb: number }[], key: "startMs" | "rssMb") => median(list.map((r) => r[key]));
-  console.log("startup (both under the tsx loader, medians of 3):");
-  console.log(
-    `  raw grpc-js server listening:      ${m(raws, "startMs").toFixed(0)} ms, idle RSS ${m(raws, "rssMb").toFixed(1)} MB`,
-  );
-  console.log(
-    `  tsmicro service registered:        ${m(ours, "startMs").toFixed(0)} ms, idle RSS ${m(ours, "rssMb").toFixed(1)} MB`,
-  );
-}
-
 /**
  * The client path alone, no network: a caller over a transport that answers
  * at once, with and without breaker + retries. Over loopback the network's
@@ -276,5 +225,4 @@ let lastRawRate = 0;
 export async function benchRpc(): Promise<void> {
   await throughput();
   await middlewareCost();
-  await coldStart();
 }
