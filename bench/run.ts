@@ -5,6 +5,7 @@ import { benchGateway } from "./gateway.js";
 import { benchObservability } from "./observability.js";
 import { benchRpc } from "./rpc.js";
 import { benchScaffold } from "./scaffold.js";
+import { benchStartup } from "./startup.js";
 
 const benches: Record<string, () => Promise<void>> = {
   codegen: benchCodegen,
@@ -13,6 +14,7 @@ const benches: Record<string, () => Promise<void>> = {
   broker: benchBroker,
   observability: benchObservability,
   scaffold: benchScaffold,
+  startup: benchStartup,
 };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length > 0 ? wanted : Object.keys(benches)) {
