@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { nodeHttp } from "../platform/node-http.js";
 import type { AddressInfo } from "node:net";
 import { listenError } from "../service/lifecycle.js";
 import { brokerHeaders } from "./broker.js";
@@ -41,7 +42,7 @@ export class HttpReceiver {
   readonly #server: Server;
 
   constructor(private readonly options: ReceiverOptions) {
-    this.#server = createServer((request, response) => this.#serve(request, response));
+    this.#server = nodeHttp().createServer((request, response) => this.#serve(request, response));
     // Longer than fetch's idle keep-alive (4 s), so the server never closes a socket a publisher is about to reuse.
     this.#server.keepAliveTimeout = 65_000;
   }

@@ -1,4 +1,4 @@
-import { Agent, request } from "node:http";
+import { nodeHttp } from "../platform/node-http.js";
 
 /**
  * POSTs messages to http broker subscribers over kept-alive connections.
@@ -6,14 +6,15 @@ import { Agent, request } from "node:http";
  * several times as much per message, and the broker owns (and closes) the sockets.
  */
 export class HttpSender {
-  readonly #agent = new Agent({ keepAlive: true, keepAliveMsecs: 1_000, scheduling: "lifo" });
+  readonly #http = nodeHttp();
+  readonly #agent = new this.#http.Agent({ keepAlive: true, keepAliveMsecs: 1_000, scheduling: "lifo" });
 
   constructor(private readonly timeoutMs: number) {}
 
   /** POSTs `body`; resolves with the response status, rejects on a connection error or after the timeout. */
   post(url: string, headers: Readonly<Record<string, string>>, body: Uint8Array): Promise<number> {
     return new Promise((resolve, reject) => {
-      const outgoing = request(
+      const outgoing = this.#http.request(
         url,
         {
           method: "POST",

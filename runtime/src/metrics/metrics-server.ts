@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { nodeHttp } from "../platform/node-http.js";
 import type { AddressInfo } from "node:net";
 import type { MetricsRegistry } from "./process-registry.js";
 
@@ -17,7 +18,7 @@ export class MetricsServer {
     const colon = address.lastIndexOf(":");
     const host = address.slice(0, colon).replace(/^\[|\]$/g, "");
     const port = Number(address.slice(colon + 1));
-    const server = createServer((request, response) => void this.answer(request, response));
+    const server = nodeHttp().createServer((request, response) => void this.answer(request, response));
     // Prometheus scrapes with keep-alive; idle sockets must not hold stop() up.
     server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
