@@ -1,14 +1,5 @@
-import {
-  fromBinary,
-  fromJson,
-  toBinary,
-  toJson,
-  type DescMessage,
-  type DescMethod,
-  type JsonValue,
-  type Message,
-  type Registry,
-} from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, JsonValue, Message, Registry } from "@bufbuild/protobuf";
+import { loadModule } from "../platform/lazy-module.js";
 import { readHttpRules } from "../routing/http-rules.js";
 import type { HttpRule, MessageCodec, MethodDefinition } from "./definition.js";
 
@@ -44,6 +35,9 @@ export function dynamicMethod(method: DescMethod, registry?: Registry): MethodDe
 /** A codec of one message type through protobuf-es reflection; `fromJSON` is strict proto3 JSON and throws on bad input. */
 export function dynamicCodec(desc: DescMessage, registry?: Registry): MessageCodec<Message> {
   const options = registry ? { registry } : undefined;
+  // Whoever holds a descriptor has loaded protobuf-es already; importing the runtime does not.
+  const { fromBinary, fromJson, toBinary, toJson } =
+    loadModule<typeof import("@bufbuild/protobuf")>("@bufbuild/protobuf");
   return {
     encode: (message) => ({ finish: () => toBinary(desc, message) }),
     decode: (bytes) => fromBinary(desc, bytes),

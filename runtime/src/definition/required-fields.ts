@@ -7,7 +7,10 @@
  */
 import type { DescField, DescMessage, Message } from "@bufbuild/protobuf";
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
-import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
+import type { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
+
+/** The presence of a required field, as a constant: importing it would load protobuf-es's descriptor schemas. */
+const legacyRequired: FeatureSet_FieldPresence.LEGACY_REQUIRED = 3;
 
 /** True when `desc` or a message type reachable from it has a required field: only those are checked. */
 export function hasRequiredFields(desc: DescMessage, seen = new Set<DescMessage>()): boolean {
@@ -58,7 +61,7 @@ function missingIn(message: ReflectMessage, prefix: string): { path: string; fie
 }
 
 function isRequired(field: DescField): boolean {
-  return field.presence === FeatureSet_FieldPresence.LEGACY_REQUIRED;
+  return field.presence === legacyRequired;
 }
 
 function messageValue(field: DescField): DescMessage | undefined {

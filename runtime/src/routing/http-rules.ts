@@ -1,5 +1,6 @@
-import { getExtension, hasExtension, type Registry } from "@bufbuild/protobuf";
+import type { Registry } from "@bufbuild/protobuf";
 import type { MethodOptions } from "@bufbuild/protobuf/wkt";
+import { loadModule } from "../platform/lazy-module.js";
 
 /** A `google.api.http` binding as the definition records it. */
 export interface HttpBinding {
@@ -27,7 +28,10 @@ interface HttpRuleMessage {
  */
 export function readHttpRules(registry: Registry, options: MethodOptions | undefined): HttpBinding[] {
   const extension = registry.getExtension("google.api.http");
-  if (!extension || !options || !hasExtension(options, extension)) return [];
+  if (!extension || !options) return [];
+  // Loaded here, not at import: a registry's holder has loaded protobuf-es already.
+  const { getExtension, hasExtension } = loadModule<typeof import("@bufbuild/protobuf")>("@bufbuild/protobuf");
+  if (!hasExtension(options, extension)) return [];
   const rule = getExtension(options, extension) as unknown as HttpRuleMessage;
   return [rule, ...rule.additionalBindings].flatMap(toBinding);
 }

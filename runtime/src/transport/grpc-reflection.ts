@@ -1,11 +1,12 @@
-import { create, createFileRegistry, fromBinary, type FileRegistry } from "@bufbuild/protobuf";
+import type { FileRegistry } from "@bufbuild/protobuf";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
+import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import type { ServiceDefinition } from "../definition/definition.js";
 import { Code } from "../errors/tsmicro-error.js";
 import type { ServerReflectionRequest, ServerReflectionResponse } from "../gen/grpc/reflection/v1/reflection.js";
 import { ServerReflectionDefinition } from "../gen/grpc/reflection/v1/reflection.micro.js";
 import type { ServerHandler } from "./transport.js";
+import { loadModule } from "../platform/lazy-module.js";
 
 /** A service to list in reflection that is not a tsmicro definition, such as grpc.health.v1.Health. */
 export interface ReflectedService {
@@ -46,23 +47,18 @@ export function createReflectionService(
   /** Serialized FileDescriptorProtos served by file and symbol but naming no service (events' messages). */
   filesOnly: readonly Uint8Array[] = [],
 ): ReflectionService {
-  const bytesByName = new Map<string, Uint8Array>();
-  const protos = new Map<string, FileDescriptorProto>();
-  const add = (files: readonly Uint8Array[]) => {
-    for (const bytes of files) {
-      const proto = fromBinary(FileDescriptorProtoSchema, bytes);
-      if (bytesByName.has(proto.name)) continue;
-      bytesByName.set(proto.name, bytes);
-      protos.set(proto.name, proto);
-    }
-  };
-  for (const service of services) add(fileDescriptorProtos(service.fileDescriptorSet));
-  for (const service of extra) add(service.fileDescriptorProtos);
-  add(filesOnly);
-  const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: importsFirst(protos) }));
+  const served = [
+    ...services.flatMap((service) => fileDescriptorProtos(service.fileDescriptorSet)),
+    ...extra.flatMap((service) => service.fileDescriptorProtos),
+    ...filesOnly,
+  ];
   const names = [...services.map((s) => s.typeName), ...extra.map((s) => s.typeName)];
+  // Decoded at the first request: most servers are never asked, and decoding loads protobuf-es's descriptor schemas.
+  let index: ReflectionIndex | undefined;
 
   const respond = (request: ServerReflectionRequest): ServerReflectionResponse => {
+    index ??= indexFiles(served);
+    const { bytesByName, protos, registry } = index;
     const base = { validHost: request.host, originalRequest: request };
     const files = (name: string | undefined, what: string): ServerReflectionResponse =>
       name === undefined || !bytesByName.has(name)
@@ -126,6 +122,30 @@ export function createReflectionService(
       for await (const request of call.request as AsyncIterable<ServerReflectionRequest>) yield respond(request);
     },
   };
+}
+
+/** The files reflection serves, by name, decoded, and as a registry of their symbols. */
+interface ReflectionIndex {
+  readonly bytesByName: ReadonlyMap<string, Uint8Array>;
+  readonly protos: ReadonlyMap<string, FileDescriptorProto>;
+  readonly registry: FileRegistry;
+}
+
+/** Decodes serialized FileDescriptorProtos (the first of each name wins) into a ReflectionIndex. */
+function indexFiles(files: readonly Uint8Array[]): ReflectionIndex {
+  const { create, createFileRegistry, fromBinary } =
+    loadModule<typeof import("@bufbuild/protobuf")>("@bufbuild/protobuf");
+  const wkt = loadModule<typeof import("@bufbuild/protobuf/wkt")>("@bufbuild/protobuf/wkt");
+  const bytesByName = new Map<string, Uint8Array>();
+  const protos = new Map<string, FileDescriptorProto>();
+  for (const bytes of files) {
+    const proto = fromBinary(wkt.FileDescriptorProtoSchema, bytes);
+    if (bytesByName.has(proto.name)) continue;
+    bytesByName.set(proto.name, bytes);
+    protos.set(proto.name, proto);
+  }
+  const registry = createFileRegistry(create(wkt.FileDescriptorSetSchema, { file: importsFirst(protos) }));
+  return { bytesByName, protos, registry };
 }
 
 function notFound(message: string): ServerReflectionResponse["messageResponse"] {

@@ -1,9 +1,11 @@
-import { createFileRegistry, fromBinary, type DescMessage } from "@bufbuild/protobuf";
+import type { DescMessage } from "@bufbuild/protobuf";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import type { ServiceDefinition } from "../definition/definition.js";
 import { hasRequiredFields, missingRequiredField } from "../definition/required-fields.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { loadModule } from "../platform/lazy-module.js";
+
+type Protobuf = typeof import("@bufbuild/protobuf");
 
 /** Checks one request's bytes: the error to answer with, or undefined when every required field is there. */
 export type RequiredFieldCheck = (bytes: Uint8Array) => TsmicroError | undefined;
@@ -19,16 +21,19 @@ export function requiredFieldChecks(service: ServiceDefinition): ReadonlyMap<str
   const checks = new Map<string, RequiredFieldCheck>();
   const set = Buffer.from(service.fileDescriptorSet, "base64");
   if (!mayDeclareRequired(set)) return checks;
-  const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, set));
+  // Loaded only now: protobuf-es's registry and descriptor schemas cost a proto3 service nothing.
+  const protobuf = loadModule<Protobuf>("@bufbuild/protobuf");
+  const { FileDescriptorSetSchema } = loadModule<typeof import("@bufbuild/protobuf/wkt")>("@bufbuild/protobuf/wkt");
+  const registry = protobuf.createFileRegistry(protobuf.fromBinary(FileDescriptorSetSchema, set));
   for (const method of Object.values(service.methods)) {
     if (method.kind !== "unary" && method.kind !== "server_streaming") continue;
     const desc = registry.getMessage(method.inputType);
-    if (desc && hasRequiredFields(desc)) checks.set(method.path, requestCheck(desc));
+    if (desc && hasRequiredFields(desc)) checks.set(method.path, requestCheck(desc, protobuf.fromBinary));
   }
   return checks;
 }
 
-function requestCheck(desc: DescMessage): RequiredFieldCheck {
+function requestCheck(desc: DescMessage, fromBinary: Protobuf["fromBinary"]): RequiredFieldCheck {
   return (bytes) => {
     let missing: ReturnType<typeof missingRequiredField>;
     try {

@@ -1,5 +1,5 @@
-import { create, createFileRegistry, fromBinary, type FileRegistry } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
+import type { FileRegistry } from "@bufbuild/protobuf";
+import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { createClient } from "../definition/client.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ServerReflectionRequest, ServerReflectionResponse } from "../gen/grpc/reflection/v1/reflection.js";
@@ -50,6 +50,9 @@ export function createReflectionClient(
     },
 
     async descriptorsOf(symbol) {
+      // Loaded at the first question, not with the runtime: the descriptor schemas cost a process that never asks.
+      const [{ create, createFileRegistry, fromBinary }, { FileDescriptorProtoSchema, FileDescriptorSetSchema }] =
+        await Promise.all([import("@bufbuild/protobuf"), import("@bufbuild/protobuf/wkt")]);
       const files = new Map<string, FileDescriptorProto>();
       const add = (response: ServerReflectionResponse) => {
         if (response.messageResponse?.$case !== "fileDescriptorResponse") return;

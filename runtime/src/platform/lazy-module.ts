@@ -1,0 +1,15 @@
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+const require = createRequire(import.meta.url);
+
+/**
+ * A package the runtime depends on, loaded when first used rather than when
+ * the runtime is imported: `import.meta.resolve` finds the file an import
+ * would load (the ES build of a dual package, so the instance is the one an
+ * import gets) and require loads it, synchronously, so factories that are
+ * not async stay as they are. Later calls are a require cache hit.
+ */
+export function loadModule<T>(specifier: string): T {
+  return require(fileURLToPath(import.meta.resolve(specifier))) as T;
+}
