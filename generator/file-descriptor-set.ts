@@ -1,5 +1,6 @@
 import {
   clone,
+  create,
   getExtension,
   setExtension,
   toBinary,
@@ -18,22 +19,30 @@ import {
   MethodOptionsSchema,
   OneofOptionsSchema,
   ServiceOptionsSchema,
+  SourceCodeInfoSchema,
+  SourceCodeInfo_LocationSchema,
   type DescriptorProto,
   type EnumDescriptorProto,
   type FileDescriptorProto,
+  type SourceCodeInfo,
 } from "@bufbuild/protobuf/wkt";
 
 /**
  * Encodes, for a file, the file and everything it imports, dependencies
- * first, without source info, as base64: what server reflection needs to
- * describe the service. Custom options are re-encoded canonically (protoc and
- * buf order their fields differently), so both compilers yield the same
- * bytes. Each file is encoded once, however many sets include it: a set is
- * the concatenation of its files as `FileDescriptorSet.file` (field 1) entries.
+ * first, as base64: what server reflection needs to describe the service.
+ * Source info is left out except, for each file `comments` names, the leading
+ * comments at the source-info paths it gives (with their spans): those the
+ * file's OpenAPI document prints, so a gateway's document, built from these
+ * descriptors, reads as the generated `x.openapi.json`. Custom options are re-encoded canonically
+ * (protoc and buf order their fields differently), so both compilers yield
+ * the same bytes. Each file is encoded once, however many sets include it: a
+ * set is the concatenation of its files as `FileDescriptorSet.file` (field 1)
+ * entries.
  */
 export function createDescriptorSetEncoder(
   all: readonly FileDescriptorProto[],
   registry: Registry,
+  comments: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
 ): (name: string) => string {
   const byName = new Map(all.map((file) => [file.name, file]));
   const encoded = new Map<string, Uint8Array>();
@@ -41,7 +50,8 @@ export function createDescriptorSetEncoder(
     let entry = encoded.get(file.name);
     if (!entry) {
       const copy = clone(FileDescriptorProtoSchema, file);
-      copy.sourceCodeInfo = undefined;
+      const kept = comments.get(file.name);
+      copy.sourceCodeInfo = kept ? keptComments(file.sourceCodeInfo, kept) : undefined;
       canonicalizeFile(copy, registry);
       const bytes = toBinary(FileDescriptorProtoSchema, copy);
       const writer = new BinaryWriter();
@@ -70,6 +80,17 @@ export function createDescriptorSetEncoder(
     }
     return base64Encode(set);
   };
+}
+
+/** The locations of `info` whose path (`6,0,2,1`) is in `kept`, with their leading comments and spans only. */
+function keptComments(info: SourceCodeInfo | undefined, kept: ReadonlySet<string>): SourceCodeInfo | undefined {
+  const location = (info?.location ?? [])
+    .filter((l) => l.leadingComments !== "" && kept.has(l.path.join(",")))
+    // Spans stay: readers such as Go's protodesc refuse a location without one.
+    .map((l) =>
+      create(SourceCodeInfo_LocationSchema, { path: l.path, span: l.span, leadingComments: l.leadingComments }),
+    );
+  return location.length === 0 ? undefined : create(SourceCodeInfoSchema, { location });
 }
 
 function canonicalizeFile(file: FileDescriptorProto, registry: Registry): void {

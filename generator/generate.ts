@@ -5,7 +5,7 @@ import { readEntities } from "./entity-definition.js";
 import { readEvents } from "./event-model.js";
 import { buildEntityFileModel } from "./entity-model.js";
 import { createDescriptorSetEncoder } from "./file-descriptor-set.js";
-import { buildOpenApi } from "./openapi.js";
+import { buildOpenApi, openApiCommentPaths } from "./openapi.js";
 import { checkOutputPath } from "./output-path.js";
 import { parseGeneratorOptions } from "./options.js";
 import { filesToEmit, prepareRequest } from "./prepare-request.js";
@@ -62,7 +62,15 @@ export function generate(input: GenerateInput): GeneratedFile[] {
     formatted: true,
   }));
 
-  const descriptorSet = createDescriptorSetEncoder(request.protoFile, registry);
+  // The files whose OpenAPI a gateway builds from these descriptors keep the comments it prints.
+  const comments = new Map<string, Set<string>>();
+  for (const name of request.fileToGenerate) {
+    const file = registry.getFile(name);
+    const proto = request.protoFile.find((p) => p.name === name);
+    if (file && proto && (file.services.length > 0 || readEvents(file, registry).length > 0))
+      comments.set(name, openApiCommentPaths(file, proto, registry));
+  }
+  const descriptorSet = createDescriptorSetEncoder(request.protoFile, registry, comments);
   for (const name of request.fileToGenerate) {
     const file = registry.getFile(name);
     const proto = request.protoFile.find((p) => p.name === name);

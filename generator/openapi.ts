@@ -45,7 +45,31 @@ const errorSchema: JsonSchema = {
  * Pure: the same descriptors always give the same bytes.
  */
 export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registry: Registry, version: string): string {
-  const comments = indexComments(proto);
+  return `${JSON.stringify(openApiDocument(file, indexComments(proto), registry, version), null, 2)}\n`;
+}
+
+/**
+ * The source-info paths (`6,0,2,1`) of the comments buildOpenApi prints for a file: the only
+ * comments the generator keeps in the descriptors it embeds, so that a gateway, which builds
+ * the document from those, prints the same summaries and descriptions.
+ */
+export function openApiCommentPaths(file: DescFile, proto: FileDescriptorProto, registry: Registry): Set<string> {
+  const comments = new ReadComments(indexComments(proto));
+  openApiDocument(file, comments, registry, "");
+  return comments.read;
+}
+
+/** A comment index that remembers which of its comments were read. */
+class ReadComments extends Map<string, string> {
+  readonly read = new Set<string>();
+  override get(path: string): string | undefined {
+    const comment = super.get(path);
+    if (comment !== undefined) this.read.add(path);
+    return comment;
+  }
+}
+
+function openApiDocument(file: DescFile, comments: CommentIndex, registry: Registry, version: string): JsonSchema {
   const schemas = new SchemaCollector(commentLookup(file, comments), fieldBehaviors(registry));
   const paths = new Map<string, Map<string, JsonSchema>>();
   const unlisted = new Map<string, JsonSchema>();
@@ -54,8 +78,10 @@ export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registr
 
   file.services.forEach((service, s) => {
     service.methods.forEach((method, m) => {
-      const comment = commentText(comments.get(`6,${s},2,${m}`));
-      readHttpRules(registry, method.proto.options).forEach((binding, index) => {
+      const bindings = readHttpRules(registry, method.proto.options);
+      // Read only for a method the document lists: the comments read are those descriptors keep.
+      const comment = bindings.length > 0 ? commentText(comments.get(`6,${s},2,${m}`)) : undefined;
+      bindings.forEach((binding, index) => {
         const operationId = openApiOperationId(service.name, method.name, index);
         const httpMethod = binding.method.toLowerCase();
         if (!openApiMethods.has(httpMethod)) {
@@ -83,7 +109,7 @@ export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registr
     });
   });
 
-  const document: JsonSchema = {
+  return {
     openapi: "3.1.0",
     "x-generated-by": `protoc-gen-tsmicro v${version} from ${file.proto.name}; DO NOT EDIT`,
     info: { title: file.proto.name, version: packageVersion(file.proto.package) },
@@ -106,7 +132,6 @@ export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registr
       ),
     },
   };
-  return `${JSON.stringify(document, null, 2)}\n`;
 }
 
 /** An operation on an OpenAPI path and method, with what decides whether a later one is the same route. */

@@ -7,7 +7,7 @@
  * that accept what the gateway refuses) fails here.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,7 +21,7 @@ interface CallingCode {
 }
 
 /** Starts `tsmicro api` and resolves with its base URL once it logs that it listens. */
-function startApi(args: readonly string[]): Promise<{ child: ChildProcess; url: string }> {
+function startApi(args: readonly string[]): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, [bins.tsmicro, "api", ...args], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
@@ -31,7 +31,8 @@ function startApi(args: readonly string[]): Promise<{ child: ChildProcess; url: 
     child.stdout!.on("data", (chunk: Buffer) => {
       output += chunk.toString();
       const line = output.split("\n").find((l) => l.includes('"msg":"gateway started"'));
-      if (line) resolve({ child, url: `http://${(JSON.parse(line) as { address: string }).address}` });
+      if (line)
+        resolve({ child, url: `http://${(JSON.parse(line) as { address: string }).address}`, output: () => output });
     });
     child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.once("exit", (code) => reject(new Error(`tsmicro api exited with ${code}:\n${output}`)));
@@ -48,13 +49,14 @@ describe("a client generated from /openapi.json with openapi-typescript, called 
     dir = await mkdtemp(join(tmpdir(), "tsmicro-openapi-client-"));
     const flags = ["--registry=local", `--registry_address=${dir}`];
     await startNode("test/fixtures/gateway-node.ts", flags);
-    ({ child: api, url } = await startApi([...flags, "--address=127.0.0.1:0"]));
+    const started = await startApi([...flags, "--address=127.0.0.1:0"]);
+    ({ child: api, url } = started);
     // The gateway loads the library over reflection; its document lists the routes once that is done.
     const end = Date.now() + 15_000;
     for (;;) {
       document = (await (await fetch(`${url}/openapi.json`)).json()) as OpenAPI3;
       if (Object.keys(document.paths ?? {}).length > 0) break;
-      if (Date.now() > end) throw new Error("the gateway never listed the library's routes");
+      if (Date.now() > end) throw new Error(`the gateway never listed the library's routes:\n${started.output()}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   });
@@ -147,6 +149,24 @@ describe("a client generated from /openapi.json with openapi-typescript, called 
       data: { int64Value: "-42", genre: "GENRE_HISTORY", labels: { a: "1" }, book: { title: "T" } },
     });
     expect(data("Library_Fail")).toMatchObject({ status: 404, data: { code: 5, message: "no such book" } });
+  });
+
+  it("documents each operation as the generated gateway.openapi.json does, summaries and descriptions included", async () => {
+    type Operations = Record<string, Record<string, { operationId: string; summary?: string; description?: string }>>;
+    const golden = JSON.parse(
+      await readFile(join(repoRoot, "test/golden/16-gateway/gateway.openapi.json"), "utf8"),
+    ) as { paths: Operations };
+    const texts = (paths: Operations) =>
+      Object.fromEntries(
+        Object.values(paths).flatMap((item) =>
+          Object.values(item).map((o) => [o.operationId, { summary: o.summary, description: o.description }]),
+        ),
+      );
+    const served = texts(document.paths as Operations);
+    expect(served).toEqual(texts(golden.paths));
+    expect(served.Library_CreateBook?.summary).toBe(
+      "CreateBook sends one field as the body; the rest come from path and query.",
+    );
   });
 
   it("type-checks: the calling code against the types openapi-typescript made from the document", async () => {

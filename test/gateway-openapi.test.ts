@@ -8,7 +8,7 @@
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createFileRegistry, fromBinary, type DescFile, type JsonObject } from "@bufbuild/protobuf";
+import { createFileRegistry, fromBinary, type DescFile, type FileRegistry, type JsonObject } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { Code, createService, silentLogger, TsmicroError, type MicroService } from "@tsmicro/runtime";
 import { createGateway, type Gateway } from "@tsmicro/gateway";
@@ -63,13 +63,11 @@ describe("the gateway's merged /openapi.json", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "tsmicro-gw-openapi-"));
     const flags = ["--registry=local", `--registry_address=${join(dir, "registry")}`];
-    const byProtoFile = new Map<string, Document>();
-    for (const [, definition, golden] of services) {
+    for (const [, , golden] of services) {
       const document = JSON.parse(
         await readFile(join(repoRoot, `test/golden/${golden}.openapi.json`), "utf8"),
       ) as Document;
       files.set(golden, document);
-      byProtoFile.set(definition.file, document);
     }
     for (const [name, definition] of services) {
       const node = createService({
@@ -95,13 +93,10 @@ describe("the gateway's merged /openapi.json", () => {
       args: [...flags, "--address=127.0.0.1:0"],
       env: {},
       logger: silentLogger(),
-      // Each file's generated document, as checked in: the descriptors a gateway learns carry no
-      // comments, so documents built from them would have no summaries or descriptions to keep.
-      openApi: (file: DescFile) => {
-        const document = byProtoFile.get(file.proto.name);
-        if (!document) throw new Error(`no golden OpenAPI document for ${file.proto.name}`);
-        return structuredClone(document) as unknown as JsonObject;
-      },
+      // Built as tsmicro api builds them, from the descriptors the gateway learns by reflection:
+      // the comments the generated documents print travel in them.
+      openApi: (file: DescFile, registry: FileRegistry) =>
+        JSON.parse(buildOpenApi(file, file.proto, registry, "0.0.0-test")) as JsonObject,
       jwt: { secret },
       routes: [
         { match: "fixtures.parity.v1.Profiles.*", auth: true },
@@ -182,6 +177,21 @@ describe("the gateway's merged /openapi.json", () => {
     }
     const operationIds = [...merged.keys()];
     expect(new Set(operationIds).size).toBe(operationIds.length);
+    // The comments did reach it: fixture 16's operations are summarised by their comments, not their names.
+    expect(merged.get("Library_StreamBooks")?.summary).toBe("StreamBooks streams the shelf's books.");
+    expect(document.tags).toContainEqual({
+      name: "fixtures.gateway.v1.Library",
+      description: "Library serves shelves and books over HTTP/JSON and gRPC.",
+    });
+  });
+
+  it("keeps each file's schemas, described by the comments of their messages and fields", () => {
+    for (const [golden, file] of files)
+      for (const [name, schema] of Object.entries(file.components.schemas))
+        expect(document.components.schemas[name], `${golden}: ${name}`).toEqual(schema);
+    expect(document.components.schemas["fixtures.gateway.v1.Book"]).toMatchObject({
+      description: 'Book is a resource named "shelves/{shelf}/books/{book}".',
+    });
   });
 
   it("names its server and the bearer JWT of the routes the gateway protects", () => {
