@@ -1,47 +1,117 @@
 import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { Code, createEtcdRegistry, isSetupError, isTsmicroError } from "@tsmicro/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot } from "./support/cli.js";
+import { bins, repoRoot } from "./support/cli.js";
 
 const exec = promisify(execFile);
 
-/** The CommonJS packages (by folder in node_modules) a fresh process has loaded when it exits after running `script`. */
-async function loadedPackages(script: string): Promise<Set<string>> {
-  const probe = `const { createRequire } = await import("node:module");
-process.on("exit", () => console.log(JSON.stringify(Object.keys(createRequire(import.meta.url).cache))));
-${script}`;
-  const { stdout } = await exec(process.execPath, ["--input-type=module", "-e", probe], { cwd: repoRoot });
-  // The last line: what the script printed comes before.
-  const files = JSON.parse(stdout.trim().split("\n").at(-1)!) as string[];
-  return new Set(files.map((file) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(file)?.[1] ?? ""));
+/** What a fresh process loaded: files by path below the repository, packages by name, and node's own modules. */
+interface Loads {
+  readonly files: readonly string[];
+  readonly packages: ReadonlySet<string>;
+  readonly builtins: readonly string[];
 }
 
+/**
+ * Runs node with `args` (an ES module script by `-e`, or a program) under
+ * test/support/record-loads.mjs, which sees every import and require.
+ */
+async function loadsOf(args: readonly string[], input?: string): Promise<Loads> {
+  const dir = await mkdtemp(join(tmpdir(), "tsmicro-loads-"));
+  const out = join(dir, "loads.json");
+  try {
+    const child = exec(process.execPath, ["--import", "./test/support/record-loads.mjs", ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, TSMICRO_LOADS_OUT: out, TSMICRO_REGISTRY_ADDRESS: dir },
+    });
+    child.child.stdin?.end(input ?? "");
+    await child;
+    const { urls, builtins } = JSON.parse(await readFile(out, "utf8")) as { urls: string[]; builtins: string[] };
+    const files = urls.filter((url) => url.startsWith("file:")).map((url) => url.slice(`file://${repoRoot}`.length));
+    const packages = new Set(files.flatMap((file) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(file)?.[1] ?? []));
+    return { files, packages, builtins };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const script = (code: string) => ["--input-type=module", "-e", code];
+
+/** Packages a service on the default flags never needs: other backends, the gateway's, development tools. */
+const neverOnDefaults = [
+  "etcd3",
+  "nats",
+  "fastify",
+  "@fastify/cors",
+  "jose",
+  "opossum",
+  "pino-pretty",
+  "pino-roll",
+  "@opentelemetry/exporter-trace-otlp-http",
+  "@opentelemetry/otlp-exporter-base",
+  "@opentelemetry/otlp-transformer",
+  "protobufjs",
+  "@grpc/proto-loader",
+];
+
+/** protobuf-es's descriptor schemas, which build descriptors as they load: for reflection and proto2 only. */
+const descriptorSchemas = "@bufbuild/protobuf/dist/esm/wkt/gen/google/protobuf/descriptor_pb.js";
+
 describe("importing @tsmicro/runtime", () => {
-  it("loads neither etcd3 nor anything HTTP: a service pays only for the backends its flags select", async () => {
-    const loaded = await loadedPackages(`await import("@tsmicro/runtime");`);
-    expect(loaded.has("@grpc/grpc-js")).toBe(true);
-    // CommonJS packages only: the require cache does not see ES modules (jose), and @tsmicro/runtime no longer depends on it.
-    for (const name of ["etcd3", "fastify", "@fastify/cors"]) expect(loaded.has(name), name).toBe(false);
-    // opossum loads with the first breaker; health is served without protobufjs.
-    for (const name of ["opossum", "protobufjs", "@grpc/proto-loader"]) expect(loaded.has(name), name).toBe(false);
+  it("loads no backend, transport or metrics package: a service pays only for what its flags select", async () => {
+    const loads = await loadsOf(script(`await import("@tsmicro/runtime");`));
+    expect(loads.files).toContain("runtime/dist/index.js");
+    for (const name of [...neverOnDefaults, "@grpc/grpc-js", "prom-client", "@opentelemetry/sdk-trace"])
+      expect(loads.packages.has(name), name).toBe(false);
+    expect(loads.files.filter((file) => file.endsWith(descriptorSchemas))).toEqual([]);
+    // An ES import of node:http reads all its exports, and its WebSocket getter loads undici.
+    expect(loads.builtins.filter((name) => name.includes("undici"))).toEqual([]);
   });
 
-  it("is not what tsmicro --version or tsmicro routes load: the CLI loads a command's modules when it runs", async () => {
-    for (const command of [["--version"], ["routes", "--proto", "examples/greeter/proto"]]) {
-      const loaded =
-        await loadedPackages(`process.argv = [process.argv[0], "tsmicro", ${command.map((a) => JSON.stringify(a)).join(", ")}];
-await import("./dist/bin/tsmicro.js");`);
-      for (const name of ["@grpc/grpc-js", "prom-client", "pino", "opossum", "fastify"])
-        expect(loaded.has(name), `${command[0]}: ${name}`).toBe(false);
+  it("a service started on the defaults loads none of the other backends, the gateway's packages or an exporter", async () => {
+    const loads = await loadsOf(
+      script(`const { createService } = await import("@tsmicro/runtime");
+const service = createService({ name: "loads", args: ["--registry=local", "--registry_address=" + process.env.TSMICRO_REGISTRY_ADDRESS] });
+await service.start();
+await service.stop();`),
+    );
+    // What the defaults select does load: grpc-js serves, prom-client counts, the OTel SDK samples spans.
+    for (const name of ["@grpc/grpc-js", "prom-client", "pino", "@opentelemetry/sdk-trace"])
+      expect(loads.packages.has(name), name).toBe(true);
+    for (const name of neverOnDefaults) expect(loads.packages.has(name), name).toBe(false);
+    expect(loads.files.filter((file) => file.endsWith(descriptorSchemas))).toEqual([]);
+    expect(loads.builtins.filter((name) => name.includes("undici"))).toEqual([]);
+  });
+
+  it("is not what tsmicro --version, tsmicro routes or the protoc plugin load", async () => {
+    const runs: [string, Promise<Loads>][] = [
+      ["tsmicro --version", loadsOf([bins.tsmicro, "--version"])],
+      ["tsmicro routes", loadsOf([bins.tsmicro, "routes", "--proto", "examples/greeter/proto"])],
+      // An empty CodeGeneratorRequest: the plugin answers with no files.
+      ["protoc-gen-tsmicro", loadsOf([bins.plugin])],
+    ];
+    for (const [command, running] of runs) {
+      const loads = await running;
+      const runtime = loads.files.filter((file) =>
+        /^runtime\/dist\/(transport|registry|service|client|broker|metrics|tracing)\//.test(file),
+      );
+      expect(runtime, command).toEqual([]);
+      for (const name of ["@grpc/grpc-js", "prom-client", "pino", "opossum", "etcd3", "fastify", "@opentelemetry/api"])
+        expect(loads.packages.has(name), `${command}: ${name}`).toBe(false);
     }
   });
 
   it("loads etcd3 once an etcd registry starts", async () => {
-    const loaded = await loadedPackages(`const { createEtcdRegistry } = await import("@tsmicro/runtime");
-await createEtcdRegistry({ addresses: ["127.0.0.1:1"], dialTimeoutMs: 200 }).start().catch(() => undefined);`);
-    expect(loaded.has("etcd3")).toBe(true);
+    const loads = await loadsOf(
+      script(`const { createEtcdRegistry } = await import("@tsmicro/runtime");
+await createEtcdRegistry({ addresses: ["127.0.0.1:1"], dialTimeoutMs: 200 }).start().catch(() => undefined);`),
+    );
+    expect(loads.packages.has("etcd3")).toBe(true);
   });
 });
 

@@ -1,6 +1,6 @@
 import type { EventEmitter } from "node:events";
-import { Counter, Gauge } from "prom-client";
-import { metricsRegistry, type MetricsRegistry } from "./process-registry.js";
+import type { Counter, Gauge } from "prom-client";
+import { metricsRegistry, promClient, type MetricsRegistry } from "./process-registry.js";
 
 type BreakerLabels = "service" | "method";
 
@@ -23,7 +23,7 @@ export function breakerMetrics(registry: MetricsRegistry = metricsRegistry()): B
   const transitionsName = "tsmicro_breaker_transitions_total";
   const state =
     (registry.getSingleMetric(stateName) as Gauge<BreakerLabels> | undefined) ??
-    new Gauge({
+    new (promClient().Gauge)({
       name: stateName,
       help: "Circuit breaker state per called service and method: 0 closed, 1 half-open, 2 open.",
       labelNames: ["service", "method"],
@@ -31,7 +31,7 @@ export function breakerMetrics(registry: MetricsRegistry = metricsRegistry()): B
     });
   const transitions =
     (registry.getSingleMetric(transitionsName) as Counter<BreakerLabels | "state"> | undefined) ??
-    new Counter({
+    new (promClient().Counter)({
       name: transitionsName,
       help: "Circuit breaker transitions per called service and method, by the state entered (open, half_open, closed).",
       labelNames: ["service", "method", "state"],

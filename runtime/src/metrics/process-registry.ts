@@ -1,4 +1,8 @@
-import { collectDefaultMetrics, Registry } from "prom-client";
+import type { Registry } from "prom-client";
+import { lazyModule } from "../platform/lazy-module.js";
+
+/** prom-client, loaded by the first metric made: importing the runtime, or a service with `--metrics_address=off`, does not load it. */
+export const promClient = lazyModule<typeof import("prom-client")>("prom-client");
 
 /** A prom-client registry: what `/metrics` serves, and where a service author adds their own metrics. */
 export type MetricsRegistry = Registry;
@@ -26,6 +30,7 @@ export function metricsRegistry(): MetricsRegistry {
 
 /** A new registry with the Node.js and process default metrics: for tests and for processes that keep several apart. */
 export function createMetricsRegistry(): MetricsRegistry {
+  const { collectDefaultMetrics, Registry } = promClient();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   return registry;

@@ -1,5 +1,5 @@
-import { Gauge } from "prom-client";
-import { metricsRegistry, type MetricsRegistry } from "./process-registry.js";
+import type { Gauge } from "prom-client";
+import { metricsRegistry, promClient, type MetricsRegistry } from "./process-registry.js";
 
 /**
  * `tsmicro_registry_nodes{service}`: the nodes of each called service this
@@ -12,7 +12,7 @@ export function registryNodesGauge(
   const name = "tsmicro_registry_nodes";
   const gauge =
     (registry.getSingleMetric(name) as Gauge<"service"> | undefined) ??
-    new Gauge({
+    new (promClient().Gauge)({
       name,
       help: "Nodes of each called service known to this process's selector, as the registry's watch reports them.",
       labelNames: ["service"],

@@ -1,9 +1,9 @@
-import { Counter } from "prom-client";
+import type { Counter } from "prom-client";
 import { errorReasonOf } from "../errors/error-details.js";
 import { Code, isTsmicroError } from "../errors/tsmicro-error.js";
 import type { ServerCall, ServerMiddleware } from "../transport/transport.js";
 import { observeCall, type CallCounting, type FailureHook } from "./observe-call.js";
-import { metricsRegistry, type MetricsRegistry } from "./process-registry.js";
+import { metricsRegistry, promClient, type MetricsRegistry } from "./process-registry.js";
 import { rpcStats, type MethodStats } from "./rpc-stats.js";
 
 /** The `reason` label of `tsmicro_server_rejected_total`, by the ErrorInfo reason server protection refuses with. */
@@ -55,7 +55,7 @@ function rejectionCounter(registry: MetricsRegistry): Counter<"grpc_service" | "
   const name = "tsmicro_server_rejected_total";
   const existing = registry.getSingleMetric(name);
   if (existing) return existing as Counter<"grpc_service" | "grpc_method" | "reason">;
-  return new Counter({
+  return new (promClient().Counter)({
     name,
     help: "Calls refused by server protection, by reason: rate_limit, bulkhead or load_shed.",
     labelNames: ["grpc_service", "grpc_method", "reason"],

@@ -13,3 +13,12 @@ const require = createRequire(import.meta.url);
 export function loadModule<T>(specifier: string): T {
   return require(fileURLToPath(import.meta.resolve(specifier))) as T;
 }
+
+/** `loadModule(specifier)` as a getter that loads once, for modules used on every call. */
+export function lazyModule<T>(specifier: string): () => T {
+  let loaded: T | undefined;
+  return () => {
+    loaded ??= loadModule<T>(specifier);
+    return loaded;
+  };
+}

@@ -1,20 +1,18 @@
-import {
+import type {
+  CallOptions,
+  ChannelOptions,
   Client,
-  credentials,
-  status as GrpcStatus,
-  type CallOptions,
-  type ChannelOptions,
-  type ClientReadableStream,
-  type ClientWritableStream,
-  type Metadata as GrpcMetadata,
-  type StatusObject,
+  ClientReadableStream,
+  ClientWritableStream,
+  Metadata as GrpcMetadata,
+  StatusObject,
 } from "@grpc/grpc-js";
 import type { EventEmitter } from "node:events";
 import type { Compression, Metadata } from "../definition/call.js";
 import type { MethodDefinition } from "../definition/definition.js";
 import type { TsmicroError } from "../errors/tsmicro-error.js";
 import { gzipChannelAlgorithm } from "./grpc-compression.js";
-import { fromGrpcMetadata, fromServiceError, grpcCodec, toGrpcMetadata, untilWritable } from "./grpc-wire.js";
+import { fromGrpcMetadata, fromServiceError, grpcCodec, grpcJs, toGrpcMetadata, untilWritable } from "./grpc-wire.js";
 import type { CallResult, ClientCall, ClientTransport } from "./transport.js";
 import { abortedError, afterClose, cancelledBeforeStart, requestStreamError } from "./call-errors.js";
 
@@ -80,7 +78,8 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
     "grpc.default_compression_algorithm": gzipChannelAlgorithm,
   };
   const defaultGzip = options.compression === "gzip";
-  const insecure = credentials.createInsecure();
+  const grpc = grpcJs();
+  const insecure = grpc.credentials.createInsecure();
   const pools = new Map<string, Pool>();
   const gzipPools = new Map<string, Pool>();
   const codecs = new WeakMap<MethodDefinition, MethodCodec>();
@@ -92,7 +91,7 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
     let pool = byAddress.get(address);
     if (!pool) {
       const options = gzip ? gzipChannelOptions : channelOptions;
-      const clients = Array.from({ length: poolSize }, () => new Client(address, insecure, options));
+      const clients = Array.from({ length: poolSize }, () => new grpc.Client(address, insecure, options));
       pool = { clients, next: 0 };
       byAddress.set(address, pool);
     }
@@ -398,7 +397,7 @@ function callOptionsOf(call: ClientCall): CallOptions {
  */
 function failureOf(error: unknown, call: ClientCall): TsmicroError {
   const { signal } = call;
-  if (signal?.aborted && (error as { code?: unknown }).code === GrpcStatus.CANCELLED) {
+  if (signal?.aborted && (error as { code?: unknown }).code === grpcJs().status.CANCELLED) {
     return abortedError(call, `${call.method.path} was cancelled`);
   }
   return fromServiceError(error);

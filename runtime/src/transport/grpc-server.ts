@@ -1,17 +1,15 @@
-import {
-  Server,
-  type Metadata as GrpcMetadata,
-  ServerCredentials,
-  type ServerDuplexStream,
-  type ServerOptions,
-  type ServerReadableStream,
-  type ServerUnaryCall,
-  type ServerWritableStream,
-  type handleBidiStreamingCall,
-  type handleClientStreamingCall,
-  type handleServerStreamingCall,
-  type handleUnaryCall,
-  type sendUnaryData,
+import type {
+  Metadata as GrpcMetadata,
+  ServerDuplexStream,
+  ServerOptions,
+  ServerReadableStream,
+  ServerUnaryCall,
+  ServerWritableStream,
+  handleBidiStreamingCall,
+  handleClientStreamingCall,
+  handleServerStreamingCall,
+  handleUnaryCall,
+  sendUnaryData,
 } from "@grpc/grpc-js";
 import type { Compression, Metadata } from "../definition/call.js";
 import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
@@ -23,6 +21,7 @@ import { requiredFieldChecks } from "./grpc-required.js";
 import {
   fromGrpcMetadata,
   grpcCodec,
+  grpcJs,
   isEmptyMetadata,
   messageOf,
   toGrpcMetadata,
@@ -80,7 +79,7 @@ const internalError = new TsmicroError(Code.INTERNAL, internalStatus.details);
  */
 export function createGrpcServerTransport(options: GrpcServerTransportOptions = {}): GrpcServerTransport {
   const logger = options.logger ?? createLogger();
-  const server = new Server(serverOptionsOf(options));
+  const server = new (grpcJs().Server)(serverOptionsOf(options));
   const gzip = options.compression === "gzip";
   const standard = new StandardServices(options);
   let listening = false;
@@ -140,7 +139,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
       listening = true;
       for (const [definition, handler] of standard.reflection()) serve(definition, handler);
       const port = await new Promise<number>((resolve, reject) => {
-        server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => {
+        server.bindAsync(address, grpcJs().ServerCredentials.createInsecure(), (error, boundPort) => {
           if (error) reject(new Error(`cannot listen on ${address}: ${error.message}`, { cause: error }));
           else resolve(boundPort);
         });

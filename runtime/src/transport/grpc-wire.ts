@@ -3,13 +3,17 @@
  * serializers, metadata between tsmicro's plain records and grpc-js's class,
  * status conversion, and waiting out backpressure.
  */
-import { Metadata as GrpcMetadata, type MetadataOptions, type ServiceError } from "@grpc/grpc-js";
+import type { Metadata as GrpcMetadata, MetadataOptions, ServiceError } from "@grpc/grpc-js";
+import { lazyModule } from "../platform/lazy-module.js";
 import type { EventEmitter } from "node:events";
 import type { Metadata } from "../definition/call.js";
 import type { MessageCodec } from "../definition/definition.js";
 import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-details.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import { messageOf } from "./call-errors.js";
+
+/** @grpc/grpc-js, loaded by the first grpc transport made: importing the runtime, or serving on h2 only, does not load it. */
+export const grpcJs = lazyModule<typeof import("@grpc/grpc-js")>("@grpc/grpc-js");
 
 /** A codec as grpc-js wants it: messages to Buffers and back. */
 export interface GrpcCodec<T> {
@@ -47,7 +51,7 @@ export function fromGrpcMetadata(metadata: GrpcMetadata): Metadata {
 
 /** Outgoing metadata for grpc-js; a key grpc-js refuses is the caller's mistake, so INVALID_ARGUMENT. */
 export function toGrpcMetadata(record: Metadata, options?: MetadataOptions): GrpcMetadata {
-  const metadata = new GrpcMetadata(options);
+  const metadata = new (grpcJs().Metadata)(options);
   for (const key in record) {
     const value = record[key];
     try {
