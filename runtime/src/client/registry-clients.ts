@@ -33,6 +33,9 @@ export interface RegistryClientsOptions {
     /** Streaming calls' timeout when they set none; undefined for none. */
     readonly clientStreamTimeoutMs?: number | undefined;
     readonly clientCompression?: "gzip" | "identity";
+    /** Keepalive pings while a connection carries calls; undefined for none. */
+    readonly clientKeepaliveMs?: number | undefined;
+    readonly clientKeepaliveTimeoutMs?: number;
     /** Message size limits in bytes, -1 for none. */
     readonly clientMaxRecvMsgSize?: number;
     readonly clientMaxSendMsgSize?: number;
@@ -135,6 +138,10 @@ export class RegistryClients {
       ...(settings.clientCompression ? { compression: settings.clientCompression } : {}),
       ...(settings.clientMaxRecvMsgSize === undefined ? {} : { maxReceiveMessageBytes: settings.clientMaxRecvMsgSize }),
       ...(settings.clientMaxSendMsgSize === undefined ? {} : { maxSendMessageBytes: settings.clientMaxSendMsgSize }),
+      ...(settings.clientKeepaliveMs === undefined ? {} : { keepaliveMs: settings.clientKeepaliveMs }),
+      ...(settings.clientKeepaliveTimeoutMs === undefined
+        ? {}
+        : { keepaliveTimeoutMs: settings.clientKeepaliveTimeoutMs }),
     });
     return this.#transport;
   }

@@ -25,6 +25,14 @@ export interface ServiceSettings {
   readonly clientTransport: "grpc" | "h2";
   /** The wire under this service's server: `grpc` (@grpc/grpc-js, default) or `h2` (tsmicro's own on node:http2). */
   readonly serverTransport: "grpc" | "h2";
+  /** Keepalive pings on the clients' connections while they carry calls (`--client_keepalive`); undefined for none (the default). */
+  readonly clientKeepaliveMs: number | undefined;
+  /** How long a client's keepalive ping may go unanswered before its connection is dropped. */
+  readonly clientKeepaliveTimeoutMs: number;
+  /** Keepalive pings on the server's client connections (`--server_keepalive`); 0 for none. Default 2 h, as grpc-go's. */
+  readonly serverKeepaliveMs: number;
+  /** How long a server's keepalive ping may go unanswered before the connection and its calls are dropped. */
+  readonly serverKeepaliveTimeoutMs: number;
   /** `gzip` compresses every response this server sends; `identity` (default) none. */
   readonly serverCompression: "gzip" | "identity";
   /** `gzip` compresses the requests of this service's clients; `identity` (default) none. */
@@ -80,6 +88,10 @@ export const defaultServiceSettings: ServiceSettings = {
   clientPoolSize: 1,
   clientTransport: "grpc",
   serverTransport: "grpc",
+  clientKeepaliveMs: undefined,
+  clientKeepaliveTimeoutMs: 20_000,
+  serverKeepaliveMs: 2 * 60 * 60 * 1000,
+  serverKeepaliveTimeoutMs: 20_000,
   serverCompression: "identity",
   clientCompression: "identity",
   serverMaxRecvMsgSize: 4 * 1024 * 1024,
@@ -108,7 +120,7 @@ const wire = (value: string, source: string) => oneOf(value, source, ["grpc", "h
 /** go-micro's flags read a bare number as seconds. */
 const duration = (value: string, source: string) => durationIn(value, source, 1000);
 
-/** A stream timeout; `none`, `off` or 0 for none. */
+/** A stream timeout or keepalive interval; `none`, `off` or 0 for none. */
 const optionalDuration = (value: string, source: string) =>
   ["none", "off", "0"].includes(value.trim().toLowerCase()) ? undefined : duration(value, source);
 const compression = (value: string, source: string) =>
@@ -150,6 +162,10 @@ const flags: Record<string, Parser> = {
   client_transport: (v, s) => ({ clientTransport: wire(v, s) }),
   server_transport: (v, s) => ({ serverTransport: wire(v, s) }),
   transport: (v, s) => ({ clientTransport: wire(v, s), serverTransport: wire(v, s) }),
+  client_keepalive: (v, s) => ({ clientKeepaliveMs: optionalDuration(v, s) }),
+  client_keepalive_timeout: (v, s) => ({ clientKeepaliveTimeoutMs: duration(v, s) }),
+  server_keepalive: (v, s) => ({ serverKeepaliveMs: optionalDuration(v, s) ?? 0 }),
+  server_keepalive_timeout: (v, s) => ({ serverKeepaliveTimeoutMs: duration(v, s) }),
   server_compression: (v, s) => ({ serverCompression: compression(v, s) }),
   client_compression: (v, s) => ({ clientCompression: compression(v, s) }),
   server_max_recv_msg_size: (v, s) => ({ serverMaxRecvMsgSize: byteSize(v, s) }),
@@ -200,9 +216,11 @@ export function metricsListenAddress(settings: ServiceSettings): string | undefi
   return `${server.slice(0, server.lastIndexOf(":"))}:0`;
 }
 
-/** The gRPC server transport options these settings select (compression, message limits). */
+/** The gRPC server transport options these settings select (compression, message limits, keepalive). */
 export function serverTransportSettings(settings: ServiceSettings) {
   return {
+    keepaliveMs: settings.serverKeepaliveMs,
+    keepaliveTimeoutMs: settings.serverKeepaliveTimeoutMs,
     compression: settings.serverCompression,
     maxReceiveMessageBytes: settings.serverMaxRecvMsgSize,
     maxSendMessageBytes: settings.serverMaxSendMsgSize,

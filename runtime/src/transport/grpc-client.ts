@@ -13,11 +13,12 @@ import type { MethodDefinition } from "../definition/definition.js";
 import type { TsmicroError } from "../errors/tsmicro-error.js";
 import { gzipChannelAlgorithm } from "./grpc-compression.js";
 import { fromGrpcMetadata, fromServiceError, grpcCodec, grpcJs, toGrpcMetadata, untilWritable } from "./grpc-wire.js";
+import { type ClientKeepaliveOptions, clientKeepalive } from "./keepalive.js";
 import type { CallResult, ClientCall, ClientTransport } from "./transport.js";
 import { abortedError, afterClose, cancelledBeforeStart, requestStreamError } from "./call-errors.js";
 
 /** Options of createGrpcClientTransport. */
-export interface GrpcClientTransportOptions {
+export interface GrpcClientTransportOptions extends ClientKeepaliveOptions {
   /**
    * Connections per address, used in turn. One HTTP/2 connection carries
    * many calls; more spread heavy load over more sockets. Default 1.
@@ -70,6 +71,12 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
   }
   if (options.maxSendMessageBytes !== undefined) {
     channelOptions["grpc.max_send_message_length"] = options.maxSendMessageBytes;
+  }
+  const keepalive = clientKeepalive(options);
+  if (keepalive) {
+    channelOptions["grpc.keepalive_time_ms"] = keepalive.intervalMs;
+    channelOptions["grpc.keepalive_timeout_ms"] = keepalive.timeoutMs;
+    channelOptions["grpc.keepalive_permit_without_calls"] = keepalive.whenIdle ? 1 : 0;
   }
   // grpc-js compresses per channel, so gzip calls get channels of their own
   // (sharing the connection unless the pool keeps its own subchannels).

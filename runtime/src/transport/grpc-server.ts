@@ -30,12 +30,13 @@ import {
 } from "./grpc-wire.js";
 import type { ServerCall, ServerHandler, ServerTransport } from "./transport.js";
 import { ServerCallContext } from "./server-context.js";
+import { type ServerKeepaliveOptions, serverKeepalive } from "./keepalive.js";
 
 /** Where the server reports handler failures, and what handlers log through: a pino-style logger. */
 export type ServerErrorLogger = Logger;
 
 /** Options of createGrpcServerTransport. */
-export interface GrpcServerTransportOptions {
+export interface GrpcServerTransportOptions extends ServerKeepaliveOptions {
   /**
    * Receives handler failures that are not TsmicroErrors, with their stack;
    * each call's `context.logger` is a child of it naming the method. Default: pino on stdout.
@@ -381,6 +382,11 @@ async function* readRequests(
 /** grpc-js server options: the given ones, with the message size limits set by their own fields. */
 function serverOptionsOf(options: GrpcServerTransportOptions): ServerOptions {
   const serverOptions: ServerOptions = { ...options.serverOptions };
+  const keepalive = serverKeepalive(options);
+  if (keepalive) {
+    serverOptions["grpc.keepalive_time_ms"] = keepalive.intervalMs;
+    serverOptions["grpc.keepalive_timeout_ms"] = keepalive.timeoutMs;
+  }
   if (options.maxReceiveMessageBytes !== undefined) {
     serverOptions["grpc.max_receive_message_length"] = options.maxReceiveMessageBytes;
   }

@@ -19,11 +19,12 @@ import {
   statusError,
   timeoutHeader,
 } from "./h2-wire.js";
+import { type ClientKeepaliveOptions, clientKeepalive, type Keepalive, keepAlive } from "./keepalive.js";
 import type { ClientCall, ClientTransport } from "./transport.js";
 import { abortedError, afterClose, cancelledBeforeStart, messageOf, requestStreamError } from "./call-errors.js";
 
 /** Options of createH2ClientTransport. */
-export interface H2ClientTransportOptions {
+export interface H2ClientTransportOptions extends ClientKeepaliveOptions {
   /** HTTP/2 connections per address, used in turn. Default 1. */
   readonly poolSize?: number;
   /** Compresses requests (gzip) unless a call says otherwise; responses arrive identity or gzip. Default identity. */
@@ -32,8 +33,21 @@ export interface H2ClientTransportOptions {
   readonly maxReceiveMessageBytes?: number;
   /** The largest request message sent, in bytes; larger ones fail RESOURCE_EXHAUSTED. Default no limit (-1). */
   readonly maxSendMessageBytes?: number;
-  /** Pings an idle connection this often and drops it when the ping goes unanswered for as long. Default off. */
-  readonly keepaliveMs?: number;
+  /**
+   * Calls one connection carries before a new one takes its place (the old
+   * one closes once its calls end). Default, and at most, 2^30: a client's
+   * HTTP/2 stream ids run out there.
+   */
+  readonly callsPerConnection?: number;
+}
+
+/** The streams an HTTP/2 client can open on one connection: odd ids below 2^31. */
+const maxCallsPerConnection = 2 ** 30;
+
+/** A connection of an address's pool, and the calls started on it. */
+interface Connection {
+  readonly session: ClientHttp2Session;
+  calls: number;
 }
 
 /** How long after its deadline a call's stream is reset, when the server has not ended it itself. */
@@ -49,25 +63,34 @@ const deadlineResetDelayMs = 20;
 export function createH2ClientTransport(options: H2ClientTransportOptions = {}): ClientTransport {
   const poolSize = Math.max(1, Math.floor(options.poolSize ?? 1));
   const limits = wireLimits(options);
-  const pools = new Map<string, { sessions: (ClientHttp2Session | undefined)[]; next: number }>();
+  const callsPerConnection = Math.min(maxCallsPerConnection, Math.max(1, options.callsPerConnection ?? Infinity));
+  const keepalive = clientKeepalive(options);
+  const pools = new Map<string, { connections: (Connection | undefined)[]; next: number }>();
   let closed = false;
 
+  /** A session for one more call to `address`: the pool's next, replaced when it closed or has carried its share of calls. */
   function sessionFor(address: string): ClientHttp2Session {
     let pool = pools.get(address);
     if (!pool) {
-      pool = { sessions: Array.from({ length: poolSize }, () => undefined), next: 0 };
+      pool = { connections: Array.from({ length: poolSize }, () => undefined), next: 0 };
       pools.set(address, pool);
     }
     const slot = pool.next;
     pool.next = (pool.next + 1) % poolSize;
-    const current = pool.sessions[slot];
-    if (current && !current.closed && !current.destroyed) return current;
-    const session = openSession(address, options.keepaliveMs);
-    const sessions = pool.sessions;
+    const current = pool.connections[slot];
+    if (current && usable(current.session)) {
+      if (current.calls < callsPerConnection) {
+        current.calls++;
+        return current.session;
+      }
+      current.session.close();
+    }
+    const session = openSession(address, keepalive);
+    const connections = pool.connections;
     session.once("close", () => {
-      if (sessions[slot] === session) sessions[slot] = undefined;
+      if (connections[slot]?.session === session) connections[slot] = undefined;
     });
-    sessions[slot] = session;
+    connections[slot] = { session, calls: 1 };
     return session;
   }
 
@@ -84,7 +107,7 @@ export function createH2ClientTransport(options: H2ClientTransportOptions = {}):
 
     async close() {
       closed = true;
-      const sessions = [...pools.values()].flatMap((pool) => pool.sessions);
+      const sessions = [...pools.values()].flatMap((pool) => pool.connections.map((c) => c?.session));
       pools.clear();
       await Promise.all(sessions.map((session) => (session && !session.destroyed ? closeSession(session) : undefined)));
     },
@@ -157,21 +180,17 @@ function holdWhileOpen(session: ClientHttp2Session, stream: ClientHttp2Stream): 
   });
 }
 
-function openSession(address: string, keepaliveMs: number | undefined): ClientHttp2Session {
+/** Whether new streams may start on `session`: not closing (after close() or the server's GOAWAY) nor destroyed. */
+function usable(session: ClientHttp2Session): boolean {
+  return !session.closed && !session.destroyed;
+}
+
+function openSession(address: string, keepalive: Keepalive | undefined): ClientHttp2Session {
   const session = connect(`http://${address}`, { settings: { enablePush: false } });
   // A failing session fails its streams, which is how calls hear of it; its error says why.
   session.on("error", (error: Error) => sessionErrors.set(session, error));
   session.unref();
-  if (keepaliveMs && keepaliveMs > 0) {
-    const timer = setInterval(() => {
-      const sent = session.ping((error) => {
-        if (error) session.destroy();
-      });
-      if (!sent) session.destroy();
-    }, keepaliveMs);
-    timer.unref();
-    session.once("close", () => clearInterval(timer));
-  }
+  if (keepalive) keepAlive(session, keepalive, () => (openCalls.get(session) ?? 0) > 0);
   return session;
 }
 
@@ -364,7 +383,7 @@ function start(session: ClientHttp2Session, address: string, call: ClientCall, l
   if (call.deadline !== undefined && call.deadline.getTime() < Infinity)
     headers["grpc-timeout"] = timeoutHeader(call.deadline);
   addMetadata(headers, call.metadata);
-  const stream = session.request(headers, { endStream: false });
+  const stream = request(session, headers, address, call);
   holdWhileOpen(session, stream);
   const exchange = new CallStream(stream, address, call, limits);
   const write = (message: unknown): boolean => {
@@ -388,6 +407,27 @@ function start(session: ClientHttp2Session, address: string, call: ClientCall, l
     void pump(exchange, call.request as AsyncIterable<unknown>, write);
   }
   return exchange;
+}
+
+/**
+ * Opens the call's stream. A session that cannot take one more (it is going
+ * away, its stream ids ran out) is closed, so the next call opens a new
+ * one, and this call fails UNAVAILABLE: nothing was sent, a retry is safe.
+ */
+function request(
+  session: ClientHttp2Session,
+  headers: OutgoingHttpHeaders,
+  address: string,
+  call: ClientCall,
+): ClientHttp2Stream {
+  try {
+    return session.request(headers, { endStream: false });
+  } catch (error) {
+    if (!session.closed && !session.destroyed) session.close();
+    throw new TsmicroError(Code.UNAVAILABLE, `cannot start ${call.method.path} on ${address}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
 }
 
 /**
@@ -514,7 +554,8 @@ function closedError(
   }
   // As grpc-js: a connection that fails or drops is UNAVAILABLE, which the client may retry on another node.
   if (connectionLost && answered) {
-    return new TsmicroError(Code.UNAVAILABLE, `the connection to ${address} dropped during ${path}`);
+    const why = cause ? `: ${cause.message}` : "";
+    return new TsmicroError(Code.UNAVAILABLE, `the connection to ${address} dropped during ${path}${why}`, { cause });
   }
   if (!connectionLost && rstCode === constants.NGHTTP2_CANCEL) {
     return new TsmicroError(Code.CANCELLED, `${address} cancelled ${path}`);

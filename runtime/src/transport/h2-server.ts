@@ -26,6 +26,7 @@ import {
   metadataOf,
   statusHeaders,
 } from "./h2-wire.js";
+import { keepAlive, serverKeepalive } from "./keepalive.js";
 import { ServerCallContext } from "./server-context.js";
 import type { ServerHandler } from "./transport.js";
 
@@ -55,6 +56,7 @@ const readAhead = 16;
 export function createH2ServerTransport(options: H2ServerTransportOptions = {}): GrpcServerTransport {
   const logger = options.logger ?? createLogger();
   const limits = wireLimits(options);
+  const keepalive = serverKeepalive(options);
   const routes = new Map<string, Route>();
   const standard = new StandardServices(options);
   const sessions = new Set<Http2Session>();
@@ -110,6 +112,7 @@ export function createH2ServerTransport(options: H2ServerTransportOptions = {}):
         sessions.add(session);
         session.on("error", ignore);
         session.once("close", () => sessions.delete(session));
+        if (keepalive) keepAlive(session, keepalive, () => true);
       });
       const colon = address.lastIndexOf(":");
       const host = address.slice(0, colon).replace(/^\[|\]$/g, "");
