@@ -9,29 +9,18 @@
  * - tracing: every call sampled (`OTEL_TRACES_SAMPLER=always_on`) and
  *   exported over OTLP/HTTP protobuf to a receiver in this process, metrics on.
  * Rounds alternate between the setups; ratios are against "off" in the same
- * run. Goals: metrics >= 0.97x, tracing >= 0.85x.
+ * run, each the median over rounds of the ratio within a round. Goals:
+ * metrics >= 0.97x, tracing >= 0.85x.
  */
-import { type ChildProcess, fork, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { cpuSeconds } from "./process-cpu.js";
+import { type Pair, type Round, roundRatio, roundsLine, runRound, startPair, stopPairs } from "./process-pair.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const roundMs = Number(process.env.BENCH_ROUND_MS ?? 3_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-
-interface Round {
-  readonly rate: number;
-  readonly p50: number;
-  readonly p99: number;
-  /** CPU time per call, in microseconds, of the echo server and of the load process. */
-  readonly serverCpuUs: number;
-  readonly loadCpuUs: number;
-}
 
 interface Setup {
   readonly name: string;
@@ -55,38 +44,16 @@ async function startReceiver(): Promise<{ url: string; server: Server; requests:
 }
 
 /** The echo node and its load process of one setup; resolves once the load process has warmed up. */
-async function startPair(setup: Setup, registryDir: string): Promise<{ server: ChildProcess; load: ChildProcess }> {
-  const env = { ...process.env, ...setup.env, ECHO_NAME: `echo-${setup.name}`, ECHO_TARGET: `echo-${setup.name}` };
+function startSetup(setup: Setup, registryDir: string): Promise<Pair> {
   const args = ["--registry=local", `--registry_address=${registryDir}`, "--log_level=warn", ...setup.args];
-  const server = spawn(process.execPath, ["--import", "tsx", join(root, "test/fixtures/echo-node.ts"), ...args], {
-    env,
-    stdio: ["ignore", "ignore", "inherit"],
+  return startPair({
+    server: "test/fixtures/echo-node.ts",
+    serverArgs: args,
+    load: "bench/fixtures/observed-load.ts",
+    loadArgs: () => args,
+    env: { ...process.env, ...setup.env, ECHO_NAME: `echo-${setup.name}`, ECHO_TARGET: `echo-${setup.name}` },
   });
-  const load = fork(join(root, "bench/fixtures/observed-load.ts"), args, {
-    env,
-    execArgv: ["--import", "tsx"],
-    stdio: ["ignore", "ignore", "inherit", "ipc"],
-  });
-  await new Promise<void>((resolve, reject) => {
-    load.once("message", () => resolve());
-    load.once("exit", (code) => reject(new Error(`the ${setup.name} load process exited with ${code}`)));
-  });
-  return { server, load };
 }
-
-async function runRound({ server, load }: { server: ChildProcess; load: ChildProcess }): Promise<Round> {
-  const before = await Promise.all([cpuSeconds(server.pid!), cpuSeconds(load.pid!)]);
-  const round = await new Promise<Omit<Round, "serverCpuUs" | "loadCpuUs">>((resolve) => {
-    load.once("message", (message) => resolve(message as Round));
-    load.send({ roundMs });
-  });
-  const after = await Promise.all([cpuSeconds(server.pid!), cpuSeconds(load.pid!)]);
-  const calls = (round.rate * roundMs) / 1000;
-  const perCall = (i: number) => ((after[i]! - before[i]!) * 1e6) / calls;
-  return { ...round, serverCpuUs: perCall(0), loadCpuUs: perCall(1) };
-}
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /** Runs the observability benchmark. */
 export async function benchObservability(): Promise<void> {
@@ -107,37 +74,25 @@ export async function benchObservability(): Promise<void> {
       args: [],
     },
   ];
-  const pairs: { server: ChildProcess; load: ChildProcess }[] = [];
+  const pairs: Pair[] = [];
   try {
-    for (const setup of setups) pairs.push(await startPair(setup, registryDir));
+    for (const setup of setups) pairs.push(await startSetup(setup, registryDir));
     const results: Round[][] = setups.map(() => []);
     for (let round = 0; round < rounds; round++) {
-      for (const [i, pair] of pairs.entries()) results[i]!.push(await runRound(pair));
+      for (const [i, pair] of pairs.entries()) results[i]!.push(await runRound(pair, roundMs));
     }
-    const rate = (i: number) => median(results[i]!.map((r) => r.rate));
+    const ratio = (i: number) => roundRatio(results[i]!, results[0]!).toFixed(2);
     console.log(
       `observability: unary echo, 64-byte payload, 32 in flight, server and load in separate processes, ` +
         `${rounds} alternating rounds of ${roundMs} ms`,
     );
-    for (const [i, setup] of setups.entries()) {
-      const runs = results[i]!;
-      const spread = `${Math.min(...runs.map((r) => r.rate)).toFixed(0)}-${Math.max(...runs.map((r) => r.rate)).toFixed(0)}`;
-      console.log(
-        `  ${setup.name.padEnd(8)} ${rate(i).toFixed(0).padStart(6)} calls/s (rounds ${spread})  ` +
-          `p50 ${median(runs.map((r) => r.p50)).toFixed(2)} ms  p99 ${median(runs.map((r) => r.p99)).toFixed(2)} ms  ` +
-          `CPU per call: server ${median(runs.map((r) => r.serverCpuUs)).toFixed(0)} µs, ` +
-          `load ${median(runs.map((r) => r.loadCpuUs)).toFixed(0)} µs`,
-      );
-    }
-    console.log(`  metrics on / off:            ${(rate(1) / rate(0)).toFixed(2)}x (goal >= 0.97x)`);
-    console.log(`  spans made, not exported, + metrics / off: ${(rate(2) / rate(0)).toFixed(2)}x`);
-    console.log(`  tracing (100%, exported) + metrics / off: ${(rate(3) / rate(0)).toFixed(2)}x (goal >= 0.85x)`);
+    for (const [i, setup] of setups.entries()) console.log(roundsLine(setup.name, results[i]!));
+    console.log(`  metrics on / off:            ${ratio(1)}x (goal >= 0.97x)`);
+    console.log(`  spans made, not exported, + metrics / off: ${ratio(2)}x`);
+    console.log(`  tracing (100%, exported) + metrics / off: ${ratio(3)}x (goal >= 0.85x)`);
     console.log(`  OTLP export requests received: ${receiver.requests()}`);
   } finally {
-    for (const { server, load } of pairs) {
-      load.kill("SIGKILL");
-      server.kill("SIGKILL");
-    }
+    stopPairs(pairs);
     receiver.server.close();
     await rm(registryDir, { recursive: true, force: true });
   }

@@ -1,175 +1,109 @@
 /**
- * bench/rpc: unary echo through `service.client` (registry, selector,
- * retries, the default middleware) against hand-written @grpc/grpc-js on the
- * same method and messages, alternating rounds in one run (start time and
- * footprint are bench/startup's). Goals: at least 0.9x raw throughput;
- * breaker + retries under 5% below the same client without them.
+ * bench/rpc: unary echo, server and load in separate processes as users
+ * deploy them, alternating rounds in one run (start time and footprint are
+ * bench/startup's):
+ * - raw @grpc/grpc-js server and client: the baseline;
+ * - raw gRPC framing on node:http2 both sides: the ceiling no Node gRPC
+ *   transport can pass (bench/fixtures/raw-h2.ts);
+ * - tsmicro: a service on the local registry called through another
+ *   service's `service.client` (registry, selector, breaker, retries: the
+ *   default middleware) on the grpc-js transport, then on the h2 transport
+ *   (`--transport=h2` both sides), and on grpc-js without breaker and retries.
+ * Ratios are the median over rounds of each setup's rate against the
+ * baseline's in the same round. Goals: tsmicro >= 0.95x on grpc-js,
+ * >= 1.6x on h2; breaker + retries under 5% below the same client without them.
  */
-import * as grpc from "@grpc/grpc-js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createService, silentLogger, type Caller, type ClientTransport, type Selector } from "@tsmicro/runtime";
+import type { Caller, ClientTransport, Selector } from "@tsmicro/runtime";
 import { breakerMiddleware, createRpcCaller } from "@tsmicro/runtime/internal";
-import { Request, Response } from "../test/golden/10-services/services.js";
-import { AlphaDefinition, type AlphaHandler } from "../test/golden/10-services/services.micro.js";
-import { startRawServer } from "./fixtures/raw-server.js";
+import { AlphaDefinition } from "../test/golden/10-services/services.micro.js";
+import {
+  median,
+  type Pair,
+  type Round,
+  roundRatio,
+  roundsLine,
+  runRound,
+  startPair,
+  stopPairs,
+} from "./process-pair.js";
 
-const concurrency = 32;
 const roundMs = Number(process.env.BENCH_ROUND_MS ?? 3_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const payload = new Uint8Array(64).fill(7);
 
-interface RoundResult {
-  callsPerSecond: number;
-  p50: number;
-  p99: number;
+interface Setup {
+  readonly name: string;
+  readonly start: (registryDir: string) => Promise<Pair>;
 }
 
-/** Keeps `concurrency` calls in flight for `roundMs`, recording each call's latency. */
-async function measure(call: () => Promise<unknown>): Promise<RoundResult> {
-  const latencies: number[] = [];
-  const until = performance.now() + roundMs;
-  const worker = async () => {
-    while (performance.now() < until) {
-      const start = performance.now();
-      await call();
-      latencies.push(performance.now() - start);
-    }
-  };
-  const start = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const elapsed = (performance.now() - start) / 1000;
-  latencies.sort((a, b) => a - b);
+/** A raw server fixture and the load process's raw client of the same kind. */
+function raw(name: string, server: string, client: "grpc-js" | "h2"): Setup {
   return {
-    callsPerSecond: latencies.length / elapsed,
-    p50: latencies[Math.floor(latencies.length * 0.5)]!,
-    p99: latencies[Math.floor(latencies.length * 0.99)]!,
+    name,
+    start: () =>
+      startPair({
+        server,
+        serverArgs: [],
+        printsAddress: true,
+        load: "bench/fixtures/rpc-load.ts",
+        loadArgs: (address) => [client, address!],
+        env: process.env,
+      }),
   };
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+/** The tsmicro echo node and a caller service, both with `flags`. */
+function tsmicro(name: string, flags: readonly string[], clientFlags: readonly string[] = []): Setup {
+  return {
+    name,
+    start: (registryDir) => {
+      const args = ["--registry=local", `--registry_address=${registryDir}`, "--log_level=warn", ...flags];
+      const echo = `echo-${name.replace(/\W+/g, "-")}`;
+      return startPair({
+        server: "test/fixtures/echo-node.ts",
+        serverArgs: [...args, "--metrics_address=off"],
+        load: "bench/fixtures/rpc-load.ts",
+        loadArgs: () => ["tsmicro", ...args, "--metrics_address=off", ...clientFlags],
+        env: { ...process.env, OTEL_SDK_DISABLED: "true", ECHO_NAME: echo, ECHO_TARGET: echo },
+      });
+    },
+  };
+}
 
 async function throughput(): Promise<void> {
-  // Baseline: raw grpc-js server and client.
-  const raw = await startRawServer();
-  const rawClient = new grpc.Client(raw.address, grpc.credentials.createInsecure());
-  const rawCall = () =>
-    new Promise<Response>((resolve, reject) =>
-      rawClient.makeUnaryRequest(
-        "/fixtures.services.v1.Alpha/Unary",
-        (message: Request) => Buffer.from(Request.encode(message).finish()),
-        (bytes: Buffer) => Response.decode(bytes),
-        { id: "x", payload },
-        { deadline: Date.now() + 5_000 },
-        (error, response) => (error ? reject(error) : resolve(response!)),
-      ),
-    );
-
-  // tsmicro: a service and a caller on the local registry.
-  const dir = await mkdtemp(join(tmpdir(), "tsmicro-bench-rpc-"));
-  const args = ["--registry=local", `--registry_address=${dir}`];
-  const server = createService({ name: "bench-echo", args, env: {}, logger: silentLogger() });
-  const unsupported = () => {
-    throw new Error("not benchmarked");
-  };
-  const handler: AlphaHandler = {
-    unary: async (request) => ({ id: "tsmicro", payload: request.payload, sequence: 0 }),
-    serverStream: unsupported,
-    clientStream: unsupported,
-    bidiStream: unsupported,
-  };
-  server.handle(AlphaDefinition, handler);
-  await server.start();
-  // The same service served on tsmicro's own HTTP/2 transport.
-  const h2Server = createService({
-    name: "bench-echo-h2",
-    args: [...args, "--server_transport=h2"],
-    env: {},
-    logger: silentLogger(),
-  });
-  h2Server.handle(AlphaDefinition, handler);
-  await h2Server.start();
-  const caller = createService({ name: "bench-caller", args, env: {}, logger: silentLogger() });
-  const client = caller.client(AlphaDefinition, "bench-echo");
-  const tsmicroCall = () => client.unary({ id: "x", payload });
-  // The same client without the circuit breaker and retries, to price them.
-  const bareCaller = createService({
-    name: "bench-bare-caller",
-    args: [...args, "--client_retries=0"],
-    env: {},
-    logger: silentLogger(),
-    breaker: false,
-  });
-  const bareClient = bareCaller.client(AlphaDefinition, "bench-echo");
-  const bareCall = () => bareClient.unary({ id: "x", payload });
-  // The same client as the first over tsmicro's own HTTP/2 transport.
-  const h2Caller = createService({
-    name: "bench-h2-caller",
-    args: [...args, "--client_transport=h2"],
-    env: {},
-    logger: silentLogger(),
-  });
-  const h2Client = h2Caller.client(AlphaDefinition, "bench-echo");
-  const h2Call = () => h2Client.unary({ id: "x", payload });
-  // Both sides on it: the h2 client calling the h2 server.
-  const h2BothClient = h2Caller.client(AlphaDefinition, "bench-echo-h2");
-  const h2BothCall = () => h2BothClient.unary({ id: "x", payload });
-
-  for (let i = 0; i < 2_000; i++) await Promise.all([rawCall(), tsmicroCall(), bareCall(), h2Call(), h2BothCall()]);
-  const rawRuns: RoundResult[] = [];
-  const ourRuns: RoundResult[] = [];
-  const bareRuns: RoundResult[] = [];
-  const h2Runs: RoundResult[] = [];
-  const h2BothRuns: RoundResult[] = [];
-  for (let round = 0; round < rounds; round++) {
-    rawRuns.push(await measure(rawCall));
-    ourRuns.push(await measure(tsmicroCall));
-    bareRuns.push(await measure(bareCall));
-    h2Runs.push(await measure(h2Call));
-    h2BothRuns.push(await measure(h2BothCall));
-  }
-  const summary = (runs: RoundResult[]) => ({
-    rate: median(runs.map((r) => r.callsPerSecond)),
-    p50: median(runs.map((r) => r.p50)),
-    p99: median(runs.map((r) => r.p99)),
-    spread: `${Math.min(...runs.map((r) => r.callsPerSecond)).toFixed(0)}-${Math.max(...runs.map((r) => r.callsPerSecond)).toFixed(0)}`,
-  });
-  const base = summary(rawRuns);
-  const ours = summary(ourRuns);
-  const line = (label: string, s: ReturnType<typeof summary>) =>
+  const setups = [
+    raw("raw @grpc/grpc-js", "bench/fixtures/raw-server.ts", "grpc-js"),
+    raw("raw node:http2 gRPC framing (ceiling)", "bench/fixtures/raw-h2.ts", "h2"),
+    tsmicro("tsmicro service.client, grpc-js", []),
+    tsmicro("tsmicro service.client, --transport=h2", ["--transport=h2"]),
+    tsmicro("tsmicro, grpc-js, no breaker, no retries", [], ["--breaker=off", "--client_retries=0"]),
+  ];
+  const registryDir = await mkdtemp(join(tmpdir(), "tsmicro-bench-rpc-"));
+  const pairs: Pair[] = [];
+  try {
+    for (const setup of setups) pairs.push(await setup.start(registryDir));
+    const results: Round[][] = setups.map(() => []);
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, pair] of pairs.entries()) results[i]!.push(await runRound(pair, roundMs));
+    }
+    const ratio = (i: number, base = 0) => roundRatio(results[i]!, results[base]!).toFixed(2);
     console.log(
-      `  ${label.padEnd(46)} ${s.rate.toFixed(0).padStart(6)} calls/s (rounds ${s.spread})  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms`,
+      "rpc: unary echo, 64-byte payload, 32 in flight, server and load in separate processes, " +
+        `${rounds} alternating rounds of ${roundMs} ms`,
     );
-  console.log(
-    `rpc: unary echo, 64-byte payload, ${concurrency} in flight, ${rounds} alternating rounds of ${roundMs} ms (goal >= 0.90x)`,
-  );
-  line("raw @grpc/grpc-js", base);
-  const bare = summary(bareRuns);
-  lastRawRate = base.rate;
-  line("tsmicro service.client (breaker, retries)", ours);
-  line("tsmicro, no breaker, no retries", bare);
-  const h2 = summary(h2Runs);
-  line("tsmicro service.client, --client_transport=h2", h2);
-  const h2Both = summary(h2BothRuns);
-  line("tsmicro, --transport=h2 (client and server)", h2Both);
-  console.log(`  throughput ratio tsmicro / raw: ${(ours.rate / base.rate).toFixed(2)}x (goal >= 0.95x)`);
-  console.log(`  throughput ratio tsmicro h2 client, grpc-js server / raw: ${(h2.rate / base.rate).toFixed(2)}x`);
-  console.log(
-    `  throughput ratio tsmicro h2 both sides / raw: ${(h2Both.rate / base.rate).toFixed(2)}x (goal >= 1.6x)`,
-  );
-  console.log(
-    `  breaker + retry cost: ${(ours.rate / bare.rate).toFixed(2)}x of the same client without them (goal >= 0.95x)`,
-  );
-
-  rawClient.close();
-  raw.server.forceShutdown();
-  await caller.stop();
-  await bareCaller.stop();
-  await h2Caller.stop();
-  await server.stop();
-  await h2Server.stop();
-  await rm(dir, { recursive: true, force: true });
+    for (const [i, setup] of setups.entries()) console.log(roundsLine(setup.name, results[i]!, 42));
+    lastRawRate = median(results[0]!.map((r) => r.rate));
+    console.log(`  raw node:http2 / raw grpc-js (the ceiling): ${ratio(1)}x`);
+    console.log(`  tsmicro on grpc-js / raw grpc-js: ${ratio(2)}x (goal >= 0.95x)`);
+    console.log(`  tsmicro on h2 / raw grpc-js: ${ratio(3)}x (goal >= 1.6x); of the ceiling: ${ratio(3, 1)}x`);
+    console.log(`  breaker + retry cost: ${ratio(2, 4)}x of the same client without them (goal >= 0.95x)`);
+  } finally {
+    stopPairs(pairs);
+    await rm(registryDir, { recursive: true, force: true });
+  }
 }
 
 /**
