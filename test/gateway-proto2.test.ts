@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { createFileRegistry, fromBinary, isFieldSet, type DescMessage } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { Client, credentials, type ServiceError } from "@grpc/grpc-js";
-import { Code, createService, type MicroService, silentLogger } from "@tsmicro/runtime";
+import { Code, createService, type MicroService, silentLogger, TsmicroError } from "@tsmicro/runtime";
 import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Account, GetAccountRequest, Scope } from "./golden/07-proto2/legacy.js";
@@ -45,6 +45,10 @@ describe("proto2 required fields in generated code", () => {
   });
 });
 
+function unimplemented(): never {
+  throw new TsmicroError(Code.UNIMPLEMENTED, "not served here");
+}
+
 describe("proto2 required fields through the gateway", () => {
   let dir = "";
   let service: MicroService;
@@ -61,6 +65,10 @@ describe("proto2 required fields through the gateway", () => {
         received.push(request);
         return Account.fromPartial({ id: request.id, createdAt: 0n, scope: request.scope });
       },
+      // The streaming methods are runtime/src/transport/required-fields.test.ts's.
+      watchAccount: unimplemented,
+      importAccounts: unimplemented,
+      syncAccounts: unimplemented,
     });
     await service.start();
     gateway = createGateway({

@@ -22,6 +22,7 @@ import {
   type Registry,
   type ServiceSettings,
 } from "@tsmicro/runtime";
+import { missingRequiredField } from "@tsmicro/runtime/internal";
 import { describeFailure, failureReason } from "./call-failure.js";
 import { CommandError } from "./command-error.js";
 
@@ -96,21 +97,36 @@ async function callThrough(
     },
     request.service,
   ).call as unknown as DynamicCall;
-  const parse = (value: JsonValue): Message => {
+  // Every request is read, and refused for a missing proto2 required field, before any call is made.
+  const parse = (value: JsonValue, which = "the request"): Message => {
+    let message: Message;
     try {
-      return fromJson(method.input, value, { registry: descriptors });
+      message = fromJson(method.input, value, { registry: descriptors });
     } catch (error) {
       throw new CommandError(
         `the request does not fit ${method.input.typeName}: ${error instanceof Error ? error.message : String(error)}`,
       );
     }
+    const missing = missingRequiredField(method.input, message);
+    if (missing)
+      throw new CommandError(
+        `${which} lacks ${missing.path} (${missing.field}), a required field of ${method.input.typeName}: give it, even at its zero value`,
+      );
+    return message;
   };
-  const show = (message: Message) =>
+  const show = (message: Message) => {
+    const missing = missingRequiredField(method.output, message);
+    if (missing)
+      throw new TsmicroError(
+        Code.INTERNAL,
+        `the response lacks ${missing.path} (${missing.field}), a required field: the server sent an incomplete message`,
+      );
     print(`${toJsonString(method.output, message, { prettySpaces: 2, registry: descriptors })}\n`);
+  };
   const list = (): Message[] => {
     if (!Array.isArray(requestValue))
       throw new CommandError(`${method.name} streams requests: give a JSON array of ${method.input.typeName}`);
-    return requestValue.map(parse);
+    return requestValue.map((value, index) => parse(value, `request ${index}`));
   };
 
   try {

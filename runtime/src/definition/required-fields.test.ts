@@ -2,7 +2,7 @@ import { createFileRegistry, fromBinary, fromJson, type JsonValue } from "@bufbu
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { ProfilesDefinition } from "../../../test/golden/19-gateway-parity/parity.micro.js";
-import { hasRequiredFields, missingRequiredField } from "./required-fields.js";
+import { hasRequiredFields, missingRequiredField, objectCheck } from "./required-fields.js";
 
 // Fixture 19 embeds google/protobuf/descriptor.proto, whose UninterpretedOption.NamePart is proto2
 // with two required fields, reached through a repeated field and from FileDescriptorProto's options.
@@ -34,5 +34,21 @@ describe("missingRequiredField", () => {
     const missing = missingRequiredField(option, fromJson(option, json));
     expect(missing?.path).toBe(path);
     if (path) expect(missing?.field).toBe(`google.protobuf.UninterpretedOption.NamePart.${path.split(".").at(-1)}`);
+  });
+});
+
+describe("objectCheck", () => {
+  it.each([
+    [{ name: [{ namePart: "a", isExtension: false }] }, undefined],
+    [{ name: [{ namePart: "", isExtension: false }, { namePart: "b" }] }, "name[1].is_extension"],
+    [{ name: [{ isExtension: true, namePart: null }] }, "name[0].name_part"],
+    [{ identifierValue: "x" }, undefined],
+  ] as [object, string | undefined][])("in the plain object %j: %s", (value, path) => {
+    expect(objectCheck(option)(value)?.path).toBe(path);
+  });
+
+  it("walks no message type that reaches no required field", () => {
+    const struct = registry.getMessage("google.protobuf.Struct")!;
+    expect(objectCheck(struct)({ fields: { a: new Date() } })).toBeUndefined();
   });
 });

@@ -115,7 +115,8 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
       const input = grpcCodec(method.input);
       const check = checks.get(method.path);
       // A request lacking a proto2 required field decodes to the error it gets, which the
-      // handler below throws: grpc-js answers a deserializer's own throw with INTERNAL.
+      // handler below throws (or a request stream, at that message): grpc-js answers a
+      // deserializer's own throw with INTERNAL.
       const deserialize = check ? (bytes: Buffer) => check(bytes) ?? input.deserialize(bytes) : input.deserialize;
       const bound = bind(service, method, check ? refusingInvalid(handler) : handler, fail, logger, {
         serialize: codec.serialize,
@@ -235,8 +236,9 @@ function bind(
         type: "clientStream",
         func: (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
           const context = grpcCallContext(method, call, methodLogger, responses);
-          const request = readRequests(call, context);
-          void answer(handler, { service, method, request, context }, context, callback, fail);
+          const refused: RefusedRequest = {};
+          const request = readRequests(call, context, refused);
+          void answer(handler, { service, method, request, context }, context, callback, fail, refused);
         },
       };
     case "bidi_streaming":
@@ -244,8 +246,9 @@ function bind(
         type: "bidi",
         func: (call: ServerDuplexStream<unknown, unknown>) => {
           const context = grpcCallContext(method, call, methodLogger, responses);
-          const request = readRequests(call, context);
-          void answerStream(handler, { service, method, request, context }, context, call, fail);
+          const refused: RefusedRequest = {};
+          const request = readRequests(call, context, refused);
+          void answerStream(handler, { service, method, request, context }, context, call, fail, refused);
         },
       };
   }
@@ -307,6 +310,14 @@ function failure(error: unknown, context: ServerCallContext, fail: Fail): Return
   return status;
 }
 
+/**
+ * A request message of a stream the server refused (one lacking a required field): the handler's
+ * request stream throws it, and the call fails with it even if the handler carried on.
+ */
+interface RefusedRequest {
+  error?: TsmicroError;
+}
+
 /** Answers a unary or client-streaming call with the handler's one response. */
 async function answer(
   handler: ServerHandler,
@@ -314,17 +325,19 @@ async function answer(
   context: ServerCallContext,
   callback: sendUnaryData<unknown>,
   fail: Fail,
+  refused?: RefusedRequest,
 ): Promise<void> {
   let response: unknown;
   let trailer: GrpcMetadata | undefined;
   try {
     response = await handler(call);
+    if (refused?.error) throw refused.error;
     context.finish();
     context.flushHeader();
     trailer = trailerOf(context);
   } catch (error) {
     context.finish();
-    callback(failure(error, context, fail));
+    callback(failure(refused?.error ?? error, context, fail));
     return;
   }
   callback(null, response, trailer);
@@ -337,6 +350,7 @@ async function answerStream(
   context: ServerCallContext,
   stream: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
   fail: Fail,
+  refused?: RefusedRequest,
 ): Promise<void> {
   let trailer: GrpcMetadata | undefined;
   try {
@@ -346,6 +360,7 @@ async function answerStream(
       context.flushHeader();
       if (!stream.write(response)) await untilWritable(stream);
     }
+    if (refused?.error) throw refused.error;
     context.finish();
     if (stream.cancelled) return;
     context.flushHeader();
@@ -353,21 +368,31 @@ async function answerStream(
   } catch (error) {
     context.finish();
     // grpc-js turns an `error` event into the call's status.
-    if (!stream.cancelled) stream.emit("error", failure(error, context, fail));
+    if (!stream.cancelled) stream.emit("error", failure(refused?.error ?? error, context, fail));
     return;
   }
   stream.end(trailer);
 }
 
-/** The requests of a client- or bidi-streaming call; a cancelled call throws the signal's reason. */
+/**
+ * The requests of a client- or bidi-streaming call; a cancelled call throws the signal's reason,
+ * and a message the deserializer refused (a TsmicroError in its place) throws that error.
+ */
 async function* readRequests(
   stream: ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
   context: ServerCallContext,
+  refused: RefusedRequest,
 ): AsyncIterable<unknown> {
   try {
     // A handler that stops reading must not destroy the stream: a bidi
     // handler may still be writing responses to it.
-    for await (const request of stream.iterator({ destroyOnReturn: false })) yield request;
+    for await (const request of stream.iterator({ destroyOnReturn: false })) {
+      if (request instanceof TsmicroError) {
+        refused.error = request;
+        throw request;
+      }
+      yield request;
+    }
     // A cancelling client closes its HTTP/2 stream with END_STREAM just
     // before RST_STREAM, so a cancel first looks like the end of the
     // requests. One turn of the event loop lets the reset land, so a

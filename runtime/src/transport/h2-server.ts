@@ -168,6 +168,8 @@ class H2Call {
   /** Requests read and not yet taken; a failure reading them; whether the caller half-closed. */
   readonly #requests: unknown[] = [];
   #requestError: TsmicroError | undefined;
+  /** The request stream threw #requestError to the handler: the call fails with it. */
+  #requestsFailed = false;
   #requestsEnded = false;
   #wake: (() => void) | undefined;
 
@@ -227,11 +229,14 @@ class H2Call {
           this.#write(response);
         }
       }
+      // A request stream that failed (a message lacking a required field, too large, undecodable)
+      // fails the call, even if the handler carried on after its stream threw.
+      if (this.#requestsFailed) throw this.#requestError;
       context.finish();
       this.#end(Code.OK, "", context.responseTrailer);
     } catch (error) {
       context.finish();
-      this.#fail(error);
+      this.#fail(this.#requestsFailed ? this.#requestError : error);
     }
   }
 
@@ -258,7 +263,10 @@ class H2Call {
         yield request;
         continue;
       }
-      if (this.#requestError) throw this.#requestError;
+      if (this.#requestError) {
+        this.#requestsFailed = true;
+        throw this.#requestError;
+      }
       if (this.#ended) throw this.#context.signal.reason;
       if (this.#requestsEnded) break;
       await this.#next();

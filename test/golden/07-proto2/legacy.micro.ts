@@ -4,14 +4,15 @@ import {
   type CallOptions,
   type Caller,
   type DeepPartial,
+  type RequestStream,
   type ServiceDefinition,
   createClient,
 } from "@tsmicro/runtime";
-import { Account, GetAccountRequest } from "./legacy.js";
+import { Account, GetAccountRequest, ImportSummary } from "./legacy.js";
 
 /** This file's descriptors and their imports (base64 FileDescriptorSet), for server reflection. */
 const fileDescriptorSet =
-  "CowKCgxsZWdhY3kucHJvdG8SD2ZpeHR1cmVzLmxlZ2FjeSKnBgoHQWNjb3VudBIOCgJpZBgBIAIoCVICaWQSHQoKY3JlYXRlZF9hdBgCIAIoA1IJY3JlYXRlZEF0EhsKB3JldHJpZXMYAyABKAU6ATNSB3JldHJpZXMSGwoGb2Zmc2V0GAQgASgFOgMtNDJSBm9mZnNldBIhCghncmVldGluZxgFIAEoCToFYSJiXGNSCGdyZWV0aW5nEigKCnBsYWluX25hbWUYBiABKAk6CWFub255bW91c1IJcGxhaW5OYW1lEh4KB2VuYWJsZWQYByABKAg6BHRydWVSB2VuYWJsZWQSPQoEbW9kZRgIIAEoDjIdLmZpeHR1cmVzLmxlZ2FjeS5BY2NvdW50Lk1vZGU6Ck1PREVfV1JJVEVSBG1vZGUSGQoFcmF0aW8YCSABKAI6AzAuNVIFcmF0aW8SHgoFbGltaXQYCiABKAE6CEluZmluaXR5UgVsaW1pdBIqCgl0aHJlc2hvbGQYCyABKAE6DC0xMDAwMDAwMDAwMFIJdGhyZXNob2xkEiQKBW1hZ2ljGAwgASgMOg5cMDAwXDAwMUFCXDM3N1IFbWFnaWMSKgoFcXVvdGEYDSABKAQ6FDE4NDQ2NzQ0MDczNzA5NTUxNjE1UgVxdW90YRIqCgVkZWx0YRgOIAEoEjoULTkyMjMzNzIwMzY4NTQ3NzU4MDhSBWRlbHRhEhIKBG5vdGUYDyABKAlSBG5vdGUSGgoGc2NvcmVzGBAgAygFQgIQAVIGc2NvcmVzEh8KB3NhbXBsZXMYESADKAE6ATBCAhABUgdzYW1wbGVzEhQKBWZsYWdzGBIgAygNUgVmbGFncxIYCgdhbGlhc2VzGBMgAygJUgdhbGlhc2VzEjwKCG9sZF9tb2RlGBQgASgOMh0uZml4dHVyZXMubGVnYWN5LkFjY291bnQuTW9kZUICGAFSB29sZE1vZGUSLAoFc2NvcGUYFSABKAsyFi5maXh0dXJlcy5sZWdhY3kuU2NvcGVSBXNjb3BlIjUKBE1vZGUSDQoJTU9ERV9SRUFEEAESDgoKTU9ERV9XUklURRACEg4KCk1PREVfQURNSU4QAyJkCgVTY29wZRIUCgVsZXZlbBgBIAIoBVIFbGV2ZWwSLwoGc3RhdHVzGAIgAigOMhcuZml4dHVyZXMubGVnYWN5LlN0YXR1c1IGc3RhdHVzEhQKBXRva2VuGAMgAigMUgV0b2tlbiKXAQoRR2V0QWNjb3VudFJlcXVlc3QSDgoCaWQYASACKAlSAmlkEkQKDXN0YXR1c19maWx0ZXIYAiABKA4yFy5maXh0dXJlcy5sZWdhY3kuU3RhdHVzOgZBQ1RJVkVSDHN0YXR1c0ZpbHRlchIsCgVzY29wZRgDIAEoCzIWLmZpeHR1cmVzLmxlZ2FjeS5TY29wZVIFc2NvcGUqLQoGU3RhdHVzEgsKB1VOS05PV04QABIKCgZBQ1RJVkUQARIKCgZDTE9TRUQQAjJbCg1MZWdhY3lTZXJ2aWNlEkoKCkdldEFjY291bnQSIi5maXh0dXJlcy5sZWdhY3kuR2V0QWNjb3VudFJlcXVlc3QaGC5maXh0dXJlcy5sZWdhY3kuQWNjb3VudEo1CjMKAgYAEgRFAEgBGicgTGVnYWN5U2VydmljZSBzZXJ2ZXMgcHJvdG8yIG1lc3NhZ2VzLgo=";
+  "CqQMCgxsZWdhY3kucHJvdG8SD2ZpeHR1cmVzLmxlZ2FjeSKnBgoHQWNjb3VudBIOCgJpZBgBIAIoCVICaWQSHQoKY3JlYXRlZF9hdBgCIAIoA1IJY3JlYXRlZEF0EhsKB3JldHJpZXMYAyABKAU6ATNSB3JldHJpZXMSGwoGb2Zmc2V0GAQgASgFOgMtNDJSBm9mZnNldBIhCghncmVldGluZxgFIAEoCToFYSJiXGNSCGdyZWV0aW5nEigKCnBsYWluX25hbWUYBiABKAk6CWFub255bW91c1IJcGxhaW5OYW1lEh4KB2VuYWJsZWQYByABKAg6BHRydWVSB2VuYWJsZWQSPQoEbW9kZRgIIAEoDjIdLmZpeHR1cmVzLmxlZ2FjeS5BY2NvdW50Lk1vZGU6Ck1PREVfV1JJVEVSBG1vZGUSGQoFcmF0aW8YCSABKAI6AzAuNVIFcmF0aW8SHgoFbGltaXQYCiABKAE6CEluZmluaXR5UgVsaW1pdBIqCgl0aHJlc2hvbGQYCyABKAE6DC0xMDAwMDAwMDAwMFIJdGhyZXNob2xkEiQKBW1hZ2ljGAwgASgMOg5cMDAwXDAwMUFCXDM3N1IFbWFnaWMSKgoFcXVvdGEYDSABKAQ6FDE4NDQ2NzQ0MDczNzA5NTUxNjE1UgVxdW90YRIqCgVkZWx0YRgOIAEoEjoULTkyMjMzNzIwMzY4NTQ3NzU4MDhSBWRlbHRhEhIKBG5vdGUYDyABKAlSBG5vdGUSGgoGc2NvcmVzGBAgAygFQgIQAVIGc2NvcmVzEh8KB3NhbXBsZXMYESADKAE6ATBCAhABUgdzYW1wbGVzEhQKBWZsYWdzGBIgAygNUgVmbGFncxIYCgdhbGlhc2VzGBMgAygJUgdhbGlhc2VzEjwKCG9sZF9tb2RlGBQgASgOMh0uZml4dHVyZXMubGVnYWN5LkFjY291bnQuTW9kZUICGAFSB29sZE1vZGUSLAoFc2NvcGUYFSABKAsyFi5maXh0dXJlcy5sZWdhY3kuU2NvcGVSBXNjb3BlIjUKBE1vZGUSDQoJTU9ERV9SRUFEEAESDgoKTU9ERV9XUklURRACEg4KCk1PREVfQURNSU4QAyJkCgVTY29wZRIUCgVsZXZlbBgBIAIoBVIFbGV2ZWwSLwoGc3RhdHVzGAIgAigOMhcuZml4dHVyZXMubGVnYWN5LlN0YXR1c1IGc3RhdHVzEhQKBXRva2VuGAMgAigMUgV0b2tlbiKXAQoRR2V0QWNjb3VudFJlcXVlc3QSDgoCaWQYASACKAlSAmlkEkQKDXN0YXR1c19maWx0ZXIYAiABKA4yFy5maXh0dXJlcy5sZWdhY3kuU3RhdHVzOgZBQ1RJVkVSDHN0YXR1c0ZpbHRlchIsCgVzY29wZRgDIAEoCzIWLmZpeHR1cmVzLmxlZ2FjeS5TY29wZVIFc2NvcGUiJQoNSW1wb3J0U3VtbWFyeRIUCgVjb3VudBgBIAIoBVIFY291bnQqLQoGU3RhdHVzEgsKB1VOS05PV04QABIKCgZBQ1RJVkUQARIKCgZDTE9TRUQQAjLLAgoNTGVnYWN5U2VydmljZRJKCgpHZXRBY2NvdW50EiIuZml4dHVyZXMubGVnYWN5LkdldEFjY291bnRSZXF1ZXN0GhguZml4dHVyZXMubGVnYWN5LkFjY291bnQSTgoMV2F0Y2hBY2NvdW50EiIuZml4dHVyZXMubGVnYWN5LkdldEFjY291bnRSZXF1ZXN0GhguZml4dHVyZXMubGVnYWN5LkFjY291bnQwARJMCg5JbXBvcnRBY2NvdW50cxIYLmZpeHR1cmVzLmxlZ2FjeS5BY2NvdW50Gh4uZml4dHVyZXMubGVnYWN5LkltcG9ydFN1bW1hcnkoARJQCgxTeW5jQWNjb3VudHMSIi5maXh0dXJlcy5sZWdhY3kuR2V0QWNjb3VudFJlcXVlc3QaGC5maXh0dXJlcy5sZWdhY3kuQWNjb3VudCgBMAFKNQozCgIGABIESgBTARonIExlZ2FjeVNlcnZpY2Ugc2VydmVzIHByb3RvMiBtZXNzYWdlcy4K";
 
 /**
  * LegacyService serves proto2 messages.
@@ -37,6 +38,51 @@ export const LegacyServiceDefinition = {
       deprecated: false,
       http: [],
     },
+    /**
+     * WatchAccount streams an account as it changes.
+     */
+    watchAccount: {
+      name: "WatchAccount",
+      path: "/fixtures.legacy.LegacyService/WatchAccount",
+      kind: "server_streaming",
+      input: GetAccountRequest,
+      output: Account,
+      inputType: "fixtures.legacy.GetAccountRequest",
+      outputType: "fixtures.legacy.Account",
+      idempotency: "unknown",
+      deprecated: false,
+      http: [],
+    },
+    /**
+     * ImportAccounts takes a stream of accounts and counts them.
+     */
+    importAccounts: {
+      name: "ImportAccounts",
+      path: "/fixtures.legacy.LegacyService/ImportAccounts",
+      kind: "client_streaming",
+      input: Account,
+      output: ImportSummary,
+      inputType: "fixtures.legacy.Account",
+      outputType: "fixtures.legacy.ImportSummary",
+      idempotency: "unknown",
+      deprecated: false,
+      http: [],
+    },
+    /**
+     * SyncAccounts answers each request of its stream with the account.
+     */
+    syncAccounts: {
+      name: "SyncAccounts",
+      path: "/fixtures.legacy.LegacyService/SyncAccounts",
+      kind: "bidi_streaming",
+      input: GetAccountRequest,
+      output: Account,
+      inputType: "fixtures.legacy.GetAccountRequest",
+      outputType: "fixtures.legacy.Account",
+      idempotency: "unknown",
+      deprecated: false,
+      http: [],
+    },
   },
 } as const satisfies ServiceDefinition;
 
@@ -48,6 +94,18 @@ export interface LegacyServiceHandler {
    * GetAccount looks up an account by id.
    */
   getAccount(request: GetAccountRequest, context: CallContext): Promise<Account>;
+  /**
+   * WatchAccount streams an account as it changes.
+   */
+  watchAccount(request: GetAccountRequest, context: CallContext): AsyncIterable<Account>;
+  /**
+   * ImportAccounts takes a stream of accounts and counts them.
+   */
+  importAccounts(requests: AsyncIterable<Account>, context: CallContext): Promise<ImportSummary>;
+  /**
+   * SyncAccounts answers each request of its stream with the account.
+   */
+  syncAccounts(requests: AsyncIterable<GetAccountRequest>, context: CallContext): AsyncIterable<Account>;
 }
 
 /**
@@ -58,6 +116,18 @@ export interface LegacyServiceClient {
    * GetAccount looks up an account by id.
    */
   getAccount(request: DeepPartial<GetAccountRequest>, options?: CallOptions): Promise<Account>;
+  /**
+   * WatchAccount streams an account as it changes.
+   */
+  watchAccount(request: DeepPartial<GetAccountRequest>, options?: CallOptions): AsyncIterable<Account>;
+  /**
+   * ImportAccounts takes a stream of accounts and counts them.
+   */
+  importAccounts(requests: RequestStream<Account>, options?: CallOptions): Promise<ImportSummary>;
+  /**
+   * SyncAccounts answers each request of its stream with the account.
+   */
+  syncAccounts(requests: RequestStream<GetAccountRequest>, options?: CallOptions): AsyncIterable<Account>;
 }
 
 /** Binds a typed LegacyServiceClient to a caller (a service's client transport). */

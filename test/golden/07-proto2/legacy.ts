@@ -145,6 +145,11 @@ export interface GetAccountRequest {
   scope?: Scope | undefined;
 }
 
+/** ImportSummary counts the accounts an import took. */
+export interface ImportSummary {
+  count: number;
+}
+
 function createBaseAccount(): Account {
   return {
     id: "",
@@ -797,6 +802,69 @@ export const GetAccountRequest: MessageFns<GetAccountRequest> = {
     message.id = object.id ?? "";
     message.statusFilter = object.statusFilter ?? 1;
     message.scope = (object.scope !== undefined && object.scope !== null) ? Scope.fromPartial(object.scope) : undefined;
+    return message;
+  },
+};
+
+function createBaseImportSummary(): ImportSummary {
+  return { count: 0 };
+}
+
+export const ImportSummary: MessageFns<ImportSummary> = {
+  encode(message: ImportSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    writer.uint32(8).int32(message.count);
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.count = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportSummary {
+    return { count: isSet(object.count) ? globalThis.Number(object.count) : 0 };
+  },
+
+  toJSON(message: ImportSummary): unknown {
+    const obj: any = {};
+    obj.count = Math.round(message.count);
+    return obj;
+  },
+
+  create(base?: DeepPartial<ImportSummary>): ImportSummary {
+    return ImportSummary.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ImportSummary>): ImportSummary {
+    const message = createBaseImportSummary();
+    message.count = object.count ?? 0;
     return message;
   },
 };
