@@ -178,12 +178,11 @@ class H2Call {
     this.#route = route;
     this.#limits = limits;
     const deadline = deadlineOf(headers["grpc-timeout"] as string | undefined);
-    const socket = stream.session?.socket;
     this.#context = new ServerCallContext({
       method: route.method,
       metadata: metadataOf(headers),
       deadline,
-      peer: socket ? peerOf(socket.remoteAddress, socket.remotePort) : "unknown",
+      peer: peerOfSession(stream.session),
       logger: route.logger,
       gzip: limits.gzip,
       sendHeader: (header, gzip) => this.#respond(header, gzip),
@@ -408,6 +407,20 @@ function answerStatus(stream: ServerHttp2Stream, code: Code, message: string): v
       endStream: true,
     },
   );
+}
+
+/** Each session's caller, read once: a session's socket is a proxy and its address a system call. */
+const sessionPeers = new WeakMap<Http2Session, string>();
+
+function peerOfSession(session: Http2Session | undefined): string {
+  if (!session) return "unknown";
+  let peer = sessionPeers.get(session);
+  if (peer === undefined) {
+    const socket = session.socket;
+    peer = peerOf(socket.remoteAddress, socket.remotePort);
+    sessionPeers.set(session, peer);
+  }
+  return peer;
 }
 
 /** The caller's address as grpc-js names peers: `host:port`, IPv6 in brackets. */

@@ -201,6 +201,10 @@ export function metadataOf(headers: IncomingHttpHeaders): Metadata {
     const value = headers[key];
     if (value === undefined) continue;
     const binary = key.endsWith("-bin");
+    if (!binary && typeof value === "string") {
+      metadata[key] = value;
+      continue;
+    }
     // node joins repeated headers with ", " except set-cookie; gRPC's comma-separated form reads the same.
     const items = (Array.isArray(value) ? value : [value]).flatMap((item) => (binary ? item.split(",") : [item]));
     const decoded = items.map((item) => (binary ? new Uint8Array(Buffer.from(item.trim(), "base64")) : item));
