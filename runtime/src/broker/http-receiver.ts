@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { nodeHttp } from "../platform/node-http.js";
+import { nodeHttp } from "../platform/node-builtins.js";
 import type { AddressInfo } from "node:net";
 import { listenError } from "../service/lifecycle.js";
 import { brokerHeaders } from "./broker.js";

@@ -1,4 +1,4 @@
-import { nodeHttp } from "../platform/node-http.js";
+import { nodeHttp } from "../platform/node-builtins.js";
 
 /**
  * POSTs messages to http broker subscribers over kept-alive connections.

@@ -3,12 +3,12 @@
  * service's schema and followed while the service runs. State lives in one
  * small class; each step (read, merge and validate, notify) is its own method.
  */
-import { inspect } from "node:util";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import { formatError } from "../errors/catalogue.js";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { createLogger, type Logger } from "../logging/logger.js";
+import { nodeUtil } from "../platform/node-builtins.js";
 import type {
   Config,
   ConfigPath,
@@ -151,8 +151,9 @@ class LayeredConfig<T> implements Config<T> {
     return this.redacted();
   }
 
-  [inspect.custom](): string {
-    return `Config ${inspect(this.redacted(), { depth: 8 })}`;
+  // util.inspect.custom, by its registered name: importing node:util costs more than this needs.
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return `Config ${nodeUtil().inspect(this.redacted(), { depth: 8 })}`;
   }
 
   async #start(): Promise<void> {

@@ -3,7 +3,7 @@
  * `.yaml`, `.yml`). A file named explicitly must exist, unless marked
  * optional; with `watch`, edits to the file reach the running service.
  */
-import { watch as watchFile } from "node:fs";
+import { nodeFs } from "../platform/node-builtins.js";
 import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { SetupError } from "../errors/setup-error.js";
@@ -47,7 +47,7 @@ async function watchChanges(path: string, read: () => Promise<ConfigTree>, event
   const initial = await read();
   let timer: NodeJS.Timeout | undefined;
   const name = basename(path);
-  const watcher = watchFile(dirname(path), (_event, changed) => {
+  const watcher = nodeFs().watch(dirname(path), (_event, changed) => {
     if (changed !== null && changed !== name) return;
     clearTimeout(timer);
     timer = setTimeout(() => {

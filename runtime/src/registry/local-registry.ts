@@ -6,7 +6,8 @@
  * whose process died simply expires.
  */
 import { randomBytes } from "node:crypto";
-import { watch as watchPath, type FSWatcher } from "node:fs";
+import type { FSWatcher } from "node:fs";
+import { nodeFs } from "../platform/node-builtins.js";
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
@@ -207,7 +208,7 @@ export function createLocalRegistry(options: LocalRegistryOptions = {}): Registr
       for (const path of [dir, ...serviceFolders.map((folder) => join(dir, folder))]) {
         if (hints.has(path)) continue;
         try {
-          const hint = watchPath(path, { persistent: false }, () => scanSoon(notificationDelayMs));
+          const hint = nodeFs().watch(path, { persistent: false }, () => scanSoon(notificationDelayMs));
           hint.on("error", () => {
             hint.close();
             hints.delete(path);

@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util";
+import { nodeUtil } from "../platform/node-builtins.js";
 import { SetupError } from "../errors/setup-error.js";
 
 /** Parses one flag's value; `source` names the flag or variable for errors. */
@@ -26,7 +26,7 @@ export function readFlags<T>(
       if (value !== undefined && value !== "") settings = merge(settings, parse(value, variable));
     }
   }
-  const { values } = parseArgs({
+  const { values } = nodeUtil().parseArgs({
     args: [...args],
     options: Object.fromEntries(Object.keys(flags).map((name) => [name, { type: "string" as const }])),
     strict: false,
