@@ -7,6 +7,9 @@
  * - a service on the local registry from spawn to registered against a raw
  *   grpc-js server from spawn to listening (goal within 1.3x);
  * - the idle RSS of those two processes (goal within 15 MB).
+ * Each also reports the CPU time the process used (user + system), which a
+ * busy machine disturbs less than wall time. A third process, the same
+ * service with tracing and metrics off, shows what those two defaults cost.
  * The fixtures (bench/fixtures/startup-*.ts and the golden files they
  * import) are compiled to `.tmp/bench-startup/` first.
  */
@@ -19,6 +22,8 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+/** Imports are cheap: three times as many rounds of them. */
+const importRounds = rounds * 3;
 const idleMs = Number(process.env.BENCH_IDLE_MS ?? 2_000);
 const built = join(root, ".tmp/bench-startup");
 const sources = [
@@ -41,9 +46,17 @@ async function compileFixtures(): Promise<void> {
   await writeFile(join(built, "package.json"), '{ "type": "module" }\n');
 }
 
-/** Wall time from spawn to exit of a process that imports `specifier`, and its peak RSS. */
-async function importCost(specifier: string): Promise<{ ms: number; peakMb: number }> {
-  const script = `await import(${JSON.stringify(specifier)}); console.log(process.resourceUsage().maxRSS);`;
+interface ImportCost {
+  readonly ms: number;
+  readonly cpuMs: number;
+  readonly peakMb: number;
+}
+
+/** Wall time from spawn to exit of a process that imports `specifier`, its CPU time and its peak RSS. */
+async function importCost(specifier: string): Promise<ImportCost> {
+  const script =
+    `await import(${JSON.stringify(specifier)}); const cpu = process.cpuUsage(); ` +
+    `console.log(JSON.stringify({ cpuMs: (cpu.user + cpu.system) / 1000, maxRss: process.resourceUsage().maxRSS }));`;
   const start = performance.now();
   const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
     cwd: root,
@@ -56,15 +69,33 @@ async function importCost(specifier: string): Promise<{ ms: number; peakMb: numb
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
   const ms = performance.now() - start;
   if (code !== 0) throw new Error(`importing ${specifier} exited with ${code}`);
-  return { ms, peakMb: Number(output.trim()) / 1024 };
+  const { cpuMs, maxRss } = JSON.parse(output) as { cpuMs: number; maxRss: number };
+  return { ms, cpuMs, peakMb: maxRss / 1024 };
+}
+
+interface StartCost {
+  readonly ms: number;
+  readonly cpuMs: number;
+  readonly idleMb: number;
+}
+
+/** User + system CPU time a live process has used, in milliseconds (clock ticks of 10 ms). */
+async function cpuMsOf(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]!.split(" ");
+  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** Spawns a compiled program, times until it prints `started"`, reads its RSS once idle, and kills it. */
-async function startCost(script: string, args: readonly string[]): Promise<{ ms: number; idleMb: number }> {
+async function startCost(
+  script: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): Promise<StartCost> {
   const start = performance.now();
   const child = spawn(process.execPath, [join(built, script), ...args], {
     cwd: root,
-    env: { ...process.env, NODE_ENV: "production" },
+    env: { ...process.env, NODE_ENV: "production", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
   try {
@@ -77,9 +108,10 @@ async function startCost(script: string, args: readonly string[]): Promise<{ ms:
       child.once("exit", (code) => reject(new Error(`${script} exited with ${code} before starting:\n${output}`)));
     });
     const ms = performance.now() - start;
+    const cpuMs = await cpuMsOf(child.pid!);
     await new Promise((resolve) => setTimeout(resolve, idleMs));
     const status = await readFile(`/proc/${child.pid}/status`, "utf8");
-    return { ms, idleMb: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024 };
+    return { ms, cpuMs, idleMb: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024 };
   } finally {
     child.kill("SIGKILL");
   }
@@ -100,19 +132,27 @@ export async function benchStartup(): Promise<void> {
   await compileFixtures();
   const registryDir = await mkdtemp(join(tmpdir(), "tsmicro-bench-startup-"));
   const serviceArgs = ["--registry=local", `--registry_address=${registryDir}`, "--log_level=info"];
-  const grpcImport: { ms: number; peakMb: number }[] = [];
-  const ourImport: { ms: number; peakMb: number }[] = [];
-  const rawStart: { ms: number; idleMb: number }[] = [];
-  const ourStart: { ms: number; idleMb: number }[] = [];
+  const grpcImport: ImportCost[] = [];
+  const ourImport: ImportCost[] = [];
+  const rawStart: StartCost[] = [];
+  const ourStart: StartCost[] = [];
+  const bareStart: StartCost[] = [];
   try {
     // One unrecorded round first: it warms the file cache for both sides.
     await importCost("@grpc/grpc-js");
     await importCost("@tsmicro/runtime");
-    for (let round = 0; round < rounds; round++) {
+    for (let round = 0; round < importRounds; round++) {
       grpcImport.push(await importCost("@grpc/grpc-js"));
       ourImport.push(await importCost("@tsmicro/runtime"));
+    }
+    for (let round = 0; round < rounds; round++) {
       rawStart.push(await startCost("bench/fixtures/startup-raw.js", []));
       ourStart.push(await startCost("bench/fixtures/startup-service.js", serviceArgs));
+      bareStart.push(
+        await startCost("bench/fixtures/startup-service.js", [...serviceArgs, "--metrics_address=off"], {
+          OTEL_SDK_DISABLED: "true",
+        }),
+      );
     }
   } finally {
     await rm(registryDir, { recursive: true, force: true });
@@ -125,91 +165,41 @@ export async function benchStartup(): Promise<void> {
     const perRound = ours.map((value, i) => value / base[i]!);
     console.log(
       `  ${label.padEnd(44)} ${(median(ours) / median(base)).toFixed(2)}x ` +
-        `(per round ${spread(perRound, 2)}; goal ${goal})`,
+        `(per round ${spread(perRound, 2)}${goal ? `; goal ${goal}` : ""})`,
     );
   };
-  console.log(`startup: fresh node processes on compiled JS, ${rounds} alternating rounds, medians`);
+  const of = <T, K extends keyof T>(list: readonly T[], key: K) => list.map((r) => r[key] as number);
   console.log(
-    line(
-      "import @grpc/grpc-js, spawn to exit",
-      grpcImport.map((r) => r.ms),
-      "ms",
-    ),
+    `startup: fresh node processes on compiled JS, medians of alternating rounds ` +
+      `(${importRounds} of imports, ${rounds} of starts)`,
   );
-  console.log(
-    line(
-      "import @tsmicro/runtime, spawn to exit",
-      ourImport.map((r) => r.ms),
-      "ms",
-    ),
-  );
-  console.log(
-    line(
-      "import @grpc/grpc-js, peak RSS",
-      grpcImport.map((r) => r.peakMb),
-      "MB",
-      1,
-    ),
-  );
-  console.log(
-    line(
-      "import @tsmicro/runtime, peak RSS",
-      ourImport.map((r) => r.peakMb),
-      "MB",
-      1,
-    ),
-  );
-  ratio(
-    "import time tsmicro / grpc-js:",
-    ourImport.map((r) => r.ms),
-    grpcImport.map((r) => r.ms),
-    "<= 1.5x",
-  );
-  ratio(
-    "import peak RSS tsmicro / grpc-js:",
-    ourImport.map((r) => r.peakMb),
-    grpcImport.map((r) => r.peakMb),
-    "<= 1.5x",
-  );
-  console.log(
-    line(
-      "raw grpc-js server, spawn to listening",
-      rawStart.map((r) => r.ms),
-      "ms",
-    ),
-  );
-  console.log(
-    line(
-      "tsmicro service, spawn to registered (local)",
-      ourStart.map((r) => r.ms),
-      "ms",
-    ),
-  );
-  ratio(
-    "start tsmicro / raw:",
-    ourStart.map((r) => r.ms),
-    rawStart.map((r) => r.ms),
-    "<= 1.3x",
-  );
-  console.log(
-    line(
-      `raw grpc-js server, RSS after ${idleMs} ms idle`,
-      rawStart.map((r) => r.idleMb),
-      "MB",
-      1,
-    ),
-  );
-  console.log(
-    line(
-      `tsmicro service, RSS after ${idleMs} ms idle`,
-      ourStart.map((r) => r.idleMb),
-      "MB",
-      1,
-    ),
-  );
-  const extra = ourStart.map((r, i) => r.idleMb - rawStart[i]!.idleMb);
-  console.log(
-    `  ${"idle RSS tsmicro - raw:".padEnd(44)} ${median(extra).toFixed(1)} MB ` +
-      `(per round ${spread(extra, 1)}; goal <= 15 MB)`,
-  );
+  console.log(line("import @grpc/grpc-js, spawn to exit", of(grpcImport, "ms"), "ms"));
+  console.log(line("import @tsmicro/runtime, spawn to exit", of(ourImport, "ms"), "ms"));
+  console.log(line("import @grpc/grpc-js, CPU", of(grpcImport, "cpuMs"), "ms"));
+  console.log(line("import @tsmicro/runtime, CPU", of(ourImport, "cpuMs"), "ms"));
+  console.log(line("import @grpc/grpc-js, peak RSS", of(grpcImport, "peakMb"), "MB", 1));
+  console.log(line("import @tsmicro/runtime, peak RSS", of(ourImport, "peakMb"), "MB", 1));
+  ratio("import time tsmicro / grpc-js:", of(ourImport, "ms"), of(grpcImport, "ms"), "<= 1.5x");
+  ratio("import CPU tsmicro / grpc-js:", of(ourImport, "cpuMs"), of(grpcImport, "cpuMs"), "");
+  ratio("import peak RSS tsmicro / grpc-js:", of(ourImport, "peakMb"), of(grpcImport, "peakMb"), "<= 1.5x");
+  console.log(line("raw grpc-js server, spawn to listening", of(rawStart, "ms"), "ms"));
+  console.log(line("tsmicro service, spawn to registered (local)", of(ourStart, "ms"), "ms"));
+  console.log(line("  the same, tracing and metrics off", of(bareStart, "ms"), "ms"));
+  console.log(line("raw grpc-js server, CPU to listening", of(rawStart, "cpuMs"), "ms"));
+  console.log(line("tsmicro service, CPU to registered", of(ourStart, "cpuMs"), "ms"));
+  console.log(line("  the same, tracing and metrics off", of(bareStart, "cpuMs"), "ms"));
+  ratio("start tsmicro / raw:", of(ourStart, "ms"), of(rawStart, "ms"), "<= 1.3x");
+  ratio("start CPU tsmicro / raw:", of(ourStart, "cpuMs"), of(rawStart, "cpuMs"), "");
+  ratio("start, tracing and metrics off / raw:", of(bareStart, "ms"), of(rawStart, "ms"), "");
+  console.log(line(`raw grpc-js server, RSS after ${idleMs} ms idle`, of(rawStart, "idleMb"), "MB", 1));
+  console.log(line(`tsmicro service, RSS after ${idleMs} ms idle`, of(ourStart, "idleMb"), "MB", 1));
+  console.log(line("  the same, tracing and metrics off", of(bareStart, "idleMb"), "MB", 1));
+  const extra = (list: readonly StartCost[]) => list.map((r, i) => r.idleMb - rawStart[i]!.idleMb);
+  const extraLine = (label: string, list: readonly StartCost[], goal: string) =>
+    console.log(
+      `  ${label.padEnd(44)} ${median(extra(list)).toFixed(1)} MB ` +
+        `(per round ${spread(extra(list), 1)}${goal ? `; goal ${goal}` : ""})`,
+    );
+  extraLine("idle RSS tsmicro - raw:", ourStart, "<= 15 MB");
+  extraLine("idle RSS, tracing and metrics off - raw:", bareStart, "");
 }
