@@ -63,10 +63,10 @@ const neverOnDefaults = [
 const descriptorSchemas = "@bufbuild/protobuf/dist/esm/wkt/gen/google/protobuf/descriptor_pb.js";
 
 describe("importing @tsmicro/runtime", () => {
-  it("loads no backend, transport or metrics package: a service pays only for what its flags select", async () => {
+  it("loads no backend, transport, metrics or logging package: a service pays only for what its flags select", async () => {
     const loads = await loadsOf(script(`await import("@tsmicro/runtime");`));
     expect(loads.files).toContain("runtime/dist/index.js");
-    for (const name of [...neverOnDefaults, "@grpc/grpc-js", "prom-client", "@opentelemetry/sdk-trace"])
+    for (const name of [...neverOnDefaults, "@grpc/grpc-js", "prom-client", "pino", "@opentelemetry/sdk-trace"])
       expect(loads.packages.has(name), name).toBe(false);
     expect(loads.files.filter((file) => file.endsWith(descriptorSchemas))).toEqual([]);
     // An ES import of node:http reads all its exports, and its WebSocket getter loads undici.

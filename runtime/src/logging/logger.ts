@@ -1,8 +1,12 @@
 import { createRequire } from "node:module";
-import { type DestinationStream, type Logger as PinoLogger, type LoggerOptions as PinoOptions, pino } from "pino";
+import type { DestinationStream, Logger as PinoLogger, LoggerOptions as PinoOptions } from "pino";
 import { SetupError } from "../errors/setup-error.js";
+import { lazyModule } from "../platform/lazy-module.js";
 import { activeTraceFields } from "../tracing/active-trace-fields.js";
 import { redactField, redactText, redactValue } from "./redact.js";
+
+/** pino, loaded by the first logger made: importing the runtime does not load it. */
+export const pinoModule = lazyModule<typeof import("pino")>("pino");
 
 /** Structured logging, as pino's interface: an object of fields, then a message. */
 export interface Logger {
@@ -53,6 +57,7 @@ export interface LoggerOptions {
  * `pretty` is asked for without pino-pretty installed.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
+  const { pino } = pinoModule();
   const { mixin } = options;
   // Every line of a traced call carries its trace_id and span_id, whoever logs it.
   const settings: PinoOptions = {
@@ -91,7 +96,7 @@ function redactChildBindings(root: PinoLogger): PinoLogger {
 
 /** A logger that drops everything, for tests and tools. */
 export function silentLogger(): Logger {
-  return pino({ level: "silent" });
+  return pinoModule().pino({ level: "silent" });
 }
 
 function baseFields(options: LoggerOptions): Record<string, string> {
@@ -106,7 +111,7 @@ function baseFields(options: LoggerOptions): Record<string, string> {
 function destination(options: LoggerOptions): DestinationStream | undefined {
   if (options.file) {
     const { path, size, frequency, keep } = options.file;
-    return pino.transport({
+    return pinoModule().pino.transport({
       target: resolvePackage("pino-roll", "--log_file"),
       options: {
         file: path,
@@ -118,7 +123,7 @@ function destination(options: LoggerOptions): DestinationStream | undefined {
     });
   }
   if (options.format === "pretty") {
-    return pino.transport({
+    return pinoModule().pino.transport({
       target: resolvePackage("pino-pretty", "--log_format pretty"),
       options: { colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss.l" },
     });

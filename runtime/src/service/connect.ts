@@ -1,8 +1,7 @@
-import { pino } from "pino";
 import { RegistryClients } from "../client/registry-clients.js";
 import type { ClientOf } from "../definition/client.js";
 import type { ServiceDefinition } from "../definition/definition.js";
-import type { Logger } from "../logging/logger.js";
+import { pinoModule, type Logger } from "../logging/logger.js";
 import type { BreakerOptions } from "../middleware/breaker.js";
 import { breakerSettingsFrom } from "../middleware/breaker-settings.js";
 import type { Registry } from "../registry/registry.js";
@@ -51,7 +50,7 @@ export function connect(options: ConnectOptions = {}): Connection {
   const args = options.args ?? process.argv.slice(2);
   const env = options.env ?? process.env;
   const settings = resolveServiceSettings(options.settings ?? {}, args, env);
-  const logger = options.logger ?? pino({ level: settings.logLevel, base: { service: "client" } }, pino.destination(2));
+  const logger = options.logger ?? stderrLogger(settings.logLevel);
   const registry = RegistryUse.of(options.registry, settings);
   // Spans name the service `client` unless OTEL_SERVICE_NAME says otherwise. With an exporter the SDK
   // starts loading now and the first call waits for it; without one, calls never wait (see ClientTracing).
@@ -83,4 +82,10 @@ export function connect(options: ConnectOptions = {}): Connection {
       return stopping;
     },
   };
+}
+
+/** pino JSON lines on stderr, as service `client`: a program's stdout stays its own. */
+function stderrLogger(level: string): Logger {
+  const { pino } = pinoModule();
+  return pino({ level, base: { service: "client" } }, pino.destination(2));
 }
