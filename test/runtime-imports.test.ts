@@ -84,6 +84,10 @@ await service.stop();`),
     for (const name of ["@grpc/grpc-js", "prom-client", "pino", "@opentelemetry/sdk-trace"])
       expect(loads.packages.has(name), name).toBe(true);
     for (const name of neverOnDefaults) expect(loads.packages.has(name), name).toBe(false);
+    // Spans are made but go nowhere without an endpoint: no export worker, no span writer.
+    expect(
+      loads.files.filter((file) => /^runtime\/dist\/tracing\/(worker-exporter|span-record)\.js$/.test(file)),
+    ).toEqual([]);
     expect(loads.files.filter((file) => file.endsWith(descriptorSchemas))).toEqual([]);
     expect(loads.builtins.filter((name) => name.includes("undici"))).toEqual([]);
   });

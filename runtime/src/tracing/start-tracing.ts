@@ -4,7 +4,6 @@ import { carrierGetter, type Tracing } from "./tracing.js";
 import type { TracingSettings } from "./tracing-settings.js";
 import { loadOtelApi, type OtelApiModule } from "./otel-api.js";
 import { leanTracer } from "./lean-tracer.js";
-import { WorkerExporter } from "./worker-exporter.js";
 
 /** What the resource says of the process besides `service.name`. */
 export interface TracingResource {
@@ -34,8 +33,9 @@ export async function startTracing(settings: TracingSettings, resource: TracingR
   ]);
   installContextManager(api, () => new hooks.AsyncLocalStorageContextManager());
   const target = settings.exporter;
+  // The exporter (its worker and span writer) loads only when spans go somewhere.
   const exporter = target
-    ? await WorkerExporter.start(
+    ? await (await import("./worker-exporter.js")).WorkerExporter.start(
         target,
         {
           ...settings.resourceAttributes,

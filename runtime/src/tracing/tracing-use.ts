@@ -1,5 +1,5 @@
 import type { Logger } from "../logging/logger.js";
-import { startTracing, type TracingResource } from "./start-tracing.js";
+import type { TracingResource } from "./start-tracing.js";
 import type { Tracing } from "./tracing.js";
 import type { TracingSettings } from "./tracing-settings.js";
 
@@ -36,9 +36,11 @@ export class TracingUse {
   /** Loads the SDK and starts the tracer provider; once, and not at all when disabled. */
   start(): Promise<void> {
     if (!this.enabled) return Promise.resolve();
-    this.#starting ??= startTracing(this.settings, this.#resource).then((tracing) => {
-      this.#tracing = tracing;
-    });
+    this.#starting ??= import("./start-tracing.js")
+      .then(({ startTracing }) => startTracing(this.settings, this.#resource))
+      .then((tracing) => {
+        this.#tracing = tracing;
+      });
     return this.#starting;
   }
 
