@@ -231,13 +231,35 @@ function operation(
       ? schemas.message(method.output)
       : fieldSchema(method.output, binding.responseBody, schemas);
   op.responses = {
-    "200": { description: "OK", content: { "application/json": { schema: response } } },
+    "200": method.methodKind === "server_streaming" ? streamAnswer(method, response) : okAnswer(response),
     default: {
       description: "An error, as a google.rpc.Status.",
       content: { "application/json": { schema: { $ref: "#/components/schemas/google.rpc.Status" } } },
     },
   };
   return op;
+}
+
+function okAnswer(response: JsonSchema): JsonSchema {
+  return { description: "OK", content: { "application/json": { schema: response } } };
+}
+
+/**
+ * A server stream's answer as the gateway writes it: NDJSON, one `{"result": …}` object per
+ * message and a last `{"error": …}` if the stream fails (as grpc-gateway documents its streams,
+ * "Stream result of …"), or server-sent events for a client that accepts them.
+ */
+function streamAnswer(method: DescMethod, response: JsonSchema): JsonSchema {
+  const line: JsonSchema = {
+    title: `Stream result of ${method.output.typeName}`,
+    type: "object",
+    properties: { result: response, error: { $ref: "#/components/schemas/google.rpc.Status" } },
+  };
+  return {
+    description:
+      'OK: a stream, one JSON object per line, {"result": …} for each message and a last {"error": …} if the stream fails; with Accept: text/event-stream, server-sent events (each message as data, a failure as an error event).',
+    content: { "application/x-ndjson": { schema: line }, "text/event-stream": { schema: { type: "string" } } },
+  };
 }
 
 /**

@@ -143,6 +143,7 @@ describe("a client generated from /openapi.json with openapi-typescript, called 
       status: 200,
       data: [1, 2].map((i) => ({ result: { name: `shelves/fiction/books/${i}`, title: `book ${i}`, pages: i } })),
     });
+    expect(data("Library_StreamBooks titles")).toEqual({ status: 200, data: ["book 1", "book 2"] });
     expect(data("Library_HashKV")).toEqual({ status: 200, data: { hash: 2, hashRevision: "9007199254740993" } });
     expect(data("Library_Echo")).toMatchObject({
       status: 200,

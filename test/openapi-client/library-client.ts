@@ -10,6 +10,8 @@ import createClient from "openapi-fetch";
 import type { components, paths } from "./library-schema.js";
 
 type Book = components["schemas"]["fixtures.gateway.v1.Book"];
+/** One line of StreamBooks' NDJSON answer, as the document describes it. */
+type StreamLine = paths["/v1/shelves/{shelf}/books:stream"]["get"]["responses"][200]["content"]["application/x-ndjson"];
 
 /** Fills a path's parameters percent-encoded except "/", as google.api.http's clients expand a multi-segment variable. */
 function slashesKept(path: string, params: Record<string, unknown>): string {
@@ -110,13 +112,16 @@ export async function callEveryOperation(baseUrl: string): Promise<Record<string
     "Library_GetLatestBook",
     await client.GET("/v1/shelves/{shelf}/books:latest", { params: { path: { shelf: "fiction" } } }),
   );
-  // A server stream answers NDJSON, one {"result": …} line per message.
+  // A server stream answers NDJSON, one {"result": …} line per message, each typed by the document.
   const stream = await client.GET("/v1/shelves/{shelf}/books:stream", {
     params: { path: { shelf: "fiction" }, query: { count: 2 } },
     parseAs: "text",
   });
   const lines = (stream.data ?? "").split("\n").filter((line) => line !== "");
-  keep("Library_StreamBooks", { ...stream, data: lines.map((line) => JSON.parse(line) as unknown) });
+  const results = lines.map((line) => JSON.parse(line) as StreamLine);
+  const titles: (string | undefined)[] = results.map((line) => line.result?.title);
+  keep("Library_StreamBooks", { ...stream, data: results });
+  keep("Library_StreamBooks titles", { ...stream, data: titles });
   keep("Library_HashKV", await client.POST("/v3/maintenance/hash", { body: { revision: "9007199254740993" } }));
   keep(
     "Library_Echo",
