@@ -13,10 +13,10 @@ import type { Tracing } from "./tracing.js";
 
 /**
  * One CLIENT span per call. `middleware` makes it around breaker, retries
- * and node selection; `transport()` wraps the wire so each attempt of the
- * retry loop sends the call span's `traceparent`/`tracestate` (every
- * attempt's SERVER span is the call span's child) and notes on it the node
- * tried, `server.address`/`server.port` (the last attempt's), and
+ * and node selection and puts its `traceparent`/`tracestate` in the call's
+ * metadata, which every attempt sends (each attempt's SERVER span is the
+ * call span's child); `transport()` wraps the wire so each attempt of the
+ * retry loop notes on the span the node tried, `server.address`/`server.port` (the last attempt's), and
  * `tsmicro.attempts` when there was more than one. Each failed attempt is an
  * "attempt failed" event on the span with its number, node, status code and
  * message. `tracing()` is read per call; when it is undefined and `start` is
@@ -64,15 +64,25 @@ export class ClientTracing {
     })();
   };
 
+  /**
+   * The call's span, its `traceparent`/`tracestate` put in the call's
+   * metadata once for every attempt, and the span riding on the call (a
+   * symbol-keyed field, which middleware copying the call keeps) for the
+   * attempts to note themselves on. The span is not made active: what runs
+   * during the call is the caller's code's, in the caller's context.
+   */
   #logical(current: Tracing, next: ClientHandler, call: ClientCall): CallResult {
     const { api, tracer } = current;
-    const parent = api.context.active();
     const span = tracer.startSpan(
       rpcSpanName(call.method),
       { kind: api.SpanKind.CLIENT, ...(current.recording ? { attributes: rpcAttributes(call.method) } : {}) },
-      parent,
+      api.context.active(),
     );
-    return traced(api, span, api.trace.setSpan(parent, span), () => next(call));
+    const metadata = { ...call.metadata, ...current.inject(span.spanContext()) };
+    // A span of ids alone has nothing to note or end.
+    if (!(span instanceof RecordingSpan)) return next({ ...call, metadata });
+    const sent: TracedCall = { ...call, metadata, [callSpan]: span };
+    return traced(api, span, undefined, () => next(sent));
   }
 
   /** `transport` with each attempt noted on the call's span; close() passes through. */
@@ -84,15 +94,11 @@ export class ClientTracing {
   }
 
   #attempt(transport: ClientTransport, address: string, call: ClientCall): CallResult {
-    const current = this.#tracing();
-    if (!current) return transport.call(address, call);
-    const parent = current.api.context.active();
-    const sent = withTraceContext(call, current.inject(parent));
-    const span = current.api.trace.getSpan(parent);
-    // Nothing records (no exporter), or no call span: the call's context goes out and that is all.
-    if (!(span instanceof RecordingSpan)) return transport.call(address, sent);
+    const span = (call as TracedCall)[callSpan];
+    // Nothing records (no exporter), or a call made outside the middleware: it goes out as it is.
+    if (!span) return transport.call(address, call);
     const attempt = noteAttempt(span, address);
-    const result = transport.call(address, sent);
+    const result = transport.call(address, call);
     if (isAsyncIterable(result)) return result;
     return result.catch((error: unknown) => {
       span.addEvent("attempt failed", {
@@ -106,6 +112,14 @@ export class ClientTracing {
   }
 }
 
+/** Where a traced call carries its recording span for the attempts. */
+const callSpan = Symbol("tsmicro.callSpan");
+
+/** A call the client middleware traced. */
+interface TracedCall extends ClientCall {
+  readonly [callSpan]?: RecordingSpan | undefined;
+}
+
 /**
  * Notes on the call's span the node an attempt goes to (`server.address`,
  * `server.port`: the last attempt's) and, from the second on, how many
@@ -117,10 +131,6 @@ function noteAttempt(span: RecordingSpan, address: string): number {
   span.setAttributes(nodeAttributes(address));
   if (attempt > 1) span.setAttribute("tsmicro.attempts", attempt);
   return attempt;
-}
-
-function withTraceContext(call: ClientCall, context: Record<string, string>): ClientCall {
-  return { ...call, metadata: { ...call.metadata, ...context } };
 }
 
 /** `server.address` and `server.port` of a node, parsed once per address. */

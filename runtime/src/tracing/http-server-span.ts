@@ -71,7 +71,7 @@ export function startHttpServerSpan(tracing: Tracing, request: HttpRequestFacts)
       span.setAttribute("http.route", route);
     },
     run: (fn) => api.context.with(active, fn),
-    traceHeaders: () => tracing.inject(active),
+    traceHeaders: () => tracing.inject(ids),
     end(statusCode, finished = true) {
       if (ended) return;
       ended = true;

@@ -2,6 +2,7 @@ import type { Context, Span, SpanContext, SpanOptions, Tracer } from "@opentelem
 import type { IdGenerator, Sampler } from "@opentelemetry/sdk-trace";
 import type { OtelApiModule } from "./otel-api.js";
 import { RecordingSpan } from "./recording-span.js";
+import { isPropagatable } from "./trace-context.js";
 
 /** The sampling decision that records and samples (SamplingDecision.RECORD_AND_SAMPLED). */
 const recordAndSampled = 2;
@@ -23,7 +24,7 @@ export function leanTracer(
 ): Tracer {
   const startSpan = (name: string, options: SpanOptions = {}, context: Context = api.context.active()): Span => {
     const parent = options.root ? undefined : api.trace.getSpanContext(context);
-    const inTrace = parent !== undefined && api.isSpanContextValid(parent);
+    const inTrace = parent !== undefined && isPropagatable(parent);
     const traceId = inTrace ? parent.traceId : ids.generateTraceId();
     const kind = options.kind ?? api.SpanKind.INTERNAL;
     const { decision } = sampler.shouldSample(

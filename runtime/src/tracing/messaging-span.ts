@@ -29,7 +29,7 @@ export async function tracedPublish(
     parent,
   );
   try {
-    await send(tracing.inject(api.trace.setSpan(parent, span)));
+    await send(tracing.inject(span.spanContext()));
   } catch (error) {
     span.setStatus({ code: api.SpanStatusCode.ERROR, message: messageOf(error) });
     throw error;

@@ -1,6 +1,7 @@
 import type { ContextManager } from "@opentelemetry/api";
 import type { Sampler } from "@opentelemetry/sdk-trace";
-import { carrierGetter, type Tracing } from "./tracing.js";
+import { formatTraceparent, headerOf, isPropagatable, parseTraceparent } from "./trace-context.js";
+import type { Tracing } from "./tracing.js";
 import type { TracingSettings } from "./tracing-settings.js";
 import { loadOtelApi, type OtelApiModule } from "./otel-api.js";
 import { leanTracer } from "./lean-tracer.js";
@@ -46,17 +47,24 @@ export async function startTracing(settings: TracingSettings, resource: TracingR
         scopeName,
       )
     : undefined;
-  const propagator = new core.W3CTraceContextPropagator();
   const tracer = leanTracer(api, createSampler(sdk, settings), new sdk.RandomIdGenerator(), exporter?.record);
   return {
     api,
     tracer,
     recording: exporter !== undefined,
-    extract: (carrier) => propagator.extract(api.ROOT_CONTEXT, carrier, carrierGetter),
-    inject(context) {
-      const carrier: Record<string, string> = {};
-      propagator.inject(context, carrier, api.defaultTextMapSetter);
-      return carrier;
+    extract(carrier) {
+      const header = headerOf(carrier, "traceparent");
+      const parent = header === undefined ? undefined : parseTraceparent(header);
+      if (!parent) return api.ROOT_CONTEXT;
+      const state = headerOf(carrier, "tracestate");
+      if (state) parent.traceState = new core.TraceState(state);
+      return api.trace.setSpanContext(api.ROOT_CONTEXT, parent);
+    },
+    inject(span): Record<string, string> {
+      if (!span || !isPropagatable(span)) return {};
+      const traceparent = formatTraceparent(span);
+      const state = span.traceState?.serialize();
+      return state ? { traceparent, tracestate: state } : { traceparent };
     },
     shutdown: async () => exporter?.shutdown(),
   };

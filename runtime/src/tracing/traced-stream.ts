@@ -3,13 +3,13 @@ import type { OtelApiModule } from "./otel-api.js";
 import { endRpcSpan, isAsyncIterable } from "./rpc-span.js";
 
 /**
- * Runs `send` (a call or a handler) with `span` active and ends the span when
- * the result settles, a stream when it ends. A span that records nothing
- * (ids only) has nothing to end: a unary result is returned as it is, and a
- * stream's steps still run in the span's context.
+ * Runs `send` (a call or a handler) with `span` active, when `active` is
+ * given, and ends the span when the result settles, a stream when it ends.
+ * A span that records nothing (ids only) has nothing to end: a unary result
+ * is returned as it is, and a stream's steps still run in the span's context.
  */
-export function traced<R>(api: OtelApiModule, span: Span, active: Context, send: () => R): R {
-  const run = <S>(step: () => S) => api.context.with(active, step);
+export function traced<R>(api: OtelApiModule, span: Span, active: Context | undefined, send: () => R): R {
+  const run = active ? <S>(step: () => S) => api.context.with(active, step) : runHere;
   if (!span.isRecording()) {
     const result = run(send);
     return (isAsyncIterable(result) ? tracedStream(result, run, ignore) : result) as R;
@@ -36,6 +36,10 @@ export function traced<R>(api: OtelApiModule, span: Span, active: Context, send:
 }
 
 function ignore(): void {}
+
+function runHere<S>(step: () => S): S {
+  return step();
+}
 
 /**
  * A stream that runs each step inside `run` (which makes the call's span the

@@ -1,4 +1,4 @@
-import type { Context, TextMapGetter, Tracer } from "@opentelemetry/api";
+import type { Context, SpanContext, Tracer } from "@opentelemetry/api";
 import type { OtelApiModule } from "./otel-api.js";
 
 /** Carriers of W3C trace context: gRPC metadata or HTTP headers, read as lower-case keys. */
@@ -19,25 +19,11 @@ export interface Tracing {
   readonly recording: boolean;
   /** The context `carrier`'s `traceparent`/`tracestate` describe, on top of the root context. */
   extract(carrier: TraceCarrier): Context;
-  /** `traceparent` (and `tracestate` when set) for the span of `context`, as metadata or header entries. */
-  inject(context: Context): Record<string, string>;
+  /** `traceparent` (and `tracestate` when set) for a span, as metadata or header entries; none for no span or an invalid one. */
+  inject(span: SpanContext | undefined): Record<string, string>;
   /**
    * Exports the spans not yet sent, then stops the provider: the last call's spans leave before
    * this resolves. Rejects when the collector cannot be reached or does not answer in time.
    */
   shutdown(): Promise<void>;
 }
-
-/** Reads `traceparent`/`tracestate` from metadata or headers whose values are strings or lists of them. */
-export const carrierGetter: TextMapGetter<TraceCarrier> = {
-  keys: (carrier) => Object.keys(carrier),
-  get: (carrier, key) => {
-    const value = carrier[key];
-    if (typeof value === "string") return value;
-    if (Array.isArray(value)) {
-      const strings = value.filter((v): v is string => typeof v === "string");
-      return strings.length === 0 ? undefined : strings;
-    }
-    return undefined;
-  },
-};
