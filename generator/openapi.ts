@@ -79,11 +79,18 @@ function openApiDocument(file: DescFile, comments: CommentIndex, registry: Regis
   file.services.forEach((service, s) => {
     service.methods.forEach((method, m) => {
       const bindings = readHttpRules(registry, method.proto.options);
+      const streamsRequests = method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
       // Read only for a method the document lists: the comments read are those descriptors keep.
-      const comment = bindings.length > 0 ? commentText(comments.get(`6,${s},2,${m}`)) : undefined;
+      const listable = bindings.length > 0 && !streamsRequests;
+      const comment = listable ? commentText(comments.get(`6,${s},2,${m}`)) : undefined;
       bindings.forEach((binding, index) => {
         const operationId = openApiOperationId(service.name, method.name, index);
         const httpMethod = binding.method.toLowerCase();
+        if (streamsRequests) {
+          const reason = "the method streams requests, which HTTP/JSON cannot carry (the gateway answers 501)";
+          unlisted.set(operationId, unlistedRoute(binding, operationId, reason));
+          return;
+        }
         if (!openApiMethods.has(httpMethod)) {
           unlisted.set(operationId, unlistedRoute(binding, operationId, "OpenAPI has no such HTTP method"));
           return;

@@ -194,6 +194,19 @@ describe("the gateway's merged /openapi.json", () => {
     });
   });
 
+  it("lists apart a route whose method streams requests, which the gateway answers 501", async () => {
+    expect(document["x-unlisted-routes"]).toContainEqual({
+      method: "POST",
+      path: "/v2/items:upload",
+      operationId: "Catalog_UploadItems",
+      reason: "the method streams requests, which HTTP/JSON cannot carry (the gateway answers 501)",
+    });
+    expect(document.paths).not.toHaveProperty(["/v2/items:upload"]);
+    const answer = await fetch(`${gateway.url}/v2/items:upload`, { method: "POST", body: "{}" });
+    expect(answer.status).toBe(501);
+    expect(((await answer.json()) as { message: string }).message).toContain("streams requests");
+  });
+
   it("names its server and the bearer JWT of the routes the gateway protects", () => {
     expect(document.servers).toEqual([{ url: "/", description: "this gateway" }]);
     expect(document.components.securitySchemes).toEqual({
