@@ -27,6 +27,8 @@ const clientFlagHelp: Readonly<Record<string, string>> = {
   client_request_timeout: "timeout of a call, such as 5s (default) or 500ms",
   client_stream_timeout: "timeout of a streaming call (default none)",
   client_pool_size: "connections per node (default 1)",
+  client_attempt_timeout:
+    "auto (default), a duration or none: when an idempotent call's attempt is given up for another node",
   client_transport: "grpc (default) or h2: the wire under the client",
   client_keepalive: "pings a connection this often while it carries calls (default none)",
   client_keepalive_timeout: "drops a connection whose ping goes unanswered this long (default 20s)",

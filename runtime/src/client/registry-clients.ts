@@ -9,6 +9,7 @@ import { createRegistrySelector } from "../selector/registry-selector.js";
 import type { Selector } from "../selector/selector.js";
 import { strategies } from "../selector/strategies.js";
 import { createGrpcClientTransport } from "../transport/grpc-client.js";
+import type { AttemptTimeout } from "./attempt-timeout.js";
 import { createH2ClientTransport } from "../transport/h2-client.js";
 import type { ClientMiddleware, ClientTransport } from "../transport/transport.js";
 import { createRpcCaller } from "./rpc-client.js";
@@ -25,6 +26,7 @@ export interface RegistryClientsOptions {
   readonly ready: () => Promise<void>;
   readonly settings: {
     readonly clientPoolSize: number;
+    readonly clientAttemptTimeout?: AttemptTimeout;
     /** `h2` for tsmicro's own HTTP/2 transport; grpc-js otherwise. */
     readonly clientTransport?: "grpc" | "h2";
     readonly selector: string;
@@ -104,6 +106,7 @@ export class RegistryClients {
       transport: this.callTransport(),
       retries: settings.clientRetries,
       requestTimeoutMs: settings.clientRequestTimeoutMs,
+      ...(settings.clientAttemptTimeout === undefined ? {} : { attemptTimeout: settings.clientAttemptTimeout }),
       ...(settings.clientStreamTimeoutMs === undefined ? {} : { streamTimeoutMs: settings.clientStreamTimeoutMs }),
       // Metrics outside the breaker: a call failed fast by an open breaker is a call the caller saw fail.
       // Tracing outermost: its span covers metrics, the breaker, retries and every attempt.

@@ -1,8 +1,9 @@
 import type { CallContext, CallOptions, Caller, Metadata } from "../definition/call.js";
 import type { MethodDefinition } from "../definition/definition.js";
-import { isTsmicroError } from "../errors/tsmicro-error.js";
+import { Code, isTsmicroError } from "../errors/tsmicro-error.js";
 import type { Node } from "../registry/registry.js";
 import type { Selector } from "../selector/selector.js";
+import { type AttemptTimeout, attemptTimeoutMs, LatencyEstimate } from "./attempt-timeout.js";
 import {
   chain,
   type ClientCall,
@@ -27,6 +28,15 @@ export interface RpcClientOptions {
   readonly currentCall?: () => CallContext | undefined;
   /** Milliseconds to wait before retry number `attempt` (1-based). Default: none before the first, then jittered exponential. */
   readonly backoff?: (attempt: number) => number;
+  /**
+   * How long one attempt of an idempotent unary call (proto
+   * `idempotency_level` NO_SIDE_EFFECTS or IDEMPOTENT) may go unanswered
+   * before it is abandoned and the call tried on another node, within the
+   * call's deadline and `retries` (`--client_attempt_timeout`): milliseconds,
+   * `auto` (the default: learnt from the method's latency) or `none`.
+   * Other calls have no attempt timeout: a slow answer is never raced by a second request.
+   */
+  readonly attemptTimeout?: AttemptTimeout;
 }
 
 /** No wait before the first retry (it goes to another node), then full jitter on 25 ms · 2^n, capped at 1 s. */
@@ -45,6 +55,8 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
   const retries = options.retries ?? 1;
   const timeoutMs = options.requestTimeoutMs ?? 5_000;
   const backoff = options.backoff ?? defaultBackoff;
+  const attemptTimeout = options.attemptTimeout ?? "auto";
+  const latencies = new WeakMap<MethodDefinition, LatencyEstimate>();
   const send = chain(options.middleware ?? [], ((call) => sendWithRetries(call)) as ClientHandler);
 
   function resolve(method: MethodDefinition, request: unknown, callOptions: CallOptions | undefined): ClientCall {
@@ -81,17 +93,47 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
     return call.deadline === undefined || call.deadline.getTime() > Date.now();
   }
 
+  /**
+   * The call as attempt number `attempt` sends it: for an idempotent call
+   * whose attempts time out, but the last, with that attempt's deadline
+   * (the server stops at it too).
+   */
+  function attemptOf(call: ClientCall, attempt: number): ClientCall {
+    // The last attempt has what is left of the deadline.
+    if (call.method.idempotency === "unknown" || attempt > retries) return call;
+    let estimate = latencies.get(call.method);
+    if (!estimate) {
+      estimate = new LatencyEstimate();
+      latencies.set(call.method, estimate);
+    }
+    const remaining = call.deadline === undefined ? Infinity : call.deadline.getTime() - Date.now();
+    const limit = attemptTimeoutMs(attemptTimeout, estimate, remaining);
+    return limit === undefined ? call : { ...call, deadline: new Date(Date.now() + limit) };
+  }
+
+  /** Whether an attempt failed because its own timeout passed, with time and attempts left to try another node. */
+  function abandoned(error: unknown, attempt: number, call: ClientCall, sent: ClientCall): boolean {
+    if (sent === call || attempt > retries || call.signal?.aborted) return false;
+    if (!isTsmicroError(error) || error.code !== Code.DEADLINE_EXCEEDED) return false;
+    return call.deadline === undefined || call.deadline.getTime() > Date.now();
+  }
+
   async function unaryWithRetries(call: ClientCall): Promise<unknown> {
     const tried = new Set<string>();
     for (let attempt = 1; ; attempt++) {
       const node = await pick(tried);
       tried.add(node.id);
+      const sent = attemptOf(call, attempt);
+      const started = performance.now();
       try {
-        const response = await (transport.call(node.address, call) as Promise<unknown>);
+        const response = await (transport.call(node.address, sent) as Promise<unknown>);
+        latencies.get(call.method)?.observe(performance.now() - started);
         selector.mark(service, node, undefined);
         return response;
       } catch (error) {
         selector.mark(service, node, error);
+        // An abandoned attempt goes to another node at once: the node is slow or stuck, not overloaded.
+        if (abandoned(error, attempt, call, sent)) continue;
         if (!mayRetry(error, attempt, call)) throw error;
         const wait = backoff(attempt);
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));

@@ -8,8 +8,14 @@ export interface RegistrySelectorOptions {
   readonly registry: Registry;
   /** Default round robin. */
   readonly strategy?: Strategy;
-  /** How long a node that failed with UNAVAILABLE is left out. Default 5 s. */
+  /**
+   * How long a node is left out after it failed with UNAVAILABLE, or timed
+   * out on `timeoutsToEject` calls in a row (a frozen or stuck node); each
+   * ejection in a row doubles it, up to 8 times. Default 5 s.
+   */
   readonly ejectMs?: number;
+  /** Timeouts (DEADLINE_EXCEEDED) in a row that eject a node. Default 3. */
+  readonly timeoutsToEject?: number;
   /** How often the registry is read again when its watch has failed. Default 30 s. */
   readonly refreshMs?: number;
   readonly now?: () => number;
@@ -21,6 +27,13 @@ interface MutableNodeState extends NodeState {
   node: Node;
   inflight: number;
   ejectedUntil: number;
+  /** Calls that timed out in a row, and ejections since the node last answered. */
+  timeouts: number;
+  ejections: number;
+}
+
+function freshState(node: Node): MutableNodeState {
+  return { node, inflight: 0, ejectedUntil: 0, timeouts: 0, ejections: 0 };
 }
 
 interface CacheEntry {
@@ -41,6 +54,7 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
   const { registry } = options;
   const strategy = options.strategy ?? roundRobin;
   const ejectMs = options.ejectMs ?? 5_000;
+  const timeoutsToEject = options.timeoutsToEject ?? 3;
   const refreshMs = options.refreshMs ?? 30_000;
   const now = options.now ?? Date.now;
   const onNodes = options.onNodes;
@@ -50,7 +64,7 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
 
   async function fetchStates(service: string): Promise<MutableNodeState[]> {
     const services = await registry.getService(service);
-    return services.flatMap((s) => s.nodes).map((node) => ({ node, inflight: 0, ejectedUntil: 0 }));
+    return services.flatMap((s) => s.nodes).map(freshState);
   }
 
   /** Replaces the node list, keeping in-flight counts and ejections of nodes that stay. */
@@ -58,7 +72,7 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
     const old = new Map(entry.states.map((state) => [state.node.id, state]));
     entry.states = fresh.map((state) => {
       const previous = old.get(state.node.id);
-      return previous ? { ...state, inflight: previous.inflight, ejectedUntil: previous.ejectedUntil } : state;
+      return previous ? { ...previous, node: state.node } : state;
     });
     entry.fetchedAt = now();
     onNodes?.(service, entry.states.length);
@@ -78,7 +92,7 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
           const byId = new Map(entry.states.map((state) => [state.node.id, state]));
           const added = event.service.nodes.map((node) => {
             const previous = byId.get(node.id);
-            return previous ? { ...previous, node } : { node, inflight: 0, ejectedUntil: 0 };
+            return previous ? { ...previous, node } : freshState(node);
           });
           entry.states = [...kept, ...added];
         }
@@ -172,7 +186,18 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
       const state = cache.get(service)?.states.find((s) => s.node.id === node.id);
       if (!state) return;
       if (state.inflight > 0) state.inflight--;
-      if (isTsmicroError(error) && error.code === Code.UNAVAILABLE) state.ejectedUntil = now() + ejectMs;
+      const code = isTsmicroError(error) ? error.code : undefined;
+      if (code === Code.DEADLINE_EXCEEDED) state.timeouts++;
+      else if (error === undefined) {
+        state.timeouts = 0;
+        state.ejections = 0;
+      }
+      if (code === Code.UNAVAILABLE || state.timeouts >= timeoutsToEject) {
+        // Probed again when the time is up; each ejection in a row keeps it out twice as long.
+        state.ejectedUntil = now() + ejectMs * 2 ** Math.min(state.ejections, 3);
+        state.ejections++;
+        state.timeouts = 0;
+      }
     },
 
     async start(): Promise<void> {

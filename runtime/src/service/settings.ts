@@ -1,3 +1,4 @@
+import type { AttemptTimeout } from "../client/attempt-timeout.js";
 import { SetupError } from "../errors/setup-error.js";
 import type { LoggerOptions } from "../logging/logger.js";
 import { registryDefaults } from "../registry/registry.js";
@@ -21,6 +22,8 @@ export interface ServiceSettings {
   /** Timeout of streaming calls that set none; undefined for none (the default). */
   readonly clientStreamTimeoutMs: number | undefined;
   readonly clientPoolSize: number;
+  /** How long one attempt of an idempotent unary call may take before another node is tried: ms, `auto` (default) or `none`. */
+  readonly clientAttemptTimeout: AttemptTimeout;
   /** The wire under this service's clients: `grpc` (@grpc/grpc-js, default) or `h2` (tsmicro's own on node:http2). */
   readonly clientTransport: "grpc" | "h2";
   /** The wire under this service's server: `grpc` (@grpc/grpc-js, default) or `h2` (tsmicro's own on node:http2). */
@@ -86,6 +89,7 @@ export const defaultServiceSettings: ServiceSettings = {
   clientRequestTimeoutMs: 5_000,
   clientStreamTimeoutMs: undefined,
   clientPoolSize: 1,
+  clientAttemptTimeout: "auto",
   clientTransport: "grpc",
   serverTransport: "grpc",
   clientKeepaliveMs: undefined,
@@ -119,6 +123,10 @@ const wire = (value: string, source: string) => oneOf(value, source, ["grpc", "h
 
 /** go-micro's flags read a bare number as seconds. */
 const duration = (value: string, source: string) => durationIn(value, source, 1000);
+
+/** `auto`, a duration, or `none`/`off`/0 for none. */
+const attemptTimeout = (value: string, source: string): AttemptTimeout =>
+  value.trim().toLowerCase() === "auto" ? "auto" : (optionalDuration(value, source) ?? "none");
 
 /** A stream timeout or keepalive interval; `none`, `off` or 0 for none. */
 const optionalDuration = (value: string, source: string) =>
@@ -159,6 +167,7 @@ const flags: Record<string, Parser> = {
   client_request_timeout: (v, s) => ({ clientRequestTimeoutMs: duration(v, s) }),
   client_stream_timeout: (v, s) => ({ clientStreamTimeoutMs: optionalDuration(v, s) }),
   client_pool_size: (v, s) => ({ clientPoolSize: count(v, s, 1) }),
+  client_attempt_timeout: (v, s) => ({ clientAttemptTimeout: attemptTimeout(v, s) }),
   client_transport: (v, s) => ({ clientTransport: wire(v, s) }),
   server_transport: (v, s) => ({ serverTransport: wire(v, s) }),
   transport: (v, s) => ({ clientTransport: wire(v, s), serverTransport: wire(v, s) }),

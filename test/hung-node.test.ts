@@ -1,0 +1,126 @@
+/**
+ * A hung node (issue 17): three echo nodes, a caller keeping 8 calls in
+ * flight, one node frozen with SIGSTOP for 5 s. An idempotent method's calls
+ * that went to the frozen node are abandoned after their attempt timeout and
+ * answered by another node: none fails, whatever the deadline. A method
+ * with side effects is never sent twice, so its calls to the frozen node
+ * wait out their deadline.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { Code, createService, silentLogger } from "@tsmicro/runtime";
+import { AlphaDefinition, BetaDefinition } from "./golden/10-services/services.micro.js";
+import { killAllNodes, type NodeProcess, startNode } from "./support/nodes.js";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await killAllNodes();
+});
+
+/** Each call's start, latency and outcome, over the run. */
+interface Sample {
+  readonly at: number;
+  readonly ms: number;
+  readonly code: unknown;
+}
+
+/** Keeps `concurrency` calls going until `stop()`; records every call. */
+function keepCalling(call: () => Promise<unknown>, concurrency: number): { stop(): Promise<Sample[]> } {
+  const samples: Sample[] = [];
+  let running = true;
+  const worker = async () => {
+    while (running) {
+      const at = performance.now();
+      const code = await call().then(
+        () => "OK",
+        (error: { code?: unknown }) => error.code ?? error,
+      );
+      samples.push({ at, ms: performance.now() - at, code });
+    }
+  };
+  const workers = Array.from({ length: concurrency }, worker);
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(workers);
+      return samples;
+    },
+  };
+}
+
+const p99 = (samples: readonly Sample[]) => {
+  const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length * 0.99)] ?? 0;
+};
+
+async function startThree(): Promise<{ nodes: NodeProcess[]; flags: string[] }> {
+  const dir = await mkdtemp(join(tmpdir(), "tsmicro-hung-"));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const flags = ["--registry=local", `--registry_address=${dir}`];
+  const nodes = await Promise.all(
+    [1, 2, 3].map(() =>
+      startNode("test/fixtures/echo-node.ts", [...flags, "--metrics_address=off"], { ECHO_BETA: "1" }),
+    ),
+  );
+  return { nodes, flags };
+}
+
+/** Freezes `node` for `ms` (SIGSTOP, then SIGCONT), `afterMs` from now. */
+async function freeze(node: NodeProcess, afterMs: number, ms: number): Promise<{ from: number; to: number }> {
+  await new Promise((resolve) => setTimeout(resolve, afterMs));
+  const from = performance.now();
+  node.kill("SIGSTOP");
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  node.kill("SIGCONT");
+  return { from, to: performance.now() };
+}
+
+describe("a node frozen for 5 s under load", () => {
+  it("costs an idempotent method no call: the frozen node's calls are answered by another within the attempt timeout", async () => {
+    const { nodes, flags } = await startThree();
+    const caller = createService({ name: "caller", args: [...flags, "--metrics_address=off"], logger: silentLogger() });
+    cleanups.push(() => caller.stop());
+    const beta = caller.client(BetaDefinition, "echo");
+    // Warm: every node answers, and the method's attempt timeout is learnt.
+    for (let i = 0; i < 60; i++) await Promise.all(Array.from({ length: 8 }, () => beta.get({ id: "warm" })));
+
+    const load = keepCalling(() => beta.get({ id: "x" }), 8);
+    const frozen = await freeze(nodes[0]!, 1_000, 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const samples = await load.stop();
+
+    const failed = samples.filter((s) => s.code !== "OK");
+    const duringFreeze = samples.filter((s) => s.at >= frozen.from && s.at < frozen.to);
+    console.log(
+      `hung node, idempotent Beta.Get: ${samples.length} calls, ${failed.length} failed; ` +
+        `p99 during the freeze ${p99(duringFreeze).toFixed(0)} ms (${duringFreeze.length} calls), ` +
+        `overall ${p99(samples).toFixed(0)} ms`,
+    );
+    expect(failed.map((s) => s.code)).toEqual([]);
+    expect(duringFreeze.length).toBeGreaterThan(100);
+    // No call waited anywhere near its 5 s deadline.
+    expect(Math.max(...samples.map((s) => s.ms))).toBeLessThan(2_500);
+  });
+
+  it("never sends a call with side effects twice: those sent to the frozen node wait out their deadline", async () => {
+    const { nodes, flags } = await startThree();
+    const caller = createService({
+      name: "caller",
+      args: [...flags, "--metrics_address=off", "--client_request_timeout=1s"],
+      logger: silentLogger(),
+    });
+    cleanups.push(() => caller.stop());
+    const alpha = caller.client(AlphaDefinition, "echo");
+    for (let i = 0; i < 60; i++) await Promise.all(Array.from({ length: 8 }, () => alpha.unary({ id: "warm" })));
+
+    const load = keepCalling(() => alpha.unary({ id: "x" }), 8);
+    await freeze(nodes[0]!, 500, 2_500);
+    const samples = await load.stop();
+    const failed = samples.filter((s) => s.code !== "OK");
+    expect(failed.length).toBeGreaterThan(0);
+    expect(new Set(failed.map((s) => s.code))).toEqual(new Set([Code.DEADLINE_EXCEEDED]));
+  });
+});
