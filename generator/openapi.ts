@@ -275,7 +275,10 @@ function streamAnswer(method: DescMethod, response: JsonSchema): JsonSchema {
  */
 function pathParameter(input: DescMessage, parameter: PathParameter, schemas: SchemaCollector): JsonSchema {
   const { name, fieldPath, fieldValue, multiSegment } = parameter;
-  const slash = multiSegment ? ' (the value may contain "/")' : "";
+  // google.api.http: a client leaves a multi-segment variable's "/" unencoded, and the server keeps %2F as it is.
+  const slash = multiSegment
+    ? ' (the value may contain "/"; send it unencoded: an encoded %2F stays so in the field)'
+    : "";
   if (fieldPath === undefined) {
     const description = `Any ${multiSegment ? "path segments" : "path segment"}${slash}; sets no request field.`;
     return { name, in: "path", required: true, description, schema: { type: "string" } };
