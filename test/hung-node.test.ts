@@ -105,6 +105,32 @@ describe("a node frozen for 5 s under load", () => {
     expect(Math.max(...samples.map((s) => s.ms))).toBeLessThan(2_500);
   });
 
+  it("costs a hedged method no call: after 50 ms unanswered the call also goes to another node", async () => {
+    const { nodes, flags } = await startThree();
+    const caller = createService({
+      name: "caller",
+      args: [...flags, "--metrics_address=off", "--client_attempt_timeout=none"],
+      hedging: { "echo/Put": { delayMs: 50 } },
+      logger: silentLogger(),
+    });
+    cleanups.push(() => caller.stop());
+    const beta = caller.client(BetaDefinition, "echo");
+    for (let i = 0; i < 20; i++) await Promise.all(Array.from({ length: 8 }, () => beta.put({ id: "warm" })));
+
+    const load = keepCalling(() => beta.put({ id: "x" }), 8);
+    const frozen = await freeze(nodes[0]!, 500, 3_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const samples = await load.stop();
+    const failed = samples.filter((s) => s.code !== "OK");
+    const duringFreeze = samples.filter((s) => s.at >= frozen.from && s.at < frozen.to);
+    console.log(
+      `hung node, hedged Beta.Put: ${samples.length} calls, ${failed.length} failed; ` +
+        `p99 during the freeze ${p99(duringFreeze).toFixed(0)} ms (${duringFreeze.length} calls)`,
+    );
+    expect(failed.map((s) => s.code)).toEqual([]);
+    expect(Math.max(...samples.map((s) => s.ms))).toBeLessThan(2_500);
+  });
+
   it("never sends a call with side effects twice: those sent to the frozen node wait out their deadline", async () => {
     const { nodes, flags } = await startThree();
     const caller = createService({

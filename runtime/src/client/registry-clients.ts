@@ -10,6 +10,7 @@ import type { Selector } from "../selector/selector.js";
 import { strategies } from "../selector/strategies.js";
 import { createGrpcClientTransport } from "../transport/grpc-client.js";
 import type { AttemptTimeout } from "./attempt-timeout.js";
+import { checkHedging, type HedgingPolicies } from "./hedging.js";
 import { createH2ClientTransport } from "../transport/h2-client.js";
 import type { ClientMiddleware, ClientTransport } from "../transport/transport.js";
 import { createRpcCaller } from "./rpc-client.js";
@@ -46,6 +47,8 @@ export interface RegistryClientsOptions {
   readonly breaker: BreakerOptions | false | undefined;
   /** Breaker settings from `--breaker_*` flags and variables, laid over the code's. */
   readonly breakerFlags: Partial<BreakerSettings>;
+  /** Hedged methods, by `service/Method` or gRPC path. */
+  readonly hedging?: HedgingPolicies | undefined;
   readonly logger: Logger;
   /** In `[a, b]` a wraps b, and the breaker wraps them all. */
   readonly middleware: readonly ClientMiddleware[] | undefined;
@@ -107,6 +110,7 @@ export class RegistryClients {
       retries: settings.clientRetries,
       requestTimeoutMs: settings.clientRequestTimeoutMs,
       ...(settings.clientAttemptTimeout === undefined ? {} : { attemptTimeout: settings.clientAttemptTimeout }),
+      ...(this.#options.hedging ? { hedging: this.#options.hedging } : {}),
       ...(settings.clientStreamTimeoutMs === undefined ? {} : { streamTimeoutMs: settings.clientStreamTimeoutMs }),
       // Metrics outside the breaker: a call failed fast by an open breaker is a call the caller saw fail.
       // Tracing outermost: its span covers metrics, the breaker, retries and every attempt.
@@ -122,6 +126,7 @@ export class RegistryClients {
 
   /** A typed client of `definition`, served by the registered service `serviceName`. */
   client<S extends ServiceDefinition>(definition: S, serviceName: string): ClientOf<S> {
+    checkHedging(this.#options.hedging, definition, serviceName);
     return createClient(definition, this.caller(serviceName));
   }
 

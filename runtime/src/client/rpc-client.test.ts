@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { CallContext } from "../definition/call.js";
-import type { MethodDefinition } from "../definition/definition.js";
+import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Node } from "../registry/registry.js";
 import type { Selector } from "../selector/selector.js";
 import type { ClientCall, ClientTransport } from "../transport/transport.js";
 import { silentLogger } from "../logging/logger.js";
+import { checkHedging } from "./hedging.js";
 import { createRpcCaller } from "./rpc-client.js";
 
 const codec = {
@@ -138,5 +139,94 @@ describe("rpc caller", () => {
     ).rejects.toMatchObject({ message: "died mid-stream" });
     expect(received).toEqual([1, 2]);
     expect(calls.map((c) => c.address)).toEqual(["a", "b"]);
+  });
+});
+
+describe("hedged calls", () => {
+  const idempotent: MethodDefinition = { ...method("unary"), idempotency: "no_side_effects" };
+  /** Node a never answers (until cancelled, or the deadline passes, as a real transport keeps it); the others answer. */
+  const aHangs = (address: string, call: ClientCall) =>
+    address === "a"
+      ? new Promise((_, reject) => {
+          call.signal?.addEventListener("abort", () => reject(call.signal?.reason));
+          const left = call.deadline ? call.deadline.getTime() - Date.now() : 60_000;
+          setTimeout(() => reject(new TsmicroError(Code.DEADLINE_EXCEEDED, "deadline")), left);
+        })
+      : Promise.resolve({ from: address });
+
+  it("sends the call to another node after the delay, takes the first answer and cancels the other attempt", async () => {
+    const { selector } = fixedSelector();
+    const { transport, calls } = scriptedTransport(aHangs);
+    const caller = createRpcCaller("svc", { selector, transport, hedging: { "svc/Do": { delayMs: 30 } } });
+    const started = performance.now();
+    await expect(caller.unary(idempotent, {})).resolves.toEqual({ from: "b" });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(25);
+    expect(calls.map((c) => c.address)).toEqual(["a", "b"]);
+    expect(calls[0]!.call.signal?.aborted).toBe(true);
+  });
+
+  it("sends no second attempt when the first answers within the delay", async () => {
+    const { selector } = fixedSelector();
+    const { transport, calls } = scriptedTransport(async (address) => ({ from: address }));
+    const caller = createRpcCaller("svc", { selector, transport, hedging: { "/t.Svc/Do": { delayMs: 50 } } });
+    for (let i = 0; i < 5; i++) await caller.unary(idempotent, {});
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(calls).toHaveLength(5);
+  });
+
+  it("keeps extra attempts under a tenth of the calls, plus ten, however many go unanswered", async () => {
+    const { selector } = fixedSelector();
+    // Every call's first node hangs until the second attempt (if any) answers or the call times out.
+    const { transport, calls } = scriptedTransport(aHangs);
+    const caller = createRpcCaller("svc", { selector, transport, retries: 0, hedging: { "svc/Do": { delayMs: 0 } } });
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 400 }, () => caller.unary(idempotent, {}, { timeoutMs: 200 })),
+    );
+    const extra = calls.length - 400;
+    expect(extra).toBeGreaterThan(0);
+    expect(extra).toBeLessThanOrEqual(400 / 10 + 10);
+    // Calls without a second attempt wait on the hung node until their deadline.
+    expect(outcomes.filter((o) => o.status === "rejected").length).toBe(400 - extra);
+  });
+
+  it("ends the call at once on a failure no other node would fix", async () => {
+    const { selector } = fixedSelector();
+    const { transport, calls } = scriptedTransport(() =>
+      Promise.reject(new TsmicroError(Code.INVALID_ARGUMENT, "bad request")),
+    );
+    const caller = createRpcCaller("svc", { selector, transport, hedging: { "svc/Do": { delayMs: 1_000 } } });
+    await expect(caller.unary(idempotent, {})).rejects.toMatchObject({ code: Code.INVALID_ARGUMENT });
+    expect(calls).toHaveLength(1);
+  });
+
+  it("tries the next node at once after a failure another node could fix", async () => {
+    const { selector } = fixedSelector();
+    const { transport, calls } = scriptedTransport((address) =>
+      address === "a" ? Promise.reject(new TsmicroError(Code.UNAVAILABLE, "gone")) : Promise.resolve({ from: address }),
+    );
+    const caller = createRpcCaller("svc", { selector, transport, hedging: { "svc/Do": { delayMs: 5_000 } } });
+    await expect(caller.unary(idempotent, {})).resolves.toEqual({ from: "b" });
+    expect(calls.map((c) => c.address)).toEqual(["a", "b"]);
+  });
+});
+
+describe("hedging policies", () => {
+  const definition = (idempotency: MethodDefinition["idempotency"]) =>
+    ({ typeName: "t.Svc", methods: { do: { ...method("unary"), idempotency } } }) as unknown as ServiceDefinition;
+
+  it("refuses to hedge a method the proto does not mark idempotent, saying how to fix it", () => {
+    expect(() => checkHedging({ "svc/Do": { delayMs: 10 } }, definition("unknown"), "svc")).toThrow(
+      /hedging\["svc\/Do"\].*\/t\.Svc\/Do is not marked idempotent.*idempotency_level = NO_SIDE_EFFECTS or IDEMPOTENT/,
+    );
+    expect(() => checkHedging({ "svc/Do": { delayMs: 10 } }, definition("idempotent"), "svc")).not.toThrow();
+  });
+
+  it("refuses a negative delay and more than three attempts", () => {
+    expect(() => checkHedging({ "/t.Svc/Do": { delayMs: -1 } }, definition("idempotent"), "svc")).toThrow(
+      /hedging\["\/t\.Svc\/Do"\]\.delayMs has an invalid value -1/,
+    );
+    expect(() => checkHedging({ "svc/Do": { delayMs: 1, maxAttempts: 5 } }, definition("idempotent"), "svc")).toThrow(
+      /maxAttempts has an invalid value 5: expected 2 or 3/,
+    );
   });
 });

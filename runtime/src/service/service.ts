@@ -9,6 +9,7 @@ import type { EventHandlerOf, EventsDefinition, PublisherOf } from "../definitio
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { RegistryClients } from "../client/registry-clients.js";
+import type { HedgingPolicies } from "../client/hedging.js";
 import type { BreakerOptions } from "../middleware/breaker.js";
 import { breakerSettingsFrom } from "../middleware/breaker-settings.js";
 import {
@@ -83,6 +84,13 @@ export interface ServiceOptions {
    * the service-wide settings; `false` turns breakers off.
    */
   readonly breaker?: BreakerOptions | false;
+  /**
+   * Hedged client methods, by `service/Method` or gRPC path (idempotent
+   * unary methods only): a call unanswered for `delayMs` is sent to another
+   * node too, the first answer wins (gRPC's hedging policy), within a budget
+   * of a tenth of the calls.
+   */
+  readonly hedging?: HedgingPolicies;
   /**
    * Server protection: a token-bucket rate limit, a bulkhead (concurrency
    * limit with a bounded queue) and an adaptive load shedder, service-wide
@@ -245,6 +253,7 @@ export function createService(options: ServiceOptions): MicroService {
     settings,
     breaker: options.breaker,
     breakerFlags: config.breakerFlags,
+    hedging: options.hedging,
     logger,
     middleware: options.clientMiddleware,
     currentCall: () => scope.getStore(),
