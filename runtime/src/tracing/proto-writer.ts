@@ -124,11 +124,10 @@ export class ProtoWriter {
     const length = hex.length >> 1;
     this.varint(length);
     this.#room(length);
-    const bytes = this.#bytes;
-    let at = this.#at;
-    for (let i = 0; i < hex.length; i += 2)
-      bytes[at++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
-    this.#at = at;
+    // Buffer#write stops at a character that is not hex: the id's bytes are zeros from there.
+    const written = this.#bytes.write(hex, this.#at, length, "hex");
+    this.#bytes.fill(0, this.#at + written, this.#at + length);
+    this.#at += length;
   }
 
   raw(bytes: Uint8Array): void {
@@ -166,9 +165,4 @@ export class ProtoWriter {
     this.#bytes.copy(grown, 0, 0, this.#at);
     this.#bytes = grown;
   }
-}
-
-/** The value of a hex digit's character code (0-9, a-f, A-F). */
-function nibble(code: number): number {
-  return code <= 0x39 ? code - 0x30 : (code | 0x20) - 0x57;
 }

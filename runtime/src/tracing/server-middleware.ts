@@ -40,7 +40,8 @@ export function tracingServerMiddleware(
       },
       parent,
     );
-    return traced(api, span, api.trace.setSpan(parent, span), () => next(call));
+    // The span is all the handler's context needs: it knows its parent.
+    return traced(api, span, api.trace.setSpan(api.ROOT_CONTEXT, span), () => next(call));
   };
 }
 
