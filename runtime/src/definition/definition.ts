@@ -3,6 +3,7 @@
  * runtime serves and calls. Generated code holds only data of these shapes;
  * the runtime does the work.
  */
+import type { BinaryWriter } from "@bufbuild/protobuf/wire";
 
 /** How requests and responses flow for one method. */
 export type MethodKind = "unary" | "server_streaming" | "client_streaming" | "bidi_streaming";
@@ -15,7 +16,8 @@ export type Idempotency = "unknown" | "no_side_effects" | "idempotent";
  * generates (`HelloRequest.encode`, `.decode`, …) satisfy it.
  */
 export interface MessageCodec<T> {
-  encode(message: T): { finish(): Uint8Array };
+  /** Encodes `message`, into `writer` when the codec can (ts-proto's do), which it then returns. */
+  encode(message: T, writer?: BinaryWriter): { finish(): Uint8Array };
   decode(input: Uint8Array): T;
   fromJSON(object: unknown): T;
   toJSON(message: T): unknown;

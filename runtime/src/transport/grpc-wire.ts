@@ -11,6 +11,7 @@ import type { MessageCodec } from "../definition/definition.js";
 import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-details.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import { messageOf } from "./call-errors.js";
+import { encodeBytes } from "./message-bytes.js";
 
 /** @grpc/grpc-js, loaded by the first grpc transport made: importing the runtime, or serving on h2 only, does not load it. */
 export const grpcJs = lazyModule<typeof import("@grpc/grpc-js")>("@grpc/grpc-js");
@@ -26,7 +27,7 @@ export function grpcCodec<T>(codec: MessageCodec<T>): GrpcCodec<T> {
   return {
     // grpc-js copies the bytes into its frame with Buffer methods, so it needs a
     // Buffer: a view over the encoder's memory costs no copy.
-    serialize: (message) => asBuffer(codec.encode(message).finish()),
+    serialize: (message) => asBuffer(encodeBytes(codec, message)),
     // Buffer is a Uint8Array, so decoders take grpc-js's frame as it comes.
     deserialize: (bytes) => codec.decode(bytes),
   };

@@ -13,7 +13,7 @@ import {
   addMetadata,
   wireLimits,
   type WireLimits,
-  frame,
+  encodeForWire,
   MessageReader,
   metadataOf,
   statusError,
@@ -386,16 +386,8 @@ function start(session: ClientHttp2Session, address: string, call: ClientCall, l
   const stream = request(session, headers, address, call);
   holdWhileOpen(session, stream);
   const exchange = new CallStream(stream, address, call, limits);
-  const write = (message: unknown): boolean => {
-    const bytes = call.method.input.encode(message).finish();
-    if (limits.maxSend >= 0 && bytes.byteLength > limits.maxSend) {
-      throw new TsmicroError(
-        Code.RESOURCE_EXHAUSTED,
-        `the request of ${bytes.byteLength} bytes is over the limit of ${limits.maxSend}`,
-      );
-    }
-    return stream.write(frame(bytes, gzip));
-  };
+  const write = (message: unknown): boolean =>
+    stream.write(encodeForWire(call.method.input, message, gzip, limits.maxSend, "request"));
   if (call.method.kind === "unary" || call.method.kind === "server_streaming") {
     try {
       write(call.request);

@@ -21,7 +21,7 @@ import {
   deadlineOf,
   wireLimits,
   type WireLimits,
-  frame,
+  encodeForWire,
   MessageReader,
   metadataOf,
   statusHeaders,
@@ -325,15 +325,8 @@ class H2Call {
   }
 
   #write(message: unknown): boolean {
-    const bytes = this.#route.method.output.encode(message).finish();
-    const { maxSend } = this.#limits;
-    if (maxSend >= 0 && bytes.byteLength > maxSend) {
-      throw new TsmicroError(
-        Code.RESOURCE_EXHAUSTED,
-        `the response of ${bytes.byteLength} bytes is over the limit of ${maxSend}`,
-      );
-    }
-    return this.#stream.write(frame(bytes, this.#gzip));
+    const framed = encodeForWire(this.#route.method.output, message, this.#gzip, this.#limits.maxSend, "response");
+    return this.#stream.write(framed);
   }
 
   #drained(): Promise<void> {

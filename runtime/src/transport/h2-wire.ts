@@ -8,8 +8,10 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http2";
 import { gunzipSync, gzipSync } from "node:zlib";
 import type { Compression, Metadata } from "../definition/call.js";
+import type { MessageCodec } from "../definition/definition.js";
 import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-details.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { encodeBytes, encodeFramed } from "./message-bytes.js";
 
 /** gRPC's default for the largest message a peer accepts: 4 MiB. */
 const defaultMaxReceiveBytes = 4 * 1024 * 1024;
@@ -42,6 +44,34 @@ export function frame(message: Uint8Array, gzip: boolean): Buffer {
   framed.writeUInt32BE(body.byteLength, 1);
   framed.set(body, 5);
   return framed;
+}
+
+/**
+ * A message as it goes on the wire: encoded, checked against `maxSend`
+ * bytes (-1: no limit; RESOURCE_EXHAUSTED past it), and framed, gzipped when
+ * asked.
+ */
+export function encodeForWire<T>(
+  codec: MessageCodec<T>,
+  message: T,
+  gzip: boolean,
+  maxSend: number,
+  what: "request" | "response",
+): Uint8Array {
+  if (gzip) {
+    const bytes = encodeBytes(codec, message);
+    checkSize(bytes.byteLength, maxSend, what);
+    return frame(bytes, true);
+  }
+  const framed = encodeFramed(codec, message);
+  checkSize(framed.byteLength - 5, maxSend, what);
+  return framed;
+}
+
+function checkSize(size: number, maxSend: number, what: string): void {
+  if (maxSend >= 0 && size > maxSend) {
+    throw new TsmicroError(Code.RESOURCE_EXHAUSTED, `the ${what} of ${size} bytes is over the limit of ${maxSend}`);
+  }
 }
 
 /**
