@@ -151,19 +151,20 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
         racing.add(attempt);
         const signal = call.signal ? AbortSignal.any([call.signal, attempt.signal]) : attempt.signal;
         let node: Node | undefined;
+        const sentAt = performance.now();
         try {
           node = await pick(tried);
           tried.add(node.id);
           const response = await (transport.call(node.address, { ...call, signal }) as Promise<unknown>);
           racing.delete(attempt);
-          selector.mark(service, node, undefined);
+          selector.mark(service, node, undefined, performance.now() - sentAt);
           settle(() => resolve(response));
         } catch (error) {
           racing.delete(attempt);
           // A node another outpaced counts as one that timed out: three in a row and the selector leaves it out.
           const outpaced = settled && attempt.signal.aborted;
-          if (node)
-            selector.mark(service, node, outpaced ? new TsmicroError(Code.DEADLINE_EXCEEDED, "outpaced") : error);
+          const verdict = outpaced ? new TsmicroError(Code.DEADLINE_EXCEEDED, "outpaced") : error;
+          if (node) selector.mark(service, node, verdict, performance.now() - sentAt);
           if (outpaced) return;
           lastError = error;
           if (!mayRetry(error, 0, call)) settle(() => reject(error));
@@ -200,11 +201,12 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
       const started = performance.now();
       try {
         const response = await (transport.call(node.address, sent) as Promise<unknown>);
-        latencies.get(call.method)?.observe(performance.now() - started);
-        selector.mark(service, node, undefined);
+        const elapsed = performance.now() - started;
+        latencies.get(call.method)?.observe(elapsed);
+        selector.mark(service, node, undefined, elapsed);
         return response;
       } catch (error) {
-        selector.mark(service, node, error);
+        selector.mark(service, node, error, performance.now() - started);
         // An abandoned attempt goes to another node at once: the node is slow or stuck, not overloaded.
         if (abandoned(error, attempt, call, sent)) continue;
         if (!mayRetry(error, attempt, call)) throw error;

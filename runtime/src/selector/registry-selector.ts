@@ -26,6 +26,7 @@ export interface RegistrySelectorOptions {
 interface MutableNodeState extends NodeState {
   node: Node;
   inflight: number;
+  latencyMs: number;
   ejectedUntil: number;
   /** Calls that timed out in a row, and ejections since the node last answered. */
   timeouts: number;
@@ -33,7 +34,7 @@ interface MutableNodeState extends NodeState {
 }
 
 function freshState(node: Node): MutableNodeState {
-  return { node, inflight: 0, ejectedUntil: 0, timeouts: 0, ejections: 0 };
+  return { node, inflight: 0, latencyMs: 0, ejectedUntil: 0, timeouts: 0, ejections: 0 };
 }
 
 interface CacheEntry {
@@ -43,6 +44,9 @@ interface CacheEntry {
   watcher: Watcher | undefined;
   refreshing: Promise<void> | undefined;
 }
+
+/** How much one timed call moves a node's latency average. */
+const latencyWeight = 0.2;
 
 /**
  * A selector whose node lists come from the registry, cached per service
@@ -182,11 +186,16 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
       return nextFor(service, entry, selectOptions?.exclude);
     },
 
-    mark(service: string, node: Node, error: unknown): void {
+    mark(service: string, node: Node, error: unknown, elapsedMs?: number): void {
       const state = cache.get(service)?.states.find((s) => s.node.id === node.id);
       if (!state) return;
       if (state.inflight > 0) state.inflight--;
       const code = isTsmicroError(error) ? error.code : undefined;
+      // Answers and timeouts say how fast the node is; other failures may have been fast for reasons of their own.
+      if (elapsedMs !== undefined && (error === undefined || code === Code.DEADLINE_EXCEEDED)) {
+        state.latencyMs =
+          state.latencyMs === 0 ? elapsedMs : state.latencyMs + (elapsedMs - state.latencyMs) * latencyWeight;
+      }
       if (code === Code.DEADLINE_EXCEEDED) state.timeouts++;
       else if (error === undefined) {
         state.timeouts = 0;

@@ -3,10 +3,12 @@ import type { Node, Service } from "../registry/registry.js";
 /** Returns the next node to call; throws a TsmicroError (UNAVAILABLE) when there is none. */
 export type Next = () => Node;
 
-/** What a strategy knows of a node: the node and the calls in flight to it. */
+/** What a strategy knows of a node: the node, the calls in flight to it, and how fast it answers. */
 export interface NodeState {
   readonly node: Node;
   readonly inflight: number;
+  /** A moving average of its unary calls' latency, in ms; 0 before one was timed. */
+  readonly latencyMs: number;
 }
 
 /**
@@ -26,12 +28,13 @@ export interface SelectOptions {
  * Picks nodes of a service to call. Nodes come from a cache the registry's
  * watch keeps fresh; when the registry cannot be reached, the last known
  * nodes keep serving. Every node `next()` returns must be `mark`ed once with
- * the outcome of the call, so in-flight counts stay right and failing nodes
- * are ejected for a while.
+ * the outcome of the call, so in-flight counts and latencies stay right and
+ * failing nodes are ejected for a while.
  */
 export interface Selector {
   select(service: string, options?: SelectOptions): Promise<Next>;
-  mark(service: string, node: Node, error: unknown): void;
+  /** The outcome of a call `next()` sent to `node`; `elapsedMs`, when given, is how long it took. */
+  mark(service: string, node: Node, error: unknown, elapsedMs?: number): void;
   start(): Promise<void>;
   stop(): Promise<void>;
 }

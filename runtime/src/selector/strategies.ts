@@ -10,9 +10,11 @@ export const roundRobin: Strategy = () => {
 };
 
 /**
- * Power of two choices on calls in flight: of two random nodes, the one
- * with fewer calls running. Close to least-loaded without scanning every node,
- * and it steers away from a slow node.
+ * Power of two choices, as go-zero's p2c: of two random nodes, the one with
+ * the lower load, its calls in flight (plus the one to send) times its
+ * average latency. Close to least-loaded without scanning every node; a
+ * slow node loses to a fast one, and a stuck one, whose calls pile up,
+ * loses to every other.
  */
 export const leastInflight: Strategy = () => (nodes) => {
   if (nodes.length === 1) return nodes[0]!;
@@ -21,8 +23,13 @@ export const leastInflight: Strategy = () => (nodes) => {
   if (b >= a) b++;
   const first: NodeState = nodes[a]!;
   const second: NodeState = nodes[b]!;
-  return second.inflight < first.inflight ? second : first;
+  return load(second) < load(first) ? second : first;
 };
+
+/** A node not timed yet counts as fast (1 ms), so it gets calls and a latency. */
+function load(state: NodeState): number {
+  return (state.inflight + 1) * Math.max(state.latencyMs, 1);
+}
 
 /** The strategies `--selector` names. */
 export const strategies: Readonly<Record<string, Strategy>> = {
