@@ -4,7 +4,7 @@ import type { Request, Response } from "../../../test/golden/10-services/service
 import { Code } from "../errors/tsmicro-error.js";
 import { silentLogger } from "../logging/logger.js";
 import { createH2ClientTransport } from "./h2-client.js";
-import { startFaultProxy } from "./testdata/fault-proxy.js";
+import { startFaultProxy } from "../../../test/support/fault-proxy.js";
 import { pairs, transports, use } from "./testdata/transport-pairs.js";
 import type { ClientCall, ServerCall } from "./transport.js";
 

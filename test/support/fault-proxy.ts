@@ -1,8 +1,9 @@
 /**
- * A TCP proxy on loopback for fault tests: it relays bytes both ways between
- * its callers and `target` until told to black-hole them (`freeze()`), as a
- * frozen peer or a link that died without a FIN would: connections stay
- * open and nothing arrives either way.
+ * A TCP proxy on loopback for fault tests (this kernel has no netem): it
+ * relays bytes both ways between its callers and `target`, and on demand
+ * delays them, resets every connection, or black-holes them as a frozen peer
+ * or a link that died without a FIN would (connections stay open and
+ * nothing arrives either way).
  */
 import { connect, createServer, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
@@ -12,6 +13,10 @@ export interface FaultProxy {
   readonly address: string;
   /** From now on, bytes either way are dropped. */
   freeze(): void;
+  /** Holds every chunk this long before passing it on (0: none); order is kept. */
+  delay(ms: number): void;
+  /** Resets every open connection (RST), both sides; new ones are relayed as before. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -21,10 +26,18 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const port = Number(target.slice(colon + 1));
   const sockets = new Set<Socket>();
   let frozen = false;
-  const relay = (from: Socket, to: Socket) =>
+  let delayMs = 0;
+  const relay = (from: Socket, to: Socket) => {
+    // A chunk never overtakes one held before it, whatever the delay is now.
+    let heldUntil = 0;
     from.on("data", (chunk: Buffer) => {
-      if (!frozen) to.write(chunk);
+      if (frozen) return;
+      const now = performance.now();
+      heldUntil = Math.max(heldUntil, now + delayMs);
+      if (heldUntil <= now) to.write(chunk);
+      else setTimeout(() => to.destroyed || to.write(chunk), heldUntil - now);
     });
+  };
   const server = createServer((inbound) => {
     const outbound = connect(port, host);
     for (const socket of [inbound, outbound]) {
@@ -44,6 +57,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
     freeze: () => {
       frozen = true;
+    },
+    delay: (ms) => {
+      delayMs = ms;
+    },
+    reset: () => {
+      for (const socket of sockets) socket.resetAndDestroy();
     },
     close: async () => {
       for (const socket of sockets) socket.destroy();
