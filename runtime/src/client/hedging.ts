@@ -1,5 +1,8 @@
 import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
 import { SetupError } from "../errors/setup-error.js";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import type { Node } from "../registry/registry.js";
+import type { ClientCall } from "../transport/transport.js";
 
 /**
  * gRPC's hedging policy for one idempotent unary method: the call goes to
@@ -88,4 +91,85 @@ export class HedgeBudget {
     this.#tokens--;
     return true;
   }
+}
+
+/** What a hedged call needs of the caller that makes it. */
+export interface HedgeWire {
+  /** A node to try, not one of `tried` unless nothing else is left. */
+  pick(tried: Set<string>): Promise<Node>;
+  send(node: Node, call: ClientCall): Promise<unknown>;
+  /** The outcome of an attempt on `node`, for the selector. */
+  mark(node: Node, error: unknown, elapsedMs: number): void;
+  /** Whether another node could fix `error` (and the call's deadline and signal allow another attempt). */
+  retryable(error: unknown, call: ClientCall): boolean;
+  readonly budget: HedgeBudget;
+}
+
+/**
+ * A hedged call: one attempt now and, while none has answered, another on
+ * a node not tried yet every `delayMs` (or at once after a failure another
+ * node could fix), within the budget; the first answer wins and the other
+ * attempts are cancelled. A failure no other node would fix ends the call.
+ * A node another outpaced is marked as timed out: three in a row and the
+ * selector leaves it out.
+ */
+export function hedgedCall(call: ClientCall, policy: HedgingPolicy, wire: HedgeWire): Promise<unknown> {
+  wire.budget.earn();
+  const maxAttempts = policy.maxAttempts ?? 2;
+  const tried = new Set<string>();
+  const racing = new Set<AbortController>();
+  let started = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let lastError: unknown;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      for (const attempt of racing) attempt.abort(new TsmicroError(Code.CANCELLED, "another node answered first"));
+      outcome();
+    };
+    const launch = async () => {
+      started++;
+      const attempt = new AbortController();
+      racing.add(attempt);
+      const signal = call.signal ? AbortSignal.any([call.signal, attempt.signal]) : attempt.signal;
+      let node: Node | undefined;
+      const sentAt = performance.now();
+      try {
+        node = await wire.pick(tried);
+        tried.add(node.id);
+        const response = await wire.send(node, { ...call, signal });
+        racing.delete(attempt);
+        wire.mark(node, undefined, performance.now() - sentAt);
+        settle(() => resolve(response));
+      } catch (error) {
+        racing.delete(attempt);
+        const outpaced = settled && attempt.signal.aborted;
+        const verdict = outpaced ? new TsmicroError(Code.DEADLINE_EXCEEDED, "outpaced") : error;
+        if (node) wire.mark(node, verdict, performance.now() - sentAt);
+        if (outpaced) return;
+        lastError = error;
+        if (!wire.retryable(error, call)) settle(() => reject(error));
+        else if (started < maxAttempts) schedule(0);
+        else if (racing.size === 0) settle(() => reject(error));
+      }
+    };
+    // The next attempt after `delayMs`, if the budget has one; with none racing and none allowed, the call fails.
+    const schedule = (delayMs: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        if (settled || started >= maxAttempts) return;
+        if (!wire.budget.spend()) {
+          if (racing.size === 0) settle(() => reject(lastError));
+          return;
+        }
+        void launch();
+        if (started < maxAttempts) schedule(policy.delayMs);
+      }, delayMs);
+    };
+    void launch();
+    schedule(policy.delayMs);
+  });
 }

@@ -1,10 +1,10 @@
 import type { CallContext, CallOptions, Caller, Metadata } from "../definition/call.js";
 import type { MethodDefinition } from "../definition/definition.js";
-import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
+import { Code, isTsmicroError } from "../errors/tsmicro-error.js";
 import type { Node } from "../registry/registry.js";
 import type { Selector } from "../selector/selector.js";
 import { type AttemptTimeout, attemptTimeoutMs, LatencyEstimate } from "./attempt-timeout.js";
-import { HedgeBudget, type HedgingPolicies, type HedgingPolicy, hedgingOf } from "./hedging.js";
+import { HedgeBudget, type HedgeWire, type HedgingPolicies, hedgedCall, hedgingOf } from "./hedging.js";
 import {
   chain,
   type ClientCall,
@@ -122,77 +122,18 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
     return call.deadline === undefined || call.deadline.getTime() > Date.now();
   }
 
-  /**
-   * A hedged call: one attempt now and, while none has answered, another on
-   * a node not tried yet every `delayMs` (or at once after a failure another
-   * node could fix), within the budget; the first answer wins and the other
-   * attempts are cancelled. A failure no other node would fix ends the call.
-   */
-  function hedged(call: ClientCall, policy: HedgingPolicy): Promise<unknown> {
-    budget.earn();
-    const maxAttempts = policy.maxAttempts ?? 2;
-    const tried = new Set<string>();
-    const racing = new Set<AbortController>();
-    let started = 0;
-    let timer: NodeJS.Timeout | undefined;
-    let lastError: unknown;
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const settle = (outcome: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        for (const attempt of racing) attempt.abort(new TsmicroError(Code.CANCELLED, "another node answered first"));
-        outcome();
-      };
-      const launch = async () => {
-        started++;
-        const attempt = new AbortController();
-        racing.add(attempt);
-        const signal = call.signal ? AbortSignal.any([call.signal, attempt.signal]) : attempt.signal;
-        let node: Node | undefined;
-        const sentAt = performance.now();
-        try {
-          node = await pick(tried);
-          tried.add(node.id);
-          const response = await (transport.call(node.address, { ...call, signal }) as Promise<unknown>);
-          racing.delete(attempt);
-          selector.mark(service, node, undefined, performance.now() - sentAt);
-          settle(() => resolve(response));
-        } catch (error) {
-          racing.delete(attempt);
-          // A node another outpaced counts as one that timed out: three in a row and the selector leaves it out.
-          const outpaced = settled && attempt.signal.aborted;
-          const verdict = outpaced ? new TsmicroError(Code.DEADLINE_EXCEEDED, "outpaced") : error;
-          if (node) selector.mark(service, node, verdict, performance.now() - sentAt);
-          if (outpaced) return;
-          lastError = error;
-          if (!mayRetry(error, 0, call)) settle(() => reject(error));
-          else if (started < maxAttempts) schedule(0);
-          else if (racing.size === 0) settle(() => reject(error));
-        }
-      };
-      // The next attempt after `delayMs`, if the budget has one; with none racing and none allowed, the call fails.
-      const schedule = (delayMs: number) => {
-        clearTimeout(timer);
-        timer = setTimeout(() => {
-          if (settled || started >= maxAttempts) return;
-          if (!budget.spend()) {
-            if (racing.size === 0) settle(() => reject(lastError));
-            return;
-          }
-          void launch();
-          if (started < maxAttempts) schedule(policy.delayMs);
-        }, delayMs);
-      };
-      void launch();
-      schedule(policy.delayMs);
-    });
-  }
+  /** What a hedged call needs of this caller. */
+  const hedgeWire: HedgeWire = {
+    pick,
+    send: (node, call) => transport.call(node.address, call) as Promise<unknown>,
+    mark: (node, error, elapsedMs) => selector.mark(service, node, error, elapsedMs),
+    retryable: (error, call) => mayRetry(error, 0, call),
+    budget,
+  };
 
   async function unaryWithRetries(call: ClientCall): Promise<unknown> {
     const policy = call.method.idempotency === "unknown" ? undefined : hedgingOf(options.hedging, service, call.method);
-    if (policy) return hedged(call, policy);
+    if (policy) return hedgedCall(call, policy, hedgeWire);
     const tried = new Set<string>();
     for (let attempt = 1; ; attempt++) {
       const node = await pick(tried);
