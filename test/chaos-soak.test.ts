@@ -2,7 +2,9 @@
  * A chaos soak (issue 17), bounded and on loopback: three echo nodes on a
  * three-member etcd cluster, the HTTP gateway in front, and steady load
  * through a service's client (8 calls in flight) and through the gateway
- * (4 requests in flight), all of an idempotent method (Beta.Get). A calm
+ * (4 requests in flight), all of idempotent methods: half reads (Beta.Get),
+ * half creates keyed by a client-generated id (Beta.Put into a store the
+ * nodes share, which applies an id once). Clients retry twice. A calm
  * run first, then the same length of chaos:
  * - node A SIGKILLed and started again every 10 s;
  * - node B frozen with SIGSTOP for 5 s;
@@ -10,10 +12,12 @@
  * - node C reached through a TCP proxy that delays every chunk 150 ms for a
  *   while and resets every connection once;
  * then a calm tail. It prints calls, failures by code and p50/p99 of each
- * phase, and holds the system to: nothing fails when calm, almost nothing
- * fails in the chaos, and everything has recovered in the tail.
+ * phase (with the first failures' reasons), and holds the system to: no
+ * call fails when calm or in the tail, at most one in a thousand in the
+ * chaos, p99 in the chaos within 3x the calm run's, and every create that
+ * was answered is in the store, none applied twice.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -36,11 +40,12 @@ afterAll(async () => {
   await killAllNodes();
 });
 
-/** One call: when it started, how long it took, and how it ended ("OK", a gRPC code, or an HTTP status). */
+/** One call: when it started, how long it took, how it ended ("OK", a gRPC code, or an HTTP status) and why. */
 interface Sample {
   readonly at: number;
   readonly ms: number;
   readonly outcome: string;
+  readonly message?: string;
 }
 
 /** Keeps `concurrency` calls going until `stop()`; records every call. */
@@ -50,8 +55,16 @@ function keepCalling(call: () => Promise<string>, concurrency: number): { stop()
   const worker = async () => {
     while (running) {
       const at = performance.now();
-      const outcome = await call().catch((error: { code?: unknown }) => String(error.code ?? error));
-      samples.push({ at, ms: performance.now() - at, outcome });
+      const sample = await call().then(
+        (outcome) => ({ at, ms: performance.now() - at, outcome }),
+        (error: { code?: unknown; message?: string }) => ({
+          at,
+          ms: performance.now() - at,
+          outcome: String(error.code ?? error),
+          message: error.message,
+        }),
+      );
+      samples.push(sample);
     }
   };
   const workers = Array.from({ length: concurrency }, worker);
@@ -67,6 +80,8 @@ function keepCalling(call: () => Promise<string>, concurrency: number): { stop()
 interface Phase {
   readonly calls: number;
   readonly failures: Record<string, number>;
+  /** The first few failures, with when (seconds into the phase) and why. */
+  readonly why: readonly string[];
   readonly p50: number;
   readonly p99: number;
 }
@@ -77,13 +92,18 @@ function phase(samples: readonly Sample[], from: number, to: number): Phase {
   for (const s of inside) if (s.outcome !== "OK") failures[s.outcome] = (failures[s.outcome] ?? 0) + 1;
   const sorted = inside.map((s) => s.ms).sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
-  return { calls: inside.length, failures, p50: at(0.5), p99: at(0.99) };
+  const why = inside
+    .filter((s) => s.outcome !== "OK")
+    .slice(0, 3)
+    .map((s) => `${((s.at - from) / 1000).toFixed(1)} s: ${s.outcome} ${s.message ?? ""}`);
+  return { calls: inside.length, failures, why, p50: at(0.5), p99: at(0.99) };
 }
 
 const failed = (p: Phase) => Object.values(p.failures).reduce((a, b) => a + b, 0);
 const line = (name: string, p: Phase) =>
   `  ${name.padEnd(16)} ${String(p.calls).padStart(6)} calls, ${String(failed(p)).padStart(4)} failed ` +
-  `${JSON.stringify(p.failures)}, p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms`;
+  `${JSON.stringify(p.failures)}, p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms` +
+  p.why.map((why) => `\n      ${why}`).join("");
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -104,7 +124,9 @@ it.skipIf(!etcdProgram)(
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const registry = ["--registry=etcd", `--registry_address=${etcd.endpoints.join(",")}`, "--register_ttl=6s"];
     const nodeFlags = [...registry, "--register_interval=2s", "--metrics_address=off"];
-    const beta = { ECHO_BETA: "1", OTEL_SDK_DISABLED: "true" };
+    const store = join(dir, "store");
+    await mkdir(store);
+    const beta = { ECHO_BETA: "1", ECHO_STORE: store, OTEL_SDK_DISABLED: "true" };
 
     // Node A keeps its port across restarts; node C is reached through the proxy, which it advertises.
     const portA = await freePort();
@@ -121,43 +143,55 @@ it.skipIf(!etcdProgram)(
       beta,
     );
 
-    const caller = createService({
-      name: "soak-caller",
-      args: [...registry, "--metrics_address=off"],
-      env: {},
-      logger: silentLogger(),
-    });
+    const clientFlags = [...registry, "--metrics_address=off", "--client_retries=2"];
+    const caller = createService({ name: "soak-caller", args: clientFlags, env: {}, logger: silentLogger() });
     cleanups.push(() => caller.stop());
     const client = caller.client(BetaDefinition, "echo");
     const gateway: Gateway = createGateway({
-      args: [...registry, "--address=127.0.0.1:0", "--metrics_address=off"],
+      args: [...clientFlags, "--address=127.0.0.1:0"],
       env: { OTEL_SDK_DISABLED: "true" },
       logger: silentLogger(),
     });
     await gateway.start();
     cleanups.push(() => gateway.stop());
-    const viaClient = async () => {
+    // Creates answered OK, by id; every one must be in the store at the end.
+    const created: string[] = [];
+    let next = 0;
+    const clientGet = async () => {
       await client.get({ id: "x" });
       return "OK";
     };
-    const viaGateway = async () => {
-      const response = await fetch(`${gateway.url}/echo/Beta/Get`, {
+    const clientPut = async () => {
+      const id = `client-${next++}`;
+      await client.put({ id });
+      created.push(id);
+      return "OK";
+    };
+    const viaGateway = (method: "Get" | "Put") => async () => {
+      const id = `gateway-${next++}`;
+      const response = await fetch(`${gateway.url}/echo/Beta/${method}`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: '{"id":"x"}',
+        body: JSON.stringify({ id }),
         signal: AbortSignal.timeout(10_000),
       });
       await response.arrayBuffer();
-      return response.ok ? "OK" : `HTTP ${response.status}`;
+      if (!response.ok) return `HTTP ${response.status}`;
+      if (method === "Put") created.push(id);
+      return "OK";
     };
     // Warm: every node answers through both paths.
     const seen = new Set<string>();
     for (let i = 0; i < 200 && seen.size < 3; i++) seen.add((await client.get({ id: "warm" })).id);
     expect(seen.size).toBe(3);
-    for (let i = 0; i < 50; i++) expect(await viaGateway()).toBe("OK");
+    for (let i = 0; i < 50; i++) expect(await viaGateway("Get")()).toBe("OK");
 
-    const clientLoad = keepCalling(viaClient, 8);
-    const gatewayLoad = keepCalling(viaGateway, 4);
+    const loads = [
+      keepCalling(clientGet, 4),
+      keepCalling(clientPut, 4),
+      keepCalling(viaGateway("Get"), 2),
+      keepCalling(viaGateway("Put"), 2),
+    ];
     const t0 = performance.now();
     await sleep(calmMs);
     const chaosFrom = performance.now();
@@ -194,7 +228,9 @@ it.skipIf(!etcdProgram)(
     await at(chaosMs);
     const tailFrom = performance.now();
     await sleep(tailMs);
-    const [clientSamples, gatewaySamples] = await Promise.all([clientLoad.stop(), gatewayLoad.stop()]);
+    const [gets, puts, gatewayGets, gatewayPuts] = await Promise.all(loads.map((load) => load.stop()));
+    const clientSamples = [...gets!, ...puts!];
+    const gatewaySamples = [...gatewayGets!, ...gatewayPuts!];
     const end = performance.now();
 
     const report = {
@@ -222,11 +258,19 @@ it.skipIf(!etcdProgram)(
       const { calm, chaos, tail } = report[path];
       expect(calm.calls).toBeGreaterThan(100);
       expect(tail.calls).toBeGreaterThan(20);
-      expect({ path, calm: calm.failures }).toEqual({ path, calm: {} });
-      expect({ path, tail: tail.failures }).toEqual({ path, tail: {} });
-      // Through every fault, at most one call in a hundred fails.
-      expect(failed(chaos)).toBeLessThanOrEqual(chaos.calls / 100);
+      expect({ path, calm: calm.failures, tail: tail.failures }).toEqual({ path, calm: {}, tail: {} });
+      // The goal is none, and runs have had none since retries stopped going to a restarted node's
+      // old and new registrations in turn (the same address); the bound keeps a rare loss from
+      // failing the suite while the printed reasons say what it was.
+      expect(failed(chaos)).toBeLessThanOrEqual(chaos.calls / 1_000);
+      expect(chaos.p99).toBeLessThanOrEqual(3 * calm.p99);
     }
+    // Nothing lost: every create answered OK is stored, and none was applied twice.
+    const stored = new Set((await readdir(store)).filter((name) => name !== "applied.log"));
+    expect(created.filter((id) => !stored.has(id))).toEqual([]);
+    const applied = (await readFile(join(store, "applied.log"), "utf8")).split("\n").filter(Boolean);
+    expect(applied.length).toBe(new Set(applied).size);
+    console.log(`  creates answered: ${created.length}, stored: ${stored.size}, applied once each`);
   },
   180_000,
 );

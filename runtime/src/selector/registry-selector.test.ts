@@ -143,6 +143,19 @@ describe("registry selector", () => {
     await selector.stop();
   });
 
+  it("treats nodes at one address as one server: a restarted node's new id is left out and ejected with the old", async () => {
+    const old = { id: "old", address: "127.0.0.1:5001", metadata: {} };
+    const restarted = { id: "restarted", address: "127.0.0.1:5001", metadata: {} };
+    const { registry } = stubRegistry([old, restarted, node("2")]);
+    const selector = createRegistrySelector({ registry, strategy: random });
+    for (let i = 0; i < 20; i++) {
+      expect((await selector.select("svc", { exclude: new Set(["old"]) }))().id).toBe("2");
+    }
+    selector.mark("svc", old, new TsmicroError(Code.UNAVAILABLE, "connection refused"));
+    for (let i = 0; i < 20; i++) expect((await selector.select("svc"))().id).toBe("2");
+    await selector.stop();
+  });
+
   it("least-inflight steers away from a node with calls piling up", async () => {
     const { registry } = stubRegistry([node("1"), node("2")]);
     const selector = createRegistrySelector({ registry, strategy: leastInflight });

@@ -45,6 +45,13 @@ interface CacheEntry {
   refreshing: Promise<void> | undefined;
 }
 
+/** The addresses of the nodes whose ids are in `exclude`. */
+function excludedAddresses(states: readonly NodeState[], exclude: ReadonlySet<string>): Set<string> {
+  const addresses = new Set<string>();
+  for (const state of states) if (exclude.has(state.node.id)) addresses.add(state.node.address);
+  return addresses;
+}
+
 /** How much one timed call moves a node's latency average. */
 const latencyWeight = 0.2;
 
@@ -146,10 +153,13 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
     return () => {
       const t = now();
       let candidates: MutableNodeState[] = entry.states;
-      const usable = (state: MutableNodeState) => state.ejectedUntil <= t && !exclude?.has(state.node.id);
+      // A node registered again under a new id at the same address (restarted) is the same server: left out too.
+      const excluded = exclude?.size ? excludedAddresses(entry.states, exclude) : undefined;
+      const allowed = (state: MutableNodeState) => !excluded?.has(state.node.address);
+      const usable = (state: MutableNodeState) => state.ejectedUntil <= t && allowed(state);
       if (!candidates.every(usable)) {
         const preferred = candidates.filter(usable);
-        const notExcluded = candidates.filter((state) => !exclude?.has(state.node.id));
+        const notExcluded = candidates.filter(allowed);
         candidates = preferred.length > 0 ? preferred : notExcluded.length > 0 ? notExcluded : candidates;
       }
       if (candidates.length === 0) {
@@ -203,9 +213,13 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
       }
       if (code === Code.UNAVAILABLE || state.timeouts >= timeoutsToEject) {
         // Probed again when the time is up; each ejection in a row keeps it out twice as long.
-        state.ejectedUntil = now() + ejectMs * 2 ** Math.min(state.ejections, 3);
+        const until = now() + ejectMs * 2 ** Math.min(state.ejections, 3);
         state.ejections++;
         state.timeouts = 0;
+        // Every registration at that address is the same server (a node restarted under a new id).
+        for (const other of cache.get(service)?.states ?? []) {
+          if (other.node.address === state.node.address) other.ejectedUntil = Math.max(other.ejectedUntil, until);
+        }
       }
     },
 
