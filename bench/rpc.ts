@@ -8,7 +8,9 @@
  * - tsmicro: a service on the local registry called through another
  *   service's `service.client` (registry, selector, breaker, retries: the
  *   default middleware) on the grpc-js transport, then on the h2 transport
- *   (`--transport=h2` both sides), and on grpc-js without breaker and retries.
+ *   (`--transport=h2` both sides), and on grpc-js without breaker and retries;
+ * - an idempotent method (Beta.Get) with per-attempt timeouts (the default)
+ *   and without, to price their timers and bookkeeping on the happy path.
  * Ratios are the median over rounds of each setup's rate against the
  * baseline's in the same round. Goals: tsmicro >= 0.95x on grpc-js,
  * >= 1.6x on h2; breaker + retries under 5% below the same client without them.
@@ -55,8 +57,8 @@ function raw(name: string, server: string, client: "grpc-js" | "h2"): Setup {
   };
 }
 
-/** The tsmicro echo node and a caller service, both with `flags`. */
-function tsmicro(name: string, flags: readonly string[], clientFlags: readonly string[] = []): Setup {
+/** The tsmicro echo node and a caller service, both with `flags`; `get` calls Beta.Get (idempotent) instead of Alpha.Unary. */
+function tsmicro(name: string, flags: readonly string[], clientFlags: readonly string[] = [], get = false): Setup {
   return {
     name,
     start: (registryDir) => {
@@ -67,7 +69,13 @@ function tsmicro(name: string, flags: readonly string[], clientFlags: readonly s
         serverArgs: [...args, "--metrics_address=off"],
         load: "bench/fixtures/rpc-load.ts",
         loadArgs: () => ["tsmicro", ...args, "--metrics_address=off", ...clientFlags],
-        env: { ...process.env, OTEL_SDK_DISABLED: "true", ECHO_NAME: echo, ECHO_TARGET: echo },
+        env: {
+          ...process.env,
+          OTEL_SDK_DISABLED: "true",
+          ECHO_NAME: echo,
+          ECHO_TARGET: echo,
+          ...(get ? { ECHO_BETA: "1", RPC_METHOD: "get" } : {}),
+        },
       });
     },
   };
@@ -80,6 +88,8 @@ async function throughput(): Promise<void> {
     tsmicro("tsmicro service.client, grpc-js", []),
     tsmicro("tsmicro service.client, --transport=h2", ["--transport=h2"]),
     tsmicro("tsmicro, grpc-js, no breaker, no retries", [], ["--breaker=off", "--client_retries=0"]),
+    tsmicro("tsmicro, idempotent Beta.Get", [], [], true),
+    tsmicro("tsmicro, Beta.Get, no attempt timeouts", [], ["--client_attempt_timeout=none"], true),
   ];
   const registryDir = await mkdtemp(join(tmpdir(), "tsmicro-bench-rpc-"));
   const pairs: Pair[] = [];
@@ -100,6 +110,9 @@ async function throughput(): Promise<void> {
     console.log(`  tsmicro on grpc-js / raw grpc-js: ${ratio(2)}x (goal >= 0.95x)`);
     console.log(`  tsmicro on h2 / raw grpc-js: ${ratio(3)}x (goal >= 1.6x); of the ceiling: ${ratio(3, 1)}x`);
     console.log(`  breaker + retry cost: ${ratio(2, 4)}x of the same client without them (goal >= 0.95x)`);
+    console.log(
+      `  per-attempt timeouts on an idempotent method: ${ratio(5, 6)}x of the same calls without them (goal >= 0.98x)`,
+    );
   } finally {
     stopPairs(pairs);
     await rm(registryDir, { recursive: true, force: true });
