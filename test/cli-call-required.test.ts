@@ -11,7 +11,6 @@ import {
   createService,
   silentLogger,
   TsmicroError,
-  type MessageCodec,
   type MicroService,
   type ServiceDefinition,
 } from "@tsmicro/runtime";
@@ -19,15 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Account, type GetAccountRequest } from "./golden/07-proto2/legacy.js";
 import { LegacyServiceDefinition, type LegacyServiceHandler } from "./golden/07-proto2/legacy.micro.js";
 import { bins, run } from "./support/cli.js";
-
-/** Responses as raw bytes, so a service can send what another language's server might. */
-const raw: MessageCodec<Uint8Array> = {
-  encode: (bytes) => ({ finish: () => bytes }),
-  decode: (bytes) => bytes,
-  fromJSON: () => new Uint8Array(),
-  toJSON: () => ({}),
-  fromPartial: (bytes) => bytes as Uint8Array,
-};
+import { rawCodec as raw } from "./support/raw-codec.js";
 
 describe("tsmicro call with proto2 required fields", () => {
   let dir = "";

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code, createService, silentLogger } from "@tsmicro/runtime";
 import { AlphaDefinition, BetaDefinition } from "./golden/10-services/services.micro.js";
+import { type CallSample, keepCalling } from "./support/load.js";
 import { killAllNodes, type NodeProcess, startNode } from "./support/nodes.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -20,38 +21,7 @@ afterEach(async () => {
   await killAllNodes();
 });
 
-/** Each call's start, latency and outcome, over the run. */
-interface Sample {
-  readonly at: number;
-  readonly ms: number;
-  readonly code: unknown;
-}
-
-/** Keeps `concurrency` calls going until `stop()`; records every call. */
-function keepCalling(call: () => Promise<unknown>, concurrency: number): { stop(): Promise<Sample[]> } {
-  const samples: Sample[] = [];
-  let running = true;
-  const worker = async () => {
-    while (running) {
-      const at = performance.now();
-      const code = await call().then(
-        () => "OK",
-        (error: { code?: unknown }) => error.code ?? error,
-      );
-      samples.push({ at, ms: performance.now() - at, code });
-    }
-  };
-  const workers = Array.from({ length: concurrency }, worker);
-  return {
-    async stop() {
-      running = false;
-      await Promise.all(workers);
-      return samples;
-    },
-  };
-}
-
-const p99 = (samples: readonly Sample[]) => {
+const p99 = (samples: readonly CallSample[]) => {
   const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length * 0.99)] ?? 0;
 };
@@ -92,14 +62,14 @@ describe("a node frozen for 5 s under load", () => {
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const samples = await load.stop();
 
-    const failed = samples.filter((s) => s.code !== "OK");
+    const failed = samples.filter((s) => s.outcome !== "OK");
     const duringFreeze = samples.filter((s) => s.at >= frozen.from && s.at < frozen.to);
     console.log(
       `hung node, idempotent Beta.Get: ${samples.length} calls, ${failed.length} failed; ` +
         `p99 during the freeze ${p99(duringFreeze).toFixed(0)} ms (${duringFreeze.length} calls), ` +
         `overall ${p99(samples).toFixed(0)} ms`,
     );
-    expect(failed.map((s) => s.code)).toEqual([]);
+    expect(failed.map((s) => s.outcome)).toEqual([]);
     expect(duringFreeze.length).toBeGreaterThan(100);
     // No call waited anywhere near its 5 s deadline.
     expect(Math.max(...samples.map((s) => s.ms))).toBeLessThan(2_500);
@@ -122,13 +92,13 @@ describe("a node frozen for 5 s under load", () => {
     const frozen = await freeze(nodes[0]!, 500, 3_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
     const samples = await load.stop();
-    const failed = samples.filter((s) => s.code !== "OK");
+    const failed = samples.filter((s) => s.outcome !== "OK");
     const duringFreeze = samples.filter((s) => s.at >= frozen.from && s.at < frozen.to);
     console.log(
       `hung node, hedged Beta.Put: ${samples.length} calls, ${failed.length} failed; ` +
         `p99 during the freeze ${p99(duringFreeze).toFixed(0)} ms (${duringFreeze.length} calls)`,
     );
-    expect(failed.map((s) => s.code)).toEqual([]);
+    expect(failed.map((s) => s.outcome)).toEqual([]);
     expect(Math.max(...samples.map((s) => s.ms))).toBeLessThan(2_500);
   });
 
@@ -146,8 +116,8 @@ describe("a node frozen for 5 s under load", () => {
     const load = keepCalling(() => alpha.unary({ id: "x" }), 8);
     await freeze(nodes[0]!, 500, 2_500);
     const samples = await load.stop();
-    const failed = samples.filter((s) => s.code !== "OK");
+    const failed = samples.filter((s) => s.outcome !== "OK");
     expect(failed.length).toBeGreaterThan(0);
-    expect(new Set(failed.map((s) => s.code))).toEqual(new Set([Code.DEADLINE_EXCEEDED]));
+    expect(new Set(failed.map((s) => s.outcome))).toEqual(new Set([Code.DEADLINE_EXCEEDED]));
   });
 });

@@ -82,3 +82,40 @@ export function loadUntilStopped(
     },
   };
 }
+
+/** One call of keepCalling's: when it started, how long it took, and how it ended ("OK", or the error's code) and why. */
+export interface CallSample {
+  readonly at: number;
+  readonly ms: number;
+  readonly outcome: unknown;
+  readonly message?: string;
+}
+
+/** Keeps `concurrency` calls going until `stop()`, which resolves with every call made. */
+export function keepCalling(call: () => Promise<unknown>, concurrency: number): { stop(): Promise<CallSample[]> } {
+  const samples: CallSample[] = [];
+  let running = true;
+  const worker = async () => {
+    while (running) {
+      const at = performance.now();
+      const sample = await call().then(
+        (): CallSample => ({ at, ms: performance.now() - at, outcome: "OK" }),
+        (error: { code?: unknown; message?: string }): CallSample => ({
+          at,
+          ms: performance.now() - at,
+          outcome: error.code ?? error,
+          ...(error.message === undefined ? {} : { message: error.message }),
+        }),
+      );
+      samples.push(sample);
+    }
+  };
+  const workers = Array.from({ length: concurrency }, worker);
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(workers);
+      return samples;
+    },
+  };
+}

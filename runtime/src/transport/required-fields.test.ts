@@ -15,25 +15,17 @@ import { LegacyServiceDefinition } from "../../../test/golden/07-proto2/legacy.m
 import { createDirectCaller } from "../client/direct-caller.js";
 import type { Caller } from "../definition/call.js";
 import { createClient } from "../definition/client.js";
-import type { MessageCodec, MethodDefinition, ServiceDefinition } from "../definition/definition.js";
+import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { silentLogger } from "../logging/logger.js";
 import { pairs, transports, use } from "./testdata/transport-pairs.js";
 import type { ServerCall } from "./transport.js";
+import { rawCodec as raw } from "../../../test/support/raw-codec.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-/** Bytes as they are: what another language's client or server may send. */
-const raw: MessageCodec<Uint8Array> = {
-  encode: (bytes) => ({ finish: () => bytes }),
-  decode: (bytes) => bytes,
-  fromJSON: () => new Uint8Array(),
-  toJSON: () => ({}),
-  fromPartial: (bytes) => bytes as Uint8Array,
-};
 
 /** A method whose requests (or responses) are raw bytes. */
 function rawRequests<O>(method: {
