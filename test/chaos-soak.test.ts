@@ -4,7 +4,9 @@
  * through a service's client (8 calls in flight) and through the gateway
  * (4 requests in flight), all of idempotent methods: half reads (Beta.Get),
  * half creates keyed by a client-generated id (Beta.Put into a store the
- * nodes share, which applies an id once). Clients retry twice. A calm
+ * nodes share, which applies an id once). Clients retry twice. Beside them
+ * the client keeps 2 calls in flight of a method the proto does not mark
+ * idempotent (Beta.OldGet, which the nodes log by request id). A calm
  * run first, then the same length of chaos:
  * - node A SIGKILLed and started again every 10 s;
  * - node B frozen with SIGSTOP for 5 s;
@@ -15,7 +17,11 @@
  * phase (with the first failures' reasons), and holds the system to: no
  * call fails when calm or in the tail, at most one in a thousand in the
  * chaos, p99 in the chaos within 3x the calm run's, and every create that
- * was answered is in the store, none applied twice.
+ * was answered is in the store, none applied twice. The method with side
+ * effects fails only when calm or in the tail never, and in the chaos only
+ * with errors that say whether it may have been applied: none is applied
+ * twice (never sent again once it may have reached a node), every one
+ * answered is applied, and none said unapplied is.
  */
 import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -23,7 +29,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { createService, silentLogger } from "@tsmicro/runtime";
+import { createService, silentLogger, type TsmicroError } from "@tsmicro/runtime";
 import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { BetaDefinition } from "./golden/10-services/services.micro.js";
 import { startEtcdCluster, type EtcdCluster, etcdProgram } from "./support/etcd.js";
@@ -122,6 +128,26 @@ it.skipIf(!etcdProgram)(
     const created: string[] = [];
     let next = 0;
     const clientGet = () => client.get({ id: "x" });
+    // The method with side effects: its calls by outcome.
+    const unmarked = {
+      answered: [] as string[],
+      unapplied: [] as string[],
+      maybe: [] as string[],
+      unclear: [] as string[],
+    };
+    const clientUnmarked = async () => {
+      const id = `unmarked-${next++}`;
+      try {
+        await client.oldGet({ id });
+        unmarked.answered.push(id);
+      } catch (error) {
+        const { unprocessed, mayHaveBeenApplied, message } = error as TsmicroError;
+        if (mayHaveBeenApplied && message.includes("may have been applied")) unmarked.maybe.push(id);
+        else if (unprocessed) unmarked.unapplied.push(id);
+        else unmarked.unclear.push(`${id}: ${message}`);
+        throw error;
+      }
+    };
     const clientPut = async () => {
       const id = `client-${next++}`;
       await client.put({ id });
@@ -150,6 +176,7 @@ it.skipIf(!etcdProgram)(
       keepCalling(clientPut, 4),
       keepCalling(viaGateway("Get"), 2),
       keepCalling(viaGateway("Put"), 2),
+      keepCalling(clientUnmarked, 2),
     ];
     const t0 = performance.now();
     await sleep(calmMs);
@@ -187,7 +214,7 @@ it.skipIf(!etcdProgram)(
     await at(chaosMs);
     const tailFrom = performance.now();
     await sleep(tailMs);
-    const [gets, puts, gatewayGets, gatewayPuts] = await Promise.all(loads.map((load) => load.stop()));
+    const [gets, puts, gatewayGets, gatewayPuts, unmarkedCalls] = await Promise.all(loads.map((load) => load.stop()));
     const clientSamples = [...gets!, ...puts!];
     const gatewaySamples = [...gatewayGets!, ...gatewayPuts!];
     const end = performance.now();
@@ -203,11 +230,16 @@ it.skipIf(!etcdProgram)(
         chaos: phase(gatewaySamples, chaosFrom, tailFrom),
         tail: phase(gatewaySamples, tailFrom, end),
       },
+      unmarked: {
+        calm: phase(unmarkedCalls!, t0, chaosFrom),
+        chaos: phase(unmarkedCalls!, chaosFrom, tailFrom),
+        tail: phase(unmarkedCalls!, tailFrom, end),
+      },
     };
     console.log(
       [
         `chaos soak: calm ${calmMs / 1000} s, chaos ${chaosMs / 1000} s, tail ${tailMs / 1000} s`,
-        ...(["client", "gateway"] as const).flatMap((path) =>
+        ...(["client", "gateway", "unmarked"] as const).flatMap((path) =>
           (["calm", "chaos", "tail"] as const).map((name) => line(`${path} ${name}`, report[path][name])),
         ),
       ].join("\n"),
@@ -230,6 +262,23 @@ it.skipIf(!etcdProgram)(
     const applied = (await readFile(join(store, "applied.log"), "utf8")).split("\n").filter(Boolean);
     expect(applied.length).toBe(new Set(applied).size);
     console.log(`  creates answered: ${created.length}, stored: ${stored.size}, applied once each`);
+
+    // The method with side effects: never sent twice, and every failure says what became of the call.
+    expect({ calm: report.unmarked.calm.failures, tail: report.unmarked.tail.failures }).toEqual({
+      calm: {},
+      tail: {},
+    });
+    expect(unmarked.unclear).toEqual([]);
+    const logged = (await readFile(join(store, "unmarked.log"), "utf8")).split("\n").filter(Boolean);
+    expect(logged.length).toBe(new Set(logged).size);
+    const inLog = new Set(logged);
+    expect(unmarked.answered.filter((id) => !inLog.has(id))).toEqual([]);
+    expect(unmarked.unapplied.filter((id) => inLog.has(id))).toEqual([]);
+    console.log(
+      `  side-effect calls answered: ${unmarked.answered.length}, failed saying they may have been applied: ` +
+        `${unmarked.maybe.length} (of which applied: ${unmarked.maybe.filter((id) => inLog.has(id)).length}), ` +
+        `failed unapplied: ${unmarked.unapplied.length}, applied once each`,
+    );
   },
   180_000,
 );

@@ -61,7 +61,7 @@ describe("rpc caller", () => {
   it("retries a retryable failure on another node and marks both outcomes", async () => {
     const { selector, marks } = fixedSelector();
     const { transport, calls } = scriptedTransport(async (address) => {
-      if (address === "a") throw new TsmicroError(Code.UNAVAILABLE, "connection refused");
+      if (address === "a") throw new TsmicroError(Code.UNAVAILABLE, "connection refused", { unprocessed: true });
       return { ok: address };
     });
     const caller = createRpcCaller("svc", { selector, transport, retries: 1 });
@@ -89,8 +89,44 @@ describe("rpc caller", () => {
       throw new TsmicroError(Code.UNAVAILABLE, "down");
     });
     const caller = createRpcCaller("svc", { selector, transport, retries: 2, backoff: () => 0 });
-    await expect(caller.unary(method("unary"), {})).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    const idempotent: MethodDefinition = { ...method("unary"), idempotency: "idempotent" };
+    await expect(caller.unary(idempotent, {})).rejects.toMatchObject({ code: Code.UNAVAILABLE });
     expect(calls.map((c) => c.address)).toEqual(["a", "b", "c"]);
+  });
+
+  it("sends a call with side effects again only when it cannot have been applied, and says when it may have been", async () => {
+    const { selector } = fixedSelector();
+    let failure = new TsmicroError(Code.UNAVAILABLE, "the connection to a dropped", { mayHaveBeenApplied: true });
+    const { transport, calls } = scriptedTransport(async (address) => {
+      if (address === "a") throw failure;
+      return { ok: address };
+    });
+    const caller = createRpcCaller("svc", { selector, transport, retries: 2, backoff: () => 0 });
+    // The request may have reached node a: not sent again, and the error says the outcome is unknown.
+    const error = await caller.unary(method("unary"), {}).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: Code.UNAVAILABLE, mayHaveBeenApplied: true, retryable: false });
+    expect((error as Error).message).toBe(
+      "the connection to a dropped (/t.Svc/Do may have been applied on a: it has side effects, so it was not " +
+        "retried; mark it idempotent in the proto to allow retries)",
+    );
+    expect(calls.map((c) => c.address)).toEqual(["a"]);
+    // An idempotent method is sent again.
+    expect(await caller.unary({ ...method("unary"), idempotency: "idempotent" }, {})).toEqual({ ok: "b" });
+    // A failure that never reached a handler, or the server's own retryable answer, is sent again.
+    for (const refusal of [
+      new TsmicroError(Code.UNAVAILABLE, "a refused the stream", { unprocessed: true }),
+      new TsmicroError(Code.UNAVAILABLE, "a is shutting down"),
+      new TsmicroError(Code.RESOURCE_EXHAUSTED, "a is shedding load"),
+    ]) {
+      failure = refusal;
+      expect(await caller.unary(method("unary"), {})).toEqual({ ok: "b" });
+    }
+    // A business error is the server's answer: as it came.
+    failure = new TsmicroError(Code.ALREADY_EXISTS, "taken");
+    await expect(caller.unary(method("unary"), {})).rejects.toMatchObject({
+      message: "taken",
+      mayHaveBeenApplied: false,
+    });
   });
 
   it("sets the deadline from the timeout, never later than the parent call's, and links cancellation", async () => {
@@ -124,10 +160,10 @@ describe("rpc caller", () => {
     const { selector } = fixedSelector();
     const { transport, calls } = scriptedTransport((address) =>
       (async function* () {
-        if (address === "a") throw new TsmicroError(Code.UNAVAILABLE, "down");
+        if (address === "a") throw new TsmicroError(Code.UNAVAILABLE, "down", { unprocessed: true });
         yield 1;
         yield 2;
-        if (address === "b") throw new TsmicroError(Code.UNAVAILABLE, "died mid-stream");
+        if (address === "b") throw new TsmicroError(Code.UNAVAILABLE, "died mid-stream", { mayHaveBeenApplied: true });
       })(),
     );
     const caller = createRpcCaller("svc", { selector, transport, retries: 3 });
@@ -136,7 +172,7 @@ describe("rpc caller", () => {
       (async () => {
         for await (const message of caller.serverStreaming(method("server_streaming"), {})) received.push(message);
       })(),
-    ).rejects.toMatchObject({ message: "died mid-stream" });
+    ).rejects.toMatchObject({ message: expect.stringMatching(/^died mid-stream \(/), mayHaveBeenApplied: true });
     expect(received).toEqual([1, 2]);
     expect(calls.map((c) => c.address)).toEqual(["a", "b"]);
   });

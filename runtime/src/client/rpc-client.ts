@@ -1,6 +1,6 @@
 import type { CallContext, CallOptions, Caller, Metadata } from "../definition/call.js";
 import type { MethodDefinition } from "../definition/definition.js";
-import { Code, isTsmicroError } from "../errors/tsmicro-error.js";
+import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Node } from "../registry/registry.js";
 import type { Selector } from "../selector/selector.js";
 import { type AttemptTimeout, attemptTimeoutMs, LatencyEstimate } from "./attempt-timeout.js";
@@ -40,6 +40,22 @@ export interface RpcClientOptions {
   readonly attemptTimeout?: AttemptTimeout;
   /** Hedged methods (idempotent unary ones only): their calls race on several nodes instead of retrying. */
   readonly hedging?: HedgingPolicies;
+}
+
+/**
+ * A failure as the caller of a method with side effects gets it: one that
+ * may have been applied (the request may have reached the server, and no
+ * answer came) says so in its message, since it was not retried; any other
+ * failure comes as it is.
+ */
+function withOutcome(error: unknown, call: ClientCall, node: Node): unknown {
+  if (call.method.idempotency !== "unknown" || !isTsmicroError(error) || !error.mayHaveBeenApplied) return error;
+  return new TsmicroError(
+    error.code,
+    `${error.message} (${call.method.path} may have been applied on ${node.address}: ` +
+      "it has side effects, so it was not retried; mark it idempotent in the proto to allow retries)",
+    { cause: error, details: error.details, metadata: error.metadata, retryable: false, mayHaveBeenApplied: true },
+  );
 }
 
 /** No wait before the first retry (it goes to another node), then full jitter on 25 ms · 2^n, capped at 1 s. */
@@ -93,6 +109,8 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
 
   function mayRetry(error: unknown, attempt: number, call: ClientCall): boolean {
     if (attempt > retries || !isTsmicroError(error) || !error.retryable) return false;
+    // A method with side effects is not sent again once it may have been applied.
+    if (call.method.idempotency === "unknown" && error.mayHaveBeenApplied) return false;
     if (call.signal?.aborted) return false;
     return call.deadline === undefined || call.deadline.getTime() > Date.now();
   }
@@ -150,7 +168,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
         selector.mark(service, node, error, performance.now() - started);
         // An abandoned attempt goes to another node at once: the node is slow or stuck, not overloaded.
         if (abandoned(error, attempt, call, sent)) continue;
-        if (!mayRetry(error, attempt, call)) throw error;
+        if (!mayRetry(error, attempt, call)) throw withOutcome(error, call, node);
         const wait = backoff(attempt);
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       }
@@ -173,7 +191,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
         return;
       } catch (error) {
         selector.mark(service, node, error);
-        if (received || !mayRetry(error, attempt, call)) throw error;
+        if (received || !mayRetry(error, attempt, call)) throw withOutcome(error, call, node);
         const wait = backoff(attempt);
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       }

@@ -34,6 +34,21 @@ export function codeName(code: number): string {
 export interface TsmicroErrorOptions {
   /** Whether the same call may succeed on another node: read by retries and breakers instead of guessing. */
   readonly retryable?: boolean;
+  /**
+   * The call certainly ran no handler: it never left this process (no node,
+   * an open breaker, a connection that was never made) or the server refused
+   * its stream before processing it. Such a failure is retried even for a
+   * method with side effects.
+   */
+  readonly unprocessed?: boolean;
+  /**
+   * The call failed after its request may have reached the server and
+   * without an answer from it (the connection dropped, the deadline passed,
+   * the stream was reset): whether it was applied is unknown. A call of a
+   * method with side effects that fails so is not retried, and its message
+   * says so.
+   */
+  readonly mayHaveBeenApplied?: boolean;
   /** Details as `google.protobuf.Any`; they cross the wire in `grpc-status-details-bin` and survive further hops. */
   readonly details?: readonly ErrorDetail[];
   /**
@@ -59,6 +74,10 @@ export class TsmicroError extends Error {
   override readonly name = "TsmicroError";
   readonly code: Code;
   readonly retryable: boolean;
+  /** See TsmicroErrorOptions.unprocessed. */
+  readonly unprocessed: boolean;
+  /** See TsmicroErrorOptions.mayHaveBeenApplied. */
+  readonly mayHaveBeenApplied: boolean;
   readonly details: readonly ErrorDetail[];
   /** Trailing metadata sent or received with the status; empty when there is none. */
   readonly metadata: Metadata;
@@ -67,6 +86,8 @@ export class TsmicroError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.retryable = options.retryable ?? retryableByDefault.has(code);
+    this.unprocessed = options.unprocessed ?? false;
+    this.mayHaveBeenApplied = options.mayHaveBeenApplied ?? false;
     this.details = options.details ?? [];
     this.metadata = options.metadata ?? noMetadata;
   }

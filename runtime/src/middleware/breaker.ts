@@ -225,7 +225,11 @@ export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddlewa
     // opossum's own open error into ours without a catch on every call.
     breaker.fallback((_next: ClientHandler, call: ClientCall, error: unknown): Promise<unknown> => {
       const reported = isOpossumOpen(error)
-        ? new TsmicroError(Code.UNAVAILABLE, entry.openMessage, { retryable: false, details: entry.openDetails })
+        ? new TsmicroError(Code.UNAVAILABLE, entry.openMessage, {
+            retryable: false,
+            unprocessed: true,
+            details: entry.openDetails,
+          })
         : error;
       if (!fallback) return Promise.reject(reported);
       const answer = Promise.resolve(fallback(call, reported));

@@ -124,6 +124,7 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
       throw new TsmicroError(Code.UNAVAILABLE, `cannot look up service ${service}: registry unreachable`, {
         cause: error,
         retryable: false,
+        unprocessed: true,
       });
     }
     const entry: CacheEntry = { states, pick: strategy(), fetchedAt: now(), watcher: undefined, refreshing: undefined };
@@ -163,7 +164,9 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
         candidates = preferred.length > 0 ? preferred : notExcluded.length > 0 ? notExcluded : candidates;
       }
       if (candidates.length === 0) {
-        throw new TsmicroError(Code.UNAVAILABLE, `no nodes of service ${service} are registered`);
+        throw new TsmicroError(Code.UNAVAILABLE, `no nodes of service ${service} are registered`, {
+          unprocessed: true,
+        });
       }
       const state = entry.pick(candidates) as MutableNodeState;
       state.inflight++;

@@ -2,6 +2,7 @@ import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "../../../test/golden/10-services/services.micro.js";
+import { startFaultProxy } from "../../../test/support/fault-proxy.js";
 import type { Request, Response } from "../../../test/golden/10-services/services.js";
 import { createDirectCaller } from "../client/direct-caller.js";
 import { createRpcCaller } from "../client/rpc-client.js";
@@ -205,6 +206,28 @@ describe.each(pairs)("call semantics, %s client, %s server", (client, server) =>
     await sleep(300);
     await startServer(address);
     await expect(waiting).resolves.toMatchObject({ id: "x" });
+  });
+
+  it("a call lost after it reached the server may have been applied, and says so; one never sent says that", async () => {
+    const proxy = await startFaultProxy(await startServer());
+    cleanups.push(() => proxy.close());
+    // Alpha.Unary is not marked idempotent: the registry client does not send it again, and its error says why.
+    const client = createClient(AlphaDefinition, rpcCaller(proxy.address));
+    const lost = client.unary({ id: "sleep:3000" }, { timeoutMs: 5_000 }).catch((error: unknown) => error);
+    await sleep(300);
+    proxy.reset();
+    expect(await lost).toMatchObject({
+      code: Code.UNAVAILABLE,
+      mayHaveBeenApplied: true,
+      unprocessed: false,
+      message: expect.stringContaining("/fixtures.services.v1.Alpha/Unary may have been applied on"),
+    });
+    const nowhere = createClient(AlphaDefinition, rpcCaller(`127.0.0.1:${await freePort()}`));
+    expect(await nowhere.unary({ id: "x" }, { timeoutMs: 2_000 }).catch((error: unknown) => error)).toMatchObject({
+      code: Code.UNAVAILABLE,
+      unprocessed: true,
+      mayHaveBeenApplied: false,
+    });
   });
 });
 

@@ -107,6 +107,9 @@ export function fromServiceError(error: unknown): TsmicroError {
     const status = bytes instanceof Uint8Array ? decodeStatus(bytes) : undefined;
     return new TsmicroError(error.code as Code, error.details, {
       cause: error,
+      // grpc-js fails a call this way only when no connection to the node was ever made for it.
+      unprocessed: error.code === Code.UNAVAILABLE && error.details.startsWith("No connection established"),
+      mayHaveBeenApplied: endedWithoutAnswer(error.code, error.details),
       details: status?.details ?? [],
       // The trailers, so callers read what the server set with the failure.
       ...(error.metadata ? { metadata: trailersOf(error.metadata) } : {}),
@@ -126,6 +129,27 @@ function trailersOf(metadata: GrpcMetadata): Metadata {
     if (key === "content-type" || key === "date" || key.startsWith("grpc-")) delete record[key];
   }
   return record;
+}
+
+/**
+ * Whether grpc-js made the status up itself for a call it had sent, with no
+ * status from the server: the connection dropped or broke, the stream was
+ * reset, or the deadline passed while the call was on a connection
+ * (grpc-js names its `remote_addr` then).
+ */
+function endedWithoutAnswer(code: number, details: string): boolean {
+  switch (code) {
+    case Code.UNAVAILABLE:
+      return details === "Connection dropped" || /\bE(CONNRESET|TIMEDOUT|PIPE)\b/.test(details);
+    case Code.INTERNAL:
+      return details.startsWith("Received RST_STREAM with code");
+    case Code.CANCELLED:
+      return details === "Call cancelled";
+    case Code.DEADLINE_EXCEEDED:
+      return details.startsWith("Deadline exceeded after") && details.includes("remote_addr=");
+    default:
+      return false;
+  }
 }
 
 function isServiceError(error: unknown): error is ServiceError {

@@ -165,6 +165,9 @@ function closeSession(session: ClientHttp2Session): Promise<void> {
 /** Why a session failed, for the calls it fails. */
 const sessionErrors = new WeakMap<Http2Session, Error>();
 
+/** Sessions whose connection was made: a stream of one that never connected cannot have reached the server. */
+const connectedSessions = new WeakSet<Http2Session>();
+
 /** Calls open on each session: a session keeps the process alive only while it carries one, as grpc-js's channels do. */
 const openCalls = new WeakMap<ClientHttp2Session, number>();
 
@@ -189,6 +192,7 @@ function openSession(address: string, keepalive: Keepalive | undefined): ClientH
   const session = connect(`http://${address}`, { settings: { enablePush: false } });
   // A failing session fails its streams, which is how calls hear of it; its error says why.
   session.on("error", (error: Error) => sessionErrors.set(session, error));
+  session.once("connect", () => connectedSessions.add(session));
   session.unref();
   if (keepalive) keepAlive(session, keepalive, () => (openCalls.get(session) ?? 0) > 0);
   return session;
@@ -311,7 +315,10 @@ class CallStream {
     const connectionLost = !session || session.destroyed || session.closed;
     const cause = this.#error ?? (session ? sessionErrors.get(session) : undefined);
     const answered = this.#reader !== undefined;
-    this.#finish(closedError(this.stream.rstCode, this.#address, this.#call, answered, connectionLost, cause));
+    const sent = session !== undefined && connectedSessions.has(session);
+    this.#finish(
+      closedError(this.stream.rstCode, this.#address, this.#call, { answered, sent, connectionLost }, cause),
+    );
   }
 
   /** Hands response metadata to a callback; one that throws cancels the call with what it threw. */
@@ -339,9 +346,7 @@ class CallStream {
     const error = new TsmicroError(
       Code.DEADLINE_EXCEEDED,
       `Deadline exceeded: ${this.#call.method.path} got no answer in time`,
-      {
-        retryable: false,
-      },
+      { retryable: false, mayHaveBeenApplied: true },
     );
     this.#finish(error, deadlineResetDelayMs);
   }
@@ -418,6 +423,7 @@ function request(
     if (!session.closed && !session.destroyed) session.close();
     throw new TsmicroError(Code.UNAVAILABLE, `cannot start ${call.method.path} on ${address}: ${messageOf(error)}`, {
       cause: error,
+      unprocessed: true,
     });
   }
 }
@@ -536,29 +542,40 @@ function closedError(
   rstCode: number,
   address: string,
   call: ClientCall,
-  answered: boolean,
-  connectionLost: boolean,
+  how: { readonly answered: boolean; readonly sent: boolean; readonly connectionLost: boolean },
   cause: Error | undefined,
 ): TsmicroError {
+  const { answered, sent, connectionLost } = how;
   const path = call.method.path;
   if (rstCode === constants.NGHTTP2_REFUSED_STREAM) {
-    return new TsmicroError(Code.UNAVAILABLE, `${address} refused ${path} (REFUSED_STREAM): it did not process it`);
+    return new TsmicroError(Code.UNAVAILABLE, `${address} refused ${path} (REFUSED_STREAM): it did not process it`, {
+      unprocessed: true,
+    });
   }
   // As grpc-js: a connection that fails or drops is UNAVAILABLE, which the client may retry on another node.
   if (connectionLost && answered) {
     const why = cause ? `: ${cause.message}` : "";
-    return new TsmicroError(Code.UNAVAILABLE, `the connection to ${address} dropped during ${path}${why}`, { cause });
+    return new TsmicroError(Code.UNAVAILABLE, `the connection to ${address} dropped during ${path}${why}`, {
+      cause,
+      mayHaveBeenApplied: true,
+    });
   }
   if (!connectionLost && rstCode === constants.NGHTTP2_CANCEL) {
-    return new TsmicroError(Code.CANCELLED, `${address} cancelled ${path}`);
+    return new TsmicroError(Code.CANCELLED, `${address} cancelled ${path}`, { mayHaveBeenApplied: true });
   }
   if (!answered) {
     // The socket's own error (connect ECONNREFUSED 10.0.0.7:50051) says whether the request can have left.
     const why = cause ? cause.message : "the connection failed or closed";
-    return new TsmicroError(Code.UNAVAILABLE, `cannot reach ${address} for ${path}: ${why}`, { cause });
+    // On a connection never made, the request cannot have reached the server.
+    return new TsmicroError(Code.UNAVAILABLE, `cannot reach ${address} for ${path}: ${why}`, {
+      cause,
+      unprocessed: !sent,
+      mayHaveBeenApplied: sent,
+    });
   }
   return new TsmicroError(Code.INTERNAL, `${address} closed ${path} without a status (HTTP/2 error ${rstCode})`, {
     retryable: false,
+    mayHaveBeenApplied: true,
   });
 }
 
