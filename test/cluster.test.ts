@@ -67,7 +67,7 @@ describe.each(backends)("three nodes and a caller on the %s registry", (_kind, m
     await waitFor("three registered nodes", async () => (await liveNodeIds()).length === 3);
     caller = createService({
       name: "caller",
-      args: [...backend.args, "--client_retries=2"],
+      args: [...backend.args, "--client_retries=2", "--selector=roundrobin"],
       env: {},
       logger: silentLogger(),
     });

@@ -35,7 +35,7 @@ const clientFlagHelp: Readonly<Record<string, string>> = {
   client_compression: "gzip or identity (default)",
   client_max_recv_msg_size: "largest response accepted, such as 4mb (default); -1 for none",
   client_max_send_msg_size: "largest request sent (default no limit)",
-  selector: "roundrobin (default), random or leastinflight",
+  selector: "leastinflight (default: power of two choices, weighed by latency), roundrobin or random",
   breaker: "on (default) or off: a circuit breaker per method",
   breaker_error_threshold: "percent of failed calls that opens the circuit breaker",
   breaker_volume_threshold: "calls in the window before the breaker may open",

@@ -102,7 +102,7 @@ export const defaultServiceSettings: ServiceSettings = {
   serverMaxSendMsgSize: -1,
   clientMaxRecvMsgSize: 4 * 1024 * 1024,
   clientMaxSendMsgSize: -1,
-  selector: "roundrobin",
+  selector: "leastinflight",
   shutdownGraceMs: 10_000,
   metricsAddress: undefined,
   logLevel: "info",
