@@ -102,6 +102,26 @@ describe("a node frozen for 5 s under load", () => {
     expect(Math.max(...samples.map((s) => s.ms))).toBeLessThan(2_500);
   });
 
+  it("gives up a method's attempts after the timeout set for it in code, with the service-wide one off", async () => {
+    const { nodes, flags } = await startThree();
+    const caller = createService({
+      name: "caller",
+      args: [...flags, "--metrics_address=off", "--client_attempt_timeout=none"],
+      attemptTimeouts: { "echo/Get": 300 },
+      logger: silentLogger(),
+    });
+    cleanups.push(() => caller.stop());
+    const beta = caller.client(BetaDefinition, "echo");
+    for (let i = 0; i < 20; i++) await Promise.all(Array.from({ length: 8 }, () => beta.get({ id: "warm" })));
+
+    const load = keepCalling(() => beta.get({ id: "x" }), 8);
+    await freeze(nodes[0]!, 500, 3_000);
+    const samples = await load.stop();
+    expect(samples.filter((s) => s.outcome !== "OK").map((s) => s.outcome)).toEqual([]);
+    // Without it, a call sent to the frozen node would wait out the freeze.
+    expect(Math.max(...samples.map((s) => s.ms))).toBeLessThan(2_000);
+  });
+
   it("never sends a call with side effects twice: those sent to the frozen node wait out their deadline", async () => {
     const { nodes, flags } = await startThree();
     const caller = createService({

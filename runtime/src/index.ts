@@ -74,6 +74,7 @@ export {
   type BreakerOptions,
 } from "./middleware/breaker.js";
 export type { HedgingPolicies, HedgingPolicy } from "./client/hedging.js";
+export type { AttemptTimeout, AttemptTimeouts } from "./client/attempt-timeout.js";
 export type { ProtectionOptions } from "./middleware/protection-settings.js";
 export type { RateLimitOptions } from "./middleware/rate-limit.js";
 export type { BulkheadOptions } from "./middleware/bulkhead.js";

@@ -9,6 +9,10 @@
  * than `floorMs`, so ordinary jitter and GC pauses do not turn into retries.
  */
 
+import type { ServiceDefinition } from "../definition/definition.js";
+import { SetupError } from "../errors/setup-error.js";
+import { type ByMethod, optionOf } from "./method-options.js";
+
 /** Attempt timeouts: a fixed number of milliseconds, learnt (`auto`), or none. */
 export type AttemptTimeout = number | "auto" | "none";
 
@@ -52,4 +56,42 @@ export function attemptTimeoutMs(
 ): number | undefined {
   const limit = setting === "none" ? undefined : setting === "auto" ? estimate.learnt() : setting;
   return limit !== undefined && limit > 0 && limit < remainingMs ? limit : undefined;
+}
+
+/** Attempt timeouts of single methods, over `--client_attempt_timeout`: by `service/Method` or gRPC path. */
+export type AttemptTimeouts = ByMethod<AttemptTimeout>;
+
+/**
+ * Checks the attempt timeouts that name methods of `definition`:
+ * milliseconds above 0, `auto` or `none`, and only for idempotent unary
+ * methods, the only ones whose attempts are given up for another node.
+ */
+export function checkAttemptTimeouts(
+  timeouts: AttemptTimeouts | undefined,
+  definition: ServiceDefinition,
+  service: string,
+): void {
+  for (const method of Object.values(definition.methods)) {
+    const option = optionOf(timeouts, service, method);
+    if (!option) continue;
+    const where = `attemptTimeouts[${JSON.stringify(option.key)}]`;
+    const value: unknown = option.value;
+    if (value !== "auto" && value !== "none" && !(typeof value === "number" && value > 0 && value < Infinity)) {
+      throw new SetupError(
+        "TSM_ERR_FLAG",
+        where,
+        JSON.stringify(value),
+        'expected milliseconds above 0, "auto" or "none"',
+      );
+    }
+    if (method.kind !== "unary" || method.idempotency === "unknown") {
+      throw new SetupError(
+        "TSM_ERR_FLAG",
+        where,
+        JSON.stringify(value),
+        `an attempt timeout sends a call on to another node, and ${method.path} is ${method.kind === "unary" ? "not marked idempotent" : "a stream"}; ` +
+          "set it only for unary methods whose proto says idempotency_level = NO_SIDE_EFFECTS or IDEMPOTENT",
+      );
+    }
+  }
 }

@@ -3,6 +3,7 @@ import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Node } from "../registry/registry.js";
 import type { ClientCall } from "../transport/transport.js";
+import { type ByMethod, optionOf } from "./method-options.js";
 
 /**
  * gRPC's hedging policy for one idempotent unary method: the call goes to
@@ -23,7 +24,7 @@ export interface HedgingPolicy {
  * and the method's proto name, such as `greeter/SayHello`) or the gRPC path
  * (`/greeter.v1.Greeter/SayHello`).
  */
-export type HedgingPolicies = Readonly<Record<string, HedgingPolicy>>;
+export type HedgingPolicies = ByMethod<HedgingPolicy>;
 
 /** The policy of `method` called on the registered service `service`, if any. */
 export function hedgingOf(
@@ -31,7 +32,7 @@ export function hedgingOf(
   service: string,
   method: MethodDefinition,
 ): HedgingPolicy | undefined {
-  return policies?.[`${service}/${method.name}`] ?? policies?.[method.path];
+  return optionOf(policies, service, method)?.value;
 }
 
 /**
@@ -45,9 +46,9 @@ export function checkHedging(
 ): void {
   if (!policies) return;
   for (const method of Object.values(definition.methods)) {
-    const key = policies[`${service}/${method.name}`] ? `${service}/${method.name}` : method.path;
-    const policy = policies[key];
-    if (!policy) continue;
+    const option = optionOf(policies, service, method);
+    if (!option) continue;
+    const { key, value: policy } = option;
     const where = `hedging[${JSON.stringify(key)}]`;
     if (!(Number.isFinite(policy.delayMs) && policy.delayMs >= 0)) {
       throw new SetupError(

@@ -11,6 +11,7 @@ import { strategies } from "../selector/strategies.js";
 import { createGrpcClientTransport } from "../transport/grpc-client.js";
 import type { AttemptTimeout } from "./attempt-timeout.js";
 import { checkHedging, type HedgingPolicies } from "./hedging.js";
+import { type AttemptTimeouts, checkAttemptTimeouts } from "./attempt-timeout.js";
 import { createH2ClientTransport } from "../transport/h2-client.js";
 import type { ClientMiddleware, ClientTransport } from "../transport/transport.js";
 import { createRpcCaller } from "./rpc-client.js";
@@ -49,6 +50,8 @@ export interface RegistryClientsOptions {
   readonly breakerFlags: Partial<BreakerSettings>;
   /** Hedged methods, by `service/Method` or gRPC path. */
   readonly hedging?: HedgingPolicies | undefined;
+  /** Attempt timeouts of single methods, by `service/Method` or gRPC path. */
+  readonly attemptTimeouts?: AttemptTimeouts | undefined;
   readonly logger: Logger;
   /** In `[a, b]` a wraps b, and the breaker wraps them all. */
   readonly middleware: readonly ClientMiddleware[] | undefined;
@@ -111,6 +114,7 @@ export class RegistryClients {
       requestTimeoutMs: settings.clientRequestTimeoutMs,
       ...(settings.clientAttemptTimeout === undefined ? {} : { attemptTimeout: settings.clientAttemptTimeout }),
       ...(this.#options.hedging ? { hedging: this.#options.hedging } : {}),
+      ...(this.#options.attemptTimeouts ? { attemptTimeouts: this.#options.attemptTimeouts } : {}),
       ...(settings.clientStreamTimeoutMs === undefined ? {} : { streamTimeoutMs: settings.clientStreamTimeoutMs }),
       // Metrics outside the breaker: a call failed fast by an open breaker is a call the caller saw fail.
       // Tracing outermost: its span covers metrics, the breaker, retries and every attempt.
@@ -127,6 +131,7 @@ export class RegistryClients {
   /** A typed client of `definition`, served by the registered service `serviceName`. */
   client<S extends ServiceDefinition>(definition: S, serviceName: string): ClientOf<S> {
     checkHedging(this.#options.hedging, definition, serviceName);
+    checkAttemptTimeouts(this.#options.attemptTimeouts, definition, serviceName);
     return createClient(definition, this.caller(serviceName));
   }
 

@@ -6,6 +6,7 @@ import type { Node } from "../registry/registry.js";
 import type { Selector } from "../selector/selector.js";
 import type { ClientCall, ClientTransport } from "../transport/transport.js";
 import { silentLogger } from "../logging/logger.js";
+import { checkAttemptTimeouts } from "./attempt-timeout.js";
 import { checkHedging } from "./hedging.js";
 import { createRpcCaller } from "./rpc-client.js";
 
@@ -28,6 +29,10 @@ const method = (kind: MethodDefinition["kind"]): MethodDefinition => ({
   deprecated: false,
   http: [],
 });
+
+/** A service of one unary method, Do, with `idempotency`. */
+const definition = (idempotency: MethodDefinition["idempotency"]) =>
+  ({ typeName: "t.Svc", methods: { do: { ...method("unary"), idempotency } } }) as unknown as ServiceDefinition;
 
 /** Nodes a, b, c; the selector hands out the first not excluded and records marks. */
 function fixedSelector() {
@@ -247,9 +252,6 @@ describe("hedged calls", () => {
 });
 
 describe("hedging policies", () => {
-  const definition = (idempotency: MethodDefinition["idempotency"]) =>
-    ({ typeName: "t.Svc", methods: { do: { ...method("unary"), idempotency } } }) as unknown as ServiceDefinition;
-
   it("refuses to hedge a method the proto does not mark idempotent, saying how to fix it", () => {
     expect(() => checkHedging({ "svc/Do": { delayMs: 10 } }, definition("unknown"), "svc")).toThrow(
       /hedging\["svc\/Do"\].*\/t\.Svc\/Do is not marked idempotent.*idempotency_level = NO_SIDE_EFFECTS or IDEMPOTENT/,
@@ -264,5 +266,46 @@ describe("hedging policies", () => {
     expect(() => checkHedging({ "svc/Do": { delayMs: 1, maxAttempts: 5 } }, definition("idempotent"), "svc")).toThrow(
       /maxAttempts has an invalid value 5: expected 2 or 3/,
     );
+  });
+});
+
+describe("attempt timeouts per method", () => {
+  const idempotent: MethodDefinition = { ...method("unary"), idempotency: "idempotent" };
+
+  it("gives up a method's attempt after its own timeout, over the service-wide setting", async () => {
+    const { selector } = fixedSelector();
+    // Node a answers only after 2 s; the others at once.
+    const { transport, calls } = scriptedTransport((address, call) =>
+      address === "a"
+        ? new Promise((resolve, reject) => {
+            const timer = setTimeout(() => resolve({ from: "a" }), 2_000);
+            const left = call.deadline ? call.deadline.getTime() - Date.now() : 60_000;
+            setTimeout(() => {
+              clearTimeout(timer);
+              reject(new TsmicroError(Code.DEADLINE_EXCEEDED, "deadline"));
+            }, left);
+          })
+        : Promise.resolve({ from: address }),
+    );
+    const caller = createRpcCaller("svc", {
+      selector,
+      transport,
+      attemptTimeout: "none",
+      attemptTimeouts: { "svc/Do": 100 },
+    });
+    const started = performance.now();
+    await expect(caller.unary(idempotent, {})).resolves.toEqual({ from: "b" });
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(calls.map((c) => c.address)).toEqual(["a", "b"]);
+  });
+
+  it("is refused for a method not marked idempotent, and for a value that is not a timeout", () => {
+    expect(() => checkAttemptTimeouts({ "svc/Do": 100 }, definition("unknown"), "svc")).toThrow(
+      /attemptTimeouts\["svc\/Do"\].*\/t\.Svc\/Do is not marked idempotent.*idempotency_level = NO_SIDE_EFFECTS or IDEMPOTENT/,
+    );
+    expect(() => checkAttemptTimeouts({ "/t.Svc/Do": 0 }, definition("idempotent"), "svc")).toThrow(
+      /attemptTimeouts\["\/t\.Svc\/Do"\] has an invalid value 0: expected milliseconds above 0, "auto" or "none"/,
+    );
+    expect(() => checkAttemptTimeouts({ "svc/Do": "none" }, definition("no_side_effects"), "svc")).not.toThrow();
   });
 });

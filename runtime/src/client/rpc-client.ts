@@ -3,7 +3,8 @@ import type { MethodDefinition } from "../definition/definition.js";
 import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Node } from "../registry/registry.js";
 import type { Selector } from "../selector/selector.js";
-import { type AttemptTimeout, attemptTimeoutMs, LatencyEstimate } from "./attempt-timeout.js";
+import { type AttemptTimeout, type AttemptTimeouts, attemptTimeoutMs, LatencyEstimate } from "./attempt-timeout.js";
+import { optionOf } from "./method-options.js";
 import { HedgeBudget, type HedgeWire, type HedgingPolicies, hedgedCall, hedgingOf } from "./hedging.js";
 import {
   chain,
@@ -38,6 +39,8 @@ export interface RpcClientOptions {
    * Other calls have no attempt timeout: a slow answer is never raced by a second request.
    */
   readonly attemptTimeout?: AttemptTimeout;
+  /** Attempt timeouts of single methods, over `attemptTimeout` (see checkAttemptTimeouts). */
+  readonly attemptTimeouts?: AttemptTimeouts;
   /** Hedged methods (idempotent unary ones only): their calls race on several nodes instead of retrying. */
   readonly hedging?: HedgingPolicies;
 }
@@ -129,7 +132,8 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
       latencies.set(call.method, estimate);
     }
     const remaining = call.deadline === undefined ? Infinity : call.deadline.getTime() - Date.now();
-    const limit = attemptTimeoutMs(attemptTimeout, estimate, remaining);
+    const setting = optionOf(options.attemptTimeouts, service, call.method)?.value ?? attemptTimeout;
+    const limit = attemptTimeoutMs(setting, estimate, remaining);
     return limit === undefined ? call : { ...call, deadline: new Date(Date.now() + limit) };
   }
 

@@ -2,6 +2,7 @@ import { RegistryClients } from "../client/registry-clients.js";
 import type { ClientOf } from "../definition/client.js";
 import type { ServiceDefinition } from "../definition/definition.js";
 import { pinoModule, type Logger } from "../logging/logger.js";
+import type { AttemptTimeouts } from "../client/attempt-timeout.js";
 import type { HedgingPolicies } from "../client/hedging.js";
 import type { BreakerOptions } from "../middleware/breaker.js";
 import { breakerSettingsFrom } from "../middleware/breaker-settings.js";
@@ -27,6 +28,8 @@ export interface ConnectOptions {
   readonly breaker?: BreakerOptions | false;
   /** Hedged methods as createService has them. */
   readonly hedging?: HedgingPolicies;
+  /** Attempt timeouts of single methods, as createService has them. */
+  readonly attemptTimeouts?: AttemptTimeouts;
   /** Client middleware for every client; in `[a, b]` a wraps b, and the circuit breaker wraps them all. */
   readonly clientMiddleware?: readonly ClientMiddleware[];
   /** Registry, selector and `--client_*` settings (the server ones are ignored). */
@@ -66,6 +69,7 @@ export function connect(options: ConnectOptions = {}): Connection {
     breaker: options.breaker,
     breakerFlags: breakerSettingsFrom(args, env),
     hedging: options.hedging,
+    attemptTimeouts: options.attemptTimeouts,
     logger,
     middleware: options.clientMiddleware,
     // Client metrics go to the process registry, for a program that serves it; `--metrics_address=off` records none.

@@ -9,6 +9,7 @@ import type { EventHandlerOf, EventsDefinition, PublisherOf } from "../definitio
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { RegistryClients } from "../client/registry-clients.js";
+import type { AttemptTimeouts } from "../client/attempt-timeout.js";
 import type { HedgingPolicies } from "../client/hedging.js";
 import type { BreakerOptions } from "../middleware/breaker.js";
 import { breakerSettingsFrom } from "../middleware/breaker-settings.js";
@@ -91,6 +92,12 @@ export interface ServiceOptions {
    * of a tenth of the calls.
    */
   readonly hedging?: HedgingPolicies;
+  /**
+   * Attempt timeouts of single idempotent unary methods, by `service/Method`
+   * or gRPC path: milliseconds, `auto` or `none`, over
+   * `--client_attempt_timeout` (which sets them for every method).
+   */
+  readonly attemptTimeouts?: AttemptTimeouts;
   /**
    * Server protection: a token-bucket rate limit, a bulkhead (concurrency
    * limit with a bounded queue) and an adaptive load shedder, service-wide
@@ -254,6 +261,7 @@ export function createService(options: ServiceOptions): MicroService {
     breaker: options.breaker,
     breakerFlags: config.breakerFlags,
     hedging: options.hedging,
+    attemptTimeouts: options.attemptTimeouts,
     logger,
     middleware: options.clientMiddleware,
     currentCall: () => scope.getStore(),
