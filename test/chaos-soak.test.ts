@@ -230,9 +230,18 @@ it.skipIf(!etcdProgram)(
         chaos: phase(gatewaySamples, chaosFrom, tailFrom),
         tail: phase(gatewaySamples, tailFrom, end),
       },
+      // A call with side effects in flight when the chaos began is not retried: it belongs to the chaos.
       unmarked: {
-        calm: phase(unmarkedCalls!, t0, chaosFrom),
-        chaos: phase(unmarkedCalls!, chaosFrom, tailFrom),
+        calm: phase(
+          unmarkedCalls!.filter((s) => s.at + s.ms < chaosFrom),
+          t0,
+          chaosFrom,
+        ),
+        chaos: phase(
+          unmarkedCalls!.map((s) => (s.at < chaosFrom && s.at + s.ms >= chaosFrom ? { ...s, at: chaosFrom } : s)),
+          chaosFrom,
+          tailFrom,
+        ),
         tail: phase(unmarkedCalls!, tailFrom, end),
       },
     };

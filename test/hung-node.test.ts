@@ -141,3 +141,33 @@ describe("a node frozen for 5 s under load", () => {
     expect(new Set(failed.map((s) => s.outcome))).toEqual(new Set([Code.DEADLINE_EXCEEDED]));
   });
 });
+
+describe("a node answering far slower than its peers", () => {
+  it("is ejected after a few calls, even by round robin", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tsmicro-slow-"));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const flags = ["--registry=local", `--registry_address=${dir}`, "--metrics_address=off"];
+    const beta = { ECHO_BETA: "1" };
+    const slow = await startNode("test/fixtures/echo-node.ts", flags, { ...beta, ECHO_SLOW_MS: "150" });
+    await Promise.all([1, 2].map(() => startNode("test/fixtures/echo-node.ts", flags, beta)));
+    const caller = createService({
+      name: "caller",
+      args: [...flags, "--selector=roundrobin", "--client_attempt_timeout=none"],
+      logger: silentLogger(),
+    });
+    cleanups.push(() => caller.stop());
+    const client = caller.client(BetaDefinition, "echo");
+    const servedBy = async (calls: number) => {
+      const ids: string[] = [];
+      for (let i = 0; i < calls / 4; i++) {
+        ids.push(...(await Promise.all(Array.from({ length: 4 }, () => client.get({ id: "x" })))).map((r) => r.id));
+      }
+      return ids;
+    };
+    const first = await servedBy(120);
+    expect(first.filter((id) => id === slow.id).length).toBeGreaterThan(0);
+    // Left out for 5 s: the next calls (well under a second) all go to the fast nodes.
+    const next = await servedBy(200);
+    expect(next.filter((id) => id === slow.id)).toEqual([]);
+  });
+});

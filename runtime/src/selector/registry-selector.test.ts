@@ -171,3 +171,50 @@ describe("registry selector", () => {
     await selector.stop();
   });
 });
+
+describe("outlier ejection", () => {
+  it("ejects a node failing with server errors five times in a row, not one failing with business errors", async () => {
+    let t = 0;
+    const { registry } = stubRegistry([node("1"), node("2"), node("3")]);
+    const selector = createRegistrySelector({ registry, strategy: roundRobin, ejectMs: 1_000, now: () => t });
+    await selector.select("svc");
+    for (let i = 0; i < 10; i++) selector.mark("svc", node("3"), new TsmicroError(Code.NOT_FOUND, "no such user"));
+    for (let i = 0; i < 4; i++) selector.mark("svc", node("1"), new TsmicroError(Code.INTERNAL, "db down"));
+    const picks = async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 9; i++) seen.add((await selector.select("svc"))().id);
+      return seen;
+    };
+    expect(await picks()).toEqual(new Set(["1", "2", "3"]));
+    selector.mark("svc", node("1"), new TsmicroError(Code.UNKNOWN, "handler threw"));
+    expect(await picks()).toEqual(new Set(["2", "3"]));
+    t += 1_001;
+    expect(await picks()).toEqual(new Set(["1", "2", "3"]));
+    await selector.stop();
+  });
+
+  it("ejects a node answering far slower than its peers, and measures it afresh when it is back", async () => {
+    let t = 0;
+    const { registry } = stubRegistry([node("1"), node("2"), node("3"), node("4")]);
+    const selector = createRegistrySelector({ registry, strategy: roundRobin, ejectMs: 1_000, now: () => t });
+    await selector.select("svc");
+    const answer = (id: string, ms: number) => selector.mark("svc", node(id), undefined, ms);
+    for (let i = 0; i < 10; i++) for (const id of ["2", "3", "4"]) answer(id, 5);
+    // Slow but not an outlier: 40 ms is 8x the median and only 35 ms above it.
+    for (let i = 0; i < 10; i++) answer("1", 40);
+    const picks = async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 12; i++) seen.add((await selector.select("svc"))().id);
+      return seen;
+    };
+    expect(await picks()).toEqual(new Set(["1", "2", "3", "4"]));
+    for (let i = 0; i < 10; i++) answer("1", 300);
+    expect(await picks()).toEqual(new Set(["2", "3", "4"]));
+    // At most a third of the nodes: another slow one stays in.
+    for (let i = 0; i < 10; i++) answer("2", 300);
+    expect(await picks()).toEqual(new Set(["2", "3", "4"]));
+    t += 1_001;
+    expect(await picks()).toEqual(new Set(["1", "2", "3", "4"]));
+    await selector.stop();
+  });
+});

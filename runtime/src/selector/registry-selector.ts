@@ -9,13 +9,24 @@ export interface RegistrySelectorOptions {
   /** Default round robin. */
   readonly strategy?: Strategy;
   /**
-   * How long a node is left out after it failed with UNAVAILABLE, or timed
-   * out on `timeoutsToEject` calls in a row (a frozen or stuck node); each
-   * ejection in a row doubles it, up to 8 times. Default 5 s.
+   * How long a node is left out (as Envoy's outlier detection) after it
+   * failed with UNAVAILABLE, timed out on `timeoutsToEject` calls in a row (a
+   * frozen or stuck node), failed `errorsToEject` in a row with INTERNAL,
+   * UNKNOWN or DATA_LOSS (a broken node), or answered far slower than its
+   * peers (see `slowFactor`); each ejection in a row doubles it, up to 8
+   * times. Default 5 s.
    */
   readonly ejectMs?: number;
   /** Timeouts (DEADLINE_EXCEEDED) in a row that eject a node. Default 3. */
   readonly timeoutsToEject?: number;
+  /** Server errors (INTERNAL, UNKNOWN, DATA_LOSS) in a row that eject a node. Default 5, as Envoy's consecutive 5xx. */
+  readonly errorsToEject?: number;
+  /**
+   * A node whose average latency, over at least 10 timed calls, is this many
+   * times the median of its timed peers' (and 50 ms above it) is ejected;
+   * never more than a third of the nodes at once. Default 5.
+   */
+  readonly slowFactor?: number;
   /** How often the registry is read again when its watch has failed. Default 30 s. */
   readonly refreshMs?: number;
   readonly now?: () => number;
@@ -28,13 +39,51 @@ interface MutableNodeState extends NodeState {
   inflight: number;
   latencyMs: number;
   ejectedUntil: number;
-  /** Calls that timed out in a row, and ejections since the node last answered. */
+  /** Calls timed since the latency average started (again). */
+  timed: number;
+  /** Calls that timed out in a row, that failed with a server error in a row, and ejections since the node last answered. */
   timeouts: number;
+  errors: number;
   ejections: number;
 }
 
 function freshState(node: Node): MutableNodeState {
-  return { node, inflight: 0, latencyMs: 0, ejectedUntil: 0, timeouts: 0, ejections: 0 };
+  return { node, inflight: 0, latencyMs: 0, timed: 0, ejectedUntil: 0, timeouts: 0, errors: 0, ejections: 0 };
+}
+
+/** Failures that say the node itself is broken, as HTTP 5xx do for Envoy. */
+const serverErrors = new Set<number>([Code.INTERNAL, Code.UNKNOWN, Code.DATA_LOSS]);
+
+/** Timed calls before a node's latency is compared with its peers'. */
+const timedToCompare = 10;
+
+/** Below this gap to the median, a slow node is not an outlier: fast calls vary by more than their ratio says. */
+const slowGapMs = 50;
+
+/**
+ * Whether `state`, of the nodes `states`, answers so much slower than its
+ * peers that it should be left out: its average is `factor` times the
+ * median of the other timed, selectable nodes' and `slowGapMs` above it,
+ * and ejecting it leaves at least two thirds of the nodes in.
+ */
+function isSlowOutlier(
+  state: MutableNodeState,
+  states: readonly MutableNodeState[],
+  factor: number,
+  t: number,
+): boolean {
+  // Cheap checks first, on every answer: a fast node is no outlier, and peers are compared every tenth timed call.
+  if (state.timed < timedToCompare || state.latencyMs <= slowGapMs || state.timed % timedToCompare !== 0) return false;
+  const peers = states
+    .filter((other) => other !== state && other.node.address !== state.node.address && other.ejectedUntil <= t)
+    .filter((other) => other.timed >= timedToCompare)
+    .map((other) => other.latencyMs)
+    .sort((a, b) => a - b);
+  if (peers.length < 2) return false;
+  const ejected = states.filter((other) => other.ejectedUntil > t).length;
+  if ((ejected + 1) * 3 > states.length) return false;
+  const median = peers[Math.floor(peers.length / 2)]!;
+  return state.latencyMs > factor * median && state.latencyMs - median > slowGapMs;
 }
 
 interface CacheEntry {
@@ -66,6 +115,8 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
   const strategy = options.strategy ?? roundRobin;
   const ejectMs = options.ejectMs ?? 5_000;
   const timeoutsToEject = options.timeoutsToEject ?? 3;
+  const errorsToEject = options.errorsToEject ?? 5;
+  const slowFactor = options.slowFactor ?? 5;
   const refreshMs = options.refreshMs ?? 30_000;
   const now = options.now ?? Date.now;
   const onNodes = options.onNodes;
@@ -200,7 +251,8 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
     },
 
     mark(service: string, node: Node, error: unknown, elapsedMs?: number): void {
-      const state = cache.get(service)?.states.find((s) => s.node.id === node.id);
+      const states = cache.get(service)?.states ?? [];
+      const state = states.find((s) => s.node.id === node.id);
       if (!state) return;
       if (state.inflight > 0) state.inflight--;
       const code = isTsmicroError(error) ? error.code : undefined;
@@ -208,19 +260,28 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
       if (elapsedMs !== undefined && (error === undefined || code === Code.DEADLINE_EXCEEDED)) {
         state.latencyMs =
           state.latencyMs === 0 ? elapsedMs : state.latencyMs + (elapsedMs - state.latencyMs) * latencyWeight;
+        state.timed++;
       }
       if (code === Code.DEADLINE_EXCEEDED) state.timeouts++;
+      else if (code !== undefined && serverErrors.has(code)) state.errors++;
       else if (error === undefined) {
         state.timeouts = 0;
+        state.errors = 0;
         state.ejections = 0;
       }
-      if (code === Code.UNAVAILABLE || state.timeouts >= timeoutsToEject) {
+      const t = now();
+      const slow = error === undefined && isSlowOutlier(state, states, slowFactor, t);
+      if (code === Code.UNAVAILABLE || state.timeouts >= timeoutsToEject || state.errors >= errorsToEject || slow) {
         // Probed again when the time is up; each ejection in a row keeps it out twice as long.
-        const until = now() + ejectMs * 2 ** Math.min(state.ejections, 3);
+        const until = t + ejectMs * 2 ** Math.min(state.ejections, 3);
         state.ejections++;
         state.timeouts = 0;
+        state.errors = 0;
+        // Back in, its latency is measured afresh.
+        state.latencyMs = 0;
+        state.timed = 0;
         // Every registration at that address is the same server (a node restarted under a new id).
-        for (const other of cache.get(service)?.states ?? []) {
+        for (const other of states) {
           if (other.node.address === state.node.address) other.ejectedUntil = Math.max(other.ejectedUntil, until);
         }
       }
