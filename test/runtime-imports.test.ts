@@ -80,10 +80,13 @@ const service = createService({ name: "loads", args: ["--registry=local", "--reg
 await service.start();
 await service.stop();`),
     );
-    // What the defaults select does load: grpc-js serves, prom-client counts, the OTel SDK samples spans.
-    for (const name of ["@grpc/grpc-js", "prom-client", "pino", "@opentelemetry/sdk-trace"])
+    // What the defaults select does load: grpc-js serves, prom-client counts, OTel's API carries span contexts.
+    for (const name of ["@grpc/grpc-js", "prom-client", "pino", "@opentelemetry/api"])
       expect(loads.packages.has(name), name).toBe(true);
     for (const name of neverOnDefaults) expect(loads.packages.has(name), name).toBe(false);
+    // Sampling and ids are tsmicro's own: the OTel SDK loads only to export spans.
+    for (const name of ["@opentelemetry/sdk-trace", "@opentelemetry/core", "@opentelemetry/resources"])
+      expect(loads.packages.has(name), name).toBe(false);
     // Spans are made but go nowhere without an endpoint: no export worker, no span writer.
     expect(
       loads.files.filter((file) => /^runtime\/dist\/tracing\/(worker-exporter|span-record)\.js$/.test(file)),

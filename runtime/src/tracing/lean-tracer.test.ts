@@ -1,14 +1,13 @@
-import { AlwaysOffSampler, ParentBasedSampler, AlwaysOnSampler, RandomIdGenerator } from "@opentelemetry/sdk-trace";
 import { describe, expect, it } from "vitest";
 import { loadOtelApi } from "./otel-api.js";
 import { leanTracer } from "./lean-tracer.js";
+import { RandomIds, samplerOf } from "./sampling.js";
 
 const api = await loadOtelApi();
-const parentBased = (root: AlwaysOnSampler | AlwaysOffSampler) => new ParentBasedSampler({ root });
 
 describe("leanTracer", () => {
   it("starts a new sampled trace at the root, recording nothing", () => {
-    const tracer = leanTracer(api, parentBased(new AlwaysOnSampler()), new RandomIdGenerator());
+    const tracer = leanTracer(api, samplerOf("parentbased_always_on", 1), new RandomIds());
     const span = tracer.startSpan("a", {}, api.ROOT_CONTEXT);
     const ids = span.spanContext();
     expect(api.isSpanContextValid(ids)).toBe(true);
@@ -17,7 +16,7 @@ describe("leanTracer", () => {
   });
 
   it("continues the caller's trace with a span id of its own, keeping its sampling decision and tracestate", () => {
-    const tracer = leanTracer(api, parentBased(new AlwaysOnSampler()), new RandomIdGenerator());
+    const tracer = leanTracer(api, samplerOf("parentbased_always_on", 1), new RandomIds());
     const parent = {
       traceId: "0af7651916cd43dd8448eb211c80319c",
       spanId: "b7ad6b7169203331",
@@ -34,12 +33,12 @@ describe("leanTracer", () => {
   });
 
   it("follows a root sampler that samples nothing", () => {
-    const tracer = leanTracer(api, parentBased(new AlwaysOffSampler()), new RandomIdGenerator());
+    const tracer = leanTracer(api, samplerOf("parentbased_always_off", 1), new RandomIds());
     expect(tracer.startSpan("a", {}, api.ROOT_CONTEXT).spanContext().traceFlags).toBe(api.TraceFlags.NONE);
   });
 
   it("startActiveSpan hands the function a span and returns its result", () => {
-    const tracer = leanTracer(api, parentBased(new AlwaysOnSampler()), new RandomIdGenerator());
+    const tracer = leanTracer(api, samplerOf("parentbased_always_on", 1), new RandomIds());
     const seen = tracer.startActiveSpan("a", (span) => span.spanContext().spanId);
     expect(seen).toMatch(/^[0-9a-f]{16}$/);
   });

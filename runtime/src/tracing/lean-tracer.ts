@@ -1,44 +1,33 @@
 import type { Context, Span, SpanContext, SpanOptions, Tracer } from "@opentelemetry/api";
-import type { IdGenerator, Sampler } from "@opentelemetry/sdk-trace";
 import type { OtelApiModule } from "./otel-api.js";
 import { RecordingSpan } from "./recording-span.js";
+import type { RandomIds, Sample } from "./sampling.js";
 import { isPropagatable } from "./trace-context.js";
 
-/** The sampling decision that records and samples (SamplingDecision.RECORD_AND_SAMPLED). */
-const recordAndSampled = 2;
-
 /**
- * tsmicro's tracer: the OTel SDK's sampler and ids, without its span
- * machinery. Each span carries real ids (a new span id under the caller's
- * trace, or a new trace) with the sampled flag the sampler sets, so
- * `traceparent` propagates, logs carry `trace_id` and `span_id` and error
- * bodies name the trace. A sampled span records (a RecordingSpan, handed to
- * `ended` when it ends) only when there is an exporter to read it; otherwise
- * it is ids alone, which cost next to nothing.
+ * tsmicro's tracer: the standard samplers and random ids (sampling.ts),
+ * without the OTel SDK's span machinery. Each span carries real ids (a new
+ * span id under the caller's trace, or a new trace) with the sampled flag
+ * the sampler sets, so `traceparent` propagates, logs carry `trace_id` and
+ * `span_id` and error bodies name the trace. A sampled span records (a
+ * RecordingSpan, handed to `ended` when it ends) only when there is an
+ * exporter to read it; otherwise it is ids alone, which cost next to nothing.
  */
 export function leanTracer(
   api: OtelApiModule,
-  sampler: Sampler,
-  ids: IdGenerator,
+  sample: Sample,
+  ids: RandomIds,
   ended?: (span: RecordingSpan) => void,
 ): Tracer {
   const startSpan = (name: string, options: SpanOptions = {}, context: Context = api.context.active()): Span => {
     const parent = options.root ? undefined : api.trace.getSpanContext(context);
     const inTrace = parent !== undefined && isPropagatable(parent);
-    const traceId = inTrace ? parent.traceId : ids.generateTraceId();
+    const traceId = inTrace ? parent.traceId : ids.traceId();
     const kind = options.kind ?? api.SpanKind.INTERNAL;
-    const { decision } = sampler.shouldSample(
-      options.root ? api.trace.deleteSpan(context) : context,
-      traceId,
-      name,
-      kind,
-      options.attributes ?? {},
-      options.links ?? [],
-    );
-    const sampled = decision === recordAndSampled;
+    const sampled = sample(inTrace ? parent : undefined, traceId);
     const spanContext: SpanContext = {
       traceId,
-      spanId: ids.generateSpanId(),
+      spanId: ids.spanId(),
       traceFlags: sampled ? api.TraceFlags.SAMPLED : api.TraceFlags.NONE,
     };
     if (inTrace && parent.traceState) spanContext.traceState = parent.traceState;

@@ -1,10 +1,10 @@
 import type { ContextManager } from "@opentelemetry/api";
-import type { Sampler } from "@opentelemetry/sdk-trace";
 import { formatTraceparent, headerOf, isPropagatable, parseTraceparent } from "./trace-context.js";
 import type { Tracing } from "./tracing.js";
 import type { TracingSettings } from "./tracing-settings.js";
 import { loadOtelApi, type OtelApiModule } from "./otel-api.js";
 import { leanTracer } from "./lean-tracer.js";
+import { RandomIds, samplerOf } from "./sampling.js";
 
 /** What the resource says of the process besides `service.name`. */
 export interface TracingResource {
@@ -26,12 +26,7 @@ const scopeName = "@tsmicro/runtime";
  * context manager, installed once, so spans are active across awaits.
  */
 export async function startTracing(settings: TracingSettings, resource: TracingResource = {}): Promise<Tracing> {
-  const [api, sdk, core, hooks] = await Promise.all([
-    loadOtelApi(),
-    import("@opentelemetry/sdk-trace"),
-    import("@opentelemetry/core"),
-    import("@opentelemetry/context-async-hooks"),
-  ]);
+  const [api, hooks] = await Promise.all([loadOtelApi(), import("@opentelemetry/context-async-hooks")]);
   installContextManager(api, () => new hooks.AsyncLocalStorageContextManager());
   const target = settings.exporter;
   // The exporter (its worker and span writer) loads only when spans go somewhere.
@@ -47,7 +42,7 @@ export async function startTracing(settings: TracingSettings, resource: TracingR
         scopeName,
       )
     : undefined;
-  const tracer = leanTracer(api, createSampler(sdk, settings), new sdk.RandomIdGenerator(), exporter?.record);
+  const tracer = leanTracer(api, samplerOf(settings.sampler, settings.samplerRatio), new RandomIds(), exporter?.record);
   return {
     api,
     tracer,
@@ -57,7 +52,7 @@ export async function startTracing(settings: TracingSettings, resource: TracingR
       const parent = header === undefined ? undefined : parseTraceparent(header);
       if (!parent) return api.ROOT_CONTEXT;
       const state = headerOf(carrier, "tracestate");
-      if (state) parent.traceState = new core.TraceState(state);
+      if (state) parent.traceState = api.createTraceState(state);
       return api.trace.setSpanContext(api.ROOT_CONTEXT, parent);
     },
     inject(span): Record<string, string> {
@@ -77,25 +72,4 @@ function installContextManager(api: OtelApiModule, create: () => ContextManager)
   if (works) return;
   const manager = create().enable();
   if (!api.context.setGlobalContextManager(manager)) manager.disable();
-}
-
-type Sdk = typeof import("@opentelemetry/sdk-trace");
-
-/** The standard samplers by their OTEL_TRACES_SAMPLER names. */
-function createSampler(sdk: Sdk, settings: TracingSettings): Sampler {
-  const ratio = new sdk.TraceIdRatioBasedSampler(settings.samplerRatio);
-  switch (settings.sampler) {
-    case "always_on":
-      return new sdk.AlwaysOnSampler();
-    case "always_off":
-      return new sdk.AlwaysOffSampler();
-    case "traceidratio":
-      return ratio;
-    case "parentbased_always_off":
-      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOffSampler() });
-    case "parentbased_traceidratio":
-      return new sdk.ParentBasedSampler({ root: ratio });
-    default:
-      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOnSampler() });
-  }
 }

@@ -1,0 +1,61 @@
+import { randomFillSync } from "node:crypto";
+import type { SpanContext } from "@opentelemetry/api";
+import type { SamplerName } from "./tracing-settings.js";
+import { isPropagatable } from "./trace-context.js";
+
+/**
+ * The standard samplers (OTEL_TRACES_SAMPLER) and span ids, without the
+ * OpenTelemetry SDK: a service that exports nothing (the default) starts
+ * without loading it.
+ */
+
+/** Whether a new span in trace `traceId`, under `parent` (undefined at the root), is sampled. */
+export type Sample = (parent: SpanContext | undefined, traceId: string) => boolean;
+
+/** The sampler OTEL_TRACES_SAMPLER names, with the ratio of the `*traceidratio` ones. */
+export function samplerOf(name: SamplerName, ratio: number): Sample {
+  const root = rootSampler(name, ratio);
+  if (!name.startsWith("parentbased_")) return (_parent, traceId) => root(traceId);
+  // Parent-based: a span follows its parent's decision (the sampled flag); only a root span asks the root sampler.
+  return (parent, traceId) => (parent && isPropagatable(parent) ? (parent.traceFlags & 1) === 1 : root(traceId));
+}
+
+function rootSampler(name: SamplerName, ratio: number): (traceId: string) => boolean {
+  if (name.endsWith("always_on")) return () => true;
+  if (name.endsWith("always_off")) return () => false;
+  // OpenTelemetry's TraceIdRatioBased as its specification now has it: a threshold on the trace id's
+  // rightmost 56 bits, which W3C Trace Context level 2 makes the random part.
+  // (Their value is exact to 53 bits: near the threshold a decision may differ, never a whole ratio.)
+  if (ratio >= 1) return () => true;
+  const threshold = Math.max(0, ratio) * 2 ** 56;
+  return (traceId) => Number.parseInt(traceId.slice(18), 16) < threshold;
+}
+
+/** Random bytes drawn in bulk, handed out as hex span and trace ids. */
+export class RandomIds {
+  readonly #pool = Buffer.allocUnsafe(4096);
+  #at = this.#pool.length;
+
+  traceId(): string {
+    return this.#hex(16);
+  }
+
+  spanId(): string {
+    return this.#hex(8);
+  }
+
+  /** `bytes` random bytes as hex, never all zeros (an invalid id). */
+  #hex(bytes: number): string {
+    for (;;) {
+      if (this.#at + bytes > this.#pool.length) {
+        randomFillSync(this.#pool);
+        this.#at = 0;
+      }
+      const from = this.#at;
+      this.#at += bytes;
+      let any = 0;
+      for (let i = from; i < this.#at; i++) any |= this.#pool[i]!;
+      if (any !== 0) return this.#pool.toString("hex", from, this.#at);
+    }
+  }
+}
