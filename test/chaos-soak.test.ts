@@ -7,7 +7,7 @@
  * nodes share, which applies an id once). Clients retry twice. Beside them
  * the client keeps 2 calls in flight of a method the proto does not mark
  * idempotent (Beta.OldGet, which the nodes log by request id). A calm
- * run first, then the same length of chaos:
+ * run first, then the same length (30 s) of chaos:
  * - node A SIGKILLed and started again every 10 s;
  * - node B frozen with SIGSTOP for 5 s;
  * - an etcd member stopped and started again;
@@ -37,7 +37,7 @@ import { startFaultProxy, type FaultProxy } from "./support/fault-proxy.js";
 import { type CallSample, keepCalling } from "./support/load.js";
 import { killAllNodes, type NodeProcess, startNode } from "./support/nodes.js";
 
-const calmMs = 15_000;
+const calmMs = 30_000;
 const chaosMs = 30_000;
 const tailMs = 6_000;
 
