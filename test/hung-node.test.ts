@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, createService, silentLogger } from "@tsmicro/runtime";
+import { Code, createService, type ServiceOptions, silentLogger } from "@tsmicro/runtime";
 import { AlphaDefinition, BetaDefinition } from "./golden/10-services/services.micro.js";
 import { type CallSample, keepCalling } from "./support/load.js";
 import { killAllNodes, type NodeProcess, startNode } from "./support/nodes.js";
@@ -38,6 +38,13 @@ async function startThree(): Promise<{ nodes: NodeProcess[]; flags: string[] }> 
   return { nodes, flags };
 }
 
+/** A caller on the nodes' registry with `args` and `options` besides; stopped after the test. */
+function startCaller(flags: readonly string[], args: readonly string[], options: Partial<ServiceOptions> = {}) {
+  const caller = createService({ name: "caller", args: [...flags, ...args], logger: silentLogger(), ...options });
+  cleanups.push(() => caller.stop());
+  return caller;
+}
+
 /** Freezes `node` for `ms` (SIGSTOP, then SIGCONT), `afterMs` from now. */
 async function freeze(node: NodeProcess, afterMs: number, ms: number): Promise<{ from: number; to: number }> {
   await new Promise((resolve) => setTimeout(resolve, afterMs));
@@ -51,8 +58,7 @@ async function freeze(node: NodeProcess, afterMs: number, ms: number): Promise<{
 describe("a node frozen for 5 s under load", () => {
   it("costs an idempotent method no call: the frozen node's calls are answered by another within the attempt timeout", async () => {
     const { nodes, flags } = await startThree();
-    const caller = createService({ name: "caller", args: [...flags, "--metrics_address=off"], logger: silentLogger() });
-    cleanups.push(() => caller.stop());
+    const caller = startCaller(flags, ["--metrics_address=off"]);
     const beta = caller.client(BetaDefinition, "echo");
     // Warm: every node answers, and the method's attempt timeout is learnt.
     for (let i = 0; i < 60; i++) await Promise.all(Array.from({ length: 8 }, () => beta.get({ id: "warm" })));
@@ -77,14 +83,10 @@ describe("a node frozen for 5 s under load", () => {
 
   it("costs a hedged method no call: after 200 ms unanswered the call also goes to another node", async () => {
     const { nodes, flags } = await startThree();
-    const caller = createService({
-      name: "caller",
-      args: [...flags, "--metrics_address=off", "--client_attempt_timeout=none"],
+    const caller = startCaller(flags, ["--metrics_address=off", "--client_attempt_timeout=none"], {
       // Above the calls' p99 on a loaded machine, so the budget is not spent on calls merely slow.
       hedging: { "echo/Put": { delayMs: 200 } },
-      logger: silentLogger(),
     });
-    cleanups.push(() => caller.stop());
     const beta = caller.client(BetaDefinition, "echo");
     for (let i = 0; i < 20; i++) await Promise.all(Array.from({ length: 8 }, () => beta.put({ id: "warm" })));
 
@@ -104,13 +106,9 @@ describe("a node frozen for 5 s under load", () => {
 
   it("gives up a method's attempts after the timeout set for it in code, with the service-wide one off", async () => {
     const { nodes, flags } = await startThree();
-    const caller = createService({
-      name: "caller",
-      args: [...flags, "--metrics_address=off", "--client_attempt_timeout=none"],
+    const caller = startCaller(flags, ["--metrics_address=off", "--client_attempt_timeout=none"], {
       attemptTimeouts: { "echo/Get": 300 },
-      logger: silentLogger(),
     });
-    cleanups.push(() => caller.stop());
     const beta = caller.client(BetaDefinition, "echo");
     for (let i = 0; i < 20; i++) await Promise.all(Array.from({ length: 8 }, () => beta.get({ id: "warm" })));
 
@@ -124,12 +122,7 @@ describe("a node frozen for 5 s under load", () => {
 
   it("never sends a call with side effects twice: those sent to the frozen node wait out their deadline", async () => {
     const { nodes, flags } = await startThree();
-    const caller = createService({
-      name: "caller",
-      args: [...flags, "--metrics_address=off", "--client_request_timeout=1s"],
-      logger: silentLogger(),
-    });
-    cleanups.push(() => caller.stop());
+    const caller = startCaller(flags, ["--metrics_address=off", "--client_request_timeout=1s"]);
     const alpha = caller.client(AlphaDefinition, "echo");
     for (let i = 0; i < 60; i++) await Promise.all(Array.from({ length: 8 }, () => alpha.unary({ id: "warm" })));
 
@@ -150,12 +143,7 @@ describe("a node answering far slower than its peers", () => {
     const beta = { ECHO_BETA: "1" };
     const slow = await startNode("test/fixtures/echo-node.ts", flags, { ...beta, ECHO_SLOW_MS: "150" });
     await Promise.all([1, 2].map(() => startNode("test/fixtures/echo-node.ts", flags, beta)));
-    const caller = createService({
-      name: "caller",
-      args: [...flags, "--selector=roundrobin", "--client_attempt_timeout=none"],
-      logger: silentLogger(),
-    });
-    cleanups.push(() => caller.stop());
+    const caller = startCaller(flags, ["--selector=roundrobin", "--client_attempt_timeout=none"]);
     const client = caller.client(BetaDefinition, "echo");
     const servedBy = async (calls: number) => {
       const ids: string[] = [];

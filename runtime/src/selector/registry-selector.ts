@@ -70,10 +70,11 @@ function isSlowOutlier(
   state: MutableNodeState,
   states: readonly MutableNodeState[],
   factor: number,
-  t: number,
+  now: () => number,
 ): boolean {
   // Cheap checks first, on every answer: a fast node is no outlier, and peers are compared every tenth timed call.
   if (state.timed < timedToCompare || state.latencyMs <= slowGapMs || state.timed % timedToCompare !== 0) return false;
+  const t = now();
   const peers = states
     .filter((other) => other !== state && other.node.address !== state.node.address && other.ejectedUntil <= t)
     .filter((other) => other.timed >= timedToCompare)
@@ -269,11 +270,10 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
         state.errors = 0;
         state.ejections = 0;
       }
-      const t = now();
-      const slow = error === undefined && isSlowOutlier(state, states, slowFactor, t);
+      const slow = error === undefined && isSlowOutlier(state, states, slowFactor, now);
       if (code === Code.UNAVAILABLE || state.timeouts >= timeoutsToEject || state.errors >= errorsToEject || slow) {
         // Probed again when the time is up; each ejection in a row keeps it out twice as long.
-        const until = t + ejectMs * 2 ** Math.min(state.ejections, 3);
+        const until = now() + ejectMs * 2 ** Math.min(state.ejections, 3);
         state.ejections++;
         state.timeouts = 0;
         state.errors = 0;
