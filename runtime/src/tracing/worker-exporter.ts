@@ -55,14 +55,31 @@ export class WorkerExporter {
     return exporter;
   }
 
-  /** Takes an ended span for export. */
+  /**
+   * Takes an ended span for export. It is written once the event loop's turn
+   * has sent what it had to send (setImmediate runs after the turn's I/O and
+   * the HTTP/2 writes it scheduled), so writing spans never delays a
+   * response or the caller's next request.
+   */
   readonly record = (span: RecordingSpan): void => {
-    const { maxQueueSize, maxBatchSize, delayMs } = this.#target.batch;
-    if (this.#waiting + this.#inFlight >= maxQueueSize) return;
-    this.#batch.write(span);
-    this.#waiting++;
-    if (this.#waiting >= maxBatchSize) this.#flush();
-    else if (!this.#timer) {
+    const { maxQueueSize } = this.#target.batch;
+    if (this.#waiting + this.#ended.length + this.#inFlight >= maxQueueSize) return;
+    this.#ended.push(span);
+    if (this.#ended.length === 1) setImmediate(this.#writeEnded).unref();
+  };
+
+  /** Spans ended this turn, not yet written. */
+  #ended: RecordingSpan[] = [];
+
+  readonly #writeEnded = (): void => {
+    const { maxBatchSize, delayMs } = this.#target.batch;
+    const ended = this.#ended;
+    this.#ended = [];
+    for (const span of ended) {
+      this.#batch.write(span);
+      if (++this.#waiting >= maxBatchSize) this.#flush();
+    }
+    if (this.#waiting > 0 && !this.#timer) {
       this.#timer = setTimeout(() => this.#flush(), delayMs);
       this.#timer.unref();
     }
@@ -70,6 +87,7 @@ export class WorkerExporter {
 
   /** Sends what is waiting and resolves once the worker answered for every batch sent so far. */
   async forceFlush(): Promise<void> {
+    this.#writeEnded();
     this.#flush();
     await Promise.all([...this.#answers.keys()].map((id) => this.#answer(id).catch(() => undefined)));
   }
