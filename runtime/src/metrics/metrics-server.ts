@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { nodeHttp } from "../platform/node-builtins.js";
 import type { AddressInfo } from "node:net";
-import type { MetricsRegistry } from "./process-registry.js";
+import { collectDefaultMetricsNow, type MetricsRegistry } from "./process-registry.js";
 
 /**
  * A small HTTP server for Prometheus: `GET /metrics` answers the
@@ -51,6 +51,7 @@ export class MetricsServer {
       return;
     }
     try {
+      collectDefaultMetricsNow(this.registry);
       const body = await this.registry.metrics();
       response.writeHead(200, { "content-type": this.registry.contentType }).end(body);
     } catch (error) {

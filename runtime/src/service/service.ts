@@ -47,7 +47,7 @@ import {
   type ServiceSettings,
 } from "./settings.js";
 import { MetricsServer } from "../metrics/metrics-server.js";
-import { metricsRegistry, type MetricsRegistry } from "../metrics/process-registry.js";
+import { deferDefaultMetrics, metricsRegistry, type MetricsRegistry } from "../metrics/process-registry.js";
 import { serverMetricsMiddleware } from "../metrics/server-metrics.js";
 
 /** Options of createService. Settings given here are overridden by environment and flags. */
@@ -237,6 +237,8 @@ export function createService(options: ServiceOptions): MicroService {
   const metrics = metricsAt === undefined ? undefined : (options.metricsRegistry ?? metricsRegistry());
   const serverMetrics = metrics ? serverMetricsMiddleware(metrics) : undefined;
   const metricsServer = metrics ? new MetricsServer(metrics) : undefined;
+  // Node.js and process metrics load once the service is registered, not before.
+  const collectDefaultMetrics = metrics ? deferDefaultMetrics(metrics) : undefined;
   // Tracing is on unless OTEL_SDK_DISABLED=true; its SDK loads at start, and exports only to a configured endpoint.
   const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id }, logger);
   const serverTracing = tracing.enabled
@@ -346,6 +348,7 @@ export function createService(options: ServiceOptions): MicroService {
     await registration.start();
     server.setServing(true);
     logger.info({ id, address, metrics: metricsAddress, registry: registry.registry.kind }, `${options.name} started`);
+    if (collectDefaultMetrics) setImmediate(collectDefaultMetrics);
   }
 
   // Reverse order of start: stop being found, stop taking events and calls (the event handlers in
