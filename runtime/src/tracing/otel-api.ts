@@ -1,4 +1,7 @@
+import { createRequire } from "node:module";
 import type * as OtelApi from "@opentelemetry/api";
+
+const require = createRequire(import.meta.url);
 
 /** The `@opentelemetry/api` module, loaded on demand. */
 export type OtelApiModule = typeof OtelApi;
@@ -12,10 +15,19 @@ export type OtelApiModule = typeof OtelApi;
  */
 let loaded: OtelApiModule | undefined;
 
-/** Loads `@opentelemetry/api` (once per process) and returns it. */
+/**
+ * Loads `@opentelemetry/api` (once per process) and returns it: its
+ * CommonJS build, the copy prom-client's default metrics also load, so a
+ * service holds one copy of the API's hundred modules rather than two.
+ */
 export async function loadOtelApi(): Promise<OtelApiModule> {
-  loaded ??= await import("@opentelemetry/api");
+  loaded ??= require("@opentelemetry/api") as OtelApiModule;
   return loaded;
+}
+
+/** The AsyncLocalStorage context manager, from the CommonJS build that shares the API copy above. */
+export function loadContextManager(): typeof import("@opentelemetry/context-async-hooks") {
+  return require("@opentelemetry/context-async-hooks") as typeof import("@opentelemetry/context-async-hooks");
 }
 
 /** The API module if some tracing in this process has loaded it; undefined otherwise. */

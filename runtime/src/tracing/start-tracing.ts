@@ -2,7 +2,7 @@ import type { ContextManager } from "@opentelemetry/api";
 import { formatTraceparent, headerOf, isPropagatable, parseTraceparent } from "./trace-context.js";
 import type { Tracing } from "./tracing.js";
 import type { TracingSettings } from "./tracing-settings.js";
-import { loadOtelApi, type OtelApiModule } from "./otel-api.js";
+import { loadContextManager, loadOtelApi, type OtelApiModule } from "./otel-api.js";
 import { leanTracer } from "./lean-tracer.js";
 import { RandomIds, samplerOf } from "./sampling.js";
 
@@ -26,7 +26,8 @@ const scopeName = "@tsmicro/runtime";
  * context manager, installed once, so spans are active across awaits.
  */
 export async function startTracing(settings: TracingSettings, resource: TracingResource = {}): Promise<Tracing> {
-  const [api, hooks] = await Promise.all([loadOtelApi(), import("@opentelemetry/context-async-hooks")]);
+  const api = await loadOtelApi();
+  const hooks = loadContextManager();
   installContextManager(api, () => new hooks.AsyncLocalStorageContextManager());
   const target = settings.exporter;
   // The exporter (its worker and span writer) loads only when spans go somewhere.

@@ -1,20 +1,15 @@
 // Prints which @opentelemetry modules a process loads: after importing @tsmicro/runtime, then after
-// starting a service with the environment this process was given. A resolve hook sees every import.
-import { register } from "node:module";
+// starting a service with the environment this process was given. A resolve hook sees every import and require.
+import { registerHooks } from "node:module";
 
-const { port1, port2 } = new MessageChannel();
 const resolved = [];
-port1.on("message", (url) => resolved.push(url));
-port1.unref();
-const hook = `
-let port;
-export function initialize(data) { port = data.port; }
-export async function resolve(specifier, context, next) {
-  const result = await next(specifier, context);
-  port.postMessage(result.url);
-  return result;
-}`;
-register(`data:text/javascript,${encodeURIComponent(hook)}`, { data: { port: port2 }, transferList: [port2] });
+registerHooks({
+  resolve(specifier, context, next) {
+    const result = next(specifier, context);
+    resolved.push(result.url);
+    return result;
+  },
+});
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
 const otel = () => resolved.filter((url) => url.includes("/@opentelemetry/")).length;
@@ -22,7 +17,13 @@ const otel = () => resolved.filter((url) => url.includes("/@opentelemetry/")).le
 const { createMemoryRegistry, createService, silentLogger } = await import("@tsmicro/runtime");
 await settle();
 const afterImport = otel();
-const service = createService({ name: "probe", registry: createMemoryRegistry(), args: [], logger: silentLogger() });
+// Metrics off: prom-client's default metrics load OTel's API themselves.
+const service = createService({
+  name: "probe",
+  registry: createMemoryRegistry(),
+  args: ["--metrics_address=off"],
+  logger: silentLogger(),
+});
 await service.start();
 await service.stop();
 await settle();
