@@ -108,7 +108,7 @@ describe("createLogger", () => {
   });
   it("prints pretty text through pino-pretty when asked, and names the package it lacks", async () => {
     const script = [
-      `import { createLogger } from ${JSON.stringify(new URL("../../dist/logging/logger.js", import.meta.url).href)};`,
+      `import { createLogger } from "@tsmicro/runtime";`,
       `createLogger({ service: "user", format: "pretty" }).info({ userName: "micro" }, "logged in");`,
     ].join("\n");
     const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script]);
