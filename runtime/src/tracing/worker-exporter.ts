@@ -24,6 +24,8 @@ export class WorkerExporter {
   #exited: Error | undefined;
   /** The spans waiting, written as they end so the span objects die young. */
   readonly #batch = new SpanWriter();
+  /** Spans ended this turn, not yet written. */
+  #ended: RecordingSpan[] = [];
   #waiting = 0;
   /** Spans posted to the worker and not yet answered for. */
   #inFlight = 0;
@@ -67,9 +69,6 @@ export class WorkerExporter {
     this.#ended.push(span);
     if (this.#ended.length === 1) setImmediate(this.#writeEnded).unref();
   };
-
-  /** Spans ended this turn, not yet written. */
-  #ended: RecordingSpan[] = [];
 
   readonly #writeEnded = (): void => {
     const { maxBatchSize, delayMs } = this.#target.batch;
