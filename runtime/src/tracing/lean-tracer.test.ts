@@ -3,7 +3,7 @@ import { loadOtelApi } from "./otel-api.js";
 import { leanTracer } from "./lean-tracer.js";
 import { RandomIds, samplerOf } from "./sampling.js";
 
-const api = await loadOtelApi();
+const api = loadOtelApi();
 
 describe("leanTracer", () => {
   it("starts a new sampled trace at the root, recording nothing", () => {

@@ -8,7 +8,7 @@ export type OtelApiModule = typeof OtelApi;
 
 /**
  * The API module once tracing has loaded it. This is a module cache, like
- * import()'s own, not service state: importing the runtime must not pay the
+ * require()'s own, not service state: importing the runtime must not pay the
  * API's ~45 ms load (issue 11), yet activeTraceFields(), called on every log
  * line, must answer synchronously. Before any tracing starts it is undefined,
  * and so is every active span.
@@ -20,7 +20,7 @@ let loaded: OtelApiModule | undefined;
  * CommonJS build, the copy prom-client's default metrics also load, so a
  * service holds one copy of the API's hundred modules rather than two.
  */
-export async function loadOtelApi(): Promise<OtelApiModule> {
+export function loadOtelApi(): OtelApiModule {
   loaded ??= require("@opentelemetry/api") as OtelApiModule;
   return loaded;
 }

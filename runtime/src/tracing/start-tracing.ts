@@ -26,7 +26,7 @@ const scopeName = "@tsmicro/runtime";
  * context manager, installed once, so spans are active across awaits.
  */
 export async function startTracing(settings: TracingSettings, resource: TracingResource = {}): Promise<Tracing> {
-  const api = await loadOtelApi();
+  const api = loadOtelApi();
   const hooks = loadContextManager();
   installContextManager(api, () => new hooks.AsyncLocalStorageContextManager());
   const target = settings.exporter;
