@@ -11,6 +11,10 @@ export class ProtoWriter {
   #bytes: Buffer;
   readonly #headRoom: number;
   #at: number;
+  /** The whole second nanosFromMs last wrote, and its nanoseconds' 32-bit halves. */
+  #second = -1;
+  #secondLow = 0;
+  #secondHigh = 0;
 
   /** `headRoom` bytes are left free at the start of each buffer, for what is written in front later. */
   constructor(initialBytes: number, headRoom = 0) {
@@ -83,11 +87,25 @@ export class ProtoWriter {
   nanosFromMs(ms: number): void {
     const seconds = Math.floor(ms / 1_000);
     const nanos = Math.min(Math.round((ms - seconds * 1_000) * 1e6), 999_999_999);
-    // seconds * 1e9 passes 2^53; split seconds in 16-bit halves so every product stays exact.
-    const low = (seconds % 0x10000) * 1e9 + ((Math.floor(seconds / 0x10000) * 1e9) % 0x10000) * 0x10000 + nanos;
-    const high = Math.floor((Math.floor(seconds / 0x10000) * 1e9) / 0x10000) + Math.floor(low / 0x1_0000_0000);
-    this.fixed32(low % 0x1_0000_0000);
+    if (seconds !== this.#second) this.#setSecond(seconds);
+    let low = this.#secondLow + nanos;
+    let high = this.#secondHigh;
+    if (low >= 0x1_0000_0000) {
+      low -= 0x1_0000_0000;
+      high++;
+    }
+    this.fixed32(low);
     this.fixed32(high);
+  }
+
+  /** Splits `seconds` * 1e9 into its 32-bit halves: once a second, as the spans of one second share it. */
+  #setSecond(seconds: number): void {
+    // seconds * 1e9 passes 2^53; split seconds in 16-bit halves so every product stays exact.
+    const high16 = Math.floor(seconds / 0x10000) * 1e9;
+    const low = (seconds % 0x10000) * 1e9 + (high16 % 0x10000) * 0x10000;
+    this.#second = seconds;
+    this.#secondLow = low % 0x1_0000_0000;
+    this.#secondHigh = Math.floor(high16 / 0x10000) + Math.floor(low / 0x1_0000_0000);
   }
 
   string(field: number, text: string): void {
@@ -124,10 +142,20 @@ export class ProtoWriter {
     const length = hex.length >> 1;
     this.varint(length);
     this.#room(length);
-    // Buffer#write stops at a character that is not hex: the id's bytes are zeros from there.
-    const written = this.#bytes.write(hex, this.#at, length, "hex");
-    this.#bytes.fill(0, this.#at + written, this.#at + length);
-    this.#at += length;
+    // Decoded here: a call into Buffer#write costs more than the id. As Buffer#write does,
+    // a character that is not hex ends the id, whose bytes are zeros from there.
+    const bytes = this.#bytes;
+    const end = this.#at + length;
+    for (let at = this.#at, i = 0; at < end; at++, i += 2) {
+      const high = hexDigit(hex.charCodeAt(i));
+      const low = hexDigit(hex.charCodeAt(i + 1));
+      if (high < 0 || low < 0) {
+        bytes.fill(0, at, end);
+        break;
+      }
+      bytes[at] = high * 16 + low;
+    }
+    this.#at = end;
   }
 
   raw(bytes: Uint8Array): void {
@@ -165,4 +193,16 @@ export class ProtoWriter {
     this.#bytes.copy(grown, 0, 0, this.#at);
     this.#bytes = grown;
   }
+}
+
+/** Each hex digit's value by character code, upper or lower case; -1 for any other character. */
+const hexValues = new Int8Array(128).fill(-1);
+for (let digit = 0; digit < 16; digit++) {
+  const text = digit.toString(16);
+  hexValues[text.charCodeAt(0)] = digit;
+  hexValues[text.toUpperCase().charCodeAt(0)] = digit;
+}
+
+function hexDigit(code: number): number {
+  return code < 128 ? hexValues[code]! : -1;
 }

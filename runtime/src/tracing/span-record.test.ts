@@ -194,6 +194,34 @@ describe("span records", () => {
     expect(decoded!.parentSpanContext).toBeUndefined();
   });
 
+  it("write each time as its exact nanoseconds, in the same second or the next, and ids as their bytes", () => {
+    const spans: RecordingSpan[] = [];
+    // All after now, so each is the span's end as given; the third carries into the high 32 bits.
+    const times = [4_000_000_000_000.25, 4_000_000_000_999.5, 4_000_000_001_999.5, 4_294_967_295_999.75];
+    for (const at of times) {
+      const span = new RecordingSpan(
+        { ...ids, traceId: "0AF7651916CD43DD8448EB211C80319C" },
+        { ...ids, spanId: "b7ad6b71g9203331" },
+        "x",
+        1,
+        undefined,
+        undefined,
+        (s) => spans.push(s),
+      );
+      span.end(at);
+    }
+    const writer = new SpanWriter();
+    for (const span of spans) writer.write(span);
+    const decoded = decodeSpans(writer.take(), origin);
+    const nanos = (ms: number) => BigInt(Math.floor(ms)) * 1_000_000n + BigInt(Math.round((ms % 1) * 1e6));
+    expect(decoded.map((span) => BigInt(span.endTime[0]) * 1_000_000_000n + BigInt(span.endTime[1]))).toEqual(
+      times.map(nanos),
+    );
+    expect(decoded[0]!.spanContext().traceId).toBe("0af7651916cd43dd8448eb211c80319c");
+    // Buffer#write's rule: a character that is not hex ends the id, its bytes zeros from there.
+    expect(decoded[0]!.parentSpanContext?.spanId).toBe("b7ad6b7100000000");
+  });
+
   it("write a shared (frozen) attribute set once encoded, less the keys a span's own attributes replace", () => {
     const shared = Object.freeze({ "rpc.system": "grpc", "rpc.method": "Unary", "server.port": 50051 });
     const writer = new SpanWriter();
