@@ -75,10 +75,13 @@ export class ClientTracing {
     const { api, tracer } = current;
     const span = tracer.startSpan(
       rpcSpanName(call.method),
-      { kind: api.SpanKind.CLIENT, ...(current.recording ? { attributes: rpcAttributes(call.method) } : {}) },
+      current.recording
+        ? { kind: api.SpanKind.CLIENT, attributes: rpcAttributes(call.method) }
+        : { kind: api.SpanKind.CLIENT },
       api.context.active(),
     );
-    const metadata = { ...call.metadata, ...current.inject(span.spanContext()) };
+    const metadata = { ...call.metadata };
+    current.inject(span.spanContext(), metadata);
     // A span of ids alone has nothing to note or end.
     if (!(span instanceof RecordingSpan)) return next({ ...call, metadata });
     const sent: TracedCall = { ...call, metadata, [callSpan]: span };

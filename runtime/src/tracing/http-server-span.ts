@@ -71,7 +71,11 @@ export function startHttpServerSpan(tracing: Tracing, request: HttpRequestFacts)
       span.setAttribute("http.route", route);
     },
     run: (fn) => api.context.with(active, fn),
-    traceHeaders: () => tracing.inject(ids),
+    traceHeaders: () => {
+      const headers: Record<string, string> = {};
+      tracing.inject(ids, headers);
+      return headers;
+    },
     end(statusCode, finished = true) {
       if (ended) return;
       ended = true;

@@ -28,8 +28,10 @@ export async function tracedPublish(
     { kind: api.SpanKind.PRODUCER, attributes: messagingAttributes(facts, "send") },
     parent,
   );
+  const headers: Record<string, string> = {};
+  tracing.inject(span.spanContext(), headers);
   try {
-    await send(tracing.inject(span.spanContext()));
+    await send(headers);
   } catch (error) {
     span.setStatus({ code: api.SpanStatusCode.ERROR, message: messageOf(error) });
     throw error;

@@ -1,6 +1,7 @@
 import type { Attributes } from "@opentelemetry/api";
 import type { ServerCall, ServerMiddleware } from "../transport/transport.js";
 import { attributesByAddress, hostAndPort, rpcAttributes, rpcSpanName } from "./rpc-span.js";
+import { SpanOnlyContext } from "./span-context.js";
 import { traced } from "./traced-stream.js";
 import type { Tracing } from "./tracing.js";
 
@@ -34,14 +35,11 @@ export function tracingServerMiddleware(
     const parent = current.extract(call.context.metadata);
     const span = tracer.startSpan(
       rpcSpanName(call.method),
-      {
-        kind: api.SpanKind.SERVER,
-        ...(current.recording ? { attributes: attributes(call) } : {}),
-      },
+      current.recording ? { kind: api.SpanKind.SERVER, attributes: attributes(call) } : { kind: api.SpanKind.SERVER },
       parent,
     );
     // The span is all the handler's context needs: it knows its parent.
-    return traced(api, span, api.trace.setSpan(api.ROOT_CONTEXT, span), () => next(call));
+    return traced(api, span, new SpanOnlyContext(api, span), () => next(call));
   };
 }
 

@@ -4,6 +4,7 @@ import type { Tracing } from "./tracing.js";
 import type { TracingSettings } from "./tracing-settings.js";
 import { loadContextManager, loadOtelApi, type OtelApiModule } from "./otel-api.js";
 import { leanTracer } from "./lean-tracer.js";
+import { SpanOnlyContext } from "./span-context.js";
 import { RandomIds, samplerOf } from "./sampling.js";
 
 /** What the resource says of the process besides `service.name`. */
@@ -54,13 +55,13 @@ export async function startTracing(settings: TracingSettings, resource: TracingR
       if (!parent) return api.ROOT_CONTEXT;
       const state = headerOf(carrier, "tracestate");
       if (state) parent.traceState = api.createTraceState(state);
-      return api.trace.setSpanContext(api.ROOT_CONTEXT, parent);
+      return new SpanOnlyContext(api, api.trace.wrapSpanContext(parent));
     },
-    inject(span): Record<string, string> {
-      if (!span || !isPropagatable(span)) return {};
-      const traceparent = formatTraceparent(span);
+    inject(span, carrier) {
+      if (!span || !isPropagatable(span)) return;
+      carrier.traceparent = formatTraceparent(span);
       const state = span.traceState?.serialize();
-      return state ? { traceparent, tracestate: state } : { traceparent };
+      if (state) carrier.tracestate = state;
     },
     shutdown: async () => exporter?.shutdown(),
   };

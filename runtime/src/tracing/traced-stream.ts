@@ -9,30 +9,40 @@ import { endRpcSpan, isAsyncIterable } from "./rpc-span.js";
  * is returned as it is, and a stream's steps still run in the span's context.
  */
 export function traced<R>(api: OtelApiModule, span: Span, active: Context | undefined, send: () => R): R {
-  const run = active ? <S>(step: () => S) => api.context.with(active, step) : runHere;
   if (!span.isRecording()) {
-    const result = run(send);
-    return (isAsyncIterable(result) ? tracedStream(result, run, ignore) : result) as R;
+    const result = runIn(api, active, send);
+    return (isAsyncIterable(result) ? tracedStream(result, stepsIn(api, active), ignore) : result) as R;
   }
-  const end = (failed: boolean, error?: unknown) => endRpcSpan(api, span, failed, error);
   let result: R;
   try {
-    result = run(send);
+    result = runIn(api, active, send);
   } catch (error) {
-    end(true, error);
+    endRpcSpan(api, span, true, error);
     throw error;
   }
-  if (isAsyncIterable(result)) return tracedStream(result, run, end) as R;
+  if (isAsyncIterable(result)) {
+    return tracedStream(result, stepsIn(api, active), (failed, error) => endRpcSpan(api, span, failed, error)) as R;
+  }
   return Promise.resolve(result).then(
     (response) => {
-      end(false);
+      endRpcSpan(api, span, false);
       return response;
     },
     (error: unknown) => {
-      end(true, error);
+      endRpcSpan(api, span, true, error);
       throw error;
     },
   ) as R;
+}
+
+/** `step` run in `active` when given, else where it is called. */
+function runIn<S>(api: OtelApiModule, active: Context | undefined, step: () => S): S {
+  return active ? api.context.with(active, step) : step();
+}
+
+/** What runs a stream's steps: in `active` when given. */
+function stepsIn(api: OtelApiModule, active: Context | undefined): <S>(step: () => S) => S {
+  return active ? (step) => api.context.with(active, step) : runHere;
 }
 
 function ignore(): void {}

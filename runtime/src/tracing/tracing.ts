@@ -19,8 +19,11 @@ export interface Tracing {
   readonly recording: boolean;
   /** The context `carrier`'s `traceparent`/`tracestate` describe, on top of the root context. */
   extract(carrier: TraceCarrier): Context;
-  /** `traceparent` (and `tracestate` when set) for a span, as metadata or header entries; none for no span or an invalid one. */
-  inject(span: SpanContext | undefined): Record<string, string>;
+  /**
+   * Sets `traceparent` (and `tracestate` when there is one) for a span in
+   * `carrier`, metadata or headers; nothing for no span or an invalid one.
+   */
+  inject(span: SpanContext | undefined, carrier: Record<string, unknown>): void;
   /**
    * Exports the spans not yet sent, then stops the provider: the last call's spans leave before
    * this resolves. Rejects when the collector cannot be reached or does not answer in time.
