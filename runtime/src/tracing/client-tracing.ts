@@ -7,7 +7,16 @@ import type {
   ClientTransport,
 } from "../transport/transport.js";
 import { RecordingSpan } from "./recording-span.js";
-import { cachedByKey, grpcStatusOf, hostAndPort, isAsyncIterable, rpcAttributes, rpcSpanName } from "./rpc-span.js";
+import type { MethodDefinition } from "../definition/definition.js";
+import {
+  attributesByAddress,
+  cachedByKey,
+  grpcStatusOf,
+  hostAndPort,
+  isAsyncIterable,
+  rpcAttributes,
+  rpcSpanName,
+} from "./rpc-span.js";
 import { traced } from "./traced-stream.js";
 import type { Tracing } from "./tracing.js";
 
@@ -100,7 +109,7 @@ export class ClientTracing {
     const span = (call as TracedCall)[callSpan];
     // Nothing records (no exporter), or a call made outside the middleware: it goes out as it is.
     if (!span) return transport.call(address, call);
-    const attempt = noteAttempt(span, address);
+    const attempt = noteAttempt(span, call.method, address);
     const result = transport.call(address, call);
     if (isAsyncIterable(result)) return result;
     return result.catch((error: unknown) => {
@@ -125,16 +134,23 @@ interface TracedCall extends ClientCall {
 
 /**
  * Notes on the call's span the node an attempt goes to (`server.address`,
- * `server.port`: the last attempt's) and, from the second on, how many
- * attempts there were (`tsmicro.attempts`); returns the attempt's number.
+ * `server.port`: the last attempt's, with the method's attributes as one
+ * shared set) and, from the second on, how many attempts there were
+ * (`tsmicro.attempts`); returns the attempt's number.
  */
-function noteAttempt(span: RecordingSpan, address: string): number {
-  const earlier = span.ownAttributes?.["server.address"] !== undefined;
+function noteAttempt(span: RecordingSpan, method: MethodDefinition, address: string): number {
+  const earlier = span.baseAttributes?.["server.address"] !== undefined;
   const attempt = earlier ? Number(span.ownAttributes?.["tsmicro.attempts"] ?? 1) + 1 : 1;
-  span.setAttributes(nodeAttributes(address));
+  span.shareAttributes(attemptAttributes(method, address));
   if (attempt > 1) span.setAttribute("tsmicro.attempts", attempt);
   return attempt;
 }
+
+/** A CLIENT span's attributes once an attempt went to a node: the method's, `server.address` and `server.port`. */
+const attemptAttributes = attributesByAddress((method, address) => ({
+  ...rpcAttributes(method),
+  ...nodeAttributes(address),
+}));
 
 /** `server.address` and `server.port` of a node, parsed once per address. */
 const nodeAttributes = cachedByKey((address): Attributes => {

@@ -36,10 +36,15 @@ export class RecordingSpan implements Span {
   readonly parent: SpanContext | undefined;
   readonly kind: SpanKind;
   readonly startMs: number;
-  /** The attributes the span started with: shared between spans (the same set for every call of a method), never written. */
-  readonly baseAttributes: Attributes | undefined;
+  /**
+   * The attributes shared between spans (the same set for every call of a
+   * method), never written: those the span started with, or a larger set
+   * shareAttributes() put in their place.
+   */
+  baseAttributes: Attributes | undefined;
   /** What setAttribute added or changed, made on the first call. */
   ownAttributes: Attributes | undefined;
+  #ownCount = 0;
   events: SpanEvent[] = none;
   links: Link[];
   readonly #ended: (span: RecordingSpan) => void;
@@ -72,12 +77,23 @@ export class RecordingSpan implements Span {
 
   setAttribute(key: string, value: AttributeValue | undefined): this {
     if (!this.isRecording() || value === undefined) return this;
-    if (this.ownAttributes && key in this.ownAttributes) {
-      this.ownAttributes[key] = value;
+    const own = this.ownAttributes;
+    if (own && key in own) {
+      own[key] = value;
     } else if (this.#attributeRoom(key)) {
-      this.ownAttributes ??= {};
-      this.ownAttributes[key] = value;
+      (this.ownAttributes ??= {})[key] = value;
+      this.#ownCount++;
     }
+    return this;
+  }
+
+  /**
+   * Puts `shared`, a frozen set holding every attribute of the shared set
+   * the span has, and more, in its place: attributes many spans share (a
+   * method's and a node's) cost a span neither copying nor encoding.
+   */
+  shareAttributes(shared: Readonly<Attributes>): this {
+    if (this.isRecording()) this.baseAttributes = shared;
     return this;
   }
 
@@ -145,12 +161,22 @@ export class RecordingSpan implements Span {
   #attributeRoom(key: string): boolean {
     const base = this.baseAttributes;
     if (base && key in base) return true;
-    let count = 0;
-    for (const _ in base) count++;
-    for (const _ in this.ownAttributes) count++;
-    return count < limit;
+    return (base ? sizeOf(base) : 0) + this.#ownCount < limit;
   }
 }
+
+/** How many attributes a set holds: counted once for a frozen (shared) set. */
+function sizeOf(attributes: Attributes): number {
+  let size = sharedSizes.get(attributes);
+  if (size === undefined) {
+    size = 0;
+    for (const _ in attributes) size++;
+    if (Object.isFrozen(attributes)) sharedSizes.set(attributes, size);
+  }
+  return size;
+}
+
+const sharedSizes = new WeakMap<Attributes, number>();
 
 /** Now, in epoch milliseconds with sub-microsecond digits. */
 function nowMs(): number {
