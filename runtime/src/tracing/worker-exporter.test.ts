@@ -1,5 +1,7 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { getPriority } from "node:os";
 import { afterEach, describe, expect, it } from "vitest";
 import { waitFor } from "../../../test/support/load.js";
 import { RecordingSpan } from "./recording-span.js";
@@ -47,6 +49,15 @@ function start(url: string, batch: SpanBatching): Promise<WorkerExporter> {
   );
 }
 
+/** The nice value of each thread of this process, from /proc. */
+function threadNices(): number[] {
+  return readdirSync("/proc/self/task").map((thread) => {
+    const stat = readFileSync(`/proc/self/task/${thread}/stat`, "utf8");
+    // Fields after the command's closing parenthesis; nice is the 19th of the whole line.
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+  });
+}
+
 function endSpan(exporter: WorkerExporter, name: string): void {
   const context = {
     traceId: "0af7651916cd43dd8448eb211c80319c",
@@ -91,6 +102,22 @@ describe("WorkerExporter", () => {
     await exporter.shutdown();
     expect(exports.map((e) => e.names)).toEqual([["a", "b"]]);
   });
+
+  it.runIf(process.platform === "linux")(
+    "exports on a thread of lower priority than the service's (nice 10)",
+    async () => {
+      const { url } = await receiver();
+      const niced = () => threadNices().filter((nice) => nice === 10).length;
+      const before = niced();
+      const exporter = await start(url, { delayMs: 60_000, maxQueueSize: 100, maxBatchSize: 512 });
+      try {
+        expect(niced()).toBe(before + 1);
+        expect(getPriority()).toBe(0);
+      } finally {
+        await exporter.shutdown();
+      }
+    },
+  );
 
   it("rejects at shutdown when the collector took nothing, saying where it was", async () => {
     const { url } = await receiver();
