@@ -1,4 +1,5 @@
 import type { Attributes } from "@opentelemetry/api";
+import type { MethodDefinition } from "../definition/definition.js";
 import type {
   CallResult,
   ClientCall,
@@ -7,7 +8,6 @@ import type {
   ClientTransport,
 } from "../transport/transport.js";
 import { RecordingSpan } from "./recording-span.js";
-import type { MethodDefinition } from "../definition/definition.js";
 import {
   attributesByAddress,
   cachedByKey,
