@@ -81,7 +81,8 @@ export class RecordingSpan implements Span {
     if (own && key in own) {
       own[key] = value;
     } else if (this.#attributeRoom(key)) {
-      (this.ownAttributes ??= {})[key] = value;
+      this.ownAttributes ??= {};
+      this.ownAttributes[key] = value;
       this.#ownCount++;
     }
     return this;
