@@ -11,6 +11,7 @@ import {
   type AlphaHandler,
   type BetaHandler,
 } from "./golden/10-services/services.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 /**
  * A real callee on a real gRPC server, found through the registry: `flaky`
@@ -45,7 +46,7 @@ describe("circuit breaker, caller and callee over gRPC", () => {
       oldGet: unsupported,
       download: unsupported,
     };
-    const callee = createService({ name: "flaky", args: [], env: {}, registry, logger: silentLogger() });
+    const callee = createService({ name: "flaky", args: [], env: suiteEnv(), registry, logger: silentLogger() });
     callee.handle(AlphaDefinition, alpha);
     callee.handle(BetaDefinition, beta);
     services.push(callee);
@@ -61,7 +62,7 @@ describe("circuit breaker, caller and callee over gRPC", () => {
     const service = createService({
       name: "caller",
       args: [],
-      env: {},
+      env: suiteEnv(),
       registry,
       logger: silentLogger(),
       clientMiddleware: [breaker],

@@ -36,6 +36,7 @@ import { startEtcdCluster, type EtcdCluster, etcdProgram } from "./support/etcd.
 import { startFaultProxy, type FaultProxy } from "./support/fault-proxy.js";
 import { type CallSample, keepCalling } from "./support/load.js";
 import { killAllNodes, type NodeProcess, startNode } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const calmMs = 30_000;
 const chaosMs = 30_000;
@@ -114,12 +115,12 @@ it.skipIf(!etcdProgram)(
     );
 
     const clientFlags = [...registry, "--metrics_address=off", "--client_retries=2"];
-    const caller = createService({ name: "soak-caller", args: clientFlags, env: {}, logger: silentLogger() });
+    const caller = createService({ name: "soak-caller", args: clientFlags, env: suiteEnv(), logger: silentLogger() });
     cleanups.push(() => caller.stop());
     const client = caller.client(BetaDefinition, "echo");
     const gateway: Gateway = createGateway({
       args: [...clientFlags, "--address=127.0.0.1:0"],
-      env: { OTEL_SDK_DISABLED: "true" },
+      env: suiteEnv({ OTEL_SDK_DISABLED: "true" }),
       logger: silentLogger(),
     });
     await gateway.start();

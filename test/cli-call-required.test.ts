@@ -19,6 +19,7 @@ import { Account, type GetAccountRequest } from "./golden/07-proto2/legacy.js";
 import { LegacyServiceDefinition, type LegacyServiceHandler } from "./golden/07-proto2/legacy.micro.js";
 import { bins, run } from "./support/cli.js";
 import { rawCodec as raw } from "./support/raw-codec.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 describe("tsmicro call with proto2 required fields", () => {
   let dir = "";
@@ -31,7 +32,7 @@ describe("tsmicro call with proto2 required fields", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "tsmicro-cli-required-"));
     const flags = ["--registry=local", `--registry_address=${dir}`];
-    const legacy = createService({ name: "legacy", args: flags, env: {}, logger: silentLogger() });
+    const legacy = createService({ name: "legacy", args: flags, env: suiteEnv(), logger: silentLogger() });
     const handler: LegacyServiceHandler = {
       async getAccount(request) {
         received.push(`get ${request.id}`);
@@ -55,7 +56,7 @@ describe("tsmicro call with proto2 required fields", () => {
     };
     legacy.handle(LegacyServiceDefinition, handler);
     // GetAccount answers an Account with id "a" and no created_at, a required field.
-    const incomplete = createService({ name: "incomplete", args: flags, env: {}, logger: silentLogger() });
+    const incomplete = createService({ name: "incomplete", args: flags, env: suiteEnv(), logger: silentLogger() });
     const methods = LegacyServiceDefinition.methods;
     const definition = {
       ...LegacyServiceDefinition,

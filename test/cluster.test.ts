@@ -14,6 +14,7 @@ import { startEtcdCluster } from "./support/etcd.js";
 import { loadUntilStopped, runLoad, waitFor } from "./support/load.js";
 import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
 import { findProgram } from "./support/programs.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const ttlSeconds = 2;
 const nodeFlags = [`--register_ttl=${ttlSeconds}`, "--register_interval=500ms", "--shutdown_grace=5s"];
@@ -68,7 +69,7 @@ describe.each(backends)("three nodes and a caller on the %s registry", (_kind, m
     caller = createService({
       name: "caller",
       args: [...backend.args, "--client_retries=2", "--selector=roundrobin"],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
     });
     client = caller.client(AlphaDefinition, "echo");

@@ -12,6 +12,7 @@ import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Request, Response } from "./golden/10-services/services.js";
 import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 describe("compression and message size flags", () => {
   it("parse in the flag style of the others, with sizes in bytes, KB or MB and gRPC's defaults", () => {
@@ -90,7 +91,7 @@ describe("createService with --server_compression, --client_compression and mess
       name: "alpha",
       registry,
       args: ["--server_compression=gzip", "--server_max_recv_msg_size=64KB"],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
     });
     server.handle(AlphaDefinition, handler);
@@ -99,7 +100,7 @@ describe("createService with --server_compression, --client_compression and mess
       name: "caller",
       registry,
       args: ["--client_compression=gzip", "--client_max_recv_msg_size=8KB"],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
     });
     services.push(server, caller);

@@ -20,6 +20,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { repoRoot } from "./support/cli.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 /** Runs the calling script to its end (killed, and failing the test, if it has not exited after 20 s). */
 function runScript(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -86,7 +87,13 @@ describe("connect({ registry }) with a handed-in memory registry", () => {
     void (async () => {
       for await (const event of watcher) events.push(event);
     })();
-    const node: MicroService = createService({ name: "echo", registry, args: [], env: {}, logger: silentLogger() });
+    const node: MicroService = createService({
+      name: "echo",
+      registry,
+      args: [],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
     node.handle(
       AlphaDefinition,
       { unary: async () => ({ id: node.id, payload: new Uint8Array(), sequence: 0 }) },
@@ -97,7 +104,7 @@ describe("connect({ registry }) with a handed-in memory registry", () => {
     await node.start();
     services.push(node);
 
-    const mesh = connect({ registry, args: [], env: {}, logger: silentLogger() });
+    const mesh = connect({ registry, args: [], env: suiteEnv(), logger: silentLogger() });
     expect((await mesh.client(AlphaDefinition, "echo").unary({ id: "x" })).id).toBe(node.id);
     await mesh.stop();
 
@@ -108,6 +115,6 @@ describe("connect({ registry }) with a handed-in memory registry", () => {
   });
 
   it("a bad flag throws a SetupError naming it", () => {
-    expect(() => connect({ args: ["--client_retries=-1"], env: {} })).toThrow(/--client_retries/);
+    expect(() => connect({ args: ["--client_retries=-1"], env: suiteEnv() })).toThrow(/--client_retries/);
   });
 });

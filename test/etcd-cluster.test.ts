@@ -5,6 +5,7 @@ import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { etcdProgram, startEtcdCluster, type EtcdCluster } from "./support/etcd.js";
 import { loadUntilStopped, waitFor } from "./support/load.js";
 import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const nodeFlags = ["--register_ttl=3", "--register_interval=500ms"];
@@ -33,7 +34,12 @@ describe.skipIf(!etcdProgram)("services on etcd when etcd fails", () => {
     await registry.start();
     const ids = async () => (await registry!.getService("echo")).flatMap((s) => s.nodes.map((n) => n.id)).sort();
     await waitFor("both nodes registered", async () => (await ids()).length === 2);
-    caller = createService({ name: "caller", args: [...flags, "--client_retries=2"], env: {}, logger: silentLogger() });
+    caller = createService({
+      name: "caller",
+      args: [...flags, "--client_retries=2"],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
     return { nodes, flags, ids };
   }
 

@@ -20,8 +20,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { OrderPlaced } from "./golden/18-events/shop/v1/orders.js";
 import { OrdersEvents, type OrdersEventsHandler } from "./golden/18-events/shop/v1/orders.micro.js";
 import { natsProgram, startNatsServer, type NatsServer } from "./support/nats.js";
+import { suiteEnv } from "./support/suite-env.js";
 
-const quiet = { args: ["--metrics_address=off"], env: { OTEL_SDK_DISABLED: "true" }, logger: silentLogger() };
+const quiet = { args: ["--metrics_address=off"], env: suiteEnv({ OTEL_SDK_DISABLED: "true" }), logger: silentLogger() };
 const started: MicroService[] = [];
 
 afterEach(async () => {
@@ -162,7 +163,7 @@ describe("a service's broker and typed events", () => {
   it("carries the publisher's trace to the subscriber: traceparent in the headers, the handler in its trace", async () => {
     const registry = createMemoryRegistry();
     const broker = createMemoryBroker();
-    const traced = { ...quiet, env: {} };
+    const traced = { ...quiet, env: suiteEnv() };
     const received: { event: OrderPlaced; context: EventContext }[] = [];
     let activeTraceId: string | undefined;
     const subscriber = createService({ name: "traced-sub", registry, broker, ...traced });

@@ -7,6 +7,7 @@ import { OrdersEvents } from "./golden/18-events/shop/v1/orders.micro.js";
 import { bins, run } from "./support/cli.js";
 import { waitFor } from "./support/load.js";
 import { killAllNodes, loggedBy, startNode, type NodeProcess } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 /** The events a subscriber node printed, in arrival order. */
 interface Received {
@@ -32,7 +33,7 @@ describe("typed events between services on the embedded broker (local registry, 
       Promise.all([0, 1].map(() => startNode("test/fixtures/order-events-node.ts", flags))),
       startNode("test/fixtures/order-events-node.ts", flags, { EVENTS_NAME: "shipping" }),
     ]);
-    orders = createService({ name: "orders", args: flags, env: {}, logger: silentLogger() });
+    orders = createService({ name: "orders", args: flags, env: suiteEnv(), logger: silentLogger() });
     await orders.start();
   }, 30_000);
 

@@ -10,6 +10,7 @@ import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killAllNodes, startNode } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const secret = "a-shared-secret-of-at-least-32-bytes!!";
 const key = new TextEncoder().encode(secret);
@@ -51,7 +52,7 @@ describe("gateway JWT and rate limits (--config)", () => {
     await startNode("test/fixtures/gateway-node.ts", flags);
     gateway = createGateway({
       args: [...flags, "--address=127.0.0.1:0", `--config=${config}`],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
     });
     await gateway.start();

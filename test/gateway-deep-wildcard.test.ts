@@ -12,6 +12,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LibraryDefinition } from "./golden/16-gateway/gateway.micro.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 /** Library routes rebound to templates with a tail after `**`, as Google's published APIs write them. */
 const deepRoutes = {
@@ -32,7 +33,7 @@ describe("a ** followed by fixed segments, through a gateway", () => {
     dir = await mkdtemp(join(tmpdir(), "tsmicro-deep-"));
     const flags = ["--registry=local", `--registry_address=${dir}`];
     await startNode("test/fixtures/gateway-node.ts", flags);
-    caller = createService({ name: "deep-gateway", args: flags, env: {}, logger: silentLogger() });
+    caller = createService({ name: "deep-gateway", args: flags, env: suiteEnv(), logger: silentLogger() });
     app = Fastify();
     mountRoutes(app, [routesOf(deepRoutes, caller.client(LibraryDefinition, "library"))]);
     await app.listen({ host: "127.0.0.1", port: 0 });

@@ -25,6 +25,7 @@ import { buildOpenApi } from "../generator/openapi.js";
 import { OrdersDefinition, OrdersEvents } from "./golden/18-events/shop/v1/orders.micro.js";
 import { waitFor } from "./support/load.js";
 import { killAllNodes, loggedBy, startNode, type NodeProcess } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 interface Received {
   readonly event: Record<string, unknown>;
@@ -59,16 +60,16 @@ describe("the gateway's event handler (POST /{topic} -> broker)", () => {
     await broker.start();
     await broker.subscribe("audit.login", (message) => void audit.push(message));
     const gatewayArgs = [...flags, "--handler=event", "--address=127.0.0.1:0"];
-    typed = createGateway({ args: gatewayArgs, env: {}, logger: silentLogger(), definitions: [OrdersEvents] });
+    typed = createGateway({ args: gatewayArgs, env: suiteEnv(), logger: silentLogger(), definitions: [OrdersEvents] });
     // No definitions: typed topics come from the registry (billing's endpoints) and its reflection.
-    discovering = createGateway({ args: gatewayArgs, env: {}, logger: silentLogger() });
+    discovering = createGateway({ args: gatewayArgs, env: suiteEnv(), logger: silentLogger() });
     // An rpc gateway beside them, with the Orders service, whose file declares the events.
-    orders = createService({ name: "orders", args: flags, env: {}, logger: silentLogger() });
+    orders = createService({ name: "orders", args: flags, env: suiteEnv(), logger: silentLogger() });
     orders.handle(OrdersDefinition, { placeOrder: async () => ({ orderId: "o-1" }) });
     await orders.start();
     routing = createGateway({
       args: [...flags, "--address=127.0.0.1:0"],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
       openApi: (file: DescFile, files: FileRegistry) =>
         JSON.parse(buildOpenApi(file, file.proto, files, "0.0.0")) as JsonObject,

@@ -27,6 +27,7 @@ import { createGateway, type Gateway } from "@tsmicro/gateway";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killAllNodes, startNode } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const seed = Number(process.env.FUZZ_SEED ?? 20_261_122);
 const runs = Number(process.env.FUZZ_RUNS ?? 10_000);
@@ -979,7 +980,7 @@ describe("the gateway under random requests", () => {
     // which this test counts as failures; a real failure still shows.
     gateway = createGateway({
       args: [...flags, "--address=127.0.0.1:0", "--client_request_timeout=30s"],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
     });
     await gateway.start();

@@ -16,6 +16,7 @@ import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Profile } from "./golden/19-gateway-parity/parity.js";
 import { ProfilesDefinition, type ProfilesHandler } from "./golden/19-gateway-parity/parity.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const emptyProfile: Profile = {
   name: "",
@@ -39,7 +40,7 @@ describe("gateway content negotiation and JSON options", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "tsmicro-gw-json-"));
     const flags = ["--registry=local", `--registry_address=${dir}`];
-    service = createService({ name: "profiles", args: flags, env: {}, logger: silentLogger() });
+    service = createService({ name: "profiles", args: flags, env: suiteEnv(), logger: silentLogger() });
     const handler: ProfilesHandler = {
       async getProfile(request) {
         return { ...emptyProfile, name: request.name, displayName: "Zürich ☕" };
@@ -66,7 +67,7 @@ describe("gateway content negotiation and JSON options", () => {
     const start = async (args: string[], settings = {}): Promise<string> => {
       const gateway = createGateway({
         args: [...flags, "--address=127.0.0.1:0", "--metrics_address=off", ...args],
-        env: {},
+        env: suiteEnv(),
         logger: silentLogger(),
         definitions: [ProfilesDefinition],
         settings,
@@ -135,8 +136,8 @@ describe("gateway content negotiation and JSON options", () => {
   });
 
   it("refuses a flag value that is not on or off, naming the flag", () => {
-    expect(() => createGateway({ args: ["--json_use_proto_names=yes"], env: {}, logger: silentLogger() })).toThrow(
-      /--json_use_proto_names.*"yes".*use on or off/,
-    );
+    expect(() =>
+      createGateway({ args: ["--json_use_proto_names=yes"], env: suiteEnv(), logger: silentLogger() }),
+    ).toThrow(/--json_use_proto_names.*"yes".*use on or off/);
   });
 });

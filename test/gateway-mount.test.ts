@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LibraryDefinition, LibraryRoutes } from "./golden/16-gateway/gateway.micro.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 describe("mountRoutes: a custom gateway with the generated LibraryRoutes", () => {
   let dir = "";
@@ -23,7 +24,7 @@ describe("mountRoutes: a custom gateway with the generated LibraryRoutes", () =>
     dir = await mkdtemp(join(tmpdir(), "tsmicro-mount-"));
     const flags = ["--registry=local", `--registry_address=${dir}`];
     await startNode("test/fixtures/gateway-node.ts", flags);
-    caller = createService({ name: "custom-gateway", args: flags, env: {}, logger: silentLogger() });
+    caller = createService({ name: "custom-gateway", args: flags, env: suiteEnv(), logger: silentLogger() });
     app = Fastify();
     app.get("/healthz", async () => ({ ok: true }));
     mountRoutes(

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoMessage, Genre } from "./golden/16-gateway/gateway.js";
 import { LibraryDefinition, type LibraryClient } from "./golden/16-gateway/gateway.micro.js";
 import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 describe("the gateway fixture node answers with what it received", () => {
   let dir = "";
@@ -17,7 +18,7 @@ describe("the gateway fixture node answers with what it received", () => {
     dir = await mkdtemp(join(tmpdir(), "tsmicro-gateway-node-"));
     const flags = ["--registry=local", `--registry_address=${dir}`];
     node = await startNode("test/fixtures/gateway-node.ts", flags);
-    caller = createService({ name: "caller", args: flags, env: {}, logger: silentLogger() });
+    caller = createService({ name: "caller", args: flags, env: suiteEnv(), logger: silentLogger() });
     library = caller.client(LibraryDefinition, "library");
   });
 

@@ -22,6 +22,7 @@ import { LibraryDefinition } from "./golden/16-gateway/gateway.micro.js";
 import { ProfilesDefinition } from "./golden/19-gateway-parity/parity.micro.js";
 import { googleProtos, repoRoot, run } from "./support/cli.js";
 import { redoclyLint } from "./support/redocly.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const secret = "a-shared-secret-of-at-least-32-bytes!!";
 
@@ -73,7 +74,7 @@ describe("the gateway's merged /openapi.json", () => {
       const node = createService({
         name,
         args: [...flags, "--server_address=127.0.0.1:0"],
-        env: {},
+        env: suiteEnv(),
         logger: silentLogger(),
       });
       // Every method answers UNIMPLEMENTED naming itself, so a test sees which RPC a route reached.
@@ -91,7 +92,7 @@ describe("the gateway's merged /openapi.json", () => {
     }
     gateway = createGateway({
       args: [...flags, "--address=127.0.0.1:0"],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
       // Built as tsmicro api builds them, from the descriptors the gateway learns by reflection:
       // the comments the generated documents print travel in them.

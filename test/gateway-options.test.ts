@@ -11,6 +11,7 @@ import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "./support/cli.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const tls = join(repoRoot, "test/fixtures/tls");
 
@@ -36,7 +37,7 @@ describe("tsmicro api options", () => {
   async function gateway(...args: string[]): Promise<Gateway> {
     const started = createGateway({
       args: [...flags, "--address=127.0.0.1:0", ...args],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
     });
     gateways.push(started);
@@ -67,7 +68,7 @@ describe("tsmicro api options", () => {
   });
 
   it("refuses a TLS setting without its pair, naming the missing flag", () => {
-    expect(() => createGateway({ args: [`--tls_cert_file=${join(tls, "localhost.crt")}`], env: {} })).toThrow(
+    expect(() => createGateway({ args: [`--tls_cert_file=${join(tls, "localhost.crt")}`], env: suiteEnv() })).toThrow(
       /--tls_key_file.*TLS needs both --tls_cert_file and --tls_key_file/,
     );
   });

@@ -29,6 +29,7 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AnnotateRequest, AnnotateResponse, Profile } from "./golden/19-gateway-parity/parity.js";
 import { ProfilesDefinition, type ProfilesHandler } from "./golden/19-gateway-parity/parity.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const secret = "a-shared-secret-of-at-least-32-bytes!!";
 
@@ -114,7 +115,7 @@ describe("grpc-gateway parity: field masks, 405, metadata both ways, WWW-Authent
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "tsmicro-gw-parity-"));
     const flags = ["--registry=local", `--registry_address=${dir}`];
-    service = createService({ name: "profiles", args: flags, env: {}, logger: silentLogger() });
+    service = createService({ name: "profiles", args: flags, env: suiteEnv(), logger: silentLogger() });
     const profile = (name: string): Profile => ({
       name,
       displayName: "",
@@ -167,7 +168,7 @@ describe("grpc-gateway parity: field masks, 405, metadata both ways, WWW-Authent
     };
     gateway = createGateway({
       args: [...flags, "--address=127.0.0.1:0", "--metrics_address=off"],
-      env: {},
+      env: suiteEnv(),
       logger: recording,
       definitions: [ProfilesDefinition],
       jwt: { secret, issuer: "parity-tests" },

@@ -19,6 +19,7 @@ import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Account, GetAccountRequest, Scope } from "./golden/07-proto2/legacy.js";
 import { LegacyServiceDefinition } from "./golden/07-proto2/legacy.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const files = createFileRegistry(
   fromBinary(FileDescriptorSetSchema, Buffer.from(LegacyServiceDefinition.fileDescriptorSet, "base64")),
@@ -59,7 +60,7 @@ describe("proto2 required fields through the gateway", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "tsmicro-gw-proto2-"));
     const flags = ["--registry=local", `--registry_address=${dir}`];
-    service = createService({ name: "legacy", args: flags, env: {}, logger: silentLogger() });
+    service = createService({ name: "legacy", args: flags, env: suiteEnv(), logger: silentLogger() });
     service.handle(LegacyServiceDefinition, {
       async getAccount(request) {
         received.push(request);
@@ -73,7 +74,7 @@ describe("proto2 required fields through the gateway", () => {
     await service.start();
     gateway = createGateway({
       args: [...flags, "--address=127.0.0.1:0", "--metrics_address=off"],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
       definitions: [LegacyServiceDefinition],
     });

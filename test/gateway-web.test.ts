@@ -14,6 +14,7 @@ import { createWebService, type WebService } from "../runtime/gateway/src/web-se
 import { silentLogger } from "../runtime/src/logging/logger.js";
 import { createMemoryRegistry } from "../runtime/src/registry/memory-registry.js";
 import type { Registry } from "../runtime/src/registry/registry.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const timeoutMs = 1_000;
 
@@ -59,7 +60,7 @@ function helloNode(registry: Registry): WebService {
     name: "hello",
     registry,
     args: [],
-    env: {},
+    env: suiteEnv(),
     logger: silentLogger(),
     settings: { shutdownGraceMs: 1_000 },
   });
@@ -326,7 +327,7 @@ describe("tsmicro api --handler=web (createGateway)", () => {
     gateway = createGateway({
       registry,
       args: ["--handler=web", "--address=127.0.0.1:0"],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
     });
     await gateway.start();

@@ -35,6 +35,7 @@ import type { Book } from "./golden/16-gateway/gateway.js";
 import { LibraryDefinition } from "./golden/16-gateway/gateway.micro.js";
 import { repoRoot } from "./support/cli.js";
 import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 /** An HTTP answer, read to the end. */
 interface Answer {
@@ -207,7 +208,7 @@ describe("the HTTP gateway", () => {
     broken = createService({
       name: "broken",
       args: [...flags, "--shutdown_grace=1s"],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
     });
     const unimplemented = () => {
@@ -262,7 +263,7 @@ describe("the HTTP gateway", () => {
 
     gateway = createGateway({
       args: [...flags, "--address=127.0.0.1:0"],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
       openApi: openApiOf,
     });
@@ -276,7 +277,7 @@ describe("the HTTP gateway", () => {
         "--breaker_reset_timeout=10m",
         "--breaker_window=10m",
       ],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
     });
     await Promise.all([gateway.start(), strict.start()]);

@@ -30,6 +30,7 @@ import {
 import { repoRoot, run } from "./support/cli.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
 import { findFile, findProgram } from "./support/programs.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 // Debian's python3 carries python3-grpcio; the python3 first on PATH may be another one.
 const python = findFile("/usr/lib/python3/dist-packages/grpc/__init__.py", "python3-grpcio")
@@ -363,7 +364,7 @@ describe.skipIf(skip)("interop: tsmicro's client against a Python grpcio TestSer
           name: "interop-driver",
           registry,
           args: flags,
-          env: {},
+          env: suiteEnv(),
           logger: silentLogger(),
         });
         clients = clientsOf(caller, "interop-python");
@@ -397,7 +398,7 @@ describe.skipIf(skip).each(["grpc", "h2"])(
         name: "interop-driver",
         registry,
         args: [`--transport=${transport}`],
-        env: {},
+        env: suiteEnv(),
         logger: silentLogger(),
       });
       clients = clientsOf(caller, "interop");
@@ -461,7 +462,7 @@ describe("call semantics across processes (needs no Python)", () => {
   });
 
   function driver(args: string[]) {
-    const service = createService({ name: "driver", registry, args, env: {}, logger: silentLogger() });
+    const service = createService({ name: "driver", registry, args, env: suiteEnv(), logger: silentLogger() });
     drivers.push(service);
     return service.client(TestServiceDefinition, "interop");
   }

@@ -13,8 +13,9 @@ import {
 } from "@tsmicro/runtime";
 import { afterAll, describe, expect, it } from "vitest";
 import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
 
-const quiet = { args: [] as string[], env: {}, logger: silentLogger() };
+const quiet = { args: [] as string[], env: suiteEnv(), logger: silentLogger() };
 
 describe("handlers that implement only some methods", () => {
   const registry = createMemoryRegistry();

@@ -14,8 +14,9 @@ import {
 import { createGateway, createWebService } from "@tsmicro/gateway";
 import { afterEach, describe, expect, it } from "vitest";
 import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
 
-const quiet = { args: [] as string[], env: {}, logger: silentLogger() };
+const quiet = { args: [] as string[], env: suiteEnv(), logger: silentLogger() };
 
 /** A handler answering unary calls with its service's node id; the other methods are left out. */
 function echoOf(service: () => MicroService): Partial<AlphaHandler> {

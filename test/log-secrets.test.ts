@@ -18,6 +18,7 @@ import { createGateway } from "@tsmicro/gateway";
 import { afterAll, describe, expect, it } from "vitest";
 import type { EchoMessage } from "./golden/16-gateway/gateway.js";
 import { LibraryDefinition } from "./golden/16-gateway/gateway.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const jwt =
   "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJtaWNybyIsImV4cCI6MTk5OTk5OTk5OX0.3cV1dW5oX2hQc2lnbmF0dXJlX2J5dGVz";
@@ -37,7 +38,13 @@ function capturing(lines: string[], service: string): Logger {
 describe("logs keep secrets out and carry the trace id", () => {
   const lines: string[] = [];
   const registry = createMemoryRegistry();
-  const service = createService({ name: "library", registry, args: [], env: {}, logger: capturing(lines, "library") });
+  const service = createService({
+    name: "library",
+    registry,
+    args: [],
+    env: suiteEnv(),
+    logger: capturing(lines, "library"),
+  });
   service.handle(
     LibraryDefinition,
     {
@@ -54,7 +61,7 @@ describe("logs keep secrets out and carry the trace id", () => {
   const gateway = createGateway({
     registry,
     args: ["--address=127.0.0.1:0"],
-    env: {},
+    env: suiteEnv(),
     logger: capturing(lines, "api"),
   });
   afterAll(async () => {

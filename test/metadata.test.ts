@@ -14,6 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Chunk, Request, Response, UploadSummary } from "./golden/10-services/services.js";
 import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const bytes = (...values: number[]) => Buffer.from(values);
 
@@ -102,7 +103,7 @@ describe("response metadata: handlers set header and trailer, clients read them"
       name: "alpha",
       registry,
       args: [],
-      env: {},
+      env: suiteEnv(),
       serverMiddleware: [stamp],
       logger: silentLogger(),
     });
@@ -112,7 +113,7 @@ describe("response metadata: handlers set header and trailer, clients read them"
       name: "caller",
       registry,
       args: [],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
       clientMiddleware: [rewrite],
     });

@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import { createMemoryRegistry, createService, isSetupError, silentLogger, type MicroService } from "@tsmicro/runtime";
 import { afterEach, describe, expect, it } from "vitest";
 import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const handler = {
   async unary(request: { id: string; payload: Uint8Array }) {
@@ -19,7 +20,7 @@ const handler = {
 const started: MicroService[] = [];
 
 async function startEcho(args: string[], registry = createMemoryRegistry()): Promise<MicroService> {
-  const service = createService({ name: "echo", args, env: {}, logger: silentLogger(), registry });
+  const service = createService({ name: "echo", args, env: suiteEnv(), logger: silentLogger(), registry });
   service.handle(AlphaDefinition, handler, { partial: true });
   started.push(service);
   await service.start();

@@ -8,6 +8,7 @@ import {
 } from "@tsmicro/runtime";
 import { afterAll, describe, expect, it } from "vitest";
 import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 describe("middleware, in one process on the memory registry", () => {
   const services: MicroService[] = [];
@@ -59,7 +60,7 @@ describe("middleware, in one process on the memory registry", () => {
     const echo = createService({
       name: "echo",
       args: [],
-      env: {},
+      env: suiteEnv(),
       registry,
       logger: silentLogger(),
       serverMiddleware: [server("a"), server("b")],
@@ -70,7 +71,7 @@ describe("middleware, in one process on the memory registry", () => {
     const caller = createService({
       name: "caller",
       args: [],
-      env: {},
+      env: suiteEnv(),
       registry,
       logger: silentLogger(),
       clientMiddleware: [client("a"), client("b")],

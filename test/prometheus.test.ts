@@ -23,6 +23,7 @@ import {
   type PrometheusServer,
   type PromSample,
 } from "./support/prometheus.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 const shipped = join(repoRoot, "observability");
 
@@ -74,7 +75,7 @@ describe.skipIf(!prometheusProgram)("a real Prometheus scraping tsmicro", () => 
       startNode("test/fixtures/echo-node.ts", flags),
       startNode("test/fixtures/gateway-node.ts", flags),
     ]);
-    gateway = createGateway({ args: [...flags, "--address=127.0.0.1:0"], env: {}, logger: silentLogger() });
+    gateway = createGateway({ args: [...flags, "--address=127.0.0.1:0"], env: suiteEnv(), logger: silentLogger() });
     await gateway.start();
 
     // The targets file as the shipped config expects it, kept current by the command under test.

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AlphaDefinition, type AlphaClient } from "./golden/10-services/services.micro.js";
 import { waitFor } from "./support/load.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 describe("deadlines and cancellation across two hops (caller -> echo-a -> echo-b)", () => {
   let dir = "";
@@ -18,7 +19,7 @@ describe("deadlines and cancellation across two hops (caller -> echo-a -> echo-b
     const flags = ["--registry=local", `--registry_address=${dir}`];
     await startNode("test/fixtures/echo-node.ts", flags, { ECHO_NAME: "echo-b" });
     await startNode("test/fixtures/echo-node.ts", flags, { ECHO_NAME: "echo-a", ECHO_DOWNSTREAM: "echo-b" });
-    caller = createService({ name: "caller", args: flags, env: {}, logger: silentLogger() });
+    caller = createService({ name: "caller", args: flags, env: suiteEnv(), logger: silentLogger() });
     a = caller.client(AlphaDefinition, "echo-a");
     b = caller.client(AlphaDefinition, "echo-b");
   });

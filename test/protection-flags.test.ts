@@ -13,6 +13,7 @@ import {
 import { afterAll, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 describe("server protection from flags, in a service process", () => {
   let dir = "";
@@ -31,7 +32,7 @@ describe("server protection from flags, in a service process", () => {
     caller = createService({
       name: "caller",
       args: [...registry, "--client_retries=0"],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
     });
     const client = caller.client(AlphaDefinition, "echo");
@@ -56,7 +57,7 @@ describe("the default circuit breaker of every client, set by flags", () => {
       calls++;
       throw new TsmicroError(Code.INTERNAL, "broken");
     };
-    const callee = createService({ name: "broken", args: [], env: {}, registry, logger: silentLogger() });
+    const callee = createService({ name: "broken", args: [], env: suiteEnv(), registry, logger: silentLogger() });
     callee.handle(AlphaDefinition, {
       unary: failing,
       serverStream: failing,
@@ -68,7 +69,7 @@ describe("the default circuit breaker of every client, set by flags", () => {
     const caller = createService({
       name: "caller",
       args: ["--client_retries=0", "--breaker_volume_threshold=4", "--breaker_reset_timeout=30s"],
-      env: {},
+      env: suiteEnv(),
       registry,
       logger: silentLogger(),
     });

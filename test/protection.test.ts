@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 import { bulkheadMiddleware } from "../runtime/src/middleware/bulkhead.js";
 import { rateLimitMiddleware } from "../runtime/src/middleware/rate-limit.js";
 import { AlphaDefinition, type AlphaClient, type AlphaHandler } from "./golden/10-services/services.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 /**
  * An Alpha handler whose unary calls, by request id, wait until the test
@@ -70,7 +71,7 @@ describe("server protection through real gRPC, in one process on the memory regi
       const caller = createService({
         name: "caller",
         args: ["--client_retries=0"],
-        env: {},
+        env: suiteEnv(),
         registry,
         logger: silentLogger(),
       });
@@ -81,7 +82,7 @@ describe("server protection through real gRPC, in one process on the memory regi
     const service = createService({
       name,
       args: [],
-      env: {},
+      env: suiteEnv(),
       registry,
       logger: silentLogger(),
       serverMiddleware: middleware,

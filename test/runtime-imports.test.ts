@@ -10,6 +10,9 @@ import { bins, repoRoot } from "./support/cli.js";
 
 const exec = promisify(execFile);
 
+// The defaults are under test here, whichever wire the suite runs on (test/support/suite-env.ts).
+const { TSMICRO_TRANSPORT, TSMICRO_CLIENT_TRANSPORT, TSMICRO_SERVER_TRANSPORT, ...inherited } = process.env;
+
 /** What a fresh process loaded: files by path below the repository, packages by name, and node's own modules. */
 interface Loads {
   readonly files: readonly string[];
@@ -27,7 +30,7 @@ async function loadsOf(args: readonly string[], input?: string): Promise<Loads> 
   try {
     const child = exec(process.execPath, ["--import", "./test/support/record-loads.mjs", ...args], {
       cwd: repoRoot,
-      env: { ...process.env, TSMICRO_LOADS_OUT: out, TSMICRO_REGISTRY_ADDRESS: dir },
+      env: { ...inherited, TSMICRO_LOADS_OUT: out, TSMICRO_REGISTRY_ADDRESS: dir },
     });
     child.child.stdin?.end(input ?? "");
     await child;
@@ -80,10 +83,10 @@ const service = createService({ name: "loads", args: ["--registry=local", "--reg
 await service.start();
 await service.stop();`),
     );
-    // What the defaults select does load: grpc-js serves, prom-client counts, OTel's API carries span contexts.
-    for (const name of ["@grpc/grpc-js", "prom-client", "pino", "@opentelemetry/api"])
-      expect(loads.packages.has(name), name).toBe(true);
-    for (const name of neverOnDefaults) expect(loads.packages.has(name), name).toBe(false);
+    // What the defaults select does load: prom-client counts, OTel's API carries span contexts.
+    for (const name of ["prom-client", "pino", "@opentelemetry/api"]) expect(loads.packages.has(name), name).toBe(true);
+    // The default transport is tsmicro's own on node:http2: grpc-js loads only for --transport=grpc.
+    for (const name of [...neverOnDefaults, "@grpc/grpc-js"]) expect(loads.packages.has(name), name).toBe(false);
     // Sampling and ids are tsmicro's own: the OTel SDK loads only to export spans.
     for (const name of ["@opentelemetry/sdk-trace", "@opentelemetry/core", "@opentelemetry/resources"])
       expect(loads.packages.has(name), name).toBe(false);
@@ -93,6 +96,16 @@ await service.stop();`),
     ).toEqual([]);
     expect(loads.files.filter((file) => file.endsWith(descriptorSchemas))).toEqual([]);
     expect(loads.builtins.filter((name) => name.includes("undici"))).toEqual([]);
+  });
+
+  it("loads grpc-js for a service on --transport=grpc", async () => {
+    const loads = await loadsOf(
+      script(`const { createService } = await import("@tsmicro/runtime");
+const service = createService({ name: "loads", args: ["--transport=grpc", "--registry=local", "--registry_address=" + process.env.TSMICRO_REGISTRY_ADDRESS] });
+await service.start();
+await service.stop();`),
+    );
+    expect(loads.packages.has("@grpc/grpc-js")).toBe(true);
   });
 
   it("is not what tsmicro --version, tsmicro routes or the protoc plugin load", async () => {

@@ -15,6 +15,7 @@ import { AlphaDefinition, type AlphaClient } from "./golden/10-services/services
 import { bins, run } from "./support/cli.js";
 import { closedPort } from "./support/etcd.js";
 import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 describe("service.client against a service process, all four kinds", () => {
   let dir = "";
@@ -26,7 +27,7 @@ describe("service.client against a service process, all four kinds", () => {
     dir = await mkdtemp(join(tmpdir(), "tsmicro-kinds-"));
     const flags = ["--registry=local", `--registry_address=${dir}`];
     node = await startNode("test/fixtures/echo-node.ts", flags);
-    caller = createService({ name: "caller", args: flags, env: {}, logger: silentLogger() });
+    caller = createService({ name: "caller", args: flags, env: suiteEnv(), logger: silentLogger() });
     client = caller.client(AlphaDefinition, "echo");
   });
 
@@ -85,7 +86,7 @@ describe("an unreachable registry is a loud error at start", () => {
     const service = createService({
       name: "lonely",
       args: ["--registry=etcd", `--registry_address=127.0.0.1:${port}`],
-      env: {},
+      env: suiteEnv(),
       logger: silentLogger(),
     });
     await expect(service.start()).rejects.toThrow(`127.0.0.1:${port}`);

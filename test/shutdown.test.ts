@@ -6,6 +6,7 @@ import { resolveServiceSettings } from "@tsmicro/runtime/internal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 describe("graceful shutdown on SIGTERM", () => {
   let dir = "";
@@ -24,7 +25,7 @@ describe("graceful shutdown on SIGTERM", () => {
   it("finishes the call in flight, deregisters and exits 0", async () => {
     const flags = ["--registry=local", `--registry_address=${dir}`];
     const node = await startNode("test/fixtures/echo-node.ts", flags);
-    caller = createService({ name: "caller", args: flags, env: {}, logger: silentLogger() });
+    caller = createService({ name: "caller", args: flags, env: suiteEnv(), logger: silentLogger() });
     const client = caller.client(AlphaDefinition, "echo");
     const inFlight = client.unary({ id: "sleep:1500" });
     await new Promise((resolve) => setTimeout(resolve, 300));

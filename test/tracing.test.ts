@@ -34,6 +34,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { buildImage } from "../bin/cli/buf-image.js";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { repoRoot } from "./support/cli.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 /** A span as the receiver got it, from either encoding. */
 interface ReceivedSpan {
@@ -253,7 +254,7 @@ async function startSystem(
   options: { backs?: number; failFirst?: number; frontLogger?: Logger } = {},
 ): Promise<System> {
   const registry: Registry = createMemoryRegistry();
-  const fullEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, ...env };
+  const fullEnv = suiteEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, ...env });
   const common = { registry, args: [] as string[], env: fullEnv, logger: silentLogger() };
   const backMetadata: Metadata[] = [];
   let failures = options.failFirst ?? 0;
@@ -500,7 +501,7 @@ describe("tracing", () => {
       name: "grpc-export",
       registry: createMemoryRegistry(),
       args: [],
-      env: { OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" },
+      env: suiteEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }),
       logger: silentLogger(),
     });
     await expect(service.start()).rejects.toThrow(
@@ -510,7 +511,7 @@ describe("tracing", () => {
     expect(() =>
       createGateway({
         args: ["--trace_protocol=grpc"],
-        env: {},
+        env: suiteEnv(),
         registry: createMemoryRegistry(),
         logger: silentLogger(),
       }),
@@ -522,7 +523,7 @@ describe("tracing", () => {
     const client = connect({
       registry: system.registry,
       args: [],
-      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: "nightly-job" },
+      env: suiteEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: "nightly-job" }),
       logger: silentLogger(),
     });
     const answer = await client.client(AlphaDefinition, "back").unary({ id: "job", payload: new Uint8Array() });
@@ -538,7 +539,7 @@ describe("tracing", () => {
 
   it("gives web services a SERVER span per request, a child of the gateway's when proxied by --handler web", async () => {
     const registry = createMemoryRegistry();
-    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url };
+    const env = suiteEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url });
     const web = createWebService({ name: "hello", registry, args: [], env, logger: silentLogger() });
     web.app.get("/hello/:who", async (request) => ({ traceparent: request.headers.traceparent }));
     await web.start();
@@ -598,7 +599,7 @@ describe("tracing", () => {
     });
     const registry = createMemoryRegistry();
     // A short export timeout, so the exporter gives up on the refused port quickly.
-    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_BSP_EXPORT_TIMEOUT: "300" };
+    const env = suiteEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_BSP_EXPORT_TIMEOUT: "300" });
     const back = createService({ name: "back", registry, args: [], env, logger });
     back.handle(
       AlphaDefinition,

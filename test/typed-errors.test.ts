@@ -9,6 +9,7 @@ import {
   isAccountNotFound,
 } from "./golden/14-errors/account/v1/account.micro.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
+import { suiteEnv } from "./support/suite-env.js";
 
 describe("a typed error from a proto enum, thrown two hops down", () => {
   let dir = "";
@@ -22,7 +23,7 @@ describe("a typed error from a proto enum, thrown two hops down", () => {
       ACCOUNT_NAME: "account-front",
       ACCOUNT_DOWNSTREAM: "account-back",
     });
-    caller = createService({ name: "caller", args: flags, env: {}, logger: silentLogger() });
+    caller = createService({ name: "caller", args: flags, env: suiteEnv(), logger: silentLogger() });
   });
 
   afterAll(async () => {
