@@ -1,11 +1,13 @@
 /**
  * bench/gateway: HTTP JSON -> gRPC unary through `tsmicro api` (createGateway, as shipped)
  * against a hand-written fastify + @grpc/grpc-js proxy of the same routes
- * (bench/fixtures/fastify-grpc-proxy.ts), alternating rounds in one run. Both proxies are child
- * processes started the same way, in front of the same backend process (fixture 16's node);
+ * (bench/fixtures/fastify-grpc-proxy.ts), alternating rounds in one run. The gateway runs twice,
+ * on its default h2 transport and on `--transport=grpc`; all proxies are child processes started
+ * the same way, in front of the same backend process (fixture 16's node);
  * autocannon drives them from this process, so it never shares a proxy's event loop. Besides
  * req/s and latency it reads each proxy's CPU time from /proc, which says more than req/s when
- * load generator, proxy and backend share two cores. Goal: at least 0.9x the baseline.
+ * load generator, proxy and backend share two cores. Goal: at least 1.0x the baseline on the
+ * grpc-js transport.
  *
  * BENCH_ROUNDS, BENCH_ROUND_MS and BENCH_CONNECTIONS change the run; BENCH_PROFILE=<dir> then
  * runs each proxy once more under `node --cpu-prof` and prints where each spends its CPU per
@@ -107,52 +109,49 @@ function noise(values: readonly number[]): number {
   return (Math.sqrt(variance) / mean) * 100;
 }
 
-async function measure(route: Route, gateway: Proxy, baseline: Proxy): Promise<void> {
-  const [ours, theirs] = await Promise.all([answer(gateway, route), answer(baseline, route)]);
-  if (ours !== theirs) throw new Error(`the proxies answer ${route.name} differently:\n  ${ours}\n  ${theirs}`);
-  await load(gateway, route, warmupMs);
-  await load(baseline, route, warmupMs);
-  const runs: { gateway: RoundResult; baseline: RoundResult }[] = [];
+async function measure(route: Route, gateways: readonly Proxy[], baseline: Proxy): Promise<void> {
+  const proxies = [...gateways, baseline];
+  const answers = await Promise.all(proxies.map((proxy) => answer(proxy, route)));
+  for (const [i, gateway] of gateways.entries())
+    if (answers[i] !== answers.at(-1))
+      throw new Error(
+        `${gateway.label} and the baseline answer ${route.name} differently:\n  ${answers[i]}\n  ${answers.at(-1)}`,
+      );
+  for (const proxy of proxies) await load(proxy, route, warmupMs);
+  const runs: RoundResult[][] = proxies.map(() => []);
   for (let round = 0; round < rounds; round++) {
-    // Alternate who goes first, so a slow drift of the machine hits both alike.
-    if (round % 2 === 0) {
-      const g = await load(gateway, route, roundMs);
-      runs.push({ gateway: g, baseline: await load(baseline, route, roundMs) });
-    } else {
-      const b = await load(baseline, route, roundMs);
-      runs.push({ gateway: await load(gateway, route, roundMs), baseline: b });
-    }
+    // Alternate the order, so a slow drift of the machine hits every proxy alike.
+    const order = [...proxies.keys()];
+    if (round % 2 === 1) order.reverse();
+    for (const i of order) runs[i]!.push(await load(proxies[i]!, route, roundMs));
   }
 
-  console.log(`  ${route.name} (answer: ${ours})`);
-  for (const [i, run] of runs.entries())
+  const base = runs.at(-1)!;
+  console.log(`  ${route.name} (answer: ${answers.at(-1)})`);
+  for (const [round, b] of base.entries())
     console.log(
-      `    round ${i + 1}: gateway ${run.gateway.rate.toFixed(0).padStart(6)} req/s, baseline ` +
-        `${run.baseline.rate.toFixed(0).padStart(6)} req/s, ratio ${(run.gateway.rate / run.baseline.rate).toFixed(2)}x`,
+      `    round ${round + 1}: baseline ${b.rate.toFixed(0).padStart(6)} req/s; ` +
+        gateways.map((g, i) => `${g.label} ${(runs[i]![round]!.rate / b.rate).toFixed(2)}x`).join(", "),
     );
-  const line = (label: string, list: readonly RoundResult[]) =>
+  for (const [i, proxy] of proxies.entries()) {
+    const list = runs[i]!;
     console.log(
-      `    ${label.padEnd(38)} ${median(list.map((r) => r.rate))
+      `    ${proxy.label.padEnd(38)} ${median(list.map((r) => r.rate))
         .toFixed(0)
         .padStart(6)} req/s (noise ±${noise(list.map((r) => r.rate)).toFixed(1)}%)  ` +
         `p50 ${median(list.map((r) => r.p50)).toFixed(1)} ms  p99 ${median(list.map((r) => r.p99)).toFixed(1)} ms  ` +
         `proxy CPU ${median(list.map((r) => r.cpuUs)).toFixed(0)} µs/req`,
     );
-  line(
-    "tsmicro gateway (median)",
-    runs.map((r) => r.gateway),
-  );
-  line(
-    "fastify + grpc-js by hand (median)",
-    runs.map((r) => r.baseline),
-  );
-  const ratios = runs.map((r) => r.gateway.rate / r.baseline.rate);
-  const cpuRatio = median(runs.map((r) => r.gateway.cpuUs / r.baseline.cpuUs));
-  console.log(
-    `    throughput ratio gateway / baseline: median ${median(ratios).toFixed(2)}x ` +
-      `(rounds ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}); ` +
-      `CPU per request ${cpuRatio.toFixed(2)}x the baseline's`,
-  );
+  }
+  for (const [i, gateway] of gateways.entries()) {
+    const ratios = runs[i]!.map((run, round) => run.rate / base[round]!.rate);
+    const cpuRatio = median(runs[i]!.map((run, round) => run.cpuUs / base[round]!.cpuUs));
+    console.log(
+      `    ${gateway.label} / baseline: median ${median(ratios).toFixed(2)}x ` +
+        `(rounds ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}); ` +
+        `CPU per request ${cpuRatio.toFixed(2)}x the baseline's`,
+    );
+  }
 }
 
 /** Self time per request, by where the code lives and by function, from one `--cpu-prof` profile. */
@@ -273,16 +272,22 @@ export async function benchGateway(): Promise<void> {
   try {
     const backend = await startNode("test/fixtures/gateway-node.ts", registryFlags);
     const proxy = (label: string, node: NodeProcess): Proxy => ({ label, pid: node.pid, address: node.address });
-    const gateway = proxy("tsmicro gateway", await startNode("bench/fixtures/gateway-proxy.ts", registryFlags));
+    const gateways = [
+      proxy("gateway, h2 (default)", await startNode("bench/fixtures/gateway-proxy.ts", registryFlags)),
+      proxy(
+        "gateway, --transport=grpc",
+        await startNode("bench/fixtures/gateway-proxy.ts", [...registryFlags, "--transport=grpc"]),
+      ),
+    ];
     const baseline = proxy(
       "fastify + grpc-js",
       await startNode("bench/fixtures/fastify-grpc-proxy.ts", [backend.address]),
     );
     console.log(
       `gateway: HTTP JSON -> gRPC unary, autocannon with ${connections} connections, ${rounds} alternating ` +
-        `rounds of ${roundMs} ms per proxy after ${warmupMs} ms warm-up; one backend process for both (goal >= 0.90x)`,
+        `rounds of ${roundMs} ms per proxy after ${warmupMs} ms warm-up; one backend process for all (goal >= 1.0x on grpc-js)`,
     );
-    for (const route of routes) await measure(route, gateway, baseline);
+    for (const route of routes) await measure(route, gateways, baseline);
     const profileDir = process.env.BENCH_PROFILE;
     if (profileDir) await profile(profileDir, registryFlags, backend.address, routes[0]!);
   } finally {

@@ -7,8 +7,9 @@
  *   transport can pass (bench/fixtures/raw-h2.ts);
  * - tsmicro: a service on the local registry called through another
  *   service's `service.client` (registry, selector, breaker, retries: the
- *   default middleware) on the grpc-js transport, then on the h2 transport
- *   (`--transport=h2` both sides), and on grpc-js without breaker and retries;
+ *   default middleware) on the grpc-js transport (`--transport=grpc` both
+ *   sides), then on the h2 transport (the default), and on grpc-js without
+ *   breaker and retries;
  * - an idempotent method (Beta.Get) with per-attempt timeouts (the default)
  *   and without, to price their timers and bookkeeping on the happy path.
  * Ratios are the median over rounds of each setup's rate against the
@@ -85,9 +86,9 @@ async function throughput(): Promise<void> {
   const setups = [
     raw("raw @grpc/grpc-js", "bench/fixtures/raw-server.ts", "grpc-js"),
     raw("raw node:http2 gRPC framing (ceiling)", "bench/fixtures/raw-h2.ts", "h2"),
-    tsmicro("tsmicro service.client, grpc-js", []),
-    tsmicro("tsmicro service.client, --transport=h2", ["--transport=h2"]),
-    tsmicro("tsmicro, grpc-js, no breaker, no retries", [], ["--breaker=off", "--client_retries=0"]),
+    tsmicro("tsmicro service.client, --transport=grpc", ["--transport=grpc"]),
+    tsmicro("tsmicro service.client, h2 (default)", []),
+    tsmicro("tsmicro, grpc-js, no breaker, no retries", ["--transport=grpc"], ["--breaker=off", "--client_retries=0"]),
     tsmicro("tsmicro, idempotent Beta.Get", [], [], true),
     tsmicro("tsmicro, Beta.Get, no attempt timeouts", [], ["--client_attempt_timeout=none"], true),
   ];

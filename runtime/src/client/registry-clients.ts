@@ -29,7 +29,7 @@ export interface RegistryClientsOptions {
   readonly settings: {
     readonly clientPoolSize: number;
     readonly clientAttemptTimeout?: AttemptTimeout;
-    /** `h2` for tsmicro's own HTTP/2 transport; grpc-js otherwise. */
+    /** `grpc` for @grpc/grpc-js; tsmicro's own gRPC on node:http2 otherwise (the default). */
     readonly clientTransport?: "grpc" | "h2";
     readonly selector: string;
     readonly clientRetries: number;
@@ -145,7 +145,7 @@ export class RegistryClients {
   /** The gRPC transport every client shares, made on first use; for callers that need it directly (the gateway's reflection). */
   transport(): ClientTransport {
     const { settings } = this.#options;
-    const create = settings.clientTransport === "h2" ? createH2ClientTransport : createGrpcClientTransport;
+    const create = settings.clientTransport === "grpc" ? createGrpcClientTransport : createH2ClientTransport;
     this.#transport ??= create({
       poolSize: settings.clientPoolSize,
       ...(settings.clientCompression ? { compression: settings.clientCompression } : {}),

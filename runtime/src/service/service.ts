@@ -225,7 +225,7 @@ export function createService(options: ServiceOptions): MicroService {
     : serviceLogger({ service: options.name, version: options.version, node: id }, settings);
   const scope = new AsyncLocalStorage<CallContext>();
   const handled: { service: ServiceDefinition; handler: ServerHandler }[] = [];
-  const createServer = settings.serverTransport === "h2" ? createH2ServerTransport : createGrpcServerTransport;
+  const createServer = settings.serverTransport === "grpc" ? createGrpcServerTransport : createH2ServerTransport;
   const server = createServer({
     logger,
     health: true,

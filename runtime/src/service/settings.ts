@@ -24,9 +24,9 @@ export interface ServiceSettings {
   readonly clientPoolSize: number;
   /** How long one attempt of an idempotent unary call may take before another node is tried: ms, `auto` (default) or `none`. */
   readonly clientAttemptTimeout: AttemptTimeout;
-  /** The wire under this service's clients: `grpc` (@grpc/grpc-js, default) or `h2` (tsmicro's own on node:http2). */
+  /** The wire under this service's clients: `h2` (tsmicro's own gRPC on node:http2, default) or `grpc` (@grpc/grpc-js). */
   readonly clientTransport: "grpc" | "h2";
-  /** The wire under this service's server: `grpc` (@grpc/grpc-js, default) or `h2` (tsmicro's own on node:http2). */
+  /** The wire under this service's server: `h2` (tsmicro's own gRPC on node:http2, default) or `grpc` (@grpc/grpc-js). */
   readonly serverTransport: "grpc" | "h2";
   /** Keepalive pings on the clients' connections while they carry calls (`--client_keepalive`); undefined for none (the default). */
   readonly clientKeepaliveMs: number | undefined;
@@ -90,8 +90,8 @@ export const defaultServiceSettings: ServiceSettings = {
   clientStreamTimeoutMs: undefined,
   clientPoolSize: 1,
   clientAttemptTimeout: "auto",
-  clientTransport: "grpc",
-  serverTransport: "grpc",
+  clientTransport: "h2",
+  serverTransport: "h2",
   clientKeepaliveMs: undefined,
   clientKeepaliveTimeoutMs: 20_000,
   serverKeepaliveMs: 2 * 60 * 60 * 1000,
