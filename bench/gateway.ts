@@ -280,7 +280,7 @@ export async function benchGateway(): Promise<void> {
       ),
     ];
     const baseline = proxy(
-      "fastify + grpc-js",
+      "fastify + grpc-js by hand",
       await startNode("bench/fixtures/fastify-grpc-proxy.ts", [backend.address]),
     );
     console.log(
