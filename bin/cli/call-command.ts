@@ -9,7 +9,6 @@ import {
 import {
   Code,
   connect,
-  createGrpcClientTransport,
   createReflectionClient,
   dynamicMethod,
   isTsmicroError,
@@ -22,7 +21,7 @@ import {
   type Registry,
   type ServiceSettings,
 } from "@tsmicro/runtime";
-import { missingRequiredField } from "@tsmicro/runtime/internal";
+import { clientTransportOf, missingRequiredField } from "@tsmicro/runtime/internal";
 import { describeFailure, failureReason } from "./call-failure.js";
 import { CommandError } from "./command-error.js";
 
@@ -215,11 +214,7 @@ async function resolveMethod(
     ? shortName
     : endpoints.find((e) => e.name === `${shortName}.${methodName}`)?.metadata.service;
 
-  const transport = createGrpcClientTransport({
-    compression: settings.clientCompression,
-    maxReceiveMessageBytes: settings.clientMaxRecvMsgSize,
-    maxSendMessageBytes: settings.clientMaxSendMsgSize,
-  });
+  const transport = clientTransportOf(settings);
   const order = shuffled(nodes).slice(0, settings.clientRetries + 1);
   const failures: string[] = [];
   try {

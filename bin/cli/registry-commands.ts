@@ -3,7 +3,6 @@ import {
   connect,
   createClient,
   createDirectCaller,
-  createGrpcClientTransport,
   createRegistry,
   isTsmicroError,
   silentLogger,
@@ -12,6 +11,7 @@ import {
 } from "@tsmicro/runtime";
 import {
   breakerFlagNames,
+  clientTransportOf,
   HealthCheckResponse_ServingStatus,
   HealthDefinition,
   resolveServiceSettings,
@@ -152,11 +152,7 @@ export async function healthOf(registry: Registry, name: string, args: readonly 
   const { settings } = connection;
   const nodes = (await registry.getService(name)).flatMap((service) => service.nodes);
   if (nodes.length === 0) throw new CommandError(`service ${name} not found in the ${registry.kind} registry`);
-  const transport = createGrpcClientTransport({
-    compression: settings.clientCompression,
-    maxReceiveMessageBytes: settings.clientMaxRecvMsgSize,
-    maxSendMessageBytes: settings.clientMaxSendMsgSize,
-  });
+  const transport = clientTransportOf(settings);
   try {
     const results = await Promise.all(
       nodes.map(async (node) => {

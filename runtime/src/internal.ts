@@ -31,6 +31,7 @@ export { count, onOff, oneOf, readFlags, type FlagParser } from "./service/flag-
 
 // Clients, selection and resilience as the gateway builds them.
 export { RegistryClients } from "./client/registry-clients.js";
+export { clientTransportOf, type ClientWireSettings } from "./transport/client-transport-of.js";
 export { createRegistrySelector } from "./selector/registry-selector.js";
 export { strategies } from "./selector/strategies.js";
 export { breakerSettingsFrom } from "./middleware/breaker-settings.js";

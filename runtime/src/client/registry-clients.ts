@@ -8,11 +8,10 @@ import type { Registry } from "../registry/registry.js";
 import { createRegistrySelector } from "../selector/registry-selector.js";
 import type { Selector } from "../selector/selector.js";
 import { strategies } from "../selector/strategies.js";
-import { createGrpcClientTransport } from "../transport/grpc-client.js";
 import type { AttemptTimeout } from "./attempt-timeout.js";
 import { checkHedging, type HedgingPolicies } from "./hedging.js";
 import { type AttemptTimeouts, checkAttemptTimeouts } from "./attempt-timeout.js";
-import { createH2ClientTransport } from "../transport/h2-client.js";
+import { clientTransportOf, type ClientWireSettings } from "../transport/client-transport-of.js";
 import type { ClientMiddleware, ClientTransport } from "../transport/transport.js";
 import { createRpcCaller } from "./rpc-client.js";
 import { ClientTracing } from "../tracing/client-tracing.js";
@@ -26,23 +25,14 @@ export interface RegistryClientsOptions {
   readonly registry: Registry;
   /** Starts the registry once (the owner decides who stops it); awaited before the first lookup. */
   readonly ready: () => Promise<void>;
-  readonly settings: {
+  readonly settings: ClientWireSettings & {
     readonly clientPoolSize: number;
     readonly clientAttemptTimeout?: AttemptTimeout;
-    /** `grpc` for @grpc/grpc-js; tsmicro's own gRPC on node:http2 otherwise (the default). */
-    readonly clientTransport?: "grpc" | "h2";
     readonly selector: string;
     readonly clientRetries: number;
     readonly clientRequestTimeoutMs: number;
     /** Streaming calls' timeout when they set none; undefined for none. */
     readonly clientStreamTimeoutMs?: number | undefined;
-    readonly clientCompression?: "gzip" | "identity";
-    /** Keepalive pings while a connection carries calls; undefined for none. */
-    readonly clientKeepaliveMs?: number | undefined;
-    readonly clientKeepaliveTimeoutMs?: number;
-    /** Message size limits in bytes, -1 for none. */
-    readonly clientMaxRecvMsgSize?: number;
-    readonly clientMaxSendMsgSize?: number;
   };
   /** Code's breaker options; `false` turns breakers off. */
   readonly breaker: BreakerOptions | false | undefined;
@@ -144,18 +134,7 @@ export class RegistryClients {
 
   /** The gRPC transport every client shares, made on first use; for callers that need it directly (the gateway's reflection). */
   transport(): ClientTransport {
-    const { settings } = this.#options;
-    const create = settings.clientTransport === "grpc" ? createGrpcClientTransport : createH2ClientTransport;
-    this.#transport ??= create({
-      poolSize: settings.clientPoolSize,
-      ...(settings.clientCompression ? { compression: settings.clientCompression } : {}),
-      ...(settings.clientMaxRecvMsgSize === undefined ? {} : { maxReceiveMessageBytes: settings.clientMaxRecvMsgSize }),
-      ...(settings.clientMaxSendMsgSize === undefined ? {} : { maxSendMessageBytes: settings.clientMaxSendMsgSize }),
-      ...(settings.clientKeepaliveMs === undefined ? {} : { keepaliveMs: settings.clientKeepaliveMs }),
-      ...(settings.clientKeepaliveTimeoutMs === undefined
-        ? {}
-        : { keepaliveTimeoutMs: settings.clientKeepaliveTimeoutMs }),
-    });
+    this.#transport ??= clientTransportOf(this.#options.settings);
     return this.#transport;
   }
 

@@ -1,7 +1,7 @@
 import { createDirectCaller } from "../client/direct-caller.js";
 import { HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health.js";
 import { createHealthClient } from "../gen/grpc/health/v1/health.micro.js";
-import { createGrpcClientTransport } from "../transport/grpc-client.js";
+import { createH2ClientTransport } from "../transport/h2-client.js";
 
 /** Options of checkHealth. */
 export interface CheckHealthOptions {
@@ -17,7 +17,7 @@ export interface CheckHealthOptions {
  * grpc_health_probe. Any failure to answer counts as not serving.
  */
 export async function checkHealth(address: string, options: CheckHealthOptions = {}): Promise<boolean> {
-  const transport = createGrpcClientTransport({});
+  const transport = createH2ClientTransport();
   try {
     const health = createHealthClient(createDirectCaller({ transport, address }));
     const { status } = await health.check(

@@ -83,7 +83,7 @@ export function createH2ClientTransport(options: H2ClientTransportOptions = {}):
         current.calls++;
         return current.session;
       }
-      current.session.close();
+      void closeSession(current.session);
     }
     const session = openSession(address, keepalive);
     const connections = pool.connections;
@@ -156,10 +156,29 @@ async function readySession(
   }
 }
 
-/** Closes a session once its calls end; the process waits for that (an idle session is unref'd, and awaiting it would not). */
+/** Sessions being closed, with what ends each once its last call has: they take no new calls. */
+const draining = new WeakMap<ClientHttp2Session, () => void>();
+
+/**
+ * Closes a session once its calls have ended: new calls open another at
+ * once, and the session is destroyed (a final GOAWAY, then the socket) when
+ * its last call ends; the process waits for that. Not node's graceful
+ * close(), which then waits for the peer to close its side of the
+ * connection: a frozen peer never does, and close() would never return.
+ */
 function closeSession(session: ClientHttp2Session): Promise<void> {
-  session.ref();
-  return new Promise((resolve) => session.close(resolve));
+  if (session.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const end = () => {
+      session.destroy();
+      resolve();
+    };
+    if ((openCalls.get(session) ?? 0) === 0) end();
+    else {
+      session.ref();
+      draining.set(session, end);
+    }
+  });
 }
 
 /** Why a session failed, for the calls it fails. */
@@ -178,14 +197,17 @@ function holdWhileOpen(session: ClientHttp2Session, stream: ClientHttp2Stream): 
   stream.once("close", () => {
     const left = (openCalls.get(session) ?? 1) - 1;
     openCalls.set(session, left);
-    // A closing session stays held until it has closed: close() waits for it.
-    if (left === 0 && !session.destroyed && !session.closed) session.unref();
+    if (left > 0) return;
+    const end = draining.get(session);
+    draining.delete(session);
+    if (end) end();
+    else if (!session.destroyed && !session.closed) session.unref();
   });
 }
 
-/** Whether new streams may start on `session`: not closing (after close() or the server's GOAWAY) nor destroyed. */
+/** Whether new streams may start on `session`: not closing (ours, or the server's GOAWAY) nor destroyed. */
 function usable(session: ClientHttp2Session): boolean {
-  return !session.closed && !session.destroyed;
+  return !session.closed && !session.destroyed && !draining.has(session);
 }
 
 function openSession(address: string, keepalive: Keepalive | undefined): ClientHttp2Session {
@@ -420,7 +442,7 @@ function request(
   try {
     return session.request(headers, { endStream: false });
   } catch (error) {
-    if (!session.closed && !session.destroyed) session.close();
+    if (usable(session)) void closeSession(session);
     throw new TsmicroError(Code.UNAVAILABLE, `cannot start ${call.method.path} on ${address}: ${messageOf(error)}`, {
       cause: error,
       unprocessed: true,
