@@ -7,7 +7,7 @@ import {
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from "node:http2";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Metadata } from "../definition/call.js";
 import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
@@ -60,6 +60,8 @@ export function createH2ServerTransport(options: H2ServerTransportOptions = {}):
   const routes = new Map<string, Route>();
   const standard = new StandardServices(options);
   const sessions = new Set<Http2Session>();
+  /** The connections under the sessions: what stop() ends once the grace is over, answered or not. */
+  const sockets = new Set<Socket>();
   const calls = new Set<ServerHttp2Stream>();
   let server: Http2Server | undefined;
   let stopping: Promise<void> | undefined;
@@ -108,6 +110,10 @@ export function createH2ServerTransport(options: H2ServerTransportOptions = {}):
       const listening = createServer();
       server = listening;
       listening.on("stream", onStream);
+      listening.on("connection", (socket: Socket) => {
+        sockets.add(socket);
+        socket.once("close", () => sockets.delete(socket));
+      });
       listening.on("session", (session: Http2Session) => {
         sessions.add(session);
         session.on("error", ignore);
@@ -138,6 +144,8 @@ export function createH2ServerTransport(options: H2ServerTransportOptions = {}):
         clearTimeout(timer);
         for (const stream of calls) stream.close(constants.NGHTTP2_CANCEL);
         for (const session of sessions) session.destroy();
+        // A destroyed session still waits for its peer to close its side of the connection: a frozen one never does.
+        for (const socket of sockets) socket.destroy();
         await closed;
       })();
       return stopping;
