@@ -156,8 +156,8 @@ async function readySession(
   }
 }
 
-/** Sessions being closed, with what ends each once its last call has: they take no new calls. */
-const draining = new WeakMap<ClientHttp2Session, () => void>();
+/** Sessions being closed: they take no new calls, and are destroyed when their last call ends. */
+const draining = new WeakSet<ClientHttp2Session>();
 
 /**
  * Closes a session once its calls have ended: new calls open another at
@@ -168,17 +168,13 @@ const draining = new WeakMap<ClientHttp2Session, () => void>();
  */
 function closeSession(session: ClientHttp2Session): Promise<void> {
   if (session.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const end = () => {
-      session.destroy();
-      resolve();
-    };
-    if ((openCalls.get(session) ?? 0) === 0) end();
-    else {
-      session.ref();
-      draining.set(session, end);
-    }
-  });
+  const closed = new Promise<void>((resolve) => session.once("close", () => resolve()));
+  if (!draining.has(session)) {
+    draining.add(session);
+    if ((openCalls.get(session) ?? 0) === 0) session.destroy();
+    else session.ref();
+  }
+  return closed;
 }
 
 /** Why a session failed, for the calls it fails. */
@@ -198,9 +194,7 @@ function holdWhileOpen(session: ClientHttp2Session, stream: ClientHttp2Stream): 
     const left = (openCalls.get(session) ?? 1) - 1;
     openCalls.set(session, left);
     if (left > 0) return;
-    const end = draining.get(session);
-    draining.delete(session);
-    if (end) end();
+    if (draining.has(session)) session.destroy();
     else if (!session.destroyed && !session.closed) session.unref();
   });
 }
