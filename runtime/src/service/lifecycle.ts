@@ -106,6 +106,8 @@ export interface RegistrationOptions {
  */
 export class Registration {
   #heartbeat: NodeJS.Timeout | undefined;
+  /** The heartbeat in flight: stop() waits for it, or it could register the node again after deregistering. */
+  #beating: Promise<void> = Promise.resolve();
   #registered = false;
 
   constructor(
@@ -119,7 +121,7 @@ export class Registration {
     await this.register();
     this.#registered = true;
     this.#heartbeat = setInterval(() => {
-      this.register().catch((error: unknown) =>
+      this.#beating = this.register().catch((error: unknown) =>
         this.options.logger.warn({ err: error }, "heartbeat to the registry failed; retrying"),
       );
     }, this.options.intervalMs);
@@ -133,6 +135,7 @@ export class Registration {
     this.#heartbeat = undefined;
     if (!this.#registered) return;
     this.#registered = false;
+    await this.#beating;
     await this.registry
       .deregister(this.record)
       .catch((error: unknown) => this.options.logger.warn({ err: error }, "deregistration failed"));

@@ -23,14 +23,16 @@ const service: Service = {
   nodes: [{ id, address: `127.0.0.1:${40_000 + (process.pid % 20_000)}`, metadata: { pid: String(process.pid) } }],
 };
 await registry.register(service, { ttlMs });
+/** The heartbeat in flight: deregistering waits for it, or it could write the node back after. */
+let beating: Promise<void> = Promise.resolve();
 const heartbeat = setInterval(() => {
-  registry.register(service, { ttlMs }).catch((error: unknown) => console.error("heartbeat failed", error));
+  beating = registry.register(service, { ttlMs }).catch((error: unknown) => console.error("heartbeat failed", error));
 }, heartbeatMs);
 
 process.once("SIGTERM", () => {
   clearInterval(heartbeat);
-  void registry
-    .deregister(service)
+  void beating
+    .then(() => registry.deregister(service))
     .then(() => registry.stop())
     .then(() => process.exit(0));
 });
