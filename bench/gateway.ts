@@ -9,8 +9,9 @@
  * load generator, proxy and backend share two cores. Goal: at least 1.0x the baseline on the
  * grpc-js transport.
  *
- * BENCH_ROUNDS, BENCH_ROUND_MS and BENCH_CONNECTIONS change the run; BENCH_PROFILE=<dir> then
- * runs each proxy once more under `node --cpu-prof` and prints where each spends its CPU per
+ * BENCH_ROUNDS, BENCH_ROUND_MS, BENCH_WARMUP_MS and BENCH_CONNECTIONS change the run; BENCH_PROFILE=<dir> then
+ * runs the gateway on --transport=grpc (BENCH_PROFILE_TRANSPORT=h2: the default) and the baseline
+ * once more under `node --cpu-prof` and prints where each spends its CPU per
  * request, and the gateway's top self-time functions in tsmicro code.
  */
 import { spawn } from "node:child_process";
@@ -26,7 +27,9 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const roundMs = Number(process.env.BENCH_ROUND_MS ?? 5_000);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const warmupMs = 2_000;
+// A proxy's CPU per request keeps falling for several seconds of load as its code warms up
+// (2 s left both the gateway and the baseline 20-40 % above their settled cost).
+const warmupMs = Number(process.env.BENCH_WARMUP_MS ?? 6_000);
 
 /** One route both proxies serve, and the request autocannon repeats. */
 interface Route {
@@ -240,14 +243,19 @@ async function profileProxy(
   return { byPlace, byFunction, busyUsPerRequest: busy / requests };
 }
 
-/** Profiles both proxies on one route and prints where each spends its CPU per request. */
+/**
+ * Profiles the gateway on the grpc-js transport (the goal's) and the baseline on one route, and
+ * prints where each spends its CPU per request. BENCH_PROFILE_TRANSPORT=h2 profiles the default.
+ */
 async function profile(dir: string, registryFlags: readonly string[], backend: string, route: Route): Promise<void> {
   const ms = 2 * roundMs;
-  const gateway = await profileProxy(dir, "bench/fixtures/gateway-proxy.ts", registryFlags, route, ms);
+  const transport = process.env.BENCH_PROFILE_TRANSPORT ?? "grpc";
+  const gatewayArgs = [...registryFlags, `--transport=${transport}`];
+  const gateway = await profileProxy(dir, "bench/fixtures/gateway-proxy.ts", gatewayArgs, route, ms);
   const baseline = await profileProxy(dir, "bench/fixtures/fastify-grpc-proxy.ts", [backend], route, ms);
   console.log(
     `  CPU profiles (${route.name}, ${ms} ms each after warm-up, in ${dir}): busy ` +
-      `${gateway.busyUsPerRequest.toFixed(0)} µs/req in the gateway, ${baseline.busyUsPerRequest.toFixed(0)} µs/req by hand`,
+      `${gateway.busyUsPerRequest.toFixed(0)} µs/req in the gateway on --transport=${transport}, ${baseline.busyUsPerRequest.toFixed(0)} µs/req by hand`,
   );
   console.log(`    ${"self time by place".padEnd(44)} gateway   by hand  (µs/req)`);
   const places = [...new Set([...gateway.byPlace.keys(), ...baseline.byPlace.keys()])];
