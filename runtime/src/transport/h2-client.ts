@@ -16,6 +16,7 @@ import {
   encodeForWire,
   MessageReader,
   metadataOf,
+  releaseStream,
   statusError,
   timeoutHeader,
 } from "./h2-wire.js";
@@ -249,7 +250,10 @@ class CallStream {
     stream.on("error", (error: Error) => {
       this.#error ??= error;
     });
-    stream.on("close", () => this.#onClose());
+    stream.on("close", () => {
+      this.#onClose();
+      releaseStream(stream);
+    });
   }
 
   /** The call's end: undefined while it runs, null for OK, else the failure. */

@@ -24,6 +24,7 @@ import {
   encodeForWire,
   MessageReader,
   metadataOf,
+  releaseStream,
   statusHeaders,
 } from "./h2-wire.js";
 import { keepAlive, serverKeepalive } from "./keepalive.js";
@@ -211,6 +212,7 @@ class H2Call {
         this.#context.cancel();
       }
       this.#poke();
+      releaseStream(stream);
     });
   }
 

@@ -5,7 +5,7 @@
  * values base64), and the status in trailers. Shared by the h2 client and
  * server; nothing here holds a connection.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http2";
+import type { Http2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http2";
 import { gunzipSync, gzipSync } from "node:zlib";
 import type { Compression, Metadata } from "../definition/call.js";
 import type { MessageCodec } from "../definition/definition.js";
@@ -242,6 +242,24 @@ export function metadataOf(headers: IncomingHttpHeaders): Metadata {
   }
   return metadata;
 }
+
+/** The stream events a call listens to (node's own listeners are on other events). */
+const callEvents = ["response", "trailers", "wantTrailers", "data", "drain", "end", "error", "close"] as const;
+
+/**
+ * Drops a call's listeners from its stream once the stream has closed, so
+ * the stream no longer reaches the call: its state, messages, metadata and
+ * span. A scavenge keeps every stream opened since the last one, closed or
+ * not (node's native handle holds it), and moves it to the old generation
+ * with all it reaches; without its listeners the call's objects die young.
+ * Errors after the close are ignored, as before it.
+ */
+export function releaseStream(stream: Http2Stream): void {
+  for (const event of callEvents) stream.removeAllListeners(event);
+  stream.on("error", ignoreError);
+}
+
+function ignoreError(): void {}
 
 /** `grpc-message` percent-encoded, as the protocol asks (anything outside printable ASCII, and %). */
 export function encodeMessage(message: string): string {
