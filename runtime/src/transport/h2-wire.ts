@@ -249,10 +249,11 @@ const callEvents = ["response", "trailers", "wantTrailers", "data", "drain", "en
 /**
  * Drops a call's listeners from its stream once the stream has closed, so
  * the stream no longer reaches the call: its state, messages, metadata and
- * span. A scavenge keeps every stream opened since the last one, closed or
- * not (node's native handle holds it), and moves it to the old generation
- * with all it reaches; without its listeners the call's objects die young.
- * Errors after the close are ignored, as before it.
+ * span. Under load a scavenge finds many streams that closed a moment before
+ * still held by node, and moves them to the old generation with all they
+ * reach; without their listeners the calls' objects die young (in one
+ * process at 32 calls in flight, scavenges promoted 9.5 % of what was
+ * allocated instead of 18 %). Errors after the close are ignored, as before it.
  */
 export function releaseStream(stream: Http2Stream): void {
   for (const event of callEvents) stream.removeAllListeners(event);
