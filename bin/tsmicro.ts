@@ -151,10 +151,33 @@ await yargs(hideBin(process.argv))
           describe: "largest request body, such as 1mb (default); bigger is 413",
         })
         .option("strict_routes", { type: "string", describe: "on: refuse services whose routes collide" })
-        .option("config", { type: "string", describe: "JSON file with JWT keys and per-route auth and rate limits" }),
+        .option("config", { type: "string", describe: "JSON file with JWT keys and per-route auth and rate limits" })
+        .option("dashboard", { type: "string", describe: "on: serve the dashboard (as tsmicro web) at /dashboard/" })
+        .option("dashboard_calls", {
+          type: "string",
+          describe: "on or off: whether the dashboard may call methods (default: only when bound to loopback)",
+        })
+        .option("dashboard_token", { type: "string", describe: "calls from the dashboard must give this token" }),
     async () => {
       const { apiCommand } = await import("./cli/api-command.js");
       await apiCommand(process.argv.slice(3)).run();
+    },
+  )
+  .command(
+    "web",
+    "run the dashboard (as micro web): services, nodes, health, methods, live charts and a call form",
+    (y) =>
+      registryFlags(y)
+        .strict(false)
+        .option("address", { type: "string", describe: "host:port to listen on (default 127.0.0.1:8082)" })
+        .option("dashboard_calls", {
+          type: "string",
+          describe: "on or off: whether the page may call methods (default: only when bound to loopback)",
+        })
+        .option("dashboard_token", { type: "string", describe: "calls from the page must give this token" }),
+    async () => {
+      const { createDashboard } = await import("@tsmicro/gateway");
+      await createDashboard({ args: process.argv.slice(3) }).run();
     },
   )
   .command("config", "read, write and watch settings in etcd (the config centre)", async (y) =>

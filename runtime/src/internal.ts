@@ -87,3 +87,6 @@ export { startHttpServerSpan, type HttpServerSpan, type HttpRequestFacts } from 
 
 // Publishing as the gateway's event handler does it: a PRODUCER span and its traceparent in the headers.
 export { tracedPublish } from "./tracing/messaging-span.js";
+
+// Keeps credentials out of what the dashboard shows of node metadata, as out of logs.
+export { redactValue } from "./logging/redact.js";

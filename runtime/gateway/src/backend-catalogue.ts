@@ -234,3 +234,23 @@ function mergeVersions(name: string, versions: readonly Service[]): Service | un
 function isString(value: string | undefined): value is string {
   return value !== undefined && value !== "";
 }
+
+/**
+ * Finds a method of a service by `Method`, `Service.Method` or `pkg.Service.Method`; the method
+ * part also matches in lowerCamel or snake_case (`say_hello`, `sayHello`), as `micro api` paths do.
+ */
+export function findMethod(backend: BackendService, spec: string): GatewayMethod | undefined {
+  const parts = spec.replace(/^\//, "").replace(/\//g, ".").split(".");
+  const methodName = fold(parts.at(-1) ?? "");
+  const serviceName = parts.slice(0, -1).join(".");
+  return backend.methods.find((m) => {
+    if (fold(m.desc.name) !== methodName) return false;
+    if (serviceName === "") return true;
+    const typeName = m.desc.parent.typeName;
+    return typeName === serviceName || fold(m.desc.parent.name) === fold(serviceName);
+  });
+}
+
+function fold(name: string): string {
+  return name.toLowerCase().replace(/[_-]/g, "");
+}

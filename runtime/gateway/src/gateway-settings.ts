@@ -25,6 +25,8 @@ export interface GatewaySettings {
   readonly jsonEmitUnpopulated: boolean;
   /** Responses name fields as the proto does, not lowerCamelCase (grpc-gateway's `UseProtoNames`). */
   readonly jsonUseProtoNames: boolean;
+  /** Serves the dashboard (`tsmicro web`'s page) at `/dashboard/`. */
+  readonly dashboard: boolean;
 }
 
 /** Defaults, applied here and nowhere else. */
@@ -41,6 +43,7 @@ export const defaultGatewaySettings: GatewaySettings = {
   config: undefined,
   jsonEmitUnpopulated: false,
   jsonUseProtoNames: false,
+  dashboard: false,
 };
 
 type Parser = FlagParser<Partial<GatewaySettings>>;
@@ -63,6 +66,7 @@ const flags: Record<string, Parser> = {
   config: (v) => ({ config: v }),
   json_emit_unpopulated: (v, s) => ({ jsonEmitUnpopulated: onOff(v, s) }),
   json_use_proto_names: (v, s) => ({ jsonUseProtoNames: onOff(v, s) }),
+  dashboard: (v, s) => ({ dashboard: onOff(v, s) }),
 };
 
 /** The flag names the gateway understands (besides the service flags). */

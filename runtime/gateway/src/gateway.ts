@@ -8,7 +8,6 @@ import {
   type BreakerOptions,
   type Broker,
   brokerSettingsFrom,
-  type Caller,
   Code,
   createBroker,
   type EventsDefinition,
@@ -23,23 +22,21 @@ import {
   TsmicroError,
 } from "@tsmicro/runtime";
 import {
-  breakerSettingsFrom,
   ensureCanListen,
   listenError,
-  RegistryClients,
-  RegistryUse,
   resolveServiceSettings,
-  resolveTracingSettings,
-  metricsListenAddress,
   metricsRegistry,
   runUntilSignal,
   serviceLogger,
   strategies,
-  TracingUse,
 } from "@tsmicro/runtime/internal";
 import { GatewayMetrics } from "./gateway-metrics.js";
 import { HttpTracing } from "./gateway-tracing.js";
-import { createBackendCatalogue, type BackendCatalogue, type BackendService } from "./backend-catalogue.js";
+import { type BackendCatalogue, findMethod } from "./backend-catalogue.js";
+import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
+import { isLoopbackHost, resolveDashboardSettings } from "./dashboard/dashboard-settings.js";
+import { FleetWatch } from "./dashboard/fleet-watch.js";
+import { GatewayBackends } from "./gateway-backends.js";
 import type { GatewayMethod } from "./gateway-method.js";
 import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import { errorResponse, MethodNotAllowedError, requestMessage, responseJson } from "./http-mapping.js";
@@ -124,39 +121,23 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const settings = resolveGatewaySettings(options.settings ?? {}, args, env);
   const serviceSettings = resolveServiceSettings(options.serviceSettings ?? {}, args, env);
   const logger = options.logger ?? ownLogger("api", serviceSettings);
-  const registryUse = RegistryUse.of(options.registry, serviceSettings);
-  // service.name `api` unless OTEL_SERVICE_NAME says otherwise; the SDK loads at start.
-  const tracing = new TracingUse(resolveTracingSettings("api", serviceSettings, env), {}, logger);
+  const backends = new GatewayBackends({
+    name: "api",
+    serviceSettings,
+    args,
+    env,
+    logger,
+    registry: options.registry,
+    breaker: options.breaker,
+    definitions: (options.definitions ?? []).filter(isServiceDefinition),
+    strictRoutes: settings.strictRoutes,
+  });
+  const { registry, tracing, transport, catalogue, metricsOn } = backends;
   const httpTracing = new HttpTracing(tracing);
-  const registry = registryUse.registry;
   // On by default as in services, but on the gateway's own port; --metrics_address=off turns it off.
-  const metricsOn = metricsListenAddress(serviceSettings) !== undefined;
   const metrics = metricsOn
     ? new GatewayMetrics(metricsRegistry(), { proxied: settings.handler === "web" || settings.handler === "proxy" })
     : undefined;
-  // Backends are called with the clients a service has: the same selector, retries, timeouts and breakers.
-  const clients = new RegistryClients({
-    registry,
-    ready: () => registryUse.ready(),
-    settings: serviceSettings,
-    breaker: options.breaker,
-    breakerFlags: breakerSettingsFrom(args, env),
-    logger,
-    middleware: [],
-    ...(metricsOn ? { metrics: metricsRegistry() } : {}),
-    tracing,
-  });
-  const transport = clients.transport();
-  const catalogue = createBackendCatalogue({
-    registry,
-    transport,
-    logger,
-    definitions: (options.definitions ?? []).filter(isServiceDefinition),
-    strictRoutes: settings.strictRoutes,
-    // The http broker registers each subscription as a node (metadata `broker`); none serves gRPC.
-    ignore: (service) => service.nodes.every((node) => node.metadata.broker !== undefined),
-  });
-  const callers = new Map<string, Caller>();
   const app = Fastify({
     bodyLimit: settings.bodyLimit,
     // The router refuses a malformed %-escape before any route runs; answer it like every other error.
@@ -173,15 +154,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   let address: string | undefined;
   let url: string | undefined;
   let stopping: Promise<void> | undefined;
-
-  function callerOf(service: string): Caller {
-    let caller = callers.get(service);
-    if (!caller) {
-      caller = clients.caller(service);
-      callers.set(service, caller);
-    }
-    return caller;
-  }
 
   // Bodies are read as text and parsed here, so any content type is accepted as JSON (as
   // grpc-gateway does) and a parse error names the problem. The same parser is named for JSON
@@ -247,6 +219,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           tracing,
         }
       : undefined;
+  const dashboardWatch = settings.dashboard
+    ? new FleetWatch({
+        registry,
+        transport,
+        logger,
+        ...(metricsOn ? { ownMetrics: () => metricsRegistry().metrics() } : {}),
+      })
+    : undefined;
   let guard: RouteGuard = createRouteGuard({ routes: options.routes ?? [], jwt: options.jwt });
   const jsonOptions = { emitUnpopulated: settings.jsonEmitUnpopulated, useProtoNames: settings.jsonUseProtoNames };
 
@@ -267,6 +247,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     }
     const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
     metrics?.mount(app);
+    if (dashboardWatch) await mountDashboard(dashboardWatch);
     if (proxy) await app.register(webProxyRoutes, { proxy });
     else
       app.route({
@@ -275,6 +256,22 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         // The span is active already (HttpTracing's preHandler hook).
         handler: dispatch,
       });
+  }
+
+  /** The dashboard's page and API under `<prefix>/dashboard/`, calls allowed as `tsmicro web` allows them. */
+  async function mountDashboard(watch: FleetWatch): Promise<void> {
+    const dashboard = resolveDashboardSettings({}, args, env, { withAddress: false });
+    const { host } = splitAddress(settings.address);
+    await app.register(dashboardRoutes, {
+      prefix: `${settings.prefix}/dashboard`,
+      catalogue,
+      caller: (service) => backends.caller(service),
+      watch,
+      registryKind: registry.kind,
+      callsAllowed: dashboard.calls ?? (isLoopbackHost(host) || dashboard.token !== undefined),
+      token: dashboard.token,
+      ...(options.openApi ? { openApiPath: `${settings.prefix}/openapi.json` } : {}),
+    });
   }
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -406,7 +403,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const message = requestMessage(target, rule, parts);
     const forwarded = requestMetadata(request);
     const metadata = claims ? { ...forwarded, ...claimsMetadata(claims) } : forwarded;
-    const caller = callerOf(target.service);
+    const caller = backends.caller(target.service);
     const answer = new ResponseMetadata(request);
     const { onHeader, onTrailer } = answer;
     switch (target.definition.kind) {
@@ -495,7 +492,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     async start() {
       await tracing.start();
       await setUp();
-      await registryUse.ready();
+      await backends.registryUse.ready();
       // A broker that cannot be reached fails start, loudly, like the registry.
       if (events) await events.broker.start();
       if (proxy) await proxy.start();
@@ -515,13 +512,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     stop() {
       stopping ??= (async () => {
+        dashboardWatch?.stop();
         await app.close();
         if (events && !options.broker) await events.broker.stop();
         await proxy?.stop();
-        await catalogue.stop();
-        await clients.stop();
-        await tracing.stop();
-        await registryUse.release();
+        await backends.stop();
         logger.info({ address }, "gateway stopped");
       })();
       return stopping;
@@ -529,22 +524,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     run: () => runUntilSignal("api", gateway, logger),
   };
   return gateway;
-}
-
-/**
- * Finds a method of a service by `Method`, `Service.Method` or `pkg.Service.Method`; the method
- * part also matches in lowerCamel or snake_case (`say_hello`, `sayHello`), as `micro api` paths do.
- */
-export function findMethod(backend: BackendService, spec: string): GatewayMethod | undefined {
-  const parts = spec.replace(/^\//, "").replace(/\//g, ".").split(".");
-  const methodName = fold(parts.at(-1) ?? "");
-  const serviceName = parts.slice(0, -1).join(".");
-  return backend.methods.find((m) => {
-    if (fold(m.desc.name) !== methodName) return false;
-    if (serviceName === "") return true;
-    const typeName = m.desc.parent.typeName;
-    return typeName === serviceName || fold(m.desc.parent.name) === fold(serviceName);
-  });
 }
 
 function isServiceDefinition(definition: ServiceDefinition | EventsDefinition): definition is ServiceDefinition {
@@ -565,10 +544,6 @@ function eventHeaders(metadata: Metadata): Record<string, string> {
   for (const [name, value] of Object.entries(metadata))
     if (typeof value === "string" && name !== "authorization") headers[name] = value;
   return headers;
-}
-
-function fold(name: string): string {
-  return name.toLowerCase().replace(/[_-]/g, "");
 }
 
 function tlsOptions(settings: GatewaySettings): { cert: Buffer; key: Buffer } {
@@ -610,7 +585,8 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
   socket.destroy(error);
 }
 
-function splitAddress(address: string): { host: string; port: number } {
+/** Host and port of a listen address: `:8080` is every interface. */
+export function splitAddress(address: string): { host: string; port: number } {
   const colon = address.lastIndexOf(":");
   const host = address.slice(0, colon).replace(/^\[|\]$/g, "") || "0.0.0.0";
   return { host, port: Number(address.slice(colon + 1)) };
@@ -640,7 +616,7 @@ function messageOf(error: unknown): string {
 }
 
 /** The gateway's own logger from the `--log_*` flags; one it cannot make (pretty without pino-pretty) is a setup error now. */
-function ownLogger(name: string, settings: ServiceSettings): Logger {
+export function ownLogger(name: string, settings: ServiceSettings): Logger {
   const { logger, error } = serviceLogger({ service: name }, settings);
   if (error) throw error;
   return logger;

@@ -13,6 +13,10 @@ export type { JwtClaims, JwtOptions } from "./jwt-auth.js";
 export type { RouteRule } from "./route-rules.js";
 export { loadGatewayConfig, type GatewayConfig } from "./gateway-config.js";
 
+// The dashboard: `tsmicro web` (also `tsmicro api --dashboard on`).
+export { createDashboard, type Dashboard, type DashboardOptions } from "./dashboard/dashboard.js";
+export type { DashboardSettings } from "./dashboard/dashboard-settings.js";
+
 // Generated route tables on your own fastify app.
 export {
   mountRoutes,

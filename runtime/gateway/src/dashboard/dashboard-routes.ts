@@ -1,0 +1,194 @@
+import { timingSafeEqual } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { fromJson, type JsonValue, type Message, toJson } from "@bufbuild/protobuf";
+import { Code, codeName, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { type BackendCatalogue, findMethod } from "../backend-catalogue.js";
+import { httpRulesOf } from "../gateway-method.js";
+import type { FleetEvent, FleetWatch } from "./fleet-watch.js";
+import { messageShape } from "./message-shape.js";
+
+/** What the dashboard's routes use. */
+export interface DashboardRoutesOptions {
+  readonly catalogue: BackendCatalogue;
+  readonly caller: (service: string) => import("@tsmicro/runtime").Caller;
+  readonly watch: FleetWatch;
+  /** The registry's kind, shown on the page. */
+  readonly registryKind: string;
+  /** Whether the page may call methods (with the token, when there is one). */
+  readonly callsAllowed: boolean;
+  readonly token: string | undefined;
+  /** Where the gateway serves its OpenAPI document, when the page is mounted in one. */
+  readonly openApiPath?: string;
+}
+
+/** The page's files, built into dist/web by the package's build. */
+const webDirectory = new URL(import.meta.url.endsWith(".ts") ? "../../dist/web/" : "../web/", import.meta.url);
+const assets: Readonly<Record<string, string>> = {
+  "index.html": "text/html; charset=utf-8",
+  "app.js": "text/javascript; charset=utf-8",
+  "app.css": "text/css; charset=utf-8",
+};
+
+/**
+ * The dashboard: its page at `/`, and the JSON API the page reads: `api/info`, `api/services`,
+ * `api/services/:name` (methods with request and response shapes), `api/routes`, `api/events`
+ * (server-sent events: the services whenever the registry changes, charts every tick) and
+ * `POST api/call`. Registered under a prefix in the gateway (`/dashboard`), at the root in
+ * `tsmicro web`.
+ */
+export async function dashboardRoutes(app: FastifyInstance, options: DashboardRoutesOptions): Promise<void> {
+  const files = new Map<string, Buffer>();
+  for (const name of Object.keys(assets)) files.set(name, await readFile(new URL(name, webDirectory)));
+
+  app.get("/", async (request, reply) => {
+    // Relative links (app.js, api/…) need the page at a path ending in a slash.
+    const path = request.url.split("?")[0]!;
+    if (!path.endsWith("/")) return reply.redirect(`${path}/`, 308);
+    return reply.type(assets["index.html"]!).header("cache-control", "no-cache").send(files.get("index.html"));
+  });
+  for (const name of ["app.js", "app.css"])
+    app.get(`/${name}`, async (_request, reply) => reply.type(assets[name]!).send(files.get(name)));
+
+  app.get("/api/info", async () => ({
+    registry: options.registryKind,
+    calls: options.callsAllowed ? (options.token ? "token" : "open") : "off",
+    openApi: options.openApiPath ?? null,
+  }));
+
+  app.get("/api/services", async () => options.watch.services());
+
+  app.get<{ Params: { name: string } }>("/api/services/:name", async (request) => {
+    const backend = await options.catalogue.service(request.params.name);
+    if (!backend) throw new TsmicroError(Code.NOT_FOUND, `no service ${request.params.name} is registered`);
+    return {
+      name: backend.name,
+      methods: backend.methods.map((method) => ({
+        rpc: method.rpc,
+        kind: method.definition.kind,
+        request: method.desc.input.typeName,
+        response: method.desc.output.typeName,
+        requestShape: messageShape(method.desc.input),
+        responseShape: messageShape(method.desc.output),
+        routes: httpRulesOf(method).map((rule) => `${rule.method} ${rule.path}`),
+      })),
+    };
+  });
+
+  app.get("/api/routes", async () =>
+    options.catalogue.services().flatMap((backend) =>
+      backend.methods.flatMap((method) =>
+        httpRulesOf(method).map((rule) => ({
+          method: rule.method,
+          path: rule.path,
+          rpc: method.rpc,
+          service: backend.name,
+        })),
+      ),
+    ),
+  );
+
+  const streams = new Set<FastifyReply>();
+  app.addHook("preClose", async () => {
+    for (const reply of streams) reply.raw.end();
+  });
+  app.get("/api/events", (request, reply) => {
+    reply.hijack();
+    const response = reply.raw;
+    response.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+    });
+    response.write(": tsmicro dashboard\n\n");
+    streams.add(reply);
+    const send = (event: FleetEvent) => response.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+    const unsubscribe = options.watch.subscribe(send);
+    // A comment now and then keeps proxies from closing a quiet stream.
+    const keepAlive = setInterval(() => response.write(": keep-alive\n\n"), 15_000);
+    keepAlive.unref();
+    request.raw.socket.once("close", () => {
+      clearInterval(keepAlive);
+      unsubscribe();
+      streams.delete(reply);
+    });
+  });
+
+  app.post<{ Body: unknown }>("/api/call", async (request, reply) => {
+    admit(options, request);
+    const { service, method: spec, request: input } = callBody(request.body);
+    const backend = await options.catalogue.service(service);
+    if (!backend) throw new TsmicroError(Code.NOT_FOUND, `no service ${service} is registered`);
+    const method = findMethod(backend, spec);
+    if (!method) throw new TsmicroError(Code.NOT_FOUND, `${service} has no method ${spec}`);
+    if (method.definition.kind !== "unary")
+      throw new TsmicroError(Code.INVALID_ARGUMENT, `${method.rpc} streams; the page calls unary methods only`);
+    let message: Message;
+    try {
+      message = fromJson(method.desc.input, input, { registry: method.registry });
+    } catch (error) {
+      throw new TsmicroError(
+        Code.INVALID_ARGUMENT,
+        `the request does not fit ${method.desc.input.typeName}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    const traceId = traceIdOf(reply);
+    const started = performance.now();
+    try {
+      const response = await options.caller(service).unary(method.definition, message);
+      const latencyMs = performance.now() - started;
+      return {
+        status: "OK",
+        code: 0,
+        latencyMs,
+        traceId,
+        response: toJson(method.desc.output, response, { registry: method.registry }),
+      };
+    } catch (error) {
+      const latencyMs = performance.now() - started;
+      if (!isTsmicroError(error)) throw error;
+      return { status: codeName(error.code), code: error.code, latencyMs, traceId, message: error.message };
+    }
+  });
+}
+
+/** Refuses a call when calls are off, or when the token is required and not sent. */
+function admit(options: DashboardRoutesOptions, request: FastifyRequest): void {
+  if (!options.callsAllowed)
+    throw new TsmicroError(
+      Code.PERMISSION_DENIED,
+      "calls from the dashboard are off: it listens beyond loopback; start it with --dashboard_calls on, or --dashboard_token TOKEN and give the page that token",
+    );
+  if (options.token === undefined) return;
+  const header = request.headers.authorization ?? "";
+  const sent = Buffer.from(header.replace(/^Bearer\s+/i, ""));
+  const wanted = Buffer.from(options.token);
+  if (sent.length !== wanted.length || !timingSafeEqual(sent, wanted))
+    throw new TsmicroError(Code.UNAUTHENTICATED, "calls need the dashboard's token (--dashboard_token)");
+}
+
+/** The body of `POST api/call`: `{service, method, request}`, the request as JSON or text. */
+function callBody(body: unknown): { service: string; method: string; request: JsonValue } {
+  const fields = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+  const { service, method } = fields;
+  if (typeof service !== "string" || service === "" || typeof method !== "string" || method === "")
+    throw new TsmicroError(Code.INVALID_ARGUMENT, "POST api/call takes {service, method, request}: name both");
+  let request = fields.request ?? {};
+  if (typeof request === "string") {
+    try {
+      request = JSON.parse(request === "" ? "{}" : request);
+    } catch (error) {
+      throw new TsmicroError(
+        Code.INVALID_ARGUMENT,
+        `the request is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+  return { service, method, request: request as JsonValue };
+}
+
+/** The trace id of the request's span, from the `traceresponse` header tracing set; null when untraced. */
+function traceIdOf(reply: FastifyReply): string | null {
+  const header = reply.getHeader("traceresponse");
+  return typeof header === "string" && header.length >= 35 ? header.slice(3, 35) : null;
+}

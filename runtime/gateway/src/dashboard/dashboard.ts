@@ -1,0 +1,119 @@
+import { type Logger, type Registry, TsmicroError } from "@tsmicro/runtime";
+import {
+  ensureCanListen,
+  listenError,
+  metricsRegistry,
+  resolveServiceSettings,
+  runUntilSignal,
+} from "@tsmicro/runtime/internal";
+import Fastify, { type FastifyInstance } from "fastify";
+import { GatewayBackends } from "../gateway-backends.js";
+import { HttpTracing } from "../gateway-tracing.js";
+import { ownLogger, splitAddress } from "../gateway.js";
+import { errorResponse } from "../http-mapping.js";
+import { type DashboardSettings, isLoopbackHost, resolveDashboardSettings } from "./dashboard-settings.js";
+import { dashboardRoutes } from "./dashboard-routes.js";
+import { FleetWatch } from "./fleet-watch.js";
+
+/** Options of createDashboard. Settings given here are overridden by environment and flags. */
+export interface DashboardOptions {
+  readonly settings?: Partial<DashboardSettings>;
+  /** Command-line arguments to read flags from (registry, client and dashboard flags); default `process.argv.slice(2)`. */
+  readonly args?: readonly string[];
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** A registry the caller owns: started if needed, never stopped. */
+  readonly registry?: Registry;
+  readonly logger?: Logger;
+}
+
+/** A running (or runnable) `tsmicro web`. */
+export interface Dashboard {
+  readonly app: FastifyInstance;
+  readonly settings: DashboardSettings;
+  /** `http://host:port/`, once started. */
+  readonly url: string | undefined;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Starts, then stops on SIGINT or SIGTERM. */
+  run(): Promise<void>;
+}
+
+/**
+ * `tsmicro web`, the counterpart of `micro web`: a page of the registered services, their nodes
+ * and health, their methods with request and response shapes, live charts from their metrics,
+ * and a form that calls any unary method through the same client a service has. It listens on
+ * loopback unless `--address` says otherwise; bound elsewhere, calls from the page need
+ * `--dashboard_calls on` or a `--dashboard_token`.
+ */
+export function createDashboard(options: DashboardOptions = {}): Dashboard {
+  const args = options.args ?? process.argv.slice(2);
+  const env = options.env ?? process.env;
+  const settings = resolveDashboardSettings(options.settings ?? {}, args, env);
+  const serviceSettings = resolveServiceSettings({}, args, env);
+  const logger = options.logger ?? ownLogger("web", serviceSettings);
+  const backends = new GatewayBackends({ name: "web", serviceSettings, args, env, logger, registry: options.registry });
+  const { host, port } = splitAddress(settings.address);
+  const app = Fastify();
+  const httpTracing = new HttpTracing(backends.tracing);
+  const watch = new FleetWatch({
+    registry: backends.registry,
+    transport: backends.transport,
+    logger,
+    ...(backends.metricsOn ? { ownMetrics: () => metricsRegistry().metrics() } : {}),
+  });
+  let url: string | undefined;
+  let stopping: Promise<void> | undefined;
+
+  app.setErrorHandler((error, request, reply) => {
+    const known = error instanceof TsmicroError;
+    const { status, body } = errorResponse(error);
+    const clientStatus = (error as { statusCode?: number }).statusCode;
+    if (!known && !(clientStatus && clientStatus < 500))
+      logger.error({ err: error, url: request.url }, "dashboard error");
+    void reply.code(known ? status : (clientStatus ?? 500)).send(known ? body : { message: (error as Error).message });
+  });
+
+  const dashboard: Dashboard = {
+    app,
+    settings,
+    get url() {
+      return url;
+    },
+    async start() {
+      await backends.tracing.start();
+      httpTracing.mount(app);
+      await app.register(dashboardRoutes, {
+        catalogue: backends.catalogue,
+        caller: (service) => backends.caller(service),
+        watch,
+        registryKind: backends.registry.kind,
+        callsAllowed: settings.calls ?? (isLoopbackHost(host) || settings.token !== undefined),
+        token: settings.token,
+      });
+      await backends.registryUse.ready();
+      await backends.catalogue.start();
+      await ensureCanListen(settings.address, "--address");
+      try {
+        await app.listen({ host, port });
+      } catch (error) {
+        throw listenError(error, "--address", settings.address);
+      }
+      const bound = app.server.address();
+      const boundPort = typeof bound === "object" && bound ? bound.port : port;
+      const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+      url = `http://${shown}:${boundPort}/`;
+      logger.info({ url, registry: backends.registry.kind }, "dashboard started");
+    },
+    stop() {
+      stopping ??= (async () => {
+        watch.stop();
+        await app.close();
+        await backends.stop();
+        logger.info({ url }, "dashboard stopped");
+      })();
+      return stopping;
+    },
+    run: () => runUntilSignal("web", dashboard, logger),
+  };
+  return dashboard;
+}

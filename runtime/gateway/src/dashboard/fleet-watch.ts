@@ -1,0 +1,204 @@
+import {
+  type ClientTransport,
+  codeName,
+  createClient,
+  createDirectCaller,
+  isTsmicroError,
+  type Logger,
+  type Registry,
+  type Service,
+} from "@tsmicro/runtime";
+import { HealthCheckResponse_ServingStatus, HealthDefinition, redactValue } from "@tsmicro/runtime/internal";
+import { type BreakerView, type MethodStats, MethodStatsBook } from "./method-stats.js";
+
+/** A node as the page shows it: metadata without credentials, and its grpc.health.v1 status. */
+export interface NodeView {
+  readonly id: string;
+  readonly address: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** `SERVING`, `NOT_SERVING`, …, or `UNAVAILABLE: …` when it could not be asked; `UNKNOWN` until asked. */
+  readonly health: string;
+}
+
+/** A registered service at one version. */
+export interface ServiceView {
+  readonly name: string;
+  readonly version: string;
+  readonly nodes: readonly NodeView[];
+  readonly endpoints: readonly { readonly name: string; readonly request: string; readonly response: string }[];
+}
+
+/** What the page is sent: `services` when the fleet changed, `stats` on every tick. */
+export type FleetEvent =
+  | { readonly type: "services"; readonly services: readonly ServiceView[] }
+  | { readonly type: "stats"; readonly methods: readonly MethodStats[]; readonly breakers: readonly BreakerView[] };
+
+/** Options of FleetWatch. */
+export interface FleetWatchOptions {
+  readonly registry: Registry;
+  readonly transport: ClientTransport;
+  readonly logger: Logger;
+  /** This process's own metrics page (its breakers), when it records metrics. */
+  readonly ownMetrics?: () => Promise<string | undefined>;
+  /** How often charts and health are read while a page is open. */
+  readonly tickMs?: number;
+}
+
+/** A health check waits this long for a node. */
+const healthTimeoutMs = 1_000;
+
+/**
+ * Follows the registry for the pages that are open: a registry change is sent at once (after a
+ * short settling delay, so a burst of changes is one message), and every tick the nodes' health
+ * and `/metrics` are read. Nothing is watched or read while no page listens.
+ */
+export class FleetWatch {
+  readonly #options: FleetWatchOptions;
+  readonly #listeners = new Set<(event: FleetEvent) => void>();
+  readonly #stats = new MethodStatsBook();
+  readonly #health = new Map<string, string>();
+  #services: readonly Service[] = [];
+  #sent = "";
+  #watcher: { stop(): void } | undefined;
+  #ticker: NodeJS.Timeout | undefined;
+  #refresh: Promise<void> | undefined;
+  #pending: NodeJS.Timeout | undefined;
+
+  constructor(options: FleetWatchOptions) {
+    this.#options = options;
+  }
+
+  /** Adds a listener, which gets the current services at once; returns its removal. */
+  subscribe(listener: (event: FleetEvent) => void): () => void {
+    this.#listeners.add(listener);
+    if (this.#listeners.size === 1) this.#begin();
+    else if (this.#sent !== "") listener({ type: "services", services: JSON.parse(this.#sent) as ServiceView[] });
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) this.#end();
+    };
+  }
+
+  /** The services as the page shows them, read now. */
+  async services(): Promise<ServiceView[]> {
+    await this.#load();
+    await this.#checkHealth(false);
+    return this.#views();
+  }
+
+  /** Stops following the registry. */
+  stop(): void {
+    this.#listeners.clear();
+    this.#end();
+  }
+
+  #begin(): void {
+    const watcher = this.#options.registry.watch();
+    this.#watcher = watcher;
+    void (async () => {
+      try {
+        for await (const _ of watcher) this.#soon();
+      } catch (error) {
+        this.#options.logger.warn({ err: error }, "dashboard: the registry watch ended");
+      }
+    })();
+    this.#sent = "";
+    void this.#update(true);
+    const tickMs = this.#options.tickMs ?? 1_000;
+    this.#ticker = setInterval(() => void this.#update(true), tickMs);
+    this.#ticker.unref();
+  }
+
+  #end(): void {
+    this.#watcher?.stop();
+    this.#watcher = undefined;
+    clearInterval(this.#ticker);
+    clearTimeout(this.#pending);
+    this.#ticker = undefined;
+  }
+
+  /** A registry change: the services are sent shortly, with the health of new nodes. */
+  #soon(): void {
+    clearTimeout(this.#pending);
+    this.#pending = setTimeout(() => void this.#update(false), 50);
+    this.#pending.unref();
+  }
+
+  /** Reads the registry (and on a tick health and charts), then sends what changed; one at a time. */
+  #update(tick: boolean): Promise<void> {
+    const run = async () => {
+      try {
+        await this.#load();
+        await this.#checkHealth(tick);
+        this.#emitServices();
+        if (tick) {
+          await this.#stats.read(this.#services, this.#options.ownMetrics ?? (async () => undefined));
+          this.#emit({ type: "stats", methods: this.#stats.methods(), breakers: this.#stats.breakers() });
+        }
+      } catch (error) {
+        this.#options.logger.warn({ err: error }, "dashboard: could not read the registry");
+      }
+    };
+    this.#refresh = (this.#refresh ?? Promise.resolve()).then(run);
+    return this.#refresh;
+  }
+
+  async #load(): Promise<void> {
+    const { registry } = this.#options;
+    const names = [...new Set((await registry.listServices()).map((s) => s.name))].sort();
+    const versions = await Promise.all(names.map((name) => registry.getService(name)));
+    this.#services = versions.flat().filter((service) => service.nodes.length > 0);
+  }
+
+  /** Asks each node for its health: new nodes always, every node on a tick. */
+  async #checkHealth(all: boolean): Promise<void> {
+    const nodes = this.#services.flatMap((service) => service.nodes);
+    const live = new Set(nodes.map((node) => node.id));
+    for (const id of this.#health.keys()) if (!live.has(id)) this.#health.delete(id);
+    await Promise.all(
+      nodes
+        .filter((node) => all || !this.#health.has(node.id))
+        .map(async (node) => this.#health.set(node.id, await this.#healthOf(node.address))),
+    );
+  }
+
+  async #healthOf(address: string): Promise<string> {
+    const caller = createDirectCaller({
+      transport: this.#options.transport,
+      address,
+      requestTimeoutMs: healthTimeoutMs,
+    });
+    try {
+      const { status } = await createClient(HealthDefinition, caller).check({ service: "" });
+      return HealthCheckResponse_ServingStatus[status] ?? String(status);
+    } catch (error) {
+      return isTsmicroError(error) ? codeName(error.code) : "UNAVAILABLE";
+    }
+  }
+
+  #views(): ServiceView[] {
+    return this.#services.map((service) => ({
+      name: service.name,
+      version: service.version,
+      nodes: service.nodes.map((node) => ({
+        id: node.id,
+        address: node.address,
+        metadata: redactValue(node.metadata) as Record<string, unknown>,
+        health: this.#health.get(node.id) ?? "UNKNOWN",
+      })),
+      endpoints: service.endpoints.map(({ name, request, response }) => ({ name, request, response })),
+    }));
+  }
+
+  #emitServices(): void {
+    const services = this.#views();
+    const text = JSON.stringify(services);
+    if (text === this.#sent) return;
+    this.#sent = text;
+    this.#emit({ type: "services", services });
+  }
+
+  #emit(event: FleetEvent): void {
+    for (const listener of this.#listeners) listener(event);
+  }
+}

@@ -1,0 +1,187 @@
+import type { Service } from "@tsmicro/runtime";
+
+/** One point of a method's chart: calls per second, failed calls per second, mean latency. */
+export interface StatsPoint {
+  /** Epoch milliseconds. */
+  readonly t: number;
+  readonly rate: number;
+  readonly errors: number;
+  /** Mean handling time over the interval, in milliseconds; 0 without calls. */
+  readonly latencyMs: number;
+}
+
+/** A method's recent points, newest last. */
+export interface MethodStats {
+  readonly service: string;
+  /** `pkg.Service/Method`. */
+  readonly method: string;
+  readonly points: readonly StatsPoint[];
+}
+
+/** A circuit breaker some node (or this process) reports: 0 closed, 1 half-open, 2 open. */
+export interface BreakerView {
+  /** Where the breaker lives: a node id, or `dashboard` for this process's own. */
+  readonly at: string;
+  readonly service: string;
+  readonly method: string;
+  readonly state: "closed" | "half-open" | "open";
+}
+
+/** A sample of the Prometheus text format: metric name, labels, value. */
+export interface Sample {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+const sampleLine = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/;
+const labelPair = /([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g;
+
+/** The samples of a `/metrics` page (text format 0.0.4) whose names `wanted` accepts. */
+export function parseMetrics(text: string, wanted: (name: string) => boolean): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const match = sampleLine.exec(line);
+    if (!match || !wanted(match[1]!)) continue;
+    const labels: Record<string, string> = {};
+    for (const [, key, value] of (match[2] ?? "").matchAll(labelPair))
+      labels[key!] = value!.replace(/\\(.)/g, (_m, c: string) => (c === "n" ? "\n" : c));
+    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
+  }
+  return samples;
+}
+
+/** Per node and method: the counters as last read. */
+interface Counters {
+  handled: number;
+  failed: number;
+  seconds: number;
+  count: number;
+}
+
+const wantedMetrics = new Set([
+  "grpc_server_handled_total",
+  "grpc_server_handling_seconds_sum",
+  "grpc_server_handling_seconds_count",
+  "tsmicro_breaker_state",
+]);
+
+const breakerStates = ["closed", "half-open", "open"] as const;
+
+/** How many points a chart keeps: two minutes at the default tick. */
+const keptPoints = 120;
+
+/**
+ * Charts from the services' own `/metrics` (the address each node registers as metadata
+ * `metrics`): each read turns the go-grpc-middleware counters into per-method rates since the
+ * read before, summed over the service's nodes. A node restarted (its counters lower than last
+ * time) counts from zero.
+ */
+export class MethodStatsBook {
+  readonly #last = new Map<string, Counters>();
+  readonly #series = new Map<string, { service: string; method: string; points: StatsPoint[] }>();
+  #lastAt = 0;
+  #breakers: BreakerView[] = [];
+
+  /** Reads every node's `/metrics` and adds a point to each method's chart. */
+  async read(services: readonly Service[], own: () => Promise<string | undefined>): Promise<void> {
+    const now = Date.now();
+    const seconds = this.#lastAt === 0 ? 0 : (now - this.#lastAt) / 1000;
+    this.#lastAt = now;
+    const pages = await Promise.all(
+      services.flatMap((service) =>
+        service.nodes.map(async (node) => ({
+          service: service.name,
+          node: node.id,
+          text: await scrape(node.metadata.metrics),
+        })),
+      ),
+    );
+    const ownText = await own().catch(() => undefined);
+    if (ownText) pages.push({ service: "", node: "dashboard", text: ownText });
+    const sums = new Map<string, { service: string; method: string; delta: Counters }>();
+    const breakers: BreakerView[] = [];
+    for (const page of pages) {
+      if (page.text === undefined) continue;
+      const byMethod = new Map<string, Counters>();
+      for (const sample of parseMetrics(page.text, (name) => wantedMetrics.has(name))) {
+        if (sample.name === "tsmicro_breaker_state") {
+          const { service = "", method = "" } = sample.labels;
+          breakers.push({ at: page.node, service, method, state: breakerStates[sample.value] ?? "open" });
+          continue;
+        }
+        const method = `${sample.labels.grpc_service}/${sample.labels.grpc_method}`;
+        const counters = byMethod.get(method) ?? { handled: 0, failed: 0, seconds: 0, count: 0 };
+        if (sample.name === "grpc_server_handled_total") {
+          counters.handled += sample.value;
+          if (sample.labels.grpc_code !== "OK") counters.failed += sample.value;
+        } else if (sample.name.endsWith("_sum")) counters.seconds += sample.value;
+        else counters.count += sample.value;
+        byMethod.set(method, counters);
+      }
+      for (const [method, counters] of byMethod) {
+        const key = `${page.node} ${method}`;
+        const before = this.#last.get(key);
+        this.#last.set(key, counters);
+        const delta =
+          before && counters.handled >= before.handled
+            ? {
+                handled: counters.handled - before.handled,
+                failed: counters.failed - before.failed,
+                seconds: counters.seconds - before.seconds,
+                count: counters.count - before.count,
+              }
+            : before
+              ? counters
+              : { handled: 0, failed: 0, seconds: 0, count: 0 };
+        const sumKey = `${page.service} ${method}`;
+        const sum = sums.get(sumKey)?.delta;
+        if (sum) {
+          sum.handled += delta.handled;
+          sum.failed += delta.failed;
+          sum.seconds += delta.seconds;
+          sum.count += delta.count;
+        } else sums.set(sumKey, { service: page.service, method, delta: { ...delta } });
+      }
+    }
+    this.#breakers = breakers;
+    if (seconds === 0) return;
+    for (const [key, { service, method, delta }] of sums) {
+      if (service === "") continue;
+      let series = this.#series.get(key);
+      if (!series) {
+        series = { service, method, points: [] };
+        this.#series.set(key, series);
+      }
+      series.points.push({
+        t: now,
+        rate: delta.handled / seconds,
+        errors: delta.failed / seconds,
+        latencyMs: delta.count > 0 ? (delta.seconds / delta.count) * 1000 : 0,
+      });
+      if (series.points.length > keptPoints) series.points.shift();
+    }
+  }
+
+  /** Every method's chart. */
+  methods(): MethodStats[] {
+    return [...this.#series.values()].map(({ service, method, points }) => ({ service, method, points: [...points] }));
+  }
+
+  /** The breakers the last read found. */
+  breakers(): readonly BreakerView[] {
+    return this.#breakers;
+  }
+}
+
+/** A node's `/metrics` page, or undefined when it has none or does not answer within a second. */
+async function scrape(address: string | undefined): Promise<string | undefined> {
+  if (!address) return undefined;
+  try {
+    const response = await fetch(`http://${address}/metrics`, { signal: AbortSignal.timeout(1_000) });
+    return response.ok ? await response.text() : undefined;
+  } catch {
+    return undefined;
+  }
+}

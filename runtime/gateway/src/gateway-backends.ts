@@ -1,0 +1,99 @@
+import type {
+  BreakerOptions,
+  Caller,
+  ClientTransport,
+  Logger,
+  Registry,
+  ServiceDefinition,
+  ServiceSettings,
+} from "@tsmicro/runtime";
+import {
+  breakerSettingsFrom,
+  metricsListenAddress,
+  metricsRegistry,
+  RegistryClients,
+  RegistryUse,
+  resolveTracingSettings,
+  TracingUse,
+} from "@tsmicro/runtime/internal";
+import { type BackendCatalogue, createBackendCatalogue } from "./backend-catalogue.js";
+
+/** Options of GatewayBackends. */
+export interface GatewayBackendsOptions {
+  /** The tracing service name (`api`, `web`), unless OTEL_SERVICE_NAME says otherwise. */
+  readonly name: string;
+  readonly serviceSettings: ServiceSettings;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly logger: Logger;
+  /** A registry the caller owns: started if needed, never stopped. */
+  readonly registry?: Registry;
+  readonly breaker?: BreakerOptions | false;
+  /** Definitions whose embedded descriptors are used instead of reflection. */
+  readonly definitions?: readonly ServiceDefinition[];
+  readonly strictRoutes?: boolean;
+}
+
+/**
+ * What an HTTP front (the gateway, the dashboard) needs to reach the services behind it: the
+ * registry, tracing, the clients a service has (selector, retries, deadlines, breakers) and the
+ * catalogue of registered services with their descriptors. Stopped in reverse of use.
+ */
+export class GatewayBackends {
+  readonly registryUse: RegistryUse;
+  readonly registry: Registry;
+  readonly tracing: TracingUse;
+  readonly clients: RegistryClients;
+  readonly transport: ClientTransport;
+  readonly catalogue: BackendCatalogue;
+  /** Whether RPC metrics are recorded (`--metrics_address` is not off). */
+  readonly metricsOn: boolean;
+  readonly #callers = new Map<string, Caller>();
+
+  constructor(options: GatewayBackendsOptions) {
+    const { serviceSettings, logger } = options;
+    this.registryUse = RegistryUse.of(options.registry, serviceSettings);
+    this.registry = this.registryUse.registry;
+    this.tracing = new TracingUse(resolveTracingSettings(options.name, serviceSettings, options.env), {}, logger);
+    this.metricsOn = metricsListenAddress(serviceSettings) !== undefined;
+    this.clients = new RegistryClients({
+      registry: this.registry,
+      ready: () => this.registryUse.ready(),
+      settings: serviceSettings,
+      breaker: options.breaker,
+      breakerFlags: breakerSettingsFrom(options.args, options.env),
+      logger,
+      middleware: [],
+      ...(this.metricsOn ? { metrics: metricsRegistry() } : {}),
+      tracing: this.tracing,
+    });
+    this.transport = this.clients.transport();
+    this.catalogue = createBackendCatalogue({
+      registry: this.registry,
+      transport: this.transport,
+      logger,
+      definitions: options.definitions ?? [],
+      strictRoutes: options.strictRoutes ?? false,
+      // The http broker registers each subscription as a node (metadata `broker`); none serves gRPC.
+      ignore: (service) => service.nodes.every((node) => node.metadata.broker !== undefined),
+    });
+  }
+
+  /** The client of a registered service, made once. */
+  caller(service: string): Caller {
+    let caller = this.#callers.get(service);
+    if (!caller) {
+      caller = this.clients.caller(service);
+      this.#callers.set(service, caller);
+    }
+    return caller;
+  }
+
+  /** Stops the catalogue, the clients, tracing, and the registry when it is its own. */
+  async stop(): Promise<void> {
+    await this.catalogue.stop();
+    await this.clients.stop();
+    await this.tracing.stop();
+    await this.registryUse.release();
+  }
+}

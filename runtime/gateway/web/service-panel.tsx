@@ -1,0 +1,163 @@
+import { useEffect, useState } from "preact/hooks";
+import { type CallOutcome, callMethod, getJson, type Info, type MethodView, type ServiceView } from "./api";
+
+/** Pretty JSON for the page. */
+function pretty(value: unknown): string {
+  return JSON.stringify(value, null, 2);
+}
+
+/** One service: its versions and nodes, then its methods, each with a call form for unary ones. */
+export function ServicePanel(props: { name: string; versions: readonly ServiceView[]; info: Info }) {
+  const { name, versions, info } = props;
+  const [methods, setMethods] = useState<readonly MethodView[] | undefined>();
+  const [error, setError] = useState<string | undefined>();
+  const nodeIds = versions.flatMap((v) => v.nodes.map((n) => n.id)).join(",");
+  // Methods come from reflection on a node: read again when the nodes change (a new version may differ).
+  useEffect(() => {
+    getJson<{ methods: MethodView[] }>(`api/services/${encodeURIComponent(name)}`).then(
+      (service) => {
+        setMethods(service.methods);
+        setError(undefined);
+      },
+      (e: Error) => setError(e.message),
+    );
+  }, [name, nodeIds]);
+  return (
+    <section data-testid="service-panel">
+      <h2>{name}</h2>
+      {versions.map((version) => (
+        <div key={version.version}>
+          <h3>
+            version <span class="mono">{version.version || "(none)"}</span>
+          </h3>
+          <table>
+            <thead>
+              <tr>
+                <th>Node</th>
+                <th>Address</th>
+                <th>Health</th>
+                <th>Metadata</th>
+              </tr>
+            </thead>
+            <tbody>
+              {version.nodes.map((node) => (
+                <tr key={node.id} data-testid={`node-${node.id}`}>
+                  <td class="mono">{node.id}</td>
+                  <td class="mono">{node.address}</td>
+                  <td>
+                    <span class={node.health === "SERVING" ? "badge ok" : "badge bad"}>{node.health}</span>
+                  </td>
+                  <td class="mono small">
+                    {Object.entries(node.metadata)
+                      .map(([k, v]) => `${k}=${String(v)}`)
+                      .join(" ")}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ))}
+      <h3>Methods</h3>
+      {error && <p class="error">{error}</p>}
+      {methods?.map((method) => (
+        <Method key={method.rpc} service={name} method={method} info={info} />
+      ))}
+    </section>
+  );
+}
+
+function Method(props: { service: string; method: MethodView; info: Info }) {
+  const { service, method, info } = props;
+  const [open, setOpen] = useState(false);
+  const short = method.rpc.split(".").slice(-2).join(".");
+  return (
+    <div class="method" data-testid={`method-${short}`}>
+      <button type="button" class="method-head" onClick={() => setOpen(!open)} aria-expanded={open}>
+        <span class="mono">{short}</span>
+        <span class="muted small">
+          {method.kind} · {method.request} → {method.response}
+        </span>
+      </button>
+      {open && (
+        <div class="method-body">
+          {method.routes.length > 0 && <p class="mono small">{method.routes.join("  ·  ")}</p>}
+          <div class="shapes">
+            <div>
+              <h4>Request</h4>
+              <pre>{pretty(method.requestShape)}</pre>
+            </div>
+            <div>
+              <h4>Response</h4>
+              <pre>{pretty(method.responseShape)}</pre>
+            </div>
+          </div>
+          {method.kind === "unary" && <CallForm service={service} method={method} info={info} />}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function CallForm(props: { service: string; method: MethodView; info: Info }) {
+  const { service, method, info } = props;
+  const [request, setRequest] = useState(pretty(method.requestShape));
+  const [token, setToken] = useState(sessionStorage.getItem("tsmicro-token") ?? "");
+  const [outcome, setOutcome] = useState<CallOutcome | undefined>();
+  const [busy, setBusy] = useState(false);
+  if (info.calls === "off")
+    return <p class="muted">Calls are off: this dashboard listens beyond loopback (see --dashboard_calls).</p>;
+  const call = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    sessionStorage.setItem("tsmicro-token", token);
+    try {
+      setOutcome(await callMethod(service, method.rpc, request, token));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="call" onSubmit={call}>
+      <label>
+        Request (proto3 JSON)
+        <textarea
+          data-testid="call-request"
+          rows={Math.min(12, request.split("\n").length + 1)}
+          value={request}
+          onInput={(e) => setRequest((e.target as HTMLTextAreaElement).value)}
+        />
+      </label>
+      {info.calls === "token" && (
+        <label>
+          Token
+          <input
+            type="password"
+            autocomplete="off"
+            value={token}
+            onInput={(e) => setToken((e.target as HTMLInputElement).value)}
+          />
+        </label>
+      )}
+      <button type="submit" data-testid="call-button" disabled={busy}>
+        {busy ? "Calling…" : "Call"}
+      </button>
+      {outcome && (
+        <div class="outcome" data-testid="call-result">
+          <p>
+            <span class={outcome.code === 0 ? "badge ok" : "badge bad"} data-testid="call-status">
+              {outcome.status}
+            </span>{" "}
+            <span class="muted">{outcome.latencyMs.toFixed(1)} ms</span>{" "}
+            {outcome.traceId && (
+              <span class="mono small" data-testid="call-trace">
+                trace {outcome.traceId}
+              </span>
+            )}
+          </p>
+          <pre data-testid="call-response">{outcome.code === 0 ? pretty(outcome.response) : outcome.message}</pre>
+        </div>
+      )}
+    </form>
+  );
+}
