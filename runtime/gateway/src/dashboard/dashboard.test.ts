@@ -1,0 +1,98 @@
+import { createMemoryRegistry, silentLogger } from "@tsmicro/runtime";
+import { afterEach, describe, expect, it } from "vitest";
+import { createGateway, type Gateway } from "../gateway.js";
+import { createDashboard, type Dashboard } from "./dashboard.js";
+
+const running: (Dashboard | Gateway)[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => r.stop()));
+});
+
+async function dashboardOn(address: string, extra: string[] = []) {
+  const registry = createMemoryRegistry();
+  const dashboard = createDashboard({
+    args: ["--registry=memory", `--address=${address}`, "--metrics_address=off", ...extra],
+    env: { OTEL_SDK_DISABLED: "true" },
+    registry,
+    logger: silentLogger(),
+  });
+  running.push(dashboard);
+  await dashboard.start();
+  const port = new URL(dashboard.url!).port;
+  return { registry, base: `http://127.0.0.1:${port}/` };
+}
+
+const callBody = JSON.stringify({ service: "nowhere", method: "Alpha.Unary", request: {} });
+const post = (url: string, headers: Record<string, string> = {}) =>
+  fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: callBody });
+
+describe("the dashboard is safe by default", () => {
+  it("refuses calls while bound beyond loopback, saying which flag allows them", async () => {
+    const { base } = await dashboardOn("0.0.0.0:0");
+    expect(await (await fetch(`${base}api/info`)).json()).toMatchObject({ calls: "off" });
+    const response = await post(`${base}api/call`);
+    expect(response.status).toBe(403);
+    expect(((await response.json()) as { message: string }).message).toContain("--dashboard_calls on");
+  });
+
+  it("asks for the token when one is set, and lets a call with it through", async () => {
+    const { base } = await dashboardOn("127.0.0.1:0", ["--dashboard_token=s3cret"]);
+    expect(await (await fetch(`${base}api/info`)).json()).toMatchObject({ calls: "token" });
+    expect((await post(`${base}api/call`)).status).toBe(401);
+    expect((await post(`${base}api/call`, { authorization: "Bearer wrong!" })).status).toBe(401);
+    // Past the guard: the service is unknown.
+    const admitted = await post(`${base}api/call`, { authorization: "Bearer s3cret" });
+    expect(admitted.status).toBe(404);
+    expect(((await admitted.json()) as { message: string }).message).toBe("no service nowhere is registered");
+  });
+
+  it("shows node metadata without credentials", async () => {
+    const { registry, base } = await dashboardOn("127.0.0.1:0");
+    await registry.register(
+      {
+        name: "billing",
+        version: "1",
+        metadata: {},
+        endpoints: [],
+        nodes: [
+          { id: "billing-1", address: "127.0.0.1:1", metadata: { region: "eu", api_key: "k-123", db_password: "pw" } },
+        ],
+      },
+      { ttlMs: 60_000 },
+    );
+    const text = await (await fetch(`${base}api/services`)).text();
+    expect(JSON.parse(text)[0].nodes[0].metadata).toEqual({
+      region: "eu",
+      api_key: "[redacted]",
+      db_password: "[redacted]",
+    });
+    expect(text).not.toContain("k-123");
+  });
+});
+
+describe("tsmicro api --dashboard on", () => {
+  it("serves the page and its API under /dashboard/, with the gateway's OpenAPI document linked", async () => {
+    const gateway = createGateway({
+      args: ["--registry=memory", "--address=127.0.0.1:0", "--dashboard=on", "--metrics_address=off"],
+      env: { OTEL_SDK_DISABLED: "true" },
+      registry: createMemoryRegistry(),
+      logger: silentLogger(),
+      openApi: () => ({}),
+    });
+    running.push(gateway);
+    await gateway.start();
+    const moved = await fetch(`${gateway.url}/dashboard`, { redirect: "manual" });
+    expect(moved.status).toBe(308);
+    expect(moved.headers.get("location")).toBe("/dashboard/");
+    const page = await fetch(`${gateway.url}/dashboard/`);
+    expect(page.headers.get("content-type")).toContain("text/html");
+    expect(await page.text()).toContain('src="app.js"');
+    expect(await (await fetch(`${gateway.url}/dashboard/api/info`)).json()).toEqual({
+      registry: "memory",
+      calls: "open",
+      openApi: "/openapi.json",
+    });
+    // The gateway's own routes are untouched.
+    expect((await fetch(`${gateway.url}/openapi.json`)).status).toBe(200);
+  });
+});

@@ -1,0 +1,150 @@
+/**
+ * `tsmicro web` in a real browser: Debian's headless Chromium driven by playwright-core, against
+ * services started as real processes, on the local registry and on a real etcd. Each step's
+ * screenshot is saved under test-results/dashboard/.
+ */
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { connect, silentLogger } from "@tsmicro/runtime";
+import { createDashboard, type Dashboard } from "@tsmicro/gateway";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AlphaDefinition } from "./golden/10-services/services.micro.js";
+import { repoRoot } from "./support/cli.js";
+import { startEtcdCluster, type EtcdCluster, etcdProgram } from "./support/etcd.js";
+import { killAllNodes, startNode } from "./support/nodes.js";
+import { findProgram } from "./support/programs.js";
+
+const chromiumProgram = findProgram("chromium", "chromium");
+const shots = join(repoRoot, "test-results/dashboard");
+const unary = "fixtures.services.v1.Alpha/Unary";
+
+/** A dashboard on `registryArgs`, a browser page open on it, and the page's console errors. */
+interface Session {
+  readonly dashboard: Dashboard;
+  readonly page: Page;
+  readonly errors: string[];
+}
+
+async function openDashboard(browser: Browser, registryArgs: readonly string[]): Promise<Session> {
+  const dashboard = createDashboard({
+    args: [...registryArgs, "--address=127.0.0.1:0"],
+    env: {},
+    logger: silentLogger(),
+  });
+  await dashboard.start();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors: string[] = [];
+  page.on("console", (message) => message.type() === "error" && errors.push(message.text()));
+  page.on("pageerror", (error) => errors.push(error.message));
+  await page.goto(dashboard.url!);
+  await page.getByTestId("connection").getByText("live").waitFor();
+  return { dashboard, page, errors };
+}
+
+/** The steps a user takes, on the registry `registryArgs` name; `label` names the screenshots. */
+async function walkThrough(browser: Browser, label: string, registryArgs: readonly string[]): Promise<void> {
+  const { dashboard, page, errors } = await openDashboard(browser, registryArgs);
+  const shot = (step: string) => page.screenshot({ path: join(shots, `${label}-${step}.png`), fullPage: true });
+  try {
+    await shot("1-empty");
+    // A service started after the page opened appears as soon as it has registered.
+    const node = await startNode("test/fixtures/echo-node.ts", [
+      ...registryArgs,
+      "--register_ttl=2s",
+      "--register_interval=500ms",
+    ]);
+    await page.getByTestId(`node-${node.id}`).waitFor({ timeout: 2_000 });
+    await expect.poll(() => page.getByTestId(`node-${node.id}`).textContent()).toContain("SERVING");
+    await shot("2-service");
+
+    // The call form is pre-filled with the request's shape; the answer is the node's JSON.
+    await page.getByTestId("method-Alpha.Unary").locator("button").first().click();
+    await expect(page.getByTestId("call-request").inputValue()).resolves.toContain('"payload"');
+    await page.getByTestId("call-request").fill('{"id":"hello","payload":"AQI="}');
+    await page.getByTestId("call-button").click();
+    await page.getByTestId("call-result").waitFor();
+    expect(await page.getByTestId("call-status").textContent()).toBe("OK");
+    expect(JSON.parse((await page.getByTestId("call-response").textContent())!)).toEqual({
+      id: node.id,
+      payload: "AQI=",
+    });
+    expect(await page.getByTestId("call-trace").textContent()).toMatch(/^trace [0-9a-f]{32}$/);
+    await shot("3-call");
+
+    // Under load the method's chart shows calls per second.
+    const connection = connect({ args: [...registryArgs], env: {}, logger: silentLogger() });
+    const client = connection.client(AlphaDefinition, "echo");
+    let loading = true;
+    const load = Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (loading) await client.unary({ id: "load", payload: new Uint8Array(8) });
+      }),
+    );
+    const chart = page.getByTestId(`chart-${unary}`);
+    try {
+      await expect
+        .poll(async () => Number(await chart.getAttribute("data-rate")), { timeout: 15_000 })
+        .toBeGreaterThan(5);
+      const points = Number(await chart.getAttribute("data-points"));
+      await expect.poll(async () => Number(await chart.getAttribute("data-points"))).toBeGreaterThan(points);
+      await shot("4-load");
+    } finally {
+      loading = false;
+      await load;
+      await connection.stop();
+    }
+
+    // A killed node leaves the page once its registration expires.
+    node.kill("SIGKILL");
+    await page.getByTestId(`node-${node.id}`).waitFor({ state: "detached", timeout: 15_000 });
+    await page.getByText("No services registered.").waitFor();
+    await shot("5-gone");
+    expect(errors).toEqual([]);
+  } finally {
+    await page.close();
+    await dashboard.stop();
+    await killAllNodes();
+  }
+}
+
+describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
+  let browser: Browser;
+  let dir = "";
+
+  beforeAll(async () => {
+    await mkdir(shots, { recursive: true });
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-dashboard-"));
+    browser = await chromium.launch({ executablePath: chromiumProgram!, args: ["--no-sandbox"] });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await killAllNodes();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("shows services as they come and go, calls a method, and charts the traffic (local registry)", async () => {
+    await walkThrough(browser, "local", ["--registry=local", `--registry_address=${dir}`]);
+  });
+
+  it.skipIf(!etcdProgram)("works the same on a real etcd", async () => {
+    const etcd: EtcdCluster = await startEtcdCluster({ members: 1 });
+    try {
+      await walkThrough(browser, "etcd", ["--registry=etcd", `--registry_address=${etcd.endpoints.join(",")}`]);
+    } finally {
+      await etcd.stop();
+    }
+  });
+
+  it("ships a page under 200 KB gzipped, loading nothing from elsewhere", async () => {
+    const web = join(repoRoot, "runtime/gateway/dist/web");
+    let gzipped = 0;
+    for (const file of ["index.html", "app.js", "app.css"]) gzipped += gzipSync(await readFile(join(web, file))).length;
+    expect(gzipped).toBeLessThan(200 * 1024);
+    const html = await readFile(join(web, "index.html"), "utf8");
+    expect(html).not.toMatch(/https?:\/\//);
+  });
+});
