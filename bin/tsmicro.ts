@@ -176,8 +176,8 @@ await yargs(hideBin(process.argv))
         })
         .option("dashboard_token", { type: "string", describe: "calls from the page must give this token" }),
     async () => {
-      const { createDashboard } = await import("@tsmicro/gateway");
-      await createDashboard({ args: process.argv.slice(3) }).run();
+      const { webCommand } = await import("./cli/api-command.js");
+      await webCommand(process.argv.slice(3)).run();
     },
   )
   .command("config", "read, write and watch settings in etcd (the config centre)", async (y) =>

@@ -1,5 +1,5 @@
 import type { DescFile, FileRegistry, JsonObject } from "@bufbuild/protobuf";
-import { createGateway, type Gateway } from "@tsmicro/gateway";
+import { createDashboard, createGateway, type Dashboard, type Gateway } from "@tsmicro/gateway";
 import { buildOpenApi } from "../../generator/openapi.js";
 import { version } from "./package-paths.js";
 
@@ -12,6 +12,11 @@ import { version } from "./package-paths.js";
  */
 export function apiCommand(args: readonly string[]): Gateway {
   return createGateway({ args, openApi: openApiOf });
+}
+
+/** `tsmicro web`: the dashboard, serving the services' OpenAPI document as the gateway does. */
+export function webCommand(args: readonly string[]): Dashboard {
+  return createDashboard({ args, openApi: openApiOf });
 }
 
 function openApiOf(file: DescFile, registry: FileRegistry): JsonObject {

@@ -5,6 +5,7 @@ import { Code, codeName, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type BackendCatalogue, findMethod } from "../backend-catalogue.js";
 import { httpRulesOf } from "../gateway-method.js";
+import { mergeOpenApi, type OpenApiBuilder } from "../merge-openapi.js";
 import type { FleetEvent, FleetWatch } from "./fleet-watch.js";
 import { messageShape } from "./message-shape.js";
 
@@ -20,6 +21,8 @@ export interface DashboardRoutesOptions {
   readonly token: string | undefined;
   /** Where the gateway serves its OpenAPI document, when the page is mounted in one. */
   readonly openApiPath?: string;
+  /** Builds each proto file's OpenAPI document: the page then serves the services' merged one at `openapi.json`. */
+  readonly openApi?: OpenApiBuilder;
 }
 
 /** The page's files, built into dist/web by the package's build. */
@@ -50,10 +53,13 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
   for (const name of ["app.js", "app.css"])
     app.get(`/${name}`, async (_request, reply) => reply.type(assets[name]!).send(files.get(name)));
 
+  const { openApi } = options;
+  if (openApi)
+    app.get("/openapi.json", async () => mergeOpenApi(options.catalogue.services(), openApi, { prefix: "" }));
   app.get("/api/info", async () => ({
     registry: options.registryKind,
     calls: options.callsAllowed ? (options.token ? "token" : "open") : "off",
-    openApi: options.openApiPath ?? null,
+    openApi: options.openApiPath ?? (openApi ? "openapi.json" : null),
   }));
 
   app.get("/api/services", async () => options.watch.services());

@@ -1,16 +1,17 @@
 import { createMemoryRegistry, silentLogger } from "@tsmicro/runtime";
 import { afterEach, describe, expect, it } from "vitest";
 import { createGateway, type Gateway } from "../gateway.js";
-import { createDashboard, type Dashboard } from "./dashboard.js";
+import { createDashboard, type Dashboard, type DashboardOptions } from "./dashboard.js";
 
 const running: (Dashboard | Gateway)[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((r) => r.stop()));
 });
 
-async function dashboardOn(address: string, extra: string[] = []) {
+async function dashboardOn(address: string, extra: string[] = [], options: Pick<DashboardOptions, "openApi"> = {}) {
   const registry = createMemoryRegistry();
   const dashboard = createDashboard({
+    ...options,
     args: ["--registry=memory", `--address=${address}`, "--metrics_address=off", ...extra],
     env: { OTEL_SDK_DISABLED: "true" },
     registry,
@@ -67,6 +68,16 @@ describe("the dashboard is safe by default", () => {
       db_password: "[redacted]",
     });
     expect(text).not.toContain("k-123");
+  });
+});
+
+describe("tsmicro web", () => {
+  it("serves the services' merged OpenAPI document when given the builder, and links it", async () => {
+    const { base } = await dashboardOn("127.0.0.1:0", [], { openApi: () => ({}) });
+    expect(await (await fetch(`${base}api/info`)).json()).toMatchObject({ openApi: "openapi.json" });
+    const document = (await (await fetch(`${base}openapi.json`)).json()) as { openapi: string; paths: object };
+    expect(document.openapi).toMatch(/^3\./);
+    expect(document.paths).toEqual({});
   });
 });
 

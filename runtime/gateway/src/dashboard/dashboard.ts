@@ -11,6 +11,7 @@ import { GatewayBackends } from "../gateway-backends.js";
 import { HttpTracing } from "../gateway-tracing.js";
 import { ownLogger, splitAddress } from "../gateway.js";
 import { errorResponse } from "../http-mapping.js";
+import type { OpenApiBuilder } from "../merge-openapi.js";
 import { type DashboardSettings, isLoopbackHost, resolveDashboardSettings } from "./dashboard-settings.js";
 import { dashboardRoutes } from "./dashboard-routes.js";
 import { FleetWatch } from "./fleet-watch.js";
@@ -24,6 +25,8 @@ export interface DashboardOptions {
   /** A registry the caller owns: started if needed, never stopped. */
   readonly registry?: Registry;
   readonly logger?: Logger;
+  /** Serves the registered services' merged OpenAPI document at `/openapi.json`, as the gateway does. */
+  readonly openApi?: OpenApiBuilder;
 }
 
 /** A running (or runnable) `tsmicro web`. */
@@ -89,6 +92,7 @@ export function createDashboard(options: DashboardOptions = {}): Dashboard {
         registryKind: backends.registry.kind,
         callsAllowed: settings.calls ?? (isLoopbackHost(host) || settings.token !== undefined),
         token: settings.token,
+        ...(options.openApi ? { openApi: options.openApi } : {}),
       });
       await backends.registryUse.ready();
       await backends.catalogue.start();
