@@ -106,7 +106,7 @@ function App() {
           )}
           <Charts stats={live.stats} breakers={live.breakers} />
           <section>
-            <h2>Gateway routes</h2>
+            <h2>HTTP routes (as tsmicro api serves them)</h2>
             {info?.openApi && (
               <p>
                 <a href={info.openApi}>OpenAPI document</a>
