@@ -22,8 +22,6 @@ import {
   TsmicroError,
 } from "@tsmicro/runtime";
 import {
-  ensureCanListen,
-  listenError,
   resolveServiceSettings,
   metricsRegistry,
   runUntilSignal,
@@ -37,6 +35,7 @@ import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
 import { isLoopbackHost, resolveDashboardSettings } from "./dashboard/dashboard-settings.js";
 import { FleetWatch } from "./dashboard/fleet-watch.js";
 import { GatewayBackends } from "./gateway-backends.js";
+import { listenAt, splitAddress, urlHost } from "./listen-at.js";
 import type { GatewayMethod } from "./gateway-method.js";
 import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import { errorResponse, MethodNotAllowedError, requestMessage, responseJson } from "./http-mapping.js";
@@ -497,17 +496,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       if (events) await events.broker.start();
       if (proxy) await proxy.start();
       else if (!events) await catalogue.start();
-      await ensureCanListen(settings.address, "--address");
-      const { host, port } = splitAddress(settings.address);
-      try {
-        await app.listen({ host, port });
-      } catch (error) {
-        throw listenError(error, "--address", settings.address);
-      }
-      const bound = app.server.address();
-      const boundPort = typeof bound === "object" && bound ? bound.port : port;
-      address = `${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
-      url = `${settings.tlsCertFile ? "https" : "http"}://${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${boundPort}`;
+      const { host, port } = await listenAt(app, settings.address, "--address");
+      address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+      url = `${settings.tlsCertFile ? "https" : "http"}://${urlHost(host)}:${port}`;
       logger.info({ address, handler: settings.handler, registry: registry.kind }, "gateway started");
     },
     stop() {
@@ -583,13 +574,6 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   socket.destroy(error);
-}
-
-/** Host and port of a listen address: `:8080` is every interface. */
-export function splitAddress(address: string): { host: string; port: number } {
-  const colon = address.lastIndexOf(":");
-  const host = address.slice(0, colon).replace(/^\[|\]$/g, "") || "0.0.0.0";
-  return { host, port: Number(address.slice(colon + 1)) };
 }
 
 function noRoute(method: string, path: string): TsmicroError {

@@ -1,71 +1,18 @@
-/** What the dashboard's server sends (see src/dashboard): the page's only source of data. */
+/** The page's calls to the dashboard's server; the types of what it sends are the server's own. */
+import type { CallOutcome } from "../src/dashboard/dashboard-api";
 
-export interface NodeView {
-  readonly id: string;
-  readonly address: string;
-  readonly metadata: Readonly<Record<string, unknown>>;
-  readonly health: string;
-}
-
-export interface ServiceView {
-  readonly name: string;
-  readonly version: string;
-  readonly nodes: readonly NodeView[];
-  readonly endpoints: readonly { readonly name: string; readonly request: string; readonly response: string }[];
-}
-
-export interface StatsPoint {
-  readonly t: number;
-  readonly rate: number;
-  readonly errors: number;
-  readonly latencyMs: number;
-}
-
-export interface MethodStats {
-  readonly service: string;
-  readonly method: string;
-  readonly points: readonly StatsPoint[];
-}
-
-export interface BreakerView {
-  readonly at: string;
-  readonly service: string;
-  readonly method: string;
-  readonly state: string;
-}
-
-export interface Info {
-  readonly registry: string;
-  /** `open`, `token` (calls need the token) or `off`. */
-  readonly calls: "open" | "token" | "off";
-  readonly openApi: string | null;
-}
-
-export interface MethodView {
-  readonly rpc: string;
-  readonly kind: string;
-  readonly request: string;
-  readonly response: string;
-  readonly requestShape: unknown;
-  readonly responseShape: unknown;
-  readonly routes: readonly string[];
-}
-
-export interface RouteView {
-  readonly method: string;
-  readonly path: string;
-  readonly rpc: string;
-  readonly service: string;
-}
-
-export interface CallOutcome {
-  readonly status: string;
-  readonly code: number;
-  readonly latencyMs: number;
-  readonly traceId: string | null;
-  readonly response?: unknown;
-  readonly message?: string;
-}
+export type {
+  BreakerView,
+  CallOutcome,
+  FleetEvent,
+  Info,
+  MethodStats,
+  MethodView,
+  NodeView,
+  RouteView,
+  ServiceView,
+  StatsPoint,
+} from "../src/dashboard/dashboard-api";
 
 /** GETs `path` (relative to the page) as JSON; a failure throws the server's message. */
 export async function getJson<T>(path: string): Promise<T> {

@@ -6,7 +6,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type BackendCatalogue, findMethod } from "../backend-catalogue.js";
 import { httpRulesOf } from "../gateway-method.js";
 import { mergeOpenApi, type OpenApiBuilder } from "../merge-openapi.js";
-import type { FleetEvent, FleetWatch } from "./fleet-watch.js";
+import type { CallOutcome, FleetEvent, Info, MethodView, RouteView } from "./dashboard-api.js";
+import type { FleetWatch } from "./fleet-watch.js";
 import { messageShape } from "./message-shape.js";
 
 /** What the dashboard's routes use. */
@@ -56,11 +57,14 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
   const { openApi } = options;
   if (openApi)
     app.get("/openapi.json", async () => mergeOpenApi(options.catalogue.services(), openApi, { prefix: "" }));
-  app.get("/api/info", async () => ({
-    registry: options.registryKind,
-    calls: options.callsAllowed ? (options.token ? "token" : "open") : "off",
-    openApi: options.openApiPath ?? (openApi ? "openapi.json" : null),
-  }));
+  app.get(
+    "/api/info",
+    async (): Promise<Info> => ({
+      registry: options.registryKind,
+      calls: options.callsAllowed ? (options.token ? "token" : "open") : "off",
+      openApi: options.openApiPath ?? (openApi ? "openapi.json" : null),
+    }),
+  );
 
   app.get("/api/services", async () => options.watch.services());
 
@@ -69,29 +73,33 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     if (!backend) throw new TsmicroError(Code.NOT_FOUND, `no service ${request.params.name} is registered`);
     return {
       name: backend.name,
-      methods: backend.methods.map((method) => ({
-        rpc: method.rpc,
-        kind: method.definition.kind,
-        request: method.desc.input.typeName,
-        response: method.desc.output.typeName,
-        requestShape: messageShape(method.desc.input),
-        responseShape: messageShape(method.desc.output),
-        routes: httpRulesOf(method).map((rule) => `${rule.method} ${rule.path}`),
-      })),
+      methods: backend.methods.map(
+        (method): MethodView => ({
+          rpc: method.rpc,
+          kind: method.definition.kind,
+          request: method.desc.input.typeName,
+          response: method.desc.output.typeName,
+          requestShape: messageShape(method.desc.input),
+          responseShape: messageShape(method.desc.output),
+          routes: httpRulesOf(method).map((rule) => `${rule.method} ${rule.path}`),
+        }),
+      ),
     };
   });
 
-  app.get("/api/routes", async () =>
-    options.catalogue.services().flatMap((backend) =>
-      backend.methods.flatMap((method) =>
-        httpRulesOf(method).map((rule) => ({
-          method: rule.method,
-          path: rule.path,
-          rpc: method.rpc,
-          service: backend.name,
-        })),
+  app.get(
+    "/api/routes",
+    async (): Promise<RouteView[]> =>
+      options.catalogue.services().flatMap((backend) =>
+        backend.methods.flatMap((method) =>
+          httpRulesOf(method).map((rule) => ({
+            method: rule.method,
+            path: rule.path,
+            rpc: method.rpc,
+            service: backend.name,
+          })),
+        ),
       ),
-    ),
   );
 
   const streams = new Set<FastifyReply>();
@@ -120,7 +128,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     });
   });
 
-  app.post<{ Body: unknown }>("/api/call", async (request, reply) => {
+  app.post<{ Body: unknown }>("/api/call", async (request, reply): Promise<CallOutcome> => {
     admit(options, request);
     const { service, method: spec, request: input } = callBody(request.body);
     const backend = await options.catalogue.service(service);

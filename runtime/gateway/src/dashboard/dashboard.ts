@@ -1,15 +1,10 @@
 import { type Logger, type Registry, TsmicroError } from "@tsmicro/runtime";
-import {
-  ensureCanListen,
-  listenError,
-  metricsRegistry,
-  resolveServiceSettings,
-  runUntilSignal,
-} from "@tsmicro/runtime/internal";
+import { metricsRegistry, resolveServiceSettings, runUntilSignal } from "@tsmicro/runtime/internal";
 import Fastify, { type FastifyInstance } from "fastify";
 import { GatewayBackends } from "../gateway-backends.js";
 import { HttpTracing } from "../gateway-tracing.js";
-import { ownLogger, splitAddress } from "../gateway.js";
+import { ownLogger } from "../gateway.js";
+import { listenAt, splitAddress, urlHost } from "../listen-at.js";
 import { errorResponse } from "../http-mapping.js";
 import type { OpenApiBuilder } from "../merge-openapi.js";
 import { type DashboardSettings, isLoopbackHost, resolveDashboardSettings } from "./dashboard-settings.js";
@@ -55,7 +50,7 @@ export function createDashboard(options: DashboardOptions = {}): Dashboard {
   const serviceSettings = resolveServiceSettings({}, args, env);
   const logger = options.logger ?? ownLogger("web", serviceSettings);
   const backends = new GatewayBackends({ name: "web", serviceSettings, args, env, logger, registry: options.registry });
-  const { host, port } = splitAddress(settings.address);
+  const { host } = splitAddress(settings.address);
   const app = Fastify();
   const httpTracing = new HttpTracing(backends.tracing);
   const watch = new FleetWatch({
@@ -96,16 +91,8 @@ export function createDashboard(options: DashboardOptions = {}): Dashboard {
       });
       await backends.registryUse.ready();
       await backends.catalogue.start();
-      await ensureCanListen(settings.address, "--address");
-      try {
-        await app.listen({ host, port });
-      } catch (error) {
-        throw listenError(error, "--address", settings.address);
-      }
-      const bound = app.server.address();
-      const boundPort = typeof bound === "object" && bound ? bound.port : port;
-      const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
-      url = `http://${shown}:${boundPort}/`;
+      const bound = await listenAt(app, settings.address, "--address");
+      url = `http://${urlHost(bound.host)}:${bound.port}/`;
       logger.info({ url, registry: backends.registry.kind }, "dashboard started");
     },
     stop() {

@@ -9,29 +9,8 @@ import {
   type Service,
 } from "@tsmicro/runtime";
 import { HealthCheckResponse_ServingStatus, HealthDefinition, redactValue } from "@tsmicro/runtime/internal";
-import { type BreakerView, type MethodStats, MethodStatsBook } from "./method-stats.js";
-
-/** A node as the page shows it: metadata without credentials, and its grpc.health.v1 status. */
-export interface NodeView {
-  readonly id: string;
-  readonly address: string;
-  readonly metadata: Readonly<Record<string, unknown>>;
-  /** `SERVING`, `NOT_SERVING`, …, or `UNAVAILABLE: …` when it could not be asked; `UNKNOWN` until asked. */
-  readonly health: string;
-}
-
-/** A registered service at one version. */
-export interface ServiceView {
-  readonly name: string;
-  readonly version: string;
-  readonly nodes: readonly NodeView[];
-  readonly endpoints: readonly { readonly name: string; readonly request: string; readonly response: string }[];
-}
-
-/** What the page is sent: `services` when the fleet changed, `stats` on every tick. */
-export type FleetEvent =
-  | { readonly type: "services"; readonly services: readonly ServiceView[] }
-  | { readonly type: "stats"; readonly methods: readonly MethodStats[]; readonly breakers: readonly BreakerView[] };
+import type { FleetEvent, ServiceView } from "./dashboard-api.js";
+import { MethodStatsBook } from "./method-stats.js";
 
 /** Options of FleetWatch. */
 export interface FleetWatchOptions {

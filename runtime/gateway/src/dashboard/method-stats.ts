@@ -1,31 +1,5 @@
 import type { Service } from "@tsmicro/runtime";
-
-/** One point of a method's chart: calls per second, failed calls per second, mean latency. */
-export interface StatsPoint {
-  /** Epoch milliseconds. */
-  readonly t: number;
-  readonly rate: number;
-  readonly errors: number;
-  /** Mean handling time over the interval, in milliseconds; 0 without calls. */
-  readonly latencyMs: number;
-}
-
-/** A method's recent points, newest last. */
-export interface MethodStats {
-  readonly service: string;
-  /** `pkg.Service/Method`. */
-  readonly method: string;
-  readonly points: readonly StatsPoint[];
-}
-
-/** A circuit breaker some node (or this process) reports: 0 closed, 1 half-open, 2 open. */
-export interface BreakerView {
-  /** Where the breaker lives: a node id, or `dashboard` for this process's own. */
-  readonly at: string;
-  readonly service: string;
-  readonly method: string;
-  readonly state: "closed" | "half-open" | "open";
-}
+import type { BreakerView, MethodStats, StatsPoint } from "./dashboard-api.js";
 
 /** A sample of the Prometheus text format: metric name, labels, value. */
 export interface Sample {

@@ -1,0 +1,98 @@
+/**
+ * What the dashboard's server sends its page, as JSON: the types both sides are written
+ * against (the page imports them from here, so they cannot drift). No imports: the page's
+ * bundle takes nothing else from the server's code.
+ */
+
+/** A node as the page shows it: metadata without credentials, and its grpc.health.v1 status. */
+export interface NodeView {
+  readonly id: string;
+  readonly address: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** `SERVING`, `NOT_SERVING`, …, or the code (`UNAVAILABLE`) when it could not be asked; `UNKNOWN` until asked. */
+  readonly health: string;
+}
+
+/** A registered service at one version. */
+export interface ServiceView {
+  readonly name: string;
+  readonly version: string;
+  readonly nodes: readonly NodeView[];
+  readonly endpoints: readonly { readonly name: string; readonly request: string; readonly response: string }[];
+}
+
+/** One point of a method's chart: calls per second, failed calls per second, mean latency. */
+export interface StatsPoint {
+  /** Epoch milliseconds. */
+  readonly t: number;
+  readonly rate: number;
+  readonly errors: number;
+  /** Mean handling time over the interval, in milliseconds; 0 without calls. */
+  readonly latencyMs: number;
+}
+
+/** A method's recent points, newest last. */
+export interface MethodStats {
+  readonly service: string;
+  /** `pkg.Service/Method`. */
+  readonly method: string;
+  readonly points: readonly StatsPoint[];
+}
+
+/** A circuit breaker some node (or the dashboard's own client) reports. */
+export interface BreakerView {
+  /** Where the breaker lives: a node id, or `dashboard`. */
+  readonly at: string;
+  readonly service: string;
+  readonly method: string;
+  readonly state: "closed" | "half-open" | "open";
+}
+
+/** The events of `api/events`: `services` when the fleet changed, `stats` on every tick. */
+export type FleetEvent =
+  | { readonly type: "services"; readonly services: readonly ServiceView[] }
+  | { readonly type: "stats"; readonly methods: readonly MethodStats[]; readonly breakers: readonly BreakerView[] };
+
+/** `api/info`. */
+export interface Info {
+  /** The registry's kind: `local`, `etcd`, `memory`. */
+  readonly registry: string;
+  /** `open`, `token` (calls need the token) or `off`. */
+  readonly calls: "open" | "token" | "off";
+  /** Where the services' merged OpenAPI document is, relative to the page; null when not served. */
+  readonly openApi: string | null;
+}
+
+/** A method of `api/services/:name`. */
+export interface MethodView {
+  /** `pkg.Service.Method`. */
+  readonly rpc: string;
+  readonly kind: "unary" | "server_streaming" | "client_streaming" | "bidi_streaming";
+  readonly request: string;
+  readonly response: string;
+  /** Proto3 JSON examples with every field at its zero value. */
+  readonly requestShape: unknown;
+  readonly responseShape: unknown;
+  /** `METHOD /path` of each google.api.http binding. */
+  readonly routes: readonly string[];
+}
+
+/** A route of `api/routes`. */
+export interface RouteView {
+  readonly method: string;
+  readonly path: string;
+  readonly rpc: string;
+  readonly service: string;
+}
+
+/** The answer of `POST api/call` (a call that failed with a gRPC status is an answer too). */
+export interface CallOutcome {
+  /** `OK` or the gRPC code's name. */
+  readonly status: string;
+  readonly code: number;
+  readonly latencyMs: number;
+  /** The trace the call is part of; null with tracing off. */
+  readonly traceId: string | null;
+  readonly response?: unknown;
+  readonly message?: string;
+}
