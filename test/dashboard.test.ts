@@ -130,10 +130,23 @@ describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
     await walkThrough(browser, "local", ["--registry=local", `--registry_address=${dir}`]);
   });
 
-  it.skipIf(!etcdProgram)("works the same on a real etcd", async () => {
+  it.skipIf(!etcdProgram)("works the same on a real etcd, and says so while etcd is down", async () => {
     const etcd: EtcdCluster = await startEtcdCluster({ members: 1 });
+    const registryArgs = ["--registry=etcd", `--registry_address=${etcd.endpoints.join(",")}`];
     try {
-      await walkThrough(browser, "etcd", ["--registry=etcd", `--registry_address=${etcd.endpoints.join(",")}`]);
+      await walkThrough(browser, "etcd", registryArgs);
+      const { dashboard, page, errors } = await openDashboard(browser, registryArgs);
+      try {
+        await etcd.stopMember(0);
+        await page.getByTestId("registry-error").waitFor({ timeout: 30_000 });
+        await page.screenshot({ path: join(shots, "etcd-6-registry-down.png"), fullPage: true });
+        await etcd.startMember(0);
+        await page.getByTestId("registry-error").waitFor({ state: "detached", timeout: 30_000 });
+        expect(errors).toEqual([]);
+      } finally {
+        await page.close();
+        await dashboard.stop();
+      }
     } finally {
       await etcd.stop();
     }

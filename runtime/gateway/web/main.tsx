@@ -10,10 +10,18 @@ interface Live {
   readonly services: readonly ServiceView[];
   readonly stats: readonly MethodStats[];
   readonly breakers: readonly BreakerView[];
+  /** Why the registry cannot be read, while it cannot. */
+  readonly registryError: string | null;
 }
 
 function useLive(): Live {
-  const [live, setLive] = useState<Live>({ connected: false, services: [], stats: [], breakers: [] });
+  const [live, setLive] = useState<Live>({
+    connected: false,
+    services: [],
+    stats: [],
+    breakers: [],
+    registryError: null,
+  });
   useEffect(() => {
     // EventSource reconnects by itself when the server goes away and comes back.
     const events = new EventSource("api/events");
@@ -22,6 +30,10 @@ function useLive(): Live {
     events.addEventListener("services", (e) => {
       const { services } = JSON.parse((e as MessageEvent<string>).data) as { services: ServiceView[] };
       setLive((l) => ({ ...l, services }));
+    });
+    events.addEventListener("registry", (e) => {
+      const { error } = JSON.parse((e as MessageEvent<string>).data) as { error: string | null };
+      setLive((l) => ({ ...l, registryError: error }));
     });
     events.addEventListener("stats", (e) => {
       const { methods, breakers } = JSON.parse((e as MessageEvent<string>).data) as {
@@ -69,6 +81,11 @@ function App() {
           {live.connected ? "live" : "disconnected"}
         </span>
       </header>
+      {live.registryError && (
+        <p class="banner" role="alert" data-testid="registry-error">
+          The registry does not answer: {live.registryError}. The services below are as last seen.
+        </p>
+      )}
       <main>
         <nav aria-label="Services">
           <h2>Services</h2>

@@ -48,9 +48,13 @@ export interface BreakerView {
   readonly state: "closed" | "half-open" | "open";
 }
 
-/** The events of `api/events`: `services` when the fleet changed, `stats` on every tick. */
+/**
+ * The events of `api/events`: `services` when the fleet changed, `stats` on every tick,
+ * `registry` when the registry stops answering (`error` says why) or answers again (null).
+ */
 export type FleetEvent =
   | { readonly type: "services"; readonly services: readonly ServiceView[] }
+  | { readonly type: "registry"; readonly error: string | null }
   | { readonly type: "stats"; readonly methods: readonly MethodStats[]; readonly breakers: readonly BreakerView[] };
 
 /** `api/info`. */

@@ -41,6 +41,10 @@ export class FleetWatch {
   #watcher: { stop(): void } | undefined;
   #ticker: NodeJS.Timeout | undefined;
   #refresh: Promise<void> | undefined;
+  /** A tick is waiting or running: a slow one (nodes that do not answer) makes the next ticks skip, not pile up. */
+  #ticking = false;
+  /** Why the registry could not be read, while it cannot; told to the log and the page once per outage. */
+  #failure: string | undefined;
   #pending: NodeJS.Timeout | undefined;
 
   constructor(options: FleetWatchOptions) {
@@ -82,6 +86,7 @@ export class FleetWatch {
       }
     })();
     this.#sent = "";
+    this.#failure = undefined;
     void this.#update(true);
     const tickMs = this.#options.tickMs ?? 1_000;
     this.#ticker = setInterval(() => void this.#update(true), tickMs);
@@ -105,6 +110,8 @@ export class FleetWatch {
 
   /** Reads the registry (and on a tick health and charts), then sends what changed; one at a time. */
   #update(tick: boolean): Promise<void> {
+    if (tick && this.#ticking) return this.#refresh ?? Promise.resolve();
+    if (tick) this.#ticking = true;
     const run = async () => {
       try {
         await this.#load();
@@ -114,12 +121,23 @@ export class FleetWatch {
           await this.#stats.read(this.#services, this.#options.ownMetrics ?? (async () => undefined));
           this.#emit({ type: "stats", methods: this.#stats.methods(), breakers: this.#stats.breakers() });
         }
+        this.#registryAnswered(undefined);
       } catch (error) {
-        this.#options.logger.warn({ err: error }, "dashboard: could not read the registry");
+        this.#registryAnswered(error instanceof Error ? error.message : String(error));
+      } finally {
+        if (tick) this.#ticking = false;
       }
     };
     this.#refresh = (this.#refresh ?? Promise.resolve()).then(run);
     return this.#refresh;
+  }
+
+  #registryAnswered(failure: string | undefined): void {
+    if (failure === this.#failure) return;
+    if (failure) this.#options.logger.warn({ reason: failure }, "dashboard: cannot read the registry");
+    else this.#options.logger.info({}, "dashboard: the registry answers again");
+    this.#failure = failure;
+    this.#emit({ type: "registry", error: failure ?? null });
   }
 
   async #load(): Promise<void> {
