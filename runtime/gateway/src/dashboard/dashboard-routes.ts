@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { fromJson, type JsonValue, type Message, toJson } from "@bufbuild/protobuf";
-import { Code, codeName, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
+import { type Caller, Code, codeName, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type BackendCatalogue, findMethod } from "../backend-catalogue.js";
 import { httpRulesOf } from "../gateway-method.js";
@@ -13,7 +13,7 @@ import { messageShape } from "./message-shape.js";
 /** What the dashboard's routes use. */
 export interface DashboardRoutesOptions {
   readonly catalogue: BackendCatalogue;
-  readonly caller: (service: string) => import("@tsmicro/runtime").Caller;
+  readonly caller: (service: string) => Caller;
   readonly watch: FleetWatch;
   /** The registry's kind, shown on the page. */
   readonly registryKind: string;
@@ -42,8 +42,7 @@ const assets: Readonly<Record<string, string>> = {
  * `tsmicro web`.
  */
 export async function dashboardRoutes(app: FastifyInstance, options: DashboardRoutesOptions): Promise<void> {
-  const files = new Map<string, Buffer>();
-  for (const name of Object.keys(assets)) files.set(name, await readFile(new URL(name, webDirectory)));
+  const files = await readAssets();
 
   app.get("/", async (request, reply) => {
     // Relative links (app.js, api/…) need the page at a path ending in a slash.
@@ -164,6 +163,22 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
       return { status: codeName(error.code), code: error.code, latencyMs, traceId, message: error.message };
     }
   });
+}
+
+/** The page's three files; a package built without them is named as the problem, with the fix. */
+async function readAssets(): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  for (const name of Object.keys(assets)) {
+    const url = new URL(name, webDirectory);
+    try {
+      files.set(name, await readFile(url));
+    } catch {
+      throw new Error(
+        `the dashboard's page is missing (${url.pathname}): @tsmicro/gateway was built without it; run npm run build in tsmicro`,
+      );
+    }
+  }
+  return files;
 }
 
 /** Refuses a call when calls are off, or when the token is required and not sent. */
