@@ -1,5 +1,8 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Service } from "@tsmicro/runtime";
 import { describe, expect, it } from "vitest";
-import { parseMetrics } from "./method-stats.js";
+import { MethodStatsBook, parseMetrics } from "./method-stats.js";
 
 describe("parseMetrics", () => {
   it("reads the samples asked for, with their labels, from Prometheus text", () => {
@@ -26,5 +29,63 @@ describe("parseMetrics", () => {
       },
       { name: "tsmicro_breaker_state", labels: { service: "echo", method: 'say "hi"' }, value: 2 },
     ]);
+  });
+});
+
+describe("MethodStatsBook", () => {
+  /** A node's /metrics page whose counters the test sets. */
+  async function metricsPage() {
+    let text = "";
+    const server = createServer((_request, response) => response.end(text));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const set = (handledOk: number, handledFailed: number, seconds: number) => {
+      const labels = 'grpc_type="unary",grpc_service="a.v1.Alpha",grpc_method="Unary"';
+      text = [
+        `grpc_server_handled_total{${labels},grpc_code="OK"} ${handledOk}`,
+        `grpc_server_handled_total{${labels},grpc_code="UNAVAILABLE"} ${handledFailed}`,
+        `grpc_server_handling_seconds_sum{${labels}} ${seconds}`,
+        `grpc_server_handling_seconds_count{${labels}} ${handledOk + handledFailed}`,
+      ].join("\n");
+    };
+    return { address: `127.0.0.1:${port}`, set, close: () => server.close() };
+  }
+
+  it("turns the counters into calls, failures and mean latency per second since the read before, counting a restarted node from zero", async () => {
+    const page = await metricsPage();
+    try {
+      const services: Service[] = [
+        {
+          name: "alpha",
+          version: "1",
+          metadata: {},
+          endpoints: [],
+          nodes: [{ id: "alpha-1", address: "127.0.0.1:1", metadata: { metrics: page.address } }],
+        },
+      ];
+      const book = new MethodStatsBook();
+      const none = async () => undefined;
+      page.set(100, 10, 1.1);
+      await book.read(services, none);
+      expect(book.methods()).toEqual([]);
+      page.set(130, 20, 1.5);
+      await book.read(services, none);
+      // The node restarted: its counters start again below the last read.
+      page.set(4, 1, 0.05);
+      await book.read(services, none);
+      const [chart] = book.methods();
+      expect(chart).toMatchObject({ service: "alpha", method: "a.v1.Alpha/Unary" });
+      const [first, second] = chart!.points;
+      // 40 calls, 10 of them failed, 0.4 s of handling between the first reads.
+      expect(first!.rate / first!.errors).toBeCloseTo(4, 9);
+      expect(first!.latencyMs).toBeCloseTo(10, 9);
+      // After the restart: 5 calls, 1 failed, 0.05 s, over the time between the two points.
+      const seconds = (second!.t - first!.t) / 1000;
+      expect(second!.rate * seconds).toBeCloseTo(5, 9);
+      expect(second!.errors * seconds).toBeCloseTo(1, 9);
+      expect(second!.latencyMs).toBeCloseTo(10, 9);
+    } finally {
+      page.close();
+    }
   });
 });
