@@ -32,10 +32,9 @@ import { GatewayMetrics } from "./gateway-metrics.js";
 import { HttpTracing } from "./gateway-tracing.js";
 import { type BackendCatalogue, findMethod } from "./backend-catalogue.js";
 import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
-import { isLoopbackHost, resolveDashboardSettings } from "./dashboard/dashboard-settings.js";
-import { FleetWatch } from "./dashboard/fleet-watch.js";
+import { resolveDashboardSettings } from "./dashboard/dashboard-settings.js";
 import { GatewayBackends } from "./gateway-backends.js";
-import { listenAt, splitAddress, urlHost } from "./listen-at.js";
+import { listenAt, urlHost } from "./listen-at.js";
 import type { GatewayMethod } from "./gateway-method.js";
 import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import { errorResponse, MethodNotAllowedError, requestMessage, responseJson } from "./http-mapping.js";
@@ -218,14 +217,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           tracing,
         }
       : undefined;
-  const dashboardWatch = settings.dashboard
-    ? new FleetWatch({
-        registry,
-        transport,
-        logger,
-        ...(metricsOn ? { ownMetrics: () => metricsRegistry().metrics() } : {}),
-      })
-    : undefined;
   let guard: RouteGuard = createRouteGuard({ routes: options.routes ?? [], jwt: options.jwt });
   const jsonOptions = { emitUnpopulated: settings.jsonEmitUnpopulated, useProtoNames: settings.jsonUseProtoNames };
 
@@ -246,7 +237,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     }
     const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
     metrics?.mount(app);
-    if (dashboardWatch) await mountDashboard(dashboardWatch);
+    if (settings.dashboard) await mountDashboard();
     if (proxy) await app.register(webProxyRoutes, { proxy });
     else
       app.route({
@@ -258,17 +249,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   }
 
   /** The dashboard's page and API under `<prefix>/dashboard/`, calls allowed as `tsmicro web` allows them. */
-  async function mountDashboard(watch: FleetWatch): Promise<void> {
-    const dashboard = resolveDashboardSettings({}, args, env, { withAddress: false });
-    const { host } = splitAddress(settings.address);
+  async function mountDashboard(): Promise<void> {
     await app.register(dashboardRoutes, {
       prefix: `${settings.prefix}/dashboard`,
-      catalogue,
-      caller: (service) => backends.caller(service),
-      watch,
-      registryKind: registry.kind,
-      callsAllowed: dashboard.calls ?? (isLoopbackHost(host) || dashboard.token !== undefined),
-      token: dashboard.token,
+      backends,
+      logger,
+      settings: resolveDashboardSettings({}, args, env, { withAddress: false }),
+      listenAddress: settings.address,
       ...(options.openApi ? { openApiPath: `${settings.prefix}/openapi.json` } : {}),
     });
   }
@@ -503,7 +490,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     stop() {
       stopping ??= (async () => {
-        dashboardWatch?.stop();
         await app.close();
         if (events && !options.broker) await events.broker.stop();
         await proxy?.stop();

@@ -1,25 +1,28 @@
 import { timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { fromJson, type JsonValue, type Message, toJson } from "@bufbuild/protobuf";
-import { type Caller, Code, codeName, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
+import { Code, codeName, isTsmicroError, type Logger, TsmicroError } from "@tsmicro/runtime";
+import { metricsRegistry } from "@tsmicro/runtime/internal";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { type BackendCatalogue, findMethod } from "../backend-catalogue.js";
+import { findMethod } from "../backend-catalogue.js";
+import type { GatewayBackends } from "../gateway-backends.js";
 import { httpRulesOf } from "../gateway-method.js";
+import { splitAddress } from "../listen-at.js";
 import { mergeOpenApi, type OpenApiBuilder } from "../merge-openapi.js";
 import type { CallOutcome, FleetEvent, Info, MethodView, RouteView } from "./dashboard-api.js";
-import type { FleetWatch } from "./fleet-watch.js";
+import { type DashboardSettings, isLoopbackHost } from "./dashboard-settings.js";
+import { FleetWatch } from "./fleet-watch.js";
 import { messageShape } from "./message-shape.js";
 
 /** What the dashboard's routes use. */
 export interface DashboardRoutesOptions {
-  readonly catalogue: BackendCatalogue;
-  readonly caller: (service: string) => Caller;
-  readonly watch: FleetWatch;
-  /** The registry's kind, shown on the page. */
-  readonly registryKind: string;
-  /** Whether the page may call methods (with the token, when there is one). */
-  readonly callsAllowed: boolean;
-  readonly token: string | undefined;
+  /** The registry, clients and catalogue of the process the page is mounted in. */
+  readonly backends: GatewayBackends;
+  readonly logger: Logger;
+  /** Whether calls are allowed, and with which token. */
+  readonly settings: DashboardSettings;
+  /** Where the app listens: calls are allowed by default only on loopback. */
+  readonly listenAddress: string;
   /** Where the gateway serves its OpenAPI document, when the page is mounted in one. */
   readonly openApiPath?: string;
   /** Builds each proto file's OpenAPI document: the page then serves the services' merged one at `openapi.json`. */
@@ -43,6 +46,16 @@ const assets: Readonly<Record<string, string>> = {
  */
 export async function dashboardRoutes(app: FastifyInstance, options: DashboardRoutesOptions): Promise<void> {
   const files = await readAssets();
+  const { backends, settings } = options;
+  const { catalogue } = backends;
+  const callsAllowed =
+    settings.calls ?? (isLoopbackHost(splitAddress(options.listenAddress).host) || settings.token !== undefined);
+  const watch = new FleetWatch({
+    registry: backends.registry,
+    transport: backends.transport,
+    logger: options.logger,
+    ...(backends.metricsOn ? { ownMetrics: () => metricsRegistry().metrics() } : {}),
+  });
 
   app.get("/", async (request, reply) => {
     // Relative links (app.js, api/…) need the page at a path ending in a slash.
@@ -54,21 +67,20 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     app.get(`/${name}`, async (_request, reply) => reply.type(assets[name]!).send(files.get(name)));
 
   const { openApi } = options;
-  if (openApi)
-    app.get("/openapi.json", async () => mergeOpenApi(options.catalogue.services(), openApi, { prefix: "" }));
+  if (openApi) app.get("/openapi.json", async () => mergeOpenApi(catalogue.services(), openApi, { prefix: "" }));
   app.get(
     "/api/info",
     async (): Promise<Info> => ({
-      registry: options.registryKind,
-      calls: options.callsAllowed ? (options.token ? "token" : "open") : "off",
+      registry: backends.registry.kind,
+      calls: callsAllowed ? (settings.token ? "token" : "open") : "off",
       openApi: options.openApiPath ?? (openApi ? "openapi.json" : null),
     }),
   );
 
-  app.get("/api/services", async () => options.watch.services());
+  app.get("/api/services", async () => watch.services());
 
   app.get<{ Params: { name: string } }>("/api/services/:name", async (request) => {
-    const backend = await options.catalogue.service(request.params.name);
+    const backend = await catalogue.service(request.params.name);
     if (!backend) throw new TsmicroError(Code.NOT_FOUND, `no service ${request.params.name} is registered`);
     return {
       name: backend.name,
@@ -89,7 +101,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
   app.get(
     "/api/routes",
     async (): Promise<RouteView[]> =>
-      options.catalogue.services().flatMap((backend) =>
+      catalogue.services().flatMap((backend) =>
         backend.methods.flatMap((method) =>
           httpRulesOf(method).map((rule) => ({
             method: rule.method,
@@ -103,6 +115,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
 
   const streams = new Set<FastifyReply>();
   app.addHook("preClose", async () => {
+    watch.stop();
     for (const reply of streams) reply.raw.end();
   });
   app.get("/api/events", (request, reply) => {
@@ -116,7 +129,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     response.write(": tsmicro dashboard\n\n");
     streams.add(reply);
     const send = (event: FleetEvent) => response.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
-    const unsubscribe = options.watch.subscribe(send);
+    const unsubscribe = watch.subscribe(send);
     // A comment now and then keeps proxies from closing a quiet stream.
     const keepAlive = setInterval(() => response.write(": keep-alive\n\n"), 15_000);
     keepAlive.unref();
@@ -128,9 +141,9 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
   });
 
   app.post<{ Body: unknown }>("/api/call", async (request, reply): Promise<CallOutcome> => {
-    admit(options, request);
+    admit(callsAllowed, settings.token, request);
     const { service, method: spec, request: input } = callBody(request.body);
-    const backend = await options.catalogue.service(service);
+    const backend = await catalogue.service(service);
     if (!backend) throw new TsmicroError(Code.NOT_FOUND, `no service ${service} is registered`);
     const method = findMethod(backend, spec);
     if (!method) throw new TsmicroError(Code.NOT_FOUND, `${service} has no method ${spec}`);
@@ -148,7 +161,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     const traceId = traceIdOf(reply);
     const started = performance.now();
     try {
-      const response = await options.caller(service).unary(method.definition, message);
+      const response = await backends.caller(service).unary(method.definition, message);
       const latencyMs = performance.now() - started;
       return {
         status: "OK",
@@ -182,16 +195,16 @@ async function readAssets(): Promise<Map<string, Buffer>> {
 }
 
 /** Refuses a call when calls are off, or when the token is required and not sent. */
-function admit(options: DashboardRoutesOptions, request: FastifyRequest): void {
-  if (!options.callsAllowed)
+function admit(callsAllowed: boolean, token: string | undefined, request: FastifyRequest): void {
+  if (!callsAllowed)
     throw new TsmicroError(
       Code.PERMISSION_DENIED,
       "calls from the dashboard are off: it listens beyond loopback; start it with --dashboard_calls on, or --dashboard_token TOKEN and give the page that token",
     );
-  if (options.token === undefined) return;
+  if (token === undefined) return;
   const header = request.headers.authorization ?? "";
   const sent = Buffer.from(header.replace(/^Bearer\s+/i, ""));
-  const wanted = Buffer.from(options.token);
+  const wanted = Buffer.from(token);
   if (sent.length !== wanted.length || !timingSafeEqual(sent, wanted))
     throw new TsmicroError(Code.UNAUTHENTICATED, "calls need the dashboard's token (--dashboard_token)");
 }

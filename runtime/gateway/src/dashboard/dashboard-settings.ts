@@ -13,7 +13,7 @@ export interface DashboardSettings {
   readonly token: string | undefined;
 }
 
-export const defaultDashboardSettings: DashboardSettings = {
+const defaultDashboardSettings: DashboardSettings = {
   address: "127.0.0.1:8082",
   calls: undefined,
   token: undefined,
@@ -28,9 +28,6 @@ const dashboardFlags: Record<string, Parser> = {
 };
 
 const webFlags: Record<string, Parser> = { ...dashboardFlags, address: (v) => ({ address: v }) };
-
-/** The flag names of `tsmicro web` besides the registry and client flags. */
-export const dashboardFlagNames: readonly string[] = Object.keys(webFlags);
 
 /** Resolves dashboard settings: defaults, code, `MICRO_*`, `TSMICRO_*`, then flags. */
 export function resolveDashboardSettings(

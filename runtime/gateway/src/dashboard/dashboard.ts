@@ -1,15 +1,14 @@
 import { type Logger, type Registry, TsmicroError } from "@tsmicro/runtime";
-import { metricsRegistry, resolveServiceSettings, runUntilSignal } from "@tsmicro/runtime/internal";
+import { resolveServiceSettings, runUntilSignal } from "@tsmicro/runtime/internal";
 import Fastify, { type FastifyInstance } from "fastify";
 import { GatewayBackends } from "../gateway-backends.js";
 import { HttpTracing } from "../gateway-tracing.js";
 import { ownLogger } from "../gateway.js";
-import { listenAt, splitAddress, urlHost } from "../listen-at.js";
+import { listenAt, urlHost } from "../listen-at.js";
 import { errorResponse } from "../http-mapping.js";
 import type { OpenApiBuilder } from "../merge-openapi.js";
-import { type DashboardSettings, isLoopbackHost, resolveDashboardSettings } from "./dashboard-settings.js";
+import { type DashboardSettings, resolveDashboardSettings } from "./dashboard-settings.js";
 import { dashboardRoutes } from "./dashboard-routes.js";
-import { FleetWatch } from "./fleet-watch.js";
 
 /** Options of createDashboard. Settings given here are overridden by environment and flags. */
 export interface DashboardOptions {
@@ -50,15 +49,8 @@ export function createDashboard(options: DashboardOptions = {}): Dashboard {
   const serviceSettings = resolveServiceSettings({}, args, env);
   const logger = options.logger ?? ownLogger("web", serviceSettings);
   const backends = new GatewayBackends({ name: "web", serviceSettings, args, env, logger, registry: options.registry });
-  const { host } = splitAddress(settings.address);
   const app = Fastify();
   const httpTracing = new HttpTracing(backends.tracing);
-  const watch = new FleetWatch({
-    registry: backends.registry,
-    transport: backends.transport,
-    logger,
-    ...(backends.metricsOn ? { ownMetrics: () => metricsRegistry().metrics() } : {}),
-  });
   let url: string | undefined;
   let stopping: Promise<void> | undefined;
 
@@ -81,12 +73,10 @@ export function createDashboard(options: DashboardOptions = {}): Dashboard {
       await backends.tracing.start();
       httpTracing.mount(app);
       await app.register(dashboardRoutes, {
-        catalogue: backends.catalogue,
-        caller: (service) => backends.caller(service),
-        watch,
-        registryKind: backends.registry.kind,
-        callsAllowed: settings.calls ?? (isLoopbackHost(host) || settings.token !== undefined),
-        token: settings.token,
+        backends,
+        logger,
+        settings,
+        listenAddress: settings.address,
         ...(options.openApi ? { openApi: options.openApi } : {}),
       });
       await backends.registryUse.ready();
@@ -97,7 +87,6 @@ export function createDashboard(options: DashboardOptions = {}): Dashboard {
     },
     stop() {
       stopping ??= (async () => {
-        watch.stop();
         await app.close();
         await backends.stop();
         logger.info({ url }, "dashboard stopped");
