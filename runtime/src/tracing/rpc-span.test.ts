@@ -1,5 +1,9 @@
+import type { Attributes } from "@opentelemetry/api";
 import { describe, expect, it } from "vitest";
-import { hostAndPort } from "./rpc-span.js";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { loadOtelApi } from "./otel-api.js";
+import { RecordingSpan } from "./recording-span.js";
+import { endRpcSpan, hostAndPort } from "./rpc-span.js";
 
 describe("hostAndPort", () => {
   it.each([
@@ -11,5 +15,48 @@ describe("hostAndPort", () => {
     ["unix:/tmp/grpc.sock", { host: "/tmp/grpc.sock", port: undefined }],
   ])("reads %s", (address, expected) => {
     expect(hostAndPort(address)).toEqual(expected);
+  });
+});
+
+describe("endRpcSpan", () => {
+  const api = loadOtelApi();
+  const shared: Attributes = Object.freeze({ "rpc.system": "grpc", "rpc.method": "Unary" });
+  const started = (attributes: Attributes, ended: RecordingSpan[]) =>
+    new RecordingSpan(
+      { traceId: "1".repeat(32), spanId: "2".repeat(16), traceFlags: 1 },
+      undefined,
+      "a.B/Unary",
+      1,
+      attributes,
+      undefined,
+      (span) => ended.push(span),
+    );
+  const attributesOf = (span: RecordingSpan) => ({ ...span.baseAttributes, ...span.ownAttributes });
+
+  it("gives spans that end alike one shared set with the status code, and none of their own", () => {
+    const ended: RecordingSpan[] = [];
+    endRpcSpan(api, started(shared, ended), false);
+    endRpcSpan(api, started(shared, ended), false);
+    endRpcSpan(api, started(shared, ended), true, new TsmicroError(Code.NOT_FOUND, "no such user"));
+    const [first, second, failed] = ended;
+    expect(first!.baseAttributes).toBe(second!.baseAttributes);
+    expect(Object.isFrozen(first!.baseAttributes)).toBe(true);
+    expect(first!.ownAttributes).toBeUndefined();
+    expect(attributesOf(first!)).toEqual({ ...shared, "rpc.grpc.status_code": Code.OK });
+    expect(attributesOf(failed!)).toEqual({ ...shared, "rpc.grpc.status_code": Code.NOT_FOUND });
+    expect(failed!.status).toEqual({ code: api.SpanStatusCode.ERROR, message: "no such user" });
+    expect(shared).not.toHaveProperty("rpc.grpc.status_code");
+  });
+
+  it("sets the code as the span's own attribute when its set is not shared or the span set one itself", () => {
+    const ended: RecordingSpan[] = [];
+    endRpcSpan(api, started({ "rpc.system": "grpc" }, ended), false);
+    const ownCode = started(shared, ended);
+    ownCode.setAttribute("rpc.grpc.status_code", Code.ABORTED);
+    endRpcSpan(api, ownCode, false);
+    expect(ended.map((span) => span.ownAttributes)).toEqual([
+      { "rpc.grpc.status_code": Code.OK },
+      { "rpc.grpc.status_code": Code.OK },
+    ]);
   });
 });

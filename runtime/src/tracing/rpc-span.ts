@@ -2,6 +2,7 @@ import type { Attributes, Span } from "@opentelemetry/api";
 import type { MethodDefinition } from "../definition/definition.js";
 import { Code, isTsmicroError } from "../errors/tsmicro-error.js";
 import type { OtelApiModule } from "./otel-api.js";
+import { RecordingSpan } from "./recording-span.js";
 
 /** An RPC span's name per OTel's RPC conventions: `package.Service/Method`. */
 export function rpcSpanName(method: MethodDefinition): string {
@@ -69,13 +70,41 @@ export function grpcStatusOf(error: unknown): number {
  * failure, status ERROR carrying the error's message.
  */
 export function endRpcSpan(api: OtelApiModule, span: Span, failed: boolean, error?: unknown): void {
-  if (!failed) {
-    span.setAttribute("rpc.grpc.status_code", Code.OK);
-  } else {
-    span.setAttribute("rpc.grpc.status_code", grpcStatusOf(error));
+  const code = failed ? grpcStatusOf(error) : Code.OK;
+  if (span instanceof RecordingSpan && sharesStatus(span))
+    span.shareAttributes(withStatusCode(span.baseAttributes!, code));
+  else span.setAttribute(statusKey, code);
+  if (failed)
     span.setStatus({ code: api.SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
-  }
   span.end();
+}
+
+const statusKey = "rpc.grpc.status_code";
+
+/** Whether a span's attributes are a shared set, with no status code of its own that would win over the set's. */
+function sharesStatus(span: RecordingSpan): boolean {
+  const base = span.baseAttributes;
+  return base !== undefined && Object.isFrozen(base) && !(span.ownAttributes && statusKey in span.ownAttributes);
+}
+const withStatusCodes = new WeakMap<Attributes, Map<number, Attributes>>();
+
+/**
+ * A shared attribute set and `rpc.grpc.status_code`, as one frozen set built
+ * once per set and code: spans that end alike share it (and its encoding)
+ * rather than each making and writing its own attribute.
+ */
+function withStatusCode(base: Attributes, code: number): Attributes {
+  let byCode = withStatusCodes.get(base);
+  if (!byCode) {
+    byCode = new Map();
+    withStatusCodes.set(base, byCode);
+  }
+  let attributes = byCode.get(code);
+  if (!attributes) {
+    attributes = Object.freeze({ ...base, [statusKey]: code });
+    byCode.set(code, attributes);
+  }
+  return attributes;
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   constants,
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
+  sensitiveHeaders,
 } from "node:http2";
 import type { Compression, Metadata } from "../definition/call.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
@@ -393,6 +394,14 @@ class CallStream {
   }
 }
 
+/**
+ * Headers whose value is new on every call, sent without HPACK indexing:
+ * indexed, each call's deadline and trace ids would take room in the
+ * session's header table and push out the headers that repeat (content
+ * type, user agent, metadata), which then go out in full again.
+ */
+const perCallHeaders = ["grpc-timeout", "traceparent", "tracestate"];
+
 /** Opens the call's stream and sends what it can at once: the single request, or starts the request pump. */
 function start(session: ClientHttp2Session, address: string, call: ClientCall, limits: WireLimits): CallStream {
   const gzip = call.compression === undefined ? limits.gzip : call.compression === "gzip";
@@ -408,6 +417,8 @@ function start(session: ClientHttp2Session, address: string, call: ClientCall, l
   if (call.deadline !== undefined && call.deadline.getTime() < Infinity)
     headers["grpc-timeout"] = timeoutHeader(call.deadline);
   addMetadata(headers, call.metadata);
+  // Node's types leave out the symbol key it reads the list from.
+  (headers as Record<symbol, unknown>)[sensitiveHeaders] = perCallHeaders;
   const stream = request(session, headers, address, call);
   holdWhileOpen(session, stream);
   const exchange = new CallStream(stream, address, call, limits);

@@ -205,9 +205,12 @@ export function addMetadata(headers: OutgoingHttpHeaders, metadata: Metadata): O
     if (!legalKey.test(name)) throw new TsmicroError(Code.INVALID_ARGUMENT, `metadata key ${key} is not legal in gRPC`);
     if (reservedHeaders.has(name)) continue;
     const binary = name.endsWith("-bin");
-    const values = typeof value === "string" || value instanceof Uint8Array ? [value] : value;
-    const encoded = values.map((item) => headerValue(name, item, binary));
-    headers[name] = encoded.length === 1 ? encoded[0] : encoded;
+    if (typeof value === "string" || value instanceof Uint8Array) headers[name] = headerValue(name, value, binary);
+    else
+      headers[name] =
+        value.length === 1
+          ? headerValue(name, value[0]!, binary)
+          : value.map((item) => headerValue(name, item, binary));
   }
   return headers;
 }
