@@ -86,6 +86,7 @@ function sharesStatus(span: RecordingSpan): boolean {
   const base = span.baseAttributes;
   return base !== undefined && Object.isFrozen(base) && !(span.ownAttributes && statusKey in span.ownAttributes);
 }
+
 const withStatusCodes = new WeakMap<Attributes, Map<number, Attributes>>();
 
 /**
