@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { createServer, type IncomingHttpHeaders, sensitiveHeaders } from "node:http2";
+import { createServer, type IncomingHttpHeaders, type ServerHttp2Stream, sensitiveHeaders } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -42,7 +42,7 @@ describe("h2 client transport", () => {
     // A plain HTTP/2 server: it sees how each header came (Node lists the never-indexed ones) and answers an empty message.
     const seen: IncomingHttpHeaders[] = [];
     const server = createServer();
-    server.on("stream", (stream, headers) => {
+    server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
       seen.push(headers);
       stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
       stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
@@ -63,7 +63,9 @@ describe("h2 client transport", () => {
         signal: undefined,
       });
     }
-    expect(seen.map((headers) => [...(headers[sensitiveHeaders] as string[])].sort())).toEqual([
+    expect(
+      seen.map((headers) => [...((headers as Record<symbol, unknown>)[sensitiveHeaders] as string[])].sort()),
+    ).toEqual([
       ["grpc-timeout", "traceparent"],
       ["grpc-timeout", "traceparent"],
     ]);
