@@ -16,7 +16,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { DescFile, FileRegistry, JsonObject } from "@bufbuild/protobuf";
+import { create, type DescFile, type FileRegistry, fromBinary, type JsonObject, toBinary } from "@bufbuild/protobuf";
+import { FieldDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import {
   Code,
@@ -26,6 +27,7 @@ import {
   type CallContext,
   type HandlerOf,
   type MicroService,
+  type ServiceDefinition,
 } from "@tsmicro/runtime";
 import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -1142,6 +1144,45 @@ describe("the HTTP gateway", () => {
       const whoami = await send(gateway.url, "GET", "/late/whoami");
       expect(whoami.status, whoami.text).toBe(200);
       expect(whoami.json()).toMatchObject({ nodeId: late.id });
+    });
+
+    it("a service restarted with an edited proto is routed by its new descriptor, with the same methods", async () => {
+      const echo = { id: "answered", payload: new Uint8Array(), sequence: 1 };
+      const serve = async (definition: ServiceDefinition) => {
+        const service = createService({ name: "reshaped", args: flags, env: suiteEnv(), logger: silentLogger() });
+        const handler = Object.fromEntries(Object.keys(definition.methods).map((name) => [name, async () => echo]));
+        service.handle(definition as typeof AlphaDefinition, handler as unknown as HandlerOf<typeof AlphaDefinition>, {
+          partial: true,
+        });
+        await service.start();
+        return service;
+      };
+      const unary = () => send(gateway.url, "POST", "/reshaped/Alpha/Unary", { id: "x", note: "new" });
+      const first = await serve(AlphaDefinition);
+      try {
+        await until("the gateway routes reshaped", async () => (await unary()).status !== 404);
+        const before = await unary();
+        expect(before.status, before.text).toBe(400);
+        expect(before.text).toContain("note");
+      } finally {
+        await first.stop();
+      }
+      // The same service, methods and messages, its Request message now with a field `note`.
+      const set = fromBinary(FileDescriptorSetSchema, Buffer.from(AlphaDefinition.fileDescriptorSet, "base64"));
+      const request = set.file.flatMap((file) => file.messageType).find((message) => message.name === "Request")!;
+      request.field.push(
+        create(FieldDescriptorProtoSchema, { name: "note", jsonName: "note", number: 99, type: 9, label: 1 }),
+      );
+      const edited = {
+        ...AlphaDefinition,
+        fileDescriptorSet: Buffer.from(toBinary(FileDescriptorSetSchema, set)).toString("base64"),
+      };
+      const second = await serve(edited);
+      try {
+        await until("the gateway takes the edited Request", async () => (await unary()).status === 200);
+      } finally {
+        await second.stop();
+      }
     });
   });
 

@@ -142,8 +142,9 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
     const merged = mergeVersions(name, versions);
     if (!merged || merged.nodes.length === 0 || options.ignore?.(merged)) return;
     if (grpcNodes(merged).length === 0) return;
+    // The descriptor's fingerprint changes with any edit of the proto, such as a route or a field.
     const signature = merged.endpoints
-      .map((e) => `${e.name}:${e.request}:${e.response}`)
+      .map((e) => `${e.name}:${e.request}:${e.response}:${e.metadata.descriptor ?? ""}`)
       .sort()
       .join(",");
     const current = services.get(name);

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { Broker } from "../broker/broker.js";
 import { brokerSettingsFrom } from "../broker/broker-settings.js";
 import type { CallContext } from "../definition/call.js";
@@ -438,13 +438,18 @@ function unimplemented(method: MethodDefinition): MethodFunction {
   };
 }
 
-/** Endpoints as go-micro names them: `Service.Method`. */
+/**
+ * Endpoints as go-micro names them: `Service.Method`. Each names its
+ * service's descriptor by a fingerprint, so a gateway sees a new build of
+ * the proto (a route, a field) even when the methods are the same.
+ */
 function endpointsOf(definition: ServiceDefinition): Endpoint[] {
   const shortName = definition.typeName.slice(definition.typeName.lastIndexOf(".") + 1);
+  const descriptor = createHash("sha256").update(definition.fileDescriptorSet).digest("hex").slice(0, 16);
   return Object.values(definition.methods).map((method) => ({
     name: `${shortName}.${method.name}`,
     request: method.inputType,
     response: method.outputType,
-    metadata: { service: definition.typeName, kind: method.kind },
+    metadata: { service: definition.typeName, kind: method.kind, descriptor },
   }));
 }
