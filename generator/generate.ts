@@ -11,6 +11,7 @@ import { parseGeneratorOptions } from "./options.js";
 import { filesToEmit, prepareRequest } from "./prepare-request.js";
 import { buildMicroFileModel } from "./service-model.js";
 import { routeConflicts } from "./route-conflicts.js";
+import { checkRouteFields } from "./route-fields.js";
 import { renderTemplate, type TemplateSet } from "./templates.js";
 import { runTsProto } from "./ts-proto.js";
 
@@ -75,6 +76,7 @@ export function generate(input: GenerateInput): GeneratedFile[] {
     const file = registry.getFile(name);
     const proto = request.protoFile.find((p) => p.name === name);
     if (!file || !proto) continue;
+    checkRouteFields(file, registry);
     for (const conflict of routeConflicts(file, registry)) {
       if (options.strictRoutes) throw new SetupError("TSM_ERR_ROUTE_CONFLICT", conflict, "strict_routes");
       input.warn?.(conflict);

@@ -79,7 +79,7 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
       'syntax = "proto3";',
       "package maint.v1;",
       'import "google/api/annotations.proto";',
-      "message HashRequest {}",
+      "message HashRequest { string x = 1; }",
       "message HashResponse { uint32 hash = 1; }",
       "service Maintenance {",
       '  rpc Hash(HashRequest) returns (HashResponse) { option (google.api.http) = { post: "/v3/maintenance/hash" body: "*" }; }',
@@ -102,6 +102,54 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect(strict.stderr).toContain("; strict_routes makes this an error");
     expect((await readTree(join(strictDir, "src/gen"))).size).toBe(0);
   });
+
+  it.each([
+    [
+      "a path variable",
+      'get: "/v1/users/{idd}"',
+      "the path variable {idd} names idd, which is not a field of users.v1.GetUserRequest; use one of id, view",
+    ],
+    [
+      "a nested path variable",
+      'get: "/v1/users/{view.mode}"',
+      "the path variable {view.mode} names mode, which is not a field of users.v1.View; use one of name",
+    ],
+    [
+      "a path through a field that is no message",
+      'get: "/v1/users/{id.x}"',
+      "the path variable {id.x} names x, which is not a field of users.v1.GetUserRequest.id (a scalar, not a message); end the path at id",
+    ],
+    [
+      "a body",
+      'post: "/v1/users" body: "usr"',
+      'body "usr" names usr, which is not a field of users.v1.GetUserRequest; use one of id, view',
+    ],
+    [
+      "a response body",
+      'get: "/v1/users" response_body: "nope"',
+      'response_body "nope" names nope, which is not a field of users.v1.User; use one of id',
+    ],
+  ])(
+    "%s naming no field of its message fails, naming the rpc, the route and the fields there are",
+    async (_, rule, message) => {
+      const proto = [
+        'syntax = "proto3";',
+        "package users.v1;",
+        'import "google/api/annotations.proto";',
+        "message View { string name = 1; }",
+        "message GetUserRequest { string id = 1; View view = 2; }",
+        "message User { string id = 1; }",
+        `service Users { rpc GetUser(GetUserRequest) returns (User) { option (google.api.http) = { ${rule} }; } }`,
+        "",
+      ].join("\n");
+      const dir = await project({ "users.proto": proto });
+      const result = await generate(dir);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`users.proto: rpc Users.GetUser (`);
+      expect(result.stderr).toContain(message);
+      expect((await readTree(join(dir, "src/gen"))).size).toBe(0);
+    },
+  );
 
   it("a message that would shadow what ts-proto's code uses is refused by name", async () => {
     const dir = await project({

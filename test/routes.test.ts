@@ -60,6 +60,26 @@ message Request { string name = 1; string parent = 2; string collection_id = 3; 
     );
   });
 
+  it("warns of a route variable that names no field of the request, as generate refuses it", async () => {
+    const dir = await project(undefined);
+    await writeFile(
+      join(dir, "proto/library/v1/http.proto"),
+      `syntax = "proto3";
+package library.v1;
+import "google/api/annotations.proto";
+service Counts { rpc CountUsers(Request) returns (Request) { option (google.api.http) = { get: "/v1/counts/{idd}" }; } }
+message Request { string id = 1; }
+`,
+    );
+    const result = await run("node", [bins.tsmicro, "routes"], { cwd: dir });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/GET\s+\/v1\/counts\/\{idd\}\s+library\.v1\.Counts\.CountUsers/);
+    expect(result.stderr).toBe(
+      "tsmicro: warning: library/v1/http.proto: rpc Counts.CountUsers (GET /v1/counts/{idd}): the path variable {idd} " +
+        "names idd, which is not a field of library.v1.Request; use one of id\n",
+    );
+  });
+
   it("prints the google.api.http routes of proto/, sorted, one per binding", async () => {
     const dir = await project("test/protos/12-http/http.proto");
     const result = await run("node", [bins.tsmicro, "routes"], { cwd: dir });

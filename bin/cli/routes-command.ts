@@ -1,7 +1,9 @@
 import { createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { resolve } from "node:path";
+import { isSetupError } from "@tsmicro/runtime/errors";
 import { routeConflicts, routeOverlaps } from "../../generator/route-conflicts.js";
+import { checkRouteFields } from "../../generator/route-fields.js";
 import { listRoutes, type RouteEntry } from "../../generator/route-table.js";
 import { buildImage, displayPath } from "./buf-image.js";
 import { listProtos } from "./generate-command.js";
@@ -11,7 +13,8 @@ import { listProtos } from "./generate-command.js";
  * (HTTP method, path template, `package.Service.Method`), sorted by path.
  * It compiles the proto folder as `tsmicro generate` does rather than
  * reading `src/gen`, so the table is right even before regenerating. Routes
- * that claim the same paths, wholly or in part, are warned about.
+ * that claim the same paths, wholly or in part, are warned about, and so is
+ * a route naming a field its message lacks (which fails `tsmicro generate`).
  */
 export async function routesCommand(proto: string, warn: (message: string) => void): Promise<string> {
   const protoDir = resolve(proto);
@@ -22,9 +25,21 @@ export async function routesCommand(proto: string, warn: (message: string) => vo
   const registry = createFileRegistry(image);
   for (const name of files) {
     const file = registry.getFile(name);
-    if (file) [...routeConflicts(file, registry), ...routeOverlaps(file, registry)].forEach(warn);
+    if (!file) continue;
+    fieldProblem(() => checkRouteFields(file, registry), warn);
+    [...routeConflicts(file, registry), ...routeOverlaps(file, registry)].forEach(warn);
   }
   return formatRoutes(routes);
+}
+
+/** Passes what `check` refuses with to `warn`. */
+function fieldProblem(check: () => void, warn: (message: string) => void): void {
+  try {
+    check();
+  } catch (error) {
+    if (!isSetupError(error)) throw error;
+    warn(error.message);
+  }
 }
 
 /** Aligns the route table in columns; lines end in the RPC, so no trailing spaces. */

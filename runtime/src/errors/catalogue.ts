@@ -25,6 +25,7 @@ export const errorCatalogue = {
   TSM_ERR_TEMPLATE: "template %s failed: %s",
   TSM_ERR_BUF: "buf failed (%s): %s",
   TSM_ERR_HTTP_TEMPLATE: "%s: bad path template %s at column %s: %s",
+  TSM_ERR_HTTP_FIELD: "%s: %s names %s, which is not a field of %s; %s",
   TSM_ERR_ROUTE_CONFLICT: "%s; %s makes this an error: bind each method to its own route",
   TSM_ERR_JWT_KEY_SOURCE: "%s: %s; set exactly one of %s",
   TSM_ERR_JWT_KEY: "%s is not a usable key: %s; %s",
