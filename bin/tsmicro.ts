@@ -38,8 +38,9 @@ await yargs(hideBin(process.argv))
     "regenerate src/gen from proto/ (buf from npm; no protoc needed)",
     (y) =>
       y
-        .option("proto", { type: "string", default: "proto", describe: "folder of .proto files (an import root)" })
-        .option("out", { type: "string", default: "src/gen", describe: "folder for generated files" })
+        // No yargs defaults: a flag given wins over the project's tsmicro.json, which wins over proto/ and src/gen/.
+        .option("proto", { type: "string", describe: "folder of .proto files, an import root (default proto)" })
+        .option("out", { type: "string", describe: "folder for generated files (default src/gen)" })
         .option("templates", { type: "string", describe: "folder of templates overriding the shipped ones" })
         .option("strict_routes", {
           type: "boolean",
@@ -69,10 +70,19 @@ await yargs(hideBin(process.argv))
         return;
       }
       const project = isProject(process.cwd()) ? await generateProject(process.cwd(), options) : undefined;
-      const result = project?.generated ?? (await (await import("./cli/generate-command.js")).generateCommand(options));
+      const out = project?.out ?? options.out ?? "src/gen";
+      const result =
+        project?.generated ??
+        (await (
+          await import("./cli/generate-command.js")
+        ).generateCommand({
+          ...options,
+          proto: options.proto ?? "proto",
+          out,
+        }));
       const { written, unchanged } = result;
       process.stdout.write(
-        `generated ${written.length + unchanged.length} files in ${argv.out} (${written.length} changed)\n`,
+        `generated ${written.length + unchanged.length} files in ${out} (${written.length} changed)\n`,
       );
       for (const file of result.removed) process.stdout.write(`removed ${file} (its proto is gone)\n`);
       if (project) process.stdout.write(projectReport(project));

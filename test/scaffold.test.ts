@@ -380,6 +380,25 @@ describe("a new service project", () => {
     },
     5 * minutes,
   );
+
+  it(
+    "generate's --proto and --out win over the project's own folders, and a missing --proto folder fails",
+    async () => {
+      const tsmicro = (...args: string[]) => inProject(project, "npx", ["tsmicro", ...args], env);
+      const missing = await tsmicro("generate", "--proto", "protos");
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain("protos");
+      const elsewhere = await tsmicro("generate", "--out", "src/other-gen");
+      try {
+        expect(elsewhere.code, elsewhere.stderr).toBe(0);
+        expect(elsewhere.stdout).toMatch(/^generated \d+ files in src\/other-gen \(\d+ changed\)\n/);
+        expect(existsSync(join(project, "src/other-gen/user/v1/user.micro.ts"))).toBe(true);
+      } finally {
+        await rm(join(project, "src/other-gen"), { recursive: true, force: true });
+      }
+    },
+    2 * minutes,
+  );
 });
 
 describe("templates", () => {

@@ -18,6 +18,8 @@ export const projectFile = "tsmicro.json";
 /** What `tsmicro generate` did in a project, for its report. */
 export interface ProjectGenerateResult {
   readonly generated: WriteResult;
+  /** The folder generated into, relative to the project: `--out`, else tsmicro.json's, else src/gen. */
+  readonly out: string;
   /** User files created because the protos now call for them. */
   readonly created: readonly ScaffoldFile[];
   /** User files whose rpc, service or entity is gone. */
@@ -44,14 +46,16 @@ export function isProject(root: string): boolean {
 export async function generateProject(
   root: string,
   options: {
-    readonly proto: string;
-    readonly out: string;
+    /** Given on the command line: these win over tsmicro.json. */
+    readonly proto?: string | undefined;
+    readonly out?: string | undefined;
     readonly opt: readonly string[];
     readonly templates: string | undefined;
   },
 ): Promise<ProjectGenerateResult> {
   const config = (await readProjectConfig(root)) ?? {};
-  const protoDir = join(root, config.proto ?? options.proto);
+  const protoDir = join(root, options.proto ?? config.proto ?? "proto");
+  const out = options.out ?? config.out ?? "src/gen";
   const request = await compileRequest(protoDir, options.opt, options.templates);
   const owns = ownedBy(config.owns);
   const templates = await loadTemplates(options.templates);
@@ -66,7 +70,7 @@ export async function generateProject(
       ? planMigration(request, previousSchema, migrationNames, owns)
       : { files: [], warnings: [] };
 
-  const generated = await writeGeneratedFiles(join(root, config.out ?? options.out), [
+  const generated = await writeGeneratedFiles(join(root, out), [
     ...(await generateFiles(request)),
     ...sources.generated,
   ]);
@@ -78,6 +82,7 @@ export async function generateProject(
   }
   return {
     generated,
+    out,
     created: sources.missing,
     orphans: sources.orphans,
     migration: migration.files.find((f) => f.path !== schemaFile)?.path,
@@ -128,7 +133,7 @@ export function projectReport(result: ProjectGenerateResult): string {
 export async function generateWorkspace(root: string, templates: string | undefined): Promise<string> {
   const lines: string[] = [];
   for (const dir of await workspaceServices(root)) {
-    const result = await generateProject(dir, { proto: "proto", out: "src/gen", opt: [], templates });
+    const result = await generateProject(dir, { opt: [], templates });
     const name = dir.slice(root.length + 1);
     const { written, unchanged } = result.generated;
     lines.push(`${name}: generated ${written.length + unchanged.length} files (${written.length} changed)\n`);
