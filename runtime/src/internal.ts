@@ -27,7 +27,8 @@ export {
 } from "./service/lifecycle.js";
 export { resolveServiceSettings } from "./service/settings.js";
 export { serviceLogger, type LoggerIdentity } from "./service/service-logger.js";
-export { count, onOff, oneOf, readFlags, type FlagParser } from "./service/flag-values.js";
+export { checkFlagSpelling, count, onOff, oneOf, readFlags, type FlagParser } from "./service/flag-values.js";
+export { runtimeFlagNames } from "./service/flag-names.js";
 
 // Clients, selection and resilience as the gateway builds them.
 export { RegistryClients } from "./client/registry-clients.js";

@@ -22,8 +22,10 @@ import {
   TsmicroError,
 } from "@tsmicro/runtime";
 import {
+  checkFlagSpelling,
   resolveServiceSettings,
   metricsRegistry,
+  runtimeFlagNames,
   runUntilSignal,
   serviceLogger,
   strategies,
@@ -32,11 +34,11 @@ import { GatewayMetrics } from "./gateway-metrics.js";
 import { HttpTracing } from "./gateway-tracing.js";
 import { type BackendCatalogue, findMethod } from "./backend-catalogue.js";
 import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
-import { resolveDashboardSettings } from "./dashboard/dashboard-settings.js";
+import { dashboardFlagNames, resolveDashboardSettings } from "./dashboard/dashboard-settings.js";
 import { GatewayBackends } from "./gateway-backends.js";
 import { listenAt, urlHost } from "./listen-at.js";
 import type { GatewayMethod } from "./gateway-method.js";
-import { resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
+import { gatewayFlagNames, resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import { errorResponse, MethodNotAllowedError, requestMessage, responseJson } from "./http-mapping.js";
 import { mapStream, sendStream } from "./http-stream.js";
 import { parseJsonBody } from "./json-body.js";
@@ -116,6 +118,7 @@ const streamTimeoutMs = 5 * 60_000;
 export function createGateway(options: GatewayOptions = {}): Gateway {
   const args = options.args ?? process.argv.slice(2);
   const env = options.env ?? process.env;
+  checkFlagSpelling(args, [...runtimeFlagNames, ...gatewayFlagNames, ...dashboardFlagNames]);
   const settings = resolveGatewaySettings(options.settings ?? {}, args, env);
   const serviceSettings = resolveServiceSettings(options.serviceSettings ?? {}, args, env);
   const logger = options.logger ?? ownLogger("api", serviceSettings);

@@ -4,6 +4,7 @@ import { fastify, type FastifyInstance } from "fastify";
 import { type Logger, type Registry, type ServiceSettings, SetupError } from "@tsmicro/runtime";
 import {
   advertised,
+  checkFlagSpelling,
   ensureCanListen,
   listenError,
   nodeRecord,
@@ -14,6 +15,7 @@ import {
   resolveServiceSettings,
   runUntilSignal,
   resolveTracingSettings,
+  runtimeFlagNames,
   TracingUse,
 } from "@tsmicro/runtime/internal";
 import { HttpTracing } from "./gateway-tracing.js";
@@ -66,6 +68,7 @@ export interface WebService {
 export function createWebService(options: WebServiceOptions): WebService {
   const { value: config, error: flagError } = readOrDefer(
     (args, env) => {
+      checkFlagSpelling(args, runtimeFlagNames);
       const settings = resolveServiceSettings(options.settings ?? {}, args, env);
       return { settings, tracing: resolveTracingSettings(options.name, settings, env) };
     },

@@ -20,6 +20,15 @@ export const defaultMigrationsDir = "migrations";
 
 type Setting = { -readonly [K in keyof DatabaseOptions]: DatabaseOptions[K] };
 
+const flags: Readonly<Record<string, (value: string) => Setting>> = {
+  database_url: (value) => ({ url: value }),
+  database_dir: (value) => ({ dataDir: value }),
+  migrations_dir: (value) => ({ migrationsDir: value }),
+};
+
+/** The flag names the database settings read. */
+export const databaseFlagNames: readonly string[] = Object.keys(flags);
+
 /**
  * Reads database settings as the other service flags: `--database_url`
  * (also `DATABASE_URL`, the name every platform sets, and
@@ -32,15 +41,5 @@ export function databaseOptionsFrom(
 ): DatabaseOptions {
   const initial: Setting = { migrationsDir: defaultMigrationsDir };
   if (env.DATABASE_URL) initial.url = env.DATABASE_URL;
-  return readFlags<Setting>(
-    {
-      database_url: (value) => ({ url: value }),
-      database_dir: (value) => ({ dataDir: value }),
-      migrations_dir: (value) => ({ migrationsDir: value }),
-    },
-    args,
-    env,
-    initial,
-    (base, over) => ({ ...base, ...over }),
-  );
+  return readFlags<Setting>(flags, args, env, initial, (base, over) => ({ ...base, ...over }));
 }

@@ -36,6 +36,8 @@ import {
   runUntilSignal,
 } from "./lifecycle.js";
 import { serviceLogger } from "./service-logger.js";
+import { checkFlagSpelling } from "./flag-values.js";
+import { runtimeFlagNames } from "./flag-names.js";
 import { ServiceEvents, type EventSubscribeOptions } from "./service-events.js";
 import { tracingServerMiddleware } from "../tracing/server-middleware.js";
 import { resolveTracingSettings } from "../tracing/tracing-settings.js";
@@ -205,6 +207,7 @@ type MethodFunction = (request: unknown, context: CallContext) => unknown;
 export function createService(options: ServiceOptions): MicroService {
   const { value: config, error: flagError } = readOrDefer(
     (args, env) => {
+      checkFlagSpelling(args, runtimeFlagNames);
       const settings = resolveServiceSettings(options.settings ?? {}, args, env);
       return {
         settings,

@@ -29,6 +29,9 @@ const dashboardFlags: Record<string, Parser> = {
 
 const webFlags: Record<string, Parser> = { ...dashboardFlags, address: (v) => ({ address: v }) };
 
+/** The flag names `tsmicro web` and the gateway's dashboard read. */
+export const dashboardFlagNames: readonly string[] = Object.keys(webFlags);
+
 /** Resolves dashboard settings: defaults, code, `MICRO_*`, `TSMICRO_*`, then flags. */
 export function resolveDashboardSettings(
   overrides: Partial<DashboardSettings>,

@@ -1,5 +1,5 @@
 import { type Logger, type Registry, TsmicroError } from "@tsmicro/runtime";
-import { resolveServiceSettings, runUntilSignal } from "@tsmicro/runtime/internal";
+import { checkFlagSpelling, resolveServiceSettings, runtimeFlagNames, runUntilSignal } from "@tsmicro/runtime/internal";
 import Fastify, { type FastifyInstance } from "fastify";
 import { GatewayBackends } from "../gateway-backends.js";
 import { HttpTracing } from "../gateway-tracing.js";
@@ -7,7 +7,7 @@ import { ownLogger } from "../gateway.js";
 import { listenAt, urlHost } from "../listen-at.js";
 import { errorResponse } from "../http-mapping.js";
 import type { OpenApiBuilder } from "../merge-openapi.js";
-import { type DashboardSettings, resolveDashboardSettings } from "./dashboard-settings.js";
+import { type DashboardSettings, dashboardFlagNames, resolveDashboardSettings } from "./dashboard-settings.js";
 import { dashboardRoutes } from "./dashboard-routes.js";
 
 /** Options of createDashboard. Settings given here are overridden by environment and flags. */
@@ -45,6 +45,7 @@ export interface Dashboard {
 export function createDashboard(options: DashboardOptions = {}): Dashboard {
   const args = options.args ?? process.argv.slice(2);
   const env = options.env ?? process.env;
+  checkFlagSpelling(args, [...runtimeFlagNames, ...dashboardFlagNames]);
   const settings = resolveDashboardSettings(options.settings ?? {}, args, env);
   const serviceSettings = resolveServiceSettings({}, args, env);
   const logger = options.logger ?? ownLogger("web", serviceSettings);

@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { runtimeFlagNames } from "./flag-names.js";
+import { checkFlagSpelling } from "./flag-values.js";
+
+describe("checkFlagSpelling", () => {
+  it.each([
+    [["--adress=127.0.0.1:1"], ["address"], "unknown flag --adress: did you mean --address?"],
+    [["--registy", "etcd"], runtimeFlagNames, "unknown flag --registy: did you mean --registry?"],
+    [["--registry-address=x"], runtimeFlagNames, "unknown flag --registry-address: did you mean --registry_address?"],
+    [["--databse_dir=/tmp/db"], runtimeFlagNames, "unknown flag --databse_dir: did you mean --database_dir?"],
+    [["--client_retires=2"], runtimeFlagNames, "unknown flag --client_retires: did you mean --client_retries?"],
+  ])("refuses %j, a slip of a known flag", (args, known, message) => {
+    expect(() => checkFlagSpelling(args, known)).toThrow(message);
+  });
+
+  it("leaves known flags, the program's own flags and what follows -- alone", () => {
+    expect(() =>
+      checkFlagSpelling(
+        [
+          "--registry=local",
+          "--registry_address",
+          "/tmp/r",
+          "--seed-users",
+          "--verbose",
+          "positional",
+          "--",
+          "--adress",
+        ],
+        [...runtimeFlagNames, "address"],
+      ),
+    ).not.toThrow();
+  });
+});
