@@ -33,6 +33,7 @@ await yargs(hideBin(process.argv))
   .version(version)
   .strict()
   .demandCommand(1, "name a command; see tsmicro --help")
+  .recommendCommands()
   .command(
     "generate",
     "regenerate src/gen from proto/ (buf from npm; no protoc needed)",

@@ -90,6 +90,17 @@ describe("tsmicro list/get/call/health against running services", () => {
     expect(result.stderr).toBe("tsmicro: call failed: NOT_FOUND: service ghost not found in the local registry\n");
   });
 
+  it("a command missing its arguments points to its help, and a misspelt command to the one meant", async () => {
+    const short = await tsmicro("call", "echo");
+    expect(short.code).toBe(1);
+    expect(short.stderr).toBe(
+      "tsmicro: Not enough non-option arguments: got 1, need at least 2; see tsmicro call --help\n",
+    );
+    const misspelt = await tsmicro("lst", "services");
+    expect(misspelt.code).toBe(1);
+    expect(misspelt.stderr).toBe("tsmicro: unknown command lst: did you mean list?\n");
+  });
+
   it("health reports every node SERVING", async () => {
     const result = await tsmicro("health", "echo");
     expect(result.code, result.stderr).toBe(0);
