@@ -223,6 +223,17 @@ describe("a new service project", () => {
         }
       }
       expect(firstStopped, first.output()).toBe(true);
+
+      // A bad flag value or a misspelt flag stops it before the database opens: no data folder appears.
+      for (const flag of ["--registry=etc", "--databse_dir=data/other"]) {
+        const dataDir = join(work, `untouched-${flag.slice(2, 10)}`);
+        const bad = await inProject(project, "node", ["dist/main.js", flag, `--database_dir=${dataDir}`], env);
+        expect(bad.code, bad.stdout).toBe(1);
+        expect(bad.stderr.trim().split("\n")).toEqual([
+          expect.stringMatching(/^user: cannot start: .*(--registry|--databse_dir)/),
+        ]);
+        expect(existsSync(dataDir), flag).toBe(false);
+      }
     },
     5 * minutes,
   );

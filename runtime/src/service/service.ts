@@ -195,6 +195,14 @@ export interface MicroService {
    * does. Bound, so `.catch(service.fatal)` works.
    */
   readonly fatal: (error: unknown) => never;
+  /**
+   * Rejects, as start() would, with the SetupError of a bad flag or
+   * variable (a bad value, or a slip such as `--databse_dir`); resolves
+   * otherwise. A main that opens a database before start() checks first,
+   * `await service.checkFlags().catch(service.fatal)`, so a bad flag
+   * changes nothing.
+   */
+  checkFlags(): Promise<void>;
 }
 
 type MethodFunction = (request: unknown, context: CallContext) => unknown;
@@ -403,6 +411,9 @@ export function createService(options: ServiceOptions): MicroService {
     },
     run: () => runUntilSignal(options.name, service, logger),
     fatal: (error) => exitCannotStart(options.name, error, logger),
+    checkFlags: async () => {
+      if (flagError ?? loggerError) throw flagError ?? loggerError;
+    },
   };
   return service;
 }
