@@ -57,7 +57,7 @@ async function walkThrough(browser: Browser, label: string, registryArgs: readon
       "--register_interval=500ms",
     ]);
     await page.getByTestId(`node-${node.id}`).waitFor({ timeout: 2_000 });
-    await expect.poll(() => page.getByTestId(`node-${node.id}`).textContent()).toContain("SERVING");
+    await expect.poll(() => page.getByTestId(`node-${node.id}`).textContent(), { timeout: 5_000 }).toContain("SERVING");
     await shot("2-service");
 
     // The call form is pre-filled with the request's shape; the answer is the node's JSON.
@@ -89,7 +89,10 @@ async function walkThrough(browser: Browser, label: string, registryArgs: readon
         .poll(async () => Number(await chart.getAttribute("data-rate")), { timeout: 15_000 })
         .toBeGreaterThan(5);
       const points = Number(await chart.getAttribute("data-points"));
-      await expect.poll(async () => Number(await chart.getAttribute("data-points"))).toBeGreaterThan(points);
+      // A point a tick (1 s), and a tick may be skipped while the last one waits on a busy node.
+      await expect
+        .poll(async () => Number(await chart.getAttribute("data-points")), { timeout: 10_000 })
+        .toBeGreaterThan(points);
       await shot("4-load");
     } finally {
       loading = false;

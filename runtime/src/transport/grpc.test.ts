@@ -359,7 +359,10 @@ describe.each(pairs)("gRPC transport, %s client, %s server", (client, server) =>
         }
       })(),
     );
-    expect(received).toEqual([0, 1]);
+    // grpc-js hands a failed status on before the messages it holds unread, so its client may
+    // miss the last ones (grpc/grpc-node#2764); tsmicro's h2 client delivers every one first.
+    if (client === "grpc-js") expect([0, 1].slice(0, received.length)).toEqual(received);
+    else expect(received).toEqual([0, 1]);
     expect(error.code).toBe(Code.INTERNAL);
     expect(error.message).not.toContain("secret");
     expect((observed.logged[0]!.fields["err"] as Error).message).toBe("secret detail in a stream");
