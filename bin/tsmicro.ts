@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
+import { CommandError } from "./cli/command-error.js";
 import { failCommand } from "./cli/fail.js";
 import { version } from "./cli/package-paths.js";
 import { findWorkspace } from "./cli/workspace.js";
@@ -26,6 +27,15 @@ function rawArgs(argv: { registry?: string | undefined; registry_address?: strin
   if (argv.registry !== undefined) args.push(`--registry=${argv.registry}`);
   if (argv.registry_address !== undefined) args.push(`--registry_address=${argv.registry_address}`);
   return args;
+}
+
+/**
+ * `list services` and `get service` are a command and a fixed word, which
+ * yargs reads as a positional: any other word there is a slip, not a name.
+ */
+function expectWord(argv: Record<string, unknown>, command: string, word: string): void {
+  if (argv[word] === word) return;
+  throw new CommandError(`unknown command ${command} ${String(argv[word])}: did you mean ${command} ${word}?`);
 }
 
 await yargs(hideBin(process.argv))
@@ -195,6 +205,7 @@ await yargs(hideBin(process.argv))
     (await import("./cli/config-command.js")).configCommands(y),
   )
   .command("list services", "list the services in the registry", registryFlags, async (argv) => {
+    expectWord(argv, "list", "services");
     const { listServices, withRegistry } = await registryCommands();
     process.stdout.write(await withRegistry(rawArgs(argv), listServices));
   })
@@ -206,6 +217,7 @@ await yargs(hideBin(process.argv))
         .positional("name", { type: "string", demandOption: true })
         .option("json", { type: "boolean", default: false }),
     async (argv) => {
+      expectWord(argv, "get", "service");
       const { getService, withRegistry } = await registryCommands();
       process.stdout.write(await withRegistry(rawArgs(argv), (registry) => getService(registry, argv.name, argv.json)));
     },

@@ -99,6 +99,14 @@ describe("tsmicro list/get/call/health against running services", () => {
     const misspelt = await tsmicro("lst", "services");
     expect(misspelt.code).toBe(1);
     expect(misspelt.stderr).toBe("tsmicro: unknown command lst: did you mean list?\n");
+    // The second word of a two-word command is fixed: a slip there lists nothing.
+    const second = await tsmicro("list", "servics");
+    expect(second.code).toBe(1);
+    expect(second.stdout).toBe("");
+    expect(second.stderr).toBe("tsmicro: unknown command list servics: did you mean list services?\n");
+    const get = await tsmicro("get", "servic", "echo");
+    expect(get.code).toBe(1);
+    expect(get.stderr).toBe("tsmicro: unknown command get servic: did you mean get service?\n");
   });
 
   it("health reports every node SERVING", async () => {
