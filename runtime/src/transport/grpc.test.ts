@@ -347,11 +347,11 @@ describe.each(pairs)("gRPC transport, %s client, %s server", (client, server) =>
 
   it("ends a server stream with INTERNAL when the handler throws midway", async () => {
     const { address, observed } = await startServer();
-    const client = startClient();
+    const caller = startClient();
     const received: number[] = [];
     const error = await failure(
       (async () => {
-        for await (const r of client.call(
+        for await (const r of caller.call(
           address,
           callOf(serverStream, { id: "3", payload: bytes() }),
         ) as AsyncIterable<Response>) {
