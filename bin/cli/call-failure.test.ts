@@ -29,6 +29,12 @@ describe("failureReason", () => {
       "no answer from 127.0.0.1:37433 within 300 ms (--client_request_timeout)",
     ],
     [
+      "a deadline the server saw pass first",
+      Code.DEADLINE_EXCEEDED,
+      "deadline exceeded serving /fixtures.services.v1.Alpha/Unary",
+      "no answer from 127.0.0.1:9 within 300 ms (--client_request_timeout)",
+    ],
+    [
       "a deadline that ran out before the call reached a node",
       Code.DEADLINE_EXCEEDED,
       "Deadline exceeded",
