@@ -67,6 +67,9 @@ await yargs(hideBin(process.argv))
           describe: "plugin option key=value, as --tsmicro_opt",
         }),
     async (argv) => {
+      for (const flag of ["proto", "out", "templates"] as const) {
+        if (argv[flag] === "") throw new CommandError(`--${flag} needs a folder: --${flag} DIR`);
+      }
       const options = {
         proto: argv.proto,
         out: argv.out,

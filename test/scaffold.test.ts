@@ -407,6 +407,34 @@ describe("a new service project", () => {
       } finally {
         await rm(join(project, "src/other-gen"), { recursive: true, force: true });
       }
+      // An absolute --proto is that folder, not one under the project.
+      const absolute = await tsmicro("generate", "--proto", join(project, "proto"), "--out", "src/abs-gen");
+      try {
+        expect(absolute.code, absolute.stderr).toBe(0);
+        expect(existsSync(join(project, "src/abs-gen/user/v1/user.micro.ts"))).toBe(true);
+      } finally {
+        await rm(join(project, "src/abs-gen"), { recursive: true, force: true });
+      }
+      // An empty --out is refused; --out above src/gen leaves src/gen's files alone.
+      const empty = await tsmicro("generate", "--out", "");
+      expect(empty.code).toBe(1);
+      expect(empty.stderr).toBe("tsmicro: --out needs a folder: --out DIR\n");
+      const before = new Set(await readdir(join(project, "src")));
+      const above = await tsmicro("generate", "--out", "src");
+      try {
+        expect(above.code, above.stderr).toBe(0);
+        expect(above.stdout).not.toContain("removed");
+        expect(existsSync(join(project, "src/gen/user/v1/user.micro.ts"))).toBe(true);
+      } finally {
+        for (const entry of await readdir(join(project, "src")))
+          if (!before.has(entry)) await rm(join(project, "src", entry), { recursive: true, force: true });
+      }
+      // A missing --templates folder is one line naming it.
+      const templates = await tsmicro("generate", "--templates", "no-such-templates");
+      expect(templates.code).toBe(1);
+      expect(templates.stderr).toMatch(
+        /^tsmicro: --templates has an invalid value "no-such-templates": the folder \S+no-such-templates does not exist; [^\n]*\n$/,
+      );
     },
     2 * minutes,
   );

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
 import { formatFiles } from "./format.js";
 import { compileRequest } from "./generate-command.js";
@@ -54,7 +54,7 @@ export async function generateProject(
   },
 ): Promise<ProjectGenerateResult> {
   const config = (await readProjectConfig(root)) ?? {};
-  const protoDir = join(root, options.proto ?? config.proto ?? "proto");
+  const protoDir = resolve(root, options.proto ?? config.proto ?? "proto");
   const out = options.out ?? config.out ?? "src/gen";
   const request = await compileRequest(protoDir, options.opt, options.templates);
   const owns = ownedBy(config.owns);
@@ -70,7 +70,7 @@ export async function generateProject(
       ? planMigration(request, previousSchema, migrationNames, owns)
       : { files: [], warnings: [] };
 
-  const generated = await writeGeneratedFiles(join(root, out), [
+  const generated = await writeGeneratedFiles(resolve(root, out), [
     ...(await generateFiles(request)),
     ...sources.generated,
   ]);

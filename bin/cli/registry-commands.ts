@@ -29,7 +29,7 @@ const clientFlagHelp: Readonly<Record<string, string>> = {
   client_pool_size: "connections per node (default 1)",
   client_attempt_timeout:
     "auto (default), a duration or none: when an idempotent call's attempt is given up for another node",
-  client_transport: "grpc (default) or h2: the wire under the client",
+  client_transport: "h2 (default) or grpc (grpc-js): the wire under the client",
   client_keepalive: "pings a connection this often while it carries calls (default none)",
   client_keepalive_timeout: "drops a connection whose ping goes unanswered this long (default 20s)",
   client_compression: "gzip or identity (default)",

@@ -59,8 +59,11 @@ export async function writeGeneratedFiles(outDir: string, files: readonly Genera
   }
 
   const produced = new Set(targets.map((t) => t.target));
+  // A file this run produces, found deeper down, is another output folder's copy (`--out src`
+  // above an earlier `src/gen`): its proto is not gone, and it stays.
+  const elsewhere = (path: string) => files.some((file) => path.endsWith(sep + file.name.split("/").join(sep)));
   const stale = (await listFiles(root)).filter(
-    (path) => !produced.has(path) && (path.endsWith(".ts") || path.endsWith(".openapi.json")),
+    (path) => !produced.has(path) && (path.endsWith(".ts") || path.endsWith(".openapi.json")) && !elsewhere(path),
   );
   const generatedByUs = await Promise.all(
     stale.map(async (path) =>
