@@ -24,6 +24,8 @@ export interface TableSchema {
   /** The primary key's column. */
   readonly primaryKey: string;
   readonly columns: readonly ColumnSchema[];
+  /** Only in the record: gone from the protos, still in the database (tsmicro drops nothing). */
+  readonly retained?: true;
 }
 
 /** One column. */
@@ -40,6 +42,8 @@ export interface ColumnSchema {
   readonly primaryKey: boolean;
   readonly unique: boolean;
   readonly indexed: boolean;
+  /** Only in the record: gone from the entity, still in the database (tsmicro drops nothing). */
+  readonly retained?: true;
 }
 
 /**

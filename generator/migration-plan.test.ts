@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ColumnSchema, EntitySchema, TableSchema } from "./entity-schema.js";
-import { planMigration, quoteIdentifier } from "./migration-plan.js";
+import { planMigration, quoteIdentifier, recordedSchema } from "./migration-plan.js";
 
 function column(name: string, field: number, over: Partial<ColumnSchema> = {}): ColumnSchema {
   return {
@@ -137,6 +137,26 @@ describe("planMigration", () => {
       'table "user" (shop.v1.User) is no longer an entity; tsmicro does not drop tables: ' +
         'to drop it and its rows, write a migration with DROP TABLE "user";',
     ]);
+  });
+
+  it("records what it left alone as still in the database: warned once, and a field added back finds its column", () => {
+    const createdAt = base.tables[0]!.columns[2]!;
+    const removed = schema(user(email));
+    const recorded = recordedSchema(base, removed);
+    expect(recorded.tables[0]!.columns).toEqual([id, email, { ...createdAt, retained: true }]);
+    // The next run does not warn again, and adds nothing.
+    expect(planMigration(recorded, removed)).toEqual({ name: "no_changes", sql: "", warnings: [] });
+    expect(recordedSchema(recorded, removed)).toEqual(recorded);
+    // The field back: its column is there, so no ADD COLUMN; the record holds it as a field again.
+    expect(planMigration(recorded, base)).toEqual({ name: "no_changes", sql: "", warnings: [] });
+    expect(recordedSchema(recorded, base)).toEqual(base);
+    // A removed table likewise, and back again it is altered, not created.
+    const noTable = recordedSchema(base, schema());
+    expect(noTable.tables).toEqual([{ ...base.tables[0]!, retained: true }]);
+    expect(planMigration(noTable, schema()).warnings).toEqual([]);
+    expect(planMigration(noTable, schema(user(email, { ...createdAt, indexed: false }))).sql).toBe(
+      'DROP INDEX IF EXISTS "user_created_at_idx";\n',
+    );
   });
 
   it("leaves type changes to the user", () => {

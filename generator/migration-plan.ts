@@ -58,7 +58,7 @@ export function planMigration(previous: EntitySchema | undefined, next: EntitySc
   }
 
   for (const old of before) {
-    if (next.tables.some((t) => t.name === old.name || t.message === old.message)) continue;
+    if (old.retained || next.tables.some((t) => t.name === old.name || t.message === old.message)) continue;
     warnings.push(
       `table ${quoteIdentifier(old.name)} (${old.message}) is no longer an entity; ` +
         `tsmicro does not drop tables: to drop it and its rows, write a migration with DROP TABLE ${quoteIdentifier(old.name)};`,
@@ -183,7 +183,7 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
   }
 
   for (const was of old.columns) {
-    if (table.columns.some((c) => c.name === was.name || c.field === was.field)) continue;
+    if (was.retained || table.columns.some((c) => c.name === was.name || c.field === was.field)) continue;
     const rows = was.nullable || was.default !== null ? "" : "; until then inserts fail, as the column has no default";
     warnings.push(
       `${where(was)} has no field in ${table.message} any more; tsmicro does not drop columns: ` +
@@ -191,6 +191,30 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
     );
   }
   return statements;
+}
+
+/**
+ * The schema to record after planning from `previous` to `next`: `next`,
+ * with the tables and columns it no longer has kept as `retained`, since
+ * tsmicro drops nothing and the database still holds them. A field removed
+ * and later added back then finds its column there instead of adding it
+ * twice, and a removal is warned about once.
+ */
+export function recordedSchema(previous: EntitySchema | undefined, next: EntitySchema): EntitySchema {
+  const before = previous?.tables ?? [];
+  const tables = next.tables.map((table) => {
+    const old = before.find((t) => t.name === table.name);
+    const kept = (old?.columns ?? []).filter(
+      (was) => !table.columns.some((c) => c.name === was.name || c.field === was.field),
+    );
+    return kept.length === 0 ? table : { ...table, columns: [...table.columns, ...kept.map(retain)] };
+  });
+  const gone = before.filter((old) => !next.tables.some((t) => t.name === old.name || t.message === old.message));
+  return { ...next, tables: [...tables, ...gone.map(retain)] };
+}
+
+function retain<T extends TableSchema | ColumnSchema>(item: T): T {
+  return { ...item, retained: true };
 }
 
 /** `create_user`, `add_user_email_and_index_user_name`, or the first change and how many more. */

@@ -1,6 +1,6 @@
 import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { entitySchema, type EntitySchema } from "../../generator/entity-schema.js";
-import { planMigration as planSql } from "../../generator/migration-plan.js";
+import { planMigration as planSql, recordedSchema } from "../../generator/migration-plan.js";
 import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
 
 /** The migration files to write, and what the planner would not do by itself. */
@@ -29,9 +29,10 @@ export function planMigration(
   const before = previous === undefined ? undefined : (JSON.parse(previous) as { schema: EntitySchema }).schema;
   if (!before && next.tables.length === 0) return { files: [], warnings: [] };
   const plan = planSql(before, next);
+  const recorded = recordedSchema(before, next);
   const record = {
     "x-generated-by": "tsmicro generate: the schema the migrations in this folder create; do not edit",
-    schema: next,
+    schema: recorded,
   };
   const schema: ScaffoldFile = {
     path: schemaFile,
@@ -40,7 +41,7 @@ export function planMigration(
   };
   // A change tsmicro only warns about is recorded too, so the warning is given once, not on every run.
   if (plan.sql === "")
-    return { files: JSON.stringify(before) === JSON.stringify(next) ? [] : [schema], warnings: plan.warnings };
+    return { files: JSON.stringify(before) === JSON.stringify(recorded) ? [] : [schema], warnings: plan.warnings };
   const number = Math.max(0, ...existing.map((name) => Number.parseInt(name, 10)).filter(Number.isFinite)) + 1;
   return {
     files: [
