@@ -429,6 +429,21 @@ describe("a new service project", () => {
         for (const entry of await readdir(join(project, "src")))
           if (!before.has(entry)) await rm(join(project, "src", entry), { recursive: true, force: true });
       }
+      // The project's own tsmicro (installed from vendor/, as nothing is published) makes projects
+      // that depend on the same tarballs.
+      const beside = await mkdtemp(join(tmpdir(), "tsmicro-new-beside-"));
+      try {
+        const made = await tsmicro("new", "pay", "--no-install", "--dir", join(beside, "pay"));
+        expect(made.code, made.stderr).toBe(0);
+        const pkg = JSON.parse(await readFile(join(beside, "pay/package.json"), "utf8"));
+        expect(pkg.dependencies["@tsmicro/runtime"]).toMatch(/^file:vendor\/tsmicro-runtime-.*\.tgz$/);
+        expect(pkg.devDependencies.tsmicro).toMatch(/^file:vendor\/tsmicro-.*\.tgz$/);
+        expect((await readdir(join(beside, "pay/vendor"))).sort()).toEqual(
+          (await readdir(join(project, "vendor"))).sort(),
+        );
+      } finally {
+        await rm(beside, { recursive: true, force: true });
+      }
       // A missing --templates folder is one line naming it.
       const templates = await tsmicro("generate", "--templates", "no-such-templates");
       expect(templates.code).toBe(1);

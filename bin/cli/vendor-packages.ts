@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { copyFile, mkdir } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { SetupError } from "@tsmicro/runtime/errors";
 import { packageRoot } from "./package-paths.js";
 
@@ -31,8 +31,21 @@ export function isSourceCheckout(): boolean {
  * it. From a release, the project depends on the same released version.
  */
 export async function vendorPackages(projectDir: string, version: string): Promise<PackageSpecs> {
-  if (!isSourceCheckout()) return { tsmicro: version, runtime: version, gateway: version, vendored: false };
   const vendor = join(projectDir, "vendor");
+  if (!isSourceCheckout()) {
+    const tarballs = installedFromTarballs(version);
+    if (!tarballs) return { tsmicro: version, runtime: version, gateway: version, vendored: false };
+    // A tsmicro installed from a project's vendor/ (a project made from a checkout): the same tarballs again.
+    await mkdir(vendor, { recursive: true });
+    for (const file of Object.values(tarballs)) await copyFile(file, join(vendor, basename(file)));
+    const spec = (file: string) => `file:vendor/${basename(file)}`;
+    return {
+      tsmicro: spec(tarballs.tsmicro),
+      runtime: spec(tarballs.runtime),
+      gateway: spec(tarballs.gateway),
+      vendored: true,
+    };
+  }
   await mkdir(vendor, { recursive: true });
   for (const dir of [
     join(packageRoot, "runtime", "dist"),
@@ -57,6 +70,22 @@ export async function vendorPackages(projectDir: string, version: string): Promi
     gateway: `file:vendor/${gateway}`,
     vendored: true,
   };
+}
+
+/**
+ * The tarballs this tsmicro was installed from, when it runs from a project
+ * made from a source checkout (`<project>/node_modules/tsmicro`, the
+ * packages in `<project>/vendor/`): nothing of this version is published.
+ */
+function installedFromTarballs(version: string): { tsmicro: string; runtime: string; gateway: string } | undefined {
+  if (basename(dirname(packageRoot)) !== "node_modules") return undefined;
+  const vendor = join(dirname(dirname(packageRoot)), "vendor");
+  const tarballs = {
+    tsmicro: join(vendor, `tsmicro-${version}.tgz`),
+    runtime: join(vendor, `tsmicro-runtime-${version}.tgz`),
+    gateway: join(vendor, `tsmicro-gateway-${version}.tgz`),
+  };
+  return Object.values(tarballs).every((file) => existsSync(file)) ? tarballs : undefined;
 }
 
 function pack(dir: string, destination: string): Promise<string> {
