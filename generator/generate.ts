@@ -63,6 +63,11 @@ export function generate(input: GenerateInput): GeneratedFile[] {
     formatted: true,
   }));
 
+  // Routes first: a bad template or field is reported naming its file and rpc, before anything reads it.
+  for (const name of request.fileToGenerate) {
+    const file = registry.getFile(name);
+    if (file) checkRouteFields(file, registry);
+  }
   // The files whose OpenAPI a gateway builds from these descriptors keep the comments it prints.
   const comments = new Map<string, Set<string>>();
   for (const name of request.fileToGenerate) {
@@ -76,7 +81,6 @@ export function generate(input: GenerateInput): GeneratedFile[] {
     const file = registry.getFile(name);
     const proto = request.protoFile.find((p) => p.name === name);
     if (!file || !proto) continue;
-    checkRouteFields(file, registry);
     for (const conflict of routeConflicts(file, registry)) {
       if (options.strictRoutes) throw new SetupError("TSM_ERR_ROUTE_CONFLICT", conflict, "strict_routes");
       input.warn?.(conflict);

@@ -129,27 +129,29 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
       'get: "/v1/users" response_body: "nope"',
       'response_body "nope" names nope, which is not a field of users.v1.User; use one of id',
     ],
-  ])(
-    "%s naming no field of its message fails, naming the rpc, the route and the fields there are",
-    async (_, rule, message) => {
-      const proto = [
-        'syntax = "proto3";',
-        "package users.v1;",
-        'import "google/api/annotations.proto";',
-        "message View { string name = 1; }",
-        "message GetUserRequest { string id = 1; View view = 2; }",
-        "message User { string id = 1; }",
-        `service Users { rpc GetUser(GetUserRequest) returns (User) { option (google.api.http) = { ${rule} }; } }`,
-        "",
-      ].join("\n");
-      const dir = await project({ "users.proto": proto });
-      const result = await generate(dir);
-      expect(result.code).toBe(1);
-      expect(result.stderr).toContain(`users.proto: rpc Users.GetUser (`);
-      expect(result.stderr).toContain(message);
-      expect((await readTree(join(dir, "src/gen"))).size).toBe(0);
-    },
-  );
+    [
+      "a path template off the grammar",
+      'get: "v1/users/{id}"',
+      'bad path template "v1/users/{id}" at column 1: a template must start with "/"',
+    ],
+  ])("%s fails, naming the rpc, the route and what is wrong there", async (_, rule, message) => {
+    const proto = [
+      'syntax = "proto3";',
+      "package users.v1;",
+      'import "google/api/annotations.proto";',
+      "message View { string name = 1; }",
+      "message GetUserRequest { string id = 1; View view = 2; }",
+      "message User { string id = 1; }",
+      `service Users { rpc GetUser(GetUserRequest) returns (User) { option (google.api.http) = { ${rule} }; } }`,
+      "",
+    ].join("\n");
+    const dir = await project({ "users.proto": proto });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`users.proto: rpc Users.GetUser (`);
+    expect(result.stderr).toContain(message);
+    expect((await readTree(join(dir, "src/gen"))).size).toBe(0);
+  });
 
   it("a message that would shadow what ts-proto's code uses is refused by name", async () => {
     const dir = await project({
