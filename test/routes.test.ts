@@ -80,6 +80,26 @@ message Request { string id = 1; }
     );
   });
 
+  it("fails once, naming the rpc, on a path template off the grammar", async () => {
+    const dir = await project(undefined);
+    await writeFile(
+      join(dir, "proto/library/v1/http.proto"),
+      `syntax = "proto3";
+package library.v1;
+import "google/api/annotations.proto";
+service Counts { rpc CountUsers(Request) returns (Request) { option (google.api.http) = { get: "v1/counts" }; } }
+message Request { string id = 1; }
+`,
+    );
+    const result = await run("node", [bins.tsmicro, "routes"], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toBe(
+      'tsmicro: library/v1/http.proto: rpc Counts.CountUsers (GET v1/counts): bad path template "v1/counts" ' +
+        'at column 1: a template must start with "/"\n',
+    );
+  });
+
   it("prints the google.api.http routes of proto/, sorted, one per binding", async () => {
     const dir = await project("test/protos/12-http/http.proto");
     const result = await run("node", [bins.tsmicro, "routes"], { cwd: dir });

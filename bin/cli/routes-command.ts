@@ -32,12 +32,12 @@ export async function routesCommand(proto: string, warn: (message: string) => vo
   return formatRoutes(routes);
 }
 
-/** Passes what `check` refuses with to `warn`. */
+/** Passes what `check` refuses with to `warn`; a template off the grammar leaves no table to print, and fails. */
 function fieldProblem(check: () => void, warn: (message: string) => void): void {
   try {
     check();
   } catch (error) {
-    if (!isSetupError(error)) throw error;
+    if (!isSetupError(error) || error.code === "TSM_ERR_HTTP_TEMPLATE") throw error;
     warn(error.message);
   }
 }
