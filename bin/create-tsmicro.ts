@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import { failCommand } from "./cli/fail.js";
+import { failCommand, knownFlagsOf } from "./cli/fail.js";
 import { newFlags, runNew } from "./cli/new-cli.js";
 import { version } from "./cli/package-paths.js";
 
-await yargs(hideBin(process.argv))
+const cli = yargs(hideBin(process.argv));
+await cli
   .scriptName("create-tsmicro")
   .version(version)
   .strict()
   .command("$0 <name>", "create a tsmicro project (same as tsmicro new)", newFlags, runNew)
-  .fail(failCommand("create-tsmicro"))
+  .fail(failCommand("create-tsmicro", knownFlagsOf(cli)))
   .parseAsync();

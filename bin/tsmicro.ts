@@ -2,7 +2,7 @@
 import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { CommandError } from "./cli/command-error.js";
-import { failCommand } from "./cli/fail.js";
+import { failCommand, knownFlagsOf } from "./cli/fail.js";
 import { version } from "./cli/package-paths.js";
 import { findWorkspace } from "./cli/workspace.js";
 
@@ -38,7 +38,8 @@ function expectWord(argv: Record<string, unknown>, command: string, word: string
   throw new CommandError(`unknown command ${command} ${String(argv[word])}: did you mean ${command} ${word}?`);
 }
 
-await yargs(hideBin(process.argv))
+const cli = yargs(hideBin(process.argv));
+await cli
   .scriptName("tsmicro")
   .version(version)
   .strict()
@@ -301,5 +302,5 @@ await yargs(hideBin(process.argv))
       });
     },
   )
-  .fail(failCommand("tsmicro"))
+  .fail(failCommand("tsmicro", knownFlagsOf(cli)))
   .parseAsync();

@@ -99,6 +99,16 @@ describe("tsmicro list/get/call/health against running services", () => {
     const misspelt = await tsmicro("lst", "services");
     expect(misspelt.code).toBe(1);
     expect(misspelt.stderr).toBe("tsmicro: unknown command lst: did you mean list?\n");
+    const group = await tsmicro("config", "sett", "x", "1");
+    expect(group.stderr).toBe("tsmicro: unknown command config sett: did you mean config set?\n");
+    // A flag one slip from a known one names it; a dashed spelling, without yargs' camelCase twin.
+    const flag = await tsmicro("list", "services", "--registy=local");
+    expect(flag.code).toBe(1);
+    expect(flag.stderr).toBe("tsmicro: unknown flag --registy: did you mean --registry?\n");
+    const dashed = await tsmicro("call", "echo", "Alpha.Unary", "--client-retries", "3");
+    expect(dashed.stderr).toBe("tsmicro: unknown flag --client-retries: did you mean --client_retries?\n");
+    const far = await tsmicro("list", "services", "--colour=red");
+    expect(far.stderr).toBe("tsmicro: unknown flag --colour; see tsmicro list services --help\n");
     // The second word of a two-word command is fixed: a slip there lists nothing.
     const second = await tsmicro("list", "servics");
     expect(second.code).toBe(1);

@@ -51,7 +51,12 @@ describe("create-tsmicro refuses bad input and writes nothing", () => {
 
       const unknown = await runCreate(["user", "--colour=red"], dir);
       expect(unknown.code).toBe(1);
-      expect(unknown.stderr).toContain("Unknown argument: colour");
+      expect(unknown.stderr).toBe("create-tsmicro: unknown flag --colour; see create-tsmicro --help\n");
+      const slip = await runCreate(["user", "--typ=api"], dir);
+      expect(slip.stderr).toBe("create-tsmicro: unknown flag --typ: did you mean --type?\n");
+      const choice = await runCreate(["user", "--type=grpc"], dir);
+      expect(choice.code).toBe(1);
+      expect(choice.stderr).toBe('create-tsmicro: --type has an invalid value "grpc": use one of service, api, web\n');
 
       await mkdir(join(dir, "taken"));
       await writeFile(join(dir, "taken", "notes.txt"), "mine");

@@ -1,4 +1,4 @@
-import { codeName, isSetupError, isTsmicroError } from "@tsmicro/runtime/errors";
+import { closestName, codeName, isSetupError, isTsmicroError } from "@tsmicro/runtime/errors";
 import { CommandError } from "./command-error.js";
 
 /**
@@ -6,11 +6,11 @@ import { CommandError } from "./command-error.js";
  * errors, command errors and failed calls print one line and exit 1;
  * anything else is a bug and keeps its stack.
  */
-export function failCommand(program: string) {
+export function failCommand(program: string, knownFlags: () => Iterable<string> = () => []) {
   return (message: string | undefined, error: Error | undefined): never => {
     if (error && !isSetupError(error) && !(error instanceof CommandError) && !isTsmicroError(error)) throw error;
     const text = !error
-      ? usageHint(program, message ?? "")
+      ? (unknownFlag(program, message ?? "", knownFlags) ?? usageHint(program, message ?? ""))
       : isTsmicroError(error)
         ? `call failed: ${codeName(error.code)}: ${error.message}`
         : error.message;
@@ -19,13 +19,54 @@ export function failCommand(program: string) {
   };
 }
 
+/**
+ * yargs' "Unknown arguments: registy" (or "client-retries, clientRetries",
+ * its camelCase twin beside what was typed) as one flag and the flag meant,
+ * or where to read the command's flags; undefined for other messages.
+ */
+function unknownFlag(program: string, message: string, knownFlags: () => Iterable<string>): string | undefined {
+  const listed = /^Unknown arguments?: (.+)$/.exec(message)?.[1]?.split(", ");
+  if (!listed) return undefined;
+  const typed = process.argv.slice(2);
+  const given = (name: string) => (arg: string) =>
+    [`-${name}`, `--${name}`].some((form) => arg === form || arg.startsWith(`${form}=`));
+  const flag = listed.find((name) => typed.some(given(name)));
+  if (flag === undefined) return undefined;
+  const meant = closestName(flag, knownFlags());
+  const words = typed.filter((arg) => !arg.startsWith("-")).slice(0, 2);
+  const help = program === "tsmicro" ? `${program} ${commandOf(words)} --help` : `${program} --help`;
+  return meant ? `unknown flag --${flag}: did you mean --${meant}?` : `unknown flag --${flag}; see ${help}`;
+}
+
+/** Commands of two words: `list services`, `get service`, `config set`, `template init`. */
+const groups = ["list", "get", "config", "template"];
+
+/** The command the words name. */
+function commandOf(words: readonly string[]): string {
+  return words.slice(0, groups.includes(words[0] ?? "") ? 2 : 1).join(" ");
+}
+
+/** The flags yargs knows at the moment of a failure (the command's, once one was named): it has them, its types do not say so. */
+export function knownFlagsOf(cli: unknown): () => string[] {
+  return () => Object.keys((cli as { getOptions?: () => { key?: object } }).getOptions?.().key ?? {});
+}
+
 /** A usage error with where to read the usage (the command's own help when the command was named), or the command meant. */
 function usageHint(program: string, message: string): string {
   const words = process.argv.slice(2).filter((arg) => !arg.startsWith("-"));
-  // yargs' recommendCommands says only "Did you mean list?".
-  if (message.startsWith("Did you mean")) return `unknown command ${words[0]}: d${message.slice(1)}`;
+  // yargs' recommendCommands says only "Did you mean list?", of a top-level command or of a group's.
+  const recommended = /^Did you mean (.+)\?$/.exec(message)?.[1];
+  if (recommended !== undefined) {
+    const group = groups.includes(words[0] ?? "") && words[0] !== recommended ? `${words[0]} ` : "";
+    return `unknown command ${group}${words[group ? 1 : 0]}: did you mean ${group}${recommended}?`;
+  }
+  // yargs' choices: "Invalid values:\n  Argument: type, Given: "grpc", Choices: "service", "api"".
+  const choice = /Argument: (\S+), Given: (.+), Choices: (.+)$/.exec(message);
+  if (message.startsWith("Invalid values:") && choice) {
+    const allowed = choice[3]!.split(", ").map((c) => c.replace(/^"|"$/g, ""));
+    return `--${choice[1]} has an invalid value ${choice[2]}: use one of ${allowed.join(", ")}`;
+  }
   if (!/^(Not enough non-option arguments|Missing required argument)/.test(message)) return message;
-  // `list services` and `get service` are two-word commands.
-  const command = words.slice(0, ["list", "get"].includes(words[0] ?? "") ? 2 : 1).join(" ");
+  const command = commandOf(words);
   return `${message}; see ${program}${command && program === "tsmicro" ? ` ${command}` : ""} --help`;
 }

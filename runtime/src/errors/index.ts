@@ -5,3 +5,4 @@
  */
 export { Code, codeName, isTsmicroError, TsmicroError, type TsmicroErrorOptions } from "./tsmicro-error.js";
 export { isSetupError, SetupError } from "./setup-error.js";
+export { closestName } from "./closest-name.js";

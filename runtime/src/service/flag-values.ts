@@ -1,5 +1,6 @@
 import { nodeUtil } from "../platform/node-builtins.js";
 import { SetupError } from "../errors/setup-error.js";
+import { closestName } from "../errors/closest-name.js";
 
 /** Parses one flag's value; `source` names the flag or variable for errors. */
 export type FlagParser<T> = (value: string, source: string) => T;
@@ -53,46 +54,9 @@ export function checkFlagSpelling(args: readonly string[], known: Iterable<strin
     if (arg === "--") return;
     const name = /^--?([^=]+)/.exec(arg)?.[1];
     if (name === undefined || names.has(name)) continue;
-    const meant = closestFlag(name, names);
+    const meant = closestName(name, names);
     if (meant !== undefined) throw new SetupError("TSM_ERR_FLAG_UNKNOWN", arg.split("=")[0], `--${meant}`);
   }
-}
-
-/** The known name `name` is most likely a slip of: one or two edits away (one for short names), or `-` for `_`. */
-function closestFlag(name: string, names: ReadonlySet<string>): string | undefined {
-  const snake = name.replaceAll("-", "_");
-  if (names.has(snake)) return snake;
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const known of names) {
-    const allowed = known.length >= 8 ? 2 : 1;
-    const distance = editDistance(snake, known, allowed);
-    if (distance <= allowed && distance < bestDistance) {
-      best = known;
-      bestDistance = distance;
-    }
-  }
-  return best;
-}
-
-/** Levenshtein distance with transpositions, or `limit + 1` as soon as it is surely more than `limit`. */
-function editDistance(a: string, b: string, limit: number): number {
-  if (Math.abs(a.length - b.length) > limit) return limit + 1;
-  let before: number[] = [];
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        row[j] = Math.min(row[j]!, before[j - 2]! + 1);
-    }
-    if (Math.min(...row) > limit) return limit + 1;
-    before = previous;
-    previous = row;
-  }
-  return previous[b.length]!;
 }
 
 /** A whole number at least `min`. */
