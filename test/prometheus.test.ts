@@ -141,7 +141,9 @@ describe.skipIf(!prometheusProgram)("a real Prometheus scraping tsmicro", () => 
     for (let i = 0; i < 2; i++)
       statuses.push(await rpc({ service: "library", method: "Library.Fail", request: { code: 3, message: "bad" } }));
     for (let i = 0; i < 4; i++) statuses.push(await fetch(`${gateway.url}/v1/ping`).then((r) => r.status));
-    expect(statuses).toEqual([200, 200, 200, 200, 200, 404, 404, 404, 400, 400, 200, 200, 200, 200]);
+    // A body that is not JSON fails before the route's handler, and still counts under its route.
+    statuses.push(await fetch(`${gateway.url}/rpc`, { method: "POST", body: "{not json" }).then((r) => r.status));
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 404, 404, 404, 400, 400, 200, 200, 200, 200, 400]);
 
     const expected = {
       "fixtures.services.v1.Alpha Unary OK": 5,
@@ -173,7 +175,7 @@ describe.skipIf(!prometheusProgram)("a real Prometheus scraping tsmicro", () => 
       expect(byLabels(http, ["route", "code"])).toEqual({
         "/rpc 200": 5,
         "/rpc 404": 3,
-        "/rpc 400": 2,
+        "/rpc 400": 3,
         "/v1/ping 200": 4,
       });
     }, "the gateway's client and HTTP metrics");

@@ -162,13 +162,16 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   // parser in its cache.
   app.removeAllContentTypeParsers();
   const parseBody = (
-    _request: FastifyRequest,
+    request: FastifyRequest,
     body: string | Buffer,
     done: (error: TsmicroError | null, body?: unknown) => void,
   ) => {
     try {
       done(null, parseJsonBody(body as string));
     } catch (error) {
+      // The request never reaches dispatch, which names its route: named here, it is counted under its route.
+      const template = templateOf(request.method, request.raw.url ?? "/");
+      if (template !== undefined) nameRoute(request, template);
       done(error as TsmicroError, undefined);
     }
   };
@@ -276,26 +279,22 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       throw new TsmicroError(Code.INVALID_ARGUMENT, `the path ${JSON.stringify(path)} has a malformed %-escape`);
 
     if (events && !(path === "/openapi.json" && request.method === "GET")) {
-      metrics?.route(request, `${settings.prefix}/{topic}`);
-      httpTracing.route(request, `${settings.prefix}/{topic}`);
+      nameRoute(request, `${settings.prefix}/{topic}`);
       return eventEndpoint(events, request, reply, path);
     }
     if (path === "/rpc" && request.method === "POST") {
-      metrics?.route(request, `${settings.prefix}/rpc`);
-      httpTracing.route(request, `${settings.prefix}/rpc`);
+      nameRoute(request, `${settings.prefix}/rpc`);
       return rpcEndpoint(request, reply);
     }
     if (path === "/openapi.json" && request.method === "GET") {
-      metrics?.route(request, `${settings.prefix}/openapi.json`);
-      httpTracing.route(request, `${settings.prefix}/openapi.json`);
+      nameRoute(request, `${settings.prefix}/openapi.json`);
       return openApiEndpoint(reply);
     }
 
     const match = catalogue.router.find(request.method, path);
     if (match) {
       const { target, rule } = match.route;
-      metrics?.route(request, `${settings.prefix}${rule.path}`);
-      httpTracing.route(request, `${settings.prefix}${rule.path}`);
+      nameRoute(request, `${settings.prefix}${rule.path}`);
       // `return await`: an async function returning a promise unawaited waits extra microtask turns for it.
       return await call(target, rule, { variables: match.variables, query, body: request.body }, request, reply);
     }
@@ -306,13 +305,32 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       throw allow.length > 0 ? new MethodNotAllowedError(request.method, path, allow) : noRoute(request.method, path);
     }
     // A default route's path names a registered method, so the label set stays bounded.
-    metrics?.route(request, `${settings.prefix}${path}`);
-    httpTracing.route(request, `${settings.prefix}${path}`);
+    nameRoute(request, `${settings.prefix}${path}`);
     const rule: HttpRule =
       request.method === "GET" || request.method === "DELETE" || request.method === "HEAD"
         ? { method: request.method, path }
         : { method: request.method, path, body: "*" };
     return await call(target, rule, { variables: {}, query, body: request.body }, request, reply);
+  }
+
+  /** Names the route a request is counted and traced under: a template, never the raw path. */
+  function nameRoute(request: FastifyRequest, template: string): void {
+    metrics?.route(request, template);
+    httpTracing.route(request, template);
+  }
+
+  /** The template of a route's path as dispatch would name it, when no default route is needed to find it. */
+  function templateOf(method: string, url: string): string | undefined {
+    const queryAt = url.indexOf("?");
+    let path = queryAt < 0 ? url : url.slice(0, queryAt);
+    if (settings.prefix !== "") {
+      if (path !== settings.prefix && !path.startsWith(`${settings.prefix}/`)) return undefined;
+      path = path.slice(settings.prefix.length) || "/";
+    }
+    if (events) return `${settings.prefix}/{topic}`;
+    if (path === "/rpc" && method === "POST") return `${settings.prefix}/rpc`;
+    const match = catalogue.router.find(method, path);
+    return match ? `${settings.prefix}${match.route.rule.path}` : undefined;
   }
 
   /** The methods some route takes on a path no route of the request's method matched. */
