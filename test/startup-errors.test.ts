@@ -94,6 +94,14 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
     expect(malformed.stderrLines, malformed.stderrLines.join("\n")).toEqual([
       'echo: cannot start: --server_address has an invalid value "nonsense": use host:port, such as 127.0.0.1:0 or 0.0.0.0:8080 (TSM_ERR_FLAG)',
     ]);
+    const far = await echoNode([...local(), "--server_address=127.0.0.1:99999"]);
+    expect(far.stderrLines).toEqual([
+      'echo: cannot start: --server_address has an invalid value "127.0.0.1:99999": port 99999 is past 65535; such as 127.0.0.1:0 or 0.0.0.0:8080 (TSM_ERR_FLAG)',
+    ]);
+    const metrics = await echoNode([...local(), "--metrics_address=nope"]);
+    expect(metrics.stderrLines).toEqual([
+      'echo: cannot start: --metrics_address has an invalid value "nope": use host:port, such as 127.0.0.1:0 or 0.0.0.0:8080, or off (TSM_ERR_FLAG)',
+    ]);
   });
 
   it("tsmicro api on a taken --address", async () => {

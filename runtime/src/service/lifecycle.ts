@@ -218,8 +218,12 @@ export async function ensureCanListen(address: string, flag: string): Promise<vo
   const colon = address.lastIndexOf(":");
   const port = Number(address.slice(colon + 1));
   const example = "such as 127.0.0.1:0 or 0.0.0.0:8080";
-  if (colon < 0 || address.slice(colon + 1) === "" || !Number.isInteger(port) || port < 0 || port > 65_535)
-    throw new SetupError("TSM_ERR_FLAG", flag, JSON.stringify(address), `use host:port, ${example}`);
+  if (colon < 0 || address.slice(colon + 1) === "" || !Number.isInteger(port) || port < 0) {
+    const off = flag === "--metrics_address" ? ", or off" : "";
+    throw new SetupError("TSM_ERR_FLAG", flag, JSON.stringify(address), `use host:port, ${example}${off}`);
+  }
+  if (port > 65_535)
+    throw new SetupError("TSM_ERR_FLAG", flag, JSON.stringify(address), `port ${port} is past 65535; ${example}`);
   const host = address.slice(0, colon).replace(/^\[|\]$/g, "");
   const probe = createServer();
   const failure = await new Promise<unknown>((resolve) => {
