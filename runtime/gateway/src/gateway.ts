@@ -143,7 +143,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     bodyLimit: settings.bodyLimit,
     // The router refuses a malformed %-escape before any route runs; answer it like every other error.
     frameworkErrors: (error, _request, reply) => {
-      const { body } = errorResponse(new TsmicroError(Code.INVALID_ARGUMENT, error.message));
+      // Worded as dispatch words the same mistake ("'/v1/x/%zz' is not a valid url component" otherwise).
+      const badPath = /^'(.*)' is not a valid url component$/.exec(error.message)?.[1];
+      const message = badPath === undefined ? error.message : malformedEscape(badPath);
+      const { body } = errorResponse(new TsmicroError(Code.INVALID_ARGUMENT, message));
       void (reply as FastifyReply)
         .code(error.statusCode ?? 400)
         .type("application/json")
@@ -276,7 +279,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       path = path.slice(settings.prefix.length) || "/";
     }
     if (path.includes("%") && /%(?![0-9a-fA-F]{2})/.test(path))
-      throw new TsmicroError(Code.INVALID_ARGUMENT, `the path ${JSON.stringify(path)} has a malformed %-escape`);
+      throw new TsmicroError(Code.INVALID_ARGUMENT, malformedEscape(path));
 
     if (events && !(path === "/openapi.json" && request.method === "GET")) {
       nameRoute(request, `${settings.prefix}/{topic}`);
@@ -600,6 +603,10 @@ function asTsmicroError(error: unknown): unknown {
   if (status === undefined) return error;
   const code = status === 413 ? Code.OUT_OF_RANGE : status === 404 ? Code.NOT_FOUND : Code.INVALID_ARGUMENT;
   return new TsmicroError(code, messageOf(error));
+}
+
+function malformedEscape(path: string): string {
+  return `the path ${JSON.stringify(path)} has a malformed %-escape`;
 }
 
 function messageOf(error: unknown): string {
