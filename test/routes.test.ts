@@ -17,6 +17,21 @@ async function project(fixture: string | undefined): Promise<string> {
   return dir;
 }
 
+/** `tsmicro routes` in a project whose one proto binds rpc Counts.CountUsers with `rule`. */
+async function routesWithRule(rule: string) {
+  const dir = await project(undefined);
+  await writeFile(
+    join(dir, "proto/library/v1/http.proto"),
+    `syntax = "proto3";
+package library.v1;
+import "google/api/annotations.proto";
+service Counts { rpc CountUsers(Request) returns (Request) { option (google.api.http) = { ${rule} }; } }
+message Request { string id = 1; }
+`,
+  );
+  return run("node", [bins.tsmicro, "routes"], { cwd: dir });
+}
+
 describe("tsmicro routes", () => {
   it("warns on stderr when two methods claim one route, naming the one that serves it", async () => {
     const dir = await project("test/protos/16-gateway/gateway.proto");
@@ -61,17 +76,7 @@ message Request { string name = 1; string parent = 2; string collection_id = 3; 
   });
 
   it("warns of a route variable that names no field of the request, as generate refuses it", async () => {
-    const dir = await project(undefined);
-    await writeFile(
-      join(dir, "proto/library/v1/http.proto"),
-      `syntax = "proto3";
-package library.v1;
-import "google/api/annotations.proto";
-service Counts { rpc CountUsers(Request) returns (Request) { option (google.api.http) = { get: "/v1/counts/{idd}" }; } }
-message Request { string id = 1; }
-`,
-    );
-    const result = await run("node", [bins.tsmicro, "routes"], { cwd: dir });
+    const result = await routesWithRule('get: "/v1/counts/{idd}"');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/GET\s+\/v1\/counts\/\{idd\}\s+library\.v1\.Counts\.CountUsers/);
     expect(result.stderr).toBe(
@@ -81,17 +86,7 @@ message Request { string id = 1; }
   });
 
   it("fails once, naming the rpc, on a path template off the grammar", async () => {
-    const dir = await project(undefined);
-    await writeFile(
-      join(dir, "proto/library/v1/http.proto"),
-      `syntax = "proto3";
-package library.v1;
-import "google/api/annotations.proto";
-service Counts { rpc CountUsers(Request) returns (Request) { option (google.api.http) = { get: "v1/counts" }; } }
-message Request { string id = 1; }
-`,
-    );
-    const result = await run("node", [bins.tsmicro, "routes"], { cwd: dir });
+    const result = await routesWithRule('get: "v1/counts"');
     expect(result.code).toBe(1);
     expect(result.stdout).toBe("");
     expect(result.stderr).toBe(
