@@ -82,6 +82,11 @@ describe("tsmicro list/get/call/health against running services", () => {
     const result = await tsmicro("call", "echo", "Alpha.Unary", '{"nope":1}');
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("the request does not fit fixtures.services.v1.Request");
+    const array = await tsmicro("call", "echo", "Alpha.Unary", "[1]");
+    expect(array.code).toBe(1);
+    expect(array.stderr).toBe(
+      "tsmicro: the request must be a JSON object of fixtures.services.v1.Request's fields, not an array\n",
+    );
   });
 
   it("call of a service nobody registered fails clearly", async () => {
@@ -114,6 +119,10 @@ describe("tsmicro list/get/call/health against running services", () => {
     expect(second.code).toBe(1);
     expect(second.stdout).toBe("");
     expect(second.stderr).toBe("tsmicro: unknown command list servics: did you mean list services?\n");
+    const nameless = await tsmicro("get", "service");
+    expect(nameless.stderr).toBe(
+      "tsmicro: Not enough non-option arguments: got 0, need at least 1; see tsmicro get service --help\n",
+    );
     const get = await tsmicro("get", "servic", "echo");
     expect(get.code).toBe(1);
     expect(get.stderr).toBe("tsmicro: unknown command get servic: did you mean get service?\n");

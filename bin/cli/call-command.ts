@@ -98,6 +98,11 @@ async function callThrough(
   ).call as unknown as DynamicCall;
   // Every request is read, and refused for a missing proto2 required field, before any call is made.
   const parse = (value: JsonValue, which = "the request"): Message => {
+    // Well-known types have JSON forms of their own (a string for a StringValue); other messages are objects.
+    if (!method.input.typeName.startsWith("google.protobuf.") && !isJsonObject(value))
+      throw new CommandError(
+        `${which} must be a JSON object of ${method.input.typeName}'s fields, not ${Array.isArray(value) ? "an array" : JSON.stringify(value)}`,
+      );
     let message: Message;
     try {
       message = fromJson(method.input, value, { registry: descriptors });
@@ -289,4 +294,8 @@ function shuffled<T>(items: readonly T[]): T[] {
     [copy[i], copy[j]] = [copy[j]!, copy[i]!];
   }
   return copy;
+}
+
+function isJsonObject(value: JsonValue): boolean {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -68,5 +68,9 @@ function usageHint(program: string, message: string): string {
   }
   if (!/^(Not enough non-option arguments|Missing required argument)/.test(message)) return message;
   const command = commandOf(words);
+  // yargs counts the fixed word of `list services` and `get service` among the arguments.
+  const counted = /got (\d+), need at least (\d+)/.exec(message);
+  if (counted && ["list", "get"].includes(words[0] ?? ""))
+    message = message.replace(counted[0], `got ${Number(counted[1]) - 1}, need at least ${Number(counted[2]) - 1}`);
   return `${message}; see ${program}${command && program === "tsmicro" ? ` ${command}` : ""} --help`;
 }
