@@ -826,6 +826,17 @@ describe("the HTTP gateway", () => {
         ),
       },
       {
+        name: "an array where the body field is one message",
+        method: "POST",
+        path: "/v1/shelves/s1/books",
+        body: [1],
+        status: 400,
+        json: status(
+          Code.INVALID_ARGUMENT,
+          "the request body must be a JSON object of fixtures.gateway.v1.Book's fields (book), not an array",
+        ),
+      },
+      {
         name: "a malformed %-escape in the path",
         method: "GET",
         path: "/v1/shelves/%zz",

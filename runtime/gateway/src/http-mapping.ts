@@ -43,6 +43,11 @@ export interface HttpRequestParts {
  */
 export function requestMessage(method: GatewayMethod, rule: HttpRule | undefined, parts: HttpRequestParts): Message {
   const input = method.desc.input;
+  if (rule?.body && rule.body !== "*")
+    checkBodyShape(
+      input.fields.find((f) => f.name === rule.body),
+      parts.body,
+    );
   const fields = buildRequestFields({
     variables: parts.variables,
     query: parts.query,
@@ -70,6 +75,21 @@ export function requestMessage(method: GatewayMethod, rule: HttpRule | undefined
   const patch = patchMaskFields(input, rule);
   if (patch) fillUpdateMask(message, patch, parts.body);
   return message;
+}
+
+/**
+ * A body bound to a message field (`body: "user"`) must be that message's JSON object: said
+ * so plainly, where protobuf-es would name what it got as "Array(1)". Well-known types keep
+ * their own JSON forms.
+ */
+function checkBodyShape(field: DescField | undefined, body: unknown): void {
+  if (field?.fieldKind !== "message" || field.message.typeName.startsWith("google.protobuf.")) return;
+  if (body === undefined || (typeof body === "object" && body !== null && !Array.isArray(body))) return;
+  const got = Array.isArray(body) ? "an array" : JSON.stringify(body);
+  throw new TsmicroError(
+    Code.INVALID_ARGUMENT,
+    `the request body must be a JSON object of ${field.message.typeName}'s fields (${field.name}), not ${got}`,
+  );
 }
 
 /**
