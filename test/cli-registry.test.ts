@@ -78,6 +78,12 @@ describe("tsmicro list/get/call/health against running services", () => {
     );
   });
 
+  it("a --client_request_timeout too short to ask for the method's types fails as DEADLINE_EXCEEDED", async () => {
+    const result = await tsmicro("call", "echo", "Alpha.Unary", '{"id":"sleep:3000"}', "--client_request_timeout=1ms");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^tsmicro: call failed: DEADLINE_EXCEEDED: echo[: ]/);
+  });
+
   it("call with fields the request type lacks fails clearly", async () => {
     const result = await tsmicro("call", "echo", "Alpha.Unary", '{"nope":1}');
     expect(result.code).toBe(1);

@@ -222,6 +222,7 @@ async function resolveMethod(
   const transport = clientTransportOf(settings);
   const order = shuffled(nodes).slice(0, settings.clientRetries + 1);
   const failures: string[] = [];
+  const codes = new Set<Code>();
   try {
     for (const node of order) {
       try {
@@ -229,13 +230,15 @@ async function resolveMethod(
       } catch (error) {
         if (!isTsmicroError(error) || !unreachable(error.code)) throw error;
         failures.push(failureReason(error, node.address, settings.clientRequestTimeoutMs));
+        codes.add(error.code);
       }
     }
   } finally {
     await transport.close();
   }
+  // A node that answers, only not within --client_request_timeout, makes it the deadline's failure.
   throw new TsmicroError(
-    Code.UNAVAILABLE,
+    codes.has(Code.DEADLINE_EXCEEDED) ? Code.DEADLINE_EXCEEDED : Code.UNAVAILABLE,
     `${request.service}: no node answered server reflection (asked ${order.length} of ${nodes.length}): ${failures.join("; ")}`,
   );
 }
