@@ -51,26 +51,36 @@ export function knownFlagsOf(cli: unknown): () => string[] {
   return () => Object.keys((cli as { getOptions?: () => { key?: object } }).getOptions?.().key ?? {});
 }
 
-/** A usage error with where to read the usage (the command's own help when the command was named), or the command meant. */
+/** A usage error in one line: the command meant, the values allowed, or where to read the usage. */
 function usageHint(program: string, message: string): string {
   const words = process.argv.slice(2).filter((arg) => !arg.startsWith("-"));
-  // yargs' recommendCommands says only "Did you mean list?", of a top-level command or of a group's.
+  return recommendedCommand(message, words) ?? invalidChoice(message) ?? missingArguments(program, message, words);
+}
+
+/** yargs' recommendCommands says only "Did you mean list?", of a top-level command or of a group's. */
+function recommendedCommand(message: string, words: readonly string[]): string | undefined {
   const recommended = /^Did you mean (.+)\?$/.exec(message)?.[1];
-  if (recommended !== undefined) {
-    const group = groups.includes(words[0] ?? "") && words[0] !== recommended ? `${words[0]} ` : "";
-    return `unknown command ${group}${words[group ? 1 : 0]}: did you mean ${group}${recommended}?`;
-  }
-  // yargs' choices: "Invalid values:\n  Argument: type, Given: "grpc", Choices: "service", "api"".
+  if (recommended === undefined) return undefined;
+  const group = groups.includes(words[0] ?? "") && words[0] !== recommended ? `${words[0]} ` : "";
+  return `unknown command ${group}${words[group ? 1 : 0]}: did you mean ${group}${recommended}?`;
+}
+
+/** yargs' choices, over two lines: "Invalid values:\n  Argument: type, Given: "grpc", Choices: "service", "api"". */
+function invalidChoice(message: string): string | undefined {
   const choice = /Argument: (\S+), Given: (.+), Choices: (.+)$/.exec(message);
-  if (message.startsWith("Invalid values:") && choice) {
-    const allowed = choice[3]!.split(", ").map((c) => c.replace(/^"|"$/g, ""));
-    return `--${choice[1]} has an invalid value ${choice[2]}: use one of ${allowed.join(", ")}`;
-  }
+  if (!message.startsWith("Invalid values:") || !choice) return undefined;
+  const allowed = choice[3]!.split(", ").map((c) => c.replace(/^"|"$/g, ""));
+  return `--${choice[1]} has an invalid value ${choice[2]}: use one of ${allowed.join(", ")}`;
+}
+
+/** Missing arguments, with the command's own help (yargs counts the fixed word of `get service` as one). */
+function missingArguments(program: string, message: string, words: readonly string[]): string {
   if (!/^(Not enough non-option arguments|Missing required argument)/.test(message)) return message;
-  const command = commandOf(words);
-  // yargs counts the fixed word of `list services` and `get service` among the arguments.
   const counted = /got (\d+), need at least (\d+)/.exec(message);
-  if (counted && ["list", "get"].includes(words[0] ?? ""))
-    message = message.replace(counted[0], `got ${Number(counted[1]) - 1}, need at least ${Number(counted[2]) - 1}`);
-  return `${message}; see ${program}${command && program === "tsmicro" ? ` ${command}` : ""} --help`;
+  const text =
+    counted && ["list", "get"].includes(words[0] ?? "")
+      ? message.replace(counted[0], `got ${Number(counted[1]) - 1}, need at least ${Number(counted[2]) - 1}`)
+      : message;
+  const command = commandOf(words);
+  return `${text}; see ${program}${command && program === "tsmicro" ? ` ${command}` : ""} --help`;
 }
