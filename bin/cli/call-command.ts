@@ -21,7 +21,7 @@ import {
   type Registry,
   type ServiceSettings,
 } from "@tsmicro/runtime";
-import { clientTransportOf, missingRequiredField } from "@tsmicro/runtime/internal";
+import { clientTransportOf, isPlainObject, missingRequiredField } from "@tsmicro/runtime/internal";
 import { describeFailure, failureReason } from "./call-failure.js";
 import { CommandError } from "./command-error.js";
 
@@ -99,7 +99,7 @@ async function callThrough(
   // Every request is read, and refused for a missing proto2 required field, before any call is made.
   const parse = (value: JsonValue, which = "the request"): Message => {
     // Well-known types have JSON forms of their own (a string for a StringValue); other messages are objects.
-    if (!method.input.typeName.startsWith("google.protobuf.") && !isJsonObject(value))
+    if (!method.input.typeName.startsWith("google.protobuf.") && !isPlainObject(value))
       throw new CommandError(
         `${which} must be a JSON object of ${method.input.typeName}'s fields, not ${Array.isArray(value) ? "an array" : JSON.stringify(value)}`,
       );
@@ -297,8 +297,4 @@ function shuffled<T>(items: readonly T[]): T[] {
     [copy[i], copy[j]] = [copy[j]!, copy[i]!];
   }
   return copy;
-}
-
-function isJsonObject(value: JsonValue): boolean {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -33,9 +33,18 @@ function unknownFlag(program: string, message: string, knownFlags: () => Iterabl
   const flag = listed.find((name) => typed.some(given(name)));
   if (flag === undefined) return undefined;
   const meant = closestName(flag, knownFlags());
-  const words = typed.filter((arg) => !arg.startsWith("-")).slice(0, 2);
-  const help = program === "tsmicro" ? `${program} ${commandOf(words)} --help` : `${program} --help`;
-  return meant ? `unknown flag --${flag}: did you mean --${meant}?` : `unknown flag --${flag}; see ${help}`;
+  return meant ? `unknown flag --${flag}: did you mean --${meant}?` : `unknown flag --${flag}; see ${helpOf(program)}`;
+}
+
+/** The words of the command line that are not flags. */
+function typedWords(): string[] {
+  return process.argv.slice(2).filter((arg) => !arg.startsWith("-"));
+}
+
+/** Where to read the usage: the named command's own help. */
+function helpOf(program: string): string {
+  const command = commandOf(typedWords());
+  return `${program}${command && program === "tsmicro" ? ` ${command}` : ""} --help`;
 }
 
 /** Commands of two words: `list services`, `get service`, `config set`, `template init`. */
@@ -53,7 +62,7 @@ export function knownFlagsOf(cli: unknown): () => string[] {
 
 /** A usage error in one line: the command meant, the values allowed, or where to read the usage. */
 function usageHint(program: string, message: string): string {
-  const words = process.argv.slice(2).filter((arg) => !arg.startsWith("-"));
+  const words = typedWords();
   return recommendedCommand(message, words) ?? invalidChoice(message) ?? missingArguments(program, message, words);
 }
 
@@ -81,6 +90,5 @@ function missingArguments(program: string, message: string, words: readonly stri
     counted && ["list", "get"].includes(words[0] ?? "")
       ? message.replace(counted[0], `got ${Number(counted[1]) - 1}, need at least ${Number(counted[2]) - 1}`)
       : message;
-  const command = commandOf(words);
-  return `${text}; see ${program}${command && program === "tsmicro" ? ` ${command}` : ""} --help`;
+  return `${text}; see ${helpOf(program)}`;
 }

@@ -12,6 +12,7 @@ import {
   BadRequest,
   buildRequestFields,
   ErrorInfo,
+  isPlainObject,
   Help,
   LocalizedMessage,
   missingRequiredField,
@@ -84,7 +85,7 @@ export function requestMessage(method: GatewayMethod, rule: HttpRule | undefined
  */
 function checkBodyShape(field: DescField | undefined, body: unknown): void {
   if (field?.fieldKind !== "message" || field.message.typeName.startsWith("google.protobuf.")) return;
-  if (body === undefined || (typeof body === "object" && body !== null && !Array.isArray(body))) return;
+  if (body === undefined || isPlainObject(body)) return;
   const got = Array.isArray(body) ? "an array" : JSON.stringify(body);
   throw new TsmicroError(
     Code.INVALID_ARGUMENT,

@@ -21,6 +21,7 @@ export {
 } from "./router.js";
 export {
   buildRequestFields,
+  isPlainObject,
   lowerCamel,
   type RequestFields,
   type RequestFieldsInput,

@@ -130,7 +130,8 @@ function safeKey(key: string): boolean {
   return key !== "" && !unsafeKeys.has(key);
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+/** A JSON object: not null, not an array. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
