@@ -239,6 +239,37 @@ describe("a new service project", () => {
         ]);
         expect(existsSync(dataDir), flag).toBe(false);
       }
+
+      // A handler missing a method of the proto (an rpc added, its handler not yet written) stops it before
+      // the migration changes the database; with pretty logs the line is printed once, on stderr.
+      const main = await readFile(join(project, "dist/main.js"), "utf8");
+      const unfinished = main.replace("createUserServiceHandler(deps)", "{ getUser() {} }");
+      expect(unfinished).not.toBe(main);
+      await writeFile(join(project, "dist/unfinished-main.js"), unfinished);
+      const dataDir = join(work, "unmigrated");
+      const refused = await inProject(
+        project,
+        "node",
+        ["dist/unfinished-main.js", `--database_dir=${dataDir}`, "--log_format=pretty"],
+        env,
+      );
+      expect(refused.code, refused.stdout).toBe(1);
+      expect(refused.stderr.trim().split("\n")).toEqual([
+        expect.stringMatching(
+          /^user: cannot start: the handler for user\.v1\.UserService has no method \w+ .*\(TSM_ERR_HANDLER_METHOD\)$/,
+        ),
+      ]);
+      expect(refused.stdout).not.toContain("cannot start");
+      const { PGlite } = await import("@electric-sql/pglite");
+      const unmigrated = await PGlite.create(dataDir);
+      try {
+        const tables = await unmigrated.query(
+          "select table_name from information_schema.tables where table_schema = 'public'",
+        );
+        expect(tables.rows).toEqual([]);
+      } finally {
+        await unmigrated.close();
+      }
     },
     5 * minutes,
   );

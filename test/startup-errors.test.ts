@@ -15,6 +15,7 @@ import { closedPort } from "./support/etcd.js";
 interface Exit {
   readonly code: number | null;
   readonly stderrLines: string[];
+  readonly stdout: string;
 }
 
 /** Runs `node [--import tsx] script ...args` to its end (killed after 20 s), by its own pid. */
@@ -23,14 +24,16 @@ function runToExit(script: string, args: readonly string[], tsx: boolean): Promi
     const child = spawn(process.execPath, [...(tsx ? ["--import", "tsx"] : []), script, ...args], {
       cwd: repoRoot,
       env: { ...process.env, NODE_OPTIONS: "" },
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["ignore", "pipe", "pipe"],
     });
     let stderr = "";
+    let stdout = "";
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
     const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
     child.once("exit", (code) => {
       clearTimeout(timer);
-      resolve({ code, stderrLines: stderr.split("\n").filter((line) => line.trim() !== "") });
+      resolve({ code, stderrLines: stderr.split("\n").filter((line) => line.trim() !== ""), stdout });
     });
   });
 }
@@ -62,6 +65,23 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
     expect(exit.stderrLines, exit.stderrLines.join("\n")).toEqual([
       `echo: cannot start: --server_address 127.0.0.1:${takenPort} is in use by another process; choose another port or stop it (TSM_ERR_ADDRESS_IN_USE)`,
     ]);
+    // The JSON log has it too, for the log centre, with its code.
+    const logged = exit.stdout
+      .split("\n")
+      .filter((line) => line.includes("cannot start"))
+      .map((line) => JSON.parse(line) as { level: number; code: string; msg: string });
+    expect(logged).toEqual([
+      expect.objectContaining({ level: 50, code: "TSM_ERR_ADDRESS_IN_USE", msg: exit.stderrLines[0] }),
+    ]);
+  });
+
+  it("with --log_format pretty (npm run dev) the line is printed once, on stderr", async () => {
+    const exit = await echoNode([...local(), `--server_address=127.0.0.1:${takenPort}`, "--log_format=pretty"]);
+    expect(exit.code).toBe(1);
+    expect(exit.stderrLines, exit.stderrLines.join("\n")).toEqual([
+      expect.stringMatching(/^echo: cannot start: .*\(TSM_ERR_ADDRESS_IN_USE\)$/),
+    ]);
+    expect(exit.stdout).not.toContain("cannot start");
   });
 
   it("the registry cannot be reached (etcd at a closed port)", async () => {

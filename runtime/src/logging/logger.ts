@@ -74,7 +74,17 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     mixin: mixin ? () => ({ ...activeTraceFields(), ...mixin() }) : () => activeTraceFields() ?? {},
   };
   const stream = options.destination ?? destination(options);
-  return redactChildBindings(stream ? pino(settings, stream) : pino(settings));
+  const logger = redactChildBindings(stream ? pino(settings, stream) : pino(settings));
+  if (options.format === "pretty" && !options.destination && !options.file) forPeople.add(logger);
+  return logger;
+}
+
+/** Loggers that print coloured text for a person at a terminal (`--log_format pretty` on stdout). */
+const forPeople = new WeakSet<Logger>();
+
+/** Whether `logger` prints text for a person to read (pino-pretty on stdout) rather than JSON lines for a collector. */
+export function writesForPeople(logger: Logger): boolean {
+  return forPeople.has(logger);
 }
 
 /** Fields of a line, redacted; an `err` stays an Error for its serializer, which redacts it. */

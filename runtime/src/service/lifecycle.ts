@@ -8,7 +8,7 @@
 import { createServer, isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
-import type { Logger } from "../logging/logger.js";
+import { type Logger, writesForPeople } from "../logging/logger.js";
 import type { Endpoint, Registry, Service as RegistryService } from "../registry/registry.js";
 import { createRegistry } from "./create-registry.js";
 import type { ServiceSettings } from "./settings.js";
@@ -147,10 +147,11 @@ export class Registration {
   }
 }
 
-/** Prints `<name>: cannot start: <message>` on stderr (and logs it), then exits 1. */
+/** Prints `<name>: cannot start: <message>` on stderr (and logs it, unless the log is pretty text on the same terminal), then exits 1. */
 export function exitCannotStart(name: string, error: unknown, logger: Logger): never {
   const line = `${name}: cannot start: ${startFailure(error)}`;
-  logger.error({ code: isSetupError(error) ? error.code : undefined }, line);
+  // JSON logs get the line too, for the log centre; pretty ones print to the terminal stderr already reaches.
+  if (!writesForPeople(logger)) logger.error({ code: isSetupError(error) ? error.code : undefined }, line);
   process.stderr.write(`${line}\n`);
   process.exit(1);
 }

@@ -197,10 +197,11 @@ export interface MicroService {
   readonly fatal: (error: unknown) => never;
   /**
    * Rejects, as start() would, with the SetupError of a bad flag or
-   * variable (a bad value, or a slip such as `--databse_dir`); resolves
-   * otherwise. A main that opens a database before start() checks first,
-   * `await service.checkFlags().catch(service.fatal)`, so a bad flag
-   * changes nothing.
+   * variable (a bad value, or a slip such as `--databse_dir`), or of a
+   * handler given to handle() so far that misses a method of its service;
+   * resolves otherwise. A main that opens or migrates a database before
+   * start() checks first, `await service.checkFlags().catch(service.fatal)`,
+   * so a bad flag or an unfinished handler changes nothing.
    */
   checkFlags(): Promise<void>;
 }
@@ -412,7 +413,8 @@ export function createService(options: ServiceOptions): MicroService {
     run: () => runUntilSignal(options.name, service, logger),
     fatal: (error) => exitCannotStart(options.name, error, logger),
     checkFlags: async () => {
-      if (flagError ?? loggerError) throw flagError ?? loggerError;
+      const setupError = flagError ?? loggerError ?? handlerError;
+      if (setupError) throw setupError;
     },
   };
   return service;
