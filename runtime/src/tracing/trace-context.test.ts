@@ -28,6 +28,8 @@ describe("traceparent", () => {
     ["an all-zero span id", `00-${traceId}-${"0".repeat(16)}-01`],
     ["a missing dash", `00-${traceId}x${spanId}-01`],
     ["non-hex flags", `00-${traceId}-${spanId}-0g`],
+    ["a later version with no dash after the flags", `01-${traceId}-${spanId}-01x`],
+    ["a character past ASCII in the trace id", `00-${traceId.slice(0, 31)}é-${spanId}-01`],
   ])("refuses %s", (_, header) => {
     expect(parseTraceparent(header)).toBeUndefined();
   });
