@@ -18,7 +18,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Pair, type Round, roundRatio, roundsLine, runRound, startPair, stopPairs } from "./process-pair.js";
+import { type Pair, type Round, roundRatioText, roundsLine, runRound, startPair, stopPairs } from "./process-pair.js";
 
 const roundMs = Number(process.env.BENCH_ROUND_MS ?? 3_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -80,16 +80,16 @@ export async function benchObservability(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       for (const [i, pair] of pairs.entries()) results[i]!.push(await runRound(pair, roundMs));
     }
-    const ratio = (i: number) => roundRatio(results[i]!, results[0]!).toFixed(2);
+    const ratio = (i: number) => roundRatioText(results[i]!, results[0]!);
     console.log(
       `observability: unary echo, 64-byte payload, 32 in flight, server and load in separate processes, ` +
         `${rounds} alternating rounds of ${roundMs} ms`,
     );
     for (const [i, setup] of setups.entries()) console.log(roundsLine(setup.name, results[i]!));
-    console.log(`  metrics on / off:                          ${ratio(1)}x (goal >= 0.97x)`);
-    console.log(`  spans made, not exported, + metrics / off: ${ratio(2)}x`);
-    console.log(`  tracing (100%, exported) / off:            ${ratio(3)}x (goal >= 0.85x)`);
-    console.log(`  tracing (100%, exported) + metrics / off:  ${ratio(4)}x`);
+    console.log(`  metrics on / off:                          ${ratio(1)}; goal >= 0.97x`);
+    console.log(`  spans made, not exported, + metrics / off: ${ratio(2)}`);
+    console.log(`  tracing (100%, exported) / off:            ${ratio(3)}; goal >= 0.85x`);
+    console.log(`  tracing (100%, exported) + metrics / off:  ${ratio(4)}`);
     console.log(`  OTLP export requests received: ${receiver.requests()}`);
   } finally {
     stopPairs(pairs);

@@ -101,7 +101,19 @@ export function roundsLine(name: string, runs: readonly Round[], width = 8): str
   );
 }
 
-/** The median over rounds of `runs`' rate over `base`'s in the same round. */
-export function roundRatio(runs: readonly Round[], base: readonly Round[]): number {
-  return median(runs.map((run, i) => run.rate / base[i]!.rate));
+/** `runs`' rate over `base`'s, round by round. */
+function ratiosByRound(runs: readonly Round[], base: readonly Round[]): number[] {
+  return runs.map((run, i) => run.rate / base[i]!.rate);
+}
+
+/**
+ * The median over rounds of `runs`' rate over `base`'s in the same round,
+ * and the machine's noise around it, as printed: `0.84x
+ * (middle half of rounds 0.82-0.87)`, the spread of the per-round ratios
+ * between their first and third quartiles.
+ */
+export function roundRatioText(runs: readonly Round[], base: readonly Round[]): string {
+  const ratios = ratiosByRound(runs, base).sort((a, b) => a - b);
+  const quartile = (q: number) => ratios[Math.floor((ratios.length - 1) * q)]!.toFixed(2);
+  return `${median(ratios).toFixed(2)}x (middle half of rounds ${quartile(0.25)}-${quartile(0.75)})`;
 }

@@ -26,7 +26,7 @@ import {
   median,
   type Pair,
   type Round,
-  roundRatio,
+  roundRatioText,
   roundsLine,
   runRound,
   startPair,
@@ -100,19 +100,19 @@ async function throughput(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       for (const [i, pair] of pairs.entries()) results[i]!.push(await runRound(pair, roundMs));
     }
-    const ratio = (i: number, base = 0) => roundRatio(results[i]!, results[base]!).toFixed(2);
+    const ratio = (i: number, base = 0) => roundRatioText(results[i]!, results[base]!);
     console.log(
       "rpc: unary echo, 64-byte payload, 32 in flight, server and load in separate processes, " +
         `${rounds} alternating rounds of ${roundMs} ms`,
     );
     for (const [i, setup] of setups.entries()) console.log(roundsLine(setup.name, results[i]!, 42));
     lastRawRate = median(results[0]!.map((r) => r.rate));
-    console.log(`  raw node:http2 / raw grpc-js (the ceiling): ${ratio(1)}x`);
-    console.log(`  tsmicro on grpc-js / raw grpc-js: ${ratio(2)}x (goal >= 0.95x)`);
-    console.log(`  tsmicro on h2 / raw grpc-js: ${ratio(3)}x (goal >= 1.6x); of the ceiling: ${ratio(3, 1)}x`);
-    console.log(`  breaker + retry cost: ${ratio(2, 4)}x of the same client without them (goal >= 0.95x)`);
+    console.log(`  raw node:http2 / raw grpc-js (the ceiling): ${ratio(1)}`);
+    console.log(`  tsmicro on grpc-js / raw grpc-js: ${ratio(2)}; goal >= 0.95x`);
+    console.log(`  tsmicro on h2 / raw grpc-js: ${ratio(3)}; goal >= 1.6x; of the ceiling: ${ratio(3, 1)}`);
+    console.log(`  breaker + retry cost: ${ratio(2, 4)} of the same client without them; goal >= 0.95x`);
     console.log(
-      `  per-attempt timeouts on an idempotent method: ${ratio(5, 6)}x of the same calls without them (goal >= 0.98x)`,
+      `  per-attempt timeouts on an idempotent method: ${ratio(5, 6)} of the same calls without them; goal >= 0.98x`,
     );
   } finally {
     stopPairs(pairs);
