@@ -291,6 +291,7 @@ async function startSystem(
     AlphaDefinition,
     {
       unary: async (request: { id: string; payload: Uint8Array }, context: CallContext) => {
+        if (request.id === "bug") throw new Error("a bug in front");
         const answer = await backClient.unary({ id: request.id, payload: request.payload });
         context.logger.info({ answer: answer.id }, "front answered");
         return { id: `front:${answer.id}`, payload: answer.payload, sequence: 1 };
@@ -586,6 +587,28 @@ describe("tracing", () => {
     expect(line).toMatchObject({ trace_id: frontServer.traceId, span_id: frontServer.spanId });
     // Lines written outside any call (start, stop) carry none.
     expect(lines.find((l) => l.msg === "front started")).not.toHaveProperty("trace_id");
+  });
+
+  it("puts the call's trace and span id in the line the transport logs when a handler fails", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const frontLogger = createLogger({
+      service: "front",
+      destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    });
+    const system = await startSystem({}, { frontLogger });
+    const answer = await post(system, "/front/Alpha/Unary", { id: "bug" });
+    expect(answer.status).toBe(500);
+    await system.stop();
+
+    const line = lines.find((l) => l.msg === "handler failed; answered INTERNAL");
+    expect(line, JSON.stringify(lines)).toBeDefined();
+    const frontServer = only(
+      receiver.spans,
+      "front's SERVER span",
+      (s) => s.service === "front" && s.kind === "server",
+    );
+    expect(line).toMatchObject({ trace_id: frontServer.traceId, span_id: frontServer.spanId });
+    expect(JSON.stringify(answer.json)).toContain(frontServer.traceId);
   });
 
   it("stops cleanly when the collector is down, warning that the last spans were lost", async () => {

@@ -1,4 +1,5 @@
 import type { Attributes } from "@opentelemetry/api";
+import { ServerCallContext } from "../transport/server-context.js";
 import type { ServerCall, ServerMiddleware } from "../transport/transport.js";
 import { attributesByAddress, hostAndPort, rpcAttributes, rpcSpanName } from "./rpc-span.js";
 import { SpanOnlyContext } from "./span-context.js";
@@ -38,6 +39,8 @@ export function tracingServerMiddleware(
       current.recording ? { kind: api.SpanKind.SERVER, attributes: attributes(call) } : { kind: api.SpanKind.SERVER },
       parent,
     );
+    // The transport's own lines about the call (a handler's failure) carry its ids too.
+    if (call.context instanceof ServerCallContext) call.context.traceIds = span.spanContext();
     // The span is all the handler's context needs: it knows its parent.
     return traced(api, span, new SpanOnlyContext(api, span), () => next(call));
   };

@@ -29,7 +29,7 @@ import {
   untilWritable,
 } from "./grpc-wire.js";
 import type { ServerCall, ServerHandler, ServerTransport } from "./transport.js";
-import { ServerCallContext } from "./server-context.js";
+import { logHandlerFailure, ServerCallContext } from "./server-context.js";
 import { type ServerKeepaliveOptions, serverKeepalive } from "./keepalive.js";
 
 /** Where the server reports handler failures, and what handlers log through: a pino-style logger. */
@@ -87,14 +87,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
   let stopping: Promise<void> | undefined;
 
   const fail: Fail = (error, context) => {
-    // After a cancel, a handler failing is the expected consequence (its
-    // signal aborted), not a bug worth an error line.
-    if (!isTsmicroError(error) && !context.signal.aborted) {
-      logger.error(
-        { err: error, method: context.method.path, peer: context.peer },
-        "handler failed; answered INTERNAL",
-      );
-    }
+    logHandlerFailure(logger, context, error);
     try {
       // Trailers the handler set go out with any status, a failure's too.
       return toServiceStatus(isTsmicroError(error) ? error : internalError, context.responseTrailer);

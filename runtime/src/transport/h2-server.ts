@@ -28,7 +28,7 @@ import {
   statusHeaders,
 } from "./h2-wire.js";
 import { keepAlive, serverKeepalive } from "./keepalive.js";
-import { ServerCallContext } from "./server-context.js";
+import { logHandlerFailure, ServerCallContext } from "./server-context.js";
 import type { ServerHandler } from "./transport.js";
 
 /** Options of createH2ServerTransport: the grpc-js server's, less its grpc-js options. */
@@ -361,12 +361,7 @@ class H2Call {
   /** A handler's failure as the caller's status; what is not a TsmicroError is logged and answered INTERNAL. */
   #fail(error: unknown): void {
     const context = this.#context;
-    if (!isTsmicroError(error) && !context.signal.aborted) {
-      context.logger.error(
-        { err: error, method: context.method.path, peer: context.peer },
-        "handler failed; answered INTERNAL",
-      );
-    }
+    logHandlerFailure(context.logger, context, error);
     const failure = isTsmicroError(error) ? error : new TsmicroError(Code.INTERNAL, "internal error");
     try {
       context.flushHeader();

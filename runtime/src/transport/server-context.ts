@@ -1,6 +1,6 @@
 import type { CallContext, Compression, Metadata } from "../definition/call.js";
 import type { MethodDefinition } from "../definition/definition.js";
-import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
 
 /** How close to its deadline a cancel counts as the deadline passing. */
@@ -38,6 +38,12 @@ export class ServerCallContext implements CallContext {
   readonly sendHeader: (metadata?: Metadata) => void;
   readonly setTrailer: (metadata: Metadata) => void;
   readonly setCompression: (compression: Compression) => void;
+  /**
+   * The ids of the call's span, set by tracing middleware: the lines the
+   * transport writes about the call (a handler's failure, after the
+   * handler's own context is gone) carry them, as the handler's lines do.
+   */
+  traceIds: { readonly traceId: string; readonly spanId: string } | undefined = undefined;
   readonly #controller = new AbortController();
   readonly #send: IncomingCall["sendHeader"];
   #gzip: boolean;
@@ -105,4 +111,23 @@ export class ServerCallContext implements CallContext {
       );
     }
   }
+}
+
+/**
+ * Logs a handler's failure that is not a TsmicroError (a bug: the caller gets
+ * INTERNAL), with the call's method, peer and trace ids; after a cancel a
+ * failing handler is the expected consequence (its signal aborted), not worth a line.
+ */
+export function logHandlerFailure(logger: Logger, context: ServerCallContext, error: unknown): void {
+  if (isTsmicroError(error) || context.signal.aborted) return;
+  const ids = context.traceIds;
+  logger.error(
+    {
+      err: error,
+      method: context.method.path,
+      peer: context.peer,
+      ...(ids ? { trace_id: ids.traceId, span_id: ids.spanId } : {}),
+    },
+    "handler failed; answered INTERNAL",
+  );
 }
