@@ -104,7 +104,7 @@ export interface Config<T> {
   watch(watcher: ConfigWatcher<T>): Unwatch;
   /** Calls `watcher` after each accepted change that alters the value at `path`. */
   watch<P extends ConfigPath<T>>(path: P, watcher: ConfigWatcher<ConfigValueAt<T, P>>): Unwatch;
-  /** The configuration with secret values replaced by `[secret]`, safe to print or log. */
+  /** The validated configuration (what get() returns, defaults included) with secret values replaced by `[secret]`, safe to print or log. */
   redacted(): ConfigTree;
   /** Stops following the sources; the last configuration stays readable. */
   stop(): Promise<void>;

@@ -164,6 +164,8 @@ describe("createConfig", () => {
       database: z.object({ url: z.string(), password: z.string().min(12, "must be at least 12 characters") }),
       apiToken: z.string(),
       tls: z.object({ key: z.string() }),
+      // A schema default shows in what is printed, as get() returns it.
+      greeting: z.string().default("Hello"),
     });
     const centre = createMemorySource({
       name: "svc",
@@ -181,6 +183,7 @@ describe("createConfig", () => {
       database: { url: "postgres://app:[secret]@db/app", password: "[secret]" },
       apiToken: "[secret]",
       tls: { key: "[secret]" },
+      greeting: "Hello",
     });
     // Code that reads the value still gets it.
     expect(config.get("database.password")).toBe("correct-horse-battery");

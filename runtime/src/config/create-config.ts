@@ -20,7 +20,7 @@ import type {
   Unwatch,
 } from "./config.js";
 import { defaultsSource } from "./defaults-source.js";
-import { formatPath, leavesOf, sameValue, splitPath, valueAt } from "./key-paths.js";
+import { formatPath, isConfigTree, leavesOf, sameValue, splitPath, valueAt } from "./key-paths.js";
 import { type Layer, mergeLayers } from "./merge-layers.js";
 import { SecretPaths } from "./secrets.js";
 import { validateConfig } from "./validate-config.js";
@@ -132,7 +132,11 @@ class LayeredConfig<T> implements Config<T> {
   }
 
   redacted(): ConfigTree {
-    return this.#secrets.redact(this.#accepted?.tree ?? {});
+    const accepted = this.#accepted;
+    if (!accepted) return {};
+    // What get() returns, the schema's defaults included; the sources' merged tree when the schema made no object.
+    const value: unknown = accepted.value;
+    return this.#secrets.redact(isConfigTree(value) ? value : accepted.tree);
   }
 
   async stop(): Promise<void> {
