@@ -19,13 +19,14 @@ beforeAll(async () => {
   env = { TSMICRO_REGISTRY: "local", TSMICRO_REGISTRY_ADDRESS: join(work, "registry") };
   const created = await runCreate(["shop", "--workspace", "--no-install"], work);
   expect(created.code, created.stderr).toBe(0);
-  for (const args of [
-    ["user", "--no-install"],
-    ["edge", "--type", "api", "--no-install"],
-    ["site", "--type", "web", "--no-install"],
-  ]) {
+  for (const [args, from] of [
+    [["user", "--no-install"], root],
+    [["edge", "--type", "api", "--no-install"], root],
+    // From a service's folder, the new service still goes to the workspace's services/.
+    [["site", "--type", "web", "--no-install"], join(root, "services/user")],
+  ] as const) {
     // tsmicro new inside the workspace, through the same entry point as create-tsmicro.
-    const made = await runCreate(args, root);
+    const made = await runCreate([...args], from);
     expect(made.code, made.stderr + made.stdout).toBe(0);
   }
   const install = await inProject(root, "npm", ["install", "--no-audit", "--no-fund"]);

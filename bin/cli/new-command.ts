@@ -18,7 +18,7 @@ import { planMigration } from "./project-migrations.js";
 import { planProjectSources } from "./project-sources.js";
 import { vendorPackages, type PackageSpecs } from "./vendor-packages.js";
 import { generateWorkspace } from "./project-generate.js";
-import { findWorkspace, ownedBy, registeredNames, workspaceSpecs } from "./workspace.js";
+import { enclosingWorkspace, ownedBy, registeredNames, workspaceSpecs } from "./workspace.js";
 
 /** Flags of `create-tsmicro NAME` and `tsmicro new NAME`, as `micro new` has them. */
 export interface NewCommandOptions {
@@ -70,7 +70,7 @@ export async function newCommand(
       "use dot-separated lower-case words, such as mu.micro.book",
     );
   const registeredName = options.namespace ? `${options.namespace}.${options.type}.${alias.kebab}` : alias.kebab;
-  const workspace = options.dir === undefined ? await findWorkspace(process.cwd()) : undefined;
+  const workspace = options.dir === undefined ? await enclosingWorkspace(process.cwd()) : undefined;
   const dir = workspace ? join(workspace, "services", project.kebab) : resolve(options.dir ?? project.kebab);
   await checkTarget(dir);
 

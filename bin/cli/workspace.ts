@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { PackageSpecs } from "./vendor-packages.js";
 
 /** A project's tsmicro.json: what `tsmicro generate` reads there. */
@@ -25,6 +25,14 @@ export async function readProjectConfig(dir: string): Promise<ProjectConfig | un
 /** `dir` when it is a workspace root (its tsmicro.json says `"workspace": true`). */
 export async function findWorkspace(dir: string): Promise<string | undefined> {
   return (await readProjectConfig(dir))?.workspace ? dir : undefined;
+}
+
+/** The workspace root `dir` is in (or is), such as the one above a service's folder; undefined outside any. */
+export async function enclosingWorkspace(dir: string): Promise<string | undefined> {
+  for (let at = resolve(dir); ; at = dirname(at)) {
+    if (await findWorkspace(at)) return at;
+    if (dirname(at) === at) return undefined;
+  }
 }
 
 /** The services of a workspace: `services/*` folders with a tsmicro.json. */
