@@ -566,6 +566,35 @@ describe("tracing", () => {
     expect(body.traceparent).toBe(`00-${proxied.traceId}-${proxied.spanId}-01`);
   });
 
+  it("gives a web service's request.log the service's logger: its lines carry the request's trace", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({
+      service: "hello",
+      destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    });
+    const env = suiteEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url });
+    const web = createWebService({ name: "hello", registry: createMemoryRegistry(), args: [], env, logger });
+    web.app.get("/hello/:who", async (request) => {
+      request.log.info({ who: (request.params as { who: string }).who }, "greeting");
+      return { ok: true };
+    });
+    await web.start();
+    const response = await fetch(`http://${web.address}/hello/ada`);
+    expect(response.status).toBe(200);
+    await web.stop();
+
+    const served = only(receiver.spans, "the web service's SERVER span", (s) => s.service === "hello");
+    const line = lines.find((l) => l.msg === "greeting");
+    expect(line, JSON.stringify(lines)).toMatchObject({
+      service: "hello",
+      who: "ada",
+      trace_id: served.traceId,
+      span_id: served.spanId,
+    });
+    // No line per request: spans and metrics count them.
+    expect(lines.filter((l) => l.msg === "request completed")).toEqual([]);
+  });
+
   it("puts the trace and span id of the call in each log line the handler writes", async () => {
     const lines: Record<string, unknown>[] = [];
     const frontLogger = createLogger({

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
-import { fastify, type FastifyInstance } from "fastify";
+import { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions, fastify } from "fastify";
 import { type Logger, type Registry, type ServiceSettings, SetupError } from "@tsmicro/runtime";
 import {
   advertised,
@@ -81,7 +81,7 @@ export function createWebService(options: WebServiceOptions): WebService {
   const { logger, error: loggerError } = options.logger
     ? { logger: options.logger, error: undefined }
     : serviceLogger({ service: options.name, version: options.version, node: id }, settings);
-  const app = fastify();
+  const app = fastify(requestLogging(logger));
   // A SERVER span per request, on unless OTEL_SDK_DISABLED=true; the SDK loads at start.
   const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id }, logger);
   new HttpTracing(tracing).mount(app);
@@ -193,4 +193,20 @@ function splitHostPort(value: string): { host: string; port: number } {
     );
   }
   return { host: host === "" ? "0.0.0.0" : host, port };
+}
+
+/** The methods fastify needs of a logger it is handed (pino's). */
+const pinoMethods = ["info", "error", "debug", "fatal", "warn", "trace", "child"] as const;
+
+/**
+ * fastify logging through the service's logger, so `request.log` in a route
+ * and fastify's own lines (a route that throws) carry the service, node and
+ * trace ids as every other line; no line per request (tsmicro's metrics and
+ * spans count requests). A logger handed in that is not pino-like leaves
+ * fastify without one.
+ */
+function requestLogging(logger: Logger): FastifyServerOptions {
+  const methods = logger as unknown as Record<string, unknown>;
+  if (!pinoMethods.every((method) => typeof methods[method] === "function")) return {};
+  return { loggerInstance: logger as unknown as FastifyBaseLogger, disableRequestLogging: true };
 }
