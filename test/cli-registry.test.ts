@@ -143,6 +143,38 @@ describe("tsmicro list/get/call/health against running services", () => {
   });
 });
 
+describe("tsmicro health and call on a web service (HTTP, registered with protocol http)", () => {
+  let dir = "";
+  let site: NodeProcess;
+  const tsmicro = (...args: string[]) =>
+    run("node", [bins.tsmicro, ...args, "--registry", "local", "--registry_address", dir]);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-cli-web-"));
+    site = await startNode("test/fixtures/web-node.ts", ["--registry=local", `--registry_address=${dir}`]);
+  });
+
+  afterAll(async () => {
+    await killAllNodes();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("health asks the node over HTTP: SERVING, not a gRPC protocol error", async () => {
+    const result = await tsmicro("health", "site");
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe(`${site.id}\t${site.address}\tSERVING\n`);
+  });
+
+  it("call says it is a web service and how to reach it, in one line", async () => {
+    const result = await tsmicro("call", "site", "Site.Get", "{}");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `tsmicro: site is a web service: it answers HTTP, not gRPC calls; request it at http://${site.address}/ ` +
+        "or through the gateway, tsmicro api --handler web\n",
+    );
+  });
+});
+
 /** Text grpc-js writes that a user must never see from tsmicro's commands. */
 const libraryText = /No connection established|Last error|Resolution note|Deadline exceeded|ECONNREFUSED|at .*\.js:\d+/;
 

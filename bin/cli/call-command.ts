@@ -21,7 +21,7 @@ import {
   type Registry,
   type ServiceSettings,
 } from "@tsmicro/runtime";
-import { clientTransportOf, isPlainObject, missingRequiredField } from "@tsmicro/runtime/internal";
+import { clientTransportOf, isHttpNode, isPlainObject, missingRequiredField } from "@tsmicro/runtime/internal";
 import { describeFailure, failureReason } from "./call-failure.js";
 import { CommandError } from "./command-error.js";
 
@@ -78,6 +78,11 @@ async function callThrough(
   // A failure of the call, not of the command line, so it reads as one: `call failed: NOT_FOUND: …`.
   if (nodes.length === 0)
     throw new TsmicroError(Code.NOT_FOUND, `service ${request.service} not found in the ${registry.kind} registry`);
+  if (nodes.every(isHttpNode))
+    throw new CommandError(
+      `${request.service} is a web service: it answers HTTP, not gRPC calls; request it at http://${nodes[0]!.address}/ ` +
+        "or through the gateway, tsmicro api --handler web",
+    );
 
   const { method, registry: descriptors } = await resolveMethod(
     nodes,

@@ -14,6 +14,8 @@ import {
   clientTransportOf,
   HealthCheckResponse_ServingStatus,
   HealthDefinition,
+  httpNodeHealth,
+  isHttpNode,
   resolveServiceSettings,
   serviceFlagNames,
 } from "@tsmicro/runtime/internal";
@@ -156,6 +158,9 @@ export async function healthOf(registry: Registry, name: string, args: readonly 
   try {
     const results = await Promise.all(
       nodes.map(async (node) => {
+        // A web service's node speaks HTTP: it is up when it answers at all.
+        if (isHttpNode(node))
+          return { node, status: await httpNodeHealth(node.address, settings.clientRequestTimeoutMs) };
         const health = createClient(
           HealthDefinition,
           createDirectCaller({ transport, address: node.address, requestTimeoutMs: settings.clientRequestTimeoutMs }),

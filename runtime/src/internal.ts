@@ -80,6 +80,7 @@ export {
 // The grpc.health.v1 client, generated into the runtime.
 export { HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health.js";
 export { HealthDefinition, type HealthClient } from "./gen/grpc/health/v1/health.micro.js";
+export { httpNodeHealth, isHttpNode } from "./health/check-health.js";
 
 // Tracing as the gateway and web services run it: settings, the owned provider, HTTP server spans.
 export { resolveTracingSettings, type TracingSettings } from "./tracing/tracing-settings.js";

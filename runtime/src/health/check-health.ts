@@ -31,3 +31,32 @@ export async function checkHealth(address: string, options: CheckHealthOptions =
     await transport.close();
   }
 }
+
+/** Whether a registry node is a web service's (registered with `protocol: http`): it speaks HTTP, not gRPC. */
+export function isHttpNode(node: { readonly metadata?: Readonly<Record<string, string>> }): boolean {
+  return node.metadata?.protocol === "http";
+}
+
+/**
+ * The health of a web service's node, which answers HTTP rather than
+ * `grpc.health.v1`: `SERVING` when `GET /` gets any HTTP answer within
+ * `timeoutMs` (a 404 too: the server is up), else `UNAVAILABLE: <why>`.
+ */
+export async function httpNodeHealth(address: string, timeoutMs: number): Promise<string> {
+  try {
+    const response = await fetch(`http://${address}/`, { redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
+    await response.body?.cancel();
+    return "SERVING";
+  } catch (error) {
+    return `UNAVAILABLE: ${httpFailure(error, address, timeoutMs)}`;
+  }
+}
+
+function httpFailure(error: unknown, address: string, timeoutMs: number): string {
+  if (error instanceof Error && error.name === "TimeoutError")
+    return `no HTTP answer from ${address} within ${timeoutMs} ms`;
+  const code = (error as { cause?: { code?: unknown } }).cause?.code;
+  if (code === "ECONNREFUSED")
+    return `connection refused at ${address}: nothing listens there (the node may have died without deregistering)`;
+  return `${address} gave no HTTP answer (${typeof code === "string" ? code : error instanceof Error ? error.message : String(error)})`;
+}

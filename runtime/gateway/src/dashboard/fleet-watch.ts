@@ -8,7 +8,13 @@ import {
   type Registry,
   type Service,
 } from "@tsmicro/runtime";
-import { HealthCheckResponse_ServingStatus, HealthDefinition, redactValue } from "@tsmicro/runtime/internal";
+import {
+  HealthCheckResponse_ServingStatus,
+  HealthDefinition,
+  httpNodeHealth,
+  isHttpNode,
+  redactValue,
+} from "@tsmicro/runtime/internal";
 import type { FleetEvent, ServiceView } from "./dashboard-api.js";
 import { MethodStatsBook } from "./method-stats.js";
 
@@ -155,7 +161,12 @@ export class FleetWatch {
     await Promise.all(
       nodes
         .filter((node) => all || !this.#health.has(node.id))
-        .map(async (node) => this.#health.set(node.id, await this.#healthOf(node.address))),
+        .map(async (node) =>
+          this.#health.set(
+            node.id,
+            isHttpNode(node) ? await httpNodeHealth(node.address, healthTimeoutMs) : await this.#healthOf(node.address),
+          ),
+        ),
     );
   }
 
