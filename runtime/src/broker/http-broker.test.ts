@@ -53,7 +53,12 @@ describe("http broker", () => {
     const [service] = await registry.getService("tsmicro.broker");
     expect(service?.nodes).toHaveLength(1);
     expect(service?.nodes[0]?.address).toMatch(/^127\.0\.0\.1:\d+$/);
-    expect(service?.nodes[0]?.metadata).toMatchObject({ broker: "http", topic: "orders.created", queue: "billing" });
+    expect(service?.nodes[0]?.metadata).toMatchObject({
+      protocol: "http",
+      broker: "http",
+      topic: "orders.created",
+      queue: "billing",
+    });
 
     await subscription.unsubscribe();
     expect(await registry.getService("tsmicro.broker")).toEqual([]);

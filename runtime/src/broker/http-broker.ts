@@ -216,6 +216,8 @@ class HttpBrokerImpl implements HttpBroker {
 
   #record(id: string, address: string, topic: string, queue: string | undefined): Service {
     const metadata: Record<string, string> = {
+      // HTTP, not gRPC: tsmicro health and the dashboard ask it over HTTP.
+      protocol: "http",
       broker: "http",
       topic,
       path: subscriptionPath(id),
