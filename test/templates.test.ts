@@ -2,6 +2,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { bins, repoTempDir, run } from "./support/cli.js";
+import { createTsmicro } from "./support/project.js";
 
 const temps: string[] = [];
 afterAll(async () => {
@@ -48,5 +49,20 @@ describe("--templates DIR", () => {
     expect(result.stderr).toContain("template micro.ts.ejs failed: ");
     expect(result.stderr).toContain("notDefined is not defined");
     await expect(readFile(join(dir, "src/gen/svc.ts"), "utf8")).rejects.toThrow();
+  });
+});
+
+describe("a web project made with --namespace", () => {
+  it("runs the gateway with the namespace it registers under, in its README and docker-compose.yml", async () => {
+    const dir = await repoTempDir("templates");
+    temps.push(dir);
+    const made = await run("node", [createTsmicro, "ns1", "--namespace", "go.micro", "--type", "web", "--no-install"], {
+      cwd: dir,
+    });
+    expect(made.code, made.stderr).toBe(0);
+    const readme = await readFile(join(dir, "ns1/README.md"), "utf8");
+    expect(readme).toContain("npx tsmicro api --handler web --namespace=go.micro.web");
+    const compose = await readFile(join(dir, "ns1/docker-compose.yml"), "utf8");
+    expect(compose).toContain('"--handler=web", "--namespace=go.micro.web",');
   });
 });

@@ -57,6 +57,11 @@ export function planProject(input: ProjectInput, templates: TemplateSet): Scaffo
     firstService: input.source.services[0],
     sampleTests: input.sample,
     serviceDir: `services/${input.packageName}`,
+    // The gateway finds `<namespace>.<alias>` behind `/<alias>/`: a project registered under a namespace names it.
+    gatewayNamespace:
+      input.registeredName === input.alias.kebab
+        ? undefined
+        : input.registeredName.slice(0, -(input.alias.kebab.length + 1)),
   };
   const type = input.type;
   const files: [string, string][] = [
