@@ -160,6 +160,40 @@ describe("a service's broker and typed events", () => {
     await broker.stop();
   });
 
+  it("the failing handler's line carries the trace of the event's processing", async () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString().split("\n").filter(Boolean));
+        done();
+      },
+    });
+    const registry = createMemoryRegistry();
+    const broker = createMemoryBroker({ logger: createLogger({ destination }) });
+    const traced = { ...quiet, env: suiteEnv() };
+    let traceparent: string | undefined;
+    const failing = createService({ name: "failing-traced", registry, broker, ...traced });
+    failing.subscribe(
+      OrdersEvents,
+      {
+        orderPlaced: async (_event, context) => {
+          traceparent = context.headers["traceparent"];
+          throw new Error("ledger is down");
+        },
+      },
+      { partial: true },
+    );
+    await start(failing);
+    await failing.publisher(OrdersEvents).orderPlaced({ orderId: "x" });
+    await waitFor("the error line", () => lines.some((line) => line.includes("ledger is down")));
+    const line = JSON.parse(lines.find((l) => l.includes("ledger is down"))!) as Record<string, unknown>;
+    const [, traceId, publisherSpanId] = traceparent!.split("-");
+    expect(line).toMatchObject({ trace_id: traceId, span_id: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    // The consumer span's own id, a child of the publisher's.
+    expect(line.span_id).not.toBe(publisherSpanId);
+    await broker.stop();
+  });
+
   it("carries the publisher's trace to the subscriber: traceparent in the headers, the handler in its trace", async () => {
     const registry = createMemoryRegistry();
     const broker = createMemoryBroker();

@@ -1,10 +1,10 @@
 import type { Logger } from "../logging/logger.js";
+import { failureTraceFields } from "../tracing/active-trace-fields.js";
 import type { BrokerHandler } from "./broker.js";
 import type { ReceivedMessage } from "./received-message.js";
 
-/** Where a runner's messages come from, for its log lines. */
+/** Where a runner's messages come from, for its log lines (the logger names the broker). */
 export interface RunnerContext {
-  readonly broker: string;
   readonly topic: string;
   readonly queue: string | undefined;
   /** What a failed handler means for the message on this backend, such as "dropped (at-most-once)". */
@@ -77,7 +77,7 @@ export class HandlerRunner {
       await this.handler(message);
     } catch (error) {
       this.logger.error(
-        { ...fields, broker: this.context.broker, err: error },
+        { ...fields, err: error, ...failureTraceFields(error) },
         `broker handler failed; message ${this.context.onFailure}`,
       );
       await message.fail(error).catch((nackError: unknown) => this.#settleFailed(fields, nackError));
@@ -87,6 +87,6 @@ export class HandlerRunner {
   }
 
   #settleFailed(fields: object, error: unknown): void {
-    this.logger.warn({ ...fields, broker: this.context.broker, err: error }, "settling a broker message failed");
+    this.logger.warn({ ...fields, err: error }, "settling a broker message failed");
   }
 }

@@ -163,7 +163,7 @@ class HttpBrokerImpl implements HttpBroker {
     const address = await this.#listening;
     const id = `${this.#id}-${++this.#count}`;
     const { queue } = options;
-    const context = { broker: this.kind, topic, queue, onFailure: "dropped (at-most-once)" };
+    const context = { topic, queue, onFailure: "dropped (at-most-once)" };
     const subscription: LocalSubscription = {
       topic,
       queue,

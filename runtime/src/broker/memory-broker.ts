@@ -25,7 +25,7 @@ interface MemorySubscription {
 
 /** An in-process broker: fan-out and queue groups among this broker's own subscriptions. */
 export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
-  return new MemoryBroker(options.logger ?? silentLogger());
+  return new MemoryBroker((options.logger ?? silentLogger()).child({ broker: "memory" }));
 }
 
 class MemoryBroker implements Broker {
@@ -66,7 +66,7 @@ class MemoryBroker implements Broker {
     checkTopic(topic, "subscribe");
     const concurrency = concurrencyOf(options.concurrency);
     checkStarted(this.#state, this.kind);
-    const context = { broker: this.kind, topic, queue: options.queue, onFailure: "dropped (at-most-once)" };
+    const context = { topic, queue: options.queue, onFailure: "dropped (at-most-once)" };
     const subscription: MemorySubscription = {
       topic,
       queue: options.queue,

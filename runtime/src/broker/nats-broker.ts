@@ -160,7 +160,6 @@ class NatsBroker implements Broker {
     const jetstream = this.#connected!.jetstream;
     const onFailure = jetstream ? "redelivered after a backoff, or dead-lettered" : "dropped (at-most-once)";
     const runner = new HandlerRunner(handler, concurrency, this.#logger, {
-      broker: this.kind,
       topic,
       queue,
       onFailure,

@@ -20,3 +20,21 @@ export function activeTraceFields(): TraceFields | undefined {
   if (!api.isSpanContextValid(ids)) return undefined;
   return { trace_id: ids.traceId, span_id: ids.spanId };
 }
+
+/** The span each failure ended, for lines logged about it after that span's context is gone. */
+const failedSpans = new WeakMap<object, TraceFields>();
+
+/**
+ * Notes that `error` failed the span with `ids` (an event's processing): the
+ * line the broker logs about the failure, outside the span's context, then
+ * carries its trace with `failureTraceFields`.
+ */
+export function noteFailedSpan(error: unknown, ids: { readonly traceId: string; readonly spanId: string }): void {
+  if (typeof error === "object" && error !== null)
+    failedSpans.set(error, { trace_id: ids.traceId, span_id: ids.spanId });
+}
+
+/** The trace and span id of the span `error` failed, when noted. */
+export function failureTraceFields(error: unknown): TraceFields | undefined {
+  return typeof error === "object" && error !== null ? failedSpans.get(error) : undefined;
+}

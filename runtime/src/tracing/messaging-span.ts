@@ -1,5 +1,6 @@
 import type { Attributes } from "@opentelemetry/api";
 import type { Tracing } from "./tracing.js";
+import { noteFailedSpan } from "./active-trace-fields.js";
 
 /** What OTel's messaging conventions record of one message. */
 export interface MessageFacts {
@@ -63,6 +64,8 @@ export async function tracedConsume(
     await api.context.with(api.trace.setSpan(parent, span), handle);
   } catch (error) {
     span.setStatus({ code: api.SpanStatusCode.ERROR, message: messageOf(error) });
+    // The broker logs the failure after this span's context is gone: the line still names the trace.
+    noteFailedSpan(error, span.spanContext());
     throw error;
   } finally {
     span.end();
