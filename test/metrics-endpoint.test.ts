@@ -7,6 +7,7 @@
  */
 import { createServer } from "node:net";
 import { createMemoryRegistry, createService, isSetupError, silentLogger, type MicroService } from "@tsmicro/runtime";
+import { createWebService } from "@tsmicro/gateway";
 import { afterEach, describe, expect, it } from "vitest";
 import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
 import { suiteEnv } from "./support/suite-env.js";
@@ -79,6 +80,45 @@ describe("a service's /metrics", () => {
       expect(String(error)).toContain("--metrics_address");
     } finally {
       holder.close();
+    }
+  });
+});
+
+describe("a web service's /metrics", () => {
+  it("is served on its own port, as the gateway's, advertised in the registry, counting requests by route and status", async () => {
+    const registry = createMemoryRegistry();
+    const web = createWebService({ name: "site", registry, args: [], env: suiteEnv(), logger: silentLogger() });
+    web.app.get("/site-metrics/:who", async () => ({ ok: true }));
+    await web.start();
+    try {
+      const [record] = await registry.getService("site");
+      expect(record?.nodes[0]?.metadata.metrics).toBe(web.address);
+      for (const who of ["ada", "bob"])
+        expect((await fetch(`http://${web.address}/site-metrics/${who}`)).status).toBe(200);
+      const text = await (await fetch(`http://${web.address}/metrics`)).text();
+      expect(text).toContain('http_requests_total{method="GET",route="/site-metrics/:who",code="200"} 2');
+      expect(text).toContain("nodejs_eventloop_lag_seconds");
+    } finally {
+      await web.stop();
+    }
+  });
+
+  it("is off with --metrics_address=off: no endpoint, nothing advertised", async () => {
+    const registry = createMemoryRegistry();
+    const web = createWebService({
+      name: "site",
+      registry,
+      args: ["--metrics_address=off"],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    await web.start();
+    try {
+      const [record] = await registry.getService("site");
+      expect(record?.nodes[0]?.metadata).not.toHaveProperty("metrics");
+      expect((await fetch(`http://${web.address}/metrics`)).status).toBe(404);
+    } finally {
+      await web.stop();
     }
   });
 });

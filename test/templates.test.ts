@@ -64,5 +64,7 @@ describe("a web project made with --namespace", () => {
     expect(readme).toContain("npx tsmicro api --handler web --namespace=go.micro.web");
     const compose = await readFile(join(dir, "ns1/docker-compose.yml"), "utf8");
     expect(compose).toContain('"--handler=web", "--namespace=go.micro.web",');
+    // A web service serves /metrics too: it gets the monitoring files as every project does.
+    expect(await readFile(join(dir, "ns1/observability/prometheus.yml"), "utf8")).toContain("scrape_configs");
   });
 });

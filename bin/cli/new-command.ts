@@ -128,7 +128,7 @@ export async function newCommand(
     const userFiles = [...projectFiles, ...(sources?.missing ?? []).filter((f) => !planned.has(f.path))];
     if (protoFile && !workspace) userFiles.push(protoFile);
     // Prometheus and Grafana files for the gRPC services; in a workspace they sit once at its root.
-    if (!workspace && options.type !== "web") userFiles.push(...(await observabilityFiles()));
+    if (!workspace) userFiles.push(...(await observabilityFiles()));
     await writeFormatted(staging, userFiles);
     for (const file of [...generated, ...(sources?.generated ?? [])])
       await writeProjectFile(staging, { path: `src/gen/${file.name}`, content: file.content, why: "generated" });

@@ -7,6 +7,8 @@ import {
   checkFlagSpelling,
   ensureCanListen,
   listenError,
+  metricsListenAddress,
+  metricsRegistry,
   nodeRecord,
   readOrDefer,
   Registration,
@@ -18,6 +20,7 @@ import {
   runtimeFlagNames,
   TracingUse,
 } from "@tsmicro/runtime/internal";
+import { GatewayMetrics } from "./gateway-metrics.js";
 import { HttpTracing } from "./gateway-tracing.js";
 
 /** Options of createWebService. Settings given here are overridden by environment and flags, as for createService. */
@@ -85,6 +88,10 @@ export function createWebService(options: WebServiceOptions): WebService {
   // A SERVER span per request, on unless OTEL_SDK_DISABLED=true; the SDK loads at start.
   const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id }, logger);
   new HttpTracing(tracing).mount(app);
+  // /metrics on the service's own port, as the gateway's (HTTP requests by route and status, Node.js
+  // defaults), on unless --metrics_address=off; advertised in the registry for prometheus-targets.
+  const metrics = metricsListenAddress(settings) === undefined ? undefined : new GatewayMetrics(metricsRegistry());
+  metrics?.mount(app);
   // Every connection, upgraded ones (WebSockets) included, so stop can cut what outlives the grace period.
   const connections = new Set<Socket>();
   app.server.on("connection", (socket: Socket) => {
@@ -140,6 +147,7 @@ export function createWebService(options: WebServiceOptions): WebService {
         address,
         protocol: "http",
         registryKind: registry.registry.kind,
+        metricsAddress: metrics ? address : undefined,
       }),
       { ttlMs: settings.registerTtlMs, intervalMs: settings.registerIntervalMs, logger },
     );
