@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bins, repoRoot } from "./support/cli.js";
+import { killAllNodes, startNode } from "./support/nodes.js";
 import { closedPort } from "./support/etcd.js";
 
 interface Exit {
@@ -124,12 +125,18 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
     ]);
   });
 
-  it("tsmicro api on a taken --address", async () => {
-    const exit = await runToExit(bins.tsmicro, ["api", ...local(), `--address=127.0.0.1:${takenPort}`], false);
-    expect(exit.code).toBe(1);
-    expect(exit.stderrLines, exit.stderrLines.join("\n")).toEqual([
-      `api: cannot start: --address 127.0.0.1:${takenPort} is in use by another process; choose another port or stop it (TSM_ERR_ADDRESS_IN_USE)`,
-    ]);
+  it("tsmicro api on a taken --address, before it loads any service's routes", async () => {
+    await startNode("test/fixtures/echo-node.ts", local());
+    try {
+      const exit = await runToExit(bins.tsmicro, ["api", ...local(), `--address=127.0.0.1:${takenPort}`], false);
+      expect(exit.code).toBe(1);
+      expect(exit.stderrLines, exit.stderrLines.join("\n")).toEqual([
+        `api: cannot start: --address 127.0.0.1:${takenPort} is in use by another process; choose another port or stop it (TSM_ERR_ADDRESS_IN_USE)`,
+      ]);
+      expect(exit.stdout).not.toContain("gateway routes");
+    } finally {
+      await killAllNodes();
+    }
   });
 });
 

@@ -23,6 +23,7 @@ import {
 } from "@tsmicro/runtime";
 import {
   checkFlagSpelling,
+  ensureCanListen,
   resolveServiceSettings,
   metricsRegistry,
   runtimeFlagNames,
@@ -500,6 +501,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       return url;
     },
     async start() {
+      // A taken --address fails before anything else starts (and logs the routes it would have served).
+      await ensureCanListen(settings.address, "--address");
       await tracing.start();
       await setUp();
       await backends.registryUse.ready();
