@@ -45,6 +45,18 @@ function recorder(into: { event: OrderPlaced; context: EventContext }[]): Orders
   };
 }
 
+/** A log destination that keeps each line written to it. */
+function lineCollector(): { lines: string[]; destination: Writable } {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString().split("\n").filter(Boolean));
+      done();
+    },
+  });
+  return { lines, destination };
+}
+
 async function waitFor(what: string, check: () => boolean): Promise<void> {
   const until = Date.now() + 5_000;
   while (!check()) {
@@ -133,13 +145,7 @@ describe("a service's broker and typed events", () => {
   });
 
   it("a failing handler's error is logged with the message id and topic", async () => {
-    const lines: string[] = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(...chunk.toString().split("\n").filter(Boolean));
-        done();
-      },
-    });
+    const { lines, destination } = lineCollector();
     const registry = createMemoryRegistry();
     const broker = createMemoryBroker({ logger: createLogger({ destination }) });
     const failing = createService({ name: "failing", registry, broker, ...quiet });
@@ -161,13 +167,7 @@ describe("a service's broker and typed events", () => {
   });
 
   it("the failing handler's line carries the trace of the event's processing", async () => {
-    const lines: string[] = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(...chunk.toString().split("\n").filter(Boolean));
-        done();
-      },
-    });
+    const { lines, destination } = lineCollector();
     const registry = createMemoryRegistry();
     const broker = createMemoryBroker({ logger: createLogger({ destination }) });
     const traced = { ...quiet, env: suiteEnv() };

@@ -322,6 +322,26 @@ async function startSystem(
   return system;
 }
 
+/** A logger that keeps each JSON line it writes, parsed. */
+function capturingLogger(service: string): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({
+    service,
+    destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+  });
+  return { logger, lines };
+}
+
+/** Posts `{ id }` to front through the gateway, front logging into `lines`; with front's SERVER span. */
+async function callFrontLogged(id: string) {
+  const { logger, lines } = capturingLogger("front");
+  const system = await startSystem({}, { frontLogger: logger });
+  const answer = await post(system, "/front/Alpha/Unary", { id });
+  await system.stop();
+  const frontServer = only(receiver.spans, "front's SERVER span", (s) => s.service === "front" && s.kind === "server");
+  return { answer, lines, frontServer };
+}
+
 async function post(system: System, path: string, body: unknown, headers: Record<string, string> = {}) {
   const response = await fetch(`${system.gateway.url}${path}`, {
     method: "POST",
@@ -567,11 +587,7 @@ describe("tracing", () => {
   });
 
   it("gives a web service's request.log the service's logger: its lines carry the request's trace", async () => {
-    const lines: Record<string, unknown>[] = [];
-    const logger = createLogger({
-      service: "hello",
-      destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
-    });
+    const { logger, lines } = capturingLogger("hello");
     const env = suiteEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url });
     const web = createWebService({ name: "hello", registry: createMemoryRegistry(), args: [], env, logger });
     web.app.get("/hello/:who", async (request) => {
@@ -596,46 +612,20 @@ describe("tracing", () => {
   });
 
   it("puts the trace and span id of the call in each log line the handler writes", async () => {
-    const lines: Record<string, unknown>[] = [];
-    const frontLogger = createLogger({
-      service: "front",
-      destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
-    });
-    const system = await startSystem({}, { frontLogger });
-    const answer = await post(system, "/front/Alpha/Unary", { id: "logged" });
+    const { answer, lines, frontServer } = await callFrontLogged("logged");
     expect(answer.status).toBe(200);
-    await system.stop();
-
     const line = lines.find((l) => l.msg === "front answered");
     expect(line, JSON.stringify(lines)).toBeDefined();
-    const frontServer = only(
-      receiver.spans,
-      "front's SERVER span",
-      (s) => s.service === "front" && s.kind === "server",
-    );
     expect(line).toMatchObject({ trace_id: frontServer.traceId, span_id: frontServer.spanId });
     // Lines written outside any call (start, stop) carry none.
     expect(lines.find((l) => l.msg === "front started")).not.toHaveProperty("trace_id");
   });
 
   it("puts the call's trace and span id in the line the transport logs when a handler fails", async () => {
-    const lines: Record<string, unknown>[] = [];
-    const frontLogger = createLogger({
-      service: "front",
-      destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
-    });
-    const system = await startSystem({}, { frontLogger });
-    const answer = await post(system, "/front/Alpha/Unary", { id: "bug" });
+    const { answer, lines, frontServer } = await callFrontLogged("bug");
     expect(answer.status).toBe(500);
-    await system.stop();
-
     const line = lines.find((l) => l.msg === "handler failed; answered INTERNAL");
     expect(line, JSON.stringify(lines)).toBeDefined();
-    const frontServer = only(
-      receiver.spans,
-      "front's SERVER span",
-      (s) => s.service === "front" && s.kind === "server",
-    );
     expect(line).toMatchObject({ trace_id: frontServer.traceId, span_id: frontServer.spanId });
     expect(JSON.stringify(answer.json)).toContain(frontServer.traceId);
   });
