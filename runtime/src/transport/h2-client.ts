@@ -596,7 +596,7 @@ function closedError(
   }
   if (!answered) {
     // The socket's own error (connect ECONNREFUSED 10.0.0.7:50051) says whether the request can have left.
-    const why = cause ? cause.message : "the connection failed or closed";
+    const why = cause ? connectFailure(cause) : "the connection failed or closed";
     // On a connection never made, the request cannot have reached the server.
     return new TsmicroError(Code.UNAVAILABLE, `cannot reach ${address} for ${path}: ${why}`, {
       cause,
@@ -608,6 +608,29 @@ function closedError(
     retryable: false,
     mayHaveBeenApplied: true,
   });
+}
+
+/** What a socket failure means for the node, by errno. */
+const socketMeanings: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "nothing listens there (the node may have died without deregistering)",
+  ECONNRESET: "the connection was reset (the node may have crashed or restarted)",
+  EHOSTUNREACH: "the host cannot be reached from this machine",
+  ENETUNREACH: "the network cannot be reached from this machine",
+  ETIMEDOUT: "connecting timed out",
+};
+
+/**
+ * The socket error under `error`, and what it means: node wraps it ("The
+ * pending stream has been canceled (caused by: connect ECONNREFUSED …)"),
+ * which is what a gateway's 503 would otherwise quote.
+ */
+function connectFailure(error: Error): string {
+  for (let at: unknown = error; at instanceof Error; at = at.cause) {
+    const code = (at as NodeJS.ErrnoException).code;
+    const meaning = code === undefined ? undefined : socketMeanings[code];
+    if (meaning) return `${at.message}: ${meaning}`;
+  }
+  return error.message;
 }
 
 /** A non-200 HTTP status as gRPC's HTTP-to-gRPC mapping has it. */
