@@ -2,6 +2,7 @@ import { createDirectCaller } from "../client/direct-caller.js";
 import { HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health.js";
 import { createHealthClient } from "../gen/grpc/health/v1/health.micro.js";
 import { createH2ClientTransport } from "../transport/h2-client.js";
+import { socketMeaning } from "../transport/socket-failure.js";
 
 /** Options of checkHealth. */
 export interface CheckHealthOptions {
@@ -56,7 +57,7 @@ function httpFailure(error: unknown, address: string, timeoutMs: number): string
   if (error instanceof Error && error.name === "TimeoutError")
     return `no HTTP answer from ${address} within ${timeoutMs} ms`;
   const code = (error as { cause?: { code?: unknown } }).cause?.code;
-  if (code === "ECONNREFUSED")
-    return `connection refused at ${address}: nothing listens there (the node may have died without deregistering)`;
+  const meaning = socketMeaning(code);
+  if (meaning) return `cannot reach ${address} (${String(code)}): ${meaning}`;
   return `${address} gave no HTTP answer (${typeof code === "string" ? code : error instanceof Error ? error.message : String(error)})`;
 }

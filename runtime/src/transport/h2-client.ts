@@ -23,6 +23,7 @@ import {
 } from "./h2-wire.js";
 import { type ClientKeepaliveOptions, clientKeepalive, type Keepalive, keepAlive } from "./keepalive.js";
 import type { ClientCall, ClientTransport } from "./transport.js";
+import { socketMeaning } from "./socket-failure.js";
 import { abortedError, afterClose, cancelledBeforeStart, messageOf, requestStreamError } from "./call-errors.js";
 
 /** Options of createH2ClientTransport. */
@@ -610,15 +611,6 @@ function closedError(
   });
 }
 
-/** What a socket failure means for the node, by errno. */
-const socketMeanings: Readonly<Record<string, string>> = {
-  ECONNREFUSED: "nothing listens there (the node may have died without deregistering)",
-  ECONNRESET: "the connection was reset (the node may have crashed or restarted)",
-  EHOSTUNREACH: "the host cannot be reached from this machine",
-  ENETUNREACH: "the network cannot be reached from this machine",
-  ETIMEDOUT: "connecting timed out",
-};
-
 /**
  * The socket error under `error`, and what it means: node wraps it ("The
  * pending stream has been canceled (caused by: connect ECONNREFUSED …)"),
@@ -626,8 +618,7 @@ const socketMeanings: Readonly<Record<string, string>> = {
  */
 function connectFailure(error: Error): string {
   for (let at: unknown = error; at instanceof Error; at = at.cause) {
-    const code = (at as NodeJS.ErrnoException).code;
-    const meaning = code === undefined ? undefined : socketMeanings[code];
+    const meaning = socketMeaning((at as NodeJS.ErrnoException).code);
     if (meaning) return `${at.message}: ${meaning}`;
   }
   return error.message;
