@@ -18,7 +18,7 @@ let project = "";
 let env: Record<string, string> = {};
 const minutes = 60_000;
 
-/** Vitest's summary line, colours removed: `Tests  10 passed (10)`. */
+/** Vitest's summary line, colours removed: `Tests  11 passed (11)`. */
 function testSummary(output: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the colour codes removed here.
   return /Tests\s+.*/.exec(output.replace(/\u001b\[[0-9;]*m/g, ""))?.[0] ?? "";
@@ -129,7 +129,7 @@ describe("a new service project", () => {
     async () => {
       const result = await inProject(project, "npm", ["test"], env);
       expect(result.code, result.stdout + result.stderr).toBe(0);
-      expect(testSummary(result.stdout)).toBe("Tests  10 passed (10)");
+      expect(testSummary(result.stdout)).toBe("Tests  11 passed (11)");
     },
     10 * minutes,
   );
@@ -141,7 +141,7 @@ describe("a new service project", () => {
       try {
         const result = await inProject(project, "npx", ["vitest", "run"], { ...env, DATABASE_URL: postgres.url });
         expect(result.code, result.stdout + result.stderr).toBe(0);
-        expect(testSummary(result.stdout)).toBe("Tests  10 passed (10)");
+        expect(testSummary(result.stdout)).toBe("Tests  11 passed (11)");
       } finally {
         await postgres.stop();
       }

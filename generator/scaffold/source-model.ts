@@ -60,6 +60,12 @@ export interface EntityScaffold {
   readonly key: { readonly field: string; readonly column: string; readonly type: "string" | "number" | "bigint" };
   /** Whether the data service assigns the key (a string key gets a UUID). */
   readonly assignsKey: boolean;
+  /**
+   * Text fields with a unique index (not the key): the data service refuses
+   * them empty, since only one row could ever hold "" and every later
+   * caller who left the field out would collide with it.
+   */
+  readonly uniqueTexts: readonly { readonly property: string; readonly name: string }[];
   /** `createTime`/`updateTime` when the message has Timestamp fields named so; the data service sets them. */
   readonly createTime: string | undefined;
   readonly updateTime: string | undefined;
@@ -128,7 +134,7 @@ function genModule(file: DescFile): string {
 function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
   const errorEnums = new Map(file.enums.map((e) => [e.name, e]));
   const result: EntityScaffold[] = [];
-  for (const { message, table, primaryKey } of readEntities(file, registry)) {
+  for (const { message, table, columns, primaryKey } of readEntities(file, registry)) {
     const keyType =
       primaryKey.propertyType === "string" || primaryKey.propertyType === "bigint" ? primaryKey.propertyType : "number";
     const timestamp = (name: string) =>
@@ -160,6 +166,9 @@ function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
       table,
       key: { field: primaryKey.property, column: primaryKey.name, type: keyType },
       assignsKey: keyType === "string",
+      uniqueTexts: columns
+        .filter((c) => c.unique && !c.primaryKey && !c.nullable && c.propertyType === "string")
+        .map((c) => ({ property: c.property, name: c.field.name })),
       createTime: timestamp("create_time"),
       updateTime: timestamp("update_time"),
       errors,
