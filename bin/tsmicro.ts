@@ -189,6 +189,18 @@ await cli
     },
   )
   .command(
+    "run [services..]",
+    "start the dev script (tsx watch) of every service of the workspace, or of those named, in one terminal; -- FLAGS go to each",
+    (y) => y.positional("services", { type: "string", array: true, describe: "services/ folder names; all when none" }),
+    async (argv) => {
+      const { runCommand } = await import("./cli/run-command.js");
+      const names = ((argv.services as string[] | undefined) ?? []).map(String);
+      const dashes = process.argv.indexOf("--");
+      const flags = dashes < 0 ? [] : process.argv.slice(dashes + 1);
+      process.exitCode = await runCommand(process.cwd(), names, flags);
+    },
+  )
+  .command(
     "web",
     "run the dashboard (as micro web): services, nodes, health, methods, live charts and a call form",
     (y) =>

@@ -49,6 +49,33 @@ describe("a --workspace system", () => {
   });
 
   it(
+    "tsmicro run starts every service for development in one terminal and stops them all on Ctrl-C",
+    async () => {
+      // A registry of its own, so what the other tests start is not listed.
+      const runEnv = { ...env, TSMICRO_REGISTRY_ADDRESS: join(work, "registry-run") };
+      const tsmicro = (...args: string[]) => inProject(root, "npx", ["tsmicro", ...args], runEnv);
+      const unknown = await tsmicro("run", "nobody");
+      expect(unknown.stderr).toContain("no service nobody here: the services are edge, site, user");
+      // The workspace's npm run dev is tsmicro run.
+      const run = startBackground(root, "npm", ["run", "dev"], runEnv);
+      // Each line says which service printed it (pino-pretty's text in development).
+      await Promise.all(
+        ["user", "edge", "site"].map((name) => run.waitFor(new RegExp(`${name} +\\| .*INFO: ${name} started`))),
+      );
+      const listed = await tsmicro("list", "services");
+      for (const name of ["edge", "site", "user"]) expect(listed.stdout).toContain(name);
+      // Ctrl-C as a terminal sends it: to npm and tsmicro run alike, and npm passes it on once more.
+      // npm then ends as on Ctrl-C of any script: by the signal (null), or with 0 or 130.
+      expect([0, 130, null]).toContain(await run.stop("SIGINT"));
+      // Every service shut down as it does on its own Ctrl-C: deregistered, not killed.
+      for (const name of ["user", "edge", "site"])
+        expect(run.output()).toMatch(new RegExp(`${name} +\\| .*${name} stopped`));
+      expect((await tsmicro("list", "services")).stdout).toBe("no services registered\n");
+    },
+    5 * minutes,
+  );
+
+  it(
     "an API service calls the service through its generated client, behind tsmicro api; one npm test for all",
     async () => {
       // As a user would: a new rpc on the API, generated once for the workspace, written with the client.

@@ -1,0 +1,182 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { basename, delimiter, dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { styleText } from "node:util";
+import { CommandError } from "./command-error.js";
+import { enclosingWorkspace, readProjectConfig } from "./workspace.js";
+
+/** One project `tsmicro run` starts: its name (the folder's) and where it is. */
+interface RunTarget {
+  readonly name: string;
+  readonly dir: string;
+}
+
+/** Ctrl-C, a stop, and the terminal closing: the services started in groups of their own would outlive it. */
+const stopSignals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+/** Within this long of the first, a signal is the same Ctrl-C delivered twice. */
+const repeatedSignalMs = 1_000;
+
+const prefixColours = ["cyan", "magenta", "yellow", "green", "blue", "red"] as const;
+
+/**
+ * `tsmicro run [service…] [-- flag…]`: starts the `dev` script (tsx watch)
+ * of every service of the workspace around `cwd`, or of the named ones, or
+ * of the project `cwd` is, each line of their output prefixed with the
+ * service's name; `flags` go to every service. Ctrl-C (or SIGTERM) stops
+ * them all; resolves with the exit status once every one has ended: 0 when
+ * they were stopped, 1 when one ended on its own with a failure.
+ */
+export async function runCommand(cwd: string, names: readonly string[], flags: readonly string[]): Promise<number> {
+  const targets = pickTargets(await runTargets(cwd), names);
+  const scripts = await Promise.all(targets.map(devScript));
+  const width = Math.max(...targets.map((t) => t.name.length));
+  const colour = process.stdout.isTTY === true;
+  const children = targets.map((target, i) =>
+    startDev(target, scripts[i]!, flags, {
+      prefix: `${target.name.padEnd(width)} |`,
+      colour: colour ? prefixColours[i % prefixColours.length]! : undefined,
+    }),
+  );
+  let stopping = false;
+  let firstSignalAt = 0;
+  const stop = (signal: NodeJS.Signals) => {
+    // A second Ctrl-C ends what is still shutting down; one Ctrl-C can arrive
+    // twice (from the terminal and again from `npm run dev` around this), so
+    // only a later one counts.
+    if (stopping && Date.now() - firstSignalAt < repeatedSignalMs) return;
+    const sent = stopping ? "SIGKILL" : "SIGTERM";
+    if (!stopping) firstSignalAt = Date.now();
+    stopping = true;
+    for (const child of children) killDev(child, sent);
+    if (signal === "SIGINT" && sent === "SIGTERM")
+      process.stderr.write("stopping every service (Ctrl-C again to kill)\n");
+  };
+  for (const signal of stopSignals) process.on(signal, stop);
+  const codes = await Promise.all(children.map(exitCode));
+  for (const signal of stopSignals) process.off(signal, stop);
+  return !stopping && codes.some((code) => code !== 0) ? 1 : 0;
+}
+
+/** The services of the workspace around `cwd`, or the project `cwd` is when it is not in a workspace. */
+async function runTargets(cwd: string): Promise<RunTarget[]> {
+  const root = await enclosingWorkspace(cwd);
+  if (root) {
+    const dirs = await workspacePackages(root);
+    if (dirs.length === 0)
+      throw new CommandError(`the workspace ${root} has no services yet: add one with tsmicro new NAME`);
+    return dirs.map((dir) => ({ name: basename(dir), dir }));
+  }
+  if (await readProjectConfig(cwd)) return [{ name: basename(resolve(cwd)), dir: resolve(cwd) }];
+  throw new CommandError(
+    `${resolve(cwd)} is neither a tsmicro workspace nor a project (no tsmicro.json): run tsmicro run inside one`,
+  );
+}
+
+/** Every package in the workspace's `services/`, web services (which have no protos, so no tsmicro.json) too. */
+async function workspacePackages(root: string): Promise<string[]> {
+  const entries = await readdir(join(root, "services"), { withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => e.isDirectory() && existsSync(join(root, "services", e.name, "package.json")))
+    .map((e) => join(root, "services", e.name))
+    .sort();
+}
+
+/** The targets `names` asks for (all when empty); an unknown name is a CommandError listing the others. */
+function pickTargets(targets: readonly RunTarget[], names: readonly string[]): RunTarget[] {
+  if (names.length === 0) return [...targets];
+  return names.map((name) => {
+    const target = targets.find((t) => t.name === name);
+    if (!target)
+      throw new CommandError(`no service ${name} here: the services are ${targets.map((t) => t.name).join(", ")}`);
+    return target;
+  });
+}
+
+/** The target's `dev` script; a CommandError when it has none or its dependencies are not installed. */
+async function devScript({ name, dir }: RunTarget): Promise<string> {
+  const pkg = JSON.parse(await readFile(join(dir, "package.json"), "utf8").catch(() => "{}")) as {
+    scripts?: Record<string, string>;
+  };
+  const script = pkg.scripts?.dev;
+  if (!script) throw new CommandError(`${name} has no dev script in ${join(dir, "package.json")}`);
+  if (!binFolders(dir).some((bin) => existsSync(bin)))
+    throw new CommandError(`${name}'s dependencies are not installed: run npm install first`);
+  return script;
+}
+
+/** `node_modules/.bin` in `dir` and every folder above it, nearest first: where npm looks for a script's programs. */
+function binFolders(dir: string): string[] {
+  const folders: string[] = [];
+  for (let at = resolve(dir); ; at = dirname(at)) {
+    folders.push(join(at, "node_modules", ".bin"));
+    if (dirname(at) === at) return folders;
+  }
+}
+
+/**
+ * Runs `script` as `npm run dev` would, in a process group of its own. A
+ * plain command (tsx watch …, as scaffolded) replaces the shell, so a stop
+ * signal reaches tsx alone and tsx passes it to the service once; npm in
+ * between would die on it without passing it on, and a service that gets a
+ * second signal exits before it deregisters. A script with `&&`, `;` or `|`
+ * keeps its shell, and a stop goes to the whole group.
+ */
+function startDev(
+  { dir }: RunTarget,
+  script: string,
+  flags: readonly string[],
+  style: { readonly prefix: string; readonly colour: (typeof prefixColours)[number] | undefined },
+): DevProcess {
+  const plain = !/[;&|]/.test(script);
+  const command = [plain ? `exec ${script}` : script, ...flags.map(shellQuote)].join(" ");
+  const path = [...binFolders(dir), process.env.PATH].join(delimiter);
+  const child = spawn("sh", ["-c", command], {
+    cwd: dir,
+    env: { ...process.env, PATH: path, ...(style.colour ? { FORCE_COLOR: "1" } : {}) },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  const prefix = style.colour ? styleText(style.colour, style.prefix) : style.prefix;
+  for (const [from, to] of [
+    [child.stdout!, process.stdout],
+    [child.stderr!, process.stderr],
+  ] as const) {
+    createInterface({ input: from, crlfDelay: Number.POSITIVE_INFINITY }).on("line", (line) =>
+      to.write(`${prefix} ${line}\n`),
+    );
+  }
+  return { child, plain };
+}
+
+interface DevProcess {
+  readonly child: ChildProcess;
+  /** The script is one command that replaced its shell. */
+  readonly plain: boolean;
+}
+
+/** SIGTERM to the command a plain script runs, or to the whole group (always for SIGKILL). */
+function killDev({ child, plain }: DevProcess, signal: NodeJS.Signals): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    if (plain && signal !== "SIGKILL") child.kill(signal);
+    else process.kill(-child.pid!, signal);
+  } catch {
+    // it has ended already
+  }
+}
+
+/** `value` as one shell word. */
+function shellQuote(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
+}
+
+/** The child's exit code once it has ended (a signal counts as 0: it was stopped). */
+function exitCode({ child }: DevProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.once("error", () => resolve(1));
+    child.once("exit", (code) => resolve(code ?? 0));
+  });
+}
