@@ -1,6 +1,12 @@
 import { randomUUID } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
-import { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions, fastify } from "fastify";
+import {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  fastify,
+  LogController,
+} from "fastify";
 import { type Logger, type Registry, type ServiceSettings, SetupError } from "@tsmicro/runtime";
 import {
   advertised,
@@ -216,5 +222,8 @@ const pinoMethods = ["info", "error", "debug", "fatal", "warn", "trace", "child"
 function requestLogging(logger: Logger): FastifyServerOptions {
   const methods = logger as unknown as Record<string, unknown>;
   if (!pinoMethods.every((method) => typeof methods[method] === "function")) return {};
-  return { loggerInstance: logger as unknown as FastifyBaseLogger, disableRequestLogging: true };
+  return {
+    loggerInstance: logger as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+  };
 }
