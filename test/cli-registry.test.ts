@@ -105,7 +105,8 @@ describe("tsmicro list/get/call/health against running services", () => {
     const short = await tsmicro("call", "echo");
     expect(short.code).toBe(1);
     expect(short.stderr).toBe(
-      "tsmicro: Not enough non-option arguments: got 1, need at least 2; see tsmicro call --help\n",
+      "tsmicro: tsmicro call takes SERVICE METHOD [JSON], such as tsmicro call user UserService.ListUsers '{}'; " +
+        "see tsmicro call --help\n",
     );
     const misspelt = await tsmicro("lst", "services");
     expect(misspelt.code).toBe(1);
@@ -127,8 +128,10 @@ describe("tsmicro list/get/call/health against running services", () => {
     expect(second.stderr).toBe("tsmicro: unknown command list servics: did you mean list services?\n");
     const nameless = await tsmicro("get", "service");
     expect(nameless.stderr).toBe(
-      "tsmicro: Not enough non-option arguments: got 0, need at least 1; see tsmicro get service --help\n",
+      "tsmicro: tsmicro get service takes NAME, such as tsmicro get service user; see tsmicro get service --help\n",
     );
+    const newless = await tsmicro("new");
+    expect(newless.stderr).toBe("tsmicro: tsmicro new takes NAME, such as tsmicro new user; see tsmicro new --help\n");
     const get = await tsmicro("get", "servic", "echo");
     expect(get.code).toBe(1);
     expect(get.stderr).toBe("tsmicro: unknown command get servic: did you mean get service?\n");

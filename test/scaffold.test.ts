@@ -54,6 +54,10 @@ describe("create-tsmicro refuses bad input and writes nothing", () => {
       expect(unknown.stderr).toBe("create-tsmicro: unknown flag --colour; see create-tsmicro --help\n");
       const slip = await runCreate(["user", "--typ=api"], dir);
       expect(slip.stderr).toBe("create-tsmicro: unknown flag --typ: did you mean --type?\n");
+      const nameless = await runCreate(["--no-install"], dir);
+      expect(nameless.stderr).toBe(
+        "create-tsmicro: create-tsmicro takes NAME, such as create-tsmicro user; see create-tsmicro --help\n",
+      );
       const choice = await runCreate(["user", "--type=grpc"], dir);
       expect(choice.code).toBe(1);
       expect(choice.stderr).toBe('create-tsmicro: --type has an invalid value "grpc": use one of service, api, web\n');

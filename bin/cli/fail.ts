@@ -82,13 +82,25 @@ function invalidChoice(message: string): string | undefined {
   return `--${choice[1]} has an invalid value ${choice[2]}: use one of ${allowed.join(", ")}`;
 }
 
-/** Missing arguments, with the command's own help (yargs counts the fixed word of `get service` as one). */
+/** What a command's words are, with an example, by command (`create-tsmicro` for its own): said when some are missing. */
+const commandArguments: Record<string, string> = {
+  "create-tsmicro": "NAME, such as create-tsmicro user",
+  new: "NAME, such as tsmicro new user",
+  "get service": "NAME, such as tsmicro get service user",
+  call: "SERVICE METHOD [JSON], such as tsmicro call user UserService.ListUsers '{}'",
+  health: "SERVICE, such as tsmicro health user",
+  "config set": `PATH VALUE, such as tsmicro config set greeting '"Hi"' --service user`,
+  "config del": "PATH, such as tsmicro config del greeting --service user",
+  "config import": "FILE, such as tsmicro config import config.yaml --service user",
+  "template revert": "DIR NAME, such as tsmicro template revert templates micro.ts.ejs",
+};
+
+/** Missing arguments: what the command takes, with an example, and its own help. */
 function missingArguments(program: string, message: string, words: readonly string[]): string {
   if (!/^(Not enough non-option arguments|Missing required argument)/.test(message)) return message;
-  const counted = /got (\d+), need at least (\d+)/.exec(message);
-  const text =
-    counted && ["list", "get"].includes(words[0] ?? "")
-      ? message.replace(counted[0], `got ${Number(counted[1]) - 1}, need at least ${Number(counted[2]) - 1}`)
-      : message;
-  return `${text}; see ${helpOf(program)}`;
+  const command = program === "tsmicro" ? commandOf(words) : program;
+  const takes = commandArguments[command];
+  if (takes === undefined) return `${message}; see ${helpOf(program)}`;
+  const named = program === "tsmicro" ? `tsmicro ${command}` : program;
+  return `${named} takes ${takes}; see ${helpOf(program)}`;
 }
