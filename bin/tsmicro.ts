@@ -141,12 +141,15 @@ await cli
   .command(
     "routes",
     "print the google.api.http route table of proto/: HTTP method, path, package.Service.Method",
-    (y) => y.option("proto", { type: "string", default: "proto", describe: "folder of .proto files (an import root)" }),
+    (y) =>
+      y.option("proto", {
+        type: "string",
+        describe: "folder of .proto files (an import root); default: the project's (tsmicro.json), else proto",
+      }),
     async (argv) => {
       const { routesCommand } = await import("./cli/routes-command.js");
-      process.stdout.write(
-        await routesCommand(argv.proto, (message) => process.stderr.write(`tsmicro: warning: ${message}\n`)),
-      );
+      const warn = (message: string) => process.stderr.write(`tsmicro: warning: ${message}\n`);
+      process.stdout.write(await routesCommand(argv.proto, warn));
     },
   )
   .command(

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,6 +47,22 @@ describe("a --workspace system", () => {
     expect(edgeMain).toContain('userService: service.client(UserServiceDefinition, "user")');
     const userConfig = JSON.parse(await readFile(join(root, "services/user/tsmicro.json"), "utf8")) as object;
     expect(userConfig).toMatchObject({ proto: "../../proto", owns: "user" });
+    // Each service's README describes it where it is: protos, image and observability/ at the workspace root.
+    const userReadme = await readFile(join(root, "services/user/README.md"), "utf8");
+    expect(userReadme).toContain("`../../proto/user/` (the workspace's)");
+    expect(userReadme).toContain("docker build -f services/user/Dockerfile -t user .");
+    expect(userReadme).toContain("cd ../../observability");
+    expect(existsSync(join(root, "observability/prometheus.yml"))).toBe(true);
+    // tsmicro routes in a service's folder reads the shared protos, and lists the service's own routes.
+    const routes = await inProject(join(root, "services/edge"), "npx", ["tsmicro", "routes"]);
+    expect(routes.code, routes.stderr).toBe(0);
+    expect(routes.stdout).toContain("/edge/hello/");
+    expect(routes.stdout).not.toContain("/v1/users");
+    for (const name of ["user", "edge", "site"]) {
+      const readme = await readFile(join(root, `services/${name}/README.md`), "utf8");
+      expect(readme, name).not.toContain("docker-compose");
+      expect(existsSync(join(root, `services/${name}/docker-compose.yml`)), name).toBe(false);
+    }
   });
 
   it(

@@ -7,6 +7,7 @@ import { checkRouteFields } from "../../generator/route-fields.js";
 import { listRoutes, type RouteEntry } from "../../generator/route-table.js";
 import { buildImage, displayPath } from "./buf-image.js";
 import { listProtos } from "./generate-command.js";
+import { ownedBy, readProjectConfig } from "./workspace.js";
 
 /**
  * `tsmicro routes`: the project's `google.api.http` routes, one line each
@@ -16,9 +17,10 @@ import { listProtos } from "./generate-command.js";
  * that claim the same paths, wholly or in part, are warned about, and so is
  * a route naming a field its message lacks (which fails `tsmicro generate`).
  */
-export async function routesCommand(proto: string, warn: (message: string) => void): Promise<string> {
+export async function routesCommand(given: string | undefined, warn: (message: string) => void): Promise<string> {
+  const { proto, owns } = given === undefined ? await projectProtos(process.cwd()) : { proto: given, owns: undefined };
   const protoDir = resolve(proto);
-  const files = await listProtos(protoDir, proto);
+  const files = (await listProtos(protoDir, proto)).filter(ownedBy(owns));
   const image = fromBinary(FileDescriptorSetSchema, await buildImage(protoDir, displayPath(protoDir)));
   const routes = listRoutes(image.file, files);
   if (routes.length === 0) return `no routes: no method in ${proto} has a google.api.http option\n`;
@@ -30,6 +32,16 @@ export async function routesCommand(proto: string, warn: (message: string) => vo
     [...routeConflicts(file, registry), ...routeOverlaps(file, registry)].forEach(warn);
   }
   return formatRoutes(routes);
+}
+
+/**
+ * The proto folder of the project in `dir` (its tsmicro.json's, so a
+ * workspace service reads the workspace's shared folder) and, in a
+ * workspace, the part of it that is the service's own; `proto` elsewhere.
+ */
+async function projectProtos(dir: string): Promise<{ proto: string; owns: string | undefined }> {
+  const config = await readProjectConfig(dir);
+  return { proto: config?.proto ?? "proto", owns: config?.owns };
 }
 
 /** Passes what `check` refuses with to `warn`; a template off the grammar leaves no table to print, and fails. */
