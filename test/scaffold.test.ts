@@ -58,6 +58,10 @@ describe("create-tsmicro refuses bad input and writes nothing", () => {
       expect(nameless.stderr).toBe(
         "create-tsmicro: create-tsmicro takes NAME, such as create-tsmicro user; see create-tsmicro --help\n",
       );
+      const noDatabase = await runCreate(["edge", "--type=api", "--db=postgres", "--no-install"], dir);
+      expect(noDatabase.stderr).toBe(
+        "create-tsmicro: --db is for a service (--type service), which has a database; --type api has none\n",
+      );
       const choice = await runCreate(["user", "--type=grpc"], dir);
       expect(choice.code).toBe(1);
       expect(choice.stderr).toBe('create-tsmicro: --type has an invalid value "grpc": use one of service, api, web\n');

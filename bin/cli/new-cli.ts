@@ -1,4 +1,5 @@
 import type { Argv } from "yargs";
+import { CommandError } from "./command-error.js";
 import { newCommand, newWorkspace, type NewCommandResult } from "./new-command.js";
 
 /** The flags of `create-tsmicro NAME` and `tsmicro new NAME`: one definition for both. */
@@ -16,8 +17,7 @@ export function newFlags<T>(y: Argv<T>) {
     .option("proto", { type: "string", describe: "start from this .proto instead of the sample" })
     .option("db", {
       choices: ["pglite", "postgres"] as const,
-      default: "pglite" as const,
-      describe: "pglite: embedded, data in the project; postgres: DATABASE_URL",
+      describe: "pglite (default): embedded, data in the project; postgres: DATABASE_URL; --type service only",
     })
     .option("templates", { type: "string", describe: "folder of templates overriding the shipped ones, file by file" })
     .option("install", { type: "boolean", default: true, describe: "run npm install (--no-install skips it)" })
@@ -36,12 +36,16 @@ export async function runNew(argv: {
   type: "service" | "api" | "web";
   alias?: string | undefined;
   proto?: string | undefined;
-  db: "pglite" | "postgres";
+  db?: "pglite" | "postgres" | undefined;
   templates?: string | undefined;
   install: boolean;
   workspace: boolean;
 }): Promise<void> {
   const progress = (line: string) => process.stdout.write(`${line}\n`);
+  if (argv.db !== undefined && (argv.workspace || argv.type !== "service"))
+    throw new CommandError(
+      `--db is for a service (--type service), which has a database; ${argv.workspace ? "a workspace" : `--type ${argv.type}`} has none`,
+    );
   if (argv.workspace) {
     const result = await newWorkspace(
       { name: argv.name, dir: argv.dir, templates: argv.templates, install: argv.install },
@@ -56,6 +60,8 @@ export async function runNew(argv: {
         ...(result.installed ? [] : ["  npm install"]),
         "  npx tsmicro new user              # a service in services/user",
         "  npx tsmicro new edge --type api   # an API service calling it",
+        "  npx tsmicro new site --type web   # a web service behind tsmicro api --handler web",
+        "  npm run dev                       # every service, restarting on change",
         "",
       ].join("\n"),
     );
@@ -69,7 +75,7 @@ export async function runNew(argv: {
       type: argv.type,
       alias: argv.alias,
       proto: argv.proto,
-      db: argv.db,
+      db: argv.db ?? "pglite",
       templates: argv.templates,
       install: argv.install,
     },
@@ -79,6 +85,17 @@ export async function runNew(argv: {
 }
 
 function nextSteps(result: NewCommandResult): string {
+  if (result.workspace)
+    return [
+      `created ${result.registeredName} in ${result.dir} (${result.files} files)`,
+      "",
+      "next, at the workspace root:",
+      `  cd ${result.workspace}`,
+      ...(result.installed ? [] : ["  npm install"]),
+      "  npm run dev      # every service of the workspace, this one too, restarting on change",
+      "  npm test         # type-check and test every service",
+      "",
+    ].join("\n");
   const cd = `cd ${result.dir}`;
   return [
     `created ${result.registeredName} in ${result.dir} (${result.files} files)`,

@@ -44,6 +44,8 @@ export interface NewCommandResult {
   readonly registeredName: string;
   readonly files: number;
   readonly installed: boolean;
+  /** The workspace root the project was added to, if any. */
+  readonly workspace?: string | undefined;
 }
 
 /**
@@ -146,7 +148,7 @@ export async function newCommand(
     progress("installing dependencies (npm install)");
     await runStep("npm", ["install", "--no-audit", "--no-fund"], workspace ?? dir);
   }
-  return { dir, registeredName, files, installed: options.install };
+  return { dir, registeredName, files, installed: options.install, workspace };
 }
 
 /**
