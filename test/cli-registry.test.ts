@@ -98,7 +98,12 @@ describe("tsmicro list/get/call/health against running services", () => {
   it("call of a service nobody registered fails clearly", async () => {
     const result = await tsmicro("call", "ghost", "Alpha.Unary", "{}");
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe("tsmicro: call failed: NOT_FOUND: service ghost not found in the local registry\n");
+    expect(result.stderr).toBe(
+      "tsmicro: call failed: NOT_FOUND: service ghost not found in the local registry; registered: echo\n",
+    );
+    // A slip of a registered name names it.
+    const slip = await tsmicro("health", "ecoh");
+    expect(slip.stderr).toBe("tsmicro: service ecoh not found in the local registry: did you mean echo?\n");
   });
 
   it("a command missing its arguments points to its help, and a misspelt command to the one meant", async () => {

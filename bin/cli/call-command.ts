@@ -24,6 +24,7 @@ import {
 import { clientTransportOf, isHttpNode, isPlainObject, missingRequiredField } from "@tsmicro/runtime/internal";
 import { describeFailure, failureReason } from "./call-failure.js";
 import { CommandError } from "./command-error.js";
+import { serviceNotFound } from "./registry-commands.js";
 
 /** What `tsmicro call` was asked. */
 export interface CallRequest {
@@ -76,8 +77,7 @@ async function callThrough(
   const versions = await registry.getService(request.service);
   const nodes = versions.flatMap((service) => service.nodes);
   // A failure of the call, not of the command line, so it reads as one: `call failed: NOT_FOUND: …`.
-  if (nodes.length === 0)
-    throw new TsmicroError(Code.NOT_FOUND, `service ${request.service} not found in the ${registry.kind} registry`);
+  if (nodes.length === 0) throw new TsmicroError(Code.NOT_FOUND, await serviceNotFound(registry, request.service));
   if (nodes.every(isHttpNode))
     throw new CommandError(
       `${request.service} is a web service: it answers HTTP, not gRPC calls; request it at http://${nodes[0]!.address}/ ` +

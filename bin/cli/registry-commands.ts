@@ -19,6 +19,7 @@ import {
   resolveServiceSettings,
   serviceFlagNames,
 } from "@tsmicro/runtime/internal";
+import { closestName } from "@tsmicro/runtime/errors";
 import type { Argv } from "yargs";
 import { failureReason } from "./call-failure.js";
 import { CommandError } from "./command-error.js";
@@ -86,10 +87,26 @@ export async function listServices(registry: Registry): Promise<string> {
   return names.map((name) => `${name}\n`).join("");
 }
 
+/** How many registered names a not-found message lists. */
+const listedNames = 10;
+
+/** A service missing from the registry, in words: where it was looked for, and the name meant or those there are. */
+export async function serviceNotFound(registry: Registry, name: string): Promise<string> {
+  const names = [...new Set((await registry.listServices()).map((service) => service.name))].sort();
+  const meant = closestName(name, names);
+  const there =
+    meant !== undefined
+      ? `: did you mean ${meant}?`
+      : names.length === 0
+        ? "; no service is registered there"
+        : `; registered: ${names.slice(0, listedNames).join(", ")}${names.length > listedNames ? ", …" : ""}`;
+  return `service ${name} not found in the ${registry.kind} registry${there}`;
+}
+
 /** `tsmicro get service NAME`: versions, nodes and endpoints, as `micro get service` prints them. */
 export async function getService(registry: Registry, name: string, json: boolean): Promise<string> {
   const versions = await registry.getService(name);
-  if (versions.length === 0) throw new CommandError(`service ${name} not found in the ${registry.kind} registry`);
+  if (versions.length === 0) throw new CommandError(await serviceNotFound(registry, name));
   if (json) return `${JSON.stringify(versions, null, 2)}\n`;
   return versions.map(describe).join("\n");
 }
@@ -153,7 +170,7 @@ export async function healthOf(registry: Registry, name: string, args: readonly 
   const connection = connect({ registry, args, env: process.env, logger: silentLogger() });
   const { settings } = connection;
   const nodes = (await registry.getService(name)).flatMap((service) => service.nodes);
-  if (nodes.length === 0) throw new CommandError(`service ${name} not found in the ${registry.kind} registry`);
+  if (nodes.length === 0) throw new CommandError(await serviceNotFound(registry, name));
   const transport = clientTransportOf(settings);
   try {
     const results = await Promise.all(
