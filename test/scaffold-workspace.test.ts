@@ -88,6 +88,19 @@ describe("a --workspace system", () => {
       for (const name of ["user", "edge", "site"])
         expect(run.output()).toMatch(new RegExp(`${name} +\\| .*${name} stopped`));
       expect((await tsmicro("list", "services")).stdout).toBe("no services registered\n");
+
+      // A stop sent to npm alone (an IDE's stop button, a process manager): npm exits without passing it
+      // on, and tsmicro run, left without its parent, stops the services itself.
+      const again = startBackground(root, "npm", ["run", "dev"], runEnv);
+      await again.waitFor(/user +\| .*INFO: user started/);
+      process.kill(again.child.pid!, "SIGTERM");
+      await again.exited;
+      let listed2 = "";
+      for (let i = 0; i < 100 && listed2 !== "no services registered\n"; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        listed2 = (await tsmicro("list", "services")).stdout;
+      }
+      expect(listed2).toBe("no services registered\n");
     },
     5 * minutes,
   );

@@ -55,10 +55,31 @@ export async function runCommand(cwd: string, names: readonly string[], flags: r
       process.stderr.write("stopping every service (Ctrl-C again to kill)\n");
   };
   for (const signal of stopSignals) process.on(signal, stop);
+  const orphaned = watchParent(() => stop("SIGTERM"));
   const codes = await Promise.all(children.map(exitCode));
+  clearInterval(orphaned);
   for (const signal of stopSignals) process.off(signal, stop);
   return !stopping && codes.some((code) => code !== 0) ? 1 : 0;
 }
+
+/**
+ * Calls `gone` once the process that started this one has ended: npm, when
+ * `npm run dev` is stopped by a signal to npm alone, exits without passing
+ * it on, and the services (in process groups of their own) would run on,
+ * registered, with nobody to stop them.
+ */
+function watchParent(gone: () => void): NodeJS.Timeout {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    gone();
+  }, parentCheckMs);
+  return timer.unref();
+}
+
+/** How often `tsmicro run` checks that its parent is still there. */
+const parentCheckMs = 500;
 
 /** The services of the workspace around `cwd`, or the project `cwd` is when it is not in a workspace. */
 async function runTargets(cwd: string): Promise<RunTarget[]> {
