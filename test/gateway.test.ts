@@ -848,7 +848,10 @@ describe("the HTTP gateway", () => {
         method: "GET",
         path: "/v1/nowhere/to/be/found",
         status: 404,
-        json: status(Code.NOT_FOUND, "no route for GET /v1/nowhere/to/be/found"),
+        json: status(
+          Code.NOT_FOUND,
+          "no route for GET /v1/nowhere/to/be/found: no service registered so far serves it (is its service running?)",
+        ),
       },
       {
         name: "an unknown service on a default route",

@@ -589,8 +589,12 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
   socket.destroy(error);
 }
 
+/** A path no route matches; the routes are those of the services registered so far, so one not started yet has none. */
 function noRoute(method: string, path: string): TsmicroError {
-  return new TsmicroError(Code.NOT_FOUND, `no route for ${method} ${path}`);
+  return new TsmicroError(
+    Code.NOT_FOUND,
+    `no route for ${method} ${path}: no service registered so far serves it (is its service running?)`,
+  );
 }
 
 /** The HTTP status of fastify's own client errors (body too large, bad content type); undefined for others. */
