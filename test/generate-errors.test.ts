@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   CodeGeneratorRequestSchema,
@@ -198,6 +199,8 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
       "mine.openapi.json",
       "notes.ts",
     ]);
+    // Nor are the folders that held them left behind, empty.
+    expect(existsSync(join(dir, "src/gen/b"))).toBe(false);
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { SetupError } from "@tsmicro/runtime/errors";
 import type { GeneratedFile } from "../../generator/generate.js";
@@ -72,6 +72,7 @@ export async function writeGeneratedFiles(outDir: string, files: readonly Genera
   );
   const removed = stale.filter((_, i) => generatedByUs[i]);
   await Promise.all(removed.map((path) => rm(path)));
+  await removeEmptyFolders(root);
 
   const changedNames = new Set(changed.map((t) => t.file.name));
   return {
@@ -79,6 +80,16 @@ export async function writeGeneratedFiles(outDir: string, files: readonly Genera
     unchanged: files.filter((f) => !changedNames.has(f.name)).map((f) => f.name),
     removed: removed.map((path) => relative(root, path)),
   };
+}
+
+/** Folders under `root` left with nothing in them, such as those of a proto removed now or before: src/gen is tsmicro's. */
+async function removeEmptyFolders(root: string): Promise<void> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  const folders = entries.filter((e) => e.isDirectory()).map((e) => join(e.parentPath, e.name));
+  // Deepest first, so a folder is empty by the time its parent is tried.
+  for (const folder of folders.sort((a, b) => b.length - a.length)) {
+    if ((await readdir(folder).catch(() => ["?"])).length === 0) await rmdir(folder).catch(() => undefined);
+  }
 }
 
 async function readHead(path: string): Promise<string> {
