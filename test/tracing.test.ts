@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 /**
  * Tracing end to end: HTTP -> gateway -> service `front` -> service `back`, all in this process
  * on the loopback, each exporting through the real OTLP/HTTP exporter (protobuf and JSON) to a
@@ -33,7 +34,7 @@ import { createGateway, createWebService, type Gateway } from "@tsmicro/gateway"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { buildImage } from "../bin/cli/buf-image.js";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
-import { repoRoot } from "./support/cli.js";
+import { bins, repoRoot } from "./support/cli.js";
 import { suiteEnv } from "./support/suite-env.js";
 
 /** A span as the receiver got it, from either encoding. */
@@ -655,6 +656,35 @@ describe("tracing", () => {
     await back.stop();
     const warning = lines.find((l) => String(l.msg).includes("could not be exported"));
     expect(warning, JSON.stringify(lines)).toMatchObject({ level: 40, endpoint: `http://127.0.0.1:${port}/v1/traces` });
+  });
+
+  it("a tsmicro api process stopped by SIGTERM exports its last spans and exits 0", async () => {
+    // The gateway's port closes first; the span export worker alone must hold the process until the spans are out.
+    const gateway = spawn(
+      process.execPath,
+      [bins.tsmicro, "api", "--registry=memory", "--address=127.0.0.1:0", "--metrics_address=off"],
+      { env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let output = "";
+    gateway.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    gateway.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => gateway.once("exit", (code) => resolve(code)));
+    try {
+      let address: string | undefined;
+      for (let i = 0; i < 100 && !address; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        address = /"address":"([^"]+)","handler"[^\n]*"msg":"gateway started"/.exec(output)?.[1];
+      }
+      expect(address, output).toBeDefined();
+      expect((await fetch(`http://${address}/stopping/${process.pid}`)).status).toBe(404);
+      gateway.kill("SIGTERM");
+      expect(await exited, output).toBe(0);
+      expect(output).toContain("gateway stopped");
+      const path = `/stopping/${process.pid}`;
+      expect(receiver.spans.some((span) => span.attributes["url.path"] === path)).toBe(true);
+    } finally {
+      gateway.kill("SIGKILL");
+    }
   });
 
   it("ends a stream's spans when the stream ends, with its status", async () => {

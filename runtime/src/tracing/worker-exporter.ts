@@ -97,6 +97,10 @@ export class WorkerExporter {
    */
   async shutdown(): Promise<void> {
     this.#failure = undefined;
+    // The worker does not hold the process while it runs; while it sends the
+    // last spans it must, or a process with nothing else left to wait on (a
+    // gateway that has closed its port) ends before the spans are out.
+    this.#worker.ref();
     const closed = (async () => {
       await this.forceFlush();
       await this.#send({ id: this.#next++, shutdown: true });
