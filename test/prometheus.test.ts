@@ -180,6 +180,15 @@ describe.skipIf(!prometheusProgram)("a real Prometheus scraping tsmicro", () => 
       });
     }, "the gateway's client and HTTP metrics");
 
+    // A metric that names a service itself (a breaker's, the registry's nodes) keeps that name: the shipped
+    // config honours scraped labels over the target's, so the breaker alert names the service called, not
+    // the gateway calling it (else Prometheus renames the metric's label exported_service).
+    await eventually(async () => {
+      const breakers = await prometheus!.query(`tsmicro_breaker_state{instance="${gateway.address}"}`);
+      expect(new Set(breakers.map((s) => s.metric.service))).toEqual(new Set(["echo", "library"]));
+      expect(breakers.filter((s) => s.metric.exported_service !== undefined)).toEqual([]);
+    }, "breaker states by the service called");
+
     // Every query of the shipped dashboard is valid PromQL against these metrics.
     const dashboard = JSON.parse(await readFile(join(shipped, "grafana-dashboard.json"), "utf8")) as {
       panels: { targets?: { expr: string }[] }[];
