@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -97,13 +97,27 @@ describe("createLogger", () => {
         const last = `"i":${batch * 10 + 9},`;
         await until(`line ${batch * 10 + 9} is written`, async () => (await text()).includes(last));
       }
-      const names = (await files()).sort((a, b) => number(a) - number(b));
+      const names = (await files()).filter((name) => name !== "current.log").sort((a, b) => number(a) - number(b));
       expect(names.length).toBeGreaterThan(1);
       // The current file and the two newest before it; older ones were deleted.
       expect(names.length).toBeLessThanOrEqual(3);
       expect(number(names[0]!)).toBeGreaterThan(1);
       const lines = (await text()).trim().split("\n");
       expect(JSON.parse(lines.at(-1)!)).toMatchObject({ service: "user", i: 59, msg: "line" });
+      // current.log follows the file being written, for tail -F.
+      expect(await readlink(join(dir, "logs", "current.log"))).toMatch(
+        new RegExp(`${names.at(-1)!.replace(".", "\\.")}$`),
+      );
+    });
+
+    it("writes the very file named when nothing rotates it", async () => {
+      const dir = await mkdtemp(join(tmpdir(), "tsmicro-log-"));
+      dirs.push(dir);
+      const path = join(dir, "logs", "user.log");
+      const logger = createLogger({ service: "user", file: { path } });
+      logger.info({ i: 1 }, "line");
+      await until("the line is written", async () => (await readFile(path, "utf8").catch(() => "")).includes('"i":1'));
+      expect(await readdir(join(dir, "logs"))).toEqual(["user.log"]);
     });
   });
   it("prints pretty text through pino-pretty when asked, and names the package it lacks", async () => {

@@ -18,9 +18,13 @@ export interface Logger {
   child(fields: object): Logger;
 }
 
-/** A log file rotated by size or time, through pino-roll. */
+/** A log file, rotated by size or time through pino-roll when asked. */
 export interface LogFileOptions {
-  /** The file's path; rotated files get a number before the extension. */
+  /**
+   * The file's path. Rotated, the files get a number before the extension
+   * (`user.1.log`, `user.2.log`, …, the highest the current one) and
+   * `current.log` beside them links to the current one.
+   */
   readonly path: string;
   /** Rotate once a file reaches this size, such as `10m` or `500k`. */
   readonly size?: string;
@@ -121,11 +125,15 @@ function baseFields(options: LoggerOptions): Record<string, string> {
 function destination(options: LoggerOptions): DestinationStream | undefined {
   if (options.file) {
     const { path, size, frequency, keep } = options.file;
+    // Not rotated: the very file named (pino-roll would number it).
+    if (!size && !frequency)
+      return pinoModule().pino.transport({ target: "pino/file", options: { destination: path, mkdir: true } });
     return pinoModule().pino.transport({
       target: resolvePackage("pino-roll", "--log_file"),
       options: {
         file: path,
         mkdir: true,
+        symlink: true,
         ...(size ? { size } : {}),
         ...(frequency ? { frequency: /^\d+$/.test(frequency) ? Number(frequency) : frequency } : {}),
         ...(keep === undefined ? {} : { limit: { count: keep } }),
