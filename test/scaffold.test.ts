@@ -310,7 +310,16 @@ describe("a new service project", () => {
           await service.stop();
         }
         const [check, ...checkArgs] = image.healthcheck!;
-        expect((await inProject(image.dir, check!, checkArgs, imageEnv)).code).toBe(1);
+        const down = await inProject(image.dir, check!, checkArgs, imageEnv);
+        expect(down.code).toBe(1);
+        expect(down.stderr).toBe(`user is not SERVING on port ${port} (grpc.health.v1)\n`);
+        // MICRO_SERVER_ADDRESS, go-micro's name, is read as well.
+        const { TSMICRO_SERVER_ADDRESS: _, ...microEnv } = imageEnv;
+        const micro = await inProject(image.dir, check!, checkArgs, {
+          ...microEnv,
+          MICRO_SERVER_ADDRESS: `127.0.0.1:${port}`,
+        });
+        expect(micro.stderr).toContain(`port ${port} `);
       } finally {
         await rm(root, { recursive: true, force: true });
       }
@@ -338,6 +347,10 @@ describe("a new service project", () => {
       for (const key of Object.keys(compose.services[name]!.environment ?? {}))
         expect(known, `${name}: ${key}`).toContain(key);
     expect(compose.services.user!.environment!.TSMICRO_SERVER_ADDRESS).toBe("0.0.0.0:9000");
+    // The gateway runs as the container's process itself: npx would not pass docker stop's SIGTERM on.
+    const gatewayCommand = compose.services.api!.command!;
+    expect(gatewayCommand.slice(0, 2)).toEqual(["node_modules/.bin/tsmicro", "api"]);
+    expect(existsSync(join(project, gatewayCommand[0]!))).toBe(true);
 
     const docs = await Promise.all(
       ["deployment", "service", "configmap", "hpa"].map(async (name) =>
