@@ -658,11 +658,11 @@ describe("tracing", () => {
     expect(warning, JSON.stringify(lines)).toMatchObject({ level: 40, endpoint: `http://127.0.0.1:${port}/v1/traces` });
   });
 
-  it("a tsmicro api process stopped by SIGTERM exports its last spans and exits 0", async () => {
+  it("a tsmicro api process stopped by SIGTERM exports its last spans (none for /metrics scrapes) and exits 0", async () => {
     // The gateway's port closes first; the span export worker alone must hold the process until the spans are out.
     const gateway = spawn(
       process.execPath,
-      [bins.tsmicro, "api", "--registry=memory", "--address=127.0.0.1:0", "--metrics_address=off"],
+      [bins.tsmicro, "api", "--registry=memory", "--address=127.0.0.1:0"],
       { env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, stdio: ["ignore", "pipe", "pipe"] },
     );
     let output = "";
@@ -677,11 +677,14 @@ describe("tracing", () => {
       }
       expect(address, output).toBeDefined();
       expect((await fetch(`http://${address}/stopping/${process.pid}`)).status).toBe(404);
+      // A scrape of its own /metrics is no one's request: no trace of its own.
+      expect((await fetch(`http://${address}/metrics`)).status).toBe(200);
       gateway.kill("SIGTERM");
       expect(await exited, output).toBe(0);
       expect(output).toContain("gateway stopped");
       const path = `/stopping/${process.pid}`;
       expect(receiver.spans.some((span) => span.attributes["url.path"] === path)).toBe(true);
+      expect(receiver.spans.filter((span) => span.attributes["url.path"] === "/metrics")).toEqual([]);
     } finally {
       gateway.kill("SIGKILL");
     }

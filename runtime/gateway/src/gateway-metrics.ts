@@ -11,6 +11,9 @@ export interface GatewayMetricsOptions {
   readonly proxied?: boolean;
 }
 
+/** Where the gateway serves its metrics, on its own HTTP port. */
+export const metricsPath = "/metrics";
+
 /**
  * The gateway's metrics: `GET /metrics` on its own HTTP port (the process
  * registry: HTTP, backend client, breaker and node metrics, Node.js
@@ -36,7 +39,7 @@ export class GatewayMetrics {
   mount(app: FastifyInstance): void {
     const observe = httpRequestMetrics(this.registry);
     app.decorateRequest(this.#slot, null);
-    app.get("/metrics", async (_request, reply) => {
+    app.get(metricsPath, async (_request, reply) => {
       const body = await this.registry.metrics();
       void reply.type(this.registry.contentType).send(body);
     });

@@ -1,6 +1,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { type HttpServerSpan, startHttpServerSpan, type TracingUse } from "@tsmicro/runtime/internal";
+import { metricsPath } from "./gateway-metrics.js";
 import type { ErrorBody } from "./http-mapping.js";
 
 /** The type URL of the error detail that carries the trace id in error bodies. */
@@ -35,7 +36,8 @@ export class HttpTracing {
     app.decorateRequest(this.#slot, null);
     app.addHook("onRequest", (request, reply, done) => {
       const tracing = this.#tracing.current();
-      if (!tracing) return done();
+      // Prometheus's scrapes of the gateway's own /metrics are no request of anyone's: no trace each.
+      if (!tracing || request.routeOptions.url === metricsPath) return done();
       const raw = request.raw.url ?? "/";
       const queryAt = raw.indexOf("?");
       const span = startHttpServerSpan(tracing, {
