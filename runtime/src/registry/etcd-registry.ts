@@ -79,7 +79,7 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
   };
 
   const unavailable = (what: string, error: unknown) =>
-    new TsmicroError(Code.UNAVAILABLE, `etcd registry at ${where}: ${what} failed: ${messageOf(error)}`, {
+    new TsmicroError(Code.UNAVAILABLE, `etcd registry at ${where}: ${what} failed: ${etcdFailure(error)}`, {
       cause: error,
     });
 
@@ -622,4 +622,18 @@ function hostPolicy(failuresToOpen: number, openMs: number): HostPolicy {
       }
     },
   };
+}
+
+/**
+ * A failed etcd request in one line. grpc-js words a refused connection as
+ * `14 UNAVAILABLE: No connection established. Last error: Error: connect
+ * ECONNREFUSED host:port: 14 UNAVAILABLE: …`, the socket error inside its
+ * own text twice; this keeps the socket error and what it means.
+ */
+export function etcdFailure(error: unknown): string {
+  const text = messageOf(error);
+  const socket = /connect (E[A-Z]+) ([^\s:]+:\d+)/.exec(text);
+  if (socket)
+    return `connect ${socket[1]} ${socket[2]}${socket[1] === "ECONNREFUSED" ? ": nothing listens there (is etcd running?)" : ""}`;
+  return text.replace(/\s*Resolution note:.*$/s, "");
 }

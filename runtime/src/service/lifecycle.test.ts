@@ -82,6 +82,42 @@ describe("Registration", () => {
   });
 });
 
+describe("Registration heartbeats while the registry is down", () => {
+  it("logs each failure as one line without a stack, and a line once the registry answers again", async () => {
+    const lines: { level: string; fields: Record<string, unknown>; message: string }[] = [];
+    const note = (level: string) => (fields: object, message?: string) =>
+      void lines.push({ level, fields: fields as Record<string, unknown>, message: message ?? "" });
+    const logger = { ...silentLogger(), warn: note("warn"), info: note("info") };
+    const memory = createMemoryRegistry();
+    let down = false;
+    const registry: Registry = {
+      ...memory,
+      register: async (service, options) => {
+        if (down) throw new Error("etcd registry at 127.0.0.1:2379: registering x failed: connect ECONNREFUSED");
+        await memory.register(service, options);
+      },
+    };
+    const registration = new Registration(registry, record, { ttlMs: 1_000, intervalMs: 30, logger });
+    await registration.start();
+    down = true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    down = false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await registration.stop();
+    const failures = lines.filter((l) => l.level === "warn");
+    expect(failures.length).toBeGreaterThan(1);
+    expect(failures[0]).toEqual({
+      level: "warn",
+      fields: { reason: "etcd registry at 127.0.0.1:2379: registering x failed: connect ECONNREFUSED", failures: 1 },
+      message: "heartbeat to the registry failed; retrying every 0.03 s",
+    });
+    const recovered = lines.filter((l) => l.level === "info");
+    expect(recovered).toEqual([
+      { level: "info", fields: { failures: failures.length }, message: "registered again: the registry answers" },
+    ]);
+  });
+});
+
 describe("startFailure", () => {
   it("is one line, with the code of a setup error", () => {
     expect(startFailure(new SetupError("TSM_ERR_ADDRESS_IN_USE", "--server_address", "127.0.0.1:5000"))).toBe(

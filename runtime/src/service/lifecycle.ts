@@ -109,6 +109,8 @@ export class Registration {
   /** The heartbeat in flight: stop() waits for it, or it could register the node again after deregistering. */
   #beating: Promise<void> = Promise.resolve();
   #registered = false;
+  /** Heartbeats failed in a row: the first is logged, and the one that succeeds after them. */
+  #failures = 0;
 
   constructor(
     private readonly registry: Registry,
@@ -121,8 +123,9 @@ export class Registration {
     await this.register();
     this.#registered = true;
     this.#heartbeat = setInterval(() => {
-      this.#beating = this.register().catch((error: unknown) =>
-        this.options.logger.warn({ err: error }, "heartbeat to the registry failed; retrying"),
+      this.#beating = this.register().then(
+        () => this.#recovered(),
+        (error: unknown) => this.#failed(error),
       );
     }, this.options.intervalMs);
     // A heartbeat is no reason to keep the process alive.
@@ -140,6 +143,21 @@ export class Registration {
       .deregister(this.record)
       .catch((error: unknown) => this.options.logger.warn({ err: error }, "deregistration failed"));
     await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+  }
+
+  /** A failed heartbeat, as one line without a stack: the registry being down is no bug of the service. */
+  #failed(error: unknown): void {
+    this.#failures++;
+    this.options.logger.warn(
+      { reason: error instanceof Error ? error.message : String(error), failures: this.#failures },
+      `heartbeat to the registry failed; retrying every ${this.options.intervalMs / 1000} s`,
+    );
+  }
+
+  #recovered(): void {
+    if (this.#failures === 0) return;
+    this.options.logger.info({ failures: this.#failures }, "registered again: the registry answers");
+    this.#failures = 0;
   }
 
   private register(): Promise<void> {
