@@ -8,13 +8,13 @@ import { redactField, redactText, redactValue } from "./redact.js";
 /** pino, loaded by the first logger made: importing the runtime does not load it. */
 export const pinoModule = lazyModule<typeof import("pino")>("pino");
 
-/** Structured logging, as pino's interface: an object of fields, then a message. */
+/** Structured logging, as pino's interface: an object of fields, then a message; or a message alone. */
 export interface Logger {
-  trace(fields: object, message?: string): void;
-  debug(fields: object, message?: string): void;
-  info(fields: object, message?: string): void;
-  warn(fields: object, message?: string): void;
-  error(fields: object, message?: string): void;
+  trace(fields: object | string, message?: string): void;
+  debug(fields: object | string, message?: string): void;
+  info(fields: object | string, message?: string): void;
+  warn(fields: object | string, message?: string): void;
+  error(fields: object | string, message?: string): void;
   child(fields: object): Logger;
 }
 
@@ -143,7 +143,8 @@ function destination(options: LoggerOptions): DestinationStream | undefined {
   if (options.format === "pretty") {
     return pinoModule().pino.transport({
       target: resolvePackage("pino-pretty", "--log_format pretty"),
-      options: { colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss.l" },
+      // One line an entry, its fields at the end, as go-micro's logs read: not a line a field.
+      options: { colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss.l", singleLine: true },
     });
   }
   return undefined;
