@@ -217,6 +217,11 @@ describe.skipIf(!prometheusProgram)("a real Prometheus scraping tsmicro", () => 
     await eventually(async () => {
       expect((await prometheus!.query(query)).map((s) => s.value)).toEqual([0]);
     }, "the killed node down");
+    // The shipped alert fires for it, naming the service and node.
+    await eventually(async () => {
+      const alerts = await prometheus!.query(`ALERTS{alertname="TsmicroInstanceDown",alertstate="firing"}`);
+      expect(alerts.map((a) => `${a.metric.service} ${a.metric.node}`)).toEqual([`late ${late.id}`]);
+    }, "TsmicroInstanceDown firing");
     // The others stay up.
     for (const node of [echo, library])
       expect((await prometheus!.query(`up{job="tsmicro",node="${node.id}"}`)).map((s) => s.value)).toEqual([1]);
