@@ -72,7 +72,8 @@ describe("a service's broker and typed events", () => {
     const received: { event: OrderPlaced; context: EventContext }[] = [];
     const subscriber = createService({ name: "billing", registry, broker, ...quiet });
     subscriber.subscribe(OrdersEvents, recorder(received));
-    expect(subscriber.broker).toBe(broker);
+    // service.broker is that broker, traced (the same messages, with a span around each).
+    expect(subscriber.broker.kind).toBe(broker.kind);
     await start(subscriber);
 
     await broker.publish("order.placed", new Uint8Array(), { id: "m-1" }); // the broker is started
@@ -190,6 +191,28 @@ describe("a service's broker and typed events", () => {
     const [, traceId, publisherSpanId] = traceparent!.split("-");
     expect(line).toMatchObject({ trace_id: traceId, span_id: expect.stringMatching(/^[0-9a-f]{16}$/) });
     // The consumer span's own id, a child of the publisher's.
+    expect(line.span_id).not.toBe(publisherSpanId);
+    await broker.stop();
+  });
+
+  it("traces the untyped service.broker as the typed events: traceparent in the headers, the failing line in it", async () => {
+    const { lines, destination } = lineCollector();
+    const registry = createMemoryRegistry();
+    const broker = createMemoryBroker({ logger: createLogger({ destination }) });
+    const service = createService({ name: "raw-traced", registry, broker, ...quiet, env: suiteEnv() });
+    await start(service);
+    let traceparent: string | undefined;
+    await service.broker.subscribe("audit.raw", async (message) => {
+      traceparent = message.headers.traceparent;
+      throw new Error("audit store is down");
+    });
+    await service.broker.publish("audit.raw", new TextEncoder().encode("hello"), { id: "raw-1" });
+    await waitFor("the error line", () => lines.some((line) => line.includes("audit store is down")));
+    const line = JSON.parse(lines.find((l) => l.includes("audit store is down"))!) as Record<string, unknown>;
+    const [, traceId, publisherSpanId] = traceparent!.split("-");
+    expect(line).toMatchObject({ messageId: "raw-1", trace_id: traceId });
+    // The handler ran in a CONSUMER span of its own, the publisher's child.
+    expect(line.span_id).toMatch(/^[0-9a-f]{16}$/);
     expect(line.span_id).not.toBe(publisherSpanId);
     await broker.stop();
   });

@@ -6,6 +6,7 @@ import type { EventContext, EventsDefinition, PublisherOf } from "../definition/
 import { isSetupError, SetupError } from "../errors/setup-error.js";
 import type { Logger } from "../logging/logger.js";
 import type { Endpoint, Registry } from "../registry/registry.js";
+import { tracedBroker } from "../broker/traced-broker.js";
 import type { Tracing } from "../tracing/tracing.js";
 
 /** Options of `service.subscribe`. */
@@ -62,6 +63,7 @@ export class ServiceEvents {
   readonly #publishedDefinitions = new Set<EventsDefinition>();
   readonly #subscriptions: Subscription[] = [];
   #broker: Broker | undefined;
+  #traced: Broker | undefined;
   #setupError: SetupError | undefined;
   #started: Promise<void> | undefined;
 
@@ -87,6 +89,12 @@ export class ServiceEvents {
   get broker(): Broker {
     if (!this.#broker) throw this.#setupError ?? new Error("no broker");
     return this.#broker;
+  }
+
+  /** The broker as the service's code gets it (`service.broker`): its publishes and handlers traced. */
+  get tracedBroker(): Broker {
+    this.#traced ??= tracedBroker(this.broker, this.#options.tracing);
+    return this.#traced;
   }
 
   /** Plans subscriptions to the events `handler` handles; they start with the service. */

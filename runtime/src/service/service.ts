@@ -394,7 +394,7 @@ export function createService(options: ServiceOptions): MicroService {
     handle,
     client: (definition, name) => clients.client(definition, name),
     get broker() {
-      return events.broker;
+      return events.tracedBroker;
     },
     publisher: (definition) => events.publisher(definition, !starting),
     subscribe(definition: EventsDefinition, handler: object, subscribeOptions: EventSubscribeOptions = {}) {
