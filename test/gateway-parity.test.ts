@@ -110,7 +110,7 @@ describe("grpc-gateway parity: field masks, 405, metadata both ways, WWW-Authent
   /** The update masks UpdateProfile received, in order. */
   const masks: (string[] | undefined)[] = [];
   /** What the gateway logged at debug level. */
-  const debugLines: { fields: object; message: string | undefined }[] = [];
+  const debugLines: { fields: object | string; message: string | undefined }[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "tsmicro-gw-parity-"));

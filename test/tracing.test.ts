@@ -660,11 +660,10 @@ describe("tracing", () => {
 
   it("a tsmicro api process stopped by SIGTERM exports its last spans (none for /metrics scrapes) and exits 0", async () => {
     // The gateway's port closes first; the span export worker alone must hold the process until the spans are out.
-    const gateway = spawn(
-      process.execPath,
-      [bins.tsmicro, "api", "--registry=memory", "--address=127.0.0.1:0"],
-      { env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const gateway = spawn(process.execPath, [bins.tsmicro, "api", "--registry=memory", "--address=127.0.0.1:0"], {
+      env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     gateway.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     gateway.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
