@@ -315,6 +315,13 @@ describeEtcd("config on a real etcd", () => {
       const bad = join(dir, "bad.json");
       await writeFile(bad, '{\n  "a": 1,\n  "b" 2\n}\n');
       const port = await closedPort();
+      // A write that names no service would land where no service reads.
+      const nobody = await tsmicro("set", "greeting", "Hey");
+      expect(nobody).toMatchObject({ code: 1, stdout: "" });
+      expect(nobody.stderr).toBe(
+        "tsmicro: say whose settings these are: --service NAME writes under /micro/config/NAME/, where that service " +
+          "reads; --prefix PATH writes elsewhere on purpose\n",
+      );
       const [missing, parse, down] = await Promise.all([
         tsmicro("get", "no.such.key", "--service", "catalog"),
         tsmicro("import", bad, "--service", "catalog"),

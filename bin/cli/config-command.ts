@@ -47,6 +47,20 @@ function optionsOf(argv: {
   };
 }
 
+/**
+ * The options of a command that writes: a key outside every service's
+ * folder is read by no service, so writing needs `--service` (or an
+ * explicit `--prefix`).
+ */
+function writeOptions(argv: Parameters<typeof optionsOf>[0]): ConfigCommandOptions {
+  if (argv.service === undefined && argv.prefix === undefined)
+    throw new CommandError(
+      "say whose settings these are: --service NAME writes under /micro/config/NAME/, where that service reads; " +
+        "--prefix PATH writes elsewhere on purpose",
+    );
+  return optionsOf(argv);
+}
+
 /** A failed etcd call or a missing key is the user's to fix: one line, exit 1 (fail.ts prints it). */
 async function printing(work: () => Promise<string>): Promise<void> {
   try {
@@ -73,13 +87,13 @@ export function configCommands<T>(y: Argv<T>) {
         z
           .positional("path", { type: "string", demandOption: true })
           .positional("value", { type: "string", demandOption: true }),
-      (argv) => printing(() => configSet(optionsOf(argv), argv.path, argv.value)),
+      (argv) => printing(() => configSet(writeOptions(argv), argv.path, argv.value)),
     )
     .command(
       "del <path>",
       "delete a setting and everything under it",
       (z) => z.positional("path", { type: "string", demandOption: true }),
-      (argv) => printing(() => configDelete(optionsOf(argv), argv.path)),
+      (argv) => printing(() => configDelete(writeOptions(argv), argv.path)),
     )
     .command(
       "watch [path]",
@@ -101,7 +115,7 @@ export function configCommands<T>(y: Argv<T>) {
         z
           .positional("file", { type: "string", demandOption: true })
           .option("replace", { type: "boolean", default: false, describe: "also delete keys the file does not hold" }),
-      (argv) => printing(() => configImport(optionsOf(argv), argv.file, argv.replace)),
+      (argv) => printing(() => configImport(writeOptions(argv), argv.file, argv.replace)),
     )
     .demandCommand(1, "name a config command: get, set, del, watch or import");
 }
