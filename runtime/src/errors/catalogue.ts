@@ -19,7 +19,7 @@ export const errorCatalogue = {
   TSM_ERR_BROKER_UNREACHABLE: "the %s broker at %s cannot be used (%s); %s",
   TSM_ERR_ADDRESS_IN_USE: "%s %s is in use by another process; choose another port or stop it",
   TSM_ERR_HANDLER_METHOD:
-    "the handler for %s has no method %s (rpc %s); implement it, or pass { partial: true } to handle() so missing methods answer UNIMPLEMENTED",
+    "the handler for %s has no method %s (rpc %s); implement it (in a scaffolded project npm run generate wrote its stub under src/handler/: add it to the service's handler), or pass { partial: true } to handle() so missing methods answer UNIMPLEMENTED",
   TSM_ERR_EVENT_HANDLER:
     "the event handler for %s has no method %s (topic %s); implement it, or pass { partial: true } to subscribe() to receive only the events it has",
   TSM_ERR_EVENT: "event %s in %s: %s",
