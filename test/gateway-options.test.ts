@@ -83,6 +83,14 @@ describe("tsmicro api options", () => {
     const allowed = await preflight("https://app.example.com");
     expect(allowed.status).toBe(204);
     expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    // Every method a google.api.http route may take: a browser may PATCH and DELETE too.
+    expect(
+      allowed.headers
+        .get("access-control-allow-methods")
+        ?.split(",")
+        .map((m) => m.trim())
+        .sort(),
+    ).toEqual(["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"]);
     expect((await preflight("https://evil.example.com")).headers.get("access-control-allow-origin")).toBeNull();
     const simple = await fetch(`${open.url}/v1/ping`, { headers: { origin: "https://app.example.com" } });
     expect(simple.headers.get("access-control-allow-origin")).toBe("https://app.example.com");

@@ -33,7 +33,7 @@ import {
 } from "@tsmicro/runtime/internal";
 import { GatewayMetrics } from "./gateway-metrics.js";
 import { HttpTracing } from "./gateway-tracing.js";
-import { type BackendCatalogue, findMethod } from "./backend-catalogue.js";
+import { type BackendCatalogue, type BackendService, findMethod } from "./backend-catalogue.js";
 import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
 import { dashboardFlagNames, resolveDashboardSettings } from "./dashboard/dashboard-settings.js";
 import { GatewayBackends } from "./gateway-backends.js";
@@ -184,7 +184,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
   app.setErrorHandler((error, request, reply) => {
     const httpStatus = fastifyStatus(error);
-    const { status, headers, body } = errorResponse(asTsmicroError(error));
+    const { status, headers, body } = errorResponse(asTsmicroError(error, settings.bodyLimit));
     if (status >= 500 && !(error instanceof TsmicroError))
       logger.error({ err: error, method: request.method, url: request.url }, "gateway error");
     // A more precise header set on the way (the JWT check's challenge) stays.
@@ -239,13 +239,15 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       jwt: config?.jwt ?? options.jwt,
     });
     const origins = [...settings.corsOrigins, ...(config?.corsOrigins ?? [])];
+    const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
     if (origins.length > 0) {
       await app.register(cors, {
         origin: origins.includes("*") ? true : origins,
+        // Every method a route may take (@fastify/cors allows GET, HEAD and POST alone by default).
+        methods: [...methods],
         exposedHeaders: ["grpc-status", "grpc-message", "retry-after", "traceresponse", "www-authenticate", "allow"],
       });
     }
-    const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
     metrics?.mount(app);
     if (settings.dashboard) await mountDashboard();
     if (proxy) await app.register(webProxyRoutes, { proxy });
@@ -306,7 +308,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const target = await defaultRoute(path);
     if (!target) {
       const allow = allowedMethods(path);
-      throw allow.length > 0 ? new MethodNotAllowedError(request.method, path, allow) : noRoute(request.method, path);
+      if (allow.length > 0) throw new MethodNotAllowedError(request.method, path, allow);
+      throw (await unknownDefaultMethod(path)) ?? noRoute(request.method, path);
     }
     // A default route's path names a registered method, so the label set stays bounded.
     nameRoute(request, `${settings.prefix}${path}`);
@@ -347,6 +350,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
   /** `/{service}/{method}` or `/{service}/{Service}/{method}`, as `micro api` resolves paths. */
   async function defaultRoute(path: string): Promise<GatewayMethod | undefined> {
+    const named = await defaultRouteBackend(path);
+    return named && findMethod(named.backend, named.method);
+  }
+
+  /** The registered service a default route's path names, and the method it asks of it. */
+  async function defaultRouteBackend(path: string): Promise<{ backend: BackendService; method: string } | undefined> {
     const segments = path.split("/").filter((s) => s !== "");
     if (segments.length < 2 || segments.length > 3) return undefined;
     const [first, ...rest] = segments.map((s) => {
@@ -358,8 +367,17 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     });
     const name = settings.namespace === "" ? first! : `${settings.namespace}.${first!}`;
     const backend = await catalogue.service(name);
-    if (!backend) return undefined;
-    return findMethod(backend, rest.length === 2 ? `${rest[0]!}.${rest[1]!}` : rest[0]!);
+    return backend && { backend, method: rest.length === 2 ? `${rest[0]!}.${rest[1]!}` : rest[0]! };
+  }
+
+  /** A default route naming a registered service and a method it lacks: NOT_FOUND listing those it has. */
+  async function unknownDefaultMethod(path: string): Promise<TsmicroError | undefined> {
+    const named = await defaultRouteBackend(path);
+    if (!named) return undefined;
+    return new TsmicroError(
+      Code.NOT_FOUND,
+      `${named.backend.name} has no method ${named.method}; it has ${methodNames(named.backend)}`,
+    );
   }
 
   async function rpcEndpoint(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -379,10 +397,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const backend = await catalogue.service(service);
     if (!backend) throw new TsmicroError(Code.NOT_FOUND, `POST /rpc: no service ${service} is registered`);
     const target = findMethod(backend, spec);
-    if (!target) {
-      const known = backend.methods.map((m) => m.rpc.split(".").slice(-2).join(".")).join(", ");
-      throw new TsmicroError(Code.NOT_FOUND, `POST /rpc: ${service} has no method ${spec}; it has ${known}`);
-    }
+    if (!target)
+      throw new TsmicroError(
+        Code.NOT_FOUND,
+        `POST /rpc: ${service} has no method ${spec}; it has ${methodNames(backend)}`,
+      );
     const rule: HttpRule = { method: "POST", path: "/rpc", body: "*" };
     return await call(target, rule, { variables: {}, query: "", body: message }, request, reply);
   }
@@ -589,6 +608,11 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
   socket.destroy(error);
 }
 
+/** A backend's methods as a caller names them: `UserService.GetUser, …`. */
+function methodNames(backend: BackendService): string {
+  return backend.methods.map((m) => m.rpc.split(".").slice(-2).join(".")).join(", ");
+}
+
 /** A path no route matches; the routes are those of the services registered so far, so one not started yet has none. */
 function noRoute(method: string, path: string): TsmicroError {
   return new TsmicroError(
@@ -604,12 +628,16 @@ function fastifyStatus(error: unknown): number | undefined {
   return typeof status === "number" && status >= 400 && status < 500 ? status : undefined;
 }
 
-/** fastify's client errors become TsmicroErrors with their message; anything else passes as it is. */
-function asTsmicroError(error: unknown): unknown {
+/** fastify's client errors become TsmicroErrors with their message (a body too large: the limit and its flag); anything else passes as it is. */
+function asTsmicroError(error: unknown, bodyLimit: number): unknown {
   const status = fastifyStatus(error);
   if (status === undefined) return error;
-  const code = status === 413 ? Code.OUT_OF_RANGE : status === 404 ? Code.NOT_FOUND : Code.INVALID_ARGUMENT;
-  return new TsmicroError(code, messageOf(error));
+  if (status === 413)
+    return new TsmicroError(
+      Code.OUT_OF_RANGE,
+      `the request body is over the gateway's limit of ${bodyLimit} bytes (--body_limit)`,
+    );
+  return new TsmicroError(status === 404 ? Code.NOT_FOUND : Code.INVALID_ARGUMENT, messageOf(error));
 }
 
 function malformedEscape(path: string): string {
