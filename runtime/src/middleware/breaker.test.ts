@@ -127,7 +127,11 @@ describe("breakerMiddleware", () => {
 
   it("lets exactly one probe through after the reset timeout; a failed probe reopens it, a good one closes it", async () => {
     const logged: string[] = [];
-    const record = (fields: object) => logged.push((fields as { state?: string }).state ?? "?");
+    const lines: object[] = [];
+    const record = (fields: object) => {
+      lines.push(fields);
+      logged.push((fields as { state?: string }).state ?? "?");
+    };
     const logger = { warn: record, info: record } as unknown as Logger;
     const middleware = breaker({ ...quick, logger });
     let healthy = false;
@@ -135,6 +139,9 @@ describe("breakerMiddleware", () => {
     const send = middleware(next);
     await failures(send, call(login), 4);
     expect(logged).toEqual(["open"]);
+    // The service called is `target`: the caller's logger has a `service` of its own.
+    expect(lines[0]).toMatchObject({ target: "user", method: login.path, state: "open" });
+    expect(lines[0]).not.toHaveProperty("service");
 
     await sleep(150);
     expect(middleware.stats("user", login.path)?.state).toBe("halfOpen");

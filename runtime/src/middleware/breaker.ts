@@ -237,7 +237,8 @@ export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddlewa
     });
     if (metrics) observeBreaker(metrics, breaker, service, method.path);
     if (logger) {
-      const fields = { service, method: method.path };
+      // `target`, not `service`: the logger's own `service` is the caller's name, and a line has one of each.
+      const fields = { target: service, method: method.path };
       breaker.on("open", () =>
         logger.warn(
           { ...fields, state: "open", ...counts(breaker) },
