@@ -114,7 +114,16 @@ describe("connect({ registry }) with a handed-in memory registry", () => {
     watcher.stop();
   });
 
-  it("a bad flag throws a SetupError naming it", () => {
+  it("a bad flag throws a SetupError naming it; a slip of a known flag names the one meant", () => {
     expect(() => connect({ args: ["--client_retries=-1"], env: suiteEnv() })).toThrow(/--client_retries/);
+    expect(() => connect({ args: ["--registry_adress=/tmp/x"], env: suiteEnv() })).toThrow(
+      expect.objectContaining({
+        code: "TSM_ERR_FLAG_UNKNOWN",
+        message: "unknown flag --registry_adress: did you mean --registry_address?",
+      }),
+    );
+    // A script's own flags, far from every known one, stay its own.
+    const own = connect({ args: ["--verbose", "--count=3"], env: suiteEnv(), logger: silentLogger() });
+    void own.stop();
   });
 });

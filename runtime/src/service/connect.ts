@@ -1,3 +1,5 @@
+import { checkFlagSpelling } from "./flag-values.js";
+import { runtimeFlagNames } from "./flag-names.js";
 import { RegistryClients } from "../client/registry-clients.js";
 import type { ClientOf } from "../definition/client.js";
 import type { ServiceDefinition } from "../definition/definition.js";
@@ -55,6 +57,8 @@ export interface Connection {
 export function connect(options: ConnectOptions = {}): Connection {
   const args = options.args ?? process.argv.slice(2);
   const env = options.env ?? process.env;
+  // A slip of a known flag (--registry_adress) would else leave the script on the defaults, calling another registry's nodes.
+  checkFlagSpelling(args, runtimeFlagNames);
   const settings = resolveServiceSettings(options.settings ?? {}, args, env);
   const logger = options.logger ?? stderrLogger(settings.logLevel);
   const registry = RegistryUse.of(options.registry, settings);
