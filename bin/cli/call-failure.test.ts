@@ -1,4 +1,5 @@
 import { Code, TsmicroError } from "@tsmicro/runtime";
+import { errorReasonDetail } from "@tsmicro/runtime/internal";
 import { describe, expect, it } from "vitest";
 import { describeFailure, failureReason } from "./call-failure.js";
 
@@ -60,6 +61,15 @@ describe("describeFailure", () => {
     expect(described.code).toBe(Code.UNAVAILABLE);
     expect(described.message).toBe(
       "echo Alpha.Unary: connection refused at 127.0.0.1:1: nothing listens there (the node may have died without deregistering)",
+    );
+  });
+
+  it("names a typed error's reason and metadata, as an HTTP client reads them in the body", () => {
+    const typed = new TsmicroError(Code.NOT_FOUND, "echo Alpha.Unary: no user has id nope", {
+      details: [errorReasonDetail("USER_NOT_FOUND", "user.v1.UserErrorReason", { field: "id" })],
+    });
+    expect((describeFailure(typed, "echo Alpha.Unary") as TsmicroError).message).toBe(
+      "echo Alpha.Unary: no user has id nope (reason USER_NOT_FOUND, field=id)",
     );
   });
 

@@ -1,4 +1,4 @@
-import { Code, codeName, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
+import { Code, codeName, errorReasonOf, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
 
 /**
  * Text that grpc-js (or Node's sockets under it) wrote rather than a
@@ -64,6 +64,16 @@ export function failureReason(error: TsmicroError, address?: string, timeoutMs?:
 export function describeFailure(error: unknown, what: string, timeoutMs?: number): unknown {
   if (!isTsmicroError(error)) return error;
   const reason = failureReason(error, undefined, timeoutMs);
-  if (reason === error.message && error.message.startsWith(what)) return error;
-  return new TsmicroError(error.code, `${what}: ${reason}`, { cause: error, retryable: error.retryable });
+  const typed = typedReason(error);
+  if (reason === error.message && error.message.startsWith(what) && typed === "") return error;
+  const said = reason.startsWith(what) ? reason : `${what}: ${reason}`;
+  return new TsmicroError(error.code, `${said}${typed}`, { cause: error, retryable: error.retryable });
+}
+
+/** A typed error's reason and metadata, as ` (reason USER_NOT_FOUND, field=name)`; empty for an error without one. */
+function typedReason(error: TsmicroError): string {
+  const info = errorReasonOf(error);
+  if (!info) return "";
+  const metadata = Object.entries(info.metadata).map(([key, value]) => `, ${key}=${value}`);
+  return ` (reason ${info.reason}${metadata.join("")})`;
 }
