@@ -923,6 +923,13 @@ describe("the HTTP gateway", () => {
       row.check?.(answer);
     });
 
+    it("answers HEAD on a GET route as GET, without the body", async () => {
+      const head = await fetch(`${gateway.url}/v1/ping`, { method: "HEAD" });
+      expect(head.status).toBe(200);
+      expect(head.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(await head.text()).toBe("");
+    });
+
     it("a body over --body_limit is 413 with a JSON status; one under it goes through", async () => {
       const over = await send(strict.url, "POST", "/v1/echo", { stringValue: "x".repeat(2000) });
       expect(over.status, over.text).toBe(413);

@@ -297,7 +297,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       return openApiEndpoint(reply);
     }
 
-    const match = catalogue.router.find(request.method, path);
+    // HEAD is GET without the body (Node leaves the body out), as HTTP has it.
+    const match = catalogue.router.find(request.method === "HEAD" ? "GET" : request.method, path);
     if (match) {
       const { target, rule } = match.route;
       nameRoute(request, `${settings.prefix}${rule.path}`);
