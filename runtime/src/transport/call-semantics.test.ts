@@ -53,6 +53,9 @@ function handle(call: ServerCall): Promise<unknown> | AsyncIterable<unknown> {
           return;
         }
       })();
+    case "ClientStream":
+      // A message with spaces at its ends, as `no user has id ${id}` is for an empty id.
+      throw new TsmicroError(Code.NOT_FOUND, " no user has id ");
     default:
       throw new TsmicroError(Code.UNIMPLEMENTED, "not here");
   }
@@ -113,6 +116,18 @@ describe.each(pairs)("call semantics, %s client, %s server", (client, server) =>
       for await (const _ of limited.serverStream({ id: "4" }));
     })().catch((e: unknown) => e);
     expect(error).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+  });
+
+  it("an error message with spaces at its ends arrives whole", async () => {
+    const address = await startServer();
+    const transport = transports.client();
+    cleanups.push(() => transport.close());
+    const client = createClient(AlphaDefinition, createDirectCaller({ transport, address }));
+    const failure = await client.clientStream((async function* () {})()).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toMatchObject({ code: Code.NOT_FOUND, message: " no user has id " });
   });
 
   it("an AbortSignal's reason reaches the error", async () => {

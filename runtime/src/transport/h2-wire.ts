@@ -265,9 +265,15 @@ export function releaseStream(stream: Http2Stream): void {
 
 function ignoreError(): void {}
 
-/** `grpc-message` percent-encoded, as the protocol asks (anything outside printable ASCII, and %). */
+/**
+ * `grpc-message` percent-encoded, as the protocol asks (anything outside
+ * printable ASCII, and %), and spaces at either end too: HTTP/2 refuses a
+ * header value that starts or ends with one, and the peer would read none.
+ */
 export function encodeMessage(message: string): string {
-  return message.replace(/[^\x20-\x24\x26-\x7e]+/gu, (text) => encodeURIComponent(text));
+  return message
+    .replace(/[^\x20-\x24\x26-\x7e]+/gu, (text) => encodeURIComponent(text))
+    .replace(/^ +| +$/g, (spaces) => "%20".repeat(spaces.length));
 }
 
 export function decodeMessage(message: string | undefined): string {
