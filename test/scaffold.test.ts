@@ -150,6 +150,19 @@ describe("a new service project", () => {
         const result = await inProject(project, "npx", ["vitest", "run"], { ...env, DATABASE_URL: postgres.url });
         expect(result.code, result.stdout + result.stderr).toBe(0);
         expect(testSummary(result.stdout)).toBe("Tests  11 passed (11)");
+        // The migrate script, as the image's init step runs it: on the database the tests migrated, then on a
+        // server that is not there.
+        const tsx = join(project, "node_modules/.bin/tsx");
+        const migrated = await inProject(project, tsx, ["src/migrate.ts"], { ...env, DATABASE_URL: postgres.url });
+        expect(migrated.stdout, migrated.stderr).toBe("migrations: up to date\n");
+        const port = await freePort();
+        const down = await inProject(project, tsx, ["src/migrate.ts"], {
+          ...env,
+          DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/nowhere`,
+        });
+        expect(down.code).toBe(1);
+        // One line saying what, no stack trace.
+        expect(down.stderr).toMatch(/^migrate: .*127\.0\.0\.1.* \(TSM_ERR_DATABASE_UNREACHABLE\)\n$/);
       } finally {
         await postgres.stop();
       }

@@ -59,6 +59,9 @@ function quoteStatement(text: string): string {
   return flat.length > 80 ? `${flat.slice(0, 77)}...` : flat;
 }
 
+/** The database's message, with PostgreSQL's detail when it gives one (`Key (email)=() is duplicated.`). */
 function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  if (!(error instanceof Error)) return String(error);
+  const detail = (error as { detail?: unknown }).detail;
+  return typeof detail === "string" && detail !== "" ? `${error.message}: ${detail}` : error.message;
 }
