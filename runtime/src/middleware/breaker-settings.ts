@@ -1,3 +1,4 @@
+import { closestName } from "../errors/closest-name.js";
 import { SetupError } from "../errors/setup-error.js";
 import {
   count,
@@ -84,10 +85,25 @@ export function breakerSettingsFrom(
  * middleware is made rather than when the first call trips on it. `where`
  * names them in the error, such as `perMethod["user/Login"]`.
  */
-export function checkBreakerSettings<T extends Partial<BreakerSettings>>(settings: T, where: string): T {
+export function checkBreakerSettings<T extends Partial<BreakerSettings>>(
+  settings: T,
+  where: string,
+  otherKeys: readonly string[] = [],
+): T {
   const fail = (key: string, value: unknown, expected: string): never => {
     throw new SetupError("TSM_ERR_FLAG", `${where}.${key}`, JSON.stringify(value), expected);
   };
+  // A key it does not know would be ignored, and the breaker run on defaults: a typo or a level misplaced.
+  const known = [...Object.keys(defaultBreakerSettings), ...otherKeys];
+  for (const key of Object.keys(settings)) {
+    if (known.includes(key)) continue;
+    const meant = closestName(key, known);
+    fail(
+      key,
+      (settings as Record<string, unknown>)[key],
+      meant ? `not a breaker setting: did you mean ${meant}?` : `not a breaker setting; they are ${known.join(", ")}`,
+    );
+  }
   const { errorThresholdPercentage: p, volumeThreshold: v, rollingCountBuckets: b } = settings;
   if (p !== undefined && !(p > 0 && p <= 100)) fail("errorThresholdPercentage", p, "expected a percentage in (0, 100]");
   if (v !== undefined && !(Number.isInteger(v) && v >= 0)) fail("volumeThreshold", v, "expected a whole number >= 0");

@@ -242,6 +242,12 @@ describe("breakerMiddleware", () => {
       "perService[user].errorThresholdPercentage",
     );
     expect(attempt({ volumeThreshold: -1 })).toContain("volumeThreshold");
+    // A key it does not know would be ignored: a typo, or a method's settings at the top level.
+    expect(attempt({ volumeTreshold: 5 } as BreakerOptions)).toContain("did you mean volumeThreshold?");
+    expect(attempt({ "user/GetUser": { volumeThreshold: 5 } } as BreakerOptions)).toContain(
+      "breakerMiddleware options.user/GetUser",
+    );
+    expect(attempt({ perMethod: { "user/Login": { fallback: () => "x", volumeThreshold: 2 } } })).toBe("accepted");
   });
 });
 

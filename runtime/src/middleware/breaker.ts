@@ -139,7 +139,12 @@ const settingKeys = Object.keys(defaultBreakerSettings) as (keyof BreakerSetting
  * breaker's probe, and is better given `enabled: false`.
  */
 export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddleware {
-  const global = checkBreakerSettings(options, "breakerMiddleware options");
+  const global = checkBreakerSettings(options, "breakerMiddleware options", [
+    "perService",
+    "perMethod",
+    "logger",
+    "metrics",
+  ]);
   const perService = options.perService ?? {};
   const perMethod = options.perMethod ?? {};
   for (const [name, settings] of Object.entries(perService)) checkBreakerSettings(settings, `perService[${name}]`);
@@ -153,7 +158,7 @@ export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddlewa
         'use "<service>/<Method>" (such as "user/Login") or a gRPC path (such as "/user.v1.Users/Login")',
       );
     }
-    checkBreakerSettings(settings, `perMethod[${key}]`);
+    checkBreakerSettings(settings, `perMethod[${key}]`, ["fallback"]);
   }
   const logger = options.logger;
   const metrics = options.metrics ? breakerMetrics(options.metrics) : undefined;
