@@ -22,8 +22,7 @@ export interface Logger {
 export interface LogFileOptions {
   /**
    * The file's path. Rotated, the files get a number before the extension
-   * (`user.1.log`, `user.2.log`, …, the highest the current one) and
-   * `current.log` beside them links to the current one.
+   * (`user.1.log`, `user.2.log`, …, the highest the current one).
    */
   readonly path: string;
   /** Rotate once a file reaches this size, such as `10m` or `500k`. */
@@ -133,7 +132,6 @@ function destination(options: LoggerOptions): DestinationStream | undefined {
       options: {
         file: path,
         mkdir: true,
-        symlink: true,
         ...(size ? { size } : {}),
         ...(frequency ? { frequency: /^\d+$/.test(frequency) ? Number(frequency) : frequency } : {}),
         ...(keep === undefined ? {} : { limit: { count: keep } }),
