@@ -16,6 +16,17 @@ interface RunTarget {
 /** Ctrl-C, a stop, and the terminal closing: the services started in groups of their own would outlive it. */
 const stopSignals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
+/** How long the services get to stop (deregister, drain) before what is left is killed. */
+const stopTimeoutMs = 15_000;
+
+/** Kills the groups of the services still running, saying which. */
+function killStragglers(children: readonly DevProcess[]): void {
+  const left = children.filter(({ child }) => child.exitCode === null && child.signalCode === null);
+  if (left.length === 0) return;
+  process.stderr.write(`${left.length} still running after ${stopTimeoutMs / 1000} s: killed\n`);
+  for (const dev of left) killDev(dev, "SIGKILL");
+}
+
 /** Within this long of the first, a signal is the same Ctrl-C delivered twice. */
 const repeatedSignalMs = 1_000;
 
@@ -48,7 +59,11 @@ export async function runCommand(cwd: string, names: readonly string[], flags: r
     // only a later one counts.
     if (stopping && Date.now() - firstSignalAt < repeatedSignalMs) return;
     const sent = stopping ? "SIGKILL" : "SIGTERM";
-    if (!stopping) firstSignalAt = Date.now();
+    if (!stopping) {
+      firstSignalAt = Date.now();
+      // tsx can hang on its own after its service died (kill -9): what has not ended by then is killed.
+      setTimeout(() => killStragglers(children), stopTimeoutMs).unref();
+    }
     stopping = true;
     for (const child of children) killDev(child, sent);
     if (signal === "SIGINT" && sent === "SIGTERM")
@@ -194,10 +209,20 @@ function shellQuote(value: string): string {
   return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
 }
 
-/** The child's exit code once it has ended (a signal counts as 0: it was stopped). */
+/**
+ * The child's exit code once it has ended (a signal counts as 0: it was
+ * stopped); what it started and left behind in its group is killed then.
+ */
 function exitCode({ child }: DevProcess): Promise<number> {
   return new Promise((resolve) => {
     child.once("error", () => resolve(1));
-    child.once("exit", (code) => resolve(code ?? 0));
+    child.once("exit", (code) => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // nothing was left
+      }
+      resolve(code ?? 0);
+    });
   });
 }

@@ -1,0 +1,52 @@
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bins } from "./support/cli.js";
+
+// tsmicro run on a workspace whose services are plain scripts (the scaffolded
+// ones, with tsx watch, are run in test/scaffold-workspace.test.ts).
+let root = "";
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "tsmicro-run-"));
+  await writeFile(join(root, "tsmicro.json"), JSON.stringify({ workspace: true }));
+  const service = async (name: string, code: string) => {
+    const dir = join(root, "services", name);
+    await mkdir(join(dir, "node_modules", ".bin"), { recursive: true });
+    await writeFile(join(dir, "main.cjs"), code);
+    await writeFile(join(dir, "package.json"), JSON.stringify({ name, scripts: { dev: "node main.cjs" } }));
+  };
+  await service(
+    "polite",
+    "console.log('up'); process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);",
+  );
+  // A service that ignores SIGTERM, as tsx can hang after its child died.
+  await service("stuck", "console.log('up'); process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);");
+});
+
+afterAll(async () => {
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+describe("tsmicro run", () => {
+  it("kills what has not stopped 15 s after Ctrl-C, saying so, and exits", async () => {
+    const run = spawn(process.execPath, [bins.tsmicro, "run"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    run.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    run.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => run.once("exit", (code) => resolve(code)));
+    try {
+      for (let i = 0; i < 100 && !(output.includes("polite | up") && output.includes("stuck  | up")); i++)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(output).toContain("stuck  | up");
+      run.kill("SIGINT");
+      expect(await exited).toBe(0);
+      expect(output).toContain("stopping every service (Ctrl-C again to kill)");
+      expect(output).toContain("1 still running after 15 s: killed");
+    } finally {
+      run.kill("SIGKILL");
+    }
+  }, 40_000);
+});
