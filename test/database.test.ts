@@ -113,10 +113,12 @@ for (const backend of backends) {
       await backend.teardown?.();
     });
 
-    it("applies the migrations once, in name order", async () => {
+    it("applies the migrations once, in name order; pending() lists those not applied", async () => {
       expect(database.kind).toBe(backend.kind);
+      expect(await database.pending()).toEqual(["0001_create_items", "0002_add_note"]);
       expect(await database.migrate()).toEqual(["0001_create_items", "0002_add_note"]);
       expect(await database.migrate()).toEqual([]);
+      expect(await database.pending()).toEqual([]);
     });
 
     it("inserts, selects, updates and deletes", async () => {

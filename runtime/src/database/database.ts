@@ -13,6 +13,8 @@ export interface Database<DB> {
   readonly kind: "pglite" | "postgres";
   /** Applies the migrations not yet applied, in one transaction; returns their names. */
   migrate(): Promise<readonly string[]>;
+  /** The migrations of the folder the database has not seen (none applied), in order. */
+  pending(): Promise<readonly string[]>;
   /** Closes the pool or PGlite, and releases the data directory lock. */
   close(): Promise<void>;
 }
@@ -88,8 +90,15 @@ function database<DB>(
     db,
     kind,
     migrate: () => migrate(db, migrationsDir, logger),
+    pending: () => pending(db, migrationsDir),
     close: () => (closed ??= close()),
   };
+}
+
+async function pending<DB>(db: Kysely<DB>, migrationsDir: string): Promise<readonly string[]> {
+  const migrator = new Migrator({ db, provider: new SqlFolderMigrations(migrationsDir) });
+  const all = await migrator.getMigrations();
+  return all.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
 }
 
 async function migrate<DB>(db: Kysely<DB>, migrationsDir: string, logger?: Logger): Promise<readonly string[]> {

@@ -51,6 +51,8 @@ export const errorCatalogue = {
   TSM_ERR_DATABASE_URL: "the database URL %s is not usable (%s); use postgres://user:password@host:5432/database",
   TSM_ERR_DATABASE_PACKAGE: "the %s database needs the package %s, which is not installed: npm install %s",
   TSM_ERR_MIGRATIONS_DIR: "migrations folder %s: %s",
+  TSM_ERR_MIGRATIONS_PENDING:
+    "the database lacks %s migration(s) this version needs (%s): run npm run migrate (in the image, node dist/migrate.js) first, or set TSMICRO_MIGRATE=on",
   TSM_ERR_MIGRATION: "migration %s failed at line %s (%s): %s; no migration of this run was applied",
 } as const;
 
