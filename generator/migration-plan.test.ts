@@ -72,6 +72,24 @@ describe("planMigration", () => {
     });
   });
 
+  it("warns that a new unique NOT NULL column gets one value in every row, which its unique index refuses", () => {
+    const next = schema(user(email, base.tables[0]!.columns[2]!, column("handle", 4, { unique: true })));
+    const plan = planMigration(base, next);
+    expect(plan.sql).toBe(
+      `ALTER TABLE "user" ADD COLUMN "handle" text NOT NULL DEFAULT '';\nCREATE UNIQUE INDEX "user_handle_key" ON "user" ("handle");\n`,
+    );
+    expect(plan.warnings).toEqual([
+      `column "handle" of table "user" is new, unique and NOT NULL: every row already there gets '', so its unique ` +
+        "index fails on a table of two rows or more, and only one new row may leave the field out; make the field " +
+        "optional in the proto (NULLs do not collide), or fill it in the migration before the index",
+    ]);
+    // Optional, it is nullable: no warning.
+    const optional = schema(
+      user(email, base.tables[0]!.columns[2]!, column("handle", 4, { unique: true, nullable: true, default: null })),
+    );
+    expect(planMigration(base, optional).warnings).toEqual([]);
+  });
+
   it("adds an optional field as a nullable column, with its index", () => {
     const next = schema(
       user(

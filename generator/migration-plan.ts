@@ -128,6 +128,12 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
       }
       statements.push(`ALTER TABLE ${t} ADD COLUMN ${columnDefinition(c)};`, ...createIndexes(table, c));
       labels.push(`add_${table.name}_${c.name}`);
+      if (c.unique && !c.nullable)
+        warnings.push(
+          `${where(c)} is new, unique and NOT NULL: every row already there gets ${c.default ?? "the same value"}, so its ` +
+            `unique index fails on a table of two rows or more, and only one new row may leave the field out; ` +
+            `make the field optional in the proto (NULLs do not collide), or fill it in the migration before the index`,
+        );
       continue;
     }
 
