@@ -43,6 +43,8 @@ import { suiteEnv } from "./support/suite-env.js";
 interface Answer {
   readonly status: number;
   readonly contentType: string;
+  /** The `traceresponse` header, when the answer has one. */
+  readonly traceResponse: string | null;
   readonly text: string;
   json(): unknown;
 }
@@ -81,6 +83,7 @@ async function send(
   return {
     status: response.status,
     contentType: response.headers.get("content-type") ?? "",
+    traceResponse,
     text,
     json: () => withoutTraceDetail(JSON.parse(text) as unknown, traceResponse),
   };
@@ -692,6 +695,8 @@ describe("the HTTP gateway", () => {
         status: 200,
         check: (answer) => {
           expect(answer.contentType).toMatch(/^application\/x-ndjson/);
+          // The headers set before the stream began (the trace's, CORS') go out with it.
+          expect(answer.traceResponse).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
           expect(ndjson(answer.text)).toEqual([
             { result: { name: "shelves/s1/books/1", title: "book 1", pages: 1 } },
             { result: { name: "shelves/s1/books/2", title: "book 2", pages: 2 } },

@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from "node:http";
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { errorResponse } from "./http-mapping.js";
@@ -26,6 +27,8 @@ export async function sendStream(
   reply.hijack();
   const out = reply.raw;
   out.writeHead(200, {
+    // What hooks set on the reply before the stream began: the trace's traceresponse, CORS' headers.
+    ...(reply.getHeaders() as OutgoingHttpHeaders),
     ...metadata?.headers(),
     "content-type": sse ? "text/event-stream" : "application/x-ndjson",
     "cache-control": "no-cache",
