@@ -52,18 +52,18 @@ export async function runNew(argv: {
       progress,
     );
     process.stdout.write(
-      [
+      nextSteps(
         `created the workspace ${result.registeredName} in ${result.dir}`,
-        "",
         "next:",
-        `  cd ${result.dir}`,
-        ...(result.installed ? [] : ["  npm install"]),
-        "  npx tsmicro new user              # a service in services/user",
-        "  npx tsmicro new edge --type api   # an API service calling it",
-        "  npx tsmicro new site --type web   # a web service behind tsmicro api --handler web",
-        "  npm run dev                       # every service, restarting on change",
-        "",
-      ].join("\n"),
+        result.dir,
+        result.installed,
+        [
+          "npx tsmicro new user              # a service in services/user",
+          "npx tsmicro new edge --type api   # an API service calling it",
+          "npx tsmicro new site --type web   # a web service behind tsmicro api --handler web",
+          "npm run dev                       # every service, restarting on change",
+        ],
+      ),
     );
     return;
   }
@@ -81,30 +81,24 @@ export async function runNew(argv: {
     },
     progress,
   );
-  process.stdout.write(nextSteps(result));
+  process.stdout.write(projectNextSteps(result));
 }
 
-function nextSteps(result: NewCommandResult): string {
+/** What a new project or workspace should do next: where it is, then the commands, each on its own line. */
+function nextSteps(created: string, heading: string, dir: string, installed: boolean, commands: string[]): string {
+  const lines = [`cd ${dir}`, ...(installed ? [] : ["npm install"]), ...commands];
+  return [created, "", heading, ...lines.map((line) => `  ${line}`), ""].join("\n");
+}
+
+function projectNextSteps(result: NewCommandResult): string {
+  const created = `created ${result.registeredName} in ${result.dir} (${result.files} files)`;
   if (result.workspace)
-    return [
-      `created ${result.registeredName} in ${result.dir} (${result.files} files)`,
-      "",
-      "next, at the workspace root:",
-      `  cd ${result.workspace}`,
-      ...(result.installed ? [] : ["  npm install"]),
-      "  npm run dev      # every service of the workspace, this one too, restarting on change",
-      "  npm test         # type-check and test every service",
-      "",
-    ].join("\n");
-  const cd = `cd ${result.dir}`;
-  return [
-    `created ${result.registeredName} in ${result.dir} (${result.files} files)`,
-    "",
-    "next:",
-    `  ${cd}`,
-    ...(result.installed ? [] : ["  npm install"]),
-    "  npm run dev      # run it, restarting on change; registers in the local registry",
-    "  npm test         # type-check and test",
-    "",
-  ].join("\n");
+    return nextSteps(created, "next, at the workspace root:", result.workspace, result.installed, [
+      "npm run dev      # every service of the workspace, this one too, restarting on change",
+      "npm test         # type-check and test every service",
+    ]);
+  return nextSteps(created, "next:", result.dir, result.installed, [
+    "npm run dev      # run it, restarting on change; registers in the local registry",
+    "npm test         # type-check and test",
+  ]);
 }

@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { basename, delimiter, dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { styleText } from "node:util";
 import { CommandError } from "./command-error.js";
-import { enclosingWorkspace, readProjectConfig } from "./workspace.js";
+import { enclosingWorkspace, readProjectConfig, workspaceServices } from "./workspace.js";
 
 /** One project `tsmicro run` starts: its name (the folder's) and where it is. */
 interface RunTarget {
@@ -100,7 +100,8 @@ const parentCheckMs = 500;
 async function runTargets(cwd: string): Promise<RunTarget[]> {
   const root = await enclosingWorkspace(cwd);
   if (root) {
-    const dirs = await workspacePackages(root);
+    // Web services have no protos, so no tsmicro.json: every package of services/ is one.
+    const dirs = await workspaceServices(root, "package.json");
     if (dirs.length === 0)
       throw new CommandError(`the workspace ${root} has no services yet: add one with tsmicro new NAME`);
     return dirs.map((dir) => ({ name: basename(dir), dir }));
@@ -109,15 +110,6 @@ async function runTargets(cwd: string): Promise<RunTarget[]> {
   throw new CommandError(
     `${resolve(cwd)} is neither a tsmicro workspace nor a project (no tsmicro.json): run tsmicro run inside one`,
   );
-}
-
-/** Every package in the workspace's `services/`, web services (which have no protos, so no tsmicro.json) too. */
-async function workspacePackages(root: string): Promise<string[]> {
-  const entries = await readdir(join(root, "services"), { withFileTypes: true }).catch(() => []);
-  return entries
-    .filter((e) => e.isDirectory() && existsSync(join(root, "services", e.name, "package.json")))
-    .map((e) => join(root, "services", e.name))
-    .sort();
 }
 
 /** The targets `names` asks for (all when empty); an unknown name is a CommandError listing the others. */

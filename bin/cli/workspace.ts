@@ -35,11 +35,14 @@ export async function enclosingWorkspace(dir: string): Promise<string | undefine
   }
 }
 
-/** The services of a workspace: `services/*` folders with a tsmicro.json. */
-export async function workspaceServices(root: string): Promise<string[]> {
+/**
+ * The services of a workspace: `services/*` folders with a tsmicro.json (those
+ * with protos), or with `file` instead (package.json: web services too).
+ */
+export async function workspaceServices(root: string, file = "tsmicro.json"): Promise<string[]> {
   const entries = await readdir(join(root, "services"), { withFileTypes: true }).catch(() => []);
   return entries
-    .filter((e) => e.isDirectory() && existsSync(join(root, "services", e.name, "tsmicro.json")))
+    .filter((e) => e.isDirectory() && existsSync(join(root, "services", e.name, file)))
     .map((e) => join(root, "services", e.name))
     .sort();
 }
