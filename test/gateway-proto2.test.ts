@@ -115,7 +115,9 @@ describe("proto2 required fields through the gateway", () => {
   });
 
   it("over gRPC, a request lacking a required field is INVALID_ARGUMENT naming it; zero values pass", async () => {
-    const client = new Client(service.address ?? "", credentials.createInsecure());
+    const client = new Client(service.address ?? "", credentials.createInsecure(), {
+      "grpc.use_local_subchannel_pool": 1,
+    });
     const call = (bytes: Uint8Array): Promise<Account> =>
       new Promise((resolve, reject) =>
         client.makeUnaryRequest(

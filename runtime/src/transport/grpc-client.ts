@@ -62,10 +62,12 @@ const noCallOptions: CallOptions = Object.freeze({});
  */
 export function createGrpcClientTransport(options: GrpcClientTransportOptions = {}): ClientTransport {
   const poolSize = Math.max(1, Math.floor(options.poolSize ?? 1));
-  // grpc-js shares one connection among channels to the same address unless
-  // each channel keeps its own subchannel pool; a pool of one needs no such thing.
-  const channelOptions: ChannelOptions =
-    poolSize > 1 ? { "grpc.use_local_subchannel_pool": 1, ...options.channelOptions } : { ...options.channelOptions };
+  // grpc-js shares one connection among all channels of the process to the same
+  // address unless each channel keeps its own subchannel pool: the pool's channels
+  // would share one connection, and a channel to a node restarted on the address
+  // of one another client saw die would fail at once ("Last error: null") until
+  // that connection's reconnect backoff ended.
+  const channelOptions: ChannelOptions = { "grpc.use_local_subchannel_pool": 1, ...options.channelOptions };
   if (options.maxReceiveMessageBytes !== undefined) {
     channelOptions["grpc.max_receive_message_length"] = options.maxReceiveMessageBytes;
   }

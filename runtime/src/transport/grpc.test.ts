@@ -97,7 +97,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function startServer(options: GrpcServerTransportOptions = {}) {
+async function startServer(options: GrpcServerTransportOptions = {}, address = "127.0.0.1:0") {
   let onAbort: (reason: unknown) => void = () => {};
   const aborted = new Promise<unknown>((resolve) => (onAbort = resolve));
   const observed: Observed = { contexts: [], started: [], logged: [], aborted };
@@ -111,9 +111,9 @@ async function startServer(options: GrpcServerTransportOptions = {}) {
   };
   const server = transports.server({ logger: record, ...options });
   server.add(AlphaDefinition, alphaHandler(observed, onAbort));
-  const address = await server.listen("127.0.0.1:0");
+  const listening = await server.listen(address);
   cleanups.push(() => server.stop(0));
-  return { server, address, observed };
+  return { server, address: listening, observed };
 }
 
 function startClient(options?: GrpcClientTransportOptions): ClientTransport {
@@ -153,6 +153,9 @@ async function until(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await sleep(10);
   expect(condition()).toBe(true);
 }
+
+/** A raw grpc-js client's options: its own connection, never one an earlier test's client left in reconnect backoff. */
+const ownConnection = { "grpc.use_local_subchannel_pool": 1 };
 
 async function freePort(): Promise<number> {
   const probe = createServer().listen(0, "127.0.0.1");
@@ -395,6 +398,21 @@ describe.each(pairs)("gRPC transport, %s client, %s server", (client, server) =>
     expect(streamError.code).toBe(Code.UNAVAILABLE);
   });
 
+  it("reaches a node restarted on the address of one another client saw die", async () => {
+    const first = await startServer();
+    const watcher = startClient();
+    const echo = callOf(unary, { id: "echo", payload: bytes() });
+    await watcher.call(first.address, echo);
+    await first.server.stop(0);
+    expect((await failure(watcher.call(first.address, echo))).code).toBe(Code.UNAVAILABLE);
+
+    // grpc-js channels of one process share a connection per address unless told
+    // not to: the new client got the dead one, in its reconnect backoff.
+    const { address } = await startServer({}, first.address);
+    const response = (await startClient().call(address, echo)) as Response;
+    expect(response.id).toBe("echo");
+  });
+
   it("spreads calls over poolSize connections, and reuses one by default", async () => {
     const { address, observed } = await startServer();
     const pooled = startClient({ poolSize: 2 });
@@ -479,7 +497,7 @@ describe.each(pairs)("gRPC transport, %s client, %s server", (client, server) =>
   for (const version of ["v1", "v1alpha"]) {
     it(`serves reflection ${version}: lists the services and returns their file descriptors`, async () => {
       const { address } = await startServer({ reflection: true, health: true });
-      const reflection = new Client(address, credentials.createInsecure());
+      const reflection = new Client(address, credentials.createInsecure(), ownConnection);
       cleanups.push(async () => reflection.close());
       const ask = async (request: ReflectionRequest) => {
         const stream = reflection.makeBidiStreamRequest(
