@@ -253,11 +253,21 @@ await cli
           type: "string",
           default: "{}",
           describe: "proto3 JSON (an array for streaming requests)",
+        })
+        .option("metadata", {
+          type: "string",
+          describe: "KEY=VALUE sent with the call as gRPC metadata; repeat it for more (a -bin key takes base64)",
         }),
     async (argv) => {
       const { clientArgs, withRegistry } = await registryCommands();
       const { callCommand } = await import("./cli/call-command.js");
-      const request = { service: argv.service, method: argv.method, json: argv.request, args: clientArgs(argv) };
+      const request = {
+        service: argv.service,
+        method: argv.method,
+        json: argv.request,
+        args: clientArgs(argv),
+        metadata: ([] as string[]).concat(argv.metadata ?? []),
+      };
       await withRegistry(rawArgs(argv), (registry) =>
         callCommand(registry, request, (text) => process.stdout.write(text)),
       );

@@ -48,6 +48,41 @@ describe("tsmicro list/get/call/health against running services", () => {
     expect(response.payload).toBe("AQI=");
   });
 
+  it("call sends --metadata KEY=VALUE with the call: keys lower-cased, a repeated key twice, a -bin key as bytes", async () => {
+    const echoed = async (key: string, ...flags: string[]) => {
+      const result = await tsmicro("call", "echo", "Alpha.Unary", `{"id":"metadata:${key}"}`, ...flags);
+      expect(result.code, result.stderr).toBe(0);
+      const response = JSON.parse(result.stdout) as { payload?: string; sequence?: number };
+      return { text: Buffer.from(response.payload ?? "", "base64").toString(), count: response.sequence ?? 0 };
+    };
+    expect(await echoed("x-tenant", "--metadata", "X-Tenant=acme")).toEqual({ text: "acme", count: 1 });
+    // Both values arrive, in order; the server reads a repeated header as HTTP/2 does, joined by ", ".
+    expect(await echoed("x-tag", "--metadata", "x-tag=a", "--metadata", "x-tag=b=c")).toEqual({
+      text: "a, b=c",
+      count: 1,
+    });
+    expect(await echoed("x-key-bin", `--metadata=x-key-bin=${Buffer.from("\u0001raw").toString("base64")}`)).toEqual({
+      text: "\u0001raw",
+      count: 1,
+    });
+  });
+
+  it("call refuses --metadata it cannot send, saying how to write it, before calling", async () => {
+    for (const [flag, says] of [
+      ["tenant", "give it as KEY=VALUE"],
+      ["grpc-timeout=1S", "grpc-timeout is gRPC's or HTTP/2's own header"],
+      ["x tenant=a", "only letters, digits and - _ ."],
+      ["x-name=Zoë", "printable ASCII"],
+      ["x-id-bin=not base64!", "base64"],
+    ] as const) {
+      const result = await tsmicro("call", "echo", "Alpha.Unary", "{}", "--metadata", flag);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`--metadata ${JSON.stringify(flag)}: `);
+      expect(result.stderr).toContain(says);
+      expect(result.stdout).toBe("");
+    }
+  });
+
   it("call prints each message of a server stream", async () => {
     const result = await tsmicro("call", "echo", "/fixtures.services.v1.Alpha/ServerStream", '{"id":"s"}');
     expect(result.code, result.stderr).toBe(0);

@@ -7,6 +7,7 @@ import {
   type Message,
 } from "@bufbuild/protobuf";
 import {
+  type CallOptions,
   Code,
   connect,
   createReflectionClient,
@@ -17,6 +18,7 @@ import {
   type ClientTransport,
   type Connection,
   type Endpoint,
+  type Metadata,
   type Node,
   type Registry,
   type ServiceSettings,
@@ -36,6 +38,8 @@ export interface CallRequest {
   readonly json: string;
   /** The `--client_*`, `--selector` and `--breaker_*` flags, as the runtime parses them. */
   readonly args: readonly string[];
+  /** `--metadata KEY=VALUE`, each sent with the call. */
+  readonly metadata?: readonly string[];
 }
 
 /**
@@ -51,6 +55,7 @@ export async function callCommand(
   request: CallRequest,
   print: (text: string) => void,
 ): Promise<void> {
+  const metadata = parseMetadata(request.metadata ?? []);
   let requestValue: JsonValue;
   try {
     requestValue = JSON.parse(request.json === "" ? "{}" : request.json) as JsonValue;
@@ -60,7 +65,7 @@ export async function callCommand(
   // Breaker state changes are for a long-running service's log; a one-shot command reports its one failure itself.
   const connection = connect({ registry, args: request.args, env: process.env, logger: silentLogger() });
   try {
-    await callThrough(connection, registry, request, requestValue, print);
+    await callThrough(connection, registry, request, requestValue, metadata, print);
   } finally {
     await connection.stop();
   }
@@ -72,6 +77,7 @@ async function callThrough(
   registry: Registry,
   request: CallRequest,
   requestValue: JsonValue,
+  metadata: Metadata,
   print: (text: string) => void,
 ): Promise<void> {
   const versions = await registry.getService(request.service);
@@ -101,6 +107,7 @@ async function callThrough(
     },
     request.service,
   ).call as unknown as DynamicCall;
+  const send = (input: Message | Message[]) => caller(input, { metadata });
   // Every request is read, and refused for a missing proto2 required field, before any call is made.
   const parse = (value: JsonValue, which = "the request"): Message => {
     // Well-known types have JSON forms of their own (a string for a StringValue); other messages are objects.
@@ -141,19 +148,19 @@ async function callThrough(
   try {
     switch (method.methodKind) {
       case "unary":
-        show(await (caller(parse(requestValue)) as Promise<Message>));
+        show(await (send(parse(requestValue)) as Promise<Message>));
         break;
       case "server_streaming":
-        for await (const message of caller(parse(requestValue)) as AsyncIterable<Message>) show(message);
+        for await (const message of send(parse(requestValue)) as AsyncIterable<Message>) show(message);
         break;
       case "client_streaming":
       case "bidi_streaming": {
         const input = list();
         await withStreamRetries(connection.settings.clientRetries, async (received) => {
           if (method.methodKind === "client_streaming") {
-            show(await (caller(input) as Promise<Message>));
+            show(await (send(input) as Promise<Message>));
           } else {
-            for await (const message of caller(input) as AsyncIterable<Message>) {
+            for await (const message of send(input) as AsyncIterable<Message>) {
               received();
               show(message);
             }
@@ -198,7 +205,53 @@ function neverConnected(error: unknown): boolean {
 }
 
 /** The one method of the dynamic client: a message for unary and server streams, a list for client and bidi streams. */
-type DynamicCall = (input: Message | Message[]) => Promise<Message> | AsyncIterable<Message>;
+type DynamicCall = (input: Message | Message[], options: CallOptions) => Promise<Message> | AsyncIterable<Message>;
+
+/** What gRPC takes as a metadata key once lower-cased, and as a text value (printable ASCII). */
+const metadataKey = /^[0-9a-z_.-]+$/;
+const metadataText = /^[\x20-\x7e]*$/;
+
+/** Keys gRPC or HTTP/2 own: a call that set one would be refused or reset. */
+const reservedMetadata = new Set([
+  "connection",
+  "content-type",
+  "host",
+  "te",
+  "transfer-encoding",
+  "upgrade",
+  "user-agent",
+]);
+
+/**
+ * `--metadata KEY=VALUE` flags as the call's metadata, as go-micro's `micro
+ * call --metadata` sends them: keys lower-cased (gRPC's are), a key given
+ * twice sent twice, a `-bin` key's value read as base64. Refused with what
+ * is wrong and how to write it: a flag without `=`, a key gRPC cannot carry
+ * or owns, a text value outside printable ASCII, a `-bin` value not base64.
+ */
+export function parseMetadata(flags: readonly string[]): Metadata {
+  const metadata = new Map<string, (string | Uint8Array)[]>();
+  for (const flag of flags) {
+    const equals = flag.indexOf("=");
+    const key = flag.slice(0, equals).trim().toLowerCase();
+    const value = flag.slice(equals + 1);
+    const wrong = (what: string) => new CommandError(`--metadata ${JSON.stringify(flag)}: ${what}`);
+    if (equals < 0 || key === "") throw wrong("give it as KEY=VALUE, for example --metadata x-tenant=acme");
+    if (!metadataKey.test(key))
+      throw wrong("a metadata key takes only letters, digits and - _ . (gRPC sends keys lower-case)");
+    if (key.startsWith("grpc-") || reservedMetadata.has(key))
+      throw wrong(`${key} is gRPC's or HTTP/2's own header; pick another key`);
+    let item: string | Uint8Array = value;
+    if (key.endsWith("-bin")) {
+      if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(value))
+        throw wrong(`a -bin key's value is base64 (${key} is sent as bytes); give base64 or drop the -bin suffix`);
+      item = new Uint8Array(Buffer.from(value, "base64"));
+    } else if (!metadataText.test(value))
+      throw wrong("a text value is printable ASCII; send other text under a -bin key, base64-encoded");
+    metadata.set(key, [...(metadata.get(key) ?? []), item]);
+  }
+  return Object.fromEntries([...metadata].map(([key, values]) => [key, values.length === 1 ? values[0]! : values]));
+}
 
 /**
  * Finds a method from `Service.Method`, `pkg.Service.Method` or
