@@ -153,8 +153,9 @@ describe("response metadata: handlers set header and trailer, clients read them"
     expect(metadata["x-error"]).toBe("from the error");
     expect(Buffer.from(metadata["x-trailer-bin"] as Uint8Array)).toEqual(bytes(0xab, 0xab, 0xab));
     expect(trailer?.["x-error"]).toBe("from the error");
-    // Only what the application set: no HTTP or gRPC keys of the trailers-only response.
-    expect(Object.keys(metadata).sort()).toEqual(["x-error", "x-internal", "x-trailer-bin"]);
+    // Only what the application set, and the failed service's name the client adds: no HTTP or gRPC keys.
+    expect(Object.keys(metadata).sort()).toEqual(["tsmicro-failed-service", "x-error", "x-internal", "x-trailer-bin"]);
+    expect(trailer).not.toHaveProperty("tsmicro-failed-service");
   });
 
   it("setHeader after the header went out fails the call with INTERNAL (a handler bug)", async () => {

@@ -1,7 +1,14 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Code, createService, silentLogger, type MicroService } from "@tsmicro/runtime";
+import {
+  Code,
+  createService,
+  failedService,
+  failedServiceKey,
+  silentLogger,
+  type MicroService,
+} from "@tsmicro/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AlphaDefinition, type AlphaClient } from "./golden/10-services/services.micro.js";
 import { waitFor } from "./support/load.js";
@@ -59,5 +66,65 @@ describe("deadlines and cancellation across two hops (caller -> echo-a -> echo-b
       async () => (await b.unary({ id: "cancelled" })).sequence > before,
       5_000,
     );
+  });
+});
+
+describe("a failure at the second hop, passed on by the first (caller -> echo-a x2 -> echo-gone)", () => {
+  let dir = "";
+  let caller: MicroService;
+  let noRetries: MicroService;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-propagation-"));
+    const flags = ["--registry=local", `--registry_address=${dir}`];
+    // echo-a's downstream has no node: every relay fails UNAVAILABLE at echo-a's client.
+    const env = { ECHO_NAME: "echo-a", ECHO_DOWNSTREAM: "echo-gone" };
+    await Promise.all([
+      startNode("test/fixtures/echo-node.ts", flags, env),
+      startNode("test/fixtures/echo-node.ts", flags, env),
+    ]);
+    caller = createService({ name: "caller", args: flags, env: suiteEnv(), logger: silentLogger() });
+    noRetries = createService({
+      name: "caller",
+      args: [...flags, "--client_retries=0"],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+  });
+
+  afterAll(async () => {
+    await caller?.stop();
+    await noRetries?.stop();
+    await killAllNodes();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** How many relays each echo-a node made, by node id (round robin reaches both in a few calls). */
+  async function relaysByNode(client: AlphaClient): Promise<Map<string, number>> {
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 10 && seen.size < 2; i++) {
+      const { id, sequence } = await client.unary({ id: "relays" });
+      seen.set(id, sequence);
+    }
+    return seen;
+  }
+
+  it("names the service that failed, and is not sent to the other echo-a node, which would call it too", async () => {
+    const a = caller.client(AlphaDefinition, "echo-a");
+    const before = [...(await relaysByNode(a)).values()].reduce((sum, n) => sum + n, 0);
+    const error = await a.unary({ id: "relay:x" }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: Code.UNAVAILABLE, metadata: { [failedServiceKey]: "echo-gone" } });
+    expect(failedService(error)).toBe("echo-gone");
+    const after = [...(await relaysByNode(a)).values()].reduce((sum, n) => sum + n, 0);
+    expect(after - before).toBe(1);
+  });
+
+  it("leaves the echo-a node that passed it on in the caller's rotation", async () => {
+    const a = noRetries.client(AlphaDefinition, "echo-a");
+    // Left out for UNAVAILABLE, the node that answered would not serve the calls after (the other node would).
+    await expect(a.unary({ id: "relay:x" })).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    const served = new Set<string>();
+    for (let i = 0; i < 6; i++) served.add((await a.unary({ id: "echo" })).id);
+    expect(served.size).toBe(2);
   });
 });

@@ -27,6 +27,7 @@ export { checkHealth, type CheckHealthOptions } from "./health/check-health.js";
 // Errors.
 export { Code, codeName, isTsmicroError, TsmicroError, type TsmicroErrorOptions } from "./errors/tsmicro-error.js";
 export { errorReasonOf, type ErrorReason } from "./errors/error-details.js";
+export { failedService, failedServiceKey } from "./errors/failed-service.js";
 export { httpStatusOf } from "./errors/http-status.js";
 export { isSetupError, SetupError } from "./errors/setup-error.js";
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { CallContext } from "../definition/call.js";
 import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
+import { failedService, failedServiceKey } from "../errors/failed-service.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Node } from "../registry/registry.js";
 import type { Selector } from "../selector/selector.js";
@@ -76,6 +77,47 @@ describe("rpc caller", () => {
       ["a", false],
       ["b", true],
     ]);
+  });
+
+  it("names its service on every failure it hands on, keeping a name from further down", async () => {
+    const { selector } = fixedSelector();
+    const failure = (address: string) =>
+      address === "a"
+        ? new TsmicroError(Code.NOT_FOUND, "no such user")
+        : new TsmicroError(Code.INTERNAL, "down there", { metadata: { [failedServiceKey]: "deeper" } });
+    const { transport } = scriptedTransport((address, call) => {
+      if (call.method.kind === "unary") return Promise.reject(failure(address));
+      return (async function* () {
+        yield* [];
+        throw failure(address);
+      })();
+    });
+    const caller = createRpcCaller("svc", { selector, transport, retries: 0 });
+    const own = await caller.unary(method("unary"), {}).catch((error: unknown) => error);
+    expect(failedService(own)).toBe("svc");
+    const streamed = await (async () => {
+      for await (const _ of caller.serverStreaming(method("server_streaming"), {}));
+    })().catch((error: unknown) => error);
+    expect(failedService(streamed)).toBe("svc");
+    const { selector: second } = fixedSelector();
+    const throughB = createRpcCaller("svc", {
+      selector: { ...second, select: async () => () => ({ id: "b", address: "b", metadata: {} }) },
+      transport,
+      retries: 0,
+    });
+    expect(failedService(await throughB.unary(method("unary"), {}).catch((error: unknown) => error))).toBe("deeper");
+  });
+
+  it("sends no retry to another node for a node's answer that another service failed", async () => {
+    const { selector } = fixedSelector();
+    const { transport, calls } = scriptedTransport(async () => {
+      throw new TsmicroError(Code.UNAVAILABLE, "no nodes of service user are registered", {
+        metadata: { [failedServiceKey]: "user" },
+      });
+    });
+    const caller = createRpcCaller("svc", { selector, transport, retries: 2 });
+    await expect(caller.unary(method("unary"), {})).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    expect(calls.map((c) => c.address)).toEqual(["a"]);
   });
 
   it("does not retry business errors", async () => {

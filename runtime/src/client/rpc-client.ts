@@ -1,5 +1,6 @@
 import type { CallContext, CallOptions, Caller, Metadata } from "../definition/call.js";
 import type { MethodDefinition } from "../definition/definition.js";
+import { failedService, nameFailedService } from "../errors/failed-service.js";
 import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Node } from "../registry/registry.js";
 import type { Selector } from "../selector/selector.js";
@@ -7,6 +8,7 @@ import { type AttemptTimeout, type AttemptTimeouts, attemptTimeoutMs, LatencyEst
 import { optionOf } from "./method-options.js";
 import { HedgeBudget, type HedgeWire, type HedgingPolicies, hedgedCall, hedgingOf } from "./hedging.js";
 import {
+  type CallResult,
   chain,
   type ClientCall,
   type ClientHandler,
@@ -61,6 +63,21 @@ function withOutcome(error: unknown, call: ClientCall, node: Node): unknown {
   );
 }
 
+/** `result`, its failure naming `service` as the one whose call failed. */
+function namingFailures(result: CallResult, service: string): CallResult {
+  const name = (error: unknown) => {
+    throw nameFailedService(error, service);
+  };
+  if (!(Symbol.asyncIterator in result)) return result.then(undefined, name);
+  return (async function* () {
+    try {
+      yield* result;
+    } catch (error) {
+      name(error);
+    }
+  })();
+}
+
 /** No wait before the first retry (it goes to another node), then full jitter on 25 ms · 2^n, capped at 1 s. */
 export function defaultBackoff(attempt: number): number {
   return attempt <= 1 ? 0 : Math.random() * Math.min(1_000, 25 * 2 ** attempt);
@@ -80,7 +97,9 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
   const attemptTimeout = options.attemptTimeout ?? "auto";
   const latencies = new WeakMap<MethodDefinition, LatencyEstimate>();
   const budget = new HedgeBudget();
-  const send = chain(options.middleware ?? [], ((call) => sendWithRetries(call)) as ClientHandler);
+  const sendThrough = chain(options.middleware ?? [], ((call) => sendWithRetries(call)) as ClientHandler);
+  // Every failure the caller sees names this service, for the caller to pass on (see failedServiceKey).
+  const send = (call: ClientCall) => namingFailures(sendThrough(call), service);
 
   function resolve(method: MethodDefinition, request: unknown, callOptions: CallOptions | undefined): ClientCall {
     const parent = callOptions?.parent ?? options.currentCall?.();
@@ -112,6 +131,8 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
 
   function mayRetry(error: unknown, attempt: number, call: ClientCall): boolean {
     if (attempt > retries || !isTsmicroError(error) || !error.retryable) return false;
+    // The node answered with the failure of a call of its own: another node would make the same call.
+    if (failedService(error) !== undefined) return false;
     // A method with side effects is not sent again once it may have been applied.
     if (call.method.idempotency === "unknown" && error.mayHaveBeenApplied) return false;
     if (call.signal?.aborted) return false;
@@ -140,7 +161,8 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
   /** Whether an attempt failed because its own timeout passed, with time and attempts left to try another node. */
   function abandoned(error: unknown, attempt: number, call: ClientCall, sent: ClientCall): boolean {
     if (sent === call || attempt > retries || call.signal?.aborted) return false;
-    if (!isTsmicroError(error) || error.code !== Code.DEADLINE_EXCEEDED) return false;
+    if (!isTsmicroError(error) || error.code !== Code.DEADLINE_EXCEEDED || failedService(error) !== undefined)
+      return false;
     return call.deadline === undefined || call.deadline.getTime() > Date.now();
   }
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { MethodDefinition } from "../definition/definition.js";
+import { failedServiceKey } from "../errors/failed-service.js";
 import { isSetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
@@ -122,6 +123,19 @@ describe("breakerMiddleware", () => {
     });
     await failures(middleware(next), call(login, { signal: controller.signal }), 10);
     expect(seen).toHaveLength(10);
+    expect(middleware.stats("user", login.path)?.state).toBe("closed");
+  });
+
+  it("does not count a callee's answer passing on another service's failure: that service's callers' breakers do", async () => {
+    const middleware = breaker(quick);
+    const { next, seen } = callee(() => {
+      throw new TsmicroError(Code.UNAVAILABLE, "no nodes of service stock are registered", {
+        metadata: { [failedServiceKey]: "stock" },
+      });
+    });
+    const errors = await failures(middleware(next), call(login), 10);
+    expect(seen).toHaveLength(10);
+    expect(errors.some(isBreakerOpen)).toBe(false);
     expect(middleware.stats("user", login.path)?.state).toBe("closed");
   });
 

@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import type CircuitBreaker from "opossum";
 import type { MethodDefinition } from "../definition/definition.js";
 import { errorReasonDetail, hasErrorReason, type ErrorDetail } from "../errors/error-details.js";
+import { failedService } from "../errors/failed-service.js";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
@@ -338,6 +339,8 @@ async function* throughBreaker(breaker: Breaker, next: ClientHandler, call: Clie
 function isAnswer(error: unknown, _next: ClientHandler, call: ClientCall): boolean {
   // The caller gave up (its own signal): whatever error that produced is not the callee's.
   if (call.signal?.aborted) return true;
+  // The callee answered, passing on another service's failure: that service's callers' breakers count it.
+  if (failedService(error) !== undefined) return true;
   return !countsAsFailure(error);
 }
 

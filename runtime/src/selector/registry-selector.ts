@@ -1,3 +1,4 @@
+import { failedService } from "../errors/failed-service.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import type { Node, Registry, Watcher } from "../registry/registry.js";
 import type { Next, NodeState, SelectOptions, Selector, Strategy } from "./selector.js";
@@ -256,7 +257,8 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
       const state = states.find((s) => s.node.id === node.id);
       if (!state) return;
       if (state.inflight > 0) state.inflight--;
-      const code = isTsmicroError(error) ? error.code : undefined;
+      // A node that answered with the failure of its own call to another service is not at fault.
+      const code = isTsmicroError(error) && failedService(error) === undefined ? error.code : undefined;
       // Answers and timeouts say how fast the node is; other failures may have been fast for reasons of their own.
       if (elapsedMs !== undefined && (error === undefined || code === Code.DEADLINE_EXCEEDED)) {
         state.latencyMs =

@@ -1,0 +1,40 @@
+import { isTsmicroError, TsmicroError } from "./tsmicro-error.js";
+
+/**
+ * The trailer naming the service whose call failed first down a chain of
+ * calls. A client names its service on every failure it hands its caller;
+ * a handler that throws that failure on sends the name with the status, as
+ * it sends any error's metadata. The caller upstream then knows the node it
+ * called answered, passing on the failure of a call of its own: another
+ * node would call the same failing service (retrying there multiplies calls
+ * down the chain), and the node is not broken (leaving it out would keep it
+ * out after that service is back).
+ */
+export const failedServiceKey = "tsmicro-failed-service";
+
+/** The service a failure names as the one whose call failed, if it names one. */
+export function failedService(error: unknown): string | undefined {
+  if (!isTsmicroError(error)) return undefined;
+  const name = error.metadata[failedServiceKey];
+  return typeof name === "string" ? name : undefined;
+}
+
+/**
+ * `error` naming `service` as the one whose call failed, unless it names one
+ * already (a service further down, whose failure `service` passed on): a
+ * copy with its code, message, flags, details and stack, since one error
+ * object may fail several calls (every call of a connection that dropped).
+ */
+export function nameFailedService(error: unknown, service: string): unknown {
+  if (!isTsmicroError(error) || failedService(error) !== undefined) return error;
+  const named = new TsmicroError(error.code, error.message, {
+    retryable: error.retryable,
+    unprocessed: error.unprocessed,
+    mayHaveBeenApplied: error.mayHaveBeenApplied,
+    details: error.details,
+    metadata: { ...error.metadata, [failedServiceKey]: service },
+    cause: error.cause,
+  });
+  named.stack = error.stack;
+  return named;
+}
