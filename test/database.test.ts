@@ -121,6 +121,48 @@ for (const backend of backends) {
       expect(await database.pending()).toEqual([]);
     });
 
+    it("checkSchema() accepts the tables schema.json records, and names each column missing or of another type", async () => {
+      const column = (name: string, field: number, type: string, extra = {}) => ({ name, field, type, ...extra });
+      const record = (columns: object[], more: object[] = []) =>
+        writeFile(
+          join(migrations, "schema.json"),
+          JSON.stringify({
+            version: 1,
+            tables: [
+              { name: "items", message: "shop.v1.Item", file: "shop.proto", primaryKey: "id", columns },
+              ...more,
+            ],
+          }),
+        );
+      try {
+        await record([
+          column("id", 1, "bigint"),
+          column("name", 2, "text"),
+          column("created_at", 3, "timestamptz"),
+          column("gone", 9, "text", { retained: true }),
+        ]);
+        await database.checkSchema();
+        // A renamed field whose column was not renamed, a changed type, a table never created.
+        await record(
+          [column("id", 1, "bigint"), column("title", 2, "text"), column("counter", 4, "integer")],
+          [{ name: "orders", message: "shop.v1.Order", file: "shop.proto", primaryKey: "id", columns: [] }],
+        );
+        const error = await database.checkSchema().catch((e: unknown) => e);
+        expect(error).toMatchObject({ name: "SetupError", code: "TSM_ERR_SCHEMA_MISMATCH" });
+        expect((error as Error).message).toBe(
+          "the database's tables are not those this version's code uses: " +
+            '"items" has no column "title" (text, field 2 of shop.v1.Item); ' +
+            '"items"."counter" is bigint, not integer (field 4 of shop.v1.Item); ' +
+            'table "orders" (shop.v1.Order) does not exist; ' +
+            `a change tsmicro generate leaves to you (it said so: a renamed column, a new type) needs a migration in ${migrations} written by hand, then npm run migrate`,
+        );
+      } finally {
+        await rm(join(migrations, "schema.json"), { force: true });
+      }
+      // A folder without schema.json (migrations not made by tsmicro generate): nothing to compare.
+      await database.checkSchema();
+    });
+
     it("inserts, selects, updates and deletes", async () => {
       const { db } = database;
       const inserted = await db

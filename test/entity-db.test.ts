@@ -241,5 +241,33 @@ for (const backend of backends) {
       // 3 went to the insert the unique email refused: sequences do not roll back.
       expect(entity.customerFromRow(row)).toEqual({ ...fresh, id: 4n });
     });
+
+    it("checkSchema() passes on the tables generate recorded, and stops a rename left to a migration until it is made", async () => {
+      edited ??= editFixture();
+      const { schema } = await edited;
+      const record = (tables: EntitySchema) => writeFile(join(migrations, "schema.json"), JSON.stringify(tables));
+      await record(schema);
+      await database.checkSchema();
+      // The field renamed in the proto: generate records the new column name and leaves the RENAME to the user.
+      const renamed: EntitySchema = {
+        ...schema,
+        tables: schema.tables.map((table) =>
+          table.name !== "customer"
+            ? table
+            : { ...table, columns: table.columns.map((c) => (c.name === "phone" ? { ...c, name: "mobile" } : c)) },
+        ),
+      };
+      await record(renamed);
+      await expect(database.checkSchema()).rejects.toMatchObject({
+        code: "TSM_ERR_SCHEMA_MISMATCH",
+        message: expect.stringContaining('"customer" has no column "mobile" (text, field 18 of shop.v1.Customer)'),
+      });
+      await writeFile(
+        join(migrations, "0003_rename_phone.sql"),
+        'ALTER TABLE "customer" RENAME COLUMN "phone" TO "mobile";\n',
+      );
+      expect(await database.migrate()).toEqual(["0003_rename_phone"]);
+      await database.checkSchema();
+    });
   });
 }

@@ -4,6 +4,7 @@ import { isSetupError, SetupError } from "../errors/setup-error.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { defaultDataDir, defaultMigrationsDir, type DatabaseOptions } from "./database-options.js";
 import { PGliteDialect } from "./pglite-dialect.js";
+import { checkSchema } from "./schema-check.js";
 import { SqlFolderMigrations } from "./sql-migrations.js";
 import { pgliteParsers, pgTypes } from "./type-parsers.js";
 
@@ -15,6 +16,13 @@ export interface Database<DB> {
   migrate(): Promise<readonly string[]>;
   /** The migrations of the folder the database has not seen (none applied), in order. */
   pending(): Promise<readonly string[]>;
+  /**
+   * Fails with TSM_ERR_SCHEMA_MISMATCH when a table or column the generated
+   * code uses (as the migrations folder's schema.json records) is missing
+   * or of another type: a rename or type change left to a migration that
+   * was not written. Call it once migrations ran.
+   */
+  checkSchema(): Promise<void>;
   /** Closes the pool or PGlite, and releases the data directory lock. */
   close(): Promise<void>;
 }
@@ -91,6 +99,7 @@ function database<DB>(
     kind,
     migrate: () => migrate(db, migrationsDir, logger),
     pending: () => pending(db, migrationsDir),
+    checkSchema: () => checkSchema(db, migrationsDir),
     close: () => (closed ??= close()),
   };
 }
