@@ -39,6 +39,15 @@ const shadowedByMessages = new Set([
   "protobufFileName",
 ]);
 
+/**
+ * Properties every JavaScript object has. A field generated as one (proto
+ * `constructor`, `to_string`) is read by ts-proto's code from any object:
+ * `fromJSON` of JSON without the field takes `Object`'s own `constructor`
+ * function as its value, and no object literal fits the message's partial
+ * type; so such a field is refused with a clear error instead.
+ */
+const objectProperties = new Set(Object.getOwnPropertyNames(Object.prototype));
+
 /** Spellings of special floating-point defaults in descriptors, as JavaScript. */
 const specialFloats: Record<string, string> = { inf: "Infinity", "-inf": "-Infinity", nan: "NaN" };
 
@@ -57,10 +66,28 @@ export function prepareRequest(request: CodeGeneratorRequest, files: ReadonlySet
       const fullName = proto.package ? `${proto.package}.${type.name}` : type.name;
       throw new SetupError("TSM_ERR_SHADOWED_NAME", kind, fullName, proto.name, type.name, `${type.name}Message`);
     }
+    for (const message of proto.messageType)
+      checkFieldNames(message, proto.package ? `${proto.package}.` : "", proto.name);
     proto.messageType.forEach(normalizeDefaults);
   }
   request.compilerVersion = undefined;
   return toBinary(CodeGeneratorRequestSchema, request);
+}
+
+/** Refuses a field of `message` (or of a message nested in it) whose property would be one every object has. */
+function checkFieldNames(message: DescriptorProto, prefix: string, file: string): void {
+  const fullName = `${prefix}${message.name}`;
+  for (const field of message.field) {
+    const property = lowerCamel(field.name);
+    if (objectProperties.has(property) || objectProperties.has(field.name))
+      throw new SetupError("TSM_ERR_FIELD_NAME", field.name, fullName, file, property, `${field.name}_value`);
+  }
+  for (const nested of message.nestedType) checkFieldNames(nested, `${fullName}.`, file);
+}
+
+/** A field's property name as ts-proto writes it: `to_string` becomes `toString`. */
+function lowerCamel(name: string): string {
+  return name.replace(/_+([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
 }
 
 function normalizeDefaults(message: DescriptorProto): void {

@@ -165,6 +165,20 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect((await readTree(join(dir, "src/gen"))).size).toBe(0);
   });
 
+  it("a field whose property every JavaScript object has is refused by name", async () => {
+    const dir = await project({
+      "x/thing.proto":
+        'syntax = "proto3";\npackage x;\nmessage Thing { message Part { string to_string = 2; } string name = 1; }\n',
+    });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      "field to_string of x.Thing.Part in x/thing.proto becomes the property toString, which every JavaScript object has",
+    );
+    expect(result.stderr).toContain("rename the field (for example to to_string_value)");
+    expect((await readTree(join(dir, "src/gen"))).size).toBe(0);
+  });
+
   it("a missing proto folder says it does not exist", async () => {
     const dir = await project({});
     const result = await generate(dir);

@@ -118,13 +118,6 @@ export interface Object {
   new: string;
   this: string;
   typeof: string;
-  /** Collides with Object.prototype.constructor. */
-  constructor: string;
-  /** Collides with Object.prototype.toString. */
-  toString: string;
-  valueOf: string;
-  Proto: string;
-  hasOwnProperty: string;
   prototype: string;
   then: string;
   var: string;
@@ -256,11 +249,6 @@ function createBaseObject(): Object {
     new: "",
     this: "",
     typeof: "",
-    constructor: "",
-    toString: "",
-    valueOf: "",
-    Proto: "",
-    hasOwnProperty: "",
     prototype: "",
     then: "",
     var: "",
@@ -346,21 +334,6 @@ export const Object: MessageFns<Object> = {
     }
     if (message.typeof !== "") {
       writer.uint32(50).string(message.typeof);
-    }
-    if (message.constructor !== "") {
-      writer.uint32(58).string(message.constructor);
-    }
-    if (message.toString !== "") {
-      writer.uint32(66).string(message.toString);
-    }
-    if (message.valueOf !== "") {
-      writer.uint32(74).string(message.valueOf);
-    }
-    if (message.Proto !== "") {
-      writer.uint32(82).string(message.Proto);
-    }
-    if (message.hasOwnProperty !== "") {
-      writer.uint32(90).string(message.hasOwnProperty);
     }
     if (message.prototype !== "") {
       writer.uint32(98).string(message.prototype);
@@ -613,46 +586,6 @@ export const Object: MessageFns<Object> = {
             }
 
             message.typeof = reader.string();
-            continue;
-          }
-          case 7: {
-            if (tag !== 58) {
-              break;
-            }
-
-            message.constructor = reader.string();
-            continue;
-          }
-          case 8: {
-            if (tag !== 66) {
-              break;
-            }
-
-            message.toString = reader.string();
-            continue;
-          }
-          case 9: {
-            if (tag !== 74) {
-              break;
-            }
-
-            message.valueOf = reader.string();
-            continue;
-          }
-          case 10: {
-            if (tag !== 82) {
-              break;
-            }
-
-            message.Proto = reader.string();
-            continue;
-          }
-          case 11: {
-            if (tag !== 90) {
-              break;
-            }
-
-            message.hasOwnProperty = reader.string();
             continue;
           }
           case 12: {
@@ -1179,15 +1112,6 @@ export const Object: MessageFns<Object> = {
       new: isSet(object.new) ? globalThis.String(object.new) : "",
       this: isSet(object.this) ? globalThis.String(object.this) : "",
       typeof: isSet(object.typeof) ? globalThis.String(object.typeof) : "",
-      constructor: isSet(object.constructor) ? globalThis.String(object.constructor) : "",
-      toString: isSet(object.toString) ? globalThis.String(object.toString) : "",
-      valueOf: isSet(object.valueOf) ? globalThis.String(object.valueOf) : "",
-      Proto: isSet(object.Proto)
-        ? globalThis.String(object.Proto)
-        : isSet(object.__proto__)
-        ? globalThis.String(object.__proto__)
-        : "",
-      hasOwnProperty: isSet(object.hasOwnProperty) ? globalThis.String(object.hasOwnProperty) : "",
       prototype: isSet(object.prototype) ? globalThis.String(object.prototype) : "",
       then: isSet(object.then) ? globalThis.String(object.then) : "",
       var: isSet(object.var) ? globalThis.String(object.var) : "",
@@ -1273,21 +1197,6 @@ export const Object: MessageFns<Object> = {
     }
     if (message.typeof !== "") {
       obj.typeof = message.typeof;
-    }
-    if (message.constructor !== "") {
-      obj.constructor = message.constructor;
-    }
-    if (message.toString !== "") {
-      obj.toString = message.toString;
-    }
-    if (message.valueOf !== "") {
-      obj.valueOf = message.valueOf;
-    }
-    if (message.Proto !== "") {
-      obj.Proto = message.Proto;
-    }
-    if (message.hasOwnProperty !== "") {
-      obj.hasOwnProperty = message.hasOwnProperty;
     }
     if (message.prototype !== "") {
       obj.prototype = message.prototype;
@@ -1492,11 +1401,6 @@ export const Object: MessageFns<Object> = {
     message.new = object.new ?? "";
     message.this = object.this ?? "";
     message.typeof = object.typeof ?? "";
-    message.constructor = object.constructor ?? "";
-    message.toString = object.toString ?? "";
-    message.valueOf = object.valueOf ?? "";
-    message.Proto = object.Proto ?? "";
-    message.hasOwnProperty = object.hasOwnProperty ?? "";
     message.prototype = object.prototype ?? "";
     message.then = object.then ?? "";
     message.var = object.var ?? "";
