@@ -48,6 +48,26 @@ export function routeOverlaps(file: DescFile, registry: Registry): string[] {
   return messages;
 }
 
+/**
+ * The routes of a file's methods that stream requests: HTTP/JSON carries one
+ * body, so the gateway answers them 501 (and the OpenAPI document lists them
+ * as unlisted). A message per route, saying so and what to do.
+ */
+export function streamedRequestRoutes(file: DescFile, registry: Registry): string[] {
+  return file.services.flatMap((service) =>
+    service.methods
+      .filter((method) => method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming")
+      .flatMap((method) =>
+        readHttpRules(registry, method.proto.options).map(
+          (rule) =>
+            `${file.proto.name}: ${rule.method.toUpperCase()} ${rule.path} (${service.typeName}.${method.name}) ` +
+            "streams requests, which HTTP/JSON cannot carry: the gateway answers it 501; call the method over gRPC, " +
+            "or drop its google.api.http option",
+        ),
+      ),
+  );
+}
+
 function fileRoutes(file: DescFile, registry: Registry): RouteDefinition[] {
   return file.services.flatMap((service) =>
     service.methods.flatMap((method) =>

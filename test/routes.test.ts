@@ -75,6 +75,27 @@ message Request { string name = 1; string parent = 2; string collection_id = 3; 
     );
   });
 
+  it("warns of a route on a method that streams requests, which the gateway answers 501", async () => {
+    const dir = await project(undefined);
+    await writeFile(
+      join(dir, "proto/library/v1/http.proto"),
+      `syntax = "proto3";
+package library.v1;
+import "google/api/annotations.proto";
+service Uploads {
+  rpc Upload(stream Request) returns (Request) { option (google.api.http) = { post: "/v1/uploads" body: "*" }; }
+}
+message Request { string id = 1; }
+`,
+    );
+    const warning =
+      "tsmicro: warning: library/v1/http.proto: POST /v1/uploads (library.v1.Uploads.Upload) streams requests, " +
+      "which HTTP/JSON cannot carry: the gateway answers it 501; call the method over gRPC, or drop its google.api.http option\n";
+    const routes = await run("node", [bins.tsmicro, "routes"], { cwd: dir });
+    expect(routes.code).toBe(0);
+    expect(routes.stderr).toBe(warning);
+  });
+
   it("warns of a route variable that names no field of the request, as generate refuses it", async () => {
     const result = await routesWithRule('get: "/v1/counts/{idd}"');
     expect(result.code).toBe(0);

@@ -2,7 +2,7 @@ import { createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { resolve } from "node:path";
 import { isSetupError } from "@tsmicro/runtime/errors";
-import { routeConflicts, routeOverlaps } from "../../generator/route-conflicts.js";
+import { routeConflicts, routeOverlaps, streamedRequestRoutes } from "../../generator/route-conflicts.js";
 import { checkRouteFields } from "../../generator/route-fields.js";
 import { listRoutes, type RouteEntry } from "../../generator/route-table.js";
 import { buildImage, displayPath } from "./buf-image.js";
@@ -29,7 +29,11 @@ export async function routesCommand(given: string | undefined, warn: (message: s
     const file = registry.getFile(name);
     if (!file) continue;
     fieldProblem(() => checkRouteFields(file, registry), warn);
-    [...routeConflicts(file, registry), ...routeOverlaps(file, registry)].forEach(warn);
+    [
+      ...routeConflicts(file, registry),
+      ...routeOverlaps(file, registry),
+      ...streamedRequestRoutes(file, registry),
+    ].forEach(warn);
   }
   return formatRoutes(routes);
 }
