@@ -252,7 +252,7 @@ await cli
         .positional("request", {
           type: "string",
           default: "{}",
-          describe: "proto3 JSON (an array for streaming requests)",
+          describe: "proto3 JSON (an array for streaming requests); - reads it from standard input, @FILE from a file",
         })
         .option("metadata", {
           type: "string",
@@ -260,11 +260,13 @@ await cli
         }),
     async (argv) => {
       const { clientArgs, withRegistry } = await registryCommands();
-      const { callCommand } = await import("./cli/call-command.js");
+      const { callCommand, requestText } = await import("./cli/call-command.js");
+      // yargs reads a lone "-" as no argument at all: look for it among the words given.
+      const given = process.argv.slice(2).includes("-") ? "-" : argv.request;
       const request = {
         service: argv.service,
         method: argv.method,
-        json: argv.request,
+        json: await requestText(given, process.stdin),
         args: clientArgs(argv),
         metadata: ([] as string[]).concat(argv.metadata ?? []),
       };

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -81,6 +81,24 @@ describe("tsmicro list/get/call/health against running services", () => {
       expect(result.stderr).toContain(says);
       expect(result.stdout).toBe("");
     }
+  });
+
+  it("call reads the request from standard input for -, and from a file for @FILE", async () => {
+    const piped = await run(
+      "node",
+      [bins.tsmicro, "call", "echo", "Alpha.Unary", "-", "--registry", "local", "--registry_address", dir],
+      { input: Buffer.from('{"id":"hi","payload":"AQI="}') },
+    );
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(JSON.parse(piped.stdout)).toMatchObject({ payload: "AQI=" });
+    const file = join(dir, "request.json");
+    await writeFile(file, '{"payload":"AwQ="}');
+    const fromFile = await tsmicro("call", "echo", "Alpha.Unary", `@${file}`);
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(JSON.parse(fromFile.stdout)).toMatchObject({ payload: "AwQ=" });
+    const missing = await tsmicro("call", "echo", "Alpha.Unary", `@${file}.gone`);
+    expect(missing).toMatchObject({ code: 1, stdout: "" });
+    expect(missing.stderr).toContain(`cannot read the request from ${file}.gone: no such file`);
   });
 
   it("call prints each message of a server stream", async () => {

@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import {
   fromJson,
   toJsonString,
@@ -27,6 +28,30 @@ import { clientTransportOf, isHttpNode, isPlainObject, missingRequiredField } fr
 import { describeFailure, failureReason } from "./call-failure.js";
 import { CommandError } from "./command-error.js";
 import { serviceNotFound } from "./registry-commands.js";
+
+/**
+ * The request text `tsmicro call` was given: the JSON itself, `-` for
+ * standard input, or `@FILE` for a file's content (JSON never starts with
+ * `@`), as grpcurl's `-d @` and curl's `--data @FILE` read them: a request
+ * too large for the command line, or one kept in a file.
+ */
+export async function requestText(given: string, stdin: AsyncIterable<Buffer | string>): Promise<string> {
+  if (given === "-") {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stdin) chunks.push(Buffer.from(chunk));
+    return Buffer.concat(chunks).toString("utf8");
+  }
+  if (!given.startsWith("@")) return given;
+  const file = given.slice(1);
+  try {
+    return await readFile(file, "utf8");
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(error);
+    throw new CommandError(
+      `cannot read the request from ${file}: ${reason}; give @FILE of a JSON file, - for standard input, or the JSON itself`,
+    );
+  }
+}
 
 /** What `tsmicro call` was asked. */
 export interface CallRequest {
