@@ -150,5 +150,13 @@ export async function generateWorkspace(root: string, templates: string | undefi
 /** What to do after a new rpc's stub appears: the type checker asks for it in the service's handler. */
 function nextStep(file: ScaffoldFile): string {
   const match = /^src\/handler\/([^/]+)\/[^/]+\.ts$/.exec(file.path);
-  return match && file.why.startsWith("rpc ") ? `; add it to src/handler/${match[1]}.ts` : "";
+  if (match && file.why.startsWith("rpc ")) return `; add it to src/handler/${match[1]}.ts`;
+  // A new entity's data service reaches handlers through the deps that src/main.ts builds (a file of the user's).
+  const entity = /^entity (\w+)$/.exec(file.why)?.[1];
+  if (entity && /^src\/domain\/service\/[^/]+-data-service\.ts$/.test(file.path))
+    return (
+      `; wire it: add new ${entity}DataService(new Sql${entity}Repository(database.db)) to the deps in src/main.ts, ` +
+      "its field to Dependencies in src/handler/dependencies.ts, and to the deps of the tests"
+    );
+  return "";
 }

@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+import { type ProjectGenerateResult, projectReport } from "./project-generate.js";
+
+const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResult => ({
+  generated: { written: [], unchanged: [], removed: [] } as unknown as ProjectGenerateResult["generated"],
+  out: "src/gen",
+  created,
+  orphans: [],
+  migration: undefined,
+  warnings: [],
+});
+
+describe("tsmicro generate's report on a project's own files", () => {
+  it("says where a new rpc's handler and a new entity's data service must be wired in", () => {
+    const report = projectReport(
+      result([
+        { path: "src/handler/acct-service/get-invoice.ts", content: "", why: "rpc acct.v1.AcctService/GetInvoice" },
+        { path: "src/domain/model/invoice.ts", content: "", why: "entity Invoice" },
+        { path: "src/domain/service/invoice-data-service.ts", content: "", why: "entity Invoice" },
+      ]),
+    );
+    expect(report.split("\n")).toEqual([
+      "created src/handler/acct-service/get-invoice.ts (rpc acct.v1.AcctService/GetInvoice); add it to src/handler/acct-service.ts",
+      "created src/domain/model/invoice.ts (entity Invoice)",
+      "created src/domain/service/invoice-data-service.ts (entity Invoice); wire it: add new InvoiceDataService(new " +
+        "SqlInvoiceRepository(database.db)) to the deps in src/main.ts, its field to Dependencies in " +
+        "src/handler/dependencies.ts, and to the deps of the tests",
+      "",
+    ]);
+  });
+});
