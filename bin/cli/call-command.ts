@@ -24,7 +24,15 @@ import {
   type Registry,
   type ServiceSettings,
 } from "@tsmicro/runtime";
-import { clientTransportOf, isHttpNode, isPlainObject, missingRequiredField } from "@tsmicro/runtime/internal";
+import {
+  clientTransportOf,
+  isHttpNode,
+  isMetadataKey,
+  isMetadataText,
+  isPlainObject,
+  isReservedMetadataKey,
+  missingRequiredField,
+} from "@tsmicro/runtime/internal";
 import { describeFailure, failureReason } from "./call-failure.js";
 import { CommandError } from "./command-error.js";
 import { serviceNotFound } from "./registry-commands.js";
@@ -232,21 +240,6 @@ function neverConnected(error: unknown): boolean {
 /** The one method of the dynamic client: a message for unary and server streams, a list for client and bidi streams. */
 type DynamicCall = (input: Message | Message[], options: CallOptions) => Promise<Message> | AsyncIterable<Message>;
 
-/** What gRPC takes as a metadata key once lower-cased, and as a text value (printable ASCII). */
-const metadataKey = /^[0-9a-z_.-]+$/;
-const metadataText = /^[\x20-\x7e]*$/;
-
-/** Keys gRPC or HTTP/2 own: a call that set one would be refused or reset. */
-const reservedMetadata = new Set([
-  "connection",
-  "content-type",
-  "host",
-  "te",
-  "transfer-encoding",
-  "upgrade",
-  "user-agent",
-]);
-
 /**
  * `--metadata KEY=VALUE` flags as the call's metadata, as go-micro's `micro
  * call --metadata` sends them: keys lower-cased (gRPC's are), a key given
@@ -262,16 +255,15 @@ export function parseMetadata(flags: readonly string[]): Metadata {
     const value = flag.slice(equals + 1);
     const wrong = (what: string) => new CommandError(`--metadata ${JSON.stringify(flag)}: ${what}`);
     if (equals < 0 || key === "") throw wrong("give it as KEY=VALUE, for example --metadata x-tenant=acme");
-    if (!metadataKey.test(key))
+    if (!isMetadataKey(key))
       throw wrong("a metadata key takes only letters, digits and - _ . (gRPC sends keys lower-case)");
-    if (key.startsWith("grpc-") || reservedMetadata.has(key))
-      throw wrong(`${key} is gRPC's or HTTP/2's own header; pick another key`);
+    if (isReservedMetadataKey(key)) throw wrong(`${key} is gRPC's or HTTP/2's own header; pick another key`);
     let item: string | Uint8Array = value;
     if (key.endsWith("-bin")) {
       if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(value))
         throw wrong(`a -bin key's value is base64 (${key} is sent as bytes); give base64 or drop the -bin suffix`);
       item = new Uint8Array(Buffer.from(value, "base64"));
-    } else if (!metadataText.test(value))
+    } else if (!isMetadataText(value))
       throw wrong("a text value is printable ASCII; send other text under a -bin key, base64-encoded");
     metadata.set(key, [...(metadata.get(key) ?? []), item]);
   }

@@ -10,6 +10,9 @@
 // conflicts) and served by the gateway.
 export * from "./routing/index.js";
 
+// What metadata from outside may hold: the gateway's forwarded headers, tsmicro call --metadata.
+export { isMetadataKey, isMetadataText, isReservedMetadataKey } from "./definition/metadata-rules.js";
+
 // proto2 required fields, checked by the gateway on requests it builds from JSON.
 export { hasRequiredFields, missingRequiredField } from "./definition/required-fields.js";
 

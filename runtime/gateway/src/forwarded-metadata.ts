@@ -1,30 +1,10 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { Code, type Metadata, TsmicroError } from "@tsmicro/runtime";
+import { isMetadataKey, isMetadataText, isReservedMetadataKey } from "@tsmicro/runtime/internal";
 import { jwtMetadataKeys } from "./jwt-auth.js";
 
-/**
- * Keys a client may not set through `Grpc-Metadata-*`: HTTP/2 forbids connection-specific
- * headers (one would make the backend reset the stream or drop the whole connection), gRPC
- * owns `grpc-*` and the content headers, and claims come only from a verified token.
- */
-const reservedKeys = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-  "te",
-  "host",
-  "http2-settings",
-  "content-length",
-  "content-type",
-  "user-agent",
-  ...jwtMetadataKeys,
-]);
-
-/** What gRPC accepts as a metadata key, and as a text value (printable ASCII). */
-const validKey = /^[0-9a-z_.-]+$/;
-const validText = /^[\x20-\x7e]*$/;
+/** Claims come only from a verified token: a client may not set them through `Grpc-Metadata-*`. */
+const claimKeys: ReadonlySet<string> = new Set(jwtMetadataKeys);
 
 /**
  * gRPC metadata from HTTP headers, as grpc-gateway forwards them: `Grpc-Metadata-*` headers
@@ -46,17 +26,17 @@ export function forwardedMetadata(
     let key: string;
     if (name.startsWith("grpc-metadata-")) {
       key = name.slice("grpc-metadata-".length);
-      if (!validKey.test(key) || key.startsWith("grpc-") || reservedKeys.has(key)) continue;
+      if (!isMetadataKey(key) || isReservedMetadataKey(key) || claimKeys.has(key)) continue;
     } else if (name === "authorization" || name === "x-request-id") key = name;
     else continue;
     const joined = Array.isArray(value) ? value.join(", ") : value;
     if (key.endsWith("-bin")) metadata[key] = binaryHeader(name, joined);
-    else if (validText.test(joined)) metadata[key] = joined;
+    else if (isMetadataText(joined)) metadata[key] = joined;
     else dropped(name);
   }
   const forwarded = headers["x-forwarded-for"];
   const chain = forwarded ? `${String(forwarded)}, ${ip}` : ip;
-  if (validText.test(chain)) metadata["x-forwarded-for"] = chain;
+  if (isMetadataText(chain)) metadata["x-forwarded-for"] = chain;
   else {
     dropped("x-forwarded-for");
     metadata["x-forwarded-for"] = ip;
