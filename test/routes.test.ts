@@ -17,18 +17,22 @@ async function project(fixture: string | undefined): Promise<string> {
   return dir;
 }
 
-/** `tsmicro routes` in a project whose one proto binds rpc Counts.CountUsers with `rule`. */
-async function routesWithRule(rule: string) {
+/** A project whose one proto, proto/library/v1/http.proto, is `source` after its syntax, package and google.api import. */
+async function projectWith(source: string): Promise<string> {
   const dir = await project(undefined);
   await writeFile(
     join(dir, "proto/library/v1/http.proto"),
-    `syntax = "proto3";
-package library.v1;
-import "google/api/annotations.proto";
-service Counts { rpc CountUsers(Request) returns (Request) { option (google.api.http) = { ${rule} }; } }
-message Request { string id = 1; }
-`,
+    `syntax = "proto3";\npackage library.v1;\nimport "google/api/annotations.proto";\n${source}`,
   );
+  return dir;
+}
+
+/** `tsmicro routes` in a project whose one proto binds rpc Counts.CountUsers with `rule`. */
+async function routesWithRule(rule: string) {
+  const dir =
+    await projectWith(`service Counts { rpc CountUsers(Request) returns (Request) { option (google.api.http) = { ${rule} }; } }
+message Request { string id = 1; }
+`);
   return run("node", [bins.tsmicro, "routes"], { cwd: dir });
 }
 
@@ -46,13 +50,7 @@ describe("tsmicro routes", () => {
   });
 
   it("warns when two routes' templates overlap, naming a path both match and the one that serves it", async () => {
-    const dir = await project(undefined);
-    await writeFile(
-      join(dir, "proto/library/v1/http.proto"),
-      `syntax = "proto3";
-package library.v1;
-import "google/api/annotations.proto";
-service Documents {
+    const dir = await projectWith(`service Documents {
   rpc GetDocument(Request) returns (Request) {
     option (google.api.http) = { get: "/v1/{name=projects/*/databases/*/documents/*/**}" };
   }
@@ -62,8 +60,7 @@ service Documents {
   rpc GetDatabase(Request) returns (Request) { option (google.api.http) = { get: "/v1/{name=projects/*/databases/*}" }; }
 }
 message Request { string name = 1; string parent = 2; string collection_id = 3; }
-`,
-    );
+`);
     const result = await run("node", [bins.tsmicro, "routes"], { cwd: dir });
     expect(result.code).toBe(0);
     expect(result.stdout.trimEnd().split("\n")).toHaveLength(3);
@@ -76,18 +73,11 @@ message Request { string name = 1; string parent = 2; string collection_id = 3; 
   });
 
   it("warns of a route on a method that streams requests, which the gateway answers 501", async () => {
-    const dir = await project(undefined);
-    await writeFile(
-      join(dir, "proto/library/v1/http.proto"),
-      `syntax = "proto3";
-package library.v1;
-import "google/api/annotations.proto";
-service Uploads {
+    const dir = await projectWith(`service Uploads {
   rpc Upload(stream Request) returns (Request) { option (google.api.http) = { post: "/v1/uploads" body: "*" }; }
 }
 message Request { string id = 1; }
-`,
-    );
+`);
     const warning =
       "tsmicro: warning: library/v1/http.proto: POST /v1/uploads (library.v1.Uploads.Upload) streams requests, " +
       "which HTTP/JSON cannot carry: the gateway answers it 501; call the method over gRPC, or drop its google.api.http option\n";
