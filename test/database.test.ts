@@ -126,12 +126,16 @@ for (const backend of backends) {
       const record = (columns: object[], more: object[] = []) =>
         writeFile(
           join(migrations, "schema.json"),
+          // As tsmicro generate writes it (bin/cli/project-migrations.ts).
           JSON.stringify({
-            version: 1,
-            tables: [
-              { name: "items", message: "shop.v1.Item", file: "shop.proto", primaryKey: "id", columns },
-              ...more,
-            ],
+            "x-generated-by": "tsmicro generate",
+            schema: {
+              version: 1,
+              tables: [
+                { name: "items", message: "shop.v1.Item", file: "shop.proto", primaryKey: "id", columns },
+                ...more,
+              ],
+            },
           }),
         );
       try {

@@ -245,7 +245,12 @@ for (const backend of backends) {
     it("checkSchema() passes on the tables generate recorded, and stops a rename left to a migration until it is made", async () => {
       edited ??= editFixture();
       const { schema } = await edited;
-      const record = (tables: EntitySchema) => writeFile(join(migrations, "schema.json"), JSON.stringify(tables));
+      // The record as tsmicro generate writes it (bin/cli/project-migrations.ts).
+      const record = (recorded: EntitySchema) =>
+        writeFile(
+          join(migrations, "schema.json"),
+          JSON.stringify({ "x-generated-by": "tsmicro generate", schema: recorded }),
+        );
       await record(schema);
       await database.checkSchema();
       // The field renamed in the proto: generate records the new column name and leaves the RENAME to the user.

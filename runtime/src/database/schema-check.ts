@@ -49,7 +49,8 @@ export async function checkSchema<DB>(db: Kysely<DB>, migrationsDir: string): Pr
   }
   let tables: readonly RecordedTable[];
   try {
-    tables = (JSON.parse(text) as { tables?: RecordedTable[] }).tables ?? [];
+    // As bin/cli/project-migrations.ts writes it: { "x-generated-by": …, "schema": { "version": 1, "tables": […] } }.
+    tables = (JSON.parse(text) as { schema?: { tables?: RecordedTable[] } }).schema?.tables ?? [];
   } catch (error) {
     throw new SetupError(
       "TSM_ERR_MIGRATIONS_DIR",
