@@ -7,6 +7,7 @@ import { Code, isTsmicroError } from "../runtime/src/errors/tsmicro-error.js";
 import { createEtcdRegistry, type EtcdRegistryOptions } from "../runtime/src/registry/etcd-registry.js";
 import { describeRegistryConformance } from "../runtime/src/registry/registry-conformance.js";
 import type { Registry, RegistryEvent, Service, Watcher } from "../runtime/src/registry/registry.js";
+import { recordingLogger } from "../runtime/src/broker/testdata/broker-conformance.js";
 import { repoRoot } from "./support/cli.js";
 import { closedPort, etcdProgram, startEtcdCluster, type EtcdCluster } from "./support/etcd.js";
 
@@ -353,7 +354,9 @@ describeEtcd("etcd registry across an etcd restart", () => {
   it("keeps the node registered after etcd was down longer than the TTL, and the watch resumes", async () => {
     const options = { addresses: [...cluster.endpoints], requestTimeoutMs: 1_000 };
     const registry = createEtcdRegistry(options);
-    const reader = createEtcdRegistry(options);
+    const { logger, entries } = recordingLogger();
+    const reader = createEtcdRegistry({ ...options, logger });
+    const said = (level: string) => entries.filter((entry) => entry.level === level).map((entry) => entry.message);
     await registry.start();
     await reader.start();
     const watcher = reader.watch({ service: "restart.greeter" });
@@ -376,6 +379,11 @@ describeEtcd("etcd registry across an etcd restart", () => {
           isTsmicroError(e) && e.code === Code.UNAVAILABLE && e.message.includes(cluster.endpoints[0] ?? ""),
       );
       await sleep(10_000);
+      // The watch's loss is said once, however often etcd3 tried to reconnect meanwhile.
+      expect(said("warn")).toEqual([
+        `lost the etcd registry at ${cluster.endpoints[0]}: calls go to the nodes it last listed until it answers; reconnecting`,
+      ]);
+      expect(entries[0]?.fields).toMatchObject({ registry: "etcd", reason: expect.stringMatching(/^[A-Za-z]/) });
       await cluster.startMember(0);
       // Heartbeats failed loudly while etcd was away.
       expect(heartbeatErrors.length).toBeGreaterThan(0);
@@ -400,6 +408,7 @@ describeEtcd("etcd registry across an etcd restart", () => {
         8_000,
       );
       expect(created.service.name).toBe("restart.greeter");
+      expect(said("info")).toEqual([`the etcd registry at ${cluster.endpoints[0]} answers again`]);
     } finally {
       beating = false;
       await heartbeat;
@@ -407,6 +416,8 @@ describeEtcd("etcd registry across an etcd restart", () => {
       await registry.stop();
       await reader.stop();
     }
+    // Stopping is no loss worth a line.
+    expect(said("warn")).toHaveLength(1);
   });
 });
 

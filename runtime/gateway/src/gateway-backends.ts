@@ -52,7 +52,7 @@ export class GatewayBackends {
 
   constructor(options: GatewayBackendsOptions) {
     const { serviceSettings, logger } = options;
-    this.registryUse = RegistryUse.of(options.registry, serviceSettings);
+    this.registryUse = RegistryUse.of(options.registry, serviceSettings, logger);
     this.registry = this.registryUse.registry;
     this.tracing = new TracingUse(resolveTracingSettings(options.name, serviceSettings, options.env), {}, logger);
     this.metricsOn = metricsListenAddress(serviceSettings) !== undefined;

@@ -85,11 +85,11 @@ export function createWebService(options: WebServiceOptions): WebService {
     options.env ?? process.env,
   );
   const { settings } = config;
-  const registry = RegistryUse.of(options.registry, settings);
   const id = `${options.name}-${randomUUID()}`;
   const { logger, error: loggerError } = options.logger
     ? { logger: options.logger, error: undefined }
     : serviceLogger({ service: options.name, version: options.version, node: id }, settings);
+  const registry = RegistryUse.of(options.registry, settings, logger);
   const app = fastify(requestLogging(logger));
   // A SERVER span per request, on unless OTEL_SDK_DISABLED=true; the SDK loads at start.
   const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id }, logger);

@@ -17,6 +17,7 @@ import {
 } from "etcd3";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import type { Logger } from "../logging/logger.js";
 import { entriesOf, servicesOf, type RegistryEntry, type ServiceRecord } from "./registry-entries.js";
 import type { Endpoint, Node, RegisterOptions, Registry, Service, WatchOptions } from "./registry.js";
 import { createWatcherFeed, type WatcherFeed } from "./watcher-feed.js";
@@ -32,6 +33,11 @@ export interface EtcdRegistryOptions {
   readonly dialTimeoutMs?: number;
   /** Deadline of each later call to etcd, retries on other members included. Default 5000. */
   readonly requestTimeoutMs?: number;
+  /**
+   * Where the registry says that its watch on etcd broke (callers keep the
+   * nodes they last saw) and that it is back; silent when omitted.
+   */
+  readonly logger?: Logger;
 }
 
 const prefix = "/micro/registry/";
@@ -71,6 +77,7 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
   const nodes = new Map<string, NodeEntry>();
   const queues = new Map<string, Promise<void>>();
   const watches = new Map<WatcherFeed, PrefixWatch>();
+  const stream = streamReport(options.logger, where, () => stopped);
 
   const noteRevision = (header: { revision: string } | undefined): number => {
     const revision = Number(header?.revision ?? 0);
@@ -279,7 +286,7 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
       // Refuses bad names, TTLs and node lists with INVALID_ARGUMENT, as every backend does.
       const registrations = entriesOf(service, options, Date.now());
       const ttlSeconds = Math.max(1, Math.ceil(options.ttlMs / 1000));
-      guard ??= watchPrefix(etcd, prefix, seenRevision + 1, {
+      guard ??= watchPrefix(etcd, prefix, seenRevision + 1, stream, {
         put: () => undefined,
         delete: (kv) => nodeDeleted(kv.key.toString("utf8"), Number(kv.mod_revision)),
       });
@@ -352,7 +359,7 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
         void watches.get(feed)?.close();
         watches.delete(feed);
       });
-      const watch = watchPrefix(etcd, keyPrefix, seenRevision + 1, {
+      const watch = watchPrefix(etcd, keyPrefix, seenRevision + 1, stream, {
         put: (kv) => {
           const service = decodeRecord(kv.value);
           // A key's first revision is its creation; later puts (a changed record, a new lease) are updates.
@@ -401,17 +408,50 @@ interface PrefixWatch {
   close(): Promise<void>;
 }
 
+/** Hears of the registry's watch stream breaking and coming back. */
+interface StreamReport {
+  lost(error: unknown): void;
+  back(): void;
+}
+
+/**
+ * Logs once that the watch stream to etcd broke and once that it is back:
+ * etcd3 reconnects by itself and says nothing, and every watch of the
+ * registry shares the one stream, so each reports the same break. A break
+ * while the registry stops is no news.
+ */
+function streamReport(logger: Logger | undefined, where: string, stopping: () => boolean): StreamReport {
+  let lost = false;
+  return {
+    lost(error) {
+      if (lost || stopping()) return;
+      lost = true;
+      logger?.warn(
+        // etcd3 passes on grpc-js's error: its code prefix (`14 UNAVAILABLE: `) says nothing more to a reader.
+        { registry: "etcd", address: where, reason: etcdFailure(error).replace(/^\d+ [A-Z_]+: /, "") },
+        `lost the etcd registry at ${where}: calls go to the nodes it last listed until it answers; reconnecting`,
+      );
+    },
+    back() {
+      if (!lost) return;
+      lost = false;
+      logger?.info({ registry: "etcd", address: where }, `the etcd registry at ${where} answers again`);
+    },
+  };
+}
+
 /**
  * Watches a key prefix from `startRevision`. etcd3 reconnects a broken
  * stream by itself and resumes after the last revision it delivered, so no
- * change is lost while etcd restarts or the client moves to another member.
- * When etcd cancels the watch (its revision was compacted away) it is
- * opened again from the present.
+ * change is lost while etcd restarts or the client moves to another member;
+ * `stream` hears of the break and of the reconnection. When etcd cancels the
+ * watch (its revision was compacted away) it is opened again from the present.
  */
 function watchPrefix(
   etcd: Etcd3,
   keyPrefix: string,
   startRevision: number,
+  stream: StreamReport,
   on: { put(kv: IKeyValue): void; delete(kv: IKeyValue, previous: IKeyValue | undefined): void },
 ): PrefixWatch {
   let current: EtcdWatcher | undefined;
@@ -425,6 +465,8 @@ function watchPrefix(
     current = watch;
     watch.on("put", (kv) => on.put(kv));
     watch.on("delete", (kv, previous) => on.delete(kv, previous));
+    watch.on("disconnected", (error) => stream.lost(error));
+    watch.on("connected", () => stream.back());
     watch.on("error", () => {
       if (current !== watch) return;
       void watch.cancel().catch(() => undefined);

@@ -61,7 +61,7 @@ export function connect(options: ConnectOptions = {}): Connection {
   checkFlagSpelling(args, runtimeFlagNames);
   const settings = resolveServiceSettings(options.settings ?? {}, args, env);
   const logger = options.logger ?? stderrLogger(settings.logLevel);
-  const registry = RegistryUse.of(options.registry, settings);
+  const registry = RegistryUse.of(options.registry, settings, logger);
   // Spans name the service `client` unless OTEL_SERVICE_NAME says otherwise. With an exporter the SDK
   // starts loading now and the first call waits for it; without one, calls never wait (see ClientTracing).
   const tracing = new TracingUse(resolveTracingSettings("client", settings, env), {}, logger);

@@ -1,12 +1,16 @@
 import { SetupError } from "../errors/setup-error.js";
+import type { Logger } from "../logging/logger.js";
 import { createEtcdRegistry } from "../registry/lazy-etcd-registry.js";
 import { createLocalRegistry } from "../registry/local-registry.js";
 import { createMemoryRegistry } from "../registry/memory-registry.js";
 import type { Registry } from "../registry/registry.js";
 import type { ServiceSettings } from "./settings.js";
 
-/** The registry `--registry` and `--registry_address` name. */
-export function createRegistry(settings: Pick<ServiceSettings, "registry" | "registryAddress">): Registry {
+/** The registry `--registry` and `--registry_address` name; `logger` hears when etcd goes away and comes back. */
+export function createRegistry(
+  settings: Pick<ServiceSettings, "registry" | "registryAddress">,
+  logger?: Logger,
+): Registry {
   switch (settings.registry) {
     case "memory":
       return createMemoryRegistry();
@@ -17,6 +21,7 @@ export function createRegistry(settings: Pick<ServiceSettings, "registry" | "reg
     case "etcd":
       return createEtcdRegistry({
         addresses: settings.registryAddress.length > 0 ? [...settings.registryAddress] : ["127.0.0.1:2379"],
+        ...(logger ? { logger } : {}),
       });
     default:
       throw new SetupError(

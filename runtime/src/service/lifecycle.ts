@@ -30,12 +30,16 @@ export class RegistryUse {
     private readonly owned: boolean,
   ) {}
 
-  /** Uses `handed` when given (the caller keeps owning it), else a new registry from `--registry`/`--registry_address`. */
+  /**
+   * Uses `handed` when given (the caller keeps owning it), else a new registry from
+   * `--registry`/`--registry_address`, which tells `logger` when it loses etcd and finds it again.
+   */
   static of(
     handed: Registry | undefined,
     settings: Pick<ServiceSettings, "registry" | "registryAddress">,
+    logger?: Logger,
   ): RegistryUse {
-    return handed ? new RegistryUse(handed, false) : new RegistryUse(createRegistry(settings), true);
+    return handed ? new RegistryUse(handed, false) : new RegistryUse(createRegistry(settings, logger), true);
   }
 
   /** Starts the registry once; starting a handed-in one that is already started does nothing (start is idempotent). */

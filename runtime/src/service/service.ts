@@ -230,11 +230,11 @@ export function createService(options: ServiceOptions): MicroService {
     options.env ?? process.env,
   );
   const { settings } = config;
-  const registry = RegistryUse.of(options.registry, settings);
   const id = `${options.name}-${randomUUID()}`;
   const { logger, error: loggerError } = options.logger
     ? { logger: options.logger, error: undefined }
     : serviceLogger({ service: options.name, version: options.version, node: id }, settings);
+  const registry = RegistryUse.of(options.registry, settings, logger);
   const scope = new AsyncLocalStorage<CallContext>();
   const handled: { service: ServiceDefinition; handler: ServerHandler }[] = [];
   const createServer = settings.serverTransport === "grpc" ? createGrpcServerTransport : createH2ServerTransport;
