@@ -188,6 +188,13 @@ describe("tsmicro list/get/call/health against running services", () => {
     expect(nameless.stderr).toBe(
       "tsmicro: tsmicro get service takes NAME, such as tsmicro get service user; see tsmicro get service --help\n",
     );
+    // A group named alone says its second word, not yargs' count of arguments.
+    expect((await tsmicro("list")).stderr).toBe(
+      "tsmicro: tsmicro list takes the word services: tsmicro list services; see tsmicro list --help\n",
+    );
+    expect((await tsmicro("get")).stderr).toBe(
+      "tsmicro: tsmicro get takes service NAME, such as tsmicro get service user; see tsmicro get --help\n",
+    );
     const newless = await tsmicro("new");
     expect(newless.stderr).toBe("tsmicro: tsmicro new takes NAME, such as tsmicro new user; see tsmicro new --help\n");
     const get = await tsmicro("get", "servic", "echo");

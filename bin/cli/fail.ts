@@ -47,12 +47,25 @@ function helpOf(program: string): string {
   return `${program}${command && program === "tsmicro" ? ` ${command}` : ""} --help`;
 }
 
-/** Commands of two words: `list services`, `get service`, `config set`, `template init`. */
-const groups = ["list", "get", "config", "template"];
+/** Commands of two words, by their first: `list services`, `get service`, `config set`, `template init`. */
+const groups: Readonly<Record<string, readonly string[]>> = {
+  list: ["services"],
+  get: ["service"],
+  config: ["get", "set", "del", "watch", "import"],
+  template: ["init", "revert"],
+};
 
-/** The command the words name. */
+function isGroup(word: string | undefined): boolean {
+  return word !== undefined && Object.hasOwn(groups, word);
+}
+
+/**
+ * The command the words name: a group's second word only when it is one of
+ * the group's (a flag's value typed as its own word, `--registry etcd`, is not).
+ */
 function commandOf(words: readonly string[]): string {
-  return words.slice(0, groups.includes(words[0] ?? "") ? 2 : 1).join(" ");
+  const [first = "", second = ""] = words;
+  return isGroup(first) && groups[first]!.includes(second) ? `${first} ${second}` : first;
 }
 
 /** The flags yargs knows at the moment of a failure (the command's, once one was named): it has them, its types do not say so. */
@@ -70,7 +83,7 @@ function usageHint(program: string, message: string): string {
 function recommendedCommand(message: string, words: readonly string[]): string | undefined {
   const recommended = /^Did you mean (.+)\?$/.exec(message)?.[1];
   if (recommended === undefined) return undefined;
-  const group = groups.includes(words[0] ?? "") && words[0] !== recommended ? `${words[0]} ` : "";
+  const group = isGroup(words[0]) && words[0] !== recommended ? `${words[0]} ` : "";
   return `unknown command ${group}${words[group ? 1 : 0]}: did you mean ${group}${recommended}?`;
 }
 
@@ -86,6 +99,8 @@ function invalidChoice(message: string): string | undefined {
 const commandArguments: Record<string, string> = {
   "create-tsmicro": "NAME, such as create-tsmicro user",
   new: "NAME, such as tsmicro new user",
+  list: "the word services: tsmicro list services",
+  get: "service NAME, such as tsmicro get service user",
   "get service": "NAME, such as tsmicro get service user",
   call: "SERVICE METHOD [JSON], such as tsmicro call user UserService.ListUsers '{}'",
   health: "SERVICE, such as tsmicro health user",
