@@ -5,7 +5,7 @@ import { Writable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { createLogger, resolvePackage } from "./logger.js";
+import { createLogger, resolvePackage, writesForPeople } from "./logger.js";
 
 const run = promisify(execFile);
 
@@ -75,6 +75,23 @@ describe("createLogger", () => {
     expect(text).toContain('"x-request-id":"r-1"');
     expect(text).toContain("page=2");
     expect(text).toContain("was refused");
+  });
+
+  it("writes for people (no second copy of a start failure) only on stdout, when it is a terminal", () => {
+    const tty = Object.getOwnPropertyDescriptor(process.stdout, "isTTY");
+    const json = createLogger();
+    const elsewhere = captured().logger;
+    try {
+      Object.defineProperty(process.stdout, "isTTY", { value: false, configurable: true });
+      expect(writesForPeople(json)).toBe(false);
+      Object.defineProperty(process.stdout, "isTTY", { value: true, configurable: true });
+      expect(writesForPeople(json)).toBe(true);
+      // A destination of its own is for a collector, wherever stdout goes.
+      expect(writesForPeople(elsewhere)).toBe(false);
+    } finally {
+      if (tty) Object.defineProperty(process.stdout, "isTTY", tty);
+      else delete (process.stdout as { isTTY?: boolean }).isTTY;
+    }
   });
 
   it("does not change the objects it is given", () => {

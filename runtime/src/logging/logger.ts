@@ -78,16 +78,21 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   };
   const stream = options.destination ?? destination(options);
   const logger = redactChildBindings(stream ? pino(settings, stream) : pino(settings));
-  if (options.format === "pretty" && !options.destination && !options.file) forPeople.add(logger);
+  if (!options.destination && !options.file) onStdout.set(logger, options.format === "pretty");
   return logger;
 }
 
-/** Loggers that print coloured text for a person at a terminal (`--log_format pretty` on stdout). */
-const forPeople = new WeakSet<Logger>();
+/** Loggers that write to this process's stdout, each with whether it prints pretty text (`--log_format pretty`). */
+const onStdout = new WeakMap<Logger, boolean>();
 
-/** Whether `logger` prints text for a person to read (pino-pretty on stdout) rather than JSON lines for a collector. */
+/**
+ * Whether `logger`'s lines go to a person rather than a collector: pretty
+ * text on stdout, or JSON on a stdout that is a terminal (a service or
+ * `tsmicro api` started by hand), where nothing collects them.
+ */
 export function writesForPeople(logger: Logger): boolean {
-  return forPeople.has(logger);
+  const pretty = onStdout.get(logger);
+  return pretty === true || (pretty === false && process.stdout.isTTY === true);
 }
 
 /** Fields of a line, redacted; an `err` stays an Error for its serializer, which redacts it. */

@@ -169,10 +169,10 @@ export class Registration {
   }
 }
 
-/** Prints `<name>: cannot start: <message>` on stderr (and logs it, unless the log is pretty text on the same terminal), then exits 1. */
+/** Prints `<name>: cannot start: <message>` on stderr (and logs it, unless the log goes to the same person), then exits 1. */
 export function exitCannotStart(name: string, error: unknown, logger: Logger): never {
   const line = `${name}: cannot start: ${startFailure(error)}`;
-  // JSON logs get the line too, for the log centre; pretty ones print to the terminal stderr already reaches.
+  // Logs for a collector get the line too, for the log centre; a terminal's reader has it from stderr once.
   if (!writesForPeople(logger)) logger.error({ code: isSetupError(error) ? error.code : undefined }, line);
   process.stderr.write(`${line}\n`);
   process.exit(1);
