@@ -147,6 +147,42 @@ describe("a --workspace system", () => {
           .replace("    hello: hello(deps),", "    countUsers: countUsers(deps),\n    hello: hello(deps),"),
       );
 
+      // The edge's test stands in for the user service, serving what the new handler calls.
+      const edgeTest = join(root, "services/edge/test/grpc.test.ts");
+      const scaffolded = await readFile(edgeTest, "utf8");
+      expect(scaffolded).toContain("userServiceStandIn.handle(UserServiceDefinition, {}, { partial: true });");
+      await writeFile(
+        edgeTest,
+        scaffolded
+          .replace(
+            "userServiceStandIn.handle(UserServiceDefinition, {}, { partial: true });",
+            [
+              "userServiceStandIn.handle(",
+              "    UserServiceDefinition,",
+              "    {",
+              "      listUsers: async () => ({",
+              '        users: [{ id: "1", name: "ann", description: "", createTime: undefined, updateTime: undefined }],',
+              '        nextPageToken: "",',
+              "      }),",
+              "    },",
+              "    { partial: true },",
+              "  );",
+            ].join("\n"),
+          )
+          .replace(
+            /\n}\);\n$/,
+            [
+              "",
+              '  it("counts the users the user service lists", async () => {',
+              '    const client = callers.client(EdgeApiDefinition, "edge");',
+              "    expect(await client.countUsers({})).toEqual({ count: 1 });",
+              "  });",
+              "});",
+              "",
+            ].join("\n"),
+          ),
+      );
+      expect(await readFile(edgeTest, "utf8")).toContain("counts the users the user service lists");
       const tests = await inProject(root, "npm", ["test"], env);
       expect(tests.code, tests.stdout + tests.stderr).toBe(0);
 

@@ -103,7 +103,7 @@ export async function newCommand(
     const sources = request
       ? planProjectSources(request, templates, [], version, owns, (file) => calls.get(file.split("/")[0]!))
       : undefined;
-    const model = sources?.model ?? { services: [], entities: [], clients: [] };
+    const model = sources?.model ?? { services: [], entities: [], clients: [], standIns: [] };
 
     progress(`writing ${relative(process.cwd(), dir) || "."}`);
     const specs = workspace ? await workspaceSpecs(workspace) : await vendorPackages(staging, version);

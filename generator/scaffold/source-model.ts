@@ -94,12 +94,23 @@ export interface ClientScaffold {
   readonly registeredName: string;
 }
 
+/** A registered service the project calls, stood in for in its tests by a node serving only what they give it. */
+export interface StandInScaffold {
+  /** `userServiceStandIn`: the test's variable. */
+  readonly variable: string;
+  readonly registeredName: string;
+  /** The definitions it serves: every proto service registered under the name. */
+  readonly definitionNames: readonly string[];
+}
+
 /** Everything in a project's protos that the scaffold writes user code for. */
 export interface SourceModel {
   readonly services: readonly ServiceScaffold[];
   readonly entities: readonly EntityScaffold[];
   /** Services of the workspace's other projects the handlers call (API services only). */
   readonly clients: readonly ClientScaffold[];
+  /** The clients by registered name, one stand-in node each. */
+  readonly standIns: readonly StandInScaffold[];
 }
 
 /**
@@ -123,7 +134,18 @@ export function buildSourceModel(
       registeredName,
     })),
   );
-  return { services, entities, clients };
+  return { services, entities, clients, standIns: standInsOf(clients) };
+}
+
+function standInsOf(clients: readonly ClientScaffold[]): StandInScaffold[] {
+  const byName = new Map<string, ClientScaffold[]>();
+  for (const client of clients)
+    byName.set(client.registeredName, [...(byName.get(client.registeredName) ?? []), client]);
+  return [...byName].map(([registeredName, served]) => ({
+    variable: `${served[0]!.field}StandIn`,
+    registeredName,
+    definitionNames: served.map((client) => client.definitionName),
+  }));
 }
 
 function genModule(file: DescFile): string {
