@@ -12,6 +12,8 @@ import { inProject, runCreate, startBackground, stopAllBackground } from "./supp
 let work = "";
 let root = "";
 let env: Record<string, string> = {};
+/** What `tsmicro new order`, made after the API service, printed. */
+let orderMade = "";
 const minutes = 60_000;
 
 beforeAll(async () => {
@@ -25,10 +27,12 @@ beforeAll(async () => {
     [["edge", "--type", "api", "--no-install"], root],
     // From a service's folder, the new service still goes to the workspace's services/.
     [["site", "--type", "web", "--no-install"], join(root, "services/user")],
+    [["order", "--no-install"], root],
   ] as const) {
     // tsmicro new inside the workspace, through the same entry point as create-tsmicro.
     const made = await runCreate([...args], from);
     expect(made.code, made.stderr + made.stdout).toBe(0);
+    if (args[0] === "order") orderMade = made.stdout;
   }
   const install = await inProject(root, "npm", ["install", "--no-audit", "--no-fund"]);
   expect(install.code, install.stderr).toBe(0);
@@ -45,6 +49,12 @@ describe("a --workspace system", () => {
     expect(edgeDeps).toContain("readonly userService: UserServiceClient;");
     const edgeMain = await readFile(join(root, "services/edge/src/main.ts"), "utf8");
     expect(edgeMain).toContain('userService: service.client(UserServiceDefinition, "user")');
+    // A service made after the API service: generate gave the API its client, and tsmicro new says how to wire it.
+    expect(existsSync(join(root, "services/edge/src/gen/order/v1/order.micro.ts"))).toBe(true);
+    expect(edgeMain).not.toContain("OrderService");
+    expect(orderMade).toContain("to call order from services/edge (its client is in services/edge/src/gen/):");
+    expect(orderMade).toContain('and in deps: orderService: service.client(OrderServiceDefinition, "order"),');
+    expect(orderMade).toContain("and in Dependencies: readonly orderService: OrderServiceClient;");
     const userConfig = JSON.parse(await readFile(join(root, "services/user/tsmicro.json"), "utf8")) as object;
     expect(userConfig).toMatchObject({ proto: "../../proto", owns: "user" });
     // Each service's README describes it where it is: protos, image and observability/ at the workspace root.
@@ -72,20 +82,22 @@ describe("a --workspace system", () => {
       const runEnv = { ...env, TSMICRO_REGISTRY_ADDRESS: join(work, "registry-run") };
       const tsmicro = (...args: string[]) => inProject(root, "npx", ["tsmicro", ...args], runEnv);
       const unknown = await tsmicro("run", "nobody");
-      expect(unknown.stderr).toContain("no service nobody here: the services are edge, site, user");
+      expect(unknown.stderr).toContain("no service nobody here: the services are edge, order, site, user");
       // The workspace's npm run dev is tsmicro run.
       const run = startBackground(root, "npm", ["run", "dev"], runEnv);
       // Each line says which service printed it (pino-pretty's text in development).
       await Promise.all(
-        ["user", "edge", "site"].map((name) => run.waitFor(new RegExp(`${name} +\\| .*INFO: ${name} started`))),
+        ["user", "edge", "site", "order"].map((name) =>
+          run.waitFor(new RegExp(`${name} +\\| .*INFO: ${name} started`)),
+        ),
       );
       const listed = await tsmicro("list", "services");
-      for (const name of ["edge", "site", "user"]) expect(listed.stdout).toContain(name);
+      for (const name of ["edge", "order", "site", "user"]) expect(listed.stdout).toContain(name);
       // Ctrl-C as a terminal sends it: to npm and tsmicro run alike, and npm passes it on once more.
       // npm then ends as on Ctrl-C of any script: by the signal (null), or with 0 or 130.
       expect([0, 130, null]).toContain(await run.stop("SIGINT"));
       // Every service shut down as it does on its own Ctrl-C: deregistered, not killed.
-      for (const name of ["user", "edge", "site"])
+      for (const name of ["user", "edge", "site", "order"])
         expect(run.output()).toMatch(new RegExp(`${name} +\\| .*${name} stopped`));
       expect((await tsmicro("list", "services")).stdout).toBe("no services registered\n");
 

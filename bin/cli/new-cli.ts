@@ -93,12 +93,41 @@ function nextSteps(created: string, heading: string, dir: string, installed: boo
 function projectNextSteps(result: NewCommandResult): string {
   const created = `created ${result.registeredName} in ${result.dir} (${result.files} files)`;
   if (result.workspace)
-    return nextSteps(created, "next, at the workspace root:", result.workspace, result.installed, [
-      "npm run dev      # every service of the workspace, this one too, restarting on change",
-      "npm test         # type-check and test every service",
-    ]);
+    return (
+      nextSteps(created, "next, at the workspace root:", result.workspace, result.installed, [
+        "npm run dev      # every service of the workspace, this one too, restarting on change",
+        "npm test         # type-check and test every service",
+      ]) + wiringSteps(result)
+    );
   return nextSteps(created, "next:", result.dir, result.installed, [
     "npm run dev      # run it, restarting on change; registers in the local registry",
     "npm test         # type-check and test",
   ]);
+}
+
+/**
+ * How the workspace's API services, made before this service, can call it:
+ * generate gave them its client, but their main.ts (theirs to edit) builds
+ * only the clients of the services there were then.
+ */
+function wiringSteps({ registeredName, callers }: NewCommandResult): string {
+  if (!callers) return "";
+  const lines = callers.apis.flatMap((api) => [
+    "",
+    `to call ${registeredName} from ${api} (its client is in ${api}/src/gen/):`,
+    ...callers.services.flatMap((service) => {
+      const field = service.name;
+      const name = `${field[0]!.toLowerCase()}${field.slice(1)}`;
+      const module = `gen/${service.genModule}.micro.js`;
+      return [
+        `  ${api}/src/main.ts: import { ${service.definitionName} } from "./${module}";`,
+        `    and in deps: ${name}: service.client(${service.definitionName}, "${registeredName}"),`,
+        `  ${api}/src/handler/dependencies.ts: import type { ${field}Client } from "../${module}";`,
+        `    and in Dependencies: readonly ${name}: ${field}Client;`,
+        `  ${api}/test/grpc.test.ts: import { ${service.definitionName} } from "../src/${module}";`,
+        `    and in deps: ${name}: callers.client(${service.definitionName}, "${registeredName}"), with a stand-in as for the others`,
+      ];
+    }),
+  ]);
+  return `${lines.join("\n")}\n`;
 }

@@ -8,6 +8,7 @@ import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { nameForms } from "../../generator/scaffold/names.js";
 import { planProject, planWorkspace, sampleProto, type ProjectType } from "../../generator/scaffold/plan-project.js";
 import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
+import type { ServiceScaffold } from "../../generator/scaffold/source-model.js";
 import { formatFiles } from "./format.js";
 import { compileRequest } from "./generate-command.js";
 import { generateFiles } from "./generate-files.js";
@@ -18,7 +19,14 @@ import { planMigration } from "./project-migrations.js";
 import { planProjectSources } from "./project-sources.js";
 import { vendorPackages, type PackageSpecs } from "./vendor-packages.js";
 import { generateWorkspace } from "./project-generate.js";
-import { enclosingWorkspace, ownedBy, registeredNames, workspaceSpecs } from "./workspace.js";
+import {
+  enclosingWorkspace,
+  ownedBy,
+  readProjectConfig,
+  registeredNames,
+  workspaceServices,
+  workspaceSpecs,
+} from "./workspace.js";
 
 /** Flags of `create-tsmicro NAME` and `tsmicro new NAME`, as `micro new` has them. */
 export interface NewCommandOptions {
@@ -46,6 +54,12 @@ export interface NewCommandResult {
   readonly installed: boolean;
   /** The workspace root the project was added to, if any. */
   readonly workspace?: string | undefined;
+  /**
+   * The workspace's API services, which existed before this service and so
+   * have no client of it in their main.ts, as folders relative to the root;
+   * with the services of this one they may wire in.
+   */
+  readonly callers?: { readonly apis: readonly string[]; readonly services: readonly ServiceScaffold[] } | undefined;
 }
 
 /**
@@ -77,6 +91,7 @@ export async function newCommand(
   await checkTarget(dir);
 
   const templates = await loadTemplates(options.templates);
+  let served: readonly ServiceScaffold[] = [];
   const protoFile = await createWhole(dir, workspace ?? dirname(dir), async (staging) => {
     let protoFile: ScaffoldFile | undefined;
     // A web service has no proto; services and API services start from one, compiled before anything is kept.
@@ -104,6 +119,7 @@ export async function newCommand(
       ? planProjectSources(request, templates, [], version, owns, (file) => calls.get(file.split("/")[0]!))
       : undefined;
     const model = sources?.model ?? { services: [], entities: [], clients: [], standIns: [] };
+    served = model.services;
 
     progress(`writing ${relative(process.cwd(), dir) || "."}`);
     const specs = workspace ? await workspaceSpecs(workspace) : await vendorPackages(staging, version);
@@ -148,7 +164,19 @@ export async function newCommand(
     progress("installing dependencies (npm install)");
     await runStep("npm", ["install", "--no-audit", "--no-fund"], workspace ?? dir);
   }
-  return { dir, registeredName, files, installed: options.install, workspace };
+  const apis = workspace && served.length > 0 ? await apiServices(workspace, dir) : [];
+  const callers = apis.length > 0 ? { apis, services: served } : undefined;
+  return { dir, registeredName, files, installed: options.install, workspace, callers };
+}
+
+/** The workspace's API services other than `dir`, as folders relative to the root. */
+async function apiServices(root: string, dir: string): Promise<string[]> {
+  const apis: string[] = [];
+  for (const service of await workspaceServices(root)) {
+    if (resolve(service) !== resolve(dir) && (await readProjectConfig(service))?.type === "api")
+      apis.push(relative(root, service));
+  }
+  return apis;
 }
 
 /**
