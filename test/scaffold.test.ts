@@ -463,7 +463,7 @@ describe("a new service project", () => {
   );
 
   it(
-    "generate's --proto and --out win over the project's own folders, and a missing --proto folder fails",
+    "generate's --proto and --out win over the project's own folders, a missing --proto folder fails, and a proto beside the one tsmicro.json owns is a client only",
     async () => {
       const tsmicro = (...args: string[]) => inProject(project, "npx", ["tsmicro", ...args], env);
       const missing = await tsmicro("generate", "--proto", "protos");
@@ -511,6 +511,19 @@ describe("a new service project", () => {
         expect((await readdir(join(beside, "pay/vendor"))).sort()).toEqual(
           (await readdir(join(project, "vendor"))).sort(),
         );
+        // To call user, pay takes a copy of its proto and says which folder is its own: user's
+        // messages and client are generated, and nothing is scaffolded to serve or store users.
+        const pay = join(beside, "pay");
+        await cp(join(project, "proto/user"), join(pay, "proto/user"), { recursive: true });
+        const config = JSON.parse(await readFile(join(pay, "tsmicro.json"), "utf8")) as object;
+        await writeFile(join(pay, "tsmicro.json"), JSON.stringify({ ...config, owns: "pay" }, null, 2));
+        const migrations = await readdir(join(pay, "migrations"));
+        const clientOnly = await inProject(pay, join(project, "node_modules/.bin/tsmicro"), ["generate"], env);
+        expect(clientOnly.code, clientOnly.stderr).toBe(0);
+        expect(clientOnly.stdout).not.toContain("created");
+        expect(existsSync(join(pay, "src/gen/user/v1/user.micro.ts"))).toBe(true);
+        expect(await readdir(join(pay, "src/handler"))).not.toContainEqual(expect.stringMatching(/^user/));
+        expect(await readdir(join(pay, "migrations"))).toEqual(migrations);
       } finally {
         await rm(beside, { recursive: true, force: true });
       }
