@@ -1,6 +1,7 @@
-import { createRegistry, createService, silentLogger, type MicroService, type Registry } from "@tsmicro/runtime";
+import { createRegistry, createService, type MicroService, type Registry } from "@tsmicro/runtime";
 import { resolveServiceSettings } from "@tsmicro/runtime/internal";
 import { afterEach, describe, expect, it } from "vitest";
+import { recordingLogger } from "../runtime/src/broker/testdata/broker-conformance.js";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { etcdProgram, startEtcdCluster, type EtcdCluster } from "./support/etcd.js";
 import { loadUntilStopped, waitFor } from "./support/load.js";
@@ -14,6 +15,7 @@ describe.skipIf(!etcdProgram)("services on etcd when etcd fails", () => {
   let cluster: EtcdCluster | undefined;
   let caller: MicroService | undefined;
   let registry: Registry | undefined;
+  let log: ReturnType<typeof recordingLogger>;
 
   afterEach(async () => {
     await caller?.stop();
@@ -34,16 +36,17 @@ describe.skipIf(!etcdProgram)("services on etcd when etcd fails", () => {
     await registry.start();
     const ids = async () => (await registry!.getService("echo")).flatMap((s) => s.nodes.map((n) => n.id)).sort();
     await waitFor("both nodes registered", async () => (await ids()).length === 2);
+    log = recordingLogger();
     caller = createService({
       name: "caller",
       args: [...flags, "--client_retries=2"],
       env: suiteEnv(),
-      logger: silentLogger(),
+      logger: log.logger,
     });
     return { nodes, flags, ids };
   }
 
-  it("etcd stopped for 10 s under load: no call fails, and the services are registered again after", async () => {
+  it("etcd stopped for 10 s under load: no call fails, the caller says so once, and the services are registered again after", async () => {
     const { nodes, ids } = await setUp(1);
     const client = caller!.client(AlphaDefinition, "echo");
     await client.unary({ id: "warm" });
@@ -51,10 +54,19 @@ describe.skipIf(!etcdProgram)("services on etcd when etcd fails", () => {
     await sleep(1_000);
     await cluster!.stopMember(0);
     await sleep(10_000);
+    const address = cluster!.endpoints[0];
+    // The service says once that it lost etcd and goes on with the nodes it knows.
+    const said = (level: string) => log.entries.filter((entry) => entry.level === level).map((entry) => entry.message);
+    expect(said("warn")).toEqual([
+      `lost the etcd registry at ${address}: calls go to the nodes it last listed until it answers; reconnecting`,
+    ]);
     await cluster!.startMember(0);
     await sleep(2_000);
     const result = await load.stop();
     expect(result.failures).toEqual([]);
+    await waitFor("the return said", async () =>
+      said("info").includes(`the etcd registry at ${address} answers again`),
+    );
     expect(result.ok).toBeGreaterThan(500);
     const expected = nodes.map((n) => n.id).sort();
     await waitFor(
