@@ -1,4 +1,5 @@
 import type { Argv } from "yargs";
+import { lowerFirst } from "../../generator/scaffold/names.js";
 import { CommandError } from "./command-error.js";
 import { newCommand, newWorkspace, type NewCommandResult } from "./new-command.js";
 
@@ -117,7 +118,8 @@ function wiringSteps({ registeredName, callers }: NewCommandResult): string {
     `to call ${registeredName} from ${api} (its client is in ${api}/src/gen/):`,
     ...callers.services.flatMap((service) => {
       const field = service.name;
-      const name = `${field[0]!.toLowerCase()}${field.slice(1)}`;
+      // The field main.ts would have had, had the service existed when the API was made (ClientScaffold.field).
+      const name = lowerFirst(field);
       const module = `gen/${service.genModule}.micro.js`;
       return [
         `  ${api}/src/main.ts: import { ${service.definitionName} } from "./${module}";`,
