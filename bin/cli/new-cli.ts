@@ -1,5 +1,4 @@
 import type { Argv } from "yargs";
-import { lowerFirst } from "../../generator/scaffold/names.js";
 import { CommandError } from "./command-error.js";
 import { newCommand, newWorkspace, type NewCommandResult } from "./new-command.js";
 
@@ -116,18 +115,16 @@ function wiringSteps({ registeredName, callers }: NewCommandResult): string {
   const lines = callers.apis.flatMap((api) => [
     "",
     `to call ${registeredName} from ${api} (its client is in ${api}/src/gen/):`,
-    ...callers.services.flatMap((service) => {
-      const field = service.name;
-      // The field main.ts would have had, had the service existed when the API was made (ClientScaffold.field).
-      const name = lowerFirst(field);
-      const module = `gen/${service.genModule}.micro.js`;
+    // What main.ts, Dependencies and the test would have had, had the service existed when the API was made.
+    ...callers.clients.flatMap(({ field, clientType, definitionName, genModule }) => {
+      const module = `gen/${genModule}.micro.js`;
       return [
-        `  ${api}/src/main.ts: import { ${service.definitionName} } from "./${module}";`,
-        `    and in deps: ${name}: service.client(${service.definitionName}, "${registeredName}"),`,
-        `  ${api}/src/handler/dependencies.ts: import type { ${field}Client } from "../${module}";`,
-        `    and in Dependencies: readonly ${name}: ${field}Client;`,
-        `  ${api}/test/grpc.test.ts: import { ${service.definitionName} } from "../src/${module}";`,
-        `    and in deps: ${name}: callers.client(${service.definitionName}, "${registeredName}"), with a stand-in as for the others`,
+        `  ${api}/src/main.ts: import { ${definitionName} } from "./${module}";`,
+        `    and in deps: ${field}: service.client(${definitionName}, "${registeredName}"),`,
+        `  ${api}/src/handler/dependencies.ts: import type { ${clientType} } from "../${module}";`,
+        `    and in Dependencies: readonly ${field}: ${clientType};`,
+        `  ${api}/test/grpc.test.ts: import { ${definitionName} } from "../src/${module}";`,
+        `    and in deps: ${field}: callers.client(${definitionName}, "${registeredName}"), with a stand-in as for the others`,
       ];
     }),
   ]);

@@ -8,7 +8,7 @@ import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { nameForms } from "../../generator/scaffold/names.js";
 import { planProject, planWorkspace, sampleProto, type ProjectType } from "../../generator/scaffold/plan-project.js";
 import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
-import type { ServiceScaffold } from "../../generator/scaffold/source-model.js";
+import { type ClientScaffold, clientScaffold, type ServiceScaffold } from "../../generator/scaffold/source-model.js";
 import { formatFiles } from "./format.js";
 import { compileRequest } from "./generate-command.js";
 import { generateFiles } from "./generate-files.js";
@@ -57,9 +57,9 @@ export interface NewCommandResult {
   /**
    * The workspace's API services, which existed before this service and so
    * have no client of it in their main.ts, as folders relative to the root;
-   * with the services of this one they may wire in.
+   * with the clients of this one's services they may wire in.
    */
-  readonly callers?: { readonly apis: readonly string[]; readonly services: readonly ServiceScaffold[] } | undefined;
+  readonly callers?: { readonly apis: readonly string[]; readonly clients: readonly ClientScaffold[] } | undefined;
 }
 
 /**
@@ -165,7 +165,8 @@ export async function newCommand(
     await runStep("npm", ["install", "--no-audit", "--no-fund"], workspace ?? dir);
   }
   const apis = workspace && served.length > 0 ? await apiServices(workspace, dir) : [];
-  const callers = apis.length > 0 ? { apis, services: served } : undefined;
+  const clients = served.map((service) => clientScaffold(service, registeredName));
+  const callers = apis.length > 0 ? { apis, clients } : undefined;
   return { dir, registeredName, files, installed: options.install, workspace, callers };
 }
 

@@ -126,21 +126,32 @@ export function buildSourceModel(
   const entities = files.flatMap((file) => entitiesOf(file, registry));
   const services = files.flatMap((file) => file.services.map((service) => serviceScaffold(service, file, entities)));
   const clients = called.flatMap(({ file, registeredName }) =>
-    file.services.map((service) => ({
-      field: lowerFirst(service.name),
-      clientType: `${service.name}Client`,
-      definitionName: `${service.name}Definition`,
-      genModule: genModule(file),
-      registeredName,
-    })),
+    file.services.map((service) => clientScaffold({ name: service.name, genModule: genModule(file) }, registeredName)),
   );
   return { services, entities, clients, standIns: standInsOf(clients) };
 }
 
+/** How a project calls `service` (a proto service of `genModule`), registered as `registeredName`. */
+export function clientScaffold(
+  service: { readonly name: string; readonly genModule: string },
+  registeredName: string,
+): ClientScaffold {
+  return {
+    field: lowerFirst(service.name),
+    clientType: `${service.name}Client`,
+    definitionName: `${service.name}Definition`,
+    genModule: service.genModule,
+    registeredName,
+  };
+}
+
 function standInsOf(clients: readonly ClientScaffold[]): StandInScaffold[] {
   const byName = new Map<string, ClientScaffold[]>();
-  for (const client of clients)
-    byName.set(client.registeredName, [...(byName.get(client.registeredName) ?? []), client]);
+  for (const client of clients) {
+    const group = byName.get(client.registeredName);
+    if (group) group.push(client);
+    else byName.set(client.registeredName, [client]);
+  }
   return [...byName].map(([registeredName, served]) => ({
     variable: `${served[0]!.field}StandIn`,
     registeredName,
