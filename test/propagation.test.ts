@@ -15,7 +15,11 @@ import { waitFor } from "./support/load.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
 import { suiteEnv } from "./support/suite-env.js";
 
-describe("deadlines and cancellation across two hops (caller -> echo-a -> echo-b)", () => {
+// With tracing on (the default) a handled call lives in its span's context; with it off, in the service's own scope.
+describe.each([
+  ["tracing on", {}],
+  ["tracing off", { OTEL_SDK_DISABLED: "true" }],
+])("deadlines and cancellation across two hops (caller -> echo-a -> echo-b), %s", (_, tracingEnv) => {
   let dir = "";
   let caller: MicroService;
   let a: AlphaClient;
@@ -25,7 +29,11 @@ describe("deadlines and cancellation across two hops (caller -> echo-a -> echo-b
     dir = await mkdtemp(join(tmpdir(), "tsmicro-propagation-"));
     const flags = ["--registry=local", `--registry_address=${dir}`];
     await startNode("test/fixtures/echo-node.ts", flags, { ECHO_NAME: "echo-b" });
-    await startNode("test/fixtures/echo-node.ts", flags, { ECHO_NAME: "echo-a", ECHO_DOWNSTREAM: "echo-b" });
+    await startNode("test/fixtures/echo-node.ts", flags, {
+      ECHO_NAME: "echo-a",
+      ECHO_DOWNSTREAM: "echo-b",
+      ...tracingEnv,
+    });
     caller = createService({ name: "caller", args: flags, env: suiteEnv(), logger: silentLogger() });
     a = caller.client(AlphaDefinition, "echo-a");
     b = caller.client(AlphaDefinition, "echo-b");

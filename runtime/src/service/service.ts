@@ -235,7 +235,6 @@ export function createService(options: ServiceOptions): MicroService {
     ? { logger: options.logger, error: undefined }
     : serviceLogger({ service: options.name, version: options.version, node: id }, settings);
   const registry = RegistryUse.of(options.registry, settings, logger);
-  const scope = new AsyncLocalStorage<CallContext>();
   const handled: { service: ServiceDefinition; handler: ServerHandler }[] = [];
   const createServer = settings.serverTransport === "grpc" ? createGrpcServerTransport : createH2ServerTransport;
   const server = createServer({
@@ -253,12 +252,18 @@ export function createService(options: ServiceOptions): MicroService {
   const collectDefaultMetrics = metrics ? deferDefaultMetrics(metrics) : undefined;
   // Tracing is on unless OTEL_SDK_DISABLED=true; its SDK loads at start, and exports only to a configured endpoint.
   const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id }, logger);
+  // A handled call's context: in the runtime's own scope, or in the trace context the tracing middleware made active.
+  const scope = new AsyncLocalStorage<CallContext>();
+  const callKey = Symbol(`tsmicro call of ${options.name}`);
   const serverTracing = tracing.enabled
     ? tracingServerMiddleware(
         () => tracing.current(),
         () => address,
+        callKey,
       )
     : undefined;
+  const currentCall = (): CallContext | undefined =>
+    scope.getStore() ?? (tracing.current()?.api.context.active().getValue(callKey) as CallContext | undefined);
   const events = new ServiceEvents({
     name: options.name,
     handed: options.broker,
@@ -278,7 +283,7 @@ export function createService(options: ServiceOptions): MicroService {
     attemptTimeouts: options.attemptTimeouts,
     logger,
     middleware: options.clientMiddleware,
-    currentCall: () => scope.getStore(),
+    currentCall,
     metrics,
     tracing,
   });
@@ -290,8 +295,9 @@ export function createService(options: ServiceOptions): MicroService {
   let starting: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
 
-  // Handlers run inside the scope, so clients they call find the call's deadline and cancellation.
-  const inScope: ServerMiddleware = (next) => (call) => scope.run(call.context, () => next(call));
+  // Handlers run inside the call's scope, so clients they call find its deadline and cancellation.
+  const inScope: ServerMiddleware = (next) => (call) =>
+    currentCall() === call.context ? next(call) : scope.run(call.context, () => next(call));
 
   function handle(definition: ServiceDefinition, handler: object, handleOptions: HandleOptions = {}): void {
     if (starting)

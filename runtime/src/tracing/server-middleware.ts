@@ -14,10 +14,14 @@ import type { Tracing } from "./tracing.js";
  * carry its ids. A stream's span ends when the stream does. `tracing()` is
  * read per call; undefined (not started) passes calls through untraced.
  * `localAddress()` is the service's own address, for `server.address`.
+ * With `callKey`, the span's context also holds the call's context under
+ * that key: the service finds the call there, and runs the handler in no
+ * scope of its own (one AsyncLocalStorage scope per call rather than two).
  */
 export function tracingServerMiddleware(
   tracing: () => Tracing | undefined,
   localAddress: () => string | undefined = () => undefined,
+  callKey?: symbol,
 ): ServerMiddleware {
   let local: string | undefined;
   let attributesOf = serverAttributes(local);
@@ -41,8 +45,8 @@ export function tracingServerMiddleware(
     );
     // The transport's own lines about the call (a handler's failure) carry its ids too.
     if (call.context instanceof ServerCallContext) call.context.traceIds = span.spanContext();
-    // The span is all the handler's context needs: it knows its parent.
-    return traced(api, span, new SpanOnlyContext(api, span), () => next(call));
+    // The span is all the handler's context needs (it knows its parent), with the call it handles.
+    return traced(api, span, new SpanOnlyContext(api, span, callKey, call.context), () => next(call));
   };
 }
 
