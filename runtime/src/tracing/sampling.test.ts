@@ -48,4 +48,14 @@ describe("random ids", () => {
     for (const id of traces) expect(id).toMatch(/^[0-9a-f]{32}$/);
     for (const id of spans) expect(id).toMatch(/^[0-9a-f]{16}$/);
   });
+
+  it("never hands out an id of zeros, which W3C Trace Context calls invalid", () => {
+    // Pool bytes: zeros for the first trace id, then other bytes.
+    const ids = new RandomIds((pool) => {
+      pool.fill(0);
+      pool.fill(0xab, 16);
+    });
+    expect(ids.traceId()).toBe("ab".repeat(16));
+    expect(ids.spanId()).toBe("ab".repeat(8));
+  });
 });
