@@ -7,15 +7,11 @@
  * only where values are printed: `tsmicro config`, logs, `redacted()`.
  */
 import type { ConfigTree, ConfigValue } from "./config.js";
+import { secretKey, urlPassword } from "../logging/redact.js";
 import { isConfigTree, splitPath } from "./key-paths.js";
 
 /** Printed in place of a secret value. */
 export const secretMark = "[secret]";
-
-/** Keys named like credentials, as the logger's redaction names them. */
-const credentialKey = /(pass(word|wd)?|pwd)$|secret|token|authorization|cookie|api[-_]?key|credential|private[-_]?key/i;
-/** `scheme://user:password@host`: the password of a URL such as a database URL. */
-const urlPassword = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@/?#\s]+@/gi;
 
 /** Decides which paths hold secrets. */
 export class SecretPaths {
@@ -29,7 +25,7 @@ export class SecretPaths {
   /** True when the value at `segments` (or a tree holding it) is secret. */
   isSecret(segments: readonly PropertyKey[]): boolean {
     const names = segments.map(String);
-    if (names.some((name) => credentialKey.test(name))) return true;
+    if (names.some((name) => secretKey.test(name))) return true;
     return this.#listed.some((listed) => listed.every((segment, i) => names[i] === segment));
   }
 

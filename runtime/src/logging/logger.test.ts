@@ -77,6 +77,18 @@ describe("createLogger", () => {
     expect(text).toContain("was refused");
   });
 
+  it("never prints the password in a URL, in a field, a message or an error", () => {
+    const { logger, raw } = captured();
+    logger.info({ database: "postgres://app:hunter5@db.internal:5432/users" }, "connecting");
+    logger.error({ err: new Error("connect postgres://app:hunter6@db.internal/users failed") }, "no database");
+    logger.warn("retrying nats://bus:hunter7@127.0.0.1:4222");
+    const text = raw.join("\n");
+    for (const secret of ["hunter5", "hunter6", "hunter7"]) expect(text).not.toContain(secret);
+    // The rest of the URL says where it went.
+    expect(text).toContain("postgres://app:[redacted]@db.internal:5432/users");
+    expect(text).toContain("nats://bus:[redacted]@127.0.0.1:4222");
+  });
+
   it("writes for people (no second copy of a start failure) only on stdout, when it is a terminal", () => {
     const tty = Object.getOwnPropertyDescriptor(process.stdout, "isTTY");
     const json = createLogger();

@@ -1,28 +1,33 @@
 /**
  * Keeps secrets out of logs, whatever code logs them: values under keys named
  * like credentials (at any depth), JWTs and bearer tokens anywhere in a
- * string, and credentials in URL query strings. Runs only when a line is
+ * string, credentials in URL query strings and passwords in URLs
+ * (`postgres://app:s3cret@db`). Runs only when a line is
  * written, so it costs nothing for lines below the level.
  */
 
 /** Keys whose values are never logged: `authorization`, `password`, `pwd`, `client_secret`, `accessToken`, `cookie`… */
-const secretKey = /(pass(word|wd)?|pwd)$|secret|token|authorization|cookie|api[-_]?key|credential|private[-_]?key/i;
+export const secretKey =
+  /(pass(word|wd)?|pwd)$|secret|token|authorization|cookie|api[-_]?key|credential|private[-_]?key/i;
 
 /** Three base64url parts, the first a JSON header (`eyJ`): a JWS or JWT. */
 const jwt = /eyJ[\w-]*\.[\w-]*\.[\w-]*/g;
 const bearer = /\b(bearer|basic)\s+[\w.~+/=-]+/gi;
 /** `password=…`, `access_token=…` in a query string or form body. */
 const secretParameter = /\b([\w-]*(?:pass(?:word|wd)?|pwd|secret|token|api[-_]?key))=[^&\s"']*/gi;
+/** `scheme://user:password@host`: the password in a URL, such as a database URL's. */
+export const urlPassword = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@/?#\s]+@/gi;
 
 export const redacted = "[redacted]";
 
-/** A string with JWTs, bearer credentials and secret query parameters replaced. */
+/** A string with JWTs, bearer credentials, secret query parameters and passwords in URLs replaced. */
 export function redactText(text: string): string {
-  if (!text.includes("eyJ") && !text.includes("=") && !/bearer|basic/i.test(text)) return text;
+  if (!text.includes("eyJ") && !text.includes("=") && !text.includes("://") && !/bearer|basic/i.test(text)) return text;
   return text
     .replace(jwt, redacted)
     .replace(bearer, (_match, scheme: string) => `${scheme} ${redacted}`)
-    .replace(secretParameter, (_match, name: string) => `${name}=${redacted}`);
+    .replace(secretParameter, (_match, name: string) => `${name}=${redacted}`)
+    .replace(urlPassword, `$1${redacted}@`);
 }
 
 /** `value` with secrets replaced; objects are copied, never changed in place. */
