@@ -21,12 +21,12 @@ describe("hostAndPort", () => {
 describe("endRpcSpan", () => {
   const api = loadOtelApi();
   const shared: Attributes = Object.freeze({ "rpc.system": "grpc", "rpc.method": "Unary" });
-  const started = (attributes: Attributes, ended: RecordingSpan[]) =>
+  const started = (attributes: Attributes, ended: RecordingSpan[], kind = api.SpanKind.CLIENT) =>
     new RecordingSpan(
       { traceId: "1".repeat(32), spanId: "2".repeat(16), traceFlags: 1 },
       undefined,
       "a.B/Unary",
-      1,
+      kind,
       attributes,
       undefined,
       (span) => ended.push(span),
@@ -58,5 +58,20 @@ describe("endRpcSpan", () => {
       { "rpc.grpc.status_code": Code.OK },
       { "rpc.grpc.status_code": Code.OK },
     ]);
+  });
+
+  it("marks a CLIENT span failed for any code but OK, a SERVER span only for the codes that say the server failed", () => {
+    const ended: RecordingSpan[] = [];
+    const codes = [Code.NOT_FOUND, Code.INVALID_ARGUMENT, Code.CANCELLED, Code.INTERNAL, Code.UNAVAILABLE];
+    for (const code of codes) {
+      endRpcSpan(api, started(shared, ended, api.SpanKind.CLIENT), true, new TsmicroError(code, "no"));
+      endRpcSpan(api, started(shared, ended, api.SpanKind.SERVER), true, new TsmicroError(code, "no"));
+    }
+    const statuses = (kind: number) => ended.filter((span) => span.kind === kind).map((span) => span.status.code);
+    const { ERROR, UNSET } = api.SpanStatusCode;
+    expect(statuses(api.SpanKind.CLIENT)).toEqual([ERROR, ERROR, ERROR, ERROR, ERROR]);
+    expect(statuses(api.SpanKind.SERVER)).toEqual([UNSET, UNSET, UNSET, ERROR, ERROR]);
+    // The code itself is on every span.
+    expect(ended.map((span) => attributesOf(span)["rpc.grpc.status_code"])).toEqual(codes.flatMap((c) => [c, c]));
   });
 });

@@ -67,17 +67,32 @@ export function grpcStatusOf(error: unknown): number {
 
 /**
  * Ends an RPC span with `rpc.grpc.status_code` (0 for success) and, on
- * failure, status ERROR carrying the error's message.
+ * failure, status ERROR carrying the error's message: on a CLIENT span for
+ * every code but OK; on a SERVER span only for the codes that say the
+ * server failed, as OpenTelemetry's gRPC conventions have it (a NOT_FOUND
+ * or INVALID_ARGUMENT answered is the server working, and Jaeger does not
+ * paint it red).
  */
 export function endRpcSpan(api: OtelApiModule, span: Span, failed: boolean, error?: unknown): void {
   const code = failed ? grpcStatusOf(error) : Code.OK;
-  if (span instanceof RecordingSpan && sharesStatus(span))
-    span.shareAttributes(withStatusCode(span.baseAttributes!, code));
+  const recording = span instanceof RecordingSpan;
+  if (recording && sharesStatus(span)) span.shareAttributes(withStatusCode(span.baseAttributes!, code));
   else span.setAttribute(statusKey, code);
-  if (failed)
+  const serverSide = recording && span.kind === api.SpanKind.SERVER;
+  if (failed && (!serverSide || serverErrors.has(code)))
     span.setStatus({ code: api.SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
   span.end();
 }
+
+/** The codes that make a SERVER span's status ERROR: UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS. */
+const serverErrors: ReadonlySet<number> = new Set([
+  Code.UNKNOWN,
+  Code.DEADLINE_EXCEEDED,
+  Code.UNIMPLEMENTED,
+  Code.INTERNAL,
+  Code.UNAVAILABLE,
+  Code.DATA_LOSS,
+]);
 
 const statusKey = "rpc.grpc.status_code";
 

@@ -87,7 +87,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
   let stopping: Promise<void> | undefined;
 
   const fail: Fail = (error, context) => {
-    logHandlerFailure(logger, context, error);
+    logHandlerFailure(context, error);
     try {
       // Trailers the handler set go out with any status, a failure's too.
       return toServiceStatus(isTsmicroError(error) ? error : internalError, context.responseTrailer);

@@ -361,7 +361,7 @@ class H2Call {
   /** A handler's failure as the caller's status; what is not a TsmicroError is logged and answered INTERNAL. */
   #fail(error: unknown): void {
     const context = this.#context;
-    logHandlerFailure(context.logger, context, error);
+    logHandlerFailure(context, error);
     const failure = isTsmicroError(error) ? error : new TsmicroError(Code.INTERNAL, "internal error");
     try {
       context.flushHeader();

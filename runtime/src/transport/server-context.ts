@@ -115,16 +115,16 @@ export class ServerCallContext implements CallContext {
 
 /**
  * Logs a handler's failure that is not a TsmicroError (a bug: the caller gets
- * INTERNAL), with the call's method, peer and trace ids; after a cancel a
- * failing handler is the expected consequence (its signal aborted), not worth a line.
+ * INTERNAL) on the call's logger, which names the method, with the peer and
+ * trace ids; after a cancel a failing handler is the expected consequence
+ * (its signal aborted), not worth a line.
  */
-export function logHandlerFailure(logger: Logger, context: ServerCallContext, error: unknown): void {
+export function logHandlerFailure(context: ServerCallContext, error: unknown): void {
   if (isTsmicroError(error) || context.signal.aborted) return;
   const ids = context.traceIds;
-  logger.error(
+  context.logger.error(
     {
       err: error,
-      method: context.method.path,
       peer: context.peer,
       ...(ids ? { trace_id: ids.traceId, span_id: ids.spanId } : {}),
     },
