@@ -3,11 +3,12 @@
  * server's host, advertised in the registry as node metadata `metrics`,
  * serving the RPC metrics of the calls it handled and of the calls its
  * clients made; `--metrics_address=off` turns it off; a taken address is
- * the setup error naming the flag.
+ * the setup error naming the flag. A gateway and a web service serve it on
+ * their own HTTP port, or at `--metrics_address` when that names an address.
  */
 import { createServer } from "node:net";
 import { createMemoryRegistry, createService, isSetupError, silentLogger, type MicroService } from "@tsmicro/runtime";
-import { createWebService } from "@tsmicro/gateway";
+import { createGateway, createWebService } from "@tsmicro/gateway";
 import { afterEach, describe, expect, it } from "vitest";
 import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
 import { suiteEnv } from "./support/suite-env.js";
@@ -116,6 +117,64 @@ describe("a web service's /metrics", () => {
     try {
       const [record] = await registry.getService("site");
       expect(record?.nodes[0]?.metadata).not.toHaveProperty("metrics");
+      expect((await fetch(`http://${web.address}/metrics`)).status).toBe(404);
+    } finally {
+      await web.stop();
+    }
+  });
+});
+
+describe("/metrics at an address of its own, off the HTTP port the public reaches", () => {
+  it("a gateway serves it at --metrics_address and not on its own port", async () => {
+    const registry = createMemoryRegistry();
+    await startEcho([], registry);
+    const gateway = createGateway({
+      registry,
+      definitions: [AlphaDefinition],
+      args: ["--address=127.0.0.1:0", "--metrics_address=127.0.0.1:0"],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    await gateway.start();
+    try {
+      expect(gateway.metricsAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+      const call = await fetch(`${gateway.url}/echo/Alpha/Unary`, {
+        method: "POST",
+        body: JSON.stringify({ id: "x" }),
+      });
+      expect(call.status).toBe(200);
+      const text = await (await fetch(`http://${gateway.metricsAddress}/metrics`)).text();
+      expect(text).toContain('grpc_client_handled_total{grpc_type="unary",grpc_service="fixtures.services.v1.Alpha"');
+      expect(text).toContain("http_requests_total{");
+      const onPublicPort = await fetch(`${gateway.url}/metrics`);
+      expect(await onPublicPort.text()).not.toContain("grpc_client_handled_total");
+    } finally {
+      await gateway.stop();
+    }
+    // Stopped, it listens there no more.
+    await expect(fetch(`http://${gateway.metricsAddress}/metrics`)).rejects.toThrow();
+  });
+
+  it("a web service serves it at --metrics_address and advertises that address", async () => {
+    const registry = createMemoryRegistry();
+    const web = createWebService({
+      name: "site",
+      registry,
+      args: ["--metrics_address=127.0.0.1:0"],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    web.app.get("/hello", async () => ({ ok: true }));
+    await web.start();
+    try {
+      const [record] = await registry.getService("site");
+      const advertisedAt = record?.nodes[0]?.metadata.metrics;
+      expect(advertisedAt).toMatch(/:\d+$/);
+      expect(advertisedAt).not.toBe(web.address);
+      expect((await fetch(`http://${web.address}/hello`)).status).toBe(200);
+      const port = advertisedAt!.slice(advertisedAt!.lastIndexOf(":") + 1);
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(text).toContain('http_requests_total{method="GET",route="/hello",code="200"} 1');
       expect((await fetch(`http://${web.address}/metrics`)).status).toBe(404);
     } finally {
       await web.stop();

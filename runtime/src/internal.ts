@@ -21,6 +21,7 @@ export { hasRequiredFields, missingRequiredField } from "./definition/required-f
 export {
   advertised,
   ensureCanListen,
+  listenMetrics,
   listenError,
   nodeRecord,
   readOrDefer,
@@ -68,6 +69,7 @@ export { chain } from "./transport/transport.js";
 export { metricsRegistry, type MetricsRegistry } from "./metrics/process-registry.js";
 export { httpRequestMetrics, type HttpRequestObserver } from "./metrics/http-metrics.js";
 export { metricsListenAddress } from "./service/settings.js";
+export { MetricsServer } from "./metrics/metrics-server.js";
 
 // The config commands of the CLI (tsmicro config get|set|del|watch|import); they load etcd3 on first use.
 export {

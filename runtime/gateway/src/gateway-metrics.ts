@@ -35,14 +35,18 @@ export class GatewayMetrics {
     slots(request)[this.#slot] = template;
   }
 
-  /** Adds the `/metrics` route and the hook that records each response. Before listen. */
-  mount(app: FastifyInstance): void {
+  /**
+   * Adds the hook that records each response and, with `page` (the default:
+   * /metrics on the gateway's own port), the `/metrics` route. Before listen.
+   */
+  mount(app: FastifyInstance, page = true): void {
     const observe = httpRequestMetrics(this.registry);
     app.decorateRequest(this.#slot, null);
-    app.get(metricsPath, async (_request, reply) => {
-      const body = await this.registry.metrics();
-      void reply.type(this.registry.contentType).send(body);
-    });
+    if (page)
+      app.get(metricsPath, async (_request, reply) => {
+        const body = await this.registry.metrics();
+        void reply.type(this.registry.contentType).send(body);
+      });
     // On the raw response's close, not fastify's onResponse hook: proxied requests hijack their reply,
     // which skips fastify's hooks, and a client that hangs up is still a request served.
     // A callback hook, not an async one: no promise per request. A response closes once, so `on` does (without once's wrapper).

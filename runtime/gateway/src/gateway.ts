@@ -24,6 +24,8 @@ import {
 import {
   checkFlagSpelling,
   ensureCanListen,
+  listenMetrics,
+  MetricsServer,
   resolveServiceSettings,
   metricsRegistry,
   runtimeFlagNames,
@@ -98,6 +100,8 @@ export interface Gateway {
   readonly address: string | undefined;
   /** `http://host:port` or `https://…`, once started. */
   readonly url: string | undefined;
+  /** Where `/metrics` is served when `--metrics_address` names an address of its own (bound, once started); else undefined: on the gateway's port, or off. */
+  readonly metricsAddress: string | undefined;
   /** Connects to the registry, loads the services, listens. */
   start(): Promise<void>;
   /** Stops listening, finishes requests in flight, closes backend connections. */
@@ -136,10 +140,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   });
   const { registry, tracing, transport, catalogue, metricsOn } = backends;
   const httpTracing = new HttpTracing(tracing);
-  // On by default as in services, but on the gateway's own port; --metrics_address=off turns it off.
+  // On by default as in services, on the gateway's own port; --metrics_address=off turns it off, and
+  // --metrics_address=HOST:PORT serves /metrics there instead, off the port the public reaches.
   const metrics = metricsOn
     ? new GatewayMetrics(metricsRegistry(), { proxied: settings.handler === "web" || settings.handler === "proxy" })
     : undefined;
+  const metricsAt = metricsOn ? serviceSettings.metricsAddress : undefined;
+  const metricsServer = metricsAt === undefined ? undefined : new MetricsServer(metricsRegistry());
+  let metricsAddress: string | undefined;
   const app = Fastify({
     bodyLimit: settings.bodyLimit,
     // The router refuses a malformed %-escape before any route runs; answer it like every other error.
@@ -248,7 +256,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         exposedHeaders: ["grpc-status", "grpc-message", "retry-after", "traceresponse", "www-authenticate", "allow"],
       });
     }
-    metrics?.mount(app);
+    metrics?.mount(app, metricsServer === undefined);
     if (settings.dashboard) await mountDashboard();
     if (proxy) await app.register(webProxyRoutes, { proxy });
     else
@@ -520,9 +528,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     get url() {
       return url;
     },
+    get metricsAddress() {
+      return metricsAddress;
+    },
     async start() {
       // A taken --address fails before anything else starts (and logs the routes it would have served).
       await ensureCanListen(settings.address, "--address");
+      if (metricsAt !== undefined) await ensureCanListen(metricsAt, "--metrics_address");
       await tracing.start();
       await setUp();
       await backends.registryUse.ready();
@@ -533,11 +545,21 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       const { host, port } = await listenAt(app, settings.address, "--address");
       address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
       url = `${settings.tlsCertFile ? "https" : "http"}://${urlHost(host)}:${port}`;
-      logger.info({ address, handler: settings.handler, registry: registry.kind }, "gateway started");
+      if (metricsServer && metricsAt !== undefined) metricsAddress = await listenMetrics(metricsServer, metricsAt);
+      logger.info(
+        {
+          address,
+          handler: settings.handler,
+          registry: registry.kind,
+          ...(metricsAddress ? { metrics: metricsAddress } : {}),
+        },
+        "gateway started",
+      );
     },
     stop() {
       stopping ??= (async () => {
         await app.close();
+        await metricsServer?.stop();
         if (events && !options.broker) await events.broker.stop();
         await proxy?.stop();
         await backends.stop();

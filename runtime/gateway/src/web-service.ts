@@ -12,7 +12,9 @@ import {
   advertised,
   checkFlagSpelling,
   ensureCanListen,
+  listenMetrics,
   listenError,
+  MetricsServer,
   metricsListenAddress,
   metricsRegistry,
   nodeRecord,
@@ -95,9 +97,12 @@ export function createWebService(options: WebServiceOptions): WebService {
   const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id }, logger);
   new HttpTracing(tracing).mount(app);
   // /metrics on the service's own port, as the gateway's (HTTP requests by route and status, Node.js
-  // defaults), on unless --metrics_address=off; advertised in the registry for prometheus-targets.
+  // defaults), on unless --metrics_address=off, or at --metrics_address=HOST:PORT when that is given;
+  // advertised in the registry for prometheus-targets.
   const metrics = metricsListenAddress(settings) === undefined ? undefined : new GatewayMetrics(metricsRegistry());
-  metrics?.mount(app);
+  const metricsAt = metrics ? settings.metricsAddress : undefined;
+  const metricsServer = metricsAt === undefined ? undefined : new MetricsServer(metricsRegistry());
+  metrics?.mount(app, metricsServer === undefined);
   // Every connection, upgraded ones (WebSockets) included, so stop can cut what outlives the grace period.
   const connections = new Set<Socket>();
   app.server.on("connection", (socket: Socket) => {
@@ -142,6 +147,12 @@ export function createWebService(options: WebServiceOptions): WebService {
     address =
       settings.serverAdvertise ??
       advertised(bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`);
+    const metricsAddress =
+      metricsServer && metricsAt !== undefined
+        ? await listenMetrics(metricsServer, metricsAt, settings.serverAdvertise)
+        : metrics
+          ? address
+          : undefined;
     registration = new Registration(
       registry.registry,
       nodeRecord({
@@ -153,7 +164,7 @@ export function createWebService(options: WebServiceOptions): WebService {
         address,
         protocol: "http",
         registryKind: registry.registry.kind,
-        metricsAddress: metrics ? address : undefined,
+        metricsAddress,
       }),
       { ttlMs: settings.registerTtlMs, intervalMs: settings.registerIntervalMs, logger },
     );
@@ -166,6 +177,7 @@ export function createWebService(options: WebServiceOptions): WebService {
     await starting?.catch(() => undefined);
     await registration?.stop();
     await close();
+    await metricsServer?.stop();
     await tracing.stop();
     await registry.release();
     logger.info({ id }, `${options.name} stopped`);

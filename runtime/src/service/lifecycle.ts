@@ -9,6 +9,7 @@ import { createServer, isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
 import { type Logger, writesForPeople } from "../logging/logger.js";
+import type { MetricsServer } from "../metrics/metrics-server.js";
 import type { Endpoint, Registry, Service as RegistryService } from "../registry/registry.js";
 import { createRegistry } from "./create-registry.js";
 import type { ServiceSettings } from "./settings.js";
@@ -302,4 +303,22 @@ export function advertised(bound: string): string {
     .flat()
     .find((info) => info && info.family === "IPv4" && !info.internal);
   return `${external?.address ?? "127.0.0.1"}:${port}`;
+}
+
+/**
+ * Serves `/metrics` at `at` and returns the address to advertise: the
+ * bound one, on the machine's external address when bound to a wildcard,
+ * and on `--server_advertise`'s host when that is given (the host callers
+ * reach this node by).
+ */
+export async function listenMetrics(server: MetricsServer, at: string, serverAdvertise?: string): Promise<string> {
+  await ensureCanListen(at, "--metrics_address");
+  let bound: string;
+  try {
+    bound = await server.listen(at);
+  } catch (error) {
+    throw listenError(error, "--metrics_address", at);
+  }
+  if (serverAdvertise === undefined) return advertised(bound);
+  return `${serverAdvertise.slice(0, serverAdvertise.lastIndexOf(":"))}:${bound.slice(bound.lastIndexOf(":") + 1)}`;
 }

@@ -27,6 +27,7 @@ import { chain, type ClientMiddleware, type ServerHandler, type ServerMiddleware
 import {
   advertised,
   ensureCanListen,
+  listenMetrics,
   listenError,
   nodeRecord,
   readOrDefer,
@@ -424,24 +425,6 @@ export function createService(options: ServiceOptions): MicroService {
     },
   };
   return service;
-}
-
-/**
- * Serves `/metrics` at `at` and returns the address to advertise: the
- * bound one, on the machine's external address when bound to a wildcard,
- * and on `--server_advertise`'s host when that is given (the host callers
- * reach this node by).
- */
-async function listenMetrics(server: MetricsServer, at: string, serverAdvertise?: string): Promise<string> {
-  await ensureCanListen(at, "--metrics_address");
-  let bound: string;
-  try {
-    bound = await server.listen(at);
-  } catch (error) {
-    throw listenError(error, "--metrics_address", at);
-  }
-  if (serverAdvertise === undefined) return advertised(bound);
-  return `${serverAdvertise.slice(0, serverAdvertise.lastIndexOf(":"))}:${bound.slice(bound.lastIndexOf(":") + 1)}`;
 }
 
 /** The stand-in for a method a partial handler leaves out, shaped for its kind so streams end cleanly too. */
