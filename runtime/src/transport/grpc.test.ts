@@ -101,15 +101,16 @@ async function startServer(options: GrpcServerTransportOptions = {}, address = "
   let onAbort: (reason: unknown) => void = () => {};
   const aborted = new Promise<unknown>((resolve) => (onAbort = resolve));
   const observed: Observed = { contexts: [], started: [], logged: [], aborted };
-  const record: Logger = {
+  // Errors are recorded with the fields a child logger was made with, as pino prints them.
+  const recording = (bindings: Record<string, unknown>): Logger => ({
     trace: () => {},
     debug: () => {},
     info: () => {},
     warn: () => {},
-    error: (fields, message) => observed.logged.push({ fields: fields as Record<string, unknown>, message }),
-    child: () => record,
-  };
-  const server = transports.server({ logger: record, ...options });
+    error: (fields, message) => observed.logged.push({ fields: { ...bindings, ...(fields as object) }, message }),
+    child: (more) => recording({ ...bindings, ...more }),
+  });
+  const server = transports.server({ logger: recording({}), ...options });
   server.add(AlphaDefinition, alphaHandler(observed, onAbort));
   const listening = await server.listen(address);
   cleanups.push(() => server.stop(0));
