@@ -351,7 +351,12 @@ describe("tsmicro api --handler=web (createGateway)", () => {
     expect(nodes.map((node) => node.id)).toContain(reply.split(" ")[0]);
   });
 
-  it("answers 404 for a service nobody registered", async () => {
-    expect((await getJson(gateway.url!, "/nobody/here")).status).toBe(404);
+  it("answers 404 for a service nobody registered, naming the request's trace as every gateway error does", async () => {
+    const response = await fetch(`${gateway.url!}/nobody/here`);
+    expect(response.status).toBe(404);
+    const traceId = response.headers.get("traceresponse")?.split("-")[1];
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    const body = (await response.json()) as { details: unknown[] };
+    expect(body.details).toEqual([{ "@type": "type.googleapis.com/google.rpc.RequestInfo", requestId: traceId }]);
   });
 });

@@ -258,7 +258,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     }
     metrics?.mount(app, metricsServer === undefined);
     if (settings.dashboard) await mountDashboard();
-    if (proxy) await app.register(webProxyRoutes, { proxy });
+    if (proxy)
+      await app.register(webProxyRoutes, { proxy, details: (request, body) => httpTracing.withTraceId(request, body) });
     else
       app.route({
         method: origins.length > 0 ? [...methods] : [...methods, "OPTIONS"],

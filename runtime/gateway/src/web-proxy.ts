@@ -10,7 +10,7 @@ import {
 import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream";
-import type { FastifyPluginAsync } from "fastify";
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import {
   Code,
   createLogger,
@@ -25,6 +25,7 @@ import {
   type Watcher,
 } from "@tsmicro/runtime";
 import { createRegistrySelector } from "@tsmicro/runtime/internal";
+import type { ErrorBody } from "./http-mapping.js";
 
 /** Options of createWebProxy. */
 export interface WebProxyOptions {
@@ -47,21 +48,20 @@ export interface WebProxyOptions {
 export interface WebProxy {
   /** Connects to the registry; handle and upgrade also do it on first use. */
   start(): Promise<void>;
-  /** Proxies one request to a node of the service its first path segment names; resolves when the exchange is over, never rejects. */
-  handle(request: IncomingMessage, response: ServerResponse): Promise<void>;
+  /**
+   * Proxies one request to a node of the service its first path segment
+   * names; resolves when the exchange is over, never rejects. An error it
+   * answers itself (no node, none reachable) has its body passed through `details`.
+   */
+  handle(request: IncomingMessage, response: ServerResponse, details?: ErrorBodyDetails): Promise<void>;
   /** Tunnels a WebSocket (any `Upgrade`) request to a node the same way: the server's `upgrade` listener. */
   upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Closes pooled connections and cuts open tunnels. */
   stop(): Promise<void>;
 }
 
-/** What the proxy answers with when it cannot reach a node: the gateway's error body. */
-export interface WebProxyErrorBody {
-  /** The gRPC status code. */
-  readonly code: number;
-  readonly message: string;
-  readonly details: readonly unknown[];
-}
+/** What the gateway adds to an error body it answers with (the trace's `RequestInfo`). */
+export type ErrorBodyDetails = (body: ErrorBody) => ErrorBody;
 
 /** Headers meaningful only to one connection (RFC 9110 section 7.6.1), never forwarded. */
 const hopByHop = new Set([
@@ -269,13 +269,13 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
     });
   }
 
-  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  async function handle(request: IncomingMessage, response: ServerResponse, details: ErrorBodyDetails): Promise<void> {
     const service = await serviceOf(request);
-    if (typeof service !== "string") return answer(response, service);
+    if (typeof service !== "string") return answer(response, service, details);
     const tried = new Set<string>();
     for (;;) {
       const node = await pick(service, tried);
-      if (isTsmicroError(node)) return answer(response, node);
+      if (isTsmicroError(node)) return answer(response, node, details);
       tried.add(node.id);
       const attempt = await forward(request, response, service, node);
       if (attempt.kind === "done") return;
@@ -284,7 +284,7 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
         { service, node: node.id, address: node.address, err: attempt.cause ?? attempt.error },
         attempt.retry ? "node refused the connection; trying another" : "proxied request failed",
       );
-      if (!attempt.retry || tried.size > retries) return answer(response, attempt.error);
+      if (!attempt.retry || tried.size > retries) return answer(response, attempt.error, details);
     }
   }
 
@@ -364,10 +364,11 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
 
   return {
     start: ensureStarted,
-    handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-      return handle(request, response).catch((error: unknown) => {
+    handle(request: IncomingMessage, response: ServerResponse, details: ErrorBodyDetails = asIs): Promise<void> {
+      return handle(request, response, details).catch((error: unknown) => {
         logger.error({ err: error, url: request.url }, "web proxy failed");
-        answer(response, new TsmicroError(Code.INTERNAL, "the gateway failed to proxy the request; see its log"));
+        const failed = new TsmicroError(Code.INTERNAL, "the gateway failed to proxy the request; see its log");
+        answer(response, failed, details);
       });
     },
     upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -394,7 +395,11 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
  * `Upgrade` request) through `proxy`. Bodies are left unread for the proxy
  * to stream: the plugin's scope has a pass-through content-type parser.
  */
-export const webProxyRoutes: FastifyPluginAsync<{ readonly proxy: WebProxy }> = async (scope, { proxy }) => {
+export const webProxyRoutes: FastifyPluginAsync<{
+  readonly proxy: WebProxy;
+  /** What the gateway adds to the error bodies the proxy answers with itself: the request's trace. */
+  readonly details?: (request: FastifyRequest, body: ErrorBody) => ErrorBody;
+}> = async (scope, { proxy, details }) => {
   scope.removeAllContentTypeParsers();
   scope.addContentTypeParser("*", (_request, _payload, done) => done(null));
   scope.server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) =>
@@ -402,7 +407,10 @@ export const webProxyRoutes: FastifyPluginAsync<{ readonly proxy: WebProxy }> = 
   );
   scope.all("/*", async (request, reply) => {
     reply.hijack();
-    await proxy.handle(request.raw, reply.raw);
+    // What hooks set on the reply (the trace's traceresponse, CORS' headers) goes out with whatever answers.
+    for (const [name, value] of Object.entries(reply.getHeaders()))
+      if (value !== undefined) reply.raw.setHeader(name, value);
+    await proxy.handle(request.raw, reply.raw, details && ((body) => details(request, body)));
   });
 };
 
@@ -506,16 +514,20 @@ function requestHead(request: IncomingMessage): string {
 }
 
 /** The JSON body of a proxy error: gRPC code, message, no stack. */
-export function webProxyErrorBody(error: TsmicroError): WebProxyErrorBody {
+export function webProxyErrorBody(error: TsmicroError): ErrorBody {
   return { code: error.code, message: error.message, details: [] };
 }
 
-function answer(response: ServerResponse, error: TsmicroError): void {
+function asIs(body: ErrorBody): ErrorBody {
+  return body;
+}
+
+function answer(response: ServerResponse, error: TsmicroError, details: ErrorBodyDetails): void {
   if (response.headersSent || response.destroyed) {
     response.destroy();
     return;
   }
-  const body = JSON.stringify(webProxyErrorBody(error));
+  const body = JSON.stringify(details(webProxyErrorBody(error)));
   response.writeHead(httpStatusOf(error.code), {
     "content-type": "application/json; charset=utf-8",
     "content-length": Buffer.byteLength(body),
