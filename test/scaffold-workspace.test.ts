@@ -73,6 +73,16 @@ describe("a --workspace system", () => {
       expect(readme, name).not.toContain("docker-compose");
       expect(existsSync(join(root, `services/${name}/docker-compose.yml`)), name).toBe(false);
     }
+    // Prometheus scrapes each pod where it serves /metrics: the metrics port, a web service's HTTP port.
+    for (const [name, port] of [
+      ["user", 9464],
+      ["site", 8080],
+    ] as const) {
+      const deployment = await readFile(join(root, `services/${name}/deploy/k8s/deployment.yaml`), "utf8");
+      expect(deployment, name).toContain(`prometheus.io/port: "${port}"`);
+      const dockerfile = await readFile(join(root, `services/${name}/Dockerfile`), "utf8");
+      expect(dockerfile.includes("TSMICRO_METRICS_ADDRESS=0.0.0.0:9464"), name).toBe(name === "user");
+    }
   });
 
   it(

@@ -307,11 +307,18 @@ describe("a new service project", () => {
         });
         const image = await replayDockerfile(context, join(root, "stages"));
         expect(image.user).toBe("node");
-        expect(image.exposed).toEqual([9000]);
+        expect(image.exposed).toEqual([9000, 9464]);
+        // /metrics on the fixed port the compose and k8s files scrape.
+        expect(image.env.TSMICRO_METRICS_ADDRESS).toBe("0.0.0.0:9464");
         expect(existsSync(join(image.dir, "node_modules", "tsmicro"))).toBe(false); // dev dependencies stay out
         expect(existsSync(join(image.dir, "node_modules", "typescript"))).toBe(false);
         const port = await freePort();
-        const imageEnv = { ...image.env, ...env, TSMICRO_SERVER_ADDRESS: `127.0.0.1:${port}` };
+        const imageEnv = {
+          ...image.env,
+          ...env,
+          TSMICRO_SERVER_ADDRESS: `127.0.0.1:${port}`,
+          TSMICRO_METRICS_ADDRESS: "127.0.0.1:0",
+        };
         const [command, ...args] = image.cmd;
         const service = startBackground(image.dir, command!, args, imageEnv);
         try {
@@ -380,6 +387,10 @@ describe("a new service project", () => {
     expect(service.spec.ports[0]!.port).toBe(9000);
     for (const key of Object.keys(configmap.data)) expect(known, key).toContain(key);
     expect(configmap.data.TSMICRO_SERVER_ADDRESS).toBe("0.0.0.0:9000");
+    // Prometheus scrapes the port /metrics is served on, which the container opens.
+    const scrapePort = deployment.spec.template.metadata.annotations["prometheus.io/port"];
+    expect(configmap.data.TSMICRO_METRICS_ADDRESS).toBe(`0.0.0.0:${scrapePort}`);
+    expect(container.ports.map((p) => String(p.containerPort))).toContain(scrapePort);
     expect(hpa.spec.scaleTargetRef.name).toBe(deployment.metadata.name);
     expect(defaultServiceSettings.registry).toBe("local");
   });
@@ -582,6 +593,7 @@ interface Deployment {
   metadata: { name: string };
   spec: {
     template: {
+      metadata: { annotations: Record<string, string> };
       spec: {
         containers: {
           ports: { containerPort: number }[];

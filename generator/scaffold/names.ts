@@ -53,3 +53,14 @@ export function plural(noun: string): string {
   if (/(s|x|z|ch|sh)$/.test(noun)) return `${noun}es`;
   return `${noun}s`;
 }
+
+/**
+ * The indefinite article before `noun` (`a user`, `an order`), by its first
+ * letters: a vowel takes `an`, except a `u` or `eu` said "you" (`a user`,
+ * `a unit`: u, a consonant, a vowel); `an upload`, `an umbrella`.
+ */
+export function articleOf(noun: string): "a" | "an" {
+  const word = noun.toLowerCase();
+  if (/^(u[^aeiou][aeiou]|eu|one)/.test(word)) return "a";
+  return /^[aeiou]/.test(word) ? "an" : "a";
+}

@@ -1,5 +1,6 @@
 import { renderTemplate, type TemplateSet } from "../templates.js";
 import { plural, type NameForms } from "./names.js";
+import { articles } from "./source-model.js";
 import type { ScaffoldFile } from "./plan-sources.js";
 import type { SourceModel } from "./source-model.js";
 
@@ -51,7 +52,12 @@ export const containerPorts = { grpc: 9000, http: 8080, metrics: 9464 } as const
 export function planProject(input: ProjectInput, templates: TemplateSet): ScaffoldFile[] {
   const data = {
     ...input,
-    ports: { ...containerPorts, container: input.type === "web" ? containerPorts.http : containerPorts.grpc },
+    ports: {
+      ...containerPorts,
+      container: input.type === "web" ? containerPorts.http : containerPorts.grpc,
+      // Where Prometheus scrapes /metrics: a web service's HTTP port, else the fixed metrics port.
+      scrape: input.type === "web" ? containerPorts.http : containerPorts.metrics,
+    },
     json: (value: unknown) => JSON.stringify(value, null, 2).replace(/\n/g, "\n  "),
     firstEntity: input.source.entities[0],
     firstService: input.source.services[0],
@@ -122,6 +128,7 @@ export function sampleProto(input: Pick<ProjectInput, "alias" | "type">, templat
   const { alias } = input;
   const entity = {
     ...alias,
+    ...articles(alias.pascal),
     plural: plural(alias.pascal),
     camelPlural: plural(alias.camel),
     kebabPlural: plural(alias.kebab),

@@ -1,7 +1,7 @@
 import type { DescFile, DescMessage, DescService, Registry } from "@bufbuild/protobuf";
 import { readEntities } from "../entity-definition.js";
 import { methodLocalName } from "../service-model.js";
-import { kebabOf, lowerFirst, plural } from "./names.js";
+import { articleOf, kebabOf, lowerFirst, plural } from "./names.js";
 
 /** One rpc as the scaffolded handler files name it. */
 export interface MethodScaffold {
@@ -48,6 +48,9 @@ export interface EntityScaffold {
   /** `User`. */
   readonly name: string;
   readonly camel: string;
+  /** Its indefinite article, `a` or `an` (`an order`), and the same at a sentence's start (`An`). */
+  readonly a: "a" | "an";
+  readonly A: "A" | "An";
   /** `Users`, `users`. */
   readonly plural: string;
   readonly camelPlural: string;
@@ -192,6 +195,7 @@ function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
     result.push({
       name: message.name,
       camel,
+      ...articles(message.name),
       plural: plural(message.name),
       camelPlural: lowerFirst(plural(message.name)),
       fileName: kebabOf(message.name),
@@ -290,4 +294,10 @@ function crudOf(
 
 function camelOf(snake: string): string {
   return snake.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** `a`/`an` before a noun, in lower case and at a sentence's start. */
+export function articles(noun: string): { a: "a" | "an"; A: "A" | "An" } {
+  const a = articleOf(noun);
+  return { a, A: a === "a" ? "A" : "An" };
 }
