@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { httpRequestMetrics, type MetricsRegistry } from "@tsmicro/runtime/internal";
+import type { ServiceSettings } from "@tsmicro/runtime";
+import { httpRequestMetrics, MetricsServer, metricsRegistry, type MetricsRegistry } from "@tsmicro/runtime/internal";
 
 /** Options of GatewayMetrics. */
 export interface GatewayMetricsOptions {
@@ -73,4 +74,20 @@ export class GatewayMetrics {
 /** A request's decorator slots (fastify's decorateRequest), by symbol. */
 function slots(request: FastifyRequest): Record<symbol, string | null | undefined> {
   return request as unknown as Record<symbol, string | null | undefined>;
+}
+
+/** `/metrics` served apart from the HTTP port: where, and the server that will listen there. */
+export interface OwnMetricsListener {
+  readonly at: string;
+  readonly server: MetricsServer;
+}
+
+/**
+ * The listener for `/metrics` when metrics are `on` and `--metrics_address`
+ * names an address; undefined when the HTTP port serves it (the default) or
+ * metrics are off.
+ */
+export function ownMetricsListener(settings: ServiceSettings, on: boolean): OwnMetricsListener | undefined {
+  const at = on ? settings.metricsAddress : undefined;
+  return at === undefined ? undefined : { at, server: new MetricsServer(metricsRegistry()) };
 }

@@ -25,7 +25,6 @@ import {
   checkFlagSpelling,
   ensureCanListen,
   listenMetrics,
-  MetricsServer,
   resolveServiceSettings,
   metricsRegistry,
   runtimeFlagNames,
@@ -33,7 +32,7 @@ import {
   serviceLogger,
   strategies,
 } from "@tsmicro/runtime/internal";
-import { GatewayMetrics } from "./gateway-metrics.js";
+import { GatewayMetrics, ownMetricsListener } from "./gateway-metrics.js";
 import { HttpTracing } from "./gateway-tracing.js";
 import { type BackendCatalogue, type BackendService, findMethod } from "./backend-catalogue.js";
 import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
@@ -145,8 +144,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const metrics = metricsOn
     ? new GatewayMetrics(metricsRegistry(), { proxied: settings.handler === "web" || settings.handler === "proxy" })
     : undefined;
-  const metricsAt = metricsOn ? serviceSettings.metricsAddress : undefined;
-  const metricsServer = metricsAt === undefined ? undefined : new MetricsServer(metricsRegistry());
+  const ownMetrics = ownMetricsListener(serviceSettings, metricsOn);
   let metricsAddress: string | undefined;
   const app = Fastify({
     bodyLimit: settings.bodyLimit,
@@ -256,7 +254,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         exposedHeaders: ["grpc-status", "grpc-message", "retry-after", "traceresponse", "www-authenticate", "allow"],
       });
     }
-    metrics?.mount(app, metricsServer === undefined);
+    metrics?.mount(app, ownMetrics === undefined);
     if (settings.dashboard) await mountDashboard();
     if (proxy)
       await app.register(webProxyRoutes, { proxy, details: (request, body) => httpTracing.withTraceId(request, body) });
@@ -535,7 +533,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     async start() {
       // A taken --address fails before anything else starts (and logs the routes it would have served).
       await ensureCanListen(settings.address, "--address");
-      if (metricsAt !== undefined) await ensureCanListen(metricsAt, "--metrics_address");
+      if (ownMetrics) await ensureCanListen(ownMetrics.at, "--metrics_address");
       await tracing.start();
       await setUp();
       await backends.registryUse.ready();
@@ -546,7 +544,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       const { host, port } = await listenAt(app, settings.address, "--address");
       address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
       url = `${settings.tlsCertFile ? "https" : "http"}://${urlHost(host)}:${port}`;
-      if (metricsServer && metricsAt !== undefined) metricsAddress = await listenMetrics(metricsServer, metricsAt);
+      if (ownMetrics) metricsAddress = await listenMetrics(ownMetrics.server, ownMetrics.at);
       logger.info(
         {
           address,
@@ -560,7 +558,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     stop() {
       stopping ??= (async () => {
         await app.close();
-        await metricsServer?.stop();
+        await ownMetrics?.server.stop();
         if (events && !options.broker) await events.broker.stop();
         await proxy?.stop();
         await backends.stop();

@@ -14,7 +14,6 @@ import {
   ensureCanListen,
   listenMetrics,
   listenError,
-  MetricsServer,
   metricsListenAddress,
   metricsRegistry,
   nodeRecord,
@@ -28,7 +27,7 @@ import {
   runtimeFlagNames,
   TracingUse,
 } from "@tsmicro/runtime/internal";
-import { GatewayMetrics } from "./gateway-metrics.js";
+import { GatewayMetrics, ownMetricsListener } from "./gateway-metrics.js";
 import { HttpTracing } from "./gateway-tracing.js";
 
 /** Options of createWebService. Settings given here are overridden by environment and flags, as for createService. */
@@ -100,9 +99,8 @@ export function createWebService(options: WebServiceOptions): WebService {
   // defaults), on unless --metrics_address=off, or at --metrics_address=HOST:PORT when that is given;
   // advertised in the registry for prometheus-targets.
   const metrics = metricsListenAddress(settings) === undefined ? undefined : new GatewayMetrics(metricsRegistry());
-  const metricsAt = metrics ? settings.metricsAddress : undefined;
-  const metricsServer = metricsAt === undefined ? undefined : new MetricsServer(metricsRegistry());
-  metrics?.mount(app, metricsServer === undefined);
+  const ownMetrics = ownMetricsListener(settings, metrics !== undefined);
+  metrics?.mount(app, ownMetrics === undefined);
   // Every connection, upgraded ones (WebSockets) included, so stop can cut what outlives the grace period.
   const connections = new Set<Socket>();
   app.server.on("connection", (socket: Socket) => {
@@ -147,12 +145,9 @@ export function createWebService(options: WebServiceOptions): WebService {
     address =
       settings.serverAdvertise ??
       advertised(bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`);
-    const metricsAddress =
-      metricsServer && metricsAt !== undefined
-        ? await listenMetrics(metricsServer, metricsAt, settings.serverAdvertise)
-        : metrics
-          ? address
-          : undefined;
+    const metricsAddress = ownMetrics
+      ? await listenMetrics(ownMetrics.server, ownMetrics.at, settings.serverAdvertise)
+      : metrics && address;
     registration = new Registration(
       registry.registry,
       nodeRecord({
@@ -177,7 +172,7 @@ export function createWebService(options: WebServiceOptions): WebService {
     await starting?.catch(() => undefined);
     await registration?.stop();
     await close();
-    await metricsServer?.stop();
+    await ownMetrics?.server.stop();
     await tracing.stop();
     await registry.release();
     logger.info({ id }, `${options.name} stopped`);
