@@ -24,8 +24,6 @@
  * answered is applied, and none said unapplied is.
  */
 import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
@@ -36,6 +34,7 @@ import { startEtcdCluster, type EtcdCluster, etcdProgram } from "./support/etcd.
 import { startFaultProxy, type FaultProxy } from "./support/fault-proxy.js";
 import { type CallSample, keepCalling } from "./support/load.js";
 import { killAllNodes, type NodeProcess, startNode } from "./support/nodes.js";
+import { freePort } from "./support/ports.js";
 import { suiteEnv } from "./support/suite-env.js";
 
 const calmMs = 30_000;
@@ -76,14 +75,6 @@ const line = (name: string, p: Phase) =>
   `${JSON.stringify(p.failures)}, p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms` +
   p.why.map((why) => `\n      ${why}`).join("");
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 it.skipIf(!etcdProgram)(
@@ -100,7 +91,7 @@ it.skipIf(!etcdProgram)(
     const beta = { ECHO_BETA: "1", ECHO_STORE: store, OTEL_SDK_DISABLED: "true" };
 
     // Node A keeps its port across restarts; node C is reached through the proxy, which it advertises.
-    const portA = await freePort();
+    const portA = await freePort({ restartable: true });
     const startA = () =>
       startNode("test/fixtures/echo-node.ts", [...nodeFlags, `--server_address=127.0.0.1:${portA}`], beta);
     const portC = await freePort();

@@ -7,7 +7,7 @@ import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lockFileName } from "../runtime/src/database/data-dir-lock.js";
 import { openDatabase } from "../runtime/src/database/index.js";
-import { freePort } from "./support/postgres.js";
+import { freePort } from "./support/ports.js";
 
 // Real processes on PGlite data directories: the lock, and which driver each backend loads.
 // A file of its own so it runs beside test/database.test.ts rather than after it.

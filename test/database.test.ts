@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { sql, type Generated } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database, type DatabaseOptions } from "../runtime/src/database/index.js";
-import { freePort, postgresBinDir, startPostgres, type PostgresServer } from "./support/postgres.js";
+import { freePort } from "./support/ports.js";
+import { postgresBinDir, startPostgres, type PostgresServer } from "./support/postgres.js";
 
 interface ItemTable {
   id: Generated<bigint>;

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "./support/postgres.js";
+import { freePort } from "./support/ports.js";
 import { inProject, runCreate, startBackground, stopAllBackground } from "./support/project.js";
 
 // A system of services as a new user builds one: a workspace, a gRPC

@@ -7,7 +7,8 @@ import { parse as parseYaml } from "yaml";
 import { defaultServiceSettings, serviceFlagNames } from "@tsmicro/runtime/internal";
 import { readTree, repoRoot } from "./support/cli.js";
 import { replayDockerfile } from "./support/dockerfile.js";
-import { freePort, postgresBinDir, startPostgres } from "./support/postgres.js";
+import { freePort } from "./support/ports.js";
+import { postgresBinDir, startPostgres } from "./support/postgres.js";
 import { inProject, runCreate, startBackground, stopAllBackground } from "./support/project.js";
 
 // A new user's path, in a temporary folder outside the repository: create a

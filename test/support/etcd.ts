@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort, freePorts } from "./ports.js";
 import { findProgram } from "./programs.js";
 
 /** The etcd binary (Debian `etcd-server`), or undefined when missing and not required: the suite is then skipped. */
@@ -48,7 +48,8 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
   const program = etcdProgram;
   if (!program) throw new Error("etcd is not installed (apt-get install etcd-server)");
   const root = await mkdtemp(join(tmpdir(), "tsmicro-etcd-"));
-  const ports = await freePorts(options.members * 2);
+  // Members restart on their ports.
+  const ports = await freePorts(options.members * 2, { restartable: true });
   const members: Member[] = Array.from({ length: options.members }, (_, i) => ({
     name: `member${i}`,
     clientUrl: `http://127.0.0.1:${ports[2 * i]}`,
@@ -161,31 +162,5 @@ async function waitHealthy(member: Member): Promise<void> {
   throw new Error(`etcd ${member.name} at ${member.clientUrl} not healthy after ${healthTimeoutMs} ms:\n${member.log}`);
 }
 
-/** Distinct free ports on 127.0.0.1: all are held open together so none is handed out twice. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const server = createServer();
-          server.once("error", reject);
-          server.listen(0, "127.0.0.1", () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => {
-    const address = server.address();
-    if (!address || typeof address === "string") throw new Error("no port");
-    return address.port;
-  });
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
-
 /** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
-export async function closedPort(): Promise<number> {
-  const [port] = await freePorts(1);
-  if (port === undefined) throw new Error("no port");
-  return port;
-}
+export const closedPort = (): Promise<number> => freePort();

@@ -1,8 +1,8 @@
 import { execFileSync, spawn } from "node:child_process";
 import { chmod, chown, mkdtemp, readdir, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./ports.js";
 import { findFile } from "./programs.js";
 
 /** A PostgreSQL server started for a suite. */
@@ -115,17 +115,4 @@ async function findPostgresBinDir(): Promise<string | undefined> {
   const newest = versions.filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a))[0];
   const postgres = findFile(`/usr/lib/postgresql/${newest ?? "VERSION"}/bin/postgres`, "postgresql");
   return postgres ? join(postgres, "..") : undefined;
-}
-
-/** A port on 127.0.0.1 that was free a moment ago (also a port nothing listens on). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (!address || typeof address === "string") throw new Error("no port");
-  return address.port;
 }

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./ports.js";
 import { findProgram } from "./programs.js";
 
 /** The prometheus binary (Debian `prometheus`), or undefined when missing and not required. */
@@ -110,17 +110,4 @@ export async function startPrometheus(config: string): Promise<PrometheusServer>
       return body.data.result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
     },
   };
-}
-
-/** A port free on 127.0.0.1 right now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (!address || typeof address === "string") throw new Error("no free port");
-  return address.port;
 }
