@@ -49,4 +49,40 @@ describe("tsmicro run", () => {
       run.kill("SIGKILL");
     }
   }, 40_000);
+
+  it("says when a service ends on its own, crashed or killed, and runs the others on", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tsmicro-run-ends-"));
+    try {
+      await writeFile(join(dir, "tsmicro.json"), JSON.stringify({ workspace: true }));
+      const service = async (name: string, code: string) => {
+        await mkdir(join(dir, "services", name, "node_modules", ".bin"), { recursive: true });
+        await writeFile(join(dir, "services", name, "main.cjs"), code);
+        const pkg = { name, scripts: { dev: "node main.cjs" } };
+        await writeFile(join(dir, "services", name, "package.json"), JSON.stringify(pkg));
+      };
+      await service("crash", "console.log('up'); setTimeout(() => process.exit(3), 300);");
+      await service("killed", "console.log('up'); setTimeout(() => process.kill(process.pid, 'SIGKILL'), 300);");
+      await service("polite", "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);");
+      const run = spawn(process.execPath, [bins.tsmicro, "run"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+      let output = "";
+      run.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      run.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => run.once("exit", (code) => resolve(code)));
+      try {
+        for (let i = 0; i < 100 && !(output.includes("crash  | stopped") && output.includes("killed | stopped")); i++)
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(output).toContain("crash  | stopped: exited with code 3");
+        expect(output).toContain("killed | stopped: killed by SIGKILL");
+        expect(run.exitCode).toBeNull();
+        run.kill("SIGINT");
+        // Two of its services failed on their own.
+        expect(await exited).toBe(1);
+        expect(output).not.toContain("polite | stopped");
+      } finally {
+        run.kill("SIGKILL");
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
 });

@@ -69,12 +69,25 @@ export async function runCommand(cwd: string, names: readonly string[], flags: r
     if (signal === "SIGINT" && sent === "SIGTERM")
       process.stderr.write("stopping every service (Ctrl-C again to kill)\n");
   };
+  let failed = false;
+  for (const dev of children) {
+    // A service that ends while the others run says so: a crash, or kill -9 from another terminal.
+    dev.child.once("exit", (code, signal) => {
+      if (stopping) return;
+      failed ||= code !== 0;
+      process.stderr.write(`${dev.prefix} ${endingOf(code, signal)}\n`);
+    });
+    dev.child.once("error", (error) => {
+      failed = true;
+      process.stderr.write(`${dev.prefix} could not start: ${error.message}\n`);
+    });
+  }
   for (const signal of stopSignals) process.on(signal, stop);
   const orphaned = watchParent(() => stop("SIGTERM"));
-  const codes = await Promise.all(children.map(exitCode));
+  await Promise.all(children.map(ended));
   clearInterval(orphaned);
   for (const signal of stopSignals) process.off(signal, stop);
-  return !stopping && codes.some((code) => code !== 0) ? 1 : 0;
+  return failed ? 1 : 0;
 }
 
 /**
@@ -176,13 +189,21 @@ function startDev(
       to.write(`${prefix} ${line}\n`),
     );
   }
-  return { child, plain };
+  return { child, plain, prefix };
 }
 
 interface DevProcess {
   readonly child: ChildProcess;
   /** The script is one command that replaced its shell. */
   readonly plain: boolean;
+  /** What its lines start with: the service's name. */
+  readonly prefix: string;
+}
+
+/** How a service's process ended, for the line `tsmicro run` writes when one ends on its own. */
+function endingOf(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal) return `stopped: killed by ${signal}`;
+  return code === 0 ? "stopped: exited" : `stopped: exited with code ${code}`;
 }
 
 /** SIGTERM to the command a plain script runs, or to the whole group (always for SIGKILL). */
@@ -201,20 +222,17 @@ function shellQuote(value: string): string {
   return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
 }
 
-/**
- * The child's exit code once it has ended (a signal counts as 0: it was
- * stopped); what it started and left behind in its group is killed then.
- */
-function exitCode({ child }: DevProcess): Promise<number> {
+/** Resolves once the child has ended, and kills what it started and left behind in its group. */
+function ended({ child }: DevProcess): Promise<void> {
   return new Promise((resolve) => {
-    child.once("error", () => resolve(1));
-    child.once("exit", (code) => {
+    child.once("error", () => resolve());
+    child.once("exit", () => {
       try {
         process.kill(-child.pid!, "SIGKILL");
       } catch {
         // nothing was left
       }
-      resolve(code ?? 0);
+      resolve();
     });
   });
 }
