@@ -142,20 +142,10 @@ export class ProtoWriter {
     const length = hex.length >> 1;
     this.varint(length);
     this.#room(length);
-    // Decoded here: a call into Buffer#write costs more than the id. As Buffer#write does,
-    // a character that is not hex ends the id, whose bytes are zeros from there.
-    const bytes = this.#bytes;
-    const end = this.#at + length;
-    for (let at = this.#at, i = 0; at < end; at++, i += 2) {
-      const high = hexDigit(hex.charCodeAt(i));
-      const low = hexDigit(hex.charCodeAt(i + 1));
-      if (high < 0 || low < 0) {
-        bytes.fill(0, at, end);
-        break;
-      }
-      bytes[at] = high * 16 + low;
-    }
-    this.#at = end;
+    // A character that is not hex ends the id, whose bytes are zeros from there.
+    const written = this.#bytes.write(hex, this.#at, length, "hex");
+    if (written < length) this.#bytes.fill(0, this.#at + written, this.#at + length);
+    this.#at += length;
   }
 
   raw(bytes: Uint8Array): void {
@@ -193,16 +183,4 @@ export class ProtoWriter {
     this.#bytes.copy(grown, 0, 0, this.#at);
     this.#bytes = grown;
   }
-}
-
-/** Each hex digit's value by character code, upper or lower case; -1 for any other character. */
-const hexValues = new Int8Array(128).fill(-1);
-for (let digit = 0; digit < 16; digit++) {
-  const text = digit.toString(16);
-  hexValues[text.charCodeAt(0)] = digit;
-  hexValues[text.toUpperCase().charCodeAt(0)] = digit;
-}
-
-function hexDigit(code: number): number {
-  return code < 128 ? hexValues[code]! : -1;
 }

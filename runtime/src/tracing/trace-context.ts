@@ -12,23 +12,28 @@ const zeroTraceId = "0".repeat(32);
 const zeroSpanId = "0".repeat(16);
 const dash = 45;
 
-/** 1 for the character codes of lower-case hex digits. */
-const lowerHex = new Uint8Array(128);
-for (const digit of "0123456789abcdef") lowerHex[digit.charCodeAt(0)] = 1;
+/** The value of each lower-case hex digit by character code; -1 for any other character below 128. */
+const hexValue = new Int8Array(128).fill(-1);
+for (const [value, digit] of [..."0123456789abcdef"].entries()) hexValue[digit.charCodeAt(0)] = value;
 
 /**
  * Whether `value` is `version-traceid-parentid-flags` in lower-case hex,
- * then the end or (a later version's) more fields after a dash. A table
- * lookup per character checks it in half the time of a regular expression
- * (Node 24: 126 ns against 275 ns), on every traced call a server takes.
+ * then the end or (a later version's) more fields after a dash. The dashes
+ * first, then a table lookup per hex character: on every traced call a
+ * server takes, this runs in a third of the time of a regular expression.
  */
 function hasTraceparentShape(value: string): boolean {
   if (value.length < 55 || (value.length > 55 && value.charCodeAt(55) !== dash)) return false;
-  for (let i = 0; i < 55; i++) {
+  if (value.charCodeAt(2) !== dash || value.charCodeAt(35) !== dash || value.charCodeAt(52) !== dash) return false;
+  return (
+    allLowerHex(value, 0, 2) && allLowerHex(value, 3, 35) && allLowerHex(value, 36, 52) && allLowerHex(value, 53, 55)
+  );
+}
+
+function allLowerHex(value: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
     const code = value.charCodeAt(i);
-    if (i === 2 || i === 35 || i === 52) {
-      if (code !== dash) return false;
-    } else if (code > 127 || lowerHex[code] === 0) return false;
+    if (code > 127 || hexValue[code]! < 0) return false;
   }
   return true;
 }
@@ -42,7 +47,8 @@ export function parseTraceparent(header: string): SpanContext | undefined {
   const traceId = value.slice(3, 35);
   const spanId = value.slice(36, 52);
   if (traceId === zeroTraceId || spanId === zeroSpanId) return undefined;
-  return { traceId, spanId, traceFlags: Number.parseInt(value.slice(53, 55), 16), isRemote: true };
+  const traceFlags = hexValue[value.charCodeAt(53)]! * 16 + hexValue[value.charCodeAt(54)]!;
+  return { traceId, spanId, traceFlags, isRemote: true };
 }
 
 /** The `traceparent` of a span context. */
