@@ -154,25 +154,30 @@ export class ProtoWriter {
     this.#at += bytes.length;
   }
 
-  /** Opens a nested message of `field`; `end()` with what this returns closes it. */
-  begin(field: number): number {
+  /**
+   * Opens a nested message of `field`, with `lengthBytes` reserved for its
+   * length (2 for one that usually takes 128 bytes or more, as a span does);
+   * `end()` with what this returns, and the same `lengthBytes`, closes it.
+   */
+  begin(field: number, lengthBytes = 1): number {
     this.tag(field, Wire.Bytes);
-    this.#room(1);
-    return ++this.#at;
+    this.#room(lengthBytes);
+    this.#at += lengthBytes;
+    return this.#at;
   }
 
-  end(start: number): void {
+  /** Writes the length of the message opened at `start`, moving its bytes only when the length does not fit the room reserved. */
+  end(start: number, lengthBytes = 1): void {
     const length = this.#at - start;
-    if (length < 0x80) {
-      this.#bytes[start - 1] = length;
-      return;
+    const size = varintSize(length);
+    if (size !== lengthBytes) {
+      this.#room(size - lengthBytes);
+      this.#bytes.copyWithin(start + size - lengthBytes, start, this.#at);
+      start += size - lengthBytes;
+      this.#at += size - lengthBytes;
     }
-    let size = 1;
-    for (let rest = length; rest >= 0x80; rest = Math.floor(rest / 0x80)) size++;
-    this.#room(size - 1);
-    this.#bytes.copyWithin(start + size - 1, start, this.#at);
-    const end = this.#at + size - 1;
-    this.#at = start - 1;
+    const end = this.#at;
+    this.#at = start - size;
     this.varint(length);
     this.#at = end;
   }
@@ -183,4 +188,11 @@ export class ProtoWriter {
     this.#bytes.copy(grown, 0, 0, this.#at);
     this.#bytes = grown;
   }
+}
+
+/** How many bytes `value` takes as a varint. */
+export function varintSize(value: number): number {
+  let size = 1;
+  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 0x80)) size++;
+  return size;
 }

@@ -4,9 +4,16 @@ import { Code, isTsmicroError } from "../errors/tsmicro-error.js";
 import type { OtelApiModule } from "./otel-api.js";
 import { RecordingSpan } from "./recording-span.js";
 
-/** An RPC span's name per OTel's RPC conventions: `package.Service/Method`. */
+const spanNames = new WeakMap<MethodDefinition, string>();
+
+/** An RPC span's name per OTel's RPC conventions: `package.Service/Method`; one string per method, which spans share. */
 export function rpcSpanName(method: MethodDefinition): string {
-  return method.path.slice(1);
+  let name = spanNames.get(method);
+  if (name === undefined) {
+    name = method.path.slice(1);
+    spanNames.set(method, name);
+  }
+  return name;
 }
 
 const methodAttributes = new WeakMap<MethodDefinition, Attributes>();

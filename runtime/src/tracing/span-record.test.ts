@@ -182,7 +182,8 @@ describe("span records", () => {
     for (let i = 0; i < 100; i++) attributes[`key.${i}`] = i % 2 ? "é".repeat(i) : -(i + 1) * 1e6;
     attributes.big = 2 ** 53 - 1;
     attributes.fraction = -0.25;
-    attributes.long = "ü".repeat(5_000);
+    // Over 16 KB: the span's length takes three bytes, one more than written in front of it.
+    attributes.long = "ü".repeat(10_000);
     span.setAttributes(attributes);
     span.end(2_000_000_000_123.5);
     const writer = new SpanWriter(16);
@@ -235,6 +236,29 @@ describe("span records", () => {
       { ...shared, "rpc.method": "Renamed" },
       shared,
     ]);
+  });
+
+  it("write the name and kind a span has when it shares its attribute set with spans of another name or kind", () => {
+    const shared = Object.freeze({ "rpc.system": "grpc", "rpc.method": "Unary" });
+    const writer = new SpanWriter();
+    for (const [name, kind, renamed] of [
+      ["demo.Alpha/Unary", 1, undefined],
+      ["demo.Alpha/Unary", 2, undefined],
+      ["demo.Alpha/Unary", 1, "demo.Alpha/Other"],
+      ["demo.Alpha/Unary", 1, undefined],
+    ] as const) {
+      const span = new RecordingSpan(ids, undefined, name, kind, shared, undefined, (s) => writer.write(s));
+      if (renamed) span.updateName(renamed);
+      span.end();
+    }
+    const decoded = decodeSpans(writer.take(), origin);
+    expect(decoded.map((span) => [span.name, span.kind])).toEqual([
+      ["demo.Alpha/Unary", 1],
+      ["demo.Alpha/Unary", 2],
+      ["demo.Alpha/Other", 1],
+      ["demo.Alpha/Unary", 1],
+    ]);
+    expect(decoded.map((span) => span.attributes)).toEqual([shared, shared, shared, shared]);
   });
 
   it("become an export request in the batch's own buffer: the resource and scope written before its spans", () => {

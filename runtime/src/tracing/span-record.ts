@@ -2,7 +2,7 @@ import type { Attributes, AttributeValue, HrTime, Link, SpanContext, TraceState 
 import type { InstrumentationScope } from "@opentelemetry/core";
 import type { Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, TimedEvent } from "@opentelemetry/sdk-trace";
-import { ProtoWriter, Wire } from "./proto-writer.js";
+import { ProtoWriter, varintSize, Wire } from "./proto-writer.js";
 import type { RecordingSpan } from "./recording-span.js";
 
 /**
@@ -79,21 +79,18 @@ export class SpanWriter {
   write(span: RecordingSpan): void {
     const out = this.#out;
     const context = span.spanContext();
-    const start = out.begin(ScopeSpansField.spans);
+    // A span takes a few hundred bytes: its length, two.
+    const start = out.begin(ScopeSpansField.spans, 2);
     out.hexBytes(SpanField.traceId, context.traceId);
     out.hexBytes(SpanField.spanId, context.spanId);
     const traceState = context.traceState?.serialize();
     if (traceState) out.string(SpanField.traceState, traceState);
     out.hexBytes(SpanField.parentSpanId, span.parent?.spanId ?? "");
-    out.string(SpanField.name, span.name);
-    // OTLP's kinds count from UNSPECIFIED = 0; the API's from INTERNAL = 0.
-    out.tag(SpanField.kind, Wire.Varint);
-    out.varint(span.kind + 1);
+    writeNameKindAndAttributes(out, span);
     out.tag(SpanField.start, Wire.Fixed64);
     out.nanosFromMs(span.startMs);
     out.tag(SpanField.end, Wire.Fixed64);
     out.nanosFromMs(span.endMs);
-    writeBaseAttributes(out, span.baseAttributes, span.ownAttributes);
     writeAttributes(out, SpanField.attributes, span.ownAttributes);
     for (const event of span.events) {
       const at = out.begin(SpanField.events);
@@ -121,7 +118,7 @@ export class SpanWriter {
     out.end(status);
     out.tag(SpanField.flags, Wire.Fixed32);
     out.fixed32(spanFlags(context.traceFlags, span.parent?.isRemote));
-    out.end(start);
+    out.end(start, 2);
     this.#count++;
   }
 }
@@ -130,23 +127,64 @@ function spanFlags(traceFlags: number, remote: boolean | undefined): number {
   return (traceFlags & 0xff) | hasIsRemote | (remote ? isRemote : 0);
 }
 
-/** The encoded KeyValues of frozen attribute sets (those spans share, per method and peer), written once. */
-const encodedSets = new WeakMap<Attributes, Uint8Array>();
+/** A span's name, kind and shared attributes as encoded once, for the spans of that name and kind that share the set. */
+interface EncodedHead {
+  readonly name: string;
+  readonly kind: number;
+  /** Name, kind and attributes. */
+  readonly bytes: Uint8Array;
+  /** The attributes alone: the end of `bytes`. */
+  readonly attributes: Uint8Array;
+}
 
-/** A span's base attributes, less those its own attributes replace; a shared set is copied as encoded before. */
-function writeBaseAttributes(out: ProtoWriter, base: Attributes | undefined, own: Attributes | undefined): void {
+/** Per frozen attribute set (those spans share, per method and peer), the first name and kind written with it. */
+const encodedHeads = new WeakMap<Attributes, EncodedHead>();
+
+/**
+ * A span's name, kind and base attributes (less those its own attributes
+ * replace). The spans of a method share their attribute set, name and kind:
+ * all three are encoded once and copied, as the fields of a message may
+ * come in any order.
+ */
+function writeNameKindAndAttributes(out: ProtoWriter, span: RecordingSpan): void {
+  const base = span.baseAttributes;
+  const own = span.ownAttributes;
   if (!base || !Object.isFrozen(base) || (own && replacesAny(own, base))) {
+    writeNameAndKind(out, span.name, span.kind);
     writeAttributes(out, SpanField.attributes, base, own);
     return;
   }
-  let encoded = encodedSets.get(base);
-  if (!encoded) {
-    const writer = new ProtoWriter(256);
-    writeAttributes(writer, SpanField.attributes, base);
-    encoded = writer.take();
-    encodedSets.set(base, encoded);
+  let head = encodedHeads.get(base);
+  if (!head) {
+    head = encodeHead(span.name, span.kind, base);
+    encodedHeads.set(base, head);
   }
-  out.raw(encoded);
+  if (head.name === span.name && head.kind === span.kind) {
+    out.raw(head.bytes);
+  } else {
+    // A span renamed: its own name and kind, and the set's attributes.
+    writeNameAndKind(out, span.name, span.kind);
+    out.raw(head.attributes);
+  }
+}
+
+function encodeHead(name: string, kind: number, attributes: Attributes): EncodedHead {
+  const writer = new ProtoWriter(256);
+  writeNameAndKind(writer, name, kind);
+  const nameAndKind = writer.take();
+  writeAttributes(writer, SpanField.attributes, attributes);
+  const encodedAttributes = writer.take();
+  const bytes = new Uint8Array(nameAndKind.length + encodedAttributes.length);
+  bytes.set(nameAndKind);
+  bytes.set(encodedAttributes, nameAndKind.length);
+  return { name, kind, bytes, attributes: bytes.subarray(nameAndKind.length) };
+}
+
+function writeNameAndKind(out: ProtoWriter, name: string, kind: number): void {
+  out.string(SpanField.name, name);
+  // OTLP's kinds count from UNSPECIFIED = 0; the API's from INTERNAL = 0.
+  out.tag(SpanField.kind, Wire.Varint);
+  out.varint(kind + 1);
 }
 
 function replacesAny(own: Attributes, base: Attributes): boolean {
@@ -246,13 +284,6 @@ export function exportRequests(origin: SpanOrigin): (batch: SpanBatch) => Uint8A
     request.set(spans, headBytes.length);
     return request;
   };
-}
-
-/** How many bytes `value` takes as a varint. */
-function varintSize(value: number): number {
-  let size = 1;
-  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 0x80)) size++;
-  return size;
 }
 
 /** The spans of `batch` as the ReadableSpans OTel's serializers take, on the export worker (http/json). */
