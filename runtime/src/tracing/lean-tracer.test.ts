@@ -32,6 +32,16 @@ describe("leanTracer", () => {
     expect(ids.traceState?.serialize()).toBe("vendor=value");
   });
 
+  it("starts a new trace, sampled as a root, under a parent whose ids cannot propagate", () => {
+    const tracer = leanTracer(api, samplerOf("parentbased_always_on", 1), new RandomIds());
+    const invalid = { traceId: "0".repeat(32), spanId: "b7ad6b7169203331", traceFlags: api.TraceFlags.NONE };
+    const ids = tracer.startSpan("a", {}, api.trace.setSpanContext(api.ROOT_CONTEXT, invalid)).spanContext();
+    expect(ids.traceId).not.toBe(invalid.traceId);
+    expect(api.isSpanContextValid(ids)).toBe(true);
+    // Not the unsampled flag of the parent: the root sampler's decision.
+    expect(ids.traceFlags).toBe(api.TraceFlags.SAMPLED);
+  });
+
   it("follows a root sampler that samples nothing", () => {
     const tracer = leanTracer(api, samplerOf("parentbased_always_off", 1), new RandomIds());
     expect(tracer.startSpan("a", {}, api.ROOT_CONTEXT).spanContext().traceFlags).toBe(api.TraceFlags.NONE);

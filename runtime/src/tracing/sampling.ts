@@ -1,7 +1,6 @@
 import { randomFillSync } from "node:crypto";
 import type { SpanContext } from "@opentelemetry/api";
 import type { SamplerName } from "./tracing-settings.js";
-import { isPropagatable } from "./trace-context.js";
 
 /**
  * The standard samplers (OTEL_TRACES_SAMPLER) and span ids, without the
@@ -9,7 +8,12 @@ import { isPropagatable } from "./trace-context.js";
  * without loading it.
  */
 
-/** Whether a new span in trace `traceId`, under `parent` (undefined at the root), is sampled. */
+/**
+ * Whether a new span in trace `traceId`, under `parent` (undefined at the
+ * root), is sampled. The caller passes a parent only when it can be
+ * propagated (ids of the right length, not zeros): a span under any other
+ * is a root.
+ */
 export type Sample = (parent: SpanContext | undefined, traceId: string) => boolean;
 
 /** The sampler OTEL_TRACES_SAMPLER names, with the ratio of the `*traceidratio` ones. */
@@ -17,7 +21,7 @@ export function samplerOf(name: SamplerName, ratio: number): Sample {
   const root = rootSampler(name, ratio);
   if (!name.startsWith("parentbased_")) return (_parent, traceId) => root(traceId);
   // Parent-based: a span follows its parent's decision (the sampled flag); only a root span asks the root sampler.
-  return (parent, traceId) => (parent && isPropagatable(parent) ? (parent.traceFlags & 1) === 1 : root(traceId));
+  return (parent, traceId) => (parent ? (parent.traceFlags & 1) === 1 : root(traceId));
 }
 
 function rootSampler(name: SamplerName, ratio: number): (traceId: string) => boolean {

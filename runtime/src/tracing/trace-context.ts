@@ -53,9 +53,11 @@ export function parseTraceparent(header: string): SpanContext | undefined {
 
 /** The `traceparent` of a span context. */
 export function formatTraceparent(span: SpanContext): string {
-  const flags = span.traceFlags & 0xff;
-  return `00-${span.traceId}-${span.spanId}-${flags < 16 ? "0" : ""}${flags.toString(16)}`;
+  return `00-${span.traceId}-${span.spanId}-${flagsHex[span.traceFlags & 0xff]}`;
 }
+
+/** Trace flags 0 to 255 as two hex digits. */
+const flagsHex = Array.from({ length: 256 }, (_, flags) => flags.toString(16).padStart(2, "0"));
 
 /** Whether a span context can be propagated: ids of the right length, not all zeros. */
 export function isPropagatable(span: SpanContext): boolean {
