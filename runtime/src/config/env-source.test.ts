@@ -44,6 +44,12 @@ describe("envSource", () => {
     expect(source.locate?.(["http", "readTimeout"])).toBe("env APP_HTTP__READ_TIMEOUT");
     expect(await source.read()).toEqual({ http: { readTimeout: "x" } });
   });
+
+  it("reads a prefix given without its underscore as with it, and nothing that only starts with its letters", async () => {
+    const source = envSource({ prefix: "APP", env: { APP_GREETING: "env", APPLE_COLOR: "red" } });
+    expect(source.name).toBe("env APP_*");
+    expect(await source.read()).toEqual({ greeting: "env" });
+  });
 });
 
 describe("serviceConfigSources", () => {

@@ -12,7 +12,11 @@ import { treeOfLeaves } from "./merge-layers.js";
 
 /** Options of envSource. */
 export interface EnvSourceOptions {
-  /** Only variables starting with this are read, such as `APP_`; the prefix is not part of the key. */
+  /**
+   * Only variables starting with this are read, such as `APP_`; the prefix
+   * is not part of the key. `APP` reads the same: the underscore that ends a
+   * prefix is added when missing.
+   */
   readonly prefix: string;
   /** The variables to read. Default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -22,7 +26,7 @@ export interface EnvSourceOptions {
 
 /** A layer read from the environment variables starting with `options.prefix`. */
 export function envSource(options: EnvSourceOptions): ConfigSource {
-  const { prefix } = options;
+  const prefix = options.prefix === "" || options.prefix.endsWith("_") ? options.prefix : `${options.prefix}_`;
   const keys = options.keys ?? "camel";
   return {
     name: `env ${prefix}*`,
