@@ -51,6 +51,19 @@ describe("createBroker", () => {
     expect(() => createBroker(defaultBrokerSettings)).toThrow(/registry/);
   });
 
+  it("refuses --broker_jetstream on with a broker other than nats, rather than ignore it", () => {
+    const registry = createMemoryRegistry();
+    for (const broker of ["http", "memory"] as const)
+      expect(() =>
+        createBroker({ ...defaultBrokerSettings, broker, brokerJetstream: true }, { registry }),
+      ).toThrowError(
+        expect.objectContaining({
+          code: "TSM_ERR_FLAG",
+          message: expect.stringMatching(/--broker_jetstream.*add --broker nats/),
+        }),
+      );
+  });
+
   it("refuses a URL as the http broker's listen address with TSM_ERR_FLAG naming --broker_address", () => {
     const registry = createMemoryRegistry();
     const http = (address: string) => () =>

@@ -25,6 +25,14 @@ export interface CreateBrokerOptions {
  */
 export function createBroker(settings: BrokerSettings, options: CreateBrokerOptions = {}): Broker {
   const { logger } = options;
+  // Left on with another broker, it would promise at-least-once delivery that nothing gives.
+  if (settings.brokerJetstream && settings.broker !== "nats")
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      "--broker_jetstream",
+      "on",
+      `JetStream is NATS's, and the broker is ${settings.broker} (at most once): add --broker nats, or turn --broker_jetstream off`,
+    );
   switch (settings.broker) {
     case "memory":
       return createMemoryBroker(logger ? { logger } : {});
