@@ -217,6 +217,11 @@ describeNats("nats broker when nats-server restarts", () => {
 
     await server.kill();
     await waitFor("the disconnect to be logged", () => entries.some((e) => e.message?.includes("disconnected")));
+    // A publish in the outage is held, and says once what becomes of it.
+    for (const body of ["held", "held again"]) await broker.publish(topic, encode(body));
+    const warnings = entries.filter((e) => e.message?.includes("publishing while disconnected"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.message).toContain("at most once");
     await server.start();
     await waitFor("the reconnect to be logged", () => entries.some((e) => e.message?.includes("reconnected")), 10_000);
     await broker.publish(topic, encode("after"));

@@ -97,6 +97,8 @@ class NatsBroker implements Broker {
   readonly #logger: Logger;
   #state: "new" | "started" | "stopped" = "new";
   #connected: Connected | undefined;
+  /** Lost the server and not yet back; `warned`: a core publish in this outage has said what becomes of it. */
+  #outage: { warned: boolean } | undefined;
   #starting: Promise<void> | undefined;
   readonly #subscriptions = new Set<Stopper>();
 
@@ -146,6 +148,14 @@ class NatsBroker implements Broker {
     const id = options.id ?? randomUUID();
     const headers = toNatsHeaders(nats, options.headers ?? {}, id);
     if (!jetstream) {
+      if (this.#outage && !this.#outage.warned) {
+        this.#outage.warned = true;
+        this.#logger.warn(
+          { topic, servers: this.#servers.join(",") },
+          "broker: publishing while disconnected from NATS: core NATS holds these events until it reconnects, " +
+            "then delivers them only to subscribers connected by then (at most once); --broker_jetstream on keeps them",
+        );
+      }
       nc.publish(topic, body, { headers });
       return;
     }
@@ -238,9 +248,13 @@ class NatsBroker implements Broker {
     void (async () => {
       for await (const status of nc.status()) {
         const fields = { servers: this.#servers.join(","), data: String(status.data) };
-        if (status.type === "disconnect") this.#logger.warn(fields, "broker: disconnected from NATS; reconnecting");
-        else if (status.type === "reconnect") this.#logger.info(fields, "broker: reconnected to NATS");
-        else if (status.type === "error") this.#logger.error(fields, "broker: NATS connection error");
+        if (status.type === "disconnect") {
+          this.#outage ??= { warned: false };
+          this.#logger.warn(fields, "broker: disconnected from NATS; reconnecting");
+        } else if (status.type === "reconnect") {
+          this.#outage = undefined;
+          this.#logger.info(fields, "broker: reconnected to NATS");
+        } else if (status.type === "error") this.#logger.error(fields, "broker: NATS connection error");
       }
     })().catch(() => undefined);
   }
