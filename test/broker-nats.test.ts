@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Broker, BrokerMessage } from "../runtime/src/broker/broker.js";
+import { Code, type TsmicroError } from "../runtime/src/errors/tsmicro-error.js";
 import { deadLetterHeaders } from "../runtime/src/broker/jetstream-consumer.js";
 import { createNatsBroker, type NatsBrokerOptions } from "../runtime/src/broker/nats-broker.js";
 import {
@@ -226,6 +227,26 @@ describeNats("nats broker when nats-server restarts", () => {
     await waitFor("the reconnect to be logged", () => entries.some((e) => e.message?.includes("reconnected")), 10_000);
     await broker.publish(topic, encode("after"));
     await waitFor("the message after the restart", () => received.texts.includes("after"), 10_000);
+  });
+
+  it("JetStream: a publish waiting through an outage gives up when its signal aborts, as a handler's call ends", async () => {
+    const broker = createNatsBroker({ servers: [server.url], jetstream: {} });
+    brokers.push(broker);
+    await broker.start();
+    const topic = uniqueTopic();
+    await broker.publish(topic, encode("stored"));
+    await server.kill();
+    try {
+      const failure = await broker.publish(topic, encode("abandoned"), { signal: AbortSignal.timeout(300) }).then(
+        () => undefined,
+        (error: unknown) => error as TsmicroError,
+      );
+      expect(failure).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+      // The signal ended it, not the broker's own 10 s of retries ("... failed: ...").
+      expect(failure!.message).toContain(`publish to ${topic} on NATS JetStream given up before it was stored`);
+    } finally {
+      await server.start();
+    }
   });
 
   it("JetStream: with the server killed and restarted mid-stream, no message is lost and none handled twice", async () => {

@@ -17,6 +17,9 @@ import {
   type MicroService,
 } from "@tsmicro/runtime";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Code } from "../runtime/src/errors/tsmicro-error.js";
+import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
+import type { Request } from "./golden/10-services/services.js";
 import type { OrderPlaced } from "./golden/18-events/shop/v1/orders.js";
 import { OrdersEvents, type OrdersEventsHandler } from "./golden/18-events/shop/v1/orders.micro.js";
 import { natsProgram, startNatsServer, type NatsServer } from "./support/nats.js";
@@ -282,5 +285,47 @@ describeNats("typed events on NATS JetStream (a real nats-server)", () => {
     expect(attempts.map((a) => a.context.attempt)).toEqual([1, 2]);
     expect(attempts[1]!.context.id).toBe(attempts[0]!.context.id);
     expect(attempts[1]!.event).toMatchObject({ orderId: "js-1", totalCents: 99n });
+  });
+
+  it("a publish in a handler ends with its call: through an outage it gives up at the call's deadline", async () => {
+    const outage = await startNatsServer({ jetstream: true });
+    try {
+      const registry = createMemoryRegistry();
+      const args = [
+        "--metrics_address=off",
+        "--broker=nats",
+        `--broker_address=${outage.url}`,
+        "--broker_jetstream=on",
+      ];
+      const orders = createService({ name: "orders", registry, ...quiet, args });
+      const publisher = orders.publisher(OrdersEvents);
+      const failures: unknown[] = [];
+      const unsupported = () => Promise.reject(new Error("not in this test"));
+      orders.handle(AlphaDefinition, {
+        async unary(request: Request) {
+          await publisher.orderPlaced({ orderId: request.id, totalCents: 1n }).catch((error: unknown) => {
+            failures.push(error);
+            throw error;
+          });
+          return { id: request.id, payload: new Uint8Array(), sequence: 0 };
+        },
+        serverStream: unsupported,
+        clientStream: unsupported,
+        bidiStream: unsupported,
+      } as unknown as AlphaHandler);
+      await start(orders);
+      const caller = await start(createService({ name: "caller", registry, ...quiet }));
+      const alpha = caller.client(AlphaDefinition, "orders");
+      await alpha.unary({ id: "o-1", payload: new Uint8Array() });
+      await outage.kill();
+      await expect(alpha.unary({ id: "o-2", payload: new Uint8Array() }, { timeoutMs: 500 })).rejects.toMatchObject({
+        code: Code.DEADLINE_EXCEEDED,
+      });
+      // The broker alone would retry for 10 s and then say "... failed: ..."; the call's end stopped it.
+      await waitFor("the handler's publish to give up", () => failures.length === 1);
+      expect(String((failures[0] as Error).message)).toContain("given up before it was stored");
+    } finally {
+      await outage.stop();
+    }
   });
 });

@@ -35,6 +35,12 @@ export interface PublishOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** The message id; a random UUID by default. JetStream drops a second publish with the same id (in its duplicate window). */
   readonly id?: string;
+  /**
+   * A publish that waits (JetStream through an outage) gives up when this
+   * aborts. A typed publisher in a handler passes the call's signal: the
+   * publish ends with the call's deadline or cancel.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Options of one subscription. */

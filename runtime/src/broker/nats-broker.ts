@@ -17,6 +17,7 @@
  * same message id within its duplicate window, so publish retries are safe.
  */
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { MsgHdrs, NatsConnection, Subscription as NatsSubscription } from "nats";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
@@ -159,7 +160,7 @@ class NatsBroker implements Broker {
       nc.publish(topic, body, { headers });
       return;
     }
-    await this.#publishDurably(jetstream, topic, body, headers, id);
+    await this.#publishDurably(jetstream, topic, body, headers, id, options.signal);
   }
 
   async subscribe(topic: string, handler: BrokerHandler, options: SubscribeOptions = {}): Promise<Subscription> {
@@ -297,16 +298,21 @@ class NatsBroker implements Broker {
     return () => consumer.stop();
   }
 
-  /** Publishes to the stream, retrying through an outage until publishTimeoutMs; the message id makes retries safe. */
+  /**
+   * Publishes to the stream, retrying through an outage until
+   * publishTimeoutMs or until `signal` aborts; the message id makes retries safe.
+   */
   async #publishDurably(
     jetstream: JetStreamContext,
     topic: string,
     body: Uint8Array,
     headers: MsgHdrs,
     id: string,
+    signal: AbortSignal | undefined,
   ): Promise<void> {
     const deadline = Date.now() + (this.options.publishTimeoutMs ?? natsBrokerDefaults.publishTimeoutMs);
     for (;;) {
+      if (signal?.aborted) throw publishAbandoned(topic, signal.reason);
       try {
         await jetstream.streams.ensure(topic);
         await jetstream.js.publish(topic, body, { headers, msgID: id, timeout: 2_000 });
@@ -319,8 +325,26 @@ class NatsBroker implements Broker {
             { cause: error },
           );
         this.#logger.debug({ topic, messageId: id, err: error }, "broker: JetStream publish failed; retrying");
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        await sleep(250, undefined, signal ? { signal } : {}).catch(() => undefined);
       }
     }
   }
+}
+
+/**
+ * The failure of a publish given up when its signal aborted: the call's own
+ * error (its deadline or cancel) when the signal carries one, else
+ * DEADLINE_EXCEEDED for a timeout and CANCELLED for anything else.
+ */
+function publishAbandoned(topic: string, reason: unknown): TsmicroError {
+  const why = reason instanceof Error ? reason.message : String(reason);
+  const code =
+    reason instanceof TsmicroError
+      ? reason.code
+      : reason instanceof Error && reason.name === "TimeoutError"
+        ? Code.DEADLINE_EXCEEDED
+        : Code.CANCELLED;
+  return new TsmicroError(code, `publish to ${topic} on NATS JetStream given up before it was stored: ${why}`, {
+    cause: reason,
+  });
 }

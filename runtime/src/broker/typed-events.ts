@@ -24,6 +24,8 @@ export interface PublishTarget {
   /** The broker, started (a publisher made before the service started waits for it). */
   broker(): Promise<Broker>;
   tracing(): Tracing | undefined;
+  /** The signal of the call being handled, if any: its publishes end with it. */
+  callSignal?(): AbortSignal | undefined;
 }
 
 /** A typed publisher of every event of `definition`. */
@@ -43,11 +45,13 @@ async function publishEvent(
 ): Promise<void> {
   const body = event.codec.encode(event.codec.fromPartial(message as never)).finish();
   const id = options.id ?? randomUUID();
+  const signal = options.signal ?? target.callSignal?.();
   const broker = await target.broker();
   await tracedPublish(target.tracing(), { system: broker.kind, topic: event.topic, id }, (traceHeaders) =>
     broker.publish(event.topic, body, {
       id,
       headers: { ...options.headers, ...traceHeaders, "content-type": eventContentTypes.protobuf },
+      ...(signal ? { signal } : {}),
     }),
   );
 }

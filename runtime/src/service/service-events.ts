@@ -47,6 +47,8 @@ export interface ServiceEventsOptions {
   readonly registryReady: () => Promise<void>;
   readonly logger: Logger;
   readonly tracing: () => Tracing | undefined;
+  /** The signal of the call being handled where a publisher is called, if any. */
+  readonly callSignal: () => AbortSignal | undefined;
 }
 
 /**
@@ -118,7 +120,11 @@ export class ServiceEvents {
       for (const [localName, event] of Object.entries(definition.events))
         this.#published.set(event.topic, eventEndpoint(definition, localName, { publisher: "true" }));
     }
-    return createPublisher(definition, { broker: () => this.#ready(), tracing: this.#options.tracing });
+    return createPublisher(definition, {
+      broker: () => this.#ready(),
+      tracing: this.#options.tracing,
+      callSignal: this.#options.callSignal,
+    });
   }
 
   /** The events definitions it subscribes to or publishes (before start), each once. */

@@ -273,6 +273,7 @@ export function createService(options: ServiceOptions): MicroService {
     registryReady: () => registry.ready(),
     logger,
     tracing: () => tracing.current(),
+    callSignal: () => currentCall()?.signal,
   });
   const clients = new RegistryClients({
     registry: registry.registry,
