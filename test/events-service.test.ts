@@ -91,6 +91,16 @@ describe("a service's broker and typed events", () => {
     await broker.stop();
   });
 
+  it("names its broker in the started line, beside the registry", async () => {
+    const { lines, destination } = lineCollector();
+    const registry = createMemoryRegistry();
+    await start(createService({ name: "billing", registry, ...quiet, logger: createLogger({ destination }) }));
+    const startedLine = lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((l) => l.msg === "billing started");
+    expect(startedLine).toMatchObject({ registry: "memory", broker: "http" });
+  });
+
   it("queue: false delivers to every node; the default queue group, to one node of the service", async () => {
     const registry = createMemoryRegistry();
     const broker = createMemoryBroker();

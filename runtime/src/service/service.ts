@@ -367,7 +367,10 @@ export function createService(options: ServiceOptions): MicroService {
     );
     await registration.start();
     server.setServing(true);
-    logger.info({ id, address, metrics: metricsAddress, registry: registry.registry.kind }, `${options.name} started`);
+    logger.info(
+      { id, address, metrics: metricsAddress, registry: registry.registry.kind, broker: events.broker.kind },
+      `${options.name} started`,
+    );
     if (collectDefaultMetrics) setImmediate(collectDefaultMetrics);
   }
 
