@@ -24,8 +24,10 @@ const settleMs = 50;
 /** A layer read from the JSON or YAML file at `path`. */
 export function fileSource(path: string, options: FileSourceOptions = {}): ConfigSource {
   const format = formatOf(path);
-  if (!format) throw new SetupError("TSM_ERR_CONFIG_FILE", path, "unknown format; name the file .json, .yaml or .yml");
   const read = async (): Promise<ConfigTree> => {
+    // Found when the configuration starts, as every other mistake in it: `config.start().catch(service.fatal)` prints it.
+    if (!format)
+      throw new SetupError("TSM_ERR_CONFIG_FILE", path, "unknown format; name the file .json, .yaml or .yml");
     let text: string;
     try {
       text = await readFile(path, "utf8");
