@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { sql, type Generated } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database, type DatabaseOptions } from "../runtime/src/database/index.js";
+import { recordingLogger } from "../runtime/src/broker/testdata/broker-conformance.js";
 import { freePort } from "./support/ports.js";
 import { postgresBinDir, startPostgres, type PostgresServer } from "./support/postgres.js";
 
@@ -350,6 +351,18 @@ describe("opening", () => {
     expect(error?.code).toBe("TSM_ERR_DATABASE_UNREACHABLE");
     expect(error?.message).toContain(`127.0.0.1:${port}/shop`);
     expect(error?.message).not.toContain("s3cret-pw");
+  });
+
+  it("says it is creating the embedded database on a first start, which takes seconds, and not after", async () => {
+    const { logger, entries } = recordingLogger();
+    const dataDir = join(root, "first-start");
+    const creating = () => entries.filter((e) => e.message?.startsWith("creating the embedded database")).length;
+    const first = await openDatabase({ dataDir, migrationsDir: join(root, "no-migrations"), logger });
+    await first.close();
+    expect(creating()).toBe(1);
+    const second = await openDatabase({ dataDir, migrationsDir: join(root, "no-migrations"), logger });
+    await second.close();
+    expect(creating()).toBe(1);
   });
 
   it("rejects a URL that is not postgres://", async () => {

@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { Kysely, Migrator, PostgresDialect } from "kysely";
 import type { Logger } from "../logging/logger.js";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
@@ -49,6 +51,9 @@ async function openPGlite<DB>(dataDir: string, migrationsDir: string, logger?: L
   const onExit = () => lock?.releaseSync();
   if (lock) process.once("exit", onExit);
   try {
+    // The first start creates the database, which takes seconds with nothing else to show.
+    if (!inMemory && !existsSync(join(dataDir, "PG_VERSION")))
+      logger?.info({ database: "pglite", dataDir }, "creating the embedded database (first start: several seconds)");
     const pglite = await PGlite.create(dataDir, { parsers: pgliteParsers() });
     const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) });
     logger?.info({ database: "pglite", dataDir }, "database opened");
