@@ -11,6 +11,8 @@ import { createMemoryRegistry, createService, isSetupError, silentLogger, type M
 import { createGateway, createWebService } from "@tsmicro/gateway";
 import { afterEach, describe, expect, it } from "vitest";
 import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
+import { run } from "./support/cli.js";
+import { promtoolProgram } from "./support/prometheus.js";
 import { suiteEnv } from "./support/suite-env.js";
 
 const handler = {
@@ -53,6 +55,16 @@ describe("a service's /metrics", () => {
     expect(text).toContain('tsmicro_breaker_state{service="echo",method="/fixtures.services.v1.Alpha/Unary"} 0');
     expect(text).toContain("nodejs_eventloop_lag_seconds");
     expect((await fetch(`http://${service.metricsAddress}/other`)).status).toBe(404);
+  });
+
+  it.skipIf(!promtoolProgram)("passes promtool check metrics, its lint included", async () => {
+    const service = await startEcho([]);
+    const client = service.client(AlphaDefinition, "echo");
+    await client.unary({ id: "1" });
+    const text = await (await fetch(`http://${service.metricsAddress}/metrics`)).text();
+    expect(text).toContain("nodejs_active_handles");
+    const result = await run(promtoolProgram!, ["check", "metrics"], { input: Buffer.from(text) });
+    expect(`${result.code} ${result.stdout}${result.stderr}`.trim()).toBe("0");
   });
 
   it("is off with --metrics_address=off: no endpoint, nothing advertised", async () => {

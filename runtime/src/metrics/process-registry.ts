@@ -53,6 +53,13 @@ export function metricsRegistry(): MetricsRegistry {
   return registry;
 }
 
+/** prom-client's default gauges whose names end in _total, as only counters' should. */
+const gaugesNamedTotal = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
+
 /** Registries whose default metrics are not collected yet: how to collect them, and the turn they otherwise load on. */
 const pendingDefaults = new WeakMap<Registry, { readonly collect: () => void; readonly soon: NodeJS.Immediate }>();
 
@@ -67,6 +74,9 @@ export function createMetricsRegistry(): MetricsRegistry {
   const collect = () => {
     if (!pendingDefaults.delete(registry)) return;
     loadModule<PromClient["collectDefaultMetrics"]>("prom-client/lib/defaultMetrics.js")({ register: registry });
+    // Gauges named like counters, which `promtool check metrics` flags; the same counts are
+    // in nodejs_active_handles, _requests and _resources by type.
+    for (const name of gaugesNamedTotal) registry.removeSingleMetric(name);
   };
   pendingDefaults.set(registry, { collect, soon: setImmediate(collect).unref() });
   return registry;
