@@ -5,6 +5,7 @@
  */
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Writable } from "node:stream";
 import { fastify, type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
@@ -14,6 +15,7 @@ import { createWebService, type WebService } from "../runtime/gateway/src/web-se
 import { silentLogger } from "../runtime/src/logging/logger.js";
 import { createMemoryRegistry } from "../runtime/src/registry/memory-registry.js";
 import type { Registry } from "../runtime/src/registry/registry.js";
+import { createLogger } from "@tsmicro/runtime";
 import { suiteEnv } from "./support/suite-env.js";
 
 const timeoutMs = 1_000;
@@ -358,5 +360,50 @@ describe("tsmicro api --handler=web (createGateway)", () => {
     expect(traceId).toMatch(/^[0-9a-f]{32}$/);
     const body = (await response.json()) as { details: unknown[] };
     expect(body.details).toEqual([{ "@type": "type.googleapis.com/google.rpc.RequestInfo", requestId: traceId }]);
+  });
+});
+
+describe("a web service's failing route", () => {
+  it("answers an unexpected error 500 'internal error' with the trace id and logs it; an error with a status as fastify does", async () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString().split("\n").filter(Boolean));
+        done();
+      },
+    });
+    const web = createWebService({
+      name: "site",
+      registry: createMemoryRegistry(),
+      args: [],
+      env: suiteEnv(),
+      // The runtime's own logger, whose lines read the trace of the tracing the web service runs.
+      logger: createLogger({ destination }),
+    });
+    web.app.get("/boom", async () => {
+      throw new Error("db password=hunter2 at 10.0.0.9");
+    });
+    web.app.get("/gone", async () => {
+      throw Object.assign(new Error("no such page"), { statusCode: 404 });
+    });
+    await web.start();
+    try {
+      const boom = await fetch(`http://${web.address}/boom`);
+      const body = (await boom.json()) as Record<string, unknown>;
+      expect(boom.status).toBe(500);
+      expect(body).toMatchObject({ statusCode: 500, error: "Internal Server Error", message: "internal error" });
+      expect(JSON.stringify(body)).not.toContain("10.0.0.9");
+      expect(body.traceId).toBe(boom.headers.get("traceresponse")?.split("-")[1]);
+      const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      const failure = logged.find((line) => line.msg === "route failed; answered 500");
+      expect((failure?.err as { stack?: string } | undefined)?.stack).toContain("10.0.0.9");
+      expect(failure).toMatchObject({ url: "/boom", trace_id: body.traceId });
+
+      const gone = await fetch(`http://${web.address}/gone`);
+      expect(gone.status).toBe(404);
+      expect(((await gone.json()) as Record<string, unknown>).message).toBe("no such page");
+    } finally {
+      await web.stop();
+    }
   });
 });

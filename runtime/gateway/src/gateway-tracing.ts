@@ -76,6 +76,11 @@ export class HttpTracing {
     return span ? span.run(handle) : handle();
   }
 
+  /** The trace id of the request's span, when it has one. */
+  traceId(request: FastifyRequest): string | undefined {
+    return this.#span(request)?.traceId;
+  }
+
   /** The request's span; none for a request of an app this did not mount on, or while tracing is not running. */
   #span(request: FastifyRequest): HttpServerSpan | undefined {
     return slots(request)[this.#slot] ?? undefined;

@@ -94,7 +94,9 @@ export function createWebService(options: WebServiceOptions): WebService {
   const app = fastify(requestLogging(logger));
   // A SERVER span per request, on unless OTEL_SDK_DISABLED=true; the SDK loads at start.
   const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id }, logger);
-  new HttpTracing(tracing).mount(app);
+  const httpTracing = new HttpTracing(tracing);
+  httpTracing.mount(app);
+  app.setErrorHandler(unexpectedErrors(httpTracing));
   // /metrics on the service's own port, as the gateway's (HTTP requests by route and status, Node.js
   // defaults), on unless --metrics_address=off, or at --metrics_address=HOST:PORT when that is given;
   // advertised in the registry for prometheus-targets.
@@ -216,14 +218,40 @@ function splitHostPort(value: string): { host: string; port: number } {
   return { host: host === "" ? "0.0.0.0" : host, port };
 }
 
+/**
+ * A route's failure. One with an HTTP status (fastify's 4xx, an http-errors
+ * error, `reply.code(503)` before a throw) is answered as fastify would.
+ * One without (a bug, a library's error) is logged with its stack and answered
+ * 500 `internal error` with the trace id, as a gRPC handler's failure is: its
+ * message may hold a password or an internal address, and the client reads
+ * nothing it can act on in it. A plugin may set its own handler for its routes.
+ */
+function unexpectedErrors(tracing: HttpTracing): Parameters<FastifyInstance["setErrorHandler"]>[0] {
+  return (error, request, reply) => {
+    const status = (error as { statusCode?: unknown }).statusCode;
+    const fields = { err: error, method: request.method, url: request.url };
+    if (typeof status === "number" && status >= 400 && status < 600) {
+      if (status >= 500) request.log.error(fields, "route failed");
+      return reply.send(error);
+    }
+    request.log.error(fields, "route failed; answered 500");
+    const traceId = tracing.traceId(request);
+    const body = { statusCode: 500, error: "Internal Server Error", message: "internal error" };
+    return reply
+      .code(500)
+      .type("application/json")
+      .send(JSON.stringify(traceId ? { ...body, traceId } : body));
+  };
+}
+
 /** The methods fastify needs of a logger it is handed (pino's). */
 const pinoMethods = ["info", "error", "debug", "fatal", "warn", "trace", "child"] as const;
 
 /**
  * fastify logging through the service's logger, so `request.log` in a route
- * and fastify's own lines (a route that throws) carry the service, node and
- * trace ids as every other line; no line per request (tsmicro's metrics and
- * spans count requests). A logger handed in that is not pino-like leaves
+ * and the line of a route that fails (unexpectedErrors) carry the service,
+ * node and trace ids as every other line; no line per request (tsmicro's
+ * metrics and spans count requests). A logger handed in that is not pino-like leaves
  * fastify without one.
  */
 function requestLogging(logger: Logger): FastifyServerOptions {
