@@ -67,6 +67,31 @@ describe("lockDataDir", () => {
     },
   );
 
+  it.runIf(process.platform === "linux")(
+    "takes over a lock whose process was killed and not yet reaped (a zombie)",
+    async () => {
+      // The shell's background child exits, and the `sleep` the shell became never reaps it.
+      const parent = spawn("sh", ["-c", "true & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
+      try {
+        const zombie = Number(
+          await new Promise<string>((resolve) => parent.stdout.once("data", (out) => resolve(String(out)))),
+        );
+        let identity = await linuxIdentity(zombie);
+        for (let i = 0; i < 100 && !identity?.exited; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          identity = await linuxIdentity(zombie);
+        }
+        expect(identity?.exited).toBe(true);
+        const path = join(dir, lockFileName);
+        const { boot, ticks } = identity!;
+        await writeFile(path, JSON.stringify({ pid: zombie, host: hostname(), started: 1, boot, ticks }));
+        await (await lockDataDir(dir)).release();
+      } finally {
+        parent.kill("SIGKILL");
+      }
+    },
+  );
+
   it("lets exactly one of many simultaneous takeovers of a stale lock win", async () => {
     await writeFile(join(dir, lockFileName), JSON.stringify({ pid: await deadPid(), host: hostname(), started: 1 }));
     const results = await Promise.allSettled(Array.from({ length: 8 }, () => lockDataDir(dir)));

@@ -41,11 +41,12 @@ const abandonedGuardMs = 10_000;
 export async function lockDataDir(dataDir: string, shown: string = dataDir): Promise<DataDirLock> {
   await mkdir(dataDir, { recursive: true });
   const path = join(dataDir, lockFileName);
+  const identity = await linuxIdentity(process.pid);
   const mine = JSON.stringify({
     pid: process.pid,
     host: hostname(),
     started: processStarted(),
-    ...(await linuxIdentity(process.pid)),
+    ...(identity ? { boot: identity.boot, ticks: identity.ticks } : {}),
   } satisfies Holder);
   for (let attempt = 0; attempt < 20; attempt++) {
     if (await createLockFile(path, mine)) return heldLock(path, mine);
@@ -136,6 +137,8 @@ async function isRunning(holder: Holder): Promise<boolean> {
   }
   // Alive, but after a reboot (a lock left by a shutdown's SIGTERM) or a pid reuse it is another process.
   const now = await linuxIdentity(holder.pid);
+  // Exited (kill -9) and not yet reaped by its parent (an init that reaps late): it holds nothing.
+  if (now?.exited) return false;
   if (now && holder.boot !== undefined && holder.boot !== now.boot) return false;
   if (now && holder.ticks !== undefined && holder.ticks !== now.ticks) return false;
   return true;
@@ -144,16 +147,22 @@ async function isRunning(holder: Holder): Promise<boolean> {
 /**
  * On Linux, the boot id and the start time of `pid` in clock ticks since
  * boot: together they name one run of one process exactly, with no wall
- * clock involved. Undefined elsewhere, or when `pid` is not visible.
+ * clock involved; and whether it has exited (a zombie its parent has not
+ * reaped yet). Undefined elsewhere, or when `pid` is not visible.
  */
-export async function linuxIdentity(pid: number): Promise<{ boot: string; ticks: number } | undefined> {
+export async function linuxIdentity(
+  pid: number,
+): Promise<{ boot: string; ticks: number; exited: boolean } | undefined> {
   if (process.platform !== "linux") return undefined;
   try {
     const boot = (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim();
     const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    // Fields after the parenthesised command name (which may hold spaces) start at field 3; starttime is field 22.
-    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
-    return boot && Number.isInteger(ticks) ? { boot, ticks } : undefined;
+    // Fields after the parenthesised command name (which may hold spaces) start at field 3, the state;
+    // starttime is field 22.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[19]);
+    const exited = fields[0] === "Z" || fields[0] === "X";
+    return boot && Number.isInteger(ticks) ? { boot, ticks, exited } : undefined;
   } catch {
     return undefined;
   }
