@@ -160,6 +160,7 @@ await cli
         .strict(false)
         .option("address", { type: "string", describe: "host:port to listen on (default :8080)" })
         .option("namespace", { type: "string", describe: "registry names behind default routes are namespace.segment" })
+        .option("api_namespace", { type: "string", describe: "go-micro's name for --namespace" })
         .option("prefix", { type: "string", describe: "serve every route under this path, such as /api" })
         .option("handler", {
           type: "string",

@@ -138,6 +138,21 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
       await killAllNodes();
     }
   });
+
+  it("tsmicro api refuses a flag it does not read, as every flag given is its own", async () => {
+    const exit = await runToExit(bins.tsmicro, ["api", ...local(), "--foo=bar"], false);
+    expect(exit.code).toBe(1);
+    expect(exit.stderrLines, exit.stderrLines.join("\n")).toEqual([
+      "tsmicro: unknown flag --foo: tsmicro api has no such flag; see tsmicro api --help",
+    ]);
+    // go-micro's spelling of --namespace is one of its flags.
+    const namespaced = await runToExit(
+      bins.tsmicro,
+      ["api", ...local(), "--api_namespace=api.micro.platform.web", `--address=127.0.0.1:${takenPort}`],
+      false,
+    );
+    expect(namespaced.stderrLines.join("\n")).toContain("TSM_ERR_ADDRESS_IN_USE");
+  });
 });
 
 describe("stack traces from the runtime point at files it ships", () => {

@@ -11,12 +11,12 @@ import { version } from "./package-paths.js";
  * as the generated `x.openapi.json`.
  */
 export function apiCommand(args: readonly string[]): Gateway {
-  return createGateway({ args, openApi: openApiOf });
+  return createGateway({ args, openApi: openApiOf, program: "tsmicro api" });
 }
 
 /** `tsmicro web`: the dashboard, serving the services' OpenAPI document as the gateway does. */
 export function webCommand(args: readonly string[]): Dashboard {
-  return createDashboard({ args, openApi: openApiOf });
+  return createDashboard({ args, openApi: openApiOf, program: "tsmicro web" });
 }
 
 function openApiOf(file: DescFile, registry: FileRegistry): JsonObject {

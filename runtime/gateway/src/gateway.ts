@@ -62,6 +62,12 @@ export interface GatewayOptions {
   readonly serviceSettings?: Partial<ServiceSettings>;
   /** Command-line arguments to read flags from; default `process.argv.slice(2)`. */
   readonly args?: readonly string[];
+  /**
+   * The command the arguments are all for (`tsmicro api`): a flag the gateway
+   * does not read is then refused, naming it. Without, only near misses are,
+   * and other flags are left for the program that embeds the gateway.
+   */
+  readonly program?: string;
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** A registry to use instead of the one the settings name. It is started if needed but never stopped: the caller owns it. */
   readonly registry?: Registry;
@@ -122,7 +128,7 @@ const streamTimeoutMs = 5 * 60_000;
 export function createGateway(options: GatewayOptions = {}): Gateway {
   const args = options.args ?? process.argv.slice(2);
   const env = options.env ?? process.env;
-  checkFlagSpelling(args, [...runtimeFlagNames, ...gatewayFlagNames, ...dashboardFlagNames]);
+  checkFlagSpelling(args, [...runtimeFlagNames, ...gatewayFlagNames, ...dashboardFlagNames], options.program);
   const settings = resolveGatewaySettings(options.settings ?? {}, args, env);
   const serviceSettings = resolveServiceSettings(options.serviceSettings ?? {}, args, env);
   const logger = options.logger ?? ownLogger("api", serviceSettings);

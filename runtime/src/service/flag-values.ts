@@ -46,16 +46,20 @@ export function readFlags<T>(
  * (`--adress` for `--address`, `--registry-address` for
  * `--registry_address`): read as the program's own flag, it would be
  * ignored and the service would run on defaults. Flags far from every
- * known name stay the program's to read.
+ * known name stay the program's to read, unless `program` names a command
+ * whose flags are all known (`tsmicro api`): then any other is refused.
  */
-export function checkFlagSpelling(args: readonly string[], known: Iterable<string>): void {
+export function checkFlagSpelling(args: readonly string[], known: Iterable<string>, program?: string): void {
   const names = new Set(known);
   for (const arg of args) {
     if (arg === "--") return;
     const name = /^--?([^=]+)/.exec(arg)?.[1];
     if (name === undefined || names.has(name)) continue;
     const meant = closestName(name, names);
-    if (meant !== undefined) throw new SetupError("TSM_ERR_FLAG_UNKNOWN", arg.split("=")[0], `--${meant}`);
+    const flag = arg.split("=")[0]!;
+    if (meant !== undefined) throw new SetupError("TSM_ERR_FLAG_UNKNOWN", flag, `did you mean --${meant}?`);
+    if (program !== undefined)
+      throw new SetupError("TSM_ERR_FLAG_UNKNOWN", flag, `${program} has no such flag; see ${program} --help`);
   }
 }
 

@@ -15,6 +15,8 @@ export interface DashboardOptions {
   readonly settings?: Partial<DashboardSettings>;
   /** Command-line arguments to read flags from (registry, client and dashboard flags); default `process.argv.slice(2)`. */
   readonly args?: readonly string[];
+  /** The command the arguments are all for (`tsmicro web`): a flag the dashboard does not read is then refused. */
+  readonly program?: string;
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** A registry the caller owns: started if needed, never stopped. */
   readonly registry?: Registry;
@@ -45,7 +47,7 @@ export interface Dashboard {
 export function createDashboard(options: DashboardOptions = {}): Dashboard {
   const args = options.args ?? process.argv.slice(2);
   const env = options.env ?? process.env;
-  checkFlagSpelling(args, [...runtimeFlagNames, ...dashboardFlagNames]);
+  checkFlagSpelling(args, [...runtimeFlagNames, ...dashboardFlagNames], options.program);
   const settings = resolveDashboardSettings(options.settings ?? {}, args, env);
   const serviceSettings = resolveServiceSettings({}, args, env);
   const logger = options.logger ?? ownLogger("web", serviceSettings);
