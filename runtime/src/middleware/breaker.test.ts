@@ -1,10 +1,14 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { MethodDefinition } from "../definition/definition.js";
 import { failedServiceKey } from "../errors/failed-service.js";
 import { isSetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
-import type { ClientCall, ClientHandler } from "../transport/transport.js";
+import { activeTraceFields } from "../tracing/active-trace-fields.js";
+import { tracingServerMiddleware } from "../tracing/server-middleware.js";
+import { startTracing } from "../tracing/start-tracing.js";
+import type { Tracing } from "../tracing/tracing.js";
+import type { ClientCall, ClientHandler, ServerCall } from "../transport/transport.js";
 import { breakerMiddleware, isBreakerOpen, type BreakerMiddleware, type BreakerOptions } from "./breaker.js";
 import { breakerSettingsFrom } from "./breaker-settings.js";
 
@@ -378,5 +382,45 @@ describe("breakerSettingsFrom", () => {
     expect(() => breakerSettingsFrom([], { TSMICRO_BREAKER_VOLUME_THRESHOLD: "many" })).toThrow(
       /TSMICRO_BREAKER_VOLUME_THRESHOLD has an invalid value "many"/,
     );
+  });
+});
+
+describe("breaker lines and traces", () => {
+  let tracing: Tracing;
+  beforeAll(async () => {
+    tracing = await startTracing({
+      enabled: true,
+      serviceName: "unit",
+      resourceAttributes: {},
+      exporter: undefined,
+      sampler: "parentbased_always_on",
+      samplerRatio: 1,
+    });
+  });
+  afterAll(async () => {
+    await tracing.shutdown();
+  });
+
+  it("logs opening with the trace of the call that opened it, and half-opening (a timer) with none", async () => {
+    const lines: { state?: string; trace: string | undefined }[] = [];
+    const record = (fields: { state?: string }) =>
+      lines.push({ state: fields.state, trace: activeTraceFields()?.trace_id });
+    const middleware = breaker({ ...quick, logger: { warn: record, info: record } as unknown as Logger });
+    const send = middleware(callee(internal).next);
+    const opener = tracingServerMiddleware(() => tracing)(async () => {
+      await failures(send, call(login), 4);
+      return activeTraceFields()?.trace_id;
+    });
+    const traceId = await (opener({
+      method: { path: "/pkg.v1.Things/Open", kind: "unary" },
+      request: {},
+      context: { metadata: {}, peer: "ipv4:127.0.0.1:50123" },
+    } as unknown as ServerCall) as Promise<string | undefined>);
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    await sleep(150);
+    expect(lines).toEqual([
+      { state: "open", trace: traceId },
+      { state: "halfOpen", trace: undefined },
+    ]);
   });
 });

@@ -6,6 +6,7 @@ import { failedService } from "../errors/failed-service.js";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
+import { outsideTrace } from "../tracing/active-trace-fields.js";
 import type { ClientCall, ClientHandler, ClientMiddleware } from "../transport/transport.js";
 import { checkBreakerSettings, defaultBreakerSettings, type BreakerSettings } from "./breaker-settings.js";
 import { breakerMetrics, observeBreaker } from "../metrics/breaker-metrics.js";
@@ -251,10 +252,13 @@ export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddlewa
           `circuit breaker for ${service} ${method.path} opened: failing fast for ${settings.resetTimeoutMs} ms`,
         ),
       );
+      // Half-opening is opossum's timer, set in the context of the call that opened the breaker: not that call's line.
       breaker.on("halfOpen", () =>
-        logger.info(
-          { ...fields, state: "halfOpen" },
-          `circuit breaker for ${service} ${method.path} half-open: letting one probe call through`,
+        outsideTrace(() =>
+          logger.info(
+            { ...fields, state: "halfOpen" },
+            `circuit breaker for ${service} ${method.path} half-open: letting one probe call through`,
+          ),
         ),
       );
       breaker.on("close", () =>

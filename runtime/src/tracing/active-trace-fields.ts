@@ -21,6 +21,16 @@ export function activeTraceFields(): TraceFields | undefined {
   return { trace_id: ids.traceId, span_id: ids.spanId };
 }
 
+/**
+ * Runs `fn` outside any span: for a line logged from a timer that inherited
+ * the context of the call that set it, but is about no call (a breaker's
+ * reset), which would otherwise carry that call's trace id.
+ */
+export function outsideTrace<T>(fn: () => T): T {
+  const api = loadedOtelApi();
+  return api ? api.context.with(api.ROOT_CONTEXT, fn) : fn();
+}
+
 /** The span each failure ended, for lines logged about it after that span's context is gone. */
 const failedSpans = new WeakMap<object, TraceFields>();
 
