@@ -6,7 +6,7 @@ import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
 import { activeTraceFields } from "../tracing/active-trace-fields.js";
 import { tracingServerMiddleware } from "../tracing/server-middleware.js";
-import { startTracing } from "../tracing/start-tracing.js";
+import { startUnitTracing } from "../tracing/testdata/unit-tracing.js";
 import type { Tracing } from "../tracing/tracing.js";
 import type { ClientCall, ClientHandler, ServerCall } from "../transport/transport.js";
 import { breakerMiddleware, isBreakerOpen, type BreakerMiddleware, type BreakerOptions } from "./breaker.js";
@@ -388,14 +388,7 @@ describe("breakerSettingsFrom", () => {
 describe("breaker lines and traces", () => {
   let tracing: Tracing;
   beforeAll(async () => {
-    tracing = await startTracing({
-      enabled: true,
-      serviceName: "unit",
-      resourceAttributes: {},
-      exporter: undefined,
-      sampler: "parentbased_always_on",
-      samplerRatio: 1,
-    });
+    tracing = await startUnitTracing();
   });
   afterAll(async () => {
     await tracing.shutdown();

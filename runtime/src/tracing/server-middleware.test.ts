@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServerCall, ServerHandler } from "../transport/transport.js";
 import { activeTraceFields } from "./active-trace-fields.js";
 import { tracingServerMiddleware } from "./server-middleware.js";
-import { startTracing } from "./start-tracing.js";
+import { startUnitTracing } from "./testdata/unit-tracing.js";
 import type { Tracing } from "./tracing.js";
 
 const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -11,14 +11,7 @@ const callerSpan = "00f067aa0ba902b7";
 let tracing: Tracing;
 
 beforeAll(async () => {
-  tracing = await startTracing({
-    enabled: true,
-    serviceName: "unit",
-    resourceAttributes: {},
-    exporter: undefined,
-    sampler: "parentbased_always_on",
-    samplerRatio: 1,
-  });
+  tracing = await startUnitTracing();
 });
 
 afterAll(async () => {
