@@ -28,4 +28,20 @@ describe("tsmicro generate's report on a project's own files", () => {
       "",
     ]);
   });
+
+  it("says a new service must be served from src/main.ts, and nothing about its rpcs' stubs, already in it", () => {
+    const report = projectReport(
+      result([
+        { path: "src/handler/admin-service.ts", content: "", why: "service AdminService" },
+        { path: "src/handler/admin-service/purge.ts", content: "", why: "rpc user.v1.AdminService/Purge" },
+      ]),
+    );
+    expect(report.split("\n")).toEqual([
+      "created src/handler/admin-service.ts (service AdminService); serve it: import AdminServiceDefinition (from " +
+        "src/gen) and createAdminServiceHandler, and add service.handle(AdminServiceDefinition, " +
+        "createAdminServiceHandler(deps)) to src/main.ts",
+      "created src/handler/admin-service/purge.ts (rpc user.v1.AdminService/Purge)",
+      "",
+    ]);
+  });
 });

@@ -117,7 +117,7 @@ async function writeFileIn(path: string, content: string): Promise<void> {
 /** The lines `tsmicro generate` prints about a project's own files. */
 export function projectReport(result: ProjectGenerateResult): string {
   const lines = [
-    ...result.created.map((file) => `created ${file.path} (${file.why})${nextStep(file)}`),
+    ...result.created.map((file) => `created ${file.path} (${file.why})${nextStep(file, result.created)}`),
     ...(result.migration ? [`created ${result.migration} (the entities changed)`] : []),
     ...result.warnings.map((warning) => `migration: not applied by tsmicro: ${warning}`),
     ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; delete it or move its code`),
@@ -147,10 +147,24 @@ export async function generateWorkspace(root: string, templates: string | undefi
   return lines.join("");
 }
 
-/** What to do after a new rpc's stub appears: the type checker asks for it in the service's handler. */
-function nextStep(file: ScaffoldFile): string {
+/**
+ * What to do after a file of the user's appears: a new rpc's stub goes into
+ * its service's handler (unless that handler is new too, made with it); a
+ * new service's handler is served from src/main.ts, which nothing else
+ * asks for.
+ */
+function nextStep(file: ScaffoldFile, created: readonly ScaffoldFile[]): string {
   const match = /^src\/handler\/([^/]+)\/[^/]+\.ts$/.exec(file.path);
-  if (match && file.why.startsWith("rpc ")) return `; add it to src/handler/${match[1]}.ts`;
+  if (match && file.why.startsWith("rpc ")) {
+    const handler = `src/handler/${match[1]}.ts`;
+    return created.some((other) => other.path === handler) ? "" : `; add it to ${handler}`;
+  }
+  const service = /^service (\w+)$/.exec(file.why)?.[1];
+  if (service && /^src\/handler\/[^/]+\.ts$/.test(file.path))
+    return (
+      `; serve it: import ${service}Definition (from src/gen) and create${service}Handler, ` +
+      `and add service.handle(${service}Definition, create${service}Handler(deps)) to src/main.ts`
+    );
   // A new entity's data service reaches handlers through the deps that src/main.ts builds (a file of the user's).
   const entity = /^entity (\w+)$/.exec(file.why)?.[1];
   if (entity && /^src\/domain\/service\/[^/]+-data-service\.ts$/.test(file.path))
