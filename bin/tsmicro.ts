@@ -6,6 +6,13 @@ import { failCommand, knownFlagsOf } from "./cli/fail.js";
 import { version } from "./cli/package-paths.js";
 import { findWorkspace } from "./cli/workspace.js";
 
+// Output piped into a reader that stops early (`tsmicro call … | head`): what is left
+// has nowhere to go, which is no failure of the command.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+  process.exit(0);
+});
+
 // Each command loads its modules when it runs (yargs awaits a builder's
 // promise too), so `tsmicro --version`, `generate` or `routes` never load the
 // runtime's transport, registries or the gateway.

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -109,6 +110,28 @@ describe("tsmicro list/get/call/health against running services", () => {
       .split(/\n(?=\{)/)
       .map((doc) => JSON.parse(doc) as { sequence: number });
     expect(docs.map((d) => d.sequence)).toEqual([1, 2, 3]);
+  });
+
+  it("call stops quietly when its output's reader has gone (piped into head)", async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        bins.tsmicro,
+        "call",
+        "echo",
+        "/fixtures.services.v1.Alpha/ServerStream",
+        '{"id":"s"}',
+        "--registry",
+        "local",
+      ].concat(["--registry_address", dir]),
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    // The reader closes before the first message: every write of the command meets a closed pipe.
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
   });
 
   it("call takes a JSON array for a client stream", async () => {
