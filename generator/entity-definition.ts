@@ -10,6 +10,7 @@ import {
 import { FieldDescriptorProto_Label, FieldOptions_JSType } from "@bufbuild/protobuf/wkt";
 import { SetupError } from "@tsmicro/runtime/errors";
 import { snakeToCamel } from "ts-proto/build/src/case.js";
+import { sourcePlace } from "./source-place.js";
 
 /** PostgreSQL column types entities use; PGlite has the same. */
 export type SqlType =
@@ -124,7 +125,7 @@ export function readEntities(file: DescFile, registry: Registry): EntityDefiniti
       throw new SetupError(
         "TSM_ERR_ENTITY",
         entity.message.typeName,
-        file.proto.name,
+        sourcePlace(file, entity.message),
         `its table "${entity.table}" is also the table of ${other.message.typeName}; give one of them another with option (tsmicro.entity) = { table: "…" }`,
       );
   }
@@ -138,7 +139,7 @@ function readEntity(
   file: DescFile,
 ): EntityDefinition {
   const fail = (problem: string): never => {
-    throw new SetupError("TSM_ERR_ENTITY", message.typeName, file.proto.name, problem);
+    throw new SetupError("TSM_ERR_ENTITY", message.typeName, sourcePlace(file, message), problem);
   };
   const table = options.table || snakeCase(message.name);
   checkIdentifier(table, "table", fail);
@@ -147,7 +148,7 @@ function readEntity(
   if (marked.length > 1)
     fail(`fields ${marked.map((f) => f.name).join(" and ")} are both marked primary_key; mark one`);
   const keyField = marked[0] ?? message.fields.find((f) => f.name === "id");
-  if (!keyField) throw new SetupError("TSM_ERR_ENTITY_PRIMARY_KEY", message.typeName, file.proto.name);
+  if (!keyField) throw new SetupError("TSM_ERR_ENTITY_PRIMARY_KEY", message.typeName, sourcePlace(file, message));
 
   const syntaxProto3 = file.proto.syntax === "proto3";
   const columns = message.fields.map((field) =>

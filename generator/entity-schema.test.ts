@@ -167,7 +167,8 @@ message NotStored { string id = 1; }`),
       compile(proto(`message Note { option (tsmicro.entity) = {}; string text = 1; }`)).then(entitySchema),
     );
     expect(error.code).toBe("TSM_ERR_ENTITY_PRIMARY_KEY");
-    expect(error.message).toContain("entity e.Note in e.proto has no primary key");
+    // Where: the file, and the line and column of the message.
+    expect(error.message).toContain("entity e.Note in e.proto:5:1 has no primary key");
     expect(error.message).toContain(
       "add a field named id, or mark one with [(tsmicro.column) = { primary_key: true }]",
     );
@@ -192,7 +193,7 @@ message NotStored { string id = 1; }`),
       compile(proto(`message Bad { option (tsmicro.entity) = {}; ${fields} }`)).then(entitySchema),
     );
     expect(error.code).toBe("TSM_ERR_ENTITY");
-    expect(error.message).toContain("entity e.Bad in e.proto: ");
+    expect(error.message).toContain("entity e.Bad in e.proto:5:1: ");
     expect(error.message).toContain(problem);
   });
 
