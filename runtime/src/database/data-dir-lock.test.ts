@@ -70,8 +70,10 @@ describe("lockDataDir", () => {
   it.runIf(process.platform === "linux")(
     "takes over a lock whose process was killed and not yet reaped (a zombie)",
     async () => {
-      // The shell's background child exits, and the `sleep` the shell became never reaps it.
-      const parent = spawn("sh", ["-c", "true & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
+      // A child that exits at once, whose parent never waits for it: a zombie until the parent ends.
+      const forker =
+        "import os, signal, time\nsignal.signal(signal.SIGCHLD, signal.SIG_DFL)\npid = os.fork()\nif pid == 0: os._exit(0)\nprint(pid, flush=True)\ntime.sleep(30)";
+      const parent = spawn("python3", ["-c", forker], { stdio: ["ignore", "pipe", "ignore"] });
       try {
         const zombie = Number(
           await new Promise<string>((resolve) => parent.stdout.once("data", (out) => resolve(String(out)))),
@@ -81,7 +83,7 @@ describe("lockDataDir", () => {
           await new Promise((resolve) => setTimeout(resolve, 20));
           identity = await linuxIdentity(zombie);
         }
-        expect(identity?.exited).toBe(true);
+        expect(identity?.exited, `child ${zombie}: ${identity ? "still running" : "not in /proc"}`).toBe(true);
         const path = join(dir, lockFileName);
         const { boot, ticks } = identity!;
         await writeFile(path, JSON.stringify({ pid: zombie, host: hostname(), started: 1, boot, ticks }));
