@@ -30,21 +30,30 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
+/** `tsmicro run` in `cwd`: its output so far (stdout and stderr), its exit code, and a wait for lines to appear. */
+function tsmicroRun(cwd: string) {
+  const run = spawn(process.execPath, [bins.tsmicro, "run"], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  run.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  run.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => run.once("exit", (code) => resolve(code)));
+  const until = async (...texts: string[]) => {
+    for (let i = 0; i < 100 && !texts.every((text) => output.includes(text)); i++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+  };
+  return { run, output: () => output, exited, until };
+}
+
 describe("tsmicro run", () => {
   it("kills what has not stopped 15 s after Ctrl-C, saying so, and exits", async () => {
-    const run = spawn(process.execPath, [bins.tsmicro, "run"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    run.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    run.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => run.once("exit", (code) => resolve(code)));
+    const { run, output, exited, until } = tsmicroRun(root);
     try {
-      for (let i = 0; i < 100 && !(output.includes("polite | up") && output.includes("stuck  | up")); i++)
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(output).toContain("stuck  | up");
+      await until("polite | up", "stuck  | up");
+      expect(output()).toContain("stuck  | up");
       run.kill("SIGINT");
       expect(await exited).toBe(0);
-      expect(output).toContain("stopping every service (Ctrl-C again to kill)");
-      expect(output).toContain("1 still running after 15 s: killed");
+      expect(output()).toContain("stopping every service (Ctrl-C again to kill)");
+      expect(output()).toContain("1 still running after 15 s: killed");
     } finally {
       run.kill("SIGKILL");
     }
@@ -63,21 +72,16 @@ describe("tsmicro run", () => {
       await service("crash", "console.log('up'); setTimeout(() => process.exit(3), 300);");
       await service("killed", "console.log('up'); setTimeout(() => process.kill(process.pid, 'SIGKILL'), 300);");
       await service("polite", "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);");
-      const run = spawn(process.execPath, [bins.tsmicro, "run"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-      let output = "";
-      run.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-      run.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-      const exited = new Promise<number | null>((resolve) => run.once("exit", (code) => resolve(code)));
+      const { run, output, exited, until } = tsmicroRun(dir);
       try {
-        for (let i = 0; i < 100 && !(output.includes("crash  | stopped") && output.includes("killed | stopped")); i++)
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        expect(output).toContain("crash  | stopped: exited with code 3");
-        expect(output).toContain("killed | stopped: killed by SIGKILL");
+        await until("crash  | stopped", "killed | stopped");
+        expect(output()).toContain("crash  | stopped: exited with code 3");
+        expect(output()).toContain("killed | stopped: killed by SIGKILL");
         expect(run.exitCode).toBeNull();
         run.kill("SIGINT");
         // Two of its services failed on their own.
         expect(await exited).toBe(1);
-        expect(output).not.toContain("polite | stopped");
+        expect(output()).not.toContain("polite | stopped");
       } finally {
         run.kill("SIGKILL");
       }
