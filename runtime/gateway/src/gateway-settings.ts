@@ -48,11 +48,13 @@ export const defaultGatewaySettings: GatewaySettings = {
 
 type Parser = FlagParser<Partial<GatewaySettings>>;
 
+const namespaceOf: Parser = (v) => ({ namespace: v.replace(/\.$/, "") });
+
 const flags: Record<string, Parser> = {
   address: (v) => ({ address: v }),
-  namespace: (v) => ({ namespace: v.replace(/\.$/, "") }),
+  namespace: namespaceOf,
   // go-micro's global flag for the same (`micro --api_namespace=… api`), and its MICRO_API_NAMESPACE.
-  api_namespace: (v) => ({ namespace: v.replace(/\.$/, "") }),
+  api_namespace: namespaceOf,
   prefix: (v, s) => ({ prefix: pathPrefix(v, s) }),
   tls_cert_file: (v) => ({ tlsCertFile: v }),
   tls_key_file: (v) => ({ tlsKeyFile: v }),

@@ -19,6 +19,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { MsgHdrs, NatsConnection, Subscription as NatsSubscription } from "nats";
+import { abortedBy } from "../errors/aborted.js";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
@@ -312,7 +313,8 @@ class NatsBroker implements Broker {
   ): Promise<void> {
     const deadline = Date.now() + (this.options.publishTimeoutMs ?? natsBrokerDefaults.publishTimeoutMs);
     for (;;) {
-      if (signal?.aborted) throw publishAbandoned(topic, signal.reason);
+      if (signal?.aborted)
+        throw abortedBy(signal.reason, `publish to ${topic} on NATS JetStream given up before it was stored`);
       try {
         await jetstream.streams.ensure(topic);
         await jetstream.js.publish(topic, body, { headers, msgID: id, timeout: 2_000 });
@@ -329,22 +331,4 @@ class NatsBroker implements Broker {
       }
     }
   }
-}
-
-/**
- * The failure of a publish given up when its signal aborted: the call's own
- * error (its deadline or cancel) when the signal carries one, else
- * DEADLINE_EXCEEDED for a timeout and CANCELLED for anything else.
- */
-function publishAbandoned(topic: string, reason: unknown): TsmicroError {
-  const why = reason instanceof Error ? reason.message : String(reason);
-  const code =
-    reason instanceof TsmicroError
-      ? reason.code
-      : reason instanceof Error && reason.name === "TimeoutError"
-        ? Code.DEADLINE_EXCEEDED
-        : Code.CANCELLED;
-  return new TsmicroError(code, `publish to ${topic} on NATS JetStream given up before it was stored: ${why}`, {
-    cause: reason,
-  });
 }

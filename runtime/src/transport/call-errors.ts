@@ -3,6 +3,7 @@
  * call its caller's signal cancelled, and a stream that fails before its
  * first message.
  */
+import { abortedBy } from "../errors/aborted.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import type { CallResult, ClientCall } from "./transport.js";
 
@@ -11,21 +12,9 @@ export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/**
- * A call the caller's signal cancelled fails with the signal's reason: its
- * code if it is a TsmicroError (a parent call's deadline or cancel),
- * DEADLINE_EXCEEDED for `AbortSignal.timeout`, else CANCELLED naming the reason.
- */
+/** A call the caller's signal cancelled fails with the signal's reason (see abortedBy). */
 export function abortedError(call: ClientCall, what: string): TsmicroError {
-  const reason: unknown = call.signal?.reason;
-  if (isTsmicroError(reason)) {
-    return new TsmicroError(reason.code, `${what}: ${reason.message}`, { cause: reason, retryable: false });
-  }
-  const timedOut = reason instanceof Error && reason.name === "TimeoutError";
-  return new TsmicroError(timedOut ? Code.DEADLINE_EXCEEDED : Code.CANCELLED, `${what}: ${messageOf(reason)}`, {
-    cause: reason,
-    retryable: false,
-  });
+  return abortedBy(call.signal?.reason, what);
 }
 
 export function cancelledBeforeStart(call: ClientCall): TsmicroError {
