@@ -31,7 +31,7 @@ describe("resolveTracingSettings", () => {
       url: "http://jaeger:4318/v1/traces",
       protocol: "http/protobuf",
       timeoutMs: 5_000,
-      batch: { delayMs: 5_000, maxQueueSize: 2_048, maxBatchSize: 512 },
+      batch: { delayMs: 5_000, maxQueueSize: 8_192, maxBatchSize: 2_048 },
     });
     expect(
       tracingOf([], {
@@ -55,7 +55,7 @@ describe("resolveTracingSettings", () => {
   it("refuses a batch variable that is not a whole number, naming it", () => {
     const env = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://jaeger:4318", OTEL_BSP_MAX_QUEUE_SIZE: "lots" };
     expect(() => tracingOf([], env)).toThrow(
-      /OTEL_BSP_MAX_QUEUE_SIZE.*"lots".*expected a whole number of spans, such as 2048/,
+      /OTEL_BSP_MAX_QUEUE_SIZE.*"lots".*expected a whole number of spans, such as 8192/,
     );
   });
 
