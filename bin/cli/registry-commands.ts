@@ -46,6 +46,7 @@ const clientFlagHelp: Readonly<Record<string, string>> = {
   breaker_window: "the breaker's rolling window",
   breaker_buckets: "buckets of the breaker's rolling window",
   breaker_timeout: "a call slower than this counts as a breaker failure",
+  breaker_max_concurrent: "calls of a method in flight at once, beyond which they fail fast (default 0: no limit)",
 };
 
 /** The client flags of `call` and `health`, spelled exactly as a service's: `--client_*`, `--selector`, `--breaker_*`. */

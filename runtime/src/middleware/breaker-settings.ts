@@ -29,6 +29,12 @@ export interface BreakerSettings {
    * every call already has a deadline (`--client_request_timeout`).
    */
   readonly timeoutMs: number;
+  /**
+   * When above 0, at most this many calls of the method are in flight at once
+   * (hystrix's MaxConcurrentRequests); one more fails fast with
+   * RESOURCE_EXHAUSTED, or gets the fallback. Default 0: no limit.
+   */
+  readonly maxConcurrent: number;
 }
 
 /**
@@ -44,6 +50,7 @@ export const defaultBreakerSettings: BreakerSettings = {
   rollingCountTimeoutMs: 10_000,
   rollingCountBuckets: 10,
   timeoutMs: 0,
+  maxConcurrent: 0,
 };
 
 type Parser = FlagParser<Partial<BreakerSettings>>;
@@ -61,6 +68,7 @@ const flags: Record<string, Parser> = {
   breaker_window: (v, s) => ({ rollingCountTimeoutMs: duration(v, s) }),
   breaker_buckets: (v, s) => ({ rollingCountBuckets: count(v, s, 1) }),
   breaker_timeout: (v, s) => ({ timeoutMs: duration(v, s) }),
+  breaker_max_concurrent: (v, s) => ({ maxConcurrent: count(v, s, 0) }),
 };
 
 /** The breaker flag names, such as `breaker_error_threshold`. */

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { MethodDefinition } from "../definition/definition.js";
 import { failedServiceKey } from "../errors/failed-service.js";
 import { isSetupError } from "../errors/setup-error.js";
@@ -203,6 +203,36 @@ describe("breakerMiddleware", () => {
     };
     const fresh = breaker({ perMethod: { "user/Login": { fallback: () => "degraded" } } });
     await expect(fresh(next)(call(login))).rejects.toBe(notFound);
+  });
+
+  it("lets at most maxConcurrent calls of a method through at once: one more fails fast, or gets the fallback", async () => {
+    const releases: (() => void)[] = [];
+    const { next, seen } = callee(() => new Promise((resolve) => releases.push(() => resolve({ ok: true }))));
+    const handler = breaker({ maxConcurrent: 2 })(next);
+    const send = (c: ClientCall) => handler(c) as Promise<unknown>;
+    const inFlight = [send(call(login)), send(call(login))];
+    const beyond = await send(call(login)).catch((error: unknown) => error);
+    expect(beyond).toBeInstanceOf(TsmicroError);
+    expect((beyond as TsmicroError).code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect((beyond as TsmicroError).retryable).toBe(false);
+    expect((beyond as TsmicroError).message).toContain("2 calls of user /user.v1.Users/Login are in flight");
+    // Another method has its own breaker and its own count.
+    const other = send(call(profile));
+    expect(seen).toHaveLength(3);
+    for (const release of releases) release();
+    await Promise.all([...inFlight, other]);
+    // Once they are answered, calls go through again.
+    const again = send(call(login));
+    await vi.waitFor(() => expect(seen).toHaveLength(4));
+    releases.at(-1)!();
+    await expect(again).resolves.toEqual({ ok: true });
+
+    const full = breaker({ perMethod: { "user/Login": { maxConcurrent: 1, fallback: () => "degraded" } } })(
+      callee(() => new Promise(() => undefined)).next,
+    );
+    const withFallback = (c: ClientCall) => full(c) as Promise<unknown>;
+    void withFallback(call(login));
+    expect(await withFallback(call(login))).toBe("degraded");
   });
 
   it("merges per-method over per-service over global settings", async () => {

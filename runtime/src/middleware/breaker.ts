@@ -115,6 +115,8 @@ interface Entry {
   readonly settings: BreakerSettings;
   readonly streaming: boolean;
   readonly openMessage: string;
+  /** What a call beyond maxConcurrent fails with. */
+  readonly fullMessage: string;
   readonly openDetails: readonly ErrorDetail[];
 }
 
@@ -208,6 +210,7 @@ export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddlewa
       resetTimeout: settings.resetTimeoutMs,
       rollingCountTimeout: settings.rollingCountTimeoutMs,
       rollingCountBuckets: settings.rollingCountBuckets,
+      ...(settings.maxConcurrent > 0 ? { capacity: settings.maxConcurrent } : {}),
       // Latency percentiles and snapshot events cost on every call and timer tick; metrics middleware measures latency.
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
@@ -223,6 +226,9 @@ export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddlewa
       openMessage:
         `circuit breaker open for ${service} ${method.path}: too many of its calls failed, so calls fail fast; ` +
         `one probe call is let through every ${settings.resetTimeoutMs} ms and closes it when it succeeds`,
+      fullMessage:
+        `${settings.maxConcurrent} calls of ${service} ${method.path} are in flight, the most its circuit breaker ` +
+        "lets through at once (maxConcurrent): this one failed fast",
       openDetails: [
         errorReasonDetail(breakerOpenReason.reason, breakerOpenReason.domain, { service, method: method.path }),
       ],
@@ -237,7 +243,9 @@ export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddlewa
             unprocessed: true,
             details: entry.openDetails,
           })
-        : error;
+        : isOpossumFull(error)
+          ? new TsmicroError(Code.RESOURCE_EXHAUSTED, entry.fullMessage, { retryable: false, unprocessed: true })
+          : error;
       if (!fallback) return Promise.reject(reported);
       const answer = Promise.resolve(fallback(call, reported));
       return streaming ? answer.then(primeFallback) : answer;
@@ -349,11 +357,16 @@ function isAnswer(error: unknown, _next: ClientHandler, call: ClientCall): boole
 }
 
 function isOpossumOpen(error: unknown): boolean {
-  return (
-    error instanceof Error &&
-    opossum().isOurError(error) &&
-    (error as Error & { code?: unknown }).code === "EOPENBREAKER"
-  );
+  return opossumCode(error) === "EOPENBREAKER";
+}
+
+/** opossum's rejection of a call beyond its capacity (maxConcurrent). */
+function isOpossumFull(error: unknown): boolean {
+  return opossumCode(error) === "ESEMLOCKED";
+}
+
+function opossumCode(error: unknown): unknown {
+  return error instanceof Error && opossum().isOurError(error) ? (error as Error & { code?: unknown }).code : undefined;
 }
 
 function withTimeout(call: ClientCall, timeoutMs: number): ClientCall {
