@@ -1,0 +1,42 @@
+/**
+ * auth: builds the layers from the bottom up and serves them.
+ * Flags and TSMICRO_* variables choose the registry, address and database;
+ * see README.md.
+ */
+import { createService } from "@tsmicro/runtime";
+import { databaseOptionsFrom, openDatabase } from "@tsmicro/runtime/database";
+import { SqlRevokedTokenRepository } from "./domain/repository/sql-revoked-token-repository.js";
+import { AccessTokens, jwtSettingsOf } from "./domain/service/access-tokens.js";
+import { RevokedTokenDataService } from "./domain/service/revoked-token-data-service.js";
+import type { Database } from "./gen/database.js";
+import { ConfigServiceDefinition } from "./gen/config/v1/config.micro.js";
+import { AuthServiceDefinition } from "./gen/auth/v1/auth.micro.js";
+import { createAuthServiceHandler } from "./handler/auth-service.js";
+
+const service = createService({ name: "auth", version: "0.1.0" });
+// A bad flag, or a database that cannot open (in use, unreachable), stops the service with one line, as run()
+// does; flags are checked first, so a bad one leaves the database untouched.
+const { logger, fatal } = service;
+await service.checkFlags().catch(fatal);
+// The signing key and token lifetime come from the config service (started first), as the settings at "auth.jwt".
+const config = service.client(ConfigServiceDefinition, "config");
+const jwt = await config
+  .read({ path: "auth.jwt" })
+  .then((settings) => jwtSettingsOf(settings.value))
+  .catch(fatal);
+const database = await openDatabase<Database>({ ...databaseOptionsFrom(), logger }).catch(fatal);
+
+const deps = {
+  revokedTokens: new RevokedTokenDataService(new SqlRevokedTokenRepository(database.db)),
+  tokens: new AccessTokens(jwt),
+};
+service.handle(AuthServiceDefinition, createAuthServiceHandler(deps));
+// A handler missing a method of the proto stops the service here, before a migration changes the database.
+await service.checkFlags().catch(fatal);
+// PGlite migrates on start; with PostgreSQL run `npm run migrate` as a release step, or set TSMICRO_MIGRATE=on.
+if (database.kind === "pglite" || process.env.TSMICRO_MIGRATE === "on") await database.migrate().catch(fatal);
+// A rename or type change tsmicro generate left to a hand-written migration, not made, stops the service here.
+await database.checkSchema().catch(fatal);
+
+await service.run(); // listen, register, heartbeat; on SIGTERM or SIGINT: deregister, drain, stop
+await database.close();
