@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
+import { resolve as resolvePath } from "node:path";
 import { repoRoot } from "./cli.js";
 
 /** A service process a test started. */
@@ -8,7 +8,7 @@ export interface NodeProcess {
   readonly pid: number;
   /** Its registered address, from its start log line. */
   readonly address: string;
-  /** Its registry node id. */
+  /** Its registry node id ("" for a gateway, which registers none). */
   readonly id: string;
   /** Everything it printed so far. */
   output(): string;
@@ -20,16 +20,18 @@ export interface NodeProcess {
 const running = new Set<ChildProcess>();
 
 /**
- * Starts `node --import tsx <script> ...args` from the repository root and
- * waits for the service's start line (`"msg":"<name> started"`).
+ * Starts `node --import tsx <script> ...args` in `cwd` (the repository root
+ * unless given; `script` is relative to it) and waits for the service's or
+ * gateway's start line (`"msg":"<name> started"` with its address).
  */
 export async function startNode(
   script: string,
   args: readonly string[],
   env: Record<string, string> = {},
+  cwd = repoRoot,
 ): Promise<NodeProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, script), ...args], {
-    cwd: repoRoot,
+  const child = spawn(process.execPath, ["--import", "tsx", resolvePath(cwd, script), ...args], {
+    cwd,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -48,7 +50,7 @@ export async function startNode(
         if (!line.includes('started"')) continue;
         try {
           const entry = JSON.parse(line) as { address?: string; id?: string };
-          if (entry.address && entry.id) resolve({ address: entry.address, id: entry.id });
+          if (entry.address) resolve({ address: entry.address, id: entry.id ?? "" });
         } catch {
           // not a JSON log line
         }

@@ -18,6 +18,13 @@ import { TracingUse } from "../tracing/tracing-use.js";
 
 /** Options of connect: the client half of createService's options. Settings here are overridden by environment and flags. */
 export interface ConnectOptions {
+  /**
+   * Who calls: the `service.name` its spans carry (unless OTEL_SERVICE_NAME
+   * says otherwise) and the `service` of its own log lines; default `client`.
+   * A web service that calls others gives its own name, so that its calls
+   * show in a trace as its own.
+   */
+  readonly name?: string;
   /** A registry to use instead of the one the settings name; started if needed, never stopped (the caller owns it). */
   readonly registry?: Registry;
   /** Command-line arguments to read flags from; default `process.argv.slice(2)`. */
@@ -60,11 +67,12 @@ export function connect(options: ConnectOptions = {}): Connection {
   // A slip of a known flag (--registry_adress) would else leave the script on the defaults, calling another registry's nodes.
   checkFlagSpelling(args, runtimeFlagNames);
   const settings = resolveServiceSettings(options.settings ?? {}, args, env);
-  const logger = options.logger ?? stderrLogger(settings.logLevel);
+  const name = options.name ?? "client";
+  const logger = options.logger ?? stderrLogger(settings.logLevel, name);
   const registry = RegistryUse.of(options.registry, settings, logger);
-  // Spans name the service `client` unless OTEL_SERVICE_NAME says otherwise. With an exporter the SDK
+  // Spans name the service `name` unless OTEL_SERVICE_NAME says otherwise. With an exporter the SDK
   // starts loading now and the first call waits for it; without one, calls never wait (see ClientTracing).
-  const tracing = new TracingUse(resolveTracingSettings("client", settings, env), {}, logger);
+  const tracing = new TracingUse(resolveTracingSettings(name, settings, env), {}, logger);
   if (tracing.settings.exporter) void tracing.start().catch(() => undefined);
   const clients = new RegistryClients({
     registry: registry.registry,
@@ -96,8 +104,8 @@ export function connect(options: ConnectOptions = {}): Connection {
   };
 }
 
-/** pino JSON lines on stderr, as service `client`: a program's stdout stays its own. */
-function stderrLogger(level: string): Logger {
+/** pino JSON lines on stderr, as service `name`: a program's stdout stays its own. */
+function stderrLogger(level: string, name: string): Logger {
   const { pino } = pinoModule();
-  return pino({ level, base: { service: "client" } }, pino.destination(2));
+  return pino({ level, base: { service: name } }, pino.destination(2));
 }

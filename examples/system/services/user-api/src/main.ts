@@ -11,8 +11,10 @@ import { UserServiceDefinition } from "./gen/user/v1/user.micro.js";
 import { loginBreaker } from "./login-breaker.js";
 import { routes } from "./routes.js";
 
-const web = createWebService({ name: "api.micro.platform.web.user", version: "0.1.0" });
-const mesh = connect({ logger: web.logger, breaker: loginBreaker });
+const name = "api.micro.platform.web.user";
+const web = createWebService({ name, version: "0.1.0" });
+// Its calls carry its name in traces, and log through its logger (breaker changes among them).
+const mesh = connect({ name, logger: web.logger, breaker: loginBreaker });
 const clients = {
   users: mesh.client(UserServiceDefinition, "user"),
   auth: mesh.client(AuthServiceDefinition, "auth"),
