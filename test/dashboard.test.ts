@@ -21,11 +21,12 @@ const chromiumProgram = findProgram("chromium", "chromium");
 const shots = join(repoRoot, "test-results/dashboard");
 const unary = "fixtures.services.v1.Alpha/Unary";
 
-/** A dashboard on `registryArgs`, a browser page open on it, and the page's console errors. */
+/** A dashboard on `registryArgs`, a browser page open on it, the page's console errors and every URL it requested. */
 interface Session {
   readonly dashboard: Dashboard;
   readonly page: Page;
   readonly errors: string[];
+  readonly requests: string[];
 }
 
 async function openDashboard(browser: Browser, registryArgs: readonly string[]): Promise<Session> {
@@ -37,19 +38,25 @@ async function openDashboard(browser: Browser, registryArgs: readonly string[]):
   await dashboard.start();
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors: string[] = [];
+  const requests: string[] = [];
   page.on("console", (message) => message.type() === "error" && errors.push(message.text()));
   page.on("pageerror", (error) => errors.push(error.message));
+  page.on("request", (request) => requests.push(request.url()));
   await page.goto(dashboard.url!);
   await page.getByTestId("connection").getByText("live").waitFor();
-  return { dashboard, page, errors };
+  return { dashboard, page, errors, requests };
 }
 
 /** The steps a user takes, on the registry `registryArgs` name; `label` names the screenshots. */
 async function walkThrough(browser: Browser, label: string, registryArgs: readonly string[]): Promise<void> {
-  const { dashboard, page, errors } = await openDashboard(browser, registryArgs);
+  const { dashboard, page, errors, requests } = await openDashboard(browser, registryArgs);
   const shot = (step: string) => page.screenshot({ path: join(shots, `${label}-${step}.png`), fullPage: true });
   try {
     await shot("1-empty");
+    // Live updates come over one event stream: an idle page asks for nothing.
+    const asked = requests.length;
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(requests.slice(asked)).toEqual([]);
     // A service started after the page opened appears as soon as it has registered.
     const node = await startNode("test/fixtures/echo-node.ts", [
       ...registryArgs,
@@ -106,6 +113,9 @@ async function walkThrough(browser: Browser, label: string, registryArgs: readon
     await page.getByText("No services registered.").waitFor();
     await shot("5-gone");
     expect(errors).toEqual([]);
+    // Everything the page loaded came from the dashboard itself: nothing from a CDN.
+    const origin = new URL(dashboard.url!).origin;
+    expect(requests.filter((url) => new URL(url).origin !== origin)).toEqual([]);
   } finally {
     await page.close();
     await dashboard.stop();

@@ -50,6 +50,11 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
   const { catalogue } = backends;
   const callsAllowed =
     settings.calls ?? (isLoopbackHost(splitAddress(options.listenAddress).host) || settings.token !== undefined);
+  const refusal = callsAllowed
+    ? undefined
+    : settings.calls === false
+      ? "calls from the dashboard are off (--dashboard_calls off); start it with --dashboard_calls on to allow them"
+      : "calls from the dashboard are off: it listens beyond loopback; start it with --dashboard_calls on, or --dashboard_token TOKEN and give the page that token";
   const watch = new FleetWatch({
     registry: backends.registry,
     transport: backends.transport,
@@ -141,7 +146,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
   });
 
   app.post<{ Body: unknown }>("/api/call", async (request, reply): Promise<CallOutcome> => {
-    admit(callsAllowed, settings.token, request);
+    admit(refusal, settings.token, request);
     const { service, method: spec, request: input } = callBody(request.body);
     const backend = await catalogue.service(service);
     if (!backend) throw new TsmicroError(Code.NOT_FOUND, `no service ${service} is registered`);
@@ -194,13 +199,9 @@ async function readAssets(): Promise<Map<string, Buffer>> {
   return files;
 }
 
-/** Refuses a call when calls are off, or when the token is required and not sent. */
-function admit(callsAllowed: boolean, token: string | undefined, request: FastifyRequest): void {
-  if (!callsAllowed)
-    throw new TsmicroError(
-      Code.PERMISSION_DENIED,
-      "calls from the dashboard are off: it listens beyond loopback; start it with --dashboard_calls on, or --dashboard_token TOKEN and give the page that token",
-    );
+/** Refuses a call when calls are off (`refusal` says why), or when the token is required and not sent. */
+function admit(refusal: string | undefined, token: string | undefined, request: FastifyRequest): void {
+  if (refusal !== undefined) throw new TsmicroError(Code.PERMISSION_DENIED, refusal);
   if (token === undefined) return;
   const header = request.headers.authorization ?? "";
   const sent = Buffer.from(header.replace(/^Bearer\s+/i, ""));

@@ -36,6 +36,15 @@ describe("the dashboard is safe by default", () => {
     expect(((await response.json()) as { message: string }).message).toContain("--dashboard_calls on");
   });
 
+  it("says calls are off by flag, not by address, when --dashboard_calls off turns them off on loopback", async () => {
+    const { base } = await dashboardOn("127.0.0.1:0", ["--dashboard_calls=off"]);
+    const response = await post(`${base}api/call`);
+    expect(response.status).toBe(403);
+    const { message } = (await response.json()) as { message: string };
+    expect(message).toContain("(--dashboard_calls off)");
+    expect(message).not.toContain("beyond loopback");
+  });
+
   it("asks for the token when one is set, and lets a call with it through", async () => {
     const { base } = await dashboardOn("127.0.0.1:0", ["--dashboard_token=s3cret"]);
     expect(await (await fetch(`${base}api/info`)).json()).toMatchObject({ calls: "token" });

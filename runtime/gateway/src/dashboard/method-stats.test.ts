@@ -33,6 +33,17 @@ describe("parseMetrics", () => {
 });
 
 describe("MethodStatsBook", () => {
+  const none = async () => undefined;
+  const servedBy = (metrics: string): Service[] => [
+    {
+      name: "alpha",
+      version: "1",
+      metadata: {},
+      endpoints: [],
+      nodes: [{ id: "alpha-1", address: "127.0.0.1:1", metadata: { metrics } }],
+    },
+  ];
+
   /** A node's /metrics page whose counters the test sets. */
   async function metricsPage() {
     let text = "";
@@ -41,6 +52,11 @@ describe("MethodStatsBook", () => {
     const { port } = server.address() as AddressInfo;
     const set = (handledOk: number, handledFailed: number, seconds: number) => {
       const labels = 'grpc_type="unary",grpc_service="a.v1.Alpha",grpc_method="Unary"';
+      // prom-client writes a method's counters once it has handled a call.
+      if (handledOk + handledFailed === 0) {
+        text = "process_cpu_seconds_total 1";
+        return;
+      }
       text = [
         `grpc_server_handled_total{${labels},grpc_code="OK"} ${handledOk}`,
         `grpc_server_handled_total{${labels},grpc_code="UNAVAILABLE"} ${handledFailed}`,
@@ -54,17 +70,8 @@ describe("MethodStatsBook", () => {
   it("turns the counters into calls, failures and mean latency per second since the read before, counting a restarted node from zero", async () => {
     const page = await metricsPage();
     try {
-      const services: Service[] = [
-        {
-          name: "alpha",
-          version: "1",
-          metadata: {},
-          endpoints: [],
-          nodes: [{ id: "alpha-1", address: "127.0.0.1:1", metadata: { metrics: page.address } }],
-        },
-      ];
+      const services = servedBy(page.address);
       const book = new MethodStatsBook();
-      const none = async () => undefined;
       page.set(100, 10, 1.1);
       await book.read(services, none);
       expect(book.methods()).toEqual([]);
@@ -84,6 +91,28 @@ describe("MethodStatsBook", () => {
       expect(second!.rate * seconds).toBeCloseTo(5, 9);
       expect(second!.errors * seconds).toBeCloseTo(1, 9);
       expect(second!.latencyMs).toBeCloseTo(10, 9);
+    } finally {
+      page.close();
+    }
+  });
+
+  it("counts the first calls of a method on a node it read before: the method's counters appear with them", async () => {
+    const page = await metricsPage();
+    try {
+      const services = servedBy(page.address);
+      const book = new MethodStatsBook();
+      page.set(0, 0, 0);
+      await book.read(services, none);
+      await book.read(services, none);
+      page.set(2, 1, 0.03);
+      await book.read(services, none);
+      // One point, the read that found the method: its 3 calls (1 failed, 30 ms in all), not 0.
+      const [chart] = book.methods();
+      expect(chart?.points).toHaveLength(1);
+      const [point] = chart!.points;
+      expect(point!.rate).toBeGreaterThan(0);
+      expect(point!.rate / point!.errors).toBeCloseTo(3, 9);
+      expect(point!.latencyMs).toBeCloseTo(10, 9);
     } finally {
       page.close();
     }

@@ -50,10 +50,14 @@ const keptPoints = 120;
  * Charts from the services' own `/metrics` (the address each node registers as metadata
  * `metrics`): each read turns the go-grpc-middleware counters into per-method rates since the
  * read before, summed over the service's nodes. A node restarted (its counters lower than last
- * time) counts from zero.
+ * time) counts from zero, and so does a method a node read before shows for the first time (its
+ * first call: prom-client writes a counter's labels only once they count something); what a node
+ * seen for the first time has counted is from before the charts, and is not drawn.
  */
 export class MethodStatsBook {
   readonly #last = new Map<string, Counters>();
+  /** The nodes whose pages the last read got. */
+  #nodesRead = new Set<string>();
   readonly #series = new Map<string, { service: string; method: string; points: StatsPoint[] }>();
   #lastAt = 0;
   #breakers: BreakerView[] = [];
@@ -76,8 +80,11 @@ export class MethodStatsBook {
     if (ownText) pages.push({ service: "", node: "dashboard", text: ownText });
     const sums = new Map<string, { service: string; method: string; delta: Counters }>();
     const breakers: BreakerView[] = [];
+    const nodesRead = new Set<string>();
     for (const page of pages) {
       if (page.text === undefined) continue;
+      nodesRead.add(page.node);
+      const known = this.#nodesRead.has(page.node);
       const byMethod = new Map<string, Counters>();
       for (const sample of parseMetrics(page.text, (name) => wantedMetrics.has(name))) {
         if (sample.name === "tsmicro_breaker_state") {
@@ -106,7 +113,7 @@ export class MethodStatsBook {
                 seconds: counters.seconds - before.seconds,
                 count: counters.count - before.count,
               }
-            : before
+            : before || known
               ? counters
               : { handled: 0, failed: 0, seconds: 0, count: 0 };
         const sumKey = `${page.service} ${method}`;
@@ -120,6 +127,7 @@ export class MethodStatsBook {
       }
     }
     this.#breakers = breakers;
+    this.#nodesRead = nodesRead;
     if (seconds === 0) return;
     for (const [key, { service, method, delta }] of sums) {
       if (service === "") continue;
