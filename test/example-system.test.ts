@@ -3,8 +3,9 @@
  * each service's own tests, `npm run demo -- --once`, and the system in real processes (config, auth,
  * user, the user API and `tsmicro api --handler web`): register, the original curl's form login,
  * /user/me, a wrong password, one login as one trace in an OTLP receiver, the login breaker's fallback
- * while auth is down and the recovery after it restarts; then the same on a real etcd and NATS, with a
- * setting from etcd.
+ * while auth is down and the recovery after it restarts: on the embedded defaults, and again on a real
+ * etcd, NATS and PostgreSQL, auth's token lifetime and the user service's database served by the config
+ * service from etcd.
  */
 import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -15,6 +16,7 @@ import { natsProgram, startNatsServer } from "./support/nats.js";
 import { killAllNodes, type NodeProcess, startNode } from "./support/nodes.js";
 import { type Receiver, startReceiver } from "./support/otlp-receiver.js";
 import { freePort } from "./support/ports.js";
+import { postgresBinDir, startPostgres } from "./support/postgres.js";
 
 const services = ["config", "auth", "user", "user-api"] as const;
 let dir: string;
@@ -50,6 +52,8 @@ async function startSystem(flags: readonly string[]): Promise<System> {
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
     OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
     OTEL_BSP_SCHEDULE_DELAY: "100",
+    // On PostgreSQL a service migrates at start only when told to (PGlite always does).
+    TSMICRO_MIGRATE: "on",
   };
   const start = (service: string) => startNode("src/main.ts", flags, env, join(dir, "services", service));
   const config = await start("config");
@@ -127,121 +131,136 @@ describe("examples/system", () => {
   });
 });
 
-describe("examples/system in real processes on the local registry", () => {
-  let system: System;
-  let registry: string;
+/** Where the system runs: its flags, the token lifetime its config gives, and how to stop what it started. */
+interface Servers {
+  readonly flags: readonly string[];
+  /** auth.jwt.ttl as the config service serves it, in seconds. */
+  readonly ttl: number;
+  /** The user service's database, as the config service names it. */
+  readonly database: "pglite" | "postgres";
+  stop(): Promise<void>;
+}
 
-  beforeAll(async () => {
-    registry = await repoTempDir("example-system-registry");
-    system = await startSystem([`--registry_address=${registry}`]);
-  });
-
-  afterAll(async () => {
-    if (system) await stopSystem(system);
-    if (registry) await rm(registry, { recursive: true, force: true });
-  });
-
-  it("registers a user, logs in with the original curl's form body, and answers /user/me", async () => {
-    await registerAndLogIn(system, "ann");
-    const micro = await postForm(`${system.url}/user/login`, "userName=micro&pwd=123");
-    expect(micro.status).toBe(200);
-  });
-
-  it("answers 401 for a wrong password or a forged token, 409 for a taken name", async () => {
-    expect((await postForm(`${system.url}/user/login`, "userName=micro&pwd=124")).status).toBe(401);
-    const forged = await fetch(`${system.url}/user/me`, { headers: { authorization: "Bearer a.b.c" } });
-    expect(forged.status).toBe(401);
-    expect((await postForm(`${system.url}/user/register`, "userName=micro&pwd=1234")).status).toBe(409);
-  });
-
-  it("makes one login one trace across the gateway, the user API, user and auth", async () => {
-    const login = await postForm(`${system.url}/user/login`, "userName=micro&pwd=123");
-    expect(login.status).toBe(200);
-    const traceId = login.headers.get("traceresponse")?.split("-")[1];
-    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
-    await vi.waitFor(
-      () => {
-        const spans = receiver.spans.filter((span) => span.traceId === traceId);
-        const server = (service: string, name: string) =>
-          spans.find((span) => span.service === service && span.kind === "server" && span.name === name);
-        const checkPassword = server("user", "user.v1.UserService/CheckPassword");
-        const makeToken = server("auth", "auth.v1.AuthService/MakeAccessToken");
-        expect(new Set(spans.map((span) => span.service))).toEqual(
-          new Set(["api", "api.micro.platform.web.user", "user", "auth"]),
-        );
-        // Each service's span is the child of the user API's call to it.
-        const parent = (span: typeof checkPassword) =>
-          spans.find((candidate) => candidate.spanId === span?.parentSpanId);
-        expect(parent(checkPassword)).toMatchObject({ service: "api.micro.platform.web.user", kind: "client" });
-        expect(parent(makeToken)).toMatchObject({ service: "api.micro.platform.web.user", kind: "client" });
-      },
-      { timeout: 15_000, interval: 200 },
-    );
-  });
-
-  it("answers logins with the breaker's fallback (503) while auth is down, and recovers once it is back", async () => {
-    system.nodes.auth.kill("SIGTERM");
-    await system.nodes.auth.exited;
-    for (let i = 0; i < 25; i++) {
-      const login = await postForm(`${system.url}/user/login`, "userName=micro&pwd=123");
-      expect(login.status).toBe(503);
-      expect(login.headers.get("retry-after")).toBe("5");
-      expect(await login.json()).toMatchObject({ fallback: true });
-    }
-    // Past 20 calls at more than 50 % failures the breaker is open: logins fail fast, without calling auth.
-    await vi.waitFor(() =>
-      expect(system.nodes["user-api"].output()).toContain(
-        "circuit breaker for auth /auth.v1.AuthService/MakeAccessToken opened",
-      ),
-    );
-    const restarted = await startNode(
-      "src/main.ts",
-      [`--registry_address=${registry}`],
-      {},
-      join(dir, "services", "auth"),
-    );
-    system.nodes.auth = restarted;
-    // One probe goes through after the breaker's 5 s reset timeout, and its success closes it.
-    await vi.waitFor(
-      async () => expect((await postForm(`${system.url}/user/login`, "userName=micro&pwd=123")).status).toBe(200),
-      { timeout: 20_000, interval: 500 },
-    );
-  });
-});
-
-const describeServers = etcdProgram && natsProgram ? describe : describe.skip;
-
-describeServers("examples/system on a real etcd and NATS", () => {
-  it("runs the same flow, with auth's token lifetime set in etcd through the config service", async () => {
-    const etcd = await startEtcdCluster({ members: 1 });
-    const nats = await startNatsServer();
-    let system: System | undefined;
-    try {
+const setups: readonly { readonly name: string; readonly available: boolean; start(): Promise<Servers> }[] = [
+  {
+    name: "the local registry, PGlite and the embedded broker",
+    available: true,
+    async start() {
+      const registry = await repoTempDir("example-system-registry");
+      return {
+        flags: [`--registry_address=${registry}`],
+        ttl: 3600,
+        database: "pglite",
+        stop: () => rm(registry, { recursive: true }),
+      };
+    },
+  },
+  {
+    // The config service serves what etcd holds over config.yaml: auth's token lifetime and the user
+    // service's database, a real PostgreSQL.
+    name: "a real etcd, NATS and PostgreSQL",
+    available: Boolean(etcdProgram && natsProgram && postgresBinDir),
+    async start() {
+      const [etcd, nats, postgres] = await Promise.all([
+        startEtcdCluster({ members: 1 }),
+        startNatsServer(),
+        startPostgres(),
+      ]);
       const endpoint = etcd.endpoints[0]!;
-      const set = await run("node", [
-        bins.tsmicro,
-        "config",
-        "set",
-        "auth.jwt.ttl",
-        "120",
-        "--service=config",
-        `--registry_address=${endpoint}`,
-      ]);
-      expect(set.stderr).toBe("");
-      system = await startSystem([
-        "--registry=etcd",
-        `--registry_address=${endpoint}`,
-        "--broker=nats",
-        `--broker_address=${nats.url}`,
-      ]);
-      const login = await registerAndLogIn(system, "etcd-ann");
-      const lasts = (Date.parse(login.expires_at) - Date.now()) / 1000;
-      expect(lasts).toBeGreaterThan(100);
-      expect(lasts).toBeLessThanOrEqual(120);
-    } finally {
+      const set = (key: string, value: string) =>
+        run("node", [bins.tsmicro, "config", "set", key, value, "--service=config", `--registry_address=${endpoint}`]);
+      expect((await set("auth.jwt.ttl", "120")).stderr).toBe("");
+      expect((await set("user.database.url", JSON.stringify(postgres.url))).stderr).toBe("");
+      return {
+        flags: ["--registry=etcd", `--registry_address=${endpoint}`, "--broker=nats", `--broker_address=${nats.url}`],
+        ttl: 120,
+        database: "postgres",
+        stop: async () => {
+          await Promise.all([nats.stop(), etcd.stop(), postgres.stop()]);
+        },
+      };
+    },
+  },
+];
+
+for (const setup of setups) {
+  (setup.available ? describe : describe.skip)(`examples/system in real processes on ${setup.name}`, () => {
+    let servers: Servers;
+    let system: System;
+
+    beforeAll(async () => {
+      servers = await setup.start();
+      system = await startSystem(servers.flags);
+    });
+
+    afterAll(async () => {
       if (system) await stopSystem(system);
-      await nats.stop();
-      await etcd.stop();
-    }
+      await servers?.stop();
+    });
+
+    it("registers a user, logs in with the original curl's form body, and answers /user/me", async () => {
+      const login = await registerAndLogIn(system, "ann");
+      const lasts = (Date.parse(login.expires_at) - Date.now()) / 1000;
+      expect(lasts).toBeGreaterThan(servers.ttl - 20);
+      expect(lasts).toBeLessThanOrEqual(servers.ttl);
+      const micro = await postForm(`${system.url}/user/login`, "userName=micro&pwd=123");
+      expect(micro.status).toBe(200);
+      expect(system.nodes.user.output()).toContain(`"database":"${servers.database}"`);
+    });
+
+    it("answers 401 for a wrong password or a forged token, 409 for a taken name", async () => {
+      expect((await postForm(`${system.url}/user/login`, "userName=micro&pwd=124")).status).toBe(401);
+      const forged = await fetch(`${system.url}/user/me`, { headers: { authorization: "Bearer a.b.c" } });
+      expect(forged.status).toBe(401);
+      expect((await postForm(`${system.url}/user/register`, "userName=micro&pwd=1234")).status).toBe(409);
+    });
+
+    it("makes one login one trace across the gateway, the user API, user and auth", async () => {
+      const login = await postForm(`${system.url}/user/login`, "userName=micro&pwd=123");
+      expect(login.status).toBe(200);
+      const traceId = login.headers.get("traceresponse")?.split("-")[1];
+      expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+      await vi.waitFor(
+        () => {
+          const spans = receiver.spans.filter((span) => span.traceId === traceId);
+          const server = (service: string, name: string) =>
+            spans.find((span) => span.service === service && span.kind === "server" && span.name === name);
+          const checkPassword = server("user", "user.v1.UserService/CheckPassword");
+          const makeToken = server("auth", "auth.v1.AuthService/MakeAccessToken");
+          expect(new Set(spans.map((span) => span.service))).toEqual(
+            new Set(["api", "api.micro.platform.web.user", "user", "auth"]),
+          );
+          // Each service's span is the child of the user API's call to it.
+          const parent = (span: typeof checkPassword) =>
+            spans.find((candidate) => candidate.spanId === span?.parentSpanId);
+          expect(parent(checkPassword)).toMatchObject({ service: "api.micro.platform.web.user", kind: "client" });
+          expect(parent(makeToken)).toMatchObject({ service: "api.micro.platform.web.user", kind: "client" });
+        },
+        { timeout: 15_000, interval: 200 },
+      );
+    });
+
+    it("answers logins with the breaker's fallback (503) while auth is down, and recovers once it is back", async () => {
+      system.nodes.auth.kill("SIGTERM");
+      await system.nodes.auth.exited;
+      for (let i = 0; i < 25; i++) {
+        const login = await postForm(`${system.url}/user/login`, "userName=micro&pwd=123");
+        expect(login.status).toBe(503);
+        expect(login.headers.get("retry-after")).toBe("5");
+        expect(await login.json()).toMatchObject({ fallback: true });
+      }
+      // Past 20 calls at more than 50 % failures the breaker is open: logins fail fast, without calling auth.
+      await vi.waitFor(() =>
+        expect(system.nodes["user-api"].output()).toContain(
+          "circuit breaker for auth /auth.v1.AuthService/MakeAccessToken opened",
+        ),
+      );
+      system.nodes.auth = await startNode("src/main.ts", servers.flags, {}, join(dir, "services", "auth"));
+      // One probe goes through after the breaker's 5 s reset timeout, and its success closes it.
+      await vi.waitFor(
+        async () => expect((await postForm(`${system.url}/user/login`, "userName=micro&pwd=123")).status).toBe(200),
+        { timeout: 20_000, interval: 500 },
+      );
+    });
   });
-});
+}
