@@ -3,9 +3,9 @@ import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 
 describe("error catalogue", () => {
-  it("documents every TSM_ERR_* code in the README's error table", async () => {
-    const readme = await readFile(new URL("../README.md", import.meta.url), "utf8");
+  it("documents every TSM_ERR_* code in the error table of docs/errors.md", async () => {
+    const page = await readFile(new URL("../docs/errors.md", import.meta.url), "utf8");
     for (const code of Object.keys(errorCatalogue))
-      expect(readme, `${code} missing from README`).toContain(`| \`${code}\` |`);
+      expect(page, `${code} missing from docs/errors.md`).toContain(`| \`${code}\` |`);
   });
 });

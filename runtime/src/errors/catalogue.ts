@@ -1,7 +1,7 @@
 /**
  * Every setup, configuration and generation error tsmicro reports, with a
  * stable code and a printf-style message. A test checks each code is
- * documented in the README's error table.
+ * documented in the error table of docs/errors.md.
  */
 export const errorCatalogue = {
   TSM_ERR_PLUGIN_OPTION: "unknown plugin option %s in %s; valid options: %s",

@@ -45,7 +45,7 @@ export interface ServiceSettings {
   readonly serverMaxSendMsgSize: number;
   readonly clientMaxRecvMsgSize: number;
   readonly clientMaxSendMsgSize: number;
-  /** `roundrobin` (default), `random` or `leastinflight`. */
+  /** `leastinflight` (default: power of two choices, weighed by latency), `roundrobin` or `random`. */
   readonly selector: string;
   /** How long shutdown waits for calls in flight. */
   readonly shutdownGraceMs: number;
