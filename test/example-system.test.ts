@@ -7,6 +7,7 @@
  * etcd, NATS and PostgreSQL, auth's token lifetime and the user service's database served by the config
  * service from etcd.
  */
+import { spawn } from "node:child_process";
 import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -129,6 +130,38 @@ describe("examples/system", () => {
       await rm(registry, { recursive: true, force: true });
     }
   });
+
+  it("npm run demo keeps the system up until Ctrl-C, then stops every process it started", async () => {
+    const registry = await repoTempDir("example-system-registry");
+    const demo = spawn(
+      process.execPath,
+      ["--import", "tsx", "demo.ts", `--port=${await freePort()}`, `--registry_address=${registry}`],
+      { cwd: dir, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const exited = new Promise<number | null>((resolve) => demo.once("exit", (code) => resolve(code)));
+    let output = "";
+    demo.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    demo.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      await vi.waitFor(() => expect(output).toContain("Ctrl-C stops everything."), { timeout: 60_000, interval: 200 });
+      const pids = [...output.matchAll(/started \(pid (\d+)\)/g)].map((match) => Number(match[1]));
+      expect(pids).toHaveLength(5);
+      demo.kill("SIGINT");
+      expect(await exited).toBe(0);
+      const alive = pids.filter((pid) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      expect(alive).toEqual([]);
+    } finally {
+      if (demo.exitCode === null) demo.kill("SIGKILL");
+      await rm(registry, { recursive: true, force: true });
+    }
+  });
 });
 
 /** Where the system runs: its flags, the token lifetime its config gives, and how to stop what it started. */
@@ -200,6 +233,8 @@ for (const setup of setups) {
 
     it("registers a user, logs in with the original curl's form body, and answers /user/me", async () => {
       const login = await registerAndLogIn(system, "ann");
+      // The password went through every process, and none of them logged it.
+      for (const node of Object.values(system.nodes)) expect(node.output()).not.toContain("s3cret");
       const lasts = (Date.parse(login.expires_at) - Date.now()) / 1000;
       expect(lasts).toBeGreaterThan(servers.ttl - 20);
       expect(lasts).toBeLessThanOrEqual(servers.ttl);

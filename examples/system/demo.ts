@@ -104,22 +104,25 @@ try {
     headers: { "content-type": "application/x-www-form-urlencoded" },
     body: "userName=micro&pwd=123",
     shown: `-X POST http://${gatewayAddress}/user/login -H 'Content-Type: application/x-www-form-urlencoded' --data 'userName=micro&pwd=123'`,
-  })) as { token?: string } | undefined;
+  })) as { token?: string; user?: { user_id: string } } | undefined;
   if (!login?.token) throw new Error("the seeded user could not log in");
   await curl("/user/me", {
     headers: { authorization: `Bearer ${login.token}` },
     shown: `http://${gatewayAddress}/user/me -H 'Authorization: Bearer <the token>'`,
   });
 
+  const flags = passed.length > 0 ? ` ${passed.join(" ")}` : "";
+  const auth = running.find((started) => started.name === "auth")?.child.pid;
   console.log(`
 The system is up: config, auth, user, the user API and the gateway at http://${gatewayAddress}.
-Try:
+Try, from the repository's root:
   curl -X POST http://${gatewayAddress}/user/register -d 'userName=ann&pwd=s3cret'
   curl -X POST http://${gatewayAddress}/user/login -d 'userName=ann&pwd=s3cret'
-  npx tsmicro list services
-  npx tsmicro call user UserService.GetUser '{"user_id":"${"<user_id from the login>"}"}'
-  npx tsmicro web          # the dashboard, http://127.0.0.1:8082
-  kill ${running.find((r) => r.name === "auth")?.child.pid}       # stop auth: logins get the breaker's 503, then recover once it is back`);
+  npx tsmicro list services${flags}
+  npx tsmicro call user UserService.GetUser '{"user_id":"${login.user?.user_id}"}'${flags}
+  npx tsmicro web${flags}     # the dashboard: http://127.0.0.1:8082
+  kill ${auth}     # stops auth: logins answer 503 from the breaker's fallback until it is back:
+  (cd examples/system/services/auth && node --import tsx src/main.ts${flags})`);
   if (values.once) {
     await stopAll();
   } else {
