@@ -65,4 +65,13 @@ describe("config over gRPC", () => {
     expect((await stream.next()).value?.value).toBe(600);
     await stream.return?.();
   });
+
+  it("sends null when a change removes what a watch follows", async () => {
+    source.put("extra", { flag: true });
+    const stream = client().watch({ path: "extra.flag" })[Symbol.asyncIterator]();
+    expect((await stream.next()).value?.value).toBe(true);
+    source.set({ ...(await source.read()), extra: {} });
+    expect((await stream.next()).value?.value).toBeNull();
+    await stream.return?.();
+  });
 });

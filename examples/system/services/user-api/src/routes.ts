@@ -68,7 +68,7 @@ export async function routes(app: App, options: { readonly clients: Clients }): 
 
   app.get("/me", async (request, reply) => {
     const token = bearerToken(request.headers.authorization);
-    if (!token) return reply.code(401).send({ error: "send Authorization: Bearer <token> from POST /user/login" });
+    if (!token) return tokenMissing(reply);
     try {
       const claims = await auth.validateToken({ token });
       const user = await users.getUser({ userId: claims.userId });
@@ -80,7 +80,7 @@ export async function routes(app: App, options: { readonly clients: Clients }): 
 
   app.post("/logout", async (request, reply) => {
     const token = bearerToken(request.headers.authorization);
-    if (!token) return reply.code(401).send({ error: "send Authorization: Bearer <token> from POST /user/login" });
+    if (!token) return tokenMissing(reply);
     try {
       await auth.revokeToken({ token });
       return reply.code(204).send();
@@ -90,6 +90,11 @@ export async function routes(app: App, options: { readonly clients: Clients }): 
   });
 
   app.get("/health", async () => ({ status: "SERVING" }));
+}
+
+/** The 401 of a request without `Authorization: Bearer <token>`. */
+function tokenMissing(reply: Reply): Reply {
+  return reply.code(401).send({ error: "send Authorization: Bearer <token> from POST /user/login" });
 }
 
 function bearerToken(header: string | undefined): string | undefined {

@@ -1,4 +1,4 @@
-import { ConfigErrors } from "../gen/config/v1/config.micro.js";
+import { ConfigErrors, isSettingNotFound } from "../gen/config/v1/config.micro.js";
 
 /** The value at a dotted path of the settings ("" for all of them); SETTING_NOT_FOUND when nothing is set there. */
 export function settingsAt(settings: unknown, path: string): unknown {
@@ -10,4 +10,14 @@ export function settingsAt(settings: unknown, path: string): unknown {
     value = (value as Record<string, unknown>)[key];
   }
   return value;
+}
+
+/** As settingsAt, with null where nothing is set any more: what Watch sends when a change removes the path. */
+export function settingsAtOrNull(settings: unknown, path: string): unknown {
+  try {
+    return settingsAt(settings, path);
+  } catch (error) {
+    if (isSettingNotFound(error)) return null;
+    throw error;
+  }
 }

@@ -1,12 +1,12 @@
 import type { ReadResponse } from "../../gen/config/v1/config.js";
 import type { ConfigServiceHandler } from "../../gen/config/v1/config.micro.js";
 import type { Dependencies } from "../dependencies.js";
-import { settingsAt } from "../settings-at.js";
+import { settingsAt, settingsAtOrNull } from "../settings-at.js";
 
 /**
  * rpc config.v1.ConfigService/Watch: the settings under a path now, then
- * again after each accepted change that alters them, until the caller
- * cancels (or the service stops).
+ * again after each accepted change that alters them (null once a change
+ * removes them), until the caller cancels (or the service stops).
  */
 export function watch(deps: Dependencies): ConfigServiceHandler["watch"] {
   return async function* (request, context) {
@@ -16,7 +16,7 @@ export function watch(deps: Dependencies): ConfigServiceHandler["watch"] {
     const changes: ReadResponse[] = [];
     let wake: (() => void) | undefined;
     const unwatch = settings.watch((all) => {
-      const next = JSON.stringify(settingsAt(all, request.path));
+      const next = JSON.stringify(settingsAtOrNull(all, request.path));
       if (next === current) return;
       current = next;
       changes.push({ path: request.path, value: JSON.parse(next) });
