@@ -8,7 +8,7 @@
  * service from etcd.
  */
 import { spawn } from "node:child_process";
-import { cp, rm } from "node:fs/promises";
+import { cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { bins, repoRoot, repoTempDir, run } from "./support/cli.js";
@@ -171,6 +171,8 @@ interface Servers {
   readonly ttl: number;
   /** The user service's database, as the config service names it. */
   readonly database: "pglite" | "postgres";
+  /** Changes auth.jwt.ttl where this setup keeps it, while the system runs. */
+  setTtl(ttl: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -184,6 +186,11 @@ const setups: readonly { readonly name: string; readonly available: boolean; sta
         flags: [`--registry_address=${registry}`],
         ttl: 3600,
         database: "pglite",
+        // The config service watches its file.
+        async setTtl(ttl) {
+          const file = join(dir, "services/config/config.yaml");
+          await writeFile(file, (await readFile(file, "utf8")).replace(/^(\s+ttl:) \d+$/m, `$1 ${ttl}`));
+        },
         stop: () => rm(registry, { recursive: true }),
       };
     },
@@ -208,6 +215,9 @@ const setups: readonly { readonly name: string; readonly available: boolean; sta
         flags: ["--registry=etcd", `--registry_address=${endpoint}`, "--broker=nats", `--broker_address=${nats.url}`],
         ttl: 120,
         database: "postgres",
+        async setTtl(ttl) {
+          expect((await set("auth.jwt.ttl", String(ttl))).stderr).toBe("");
+        },
         stop: async () => {
           await Promise.all([nats.stop(), etcd.stop(), postgres.stop()]);
         },
@@ -273,6 +283,20 @@ for (const setup of setups) {
         },
         { timeout: 15_000, interval: 200 },
       );
+    });
+
+    it("gives new tokens a lifetime changed in the config centre, without a restart", async () => {
+      await servers.setTtl(45);
+      await vi.waitFor(
+        async () => {
+          const login = await postForm(`${system.url}/user/login`, "userName=micro&pwd=123");
+          const lasts = (Date.parse(((await login.json()) as Login).expires_at) - Date.now()) / 1000;
+          expect(lasts).toBeLessThanOrEqual(45);
+          expect(lasts).toBeGreaterThan(25);
+        },
+        { timeout: 15_000, interval: 300 },
+      );
+      expect(system.nodes.auth.output()).toContain("auth.jwt changed: new tokens use it");
     });
 
     it("answers logins with the breaker's fallback (503) while auth is down, and recovers once it is back", async () => {

@@ -76,6 +76,27 @@ async function curl(path: string, init: RequestInit & { shown: string }): Promis
   return body;
 }
 
+/** The commands to try next, with the flags the system was started with where each command takes them. */
+function printWhatToTry(userId: string): void {
+  const all = passed.length > 0 ? ` ${passed.join(" ")}` : "";
+  // tsmicro list and call take the registry's flags, not the broker's.
+  const registry = passed.filter((arg, at) => /^--registry/.test(arg) || /^--registry/.test(passed[at - 1] ?? ""));
+  const cli = registry.length > 0 ? ` ${registry.join(" ")}` : "";
+  const name = `user${Date.now() % 100_000}`;
+  const auth = running.find((started) => started.name === "auth")?.child.pid;
+  console.log(`
+The system is up: config, auth, user, the user API and the gateway at http://${gatewayAddress}.
+Try, from the repository's root:
+  curl -X POST http://${gatewayAddress}/user/register -d 'userName=${name}&pwd=s3cret'
+  curl -X POST http://${gatewayAddress}/user/login -d 'userName=${name}&pwd=s3cret'
+  npx tsmicro list services${cli}
+  npx tsmicro call user UserService.GetUser '{"user_id":"${userId}"}'${cli}
+  npx tsmicro web${cli}     # the dashboard on http://127.0.0.1:8082 (--address moves it)
+  kill ${auth}     # stops auth: logins answer 503 from the breaker's fallback until it is back:
+  (cd examples/system/services/auth && node --import tsx src/main.ts${all})
+`);
+}
+
 const service = (name: string) => join(here, "services", name);
 try {
   await mkdir(logs, { recursive: true });
@@ -111,22 +132,11 @@ try {
     shown: `http://${gatewayAddress}/user/me -H 'Authorization: Bearer <the token>'`,
   });
 
-  const flags = passed.length > 0 ? ` ${passed.join(" ")}` : "";
-  const auth = running.find((started) => started.name === "auth")?.child.pid;
-  console.log(`
-The system is up: config, auth, user, the user API and the gateway at http://${gatewayAddress}.
-Try, from the repository's root:
-  curl -X POST http://${gatewayAddress}/user/register -d 'userName=ann&pwd=s3cret'
-  curl -X POST http://${gatewayAddress}/user/login -d 'userName=ann&pwd=s3cret'
-  npx tsmicro list services${flags}
-  npx tsmicro call user UserService.GetUser '{"user_id":"${login.user?.user_id}"}'${flags}
-  npx tsmicro web${flags}     # the dashboard: http://127.0.0.1:8082
-  kill ${auth}     # stops auth: logins answer 503 from the breaker's fallback until it is back:
-  (cd examples/system/services/auth && node --import tsx src/main.ts${flags})`);
+  if (!values.once) printWhatToTry(login.user?.user_id ?? "");
   if (values.once) {
     await stopAll();
   } else {
-    console.log("\nCtrl-C stops everything.");
+    console.log("Ctrl-C stops everything.");
     await new Promise<void>((resolve) => {
       process.once("SIGINT", resolve);
       process.once("SIGTERM", resolve);

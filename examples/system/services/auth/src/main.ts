@@ -11,6 +11,7 @@ import { RevokedTokenDataService } from "./domain/service/revoked-token-data-ser
 import type { Database } from "./gen/database.js";
 import { ConfigServiceDefinition } from "./gen/config/v1/config.micro.js";
 import { AuthServiceDefinition } from "./gen/auth/v1/auth.micro.js";
+import { followJwtSettings } from "./follow-jwt-settings.js";
 import { createAuthServiceHandler } from "./handler/auth-service.js";
 
 const service = createService({ name: "auth", version: "0.1.0" });
@@ -38,5 +39,12 @@ if (database.kind === "pglite" || process.env.TSMICRO_MIGRATE === "on") await da
 // A rename or type change tsmicro generate left to a hand-written migration, not made, stops the service here.
 await database.checkSchema().catch(fatal);
 
+// New tokens follow a change of "auth.jwt" without a restart; the watch ends when the service is told to stop.
+const following = new AbortController();
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => following.abort());
+const followed = followJwtSettings(config, deps.tokens, logger, following.signal);
+
 await service.run(); // listen, register, heartbeat; on SIGTERM or SIGINT: deregister, drain, stop
+following.abort();
+await followed;
 await database.close();

@@ -37,19 +37,27 @@ export class TokenInvalidError extends Error {
 
 /** Makes and checks HS256 JWT access tokens (jose). */
 export class AccessTokens {
-  readonly #key: Uint8Array;
+  #settings: JwtSettings;
+  #key: Uint8Array;
 
-  constructor(private readonly settings: JwtSettings) {
+  constructor(settings: JwtSettings) {
+    this.#settings = settings;
+    this.#key = new TextEncoder().encode(settings.secret);
+  }
+
+  /** Signs and checks with `settings` from now on: a new key ends the tokens the old one signed. */
+  use(settings: JwtSettings): void {
+    this.#settings = settings;
     this.#key = new TextEncoder().encode(settings.secret);
   }
 
   /** A token for the user that lasts the configured time, and when it expires. */
   async make(userId: string, userName: string): Promise<{ token: string; expiresAt: Date }> {
-    const expiresAt = new Date((Math.floor(Date.now() / 1000) + this.settings.ttl) * 1000);
+    const expiresAt = new Date((Math.floor(Date.now() / 1000) + this.#settings.ttl) * 1000);
     const token = await new SignJWT({ name: userName })
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setSubject(userId)
-      .setIssuer(this.settings.issuer)
+      .setIssuer(this.#settings.issuer)
       .setJti(randomUUID())
       .setIssuedAt()
       .setExpirationTime(expiresAt)
@@ -60,7 +68,7 @@ export class AccessTokens {
   /** The token's claims; TokenExpiredError or TokenInvalidError when it is not good now. */
   async verify(token: string): Promise<TokenClaims> {
     try {
-      const { payload } = await jwtVerify(token, this.#key, { issuer: this.settings.issuer, algorithms: ["HS256"] });
+      const { payload } = await jwtVerify(token, this.#key, { issuer: this.#settings.issuer, algorithms: ["HS256"] });
       if (!payload.sub || !payload.jti || payload.exp === undefined) throw new TokenInvalidError();
       return {
         userId: payload.sub,
