@@ -57,12 +57,16 @@ async function startSystem(flags: readonly string[]): Promise<System> {
     TSMICRO_MIGRATE: "on",
   };
   const start = (service: string) => startNode("src/main.ts", flags, env, join(dir, "services", service));
+  // One after another, config first: on a busy machine (CI runs two test files at once) four processes
+  // compiling and opening PGlite together starve each other.
   const config = await start("config");
-  const [auth, user, web] = await Promise.all([start("auth"), start("user"), start("user-api")]);
+  const auth = await start("auth");
+  const user = await start("user");
+  const web = await start("user-api");
   const address = `127.0.0.1:${await freePort()}`;
   const gateway = ["api", "--handler=web", "--api_namespace=api.micro.platform.web", `--address=${address}`];
   const api = await startNode(bins.tsmicro, [...gateway, ...flags], env, dir);
-  return { nodes: { config, auth: auth!, user: user!, "user-api": web!, api }, url: `http://${address}` };
+  return { nodes: { config, auth, user, "user-api": web, api }, url: `http://${address}` };
 }
 
 /** Stops every process of the system with SIGTERM, the gateway first. */

@@ -19,10 +19,11 @@ const service = createService({ name: "auth", version: "0.1.0" });
 // does; flags are checked first, so a bad one leaves the database untouched.
 const { logger, fatal } = service;
 await service.checkFlags().catch(fatal);
-// The signing key and token lifetime come from the config service (started first), as the settings at "auth.jwt".
+// The signing key and token lifetime come from the config service (start it first), as the settings at
+// "auth.jwt". Its first answer may take a while on a machine busy starting the system: up to 30 s, not 5 s.
 const config = service.client(ConfigServiceDefinition, "config");
 const jwt = await config
-  .read({ path: "auth.jwt" })
+  .read({ path: "auth.jwt" }, { timeoutMs: 30_000, waitForReady: true })
   .then((settings) => jwtSettingsOf(settings.value))
   .catch(fatal);
 const database = await openDatabase<Database>({ ...databaseOptionsFrom(), logger }).catch(fatal);
