@@ -130,6 +130,39 @@ describe.each(pairs)("call semantics, %s client, %s server", (client, server) =>
     expect(failure).toMatchObject({ code: Code.NOT_FOUND, message: " no user has id " });
   });
 
+  it("a request that fails to encode fails the call with the encoder's error, and nothing reaches the server", async () => {
+    const address = await startServer();
+    const transport = transports.client();
+    cleanups.push(() => transport.close());
+    const refused = new TsmicroError(Code.INVALID_ARGUMENT, "scope.level is required");
+    const unary = AlphaDefinition.methods.unary;
+    const method = {
+      ...unary,
+      input: {
+        ...unary.input,
+        encode: () => {
+          throw refused;
+        },
+      },
+    };
+    seen.length = 0;
+    await expect(transport.call(address, { method, request: { id: "x" }, metadata: {} })).rejects.toBe(refused);
+    const buggy = {
+      ...unary,
+      input: {
+        ...unary.input,
+        encode: () => {
+          throw new Error("encoder bug");
+        },
+      },
+    };
+    await expect(transport.call(address, { method: buggy, request: { id: "x" }, metadata: {} })).rejects.toMatchObject({
+      code: Code.INTERNAL,
+      message: "encoder bug",
+    });
+    expect(seen).toEqual([]);
+  });
+
   it("an AbortSignal's reason reaches the error", async () => {
     const address = await startServer();
     const client = createClient(AlphaDefinition, rpcCaller(address));

@@ -5,14 +5,23 @@ import type {
   ClientReadableStream,
   ClientWritableStream,
   Metadata as GrpcMetadata,
+  ServiceError,
   StatusObject,
 } from "@grpc/grpc-js";
 import type { EventEmitter } from "node:events";
 import type { Compression, Metadata } from "../definition/call.js";
 import type { MethodDefinition } from "../definition/definition.js";
-import type { TsmicroError } from "../errors/tsmicro-error.js";
+import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import { gzipChannelAlgorithm } from "./grpc-compression.js";
-import { fromGrpcMetadata, fromServiceError, grpcCodec, grpcJs, toGrpcMetadata, untilWritable } from "./grpc-wire.js";
+import {
+  fromGrpcMetadata,
+  fromServiceError,
+  grpcCodec,
+  grpcJs,
+  messageOf,
+  toGrpcMetadata,
+  untilWritable,
+} from "./grpc-wire.js";
 import { type ClientKeepaliveOptions, clientKeepalive } from "./keepalive.js";
 import type { CallResult, ClientCall, ClientTransport } from "./transport.js";
 import { abortedError, afterClose, cancelledBeforeStart, requestStreamError } from "./call-errors.js";
@@ -138,6 +147,12 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
   };
 }
 
+/**
+ * A unary call straight on the client's channel, as grpc-js's own makeUnaryRequest makes it
+ * below its interceptor layer: no interceptors are ever set here, and that layer's per-call
+ * work (an Error to keep the caller's stack, an event emitter, wrapping listeners) cost more
+ * than the rest of the client together.
+ */
 function unary(client: Client, call: ClientCall, codec: MethodCodec): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const { signal } = call;
@@ -145,46 +160,64 @@ function unary(client: Client, call: ClientCall, codec: MethodCodec): Promise<un
       reject(cancelledBeforeStart(call));
       return;
     }
-    let cancel: (() => void) | undefined;
-    // With an onTrailer, the status event (right after the callback) settles
-    // the call, so the trailer is delivered before the caller resumes.
-    let outcome: { error: unknown; response?: unknown } | undefined;
-    const settle = (): void => {
-      if (outcome === undefined) return;
-      if (outcome.error === undefined) resolve(outcome.response);
-      else reject(outcome.error);
+    let request: Buffer;
+    try {
+      request = codec.serialize(call.request);
+    } catch (error) {
+      reject(isTsmicroError(error) ? error : new TsmicroError(Code.INTERNAL, messageOf(error), { cause: error }));
+      return;
+    }
+    const pending = client.getChannel().createCall(call.method.path, deadlineOf(call), undefined, null, undefined);
+    let response: unknown;
+    let received = false;
+    // What a metadata callback threw: the call is cancelled and fails with it.
+    let thrown: unknown;
+    const cancel = (): void => pending.cancelWithStatus(grpcJs().status.CANCELLED, "Cancelled on client");
+    const deliver = (callback: ((metadata: Metadata) => void) | undefined, metadata: GrpcMetadata): void => {
+      if (callback === undefined || thrown !== undefined) return;
+      try {
+        callback(fromGrpcMetadata(metadata));
+      } catch (error) {
+        thrown = error ?? new Error("a metadata callback threw undefined");
+        cancel();
+      }
     };
-    const listener = call.onHeader || call.onTrailer ? new MetadataListener(call, () => pending.cancel()) : undefined;
-    const pending = client.makeUnaryRequest(
-      call.method.path,
-      codec.serialize,
-      codec.deserialize,
-      call.request,
-      metadataOf(call),
-      callOptionsOf(call),
-      (error, response) => {
-        if (cancel) signal?.removeEventListener("abort", cancel);
-        // A metadata callback that threw cancelled the call: what it threw is the failure.
-        const failure = listener?.error ?? (error ? failureOf(error, call) : undefined);
-        if (call.onTrailer) outcome = { error: failure, response };
-        else if (failure !== undefined) reject(failure);
+    pending.start(metadataOf(call), {
+      onReceiveMetadata: (metadata) => deliver(call.onHeader, metadata),
+      onReceiveMessage: (bytes: Buffer) => {
+        const { status } = grpcJs();
+        if (received) {
+          pending.cancelWithStatus(status.UNIMPLEMENTED, "Too many responses received");
+          return;
+        }
+        received = true;
+        try {
+          response = codec.deserialize(bytes);
+        } catch (error) {
+          pending.cancelWithStatus(status.INTERNAL, `Response message parsing error: ${messageOf(error)}`);
+        }
+      },
+      onReceiveStatus: (status) => {
+        if (signal) signal.removeEventListener("abort", cancel);
+        deliver(call.onTrailer, status.metadata);
+        if (thrown !== undefined) reject(thrown);
+        else if (status.code !== grpcJs().status.OK) reject(failureOf(statusError(status), call));
+        else if (!received)
+          reject(failureOf(statusError({ ...status, code: Code.UNIMPLEMENTED, details: "No message received" }), call));
         else resolve(response);
       },
-    );
-    if (listener) {
-      listener.listen(pending);
-      if (call.onTrailer) {
-        pending.once("status", () => {
-          if (outcome && listener.error !== undefined) outcome = { error: listener.error };
-          settle();
-        });
-      }
-    }
-    if (signal) {
-      cancel = () => pending.cancel();
-      signal.addEventListener("abort", cancel, { once: true });
-    }
+    });
+    pending.sendMessageWithContext({}, request);
+    pending.halfClose();
+    pending.startRead();
+    signal?.addEventListener("abort", cancel, { once: true });
   });
+}
+
+/** A call's status as the error grpc-js's own calls fail with. */
+function statusError(status: StatusObject): ServiceError {
+  const name = grpcJs().status[status.code] ?? "UNKNOWN";
+  return Object.assign(new Error(`${status.code} ${name}: ${status.details}`), status);
 }
 
 function clientStream(client: Client, call: ClientCall, codec: MethodCodec): Promise<unknown> {
@@ -393,9 +426,15 @@ function metadataOf(call: ClientCall): GrpcMetadata {
 const waitForReady = Object.freeze({ waitForReady: true });
 
 function callOptionsOf(call: ClientCall): CallOptions {
+  const deadline = deadlineOf(call);
+  return deadline === Infinity ? noCallOptions : { deadline };
+}
+
+/** The call's deadline for grpc-js: Infinity for none. */
+function deadlineOf(call: ClientCall): Date | number {
   const { deadline } = call;
   // An invalid Date (an infinite timeout turned into a date) means no deadline, as undefined does.
-  return deadline === undefined || !(deadline.getTime() < Infinity) ? noCallOptions : { deadline };
+  return deadline === undefined || !(deadline.getTime() < Infinity) ? Infinity : deadline;
 }
 
 /**
