@@ -145,8 +145,9 @@ describe.each(pairs)("call semantics, %s client, %s server", (client, server) =>
         },
       },
     };
+    const call = { service: "alpha", request: { id: "x" }, metadata: {}, deadline: undefined, signal: undefined };
     seen.length = 0;
-    await expect(transport.call(address, { method, request: { id: "x" }, metadata: {} })).rejects.toBe(refused);
+    await expect(transport.call(address, { ...call, method })).rejects.toBe(refused);
     const buggy = {
       ...unary,
       input: {
@@ -156,7 +157,7 @@ describe.each(pairs)("call semantics, %s client, %s server", (client, server) =>
         },
       },
     };
-    await expect(transport.call(address, { method: buggy, request: { id: "x" }, metadata: {} })).rejects.toMatchObject({
+    await expect(transport.call(address, { ...call, method: buggy })).rejects.toMatchObject({
       code: Code.INTERNAL,
       message: "encoder bug",
     });
