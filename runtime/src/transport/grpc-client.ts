@@ -1,5 +1,6 @@
 import type {
   CallOptions,
+  Channel,
   ChannelOptions,
   Client,
   ClientReadableStream,
@@ -60,6 +61,9 @@ interface RequestPump {
   failed: boolean;
   error: unknown;
 }
+
+/** A call on a grpc-js channel, below grpc-js's interceptors. */
+type GrpcCall = ReturnType<Channel["createCall"]>;
 
 /** grpc-js's CallOptions for a call without a deadline: read, never written, so one object serves every call. */
 const noCallOptions: CallOptions = Object.freeze({});
@@ -155,8 +159,7 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
  */
 function unary(client: Client, call: ClientCall, codec: MethodCodec): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const { signal } = call;
-    if (signal?.aborted) {
+    if (call.signal?.aborted) {
       reject(cancelledBeforeStart(call));
       return;
     }
@@ -168,50 +171,94 @@ function unary(client: Client, call: ClientCall, codec: MethodCodec): Promise<un
       return;
     }
     const pending = client.getChannel().createCall(call.method.path, deadlineOf(call), undefined, null, undefined);
-    let response: unknown;
-    let received = false;
-    // What a metadata callback threw: the call is cancelled and fails with it.
-    let thrown: unknown;
-    const cancel = (): void => pending.cancelWithStatus(grpcJs().status.CANCELLED, "Cancelled on client");
-    const deliver = (callback: ((metadata: Metadata) => void) | undefined, metadata: GrpcMetadata): void => {
-      if (callback === undefined || thrown !== undefined) return;
-      try {
-        callback(fromGrpcMetadata(metadata));
-      } catch (error) {
-        thrown = error ?? new Error("a metadata callback threw undefined");
-        cancel();
-      }
-    };
-    pending.start(metadataOf(call), {
-      onReceiveMetadata: (metadata) => deliver(call.onHeader, metadata),
-      onReceiveMessage: (bytes: Buffer) => {
-        const { status } = grpcJs();
-        if (received) {
-          pending.cancelWithStatus(status.UNIMPLEMENTED, "Too many responses received");
-          return;
-        }
-        received = true;
-        try {
-          response = codec.deserialize(bytes);
-        } catch (error) {
-          pending.cancelWithStatus(status.INTERNAL, `Response message parsing error: ${messageOf(error)}`);
-        }
-      },
-      onReceiveStatus: (status) => {
-        if (signal) signal.removeEventListener("abort", cancel);
-        deliver(call.onTrailer, status.metadata);
-        if (thrown !== undefined) reject(thrown);
-        else if (status.code !== grpcJs().status.OK) reject(failureOf(statusError(status), call));
-        else if (!received)
-          reject(failureOf(statusError({ ...status, code: Code.UNIMPLEMENTED, details: "No message received" }), call));
-        else resolve(response);
-      },
-    });
+    const exchange = new UnaryExchange(pending, { call, codec, resolve, reject });
+    pending.start(metadataOf(call), exchange);
     pending.sendMessageWithContext({}, request);
     pending.halfClose();
     pending.startRead();
-    signal?.addEventListener("abort", cancel, { once: true });
+    exchange.listen();
   });
+}
+
+/** What a unary call answers to until its status arrives. */
+interface UnaryCaller {
+  readonly call: ClientCall;
+  readonly codec: MethodCodec;
+  readonly resolve: (response: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * The listener of one unary call on a grpc-js channel. Its status lets go of the caller (the
+ * request, its callbacks, the promise and whoever awaits it): node holds a closed HTTP/2 stream,
+ * and through its listeners grpc-js's call and this listener, a while after the call ends, and
+ * a young-generation collection in that while would move all the caller reaches to the old
+ * generation.
+ */
+class UnaryExchange {
+  #caller: UnaryCaller | undefined;
+  #response: unknown;
+  #received = false;
+  /** What a metadata callback threw: the call is cancelled and fails with it. */
+  #thrown: unknown;
+  readonly #pending: GrpcCall;
+  readonly #cancel = (): void => this.#pending.cancelWithStatus(grpcJs().status.CANCELLED, "Cancelled on client");
+
+  constructor(pending: GrpcCall, caller: UnaryCaller) {
+    this.#pending = pending;
+    this.#caller = caller;
+  }
+
+  /** Cancels the call when the caller's signal aborts. */
+  listen(): void {
+    this.#caller?.call.signal?.addEventListener("abort", this.#cancel, { once: true });
+  }
+
+  onReceiveMetadata(metadata: GrpcMetadata): void {
+    this.#deliver(this.#caller?.call.onHeader, metadata);
+  }
+
+  onReceiveMessage(bytes: Buffer): void {
+    const { status } = grpcJs();
+    if (this.#received) {
+      this.#pending.cancelWithStatus(status.UNIMPLEMENTED, "Too many responses received");
+      return;
+    }
+    this.#received = true;
+    try {
+      this.#response = this.#caller?.codec.deserialize(bytes);
+    } catch (error) {
+      this.#pending.cancelWithStatus(status.INTERNAL, `Response message parsing error: ${messageOf(error)}`);
+    }
+  }
+
+  onReceiveStatus(status: StatusObject): void {
+    const caller = this.#caller;
+    if (caller === undefined) return;
+    const { call } = caller;
+    call.signal?.removeEventListener("abort", this.#cancel);
+    this.#deliver(call.onTrailer, status.metadata);
+    const response = this.#response;
+    this.#caller = undefined;
+    this.#response = undefined;
+    if (this.#thrown !== undefined) caller.reject(this.#thrown);
+    else if (status.code !== grpcJs().status.OK) caller.reject(failureOf(statusError(status), call));
+    else if (!this.#received)
+      caller.reject(
+        failureOf(statusError({ ...status, code: Code.UNIMPLEMENTED, details: "No message received" }), call),
+      );
+    else caller.resolve(response);
+  }
+
+  #deliver(callback: ((metadata: Metadata) => void) | undefined, metadata: GrpcMetadata): void {
+    if (callback === undefined || this.#thrown !== undefined) return;
+    try {
+      callback(fromGrpcMetadata(metadata));
+    } catch (error) {
+      this.#thrown = error ?? new Error("a metadata callback threw undefined");
+      this.#cancel();
+    }
+  }
 }
 
 /** A call's status as the error grpc-js's own calls fail with. */
