@@ -74,6 +74,30 @@ describe("connect() in a script, over the local registry", () => {
   });
 });
 
+describe("waitForReady through the local registry", () => {
+  afterAll(async () => {
+    await killAllNodes();
+  });
+
+  it("waits for a service that registers after the call was made, and calls its node", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tsmicro-wait-"));
+    const flags = ["--registry=local", `--registry_address=${dir}`];
+    const mesh = connect({ args: flags, env: suiteEnv(), logger: silentLogger() });
+    try {
+      const echo = mesh.client(AlphaDefinition, "echo");
+      await expect(echo.unary({ id: "x" })).rejects.toThrow("no nodes of service echo are registered");
+      const answer = echo.unary({ id: "x" }, { waitForReady: true, timeoutMs: 30_000 });
+      // Awaited once the node is up; a failure before that is the test's, not an unhandled rejection.
+      answer.catch(() => {});
+      const node = await startNode("test/fixtures/echo-node.ts", flags);
+      expect((await answer).id).toBe(node.id);
+    } finally {
+      await mesh.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("connect({ registry }) with a handed-in memory registry", () => {
   const services: MicroService[] = [];
   afterAll(async () => {

@@ -351,3 +351,63 @@ describe("attempt timeouts per method", () => {
     expect(() => checkAttemptTimeouts({ "svc/Do": "none" }, definition("no_side_effects"), "svc")).not.toThrow();
   });
 });
+
+describe("wait for ready", () => {
+  /** A selector with no node until `registered` is set, failing as the registry selector does. */
+  function emptySelector() {
+    const state = { registered: undefined as Node | undefined, selects: 0 };
+    const selector: Selector = {
+      select: async () => {
+        state.selects++;
+        return () => {
+          if (state.registered) return state.registered;
+          throw new TsmicroError(Code.UNAVAILABLE, "no nodes of service svc are registered", { unprocessed: true });
+        };
+      },
+      mark: () => {},
+      start: async () => {},
+      stop: async () => {},
+    };
+    return { selector, state };
+  }
+
+  it("waits for the service to get a node, then calls it; without it the call fails at once", async () => {
+    const { selector, state } = emptySelector();
+    const { transport, calls } = scriptedTransport(async (address) => ({ ok: address }));
+    const caller = createRpcCaller("svc", { selector, transport, retries: 0 });
+    await expect(caller.unary(method("unary"), {})).rejects.toMatchObject({
+      code: Code.UNAVAILABLE,
+      message: "no nodes of service svc are registered",
+    });
+    setTimeout(() => {
+      state.registered = { id: "late", address: "late:1", metadata: {} };
+    }, 300);
+    const selectsBefore = state.selects;
+    expect(await caller.unary(method("unary"), {}, { waitForReady: true })).toEqual({ ok: "late:1" });
+    expect(calls.map((c) => c.address)).toEqual(["late:1"]);
+    // It asked again a few times in those 300 ms, not in a busy loop.
+    expect(state.selects - selectsBefore).toBeGreaterThan(1);
+    expect(state.selects - selectsBefore).toBeLessThan(10);
+  });
+
+  it("gives up at the deadline, saying what it waited for, or when cancelled", async () => {
+    const { selector } = emptySelector();
+    const { transport, calls } = scriptedTransport(async () => ({}));
+    const caller = createRpcCaller("svc", { selector, transport, retries: 0 });
+    const started = Date.now();
+    await expect(caller.unary(method("unary"), {}, { waitForReady: true, timeoutMs: 200 })).rejects.toMatchObject({
+      code: Code.DEADLINE_EXCEEDED,
+      message: "/t.Svc/Do waited for a node until its deadline: no nodes of service svc are registered",
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(new Error("caller left")), 100);
+    await expect(caller.unary(method("unary"), {}, { waitForReady: true, signal: abort.signal })).rejects.toMatchObject(
+      {
+        code: Code.CANCELLED,
+        message: "/t.Svc/Do was cancelled while it waited for a node: caller left",
+      },
+    );
+    expect(calls).toEqual([]);
+  });
+});

@@ -1,5 +1,7 @@
 import type { CallContext, CallOptions, Caller, Metadata } from "../definition/call.js";
 import type { MethodDefinition } from "../definition/definition.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { abortedBy } from "../errors/aborted.js";
 import { failedService, nameFailedService } from "../errors/failed-service.js";
 import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Node } from "../registry/registry.js";
@@ -124,9 +126,21 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
     };
   }
 
-  async function pick(exclude: Set<string>): Promise<Node> {
-    const next = await selector.select(service, { exclude });
-    return next();
+  /**
+   * A node for the call. A wait-for-ready call whose service has no node yet (none registered,
+   * or the registry unreachable) waits for one until its deadline or its cancel, as gRPC waits
+   * for a channel to become ready, asking the selector again at growing intervals.
+   */
+  async function pick(exclude: Set<string>, call?: ClientCall): Promise<Node> {
+    for (let interval = 50; ; interval = Math.min(interval * 2, 1_000)) {
+      try {
+        const next = await selector.select(service, { exclude });
+        return next();
+      } catch (error) {
+        if (!call?.waitForReady || !noNodeYet(error)) throw error;
+        await waitForNode(call, interval, error);
+      }
+    }
   }
 
   function mayRetry(error: unknown, attempt: number, call: ClientCall): boolean {
@@ -180,7 +194,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
     if (policy) return hedgedCall(call, policy, hedgeWire);
     const tried = new Set<string>();
     for (let attempt = 1; ; attempt++) {
-      const node = await pick(tried);
+      const node = await pick(tried, call);
       tried.add(node.id);
       const sent = attemptOf(call, attempt);
       const started = performance.now();
@@ -205,7 +219,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
   async function* serverStreamWithRetries(call: ClientCall): AsyncIterable<unknown> {
     const tried = new Set<string>();
     for (let attempt = 1; ; attempt++) {
-      const node = await pick(tried);
+      const node = await pick(tried, call);
       tried.add(node.id);
       let received = false;
       try {
@@ -228,7 +242,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
   function streamOnce(call: ClientCall): Promise<unknown> | AsyncIterable<unknown> {
     if (call.method.kind === "client_streaming") {
       return (async () => {
-        const node = await pick(new Set());
+        const node = await pick(new Set(), call);
         try {
           const response = await (transport.call(node.address, call) as Promise<unknown>);
           selector.mark(service, node, undefined);
@@ -240,7 +254,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
       })();
     }
     return (async function* () {
-      const node = await pick(new Set());
+      const node = await pick(new Set(), call);
       try {
         yield* transport.call(node.address, call) as AsyncIterable<unknown>;
         selector.mark(service, node, undefined);
@@ -284,4 +298,28 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
       return send(resolve(method as MethodDefinition, requests, callOptions)) as AsyncIterable<O>;
     },
   };
+}
+
+/** A selection that failed before anything was sent because the service has no node to call (yet). */
+function noNodeYet(error: unknown): error is TsmicroError {
+  return isTsmicroError(error) && error.code === Code.UNAVAILABLE && error.unprocessed;
+}
+
+/**
+ * Waits `ms` for a wait-for-ready call, or less if its deadline comes first; fails when the
+ * deadline has passed (DEADLINE_EXCEEDED, saying what it waited for) or the call is cancelled.
+ */
+async function waitForNode(call: ClientCall, ms: number, waitingFor: TsmicroError): Promise<void> {
+  const left = call.deadline === undefined ? Infinity : call.deadline.getTime() - Date.now();
+  if (!(left > 0))
+    throw new TsmicroError(
+      Code.DEADLINE_EXCEEDED,
+      `${call.method.path} waited for a node until its deadline: ${waitingFor.message}`,
+      { cause: waitingFor, unprocessed: true, retryable: false },
+    );
+  try {
+    await sleep(Math.min(ms, left), undefined, call.signal ? { signal: call.signal } : undefined);
+  } catch {
+    throw abortedBy(call.signal?.reason, `${call.method.path} was cancelled while it waited for a node`);
+  }
 }

@@ -68,7 +68,8 @@ export interface CallOptions {
   readonly compression?: Compression;
   /**
    * Waits for the server to become reachable instead of failing at once with
-   * UNAVAILABLE when it is not (until the deadline), as gRPC's wait-for-ready.
+   * UNAVAILABLE when it is not (until the deadline), as gRPC's wait-for-ready;
+   * through the registry, also for the service to register a node.
    */
   readonly waitForReady?: boolean;
   /**

@@ -19,8 +19,8 @@ const service = createService({ name: "auth", version: "0.1.0" });
 // does; flags are checked first, so a bad one leaves the database untouched.
 const { logger, fatal } = service;
 await service.checkFlags().catch(fatal);
-// The signing key and token lifetime come from the config service (start it first), as the settings at
-// "auth.jwt". Its first answer may take a while on a machine busy starting the system: up to 30 s, not 5 s.
+// The signing key and token lifetime come from the config service, as the settings at "auth.jwt". Waiting for
+// it to register and answer may take a while on a machine busy starting the system: up to 30 s, not 5 s.
 const config = service.client(ConfigServiceDefinition, "config");
 const jwt = await config
   .read({ path: "auth.jwt" }, { timeoutMs: 30_000, waitForReady: true })

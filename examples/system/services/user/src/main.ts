@@ -19,8 +19,8 @@ const service = createService({ name: "user", version: "0.1.0" });
 // does; flags are checked first, so a bad one leaves the database untouched.
 const { logger, fatal } = service;
 await service.checkFlags().catch(fatal);
-// The database from the config service (start it first); --database_url or DATABASE_URL win over it. Its first
-// answer may take a while on a machine busy starting the system: up to 30 s, not 5 s.
+// The database from the config service; --database_url or DATABASE_URL win over it. Waiting for it to register
+// and answer may take a while on a machine busy starting the system: up to 30 s, not 5 s.
 const config = service.client(ConfigServiceDefinition, "config");
 const configured = await config
   .read({ path: "user.database.url" }, { timeoutMs: 30_000, waitForReady: true })
