@@ -14,7 +14,7 @@ const dprintOptions: Options = {
   indentWidth: 2,
   useTabs: false,
   quoteStyle: "alwaysDouble",
-  semiColons: "always",
+  semiColons: "prefer",
   "arrowFunction.useParentheses": "force",
   "module.sortImportDeclarations": "maintain",
   "module.sortExportDeclarations": "maintain",
