@@ -252,12 +252,8 @@ class UnaryExchange {
 
   #deliver(callback: ((metadata: Metadata) => void) | undefined, metadata: GrpcMetadata): void {
     if (callback === undefined || this.#thrown !== undefined) return;
-    try {
-      callback(fromGrpcMetadata(metadata));
-    } catch (error) {
-      this.#thrown = error ?? new Error("a metadata callback threw undefined");
-      this.#cancel();
-    }
+    this.#thrown = handOver(callback, metadata);
+    if (this.#thrown !== undefined) this.#cancel();
   }
 }
 
@@ -394,13 +390,20 @@ class MetadataListener {
   }
 
   #deliver(callback: (metadata: Metadata) => void, metadata: GrpcMetadata): void {
-    try {
-      callback(fromGrpcMetadata(metadata));
-    } catch (error) {
-      if (this.error !== undefined) return;
-      this.error = error ?? new Error("a metadata callback threw undefined");
-      this.#cancel();
-    }
+    const thrown = handOver(callback, metadata);
+    if (thrown === undefined || this.error !== undefined) return;
+    this.error = thrown;
+    this.#cancel();
+  }
+}
+
+/** Hands response metadata to a caller's callback; returns what the callback threw, if it threw. */
+function handOver(callback: (metadata: Metadata) => void, metadata: GrpcMetadata): unknown {
+  try {
+    callback(fromGrpcMetadata(metadata));
+    return undefined;
+  } catch (error) {
+    return error ?? new Error("a metadata callback threw undefined");
   }
 }
 
