@@ -4,11 +4,13 @@ import {
   type DescMessage,
   type DescMethod,
   type FileRegistry,
+  type JsonObject,
   type Message,
 } from "@bufbuild/protobuf";
 import { dynamicMethod, type HttpRule, type MethodDefinition } from "@tsmicro/runtime";
 import { hasRequiredFields, type RequestFieldsInput } from "@tsmicro/runtime/internal";
 import { fieldMaskJson } from "./field-mask.js";
+import { binaryToJson } from "./json-transcoder.js";
 
 /** One RPC the gateway can call, with what it needs to map HTTP to it: descriptors and codecs. */
 export interface GatewayMethod {
@@ -18,6 +20,11 @@ export interface GatewayMethod {
   readonly rpc: string;
   readonly desc: DescMethod;
   readonly definition: MethodDefinition<Message, Message>;
+  /**
+   * The same method for the gateway's unary calls: the request goes as the bytes the gateway
+   * encoded, the response comes back as JSON when the transcoder could read it, else as a message.
+   */
+  readonly unary: MethodDefinition<Uint8Array, Message | TranscodedResponse>;
   /** Resolves `Any` and the fields' message types. */
   readonly registry: FileRegistry;
   /** The request can carry proto2 required fields (its own or nested), so the gateway checks them. */
@@ -42,15 +49,60 @@ const maxRememberedFields = 256;
 export function gatewayMethods(service: string, typeName: string, registry: FileRegistry): GatewayMethod[] {
   const desc = registry.getService(typeName);
   if (!desc) return [];
-  return desc.methods.map((method) => ({
-    service,
-    rpc: `${typeName}.${method.name}`,
-    desc: method,
-    definition: dynamicMethod(method, registry),
-    registry,
-    checksRequired: hasRequiredFields(method.input),
-    requestField: requestFieldResolver(method.input),
-  }));
+  return desc.methods.map((method) => {
+    const definition = dynamicMethod(method, registry);
+    return {
+      service,
+      rpc: `${typeName}.${method.name}`,
+      desc: method,
+      definition,
+      unary: overBytes(definition, method.output),
+      registry,
+      checksRequired: hasRequiredFields(method.input),
+      requestField: requestFieldResolver(method.input),
+    };
+  });
+}
+
+/** A unary response read straight to proto3 JSON (default options), with its bytes for what needs more. */
+export class TranscodedResponse {
+  constructor(
+    readonly json: JsonObject,
+    readonly bytes: Uint8Array,
+  ) {}
+}
+
+/**
+ * `definition` taking requests already encoded, and reading responses to JSON where the
+ * transcoder can (else with protobuf-es, failing as the method's own decoder fails).
+ */
+function overBytes(
+  definition: MethodDefinition<Message, Message>,
+  output: DescMessage,
+): MethodDefinition<Uint8Array, Message | TranscodedResponse> {
+  const decode = (bytes: Uint8Array) => {
+    const json = binaryToJson(output, bytes);
+    return json ? new TranscodedResponse(json, bytes) : definition.output.decode(bytes);
+  };
+  const asMessage = (value: Message | TranscodedResponse) =>
+    value instanceof TranscodedResponse ? definition.output.decode(value.bytes) : value;
+  return {
+    ...definition,
+    input: {
+      encode: (bytes) => ({ finish: () => bytes }),
+      decode: (bytes) => bytes,
+      fromJSON: (json) => definition.input.encode(definition.input.fromJSON(json)).finish(),
+      toJSON: (bytes) => definition.input.toJSON(definition.input.decode(bytes)),
+      fromPartial: (bytes) => bytes as Uint8Array,
+    },
+    output: {
+      encode: (value) => definition.output.encode(asMessage(value)),
+      decode,
+      fromJSON: (json) => definition.output.fromJSON(json),
+      toJSON: (value) => (value instanceof TranscodedResponse ? value.json : definition.output.toJSON(value)),
+      fromPartial: (value) => value as Message,
+    },
+  };
 }
 
 /** Resolves query parameter and path variable names against `input`, remembering each answer. */

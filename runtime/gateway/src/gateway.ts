@@ -39,9 +39,16 @@ import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
 import { dashboardFlagNames, resolveDashboardSettings } from "./dashboard/dashboard-settings.js";
 import { GatewayBackends } from "./gateway-backends.js";
 import { listenAt, urlHost } from "./listen-at.js";
-import type { GatewayMethod } from "./gateway-method.js";
+import type { GatewayMethod, TranscodedResponse } from "./gateway-method.js";
 import { gatewayFlagNames, resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
-import { errorResponse, MethodNotAllowedError, requestMessage, responseJson } from "./http-mapping.js";
+import {
+  errorResponse,
+  MethodNotAllowedError,
+  requestBytes,
+  requestMessage,
+  responseJson,
+  unaryResponseJson,
+} from "./http-mapping.js";
 import { mapStream, sendStream } from "./http-stream.js";
 import { parseJsonBody } from "./json-body.js";
 import { forwardedMetadata } from "./forwarded-metadata.js";
@@ -444,7 +451,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   ): Promise<void> {
     // Without route rules there is nothing to wait for.
     const claims = guard.open ? undefined : await guard.admit(target.rpc, request, reply);
-    const message = requestMessage(target, rule, parts);
     const forwarded = requestMetadata(request);
     const metadata = claims ? { ...forwarded, ...claimsMetadata(claims) } : forwarded;
     const caller = backends.caller(target.service);
@@ -452,9 +458,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const { onHeader, onTrailer } = answer;
     switch (target.definition.kind) {
       case "unary": {
-        let response: Message;
+        // Encoded here, from the JSON (see requestBytes).
+        const encoded = requestBytes(target, rule, parts);
+        let response: Message | TranscodedResponse;
         try {
-          response = await caller.unary(target.definition, message, { metadata, onHeader, onTrailer });
+          response = await caller.unary(target.unary, encoded, { metadata, onHeader, onTrailer });
         } catch (error) {
           answer.apply(reply);
           // The backend's own challenge, when it sent one, over the gateway's default.
@@ -464,10 +472,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           throw error;
         }
         answer.apply(reply);
-        void reply.type("application/json").send(JSON.stringify(responseJson(target, rule, response, jsonOptions)));
+        void reply
+          .type("application/json")
+          .send(JSON.stringify(unaryResponseJson(target, rule, response, jsonOptions)));
         return;
       }
       case "server_streaming": {
+        const message = requestMessage(target, rule, parts);
         const options = { ...streamOptions(reply, metadata), onHeader, onTrailer };
         const messages = caller.serverStreaming(target.definition, message, options);
         try {

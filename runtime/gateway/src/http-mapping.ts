@@ -1,6 +1,7 @@
 import {
   fromJson,
   ScalarType,
+  toBinary,
   toJson,
   type DescField,
   type JsonObject,
@@ -23,7 +24,8 @@ import {
   RetryInfo,
 } from "@tsmicro/runtime/internal";
 import { fillUpdateMask, patchMaskFields } from "./field-mask.js";
-import { queryFieldOf, type GatewayMethod } from "./gateway-method.js";
+import { queryFieldOf, TranscodedResponse, type GatewayMethod } from "./gateway-method.js";
+import { jsonToBinary } from "./json-transcoder.js";
 
 /** The parts of an HTTP request that make an RPC's request. */
 export interface HttpRequestParts {
@@ -43,19 +45,47 @@ export interface HttpRequestParts {
  * fillUpdateMask).
  */
 export function requestMessage(method: GatewayMethod, rule: HttpRule | undefined, parts: HttpRequestParts): Message {
+  return decodeRequest(method, rule, parts, requestFields(method, rule, parts));
+}
+
+/**
+ * The request of requestMessage, encoded: straight from the JSON when the transcoder takes it
+ * (see jsonToBinary), else through requestMessage, which decodes it or says what is wrong.
+ */
+export function requestBytes(method: GatewayMethod, rule: HttpRule | undefined, parts: HttpRequestParts): Uint8Array {
   const input = method.desc.input;
+  const fields = requestFields(method, rule, parts);
+  // Required fields and PATCH update masks are checked and filled on the message.
+  if (!method.checksRequired && !patchMaskFields(input, rule)) {
+    const bytes = jsonToBinary(input, fields);
+    if (bytes) return bytes;
+  }
+  return toBinary(input, decodeRequest(method, rule, parts, fields));
+}
+
+/** The request's fields as proto3 JSON, from path, query and body (see buildRequestFields). */
+function requestFields(method: GatewayMethod, rule: HttpRule | undefined, parts: HttpRequestParts): unknown {
   if (rule?.body && rule.body !== "*")
     checkBodyShape(
-      input.fields.find((f) => f.name === rule.body),
+      method.desc.input.fields.find((f) => f.name === rule.body),
       parts.body,
     );
-  const fields = buildRequestFields({
+  return buildRequestFields({
     variables: parts.variables,
     query: parts.query,
     body: parts.body,
     bodyField: rule ? (rule.body ?? "") : "*",
     field: method.requestField,
   });
+}
+
+function decodeRequest(
+  method: GatewayMethod,
+  rule: HttpRule | undefined,
+  parts: HttpRequestParts,
+  fields: unknown,
+): Message {
+  const input = method.desc.input;
   let message: Message;
   try {
     message = fromJson(input, fields as JsonValue, { registry: method.registry });
@@ -180,6 +210,18 @@ export function responseJson(
   if (!field) return json;
   const value = json[options.useProtoNames === true ? field.name : field.jsonName];
   return value ?? (field.fieldKind === "list" ? [] : field.fieldKind === "scalar" ? null : {});
+}
+
+/** responseJson of a unary call's answer, as the transcoder read it when it could (see GatewayMethod.unary). */
+export function unaryResponseJson(
+  method: GatewayMethod,
+  rule: HttpRule | undefined,
+  response: Message | TranscodedResponse,
+  options: ResponseJsonOptions = {},
+): JsonValue {
+  if (!(response instanceof TranscodedResponse)) return responseJson(method, rule, response, options);
+  if (!rule?.responseBody && options.emitUnpopulated !== true && options.useProtoNames !== true) return response.json;
+  return responseJson(method, rule, method.definition.output.decode(response.bytes), options);
 }
 
 /** The JSON body of an error response: a `google.rpc.Status` in proto3 JSON. */
