@@ -65,11 +65,11 @@ function withOutcome(error: unknown, call: ClientCall, node: Node): unknown {
   );
 }
 
-/** `result`, its failure naming `service` as the one whose call failed. */
-function namingFailures(result: CallResult, service: string): CallResult {
-  const name = (error: unknown) => {
-    throw nameFailedService(error, service);
-  };
+/** No node tried yet. */
+const noneTried: ReadonlySet<string> = new Set();
+
+/** `result`, its failure naming the service as the one whose call failed (`name` throws it so named). */
+function namingFailures(result: CallResult, name: (error: unknown) => never): CallResult {
   if (!(Symbol.asyncIterator in result)) return result.then(undefined, name);
   return (async function* () {
     try {
@@ -101,7 +101,10 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
   const budget = new HedgeBudget();
   const sendThrough = chain(options.middleware ?? [], ((call) => sendWithRetries(call)) as ClientHandler);
   // Every failure the caller sees names this service, for the caller to pass on (see failedServiceKey).
-  const send = (call: ClientCall) => namingFailures(sendThrough(call), service);
+  const name = (error: unknown): never => {
+    throw nameFailedService(error, service);
+  };
+  const send = (call: ClientCall) => namingFailures(sendThrough(call), name);
 
   function resolve(method: MethodDefinition, request: unknown, callOptions: CallOptions | undefined): ClientCall {
     const parent = callOptions?.parent ?? options.currentCall?.();
@@ -109,8 +112,9 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
     const timeout = callOptions?.timeoutMs ?? (method.kind === "unary" ? timeoutMs : options.streamTimeoutMs);
     let deadline = timeout === undefined || timeout === Infinity ? undefined : new Date(Date.now() + timeout);
     if (parent?.deadline && (deadline === undefined || parent.deadline < deadline)) deadline = parent.deadline;
-    const signals = [callOptions?.signal, parent?.signal].filter((s): s is AbortSignal => s !== undefined);
-    const signal = signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
+    const own = callOptions?.signal;
+    const inherited = parent?.signal;
+    const signal = own && inherited ? AbortSignal.any([own, inherited]) : (own ?? inherited);
     const metadata: Metadata = callOptions?.metadata ?? {};
     return {
       service,
@@ -131,7 +135,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
    * or the registry unreachable) waits for one until its deadline or its cancel, as gRPC waits
    * for a channel to become ready, asking the selector again at growing intervals.
    */
-  async function pick(exclude: Set<string>, call?: ClientCall): Promise<Node> {
+  async function pick(exclude: ReadonlySet<string>, call?: ClientCall): Promise<Node> {
     for (let interval = 50; ; interval = Math.min(interval * 2, 1_000)) {
       try {
         const next = await selector.select(service, { exclude });
@@ -192,10 +196,10 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
   async function unaryWithRetries(call: ClientCall): Promise<unknown> {
     const policy = call.method.idempotency === "unknown" ? undefined : hedgingOf(options.hedging, service, call.method);
     if (policy) return hedgedCall(call, policy, hedgeWire);
-    const tried = new Set<string>();
+    // Made on the first retry: most calls need no record of the nodes tried.
+    let tried: Set<string> | undefined;
     for (let attempt = 1; ; attempt++) {
-      const node = await pick(tried, call);
-      tried.add(node.id);
+      const node = await pick(tried ?? noneTried, call);
       const sent = attemptOf(call, attempt);
       const started = performance.now();
       try {
@@ -206,6 +210,8 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
         return response;
       } catch (error) {
         selector.mark(service, node, error, performance.now() - started);
+        tried ??= new Set();
+        tried.add(node.id);
         // An abandoned attempt goes to another node at once: the node is slow or stuck, not overloaded.
         if (abandoned(error, attempt, call, sent)) continue;
         if (!mayRetry(error, attempt, call)) throw withOutcome(error, call, node);
