@@ -3,7 +3,7 @@
  * against a hand-written fastify + @grpc/grpc-js proxy of the same routes
  * (bench/fixtures/fastify-grpc-proxy.ts), alternating rounds in one run. The gateway runs twice,
  * on its default h2 transport and on `--transport=grpc`; all proxies are child processes started
- * the same way, in front of the same backend process (fixture 16's node);
+ * the same way, afresh in each round, in front of the same backend process (fixture 16's node);
  * autocannon drives them from this process, so it never shares a proxy's event loop. Besides
  * req/s and latency it reads each proxy's CPU time from /proc, which says more than req/s when
  * load generator, proxy and backend share two cores. Goal: at least 1.0x the baseline on the
@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import { killAllNodes, startNode, type NodeProcess } from "../test/support/nodes.js";
+import { killAllNodes, startNode } from "../test/support/nodes.js";
 import { cpuSeconds } from "./process-cpu.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -94,8 +94,8 @@ async function load(proxy: Proxy, route: Route, ms: number): Promise<RoundResult
   };
 }
 
-/** One answer from a proxy, to check both map the route alike before timing them. */
-async function answer(proxy: Proxy, route: Route): Promise<string> {
+/** One answer from a proxy, to check all map the route alike before timing them. */
+async function answerOf(proxy: Proxy, route: Route): Promise<string> {
   const response = await fetch(`http://${proxy.address}${route.path}`, {
     method: route.method,
     ...(route.body === undefined ? {} : { body: route.body, headers: { "content-type": "application/json" } }),
@@ -112,31 +112,63 @@ function noise(values: readonly number[]): number {
   return (Math.sqrt(variance) / mean) * 100;
 }
 
-async function measure(route: Route, gateways: readonly Proxy[], baseline: Proxy): Promise<void> {
-  const proxies = [...gateways, baseline];
-  const answers = await Promise.all(proxies.map((proxy) => answer(proxy, route)));
-  for (const [i, gateway] of gateways.entries())
-    if (answers[i] !== answers.at(-1))
-      throw new Error(
-        `${gateway.label} and the baseline answer ${route.name} differently:\n  ${answers[i]}\n  ${answers.at(-1)}`,
-      );
-  for (const proxy of proxies) await load(proxy, route, warmupMs);
-  const runs: RoundResult[][] = proxies.map(() => []);
+/** How to start one proxy under test: a script and its arguments. */
+interface ProxySpec {
+  readonly label: string;
+  readonly script: string;
+  readonly args: readonly string[];
+}
+
+/**
+ * Runs the rounds: each round starts every proxy afresh (in alternating order), warms it up and
+ * loads it on each route, then stops it. Two processes of the same code differ by 10-20 % in CPU
+ * per request on this machine (how their code got optimized), so a proxy measured as one process
+ * would carry its process's luck in every round; fresh ones spread it over the rounds. Every
+ * process must answer each route as the first one did.
+ */
+async function measureAll(specs: readonly ProxySpec[]): Promise<void> {
+  const answers = new Map<Route, { label: string; answer: string }>();
+  const runs: RoundResult[][][] = routes.map(() => specs.map(() => []));
   for (let round = 0; round < rounds; round++) {
     // Alternate the order, so a slow drift of the machine hits every proxy alike.
-    const order = [...proxies.keys()];
+    const order = [...specs.keys()];
     if (round % 2 === 1) order.reverse();
-    for (const i of order) runs[i]!.push(await load(proxies[i]!, route, roundMs));
+    for (const i of order) {
+      const spec = specs[i]!;
+      const node = await startNode(spec.script, spec.args);
+      try {
+        const proxy: Proxy = { label: spec.label, pid: node.pid, address: node.address };
+        for (const [r, route] of routes.entries()) {
+          const answer = await answerOf(proxy, route);
+          const first = answers.get(route);
+          if (!first) answers.set(route, { label: spec.label, answer });
+          else if (first.answer !== answer)
+            throw new Error(
+              `${spec.label} and ${first.label} answer ${route.name} differently:\n  ${answer}\n  ${first.answer}`,
+            );
+          await load(proxy, route, warmupMs);
+          runs[r]![i]!.push(await load(proxy, route, roundMs));
+        }
+      } finally {
+        node.kill("SIGTERM");
+        await node.exited;
+      }
+    }
   }
+  for (const [r, route] of routes.entries()) report(route, answers.get(route)!.answer, specs, runs[r]!);
+}
 
+/** Prints one route's rounds: the baseline is the last proxy. */
+function report(route: Route, answer: string, specs: readonly ProxySpec[], runs: RoundResult[][]): void {
   const base = runs.at(-1)!;
-  console.log(`  ${route.name} (answer: ${answers.at(-1)})`);
+  const gateways = specs.slice(0, -1);
+  console.log(`  ${route.name} (answer: ${answer})`);
   for (const [round, b] of base.entries())
     console.log(
       `    round ${round + 1}: baseline ${b.rate.toFixed(0).padStart(6)} req/s; ` +
         gateways.map((g, i) => `${g.label} ${(runs[i]![round]!.rate / b.rate).toFixed(2)}x`).join(", "),
     );
-  for (const [i, proxy] of proxies.entries()) {
+  for (const [i, proxy] of specs.entries()) {
     const list = runs[i]!;
     console.log(
       `    ${proxy.label.padEnd(38)} ${median(list.map((r) => r.rate))
@@ -279,23 +311,21 @@ export async function benchGateway(): Promise<void> {
   const registryFlags = ["--registry=local", `--registry_address=${dir}`];
   try {
     const backend = await startNode("test/fixtures/gateway-node.ts", registryFlags);
-    const proxy = (label: string, node: NodeProcess): Proxy => ({ label, pid: node.pid, address: node.address });
-    const gateways = [
-      proxy("gateway, h2 (default)", await startNode("bench/fixtures/gateway-proxy.ts", registryFlags)),
-      proxy(
-        "gateway, --transport=grpc",
-        await startNode("bench/fixtures/gateway-proxy.ts", [...registryFlags, "--transport=grpc"]),
-      ),
+    const specs: ProxySpec[] = [
+      { label: "gateway, h2 (default)", script: "bench/fixtures/gateway-proxy.ts", args: registryFlags },
+      {
+        label: "gateway, --transport=grpc",
+        script: "bench/fixtures/gateway-proxy.ts",
+        args: [...registryFlags, "--transport=grpc"],
+      },
+      { label: "fastify + grpc-js by hand", script: "bench/fixtures/fastify-grpc-proxy.ts", args: [backend.address] },
     ];
-    const baseline = proxy(
-      "fastify + grpc-js by hand",
-      await startNode("bench/fixtures/fastify-grpc-proxy.ts", [backend.address]),
-    );
     console.log(
       `gateway: HTTP JSON -> gRPC unary, autocannon with ${connections} connections, ${rounds} alternating ` +
-        `rounds of ${roundMs} ms per proxy after ${warmupMs} ms warm-up; one backend process for all (goal >= 1.0x on grpc-js)`,
+        `rounds of ${roundMs} ms per proxy and route, each round on fresh proxy processes warmed up for ${warmupMs} ms; ` +
+        "one backend process for all (goal >= 1.0x on grpc-js)",
     );
-    for (const route of routes) await measure(route, gateways, baseline);
+    await measureAll(specs);
     const profileDir = process.env.BENCH_PROFILE;
     if (profileDir) await profile(profileDir, registryFlags, backend.address, routes[0]!);
   } finally {
