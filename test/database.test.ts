@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql, type Generated } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDatabase, type Database, type DatabaseOptions } from "../runtime/src/database/index.js";
+import { openDatabase, openTestDatabase, type Database, type DatabaseOptions } from "../runtime/src/database/index.js";
 import { recordingLogger } from "../runtime/src/broker/testdata/broker-conformance.js";
 import { freePort } from "./support/ports.js";
 import { postgresBinDir, startPostgres, type PostgresServer } from "./support/postgres.js";
@@ -340,6 +340,79 @@ for (const backend of backends) {
     });
   });
 }
+
+describe("openTestDatabase", () => {
+  it("opens embedded PGlite in memory, migrated, without a URL", async () => {
+    const database = await openTestDatabase<Db>({ migrationsDir: migrations });
+    try {
+      expect(database.kind).toBe("pglite");
+      expect(await database.pending()).toEqual([]);
+      await database.db.insertInto("items").values({ name: "a", attributes: "{}" }).execute();
+    } finally {
+      await database.close();
+    }
+  });
+
+  describe.skipIf(!postgresBinDir)("on PostgreSQL", () => {
+    let postgres: PostgresServer | undefined;
+    beforeAll(async () => {
+      postgres = await startPostgres();
+    });
+    afterAll(async () => {
+      await postgres?.stop();
+    });
+
+    /** The names of the server's test databases. */
+    async function testDatabases(): Promise<string[]> {
+      const admin = await openDatabase({ url: postgres!.url, migrationsDir: join(root, "no-migrations") });
+      try {
+        const { rows } = await sql<{ datname: string }>`select datname from pg_database`.execute(admin.db);
+        return rows.map((r) => r.datname).filter((name) => name.startsWith("tsmicro_test_"));
+      } finally {
+        await admin.close();
+      }
+    }
+
+    it("gives each opener a migrated database of its own, leaves the URL's database alone, and drops it on close", async () => {
+      const first = await openTestDatabase<Db>({ url: postgres!.url, migrationsDir: migrations });
+      const second = await openTestDatabase<Db>({ url: postgres!.url, migrationsDir: migrations });
+      try {
+        expect(await testDatabases()).toHaveLength(2);
+        await first.db.insertInto("items").values({ name: "only in the first", attributes: "{}" }).execute();
+        expect(await second.db.selectFrom("items").selectAll().execute()).toEqual([]);
+        // The database the URL names got no tables.
+        const named = await openDatabase({ url: postgres!.url, migrationsDir: join(root, "no-migrations") });
+        try {
+          const { rows } = await sql<{ n: number }>`
+            select count(*)::int as n from information_schema.tables where table_schema = 'public'`.execute(named.db);
+          expect(rows[0]?.n).toBe(0);
+        } finally {
+          await named.close();
+        }
+      } finally {
+        await first.close();
+        await second.close();
+      }
+      expect(await testDatabases()).toEqual([]);
+    });
+
+    it("says the role needs CREATEDB when it cannot create one", async () => {
+      const admin = await openDatabase({ url: postgres!.url, migrationsDir: join(root, "no-migrations") });
+      try {
+        await sql.raw("create role plain login").execute(admin.db);
+      } finally {
+        await admin.close();
+      }
+      const url = postgres!.url.replace("postgres@", "plain@");
+      await expect(openTestDatabase({ url, migrationsDir: migrations })).rejects.toMatchObject({
+        code: "TSM_ERR_TEST_DATABASE",
+        message: expect.stringMatching(
+          /^cannot create the test database tsmicro_test_\w+ on 127\.0\.0\.1:\d+\/postgres \(permission denied to create database\): .*CREATEDB/,
+        ),
+      });
+    });
+  });
+});
 
 describe("opening", () => {
   it("reports an unreachable PostgreSQL by host and port, without the password", async () => {

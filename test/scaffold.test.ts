@@ -151,11 +151,14 @@ describe("a new service project", () => {
         const result = await inProject(project, "npx", ["vitest", "run"], { ...env, DATABASE_URL: postgres.url });
         expect(result.code, result.stdout + result.stderr).toBe(0);
         expect(testSummary(result.stdout)).toBe("Tests  11 passed (11)");
-        // The migrate script, as the image's init step runs it: on the database the tests migrated, then on a
-        // server that is not there.
+        // The migrate script, as the image's init step runs it: on the database the URL names, which the
+        // tests left alone (they ran in databases of their own, dropped after), once more, then on a server
+        // that is not there.
         const tsx = join(project, "node_modules/.bin/tsx");
         const migrated = await inProject(project, tsx, ["src/migrate.ts"], { ...env, DATABASE_URL: postgres.url });
-        expect(migrated.stdout, migrated.stderr).toBe("migrations: up to date\n");
+        expect(migrated.stdout, migrated.stderr).toMatch(/^migrations applied: 0001_\w+(, \d{4}_\w+)*\n$/);
+        const again = await inProject(project, tsx, ["src/migrate.ts"], { ...env, DATABASE_URL: postgres.url });
+        expect(again.stdout, again.stderr).toBe("migrations: up to date\n");
         const port = await freePort();
         const down = await inProject(project, tsx, ["src/migrate.ts"], {
           ...env,

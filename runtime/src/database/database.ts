@@ -129,7 +129,7 @@ async function migrate<DB>(db: Kysely<DB>, migrationsDir: string, logger?: Logge
 }
 
 /** `host:port/database` of a PostgreSQL URL, never its password. */
-function describeUrl(url: string): string {
+export function describeUrl(url: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -143,7 +143,7 @@ function describeUrl(url: string): string {
   return `${host}:${parsed.port || "5432"}${parsed.pathname.length > 1 ? parsed.pathname : ""}`;
 }
 
-function withoutSecrets(text: string, url: string): string {
+export function withoutSecrets(text: string, url: string): string {
   const password = (() => {
     try {
       return decodeURIComponent(new URL(url).password);
@@ -155,7 +155,7 @@ function withoutSecrets(text: string, url: string): string {
 }
 
 /** Loads an optional peer dependency only when its backend is chosen. */
-async function importPackage<T>(name: string, kind: string): Promise<T> {
+export async function importPackage<T>(name: string, kind: string): Promise<T> {
   try {
     return (await import(name)) as T;
   } catch (error) {
@@ -166,7 +166,7 @@ async function importPackage<T>(name: string, kind: string): Promise<T> {
   }
 }
 
-function errorText(error: unknown): string {
+export function errorText(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) return error.errors.map(errorText).join("; ");
   if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
   return String(error);

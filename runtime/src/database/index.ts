@@ -5,3 +5,4 @@
  */
 export { openDatabase, type Database } from "./database.js";
 export { databaseOptionsFrom, type DatabaseOptions } from "./database-options.js";
+export { openTestDatabase, type TestDatabaseOptions } from "./test-database.js";

@@ -50,6 +50,8 @@ export const errorCatalogue = {
     "the embedded database in %s is in use by %s; run one instance per data directory (--database_dir), or use PostgreSQL (DATABASE_URL) to run several",
   TSM_ERR_DATABASE_UNREACHABLE:
     "the PostgreSQL server at %s cannot be used (%s); check that it runs and that DATABASE_URL (--database_url) names it",
+  TSM_ERR_TEST_DATABASE:
+    "cannot create the test database %s on %s (%s): tests on PostgreSQL make a database of their own and drop it after, so the role in the URL needs CREATEDB (ALTER ROLE name CREATEDB); or leave DATABASE_URL unset to test on embedded PGlite",
   TSM_ERR_DATABASE_URL: "the database URL %s is not usable (%s); use postgres://user:password@host:5432/database",
   TSM_ERR_DATABASE_PACKAGE: "the %s database needs the package %s, which is not installed: npm install %s",
   TSM_ERR_MIGRATIONS_DIR: "migrations folder %s: %s",

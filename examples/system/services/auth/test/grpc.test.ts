@@ -6,7 +6,7 @@ import {
   type Connection,
   type MicroService,
 } from "@tsmicro/runtime";
-import { openDatabase, type Database as DatabaseConnection } from "@tsmicro/runtime/database";
+import { openTestDatabase, type Database as DatabaseConnection } from "@tsmicro/runtime/database";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SqlRevokedTokenRepository } from "../src/domain/repository/sql-revoked-token-repository.js";
@@ -30,8 +30,7 @@ let callers: Connection;
 let database: DatabaseConnection<Database>;
 
 beforeAll(async () => {
-  database = await openDatabase<Database>({ url: process.env.DATABASE_URL, dataDir: "memory://" });
-  await database.migrate();
+  database = await openTestDatabase<Database>({ url: process.env.DATABASE_URL });
   const options = { registry, args: [], env: {}, logger: silentLogger() };
   service = createService({ name: "auth", ...options });
   callers = connect(options);

@@ -7,7 +7,7 @@ import {
   type Connection,
   type MicroService,
 } from "@tsmicro/runtime";
-import { openDatabase, type Database as DatabaseConnection } from "@tsmicro/runtime/database";
+import { openTestDatabase, type Database as DatabaseConnection } from "@tsmicro/runtime/database";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { SqlUserRecordRepository } from "../src/domain/repository/sql-user-record-repository.js";
 import { UserRecordDataService } from "../src/domain/service/user-record-data-service.js";
@@ -33,8 +33,7 @@ let database: DatabaseConnection<Database>;
 let users: UserRecordDataService;
 
 beforeAll(async () => {
-  database = await openDatabase<Database>({ url: process.env.DATABASE_URL, dataDir: "memory://" });
-  await database.migrate();
+  database = await openTestDatabase<Database>({ url: process.env.DATABASE_URL });
   const options = { registry, args: [], env: {}, logger: silentLogger() };
   service = createService({ name: "user", broker, ...options });
   callers = connect(options);
