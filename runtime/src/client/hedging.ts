@@ -96,8 +96,8 @@ export class HedgeBudget {
 
 /** What a hedged call needs of the caller that makes it. */
 export interface HedgeWire {
-  /** A node to try, not one of `tried` unless nothing else is left. */
-  pick(tried: Set<string>): Promise<Node>;
+  /** A node to try, not one of `tried` unless nothing else is left; a wait-for-ready `call` waits for one. */
+  pick(tried: Set<string>, call: ClientCall): Promise<Node>;
   send(node: Node, call: ClientCall): Promise<unknown>;
   /** The outcome of an attempt on `node`, for the selector. */
   mark(node: Node, error: unknown, elapsedMs: number): void;
@@ -139,9 +139,11 @@ export function hedgedCall(call: ClientCall, policy: HedgingPolicy, wire: HedgeW
       let node: Node | undefined;
       const sentAt = performance.now();
       try {
-        node = await wire.pick(tried);
+        // With the attempt's signal: a wait-for-ready attempt still waiting for a node stops once another answered.
+        const sent = { ...call, signal };
+        node = await wire.pick(tried, sent);
         tried.add(node.id);
-        const response = await wire.send(node, { ...call, signal });
+        const response = await wire.send(node, sent);
         racing.delete(attempt);
         wire.mark(node, undefined, performance.now() - sentAt);
         settle(() => resolve(response));

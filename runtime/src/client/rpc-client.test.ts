@@ -390,6 +390,18 @@ describe("wait for ready", () => {
     expect(state.selects - selectsBefore).toBeLessThan(10);
   });
 
+  it("waits in a hedged call too", async () => {
+    const { selector, state } = emptySelector();
+    const { transport, calls } = scriptedTransport(async (address) => ({ ok: address }));
+    const caller = createRpcCaller("svc", { selector, transport, hedging: { "svc/Do": { delayMs: 1_000 } } });
+    setTimeout(() => {
+      state.registered = { id: "late", address: "late:1", metadata: {} };
+    }, 200);
+    const idempotent: MethodDefinition = { ...method("unary"), idempotency: "idempotent" };
+    expect(await caller.unary(idempotent, {}, { waitForReady: true })).toEqual({ ok: "late:1" });
+    expect(calls.map((c) => c.address)).toEqual(["late:1"]);
+  });
+
   it("gives up at the deadline, saying what it waited for, or when cancelled", async () => {
     const { selector } = emptySelector();
     const { transport, calls } = scriptedTransport(async () => ({}));
