@@ -102,6 +102,7 @@ describe("the gateway's merged /openapi.json", () => {
       routes: [
         { match: "fixtures.parity.v1.Profiles.*", auth: true },
         { match: "GET /v2/catalogs/*/items", auth: true },
+        { match: "GET /v2/catalogs/*/items/*", rateLimit: { rate: 1_000 } },
       ],
     });
     await gateway.start();
@@ -172,7 +173,7 @@ describe("the gateway's merged /openapi.json", () => {
           const listed = merged.get(operation.operationId);
           expect(listed, operation.operationId).toBeDefined();
           const { security: _, responses, ...rest } = listed as Operation;
-          const { "401": __, ...ownResponses } = responses;
+          const { "401": __, "429": ___, ...ownResponses } = responses;
           expect({ ...rest, responses: ownResponses }, operation.operationId).toEqual(operation);
         }
     }
@@ -234,6 +235,18 @@ describe("the gateway's merged /openapi.json", () => {
     );
     expect(document.paths["/v2/catalogs/{catalog}/items"]?.get?.responses).toHaveProperty("401");
     expect(document.paths["/v2/catalogs/{catalog}/items/{item}"]?.get?.security).toBeUndefined();
+  });
+
+  it("lists 429, with Retry-After, on the routes the gateway rate-limits, and only there", () => {
+    const limited = Object.entries(document.paths).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([, operation]) => "429" in operation.responses)
+        .map(([method]) => `${method} ${path}`),
+    );
+    expect(limited).toEqual(["get /v2/catalogs/{catalog}/items/{item}"]);
+    const responses = document.paths["/v2/catalogs/{catalog}/items/{item}"]?.get?.responses ?? {};
+    expect(Object.keys(responses).at(-1)).toBe("default");
+    expect(responses["429"]).toMatchObject({ headers: { "Retry-After": { schema: { type: "integer" } } } });
   });
 
   it("passes redocly lint's recommended rules without an error", async () => {

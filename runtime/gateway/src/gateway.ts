@@ -528,6 +528,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const document = mergeOpenApi(catalogue.services(), options.openApi, {
       prefix: settings.prefix,
       needsToken: (operation) => guard.needsToken(operation),
+      rateLimited: (operation) => guard.rateLimited(operation),
     });
     void reply.type("application/json").send(JSON.stringify(document));
   }

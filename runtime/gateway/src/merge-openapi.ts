@@ -17,6 +17,8 @@ export interface MergeOpenApiOptions {
   readonly prefix: string;
   /** Whether requests to an operation need a bearer JWT (`path` is the merged document's); default never. */
   readonly needsToken?: (operation: { rpc: string; method: string; path: string }) => boolean;
+  /** Whether requests to an operation are rate-limited by the gateway, so may be answered 429; default never. */
+  readonly rateLimited?: (operation: { rpc: string; method: string; path: string }) => boolean;
 }
 
 /** The name of the security scheme of routes the gateway protects with JWT. */
@@ -50,6 +52,21 @@ const unauthenticated: JsonObject = {
   headers: { "WWW-Authenticate": { description: "The bearer challenge (RFC 6750).", schema: { type: "string" } } },
   content: { "application/json": { schema: { $ref: "#/components/schemas/google.rpc.Status" } } },
 };
+
+const rateLimited: JsonObject = {
+  description: "Over the gateway's rate limit for this route, as a google.rpc.Status (RESOURCE_EXHAUSTED).",
+  headers: { "Retry-After": { description: "Seconds until a request may succeed.", schema: { type: "integer" } } },
+  content: { "application/json": { schema: { $ref: "#/components/schemas/google.rpc.Status" } } },
+};
+
+/** `operation` with one more response, listed before its `default`. */
+function withResponse(operation: JsonObject, status: string, response: JsonObject): JsonObject {
+  const { default: fallback, ...responses } = (operation.responses ?? {}) as JsonObject;
+  return {
+    ...operation,
+    responses: { ...responses, [status]: response, ...(fallback === undefined ? {} : { default: fallback }) },
+  };
+}
 
 /**
  * The merged OpenAPI 3.1 document of every routed service, paths under the prefix, with their
@@ -133,16 +150,12 @@ export function mergeOpenApi(
     const path = operation.spelling.path;
     let body = renameParameters(operation.body, operation.spelling.renamed);
     body = { ...body, operationId: idOf(operation.binding) };
-    if (options.needsToken?.({ rpc: operation.binding.rpc, method: operation.method, path })) {
+    const subject = { rpc: operation.binding.rpc, method: operation.method, path };
+    if (options.needsToken?.(subject)) {
       secured = true;
-      const { default: fallback, ...responses } = (body.responses ?? {}) as JsonObject;
-      const answers = {
-        ...responses,
-        "401": unauthenticated,
-        ...(fallback === undefined ? {} : { default: fallback }),
-      };
-      body = { ...body, security: [{ [bearerSchemeName]: [] }], responses: answers };
+      body = { ...withResponse(body, "401", unauthenticated), security: [{ [bearerSchemeName]: [] }] };
     }
+    if (options.rateLimited?.(subject)) body = withResponse(body, "429", rateLimited);
     const item = paths.get(path) ?? new Map<string, JsonObject>();
     paths.set(path, item.set(operation.method, body));
   }

@@ -19,6 +19,8 @@ export interface RouteGuard {
   admit(rpc: string, request: FastifyRequest, reply: FastifyReply): Promise<JwtClaims | undefined>;
   /** Whether requests to a documented operation need a bearer token (see RouteRules.resolveOperation). */
   needsToken(operation: RuleOperation): boolean;
+  /** Whether requests to a documented operation are rate-limited, so may be answered 429. */
+  rateLimited(operation: RuleOperation): boolean;
 }
 
 /** Options of createRouteGuard. */
@@ -83,6 +85,9 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
     },
     needsToken(operation) {
       return !open && rules.resolveOperation(operation).auth;
+    },
+    rateLimited(operation) {
+      return !open && rules.resolveOperation(operation).rateLimit !== undefined;
     },
   };
 }
