@@ -27,7 +27,7 @@ const shared = new BinaryWriter();
 /** The request JSON as binary, or undefined when protobuf-es must convert it. */
 export function jsonToBinary(desc: DescMessage, json: unknown): Uint8Array | undefined {
   try {
-    writeMessage(encoderOf(desc), json, shared, 0);
+    writeMessage(planOf(desc), json, shared, 0);
     return shared.finish();
   } catch (error) {
     shared.finish();
@@ -40,7 +40,7 @@ export function jsonToBinary(desc: DescMessage, json: unknown): Uint8Array | und
 export function binaryToJson(desc: DescMessage, bytes: Uint8Array, useProtoNames = false): JsonObject | undefined {
   try {
     const reader = new BinaryReader(bytes);
-    const json = readMessage(decoderOf(desc), reader, bytes.length, 0, useProtoNames);
+    const json = readMessage(planOf(desc), reader, bytes.length, 0, useProtoNames);
     return reader.pos === bytes.length ? json : undefined;
   } catch {
     // Truncated or malformed bytes too: protobuf-es reads them again and reports them its own way.
@@ -48,69 +48,93 @@ export function binaryToJson(desc: DescMessage, bytes: Uint8Array, useProtoNames
   }
 }
 
-// --- JSON to binary ---
+// --- compiled messages ---
 
-interface FieldEncoder {
-  /** The oneof's bit in a message's set of oneofs given, 0 when the field is in none. */
-  readonly oneofBit: number;
+/** One field, compiled both ways. */
+interface FieldPlan {
+  readonly field: DescField;
+  /** Index of its oneof among the message's, -1 when in none. */
+  readonly oneof: number;
   /** Checks a JSON value and writes it; a zero value of a field without presence writes nothing, as protobuf-es. */
   readonly write: (writer: BinaryWriter, value: unknown, depth: number) => void;
+  /** Reads one occurrence into `values[index]`. */
+  readonly read: (reader: BinaryReader, wireType: WireType, values: unknown[], index: number, ctx: ReadContext) => void;
+  /** The JSON of a value read; undefined leaves the field out (a zero value of a field without presence, an empty list). */
+  readonly toJson: (value: unknown) => unknown;
 }
 
-interface MessageEncoder {
-  /** A well-known type (its JSON form is its own), or with proto2 required fields (checked on encoding): left to protobuf-es. */
+/** One message, compiled both ways; its fields by number, the order protobuf-es writes fields and JSON keys in. */
+interface MessagePlan {
+  /**
+   * A well-known type (its JSON form is its own), or with proto2 required fields (protobuf-es
+   * checks them on encoding, and refuses JSON without them): left to protobuf-es both ways.
+   */
   readonly declines: boolean;
+  /** Has extension ranges: protobuf-es writes the extensions it knows into JSON, so reading is left to it. */
+  readonly extendable: boolean;
   /** Field index by JSON name and by proto name. */
   readonly byName: Map<string, number>;
-  /** By field number, the order protobuf-es writes them in. */
-  readonly fields: FieldEncoder[];
+  /** Field index by field number. */
+  readonly byNumber: Map<number, number>;
+  readonly fields: FieldPlan[];
 }
 
-const encoders = new WeakMap<DescMessage, MessageEncoder>();
+const plans = new WeakMap<DescMessage, MessagePlan>();
 
-function encoderOf(desc: DescMessage): MessageEncoder {
-  let encoder = encoders.get(desc);
-  if (encoder === undefined) {
+function planOf(desc: DescMessage): MessagePlan {
+  let plan = plans.get(desc);
+  if (plan === undefined) {
     const sorted = [...desc.fields].sort((a, b) => a.number - b.number);
     const byName = new Map<string, number>();
     for (const [index, field] of sorted.entries()) {
       byName.set(field.jsonName, index);
       byName.set(field.name, index);
     }
-    const oneofs = desc.oneofs;
+    plan = {
+      declines: isWellKnown(desc) || sorted.some((f) => f.presence === legacyRequired),
+      extendable: desc.proto.extensionRange.length > 0,
+      byName,
+      byNumber: new Map(sorted.map((field, index) => [field.number, index])),
+      fields: [],
+    };
     // Registered before its fields are compiled, so a recursive message finds itself.
-    encoder = { declines: isWellKnown(desc) || sorted.some((f) => f.presence === legacyRequired), byName, fields: [] };
-    encoders.set(desc, encoder);
-    for (const field of sorted) {
-      const oneof = field.oneof ? oneofs.indexOf(field.oneof) : -1;
-      encoder.fields.push({
-        oneofBit: oneof >= 0 && oneof < 31 ? 1 << oneof : 0,
-        write: oneof >= 31 ? decline : fieldWriter(field),
-      });
-    }
+    plans.set(desc, plan);
+    for (const field of sorted) plan.fields.push(fieldPlan(field, field.oneof ? desc.oneofs.indexOf(field.oneof) : -1));
   }
-  return encoder;
+  return plan;
 }
 
-function writeMessage(encoder: MessageEncoder, json: unknown, writer: BinaryWriter, depth: number): void {
+function fieldPlan(field: DescField, oneof: number): FieldPlan {
+  // Past 31 oneofs the bits writeMessage keeps run out: left to protobuf-es.
+  const write = oneof >= 31 ? decline : fieldWriter(field);
+  // A key protobuf-es writes as an own property of a null-prototype copy: left to it.
+  const odd = field.name === "__proto__" || field.jsonName === "__proto__";
+  return { field, oneof, write, ...(odd ? declinedReader : fieldReader(field, oneof)) };
+}
+
+// --- JSON to binary ---
+
+function writeMessage(plan: MessagePlan, json: unknown, writer: BinaryWriter, depth: number): void {
   if (typeof json !== "object" || json === null || Array.isArray(json)) throw declined;
-  if (depth > maxDepth || encoder.declines) throw declined;
+  if (depth > maxDepth || plan.declines) throw declined;
   const object = json as Record<string, unknown>;
-  const values: unknown[] = new Array(encoder.fields.length);
+  const values: unknown[] = new Array(plan.fields.length);
+  // The oneofs given, a bit each: a second member of one is protobuf-es's to judge.
   let oneofs = 0;
   for (const key of Object.keys(object)) {
-    const index = encoder.byName.get(key);
+    const index = plan.byName.get(key);
     const value = object[key];
     // An unknown name, a field under both its names, and null (reset) are protobuf-es's to judge.
     if (index === undefined || values[index] !== undefined || value === null || value === undefined) throw declined;
-    const { oneofBit } = encoder.fields[index]!;
-    if ((oneofs & oneofBit) !== 0) throw declined;
-    oneofs |= oneofBit;
+    const { oneof } = plan.fields[index]!;
+    const bit = oneof < 0 ? 0 : 1 << oneof;
+    if ((oneofs & bit) !== 0) throw declined;
+    oneofs |= bit;
     values[index] = value;
   }
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
-    if (value !== undefined) encoder.fields[i]!.write(writer, value, depth);
+    if (value !== undefined) plan.fields[i]!.write(writer, value, depth);
   }
 }
 
@@ -118,7 +142,7 @@ function decline(): never {
   throw declined;
 }
 
-function fieldWriter(field: DescField): FieldEncoder["write"] {
+function fieldWriter(field: DescField): FieldPlan["write"] {
   const number = field.number;
   switch (field.fieldKind) {
     case "scalar":
@@ -139,7 +163,7 @@ function fieldWriter(field: DescField): FieldEncoder["write"] {
       const message = field.message;
       return (writer, json, depth) => {
         writer.tag(number, WireType.LengthDelimited).fork();
-        writeMessage(encoderOf(message), json, writer, depth + 1);
+        writeMessage(planOf(message), json, writer, depth + 1);
         writer.join();
       };
     }
@@ -150,7 +174,7 @@ function fieldWriter(field: DescField): FieldEncoder["write"] {
   }
 }
 
-function listWriter(field: DescField & { fieldKind: "list" }): FieldEncoder["write"] {
+function listWriter(field: DescField & { fieldKind: "list" }): FieldPlan["write"] {
   const number = field.number;
   if (field.listKind === "message") {
     if (!isPlainMessage(field)) return decline;
@@ -160,7 +184,7 @@ function listWriter(field: DescField & { fieldKind: "list" }): FieldEncoder["wri
       for (const item of json) {
         if (item === null) throw declined;
         writer.tag(number, WireType.LengthDelimited).fork();
-        writeMessage(encoderOf(message), item, writer, depth + 1);
+        writeMessage(planOf(message), item, writer, depth + 1);
         writer.join();
       }
     };
@@ -185,77 +209,34 @@ function listWriter(field: DescField & { fieldKind: "list" }): FieldEncoder["wri
 
 // --- binary to JSON ---
 
-interface FieldDecoder {
-  readonly field: DescField;
-  /** Index of its oneof among the message's, -1 when in none. */
-  readonly oneof: number;
-  /** Reads one occurrence into `values[index]`. */
-  readonly read: (reader: BinaryReader, wireType: WireType, values: unknown[], index: number, ctx: ReadContext) => void;
-  /** The JSON of a value read; undefined leaves the field out (a zero value of a field without presence, an empty list). */
-  readonly toJson: (value: unknown) => unknown;
-}
-
 interface ReadContext {
   readonly depth: number;
   readonly useProtoNames: boolean;
 }
 
-interface MessageDecoder {
-  /**
-   * A well-known type, or with proto2 required fields (protobuf-es refuses JSON without them) or
-   * extension ranges (it writes the extensions it knows): left to protobuf-es.
-   */
-  readonly declines: boolean;
-  /** Field index by field number. */
-  readonly byNumber: Map<number, number>;
-  /** By field number, the order protobuf-es writes JSON keys in. */
-  readonly fields: FieldDecoder[];
-}
-
-const decoders = new WeakMap<DescMessage, MessageDecoder>();
-
-function decoderOf(desc: DescMessage): MessageDecoder {
-  let decoder = decoders.get(desc);
-  if (decoder === undefined) {
-    const sorted = [...desc.fields].sort((a, b) => a.number - b.number);
-    decoder = {
-      declines:
-        isWellKnown(desc) || sorted.some((f) => f.presence === legacyRequired) || desc.proto.extensionRange.length > 0,
-      byNumber: new Map(sorted.map((field, index) => [field.number, index])),
-      fields: [],
-    };
-    decoders.set(desc, decoder);
-    for (const field of sorted) {
-      // A key protobuf-es writes as an own property of a null-prototype copy: left to it.
-      const odd = field.name === "__proto__" || field.jsonName === "__proto__";
-      decoder.fields.push(
-        odd ? declinedDecoder(field) : fieldDecoder(field, field.oneof ? desc.oneofs.indexOf(field.oneof) : -1),
-      );
-    }
-  }
-  return decoder;
-}
+/** How a field is read. */
+type FieldReader = Pick<FieldPlan, "read" | "toJson">;
 
 function readMessage(
-  decoder: MessageDecoder,
+  plan: MessagePlan,
   reader: BinaryReader,
   end: number,
   depth: number,
   useProtoNames: boolean,
 ): JsonObject {
-  if (depth > maxDepth || decoder.declines) throw declined;
-  const values: unknown[] = new Array(decoder.fields.length);
+  if (depth > maxDepth || plan.declines || plan.extendable) throw declined;
+  const values: unknown[] = new Array(plan.fields.length);
   const ctx: ReadContext = { depth, useProtoNames };
   let oneofs: number[] | undefined;
   while (reader.pos < end) {
     const [number, wireType] = reader.tag();
-    const index = decoder.byNumber.get(number);
+    const index = plan.byNumber.get(number);
     if (index === undefined) {
       // protobuf-es keeps unknown fields, and leaves them out of JSON.
       reader.skip(wireType, number);
       continue;
     }
-    const field = decoder.fields[index]!;
+    const field = plan.fields[index]!;
     if (field.oneof >= 0) {
       // Another member of the same oneof replaces the first: left to protobuf-es.
       oneofs ??= [];
@@ -270,29 +251,25 @@ function readMessage(
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
     if (value === undefined) continue;
-    const { field, toJson } = decoder.fields[i]!;
+    const { field, toJson } = plan.fields[i]!;
     const written = toJson(value);
     if (written !== undefined) json[useProtoNames ? field.name : field.jsonName] = written as JsonObject[string];
   }
   return json;
 }
 
-function declinedDecoder(field: DescField): FieldDecoder {
-  return { field, oneof: -1, read: decline, toJson: decline };
-}
+const declinedReader: FieldReader = { read: decline, toJson: decline };
 
-function fieldDecoder(field: DescField, oneof: number): FieldDecoder {
+function fieldReader(field: DescField, oneof: number): FieldReader {
   switch (field.fieldKind) {
     case "scalar":
     case "enum": {
       const scalar = scalarOf(field);
-      if (!scalar) return declinedDecoder(field);
+      if (!scalar) return declinedReader;
       const wireType = wireTypeOf(scalar.type);
       // A oneof member has presence whatever the field's own rule.
       const implicit = field.presence === implicitPresence && oneof < 0;
       return {
-        field,
-        oneof,
         read: (reader, got, values, index) => {
           if (got !== wireType) throw declined;
           values[index] = scalar.read(reader);
@@ -301,11 +278,9 @@ function fieldDecoder(field: DescField, oneof: number): FieldDecoder {
       };
     }
     case "message": {
-      if (!isPlainMessage(field)) return declinedDecoder(field);
+      if (!isPlainMessage(field)) return declinedReader;
       const message = field.message;
       return {
-        field,
-        oneof,
         read: (reader, got, values, index, ctx) => {
           // A message given twice is merged: left to protobuf-es.
           if (got !== WireType.LengthDelimited || values[index] !== undefined) throw declined;
@@ -315,24 +290,22 @@ function fieldDecoder(field: DescField, oneof: number): FieldDecoder {
       };
     }
     case "list":
-      return listDecoder(field);
+      return listReader(field);
     default:
-      return declinedDecoder(field);
+      return declinedReader;
   }
 }
 
 function readNested(message: DescMessage, reader: BinaryReader, ctx: ReadContext): JsonObject {
   const length = reader.uint32();
-  return readMessage(decoderOf(message), reader, reader.pos + length, ctx.depth + 1, ctx.useProtoNames);
+  return readMessage(planOf(message), reader, reader.pos + length, ctx.depth + 1, ctx.useProtoNames);
 }
 
-function listDecoder(field: DescField & { fieldKind: "list" }): FieldDecoder {
+function listReader(field: DescField & { fieldKind: "list" }): FieldReader {
   if (field.listKind === "message") {
-    if (!isPlainMessage(field)) return declinedDecoder(field);
+    if (!isPlainMessage(field)) return declinedReader;
     const message = field.message;
     return {
-      field,
-      oneof: -1,
       read: (reader, got, values, index, ctx) => {
         if (got !== WireType.LengthDelimited) throw declined;
         itemsAt(values, index).push(readNested(message, reader, ctx));
@@ -341,11 +314,9 @@ function listDecoder(field: DescField & { fieldKind: "list" }): FieldDecoder {
     };
   }
   const scalar = scalarOf(field);
-  if (!scalar) return declinedDecoder(field);
+  if (!scalar) return declinedReader;
   const wireType = wireTypeOf(scalar.type);
   return {
-    field,
-    oneof: -1,
     read: (reader, got, values, index) => {
       const items = itemsAt(values, index);
       if (got === wireType) {
