@@ -248,7 +248,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
   function streamOnce(call: ClientCall): Promise<unknown> | AsyncIterable<unknown> {
     if (call.method.kind === "client_streaming") {
       return (async () => {
-        const node = await pick(new Set(), call);
+        const node = await pick(noneTried, call);
         try {
           const response = await (transport.call(node.address, call) as Promise<unknown>);
           selector.mark(service, node, undefined);
@@ -260,7 +260,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
       })();
     }
     return (async function* () {
-      const node = await pick(new Set(), call);
+      const node = await pick(noneTried, call);
       try {
         yield* transport.call(node.address, call) as AsyncIterable<unknown>;
         selector.mark(service, node, undefined);

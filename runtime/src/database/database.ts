@@ -155,7 +155,7 @@ export function withoutSecrets(text: string, url: string): string {
 }
 
 /** Loads an optional peer dependency only when its backend is chosen. */
-export async function importPackage<T>(name: string, kind: string): Promise<T> {
+async function importPackage<T>(name: string, kind: string): Promise<T> {
   try {
     return (await import(name)) as T;
   } catch (error) {

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { SetupError } from "../errors/setup-error.js";
-import { type Database, describeUrl, errorText, importPackage, openDatabase, withoutSecrets } from "./database.js";
+import { sql } from "kysely";
+import { type Database, describeUrl, errorText, openDatabase, withoutSecrets } from "./database.js";
 
 /** Options of openTestDatabase. */
 export interface TestDatabaseOptions {
@@ -21,18 +22,19 @@ export async function openTestDatabase<DB>(options: TestDatabaseOptions = {}): P
   if (!options.url) return migrated(await openDatabase<DB>({ dataDir: "memory://", ...migrationsDir }));
   const url = options.url;
   const name = `tsmicro_test_${randomBytes(6).toString("hex")}`;
-  const admin = await adminClient(url);
+  // The database the URL names, only to create and drop the test database from.
+  const admin = await openDatabase({ url, ...migrationsDir });
   try {
-    await admin.query(`CREATE DATABASE ${name}`);
+    await sql.raw(`CREATE DATABASE ${name}`).execute(admin.db);
   } catch (error) {
-    await admin.end();
+    await admin.close();
     throw new SetupError("TSM_ERR_TEST_DATABASE", name, describeUrl(url), withoutSecrets(errorText(error), url));
   }
   const drop = async () => {
     try {
-      await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+      await sql.raw(`DROP DATABASE IF EXISTS ${name}`).execute(admin.db);
     } finally {
-      await admin.end();
+      await admin.close();
     }
   };
   let database: Database<DB>;
@@ -60,19 +62,6 @@ async function migrated<DB>(database: Database<DB>): Promise<Database<DB>> {
     await database.close();
     throw error;
   }
-}
-
-/** One connection to the server the URL names, to create and drop test databases with. */
-async function adminClient(url: string): Promise<import("pg").Client> {
-  const pg = (await importPackage<{ default: typeof import("pg") }>("pg", "PostgreSQL")).default;
-  const client = new pg.Client({ connectionString: url });
-  try {
-    await client.connect();
-  } catch (error) {
-    await client.end().catch(() => undefined);
-    throw new SetupError("TSM_ERR_DATABASE_UNREACHABLE", describeUrl(url), withoutSecrets(errorText(error), url));
-  }
-  return client;
 }
 
 /** `url` naming database `name` instead of its own. */
