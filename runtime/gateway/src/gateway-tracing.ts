@@ -1,5 +1,5 @@
 import type { JsonValue } from "@bufbuild/protobuf";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type HttpServerSpan, startHttpServerSpan, type TracingUse } from "@tsmicro/runtime/internal";
 import { metricsPath } from "./gateway-metrics.js";
 import type { ErrorBody } from "./http-mapping.js";
@@ -35,33 +35,51 @@ export class HttpTracing {
     if (!this.#tracing.enabled) return;
     app.decorateRequest(this.#slot, null);
     app.addHook("onRequest", (request, reply, done) => {
-      const tracing = this.#tracing.current();
-      // Prometheus's scrapes of the gateway's own /metrics are no request of anyone's: no trace each.
-      if (!tracing || request.routeOptions.url === metricsPath) return done();
-      const raw = request.raw.url ?? "/";
-      const queryAt = raw.indexOf("?");
-      const span = startHttpServerSpan(tracing, {
-        method: request.method,
-        path: queryAt < 0 ? raw : raw.slice(0, queryAt),
-        headers: request.headers,
-        clientAddress: request.ip,
-      });
-      slots(request)[this.#slot] = span;
+      const span = this.#begin(request, reply);
+      if (!span) return done();
       // A route fastify matched is a template already; the gateway's catch-all names its own later.
       const template = request.routeOptions.url;
-      if (template !== undefined && template !== "/*" && tracing.recording) span.setRoute(template);
+      if (template !== undefined && template !== "/*" && this.#tracing.current()?.recording) span.setRoute(template);
       if (options.forwardTrace) forwardTraceHeaders(request, span.traceHeaders());
-      void reply.header("traceresponse", span.traceResponse);
-      // A span that records nothing (no exporter) has nothing to end.
-      if (tracing.recording) {
-        const response = reply.raw;
-        response.on("close", () => span.end(response.statusCode, response.writableFinished));
-      }
       span.run(done);
     });
     // A body is read in the socket's own async context, so the span is made active again for the
     // handler; a request without one reaches it in the context onRequest set.
     app.addHook("preHandler", (request, _reply, done) => (hasBody(request) ? this.run(request, done) : done()));
+  }
+
+  /**
+   * Starts the span of a request fastify refused before its hooks ran (a malformed %-escape in
+   * the path), so its answer, like every other, carries `traceresponse` and the trace id.
+   */
+  traceRefused(request: FastifyRequest, reply: FastifyReply): void {
+    if (this.#tracing.enabled && !this.#span(request)) this.#begin(request, reply);
+  }
+
+  /**
+   * The request's SERVER span, started, kept in its slot and named in `traceresponse`, and ended
+   * when the response closes; none while tracing is not running, or for a scrape of /metrics.
+   */
+  #begin(request: FastifyRequest, reply: FastifyReply): HttpServerSpan | undefined {
+    const tracing = this.#tracing.current();
+    // Prometheus's scrapes of the gateway's own /metrics are no request of anyone's: no trace each.
+    if (!tracing || request.routeOptions.url === metricsPath) return undefined;
+    const raw = request.raw.url ?? "/";
+    const queryAt = raw.indexOf("?");
+    const span = startHttpServerSpan(tracing, {
+      method: request.method,
+      path: queryAt < 0 ? raw : raw.slice(0, queryAt),
+      headers: request.headers,
+      clientAddress: request.ip,
+    });
+    slots(request)[this.#slot] = span;
+    void reply.header("traceresponse", span.traceResponse);
+    // A span that records nothing (no exporter) has nothing to end.
+    if (tracing.recording) {
+      const response = reply.raw;
+      response.on("close", () => span.end(response.statusCode, response.writableFinished));
+    }
+    return span;
   }
 
   /** Names the route `request` matched, as a template (`/v1/{name=shelves/*}`), for `http.route` and the span name. */

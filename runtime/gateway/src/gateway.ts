@@ -162,15 +162,17 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const app = Fastify({
     bodyLimit: settings.bodyLimit,
     // The router refuses a malformed %-escape before any route runs; answer it like every other error.
-    frameworkErrors: (error, _request, reply) => {
+    frameworkErrors: (error, request, reply) => {
       // Worded as dispatch words the same mistake ("'/v1/x/%zz' is not a valid url component" otherwise).
       const badPath = /^'(.*)' is not a valid url component$/.exec(error.message)?.[1];
       const message = badPath === undefined ? error.message : malformedEscape(badPath);
       const { body } = errorResponse(new TsmicroError(Code.INVALID_ARGUMENT, message));
+      // Refused before the hooks that trace every request ran: traced here, as they would have.
+      httpTracing.traceRefused(request as FastifyRequest, reply as FastifyReply);
       void (reply as FastifyReply)
         .code(error.statusCode ?? 400)
         .type("application/json")
-        .send(JSON.stringify(body));
+        .send(JSON.stringify(httpTracing.withTraceId(request as FastifyRequest, body)));
     },
     clientErrorHandler: answerClientError,
     ...(settings.tlsCertFile || settings.tlsKeyFile ? { https: tlsOptions(settings) } : {}),
