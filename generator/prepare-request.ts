@@ -78,11 +78,18 @@ export function prepareRequest(request: CodeGeneratorRequest, files: ReadonlySet
 function checkFieldNames(message: DescriptorProto, prefix: string, file: string): void {
   const fullName = `${prefix}${message.name}`;
   for (const field of message.field) {
-    const property = lowerCamel(field.name);
-    if (objectProperties.has(property) || objectProperties.has(field.name))
-      throw new SetupError("TSM_ERR_FIELD_NAME", field.name, fullName, file, property, `${field.name}_value`);
+    const camel = lowerCamel(field.name);
+    // The name that clashes: the camelCase property (`to_string`), or the name itself (`__proto__`).
+    const property = objectProperties.has(camel) ? camel : objectProperties.has(field.name) ? field.name : undefined;
+    if (property !== undefined)
+      throw new SetupError("TSM_ERR_FIELD_NAME", field.name, fullName, file, property, renamed(field.name));
   }
   for (const nested of message.nestedType) checkFieldNames(nested, `${fullName}.`, file);
+}
+
+/** A name to suggest for such a field, in proto's lower_snake_case: `to_string_value`, `proto_value` for `__proto__`. */
+function renamed(name: string): string {
+  return `${name.replace(/^_+|_+$/g, "") || "field"}_value`;
 }
 
 /** A field's property name as ts-proto writes it: `to_string` becomes `toString`. */

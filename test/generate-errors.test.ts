@@ -179,6 +179,16 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect((await readTree(join(dir, "src/gen"))).size).toBe(0);
   });
 
+  it("the name suggested for __proto__ is snake_case without the underscores around it", async () => {
+    const dir = await project({
+      "x/thing.proto": 'syntax = "proto3";\npackage x;\nmessage Thing { string __proto__ = 1; }\n',
+    });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("field __proto__ of x.Thing in x/thing.proto becomes the property __proto__");
+    expect(result.stderr).toContain("rename the field (for example to proto_value)");
+  });
+
   it("a missing proto folder says it does not exist", async () => {
     const dir = await project({});
     const result = await generate(dir);
