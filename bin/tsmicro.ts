@@ -49,6 +49,8 @@ const cli = yargs(hideBin(process.argv));
 await cli
   .scriptName("tsmicro")
   .version(version)
+  // One spelling per flag: no camelCase twin of a dashed one (--showSecrets for --show-secrets).
+  .parserConfiguration({ "camel-case-expansion": false })
   .strict()
   .demandCommand(1, "name a command; see tsmicro --help")
   .recommendCommands()

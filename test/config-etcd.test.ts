@@ -199,6 +199,8 @@ describeEtcd("config on a real etcd", () => {
         `^the etcd config source at 127\\.0\\.0\\.1:${port} cannot be reached \\(.+\\); start etcd, or correct the config source's addresses$`,
       ),
     );
+    // The socket's error, not grpc-js's wording of it ("14 UNAVAILABLE: No connection established…").
+    expect((error as Error).message).not.toMatch(/UNAVAILABLE|No connection established|Resolution note/);
   });
 
   describe("tsmicro config", () => {
@@ -238,11 +240,12 @@ describeEtcd("config on a real etcd", () => {
       expect(stored).toBe("20");
 
       // Independent reads run side by side: each CLI start costs seconds on a busy machine.
-      const [shown, hidden, marked, dashed] = await Promise.all([
+      const [shown, hidden, marked, dashed, camel] = await Promise.all([
         tsmicro("get", "--service", "catalog", "--show_secrets"),
         tsmicro("get", "--service", "catalog"),
         tsmicro("get", "http", "--service", "catalog", "--secret", "http.port"),
         tsmicro("get", "database.password", "--service", "catalog", "--show-secrets"),
+        tsmicro("get", "database.password", "--service", "catalog", "--showSecrets"),
       ]);
       expect(shown.code, shown.stderr).toBe(0);
       expect(JSON.parse(shown.stdout)).toEqual(settings);
@@ -256,6 +259,10 @@ describeEtcd("config on a real etcd", () => {
 
       expect(JSON.parse(marked.stdout)).toEqual({ ...settings.http, port: "[secret]" });
       expect(dashed.stdout).toBe('"s3cret-pw"\n');
+      // One spelling per flag (and the dashed one): no camelCase twin.
+      expect(camel.code).toBe(1);
+      expect(camel.stdout).toBe("");
+      expect(camel.stderr).toBe("tsmicro: unknown flag --showSecrets: did you mean --show_secrets?\n");
     });
 
     it("set, del and watch: each change printed as a JSON line until interrupted", async () => {
@@ -340,6 +347,9 @@ describeEtcd("config on a real etcd", () => {
         new RegExp(
           `^tsmicro: the etcd config source at 127\\.0\\.0\\.1:${port} cannot be reached \\(.+\\); start etcd, or pass its endpoints with --registry_address\\n$`,
         ),
+      );
+      expect(down.stderr).toContain(
+        `(connect ECONNREFUSED 127.0.0.1:${port}: nothing listens there (is etcd running?))`,
       );
     });
   });

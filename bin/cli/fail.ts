@@ -20,8 +20,8 @@ export function failCommand(program: string, knownFlags: () => Iterable<string> 
 }
 
 /**
- * yargs' "Unknown arguments: registy" (or "client-retries, clientRetries",
- * its camelCase twin beside what was typed) as one flag and the flag meant,
+ * yargs' "Unknown arguments: registy" (or several, "a, b": the first one
+ * typed as a flag) as one flag and the flag meant,
  * or where to read the command's flags; undefined for other messages.
  */
 function unknownFlag(program: string, message: string, knownFlags: () => Iterable<string>): string | undefined {

@@ -7,6 +7,7 @@
  */
 import { Etcd3, type IKeyValue, type IOptions, type Watcher as EtcdWatcher } from "etcd3";
 import { SetupError } from "../errors/setup-error.js";
+import { etcdFailure } from "../registry/etcd-registry.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ConfigTree, ConfigValue } from "./config.js";
 import { isConfigTree, leavesOf, parseLooseValue } from "./key-paths.js";
@@ -88,7 +89,7 @@ export async function openEtcdConfigStore(options: EtcdConfigStoreOptions): Prom
       "TSM_ERR_CONFIG_UNREACHABLE",
       "etcd",
       addresses.join(","),
-      messageOf(error),
+      etcdFailure(error),
       options.unreachableHint ?? "start etcd, or correct its address",
     );
   } finally {
@@ -271,7 +272,7 @@ export class EtcdConfigStore {
     try {
       return await work();
     } catch (error) {
-      throw new TsmicroError(Code.UNAVAILABLE, `etcd at ${this.where}: ${what} failed: ${messageOf(error)}`, {
+      throw new TsmicroError(Code.UNAVAILABLE, `etcd at ${this.where}: ${what} failed: ${etcdFailure(error)}`, {
         cause: error,
       });
     }
@@ -294,9 +295,4 @@ function normalizePrefix(prefix: string): string {
 function withPort(address: string): string {
   const hostPart = address.replace(/^https?:\/\//, "");
   return /:\d+$/.test(hostPart) ? address : `${address}:${defaultPort}`;
-}
-
-function messageOf(error: unknown): string {
-  // grpc-js ends connection errors with an empty "Resolution note"; it only adds noise.
-  return (error instanceof Error ? error.message : String(error)).replace(/\.?\s*Resolution note:\s*$/, "");
 }
