@@ -1068,6 +1068,12 @@ describe("the HTTP gateway", () => {
       expect(after.status, after.text).toBe(503);
       expect(after.contentType).toMatch(/^application\/json/);
       expect(after.json()).toMatchObject({ code: Code.UNAVAILABLE, message: expect.any(String) });
+      // Worded alike on both transports: the node, the call and why, without grpc-js's own text.
+      const { message } = after.json() as { message: string };
+      expect(message).toMatch(
+        /^cannot reach \S+ for \/[\w.]+\/Whoami: connect ECONNREFUSED \S+: nothing listens there/,
+      );
+      expect(message).not.toMatch(/No connection established|Last error|Resolution note/);
       // Other services are unaffected.
       expect((await send(gateway.url, "GET", "/v1/ping")).status).toBe(200);
     });

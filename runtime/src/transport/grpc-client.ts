@@ -498,7 +498,7 @@ function failureOf(error: unknown, call: ClientCall): TsmicroError {
   if (signal?.aborted && (error as { code?: unknown }).code === grpcJs().status.CANCELLED) {
     return abortedError(call, `${call.method.path} was cancelled`);
   }
-  return fromServiceError(error);
+  return fromServiceError(error, call.method.path);
 }
 
 /**

@@ -12,6 +12,7 @@ import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-de
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import { messageOf } from "./call-errors.js";
 import { encodeBytes } from "./message-bytes.js";
+import { socketMeaning } from "./socket-failure.js";
 
 /** @grpc/grpc-js, loaded by the first grpc transport made: importing the runtime, or serving on h2 only, does not load it. */
 export const grpcJs = lazyModule<typeof import("@grpc/grpc-js")>("@grpc/grpc-js");
@@ -99,16 +100,20 @@ export function toServiceStatus(
   return { code: error.code, details: error.message, metadata };
 }
 
-/** A failed call's grpc-js error as a TsmicroError with its details; retryable follows the code. */
-export function fromServiceError(error: unknown): TsmicroError {
+/**
+ * A failed call's grpc-js error as a TsmicroError with its details; retryable follows the code.
+ * `path`, the method's, names the call in what grpc-js words itself when it cannot connect.
+ */
+export function fromServiceError(error: unknown, path?: string): TsmicroError {
   if (isTsmicroError(error)) return error;
   if (isServiceError(error)) {
     const [bytes] = error.metadata?.get(statusDetailsKey) ?? [];
     const status = bytes instanceof Uint8Array ? decodeStatus(bytes) : undefined;
-    return new TsmicroError(error.code as Code, error.details, {
+    // grpc-js fails a call this way only when no connection to the node was ever made for it.
+    const neverConnected = error.code === Code.UNAVAILABLE && error.details.startsWith("No connection established");
+    return new TsmicroError(error.code as Code, neverConnected ? unreachable(error.details, path) : error.details, {
       cause: error,
-      // grpc-js fails a call this way only when no connection to the node was ever made for it.
-      unprocessed: error.code === Code.UNAVAILABLE && error.details.startsWith("No connection established"),
+      unprocessed: neverConnected,
       mayHaveBeenApplied: endedWithoutAnswer(error.code, error.details),
       details: status?.details ?? [],
       // The trailers, so callers read what the server set with the failure.
@@ -116,6 +121,20 @@ export function fromServiceError(error: unknown): TsmicroError {
     });
   }
   return new TsmicroError(Code.INTERNAL, messageOf(error), { cause: error });
+}
+
+/**
+ * grpc-js's "No connection established. Last error: Error: connect ECONNREFUSED 10.0.0.7:50051.
+ * Resolution note: " worded as the h2 transport words it: the node, the call, the socket's error
+ * and what it means for the node.
+ */
+function unreachable(details: string, path: string | undefined): string {
+  const socket = /connect (E[A-Z]+) (\S+?)\.?(?:\s|$)/.exec(details);
+  const call = path === undefined ? "" : ` for ${path}`;
+  if (!socket) return `cannot reach the node${call}: ${details.replace(/\.?\s*Resolution note:.*$/s, "")}`;
+  const [, code, address] = socket;
+  const meaning = socketMeaning(code);
+  return `cannot reach ${address}${call}: connect ${code} ${address}${meaning ? `: ${meaning}` : ""}`;
 }
 
 /**
