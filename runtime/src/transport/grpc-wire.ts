@@ -102,18 +102,17 @@ export function toServiceStatus(
 
 /**
  * A failed call's grpc-js error as a TsmicroError with its details; retryable follows the code.
- * `path`, the method's, names the call in what grpc-js words itself when it cannot connect.
+ * `path`, the method's, names the call where grpc-js words a failure itself (see ownWording).
  */
 export function fromServiceError(error: unknown, path?: string): TsmicroError {
   if (isTsmicroError(error)) return error;
   if (isServiceError(error)) {
     const [bytes] = error.metadata?.get(statusDetailsKey) ?? [];
     const status = bytes instanceof Uint8Array ? decodeStatus(bytes) : undefined;
-    // grpc-js fails a call this way only when no connection to the node was ever made for it.
-    const neverConnected = error.code === Code.UNAVAILABLE && error.details.startsWith("No connection established");
-    return new TsmicroError(error.code as Code, neverConnected ? unreachable(error.details, path) : error.details, {
+    return new TsmicroError(error.code as Code, ownWording(error.code, error.details, path), {
       cause: error,
-      unprocessed: neverConnected,
+      // grpc-js fails a call this way only when no connection to the node was ever made for it.
+      unprocessed: error.code === Code.UNAVAILABLE && error.details.startsWith("No connection established"),
       mayHaveBeenApplied: endedWithoutAnswer(error.code, error.details),
       details: status?.details ?? [],
       // The trailers, so callers read what the server set with the failure.
@@ -124,9 +123,20 @@ export function fromServiceError(error: unknown, path?: string): TsmicroError {
 }
 
 /**
+ * A status grpc-js made up itself, worded as the h2 transport words it (what a gateway's error
+ * body quotes): no connection, and a deadline that passed; any other status as it came.
+ */
+function ownWording(code: number, details: string, path: string | undefined): string {
+  if (code === Code.UNAVAILABLE && details.startsWith("No connection established")) return unreachable(details, path);
+  // "Deadline exceeded after 0.295s,LB pick: 0.001s,remote_addr=10.0.0.7:50051"
+  if (code === Code.DEADLINE_EXCEEDED && details.startsWith("Deadline exceeded after"))
+    return `Deadline exceeded: ${path ?? "the call"} got no answer in time`;
+  return details;
+}
+
+/**
  * grpc-js's "No connection established. Last error: Error: connect ECONNREFUSED 10.0.0.7:50051.
- * Resolution note: " worded as the h2 transport words it: the node, the call, the socket's error
- * and what it means for the node.
+ * Resolution note: ": the node, the call, the socket's error and what it means for the node.
  */
 function unreachable(details: string, path: string | undefined): string {
   const socket = /connect (E[A-Z]+) (\S+?)\.?(?:\s|$)/.exec(details);
