@@ -38,4 +38,38 @@ describe("graceful shutdown on SIGTERM", () => {
     await registry.stop();
     expect(node.output()).toContain('"msg":"echo stopped"');
   });
+
+  // Ctrl-C on `npm run dev` reaches the service twice: from the terminal, to the whole process
+  // group, and again from tsx watch passing it on.
+  it("takes one Ctrl-C delivered twice as one: it still finishes, deregisters and exits 0", async () => {
+    const flags = ["--registry=local", `--registry_address=${dir}`];
+    const node = await startNode("test/fixtures/echo-node.ts", flags, { ECHO_NAME: "twice" });
+    const client = caller.client(AlphaDefinition, "twice");
+    const inFlight = client.unary({ id: "sleep:1500" });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    node.kill("SIGINT");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    node.kill("SIGINT");
+    await expect(inFlight).resolves.toMatchObject({ id: node.id });
+    expect(await node.exited).toBe(0);
+    const registry = createRegistry(resolveServiceSettings({}, flags, {}));
+    await registry.start();
+    expect(await registry.getService("twice")).toEqual([]);
+    await registry.stop();
+    expect(node.output()).toContain('"msg":"twice stopped"');
+  });
+
+  it("exits at once, 1, on a second Ctrl-C a while after the first", async () => {
+    const flags = ["--registry=local", `--registry_address=${dir}`];
+    const node = await startNode("test/fixtures/echo-node.ts", flags, { ECHO_NAME: "impatient" });
+    const client = caller.client(AlphaDefinition, "impatient");
+    const inFlight = client.unary({ id: "sleep:20000" }).catch((error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    node.kill("SIGINT");
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    node.kill("SIGINT");
+    expect(await node.exited).toBe(1);
+    await inFlight;
+    expect(node.output()).not.toContain('"msg":"impatient stopped"');
+  });
 });

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bins } from "./support/cli.js";
+import { bins, run as runToEnd } from "./support/cli.js";
 
 // tsmicro run on a workspace whose services are plain scripts (the scaffolded
 // ones, with tsx watch, are run in test/scaffold-workspace.test.ts).
@@ -45,6 +45,16 @@ function tsmicroRun(cwd: string) {
 }
 
 describe("tsmicro run", () => {
+  it("refuses a flag of its own, saying that the services' flags go after --", async () => {
+    const result = await runToEnd("node", [bins.tsmicro, "run", "polite", "--registy=etcd"], { cwd: root });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toBe(
+      "tsmicro: unknown flag --registy: tsmicro run has no flags of its own; flags after -- go to every service, " +
+        "such as tsmicro run -- --registry=etcd\n",
+    );
+  });
+
   it("kills what has not stopped 15 s after Ctrl-C, saying so, and exits", async () => {
     const { run, output, exited, until } = tsmicroRun(root);
     try {

@@ -179,6 +179,9 @@ export function exitCannotStart(name: string, error: unknown, logger: Logger): n
   process.exit(1);
 }
 
+/** How soon after a stop signal the same signal counts as the same Ctrl-C, not a second one. */
+const repeatedSignalMs = 1_000;
+
 /** What `runUntilSignal` drives: a service, a web service or a gateway. */
 export interface Runnable {
   start(): Promise<void>;
@@ -187,7 +190,7 @@ export interface Runnable {
 
 /**
  * Starts `target`, then stops it on SIGINT or SIGTERM and resolves once
- * stopped (a second signal exits at once). When start fails, the process
+ * stopped (the same signal again, a second or more later, exits at once). When start fails, the process
  * prints one line on stderr, `<name>: cannot start: <message>`, logs it,
  * and exits 1: a service that cannot start must not linger half-started,
  * and a stack trace would tell an operator less than the message does.
@@ -201,7 +204,15 @@ export async function runUntilSignal(name: string, target: Runnable, logger: Log
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       logger.info({ signal }, "shutting down");
-      process.once(signal, () => process.exit(1));
+      // A second Ctrl-C exits at once. The first can arrive twice, from the terminal to the whole
+      // process group and again from what runs the service (tsx watch under npm run dev): a repeat
+      // within a moment is that same one, and the shutdown goes on to deregister.
+      const firstAt = Date.now();
+      const onRepeat = () => {
+        if (Date.now() - firstAt < repeatedSignalMs) process.once(signal, onRepeat);
+        else process.exit(1);
+      };
+      process.once(signal, onRepeat);
       target.stop().then(resolve, (error: unknown) => {
         logger.error({ err: error }, "shutdown failed");
         process.exitCode = 1;
