@@ -85,6 +85,15 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
     expect(exit.stdout).not.toContain("cannot start");
   });
 
+  it("with --log_format pretty beside a bad flag, the log flags still hold: the line is printed once", async () => {
+    const exit = await echoNode([...local(), "--registy=etcd", "--log_format", "pretty"]);
+    expect(exit.code).toBe(1);
+    expect(exit.stderrLines, exit.stderrLines.join("\n")).toEqual([
+      "echo: cannot start: unknown flag --registy: did you mean --registry? (TSM_ERR_FLAG_UNKNOWN)",
+    ]);
+    expect(exit.stdout).not.toContain("cannot start");
+  });
+
   it("the registry cannot be reached (etcd at a closed port)", async () => {
     const port = await closedPort();
     const exit = await echoNode(["--registry=etcd", `--registry_address=127.0.0.1:${port}`]);

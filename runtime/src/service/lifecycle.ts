@@ -286,10 +286,11 @@ export async function ensureCanListen(address: string, flag: string): Promise<vo
 
 /**
  * Runs `read` on the given flags and environment. A SetupError (a bad flag
- * or variable) is kept, and `read` runs again without flags and environment
- * so the service can still be built; its start() then throws the kept
- * error, which run() prints as one line instead of an uncaught stack trace
- * at the top of main.
+ * or variable) is kept, and `read` runs again so the service can still be
+ * built: on the log flags alone (`--log_format=pretty` under npm run dev
+ * still says how to report it), else without flags and environment. Its
+ * start() then throws the kept error, which run() prints as one line
+ * instead of an uncaught stack trace at the top of main.
  */
 export function readOrDefer<T>(
   read: (args: readonly string[], env: Readonly<Record<string, string | undefined>>) => T,
@@ -300,8 +301,25 @@ export function readOrDefer<T>(
     return { value: read(args, env), error: undefined };
   } catch (error) {
     if (!isSetupError(error)) throw error;
-    return { value: read([], {}), error };
+    try {
+      return { value: read(logFlags(args), env), error };
+    } catch {
+      return { value: read([], {}), error };
+    }
   }
+}
+
+/** The `--log_*` flags of `args`, each with its value (`--log_format=pretty`, or `--log_format pretty`). */
+function logFlags(args: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!/^--?log_/.test(arg)) continue;
+    kept.push(arg);
+    const next = args[i + 1];
+    if (!arg.includes("=") && next !== undefined && !next.startsWith("-")) kept.push(args[++i]!);
+  }
+  return kept;
 }
 
 /** A bound wildcard address is advertised on the first external IPv4 address, as go-micro does. */
