@@ -747,6 +747,21 @@ describe("the HTTP gateway", () => {
           expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /not valid JSON/ }),
       },
       {
+        name: "a form's body, not JSON",
+        method: "POST",
+        path: "/v1/echo",
+        body: "name=zed",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({
+            code: Code.INVALID_ARGUMENT,
+            message: expect.stringMatching(
+              /^the request body \(Content-Type application\/x-www-form-urlencoded; the gateway reads every body as JSON\) is not valid JSON: /,
+            ),
+          }),
+      },
+      {
         name: "a string for an int32",
         method: "POST",
         path: "/v1/echo",

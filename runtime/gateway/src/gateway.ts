@@ -197,7 +197,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       // The request never reaches dispatch, which names its route: named here, it is counted under its route.
       const template = templateOf(request.method, request.raw.url ?? "/");
       if (template !== undefined) nameRoute(request, template);
-      done(error as TsmicroError, undefined);
+      done(notJson(error as TsmicroError, body as string, request.headers["content-type"]), undefined);
     }
   };
   app.addContentTypeParser("application/json", { parseAs: "string" }, parseBody);
@@ -680,6 +680,20 @@ function asTsmicroError(error: unknown, bodyLimit: number): unknown {
       `the request body is over the gateway's limit of ${bodyLimit} bytes (--body_limit)`,
     );
   return new TsmicroError(status === 404 ? Code.NOT_FOUND : Code.INVALID_ARGUMENT, messageOf(error));
+}
+
+/**
+ * A body that failed to parse, sent as something else than JSON (a form, say): the message names
+ * its Content-Type and says that the gateway reads every body as JSON.
+ */
+function notJson(error: TsmicroError, body: string, contentType: string | undefined): TsmicroError {
+  if (contentType === undefined || /json/i.test(contentType)) return error;
+  try {
+    parseJsonBody(body, `the request body (Content-Type ${contentType}; the gateway reads every body as JSON)`);
+  } catch (worded) {
+    return worded as TsmicroError;
+  }
+  return error;
 }
 
 function malformedEscape(path: string): string {
