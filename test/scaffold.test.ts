@@ -7,6 +7,7 @@ import { parse as parseYaml } from "yaml";
 import { defaultServiceSettings, serviceFlagNames } from "@tsmicro/runtime/internal";
 import { readTree, repoRoot } from "./support/cli.js";
 import { replayDockerfile } from "./support/dockerfile.js";
+import { closedPort } from "./support/etcd.js";
 import { freePort } from "./support/ports.js";
 import { postgresBinDir, startPostgres } from "./support/postgres.js";
 import { inProject, runCreate, startBackground, stopAllBackground } from "./support/project.js";
@@ -254,15 +255,21 @@ describe("a new service project", () => {
       }
       expect(firstStopped, first.output()).toBe(true);
 
-      // A bad flag value or a misspelt flag stops it before the database opens: no data folder appears.
-      for (const flag of ["--registry=etc", "--databse_dir=data/other"]) {
-        const dataDir = join(work, `untouched-${flag.slice(2, 10)}`);
-        const bad = await inProject(project, "node", ["dist/main.js", flag, `--database_dir=${dataDir}`], env);
+      // A bad flag value, a misspelt flag or a registry that does not answer stops it before the database
+      // opens: no data folder appears.
+      const nobody = `127.0.0.1:${await closedPort()}`;
+      for (const flags of [
+        ["--registry=etc"],
+        ["--databse_dir=data/other"],
+        ["--registry=etcd", `--registry_address=${nobody}`],
+      ]) {
+        const dataDir = join(work, `untouched-${flags.at(-1)!.slice(2, 12)}`);
+        const bad = await inProject(project, "node", ["dist/main.js", ...flags, `--database_dir=${dataDir}`], env);
         expect(bad.code, bad.stdout).toBe(1);
         expect(bad.stderr.trim().split("\n")).toEqual([
-          expect.stringMatching(/^user: cannot start: .*(--registry|--databse_dir)/),
+          expect.stringMatching(/^user: cannot start: .*(--registry|--databse_dir|etcd registry at)/),
         ]);
-        expect(existsSync(dataDir), flag).toBe(false);
+        expect(existsSync(dataDir), flags.join(" ")).toBe(false);
       }
 
       // A handler missing a method of the proto (an rpc added, its handler not yet written) stops it before

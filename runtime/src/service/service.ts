@@ -198,11 +198,13 @@ export interface MicroService {
   readonly fatal: (error: unknown) => never;
   /**
    * Rejects, as start() would, with the SetupError of a bad flag or
-   * variable (a bad value, or a slip such as `--databse_dir`), or of a
-   * handler given to handle() so far that misses a method of its service;
-   * resolves otherwise. A main that opens or migrates a database before
-   * start() checks first, `await service.checkFlags().catch(service.fatal)`,
-   * so a bad flag or an unfinished handler changes nothing.
+   * variable (a bad value, or a slip such as `--databse_dir`), of a
+   * handler given to handle() so far that misses a method of its service,
+   * or of a registry that does not answer (`TSM_ERR_REGISTRY_UNREACHABLE`;
+   * it connects to it, as start() then needs); resolves otherwise. A main
+   * that opens or migrates a database before start() checks first,
+   * `await service.checkFlags().catch(service.fatal)`, so a bad flag, an
+   * unreachable registry or an unfinished handler changes nothing.
    */
   checkFlags(): Promise<void>;
 }
@@ -426,6 +428,9 @@ export function createService(options: ServiceOptions): MicroService {
     checkFlags: async () => {
       const setupError = flagError ?? loggerError ?? handlerError;
       if (setupError) throw setupError;
+      // The registry the flags name answers too, as start() checks first: a main that opens or
+      // migrates its database after this leaves it untouched when it does not.
+      await registry.ready();
     },
   };
   return service;
