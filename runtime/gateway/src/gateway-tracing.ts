@@ -4,6 +4,9 @@ import { type HttpServerSpan, startHttpServerSpan, type TracingUse } from "@tsmi
 import { metricsPath } from "./gateway-metrics.js";
 import type { ErrorBody } from "./http-mapping.js";
 
+/** Tracing while it runs, as TracingUse gives it. */
+type Tracing = NonNullable<ReturnType<TracingUse["current"]>>;
+
 /** The type URL of the error detail that carries the trace id in error bodies. */
 export const requestInfoType = "type.googleapis.com/google.rpc.RequestInfo";
 
@@ -35,11 +38,12 @@ export class HttpTracing {
     if (!this.#tracing.enabled) return;
     app.decorateRequest(this.#slot, null);
     app.addHook("onRequest", (request, reply, done) => {
-      const span = this.#begin(request, reply);
+      const tracing = this.#tracing.current();
+      const span = tracing && this.#begin(tracing, request, reply);
       if (!span) return done();
       // A route fastify matched is a template already; the gateway's catch-all names its own later.
       const template = request.routeOptions.url;
-      if (template !== undefined && template !== "/*" && this.#tracing.current()?.recording) span.setRoute(template);
+      if (template !== undefined && template !== "/*" && tracing.recording) span.setRoute(template);
       if (options.forwardTrace) forwardTraceHeaders(request, span.traceHeaders());
       span.run(done);
     });
@@ -53,17 +57,17 @@ export class HttpTracing {
    * the path), so its answer, like every other, carries `traceresponse` and the trace id.
    */
   traceRefused(request: FastifyRequest, reply: FastifyReply): void {
-    if (this.#tracing.enabled && !this.#span(request)) this.#begin(request, reply);
+    const tracing = this.#tracing.current();
+    if (tracing && !this.#span(request)) this.#begin(tracing, request, reply);
   }
 
   /**
    * The request's SERVER span, started, kept in its slot and named in `traceresponse`, and ended
-   * when the response closes; none while tracing is not running, or for a scrape of /metrics.
+   * when the response closes; none for a scrape of /metrics.
    */
-  #begin(request: FastifyRequest, reply: FastifyReply): HttpServerSpan | undefined {
-    const tracing = this.#tracing.current();
+  #begin(tracing: Tracing, request: FastifyRequest, reply: FastifyReply): HttpServerSpan | undefined {
     // Prometheus's scrapes of the gateway's own /metrics are no request of anyone's: no trace each.
-    if (!tracing || request.routeOptions.url === metricsPath) return undefined;
+    if (request.routeOptions.url === metricsPath) return undefined;
     const raw = request.raw.url ?? "/";
     const queryAt = raw.indexOf("?");
     const span = startHttpServerSpan(tracing, {
