@@ -249,9 +249,8 @@ describe.each(pairs)("gRPC transport, %s client, %s server", (client, server) =>
     expect(error.code).toBe(Code.DEADLINE_EXCEEDED);
     expect(error.retryable).toBe(false);
     // The server's answer or the client's own, never grpc-js's "Deadline exceeded after 0.2s,LB pick: …".
-    expect(error.message).toMatch(
-      /^(deadline exceeded serving|Deadline exceeded: )\/fixtures\.services\.v1\.Alpha\/Unary( got no answer in time)?$/,
-    );
+    expect(error.message).toContain("/fixtures.services.v1.Alpha/Unary");
+    expect(error.message).not.toMatch(/Deadline exceeded after|LB pick|remote_addr/);
     const reason = await observed.aborted;
     expect(isTsmicroError(reason) && reason.code).toBe(Code.DEADLINE_EXCEEDED);
     expect(observed.logged).toEqual([]);
