@@ -137,8 +137,10 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
       const streamsResponses = call.method.kind === "server_streaming" || call.method.kind === "bidi_streaming";
       const client = clientFor(address, call.compression);
       const codec = codecFor(call.method);
-      if (streamsResponses) return responses(client, call, codec);
-      return call.method.kind === "unary" ? unary(client, call, codec) : clientStream(client, call, codec);
+      if (streamsResponses) return responses(client, address, call, codec);
+      return call.method.kind === "unary"
+        ? unary(client, address, call, codec)
+        : clientStream(client, address, call, codec);
     },
 
     async close() {
@@ -157,7 +159,7 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
  * work (an Error to keep the caller's stack, an event emitter, wrapping listeners) cost more
  * than the rest of the client together.
  */
-function unary(client: Client, call: ClientCall, codec: MethodCodec): Promise<unknown> {
+function unary(client: Client, address: string, call: ClientCall, codec: MethodCodec): Promise<unknown> {
   return new Promise((resolve, reject) => {
     if (call.signal?.aborted) {
       reject(cancelledBeforeStart(call));
@@ -171,7 +173,7 @@ function unary(client: Client, call: ClientCall, codec: MethodCodec): Promise<un
       return;
     }
     const pending = client.getChannel().createCall(call.method.path, deadlineOf(call), undefined, null, undefined);
-    const exchange = new UnaryExchange(pending, { call, codec, resolve, reject });
+    const exchange = new UnaryExchange(pending, { call, address, codec, resolve, reject });
     pending.start(metadataOf(call), exchange);
     pending.sendMessageWithContext({}, request);
     pending.halfClose();
@@ -183,6 +185,8 @@ function unary(client: Client, call: ClientCall, codec: MethodCodec): Promise<un
 /** What a unary call answers to until its status arrives. */
 interface UnaryCaller {
   readonly call: ClientCall;
+  /** The node called, named in a failure grpc-js words itself. */
+  readonly address: string;
   readonly codec: MethodCodec;
   readonly resolve: (response: unknown) => void;
   readonly reject: (error: unknown) => void;
@@ -242,10 +246,14 @@ class UnaryExchange {
     this.#caller = undefined;
     this.#response = undefined;
     if (this.#thrown !== undefined) caller.reject(this.#thrown);
-    else if (status.code !== grpcJs().status.OK) caller.reject(failureOf(statusError(status), call));
+    else if (status.code !== grpcJs().status.OK) caller.reject(failureOf(statusError(status), call, caller.address));
     else if (!this.#received)
       caller.reject(
-        failureOf(statusError({ ...status, code: Code.UNIMPLEMENTED, details: "No message received" }), call),
+        failureOf(
+          statusError({ ...status, code: Code.UNIMPLEMENTED, details: "No message received" }),
+          call,
+          caller.address,
+        ),
       );
     else caller.resolve(response);
   }
@@ -263,7 +271,7 @@ function statusError(status: StatusObject): ServiceError {
   return Object.assign(new Error(`${status.code} ${name}: ${status.details}`), status);
 }
 
-function clientStream(client: Client, call: ClientCall, codec: MethodCodec): Promise<unknown> {
+function clientStream(client: Client, address: string, call: ClientCall, codec: MethodCodec): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const { signal } = call;
     if (signal?.aborted) {
@@ -289,7 +297,7 @@ function clientStream(client: Client, call: ClientCall, codec: MethodCodec): Pro
       (error, response) => {
         if (listener?.error !== undefined) outcome = { error: listener.error };
         else if (!error) outcome = { error: undefined, response };
-        else outcome = { error: pump?.failed ? requestStreamError(pump.error) : failureOf(error, call) };
+        else outcome = { error: pump?.failed ? requestStreamError(pump.error) : failureOf(error, call, address) };
         // With an onTrailer, the status event right after settles, as for unary calls.
         if (!call.onTrailer) settle();
       },
@@ -317,7 +325,12 @@ function clientStream(client: Client, call: ClientCall, codec: MethodCodec): Pro
  * first `next()`, so an iterable nobody reads costs nothing, and stopping
  * early (break, return) cancels it.
  */
-async function* responses(client: Client, call: ClientCall, codec: MethodCodec): AsyncGenerator<unknown> {
+async function* responses(
+  client: Client,
+  address: string,
+  call: ClientCall,
+  codec: MethodCodec,
+): AsyncGenerator<unknown> {
   const { signal } = call;
   if (signal?.aborted) throw cancelledBeforeStart(call);
   const metadata = metadataOf(call);
@@ -360,7 +373,7 @@ async function* responses(client: Client, call: ClientCall, codec: MethodCodec):
   } catch (error) {
     settled = true;
     if (listener?.error !== undefined) throw listener.error;
-    throw pump?.failed ? requestStreamError(pump.error) : failureOf(error, call);
+    throw pump?.failed ? requestStreamError(pump.error) : failureOf(error, call, address);
   } finally {
     signal?.removeEventListener("abort", cancel);
     if (!settled) stream.cancel();
@@ -493,12 +506,12 @@ function deadlineOf(call: ClientCall): Date | number {
  * deadline or cancel), DEADLINE_EXCEEDED for `AbortSignal.timeout`, else
  * CANCELLED naming the reason.
  */
-function failureOf(error: unknown, call: ClientCall): TsmicroError {
+function failureOf(error: unknown, call: ClientCall, address: string): TsmicroError {
   const { signal } = call;
   if (signal?.aborted && (error as { code?: unknown }).code === grpcJs().status.CANCELLED) {
     return abortedError(call, `${call.method.path} was cancelled`);
   }
-  return fromServiceError(error, call.method.path);
+  return fromServiceError(error, { path: call.method.path, address });
 }
 
 /**

@@ -102,14 +102,15 @@ export function toServiceStatus(
 
 /**
  * A failed call's grpc-js error as a TsmicroError with its details; retryable follows the code.
- * `path`, the method's, names the call where grpc-js words a failure itself (see ownWording).
+ * `call`, the method's path and the node's address, names the call where grpc-js words a failure
+ * itself (see ownWording).
  */
-export function fromServiceError(error: unknown, path?: string): TsmicroError {
+export function fromServiceError(error: unknown, call?: CalledNode): TsmicroError {
   if (isTsmicroError(error)) return error;
   if (isServiceError(error)) {
     const [bytes] = error.metadata?.get(statusDetailsKey) ?? [];
     const status = bytes instanceof Uint8Array ? decodeStatus(bytes) : undefined;
-    return new TsmicroError(error.code as Code, ownWording(error.code, error.details, path), {
+    return new TsmicroError(error.code as Code, ownWording(error.code, error.details, call), {
       cause: error,
       // grpc-js fails a call this way only when no connection to the node was ever made for it.
       unprocessed: error.code === Code.UNAVAILABLE && error.details.startsWith("No connection established"),
@@ -122,12 +123,22 @@ export function fromServiceError(error: unknown, path?: string): TsmicroError {
   return new TsmicroError(Code.INTERNAL, messageOf(error), { cause: error });
 }
 
+/** A call and the node it went to, as a failure names them. */
+export interface CalledNode {
+  readonly path: string;
+  readonly address: string;
+}
+
 /**
  * A status grpc-js made up itself, worded as the h2 transport words it (what a gateway's error
- * body quotes): no connection, and a deadline that passed; any other status as it came.
+ * body quotes): no connection, one that dropped under the call, and a deadline that passed; any
+ * other status as it came.
  */
-function ownWording(code: number, details: string, path: string | undefined): string {
+function ownWording(code: number, details: string, call: CalledNode | undefined): string {
+  const path = call?.path;
   if (code === Code.UNAVAILABLE && details.startsWith("No connection established")) return unreachable(details, path);
+  if (code === Code.UNAVAILABLE && details === "Connection dropped" && call)
+    return `the connection to ${call.address} dropped during ${call.path}`;
   // "Deadline exceeded after 0.295s,LB pick: 0.001s,remote_addr=10.0.0.7:50051"
   if (code === Code.DEADLINE_EXCEEDED && details.startsWith("Deadline exceeded after"))
     return `Deadline exceeded: ${path ?? "the call"} got no answer in time`;

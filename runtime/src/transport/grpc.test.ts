@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import { createServer as createH2Server } from "node:http2";
 import type { Logger } from "../logging/logger.js";
 import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -400,6 +401,31 @@ describe.each(pairs)("gRPC transport, %s client, %s server", (client, server) =>
     const streamError = await failure(client.call(address, callOf(serverStream, { id: "1", payload: bytes() })));
     expect(streamError.code).toBe(Code.UNAVAILABLE);
     expect(streamError.message).toBe(refused("/fixtures.services.v1.Alpha/ServerStream"));
+  });
+
+  it("fails with a retryable UNAVAILABLE naming the node and the call when the connection drops under it", async () => {
+    // A node that takes the request and dies before answering: its connection drops under the call.
+    const dying = createH2Server();
+    dying.on("stream", (stream) => stream.session?.destroy());
+    dying.listen(0, "127.0.0.1");
+    await once(dying, "listening");
+    cleanups.push(() => new Promise<void>((resolve) => dying.close(() => resolve())));
+    const address = `127.0.0.1:${(dying.address() as { port: number }).port}`;
+    const client = startClient();
+    for (const [method, request] of [
+      [unary, { id: "echo", payload: bytes() }],
+      [serverStream, { id: "1", payload: bytes() }],
+    ] as const) {
+      const error = await failure(client.call(address, callOf(method, request)));
+      expect(error.code).toBe(Code.UNAVAILABLE);
+      expect(error.retryable).toBe(true);
+      // The request went out: the node may have acted on it.
+      expect(error.mayHaveBeenApplied).toBe(true);
+      // Neither grpc-js's bare "Connection dropped" nor "cannot reach" a node that was reached.
+      expect(error.message).toMatch(
+        new RegExp(`^the connection to ${address} dropped during ${method.path}(: \\S.*)?$`),
+      );
+    }
   });
 
   it("reaches a node restarted on the address of one another client saw die", async () => {

@@ -585,7 +585,8 @@ function closedError(
     });
   }
   // As grpc-js: a connection that fails or drops is UNAVAILABLE, which the client may retry on another node.
-  if (connectionLost && answered) {
+  // One that was made and carried the request dropped under the call, answered yet or not.
+  if (connectionLost && (answered || sent)) {
     const why = cause ? `: ${cause.message}` : "";
     return new TsmicroError(Code.UNAVAILABLE, `the connection to ${address} dropped during ${path}${why}`, {
       cause,
