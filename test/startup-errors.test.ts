@@ -4,7 +4,8 @@
  * registry, a bad flag value. The gateway (`tsmicro api`) does the same.
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { once } from "node:events";
+import { mkdtemp, open, readdir, readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -83,6 +84,39 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
       expect.stringMatching(/^echo: cannot start: .*\(TSM_ERR_ADDRESS_IN_USE\)$/),
     ]);
     expect(exit.stdout).not.toContain("cannot start");
+  });
+
+  it("with --log_format pretty the lines logged before the failure come before it, as they happened", async () => {
+    // One file for both streams, as a terminal shows them: what reaches it first comes first.
+    const output = join(dir, "pretty-order.txt");
+    const file = await open(output, "w");
+    try {
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          join(repoRoot, "test/fixtures/echo-node.ts"),
+          ...local(),
+          `--server_address=127.0.0.1:${takenPort}`,
+          "--log_format=pretty",
+        ],
+        {
+          cwd: repoRoot,
+          env: { ...process.env, NODE_OPTIONS: "", ECHO_LOG_BEFORE_START: "database opened" },
+          stdio: ["ignore", file.fd, file.fd],
+        },
+      );
+      const [code] = (await once(child, "exit")) as [number | null];
+      expect(code).toBe(1);
+    } finally {
+      await file.close();
+    }
+    const lines = (await readFile(output, "utf8")).split("\n").filter((line) => line.trim() !== "");
+    expect(lines, lines.join("\n")).toEqual([
+      expect.stringMatching(/INFO.*database opened/),
+      expect.stringMatching(/^echo: cannot start: .*\(TSM_ERR_ADDRESS_IN_USE\)$/),
+    ]);
   });
 
   it("with --log_format pretty beside a bad flag, the log flags still hold: the line is printed once", async () => {

@@ -112,6 +112,23 @@ function redactChildBindings(root: PinoLogger): PinoLogger {
   return root;
 }
 
+/**
+ * Writes out the lines `logger` has handed to a worker thread (pretty text, a file) and waits
+ * for them, so a line printed next on stderr comes after them; nothing for other loggers.
+ */
+export function flushLogSync(logger: Logger): void {
+  // Only pino's loggers flush; one of the caller's own is left as it is.
+  if (typeof (logger as { flush?: unknown }).flush !== "function") return;
+  const stream = (logger as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[
+    pinoModule().pino.symbols.streamSym
+  ];
+  try {
+    stream?.flushSync?.();
+  } catch {
+    // A worker already gone has nothing more to write.
+  }
+}
+
 /** A logger that drops everything, for tests and tools. */
 export function silentLogger(): Logger {
   return pinoModule().pino({ level: "silent" });
@@ -146,8 +163,14 @@ function destination(options: LoggerOptions): DestinationStream | undefined {
   if (options.format === "pretty") {
     return pinoModule().pino.transport({
       target: resolvePackage("pino-pretty", "--log_format pretty"),
-      // One line an entry, its fields at the end, as go-micro's logs read: not a line a field.
-      options: { colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss.l", singleLine: true },
+      // One line an entry, its fields at the end, as go-micro's logs read: not a line a field. Written
+      // as the worker gets it (sync), so a flush (flushLogSync) has put every line out when it returns.
+      options: {
+        colorize: process.stdout.isTTY === true,
+        translateTime: "SYS:HH:MM:ss.l",
+        singleLine: true,
+        sync: true,
+      },
     });
   }
   return undefined;

@@ -8,7 +8,7 @@
 import { createServer, isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
-import { type Logger, writesForPeople } from "../logging/logger.js";
+import { flushLogSync, type Logger, writesForPeople } from "../logging/logger.js";
 import type { MetricsServer } from "../metrics/metrics-server.js";
 import type { Endpoint, Registry, Service as RegistryService } from "../registry/registry.js";
 import { createRegistry } from "./create-registry.js";
@@ -175,6 +175,8 @@ export function exitCannotStart(name: string, error: unknown, logger: Logger): n
   const line = `${name}: cannot start: ${startFailure(error)}`;
   // Logs for a collector get the line too, for the log centre; a terminal's reader has it from stderr once.
   if (!writesForPeople(logger)) logger.error({ code: isSetupError(error) ? error.code : undefined }, line);
+  // Pretty lines go out from a worker thread: the ones logged before the failure come first.
+  flushLogSync(logger);
   process.stderr.write(`${line}\n`);
   process.exit(1);
 }
