@@ -96,8 +96,14 @@ async function describe(d: BufDiagnostic, protoDir: string, displayDir: string):
     ];
     return new SetupError("TSM_ERR_PROTO_IMPORT", where, JSON.stringify(imported), searched.join(", ")).message;
   }
-  return `${where}: ${d.message}`;
+  return `${where}: ${d.message}${missingSemicolon.test(d.message) ? ": is a `;` missing before it?" : ""}`;
 }
+
+/**
+ * buf's words for a statement that runs into the next one ("unexpected `}` after definition",
+ * "unexpected `message` after `package` declaration"): a left-out `;`, which it does not name.
+ */
+const missingSemicolon = /^unexpected .+ after (definition|`\w+` declaration)$/;
 
 function run(
   command: string,
