@@ -38,3 +38,18 @@ export function afterClose(address: string, call: ClientCall): CallResult {
   const streamsResponses = call.method.kind === "server_streaming" || call.method.kind === "bidi_streaming";
   return streamsResponses ? failing(error) : Promise.reject(error);
 }
+
+/**
+ * grpc-js's words for a message over a size limit ("Received message larger than max (5242888 vs
+ * 4194304)", from a grpc-js client or server) as tsmicro's transports put them, naming the
+ * flags; undefined for any other status message.
+ */
+export function sizeLimitWording(code: number, details: string): string | undefined {
+  if (code !== Code.RESOURCE_EXHAUSTED) return undefined;
+  const tooLarge = /^Received message larger than max \((\d+) vs (\d+)\)$/.exec(details);
+  if (!tooLarge) return undefined;
+  return (
+    `a message of ${tooLarge[1]} bytes is over its receiver's limit of ${tooLarge[2]} ` +
+    "(--server_max_recv_msg_size for requests, --client_max_recv_msg_size for answers)"
+  );
+}

@@ -183,6 +183,44 @@ describe.each(pairs)("%s client, %s server", (client, server) => {
       });
     });
 
+    it("a message far over the other side's limit fails RESOURCE_EXHAUSTED, and the client's next calls go through", async () => {
+      const address = await startServer();
+      const client = clientOf(address);
+      // 12 MiB is over node's HTTP/2 session memory allowance (10 MB), which once refused the answer.
+      for (const size of [5 * 1024 * 1024, 12 * 1024 * 1024]) {
+        const error = await client.unary({ id: "x", payload: new Uint8Array(size) }).catch((e: unknown) => e);
+        expect(error, String(error)).toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+        // The size, the limit and the flag that sets it, whichever transport; none of grpc-js's own words.
+        expect((error as Error).message).toMatch(
+          new RegExp(`\\b${size + 8} bytes.* limit of 4194304 \\(--server_max_recv_msg_size\\b`),
+        );
+        await expect(client.unary({ id: "size:10" })).resolves.toMatchObject({ id: "size:10" });
+      }
+      const together = await Promise.all(
+        [1, 2, 3].map(() =>
+          client.unary({ id: "x", payload: new Uint8Array(6 * 1024 * 1024) }).catch((e: unknown) => e),
+        ),
+      );
+      for (const error of together) expect(error, String(error)).toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+      await expect(client.unary({ id: "size:10" })).resolves.toMatchObject({ id: "size:10" });
+      // And the other way: answers over the client's limit.
+      for (const size of [5 * 1024 * 1024, 12 * 1024 * 1024]) {
+        const error = await client.unary({ id: `size:${size}` }).catch((e: unknown) => e);
+        expect(error, String(error)).toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+        expect((error as Error).message).toMatch(/ limit of 4194304 \(.*--client_max_recv_msg_size\b/);
+        await expect(client.unary({ id: "size:10" })).resolves.toMatchObject({ id: "size:10" });
+      }
+    });
+
+    it("messages of tens of MiB pass both ways where the limits allow them", async () => {
+      const big = 24 * 1024 * 1024;
+      const limits = { maxReceiveMessageBytes: 64 * 1024 * 1024 };
+      const client = clientOf(await startServer(limits), limits);
+      const echoed = await client.unary({ id: `size:${big}`, payload: new Uint8Array(big).fill(7) });
+      expect(echoed.payload.length).toBe(big);
+      expect(echoed.sequence).toBe(big);
+    });
+
     it("the default is gRPC's: 4 MiB received, no limit sent", async () => {
       const address = await startServer();
       const client = clientOf(address);

@@ -10,7 +10,7 @@ import type { Metadata } from "../definition/call.js";
 import type { MessageCodec } from "../definition/definition.js";
 import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-details.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
-import { messageOf } from "./call-errors.js";
+import { messageOf, sizeLimitWording } from "./call-errors.js";
 import { encodeBytes } from "./message-bytes.js";
 import { socketMeaning } from "./socket-failure.js";
 
@@ -131,14 +131,16 @@ export interface CalledNode {
 
 /**
  * A status grpc-js made up itself, worded as the h2 transport words it (what a gateway's error
- * body quotes): no connection, one that dropped under the call, and a deadline that passed; any
- * other status as it came.
+ * body quotes): no connection, one that dropped under the call, a message over a size limit,
+ * and a deadline that passed; any other status as it came.
  */
 function ownWording(code: number, details: string, call: CalledNode | undefined): string {
   const path = call?.path;
   if (code === Code.UNAVAILABLE && details.startsWith("No connection established")) return unreachable(details, path);
   if (code === Code.UNAVAILABLE && details === "Connection dropped" && call)
     return `the connection to ${call.address} dropped during ${call.path}`;
+  const sizeLimit = sizeLimitWording(code, details);
+  if (sizeLimit !== undefined) return sizeLimit;
   // "Deadline exceeded after 0.295s,LB pick: 0.001s,remote_addr=10.0.0.7:50051"
   if (code === Code.DEADLINE_EXCEEDED && details.startsWith("Deadline exceeded after"))
     return `Deadline exceeded: ${path ?? "the call"} got no answer in time`;

@@ -20,6 +20,8 @@ import {
   releaseStream,
   statusError,
   timeoutHeader,
+  writable,
+  writeFrame,
 } from "./h2-wire.js";
 import { type ClientKeepaliveOptions, clientKeepalive, type Keepalive, keepAlive } from "./keepalive.js";
 import type { ClientCall, ClientTransport } from "./transport.js";
@@ -296,7 +298,7 @@ class CallStream {
       this.#onTrailers(headers);
       return;
     }
-    this.#reader = new MessageReader(this.#limits.maxReceive, headers["grpc-encoding"] as string | undefined);
+    this.#reader = new MessageReader(this.#limits.maxReceive, headers["grpc-encoding"] as string | undefined, "client");
     this.#deliver(this.#call.onHeader, headers);
   }
 
@@ -423,12 +425,13 @@ function start(session: ClientHttp2Session, address: string, call: ClientCall, l
   const stream = request(session, headers, address, call);
   holdWhileOpen(session, stream);
   const exchange = new CallStream(stream, address, call, limits);
-  const write = (message: unknown): boolean =>
-    stream.write(encodeForWire(call.method.input, message, gzip, limits.maxSend, "request"));
+  const write = (message: unknown): boolean | Promise<void> =>
+    writeFrame(stream, encodeForWire(call.method.input, message, gzip, limits.maxSend, "request"));
   if (call.method.kind === "unary" || call.method.kind === "server_streaming") {
     try {
-      write(call.request);
-      stream.end();
+      const written = write(call.request);
+      if (typeof written === "boolean") stream.end();
+      else void written.then(() => stream.destroyed || stream.end());
     } catch (error) {
       exchange.cancel(isTsmicroError(error) ? error : new TsmicroError(Code.INTERNAL, messageOf(error)));
     }
@@ -465,7 +468,11 @@ function request(
  * When the call ends first, the request iterator is closed at once (its
  * finally blocks run); requests that fail cancel the call with their error.
  */
-async function pump(exchange: CallStream, requests: AsyncIterable<unknown>, write: (message: unknown) => boolean) {
+async function pump(
+  exchange: CallStream,
+  requests: AsyncIterable<unknown>,
+  write: (message: unknown) => boolean | Promise<void>,
+) {
   const { stream } = exchange;
   let iterator: AsyncIterator<unknown> | Iterator<unknown> | undefined;
   const close = () => {
@@ -489,24 +496,14 @@ async function pump(exchange: CallStream, requests: AsyncIterable<unknown>, writ
         stream.end();
         return;
       }
-      if (!write(next.value)) await drained(stream);
+      const written = write(next.value);
+      if (written === false) await writable(stream);
+      else if (written !== true) await written;
     }
   } catch (error) {
     iterator = undefined;
     exchange.cancel(requestStreamError(error));
   }
-}
-
-function drained(stream: ClientHttp2Stream): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off("drain", done);
-      stream.off("close", done);
-      resolve();
-    };
-    stream.on("drain", done);
-    stream.on("close", done);
-  });
 }
 
 /**

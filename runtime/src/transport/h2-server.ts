@@ -26,6 +26,8 @@ import {
   metadataOf,
   releaseStream,
   statusHeaders,
+  writable,
+  writeFrame,
 } from "./h2-wire.js";
 import { keepAlive, serverKeepalive } from "./keepalive.js";
 import { logHandlerFailure, ServerCallContext } from "./server-context.js";
@@ -196,7 +198,7 @@ class H2Call {
       gzip: limits.gzip,
       sendHeader: (header, gzip) => this.#respond(header, gzip),
     });
-    this.#reader = new MessageReader(limits.maxReceive, headers["grpc-encoding"] as string | undefined);
+    this.#reader = new MessageReader(limits.maxReceive, headers["grpc-encoding"] as string | undefined, "server");
     if (deadline) {
       this.#timer = setTimeout(() => this.#expire(), Math.max(0, deadline.getTime() - Date.now()));
     }
@@ -228,14 +230,18 @@ class H2Call {
           // Leaving the loop returns the handler's iterator, so its finally blocks run.
           if (this.#ended) break;
           context.flushHeader();
-          if (!this.#write(response)) await this.#drained();
+          const written = this.#write(response);
+          if (written === false) await writable(this.#stream);
+          else if (written !== true) await written;
         }
       } else {
         const response = await result;
         context.finish();
         if (!this.#ended) {
           context.flushHeader();
-          this.#write(response);
+          // A large answer goes out in slices: the trailers follow its last.
+          const written = this.#write(response);
+          if (typeof written !== "boolean") await written;
         }
       }
       // A request stream that failed (a message lacking a required field, too large, undecodable)
@@ -334,21 +340,9 @@ class H2Call {
     this.#stream.respond(headers, { waitForTrailers: true });
   }
 
-  #write(message: unknown): boolean {
+  #write(message: unknown): boolean | Promise<void> {
     const framed = encodeForWire(this.#route.method.output, message, this.#gzip, this.#limits.maxSend, "response");
-    return this.#stream.write(framed);
-  }
-
-  #drained(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        this.#stream.off("drain", done);
-        this.#stream.off("close", done);
-        resolve();
-      };
-      this.#stream.on("drain", done);
-      this.#stream.on("close", done);
-    });
+    return writeFrame(this.#stream, framed);
   }
 
   /** The deadline passed: the handler's signal aborts and the caller gets DEADLINE_EXCEEDED. */

@@ -11,6 +11,7 @@ import type { Compression, Metadata } from "../definition/call.js";
 import type { MessageCodec } from "../definition/definition.js";
 import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-details.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { sizeLimitWording } from "./call-errors.js";
 import { encodeBytes, encodeFramed } from "./message-bytes.js";
 
 /** gRPC's default for the largest message a peer accepts: 4 MiB. */
@@ -44,6 +45,43 @@ export function frame(message: Uint8Array, gzip: boolean): Buffer {
   framed.writeUInt32BE(body.byteLength, 1);
   framed.set(body, 5);
   return framed;
+}
+
+/** How much of a message goes to node's HTTP/2 stream at a time (see writeFrame). */
+const writeSlice = 64 * 1024;
+
+/**
+ * Writes one framed message on a stream: at once when it is small, as `stream.write` does, and
+ * returns what that returned; a large one a slice at a time as the stream takes them, and the
+ * promise resolves once the last is handed over or the stream closed. Handed over whole, a
+ * message of a few MiB sat queued in node's HTTP/2 session; when the peer refused it early (over
+ * its limit), its answer came while the message was still there, past the session's memory
+ * allowance (10 MB by default), and the session refused that answer (ENHANCE_YOUR_CALM) instead
+ * of reading RESOURCE_EXHAUSTED, and every later stream's too.
+ */
+export function writeFrame(stream: Http2Stream, framed: Uint8Array): boolean | Promise<void> {
+  if (framed.length <= writeSlice) return stream.write(framed);
+  return writeSlices(stream, framed);
+}
+
+async function writeSlices(stream: Http2Stream, framed: Uint8Array): Promise<void> {
+  for (let at = 0; at < framed.length; at += writeSlice) {
+    if (stream.destroyed) return;
+    if (!stream.write(framed.subarray(at, at + writeSlice))) await writable(stream);
+  }
+}
+
+/** Resolves when `stream` drains or closes. */
+export function writable(stream: Http2Stream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.on("drain", done);
+    stream.on("close", done);
+  });
 }
 
 /**
@@ -83,12 +121,15 @@ function checkSize(size: number, maxSend: number, what: string): void {
 export class MessageReader {
   readonly #maxBytes: number;
   readonly #encoding: string | undefined;
+  readonly #reader: "server" | "client";
   #pending: Buffer[] = [];
   #pendingBytes = 0;
 
-  constructor(maxBytes: number, encoding: string | undefined) {
+  /** `reader` says whose limit `maxBytes` is, for the error that names its flag. */
+  constructor(maxBytes: number, encoding: string | undefined, reader: "server" | "client") {
     this.#maxBytes = maxBytes;
     this.#encoding = encoding;
+    this.#reader = reader;
   }
 
   /** Takes a chunk; returns the messages it completes, in order. */
@@ -100,10 +141,7 @@ export class MessageReader {
       const head = this.#peek(5);
       const length = head.readUInt32BE(1);
       if (this.#maxBytes >= 0 && length > this.#maxBytes) {
-        throw new TsmicroError(
-          Code.RESOURCE_EXHAUSTED,
-          `received a message of ${length} bytes, over the limit of ${this.#maxBytes}`,
-        );
+        throw this.#tooLarge(`a message of ${length} bytes`);
       }
       if (this.#pendingBytes < 5 + length) break;
       const bytes = this.#take(5 + length).subarray(5);
@@ -126,12 +164,18 @@ export class MessageReader {
     }
     const message = gunzipSync(bytes);
     if (this.#maxBytes >= 0 && message.byteLength > this.#maxBytes) {
-      throw new TsmicroError(
-        Code.RESOURCE_EXHAUSTED,
-        `received a message of ${message.byteLength} bytes once decompressed, over the limit of ${this.#maxBytes}`,
-      );
+      throw this.#tooLarge(`a message of ${message.byteLength} bytes once decompressed`);
     }
     return message;
+  }
+
+  /** "the server received a message of 5242888 bytes, over its limit of 4194304 (--server_max_recv_msg_size)" */
+  #tooLarge(what: string): TsmicroError {
+    const reader = this.#reader;
+    return new TsmicroError(
+      Code.RESOURCE_EXHAUSTED,
+      `the ${reader} received ${what}, over its limit of ${this.#maxBytes} (--${reader}_max_recv_msg_size)`,
+    );
   }
 
   #peek(bytes: number): Buffer {
@@ -313,7 +357,9 @@ export function statusError(headers: IncomingHttpHeaders): TsmicroError {
   delete trailer[statusDetailsKey];
   delete trailer.date;
   const status = details instanceof Uint8Array ? decodeStatus(details) : undefined;
-  return new TsmicroError(Number.isInteger(code) && code > 0 && code <= 16 ? (code as Code) : Code.UNKNOWN, message, {
+  const known = Number.isInteger(code) && code > 0 && code <= 16 ? (code as Code) : Code.UNKNOWN;
+  // A grpc-js server's words for a request over its limit, as tsmicro's own server puts them.
+  return new TsmicroError(known, sizeLimitWording(known, message) ?? message, {
     details: status?.details ?? [],
     metadata: trailer,
   });
