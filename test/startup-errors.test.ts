@@ -135,6 +135,9 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
     expect(exit.stderrLines, exit.stderrLines.join("\n")).toHaveLength(1);
     expect(exit.stderrLines[0]).toMatch(/^echo: cannot start: .*127\.0\.0\.1:\d+.*\(TSM_ERR_REGISTRY_UNREACHABLE\)$/);
     expect(exit.stderrLines[0]).toContain(`127.0.0.1:${port}`);
+    // What the refused connection means, without grpc-js's or etcd3's own text around it.
+    expect(exit.stderrLines[0]).toContain(`(connect ECONNREFUSED 127.0.0.1:${port}: nothing listens there`);
+    expect(exit.stderrLines[0]).not.toMatch(/UNAVAILABLE|No connection established|failures in a row/);
   });
 
   it("a flag with a bad value", async () => {

@@ -258,7 +258,7 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
           "TSM_ERR_REGISTRY_UNREACHABLE",
           "etcd",
           where,
-          messageOf(error),
+          etcdFailure(error),
           "start etcd or pass --registry_address",
         );
       } finally {
