@@ -6,10 +6,12 @@ import { readFile, mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { silentLogger } from "@tsmicro/runtime";
+import { Writable } from "node:stream";
+import { createLogger, createMemoryRegistry, silentLogger } from "@tsmicro/runtime";
 import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "./support/cli.js";
+import { closedPort } from "./support/etcd.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
 import { suiteEnv } from "./support/suite-env.js";
 
@@ -118,3 +120,66 @@ describe("tsmicro api options", () => {
     expect(await hash.json()).toMatchObject({ hash: 2 });
   });
 });
+
+// A node that registered its proto services in its endpoints (as tsmicro's do), and one the gateway must ask.
+const deadNodeEndpoints = {
+  "named in its endpoints": [
+    { name: "OrderService.ListOrders", request: "", response: "", metadata: { service: "order.v1.OrderService" } },
+  ],
+  "found by reflection": [],
+};
+
+describe.each(Object.entries(deadNodeEndpoints))(
+  "tsmicro api beside a registered service whose only node is dead (proto services %s)",
+  (_, endpoints) => {
+    it("says in a 404 which service's routes could not be loaded and why, and logs it in one line", async () => {
+      const registry = createMemoryRegistry();
+      const dead = `127.0.0.1:${await closedPort()}`;
+      await registry.register(
+        {
+          name: "order",
+          version: "latest",
+          metadata: {},
+          endpoints,
+          nodes: [{ id: "order-1", address: dead, metadata: { protocol: "grpc" } }],
+        },
+        { ttlMs: 60_000 },
+      );
+      const lines: Record<string, unknown>[] = [];
+      const destination = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+          done();
+        },
+      });
+      const gateway = createGateway({
+        args: ["--address=127.0.0.1:0", "--metrics_address=off"],
+        env: suiteEnv(),
+        registry,
+        logger: createLogger({ destination }),
+      });
+      await gateway.start();
+      try {
+        const answer = await fetch(`${gateway.url}/v1/orders`);
+        expect(answer.status).toBe(404);
+        const { message } = (await answer.json()) as { message: string };
+        expect(message).toMatch(
+          new RegExp(
+            "^no route for GET /v1/orders: no service loaded so far serves it; the routes of order " +
+              `\\(cannot reach ${dead} for /grpc\\.reflection\\.v1(alpha)?\\.ServerReflection/ServerReflectionInfo: ` +
+              `connect ECONNREFUSED ${dead}: nothing listens there.*\\) could not be loaded yet$`,
+          ),
+        );
+        // A node that is down is no bug: no stack trace in the log.
+        const warned = lines.filter((line) => String(line.msg).startsWith("could not load service order"));
+        expect(warned).toEqual([
+          expect.objectContaining({ msg: expect.stringContaining(`connect ECONNREFUSED ${dead}`) }),
+        ]);
+        expect(warned[0]).not.toHaveProperty("err");
+      } finally {
+        await gateway.stop();
+        await registry.stop();
+      }
+    });
+  },
+);

@@ -4,6 +4,7 @@ import {
   type ClientTransport,
   createReflectionClient,
   type HttpRule,
+  isTsmicroError,
   type Logger,
   type Registry,
   type Service,
@@ -52,6 +53,8 @@ export interface BackendCatalogue {
   service(name: string): Promise<BackendService | undefined>;
   /** Every loaded service. */
   services(): BackendService[];
+  /** Registered services whose routes could not be loaded (no node answered reflection), with why. */
+  unloaded(): ReadonlyMap<string, string>;
 }
 
 /**
@@ -67,6 +70,8 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
   const services = new Map<string, BackendService & { signature: string }>();
   const loading = new Map<string, Promise<void>>();
   const missing = new Map<string, number>();
+  /** Why each registered service that has no routes could not be loaded. */
+  const unloaded = new Map<string, string>();
   let router = createRouter<GatewayRoute>([]);
   let watcher: ReturnType<Registry["watch"]> | undefined;
   let stopped = false;
@@ -126,15 +131,17 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
   async function typeNamesOf(service: Service): Promise<string[]> {
     const fromEndpoints = [...new Set(service.endpoints.map((e) => e.metadata.service).filter(isString))];
     if (fromEndpoints.length > 0) return fromEndpoints.sort();
+    let lastError: unknown;
     for (const node of grpcNodes(service)) {
       try {
         const listed = await createReflectionClient(transport, node.address).listServices();
         return listed.filter((name) => !name.startsWith("grpc.")).sort();
-      } catch {
-        // try the next node
+      } catch (error) {
+        lastError = error;
       }
     }
-    return [];
+    // No node answered: the service is not loaded (rather than loaded with no routes).
+    throw lastError ?? new Error(`no node of ${service.name} to list its services`);
   }
 
   async function load(name: string): Promise<void> {
@@ -162,7 +169,17 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
     const running = loading.get(name);
     if (running) return running;
     const task = load(name)
-      .catch((error: unknown) => logger.warn({ err: error, backend: name }, `could not load service ${name}`))
+      .then(
+        () => void unloaded.delete(name),
+        (error: unknown) => {
+          // A node that is down is no bug: its reason in one line, no stack.
+          const reason = error instanceof Error ? error.message : String(error);
+          // One loaded before keeps its routes.
+          if (!services.has(name)) unloaded.set(name, reason);
+          if (isTsmicroError(error)) logger.warn({ backend: name }, `could not load service ${name}: ${reason}`);
+          else logger.warn({ err: error, backend: name }, `could not load service ${name}`);
+        },
+      )
       .finally(() => loading.delete(name));
     loading.set(name, task);
     return task;
@@ -172,7 +189,8 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
     if (!watcher) return;
     try {
       for await (const event of watcher) {
-        if (event.action !== "delete") void reload(event.service.name);
+        // A node leaving keeps the routes; one of a service left unloaded may take it off the list.
+        if (event.action !== "delete" || unloaded.has(event.service.name)) void reload(event.service.name);
       }
     } catch (error) {
       if (!stopped) logger.warn({ err: error }, "registry watch ended");
@@ -208,6 +226,9 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
     },
     services() {
       return [...services.values()];
+    },
+    unloaded() {
+      return unloaded;
     },
   };
 }

@@ -217,7 +217,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   });
 
   app.setNotFoundHandler((request, reply) => {
-    const { status, body } = errorResponse(noRoute(request.method, request.url));
+    const { status, body } = errorResponse(noRoute(request.method, request.url, catalogue.unloaded()));
     void reply
       .code(status)
       .type("application/json")
@@ -332,7 +332,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (!target) {
       const allow = allowedMethods(path);
       if (allow.length > 0) throw new MethodNotAllowedError(request.method, path, allow);
-      throw (await unknownDefaultMethod(path)) ?? noRoute(request.method, path);
+      throw (await unknownDefaultMethod(path)) ?? noRoute(request.method, path, catalogue.unloaded());
     }
     // A default route's path names a registered method, so the label set stays bounded.
     nameRoute(request, `${settings.prefix}${path}`);
@@ -656,10 +656,17 @@ function methodNames(backend: BackendService): string {
 }
 
 /** A path no route matches; the routes are those of the services registered so far, so one not started yet has none. */
-function noRoute(method: string, path: string): TsmicroError {
+/**
+ * No route matched. Services registered whose routes could not be loaded (their nodes did not
+ * answer) may be the ones that serve it: they are named, with why.
+ */
+function noRoute(method: string, path: string, unloaded?: ReadonlyMap<string, string>): TsmicroError {
+  const notLoaded = [...(unloaded ?? [])].map(([name, reason]) => `${name} (${reason})`);
   return new TsmicroError(
     Code.NOT_FOUND,
-    `no route for ${method} ${path}: no service registered so far serves it (is its service running?)`,
+    notLoaded.length === 0
+      ? `no route for ${method} ${path}: no service registered so far serves it (is its service running?)`
+      : `no route for ${method} ${path}: no service loaded so far serves it; the routes of ${notLoaded.join(", ")} could not be loaded yet`,
   );
 }
 
