@@ -87,6 +87,9 @@ export { metricsRegistry, type MetricsRegistry } from "./metrics/process-registr
 // Logging.
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from "./logging/logger.js";
 
+// Tests: a handler's CallContext, for calling it directly.
+export { testCallContext, type TestCallContextOptions } from "./service/test-call-context.js";
+
 // Configuration: layered sources (defaults < file < env < etcd), validated by any Standard Schema library, watched.
 export { createConfig, type ConfigOptions } from "./config/create-config.js";
 export type {
