@@ -49,6 +49,15 @@ describe("tsmicro list/get/call/health against running services", () => {
     expect(response.payload).toBe("AQI=");
   });
 
+  it("call takes --transport as a service does (the client's wire), and names a bad value", async () => {
+    const result = await tsmicro("call", "echo", "Alpha.Unary", '{"id":"hi"}', "--transport=grpc");
+    expect(result.code, result.stderr).toBe(0);
+    expect(nodes.map((n) => n.id)).toContain((JSON.parse(result.stdout) as { id: string }).id);
+    const bad = await tsmicro("call", "echo", "Alpha.Unary", '{"id":"hi"}', "--transport=pigeon");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--transport.*pigeon/);
+  });
+
   it("call sends --metadata KEY=VALUE with the call: keys lower-cased, a repeated key twice, a -bin key as bytes", async () => {
     const echoed = async (key: string, ...flags: string[]) => {
       const result = await tsmicro("call", "echo", "Alpha.Unary", `{"id":"metadata:${key}"}`, ...flags);

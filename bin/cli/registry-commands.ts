@@ -33,6 +33,7 @@ const clientFlagHelp: Readonly<Record<string, string>> = {
   client_attempt_timeout:
     "auto (default), a duration or none: when an idempotent call's attempt is given up for another node",
   client_transport: "h2 (default) or grpc (grpc-js): the wire under the client",
+  transport: "as a service's --transport; here the same as --client_transport",
   client_keepalive: "pings a connection this often while it carries calls (default none)",
   client_keepalive_timeout: "drops a connection whose ping goes unanswered this long (default 20s)",
   client_compression: "gzip or identity (default)",
@@ -49,9 +50,12 @@ const clientFlagHelp: Readonly<Record<string, string>> = {
   breaker_max_concurrent: "calls of a method in flight at once, beyond which they fail fast (default 0: no limit)",
 };
 
-/** The client flags of `call` and `health`, spelled exactly as a service's: `--client_*`, `--selector`, `--breaker_*`. */
+/**
+ * The client flags of `call` and `health`, spelled exactly as a service's: `--client_*`, `--selector`,
+ * `--breaker_*`, and `--transport`, so the flag a service was started with reaches it too.
+ */
 export const clientFlagNames: readonly string[] = [
-  ...serviceFlagNames.filter((name) => name.startsWith("client_") || name === "selector"),
+  ...serviceFlagNames.filter((name) => name.startsWith("client_") || name === "selector" || name === "transport"),
   ...breakerFlagNames,
 ];
 
