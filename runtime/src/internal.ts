@@ -64,6 +64,7 @@ export { breakerFlagNames } from "./middleware/breaker-settings.js";
 export { breakerMiddleware, type BreakerMiddleware } from "./middleware/breaker.js";
 export { createRpcCaller, defaultBackoff, type RpcClientOptions } from "./client/rpc-client.js";
 export { chain } from "./transport/transport.js";
+export { writable } from "./platform/writable.js";
 
 // Metrics as the gateway and the CLI record and serve them.
 export { metricsRegistry, type MetricsRegistry } from "./metrics/process-registry.js";

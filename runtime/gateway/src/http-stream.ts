@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { writable } from "@tsmicro/runtime/internal";
 import { errorResponse } from "./http-mapping.js";
 import type { ResponseMetadata } from "./response-metadata.js";
 
@@ -33,7 +34,7 @@ export async function sendStream(
     "content-type": sse ? "text/event-stream" : "application/x-ndjson",
     "cache-control": "no-cache",
   });
-  const write = (text: string) => (out.write(text) ? Promise.resolve() : drained(out));
+  const write = (text: string) => (out.write(text) ? Promise.resolve() : writable(out));
   try {
     while (!next.done && !out.destroyed) {
       const json = JSON.stringify(next.value);
@@ -59,18 +60,4 @@ export async function* mapStream<T, U>(
   map: (message: T) => U | Promise<U>,
 ): AsyncIterable<U> {
   for await (const message of messages) yield await map(message);
-}
-
-function drained(stream: NodeJS.WritableStream & { readonly destroyed?: boolean }): Promise<void> {
-  // A destroyed stream has already emitted "close" and will never drain.
-  if (stream.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off("drain", done);
-      stream.off("close", done);
-      resolve();
-    };
-    stream.once("drain", done);
-    stream.once("close", done);
-  });
 }

@@ -20,9 +20,9 @@ import {
   releaseStream,
   statusError,
   timeoutHeader,
-  writable,
   writeFrame,
 } from "./h2-wire.js";
+import { writable } from "../platform/writable.js";
 import { type ClientKeepaliveOptions, clientKeepalive, type Keepalive, keepAlive } from "./keepalive.js";
 import type { ClientCall, ClientTransport } from "./transport.js";
 import { socketMeaning } from "./socket-failure.js";

@@ -26,9 +26,9 @@ import {
   metadataOf,
   releaseStream,
   statusHeaders,
-  writable,
   writeFrame,
 } from "./h2-wire.js";
+import { writable } from "../platform/writable.js";
 import { keepAlive, serverKeepalive } from "./keepalive.js";
 import { logHandlerFailure, ServerCallContext } from "./server-context.js";
 import type { ServerHandler } from "./transport.js";

@@ -11,6 +11,7 @@ import type { Compression, Metadata } from "../definition/call.js";
 import type { MessageCodec } from "../definition/definition.js";
 import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-details.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { writable } from "../platform/writable.js";
 import { sizeLimitWording } from "./call-errors.js";
 import { encodeBytes, encodeFramed } from "./message-bytes.js";
 
@@ -69,19 +70,6 @@ async function writeSlices(stream: Http2Stream, framed: Uint8Array): Promise<voi
     if (stream.destroyed) return;
     if (!stream.write(framed.subarray(at, at + writeSlice))) await writable(stream);
   }
-}
-
-/** Resolves when `stream` drains or closes. */
-export function writable(stream: Http2Stream): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off("drain", done);
-      stream.off("close", done);
-      resolve();
-    };
-    stream.on("drain", done);
-    stream.on("close", done);
-  });
 }
 
 /**
