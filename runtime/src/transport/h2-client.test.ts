@@ -1,11 +1,18 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { createServer, type IncomingHttpHeaders, type ServerHttp2Stream, sensitiveHeaders } from "node:http2";
+import {
+  constants,
+  createServer,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+  sensitiveHeaders,
+} from "node:http2";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "../../../test/golden/10-services/services.micro.js";
+import { Code, type TsmicroError } from "../errors/tsmicro-error.js";
 import { silentLogger } from "../logging/logger.js";
 import { createH2ClientTransport } from "./h2-client.js";
 import { createH2ServerTransport } from "./h2-server.js";
@@ -70,5 +77,46 @@ describe("h2 client transport", () => {
       ["grpc-timeout", "traceparent"],
     ]);
     expect(seen[1]).toMatchObject({ tenant: "acme", traceparent: `00-${"1".repeat(32)}-${"2".repeat(16)}-01` });
+  });
+
+  it("opens a new connection after a stream reset with ENHANCE_YOUR_CALM, and says what happened", async () => {
+    // A plain HTTP/2 server that resets the first call with ENHANCE_YOUR_CALM and answers the next NOT_FOUND.
+    const sessions = new Set<unknown>();
+    let streams = 0;
+    const server = createServer();
+    server.on("stream", (stream: ServerHttp2Stream) => {
+      sessions.add(stream.session);
+      if (streams++ === 0) {
+        // Node reports a stream it resets with an error code as an error of its own.
+        stream.on("error", () => {});
+        stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        return;
+      }
+      stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "5" }, { endStream: true });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const client = createH2ClientTransport();
+    cleanups.push(() => client.close());
+    const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const call = () =>
+      Promise.resolve(
+        client.call(address, {
+          service: "alpha",
+          method: AlphaDefinition.methods.unary,
+          request: { id: "x", payload: new Uint8Array() },
+          metadata: {},
+          deadline: undefined,
+          signal: undefined,
+        }),
+      ).catch((error: unknown) => error as TsmicroError);
+    const reset = await call();
+    expect(reset).toMatchObject({ code: Code.UNAVAILABLE, retryable: true });
+    expect((reset as Error).message).toBe(
+      `/fixtures.services.v1.Alpha/Unary on ${address} was reset with ENHANCE_YOUR_CALM (one side of the connection ` +
+        "went over its memory or flood limits); the next call opens a new connection",
+    );
+    expect(await call()).toMatchObject({ code: Code.NOT_FOUND });
+    expect(sessions.size).toBe(2);
   });
 });

@@ -340,6 +340,10 @@ class CallStream {
     const cause = this.#error ?? (session ? sessionErrors.get(session) : undefined);
     const answered = this.#reader !== undefined;
     const sent = session !== undefined && connectedSessions.has(session);
+    // A session over its memory allowance refuses every later stream too (node keeps counting what
+    // it had queued), and a peer that says so wants less: the next call opens a new connection.
+    if (this.stream.rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM && session && !connectionLost)
+      void closeSession(session as ClientHttp2Session);
     this.#finish(
       closedError(this.stream.rstCode, this.#address, this.#call, { answered, sent, connectionLost }, cause),
     );
@@ -589,6 +593,14 @@ function closedError(
       cause,
       mayHaveBeenApplied: true,
     });
+  }
+  if (rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM) {
+    return new TsmicroError(
+      Code.UNAVAILABLE,
+      `${path} on ${address} was reset with ENHANCE_YOUR_CALM (one side of the connection went over its ` +
+        "memory or flood limits); the next call opens a new connection",
+      { cause, mayHaveBeenApplied: sent },
+    );
   }
   if (!connectionLost && rstCode === constants.NGHTTP2_CANCEL) {
     return new TsmicroError(Code.CANCELLED, `${address} cancelled ${path}`, { mayHaveBeenApplied: true });
