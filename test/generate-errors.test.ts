@@ -157,39 +157,40 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect((await readTree(join(dir, "src/gen"))).size).toBe(0);
   });
 
-  it("a message that would shadow what ts-proto's code uses is refused by name", async () => {
-    const dir = await project({
-      "x/bytes.proto": 'syntax = "proto3";\npackage x;\nmessage Uint8Array { bytes b = 1; }\n',
-    });
+  /** Generates `files` and expects it refused: exit 1, each of `messages` on stderr, nothing written. */
+  async function expectRefused(files: Record<string, string>, ...messages: string[]): Promise<void> {
+    const dir = await project(files);
     const result = await generate(dir);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain("message x.Uint8Array in x/bytes.proto takes the name Uint8Array");
-    expect(result.stderr).toContain("rename it (for example to Uint8ArrayMessage)");
+    for (const message of messages) expect(result.stderr).toContain(message);
     expect((await readTree(join(dir, "src/gen"))).size).toBe(0);
+  }
+
+  it("a message that would shadow what ts-proto's code uses is refused by name", async () => {
+    await expectRefused(
+      { "x/bytes.proto": 'syntax = "proto3";\npackage x;\nmessage Uint8Array { bytes b = 1; }\n' },
+      "message x.Uint8Array in x/bytes.proto takes the name Uint8Array",
+      "rename it (for example to Uint8ArrayMessage)",
+    );
   });
 
   it("a field whose property every JavaScript object has is refused by name", async () => {
-    const dir = await project({
-      "x/thing.proto":
-        'syntax = "proto3";\npackage x;\nmessage Thing { message Part { string to_string = 2; } string name = 1; }\n',
-    });
-    const result = await generate(dir);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain(
+    await expectRefused(
+      {
+        "x/thing.proto":
+          'syntax = "proto3";\npackage x;\nmessage Thing { message Part { string to_string = 2; } string name = 1; }\n',
+      },
       "field to_string of x.Thing.Part in x/thing.proto becomes the property toString, which every JavaScript object has",
+      "rename the field (for example to to_string_value)",
     );
-    expect(result.stderr).toContain("rename the field (for example to to_string_value)");
-    expect((await readTree(join(dir, "src/gen"))).size).toBe(0);
   });
 
   it("the name suggested for __proto__ is snake_case without the underscores around it", async () => {
-    const dir = await project({
-      "x/thing.proto": 'syntax = "proto3";\npackage x;\nmessage Thing { string __proto__ = 1; }\n',
-    });
-    const result = await generate(dir);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain("field __proto__ of x.Thing in x/thing.proto becomes the property __proto__");
-    expect(result.stderr).toContain("rename the field (for example to proto_value)");
+    await expectRefused(
+      { "x/thing.proto": 'syntax = "proto3";\npackage x;\nmessage Thing { string __proto__ = 1; }\n' },
+      "field __proto__ of x.Thing in x/thing.proto becomes the property __proto__",
+      "rename the field (for example to proto_value)",
+    );
   });
 
   it("a missing proto folder says it does not exist", async () => {
