@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import type { Message } from "@bufbuild/protobuf";
 import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import {
@@ -39,10 +38,11 @@ import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
 import { dashboardFlagNames, resolveDashboardSettings } from "./dashboard/dashboard-settings.js";
 import { GatewayBackends } from "./gateway-backends.js";
 import { listenAt, urlHost } from "./listen-at.js";
-import type { GatewayMethod, TranscodedResponse } from "./gateway-method.js";
+import type { GatewayMethod } from "./gateway-method.js";
 import { gatewayFlagNames, resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import {
   errorResponse,
+  type HttpRequestParts,
   MethodNotAllowedError,
   requestBytes,
   requestMessage,
@@ -57,7 +57,7 @@ import { publishHttpEvent, topicOfPath, type HttpEventPublisher } from "./event-
 import { EventTopics } from "./event-topics.js";
 import { mergeOpenApi, type OpenApiBuilder } from "./merge-openapi.js";
 import { loadGatewayConfig } from "./gateway-config.js";
-import { claimsMetadata, type JwtOptions } from "./jwt-auth.js";
+import { claimsMetadata, type JwtClaims, type JwtOptions } from "./jwt-auth.js";
 import { createRouteGuard, type RouteGuard } from "./route-guard.js";
 import type { RouteRule } from "./route-rules.js";
 import { createWebProxy, webProxyRoutes } from "./web-proxy.js";
@@ -294,7 +294,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     });
   }
 
-  async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  /**
+   * The gateway's one route. Not async: a route the router matches goes straight to its call, with
+   * no promise of its own per request; a refusal thrown here reaches the error handler as a
+   * rejection would.
+   */
+  function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const raw = request.raw.url ?? "/";
     const queryAt = raw.indexOf("?");
     let path = queryAt < 0 ? raw : raw.slice(0, queryAt);
@@ -324,10 +329,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (match) {
       const { target, rule } = match.route;
       nameRoute(request, `${settings.prefix}${rule.path}`);
-      // `return await`: an async function returning a promise unawaited waits extra microtask turns for it.
-      return await call(target, rule, { variables: match.variables, query, body: request.body }, request, reply);
+      return call(target, rule, { variables: match.variables, query, body: request.body }, request, reply);
     }
+    return dispatchDefault(path, query, request, reply);
+  }
 
+  /** A path no route rule matches: a default route (`/{service}/{method}`), else 405 or 404. */
+  async function dispatchDefault(path: string, query: string, request: FastifyRequest, reply: FastifyReply) {
     const target = await defaultRoute(path);
     if (!target) {
       const allow = allowedMethods(path);
@@ -340,6 +348,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       request.method === "GET" || request.method === "DELETE" || request.method === "HEAD"
         ? { method: request.method, path }
         : { method: request.method, path, body: "*" };
+    // `return await`: an async function returning a promise unawaited waits extra microtask turns for it.
     return await call(target, rule, { variables: {}, query, body: request.body }, request, reply);
   }
 
@@ -444,57 +453,67 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     void reply.code(202).type("application/json").send(JSON.stringify(published));
   }
 
-  async function call(
+  /** Calls `target` with the request the HTTP parts map to, once the route rules admit it; answers through `reply`. */
+  function call(
     target: GatewayMethod,
     rule: HttpRule,
-    parts: { variables: Record<string, string>; query: string; body: unknown },
+    parts: HttpRequestParts,
     request: FastifyRequest,
     reply: FastifyReply,
   ): Promise<void> {
     // Without route rules there is nothing to wait for.
-    const claims = guard.open ? undefined : await guard.admit(target.rpc, request, reply);
+    if (guard.open) return callAdmitted(target, rule, parts, undefined, request, reply);
+    return guard
+      .admit(target.rpc, request, reply)
+      .then((claims) => callAdmitted(target, rule, parts, claims, request, reply));
+  }
+
+  function callAdmitted(
+    target: GatewayMethod,
+    rule: HttpRule,
+    parts: HttpRequestParts,
+    claims: JwtClaims | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<void> {
     const forwarded = requestMetadata(request);
     const metadata = claims ? { ...forwarded, ...claimsMetadata(claims) } : forwarded;
     const caller = backends.caller(target.service);
     const answer = new ResponseMetadata(request);
     const { onHeader, onTrailer } = answer;
     switch (target.definition.kind) {
-      case "unary": {
-        // Encoded here, from the JSON (see requestBytes).
-        const encoded = requestBytes(target, rule, parts);
-        let response: Message | TranscodedResponse;
-        try {
-          response = await caller.unary(target.unary, encoded, { metadata, onHeader, onTrailer });
-        } catch (error) {
-          answer.apply(reply);
-          // The backend's own challenge, when it sent one, over the gateway's default.
-          const challenge = answer.text("www-authenticate");
-          if (challenge !== undefined && isTsmicroError(error) && error.code === Code.UNAUTHENTICATED)
-            void reply.header("www-authenticate", challenge);
-          throw error;
-        }
-        answer.apply(reply);
-        void reply
-          .type("application/json")
-          .send(JSON.stringify(unaryResponseJson(target, rule, response, jsonOptions)));
-        return;
-      }
+      case "unary":
+        // Encoded here, from the JSON (see requestBytes). One `then`, not an async function awaiting the call.
+        return caller.unary(target.unary, requestBytes(target, rule, parts), { metadata, onHeader, onTrailer }).then(
+          (response) => {
+            answer.apply(reply);
+            void reply
+              .type("application/json")
+              .send(JSON.stringify(unaryResponseJson(target, rule, response, jsonOptions)));
+          },
+          (error: unknown) => {
+            answer.apply(reply);
+            // The backend's own challenge, when it sent one, over the gateway's default.
+            const challenge = answer.text("www-authenticate");
+            if (challenge !== undefined && isTsmicroError(error) && error.code === Code.UNAUTHENTICATED)
+              void reply.header("www-authenticate", challenge);
+            throw error;
+          },
+        );
       case "server_streaming": {
         const message = requestMessage(target, rule, parts);
         const options = { ...streamOptions(reply, metadata), onHeader, onTrailer };
         const messages = caller.serverStreaming(target.definition, message, options);
-        try {
-          return await sendStream(
-            request,
-            reply,
-            mapStream(messages, (m) => responseJson(target, rule, m, jsonOptions)),
-            answer,
-          );
-        } catch (error) {
+        return sendStream(
+          request,
+          reply,
+          mapStream(messages, (m) => responseJson(target, rule, m, jsonOptions)),
+          answer,
+        ).catch((error: unknown) => {
           // Failed before the first message: answered as a plain error, with what metadata came.
           if (!reply.sent) answer.apply(reply);
           throw error;
-        }
+        });
       }
       default:
         throw new TsmicroError(

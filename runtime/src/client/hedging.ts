@@ -97,7 +97,7 @@ export class HedgeBudget {
 /** What a hedged call needs of the caller that makes it. */
 export interface HedgeWire {
   /** A node to try, not one of `tried` unless nothing else is left; a wait-for-ready `call` waits for one. */
-  pick(tried: Set<string>, call: ClientCall): Promise<Node>;
+  pick(tried: Set<string>, call: ClientCall): Node | Promise<Node>;
   send(node: Node, call: ClientCall): Promise<unknown>;
   /** The outcome of an attempt on `node`, for the selector. */
   mark(node: Node, error: unknown, elapsedMs: number): void;

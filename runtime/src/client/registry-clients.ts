@@ -154,12 +154,17 @@ export class RegistryClients {
         ...(metrics ? { onNodes: registryNodesGauge(metrics) } : {}),
       });
       // The registry starts on the first lookup, so a process that makes clients but never calls connects to nothing.
+      // Once it has started, a lookup answers from the cache at once, without a promise per call.
+      let started = false;
       this.#selector = {
         ...inner,
-        select: async (name, selectOptions) => {
-          await ready();
-          return inner.select(name, selectOptions);
-        },
+        select: (name, selectOptions) =>
+          started
+            ? inner.select(name, selectOptions)
+            : ready().then(() => {
+                started = true;
+                return inner.select(name, selectOptions);
+              }),
       };
     }
     return this.#selector;

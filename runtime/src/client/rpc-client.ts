@@ -131,17 +131,27 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
   }
 
   /**
-   * A node for the call. A wait-for-ready call whose service has no node yet (none registered,
-   * or the registry unreachable) waits for one until its deadline or its cancel, as gRPC waits
-   * for a channel to become ready, asking the selector again at growing intervals.
+   * A node for the call: at once, with no promise to wait for, while the service's nodes are
+   * cached (most calls); throws or rejects UNAVAILABLE when it has none.
    */
-  async function pick(exclude: ReadonlySet<string>, call?: ClientCall): Promise<Node> {
+  function pick(exclude: ReadonlySet<string>, call?: ClientCall): Node | Promise<Node> {
+    if (call?.waitForReady) return pickWhenReady(exclude, call);
+    const next = selector.select(service, { exclude });
+    return typeof next === "function" ? next() : next.then((ready) => ready());
+  }
+
+  /**
+   * A node for a wait-for-ready call: when its service has no node yet (none registered, or the
+   * registry unreachable), it waits for one until its deadline or its cancel, as gRPC waits for a
+   * channel to become ready, asking the selector again at growing intervals.
+   */
+  async function pickWhenReady(exclude: ReadonlySet<string>, call: ClientCall): Promise<Node> {
     for (let interval = 50; ; interval = Math.min(interval * 2, 1_000)) {
       try {
         const next = await selector.select(service, { exclude });
         return next();
       } catch (error) {
-        if (!call?.waitForReady || !noNodeYet(error)) throw error;
+        if (!noNodeYet(error)) throw error;
         await waitForNode(call, interval, error);
       }
     }
@@ -199,7 +209,9 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
     // Made on the first retry: most calls need no record of the nodes tried.
     let tried: Set<string> | undefined;
     for (let attempt = 1; ; attempt++) {
-      const node = await pick(tried ?? noneTried, call);
+      const picked = pick(tried ?? noneTried, call);
+      // Awaited only when it is a promise: an await of a node would still cost a turn of the microtask queue.
+      const node = picked instanceof Promise ? await picked : picked;
       const sent = attemptOf(call, attempt);
       const started = performance.now();
       try {

@@ -227,28 +227,35 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
     };
   }
 
-  return {
-    async select(service: string, selectOptions?: SelectOptions): Promise<Next> {
-      let entry = cache.get(service);
-      if (!entry) {
-        let pending = loading.get(service);
-        if (!pending) {
-          pending = load(service).finally(() => loading.delete(service));
-          loading.set(service, pending);
-        }
-        entry = await pending;
-      } else if (entry.states.length === 0 || (!entry.watcher && now() - entry.fetchedAt > refreshMs)) {
-        if (entry.states.length === 0) {
-          // Nothing known: wait for the registry rather than fail on a stale empty list.
-          try {
-            replaceNodes(service, entry, await fetchStates(service));
-          } catch {
-            // unreachable; fall through to the empty list's error
-          }
-        } else {
-          refreshInBackground(service, entry);
-        }
+  /** A service with no node cached: its first lookup (shared by the calls that wait for it), or a fresh read. */
+  async function selectUncached(
+    service: string,
+    entry: CacheEntry | undefined,
+    selectOptions: SelectOptions | undefined,
+  ): Promise<Next> {
+    if (!entry) {
+      let pending = loading.get(service);
+      if (!pending) {
+        pending = load(service).finally(() => loading.delete(service));
+        loading.set(service, pending);
       }
+      entry = await pending;
+    } else {
+      // Nothing known: wait for the registry rather than fail on a stale empty list.
+      try {
+        replaceNodes(service, entry, await fetchStates(service));
+      } catch {
+        // unreachable; fall through to the empty list's error
+      }
+    }
+    return nextFor(service, entry, selectOptions?.exclude);
+  }
+
+  return {
+    select(service: string, selectOptions?: SelectOptions): Next | Promise<Next> {
+      const entry = cache.get(service);
+      if (!entry || entry.states.length === 0) return selectUncached(service, entry, selectOptions);
+      if (!entry.watcher && now() - entry.fetchedAt > refreshMs) refreshInBackground(service, entry);
       return nextFor(service, entry, selectOptions?.exclude);
     },
 

@@ -32,7 +32,11 @@ export interface SelectOptions {
  * failing nodes are ejected for a while.
  */
 export interface Selector {
-  select(service: string, options?: SelectOptions): Promise<Next>;
+  /**
+   * The picker of `service`'s nodes: at once while they are cached (most calls), else once the
+   * registry answered; `await` takes either.
+   */
+  select(service: string, options?: SelectOptions): Next | Promise<Next>;
   /** The outcome of a call `next()` sent to `node`; `elapsedMs`, when given, is how long it took. */
   mark(service: string, node: Node, error: unknown, elapsedMs?: number): void;
   start(): Promise<void>;
