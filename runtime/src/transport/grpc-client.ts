@@ -20,7 +20,7 @@ import {
   grpcCodec,
   grpcJs,
   messageOf,
-  toGrpcMetadata,
+  callMetadata,
   untilWritable,
 } from "./grpc-wire.js";
 import { type ClientKeepaliveOptions, clientKeepalive } from "./keepalive.js";
@@ -483,7 +483,7 @@ async function pump(stream: ClientWritableStream<unknown>, requests: AsyncIterab
 
 /** Request metadata for grpc-js, marked wait-for-ready when the call asks for it. */
 function metadataOf(call: ClientCall): GrpcMetadata {
-  return toGrpcMetadata(call.metadata, call.waitForReady ? waitForReady : undefined);
+  return callMetadata(call.metadata, call.waitForReady ? waitForReady : undefined);
 }
 
 const waitForReady = Object.freeze({ waitForReady: true });

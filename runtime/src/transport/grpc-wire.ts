@@ -6,12 +6,14 @@
 import type { Metadata as GrpcMetadata, MetadataOptions, ServiceError } from "@grpc/grpc-js";
 import { lazyModule } from "../platform/lazy-module.js";
 import type { EventEmitter } from "node:events";
+import { type OutgoingHttpHeaders, sensitiveHeaders } from "node:http2";
 import type { Metadata } from "../definition/call.js";
 import type { MessageCodec } from "../definition/definition.js";
 import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-details.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import { messageOf, sizeLimitWording } from "./call-errors.js";
 import { encodeBytes } from "./message-bytes.js";
+import { perCallHeaders } from "./per-call-headers.js";
 import { socketMeaning } from "./socket-failure.js";
 
 /** @grpc/grpc-js, loaded by the first grpc transport made: importing the runtime, or serving on h2 only, does not load it. */
@@ -53,7 +55,46 @@ export function fromGrpcMetadata(metadata: GrpcMetadata): Metadata {
 
 /** Outgoing metadata for grpc-js; a key grpc-js refuses is the caller's mistake, so INVALID_ARGUMENT. */
 export function toGrpcMetadata(record: Metadata, options?: MetadataOptions): GrpcMetadata {
-  const metadata = new (grpcJs().Metadata)(options);
+  return filled(new (grpcJs().Metadata)(options), record);
+}
+
+/** A call's metadata for grpc-js, as toGrpcMetadata; its perCallHeaders go never-indexed, as the h2 client sends them. */
+export function callMetadata(record: Metadata, options?: MetadataOptions): GrpcMetadata {
+  return filled(new (neverIndexingMetadata())(options), record);
+}
+
+/**
+ * grpc-js's Metadata, sending perCallHeaders never-indexed: grpc-js copies a call's metadata with
+ * clone() on its way to the wire, and writes it with toHttp2Headers(), so both are its own.
+ */
+const neverIndexingMetadata = lazily(() => {
+  const { Metadata: GrpcJsMetadata } = grpcJs();
+  return class NeverIndexingMetadata extends GrpcJsMetadata {
+    override clone(): NeverIndexingMetadata {
+      const copy = new NeverIndexingMetadata(this.getOptions());
+      copy.merge(this);
+      return copy;
+    }
+
+    override toHttp2Headers(): OutgoingHttpHeaders {
+      const headers = super.toHttp2Headers();
+      // Node's types leave out the symbol key it reads the list from.
+      (headers as Record<symbol, unknown>)[sensitiveHeaders] = perCallHeaders;
+      return headers;
+    }
+  };
+});
+
+/** `make()`, made once on first use. */
+function lazily<T>(make: () => T): () => T {
+  let made: T | undefined;
+  return () => {
+    made ??= make();
+    return made;
+  };
+}
+
+function filled(metadata: GrpcMetadata, record: Metadata): GrpcMetadata {
   for (const key in record) {
     const value = record[key];
     try {

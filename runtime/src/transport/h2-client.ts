@@ -26,6 +26,7 @@ import { writable } from "../platform/writable.js";
 import { type ClientKeepaliveOptions, clientKeepalive, type Keepalive, keepAlive } from "./keepalive.js";
 import type { ClientCall, ClientTransport } from "./transport.js";
 import { socketMeaning } from "./socket-failure.js";
+import { perCallHeaders } from "./per-call-headers.js";
 import { abortedError, afterClose, cancelledBeforeStart, messageOf, requestStreamError } from "./call-errors.js";
 
 /** Options of createH2ClientTransport. */
@@ -400,14 +401,6 @@ class CallStream {
     wake?.();
   }
 }
-
-/**
- * Headers whose value is new on every call, sent without HPACK indexing:
- * indexed, each call's deadline and trace ids would take room in the
- * session's header table and push out the headers that repeat (content
- * type, user agent, metadata), which then go out in full again.
- */
-const perCallHeaders = ["grpc-timeout", "traceparent", "tracestate"];
 
 /** Opens the call's stream and sends what it can at once: the single request, or starts the request pump. */
 function start(session: ClientHttp2Session, address: string, call: ClientCall, limits: WireLimits): CallStream {
