@@ -45,10 +45,11 @@ export class HttpTracing {
       const template = request.routeOptions.url;
       if (template !== undefined && template !== "/*" && tracing.recording) span.setRoute(template);
       if (options.forwardTrace) forwardTraceHeaders(request, span.traceHeaders());
-      span.run(done);
+      // A body is read in the socket's own async context, so a request with one gets its span made
+      // active by the preHandler hook, after the body; one without reaches its handler in this context.
+      if (hasBody(request)) done();
+      else span.run(done);
     });
-    // A body is read in the socket's own async context, so the span is made active again for the
-    // handler; a request without one reaches it in the context onRequest set.
     app.addHook("preHandler", (request, _reply, done) => (hasBody(request) ? this.run(request, done) : done()));
   }
 
