@@ -9,7 +9,9 @@
  * load generator, proxy and backend share two cores. Goal: at least 1.0x the baseline on the
  * grpc-js transport.
  *
- * BENCH_ROUNDS, BENCH_ROUND_MS, BENCH_WARMUP_MS and BENCH_CONNECTIONS change the run; BENCH_PROFILE=<dir> then
+ * BENCH_ROUNDS, BENCH_ROUND_MS, BENCH_WARMUP_MS and BENCH_CONNECTIONS change the run; BENCH_COMPARE=<dir>
+ * adds the gateway (on --transport=grpc) of another built checkout to every round, to see a
+ * change against the build before it; BENCH_PROFILE=<dir> then
  * runs the gateway on --transport=grpc (BENCH_PROFILE_TRANSPORT=h2: the default) and the baseline
  * once more under `node --cpu-prof` and prints where each spends its CPU per
  * request, and the gateway's top self-time functions in tsmicro code.
@@ -17,7 +19,7 @@
 import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { killAllNodes, startNode } from "../test/support/nodes.js";
@@ -112,11 +114,12 @@ function noise(values: readonly number[]): number {
   return (Math.sqrt(variance) / mean) * 100;
 }
 
-/** How to start one proxy under test: a script and its arguments. */
+/** How to start one proxy under test: a script and its arguments, run in a checkout (this one by default). */
 interface ProxySpec {
   readonly label: string;
   readonly script: string;
   readonly args: readonly string[];
+  readonly cwd?: string;
 }
 
 /**
@@ -135,7 +138,7 @@ async function measureAll(specs: readonly ProxySpec[]): Promise<void> {
     if (round % 2 === 1) order.reverse();
     for (const i of order) {
       const spec = specs[i]!;
-      const node = await startNode(spec.script, spec.args);
+      const node = await startNode(spec.script, spec.args, {}, spec.cwd);
       try {
         const proxy: Proxy = { label: spec.label, pid: node.pid, address: node.address };
         for (const [r, route] of routes.entries()) {
@@ -307,6 +310,7 @@ async function profile(dir: string, registryFlags: readonly string[], backend: s
 
 /** Runs the gateway benchmark. */
 export async function benchGateway(): Promise<void> {
+  const compareDir = process.env.BENCH_COMPARE && resolve(process.env.BENCH_COMPARE);
   const dir = await mkdtemp(join(tmpdir(), "tsmicro-bench-gateway-"));
   const registryFlags = ["--registry=local", `--registry_address=${dir}`];
   try {
@@ -318,6 +322,17 @@ export async function benchGateway(): Promise<void> {
         script: "bench/fixtures/gateway-proxy.ts",
         args: [...registryFlags, "--transport=grpc"],
       },
+      // BENCH_COMPARE=DIR: another checkout, built (the commit before a change, say), whose gateway runs beside this one's.
+      ...(compareDir
+        ? [
+            {
+              label: `gateway of ${basename(compareDir)}, --transport=grpc`,
+              script: "bench/fixtures/gateway-proxy.ts",
+              args: [...registryFlags, "--transport=grpc"],
+              cwd: compareDir,
+            },
+          ]
+        : []),
       { label: "fastify + grpc-js by hand", script: "bench/fixtures/fastify-grpc-proxy.ts", args: [backend.address] },
     ];
     console.log(
