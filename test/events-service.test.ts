@@ -101,6 +101,45 @@ describe("a service's broker and typed events", () => {
     expect(startedLine).toMatchObject({ registry: "memory", broker: "http" });
   });
 
+  it("the http broker receives on the host the service serves on, and registers it as the node's", async () => {
+    // A service bound beyond loopback (0.0.0.0 in a container) must get other hosts' events: its
+    // subscriptions follow --server_address's host and --server_advertise's, not a fixed 127.0.0.1.
+    const registry = createMemoryRegistry();
+    const brokerHosts = async () =>
+      new Set(
+        (await registry.getService("tsmicro.broker")).flatMap((s) => s.nodes.map((n) => n.address.split(":")[0])),
+      );
+    const received: { event: OrderPlaced; context: EventContext }[] = [];
+    const billing = createService({
+      name: "billing",
+      registry,
+      ...quiet,
+      args: [...quiet.args, "--server_address=127.0.0.5:0"],
+    });
+    billing.subscribe(OrdersEvents, recorder(received));
+    await start(billing);
+    expect(await brokerHosts()).toEqual(new Set(["127.0.0.5"]));
+    const orders = await start(createService({ name: "orders", registry, ...quiet }));
+    await orders.publisher(OrdersEvents).orderPlaced({ orderId: "a", totalCents: 5n });
+    await waitFor("the delivery", () => received.length === 1);
+    await billing.stop();
+
+    // --server_advertise names the host other nodes reach this one by; the broker's own port stays.
+    const audit = createService({
+      name: "audit",
+      registry,
+      ...quiet,
+      args: [...quiet.args, "--server_address=127.0.0.7:0", "--server_advertise=127.0.0.7:7000"],
+    });
+    audit.subscribe(OrdersEvents, recorder(received));
+    await start(audit);
+    const addresses = (await registry.getService("tsmicro.broker")).flatMap((s) => s.nodes.map((n) => n.address));
+    expect(addresses.length).toBeGreaterThan(0);
+    for (const address of addresses) expect(address).toMatch(/^127\.0\.0\.7:(?!7000$)\d+$/);
+    await orders.publisher(OrdersEvents).orderPlaced({ orderId: "b", totalCents: 5n });
+    await waitFor("the second delivery", () => received.length === 2);
+  });
+
   it("queue: false delivers to every node; the default queue group, to one node of the service", async () => {
     const registry = createMemoryRegistry();
     const broker = createMemoryBroker();

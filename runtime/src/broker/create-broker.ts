@@ -16,6 +16,12 @@ export interface CreateBrokerOptions {
   readonly jetstream?: JetStreamOptions;
   /** The NATS connection's name, such as the service's. */
   readonly name?: string;
+  /**
+   * The service's server (`--server_address`, `--server_advertise`): without `--broker_address`,
+   * the http broker's receiver binds on the server's host (a free port) and is advertised as the
+   * node is, so a service other machines or containers reach gets their events too.
+   */
+  readonly server?: { readonly address: string; readonly advertise?: string | undefined };
 }
 
 /**
@@ -42,12 +48,14 @@ export function createBroker(settings: BrokerSettings, options: CreateBrokerOpti
         throw new TypeError(
           "createBroker: the http broker finds subscribers through a registry; pass one as createBroker(settings, { registry })",
         );
-      const [address] = settings.brokerAddress;
-      if (address !== undefined) checkListenAddress(address);
+      const [given] = settings.brokerAddress;
+      if (given !== undefined) checkListenAddress(given);
+      const address = given ?? (options.server && beside(options.server.address));
       return createHttpBroker({
         registry: options.registry,
         ...(logger ? { logger } : {}),
         ...(address ? { address } : {}),
+        ...(options.server?.advertise ? { serverAdvertise: options.server.advertise } : {}),
       });
     }
     case "nats": {
@@ -79,4 +87,9 @@ function checkListenAddress(address: string): void {
       JSON.stringify(address),
       "the http broker listens there: use host:port, such as 127.0.0.1:0 (NATS URLs go with --broker nats)",
     );
+}
+
+/** A free port on the host of `address` (`0.0.0.0:9000` -> `0.0.0.0:0`, `[::1]:9000` -> `[::1]:0`). */
+function beside(address: string): string {
+  return `${address.slice(0, address.lastIndexOf(":"))}:0`;
 }

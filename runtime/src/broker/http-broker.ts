@@ -17,7 +17,7 @@
 import { randomUUID } from "node:crypto";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { registryDefaults, type Registry, type Service } from "../registry/registry.js";
-import { advertised, Registration } from "../service/lifecycle.js";
+import { advertisedBeside, Registration } from "../service/lifecycle.js";
 import type { Broker, BrokerHandler, PublishOptions, SubscribeOptions, Subscription } from "./broker.js";
 import { brokerHeaders } from "./broker.js";
 import { checkStarted, checkTopic, concurrencyOf } from "./broker-checks.js";
@@ -35,6 +35,8 @@ export interface HttpBrokerOptions {
   readonly logger?: Logger;
   /** `host:port` the receiving server binds (`--broker_address`). Default `127.0.0.1:0`. */
   readonly address?: string;
+  /** The service's `--server_advertise`: subscriptions are registered on its host, as the node is. */
+  readonly serverAdvertise?: string;
   /** The registry service subscriptions register under. Default `tsmicro.broker`. */
   readonly serviceName?: string;
   /** TTL and heartbeat of each subscription's registration. Default the registry's (30 s, 15 s). */
@@ -83,7 +85,8 @@ interface Outgoing {
   readonly body: Uint8Array;
 }
 
-type Settings = Required<Omit<HttpBrokerOptions, "registry" | "logger">>;
+type Settings = Required<Omit<HttpBrokerOptions, "registry" | "logger" | "serverAdvertise">> &
+  Pick<HttpBrokerOptions, "serverAdvertise">;
 
 class HttpBrokerImpl implements HttpBroker {
   readonly kind = "http";
@@ -106,6 +109,7 @@ class HttpBrokerImpl implements HttpBroker {
     this.#logger = (options.logger ?? silentLogger()).child({ broker: "http" });
     this.#settings = {
       address: options.address ?? httpBrokerDefaults.address,
+      serverAdvertise: options.serverAdvertise,
       serviceName: options.serviceName ?? httpBrokerDefaults.serviceName,
       registerTtlMs: options.registerTtlMs ?? registryDefaults.ttlMs,
       registerIntervalMs: options.registerIntervalMs ?? registryDefaults.intervalMs,
@@ -203,7 +207,7 @@ class HttpBrokerImpl implements HttpBroker {
       maxMessageBytes: this.#settings.maxMessageBytes,
       accept: (id, fields) => this.#accept(id, fields),
     });
-    return advertised(await this.#receiver.listen());
+    return advertisedBeside(await this.#receiver.listen(), this.#settings.serverAdvertise);
   }
 
   #accept(id: string, fields: MessageFields): Acceptance {

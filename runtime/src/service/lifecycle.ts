@@ -350,6 +350,15 @@ export async function listenMetrics(server: MetricsServer, at: string, serverAdv
   } catch (error) {
     throw listenError(error, "--metrics_address", at);
   }
+  return advertisedBeside(bound, serverAdvertise);
+}
+
+/**
+ * The address to advertise for another listener of a service (its `/metrics`, its broker's
+ * receiver) bound at `bound`: on `--server_advertise`'s host when that is given (the host callers
+ * reach the node by), else as `advertised` has it.
+ */
+export function advertisedBeside(bound: string, serverAdvertise: string | undefined): string {
   if (serverAdvertise === undefined) return advertised(bound);
   return `${serverAdvertise.slice(0, serverAdvertise.lastIndexOf(":"))}:${bound.slice(bound.lastIndexOf(":") + 1)}`;
 }

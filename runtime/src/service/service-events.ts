@@ -42,6 +42,8 @@ export interface ServiceEventsOptions {
   /** A broker handed to createService: started if needed, never stopped. */
   readonly handed: Broker | undefined;
   readonly settings: BrokerSettings;
+  /** The service's server, whose host the http broker's receiver follows. */
+  readonly server?: { readonly address: string; readonly advertise?: string | undefined };
   readonly registry: Registry;
   /** Starts the registry (once): the http broker finds subscribers through it. */
   readonly registryReady: () => Promise<void>;
@@ -75,7 +77,12 @@ export class ServiceEvents {
       // createBroker does no I/O (NATS loads only at start), so every service can have one at no cost.
       this.#broker =
         options.handed ??
-        createBroker(options.settings, { registry: options.registry, logger: options.logger, name: options.name });
+        createBroker(options.settings, {
+          registry: options.registry,
+          logger: options.logger,
+          name: options.name,
+          ...(options.server ? { server: options.server } : {}),
+        });
     } catch (error) {
       if (!isSetupError(error)) throw error;
       this.#setupError = error;

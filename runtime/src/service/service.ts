@@ -271,6 +271,7 @@ export function createService(options: ServiceOptions): MicroService {
     name: options.name,
     handed: options.broker,
     settings: config.broker,
+    server: { address: settings.serverAddress, advertise: settings.serverAdvertise },
     registry: registry.registry,
     registryReady: () => registry.ready(),
     logger,
