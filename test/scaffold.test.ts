@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -356,6 +356,58 @@ describe("a new service project", () => {
       }
     },
     10 * minutes,
+  );
+
+  it(
+    "a project made from a proto of one's own, with an entity but not every standard method, type-checks",
+    async () => {
+      // Its tests are the plain ones (the sample's CRUD test needs all five methods): nothing they leave unused.
+      const sample = await readFile(join(project, "proto/user/v1/user.proto"), "utf8");
+      const proto = sample.replace(/\n {2}rpc DeleteUser\(.*?\n {2}\}\n/s, "\n");
+      expect(proto).not.toContain("rpc DeleteUser");
+      await writeFile(join(work, "member.proto"), proto);
+      const created = await runCreate(["member", "--proto", "member.proto", "--no-install"], work);
+      expect(created.code, created.stderr).toBe(0);
+      const member = join(work, "member");
+      try {
+        await symlink(join(project, "node_modules"), join(member, "node_modules"));
+        const checked = await inProject(member, "npm", ["run", "typecheck"], env);
+        expect(checked.code, checked.stdout + checked.stderr).toBe(0);
+      } finally {
+        await rm(member, { recursive: true, force: true });
+      }
+    },
+    5 * minutes,
+  );
+
+  it(
+    "every docker-compose.yml (service, API, web) starts what uses the registry once etcd answers",
+    async () => {
+      // Services and the gateway stop at start when the registry does not answer, so each waits for etcd's healthcheck.
+      for (const [name, type] of [
+        ["edge", "api"],
+        ["site", "web"],
+      ] as const) {
+        const created = await runCreate([name, "--type", type, "--no-install"], work);
+        expect(created.code, created.stderr).toBe(0);
+      }
+      for (const dir of [project, join(work, "edge"), join(work, "site")]) {
+        const compose = parseYaml(await readFile(join(dir, "docker-compose.yml"), "utf8")) as {
+          services: Record<
+            string,
+            { environment?: Record<string, string>; depends_on?: unknown; healthcheck?: unknown }
+          >;
+        };
+        expect(compose.services.etcd?.healthcheck, dir).toBeDefined();
+        const registered = Object.entries(compose.services).filter(
+          ([, service]) => service.environment?.TSMICRO_REGISTRY === "etcd",
+        );
+        expect(registered.length, dir).toBeGreaterThanOrEqual(2);
+        for (const [name, service] of registered)
+          expect(service.depends_on, `${dir}: ${name}`).toMatchObject({ etcd: { condition: "service_healthy" } });
+      }
+    },
+    5 * minutes,
   );
 
   it("docker-compose.yml and deploy/k8s parse, and set only variables and ports the service reads", async () => {
