@@ -32,6 +32,31 @@ describe("--templates DIR", () => {
     expect(micro).toContain("export interface SvcHandler");
   });
 
+  it("a project made with --templates keeps them (tsmicro.json) for every later generate", async () => {
+    const dir = await repoTempDir("templates");
+    temps.push(dir);
+    await mkdir(join(dir, "my-templates"));
+    await writeFile(
+      join(dir, "my-templates/doc.ejs"),
+      "<% if (lines.length > 0) { -%>\n// DOC: <%- lines.join(' ') %>\n<% } -%>\n",
+    );
+    const made = await run("node", [createTsmicro, "kept", "--templates", "my-templates", "--no-install"], {
+      cwd: dir,
+    });
+    expect(made.code, made.stderr).toBe(0);
+    const project = join(dir, "kept");
+    expect(JSON.parse(await readFile(join(project, "tsmicro.json"), "utf8"))).toMatchObject({
+      templates: "../my-templates",
+    });
+    const micro = join(project, "src/gen/kept/v1/kept.micro.ts");
+    expect(await readFile(micro, "utf8")).toContain("// DOC: ");
+    // generate without --templates, as after a proto edit: the project's templates still apply.
+    const again = await run("node", [bins.tsmicro, "generate"], { cwd: project });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/\(0 changed\)/);
+    expect(await readFile(micro, "utf8")).toContain("// DOC: ");
+  });
+
   it("reports a template that fails to render, naming it, and writes nothing", async () => {
     const dir = await repoTempDir("templates");
     temps.push(dir);

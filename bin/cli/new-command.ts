@@ -137,6 +137,7 @@ export async function newCommand(
         version,
         vendored: specs.vendored,
         sample: !options.proto,
+        templatesDir: options.templates && relative(dir, resolve(options.templates)),
         // A web service in a workspace has no proto of its own, but builds from the workspace root all the same.
         workspace: workspace ? { protoDir: "../../proto", owns: protoFile?.path.split("/")[1] ?? "" } : undefined,
       },

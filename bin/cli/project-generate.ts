@@ -56,9 +56,10 @@ export async function generateProject(
   const config = (await readProjectConfig(root)) ?? {};
   const protoDir = resolve(root, options.proto ?? config.proto ?? "proto");
   const out = options.out ?? config.out ?? "src/gen";
-  const request = await compileRequest(protoDir, options.opt, options.templates);
+  const templatesDir = options.templates ?? (config.templates && resolve(root, config.templates));
+  const request = await compileRequest(protoDir, options.opt, templatesDir);
   const owns = ownedBy(config.owns);
-  const templates = await loadTemplates(options.templates);
+  const templates = await loadTemplates(templatesDir);
   const files = await projectFiles(root);
   const sources = planProjectSources(request, templates, files, version, owns);
   const migrationNames = files

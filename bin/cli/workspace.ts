@@ -14,6 +14,8 @@ export interface ProjectConfig {
   /** In a workspace, the folder of the shared protos that is this service's own. */
   readonly owns?: string;
   readonly out?: string;
+  /** A folder of templates overriding the shipped ones, relative to the project: `--templates` when none is given. */
+  readonly templates?: string;
 }
 
 /** Reads `dir/tsmicro.json`, or undefined when there is none. */

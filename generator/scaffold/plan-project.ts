@@ -32,6 +32,8 @@ export interface ProjectInput {
   readonly vendored: boolean;
   /** The project starts from the sample proto, whose fields the sample tests use. */
   readonly sample: boolean;
+  /** The `--templates` folder it was made with, relative to the project: tsmicro.json keeps it for later generates. */
+  readonly templatesDir?: string | undefined;
   /** Set for a service inside a workspace: the shared proto folder (from the service) and the folder of it the service owns. */
   readonly workspace: { readonly protoDir: string; readonly owns: string } | undefined;
 }
