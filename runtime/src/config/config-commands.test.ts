@@ -9,6 +9,10 @@ describe("configAddresses (tsmicro config's etcd endpoints)", () => {
     expect(configAddresses({}, { MICRO_REGISTRY: "etcd", MICRO_REGISTRY_ADDRESS: "e:2379" })).toEqual(["e:2379"]);
     // A local registry's address is its folder, not etcd.
     expect(configAddresses({}, { TSMICRO_REGISTRY: "local", TSMICRO_REGISTRY_ADDRESS: "/tmp/reg" })).toEqual([]);
+    // The registry unset is the local one, by default: a folder there is its, and etcd's default is used.
+    for (const folder of ["/tmp/reg", "./reg", "~/reg", "reg/a"])
+      expect(configAddresses({}, { TSMICRO_REGISTRY_ADDRESS: folder })).toEqual([]);
+    expect(configAddresses({}, { TSMICRO_REGISTRY_ADDRESS: "http://e:2379" })).toEqual(["http://e:2379"]);
     expect(() => configAddresses({ registry: "local" }, {})).toThrow(
       '--registry has an invalid value "local": the config centre is in etcd; pass --registry etcd or leave it out',
     );

@@ -131,8 +131,9 @@ export async function configWatch(
 
 /**
  * The etcd addresses from `--registry_address`, else `TSMICRO_REGISTRY_ADDRESS`
- * or `MICRO_REGISTRY_ADDRESS` when the registry they belong to is etcd (a
- * local registry's address is a folder). `--registry` may only say etcd.
+ * or `MICRO_REGISTRY_ADDRESS` when the registry they belong to is etcd, or
+ * is not named and they are not a folder (a local registry's address is a
+ * folder). `--registry` may only say etcd.
  */
 export function configAddresses(
   flags: { readonly registry?: string | undefined; readonly registryAddress?: string | undefined },
@@ -146,14 +147,19 @@ export function configAddresses(
       "the config centre is in etcd; pass --registry etcd or leave it out",
     );
   const registry = env.TSMICRO_REGISTRY ?? env.MICRO_REGISTRY;
-  const fromEnv =
-    registry === undefined || registry === "etcd"
-      ? (env.TSMICRO_REGISTRY_ADDRESS ?? env.MICRO_REGISTRY_ADDRESS)
-      : undefined;
+  const address = env.TSMICRO_REGISTRY_ADDRESS ?? env.MICRO_REGISTRY_ADDRESS;
+  // With the registry unset (local, by default), an address that is a folder is the local registry's.
+  const fromEnv = registry === "etcd" || (registry === undefined && !isFolder(address)) ? address : undefined;
   return (flags.registryAddress ?? fromEnv ?? "")
     .split(",")
     .map((address) => address.trim())
     .filter(Boolean);
+}
+
+/** A path (`/tmp/registry`, `./reg`, `~/reg`), not `host:port` or a URL. */
+function isFolder(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  return /^[.~]/.test(address) || (address.includes("/") && !address.includes("://"));
 }
 
 /** Reads a JSON or YAML settings file; errors name the file (and line and column). */
