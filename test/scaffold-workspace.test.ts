@@ -123,6 +123,7 @@ describe("a --workspace system", () => {
         listed2 = (await tsmicro("list", "services")).stdout;
       }
       expect(listed2).toBe("no services registered\n");
+      expect(again.output()).toContain("the process that started tsmicro run has ended: stopping every service");
     },
     5 * minutes,
   );

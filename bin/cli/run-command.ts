@@ -83,7 +83,10 @@ export async function runCommand(cwd: string, names: readonly string[], flags: r
     });
   }
   for (const signal of stopSignals) process.on(signal, stop);
-  const orphaned = watchParent(() => stop("SIGTERM"));
+  const orphaned = watchParent(() => {
+    process.stderr.write("the process that started tsmicro run has ended: stopping every service\n");
+    stop("SIGTERM");
+  });
   await Promise.all(children.map(ended));
   clearInterval(orphaned);
   for (const signal of stopSignals) process.off(signal, stop);
