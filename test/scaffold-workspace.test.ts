@@ -83,6 +83,16 @@ describe("a --workspace system", () => {
       const dockerfile = await readFile(join(root, `services/${name}/Dockerfile`), "utf8");
       expect(dockerfile.includes("TSMICRO_METRICS_ADDRESS=0.0.0.0:9464"), name).toBe(name === "user");
     }
+    // A proto removed from the shared folder: each service's generate names the files that went with it.
+    const extra = join(root, "proto/user/v1/extra.proto");
+    await writeFile(extra, 'syntax = "proto3";\npackage user.v1;\nmessage Extra {}\n');
+    const added = await inProject(root, "npx", ["tsmicro", "generate"]);
+    expect(added.code, added.stderr).toBe(0);
+    await rm(extra);
+    const removed = await inProject(root, "npx", ["tsmicro", "generate"]);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toContain("services/user: removed user/v1/extra.ts (its proto is gone)");
+    expect(removed.stdout).toContain("services/edge: removed user/v1/extra.ts (its proto is gone)");
   });
 
   it(

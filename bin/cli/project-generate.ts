@@ -138,6 +138,7 @@ export async function generateWorkspace(root: string, templates: string | undefi
     const name = dir.slice(root.length + 1);
     const { written, unchanged } = result.generated;
     lines.push(`${name}: generated ${written.length + unchanged.length} files (${written.length} changed)\n`);
+    for (const file of result.generated.removed) lines.push(`${name}: removed ${file} (its proto is gone)\n`);
     lines.push(
       ...projectReport(result)
         .split("\n")
