@@ -94,8 +94,9 @@ describe("http broker", () => {
     expect(warning?.fields["subscriber"]).toBe("http://127.0.0.1:1/broker/dead");
   });
 
-  it("tries another queue group member when one cannot be reached", async () => {
-    const publisher = await open();
+  it("tries another queue group member when one cannot be reached, and warns of it once, then tries it last", async () => {
+    const { logger, entries } = recordingLogger();
+    const publisher = await open({ logger });
     const topic = uniqueTopic();
     const received: string[] = [];
     await (await open()).subscribe(topic, (m) => void received.push(m.id), { queue: "q" });
@@ -114,6 +115,11 @@ describe("http broker", () => {
 
     for (let i = 0; i < 10; i++) await publisher.publish(topic, new Uint8Array([i]), { id: `m-${i}` });
     await waitFor("all ten messages on the live member", () => received.length === 10);
+    // One warning for the dead member, saying the next member gets the message; after it, it is tried last.
+    const failures = entries.filter((e) => e.fields["subscriber"] === "http://127.0.0.1:1/broker/dead");
+    expect(failures.filter((e) => e.level === "warn")).toHaveLength(1);
+    expect(failures[0]?.message).toContain("the next member of queue q, if any, gets the message");
+    expect(failures.length).toBe(1);
   });
 
   it("fails to subscribe with TSM_ERR_ADDRESS_IN_USE naming --broker_address when its port is taken", async () => {

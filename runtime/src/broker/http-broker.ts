@@ -67,6 +67,12 @@ export const httpBrokerDefaults = {
   maxPending: 10_000,
 } as const;
 
+/**
+ * How long a subscriber whose POST failed is tried after its queue's other members, and its
+ * further failures are logged at debug level rather than warned of each time.
+ */
+const failingMs = 10_000;
+
 /** The embedded broker: subscriptions found through `registry`, messages POSTed over HTTP, at most once. */
 export function createHttpBroker(options: HttpBrokerOptions): HttpBroker {
   return new HttpBrokerImpl(options);
@@ -98,6 +104,8 @@ class HttpBrokerImpl implements HttpBroker {
   /** This process's broker id: its subscriptions' node ids start with it. */
   readonly #id = `broker-${randomUUID()}`;
   readonly #subscriptions = new Map<string, LocalSubscription>();
+  /** Subscribers whose last POST failed, by URL, with when that stops counting (see failingMs). */
+  readonly #failing = new Map<string, number>();
   #state: "new" | "started" | "stopped" = "new";
   #receiver: HttpReceiver | undefined;
   /** The advertised `host:port`, once the receiver listens (on the first subscribe). */
@@ -237,20 +245,32 @@ class HttpBrokerImpl implements HttpBroker {
     };
   }
 
-  /** Tries a queue group's members from a random one on, until one accepts: one member gets the message. */
+  /**
+   * Tries a queue group's members from a random one on, until one accepts: one member gets the
+   * message. Members that failed lately come last.
+   */
   async #postToOneOf(members: readonly BrokerEndpoint[], request: Outgoing, id: string): Promise<void> {
     const start = Math.floor(Math.random() * members.length);
-    for (let i = 0; i < members.length; i++) {
-      if (await this.#post(members[(start + i) % members.length]!, request, id)) return;
+    const rotated = members.map((_, i) => members[(start + i) % members.length]!);
+    const now = Date.now();
+    const failing = (member: BrokerEndpoint) => (this.#failing.get(member.url) ?? 0) > now;
+    for (const member of [...rotated.filter((m) => !failing(m)), ...rotated.filter(failing)]) {
+      if (await this.#post(member, request, id)) return;
     }
   }
 
-  /** POSTs once; a failure is logged (at most once: never retried to the same subscriber) and returns false. */
+  /**
+   * POSTs once; a failure returns false, and is a warning the first time in a while for that
+   * subscriber (a process that died stays registered until its TTL runs out), a debug line after.
+   */
   async #post(endpoint: BrokerEndpoint, request: Outgoing, id: string): Promise<boolean> {
     let problem: string;
     try {
       const status = await this.#sender.post(endpoint.url, request.headers, request.body);
-      if (status === 202) return true;
+      if (status === 202) {
+        this.#failing.delete(endpoint.url);
+        return true;
+      }
       problem = `it answered HTTP ${status}`;
       // A 404 means the subscription went away: read the registry afresh next time.
       if (status === 404) this.#directory.invalidate();
@@ -258,10 +278,22 @@ class HttpBrokerImpl implements HttpBroker {
       problem = error instanceof Error ? error.message : String(error);
       this.#directory.invalidate();
     }
-    this.#logger.warn(
-      { messageId: id, topic: endpoint.topic, queue: endpoint.queue, subscriber: endpoint.url },
-      `broker: delivery to a subscriber failed (${problem}); not retried (at-most-once)`,
-    );
+    const now = Date.now();
+    const again = (this.#failing.get(endpoint.url) ?? 0) > now;
+    this.#failing.set(endpoint.url, now + failingMs);
+    // Never retried to the same subscriber (at most once); a queue group's next member gets its turn.
+    const outcome =
+      endpoint.queue === undefined
+        ? "not retried (at-most-once)"
+        : `not retried to it (at-most-once); the next member of queue ${endpoint.queue}, if any, gets the message`;
+    const fields = { messageId: id, topic: endpoint.topic, queue: endpoint.queue, subscriber: endpoint.url };
+    if (again) this.#logger.debug(fields, `broker: delivery to a subscriber failed again (${problem}); ${outcome}`);
+    else
+      this.#logger.warn(
+        fields,
+        `broker: delivery to a subscriber failed (${problem}); ${outcome}; for ${failingMs / 1000} s it is tried ` +
+          "after its queue's other members and its further failures are logged at debug level",
+      );
     return false;
   }
 }
