@@ -13,7 +13,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { repoRoot } from "./support/cli.js";
-import { startEtcdCluster, type EtcdCluster, etcdProgram } from "./support/etcd.js";
+import { closedPort, startEtcdCluster, type EtcdCluster, etcdProgram } from "./support/etcd.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
 import { findProgram } from "./support/programs.js";
 
@@ -172,5 +172,18 @@ describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
     expect(gzipped).toBeLessThan(200 * 1024);
     const html = await readFile(join(web, "index.html"), "utf8");
     expect(html).not.toMatch(/https?:\/\//);
+  });
+});
+
+describe("tsmicro web's --address", () => {
+  it("is checked before the registry is reached, as the gateway's is", async () => {
+    // The registry here is an etcd that is not there: a bad address must be what start() reports.
+    const dashboard = createDashboard({
+      args: ["--registry=etcd", `--registry_address=127.0.0.1:${await closedPort()}`, "--address=nope"],
+      env: {},
+      logger: silentLogger(),
+    });
+    await expect(dashboard.start()).rejects.toThrow(/--address has an invalid value "nope": use host:port/);
+    await dashboard.stop();
   });
 });

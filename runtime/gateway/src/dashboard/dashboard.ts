@@ -1,5 +1,11 @@
 import { type Logger, type Registry, TsmicroError } from "@tsmicro/runtime";
-import { checkFlagSpelling, resolveServiceSettings, runtimeFlagNames, runUntilSignal } from "@tsmicro/runtime/internal";
+import {
+  checkFlagSpelling,
+  ensureCanListen,
+  resolveServiceSettings,
+  runtimeFlagNames,
+  runUntilSignal,
+} from "@tsmicro/runtime/internal";
 import Fastify, { type FastifyInstance } from "fastify";
 import { GatewayBackends } from "../gateway-backends.js";
 import { HttpTracing } from "../gateway-tracing.js";
@@ -73,6 +79,8 @@ export function createDashboard(options: DashboardOptions = {}): Dashboard {
       return url;
     },
     async start() {
+      // A bad or taken --address fails before the registry is reached, as the gateway's does.
+      await ensureCanListen(settings.address, "--address");
       await backends.tracing.start();
       httpTracing.mount(app);
       await app.register(dashboardRoutes, {
