@@ -89,7 +89,7 @@ export function findOrphans(model: SourceModel, files: readonly string[]): Orpha
     if (!name || entities.has(name)) continue;
     const gone = entityFiles({ fileName: name } as EntityScaffold).map(([p]) => p);
     for (const p of gone.filter((f) => present.has(f)))
-      orphans.push({ path: p, why: `entity of ${p} is gone from the protos` });
+      orphans.push({ path: p, why: `its entity, ${name}, is gone from the protos` });
   }
   return orphans.sort((a, b) => a.path.localeCompare(b.path));
 }
