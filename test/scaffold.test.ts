@@ -532,6 +532,28 @@ describe("a new service project", () => {
       expect(removed.code, removed.stderr).toBe(0);
       expect(removed.stdout).toContain("orphaned: src/handler/user-service/delete-user.ts");
       expect(existsSync(join(project, "src/handler/user-service/delete-user.ts"))).toBe(true);
+
+      // A service added to the proto: its handler is created, and until src/main.ts serves it every run says so.
+      const withoutAdmin = await readFile(protoPath, "utf8");
+      await writeFile(
+        protoPath,
+        `${withoutAdmin}\nservice AdminService {\n  rpc Purge(google.protobuf.Empty) returns (google.protobuf.Empty);\n}\n`,
+      );
+      try {
+        const first = await tsmicro("generate");
+        expect(first.code, first.stderr).toBe(0);
+        expect(first.stdout).toContain("created src/handler/admin-service.ts (service AdminService); serve it");
+        expect(first.stdout).not.toContain("not served");
+        const later = await tsmicro("generate");
+        expect(later.stdout).toContain(
+          "not served: add service.handle(AdminServiceDefinition, createAdminServiceHandler(deps)) to src/main.ts to serve AdminService",
+        );
+      } finally {
+        await writeFile(protoPath, withoutAdmin);
+        await rm(join(project, "src/handler/admin-service.ts"), { force: true });
+        await rm(join(project, "src/handler/admin-service"), { recursive: true, force: true });
+        await tsmicro("generate");
+      }
     },
     5 * minutes,
   );

@@ -8,6 +8,7 @@ const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResul
   orphans: [],
   migration: undefined,
   warnings: [],
+  unserved: [],
 });
 
 describe("tsmicro generate's report on a project's own files", () => {

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
+import type { ServiceScaffold } from "../../generator/scaffold/source-model.js";
 import { formatFiles } from "./format.js";
 import { compileRequest } from "./generate-command.js";
 import { generateFiles } from "./generate-files.js";
@@ -28,6 +29,8 @@ export interface ProjectGenerateResult {
   readonly migration: string | undefined;
   /** Schema changes tsmicro will not apply by itself. */
   readonly warnings: readonly string[];
+  /** Services of the protos that src/main.ts does not name, so does not serve: what to add, one line each. */
+  readonly unserved: readonly string[];
 }
 
 /** True when `root` holds a project made by `tsmicro new`. */
@@ -88,7 +91,25 @@ export async function generateProject(
     orphans: sources.orphans,
     migration: migration.files.find((f) => f.path !== schemaFile)?.path,
     warnings: migration.warnings,
+    unserved: await unserved(root, sources.model.services, sources.missing),
   };
+}
+
+/**
+ * The services src/main.ts does not name: the line that created a service's handler says to serve
+ * it once, and type-checking passes without it, so every run says so until main.ts does.
+ */
+async function unserved(
+  root: string,
+  services: readonly ServiceScaffold[],
+  created: readonly ScaffoldFile[],
+): Promise<string[]> {
+  const main = await readFile(join(root, "src/main.ts"), "utf8").catch(() => undefined);
+  if (main === undefined) return [];
+  return services
+    .filter((service) => !main.includes(service.definitionName))
+    .filter((service) => !created.some((file) => file.why === `service ${service.name}`))
+    .map((s) => `add service.handle(${s.definitionName}, ${s.factoryName}(deps)) to src/main.ts to serve ${s.name}`);
 }
 
 /** The project's files, relative and `/`-separated, without folders no scaffold rule looks at (node_modules above all). */
@@ -122,6 +143,7 @@ export function projectReport(result: ProjectGenerateResult): string {
     ...(result.migration ? [`created ${result.migration} (the entities changed)`] : []),
     ...result.warnings.map((warning) => `migration: not applied by tsmicro: ${warning}`),
     ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; delete it or move its code`),
+    ...result.unserved.map((line) => `not served: ${line}`),
   ];
   return lines.map((line) => `${line}\n`).join("");
 }
