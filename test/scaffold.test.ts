@@ -663,7 +663,12 @@ describe("templates", () => {
           for (const path of tree.keys()) if (path.startsWith("vendor/")) tree.delete(path);
         expect(custom.get("README.md")).toBe("# user, our way\n");
         const differing = [...plain.keys()].filter((path) => plain.get(path) !== custom.get(path));
-        expect(differing).toEqual(["README.md"]);
+        // tsmicro.json keeps the folder, so later generates use it too.
+        expect(differing).toEqual(["README.md", "tsmicro.json"]);
+        expect(JSON.parse(custom.get("tsmicro.json")!)).toEqual({
+          ...JSON.parse(plain.get("tsmicro.json")!),
+          templates: "../../mine",
+        });
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
