@@ -674,9 +674,9 @@ function methodNames(backend: BackendService): string {
   return backend.methods.map((m) => m.rpc.split(".").slice(-2).join(".")).join(", ");
 }
 
-/** A path no route matches; the routes are those of the services registered so far, so one not started yet has none. */
 /**
- * No route matched. Services registered whose routes could not be loaded (their nodes did not
+ * A path no route matches; the routes are those of the services registered so far, so one not
+ * started yet has none. Services registered whose routes could not be loaded (their nodes did not
  * answer) may be the ones that serve it: they are named, with why.
  */
 function noRoute(method: string, path: string, unloaded?: ReadonlyMap<string, string>): TsmicroError {

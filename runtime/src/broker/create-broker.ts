@@ -21,7 +21,13 @@ export interface CreateBrokerOptions {
    * the http broker's receiver binds on the server's host (a free port) and is advertised as the
    * node is, so a service other machines or containers reach gets their events too.
    */
-  readonly server?: { readonly address: string; readonly advertise?: string | undefined };
+  readonly server?: ServiceServer;
+}
+
+/** Where a service serves (`--server_address`) and whom it tells to reach it there (`--server_advertise`). */
+export interface ServiceServer {
+  readonly address: string;
+  readonly advertise?: string | undefined;
 }
 
 /**

@@ -16,9 +16,14 @@ export function loadModule<T>(specifier: string): T {
 
 /** `loadModule(specifier)` as a getter that loads once, for modules used on every call. */
 export function lazyModule<T>(specifier: string): () => T {
-  let loaded: T | undefined;
+  return lazily(() => loadModule<T>(specifier));
+}
+
+/** `make()` as a getter that makes it once, on first use (a class built on a module loaded lazily). */
+export function lazily<T>(make: () => T): () => T {
+  let made: T | undefined;
   return () => {
-    loaded ??= loadModule<T>(specifier);
-    return loaded;
+    made ??= make();
+    return made;
   };
 }

@@ -1,6 +1,6 @@
 import type { Broker, Subscription } from "../broker/broker.js";
 import type { BrokerSettings } from "../broker/broker-settings.js";
-import { createBroker } from "../broker/create-broker.js";
+import { createBroker, type ServiceServer } from "../broker/create-broker.js";
 import { createPublisher, eventBrokerHandler } from "../broker/typed-events.js";
 import type { EventContext, EventsDefinition, PublisherOf } from "../definition/events.js";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
@@ -43,7 +43,7 @@ export interface ServiceEventsOptions {
   readonly handed: Broker | undefined;
   readonly settings: BrokerSettings;
   /** The service's server, whose host the http broker's receiver follows. */
-  readonly server?: { readonly address: string; readonly advertise?: string | undefined };
+  readonly server?: ServiceServer;
   readonly registry: Registry;
   /** Starts the registry (once): the http broker finds subscribers through it. */
   readonly registryReady: () => Promise<void>;

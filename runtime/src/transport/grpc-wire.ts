@@ -4,7 +4,7 @@
  * status conversion, and waiting out backpressure.
  */
 import type { Metadata as GrpcMetadata, MetadataOptions, ServiceError } from "@grpc/grpc-js";
-import { lazyModule } from "../platform/lazy-module.js";
+import { lazily, lazyModule } from "../platform/lazy-module.js";
 import type { EventEmitter } from "node:events";
 import { type OutgoingHttpHeaders, sensitiveHeaders } from "node:http2";
 import type { Metadata } from "../definition/call.js";
@@ -84,15 +84,6 @@ const neverIndexingMetadata = lazily(() => {
     }
   };
 });
-
-/** `make()`, made once on first use. */
-function lazily<T>(make: () => T): () => T {
-  let made: T | undefined;
-  return () => {
-    made ??= make();
-    return made;
-  };
-}
 
 function filled(metadata: GrpcMetadata, record: Metadata): GrpcMetadata {
   for (const key in record) {

@@ -20,9 +20,9 @@ import {
   releaseStream,
   statusError,
   timeoutHeader,
+  nextWrite,
   writeFrame,
 } from "./h2-wire.js";
-import { writable } from "../platform/writable.js";
 import { type ClientKeepaliveOptions, clientKeepalive, type Keepalive, keepAlive } from "./keepalive.js";
 import type { ClientCall, ClientTransport } from "./transport.js";
 import { socketMeaning } from "./socket-failure.js";
@@ -493,9 +493,8 @@ async function pump(
         stream.end();
         return;
       }
-      const written = write(next.value);
-      if (written === false) await writable(stream);
-      else if (written !== true) await written;
+      const wait = nextWrite(stream, write(next.value));
+      if (wait) await wait;
     }
   } catch (error) {
     iterator = undefined;

@@ -26,9 +26,9 @@ import {
   metadataOf,
   releaseStream,
   statusHeaders,
+  nextWrite,
   writeFrame,
 } from "./h2-wire.js";
-import { writable } from "../platform/writable.js";
 import { keepAlive, serverKeepalive } from "./keepalive.js";
 import { logHandlerFailure, ServerCallContext } from "./server-context.js";
 import type { ServerHandler } from "./transport.js";
@@ -230,9 +230,8 @@ class H2Call {
           // Leaving the loop returns the handler's iterator, so its finally blocks run.
           if (this.#ended) break;
           context.flushHeader();
-          const written = this.#write(response);
-          if (written === false) await writable(this.#stream);
-          else if (written !== true) await written;
+          const wait = nextWrite(this.#stream, this.#write(response));
+          if (wait) await wait;
         }
       } else {
         const response = await result;

@@ -65,6 +65,15 @@ export function writeFrame(stream: Http2Stream, framed: Uint8Array): boolean | P
   return writeSlices(stream, framed);
 }
 
+/**
+ * What to wait for after a writeFrame before the next message: nothing when the stream took it
+ * and has room, else its drain (or close), or the last slice handed over.
+ */
+export function nextWrite(stream: Http2Stream, written: boolean | Promise<void>): Promise<void> | undefined {
+  if (written === true) return undefined;
+  return written === false ? writable(stream) : written;
+}
+
 async function writeSlices(stream: Http2Stream, framed: Uint8Array): Promise<void> {
   for (let at = 0; at < framed.length; at += writeSlice) {
     if (stream.destroyed) return;
