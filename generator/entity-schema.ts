@@ -26,6 +26,18 @@ export interface TableSchema {
   readonly columns: readonly ColumnSchema[];
   /** Only in the record: gone from the protos, still in the database (tsmicro drops nothing). */
   readonly retained?: true;
+  /**
+   * Only in the record: the name tsmicro's migrations gave the table, when a
+   * rename since was only warned about (made by a migration of one's own, or not).
+   */
+  readonly migratedName?: string;
+}
+
+/** A column as tsmicro's own migrations left it: renames and type changes are the user's to write. */
+export interface MigratedColumn {
+  readonly name: string;
+  readonly type: SqlType;
+  readonly identity: boolean;
 }
 
 /** One column. */
@@ -44,6 +56,12 @@ export interface ColumnSchema {
   readonly indexed: boolean;
   /** Only in the record: gone from the entity, still in the database (tsmicro drops nothing). */
   readonly retained?: true;
+  /**
+   * Only in the record: the column as tsmicro's migrations made it, when a
+   * rename or type change since was only warned about (made by a migration
+   * of one's own, or not): a later hint then names both.
+   */
+  readonly migrated?: MigratedColumn;
 }
 
 /**

@@ -202,6 +202,57 @@ describe("planMigration", () => {
     expect(moved.warnings[0]).toContain('ALTER TABLE "user" RENAME TO "users";');
   });
 
+  it("keeps what its migrations made of a renamed or retyped column, so a later hint never names a column the database lacks", () => {
+    const createdAt = base.tables[0]!.columns[2]!;
+    const mail = schema(user({ ...email, name: "mail" }, createdAt));
+    const afterRename = recordedSchema(base, mail);
+    expect(afterRename.tables[0]!.columns[1]).toEqual({
+      ...email,
+      name: "mail",
+      migrated: { name: "email", type: "text", identity: false },
+    });
+    // Warned once, as before.
+    expect(planMigration(afterRename, mail).warnings).toEqual([]);
+    // Renamed back: the database may hold either name, so nothing to do unless one's own migration renamed it.
+    expect(planMigration(afterRename, base).warnings).toEqual([
+      'column "mail" of table "user" (field 2 of shop.v1.User) is named "email" again, as tsmicro\'s migrations made it: ' +
+        'if a migration of your own renamed it to "mail", write one with ALTER TABLE "user" RENAME COLUMN "mail" TO "email"; ' +
+        "otherwise there is nothing to do",
+    ]);
+    expect(recordedSchema(afterRename, base)).toEqual(base);
+    // Renamed again: either name may be the database's, and the hint gives the statement for each.
+    const post = schema(user({ ...email, name: "post" }, createdAt));
+    expect(planMigration(afterRename, post).warnings).toEqual([
+      'column "mail" of table "user" (field 2 of shop.v1.User) is now named "post"; tsmicro does not rename columns: ' +
+        'write a migration with ALTER TABLE "user" RENAME COLUMN "mail" TO "post"; if one of your own renamed "email" ' +
+        'to "mail", or else with ALTER TABLE "user" RENAME COLUMN "email" TO "post";',
+    ]);
+    expect(recordedSchema(afterRename, post).tables[0]!.columns[1]!.migrated?.name).toBe("email");
+
+    // A type change likewise.
+    const wide = schema(user({ ...email, type: "bigint", default: "0" }, createdAt));
+    const afterRetype = recordedSchema(base, wide);
+    expect(planMigration(afterRetype, base).warnings).toEqual([
+      'column "email" of table "user" is text again, as tsmicro\'s migrations made it: if a migration of your own changed ' +
+        'it to bigint, write one changing it back, such as ALTER TABLE "user" ALTER COLUMN "email" TYPE text USING …; ' +
+        "otherwise there is nothing to do",
+    ]);
+    expect(recordedSchema(afterRetype, base)).toEqual(base);
+
+    // And a table: renamed back, then renamed twice, its retained columns kept throughout.
+    const users = schema({ ...user(email), name: "users" });
+    const moved = recordedSchema(base, users);
+    expect(moved.tables).toEqual([
+      { ...user(email), name: "users", columns: [id, email, { ...createdAt, retained: true }], migratedName: "user" },
+    ]);
+    expect(planMigration(moved, schema(user(email))).warnings[0]).toContain(
+      'is named "user" again, as tsmicro\'s migrations made it',
+    );
+    expect(planMigration(moved, schema({ ...user(email), name: "members" })).warnings[0]).toContain(
+      'ALTER TABLE "users" RENAME TO "members"; if one of your own renamed "user" to "users", or else with ALTER TABLE "user" RENAME TO "members";',
+    );
+  });
+
   it("does not add NOT NULL to a column that may hold NULLs, but says how", () => {
     const optional = schema(user({ ...email, nullable: true, default: null }));
     const plan = planMigration(optional, schema(user(email)));

@@ -43,14 +43,9 @@ export function planMigration(previous: EntitySchema | undefined, next: EntitySc
       if (statements.length > 0) groups.push(statements);
       continue;
     }
-    const renamedFrom = before.find((t) => t.message === table.message && !next.tables.some((n) => n.name === t.name));
+    const renamedFrom = renamedTable(before, next, table);
     if (renamedFrom) {
-      warnings.push(
-        `table ${quoteIdentifier(renamedFrom.name)} of ${table.message} is now named ${quoteIdentifier(table.name)}; ` +
-          `tsmicro does not rename tables: write a migration with ` +
-          `ALTER TABLE ${quoteIdentifier(renamedFrom.name)} RENAME TO ${quoteIdentifier(table.name)}; ` +
-          `(and compare its columns with ${table.file})`,
-      );
+      warnings.push(tableRenamed(renamedFrom, table));
       continue;
     }
     groups.push(createTable(table));
@@ -111,13 +106,9 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
   for (const c of table.columns) {
     const was = old.columns.find((o) => o.name === c.name);
     if (!was) {
-      const renamedFrom = old.columns.find((o) => o.field === c.field && !table.columns.some((n) => n.name === o.name));
+      const renamedFrom = renamedColumn(old, table, c);
       if (renamedFrom) {
-        warnings.push(
-          `${where(renamedFrom)} (field ${c.field} of ${table.message}) is now named ${quoteIdentifier(c.name)}; ` +
-            `tsmicro does not rename columns: write a migration with ` +
-            `ALTER TABLE ${t} RENAME COLUMN ${quoteIdentifier(renamedFrom.name)} TO ${quoteIdentifier(c.name)};`,
-        );
+        warnings.push(columnRenamed(table, renamedFrom, c));
         continue;
       }
       if (c.primaryKey) {
@@ -137,14 +128,7 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
       continue;
     }
 
-    if (was.type !== c.type || was.identity !== c.identity) {
-      const from = `${was.type}${was.identity ? " identity" : ""}`;
-      const to = `${c.type}${c.identity ? " identity" : ""}`;
-      warnings.push(
-        `${where(c)} changes type from ${from} to ${to}; tsmicro does not change column types: ` +
-          `write a migration, such as ALTER TABLE ${t} ALTER COLUMN ${quoteIdentifier(c.name)} TYPE ${c.type} USING …;`,
-      );
-    }
+    if (typeOf(was) !== typeOf(c)) warnings.push(retyped(where(c), was, c, `ALTER TABLE ${t} ALTER COLUMN`));
     if (was.primaryKey !== c.primaryKey && c.primaryKey) {
       warnings.push(
         `${where(c)} is the new primary key of ${table.message} (was ${quoteIdentifier(old.primaryKey)}); ` +
@@ -204,19 +188,123 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
  * with the tables and columns it no longer has kept as `retained`, since
  * tsmicro drops nothing and the database still holds them. A field removed
  * and later added back then finds its column there instead of adding it
- * twice, and a removal is warned about once.
+ * twice, and a removal is warned about once. A rename or type change, only
+ * warned about too, keeps what tsmicro's migrations made (`migratedName`,
+ * `migrated`): whether a migration of one's own followed is not known, so
+ * a later hint about that table or column names both.
  */
 export function recordedSchema(previous: EntitySchema | undefined, next: EntitySchema): EntitySchema {
   const before = previous?.tables ?? [];
-  const tables = next.tables.map((table) => {
-    const old = before.find((t) => t.name === table.name);
-    const kept = (old?.columns ?? []).filter(
-      (was) => !table.columns.some((c) => c.name === was.name || c.field === was.field),
-    );
-    return kept.length === 0 ? table : { ...table, columns: [...table.columns, ...kept.map(retain)] };
-  });
+  const tables = next.tables.map((table) =>
+    recordedTable(before.find((t) => t.name === table.name) ?? renamedTable(before, next, table), table),
+  );
   const gone = before.filter((old) => !next.tables.some((t) => t.name === old.name || t.message === old.message));
   return { ...next, tables: [...tables, ...gone.map(retain)] };
+}
+
+function recordedTable(old: TableSchema | undefined, table: TableSchema): TableSchema {
+  if (!old) return table;
+  const columns = table.columns.map((c) =>
+    recordedColumn(old.columns.find((o) => o.name === c.name) ?? renamedColumn(old, table, c), c),
+  );
+  const kept = old.columns.filter((was) => !table.columns.some((c) => c.name === was.name || c.field === was.field));
+  const migratedName = old.migratedName ?? old.name;
+  return {
+    ...table,
+    columns: [...columns, ...kept.map(retain)],
+    ...(migratedName === table.name ? {} : { migratedName }),
+  };
+}
+
+function recordedColumn(was: ColumnSchema | undefined, c: ColumnSchema): ColumnSchema {
+  if (!was) return c;
+  const migrated = was.migrated ?? { name: was.name, type: was.type, identity: was.identity };
+  return migrated.name === c.name && typeOf(migrated) === typeOf(c) ? c : { ...c, migrated };
+}
+
+/** The recorded table `table` had another name in: one of the same message whose name no entity has now. */
+function renamedTable(before: readonly TableSchema[], next: EntitySchema, table: TableSchema): TableSchema | undefined {
+  return before.find((t) => t.message === table.message && !next.tables.some((n) => n.name === t.name));
+}
+
+/** The recorded column `c` had another name in: one of the same field whose name no field has now. */
+function renamedColumn(old: TableSchema, table: TableSchema, c: ColumnSchema): ColumnSchema | undefined {
+  return old.columns.find((o) => o.field === c.field && !table.columns.some((n) => n.name === o.name));
+}
+
+/**
+ * The hint for a rename of `name` to `to`, which tsmicro leaves to the user. `migrated` is the
+ * name tsmicro's migrations gave it, when a rename since was only warned about: the database then
+ * holds one name or the other, and the hint names both; back at that name, there may be nothing to do.
+ */
+function renameHint(
+  kinds: "tables" | "columns",
+  what: string,
+  name: string,
+  to: string,
+  migrated: string | undefined,
+  sql: (from: string) => string,
+): string {
+  const [q, qTo] = [quoteIdentifier(name), quoteIdentifier(to)];
+  if (migrated === undefined || migrated === name)
+    return `${what} is now named ${qTo}; tsmicro does not rename ${kinds}: write a migration with ${sql(name)}`;
+  const made = quoteIdentifier(migrated);
+  if (migrated === to)
+    return (
+      `${what} is named ${qTo} again, as tsmicro's migrations made it: if a migration of your own renamed it to ${q}, ` +
+      `write one with ${sql(name)} otherwise there is nothing to do`
+    );
+  return (
+    `${what} is now named ${qTo}; tsmicro does not rename ${kinds}: write a migration with ${sql(name)} ` +
+    `if one of your own renamed ${made} to ${q}, or else with ${sql(migrated)}`
+  );
+}
+
+function tableRenamed(was: TableSchema, table: TableSchema): string {
+  const hint = renameHint(
+    "tables",
+    `table ${quoteIdentifier(was.name)} of ${table.message}`,
+    was.name,
+    table.name,
+    was.migratedName,
+    (from) => `ALTER TABLE ${quoteIdentifier(from)} RENAME TO ${quoteIdentifier(table.name)};`,
+  );
+  return `${hint} (and compare its columns with ${table.file})`;
+}
+
+function columnRenamed(table: TableSchema, was: ColumnSchema, c: ColumnSchema): string {
+  const t = quoteIdentifier(table.name);
+  return renameHint(
+    "columns",
+    `column ${quoteIdentifier(was.name)} of table ${t} (field ${c.field} of ${table.message})`,
+    was.name,
+    c.name,
+    was.migrated?.name,
+    (from) => `ALTER TABLE ${t} RENAME COLUMN ${quoteIdentifier(from)} TO ${quoteIdentifier(c.name)};`,
+  );
+}
+
+/** A column's type as hints name it: `bigint identity` for a numbered key. */
+function typeOf(c: { readonly type: string; readonly identity: boolean }): string {
+  return `${c.type}${c.identity ? " identity" : ""}`;
+}
+
+/** The hint for a type change of the column `where` names, which tsmicro leaves to the user (see renameHint). */
+function retyped(where: string, was: ColumnSchema, c: ColumnSchema, alter: string): string {
+  const [from, to] = [typeOf(was), typeOf(c)];
+  const sql = `${alter} ${quoteIdentifier(c.name)} TYPE ${c.type} USING …;`;
+  const made = was.migrated && typeOf(was.migrated);
+  if (made === undefined || made === from)
+    return `${where} changes type from ${from} to ${to}; tsmicro does not change column types: write a migration, such as ${sql}`;
+  if (made === to)
+    return (
+      `${where} is ${to} again, as tsmicro's migrations made it: if a migration of your own changed it to ${from}, ` +
+      `write one changing it back, such as ${sql} otherwise there is nothing to do`
+    );
+  return (
+    `${where} changes type from ${from} to ${to} (tsmicro's migrations made it ${made}, and a migration of your own ` +
+    `may have changed it since); tsmicro does not change column types: write a migration, such as ${sql}`
+  );
 }
 
 function retain<T extends TableSchema | ColumnSchema>(item: T): T {
