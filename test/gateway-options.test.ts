@@ -111,6 +111,32 @@ describe("tsmicro api options", () => {
     expect(await response.json()).toEqual({ status: "ok" });
   });
 
+  it("reaches no service outside --namespace: not by default routes, not by POST /rpc, not by google.api.http routes", async () => {
+    const namespaced = await gateway("--namespace=go.micro.api");
+    const rpc = (service: string, at = namespaced) =>
+      fetch(`${at.url}/rpc`, {
+        method: "POST",
+        body: JSON.stringify({ service, method: "Library.GetLatestBook", request: { shelf: "s1" } }),
+      });
+    // `library` is registered, but not under go.micro.api.
+    expect((await fetch(`${namespaced.url}/library/Library/Ping`, { method: "POST", body: "{}" })).status).toBe(404);
+    const outside = await rpc("library");
+    expect(outside.status).toBe(404);
+    expect(((await outside.json()) as { message: string }).message).toBe(
+      "POST /rpc: no service go.micro.api.library is registered (this gateway reaches the services under go.micro.api only: --namespace)",
+    );
+    // A name within the namespace, or the full one, reaches the service registered under it.
+    for (const name of ["books", "go.micro.api.books"]) {
+      const inside = await rpc(name);
+      expect(inside.status).toBe(200);
+      expect(((await inside.json()) as { servedBy: string }).servedBy).toMatch(/^go\.micro\.api\.books/);
+    }
+    // Routes come only from the services under the namespace: here, none.
+    const empty = await gateway("--namespace=go.micro.other");
+    expect((await fetch(`${empty.url}/v1/ping`)).status).toBe(404);
+    expect((await rpc("library", empty)).status).toBe(404);
+  });
+
   it("--strict_routes refuses to route a service whose routes collide (Hash and HashKV)", async () => {
     const strict = await gateway("--strict_routes=on");
     expect((await fetch(`${strict.url}/v1/ping`)).status).toBe(404);

@@ -32,6 +32,13 @@ export interface GatewayBackendsOptions {
   /** Definitions whose embedded descriptors are used instead of reflection. */
   readonly definitions?: readonly ServiceDefinition[];
   readonly strictRoutes?: boolean;
+  /** When set, only services registered under it (`NAMESPACE.name`) are reached; the rest are never loaded. */
+  readonly namespace?: string;
+}
+
+/** Whether the registry name `name` is under `namespace` (`go.micro.api.user` under `go.micro.api`); any is without one. */
+export function inNamespace(name: string, namespace: string | undefined): boolean {
+  return !namespace || name.startsWith(`${namespace}.`);
 }
 
 /**
@@ -75,7 +82,9 @@ export class GatewayBackends {
       definitions: options.definitions ?? [],
       strictRoutes: options.strictRoutes ?? false,
       // The http broker registers each subscription as a node (metadata `broker`); none serves gRPC.
-      ignore: (service) => service.nodes.every((node) => node.metadata.broker !== undefined),
+      ignore: (service) =>
+        !inNamespace(service.name, options.namespace) ||
+        service.nodes.every((node) => node.metadata.broker !== undefined),
     });
   }
 

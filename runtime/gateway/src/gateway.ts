@@ -36,7 +36,7 @@ import { HttpTracing } from "./gateway-tracing.js";
 import { type BackendCatalogue, type BackendService, findMethod } from "./backend-catalogue.js";
 import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
 import { dashboardFlagNames, resolveDashboardSettings } from "./dashboard/dashboard-settings.js";
-import { GatewayBackends } from "./gateway-backends.js";
+import { GatewayBackends, inNamespace } from "./gateway-backends.js";
 import { listenAt, urlHost } from "./listen-at.js";
 import type { GatewayMethod } from "./gateway-method.js";
 import { gatewayFlagNames, resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
@@ -149,6 +149,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     breaker: options.breaker,
     definitions: (options.definitions ?? []).filter(isServiceDefinition),
     strictRoutes: settings.strictRoutes,
+    namespace: settings.namespace,
   });
   const { registry, tracing, transport, catalogue, metricsOn } = backends;
   const httpTracing = new HttpTracing(tracing);
@@ -426,13 +427,21 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         "POST /rpc: method (or endpoint) is missing, such as Greeter.SayHello",
       );
     const message = typeof inner === "string" ? (parseJsonBody(inner, "POST /rpc: request") ?? {}) : (inner ?? {});
-    const backend = await catalogue.service(service);
-    if (!backend) throw new TsmicroError(Code.NOT_FOUND, `POST /rpc: no service ${service} is registered`);
+    // Under --namespace, a name within it (`user`) is the service registered as `NAMESPACE.user`, and no other is reached.
+    const name = inNamespace(service, settings.namespace) ? service : `${settings.namespace}.${service}`;
+    const backend = await catalogue.service(name);
+    if (!backend)
+      throw new TsmicroError(
+        Code.NOT_FOUND,
+        settings.namespace === ""
+          ? `POST /rpc: no service ${service} is registered`
+          : `POST /rpc: no service ${name} is registered (this gateway reaches the services under ${settings.namespace} only: --namespace)`,
+      );
     const target = findMethod(backend, spec);
     if (!target)
       throw new TsmicroError(
         Code.NOT_FOUND,
-        `POST /rpc: ${service} has no method ${spec}; it has ${methodNames(backend)}`,
+        `POST /rpc: ${name} has no method ${spec}; it has ${methodNames(backend)}`,
       );
     const rule: HttpRule = { method: "POST", path: "/rpc", body: "*" };
     return await call(target, rule, { variables: {}, query: "", body: message }, request, reply);
