@@ -45,6 +45,11 @@ describe("gateway JWT and rate limits (--config)", () => {
             auth: true,
             rateLimit: { rate: 0.001, burst: 1, per: "client" },
           },
+          // Rules by path: they guard the method behind the path on every way in.
+          { match: "DELETE /v1/shelves/*/books/*", auth: true },
+          { match: "GET /v1/authors/secret", auth: true },
+          { match: "GET /v1/shelves/*/books/*", auth: true },
+          { match: "GET /v1/files/**", rateLimit: { rate: 0.001, burst: 2, per: "client" } },
         ],
       }),
     );
@@ -113,6 +118,34 @@ describe("gateway JWT and rate limits (--config)", () => {
 
   it("leaves routes without a rule open", async () => {
     expect((await fetch(`${gateway.url}/v1/authors/ada`)).status).toBe(200);
+  });
+
+  it("guards the method behind a path rule on its other bindings, its default route and POST /rpc too", async () => {
+    const rpc = (method: string, request: object, headers: Record<string, string> = {}) =>
+      fetch(`${gateway.url}/rpc`, {
+        method: "POST",
+        body: JSON.stringify({ service: "library", method, request }),
+        headers,
+      });
+    const bearer = { authorization: `Bearer ${await token({ sub: "ada", iss: "tsmicro-tests", exp: now() + 60 })}` };
+    const book = { name: "shelves/s1/books/b1", force: true };
+    expect((await fetch(`${gateway.url}/v1/shelves/s1/books/b1`, { method: "DELETE" })).status).toBe(401);
+    expect(
+      (await fetch(`${gateway.url}/library/DeleteBook`, { method: "POST", body: JSON.stringify(book) })).status,
+    ).toBe(401);
+    expect((await rpc("Library.DeleteBook", book)).status).toBe(401);
+    expect((await rpc("Library.DeleteBook", book, bearer)).status).toBe(200);
+    // A rule naming one value of a path variable guards that value, wherever it comes from.
+    expect((await fetch(`${gateway.url}/v1/authors/secret`)).status).toBe(401);
+    expect((await rpc("Library.GetAuthor", { author: "secret" })).status).toBe(401);
+    expect((await rpc("Library.GetAuthor", { author: "ada" })).status).toBe(200);
+    // GetBook's second binding carries the name the first one's rule guards.
+    expect((await fetch(`${gateway.url}/v1/books/${encodeURIComponent("shelves/s1/books/b1")}`)).status).toBe(401);
+    expect((await fetch(`${gateway.url}/v1/books/b1`)).status).toBe(200);
+    // A limit on a path counts the method's calls by its default route and /rpc as well.
+    const file = () => rpc("Library.GetFile", { path: "a/b" });
+    expect([(await file()).status, (await file()).status, (await file()).status]).toEqual([200, 200, 429]);
+    expect((await fetch(`${gateway.url}/v1/files/a/b`)).status).toBe(429);
   });
 
   it("answers 429 with Retry-After once a client spends its burst, per client", async () => {

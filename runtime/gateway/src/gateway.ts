@@ -45,10 +45,12 @@ import {
   type HttpRequestParts,
   MethodNotAllowedError,
   requestBytes,
+  requestFields,
   requestMessage,
   responseJson,
   unaryResponseJson,
 } from "./http-mapping.js";
+import { otherBindings } from "./binding-paths.js";
 import { mapStream, sendStream } from "./http-stream.js";
 import { parseJsonBody } from "./json-body.js";
 import { forwardedMetadata } from "./forwarded-metadata.js";
@@ -473,7 +475,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     // Without route rules there is nothing to wait for.
     if (guard.open) return callAdmitted(target, rule, parts, undefined, request, reply);
     return guard
-      .admit(target.rpc, request, reply)
+      .admit(
+        target.rpc,
+        request,
+        reply,
+        otherBindings(target, rule, fieldsForRules(target, rule, parts), settings.prefix),
+      )
       .then((claims) => callAdmitted(target, rule, parts, claims, request, reply));
   }
 
@@ -532,6 +539,15 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     }
   }
 
+  /** The request's fields for the route rules of the method's other bindings; none when they do not fit (the call will fail). */
+  function fieldsForRules(target: GatewayMethod, rule: HttpRule, parts: HttpRequestParts): unknown {
+    try {
+      return requestFields(target, rule, parts);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The metadata forwarded from the request's headers; a value gRPC cannot carry is left out, at debug level. */
   function requestMetadata(request: FastifyRequest): Metadata {
     return forwardedMetadata(request.headers, request.ip, (header) =>
@@ -557,8 +573,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       throw new TsmicroError(Code.NOT_FOUND, "this gateway serves no OpenAPI document (createGateway without openApi)");
     const document = mergeOpenApi(catalogue.services(), options.openApi, {
       prefix: settings.prefix,
-      needsToken: (operation) => guard.needsToken(operation),
-      rateLimited: (operation) => guard.rateLimited(operation),
+      needsToken: (operation, elsewhere) => guard.needsToken(operation, elsewhere),
+      rateLimited: (operation, elsewhere) => guard.rateLimited(operation, elsewhere),
     });
     void reply.type("application/json").send(JSON.stringify(document));
   }

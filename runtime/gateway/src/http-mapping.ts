@@ -64,7 +64,7 @@ export function requestBytes(method: GatewayMethod, rule: HttpRule | undefined, 
 }
 
 /** The request's fields as proto3 JSON, from path, query and body (see buildRequestFields). */
-function requestFields(method: GatewayMethod, rule: HttpRule | undefined, parts: HttpRequestParts): unknown {
+export function requestFields(method: GatewayMethod, rule: HttpRule | undefined, parts: HttpRequestParts): unknown {
   if (rule?.body && rule.body !== "*")
     checkBodyShape(
       method.desc.input.fields.find((f) => f.name === rule.body),

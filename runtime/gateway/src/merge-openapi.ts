@@ -7,6 +7,8 @@ import {
   type PathSpelling,
 } from "@tsmicro/runtime/routing";
 import type { BackendService } from "./backend-catalogue.js";
+import { bindingsBeside, type DocumentedBinding } from "./binding-paths.js";
+import type { RuleBinding } from "./route-rules.js";
 
 /** Builds the OpenAPI document of one proto file; `tsmicro api` passes the generator's. */
 export type OpenApiBuilder = (file: DescFile, registry: FileRegistry) => JsonObject;
@@ -15,10 +17,21 @@ export type OpenApiBuilder = (file: DescFile, registry: FileRegistry) => JsonObj
 export interface MergeOpenApiOptions {
   /** The gateway's path prefix, put before every path. */
   readonly prefix: string;
-  /** Whether requests to an operation need a bearer JWT (`path` is the merged document's); default never. */
-  readonly needsToken?: (operation: { rpc: string; method: string; path: string }) => boolean;
-  /** Whether requests to an operation are rate-limited by the gateway, so may be answered 429; default never. */
-  readonly rateLimited?: (operation: { rpc: string; method: string; path: string }) => boolean;
+  /**
+   * Whether requests to an operation need a bearer JWT (`path` is the merged document's), by the
+   * rules of its path or of its method's other bindings as its requests fill them (`elsewhere`,
+   * see bindingsBeside); default never.
+   */
+  readonly needsToken?: (operation: DocumentedOperation, elsewhere: readonly RuleBinding[]) => boolean;
+  /** Whether requests to an operation are rate-limited by the gateway, so may be answered 429 (as needsToken); default never. */
+  readonly rateLimited?: (operation: DocumentedOperation, elsewhere: readonly RuleBinding[]) => boolean;
+}
+
+/** An operation of the merged document, as route rules match it. */
+export interface DocumentedOperation {
+  readonly rpc: string;
+  readonly method: string;
+  readonly path: string;
 }
 
 /** The name of the security scheme of routes the gateway protects with JWT. */
@@ -144,18 +157,23 @@ export function mergeOpenApi(
     listed.set(key, { ...operation, spelling });
   }
 
+  const bindingsOf = new Map<string, DocumentedBinding[]>();
+  for (const { binding, method } of operations)
+    bindingsOf.set(binding.rpc, [...(bindingsOf.get(binding.rpc) ?? []), { method, template: binding.template }]);
   const paths = new Map<string, Map<string, JsonObject>>();
   let secured = false;
   for (const operation of listed.values()) {
     const path = operation.spelling.path;
     let body = renameParameters(operation.body, operation.spelling.renamed);
     body = { ...body, operationId: idOf(operation.binding) };
-    const subject = { rpc: operation.binding.rpc, method: operation.method, path };
-    if (options.needsToken?.(subject)) {
+    const { rpc, template } = operation.binding;
+    const subject = { rpc, method: operation.method, path };
+    const elsewhere = bindingsBeside(rpc, { method: operation.method, template }, bindingsOf.get(rpc) ?? [], prefix);
+    if (options.needsToken?.(subject, elsewhere)) {
       secured = true;
       body = { ...withResponse(body, "401", unauthenticated), security: [{ [bearerSchemeName]: [] }] };
     }
-    if (options.rateLimited?.(subject)) body = withResponse(body, "429", rateLimited);
+    if (options.rateLimited?.(subject, elsewhere)) body = withResponse(body, "429", rateLimited);
     const item = paths.get(path) ?? new Map<string, JsonObject>();
     paths.set(path, item.set(operation.method, body));
   }

@@ -4,7 +4,7 @@ import { errorReasonDetail } from "@tsmicro/runtime/internal";
 import { createClientLimiter, type ClientLimiter } from "./client-limits.js";
 import { createJwtVerifier, type JwtClaims, type JwtOptions, type JwtVerifier } from "./jwt-auth.js";
 import { bearerChallenge } from "./http-mapping.js";
-import { createRouteRules, type RouteRule, type RuleOperation } from "./route-rules.js";
+import { createRouteRules, type RouteRule, type RuleBinding, type RuleOperation } from "./route-rules.js";
 
 /** What guards the gateway's routes: JWT where a rule asks for it, then the rule's rate limit. */
 export interface RouteGuard {
@@ -13,14 +13,23 @@ export interface RouteGuard {
   /**
    * Admits a request to `rpc` or throws: UNAUTHENTICATED (401, with a `WWW-Authenticate` bearer
    * challenge) for a missing or bad token where the route needs one, RESOURCE_EXHAUSTED (429,
-   * with `Retry-After`) over a rate limit. Resolves
-   * to the verified claims, if the route needed a token.
+   * with `Retry-After`) over a rate limit. The rules of the request's own path apply, and those
+   * of the method's other bindings as `elsewhere` renders them (see otherBindings): a token when
+   * any asks for one, and every limit they set. Resolves to the verified claims, if a token was needed.
    */
-  admit(rpc: string, request: FastifyRequest, reply: FastifyReply): Promise<JwtClaims | undefined>;
-  /** Whether requests to a documented operation need a bearer token (see RouteRules.resolveOperation). */
-  needsToken(operation: RuleOperation): boolean;
-  /** Whether requests to a documented operation are rate-limited, so may be answered 429. */
-  rateLimited(operation: RuleOperation): boolean;
+  admit(
+    rpc: string,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    elsewhere?: readonly RuleBinding[],
+  ): Promise<JwtClaims | undefined>;
+  /**
+   * Whether requests to a documented operation need a bearer token (see RouteRules.resolveOperation),
+   * by its own rules or those of its method's other bindings as its requests fill them (`elsewhere`).
+   */
+  needsToken(operation: RuleOperation, elsewhere?: readonly RuleBinding[]): boolean;
+  /** Whether requests to a documented operation are rate-limited, so may be answered 429 (as needsToken). */
+  rateLimited(operation: RuleOperation, elsewhere?: readonly RuleBinding[]): boolean;
 }
 
 /** Options of createRouteGuard. */
@@ -43,15 +52,22 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
     rules.rateLimits.map((limit) => [limit.id, createClientLimiter({ rate: limit.rate, burst: limit.burst })]),
   );
   const open = options.routes.length === 0;
+  const documented = (operation: RuleOperation, elsewhere: readonly RuleBinding[]) => [
+    rules.resolveOperation(operation),
+    ...elsewhere.map((binding) => rules.resolveBinding(binding)),
+  ];
 
   return {
     open,
-    async admit(rpc, request, reply) {
+    async admit(rpc, request, reply, elsewhere = []) {
       if (open) return undefined;
       const path = request.url.split("?", 1)[0] ?? "/";
-      const rule = rules.resolve({ rpc, method: request.method, path });
+      const resolved = [
+        rules.resolve({ rpc, method: request.method, path }),
+        ...elsewhere.map((binding) => rules.resolveBinding(binding)),
+      ];
       let claims: JwtClaims | undefined;
-      if (rule.auth) {
+      if (resolved.some((rule) => rule.auth)) {
         const authorization = request.headers.authorization;
         try {
           if (!verifier)
@@ -62,8 +78,10 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
           throw error;
         }
       }
-      const limit = rule.rateLimit;
-      if (limit) {
+      const limits = new Map(
+        resolved.flatMap(({ rateLimit }) => (rateLimit ? [[rateLimit.id, rateLimit] as const] : [])),
+      );
+      for (const limit of limits.values()) {
         const client = limit.per === "client" ? (claims?.sub ?? request.ip) : "";
         const result = limiters.get(limit.id)?.take(rpc, client);
         if (result && !result.ok) {
@@ -83,11 +101,11 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
       }
       return claims;
     },
-    needsToken(operation) {
-      return !open && rules.resolveOperation(operation).auth;
+    needsToken(operation, elsewhere = []) {
+      return !open && documented(operation, elsewhere).some((rule) => rule.auth);
     },
-    rateLimited(operation) {
-      return !open && rules.resolveOperation(operation).rateLimit !== undefined;
+    rateLimited(operation, elsewhere = []) {
+      return !open && documented(operation, elsewhere).some((rule) => rule.rateLimit !== undefined);
     },
   };
 }

@@ -42,6 +42,15 @@ export interface RuleRequest {
   readonly path: string;
 }
 
+/** A request as one of its method's `google.api.http` bindings would carry it: what route rules on that path see. */
+export interface RuleBinding {
+  /** The full RPC name, `pkg.Service.Method`. */
+  readonly rpc: string;
+  readonly method: string;
+  /** The binding's path filled from the request, as decoded segments; undefined where only a wildcard matches. */
+  readonly segments: readonly (string | undefined)[];
+}
+
 /** A rate limit ready for a limiter: one limiter per `id`. */
 export interface RuleRateLimit {
   /** The rule that set it, `routes[i]` by its index, whatever `where` says: stable for a given rule list. */
@@ -73,6 +82,8 @@ export interface RuleOperation {
 export interface RouteRules {
   /** Merges every rule that matches, in order: a later rule's setting wins over an earlier one's. */
   resolve(request: RuleRequest): ResolvedRule;
+  /** As resolve, for the request as another of its method's bindings would carry it. */
+  resolveBinding(binding: RuleBinding): ResolvedRule;
   /**
    * The settings of the requests to an operation, for its documentation. A path segment holding a
    * parameter is matched by a pattern's wildcards only, never by a literal (which would select some
@@ -133,6 +144,7 @@ export function createRouteRules(
       const segments = raw.startsWith("/") ? pathSegments(raw).map(decodeSegment) : undefined;
       return resolveSubject({ rpc: request.rpc, method: request.method, segments });
     },
+    resolveBinding: resolveSubject,
     resolveOperation(operation) {
       const segments = pathSegments(operation.path).map((s) => (s.includes("{") ? undefined : decodeSegment(s)));
       return resolveSubject({ rpc: operation.rpc, method: operation.method, segments });
