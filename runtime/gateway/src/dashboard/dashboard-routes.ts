@@ -55,6 +55,9 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     : settings.calls === false
       ? "calls from the dashboard are off (--dashboard_calls off); start it with --dashboard_calls on to allow them"
       : "calls from the dashboard are off: it listens beyond loopback; start it with --dashboard_calls on, or --dashboard_token TOKEN and give the page that token";
+  // Open by default only because it listens on loopback: then only to a page opened at a loopback address.
+  const openByListening = callsAllowed && settings.calls === undefined && settings.token === undefined;
+  app.addHook("onRequest", (request, _reply, done) => done(crossOrigin(request)));
   const watch = new FleetWatch({
     registry: backends.registry,
     transport: backends.transport,
@@ -147,6 +150,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
 
   app.post<{ Body: unknown }>("/api/call", async (request, reply): Promise<CallOutcome> => {
     admit(refusal, settings.token, request);
+    if (openByListening) admitHost(request);
     const { service, method: spec, request: input } = callBody(request.body);
     const backend = await catalogue.service(service);
     if (!backend) throw new TsmicroError(Code.NOT_FOUND, `no service ${service} is registered`);
@@ -197,6 +201,48 @@ async function readAssets(): Promise<Map<string, Buffer>> {
     }
   }
   return files;
+}
+
+/**
+ * PERMISSION_DENIED for a request a page of another origin sent (its `Origin` names another host
+ * than the request's `Host`, or the `X-Forwarded-Host` of a proxy in front), whatever CORS the
+ * gateway allows its own routes: the dashboard serves its own page only. Undefined otherwise.
+ */
+function crossOrigin(request: FastifyRequest): TsmicroError | undefined {
+  const origin = request.headers.origin;
+  if (origin === undefined) return undefined;
+  const forwarded = request.headers["x-forwarded-host"];
+  const hosts = [request.headers.host, ...(Array.isArray(forwarded) ? forwarded : [forwarded])];
+  if (hosts.includes(hostOf(origin))) return undefined;
+  return new TsmicroError(
+    Code.PERMISSION_DENIED,
+    `the dashboard answers its own page only: a request from the page of ${origin} is refused`,
+  );
+}
+
+/** The host (and port) of an origin; undefined for `null` and what is no URL. */
+function hostOf(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Calls are open without a token because the dashboard listens on loopback, where only this
+ * machine reaches it; a request for another host reached it by a name that resolves to loopback
+ * (DNS rebinding: a page of another site calling it through the browser), so it is refused.
+ */
+function admitHost(request: FastifyRequest): void {
+  const host = request.headers.host ?? "";
+  const name = hostOf(`http://${host}`) === undefined ? host : new URL(`http://${host}`).hostname;
+  if (isLoopbackHost(name)) return;
+  throw new TsmicroError(
+    Code.PERMISSION_DENIED,
+    `calls from the dashboard are open to its page at a loopback address only, and this one came for ${JSON.stringify(host)}: ` +
+      "open the page at http://localhost:PORT/ (or 127.0.0.1), or start it with --dashboard_calls on or --dashboard_token TOKEN",
+  );
 }
 
 /** Refuses a call when calls are off (`refusal` says why), or when the token is required and not sent. */

@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { createMemoryRegistry, silentLogger } from "@tsmicro/runtime";
 import { afterEach, describe, expect, it } from "vitest";
 import { createGateway, type Gateway } from "../gateway.js";
@@ -21,6 +22,23 @@ async function dashboardOn(address: string, extra: string[] = [], options: Pick<
   await dashboard.start();
   const port = new URL(dashboard.url!).port;
   return { registry, base: `http://127.0.0.1:${port}/` };
+}
+
+/** POST of callBody with the given Host header (fetch sets its own). */
+function postWithHost(url: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const outgoing = request(
+      url,
+      { method: "POST", headers: { host, "content-type": "application/json" } },
+      (incoming) => {
+        let body = "";
+        incoming.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        incoming.on("end", () => resolve({ status: incoming.statusCode ?? 0, body }));
+      },
+    );
+    outgoing.on("error", reject);
+    outgoing.end(callBody);
+  });
 }
 
 const callBody = JSON.stringify({ service: "nowhere", method: "Alpha.Unary", request: {} });
@@ -54,6 +72,23 @@ describe("the dashboard is safe by default", () => {
     const admitted = await post(`${base}api/call`, { authorization: "Bearer s3cret" });
     expect(admitted.status).toBe(404);
     expect(((await admitted.json()) as { message: string }).message).toBe("no service nowhere is registered");
+  });
+
+  it("answers no call a page of another site sends: not by its Origin, not through a name that resolves to loopback", async () => {
+    const { base } = await dashboardOn("127.0.0.1:0");
+    const foreign = await post(`${base}api/call`, { origin: "https://x.example" });
+    expect(foreign.status).toBe(403);
+    expect(((await foreign.json()) as { message: string }).message).toBe(
+      "the dashboard answers its own page only: a request from the page of https://x.example is refused",
+    );
+    expect((await fetch(`${base}api/services`, { headers: { origin: "https://x.example" } })).status).toBe(403);
+    // The page's own calls carry its own origin.
+    expect((await post(`${base}api/call`, { origin: base.slice(0, -1) })).status).toBe(404);
+    // DNS rebinding: evil.example resolves to 127.0.0.1, and the browser sends its name as Host.
+    const rebound = await postWithHost(`${base}api/call`, `evil.example:${new URL(base).port}`);
+    expect(rebound.status).toBe(403);
+    expect(rebound.body).toContain("open to its page at a loopback address only");
+    expect((await postWithHost(`${base}api/call`, `localhost:${new URL(base).port}`)).status).toBe(404);
   });
 
   it("shows node metadata without credentials", async () => {
@@ -114,5 +149,24 @@ describe("tsmicro api --dashboard on", () => {
     });
     // The gateway's own routes are untouched.
     expect((await fetch(`${gateway.url}/openapi.json`)).status).toBe(200);
+  });
+
+  it("keeps the dashboard's API to its own page whatever CORS the gateway's routes allow", async () => {
+    const gateway = createGateway({
+      args: [
+        "--registry=memory",
+        "--address=127.0.0.1:0",
+        "--dashboard=on",
+        "--metrics_address=off",
+        "--cors_origins=*",
+      ],
+      env: { OTEL_SDK_DISABLED: "true" },
+      registry: createMemoryRegistry(),
+      logger: silentLogger(),
+    });
+    running.push(gateway);
+    await gateway.start();
+    expect((await post(`${gateway.url}/dashboard/api/call`, { origin: "https://x.example" })).status).toBe(403);
+    expect((await post(`${gateway.url}/dashboard/api/call`)).status).toBe(404);
   });
 });
