@@ -1,6 +1,6 @@
 /**
- * Templates with fixed segments after `**` (Firestore's `{parent=projects/…/documents/**}/{collection_id}`)
- * routed end to end: real HTTP through `mountRoutes` to fixture 16's Library node over gRPC, whose
+ * Templates with fixed segments after `**` (Firestore's `{parent=projects/…/documents/**}/{collection_id}`),
+ * and a custom method, routed end to end: real HTTP through `mountRoutes` to fixture 16's Library node over gRPC, whose
  * GetFile and GetObject echo the `path` they received.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -20,6 +20,8 @@ const deepRoutes = {
   routes: [
     { method: "GET", path: "/v1/{path=stores/*/**}/content", rpc: "getFile" },
     { method: "GET", path: "/v1/{path=**/archive/*}", rpc: "getObject" },
+    // A custom method (google.api.http's `custom` kind), which fastify routes only when told of it.
+    { method: "SEARCH", path: "/v1/search/{path=**}", rpc: "getFile" },
   ],
 } as const;
 
@@ -60,6 +62,12 @@ describe("a ** followed by fixed segments, through a gateway", () => {
     const response = await fetch(`${base}${url}`);
     expect(response.status, await response.clone().text()).toBe(200);
     expect(await response.json()).toEqual({ path });
+  });
+
+  it("serves a custom method's route, its body too", async () => {
+    const response = await fetch(`${base}/v1/search/a/b`, { method: "SEARCH", body: "{}" });
+    expect(response.status, await response.clone().text()).toBe(200);
+    expect(await response.json()).toEqual({ path: "a/b" });
   });
 
   it.each(["/v1/stores/content", "/v1/stores/s1/a/b", "/v1/stores/s1/a/content/x", "/v1/x/archive"])(

@@ -10,6 +10,7 @@ import {
   type Service,
   type ServiceDefinition,
 } from "@tsmicro/runtime";
+import { isRoutable } from "./http-methods.js";
 import { createRouter, type RouteConflict, type RouteDefinition, type Router } from "@tsmicro/runtime/internal";
 import { gatewayMethods, type GatewayMethod } from "./gateway-method.js";
 
@@ -163,6 +164,13 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
     if (stopped) return;
     rebuild({ name, typeNames, methods, descriptors, signature });
     logger.info({ backend: name, methods: methods.length }, `gateway routes ${name}`);
+    for (const method of methods)
+      for (const rule of method.definition.http.filter((r) => !isRoutable(r.method)))
+        logger.warn(
+          { backend: name, rpc: method.rpc },
+          `route ${rule.method} ${rule.path} of ${method.rpc} is never served: Node's HTTP server takes no ${rule.method} ` +
+            "requests (only the methods of http.METHODS); bind the method with another one, such as POST with a custom verb",
+        );
   }
 
   function reload(name: string): Promise<void> {

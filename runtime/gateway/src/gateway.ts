@@ -51,6 +51,7 @@ import {
   unaryResponseJson,
 } from "./http-mapping.js";
 import { otherBindings } from "./binding-paths.js";
+import { acceptMethods, routableMethods } from "./http-methods.js";
 import { mapStream, sendStream } from "./http-stream.js";
 import { parseJsonBody } from "./json-body.js";
 import { forwardedMetadata } from "./forwarded-metadata.js";
@@ -263,12 +264,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       jwt: config?.jwt ?? options.jwt,
     });
     const origins = [...settings.corsOrigins, ...(config?.corsOrigins ?? [])];
-    const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
+    // Routes come and go with the services behind: every method a route may name is taken.
+    const methods = acceptMethods(app, routableMethods);
     if (origins.length > 0) {
       await app.register(cors, {
         origin: origins.includes("*") ? true : origins,
-        // Every method a route may take (@fastify/cors allows GET, HEAD and POST alone by default).
-        methods: [...methods],
+        // Every method a route may take (@fastify/cors allows GET, HEAD and POST alone by default);
+        // browsers never send TRACE.
+        methods: methods.filter((method) => method !== "TRACE"),
         exposedHeaders: ["grpc-status", "grpc-message", "retry-after", "traceresponse", "www-authenticate", "allow"],
       });
     }

@@ -13,6 +13,7 @@ import {
   TsmicroError,
 } from "@tsmicro/runtime";
 import { createRouter } from "@tsmicro/runtime/internal";
+import { acceptMethods, standardMethods } from "./http-methods.js";
 import { gatewayMethods, type GatewayMethod } from "./gateway-method.js";
 import { errorResponse, MethodNotAllowedError, requestMessage, responseJson } from "./http-mapping.js";
 import { mapStream, sendStream } from "./http-stream.js";
@@ -130,8 +131,9 @@ export function mountRoutes(
       })),
     ),
   );
+  const custom = services.flatMap((service) => service.bindings.map((binding) => binding.rule.method.toUpperCase()));
   app.route({
-    method: ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
+    method: acceptMethods(app, [...standardMethods, ...custom]),
     url: `${prefix}/*`,
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       const raw = request.raw.url ?? "/";

@@ -1,0 +1,28 @@
+import { METHODS } from "node:http";
+import type { FastifyInstance } from "fastify";
+
+/** The methods of routes a browser or client may send with any route: fastify knows them without being told. */
+export const standardMethods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
+
+/**
+ * Every method a `google.api.http` route can be served under: Node's HTTP parser accepts the
+ * methods of `http.METHODS` and no others, so a `custom` kind such as SEARCH or LOCK is served,
+ * one such as FETCH never is. CONNECT opens tunnels and OPTIONS answers preflights: no route's.
+ */
+export const routableMethods: readonly string[] = METHODS.filter((m) => m !== "CONNECT" && m !== "OPTIONS");
+
+/** Whether Node's HTTP server can receive a request of `method` at all (see routableMethods). */
+export function isRoutable(method: string): boolean {
+  return routableMethods.includes(method.toUpperCase());
+}
+
+/**
+ * Teaches `app` the custom methods among `methods` (upper case) that fastify does not route by
+ * default, each with a body (a `custom` binding may take one), and returns them all.
+ */
+export function acceptMethods(app: FastifyInstance, methods: Iterable<string>): string[] {
+  const known = new Set(app.supportedMethods);
+  const accepted = [...new Set(methods)].filter(isRoutable);
+  for (const method of accepted) if (!known.has(method)) app.addHttpMethod(method, { hasBody: true });
+  return accepted;
+}
