@@ -204,12 +204,18 @@ export function responseJson(
     alwaysEmitImplicit: options.emitUnpopulated === true,
     useProtoFieldName: options.useProtoNames === true,
   };
-  if (!responseBody) return toJson(output, message, write);
+  const json = toJson(output, message, write);
+  if (!responseBody) return json;
   const field = output.fields.find((f) => f.name === responseBody);
-  const json = toJson(output, message, { ...write, alwaysEmitImplicit: true }) as JsonObject;
   if (!field) return json;
-  const value = json[options.useProtoNames === true ? field.name : field.jsonName];
-  return value ?? (field.fieldKind === "list" ? [] : field.fieldKind === "scalar" ? null : {});
+  const key = options.useProtoNames === true ? field.name : field.jsonName;
+  const value = (json as JsonObject)[key];
+  if (value !== undefined) return value;
+  if (field.fieldKind === "list") return [];
+  if (field.fieldKind === "map" || field.fieldKind === "message") return {};
+  // A scalar or enum at its zero value, as written when unpopulated fields are emitted; only this
+  // field's, so the fields inside a message body stay as the options say.
+  return (toJson(output, message, { ...write, alwaysEmitImplicit: true }) as JsonObject)[key] ?? null;
 }
 
 /** responseJson of a unary call's answer, as the transcoder read it when it could (see GatewayMethod.unary). */
