@@ -488,6 +488,14 @@ describe("the HTTP gateway", () => {
         json: { hash: 2, hashRevision: "7" },
       },
       {
+        name: "an int64 sent as a JSON number past 2^53 reaches the service exact",
+        method: "POST",
+        path: "/v3/maintenance/hash",
+        body: '{"revision": 9007199254740993}',
+        status: 200,
+        json: { hash: 2, hashRevision: "9007199254740993" },
+      },
+      {
         name: "HashKV answers the conflicting route even for an empty body",
         method: "POST",
         path: "/v3/maintenance/hash",

@@ -17,6 +17,23 @@ describe("parseJsonBody", () => {
     expect(parseJsonBody("  \n")).toBeUndefined();
   });
 
+  it("keeps integers past 2^53 exact, as the strings proto3 JSON takes for 64-bit fields", () => {
+    expect(
+      parseJsonBody(
+        '{"limit":9007199254740993,"max":18446744073709551615,"low":-9223372036854775808,"safe":9007199254740991,"id":"12345678901234567","ratio":12345678901234567.5,"big":1e300}',
+      ),
+    ).toEqual({
+      limit: "9007199254740993",
+      max: "18446744073709551615",
+      low: "-9223372036854775808",
+      safe: 9007199254740991,
+      id: "12345678901234567",
+      ratio: 12345678901234568,
+      big: 1e300,
+    });
+    expect(parseJsonBody("[12345678901234567890]")).toEqual(["12345678901234567890"]);
+  });
+
   it("accepts nesting up to the limit and refuses one level more, naming both", () => {
     const nested = (n: number) => "[".repeat(n) + "]".repeat(n);
     expect(parseJsonBody(nested(maxJsonDepth))).toBeDefined();
