@@ -80,8 +80,10 @@ describe("planMigration", () => {
     );
     expect(plan.warnings).toEqual([
       `column "handle" of table "user" is new, unique and NOT NULL: every row already there gets '', so its unique ` +
-        "index fails on a table of two rows or more, and only one new row may leave the field out; make the field " +
-        "optional in the proto (NULLs do not collide), or fill it in the migration before the index",
+        "index fails on a table of two rows or more, and only one new row may leave the field out. Edit the migration " +
+        "written now before it is applied (a later generate cannot mend it): fill the column with distinct values " +
+        `(UPDATE "user" SET "handle" = …) before its CREATE UNIQUE INDEX; or, for a column rows may leave empty, add it ` +
+        `as ADD COLUMN "handle" text (no NOT NULL or DEFAULT) and make the field optional in the proto (NULLs do not collide)`,
     ]);
     // Optional, it is nullable: no warning.
     const optional = schema(

@@ -122,8 +122,11 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
       if (c.unique && !c.nullable)
         warnings.push(
           `${where(c)} is new, unique and NOT NULL: every row already there gets ${c.default ?? "the same value"}, so its ` +
-            `unique index fails on a table of two rows or more, and only one new row may leave the field out; ` +
-            `make the field optional in the proto (NULLs do not collide), or fill it in the migration before the index`,
+            `unique index fails on a table of two rows or more, and only one new row may leave the field out. ` +
+            `Edit the migration written now before it is applied (a later generate cannot mend it): fill the column with ` +
+            `distinct values (UPDATE ${t} SET ${quoteIdentifier(c.name)} = …) before its CREATE UNIQUE INDEX; or, for a ` +
+            `column rows may leave empty, add it as ADD COLUMN ${quoteIdentifier(c.name)} ${c.type} (no NOT NULL or DEFAULT) ` +
+            `and make the field optional in the proto (NULLs do not collide)`,
         );
       continue;
     }
