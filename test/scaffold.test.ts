@@ -88,6 +88,12 @@ describe("create-tsmicro refuses bad input and writes nothing", () => {
       expect(broken.stderr).toMatch(/^create-tsmicro: the protos do not compile:\nbroken\.proto:3:\d+: /);
 
       expect((await readdir(dir)).sort()).toEqual(["broken.proto", "taken"]);
+
+      // Not bad input: on PostgreSQL, the next steps name the database and its migration.
+      const postgres = await runCreate(["pg", "--db=postgres", "--no-install"], dir);
+      expect(postgres.code).toBe(0);
+      expect(postgres.stdout).toContain("  export DATABASE_URL=postgres://USER@HOST:5432/DATABASE");
+      expect(postgres.stdout).toMatch(/ {2}npm run migrate +# create the tables there\n {2}npm run dev /);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -81,7 +81,7 @@ export async function runNew(argv: {
     },
     progress,
   );
-  process.stdout.write(projectNextSteps(result));
+  process.stdout.write(projectNextSteps(result, argv.db ?? "pglite"));
 }
 
 /** What a new project or workspace should do next: where it is, then the commands, each on its own line. */
@@ -90,7 +90,7 @@ function nextSteps(created: string, heading: string, dir: string, installed: boo
   return [created, "", heading, ...lines.map((line) => `  ${line}`), ""].join("\n");
 }
 
-function projectNextSteps(result: NewCommandResult): string {
+function projectNextSteps(result: NewCommandResult, db: "pglite" | "postgres"): string {
   const created = `created ${result.registeredName} in ${result.dir} (${result.files} files)`;
   if (result.workspace)
     return (
@@ -99,7 +99,16 @@ function projectNextSteps(result: NewCommandResult): string {
         "npm test         # type-check and test every service",
       ]) + wiringSteps(result)
     );
+  // On PostgreSQL the service neither starts without the server nor creates its tables itself.
+  const database =
+    db === "postgres"
+      ? [
+          "export DATABASE_URL=postgres://USER@HOST:5432/DATABASE   # your PostgreSQL (USER:PASSWORD@ with a password)",
+          "npm run migrate  # create the tables there",
+        ]
+      : [];
   return nextSteps(created, "next:", result.dir, result.installed, [
+    ...database,
     "npm run dev      # run it, restarting on change; registers in the local registry",
     "npm test         # type-check and test",
   ]);

@@ -52,7 +52,8 @@ export const errorCatalogue = {
     "the PostgreSQL server at %s cannot be used (%s); check that it runs and that DATABASE_URL (--database_url) names it",
   TSM_ERR_TEST_DATABASE:
     "cannot create the test database %s on %s (%s): tests on PostgreSQL make a database of their own and drop it after, so the role in the URL needs CREATEDB (ALTER ROLE name CREATEDB); or leave DATABASE_URL unset to test on embedded PGlite",
-  TSM_ERR_DATABASE_URL: "the database URL %s is not usable (%s); use postgres://user:password@host:5432/database",
+  TSM_ERR_DATABASE_URL:
+    "the database URL %s is not usable (%s); use postgres://USER@HOST:5432/DATABASE (USER:PASSWORD@ where it needs a password)",
   TSM_ERR_DATABASE_PACKAGE: "the %s database needs the package %s, which is not installed: npm install %s",
   TSM_ERR_MIGRATIONS_DIR: "migrations folder %s: %s",
   TSM_ERR_MIGRATIONS_PENDING:
