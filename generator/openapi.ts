@@ -11,6 +11,7 @@ import {
   type OpenApiPath,
   type PathParameter,
   type PathSpellings,
+  queryStringMessages,
 } from "@tsmicro/runtime/routing";
 import { fieldBehaviors } from "./field-behavior.js";
 import { eventsNames, readEvents, type EventMessage } from "./event-model.js";
@@ -321,6 +322,8 @@ function queryParameters(
       // A required field inside an optional message is required only when the message is sent.
       return behavior.required ? parameters : parameters.map(({ required: _, ...rest }) => rest);
     }
+    // Struct, Value, Any and the like take JSON, which a query string does not carry.
+    if (nested && !queryStringMessages.has(nested.typeName)) return [];
     if (field.fieldKind === "list" && field.listKind === "message") return [];
     const required: JsonSchema = behavior.required ? { required: true } : {};
     return [{ name, in: "query", ...required, ...describeParameter(schemas.field(field)) }];

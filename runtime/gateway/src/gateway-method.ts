@@ -8,7 +8,7 @@ import {
   type Message,
 } from "@bufbuild/protobuf";
 import { dynamicMethod, type HttpRule, type MethodDefinition } from "@tsmicro/runtime";
-import { hasRequiredFields, type RequestFieldsInput } from "@tsmicro/runtime/internal";
+import { hasRequiredFields, queryStringMessages, type RequestFieldsInput } from "@tsmicro/runtime/internal";
 import { fieldMaskJson } from "./field-mask.js";
 import { binaryToJson } from "./json-transcoder.js";
 
@@ -134,22 +134,6 @@ export interface QueryField {
   readonly jsonPath: string;
 }
 
-/** Well-known types a query parameter may set from one string, as grpc-gateway allows. */
-const scalarLikeMessages = new Set([
-  "google.protobuf.Timestamp",
-  "google.protobuf.Duration",
-  "google.protobuf.FieldMask",
-  "google.protobuf.DoubleValue",
-  "google.protobuf.FloatValue",
-  "google.protobuf.Int64Value",
-  "google.protobuf.UInt64Value",
-  "google.protobuf.Int32Value",
-  "google.protobuf.UInt32Value",
-  "google.protobuf.BoolValue",
-  "google.protobuf.StringValue",
-  "google.protobuf.BytesValue",
-]);
-
 /**
  * Finds the field a query parameter names (`filter.author`, `page_size` or `pageSize`), or
  * undefined when it names no field a string can set (unknown names are ignored, as grpc-gateway
@@ -165,7 +149,7 @@ export function queryFieldOf(message: DescMessage, dotted: string): QueryField |
     jsonNames.push(field.jsonName);
     if (index === parts.length - 1) {
       if (field.fieldKind === "map") return undefined;
-      if (field.message && !scalarLikeMessages.has(field.message.typeName)) return undefined;
+      if (field.message && !queryStringMessages.has(field.message.typeName)) return undefined;
       return { field, jsonPath: jsonNames.join(".") };
     }
     if (field.fieldKind !== "message") return undefined;

@@ -23,6 +23,7 @@ export {
   buildRequestFields,
   isPlainObject,
   lowerCamel,
+  queryStringMessages,
   type RequestFields,
   type RequestFieldsInput,
 } from "./request-fields.js";

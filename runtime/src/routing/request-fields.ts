@@ -36,6 +36,25 @@ export interface ResolvedField {
   readonly convert: (value: string) => unknown;
 }
 
+/**
+ * The well-known message types a query parameter (or path variable) may set from one string,
+ * as grpc-gateway allows; no other message field is set from the query, and neither is a map.
+ */
+export const queryStringMessages: ReadonlySet<string> = new Set([
+  "google.protobuf.Timestamp",
+  "google.protobuf.Duration",
+  "google.protobuf.FieldMask",
+  "google.protobuf.DoubleValue",
+  "google.protobuf.FloatValue",
+  "google.protobuf.Int64Value",
+  "google.protobuf.UInt64Value",
+  "google.protobuf.Int32Value",
+  "google.protobuf.UInt32Value",
+  "google.protobuf.BoolValue",
+  "google.protobuf.StringValue",
+  "google.protobuf.BytesValue",
+]);
+
 /** A request message as a plain proto3 JSON object, ready for the generated `fromJSON`. */
 export type RequestFields = Record<string, unknown>;
 

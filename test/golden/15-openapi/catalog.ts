@@ -160,6 +160,13 @@ export interface ListItemsRequest {
   filter: Filter | undefined;
   ids: bigint[];
   ignoredInQuery: { [key: string]: string };
+  /** JSON alone sets these: no query parameter. */
+  labels: { [key: string]: any } | undefined;
+  tag:
+    | any
+    | undefined;
+  /** One string sets a Timestamp: a query parameter. */
+  since: Date | undefined;
 }
 
 export interface ListItemsRequest_IgnoredInQueryEntry {
@@ -1354,7 +1361,15 @@ export const Filter: MessageFns<Filter> = {
 };
 
 function createBaseListItemsRequest(): ListItemsRequest {
-  return { catalog: "", filter: undefined, ids: [], ignoredInQuery: {} };
+  return {
+    catalog: "",
+    filter: undefined,
+    ids: [],
+    ignoredInQuery: {},
+    labels: undefined,
+    tag: undefined,
+    since: undefined,
+  };
 }
 
 export const ListItemsRequest: MessageFns<ListItemsRequest> = {
@@ -1374,6 +1389,15 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
     globalThis.Object.entries(message.ignoredInQuery).forEach(([key, value]: [string, string]) => {
       ListItemsRequest_IgnoredInQueryEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
+    if (message.labels !== undefined) {
+      Struct.encode(Struct.wrap(message.labels), writer.uint32(42).fork()).join();
+    }
+    if (message.tag !== undefined) {
+      Value.encode(Value.wrap(message.tag), writer.uint32(50).fork()).join();
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(58).fork()).join();
+    }
     return writer;
   },
 
@@ -1435,6 +1459,30 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
             }
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.labels = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.tag = Value.unwrap(Value.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1479,6 +1527,9 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
           {},
         )
         : {},
+      labels: isObject(object.labels) ? object.labels : undefined,
+      tag: isSet(object?.tag) ? object.tag : undefined,
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
     };
   },
 
@@ -1502,6 +1553,15 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
         });
       }
     }
+    if (message.labels !== undefined) {
+      obj.labels = message.labels;
+    }
+    if (message.tag !== undefined) {
+      obj.tag = message.tag;
+    }
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
     return obj;
   },
 
@@ -1524,6 +1584,9 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
       },
       {},
     );
+    message.labels = object.labels ?? undefined;
+    message.tag = object.tag === undefined ? undefined : object.tag;
+    message.since = object.since ?? undefined;
     return message;
   },
 };
