@@ -81,6 +81,16 @@ describe("mountRoutes: a custom gateway with the generated LibraryRoutes", () =>
     expect(await latest.json()).toMatchObject({ name: "shelves/s3/books/latest", title: "latest" });
   });
 
+  it("reads any body as JSON whatever its content type, as tsmicro api does (curl -d sends a form's)", async () => {
+    const created = await fetch(`${base}/api/v1/shelves/s2/books?request_id=r10`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: JSON.stringify({ title: "Emma" }),
+    });
+    expect(created.status, await created.clone().text()).toBe(200);
+    expect(await created.json()).toMatchObject({ name: "shelves/s2/books/r10", title: "Emma" });
+  });
+
   it("streams with the after hook on every message", async () => {
     const response = await fetch(`${base}/api/v1/shelves/s4/books:stream?count=2`);
     expect(response.headers.get("content-type")).toBe("application/x-ndjson");

@@ -135,6 +135,7 @@ export function mountRoutes(
   app.route({
     method: acceptMethods(app, [...standardMethods, ...custom]),
     url: `${prefix}/*`,
+    onRequest: readBodyAsJson,
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       const raw = request.raw.url ?? "/";
       const queryAt = raw.indexOf("?");
@@ -166,4 +167,15 @@ export function mountRoutes(
       }
     },
   });
+}
+
+/**
+ * Every body of these routes is JSON, whatever its content type says, as `tsmicro api` and
+ * grpc-gateway read it (`curl -d` sends a form's): the app's own JSON parser reads it, where the
+ * app's other routes keep their parsers.
+ */
+function readBodyAsJson(request: FastifyRequest, _reply: FastifyReply, done: () => void): void {
+  const type = request.headers["content-type"];
+  if (type !== undefined && !/^application\/json\b/i.test(type)) request.headers["content-type"] = "application/json";
+  done();
 }
