@@ -23,12 +23,13 @@ export function otherBindings(
     const text = fieldText(target, fields, fieldPath);
     return text === undefined ? undefined : [text];
   };
+  // Templates are parsed anew: only requests that route rules guard come here.
   return target.definition.http
     .filter((rule) => rule.method !== taken?.method || rule.path !== taken.path)
     .map((rule) => ({
       rpc: target.rpc,
       method: rule.method,
-      segments: [...prefixSegments(prefix), ...renderedSegments(templateOf(rule.path), valueAt, "")],
+      segments: [...prefixSegments(prefix), ...renderedSegments(parsePathTemplate(rule.path), valueAt, "")],
     }));
 }
 
@@ -51,7 +52,7 @@ export function bindingsBeside(
   prefix: string,
 ): RuleBinding[] {
   const shapes = new Map<string, Segment[]>();
-  for (const segment of templateOf(own.template).segments)
+  for (const segment of parsePathTemplate(own.template).segments)
     if (segment.kind === "variable") shapes.set(segment.fieldPath.join("."), segment.segments.flatMap(openSegment));
   const valueAt = (fieldPath: readonly string[]) => shapes.get(fieldPath.join("."));
   return others
@@ -59,7 +60,7 @@ export function bindingsBeside(
     .map((other) => ({
       rpc,
       method: other.method,
-      segments: [...prefixSegments(prefix), ...renderedSegments(templateOf(other.template), valueAt, undefined)],
+      segments: [...prefixSegments(prefix), ...renderedSegments(parsePathTemplate(other.template), valueAt, undefined)],
     }));
 }
 
@@ -70,18 +71,6 @@ function prefixSegments(prefix: string): string[] {
 /** A template's segment where any value may stand: its literal, else one wildcard-only segment. */
 function openSegment(segment: PlainSegment): Segment[] {
   return segment.kind === "literal" ? [segment.value] : [undefined];
-}
-
-const templates = new Map<string, PathTemplate>();
-
-/** Each template parsed once: the router has parsed it already, so it is valid. */
-function templateOf(path: string): PathTemplate {
-  let template = templates.get(path);
-  if (!template) {
-    template = parsePathTemplate(path);
-    templates.set(path, template);
-  }
-  return template;
 }
 
 /**
