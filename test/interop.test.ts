@@ -6,12 +6,13 @@
  * (test/fixtures/interop_server.py); each plain and with gzip both ways.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   Code,
+  createLocalRegistry,
   createMemoryRegistry,
   createService,
   silentLogger,
@@ -27,7 +28,7 @@ import {
   TestServiceDefinition,
   UnimplementedServiceDefinition,
 } from "./fixtures/interop/gen/grpc/testing/test.micro.js";
-import { repoRoot, run } from "./support/cli.js";
+import { bins, repoRoot, run } from "./support/cli.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
 import { findFile, findProgram } from "./support/programs.js";
 import { suiteEnv } from "./support/suite-env.js";
@@ -76,12 +77,17 @@ beforeAll(async () => {
   await mkdir(generated);
   for (const file of ["messages.proto", "empty.proto"])
     await copyFile(join(testingProtos!, file), join(work, "protos", file));
+  // For the server's reflection (--reflection): the reflection protocol, and a file declaring the service.
+  await copyFile(join(testingProtos!, "../reflection/v1/reflection.proto"), join(work, "protos", "reflection.proto"));
+  await writeFile(join(work, "protos", "test_service.proto"), testServiceProto);
   const result = await run(protoc!, [
     `--python_out=${generated}`,
     "-I",
     join(work, "protos"),
     "messages.proto",
     "empty.proto",
+    "reflection.proto",
+    "test_service.proto",
   ]);
   expect(result.code, result.stderr).toBe(0);
 });
@@ -431,11 +437,65 @@ async function registryWith(name: string, node: { id: string; address: string })
   return registry;
 }
 
+/** The part of test.proto the Python server's reflection describes, on the files generated at the root. */
+const testServiceProto = `syntax = "proto3";
+package grpc.testing;
+import "empty.proto";
+import "messages.proto";
+service TestService {
+  rpc EmptyCall(grpc.testing.Empty) returns (grpc.testing.Empty);
+  rpc UnaryCall(SimpleRequest) returns (SimpleResponse);
+}
+`;
+
+describe.skipIf(skip)("a Python grpcio server's reflection, which leaves json_name unset", () => {
+  let server: ChildProcess | undefined;
+  let dir = "";
+
+  afterAll(async () => {
+    server?.kill();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("still gives tsmicro call proto3 JSON names both ways (lowerCamelCase, as protoc makes them)", async () => {
+    const started = await startPythonServer(false, ["--reflection"]);
+    server = started.child;
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-pyreflect-"));
+    const registry = createLocalRegistry({ dir });
+    await registry.start();
+    const node = { id: "py-1", address: `127.0.0.1:${started.port}`, metadata: {} };
+    await registry.register(
+      { name: "pyinterop", version: "1", metadata: {}, endpoints: [], nodes: [node] },
+      {
+        ttlMs: 600_000,
+      },
+    );
+    try {
+      const result = await run("node", [
+        bins.tsmicro,
+        "call",
+        "pyinterop",
+        "TestService.UnaryCall",
+        '{"responseSize": 3}',
+        "--registry=local",
+        `--registry_address=${dir}`,
+      ]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(result.stdout)).toEqual({ payload: { body: "AAAA" } });
+    } finally {
+      await registry.stop();
+    }
+  });
+});
+
 /** Starts the Python TestService and waits for the port it prints. */
-async function startPythonServer(gzip: boolean): Promise<{ child: ChildProcess; port: number }> {
+async function startPythonServer(
+  gzip: boolean,
+  extra: readonly string[] = [],
+): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(
     python!,
-    [join(repoRoot, "test/fixtures/interop_server.py"), generated, ...(gzip ? ["--gzip"] : [])],
+    [join(repoRoot, "test/fixtures/interop_server.py"), generated, ...(gzip ? ["--gzip"] : []), ...extra],
     {
       stdio: ["ignore", "pipe", "pipe"],
     },

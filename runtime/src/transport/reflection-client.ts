@@ -1,5 +1,5 @@
 import type { FileRegistry } from "@bufbuild/protobuf";
-import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
+import type { DescriptorProto, FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { createClient } from "../definition/client.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ServerReflectionRequest, ServerReflectionResponse } from "../gen/grpc/reflection/v1/reflection.js";
@@ -51,13 +51,21 @@ export function createReflectionClient(
 
     async descriptorsOf(symbol) {
       // Loaded at the first question, not with the runtime: the descriptor schemas cost a process that never asks.
-      const [{ create, createFileRegistry, fromBinary }, { FileDescriptorProtoSchema, FileDescriptorSetSchema }] =
-        await Promise.all([import("@bufbuild/protobuf"), import("@bufbuild/protobuf/wkt")]);
+      const [
+        { create, createFileRegistry, fromBinary },
+        { FileDescriptorProtoSchema, FileDescriptorSetSchema },
+        { protoCamelCase },
+      ] = await Promise.all([
+        import("@bufbuild/protobuf"),
+        import("@bufbuild/protobuf/wkt"),
+        import("@bufbuild/protobuf/reflect"),
+      ]);
       const files = new Map<string, FileDescriptorProto>();
       const add = (response: ServerReflectionResponse) => {
         if (response.messageResponse?.$case !== "fileDescriptorResponse") return;
         for (const bytes of response.messageResponse.value.fileDescriptorProto) {
           const file = fromBinary(FileDescriptorProtoSchema, bytes);
+          fillJsonNames(file.messageType, protoCamelCase);
           files.set(file.name, file);
         }
       };
@@ -70,6 +78,18 @@ export function createReflectionClient(
       return createFileRegistry(create(FileDescriptorSetSchema, { file: importsFirst(files) }));
     },
   };
+}
+
+/**
+ * Gives every field without a `json_name` the one protoc would (lowerCamelCase). protoc always
+ * sets it, but some servers' reflection does not (Python grpcio's copies descriptors without
+ * it), and a field without one would be read and written under the JSON key "".
+ */
+function fillJsonNames(messages: readonly DescriptorProto[], camelCase: (name: string) => string): void {
+  for (const message of messages) {
+    for (const field of message.field) if (field.jsonName === "") field.jsonName = camelCase(field.name);
+    fillJsonNames(message.nestedType, camelCase);
+  }
 }
 
 function missingImports(files: ReadonlyMap<string, FileDescriptorProto>): string[] {
