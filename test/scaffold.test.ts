@@ -89,6 +89,31 @@ describe("create-tsmicro refuses bad input and writes nothing", () => {
 
       expect((await readdir(dir)).sort()).toEqual(["broken.proto", "taken"]);
 
+      // Not bad input: a --proto importing another proto of the user's brings it along, found under the
+      // folder the proto's package path starts in; an import found nowhere names that folder.
+      await mkdir(join(dir, "pp/acme/common/v1"), { recursive: true });
+      await mkdir(join(dir, "pp/acme/shop/v1"), { recursive: true });
+      await writeFile(
+        join(dir, "pp/acme/common/v1/common.proto"),
+        'syntax = "proto3";\npackage acme.common.v1;\nmessage Money { string currency = 1; int64 units = 2; }\n',
+      );
+      const shop = (common: string) =>
+        `syntax = "proto3";\npackage acme.shop.v1;\nimport "${common}";\n` +
+        "service Shop { rpc Price(PriceRequest) returns (acme.common.v1.Money); }\nmessage PriceRequest { string sku = 1; }\n";
+      await writeFile(join(dir, "pp/acme/shop/v1/shop.proto"), shop("acme/common/v1/common.proto"));
+      const importing = await runCreate(["importer", "--proto", "pp/acme/shop/v1/shop.proto", "--no-install"], dir);
+      expect(importing.code, importing.stderr).toBe(0);
+      expect(await readFile(join(dir, "importer/proto/acme/common/v1/common.proto"), "utf8")).toContain(
+        "message Money",
+      );
+      expect(await readdir(join(dir, "importer/src/gen/acme/common/v1"))).toEqual(["common.ts"]);
+      await writeFile(join(dir, "pp/acme/shop/v1/shop.proto"), shop("acme/common/v1/nope.proto"));
+      const unfound = await runCreate(["unfound", "--proto", "pp/acme/shop/v1/shop.proto", "--no-install"], dir);
+      expect(unfound.stderr).toContain(
+        'pp/acme/shop/v1/shop.proto:3:1: import "acme/common/v1/nope.proto" not found; searched pp/, google/api/ (shipped)',
+      );
+      expect(unfound.stderr).not.toMatch(/google\/protobuf\/ \(shipped\)/);
+
       // Not bad input: on PostgreSQL, the next steps name the database and its migration.
       const postgres = await runCreate(["pg", "--db=postgres", "--no-install"], dir);
       expect(postgres.code).toBe(0);

@@ -90,7 +90,7 @@ async function describe(d: BufDiagnostic, protoDir: string, displayDir: string):
     const imported = /import\s+(?:public\s+|weak\s+)?"([^"]+)"/.exec(importLine)?.[1] ?? "(unknown)";
     const searched = [
       `${displayDir}/`,
-      ...vendoredGoogleDirs.map((g) => `google/${g}/ (shipped)`),
+      ...vendoredGoogleDirs.filter((g) => g !== "protobuf").map((g) => `google/${g}/ (shipped)`),
       "google/protobuf/ (well-known types)",
       "tsmicro/ (shipped options)",
     ];

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { basename, dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { isSetupError, SetupError } from "@tsmicro/runtime/errors";
 import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { nameForms } from "../../generator/scaffold/names.js";
@@ -92,14 +92,14 @@ export async function newCommand(
 
   const templates = await loadTemplates(options.templates);
   let served: readonly ServiceScaffold[] = [];
+  let given: UserProto | undefined;
   const protoFile = await createWhole(dir, workspace ?? dirname(dir), async (staging) => {
     let protoFile: ScaffoldFile | undefined;
     // A web service has no proto; services and API services start from one, compiled before anything is kept.
     if (options.type !== "web") {
       progress("compiling the proto");
-      protoFile = options.proto
-        ? await userProto(options.proto)
-        : sampleProto({ alias, type: options.type }, templates);
+      given = options.proto ? await userProto(options.proto) : undefined;
+      protoFile = given?.file ?? sampleProto({ alias, type: options.type }, templates);
       if (workspace && existsSync(join(workspace, protoFile.path)))
         throw new SetupError(
           "TSM_ERR_PROJECT_DIR",
@@ -108,9 +108,7 @@ export async function newCommand(
           "choose another name or --alias",
         );
     }
-    const request = protoFile
-      ? await compileWith(protoFile, options.proto ?? protoFile.path, workspace, staging, options.templates)
-      : undefined;
+    const request = protoFile ? await compileWith(protoFile, given, workspace, staging, options.templates) : undefined;
     const owns = ownedBy(workspace && protoFile ? protoFile.path.slice("proto/".length) : undefined);
     const generated = request ? await generateFiles(request) : [];
     // An API service in a workspace gets the clients of the workspace's other services, wired in main.ts.
@@ -145,7 +143,7 @@ export async function newCommand(
     );
     const planned = new Set(projectFiles.map((f) => f.path));
     const userFiles = [...projectFiles, ...(sources?.missing ?? []).filter((f) => !planned.has(f.path))];
-    if (protoFile && !workspace) userFiles.push(protoFile);
+    if (protoFile && !workspace) userFiles.push(protoFile, ...(given?.imported ?? []));
     // Prometheus and Grafana files for the gRPC services; in a workspace they sit once at its root.
     if (!workspace) userFiles.push(...(await observabilityFiles()));
     await writeFormatted(staging, userFiles);
@@ -157,6 +155,9 @@ export async function newCommand(
   });
   if (workspace && protoFile) {
     await writeProjectFile(workspace, protoFile);
+    // The protos it imports join the shared folder, where one of that name is not there already.
+    for (const file of given?.imported ?? [])
+      if (!existsSync(join(workspace, file.path))) await writeProjectFile(workspace, file);
     progress("regenerating the workspace's services");
     await generateWorkspace(workspace, options.templates);
   }
@@ -238,28 +239,33 @@ async function createWhole<T>(dir: string, parent: string, fill: (staging: strin
   }
 }
 
-/** Compiles the new proto: alone, or with the workspace's shared protos it may import and be imported by. */
+/**
+ * Compiles the new proto, with the protos `--proto` brought along (`given`): alone, or with the
+ * workspace's shared protos it may import and be imported by.
+ */
 async function compileWith(
   protoFile: ScaffoldFile,
-  shownAs: string,
+  given: UserProto | undefined,
   workspace: string | undefined,
   staging: string,
   templates: string | undefined,
 ): Promise<CodeGeneratorRequest> {
   const root = join(staging, "proto-compile");
   if (workspace) await cp(join(workspace, "proto"), join(root, "proto"), { recursive: true });
+  for (const file of given?.imported ?? []) if (!existsSync(join(root, file.path))) await writeProjectFile(root, file);
   await writeProjectFile(root, protoFile);
   try {
     return await compileRequest(join(root, "proto"), [], templates);
   } catch (error) {
-    // Name the proto as the user knows it, not by the staging folder it was compiled in.
+    // Name the proto as the user knows it, and the folder its imports were looked for in, not the staging folder.
     if (isSetupError(error)) {
       const compiled = relative(process.cwd(), join(root, "proto"));
+      const shownRoot = given && !workspace ? relative(process.cwd(), given.root) || "." : "proto";
       error.message = error.message
         .split(`${compiled}/${protoFile.path.slice("proto/".length)}`)
-        .join(shownAs)
+        .join(given?.shownAs ?? protoFile.path)
         .split(compiled)
-        .join("proto");
+        .join(shownRoot);
     }
     throw error;
   }
@@ -289,9 +295,45 @@ async function checkTarget(dir: string): Promise<void> {
     );
 }
 
-/** `--proto FILE`: the user's proto, at `proto/<its package path>/<file>` so imports between protos keep working. */
-async function userProto(path: string): Promise<ScaffoldFile> {
-  const content = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
+/** `--proto FILE`, read: the file, the protos of the user's it imports, and the folder they were found in. */
+interface UserProto {
+  /** The proto, at `proto/<its package path>/<file>` so imports between protos keep working. */
+  readonly file: ScaffoldFile;
+  /** The protos it imports, directly or not, found under `root`, at `proto/<import path>`. */
+  readonly imported: readonly ScaffoldFile[];
+  /** Where imports are looked for: the folder its package path starts in (`pp/proto` for `pp/proto/acme/shop/v1/shop.proto` of `acme.shop.v1`), else its own. */
+  readonly root: string;
+  /** The path as given. */
+  readonly shownAs: string;
+}
+
+/** Reads `--proto FILE` and the protos it imports from beside it (see UserProto); shipped ones are left to the compiler. */
+async function userProto(path: string): Promise<UserProto> {
+  const content = await readProto(path);
+  const pkg = /^\s*package\s+([\w.]+)\s*;/m.exec(content)?.[1];
+  const folder = pkg ? pkg.split(".").join("/") : "";
+  const dir = dirname(resolve(path));
+  const root =
+    folder !== "" && dir.endsWith(`${sep}${folder.split("/").join(sep)}`) ? dir.slice(0, -folder.length - 1) : dir;
+  const imported = new Map<string, ScaffoldFile>();
+  const own = join(folder, basename(path));
+  const pending = importsOf(content);
+  for (let name = pending.shift(); name !== undefined; name = pending.shift()) {
+    if (name === own || imported.has(name) || !existsSync(join(root, name))) continue;
+    const text = await readProto(join(root, name));
+    imported.set(name, { path: join("proto", name), content: text, why: `imported by ${path}` });
+    pending.push(...importsOf(text));
+  }
+  return {
+    file: { path: join("proto", own), content, why: "--proto" },
+    imported: [...imported.values()],
+    root,
+    shownAs: path,
+  };
+}
+
+async function readProto(path: string): Promise<string> {
+  return readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
     throw new SetupError(
       "TSM_ERR_PROJECT_DIR",
       `--proto ${path}`,
@@ -299,9 +341,11 @@ async function userProto(path: string): Promise<ScaffoldFile> {
       "give the path of a .proto file",
     );
   });
-  const pkg = /^\s*package\s+([\w.]+)\s*;/m.exec(content)?.[1];
-  const folder = pkg ? pkg.split(".").join("/") : "";
-  return { path: join("proto", folder, basename(path)), content, why: "--proto" };
+}
+
+/** The files a proto imports, as written (`acme/common/v1/common.proto`). */
+function importsOf(content: string): string[] {
+  return [...content.matchAll(/^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"\s*;/gm)].map((m) => m[1]!);
 }
 
 async function writeProjectFile(root: string, file: ScaffoldFile): Promise<void> {
