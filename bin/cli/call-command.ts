@@ -292,7 +292,11 @@ async function resolveMethod(
   const methodName = normalized.slice(dot + 1);
   const fromEndpoint = shortName.includes(".")
     ? shortName
-    : endpoints.find((e) => e.name === `${shortName}.${methodName}`)?.metadata.service;
+    : onlyOne(
+        endpoints.filter((e) => e.name === `${shortName}.${methodName}`).map((e) => e.metadata.service),
+        `${shortName}.${methodName}`,
+        methodName,
+      );
 
   const transport = clientTransportOf(settings);
   const order = shuffled(nodes).slice(0, settings.clientRetries + 1);
@@ -347,7 +351,11 @@ async function reflectMethod(
   let serviceName = knownService;
   if (!serviceName) {
     const listed = await answered(() => reflection.listServices());
-    serviceName = listed.find((name) => name === shortName || name.endsWith(`.${shortName}`));
+    serviceName = onlyOne(
+      listed.filter((name) => name === shortName || name.endsWith(`.${shortName}`)),
+      `${shortName}.${methodName}`,
+      methodName,
+    );
     if (!serviceName)
       throw new CommandError(`no service ${shortName} on ${address}; it serves ${listed.join(", ") || "nothing"}`);
   }
@@ -362,6 +370,18 @@ async function reflectMethod(
     );
   }
   return { method, registry };
+}
+
+/**
+ * The one proto service among `services` (full names, repeats allowed), undefined for none; a
+ * CommandError when `spec` names two, as two packages' `Catalog` do, saying how to name one.
+ */
+function onlyOne(services: readonly (string | undefined)[], spec: string, methodName: string): string | undefined {
+  const distinct = [...new Set(services.filter((name): name is string => name !== undefined))];
+  if (distinct.length <= 1) return distinct[0];
+  throw new CommandError(
+    `${spec} is ambiguous: ${distinct.join(" and ")} both match; name one in full, such as ${distinct[0]}.${methodName}`,
+  );
 }
 
 /** A copy in random order, so callers spread over nodes rather than all asking the first. */

@@ -2,6 +2,7 @@ import { createFileRegistry, fromBinary, type FileRegistry } from "@bufbuild/pro
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import {
   type ClientTransport,
+  Code,
   createReflectionClient,
   type HttpRule,
   isTsmicroError,
@@ -9,6 +10,7 @@ import {
   type Registry,
   type Service,
   type ServiceDefinition,
+  TsmicroError,
 } from "@tsmicro/runtime";
 import { isRoutable } from "./http-methods.js";
 import { createRouter, type RouteConflict, type RouteDefinition, type Router } from "@tsmicro/runtime/internal";
@@ -273,12 +275,19 @@ export function findMethod(backend: BackendService, spec: string): GatewayMethod
   const parts = spec.replace(/^\//, "").replace(/\//g, ".").split(".");
   const methodName = fold(parts.at(-1) ?? "");
   const serviceName = parts.slice(0, -1).join(".");
-  return backend.methods.find((m) => {
+  const found = backend.methods.filter((m) => {
     if (fold(m.desc.name) !== methodName) return false;
     if (serviceName === "") return true;
     const typeName = m.desc.parent.typeName;
     return typeName === serviceName || fold(m.desc.parent.name) === fold(serviceName);
   });
+  // Two packages' services of one name (or a bare method two services have): which one is not ours to guess.
+  if (found.length > 1)
+    throw new TsmicroError(
+      Code.INVALID_ARGUMENT,
+      `${spec} is ambiguous on ${backend.name}: ${found.map((m) => m.rpc).join(" and ")} both match; name one in full, such as ${found[0]!.rpc}`,
+    );
+  return found[0];
 }
 
 function fold(name: string): string {
