@@ -21,12 +21,17 @@ const scopeName = "@tsmicro/runtime";
  * Loads the OpenTelemetry SDK (only now: importing the runtime does not) and
  * starts tracing for one service or gateway: tsmicro's lean tracer with the
  * SDK's sampler and ids and, when the settings name an endpoint, spans
- * batched to OTel's OTLP/HTTP exporter on a worker thread (WorkerExporter).
+ * batched to OTel's OTLP/HTTP exporter on a worker thread (WorkerExporter), whose failures to
+ * export reach `onExportFailure` (once, until an export gets through again).
  * Nothing is registered globally (a test process runs several services, each
  * with its own `service.name`), except the process-wide AsyncLocalStorage
  * context manager, installed once, so spans are active across awaits.
  */
-export async function startTracing(settings: TracingSettings, resource: TracingResource = {}): Promise<Tracing> {
+export async function startTracing(
+  settings: TracingSettings,
+  resource: TracingResource = {},
+  onExportFailure?: (error: Error) => void,
+): Promise<Tracing> {
   const api = loadOtelApi();
   const hooks = loadContextManager();
   installContextManager(api, () => new hooks.AsyncLocalStorageContextManager());
@@ -42,6 +47,7 @@ export async function startTracing(settings: TracingSettings, resource: TracingR
           ...(resource.instanceId ? { "service.instance.id": resource.instanceId } : {}),
         },
         scopeName,
+        onExportFailure,
       )
     : undefined;
   const tracer = leanTracer(api, samplerOf(settings.sampler, settings.samplerRatio), new RandomIds(), exporter?.record);

@@ -7,8 +7,9 @@ import type { TracingSettings } from "./tracing-settings.js";
  * The tracing a service, gateway or connection owns: started with it (the
  * SDK loads then, and only when tracing is enabled), flushed and shut down
  * when it stops. Middleware reads `current()` per call, so calls made before
- * start or after stop pass untraced. Spans the collector did not take at
- * stop are logged as a warning on `logger`, never a failed stop.
+ * start or after stop pass untraced. Spans the collector did not take, while
+ * running (once until it takes them again) or at stop, are logged as a
+ * warning on `logger`, never a failed call or stop.
  */
 export class TracingUse {
   readonly settings: TracingSettings;
@@ -37,11 +38,19 @@ export class TracingUse {
   start(): Promise<void> {
     if (!this.enabled) return Promise.resolve();
     this.#starting ??= import("./start-tracing.js")
-      .then(({ startTracing }) => startTracing(this.settings, this.#resource))
+      .then(({ startTracing }) => startTracing(this.settings, this.#resource, (error) => this.#exportFailed(error)))
       .then((tracing) => {
         this.#tracing = tracing;
       });
     return this.#starting;
+  }
+
+  /** A batch the collector did not take, said once until one gets through: the spans meanwhile are lost. */
+  #exportFailed(error: Error): void {
+    this.#logger?.warn(
+      { err: error, endpoint: this.settings.exporter?.url },
+      "tracing: spans could not be exported and are dropped until the collector takes them; is the collector at the OTLP endpoint running?",
+    );
   }
 
   /** Exports what is left and shuts the provider down; later calls are untraced. */

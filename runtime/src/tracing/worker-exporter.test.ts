@@ -119,6 +119,43 @@ describe("WorkerExporter", () => {
     },
   );
 
+  it("says once that the collector took nothing while it runs, and again after it took a batch", async () => {
+    let up = true;
+    const failures: string[] = [];
+    server = createServer((request, response) => {
+      request.resume();
+      response.writeHead(up ? 200 : 503, { "content-type": "application/json" }).end("{}");
+    });
+    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server!.address() as AddressInfo).port}/v1/traces`;
+    const exporter = await WorkerExporter.start(
+      {
+        url,
+        protocol: "http/json",
+        timeoutMs: 2_000,
+        batch: { delayMs: 60_000, maxQueueSize: 100, maxBatchSize: 512 },
+      },
+      { "service.name": "front" },
+      "@tsmicro/runtime",
+      (error) => failures.push(error.message),
+    );
+    const exportOne = async (name: string) => {
+      endSpan(exporter, name);
+      await exporter.forceFlush();
+    };
+    up = false;
+    await exportOne("a");
+    await exportOne("b");
+    expect(failures).toHaveLength(1);
+    up = true;
+    await exportOne("c");
+    up = false;
+    await exportOne("d");
+    expect(failures).toHaveLength(2);
+    up = true;
+    await exporter.shutdown();
+  });
+
   it("rejects at shutdown when the collector took nothing, saying where it was", async () => {
     const { url } = await receiver();
     server!.close();

@@ -31,12 +31,16 @@ export class WorkerExporter {
   #inFlight = 0;
   #timer: NodeJS.Timeout | undefined;
   #failure: Error | undefined;
+  /** Told of the first batch the collector refuses after one it took (or the first of all). */
+  readonly #onFailure: ((error: Error) => void) | undefined;
+  #failing = false;
   /** Buffers of exported batches, written again: a busy service allocates no buffer per batch. */
   readonly #spares: ArrayBuffer[] = [];
 
-  private constructor(worker: Worker, target: TraceExport) {
+  private constructor(worker: Worker, target: TraceExport, onFailure: ((error: Error) => void) | undefined) {
     this.#worker = worker;
     this.#target = target;
+    this.#onFailure = onFailure;
     worker.on("message", (message: FromExportWorker) => {
       if (message.spare && this.#spares.length < maxSpares) this.#spares.push(message.spare);
       const settle = this.#answers.get(message.id);
@@ -47,11 +51,19 @@ export class WorkerExporter {
     worker.on("exit", () => this.#end(new Error("the span export worker has stopped")));
   }
 
-  /** Starts the worker; resolves once its exporter is ready. */
-  static async start(target: TraceExport, resource: Attributes, scope: string): Promise<WorkerExporter> {
+  /**
+   * Starts the worker; resolves once its exporter is ready. `onFailure` hears of a batch the
+   * collector did not take, once until a later batch gets through: spans are dropped meanwhile.
+   */
+  static async start(
+    target: TraceExport,
+    resource: Attributes,
+    scope: string,
+    onFailure?: (error: Error) => void,
+  ): Promise<WorkerExporter> {
     const data: ExportWorkerData = { target, resource, scope };
     const worker = new Worker(workerFile, { workerData: data, ...workerOptions });
-    const exporter = new WorkerExporter(worker, target);
+    const exporter = new WorkerExporter(worker, target, onFailure);
     await exporter.#answer(0);
     worker.unref();
     return exporter;
@@ -127,9 +139,16 @@ export class WorkerExporter {
     this.#waiting = 0;
     this.#inFlight += spans;
     this.#send({ id: this.#next++, spans: batch })
-      .catch((error: Error) => {
-        this.#failure = error;
-      })
+      .then(
+        () => {
+          this.#failing = false;
+        },
+        (error: Error) => {
+          this.#failure = error;
+          if (!this.#failing) this.#onFailure?.(error);
+          this.#failing = true;
+        },
+      )
       .finally(() => {
         this.#inFlight -= spans;
       });
