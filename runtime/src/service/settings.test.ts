@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { defaultServiceSettings, resolveServiceSettings } from "./settings.js";
+import { defaultServiceSettings, loggerSettings, resolveServiceSettings } from "./settings.js";
 
 describe("resolveServiceSettings", () => {
   it("uses the defaults when nothing is given", () => {
@@ -64,5 +64,20 @@ describe("resolveServiceSettings", () => {
       "--register_ttl has an invalid value",
     );
     expect(() => resolveServiceSettings({}, ["--registry"], {})).toThrow("--registry has an invalid value (none)");
+  });
+});
+
+describe("loggerSettings", () => {
+  it("rotates a log file, and refuses rotation without one, naming the flag", () => {
+    const of = (...args: string[]) => loggerSettings(resolveServiceSettings({}, args, {}));
+    expect(of("--log_file=/var/log/user.log", "--log_rotate_size=10m").file).toEqual({
+      path: "/var/log/user.log",
+      size: "10m",
+    });
+    expect(() => of("--log_rotate_size=10m")).toThrow(
+      '--log_rotate_size has an invalid value "10m": rotation is of a log file: give --log_file PATH too',
+    );
+    expect(() => of("--log_rotate_keep=3")).toThrow("--log_rotate_keep has an invalid value");
+    expect(of().file).toBeUndefined();
   });
 });

@@ -236,9 +236,26 @@ export function serverTransportSettings(settings: ServiceSettings) {
   } as const;
 }
 
-/** The logger options these settings select: level, format and a rotated file. */
+/**
+ * The logger options these settings select: level, format and a rotated file. Rotation without
+ * a file is a SetupError naming the flag: it would be ignored, and the logs not rotated.
+ */
 export function loggerSettings(settings: ServiceSettings): Pick<LoggerOptions, "level" | "format" | "file"> {
   const { logFile, logRotateSize, logRotateFrequency, logRotateKeep } = settings;
+  if (logFile === undefined) {
+    const rotation = Object.entries({
+      log_rotate_size: logRotateSize,
+      log_rotate_frequency: logRotateFrequency,
+      log_rotate_keep: logRotateKeep,
+    }).find(([, value]) => value !== undefined);
+    if (rotation)
+      throw new SetupError(
+        "TSM_ERR_FLAG",
+        `--${rotation[0]}`,
+        JSON.stringify(String(rotation[1])),
+        "rotation is of a log file: give --log_file PATH too (without one, logs go to stdout, for the process manager to keep)",
+      );
+  }
   const file = logFile
     ? {
         path: logFile,
