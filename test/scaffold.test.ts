@@ -700,6 +700,15 @@ describe("templates", () => {
           ...JSON.parse(plain.get("tsmicro.json")!),
           templates: "../../mine",
         });
+
+        // revert takes a name without its .ejs, and a slip gets the name meant.
+        const template = (...args: string[]) =>
+          inProject(dir, process.execPath, [join(repoRoot, "dist/bin/tsmicro.js"), "template", ...args]);
+        expect((await template("revert", "mine", "project/service/README.md")).code).toBe(0);
+        expect(await readFile(readme, "utf8")).not.toContain("our way");
+        const slip = await template("revert", "mine", "micro.ejs");
+        expect(slip.code).toBe(1);
+        expect(slip.stderr).toContain("tsmicro ships no such template; did you mean micro.ts.ejs?");
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
