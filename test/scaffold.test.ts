@@ -680,6 +680,8 @@ describe("templates", () => {
         expect(init.code, init.stderr).toBe(0);
         const readme = join(dir, "mine/project/service/README.md.ejs");
         await writeFile(readme, "# <%= registeredName %>, our way\n");
+        // A misnamed override would do nothing: it is warned about.
+        await writeFile(join(dir, "mine/project/service/READNE.md.ejs"), "# typo\n");
         for (const [folder, extra] of [
           ["plain", []],
           ["custom", ["--templates", "../mine"]],
@@ -687,6 +689,10 @@ describe("templates", () => {
           await mkdir(join(dir, folder));
           const created = await runCreate(["user", "--no-install", ...extra], join(dir, folder));
           expect(created.code, created.stderr).toBe(0);
+          if (folder === "custom")
+            expect(created.stderr).toContain(
+              "mine/project/service/READNE.md.ejs overrides no template tsmicro ships, and none includes it, so it is not used: did you mean project/service/README.md.ejs?",
+            );
         }
         const plain = await readTree(join(dir, "plain/user"));
         const custom = await readTree(join(dir, "custom/user"));

@@ -15,6 +15,6 @@ export async function generateFiles(
   warn: (message: string) => void = (message) => process.stderr.write(`tsmicro: warning: ${message}\n`),
 ): Promise<GeneratedFile[]> {
   const options = parseGeneratorOptions(request.parameter ?? "");
-  const templates = await loadTemplates(options.templates);
+  const templates = await loadTemplates(options.templates, warn);
   return formatFiles(generate({ request, templates, version, warn }));
 }

@@ -1,13 +1,32 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { SetupError } from "@tsmicro/runtime/errors";
+import { closestName, SetupError } from "@tsmicro/runtime/errors";
 import type { TemplateSet } from "../../generator/templates.js";
 import { shippedTemplatesDir } from "./package-paths.js";
 
-/** Reads the shipped templates and lays a user's directory over them, file by file. */
-export async function loadTemplates(overrideDir?: string): Promise<TemplateSet> {
+/**
+ * Reads the shipped templates and lays a user's directory over them, file by file. A file there
+ * that overrides nothing and that no template includes is never used: `warn` says so, naming the
+ * template meant when one is close (a misnamed override does nothing otherwise).
+ */
+export async function loadTemplates(overrideDir?: string, warn?: (message: string) => void): Promise<TemplateSet> {
   const templates: Record<string, string> = await readTemplateDir(shippedTemplatesDir);
-  if (overrideDir) Object.assign(templates, await readOverrides(overrideDir));
+  if (!overrideDir) return templates;
+  const overrides = await readOverrides(overrideDir);
+  const shipped = Object.keys(templates);
+  Object.assign(templates, overrides);
+  const included = new Set(
+    Object.values(templates).flatMap((text) => [...text.matchAll(/include\(\s*["']([^"']+)["']/g)].map((m) => m[1]!)),
+  );
+  for (const name of Object.keys(overrides)) {
+    if (shipped.includes(name) || [...included].some((partial) => name.replace(/\.ejs$/, "").endsWith(partial)))
+      continue;
+    const meant = closestName(name, shipped);
+    warn?.(
+      `${join(overrideDir, name)} overrides no template tsmicro ships, and none includes it, so it is not used` +
+        (meant ? `: did you mean ${meant}?` : ""),
+    );
+  }
   return templates;
 }
 
