@@ -25,6 +25,9 @@ const listLimit = 100;
 export class HealthService {
   readonly #statuses = new Map<string, Status>();
   readonly #watchers = new Map<string, Set<(status: Status) => void>>();
+  /** Wakes each open Watch, to end it once the server stops. */
+  readonly #wakers = new Set<() => void>();
+  #closed = false;
 
   constructor(initial: Readonly<Record<string, ServingStatus>> = {}) {
     for (const [service, status] of Object.entries(initial)) this.setStatus(service, status);
@@ -36,6 +39,15 @@ export class HealthService {
     if (this.#statuses.get(service) === value) return;
     this.#statuses.set(service, value);
     for (const watcher of this.#watchers.get(service) ?? []) watcher(value);
+  }
+
+  /**
+   * Ends every Watch once it has sent what it has to (the NOT_SERVING of a stopping server): a
+   * watch stays open as long as its client, and would hold the server's stop for its whole grace.
+   */
+  close(): void {
+    this.#closed = true;
+    for (const wake of this.#wakers) wake();
   }
 
   /** Serves Check, Watch and List on any server transport: `add(HealthDefinition, health.handler)`. */
@@ -70,15 +82,19 @@ export class HealthService {
     const watchers = this.#watchers.get(service) ?? new Set();
     this.#watchers.set(service, watchers);
     watchers.add(send);
+    const closed = () => wake?.();
+    this.#wakers.add(closed);
     try {
       while (!signal.aborted) {
         for (let status = changes.shift(); status !== undefined; status = changes.shift()) yield { status };
+        if (this.#closed) return;
         await new Promise<void>((resolve) => {
           wake = resolve;
           signal.addEventListener("abort", () => resolve(), { once: true });
         });
       }
     } finally {
+      this.#wakers.delete(closed);
       watchers.delete(send);
       if (watchers.size === 0 && this.#watchers.get(service) === watchers) this.#watchers.delete(service);
     }

@@ -143,6 +143,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
     },
 
     stop(graceMs) {
+      if (!stopping) standard.stopping();
       stopping ??= new Promise<void>((resolve) => {
         // tryShutdown refuses new calls and waits for the ones in flight; the
         // timer bounds that wait and then cancels what is left, which aborts

@@ -524,6 +524,19 @@ describe.each(pairs)("gRPC transport, %s client, %s server", (client, server) =>
     expect((await watch("no.such.Service").next()).value).toEqual({ status: ServingStatus.SERVICE_UNKNOWN });
   });
 
+  it("ends health watches when it stops, after their NOT_SERVING, so they do not hold the stop for its grace", async () => {
+    const { server, address } = await startServer({ health: true });
+    server.setServing(true);
+    const call = callOf(HealthDefinition.methods.watch, { service: "" });
+    const watch = (startClient().call(address, call) as AsyncIterable<HealthCheckResponse>)[Symbol.asyncIterator]();
+    expect((await watch.next()).value).toEqual({ status: ServingStatus.SERVING });
+    server.setServing(false);
+    expect((await watch.next()).value).toEqual({ status: ServingStatus.NOT_SERVING });
+    // A grace longer than the test's timeout: the stop ends only because the watch does.
+    await server.stop(600_000);
+    expect((await watch.next()).done).toBe(true);
+  });
+
   for (const version of ["v1", "v1alpha"]) {
     it(`serves reflection ${version}: lists the services and returns their file descriptors`, async () => {
       const { address } = await startServer({ reflection: true, health: true });

@@ -135,6 +135,7 @@ export function createH2ServerTransport(options: H2ServerTransportOptions = {}):
     },
 
     stop(graceMs) {
+      if (!stopping) standard.stopping();
       stopping ??= (async () => {
         // New streams are refused; a GOAWAY tells callers to go elsewhere. Calls in flight have `graceMs` to end.
         for (const session of sessions) if (!session.closed) session.close();

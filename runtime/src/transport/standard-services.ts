@@ -49,6 +49,11 @@ export class StandardServices {
     for (const service of this.#services) this.#health.setStatus(service.typeName, status);
   }
 
+  /** The server is stopping: health watches end, so they do not hold the stop for its grace. */
+  stopping(): void {
+    this.#health?.close();
+  }
+
   /** Adds descriptors reflection serves by file and symbol (a base64 FileDescriptorSet). */
   reflect(fileDescriptorSet: string): void {
     this.#reflectedFiles.push(...fileDescriptorProtos(fileDescriptorSet));
