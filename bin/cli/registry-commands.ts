@@ -37,7 +37,7 @@ const clientFlagHelp: Readonly<Record<string, string>> = {
   client_keepalive: "pings a connection this often while it carries calls (default none)",
   client_keepalive_timeout: "drops a connection whose ping goes unanswered this long (default 20s)",
   client_compression: "gzip or identity (default)",
-  client_max_recv_msg_size: "largest response accepted, such as 4mb (default); -1 for none",
+  client_max_recv_msg_size: "largest response accepted, such as 4mb (default); unlimited (or -1) for none",
   client_max_send_msg_size: "largest request sent (default no limit)",
   selector: "leastinflight (default: power of two choices, weighed by latency), roundrobin or random",
   breaker: "on (default) or off: a circuit breaker per method",
