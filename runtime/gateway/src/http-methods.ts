@@ -1,7 +1,7 @@
 import { METHODS } from "node:http";
 import type { FastifyInstance } from "fastify";
 
-/** The methods of routes a browser or client may send with any route: fastify knows them without being told. */
+/** The methods a route usually takes; fastify routes them without being told of them. */
 export const standardMethods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
 
 /**

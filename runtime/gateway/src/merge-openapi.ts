@@ -8,7 +8,7 @@ import {
 } from "@tsmicro/runtime/routing";
 import type { BackendService } from "./backend-catalogue.js";
 import { bindingsBeside, type DocumentedBinding } from "./binding-paths.js";
-import type { RuleBinding } from "./route-rules.js";
+import type { RuleBinding, RuleOperation } from "./route-rules.js";
 
 /** Builds the OpenAPI document of one proto file; `tsmicro api` passes the generator's. */
 export type OpenApiBuilder = (file: DescFile, registry: FileRegistry) => JsonObject;
@@ -22,16 +22,9 @@ export interface MergeOpenApiOptions {
    * rules of its path or of its method's other bindings as its requests fill them (`elsewhere`,
    * see bindingsBeside); default never.
    */
-  readonly needsToken?: (operation: DocumentedOperation, elsewhere: readonly RuleBinding[]) => boolean;
+  readonly needsToken?: (operation: RuleOperation, elsewhere: readonly RuleBinding[]) => boolean;
   /** Whether requests to an operation are rate-limited by the gateway, so may be answered 429 (as needsToken); default never. */
-  readonly rateLimited?: (operation: DocumentedOperation, elsewhere: readonly RuleBinding[]) => boolean;
-}
-
-/** An operation of the merged document, as route rules match it. */
-export interface DocumentedOperation {
-  readonly rpc: string;
-  readonly method: string;
-  readonly path: string;
+  readonly rateLimited?: (operation: RuleOperation, elsewhere: readonly RuleBinding[]) => boolean;
 }
 
 /** The name of the security scheme of routes the gateway protects with JWT. */

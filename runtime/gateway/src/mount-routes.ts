@@ -131,9 +131,9 @@ export function mountRoutes(
       })),
     ),
   );
-  const custom = services.flatMap((service) => service.bindings.map((binding) => binding.rule.method.toUpperCase()));
+  const bound = services.flatMap((service) => service.bindings.map((binding) => binding.rule.method.toUpperCase()));
   app.route({
-    method: acceptMethods(app, [...standardMethods, ...custom]),
+    method: acceptMethods(app, [...standardMethods, ...bound]),
     url: `${prefix}/*`,
     onRequest: readBodyAsJson,
     handler: async (request: FastifyRequest, reply: FastifyReply) => {

@@ -4,7 +4,13 @@ import { errorReasonDetail } from "@tsmicro/runtime/internal";
 import { createClientLimiter, type ClientLimiter } from "./client-limits.js";
 import { createJwtVerifier, type JwtClaims, type JwtOptions, type JwtVerifier } from "./jwt-auth.js";
 import { bearerChallenge } from "./http-mapping.js";
-import { createRouteRules, type RouteRule, type RuleBinding, type RuleOperation } from "./route-rules.js";
+import {
+  createRouteRules,
+  type ResolvedRule,
+  type RouteRule,
+  type RuleBinding,
+  type RuleOperation,
+} from "./route-rules.js";
 
 /** What guards the gateway's routes: JWT where a rule asks for it, then the rule's rate limit. */
 export interface RouteGuard {
@@ -52,8 +58,9 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
     rules.rateLimits.map((limit) => [limit.id, createClientLimiter({ rate: limit.rate, burst: limit.burst })]),
   );
   const open = options.routes.length === 0;
-  const documented = (operation: RuleOperation, elsewhere: readonly RuleBinding[]) => [
-    rules.resolveOperation(operation),
+  // One path's rules, and those of the method's other bindings: each is applied.
+  const withElsewhere = (own: ResolvedRule, elsewhere: readonly RuleBinding[]) => [
+    own,
     ...elsewhere.map((binding) => rules.resolveBinding(binding)),
   ];
 
@@ -62,10 +69,7 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
     async admit(rpc, request, reply, elsewhere = []) {
       if (open) return undefined;
       const path = request.url.split("?", 1)[0] ?? "/";
-      const resolved = [
-        rules.resolve({ rpc, method: request.method, path }),
-        ...elsewhere.map((binding) => rules.resolveBinding(binding)),
-      ];
+      const resolved = withElsewhere(rules.resolve({ rpc, method: request.method, path }), elsewhere);
       let claims: JwtClaims | undefined;
       if (resolved.some((rule) => rule.auth)) {
         const authorization = request.headers.authorization;
@@ -102,10 +106,13 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
       return claims;
     },
     needsToken(operation, elsewhere = []) {
-      return !open && documented(operation, elsewhere).some((rule) => rule.auth);
+      return !open && withElsewhere(rules.resolveOperation(operation), elsewhere).some((rule) => rule.auth);
     },
     rateLimited(operation, elsewhere = []) {
-      return !open && documented(operation, elsewhere).some((rule) => rule.rateLimit !== undefined);
+      return (
+        !open &&
+        withElsewhere(rules.resolveOperation(operation), elsewhere).some((rule) => rule.rateLimit !== undefined)
+      );
     },
   };
 }

@@ -220,10 +220,10 @@ function crossOrigin(request: FastifyRequest): TsmicroError | undefined {
   );
 }
 
-/** The host (and port) of an origin; undefined for `null` and what is no URL. */
-function hostOf(origin: string): string | undefined {
+/** The URL's host with its port, or without (`hostname`); undefined for `null` and what is no URL. */
+function hostOf(url: string, part: "host" | "hostname" = "host"): string | undefined {
   try {
-    return new URL(origin).host;
+    return new URL(url)[part];
   } catch {
     return undefined;
   }
@@ -236,7 +236,7 @@ function hostOf(origin: string): string | undefined {
  */
 function admitHost(request: FastifyRequest): void {
   const host = request.headers.host ?? "";
-  const name = hostOf(`http://${host}`) === undefined ? host : new URL(`http://${host}`).hostname;
+  const name = hostOf(`http://${host}`, "hostname") ?? host;
   if (isLoopbackHost(name)) return;
   throw new TsmicroError(
     Code.PERMISSION_DENIED,
