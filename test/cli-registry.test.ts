@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createLocalRegistry } from "@tsmicro/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bins, run } from "./support/cli.js";
 import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
@@ -161,6 +162,37 @@ describe("tsmicro list/get/call/health against running services", () => {
     expect(result.stderr).toContain(
       "fixtures.services.v1.Alpha has no method Nope; it has Unary, ServerStream, ClientStream, BidiStream",
     );
+  });
+
+  it("call refuses a Service.Method two packages' services both match, naming both, before calling", async () => {
+    // Registered by hand: the refusal comes from the endpoints alone, so nothing needs to listen there.
+    const registry = createLocalRegistry({ dir });
+    const endpoint = (service: string) => ({
+      name: "Catalog.GetItem",
+      request: `${service.slice(0, service.lastIndexOf("."))}.Item`,
+      response: `${service.slice(0, service.lastIndexOf("."))}.Item`,
+      metadata: { service },
+    });
+    const two = {
+      name: "two",
+      version: "1.0.0",
+      metadata: {},
+      endpoints: [endpoint("acme.shop.v1.Catalog"), endpoint("acme.other.v1.Catalog")],
+      nodes: [{ id: "two-1", address: "127.0.0.1:9", metadata: {} }],
+    };
+    await registry.start();
+    await registry.register(two, { ttlMs: 60_000 });
+    try {
+      const result = await tsmicro("call", "two", "Catalog.GetItem", "{}");
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        "tsmicro: Catalog.GetItem is ambiguous: acme.shop.v1.Catalog and acme.other.v1.Catalog both match; " +
+          "name one in full, such as acme.shop.v1.Catalog.GetItem\n",
+      );
+    } finally {
+      await registry.deregister(two);
+      await registry.stop();
+    }
   });
 
   it("a --client_request_timeout too short to ask for the method's types fails as DEADLINE_EXCEEDED", async () => {
