@@ -79,8 +79,13 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
   // address unless each channel keeps its own subchannel pool: the pool's channels
   // would share one connection, and a channel to a node restarted on the address
   // of one another client saw die would fail at once ("Last error: null") until
-  // that connection's reconnect backoff ended.
-  const channelOptions: ChannelOptions = { "grpc.use_local_subchannel_pool": 1, ...options.channelOptions };
+  // that connection's reconnect backoff ended. Channelz (grpc-js's call counters and timestamps,
+  // kept on every call for a channelz service tsmicro does not serve) is off.
+  const channelOptions: ChannelOptions = {
+    "grpc.use_local_subchannel_pool": 1,
+    "grpc.enable_channelz": 0,
+    ...options.channelOptions,
+  };
   if (options.maxReceiveMessageBytes !== undefined) {
     channelOptions["grpc.max_receive_message_length"] = options.maxReceiveMessageBytes;
   }

@@ -398,7 +398,11 @@ async function* readRequests(
   if (context.signal.aborted) throw context.signal.reason;
 }
 
-/** grpc-js server options: the given ones, with the message size limits set by their own fields. */
+/**
+ * grpc-js server options: the given ones, with the message size limits set by their own fields.
+ * Channelz stays on here (clients turn it off): without it grpc-js 1.14 does not track its
+ * sessions, and forceShutdown leaves the calls still running after the grace period.
+ */
 function serverOptionsOf(options: GrpcServerTransportOptions): ServerOptions {
   const serverOptions: ServerOptions = { ...options.serverOptions };
   const keepalive = serverKeepalive(options);
