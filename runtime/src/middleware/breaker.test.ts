@@ -118,6 +118,20 @@ describe("breakerMiddleware", () => {
     expect(middleware.stats("user", login.path)).toMatchObject({ state: "closed", failures: 0, successes: 40 });
   });
 
+  it("never opens on messages over a size limit: the caller's size, not the callee in trouble", async () => {
+    const middleware = breaker(quick);
+    const { next } = callee(() => {
+      throw new TsmicroError(
+        Code.RESOURCE_EXHAUSTED,
+        "the client received a message of 2000076 bytes, over its limit of 1048576 (--client_max_recv_msg_size)",
+        { retryable: false },
+      );
+    });
+    const errors = await failures(middleware(next), call(login), 40);
+    expect(errors.some(isBreakerOpen)).toBe(false);
+    expect(middleware.stats("user", login.path)).toMatchObject({ state: "closed", failures: 0 });
+  });
+
   it("does not count calls the caller cancelled", async () => {
     const middleware = breaker(quick);
     const controller = new AbortController();

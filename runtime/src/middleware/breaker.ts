@@ -7,6 +7,7 @@ import { SetupError } from "../errors/setup-error.js";
 import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
 import { outsideTrace } from "../tracing/active-trace-fields.js";
+import { isSizeLimitFailure } from "../transport/call-errors.js";
 import type { ClientCall, ClientHandler, ClientMiddleware } from "../transport/transport.js";
 import { checkBreakerSettings, defaultBreakerSettings, type BreakerSettings } from "./breaker-settings.js";
 import { breakerMetrics, observeBreaker } from "../metrics/breaker-metrics.js";
@@ -101,9 +102,12 @@ export function isBreakerOpen(error: unknown): boolean {
   return hasErrorReason(error, breakerOpenReason.domain, breakerOpenReason.reason);
 }
 
-/** True when `error` counts against the callee; an error without a gRPC code counts as UNKNOWN. */
+/**
+ * True when `error` counts against the callee; an error without a gRPC code counts as UNKNOWN. A
+ * message over a size limit is the caller's (or its answer's) size, not the callee in trouble.
+ */
 export function countsAsFailure(error: unknown): boolean {
-  return !isTsmicroError(error) || breakerFailureCodes.has(error.code);
+  return !isTsmicroError(error) || (breakerFailureCodes.has(error.code) && !isSizeLimitFailure(error));
 }
 
 type Breaker = CircuitBreaker<[ClientHandler, ClientCall], unknown>;

@@ -40,6 +40,24 @@ export function afterClose(address: string, call: ClientCall): CallResult {
 }
 
 /**
+ * Whether a failure is a message over a size limit (`--server_max_recv_msg_size` or
+ * `--client_max_recv_msg_size`), as either transport words it. Such a failure is the same on
+ * every node of the service, so it is never retried; nor is it the callee being in trouble, so
+ * it never opens a breaker.
+ */
+export function isSizeLimitFailure(error: unknown): boolean {
+  return isTsmicroError(error) && isSizeLimit(error.code, error.message);
+}
+
+/** Whether a status of `code` with `message` is a size-limit failure (see isSizeLimitFailure). */
+export function isSizeLimit(code: number, message: string): boolean {
+  return code === Code.RESOURCE_EXHAUSTED && overSizeLimit.test(message);
+}
+
+/** The end of every size-limit message: its flag, or both (see sizeLimitWording). */
+const overSizeLimit = /_max_recv_msg_size(?: for answers)?\)$/;
+
+/**
  * grpc-js's words for a message over a size limit ("Received message larger than max (5242888 vs
  * 4194304)", from a grpc-js client or server) as tsmicro's transports put them, naming the
  * flags; undefined for any other status message.

@@ -4,16 +4,20 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Request, Response } from "../../../test/golden/10-services/services.js";
 import { AlphaDefinition } from "../../../test/golden/10-services/services.micro.js";
 import { createDirectCaller } from "../client/direct-caller.js";
+import { createRpcCaller } from "../client/rpc-client.js";
 import type { Compression } from "../definition/call.js";
 import { createClient } from "../definition/client.js";
 import { Code } from "../errors/tsmicro-error.js";
 import { silentLogger } from "../logging/logger.js";
+import type { Selector } from "../selector/selector.js";
 import type { GrpcClientTransportOptions } from "./grpc-client.js";
 import type { GrpcServerTransportOptions } from "./grpc-server.js";
 import { pairs, transports, use } from "./testdata/transport-pairs.js";
 import type { ServerCall } from "./transport.js";
 
 const cleanups: (() => Promise<void>)[] = [];
+/** How many calls the servers' handler has run. */
+let handled = 0;
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
@@ -23,6 +27,7 @@ afterEach(async () => {
  * request's payload length; a `gzip/` or `identity/` prefix sets the call's compression.
  */
 async function echo(call: ServerCall): Promise<Response> {
+  handled++;
   const request = call.request as Request;
   const [compression, id] = request.id.includes("/") ? request.id.split("/") : [undefined, request.id];
   if (compression === "gzip" || compression === "identity") call.context.setCompression(compression);
@@ -210,6 +215,34 @@ describe.each(pairs)("%s client, %s server", (client, server) => {
         expect((error as Error).message).toMatch(/ limit of 4194304 \(.*--client_max_recv_msg_size\b/);
         await expect(client.unary({ id: "size:10" })).resolves.toMatchObject({ id: "size:10" });
       }
+    });
+
+    it("a message over a size limit is never sent to another node: a method with side effects runs once", async () => {
+      const nodes = await Promise.all(
+        ["a", "b", "c"].map(async (id) => ({ id, address: await startServer(), metadata: {} })),
+      );
+      const selector: Selector = {
+        select: async (_service, options) => () => nodes.find((n) => !options?.exclude?.has(n.id)) ?? nodes[0]!,
+        mark: () => {},
+        start: async () => {},
+        stop: async () => {},
+      };
+      const transport = transports.client({ maxReceiveMessageBytes: 1_024 });
+      cleanups.push(() => transport.close());
+      // Alpha.Unary has side effects (idempotency unknown); two retries are allowed.
+      const client = createClient(AlphaDefinition, createRpcCaller("alpha", { selector, transport, retries: 2 }));
+      handled = 0;
+      // The answer is over the client's limit: node a has run the call, and no other node runs it again.
+      const answer = await client.unary({ id: "size:2000" }).catch((e: unknown) => e);
+      expect(answer, String(answer)).toMatchObject({ code: Code.RESOURCE_EXHAUSTED, retryable: false });
+      expect(handled).toBe(1);
+      // The request is over the server's limit: the same on every node, so not sent again.
+      const small = await startServer({ maxReceiveMessageBytes: 1_024 });
+      nodes.splice(0, 3, ...["d", "e"].map((id) => ({ id, address: small, metadata: {} })));
+      handled = 0;
+      const request = await client.unary({ id: "x", payload: new Uint8Array(2_000) }).catch((e: unknown) => e);
+      expect(request, String(request)).toMatchObject({ code: Code.RESOURCE_EXHAUSTED, retryable: false });
+      expect(handled).toBe(0);
     });
 
     it("messages of tens of MiB pass both ways where the limits allow them", async () => {

@@ -11,7 +11,7 @@ import type { Metadata } from "../definition/call.js";
 import type { MessageCodec } from "../definition/definition.js";
 import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-details.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
-import { messageOf, sizeLimitWording } from "./call-errors.js";
+import { isSizeLimit, messageOf, sizeLimitWording } from "./call-errors.js";
 import { encodeBytes } from "./message-bytes.js";
 import { perCallHeaders } from "./per-call-headers.js";
 import { socketMeaning } from "./socket-failure.js";
@@ -142,8 +142,11 @@ export function fromServiceError(error: unknown, call?: CalledNode): TsmicroErro
   if (isServiceError(error)) {
     const [bytes] = error.metadata?.get(statusDetailsKey) ?? [];
     const status = bytes instanceof Uint8Array ? decodeStatus(bytes) : undefined;
-    return new TsmicroError(error.code as Code, ownWording(error.code, error.details, call), {
+    const message = ownWording(error.code, error.details, call);
+    return new TsmicroError(error.code as Code, message, {
       cause: error,
+      // The same message is over the same limit on every node.
+      ...(isSizeLimit(error.code, message) ? { retryable: false } : {}),
       // grpc-js fails a call this way only when no connection to the node was ever made for it.
       unprocessed: error.code === Code.UNAVAILABLE && error.details.startsWith("No connection established"),
       mayHaveBeenApplied: endedWithoutAnswer(error.code, error.details),

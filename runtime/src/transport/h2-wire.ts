@@ -12,7 +12,7 @@ import type { MessageCodec } from "../definition/definition.js";
 import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-details.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { writable } from "../platform/writable.js";
-import { sizeLimitWording } from "./call-errors.js";
+import { isSizeLimit, sizeLimitWording } from "./call-errors.js";
 import { encodeBytes, encodeFramed } from "./message-bytes.js";
 
 /** gRPC's default for the largest message a peer accepts: 4 MiB. */
@@ -172,6 +172,7 @@ export class MessageReader {
     return new TsmicroError(
       Code.RESOURCE_EXHAUSTED,
       `the ${reader} received ${what}, over its limit of ${this.#maxBytes} (--${reader}_max_recv_msg_size)`,
+      { retryable: false },
     );
   }
 
@@ -356,8 +357,11 @@ export function statusError(headers: IncomingHttpHeaders): TsmicroError {
   const status = details instanceof Uint8Array ? decodeStatus(details) : undefined;
   const known = Number.isInteger(code) && code > 0 && code <= 16 ? (code as Code) : Code.UNKNOWN;
   // A grpc-js server's words for a request over its limit, as tsmicro's own server puts them.
-  return new TsmicroError(known, sizeLimitWording(known, message) ?? message, {
+  const text = sizeLimitWording(known, message) ?? message;
+  return new TsmicroError(known, text, {
     details: status?.details ?? [],
     metadata: trailer,
+    // The same message is over the same limit on every node.
+    ...(isSizeLimit(known, text) ? { retryable: false } : {}),
   });
 }
