@@ -5,6 +5,8 @@ import { Writable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { sql } from "kysely";
+import { openDatabase } from "../database/database.js";
 import { createLogger, resolvePackage, writesForPeople } from "./logger.js";
 
 const run = promisify(execFile);
@@ -87,6 +89,25 @@ describe("createLogger", () => {
     // The rest of the URL says where it went.
     expect(text).toContain("postgres://app:[redacted]@db.internal:5432/users");
     expect(text).toContain("nats://bus:[redacted]@127.0.0.1:4222");
+  });
+
+  it("never prints a database error's query parameters, the row's values, whatever their columns are named", async () => {
+    const database = await openDatabase({ dataDir: "memory://" });
+    let failure: unknown;
+    try {
+      // Fails for another value than the parameter, as an insert fails on one column of many.
+      await sql`SELECT ${"hunter8-in-a-plain-column"}::text, 1 / 0`.execute(database.db);
+    } catch (error) {
+      failure = error;
+    } finally {
+      await database.close();
+    }
+    // PGlite's error carries the query and its parameters.
+    expect(failure).toMatchObject({ params: ["hunter8-in-a-plain-column"] });
+    const { logger, raw, lines } = captured();
+    logger.error({ err: failure }, "query failed");
+    expect(raw.join("\n")).not.toContain("hunter8");
+    expect(lines[0]!.err).toMatchObject({ query: expect.stringContaining("$1"), params: "[redacted]" });
   });
 
   it("writes for people (no second copy of a start failure) only on stdout, when it is a terminal", () => {

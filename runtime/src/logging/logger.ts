@@ -3,7 +3,7 @@ import type { DestinationStream, Logger as PinoLogger, LoggerOptions as PinoOpti
 import { SetupError } from "../errors/setup-error.js";
 import { lazyModule } from "../platform/lazy-module.js";
 import { activeTraceFields } from "../tracing/active-trace-fields.js";
-import { redactField, redactText, redactValue } from "./redact.js";
+import { redactErrorFields, redactField, redactText, redactValue } from "./redact.js";
 
 /** pino, loaded by the first logger made: importing the runtime does not load it. */
 export const pinoModule = lazyModule<typeof import("pino")>("pino");
@@ -72,7 +72,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     serializers: {
       msg: (message: unknown) => (typeof message === "string" ? redactText(message) : message),
-      err: (error: unknown) => redactValue(error instanceof Error ? pino.stdSerializers.err(error) : error),
+      err: (error: unknown) =>
+        error instanceof Error
+          ? redactErrorFields(pino.stdSerializers.err(error) as unknown as Record<string, unknown>)
+          : redactValue(error),
     },
     mixin: mixin ? () => ({ ...activeTraceFields(), ...mixin() }) : () => activeTraceFields() ?? {},
   };

@@ -53,5 +53,16 @@ function redactError(error: Error, depth: number): Record<string, unknown> {
   if (error.stack) fields.stack = error.stack;
   for (const [key, field] of Object.entries(error)) fields[key] = field;
   if (error.cause !== undefined) fields.cause = error.cause;
-  return redactValue(fields, depth + 1) as Record<string, unknown>;
+  return redactErrorFields(fields, depth + 1);
+}
+
+/**
+ * An error's fields (as pino's serializer gives them), redacted. A database error's query
+ * parameters are the row's values (names, e-mails, passwords under any column name): the query
+ * says what failed, and they stay out.
+ */
+export function redactErrorFields(fields: Record<string, unknown>, depth = 0): Record<string, unknown> {
+  const redactedFields = redactValue(fields, depth) as Record<string, unknown>;
+  if (typeof fields.query === "string" && Array.isArray(fields.params)) redactedFields.params = redacted;
+  return redactedFields;
 }
