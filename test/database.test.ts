@@ -320,6 +320,31 @@ for (const backend of backends) {
       ]);
     });
 
+    it("reads timestamptz of any year a Timestamp holds as the instant written, years 1 to 99 too", async () => {
+      const instants = [
+        "0001-01-01T00:00:00.000Z",
+        "0099-06-01T12:00:00.250Z",
+        "1969-12-31T23:59:59.999Z",
+        "2024-02-29T23:59:58.123Z",
+        "9999-12-31T23:59:59.999Z",
+      ].map((text) => new Date(text));
+      // The session's zone sets the offset the server writes: +05:30, -03:30, and before 1900 local mean
+      // times with seconds (+05:53:28).
+      for (const zone of ["UTC", "Asia/Kolkata", "America/St_Johns"]) {
+        const read = await database.db.transaction().execute(async (tx) => {
+          await sql`select set_config('timezone', ${zone}, true)`.execute(tx);
+          const rows = [];
+          for (const instant of instants)
+            rows.push((await sql<{ at: Date }>`select ${instant}::timestamptz as at`.execute(tx)).rows[0]!.at);
+          return rows;
+        });
+        expect(
+          read.map((at) => at.toISOString()),
+          zone,
+        ).toEqual(instants.map((at) => at.toISOString()));
+      }
+    });
+
     it("applies nothing of a run whose migration fails, and names the file and line", async () => {
       const broken = await openDatabase({ ...(await backend.fresh()), migrationsDir: badMigrations });
       try {

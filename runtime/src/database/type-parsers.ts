@@ -16,13 +16,41 @@ const dateOid = 1082;
 const dateArrayOid = 1182;
 const intervalOid = 1186;
 const intervalArrayOid = 1187;
+const timestamptzOid = 1184;
 
 type Parse = (value: string) => unknown;
 
 /** Parsers for PGlite's `parsers` option, keyed by type oid (PGlite's arrays use them per element). */
 export function pgliteParsers(): Record<number, Parse> {
   const text: Parse = (value) => value;
-  return { [int8Oid]: (value) => BigInt(value), [dateOid]: text, [intervalOid]: text };
+  return {
+    [int8Oid]: (value) => BigInt(value),
+    [dateOid]: text,
+    [intervalOid]: text,
+    [timestamptzOid]: parseTimestamptz,
+  };
+}
+
+/** `2024-05-01 12:00:00.123456+00`, `0001-01-01 00:00:00+00`, `0044-03-15 12:00:00+00 BC`, as PostgreSQL writes timestamptz. */
+const timestamptzText =
+  /^(\d{4,})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?( BC)?$/;
+
+/**
+ * A timestamptz as a Date, as pg's parser makes it. PGlite's own gives the text to `new Date`,
+ * which reads years 1 to 99 as 1901 to 1999 (or 2000 to 2049), so `0001-01-01` came back as 2001.
+ * `infinity` and `-infinity`, which no Date holds, are Invalid Dates, as `new Date` makes them.
+ */
+export function parseTimestamptz(value: string): Date {
+  const parts = timestamptzText.exec(value);
+  if (!parts) return new Date(value);
+  const [, year, month, day, hour, minute, second, fraction, sign, offsetHours, offsetMinutes, offsetSeconds, bc] =
+    parts;
+  const date = new Date(0);
+  // setUTCFullYear takes any year as it is; Date.UTC would add 1900 to 0-99. 1 BC is year 0.
+  date.setUTCFullYear(bc ? 1 - Number(year) : Number(year), Number(month) - 1, Number(day));
+  date.setUTCHours(Number(hour), Number(minute), Number(second), Number((fraction ?? "").padEnd(3, "0").slice(0, 3)));
+  const offset = Number(offsetHours) * 3600 + Number(offsetMinutes ?? 0) * 60 + Number(offsetSeconds ?? 0);
+  return new Date(date.getTime() - (sign === "-" ? -offset : offset) * 1000);
 }
 
 /** A pg `types` option: pg's own parsers, except int8 and bytea (and their arrays) as above. */
