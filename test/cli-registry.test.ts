@@ -150,6 +150,27 @@ describe("tsmicro list/get/call/health against running services", () => {
     expect(JSON.parse(result.stdout)).toEqual({ totalBytes: "5", chunkCount: 2 });
   });
 
+  it("call keeps an int64 written as a JSON number past 2^53 exact, as the gateway does", async () => {
+    const library = await startNode("test/fixtures/gateway-node.ts", ["--registry=local", `--registry_address=${dir}`]);
+    try {
+      const result = await tsmicro(
+        "call",
+        "library",
+        "Library.Echo",
+        '{"int64Value": -9007199254740993, "uint64Value": 18446744073709551615, "int32Value": 7}',
+      );
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(result.stdout)).toMatchObject({
+        int64Value: "-9007199254740993",
+        uint64Value: "18446744073709551615",
+        int32Value: 7,
+      });
+    } finally {
+      library.kill("SIGTERM");
+      await library.exited;
+    }
+  });
+
   it("call with malformed JSON fails clearly with status 1", async () => {
     const result = await tsmicro("call", "echo", "Alpha.Unary", "{id:");
     expect(result.code).toBe(1);

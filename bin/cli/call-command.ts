@@ -32,6 +32,7 @@ import {
   isPlainObject,
   isReservedMetadataKey,
   missingRequiredField,
+  parseExactJson,
 } from "@tsmicro/runtime/internal";
 import { describeFailure, failureReason } from "./call-failure.js";
 import { CommandError } from "./command-error.js";
@@ -91,7 +92,7 @@ export async function callCommand(
   const metadata = parseMetadata(request.metadata ?? []);
   let requestValue: JsonValue;
   try {
-    requestValue = JSON.parse(request.json === "" ? "{}" : request.json) as JsonValue;
+    requestValue = parseExactJson(request.json === "" ? "{}" : request.json) as JsonValue;
   } catch (error) {
     throw new CommandError(`the request is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
   }

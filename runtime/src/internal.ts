@@ -13,6 +13,9 @@ export * from "./routing/index.js";
 // What metadata from outside may hold: the gateway's forwarded headers, tsmicro call --metadata.
 export { isMetadataKey, isMetadataText, isReservedMetadataKey } from "./definition/metadata-rules.js";
 
+// JSON.parse keeping int64 values past 2^53 exact: the gateway's bodies, tsmicro call's requests.
+export { parseExactJson } from "./definition/exact-json.js";
+
 // proto2 required fields, checked by the gateway on requests it builds from JSON.
 export { hasRequiredFields, missingRequiredField } from "./definition/required-fields.js";
 

@@ -1,4 +1,5 @@
 import { Code, TsmicroError } from "@tsmicro/runtime";
+import { parseExactJson } from "@tsmicro/runtime/internal";
 
 /**
  * How deep a request body may nest. Protobuf decoders stop at 100 nested messages, and one JSON
@@ -10,7 +11,7 @@ export const maxJsonDepth = 32;
 /**
  * Parses a request body as JSON, or undefined when it is blank. Malformed JSON, or JSON nested
  * deeper than a service's protobuf decoder would accept, is INVALID_ARGUMENT saying so. An
- * integer too large for a double to hold exactly is kept exact, as a string (see exactIntegers).
+ * integer too large for a double to hold exactly is kept exact, as a string (see parseExactJson).
  */
 export function parseJsonBody(text: string, what = "the request body"): unknown {
   if (isBlank(text)) return undefined;
@@ -23,26 +24,13 @@ export function parseJsonBody(text: string, what = "the request body"): unknown 
       `${what} nests ${depth} levels deep; at most ${maxJsonDepth} are allowed`,
     );
   try {
-    // Only a run of 16 digits or more can be an integer past 2^53; most bodies have none.
-    return (longDigitRun.test(text) ? JSON.parse(text, exactIntegers) : JSON.parse(text)) as unknown;
+    return parseExactJson(text);
   } catch (error) {
     throw new TsmicroError(
       Code.INVALID_ARGUMENT,
       `${what} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
-}
-
-const longDigitRun = /\d{16}/;
-
-/**
- * A JSON.parse reviver that keeps an integer written beyond what a double holds exactly (past
- * 2^53, as int64 and uint64 values are) as its digits, a string, which proto3 JSON takes for
- * every number type: JSON.parse alone would round it, and the service would get another value.
- */
-function exactIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value !== "number" || Number.isSafeInteger(value) || context?.source === undefined) return value;
-  return /^-?\d+$/.test(context.source) ? context.source : value;
 }
 
 /** Whether the text is empty or whitespace only; a body that starts with printable ASCII is not, without a trimmed copy. */
