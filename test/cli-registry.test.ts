@@ -122,6 +122,15 @@ describe("tsmicro list/get/call/health against running services", () => {
     expect(docs.map((d) => d.sequence)).toEqual([1, 2, 3]);
   });
 
+  it("a server stream past --client_stream_timeout fails DEADLINE_EXCEEDED naming that flag", async () => {
+    const stream = "/fixtures.services.v1.Alpha/ServerStream";
+    const result = await tsmicro("call", "echo", stream, '{"id":"sleep:400"}', "--client_stream_timeout=600ms");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^tsmicro: call failed: DEADLINE_EXCEEDED: .*\(--client_stream_timeout\)\n$/);
+    // What came before the deadline was printed.
+    expect(result.stdout).toContain('"sequence": 1');
+  });
+
   it("call stops quietly when its output's reader has gone (piped into head)", async () => {
     const child = spawn(
       process.execPath,

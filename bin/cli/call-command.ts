@@ -204,8 +204,11 @@ async function callThrough(
       }
     }
   } catch (error) {
-    const timeoutMs = method.methodKind === "unary" ? connection.settings.clientRequestTimeoutMs : undefined;
-    throw describeFailure(error, `${request.service} ${method.parent.name}.${method.name}`, timeoutMs);
+    const what = `${request.service} ${method.parent.name}.${method.name}`;
+    const { clientRequestTimeoutMs, clientStreamTimeoutMs } = connection.settings;
+    throw method.methodKind === "unary"
+      ? describeFailure(error, what, clientRequestTimeoutMs)
+      : describeFailure(error, what, clientStreamTimeoutMs, "--client_stream_timeout");
   }
 }
 

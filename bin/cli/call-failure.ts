@@ -29,9 +29,15 @@ const socketReasons: Readonly<Record<string, (address: string) => string>> = {
  * The reason a call failed, in one human sentence: the service's own
  * message when it sent one, else what went wrong on the way, read from the
  * library's text. `address` is the node when the caller knows it;
- * `timeoutMs` the call's timeout, to say how long was waited.
+ * `timeoutMs` the call's timeout, to say how long was waited, and
+ * `timeoutFlag` the flag that sets it (streams have their own).
  */
-export function failureReason(error: TsmicroError, address?: string, timeoutMs?: number): string {
+export function failureReason(
+  error: TsmicroError,
+  address?: string,
+  timeoutMs?: number,
+  timeoutFlag = "--client_request_timeout",
+): string {
   const text = error.message;
   if (!libraryText.test(text)) return text;
   const errno = /\b(E[A-Z_]+) (\d{1,3}(?:\.\d{1,3}){3}:\d+|\[[0-9a-f:]+\]:\d+|[\w.-]+:\d+)/.exec(text);
@@ -43,8 +49,8 @@ export function failureReason(error: TsmicroError, address?: string, timeoutMs?:
   switch (error.code) {
     case Code.DEADLINE_EXCEEDED:
       return timeoutMs === undefined
-        ? `no answer from ${where} in time (see --client_request_timeout)`
-        : `no answer from ${where} within ${timeoutMs} ms (--client_request_timeout)`;
+        ? `no answer from ${where} in time (see ${timeoutFlag})`
+        : `no answer from ${where} within ${timeoutMs} ms (${timeoutFlag})`;
     case Code.UNAVAILABLE:
       return `${where} could not be reached (is the node running?)`;
     case Code.CANCELLED:
@@ -61,9 +67,9 @@ export function failureReason(error: TsmicroError, address?: string, timeoutMs?:
  * stays exact), `what` first, the reason as a sentence. Anything not a
  * TsmicroError is returned as it came, for the caller to judge.
  */
-export function describeFailure(error: unknown, what: string, timeoutMs?: number): unknown {
+export function describeFailure(error: unknown, what: string, timeoutMs?: number, timeoutFlag?: string): unknown {
   if (!isTsmicroError(error)) return error;
-  const reason = failureReason(error, undefined, timeoutMs);
+  const reason = failureReason(error, undefined, timeoutMs, timeoutFlag);
   const typed = typedReason(error);
   if (reason === error.message && error.message.startsWith(what) && typed === "") return error;
   const said = reason.startsWith(what) ? reason : `${what}: ${reason}`;
