@@ -219,8 +219,24 @@ describe("rpc caller", () => {
       (async () => {
         for await (const message of caller.serverStreaming(method("server_streaming"), {})) received.push(message);
       })(),
-    ).rejects.toMatchObject({ message: expect.stringMatching(/^died mid-stream \(/), mayHaveBeenApplied: true });
+    ).rejects.toMatchObject({
+      // Not "mark it idempotent to allow retries": no stream is sent again once it delivered messages.
+      message:
+        "died mid-stream (/t.Svc/Do broke off on b after its first messages: " +
+        "a stream is not sent again once it has delivered some)",
+      mayHaveBeenApplied: true,
+      retryable: false,
+    });
     expect(received).toEqual([1, 2]);
+    expect(calls.map((c) => c.address)).toEqual(["a", "b"]);
+    // The same for a method marked idempotent.
+    calls.length = 0;
+    const idempotent = { ...method("server_streaming"), idempotency: "no_side_effects" as const };
+    await expect(
+      (async () => {
+        for await (const _ of caller.serverStreaming(idempotent, {}));
+      })(),
+    ).rejects.toMatchObject({ message: expect.stringContaining("broke off on b after its first messages") });
     expect(calls.map((c) => c.address)).toEqual(["a", "b"]);
   });
 });

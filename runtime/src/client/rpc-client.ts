@@ -65,6 +65,27 @@ function withOutcome(error: unknown, call: ClientCall, node: Node): unknown {
   );
 }
 
+/**
+ * A server stream that failed after delivering messages, whatever its method: never sent again
+ * (the caller would see those messages twice), which its message says, rather than
+ * withOutcome's advice to mark the method idempotent, which would not change that.
+ */
+function brokenOff(error: unknown, call: ClientCall, node: Node): unknown {
+  if (!isTsmicroError(error)) return error;
+  return new TsmicroError(
+    error.code,
+    `${error.message} (${call.method.path} broke off on ${node.address} after its first messages: ` +
+      "a stream is not sent again once it has delivered some)",
+    {
+      cause: error,
+      details: error.details,
+      metadata: error.metadata,
+      retryable: false,
+      mayHaveBeenApplied: error.mayHaveBeenApplied,
+    },
+  );
+}
+
 /** No node tried yet. */
 const noneTried: ReadonlySet<string> = new Set();
 
@@ -249,7 +270,8 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
         return;
       } catch (error) {
         selector.mark(service, node, error);
-        if (received || !mayRetry(error, attempt, call)) throw withOutcome(error, call, node);
+        if (received) throw brokenOff(error, call, node);
+        if (!mayRetry(error, attempt, call)) throw withOutcome(error, call, node);
         const wait = backoff(attempt);
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       }
