@@ -39,4 +39,6 @@ export const strategies: Readonly<Record<string, Strategy>> = {
   leastinflight: leastInflight,
   least_inflight: leastInflight,
   p2c: leastInflight,
+  // go-micro's `--selector=cache`: every selector here is cached, so it means the default.
+  cache: leastInflight,
 };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { defaultServiceSettings, loggerSettings, resolveServiceSettings } from "./settings.js";
+import { strategies } from "../selector/strategies.js";
 
 describe("resolveServiceSettings", () => {
   it("uses the defaults when nothing is given", () => {
@@ -51,6 +52,11 @@ describe("resolveServiceSettings", () => {
       env,
     );
     expect(settings).toMatchObject({ registry: "etcd", clientRetries: 4, selector: "roundrobin", clientPoolSize: 3 });
+  });
+
+  it("takes go-micro's --selector=cache as the default strategy: every selector here is cached", () => {
+    expect(resolveServiceSettings({}, ["--selector=cache"], {}).selector).toBe("cache");
+    expect(strategies.cache).toBe(strategies.leastinflight);
   });
 
   it("names the flag or variable with a bad value and says what fits", () => {

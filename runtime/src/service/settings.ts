@@ -148,7 +148,7 @@ function rotateFrequency(value: string, source: string): string {
 }
 
 const registries = ["local", "etcd", "memory"];
-const selectors = ["roundrobin", "round_robin", "random", "leastinflight", "least_inflight", "p2c"];
+const selectors = ["roundrobin", "round_robin", "random", "leastinflight", "least_inflight", "p2c", "cache"];
 
 /** The flags, by go-micro's names; each also reads `TSMICRO_<NAME>` and, as an alias, `MICRO_<NAME>`. */
 const flags: Record<string, Parser> = {
