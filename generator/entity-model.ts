@@ -1,5 +1,5 @@
 import { posix } from "node:path";
-import type { DescFile } from "@bufbuild/protobuf";
+import { type DescFile, ScalarType } from "@bufbuild/protobuf";
 import { SetupError } from "@tsmicro/runtime/errors";
 import type { EntityColumn, EntityDefinition, SqlType } from "./entity-definition.js";
 import { ImportCollector, type ImportStatement } from "./import-collector.js";
@@ -63,7 +63,7 @@ export interface EntityModelContext {
 }
 
 /** Globals the generated code uses; an imported message must not shadow them. */
-const usedGlobals = ["JSON", "BigInt", "Number", "String", "Record", "Date", "Uint8Array"];
+const usedGlobals = ["JSON", "BigInt", "Number", "String", "Record", "Date", "Uint8Array", "Buffer", "Object", "Map"];
 
 /** The names generated for entity message `User` (ts-proto's name, so nested `Outer_Inner` stays unique). */
 export function entityNames(tsName: string): EntityNames {
@@ -145,9 +145,16 @@ export function buildEntityFileModel(
     return imports.use(`${from}.js`, symbol.name, typeOnly);
   };
   const kysely = (name: string): string => imports.use("kysely", name, true);
+  // ts-proto's `colorFromJSON` beside enum `Color`.
+  const enumFromJson = (typeName: string): string => {
+    const symbol = tsName(typeName);
+    let from = posix.relative(fromDir, symbol.module);
+    if (!from.startsWith(".")) from = `./${from}`;
+    return imports.use(`${from}.js`, `${symbol.name.charAt(0).toLowerCase()}${symbol.name.slice(1)}FromJSON`, false);
+  };
 
   const kyselyNames = { insertable: kysely("Insertable"), selectable: kysely("Selectable") };
-  const models = entities.map((entity) => buildEntity(entity, tsName, protoImport, kysely));
+  const models = entities.map((entity) => buildEntity(entity, tsName, { protoImport, enumFromJson }, kysely));
   return {
     header: ctx.header,
     imports: imports.statements(),
@@ -159,15 +166,21 @@ export function buildEntityFileModel(
   };
 }
 
+/** How the entity file spells what it imports from ts-proto's modules. */
+interface ProtoImports {
+  readonly protoImport: (typeName: string, typeOnly: boolean) => string;
+  readonly enumFromJson: (typeName: string) => string;
+}
+
 function buildEntity(
   entity: EntityDefinition,
   tsName: (typeName: string) => TsProtoSymbol,
-  protoImport: (typeName: string, typeOnly: boolean) => string,
+  { protoImport, enumFromJson }: ProtoImports,
   kysely: (name: string) => string,
 ): EntityModel {
   const columns = entity.columns;
-  const usesJson = columns.some((c) => c.propertyType === "json");
-  const message = protoImport(entity.message.typeName, !usesJson);
+  const usesJson = columns.some((c) => c.propertyType === "json" && ownJson(c)?.toRow === undefined);
+  const message = protoImport(entity.message.typeName, !columns.some((c) => c.propertyType === "json"));
   const names = entityNames(tsName(entity.message.typeName).name);
 
   const tableMembers = columns.map((c) => `${propertyKey(c.name)}: ${columnType(c, protoImport, kysely)}`);
@@ -178,6 +191,8 @@ function buildEntity(
       const zero = c.propertyType === "bigint" ? "0n" : c.propertyType === "string" ? '"0"' : "0";
       return `...(message.${c.property} === ${zero} ? {} : { ${key}: message.${c.property} })`;
     }
+    const toRow = ownJson(c)?.toRow;
+    if (toRow) return `${key}: ${toRow(`message${accessor(c.property)}`)}`;
     if (c.propertyType === "json") {
       const json = `json${accessor(c.field.jsonName)}`;
       if (c.nullable) return `${key}: ${json} === undefined ? null : JSON.stringify(${json})`;
@@ -190,7 +205,7 @@ function buildEntity(
     return `${key}: message.${c.property}${c.nullable ? " ?? null" : ""}`;
   });
 
-  const jsonColumns = columns.filter((c) => c.propertyType === "json" && !c.oneof);
+  const jsonColumns = columns.filter((c) => c.propertyType === "json" && !c.oneof && ownJson(c) === undefined);
   const fromRowBase =
     jsonColumns.length > 0
       ? `${message}.fromJSON({ ${jsonColumns.map((c) => `${propertyKey(c.field.jsonName)}: row${accessor(c.name)}`).join(", ")} })`
@@ -214,6 +229,11 @@ function buildEntity(
         })
         .join("");
       fromRowEntries.push(`${property}: ${union}undefined`);
+      continue;
+    }
+    const own = ownJson(c);
+    if (own) {
+      fromRowEntries.push(`${c.property}: ${own.fromRow(`row${accessor(c.name)}`, message, enumFromJson)}`);
       continue;
     }
     if (c.propertyType === "json") continue;
@@ -245,6 +265,82 @@ function buildEntity(
     columnEntries,
     identity: entity.primaryKey.identity,
   };
+}
+
+/** A jsonb column written and read by code of its own rather than ts-proto's toJSON and fromJSON. */
+interface OwnJson {
+  /** The column's value to insert, from the message property `property`; undefined where ts-proto's toJSON serves. */
+  readonly toRow: ((property: string) => string) | undefined;
+  /** The property's value, from the row's cell. */
+  fromRow(cell: string, message: string, enumFromJson: (typeName: string) => string): string;
+}
+
+/**
+ * The jsonb columns ts-proto's JSON does not round-trip, with their own code; undefined for the
+ * rest. Enums in repeated fields and map values are stored as numbers, as enum columns are: a
+ * renamed value keeps its rows, and a value this code does not know (from a newer proto) is kept
+ * (ts-proto reads both as UNRECOGNIZED, -1); names written before are still read. A map with bool
+ * keys is read with `false` as false (ts-proto's fromJSON makes every key true), and a BytesValue
+ * is stored as base64 (ts-proto's toJSON gives the bytes themselves, which JSON.stringify makes
+ * an object that reads back empty).
+ */
+function ownJson(c: EntityColumn): OwnJson | undefined {
+  const field = c.field;
+  if (c.propertyType !== "json" || c.oneof) return undefined;
+  if (field.fieldKind === "list" && field.listKind === "enum") {
+    const typeName = field.enum.typeName;
+    return {
+      toRow: (property) => `JSON.stringify(${property})`,
+      fromRow: (cell, _message, enumFromJson) =>
+        `(${cell} as unknown[]).map((v) => (typeof v === "number" ? v : ${enumFromJson(typeName)}(v)))`,
+    };
+  }
+  if (field.fieldKind === "map" && (field.mapKind === "enum" || field.mapKey === ScalarType.BOOL)) {
+    const keyed = mapKeyType(field.mapKey);
+    const key = (k: string) =>
+      keyed === "object" ? k : field.mapKey === ScalarType.BOOL ? `${k} === "true"` : `BigInt(${k})`;
+    const enumValues = field.mapKind === "enum";
+    return {
+      toRow: !enumValues
+        ? undefined
+        : keyed === "object"
+          ? (property) => `JSON.stringify(${property})`
+          : (property) => `JSON.stringify(Object.fromEntries([...${property}].map(([k, v]) => [String(k), v])))`,
+      fromRow: (cell, message, enumFromJson) => {
+        const value = enumValues
+          ? `typeof v === "number" ? v : ${enumFromJson(field.enum.typeName)}(v)`
+          : `${message}.fromJSON({ ${propertyKey(field.jsonName)}: { true: v } })${accessor(c.property)}.get(true)!`;
+        const pairs = `Object.entries(${cell} as Record<string, unknown>).map(([k, v]) => [${key("k")}, ${value}] as const)`;
+        return keyed === "object" ? `Object.fromEntries(${pairs})` : `new Map(${pairs})`;
+      },
+    };
+  }
+  if (field.fieldKind === "message" && field.message.typeName === "google.protobuf.BytesValue") {
+    return {
+      toRow: (property) =>
+        `${property} === undefined ? null : JSON.stringify(Buffer.from(${property}).toString("base64"))`,
+      fromRow: (cell) => `${cell} === null ? undefined : new Uint8Array(Buffer.from(${cell} as string, "base64"))`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * How ts-proto holds a map of this key type: an object for string and 32-bit integer keys, a Map
+ * for the rest (bool, and 64-bit integers as bigint).
+ */
+function mapKeyType(key: ScalarType): "object" | "map" {
+  switch (key) {
+    case ScalarType.BOOL:
+    case ScalarType.INT64:
+    case ScalarType.UINT64:
+    case ScalarType.SINT64:
+    case ScalarType.FIXED64:
+    case ScalarType.SFIXED64:
+      return "map";
+    default:
+      return "object";
+  }
 }
 
 /** The TypeScript type of a property in the message (ts-proto's), as a column insert type. */

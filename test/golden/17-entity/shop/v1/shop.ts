@@ -2,6 +2,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { BytesValue } from "../../google/protobuf/wrappers.js";
 
 export const protobufPackage = "shop.v1";
 
@@ -65,7 +66,14 @@ export interface Customer {
   tags: string[];
   attributes: { [key: string]: string };
   address: Customer_Address | undefined;
-  referrerId?: bigint | undefined;
+  referrerId?:
+    | bigint
+    | undefined;
+  /** Enums in maps are stored as numbers, so unknown values and renames keep. */
+  statuses: { [key: string]: CustomerStatus };
+  statusesByReferrer: Map<bigint, CustomerStatus>;
+  flags: Map<boolean, bigint>;
+  signature: Uint8Array | undefined;
 }
 
 /** A postal address, stored as JSON. */
@@ -77,6 +85,21 @@ export interface Customer_Address {
 export interface Customer_AttributesEntry {
   key: string;
   value: string;
+}
+
+export interface Customer_StatusesEntry {
+  key: string;
+  value: CustomerStatus;
+}
+
+export interface Customer_StatusesByReferrerEntry {
+  key: bigint;
+  value: CustomerStatus;
+}
+
+export interface Customer_FlagsEntry {
+  key: boolean;
+  value: bigint;
 }
 
 /** One line of an order, in the table "order_lines", keyed by its sku. */
@@ -125,6 +148,10 @@ function createBaseCustomer(): Customer {
     attributes: {},
     address: undefined,
     referrerId: undefined,
+    statuses: {},
+    statusesByReferrer: new Map(),
+    flags: new Map(),
+    signature: undefined,
   };
 }
 
@@ -189,6 +216,18 @@ export const Customer: MessageFns<Customer> = {
         throw new globalThis.Error("value provided for field message.referrerId of type int64 too large");
       }
       writer.uint32(136).int64(message.referrerId);
+    }
+    globalThis.Object.entries(message.statuses).forEach(([key, value]: [string, CustomerStatus]) => {
+      Customer_StatusesEntry.encode({ key: key as any, value }, writer.uint32(146).fork()).join();
+    });
+    message.statusesByReferrer.forEach((value, key) => {
+      Customer_StatusesByReferrerEntry.encode({ key: key as any, value }, writer.uint32(154).fork()).join();
+    });
+    message.flags.forEach((value, key) => {
+      Customer_FlagsEntry.encode({ key: key as any, value }, writer.uint32(162).fork()).join();
+    });
+    if (message.signature !== undefined) {
+      BytesValue.encode({ value: message.signature! }, writer.uint32(170).fork()).join();
     }
     return writer;
   },
@@ -345,6 +384,47 @@ export const Customer: MessageFns<Customer> = {
             message.referrerId = reader.int64() as bigint;
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            const entry18 = Customer_StatusesEntry.decode(reader, reader.uint32());
+            if (entry18.value !== undefined) {
+              message.statuses[entry18.key] = entry18.value;
+            }
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            const entry19 = Customer_StatusesByReferrerEntry.decode(reader, reader.uint32());
+            if (entry19.value !== undefined) {
+              message.statusesByReferrer.set(entry19.key, entry19.value);
+            }
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            const entry20 = Customer_FlagsEntry.decode(reader, reader.uint32());
+            if (entry20.value !== undefined) {
+              message.flags.set(entry20.key, entry20.value);
+            }
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.signature = BytesValue.decode(reader, reader.uint32()).value;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -407,6 +487,47 @@ export const Customer: MessageFns<Customer> = {
         : isSet(object.referrer_id)
         ? BigInt(object.referrer_id)
         : undefined,
+      statuses: isObject(object.statuses)
+        ? (globalThis.Object.entries(object.statuses) as [string, any][]).reduce(
+          (acc: { [key: string]: CustomerStatus }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: customerStatusFromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      statusesByReferrer: isObject(object.statusesByReferrer)
+        ? (globalThis.Object.entries(object.statusesByReferrer) as [string, any][]).reduce(
+          (acc: Map<bigint, CustomerStatus>, [key, value]: [string, any]) => {
+            acc.set(BigInt(key), customerStatusFromJSON(value));
+            return acc;
+          },
+          new Map(),
+        )
+        : isObject(object.statuses_by_referrer)
+        ? (globalThis.Object.entries(object.statuses_by_referrer) as [string, any][]).reduce(
+          (acc: Map<bigint, CustomerStatus>, [key, value]: [string, any]) => {
+            acc.set(BigInt(key), customerStatusFromJSON(value));
+            return acc;
+          },
+          new Map(),
+        )
+        : new Map(),
+      flags: isObject(object.flags)
+        ? (globalThis.Object.entries(object.flags) as [string, any][]).reduce(
+          (acc: Map<boolean, bigint>, [key, value]: [string, any]) => {
+            acc.set(globalThis.Boolean(key), BigInt(value as string | number | bigint | boolean));
+            return acc;
+          },
+          new Map(),
+        )
+        : new Map(),
+      signature: isSet(object.signature) ? new Uint8Array(object.signature) : undefined,
     };
   },
 
@@ -469,6 +590,30 @@ export const Customer: MessageFns<Customer> = {
     if (message.referrerId !== undefined) {
       obj.referrerId = message.referrerId.toString();
     }
+    if (message.statuses) {
+      const entries = globalThis.Object.entries(message.statuses) as [string, CustomerStatus][];
+      if (entries.length > 0) {
+        obj.statuses = {};
+        entries.forEach(([k, v]) => {
+          obj.statuses[k] = customerStatusToJSON(v);
+        });
+      }
+    }
+    if (message.statusesByReferrer?.size) {
+      obj.statusesByReferrer = {};
+      message.statusesByReferrer.forEach((v, k) => {
+        obj.statusesByReferrer[k.toString()] = customerStatusToJSON(v);
+      });
+    }
+    if (message.flags?.size) {
+      obj.flags = {};
+      message.flags.forEach((v, k) => {
+        obj.flags[globalThis.String(k)] = v.toString();
+      });
+    }
+    if (message.signature !== undefined) {
+      obj.signature = message.signature;
+    }
     return obj;
   },
 
@@ -508,6 +653,34 @@ export const Customer: MessageFns<Customer> = {
     message.referrerId = (object.referrerId !== undefined && object.referrerId !== null)
       ? BigInt(object.referrerId)
       : undefined;
+    message.statuses = (globalThis.Object.entries(object.statuses ?? {}) as [string, CustomerStatus][]).reduce(
+      (acc: { [key: string]: CustomerStatus }, [key, value]: [string, CustomerStatus]) => {
+        if (value !== undefined) {
+          acc[key] = value as CustomerStatus;
+        }
+        return acc;
+      },
+      {},
+    );
+    message.statusesByReferrer = (() => {
+      const m = new Map();
+      (object.statusesByReferrer as Map<bigint, CustomerStatus> ?? new Map()).forEach((value, key) => {
+        if (value !== undefined) {
+          m.set(key, value as CustomerStatus);
+        }
+      });
+      return m;
+    })();
+    message.flags = (() => {
+      const m = new Map();
+      (object.flags as Map<boolean, bigint> ?? new Map()).forEach((value, key) => {
+        if (value !== undefined) {
+          m.set(key, BigInt(value as string | number | bigint | boolean));
+        }
+      });
+      return m;
+    })();
+    message.signature = object.signature ?? undefined;
     return message;
   },
 };
@@ -678,6 +851,267 @@ export const Customer_AttributesEntry: MessageFns<Customer_AttributesEntry> = {
     const message = createBaseCustomer_AttributesEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseCustomer_StatusesEntry(): Customer_StatusesEntry {
+  return { key: "", value: 0 };
+}
+
+export const Customer_StatusesEntry: MessageFns<Customer_StatusesEntry> = {
+  encode(message: Customer_StatusesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).int32(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Customer_StatusesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCustomer_StatusesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Customer_StatusesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? customerStatusFromJSON(object.value) : 0,
+    };
+  },
+
+  toJSON(message: Customer_StatusesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = customerStatusToJSON(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Customer_StatusesEntry>): Customer_StatusesEntry {
+    return Customer_StatusesEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Customer_StatusesEntry>): Customer_StatusesEntry {
+    const message = createBaseCustomer_StatusesEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseCustomer_StatusesByReferrerEntry(): Customer_StatusesByReferrerEntry {
+  return { key: 0n, value: 0 };
+}
+
+export const Customer_StatusesByReferrerEntry: MessageFns<Customer_StatusesByReferrerEntry> = {
+  encode(message: Customer_StatusesByReferrerEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== 0n) {
+      if (BigInt.asIntN(64, message.key) !== message.key) {
+        throw new globalThis.Error("value provided for field message.key of type int64 too large");
+      }
+      writer.uint32(8).int64(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).int32(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Customer_StatusesByReferrerEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCustomer_StatusesByReferrerEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.key = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Customer_StatusesByReferrerEntry {
+    return {
+      key: isSet(object.key) ? BigInt(object.key) : 0n,
+      value: isSet(object.value) ? customerStatusFromJSON(object.value) : 0,
+    };
+  },
+
+  toJSON(message: Customer_StatusesByReferrerEntry): unknown {
+    const obj: any = {};
+    if (message.key !== 0n) {
+      obj.key = message.key.toString();
+    }
+    if (message.value !== 0) {
+      obj.value = customerStatusToJSON(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Customer_StatusesByReferrerEntry>): Customer_StatusesByReferrerEntry {
+    return Customer_StatusesByReferrerEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Customer_StatusesByReferrerEntry>): Customer_StatusesByReferrerEntry {
+    const message = createBaseCustomer_StatusesByReferrerEntry();
+    message.key = (object.key !== undefined && object.key !== null) ? BigInt(object.key) : 0n;
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseCustomer_FlagsEntry(): Customer_FlagsEntry {
+  return { key: false, value: 0n };
+}
+
+export const Customer_FlagsEntry: MessageFns<Customer_FlagsEntry> = {
+  encode(message: Customer_FlagsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== false) {
+      writer.uint32(8).bool(message.key);
+    }
+    if (message.value !== 0n) {
+      if (BigInt.asIntN(64, message.value) !== message.value) {
+        throw new globalThis.Error("value provided for field message.value of type int64 too large");
+      }
+      writer.uint32(16).int64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Customer_FlagsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCustomer_FlagsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.key = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Customer_FlagsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.Boolean(object.key) : false,
+      value: isSet(object.value) ? BigInt(object.value) : 0n,
+    };
+  },
+
+  toJSON(message: Customer_FlagsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== false) {
+      obj.key = message.key;
+    }
+    if (message.value !== 0n) {
+      obj.value = message.value.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Customer_FlagsEntry>): Customer_FlagsEntry {
+    return Customer_FlagsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Customer_FlagsEntry>): Customer_FlagsEntry {
+    const message = createBaseCustomer_FlagsEntry();
+    message.key = object.key ?? false;
+    message.value = (object.value !== undefined && object.value !== null) ? BigInt(object.value) : 0n;
     return message;
   },
 };
