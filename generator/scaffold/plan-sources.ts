@@ -109,9 +109,8 @@ function entityFiles(entity: Pick<EntityScaffold, "fileName">): [string, string]
   ];
 }
 
-/** Fields the data service sets itself, which callers cannot. */
+/** Fields the data service or the database sets, which callers cannot. */
 function assignedFields(entity: EntityScaffold): string[] {
-  return [entity.assignsKey ? entity.key.field : undefined, entity.createTime, entity.updateTime].filter(
-    (f): f is string => f !== undefined,
-  );
+  const key = entity.assignsKey || entity.numbersKey ? entity.key.field : undefined;
+  return [key, entity.createTime, entity.updateTime].filter((f): f is string => f !== undefined);
 }

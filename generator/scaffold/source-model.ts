@@ -59,10 +59,20 @@ export interface EntityScaffold {
   readonly genModule: string;
   /** The table's name. */
   readonly table: string;
-  /** The primary key: its TypeScript field, column and type. */
-  readonly key: { readonly field: string; readonly column: string; readonly type: "string" | "number" | "bigint" };
+  /**
+   * The primary key: its TypeScript field, column and type, and `zero`, its
+   * proto3 default as a TypeScript literal.
+   */
+  readonly key: {
+    readonly field: string;
+    readonly column: string;
+    readonly type: "string" | "number" | "bigint";
+    readonly zero: string;
+  };
   /** Whether the data service assigns the key (a string key gets a UUID). */
   readonly assignsKey: boolean;
+  /** Whether the database numbers the key (an integer key, left at 0 on insert), so a caller's is ignored on create. */
+  readonly numbersKey: boolean;
   /**
    * Text fields with a unique index (not the key): the data service refuses
    * them empty, since only one row could ever hold "" and every later
@@ -201,8 +211,14 @@ function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
       fileName: kebabOf(message.name),
       genModule: genModule(file),
       table,
-      key: { field: primaryKey.property, column: primaryKey.name, type: keyType },
-      assignsKey: keyType === "string",
+      key: {
+        field: primaryKey.property,
+        column: primaryKey.name,
+        type: keyType,
+        zero: keyType === "bigint" ? "0n" : keyType === "string" ? (primaryKey.identity ? '"0"' : '""') : "0",
+      },
+      assignsKey: keyType === "string" && !primaryKey.identity,
+      numbersKey: primaryKey.identity,
       uniqueTexts: columns
         .filter((c) => c.unique && !c.primaryKey && !c.nullable && c.propertyType === "string")
         .map((c) => ({ property: c.property, name: c.field.name })),

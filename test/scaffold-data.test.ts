@@ -1,0 +1,109 @@
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Database } from "../runtime/src/database/index.js";
+import { repoTempDir, run } from "./support/cli.js";
+import { createTsmicro } from "./support/project.js";
+
+// The data services create-tsmicro scaffolds for a proto of the user's (a message field, a Struct, a
+// oneof, an integer key: what the sample proto has none of), run on PGlite in memory. The project sits
+// inside the repository, so it runs on the checkout's packages without an npm install.
+
+const proto = `syntax = "proto3";
+package shop.v1;
+
+import "google/protobuf/field_mask.proto";
+import "google/protobuf/struct.proto";
+import "google/protobuf/timestamp.proto";
+import "tsmicro/entity.proto";
+
+service ShopService {
+  rpc CreateRich(CreateRichRequest) returns (Rich);
+  rpc UpdateRich(UpdateRichRequest) returns (Rich);
+  rpc CreateTag(CreateTagRequest) returns (Tag);
+}
+
+message Address {
+  string street = 1;
+  string city = 2;
+}
+
+message Rich {
+  option (tsmicro.entity) = {};
+  string id = 1;
+  string title = 2;
+  Address home = 3;
+  google.protobuf.Struct meta = 4;
+  oneof choice {
+    string text_choice = 5;
+    int32 int_choice = 6;
+  }
+  map<string, string> labels = 7;
+  google.protobuf.Timestamp create_time = 8;
+  google.protobuf.Timestamp update_time = 9;
+}
+
+message Tag {
+  option (tsmicro.entity) = {};
+  int64 id = 1;
+  string label = 2;
+}
+
+message CreateRichRequest { Rich rich = 1; }
+message UpdateRichRequest { Rich rich = 1; google.protobuf.FieldMask update_mask = 2; }
+message CreateTagRequest { Tag tag = 1; }
+`;
+
+interface Tag {
+  id: bigint;
+  label: string;
+}
+interface DataService<T, K> {
+  create(fields: Partial<T>): Promise<T>;
+  get(key: K): Promise<T>;
+  list(pageSize: number, pageToken: string): Promise<{ items: T[]; nextPageToken: string }>;
+  update(entity: T, paths: readonly string[]): Promise<T>;
+}
+
+let work = "";
+let database: Database<unknown> | undefined;
+let tags: DataService<Tag, bigint>;
+
+beforeAll(async () => {
+  work = await repoTempDir("scaffold-data");
+  await mkdir(join(work, "proto/shop/v1"), { recursive: true });
+  await writeFile(join(work, "proto/shop/v1/shop.proto"), proto);
+  const created = await run(
+    process.execPath,
+    [createTsmicro, "shop", "--proto", "proto/shop/v1/shop.proto", "--no-install"],
+    {
+      cwd: work,
+    },
+  );
+  expect(created.code, created.stderr).toBe(0);
+  const project = join(work, "shop");
+  const load = (path: string) => import(pathToFileURL(join(project, path)).href);
+  const { openTestDatabase } = await import("../runtime/src/database/index.js");
+  database = await openTestDatabase({ migrationsDir: join(project, "migrations") });
+  const [tagService, tagRepository] = await Promise.all([
+    load("src/domain/service/tag-data-service.ts"),
+    load("src/domain/repository/sql-tag-repository.ts"),
+  ]);
+  tags = new tagService.TagDataService(new tagRepository.SqlTagRepository(database.db));
+}, 120_000);
+
+afterAll(async () => {
+  await database?.close();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe("a scaffolded data service, on a key the database numbers", () => {
+  it("ignores an id the caller sends on create, so later numbers never collide with it", async () => {
+    const explicit = await tags.create({ id: 3n, label: "explicit3" });
+    expect(explicit.id).toBe(1n);
+    const numbered = await Promise.all([tags.create({ label: "a" }), tags.create({ label: "b" })]);
+    expect(numbered.map((tag) => tag.id).sort()).toEqual([2n, 3n]);
+    expect((await tags.get(3n)).label).not.toBe("explicit3");
+  });
+});
