@@ -55,6 +55,11 @@ message UpdateRichRequest { Rich rich = 1; google.protobuf.FieldMask update_mask
 message CreateTagRequest { Tag tag = 1; }
 `;
 
+/** The scaffolded entities, loosely typed: the test reads them through the project's own modules. */
+interface Rich {
+  id: string;
+  title: string;
+}
 interface Tag {
   id: bigint;
   label: string;
@@ -68,7 +73,10 @@ interface DataService<T, K> {
 
 let work = "";
 let database: Database<unknown> | undefined;
+let riches: DataService<Rich, string>;
 let tags: DataService<Tag, bigint>;
+let InvalidRichError: new (field: string, reason: string) => Error;
+let InvalidTagError: new (field: string, reason: string) => Error;
 
 beforeAll(async () => {
   work = await repoTempDir("scaffold-data");
@@ -86,11 +94,18 @@ beforeAll(async () => {
   const load = (path: string) => import(pathToFileURL(join(project, path)).href);
   const { openTestDatabase } = await import("../runtime/src/database/index.js");
   database = await openTestDatabase({ migrationsDir: join(project, "migrations") });
-  const [tagService, tagRepository] = await Promise.all([
+  const [richService, richRepository, richModel, tagService, tagRepository, tagModel] = await Promise.all([
+    load("src/domain/service/rich-data-service.ts"),
+    load("src/domain/repository/sql-rich-repository.ts"),
+    load("src/domain/model/rich.ts"),
     load("src/domain/service/tag-data-service.ts"),
     load("src/domain/repository/sql-tag-repository.ts"),
+    load("src/domain/model/tag.ts"),
   ]);
+  riches = new richService.RichDataService(new richRepository.SqlRichRepository(database.db));
   tags = new tagService.TagDataService(new tagRepository.SqlTagRepository(database.db));
+  InvalidRichError = richModel.InvalidRichError;
+  InvalidTagError = tagModel.InvalidTagError;
 }, 120_000);
 
 afterAll(async () => {
@@ -105,5 +120,27 @@ describe("a scaffolded data service, on a key the database numbers", () => {
     const numbered = await Promise.all([tags.create({ label: "a" }), tags.create({ label: "b" })]);
     expect(numbered.map((tag) => tag.id).sort()).toEqual([2n, 3n]);
     expect((await tags.get(3n)).label).not.toBe("explicit3");
+  });
+});
+
+describe("a scaffolded data service's page tokens", () => {
+  const token = (text: string) => Buffer.from(text).toString("base64url");
+  const refused = (invalid: new (field: string, reason: string) => Error) =>
+    new invalid("page_token", "is not a token this service gave out");
+
+  it("refuses a token whose text key holds a NUL, which PostgreSQL would refuse in a query", async () => {
+    await riches.create({ title: "paged" });
+    expect(token("\0")).toBe("AA");
+    await expect(riches.list(1, "AA")).rejects.toThrow(refused(InvalidRichError));
+    await expect(riches.list(1, token("a\0b"))).rejects.toThrow(refused(InvalidRichError));
+  });
+
+  it("refuses a token of an integer key that is no integer, or one outside int8", async () => {
+    for (const label of ["p1", "p2"]) await tags.create({ label });
+    const first = await tags.list(1, "");
+    expect((await tags.list(1, first.nextPageToken)).items).toHaveLength(1);
+    for (const text of ["abc", "\0", "1.5", "01", "-", "999999999999999999999", "9223372036854775808"])
+      await expect(tags.list(1, token(text)), text).rejects.toThrow(refused(InvalidTagError));
+    expect((await tags.list(1, token("9223372036854775807"))).items).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import type { DescFile, DescMessage, DescService, Registry } from "@bufbuild/protobuf";
-import { readEntities } from "../entity-definition.js";
+import { readEntities, type SqlType } from "../entity-definition.js";
 import { methodLocalName } from "../service-model.js";
 import { articleOf, kebabOf, lowerFirst, plural } from "./names.js";
 
@@ -60,14 +60,16 @@ export interface EntityScaffold {
   /** The table's name. */
   readonly table: string;
   /**
-   * The primary key: its TypeScript field, column and type, and `zero`, its
-   * proto3 default as a TypeScript literal.
+   * The primary key: its TypeScript field, column and type; `zero`, its
+   * proto3 default as a TypeScript literal; and for an integer column the
+   * values the column holds (decimal), which a page token must stay within.
    */
   readonly key: {
     readonly field: string;
     readonly column: string;
     readonly type: "string" | "number" | "bigint";
     readonly zero: string;
+    readonly range: { readonly min: string; readonly max: string } | undefined;
   };
   /** Whether the data service assigns the key (a string key gets a UUID). */
   readonly assignsKey: boolean;
@@ -176,6 +178,13 @@ function genModule(file: DescFile): string {
   return file.name;
 }
 
+/** The values an integer key's column holds, by its SQL type (a uint64 is numeric(20,0)). */
+const integerRanges: Partial<Record<SqlType, { min: string; max: string }>> = {
+  integer: { min: "-2147483648", max: "2147483647" },
+  bigint: { min: "-9223372036854775808", max: "9223372036854775807" },
+  "numeric(20,0)": { min: "0", max: "18446744073709551615" },
+};
+
 /** The file's entities as the entity generator reads them (table, key), with what the domain layers call them. */
 function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
   const errorEnums = new Map(file.enums.map((e) => [e.name, e]));
@@ -216,6 +225,7 @@ function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
         column: primaryKey.name,
         type: keyType,
         zero: keyType === "bigint" ? "0n" : keyType === "string" ? (primaryKey.identity ? '"0"' : '""') : "0",
+        range: integerRanges[primaryKey.sqlType],
       },
       assignsKey: keyType === "string" && !primaryKey.identity,
       numbersKey: primaryKey.identity,
