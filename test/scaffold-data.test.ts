@@ -59,6 +59,12 @@ message CreateTagRequest { Tag tag = 1; }
 interface Rich {
   id: string;
   title: string;
+  home: { street: string; city: string } | undefined;
+  meta: Record<string, unknown> | undefined;
+  choice: { $case: string; value: unknown } | undefined;
+  labels: Record<string, string>;
+  createTime: Date | undefined;
+  updateTime: Date | undefined;
 }
 interface Tag {
   id: bigint;
@@ -75,6 +81,7 @@ let work = "";
 let database: Database<unknown> | undefined;
 let riches: DataService<Rich, string>;
 let tags: DataService<Tag, bigint>;
+let richOf: (fields: Partial<Rich>) => Rich;
 let InvalidRichError: new (field: string, reason: string) => Error;
 let InvalidTagError: new (field: string, reason: string) => Error;
 
@@ -104,6 +111,7 @@ beforeAll(async () => {
   ]);
   riches = new richService.RichDataService(new richRepository.SqlRichRepository(database.db));
   tags = new tagService.TagDataService(new tagRepository.SqlTagRepository(database.db));
+  richOf = richModel.richOf;
   InvalidRichError = richModel.InvalidRichError;
   InvalidTagError = tagModel.InvalidTagError;
 }, 120_000);
@@ -142,5 +150,73 @@ describe("a scaffolded data service's page tokens", () => {
     for (const text of ["abc", "\0", "1.5", "01", "-", "999999999999999999999", "9223372036854775808"])
       await expect(tags.list(1, token(text)), text).rejects.toThrow(refused(InvalidTagError));
     expect((await tags.list(1, token("9223372036854775807"))).items).toEqual([]);
+  });
+});
+
+describe("a scaffolded data service's update, with the masks the gateway fills (AIP-134, AIP-161)", () => {
+  /** A stored Rich with every kind of field set, and a change naming only its id (what a PATCH body decodes to). */
+  async function stored(): Promise<Rich> {
+    return riches.create({
+      title: "before",
+      home: { street: "Main St", city: "Bern" },
+      meta: { kept: true, x: 0 },
+      choice: { $case: "intChoice", value: 4 },
+      labels: { a: "1", b: "2" },
+    });
+  }
+  const change = (rich: Rich, fields: Partial<Rich>) => richOf({ id: rich.id, ...fields });
+
+  it("a path into a message field changes that sub-field only", async () => {
+    const rich = await stored();
+    const updated = await riches.update(change(rich, { home: { street: "", city: "Basel" } }), ["home.city"]);
+    expect(updated.home).toEqual({ street: "Main St", city: "Basel" });
+    expect(updated.title).toBe("before");
+    // Into a message left unset: the others get their defaults.
+    const bare = await riches.create({ title: "bare" });
+    expect((await riches.update(change(bare, { home: { street: "", city: "Chur" } }), ["home.city"])).home).toEqual({
+      street: "",
+      city: "Chur",
+    });
+  });
+
+  it("a path into a Struct or map changes that key only, and clears it when the change lacks it", async () => {
+    const rich = await stored();
+    const updated = await riches.update(change(rich, { meta: { x: 1 }, labels: { b: "two" } }), ["meta.x", "labels.b"]);
+    expect(updated.meta).toEqual({ kept: true, x: 1 });
+    expect(updated.labels).toEqual({ a: "1", b: "two" });
+    const cleared = await riches.update(change(rich, {}), ["meta.kept", "labels.a"]);
+    expect(cleared.meta).toEqual({ x: 1 });
+    expect(cleared.labels).toEqual({ b: "two" });
+  });
+
+  it("a oneof member's name, in proto or JSON spelling, sets the oneof to it, or clears it when it held that member", async () => {
+    const rich = await stored();
+    const text = { choice: { $case: "textChoice", value: "t" } };
+    expect((await riches.update(change(rich, text), ["text_choice"])).choice).toEqual(text.choice);
+    expect((await riches.update(change(rich, {}), ["int_choice"])).choice).toEqual(text.choice);
+    expect((await riches.update(change(rich, {}), ["textChoice"])).choice).toBeUndefined();
+    // The oneof's own name still works.
+    expect((await riches.update(change(rich, text), ["choice"])).choice).toEqual(text.choice);
+  });
+
+  it("ignores output-only fields a read-modify-write sends back, and refuses paths naming no field", async () => {
+    const rich = await stored();
+    const read = await riches.get(rich.id);
+    const updated = await riches.update({ ...read, title: "after", createTime: new Date(0) }, [
+      "id",
+      "title",
+      "home",
+      "meta",
+      "choice",
+      "labels",
+      "create_time",
+      "update_time",
+    ]);
+    expect(updated).toEqual({ ...read, title: "after", updateTime: updated.updateTime });
+    expect(updated.createTime).toEqual(read.createTime);
+    for (const path of ["nope", "home.nope", "home.nope.deeper", "title.x", "labels.a.b", "choice.text_choice"])
+      await expect(riches.update(change(rich, {}), [path]), path).rejects.toThrow(
+        new InvalidRichError("update_mask", `names ${JSON.stringify(path)}, which is not a field callers can change`),
+      );
   });
 });

@@ -76,6 +76,12 @@ export interface EntityScaffold {
   /** Whether the database numbers the key (an integer key, left at 0 on insert), so a caller's is ignored on create. */
   readonly numbersKey: boolean;
   /**
+   * The fields callers never set, which an update mask naming them leaves
+   * alone (AIP-134: a read-modify-write sends them back): the key, which
+   * names the entity, and the timestamps the data service sets.
+   */
+  readonly outputOnly: readonly string[];
+  /**
    * Text fields with a unique index (not the key): the data service refuses
    * them empty, since only one row could ever hold "" and every later
    * caller who left the field out would collide with it.
@@ -229,6 +235,9 @@ function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
       },
       assignsKey: keyType === "string" && !primaryKey.identity,
       numbersKey: primaryKey.identity,
+      outputOnly: [primaryKey.property, timestamp("create_time"), timestamp("update_time")].filter(
+        (f): f is string => f !== undefined,
+      ),
       uniqueTexts: columns
         .filter((c) => c.unique && !c.primaryKey && !c.nullable && c.propertyType === "string")
         .map((c) => ({ property: c.property, name: c.field.name })),
