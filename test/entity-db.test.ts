@@ -138,10 +138,10 @@ for (const backend of backends) {
         address: { street: "1 Loop", city: "Here" },
         referrerId: -9_007_199_254_740_993n,
         // 7 and 9 are values of a newer proto, which this code does not know: they are kept.
-        statuses: { a: CustomerStatus.CUSTOMER_STATUS_ACTIVE, b: 7 },
-        statusesByReferrer: new Map([
+        statuses: { a: CustomerStatus.CUSTOMER_STATUS_ACTIVE, b: 7 as CustomerStatus },
+        statusesByReferrer: new Map<bigint, CustomerStatus>([
           [-5n, CustomerStatus.CUSTOMER_STATUS_BLOCKED],
-          [9_007_199_254_740_993n, 9],
+          [9_007_199_254_740_993n, 9 as CustomerStatus],
         ]),
         flags: new Map([
           [true, 1n],
@@ -191,7 +191,11 @@ for (const backend of backends) {
           batch: 9_223_372_036_854_775_807n,
           externalRef: "-42",
           stops: [{ street: "a", city: "b" }, { street: "c" }],
-          allowed: [CustomerStatus.CUSTOMER_STATUS_ACTIVE, CustomerStatus.CUSTOMER_STATUS_BLOCKED, 12],
+          allowed: [
+            CustomerStatus.CUSTOMER_STATUS_ACTIVE,
+            CustomerStatus.CUSTOMER_STATUS_BLOCKED,
+            12 as CustomerStatus,
+          ],
           override: CustomerStatus.CUSTOMER_STATUS_UNSPECIFIED,
           payment: { $case: "card", value: "4242" },
         }),
