@@ -119,6 +119,14 @@ message Everything {
       boxed: "jsonb null",
     });
     expect(schema.tables[0]).toMatchObject({ name: "everything", message: "e.Everything", file: "e.proto" });
+    // jsonb columns record their proto type, which their SQL type does not show.
+    const json = Object.fromEntries(schema.tables[0]!.columns.flatMap((c) => (c.json ? [[c.name, c.json]] : [])));
+    expect(json).toEqual({
+      inner: "e.Inner",
+      list: "repeated string",
+      dict: "map<string, int64>",
+      boxed: "e.Inner",
+    });
   });
 
   it("takes table and column names, primary key, unique and index from the options", async () => {

@@ -1,4 +1,4 @@
-import { create, createFileRegistry } from "@bufbuild/protobuf";
+import { create, createFileRegistry, type DescField, ScalarType } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { SetupError } from "@tsmicro/runtime/errors";
 import { readEntities, type EntityDefinition, type SqlType } from "./entity-definition.js";
@@ -54,6 +54,12 @@ export interface ColumnSchema {
   readonly primaryKey: boolean;
   readonly unique: boolean;
   readonly indexed: boolean;
+  /**
+   * A jsonb column's proto type (`map<string, int32>`, `repeated shop.v1.Address`,
+   * `google.protobuf.Struct`): a change between two of them is a type change the SQL type
+   * does not show. Absent in records of an earlier tsmicro.
+   */
+  readonly json?: string;
   /** Only in the record: gone from the entity, still in the database (tsmicro drops nothing). */
   readonly retained?: true;
   /**
@@ -109,6 +115,35 @@ export function tableSchema(entity: EntityDefinition, file: string): TableSchema
       primaryKey: c.primaryKey,
       unique: c.unique,
       indexed: c.indexed,
+      ...(c.sqlType === "jsonb" ? { json: protoTypeOf(c.field) } : {}),
     })),
   };
+}
+
+/** A field's type as a proto file spells it: `repeated string`, `map<string, shop.v1.Address>`. */
+function protoTypeOf(field: DescField): string {
+  switch (field.fieldKind) {
+    case "list":
+      return `repeated ${field.listKind === "scalar" ? scalarName(field.scalar) : field.listKind === "enum" ? field.enum.typeName : field.message.typeName}`;
+    case "map": {
+      const value =
+        field.mapKind === "scalar"
+          ? scalarName(field.scalar)
+          : field.mapKind === "enum"
+            ? field.enum.typeName
+            : field.message.typeName;
+      return `map<${scalarName(field.mapKey)}, ${value}>`;
+    }
+    case "message":
+      return field.message.typeName;
+    case "enum":
+      return field.enum.typeName;
+    default:
+      return scalarName(field.scalar);
+  }
+}
+
+/** `int32` for ScalarType.INT32. */
+function scalarName(scalar: ScalarType): string {
+  return ScalarType[scalar].toLowerCase();
 }

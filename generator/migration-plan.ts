@@ -132,6 +132,8 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
     }
 
     if (typeOf(was) !== typeOf(c)) warnings.push(retyped(where(c), was, c, `ALTER TABLE ${t} ALTER COLUMN`));
+    else if (was.json !== undefined && c.json !== undefined && was.json !== c.json)
+      warnings.push(jsonRetyped(where(c), was.json, c.json, t));
     if (was.primaryKey !== c.primaryKey && c.primaryKey) {
       warnings.push(
         `${where(c)} is the new primary key of ${table.message} (was ${quoteIdentifier(old.primaryKey)}); ` +
@@ -307,6 +309,15 @@ function retyped(where: string, was: ColumnSchema, c: ColumnSchema, alter: strin
   return (
     `${where} changes type from ${from} to ${to} (tsmicro's migrations made it ${made}, and a migration of your own ` +
     `may have changed it since); tsmicro does not change column types: write a migration, such as ${sql}`
+  );
+}
+
+/** The hint for a jsonb column whose field changed its proto type: the SQL type stays, the JSON in the rows does not. */
+function jsonRetyped(where: string, from: string, to: string, table: string): string {
+  return (
+    `${where} changes from ${from} to ${to}, both stored as jsonb: rows written before hold ${from}'s JSON, and a ` +
+    `row that does not read as ${to} fails every call that reads it (INTERNAL). Unless every row fits both, write a ` +
+    `migration that converts them, such as UPDATE ${table} SET … (or clears them)`
   );
 }
 
