@@ -820,6 +820,44 @@ describe("the HTTP gateway", () => {
           expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /genre[\s\S]*GENRE_POETRY/ }),
       },
       {
+        name: "a bad value deep in a message, named by its path and value",
+        method: "POST",
+        path: "/v1/echo",
+        body: { int32Value: 1, book: { title: "T", tags: ["a", 5], genre: "GENRE_FICTION" } },
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({
+            code: Code.INVALID_ARGUMENT,
+            message: expect.stringMatching(
+              /^the request does not fit fixtures\.gateway\.v1\.EchoMessage: at book\.tags\[1\] \(5\): /,
+            ),
+          }),
+      },
+      {
+        name: "a bad Timestamp, named by its field and value",
+        method: "POST",
+        path: "/v1/echo",
+        body: { timestamp: "yesterday" },
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({
+            code: Code.INVALID_ARGUMENT,
+            message: expect.stringMatching(/ at timestamp \("yesterday"\): .*Timestamp/),
+          }),
+      },
+      {
+        name: "a bad map value, named by its key",
+        method: "POST",
+        path: "/v1/echo",
+        body: { labels: { ok: "x", "a b": 7 } },
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({
+            code: Code.INVALID_ARGUMENT,
+            message: expect.stringContaining(' at labels["a b"] (7): '),
+          }),
+      },
+      {
         name: 'a JSON array where body "*" needs an object',
         method: "POST",
         path: "/v1/echo",

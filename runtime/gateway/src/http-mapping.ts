@@ -25,6 +25,7 @@ import {
 } from "@tsmicro/runtime/internal";
 import { fillUpdateMask, patchMaskFields } from "./field-mask.js";
 import { queryFieldOf, TranscodedResponse, type GatewayMethod } from "./gateway-method.js";
+import { faultPlace, jsonFault } from "./json-fault.js";
 import { jsonToBinary } from "./json-transcoder.js";
 
 /** The parts of an HTTP request that make an RPC's request. */
@@ -92,7 +93,8 @@ function decodeRequest(
   } catch (error) {
     throw new TsmicroError(
       Code.INVALID_ARGUMENT,
-      badQueryParameter(method, rule, parts) ?? `the request does not fit ${input.typeName}: ${messageOf(error)}`,
+      badQueryParameter(method, rule, parts) ??
+        `the request does not fit ${input.typeName}: ${bodyFault(method, fields, error)}`,
     );
   }
   if (method.checksRequired) {
@@ -106,6 +108,12 @@ function decodeRequest(
   const patch = patchMaskFields(input, rule);
   if (patch) fillUpdateMask(message, patch, parts.body);
   return message;
+}
+
+/** What is wrong with the request's fields: protobuf-es's words, with where and what when it does not say. */
+function bodyFault(method: GatewayMethod, fields: unknown, error: unknown): string {
+  const fault = jsonFault(method.desc.input, fields, method.registry);
+  return fault ? `${faultPlace(fault)}: ${fault.reason}` : messageOf(error);
 }
 
 /**
