@@ -239,6 +239,23 @@ describe("rpc caller", () => {
     ).rejects.toMatchObject({ message: expect.stringContaining("broke off on b after its first messages") });
     expect(calls.map((c) => c.address)).toEqual(["a", "b"]);
   });
+
+  it("hands on a server's own error after the first messages as it came", async () => {
+    const { selector } = fixedSelector();
+    const moved = new TsmicroError(Code.FAILED_PRECONDITION, "the shelf moved");
+    const { transport } = scriptedTransport(() =>
+      (async function* () {
+        yield 1;
+        throw moved;
+      })(),
+    );
+    const caller = createRpcCaller("svc", { selector, transport, retries: 3 });
+    await expect(
+      (async () => {
+        for await (const _ of caller.serverStreaming(method("server_streaming"), {}));
+      })(),
+    ).rejects.toMatchObject({ message: "the shelf moved", code: Code.FAILED_PRECONDITION });
+  });
 });
 
 describe("hedged calls", () => {

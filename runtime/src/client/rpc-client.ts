@@ -66,12 +66,13 @@ function withOutcome(error: unknown, call: ClientCall, node: Node): unknown {
 }
 
 /**
- * A server stream that failed after delivering messages, whatever its method: never sent again
+ * A server stream that broke off after delivering messages, whatever its method: never sent again
  * (the caller would see those messages twice), which its message says, rather than
  * withOutcome's advice to mark the method idempotent, which would not change that.
  */
 function brokenOff(error: unknown, call: ClientCall, node: Node): unknown {
-  if (!isTsmicroError(error)) return error;
+  // The server's own answer (a business error) is no breakage: it comes as it is.
+  if (!isTsmicroError(error) || !(error.retryable || error.mayHaveBeenApplied)) return error;
   return new TsmicroError(
     error.code,
     `${error.message} (${call.method.path} broke off on ${node.address} after its first messages: ` +
