@@ -125,9 +125,6 @@ export interface Gateway {
   run(): Promise<void>;
 }
 
-/** How long a server stream through the gateway may last when the client sets no `grpc-timeout`. */
-const streamTimeoutMs = 5 * 60_000;
-
 /**
  * Creates the HTTP gateway of `tsmicro api`: routes from the services' `google.api.http`
  * bindings, default `/{service}/{method}` routes and `POST /rpc` as `micro api` has them, proto3
@@ -561,6 +558,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     );
   }
 
+  /**
+   * A server stream's options: cancelled when the HTTP client goes away. No timeout of its own: the
+   * client's `--client_stream_timeout` applies (none by default), as for any client's streams.
+   */
   function streamOptions(reply: FastifyReply, metadata: Metadata) {
     const abort = new AbortController();
     // The request's own "close" has already fired once its body was read (any POST), so only the
@@ -568,7 +569,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const response = reply.raw;
     if (response.destroyed) abort.abort();
     else response.once("close", () => response.writableFinished || abort.abort());
-    return { metadata, signal: abort.signal, timeoutMs: streamTimeoutMs };
+    return { metadata, signal: abort.signal };
   }
 
   async function openApiEndpoint(reply: FastifyReply): Promise<void> {

@@ -1,0 +1,167 @@
+/**
+ * How long a call through the HTTP gateway lives: the deadlines it gets, and what cancels it.
+ * Real HTTP to in-process gateways, real gRPC to an in-process `keeper` service (fixture 16's
+ * Library, found through a local registry folder) whose handlers say what deadline each call
+ * came with and count the calls their caller cancelled.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type CallContext, createService, type HandlerOf, type MicroService, silentLogger } from "@tsmicro/runtime";
+import { createGateway, type Gateway } from "@tsmicro/gateway";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Book } from "./golden/16-gateway/gateway.js";
+import { LibraryDefinition } from "./golden/16-gateway/gateway.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
+
+/** What a handler says of its call's deadline: `deadline in <ms> ms`, or `no deadline`. */
+function deadlineOf(context: CallContext): string {
+  return context.deadline ? `deadline in ${context.deadline.getTime() - Date.now()} ms` : "no deadline";
+}
+
+/** The milliseconds a `deadline in <ms> ms` names; undefined for `no deadline`. */
+function deadlineMs(text: string): number | undefined {
+  const ms = /^deadline in (-?\d+) ms$/.exec(text)?.[1];
+  return ms === undefined ? undefined : Number(ms);
+}
+
+/** Resolves once `signal` aborts or `ms` have passed, whichever comes first. */
+function abortedOrAfter(signal: AbortSignal, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+/** The first chunk of an open streaming answer, decoded, and a way to read the rest. */
+async function openStream(url: string, headers: Record<string, string> = {}) {
+  const abort = new AbortController();
+  const response = await fetch(url, { headers, signal: abort.signal });
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  const first = decoder.decode((await reader.read()).value);
+  return {
+    response,
+    first,
+    /** Everything after the first chunk, to the end of the answer. */
+    async rest(): Promise<string> {
+      let text = "";
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
+        text += decoder.decode(chunk.value, { stream: true });
+      return text;
+    },
+    close: () => abort.abort(),
+  };
+}
+
+describe("a call through the gateway", () => {
+  let dir = "";
+  let flags: string[] = [];
+  let keeper: MicroService;
+  const gateways: Gateway[] = [];
+  /** Calls of keeper's handlers that saw their caller cancel before their deadline. */
+  const cancelled = { unary: 0, streams: 0 };
+  /** Calls of keeper's handlers running now. */
+  const running = { unary: 0, streams: 0 };
+
+  async function gateway(...args: string[]): Promise<Gateway> {
+    const started = createGateway({
+      args: [...flags, "--address=127.0.0.1:0", "--metrics_address=off", ...args],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    gateways.push(started);
+    await started.start();
+    return started;
+  }
+
+  /** Counts a call its caller cancelled before its deadline. */
+  function countCancel(context: CallContext, kind: keyof typeof cancelled): void {
+    if (context.signal.aborted && (!context.deadline || context.deadline.getTime() > Date.now())) cancelled[kind]++;
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-gw-lifetime-"));
+    flags = ["--registry=local", `--registry_address=${dir}`];
+    keeper = createService({
+      name: "keeper",
+      args: [...flags, "--shutdown_grace=1s"],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    const library = {
+      // Answers with its deadline; shelf `hang` first waits to be cancelled (a minute at most).
+      async getShelf(request: { shelf: string }, context: CallContext) {
+        const deadline = deadlineOf(context);
+        if (request.shelf === "hang") {
+          running.unary++;
+          await abortedOrAfter(context.signal, 60_000);
+          running.unary--;
+          countCancel(context, "unary");
+        }
+        return { name: deadline };
+      },
+      // Book i titled with the call's deadline, every 50 ms until cancelled (a minute at most).
+      async *streamBooks(request: { shelf: string }, context: CallContext): AsyncIterable<Book> {
+        const title = deadlineOf(context);
+        running.streams++;
+        try {
+          for (let i = 1; i <= 1_200 && !context.signal.aborted; i++) {
+            yield {
+              name: `shelves/${request.shelf}/books/${i}`,
+              title,
+              author: "",
+              read: false,
+              pages: i,
+              genre: 0,
+              tags: [],
+            };
+            await abortedOrAfter(context.signal, 50);
+          }
+        } finally {
+          running.streams--;
+          countCancel(context, "streams");
+        }
+      },
+    };
+    keeper.handle(LibraryDefinition, library as unknown as HandlerOf<typeof LibraryDefinition>, { partial: true });
+    await keeper.start();
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled(gateways.map((g) => g.stop()));
+    await keeper?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  describe("server streams", () => {
+    it("have no deadline when --client_stream_timeout sets none", async () => {
+      const plain = await gateway();
+      const stream = await openStream(`${plain.url}/keeper/Library/StreamBooks?shelf=s`);
+      stream.close();
+      expect(stream.response.status).toBe(200);
+      expect(JSON.parse(stream.first.split("\n")[0]!)).toMatchObject({ result: { title: "no deadline" } });
+    });
+
+    it("end at --client_stream_timeout with a DEADLINE_EXCEEDED line", async () => {
+      const timed = await gateway("--client_stream_timeout=1s");
+      const stream = await openStream(`${timed.url}/keeper/Library/StreamBooks?shelf=s`);
+      try {
+        const title = (JSON.parse(stream.first.split("\n")[0]!) as { result: Book }).result.title;
+        expect(deadlineMs(title)).toBeGreaterThan(0);
+        expect(deadlineMs(title)).toBeLessThanOrEqual(1_000);
+        const lines = `${stream.first}${await stream.rest()}`.trimEnd().split("\n");
+        expect(JSON.parse(lines.at(-1)!)).toMatchObject({ error: { code: 4 } });
+      } finally {
+        stream.close();
+      }
+    });
+  });
+});
