@@ -40,6 +40,14 @@ function abortedOrAfter(signal: AbortSignal, ms: number): Promise<void> {
   });
 }
 
+async function until(what: string, probe: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** The first chunk of an open streaming answer, decoded, and a way to read the rest. */
 async function openStream(url: string, headers: Record<string, string> = {}) {
   const abort = new AbortController();
@@ -66,6 +74,10 @@ describe("a call through the gateway", () => {
   let flags: string[] = [];
   let keeper: MicroService;
   const gateways: Gateway[] = [];
+  /** A gateway with default settings. */
+  let plain: Gateway;
+  /** A gateway whose unary calls have a minute, so that only what a test does ends a call sooner. */
+  let patient: Gateway;
   /** Calls of keeper's handlers that saw their caller cancel before their deadline. */
   const cancelled = { unary: 0, streams: 0 };
   /** Calls of keeper's handlers running now. */
@@ -133,6 +145,7 @@ describe("a call through the gateway", () => {
     };
     keeper.handle(LibraryDefinition, library as unknown as HandlerOf<typeof LibraryDefinition>, { partial: true });
     await keeper.start();
+    [plain, patient] = await Promise.all([gateway(), gateway("--client_request_timeout=1m")]);
   });
 
   afterAll(async () => {
@@ -143,7 +156,6 @@ describe("a call through the gateway", () => {
 
   describe("server streams", () => {
     it("have no deadline when --client_stream_timeout sets none", async () => {
-      const plain = await gateway();
       const stream = await openStream(`${plain.url}/keeper/Library/StreamBooks?shelf=s`);
       stream.close();
       expect(stream.response.status).toBe(200);
@@ -162,6 +174,70 @@ describe("a call through the gateway", () => {
       } finally {
         stream.close();
       }
+    });
+  });
+
+  describe("unary calls", () => {
+    it("an HTTP client going away cancels the backend's call", async () => {
+      const before = cancelled.unary;
+      const abort = new AbortController();
+      const answer = fetch(`${patient.url}/keeper/Library/GetShelf?shelf=hang`, { signal: abort.signal }).catch(
+        () => "aborted",
+      );
+      await until("keeper runs the call", () => running.unary > 0);
+      abort.abort();
+      expect(await answer).toBe("aborted");
+      await until("keeper sees its call cancelled", () => cancelled.unary > before, 10_000);
+    });
+
+    it.each([
+      ["2S", 2_000],
+      ["1500m", 1_500],
+      // Longer than --client_request_timeout (5 s by default): grpc-gateway takes the header as it is.
+      ["1M", 60_000],
+      ["1H", 3_600_000],
+    ])("a Grpc-Timeout header of %s is the call's deadline", async (header, ms) => {
+      const answer = await fetch(`${plain.url}/keeper/Library/GetShelf?shelf=s`, {
+        headers: { "grpc-timeout": header },
+      });
+      expect(answer.status).toBe(200);
+      const left = deadlineMs(((await answer.json()) as { name: string }).name);
+      expect(left).toBeGreaterThan(ms - 1_000);
+      expect(left).toBeLessThanOrEqual(ms);
+    });
+
+    it("a call its Grpc-Timeout runs out on answers 504 DEADLINE_EXCEEDED", async () => {
+      // Well before the gateway's own minute would have ended it.
+      const answer = await fetch(`${patient.url}/keeper/Library/GetShelf?shelf=hang`, {
+        headers: { "grpc-timeout": "200m" },
+        signal: AbortSignal.timeout(20_000),
+      });
+      expect(answer.status).toBe(504);
+      expect(await answer.json()).toMatchObject({ code: 4 });
+    });
+
+    it.each(["soon", "1.5S", "5s", "123456789m", "-1S", "S"])(
+      "a malformed Grpc-Timeout (%s) is 400, naming the header and the format",
+      async (header) => {
+        const answer = await fetch(`${plain.url}/keeper/Library/GetShelf?shelf=s`, {
+          headers: { "grpc-timeout": header },
+        });
+        expect(answer.status).toBe(400);
+        expect(await answer.json()).toMatchObject({
+          code: 3,
+          message: `the Grpc-Timeout header ${JSON.stringify(header)} is not a gRPC timeout: give 1 to 8 digits and a unit, H (hours), M (minutes), S (seconds), m (milliseconds), u (microseconds) or n (nanoseconds), such as 30S or 500m`,
+        });
+      },
+    );
+
+    it("a Grpc-Timeout header bounds a server stream too", async () => {
+      const stream = await openStream(`${plain.url}/keeper/Library/StreamBooks?shelf=s`, {
+        "grpc-timeout": "2S",
+      });
+      stream.close();
+      const title = (JSON.parse(stream.first.split("\n")[0]!) as { result: Book }).result.title;
+      expect(deadlineMs(title)).toBeGreaterThan(1_000);
+      expect(deadlineMs(title)).toBeLessThanOrEqual(2_000);
     });
   });
 });

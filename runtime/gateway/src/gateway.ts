@@ -53,6 +53,8 @@ import {
 import { otherBindings } from "./binding-paths.js";
 import { acceptMethods, routableMethods } from "./http-methods.js";
 import { mapStream, sendStream } from "./http-stream.js";
+import { ConnectionSignals } from "./connection-signals.js";
+import { grpcTimeoutMs } from "./grpc-timeout.js";
 import { parseJsonBody } from "./json-body.js";
 import { forwardedMetadata } from "./forwarded-metadata.js";
 import { ResponseMetadata } from "./response-metadata.js";
@@ -249,6 +251,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           tracing,
         }
       : undefined;
+  const connections = new ConnectionSignals();
   let guard: RouteGuard = createRouteGuard({ routes: options.routes ?? [], jwt: options.jwt });
   const jsonOptions = { emitUnpopulated: settings.jsonEmitUnpopulated, useProtoNames: settings.jsonUseProtoNames };
 
@@ -497,10 +500,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const caller = backends.caller(target.service);
     const answer = new ResponseMetadata(request);
     const { onHeader, onTrailer } = answer;
+    // Cancelled when the HTTP client goes away; no timeout given leaves the client's own (--client_*_timeout).
+    const signal = connections.of(request.raw.socket);
+    const timeoutMs = requestTimeoutMs(request);
     switch (target.definition.kind) {
-      case "unary":
+      case "unary": {
         // Encoded here, from the JSON (see requestBytes). One `then`, not an async function awaiting the call.
-        return caller.unary(target.unary, requestBytes(target, rule, parts), { metadata, onHeader, onTrailer }).then(
+        const options = { metadata, onHeader, onTrailer, signal, timeoutMs };
+        return caller.unary(target.unary, requestBytes(target, rule, parts), options).then(
           (response) => {
             answer.apply(reply);
             void reply
@@ -516,9 +523,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
             throw error;
           },
         );
+      }
       case "server_streaming": {
         const message = requestMessage(target, rule, parts);
-        const options = { ...streamOptions(reply, metadata), onHeader, onTrailer };
+        const options = { metadata, onHeader, onTrailer, signal, timeoutMs };
         const messages = caller.serverStreaming(target.definition, message, options);
         return sendStream(
           request,
@@ -556,20 +564,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         "header not forwarded: gRPC metadata takes printable ASCII only",
       ),
     );
-  }
-
-  /**
-   * A server stream's options: cancelled when the HTTP client goes away. No timeout of its own: the
-   * client's `--client_stream_timeout` applies (none by default), as for any client's streams.
-   */
-  function streamOptions(reply: FastifyReply, metadata: Metadata) {
-    const abort = new AbortController();
-    // The request's own "close" has already fired once its body was read (any POST), so only the
-    // response tells that the client went away: it closes before it has finished.
-    const response = reply.raw;
-    if (response.destroyed) abort.abort();
-    else response.once("close", () => response.writableFinished || abort.abort());
-    return { metadata, signal: abort.signal };
   }
 
   async function openApiEndpoint(reply: FastifyReply): Promise<void> {
@@ -696,6 +690,12 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   socket.destroy(error);
+}
+
+/** The timeout a `Grpc-Timeout` header sets, as grpc-gateway takes it; undefined without one. */
+function requestTimeoutMs(request: FastifyRequest): number | undefined {
+  const header = request.headers["grpc-timeout"];
+  return header === undefined ? undefined : grpcTimeoutMs(header as string);
 }
 
 /** A backend's methods as a caller names them: `UserService.GetUser, …`. */
