@@ -7,11 +7,20 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type CallContext, createService, type HandlerOf, type MicroService, silentLogger } from "@tsmicro/runtime";
+import { Writable } from "node:stream";
+import {
+  type CallContext,
+  createLogger,
+  createService,
+  type HandlerOf,
+  type MicroService,
+  silentLogger,
+} from "@tsmicro/runtime";
 import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Book } from "./golden/16-gateway/gateway.js";
 import { LibraryDefinition } from "./golden/16-gateway/gateway.micro.js";
+import { killAllNodes, loggedBy, startNode } from "./support/nodes.js";
 import { suiteEnv } from "./support/suite-env.js";
 
 /** What a handler says of its call's deadline: `deadline in <ms> ms`, or `no deadline`. */
@@ -48,6 +57,19 @@ async function until(what: string, probe: () => boolean, timeoutMs = 15_000): Pr
   }
 }
 
+/** Whether `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(resolve, ms, false);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The first chunk of an open streaming answer, decoded, and a way to read the rest. */
 async function openStream(url: string, headers: Record<string, string> = {}) {
   const abort = new AbortController();
@@ -80,14 +102,26 @@ describe("a call through the gateway", () => {
   let patient: Gateway;
   /** Calls of keeper's handlers that saw their caller cancel before their deadline. */
   const cancelled = { unary: 0, streams: 0 };
-  /** Calls of keeper's handlers running now. */
-  const running = { unary: 0, streams: 0 };
+  /** Calls of keeper's GetShelf that wait (shelf `hang` or `slow`), running now. */
+  let waiting = 0;
 
+  /** A gateway on the suite's registry with `args`, started; stopped after the suite. */
   async function gateway(...args: string[]): Promise<Gateway> {
+    return loggingGateway([], ...args);
+  }
+
+  /** A gateway that logs to `lines`. */
+  async function loggingGateway(lines: Record<string, unknown>[], ...args: string[]): Promise<Gateway> {
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
     const started = createGateway({
       args: [...flags, "--address=127.0.0.1:0", "--metrics_address=off", ...args],
       env: suiteEnv(),
-      logger: silentLogger(),
+      logger: createLogger({ destination }),
     });
     gateways.push(started);
     await started.start();
@@ -109,13 +143,14 @@ describe("a call through the gateway", () => {
       logger: silentLogger(),
     });
     const library = {
-      // Answers with its deadline; shelf `hang` first waits to be cancelled (a minute at most).
+      // Answers with its deadline; shelf `hang` first waits to be cancelled (a minute at most), `slow` half a second.
       async getShelf(request: { shelf: string }, context: CallContext) {
         const deadline = deadlineOf(context);
-        if (request.shelf === "hang") {
-          running.unary++;
-          await abortedOrAfter(context.signal, 60_000);
-          running.unary--;
+        const waitMs = { hang: 60_000, slow: 500 }[request.shelf];
+        if (waitMs !== undefined) {
+          waiting++;
+          await abortedOrAfter(context.signal, waitMs);
+          waiting--;
           countCancel(context, "unary");
         }
         return { name: deadline };
@@ -123,7 +158,6 @@ describe("a call through the gateway", () => {
       // Book i titled with the call's deadline, every 50 ms until cancelled (a minute at most).
       async *streamBooks(request: { shelf: string }, context: CallContext): AsyncIterable<Book> {
         const title = deadlineOf(context);
-        running.streams++;
         try {
           for (let i = 1; i <= 1_200 && !context.signal.aborted; i++) {
             yield {
@@ -138,7 +172,6 @@ describe("a call through the gateway", () => {
             await abortedOrAfter(context.signal, 50);
           }
         } finally {
-          running.streams--;
           countCancel(context, "streams");
         }
       },
@@ -150,6 +183,7 @@ describe("a call through the gateway", () => {
 
   afterAll(async () => {
     await Promise.allSettled(gateways.map((g) => g.stop()));
+    await killAllNodes();
     await keeper?.stop();
     await rm(dir, { recursive: true, force: true });
   });
@@ -184,7 +218,7 @@ describe("a call through the gateway", () => {
       const answer = fetch(`${patient.url}/keeper/Library/GetShelf?shelf=hang`, { signal: abort.signal }).catch(
         () => "aborted",
       );
-      await until("keeper runs the call", () => running.unary > 0);
+      await until("keeper runs the call", () => waiting > 0);
       abort.abort();
       expect(await answer).toBe("aborted");
       await until("keeper sees its call cancelled", () => cancelled.unary > before, 10_000);
@@ -238,6 +272,82 @@ describe("a call through the gateway", () => {
       const title = (JSON.parse(stream.first.split("\n")[0]!) as { result: Book }).result.title;
       expect(deadlineMs(title)).toBeGreaterThan(1_000);
       expect(deadlineMs(title)).toBeLessThanOrEqual(2_000);
+    });
+  });
+
+  describe("the gateway stopping", () => {
+    it("lets a request in flight finish, and its kept-alive connection does not hold the stop", async () => {
+      const lines: Record<string, unknown>[] = [];
+      const stopping = await loggingGateway(lines, "--shutdown_grace=30s");
+      const answer = fetch(`${stopping.url}/keeper/Library/GetShelf?shelf=slow`);
+      await until("keeper runs the call", () => waiting > 0);
+      const stopped = stopping.stop();
+      const response = await answer;
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ name: expect.stringMatching(/^deadline in/) });
+      // Answered, its connection is kept alive (by fastify for 72 s, by the client about as long): the stop
+      // closes it rather than waiting for it, well within the 30 s grace.
+      expect(await settlesWithin(stopped, 20_000)).toBe(true);
+      expect(lines.map((line) => line.msg)).not.toContain(
+        "requests still in flight after the shutdown grace (--shutdown_grace); cancelling them",
+      );
+    });
+
+    it("past --shutdown_grace, ends an open stream with UNAVAILABLE and a unary call with 503, cancelling both backend calls", async () => {
+      const lines: Record<string, unknown>[] = [];
+      const stopping = await loggingGateway(lines, "--shutdown_grace=1s");
+      const before = { ...cancelled };
+      const stream = await openStream(`${stopping.url}/keeper/Library/StreamBooks?shelf=s`, {
+        accept: "text/event-stream",
+      });
+      const unary = fetch(`${stopping.url}/keeper/Library/GetShelf?shelf=hang`);
+      await until("keeper runs the unary call", () => waiting > 0);
+      const stopped = stopping.stop();
+      // No new request is taken meanwhile.
+      await expect(fetch(`${stopping.url}/keeper/Library/GetShelf?shelf=s`)).rejects.toThrow();
+
+      const events = (await stream.rest()).trimEnd().split("\n\n");
+      expect(events.length).toBeGreaterThan(1);
+      const last = events.at(-1)!.split("\n");
+      expect(last[0]).toBe("event: error");
+      const shuttingDown = {
+        code: 14,
+        message: expect.stringContaining(
+          "the gateway is shutting down and the call was still running after 1000 ms (--shutdown_grace); send it again",
+        ),
+      };
+      expect(JSON.parse(last[1]!.slice("data: ".length))).toMatchObject(shuttingDown);
+      const answer = await unary;
+      expect(answer.status).toBe(503);
+      expect(await answer.json()).toMatchObject(shuttingDown);
+
+      await stopped;
+      await until(
+        "keeper sees both calls cancelled",
+        () => cancelled.streams > before.streams && cancelled.unary > before.unary,
+      );
+      const cancelling = "requests still in flight after the shutdown grace (--shutdown_grace); cancelling them";
+      expect(lines.filter((line) => line.msg === cancelling)).toEqual([
+        expect.objectContaining({ level: 40, open: 2 }),
+      ]);
+    });
+
+    it("tsmicro api stops on SIGTERM with a stream open: the stream ends with UNAVAILABLE, the process exits 0", async () => {
+      const api = await startNode("bin/tsmicro.ts", [
+        "api",
+        ...flags,
+        "--address=127.0.0.1:0",
+        "--metrics_address=off",
+        "--shutdown_grace=1s",
+      ]);
+      const stream = await openStream(`http://${api.address}/keeper/Library/StreamBooks?shelf=s`, {
+        accept: "text/event-stream",
+      });
+      api.kill("SIGTERM");
+      const last = (await stream.rest()).trimEnd().split("\n\n").at(-1)!;
+      expect(last).toMatch(/^event: error\ndata: \{"code":14,"message":"[^"]*the gateway is shutting down/);
+      expect(await api.exited, api.output()).toBe(0);
+      expect(loggedBy(api, "gateway stopped")).toHaveLength(1);
     });
   });
 });

@@ -55,6 +55,7 @@ import { acceptMethods, routableMethods } from "./http-methods.js";
 import { mapStream, sendStream } from "./http-stream.js";
 import { ConnectionSignals } from "./connection-signals.js";
 import { grpcTimeoutMs } from "./grpc-timeout.js";
+import { closeWithinGrace, openSockets } from "./graceful-close.js";
 import { parseJsonBody } from "./json-body.js";
 import { forwardedMetadata } from "./forwarded-metadata.js";
 import { ResponseMetadata } from "./response-metadata.js";
@@ -121,7 +122,10 @@ export interface Gateway {
   readonly metricsAddress: string | undefined;
   /** Connects to the registry, loads the services, listens. */
   start(): Promise<void>;
-  /** Stops listening, finishes requests in flight, closes backend connections. */
+  /**
+   * Stops listening, gives requests in flight `--shutdown_grace` to finish, then cancels the rest
+   * (and their backend calls) and closes backend connections.
+   */
   stop(): Promise<void>;
   /** Starts, then stops on SIGINT or SIGTERM; resolves once stopped. If start fails it prints one line and exits 1. */
   run(): Promise<void>;
@@ -252,6 +256,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         }
       : undefined;
   const connections = new ConnectionSignals();
+  const sockets = openSockets(app.server);
   let guard: RouteGuard = createRouteGuard({ routes: options.routes ?? [], jwt: options.jwt });
   const jsonOptions = { emitUnpopulated: settings.jsonEmitUnpopulated, useProtoNames: settings.jsonUseProtoNames };
 
@@ -577,6 +582,24 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     void reply.type("application/json").send(JSON.stringify(document));
   }
 
+  /**
+   * The end of `--shutdown_grace` with requests still in flight: their backend calls are
+   * cancelled, so a stream ends with an UNAVAILABLE error line or event and a unary call answers 503.
+   */
+  function cancelInFlight(): void {
+    const graceMs = serviceSettings.shutdownGraceMs;
+    logger.warn(
+      { open: sockets.size },
+      "requests still in flight after the shutdown grace (--shutdown_grace); cancelling them",
+    );
+    connections.cancelAll(
+      new TsmicroError(
+        Code.UNAVAILABLE,
+        `the gateway is shutting down and the call was still running after ${graceMs} ms (--shutdown_grace); send it again`,
+      ),
+    );
+  }
+
   const gateway: Gateway = {
     app,
     settings,
@@ -619,7 +642,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     stop() {
       stopping ??= (async () => {
-        await app.close();
+        await closeWithinGrace(app, sockets, serviceSettings.shutdownGraceMs, cancelInFlight);
         await ownMetrics?.server.stop();
         if (events && !options.broker) await events.broker.stop();
         await proxy?.stop();
