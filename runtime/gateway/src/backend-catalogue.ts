@@ -65,7 +65,8 @@ export interface BackendCatalogue {
  * registry's endpoints (or server reflection) and their descriptors from the generated
  * definitions it was given or, failing that, from a node's server reflection. A service that
  * registers later is loaded when the watch reports it, so the gateway routes it without a
- * restart. A service whose nodes all leave keeps its routes, which then answer 503.
+ * restart. A service whose nodes all leave keeps its routes, which then answer 503, unless
+ * a live service's route claims the same request: that one serves it until the nodes come back.
  */
 export function createBackendCatalogue(options: BackendCatalogueOptions): BackendCatalogue {
   const { registry, transport, logger } = options;
@@ -75,13 +76,16 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
   const missing = new Map<string, number>();
   /** Why each registered service that has no routes could not be loaded. */
   const unloaded = new Map<string, string>();
+  /** Loaded services whose nodes have all left: their routes stay (answering 503) but yield to a live service's. */
+  const down = new Set<string>();
   let router = createRouter<GatewayRoute>([]);
   let watcher: ReturnType<Registry["watch"]> | undefined;
   let stopped = false;
 
   function routesOf(list: Iterable<BackendService>): GatewayRoute[] {
+    // The last route registered that matches wins: live services after those whose nodes all left.
     return [...list]
-      .sort((a, b) => a.name.localeCompare(b.name))
+      .sort((a, b) => Number(down.has(b.name)) - Number(down.has(a.name)) || a.name.localeCompare(b.name))
       .flatMap((service) =>
         service.methods.flatMap((target) =>
           target.definition.http.map((rule) => ({
@@ -104,14 +108,25 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
       if (options.strictRoutes) {
         logger.error(
           { backend: candidate.name },
-          `route conflict, service not routed (--strict_routes): ${conflict.message}`,
+          `route conflict, service not routed (--strict_routes): ${conflictText(conflict)}`,
         );
         return;
       }
-      logger.warn({ backend: candidate.name }, `route conflict: ${conflict.message}`);
+      logger.warn({ backend: candidate.name }, `route conflict: ${conflictText(conflict)}`);
     }
     services.set(candidate.name, candidate);
     router = table;
+  }
+
+  /** Notes whether a loaded service has live nodes, and re-orders the routes when that changed. */
+  async function checkLive(name: string): Promise<void> {
+    if (!services.has(name)) return;
+    const merged = mergeVersions(name, await registry.getService(name).catch(() => []));
+    const live = merged !== undefined && grpcNodes(merged).length > 0;
+    if (live !== down.has(name)) return;
+    if (live) down.delete(name);
+    else down.add(name);
+    if (!stopped) router = createRouter(routesOf(services.values()));
   }
 
   async function descriptorsFor(typeName: string, service: Service): Promise<FileRegistry> {
@@ -200,7 +215,9 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
     try {
       for await (const event of watcher) {
         // A node leaving keeps the routes; one of a service left unloaded may take it off the list.
-        if (event.action !== "delete" || unloaded.has(event.service.name)) void reload(event.service.name);
+        const name = event.service.name;
+        if (event.action !== "delete" || unloaded.has(name)) void reload(name).then(() => checkLive(name));
+        else void checkLive(name);
       }
     } catch (error) {
       if (!stopped) logger.warn({ err: error }, "registry watch ended");
@@ -241,6 +258,16 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
       return unloaded;
     },
   };
+}
+
+/**
+ * A route conflict naming each claimant's service too: two services serving the same proto
+ * (two versions of one, say) claim a route with the same method name.
+ */
+function conflictText(conflict: RouteConflict<GatewayRoute>): string {
+  const claimant = (route: GatewayRoute) => `${route.target.rpc} of service ${route.target.service}`;
+  const names = [...conflict.shadowed, conflict.serving].map(claimant).join(", ");
+  return `${conflict.method} ${conflict.shape} is claimed by ${names}; ${claimant(conflict.serving)} serves it, the others are unreachable`;
 }
 
 function sameConflict(a: RouteConflict<GatewayRoute>, b: RouteConflict<GatewayRoute>): boolean {

@@ -538,6 +538,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           reply,
           mapStream(messages, (m) => responseJson(target, rule, m, jsonOptions)),
           answer,
+          (body) => httpTracing.withTraceId(request, body),
         ).catch((error: unknown) => {
           // Failed before the first message: answered as a plain error, with what metadata came.
           if (!reply.sent) answer.apply(reply);

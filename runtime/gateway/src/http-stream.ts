@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders } from "node:http";
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { writable } from "@tsmicro/runtime/internal";
-import { errorResponse } from "./http-mapping.js";
+import { type ErrorBody, errorResponse } from "./http-mapping.js";
 import type { ResponseMetadata } from "./response-metadata.js";
 
 /**
@@ -21,6 +21,8 @@ export async function sendStream(
   reply: FastifyReply,
   messages: AsyncIterable<JsonValue>,
   metadata?: ResponseMetadata,
+  /** The body of the last error line or event as the caller's plain errors have it (the trace id, say). */
+  errorBody: (body: ErrorBody) => ErrorBody = (body) => body,
 ): Promise<void> {
   const sse = (request.headers.accept ?? "").includes("text/event-stream");
   const iterator = messages[Symbol.asyncIterator]();
@@ -42,7 +44,7 @@ export async function sendStream(
       next = await iterator.next();
     }
   } catch (error) {
-    const json = JSON.stringify(errorResponse(error).body);
+    const json = JSON.stringify(errorBody(errorResponse(error).body));
     if (!out.destroyed) await write(sse ? `event: error\ndata: ${json}\n\n` : `{"error":${json}}\n`);
   } finally {
     const trailers = metadata?.trailers() ?? {};
