@@ -131,6 +131,15 @@ describe("a scaffolded data service, on a key the database numbers", () => {
   });
 });
 
+describe("a scaffolded repository, given values PostgreSQL cannot hold", () => {
+  it("refuses them as invalid values, not internal errors: a NUL in text, a key with one", async () => {
+    const refusal = await riches.create({ title: "a\0b" }).catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(InvalidRichError);
+    expect((refusal as Error).message).toMatch(/^rich cannot be stored: .*0x00/);
+    await expect(riches.get("x\0")).rejects.toBeInstanceOf(InvalidRichError);
+  });
+});
+
 describe("a scaffolded data service's page tokens", () => {
   const token = (text: string) => Buffer.from(text).toString("base64url");
   const refused = (invalid: new (field: string, reason: string) => Error) =>
