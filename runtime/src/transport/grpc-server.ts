@@ -29,7 +29,7 @@ import {
   untilWritable,
 } from "./grpc-wire.js";
 import type { ServerCall, ServerHandler, ServerTransport } from "./transport.js";
-import { logHandlerFailure, ServerCallContext } from "./server-context.js";
+import { type CallsInFlight, logHandlerFailure, ServerCallContext } from "./server-context.js";
 import { type ServerKeepaliveOptions, serverKeepalive } from "./keepalive.js";
 
 /** Where the server reports handler failures, and what handlers log through: a pino-style logger. */
@@ -114,6 +114,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
       const bound = bind(service, method, check ? refusingInvalid(handler) : handler, fail, logger, {
         serialize: codec.serialize,
         gzip,
+        inFlight: standard.inFlight,
       });
       if (!server.register(method.path, bound.func, codec.serialize, deserialize, bound.type)) {
         throw new Error(`${method.path} is served twice: add ${service.typeName} once`);
@@ -149,6 +150,7 @@ export function createGrpcServerTransport(options: GrpcServerTransportOptions = 
         // timer bounds that wait and then cancels what is left, which aborts
         // those handlers' signals.
         const timer = setTimeout(() => {
+          standard.cutting(graceMs, logger);
           server.forceShutdown();
           resolve();
         }, graceMs);
@@ -187,9 +189,11 @@ type SurfaceCall = Pick<ServerUnaryCall<unknown, unknown>, "metadata" | "getDead
 type Fail = (error: unknown, context: ServerCallContext) => { code: number; details: string; metadata?: GrpcMetadata };
 
 /** How a method's responses are framed: its serializer, and whether the server gzips them by default. */
+/** How a method's calls answer (framing, compression), and the server's count of them. */
 interface ResponseFraming {
   readonly serialize: (message: unknown) => Buffer;
   readonly gzip: boolean;
+  readonly inFlight: CallsInFlight;
 }
 
 type Bound =
@@ -263,6 +267,7 @@ function grpcCallContext(
     peer: call.getPeer(),
     logger,
     gzip: framing.gzip,
+    inFlight: framing.inFlight,
     // With nothing set and no compression, grpc-js sends its default header itself.
     // Metadata grpc-js refuses throws a plain Error, so INTERNAL.
     sendHeader: (header, gzip) => {

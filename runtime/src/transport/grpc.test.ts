@@ -31,6 +31,8 @@ interface Observed {
   readonly contexts: CallContext[];
   readonly started: { id: string; context: CallContext }[];
   readonly logged: { fields: Record<string, unknown>; message: string | undefined }[];
+  /** Warnings, as `logged`. */
+  readonly warned: { fields: Record<string, unknown>; message: string | undefined }[];
   /** Resolves with the abort reason of the first call whose signal aborts. */
   readonly aborted: Promise<unknown>;
 }
@@ -101,13 +103,13 @@ afterEach(async () => {
 async function startServer(options: GrpcServerTransportOptions = {}, address = "127.0.0.1:0") {
   let onAbort: (reason: unknown) => void = () => {};
   const aborted = new Promise<unknown>((resolve) => (onAbort = resolve));
-  const observed: Observed = { contexts: [], started: [], logged: [], aborted };
+  const observed: Observed = { contexts: [], started: [], logged: [], warned: [], aborted };
   // Errors are recorded with the fields a child logger was made with, as pino prints them.
   const recording = (bindings: Record<string, unknown>): Logger => ({
     trace: () => {},
     debug: () => {},
     info: () => {},
-    warn: () => {},
+    warn: (fields, message) => observed.warned.push({ fields: { ...bindings, ...(fields as object) }, message }),
     error: (fields, message) => observed.logged.push({ fields: { ...bindings, ...(fields as object) }, message }),
     child: (more) => recording({ ...bindings, ...more }),
   });
@@ -481,7 +483,18 @@ describe.each(pairs)("gRPC transport, %s client, %s server", (client, server) =>
     expect(Date.now() - started).toBeLessThan(2_000);
     const error = await failed;
     expect([Code.CANCELLED, Code.UNAVAILABLE]).toContain(error.code);
-    expect(isTsmicroError(await observed.aborted)).toBe(true);
+    // The handler reads why: the server's stop, not its caller.
+    expect(await observed.aborted).toMatchObject({
+      code: Code.UNAVAILABLE,
+      message:
+        "the server is shutting down and /fixtures.services.v1.Alpha/Unary was still running after 100 ms (--shutdown_grace)",
+    });
+    expect(observed.warned).toEqual([
+      {
+        fields: { calls: 1 },
+        message: "calls still running after the shutdown grace (--shutdown_grace); cancelling them",
+      },
+    ]);
   });
 
   it("serves grpc.health.v1: NOT_SERVING until setServing(true)", async () => {

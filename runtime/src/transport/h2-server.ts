@@ -13,6 +13,7 @@ import type { MethodDefinition, ServiceDefinition } from "../definition/definiti
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { messageOf } from "./call-errors.js";
+import type { CallsInFlight } from "./server-context.js";
 import { StandardServices } from "./standard-services.js";
 import { requiredFieldChecks } from "./grpc-required.js";
 import type { GrpcServerTransport, GrpcServerTransportOptions } from "./grpc-server.js";
@@ -43,6 +44,7 @@ interface Route {
   readonly handler: ServerHandler;
   readonly logger: Logger;
   readonly check: ((bytes: Uint8Array) => TsmicroError | undefined) | undefined;
+  readonly inFlight: CallsInFlight;
 }
 
 /** Requests read past this many and not yet taken by the handler pause the stream (HTTP/2 flow control holds the caller). */
@@ -74,7 +76,8 @@ export function createH2ServerTransport(options: H2ServerTransportOptions = {}):
     for (const method of Object.values(service.methods)) {
       if (routes.has(method.path)) throw new Error(`${method.path} is served twice: add ${service.typeName} once`);
       const methodLogger = logger.child({ method: method.path });
-      routes.set(method.path, { service, method, handler, logger: methodLogger, check: checks.get(method.path) });
+      const check = checks.get(method.path);
+      routes.set(method.path, { service, method, handler, logger: methodLogger, check, inFlight: standard.inFlight });
     }
   };
   for (const [definition, handler] of standard.health()) serve(definition, handler);
@@ -144,8 +147,9 @@ export function createH2ServerTransport(options: H2ServerTransportOptions = {}):
         const late = new Promise<void>((resolve) => {
           timer = setTimeout(resolve, graceMs);
         });
-        await Promise.race([closed, late]);
+        const ended = await Promise.race([closed.then(() => true), late.then(() => false)]);
         clearTimeout(timer);
+        if (!ended) standard.cutting(graceMs, logger);
         for (const stream of calls) stream.close(constants.NGHTTP2_CANCEL);
         for (const session of sessions) session.destroy();
         // A destroyed session still waits for its peer to close its side of the connection: a frozen one never does.
@@ -197,6 +201,7 @@ class H2Call {
       peer: peerOfSession(stream.session),
       logger: route.logger,
       gzip: limits.gzip,
+      inFlight: route.inFlight,
       sendHeader: (header, gzip) => this.#respond(header, gzip),
     });
     this.#reader = new MessageReader(limits.maxReceive, headers["grpc-encoding"] as string | undefined, "server");

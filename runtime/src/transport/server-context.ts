@@ -17,6 +17,44 @@ export interface IncomingCall {
   readonly gzip: boolean;
   /** Sends the response header (once, before the first message or the status), compressed or not. */
   readonly sendHeader: (header: Metadata, gzip: boolean) => void;
+  /** The server's count of its calls, which says why a call its stop cut was cancelled. */
+  readonly inFlight?: CallsInFlight;
+}
+
+/**
+ * The calls a server is running: how many its stop found still running when its grace was over
+ * (a line says so), and the reason their handlers' signals then get, where they read as the
+ * caller cancelling.
+ */
+export class CallsInFlight {
+  #running = 0;
+  #cutAfterMs: number | undefined;
+
+  get running(): number {
+    return this.#running;
+  }
+
+  started(): void {
+    this.#running++;
+  }
+
+  ended(): void {
+    this.#running--;
+  }
+
+  /** The server is about to cancel the calls still running, `graceMs` after its stop began. */
+  cut(graceMs: number): void {
+    this.#cutAfterMs = graceMs;
+  }
+
+  /** Why a call on `path` is cancelled, once cut; undefined before. */
+  cutReason(path: string): TsmicroError | undefined {
+    if (this.#cutAfterMs === undefined) return undefined;
+    return new TsmicroError(
+      Code.UNAVAILABLE,
+      `the server is shutting down and ${path} was still running after ${this.#cutAfterMs} ms (--shutdown_grace)`,
+    );
+  }
 }
 
 /**
@@ -46,6 +84,7 @@ export class ServerCallContext implements CallContext {
   traceIds: { readonly traceId: string; readonly spanId: string } | undefined = undefined;
   readonly #controller = new AbortController();
   readonly #send: IncomingCall["sendHeader"];
+  readonly #inFlight: CallsInFlight | undefined;
   #gzip: boolean;
   #finished = false;
   #headerSent = false;
@@ -58,6 +97,8 @@ export class ServerCallContext implements CallContext {
     this.logger = call.logger;
     this.#send = call.sendHeader;
     this.#gzip = call.gzip;
+    this.#inFlight = call.inFlight;
+    this.#inFlight?.started();
     this.signal = this.#controller.signal;
     this.setHeader = (metadata) => {
       this.#headerOpen("setHeader");
@@ -79,13 +120,22 @@ export class ServerCallContext implements CallContext {
 
   /** The handler is done: a later cancel is the transport closing the call, not the caller cancelling. */
   finish(): void {
+    if (!this.#finished) this.#inFlight?.ended();
     this.#finished = true;
   }
 
-  /** The caller went away (or the deadline passed): aborts the handler's signal, unless the handler was done. */
+  /**
+   * The caller went away (or the deadline passed, or the server's stop cut the call): aborts the
+   * handler's signal, unless the handler was done.
+   */
   cancel(): void {
     if (this.#finished || this.signal.aborted) return;
     const path = this.method.path;
+    const cut = this.#inFlight?.cutReason(path);
+    if (cut) {
+      this.#controller.abort(cut);
+      return;
+    }
     // A caller cancels at its own deadline, which its clock and the rounding of grpc-timeout put a
     // little ahead of the one computed here: a cancel that close to the deadline is the deadline.
     const expired = this.deadline !== undefined && this.deadline.getTime() <= Date.now() + deadlineSlackMs;

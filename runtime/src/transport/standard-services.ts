@@ -2,6 +2,8 @@ import type { ServiceDefinition } from "../definition/definition.js";
 import { HealthDefinition } from "../gen/grpc/health/v1/health.micro.js";
 import { HealthService, healthReflected } from "./grpc-health.js";
 import { createReflectionService, fileDescriptorProtos } from "./grpc-reflection.js";
+import type { Logger } from "../logging/logger.js";
+import { CallsInFlight } from "./server-context.js";
 import type { ServerHandler } from "./transport.js";
 
 /**
@@ -10,6 +12,8 @@ import type { ServerHandler } from "./transport.js";
  * The transport serves `served()` through its own method binding.
  */
 export class StandardServices {
+  /** The calls the server is running, counted by their contexts. */
+  readonly inFlight = new CallsInFlight();
   readonly #services: ServiceDefinition[] = [];
   readonly #reflectedFiles: Uint8Array[] = [];
   readonly #health: HealthService | undefined;
@@ -52,6 +56,20 @@ export class StandardServices {
   /** The server is stopping: health watches end, so they do not hold the stop for its grace. */
   stopping(): void {
     this.#health?.close();
+  }
+
+  /**
+   * The grace is over: the calls still running are about to be cancelled, which a warning says,
+   * and their handlers' signals say why.
+   */
+  cutting(graceMs: number, logger: Logger): void {
+    const running = this.inFlight.running;
+    if (running > 0)
+      logger.warn(
+        { calls: running },
+        "calls still running after the shutdown grace (--shutdown_grace); cancelling them",
+      );
+    this.inFlight.cut(graceMs);
   }
 
   /** Adds descriptors reflection serves by file and symbol (a base64 FileDescriptorSet). */
