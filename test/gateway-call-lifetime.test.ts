@@ -20,6 +20,7 @@ import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Book } from "./golden/16-gateway/gateway.js";
 import { LibraryDefinition } from "./golden/16-gateway/gateway.micro.js";
+import { settlesWithin } from "../runtime/gateway/src/graceful-close.js";
 import { killAllNodes, loggedBy, startNode } from "./support/nodes.js";
 import { suiteEnv } from "./support/suite-env.js";
 
@@ -54,19 +55,6 @@ async function until(what: string, probe: () => boolean, timeoutMs = 15_000): Pr
   while (!probe()) {
     if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** Whether `promise` settles within `ms`. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(resolve, ms, false);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), late]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

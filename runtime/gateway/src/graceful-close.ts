@@ -48,7 +48,7 @@ export async function closeWithinGrace(
 }
 
 /** Whether `promise` resolves within `ms`; its rejection, within them, rejects this too. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<boolean>((resolve) => {
     timer = setTimeout(resolve, ms, false);
