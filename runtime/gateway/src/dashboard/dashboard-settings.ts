@@ -1,3 +1,4 @@
+import { isIPv4 } from "node:net";
 import { onOff, readFlags, type FlagParser } from "@tsmicro/runtime/internal";
 
 /** What `tsmicro web` (and `tsmicro api --dashboard`) read from flags and environment. */
@@ -44,8 +45,12 @@ export function resolveDashboardSettings(
   return { ...defaultDashboardSettings, ...overrides, ...given };
 }
 
-/** Whether `host` (of a listen address) is loopback only. */
+/**
+ * Whether `host` (of a listen address, or a request's Host) is loopback only: `localhost`, `::1`
+ * or an IPv4 address in 127.0.0.0/8. A name such as `127.attacker.example` is a name, which DNS
+ * may point anywhere.
+ */
 export function isLoopbackHost(host: string): boolean {
   const bare = host.replace(/^\[|\]$/g, "");
-  return bare === "localhost" || bare === "::1" || /^127\./.test(bare);
+  return bare === "localhost" || bare === "::1" || (isIPv4(bare) && bare.startsWith("127."));
 }

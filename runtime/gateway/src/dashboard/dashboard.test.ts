@@ -88,6 +88,9 @@ describe("the dashboard is safe by default", () => {
     const rebound = await postWithHost(`${base}api/call`, `evil.example:${new URL(base).port}`);
     expect(rebound.status).toBe(403);
     expect(rebound.body).toContain("open to its page at a loopback address only");
+    // Names that only look like loopback addresses are names too.
+    for (const name of ["127.attacker.example", "127.0.0.1.evil.example", "127.1.evil.example"])
+      expect((await postWithHost(`${base}api/call`, `${name}:${new URL(base).port}`)).status, name).toBe(403);
     expect((await postWithHost(`${base}api/call`, `localhost:${new URL(base).port}`)).status).toBe(404);
   });
 
