@@ -137,6 +137,8 @@ describe("gateway JWT and rate limits (--config)", () => {
     expect((await rpc("Library.DeleteBook", book, bearer)).status).toBe(200);
     // A rule naming one value of a path variable guards that value, wherever it comes from.
     expect((await fetch(`${gateway.url}/v1/authors/secret`)).status).toBe(401);
+    // HEAD is served as GET, and guarded as GET.
+    expect((await fetch(`${gateway.url}/v1/authors/secret`, { method: "HEAD" })).status).toBe(401);
     expect((await rpc("Library.GetAuthor", { author: "secret" })).status).toBe(401);
     expect((await rpc("Library.GetAuthor", { author: "ada" })).status).toBe(200);
     // GetBook's second binding carries the name the first one's rule guards.
@@ -146,6 +148,7 @@ describe("gateway JWT and rate limits (--config)", () => {
     const file = () => rpc("Library.GetFile", { path: "a/b" });
     expect([(await file()).status, (await file()).status, (await file()).status]).toEqual([200, 200, 429]);
     expect((await fetch(`${gateway.url}/v1/files/a/b`)).status).toBe(429);
+    expect((await fetch(`${gateway.url}/v1/files/a/b`, { method: "HEAD" })).status).toBe(429);
   });
 
   it("answers 429 with Retry-After once a client spends its burst, per client", async () => {

@@ -70,6 +70,8 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
       if (open) return undefined;
       const path = request.url.split("?", 1)[0] ?? "/";
       const resolved = withElsewhere(rules.resolve({ rpc, method: request.method, path }), elsewhere);
+      // HEAD is served by the GET route: the GET rules guard it too.
+      if (request.method === "HEAD") resolved.push(rules.resolve({ rpc, method: "GET", path }));
       let claims: JwtClaims | undefined;
       if (resolved.some((rule) => rule.auth)) {
         const authorization = request.headers.authorization;
