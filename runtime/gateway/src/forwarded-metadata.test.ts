@@ -34,11 +34,25 @@ describe("forwardedMetadata", () => {
         "content-length",
         "grpc-timeout",
         "x-jwt-sub",
+        "x-jwt-sub-bin",
         "a#b",
         "",
       ].map((key) => [`grpc-metadata-${key}`, "1"]),
     );
     expect(forwardedMetadata(headers, "::1")).toEqual({ "x-forwarded-for": "::1" });
+  });
+
+  it("takes the keys it sets from headers only from those headers: a client cannot replace a verified Authorization", () => {
+    const headers = {
+      authorization: "Bearer verified",
+      "grpc-metadata-authorization": "Bearer forged",
+      "grpc-metadata-x-request-id": "forged",
+      "grpc-metadata-x-forwarded-for": "10.0.0.1",
+    };
+    expect(forwardedMetadata(headers, "::1")).toEqual({ authorization: "Bearer verified", "x-forwarded-for": "::1" });
+    // And in any order the headers come.
+    const reversed = Object.fromEntries(Object.entries(headers).reverse());
+    expect(forwardedMetadata(reversed, "::1")).toEqual({ authorization: "Bearer verified", "x-forwarded-for": "::1" });
   });
 
   it("drops a text value gRPC metadata cannot carry and names the header it dropped; refuses a -bin value that is not base64", () => {

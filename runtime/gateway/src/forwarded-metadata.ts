@@ -3,8 +3,22 @@ import { Code, type Metadata, TsmicroError } from "@tsmicro/runtime";
 import { isMetadataKey, isMetadataText, isReservedMetadataKey } from "@tsmicro/runtime/internal";
 import { jwtMetadataKeys } from "./jwt-auth.js";
 
-/** Claims come only from a verified token: a client may not set them through `Grpc-Metadata-*`. */
-const claimKeys: ReadonlySet<string> = new Set(jwtMetadataKeys);
+/**
+ * Keys the gateway sets itself, which a client may not set through `Grpc-Metadata-*` (nor as
+ * `-bin`): claims come only from a verified token, and `authorization` only from the header the
+ * route rules verified (a second value would replace it), as the forwarding chain and the request
+ * id come from their own headers.
+ */
+const gatewayKeys: ReadonlySet<string> = new Set([
+  ...jwtMetadataKeys,
+  "authorization",
+  "x-request-id",
+  "x-forwarded-for",
+]);
+
+function isGatewayKey(key: string): boolean {
+  return gatewayKeys.has(key.endsWith("-bin") ? key.slice(0, -4) : key);
+}
 
 /**
  * gRPC metadata from HTTP headers, as grpc-gateway forwards them: `Grpc-Metadata-*` headers
@@ -26,7 +40,7 @@ export function forwardedMetadata(
     let key: string;
     if (name.startsWith("grpc-metadata-")) {
       key = name.slice("grpc-metadata-".length);
-      if (!isMetadataKey(key) || isReservedMetadataKey(key) || claimKeys.has(key)) continue;
+      if (!isMetadataKey(key) || isReservedMetadataKey(key) || isGatewayKey(key)) continue;
     } else if (name === "authorization" || name === "x-request-id") key = name;
     else continue;
     const joined = Array.isArray(value) ? value.join(", ") : value;
