@@ -56,7 +56,7 @@ describe("gateway JWT and rate limits (--config)", () => {
     const flags = ["--registry=local", `--registry_address=${join(dir, "registry")}`];
     await startNode("test/fixtures/gateway-node.ts", flags);
     gateway = createGateway({
-      args: [...flags, "--address=127.0.0.1:0", `--config=${config}`],
+      args: [...flags, "--address=127.0.0.1:0", `--config=${config}`, "--dashboard=on"],
       env: suiteEnv(),
       logger: silentLogger(),
     });
@@ -149,6 +149,20 @@ describe("gateway JWT and rate limits (--config)", () => {
     expect([(await file()).status, (await file()).status, (await file()).status]).toEqual([200, 200, 429]);
     expect((await fetch(`${gateway.url}/v1/files/a/b`)).status).toBe(429);
     expect((await fetch(`${gateway.url}/v1/files/a/b`, { method: "HEAD" })).status).toBe(429);
+  });
+
+  it("applies the route rules to the calls of the dashboard's page too", async () => {
+    const call = (method: string, request: object) =>
+      fetch(`${gateway.url}/dashboard/api/call`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ service: "library", method, request }),
+      });
+    expect((await call("Library.Whoami", {})).status).toBe(401);
+    expect((await call("Library.GetAuthor", { author: "secret" })).status).toBe(401);
+    const open = await call("Library.GetAuthor", { author: "ada" });
+    expect(open.status).toBe(200);
+    expect(await open.json()).toMatchObject({ status: "OK" });
   });
 
   it("answers 429 with Retry-After once a client spends its burst, per client", async () => {

@@ -302,6 +302,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       settings: resolveDashboardSettings({}, args, env, { withAddress: false }),
       listenAddress: settings.address,
       ...(options.openApi ? { openApiPath: `${settings.prefix}/openapi.json` } : {}),
+      // The page's calls meet the route rules, as /rpc's do.
+      admit: admitDashboardCall,
     });
   }
 
@@ -453,8 +455,24 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         Code.NOT_FOUND,
         `POST /rpc: ${name} has no method ${spec}; it has ${methodNames(backend)}`,
       );
-    const rule: HttpRule = { method: "POST", path: "/rpc", body: "*" };
-    return await call(target, rule, { variables: {}, query: "", body: message }, request, reply);
+    return await call(target, rpcRule, { variables: {}, query: "", body: message }, request, reply);
+  }
+
+  /**
+   * The route rules of a call the dashboard's page makes, as for `POST /rpc` with that request:
+   * the claims' metadata, or nothing without rules; a refusal throws.
+   */
+  async function admitDashboardCall(
+    target: GatewayMethod,
+    body: unknown,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<Metadata | undefined> {
+    if (guard.open) return undefined;
+    const parts = { variables: {}, query: "", body };
+    const elsewhere = otherBindings(target, rpcRule, fieldsForRules(target, rpcRule, parts), settings.prefix);
+    const claims = await guard.admit(target.rpc, request, reply, elsewhere);
+    return claims && claimsMetadata(claims);
   }
 
   async function eventEndpoint(
@@ -721,6 +739,9 @@ function requestTimeoutMs(request: FastifyRequest): number | undefined {
   const header = request.headers["grpc-timeout"];
   return header === undefined ? undefined : grpcTimeoutMs(header as string);
 }
+
+/** The binding a `POST /rpc` call (and a dashboard page's) is made by. */
+const rpcRule: HttpRule = { method: "POST", path: "/rpc", body: "*" };
 
 /** A backend's methods as a caller names them: `UserService.GetUser, …`. */
 function methodNames(backend: BackendService): string {

@@ -1,12 +1,12 @@
 import { timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { fromJson, type JsonValue, type Message, toJson } from "@bufbuild/protobuf";
-import { Code, codeName, isTsmicroError, type Logger, TsmicroError } from "@tsmicro/runtime";
+import { Code, codeName, isTsmicroError, type Logger, type Metadata, TsmicroError } from "@tsmicro/runtime";
 import { metricsRegistry } from "@tsmicro/runtime/internal";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { findMethod } from "../backend-catalogue.js";
 import type { GatewayBackends } from "../gateway-backends.js";
-import { httpRulesOf } from "../gateway-method.js";
+import { type GatewayMethod, httpRulesOf } from "../gateway-method.js";
 import { splitAddress } from "../listen-at.js";
 import { mergeOpenApi, type OpenApiBuilder } from "../merge-openapi.js";
 import type { CallOutcome, FleetEvent, Info, MethodView, RouteView } from "./dashboard-api.js";
@@ -27,6 +27,16 @@ export interface DashboardRoutesOptions {
   readonly openApiPath?: string;
   /** Builds each proto file's OpenAPI document: the page then serves the services' merged one at `openapi.json`. */
   readonly openApi?: OpenApiBuilder;
+  /**
+   * The gateway's route rules for a call of `method` with the request `body` (as proto3 JSON):
+   * the metadata to send with it (a token's claims), or a refusal thrown. None in `tsmicro web`.
+   */
+  readonly admit?: (
+    method: GatewayMethod,
+    body: unknown,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ) => Promise<Metadata | undefined>;
 }
 
 /** The page's files, built into dist/web by the package's build. */
@@ -167,10 +177,11 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
         `the request does not fit ${method.desc.input.typeName}: ${error instanceof Error ? error.message : String(error)}`,
       );
     }
+    const metadata = await options.admit?.(method, input, request, reply);
     const traceId = traceIdOf(reply);
     const started = performance.now();
     try {
-      const response = await backends.caller(service).unary(method.definition, message);
+      const response = await backends.caller(service).unary(method.definition, message, metadata && { metadata });
       const latencyMs = performance.now() - started;
       return {
         status: "OK",
