@@ -137,6 +137,11 @@ describe("tsmicro api options", () => {
       expect(inside.status).toBe(200);
       expect(((await inside.json()) as { servedBy: string }).servedBy).toMatch(/^go\.micro\.api\.books/);
     }
+    // Its dashboard shows only the services under the namespace.
+    const withPage = await gateway("--namespace=go.micro.api", "--dashboard=on");
+    const listed = (await (await fetch(`${withPage.url}/dashboard/api/services`)).json()) as { name: string }[];
+    expect([...new Set(listed.map((service) => service.name))]).toEqual(["go.micro.api.books"]);
+    expect((await fetch(`${withPage.url}/dashboard/api/services/library`)).status).toBe(404);
     // Routes come only from the services under the namespace: here, none.
     const empty = await gateway("--namespace=go.micro.other");
     expect((await fetch(`${empty.url}/v1/ping`)).status).toBe(404);

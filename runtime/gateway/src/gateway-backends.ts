@@ -56,9 +56,11 @@ export class GatewayBackends {
   /** Whether RPC metrics are recorded (`--metrics_address` is not off). */
   readonly metricsOn: boolean;
   readonly #callers = new Map<string, Caller>();
+  readonly #namespace: string | undefined;
 
   constructor(options: GatewayBackendsOptions) {
     const { serviceSettings, logger } = options;
+    this.#namespace = options.namespace;
     this.registryUse = RegistryUse.of(options.registry, serviceSettings, logger);
     this.registry = this.registryUse.registry;
     this.tracing = new TracingUse(resolveTracingSettings(options.name, serviceSettings, options.env), {}, logger);
@@ -86,6 +88,11 @@ export class GatewayBackends {
         !inNamespace(service.name, options.namespace) ||
         service.nodes.every((node) => node.metadata.broker !== undefined),
     });
+  }
+
+  /** Whether the registered service `name` is one this process reaches (`--namespace`). */
+  reaches(name: string): boolean {
+    return inNamespace(name, this.#namespace);
   }
 
   /** The client of a registered service, made once. */

@@ -72,6 +72,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     registry: backends.registry,
     transport: backends.transport,
     logger: options.logger,
+    shows: (name) => backends.reaches(name),
     ...(backends.metricsOn ? { ownMetrics: () => metricsRegistry().metrics() } : {}),
   });
 

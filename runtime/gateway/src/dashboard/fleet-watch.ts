@@ -27,6 +27,8 @@ export interface FleetWatchOptions {
   readonly ownMetrics?: () => Promise<string | undefined>;
   /** How often charts and health are read while a page is open. */
   readonly tickMs?: number;
+  /** Which registered services the page shows (a gateway's `--namespace`); all without. */
+  readonly shows?: (name: string) => boolean;
 }
 
 /** A health check waits this long for a node. */
@@ -148,7 +150,8 @@ export class FleetWatch {
 
   async #load(): Promise<void> {
     const { registry } = this.#options;
-    const names = [...new Set((await registry.listServices()).map((s) => s.name))].sort();
+    const shows = this.#options.shows ?? (() => true);
+    const names = [...new Set((await registry.listServices()).map((s) => s.name))].filter(shows).sort();
     const versions = await Promise.all(names.map((name) => registry.getService(name)));
     this.#services = versions.flat().filter((service) => service.nodes.length > 0);
   }
