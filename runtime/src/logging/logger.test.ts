@@ -79,6 +79,26 @@ describe("createLogger", () => {
     expect(text).toContain("was refused");
   });
 
+  it("never prints credentials in the other places they turn up: deep, in raw headers, as header text, in signed URLs", () => {
+    const { logger, raw } = captured();
+    let deep: Record<string, unknown> = { password: "hunter10" };
+    for (let i = 0; i < 20; i++) deep = { level: deep };
+    logger.info({ deep }, "nested");
+    logger.info({ passphrase: "hunter11", session: "hunter12", sid: "hunter13", jwt: "hunter14" }, "keys");
+    logger.info({ aws_access_key_id: "hunter15", signature: "hunter16" }, "keys");
+    logger.info({ rawHeaders: ["Host", "x", "Cookie", "hunter17", "Authorization", "Token hunter18"] }, "raw");
+    logger.info("sent Cookie: sid=hunter19; theme=dark");
+    logger.info('Authorization: Digest username="ann", response="hunter20"');
+    logger.info("GET /cb?code=hunter21&state=s and /f?sig=hunter22&X-Amz-Signature=hunter23&password%3Dhunter24");
+    logger.info({ database: "postgres://app:p@ss-hunter25@db.internal/users" }, "db");
+    const text = raw.join("\n");
+    for (let n = 10; n <= 25; n++) expect(text).not.toContain(`hunter${n}`);
+    // What is not secret stays readable.
+    expect(text).toContain("state=s");
+    expect(text).toContain("@db.internal/users");
+    expect(text).toContain('"Host","x"');
+  });
+
   it("never prints the password in a URL, in a field, a message or an error", () => {
     const { logger, raw } = captured();
     logger.info({ database: "postgres://app:hunter5@db.internal:5432/users" }, "connecting");
