@@ -292,6 +292,11 @@ for (const backend of backends) {
         join(migrations, "0003_rename_phone.sql"),
         'ALTER TABLE "customer" RENAME COLUMN "phone" TO "mobile";\n',
       );
+      // Written, not yet applied: what is missing is npm run migrate.
+      await expect(database.checkSchema()).rejects.toMatchObject({
+        code: "TSM_ERR_MIGRATIONS_PENDING",
+        message: expect.stringContaining("(0003_rename_phone): run npm run migrate"),
+      });
       expect(await database.migrate()).toEqual(["0003_rename_phone"]);
       await database.checkSchema();
     });

@@ -104,9 +104,23 @@ function database<DB>(
     kind,
     migrate: () => migrate(db, migrationsDir, logger),
     pending: () => pending(db, migrationsDir),
-    checkSchema: () => checkSchema(db, migrationsDir),
+    checkSchema: () => checkSchemaMigrated(db, migrationsDir),
     close: () => (closed ??= close()),
   };
+}
+
+/**
+ * checkSchema, where a mismatch with migrations not yet applied is those migrations' to mend:
+ * TSM_ERR_MIGRATIONS_PENDING names them, rather than asking for one written by hand.
+ */
+async function checkSchemaMigrated<DB>(db: Kysely<DB>, migrationsDir: string): Promise<void> {
+  try {
+    await checkSchema(db, migrationsDir);
+  } catch (error) {
+    const waiting = await pending(db, migrationsDir).catch(() => []);
+    if (waiting.length === 0) throw error;
+    throw new SetupError("TSM_ERR_MIGRATIONS_PENDING", String(waiting.length), waiting.join(", "));
+  }
 }
 
 async function pending<DB>(db: Kysely<DB>, migrationsDir: string): Promise<readonly string[]> {
