@@ -165,6 +165,35 @@ describe("gateway JWT and rate limits (--config)", () => {
     expect(await open.json()).toMatchObject({ status: "OK" });
   });
 
+  it("warns at start about a rule naming RPCs no routed method has (misspelt), which would guard nothing", async () => {
+    const warnings: string[] = [];
+    const recording = {
+      ...silentLogger(),
+      warn: (_fields: unknown, message?: string) => void warnings.push(message ?? ""),
+      child: () => recording,
+    };
+    const misspelt = createGateway({
+      args: [`--registry=local`, `--registry_address=${join(dir, "registry")}`, "--address=127.0.0.1:0"],
+      env: suiteEnv(),
+      logger: recording,
+      routes: [
+        { match: "fixtures.gateway.v1.Librari.*", auth: true },
+        { match: "fixtures.gateway.v1.Library.*", auth: true },
+        { match: "GET /v1/nothing/here", auth: true },
+      ],
+    });
+    await misspelt.start();
+    try {
+      const about = warnings.filter((warning) => warning.includes("matches no method"));
+      expect(about).toHaveLength(1);
+      expect(about[0]).toMatch(
+        /^route rule "fixtures\.gateway\.v1\.Librari\.\*" matches no method of the services routed so far \(such as fixtures\.gateway\.v1\.Library\.\w+\): /,
+      );
+    } finally {
+      await misspelt.stop();
+    }
+  });
+
   it("answers 429 with Retry-After once a client spends its burst, per client", async () => {
     const ping = (client: string) => fetch(`${gateway.url}/v1/ping`, { headers: { "x-forwarded-for": client } });
     const statuses = [];

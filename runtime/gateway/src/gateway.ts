@@ -602,6 +602,22 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   }
 
   /**
+   * A rule naming RPCs that match no method of the services loaded at start is most likely
+   * misspelt (`user.v1.User.*` for `user.v1.UserService.*`): the routes it was meant to guard
+   * would be open. Said once, at start; a service that registers later may still match it.
+   */
+  function warnRulesMatchingNone(): void {
+    const rpcs = catalogue.services().flatMap((service) => service.methods.map((method) => method.rpc));
+    if (rpcs.length === 0) return;
+    for (const pattern of guard.rpcPatternsMatchingNone(rpcs))
+      logger.warn(
+        { rule: pattern },
+        `route rule ${JSON.stringify(pattern)} matches no method of the services routed so far (such as ${rpcs[0]}): ` +
+          "check its spelling, package.Service.Method with * for any part; until a service it names registers, what it was meant to guard is open",
+      );
+  }
+
+  /**
    * The end of `--shutdown_grace` with requests still in flight: their backend calls are
    * cancelled, so a stream ends with an UNAVAILABLE error line or event and a unary call answers 503.
    */
@@ -644,7 +660,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       // A broker that cannot be reached fails start, loudly, like the registry.
       if (events) await events.broker.start();
       if (proxy) await proxy.start();
-      else if (!events) await catalogue.start();
+      else if (!events) {
+        await catalogue.start();
+        warnRulesMatchingNone();
+      }
       const { host, port } = await listenAt(app, settings.address, "--address");
       address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
       url = `${settings.tlsCertFile ? "https" : "http"}://${urlHost(host)}:${port}`;

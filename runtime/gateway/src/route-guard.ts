@@ -34,6 +34,8 @@ export interface RouteGuard {
    * by its own rules or those of its method's other bindings as its requests fill them (`elsewhere`).
    */
   needsToken(operation: RuleOperation, elsewhere?: readonly RuleBinding[]): boolean;
+  /** The RPC patterns of the rules that match none of `rpcs` (see RouteRules.rpcPatternsMatchingNone). */
+  rpcPatternsMatchingNone(rpcs: readonly string[]): readonly string[];
   /** Whether requests to a documented operation are rate-limited, so may be answered 429 (as needsToken). */
   rateLimited(operation: RuleOperation, elsewhere?: readonly RuleBinding[]): boolean;
 }
@@ -110,6 +112,7 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
     needsToken(operation, elsewhere = []) {
       return !open && withElsewhere(rules.resolveOperation(operation), elsewhere).some((rule) => rule.auth);
     },
+    rpcPatternsMatchingNone: (rpcs) => rules.rpcPatternsMatchingNone(rpcs),
     rateLimited(operation, elsewhere = []) {
       return (
         !open &&

@@ -92,11 +92,15 @@ export interface RouteRules {
   resolveOperation(operation: RuleOperation): ResolvedRule;
   /** Every rule's rate limit, so a gateway can make its limiters up front (`rate: Infinity` ones excluded). */
   readonly rateLimits: readonly RuleRateLimit[];
+  /** The RPC patterns of the rules that match none of `rpcs` (`pkg.Service.Method`): misspelt, most likely. */
+  rpcPatternsMatchingNone(rpcs: readonly string[]): readonly string[];
 }
 
 interface CompiledRule {
   readonly index: number;
   readonly matches: (request: RuleSubject) => boolean;
+  /** The pattern, when it names RPCs rather than HTTP paths. */
+  readonly rpcPattern: string | undefined;
   readonly auth: boolean | undefined;
   /** Null when the rule lifts the limit; undefined when it says nothing. */
   readonly rateLimit: RuleRateLimit | null | undefined;
@@ -145,6 +149,13 @@ export function createRouteRules(
       return resolveSubject({ rpc: request.rpc, method: request.method, segments });
     },
     resolveBinding: resolveSubject,
+    rpcPatternsMatchingNone(rpcs) {
+      return compiled.flatMap(({ rpcPattern, matches }) =>
+        rpcPattern !== undefined && !rpcs.some((rpc) => matches({ rpc, method: "", segments: undefined }))
+          ? [rpcPattern]
+          : [],
+      );
+    },
     resolveOperation(operation) {
       const segments = pathSegments(operation.path).map((s) => (s.includes("{") ? undefined : decodeSegment(s)));
       return resolveSubject({ rpc: operation.rpc, method: operation.method, segments });
@@ -162,7 +173,14 @@ function compileRule(rule: RouteRule, where: string, index: number): CompiledRul
   const matches = compilePattern(rule.match, where);
   if (rule.auth !== undefined && typeof rule.auth !== "boolean")
     throw new SetupError("TSM_ERR_GATEWAY_OPTION", `${where}.auth`, shown(rule.auth), "expected true or false");
-  return { index, matches, auth: rule.auth, rateLimit: compileRateLimit(rule.rateLimit, `routes[${index}]`, where) };
+  const rpcPattern = rule.match.trim().split(/\s+/).length === 1 ? rule.match.trim() : undefined;
+  return {
+    index,
+    matches,
+    rpcPattern,
+    auth: rule.auth,
+    rateLimit: compileRateLimit(rule.rateLimit, `routes[${index}]`, where),
+  };
 }
 
 function compileRateLimit(
