@@ -151,6 +151,12 @@ describe("planMigration", () => {
       'column "created_at" of table "user" has no field in shop.v1.User any more; tsmicro does not drop columns: ' +
         'to drop it and its data, write a migration with ALTER TABLE "user" DROP COLUMN "created_at";',
     ]);
+    // A unique NOT NULL column left behind gives every new row its default: the second one collides.
+    expect(planMigration(base, schema(user())).warnings).toContain(
+      'column "email" of table "user" has no field in shop.v1.User any more; tsmicro does not drop columns: ' +
+        'to drop it and its data, write a migration with ALTER TABLE "user" DROP COLUMN "email"; Until then every ' +
+        "new row gets '' there, and its unique index refuses the second one.",
+    );
     const dropped = planMigration(base, schema());
     expect(dropped.sql).toBe("");
     expect(dropped.warnings).toEqual([

@@ -179,7 +179,13 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
 
   for (const was of old.columns) {
     if (was.retained || table.columns.some((c) => c.name === was.name || c.field === was.field)) continue;
-    const rows = was.nullable || was.default !== null ? "" : "; until then inserts fail, as the column has no default";
+    // Inserts leave it out: NULL, or its default (the same in every new row, which a unique index refuses).
+    const rows =
+      !was.nullable && was.default === null
+        ? " Until then inserts fail, as the column has no default."
+        : was.unique && !was.nullable
+          ? ` Until then every new row gets ${was.default} there, and its unique index refuses the second one.`
+          : "";
     warnings.push(
       `${where(was)} has no field in ${table.message} any more; tsmicro does not drop columns: ` +
         `to drop it and its data, write a migration with ALTER TABLE ${t} DROP COLUMN ${quoteIdentifier(was.name)};${rows}`,
