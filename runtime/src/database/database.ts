@@ -135,11 +135,26 @@ async function migrate<DB>(db: Kysely<DB>, migrationsDir: string, logger?: Logge
   if (error !== undefined) {
     if (isSetupError(error)) throw error;
     // Not a statement of a file: Kysely refused the folder against its table (a file applied earlier is gone, or out of order).
-    throw new SetupError("TSM_ERR_MIGRATIONS_DIR", migrationsDir, errorText(error));
+    throw new SetupError("TSM_ERR_MIGRATIONS_DIR", migrationsDir, folderMismatch(errorText(error)));
   }
   const applied = results.filter((r) => r.status === "Success").map((r) => r.migrationName);
   for (const name of applied) logger?.info({ migration: name }, "migration applied");
   return applied;
+}
+
+/**
+ * Kysely's "corrupted migrations: previously executed migration 0001_x is missing" as its two
+ * causes: the file was deleted or renamed, or the database is another service's too (two
+ * services of a workspace given one DATABASE_URL share one migrations table).
+ */
+function folderMismatch(text: string): string {
+  const missing = /previously executed migration (\S+) is missing/.exec(text)?.[1];
+  if (missing === undefined) return text;
+  return (
+    `the database has applied migration ${missing}, which is not in this folder: a file applied before was ` +
+    "deleted or renamed (put it back), or another service migrates the same database (give each service a " +
+    "database of its own, such as its own DATABASE_URL)"
+  );
 }
 
 /** `host:port/database` of a PostgreSQL URL, never its password. */
