@@ -3,6 +3,7 @@ import { type DescFile, ScalarType } from "@bufbuild/protobuf";
 import { SetupError } from "@tsmicro/runtime/errors";
 import type { EntityColumn, EntityDefinition, SqlType } from "./entity-definition.js";
 import { ImportCollector, type ImportStatement } from "./import-collector.js";
+import type { FieldBehaviorLookup } from "./field-behavior.js";
 import type { TsProtoSymbol } from "./ts-proto.js";
 
 /** Everything the `entity.ts` template prints for one proto file. */
@@ -43,6 +44,8 @@ export interface EntityModel {
   readonly columnEntries: readonly string[];
   /** Whether the primary key is numbered by the database, for the doc comment. */
   readonly identity: boolean;
+  /** The properties of the fields `google.api.field_behavior` marks OUTPUT_ONLY, as a literal. */
+  readonly outputOnlyLiteral: string;
 }
 
 /** Names generated for one entity. */
@@ -54,12 +57,15 @@ export interface EntityNames {
   readonly columns: string;
   readonly primaryKey: string;
   readonly tableName: string;
+  readonly outputOnly: string;
 }
 
 /** What building a file's entity model needs besides the entities. */
 export interface EntityModelContext {
   readonly symbols: ReadonlyMap<string, TsProtoSymbol>;
   readonly header: string;
+  /** Each field's `google.api.field_behavior`. */
+  readonly behavior: FieldBehaviorLookup;
 }
 
 /** Globals the generated code uses; an imported message must not shadow them. */
@@ -76,6 +82,7 @@ export function entityNames(tsName: string): EntityNames {
     columns: `${lower}Columns`,
     primaryKey: `${lower}PrimaryKey`,
     tableName: `${lower}TableName`,
+    outputOnly: `${lower}OutputOnly`,
   };
 }
 
@@ -154,7 +161,9 @@ export function buildEntityFileModel(
   };
 
   const kyselyNames = { insertable: kysely("Insertable"), selectable: kysely("Selectable") };
-  const models = entities.map((entity) => buildEntity(entity, tsName, { protoImport, enumFromJson }, kysely));
+  const models = entities.map((entity) =>
+    buildEntity(entity, tsName, { protoImport, enumFromJson }, kysely, ctx.behavior),
+  );
   return {
     header: ctx.header,
     imports: imports.statements(),
@@ -177,6 +186,7 @@ function buildEntity(
   tsName: (typeName: string) => TsProtoSymbol,
   { protoImport, enumFromJson }: ProtoImports,
   kysely: (name: string) => string,
+  behavior: FieldBehaviorLookup,
 ): EntityModel {
   const columns = entity.columns;
   const usesJson = columns.some((c) => c.propertyType === "json" && ownJson(c)?.toRow === undefined);
@@ -264,6 +274,7 @@ function buildEntity(
     fromRowEntries,
     columnEntries,
     identity: entity.primaryKey.identity,
+    outputOnlyLiteral: JSON.stringify(columns.filter((c) => behavior(c.field).outputOnly).map((c) => c.property)),
   };
 }
 

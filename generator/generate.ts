@@ -4,6 +4,7 @@ import { SetupError } from "@tsmicro/runtime/errors";
 import { readEntities } from "./entity-definition.js";
 import { readEvents } from "./event-model.js";
 import { buildEntityFileModel } from "./entity-model.js";
+import { fieldBehaviors } from "./field-behavior.js";
 import { createDescriptorSetEncoder } from "./file-descriptor-set.js";
 import { buildOpenApi, openApiCommentPaths } from "./openapi.js";
 import { checkOutputPath } from "./output-path.js";
@@ -70,6 +71,7 @@ export function generate(input: GenerateInput): GeneratedFile[] {
   }
   // The files whose OpenAPI a gateway builds from these descriptors keep the comments it prints.
   const comments = new Map<string, Set<string>>();
+  const behavior = fieldBehaviors(registry);
   for (const name of request.fileToGenerate) {
     const file = registry.getFile(name);
     const proto = request.protoFile.find((p) => p.name === name);
@@ -88,7 +90,7 @@ export function generate(input: GenerateInput): GeneratedFile[] {
     const entities = readEntities(file, registry);
     if (entities.length > 0) {
       const header = generatedHeader(input.version, name);
-      const model = buildEntityFileModel(file, entities, { symbols: messages.symbols, header });
+      const model = buildEntityFileModel(file, entities, { symbols: messages.symbols, header, behavior });
       files.push({
         name: checkOutputPath(`${name.replace(/\.proto$/, "")}.entity.ts`, name),
         content: renderTemplate(input.templates, "entity.ts.ejs", model),

@@ -13,6 +13,7 @@ import { createTsmicro } from "./support/project.js";
 const proto = `syntax = "proto3";
 package shop.v1;
 
+import "google/api/field_behavior.proto";
 import "google/protobuf/field_mask.proto";
 import "google/protobuf/struct.proto";
 import "google/protobuf/timestamp.proto";
@@ -42,6 +43,8 @@ message Rich {
   map<string, string> labels = 7;
   google.protobuf.Timestamp create_time = 8;
   google.protobuf.Timestamp update_time = 9;
+  // Set by the service alone.
+  string status = 10 [(google.api.field_behavior) = OUTPUT_ONLY];
 }
 
 message Tag {
@@ -65,6 +68,7 @@ interface Rich {
   labels: Record<string, string>;
   createTime: Date | undefined;
   updateTime: Date | undefined;
+  status: string;
 }
 interface Tag {
   id: bigint;
@@ -137,6 +141,20 @@ describe("a scaffolded repository, given values PostgreSQL cannot hold", () => {
     expect(refusal).toBeInstanceOf(InvalidRichError);
     expect((refusal as Error).message).toMatch(/^rich cannot be stored: .*0x00/);
     await expect(riches.get("x\0")).rejects.toBeInstanceOf(InvalidRichError);
+  });
+});
+
+describe("a scaffolded data service, on a field the proto marks OUTPUT_ONLY", () => {
+  it("ignores what a caller sends for it, on create and on update, by mask or without", async () => {
+    const created = await riches.create({ title: "t", status: "PUBLISHED" });
+    expect(created.status).toBe("");
+    const masked = await riches.update(richOf({ id: created.id, title: "t2", status: "PUBLISHED" }), [
+      "title",
+      "status",
+    ]);
+    expect(masked).toMatchObject({ title: "t2", status: "" });
+    const whole = await riches.update(richOf({ ...created, title: "t3", status: "PUBLISHED" }), []);
+    expect(whole).toMatchObject({ title: "t3", status: "" });
   });
 });
 

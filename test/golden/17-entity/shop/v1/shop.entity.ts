@@ -36,6 +36,9 @@ export const customerTableName = "customer";
 /** The primary key column. */
 export const customerPrimaryKey = "id";
 
+/** The fields `google.api.field_behavior` marks OUTPUT_ONLY: the service sets them, and ignores what a request sends. */
+export const customerOutputOnly: readonly string[] = [];
+
 /** The column of each field, by proto name and JSON name (to apply an update's FieldMask). */
 export const customerColumns = {
   id: "id",
@@ -163,6 +166,9 @@ export const orderLineTableName = "order_lines";
 
 /** The primary key column. */
 export const orderLinePrimaryKey = "sku";
+
+/** The fields `google.api.field_behavior` marks OUTPUT_ONLY: the service sets them, and ignores what a request sends. */
+export const orderLineOutputOnly: readonly string[] = [];
 
 /** The column of each field, by proto name and JSON name (to apply an update's FieldMask). */
 export const orderLineColumns = {
