@@ -44,6 +44,7 @@ describe("entity names", () => {
       columns: "orderItemColumns",
       primaryKey: "orderItemPrimaryKey",
       tableName: "orderItemTableName",
+      outputOnly: "orderItemOutputOnly",
     });
     expect(databaseName("user/v1/user_store.proto")).toBe("UserStoreDatabase");
     expect(databaseName("v1/2fa.proto")).toBe("_2faDatabase");
