@@ -13,6 +13,9 @@ export * from "./routing/index.js";
 // What metadata from outside may hold: the gateway's forwarded headers, tsmicro call --metadata.
 export { isMetadataKey, isMetadataText, isReservedMetadataKey } from "./definition/metadata-rules.js";
 
+// The message of anything thrown.
+export { messageOf } from "./transport/call-errors.js";
+
 // JSON.parse keeping int64 values past 2^53 exact: the gateway's bodies, tsmicro call's requests.
 export { parseExactJson } from "./definition/exact-json.js";
 

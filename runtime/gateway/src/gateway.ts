@@ -24,6 +24,7 @@ import {
   checkFlagSpelling,
   ensureCanListen,
   listenMetrics,
+  messageOf,
   resolveServiceSettings,
   metricsRegistry,
   runtimeFlagNames,
@@ -817,10 +818,6 @@ function notJson(error: TsmicroError, body: string, contentType: string | undefi
 
 function malformedEscape(path: string): string {
   return `the path ${JSON.stringify(path)} has a malformed %-escape`;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** The gateway's own logger from the `--log_*` flags; one it cannot make (pretty without pino-pretty) is a setup error now. */

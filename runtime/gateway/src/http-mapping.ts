@@ -16,6 +16,7 @@ import {
   isPlainObject,
   Help,
   LocalizedMessage,
+  messageOf,
   missingRequiredField,
   PreconditionFailure,
   QuotaFailure,
@@ -311,8 +312,4 @@ function detailJson(detail: ErrorDetail): JsonValue[] {
   } catch {
     return [{ "@type": detail.typeUrl, value: Buffer.from(detail.value).toString("base64") }];
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,5 +1,5 @@
 import { type DescField, type DescMessage, fromJson, type JsonValue, type Registry } from "@bufbuild/protobuf";
-import { isPlainObject } from "@tsmicro/runtime/internal";
+import { isPlainObject, messageOf } from "@tsmicro/runtime/internal";
 
 /** Where a request's JSON first fails to decode: the path as the caller wrote it, and the value there. */
 export interface JsonFault {
@@ -64,7 +64,7 @@ function refusal(desc: DescMessage, json: Record<string, unknown>, registry: Reg
     fromJson(desc, json as JsonValue, { registry });
     return undefined;
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return messageOf(error);
   }
 }
 

@@ -57,11 +57,10 @@ export interface RpcClientOptions {
  */
 function withOutcome(error: unknown, call: ClientCall, node: Node): unknown {
   if (call.method.idempotency !== "unknown" || !isTsmicroError(error) || !error.mayHaveBeenApplied) return error;
-  return new TsmicroError(
-    error.code,
-    `${error.message} (${call.method.path} may have been applied on ${node.address}: ` +
-      "it has side effects, so it was not retried; mark it idempotent in the proto to allow retries)",
-    { cause: error, details: error.details, metadata: error.metadata, retryable: false, mayHaveBeenApplied: true },
+  return notSentAgain(
+    error,
+    `${call.method.path} may have been applied on ${node.address}: ` +
+      "it has side effects, so it was not retried; mark it idempotent in the proto to allow retries",
   );
 }
 
@@ -73,18 +72,22 @@ function withOutcome(error: unknown, call: ClientCall, node: Node): unknown {
 function brokenOff(error: unknown, call: ClientCall, node: Node): unknown {
   // The server's own answer (a business error) is no breakage: it comes as it is.
   if (!isTsmicroError(error) || !(error.retryable || error.mayHaveBeenApplied)) return error;
-  return new TsmicroError(
-    error.code,
-    `${error.message} (${call.method.path} broke off on ${node.address} after its first messages: ` +
-      "a stream is not sent again once it has delivered some)",
-    {
-      cause: error,
-      details: error.details,
-      metadata: error.metadata,
-      retryable: false,
-      mayHaveBeenApplied: error.mayHaveBeenApplied,
-    },
+  return notSentAgain(
+    error,
+    `${call.method.path} broke off on ${node.address} after its first messages: ` +
+      "a stream is not sent again once it has delivered some",
   );
+}
+
+/** `error` as its caller gets it when it was not sent again: not retryable, with why in its message. */
+function notSentAgain(error: TsmicroError, why: string): TsmicroError {
+  return new TsmicroError(error.code, `${error.message} (${why})`, {
+    cause: error,
+    details: error.details,
+    metadata: error.metadata,
+    retryable: false,
+    mayHaveBeenApplied: error.mayHaveBeenApplied,
+  });
 }
 
 /** No node tried yet. */
