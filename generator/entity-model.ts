@@ -145,19 +145,19 @@ export function buildEntityFileModel(
   const exported = [...owners.keys()];
   const imports = new ImportCollector([...exported, ...usedGlobals]);
   const fromDir = posix.dirname(file.proto.name);
-  const protoImport = (typeName: string, typeOnly: boolean): string => {
+  /** `name` (the type's own by default) from the ts-proto module of `typeName`, as this file spells it. */
+  const fromModuleOf = (typeName: string, name: string | undefined, typeOnly: boolean): string => {
     const symbol = tsName(typeName);
     let from = posix.relative(fromDir, symbol.module);
     if (!from.startsWith(".")) from = `./${from}`;
-    return imports.use(`${from}.js`, symbol.name, typeOnly);
+    return imports.use(`${from}.js`, name ?? symbol.name, typeOnly);
   };
+  const protoImport = (typeName: string, typeOnly: boolean): string => fromModuleOf(typeName, undefined, typeOnly);
   const kysely = (name: string): string => imports.use("kysely", name, true);
   // ts-proto's `colorFromJSON` beside enum `Color`.
   const enumFromJson = (typeName: string): string => {
-    const symbol = tsName(typeName);
-    let from = posix.relative(fromDir, symbol.module);
-    if (!from.startsWith(".")) from = `./${from}`;
-    return imports.use(`${from}.js`, `${symbol.name.charAt(0).toLowerCase()}${symbol.name.slice(1)}FromJSON`, false);
+    const { name } = tsName(typeName);
+    return fromModuleOf(typeName, `${name.charAt(0).toLowerCase()}${name.slice(1)}FromJSON`, false);
   };
 
   const kyselyNames = { insertable: kysely("Insertable"), selectable: kysely("Selectable") };
