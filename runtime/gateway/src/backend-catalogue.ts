@@ -91,7 +91,8 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
           target.definition.http.map((rule) => ({
             method: rule.method,
             path: rule.path,
-            name: target.rpc,
+            // Two services may serve one proto (two versions of one): a conflict names the service too.
+            name: `${target.rpc} of service ${service.name}`,
             target,
             rule,
           })),
@@ -108,11 +109,11 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
       if (options.strictRoutes) {
         logger.error(
           { backend: candidate.name },
-          `route conflict, service not routed (--strict_routes): ${conflictText(conflict)}`,
+          `route conflict, service not routed (--strict_routes): ${conflict.message}`,
         );
         return;
       }
-      logger.warn({ backend: candidate.name }, `route conflict: ${conflictText(conflict)}`);
+      logger.warn({ backend: candidate.name }, `route conflict: ${conflict.message}`);
     }
     services.set(candidate.name, candidate);
     router = table;
@@ -258,16 +259,6 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
       return unloaded;
     },
   };
-}
-
-/**
- * A route conflict naming each claimant's service too: two services serving the same proto
- * (two versions of one, say) claim a route with the same method name.
- */
-function conflictText(conflict: RouteConflict<GatewayRoute>): string {
-  const claimant = (route: GatewayRoute) => `${route.target.rpc} of service ${route.target.service}`;
-  const names = [...conflict.shadowed, conflict.serving].map(claimant).join(", ");
-  return `${conflict.method} ${conflict.shape} is claimed by ${names}; ${claimant(conflict.serving)} serves it, the others are unreachable`;
 }
 
 function sameConflict(a: RouteConflict<GatewayRoute>, b: RouteConflict<GatewayRoute>): boolean {
