@@ -470,9 +470,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     reply: FastifyReply,
   ): Promise<Metadata | undefined> {
     if (guard.open) return undefined;
-    const parts = { variables: {}, query: "", body };
-    const elsewhere = otherBindings(target, rpcRule, fieldsForRules(target, rpcRule, parts), settings.prefix);
-    const claims = await guard.admit(target.rpc, request, reply, elsewhere);
+    const claims = await admit(target, rpcRule, { variables: {}, query: "", body }, request, reply);
     return claims && claimsMetadata(claims);
   }
 
@@ -501,14 +499,21 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   ): Promise<void> {
     // Without route rules there is nothing to wait for.
     if (guard.open) return callAdmitted(target, rule, parts, undefined, request, reply);
-    return guard
-      .admit(
-        target.rpc,
-        request,
-        reply,
-        otherBindings(target, rule, fieldsForRules(target, rule, parts), settings.prefix),
-      )
-      .then((claims) => callAdmitted(target, rule, parts, claims, request, reply));
+    return admit(target, rule, parts, request, reply).then((claims) =>
+      callAdmitted(target, rule, parts, claims, request, reply),
+    );
+  }
+
+  /** The route rules of a call by `rule` (its own path's, and those of the method's other bindings): the claims, or a refusal thrown. */
+  function admit(
+    target: GatewayMethod,
+    rule: HttpRule,
+    parts: HttpRequestParts,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<JwtClaims | undefined> {
+    const elsewhere = otherBindings(target, rule, fieldsForRules(target, rule, parts), settings.prefix);
+    return guard.admit(target.rpc, request, reply, elsewhere);
   }
 
   function callAdmitted(
