@@ -5,7 +5,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { silentLogger } from "@tsmicro/runtime";
+import { gatewayClaims, silentLogger } from "@tsmicro/runtime";
 import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -114,6 +114,51 @@ describe("gateway JWT and rate limits (--config)", () => {
     expect(body.metadata["x-trace"]).toBe("t1");
     const claims = JSON.parse(body.metadata["x-jwt-claims"] ?? "{}") as Record<string, unknown>;
     expect(claims).toMatchObject({ sub: "ada", iss: "tsmicro-tests", role: "reader", name: "Zoë" });
+    // What a handler reads them with.
+    expect(gatewayClaims({ metadata: body.metadata })).toMatchObject({
+      subject: "ada",
+      claims: { iss: "tsmicro-tests", role: "reader", name: "Zoë" },
+    });
+  });
+
+  it('checks a token on an "optional" route only when one is sent: none passes without claims, a bad one is 401', async () => {
+    const config = join(dir, "optional.json");
+    await writeFile(
+      config,
+      JSON.stringify({
+        jwt: { secret, issuer: "tsmicro-tests" },
+        routes: [{ match: "fixtures.gateway.v1.Library.Whoami", auth: "optional" }],
+      }),
+    );
+    const optional = createGateway({
+      args: [
+        `--registry=local`,
+        `--registry_address=${join(dir, "registry")}`,
+        "--address=127.0.0.1:0",
+        `--config=${config}`,
+      ],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    await optional.start();
+    try {
+      const whoamiThere = (headers: Record<string, string>) =>
+        fetch(`${optional.url}/library/whoami`, { method: "POST", body: "{}", headers });
+      const anonymous = await whoamiThere({ "grpc-metadata-x-jwt-sub": "mallory" });
+      expect(anonymous.status).toBe(200);
+      expect(((await anonymous.json()) as { metadataKeys: string[] }).metadataKeys).not.toContain("x-jwt-sub");
+      const bearer = `Bearer ${await token({ sub: "ada", iss: "tsmicro-tests", exp: now() + 60 })}`;
+      const signedIn = await whoamiThere({ authorization: bearer });
+      expect(signedIn.status).toBe(200);
+      expect(((await signedIn.json()) as { metadata: Record<string, string> }).metadata["x-jwt-sub"]).toBe("ada");
+      const expired = await whoamiThere({
+        authorization: `Bearer ${await token({ sub: "ada", iss: "tsmicro-tests", exp: now() - 60 })}`,
+      });
+      expect(expired.status).toBe(401);
+      expect(expired.headers.get("www-authenticate")).toMatch(/error="invalid_token"/);
+    } finally {
+      await optional.stop();
+    }
   });
 
   it("leaves routes without a rule open", async () => {

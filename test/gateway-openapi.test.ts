@@ -103,6 +103,7 @@ describe("the gateway's merged /openapi.json", () => {
         { match: "fixtures.parity.v1.Profiles.*", auth: true },
         { match: "GET /v2/catalogs/*/items", auth: true },
         { match: "GET /v2/catalogs/*/items/*", rateLimit: { rate: 1_000 } },
+        { match: "GET /v1/ping", auth: "optional" },
       ],
     });
     await gateway.start();
@@ -231,8 +232,11 @@ describe("the gateway's merged /openapi.json", () => {
         "get /v2/catalogs/{catalog}/items",
       ]
         .map((route) => `${route} [{"bearerAuth":[]}]`)
+        // A token is checked when sent: OpenAPI's empty requirement is "or none".
+        .concat('get /v1/ping [{"bearerAuth":[]},{}]')
         .sort(),
     );
+    expect(document.paths["/v1/ping"]?.get?.responses).toHaveProperty("401");
     expect(document.paths["/v2/catalogs/{catalog}/items"]?.get?.responses).toHaveProperty("401");
     expect(document.paths["/v2/catalogs/{catalog}/items/{item}"]?.get?.security).toBeUndefined();
   });
@@ -313,9 +317,9 @@ describe("mergeOpenApi over files that share paths", () => {
       (file, files) => JSON.parse(buildOpenApi(file, file.proto, files, "0.0.0-test")) as JsonObject,
       {
         prefix: "/api",
-        needsToken: ({ rpc, method, path }) => {
+        tokenUse: ({ rpc, method, path }) => {
           asked.push(`${rpc} ${method} ${path}`);
-          return rpc === "acme.a.v1.Library.DeleteShelf";
+          return rpc === "acme.a.v1.Library.DeleteShelf" ? "required" : "none";
         },
       },
     ) as unknown as Document;

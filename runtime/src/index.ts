@@ -15,6 +15,7 @@ export { createService, type HandleOptions, type MicroService, type ServiceOptio
 export type { ServiceSettings } from "./service/settings.js";
 export type { ClientOf, HandlerOf, RequestStream } from "./definition/client.js";
 export type { CallContext, CallOptions, Compression, Metadata } from "./definition/call.js";
+export { gatewayClaims, type GatewayClaims } from "./definition/gateway-claims.js";
 
 // Clients without a server: through the registry, or to a known address.
 export { connect, type ConnectOptions, type Connection } from "./service/connect.js";

@@ -18,6 +18,7 @@ export { messageOf } from "./transport/call-errors.js";
 
 // JSON.parse keeping int64 values past 2^53 exact: the gateway's bodies, tsmicro call's requests.
 export { parseExactJson } from "./definition/exact-json.js";
+export { claimsMetadataKeys } from "./definition/gateway-claims.js";
 
 // proto2 required fields, checked by the gateway on requests it builds from JSON.
 export { hasRequiredFields, missingRequiredField } from "./definition/required-fields.js";

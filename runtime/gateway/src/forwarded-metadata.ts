@@ -1,7 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { Code, type Metadata, TsmicroError } from "@tsmicro/runtime";
-import { isMetadataKey, isMetadataText, isReservedMetadataKey } from "@tsmicro/runtime/internal";
-import { jwtMetadataKeys } from "./jwt-auth.js";
+import { claimsMetadataKeys, isMetadataKey, isMetadataText, isReservedMetadataKey } from "@tsmicro/runtime/internal";
 
 /**
  * Keys the gateway sets itself, which a client may not set through `Grpc-Metadata-*` (nor as
@@ -10,7 +9,7 @@ import { jwtMetadataKeys } from "./jwt-auth.js";
  * id come from their own headers.
  */
 const gatewayKeys: ReadonlySet<string> = new Set([
-  ...jwtMetadataKeys,
+  ...Object.values(claimsMetadataKeys),
   "authorization",
   "x-request-id",
   "x-forwarded-for",

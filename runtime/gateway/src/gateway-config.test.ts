@@ -104,7 +104,7 @@ describe("loadGatewayConfig", () => {
       ': routes[0].rateLimit.rate must be a number, not the string "10"',
     );
     expect((await failure({ routes: [{ match: "*", auth: "yes" }] })).error).toContain(
-      ': routes[0].auth must be true or false, not the string "yes"',
+      ': routes[0].auth must be true, false or "optional", not the string "yes"',
     );
     expect((await failure({ routes: { match: "*" } })).error).toContain(": routes must be an array, not an object");
     expect((await failure({ routes: [{ auth: false }] })).error).toContain(": routes[0].match is missing");
@@ -188,6 +188,9 @@ describe("loadGatewayConfig", () => {
   it("refuses routes that need auth when there is no jwt section", async () => {
     expect((await failure({ routes: [{ match: "a.B.C" }, { match: "*", auth: true }] })).error).toContain(
       ": routes[1].auth is true but there is no jwt section to verify tokens with; add one",
+    );
+    expect((await failure({ routes: [{ match: "*", auth: "optional" }] })).error).toContain(
+      ': routes[0].auth is "optional" but there is no jwt section to verify tokens with; add one',
     );
   });
 });

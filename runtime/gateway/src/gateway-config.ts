@@ -3,7 +3,7 @@ import { dirname, resolve } from "node:path";
 import type { JSONWebKeySet } from "jose";
 import { SetupError } from "@tsmicro/runtime";
 import { createJwtVerifier, type JwtOptions } from "./jwt-auth.js";
-import { createRouteRules, type RouteRateLimit, type RouteRule } from "./route-rules.js";
+import { createRouteRules, type RouteAuth, type RouteRateLimit, type RouteRule } from "./route-rules.js";
 
 /** The gateway's settings from its config file, checked and with the key files it names read. */
 export interface GatewayConfig {
@@ -37,9 +37,11 @@ export async function loadGatewayConfig(path: string): Promise<GatewayConfig> {
   createRouteRules(routes, {}, `${path}: routes`);
   const corsOrigins = top.cors === undefined ? undefined : cors(top.cors, file);
   const jwt = top.jwt === undefined ? undefined : await jwtOptions(top.jwt, file);
-  const needsAuth = routes.findIndex((rule) => rule.auth === true);
+  const needsAuth = routes.findIndex((rule) => rule.auth === true || rule.auth === "optional");
   if (jwt === undefined && needsAuth >= 0)
-    throw file.fail(`routes[${needsAuth}].auth is true but there is no jwt section to verify tokens with; add one`);
+    throw file.fail(
+      `routes[${needsAuth}].auth is ${JSON.stringify(routes[needsAuth]?.auth)} but there is no jwt section to verify tokens with; add one`,
+    );
   return { routes, ...(jwt === undefined ? {} : { jwt }), ...(corsOrigins === undefined ? {} : { corsOrigins }) };
 }
 
@@ -94,7 +96,7 @@ function route(value: unknown, at: string, file: ConfigFile): RouteRule {
   if (entry.match === undefined)
     throw file.fail(`${at}.match is missing; say which routes the rule is for, such as "pkg.Service.*"`);
   const rule: { -readonly [K in keyof RouteRule]: RouteRule[K] } = { match: string(entry.match, `${at}.match`, file) };
-  if (entry.auth !== undefined) rule.auth = boolean(entry.auth, `${at}.auth`, file);
+  if (entry.auth !== undefined) rule.auth = routeAuth(entry.auth, `${at}.auth`, file);
   if (entry.rateLimit !== undefined) rule.rateLimit = rateLimit(entry.rateLimit, `${at}.rateLimit`, file);
   return rule;
 }
@@ -171,8 +173,9 @@ function number(value: unknown, at: string, file: ConfigFile): number {
   return value;
 }
 
-function boolean(value: unknown, at: string, file: ConfigFile): boolean {
-  if (typeof value !== "boolean") throw file.fail(`${at} must be true or false, not ${describeValue(value)}`);
+function routeAuth(value: unknown, at: string, file: ConfigFile): RouteAuth {
+  if (typeof value !== "boolean" && value !== "optional")
+    throw file.fail(`${at} must be true, false or "optional", not ${describeValue(value)}`);
   return value;
 }
 

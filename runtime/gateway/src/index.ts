@@ -10,7 +10,7 @@ export type { GatewaySettings } from "./gateway-settings.js";
 export type { BackendCatalogue, BackendService, GatewayRoute } from "./backend-catalogue.js";
 export type { OpenApiBuilder } from "./merge-openapi.js";
 export type { JwtClaims, JwtOptions } from "./jwt-auth.js";
-export type { RouteRule } from "./route-rules.js";
+export type { RouteAuth, RouteRule } from "./route-rules.js";
 export { loadGatewayConfig, type GatewayConfig } from "./gateway-config.js";
 
 // The dashboard: `tsmicro web` (also `tsmicro api --dashboard on`).

@@ -9,6 +9,7 @@ import {
   type JWTVerifyResult,
 } from "jose";
 import { Code, SetupError, TsmicroError } from "@tsmicro/runtime";
+import { claimsMetadataKeys } from "@tsmicro/runtime/internal";
 
 /** How the gateway verifies JWTs: exactly one key source, and what the claims must say. */
 export interface JwtOptions {
@@ -50,9 +51,6 @@ export interface JwtVerifier {
   /** The algorithms accepted, after defaults. */
   readonly algorithms: readonly string[];
 }
-
-/** The gRPC metadata keys claimsMetadata sets: a gateway drops them from incoming requests so clients cannot forge them. */
-export const jwtMetadataKeys = ["x-jwt-sub", "x-jwt-claims"] as const;
 
 const hmacAlgorithms = ["HS256", "HS384", "HS512"];
 const rsaAlgorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
@@ -110,8 +108,9 @@ export function createJwtVerifier(options: JwtOptions, where = "jwt"): JwtVerifi
  */
 export function claimsMetadata(claims: JwtClaims): Record<string, string> {
   const metadata: Record<string, string> = {};
-  if (typeof claims.sub === "string" && /^[\x20-\x7e]+$/.test(claims.sub)) metadata["x-jwt-sub"] = claims.sub;
-  metadata["x-jwt-claims"] = asciiJson(claims);
+  if (typeof claims.sub === "string" && /^[\x20-\x7e]+$/.test(claims.sub))
+    metadata[claimsMetadataKeys.subject] = claims.sub;
+  metadata[claimsMetadataKeys.claims] = asciiJson(claims);
   return metadata;
 }
 

@@ -8,7 +8,7 @@ import {
 } from "@tsmicro/runtime/routing";
 import type { BackendService } from "./backend-catalogue.js";
 import { bindingsBeside, type DocumentedBinding } from "./binding-paths.js";
-import type { RuleBinding, RuleOperation } from "./route-rules.js";
+import type { RuleBinding, RuleOperation, TokenUse } from "./route-rules.js";
 
 /** Builds the OpenAPI document of one proto file; `tsmicro api` passes the generator's. */
 export type OpenApiBuilder = (file: DescFile, registry: FileRegistry) => JsonObject;
@@ -18,12 +18,12 @@ export interface MergeOpenApiOptions {
   /** The gateway's path prefix, put before every path. */
   readonly prefix: string;
   /**
-   * Whether requests to an operation need a bearer JWT (`path` is the merged document's), by the
-   * rules of its path or of its method's other bindings as its requests fill them (`elsewhere`,
-   * see bindingsBeside); default never.
+   * Whether requests to an operation need a bearer JWT, may send one, or send none that is looked
+   * at (`path` is the merged document's), by the rules of its path or of its method's other
+   * bindings as its requests fill them (`elsewhere`, see bindingsBeside); default none.
    */
-  readonly needsToken?: (operation: RuleOperation, elsewhere: readonly RuleBinding[]) => boolean;
-  /** Whether requests to an operation are rate-limited by the gateway, so may be answered 429 (as needsToken); default never. */
+  readonly tokenUse?: (operation: RuleOperation, elsewhere: readonly RuleBinding[]) => TokenUse;
+  /** Whether requests to an operation are rate-limited by the gateway, so may be answered 429 (as tokenUse); default never. */
   readonly rateLimited?: (operation: RuleOperation, elsewhere: readonly RuleBinding[]) => boolean;
 }
 
@@ -162,9 +162,13 @@ export function mergeOpenApi(
     const { rpc, template } = operation.binding;
     const subject = { rpc, method: operation.method, path };
     const elsewhere = bindingsBeside(rpc, { method: operation.method, template }, bindingsOf.get(rpc) ?? [], prefix);
-    if (options.needsToken?.(subject, elsewhere)) {
+    const tokenUse = options.tokenUse?.(subject, elsewhere) ?? "none";
+    if (tokenUse !== "none") {
       secured = true;
-      body = { ...withResponse(body, "401", unauthenticated), security: [{ [bearerSchemeName]: [] }] };
+      // An empty requirement is OpenAPI's "or no credentials at all".
+      const bearer: JsonObject = { [bearerSchemeName]: [] };
+      const security = tokenUse === "required" ? [bearer] : [bearer, {}];
+      body = { ...withResponse(body, "401", unauthenticated), security };
     }
     if (options.rateLimited?.(subject, elsewhere)) body = withResponse(body, "429", rateLimited);
     const item = paths.get(path) ?? new Map<string, JsonObject>();

@@ -10,6 +10,7 @@ import {
   type RouteRule,
   type RuleBinding,
   type RuleOperation,
+  type TokenUse,
 } from "./route-rules.js";
 
 /** What guards the gateway's routes: JWT where a rule asks for it, then the rule's rate limit. */
@@ -21,7 +22,7 @@ export interface RouteGuard {
    * challenge) for a missing or bad token where the route needs one, RESOURCE_EXHAUSTED (429,
    * with `Retry-After`) over a rate limit. The rules of the request's own path apply, and those
    * of the method's other bindings as `elsewhere` renders them (see otherBindings): a token when
-   * any asks for one, and every limit they set. Resolves to the verified claims, if a token was needed.
+   * any asks for one, and every limit they set. Resolves to the verified claims, if a token was checked.
    */
   admit(
     rpc: string,
@@ -30,13 +31,14 @@ export interface RouteGuard {
     elsewhere?: readonly RuleBinding[],
   ): Promise<JwtClaims | undefined>;
   /**
-   * Whether requests to a documented operation need a bearer token (see RouteRules.resolveOperation),
-   * by its own rules or those of its method's other bindings as its requests fill them (`elsewhere`).
+   * Whether requests to a documented operation need a bearer token, may send one, or send none that
+   * is looked at (see RouteRules.resolveOperation), by its own rules or those of its method's other
+   * bindings as its requests fill them (`elsewhere`).
    */
-  needsToken(operation: RuleOperation, elsewhere?: readonly RuleBinding[]): boolean;
+  tokenUse(operation: RuleOperation, elsewhere?: readonly RuleBinding[]): TokenUse;
   /** The RPC patterns of the rules that match none of `rpcs` (see RouteRules.rpcPatternsMatchingNone). */
   rpcPatternsMatchingNone(rpcs: readonly string[]): readonly string[];
-  /** Whether requests to a documented operation are rate-limited, so may be answered 429 (as needsToken). */
+  /** Whether requests to a documented operation are rate-limited, so may be answered 429 (as tokenUse). */
   rateLimited(operation: RuleOperation, elsewhere?: readonly RuleBinding[]): boolean;
 }
 
@@ -75,8 +77,12 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
       // HEAD is served by the GET route: the GET rules guard it too.
       if (request.method === "HEAD") resolved.push(rules.resolve({ rpc, method: "GET", path }));
       let claims: JwtClaims | undefined;
-      if (resolved.some((rule) => rule.auth)) {
-        const authorization = request.headers.authorization;
+      const authorization = request.headers.authorization;
+      // A token is checked where a rule needs one, and where one is optional and the request sends one.
+      if (
+        resolved.some((rule) => rule.auth === true) ||
+        (authorization !== undefined && resolved.some((rule) => rule.auth === "optional"))
+      ) {
         try {
           if (!verifier)
             throw new TsmicroError(Code.UNAUTHENTICATED, "this route needs a token, but no JWT key is set");
@@ -109,8 +115,11 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
       }
       return claims;
     },
-    needsToken(operation, elsewhere = []) {
-      return !open && withElsewhere(rules.resolveOperation(operation), elsewhere).some((rule) => rule.auth);
+    tokenUse(operation, elsewhere = []) {
+      if (open) return "none";
+      const resolved = withElsewhere(rules.resolveOperation(operation), elsewhere);
+      if (resolved.some((rule) => rule.auth === true)) return "required";
+      return resolved.some((rule) => rule.auth === "optional") ? "optional" : "none";
     },
     rpcPatternsMatchingNone: (rpcs) => rules.rpcPatternsMatchingNone(rpcs),
     rateLimited(operation, elsewhere = []) {

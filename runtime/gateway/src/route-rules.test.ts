@@ -7,7 +7,7 @@ const call = (rpc: string, method = "POST", path = "/x"): RuleRequest => ({ rpc,
 
 /** Whether the one rule `match` selects the request. */
 function matches(match: string, request: RuleRequest): boolean {
-  return createRouteRules([{ match, auth: true }]).resolve(request).auth;
+  return createRouteRules([{ match, auth: true }]).resolve(request).auth === true;
 }
 
 function setupErrorOf(make: () => unknown): string | undefined {
@@ -87,6 +87,17 @@ describe("createRouteRules", () => {
     expect(rules.resolve({ rpc: "acme.Library.Get", method: "GET", path: "/v1/shelves/public" }).auth).toBe(false);
   });
 
+  it('resolves "optional" auth like the other settings: a later rule overrides it', () => {
+    const rules = createRouteRules([
+      { match: "acme.Library.*", auth: "optional" },
+      { match: "acme.Library.Purge", auth: true },
+    ]);
+    const auth = (rpc: string) => rules.resolve({ rpc, method: "POST", path: "/rpc" }).auth;
+    expect(auth("acme.Library.Get")).toBe("optional");
+    expect(auth("acme.Library.Purge")).toBe(true);
+    expect(auth("acme.Shop.Get")).toBe(false);
+  });
+
   it("merges every matching rule in order, a later rule's setting winning", () => {
     const rules: RouteRule[] = [
       { match: "*", auth: true, rateLimit: { rate: 100 } },
@@ -150,7 +161,10 @@ describe("createRouteRules", () => {
     expect(bad({ match: "*", rateLimit: { rate: 1, per: "user" as "client" } })).toContain(
       'routes[0].rateLimit.per has an invalid value "user": expected "client"',
     );
-    expect(bad({ match: "*", auth: "yes" as unknown as boolean })).toContain("routes[0].auth");
+    expect(bad({ match: "*", auth: "yes" as unknown as boolean })).toContain(
+      'routes[0].auth has an invalid value "yes": expected true (a token is needed), false or "optional"',
+    );
+    expect(bad({ match: "*", auth: "optional" })).toBeUndefined();
     expect(bad({ match: "GET /v1/*/x" })).toBeUndefined();
     const named = createRouteRules([{ match: "*", rateLimit: { rate: 1 } }], {}, "gateway.json: routes");
     expect(named.rateLimits.map((limit) => limit.id)).toEqual(["routes[0]"]);

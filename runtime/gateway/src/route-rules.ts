@@ -16,21 +16,31 @@ export interface RouteRateLimit {
 }
 
 /**
+ * Whether a request needs a valid JWT: `true` needs one; `"optional"` verifies one when the
+ * request sends it (a bad one is refused as with `true`) and forwards its claims, and lets a
+ * request without one through with none; `false` looks at no token.
+ */
+export type RouteAuth = boolean | "optional";
+
+/** How an operation's requests use a bearer token: needed, checked when sent, or not looked at. */
+export type TokenUse = "required" | "optional" | "none";
+
+/**
  * Auth and rate limits for the routes `match` selects: a full RPC name (`pkg.Service.Method`), a
  * glob on it where `*` is any run of characters (`pkg.Service.*`, `pkg.*`, `*`), or an HTTP
  * pattern (`GET /v1/books/*`, `* /v1/admin/**`) where `*` is one path segment and `**` any number.
  */
 export interface RouteRule {
   readonly match: string;
-  /** Whether a request needs a valid JWT. */
-  readonly auth?: boolean;
+  /** Whether a request needs a valid JWT (see RouteAuth). */
+  readonly auth?: RouteAuth;
   readonly rateLimit?: RouteRateLimit;
 }
 
 /** Settings for requests no rule sets them for. */
 export interface RouteRuleDefaults {
   /** Default false. */
-  readonly auth?: boolean;
+  readonly auth?: RouteAuth;
 }
 
 /** What rules match on: the RPC the request is routed to and its HTTP method and path. */
@@ -62,7 +72,7 @@ export interface RuleRateLimit {
 
 /** The settings of one request, merged over every rule that matches it. */
 export interface ResolvedRule {
-  readonly auth: boolean;
+  readonly auth: RouteAuth;
   /** Undefined when no rule limits the request (or the last limit set is `rate: Infinity`). */
   readonly rateLimit: RuleRateLimit | undefined;
   /** The indexes of the rules that matched, in order. */
@@ -101,7 +111,7 @@ interface CompiledRule {
   readonly matches: (request: RuleSubject) => boolean;
   /** The pattern, when it names RPCs rather than HTTP paths. */
   readonly rpcPattern: string | undefined;
-  readonly auth: boolean | undefined;
+  readonly auth: RouteAuth | undefined;
   /** Null when the rule lifts the limit; undefined when it says nothing. */
   readonly rateLimit: RuleRateLimit | null | undefined;
 }
@@ -171,8 +181,13 @@ function compileRule(rule: RouteRule, where: string, index: number): CompiledRul
   if (typeof rule.match !== "string")
     throw new SetupError("TSM_ERR_ROUTE_PATTERN", where, shown(rule.match), "match must be a string");
   const matches = compilePattern(rule.match, where);
-  if (rule.auth !== undefined && typeof rule.auth !== "boolean")
-    throw new SetupError("TSM_ERR_GATEWAY_OPTION", `${where}.auth`, shown(rule.auth), "expected true or false");
+  if (rule.auth !== undefined && typeof rule.auth !== "boolean" && rule.auth !== "optional")
+    throw new SetupError(
+      "TSM_ERR_GATEWAY_OPTION",
+      `${where}.auth`,
+      shown(rule.auth),
+      'expected true (a token is needed), false or "optional" (a token is checked when sent)',
+    );
   const rpcPattern = rule.match.trim().split(/\s+/).length === 1 ? rule.match.trim() : undefined;
   return {
     index,
