@@ -47,12 +47,14 @@ export function createReflectionService(
   /** Serialized FileDescriptorProtos served by file and symbol but naming no service (events' messages). */
   filesOnly: readonly Uint8Array[] = [],
 ): ReflectionService {
+  // Reflection lists itself, as grpc-go and grpc-java do (v1, the version its file describes).
+  const listed = [...services, ServerReflectionDefinition];
   const served = [
-    ...services.flatMap((service) => fileDescriptorProtos(service.fileDescriptorSet)),
+    ...listed.flatMap((service) => fileDescriptorProtos(service.fileDescriptorSet)),
     ...extra.flatMap((service) => service.fileDescriptorProtos),
     ...filesOnly,
   ];
-  const names = [...services.map((s) => s.typeName), ...extra.map((s) => s.typeName)];
+  const names = [...listed.map((s) => s.typeName), ...extra.map((s) => s.typeName)];
   // Decoded at the first request: most servers are never asked, and decoding loads protobuf-es's descriptor schemas.
   let index: ReflectionIndex | undefined;
 

@@ -567,7 +567,16 @@ describe.each(pairs)("gRPC transport, %s client, %s server", (client, server) =>
       };
 
       const listed = await ask({ listServices: "*" });
-      expect(listed.services.sort()).toEqual(["fixtures.services.v1.Alpha", "grpc.health.v1.Health"]);
+      // Reflection lists itself (v1, whose file it serves), as grpc-go and grpc-java do.
+      expect(listed.services.sort()).toEqual([
+        "fixtures.services.v1.Alpha",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+      ]);
+      const own = await ask({ fileContainingSymbol: "grpc.reflection.v1.ServerReflection" });
+      expect(fromBinary(FileDescriptorProtoSchema, own.files[0] as Uint8Array).name).toBe(
+        "grpc/reflection/v1/reflection.proto",
+      );
 
       const found = await ask({ fileContainingSymbol: "fixtures.services.v1.Alpha" });
       const file = fromBinary(FileDescriptorProtoSchema, found.files[0] as Uint8Array);
