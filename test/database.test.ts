@@ -142,15 +142,23 @@ for (const backend of backends) {
         );
       try {
         await record([
-          column("id", 1, "bigint"),
-          column("name", 2, "text"),
+          column("id", 1, "bigint", { nullable: false }),
+          column("name", 2, "text", { nullable: false }),
           column("created_at", 3, "timestamptz"),
+          column("note", 5, "text", { nullable: true }),
           column("gone", 9, "text", { retained: true }),
         ]);
         await database.checkSchema();
         // A renamed field whose column was not renamed, a changed type, a table never created.
+        // A field made optional whose DROP NOT NULL is not applied, and one no longer optional whose column still allows NULL.
         await record(
-          [column("id", 1, "bigint"), column("title", 2, "text"), column("counter", 4, "integer")],
+          [
+            column("id", 1, "bigint"),
+            column("title", 2, "text"),
+            column("counter", 4, "integer"),
+            column("name", 6, "text", { nullable: true }),
+            column("note", 5, "text", { nullable: false }),
+          ],
           [{ name: "orders", message: "shop.v1.Order", file: "shop.proto", primaryKey: "id", columns: [] }],
         );
         const error = await database.checkSchema().catch((e: unknown) => e);
@@ -159,8 +167,11 @@ for (const backend of backends) {
           "the database's tables are not those this version's code uses: " +
             '"items" has no column "title" (text, field 2 of shop.v1.Item); ' +
             '"items"."counter" is bigint, not integer (field 4 of shop.v1.Item); ' +
+            '"items"."name" is NOT NULL, but field 6 of shop.v1.Item is optional: saving it unset would fail (DROP NOT NULL); ' +
+            '"items"."note" allows NULL, but field 5 of shop.v1.Item is no longer optional: reading a row holding NULL there would fail ' +
+            "(set those rows, then SET NOT NULL, as tsmicro generate said); " +
             'table "orders" (shop.v1.Order) does not exist; ' +
-            `a change tsmicro generate leaves to you (it said so: a renamed column, a new type) needs a migration in ${migrations} written by hand, then npm run migrate`,
+            `a change tsmicro generate leaves to you (it said so: a renamed column, a new type, a field no longer optional) needs a migration in ${migrations} written by hand, then npm run migrate`,
         );
       } finally {
         await rm(join(migrations, "schema.json"), { force: true });

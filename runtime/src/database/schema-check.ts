@@ -12,6 +12,8 @@ interface RecordedTable {
     readonly name: string;
     readonly field: number;
     readonly type: string;
+    /** Absent in records written before it was recorded: then not compared. */
+    readonly nullable?: boolean;
     readonly retained?: true;
   }[];
 }
@@ -33,9 +35,10 @@ const dataTypes: Record<string, string> = {
 /**
  * Compares the tables the generated code reads and writes (as `tsmicro
  * generate` recorded them in the migrations folder's `schema.json`) with
- * the database's: a column missing or of another type means a change the
- * generator left to a hand-written migration (a renamed column, a new
- * type) was not made, and every call touching the table would fail. Fails
+ * the database's: a column missing, of another type or of another
+ * nullability means a change the generator left to a hand-written
+ * migration (a renamed column, a new type, a field no longer optional)
+ * was not made, and calls touching the table would fail. Fails
  * with TSM_ERR_SCHEMA_MISMATCH naming each column; without a schema.json
  * (a project not made by tsmicro) there is nothing to compare.
  */
@@ -61,10 +64,10 @@ export async function checkSchema<DB>(db: Kysely<DB>, migrationsDir: string): Pr
   const problems: string[] = [];
   for (const table of tables) {
     if (table.retained) continue;
-    const { rows } = await sql<{ column_name: string; data_type: string }>`
-      select column_name, data_type from information_schema.columns
+    const { rows } = await sql<{ column_name: string; data_type: string; is_nullable: "YES" | "NO" }>`
+      select column_name, data_type, is_nullable from information_schema.columns
       where table_schema = current_schema() and table_name = ${table.name}`.execute(db);
-    const actual = new Map(rows.map((row) => [row.column_name, row.data_type]));
+    const actual = new Map(rows.map((row) => [row.column_name, row]));
     if (actual.size === 0) {
       problems.push(`table "${table.name}" (${table.message}) does not exist`);
       continue;
@@ -73,13 +76,18 @@ export async function checkSchema<DB>(db: Kysely<DB>, migrationsDir: string): Pr
       if (column.retained) continue;
       const found = actual.get(column.name);
       const wanted = dataTypes[column.type] ?? column.type;
+      const field = `field ${column.field} of ${table.message}`;
+      const quoted = `"${table.name}"."${column.name}"`;
       if (found === undefined)
+        problems.push(`"${table.name}" has no column "${column.name}" (${column.type}, ${field})`);
+      else if (found.data_type !== wanted)
+        problems.push(`${quoted} is ${found.data_type}, not ${column.type} (${field})`);
+      else if (column.nullable === true && found.is_nullable === "NO")
+        problems.push(`${quoted} is NOT NULL, but ${field} is optional: saving it unset would fail (DROP NOT NULL)`);
+      else if (column.nullable === false && found.is_nullable === "YES")
         problems.push(
-          `"${table.name}" has no column "${column.name}" (${column.type}, field ${column.field} of ${table.message})`,
-        );
-      else if (found !== wanted)
-        problems.push(
-          `"${table.name}"."${column.name}" is ${found}, not ${column.type} (field ${column.field} of ${table.message})`,
+          `${quoted} allows NULL, but ${field} is no longer optional: reading a row holding NULL there would fail ` +
+            "(set those rows, then SET NOT NULL, as tsmicro generate said)",
         );
     }
   }
