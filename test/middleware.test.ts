@@ -1,10 +1,12 @@
 import {
+  Code,
   createMemoryRegistry,
   createService,
   silentLogger,
   type ClientMiddleware,
   type MicroService,
   type ServerMiddleware,
+  TsmicroError,
 } from "@tsmicro/runtime";
 import { afterAll, describe, expect, it } from "vitest";
 import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
@@ -89,5 +91,76 @@ describe("middleware, in one process on the memory registry", () => {
       "client b out",
       "client a out",
     ]);
+  });
+
+  it("takes async middleware on a streaming method: its Promise is the stream it resolves to, its rejection the call's error", async () => {
+    const registry = createMemoryRegistry();
+    // Written as async functions, the usual shape of "look something up, then go on" middleware.
+    const guard: ServerMiddleware = (next) => async (call) => {
+      await Promise.resolve();
+      if (call.context.metadata["x-key"] !== "open sesame")
+        throw new TsmicroError(Code.UNAUTHENTICATED, "missing or wrong x-key");
+      return next(call);
+    };
+    const addKey =
+      (key: string): ClientMiddleware =>
+      (next) =>
+      async (call) => {
+        await Promise.resolve();
+        if (key === "") throw new TsmicroError(Code.FAILED_PRECONDITION, "no key to send");
+        return next({ ...call, metadata: { ...call.metadata, "x-key": key } });
+      };
+    const unsupported = () => {
+      throw new Error("not used");
+    };
+    const handler: AlphaHandler = {
+      unary: unsupported,
+      async *serverStream(request) {
+        for (let sequence = 0; sequence < 3; sequence++) yield { id: request.id, payload: request.payload, sequence };
+      },
+      clientStream: unsupported,
+      bidiStream: unsupported,
+    };
+    const echo = createService({
+      name: "stream-echo",
+      args: [],
+      env: suiteEnv(),
+      registry,
+      logger: silentLogger(),
+      serverMiddleware: [guard],
+    });
+    echo.handle(AlphaDefinition, handler);
+    services.push(echo);
+    await echo.start();
+    const callerWith = (key: string) => {
+      const caller = createService({
+        name: "stream-caller",
+        args: [],
+        env: suiteEnv(),
+        registry,
+        logger: silentLogger(),
+        clientMiddleware: [addKey(key)],
+      });
+      services.push(caller);
+      return caller.client(AlphaDefinition, "stream-echo");
+    };
+    const sequences = async (stream: AsyncIterable<{ sequence: number }>) => {
+      const seen: number[] = [];
+      for await (const response of stream) seen.push(response.sequence);
+      return seen;
+    };
+    expect(await sequences(callerWith("open sesame").serverStream({ id: "s" }))).toEqual([0, 1, 2]);
+    await expect(sequences(callerWith("wrong").serverStream({ id: "s" }))).rejects.toMatchObject({
+      code: Code.UNAUTHENTICATED,
+      message: expect.stringContaining("missing or wrong x-key"),
+    });
+    await expect(sequences(callerWith("").serverStream({ id: "s" }))).rejects.toMatchObject({
+      code: Code.FAILED_PRECONDITION,
+    });
+    // A stream dropped before its first message leaves no unhandled rejection behind (vitest fails the run on one).
+    callerWith("").serverStream({ id: "s" });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The server is still there.
+    expect(await sequences(callerWith("open sesame").serverStream({ id: "again" }))).toEqual([0, 1, 2]);
   });
 });

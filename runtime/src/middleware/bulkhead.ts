@@ -2,6 +2,7 @@ import type { MethodKind } from "../definition/definition.js";
 import { errorReasonDetail } from "../errors/error-details.js";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
+import { failedCall, isAsyncIterable, streamsResponses } from "../transport/call-result.js";
 import type { CallResult, ServerCall, ServerMiddleware } from "../transport/transport.js";
 
 /** How many calls one compartment runs at once and how many may wait for a slot. */
@@ -187,21 +188,6 @@ export function defined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** True for kinds whose handlers return an AsyncIterable of responses rather than a Promise of one. */
-export function streamsResponses(kind: MethodKind): boolean {
-  return kind === "server_streaming" || kind === "bidi_streaming";
-}
-
-/** A call failed before it ran, in the shape its kind returns: a rejected Promise, or a stream that throws at once. */
-export function failedCall(kind: MethodKind, error: unknown): CallResult {
-  if (!streamsResponses(kind)) return Promise.reject(error);
-  return {
-    [Symbol.asyncIterator]: () => ({
-      next: () => Promise.reject(error),
-    }),
-  };
-}
-
 /** Calls `next`, turning a synchronous throw into a failed result so the caller's bookkeeping still runs. */
 export function invoke(next: (call: ServerCall) => CallResult, call: ServerCall): CallResult {
   try {
@@ -309,10 +295,6 @@ export function afterCall(result: CallResult, done: (error?: unknown) => void): 
       };
     },
   };
-}
-
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return typeof value === "object" && value !== null && Symbol.asyncIterator in value;
 }
 
 function expired(path: string): TsmicroError {

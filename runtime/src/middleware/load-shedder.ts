@@ -3,7 +3,8 @@ import { errorReasonDetail } from "../errors/error-details.js";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ServerMiddleware } from "../transport/transport.js";
-import { afterCall, failedCall, invoke, streamsResponses } from "./bulkhead.js";
+import { failedCall, streamsResponses } from "../transport/call-result.js";
+import { afterCall, invoke } from "./bulkhead.js";
 
 /** Options of loadShedderMiddleware; every one has a default. */
 export interface LoadShedderOptions {

@@ -3,7 +3,8 @@ import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { RetryInfo } from "../gen/google/rpc/error_details.js";
 import type { ServerMiddleware } from "../transport/transport.js";
-import { checkMethodKey, defined, failedCall } from "./bulkhead.js";
+import { failedCall } from "../transport/call-result.js";
+import { checkMethodKey, defined } from "./bulkhead.js";
 import { fullBucket, takeToken, type TokenBucket } from "./token-bucket.js";
 
 /** One token bucket: how many calls per second it sustains and how many it lets through at once. */

@@ -15,6 +15,7 @@ import { metricsListenAddress, resolveServiceSettings, type ServiceSettings } fr
 import { metricsRegistry } from "../metrics/process-registry.js";
 import { resolveTracingSettings } from "../tracing/tracing-settings.js";
 import { TracingUse } from "../tracing/tracing-use.js";
+import { ownMiddleware } from "../transport/call-result.js";
 
 /** Options of connect: the client half of createService's options. Settings here are overridden by environment and flags. */
 export interface ConnectOptions {
@@ -83,7 +84,7 @@ export function connect(options: ConnectOptions = {}): Connection {
     hedging: options.hedging,
     attemptTimeouts: options.attemptTimeouts,
     logger,
-    middleware: options.clientMiddleware,
+    middleware: ownMiddleware(options.clientMiddleware),
     // Client metrics go to the process registry, for a program that serves it; `--metrics_address=off` records none.
     metrics: metricsListenAddress(settings) === undefined ? undefined : metricsRegistry(),
     tracing,

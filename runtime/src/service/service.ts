@@ -24,6 +24,7 @@ import type { Endpoint, Registry } from "../registry/registry.js";
 import { createGrpcServerTransport } from "../transport/grpc-server.js";
 import { createH2ServerTransport } from "../transport/h2-server.js";
 import { chain, type ClientMiddleware, type ServerHandler, type ServerMiddleware } from "../transport/transport.js";
+import { ownMiddleware, shapedByKind } from "../transport/call-result.js";
 import {
   advertised,
   ensureCanListen,
@@ -287,7 +288,7 @@ export function createService(options: ServiceOptions): MicroService {
     hedging: options.hedging,
     attemptTimeouts: options.attemptTimeouts,
     logger,
-    middleware: options.clientMiddleware,
+    middleware: ownMiddleware(options.clientMiddleware),
     currentCall,
     metrics,
     tracing,
@@ -318,16 +319,16 @@ export function createService(options: ServiceOptions): MicroService {
         return;
       }
     }
-    const dispatch: ServerHandler = (call) => {
+    const dispatch: ServerHandler = shapedByKind((call) => {
       const fn = byPath.get(call.method.path);
       if (!fn) throw new TsmicroError(Code.UNIMPLEMENTED, `${call.method.path.slice(1)} is not implemented`);
       return fn(call.request, call.context) as ReturnType<ServerHandler>;
-    };
+    });
     const middleware = [
       ...(serverTracing ? [serverTracing] : []),
       ...(serverMetrics ? [serverMetrics] : []),
       ...protection.middleware,
-      ...(options.serverMiddleware ?? []),
+      ...ownMiddleware(options.serverMiddleware),
       inScope,
     ];
     handled.push({ service: definition, handler: chain(middleware, dispatch) });

@@ -7,16 +7,9 @@ import type {
   ClientMiddleware,
   ClientTransport,
 } from "../transport/transport.js";
+import { isAsyncIterable } from "../transport/call-result.js";
 import { RecordingSpan } from "./recording-span.js";
-import {
-  attributesByAddress,
-  cachedByKey,
-  grpcStatusOf,
-  hostAndPort,
-  isAsyncIterable,
-  rpcAttributes,
-  rpcSpanName,
-} from "./rpc-span.js";
+import { attributesByAddress, cachedByKey, grpcStatusOf, hostAndPort, rpcAttributes, rpcSpanName } from "./rpc-span.js";
 import { traced } from "./traced-stream.js";
 import type { Tracing } from "./tracing.js";
 

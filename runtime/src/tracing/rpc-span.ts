@@ -147,8 +147,3 @@ export function hostAndPort(address: string): { host: string; port: number | und
 function unbracketed(host: string): string {
   return host.replace(/^\[|\]$/g, "");
 }
-
-/** True for a stream result, false for a promise (or a plain value). */
-export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return typeof value === "object" && value !== null && Symbol.asyncIterator in value;
-}

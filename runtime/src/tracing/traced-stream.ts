@@ -1,6 +1,7 @@
 import type { Context, Span } from "@opentelemetry/api";
 import type { OtelApiModule } from "./otel-api.js";
-import { endRpcSpan, isAsyncIterable } from "./rpc-span.js";
+import { isAsyncIterable } from "../transport/call-result.js";
+import { endRpcSpan } from "./rpc-span.js";
 
 /**
  * Runs `send` (a call or a handler) with `span` active, when `active` is
