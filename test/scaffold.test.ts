@@ -707,6 +707,31 @@ describe("templates", () => {
           templates: "../../mine",
         });
 
+        // A template that renders invalid TypeScript is one line naming the file and where; nothing is written.
+        const stub = join(dir, "mine/project/service/src/handler/method-stub.ts.ejs");
+        const stubText = await readFile(stub, "utf8");
+        await writeFile(stub, stubText.replace("function <%= method.localName %>", "function <%= method.localNam %>"));
+        const project = join(dir, "custom/user");
+        const proto = join(project, "proto/user/v1/user.proto");
+        await writeFile(
+          proto,
+          (await readFile(proto, "utf8")).replace(
+            "  rpc DeleteUser",
+            "  rpc Ping(GetUserRequest) returns (User);\n  rpc DeleteUser",
+          ),
+        );
+        const before = await readTree(project);
+        const broken = await inProject(project, process.execPath, [join(repoRoot, "dist/bin/tsmicro.js"), "generate"]);
+        expect(broken.code).toBe(1);
+        // (After the warning about the misnamed README override above.)
+        expect(broken.stderr).not.toMatch(/\n\s+at /);
+        expect(broken.stderr).toContain(
+          "\ntsmicro: src/handler/user-service/ping.ts as rendered is not valid TypeScript (Expected ident at line 10:17); " +
+            "nothing was written: check the template of yours (--templates) that writes it, or, with none, report this as a tsmicro bug\n",
+        );
+        expect(await readTree(project)).toEqual(before);
+        await writeFile(stub, stubText);
+
         // revert takes a name without its .ejs, and a slip gets the name meant.
         const template = (...args: string[]) =>
           inProject(dir, process.execPath, [join(repoRoot, "dist/bin/tsmicro.js"), "template", ...args]);

@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import type { Options } from "dprint-node/options.js";
+import { SetupError } from "@tsmicro/runtime/errors";
 import type { GeneratedFile } from "../../generator/generate.js";
 
 const require = createRequire(import.meta.url);
@@ -32,9 +33,17 @@ const dprintOptions: Options = {
 export async function formatFiles(files: readonly GeneratedFile[]): Promise<GeneratedFile[]> {
   if (!files.some(isUnformattedTs)) return [...files];
   const format = loadDprint();
-  return files.map((file) =>
-    isUnformattedTs(file) ? { name: file.name, content: format(file.name, file.content, dprintOptions) } : file,
-  );
+  return files.map((file) => (isUnformattedTs(file) ? { name: file.name, content: formatted(file, format) } : file));
+}
+
+function formatted(file: GeneratedFile, format: ReturnType<typeof loadDprint>): string {
+  try {
+    return format(file.name, file.content, dprintOptions);
+  } catch (error) {
+    // dprint's message: "Expected ident at <file>:<line>:<column>", then the line.
+    const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0]?.trim() ?? "";
+    throw new SetupError("TSM_ERR_RENDERED_TS", file.name, reason.replace(` at ${file.name}:`, " at line "));
+  }
 }
 
 function isUnformattedTs(file: GeneratedFile): boolean {

@@ -74,11 +74,10 @@ export async function generateProject(
       ? planMigration(request, previousSchema, migrationNames, owns)
       : { files: [], warnings: [] };
 
-  const generated = await writeGeneratedFiles(resolve(root, out), [
-    ...(await generateFiles(request)),
-    ...sources.generated,
-  ]);
+  // Everything rendered and formatted before anything is written: a template's mistake leaves the project as it was.
+  const output = [...(await generateFiles(request)), ...sources.generated];
   const formatted = await formatFiles(sources.missing.map((f) => ({ name: f.path, content: f.content })));
+  const generated = await writeGeneratedFiles(resolve(root, out), output);
   for (const file of formatted) await writeNew(join(root, file.name), file.content);
   for (const file of migration.files) {
     if (file.path === schemaFile) await writeFileIn(join(root, file.path), file.content);

@@ -17,7 +17,7 @@ export interface CallContext {
   readonly deadline: Date | undefined;
   /** Aborted when the caller cancels or the deadline passes. */
   readonly signal: AbortSignal;
-  /** The caller's address, such as `ipv4:127.0.0.1:53122`. */
+  /** The caller's address, `host:port` as grpc-js names peers: `127.0.0.1:53122`, `[::1]:53122`. */
   readonly peer: string;
   /** The service's logger, naming the method. */
   readonly logger: Logger;

@@ -26,6 +26,8 @@ export const errorCatalogue = {
     "the event handler for %s has no method %s (topic %s); implement it, or pass { partial: true } to subscribe() to receive only the events it has",
   TSM_ERR_EVENT: "event %s in %s: %s",
   TSM_ERR_TEMPLATE: "template %s failed: %s",
+  TSM_ERR_RENDERED_TS:
+    "%s as rendered is not valid TypeScript (%s); nothing was written: check the template of yours (--templates) that writes it, or, with none, report this as a tsmicro bug",
   TSM_ERR_BUF: "buf failed (%s): %s",
   TSM_ERR_HTTP_TEMPLATE: "%s: bad path template %s at column %s: %s",
   TSM_ERR_HTTP_FIELD: "%s: %s names %s, which is not a field of %s; %s",
