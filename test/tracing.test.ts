@@ -22,6 +22,7 @@ import {
   type Registry,
 } from "@tsmicro/runtime";
 import { createGateway, createWebService, type Gateway } from "@tsmicro/gateway";
+import { trace } from "@opentelemetry/api";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { bins } from "./support/cli.js";
@@ -380,6 +381,66 @@ describe("tracing", () => {
     const call = only(spans, "the script's call span", (s) => s.service === "nightly-job" && s.parentSpanId === "");
     expect(call).toMatchObject({ kind: "client", name: unary });
     only(spans, "back's SERVER span under the call", (s) => s.parentSpanId === call.spanId && s.service === "back");
+  });
+
+  it("exports the spans a handler makes with @opentelemetry/api as children of the call's, active for its logs and calls", async () => {
+    const registry = createMemoryRegistry();
+    const env = suiteEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url });
+    const { logger, lines } = capturingLogger("shop");
+    const back = createService({ name: "back", registry, args: [], env, logger: silentLogger() });
+    back.handle(
+      AlphaDefinition,
+      { unary: async (request: { id: string; payload: Uint8Array }) => ({ ...request, sequence: 2 }) },
+      { partial: true },
+    );
+    const shop = createService({ name: "shop", registry, args: [], env, logger });
+    const backClient = shop.client(AlphaDefinition, "back");
+    shop.handle(
+      AlphaDefinition,
+      {
+        unary: (request: { id: string; payload: Uint8Array }, context: CallContext) =>
+          trace
+            .getTracer("shop")
+            .startActiveSpan("shop.lookup", { attributes: { "shop.item": request.id } }, async (span) => {
+              context.logger.info("looking up");
+              const answer = await backClient.unary(request);
+              span.end();
+              return { ...answer, sequence: 1 };
+            }),
+      },
+      { partial: true },
+    );
+    await back.start();
+    await shop.start();
+    const caller = connect({
+      registry,
+      args: [],
+      env: suiteEnv({ OTEL_SDK_DISABLED: "true" }),
+      logger: silentLogger(),
+    });
+    expect(await caller.client(AlphaDefinition, "shop").unary({ id: "cup", payload: new Uint8Array() })).toMatchObject({
+      id: "cup",
+    });
+    await caller.stop();
+    await shop.stop();
+    await back.stop();
+
+    const spans = receiver.spans;
+    const served = only(spans, "shop's SERVER span", (s) => s.service === "shop" && s.kind === "server");
+    const lookup = only(spans, "the handler's own span", (s) => s.name === "shop.lookup");
+    expect(lookup).toMatchObject({
+      service: "shop",
+      kind: "internal",
+      traceId: served.traceId,
+      parentSpanId: served.spanId,
+      attributes: { "shop.item": "cup" },
+    });
+    // Active while it runs: the call to back is its child, and the handler's log line names it.
+    only(spans, "shop's CLIENT span under it", (s) => s.kind === "client" && s.parentSpanId === lookup.spanId);
+    expect(lines.find((line) => line.msg === "looking up")).toMatchObject({
+      trace_id: lookup.traceId,
+      span_id: lookup.spanId,
+    });
   });
 
   it("gives web services a SERVER span per request, a child of the gateway's when proxied by --handler web", async () => {

@@ -40,6 +40,7 @@ export function leanTracer(
       options.attributes,
       options.links,
       ended,
+      tracer,
     );
   };
   // startActiveSpan(name, [options, [context,]] fn), as the API's overloads have it.
@@ -50,5 +51,6 @@ export function leanTracer(
     const span = startSpan(name, options, context);
     return api.context.with(api.trace.setSpan(context, span), fn, undefined, span);
   };
-  return { startSpan, startActiveSpan } as Tracer;
+  const tracer = { startSpan, startActiveSpan } as Tracer;
+  return tracer;
 }

@@ -8,6 +8,7 @@ import type {
   SpanKind,
   SpanStatus,
   TimeInput,
+  Tracer,
 } from "@opentelemetry/api";
 
 /** At most this many attributes, events and links a span keeps (the OTel SDK's default limits). */
@@ -60,6 +61,8 @@ export class RecordingSpan implements Span {
     attributes: Attributes | undefined,
     links: Link[] | undefined,
     ended: (span: RecordingSpan) => void,
+    /** The tracer that made it, which makes the spans user code starts inside it (see global-tracer.ts). */
+    readonly tracer?: Tracer,
   ) {
     this.#context = context;
     this.parent = parent;

@@ -3,6 +3,7 @@ import { formatTraceparent, headerOf, isPropagatable, parseTraceparent } from ".
 import type { Tracing } from "./tracing.js";
 import type { TracingSettings } from "./tracing-settings.js";
 import { loadContextManager, loadOtelApi, type OtelApiModule } from "./otel-api.js";
+import { lendToGlobalTracer } from "./global-tracer.js";
 import { leanTracer } from "./lean-tracer.js";
 import { SpanOnlyContext } from "./span-context.js";
 import { RandomIds, samplerOf } from "./sampling.js";
@@ -25,7 +26,9 @@ const scopeName = "@tsmicro/runtime";
  * export reach `onExportFailure` (once, until an export gets through again).
  * Nothing is registered globally (a test process runs several services, each
  * with its own `service.name`), except the process-wide AsyncLocalStorage
- * context manager, installed once, so spans are active across awaits.
+ * context manager, installed once, so spans are active across awaits, and a
+ * tracer provider for user code's spans, which finds the tracer of the span
+ * it runs in (see lendToGlobalTracer).
  */
 export async function startTracing(
   settings: TracingSettings,
@@ -51,6 +54,7 @@ export async function startTracing(
       )
     : undefined;
   const tracer = leanTracer(api, samplerOf(settings.sampler, settings.samplerRatio), new RandomIds(), exporter?.record);
+  const withdraw = lendToGlobalTracer(api, tracer);
   return {
     api,
     tracer,
@@ -69,7 +73,10 @@ export async function startTracing(
       const state = span.traceState?.serialize();
       if (state) carrier.tracestate = state;
     },
-    shutdown: async () => exporter?.shutdown(),
+    shutdown: async () => {
+      withdraw();
+      await exporter?.shutdown();
+    },
   };
 }
 
