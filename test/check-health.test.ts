@@ -35,6 +35,11 @@ describe("checkHealth, the scaffolded HEALTHCHECK's probe", () => {
       try {
         expect(await checkHealth(address)).toBe(true);
         expect(await checkHealth(address, { service: "nothing.Here" })).toBe(false);
+        // A dependency down: the service says so, and says when it is back.
+        service.setServing(false);
+        expect(await checkHealth(address)).toBe(false);
+        service.setServing(true);
+        expect(await checkHealth(address)).toBe(true);
       } finally {
         await service.stop();
       }

@@ -187,6 +187,13 @@ export interface MicroService {
   /** Graceful shutdown: NOT_SERVING, deregister, stop accepting, finish calls in flight, close clients. */
   stop(): Promise<void>;
   /**
+   * Marks the node NOT_SERVING (false) or SERVING again (true) in grpc.health.v1, the whole server
+   * and each of its services, as `tsmicro health`, Kubernetes' gRPC probes and the Dockerfile's
+   * HEALTHCHECK read it: for a dependency the service cannot work without going down. The node stays
+   * registered and keeps serving calls. Outside start and stop; before start, it starts so marked.
+   */
+  setServing(serving: boolean): void;
+  /**
    * Starts, then stops on SIGINT or SIGTERM; resolves once stopped. If start
    * fails it prints `<name>: cannot start: <message>` on stderr and exits 1.
    */
@@ -300,6 +307,9 @@ export function createService(options: ServiceOptions): MicroService {
   let metricsAddress: string | undefined;
   let starting: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
+  // What setServing asked for, and whether the node is up (started and not stopping): both make it SERVING.
+  let serving = true;
+  let running = false;
 
   // Handlers run inside the call's scope, so clients they call find its deadline and cancellation.
   const inScope: ServerMiddleware = (next) => (call) =>
@@ -370,7 +380,8 @@ export function createService(options: ServiceOptions): MicroService {
       { ttlMs: settings.registerTtlMs, intervalMs: settings.registerIntervalMs, logger },
     );
     await registration.start();
-    server.setServing(true);
+    running = true;
+    server.setServing(serving);
     logger.info(
       { id, address, metrics: metricsAddress, registry: registry.registry.kind, broker: events.broker.kind },
       `${options.name} started`,
@@ -382,6 +393,7 @@ export function createService(options: ServiceOptions): MicroService {
   // flight finish while clients still work), then close what calls out and publishes.
   async function stop(): Promise<void> {
     await starting?.catch(() => undefined);
+    running = false;
     server.setServing(false);
     await registration?.stop();
     await events.unsubscribe();
@@ -407,6 +419,10 @@ export function createService(options: ServiceOptions): MicroService {
       return metricsAddress;
     },
     handle,
+    setServing(value) {
+      serving = value;
+      if (running) server.setServing(value);
+    },
     client: (definition, name) => clients.client(definition, name),
     get broker() {
       return events.tracedBroker;
