@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
+  activeTraceId,
   Code,
   connect,
   createMemoryRegistry,
@@ -387,6 +388,7 @@ describe("tracing", () => {
     const registry = createMemoryRegistry();
     const env = suiteEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url });
     const { logger, lines } = capturingLogger("shop");
+    const traceIds: (string | undefined)[] = [];
     const back = createService({ name: "back", registry, args: [], env, logger: silentLogger() });
     back.handle(
       AlphaDefinition,
@@ -403,6 +405,7 @@ describe("tracing", () => {
             .getTracer("shop")
             .startActiveSpan("shop.lookup", { attributes: { "shop.item": request.id } }, async (span) => {
               context.logger.info("looking up");
+              traceIds.push(activeTraceId());
               const answer = await backClient.unary(request);
               span.end();
               return { ...answer, sequence: 1 };
@@ -437,6 +440,8 @@ describe("tracing", () => {
     });
     // Active while it runs: the call to back is its child, and the handler's log line names it.
     only(spans, "shop's CLIENT span under it", (s) => s.kind === "client" && s.parentSpanId === lookup.spanId);
+    expect(traceIds).toEqual([served.traceId]);
+    expect(activeTraceId()).toBeUndefined();
     expect(lines.find((line) => line.msg === "looking up")).toMatchObject({
       trace_id: lookup.traceId,
       span_id: lookup.spanId,

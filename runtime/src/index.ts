@@ -16,6 +16,7 @@ export type { ServiceSettings } from "./service/settings.js";
 export type { ClientOf, HandlerOf, RequestStream } from "./definition/client.js";
 export type { CallContext, CallOptions, Compression, Metadata } from "./definition/call.js";
 export { gatewayClaims, type GatewayClaims } from "./definition/gateway-claims.js";
+export { activeTraceId } from "./tracing/active-trace-fields.js";
 
 // Clients without a server: through the registry, or to a known address.
 export { connect, type ConnectOptions, type Connection } from "./service/connect.js";

@@ -22,6 +22,15 @@ export function activeTraceFields(): TraceFields | undefined {
 }
 
 /**
+ * The trace id of the call (or request, or event) the code runs in, as its log lines and the
+ * gateway's error bodies carry it: to show a user, or to pass to a system that is not traced.
+ * Undefined outside any, and with tracing off (OTEL_SDK_DISABLED=true).
+ */
+export function activeTraceId(): string | undefined {
+  return activeTraceFields()?.trace_id;
+}
+
+/**
  * Runs `fn` outside any span: for a line logged from a timer that inherited
  * the context of the call that set it, but is about no call (a breaker's
  * reset), which would otherwise carry that call's trace id.
