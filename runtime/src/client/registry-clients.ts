@@ -6,7 +6,7 @@ import { breakerMiddleware, type BreakerMiddleware, type BreakerOptions } from "
 import type { BreakerSettings } from "../middleware/breaker-settings.js";
 import type { Registry } from "../registry/registry.js";
 import { createRegistrySelector } from "../selector/registry-selector.js";
-import type { Selector } from "../selector/selector.js";
+import type { Selector, Strategy } from "../selector/selector.js";
 import { strategies } from "../selector/strategies.js";
 import type { AttemptTimeout } from "./attempt-timeout.js";
 import { checkHedging, type HedgingPolicies } from "./hedging.js";
@@ -45,6 +45,8 @@ export interface RegistryClientsOptions {
   readonly logger: Logger;
   /** In `[a, b]` a wraps b, and the breaker wraps them all. */
   readonly middleware: readonly ClientMiddleware[] | undefined;
+  /** A strategy of the program's own, in place of `settings.selector`'s. */
+  readonly strategy?: Strategy | undefined;
   /** The call being served, whose deadline and cancellation pass downstream. */
   readonly currentCall?: () => CallContext | undefined;
   /** Where client, breaker and registry-node metrics are recorded; undefined records none. */
@@ -147,10 +149,10 @@ export class RegistryClients {
 
   private selector(): Selector {
     if (!this.#selector) {
-      const { registry, ready, settings, metrics } = this.#options;
+      const { registry, ready, settings, metrics, strategy } = this.#options;
       const inner = createRegistrySelector({
         registry,
-        strategy: strategies[settings.selector],
+        strategy: strategy ?? strategies[settings.selector],
         ...(metrics ? { onNodes: registryNodesGauge(metrics) } : {}),
       });
       // The registry starts on the first lookup, so a process that makes clients but never calls connects to nothing.

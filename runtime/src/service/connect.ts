@@ -15,6 +15,7 @@ import { metricsListenAddress, resolveServiceSettings, type ServiceSettings } fr
 import { metricsRegistry } from "../metrics/process-registry.js";
 import { resolveTracingSettings } from "../tracing/tracing-settings.js";
 import { TracingUse } from "../tracing/tracing-use.js";
+import type { Strategy } from "../selector/selector.js";
 import { ownMiddleware } from "../transport/call-result.js";
 
 /** Options of connect: the client half of createService's options. Settings here are overridden by environment and flags. */
@@ -42,6 +43,8 @@ export interface ConnectOptions {
   readonly attemptTimeouts?: AttemptTimeouts;
   /** Client middleware for every client; in `[a, b]` a wraps b, and the circuit breaker wraps them all. */
   readonly clientMiddleware?: readonly ClientMiddleware[];
+  /** The selector's strategy of your own, as createService takes it; given, it replaces `--selector`. */
+  readonly strategy?: Strategy;
   /** Registry, selector and `--client_*` settings (the server ones are ignored). */
   readonly settings?: Partial<ServiceSettings>;
 }
@@ -85,6 +88,7 @@ export function connect(options: ConnectOptions = {}): Connection {
     attemptTimeouts: options.attemptTimeouts,
     logger,
     middleware: ownMiddleware(options.clientMiddleware),
+    strategy: options.strategy,
     // Client metrics go to the process registry, for a program that serves it; `--metrics_address=off` records none.
     metrics: metricsListenAddress(settings) === undefined ? undefined : metricsRegistry(),
     tracing,

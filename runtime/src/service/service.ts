@@ -24,6 +24,7 @@ import type { Endpoint, Registry } from "../registry/registry.js";
 import { createGrpcServerTransport } from "../transport/grpc-server.js";
 import { createH2ServerTransport } from "../transport/h2-server.js";
 import { chain, type ClientMiddleware, type ServerHandler, type ServerMiddleware } from "../transport/transport.js";
+import type { Strategy } from "../selector/selector.js";
 import { ownMiddleware, shapedByKind } from "../transport/call-result.js";
 import {
   advertised,
@@ -82,6 +83,12 @@ export interface ServiceOptions {
   readonly serverMiddleware?: readonly ServerMiddleware[];
   /** Client middleware for every client of this service; in `[a, b]` a wraps b, and the circuit breaker wraps them all. */
   readonly clientMiddleware?: readonly ClientMiddleware[];
+  /**
+   * The selector's strategy of your own, as go-micro's `selector.SetStrategy`: it makes each
+   * service's picker, which chooses among the nodes left after failing and slow ones (see
+   * docs/selector.md). Given, it replaces `--selector`.
+   */
+  readonly strategy?: Strategy;
   /**
    * Circuit breakers on every client method (one per service and method, on
    * by default): settings for all, per service and per method, and
@@ -296,6 +303,7 @@ export function createService(options: ServiceOptions): MicroService {
     attemptTimeouts: options.attemptTimeouts,
     logger,
     middleware: ownMiddleware(options.clientMiddleware),
+    strategy: options.strategy,
     currentCall,
     metrics,
     tracing,

@@ -1,0 +1,39 @@
+import { createMemoryRegistry, createService, type MicroService, silentLogger, type Strategy } from "@tsmicro/runtime";
+import { afterAll, describe, expect, it } from "vitest";
+import { AlphaDefinition } from "./golden/10-services/services.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
+
+describe("a selector strategy of the program's own", () => {
+  const services: MicroService[] = [];
+  afterAll(async () => {
+    for (const service of services.reverse()) await service.stop();
+  });
+
+  it("picks every node a call goes to, in place of --selector", async () => {
+    const registry = createMemoryRegistry();
+    const common = { registry, env: suiteEnv(), logger: silentLogger() };
+    for (const zone of ["eu", "us"]) {
+      const node = createService({ name: "zoned", args: [], metadata: { zone }, ...common });
+      node.handle(
+        AlphaDefinition,
+        { unary: async () => ({ id: zone, payload: new Uint8Array(), sequence: 0 }) },
+        { partial: true },
+      );
+      await node.start();
+      services.push(node);
+    }
+    const seen: number[] = [];
+    // Prefers the caller's zone, as a strategy reading node metadata would.
+    const sameZone: Strategy = () => (nodes) => {
+      seen.push(nodes.length);
+      return nodes.find((state) => state.node.metadata.zone === "us") ?? nodes[0]!;
+    };
+    const caller = createService({ name: "caller", args: ["--selector=roundrobin"], strategy: sameZone, ...common });
+    services.push(caller);
+    const zoned = caller.client(AlphaDefinition, "zoned");
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push((await zoned.unary({ id: "", payload: new Uint8Array() })).id);
+    expect(answers).toEqual(["us", "us", "us", "us", "us", "us"]);
+    expect(seen).toEqual([2, 2, 2, 2, 2, 2]);
+  });
+});
