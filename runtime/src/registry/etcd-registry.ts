@@ -132,7 +132,7 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
         if (error instanceof EtcdLeaseInvalidError) throw error;
         lastError = error;
       }
-      await sleep(Math.min(waitMs, deadline - Date.now()));
+      await sleep(Math.max(0, Math.min(waitMs, deadline - Date.now())));
     }
     throw lastError;
   };
