@@ -9,7 +9,7 @@ describe("a selector strategy of the program's own", () => {
     for (const service of services.reverse()) await service.stop();
   });
 
-  it("picks every node a call goes to, in place of --selector", async () => {
+  it("picks every node a call goes to, in place of --selector, reading the nodes' metadata", async () => {
     const registry = createMemoryRegistry();
     const common = { registry, env: suiteEnv(), logger: silentLogger() };
     for (const zone of ["eu", "us"]) {
@@ -22,10 +22,15 @@ describe("a selector strategy of the program's own", () => {
       await node.start();
       services.push(node);
     }
-    const seen: number[] = [];
+    const seen: string[] = [];
     // Prefers the caller's zone, as a strategy reading node metadata would.
     const sameZone: Strategy = () => (nodes) => {
-      seen.push(nodes.length);
+      seen.push(
+        nodes
+          .map((state) => state.node.metadata.zone)
+          .sort()
+          .join(","),
+      );
       return nodes.find((state) => state.node.metadata.zone === "us") ?? nodes[0]!;
     };
     const caller = createService({ name: "caller", args: ["--selector=roundrobin"], strategy: sameZone, ...common });
@@ -34,6 +39,7 @@ describe("a selector strategy of the program's own", () => {
     const answers = [];
     for (let i = 0; i < 6; i++) answers.push((await zoned.unary({ id: "", payload: new Uint8Array() })).id);
     expect(answers).toEqual(["us", "us", "us", "us", "us", "us"]);
-    expect(seen).toEqual([2, 2, 2, 2, 2, 2]);
+    // The service's metadata is on each of its nodes, as go-micro registers it.
+    expect(seen).toEqual(Array(6).fill("eu,us"));
   });
 });

@@ -83,7 +83,9 @@ export function nodeRecord(options: NodeRecordOptions): RegistryService {
       {
         id: options.id,
         address: options.address,
+        // The service's own metadata on its node too, as go-micro's server.Metadata: strategies and tools read nodes.
         metadata: {
+          ...options.metadata,
           transport: options.protocol,
           protocol: options.protocol,
           server: options.protocol,

@@ -60,6 +60,11 @@ export interface ServiceOptions {
   /** The name callers find the service by, such as `greeter`. */
   readonly name: string;
   readonly version?: string;
+  /**
+   * Registered with the service and with each of its nodes (as go-micro's `micro.Metadata`), such
+   * as `{ zone: "eu-1" }` for a selector strategy to read; tsmicro's own node keys (transport,
+   * protocol, server, registry, runtime, metrics) win over the same keys here.
+   */
   readonly metadata?: Readonly<Record<string, string>>;
   readonly settings?: Partial<ServiceSettings>;
   /** Command-line arguments to read flags from; default `process.argv.slice(2)`. */
