@@ -275,6 +275,35 @@ describe.each(pairs)("gRPC transport, %s client, %s server", (client, server) =>
     expect(isTsmicroError(reason) && reason.code).toBe(Code.CANCELLED);
   });
 
+  // nghttp2 answers a client that resets over 1,000 streams, then 33 a second, with a GOAWAY that
+  // fails every call on the connection; the h2 server lets a busy caller's cancellations through
+  // (grpc-js's server keeps nghttp2's limit, which it does not let one set).
+  it.runIf(server === "h2")(
+    "keeps the connection, and the calls on it, through a caller's 1,500 quick cancellations",
+    async () => {
+      const { address, observed } = await startServer();
+      const client = startClient();
+      const longCall = client.call(address, callOf(unary, { id: "sleep:1500", payload: bytes() }));
+      for (let batch = 0; batch < 15; batch++) {
+        const controller = new AbortController();
+        const before = observed.started.length;
+        const calls = Array.from({ length: 100 }, () =>
+          (
+            client.call(
+              address,
+              callOf(unary, { id: "wait", payload: bytes() }, { signal: controller.signal }),
+            ) as Promise<unknown>
+          ).catch((error: unknown) => error),
+        );
+        await until(() => observed.started.length >= before + 100);
+        controller.abort();
+        for (const error of await Promise.all(calls)) expect(error).toMatchObject({ code: Code.CANCELLED });
+      }
+      expect(((await longCall) as Response).id).toBe("sleep:1500");
+    },
+    30_000,
+  );
+
   it("cancels a server stream the consumer stops reading early", async () => {
     const { address, observed } = await startServer();
     const client = startClient();

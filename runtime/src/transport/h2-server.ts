@@ -34,6 +34,15 @@ import { keepAlive, serverKeepalive } from "./keepalive.js";
 import { logHandlerFailure, ServerCallContext } from "./server-context.js";
 import type { ServerHandler } from "./transport.js";
 
+/**
+ * How many streams a client may reset (RST_STREAM) on one connection: a burst, then a rate per
+ * second. nghttp2's defaults (1,000, then 33 a second) answer more with a GOAWAY that fails every
+ * call on the connection; a caller's cancellations (deadlines, attempt timeouts, hedging, HTTP
+ * clients leaving the gateway's streams) pass that on a busy connection. These still stop a
+ * rapid-reset flood, whose resets come by the hundred thousand.
+ */
+const resetLimits = { streamResetBurst: 10_000, streamResetRate: 1_000 };
+
 /** Options of createH2ServerTransport: the grpc-js server's, less its grpc-js options. */
 export type H2ServerTransportOptions = Omit<GrpcServerTransportOptions, "serverOptions">;
 
@@ -113,7 +122,7 @@ export function createH2ServerTransport(options: H2ServerTransportOptions = {}):
     async listen(address) {
       if (server) throw new Error(`listen(${address}): the server is already listening`);
       for (const [definition, handler] of standard.reflection()) serve(definition, handler);
-      const listening = createServer();
+      const listening = createServer(resetLimits);
       server = listening;
       listening.on("stream", onStream);
       listening.on("connection", (socket: Socket) => {
