@@ -42,6 +42,11 @@ export interface GrpcClientTransportOptions extends ClientKeepaliveOptions {
   readonly maxSendMessageBytes?: number;
   /** grpc-js channel options, such as keepalive; the fields above win over the same keys here. */
   readonly channelOptions?: ChannelOptions;
+  /**
+   * How long an address's channels go unused, holding no connection (a node that left), before
+   * they are closed; a later call to the address makes new ones. Default 60 s.
+   */
+  readonly releaseUnusedAfterMs?: number;
 }
 
 /** A method's request serializer and response deserializer. */
@@ -54,6 +59,8 @@ interface MethodCodec {
 interface Pool {
   readonly clients: readonly Client[];
   next: number;
+  /** Date.now() of the last call the pool was asked for. */
+  usedAt: number;
 }
 
 /** How far the request stream of a client- or bidi-streaming call got, for the error the caller sees. */
@@ -111,6 +118,30 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
   const gzipPools = new Map<string, Pool>();
   const codecs = new WeakMap<MethodDefinition, MethodCodec>();
   let closed = false;
+  let sweeper: NodeJS.Timeout | undefined;
+  const releaseAfterMs = options.releaseUnusedAfterMs ?? 60_000;
+
+  /**
+   * Closes the channels of addresses unused for a while that hold no connection (a node that
+   * left: refused and retrying, or idle after its GOAWAY), which grpc-js would keep, and keep
+   * dialling, for the life of the process; a later call to the address makes new ones.
+   */
+  function releaseUnconnected(): void {
+    const { READY, CONNECTING } = grpc.connectivityState;
+    const before = Date.now() - releaseAfterMs;
+    for (const byAddress of [pools, gzipPools])
+      for (const [address, pool] of byAddress) {
+        if (pool.usedAt > before) continue;
+        const states = pool.clients.map((client) => client.getChannel().getConnectivityState(false));
+        if (states.some((state) => state === READY || state === CONNECTING)) continue;
+        for (const client of pool.clients) client.close();
+        byAddress.delete(address);
+      }
+    if (pools.size === 0 && gzipPools.size === 0) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  }
 
   function clientFor(address: string, compression: Compression | undefined): Client {
     const gzip = compression === undefined ? defaultGzip : compression === "gzip";
@@ -119,9 +150,11 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
     if (!pool) {
       const options = gzip ? gzipChannelOptions : channelOptions;
       const clients = Array.from({ length: poolSize }, () => new grpc.Client(address, insecure, options));
-      pool = { clients, next: 0 };
+      pool = { clients, next: 0, usedAt: 0 };
       byAddress.set(address, pool);
+      sweeper ??= setInterval(releaseUnconnected, releaseAfterMs / 2).unref();
     }
+    pool.usedAt = Date.now();
     const client = pool.clients[pool.next] as Client;
     if (poolSize > 1) pool.next = (pool.next + 1) % poolSize;
     return client;
@@ -150,6 +183,7 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
 
     async close() {
       closed = true;
+      clearInterval(sweeper);
       for (const byAddress of [pools, gzipPools]) {
         for (const pool of byAddress.values()) for (const client of pool.clients) client.close();
         byAddress.clear();

@@ -93,8 +93,11 @@ export function createH2ClientTransport(options: H2ClientTransportOptions = {}):
     }
     const session = openSession(address, keepalive);
     const connections = pool.connections;
+    const opened = pool;
     session.once("close", () => {
       if (connections[slot]?.session === session) connections[slot] = undefined;
+      // A node that left leaves no entry behind: the next call to its address makes a new one.
+      if (connections.every((c) => c === undefined) && pools.get(address) === opened) pools.delete(address);
     });
     connections[slot] = { session, calls: 1 };
     return session;
@@ -148,15 +151,16 @@ async function readySession(
       );
     }
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, backoffMs);
-      call.signal?.addEventListener(
-        "abort",
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
+      const abort = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      // The listener goes with the wait, so a caller's long-lived signal does not gather one per round.
+      const timer = setTimeout(() => {
+        call.signal?.removeEventListener("abort", abort);
+        resolve();
+      }, backoffMs);
+      call.signal?.addEventListener("abort", abort, { once: true });
     });
     if (call.signal?.aborted) throw abortedError(call, `${call.method.path} was cancelled`);
   }
