@@ -4,13 +4,13 @@ import type { CallResult } from "../transport/transport.js";
 import type { MethodStats } from "./rpc-stats.js";
 
 /** How one side counts a call: which counter a request and a response message add to, and the code of a failure. */
-export interface CallCounting {
+export interface CallCounting<C = unknown> {
   /** A request message went by (received on the server, sent by the client). */
   readonly request: (stats: MethodStats) => void;
   /** A response message went by (sent by the server, received by the client). */
   readonly response: (stats: MethodStats) => void;
   /** The status code a failure ends the call with on this side. */
-  readonly codeOf: (error: unknown) => number;
+  readonly codeOf: (error: unknown, call: C) => number;
 }
 
 /** Sends `call` on with `request` in it (the same call when the request was not wrapped). */
@@ -29,7 +29,7 @@ export function observeCall<C>(
   call: C,
   request: unknown,
   invoke: Invoke<C>,
-  counting: CallCounting,
+  counting: CallCounting<C>,
   onFailure?: FailureHook,
 ): CallResult {
   stats.started++;
@@ -41,7 +41,7 @@ export function observeCall<C>(
   try {
     result = invoke(call, request);
   } catch (error) {
-    failed(stats, start, error, counting, onFailure);
+    failed(stats, start, error, counting, onFailure, call);
     throw error;
   }
   if (kind === "unary" || kind === "client_streaming") {
@@ -53,12 +53,12 @@ export function observeCall<C>(
         return response;
       },
       (error: unknown) => {
-        failed(stats, start, error, counting, onFailure);
+        failed(stats, start, error, counting, onFailure, call);
         throw error;
       },
     );
   }
-  return observeStream(result as AsyncIterable<unknown>, stats, start, counting, onFailure);
+  return observeStream(result as AsyncIterable<unknown>, stats, start, counting, onFailure, call);
 }
 
 /** Sees every failed call with its code, such as the server's count of refusals by reason. */
@@ -68,14 +68,15 @@ function secondsSince(start: number): number {
   return (performance.now() - start) / 1000;
 }
 
-function failed(
+function failed<C>(
   stats: MethodStats,
   start: number,
   error: unknown,
-  counting: CallCounting,
+  counting: CallCounting<C>,
   onFailure: FailureHook | undefined,
+  call: C,
 ): void {
-  const code = counting.codeOf(error);
+  const code = counting.codeOf(error, call);
   stats.finish(code, secondsSince(start));
   onFailure?.(error, code, stats);
 }
@@ -107,12 +108,13 @@ function countMessages(
   };
 }
 
-async function* observeStream(
+async function* observeStream<C>(
   messages: AsyncIterable<unknown>,
   stats: MethodStats,
   start: number,
-  counting: CallCounting,
+  counting: CallCounting<C>,
   onFailure: FailureHook | undefined,
+  call: C,
 ): AsyncGenerator<unknown> {
   let ended = false;
   try {
@@ -124,7 +126,7 @@ async function* observeStream(
     stats.finish(Code.OK, secondsSince(start));
   } catch (error) {
     ended = true;
-    failed(stats, start, error, counting, onFailure);
+    failed(stats, start, error, counting, onFailure, call);
     throw error;
   } finally {
     // The consumer stopped reading before the end: the call was cancelled from this side.

@@ -101,6 +101,29 @@ describe("server metrics middleware", () => {
     expect(await sample(registry, `grpc_server_msg_sent_total{${upload}}`)).toBe(1);
   });
 
+  it("counts a handler that fails because its caller left (its signal's AbortError) by why the caller left", async () => {
+    const registry = new Registry();
+    const serve = serverMetricsMiddleware(registry)(
+      (call) =>
+        new Promise((_, reject) =>
+          // As sleep(ms, value, { signal }) fails: a DOMException AbortError, no TsmicroError.
+          call.context.signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))),
+        ),
+    );
+    const leaving = async (reason: TsmicroError) => {
+      const controller = new AbortController();
+      const call = serverCall(methodOf("Buy"));
+      const served = serve({ ...call, context: { ...call.context, signal: controller.signal } }) as Promise<unknown>;
+      controller.abort(reason);
+      await served.catch(() => 0);
+    };
+    await leaving(new TsmicroError(Code.CANCELLED, "the caller cancelled"));
+    await leaving(new TsmicroError(Code.DEADLINE_EXCEEDED, "deadline exceeded"));
+    expect(await sample(registry, `grpc_server_handled_total{${unary},grpc_code="Canceled"}`)).toBe(1);
+    expect(await sample(registry, `grpc_server_handled_total{${unary},grpc_code="DeadlineExceeded"}`)).toBe(1);
+    expect(await sample(registry, `grpc_server_handled_total{${unary},grpc_code="Internal"}`)).toBeUndefined();
+  });
+
   it("counts calls refused by server protection by reason", async () => {
     const registry = new Registry();
     const refuse = (reason: string) =>

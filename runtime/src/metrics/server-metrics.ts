@@ -13,16 +13,27 @@ const rejectionReasons: Readonly<Record<string, string>> = {
   OVERLOADED: "load_shed",
 };
 
-const serverCounting: CallCounting = {
+const serverCounting: CallCounting<ServerCall> = {
   request: (stats: MethodStats) => {
     stats.received++;
   },
   response: (stats: MethodStats) => {
     stats.sent++;
   },
-  // The server answers INTERNAL for any error that is no TsmicroError.
-  codeOf: (error: unknown) => (isTsmicroError(error) ? error.code : Code.INTERNAL),
+  codeOf: serverCodeOf,
 };
+
+/**
+ * The code a failed call is counted with: a TsmicroError's own; for any other error, the code of
+ * the call's end when the caller had gone (a handler that passes its signal to a wait fails with
+ * the AbortError it throws: CANCELLED, or DEADLINE_EXCEEDED), else INTERNAL, as the server answers.
+ */
+function serverCodeOf(error: unknown, call: ServerCall): number {
+  if (isTsmicroError(error)) return error.code;
+  const { signal } = call.context;
+  if (!signal.aborted) return Code.INTERNAL;
+  return isTsmicroError(signal.reason) ? signal.reason.code : Code.CANCELLED;
+}
 
 /**
  * Server middleware recording go-grpc-middleware's server metrics
