@@ -207,8 +207,8 @@ async function callThrough(
     const what = `${request.service} ${method.parent.name}.${method.name}`;
     const { clientRequestTimeoutMs, clientStreamTimeoutMs } = connection.settings;
     throw method.methodKind === "unary"
-      ? describeFailure(error, what, clientRequestTimeoutMs)
-      : describeFailure(error, what, clientStreamTimeoutMs, "--client_stream_timeout");
+      ? describeFailure(error, what, request.service, clientRequestTimeoutMs)
+      : describeFailure(error, what, request.service, clientStreamTimeoutMs, "--client_stream_timeout");
   }
 }
 

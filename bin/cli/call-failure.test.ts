@@ -57,7 +57,7 @@ describe("describeFailure", () => {
       Code.UNAVAILABLE,
       "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1",
     );
-    const described = describeFailure(raw, "echo Alpha.Unary") as TsmicroError;
+    const described = describeFailure(raw, "echo Alpha.Unary", "echo") as TsmicroError;
     expect(described.code).toBe(Code.UNAVAILABLE);
     expect(described.message).toBe(
       "echo Alpha.Unary: connection refused at 127.0.0.1:1: nothing listens there (the node may have died without deregistering)",
@@ -68,13 +68,30 @@ describe("describeFailure", () => {
     const typed = new TsmicroError(Code.NOT_FOUND, "echo Alpha.Unary: no user has id nope", {
       details: [errorReasonDetail("USER_NOT_FOUND", "user.v1.UserErrorReason", { field: "id" })],
     });
-    expect((describeFailure(typed, "echo Alpha.Unary") as TsmicroError).message).toBe(
+    expect((describeFailure(typed, "echo Alpha.Unary", "echo") as TsmicroError).message).toBe(
       "echo Alpha.Unary: no user has id nope (reason USER_NOT_FOUND, field=id)",
+    );
+  });
+
+  it("keeps the message of a failure the service passed on from a call of its own, and words its own", () => {
+    const passedOn = new TsmicroError(
+      Code.DEADLINE_EXCEEDED,
+      "Deadline exceeded: /user.v1.Users/Get got no answer in time",
+      { metadata: { "tsmicro-failed-service": "user" } },
+    );
+    expect((describeFailure(passedOn, "order Orders.Get", "order", 5_000) as TsmicroError).message).toBe(
+      "order Orders.Get: Deadline exceeded: /user.v1.Users/Get got no answer in time",
+    );
+    const own = new TsmicroError(Code.DEADLINE_EXCEEDED, "Deadline exceeded", {
+      metadata: { "tsmicro-failed-service": "order" },
+    });
+    expect((describeFailure(own, "order Orders.Get", "order", 5_000) as TsmicroError).message).toBe(
+      "order Orders.Get: no answer from the node within 5000 ms (--client_request_timeout)",
     );
   });
 
   it("passes anything not a TsmicroError through", () => {
     const error = new Error("bug");
-    expect(describeFailure(error, "echo Alpha.Unary")).toBe(error);
+    expect(describeFailure(error, "echo Alpha.Unary", "echo")).toBe(error);
   });
 });

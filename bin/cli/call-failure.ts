@@ -1,4 +1,4 @@
-import { Code, codeName, errorReasonOf, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
+import { Code, codeName, errorReasonOf, failedService, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
 
 /**
  * Text that grpc-js (or Node's sockets under it) wrote rather than a
@@ -64,12 +64,25 @@ export function failureReason(
 
 /**
  * A failure as the CLI reports it: the same code (so `call failed: CODE:`
- * stays exact), `what` first, the reason as a sentence. Anything not a
- * TsmicroError is returned as it came, for the caller to judge.
+ * stays exact), `what` first, the reason as a sentence. A failure the
+ * service called passed on from a call of its own (it names another service
+ * as the one that failed) keeps its message: its timeout or address is that
+ * call's, not this one's. Anything not a TsmicroError is returned as it
+ * came, for the caller to judge.
  */
-export function describeFailure(error: unknown, what: string, timeoutMs?: number, timeoutFlag?: string): unknown {
+export function describeFailure(
+  error: unknown,
+  what: string,
+  service: string,
+  timeoutMs?: number,
+  timeoutFlag?: string,
+): unknown {
   if (!isTsmicroError(error)) return error;
-  const reason = failureReason(error, undefined, timeoutMs, timeoutFlag);
+  const passedOn = failedService(error);
+  const reason =
+    passedOn !== undefined && passedOn !== service
+      ? error.message
+      : failureReason(error, undefined, timeoutMs, timeoutFlag);
   const typed = typedReason(error);
   if (reason === error.message && error.message.startsWith(what) && typed === "") return error;
   const said = reason.startsWith(what) ? reason : `${what}: ${reason}`;
