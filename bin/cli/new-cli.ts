@@ -133,7 +133,7 @@ function wiringSteps({ registeredName, callers }: NewCommandResult): string {
         `  ${api}/src/handler/dependencies.ts: import type { ${clientType} } from "../${module}";`,
         `    and in Dependencies: readonly ${field}: ${clientType};`,
         `  ${api}/test/grpc.test.ts: import { ${definitionName} } from "../src/${module}";`,
-        `    and in deps: ${field}: callers.client(${definitionName}, "${registeredName}"), with a stand-in as for the others`,
+        `    and in deps: ${field}: service.client(${definitionName}, "${registeredName}"), with a stand-in as for the others`,
       ];
     }),
   ]);
