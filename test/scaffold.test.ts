@@ -64,6 +64,15 @@ describe("create-tsmicro refuses bad input and writes nothing", () => {
       expect(noDatabase.stderr).toBe(
         "create-tsmicro: --db is for a service (--type service), which has a database; --type api has none\n",
       );
+      // A workspace holds no service itself: a service's flags go to tsmicro new inside it.
+      const namespaced = await runCreate(["shop", "--workspace", "--namespace=go.micro", "--no-install"], dir);
+      expect(namespaced.stderr).toBe(
+        "create-tsmicro: --namespace is for a service, not a workspace: give it to each tsmicro new NAME inside the workspace\n",
+      );
+      const typed = await runCreate(["shop", "--workspace", "--type=api", "--alias=s", "--no-install"], dir);
+      expect(typed.stderr).toBe(
+        "create-tsmicro: --alias, --type are for a service, not a workspace: give them to each tsmicro new NAME inside the workspace\n",
+      );
       const choice = await runCreate(["user", "--type=grpc"], dir);
       expect(choice.code).toBe(1);
       expect(choice.stderr).toBe('create-tsmicro: --type has an invalid value "grpc": use one of service, api, web\n');

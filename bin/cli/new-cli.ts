@@ -47,6 +47,17 @@ export async function runNew(argv: {
       `--db is for a service (--type service), which has a database; ${argv.workspace ? "a workspace" : `--type ${argv.type}`} has none`,
     );
   if (argv.workspace) {
+    const perService = [
+      argv.namespace !== undefined && "--namespace",
+      argv.alias !== undefined && "--alias",
+      argv.proto !== undefined && "--proto",
+      argv.type !== "service" && "--type",
+    ].filter((flag): flag is string => flag !== false);
+    if (perService.length > 0)
+      throw new CommandError(
+        `${perService.join(", ")} ${perService.length > 1 ? "are" : "is"} for a service, not a workspace: ` +
+          `give ${perService.length > 1 ? "them" : "it"} to each tsmicro new NAME inside the workspace`,
+      );
     const result = await newWorkspace(
       { name: argv.name, dir: argv.dir, templates: argv.templates, install: argv.install },
       progress,
