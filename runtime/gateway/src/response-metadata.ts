@@ -94,7 +94,9 @@ function forwarded(
 ): void {
   // Called on every response: for-in and no copies, as most answers carry only gRPC's own keys.
   for (const key in metadata) {
-    if (key.charCodeAt(0) === 58 || key.startsWith("grpc-") || transportKeys.has(key)) continue;
+    // tsmicro-* keys are tsmicro's own between its processes (which service failed down a chain), not the client's.
+    if (key.charCodeAt(0) === 58 || key.startsWith("grpc-") || key.startsWith("tsmicro-") || transportKeys.has(key))
+      continue;
     const value = metadata[key] as Metadata[string];
     const values = (Array.isArray(value) ? value : [value]) as readonly (string | Uint8Array)[];
     add(
