@@ -144,7 +144,11 @@ describe("tsmicro api options", () => {
     expect((await fetch(`${withPage.url}/dashboard/api/services/library`)).status).toBe(404);
     // Routes come only from the services under the namespace: here, none.
     const empty = await gateway("--namespace=go.micro.other");
-    expect((await fetch(`${empty.url}/v1/ping`)).status).toBe(404);
+    const unrouted = await fetch(`${empty.url}/v1/ping`);
+    expect(unrouted.status).toBe(404);
+    expect(((await unrouted.json()) as { message: string }).message).toBe(
+      "no route for GET /v1/ping: no service registered in --namespace go.micro.other so far serves it (is its service running?)",
+    );
     expect((await rpc("library", empty)).status).toBe(404);
   });
 

@@ -225,7 +225,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   });
 
   app.setNotFoundHandler((request, reply) => {
-    const { status, body } = errorResponse(noRoute(request.method, request.url, catalogue.unloaded()));
+    const { status, body } = errorResponse(
+      noRoute(request.method, request.url, catalogue.unloaded(), settings.namespace),
+    );
     void reply
       .code(status)
       .type("application/json")
@@ -354,7 +356,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (!target) {
       const allow = allowedMethods(path);
       if (allow.length > 0) throw new MethodNotAllowedError(request.method, path, allow);
-      throw (await unknownDefaultMethod(path)) ?? noRoute(request.method, path, catalogue.unloaded());
+      throw (
+        (await unknownDefaultMethod(path)) ?? noRoute(request.method, path, catalogue.unloaded(), settings.namespace)
+      );
     }
     // A default route's path names a registered method, so the label set stays bounded.
     nameRoute(request, `${settings.prefix}${path}`);
@@ -778,12 +782,19 @@ function methodNames(backend: BackendService): string {
  * started yet has none. Services registered whose routes could not be loaded (their nodes did not
  * answer) may be the ones that serve it: they are named, with why.
  */
-function noRoute(method: string, path: string, unloaded?: ReadonlyMap<string, string>): TsmicroError {
+function noRoute(
+  method: string,
+  path: string,
+  unloaded?: ReadonlyMap<string, string>,
+  namespace?: string,
+): TsmicroError {
   const notLoaded = [...(unloaded ?? [])].map(([name, reason]) => `${name} (${reason})`);
+  // Services outside the namespace are running, perhaps, but not this gateway's to route.
+  const registered = namespace ? `registered in --namespace ${namespace}` : "registered";
   return new TsmicroError(
     Code.NOT_FOUND,
     notLoaded.length === 0
-      ? `no route for ${method} ${path}: no service registered so far serves it (is its service running?)`
+      ? `no route for ${method} ${path}: no service ${registered} so far serves it (is its service running?)`
       : `no route for ${method} ${path}: no service loaded so far serves it; the routes of ${notLoaded.join(", ")} could not be loaded yet`,
   );
 }
