@@ -61,6 +61,25 @@ describe("the grpc-js client transport", () => {
   });
 });
 
+describe("the grpc-js client transport, waiting for a node", () => {
+  it("keeps the channel a wait-for-ready call waits on, however long it waits, and lets it go after", async () => {
+    const closed = vi.spyOn(Client.prototype, "close");
+    const transport = createGrpcClientTransport({ releaseUnusedAfterMs: 200 });
+    cleanups.push(() => transport.close());
+    const down = await startNode();
+    await down.stop();
+    const waiting = transport.call(
+      down.address,
+      callOf({ waitForReady: true, deadline: new Date(Date.now() + 1_500) }),
+    ) as Promise<unknown>;
+    // Several sweeps pass while it waits: it ends at its deadline, not with its channel closed under it.
+    await expect(waiting).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    expect(closed).not.toHaveBeenCalled();
+    for (let i = 0; i < 10 && closed.mock.calls.length === 0; i++) await sleep(100);
+    expect(closed).toHaveBeenCalledTimes(1);
+  });
+});
+
 describe("the h2 client transport", () => {
   it("leaves no listener on the caller's signal after a wait-for-ready call that backed off", async () => {
     const transport = createH2ClientTransport();

@@ -25,6 +25,7 @@ import {
 } from "./grpc-wire.js";
 import { type ClientKeepaliveOptions, clientKeepalive } from "./keepalive.js";
 import type { CallResult, ClientCall, ClientTransport } from "./transport.js";
+import { isAsyncIterable } from "./call-result.js";
 import { abortedError, afterClose, cancelledBeforeStart, requestStreamError } from "./call-errors.js";
 
 /** Options of createGrpcClientTransport. */
@@ -59,8 +60,10 @@ interface MethodCodec {
 interface Pool {
   readonly clients: readonly Client[];
   next: number;
-  /** Date.now() of the last call the pool was asked for. */
+  /** Date.now() of the last call the pool was asked for, or a wait-for-ready call of it ended. */
   usedAt: number;
+  /** Its wait-for-ready calls in flight, which may sit queued on a channel with no connection. */
+  waiting: number;
 }
 
 /** How far the request stream of a client- or bidi-streaming call got, for the error the caller sees. */
@@ -120,6 +123,8 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
   let closed = false;
   let sweeper: NodeJS.Timeout | undefined;
   const releaseAfterMs = options.releaseUnusedAfterMs ?? 60_000;
+  if (!(releaseAfterMs > 0 && releaseAfterMs <= 2 ** 31 - 1))
+    throw new RangeError(`releaseUnusedAfterMs must be a number of ms from 1 to 2^31-1, not ${releaseAfterMs}`);
 
   /**
    * Closes the channels of addresses unused for a while that hold no connection (a node that
@@ -131,7 +136,7 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
     const before = Date.now() - releaseAfterMs;
     for (const byAddress of [pools, gzipPools])
       for (const [address, pool] of byAddress) {
-        if (pool.usedAt > before) continue;
+        if (pool.usedAt > before || pool.waiting > 0) continue;
         const states = pool.clients.map((client) => client.getChannel().getConnectivityState(false));
         if (states.some((state) => state === READY || state === CONNECTING)) continue;
         for (const client of pool.clients) client.close();
@@ -143,18 +148,22 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
     }
   }
 
-  function clientFor(address: string, compression: Compression | undefined): Client {
+  function poolFor(address: string, compression: Compression | undefined): Pool {
     const gzip = compression === undefined ? defaultGzip : compression === "gzip";
     const byAddress = gzip ? gzipPools : pools;
     let pool = byAddress.get(address);
     if (!pool) {
       const options = gzip ? gzipChannelOptions : channelOptions;
       const clients = Array.from({ length: poolSize }, () => new grpc.Client(address, insecure, options));
-      pool = { clients, next: 0, usedAt: 0 };
+      pool = { clients, next: 0, usedAt: 0, waiting: 0 };
       byAddress.set(address, pool);
       sweeper ??= setInterval(releaseUnconnected, releaseAfterMs / 2).unref();
     }
     pool.usedAt = Date.now();
+    return pool;
+  }
+
+  function clientOf(pool: Pool): Client {
     const client = pool.clients[pool.next] as Client;
     if (poolSize > 1) pool.next = (pool.next + 1) % poolSize;
     return client;
@@ -173,12 +182,15 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
     call(address: string, call: ClientCall): CallResult {
       if (closed) return afterClose(address, call);
       const streamsResponses = call.method.kind === "server_streaming" || call.method.kind === "bidi_streaming";
-      const client = clientFor(address, call.compression);
+      const pool = poolFor(address, call.compression);
+      const client = clientOf(pool);
       const codec = codecFor(call.method);
-      if (streamsResponses) return responses(client, address, call, codec);
-      return call.method.kind === "unary"
-        ? unary(client, address, call, codec)
-        : clientStream(client, address, call, codec);
+      const result = streamsResponses
+        ? responses(client, address, call, codec)
+        : call.method.kind === "unary"
+          ? unary(client, address, call, codec)
+          : clientStream(client, address, call, codec);
+      return call.waitForReady ? heldWhileWaiting(pool, result) : result;
     },
 
     async close() {
@@ -190,6 +202,27 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
       }
     },
   };
+}
+
+/** A wait-for-ready call's result, counted in its pool's `waiting` until it settles, so the pool is not released under it. */
+function heldWhileWaiting(pool: Pool, result: CallResult): CallResult {
+  const release = (): void => {
+    pool.waiting--;
+    pool.usedAt = Date.now();
+  };
+  if (!isAsyncIterable(result)) {
+    pool.waiting++;
+    return (result as Promise<unknown>).finally(release);
+  }
+  // Counted once read, as the call itself starts on the first next().
+  return (async function* held() {
+    pool.waiting++;
+    try {
+      yield* result;
+    } finally {
+      release();
+    }
+  })();
 }
 
 /**
