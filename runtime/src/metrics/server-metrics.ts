@@ -1,6 +1,7 @@
 import type { Counter } from "prom-client";
 import { errorReasonOf } from "../errors/error-details.js";
-import { Code, isTsmicroError } from "../errors/tsmicro-error.js";
+import { failureCode } from "../errors/failure-code.js";
+import { Code } from "../errors/tsmicro-error.js";
 import type { ServerCall, ServerMiddleware } from "../transport/transport.js";
 import { observeCall, type CallCounting, type FailureHook } from "./observe-call.js";
 import { metricsRegistry, promClient, type MetricsRegistry } from "./process-registry.js";
@@ -20,20 +21,9 @@ const serverCounting: CallCounting<ServerCall> = {
   response: (stats: MethodStats) => {
     stats.sent++;
   },
-  codeOf: serverCodeOf,
+  // A call whose caller had left counts as it ended for the caller, as its SERVER span does.
+  codeOf: (error: unknown, call: ServerCall) => failureCode(error, call.context.signal),
 };
-
-/**
- * The code a failed call is counted with: a TsmicroError's own; for any other error, the code of
- * the call's end when the caller had gone (a handler that passes its signal to a wait fails with
- * the AbortError it throws: CANCELLED, or DEADLINE_EXCEEDED), else INTERNAL, as the server answers.
- */
-function serverCodeOf(error: unknown, call: ServerCall): number {
-  if (isTsmicroError(error)) return error.code;
-  const { signal } = call.context;
-  if (!signal.aborted) return Code.INTERNAL;
-  return isTsmicroError(signal.reason) ? signal.reason.code : Code.CANCELLED;
-}
 
 /**
  * Server middleware recording go-grpc-middleware's server metrics

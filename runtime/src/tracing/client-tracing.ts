@@ -7,9 +7,10 @@ import type {
   ClientMiddleware,
   ClientTransport,
 } from "../transport/transport.js";
+import { failureCode } from "../errors/failure-code.js";
 import { isAsyncIterable } from "../transport/call-result.js";
 import { RecordingSpan } from "./recording-span.js";
-import { attributesByAddress, cachedByKey, grpcStatusOf, hostAndPort, rpcAttributes, rpcSpanName } from "./rpc-span.js";
+import { attributesByAddress, cachedByKey, hostAndPort, rpcAttributes, rpcSpanName } from "./rpc-span.js";
 import { traced } from "./traced-stream.js";
 import type { Tracing } from "./tracing.js";
 
@@ -109,7 +110,7 @@ export class ClientTracing {
       span.addEvent("attempt failed", {
         "tsmicro.attempt": attempt,
         ...nodeAttributes(address),
-        "rpc.grpc.status_code": grpcStatusOf(error),
+        "rpc.grpc.status_code": failureCode(error),
         "exception.message": error instanceof Error ? error.message : String(error),
       });
       throw error;

@@ -1,6 +1,7 @@
 import type { Attributes, Span } from "@opentelemetry/api";
 import type { MethodDefinition } from "../definition/definition.js";
-import { Code, isTsmicroError } from "../errors/tsmicro-error.js";
+import { failureCode } from "../errors/failure-code.js";
+import { Code } from "../errors/tsmicro-error.js";
 import type { OtelApiModule } from "./otel-api.js";
 import { RecordingSpan } from "./recording-span.js";
 
@@ -67,11 +68,6 @@ export function attributesByAddress(
   };
 }
 
-/** The gRPC status a failure ends with: a TsmicroError's code; anything else is INTERNAL, as the server answers it. */
-export function grpcStatusOf(error: unknown): number {
-  return isTsmicroError(error) ? error.code : Code.INTERNAL;
-}
-
 /**
  * Ends an RPC span with `rpc.grpc.status_code` (0 for success) and, on
  * failure, status ERROR carrying the error's message: on a CLIENT span for
@@ -80,8 +76,14 @@ export function grpcStatusOf(error: unknown): number {
  * or INVALID_ARGUMENT answered is the server working, and Jaeger does not
  * paint it red).
  */
-export function endRpcSpan(api: OtelApiModule, span: Span, failed: boolean, error?: unknown): void {
-  const code = failed ? grpcStatusOf(error) : Code.OK;
+export function endRpcSpan(
+  api: OtelApiModule,
+  span: Span,
+  failed: boolean,
+  error?: unknown,
+  signal?: AbortSignal,
+): void {
+  const code = failed ? failureCode(error, signal) : Code.OK;
   const recording = span instanceof RecordingSpan;
   if (recording && sharesStatus(span)) span.shareAttributes(withStatusCode(span.baseAttributes!, code));
   else span.setAttribute(statusKey, code);

@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ServerCall, ServerHandler } from "../transport/transport.js";
 import { activeTraceFields } from "./active-trace-fields.js";
+import { leanTracer } from "./lean-tracer.js";
+import { loadOtelApi } from "./otel-api.js";
+import type { RecordingSpan } from "./recording-span.js";
+import { RandomIds, samplerOf } from "./sampling.js";
 import { tracingServerMiddleware } from "./server-middleware.js";
 import { startUnitTracing } from "./testdata/unit-tracing.js";
 import type { Tracing } from "./tracing.js";
@@ -55,6 +60,28 @@ describe("tracingServerMiddleware", () => {
     expect(seen).toHaveLength(2);
     expect(seen[0]).toMatchObject({ trace_id: traceId });
     expect(seen[1]).toEqual(seen[0]);
+  });
+
+  it("ends the SERVER span of a call whose caller left with the code the call ended with, not INTERNAL", async () => {
+    const api = loadOtelApi();
+    const ended: RecordingSpan[] = [];
+    const recorded = leanTracer(api, samplerOf("always_on", 1), new RandomIds(), (span) => ended.push(span));
+    const recording: Tracing = { ...tracing, tracer: recorded, recording: true };
+    // As sleep(ms, value, { signal }) fails: a DOMException AbortError, no TsmicroError.
+    const handler: ServerHandler = (call) =>
+      new Promise((_, reject) =>
+        call.context.signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))),
+      );
+    const controller = new AbortController();
+    const call = callOf("unary");
+    const served = tracingServerMiddleware(() => recording)(handler)({
+      ...call,
+      context: { ...call.context, signal: controller.signal },
+    }) as Promise<unknown>;
+    controller.abort(new TsmicroError(Code.DEADLINE_EXCEEDED, "deadline exceeded serving /pkg.v1.Things/Get"));
+    await served.catch(() => undefined);
+    const span = ended[0];
+    expect({ ...span?.baseAttributes, ...span?.ownAttributes }["rpc.grpc.status_code"]).toBe(Code.DEADLINE_EXCEEDED);
   });
 
   it("passes calls through untouched before tracing has started", async () => {

@@ -46,7 +46,8 @@ export function tracingServerMiddleware(
     // The transport's own lines about the call (a handler's failure) carry its ids too.
     if (call.context instanceof ServerCallContext) call.context.traceIds = span.spanContext();
     // The span is all the handler's context needs (it knows its parent), with the call it handles.
-    return traced(api, span, new SpanOnlyContext(api, span, callKey, call.context), () => next(call));
+    const active = new SpanOnlyContext(api, span, callKey, call.context);
+    return traced(api, span, active, () => next(call), call.context.signal);
   };
 }
 

@@ -9,7 +9,14 @@ import { endRpcSpan } from "./rpc-span.js";
  * A span that records nothing (ids only) has nothing to end: a unary result
  * is returned as it is, and a stream's steps still run in the span's context.
  */
-export function traced<R>(api: OtelApiModule, span: Span, active: Context | undefined, send: () => R): R {
+export function traced<R>(
+  api: OtelApiModule,
+  span: Span,
+  active: Context | undefined,
+  send: () => R,
+  /** A served call's signal: a failure after it aborted ends the span with the abort's code (see failureCode). */
+  signal?: AbortSignal,
+): R {
   if (!span.isRecording()) {
     const result = runIn(api, active, send);
     return (isAsyncIterable(result) ? tracedStream(result, stepsIn(api, active), ignore) : result) as R;
@@ -18,11 +25,12 @@ export function traced<R>(api: OtelApiModule, span: Span, active: Context | unde
   try {
     result = runIn(api, active, send);
   } catch (error) {
-    endRpcSpan(api, span, true, error);
+    endRpcSpan(api, span, true, error, signal);
     throw error;
   }
   if (isAsyncIterable(result)) {
-    return tracedStream(result, stepsIn(api, active), (failed, error) => endRpcSpan(api, span, failed, error)) as R;
+    const end = (failed: boolean, error?: unknown) => endRpcSpan(api, span, failed, error, signal);
+    return tracedStream(result, stepsIn(api, active), end) as R;
   }
   return Promise.resolve(result).then(
     (response) => {
@@ -30,7 +38,7 @@ export function traced<R>(api: OtelApiModule, span: Span, active: Context | unde
       return response;
     },
     (error: unknown) => {
-      endRpcSpan(api, span, true, error);
+      endRpcSpan(api, span, true, error, signal);
       throw error;
     },
   ) as R;
