@@ -1,25 +1,30 @@
-import type { Context, Span, Tracer } from "@opentelemetry/api";
+import type { Context, Span, Tracer, TracerProvider } from "@opentelemetry/api";
 import type { OtelApiModule } from "./otel-api.js";
 import { RecordingSpan } from "./recording-span.js";
+import { RandomIds } from "./sampling.js";
 
-/** The tracers of the tracings running in this process, the first started first. */
+// Process state, as OTel's global provider is: the tracers of the tracings running here, the first
+// started first, and the one provider lent to the API (made with the first tracing that needs it).
 const running: Tracer[] = [];
-let offered = false;
+let lent: TracerProvider | undefined;
 
 /**
  * Lends `tracer` to code of the user's that traces with `@opentelemetry/api` (`trace.getTracer(…)`),
- * through a global tracer provider installed with the first tracing to start (not when the program
- * registered an OpenTelemetry SDK of its own first: that one keeps the user's spans). A span started
- * inside one of tsmicro's (a call's, a request's) comes from the tracer that made that span, so it is
- * that span's child and is exported with that service's spans; outside any, from the first tracing
- * still running; with none running, a span that records nothing. Returns the withdrawal, for shutdown.
+ * through the API's global tracer provider, unless the program registered one of its own (an
+ * OpenTelemetry SDK) before: that one keeps the user's spans. A span started inside one of
+ * tsmicro's recording spans (a call's, a request's) comes from the tracer that made that span, so it
+ * is that span's child and is exported with that service's spans; inside a span that records
+ * nothing, it carries ids alone, under that span's trace; outside any, it comes from the first
+ * tracing still running. Returns the withdrawal, for shutdown.
  */
 export function lendToGlobalTracer(api: OtelApiModule, tracer: Tracer): () => void {
   running.push(tracer);
-  if (!offered) {
-    offered = true;
+  const current = api.trace.getTracerProvider();
+  // A ProxyTracerProvider is the API's own while nothing is registered (or after trace.disable()).
+  if (current !== lent && current instanceof api.ProxyTracerProvider) {
     const delegating = delegatingTracer(api);
-    api.trace.setGlobalTracerProvider({ getTracer: () => delegating });
+    const provider: TracerProvider = { getTracer: () => delegating };
+    if (api.trace.setGlobalTracerProvider(provider)) lent = provider;
   }
   return () => {
     const at = running.indexOf(tracer);
@@ -28,19 +33,29 @@ export function lendToGlobalTracer(api: OtelApiModule, tracer: Tracer): () => vo
 }
 
 function delegatingTracer(api: OtelApiModule): Tracer {
-  const makerOf = (context: Context): Tracer | undefined => {
-    const span = api.trace.getSpan(context);
-    return span instanceof RecordingSpan && span.tracer ? span.tracer : running[0];
+  const ids = new RandomIds();
+  /** A span of ids alone: under the parent's trace with a span id of its own, or none at all. */
+  const idsOnly = (parent: Span | undefined): Span => {
+    const context = parent?.spanContext();
+    if (!context || !api.isSpanContextValid(context)) return api.trace.wrapSpanContext(api.INVALID_SPAN_CONTEXT);
+    return api.trace.wrapSpanContext({ ...context, spanId: ids.spanId(), isRemote: false });
   };
-  const nothing = () => api.trace.wrapSpanContext(api.INVALID_SPAN_CONTEXT);
+  const start = (name: string, rest: unknown[], active: boolean): unknown => {
+    const context = (active ? (rest.length > 2 ? rest[1] : undefined) : rest[1]) as Context | undefined;
+    const parent = api.trace.getSpan(context ?? api.context.active());
+    const maker = parent instanceof RecordingSpan ? parent.tracer : parent ? undefined : running[0];
+    if (maker)
+      return active
+        ? (maker.startActiveSpan as (name: string, ...rest: unknown[]) => unknown)(name, ...rest)
+        : (maker.startSpan as (name: string, ...rest: unknown[]) => unknown)(name, ...rest);
+    const span = idsOnly(parent);
+    if (!active) return span;
+    const fn = rest.at(-1) as (span: Span) => unknown;
+    return api.context.with(api.trace.setSpan(context ?? api.context.active(), span), fn, undefined, span);
+  };
   return {
-    startSpan: (name, options, context = api.context.active()) =>
-      makerOf(context)?.startSpan(name, options, context) ?? nothing(),
+    startSpan: (name: string, ...rest: unknown[]) => start(name, rest, false),
     // startActiveSpan(name, [options, [context,]] fn), as the API's overloads have it.
-    startActiveSpan(name: string, ...rest: unknown[]) {
-      const maker = makerOf(rest.length > 2 ? (rest[1] as Context) : api.context.active());
-      if (maker) return (maker.startActiveSpan as (name: string, ...rest: unknown[]) => unknown)(name, ...rest);
-      return (rest.at(-1) as (span: Span) => unknown)(nothing());
-    },
+    startActiveSpan: (name: string, ...rest: unknown[]) => start(name, rest, true),
   } as Tracer;
 }
