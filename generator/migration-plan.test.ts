@@ -219,6 +219,14 @@ describe("planMigration", () => {
       'column "email" of table "user" (field 2 of shop.v1.User) is now named "mail"; tsmicro does not rename columns: ' +
         'write a migration with ALTER TABLE "user" RENAME COLUMN "email" TO "mail";',
     ]);
+    // Renamed and made optional at once: the hand-written migration drops NOT NULL too.
+    const loosened = planMigration(
+      base,
+      schema(user({ ...email, name: "mail", nullable: true }, base.tables[0]!.columns[2]!)),
+    );
+    expect(loosened.warnings[1]).toBe(
+      'column "mail" of table "user" is now optional: in the migration that renames it, also ALTER TABLE "user" ALTER COLUMN "mail" DROP NOT NULL;',
+    );
     const moved = planMigration(base, schema({ ...base.tables[0]!, name: "users" }));
     expect(moved.sql).toBe("");
     expect(moved.warnings).toHaveLength(1);

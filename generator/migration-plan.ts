@@ -109,6 +109,9 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
       const renamedFrom = renamedColumn(old, table, c);
       if (renamedFrom) {
         warnings.push(columnRenamed(table, renamedFrom, c));
+        // The renamed column's other changes are the migration's too: it is written by hand.
+        if (renamedFrom.nullable !== c.nullable && !c.primaryKey && !renamedFrom.primaryKey)
+          warnings.push(nullabilityChanged(where(c), t, c));
         continue;
       }
       if (c.primaryKey) {
@@ -144,15 +147,7 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
       if (c.nullable) {
         statements.push(`ALTER TABLE ${t} ALTER COLUMN ${quoteIdentifier(c.name)} DROP NOT NULL;`);
         labels.push(`alter_${table.name}_${c.name}`);
-      } else {
-        const fill = c.default ?? "…";
-        warnings.push(
-          `${where(c)} is no longer optional (NOT NULL); tsmicro does not add NOT NULL, which fails on rows holding NULL: ` +
-            `write a migration with UPDATE ${t} SET ${quoteIdentifier(c.name)} = ${fill} WHERE ${quoteIdentifier(c.name)} IS NULL; ` +
-            `ALTER TABLE ${t} ALTER COLUMN ${quoteIdentifier(c.name)} SET DEFAULT ${fill}; ` +
-            `ALTER TABLE ${t} ALTER COLUMN ${quoteIdentifier(c.name)} SET NOT NULL;`,
-        );
-      }
+      } else warnings.push(nullabilityChanged(where(c), t, c));
     }
     // Defaults only matter for rows written without the column; changing one touches no row.
     if (was.default !== c.default && was.type === c.type && (c.nullable || was.nullable === c.nullable)) {
@@ -292,6 +287,24 @@ function columnRenamed(table: TableSchema, was: ColumnSchema, c: ColumnSchema): 
     c.name,
     was.migrated?.name,
     (from) => `ALTER TABLE ${t} RENAME COLUMN ${quoteIdentifier(from)} TO ${quoteIdentifier(c.name)};`,
+  );
+}
+
+/**
+ * The hint for a column whose field became optional or no longer is, where tsmicro writes no
+ * statement: NOT NULL is never added (it fails on rows holding NULL), and a renamed column's
+ * changes all go in the hand-written migration that renames it.
+ */
+function nullabilityChanged(where: string, t: string, c: ColumnSchema): string {
+  const column = quoteIdentifier(c.name);
+  if (c.nullable)
+    return `${where} is now optional: in the migration that renames it, also ALTER TABLE ${t} ALTER COLUMN ${column} DROP NOT NULL;`;
+  const fill = c.default ?? "…";
+  return (
+    `${where} is no longer optional (NOT NULL); tsmicro does not add NOT NULL, which fails on rows holding NULL: ` +
+    `write a migration with UPDATE ${t} SET ${column} = ${fill} WHERE ${column} IS NULL; ` +
+    `ALTER TABLE ${t} ALTER COLUMN ${column} SET DEFAULT ${fill}; ` +
+    `ALTER TABLE ${t} ALTER COLUMN ${column} SET NOT NULL;`
   );
 }
 

@@ -12,8 +12,7 @@ interface RecordedTable {
     readonly name: string;
     readonly field: number;
     readonly type: string;
-    /** Absent in records written before it was recorded: then not compared. */
-    readonly nullable?: boolean;
+    readonly nullable: boolean;
     readonly retained?: true;
   }[];
 }
@@ -35,10 +34,10 @@ const dataTypes: Record<string, string> = {
 /**
  * Compares the tables the generated code reads and writes (as `tsmicro
  * generate` recorded them in the migrations folder's `schema.json`) with
- * the database's: a column missing, of another type or of another
- * nullability means a change the generator left to a hand-written
- * migration (a renamed column, a new type, a field no longer optional)
- * was not made, and calls touching the table would fail. Fails
+ * the database's: a column missing, of another type, or NOT NULL for an
+ * optional field means a change the generator left to a hand-written
+ * migration (a renamed column, a new type) was not made, or one it wrote
+ * was not applied, and calls touching the table would fail. Fails
  * with TSM_ERR_SCHEMA_MISMATCH naming each column; without a schema.json
  * (a project not made by tsmicro) there is nothing to compare.
  */
@@ -82,13 +81,10 @@ export async function checkSchema<DB>(db: Kysely<DB>, migrationsDir: string): Pr
         problems.push(`"${table.name}" has no column "${column.name}" (${column.type}, ${field})`);
       else if (found.data_type !== wanted)
         problems.push(`${quoted} is ${found.data_type}, not ${column.type} (${field})`);
-      else if (column.nullable === true && found.is_nullable === "NO")
+      // The other way (NULL allowed, the field no longer optional) fails only on rows holding NULL,
+      // which tsmicro generate warned of; new rows always fill the column.
+      else if (column.nullable && found.is_nullable === "NO")
         problems.push(`${quoted} is NOT NULL, but ${field} is optional: saving it unset would fail (DROP NOT NULL)`);
-      else if (column.nullable === false && found.is_nullable === "YES")
-        problems.push(
-          `${quoted} allows NULL, but ${field} is no longer optional: reading a row holding NULL there would fail ` +
-            "(set those rows, then SET NOT NULL, as tsmicro generate said)",
-        );
     }
   }
   if (problems.length > 0) throw new SetupError("TSM_ERR_SCHEMA_MISMATCH", problems.join("; "), migrationsDir);

@@ -61,7 +61,7 @@ export const errorCatalogue = {
   TSM_ERR_MIGRATIONS_PENDING:
     "the database lacks %s migration(s) this version needs (%s): run npm run migrate (in the image, node dist/migrate.js) first, or set TSMICRO_MIGRATE=on",
   TSM_ERR_SCHEMA_MISMATCH:
-    "the database's tables are not those this version's code uses: %s; a change tsmicro generate leaves to you (it said so: a renamed column, a new type, a field no longer optional) needs a migration in %s written by hand, then npm run migrate",
+    "the database's tables are not those this version's code uses: %s; a change tsmicro generate leaves to you (it said so: a renamed column, a new type) needs a migration in %s written by hand, then npm run migrate",
   TSM_ERR_MIGRATION: "migration %s failed at line %s (%s): %s; no migration of this run was applied",
 } as const;
 
