@@ -13,7 +13,9 @@ describe("a selector strategy of the program's own", () => {
     const registry = createMemoryRegistry();
     const common = { registry, env: suiteEnv(), logger: silentLogger() };
     for (const zone of ["eu", "us"]) {
-      const node = createService({ name: "zoned", args: [], metadata: { zone }, ...common });
+      // A key of tsmicro's own (metrics: where Prometheus scrapes) is not the service's to set on its node.
+      const metadata = { zone, metrics: "192.0.2.1:9" };
+      const node = createService({ name: "zoned", args: ["--metrics_address=off"], metadata, ...common });
       node.handle(
         AlphaDefinition,
         { unary: async () => ({ id: zone, payload: new Uint8Array(), sequence: 0 }) },
@@ -27,7 +29,7 @@ describe("a selector strategy of the program's own", () => {
     const sameZone: Strategy = () => (nodes) => {
       seen.push(
         nodes
-          .map((state) => state.node.metadata.zone)
+          .map((state) => `${state.node.metadata.zone}${state.node.metadata.metrics ?? ""}`)
           .sort()
           .join(","),
       );

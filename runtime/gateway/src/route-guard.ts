@@ -85,7 +85,7 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
       ) {
         try {
           if (!verifier)
-            throw new TsmicroError(Code.UNAUTHENTICATED, "this route needs a token, but no JWT key is set");
+            throw new TsmicroError(Code.UNAUTHENTICATED, "this route checks tokens, but no JWT key is set");
           claims = await verifier.verify(authorization);
         } catch (error) {
           void reply.header("www-authenticate", challengeFor(authorization, error));

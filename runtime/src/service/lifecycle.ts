@@ -85,7 +85,7 @@ export function nodeRecord(options: NodeRecordOptions): RegistryService {
         address: options.address,
         // The service's own metadata on its node too, as go-micro's server.Metadata: strategies and tools read nodes.
         metadata: {
-          ...options.metadata,
+          ...withoutNodeKeys(options.metadata),
           transport: options.protocol,
           protocol: options.protocol,
           server: options.protocol,
@@ -96,6 +96,15 @@ export function nodeRecord(options: NodeRecordOptions): RegistryService {
       },
     ],
   };
+}
+
+/** The keys tsmicro sets on a node; `metrics` only when it serves metrics, so a service's own is never taken for it. */
+const nodeKeys: ReadonlySet<string> = new Set(["transport", "protocol", "server", "registry", "runtime", "metrics"]);
+
+function withoutNodeKeys(metadata: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const own: Record<string, string> = {};
+  for (const [key, value] of Object.entries(metadata ?? {})) if (!nodeKeys.has(key)) own[key] = value;
+  return own;
 }
 
 /** Options of a Registration. */

@@ -63,7 +63,7 @@ export interface ServiceOptions {
   /**
    * Registered with the service and with each of its nodes (as go-micro's `micro.Metadata`), such
    * as `{ zone: "eu-1" }` for a selector strategy to read; tsmicro's own node keys (transport,
-   * protocol, server, registry, runtime, metrics) win over the same keys here.
+   * protocol, server, registry, runtime, metrics) are left off the node.
    */
   readonly metadata?: Readonly<Record<string, string>>;
   readonly settings?: Partial<ServiceSettings>;
