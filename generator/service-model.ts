@@ -1,3 +1,4 @@
+import { SetupError } from "@tsmicro/runtime/errors";
 import { posix } from "node:path";
 import type { DescFile, DescMethod, DescService, Registry } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
@@ -182,6 +183,7 @@ export function buildMicroFileModel(file: DescFile, proto: FileDescriptorProto, 
   };
 
   const services = file.services.map((service, serviceIndex) => {
+    refuseSameNames(service, file.proto.name, methodLocalName, (name) => `the method ${name} in TypeScript`);
     const methods = service.methods.map((method, methodIndex) =>
       buildMethodModel(method, comments.get(`6,${serviceIndex},2,${methodIndex}`), ctx.registry, message, names),
     );
@@ -214,6 +216,26 @@ export function buildMicroFileModel(file: DescFile, proto: FileDescriptorProto, 
     events,
     eventNames,
   };
+}
+
+/**
+ * Refuses two rpcs of `service` that `nameOf` names alike (`GetUser` and `getUser`): one
+ * would overwrite the other. `what` says what that name is, for the message.
+ */
+export function refuseSameNames(
+  service: DescService,
+  file: string,
+  nameOf: (rpc: string) => string,
+  what: (name: string) => string,
+): void {
+  const seen = new Map<string, string>();
+  for (const method of service.methods) {
+    const name = nameOf(method.name);
+    const other = seen.get(name);
+    if (other !== undefined)
+      throw new SetupError("TSM_ERR_METHOD_NAME", other, method.name, service.typeName, file, what(name));
+    seen.set(name, method.name);
+  }
 }
 
 function serviceNames(service: DescService) {

@@ -42,6 +42,24 @@ export function kebabOf(identifier: string): string {
     .toLowerCase();
 }
 
+/**
+ * Words JavaScript modules (strict mode) refuse as a variable or function name, and
+ * `arguments`/`eval`, which they refuse to bind: `rpc Delete` and `message Package` are
+ * common, and their lower-camel names are these.
+ */
+const reservedWords = new Set(
+  (
+    "await break case catch class const continue debugger default delete do else enum export extends false " +
+    "finally for function if implements import in instanceof interface let new null package private protected " +
+    "public return static super switch this throw true try typeof var void while with yield arguments eval"
+  ).split(" "),
+);
+
+/** `name` as a variable or function name: a reserved word gets a `$` (`delete$`), as unsafe properties do. */
+export function identifierOf(name: string): string {
+  return reservedWords.has(name) ? `${name}$` : name;
+}
+
 /** `CreateUser` -> `createUser`: the method's name on generated handlers and clients. */
 export function lowerFirst(identifier: string): string {
   return identifier[0]!.toLowerCase() + identifier.slice(1);

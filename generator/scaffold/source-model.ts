@@ -1,7 +1,7 @@
 import type { DescFile, DescMessage, DescService, Registry } from "@bufbuild/protobuf";
 import { readEntities, type SqlType } from "../entity-definition.js";
-import { methodLocalName } from "../service-model.js";
-import { articleOf, kebabOf, lowerFirst, plural } from "./names.js";
+import { methodLocalName, refuseSameNames } from "../service-model.js";
+import { articleOf, identifierOf, kebabOf, lowerFirst, plural } from "./names.js";
 
 /** One rpc as the scaffolded handler files name it. */
 export interface MethodScaffold {
@@ -9,6 +9,8 @@ export interface MethodScaffold {
   readonly name: string;
   /** `createUser`: the member of the generated handler interface. */
   readonly localName: string;
+  /** `createUser`: the function its file exports; a reserved word gets a `$` (`rpc Delete`: `delete$`). */
+  readonly functionName: string;
   /** `create-user`: its file in `src/handler/<service>/`. */
   readonly fileName: string;
   /** How its stub answers: a promise, or a stream. */
@@ -48,6 +50,8 @@ export interface EntityScaffold {
   /** `User`. */
   readonly name: string;
   readonly camel: string;
+  /** `user`: a variable holding one; a reserved word gets a `$` (`message Package`: `package$`). */
+  readonly variable: string;
   /** Its indefinite article, `a` or `an` (`an order`), and the same at a sentence's start (`An`). */
   readonly a: "a" | "an";
   readonly A: "A" | "An";
@@ -220,6 +224,7 @@ function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
     result.push({
       name: message.name,
       camel,
+      variable: identifierOf(camel),
       ...articles(message.name),
       plural: plural(message.name),
       camelPlural: lowerFirst(plural(message.name)),
@@ -256,9 +261,11 @@ function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
 }
 
 function serviceScaffold(service: DescService, file: DescFile, entities: readonly EntityScaffold[]): ServiceScaffold {
+  const fileName = kebabOf(service.name);
+  refuseSameNames(service, file.proto.name, kebabOf, (name) => `the handler file src/handler/${fileName}/${name}.ts`);
   return {
     name: service.name,
-    fileName: kebabOf(service.name),
+    fileName,
     factoryName: `create${service.name}Handler`,
     handlerType: `${service.name}Handler`,
     definitionName: `${service.name}Definition`,
@@ -266,6 +273,7 @@ function serviceScaffold(service: DescService, file: DescFile, entities: readonl
     methods: service.methods.map((method) => ({
       name: method.name,
       localName: methodLocalName(method.name),
+      functionName: identifierOf(methodLocalName(method.name)),
       fileName: kebabOf(method.name),
       streamsResponse: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       fullName: `${service.typeName}/${method.name}`,

@@ -1,0 +1,111 @@
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Database } from "../runtime/src/database/index.js";
+import { repoTempDir } from "./support/cli.js";
+import { runCreate } from "./support/project.js";
+
+// Names JavaScript reserves, which protos use all the time (`rpc Delete`, `message Package`), and
+// rpc names that differ only in case or underscores. The projects sit inside the repository, so
+// their files load on the checkout's packages without an npm install.
+
+const proto = (rpcs: string) => `syntax = "proto3";
+package depot.v1;
+
+import "tsmicro/entity.proto";
+
+service DepotService {
+  rpc CreatePackage(CreatePackageRequest) returns (Package);
+${rpcs}
+}
+
+message Package {
+  option (tsmicro.entity) = {};
+  string id = 1;
+  string label = 2;
+}
+
+message CreatePackageRequest { Package package = 1; }
+message PackageRef { string id = 1; }
+`;
+
+let work = "";
+let database: Database<unknown> | undefined;
+
+beforeAll(async () => {
+  work = await repoTempDir("scaffold-names");
+}, 60_000);
+
+afterAll(async () => {
+  await database?.close();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+/** Makes project `name` in `work` from `source`, with no install. */
+async function create(name: string, source?: string) {
+  const dir = join(work, `${name}-proto`);
+  if (source === undefined) return runCreate([name, "--no-install"], work);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "depot.proto"), source);
+  return runCreate([name, "--proto", join(dir, "depot.proto"), "--no-install"], work);
+}
+
+describe("scaffolding names JavaScript reserves", () => {
+  it("serves rpcs named Delete, Import and New, and stores an entity named Package", async () => {
+    const created = await create(
+      "depot",
+      proto(["Delete", "Import", "New"].map((rpc) => `  rpc ${rpc}(PackageRef) returns (Package);`).join("\n")),
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "depot");
+    const stub = await readFile(join(project, "src/handler/depot-service/delete.ts"), "utf8");
+    expect(stub).toContain('export function delete$(deps: Dependencies): DepotServiceHandler["delete"]');
+
+    const load = (path: string) => import(pathToFileURL(join(project, path)).href);
+    const { openTestDatabase } = await import("../runtime/src/database/index.js");
+    database = await openTestDatabase({ migrationsDir: join(project, "migrations") });
+    const [handlers, service, repository] = await Promise.all([
+      load("src/handler/depot-service.ts"),
+      load("src/domain/service/package-data-service.ts"),
+      load("src/domain/repository/sql-package-repository.ts"),
+    ]);
+    const packages = new service.PackageDataService(new repository.SqlPackageRepository(database.db));
+    const handler = handlers.createDepotServiceHandler({ packages });
+    expect(Object.keys(handler).sort()).toEqual(["createPackage", "delete", "import", "new"]);
+    const stored = await handler.createPackage({ package: { id: "", label: "box" } }, {});
+    expect(stored).toMatchObject({ label: "box" });
+    await expect(packages.get(stored.id)).resolves.toMatchObject({ id: stored.id, label: "box" });
+    await expect(handler.delete({ id: stored.id }, {})).rejects.toThrow(/DepotService\/Delete is not written yet/);
+  });
+
+  it("makes projects named package, class and new, whose files load", async () => {
+    for (const name of ["package", "class", "new"]) {
+      const created = await create(name);
+      expect(created.code, `${name}: ${created.stderr}`).toBe(0);
+      const loaded = await import(
+        pathToFileURL(join(work, name, `src/domain/repository/sql-${name}-repository.ts`)).href
+      );
+      expect(Object.keys(loaded), name).not.toHaveLength(0);
+    }
+  });
+});
+
+describe("scaffolding rpcs whose names differ only in case or underscores", () => {
+  it("refuses them, naming both, and writes nothing", async () => {
+    for (const rpc of ["getPackage", "Get_Package"]) {
+      const name = `clash-${rpc.toLowerCase().replace("_", "")}`;
+      const created = await create(
+        name,
+        proto(`  rpc GetPackage(PackageRef) returns (Package);\n  rpc ${rpc}(PackageRef) returns (Package);`),
+      );
+      expect(created.code).toBe(1);
+      expect(created.stderr).toContain(
+        `rpcs GetPackage and ${rpc} of depot.v1.DepotService in depot/v1/depot.proto both become`,
+      );
+      expect(created.stderr).toContain(`rename one of them`);
+      expect(existsSync(join(work, name)), name).toBe(false);
+    }
+  });
+});
