@@ -2,7 +2,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Broker, BrokerMessage } from "../runtime/src/broker/broker.js";
-import { Code, type TsmicroError } from "../runtime/src/errors/tsmicro-error.js";
+import { failedService } from "../runtime/src/errors/failed-service.js";
+import { Code, TsmicroError } from "../runtime/src/errors/tsmicro-error.js";
+import { silentLogger } from "../runtime/src/logging/logger.js";
+import { createMemoryRegistry } from "../runtime/src/registry/memory-registry.js";
+import { createService } from "../runtime/src/service/service.js";
+import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
 import { deadLetterHeaders } from "../runtime/src/broker/jetstream-consumer.js";
 import { createNatsBroker, type NatsBrokerOptions } from "../runtime/src/broker/nats-broker.js";
 import {
@@ -246,6 +252,54 @@ describeNats("nats broker when nats-server restarts", () => {
       expect(failure!.message).toContain(`publish to ${topic} on NATS JetStream given up before it was stored`);
     } finally {
       await server.start();
+    }
+  });
+
+  it("JetStream: a handler whose publish fails fails its call once, naming nats: the caller does not send it again", async () => {
+    const registry = createMemoryRegistry();
+    const broker = createNatsBroker({ servers: [server.url], jetstream: {}, publishTimeoutMs: 300 });
+    brokers.push(broker);
+    await broker.start();
+    const topic = uniqueTopic();
+    let handled = 0;
+    const unsupported = () => {
+      throw new TsmicroError(Code.UNIMPLEMENTED, "not used");
+    };
+    const alpha: AlphaHandler = {
+      // Stores something (counted), then publishes the event: as docs/broker.md has handlers do.
+      unary: async (request) => {
+        handled++;
+        await broker.publish(topic, encode(request.id));
+        return { id: request.id, payload: new Uint8Array(), sequence: handled };
+      },
+      serverStream: unsupported,
+      clientStream: unsupported,
+      bidiStream: unsupported,
+    };
+    const owner = createService({ name: "publisher", args: [], env: suiteEnv(), registry, logger: silentLogger() });
+    owner.handle(AlphaDefinition, alpha);
+    const caller = createService({ name: "caller", args: [], env: suiteEnv(), registry, logger: silentLogger() });
+    await owner.start();
+    let killed = false;
+    try {
+      const client = caller.client(AlphaDefinition, "publisher");
+      await expect(client.unary({ id: "stored" })).resolves.toMatchObject({ id: "stored" });
+      handled = 0;
+      killed = true;
+      await server.kill();
+      const failure = await client.unary({ id: "lost" }).then(
+        () => undefined,
+        (error: unknown) => error as TsmicroError,
+      );
+      expect(failure).toMatchObject({ code: Code.UNAVAILABLE });
+      expect(failure!.message).toContain(`publish to ${topic} on NATS JetStream`);
+      // Sent once: a second attempt would have run the handler's work again.
+      expect(handled).toBe(1);
+      expect(failedService(failure)).toBe("nats");
+    } finally {
+      if (killed) await server.start();
+      await caller.stop();
+      await owner.stop();
     }
   });
 

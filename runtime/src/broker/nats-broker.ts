@@ -20,9 +20,11 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { MsgHdrs, NatsConnection, Subscription as NatsSubscription } from "nats";
 import { abortedBy } from "../errors/aborted.js";
+import { nameFailedService } from "../errors/failed-service.js";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
+import { messageOf } from "../transport/call-errors.js";
 import type { Broker, BrokerHandler, PublishOptions, SubscribeOptions, Subscription } from "./broker.js";
 import { checkStarted, checkTopic, concurrencyOf } from "./broker-checks.js";
 import { HandlerRunner } from "./handler-runner.js";
@@ -161,7 +163,11 @@ class NatsBroker implements Broker {
       nc.publish(topic, body, { headers });
       return;
     }
-    await this.#publishDurably(jetstream, topic, body, headers, id, options.signal);
+    // A handler that publishes after its own work (a row stored) and passes this failure on must not
+    // be sent again by its caller: naming NATS as the failed service says another node would fail alike.
+    await this.#publishDurably(jetstream, topic, body, headers, id, options.signal).catch((error: unknown) => {
+      throw nameFailedService(error, "nats");
+    });
   }
 
   async subscribe(topic: string, handler: BrokerHandler, options: SubscribeOptions = {}): Promise<Subscription> {
@@ -320,12 +326,11 @@ class NatsBroker implements Broker {
         await jetstream.js.publish(topic, body, { headers, msgID: id, timeout: 2_000 });
         return;
       } catch (error) {
-        if (Date.now() >= deadline || this.#state !== "started")
-          throw new TsmicroError(
-            Code.UNAVAILABLE,
-            `publish to ${topic} on NATS JetStream at ${this.#servers.join(",")} failed: ${error instanceof Error ? error.message : String(error)}`,
-            { cause: error },
-          );
+        if (Date.now() >= deadline || this.#state !== "started") {
+          const failure = `publish to ${topic} on NATS JetStream at ${this.#servers.join(",")} failed: ${messageOf(error)}`;
+          this.#logger.warn({ topic, messageId: id }, `broker: ${failure}; the publisher gets UNAVAILABLE`);
+          throw new TsmicroError(Code.UNAVAILABLE, failure, { cause: error });
+        }
         this.#logger.debug({ topic, messageId: id, err: error }, "broker: JetStream publish failed; retrying");
         await sleep(250, undefined, signal ? { signal } : {}).catch(() => undefined);
       }
