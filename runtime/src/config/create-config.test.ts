@@ -109,6 +109,20 @@ describe("createConfig", () => {
     expect(message).toContain("(set by env APP_DATABASE__URL)");
   });
 
+  it("takes a value that reads as a number or boolean as its text where the schema wants text", async () => {
+    const config = createConfig({
+      schema: z.object({ password: z.string(), port: z.number(), flag: z.string(), on: z.boolean() }),
+      sources: [
+        envSource({
+          prefix: "APP_",
+          env: { APP_PASSWORD: "123456", APP_PORT: "8080", APP_FLAG: "true", APP_ON: "true" },
+        }),
+      ],
+      logger: capturedLogger().logger,
+    });
+    expect(await config.load()).toEqual({ password: "123456", port: 8080, flag: "true", on: true });
+  });
+
   it("names a required key no source sets", async () => {
     const config = createConfig({ schema, sources: [createMemorySource({ http: { port: 1 } })] });
     await expect(config.load()).rejects.toThrow(/name: Invalid input: expected string, received undefined/);

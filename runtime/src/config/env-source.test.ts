@@ -12,6 +12,9 @@ describe("envSource", () => {
         APP_DEBUG: "true",
         APP_TAGS: '["a","b"]',
         APP_ZIP: '"01234"',
+        APP_API_VERSION: "1.10",
+        APP_ACCOUNT: "12345678901234567890",
+        APP_RATIO: "0.5",
         APP_EMPTY: "",
         APP_: "ignored: no key",
         APP_BROKEN____KEY: "ignored: an empty part",
@@ -25,6 +28,10 @@ describe("envSource", () => {
       debug: true,
       tags: ["a", "b"],
       zip: "01234",
+      // A number only when it reads back as written.
+      apiVersion: "1.10",
+      account: "12345678901234567890",
+      ratio: 0.5,
       empty: "",
     });
   });

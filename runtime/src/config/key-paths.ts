@@ -57,13 +57,19 @@ export function leavesOf(
   );
 }
 
-/** Reads a text value as JSON when it is JSON (`8080`, `true`, `["a"]`, `"quoted"`), else as the string itself. */
+/**
+ * Reads a text value as JSON when it is JSON (`8080`, `true`, `["a"]`, `"quoted"`), else as the
+ * string itself; a number only when it reads back as written, so `1.10`, `007`-like versions and
+ * integers past 2^53 stay the text they were.
+ */
 export function parseLooseValue(text: string): ConfigValue {
+  let value: ConfigValue;
   try {
-    return JSON.parse(text) as ConfigValue;
+    value = JSON.parse(text) as ConfigValue;
   } catch {
     return text;
   }
+  return typeof value === "number" && String(value) !== text.trim() ? text : value;
 }
 
 /** Deep equality of JSON-like values, so a watcher is called only when its value really changed. */

@@ -25,7 +25,32 @@ export async function validateConfig<S extends StandardSchemaV1>(
 ): Promise<Validation<StandardSchemaV1.InferOutput<S>>> {
   const result = await schema["~standard"].validate(tree);
   if (!result.issues) return { ok: true, value: result.value };
+  // A value that read as a number or boolean where the schema wants text (APP_DB__PASSWORD=123456) is that text.
+  const asText = withTextAt(tree, result.issues.map(keysOf));
+  if (asText) {
+    const again = await schema["~standard"].validate(asText);
+    if (!again.issues) return { ok: true, value: again.value };
+  }
   return { ok: false, problems: result.issues.map((issue) => describeIssue(issue, tree, origins, secrets)) };
+}
+
+/** An issue's key path, as strings. */
+function keysOf(issue: StandardSchemaV1.Issue): string[] {
+  return (issue.path ?? []).map((segment) => String(typeof segment === "object" ? segment.key : segment));
+}
+
+/** `tree` with the numbers, booleans and nulls at `paths` written as text, or undefined when there are none. */
+function withTextAt(tree: ConfigTree, paths: readonly (readonly string[])[]): ConfigTree | undefined {
+  let changed: ConfigTree | undefined;
+  for (const keys of paths) {
+    const value = valueAt(tree, keys);
+    if (keys.length === 0 || (typeof value !== "number" && typeof value !== "boolean" && value !== null)) continue;
+    changed ??= structuredClone(tree);
+    let parent = changed as Record<string, unknown>;
+    for (const key of keys.slice(0, -1)) parent = parent[key] as Record<string, unknown>;
+    parent[keys.at(-1)!] = String(value);
+  }
+  return changed;
 }
 
 /** `database.port: Invalid input: expected number, received string (set by env APP_DATABASE__PORT)`. */
@@ -36,7 +61,7 @@ function describeIssue(
   secrets: SecretPaths,
 ): string {
   const segments = (issue.path ?? []).map((segment) => (typeof segment === "object" ? segment.key : segment));
-  const keys = segments.map(String);
+  const keys = keysOf(issue);
   // Some validators quote the bad value in their message: a secret's value must not reach a log that way.
   const message = secrets.isSecret(keys) ? secrets.hideIn(issue.message, valueAt(tree, keys)) : issue.message;
   const where = originOf(keys, origins);
