@@ -123,6 +123,24 @@ describe("createConfig", () => {
     expect(await config.load()).toEqual({ password: "123456", port: 8080, flag: "true", on: true });
   });
 
+  it("logs a watched file that no longer parses as its place and problem, without a stack, and keeps the old value", async () => {
+    const path = join(dir, "watched.yaml");
+    await writeFile(path, "name: first\nhttp:\n  port: 1\ndatabase:\n  url: postgres://db\n");
+    const { logger, lines } = capturedLogger();
+    const config = createConfig({ schema, sources: [fileSource(path, { watch: true })], logger });
+    await config.start();
+    try {
+      await writeFile(path, "name: [unclosed\n");
+      await until(() => lines.some((line) => String(line.msg).includes("could not be read")), 5_000);
+      const logged = lines.find((line) => String(line.msg).includes("could not be read"))!;
+      expect(logged.reason).toMatch(/watched\.yaml:\d+:\d+/);
+      expect(JSON.stringify(logged)).not.toMatch(/\bat \S+ \(/);
+      expect(config.get("name")).toBe("first");
+    } finally {
+      await config.stop();
+    }
+  });
+
   it("names a required key no source sets", async () => {
     const config = createConfig({ schema, sources: [createMemorySource({ http: { port: 1 } })] });
     await expect(config.load()).rejects.toThrow(/name: Invalid input: expected string, received undefined/);

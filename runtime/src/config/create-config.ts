@@ -5,7 +5,7 @@
  */
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import { formatError } from "../errors/catalogue.js";
-import { SetupError } from "../errors/setup-error.js";
+import { isSetupError, SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { nodeUtil } from "../platform/node-builtins.js";
@@ -255,8 +255,10 @@ class LayeredConfig<T> implements Config<T> {
   }
 
   #sourceFailed(source: ConfigSource, error: Error): void {
+    // A SetupError says what is wrong and where (`config.yaml:3:7: …`): its stack would say nothing more.
+    const fields = isSetupError(error) ? { code: error.code, reason: error.message } : { err: error };
     this.#logger.error(
-      { source: source.name, err: error },
+      { source: source.name, ...fields },
       `configuration source ${source.name} could not be read; the previous configuration stays`,
     );
   }
