@@ -159,7 +159,9 @@ describeEtcd("config on a real etcd", () => {
         () => (raw.filter((text) => text.includes("TSM_ERR_CONFIG_INVALID")).length === 2 ? true : undefined),
         "the second rejection",
       );
-      expect(raw.at(-1)).toContain('"problems":["http: Invalid input: expected object, received undefined"]');
+      expect(raw.at(-1)).toContain(
+        '"problems":["http: Invalid input: expected object, received undefined (set by no source; set it in etcd /micro/config/orders/http)"]',
+      );
       expect(config.get("http.port")).toBe(9000);
 
       // A good value goes through.
@@ -181,7 +183,7 @@ describeEtcd("config on a real etcd", () => {
     const error: unknown = await config.start().catch((caught: unknown) => caught);
     expect(isSetupError(error) && error.code).toBe("TSM_ERR_CONFIG_INVALID");
     expect((error as Error).message).toBe(
-      "the configuration does not match its schema: http.port: Too big: expected number to be <=65535 (set by etcd /micro/config/bad/http/port); name: Invalid input: expected string, received undefined",
+      "the configuration does not match its schema: http.port: Too big: expected number to be <=65535 (set by etcd /micro/config/bad/http/port); name: Invalid input: expected string, received undefined (set by no source; set it in etcd /micro/config/bad/name)",
     );
   });
 

@@ -141,9 +141,23 @@ describe("createConfig", () => {
     }
   });
 
-  it("names a required key no source sets", async () => {
+  it("names a required key no source sets, and where it could be set", async () => {
     const config = createConfig({ schema, sources: [createMemorySource({ http: { port: 1 } })] });
     await expect(config.load()).rejects.toThrow(/name: Invalid input: expected string, received undefined/);
+    const partial = join(dir, "partial.yaml");
+    await writeFile(partial, "database:\n  url: postgres://db\n");
+    const layered = createConfig({
+      schema,
+      defaults: { http: { port: 8080 } },
+      sources: [fileSource(partial), envSource({ prefix: "APP_", env: {} })],
+    });
+    const error = await layered.load().then(
+      () => undefined,
+      (caught: unknown) => caught as Error,
+    );
+    expect(error?.message).toContain(
+      `name: Invalid input: expected string, received undefined (set by no source; set it in file ${partial}, env APP_NAME)`,
+    );
   });
 
   it("hot-reloads a good change into watchers of the whole config and of one path", async () => {

@@ -195,7 +195,7 @@ class LayeredConfig<T> implements Config<T> {
   async #acceptInitial(trees: readonly ConfigTree[]): Promise<void> {
     const layers = trees.map((tree, index) => ({ source: this.#sources[index]!, tree }));
     const { tree, origins } = mergeLayers(layers);
-    const result = await validateConfig(this.#schema, tree, origins, this.#secrets);
+    const result = await validateConfig(this.#schema, tree, origins, this.#secrets, this.#sources);
     if (!result.ok) throw new SetupError("TSM_ERR_CONFIG_INVALID", result.problems.join("; "));
     this.#accepted = { layers, tree, value: result.value };
   }
@@ -213,7 +213,7 @@ class LayeredConfig<T> implements Config<T> {
     const source = this.#sources[index]!;
     const layers = previous.layers.map((layer, i) => (i === index ? { source, tree: sourceTree } : layer));
     const { tree, origins } = mergeLayers(layers);
-    const result = await validateConfig(this.#schema, tree, origins, this.#secrets);
+    const result = await validateConfig(this.#schema, tree, origins, this.#secrets, this.#sources);
     if (!result.ok) {
       this.#logger.error(
         {

@@ -22,6 +22,7 @@ export async function validateConfig<S extends StandardSchemaV1>(
   tree: ConfigTree,
   origins: ReadonlyMap<string, Layer>,
   secrets: SecretPaths,
+  sources: readonly Layer["source"][] = [],
 ): Promise<Validation<StandardSchemaV1.InferOutput<S>>> {
   const result = await schema["~standard"].validate(tree);
   if (!result.issues) return { ok: true, value: result.value };
@@ -31,7 +32,10 @@ export async function validateConfig<S extends StandardSchemaV1>(
     const again = await schema["~standard"].validate(asText);
     if (!again.issues) return { ok: true, value: again.value };
   }
-  return { ok: false, problems: result.issues.map((issue) => describeIssue(issue, tree, origins, secrets)) };
+  return {
+    ok: false,
+    problems: result.issues.map((issue) => describeIssue(issue, tree, origins, secrets, sources)),
+  };
 }
 
 /** An issue's key path, as strings. */
@@ -59,13 +63,21 @@ function describeIssue(
   tree: ConfigTree,
   origins: ReadonlyMap<string, Layer>,
   secrets: SecretPaths,
+  sources: readonly Layer["source"][],
 ): string {
   const segments = (issue.path ?? []).map((segment) => (typeof segment === "object" ? segment.key : segment));
   const keys = keysOf(issue);
   // Some validators quote the bad value in their message: a secret's value must not reach a log that way.
   const message = secrets.isSecret(keys) ? secrets.hideIn(issue.message, valueAt(tree, keys)) : issue.message;
   const where = originOf(keys, origins);
-  return `${formatPath(segments)}: ${message}${where ? ` (set by ${where})` : ""}`;
+  if (where) return `${formatPath(segments)}: ${message} (set by ${where})`;
+  return `${formatPath(segments)}: ${message}${valueAt(tree, keys) === undefined ? unsetHint(keys, sources) : ""}`;
+}
+
+/** Where a key no source set could be set: ` (set by no source; set it in file config.yaml, env USER_PAGE__SIZE)`. */
+function unsetHint(keys: readonly string[], sources: readonly Layer["source"][]): string {
+  const places = sources.filter((source) => source.name !== "defaults").map((s) => s.locate?.(keys) ?? s.name);
+  return places.length === 0 ? "" : ` (set by no source; set it in ${places.join(", ")})`;
 }
 
 /** The source that set the value at `keys`, or of its nearest parent that some source set. */
