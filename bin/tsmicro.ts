@@ -45,6 +45,12 @@ function expectWord(argv: Record<string, unknown>, command: string, word: string
   throw new CommandError(`unknown command ${command} ${String(argv[word])}: did you mean ${command} ${word}?`);
 }
 
+/** What `tsmicro api --help` and `tsmicro web --help` add below their own flags. */
+const serviceFlagsNote =
+  "It also takes a service's flags: --selector, --client_* and --breaker_* (retries, timeouts, breakers), " +
+  "--metrics_address, --shutdown_grace, --log_* and --trace_*; each flag is read from TSMICRO_<NAME> too. " +
+  "docs/gateway.md lists them all.";
+
 const cli = yargs(hideBin(process.argv));
 await cli
   .scriptName("tsmicro")
@@ -190,12 +196,21 @@ await cli
         })
         .option("strict_routes", { type: "string", describe: "on: refuse services whose routes collide" })
         .option("config", { type: "string", describe: "JSON file with JWT keys and per-route auth and rate limits" })
+        .option("json_emit_unpopulated", {
+          type: "string",
+          describe: "on: write fields without presence at their zero values, as grpc-gateway's EmitUnpopulated",
+        })
+        .option("json_use_proto_names", {
+          type: "string",
+          describe: "on: name response fields as the proto does (display_name), as grpc-gateway's UseProtoNames",
+        })
         .option("dashboard", { type: "string", describe: "on: serve the dashboard (as tsmicro web) at /dashboard/" })
         .option("dashboard_calls", {
           type: "string",
           describe: "on or off: whether the dashboard may call methods (default: only when bound to loopback)",
         })
-        .option("dashboard_token", { type: "string", describe: "calls from the dashboard must give this token" }),
+        .option("dashboard_token", { type: "string", describe: "calls from the dashboard must give this token" })
+        .epilog(serviceFlagsNote),
     async () => {
       const { apiCommand } = await import("./cli/api-command.js");
       await apiCommand(process.argv.slice(3)).run();
@@ -224,7 +239,8 @@ await cli
           type: "string",
           describe: "on or off: whether the page may call methods (default: only when bound to loopback)",
         })
-        .option("dashboard_token", { type: "string", describe: "calls from the page must give this token" }),
+        .option("dashboard_token", { type: "string", describe: "calls from the page must give this token" })
+        .epilog(serviceFlagsNote),
     async () => {
       const { webCommand } = await import("./cli/api-command.js");
       await webCommand(process.argv.slice(3)).run();

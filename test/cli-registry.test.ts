@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLocalRegistry } from "@tsmicro/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bins, run } from "./support/cli.js";
+import { bins, repoRoot, run } from "./support/cli.js";
 import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
 
 describe("tsmicro list/get/call/health against running services", () => {
@@ -251,6 +251,18 @@ describe("tsmicro list/get/call/health against running services", () => {
     // A slip of a registered name names it.
     const slip = await tsmicro("health", "ecoh");
     expect(slip.stderr).toBe("tsmicro: service ecoh not found in the local registry: did you mean echo?\n");
+  });
+
+  it("tsmicro api --help lists every flag of docs/gateway.md's table, and where the service flags are", async () => {
+    const doc = await readFile(join(repoRoot, "docs/gateway.md"), "utf8");
+    const table = doc.slice(doc.indexOf("## Flags"), doc.indexOf("## Related"));
+    const flags = [...table.matchAll(/^\| (.+?) \|/gm)].flatMap((row) =>
+      [...row[1]!.matchAll(/`(--\w+)`/g)].map((m) => m[1]!),
+    );
+    expect(flags.length).toBeGreaterThan(15);
+    const help = await tsmicro("api", "--help");
+    for (const flag of flags) expect(help.stdout, flag).toContain(`${flag} `);
+    expect(help.stdout).toContain("--client_* and --breaker_*");
   });
 
   it("a command missing its arguments points to its help, and a misspelt command to the one meant", async () => {
