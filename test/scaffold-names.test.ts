@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../runtime/src/database/index.js";
-import { repoTempDir } from "./support/cli.js";
+import { bins, repoTempDir, run } from "./support/cli.js";
 import { runCreate } from "./support/project.js";
 
 // Names JavaScript reserves, which protos use all the time (`rpc Delete`, `message Package`), and
@@ -107,5 +107,41 @@ describe("scaffolding rpcs whose names differ only in case or underscores", () =
       expect(created.stderr).toContain(`rename one of them`);
       expect(existsSync(join(work, name)), name).toBe(false);
     }
+  });
+});
+
+describe("tsmicro generate in a project, refusing what would lose or misplace files", () => {
+  const generate = (project: string) => run(process.execPath, [bins.tsmicro, "generate"], { cwd: project });
+
+  it("refuses a second version of a service with the same name, naming both, and writes nothing", async () => {
+    const created = await create("versions");
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "versions");
+    await mkdir(join(project, "proto/versions/v2"), { recursive: true });
+    await writeFile(
+      join(project, "proto/versions/v2/versions.proto"),
+      'syntax = "proto3";\npackage versions.v2;\nservice VersionsService { rpc Whoami(Ask) returns (Ask); }\nmessage Ask {}\n',
+    );
+    const generated = await generate(project);
+    expect(generated.code).toBe(1);
+    expect(generated.stderr).toBe(
+      "tsmicro: service versions.v1.VersionsService and versions.v2.VersionsService would both be scaffolded as " +
+        "src/handler/versions-service.ts (a project has one of each name); give one a name of its own in its proto " +
+        "(UserServiceV2), or serve it from a project of its own\n",
+    );
+    expect(existsSync(join(project, "src/gen/versions/v2"))).toBe(false);
+  });
+
+  it("refuses to plan a migration without migrations/schema.json while migrations exist", async () => {
+    const created = await create("schemaless");
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "schemaless");
+    const before = await readdir(join(project, "migrations"));
+    await unlink(join(project, "migrations/schema.json"));
+    const generated = await generate(project);
+    expect(generated.code).toBe(1);
+    expect(generated.stderr).toContain("migrations/schema.json is missing, while migrations/ holds 1 migration(s)");
+    expect(generated.stderr).toContain("restore it (git checkout migrations/schema.json)");
+    expect(await readdir(join(project, "migrations"))).toEqual(before.filter((f) => f !== "schema.json"));
   });
 });

@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
 import type { ServiceScaffold } from "../../generator/scaffold/source-model.js";
+import { CommandError } from "./command-error.js";
 import { formatFiles } from "./format.js";
 import { compileRequest } from "./generate-command.js";
 import { generateFiles } from "./generate-files.js";
@@ -69,6 +70,12 @@ export async function generateProject(
     .filter((f) => /^migrations\/\d+_.*\.sql$/.test(f))
     .map((f) => f.slice("migrations/".length));
   const previousSchema = await readFile(join(root, schemaFile), "utf8").catch(() => undefined);
+  // Without it every entity reads as new, and the next migration would create tables the earlier ones made.
+  if (previousSchema === undefined && migrationNames.length > 0)
+    throw new CommandError(
+      `${schemaFile} is missing, while migrations/ holds ${migrationNames.length} migration(s): tsmicro generate ` +
+        `compares the protos with it to write the next migration; restore it (git checkout ${schemaFile}) and run it again`,
+    );
   const migration =
     config.type === "service" || config.type === undefined
       ? planMigration(request, previousSchema, migrationNames, owns)

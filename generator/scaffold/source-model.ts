@@ -1,4 +1,5 @@
 import type { DescFile, DescMessage, DescService, Registry } from "@bufbuild/protobuf";
+import { SetupError } from "@tsmicro/runtime/errors";
 import { readEntities, type SqlType } from "../entity-definition.js";
 import { methodLocalName, refuseSameNames } from "../service-model.js";
 import { articleOf, identifierOf, kebabOf, lowerFirst, plural } from "./names.js";
@@ -148,12 +149,42 @@ export function buildSourceModel(
   registry: Registry,
   called: readonly { readonly file: DescFile; readonly registeredName: string }[] = [],
 ): SourceModel {
+  refuseShared(
+    files.flatMap((file) => file.services),
+    (service) => `src/handler/${kebabOf(service.name)}.ts`,
+    "give one a name of its own in its proto (UserServiceV2), or serve it from a project of its own",
+  );
+  refuseShared(
+    files.flatMap((file) => readEntities(file, registry).map((entity) => entity.message)),
+    (message) => `src/domain/model/${kebabOf(message.name)}.ts`,
+    "give one entity a name of its own, or keep it in a project of its own",
+  );
   const entities = files.flatMap((file) => entitiesOf(file, registry));
   const services = files.flatMap((file) => file.services.map((service) => serviceScaffold(service, file, entities)));
   const clients = called.flatMap(({ file, registeredName }) =>
     file.services.map((service) => clientScaffold({ name: service.name, genModule: genModule(file) }, registeredName)),
   );
   return { services, entities, clients, standIns: standInsOf(clients) };
+}
+
+/**
+ * Refuses two services (or entities) of different packages whose scaffolded files would be the
+ * same (`user.v1.UserService` and `user.v2.UserService`): one's handler would take the other's
+ * place, and its rpcs' files would read as orphans.
+ */
+function refuseShared<T extends { readonly typeName: string; readonly kind: string }>(
+  items: readonly T[],
+  fileOf: (item: T) => string,
+  remedy: string,
+): void {
+  const seen = new Map<string, T>();
+  for (const item of items) {
+    const file = fileOf(item);
+    const other = seen.get(file);
+    const what = item.kind === "service" ? "service" : "entity";
+    if (other) throw new SetupError("TSM_ERR_SCAFFOLD_NAME", what, other.typeName, item.typeName, file, remedy);
+    seen.set(file, item);
+  }
 }
 
 /** How a project calls `service` (a proto service of `genModule`), registered as `registeredName`. */

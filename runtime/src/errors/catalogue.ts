@@ -15,6 +15,7 @@ export const errorCatalogue = {
   TSM_ERR_FIELD_NAME:
     "field %s of %s in %s becomes the property %s, which every JavaScript object has: the generated code would read it from objects that lack the field; rename the field (for example to %s): on the wire only its number counts",
   TSM_ERR_METHOD_NAME: "rpcs %s and %s of %s in %s both become %s; rename one of them",
+  TSM_ERR_SCAFFOLD_NAME: "%s %s and %s would both be scaffolded as %s (a project has one of each name); %s",
   TSM_ERR_FLAG_UNKNOWN: "unknown flag %s: %s",
   TSM_ERR_FLAG: "%s has an invalid value %s: %s",
   TSM_ERR_LOG_PACKAGE: "%s needs the package %s, which is not installed: npm install --save-dev %s",
