@@ -145,3 +145,32 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     expect(await readdir(join(project, "migrations"))).toEqual(before.filter((f) => f !== "schema.json"));
   });
 });
+
+describe("tsmicro generate at a workspace's root", () => {
+  it("plans every service before writing any: one that fails leaves all as they were, and is named", async () => {
+    const made = await runCreate(["shop", "--workspace", "--no-install"], work);
+    expect(made.code, made.stderr).toBe(0);
+    const root = join(work, "shop");
+    const tsmicro = (...args: string[]) => run(process.execPath, [bins.tsmicro, ...args], { cwd: root });
+    for (const args of [
+      ["new", "user", "--no-install"],
+      ["new", "edge", "--type", "api", "--no-install"],
+    ]) {
+      const added = await tsmicro(...args);
+      expect(added.code, added.stderr).toBe(0);
+    }
+    // A second UserService, in user's own protos: user refuses it, while edge would only get its client.
+    await mkdir(join(root, "proto/user/v2"), { recursive: true });
+    await writeFile(
+      join(root, "proto/user/v2/user.proto"),
+      'syntax = "proto3";\npackage user.v2;\nservice UserService { rpc Whoami(Ask) returns (Ask); }\nmessage Ask {}\n',
+    );
+    const generated = await tsmicro("generate");
+    expect(generated.code).toBe(1);
+    expect(generated.stderr).toMatch(
+      /^tsmicro: services\/user: service user\.v1\.UserService and user\.v2\.UserService /,
+    );
+    expect(existsSync(join(root, "services/edge/src/gen/user/v2"))).toBe(false);
+    expect(existsSync(join(root, "services/user/src/gen/user/v2"))).toBe(false);
+  });
+});

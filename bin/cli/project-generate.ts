@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { isSetupError } from "@tsmicro/runtime/errors";
 import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
 import type { ServiceScaffold } from "../../generator/scaffold/source-model.js";
 import { CommandError } from "./command-error.js";
@@ -39,6 +40,15 @@ export function isProject(root: string): boolean {
   return existsSync(join(root, projectFile));
 }
 
+/** How `tsmicro generate` is asked to run in a project. */
+export interface ProjectGenerateOptions {
+  /** Given on the command line: these win over tsmicro.json. */
+  readonly proto?: string | undefined;
+  readonly out?: string | undefined;
+  readonly opt: readonly string[];
+  readonly templates: string | undefined;
+}
+
 /**
  * `tsmicro generate` inside a project: rewrites `src/gen/` (all or nothing,
  * as always), then creates the user files the protos now call for and that
@@ -47,16 +57,19 @@ export function isProject(root: string): boolean {
  * behind by removed rpcs and entities. Never changes an existing user file;
  * a second run changes nothing.
  */
-export async function generateProject(
+export async function generateProject(root: string, options: ProjectGenerateOptions): Promise<ProjectGenerateResult> {
+  return (await planProject(root, options))();
+}
+
+/**
+ * Everything `tsmicro generate` will write in the project at `root`, compiled, rendered and
+ * formatted, without writing any of it: a mistake in a proto or template leaves the project
+ * as it was. The result writes it.
+ */
+async function planProject(
   root: string,
-  options: {
-    /** Given on the command line: these win over tsmicro.json. */
-    readonly proto?: string | undefined;
-    readonly out?: string | undefined;
-    readonly opt: readonly string[];
-    readonly templates: string | undefined;
-  },
-): Promise<ProjectGenerateResult> {
+  options: ProjectGenerateOptions,
+): Promise<() => Promise<ProjectGenerateResult>> {
   const config = (await readProjectConfig(root)) ?? {};
   const protoDir = resolve(root, options.proto ?? config.proto ?? "proto");
   const out = options.out ?? config.out ?? "src/gen";
@@ -80,24 +93,25 @@ export async function generateProject(
     config.type === "service" || config.type === undefined
       ? planMigration(request, previousSchema, migrationNames, owns)
       : { files: [], warnings: [] };
-
-  // Everything rendered and formatted before anything is written: a template's mistake leaves the project as it was.
   const output = [...(await generateFiles(request)), ...sources.generated];
   const formatted = await formatFiles(sources.missing.map((f) => ({ name: f.path, content: f.content })));
-  const generated = await writeGeneratedFiles(resolve(root, out), output);
-  for (const file of formatted) await writeNew(join(root, file.name), file.content);
-  for (const file of migration.files) {
-    if (file.path === schemaFile) await writeFileIn(join(root, file.path), file.content);
-    else await writeNew(join(root, file.path), file.content);
-  }
-  return {
-    generated,
-    out,
-    created: sources.missing,
-    orphans: sources.orphans,
-    migration: migration.files.find((f) => f.path !== schemaFile)?.path,
-    warnings: migration.warnings,
-    unserved: await unserved(root, sources.model.services, sources.missing),
+
+  return async () => {
+    const generated = await writeGeneratedFiles(resolve(root, out), output);
+    for (const file of formatted) await writeNew(join(root, file.name), file.content);
+    for (const file of migration.files) {
+      if (file.path === schemaFile) await writeFileIn(join(root, file.path), file.content);
+      else await writeNew(join(root, file.path), file.content);
+    }
+    return {
+      generated,
+      out,
+      created: sources.missing,
+      orphans: sources.orphans,
+      migration: migration.files.find((f) => f.path !== schemaFile)?.path,
+      warnings: migration.warnings,
+      unserved: await unserved(root, sources.model.services, sources.missing),
+    };
   };
 }
 
@@ -160,10 +174,19 @@ export function projectReport(result: ProjectGenerateResult): string {
  * the service's folder.
  */
 export async function generateWorkspace(root: string, templates: string | undefined): Promise<string> {
-  const lines: string[] = [];
+  // Every service planned before any is written: a proto one service cannot compile leaves all as they were.
+  const plans: { name: string; write: () => Promise<ProjectGenerateResult> }[] = [];
   for (const dir of await workspaceServices(root)) {
-    const result = await generateProject(dir, { opt: [], templates });
     const name = dir.slice(root.length + 1);
+    try {
+      plans.push({ name, write: await planProject(dir, { opt: [], templates }) });
+    } catch (error) {
+      throw inService(error, name);
+    }
+  }
+  const lines: string[] = [];
+  for (const { name, write } of plans) {
+    const result = await write();
     const { written, unchanged } = result.generated;
     lines.push(`${name}: generated ${written.length + unchanged.length} files (${written.length} changed)\n`);
     for (const file of result.generated.removed) lines.push(`${name}: removed ${file} (its proto is gone)\n`);
@@ -175,6 +198,12 @@ export async function generateWorkspace(root: string, templates: string | undefi
     );
   }
   return lines.join("");
+}
+
+/** `error` saying it is a workspace service's (`services/order: …`), when it is one of tsmicro's own. */
+function inService(error: unknown, name: string): unknown {
+  if (error instanceof CommandError || isSetupError(error)) error.message = `${name}: ${error.message}`;
+  return error;
 }
 
 /**
