@@ -132,6 +132,26 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     expect(existsSync(join(project, "src/gen/versions/v2"))).toBe(false);
   });
 
+  it("says a service is not served when src/main.ts only imports it, mentions it in a comment, or serves one whose name holds it", async () => {
+    const created = await create(
+      "served",
+      `syntax = "proto3";\npackage depot.v1;\nservice OrderItemService { rpc Get(Ask) returns (Ask); }\n` +
+        `service ItemService { rpc Get(Ask) returns (Ask); }\nmessage Ask {}\n`,
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "served");
+    const main = await readFile(join(project, "src/main.ts"), "utf8");
+    const serving = /^.*service\.handle\(ItemServiceDefinition.*$/m.exec(main)?.[0];
+    expect(serving, main).toBeDefined();
+    await writeFile(join(project, "src/main.ts"), main.replace(serving!, `// ${serving!.trim()}`));
+    const generated = await generate(project);
+    expect(generated.code, generated.stderr).toBe(0);
+    expect(generated.stdout).toContain(
+      "not served: add service.handle(ItemServiceDefinition, createItemServiceHandler(deps)) to src/main.ts to serve ItemService",
+    );
+    expect(generated.stdout).not.toContain("to serve OrderItemService");
+  });
+
   it("refuses to plan a migration without migrations/schema.json while migrations exist", async () => {
     const created = await create("schemaless");
     expect(created.code, created.stderr).toBe(0);

@@ -124,12 +124,24 @@ async function unserved(
   services: readonly ServiceScaffold[],
   created: readonly ScaffoldFile[],
 ): Promise<string[]> {
-  const main = await readFile(join(root, "src/main.ts"), "utf8").catch(() => undefined);
-  if (main === undefined) return [];
+  const text = await readFile(join(root, "src/main.ts"), "utf8").catch(() => undefined);
+  if (text === undefined) return [];
+  const main = codeOf(text);
   return services
-    .filter((service) => !main.includes(service.definitionName))
+    .filter((service) => !new RegExp(`\\b${service.definitionName}\\b`).test(main))
     .filter((service) => !created.some((file) => file.why === `service ${service.name}`))
     .map((s) => `add service.handle(${s.definitionName}, ${s.factoryName}(deps)) to src/main.ts to serve ${s.name}`);
+}
+
+/**
+ * A module's code where a definition may be served: comments and import statements left out, so
+ * a handle() commented out, or an import alone, does not count.
+ */
+function codeOf(module: string): string {
+  return module
+    .replace(/\/\*[\s\S]*?\*\//g, "")
+    .replace(/\/\/.*$/gm, "")
+    .replace(/^\s*import\b[\s\S]*?from\s*["'][^"']*["'];?/gm, "");
 }
 
 /** The project's files, relative and `/`-separated, without folders no scaffold rule looks at (node_modules above all). */
