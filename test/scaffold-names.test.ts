@@ -152,6 +152,21 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     expect(generated.stdout).not.toContain("to serve OrderItemService");
   });
 
+  it("lists an rpc's file left behind as orphaned, not a helper or a test beside the handlers", async () => {
+    const created = await create("helpers");
+    expect(created.code, created.stderr).toBe(0);
+    const folder = join(work, "helpers/src/handler/helpers-service");
+    const former = 'export function oldThing(): HelpersServiceHandler["oldThing"] {\n  throw new Error("gone");\n}\n';
+    await writeFile(join(folder, "old-thing.ts"), `import type { HelpersServiceHandler } from "x";\n${former}`);
+    await writeFile(join(folder, "shared-validation.ts"), "export const nonEmpty = (text: string) => text !== '';\n");
+    await writeFile(join(folder, "get-helper.test.ts"), "export {};\n");
+    const generated = await generate(join(work, "helpers"));
+    expect(generated.code, generated.stderr).toBe(0);
+    expect(generated.stdout.split("\n").filter((line) => line.startsWith("orphaned:"))).toEqual([
+      "orphaned: src/handler/helpers-service/old-thing.ts: no rpc of HelpersService is written here any more; delete it or move its code",
+    ]);
+  });
+
   it("refuses to plan a migration without migrations/schema.json while migrations exist", async () => {
     const created = await create("schemaless");
     expect(created.code, created.stderr).toBe(0);

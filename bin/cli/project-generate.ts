@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { isSetupError } from "@tsmicro/runtime/errors";
-import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
+import type { Orphan, ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
 import type { ServiceScaffold } from "../../generator/scaffold/source-model.js";
 import { CommandError } from "./command-error.js";
 import { formatFiles } from "./format.js";
@@ -107,7 +107,7 @@ async function planProject(
       generated,
       out,
       created: sources.missing,
-      orphans: sources.orphans,
+      orphans: await rpcFilesOnly(root, sources.orphans),
       migration: migration.files.find((f) => f.path !== schemaFile)?.path,
       warnings: migration.warnings,
       unserved: await unserved(root, sources.model.services, sources.missing),
@@ -131,6 +131,21 @@ async function unserved(
     .filter((service) => !new RegExp(`\\b${service.definitionName}\\b`).test(main))
     .filter((service) => !created.some((file) => file.why === `service ${service.name}`))
     .map((s) => `add service.handle(${s.definitionName}, ${s.factoryName}(deps)) to src/main.ts to serve ${s.name}`);
+}
+
+/**
+ * The orphans without the files of a live service's folder that never served an rpc (a helper
+ * of the user's beside the handlers): every rpc's file is typed by its handler
+ * (`UserServiceHandler["getUser"]`), which a helper is not.
+ */
+async function rpcFilesOnly(root: string, orphans: readonly Orphan[]): Promise<Orphan[]> {
+  const kept: Orphan[] = [];
+  for (const orphan of orphans) {
+    const rpcFile = orphan.why.startsWith("no rpc of ");
+    if (!rpcFile || /Handler\["\w+\$?"\]/.test(await readFile(join(root, orphan.path), "utf8").catch(() => "")))
+      kept.push(orphan);
+  }
+  return kept;
 }
 
 /**
