@@ -181,6 +181,30 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
   });
 });
 
+describe("tsmicro new in a workspace, from a proto already in its proto/", () => {
+  it("makes the service of a proto written there first, and refuses a second service of it", async () => {
+    const made = await runCreate(["first", "--workspace", "--no-install"], work);
+    expect(made.code, made.stderr).toBe(0);
+    const root = join(work, "first");
+    const tsmicro = (...args: string[]) => run(process.execPath, [bins.tsmicro, ...args], { cwd: root });
+    await mkdir(join(root, "proto/payment/v1"), { recursive: true });
+    const proto =
+      'syntax = "proto3";\npackage payment.v1;\nservice PaymentService { rpc Pay(PayRequest) returns (PayRequest); }\n' +
+      "message PayRequest { string order_id = 1; }\n";
+    await writeFile(join(root, "proto/payment/v1/payment.proto"), proto);
+    const plain = await tsmicro("new", "payment", "--no-install");
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain("to start from that proto, pass --proto proto/payment/v1/payment.proto");
+    const added = await tsmicro("new", "payment", "--proto", "proto/payment/v1/payment.proto", "--no-install");
+    expect(added.code, added.stderr).toBe(0);
+    expect(existsSync(join(root, "services/payment/src/handler/payment-service/pay.ts"))).toBe(true);
+    expect(await readFile(join(root, "proto/payment/v1/payment.proto"), "utf8")).toBe(proto);
+    const again = await tsmicro("new", "billing", "--proto", "proto/payment/v1/payment.proto", "--no-install");
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("proto/payment/v1/payment.proto is the proto of services/payment already");
+  });
+});
+
 describe("tsmicro generate at a workspace's root", () => {
   it("plans every service before writing any: one that fails leaves all as they were, and is named", async () => {
     const made = await runCreate(["shop", "--workspace", "--no-install"], work);

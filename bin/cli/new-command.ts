@@ -100,12 +100,18 @@ export async function newCommand(
       progress("compiling the proto");
       given = options.proto ? await userProto(options.proto) : undefined;
       protoFile = given?.file ?? sampleProto({ alias, type: options.type }, templates);
-      if (workspace && existsSync(join(workspace, protoFile.path)))
+      // A proto written into the workspace's proto/ first, then given as --proto, is the service's in place.
+      const inPlace =
+        given !== undefined && workspace !== undefined && resolve(given.shownAs) === join(workspace, protoFile.path);
+      const owner = inPlace ? await ownerOf(workspace!, protoFile.path) : undefined;
+      if (workspace && existsSync(join(workspace, protoFile.path)) && (!inPlace || owner !== undefined))
         throw new SetupError(
           "TSM_ERR_PROJECT_DIR",
           protoFile.path,
-          "exists in the workspace already",
-          "choose another name or --alias",
+          owner === undefined ? "exists in the workspace already" : `is the proto of ${owner} already`,
+          inPlace
+            ? "choose another proto"
+            : `choose another name or --alias, or, to start from that proto, pass --proto ${protoFile.path}`,
         );
     }
     const request = protoFile ? await compileWith(protoFile, given, workspace, staging, options.templates) : undefined;
@@ -170,6 +176,14 @@ export async function newCommand(
   const clients = served.map((service) => clientScaffold(service, registeredName));
   const callers = apis.length > 0 ? { apis, clients } : undefined;
   return { dir, registeredName, files, installed: options.install, workspace, callers };
+}
+
+/** The workspace service (`services/payment`) whose own proto folder holds `protoPath`, if any. */
+async function ownerOf(root: string, protoPath: string): Promise<string | undefined> {
+  const folder = protoPath.split("/")[1];
+  for (const service of await workspaceServices(root))
+    if ((await readProjectConfig(service))?.owns === folder) return relative(root, service);
+  return undefined;
 }
 
 /** The workspace's API services other than `dir`, as folders relative to the root. */
