@@ -719,7 +719,10 @@ describe("templates", () => {
         // A template that renders invalid TypeScript is one line naming the file and where; nothing is written.
         const stub = join(dir, "mine/project/service/src/handler/method-stub.ts.ejs");
         const stubText = await readFile(stub, "utf8");
-        await writeFile(stub, stubText.replace("function <%= method.localName %>", "function <%= method.localNam %>"));
+        await writeFile(
+          stub,
+          stubText.replace("function <%= method.functionName %>", "function <%= method.functionNam %>"),
+        );
         const project = join(dir, "custom/user");
         const proto = join(project, "proto/user/v1/user.proto");
         await writeFile(
