@@ -5,6 +5,8 @@ import { sql, type Generated } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, openTestDatabase, type Database, type DatabaseOptions } from "../runtime/src/database/index.js";
 import { recordingLogger } from "../runtime/src/broker/testdata/broker-conformance.js";
+import { failedService } from "../runtime/src/errors/failed-service.js";
+import { Code, TsmicroError } from "../runtime/src/errors/tsmicro-error.js";
 import { freePort } from "./support/ports.js";
 import { postgresBinDir, startPostgres, type PostgresServer } from "./support/postgres.js";
 
@@ -446,6 +448,33 @@ describe("openTestDatabase", () => {
         ),
       });
     });
+  });
+});
+
+describe.skipIf(!postgresBinDir)("PostgreSQL going away while a service runs", () => {
+  it("fails queries UNAVAILABLE naming the server and postgres as the failed service, logged once, not INTERNAL", async () => {
+    const server = await startPostgres();
+    const { logger, entries } = recordingLogger();
+    const database = await openDatabase({ url: server.url, logger });
+    try {
+      await expect(sql`select 1 as one`.execute(database.db)).resolves.toMatchObject({ rows: [{ one: 1 }] });
+      await server.stop();
+      const where = server.url.replace(/^postgres:\/\/postgres@/, "");
+      for (let i = 0; i < 2; i++) {
+        const error = await sql`select 1`.execute(database.db).then(
+          () => undefined,
+          (e: unknown) => e as TsmicroError,
+        );
+        expect(error).toBeInstanceOf(TsmicroError);
+        expect(error).toMatchObject({ code: Code.UNAVAILABLE });
+        expect(error!.message).toMatch(new RegExp(`^the PostgreSQL server at ${where} cannot be reached \\(`));
+        expect(failedService(error)).toBe("postgres");
+      }
+      expect(entries.filter((entry) => String(entry.message).startsWith("the database cannot be reached"))).toHaveLength(1);
+    } finally {
+      await database.close().catch(() => undefined);
+      await server.stop();
+    }
   });
 });
 

@@ -4,6 +4,7 @@ import { Kysely, Migrator, PostgresDialect } from "kysely";
 import type { Logger } from "../logging/logger.js";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
 import { lockDataDir } from "./data-dir-lock.js";
+import { outageAwarePool } from "./outage-aware-pool.js";
 import { defaultDataDir, defaultMigrationsDir, type DatabaseOptions } from "./database-options.js";
 import { PGliteDialect } from "./pglite-dialect.js";
 import { checkSchema } from "./schema-check.js";
@@ -86,7 +87,8 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
     await pool.end().catch(() => undefined);
     throw new SetupError("TSM_ERR_DATABASE_UNREACHABLE", where, withoutSecrets(errorText(error), url));
   }
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const watched = outageAwarePool(pool, where, (text) => withoutSecrets(text, url), logger);
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: watched }) });
   logger?.info({ database: "postgres", address: where }, "database opened");
   return database(db, "postgres", migrationsDir, logger, () => db.destroy());
 }

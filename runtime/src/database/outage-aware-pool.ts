@@ -1,0 +1,67 @@
+import type { PostgresPool, PostgresPoolClient } from "kysely";
+import { nameFailedService } from "../errors/failed-service.js";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import type { Logger } from "../logging/logger.js";
+
+/** What PostgreSQL's server or the network says when there is no server to talk to: not a query's fault. */
+const connectionCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"]);
+
+/**
+ * True for a failure of the connection rather than of the query: a socket error, SQLSTATE class
+ * 08 (connection exception) or 57P01-57P03 (the server shutting down, crashed, or starting), or
+ * node-postgres's own "Connection terminated" when the server went away mid-query.
+ */
+export function isConnectionFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && (connectionCodes.has(code) || code.startsWith("08") || /^57P0[123]$/.test(code)))
+    return true;
+  return /^Connection terminated|timeout exceeded when trying to connect/.test(error.message);
+}
+
+/**
+ * `pool` as Kysely reads it, with a lost or refused connection to the server failing the query
+ * UNAVAILABLE, saying which database (`where`, no password) and naming `postgres` as the failed
+ * service: a handler passing it on answers its caller 503 through the gateway, not an INTERNAL
+ * "internal error", and the caller does not send the call to another node, which shares the
+ * database. The first such failure of an outage is logged; the pool reconnects by itself.
+ */
+export function outageAwarePool(
+  pool: PostgresPool,
+  where: string,
+  hide: (text: string) => string,
+  logger?: Logger,
+): PostgresPool {
+  let failing = false;
+  const failed = (error: unknown): never => {
+    if (!isConnectionFailure(error)) throw error;
+    const reason = hide(error instanceof Error ? error.message || String((error as { code?: unknown }).code) : "");
+    if (!failing)
+      logger?.warn({ database: where, reason }, "the database cannot be reached; calls that use it fail UNAVAILABLE");
+    failing = true;
+    throw nameFailedService(
+      new TsmicroError(Code.UNAVAILABLE, `the PostgreSQL server at ${where} cannot be reached (${reason})`, {
+        cause: error,
+      }),
+      "postgres",
+    );
+  };
+  return {
+    async connect() {
+      const client = await pool.connect().catch(failed);
+      failing = false;
+      return watched(client, failed);
+    },
+    end: () => pool.end(),
+  };
+}
+
+/** `client` with a query whose connection fails passed to `failed`. */
+function watched(client: PostgresPoolClient, failed: (error: unknown) => never): PostgresPoolClient {
+  const query = (...args: unknown[]): unknown => {
+    const result = (client.query as (...a: unknown[]) => unknown)(...args);
+    // A cursor (streamed query) is no promise: it comes as it is.
+    return result instanceof Promise ? result.catch(failed) : result;
+  };
+  return { query: query as PostgresPoolClient["query"], release: (destroy) => client.release(destroy) };
+}
