@@ -9,6 +9,17 @@ describe("checkFlagSpelling", () => {
     [["--registry-address=x"], runtimeFlagNames, "unknown flag --registry-address: did you mean --registry_address?"],
     [["--databse_dir=/tmp/db"], runtimeFlagNames, "unknown flag --databse_dir: did you mean --database_dir?"],
     [["--client_retires=2"], runtimeFlagNames, "unknown flag --client_retires: did you mean --client_retries?"],
+    // The gateway's --address, given to a service, and a slip of it.
+    [
+      ["--address=:9000"],
+      runtimeFlagNames,
+      "unknown flag --address: did you mean --server_address? (--address is tsmicro api's)",
+    ],
+    [
+      ["--adress=:9000"],
+      runtimeFlagNames,
+      "unknown flag --adress: did you mean --server_address? (--address is tsmicro api's)",
+    ],
   ])("refuses %j, a slip of a known flag", (args, known, message) => {
     expect(() => checkFlagSpelling(args, known)).toThrow(message);
   });

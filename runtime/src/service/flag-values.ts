@@ -41,6 +41,9 @@ export function readFlags<T>(
   return settings;
 }
 
+/** The gateway's flags a service takes under another name: `--address` is a service's `--server_address`. */
+const spelledOtherwise: Readonly<Record<string, string>> = { address: "server_address" };
+
 /**
  * Refuses a flag that is not one of `known` but is a slip away from one
  * (`--adress` for `--address`, `--registry-address` for
@@ -51,12 +54,19 @@ export function readFlags<T>(
  */
 export function checkFlagSpelling(args: readonly string[], known: Iterable<string>, program?: string): void {
   const names = new Set(known);
+  // Flags of the gateway a service spells otherwise, which users carry from one to the other.
+  const borrowed = Object.keys(spelledOtherwise).filter(
+    (name) => !names.has(name) && names.has(spelledOtherwise[name]!),
+  );
   for (const arg of args) {
     if (arg === "--") return;
     const name = /^--?([^=]+)/.exec(arg)?.[1];
     if (name === undefined || names.has(name)) continue;
-    const meant = closestName(name, names);
+    const meant = closestName(name, [...names, ...borrowed]);
     const flag = arg.split("=")[0]!;
+    const own = meant === undefined ? undefined : (spelledOtherwise[meant] ?? meant);
+    if (meant !== undefined && own !== meant && !names.has(meant))
+      throw new SetupError("TSM_ERR_FLAG_UNKNOWN", flag, `did you mean --${own}? (--${meant} is tsmicro api's)`);
     if (meant !== undefined) throw new SetupError("TSM_ERR_FLAG_UNKNOWN", flag, `did you mean --${meant}?`);
     if (program !== undefined)
       throw new SetupError("TSM_ERR_FLAG_UNKNOWN", flag, `${program} has no such flag; see ${program} --help`);
