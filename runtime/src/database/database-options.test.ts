@@ -23,6 +23,15 @@ describe("databaseOptionsFrom", () => {
     });
   });
 
+  it("reads --migrate and TSMICRO_MIGRATE as on or off, and refuses other values naming the variable", () => {
+    expect(databaseOptionsFrom([], { TSMICRO_MIGRATE: "true" }).migrate).toBe(true);
+    expect(databaseOptionsFrom(["--migrate=off"], { TSMICRO_MIGRATE: "on" }).migrate).toBe(false);
+    expect(databaseOptionsFrom([], {}).migrate).toBeUndefined();
+    expect(() => databaseOptionsFrom([], { TSMICRO_MIGRATE: "yes" })).toThrow(
+      'TSMICRO_MIGRATE has an invalid value "yes": use on or off',
+    );
+  });
+
   it("leaves other flags for the program", () => {
     expect(databaseOptionsFrom(["--server_address=:0", "serve"], {})).toEqual({ migrationsDir: "migrations" });
   });

@@ -1,5 +1,5 @@
 import type { Logger } from "../logging/logger.js";
-import { readFlags } from "../service/flag-values.js";
+import { onOff, readFlags } from "../service/flag-values.js";
 
 /** Where the database is and where its migrations are. */
 export interface DatabaseOptions {
@@ -9,6 +9,11 @@ export interface DatabaseOptions {
   readonly dataDir?: string;
   /** Folder of `NNNN_name.sql` files that migrate() applies in name order (default `migrations`). */
   readonly migrationsDir?: string;
+  /**
+   * Apply the migrations not yet applied when the service starts (`--migrate on`, `TSMICRO_MIGRATE=on`):
+   * a scaffolded main.ts does so on PostgreSQL only when this is set (PGlite always migrates on start).
+   */
+  readonly migrate?: boolean;
   /** Receives one line when the database opens and one per applied migration. */
   readonly logger?: Logger;
 }
@@ -20,10 +25,11 @@ export const defaultMigrationsDir = "migrations";
 
 type Setting = { -readonly [K in keyof DatabaseOptions]: DatabaseOptions[K] };
 
-const flags: Readonly<Record<string, (value: string) => Setting>> = {
+const flags: Readonly<Record<string, (value: string, source: string) => Setting>> = {
   database_url: (value) => ({ url: value }),
   database_dir: (value) => ({ dataDir: value }),
   migrations_dir: (value) => ({ migrationsDir: value }),
+  migrate: (value, source) => ({ migrate: onOff(value, source) }),
 };
 
 /** The flag names the database settings read. */
@@ -32,7 +38,7 @@ export const databaseFlagNames: readonly string[] = Object.keys(flags);
 /**
  * Reads database settings as the other service flags: `--database_url`
  * (also `DATABASE_URL`, the name every platform sets, and
- * `TSMICRO_DATABASE_URL`), `--database_dir`, `--migrations_dir`; flags win
+ * `TSMICRO_DATABASE_URL`), `--database_dir`, `--migrations_dir`, `--migrate`; flags win
  * over variables, and `TSMICRO_*` over `MICRO_*` over `DATABASE_URL`.
  */
 export function databaseOptionsFrom(

@@ -145,3 +145,17 @@ describe("ensureCanListen", () => {
     });
   });
 });
+
+describe("checkFlags", () => {
+  it("refuses a bad database setting with the service's other flags, before main.ts reads it", async () => {
+    const { createService } = await import("./service.js");
+    const service = createService({
+      name: "store",
+      args: [],
+      env: { TSMICRO_MIGRATE: "yes" },
+      registry: createMemoryRegistry(),
+      logger: silentLogger(),
+    });
+    await expect(service.checkFlags()).rejects.toThrow('TSMICRO_MIGRATE has an invalid value "yes": use on or off');
+  });
+});

@@ -39,6 +39,7 @@ import {
   runUntilSignal,
 } from "./lifecycle.js";
 import { serviceLogger } from "./service-logger.js";
+import { databaseOptionsFrom } from "../database/database-options.js";
 import { checkFlagSpelling } from "./flag-values.js";
 import { runtimeFlagNames } from "./flag-names.js";
 import { ServiceEvents, type EventSubscribeOptions } from "./service-events.js";
@@ -240,6 +241,8 @@ export function createService(options: ServiceOptions): MicroService {
   const { value: config, error: flagError } = readOrDefer(
     (args, env) => {
       checkFlagSpelling(args, runtimeFlagNames);
+      // Read by main.ts (databaseOptionsFrom) after checkFlags(): a bad value is refused with the others.
+      databaseOptionsFrom(args, env);
       const settings = resolveServiceSettings(options.settings ?? {}, args, env);
       return {
         settings,
