@@ -21,6 +21,26 @@ describe("lockDataDir", () => {
     expect(await readdir(join(dir, "db"))).toEqual([]);
   });
 
+  it("creates missing parents, and refuses a folder it cannot make, naming it and why, under /proc too", async () => {
+    const nested = await lockDataDir(join(dir, "a/b/db"));
+    await nested.release();
+    await writeFile(join(dir, "afile"), "");
+    const cases = [
+      [join(dir, "afile"), "is a file, not a folder"],
+      [join(dir, "afile/db"), "ENOTDIR"],
+      ["/proc/tsmicro-nope/db", "ENOENT"],
+    ] as const;
+    for (const [folder, why] of cases) {
+      const error = await lockDataDir(folder).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; message: string },
+      );
+      expect(error?.code, folder).toBe("TSM_ERR_DATABASE_DIR");
+      expect(error?.message).toContain(`the embedded database's folder ${folder} cannot be used (`);
+      expect(error?.message).toContain(why);
+    }
+  });
+
   it("refuses a held lock, naming the folder as given", async () => {
     const lock = await lockDataDir(dir);
     await expect(lockDataDir(dir, "data/db")).rejects.toMatchObject({

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { unlinkSync } from "node:fs";
 import { link, mkdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { SetupError } from "../errors/setup-error.js";
 
 /** The lock file's name inside a PGlite data directory (inside, so it travels with a mounted volume). */
@@ -28,6 +28,33 @@ interface Holder {
   readonly ticks?: number;
 }
 
+/**
+ * Creates `dir` and its missing parents one by one, and checks it is a folder: Node's recursive
+ * mkdir loops forever under /proc, and answers a file in the way with a bare EEXIST.
+ */
+async function makeDataDir(dir: string): Promise<void> {
+  const missing: string[] = [];
+  let current = resolve(dir);
+  for (;;) {
+    const found = await stat(current).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      throw error;
+    });
+    if (found) {
+      if (!found.isDirectory())
+        throw Object.assign(new Error(`${current} is a file, not a folder`), { code: "ENOTDIR" });
+      break;
+    }
+    missing.unshift(current);
+    if (dirname(current) === current) break;
+    current = dirname(current);
+  }
+  for (const folder of missing)
+    await mkdir(folder).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "EEXIST") throw error;
+    });
+}
+
 /** Takeover guards older than this are left by a crash between two file operations. */
 const abandonedGuardMs = 10_000;
 
@@ -39,7 +66,13 @@ const abandonedGuardMs = 10_000;
  * `shown` is how messages name the directory (as the user gave it).
  */
 export async function lockDataDir(dataDir: string, shown: string = dataDir): Promise<DataDirLock> {
-  await mkdir(dataDir, { recursive: true });
+  await makeDataDir(dataDir).catch((error: NodeJS.ErrnoException) => {
+    throw new SetupError(
+      "TSM_ERR_DATABASE_DIR",
+      shown,
+      error.code === "ENOTDIR" ? error.message : (error.code ?? error.message),
+    );
+  });
   const path = join(dataDir, lockFileName);
   const identity = await linuxIdentity(process.pid);
   const mine = JSON.stringify({

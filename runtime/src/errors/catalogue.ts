@@ -52,6 +52,8 @@ export const errorCatalogue = {
   TSM_ERR_PROJECT_STEP: "%s failed in %s (exit %s); %s",
   TSM_ERR_DATABASE_LOCKED:
     "the embedded database in %s is in use by %s; run one instance per data directory (--database_dir), or use PostgreSQL (DATABASE_URL) to run several",
+  TSM_ERR_DATABASE_DIR:
+    "the embedded database's folder %s cannot be used (%s); give --database_dir (TSMICRO_DATABASE_DIR) a folder this process can create and write, or memory:// to keep the data in memory",
   TSM_ERR_DATABASE_UNREACHABLE:
     "the PostgreSQL server at %s cannot be used (%s); check that it runs and that DATABASE_URL (--database_url) names it",
   TSM_ERR_TEST_DATABASE:
