@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isSetupError } from "../runtime/src/errors/setup-error.js";
 import { Code, isTsmicroError } from "../runtime/src/errors/tsmicro-error.js";
 import { createEtcdRegistry, type EtcdRegistryOptions } from "../runtime/src/registry/etcd-registry.js";
+import { createRegistrySelector } from "../runtime/src/selector/registry-selector.js";
 import { describeRegistryConformance } from "../runtime/src/registry/registry-conformance.js";
 import type { Registry, RegistryEvent, Service, Watcher } from "../runtime/src/registry/registry.js";
 import { recordingLogger } from "../runtime/src/broker/testdata/broker-conformance.js";
@@ -418,6 +419,52 @@ describeEtcd("etcd registry across an etcd restart", () => {
     }
     // Stopping is no loss worth a line.
     expect(said("warn")).toHaveLength(1);
+  });
+});
+
+describeEtcd("etcd registry when etcd comes back empty", () => {
+  let cluster: EtcdCluster;
+  beforeAll(async () => {
+    cluster = await startEtcdCluster({ members: 1 });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it("ends its watches, and a selector over it reads the nodes again, seeing those registered since", async () => {
+    const options = { addresses: [...cluster.endpoints], requestTimeoutMs: 1_000 };
+    const writer = createEtcdRegistry(options);
+    const reader = createEtcdRegistry(options);
+    await writer.start();
+    await reader.start();
+    // History, as any running system has: the new etcd's revisions will be far behind these.
+    for (let i = 0; i < 30; i++) await writer.register(greeter("filler.greeter", [`f${i}`]), { ttlMs: 60_000 });
+    await writer.register(greeter("empty.greeter", ["n1"]), { ttlMs: 60_000 });
+    const selector = createRegistrySelector({ registry: reader });
+    expect((await selector.select("empty.greeter"))().id).toBe("n1");
+    // A watch after that read: its events follow what the read showed, which etcd will lose.
+    const watcher = reader.watch({ service: "empty.greeter" });
+    const ended = (async () => {
+      for await (const _ of watcher);
+    })();
+    try {
+      await cluster.stopMember(0);
+      await cluster.startMember(0, { empty: true });
+      // A node registering after etcd came back (n1's heartbeat stopped with the old data).
+      await eventually(() => writer.register(greeter("empty.greeter", ["n2"]), { ttlMs: 60_000 }), 15_000);
+      await eventually(async () => {
+        const picked = new Set<string>();
+        for (let i = 0; i < 20; i++) picked.add((await selector.select("empty.greeter"))().id);
+        expect([...picked]).toEqual(["n2"]);
+      }, 15_000);
+      const outcome = await Promise.race([ended.then(() => "ended"), sleep(5_000).then(() => "still waiting")]);
+      expect(outcome, "the watch begun on the old etcd").toBe("ended");
+    } finally {
+      watcher.stop();
+      await selector.stop();
+      await writer.stop();
+      await reader.stop();
+    }
   });
 });
 

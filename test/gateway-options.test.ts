@@ -7,7 +7,14 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { createLogger, createMemoryRegistry, silentLogger } from "@tsmicro/runtime";
+import {
+  createLocalRegistry,
+  createLogger,
+  createMemoryRegistry,
+  silentLogger,
+  type Watcher,
+  type WatchOptions,
+} from "@tsmicro/runtime";
 import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "./support/cli.js";
@@ -224,3 +231,47 @@ describe.each(Object.entries(deadNodeEndpoints))(
     });
   },
 );
+
+describe("tsmicro api when the registry ends its watch (as etcd's does when etcd comes back empty)", () => {
+  it("watches again and loads the routes of a service registered after", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tsmicro-gw-rewatch-"));
+    const local = createLocalRegistry({ dir });
+    const watchers: Watcher[] = [];
+    const registry = new Proxy(local, {
+      get(target, property) {
+        if (property === "watch")
+          return (options?: WatchOptions) => {
+            const watcher = target.watch(options);
+            watchers.push(watcher);
+            return watcher;
+          };
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const gateway = createGateway({
+      args: ["--address=127.0.0.1:0", "--metrics_address=off"],
+      env: suiteEnv(),
+      registry,
+      logger: silentLogger(),
+    });
+    await gateway.start();
+    try {
+      expect(watchers.length).toBeGreaterThan(0);
+      for (const watcher of watchers.splice(0)) watcher.stop();
+      await startNode("test/fixtures/gateway-node.ts", ["--registry=local", `--registry_address=${dir}`]);
+      const deadline = Date.now() + 15_000;
+      let status = 0;
+      while (status !== 200 && Date.now() < deadline) {
+        status = (await fetch(`${gateway.url}/v1/shelves/s1`)).status;
+        if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(status).toBe(200);
+    } finally {
+      await gateway.stop();
+      await killAllNodes();
+      await local.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -14,8 +14,11 @@ export interface EtcdCluster {
   readonly endpoints: readonly string[];
   /** Stops member `i` (SIGTERM, then SIGKILL); its data directory and ports stay for startMember. */
   stopMember(i: number): Promise<void>;
-  /** Starts a stopped member again on its old data directory and ports, and waits until it is healthy. */
-  startMember(i: number): Promise<void>;
+  /**
+   * Starts a stopped member again on its ports, and waits until it is healthy: on its old data
+   * directory, or with `empty`, on a new one (an etcd whose data was lost: its revisions start over).
+   */
+  startMember(i: number, options?: { readonly empty?: boolean }): Promise<void>;
   /** Stops every member and removes the data directories. */
   stop(): Promise<void>;
 }
@@ -115,9 +118,10 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
     async stopMember(i) {
       await stopMember(memberAt(members, i));
     },
-    async startMember(i) {
+    async startMember(i, options = {}) {
       const member = memberAt(members, i);
       if (member.process) return;
+      if (options.empty) await rm(member.dataDir, { recursive: true, force: true });
       launch(member);
       await waitHealthy(member);
     },

@@ -223,18 +223,24 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
     } catch (error) {
       if (!stopped) logger.warn({ err: error }, "registry watch ended");
     }
+    // The registry ended the watch (etcd came back empty): watch again and read every service afresh.
+    if (!stopped) setTimeout(() => void watchAndLoad().catch(() => undefined), 1_000).unref();
+  }
+
+  /** Watches the registry and loads every service it lists. */
+  async function watchAndLoad(): Promise<void> {
+    if (stopped) return;
+    watcher = registry.watch();
+    void follow();
+    const listed = await registry.listServices();
+    await Promise.all([...new Set([...listed.map((service) => service.name), ...services.keys()])].map(reload));
   }
 
   return {
     get router() {
       return router;
     },
-    async start() {
-      watcher = registry.watch();
-      void follow();
-      const listed = await registry.listServices();
-      await Promise.all(listed.map((service) => reload(service.name)));
-    },
+    start: watchAndLoad,
     async stop() {
       stopped = true;
       watcher?.stop();

@@ -85,6 +85,11 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
     return revision;
   };
 
+  // etcd came back empty at `revision`: watches opened from now on start there, not after the old cluster's revisions.
+  const replaced = (revision: number) => {
+    seenRevision = Math.min(seenRevision, revision);
+  };
+
   const unavailable = (what: string, error: unknown) =>
     new TsmicroError(Code.UNAVAILABLE, `etcd registry at ${where}: ${what} failed: ${etcdFailure(error)}`, {
       cause: error,
@@ -289,6 +294,7 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
       guard ??= watchPrefix(etcd, prefix, seenRevision + 1, stream, {
         put: () => undefined,
         delete: (kv) => nodeDeleted(kv.key.toString("utf8"), Number(kv.mod_revision)),
+        reset: replaced,
       });
       const now = Date.now();
       const results = await Promise.allSettled(
@@ -370,6 +376,11 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
           const service = (previous && decodeRecord(previous.value)) ?? serviceFromKey(kv.key.toString("utf8"));
           if (service) feed.push({ action: "delete", service });
         },
+        // etcd came back empty: no event says which nodes went with it, so the watch ends and its reader reads again.
+        reset: (revision) => {
+          replaced(revision);
+          feed.watcher.stop();
+        },
       });
       watches.set(feed, watch);
       return feed.watcher;
@@ -446,16 +457,44 @@ function streamReport(logger: Logger | undefined, where: string, stopping: () =>
  * change is lost while etcd restarts or the client moves to another member;
  * `stream` hears of the break and of the reconnection. When etcd cancels the
  * watch (its revision was compacted away) it is opened again from the present.
+ * An etcd that came back empty (a new cluster, its data directory lost)
+ * restarts its revisions: the resumed watch would wait for a revision it
+ * has not reached, so after each reconnection the cluster's revision is
+ * read, and one behind what the watch has seen opens it again from the
+ * present and calls `on.reset` with the new revision: what the watch's
+ * reader knows is stale.
  */
 function watchPrefix(
   etcd: Etcd3,
   keyPrefix: string,
   startRevision: number,
   stream: StreamReport,
-  on: { put(kv: IKeyValue): void; delete(kv: IKeyValue, previous: IKeyValue | undefined): void },
+  on: {
+    put(kv: IKeyValue): void;
+    delete(kv: IKeyValue, previous: IKeyValue | undefined): void;
+    reset?(revision: number): void;
+  },
 ): PrefixWatch {
   let current: EtcdWatcher | undefined;
   let closing: Promise<void> | undefined;
+  let seen = startRevision - 1;
+  const saw = (kv: IKeyValue) => {
+    seen = Math.max(seen, Number(kv.mod_revision));
+  };
+
+  /** After a reconnection: an etcd whose revision is behind the watch's was replaced. */
+  const checkReplaced = async (watch: EtcdWatcher) => {
+    const now = await etcd
+      .get(keyPrefix)
+      .exec()
+      .then((response) => Number(response.header.revision))
+      .catch(() => undefined);
+    if (now === undefined || now >= seen || current !== watch) return;
+    void watch.cancel().catch(() => undefined);
+    seen = now;
+    open(now + 1);
+    on.reset?.(now);
+  };
 
   const open = (revision: number | undefined) => {
     let builder = etcd.watch().prefix(keyPrefix).withPreviousKV();
@@ -463,10 +502,24 @@ function watchPrefix(
     // watcher() rather than create(): handlers are in place before the first event or error can arrive.
     const watch = builder.watcher();
     current = watch;
-    watch.on("put", (kv) => on.put(kv));
-    watch.on("delete", (kv, previous) => on.delete(kv, previous));
-    watch.on("disconnected", (error) => stream.lost(error));
-    watch.on("connected", () => stream.back());
+    let broken = false;
+    watch.on("put", (kv) => {
+      saw(kv);
+      on.put(kv);
+    });
+    watch.on("delete", (kv, previous) => {
+      saw(kv);
+      on.delete(kv, previous);
+    });
+    watch.on("disconnected", (error) => {
+      broken = true;
+      stream.lost(error);
+    });
+    watch.on("connected", () => {
+      stream.back();
+      if (broken) void checkReplaced(watch);
+      broken = false;
+    });
     watch.on("error", () => {
       if (current !== watch) return;
       void watch.cancel().catch(() => undefined);

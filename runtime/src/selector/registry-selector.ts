@@ -167,6 +167,12 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
     } finally {
       if (entry.watcher === watcher) entry.watcher = undefined;
     }
+    // A watch the registry ended (etcd came back empty) leaves the nodes stale: read them again in a
+    // second (not at once, so a registry that fails watches is not spun on), which watches again.
+    if (stopped) return;
+    setTimeout(() => {
+      if (!stopped && !entry.watcher && cache.get(service) === entry) refreshInBackground(service, entry);
+    }, 1_000).unref();
   }
 
   async function load(service: string): Promise<CacheEntry> {
