@@ -470,7 +470,9 @@ describe.skipIf(!postgresBinDir)("PostgreSQL going away while a service runs", (
         expect(error!.message).toMatch(new RegExp(`^the PostgreSQL server at ${where} cannot be reached \\(`));
         expect(failedService(error)).toBe("postgres");
       }
-      expect(entries.filter((entry) => String(entry.message).startsWith("the database cannot be reached"))).toHaveLength(1);
+      expect(
+        entries.filter((entry) => String(entry.message).startsWith("the database cannot be reached")),
+      ).toHaveLength(1);
     } finally {
       await database.close().catch(() => undefined);
       await server.stop();
