@@ -74,7 +74,7 @@ async function send(
 ): Promise<Answer> {
   const init: RequestInit = { method, headers: { ...headers } };
   if (body !== undefined) {
-    init.body = typeof body === "string" ? body : JSON.stringify(body);
+    init.body = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
     init.headers = { "content-type": "application/json", ...headers };
   }
   const response = await fetch(`${base}${path}`, init);
@@ -751,6 +751,18 @@ describe("the HTTP gateway", () => {
         status: 400,
         check: (answer) =>
           expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /not valid JSON/ }),
+      },
+      {
+        name: "a body that is not UTF-8",
+        method: "POST",
+        path: "/v1/echo",
+        body: Buffer.concat([Buffer.from('{"stringValue":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]),
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({
+            code: Code.INVALID_ARGUMENT,
+            message: "the request body is not valid UTF-8, which JSON text must be",
+          }),
       },
       {
         name: "a form's body, not JSON",

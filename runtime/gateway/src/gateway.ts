@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { readFileSync } from "node:fs";
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
@@ -199,17 +200,23 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     body: string | Buffer,
     done: (error: TsmicroError | null, body?: unknown) => void,
   ) => {
+    const bytes = body as Buffer;
+    // JSON is UTF-8: bytes that are not would be read as U+FFFD and stored so, as grpc-gateway refuses them.
+    const text = isUtf8(bytes) ? bytes.toString("utf8") : undefined;
     try {
-      done(null, parseJsonBody(body as string));
+      if (text === undefined)
+        throw new TsmicroError(Code.INVALID_ARGUMENT, "the request body is not valid UTF-8, which JSON text must be");
+      done(null, parseJsonBody(text));
     } catch (error) {
       // The request never reaches dispatch, which names its route: named here, it is counted under its route.
       const template = templateOf(request.method, request.raw.url ?? "/");
       if (template !== undefined) nameRoute(request, template);
-      done(notJson(error as TsmicroError, body as string, request.headers["content-type"]), undefined);
+      const refusal = error as TsmicroError;
+      done(text === undefined ? refusal : notJson(refusal, text, request.headers["content-type"]), undefined);
     }
   };
-  app.addContentTypeParser("application/json", { parseAs: "string" }, parseBody);
-  app.addContentTypeParser("*", { parseAs: "string" }, parseBody);
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, parseBody);
+  app.addContentTypeParser("*", { parseAs: "buffer" }, parseBody);
 
   app.setErrorHandler((error, request, reply) => {
     const httpStatus = fastifyStatus(error);
