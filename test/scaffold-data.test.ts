@@ -140,7 +140,9 @@ describe("a scaffolded repository, given values PostgreSQL cannot hold", () => {
     const refusal = await riches.create({ title: "a\0b" }).catch((error: unknown) => error);
     expect(refusal).toBeInstanceOf(InvalidRichError);
     expect((refusal as Error).message).toMatch(/^rich cannot be stored: .*0x00/);
-    await expect(riches.get("x\0")).rejects.toBeInstanceOf(InvalidRichError);
+    const lookup = await riches.get("x\0").catch((error: unknown) => error);
+    expect(lookup).toBeInstanceOf(InvalidRichError);
+    expect(lookup).toMatchObject({ field: "id", message: expect.stringMatching(/^id cannot be looked up: .*0x00/) });
   });
 });
 
