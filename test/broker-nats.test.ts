@@ -303,6 +303,25 @@ describeNats("nats broker when nats-server restarts", () => {
     }
   });
 
+  it("JetStream: publishes again once the server is back on an empty store, making the stream anew", async () => {
+    const broker = createNatsBroker({ servers: [server.url], jetstream: {} });
+    brokers.push(broker);
+    await broker.start();
+    const topic = uniqueTopic();
+    await broker.publish(topic, encode("before"));
+    await server.kill();
+    await server.start({ empty: true });
+    await broker.publish(topic, encode("after"));
+    const raw = await connect({ servers: server.url });
+    try {
+      const stream = await (await raw.jetstreamManager()).streams.find(topic);
+      const stored = await (await raw.jetstreamManager()).streams.info(stream);
+      expect(stored.state.messages).toBe(1);
+    } finally {
+      await raw.close();
+    }
+  });
+
   it("JetStream: with the server killed and restarted mid-stream, no message is lost and none handled twice", async () => {
     const options = { servers: [server.url], jetstream: { maxDeliver: 5, backoffMs: [50] } };
     const [publisher, first, second] = [0, 1, 2].map(() => createNatsBroker(options));

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { closedPort } from "./etcd.js";
@@ -14,8 +14,11 @@ export interface NatsServer {
   readonly url: string;
   /** Stops the server (SIGTERM, then SIGKILL); its port and JetStream store stay for start(). */
   kill(): Promise<void>;
-  /** Starts it again on the same port and store, and waits until it accepts clients. */
-  start(): Promise<void>;
+  /**
+   * Starts it again on the same port, and waits until it accepts clients: on the same store, or
+   * with `empty`, on an empty one (a server whose JetStream store was lost).
+   */
+  start(options?: { readonly empty?: boolean }): Promise<void>;
   /** Stops it and removes the store. */
   stop(): Promise<void>;
 }
@@ -87,7 +90,13 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const server: NatsServer = {
     url: `nats://127.0.0.1:${port}`,
     kill,
-    start: launch,
+    async start(restart = {}) {
+      if (restart.empty) {
+        await rm(root, { recursive: true, force: true });
+        await mkdir(root, { recursive: true });
+      }
+      await launch();
+    },
     async stop() {
       await kill();
       process.removeListener("exit", killNow);

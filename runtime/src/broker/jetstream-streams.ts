@@ -29,6 +29,11 @@ export class StreamSubjects {
     return stream;
   }
 
+  /** Forgets what stores `subject`, so the next ensure() asks again (the stream may be gone: a server on an empty store). */
+  forget(subject: string): void {
+    this.#covered.delete(subject);
+  }
+
   async #ensure(subject: string): Promise<string> {
     // Other processes add subjects to the same stream; an update may race one, so check and try again.
     for (let attempt = 0; ; attempt++) {

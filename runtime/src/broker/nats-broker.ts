@@ -331,6 +331,8 @@ class NatsBroker implements Broker {
           this.#logger.warn({ topic, messageId: id }, `broker: ${failure}; the publisher gets UNAVAILABLE`);
           throw new TsmicroError(Code.UNAVAILABLE, failure, { cause: error });
         }
+        // The stream may be gone (a server restarted on an empty store answers 503, no responders): ensured again next time.
+        jetstream.streams.forget(topic);
         this.#logger.debug({ topic, messageId: id, err: error }, "broker: JetStream publish failed; retrying");
         await sleep(250, undefined, signal ? { signal } : {}).catch(() => undefined);
       }
