@@ -431,17 +431,20 @@ describeEtcd("etcd registry when etcd comes back empty", () => {
     await cluster?.stop();
   });
 
-  it("ends its watches, and a selector over it reads the nodes again, seeing those registered since", async () => {
+  it("ends its watches; a selector over it keeps live nodes, drops those gone with the old data, and sees new ones", async () => {
     const options = { addresses: [...cluster.endpoints], requestTimeoutMs: 1_000 };
     const writer = createEtcdRegistry(options);
+    const ghost = createEtcdRegistry(options);
     const reader = createEtcdRegistry(options);
-    await writer.start();
-    await reader.start();
+    await Promise.all([writer.start(), ghost.start(), reader.start()]);
     // History, as any running system has: the new etcd's revisions will be far behind these.
     for (let i = 0; i < 30; i++) await writer.register(greeter("filler.greeter", [`f${i}`]), { ttlMs: 60_000 });
-    await writer.register(greeter("empty.greeter", ["n1"]), { ttlMs: 60_000 });
+    // n1's process dies while etcd is away; live's stays up (its registry writes it again).
+    await ghost.register(greeter("empty.greeter", ["n1"]), { ttlMs: 60_000 });
+    await writer.register(greeter("live.greeter", ["l1"]), { ttlMs: 60_000 });
     const selector = createRegistrySelector({ registry: reader });
     expect((await selector.select("empty.greeter"))().id).toBe("n1");
+    expect((await selector.select("live.greeter"))().id).toBe("l1");
     // A watch after that read: its events follow what the read showed, which etcd will lose.
     const watcher = reader.watch({ service: "empty.greeter" });
     const ended = (async () => {
@@ -449,16 +452,22 @@ describeEtcd("etcd registry when etcd comes back empty", () => {
     })();
     try {
       await cluster.stopMember(0);
+      await ghost.stop();
       await cluster.startMember(0, { empty: true });
-      // A node registering after etcd came back (n1's heartbeat stopped with the old data).
-      await eventually(() => writer.register(greeter("empty.greeter", ["n2"]), { ttlMs: 60_000 }), 15_000);
+      const outcome = await Promise.race([ended.then(() => "ended"), sleep(5_000).then(() => "still waiting")]);
+      expect(outcome, "the watch begun on the old etcd").toBe("ended");
+      // The live node never stops being picked, though etcd lost it for a moment.
+      for (let i = 0; i < 20; i++) {
+        expect((await selector.select("live.greeter"))().id).toBe("l1");
+        await sleep(100);
+      }
+      await writer.register(greeter("empty.greeter", ["n2"]), { ttlMs: 60_000 });
       await eventually(async () => {
         const picked = new Set<string>();
         for (let i = 0; i < 20; i++) picked.add((await selector.select("empty.greeter"))().id);
         expect([...picked]).toEqual(["n2"]);
       }, 15_000);
-      const outcome = await Promise.race([ended.then(() => "ended"), sleep(5_000).then(() => "still waiting")]);
-      expect(outcome, "the watch begun on the old etcd").toBe("ended");
+      expect(nodeIds(await reader.getService("live.greeter"))).toEqual(["l1"]);
     } finally {
       watcher.stop();
       await selector.stop();

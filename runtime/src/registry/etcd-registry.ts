@@ -85,9 +85,17 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
     return revision;
   };
 
-  // etcd came back empty at `revision`: watches opened from now on start there, not after the old cluster's revisions.
+  // etcd came back empty at `revision`: watches opened from now on start there, not after the old
+  // cluster's revisions, and this registry's nodes, gone with the old data, are written again at once
+  // rather than at their next heartbeat (callers reading the registry meanwhile would find none).
   const replaced = (revision: number) => {
-    seenRevision = Math.min(seenRevision, revision);
+    if (revision >= seenRevision) return;
+    seenRevision = revision;
+    for (const entry of nodes.values()) {
+      entry.written = undefined;
+      entry.writtenRevision = 0;
+      scheduleRecovery(entry, 0);
+    }
   };
 
   const unavailable = (what: string, error: unknown) =>

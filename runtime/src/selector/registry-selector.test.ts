@@ -218,3 +218,40 @@ describe("outlier ejection", () => {
     await selector.stop();
   });
 });
+
+describe("registry selector after its registry stops", () => {
+  it("stops following without an unhandled rejection when the registry refuses a new watch", async () => {
+    const { createMemoryRegistry } = await import("../registry/memory-registry.js");
+    const memory = createMemoryRegistry();
+    await memory.register(service([node("1")]), { ttlMs: 60_000 });
+    // As the etcd registry does once stopped: its watches end, and a new one is refused.
+    let closed = false;
+    const watchers: Watcher[] = [];
+    const registry: Registry = {
+      ...memory,
+      kind: memory.kind,
+      getService: (name) => memory.getService(name),
+      watch: (options) => {
+        if (closed) throw new TsmicroError(Code.FAILED_PRECONDITION, "the registry is stopped");
+        const watcher = memory.watch(options);
+        watchers.push(watcher);
+        return watcher;
+      },
+    };
+    const selector = createRegistrySelector({ registry });
+    expect((await selector.select("svc"))().id).toBe("1");
+    const rejections: unknown[] = [];
+    const noted = (reason: unknown) => rejections.push(reason);
+    process.on("unhandledRejection", noted);
+    try {
+      closed = true;
+      for (const watcher of watchers) watcher.stop();
+      // The selector watches again a second after its watch ended.
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", noted);
+      await selector.stop();
+    }
+  });
+});

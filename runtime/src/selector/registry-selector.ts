@@ -106,6 +106,9 @@ function excludedAddresses(states: readonly NodeState[], exclude: ReadonlySet<st
 /** How much one timed call moves a node's latency average. */
 const latencyWeight = 0.2;
 
+/** How many empty reads, a second apart, a selector waits out after the registry lost its data. */
+const emptyRereads = 30;
+
 /**
  * A selector whose node lists come from the registry, cached per service
  * and kept fresh by a watch. When the registry cannot be reached the last
@@ -143,7 +146,13 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
   }
 
   async function follow(service: string, entry: CacheEntry): Promise<void> {
-    const watcher = registry.watch({ service });
+    let watcher: Watcher;
+    try {
+      watcher = registry.watch({ service });
+    } catch {
+      // The registry is stopped: there is nothing to follow.
+      return;
+    }
     entry.watcher = watcher;
     try {
       for await (const event of watcher) {
@@ -167,12 +176,29 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
     } finally {
       if (entry.watcher === watcher) entry.watcher = undefined;
     }
-    // A watch the registry ended (etcd came back empty) leaves the nodes stale: read them again in a
-    // second (not at once, so a registry that fails watches is not spun on), which watches again.
+    // A watch the registry ended (etcd came back empty) leaves the nodes stale: a second later (not
+    // at once, so a registry that fails watches is not spun on) watch again and read them afresh.
     if (stopped) return;
     setTimeout(() => {
-      if (!stopped && !entry.watcher && cache.get(service) === entry) refreshInBackground(service, entry);
+      if (stopped || entry.watcher || cache.get(service) !== entry) return;
+      void follow(service, entry);
+      void reread(service, entry, 0);
     }, 1_000).unref();
+  }
+
+  /**
+   * Reads the nodes again after the registry lost its data. An empty answer, while nodes were
+   * known, is read again each second for a while (live nodes write themselves again within a
+   * heartbeat): until then the last known nodes keep serving, as while the registry is away.
+   */
+  async function reread(service: string, entry: CacheEntry, tries: number): Promise<void> {
+    const fresh = await fetchStates(service).catch(() => undefined);
+    if (stopped || cache.get(service) !== entry) return;
+    if (fresh === undefined || (fresh.length === 0 && entry.states.length > 0 && tries < emptyRereads)) {
+      setTimeout(() => void reread(service, entry, tries + 1), 1_000).unref();
+      return;
+    }
+    replaceNodes(service, entry, fresh);
   }
 
   async function load(service: string): Promise<CacheEntry> {
