@@ -40,6 +40,11 @@ export interface ConfigSource {
   watch?(events: SourceEvents): Promise<SourceWatch>;
   /** Where the value at `path` comes from, such as `env APP_DATABASE__URL` or `etcd /micro/config/user/database/url`. */
   locate?(path: readonly string[]): string;
+  /**
+   * The text the value at `path` was read from, for a source of text values read loosely (env):
+   * a value read as a number or boolean where the schema wants text is taken as this text.
+   */
+  textAt?(path: readonly string[]): string | undefined;
 }
 
 /** Called with a watched value after a change, and the value before it. */

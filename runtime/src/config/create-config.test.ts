@@ -109,18 +109,38 @@ describe("createConfig", () => {
     expect(message).toContain("(set by env APP_DATABASE__URL)");
   });
 
-  it("takes a value that reads as a number or boolean as its text where the schema wants text", async () => {
+  it("takes an env value that reads as a number or boolean as the text written where the schema wants text", async () => {
+    const schema = z.object({ password: z.string(), version: z.string(), port: z.number(), ratio: z.number() });
     const config = createConfig({
-      schema: z.object({ password: z.string(), port: z.number(), flag: z.string(), on: z.boolean() }),
+      schema: schema.extend({ flag: z.string(), on: z.boolean() }),
       sources: [
         envSource({
           prefix: "APP_",
-          env: { APP_PASSWORD: "123456", APP_PORT: "8080", APP_FLAG: "true", APP_ON: "true" },
+          env: {
+            APP_PASSWORD: "123456",
+            APP_VERSION: "1.10",
+            APP_PORT: "8080",
+            APP_RATIO: "0.50",
+            APP_FLAG: "true",
+            APP_ON: "true",
+          },
         }),
       ],
       logger: capturedLogger().logger,
     });
-    expect(await config.load()).toEqual({ password: "123456", port: 8080, flag: "true", on: true });
+    expect(await config.load()).toEqual({
+      password: "123456",
+      version: "1.10",
+      port: 8080,
+      ratio: 0.5,
+      flag: "true",
+      on: true,
+    });
+    // A file's typed values are what it says: a YAML number for a text setting is refused, naming it.
+    const yaml = join(dir, "typed.yaml");
+    await writeFile(yaml, "password: 0123\nversion: 1.10\nport: 1\nratio: 1\n");
+    const typed = createConfig({ schema, sources: [fileSource(yaml)], logger: capturedLogger().logger });
+    await expect(typed.load()).rejects.toThrow(/password: Invalid input: expected string, received number/);
   });
 
   it("logs a watched file that no longer parses as its place and problem, without a stack, and keeps the old value", async () => {

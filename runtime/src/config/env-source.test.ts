@@ -14,7 +14,7 @@ describe("envSource", () => {
         APP_ZIP: '"01234"',
         APP_API_VERSION: "1.10",
         APP_ACCOUNT: "12345678901234567890",
-        APP_RATIO: "0.5",
+        APP_RATIO: "0.50",
         APP_EMPTY: "",
         APP_: "ignored: no key",
         APP_BROKEN____KEY: "ignored: an empty part",
@@ -28,8 +28,8 @@ describe("envSource", () => {
       debug: true,
       tags: ["a", "b"],
       zip: "01234",
-      // A number only when it reads back as written.
-      apiVersion: "1.10",
+      // Numbers as numbers (validation takes the text where the schema wants text), but one a number cannot hold.
+      apiVersion: 1.1,
       account: "12345678901234567890",
       ratio: 0.5,
       empty: "",

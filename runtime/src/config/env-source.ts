@@ -36,6 +36,9 @@ export function envSource(options: EnvSourceOptions): ConfigSource {
     locate(path) {
       return `env ${prefix}${path.map(envName).join("__")}`;
     },
+    textAt(path) {
+      return (options.env ?? process.env)[`${prefix}${path.map(envName).join("__")}`];
+    },
   };
 }
 

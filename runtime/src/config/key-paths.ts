@@ -59,8 +59,7 @@ export function leavesOf(
 
 /**
  * Reads a text value as JSON when it is JSON (`8080`, `true`, `["a"]`, `"quoted"`), else as the
- * string itself; a number only when it reads back as written, so `1.10`, `007`-like versions and
- * integers past 2^53 stay the text they were.
+ * string itself; an integer past 2^53, which a number cannot hold exactly, stays its text.
  */
 export function parseLooseValue(text: string): ConfigValue {
   let value: ConfigValue;
@@ -69,7 +68,7 @@ export function parseLooseValue(text: string): ConfigValue {
   } catch {
     return text;
   }
-  return typeof value === "number" && String(value) !== text.trim() ? text : value;
+  return typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value) ? text : value;
 }
 
 /** Deep equality of JSON-like values, so a watcher is called only when its value really changed. */

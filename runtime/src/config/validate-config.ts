@@ -26,8 +26,8 @@ export async function validateConfig<S extends StandardSchemaV1>(
 ): Promise<Validation<StandardSchemaV1.InferOutput<S>>> {
   const result = await schema["~standard"].validate(tree);
   if (!result.issues) return { ok: true, value: result.value };
-  // A value that read as a number or boolean where the schema wants text (APP_DB__PASSWORD=123456) is that text.
-  const asText = withTextAt(tree, result.issues.map(keysOf));
+  // A value that read as a number or boolean where the schema wants text (APP_DB__PASSWORD=123456) is the text written.
+  const asText = withTextAt(tree, result.issues.map(keysOf), origins);
   if (asText) {
     const again = await schema["~standard"].validate(asText);
     if (!again.issues) return { ok: true, value: again.value };
@@ -43,16 +43,25 @@ function keysOf(issue: StandardSchemaV1.Issue): string[] {
   return (issue.path ?? []).map((segment) => String(typeof segment === "object" ? segment.key : segment));
 }
 
-/** `tree` with the numbers, booleans and nulls at `paths` written as text, or undefined when there are none. */
-function withTextAt(tree: ConfigTree, paths: readonly (readonly string[])[]): ConfigTree | undefined {
+/**
+ * `tree` with the numbers and booleans at `paths` replaced by the text their source read them
+ * from (env's), or undefined when there are none: a file's or etcd's typed values stay as they are.
+ */
+function withTextAt(
+  tree: ConfigTree,
+  paths: readonly (readonly string[])[],
+  origins: ReadonlyMap<string, Layer>,
+): ConfigTree | undefined {
   let changed: ConfigTree | undefined;
   for (const keys of paths) {
     const value = valueAt(tree, keys);
-    if (keys.length === 0 || (typeof value !== "number" && typeof value !== "boolean" && value !== null)) continue;
+    if (keys.length === 0 || (typeof value !== "number" && typeof value !== "boolean")) continue;
+    const text = origins.get(keys.join("."))?.source.textAt?.(keys);
+    if (text === undefined) continue;
     changed ??= structuredClone(tree);
     let parent = changed as Record<string, unknown>;
     for (const key of keys.slice(0, -1)) parent = parent[key] as Record<string, unknown>;
-    parent[keys.at(-1)!] = String(value);
+    parent[keys.at(-1)!] = text;
   }
   return changed;
 }
