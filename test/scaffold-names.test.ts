@@ -167,6 +167,19 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     ]);
   });
 
+  it("generates a project without entities whose migrations are all hand-written (no schema.json)", async () => {
+    const created = await create(
+      "handmade",
+      'syntax = "proto3";\npackage depot.v1;\nservice HandService { rpc Get(Ask) returns (Ask); }\nmessage Ask {}\n',
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "handmade");
+    await mkdir(join(project, "migrations"), { recursive: true });
+    await writeFile(join(project, "migrations/0001_audit.sql"), "create table audit (id text primary key);\n");
+    const generated = await generate(project);
+    expect(generated.code, generated.stderr).toBe(0);
+  });
+
   it("refuses to plan a migration without migrations/schema.json while migrations exist", async () => {
     const created = await create("schemaless");
     expect(created.code, created.stderr).toBe(0);

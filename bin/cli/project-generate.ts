@@ -83,16 +83,16 @@ async function planProject(
     .filter((f) => /^migrations\/\d+_.*\.sql$/.test(f))
     .map((f) => f.slice("migrations/".length));
   const previousSchema = await readFile(join(root, schemaFile), "utf8").catch(() => undefined);
-  // Without it every entity reads as new, and the next migration would create tables the earlier ones made.
-  if (previousSchema === undefined && migrationNames.length > 0)
-    throw new CommandError(
-      `${schemaFile} is missing, while migrations/ holds ${migrationNames.length} migration(s): tsmicro generate ` +
-        `compares the protos with it to write the next migration; restore it (git checkout ${schemaFile}) and run it again`,
-    );
   const migration =
     config.type === "service" || config.type === undefined
       ? planMigration(request, previousSchema, migrationNames, owns)
       : { files: [], warnings: [] };
+  // Without it every entity reads as new, and the next migration would create tables the earlier ones made.
+  if (previousSchema === undefined && migrationNames.length > 0 && migration.files.some((f) => f.path !== schemaFile))
+    throw new CommandError(
+      `${schemaFile} is missing, while migrations/ holds ${migrationNames.length} migration(s): tsmicro generate ` +
+        `compares the protos with it to write the next migration; restore it (git checkout ${schemaFile}) and run it again`,
+    );
   const output = [...(await generateFiles(request)), ...sources.generated];
   const formatted = await formatFiles(sources.missing.map((f) => ({ name: f.path, content: f.content })));
 
@@ -142,7 +142,10 @@ async function rpcFilesOnly(root: string, orphans: readonly Orphan[]): Promise<O
   const kept: Orphan[] = [];
   for (const orphan of orphans) {
     const rpcFile = orphan.why.startsWith("no rpc of ");
-    if (!rpcFile || /Handler\["\w+\$?"\]/.test(await readFile(join(root, orphan.path), "utf8").catch(() => "")))
+    if (
+      !rpcFile ||
+      /Handler\[\s*["']\w+\$?["']\s*\]/.test(await readFile(join(root, orphan.path), "utf8").catch(() => ""))
+    )
       kept.push(orphan);
   }
   return kept;

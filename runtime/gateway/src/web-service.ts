@@ -78,7 +78,7 @@ export interface WebService {
 export function createWebService(options: WebServiceOptions): WebService {
   const { value: config, error: flagError } = readOrDefer(
     (args, env) => {
-      checkFlagSpelling(args, runtimeFlagNames);
+      checkFlagSpelling(args, runtimeFlagNames, undefined, { serves: true });
       const settings = resolveServiceSettings(options.settings ?? {}, args, env);
       return { settings, tracing: resolveTracingSettings(options.name, settings, env) };
     },

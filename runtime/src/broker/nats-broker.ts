@@ -103,6 +103,8 @@ class NatsBroker implements Broker {
   #connected: Connected | undefined;
   /** Lost the server and not yet back; `warned`: a core publish in this outage has said what becomes of it. */
   #outage: { warned: boolean } | undefined;
+  /** A JetStream publish has failed since the last that went through: its warning is given once. */
+  #publishFailing = false;
   #starting: Promise<void> | undefined;
   readonly #subscriptions = new Set<Stopper>();
 
@@ -324,18 +326,27 @@ class NatsBroker implements Broker {
       try {
         await jetstream.streams.ensure(topic);
         await jetstream.js.publish(topic, body, { headers, msgID: id, timeout: 2_000 });
+        this.#publishFailing = false;
         return;
       } catch (error) {
         if (Date.now() >= deadline || this.#state !== "started") {
           const failure = `publish to ${topic} on NATS JetStream at ${this.#servers.join(",")} failed: ${messageOf(error)}`;
-          this.#logger.warn({ topic, messageId: id }, `broker: ${failure}; the publisher gets UNAVAILABLE`);
+          if (!this.#publishFailing)
+            this.#logger.warn({ topic, messageId: id }, `broker: ${failure}; the publisher gets UNAVAILABLE`);
+          this.#publishFailing = true;
           throw new TsmicroError(Code.UNAVAILABLE, failure, { cause: error });
         }
-        // The stream may be gone (a server restarted on an empty store answers 503, no responders): ensured again next time.
-        jetstream.streams.forget(topic);
+        // No stream answered (a server restarted on an empty store: 503, no responders): made again next time.
+        if (noStream(error)) jetstream.streams.forget(topic);
         this.#logger.debug({ topic, messageId: id, err: error }, "broker: JetStream publish failed; retrying");
         await sleep(250, undefined, signal ? { signal } : {}).catch(() => undefined);
       }
     }
   }
+}
+
+/** NATS's answer when no stream stores a published subject: 503, no responders. */
+function noStream(error: unknown): boolean {
+  const text = error instanceof Error ? `${error.message} ${(error as { code?: unknown }).code ?? ""}` : String(error);
+  return /\b503\b|no responders/i.test(text);
 }

@@ -9,14 +9,16 @@ const connectionCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPI
 /**
  * True for a failure of the connection rather than of the query: a socket error, SQLSTATE class
  * 08 (connection exception) or 57P01-57P03 (the server shutting down, crashed, or starting), or
- * node-postgres's own "Connection terminated" when the server went away mid-query.
+ * node-postgres's own "Connection terminated" when the server went away mid-query or did not
+ * answer a new connection in time.
  */
 export function isConnectionFailure(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string" && (connectionCodes.has(code) || code.startsWith("08") || /^57P0[123]$/.test(code)))
     return true;
-  return /^Connection terminated|timeout exceeded when trying to connect/.test(error.message);
+  // pg-pool's "timeout exceeded when trying to connect" is also a pool whose connections are all busy: not an outage.
+  return /^Connection terminated/.test(error.message);
 }
 
 /**
@@ -46,11 +48,18 @@ export function outageAwarePool(
       "postgres",
     );
   };
+  // One wrapper per pooled client, so Kysely, which keeps a connection per client, finds its own again.
+  const wrappers = new WeakMap<PostgresPoolClient, PostgresPoolClient>();
   return {
     async connect() {
       const client = await pool.connect().catch(failed);
       failing = false;
-      return watched(client, failed);
+      let wrapper = wrappers.get(client);
+      if (!wrapper) {
+        wrapper = watched(client, failed);
+        wrappers.set(client, wrapper);
+      }
+      return wrapper;
     },
     end: () => pool.end(),
   };

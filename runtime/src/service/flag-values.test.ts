@@ -21,7 +21,11 @@ describe("checkFlagSpelling", () => {
       "unknown flag --adress: did you mean --server_address? (--address is tsmicro api's)",
     ],
   ])("refuses %j, a slip of a known flag", (args, known, message) => {
-    expect(() => checkFlagSpelling(args, known)).toThrow(message);
+    expect(() => checkFlagSpelling(args, known, undefined, { serves: true })).toThrow(message);
+  });
+
+  it("leaves --address to a program that serves nothing (a connect() script)", () => {
+    expect(() => checkFlagSpelling(["--address=10.0.0.5:80"], runtimeFlagNames)).not.toThrow();
   });
 
   it("leaves known flags, the program's own flags and what follows -- alone", () => {

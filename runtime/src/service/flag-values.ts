@@ -51,13 +51,20 @@ const spelledOtherwise: Readonly<Record<string, string>> = { address: "server_ad
  * ignored and the service would run on defaults. Flags far from every
  * known name stay the program's to read, unless `program` names a command
  * whose flags are all known (`tsmicro api`): then any other is refused.
+ * With `serves` (a service or web service), the gateway's `--address` is
+ * refused too, pointing to `--server_address`.
  */
-export function checkFlagSpelling(args: readonly string[], known: Iterable<string>, program?: string): void {
+export function checkFlagSpelling(
+  args: readonly string[],
+  known: Iterable<string>,
+  program?: string,
+  options: { readonly serves?: boolean } = {},
+): void {
   const names = new Set(known);
-  // Flags of the gateway a service spells otherwise, which users carry from one to the other.
-  const borrowed = Object.keys(spelledOtherwise).filter(
-    (name) => !names.has(name) && names.has(spelledOtherwise[name]!),
-  );
+  // A server (service, web service) refuses the gateway's flags it spells otherwise, which users carry over.
+  const borrowed = options.serves
+    ? Object.keys(spelledOtherwise).filter((name) => !names.has(name) && names.has(spelledOtherwise[name]!))
+    : [];
   for (const arg of args) {
     if (arg === "--") return;
     const name = /^--?([^=]+)/.exec(arg)?.[1];

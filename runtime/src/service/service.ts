@@ -240,7 +240,7 @@ type MethodFunction = (request: unknown, context: CallContext) => unknown;
 export function createService(options: ServiceOptions): MicroService {
   const { value: config, error: flagError } = readOrDefer(
     (args, env) => {
-      checkFlagSpelling(args, runtimeFlagNames);
+      checkFlagSpelling(args, runtimeFlagNames, undefined, { serves: true });
       // Read by main.ts (databaseOptionsFrom) after checkFlags(): a bad value is refused with the others.
       databaseOptionsFrom(args, env);
       const settings = resolveServiceSettings(options.settings ?? {}, args, env);
