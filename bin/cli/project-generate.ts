@@ -159,7 +159,7 @@ function codeOf(module: string): string {
   return module
     .replace(/\/\*[\s\S]*?\*\//g, "")
     .replace(/\/\/.*$/gm, "")
-    .replace(/^\s*import\b[\s\S]*?from\s*["'][^"']*["'];?/gm, "");
+    .replace(/^\s*import\b[^;]*;/gm, "");
 }
 
 /** The project's files, relative and `/`-separated, without folders no scaffold rule looks at (node_modules above all). */
