@@ -765,6 +765,20 @@ describe("the HTTP gateway", () => {
           }),
       },
       {
+        name: "a body that is not UTF-8, of a Content-Type not JSON",
+        method: "POST",
+        path: "/v1/echo",
+        body: Buffer.from([0xff, 0xfe]),
+        headers: { "content-type": "text/plain" },
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({
+            code: Code.INVALID_ARGUMENT,
+            message:
+              "the request body (Content-Type text/plain; the gateway reads every body as JSON) is not valid UTF-8, which JSON text must be",
+          }),
+      },
+      {
         name: "a form's body, not JSON",
         method: "POST",
         path: "/v1/echo",

@@ -205,7 +205,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const text = isUtf8(bytes) ? bytes.toString("utf8") : undefined;
     try {
       if (text === undefined)
-        throw new TsmicroError(Code.INVALID_ARGUMENT, "the request body is not valid UTF-8, which JSON text must be");
+        throw new TsmicroError(
+          Code.INVALID_ARGUMENT,
+          `${bodyName(request.headers["content-type"])} is not valid UTF-8, which JSON text must be`,
+        );
       done(null, parseJsonBody(text));
     } catch (error) {
       // The request never reaches dispatch, which names its route: named here, it is counted under its route.
@@ -832,11 +835,18 @@ function asTsmicroError(error: unknown, bodyLimit: number): unknown {
 function notJson(error: TsmicroError, body: string, contentType: string | undefined): TsmicroError {
   if (contentType === undefined || /json/i.test(contentType)) return error;
   try {
-    parseJsonBody(body, `the request body (Content-Type ${contentType}; the gateway reads every body as JSON)`);
+    parseJsonBody(body, bodyName(contentType));
   } catch (worded) {
     return worded as TsmicroError;
   }
   return error;
+}
+
+/** How errors name the request body: with its Content-Type when that is not JSON, as the gateway reads every body as JSON. */
+function bodyName(contentType: string | undefined): string {
+  return contentType === undefined || /json/i.test(contentType)
+    ? "the request body"
+    : `the request body (Content-Type ${contentType}; the gateway reads every body as JSON)`;
 }
 
 function malformedEscape(path: string): string {
