@@ -6,7 +6,8 @@
  * the same way, afresh in each round, in front of the same backend process (fixture 16's node);
  * autocannon drives them from this process, so it never shares a proxy's event loop. Besides
  * req/s and latency it reads each proxy's CPU time from /proc, which says more than req/s when
- * load generator, proxy and backend share two cores. Goal: at least 1.0x the baseline on the
+ * load generator, proxy and backend share two cores, and the backend's and autocannon's per
+ * request (what a proxy's calls and answers cost the processes around it). Goal: at least 1.0x the baseline on the
  * grpc-js transport.
  *
  * BENCH_ROUNDS, BENCH_ROUND_MS, BENCH_WARMUP_MS and BENCH_CONNECTIONS change the run; BENCH_COMPARE=<dir>
@@ -72,11 +73,20 @@ interface RoundResult {
   readonly p99: number;
   /** The proxy process's CPU time per request, in microseconds. */
   readonly cpuUs: number;
+  /** The backend's CPU time per request, in microseconds: what the proxy's calls cost it. */
+  readonly backendUs: number;
+  /** This process's (autocannon's) CPU time per request, in microseconds: what the proxy's answers cost to read. */
+  readonly loadUs: number;
 }
+
+/** The backend process both proxies call, whose CPU per request is read too. */
+let backendPid = 0;
 
 /** Drives one proxy for `ms` with `connections` keep-alive connections; any error or non-2xx fails the run. */
 async function load(proxy: Proxy, route: Route, ms: number): Promise<RoundResult> {
   const cpuBefore = await cpuSeconds(proxy.pid);
+  const backendBefore = await cpuSeconds(backendPid);
+  const loadBefore = process.cpuUsage();
   const result = await autocannon({
     url: `http://${proxy.address}${route.path}`,
     method: route.method,
@@ -85,6 +95,8 @@ async function load(proxy: Proxy, route: Route, ms: number): Promise<RoundResult
     duration: ms / 1000,
   });
   const cpu = (await cpuSeconds(proxy.pid)) - cpuBefore;
+  const backendCpu = (await cpuSeconds(backendPid)) - backendBefore;
+  const loadCpu = process.cpuUsage(loadBefore);
   if (result.errors > 0 || result.non2xx > 0)
     throw new Error(`${proxy.label}: ${result.errors} errors and ${result.non2xx} non-2xx answers on ${route.name}`);
   return {
@@ -93,6 +105,8 @@ async function load(proxy: Proxy, route: Route, ms: number): Promise<RoundResult
     p50: result.latency.p50,
     p99: result.latency.p99,
     cpuUs: (cpu * 1e6) / result.requests.total,
+    backendUs: (backendCpu * 1e6) / result.requests.total,
+    loadUs: (loadCpu.user + loadCpu.system) / result.requests.total,
   };
 }
 
@@ -178,7 +192,8 @@ function report(route: Route, answer: string, specs: readonly ProxySpec[], runs:
         .toFixed(0)
         .padStart(6)} req/s (noise ±${noise(list.map((r) => r.rate)).toFixed(1)}%)  ` +
         `p50 ${median(list.map((r) => r.p50)).toFixed(1)} ms  p99 ${median(list.map((r) => r.p99)).toFixed(1)} ms  ` +
-        `proxy CPU ${median(list.map((r) => r.cpuUs)).toFixed(0)} µs/req`,
+        `CPU µs/req: proxy ${median(list.map((r) => r.cpuUs)).toFixed(0)}, ` +
+        `backend ${median(list.map((r) => r.backendUs)).toFixed(0)}, load ${median(list.map((r) => r.loadUs)).toFixed(0)}`,
     );
   }
   for (const [i, gateway] of gateways.entries()) {
@@ -315,6 +330,7 @@ export async function benchGateway(): Promise<void> {
   const registryFlags = ["--registry=local", `--registry_address=${dir}`];
   try {
     const backend = await startNode("test/fixtures/gateway-node.ts", registryFlags);
+    backendPid = backend.pid;
     const specs: ProxySpec[] = [
       { label: "gateway, h2 (default)", script: "bench/fixtures/gateway-proxy.ts", args: registryFlags },
       {
