@@ -377,4 +377,30 @@ describeEtcd("config on a real etcd", () => {
       await config.stop();
     }
   });
+
+  it("follows etcd that came back empty: settings written again reach the service, though etcd's revisions started over", async () => {
+    // History, as any running system has: the new etcd's revisions will be far behind these.
+    for (let i = 0; i < 30; i++) await etcd.put(key("refilled", "level")).value(`"level${i}"`);
+    await etcd.put(key("refilled", "level")).value('"info"');
+    const { logger } = capturedLogger();
+    const config = createConfig({
+      schema: z.object({ level: z.string() }),
+      sources: [etcdSource({ addresses: cluster.endpoints, service: "refilled" })],
+      logger,
+    });
+    await config.start();
+    const levels: string[] = [];
+    config.watch("level", (level) => levels.push(level));
+    try {
+      await cluster.stopMember(0);
+      await cluster.startMember(0, { empty: true });
+      // The setting is gone with the old data: the service keeps the last valid one meanwhile.
+      await etcd.put(key("refilled", "level")).value('"debug"');
+      await until(() => (levels.length > 0 ? true : undefined), "the setting written again", 15_000);
+      expect(levels).toEqual(["debug"]);
+      expect(config.get("level")).toBe("debug");
+    } finally {
+      await config.stop();
+    }
+  });
 });

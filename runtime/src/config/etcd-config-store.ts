@@ -189,11 +189,30 @@ export class EtcdConfigStore {
    * Watches the prefix from `afterRevision` on: nothing between a read and
    * its watch is lost. etcd3 reconnects a broken stream and resumes where it
    * stopped; when etcd cancels the watch (the revisions were compacted) it
-   * is read again whole and reported as a resync.
+   * is read again whole and reported as a resync. An etcd that came back
+   * empty (a new cluster, its data directory lost) restarts its revisions,
+   * and the resumed watch would wait for one it has not reached, missing
+   * every setting written again: after each reconnection the prefix is read,
+   * and a revision behind what the watch has seen is reported as a resync
+   * and watched from there.
    */
   watch(afterRevision: number, events: StoreWatchEvents): StoreWatch {
     let current: EtcdWatcher | undefined;
     let closed = false;
+    let seen = afterRevision;
+    /**
+     * Ends `watcher` and watches from `revision` on, first reporting `entries` (what etcd holds at
+     * `revision`) when given; nothing when `watcher` was replaced or closed meanwhile.
+     */
+    const reopen = (watcher: EtcdWatcher, revision: number, entries?: ConfigEntry[]) => {
+      if (closed || current !== watcher) return;
+      void watcher.cancel().catch(() => undefined);
+      if (entries) {
+        seen = revision;
+        events.resync(entries);
+      }
+      open(revision);
+    };
     const open = (revision: number) => {
       const watcher = this.#etcd
         .watch()
@@ -201,21 +220,28 @@ export class EtcdConfigStore {
         .startRevision(String(revision + 1))
         .watcher();
       current = watcher;
+      let broken = false;
       watcher.on("data", (response) => {
+        seen = Math.max(seen, Number(response.header.revision));
         const changes = response.events.flatMap((event) => this.#changeOf(event.type, event.kv) ?? []);
         if (changes.length > 0 && !closed) events.changes(changes);
       });
+      watcher.on("disconnected", () => {
+        broken = true;
+      });
+      watcher.on("connected", () => {
+        if (broken)
+          this.read().then(
+            ({ entries, revision: now }) => now < seen && reopen(watcher, now, entries),
+            () => undefined,
+          );
+        broken = false;
+      });
       watcher.on("error", () => {
         if (closed || current !== watcher) return;
-        void watcher.cancel().catch(() => undefined);
-        current = undefined;
         this.read().then(
-          ({ entries, revision: now }) => {
-            if (closed) return;
-            events.resync(entries);
-            open(now);
-          },
-          () => setTimeout(() => !closed && open(revision), 1_000),
+          ({ entries, revision: now }) => reopen(watcher, now, entries),
+          () => setTimeout(() => reopen(watcher, revision), 1_000),
         );
       });
     };
