@@ -322,6 +322,34 @@ describeNats("nats broker when nats-server restarts", () => {
     }
   });
 
+  it("JetStream: subscribers take messages again once the server is back on an empty store, their consumers made anew", async () => {
+    const { logger, entries } = recordingLogger();
+    const publisher = createNatsBroker({ servers: [server.url], jetstream: {} });
+    const subscriber = createNatsBroker({ servers: [server.url], jetstream: {}, logger });
+    brokers.push(publisher, subscriber);
+    await publisher.start();
+    await subscriber.start();
+    const topic = uniqueTopic();
+    const grouped = collect();
+    const own = collect();
+    // A durable queue group, and an ephemeral consumer of a subscriber of its own.
+    await subscriber.subscribe(topic, grouped.handler, { queue: "mailer" });
+    await subscriber.subscribe(topic, own.handler);
+    await publisher.publish(topic, encode("before"));
+    await waitFor("the message before the loss", () => grouped.texts.length === 1 && own.texts.length === 1);
+    await server.kill();
+    await server.start({ empty: true });
+    await waitFor(
+      "both subscriptions made again",
+      () => entries.filter((e) => e.message?.includes("takes messages again")).length === 2,
+      15_000,
+    );
+    await publisher.publish(topic, encode("after"));
+    await waitFor("the message after the loss", () => grouped.texts.length === 2 && own.texts.length === 2, 10_000);
+    expect(grouped.texts).toEqual(["before", "after"]);
+    expect(own.texts).toEqual(["before", "after"]);
+  });
+
   it("JetStream: with the server killed and restarted mid-stream, no message is lost and none handled twice", async () => {
     const options = { servers: [server.url], jetstream: { maxDeliver: 5, backoffMs: [50] } };
     const [publisher, first, second] = [0, 1, 2].map(() => createNatsBroker(options));

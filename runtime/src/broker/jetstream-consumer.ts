@@ -70,12 +70,7 @@ export class JetStreamConsumer {
 
   /** Creates the consumer if needed and starts taking messages. */
   async start(): Promise<void> {
-    const { js } = this.context;
-    const stream = await this.context.streams.ensure(this.topic);
-    const name = await this.#ensureConsumer(stream);
-    const consumer = await js.consumers.get(stream, name);
-    this.#messages = await consumer.consume({ max_messages: this.concurrency });
-    this.#loop = this.#take(this.#messages);
+    await this.#open();
   }
 
   /**
@@ -88,6 +83,71 @@ export class JetStreamConsumer {
     this.#messages?.stop();
     await this.#loop;
     await this.runner.drained();
+  }
+
+  async #open(): Promise<void> {
+    const { js } = this.context;
+    const stream = await this.context.streams.ensure(this.topic);
+    const name = await this.#ensureConsumer(stream);
+    const consumer = await js.consumers.get(stream, name);
+    const messages = await consumer.consume({ max_messages: this.concurrency });
+    // Stopped while making it again (see #reopen): nothing may take messages after stop().
+    if (this.#closing) {
+      messages.stop();
+      return;
+    }
+    this.#messages = messages;
+    this.#loop = this.#take(messages);
+    void this.#followStatus(messages);
+  }
+
+  /**
+   * Waits for the server to say the consumer or its stream is gone (a server
+   * back on an empty store, its JetStream data lost, or an operator deleting
+   * them), then makes them again: nats.js would wait for someone else to.
+   */
+  async #followStatus(messages: ConsumerMessages): Promise<void> {
+    const { ConsumerEvents } = this.context.nats;
+    const lost: ReadonlySet<string> = new Set([
+      ConsumerEvents.StreamNotFound,
+      ConsumerEvents.ConsumerNotFound,
+      ConsumerEvents.ConsumerDeleted,
+    ]);
+    for await (const status of await messages.status()) {
+      if (this.#closing || this.#messages !== messages) return;
+      if (!lost.has(status.type)) continue;
+      messages.stop();
+      await this.#loop;
+      await this.#reopen();
+      return;
+    }
+  }
+
+  /** Makes the stream and consumer again and takes messages from them, trying each second until it can or stops. */
+  async #reopen(): Promise<void> {
+    const { logger, streams } = this.context;
+    logger.warn(
+      { topic: this.topic, consumer: this.durable },
+      "broker: the JetStream stream or consumer of this subscription is gone from the server; making it again",
+    );
+    for (let attempt = 1; !this.#closing; attempt++) {
+      streams.forget(this.topic);
+      try {
+        await this.#open();
+        logger.info(
+          { topic: this.topic, consumer: this.durable },
+          "broker: the JetStream subscription takes messages again",
+        );
+        return;
+      } catch (error) {
+        if (attempt === 1)
+          logger.warn(
+            { topic: this.topic, err: error },
+            "broker: cannot make the JetStream consumer yet; trying each second",
+          );
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+    }
   }
 
   async #ensureConsumer(stream: string): Promise<string> {
