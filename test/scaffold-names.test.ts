@@ -205,6 +205,13 @@ describe("tsmicro new in a workspace, from a proto already in its proto/", () =>
       'syntax = "proto3";\npackage payment.v1;\nservice PaymentService { rpc Pay(PayRequest) returns (PayRequest); }\n' +
       "message PayRequest { string order_id = 1; }\n";
     await writeFile(join(root, "proto/payment/v1/payment.proto"), proto);
+    // Generate says nothing serves it, and how to make what does.
+    const unowned = await tsmicro("generate");
+    expect(unowned.code, unowned.stderr).toBe(0);
+    expect(unowned.stdout).toBe(
+      "unowned: proto/payment/v1/payment.proto declares PaymentService, which no service of the workspace serves " +
+        "(none owns proto/payment/); make one that does: tsmicro new payment --proto proto/payment/v1/payment.proto\n",
+    );
     const plain = await tsmicro("new", "payment", "--no-install");
     expect(plain.code).toBe(1);
     expect(plain.stderr).toContain("to start from that proto, pass --proto proto/payment/v1/payment.proto");
@@ -212,6 +219,7 @@ describe("tsmicro new in a workspace, from a proto already in its proto/", () =>
     expect(added.code, added.stderr).toBe(0);
     expect(existsSync(join(root, "services/payment/src/handler/payment-service/pay.ts"))).toBe(true);
     expect(await readFile(join(root, "proto/payment/v1/payment.proto"), "utf8")).toBe(proto);
+    expect((await tsmicro("generate")).stdout).not.toContain("unowned:");
     const again = await tsmicro("new", "billing", "--proto", "proto/payment/v1/payment.proto", "--no-install");
     expect(again.code).toBe(1);
     expect(again.stderr).toContain("proto/payment/v1/payment.proto is the proto of services/payment already");

@@ -227,7 +227,37 @@ export async function generateWorkspace(root: string, templates: string | undefi
         .map((line) => `${name}: ${line}\n`),
     );
   }
+  for (const line of await unownedProtos(root)) lines.push(`unowned: ${line}\n`);
   return lines.join("");
+}
+
+/**
+ * The workspace's protos declaring services in a folder of proto/ that no service owns: every
+ * service gets their clients, and none serves them, which generate would otherwise leave unsaid.
+ */
+async function unownedProtos(root: string): Promise<string[]> {
+  const owners = await Promise.all(
+    (await workspaceServices(root)).map(async (dir) => (await readProjectConfig(dir))?.owns),
+  );
+  // A service that owns no one folder takes every proto as its own.
+  if (owners.includes(undefined)) return [];
+  const owns = owners.map((own) => ownedBy(own));
+  const protoDir = join(root, (await readProjectConfig(root))?.proto ?? "proto");
+  const files = (await readdir(protoDir, { recursive: true }).catch(() => [] as string[]))
+    .filter((file) => file.endsWith(".proto") && !owns.some((owned) => owned(file)))
+    .sort();
+  const lines: string[] = [];
+  for (const file of files) {
+    const text = await readFile(join(protoDir, file), "utf8");
+    const services = [...text.matchAll(/^\s*service\s+(\w+)/gm)].map((match) => match[1]!);
+    if (services.length === 0) continue;
+    const folder = file.split("/")[0]!;
+    lines.push(
+      `proto/${file} declares ${services.join(", ")}, which no service of the workspace serves ` +
+        `(none owns proto/${folder}/); make one that does: tsmicro new ${folder} --proto proto/${file}`,
+    );
+  }
+  return lines;
 }
 
 /** `error` saying it is a workspace service's (`services/order: …`), when it is one of tsmicro's own. */
