@@ -53,6 +53,9 @@ describe("logs keep secrets out and carry the trace id", () => {
         context.logger.info({ request, metadata: context.metadata }, "echo called");
         if (request.stringValue === "fail") throw new Error(`could not echo for ${context.metadata.authorization}`);
         if (request.stringValue === "refuse") throw new TsmicroError(Code.PERMISSION_DENIED, `bad token ${jwt}`);
+        // Words the gateway keeps from its client and logs.
+        if (request.stringValue === "unavailable")
+          throw new TsmicroError(Code.UNAVAILABLE, `the store refused ${context.metadata.authorization}`);
         return request;
       },
     },
@@ -88,10 +91,14 @@ describe("logs keep secrets out and carry the trace id", () => {
     expect(((await ok.json()) as { structValue: { password: string } }).structValue.password).toBe("hunter2");
     expect((await call("fail")).status).toBe(500);
     expect((await call("refuse")).status).toBe(403);
+    const unavailable = await call("unavailable");
+    expect(unavailable.status).toBe(503);
+    expect(await unavailable.text()).not.toContain("the store refused");
 
     const text = lines.join("\n");
     expect(text).toContain("echo called");
     expect(text).toContain("handler failed");
+    expect(text).toContain("/v1/echo?access_token=[redacted] failed: the store refused Bearer [redacted]");
     for (const secret of secrets) expect(text, `${secret} in the logs`).not.toContain(secret);
     // What is not secret stays.
     expect(text).toContain('"user":"micro"');

@@ -11,6 +11,7 @@ import {
   Code,
   createBroker,
   type EventsDefinition,
+  failedService,
   type HttpRule,
   isTsmicroError,
   type Logger,
@@ -44,7 +45,9 @@ import type { GatewayMethod } from "./gateway-method.js";
 import { gatewayFlagNames, resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import {
   errorResponse,
+  type ErrorResponse,
   type HttpRequestParts,
+  logWithheld,
   MethodNotAllowedError,
   requestBytes,
   requestFields,
@@ -223,16 +226,31 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
   app.setErrorHandler((error, request, reply) => {
     const httpStatus = fastifyStatus(error);
-    const { status, headers, body } = errorResponse(asTsmicroError(error, settings.bodyLimit));
-    if (status >= 500 && !(error instanceof TsmicroError))
+    const failure = asTsmicroError(error, settings.bodyLimit);
+    if (!isTsmicroError(failure))
       logger.error({ err: error, method: request.method, url: request.url }, "gateway error");
+    const { status, headers, body } = failureAnswer(request, failure);
     // A more precise header set on the way (the JWT check's challenge) stays.
     for (const [name, value] of Object.entries(headers)) if (!reply.hasHeader(name)) void reply.header(name, value);
     void reply
       .code(httpStatus ?? status)
       .type("application/json")
-      .send(JSON.stringify(httpTracing.withTraceId(request, body)));
+      .send(JSON.stringify(body));
   });
+
+  /**
+   * The answer to a failed request, its body with the trace id; the message it withholds from
+   * the client (a failure on the servers' side, see errorResponse) is logged, with the service
+   * whose call failed.
+   */
+  function failureAnswer(request: FastifyRequest, error: unknown): ErrorResponse {
+    const answer = errorResponse(error);
+    logWithheld(answer, request, (fields, line) => logger.warn(fields, line), {
+      failedService: failedService(error),
+      traceId: httpTracing.traceId(request),
+    });
+    return { ...answer, body: httpTracing.withTraceId(request, answer.body) };
+  }
 
   app.setNotFoundHandler((request, reply) => {
     const { status, body } = errorResponse(
@@ -576,7 +594,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           reply,
           mapStream(messages, (m) => responseJson(target, rule, m, jsonOptions)),
           answer,
-          (body) => httpTracing.withTraceId(request, body),
+          (error) => failureAnswer(request, error).body,
         ).catch((error: unknown) => {
           // Failed before the first message: answered as a plain error, with what metadata came.
           if (!reply.sent) answer.apply(reply);

@@ -8,7 +8,15 @@ import {
   type JsonValue,
   type Message,
 } from "@bufbuild/protobuf";
-import { Code, type ErrorDetail, type HttpRule, httpStatusOf, isTsmicroError, TsmicroError } from "@tsmicro/runtime";
+import {
+  Code,
+  codeName,
+  type ErrorDetail,
+  type HttpRule,
+  httpStatusOf,
+  isTsmicroError,
+  TsmicroError,
+} from "@tsmicro/runtime";
 import {
   BadRequest,
   buildRequestFields,
@@ -264,15 +272,36 @@ export class MethodNotAllowedError extends TsmicroError {
 export const bearerChallenge = 'Bearer realm="api"';
 
 /**
+ * What a client reads of a failure on the servers' side (a 5xx, or 499) in place of its message:
+ * that names what a public client must not learn (nodes' addresses, internal services and paths,
+ * a database's host, a handler's own words about internals) and nothing it can act on. The
+ * details still go: a handler's `LocalizedMessage` for its users, `RetryInfo`, `ErrorInfo`.
+ */
+const publicWording: Readonly<Partial<Record<number, string>>> = {
+  [Code.CANCELLED]: "the call was cancelled",
+  [Code.UNKNOWN]: "internal error",
+  [Code.DEADLINE_EXCEEDED]: "the call did not finish in time",
+  [Code.INTERNAL]: "internal error",
+  [Code.UNAVAILABLE]: "the service is unavailable; try again later",
+  [Code.DATA_LOSS]: "internal error",
+};
+
+/** An error as the gateway answers it. */
+export interface ErrorResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: ErrorBody;
+  /** The failure's own message when the body has the public words instead (see publicWording): for the log. */
+  readonly withheld?: string;
+}
+
+/**
  * The HTTP status, headers and body for an error; anything not a TsmicroError is INTERNAL with
- * no detail. The headers are those the status needs: `Allow` on a 405 and `WWW-Authenticate`
+ * no detail, and a failure on the servers' side is told in public words (see publicWording). The
+ * headers are those the status needs: `Allow` on a 405 and `WWW-Authenticate`
  * on a 401 (RFC 7235); a caller that knows a more precise challenge sets its own first.
  */
-export function errorResponse(error: unknown): {
-  status: number;
-  headers: Readonly<Record<string, string>>;
-  body: ErrorBody;
-} {
+export function errorResponse(error: unknown): ErrorResponse {
   const failure = isTsmicroError(error) ? error : new TsmicroError(Code.INTERNAL, "internal error");
   const notAllowed = failure instanceof MethodNotAllowedError;
   const status = notAllowed ? 405 : httpStatusOf(failure.code);
@@ -281,11 +310,31 @@ export function errorResponse(error: unknown): {
     : status === 401
       ? { "www-authenticate": bearerChallenge }
       : {};
+  const wording = publicWording[failure.code];
+  const withheld = wording !== undefined && wording !== failure.message;
   return {
     status,
     headers,
-    body: { code: failure.code, message: failure.message, details: failure.details.flatMap(detailJson) },
+    body: { code: failure.code, message: wording ?? failure.message, details: failure.details.flatMap(detailJson) },
+    ...(withheld ? { withheld: failure.message } : {}),
   };
+}
+
+/**
+ * Logs the message an error response withheld from its client (see errorResponse), which the
+ * operator needs; none for a 499, whose client went away.
+ */
+export function logWithheld(
+  answer: ErrorResponse,
+  request: { readonly method: string; readonly url: string },
+  log: (fields: Record<string, unknown>, message: string) => void,
+  fields: Record<string, unknown> = {},
+): void {
+  if (answer.withheld === undefined || answer.status === 499) return;
+  log(
+    { ...fields, code: codeName(answer.body.code), status: answer.status, method: request.method, url: request.url },
+    `${request.method} ${request.url} failed: ${answer.withheld}`,
+  );
 }
 
 /** The `google.rpc` detail types the gateway renders as JSON; `DebugInfo` is left out: it carries stack traces. */

@@ -21,8 +21,8 @@ export async function sendStream(
   reply: FastifyReply,
   messages: AsyncIterable<JsonValue>,
   metadata?: ResponseMetadata,
-  /** The body of the last error line or event as the caller's plain errors have it (the trace id, say). */
-  errorBody: (body: ErrorBody) => ErrorBody = (body) => body,
+  /** The body of the last error line or event, as the caller answers a plain error (logged, with the trace id, say). */
+  failureBody: (error: unknown) => ErrorBody = (error) => errorResponse(error).body,
 ): Promise<void> {
   const sse = (request.headers.accept ?? "").includes("text/event-stream");
   const iterator = messages[Symbol.asyncIterator]();
@@ -44,7 +44,7 @@ export async function sendStream(
       next = await iterator.next();
     }
   } catch (error) {
-    const json = JSON.stringify(errorBody(errorResponse(error).body));
+    const json = JSON.stringify(failureBody(error));
     if (!out.destroyed) await write(sse ? `event: error\ndata: ${json}\n\n` : `{"error":${json}}\n`);
   } finally {
     const trailers = metadata?.trailers() ?? {};

@@ -15,7 +15,14 @@ import {
 import { createRouter } from "@tsmicro/runtime/internal";
 import { acceptMethods, standardMethods } from "./http-methods.js";
 import { gatewayMethods, type GatewayMethod } from "./gateway-method.js";
-import { errorResponse, MethodNotAllowedError, requestMessage, responseJson } from "./http-mapping.js";
+import {
+  errorResponse,
+  type ErrorResponse,
+  logWithheld,
+  MethodNotAllowedError,
+  requestMessage,
+  responseJson,
+} from "./http-mapping.js";
 import { mapStream, sendStream } from "./http-stream.js";
 
 /** Hooks on one method's routes, typed by its request and response. */
@@ -157,16 +164,29 @@ export function mountRoutes(
             request,
             reply,
             mapStream(result, (m) => responseJson(binding.target, binding.rule, m)),
+            undefined,
+            (error) => answerOf(request, error).body,
           );
         }
         const json = responseJson(binding.target, binding.rule, await result);
         return await reply.type("application/json").send(JSON.stringify(json));
       } catch (error) {
-        const { status, headers, body } = errorResponse(error);
-        return reply.code(status).headers(headers).type("application/json").send(JSON.stringify(body));
+        const answer = answerOf(request, error);
+        return reply
+          .code(answer.status)
+          .headers(answer.headers)
+          .type("application/json")
+          .send(JSON.stringify(answer.body));
       }
     },
   });
+}
+
+/** The answer to a failed request, as `tsmicro api` gives it; what it withholds from the client goes to the app's log. */
+function answerOf(request: FastifyRequest, error: unknown): ErrorResponse {
+  const answer = errorResponse(error);
+  logWithheld(answer, request, (fields, line) => request.log.warn(fields, line));
+  return answer;
 }
 
 /**
