@@ -46,6 +46,7 @@ interface Answer {
   readonly contentType: string;
   /** The `traceresponse` header, when the answer has one. */
   readonly traceResponse: string | null;
+  readonly retryAfter: string | null;
   readonly text: string;
   json(): unknown;
 }
@@ -85,6 +86,7 @@ async function send(
     status: response.status,
     contentType: response.headers.get("content-type") ?? "",
     traceResponse,
+    retryAfter: response.headers.get("retry-after"),
     text,
     json: () => withoutTraceDetail(JSON.parse(text) as unknown, traceResponse),
   };
@@ -1213,8 +1215,11 @@ describe("the HTTP gateway", () => {
               reason: "BREAKER_OPEN",
               domain: "tsmicro.runtime",
             },
+            // Its next probe is at most --breaker_reset_timeout away, which HTTP clients read as Retry-After.
+            { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "600s" },
           ],
         });
+        expect(answer.retryAfter).toBe("600");
       }
       expect(brokenFailCalls).toBe(callsWhenOpened);
       // One breaker per method: the service's other methods still go through.

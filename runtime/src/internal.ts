@@ -50,7 +50,7 @@ export { breakerSettingsFrom } from "./middleware/breaker-settings.js";
 export { defaultBurst, fullBucket, takeToken, type TokenBucket } from "./middleware/token-bucket.js";
 
 // gRPC error details, as the gateway maps them to and from HTTP.
-export { errorReasonDetail } from "./errors/error-details.js";
+export { errorReasonDetail, retryDelayOf } from "./errors/error-details.js";
 export {
   BadRequest,
   ErrorInfo,

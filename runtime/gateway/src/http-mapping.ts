@@ -1,4 +1,5 @@
 import {
+  create,
   fromJson,
   ScalarType,
   toBinary,
@@ -8,6 +9,7 @@ import {
   type JsonValue,
   type Message,
 } from "@bufbuild/protobuf";
+import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import {
   Code,
   codeName,
@@ -31,6 +33,7 @@ import {
   RequestInfo,
   ResourceInfo,
   RetryInfo,
+  retryDelayOf,
 } from "@tsmicro/runtime/internal";
 import { fillUpdateMask, patchMaskFields } from "./field-mask.js";
 import { queryFieldOf, TranscodedResponse, type GatewayMethod } from "./gateway-method.js";
@@ -298,8 +301,9 @@ export interface ErrorResponse {
 /**
  * The HTTP status, headers and body for an error; anything not a TsmicroError is INTERNAL with
  * no detail, and a failure on the servers' side is told in public words (see publicWording). The
- * headers are those the status needs: `Allow` on a 405 and `WWW-Authenticate`
- * on a 401 (RFC 7235); a caller that knows a more precise challenge sets its own first.
+ * headers are those the status needs: `Allow` on a 405, `WWW-Authenticate` on a 401 (RFC 7235;
+ * a caller that knows a more precise challenge sets its own first), and `Retry-After` when the
+ * failure says when to try again (a `google.rpc.RetryInfo` detail).
  */
 export function errorResponse(error: unknown): ErrorResponse {
   const failure = isTsmicroError(error) ? error : new TsmicroError(Code.INTERNAL, "internal error");
@@ -310,6 +314,9 @@ export function errorResponse(error: unknown): ErrorResponse {
     : status === 401
       ? { "www-authenticate": bearerChallenge }
       : {};
+  // A RetryInfo detail (an open breaker's next probe, a rate limit's next token) as HTTP says it.
+  const retryMs = retryDelayOf(failure);
+  if (retryMs !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(retryMs / 1000)));
   const wording = publicWording[failure.code];
   const withheld = wording !== undefined && wording !== failure.message;
   return {
@@ -356,9 +363,18 @@ function detailJson(detail: ErrorDetail): JsonValue[] {
   const type = detailTypes[typeName];
   if (!type) return [{ "@type": detail.typeUrl, value: Buffer.from(detail.value).toString("base64") }];
   try {
-    const json = type.toJSON(type.decode(detail.value) as never) as JsonObject;
+    const message = type.decode(detail.value);
+    // ts-proto writes RetryInfo's Duration as its fields; proto3 JSON (grpc-gateway's) as "1.5s".
+    const json =
+      typeName === "google.rpc.RetryInfo"
+        ? retryInfoJson(message as RetryInfo)
+        : (type.toJSON(message as never) as JsonObject);
     return [{ "@type": detail.typeUrl, ...json }];
   } catch {
     return [{ "@type": detail.typeUrl, value: Buffer.from(detail.value).toString("base64") }];
   }
+}
+
+function retryInfoJson({ retryDelay }: RetryInfo): JsonObject {
+  return retryDelay ? { retryDelay: toJson(DurationSchema, create(DurationSchema, retryDelay)) } : {};
 }

@@ -1,4 +1,4 @@
-import { ErrorInfo } from "../gen/google/rpc/error_details.js";
+import { ErrorInfo, RetryInfo } from "../gen/google/rpc/error_details.js";
 import { Status } from "../gen/google/rpc/status.js";
 import { TsmicroError, isTsmicroError, type Code } from "./tsmicro-error.js";
 
@@ -27,6 +27,27 @@ export function errorReasonDetail(
   metadata: Readonly<Record<string, string>> = {},
 ): ErrorDetail {
   return { typeUrl: errorInfoTypeUrl, value: ErrorInfo.encode({ reason, domain, metadata: { ...metadata } }).finish() };
+}
+
+const retryInfoTypeUrl = "type.googleapis.com/google.rpc.RetryInfo";
+
+/** A detail saying how long a caller should wait before trying again: `google.rpc.RetryInfo`. */
+export function retryDelayDetail(delayMs: number): ErrorDetail {
+  const ms = Math.max(0, Math.ceil(delayMs));
+  const retryDelay = { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
+  return { typeUrl: retryInfoTypeUrl, value: RetryInfo.encode({ retryDelay }).finish() };
+}
+
+/** The wait a failure's `google.rpc.RetryInfo` detail asks for, in milliseconds; undefined without one. */
+export function retryDelayOf(error: TsmicroError): number | undefined {
+  const detail = error.details.find((d) => d.typeUrl === retryInfoTypeUrl);
+  if (!detail) return undefined;
+  try {
+    const { retryDelay } = RetryInfo.decode(detail.value);
+    return retryDelay ? Number(retryDelay.seconds) * 1000 + retryDelay.nanos / 1_000_000 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The reason an error carries in its details, if any. */

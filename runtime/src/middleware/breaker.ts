@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import type CircuitBreaker from "opossum";
 import type { MethodDefinition } from "../definition/definition.js";
-import { errorReasonDetail, hasErrorReason, type ErrorDetail } from "../errors/error-details.js";
+import { errorReasonDetail, hasErrorReason, type ErrorDetail, retryDelayDetail } from "../errors/error-details.js";
 import { failedService } from "../errors/failed-service.js";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
@@ -233,8 +233,10 @@ export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddlewa
       fullMessage:
         `${settings.maxConcurrent} calls of ${service} ${method.path} are in flight, the most its circuit breaker ` +
         "lets through at once (maxConcurrent): this one failed fast",
+      // Its next probe is at most the reset timeout away.
       openDetails: [
         errorReasonDetail(breakerOpenReason.reason, breakerOpenReason.domain, { service, method: method.path }),
+        retryDelayDetail(settings.resetTimeoutMs),
       ],
     };
     // opossum calls this for counted failures and for calls it rejects while

@@ -1,7 +1,6 @@
-import { errorReasonDetail, type ErrorDetail } from "../errors/error-details.js";
+import { errorReasonDetail, type ErrorDetail, retryDelayDetail } from "../errors/error-details.js";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
-import { RetryInfo } from "../gen/google/rpc/error_details.js";
 import type { ServerMiddleware } from "../transport/transport.js";
 import { failedCall } from "../transport/call-result.js";
 import { checkMethodKey, defined } from "./bulkhead.js";
@@ -103,15 +102,12 @@ function bucket(settings: RateLimitSettings, at: number): TokenBucket | undefine
 }
 
 function refusalDetails(path: string, b: TokenBucket, waitMs: number): ErrorDetail[] {
-  const retryInfo = RetryInfo.encode({
-    retryDelay: { seconds: BigInt(Math.floor(waitMs / 1000)), nanos: (waitMs % 1000) * 1_000_000 },
-  }).finish();
   return [
     errorReasonDetail(rateLimitedReason.reason, rateLimitedReason.domain, {
       method: path,
       rate: String(b.rate),
       burst: String(b.burst),
     }),
-    { typeUrl: "type.googleapis.com/google.rpc.RetryInfo", value: retryInfo },
+    retryDelayDetail(waitMs),
   ];
 }
