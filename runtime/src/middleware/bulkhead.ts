@@ -4,6 +4,7 @@ import { SetupError } from "../errors/setup-error.js";
 import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
 import { failedCall, isAsyncIterable, streamsResponses } from "../transport/call-result.js";
 import type { CallResult, ServerCall, ServerMiddleware } from "../transport/transport.js";
+import { longestTimerMs } from "../platform/timer-delay.js";
 
 /** How many calls one compartment runs at once and how many may wait for a slot. */
 export interface BulkheadSettings {
@@ -129,8 +130,9 @@ export function bulkheadMiddleware(options: BulkheadOptions = {}): BulkheadMiddl
       };
       const onAbort = () => waiter.refuse(abortError(signal, path));
       signal.addEventListener("abort", onAbort, { once: true });
-      // The transport aborts the signal at the deadline too; the timer covers callers that set none.
-      if (left !== Infinity) timer = setTimeout(() => waiter.refuse(expired(path)), left);
+      // The transport aborts the signal at the deadline too; the timer covers callers that set none,
+      // unless it is further away than a timer can wait.
+      if (left <= longestTimerMs) timer = setTimeout(() => waiter.refuse(expired(path)), left);
       compartment.queue.add(waiter);
     });
   }

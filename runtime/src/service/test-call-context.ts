@@ -3,6 +3,7 @@ import type { MethodDefinition } from "../definition/definition.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { type Logger, silentLogger } from "../logging/logger.js";
 import { ServerCallContext } from "../transport/server-context.js";
+import { longestTimerMs, timerDelayMs } from "../platform/timer-delay.js";
 
 /** What a test gives a handler's call; everything has a default. */
 export interface TestCallContextOptions {
@@ -36,9 +37,9 @@ export function testCallContext(options: TestCallContextOptions = {}): CallConte
     sendHeader: () => {},
   });
   const { deadline } = options;
-  if (deadline !== undefined) {
-    setTimeout(() => context.cancel(), Math.max(0, deadline.getTime() - Date.now())).unref();
-  }
+  // A deadline further away than a timer can wait never comes in a test.
+  if (deadline !== undefined && deadline.getTime() - Date.now() <= longestTimerMs)
+    setTimeout(() => context.cancel(), timerDelayMs(deadline)).unref();
   return context;
 }
 

@@ -28,6 +28,7 @@ import type { ClientCall, ClientTransport } from "./transport.js";
 import { socketMeaning } from "./socket-failure.js";
 import { perCallHeaders } from "./per-call-headers.js";
 import { abortedError, afterClose, cancelledBeforeStart, messageOf, requestStreamError } from "./call-errors.js";
+import { timerDelayMs } from "../platform/timer-delay.js";
 
 /** Options of createH2ClientTransport. */
 export interface H2ClientTransportOptions extends ClientKeepaliveOptions {
@@ -250,7 +251,7 @@ class CallStream {
     this.#limits = limits;
     const { deadline } = call;
     if (deadline !== undefined && deadline.getTime() < Infinity) {
-      this.#timer = setTimeout(() => this.#expire(deadline), Math.max(0, deadline.getTime() - Date.now()));
+      this.#timer = setTimeout(() => this.#expire(deadline), timerDelayMs(deadline));
     }
     stream.on("response", (headers) => this.#onHeaders(headers));
     stream.on("trailers", (headers) => this.#onTrailers(headers));
@@ -371,9 +372,8 @@ class CallStream {
    * the same deadline does so first and its handler sees a deadline, not a cancel.
    */
   #expire(deadline: Date): void {
-    const early = deadline.getTime() - Date.now();
-    if (early > 0) {
-      this.#timer = setTimeout(() => this.#expire(deadline), early);
+    if (deadline.getTime() > Date.now()) {
+      this.#timer = setTimeout(() => this.#expire(deadline), timerDelayMs(deadline));
       return;
     }
     const error = new TsmicroError(
