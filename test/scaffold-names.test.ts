@@ -227,6 +227,28 @@ describe("tsmicro new in a workspace, from a proto already in its proto/", () =>
 });
 
 describe("tsmicro generate at a workspace's root", () => {
+  it("gives an API service the other services' clients, not their entities' Kysely types", async () => {
+    const made = await runCreate(["mall", "--workspace", "--no-install"], work);
+    expect(made.code, made.stderr).toBe(0);
+    const root = join(work, "mall");
+    const tsmicro = (...args: string[]) => run(process.execPath, [bins.tsmicro, ...args], { cwd: root });
+    for (const args of [
+      ["new", "user", "--no-install"],
+      ["new", "edge", "--type", "api", "--no-install"],
+    ]) {
+      const added = await tsmicro(...args);
+      expect(added.code, added.stderr).toBe(0);
+    }
+    expect(existsSync(join(root, "services/user/src/gen/user/v1/user.entity.ts"))).toBe(true);
+    expect(existsSync(join(root, "services/edge/src/gen/user/v1/user.micro.ts"))).toBe(true);
+    // It would import kysely, which edge does not depend on: its image would not build.
+    expect(existsSync(join(root, "services/edge/src/gen/user/v1/user.entity.ts"))).toBe(false);
+    const edge = JSON.parse(await readFile(join(root, "services/edge/package.json"), "utf8")) as {
+      dependencies: Record<string, string>;
+    };
+    expect(edge.dependencies).not.toHaveProperty("kysely");
+  });
+
   it("plans every service before writing any: one that fails leaves all as they were, and is named", async () => {
     const made = await runCreate(["shop", "--workspace", "--no-install"], work);
     expect(made.code, made.stderr).toBe(0);

@@ -93,7 +93,11 @@ async function planProject(
       `${schemaFile} is missing, while migrations/ holds ${migrationNames.length} migration(s): tsmicro generate ` +
         `compares the protos with it to write the next migration; restore it (git checkout ${schemaFile}) and run it again`,
     );
-  const output = [...(await generateFiles(request)), ...sources.generated];
+  // Another service's entities are its own: their Kysely types would need kysely, which an API service lacks.
+  const generated = (await generateFiles(request)).filter(
+    (file) => !file.name.endsWith(".entity.ts") || owns(file.name.replace(/\.entity\.ts$/, ".proto")),
+  );
+  const output = [...generated, ...sources.generated];
   const formatted = await formatFiles(sources.missing.map((f) => ({ name: f.path, content: f.content })));
 
   return async () => {
