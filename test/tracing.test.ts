@@ -108,6 +108,7 @@ async function startSystem(
     {
       unary: async (request: { id: string; payload: Uint8Array }, context: CallContext) => {
         if (request.id === "bug") throw new Error("a bug in front");
+        if (request.id === "leaky") throw new Error("cannot reach postgres://app:pw@db/users");
         const answer = await backClient.unary({ id: request.id, payload: request.payload });
         context.logger.info({ answer: answer.id }, "front answered");
         return { id: `front:${answer.id}`, payload: answer.payload, sequence: 1 };
@@ -308,6 +309,16 @@ describe("tracing", () => {
     expect(toBack.attributes["rpc.grpc.status_code"]).toBe(Code.NOT_FOUND);
     const http = only(spans, "the gateway's SERVER span", (s) => s.service === "api" && s.kind === "server");
     expect(http.attributes["http.response.status_code"]).toBe(404);
+  });
+
+  it("keeps secrets out of spans as out of log lines: a failure's message reaches the collector redacted", async () => {
+    const system = await startSystem({});
+    const answer = await post(system, "/front/Alpha/Unary", { id: "leaky" });
+    expect(answer.status).toBe(500);
+    await system.stop();
+    const front = only(receiver.spans, "front's SERVER span", (s) => s.service === "front" && s.kind === "server");
+    expect(front.statusMessage).toBe("cannot reach postgres://app:[redacted]@db/users");
+    expect(JSON.stringify(receiver.spans)).not.toContain(":pw@");
   });
 
   it("with OTEL_SDK_DISABLED=true makes no spans and sends no traceparent", async () => {

@@ -10,6 +10,7 @@ import type {
   TimeInput,
   Tracer,
 } from "@opentelemetry/api";
+import { redactText } from "../logging/redact.js";
 
 /** At most this many attributes, events and links a span keeps (the OTel SDK's default limits). */
 const limit = 128;
@@ -114,7 +115,7 @@ export class RecordingSpan implements Span {
     this.events.push({
       name,
       timeMs: at === undefined ? nowMs() : msOf(at),
-      attributes,
+      attributes: attributes && withoutSecrets(attributes),
     });
     return this;
   }
@@ -133,7 +134,8 @@ export class RecordingSpan implements Span {
 
   setStatus(status: SpanStatus): this {
     // OK is final; UNSET never overrides (as the SDK's span).
-    if (this.isRecording() && this.status.code !== 1 && status.code !== 0) this.status = { ...status };
+    if (this.isRecording() && this.status.code !== 1 && status.code !== 0)
+      this.status = status.message === undefined ? { ...status } : { ...status, message: redactText(status.message) };
     return this;
   }
 
@@ -167,6 +169,23 @@ export class RecordingSpan implements Span {
     if (base && key in base) return true;
     return (base ? sizeOf(base) : 0) + this.#ownCount < limit;
   }
+}
+
+/** Keys of a failure's words in span events, which hold what log lines redact (a password in a URL, a token). */
+const failureKeys = ["exception.message", "exception.stacktrace"] as const;
+
+/**
+ * `attributes` with secrets in a failure's words redacted, as the log has them: a trace
+ * collector usually has more readers than the logs.
+ */
+function withoutSecrets(attributes: Attributes): Attributes {
+  if (!failureKeys.some((key) => typeof attributes[key] === "string")) return attributes;
+  const redacted = { ...attributes };
+  for (const key of failureKeys) {
+    const value = redacted[key];
+    if (typeof value === "string") redacted[key] = redactText(value);
+  }
+  return redacted;
 }
 
 /** How many attributes a set holds: counted once for a frozen (shared) set. */
