@@ -538,6 +538,33 @@ describe("tracing", () => {
     expect(JSON.stringify(answer.json)).toContain(frontServer.traceId);
   });
 
+  it("names no call's trace in the warning that spans could not be exported", async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const lines: Record<string, unknown>[] = [];
+    const frontLogger = createLogger({
+      destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    });
+    // Batches sent while the system runs, by a timer that a call's span set, to a port that refuses them.
+    const system = await startSystem(
+      {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_BSP_EXPORT_TIMEOUT: "300",
+        OTEL_BSP_SCHEDULE_DELAY: "50",
+      },
+      { frontLogger },
+    );
+    for (let i = 0; i < 3; i++) expect((await post(system, "/front/Alpha/Unary", { id: "x" })).status).toBe(200);
+    const warned = () => lines.find((l) => String(l.msg).includes("could not be exported"));
+    for (let i = 0; i < 100 && !warned(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    await system.stop();
+    expect(warned(), JSON.stringify(lines)).toBeDefined();
+    // About no call: a call's trace id on it would send whoever looks that call up astray.
+    expect(warned()).not.toHaveProperty("trace_id");
+  });
+
   it("stops cleanly when the collector is down, warning that the last spans were lost", async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));

@@ -2,6 +2,7 @@ import type { Logger } from "../logging/logger.js";
 import type { TracingResource } from "./start-tracing.js";
 import type { Tracing } from "./tracing.js";
 import type { TracingSettings } from "./tracing-settings.js";
+import { outsideTrace } from "./active-trace-fields.js";
 
 /**
  * The tracing a service, gateway or connection owns: started with it (the
@@ -45,11 +46,17 @@ export class TracingUse {
     return this.#starting;
   }
 
-  /** A batch the collector did not take, said once until one gets through: the spans meanwhile are lost. */
+  /**
+   * A batch the collector did not take, said once until one gets through: the spans meanwhile are
+   * lost. Outside any span: the flush's timer was set in the context of whichever call ended a
+   * span, and the line is about none.
+   */
   #exportFailed(error: Error): void {
-    this.#logger?.warn(
-      { err: error, endpoint: this.settings.exporter?.url },
-      "tracing: spans could not be exported and are dropped until the collector takes them; is the collector at the OTLP endpoint running?",
+    outsideTrace(() =>
+      this.#logger?.warn(
+        { err: error, endpoint: this.settings.exporter?.url },
+        "tracing: spans could not be exported and are dropped until the collector takes them; is the collector at the OTLP endpoint running?",
+      ),
     );
   }
 
