@@ -49,6 +49,9 @@ describe("the gateway's HTTP metrics", () => {
       expect(metrics.body).toContain(
         'http_request_duration_seconds_count{method="GET",route="/v1/users/{id}",code="200"} 3',
       );
+      // A scrape is no one's request.
+      await app.inject({ method: "GET", url: "/metrics" });
+      expect(Object.keys(await requests(registry)).filter((key) => key.includes("/metrics"))).toEqual([]);
     } finally {
       await app.close();
     }

@@ -52,6 +52,8 @@ export class GatewayMetrics {
     // which skips fastify's hooks, and a client that hangs up is still a request served.
     // A callback hook, not an async one: no promise per request. A response closes once, so `on` does (without once's wrapper).
     app.addHook("onRequest", (request, reply, done) => {
+      // Prometheus's scrapes are no one's requests: counted, they would move every HTTP panel and alert.
+      if (request.routeOptions.url === metricsPath) return done();
       const start = performance.now();
       const response = reply.raw;
       response.on("close", () =>
