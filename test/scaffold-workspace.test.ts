@@ -60,7 +60,7 @@ describe("a --workspace system", () => {
     // Each service's README describes it where it is: protos, image and observability/ at the workspace root.
     const userReadme = await readFile(join(root, "services/user/README.md"), "utf8");
     expect(userReadme).toContain("`../../proto/user/` (the workspace's)");
-    expect(userReadme).toContain("docker build -f services/user/Dockerfile -t user .");
+    expect(userReadme).toContain("docker build -f services/user/Dockerfile -t user:0.1.0 .");
     expect(userReadme).toContain("cd ../../observability");
     expect(existsSync(join(root, "observability/prometheus.yml"))).toBe(true);
     // tsmicro routes in a service's folder reads the shared protos, and lists the service's own routes.
