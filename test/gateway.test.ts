@@ -952,6 +952,13 @@ describe("the HTTP gateway", () => {
         json: status(Code.INVALID_ARGUMENT, 'the path "/v1/shelves/%zz" has a malformed %-escape'),
       },
       {
+        name: "a malformed %-escape in the query",
+        method: "GET",
+        path: "/v1/shelves/s1?name=caf%E9",
+        status: 400,
+        json: status(Code.INVALID_ARGUMENT, 'the query "name=caf%E9" has a malformed %-escape'),
+      },
+      {
         name: "an unknown route",
         method: "GET",
         path: "/v1/nowhere/to/be/found",

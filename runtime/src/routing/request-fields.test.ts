@@ -20,6 +20,7 @@ describe("buildRequestFields", () => {
       { tags: ["a"], x: "1" },
     ],
     ["URLSearchParams", { variables: {}, query: new URLSearchParams([["q", "a b"]]) }, { q: "a b" }],
+    ["%-escapes and +", { variables: {}, query: "q=caf%C3%A9+au+lait&r=100%25" }, { q: "café au lait", r: "100%" }],
     [
       "a query parameter for a path-bound field (or inside it) is ignored",
       { variables: { "book.name": "b1" }, query: "book.name=evil&book=x&book.name.x=y&other=1" },
@@ -66,6 +67,9 @@ describe("buildRequestFields", () => {
     ["a parameter setting inside a string", { variables: {}, query: "a=1&a.b=2" }, "a.b sets a field inside a"],
     ["__proto__ in a parameter", { variables: {}, query: "__proto__.polluted=1" }, "is not a field name"],
     ["an empty name part", { variables: {}, query: "a..b=1" }, "is not a field name"],
+    ["a %-escape of no hex digits", { variables: {}, query: "q=%zz" }, 'the query "q=%zz" has a malformed %-escape'],
+    ["a %-escape of bytes that are not UTF-8", { variables: {}, query: "q=caf%E9" }, "has a malformed %-escape"],
+    ["a malformed %-escape in a name", { variables: {}, query: "q%zz=1" }, "has a malformed %-escape"],
   ])("rejects %s as INVALID_ARGUMENT", (_, input, message) => {
     let error: unknown;
     try {

@@ -83,11 +83,7 @@ export function buildRequestFields(input: RequestFieldsInput): RequestFields {
     }
   } else {
     const params =
-      typeof input.query === "string"
-        ? input.query === ""
-          ? undefined
-          : new URLSearchParams(input.query)
-        : input.query;
+      typeof input.query === "string" ? (input.query === "" ? undefined : parseQuery(input.query)) : input.query;
     // What the path and body bind, needed only when there are parameters to check against it.
     const bound =
       params === undefined || params.size === 0
@@ -112,6 +108,23 @@ export function buildRequestFields(input: RequestFieldsInput): RequestFields {
     setField(message, resolved?.jsonPath ?? toJsonPath(name), resolved ? resolved.convert(value) : value, name);
   }
   return message;
+}
+
+/**
+ * The parameters of a query string. A malformed %-escape (not two hex digits, or bytes that are
+ * not UTF-8) is INVALID_ARGUMENT, as grpc-gateway (Go's url.ParseQuery) has it: URLSearchParams
+ * would keep `%zz` as typed and read `%E9` as U+FFFD, and the service would store that.
+ */
+function parseQuery(query: string): URLSearchParams {
+  if (query.includes("%"))
+    for (const part of query.split(/[&=]/)) {
+      try {
+        decodeURIComponent(part);
+      } catch {
+        throw new TsmicroError(Code.INVALID_ARGUMENT, `the query ${JSON.stringify(query)} has a malformed %-escape`);
+      }
+    }
+  return new URLSearchParams(query);
 }
 
 // Names like "__proto__" would reach Object.prototype instead of the message.
