@@ -74,7 +74,14 @@ export class SchemaCollector {
     private readonly comment: CommentLookup,
     /** The `google.api.field_behavior` of a field, which schemas and parameters follow. */
     readonly behavior: FieldBehaviorLookup = () => ({ required: false, outputOnly: false }),
+    /** Fields by their proto names (`create_time`), as a gateway with `--json_use_proto_names` writes them; else their JSON names. */
+    private readonly protoNames = false,
   ) {}
+
+  /** The name a field has in the JSON: its JSON name (`createTime`) or, with proto names, its proto name. */
+  nameOf(field: DescField): string {
+    return this.protoNames ? field.name : field.jsonName;
+  }
 
   /** The schema of a message as a request or response body. */
   message(message: DescMessage): JsonSchema {
@@ -83,7 +90,7 @@ export class SchemaCollector {
     if (!this.schemas.has(message.typeName)) {
       this.schemas.set(message.typeName, {}); // placed first, so recursive messages end
       const properties: JsonSchema = {};
-      for (const field of message.fields) properties[field.jsonName] = this.field(field);
+      for (const field of message.fields) properties[this.nameOf(field)] = this.field(field);
       const schema = withRequired({ type: "object", properties }, this.required(message.fields));
       this.schemas.set(message.typeName, describe(schema, this.comment(message)));
     }
@@ -102,7 +109,7 @@ export class SchemaCollector {
     const kept = message.fields.filter((field) => !fromPath.includes(field.name));
     for (const field of kept) {
       const inner = fromPath.filter((p) => p.startsWith(`${field.name}.`)).map((p) => p.slice(field.name.length + 1));
-      properties[field.jsonName] =
+      properties[this.nameOf(field)] =
         inner.length > 0 && field.fieldKind === "message"
           ? describe(this.bodyWithout(field.message, inner), this.comment(field))
           : this.field(field);
@@ -116,9 +123,9 @@ export class SchemaCollector {
     return this.behavior(field).outputOnly ? { ...schema, readOnly: true } : schema;
   }
 
-  /** The JSON names of the fields marked REQUIRED. */
+  /** The names of the fields marked REQUIRED. */
   private required(fields: readonly DescField[]): string[] {
-    return fields.filter((field) => this.behavior(field).required).map((field) => field.jsonName);
+    return fields.filter((field) => this.behavior(field).required).map((field) => this.nameOf(field));
   }
 
   /** The collected schemas by full proto name, in the order they were met. */

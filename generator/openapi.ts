@@ -45,8 +45,20 @@ const errorSchema: JsonSchema = {
  * the last one), or a path OpenAPI cannot tell from another's (`{a=**}` and `{a}`).
  * Pure: the same descriptors always give the same bytes.
  */
-export function buildOpenApi(file: DescFile, proto: FileDescriptorProto, registry: Registry, version: string): string {
-  return `${JSON.stringify(openApiDocument(file, indexComments(proto), registry, version), null, 2)}\n`;
+export function buildOpenApi(
+  file: DescFile,
+  proto: FileDescriptorProto,
+  registry: Registry,
+  version: string,
+  options: OpenApiOptions = {},
+): string {
+  return `${JSON.stringify(openApiDocument(file, indexComments(proto), registry, version, options), null, 2)}\n`;
+}
+
+/** How the document names things. */
+export interface OpenApiOptions {
+  /** Fields by their proto names (`create_time`), for a gateway that writes them so (`--json_use_proto_names`). */
+  readonly useProtoNames?: boolean;
 }
 
 /**
@@ -70,8 +82,18 @@ class ReadComments extends Map<string, string> {
   }
 }
 
-function openApiDocument(file: DescFile, comments: CommentIndex, registry: Registry, version: string): JsonSchema {
-  const schemas = new SchemaCollector(commentLookup(file, comments), fieldBehaviors(registry));
+function openApiDocument(
+  file: DescFile,
+  comments: CommentIndex,
+  registry: Registry,
+  version: string,
+  options: OpenApiOptions = {},
+): JsonSchema {
+  const schemas = new SchemaCollector(
+    commentLookup(file, comments),
+    fieldBehaviors(registry),
+    options.useProtoNames ?? false,
+  );
   const paths = new Map<string, Map<string, JsonSchema>>();
   const unlisted = new Map<string, JsonSchema>();
   const spellings = createPathSpellings();
@@ -311,7 +333,7 @@ function queryParameters(
 ): JsonSchema[] {
   return message.fields.flatMap((field): JsonSchema[] => {
     const protoPath = protoPrefix + field.name;
-    const name = jsonPrefix + field.jsonName;
+    const name = jsonPrefix + schemas.nameOf(field);
     const behavior = schemas.behavior(field);
     if (excluded.has(protoPath) || field.fieldKind === "map" || behavior.outputOnly) return [];
     const nested = field.fieldKind === "message" ? field.message : undefined;

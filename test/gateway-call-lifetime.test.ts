@@ -215,7 +215,7 @@ describe("a call through the gateway", () => {
       await until("keeper sees its call cancelled", () => cancelled.unary > before, 10_000);
     });
 
-    it.each([
+    it.each<[string, number]>([
       ["2S", 2_000],
       ["1500m", 1_500],
       // Longer than --client_request_timeout (5 s by default): grpc-gateway takes the header as it is.
@@ -228,7 +228,7 @@ describe("a call through the gateway", () => {
         : ([
             ["24000H", 24_000 * 3_600_000],
             ["99999999S", 99_999_999_000],
-          ] as const)),
+          ] as [string, number][])),
     ])("a Grpc-Timeout header of %s is the call's deadline", async (header, ms) => {
       // Half a second of work: a timer given more than it can wait would have fired after 1 ms.
       const answer = await fetch(`${plain.url}/keeper/Library/GetShelf?shelf=slow`, {

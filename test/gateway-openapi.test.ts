@@ -54,6 +54,11 @@ interface Document {
   components: { schemas: Record<string, unknown>; securitySchemes?: Record<string, unknown> };
 }
 
+/** Builds a file's document as tsmicro api does. */
+function openApiOf(file: DescFile, registry: FileRegistry, options: { useProtoNames: boolean }): JsonObject {
+  return JSON.parse(buildOpenApi(file, file.proto, registry, "0.0.0-test", options)) as JsonObject;
+}
+
 describe("the gateway's merged /openapi.json", () => {
   let dir = "";
   let gateway: Gateway;
@@ -96,8 +101,7 @@ describe("the gateway's merged /openapi.json", () => {
       logger: silentLogger(),
       // Built as tsmicro api builds them, from the descriptors the gateway learns by reflection:
       // the comments the generated documents print travel in them.
-      openApi: (file: DescFile, registry: FileRegistry) =>
-        JSON.parse(buildOpenApi(file, file.proto, registry, "0.0.0-test")) as JsonObject,
+      openApi: openApiOf,
       jwt: { secret },
       routes: [
         { match: "fixtures.parity.v1.Profiles.*", auth: true },
@@ -195,6 +199,36 @@ describe("the gateway's merged /openapi.json", () => {
     expect(document.components.schemas["fixtures.gateway.v1.Book"]).toMatchObject({
       description: 'Book is a resource named "shelves/{shelf}/books/{book}".',
     });
+  });
+
+  it("names fields as the gateway's JSON does: by their proto names with --json_use_proto_names", async () => {
+    const named = createGateway({
+      args: [
+        "--registry=local",
+        `--registry_address=${join(dir, "registry")}`,
+        "--address=127.0.0.1:0",
+        "--json_use_proto_names=on",
+      ],
+      env: suiteEnv(),
+      logger: silentLogger(),
+      openApi: openApiOf,
+    });
+    await named.start();
+    try {
+      const protoNamed = (await (await fetch(`${named.url}/openapi.json`)).json()) as Document;
+      const response = (doc: Document) =>
+        Object.keys(
+          (doc.components.schemas["fixtures.http.v1.ListBooksResponse"] as { properties: object }).properties,
+        );
+      expect(response(document)).toEqual(["books", "nextPageToken"]);
+      expect(response(protoNamed)).toEqual(["books", "next_page_token"]);
+      const query = (doc: Document) =>
+        ((doc.paths["/v1/shelves/{shelf}/books"]?.post?.parameters ?? []) as { name: string }[]).map((p) => p.name);
+      expect(query(document)).toEqual(["shelf", "requestId"]);
+      expect(query(protoNamed)).toEqual(["shelf", "request_id"]);
+    } finally {
+      await named.stop();
+    }
   });
 
   it("lists apart a route whose method streams requests, which the gateway answers 501", async () => {

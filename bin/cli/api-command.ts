@@ -19,6 +19,6 @@ export function webCommand(args: readonly string[]): Dashboard {
   return createDashboard({ args, openApi: openApiOf, program: "tsmicro web" });
 }
 
-function openApiOf(file: DescFile, registry: FileRegistry): JsonObject {
-  return JSON.parse(buildOpenApi(file, file.proto, registry, version)) as JsonObject;
+function openApiOf(file: DescFile, registry: FileRegistry, options: { useProtoNames: boolean }): JsonObject {
+  return JSON.parse(buildOpenApi(file, file.proto, registry, version, options)) as JsonObject;
 }

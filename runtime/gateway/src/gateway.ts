@@ -633,6 +633,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       throw new TsmicroError(Code.NOT_FOUND, "this gateway serves no OpenAPI document (createGateway without openApi)");
     const document = mergeOpenApi(catalogue.services(), options.openApi, {
       prefix: settings.prefix,
+      useProtoNames: settings.jsonUseProtoNames,
       tokenUse: (operation, elsewhere) => guard.tokenUse(operation, elsewhere),
       rateLimited: (operation, elsewhere) => guard.rateLimited(operation, elsewhere),
     });

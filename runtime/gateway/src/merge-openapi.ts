@@ -10,13 +10,22 @@ import type { BackendService } from "./backend-catalogue.js";
 import { bindingsBeside, type DocumentedBinding } from "./binding-paths.js";
 import type { RuleBinding, RuleOperation, TokenUse } from "./route-rules.js";
 
-/** Builds the OpenAPI document of one proto file; `tsmicro api` passes the generator's. */
-export type OpenApiBuilder = (file: DescFile, registry: FileRegistry) => JsonObject;
+/**
+ * Builds the OpenAPI document of one proto file, naming fields as the gateway's JSON does
+ * (`useProtoNames`: `--json_use_proto_names`); `tsmicro api` passes the generator's.
+ */
+export type OpenApiBuilder = (
+  file: DescFile,
+  registry: FileRegistry,
+  options: { readonly useProtoNames: boolean },
+) => JsonObject;
 
 /** What the gateway does to requests, as the merged document describes it. */
 export interface MergeOpenApiOptions {
   /** The gateway's path prefix, put before every path. */
   readonly prefix: string;
+  /** Fields by their proto names, as the gateway writes them (`--json_use_proto_names`). */
+  readonly useProtoNames?: boolean;
   /**
    * Whether requests to an operation need a bearer JWT, may send one, or send none that is looked
    * at (`path` is the merged document's), by the rules of its path or of its method's other
@@ -100,7 +109,7 @@ export function mergeOpenApi(
   const rpcsById = new Map<string, Set<string>>();
 
   for (const { file, registry } of routedFiles(services)) {
-    const document = build(file, registry);
+    const document = build(file, registry, { useProtoNames: options.useProtoNames ?? false });
     const bindings = fileBindings(file, registry, routed);
     for (const binding of bindings.values())
       rpcsById.set(binding.operationId, (rpcsById.get(binding.operationId) ?? new Set()).add(binding.rpc));
