@@ -346,7 +346,9 @@ function queryParameters(
     }
     // Struct, Value, Any and the like take JSON, which a query string does not carry.
     if (nested && !queryStringMessages.has(nested.typeName)) return [];
-    if (field.fieldKind === "list" && field.listKind === "message") return [];
+    // Repeated messages take JSON too, but for those a string sets (`?ts=…&ts=…`, as the gateway reads them).
+    if (field.fieldKind === "list" && field.listKind === "message" && !queryStringMessages.has(field.message.typeName))
+      return [];
     const required: JsonSchema = behavior.required ? { required: true } : {};
     return [{ name, in: "query", ...required, ...describeParameter(schemas.field(field)) }];
   });

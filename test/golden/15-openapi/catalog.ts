@@ -166,7 +166,11 @@ export interface ListItemsRequest {
     | any
     | undefined;
   /** One string sets a Timestamp: a query parameter. */
-  since: Date | undefined;
+  since:
+    | Date
+    | undefined;
+  /** Repeated, as repeated scalars are: ?days=…&days=…. */
+  days: Date[];
 }
 
 export interface ListItemsRequest_IgnoredInQueryEntry {
@@ -1369,6 +1373,7 @@ function createBaseListItemsRequest(): ListItemsRequest {
     labels: undefined,
     tag: undefined,
     since: undefined,
+    days: [],
   };
 }
 
@@ -1397,6 +1402,9 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
     }
     if (message.since !== undefined) {
       Timestamp.encode(toTimestamp(message.since), writer.uint32(58).fork()).join();
+    }
+    for (const v of message.days) {
+      Timestamp.encode(toTimestamp(v!), writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1483,6 +1491,14 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
             message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.days.push(fromTimestamp(Timestamp.decode(reader, reader.uint32())));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1530,6 +1546,7 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
       labels: isObject(object.labels) ? object.labels : undefined,
       tag: isSet(object?.tag) ? object.tag : undefined,
       since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+      days: globalThis.Array.isArray(object?.days) ? object.days.map((e: any) => fromJsonTimestamp(e)) : [],
     };
   },
 
@@ -1562,6 +1579,9 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
     if (message.since !== undefined) {
       obj.since = message.since.toISOString();
     }
+    if (message.days?.length) {
+      obj.days = message.days.map((e) => e.toISOString());
+    }
     return obj;
   },
 
@@ -1587,6 +1607,7 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
     message.labels = object.labels ?? undefined;
     message.tag = object.tag === undefined ? undefined : object.tag;
     message.since = object.since ?? undefined;
+    message.days = object.days?.map((e) => e) || [];
     return message;
   },
 };
