@@ -207,8 +207,11 @@ describe("createLogger", () => {
     expect(stdout.trim().split("\n")).toHaveLength(1);
     expect(stdout).toContain('"userName":"micro"');
     expect(() => JSON.parse(stdout.trim().split("\n")[0]!)).toThrow();
-    expect(() => resolvePackage("no-such-log-transport", "--log_format pretty")).toThrow(
-      expect.objectContaining({ code: "TSM_ERR_LOG_PACKAGE" }),
+    expect(() => resolvePackage("no-such-log-transport", "the pretty log format")).toThrow(
+      expect.objectContaining({
+        code: "TSM_ERR_LOG_PACKAGE",
+        message: expect.stringContaining("the pretty log format needs the package no-such-log-transport"),
+      }),
     );
   });
 });

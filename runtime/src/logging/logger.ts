@@ -153,7 +153,7 @@ function destination(options: LoggerOptions): DestinationStream | undefined {
     if (!size && !frequency)
       return pinoModule().pino.transport({ target: "pino/file", options: { destination: path, mkdir: true } });
     return pinoModule().pino.transport({
-      target: resolvePackage("pino-roll", "--log_file"),
+      target: resolvePackage("pino-roll", "a log file (--log_file, or TSMICRO_LOG_FILE)"),
       options: {
         file: path,
         mkdir: true,
@@ -165,7 +165,10 @@ function destination(options: LoggerOptions): DestinationStream | undefined {
   }
   if (options.format === "pretty") {
     return pinoModule().pino.transport({
-      target: resolvePackage("pino-pretty", "--log_format pretty"),
+      target: resolvePackage(
+        "pino-pretty",
+        "the pretty log format (--log_format pretty, or TSMICRO_LOG_FORMAT=pretty)",
+      ),
       // One line an entry, its fields at the end, as go-micro's logs read: not a line a field. Written
       // as the worker gets it (sync), so a flush (flushLogSync) has put every line out when it returns.
       options: {
