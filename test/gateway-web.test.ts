@@ -363,6 +363,15 @@ describe("tsmicro api --handler=web (createGateway)", () => {
     const body = (await response.json()) as { details: unknown[] };
     expect(body.details).toEqual([{ "@type": "type.googleapis.com/google.rpc.RequestInfo", requestId: traceId }]);
   });
+
+  it("counts requests by the web service they went to (/{service}/*), and the rest under /*", async () => {
+    expect((await getJson(gateway.url!, "/hello/who")).status).toBe(200);
+    expect((await fetch(`${gateway.url!}/nobody/here`)).status).toBe(404);
+    const metrics = await (await fetch(`${gateway.url!}/metrics`)).text();
+    expect(metrics).toMatch(/^http_requests_total\{method="GET",route="\/hello\/\*",code="200"\} [1-9]/m);
+    expect(metrics).toMatch(/^http_requests_total\{method="GET",route="\/\*",code="404"\} [1-9]/m);
+    expect(metrics).not.toMatch(/^http_requests_total\{method="GET",route="\/\*",code="200"\}/m);
+  });
 });
 
 describe("a web service's failing route", () => {

@@ -314,7 +314,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     metrics?.mount(app, ownMetrics === undefined);
     if (settings.dashboard) await mountDashboard();
     if (proxy)
-      await app.register(webProxyRoutes, { proxy, details: (request, body) => httpTracing.withTraceId(request, body) });
+      await app.register(webProxyRoutes, {
+        proxy,
+        details: (request, body) => httpTracing.withTraceId(request, body),
+        nameRoute,
+      });
     else
       app.route({
         method: origins.length > 0 ? [...methods] : [...methods, "OPTIONS"],

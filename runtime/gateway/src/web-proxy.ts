@@ -51,9 +51,16 @@ export interface WebProxy {
   /**
    * Proxies one request to a node of the service its first path segment
    * names; resolves when the exchange is over, never rejects. An error it
-   * answers itself (no node, none reachable) has its body passed through `details`.
+   * answers itself (no node, none reachable) has its body passed through `details`. `named`
+   * hears the route template of a request whose first segment names a registered web service,
+   * `/{segment}/*`: a bounded set of names to count and trace requests under.
    */
-  handle(request: IncomingMessage, response: ServerResponse, details?: ErrorBodyDetails): Promise<void>;
+  handle(
+    request: IncomingMessage,
+    response: ServerResponse,
+    details?: ErrorBodyDetails,
+    named?: (template: string) => void,
+  ): Promise<void>;
   /** Tunnels a WebSocket (any `Upgrade`) request to a node the same way: the server's `upgrade` listener. */
   upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Closes pooled connections and cuts open tunnels. */
@@ -269,9 +276,15 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
     });
   }
 
-  async function handle(request: IncomingMessage, response: ServerResponse, details: ErrorBodyDetails): Promise<void> {
+  async function handle(
+    request: IncomingMessage,
+    response: ServerResponse,
+    details: ErrorBodyDetails,
+    named: ((template: string) => void) | undefined,
+  ): Promise<void> {
     const service = await serviceOf(request);
     if (typeof service !== "string") return answer(response, service, details);
+    named?.(`/${namespace ? service.slice(namespace.length + 1) : service}/*`);
     const tried = new Set<string>();
     for (;;) {
       const node = await pick(service, tried);
@@ -364,8 +377,8 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
 
   return {
     start: ensureStarted,
-    handle(request: IncomingMessage, response: ServerResponse, details: ErrorBodyDetails = asIs): Promise<void> {
-      return handle(request, response, details).catch((error: unknown) => {
+    handle(request, response, details = asIs, named): Promise<void> {
+      return handle(request, response, details, named).catch((error: unknown) => {
         logger.error({ err: error, url: request.url }, "web proxy failed");
         const failed = new TsmicroError(Code.INTERNAL, "the gateway failed to proxy the request; see its log");
         answer(response, failed, details);
@@ -399,7 +412,9 @@ export const webProxyRoutes: FastifyPluginAsync<{
   readonly proxy: WebProxy;
   /** What the gateway adds to the error bodies the proxy answers with itself: the request's trace. */
   readonly details?: (request: FastifyRequest, body: ErrorBody) => ErrorBody;
-}> = async (scope, { proxy, details }) => {
+  /** Names the route a request is counted and traced under, once its service is known (`/{service}/*`). */
+  readonly nameRoute?: (request: FastifyRequest, template: string) => void;
+}> = async (scope, { proxy, details, nameRoute }) => {
   scope.removeAllContentTypeParsers();
   scope.addContentTypeParser("*", (_request, _payload, done) => done(null));
   scope.server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) =>
@@ -410,7 +425,12 @@ export const webProxyRoutes: FastifyPluginAsync<{
     // What hooks set on the reply (the trace's traceresponse, CORS' headers) goes out with whatever answers.
     for (const [name, value] of Object.entries(reply.getHeaders()))
       if (value !== undefined) reply.raw.setHeader(name, value);
-    await proxy.handle(request.raw, reply.raw, details && ((body) => details(request, body)));
+    await proxy.handle(
+      request.raw,
+      reply.raw,
+      details && ((body) => details(request, body)),
+      nameRoute && ((template) => nameRoute(request, template)),
+    );
   });
 };
 
