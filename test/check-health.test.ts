@@ -1,6 +1,8 @@
+import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server, type Socket } from "node:net";
 import { checkHealth, createMemoryRegistry, createService, silentLogger } from "@tsmicro/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { httpNodeHealth } from "../runtime/src/health/check-health.js";
 
 describe("checkHealth, the scaffolded HEALTHCHECK's probe", () => {
   let silent: Server;
@@ -46,6 +48,24 @@ describe("checkHealth, the scaffolded HEALTHCHECK's probe", () => {
       expect(await checkHealth(address, { timeoutMs: 1_000 })).toBe(false);
     },
   );
+
+  it("reads a web service's node as SERVING on any HTTP answer to GET /metrics, which it counts and traces no request of", async () => {
+    const paths: string[] = [];
+    const web = createHttpServer((request, response) => {
+      paths.push(request.url ?? "");
+      response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => web.listen(0, "127.0.0.1", resolve));
+    const bound = web.address();
+    const address = typeof bound === "object" && bound ? `127.0.0.1:${bound.port}` : "";
+    try {
+      expect(await httpNodeHealth(address, 1_000)).toBe("SERVING");
+      expect(paths).toEqual(["/metrics"]);
+    } finally {
+      await new Promise<void>((resolve) => web.close(() => resolve()));
+    }
+    expect(await httpNodeHealth(address, 1_000)).toMatch(/^UNAVAILABLE: cannot reach /);
+  });
 
   it("answers false for a port that never answers, once its timeout has passed", async () => {
     // Before the h2 client stopped waiting on the peer to close its side of the connection, this never returned.

@@ -57,6 +57,22 @@ describe("the gateway's HTTP metrics", () => {
     }
   });
 
+  it("count no request for /metrics where another port serves it (a health probe's 404)", async () => {
+    const registry = new Registry();
+    const metrics = new GatewayMetrics(registry);
+    const app = Fastify();
+    metrics.mount(app, false);
+    app.all("/*", async (_request, reply) => reply.code(404).send({ error: "no route" }));
+    await app.ready();
+    try {
+      expect((await app.inject({ method: "GET", url: "/metrics" })).statusCode).toBe(404);
+      await app.inject({ method: "GET", url: "/elsewhere" });
+      expect(await requests(registry)).toEqual({ "GET unmatched 404": 1 });
+    } finally {
+      await app.close();
+    }
+  });
+
   it("name a proxying gateway's catch-all as its route", async () => {
     const registry = new Registry();
     const app = await appWith(new GatewayMetrics(registry, { proxied: true }));

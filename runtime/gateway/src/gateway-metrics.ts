@@ -52,8 +52,9 @@ export class GatewayMetrics {
     // which skips fastify's hooks, and a client that hangs up is still a request served.
     // A callback hook, not an async one: no promise per request. A response closes once, so `on` does (without once's wrapper).
     app.addHook("onRequest", (request, reply, done) => {
-      // Prometheus's scrapes are no one's requests: counted, they would move every HTTP panel and alert.
-      if (request.routeOptions.url === metricsPath) return done();
+      // Prometheus's scrapes and the dashboard's probes (see httpNodeHealth) are no one's requests:
+      // counted, they would move every HTTP panel and alert. Also where /metrics is served on another port.
+      if (request.url === metricsPath || request.routeOptions.url === metricsPath) return done();
       const start = performance.now();
       const response = reply.raw;
       response.on("close", () =>

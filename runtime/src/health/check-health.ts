@@ -40,12 +40,17 @@ export function isHttpNode(node: { readonly metadata?: Readonly<Record<string, s
 
 /**
  * The health of a web service's node, which answers HTTP rather than
- * `grpc.health.v1`: `SERVING` when `GET /` gets any HTTP answer within
+ * `grpc.health.v1`: `SERVING` when `GET /metrics` gets any HTTP answer within
  * `timeoutMs` (a 404 too: the server is up), else `UNAVAILABLE: <why>`.
+ * `/metrics`, which a web service counts and traces no request of: a probe
+ * every second of the dashboard's would be a 404 on its panels and in its traces.
  */
 export async function httpNodeHealth(address: string, timeoutMs: number): Promise<string> {
   try {
-    const response = await fetch(`http://${address}/`, { redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
+    const response = await fetch(`http://${address}/metrics`, {
+      redirect: "manual",
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     await response.body?.cancel();
     return "SERVING";
   } catch (error) {
