@@ -209,13 +209,20 @@ describe.each<Protocol>(["http/protobuf", "http/json"])("a three-hop request ove
     const http = only(spans, "the gateway's SERVER span", (s) => s.service === "api" && s.kind === "server");
     expect(http.parentSpanId).toBe("");
     expect(http.name).toBe("POST /front/Alpha/Unary");
+    const port = Number(new URL(system.gateway.url!).port);
     expect(http.attributes).toMatchObject({
       "http.request.method": "POST",
       "http.route": "/front/Alpha/Unary",
       "url.path": "/front/Alpha/Unary",
+      "url.scheme": "http",
+      "server.address": "127.0.0.1",
+      "server.port": port,
+      "network.protocol.version": "1.1",
+      "user_agent.original": "node",
       "http.response.status_code": 200,
     });
     expect(http.attributes["client.address"]).toMatch(/127\.0\.0\.1/);
+    expect(http.attributes).not.toHaveProperty("error.type");
 
     const childOf = (parent: ReceivedSpan, service: string, kind: ReceivedSpan["kind"]) =>
       only(
@@ -318,6 +325,9 @@ describe("tracing", () => {
     await system.stop();
     const front = only(receiver.spans, "front's SERVER span", (s) => s.service === "front" && s.kind === "server");
     expect(front.statusMessage).toBe("cannot reach postgres://app:[redacted]@db/users");
+    // The gateway's span of the request: a 500, named as the conventions name a server error.
+    const http = only(receiver.spans, "the gateway's SERVER span", (s) => s.service === "api" && s.kind === "server");
+    expect(http.attributes["error.type"]).toBe("500");
     expect(JSON.stringify(receiver.spans)).not.toContain(":pw@");
   });
 

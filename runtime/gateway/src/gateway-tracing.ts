@@ -77,6 +77,14 @@ export class HttpTracing {
       path: queryAt < 0 ? raw : raw.slice(0, queryAt),
       headers: request.headers,
       clientAddress: request.ip,
+      // Attributes only a span that records is given: read for no other request.
+      ...(tracing.recording
+        ? {
+            scheme: request.protocol,
+            host: request.host,
+            protocolVersion: request.raw.httpVersion === "2.0" ? "2" : request.raw.httpVersion,
+          }
+        : {}),
     });
     slots(request)[this.#slot] = span;
     void reply.header("traceresponse", span.traceResponse);

@@ -1,4 +1,4 @@
-import type { Span } from "@opentelemetry/api";
+import type { Attributes, Span } from "@opentelemetry/api";
 import type { Tracing, TraceCarrier } from "./tracing.js";
 
 /** What an HTTP server knows of a request when it arrives. */
@@ -9,6 +9,12 @@ export interface HttpRequestFacts {
   readonly headers: TraceCarrier;
   /** The client's address (`client.address`). */
   readonly clientAddress?: string | undefined;
+  /** `http` or `https`, as the client asked (`url.scheme`). */
+  readonly scheme?: string | undefined;
+  /** The `Host` (or `:authority`) the client asked for, `name[:port]` (`server.address`, `server.port`). */
+  readonly host?: string | undefined;
+  /** The HTTP version, `1.1` or `2` (`network.protocol.version`). */
+  readonly protocolVersion?: string | undefined;
 }
 
 /**
@@ -36,8 +42,11 @@ export interface HttpServerSpan {
 
 /**
  * Starts the SERVER span of an HTTP request, named `<METHOD>` until a route is
- * known, with `http.request.method`, `url.path` and `client.address`; its
- * parent is the request's `traceparent`/`tracestate`.
+ * known, with the attributes OpenTelemetry's HTTP conventions ask of a server
+ * span that the request tells (`http.request.method`, `url.path`,
+ * `url.scheme`, `server.address`, `server.port`, `client.address`,
+ * `user_agent.original`, `network.protocol.version`); its parent is the
+ * request's `traceparent`/`tracestate`.
  */
 export function startHttpServerSpan(tracing: Tracing, request: HttpRequestFacts): HttpServerSpan {
   const { api, tracer } = tracing;
@@ -49,11 +58,7 @@ export function startHttpServerSpan(tracing: Tracing, request: HttpRequestFacts)
       kind: api.SpanKind.SERVER,
       ...(tracing.recording
         ? {
-            attributes: {
-              "http.request.method": method,
-              "url.path": request.path,
-              ...(request.clientAddress ? { "client.address": request.clientAddress } : {}),
-            },
+            attributes: requestAttributes(method, request),
           }
         : {}),
     },
@@ -84,8 +89,34 @@ export function startHttpServerSpan(tracing: Tracing, request: HttpRequestFacts)
   };
 }
 
+/** The span attributes of what `request` tells, those it does not tell left out. */
+function requestAttributes(method: string, request: HttpRequestFacts): Attributes {
+  const attributes: Attributes = { "http.request.method": method, "url.path": request.path };
+  if (request.scheme) attributes["url.scheme"] = request.scheme;
+  const server = request.host === undefined ? undefined : hostAndPort(request.host);
+  if (server) {
+    attributes["server.address"] = server.host;
+    if (server.port !== undefined) attributes["server.port"] = server.port;
+  }
+  if (request.clientAddress) attributes["client.address"] = request.clientAddress;
+  const agent = request.headers["user-agent"];
+  if (typeof agent === "string") attributes["user_agent.original"] = agent;
+  if (request.protocolVersion) attributes["network.protocol.version"] = request.protocolVersion;
+  return attributes;
+}
+
+/** `name`, `name:port`, `[v6]:port` as name and port; undefined for a host that is none of these. */
+function hostAndPort(text: string): { host: string; port?: number } | undefined {
+  const match = /^(\[[^\]]*\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(text);
+  if (!match) return undefined;
+  const host = match[1]!.replace(/^\[(.*)\]$/, "$1");
+  return match[2] === undefined ? { host } : { host, port: Number(match[2]) };
+}
+
 function endHttpSpan(tracing: Tracing, span: Span, statusCode: number, finished: boolean): void {
   span.setAttribute("http.response.status_code", statusCode);
+  // As the conventions have it: the status code, as text, names a server error.
+  if (statusCode >= 500) span.setAttribute("error.type", String(statusCode));
   if (statusCode >= 500 || !finished)
     span.setStatus({
       code: tracing.api.SpanStatusCode.ERROR,
