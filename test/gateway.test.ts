@@ -545,6 +545,13 @@ describe("the HTTP gateway", () => {
         json: { name: "shelves/s9" },
       },
       {
+        name: "GET fields from the query as grpc-gateway reads them: a Go duration, Go's bool spellings",
+        method: "GET",
+        path: "/library/Library/Echo?duration=1h30m&boolValue=True&wrappedBool=F",
+        status: 200,
+        json: { duration: "5400s", boolValue: true, wrappedBool: false },
+      },
+      {
         name: "default route: upper-case method name with _",
         method: "GET",
         path: "/library/GET_SHELF?shelf=s7",

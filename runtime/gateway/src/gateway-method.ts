@@ -160,17 +160,57 @@ export function queryFieldOf(message: DescMessage, dotted: string): QueryField |
 
 /**
  * Converts a query or path string to the proto3 JSON value its field takes: booleans become
- * true/false and enum numbers become numbers; everything else stays a string, which proto3 JSON
- * accepts for numbers, 64-bit integers, bytes and the well-known types; a FieldMask's paths may
- * be in proto field names or lowerCamel. A value that does not fit is left as it is, so decoding
- * names the field and the value.
+ * true/false (in every spelling grpc-gateway takes, Go's strconv.ParseBool's), enum numbers
+ * become numbers, and a Duration may be written as Go writes one (`90m`, `1h30m`, `500ms`), as
+ * grpc-gateway reads it, besides proto3 JSON's `5400s`; everything else stays a string, which
+ * proto3 JSON accepts for numbers, 64-bit integers, bytes and the well-known types; a
+ * FieldMask's paths may be in proto field names or lowerCamel. A value that does not fit is left
+ * as it is, so decoding names the field and the value.
  */
 export function queryValue(field: DescField, value: string): unknown {
-  if (field.message?.typeName === "google.protobuf.FieldMask") return fieldMaskJson(value);
+  const typeName = field.message?.typeName;
+  if (typeName === "google.protobuf.FieldMask") return fieldMaskJson(value);
+  if (typeName === "google.protobuf.Duration") return goDuration(value) ?? value;
   const isBool =
-    (field.fieldKind !== "message" && field.scalar === ScalarType.BOOL) ||
-    field.message?.typeName === "google.protobuf.BoolValue";
-  if (isBool) return value === "true" || value === "1" ? true : value === "false" || value === "0" ? false : value;
+    (field.fieldKind !== "message" && field.scalar === ScalarType.BOOL) || typeName === "google.protobuf.BoolValue";
+  if (isBool) return trueWords.has(value) ? true : falseWords.has(value) ? false : value;
   if (field.enum && /^-?\d+$/.test(value)) return Number(value);
   return value;
+}
+
+/** Go's strconv.ParseBool's spellings, which grpc-gateway's query parser takes. */
+const trueWords: ReadonlySet<string> = new Set(["1", "t", "T", "TRUE", "true", "True"]);
+const falseWords: ReadonlySet<string> = new Set(["0", "f", "F", "FALSE", "false", "False"]);
+
+/** Nanoseconds per unit of Go's time.ParseDuration. */
+const goUnits: Readonly<Record<string, bigint>> = {
+  ns: 1n,
+  us: 1_000n,
+  µs: 1_000n,
+  μs: 1_000n,
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
+};
+
+/**
+ * A duration as Go's time.ParseDuration reads it (`1h30m`, `-1.5h`, `300ms`) in proto3 JSON
+ * (`5400s`); undefined for anything else, a proto3 JSON duration (`1.5s` reads alike either way)
+ * included when Go would not read it.
+ */
+export function goDuration(text: string): string | undefined {
+  const match = /^([-+]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.exec(text);
+  if (!match) return text === "0" ? "0s" : undefined;
+  let nanos = 0n;
+  for (const [, whole, fraction = "", unit] of text.matchAll(/(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)/g)) {
+    const scale = goUnits[unit!]!;
+    // The fraction to nanosecond precision, as Go keeps it.
+    const digits = fraction.slice(0, 18);
+    nanos += BigInt(whole || "0") * scale + (BigInt(digits || "0") * scale) / 10n ** BigInt(digits.length);
+  }
+  const sign = match[1] === "-" && nanos > 0n ? "-" : "";
+  const seconds = nanos / 1_000_000_000n;
+  const rest = nanos % 1_000_000_000n;
+  return `${sign}${seconds}${rest === 0n ? "" : `.${rest.toString().padStart(9, "0").replace(/0+$/, "")}`}s`;
 }
