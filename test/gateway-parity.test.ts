@@ -107,6 +107,7 @@ describe("grpc-gateway parity: field masks, 405, metadata both ways, WWW-Authent
   let service: MicroService;
   let gateway: Gateway;
   let base = "";
+  let flags: string[] = [];
   /** The update masks UpdateProfile received, in order. */
   const masks: (string[] | undefined)[] = [];
   /** What the gateway logged at debug level. */
@@ -114,7 +115,7 @@ describe("grpc-gateway parity: field masks, 405, metadata both ways, WWW-Authent
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "tsmicro-gw-parity-"));
-    const flags = ["--registry=local", `--registry_address=${dir}`];
+    flags = ["--registry=local", `--registry_address=${dir}`];
     service = createService({ name: "profiles", args: flags, env: suiteEnv(), logger: silentLogger() });
     const profile = (name: string): Profile => ({
       name,
@@ -294,6 +295,32 @@ describe("grpc-gateway parity: field masks, 405, metadata both ways, WWW-Authent
         "grpc-trailer-x-sum-bin",
       ]);
       expect(answer.trailers).toEqual({});
+    });
+
+    it("names the metadata headers in Access-Control-Expose-Headers of a cross-origin answer, so a page's script reads them", async () => {
+      const cors = createGateway({
+        args: [...flags, "--address=127.0.0.1:0", "--metrics_address=off", "--cors_origins=https://app.example.com"],
+        env: suiteEnv(),
+        logger: silentLogger(),
+      });
+      await cors.start();
+      try {
+        const origin = { Origin: "https://app.example.com" };
+        const exposed = (answer: Answer) => String(answer.headers["access-control-expose-headers"]).split(/,\s*/);
+        const unary = await send(cors.url!, "POST", "/v1/annotate", { body: asked, headers: origin });
+        expect(unary.status).toBe(200);
+        expect(exposed(unary)).toEqual(
+          expect.arrayContaining(["grpc-metadata-x-color", "grpc-metadata-x-blob-bin", "grpc-trailer-x-done"]),
+        );
+        const stream = await send(cors.url!, "POST", "/v1/annotate:stream", {
+          body: { ...asked, count: 1 },
+          headers: origin,
+        });
+        // A stream's trailer metadata goes as trailers only: its header metadata is named.
+        expect(exposed(stream)).toEqual(expect.arrayContaining(["grpc-metadata-x-color", "grpc-metadata-x-blob-bin"]));
+      } finally {
+        await cors.stop();
+      }
     });
 
     it("sends trailer metadata as HTTP trailers to a client that sent TE: trailers", async () => {

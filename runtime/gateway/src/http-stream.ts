@@ -3,7 +3,7 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { writable } from "@tsmicro/runtime/internal";
 import { type ErrorBody, errorResponse } from "./http-mapping.js";
-import type { ResponseMetadata } from "./response-metadata.js";
+import { exposing, type ResponseMetadata } from "./response-metadata.js";
 
 /**
  * Writes a server stream: NDJSON (`{"result": …}` per line and, if the stream fails, a last
@@ -29,10 +29,14 @@ export async function sendStream(
   let next = await iterator.next();
   reply.hijack();
   const out = reply.raw;
+  const forwarded = metadata?.headers() ?? {};
+  // Named to a browser's script on a cross-origin answer.
+  const exposed = exposing(reply.getHeader("access-control-expose-headers"), Object.keys(forwarded));
   out.writeHead(200, {
     // What hooks set on the reply before the stream began: the trace's traceresponse, CORS' headers.
     ...(reply.getHeaders() as OutgoingHttpHeaders),
-    ...metadata?.headers(),
+    ...forwarded,
+    ...(exposed === undefined ? {} : { "access-control-expose-headers": exposed }),
     "content-type": sse ? "text/event-stream" : "application/x-ndjson",
     "cache-control": "no-cache",
   });

@@ -76,14 +76,34 @@ export class ResponseMetadata {
 
   /** Sets the headers and trailers on a reply that fastify sends. */
   apply(reply: FastifyReply): void {
-    const header = (name: string, values: HeaderValues): void => void reply.header(name, values);
+    // Most answers carry no metadata of the service's: no list for them.
+    let names: string[] | undefined;
+    const header = (name: string, values: HeaderValues): void => {
+      names ??= [];
+      names.push(name);
+      void reply.header(name, values);
+    };
     forwarded(this.#header, "grpc-metadata-", header);
     if (!this.#wantsTrailers) forwarded(this.#trailer, "grpc-trailer-", header);
     else
       forwarded(this.#trailer, "grpc-trailer-", (name, values) => {
         void reply.trailer(name, (_reply, _payload, done) => done(null, values.join(", ")));
       });
+    const exposed = names && exposing(reply.getHeader(exposeHeaders), names);
+    if (exposed !== undefined) void reply.header(exposeHeaders, exposed);
   }
+}
+
+const exposeHeaders = "access-control-expose-headers";
+
+/**
+ * The `Access-Control-Expose-Headers` of a cross-origin answer (one CORS gave the header)
+ * naming the metadata headers too, which a browser's script reads only so; undefined when
+ * there is nothing to add.
+ */
+export function exposing(current: unknown, names: readonly string[]): string | undefined {
+  if (typeof current !== "string" || names.length === 0) return undefined;
+  return `${current}, ${names.join(", ")}`;
 }
 
 /** Hands each key of `metadata` that is the service's own to `add`, prefixed, with its values as header text. */
