@@ -335,7 +335,12 @@ function queryParameters(
     const protoPath = protoPrefix + field.name;
     const name = jsonPrefix + schemas.nameOf(field);
     const behavior = schemas.behavior(field);
-    if (excluded.has(protoPath) || field.fieldKind === "map" || behavior.outputOnly) return [];
+    if (excluded.has(protoPath) || behavior.outputOnly) return [];
+    // A map of scalars or enums takes its entries as `name[key]=value`: OpenAPI's deepObject style.
+    if (field.fieldKind === "map")
+      return field.mapKind === "message"
+        ? []
+        : [{ name, in: "query", style: "deepObject", explode: true, ...describeParameter(schemas.field(field)) }];
     const nested = field.fieldKind === "message" ? field.message : undefined;
     if (nested && !isWellKnown(nested)) {
       if (seen.has(nested.typeName)) return [];

@@ -552,6 +552,13 @@ describe("the HTTP gateway", () => {
         json: { duration: "5400s", boolValue: true, wrappedBool: false },
       },
       {
+        name: "GET map entries from the query, name[key]=value, as grpc-gateway takes them (brackets escaped or not)",
+        method: "GET",
+        path: "/library/Library/Echo?labels[team]=core&labels%5Btier%5D=gold&labels[a.b]=dotted",
+        status: 200,
+        json: { labels: { team: "core", tier: "gold", "a.b": "dotted" } },
+      },
+      {
         name: "default route: upper-case method name with _",
         method: "GET",
         path: "/library/GET_SHELF?shelf=s7",

@@ -126,8 +126,9 @@ describe("generated OpenAPI documents", () => {
     ]);
     expect(Object.keys(document.paths as object)).toContain("/v2/archive/{archive}");
     // google.api.field_behavior: REQUIRED makes a required query parameter (not inside an optional
-    // message), OUTPUT_ONLY leaves the field out of the query. A map, a Struct and a Value take
-    // JSON, which the gateway reads from no query parameter: not listed; a Timestamp is, repeated too.
+    // message), OUTPUT_ONLY leaves the field out of the query. A Struct and a Value take JSON,
+    // which the gateway reads from no query parameter: not listed; a Timestamp is, repeated too,
+    // and a map of strings, its entries as attributes[key]=value (deepObject).
     type Parameter = { name: string; in: string; required?: boolean };
     const paths = document.paths as Record<string, Record<string, { parameters: Parameter[] }>>;
     const query = (paths["/v2/catalogs/{catalog}/items"]?.get?.parameters ?? []).filter((p) => p.in === "query");
@@ -135,8 +136,10 @@ describe("generated OpenAPI documents", () => {
       ["filter.author", false],
       ["filter.since", false],
       ["ids", true],
+      ["attributes", false],
       ["since", false],
       ["days", false],
     ]);
+    expect(query.find((p) => p.name === "attributes")).toMatchObject({ style: "deepObject", explode: true });
   });
 });

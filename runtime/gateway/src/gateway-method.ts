@@ -113,7 +113,7 @@ function requestFieldResolver(input: DescMessage): (name: string) => RequestFiel
     if (remembered !== undefined) return remembered ?? undefined;
     const found = queryFieldOf(input, name);
     const field: RequestField | undefined = found && {
-      jsonPath: found.jsonPath.split("."),
+      jsonPath: found.jsonPath,
       repeated: found.field.fieldKind === "list",
       convert: (value) => queryValue(found.field, value),
     };
@@ -130,28 +130,40 @@ export function httpRulesOf(method: GatewayMethod): readonly HttpRule[] {
 /** What a query parameter may set: the field at a dotted path of JSON or proto names. */
 export interface QueryField {
   readonly field: DescField;
-  /** The dotted path in JSON names. */
-  readonly jsonPath: string;
+  /** Where it goes in the request's JSON: JSON names, and a map entry's key last. */
+  readonly jsonPath: readonly string[];
 }
 
 /**
- * Finds the field a query parameter names (`filter.author`, `page_size` or `pageSize`), or
+ * Finds the field a query parameter names (`filter.author`, `page_size` or `pageSize`), or a
+ * map's entry (`labels[team]`, as grpc-gateway takes them: a map of scalars or enums), or
  * undefined when it names no field a string can set (unknown names are ignored, as grpc-gateway
  * does, so cache busters like `?_=1` do no harm).
  */
-export function queryFieldOf(message: DescMessage, dotted: string): QueryField | undefined {
-  let current: DescMessage | undefined = message;
-  const jsonNames: string[] = [];
+export function queryFieldOf(message: DescMessage, name: string): QueryField | undefined {
+  const entry = /^([^[\]]+)\[([^[\]]*)\]$/.exec(name);
+  const found = fieldAt(message, entry ? entry[1]! : name);
+  if (!found) return undefined;
+  const { field, jsonPath } = found;
+  if (entry)
+    return field.fieldKind === "map" && field.mapKind !== "message"
+      ? { field, jsonPath: [...jsonPath, entry[2]!] }
+      : undefined;
+  if (field.fieldKind === "map") return undefined;
+  if (field.message && !queryStringMessages.has(field.message.typeName)) return undefined;
+  return found;
+}
+
+/** The field at a dotted path of JSON or proto names, through singular message fields. */
+function fieldAt(message: DescMessage, dotted: string): QueryField | undefined {
+  let current: DescMessage = message;
+  const jsonPath: string[] = [];
   const parts = dotted.split(".");
   for (const [index, part] of parts.entries()) {
-    const field: DescField | undefined = current?.fields.find((f) => f.name === part || f.jsonName === part);
+    const field = current.fields.find((f) => f.name === part || f.jsonName === part);
     if (!field) return undefined;
-    jsonNames.push(field.jsonName);
-    if (index === parts.length - 1) {
-      if (field.fieldKind === "map") return undefined;
-      if (field.message && !queryStringMessages.has(field.message.typeName)) return undefined;
-      return { field, jsonPath: jsonNames.join(".") };
-    }
+    jsonPath.push(field.jsonName);
+    if (index === parts.length - 1) return { field, jsonPath };
     if (field.fieldKind !== "message") return undefined;
     current = field.message;
   }

@@ -159,7 +159,8 @@ export interface ListItemsRequest {
   /** Filters nested fields as dotted query parameters. */
   filter: Filter | undefined;
   ids: bigint[];
-  ignoredInQuery: { [key: string]: string };
+  /** Entries as query parameters: attributes[color]=red. */
+  attributes: { [key: string]: string };
   /** JSON alone sets these: no query parameter. */
   labels: { [key: string]: any } | undefined;
   tag:
@@ -173,7 +174,7 @@ export interface ListItemsRequest {
   days: Date[];
 }
 
-export interface ListItemsRequest_IgnoredInQueryEntry {
+export interface ListItemsRequest_AttributesEntry {
   key: string;
   value: string;
 }
@@ -1369,7 +1370,7 @@ function createBaseListItemsRequest(): ListItemsRequest {
     catalog: "",
     filter: undefined,
     ids: [],
-    ignoredInQuery: {},
+    attributes: {},
     labels: undefined,
     tag: undefined,
     since: undefined,
@@ -1391,8 +1392,8 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
       }
       writer.uint32(24).int64(v!);
     }
-    globalThis.Object.entries(message.ignoredInQuery).forEach(([key, value]: [string, string]) => {
-      ListItemsRequest_IgnoredInQueryEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    globalThis.Object.entries(message.attributes).forEach(([key, value]: [string, string]) => {
+      ListItemsRequest_AttributesEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
     if (message.labels !== undefined) {
       Struct.encode(Struct.wrap(message.labels), writer.uint32(42).fork()).join();
@@ -1461,9 +1462,9 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
               break;
             }
 
-            const entry4 = ListItemsRequest_IgnoredInQueryEntry.decode(reader, reader.uint32());
+            const entry4 = ListItemsRequest_AttributesEntry.decode(reader, reader.uint32());
             if (entry4.value !== undefined) {
-              message.ignoredInQuery[entry4.key] = entry4.value;
+              message.attributes[entry4.key] = entry4.value;
             }
             continue;
           }
@@ -1516,21 +1517,8 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
       catalog: isSet(object.catalog) ? globalThis.String(object.catalog) : "",
       filter: isSet(object.filter) ? Filter.fromJSON(object.filter) : undefined,
       ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => BigInt(e)) : [],
-      ignoredInQuery: isObject(object.ignoredInQuery)
-        ? (globalThis.Object.entries(object.ignoredInQuery) as [string, any][]).reduce(
-          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.String(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
-            return acc;
-          },
-          {},
-        )
-        : isObject(object.ignored_in_query)
-        ? (globalThis.Object.entries(object.ignored_in_query) as [string, any][]).reduce(
+      attributes: isObject(object.attributes)
+        ? (globalThis.Object.entries(object.attributes) as [string, any][]).reduce(
           (acc: { [key: string]: string }, [key, value]: [string, any]) => {
             globalThis.Object.defineProperty(acc, key, {
               value: globalThis.String(value),
@@ -1561,12 +1549,12 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
     if (message.ids?.length) {
       obj.ids = message.ids.map((e) => e.toString());
     }
-    if (message.ignoredInQuery) {
-      const entries = globalThis.Object.entries(message.ignoredInQuery) as [string, string][];
+    if (message.attributes) {
+      const entries = globalThis.Object.entries(message.attributes) as [string, string][];
       if (entries.length > 0) {
-        obj.ignoredInQuery = {};
+        obj.attributes = {};
         entries.forEach(([k, v]) => {
-          obj.ignoredInQuery[k] = v;
+          obj.attributes[k] = v;
         });
       }
     }
@@ -1595,7 +1583,7 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
       ? Filter.fromPartial(object.filter)
       : undefined;
     message.ids = object.ids?.map((e) => BigInt(e)) || [];
-    message.ignoredInQuery = (globalThis.Object.entries(object.ignoredInQuery ?? {}) as [string, string][]).reduce(
+    message.attributes = (globalThis.Object.entries(object.attributes ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
         if (value !== undefined) {
           acc[key] = globalThis.String(value);
@@ -1612,12 +1600,12 @@ export const ListItemsRequest: MessageFns<ListItemsRequest> = {
   },
 };
 
-function createBaseListItemsRequest_IgnoredInQueryEntry(): ListItemsRequest_IgnoredInQueryEntry {
+function createBaseListItemsRequest_AttributesEntry(): ListItemsRequest_AttributesEntry {
   return { key: "", value: "" };
 }
 
-export const ListItemsRequest_IgnoredInQueryEntry: MessageFns<ListItemsRequest_IgnoredInQueryEntry> = {
-  encode(message: ListItemsRequest_IgnoredInQueryEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ListItemsRequest_AttributesEntry: MessageFns<ListItemsRequest_AttributesEntry> = {
+  encode(message: ListItemsRequest_AttributesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
       writer.uint32(10).string(message.key);
     }
@@ -1627,7 +1615,7 @@ export const ListItemsRequest_IgnoredInQueryEntry: MessageFns<ListItemsRequest_I
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ListItemsRequest_IgnoredInQueryEntry {
+  decode(input: BinaryReader | Uint8Array, length?: number): ListItemsRequest_AttributesEntry {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -1636,7 +1624,7 @@ export const ListItemsRequest_IgnoredInQueryEntry: MessageFns<ListItemsRequest_I
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseListItemsRequest_IgnoredInQueryEntry();
+      const message = createBaseListItemsRequest_AttributesEntry();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -1668,14 +1656,14 @@ export const ListItemsRequest_IgnoredInQueryEntry: MessageFns<ListItemsRequest_I
     }
   },
 
-  fromJSON(object: any): ListItemsRequest_IgnoredInQueryEntry {
+  fromJSON(object: any): ListItemsRequest_AttributesEntry {
     return {
       key: isSet(object.key) ? globalThis.String(object.key) : "",
       value: isSet(object.value) ? globalThis.String(object.value) : "",
     };
   },
 
-  toJSON(message: ListItemsRequest_IgnoredInQueryEntry): unknown {
+  toJSON(message: ListItemsRequest_AttributesEntry): unknown {
     const obj: any = {};
     if (message.key !== "") {
       obj.key = message.key;
@@ -1686,11 +1674,11 @@ export const ListItemsRequest_IgnoredInQueryEntry: MessageFns<ListItemsRequest_I
     return obj;
   },
 
-  create(base?: DeepPartial<ListItemsRequest_IgnoredInQueryEntry>): ListItemsRequest_IgnoredInQueryEntry {
-    return ListItemsRequest_IgnoredInQueryEntry.fromPartial(base ?? {});
+  create(base?: DeepPartial<ListItemsRequest_AttributesEntry>): ListItemsRequest_AttributesEntry {
+    return ListItemsRequest_AttributesEntry.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<ListItemsRequest_IgnoredInQueryEntry>): ListItemsRequest_IgnoredInQueryEntry {
-    const message = createBaseListItemsRequest_IgnoredInQueryEntry();
+  fromPartial(object: DeepPartial<ListItemsRequest_AttributesEntry>): ListItemsRequest_AttributesEntry {
+    const message = createBaseListItemsRequest_AttributesEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;
