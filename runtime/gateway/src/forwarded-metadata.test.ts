@@ -24,6 +24,20 @@ describe("forwardedMetadata", () => {
     });
   });
 
+  it("forwards a Grpc-Metadata-* header sent twice as two values, a value with a comma as one", () => {
+    const metadata = forwardedMetadata(
+      { "grpc-metadata-x-tag": "a, b", "grpc-metadata-x-note": "one, with a comma", authorization: "Bearer x, y" },
+      "127.0.0.1",
+      () => {},
+      () => ({ "grpc-metadata-x-tag": ["a", "b"], "grpc-metadata-x-note": ["one, with a comma"] }),
+    );
+    expect(metadata).toMatchObject({
+      "x-tag": ["a", "b"],
+      "x-note": "one, with a comma",
+      authorization: "Bearer x, y",
+    });
+  });
+
   it("drops keys HTTP/2 or gRPC reserve, claims, and keys gRPC cannot carry", () => {
     const headers = Object.fromEntries(
       [

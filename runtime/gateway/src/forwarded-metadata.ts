@@ -24,14 +24,17 @@ function isGatewayKey(key: string): boolean {
  * without the prefix (reserved keys dropped, `-bin` values base64-decoded), `Authorization`,
  * and `X-Forwarded-For`/`X-Request-Id`. A text value gRPC cannot carry (outside printable
  * ASCII) is left out and reported to `dropped`, rather than failing the whole request; a `-bin`
- * value that is not base64 is INVALID_ARGUMENT naming the header.
+ * value that is not base64 is INVALID_ARGUMENT naming the header. A `Grpc-Metadata-*` header
+ * sent more than once is as many values, as grpc-gateway forwards it, when `distinct` gives the
+ * headers apart (Node's `headersDistinct`; `headers` has them joined with ", ").
  */
 export function forwardedMetadata(
   headers: IncomingHttpHeaders,
   ip: string,
   dropped: (header: string) => void = () => {},
+  distinct?: () => Readonly<Record<string, readonly string[] | undefined>>,
 ): Metadata {
-  const metadata: Record<string, string | Uint8Array> = {};
+  const metadata: Record<string, Metadata[string]> = {};
   // Every request passes here: for-in, without the array of entries Object.entries would build.
   for (const name in headers) {
     const value = headers[name];
@@ -43,8 +46,13 @@ export function forwardedMetadata(
     } else if (name === "authorization" || name === "x-request-id") key = name;
     else continue;
     const joined = Array.isArray(value) ? value.join(", ") : value;
-    if (key.endsWith("-bin")) metadata[key] = binaryHeader(name, joined);
-    else if (isMetadataText(joined)) metadata[key] = joined;
+    // Only a value with a comma may be several: the common case looks no further.
+    const several = distinct !== undefined && name.startsWith("grpc-metadata-") && joined.includes(",");
+    const values = several ? (distinct()[name] ?? [joined]) : [joined];
+    if (key.endsWith("-bin")) {
+      const decoded = values.map((text) => binaryHeader(name, text));
+      metadata[key] = decoded.length === 1 ? decoded[0]! : decoded;
+    } else if (values.every(isMetadataText)) metadata[key] = values.length === 1 ? values[0]! : values;
     else dropped(name);
   }
   const forwarded = headers["x-forwarded-for"];

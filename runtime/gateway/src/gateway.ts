@@ -624,11 +624,15 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
   /** The metadata forwarded from the request's headers; a value gRPC cannot carry is left out, at debug level. */
   function requestMetadata(request: FastifyRequest): Metadata {
-    return forwardedMetadata(request.headers, request.ip, (header) =>
-      logger.debug(
-        { header, method: request.method, url: request.url },
-        "header not forwarded: gRPC metadata takes printable ASCII only",
-      ),
+    return forwardedMetadata(
+      request.headers,
+      request.ip,
+      (header) =>
+        logger.debug(
+          { header, method: request.method, url: request.url },
+          "header not forwarded: gRPC metadata takes printable ASCII only",
+        ),
+      () => request.raw.headersDistinct,
     );
   }
 
