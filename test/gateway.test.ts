@@ -33,7 +33,7 @@ import { createGateway, type Gateway } from "@tsmicro/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildOpenApi } from "../generator/openapi.js";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
-import type { Book } from "./golden/16-gateway/gateway.js";
+import { Book } from "./golden/16-gateway/gateway.js";
 import { LibraryDefinition } from "./golden/16-gateway/gateway.micro.js";
 import { recordingLogger } from "../runtime/src/broker/testdata/broker-conformance.js";
 import { repoRoot } from "./support/cli.js";
@@ -276,7 +276,19 @@ describe("the HTTP gateway", () => {
       },
       async fail(request: { code: number; message: string }) {
         brokenFailCalls++;
-        throw new TsmicroError(request.code as Code, request.message);
+        // A detail of the service's own type, which the gateway renders from the service's descriptors.
+        const details =
+          request.message === "with a book"
+            ? [
+                {
+                  typeUrl: "type.googleapis.com/fixtures.gateway.v1.Book",
+                  value: Book.encode(
+                    Book.fromPartial({ name: "shelves/s1/books/b1", title: "Dune", pages: 412 }),
+                  ).finish(),
+                },
+              ]
+            : [];
+        throw new TsmicroError(request.code as Code, request.message, { details });
       },
     };
     broken.handle(LibraryDefinition, library as unknown as HandlerOf<typeof LibraryDefinition>);
@@ -1129,6 +1141,24 @@ describe("the HTTP gateway", () => {
       const answer = await send(gateway.url, "POST", "/v1/fail", { code: 0 });
       expect(answer.status, answer.text).toBe(200);
       expect(answer.json()).toEqual({});
+    });
+
+    it('a detail of the service\'s own type is rendered as proto3 JSON, its fields beside "@type"', async () => {
+      const answer = await send(gateway.url, "POST", "/broken/Library/Fail", {
+        code: Code.FAILED_PRECONDITION,
+        message: "with a book",
+      });
+      expect(answer.status, answer.text).toBe(400);
+      expect(answer.json()).toEqual(
+        status(Code.FAILED_PRECONDITION, "with a book", [
+          {
+            "@type": "type.googleapis.com/fixtures.gateway.v1.Book",
+            name: "shelves/s1/books/b1",
+            title: "Dune",
+            pages: 412,
+          },
+        ]),
+      );
     });
 
     it('an ErrorInfo detail is rendered as JSON with "@type"', async () => {

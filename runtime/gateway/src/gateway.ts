@@ -44,6 +44,7 @@ import { listenAt, urlHost } from "./listen-at.js";
 import type { GatewayMethod } from "./gateway-method.js";
 import { gatewayFlagNames, resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import {
+  type DetailTypes,
   errorResponse,
   type ErrorResponse,
   type HttpRequestParts,
@@ -238,13 +239,23 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       .send(JSON.stringify(body));
   });
 
+  /** A detail type of the routed services' own, as their descriptors declare it, for error bodies. */
+  function detailType(typeName: string): ReturnType<DetailTypes> {
+    for (const backend of catalogue.services())
+      for (const registry of backend.descriptors.values()) {
+        const desc = registry.getMessage(typeName);
+        if (desc) return { desc, registry };
+      }
+    return undefined;
+  }
+
   /**
    * The answer to a failed request, its body with the trace id; the message it withholds from
    * the client (a failure on the servers' side, see errorResponse) is logged, with the service
    * whose call failed.
    */
   function failureAnswer(request: FastifyRequest, error: unknown): ErrorResponse {
-    const answer = errorResponse(error);
+    const answer = errorResponse(error, detailType);
     logWithheld(answer, request, (fields, line) => logger.warn(fields, line), {
       failedService: failedService(error),
       traceId: httpTracing.traceId(request),

@@ -1,13 +1,16 @@
 import {
   create,
+  fromBinary,
   fromJson,
   ScalarType,
   toBinary,
   toJson,
   type DescField,
+  type DescMessage,
   type JsonObject,
   type JsonValue,
   type Message,
+  type Registry,
 } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import {
@@ -305,7 +308,7 @@ export interface ErrorResponse {
  * a caller that knows a more precise challenge sets its own first), and `Retry-After` when the
  * failure says when to try again (a `google.rpc.RetryInfo` detail).
  */
-export function errorResponse(error: unknown): ErrorResponse {
+export function errorResponse(error: unknown, types?: DetailTypes): ErrorResponse {
   const failure = isTsmicroError(error) ? error : new TsmicroError(Code.INTERNAL, "internal error");
   const notAllowed = failure instanceof MethodNotAllowedError;
   const status = notAllowed ? 405 : httpStatusOf(failure.code);
@@ -322,7 +325,11 @@ export function errorResponse(error: unknown): ErrorResponse {
   return {
     status,
     headers,
-    body: { code: failure.code, message: wording ?? failure.message, details: failure.details.flatMap(detailJson) },
+    body: {
+      code: failure.code,
+      message: wording ?? failure.message,
+      details: failure.details.flatMap((detail) => detailJson(detail, types)),
+    },
     ...(withheld ? { withheld: failure.message } : {}),
   };
 }
@@ -357,11 +364,22 @@ const detailTypes: Readonly<Record<string, { decode(bytes: Uint8Array): unknown;
   "google.rpc.LocalizedMessage": LocalizedMessage,
 };
 
-function detailJson(detail: ErrorDetail): JsonValue[] {
+/**
+ * The descriptors of a detail type of the services' own (`library.v1.QuotaLeft`), and the
+ * registry resolving its fields' types; undefined for a type none of them declares.
+ */
+export type DetailTypes = (typeName: string) => { desc: DescMessage; registry: Registry } | undefined;
+
+/**
+ * A detail as proto3 JSON writes an `Any`: `@type` and the message's fields (`@type` and
+ * `value` for a well-known type), the google.rpc types and the services' own alike; a type
+ * neither knows, or bytes that do not decode, as `@type` and its bytes in base64.
+ */
+function detailJson(detail: ErrorDetail, types: DetailTypes | undefined): JsonValue[] {
   const typeName = detail.typeUrl.slice(detail.typeUrl.lastIndexOf("/") + 1);
   if (typeName === "google.rpc.DebugInfo") return [];
   const type = detailTypes[typeName];
-  if (!type) return [{ "@type": detail.typeUrl, value: Buffer.from(detail.value).toString("base64") }];
+  if (!type) return [ownDetailJson(detail, types?.(typeName))];
   try {
     const message = type.decode(detail.value);
     // ts-proto writes RetryInfo's Duration as its fields; proto3 JSON (grpc-gateway's) as "1.5s".
@@ -372,6 +390,20 @@ function detailJson(detail: ErrorDetail): JsonValue[] {
     return [{ "@type": detail.typeUrl, ...json }];
   } catch {
     return [{ "@type": detail.typeUrl, value: Buffer.from(detail.value).toString("base64") }];
+  }
+}
+
+function ownDetailJson(detail: ErrorDetail, type: ReturnType<DetailTypes>): JsonValue {
+  const bytes = { "@type": detail.typeUrl, value: Buffer.from(detail.value).toString("base64") };
+  if (!type) return bytes;
+  try {
+    const json = toJson(type.desc, fromBinary(type.desc, detail.value), { registry: type.registry });
+    // A well-known type's JSON is not an object of its fields (a Duration is "1s"): it goes as `value`.
+    return type.desc.typeName.startsWith("google.protobuf.") || json === null || typeof json !== "object"
+      ? { "@type": detail.typeUrl, value: json }
+      : { "@type": detail.typeUrl, ...(json as JsonObject) };
+  } catch {
+    return bytes;
   }
 }
 
