@@ -107,7 +107,7 @@ describe("mountRoutes: a custom gateway with the generated LibraryRoutes", () =>
     expect(response.headers.get("allow")).toBe("GET, POST");
     expect(await response.json()).toEqual({
       code: 12,
-      message: "PUT is not allowed on /v1/shelves/s1/books; it takes GET, POST",
+      message: "PUT is not allowed on /api/v1/shelves/s1/books; it takes GET, POST",
       details: [],
     });
   });

@@ -115,6 +115,12 @@ describe("tsmicro api options", () => {
     const prefixed = await gateway("--prefix=/api");
     expect(await (await fetch(`${prefixed.url}/api/v1/ping`)).json()).toEqual({ status: "ok" });
     expect((await fetch(`${prefixed.url}/v1/ping`)).status).toBe(404);
+    // A 405 names the path as the client sent it, prefix and all.
+    const put = await fetch(`${prefixed.url}/api/v1/ping`, { method: "PUT" });
+    expect(put.status).toBe(405);
+    expect(((await put.json()) as { message: string }).message).toBe(
+      "PUT is not allowed on /api/v1/ping; it takes GET",
+    );
   });
 
   it("finds default-route services under --namespace", async () => {

@@ -398,7 +398,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const target = await defaultRoute(path);
     if (!target) {
       const allow = allowedMethods(path);
-      if (allow.length > 0) throw new MethodNotAllowedError(request.method, path, allow);
+      if (allow.length > 0) throw new MethodNotAllowedError(request.method, `${settings.prefix}${path}`, allow);
       throw (
         (await unknownDefaultMethod(path)) ?? noRoute(request.method, path, catalogue.unloaded(), settings.namespace)
       );
@@ -527,7 +527,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     reply: FastifyReply,
     path: string,
   ): Promise<void> {
-    if (request.method !== "POST") throw new MethodNotAllowedError(request.method, path, ["POST"]);
+    if (request.method !== "POST")
+      throw new MethodNotAllowedError(request.method, `${settings.prefix}${path}`, ["POST"]);
     const topic = topicOfPath(path, settings.namespace);
     // Route rules apply to topics as to RPCs (by path, or by the topic as the rule's rpc pattern).
     const claims = await guard.admit(topic, request, reply);

@@ -151,7 +151,7 @@ export function mountRoutes(
       const allow = match ? [] : router.methodsFor(path);
       if (!match && allow.length === 0) return reply.callNotFound();
       try {
-        if (!match) throw new MethodNotAllowedError(request.method, path, allow);
+        if (!match) throw new MethodNotAllowedError(request.method, `${prefix}${path}`, allow);
         const { binding } = match.route;
         const message = requestMessage(binding.target, binding.rule, {
           variables: match.variables,
