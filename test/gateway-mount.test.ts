@@ -10,6 +10,7 @@ import { mountRoutes, routesOf } from "@tsmicro/gateway";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LibraryDefinition, LibraryRoutes } from "./golden/16-gateway/gateway.micro.js";
+import { recordingLogger } from "../runtime/src/broker/testdata/broker-conformance.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
 import { suiteEnv } from "./support/suite-env.js";
 
@@ -19,6 +20,8 @@ describe("mountRoutes: a custom gateway with the generated LibraryRoutes", () =>
   let app: FastifyInstance;
   let base = "";
   const seen: string[] = [];
+  /** Where mountRoutes logs what it does not tell clients. */
+  const withheld = recordingLogger();
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "tsmicro-mount-"));
@@ -34,6 +37,8 @@ describe("mountRoutes: a custom gateway with the generated LibraryRoutes", () =>
           getShelf: {
             before(request, http) {
               if (request.shelf === "secret") throw new TsmicroError(Code.PERMISSION_DENIED, "shelf secret is closed");
+              if (request.shelf === "down")
+                throw new TsmicroError(Code.UNAVAILABLE, "cannot reach postgres at 10.0.0.5:5432: connection refused");
               seen.push(`${http.method} ${request.shelf}`);
               return { ...request, shelf: request.shelf.toUpperCase() };
             },
@@ -42,7 +47,7 @@ describe("mountRoutes: a custom gateway with the generated LibraryRoutes", () =>
           streamBooks: { after: (book) => ({ ...book, title: book.title.toUpperCase() }) },
         }),
       ],
-      { prefix: "/api" },
+      { prefix: "/api", logger: withheld.logger },
     );
     await app.listen({ host: "127.0.0.1", port: 0 });
     const address = app.server.address();
@@ -61,6 +66,20 @@ describe("mountRoutes: a custom gateway with the generated LibraryRoutes", () =>
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ name: "shelves/S1 (checked)" });
     expect(seen).toEqual(["GET s1"]);
+  });
+
+  it("tells a failure on the servers' side in public words, as tsmicro api does, and logs its own", async () => {
+    const response = await fetch(`${base}/api/v1/shelves/down`);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({
+      code: 14,
+      message: "the service is unavailable; try again later",
+      details: [],
+    });
+    const line = withheld.entries.find((e) => e.message?.startsWith("GET /api/v1/shelves/down failed: "));
+    expect(line?.level).toBe("warn");
+    expect(line?.message).toContain("cannot reach postgres at 10.0.0.5:5432: connection refused");
+    expect(line?.fields).toMatchObject({ code: "UNAVAILABLE", status: 503 });
   });
 
   it("lets a hook refuse with a TsmicroError mapped to its HTTP status", async () => {

@@ -11,7 +11,6 @@ import {
   Code,
   createBroker,
   type EventsDefinition,
-  failedService,
   type HttpRule,
   isTsmicroError,
   type Logger,
@@ -256,10 +255,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
    */
   function failureAnswer(request: FastifyRequest, error: unknown): ErrorResponse {
     const answer = errorResponse(error, detailType);
-    logWithheld(answer, request, (fields, line) => logger.warn(fields, line), {
-      failedService: failedService(error),
-      traceId: httpTracing.traceId(request),
-    });
+    logWithheld(answer, error, request, logger, httpTracing.traceId(request));
     return { ...answer, body: httpTracing.withTraceId(request, answer.body) };
   }
 

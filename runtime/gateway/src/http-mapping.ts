@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import {
   create,
   fromBinary,
@@ -16,6 +17,8 @@ import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import {
   Code,
   codeName,
+  failedService,
+  isBreakerOpen,
   type ErrorDetail,
   type HttpRule,
   httpStatusOf,
@@ -334,21 +337,39 @@ export function errorResponse(error: unknown, types?: DetailTypes): ErrorRespons
   };
 }
 
+/** Where logWithheld writes: a tsmicro Logger, or a fastify app's `log`. */
+export interface WithheldLog {
+  warn(fields: Record<string, unknown>, message: string): void;
+  debug(fields: Record<string, unknown>, message: string): void;
+}
+
 /**
  * Logs the message an error response withheld from its client (see errorResponse), which the
- * operator needs; none for a 499, whose client went away.
+ * operator needs, with the service whose call failed and the trace: at warn, but at debug for an
+ * open breaker's refusal (the breaker logged its opening; a line per refused call would flood the
+ * log in an outage), and not at all for a 499 whose client went away.
  */
 export function logWithheld(
   answer: ErrorResponse,
-  request: { readonly method: string; readonly url: string },
-  log: (fields: Record<string, unknown>, message: string) => void,
-  fields: Record<string, unknown> = {},
+  error: unknown,
+  request: { readonly method: string; readonly url: string; readonly raw: IncomingMessage },
+  log: WithheldLog,
+  traceId: string | undefined,
 ): void {
-  if (answer.withheld === undefined || answer.status === 499) return;
-  log(
-    { ...fields, code: codeName(answer.body.code), status: answer.status, method: request.method, url: request.url },
-    `${request.method} ${request.url} failed: ${answer.withheld}`,
-  );
+  // A request's own stream ends once its body is read: its socket says whether the client went away.
+  const gone = request.raw.socket?.destroyed !== false;
+  if (answer.withheld === undefined || (answer.status === 499 && gone)) return;
+  const fields = {
+    code: codeName(answer.body.code),
+    status: answer.status,
+    method: request.method,
+    url: request.url,
+    failedService: failedService(error),
+    traceId,
+  };
+  const line = `${request.method} ${request.url} failed: ${answer.withheld}`;
+  if (isBreakerOpen(error)) log.debug(fields, line);
+  else log.warn(fields, line);
 }
 
 /** The `google.rpc` detail types the gateway renders as JSON; `DebugInfo` is left out: it carries stack traces. */

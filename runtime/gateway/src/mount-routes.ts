@@ -2,6 +2,7 @@ import { createFileRegistry, fromBinary, toBinary, type Message } from "@bufbuil
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
+  activeTraceId,
   type ClientOf,
   Code,
   type HttpRule,
@@ -20,6 +21,7 @@ import {
   type ErrorResponse,
   logWithheld,
   MethodNotAllowedError,
+  type WithheldLog,
   requestMessage,
   responseJson,
 } from "./http-mapping.js";
@@ -111,6 +113,12 @@ export function routesOf<S extends ServiceDefinition>(
 export interface MountRoutesOptions {
   /** Serve the routes under this path, such as `/api`. */
   readonly prefix?: string;
+  /**
+   * Where the message of a failure on the servers' side goes, which its client is told in public
+   * words (see errorResponse): a service's logger, say; the app's own log (fastify's `logger`
+   * option) when none is given, and nowhere when that is off.
+   */
+  readonly logger?: WithheldLog;
 }
 
 /**
@@ -127,6 +135,7 @@ export function mountRoutes(
   services: readonly MountableRoutes[],
   options: MountRoutesOptions = {},
 ): void {
+  const log: WithheldLog = options.logger ?? (app.log as unknown as WithheldLog);
   const prefix = (options.prefix ?? "").replace(/\/+$/, "");
   const router = createRouter(
     services.flatMap((service) =>
@@ -165,13 +174,13 @@ export function mountRoutes(
             reply,
             mapStream(result, (m) => responseJson(binding.target, binding.rule, m)),
             undefined,
-            (error) => answerOf(request, error).body,
+            (error) => answerOf(request, error, log).body,
           );
         }
         const json = responseJson(binding.target, binding.rule, await result);
         return await reply.type("application/json").send(JSON.stringify(json));
       } catch (error) {
-        const answer = answerOf(request, error);
+        const answer = answerOf(request, error, log);
         return reply
           .code(answer.status)
           .headers(answer.headers)
@@ -183,9 +192,9 @@ export function mountRoutes(
 }
 
 /** The answer to a failed request, as `tsmicro api` gives it; what it withholds from the client goes to the app's log. */
-function answerOf(request: FastifyRequest, error: unknown): ErrorResponse {
+function answerOf(request: FastifyRequest, error: unknown, log: WithheldLog): ErrorResponse {
   const answer = errorResponse(error);
-  logWithheld(answer, request, (fields, line) => request.log.warn(fields, line));
+  logWithheld(answer, error, request, log, activeTraceId());
   return answer;
 }
 
