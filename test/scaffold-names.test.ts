@@ -212,6 +212,14 @@ describe("tsmicro new in a workspace, from a proto already in its proto/", () =>
       "unowned: proto/payment/v1/payment.proto declares PaymentService, which no service of the workspace serves " +
         "(none owns proto/payment/); make one that does: tsmicro new payment --proto proto/payment/v1/payment.proto\n",
     );
+    // At the top of proto/, a file is in no folder a service could own: generate says where to move it.
+    await writeFile(join(root, "proto/health.proto"), 'syntax = "proto3";\npackage health;\nservice Health {}\n');
+    expect((await tsmicro("generate")).stdout).toContain(
+      "unowned: proto/health.proto declares Health, which no service of the workspace serves (a service owns a " +
+        "folder of proto/, and this file is in none); move it to proto/health/health.proto, then: " +
+        "tsmicro new health --proto proto/health/health.proto\n",
+    );
+    await rm(join(root, "proto/health.proto"));
     const plain = await tsmicro("new", "payment", "--no-install");
     expect(plain.code).toBe(1);
     expect(plain.stderr).toContain("to start from that proto, pass --proto proto/payment/v1/payment.proto");

@@ -255,10 +255,19 @@ async function unownedProtos(root: string): Promise<string[]> {
     const text = await readFile(join(protoDir, file), "utf8");
     const services = [...text.matchAll(/^\s*service\s+(\w+)/gm)].map((match) => match[1]!);
     if (services.length === 0) continue;
+    const declares = `proto/${file} declares ${services.join(", ")}, which no service of the workspace serves`;
+    if (!file.includes("/")) {
+      // A service owns a folder of proto/: a file at its top belongs to none.
+      const name = file.replace(/\.proto$/, "");
+      lines.push(
+        `${declares} (a service owns a folder of proto/, and this file is in none); ` +
+          `move it to proto/${name}/${file}, then: tsmicro new ${name} --proto proto/${name}/${file}`,
+      );
+      continue;
+    }
     const folder = file.split("/")[0]!;
     lines.push(
-      `proto/${file} declares ${services.join(", ")}, which no service of the workspace serves ` +
-        `(none owns proto/${folder}/); make one that does: tsmicro new ${folder} --proto proto/${file}`,
+      `${declares} (none owns proto/${folder}/); make one that does: tsmicro new ${folder} --proto proto/${file}`,
     );
   }
   return lines;

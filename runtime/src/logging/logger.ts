@@ -153,7 +153,7 @@ function destination(options: LoggerOptions): DestinationStream | undefined {
     if (!size && !frequency)
       return pinoModule().pino.transport({ target: "pino/file", options: { destination: path, mkdir: true } });
     return pinoModule().pino.transport({
-      target: resolvePackage("pino-roll", "a log file (--log_file, or TSMICRO_LOG_FILE)"),
+      target: resolvePackage("pino-roll", "log rotation (--log_rotate_size, --log_rotate_frequency)"),
       options: {
         file: path,
         mkdir: true,
