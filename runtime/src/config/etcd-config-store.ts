@@ -189,17 +189,16 @@ export class EtcdConfigStore {
    * Watches the prefix from `afterRevision` on: nothing between a read and
    * its watch is lost. etcd3 reconnects a broken stream and resumes where it
    * stopped; when etcd cancels the watch (the revisions were compacted) it
-   * is read again whole and reported as a resync. An etcd that came back
-   * empty (a new cluster, its data directory lost) restarts its revisions,
-   * and the resumed watch would wait for one it has not reached, missing
-   * every setting written again: after each reconnection the prefix is read,
-   * and a revision behind what the watch has seen is reported as a resync
-   * and watched from there.
+   * is read again whole and reported as a resync. After each reconnection the
+   * prefix is read again and reported as a resync too, and watched from
+   * there: an etcd that came back empty (a new cluster, its data directory
+   * lost) restarted its revisions, and the resumed watch would wait for one
+   * it has not reached, missing every setting written again. A resync that
+   * finds what was there changes nothing.
    */
   watch(afterRevision: number, events: StoreWatchEvents): StoreWatch {
     let current: EtcdWatcher | undefined;
     let closed = false;
-    let seen = afterRevision;
     /**
      * Ends `watcher` and watches from `revision` on, first reporting `entries` (what etcd holds at
      * `revision`) when given; nothing when `watcher` was replaced or closed meanwhile.
@@ -207,12 +206,14 @@ export class EtcdConfigStore {
     const reopen = (watcher: EtcdWatcher, revision: number, entries?: ConfigEntry[]) => {
       if (closed || current !== watcher) return;
       void watcher.cancel().catch(() => undefined);
-      if (entries) {
-        seen = revision;
-        events.resync(entries);
-      }
+      if (entries) events.resync(entries);
       open(revision);
     };
+    const startOver = (watcher: EtcdWatcher, retryFrom: number | undefined) =>
+      this.read().then(
+        ({ entries, revision: now }) => reopen(watcher, now, entries),
+        () => retryFrom !== undefined && setTimeout(() => reopen(watcher, retryFrom), 1_000),
+      );
     const open = (revision: number) => {
       const watcher = this.#etcd
         .watch()
@@ -222,27 +223,21 @@ export class EtcdConfigStore {
       current = watcher;
       let broken = false;
       watcher.on("data", (response) => {
-        seen = Math.max(seen, Number(response.header.revision));
+        // A watcher being replaced may still deliver: what it has is in the resync already.
+        if (closed || current !== watcher) return;
         const changes = response.events.flatMap((event) => this.#changeOf(event.type, event.kv) ?? []);
-        if (changes.length > 0 && !closed) events.changes(changes);
+        if (changes.length > 0) events.changes(changes);
       });
       watcher.on("disconnected", () => {
         broken = true;
       });
       watcher.on("connected", () => {
-        if (broken)
-          this.read().then(
-            ({ entries, revision: now }) => now < seen && reopen(watcher, now, entries),
-            () => undefined,
-          );
+        if (broken) void startOver(watcher, undefined);
         broken = false;
       });
       watcher.on("error", () => {
         if (closed || current !== watcher) return;
-        this.read().then(
-          ({ entries, revision: now }) => reopen(watcher, now, entries),
-          () => setTimeout(() => reopen(watcher, revision), 1_000),
-        );
+        void startOver(watcher, revision);
       });
     };
     open(afterRevision);
