@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { MethodDefinition } from "../definition/definition.js";
+import { retryDelayOf } from "../errors/error-details.js";
 import { failedServiceKey } from "../errors/failed-service.js";
 import { isSetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
@@ -96,6 +97,22 @@ describe("breakerMiddleware", () => {
     expect(error).toMatchObject({ code: Code.UNAVAILABLE, retryable: false });
     expect((error as Error).message).toContain("circuit breaker open for user /user.v1.Users/Login");
     expect(middleware.stats("user", login.path)).toMatchObject({ failures: 4, rejects: 1 });
+  });
+
+  it("says in its refusals when the next probe goes through: what is left of the reset timeout", async () => {
+    const middleware = breaker({ volumeThreshold: 4, resetTimeoutMs: 10_000 });
+    const send = middleware(callee(internal).next);
+    await failures(send, call(login), 4);
+    const delayOf = async () => {
+      const [error] = await failures(send, call(login), 1);
+      expect(isBreakerOpen(error)).toBe(true);
+      return retryDelayOf(error as TsmicroError)!;
+    };
+    const first = await delayOf();
+    expect(first).toBeGreaterThan(9_000);
+    expect(first).toBeLessThanOrEqual(10_000);
+    await sleep(1_200);
+    expect(await delayOf()).toBeLessThanOrEqual(first - 1_000);
   });
 
   it("passes calls and answers through unchanged while closed", async () => {

@@ -121,7 +121,18 @@ interface Entry {
   readonly openMessage: string;
   /** What a call beyond maxConcurrent fails with. */
   readonly fullMessage: string;
-  readonly openDetails: readonly ErrorDetail[];
+  /** The ErrorInfo of its open refusals. */
+  readonly openReason: ErrorDetail;
+  /** When it last opened (Date.now()): its refusals say when the next probe goes through. */
+  openedAt: number;
+}
+
+/**
+ * When an open breaker's next probe goes through, as RetryInfo: what is left of its reset timeout
+ * (a second at least, once it is half-open with its probe in flight).
+ */
+function nextProbe(entry: Entry): ErrorDetail {
+  return retryDelayDetail(Math.max(1_000, entry.openedAt + entry.settings.resetTimeoutMs - Date.now()));
 }
 
 /** A stream with its first message already received: that message decides the breaker's outcome. */
@@ -233,12 +244,15 @@ export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddlewa
       fullMessage:
         `${settings.maxConcurrent} calls of ${service} ${method.path} are in flight, the most its circuit breaker ` +
         "lets through at once (maxConcurrent): this one failed fast",
-      // Its next probe is at most the reset timeout away.
-      openDetails: [
-        errorReasonDetail(breakerOpenReason.reason, breakerOpenReason.domain, { service, method: method.path }),
-        retryDelayDetail(settings.resetTimeoutMs),
-      ],
+      openReason: errorReasonDetail(breakerOpenReason.reason, breakerOpenReason.domain, {
+        service,
+        method: method.path,
+      }),
+      openedAt: 0,
     };
+    breaker.on("open", () => {
+      entry.openedAt = Date.now();
+    });
     // opossum calls this for counted failures and for calls it rejects while
     // open; registering it always (not only with a fallback) is what turns
     // opossum's own open error into ours without a catch on every call.
@@ -247,7 +261,7 @@ export function breakerMiddleware(options: BreakerOptions = {}): BreakerMiddlewa
         ? new TsmicroError(Code.UNAVAILABLE, entry.openMessage, {
             retryable: false,
             unprocessed: true,
-            details: entry.openDetails,
+            details: [entry.openReason, nextProbe(entry)],
           })
         : isOpossumFull(error)
           ? new TsmicroError(Code.RESOURCE_EXHAUSTED, entry.fullMessage, { retryable: false, unprocessed: true })
