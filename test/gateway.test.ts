@@ -980,11 +980,21 @@ describe("the HTTP gateway", () => {
         json: status(Code.INVALID_ARGUMENT, 'the path "/v1/shelves/%zz" has a malformed %-escape'),
       },
       {
-        name: "a malformed %-escape in the query",
+        name: "a malformed %-escape in the query, even of a parameter that sets no field",
         method: "GET",
-        path: "/v1/shelves/s1?name=caf%E9",
+        path: "/v1/shelves/s1?utm=%zz",
         status: 400,
-        json: status(Code.INVALID_ARGUMENT, 'the query "name=caf%E9" has a malformed %-escape'),
+        json: status(Code.INVALID_ARGUMENT, 'the query "utm=%zz" has a malformed %-escape'),
+      },
+      {
+        name: "a field's value in the query whose %-escapes are not UTF-8",
+        method: "GET",
+        path: "/v1/shelves/s1/books?filter.author=caf%E9&utm=caf%E9",
+        status: 400,
+        json: status(
+          Code.INVALID_ARGUMENT,
+          "query parameter filter.author has %-escapes of bytes that are not UTF-8: send its text as UTF-8",
+        ),
       },
       {
         name: "an unknown route",

@@ -54,7 +54,7 @@ export class GatewayMetrics {
     app.addHook("onRequest", (request, reply, done) => {
       // Prometheus's scrapes and the dashboard's probes (see httpNodeHealth) are no one's requests:
       // counted, they would move every HTTP panel and alert. Also where /metrics is served on another port.
-      if (request.url === metricsPath || request.routeOptions.url === metricsPath) return done();
+      if (request.raw.url === metricsPath) return done();
       const start = performance.now();
       const response = reply.raw;
       response.on("close", () =>

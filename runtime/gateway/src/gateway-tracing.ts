@@ -69,7 +69,7 @@ export class HttpTracing {
   #begin(tracing: Tracing, request: FastifyRequest, reply: FastifyReply): HttpServerSpan | undefined {
     // Prometheus's scrapes of /metrics, and the dashboard's probes of it (see httpNodeHealth), are
     // no request of anyone's: no trace each, also where /metrics is served on another port.
-    if (request.url === metricsPath || request.routeOptions.url === metricsPath) return undefined;
+    if (request.raw.url === metricsPath) return undefined;
     const raw = request.raw.url ?? "/";
     const queryAt = raw.indexOf("?");
     const span = startHttpServerSpan(tracing, {

@@ -19,12 +19,12 @@ import {
   entryKey,
   nameProblem,
   servicesOf,
-  timerDelay,
   type RegistryEntry,
   type ServiceRecord,
 } from "./registry-entries.js";
 import type { Endpoint, Node, Registry, Service, Watcher, WatchOptions } from "./registry.js";
 import { createWatcherFeed } from "./watcher-feed.js";
+import { timerDelay } from "../platform/timer-delay.js";
 
 /** Options of the local registry. */
 export interface LocalRegistryOptions {

@@ -1,14 +1,7 @@
-import {
-  entriesOf,
-  entryKey,
-  eventOf,
-  sameRegistration,
-  servicesOf,
-  timerDelay,
-  type RegistryEntry,
-} from "./registry-entries.js";
+import { entriesOf, entryKey, eventOf, sameRegistration, servicesOf, type RegistryEntry } from "./registry-entries.js";
 import type { Registry, RegistryEvent, Service, Watcher, WatchOptions } from "./registry.js";
 import { createWatcherFeed, type WatcherFeed } from "./watcher-feed.js";
+import { timerDelay } from "../platform/timer-delay.js";
 
 /** Options of the in-memory registry. */
 export interface MemoryRegistryOptions {

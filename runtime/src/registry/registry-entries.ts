@@ -25,8 +25,6 @@ export type Snapshot = ReadonlyMap<string, RegistryEntry>;
 const maxNameBytes = 200;
 
 /** Longest delay a Node timer takes; longer ones fire at once (with a warning), so long TTLs are checked in steps. */
-const maxTimerDelayMs = 2 ** 31 - 1;
-
 /**
  * Why `name` cannot be a service name or node id, or undefined when it can.
  * Names become path segments (a folder and file of the local registry, an
@@ -123,11 +121,6 @@ export function diffSnapshots(before: Snapshot, after: Snapshot): RegistryEvent[
     else if (!sameRegistration(previous, entry)) events.push(eventOf("update", entry));
   }
   return events;
-}
-
-/** A timer delay for something due in `ms`, within what setTimeout accepts. */
-export function timerDelay(ms: number): number {
-  return Math.min(Math.max(Math.ceil(ms), 0), maxTimerDelayMs);
 }
 
 function compare(a: string, b: string): number {

@@ -22,6 +22,16 @@ describe("buildRequestFields", () => {
     ["URLSearchParams", { variables: {}, query: new URLSearchParams([["q", "a b"]]) }, { q: "a b" }],
     ["%-escapes and +", { variables: {}, query: "q=caf%C3%A9+au+lait&r=100%25" }, { q: "café au lait", r: "100%" }],
     [
+      "bytes that are not UTF-8 in a parameter that sets no field, ignored as grpc-gateway ignores it",
+      {
+        variables: {},
+        query: "utm=caf%E9&q=x",
+        field: (name) => (name === "q" ? { jsonPath: ["q"], repeated: false, convert: (v) => v } : undefined),
+      },
+      { q: "x" },
+    ],
+    ["a U+FFFD the query spells", { variables: {}, query: "q=%EF%BF%BD" }, { q: "\uFFFD" }],
+    [
       "a query parameter for a path-bound field (or inside it) is ignored",
       { variables: { "book.name": "b1" }, query: "book.name=evil&book=x&book.name.x=y&other=1" },
       { book: { name: "b1" }, other: "1" },
@@ -68,7 +78,11 @@ describe("buildRequestFields", () => {
     ["__proto__ in a parameter", { variables: {}, query: "__proto__.polluted=1" }, "is not a field name"],
     ["an empty name part", { variables: {}, query: "a..b=1" }, "is not a field name"],
     ["a %-escape of no hex digits", { variables: {}, query: "q=%zz" }, 'the query "q=%zz" has a malformed %-escape'],
-    ["a %-escape of bytes that are not UTF-8", { variables: {}, query: "q=caf%E9" }, "has a malformed %-escape"],
+    [
+      "a %-escape of bytes that are not UTF-8",
+      { variables: {}, query: "q=caf%E9" },
+      "query parameter q has %-escapes of bytes that are not UTF-8",
+    ],
     ["a malformed %-escape in a name", { variables: {}, query: "q%zz=1" }, "has a malformed %-escape"],
   ])("rejects %s as INVALID_ARGUMENT", (_, input, message) => {
     let error: unknown;

@@ -95,7 +95,9 @@ export function buildRequestFields(input: RequestFieldsInput): RequestFields {
       const path = resolved?.jsonPath ?? toJsonPath(name);
       const dotted = path.join(".");
       if (bound.some((b) => dotted === b || isInside(dotted, b) || isInside(b, dotted))) continue;
-      const values = (params?.getAll(name) ?? []).map((v) => (resolved ? resolved.convert(v) : v));
+      const raw = params?.getAll(name) ?? [];
+      if (typeof input.query === "string") checkUtf8(name, raw, input.query);
+      const values = raw.map((v) => (resolved ? resolved.convert(v) : v));
       const repeated = values.length > 1 || (resolved?.repeated ?? input.isRepeated?.(dotted) ?? false);
       setField(message, path, repeated ? values : values[0], name);
     }
@@ -111,21 +113,32 @@ export function buildRequestFields(input: RequestFieldsInput): RequestFields {
 }
 
 /**
- * The parameters of a query string. A malformed %-escape (not two hex digits, or bytes that are
- * not UTF-8) is INVALID_ARGUMENT, as grpc-gateway (Go's url.ParseQuery) has it: URLSearchParams
- * would keep `%zz` as typed and read `%E9` as U+FFFD, and the service would store that.
+ * The parameters of a query string. A %-escape without two hex digits is INVALID_ARGUMENT, as
+ * grpc-gateway (Go's url.ParseQuery) has it: URLSearchParams would keep `%zz` as typed.
  */
 function parseQuery(query: string): URLSearchParams {
-  if (query.includes("%"))
-    for (const part of query.split(/[&=]/)) {
-      try {
-        decodeURIComponent(part);
-      } catch {
-        throw new TsmicroError(Code.INVALID_ARGUMENT, `the query ${JSON.stringify(query)} has a malformed %-escape`);
-      }
-    }
+  if (query.includes("%") && badEscape.test(query))
+    throw new TsmicroError(Code.INVALID_ARGUMENT, `the query ${JSON.stringify(query)} has a malformed %-escape`);
   return new URLSearchParams(query);
 }
+
+const badEscape = /%(?![0-9A-Fa-f]{2})/;
+
+/**
+ * Refuses values of a field whose %-escapes are bytes that are not UTF-8 (`caf%E9`, Latin-1),
+ * which URLSearchParams reads as U+FFFD, and the service would store so; a query that spells
+ * U+FFFD itself is taken as it is. Parameters that set no field are not looked at, as
+ * grpc-gateway, which ignores them, does not.
+ */
+function checkUtf8(name: string, values: readonly string[], query: string): void {
+  if (!values.some((value) => value.includes("\uFFFD")) || spellsReplacement.test(query)) return;
+  throw new TsmicroError(
+    Code.INVALID_ARGUMENT,
+    `query parameter ${name} has %-escapes of bytes that are not UTF-8: send its text as UTF-8`,
+  );
+}
+
+const spellsReplacement = /%EF%BF%BD|\uFFFD/i;
 
 // Names like "__proto__" would reach Object.prototype instead of the message.
 const unsafeKeys = new Set(["__proto__", "constructor", "prototype"]);

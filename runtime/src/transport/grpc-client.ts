@@ -27,6 +27,7 @@ import { type ClientKeepaliveOptions, clientKeepalive } from "./keepalive.js";
 import type { CallResult, ClientCall, ClientTransport } from "./transport.js";
 import { isAsyncIterable } from "./call-result.js";
 import { abortedError, afterClose, cancelledBeforeStart, requestStreamError } from "./call-errors.js";
+import { longestTimerMs } from "../platform/timer-delay.js";
 
 /** Options of createGrpcClientTransport. */
 export interface GrpcClientTransportOptions extends ClientKeepaliveOptions {
@@ -123,7 +124,7 @@ export function createGrpcClientTransport(options: GrpcClientTransportOptions = 
   let closed = false;
   let sweeper: NodeJS.Timeout | undefined;
   const releaseAfterMs = options.releaseUnusedAfterMs ?? 60_000;
-  if (!(releaseAfterMs > 0 && releaseAfterMs <= 2 ** 31 - 1))
+  if (!(releaseAfterMs > 0 && releaseAfterMs <= longestTimerMs))
     throw new RangeError(`releaseUnusedAfterMs must be a number of ms from 1 to 2^31-1, not ${releaseAfterMs}`);
 
   /**

@@ -33,7 +33,7 @@ import {
 import { keepAlive, serverKeepalive } from "./keepalive.js";
 import { logHandlerFailure, ServerCallContext } from "./server-context.js";
 import type { ServerHandler } from "./transport.js";
-import { timerDelayMs } from "../platform/timer-delay.js";
+import { longestTimerMs, timerDelay } from "../platform/timer-delay.js";
 
 /**
  * How many streams a client may reset (RST_STREAM) on one connection: a burst, then a rate per
@@ -216,7 +216,7 @@ class H2Call {
     });
     this.#reader = new MessageReader(limits.maxReceive, headers["grpc-encoding"] as string | undefined, "server");
     if (deadline) {
-      this.#timer = setTimeout(() => this.#expire(deadline), timerDelayMs(deadline));
+      this.#armDeadline(deadline);
     }
     stream.on("data", (chunk: Buffer) => this.#onData(chunk));
     stream.once("end", () => {
@@ -360,13 +360,18 @@ class H2Call {
     return writeFrame(this.#stream, framed);
   }
 
-  /** The deadline passed: the handler's signal aborts and the caller gets DEADLINE_EXCEEDED. A timer that woke early waits on. */
-  #expire(deadline: Date): void {
+  /** Expires the call at `deadline`; one further away than a timer can wait, in steps. */
+  #armDeadline(deadline: Date): void {
+    const left = deadline.getTime() - Date.now();
+    this.#timer = setTimeout(
+      () => (left > longestTimerMs ? this.#armDeadline(deadline) : this.#expire()),
+      timerDelay(left),
+    );
+  }
+
+  /** The deadline passed: the handler's signal aborts and the caller gets DEADLINE_EXCEEDED. */
+  #expire(): void {
     if (this.#ended) return;
-    if (deadline.getTime() > Date.now()) {
-      this.#timer = setTimeout(() => this.#expire(deadline), timerDelayMs(deadline));
-      return;
-    }
     this.#context.cancel();
     this.#end(Code.DEADLINE_EXCEEDED, `deadline exceeded serving ${this.#route.method.path}`, {});
   }
