@@ -58,6 +58,8 @@ export function durableName(group: string, topic: string): string {
 export class JetStreamConsumer {
   #messages: ConsumerMessages | undefined;
   #loop: Promise<void> | undefined;
+  /** A rebuild of the stream and consumer under way (see #reopen). */
+  #reopening: Promise<void> | undefined;
   #closing = false;
 
   constructor(
@@ -82,6 +84,8 @@ export class JetStreamConsumer {
     this.#closing = true;
     this.#messages?.stop();
     await this.#loop;
+    // A rebuild under way ends at its next step, taking nothing.
+    await this.#reopening;
     await this.runner.drained();
   }
 
@@ -116,16 +120,20 @@ export class JetStreamConsumer {
     for await (const status of await messages.status()) {
       if (this.#closing || this.#messages !== messages) return;
       if (!lost.has(status.type)) continue;
-      messages.stop();
-      await this.#loop;
-      await this.#reopen();
+      this.#reopening = this.#reopen(messages);
       return;
     }
   }
 
-  /** Makes the stream and consumer again and takes messages from them, trying each second until it can or stops. */
-  async #reopen(): Promise<void> {
+  /**
+   * Stops taking from `lost`, then makes the stream and consumer again and takes messages from
+   * them, trying each second until it can or the subscription stops.
+   */
+  async #reopen(lost: ConsumerMessages): Promise<void> {
     const { logger, streams } = this.context;
+    lost.stop();
+    await this.#loop;
+    if (this.#closing) return;
     logger.warn(
       { topic: this.topic, consumer: this.durable },
       "broker: the JetStream stream or consumer of this subscription is gone from the server; making it again",
@@ -140,12 +148,13 @@ export class JetStreamConsumer {
         );
         return;
       } catch (error) {
+        if (this.#closing) return;
         if (attempt === 1)
           logger.warn(
             { topic: this.topic, err: error },
             "broker: cannot make the JetStream consumer yet; trying each second",
           );
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        await new Promise((resolve) => setTimeout(resolve, 1_000).unref());
       }
     }
   }
