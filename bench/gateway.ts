@@ -3,7 +3,8 @@
  * against a hand-written fastify + @grpc/grpc-js proxy of the same routes
  * (bench/fixtures/fastify-grpc-proxy.ts), alternating rounds in one run. The gateway runs twice,
  * on its default h2 transport and on `--transport=grpc`; all proxies are child processes started
- * the same way, afresh in each round, in front of the same backend process (fixture 16's node);
+ * the same way, afresh in each round, in front of the same backend process (fixture 16's node),
+ * which every proxy has loaded once before the first round;
  * autocannon drives them from this process, so it never shares a proxy's event loop. Besides
  * req/s and latency it reads each proxy's CPU time from /proc, which says more than req/s when
  * load generator, proxy and backend share two cores, and the backend's and autocannon's per
@@ -146,6 +147,7 @@ interface ProxySpec {
 async function measureAll(specs: readonly ProxySpec[]): Promise<void> {
   const answers = new Map<Route, { label: string; answer: string }>();
   const runs: RoundResult[][][] = routes.map(() => specs.map(() => []));
+  await warmBackend(specs);
   for (let round = 0; round < rounds; round++) {
     // Alternate the order, so a slow drift of the machine hits every proxy alike.
     const order = [...specs.keys()];
@@ -173,6 +175,24 @@ async function measureAll(specs: readonly ProxySpec[]): Promise<void> {
     }
   }
   for (const [r, route] of routes.entries()) report(route, answers.get(route)!.answer, specs, runs[r]!);
+}
+
+/**
+ * Loads the backend through every proxy once before the rounds: the backend's code for a client's
+ * way of calling (grpc-js's headers and frames, or h2's) warms up on its first calls, and without
+ * this the proxy that first calls so in round 1 would pay for it, and the next one not.
+ */
+async function warmBackend(specs: readonly ProxySpec[]): Promise<void> {
+  for (const spec of specs) {
+    const node = await startNode(spec.script, spec.args, {}, spec.cwd);
+    try {
+      const proxy: Proxy = { label: spec.label, pid: node.pid, address: node.address };
+      for (const route of routes) await load(proxy, route, warmupMs);
+    } finally {
+      node.kill("SIGTERM");
+      await node.exited;
+    }
+  }
 }
 
 /** Prints one route's rounds: the baseline is the last proxy. */
