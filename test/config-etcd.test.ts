@@ -355,17 +355,22 @@ describeEtcd("config on a real etcd", () => {
       );
     });
   });
-  it("keeps following etcd after it restarts, and keeps the last settings while it is down", async () => {
-    await etcd.put(key("restart", "level")).value('"info"');
-    const { logger } = capturedLogger();
+  /** A running config of the service's `level` from etcd, and the values its watcher saw. */
+  async function watchedLevel(service: string) {
     const config = createConfig({
       schema: z.object({ level: z.string() }),
-      sources: [etcdSource({ addresses: cluster.endpoints, service: "restart" })],
-      logger,
+      sources: [etcdSource({ addresses: cluster.endpoints, service })],
+      logger: capturedLogger().logger,
     });
     await config.start();
     const levels: string[] = [];
     config.watch("level", (level) => levels.push(level));
+    return { config, levels };
+  }
+
+  it("keeps following etcd after it restarts, and keeps the last settings while it is down", async () => {
+    await etcd.put(key("restart", "level")).value('"info"');
+    const { config, levels } = await watchedLevel("restart");
     try {
       await cluster.stopMember(0);
       expect(config.get("level")).toBe("info");
@@ -382,15 +387,7 @@ describeEtcd("config on a real etcd", () => {
     // History, as any running system has: the new etcd's revisions will be far behind these.
     for (let i = 0; i < 30; i++) await etcd.put(key("refilled", "level")).value(`"level${i}"`);
     await etcd.put(key("refilled", "level")).value('"info"');
-    const { logger } = capturedLogger();
-    const config = createConfig({
-      schema: z.object({ level: z.string() }),
-      sources: [etcdSource({ addresses: cluster.endpoints, service: "refilled" })],
-      logger,
-    });
-    await config.start();
-    const levels: string[] = [];
-    config.watch("level", (level) => levels.push(level));
+    const { config, levels } = await watchedLevel("refilled");
     try {
       await cluster.stopMember(0);
       await cluster.startMember(0, { empty: true });

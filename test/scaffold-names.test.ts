@@ -235,10 +235,11 @@ describe("tsmicro new in a workspace, from a proto already in its proto/", () =>
 });
 
 describe("tsmicro generate at a workspace's root", () => {
-  it("gives an API service the other services' clients, not their entities' Kysely types", async () => {
-    const made = await runCreate(["mall", "--workspace", "--no-install"], work);
+  /** A workspace `name` with a service `user` and an API service `edge`, and tsmicro run at its root. */
+  async function userAndEdge(name: string) {
+    const made = await runCreate([name, "--workspace", "--no-install"], work);
     expect(made.code, made.stderr).toBe(0);
-    const root = join(work, "mall");
+    const root = join(work, name);
     const tsmicro = (...args: string[]) => run(process.execPath, [bins.tsmicro, ...args], { cwd: root });
     for (const args of [
       ["new", "user", "--no-install"],
@@ -247,6 +248,11 @@ describe("tsmicro generate at a workspace's root", () => {
       const added = await tsmicro(...args);
       expect(added.code, added.stderr).toBe(0);
     }
+    return { root, tsmicro };
+  }
+
+  it("gives an API service the other services' clients, not their entities' Kysely types", async () => {
+    const { root } = await userAndEdge("mall");
     expect(existsSync(join(root, "services/user/src/gen/user/v1/user.entity.ts"))).toBe(true);
     expect(existsSync(join(root, "services/edge/src/gen/user/v1/user.micro.ts"))).toBe(true);
     // It would import kysely, which edge does not depend on: its image would not build.
@@ -258,17 +264,7 @@ describe("tsmicro generate at a workspace's root", () => {
   });
 
   it("plans every service before writing any: one that fails leaves all as they were, and is named", async () => {
-    const made = await runCreate(["shop", "--workspace", "--no-install"], work);
-    expect(made.code, made.stderr).toBe(0);
-    const root = join(work, "shop");
-    const tsmicro = (...args: string[]) => run(process.execPath, [bins.tsmicro, ...args], { cwd: root });
-    for (const args of [
-      ["new", "user", "--no-install"],
-      ["new", "edge", "--type", "api", "--no-install"],
-    ]) {
-      const added = await tsmicro(...args);
-      expect(added.code, added.stderr).toBe(0);
-    }
+    const { root, tsmicro } = await userAndEdge("shop");
     // A second UserService, in user's own protos: user refuses it, while edge would only get its client.
     await mkdir(join(root, "proto/user/v2"), { recursive: true });
     await writeFile(
