@@ -25,14 +25,14 @@ function isGatewayKey(key: string): boolean {
  * and `X-Forwarded-For`/`X-Request-Id`. A text value gRPC cannot carry (outside printable
  * ASCII) is left out and reported to `dropped`, rather than failing the whole request; a `-bin`
  * value that is not base64 is INVALID_ARGUMENT naming the header. A `Grpc-Metadata-*` header
- * sent more than once is as many values, as grpc-gateway forwards it, when `distinct` gives the
- * headers apart (Node's `headersDistinct`; `headers` has them joined with ", ").
+ * sent more than once is as many values, as grpc-gateway forwards it, when `distinct` (the
+ * request) has its `headersDistinct`, read only then (`headers` has them joined with ", ").
  */
 export function forwardedMetadata(
   headers: IncomingHttpHeaders,
   ip: string,
   dropped: (header: string) => void = () => {},
-  distinct?: () => Readonly<Record<string, readonly string[] | undefined>>,
+  distinct?: { readonly headersDistinct: Readonly<Record<string, readonly string[] | undefined>> },
 ): Metadata {
   const metadata: Record<string, Metadata[string]> = {};
   // Every request passes here: for-in, without the array of entries Object.entries would build.
@@ -48,7 +48,7 @@ export function forwardedMetadata(
     const joined = Array.isArray(value) ? value.join(", ") : value;
     // Only a value with a comma may be several: the common case looks no further.
     const several = distinct !== undefined && name.startsWith("grpc-metadata-") && joined.includes(",");
-    const values = several ? (distinct()[name] ?? [joined]) : [joined];
+    const values = several ? (distinct.headersDistinct[name] ?? [joined]) : [joined];
     if (key.endsWith("-bin")) {
       const decoded = values.map((text) => binaryHeader(name, text));
       metadata[key] = decoded.length === 1 ? decoded[0]! : decoded;

@@ -72,24 +72,21 @@ export class HttpTracing {
     if (request.raw.url === metricsPath) return undefined;
     const raw = request.raw.url ?? "/";
     const queryAt = raw.indexOf("?");
+    const recording = tracing.recording;
     const span = startHttpServerSpan(tracing, {
       method: request.method,
       path: queryAt < 0 ? raw : raw.slice(0, queryAt),
       headers: request.headers,
       clientAddress: request.ip,
       // Attributes only a span that records is given: read for no other request.
-      ...(tracing.recording
-        ? {
-            scheme: request.protocol,
-            host: request.host,
-            protocolVersion: request.raw.httpVersion === "2.0" ? "2" : request.raw.httpVersion,
-          }
-        : {}),
+      scheme: recording ? request.protocol : undefined,
+      host: recording ? request.host : undefined,
+      protocolVersion: recording ? (request.raw.httpVersion === "2.0" ? "2" : request.raw.httpVersion) : undefined,
     });
     slots(request)[this.#slot] = span;
     void reply.header("traceresponse", span.traceResponse);
     // A span that records nothing (no exporter) has nothing to end.
-    if (tracing.recording) {
+    if (recording) {
       const response = reply.raw;
       response.on("close", () => span.end(response.statusCode, response.writableFinished));
     }

@@ -640,7 +640,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           { header, method: request.method, url: request.url },
           "header not forwarded: gRPC metadata takes printable ASCII only",
         ),
-      () => request.raw.headersDistinct,
+      request.raw,
     );
   }
 
