@@ -255,7 +255,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
    */
   function failureAnswer(request: FastifyRequest, error: unknown): ErrorResponse {
     const answer = errorResponse(error, detailType);
-    logWithheld(answer, error, request, logger, httpTracing.traceId(request));
+    logWithheld(answer, error, request, logger);
     return { ...answer, body: httpTracing.withTraceId(request, answer.body) };
   }
 

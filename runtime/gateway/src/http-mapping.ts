@@ -345,7 +345,8 @@ export interface WithheldLog {
 
 /**
  * Logs the message an error response withheld from its client (see errorResponse), which the
- * operator needs, with the service whose call failed and the trace: at warn, but at debug for an
+ * operator needs, with the service whose call failed (and the trace, as the logger puts the
+ * active span's ids on every line): at warn, but at debug for an
  * open breaker's refusal (the breaker logged its opening; a line per refused call would flood the
  * log in an outage), and not at all for a 499 whose client went away.
  */
@@ -354,7 +355,6 @@ export function logWithheld(
   error: unknown,
   request: { readonly method: string; readonly url: string; readonly raw: IncomingMessage },
   log: WithheldLog,
-  traceId: string | undefined,
 ): void {
   // A request's own stream ends once its body is read: its socket says whether the client went away.
   const gone = request.raw.socket?.destroyed !== false;
@@ -365,7 +365,6 @@ export function logWithheld(
     method: request.method,
     url: request.url,
     failedService: failedService(error),
-    traceId,
   };
   const line = `${request.method} ${request.url} failed: ${answer.withheld}`;
   if (isBreakerOpen(error)) log.debug(fields, line);

@@ -2,7 +2,6 @@ import { createFileRegistry, fromBinary, toBinary, type Message } from "@bufbuil
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
-  activeTraceId,
   type ClientOf,
   Code,
   type HttpRule,
@@ -194,7 +193,7 @@ export function mountRoutes(
 /** The answer to a failed request, as `tsmicro api` gives it; what it withholds from the client goes to the app's log. */
 function answerOf(request: FastifyRequest, error: unknown, log: WithheldLog): ErrorResponse {
   const answer = errorResponse(error);
-  logWithheld(answer, error, request, log, activeTraceId());
+  logWithheld(answer, error, request, log);
   return answer;
 }
 
