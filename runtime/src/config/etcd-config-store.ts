@@ -194,11 +194,15 @@ export class EtcdConfigStore {
    * there: an etcd that came back empty (a new cluster, its data directory
    * lost) restarted its revisions, and the resumed watch would wait for one
    * it has not reached, missing every setting written again. A resync that
-   * finds what was there changes nothing.
+   * finds what was there changes nothing. The resumed watch may deliver a
+   * change while that read is under way; a read older than what it delivered
+   * is stale, and is made again rather than undo the change.
    */
   watch(afterRevision: number, events: StoreWatchEvents): StoreWatch {
     let current: EtcdWatcher | undefined;
     let closed = false;
+    /** The newest revision the current watcher delivered since it (re)connected. */
+    let delivered = 0;
     /**
      * Ends `watcher` and watches from `revision` on, first reporting `entries` (what etcd holds at
      * `revision`) when given; nothing when `watcher` was replaced or closed meanwhile.
@@ -209,9 +213,10 @@ export class EtcdConfigStore {
       if (entries) events.resync(entries);
       open(revision);
     };
-    const startOver = (watcher: EtcdWatcher, retryFrom: number | undefined) =>
+    const startOver = (watcher: EtcdWatcher, retryFrom: number | undefined): Promise<unknown> =>
       this.read().then(
-        ({ entries, revision: now }) => reopen(watcher, now, entries),
+        ({ entries, revision: now }) =>
+          now < delivered && current === watcher ? startOver(watcher, retryFrom) : reopen(watcher, now, entries),
         () => retryFrom !== undefined && setTimeout(() => reopen(watcher, retryFrom), 1_000),
       );
     const open = (revision: number) => {
@@ -221,17 +226,21 @@ export class EtcdConfigStore {
         .startRevision(String(revision + 1))
         .watcher();
       current = watcher;
+      delivered = 0;
       let broken = false;
       watcher.on("data", (response) => {
         // A watcher being replaced may still deliver: what it has is in the resync already.
         if (closed || current !== watcher) return;
         const changes = response.events.flatMap((event) => this.#changeOf(event.type, event.kv) ?? []);
+        for (const change of changes) delivered = Math.max(delivered, change.revision);
         if (changes.length > 0) events.changes(changes);
       });
       watcher.on("disconnected", () => {
         broken = true;
       });
       watcher.on("connected", () => {
+        // Revisions delivered before a reconnection may be an old cluster's, far ahead of a new one's.
+        delivered = 0;
         if (broken) void startOver(watcher, undefined);
         broken = false;
       });
