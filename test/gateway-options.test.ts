@@ -24,6 +24,9 @@ import { suiteEnv } from "./support/suite-env.js";
 
 const tls = join(repoRoot, "test/fixtures/tls");
 
+/** An origin the CORS tests allow. */
+const appOrigin = "https://app.example.com";
+
 /** GET over HTTPS, trusting only the fixture's self-signed certificate. */
 async function getHttps(url: string): Promise<{ status: number; body: string }> {
   const ca = await readFile(join(tls, "localhost.crt"));
@@ -102,6 +105,24 @@ describe("tsmicro api options", () => {
     expect((await preflight("https://evil.example.com")).headers.get("access-control-allow-origin")).toBeNull();
     const simple = await fetch(`${open.url}/v1/ping`, { headers: { origin: "https://app.example.com" } });
     expect(simple.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+  });
+
+  it("answers an OPTIONS that is not a preflight as without CORS: 405 JSON with the path's methods in Allow", async () => {
+    const open = await gateway(`--cors_origins=${appOrigin}`);
+    const closed = await gateway();
+    // Without Access-Control-Request-Method it is no preflight, with an Origin or without.
+    for (const at of [open, closed])
+      for (const headers of [{ origin: appOrigin }, {}]) {
+        const answer = await fetch(`${at.url}/v1/ping`, { method: "OPTIONS", headers });
+        expect(answer.status).toBe(405);
+        expect(answer.headers.get("allow")).toBe("GET");
+        expect(answer.headers.get("content-type")).toMatch(/^application\/json/);
+        expect(((await answer.json()) as { message: string }).message).toBe(
+          "OPTIONS is not allowed on /v1/ping; it takes GET",
+        );
+      }
+    const cross = await fetch(`${open.url}/v1/ping`, { method: "OPTIONS", headers: { origin: appOrigin } });
+    expect(cross.headers.get("access-control-allow-origin")).toBe(appOrigin);
   });
 
   it("takes requests of a custom method (SEARCH) to its routes: here, a path with a GET route only", async () => {

@@ -364,6 +364,35 @@ describe("tsmicro api --handler=web (createGateway)", () => {
     expect(body.details).toEqual([{ "@type": "type.googleapis.com/google.rpc.RequestInfo", requestId: traceId }]);
   });
 
+  it("with --cors_origins, answers preflights and proxies everything else, a plain OPTIONS too", async () => {
+    const origin = "https://app.example.com";
+    const open = createGateway({
+      registry,
+      args: ["--handler=web", "--address=127.0.0.1:0", "--metrics_address=off", `--cors_origins=${origin}`],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    await open.start();
+    try {
+      const preflight = await send(open.url!, "/hello/echo", {
+        method: "OPTIONS",
+        headers: { origin, "access-control-request-method": "POST" },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers["access-control-allow-origin"]).toBe(origin);
+      const who = await send(open.url!, "/hello/who", { headers: { origin } });
+      expect(who.status).toBe(200);
+      expect(who.headers["access-control-allow-origin"]).toBe(origin);
+      // Not a preflight: the web service answers it, as it does without CORS.
+      const plain = await send(open.url!, "/hello/who", { method: "OPTIONS", headers: { origin } });
+      const uncors = await send(gateway.url!, "/hello/who", { method: "OPTIONS", headers: { origin } });
+      expect(plain.status).toBe(uncors.status);
+      expect(plain.headers["access-control-allow-origin"]).toBe(origin);
+    } finally {
+      await open.stop();
+    }
+  });
+
   it("counts requests by the web service they went to (/{service}/*), and the rest under /*", async () => {
     expect((await getJson(gateway.url!, "/hello/who")).status).toBe(200);
     expect((await fetch(`${gateway.url!}/nobody/here`)).status).toBe(404);

@@ -50,7 +50,6 @@ const neverOnDefaults = [
   "etcd3",
   "nats",
   "fastify",
-  "@fastify/cors",
   "jose",
   "opossum",
   "pino-pretty",

@@ -2,7 +2,6 @@ import { isUtf8 } from "node:buffer";
 import { readFileSync } from "node:fs";
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import {
   type BreakerOptions,
@@ -35,6 +34,7 @@ import {
 } from "@tsmicro/runtime/internal";
 import { GatewayMetrics, ownMetricsListener } from "./gateway-metrics.js";
 import { HttpTracing } from "./gateway-tracing.js";
+import { GatewayCors } from "./gateway-cors.js";
 import { type BackendCatalogue, type BackendService, findMethod } from "./backend-catalogue.js";
 import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
 import { dashboardFlagNames, resolveDashboardSettings } from "./dashboard/dashboard-settings.js";
@@ -310,13 +310,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     // Routes come and go with the services behind: every method a route may name is taken.
     const methods = acceptMethods(app, routableMethods);
     if (origins.length > 0) {
-      await app.register(cors, {
-        origin: origins.includes("*") ? true : origins,
-        // Every method a route may take (@fastify/cors allows GET, HEAD and POST alone by default);
-        // browsers never send TRACE.
-        methods: methods.filter((method) => method !== "TRACE"),
-        exposedHeaders: ["grpc-status", "grpc-message", "retry-after", "traceresponse", "www-authenticate", "allow"],
-      });
+      // Every method a route may take; browsers never send TRACE.
+      const allowed = methods.filter((method) => method !== "TRACE");
+      new GatewayCors(origins, () => allowed).mount(app);
     }
     metrics?.mount(app, ownMetrics === undefined);
     if (settings.dashboard) await mountDashboard();
@@ -328,7 +324,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       });
     else
       app.route({
-        method: origins.length > 0 ? [...methods] : [...methods, "OPTIONS"],
+        // A plain OPTIONS too, as any method (GatewayCors answers preflights before routing).
+        method: [...methods, "OPTIONS"],
         url: "/*",
         // The span is active already (HttpTracing's preHandler hook).
         handler: dispatch,
