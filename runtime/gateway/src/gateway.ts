@@ -56,7 +56,7 @@ import {
   unaryResponseJson,
 } from "./http-mapping.js";
 import { otherBindings } from "./binding-paths.js";
-import { acceptMethods, routableMethods } from "./http-methods.js";
+import { acceptMethods, routableMethods, routeMethods } from "./http-methods.js";
 import { mapStream, sendStream } from "./http-stream.js";
 import { ConnectionSignals } from "./connection-signals.js";
 import { grpcTimeoutMs } from "./grpc-timeout.js";
@@ -309,11 +309,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const origins = [...settings.corsOrigins, ...(config?.corsOrigins ?? [])];
     // Routes come and go with the services behind: every method a route may name is taken.
     const methods = acceptMethods(app, routableMethods);
-    if (origins.length > 0) {
-      // Every method a route may take; browsers never send TRACE.
-      const allowed = methods.filter((method) => method !== "TRACE");
-      new GatewayCors(origins, () => allowed).mount(app);
-    }
+    if (origins.length > 0) new GatewayCors(origins, corsMethods(methods)).mount(app);
     metrics?.mount(app, ownMetrics === undefined);
     if (settings.dashboard) await mountDashboard();
     if (proxy)
@@ -330,6 +326,18 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         // The span is active already (HttpTracing's preHandler hook).
         handler: dispatch,
       });
+  }
+
+  /**
+   * What a preflight allows: the methods the routes take, asked anew as services come and go; a
+   * method no route takes is refused by the browser, one the path does not take gets the 405.
+   * The web services behind `--handler web|proxy` may take any method the gateway accepts, but
+   * TRACE, which browsers never send.
+   */
+  function corsMethods(accepted: readonly string[]): () => readonly string[] {
+    if (!proxy) return () => routeMethods(catalogue.router.methods);
+    const allowed = accepted.filter((method) => method !== "TRACE");
+    return () => allowed;
   }
 
   /** The dashboard's page and API under `<prefix>/dashboard/`, calls allowed as `tsmicro web` allows them. */

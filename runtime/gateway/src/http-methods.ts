@@ -11,6 +11,15 @@ export const standardMethods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
  */
 export const routableMethods: readonly string[] = METHODS.filter((m) => m !== "CONNECT" && m !== "OPTIONS");
 
+/**
+ * The methods the gateway's routes take, as a preflight's `Access-Control-Allow-Methods` lists
+ * them: the standard ones, which default routes (`/{service}/{method}`) and `POST /rpc` take, and
+ * those of the route rules (`ruleMethods`) that Node can receive, such as a `custom` kind SEARCH.
+ */
+export function routeMethods(ruleMethods: readonly string[]): string[] {
+  return [...new Set([...standardMethods, ...ruleMethods.filter(isRoutable)])].sort();
+}
+
 /** Whether Node's HTTP server can receive a request of `method` at all (see routableMethods). */
 export function isRoutable(method: string): boolean {
   return routableMethods.includes(method.toUpperCase());

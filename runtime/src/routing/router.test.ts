@@ -49,6 +49,12 @@ describe("createRouter", () => {
     expect(createRouter(library).methodsFor(path)).toEqual(methods);
   });
 
+  it("knows every method some route takes", () => {
+    expect(
+      createRouter([...library, { method: "search", path: "/v1/search", name: "Library.Search" }]).methods,
+    ).toEqual(["DELETE", "GET", "POST", "SEARCH"]);
+  });
+
   it("serves an identical pattern from the last route registered, as grpc-gateway v2, and reports the conflict", () => {
     const router = createRouter(maintenance);
     expect(router.find("POST", "/v3/maintenance/hash")?.route.name).toBe("etcdserverpb.Maintenance.HashKV");

@@ -33,6 +33,8 @@ export interface Router<R extends RouteDefinition> {
   find(method: string, path: string): RouteMatch<R> | undefined;
   /** The methods (upper case, sorted) with a route whose template matches the path: the `Allow` of a 405. */
   methodsFor(path: string): string[];
+  /** The methods (upper case, sorted) some route takes, whatever its path. */
+  readonly methods: readonly string[];
   /** Routes that can never be served because a later route claims the same method and shape. */
   readonly conflicts: readonly RouteConflict<R>[];
 }
@@ -77,6 +79,7 @@ export function createRouter<R extends RouteDefinition>(routes: readonly R[]): R
 
   return {
     conflicts,
+    methods: [...byMethod.keys()].sort(),
     find(method, path) {
       const candidates = byMethod.get(method) ?? byMethod.get(method.toUpperCase());
       // Split once for every template tried.
