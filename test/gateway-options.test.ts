@@ -27,6 +27,12 @@ const tls = join(repoRoot, "test/fixtures/tls");
 /** An origin the CORS tests allow. */
 const appOrigin = "https://app.example.com";
 
+/** The headers by which a browser lets a page of another origin read an answer. */
+function corsHeaders(response: Response): Record<string, string | null> {
+  const names = ["access-control-allow-origin", "access-control-expose-headers", "vary"];
+  return Object.fromEntries(names.map((name) => [name, response.headers.get(name)]));
+}
+
 /** The methods a preflight's answer allows, sorted. */
 function allowedMethods(response: Response): string[] | undefined {
   return response.headers
@@ -145,6 +151,32 @@ describe("tsmicro api options", () => {
       }
     const cross = await fetch(`${open.url}/v1/ping`, { method: "OPTIONS", headers: { origin: appOrigin } });
     expect(cross.headers.get("access-control-allow-origin")).toBe(appOrigin);
+  });
+
+  it("gives an error answered before any route runs the CORS headers of every other answer", async () => {
+    const open = await gateway(`--cors_origins=${appOrigin}`, "--body_limit=1kb");
+    const origin = { origin: appOrigin };
+    const post = (body: string, contentType = "application/json") => ({
+      method: "POST",
+      headers: { ...origin, "content-type": contentType },
+      body,
+    });
+    const served = await fetch(`${open.url}/v1/ping`, { headers: origin });
+    expect(corsHeaders(served)["access-control-allow-origin"]).toBe(appOrigin);
+    const failures: [string, number, () => Promise<Response>][] = [
+      // Refused by fastify's router before any hook runs.
+      ["a malformed %-escape in the path", 400, () => fetch(`${open.url}/v1/%zz`, { headers: origin })],
+      ["no route", 404, () => fetch(`${open.url}/v9/nothing`, { headers: origin })],
+      ["a body over --body_limit", 413, () => fetch(`${open.url}/v1/echo`, post(`"${"x".repeat(2048)}"`))],
+      ["a body that is not JSON", 400, () => fetch(`${open.url}/v1/echo`, post("{not json"))],
+      ["a Content-Type that is no media type", 415, () => fetch(`${open.url}/v1/echo`, post("{}", "text"))],
+    ];
+    for (const [what, status, send] of failures) {
+      const response = await send();
+      expect(response.status, what).toBe(status);
+      expect(response.headers.get("content-type"), what).toMatch(/^application\/json/);
+      expect(corsHeaders(response), what).toEqual(corsHeaders(served));
+    }
   });
 
   it("takes requests of a custom method (SEARCH) to its routes: here, a path with a GET route only", async () => {

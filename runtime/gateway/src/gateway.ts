@@ -171,6 +171,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     : undefined;
   const ownMetrics = ownMetricsListener(serviceSettings, metricsOn);
   let metricsAddress: string | undefined;
+  /** CORS, when `--cors_origins` (or `--config`) names origins; made at start. */
+  let cors: GatewayCors | undefined;
   const app = Fastify({
     bodyLimit: settings.bodyLimit,
     // The router refuses a malformed %-escape before any route runs; answer it like every other error.
@@ -179,8 +181,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       const badPath = /^'(.*)' is not a valid url component$/.exec(error.message)?.[1];
       const message = badPath === undefined ? error.message : malformedEscape(badPath);
       const { body } = errorResponse(new TsmicroError(Code.INVALID_ARGUMENT, message));
-      // Refused before the hooks that trace every request ran: traced here, as they would have.
+      // Refused before the hooks that trace every request and set CORS' headers ran: done here, as they would have.
       httpTracing.traceRefused(request as FastifyRequest, reply as FastifyReply);
+      cors?.mark(request as FastifyRequest, reply as FastifyReply);
       void (reply as FastifyReply)
         .code(error.statusCode ?? 400)
         .type("application/json")
@@ -309,7 +312,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const origins = [...settings.corsOrigins, ...(config?.corsOrigins ?? [])];
     // Routes come and go with the services behind: every method a route may name is taken.
     const methods = acceptMethods(app, routableMethods);
-    if (origins.length > 0) new GatewayCors(origins, corsMethods(methods)).mount(app);
+    if (origins.length > 0) {
+      cors = new GatewayCors(origins, corsMethods(methods));
+      cors.mount(app);
+    }
     metrics?.mount(app, ownMetrics === undefined);
     if (settings.dashboard) await mountDashboard();
     if (proxy)
