@@ -952,6 +952,16 @@ describe("the HTTP gateway", () => {
         json: status(Code.INVALID_ARGUMENT, 'query parameter read: "maybe" is not a valid bool'),
       },
       {
+        name: "an enum number no value of the enum declares, in the query",
+        method: "GET",
+        path: "/v1/shelves/s1/books?genre=99",
+        status: 400,
+        json: status(
+          Code.INVALID_ARGUMENT,
+          'query parameter genre: "99" is not a valid enum fixtures.gateway.v1.Genre',
+        ),
+      },
+      {
         name: "a singular field given twice in the query",
         method: "GET",
         path: "/v1/shelves/s1/books?page_size=1&page_size=2",

@@ -172,8 +172,8 @@ function fieldAt(message: DescMessage, dotted: string): QueryField | undefined {
 
 /**
  * Converts a query or path string to the proto3 JSON value its field takes: booleans become
- * true/false (in every spelling grpc-gateway takes, Go's strconv.ParseBool's), enum numbers
- * become numbers, and a Duration may be written as Go writes one (`90m`, `1h30m`, `500ms`), as
+ * true/false (in every spelling grpc-gateway takes, Go's strconv.ParseBool's), the numbers of
+ * an enum's values become numbers, and a Duration may be written as Go writes one (`90m`, `1h30m`, `500ms`), as
  * grpc-gateway reads it, besides proto3 JSON's `5400s`; everything else stays a string, which
  * proto3 JSON accepts for numbers, 64-bit integers, bytes and the well-known types; a
  * FieldMask's paths may be in proto field names or lowerCamel. A value that does not fit is left
@@ -186,7 +186,9 @@ export function queryValue(field: DescField, value: string): unknown {
   const isBool =
     (field.fieldKind !== "message" && field.scalar === ScalarType.BOOL) || typeName === "google.protobuf.BoolValue";
   if (isBool) return trueWords.has(value) ? true : falseWords.has(value) ? false : value;
-  if (field.enum && /^-?\d+$/.test(value)) return Number(value);
+  // A number no value of the enum declares stays text, so decoding refuses it, as grpc-gateway does.
+  if (field.enum && /^-?\d+$/.test(value) && field.enum.values.some((v) => v.number === Number(value)))
+    return Number(value);
   return value;
 }
 
