@@ -51,6 +51,11 @@ const serviceFlagsNote =
   "--metrics_address, --shutdown_grace, --log_* and --trace_*; each flag is read from TSMICRO_<NAME> too. " +
   "docs/gateway.md lists them all.";
 
+/** What `tsmicro run --help` adds: where the services' flags go. */
+const runFlagsNote =
+  "Every other flag goes to each service, such as tsmicro run --registry=etcd (or tsmicro run user -- --registry=etcd); " +
+  "npm run dev at a workspace's root passes them on too: npm run dev -- --registry=etcd.";
+
 const cli = yargs(hideBin(process.argv));
 await cli
   .scriptName("tsmicro")
@@ -218,13 +223,16 @@ await cli
   )
   .command(
     "run [services..]",
-    "start the dev script (tsx watch) of every service of the workspace, or of those named, in one terminal; -- FLAGS go to each",
-    (y) => y.positional("services", { type: "string", array: true, describe: "services/ folder names; all when none" }),
-    async (argv) => {
-      const { runCommand } = await import("./cli/run-command.js");
-      const names = ((argv.services as string[] | undefined) ?? []).map(String);
-      const dashes = process.argv.indexOf("--");
-      const flags = dashes < 0 ? [] : process.argv.slice(dashes + 1);
+    "start the dev script (tsx watch) of every service of the workspace, or of those named, in one terminal; FLAGS go to each",
+    (y) =>
+      y
+        .positional("services", { type: "string", array: true, describe: "services/ folder names; all when none" })
+        // The services' flags are theirs to read: run passes them on (runArguments refuses a misspelt one).
+        .strict(false)
+        .epilog(runFlagsNote),
+    async () => {
+      const { runArguments, runCommand } = await import("./cli/run-command.js");
+      const { names, flags } = runArguments(process.argv.slice(3));
       process.exitCode = await runCommand(process.cwd(), names, flags);
     },
   )

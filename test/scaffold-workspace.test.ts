@@ -103,8 +103,10 @@ describe("a --workspace system", () => {
       const tsmicro = (...args: string[]) => inProject(root, "npx", ["tsmicro", ...args], runEnv);
       const unknown = await tsmicro("run", "nobody");
       expect(unknown.stderr).toContain("no service nobody here: the services are edge, order, site, user");
-      // The workspace's npm run dev is tsmicro run.
-      const run = startBackground(root, "npm", ["run", "dev"], runEnv);
+      // The workspace's npm run dev is tsmicro run, which gives every service the flags it is given:
+      // --registry_address here wins over the variable of the other tests' registry.
+      const runRegistry = `--registry_address=${runEnv.TSMICRO_REGISTRY_ADDRESS}`;
+      const run = startBackground(root, "npm", ["run", "dev", "--", runRegistry], env);
       // Each line says which service printed it (pino-pretty's text in development).
       await Promise.all(
         ["user", "edge", "site", "order"].map((name) =>

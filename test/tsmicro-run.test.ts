@@ -22,6 +22,8 @@ beforeAll(async () => {
     "polite",
     "console.log('up'); process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);",
   );
+  // A service that prints the flags it was given and ends: a run of it alone ends too.
+  await service("echo", "console.log(JSON.stringify(process.argv.slice(2)));");
   // A service that ignores SIGTERM, as tsx can hang after its child died.
   await service("stuck", "console.log('up'); process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);");
 });
@@ -45,14 +47,25 @@ function tsmicroRun(cwd: string) {
 }
 
 describe("tsmicro run", () => {
-  it("refuses a flag of its own, saying that the services' flags go after --", async () => {
-    const result = await runToEnd("node", [bins.tsmicro, "run", "polite", "--registy=etcd"], { cwd: root });
-    expect(result.code).toBe(1);
-    expect(result.stdout).toBe("");
-    expect(result.stderr).toBe(
-      "tsmicro: unknown flag --registy: tsmicro run has no flags of its own; flags after -- go to every service, " +
-        "such as tsmicro run -- --registry=etcd\n",
-    );
+  it("passes flags to every service, before -- or after it, a flag's value given as its own word too", async () => {
+    const args = ["run", "echo", "--registry", "etcd", "--client_retries=2", "--own", "--", "--broker", "nats"];
+    const result = await runToEnd("node", [bins.tsmicro, ...args], { cwd: root });
+    expect(result.stderr).toBe("echo | stopped: exited\n");
+    expect(result.stdout).toBe('echo | ["--registry","etcd","--client_retries=2","--own","--broker","nats"]\n');
+    expect(result.code).toBe(0);
+  });
+
+  it("refuses a misspelt flag or one without its value in one line, before any service starts", async () => {
+    for (const [flag, message] of [
+      ["--registy=etcd", "unknown flag --registy: did you mean --registry?"],
+      ["--registry", "--registry has an invalid value (none): give it a value, as --name=value"],
+      ["--address=:8080", "unknown flag --address: did you mean --server_address? (--address is tsmicro api's)"],
+    ]) {
+      const result = await runToEnd("node", [bins.tsmicro, "run", "echo", flag!], { cwd: root });
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toBe(`tsmicro: ${message}\n`);
+    }
   });
 
   it("kills what has not stopped 15 s after Ctrl-C, saying so, and exits", async () => {

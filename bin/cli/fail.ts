@@ -32,14 +32,8 @@ function unknownFlag(program: string, message: string, knownFlags: () => Iterabl
     [`-${name}`, `--${name}`].some((form) => arg === form || arg.startsWith(`${form}=`));
   const flag = listed.find((name) => typed.some(given(name)));
   if (flag === undefined) return undefined;
-  if (program === "tsmicro" && commandOf(typedWords()) === "run") return runFlag(flag);
   const meant = closestName(flag, knownFlags());
   return meant ? `unknown flag --${flag}: did you mean --${meant}?` : `unknown flag --${flag}; see ${helpOf(program)}`;
-}
-
-/** `tsmicro run` has no flags of its own: what follows `--` goes to every service (which names a misspelt one). */
-function runFlag(flag: string): string {
-  return `unknown flag --${flag}: tsmicro run has no flags of its own; flags after -- go to every service, such as tsmicro run -- --registry=etcd`;
 }
 
 /** The words of the command line that are not flags. */

@@ -4,6 +4,8 @@ import { readFile } from "node:fs/promises";
 import { basename, delimiter, dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { styleText } from "node:util";
+import { SetupError } from "@tsmicro/runtime/errors";
+import { checkFlagSpelling, runtimeFlagNames } from "@tsmicro/runtime/internal";
 import { CommandError } from "./command-error.js";
 import { enclosingWorkspace, readProjectConfig, workspaceServices } from "./workspace.js";
 
@@ -32,8 +34,45 @@ const repeatedSignalMs = 1_000;
 
 const prefixColours = ["cyan", "magenta", "yellow", "green", "blue", "red"] as const;
 
+/** What `tsmicro run`'s words say: the services to start (all when none) and the flags for every one of them. */
+export interface RunArguments {
+  readonly names: readonly string[];
+  readonly flags: readonly string[];
+}
+
 /**
- * `tsmicro run [service…] [-- flag…]`: starts the `dev` script (tsx watch)
+ * Splits the words after `tsmicro run` into service names and the services'
+ * flags, which may come anywhere (`run user --registry etcd`) or after `--`,
+ * as they are. A service's own flag given without `=` takes the next word as
+ * its value, as every one has one; any other flag is passed alone.
+ */
+export function runArguments(words: readonly string[]): RunArguments {
+  const dashes = words.indexOf("--");
+  const before = dashes < 0 ? words : words.slice(0, dashes);
+  const names: string[] = [];
+  const flags: string[] = [];
+  for (let i = 0; i < before.length; i++) {
+    const word = before[i]!;
+    if (!word.startsWith("-")) names.push(word);
+    else if (!takesNextWord(word)) flags.push(word);
+    else if (i + 1 < before.length) flags.push(word, before[++i]!);
+    else throw new SetupError("TSM_ERR_FLAG", word, "(none)", "give it a value, as --name=value");
+  }
+  if (dashes >= 0) flags.push(...words.slice(dashes + 1));
+  // A misspelt flag (or tsmicro api's --address) is refused here once, not by every service, whose
+  // tsx watch would then wait for a save.
+  checkFlagSpelling(flags, runtimeFlagNames, undefined, { serves: true });
+  return { names, flags };
+}
+
+/** `--registry` (no `=`), one of the flags a service reads, all of which take a value. */
+function takesNextWord(word: string): boolean {
+  const name = /^--?([^=]+)$/.exec(word)?.[1];
+  return name !== undefined && runtimeFlagNames.includes(name);
+}
+
+/**
+ * `tsmicro run [service…] [flag…] [-- flag…]`: starts the `dev` script (tsx watch)
  * of every service of the workspace around `cwd`, or of the named ones, or
  * of the project `cwd` is, each line of their output prefixed with the
  * service's name; `flags` go to every service. Ctrl-C (or SIGTERM) stops
