@@ -4,6 +4,7 @@ import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../runtime/src/database/index.js";
 import { repoTempDir, run } from "./support/cli.js";
+import { type PostgresServer, postgresBinDir, startPostgres } from "./support/postgres.js";
 import { createTsmicro } from "./support/project.js";
 
 // The data services create-tsmicro scaffolds for a proto of the user's (a message field, a Struct, a
@@ -23,6 +24,7 @@ service ShopService {
   rpc CreateRich(CreateRichRequest) returns (Rich);
   rpc UpdateRich(UpdateRichRequest) returns (Rich);
   rpc CreateTag(CreateTagRequest) returns (Tag);
+  rpc CreateMember(CreateMemberRequest) returns (Member);
 }
 
 message Address {
@@ -53,9 +55,19 @@ message Tag {
   string label = 2;
 }
 
+// display_name is stored in the column "name": errors name the field, not the column.
+message Member {
+  option (tsmicro.entity) = {};
+  string id = 1;
+  string display_name = 2 [(tsmicro.column) = { name: "name", unique: true }];
+  int32 age = 3;
+  optional string nickname = 4;
+}
+
 message CreateRichRequest { Rich rich = 1; }
 message UpdateRichRequest { Rich rich = 1; google.protobuf.FieldMask update_mask = 2; }
 message CreateTagRequest { Tag tag = 1; }
+message CreateMemberRequest { Member member = 1; }
 `;
 
 /** The scaffolded entities, loosely typed: the test reads them through the project's own modules. */
@@ -74,6 +86,12 @@ interface Tag {
   id: bigint;
   label: string;
 }
+interface Member {
+  id: string;
+  displayName: string;
+  age: number;
+  nickname?: string;
+}
 interface DataService<T, K> {
   create(fields: Partial<T>): Promise<T>;
   get(key: K): Promise<T>;
@@ -82,6 +100,7 @@ interface DataService<T, K> {
 }
 
 let work = "";
+let project = "";
 let database: Database<unknown> | undefined;
 let riches: DataService<Rich, string>;
 let tags: DataService<Tag, bigint>;
@@ -101,7 +120,7 @@ beforeAll(async () => {
     },
   );
   expect(created.code, created.stderr).toBe(0);
-  const project = join(work, "shop");
+  project = join(work, "shop");
   const load = (path: string) => import(pathToFileURL(join(project, path)).href);
   const { openTestDatabase } = await import("../runtime/src/database/index.js");
   database = await openTestDatabase({ migrationsDir: join(project, "migrations") });
@@ -139,7 +158,10 @@ describe("a scaffolded repository, given values PostgreSQL cannot hold", () => {
   it("refuses them as invalid values, not internal errors: a NUL in text, a key with one", async () => {
     const refusal = await riches.create({ title: "a\0b" }).catch((error: unknown) => error);
     expect(refusal).toBeInstanceOf(InvalidRichError);
-    expect((refusal as Error).message).toMatch(/^rich cannot be stored: .*0x00/);
+    expect(refusal).toMatchObject({
+      field: "title",
+      message: "title cannot be stored: PostgreSQL's text holds no NUL character (0x00)",
+    });
     const lookup = await riches.get("x\0").catch((error: unknown) => error);
     expect(lookup).toBeInstanceOf(InvalidRichError);
     expect(lookup).toMatchObject({ field: "id", message: expect.stringMatching(/^id cannot be looked up: .*0x00/) });
@@ -249,3 +271,93 @@ describe("a scaffolded data service's update, with the masks the gateway fills (
       );
   });
 });
+
+/**
+ * The Member entity's data service and the handler's error mapping on a database whose migrations the
+ * user tightened: a varchar limit, a check, a NOT NULL on an optional field (the proto's unique one too).
+ */
+function describeRefusals(on: "PGlite" | "PostgreSQL") {
+  describe.skipIf(on === "PostgreSQL" && !postgresBinDir)(
+    `a scaffolded repository on ${on}, given values the database's own rules refuse`,
+    () => {
+      let postgres: PostgresServer | undefined;
+      let db: Database<unknown> | undefined;
+      let members: DataService<Member, string>;
+      let transportError: (error: unknown) => unknown;
+
+      beforeAll(async () => {
+        const { openTestDatabase } = await import("../runtime/src/database/index.js");
+        const { sql } = await import("kysely");
+        if (on === "PostgreSQL") postgres = await startPostgres();
+        db = await openTestDatabase({ url: postgres?.url, migrationsDir: join(project, "migrations") });
+        for (const statement of [
+          "ALTER TABLE member ALTER COLUMN name TYPE varchar(8)",
+          "ALTER TABLE member ADD CONSTRAINT member_adult CHECK (age >= 18)",
+          "ALTER TABLE member ALTER COLUMN nickname SET NOT NULL",
+        ])
+          await sql.raw(statement).execute(db.db);
+        const load = (path: string) => import(pathToFileURL(join(project, path)).href);
+        const [service, repository, errors] = await Promise.all([
+          load("src/domain/service/member-data-service.ts"),
+          load("src/domain/repository/sql-member-repository.ts"),
+          load("src/handler/member-errors.ts"),
+        ]);
+        members = new service.MemberDataService(new repository.SqlMemberRepository(db.db));
+        transportError = errors.memberTransportError;
+      }, 60_000);
+
+      afterAll(async () => {
+        await db?.close();
+        await postgres?.stop();
+      });
+
+      /** What creating a member with `fields` over valid ones fails with, and the gRPC error the handler sends for it. */
+      async function refusal(fields: Partial<Member>) {
+        const valid = { displayName: `m${Math.random().toString(36).slice(2, 8)}`, age: 30, nickname: "secret-nick" };
+        const error = await members.create({ ...valid, ...fields }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        return { error, sent: transportError(error) };
+      }
+
+      it("names the field by its proto name, as INVALID_ARGUMENT, for a NOT NULL, a check and a value too long", async () => {
+        const cases = [
+          [{ nickname: undefined }, "nickname", "nickname is required"],
+          [{ age: 17 }, "age", "age breaks the check member_adult"],
+          [
+            { displayName: "secret-too-long" },
+            "display_name",
+            "display_name is longer than the 8 characters its column holds",
+          ],
+        ] as const;
+        for (const [fields, field, message] of cases) {
+          const { error, sent } = await refusal(fields);
+          expect(error, message).toMatchObject({ name: "InvalidMemberError", field, message });
+          expect(sent, message).toMatchObject({ code: 3, message });
+        }
+      });
+
+      it("names the unique field, not its value, as ALREADY_EXISTS", async () => {
+        await members.create({ displayName: "secret", age: 30, nickname: "n" });
+        const { error, sent } = await refusal({ displayName: "secret" });
+        expect(error).toMatchObject({ name: "MemberAlreadyExistsError" });
+        expect(sent).toMatchObject({ code: 6, message: "a member with the same display_name exists" });
+      });
+
+      it("names the field on update too", async () => {
+        const member = await members.create({ displayName: "upd", age: 30, nickname: "n" });
+        const error = await members
+          .update({ ...member, displayName: "far-too-long" }, ["display_name"])
+          .catch((e: unknown) => e);
+        expect(error).toMatchObject({
+          field: "display_name",
+          message: "display_name is longer than the 8 characters its column holds",
+        });
+      });
+    },
+  );
+}
+
+describeRefusals("PGlite");
+describeRefusals("PostgreSQL");

@@ -236,7 +236,7 @@ describe("a new service project", () => {
         const duplicate = await tsmicro("call", "user", "UserService.CreateUser", '{"user":{"name":"ann"}}');
         expect(duplicate.code).toBe(1);
         expect(duplicate.stderr).toBe(
-          'tsmicro: call failed: ALREADY_EXISTS: user UserService.CreateUser: a user with name "ann" exists (reason USER_ALREADY_EXISTS)\n',
+          "tsmicro: call failed: ALREADY_EXISTS: user UserService.CreateUser: a user with the same name exists (reason USER_ALREADY_EXISTS)\n",
         );
 
         const port = await freePort();
