@@ -6,3 +6,4 @@
 export { openDatabase, type Database } from "./database.js";
 export { databaseOptionsFrom, type DatabaseOptions } from "./database-options.js";
 export { openTestDatabase, type TestDatabaseOptions } from "./test-database.js";
+export { storageFault, type StorageFault } from "./storage-fault.js";
