@@ -825,6 +825,18 @@ describe("the HTTP gateway", () => {
           }),
       },
       {
+        name: "a Content-Type that is no media type",
+        method: "POST",
+        path: "/v1/echo",
+        body: "{}",
+        headers: { "content-type": "text" },
+        status: 415,
+        json: status(
+          Code.INVALID_ARGUMENT,
+          'the Content-Type "text" is no media type (type/subtype); send application/json, as the gateway reads every body as JSON',
+        ),
+      },
+      {
         name: "a form's body, not JSON",
         method: "POST",
         path: "/v1/echo",

@@ -229,7 +229,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
   app.setErrorHandler((error, request, reply) => {
     const httpStatus = fastifyStatus(error);
-    const failure = asTsmicroError(error, settings.bodyLimit);
+    const failure = asTsmicroError(error, settings.bodyLimit, request.headers["content-type"]);
     if (!isTsmicroError(failure))
       logger.error({ err: error, method: request.method, url: request.url }, "gateway error");
     const { status, headers, body } = failureAnswer(request, failure);
@@ -862,14 +862,22 @@ function fastifyStatus(error: unknown): number | undefined {
   return typeof status === "number" && status >= 400 && status < 500 ? status : undefined;
 }
 
-/** fastify's client errors become TsmicroErrors with their message (a body too large: the limit and its flag); anything else passes as it is. */
-function asTsmicroError(error: unknown, bodyLimit: number): unknown {
+/**
+ * fastify's client errors become TsmicroErrors with their message (a body too large: the limit
+ * and its flag; a Content-Type that is no media type: the header); anything else passes as it is.
+ */
+function asTsmicroError(error: unknown, bodyLimit: number, contentType: string | undefined): unknown {
   const status = fastifyStatus(error);
   if (status === undefined) return error;
   if (status === 413)
     return new TsmicroError(
       Code.OUT_OF_RANGE,
       `the request body is over the gateway's limit of ${bodyLimit} bytes (--body_limit)`,
+    );
+  if ((error as { code?: unknown }).code === "FST_ERR_CTP_INVALID_MEDIA_TYPE")
+    return new TsmicroError(
+      Code.INVALID_ARGUMENT,
+      `the Content-Type ${JSON.stringify(contentType ?? "")} is no media type (type/subtype); send application/json, as the gateway reads every body as JSON`,
     );
   return new TsmicroError(status === 404 ? Code.NOT_FOUND : Code.INVALID_ARGUMENT, messageOf(error));
 }
