@@ -60,6 +60,9 @@ export interface StoreWatch {
 
 const defaultPort = 2379;
 const defaults = { dialTimeoutMs: 5_000, requestTimeoutMs: 5_000 } as const;
+/** How many times a read older than what the watch delivered is made again before it is taken as it is. */
+const maxStaleReads = 20;
+
 /** etcd3 reconnects a broken watch after this backoff; its default grows to 30 s, too slow for settings after an etcd restart. */
 const watchBackoff = { firstMs: 100, maxMs: 2_000 } as const;
 /** etcd3 puts at most this many operations in one transaction by default (etcd's --max-txn-ops). */
@@ -213,10 +216,14 @@ export class EtcdConfigStore {
       if (entries) events.resync(entries);
       open(revision);
     };
-    const startOver = (watcher: EtcdWatcher, retryFrom: number | undefined): Promise<unknown> =>
+    const startOver = (watcher: EtcdWatcher, retryFrom: number | undefined, stale = 0): Promise<unknown> =>
       this.read().then(
-        ({ entries, revision: now }) =>
-          now < delivered && current === watcher ? startOver(watcher, retryFrom) : reopen(watcher, now, entries),
+        ({ entries, revision: now }): unknown => {
+          // Read again shortly, a few times at most: the read was made before a change the watch delivered.
+          if (!closed && current === watcher && now < delivered && stale < maxStaleReads)
+            return new Promise((wake) => setTimeout(wake, 100)).then(() => startOver(watcher, retryFrom, stale + 1));
+          return reopen(watcher, now, entries);
+        },
         () => retryFrom !== undefined && setTimeout(() => reopen(watcher, retryFrom), 1_000),
       );
     const open = (revision: number) => {
@@ -246,6 +253,8 @@ export class EtcdConfigStore {
       });
       watcher.on("error", () => {
         if (closed || current !== watcher) return;
+        // A watch etcd cancelled on a reconnection comes here without "connected": what it delivered may be an old cluster's.
+        delivered = 0;
         void startOver(watcher, revision);
       });
     };
