@@ -56,12 +56,15 @@ describe("tsmicro run", () => {
   });
 
   it("refuses a misspelt flag or one without its value in one line, before any service starts", async () => {
-    for (const [flag, message] of [
-      ["--registy=etcd", "unknown flag --registy: did you mean --registry?"],
-      ["--registry", "--registry has an invalid value (none): give it a value, as --name=value"],
-      ["--address=:8080", "unknown flag --address: did you mean --server_address? (--address is tsmicro api's)"],
-    ]) {
-      const result = await runToEnd("node", [bins.tsmicro, "run", "echo", flag!], { cwd: root });
+    const noValue = "--registry has an invalid value (none): give it a value, as --name=value";
+    for (const [flags, message] of [
+      [["--registy=etcd"], "unknown flag --registy: did you mean --registry?"],
+      [["--registry"], noValue],
+      // The next word is another flag, not the value.
+      [["--registry", "--log_level=debug"], noValue],
+      [["--address=:8080"], "unknown flag --address: did you mean --server_address? (--address is tsmicro api's)"],
+    ] as const) {
+      const result = await runToEnd("node", [bins.tsmicro, "run", "echo", ...flags], { cwd: root });
       expect(result.code).toBe(1);
       expect(result.stdout).toBe("");
       expect(result.stderr).toBe(`tsmicro: ${message}\n`);

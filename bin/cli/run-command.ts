@@ -55,7 +55,7 @@ export function runArguments(words: readonly string[]): RunArguments {
     const word = before[i]!;
     if (!word.startsWith("-")) names.push(word);
     else if (!takesNextWord(word)) flags.push(word);
-    else if (i + 1 < before.length) flags.push(word, before[++i]!);
+    else if (i + 1 < before.length && !before[i + 1]!.startsWith("-")) flags.push(word, before[++i]!);
     else throw new SetupError("TSM_ERR_FLAG", word, "(none)", "give it a value, as --name=value");
   }
   if (dashes >= 0) flags.push(...words.slice(dashes + 1));
