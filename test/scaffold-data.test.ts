@@ -165,6 +165,9 @@ describe("a scaffolded repository, given values PostgreSQL cannot hold", () => {
     const lookup = await riches.get("x\0").catch((error: unknown) => error);
     expect(lookup).toBeInstanceOf(InvalidRichError);
     expect(lookup).toMatchObject({ field: "id", message: expect.stringMatching(/^id cannot be looked up: .*0x00/) });
+    // An update looks its row up first: the key is what is refused, as for a get.
+    const update = await riches.update(richOf({ id: "x\0", title: "t" }), []).catch((error: unknown) => error);
+    expect(update).toMatchObject({ field: "id", message: expect.stringMatching(/^id cannot be looked up: .*0x00/) });
   });
 });
 

@@ -105,9 +105,11 @@ async function tooLongColumn<DB>(
   table: string,
   values: Readonly<Record<string, unknown>>,
 ): Promise<{ column: string; max: number } | undefined> {
+  // The table as the write found it, through the search_path; a varchar(n)'s or char(n)'s typmod is n + 4.
   const limits = await sql<{ column: string; max: number }>`
-    SELECT column_name AS column, character_maximum_length AS max FROM information_schema.columns
-    WHERE table_schema = current_schema() AND table_name = ${table} AND character_maximum_length IS NOT NULL`
+    SELECT attname AS column, atttypmod - 4 AS max FROM pg_attribute
+    WHERE attrelid = to_regclass(quote_ident(${table})) AND attnum > 0 AND NOT attisdropped
+      AND atttypid IN ('varchar'::regtype, 'bpchar'::regtype) AND atttypmod > 4`
     .execute(db)
     .catch(() => undefined);
   return limits?.rows.find(({ column, max }) => {
