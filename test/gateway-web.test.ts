@@ -69,6 +69,14 @@ function helloNode(registry: Registry): WebService {
   const { app } = service;
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
   app.get("/hello/who", async () => ({ id: service.id }));
+  // Headers of the node's own that the gateway sets too: a cache's Vary, CORS' exposed headers and origin.
+  app.get("/hello/vary", async (_request, reply) => {
+    void reply
+      .header("vary", "Accept-Encoding")
+      .header("access-control-expose-headers", "x-own")
+      .header("access-control-allow-origin", "*");
+    return { id: service.id };
+  });
   app.get("/hello/slow", async () => {
     await new Promise((resolve) => setTimeout(resolve, timeoutMs * 3));
     return { id: service.id };
@@ -388,6 +396,13 @@ describe("tsmicro api --handler=web (createGateway)", () => {
       const uncors = await send(gateway.url!, "/hello/who", { method: "OPTIONS", headers: { origin } });
       expect(plain.status).toBe(uncors.status);
       expect(plain.headers["access-control-allow-origin"]).toBe(origin);
+      // The node's Vary and exposed headers add to the gateway's, which a cache and the page need; its origin does not win.
+      const vary = await send(open.url!, "/hello/vary", { headers: { origin } });
+      expect(vary.headers.vary).toBe("Origin, Accept-Encoding");
+      expect(String(vary.headers["access-control-expose-headers"]).split(", ")).toEqual(
+        expect.arrayContaining(["traceresponse", "x-own"]),
+      );
+      expect(vary.headers["access-control-allow-origin"]).toBe(origin);
     } finally {
       await open.stop();
     }

@@ -236,7 +236,8 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
           resolve({ kind: "done" });
           return;
         }
-        response.writeHead(incoming.statusCode ?? 502, incoming.statusMessage, withoutHopByHop(incoming.headers));
+        const head = withGatewayHeaders(withoutHopByHop(incoming.headers), response.getHeaders());
+        response.writeHead(incoming.statusCode ?? 502, incoming.statusMessage, head);
         pipeline(incoming, response, () => {
           selector.mark(service, node, undefined);
           resolve({ kind: "done" });
@@ -499,6 +500,34 @@ function withoutHopByHop(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
     if (value !== undefined && !hopByHop.has(name) && !named.has(name)) kept[name] = value;
   }
   return kept;
+}
+
+/**
+ * A node's response headers with those the gateway's hooks set on the answer already (CORS', the
+ * trace's), which the node's would otherwise replace: `Vary` and `Access-Control-Expose-Headers`
+ * list the names of both, so a cache keeps answers to different origins apart whatever the node
+ * varies on; the gateway's other `Access-Control-*` headers win, as the gateway answers the
+ * preflights; any other header the node sends wins.
+ */
+function withGatewayHeaders(node: OutgoingHttpHeaders, gateway: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  const merged = { ...node };
+  for (const [name, value] of Object.entries(gateway)) {
+    if (value === undefined) continue;
+    if (name === "vary" || name === "access-control-expose-headers") merged[name] = nameList(value, node[name]);
+    else if (name.startsWith("access-control-")) merged[name] = value;
+  }
+  return merged;
+}
+
+/** The header names of two lists (`Origin, Accept-Encoding`), each once, whatever its case; `*` when either is. */
+function nameList(...lists: OutgoingHttpHeaders[string][]): string {
+  const names = new Map<string, string>();
+  for (const list of lists)
+    for (const name of String(Array.isArray(list) ? list.join(",") : (list ?? "")).split(",")) {
+      const trimmed = name.trim();
+      if (trimmed !== "" && !names.has(trimmed.toLowerCase())) names.set(trimmed.toLowerCase(), trimmed);
+    }
+  return names.has("*") ? "*" : [...names.values()].join(", ");
 }
 
 /** X-Forwarded-* for a request, as Go's ReverseProxy sets them: For appended to, Host and Proto replaced. */
