@@ -232,8 +232,7 @@ await cli
         .epilog(runFlagsNote),
     async () => {
       const { runArguments, runCommand } = await import("./cli/run-command.js");
-      const { names, flags } = runArguments(process.argv.slice(3));
-      process.exitCode = await runCommand(process.cwd(), names, flags);
+      process.exitCode = await runCommand(process.cwd(), runArguments(process.argv.slice(3)));
     },
   )
   .command(

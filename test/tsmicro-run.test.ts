@@ -63,6 +63,11 @@ describe("tsmicro run", () => {
       // The next word is another flag, not the value.
       [["--registry", "--log_level=debug"], noValue],
       [["--address=:8080"], "unknown flag --address: did you mean --server_address? (--address is tsmicro api's)"],
+      // A flag of the user's own, whose value run cannot tell from a service's name.
+      [
+        ["--seed", "5"],
+        "no service 5 here: the services are echo, polite, stuck; if 5 is --seed's value, write --seed=5",
+      ],
     ] as const) {
       const result = await runToEnd("node", [bins.tsmicro, "run", "echo", ...flags], { cwd: root });
       expect(result.code).toBe(1);

@@ -38,6 +38,8 @@ const prefixColours = ["cyan", "magenta", "yellow", "green", "blue", "red"] as c
 export interface RunArguments {
   readonly names: readonly string[];
   readonly flags: readonly string[];
+  /** A name's flag right before it, one of the user's own written without `=`: the name may be meant as its value. */
+  readonly flagBefore: ReadonlyMap<string, string>;
 }
 
 /**
@@ -51,10 +53,14 @@ export function runArguments(words: readonly string[]): RunArguments {
   const before = dashes < 0 ? words : words.slice(0, dashes);
   const names: string[] = [];
   const flags: string[] = [];
+  const flagBefore = new Map<string, string>();
   for (let i = 0; i < before.length; i++) {
     const word = before[i]!;
-    if (!word.startsWith("-")) names.push(word);
-    else if (!takesNextWord(word)) flags.push(word);
+    if (!word.startsWith("-")) {
+      names.push(word);
+      const previous = before[i - 1];
+      if (previous?.startsWith("-") && !previous.includes("=")) flagBefore.set(word, previous);
+    } else if (!takesNextWord(word)) flags.push(word);
     else if (i + 1 < before.length && !before[i + 1]!.startsWith("-")) flags.push(word, before[++i]!);
     else throw new SetupError("TSM_ERR_FLAG", word, "(none)", "give it a value, as --name=value");
   }
@@ -62,7 +68,7 @@ export function runArguments(words: readonly string[]): RunArguments {
   // A misspelt flag (or tsmicro api's --address) is refused here once, not by every service, whose
   // tsx watch would then wait for a save.
   checkFlagSpelling(flags, runtimeFlagNames, undefined, { serves: true });
-  return { names, flags };
+  return { names, flags, flagBefore };
 }
 
 /** `--registry` (no `=`), one of the flags a service reads, all of which take a value. */
@@ -79,8 +85,8 @@ function takesNextWord(word: string): boolean {
  * them all; resolves with the exit status once every one has ended: 0 when
  * they were stopped, 1 when one ended on its own with a failure.
  */
-export async function runCommand(cwd: string, names: readonly string[], flags: readonly string[]): Promise<number> {
-  const targets = pickTargets(await runTargets(cwd), names);
+export async function runCommand(cwd: string, { names, flags, flagBefore }: RunArguments): Promise<number> {
+  const targets = pickTargets(await runTargets(cwd), names, flagBefore);
   const scripts = await Promise.all(targets.map(devScript));
   const width = Math.max(...targets.map((t) => t.name.length));
   const colour = process.stdout.isTTY === true;
@@ -167,14 +173,24 @@ async function runTargets(cwd: string): Promise<RunTarget[]> {
   );
 }
 
-/** The targets `names` asks for (all when empty); an unknown name is a CommandError listing the others. */
-function pickTargets(targets: readonly RunTarget[], names: readonly string[]): RunTarget[] {
+/**
+ * The targets `names` asks for (all when empty); an unknown name is a CommandError listing the
+ * others, and saying how to give a flag its value when the name came right after one.
+ */
+function pickTargets(
+  targets: readonly RunTarget[],
+  names: readonly string[],
+  flagBefore: ReadonlyMap<string, string>,
+): RunTarget[] {
   if (names.length === 0) return [...targets];
   return names.map((name) => {
     const target = targets.find((t) => t.name === name);
-    if (!target)
-      throw new CommandError(`no service ${name} here: the services are ${targets.map((t) => t.name).join(", ")}`);
-    return target;
+    if (target) return target;
+    const flag = flagBefore.get(name);
+    const asValue = flag === undefined ? "" : `; if ${name} is ${flag}'s value, write ${flag}=${name}`;
+    throw new CommandError(
+      `no service ${name} here: the services are ${targets.map((t) => t.name).join(", ")}${asValue}`,
+    );
   });
 }
 
