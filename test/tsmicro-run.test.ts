@@ -48,20 +48,38 @@ function tsmicroRun(cwd: string) {
 
 describe("tsmicro run", () => {
   it("passes flags to every service, before -- or after it, a flag's value given as its own word too", async () => {
-    const args = ["run", "echo", "--registry", "etcd", "--client_retries=2", "--own", "--", "--broker", "nats"];
-    const result = await runToEnd("node", [bins.tsmicro, ...args], { cwd: root });
+    // -1 (no limit) is a value, not a flag.
+    const args = ["run", "echo", "--registry", "etcd", "--server_max_recv_msg_size", "-1", "--client_retries=2"];
+    const result = await runToEnd("node", [bins.tsmicro, ...args, "--own", "--", "--broker", "nats"], { cwd: root });
     expect(result.stderr).toBe("echo | stopped: exited\n");
-    expect(result.stdout).toBe('echo | ["--registry","etcd","--client_retries=2","--own","--broker","nats"]\n');
+    expect(result.stdout).toBe(
+      'echo | ["--registry","etcd","--server_max_recv_msg_size","-1","--client_retries=2","--own","--broker","nats"]\n',
+    );
     expect(result.code).toBe(0);
   });
 
   it("refuses a misspelt flag or one without its value in one line, before any service starts", async () => {
-    const noValue = "--registry has an invalid value (none): give it a value, as --name=value";
+    const noValue = "--registry has an invalid value (none): give it a value, as --registry=VALUE";
     for (const [flags, message] of [
       [["--registy=etcd"], "unknown flag --registy: did you mean --registry?"],
       [["--registry"], noValue],
       // The next word is another flag, not the value.
       [["--registry", "--log_level=debug"], noValue],
+      // After --, as the services would read it.
+      [["--", "--registry", "--log_level=debug"], noValue],
+      // A bad value, read with the services' own tables, is refused once rather than by each.
+      [["--registry", "bogus"], '--registry has an invalid value "bogus": use one of local, etcd, memory'],
+      [["--broker_jetstream", "maybe"], '--broker_jetstream has an invalid value "maybe": use on or off'],
+      [["--", "--breaker_buckets=0"], '--breaker_buckets has an invalid value "0": expected a whole number >= 1'],
+      // The value is a service: an on/off flag written as a switch.
+      [
+        ["--migrate", "polite"],
+        '--migrate has an invalid value "polite": use on or off; to start the service polite, write --migrate=on polite',
+      ],
+      [
+        ["--registry", "polite"],
+        '--registry has an invalid value "polite": use one of local, etcd, memory; to start the service polite, write --registry=VALUE polite',
+      ],
       [["--address=:8080"], "unknown flag --address: did you mean --server_address? (--address is tsmicro api's)"],
       // A flag of the user's own, whose value run cannot tell from a service's name.
       [
@@ -74,6 +92,15 @@ describe("tsmicro run", () => {
       expect(result.stdout).toBe("");
       expect(result.stderr).toBe(`tsmicro: ${message}\n`);
     }
+  });
+
+  it("refuses a bad TSMICRO_* variable once, before any service starts", async () => {
+    const result = await runToEnd("env", ["TSMICRO_MIGRATE=maybe", "node", bins.tsmicro, "run", "echo"], { cwd: root });
+    expect(result).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'tsmicro: TSMICRO_MIGRATE has an invalid value "maybe": use on or off\n',
+    });
   });
 
   it("kills what has not stopped 15 s after Ctrl-C, saying so, and exits", async () => {

@@ -4,8 +4,14 @@ import { readFile } from "node:fs/promises";
 import { basename, delimiter, dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { styleText } from "node:util";
-import { SetupError } from "@tsmicro/runtime/errors";
-import { checkFlagSpelling, runtimeFlagNames } from "@tsmicro/runtime/internal";
+import { isSetupError } from "@tsmicro/runtime/errors";
+import {
+  checkFlagSpelling,
+  checkRuntimeFlags,
+  isFlagValue,
+  missingValue,
+  runtimeFlagNames,
+} from "@tsmicro/runtime/internal";
 import { CommandError } from "./command-error.js";
 import { enclosingWorkspace, readProjectConfig, workspaceServices } from "./workspace.js";
 
@@ -40,6 +46,8 @@ export interface RunArguments {
   readonly flags: readonly string[];
   /** A name's flag right before it, one of the user's own written without `=`: the name may be meant as its value. */
   readonly flagBefore: ReadonlyMap<string, string>;
+  /** A service's flag and the next word, taken as its value (`--migrate user`): the word may be meant as a name. */
+  readonly valuesTaken: readonly (readonly [flag: string, value: string])[];
 }
 
 /**
@@ -54,6 +62,7 @@ export function runArguments(words: readonly string[]): RunArguments {
   const names: string[] = [];
   const flags: string[] = [];
   const flagBefore = new Map<string, string>();
+  const valuesTaken: [string, string][] = [];
   for (let i = 0; i < before.length; i++) {
     const word = before[i]!;
     if (!word.startsWith("-")) {
@@ -61,14 +70,16 @@ export function runArguments(words: readonly string[]): RunArguments {
       const previous = before[i - 1];
       if (previous?.startsWith("-") && !previous.includes("=")) flagBefore.set(word, previous);
     } else if (!takesNextWord(word)) flags.push(word);
-    else if (i + 1 < before.length && !before[i + 1]!.startsWith("-")) flags.push(word, before[++i]!);
-    else throw new SetupError("TSM_ERR_FLAG", word, "(none)", "give it a value, as --name=value");
+    else if (i + 1 < before.length && isFlagValue(before[i + 1]!)) {
+      flags.push(word, before[++i]!);
+      valuesTaken.push([word, before[i]!]);
+    } else throw missingValue(word);
   }
   if (dashes >= 0) flags.push(...words.slice(dashes + 1));
   // A misspelt flag (or tsmicro api's --address) is refused here once, not by every service, whose
   // tsx watch would then wait for a save.
   checkFlagSpelling(flags, runtimeFlagNames, undefined, { serves: true });
-  return { names, flags, flagBefore };
+  return { names, flags, flagBefore, valuesTaken };
 }
 
 /** `--registry` (no `=`), one of the flags a service reads, all of which take a value. */
@@ -85,8 +96,13 @@ function takesNextWord(word: string): boolean {
  * them all; resolves with the exit status once every one has ended: 0 when
  * they were stopped, 1 when one ended on its own with a failure.
  */
-export async function runCommand(cwd: string, { names, flags, flagBefore }: RunArguments): Promise<number> {
-  const targets = pickTargets(await runTargets(cwd), names, flagBefore);
+export async function runCommand(
+  cwd: string,
+  { names, flags, flagBefore, valuesTaken }: RunArguments,
+): Promise<number> {
+  const all = await runTargets(cwd);
+  checkFlagValues(flags, valuesTaken, all);
+  const targets = pickTargets(all, names, flagBefore);
   const scripts = await Promise.all(targets.map(devScript));
   const width = Math.max(...targets.map((t) => t.name.length));
   const colour = process.stdout.isTTY === true;
@@ -171,6 +187,38 @@ async function runTargets(cwd: string): Promise<RunTarget[]> {
   throw new CommandError(
     `${resolve(cwd)} is neither a tsmicro workspace nor a project (no tsmicro.json): run tsmicro run inside one`,
   );
+}
+
+/**
+ * Refuses, once and before any service starts, a flag value (or `TSMICRO_*`
+ * variable) every service would refuse on its own, read with the services'
+ * own tables. A refused value that is a service's name, taken as the flag
+ * before it's (`--migrate user`), says how to start that service.
+ */
+function checkFlagValues(
+  flags: readonly string[],
+  valuesTaken: RunArguments["valuesTaken"],
+  targets: readonly RunTarget[],
+): void {
+  for (const [flag, value] of valuesTaken) {
+    const refused = targets.some((t) => t.name === value) ? refusal([flag, value]) : undefined;
+    if (refused === undefined) continue;
+    // An on/off flag written alone (--migrate user) is meant on.
+    const example = refusal([`${flag}=on`]) === undefined ? "on" : "VALUE";
+    throw new CommandError(`${refused}; to start the service ${value}, write ${flag}=${example} ${value}`);
+  }
+  checkRuntimeFlags(flags, process.env);
+}
+
+/** The message of the SetupError a service would refuse `flags` with (environment aside), if any. */
+function refusal(flags: readonly string[]): string | undefined {
+  try {
+    checkRuntimeFlags(flags, {});
+    return undefined;
+  } catch (error) {
+    if (isSetupError(error)) return error.message;
+    throw error;
+  }
 }
 
 /**

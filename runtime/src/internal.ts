@@ -38,8 +38,17 @@ export {
 } from "./service/lifecycle.js";
 export { resolveServiceSettings } from "./service/settings.js";
 export { serviceLogger, type LoggerIdentity } from "./service/service-logger.js";
-export { checkFlagSpelling, count, onOff, oneOf, readFlags, type FlagParser } from "./service/flag-values.js";
-export { runtimeFlagNames } from "./service/flag-names.js";
+export {
+  checkFlagSpelling,
+  count,
+  isFlagValue,
+  missingValue,
+  onOff,
+  oneOf,
+  readFlags,
+  type FlagParser,
+} from "./service/flag-values.js";
+export { checkRuntimeFlags, runtimeFlagNames } from "./service/flag-names.js";
 
 // Clients, selection and resilience as the gateway builds them.
 export { RegistryClients } from "./client/registry-clients.js";

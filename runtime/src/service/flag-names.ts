@@ -1,8 +1,9 @@
-import { brokerFlagNames } from "../broker/broker-settings.js";
-import { databaseFlagNames } from "../database/database-options.js";
-import { breakerFlagNames } from "../middleware/breaker-settings.js";
-import { protectionFlagNames } from "../middleware/protection-settings.js";
-import { serviceFlagNames } from "./settings.js";
+import { brokerFlagNames, brokerSettingsFrom } from "../broker/broker-settings.js";
+import { databaseFlagNames, databaseOptionsFrom } from "../database/database-options.js";
+import { breakerFlagNames, breakerSettingsFrom } from "../middleware/breaker-settings.js";
+import { protectionFlagNames, protectionSettingsFrom } from "../middleware/protection-settings.js";
+import { checkFlagSpelling } from "./flag-values.js";
+import { resolveServiceSettings, serviceFlagNames } from "./settings.js";
 
 /** Every flag a service reads: its own, the breaker's, server protection's, the broker's and the database's. */
 export const runtimeFlagNames: readonly string[] = [
@@ -12,3 +13,18 @@ export const runtimeFlagNames: readonly string[] = [
   ...brokerFlagNames,
   ...databaseFlagNames,
 ];
+
+/**
+ * Reads `args` and `env` with every table a service reads them with, and
+ * throws the SetupError a service would: a misspelt flag, or a value a flag
+ * or variable refuses (`--migrate user`). For a program that starts services
+ * with these flags (`tsmicro run`) to refuse them once, before any starts.
+ */
+export function checkRuntimeFlags(args: readonly string[], env: Readonly<Record<string, string | undefined>>): void {
+  checkFlagSpelling(args, runtimeFlagNames, undefined, { serves: true });
+  resolveServiceSettings({}, args, env);
+  breakerSettingsFrom(args, env);
+  protectionSettingsFrom(args, env);
+  brokerSettingsFrom(args, env);
+  databaseOptionsFrom(args, env);
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { runtimeFlagNames } from "./flag-names.js";
+import { checkRuntimeFlags, runtimeFlagNames } from "./flag-names.js";
 import { checkFlagSpelling } from "./flag-values.js";
 
 describe("checkFlagSpelling", () => {
@@ -44,5 +44,24 @@ describe("checkFlagSpelling", () => {
         [...runtimeFlagNames, "address"],
       ),
     ).not.toThrow();
+  });
+});
+
+describe("checkRuntimeFlags", () => {
+  it.each([
+    [["--migrate", "user"], {}, '--migrate has an invalid value "user": use on or off'],
+    [["--broker_jetstream=maybe"], {}, '--broker_jetstream has an invalid value "maybe": use on or off'],
+    [["--registry=bogus"], {}, '--registry has an invalid value "bogus": use one of local, etcd, memory'],
+    [["--breaker_buckets=0"], {}, '--breaker_buckets has an invalid value "0": expected a whole number >= 1'],
+    [["--max_queue=-2"], {}, '--max_queue has an invalid value "-2"'],
+    [[], { TSMICRO_MIGRATE: "maybe" }, 'TSMICRO_MIGRATE has an invalid value "maybe": use on or off'],
+    [["--registy=etcd"], {}, "unknown flag --registy: did you mean --registry?"],
+  ])("refuses %j (env %j) as a service would", (args, env, message) => {
+    expect(() => checkRuntimeFlags(args, env)).toThrow(message);
+  });
+
+  it("accepts what every table accepts, and leaves the program's own flags alone", () => {
+    const args = ["--migrate=on", "--broker", "nats", "--breaker_window=20s", "--rate_limit=100", "--seed", "5"];
+    expect(() => checkRuntimeFlags(args, { TSMICRO_REGISTRY: "etcd" })).not.toThrow();
   });
 });

@@ -27,18 +27,37 @@ export function readFlags<T>(
       if (value !== undefined && value !== "") settings = merge(settings, parse(value, variable));
     }
   }
-  const { values } = nodeUtil().parseArgs({
+  const { values, tokens } = nodeUtil().parseArgs({
     args: [...args],
     options: Object.fromEntries(Object.keys(flags).map((name) => [name, { type: "string" as const }])),
     strict: false,
     allowPositionals: true,
+    tokens: true,
   });
+  // parseArgs takes the next word as the value even when it is another flag (`--log_file --log_level=debug`).
+  for (const token of tokens) {
+    if (token.kind === "option" && token.inlineValue === false && !isFlagValue(token.value ?? ""))
+      throw missingValue(`--${token.name}`);
+  }
   for (const [name, parse] of Object.entries(flags)) {
     const value = values[name];
-    if (value === true) throw new SetupError("TSM_ERR_FLAG", `--${name}`, "(none)", "give it a value, as --name=value");
+    if (value === true) throw missingValue(`--${name}`);
     if (typeof value === "string") settings = merge(settings, parse(value, `--${name}`));
   }
   return settings;
+}
+
+/**
+ * Whether `word`, after a flag written without `=`, can be its value: not
+ * when it is a flag itself (or `--`), though a negative number (`-1`) is.
+ */
+export function isFlagValue(word: string): boolean {
+  return !word.startsWith("-") || /^-\d/.test(word);
+}
+
+/** The SetupError of a flag given no value (`--registry` alone, or before another flag). */
+export function missingValue(flag: string): SetupError {
+  return new SetupError("TSM_ERR_FLAG", flag, "(none)", `give it a value, as ${flag}=VALUE`);
 }
 
 /** The gateway's flags a service takes under another name: `--address` is a service's `--server_address`. */

@@ -69,7 +69,21 @@ describe("resolveServiceSettings", () => {
     expect(() => resolveServiceSettings({}, ["--register_ttl=soon"], {})).toThrow(
       "--register_ttl has an invalid value",
     );
-    expect(() => resolveServiceSettings({}, ["--registry"], {})).toThrow("--registry has an invalid value (none)");
+    expect(() => resolveServiceSettings({}, ["--registry"], {})).toThrow(
+      "--registry has an invalid value (none): give it a value, as --registry=VALUE",
+    );
+  });
+
+  it("takes no other flag as a flag's value written as the next word, but a negative number", () => {
+    // Read as the value, --log_level=debug would name the log file, and the level would stay info.
+    expect(() => resolveServiceSettings({}, ["--log_file", "--log_level=debug"], {})).toThrow(
+      "--log_file has an invalid value (none): give it a value, as --log_file=VALUE",
+    );
+    expect(() => resolveServiceSettings({}, ["--server_address", "--"], {})).toThrow(
+      "--server_address has an invalid value (none)",
+    );
+    expect(resolveServiceSettings({}, ["--server_max_recv_msg_size", "-1"], {}).serverMaxRecvMsgSize).toBe(-1);
+    expect(resolveServiceSettings({}, ["--log_file=-"], {}).logFile).toBe("-");
   });
 });
 
