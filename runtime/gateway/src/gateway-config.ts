@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { JSONWebKeySet } from "jose";
 import { SetupError } from "@tsmicro/runtime";
+import { corsOriginProblem } from "./gateway-cors.js";
 import { createJwtVerifier, type JwtOptions } from "./jwt-auth.js";
 import { createRouteRules, type RouteAuth, type RouteRateLimit, type RouteRule } from "./route-rules.js";
 
@@ -118,25 +119,10 @@ function cors(value: unknown, file: ConfigFile): string[] {
   return array(section.origins, "cors.origins", file).map((entry, i) => {
     const at = `cors.origins[${i}]`;
     const origin = string(entry, at, file);
-    if (origin !== "*" && originOf(origin) !== origin) {
-      const fixed = originOf(origin);
-      throw file.fail(
-        `${at} ${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path)` +
-          (fixed === undefined ? "" : `; write ${JSON.stringify(fixed)}`) +
-          ', or "*" for any',
-      );
-    }
+    const problem = corsOriginProblem(origin);
+    if (problem !== undefined) throw file.fail(`${at} ${problem}`);
     return origin;
   });
-}
-
-function originOf(text: string): string | undefined {
-  try {
-    const origin = new URL(text).origin;
-    return origin === "null" ? undefined : origin;
-  } catch {
-    return undefined;
-  }
 }
 
 // Value checks: each names the key path, what was expected and what was found.

@@ -76,3 +76,26 @@ function addVary(reply: FastifyReply, name: string): void {
   const vary = reply.getHeader("vary");
   void reply.header("vary", vary === undefined ? name : `${String(vary)}, ${name}`);
 }
+
+/**
+ * What is wrong with `entry` as an origin CORS allows (`--cors_origins`, `cors.origins` in
+ * `--config`), with the fix when there is one; undefined when it is one, or `*`. A browser's
+ * `Origin` is exactly scheme://host[:port]: an entry with a path, a trailing slash or no scheme
+ * would never match one, and pages would be refused with nothing said.
+ */
+export function corsOriginProblem(entry: string): string | undefined {
+  const origin = originOf(entry);
+  if (entry === "*" || origin === entry) return undefined;
+  const fix = origin === undefined ? "" : `; write ${JSON.stringify(origin)}`;
+  return `${JSON.stringify(entry)} is not an origin (scheme://host[:port], no path)${fix}, or "*" for any`;
+}
+
+/** The origin of a URL, as a browser would send it; undefined for text no URL or an opaque origin (`file:`). */
+function originOf(text: string): string | undefined {
+  try {
+    const origin = new URL(text).origin;
+    return origin === "null" ? undefined : origin;
+  } catch {
+    return undefined;
+  }
+}

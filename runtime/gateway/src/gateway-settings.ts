@@ -1,5 +1,6 @@
 import { SetupError } from "@tsmicro/runtime";
 import { count, type FlagParser, oneOf, onOff, readFlags } from "@tsmicro/runtime/internal";
+import { corsOriginProblem } from "./gateway-cors.js";
 
 /** What `tsmicro api` reads from flags and environment besides the registry and client flags. */
 export interface GatewaySettings {
@@ -58,12 +59,7 @@ const flags: Record<string, Parser> = {
   prefix: (v, s) => ({ prefix: pathPrefix(v, s) }),
   tls_cert_file: (v) => ({ tlsCertFile: v }),
   tls_key_file: (v) => ({ tlsKeyFile: v }),
-  cors_origins: (v) => ({
-    corsOrigins: v
-      .split(",")
-      .map((o) => o.trim())
-      .filter(Boolean),
-  }),
+  cors_origins: (v, s) => ({ corsOrigins: corsOrigins(v, s) }),
   body_limit: (v, s) => ({ bodyLimit: byteSize(v, s) }),
   handler: (v, s) => ({ handler: oneOf(v, s, ["rpc", "web", "proxy", "event"]) as GatewaySettings["handler"] }),
   strict_routes: (v, s) => ({ strictRoutes: onOff(v, s) }),
@@ -109,4 +105,17 @@ function pathPrefix(value: string, source: string): string {
   if (/[?#\s]/.test(trimmed))
     throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), "expected a path such as /api");
   return trimmed.startsWith("/") ? trimmed : `/${trimmed}`;
+}
+
+/** Comma-separated origins, each checked as the config file's `cors.origins` are. */
+function corsOrigins(value: string, source: string): string[] {
+  const origins = value
+    .split(",")
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    const problem = corsOriginProblem(origin);
+    if (problem !== undefined) throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), problem);
+  }
+  return origins;
 }
