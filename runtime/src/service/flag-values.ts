@@ -49,10 +49,11 @@ export function readFlags<T>(
 
 /**
  * Whether `word`, after a flag written without `=`, can be its value: not
- * when it is a flag itself (or `--`), though a negative number (`-1`) is.
+ * when it is a flag itself (or `--`), though a negative number (`-1`) and a
+ * lone `-` (standard output, `--log_file -`) are.
  */
 export function isFlagValue(word: string): boolean {
-  return !word.startsWith("-") || /^-\d/.test(word);
+  return !word.startsWith("-") || word === "-" || /^-\d/.test(word);
 }
 
 /** The SetupError of a flag given no value (`--registry` alone, or before another flag). */

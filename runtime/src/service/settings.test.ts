@@ -74,7 +74,7 @@ describe("resolveServiceSettings", () => {
     );
   });
 
-  it("takes no other flag as a flag's value written as the next word, but a negative number", () => {
+  it("takes no other flag as a flag's value written as the next word, but a negative number or a lone -", () => {
     // Read as the value, --log_level=debug would name the log file, and the level would stay info.
     expect(() => resolveServiceSettings({}, ["--log_file", "--log_level=debug"], {})).toThrow(
       "--log_file has an invalid value (none): give it a value, as --log_file=VALUE",
@@ -84,6 +84,7 @@ describe("resolveServiceSettings", () => {
     );
     expect(resolveServiceSettings({}, ["--server_max_recv_msg_size", "-1"], {}).serverMaxRecvMsgSize).toBe(-1);
     expect(resolveServiceSettings({}, ["--log_file=-"], {}).logFile).toBe("-");
+    expect(resolveServiceSettings({}, ["--log_file", "-"], {}).logFile).toBe("-");
   });
 });
 
