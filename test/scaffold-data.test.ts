@@ -62,6 +62,7 @@ message Member {
   string display_name = 2 [(tsmicro.column) = { name: "name", unique: true }];
   int32 age = 3;
   optional string nickname = 4;
+  optional string club_id = 5;
 }
 
 message CreateRichRequest { Rich rich = 1; }
@@ -91,12 +92,14 @@ interface Member {
   displayName: string;
   age: number;
   nickname?: string;
+  clubId?: string;
 }
 interface DataService<T, K> {
   create(fields: Partial<T>): Promise<T>;
   get(key: K): Promise<T>;
   list(pageSize: number, pageToken: string): Promise<{ items: T[]; nextPageToken: string }>;
   update(entity: T, paths: readonly string[]): Promise<T>;
+  delete(key: K): Promise<void>;
 }
 
 let work = "";
@@ -277,7 +280,8 @@ describe("a scaffolded data service's update, with the masks the gateway fills (
 
 /**
  * The Member entity's data service and the handler's error mapping on a database whose migrations the
- * user tightened: a varchar limit, a check, a NOT NULL on an optional field (the proto's unique one too).
+ * user tightened: a varchar limit, a check, a NOT NULL on an optional field (the proto's unique one too),
+ * a foreign key from a field to a table of their own and one from such a table to the member.
  */
 function describeRefusals(on: "PGlite" | "PostgreSQL") {
   describe.skipIf(on === "PostgreSQL" && !postgresBinDir)(
@@ -287,6 +291,7 @@ function describeRefusals(on: "PGlite" | "PostgreSQL") {
       let db: Database<unknown> | undefined;
       let members: DataService<Member, string>;
       let transportError: (error: unknown) => unknown;
+      let refer: (memberId: string, memberName: string) => Promise<unknown>;
 
       beforeAll(async () => {
         const { openTestDatabase } = await import("../runtime/src/database/index.js");
@@ -297,6 +302,9 @@ function describeRefusals(on: "PGlite" | "PostgreSQL") {
           "ALTER TABLE member ALTER COLUMN name TYPE varchar(8)",
           "ALTER TABLE member ADD CONSTRAINT member_adult CHECK (age >= 18)",
           "ALTER TABLE member ALTER COLUMN nickname SET NOT NULL",
+          "CREATE TABLE club (id text PRIMARY KEY)",
+          "ALTER TABLE member ADD CONSTRAINT member_club FOREIGN KEY (club_id) REFERENCES club (id)",
+          "CREATE TABLE badge (member_id text REFERENCES member (id), member_name varchar(8) REFERENCES member (name))",
         ])
           await sql.raw(statement).execute(db.db);
         const load = (path: string) => import(pathToFileURL(join(project, path)).href);
@@ -307,6 +315,8 @@ function describeRefusals(on: "PGlite" | "PostgreSQL") {
         ]);
         members = new service.MemberDataService(new repository.SqlMemberRepository(db.db));
         transportError = errors.memberTransportError;
+        const into = db.db;
+        refer = (memberId, memberName) => sql`INSERT INTO badge VALUES (${memberId}, ${memberName})`.execute(into);
       }, 60_000);
 
       afterAll(async () => {
@@ -346,6 +356,37 @@ function describeRefusals(on: "PGlite" | "PostgreSQL") {
         const { error, sent } = await refusal({ displayName: "secret" });
         expect(error).toMatchObject({ name: "MemberAlreadyExistsError" });
         expect(sent).toMatchObject({ code: 6, message: "a member with the same display_name exists" });
+      });
+
+      it("says a field names no row of the table it refers to, as FAILED_PRECONDITION, on create and update", async () => {
+        const message = "club_id names no row of club";
+        const { error, sent } = await refusal({ clubId: "secret-club" });
+        expect(error).toMatchObject({ name: "MemberReferenceError", field: "club_id", message });
+        expect(sent).toMatchObject({ code: 9, message });
+        expect(JSON.stringify(sent)).not.toContain("secret-club");
+        const member = await members.create({ displayName: "clubless", age: 30, nickname: "n" });
+        const changed = await members
+          .update({ ...member, clubId: "secret-club" }, ["club_id"])
+          .catch((e: unknown) => e);
+        expect(changed).toMatchObject({ name: "MemberReferenceError", field: "club_id", message });
+      });
+
+      it("says rows still refer to a member deleted, or to a field changed, and by which table, as FAILED_PRECONDITION", async () => {
+        const member = await members.create({ displayName: "held", age: 30, nickname: "n" });
+        await refer(member.id, "held");
+        const deleted = await members.delete(member.id).catch((e: unknown) => e);
+        const message = "the member is still referred to by rows of badge: delete or change those first";
+        expect(deleted).toMatchObject({ name: "MemberReferenceError", field: "id", message });
+        expect(transportError(deleted)).toMatchObject({ code: 9, message });
+        const renamed = await members
+          .update({ ...member, displayName: "renamed" }, ["display_name"])
+          .catch((e: unknown) => e);
+        expect(renamed).toMatchObject({
+          name: "MemberReferenceError",
+          field: "display_name",
+          message: "display_name is still referred to by rows of badge: delete or change those first",
+        });
+        expect(await members.get(member.id)).toMatchObject({ displayName: "held" });
       });
 
       it("names the field on update too", async () => {

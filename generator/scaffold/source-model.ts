@@ -101,9 +101,16 @@ export interface EntityScaffold {
     readonly notFound: string | undefined;
     readonly alreadyExists: string | undefined;
     readonly invalid: string | undefined;
+    /** A broken reference between rows (a foreign key): the reason ending in `_FAILED_PRECONDITION`. */
+    readonly failedPrecondition: string | undefined;
   };
   /** What the handler throws for each domain error: a typed error when the proto has the reason, else a plain status. */
-  readonly errorExpressions: { readonly notFound: string; readonly alreadyExists: string; readonly invalid: string };
+  readonly errorExpressions: {
+    readonly notFound: string;
+    readonly alreadyExists: string;
+    readonly invalid: string;
+    readonly reference: string;
+  };
   /** Some domain error has no typed reason, so the handler needs the runtime's plain error. */
   readonly plainErrors: boolean;
 }
@@ -251,6 +258,7 @@ function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
       notFound: reason("NOT_FOUND"),
       alreadyExists: reason("ALREADY_EXISTS"),
       invalid: reason("INVALID"),
+      failedPrecondition: reason("FAILED_PRECONDITION"),
     };
     result.push({
       name: message.name,
@@ -284,8 +292,9 @@ function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
         notFound: typed(errors.notFound, "error.message", "NOT_FOUND"),
         alreadyExists: typed(errors.alreadyExists, "error.message", "ALREADY_EXISTS"),
         invalid: typed(errors.invalid, "error.message, { field: error.field }", "INVALID_ARGUMENT"),
+        reference: typed(errors.failedPrecondition, "error.message, { field: error.field }", "FAILED_PRECONDITION"),
       },
-      plainErrors: !errors.notFound || !errors.alreadyExists || !errors.invalid,
+      plainErrors: !errors.notFound || !errors.alreadyExists || !errors.invalid || !errors.failedPrecondition,
     });
   }
   return result;

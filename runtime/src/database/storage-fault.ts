@@ -5,16 +5,26 @@ import { type Kysely, sql } from "kysely";
  * read: no PostgreSQL text and no value (values may be secret).
  */
 export interface StorageFault {
-  /** `unique`: the values clash with a stored row's; `invalid`: the table cannot hold a value. */
-  readonly kind: "unique" | "invalid";
-  /** The columns at fault, as far as the database tells them; none when it does not. */
+  /**
+   * `unique`: the values clash with a stored row's; `invalid`: the table cannot hold a value;
+   * `dangling`: the values refer to a row of another table (a foreign key) that does not exist;
+   * `referenced`: the row, or the values a write changes, are still referred to by rows of a table.
+   */
+  readonly kind: "unique" | "invalid" | "dangling" | "referenced";
+  /**
+   * The columns at fault, of the table written, as far as the database tells them; none when it
+   * does not. For `dangling` the referring columns, for `referenced` the ones referred to.
+   */
   readonly columns: readonly string[];
   /**
    * Why, said of the columns' fields: `is required`, `breaks the check member_adult`, `is longer
    * than the 8 characters its column holds`, `cannot be stored: …` for a value PostgreSQL cannot
-   * hold at all (a NUL in text). Empty for `unique`.
+   * hold at all (a NUL in text), `names no row of authors`, `is still referred to by rows of books:
+   * delete or change those first`. Empty for `unique`.
    */
   readonly reason: string;
+  /** For `dangling` the table referred to, for `referenced` the one whose rows refer: when the database names it. */
+  readonly table?: string;
 }
 
 /** The SQLSTATE of a PostgreSQL (or PGlite) error, and the names it gives with it. */
@@ -23,6 +33,9 @@ interface DatabaseError {
   readonly column?: string;
   readonly constraint?: string;
   readonly detail?: string;
+  /** The table of the constraint: for a foreign key, the referring one, whichever side was written. */
+  readonly table?: string;
+  readonly schema?: string;
 }
 
 /**
@@ -49,6 +62,8 @@ export async function storageFault<DB>(
       return invalid(fault.column === undefined ? [] : [fault.column], "is required");
     case "23514":
       return invalid(await checkedColumns(db, table, fault.constraint), `breaks the check ${fault.constraint}`);
+    case "23503":
+      return referenceFault(db, fault, table);
     case "22001": {
       const long = await tooLongColumn(db, table, values);
       return long
@@ -64,10 +79,17 @@ export async function storageFault<DB>(
 
 function databaseErrorOf(error: unknown): DatabaseError | undefined {
   if (typeof error !== "object" || error === null) return undefined;
-  const { code, column, constraint, detail } = error as Record<string, unknown>;
+  const { code, column, constraint, detail, table, schema } = error as Record<string, unknown>;
   if (typeof code !== "string") return undefined;
   const text = (value: unknown) => (typeof value === "string" ? value : undefined);
-  return { code, column: text(column), constraint: text(constraint), detail: text(detail) };
+  return {
+    code,
+    column: text(column),
+    constraint: text(constraint),
+    detail: text(detail),
+    table: text(table),
+    schema: text(schema),
+  };
 }
 
 /**
@@ -85,6 +107,70 @@ function uniqueColumns(detail: string | undefined): string[] {
   const key = /^Key \((.*?)\)=\(/.exec(detail ?? "")?.[1] ?? "";
   // An index on an expression, lower(name), names its columns inside it.
   return key.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
+}
+
+/**
+ * A foreign_key_violation of a write to `table`, which PostgreSQL raises for both sides of a
+ * reference: a row naming one that does not exist ("Key (author_id)=(7) is not present in table
+ * "authors".") and a row others still name being deleted or its key changed ("Key (id)=(7) is
+ * still referenced from table "books"."). The detail tells the side, the columns (without the
+ * values) and the other table; when it cannot be read (translated messages, or a detail without
+ * the key for a role that may not read the rows), the catalogue does, by the constraint; the side
+ * is then told by the constraint's table, so a table referring to itself reads as a missing row.
+ */
+async function referenceFault<DB>(db: Kysely<DB>, fault: DatabaseError, table: string): Promise<StorageFault> {
+  const detail = fault.detail ?? "";
+  const said = /^Key (?:\((.*?)\)=\(.*)?is (not present in|still referenced from) table "(.*)"\.$/s.exec(detail);
+  // The constraint belongs to the referring table: another than the one written is a referenced row.
+  const referenced = said ? said[2] === "still referenced from" : fault.table !== undefined && fault.table !== table;
+  let columns = said?.[1]?.split(", ") ?? [];
+  let other = said?.[3] ?? (referenced ? fault.table : undefined);
+  if (columns.length === 0 || other === undefined) {
+    const found = await foreignKey(db, referenced ? fault : { ...fault, table, schema: undefined });
+    if (columns.length === 0) columns = (referenced ? found?.referredColumns : found?.columns) ?? [];
+    other ??= referenced ? found?.table : found?.referredTable;
+  }
+  const named = other === undefined ? {} : { table: other };
+  if (referenced) {
+    const by = other === undefined ? "other rows" : `rows of ${other}`;
+    return {
+      kind: "referenced",
+      columns,
+      reason: `is still referred to by ${by}: delete or change those first`,
+      ...named,
+    };
+  }
+  const reason = `${columns.length > 1 ? "name" : "names"} no row of ${other ?? "the table it refers to"}`;
+  return { kind: "dangling", columns, reason, ...named };
+}
+
+/** A foreign key constraint as the catalogue has it: its table's columns and the table and columns they refer to. */
+interface ForeignKey {
+  readonly table: string;
+  readonly columns: string[];
+  readonly referredTable: string;
+  readonly referredColumns: string[];
+}
+
+/** The foreign key `fault.constraint` of `fault.table` (in `fault.schema`, or as the search_path finds it). */
+async function foreignKey<DB>(db: Kysely<DB>, fault: DatabaseError): Promise<ForeignKey | undefined> {
+  if (fault.constraint === undefined || fault.table === undefined) return undefined;
+  const relation =
+    fault.schema === undefined
+      ? sql`quote_ident(${fault.table})`
+      : sql`quote_ident(${fault.schema}) || '.' || quote_ident(${fault.table})`;
+  // conkey and confkey pair up by position: a key of several columns keeps its order on both sides.
+  const found = await sql<ForeignKey>`
+    SELECT t.relname AS "table", r.relname AS "referredTable",
+      ARRAY(SELECT attname FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+        JOIN pg_attribute ON attrelid = c.conrelid AND attnum = k.n ORDER BY k.i)::text[] AS columns,
+      ARRAY(SELECT attname FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
+        JOIN pg_attribute ON attrelid = c.confrelid AND attnum = k.n ORDER BY k.i)::text[] AS "referredColumns"
+    FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_class r ON r.oid = c.confrelid
+    WHERE c.contype = 'f' AND c.conrelid = to_regclass(${relation}) AND c.conname = ${fault.constraint}`
+    .execute(db)
+    .catch(() => undefined);
+  return found?.rows[0];
 }
 
 /** The columns a check constraint of `table` reads; none when they cannot be read. */
