@@ -63,6 +63,7 @@ message Member {
   int32 age = 3;
   optional string nickname = 4;
   optional string club_id = 5;
+  google.protobuf.Timestamp born_at = 6;
 }
 
 message CreateRichRequest { Rich rich = 1; }
@@ -93,6 +94,7 @@ interface Member {
   age: number;
   nickname?: string;
   clubId?: string;
+  bornAt?: Date | undefined;
 }
 interface DataService<T, K> {
   create(fields: Partial<T>): Promise<T>;
@@ -387,6 +389,28 @@ function describeRefusals(on: "PGlite" | "PostgreSQL") {
           message: "display_name is still referred to by rows of badge: delete or change those first",
         });
         expect(await members.get(member.id)).toMatchObject({ displayName: "held" });
+      });
+
+      it("refuses a Timestamp past year 9999 or before year 1 alike, naming the field, as INVALID_ARGUMENT", async () => {
+        // Year 10000 and 1 BC: PGlite refused them naming no field, node-postgres stored them.
+        const past = new Date("+010000-01-01T00:00:00.000Z");
+        const before = new Date("0000-12-31T23:59:59.999Z");
+        for (const [bornAt, message] of [
+          [past, "born_at is past year 9999, the last a google.protobuf.Timestamp holds"],
+          [before, "born_at is before year 1, the first a google.protobuf.Timestamp holds"],
+        ] as const) {
+          const { error, sent } = await refusal({ bornAt });
+          expect(error, message).toMatchObject({ name: "InvalidMemberError", field: "born_at", message });
+          expect(sent, message).toMatchObject({ code: 3, message });
+        }
+        const member = await members.create({ displayName: "dated", age: 30, nickname: "n" });
+        const changed = await members.update({ ...member, bornAt: past }, ["born_at"]).catch((e: unknown) => e);
+        expect(changed).toMatchObject({ name: "InvalidMemberError", field: "born_at" });
+        const first = new Date("0001-01-01T00:00:00.000Z");
+        const last = new Date("9999-12-31T23:59:59.999Z");
+        expect(await members.update({ ...member, bornAt: first }, ["born_at"])).toMatchObject({ bornAt: first });
+        expect(await members.update({ ...member, bornAt: last }, ["born_at"])).toMatchObject({ bornAt: last });
+        expect(await members.get(member.id)).toMatchObject({ bornAt: last });
       });
 
       it("names the field on update too", async () => {

@@ -9,6 +9,7 @@ import { defaultDataDir, defaultMigrationsDir, type DatabaseOptions } from "./da
 import { PGliteDialect } from "./pglite-dialect.js";
 import { checkSchema } from "./schema-check.js";
 import { SqlFolderMigrations } from "./sql-migrations.js";
+import { timestampRangeChecked } from "./timestamp-range.js";
 import { pgliteParsers, pgTypes } from "./type-parsers.js";
 
 /** An open database: the Kysely instance repositories use, and its lifecycle. */
@@ -56,7 +57,7 @@ async function openPGlite<DB>(dataDir: string, migrationsDir: string, logger?: L
     if (!inMemory && !existsSync(join(dataDir, "PG_VERSION")))
       logger?.info({ database: "pglite", dataDir }, "creating the embedded database (first start: several seconds)");
     const pglite = await PGlite.create(dataDir, { parsers: pgliteParsers() });
-    const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) });
+    const db = new Kysely<DB>({ dialect: timestampRangeChecked(new PGliteDialect(pglite)) });
     logger?.info({ database: "pglite", dataDir }, "database opened");
     return database(db, "pglite", migrationsDir, logger, async () => {
       await db.destroy();
@@ -88,7 +89,8 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
     throw new SetupError("TSM_ERR_DATABASE_UNREACHABLE", where, withoutSecrets(errorText(error), url));
   }
   const watched = outageAwarePool(pool, where, (text) => withoutSecrets(text, url), logger);
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: watched }) });
+  // node-postgres would store year 10000, which PGlite refuses: both refuse it, before sending, as no Timestamp holds it.
+  const db = new Kysely<DB>({ dialect: timestampRangeChecked(new PostgresDialect({ pool: watched })) });
   logger?.info({ database: "postgres", address: where }, "database opened");
   return database(db, "postgres", migrationsDir, logger, () => db.destroy());
 }

@@ -21,6 +21,7 @@ beforeAll(async () => {
     "INSERT INTO author VALUES (1, 'ann'), (2, 'bob')",
     "INSERT INTO book VALUES (1, 1, 'ann')",
     "INSERT INTO shelf VALUES ('attic', 3)",
+    "CREATE TABLE visit (id integer PRIMARY KEY, arrive_time timestamptz, leave_time timestamptz)",
   ])
     await sql.raw(statement).execute(db);
 }, 60_000);
@@ -108,5 +109,55 @@ describe("storageFault, given a foreign key violation", () => {
       columns: [],
       reason: "is still referred to by rows of book: delete or change those first",
     });
+  });
+});
+
+/** Year `year` (any, 0 for 1 BC) at `time` UTC, which `new Date("0000-…")` and Date.UTC would misread below 100. */
+function inYear(year: number, time = "00:00:00.000Z"): Date {
+  const date = new Date(`2000-01-01T${time}`);
+  date.setUTCFullYear(year);
+  return date;
+}
+
+describe("storageFault, given a Date no google.protobuf.Timestamp holds", () => {
+  /** What writing `values` to visit fails with, and storageFault's reading of it. */
+  async function written(values: { id: number; arrive_time: Date; leave_time?: Date }) {
+    const error = await db
+      .withTables<{ visit: { id: number; arrive_time: Date; leave_time: Date | null } }>()
+      .insertInto("visit")
+      .values(values)
+      .execute()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    return { error, fault: await storageFault(db, error, "visit", values) };
+  }
+
+  it("names the column past year 9999 or before year 1, not the value, refused before it is sent", async () => {
+    const past = await written({ id: 1, arrive_time: inYear(10000) });
+    expect(past.error).toMatchObject({ code: "22008" });
+    expect(past.fault).toEqual({
+      kind: "invalid",
+      columns: ["arrive_time"],
+      reason: "is past year 9999, the last a google.protobuf.Timestamp holds",
+    });
+    expect(JSON.stringify(past.fault)).not.toContain("10000");
+    const before = await written({ id: 2, arrive_time: inYear(2000), leave_time: inYear(0, "23:59:59.999Z") });
+    expect(before.fault).toEqual({
+      kind: "invalid",
+      columns: ["leave_time"],
+      reason: "is before year 1, the first a google.protobuf.Timestamp holds",
+    });
+    const invalid = await written({ id: 3, arrive_time: new Date(Number.NaN) });
+    expect(invalid.fault).toMatchObject({ columns: ["arrive_time"], reason: expect.stringMatching(/years 1 to 9999/) });
+  });
+
+  it("stores the first and the last instant a Timestamp holds, as they were", async () => {
+    const first = new Date("0001-01-01T00:00:00.000Z");
+    const last = new Date("9999-12-31T23:59:59.999Z");
+    expect((await written({ id: 4, arrive_time: first, leave_time: last })).error).toBeUndefined();
+    const { rows } = await sql<{ arrive_time: Date; leave_time: Date }>`SELECT * FROM visit WHERE id = 4`.execute(db);
+    expect(rows[0]).toMatchObject({ arrive_time: first, leave_time: last });
   });
 });

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from "kysely";
+import { type OutOfRange, outOfRangeReason, outOfTimestampRange } from "./timestamp-range.js";
 
 /**
  * What the database refused of the values a repository wrote, by column, in words a caller may
@@ -19,7 +20,8 @@ export interface StorageFault {
   /**
    * Why, said of the columns' fields: `is required`, `breaks the check member_adult`, `is longer
    * than the 8 characters its column holds`, `cannot be stored: …` for a value PostgreSQL cannot
-   * hold at all (a NUL in text), `names no row of authors`, `is still referred to by rows of books:
+   * hold at all (a NUL in text), `is past year 9999, the last a google.protobuf.Timestamp holds`
+   * for a Date no Timestamp holds, `names no row of authors`, `is still referred to by rows of books:
    * delete or change those first`. Empty for `unique`.
    */
   readonly reason: string;
@@ -70,6 +72,12 @@ export async function storageFault<DB>(
         ? invalid([long.column], `is longer than the ${long.max} characters its column holds`)
         : invalid([], `cannot be ${doing}: a value is too long for its column`);
     }
+    case "22008": {
+      // The database layer refuses a Date outside a Timestamp's years 1 to 9999 with this code, before sending it.
+      const dated = outOfRangeColumns(values);
+      if (dated) return invalid(dated.columns, outOfRangeReason[dated.range]);
+      break;
+    }
   }
   const refused = refusal(fault.code);
   if (refused === undefined) return undefined;
@@ -94,12 +102,25 @@ function databaseErrorOf(error: unknown): DatabaseError | undefined {
 
 /**
  * Why PostgreSQL cannot hold a value at all: its data exceptions (class 22: a NUL character in
- * text, a date past year 9999) and a value too large for its index (54000); undefined for others.
+ * text, a number out of its type's range) and a value too large for its index (54000); undefined for others.
  */
 function refusal(code: string): string | undefined {
   if (code === "22021") return "PostgreSQL's text holds no NUL character (0x00)";
   if (code === "54000") return "a value is too large for its index";
   return code.startsWith("22") ? `PostgreSQL refused a value (SQLSTATE ${code})` : undefined;
+}
+
+/** The columns of `values` holding a Date outside a google.protobuf.Timestamp's span, all on the first one's side. */
+function outOfRangeColumns(
+  values: Readonly<Record<string, unknown>>,
+): { columns: string[]; range: OutOfRange } | undefined {
+  const ranges = Object.entries(values).flatMap(([column, value]) => {
+    const range = outOfTimestampRange(value);
+    return range ? [{ column, range }] : [];
+  });
+  const range = ranges[0]?.range;
+  if (range === undefined) return undefined;
+  return { columns: ranges.filter((r) => r.range === range).map((r) => r.column), range };
 }
 
 /** The columns of a unique_violation's detail, "Key (name)=(ann) already exists.", without the values. */
