@@ -9,6 +9,7 @@ import {
 import { openTestDatabase, type Database as DatabaseConnection } from "@tsmicro/runtime/database";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { revokedTokenOf } from "../src/domain/model/revoked-token.js";
 import { SqlRevokedTokenRepository } from "../src/domain/repository/sql-revoked-token-repository.js";
 import { AccessTokens } from "../src/domain/service/access-tokens.js";
 import { RevokedTokenDataService } from "../src/domain/service/revoked-token-data-service.js";
@@ -92,5 +93,22 @@ describe("auth over gRPC", () => {
 
   it("needs a user to make a token for", async () => {
     expect(isUserMissing(await failure(auth().makeAccessToken({ userName: "micro" })))).toBe(true);
+  });
+});
+
+describe("the revoked-token repository", () => {
+  it("names the field of a clash, never the token's id", async () => {
+    const repository = new SqlRevokedTokenRepository(database.db);
+    const token = revokedTokenOf({
+      id: "jti-secret",
+      expiresAt: new Date(Date.now() + 60_000),
+      createdTime: new Date(),
+    });
+    await repository.create(token);
+    const clash = await failure(repository.create(token));
+    expect(clash).toMatchObject({
+      name: "RevokedTokenAlreadyExistsError",
+      message: "a revokedToken with the same id exists",
+    });
   });
 });

@@ -94,6 +94,23 @@ describe("user over gRPC", () => {
     expect(isUserNotFound(await failure(user().getUser({ userId: "nope" })))).toBe(true);
   });
 
+  it("says a name is taken without echoing it, and refuses a NUL in a name or user_id looked up as USER_INVALID", async () => {
+    await user().register({ userName: "dora-secret", pwd: "123" });
+    const clash = await failure(users.register("dora-secret", "456"));
+    expect(clash).toMatchObject({
+      name: "UserRecordAlreadyExistsError",
+      message: "a userRecord with the same user_name exists",
+    });
+    const answered = await failure(user().register({ userName: "dora-secret", pwd: "456" }));
+    expect(isUserNameTaken(answered)).toBe(true);
+    expect((answered as Error).message).not.toContain("dora-secret");
+    // PostgreSQL's text holds no NUL: the lookup's refusal names the field, not INTERNAL.
+    const login = await failure(user().checkPassword({ userName: "dora\0secret", pwd: "123" }));
+    expect(isUserInvalid(login)).toBe(true);
+    expect((login as Error).message).toMatch(/^user_name cannot be looked up: .*NUL/);
+    expect(isUserInvalid(await failure(user().getUser({ userId: "dora\0secret" })))).toBe(true);
+  });
+
   it("seeds the demo's user once", async () => {
     expect(await users.seed("micro", "123")).toBe(true);
     expect(await users.seed("micro", "other")).toBe(false);

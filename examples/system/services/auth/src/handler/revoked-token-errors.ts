@@ -3,6 +3,7 @@ import {
   InvalidRevokedTokenError,
   RevokedTokenAlreadyExistsError,
   RevokedTokenNotFoundError,
+  RevokedTokenReferenceError,
 } from "../domain/model/revoked-token.js";
 
 /**
@@ -14,5 +15,6 @@ export function revokedTokenTransportError(error: unknown): unknown {
   if (error instanceof RevokedTokenNotFoundError) return new TsmicroError(Code.NOT_FOUND, error.message);
   if (error instanceof RevokedTokenAlreadyExistsError) return new TsmicroError(Code.ALREADY_EXISTS, error.message);
   if (error instanceof InvalidRevokedTokenError) return new TsmicroError(Code.INVALID_ARGUMENT, error.message);
+  if (error instanceof RevokedTokenReferenceError) return new TsmicroError(Code.FAILED_PRECONDITION, error.message);
   return error;
 }

@@ -1,4 +1,9 @@
-import { InvalidUserRecordError, UserRecordAlreadyExistsError } from "../domain/model/user-record.js";
+import { Code, TsmicroError } from "@tsmicro/runtime";
+import {
+  InvalidUserRecordError,
+  UserRecordAlreadyExistsError,
+  UserRecordReferenceError,
+} from "../domain/model/user-record.js";
 import { WrongPasswordError } from "../domain/service/user-record-data-service.js";
 import { UserErrors } from "../gen/user/v1/user.micro.js";
 
@@ -11,6 +16,8 @@ import { UserErrors } from "../gen/user/v1/user.micro.js";
 export function userRecordTransportError(error: unknown): unknown {
   if (error instanceof WrongPasswordError) return UserErrors.wrongPassword(error.message);
   if (error instanceof UserRecordAlreadyExistsError) return UserErrors.userNameTaken("the user name is taken");
-  if (error instanceof InvalidUserRecordError) return UserErrors.userInvalid(error.message);
+  if (error instanceof InvalidUserRecordError) return UserErrors.userInvalid(error.message, { field: error.field });
+  // The proto has no reason for it: a foreign key a migration of yours adds.
+  if (error instanceof UserRecordReferenceError) return new TsmicroError(Code.FAILED_PRECONDITION, error.message);
   return error;
 }

@@ -47,3 +47,18 @@ export class InvalidRevokedTokenError extends Error {
     this.name = "InvalidRevokedTokenError";
   }
 }
+
+/**
+ * A write would break a reference between rows (a foreign key of your migrations): it names a row
+ * that does not exist, or deletes or changes one that other rows still name. Names the field.
+ */
+export class RevokedTokenReferenceError extends Error {
+  constructor(
+    readonly field: string,
+    reason: string,
+    subject = field,
+  ) {
+    super(`${subject} ${reason}`);
+    this.name = "RevokedTokenReferenceError";
+  }
+}

@@ -11,7 +11,11 @@ export interface RevokedTokenRows {
  * PostgreSQL or the embedded PGlite; a test may use any other.
  */
 export interface RevokedTokenRepository {
-  /** Stores a new revokedToken; RevokedTokenAlreadyExistsError when a unique column clashes. */
+  /**
+   * Stores a new revokedToken; RevokedTokenAlreadyExistsError when a unique column clashes,
+   * InvalidRevokedTokenError naming the field whose value the database refuses,
+   * RevokedTokenReferenceError naming one that refers to no row (a foreign key).
+   */
   create(revokedToken: RevokedToken): Promise<RevokedToken>;
   /** The revokedToken with the id, if any. */
   get(id: string): Promise<RevokedToken | undefined>;
@@ -19,6 +23,6 @@ export interface RevokedTokenRepository {
   list(limit: number, after: string | undefined): Promise<RevokedTokenRows>;
   /** Applies `change` to the stored revokedToken in one transaction; undefined when there is none. */
   update(id: string, change: (current: RevokedToken) => RevokedToken): Promise<RevokedToken | undefined>;
-  /** Removes the revokedToken; false when there was none. */
+  /** Removes the revokedToken; false when there was none, RevokedTokenReferenceError while rows still refer to it. */
   delete(id: string): Promise<boolean>;
 }

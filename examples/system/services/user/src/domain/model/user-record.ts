@@ -47,3 +47,18 @@ export class InvalidUserRecordError extends Error {
     this.name = "InvalidUserRecordError";
   }
 }
+
+/**
+ * A write would break a reference between rows (a foreign key of your migrations): it names a row
+ * that does not exist, or deletes or changes one that other rows still name. Names the field.
+ */
+export class UserRecordReferenceError extends Error {
+  constructor(
+    readonly field: string,
+    reason: string,
+    subject = field,
+  ) {
+    super(`${subject} ${reason}`);
+    this.name = "UserRecordReferenceError";
+  }
+}

@@ -11,7 +11,11 @@ export interface UserRecordRows {
  * PostgreSQL or the embedded PGlite; a test may use any other.
  */
 export interface UserRecordRepository {
-  /** Stores a new userRecord; UserRecordAlreadyExistsError when a unique column clashes. */
+  /**
+   * Stores a new userRecord; UserRecordAlreadyExistsError when a unique column clashes,
+   * InvalidUserRecordError naming the field whose value the database refuses,
+   * UserRecordReferenceError naming one that refers to no row (a foreign key).
+   */
   create(userRecord: UserRecord): Promise<UserRecord>;
   /** The userRecord with the id, if any. */
   get(id: bigint): Promise<UserRecord | undefined>;
@@ -23,6 +27,6 @@ export interface UserRecordRepository {
   list(limit: number, after: bigint | undefined): Promise<UserRecordRows>;
   /** Applies `change` to the stored userRecord in one transaction; undefined when there is none. */
   update(id: bigint, change: (current: UserRecord) => UserRecord): Promise<UserRecord | undefined>;
-  /** Removes the userRecord; false when there was none. */
+  /** Removes the userRecord; false when there was none, UserRecordReferenceError while rows still refer to it. */
   delete(id: bigint): Promise<boolean>;
 }
