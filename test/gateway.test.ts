@@ -1029,6 +1029,26 @@ describe("the HTTP gateway", () => {
         ),
       },
       {
+        name: "a route's path with a trailing /, naming the path its routes take",
+        method: "GET",
+        path: "/v1/shelves/s1/",
+        status: 404,
+        json: status(
+          Code.NOT_FOUND,
+          "no route for GET /v1/shelves/s1/: routes match paths exactly; /v1/shelves/s1 (without the extra /) has routes",
+        ),
+      },
+      {
+        name: "a route's path with a doubled /",
+        method: "GET",
+        path: "/v1//shelves/s1",
+        status: 404,
+        json: status(
+          Code.NOT_FOUND,
+          "no route for GET /v1//shelves/s1: routes match paths exactly; /v1/shelves/s1 (without the extra /) has routes",
+        ),
+      },
+      {
         name: "an unknown service on a default route",
         method: "POST",
         path: "/nosuch/Library/Ping",

@@ -407,7 +407,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       const allow = allowedMethods(path);
       if (allow.length > 0) throw new MethodNotAllowedError(request.method, `${settings.prefix}${path}`, allow);
       throw (
-        (await unknownDefaultMethod(path)) ?? noRoute(request.method, path, catalogue.unloaded(), settings.namespace)
+        (await unknownDefaultMethod(path)) ??
+        noRoute(request.method, path, catalogue.unloaded(), settings.namespace, routedWithoutExtraSlashes(path))
       );
     }
     // A default route's path names a registered method, so the label set stays bounded.
@@ -438,6 +439,16 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (path === "/rpc" && method === "POST") return `${settings.prefix}/rpc`;
     const match = catalogue.router.find(method, path);
     return match ? `${settings.prefix}${match.route.rule.path}` : undefined;
+  }
+
+  /**
+   * `path` without a trailing or doubled `/` (`/v1/users/`, `//v1/users`), when some route takes
+   * that: the request's near miss, to name in its 404.
+   */
+  function routedWithoutExtraSlashes(path: string): string | undefined {
+    const trimmed = path.replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1");
+    if (trimmed === path || catalogue.router.methodsFor(trimmed).length === 0) return undefined;
+    return trimmed;
   }
 
   /** The methods some route takes on a path no route of the request's method matched. */
@@ -836,14 +847,22 @@ function methodNames(backend: BackendService): string {
 /**
  * A path no route matches; the routes are those of the services registered so far, so one not
  * started yet has none. Services registered whose routes could not be loaded (their nodes did not
- * answer) may be the ones that serve it: they are named, with why.
+ * answer) may be the ones that serve it: they are named, with why. `nearMiss`, the path without
+ * an extra `/` when routes take that, is named instead: the service runs, the path is off.
  */
 function noRoute(
   method: string,
   path: string,
   unloaded?: ReadonlyMap<string, string>,
   namespace?: string,
+  nearMiss?: string,
 ): TsmicroError {
+  // A route that takes the path but for an extra `/`: the service is running, the path is off.
+  if (nearMiss !== undefined)
+    return new TsmicroError(
+      Code.NOT_FOUND,
+      `no route for ${method} ${path}: routes match paths exactly; ${nearMiss} (without the extra /) has routes`,
+    );
   const notLoaded = [...(unloaded ?? [])].map(([name, reason]) => `${name} (${reason})`);
   // Services outside the namespace are running, perhaps, but not this gateway's to route.
   const registered = namespace ? `registered in --namespace ${namespace}` : "registered";
