@@ -115,7 +115,9 @@ describe("the gateway's event handler (POST /{topic} -> broker)", () => {
       expect(response.status).toBe(400);
       const status = (await response.json()) as { code: number; message: string };
       expect(status.code).toBe(3);
-      expect(status.message).toMatch(/fixtures\.shop\.v1\.OrderPlaced, the event of topic order\.placed/);
+      expect(status.message).toMatch(
+        /^the body does not fit fixtures\.shop\.v1\.OrderPlaced, the event of topic order\.placed/,
+      );
       expect(status.message).toMatch(problem);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));

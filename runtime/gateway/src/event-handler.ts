@@ -67,7 +67,7 @@ function typedBody(typed: TypedTopic, body: unknown): { bytes: Uint8Array; conte
   const fail = (problem: string): never => {
     throw new TsmicroError(
       Code.INVALID_ARGUMENT,
-      `the body is not a ${typed.message.typeName}, the event of topic ${typed.topic}: ${problem}`,
+      `the body does not fit ${typed.message.typeName}, the event of topic ${typed.topic}: ${problem}`,
     );
   };
   if (body !== undefined && (typeof body !== "object" || body === null || Array.isArray(body)))
