@@ -852,6 +852,17 @@ describe("the HTTP gateway", () => {
           }),
       },
       {
+        name: "the whole request sent to a route whose body is one field of it",
+        method: "POST",
+        path: "/v1/shelves/s1/books",
+        body: JSON.stringify({ book: { title: "Dune" } }),
+        status: 400,
+        json: status(
+          Code.INVALID_ARGUMENT,
+          'POST /v1/shelves/{shelf}/books takes book (a fixtures.gateway.v1.Book) as its body: send its fields as the body, not {"book": {…}}',
+        ),
+      },
+      {
         name: "a string for an int32",
         method: "POST",
         path: "/v1/echo",

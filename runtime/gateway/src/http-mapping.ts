@@ -112,6 +112,7 @@ function decodeRequest(
     throw new TsmicroError(
       Code.INVALID_ARGUMENT,
       badQueryParameter(method, rule, parts) ??
+        wrappedBody(method, rule, parts.body) ??
         `the request does not fit ${input.typeName}: ${bodyFault(method, fields, error)}`,
     );
   }
@@ -132,6 +133,23 @@ function decodeRequest(
 function bodyFault(method: GatewayMethod, fields: unknown, error: unknown): string {
   const fault = jsonFault(method.desc.input, fields, method.registry);
   return fault ? `${faultPlace(fault)}: ${fault.reason}` : messageOf(error);
+}
+
+/**
+ * A body sent as the whole request (`{"order": {…}}`) to a route whose body is one field of it
+ * (`body: "order"`): the route's body is that field's own JSON object, which has no such key.
+ */
+function wrappedBody(method: GatewayMethod, rule: HttpRule | undefined, body: unknown): string | undefined {
+  if (!rule?.body || rule.body === "*" || !isPlainObject(body)) return undefined;
+  const field = method.desc.input.fields.find((f) => f.name === rule.body);
+  if (field?.fieldKind !== "message") return undefined;
+  const wrapper = [field.name, field.jsonName].find((key) => key in body);
+  if (wrapper === undefined || field.message.fields.some((f) => f.name === wrapper || f.jsonName === wrapper))
+    return undefined;
+  return (
+    `${rule.method.toUpperCase()} ${rule.path} takes ${field.name} (a ${field.message.typeName}) as its body: ` +
+    `send its fields as the body, not {"${wrapper}": {…}}`
+  );
 }
 
 /**
