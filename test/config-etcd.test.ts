@@ -267,6 +267,29 @@ describeEtcd("config on a real etcd", () => {
       expect(camel.stderr).toBe("tsmicro: unknown flag --showSecrets: did you mean --show_secrets?\n");
     });
 
+    it("set refuses a value where settings are under it, and a setting under a value, rather than store one readers ignore", async () => {
+      expect(await tsmicro("set", "page.size", "20", "--service", "pager")).toMatchObject({ code: 0 });
+      const [over, under, replaced] = await Promise.all([
+        tsmicro("set", "page", "7", "--service", "pager"),
+        tsmicro("set", "page.size.max", "3", "--service", "pager"),
+        tsmicro("set", "page", '{"size":30}', "--service", "pager"),
+      ]);
+      expect(over).toMatchObject({
+        code: 1,
+        stderr:
+          "tsmicro: page has settings under it (page.size), which a value there would hide: set those, or delete page first (tsmicro config del page)\n",
+      });
+      expect(under).toMatchObject({
+        code: 1,
+        stderr:
+          "tsmicro: page.size is a value, so page.size.max cannot go under it: delete page.size first (tsmicro config del page.size), or set page.size to an object\n",
+      });
+      // The same keys written anew are no overlap.
+      expect(replaced, replaced.stderr).toMatchObject({ code: 0 });
+      expect(await etcd.get(key("pager", "page")).string()).toBeNull();
+      expect(await etcd.get(key("pager", "page/size/max")).string()).toBeNull();
+    });
+
     it("set, del and watch: each change printed as a JSON line until interrupted", async () => {
       const watcher = spawn(
         process.execPath,

@@ -10,7 +10,7 @@ import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ConfigTree, ConfigValue } from "./config.js";
 import type { EtcdConfigStore } from "./etcd-config-store.js";
 import { configPrefix } from "./etcd-source.js";
-import { formatPath, parseLooseValue, splitPath, valueAt } from "./key-paths.js";
+import { formatPath, leavesAt, parseLooseValue, splitPath, valueAt } from "./key-paths.js";
 import { treeOfLeaves } from "./merge-layers.js";
 import { formatOf, parseConfigText } from "./parse-config-text.js";
 import { SecretPaths } from "./secrets.js";
@@ -55,9 +55,33 @@ export async function configGet(options: ConfigCommandOptions, path = ""): Promi
 export async function configSet(options: ConfigCommandOptions, path: string, value: string): Promise<string> {
   const segments = requirePath(path, "set");
   return withStore(options, async (store) => {
-    const written = await store.put(segments, parseLooseValue(value));
+    const parsed = parseLooseValue(value);
+    const overlap = overlapping((await store.read()).entries, leavesAt(segments, parsed));
+    if (overlap) throw new TsmicroError(Code.FAILED_PRECONDITION, overlap);
+    const written = await store.put(segments, parsed);
     return `set ${path} (${written === 1 ? store.keyOf(segments) : `${written} keys under ${store.keyOf(segments)}/`})\n`;
   });
+}
+
+/**
+ * Why writing `leaves` would leave a setting that both holds a value and has settings under it
+ * (`page` = 7 beside `page.size`), which readers see as one or the other; undefined when none would.
+ */
+function overlapping(
+  stored: readonly { readonly segments: readonly string[] }[],
+  leaves: readonly { readonly segments: readonly string[] }[],
+): string | undefined {
+  const inside = (inner: readonly string[], outer: readonly string[]) =>
+    inner.length > outer.length && outer.every((segment, i) => inner[i] === segment);
+  for (const leaf of leaves)
+    for (const entry of stored) {
+      const [path, other] = [formatPath(leaf.segments), formatPath(entry.segments)];
+      if (inside(entry.segments, leaf.segments))
+        return `${path} has settings under it (${other}), which a value there would hide: set those, or delete ${path} first (tsmicro config del ${path})`;
+      if (inside(leaf.segments, entry.segments))
+        return `${other} is a value, so ${path} cannot go under it: delete ${other} first (tsmicro config del ${other}), or set ${other} to an object`;
+    }
+  return undefined;
 }
 
 /** `tsmicro config del PATH`: deletes the setting and everything under it; an error when there is none. */

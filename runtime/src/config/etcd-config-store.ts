@@ -10,7 +10,7 @@ import { SetupError } from "../errors/setup-error.js";
 import { etcdFailure } from "../registry/etcd-registry.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ConfigTree, ConfigValue } from "./config.js";
-import { isConfigTree, leavesOf, parseLooseValue } from "./key-paths.js";
+import { leavesAt, leavesOf, parseLooseValue } from "./key-paths.js";
 
 /** Options of openEtcdConfigStore. */
 export interface EtcdConfigStoreOptions {
@@ -147,10 +147,7 @@ export class EtcdConfigStore {
   /** Writes one setting; a tree value is written as one key per leaf under it. Returns the keys written. */
   async put(segments: readonly string[], value: ConfigValue): Promise<number> {
     // An empty object is a value of its own: it is written as {} rather than as no keys at all.
-    const leaves =
-      isConfigTree(value) && Object.keys(value).length > 0
-        ? leavesOf(value, [...segments])
-        : [{ segments: [...segments], value }];
+    const leaves = leavesAt(segments, value);
     const puts = leaves.map((leaf) => this.#etcd.put(this.keyOf(leaf.segments)).value(JSON.stringify(leaf.value)));
     await this.#transact(`writing ${this.keyOf(segments)}`, puts);
     return puts.length;

@@ -57,6 +57,16 @@ export function leavesOf(
   );
 }
 
+/** The keys a setting of `value` at `segments` is stored as: one per leaf of a tree, else itself ({} too). */
+export function leavesAt(
+  segments: readonly string[],
+  value: ConfigValue,
+): Array<{ segments: string[]; value: ConfigValue }> {
+  return isConfigTree(value) && Object.keys(value).length > 0
+    ? leavesOf(value, [...segments])
+    : [{ segments: [...segments], value }];
+}
+
 /**
  * Reads a text value as JSON when it is JSON (`8080`, `true`, `["a"]`, `"quoted"`), else as the
  * string itself; an integer past 2^53, which a number cannot hold exactly, stays its text.
