@@ -2,7 +2,7 @@
 import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { CommandError } from "./cli/command-error.js";
-import { failCommand, knownFlagsOf } from "./cli/fail.js";
+import { failCommand, knownFlagsOf, unknownSubcommand } from "./cli/fail.js";
 import { version } from "./cli/package-paths.js";
 import { findWorkspace } from "./cli/workspace.js";
 
@@ -42,7 +42,7 @@ function rawArgs(argv: { registry?: string | undefined; registry_address?: strin
  */
 function expectWord(argv: Record<string, unknown>, command: string, word: string): void {
   if (argv[word] === word) return;
-  throw new CommandError(`unknown command ${command} ${String(argv[word])}: did you mean ${command} ${word}?`);
+  throw new CommandError(unknownSubcommand(command, String(argv[word])));
 }
 
 /** What `tsmicro api --help` and `tsmicro web --help` add below their own flags. */

@@ -308,6 +308,37 @@ describe("tsmicro list/get/call/health against running services", () => {
     expect(get.stderr).toBe("tsmicro: unknown command get servic: did you mean get service?\n");
   });
 
+  it("a word that is no command, or none of a group's, is named with the commands there, not a far guess", async () => {
+    // Far from every command: no "did you mean new?" (yargs recommends anything within three edits).
+    const far = await tsmicro("foo");
+    expect(far.code).toBe(1);
+    expect(far.stderr).toBe("tsmicro: unknown command foo; see tsmicro --help\n");
+    expect((await tsmicro("xyzabc")).stderr).toBe("tsmicro: unknown command xyzabc; see tsmicro --help\n");
+    // A group's unknown word answers like the group named alone, not yargs' "Unknown argument: bogus".
+    expect((await tsmicro("config", "bogus")).stderr).toBe(
+      "tsmicro: no config command bogus: name one of get, set, del, watch or import\n",
+    );
+    expect((await tsmicro("config", "xyz", "extra")).stderr).toBe(
+      "tsmicro: no config command xyz: name one of get, set, del, watch or import\n",
+    );
+    expect((await tsmicro("template", "bogus")).stderr).toBe(
+      "tsmicro: no template command bogus: name init or revert\n",
+    );
+    expect((await tsmicro("template", "initt")).stderr).toBe(
+      "tsmicro: unknown command template initt: did you mean template init?\n",
+    );
+    const list = await tsmicro("list", "bogus");
+    expect(list.code).toBe(1);
+    expect(list.stdout).toBe("");
+    expect(list.stderr).toBe("tsmicro: no list command bogus: name services\n");
+    expect((await tsmicro("get", "bogus", "echo")).stderr).toBe("tsmicro: no get command bogus: name service\n");
+    // The commands a slip is measured against are those --help lists.
+    const { commandWords } = await import("../bin/cli/fail.js");
+    const help = (await tsmicro("--help")).stdout;
+    const listed = [...help.matchAll(/^ {2}tsmicro ([\w-]+)/gm)].map((m) => m[1]);
+    expect([...new Set(listed)]).toEqual(commandWords);
+  });
+
   it("health reports every node SERVING", async () => {
     const result = await tsmicro("health", "echo");
     expect(result.code, result.stderr).toBe(0);

@@ -10,7 +10,9 @@ export function failCommand(program: string, knownFlags: () => Iterable<string> 
   return (message: string | undefined, error: Error | undefined): never => {
     if (error && !isSetupError(error) && !(error instanceof CommandError) && !isTsmicroError(error)) throw error;
     const text = !error
-      ? (unknownFlag(program, message ?? "", knownFlags) ?? usageHint(program, message ?? ""))
+      ? (unknownCommand(program, message ?? "") ??
+        unknownFlag(program, message ?? "", knownFlags) ??
+        usageHint(program, message ?? ""))
       : isTsmicroError(error)
         ? `call failed: ${codeName(error.code)}: ${error.message}`
         : error.message;
@@ -54,6 +56,62 @@ const groups: Readonly<Record<string, readonly string[]>> = {
   config: ["get", "set", "del", "watch", "import"],
   template: ["init", "revert"],
 };
+
+/** tsmicro's commands, by their first word (as its --help lists them). */
+export const commandWords: readonly string[] = [
+  "generate",
+  "template",
+  "new",
+  "routes",
+  "api",
+  "run",
+  "web",
+  "config",
+  "list",
+  "get",
+  "call",
+  "health",
+  "prometheus-targets",
+];
+
+/** Words as a list in prose: "a", "a or b", "a, b or c". */
+function spoken(words: readonly string[]): string {
+  return words.length < 2 ? (words[0] ?? "") : `${words.slice(0, -1).join(", ")} or ${words.at(-1)}`;
+}
+
+/**
+ * A word that is none of a group's commands (`tsmicro config bogus`): the one meant when it is
+ * close (closestName's rule), else the group's commands, as the group named alone says them.
+ */
+export function unknownSubcommand(group: string, word: string): string {
+  const known = groups[group] ?? [];
+  const meant = closestName(word, known);
+  if (meant !== undefined) return `unknown command ${group} ${word}: did you mean ${group} ${meant}?`;
+  return `no ${group} command ${word}: name ${known.length > 2 ? "one of " : ""}${spoken(known)}`;
+}
+
+/**
+ * A first word that is no command (yargs says "Did you mean new?" of any word within three
+ * edits, else "Unknown argument: foo"): the command meant only when it is close, else where they are listed.
+ * A group's second word likewise, by unknownSubcommand. Undefined when the words name commands.
+ */
+function unknownCommand(program: string, message: string): string | undefined {
+  if (program !== "tsmicro") return undefined;
+  const recommended = /^Did you mean (.+)\?$/.test(message);
+  const listed = /^Unknown arguments?: (.+)$/.exec(message)?.[1]?.split(", ") ?? [];
+  if (!recommended && listed.length === 0) return undefined;
+  const [first, second] = typedWords();
+  if (first === undefined) return undefined;
+  if (isGroup(first)) {
+    if (second === undefined || groups[first]!.includes(second)) return undefined;
+    return recommended || listed.includes(second) ? unknownSubcommand(first, second) : undefined;
+  }
+  if (commandWords.includes(first) || !(recommended || listed.includes(first))) return undefined;
+  const meant = closestName(first, commandWords);
+  return meant !== undefined
+    ? `unknown command ${first}: did you mean ${meant}?`
+    : `unknown command ${first}; see tsmicro --help`;
+}
 
 function isGroup(word: string | undefined): boolean {
   return word !== undefined && Object.hasOwn(groups, word);
