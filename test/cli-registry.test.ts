@@ -380,6 +380,36 @@ describe("tsmicro health and call on a web service (HTTP, registered with protoc
         "or through the gateway, tsmicro api --handler web\n",
     );
   });
+
+  it("call of tsmicro.broker says it is the embedded broker's registration of subscribers, not a web service", async () => {
+    // Registered by hand as the http broker registers a subscription (docs/broker.md): an HTTP node with metadata broker.
+    const registry = createLocalRegistry({ dir });
+    const broker = {
+      name: "tsmicro.broker",
+      version: "",
+      metadata: {},
+      endpoints: [],
+      nodes: [
+        {
+          id: "sub-1",
+          address: "127.0.0.1:9",
+          metadata: { protocol: "http", broker: "http", topic: "order.placed", path: "/sub-1" },
+        },
+      ],
+    };
+    await registry.start();
+    await registry.register(broker, { ttlMs: 60_000 });
+    try {
+      const result = await tsmicro("call", "tsmicro.broker", "X.Y", "{}");
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        "tsmicro: tsmicro.broker is the embedded broker's registration of subscribers (docs/broker.md), not a service to call\n",
+      );
+    } finally {
+      await registry.deregister(broker);
+      await registry.stop();
+    }
+  });
 });
 
 /** Text grpc-js writes that a user must never see from tsmicro's commands. */

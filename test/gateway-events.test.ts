@@ -157,4 +157,16 @@ describe("the gateway's event handler (POST /{topic} -> broker)", () => {
     expect(routing.catalogue.services().map((s) => s.name)).not.toContain("tsmicro.broker");
     expect(await registry.getService("tsmicro.broker")).not.toEqual([]);
   });
+
+  it("POST /rpc to tsmicro.broker says it is the embedded broker's registration of subscribers, not a service to call", async () => {
+    expect(await registry.getService("tsmicro.broker")).not.toEqual([]);
+    const response = await fetch(`${routing.url}/rpc`, {
+      method: "POST",
+      body: JSON.stringify({ service: "tsmicro.broker", method: "X.Y", request: {} }),
+    });
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { message: string }).message).toBe(
+      "POST /rpc: tsmicro.broker is the embedded broker's registration of subscribers (docs/broker.md), not a service to call",
+    );
+  });
 });

@@ -26,6 +26,7 @@ import {
 } from "@tsmicro/runtime";
 import {
   clientTransportOf,
+  httpBrokerDefaults,
   isHttpNode,
   isMetadataKey,
   isMetadataText,
@@ -118,6 +119,11 @@ async function callThrough(
   const nodes = versions.flatMap((service) => service.nodes);
   // A failure of the call, not of the command line, so it reads as one: `call failed: NOT_FOUND: …`.
   if (nodes.length === 0) throw new TsmicroError(Code.NOT_FOUND, await serviceNotFound(registry, request.service));
+  // The http broker's subscriptions (docs/broker.md) are HTTP nodes too, but no web service.
+  if (request.service === httpBrokerDefaults.serviceName || nodes.every((node) => node.metadata.broker !== undefined))
+    throw new CommandError(
+      `${request.service} is the embedded broker's registration of subscribers (docs/broker.md), not a service to call`,
+    );
   if (nodes.every(isHttpNode))
     throw new CommandError(
       `${request.service} is a web service: it answers HTTP, not gRPC calls; request it at http://${nodes[0]!.address}/ ` +

@@ -15,6 +15,8 @@ export { isMetadataKey, isMetadataText, isReservedMetadataKey } from "./definiti
 
 // The message of anything thrown.
 export { messageOf } from "./transport/call-errors.js";
+// The registry name the embedded http broker registers subscriptions under (`tsmicro.broker`): no service to call.
+export { httpBrokerDefaults } from "./broker/http-broker.js";
 
 // JSON.parse keeping int64 values past 2^53 exact: the gateway's bodies, tsmicro call's requests.
 export { parseExactJson } from "./definition/exact-json.js";

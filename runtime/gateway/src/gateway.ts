@@ -23,6 +23,7 @@ import {
 import {
   checkFlagSpelling,
   ensureCanListen,
+  httpBrokerDefaults,
   listenMetrics,
   messageOf,
   resolveServiceSettings,
@@ -508,6 +509,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     // Under --namespace, a name within it (`user`) is the service registered as `NAMESPACE.user`, and no other is reached.
     const name = inNamespace(service, settings.namespace) ? service : `${settings.namespace}.${service}`;
     const backend = await catalogue.service(name);
+    if (!backend && (service === httpBrokerDefaults.serviceName || name === httpBrokerDefaults.serviceName))
+      throw new TsmicroError(
+        Code.NOT_FOUND,
+        `POST /rpc: ${service} is the embedded broker's registration of subscribers (docs/broker.md), not a service to call`,
+      );
     if (!backend)
       throw new TsmicroError(
         Code.NOT_FOUND,
