@@ -70,6 +70,11 @@ describe("tsmicro run", () => {
       // A bad value, read with the services' own tables, is refused once rather than by each.
       [["--registry", "bogus"], '--registry has an invalid value "bogus": use one of local, etcd, memory'],
       [["--broker_jetstream", "maybe"], '--broker_jetstream has an invalid value "maybe": use on or off'],
+      // Flags that each read well but do not go together, as the services would refuse them.
+      [
+        ["--broker_jetstream=on"],
+        "--broker_jetstream has an invalid value on: JetStream is NATS's, and the broker is http (at most once): add --broker nats, or turn --broker_jetstream off",
+      ],
       [["--", "--breaker_buckets=0"], '--breaker_buckets has an invalid value "0": expected a whole number >= 1'],
       // The value is a service: an on/off flag written as a switch.
       [

@@ -1,3 +1,4 @@
+import { SetupError } from "../errors/setup-error.js";
 import { oneOf, onOff, readFlags, type FlagParser } from "../service/flag-values.js";
 
 /** The broker a process uses, as flags and environment choose it. */
@@ -37,7 +38,8 @@ export const brokerFlagNames: readonly string[] = Object.keys(flags);
  * Resolves the broker settings: defaults, then the code's `overrides`, then
  * `MICRO_*`, `TSMICRO_*` variables, then flags (`--broker`,
  * `--broker_address`, `--broker_jetstream`). A bad value is a SetupError
- * (TSM_ERR_FLAG) naming the flag or variable; other flags are left alone.
+ * (TSM_ERR_FLAG) naming the flag or variable, and so are settings that do not
+ * go together (checkBrokerSettings); other flags are left alone.
  */
 export function brokerSettingsFrom(
   args: readonly string[],
@@ -45,5 +47,24 @@ export function brokerSettingsFrom(
   overrides: Partial<BrokerSettings> = {},
 ): BrokerSettings {
   const given = readFlags(flags, args, env, {} as Partial<BrokerSettings>, (base, over) => ({ ...base, ...over }));
-  return { ...defaultBrokerSettings, ...overrides, ...given };
+  return checkBrokerSettings({ ...defaultBrokerSettings, ...overrides, ...given });
+}
+
+/**
+ * Refuses settings that each read well but do not go together, as a
+ * SetupError (TSM_ERR_FLAG): `--broker_jetstream on` with a broker other than
+ * `nats`. Run when the settings are read (so `service.checkFlags()` and
+ * `tsmicro run` refuse them before anything opens) and again by createBroker,
+ * for settings code built itself. Returns `settings`.
+ */
+export function checkBrokerSettings(settings: BrokerSettings): BrokerSettings {
+  // Left on with another broker, it would promise at-least-once delivery that nothing gives.
+  if (settings.brokerJetstream && settings.broker !== "nats")
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      "--broker_jetstream",
+      "on",
+      `JetStream is NATS's, and the broker is ${settings.broker} (at most once): add --broker nats, or turn --broker_jetstream off`,
+    );
+  return settings;
 }

@@ -26,7 +26,7 @@ describe("brokerSettingsFrom", () => {
     expect(
       brokerSettingsFrom(["--broker_address", "nats://127.0.0.1:4222, nats://127.0.0.1:4223", "--other", "x"], env),
     ).toMatchObject({ brokerAddress: ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"] });
-    expect(brokerSettingsFrom(["--broker=MEMORY"], env)).toMatchObject({ broker: "memory" });
+    expect(brokerSettingsFrom(["--broker=MEMORY", "--broker_jetstream=off"], env)).toMatchObject({ broker: "memory" });
   });
 
   it("refuses a bad value with TSM_ERR_FLAG naming the flag or variable and the choices", () => {
@@ -39,6 +39,23 @@ describe("brokerSettingsFrom", () => {
     expect(() => brokerSettingsFrom([], { TSMICRO_BROKER_JETSTREAM: "maybe" })).toThrowError(
       expect.objectContaining({ code: "TSM_ERR_FLAG", message: expect.stringContaining("TSMICRO_BROKER_JETSTREAM") }),
     );
+  });
+
+  it("refuses --broker_jetstream on with a broker other than nats as it reads them, as createBroker does", () => {
+    const refusal = (broker: string) =>
+      `--broker_jetstream has an invalid value on: JetStream is NATS's, and the broker is ${broker} (at most once): add --broker nats, or turn --broker_jetstream off`;
+    expect(() => brokerSettingsFrom(["--broker_jetstream=on"], {})).toThrowError(
+      expect.objectContaining({ code: "TSM_ERR_FLAG", message: refusal("http") }),
+    );
+    expect(() => brokerSettingsFrom(["--broker", "memory"], { TSMICRO_BROKER_JETSTREAM: "on" })).toThrow(
+      refusal("memory"),
+    );
+    expect(() => brokerSettingsFrom([], {}, { brokerJetstream: true })).toThrow(refusal("http"));
+    // The broker and JetStream may come from different places.
+    expect(brokerSettingsFrom(["--broker_jetstream=on"], { TSMICRO_BROKER: "nats" })).toMatchObject({
+      broker: "nats",
+      brokerJetstream: true,
+    });
   });
 });
 

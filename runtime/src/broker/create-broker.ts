@@ -2,7 +2,7 @@ import { SetupError } from "../errors/setup-error.js";
 import type { Logger } from "../logging/logger.js";
 import type { Registry } from "../registry/registry.js";
 import type { Broker } from "./broker.js";
-import type { BrokerSettings } from "./broker-settings.js";
+import { type BrokerSettings, checkBrokerSettings } from "./broker-settings.js";
 import { createHttpBroker } from "./http-broker.js";
 import { createMemoryBroker } from "./memory-broker.js";
 import { createNatsBroker, type JetStreamOptions } from "./nats-broker.js";
@@ -37,14 +37,8 @@ export interface ServiceServer {
  */
 export function createBroker(settings: BrokerSettings, options: CreateBrokerOptions = {}): Broker {
   const { logger } = options;
-  // Left on with another broker, it would promise at-least-once delivery that nothing gives.
-  if (settings.brokerJetstream && settings.broker !== "nats")
-    throw new SetupError(
-      "TSM_ERR_FLAG",
-      "--broker_jetstream",
-      "on",
-      `JetStream is NATS's, and the broker is ${settings.broker} (at most once): add --broker nats, or turn --broker_jetstream off`,
-    );
+  // Settings code built itself have not been through brokerSettingsFrom.
+  checkBrokerSettings(settings);
   switch (settings.broker) {
     case "memory":
       return createMemoryBroker(logger ? { logger } : {});

@@ -51,6 +51,16 @@ describe("checkRuntimeFlags", () => {
   it.each([
     [["--migrate", "user"], {}, '--migrate has an invalid value "user": use on or off'],
     [["--broker_jetstream=maybe"], {}, '--broker_jetstream has an invalid value "maybe": use on or off'],
+    [
+      ["--broker_jetstream=on"],
+      {},
+      "--broker_jetstream has an invalid value on: JetStream is NATS's, and the broker is http (at most once): add --broker nats, or turn --broker_jetstream off",
+    ],
+    [
+      ["--broker", "memory"],
+      { TSMICRO_BROKER_JETSTREAM: "on" },
+      "--broker_jetstream has an invalid value on: JetStream is NATS's, and the broker is memory (at most once): add --broker nats, or turn --broker_jetstream off",
+    ],
     [["--registry=bogus"], {}, '--registry has an invalid value "bogus": use one of local, etcd, memory'],
     [["--breaker_buckets=0"], {}, '--breaker_buckets has an invalid value "0": expected a whole number >= 1'],
     [["--max_queue=-2"], {}, '--max_queue has an invalid value "-2"'],

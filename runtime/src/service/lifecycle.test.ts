@@ -158,4 +158,22 @@ describe("checkFlags", () => {
     });
     await expect(service.checkFlags()).rejects.toThrow('TSMICRO_MIGRATE has an invalid value "yes": use on or off');
   });
+
+  it("refuses --broker_jetstream on without --broker nats, before main.ts opens its database", async () => {
+    const { createService } = await import("./service.js");
+    const service = createService({
+      name: "store",
+      args: ["--broker_jetstream=on"],
+      env: {},
+      registry: createMemoryRegistry(),
+      logger: silentLogger(),
+    });
+    await expect(service.checkFlags()).rejects.toThrowError(
+      expect.objectContaining({
+        code: "TSM_ERR_FLAG",
+        message:
+          "--broker_jetstream has an invalid value on: JetStream is NATS's, and the broker is http (at most once): add --broker nats, or turn --broker_jetstream off",
+      }),
+    );
+  });
 });
