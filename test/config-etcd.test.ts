@@ -52,6 +52,37 @@ function capturedLogger() {
   return { logger: createLogger({ destination }), raw };
 }
 
+describe("etcd config source addresses", () => {
+  it("refuses a malformed address as a flag, and says a name that does not resolve in words", async () => {
+    const failure = (addresses: string[]) =>
+      etcdSource({ addresses, service: "catalog", dialTimeoutMs: 3_000 })
+        .read()
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+    const malformed = await failure(["127.0.0.1:notaport"]);
+    expect(isSetupError(malformed) && malformed.code).toBe("TSM_ERR_FLAG");
+    expect(String(malformed)).toContain(
+      `the etcd config source's address has an invalid value "127.0.0.1:notaport": use host:port, such as 127.0.0.1:2379 or http://etcd-1:2379, or a host alone for port 2379`,
+    );
+    const unresolved = await failure(["nohost.invalid"]);
+    expect(isSetupError(unresolved) && unresolved.code).toBe("TSM_ERR_CONFIG_UNREACHABLE");
+    expect(String(unresolved)).toContain("cannot be reached (the name nohost.invalid does not resolve)");
+    expect(String(unresolved)).not.toMatch(/UNAVAILABLE|Name resolution/);
+  });
+
+  it("tsmicro config refuses a malformed --registry_address before dialling", async () => {
+    const result = await run("node", [bins.tsmicro, "config", "get", "--registry_address", "127.0.0.1:99999"]);
+    expect(result).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr:
+        'tsmicro: --registry_address has an invalid value "127.0.0.1:99999": port 99999 is past 65535; such as 127.0.0.1:2379 or http://etcd-1:2379\n',
+    });
+  });
+});
+
 describeEtcd("config on a real etcd", () => {
   let cluster: EtcdCluster;
   let etcd: Etcd3;

@@ -343,6 +343,32 @@ describeEtcd("etcd registry", () => {
   });
 });
 
+describe("etcd registry addresses", () => {
+  it("refuses a malformed endpoint at once, as the flag would, rather than dial it", () => {
+    expect(() => createEtcdRegistry({ addresses: ["127.0.0.1:2379", "127.0.0.1:notaport"] })).toThrowError(
+      expect.objectContaining({
+        code: "TSM_ERR_FLAG",
+        message:
+          '--registry_address has an invalid value "127.0.0.1:notaport": use host:port, such as 127.0.0.1:2379 or http://etcd-1:2379, or a host alone for port 2379',
+      }),
+    );
+  });
+
+  it("says in words that a host name does not resolve, without grpc-js's text", async () => {
+    // .invalid never resolves (RFC 2606): no etcd, and no network, is needed.
+    const registry = createEtcdRegistry({ addresses: ["nohost.invalid"], dialTimeoutMs: 3_000 });
+    const error: unknown = await registry.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isSetupError(error) && error.code).toBe("TSM_ERR_REGISTRY_UNREACHABLE");
+    expect(String(error)).toContain(
+      "the etcd registry at nohost.invalid:2379 cannot be reached (the name nohost.invalid does not resolve); start etcd or pass --registry_address",
+    );
+    expect(String(error)).not.toMatch(/UNAVAILABLE|Name resolution|failures in a row/);
+  });
+});
+
 describeEtcd("etcd registry across an etcd restart", () => {
   let cluster: EtcdCluster;
   beforeAll(async () => {

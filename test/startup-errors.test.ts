@@ -140,6 +140,19 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
     expect(exit.stderrLines[0]).not.toMatch(/UNAVAILABLE|No connection established|failures in a row/);
   });
 
+  it("a malformed --registry_address, or a name that does not resolve, is said in words", async () => {
+    const malformed = await echoNode(["--registry=etcd", "--registry_address=127.0.0.1:notaport"]);
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderrLines).toEqual([
+      'echo: cannot start: --registry_address has an invalid value "127.0.0.1:notaport": use host:port, such as 127.0.0.1:2379 or http://etcd-1:2379, or a host alone for port 2379 (TSM_ERR_FLAG)',
+    ]);
+    const unresolved = await echoNode(["--registry=etcd", "--registry_address=nohost.invalid"]);
+    expect(unresolved.code).toBe(1);
+    expect(unresolved.stderrLines).toEqual([
+      "echo: cannot start: the etcd registry at nohost.invalid:2379 cannot be reached (the name nohost.invalid does not resolve); start etcd or pass --registry_address (TSM_ERR_REGISTRY_UNREACHABLE)",
+    ]);
+  });
+
   it("a flag with a bad value", async () => {
     const exit = await echoNode([...local(), "--client_retries=lots"]);
     expect(exit.code).toBe(1);

@@ -70,6 +70,10 @@ describe("tsmicro run", () => {
       // A bad value, read with the services' own tables, is refused once rather than by each.
       [["--registry", "bogus"], '--registry has an invalid value "bogus": use one of local, etcd, memory'],
       [["--broker_jetstream", "maybe"], '--broker_jetstream has an invalid value "maybe": use on or off'],
+      [
+        ["--registry=etcd", "--registry_address=127.0.0.1:notaport"],
+        '--registry_address has an invalid value "127.0.0.1:notaport": use host:port, such as 127.0.0.1:2379 or http://etcd-1:2379, or a host alone for port 2379',
+      ],
       // Flags that each read well but do not go together, as the services would refuse them.
       [
         ["--broker_jetstream=on"],

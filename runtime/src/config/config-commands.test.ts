@@ -13,6 +13,12 @@ describe("configAddresses (tsmicro config's etcd endpoints)", () => {
     for (const folder of ["/tmp/reg", "./reg", "~/reg", "reg/a"])
       expect(configAddresses({}, { TSMICRO_REGISTRY_ADDRESS: folder })).toEqual([]);
     expect(configAddresses({}, { TSMICRO_REGISTRY_ADDRESS: "http://e:2379" })).toEqual(["http://e:2379"]);
+    expect(() => configAddresses({ registryAddress: "127.0.0.1:2379,127.0.0.1:65536" }, {})).toThrow(
+      '--registry_address has an invalid value "127.0.0.1:65536": port 65536 is past 65535; such as 127.0.0.1:2379 or http://etcd-1:2379',
+    );
+    expect(() => configAddresses({}, { TSMICRO_REGISTRY_ADDRESS: "e:port" })).toThrow(
+      'TSMICRO_REGISTRY_ADDRESS has an invalid value "e:port": use host:port',
+    );
     expect(() => configAddresses({ registry: "local" }, {})).toThrow(
       '--registry has an invalid value "local": the config centre is in etcd; pass --registry etcd or leave it out',
     );

@@ -6,6 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { SetupError } from "../errors/setup-error.js";
+import { etcdEndpoints } from "../registry/etcd-address.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ConfigTree, ConfigValue } from "./config.js";
 import type { EtcdConfigStore } from "./etcd-config-store.js";
@@ -174,10 +175,18 @@ export function configAddresses(
   const address = env.TSMICRO_REGISTRY_ADDRESS ?? env.MICRO_REGISTRY_ADDRESS;
   // With the registry unset (local, by default), an address that is a folder is the local registry's.
   const fromEnv = registry === "etcd" || (registry === undefined && !isFolder(address)) ? address : undefined;
-  return (flags.registryAddress ?? fromEnv ?? "")
+  const addresses = (flags.registryAddress ?? fromEnv ?? "")
     .split(",")
     .map((address) => address.trim())
     .filter(Boolean);
+  const source =
+    flags.registryAddress !== undefined
+      ? "--registry_address"
+      : env.TSMICRO_REGISTRY_ADDRESS !== undefined
+        ? "TSMICRO_REGISTRY_ADDRESS"
+        : "MICRO_REGISTRY_ADDRESS";
+  etcdEndpoints(addresses, source);
+  return addresses;
 }
 
 /** A path (`/tmp/registry`, `./reg`, `~/reg`), not `host:port` or a URL. */
@@ -207,6 +216,7 @@ async function withStore<T>(options: ConfigCommandOptions, use: (store: EtcdConf
     prefix: configPrefix(options.service, options.prefix),
     dialTimeoutMs: 3_000,
     unreachableHint: "start etcd, or pass its endpoints with --registry_address",
+    addressFlag: "--registry_address",
   });
   try {
     return await use(store);

@@ -7,6 +7,7 @@
  */
 import { Etcd3, type IKeyValue, type IOptions, type Watcher as EtcdWatcher } from "etcd3";
 import { SetupError } from "../errors/setup-error.js";
+import { etcdDefaultPort, etcdEndpoints } from "../registry/etcd-address.js";
 import { etcdFailure } from "../registry/etcd-registry.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ConfigTree, ConfigValue } from "./config.js";
@@ -24,6 +25,8 @@ export interface EtcdConfigStoreOptions {
   readonly requestTimeoutMs?: number;
   /** The end of the message when etcd cannot be reached: what to do. */
   readonly unreachableHint?: string;
+  /** What a malformed address is refused as coming from (TSM_ERR_FLAG), such as `--registry_address`. */
+  readonly addressFlag?: string;
 }
 
 /** One setting in etcd. */
@@ -58,7 +61,6 @@ export interface StoreWatch {
   close(): Promise<void>;
 }
 
-const defaultPort = 2379;
 const defaults = { dialTimeoutMs: 5_000, requestTimeoutMs: 5_000 } as const;
 /** How many times a read older than what the watch delivered is made again before it is taken as it is. */
 const maxStaleReads = 20;
@@ -70,7 +72,10 @@ const maxTxnOps = 128;
 
 /** Connects to etcd and checks it answers; a SetupError (TSM_ERR_CONFIG_UNREACHABLE) when it does not. */
 export async function openEtcdConfigStore(options: EtcdConfigStoreOptions): Promise<EtcdConfigStore> {
-  const addresses = (options.addresses.length > 0 ? options.addresses : [`127.0.0.1:${defaultPort}`]).map(withPort);
+  const addresses = etcdEndpoints(
+    options.addresses.length > 0 ? options.addresses : [`127.0.0.1:${etcdDefaultPort}`],
+    options.addressFlag ?? "the etcd config source's address",
+  );
   const dialTimeoutMs = options.dialTimeoutMs ?? defaults.dialTimeoutMs;
   const requestTimeoutMs = options.requestTimeoutMs ?? defaults.requestTimeoutMs;
   const etcd = new Etcd3({
@@ -326,9 +331,4 @@ function exponentialBackoff(firstMs: number, maxMs: number): WatchBackoff {
 /** The prefix with exactly one `/` at the end. */
 function normalizePrefix(prefix: string): string {
   return `${prefix.replace(/\/+$/, "")}/`;
-}
-
-function withPort(address: string): string {
-  const hostPart = address.replace(/^https?:\/\//, "");
-  return /:\d+$/.test(hostPart) ? address : `${address}:${defaultPort}`;
 }

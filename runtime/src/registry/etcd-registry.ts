@@ -18,6 +18,7 @@ import {
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
+import { etcdDefaultPort, etcdEndpoints } from "./etcd-address.js";
 import { entriesOf, servicesOf, type RegistryEntry, type ServiceRecord } from "./registry-entries.js";
 import type { Endpoint, Node, RegisterOptions, Registry, Service, WatchOptions } from "./registry.js";
 import { createWatcherFeed, type WatcherFeed } from "./watcher-feed.js";
@@ -41,7 +42,6 @@ export interface EtcdRegistryOptions {
 }
 
 const prefix = "/micro/registry/";
-const defaultPort = 2379;
 const defaults = { dialTimeoutMs: 5_000, requestTimeoutMs: 5_000 } as const;
 /** A node lost while its service still heartbeats is re-registered with this backoff, until its TTL says the service went quiet. */
 const recoveryBackoff = { firstMs: 100, maxMs: 2_000 } as const;
@@ -62,7 +62,7 @@ const watchBackoff = { firstMs: 100, maxMs: 2_000 } as const;
  * re-registered at once, without waiting for the next heartbeat.
  */
 export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
-  const addresses = (options.addresses.length > 0 ? options.addresses : [`127.0.0.1:${defaultPort}`]).map(withPort);
+  const addresses = etcdEndpoints(options.addresses.length > 0 ? options.addresses : [`127.0.0.1:${etcdDefaultPort}`]);
   const dialTimeoutMs = options.dialTimeoutMs ?? defaults.dialTimeoutMs;
   const requestTimeoutMs = options.requestTimeoutMs ?? defaults.requestTimeoutMs;
   const where = addresses.join(",");
@@ -665,12 +665,6 @@ function stringMap(value: unknown): Record<string, string> {
   );
 }
 
-/** go-micro's rule: an address without a port means etcd's default port. */
-function withPort(address: string): string {
-  const hostPart = address.replace(/^https?:\/\//, "");
-  return /:\d+$/.test(hostPart) ? address : `${address}:${defaultPort}`;
-}
-
 function messageOf(error: unknown): string {
   // grpc-js ends connection errors with an empty "Resolution note"; it only adds noise.
   return (error instanceof Error ? error.message : String(error)).replace(/\.?\s*Resolution note:\s*$/, "");
@@ -731,12 +725,16 @@ function hostPolicy(failuresToOpen: number, openMs: number): HostPolicy {
  * A failed etcd request in one line. grpc-js words a refused connection as
  * `14 UNAVAILABLE: No connection established. Last error: Error: connect
  * ECONNREFUSED host:port: 14 UNAVAILABLE: …`, the socket error inside its
- * own text twice; this keeps the socket error and what it means.
+ * own text twice; this keeps the socket error and what it means. A host
+ * name that does not resolve is said so in words.
  */
 export function etcdFailure(error: unknown): string {
   const text = messageOf(error);
   const socket = /connect (E[A-Z]+) ([^\s:]+:\d+)/.exec(text);
   if (socket)
     return `connect ${socket[1]} ${socket[2]}${socket[1] === "ECONNREFUSED" ? ": nothing listens there (is etcd running?)" : ""}`;
+  // grpc-js: `14 UNAVAILABLE: Name resolution failed for target dns:nohost.invalid:2379`.
+  const unresolved = /Name resolution failed for target (?:dns:(?:\/\/[^/]*\/)?)?(\S+?):\d+(?=[\s)]|$)/.exec(text);
+  if (unresolved) return `the name ${unresolved[1]!.replace(/^\[|\]$/g, "")} does not resolve`;
   return text.replace(/\s*Resolution note:.*$/s, "");
 }

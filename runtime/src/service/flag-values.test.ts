@@ -62,6 +62,11 @@ describe("checkRuntimeFlags", () => {
       "--broker_jetstream has an invalid value on: JetStream is NATS's, and the broker is memory (at most once): add --broker nats, or turn --broker_jetstream off",
     ],
     [["--registry=bogus"], {}, '--registry has an invalid value "bogus": use one of local, etcd, memory'],
+    [
+      ["--registry=etcd", "--registry_address=127.0.0.1:notaport"],
+      {},
+      '--registry_address has an invalid value "127.0.0.1:notaport": use host:port, such as 127.0.0.1:2379 or http://etcd-1:2379, or a host alone for port 2379',
+    ],
     [["--breaker_buckets=0"], {}, '--breaker_buckets has an invalid value "0": expected a whole number >= 1'],
     [["--max_queue=-2"], {}, '--max_queue has an invalid value "-2"'],
     [[], { TSMICRO_MIGRATE: "maybe" }, 'TSMICRO_MIGRATE has an invalid value "maybe": use on or off'],

@@ -12,6 +12,7 @@ import { flushLogSync, type Logger, writesForPeople } from "../logging/logger.js
 import type { MetricsServer } from "../metrics/metrics-server.js";
 import type { Endpoint, Registry, Service as RegistryService } from "../registry/registry.js";
 import { createRegistry } from "./create-registry.js";
+import { hostPort } from "./host-port.js";
 import type { ServiceSettings } from "./settings.js";
 
 /** How long a deregistered node keeps serving so callers' watches drop it before it stops accepting. */
@@ -263,16 +264,12 @@ export function listenError(error: unknown, flag: string, address: string): unkn
  * name is left to the real bind.
  */
 export async function ensureCanListen(address: string, flag: string): Promise<void> {
-  const colon = address.lastIndexOf(":");
-  const port = Number(address.slice(colon + 1));
   const example = "such as 127.0.0.1:0 or 0.0.0.0:8080";
-  if (colon < 0 || address.slice(colon + 1) === "" || !Number.isInteger(port) || port < 0) {
-    const off = flag === "--metrics_address" ? ", or off" : "";
-    throw new SetupError("TSM_ERR_FLAG", flag, JSON.stringify(address), `use host:port, ${example}${off}`);
-  }
-  if (port > 65_535)
-    throw new SetupError("TSM_ERR_FLAG", flag, JSON.stringify(address), `port ${port} is past 65535; ${example}`);
-  const host = address.slice(0, colon).replace(/^\[|\]$/g, "");
+  const { host, port } = hostPort(address, flag, {
+    example,
+    otherwise: flag === "--metrics_address" ? ", or off" : "",
+    emptyHost: true,
+  });
   const probe = createServer();
   const failure = await new Promise<unknown>((resolve) => {
     probe.once("error", resolve);

@@ -74,6 +74,32 @@ describe("resolveServiceSettings", () => {
     );
   });
 
+  it("refuses a malformed etcd endpoint of --registry_address as it reads it, naming it, as --server_address", () => {
+    const etcd = (address: string) => () =>
+      resolveServiceSettings({}, ["--registry=etcd", `--registry_address=${address}`], {});
+    const use = "use host:port, such as 127.0.0.1:2379 or http://etcd-1:2379, or a host alone for port 2379";
+    expect(etcd("127.0.0.1:notaport")).toThrowError(
+      expect.objectContaining({
+        code: "TSM_ERR_FLAG",
+        message: `--registry_address has an invalid value "127.0.0.1:notaport": ${use}`,
+      }),
+    );
+    // Every endpoint of the list is checked; the refusal names the bad one.
+    expect(etcd("127.0.0.1:2379, 127.0.0.1:99999")).toThrow(
+      '--registry_address has an invalid value "127.0.0.1:99999": port 99999 is past 65535; such as 127.0.0.1:2379 or http://etcd-1:2379',
+    );
+    expect(etcd(":2379")).toThrow(`--registry_address has an invalid value ":2379": ${use}`);
+    expect(etcd("http://:2379")).toThrow(`--registry_address has an invalid value "http://:2379": ${use}`);
+    expect(() =>
+      resolveServiceSettings({}, [], { TSMICRO_REGISTRY: "etcd", TSMICRO_REGISTRY_ADDRESS: "etcd-1:23x9" }),
+    ).toThrow(`TSMICRO_REGISTRY_ADDRESS has an invalid value "etcd-1:23x9": ${use}`);
+    // Well-formed ones pass as given; a host alone gets etcd's port when dialled.
+    for (const address of ["127.0.0.1:2379", "etcd-1", "http://etcd-1:2379", "[::1]:2379", "a:1,b:2"])
+      expect(etcd(address)().registryAddress.length).toBeGreaterThan(0);
+    // The local registry's address is a folder, not an endpoint.
+    expect(resolveServiceSettings({}, ["--registry_address=/tmp/reg:x"], {}).registryAddress).toEqual(["/tmp/reg:x"]);
+  });
+
   it("takes no other flag as a flag's value written as the next word, but a negative number or a lone -", () => {
     // Read as the value, --log_level=debug would name the log file, and the level would stay info.
     expect(() => resolveServiceSettings({}, ["--log_file", "--log_level=debug"], {})).toThrow(

@@ -1,6 +1,7 @@
 import type { AttemptTimeout } from "../client/attempt-timeout.js";
 import { SetupError } from "../errors/setup-error.js";
 import type { LoggerOptions } from "../logging/logger.js";
+import { etcdEndpoints } from "../registry/etcd-address.js";
 import { registryDefaults } from "../registry/registry.js";
 import { ratio, traceEndpoint, traceProtocol, type TraceProtocol } from "../tracing/tracing-settings.js";
 import { byteSize, count, duration as durationIn, oneOf, readFlags, type FlagParser } from "./flag-values.js";
@@ -148,17 +149,22 @@ function rotateFrequency(value: string, source: string): string {
 }
 
 const registries = ["local", "etcd", "memory"];
+
+/** `--registry_address`: comma-separated etcd endpoints, or the local registry's folder. */
+function registryAddress(value: string): Partial<ServiceSettings> {
+  return {
+    registryAddress: value
+      .split(",")
+      .map((a) => a.trim())
+      .filter(Boolean),
+  };
+}
 const selectors = ["roundrobin", "round_robin", "random", "leastinflight", "least_inflight", "p2c", "cache"];
 
 /** The flags, by go-micro's names; each also reads `TSMICRO_<NAME>` and, as an alias, `MICRO_<NAME>`. */
 const flags: Record<string, Parser> = {
   registry: (v, s) => ({ registry: oneOf(v, s, registries) }),
-  registry_address: (v) => ({
-    registryAddress: v
-      .split(",")
-      .map((a) => a.trim())
-      .filter(Boolean),
-  }),
+  registry_address: (v) => registryAddress(v),
   register_ttl: (v, s) => ({ registerTtlMs: duration(v, s) }),
   register_interval: (v, s) => ({ registerIntervalMs: duration(v, s) }),
   server_address: (v) => ({ serverAddress: v }),
@@ -209,8 +215,20 @@ export function resolveServiceSettings(
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): ServiceSettings {
-  const given = readFlags(flags, args, env, {} as Partial<ServiceSettings>, (base, over) => ({ ...base, ...over }));
-  return { ...defaultServiceSettings, ...overrides, ...given };
+  // Which flag or variable gave the registry's addresses, to name it when one is malformed.
+  let addressSource = "--registry_address";
+  const table: Record<string, Parser> = {
+    ...flags,
+    registry_address: (v, s) => {
+      addressSource = s;
+      return registryAddress(v);
+    },
+  };
+  const given = readFlags(table, args, env, {} as Partial<ServiceSettings>, (base, over) => ({ ...base, ...over }));
+  const settings = { ...defaultServiceSettings, ...overrides, ...given };
+  // etcd endpoints are checked as they are read, before anything dials them; the local registry's is a folder.
+  if (settings.registry === "etcd") etcdEndpoints(settings.registryAddress, addressSource);
+  return settings;
 }
 
 /**
