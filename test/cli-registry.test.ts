@@ -294,6 +294,15 @@ describe("tsmicro list/get/call/health against running services", () => {
     expect(nameless.stderr).toBe(
       "tsmicro: tsmicro get service takes NAME, such as tsmicro get service user; see tsmicro get service --help\n",
     );
+    // Words past a command's own say what it takes, not yargs' "Unknown argument: extra".
+    const extra = await tsmicro("list", "services", "extra");
+    expect(extra.code).toBe(1);
+    expect(extra.stderr).toBe(
+      "tsmicro: tsmicro list services takes no other words; extra is one word too many; see tsmicro list services --help\n",
+    );
+    expect((await tsmicro("get", "service", "user", "x", "y")).stderr).toBe(
+      "tsmicro: tsmicro get service takes NAME, such as tsmicro get service user; x y are 2 words too many; see tsmicro get service --help\n",
+    );
     // A group named alone says its second word, not yargs' count of arguments.
     expect((await tsmicro("list")).stderr).toBe(
       "tsmicro: tsmicro list takes the word services: tsmicro list services; see tsmicro list --help\n",

@@ -12,6 +12,7 @@ export function failCommand(program: string, knownFlags: () => Iterable<string> 
     const text = !error
       ? (unknownCommand(program, message ?? "") ??
         unknownFlag(program, message ?? "", knownFlags) ??
+        extraWords(program, message ?? "") ??
         usageHint(program, message ?? ""))
       : isTsmicroError(error)
         ? `call failed: ${codeName(error.code)}: ${error.message}`
@@ -36,6 +37,21 @@ function unknownFlag(program: string, message: string, knownFlags: () => Iterabl
   if (flag === undefined) return undefined;
   const meant = closestName(flag, knownFlags());
   return meant ? `unknown flag --${flag}: did you mean --${meant}?` : `unknown flag --${flag}; see ${helpOf(program)}`;
+}
+
+/**
+ * yargs' "Unknown arguments: extra" of words typed after a command's own (`tsmicro list services
+ * extra`): what the command takes, and its help; undefined for other messages.
+ */
+function extraWords(program: string, message: string): string | undefined {
+  const listed = /^Unknown arguments?: (.+)$/.exec(message)?.[1]?.split(", ");
+  const words = typedWords();
+  if (!listed?.every((name) => words.includes(name))) return undefined;
+  const command = program === "tsmicro" ? commandOf(words) : program;
+  const named = program === "tsmicro" ? `tsmicro ${command}` : program;
+  const takes = commandArguments[command] ?? "no other words";
+  const many = listed.length === 1 ? "is one word" : `are ${listed.length} words`;
+  return `${named} takes ${takes}; ${listed.join(" ")} ${many} too many; see ${helpOf(program)}`;
 }
 
 /** The words of the command line that are not flags. */
@@ -158,6 +174,7 @@ const commandArguments: Record<string, string> = {
   "create-tsmicro": "NAME, such as create-tsmicro user",
   new: "NAME, such as tsmicro new user",
   list: "the word services: tsmicro list services",
+  "list services": "no other words",
   get: "service NAME, such as tsmicro get service user",
   "get service": "NAME, such as tsmicro get service user",
   call: "SERVICE METHOD [JSON], such as tsmicro call user UserService.ListUsers '{}'",
