@@ -223,7 +223,12 @@ describeNats("nats broker when nats-server restarts", () => {
     await waitFor("the first message", () => received.texts.length === 1);
 
     await server.kill();
-    await waitFor("the disconnect to be logged", () => entries.some((e) => e.message?.includes("disconnected")));
+    const disconnect = await waitFor("the disconnect to be logged", () =>
+      entries.find((e) => e.message?.includes("disconnected")),
+    );
+    // The server it lost, in a field named for it: not nats.js's raw `data`.
+    expect(disconnect.fields).toMatchObject({ servers: server.url, server: server.url.replace("nats://", "") });
+    expect(disconnect.fields).not.toHaveProperty("data");
     // A publish in the outage is held, and says once what becomes of it.
     for (const body of ["held", "held again"]) await broker.publish(topic, encode(body));
     const warnings = entries.filter((e) => e.message?.includes("publishing while disconnected"));

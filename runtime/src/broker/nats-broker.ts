@@ -257,7 +257,7 @@ class NatsBroker implements Broker {
   #watchStatus(nc: NatsConnection): void {
     void (async () => {
       for await (const status of nc.status()) {
-        const fields = { servers: this.#servers.join(","), data: String(status.data) };
+        const fields = { servers: this.#servers.join(","), ...statusFields(status) };
         if (status.type === "disconnect") {
           this.#outage ??= { warned: false };
           this.#logger.warn(fields, "broker: disconnected from NATS; reconnecting");
@@ -349,4 +349,18 @@ class NatsBroker implements Broker {
 function noStream(error: unknown): boolean {
   const text = error instanceof Error ? `${error.message} ${(error as { code?: unknown }).code ?? ""}` : String(error);
   return /\b503\b|no responders/i.test(text);
+}
+
+/**
+ * What a NATS status event says, in named fields: the server it concerns (disconnect,
+ * reconnect), or the reason of a connection error, as the server gave it.
+ */
+function statusFields(status: { type: string; data: unknown }): { server: string } | { reason: string } {
+  if (status.data instanceof Error) {
+    const code = (status.data as { code?: unknown }).code;
+    return {
+      reason: typeof code === "string" && code !== "" ? `${code}: ${status.data.message}` : status.data.message,
+    };
+  }
+  return { server: String(status.data) };
 }
