@@ -31,9 +31,12 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const roundMs = Number(process.env.BENCH_ROUND_MS ?? 5_000);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
-// A proxy's CPU per request keeps falling for several seconds of load as its code warms up
-// (2 s left both the gateway and the baseline 20-40 % above their settled cost).
-const warmupMs = Number(process.env.BENCH_WARMUP_MS ?? 6_000);
+// A proxy's CPU per request keeps falling for several seconds of load as its code warms up: in
+// consecutive 3 s windows of one process at saturation, the baseline settled from its third window
+// (6 s), the gateway only from its fourth or fifth (9-12 s), 15-25 % above its settled cost before;
+// V8 compiles on threads that the three busy processes here leave little CPU, and the gateway has
+// more code to compile. The rounds measure settled throughput, as a long-running gateway serves.
+const warmupMs = Number(process.env.BENCH_WARMUP_MS ?? 12_000);
 
 /** One route both proxies serve, and the request autocannon repeats. */
 interface Route {
