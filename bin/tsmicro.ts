@@ -214,7 +214,7 @@ await cli
           type: "string",
           describe: "on or off: whether the dashboard may call methods (default: only when bound to loopback)",
         })
-        .option("dashboard_token", { type: "string", describe: "calls from the dashboard must give this token" })
+        .option("dashboard_token", { type: "string", describe: "the token the dashboard's calls must give" })
         .epilog(serviceFlagsNote),
     async () => {
       const { apiCommand } = await import("./cli/api-command.js");

@@ -194,6 +194,12 @@ describe("tsmicro list/get/call/health against running services", () => {
     );
   });
 
+  it("call of a method named without its service names the Service.Method the service registered", async () => {
+    const result = await tsmicro("call", "echo", "Unary", "{}");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('method "Unary": write it as Service.Method, here Alpha.Unary');
+  });
+
   it("call refuses a Service.Method two packages' services both match, naming both, before calling", async () => {
     // Registered by hand: the refusal comes from the endpoints alone, so nothing needs to listen there.
     const registry = createLocalRegistry({ dir });

@@ -296,8 +296,7 @@ async function resolveMethod(
   const spec = request.method;
   const normalized = spec.replace(/^\//, "").replace(/\//g, ".");
   const dot = normalized.lastIndexOf(".");
-  if (dot <= 0)
-    throw new CommandError(`method ${JSON.stringify(spec)}: write it as Service.Method, such as Greeter.SayHello`);
+  if (dot <= 0) throw new CommandError(unqualifiedMethod(spec, endpoints));
   const shortName = normalized.slice(0, dot);
   const methodName = normalized.slice(dot + 1);
   const fromEndpoint = shortName.includes(".")
@@ -330,6 +329,16 @@ async function resolveMethod(
     codes.has(Code.DEADLINE_EXCEEDED) ? Code.DEADLINE_EXCEEDED : Code.UNAVAILABLE,
     `${request.service}: no node answered server reflection (asked ${order.length} of ${nodes.length}): ${failures.join("; ")}`,
   );
+}
+
+/**
+ * A method named without its service (`ListUsers`): the endpoints the service registered under
+ * that name (`UserService.ListUsers`), or the general form when it registered none.
+ */
+function unqualifiedMethod(spec: string, endpoints: readonly Endpoint[]): string {
+  const named = endpoints.map((e) => e.name).filter((name) => name.endsWith(`.${spec}`));
+  const form = named.length === 0 ? "such as Greeter.SayHello" : named.sort().join(" or ");
+  return `method ${JSON.stringify(spec)}: write it as Service.Method, ${named.length === 0 ? form : `here ${form}`}`;
 }
 
 /** Codes that say a node could not be asked at all, so another node may answer. */
