@@ -241,6 +241,9 @@ describe("tsmicro list/get/call/health against running services", () => {
     const result = await tsmicro("call", "echo", "Alpha.Unary", '{"nope":1}');
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("the request does not fit fixtures.services.v1.Request");
+    // A value of the wrong type is named by its place in the request, as the gateway names it.
+    const wrong = await tsmicro("call", "echo", "Alpha.Unary", '{"id":5}');
+    expect(wrong.stderr).toMatch(/^tsmicro: the request does not fit fixtures\.services\.v1\.Request: at id \(5\): /);
     const array = await tsmicro("call", "echo", "Alpha.Unary", "[1]");
     expect(array.code).toBe(1);
     expect(array.stderr).toBe(

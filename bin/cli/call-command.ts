@@ -26,12 +26,15 @@ import {
 } from "@tsmicro/runtime";
 import {
   clientTransportOf,
+  faultPlace,
   httpBrokerDefaults,
   isHttpNode,
   isMetadataKey,
   isMetadataText,
   isPlainObject,
   isReservedMetadataKey,
+  jsonFault,
+  messageOf,
   missingRequiredField,
   parseExactJson,
 } from "@tsmicro/runtime/internal";
@@ -159,9 +162,10 @@ async function callThrough(
     try {
       message = fromJson(method.input, value, { registry: descriptors });
     } catch (error) {
-      throw new CommandError(
-        `the request does not fit ${method.input.typeName}: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      // Where in the request, as the gateway says it: protobuf-es names the type that refused, not the place.
+      const fault = jsonFault(method.input, value, descriptors);
+      const reason = fault ? `${faultPlace(fault)}: ${fault.reason}` : messageOf(error);
+      throw new CommandError(`${which} does not fit ${method.input.typeName}: ${reason}`);
     }
     const missing = missingRequiredField(method.input, message);
     if (missing)

@@ -22,6 +22,9 @@ export { httpBrokerDefaults } from "./broker/http-broker.js";
 export { parseExactJson } from "./definition/exact-json.js";
 export { claimsMetadataKeys } from "./definition/gateway-claims.js";
 
+// Where a request's JSON fails to decode (`at book.tags[1] (5)`): the gateway's 400s, tsmicro call's refusals.
+export { faultPlace, jsonFault } from "./definition/json-fault.js";
+
 // proto2 required fields, checked by the gateway on requests it builds from JSON.
 export { hasRequiredFields, missingRequiredField } from "./definition/required-fields.js";
 

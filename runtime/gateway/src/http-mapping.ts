@@ -29,8 +29,10 @@ import {
   BadRequest,
   buildRequestFields,
   ErrorInfo,
+  faultPlace,
   isPlainObject,
   Help,
+  jsonFault,
   LocalizedMessage,
   messageOf,
   missingRequiredField,
@@ -43,7 +45,6 @@ import {
 } from "@tsmicro/runtime/internal";
 import { fillUpdateMask, patchMaskFields } from "./field-mask.js";
 import { queryFieldOf, TranscodedResponse, type GatewayMethod } from "./gateway-method.js";
-import { faultPlace, jsonFault } from "./json-fault.js";
 import { jsonToBinary } from "./json-transcoder.js";
 
 /** The parts of an HTTP request that make an RPC's request. */

@@ -1,5 +1,6 @@
 import { type DescField, type DescMessage, fromJson, type JsonValue, type Registry } from "@bufbuild/protobuf";
-import { isPlainObject, messageOf } from "@tsmicro/runtime/internal";
+import { isPlainObject } from "../routing/request-fields.js";
+import { messageOf } from "../transport/call-errors.js";
 
 /** Where a request's JSON first fails to decode: the path as the caller wrote it, and the value there. */
 export interface JsonFault {
