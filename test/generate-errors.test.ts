@@ -53,6 +53,18 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect(await readTree(join(dir, "src/gen"))).toEqual(before);
   });
 
+  it("a well-known type used without its import names the import to add", async () => {
+    const dir = await project({
+      "good/v1/good.proto": goodProto.replace(
+        "string id = 1; }\nmessage PingReply",
+        "google.protobuf.FieldMask mask = 1; }\nmessage PingReply",
+      ),
+    });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('in this scope: add import "google/protobuf/field_mask.proto";');
+  });
+
   it("a syntax error in a fresh project creates no output folder", async () => {
     const dir = await project({ "a.proto": 'syntax = "proto3";\nmessage A { int32 x = 1 }\n' });
     const result = await generate(dir);

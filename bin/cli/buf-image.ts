@@ -96,7 +96,27 @@ async function describe(d: BufDiagnostic, protoDir: string, displayDir: string):
     ];
     return new SetupError("TSM_ERR_PROTO_IMPORT", where, JSON.stringify(imported), searched.join(", ")).message;
   }
-  return `${where}: ${d.message}${missingSemicolon.test(d.message) ? ": is a `;` missing before it?" : ""}`;
+  return `${where}: ${d.message}${hintOf(d.message)}`;
+}
+
+/** What to do about a diagnostic whose words do not say it: the `;` left out, the import left out. */
+function hintOf(message: string): string {
+  if (missingSemicolon.test(message)) return ": is a `;` missing before it?";
+  const unimported = /^cannot find `(google\.(?:protobuf|type|rpc|api|longrunning)\.(\w+))` in this scope$/.exec(
+    message,
+  );
+  if (!unimported) return "";
+  const [, typeName, name] = unimported;
+  return `: add import "${typeName!.slice(0, typeName!.lastIndexOf(".")).replaceAll(".", "/")}/${protoFileOf(typeName!, name!)}";`;
+}
+
+/** The file of google/protobuf/ or googleapis that declares a type (`FieldMask` in field_mask.proto). */
+function protoFileOf(typeName: string, name: string): string {
+  if (typeName.startsWith("google.protobuf.")) {
+    if (/^(Struct|Value|ListValue|NullValue)$/.test(name)) return "struct.proto";
+    if (/^(Double|Float|Int64|UInt64|Int32|UInt32|Bool|String|Bytes)Value$/.test(name)) return "wrappers.proto";
+  }
+  return `${name.replace(/(?<=[a-z0-9])([A-Z])/g, "_$1").toLowerCase()}.proto`;
 }
 
 /**
