@@ -184,6 +184,14 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
     ]);
   });
 
+  it("--server_advertise without a port, rather than register a node nobody can call", async () => {
+    const exit = await echoNode([...local(), "--server_advertise=banana"]);
+    expect(exit.code).toBe(1);
+    expect(exit.stderrLines, exit.stderrLines.join("\n")).toEqual([
+      'echo: cannot start: --server_advertise has an invalid value "banana": use host:port, such as 10.0.0.5:9000, user.internal:9000 or [fd00::5]:9000 (TSM_ERR_FLAG)',
+    ]);
+  });
+
   it("tsmicro api on a taken --address, before it loads any service's routes", async () => {
     await startNode("test/fixtures/echo-node.ts", local());
     try {

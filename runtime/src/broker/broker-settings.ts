@@ -53,9 +53,11 @@ export function brokerSettingsFrom(
 /**
  * Refuses settings that each read well but do not go together, as a
  * SetupError (TSM_ERR_FLAG): `--broker_jetstream on` with a broker other than
- * `nats`. Run when the settings are read (so `service.checkFlags()` and
- * `tsmicro run` refuse them before anything opens) and again by createBroker,
- * for settings code built itself. Returns `settings`.
+ * `nats`, and a `--broker_address` the http broker cannot listen on (a NATS
+ * URL, with the default broker). Run when the settings are read (so
+ * `service.checkFlags()` and `tsmicro run` refuse them before anything
+ * opens) and again by createBroker, for settings code built itself. Returns
+ * `settings`.
  */
 export function checkBrokerSettings(settings: BrokerSettings): BrokerSettings {
   // Left on with another broker, it would promise at-least-once delivery that nothing gives.
@@ -66,5 +68,19 @@ export function checkBrokerSettings(settings: BrokerSettings): BrokerSettings {
       "on",
       `JetStream is NATS's, and the broker is ${settings.broker} (at most once): add --broker nats, or turn --broker_jetstream off`,
     );
+  const [listenAt] = settings.brokerAddress;
+  if (settings.broker === "http" && listenAt !== undefined) checkListenAddress(listenAt);
   return settings;
+}
+
+/** The http broker's `--broker_address` is where it listens: `host:port`, not a URL (a NATS address there is a common slip). */
+function checkListenAddress(address: string): void {
+  const match = /^(\[[^\]]*\]|[^:/\s]+):(\d{1,5})$/.exec(address);
+  if (!match || Number(match[2]) > 65_535)
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      "--broker_address",
+      JSON.stringify(address),
+      "the http broker listens there: use host:port, such as 127.0.0.1:0 (NATS URLs go with --broker nats)",
+    );
 }

@@ -57,6 +57,22 @@ describe("brokerSettingsFrom", () => {
       brokerJetstream: true,
     });
   });
+
+  it("refuses an address the http broker cannot listen on as it reads it, as createBroker does", () => {
+    const refusal = (address: string) =>
+      `--broker_address has an invalid value "${address}": the http broker listens there: use host:port, such as 127.0.0.1:0 (NATS URLs go with --broker nats)`;
+    expect(() => brokerSettingsFrom(["--broker_address=nats://127.0.0.1:1"], {})).toThrowError(
+      expect.objectContaining({ code: "TSM_ERR_FLAG", message: refusal("nats://127.0.0.1:1") }),
+    );
+    expect(() => brokerSettingsFrom([], { TSMICRO_BROKER_ADDRESS: "127.0.0.1:99999" })).toThrow(
+      refusal("127.0.0.1:99999"),
+    );
+    // The same address is NATS's with --broker nats, from wherever that comes.
+    expect(brokerSettingsFrom(["--broker_address=nats://127.0.0.1:1"], { TSMICRO_BROKER: "nats" })).toMatchObject({
+      broker: "nats",
+    });
+    expect(brokerSettingsFrom(["--broker_address=[::1]:8081"], {}).brokerAddress).toEqual(["[::1]:8081"]);
+  });
 });
 
 describe("createBroker", () => {

@@ -48,8 +48,8 @@ export function createBroker(settings: BrokerSettings, options: CreateBrokerOpti
         throw new TypeError(
           "createBroker: the http broker finds subscribers through a registry; pass one as createBroker(settings, { registry })",
         );
+      // checkBrokerSettings refused a --broker_address the http broker cannot listen on.
       const [given] = settings.brokerAddress;
-      if (given !== undefined) checkListenAddress(given);
       const address = given ?? (options.server && beside(options.server.address));
       return createHttpBroker({
         registry: options.registry,
@@ -75,18 +75,6 @@ export function createBroker(settings: BrokerSettings, options: CreateBrokerOpti
         "use one of http, nats, memory",
       );
   }
-}
-
-/** The http broker's `--broker_address` is where it listens: `host:port`, not a URL (a NATS address there is a common slip). */
-function checkListenAddress(address: string): void {
-  const match = /^(\[[^\]]*\]|[^:/\s]+):(\d{1,5})$/.exec(address);
-  if (!match || Number(match[2]) > 65_535)
-    throw new SetupError(
-      "TSM_ERR_FLAG",
-      "--broker_address",
-      JSON.stringify(address),
-      "the http broker listens there: use host:port, such as 127.0.0.1:0 (NATS URLs go with --broker nats)",
-    );
 }
 
 /** A free port on the host of `address` (`0.0.0.0:9000` -> `0.0.0.0:0`, `[::1]:9000` -> `[::1]:0`). */

@@ -4,7 +4,7 @@ import { SetupError } from "../errors/setup-error.js";
 import { silentLogger } from "../logging/logger.js";
 import { createMemoryRegistry } from "../registry/memory-registry.js";
 import type { Registry } from "../registry/registry.js";
-import { ensureCanListen, nodeRecord, Registration, RegistryUse, startFailure } from "./lifecycle.js";
+import { advertisedBeside, ensureCanListen, nodeRecord, Registration, RegistryUse, startFailure } from "./lifecycle.js";
 
 const record = nodeRecord({
   name: "echo",
@@ -174,6 +174,45 @@ describe("checkFlags", () => {
         message:
           "--broker_jetstream has an invalid value on: JetStream is NATS's, and the broker is http (at most once): add --broker nats, or turn --broker_jetstream off",
       }),
+    );
+  });
+
+  const listen = "such as 127.0.0.1:0 or 0.0.0.0:8080";
+  it.each([
+    ["--server_address=banana", `--server_address has an invalid value "banana": use host:port, ${listen}`],
+    [
+      "--server_address=127.0.0.1:99999",
+      `--server_address has an invalid value "127.0.0.1:99999": port 99999 is past 65535; ${listen}`,
+    ],
+    ["--metrics_address=banana", `--metrics_address has an invalid value "banana": use host:port, ${listen}, or off`],
+    [
+      "--server_advertise=banana",
+      '--server_advertise has an invalid value "banana": use host:port, such as 10.0.0.5:9000, user.internal:9000 or [fd00::5]:9000',
+    ],
+    [
+      "--broker_address=nats://127.0.0.1:1",
+      '--broker_address has an invalid value "nats://127.0.0.1:1": the http broker listens there: use host:port, such as 127.0.0.1:0 (NATS URLs go with --broker nats)',
+    ],
+  ])("refuses %s before main.ts opens its database, with nothing started", async (flag, message) => {
+    const { createService } = await import("./service.js");
+    const registry = counted();
+    const service = createService({ name: "store", args: [flag], env: {}, registry, logger: silentLogger() });
+    await expect(service.checkFlags()).rejects.toThrowError(expect.objectContaining({ code: "TSM_ERR_FLAG", message }));
+    expect(registry.starts).toBe(0);
+  });
+});
+
+describe("advertisedBeside", () => {
+  it("advertises another listener's port on --server_advertise's host, an IPv6 one in brackets", () => {
+    expect(advertisedBeside("127.0.0.1:41000", "user.internal:9000")).toBe("user.internal:41000");
+    expect(advertisedBeside("[::]:41000", "[::1]:9000")).toBe("[::1]:41000");
+    expect(advertisedBeside("127.0.0.1:41000", "[fd00::5]:9000")).toBe("[fd00::5]:41000");
+    expect(advertisedBeside("127.0.0.1:41000", undefined)).toBe("127.0.0.1:41000");
+  });
+
+  it("refuses a --server_advertise without a port rather than cut its host short", () => {
+    expect(() => advertisedBeside("127.0.0.1:41000", "banana")).toThrowError(
+      expect.objectContaining({ code: "TSM_ERR_FLAG", message: expect.stringContaining('"banana": use host:port') }),
     );
   });
 });

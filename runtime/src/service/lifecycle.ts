@@ -12,7 +12,7 @@ import { flushLogSync, type Logger, writesForPeople } from "../logging/logger.js
 import type { MetricsServer } from "../metrics/metrics-server.js";
 import type { Endpoint, Registry, Service as RegistryService } from "../registry/registry.js";
 import { createRegistry } from "./create-registry.js";
-import { hostPort } from "./host-port.js";
+import { advertiseAddress, hostPort, joinHostPort, listenRule } from "./host-port.js";
 import type { ServiceSettings } from "./settings.js";
 
 /** How long a deregistered node keeps serving so callers' watches drop it before it stops accepting. */
@@ -264,11 +264,10 @@ export function listenError(error: unknown, flag: string, address: string): unkn
  * name is left to the real bind.
  */
 export async function ensureCanListen(address: string, flag: string): Promise<void> {
-  const example = "such as 127.0.0.1:0 or 0.0.0.0:8080";
+  const { example } = listenRule;
   const { host, port } = hostPort(address, flag, {
-    example,
+    ...listenRule,
     otherwise: flag === "--metrics_address" ? ", or off" : "",
-    emptyHost: true,
   });
   const probe = createServer();
   const failure = await new Promise<unknown>((resolve) => {
@@ -364,9 +363,10 @@ export async function listenMetrics(server: MetricsServer, at: string, serverAdv
 /**
  * The address to advertise for another listener of a service (its `/metrics`, its broker's
  * receiver) bound at `bound`: on `--server_advertise`'s host when that is given (the host callers
- * reach the node by), else as `advertised` has it.
+ * reach the node by), else as `advertised` has it. An IPv6 host keeps its brackets.
  */
 export function advertisedBeside(bound: string, serverAdvertise: string | undefined): string {
   if (serverAdvertise === undefined) return advertised(bound);
-  return `${serverAdvertise.slice(0, serverAdvertise.lastIndexOf(":"))}:${bound.slice(bound.lastIndexOf(":") + 1)}`;
+  const { host } = advertiseAddress(serverAdvertise, "--server_advertise");
+  return joinHostPort(host, bound.slice(bound.lastIndexOf(":") + 1));
 }

@@ -100,6 +100,51 @@ describe("resolveServiceSettings", () => {
     expect(resolveServiceSettings({}, ["--registry_address=/tmp/reg:x"], {}).registryAddress).toEqual(["/tmp/reg:x"]);
   });
 
+  it("refuses a --server_address or --metrics_address no server can listen on as it reads it, as start() would", () => {
+    const use = "use host:port, such as 127.0.0.1:0 or 0.0.0.0:8080";
+    expect(() => resolveServiceSettings({}, ["--server_address=banana"], {})).toThrowError(
+      expect.objectContaining({
+        code: "TSM_ERR_FLAG",
+        message: `--server_address has an invalid value "banana": ${use}`,
+      }),
+    );
+    expect(() => resolveServiceSettings({}, ["--server_address=127.0.0.1:99999"], {})).toThrow(
+      '--server_address has an invalid value "127.0.0.1:99999": port 99999 is past 65535; such as 127.0.0.1:0 or 0.0.0.0:8080',
+    );
+    expect(() => resolveServiceSettings({}, [], { TSMICRO_SERVER_ADDRESS: "127.0.0.1:x" })).toThrow(
+      `TSMICRO_SERVER_ADDRESS has an invalid value "127.0.0.1:x": ${use}`,
+    );
+    expect(() => resolveServiceSettings({}, ["--metrics_address=banana"], {})).toThrow(
+      `--metrics_address has an invalid value "banana": ${use}, or off`,
+    );
+    // Every interface, a host name, IPv6 and off pass as given.
+    expect(resolveServiceSettings({}, ["--server_address=:9000"], {}).serverAddress).toBe(":9000");
+    expect(resolveServiceSettings({}, ["--server_address=[::1]:0"], {}).serverAddress).toBe("[::1]:0");
+    expect(resolveServiceSettings({}, ["--metrics_address=localhost:9464"], {}).metricsAddress).toBe("localhost:9464");
+    expect(resolveServiceSettings({}, ["--metrics_address=OFF"], {}).metricsAddress).toBe("off");
+  });
+
+  it("refuses a --server_advertise callers could not dial: no port, port 0, or IPv6 without brackets", () => {
+    const advertise = (address: string) => () => resolveServiceSettings({}, [`--server_advertise=${address}`], {});
+    const example = "such as 10.0.0.5:9000, user.internal:9000 or [fd00::5]:9000";
+    expect(advertise("banana")).toThrowError(
+      expect.objectContaining({
+        code: "TSM_ERR_FLAG",
+        message: `--server_advertise has an invalid value "banana": use host:port, ${example}`,
+      }),
+    );
+    expect(advertise(":9000")).toThrow(`--server_advertise has an invalid value ":9000": use host:port, ${example}`);
+    expect(advertise("10.0.0.5:0")).toThrow(
+      `--server_advertise has an invalid value "10.0.0.5:0": callers cannot dial port 0; advertise the port they reach this node on, ${example}`,
+    );
+    expect(advertise("fd00::5:9000")).toThrow(
+      `--server_advertise has an invalid value "fd00::5:9000": write an IPv6 host in brackets, ${example}`,
+    );
+    expect(advertise("10.0.0.5:70000")).toThrow("port 70000 is past 65535");
+    for (const address of ["10.0.0.5:9000", "user.internal:9000", "[fd00::5]:9000"])
+      expect(advertise(address)().serverAdvertise).toBe(address);
+  });
+
   it("takes no other flag as a flag's value written as the next word, but a negative number or a lone -", () => {
     // Read as the value, --log_level=debug would name the log file, and the level would stay info.
     expect(() => resolveServiceSettings({}, ["--log_file", "--log_level=debug"], {})).toThrow(

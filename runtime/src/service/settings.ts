@@ -5,6 +5,7 @@ import { etcdEndpoints } from "../registry/etcd-address.js";
 import { registryDefaults } from "../registry/registry.js";
 import { ratio, traceEndpoint, traceProtocol, type TraceProtocol } from "../tracing/tracing-settings.js";
 import { byteSize, count, duration as durationIn, oneOf, readFlags, type FlagParser } from "./flag-values.js";
+import { advertiseAddress, hostPort, listenRule } from "./host-port.js";
 
 /** Everything a service reads from flags and environment, resolved. */
 export interface ServiceSettings {
@@ -148,6 +149,30 @@ function rotateFrequency(value: string, source: string): string {
   throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), "use daily, hourly or a number of milliseconds");
 }
 
+/**
+ * `--server_address`: the `host:port` the server binds, refused as it is read
+ * with the message ensureCanListen would give at start, so checkFlags() and
+ * `tsmicro run` refuse it before a database is opened.
+ */
+function serverAddress(value: string, source: string): string {
+  hostPort(value, source, listenRule);
+  return value;
+}
+
+/** `--metrics_address`: `off`, or the `host:port` `/metrics` binds, refused as it is read as `--server_address` is. */
+function metricsAddress(value: string, source: string): string {
+  const address = value.trim();
+  if (address.toLowerCase() === "off") return "off";
+  hostPort(address, source, { ...listenRule, otherwise: ", or off" });
+  return address;
+}
+
+/** `--server_advertise`: the `host:port` registered for callers (advertiseAddress). */
+function serverAdvertise(value: string, source: string): string {
+  advertiseAddress(value, source);
+  return value;
+}
+
 const registries = ["local", "etcd", "memory"];
 
 /** `--registry_address`: comma-separated etcd endpoints, or the local registry's folder. */
@@ -167,8 +192,8 @@ const flags: Record<string, Parser> = {
   registry_address: (v) => registryAddress(v),
   register_ttl: (v, s) => ({ registerTtlMs: duration(v, s) }),
   register_interval: (v, s) => ({ registerIntervalMs: duration(v, s) }),
-  server_address: (v) => ({ serverAddress: v }),
-  server_advertise: (v) => ({ serverAdvertise: v }),
+  server_address: (v, s) => ({ serverAddress: serverAddress(v, s) }),
+  server_advertise: (v, s) => ({ serverAdvertise: serverAdvertise(v, s) }),
   client_retries: (v, s) => ({ clientRetries: count(v, s, 0) }),
   client_request_timeout: (v, s) => ({ clientRequestTimeoutMs: duration(v, s) }),
   client_stream_timeout: (v, s) => ({ clientStreamTimeoutMs: optionalDuration(v, s) }),
@@ -189,7 +214,7 @@ const flags: Record<string, Parser> = {
   client_max_send_msg_size: (v, s) => ({ clientMaxSendMsgSize: byteSize(v, s) }),
   selector: (v, s) => ({ selector: oneOf(v, s, selectors) }),
   shutdown_grace: (v, s) => ({ shutdownGraceMs: duration(v, s) }),
-  metrics_address: (v) => ({ metricsAddress: v.trim().toLowerCase() === "off" ? "off" : v.trim() }),
+  metrics_address: (v, s) => ({ metricsAddress: metricsAddress(v, s) }),
   log_level: (v, s) => ({ logLevel: oneOf(v, s, ["trace", "debug", "info", "warn", "error", "fatal", "silent"]) }),
   log_format: (v, s) => ({ logFormat: oneOf(v, s, ["json", "pretty"]) as "json" | "pretty" }),
   log_file: (v) => ({ logFile: v }),
