@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { sql, type Generated } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, openTestDatabase, type Database, type DatabaseOptions } from "../runtime/src/database/index.js";
-import { recordingLogger } from "../runtime/src/broker/testdata/broker-conformance.js";
+import { recordingLogger, waitFor } from "../runtime/src/broker/testdata/broker-conformance.js";
 import { failedService } from "../runtime/src/errors/failed-service.js";
 import { Code, TsmicroError } from "../runtime/src/errors/tsmicro-error.js";
 import { freePort } from "./support/ports.js";
@@ -473,6 +473,14 @@ describe.skipIf(!postgresBinDir)("PostgreSQL going away while a service runs", (
       expect(
         entries.filter((entry) => String(entry.message).startsWith("the database cannot be reached")),
       ).toHaveLength(1);
+      // The pooled idle connection the server closed: one short line with the reason, not pg's error and Client.
+      const lost = await waitFor("the idle connection's loss logged", () =>
+        entries.find((entry) => entry.message === "idle database connection lost"),
+      );
+      expect(lost.fields).toEqual({
+        database: where,
+        reason: "terminating connection due to administrator command (SQLSTATE 57P01)",
+      });
     } finally {
       await database.close().catch(() => undefined);
       await server.stop();

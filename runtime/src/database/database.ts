@@ -80,7 +80,10 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
     types: pgTypes(pg.types),
   });
   // An idle client's error (the server restarted) would otherwise crash the process; the next query reconnects.
-  pool.on("error", (error) => logger?.warn({ err: error, database: where }, "idle database connection lost"));
+  pool.on("error", (error) => {
+    const reason = withoutSecrets(serverErrorText(error), url);
+    logger?.warn({ database: where, reason }, "idle database connection lost");
+  });
   try {
     const client = await pool.connect();
     client.release();
@@ -197,6 +200,17 @@ async function importPackage<T>(name: string, kind: string): Promise<T> {
     }
     throw error;
   }
+}
+
+/**
+ * errorText with the SQLSTATE PostgreSQL sent, if any: "terminating connection due to
+ * administrator command (SQLSTATE 57P01)". Never the error itself, which carries pg's Client.
+ */
+function serverErrorText(error: unknown): string {
+  // Only the server's errors have a severity; a socket's code (EPIPE) is no SQLSTATE.
+  const { code, severity } = (error ?? {}) as { code?: unknown; severity?: unknown };
+  const text = errorText(error);
+  return typeof code === "string" && typeof severity === "string" ? `${text} (SQLSTATE ${code})` : text;
 }
 
 export function errorText(error: unknown): string {
