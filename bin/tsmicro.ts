@@ -107,14 +107,7 @@ await cli
       const project = isProject(process.cwd()) ? await generateProject(process.cwd(), options) : undefined;
       const out = project?.out ?? options.out ?? "src/gen";
       const result =
-        project?.generated ??
-        (await (
-          await import("./cli/generate-command.js")
-        ).generateCommand({
-          ...options,
-          proto: options.proto ?? "proto",
-          out,
-        }));
+        project?.generated ?? (await (await import("./cli/generate-command.js")).generateCommand({ ...options, out }));
       const { written, unchanged } = result;
       process.stdout.write(
         `generated ${written.length + unchanged.length} files in ${out} (${written.length} changed)\n`,

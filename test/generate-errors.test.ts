@@ -205,12 +205,34 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     );
   });
 
-  it("a missing proto folder says it does not exist", async () => {
+  it("a missing proto folder named by --proto says it does not exist", async () => {
     const dir = await project({});
-    const result = await generate(dir);
+    const result = await generate(dir, "--proto", "proto");
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
       `tsmicro: --proto has an invalid value "proto": the folder ${join(dir, "proto")} does not exist; pass --proto DIR naming the folder that holds the .proto files\n`,
+    );
+  });
+
+  it("no project and no proto folder, with no --proto given, says so rather than blaming --proto", async () => {
+    const dir = await project({});
+    const said = `tsmicro: no tsmicro project here (no tsmicro.json in ${dir} or above) and no proto/ folder: run it in a project, or pass --proto DIR\n`;
+    const generated = await generate(dir);
+    expect(generated.code).toBe(1);
+    expect(generated.stderr).toBe(said);
+    const routes = await run("node", [bins.tsmicro, "routes"], { cwd: dir });
+    expect(routes.code).toBe(1);
+    expect(routes.stderr).toBe(said);
+  });
+
+  it("a folder inside a project, with no --proto given, names the project to run it in", async () => {
+    const dir = await project({ "good/v1/good.proto": goodProto });
+    await writeFile(join(dir, "tsmicro.json"), "{}\n");
+    await mkdir(join(dir, "src"));
+    const result = await generate(join(dir, "src"));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `tsmicro: no proto/ folder in ${join(dir, "src")}, which is inside the tsmicro project ${dir}: run it there, or pass --proto DIR\n`,
     );
   });
 

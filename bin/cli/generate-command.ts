@@ -1,17 +1,19 @@
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { CodeGeneratorRequestSchema, FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
-import type { Dirent } from "node:fs";
+import { existsSync, type Dirent } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { SetupError } from "@tsmicro/runtime/errors";
 import { buildImage, displayPath } from "./buf-image.js";
+import { CommandError } from "./command-error.js";
 import { generateFiles } from "./generate-files.js";
+import { enclosingProject } from "./workspace.js";
 import { writeGeneratedFiles, type WriteResult } from "./write-files.js";
 
 /** Flags of `tsmicro generate`. */
 export interface GenerateCommandOptions {
-  /** The project's proto folder (an import root); default `proto`. */
-  readonly proto: string;
+  /** The proto folder (an import root), as `--proto` gives it; undefined: `proto`, which must then exist. */
+  readonly proto: string | undefined;
   /** Where generated files go; default `src/gen`. */
   readonly out: string;
   /** Plugin options, as `--tsmicro_opt` takes them (`key=value`). */
@@ -26,7 +28,8 @@ export interface GenerateCommandOptions {
  * protoc-gen-tsmicro on the same request, and writes all files or none.
  */
 export async function generateCommand(options: GenerateCommandOptions): Promise<WriteResult> {
-  const request = await compileRequest(options.proto, options.opt, options.templates);
+  const proto = options.proto ?? defaultProtoDir(process.cwd());
+  const request = await compileRequest(proto, options.opt, options.templates);
   const generated = await generateFiles(request);
   return writeGeneratedFiles(options.out, generated);
 }
@@ -46,6 +49,21 @@ export async function compileRequest(
   const image = fromBinary(FileDescriptorSetSchema, await buildImage(protoDir, displayPath(protoDir)));
   const parameter = [...opt, ...(templates ? [`templates=${resolve(templates)}`] : [])].join(",");
   return create(CodeGeneratorRequestSchema, { fileToGenerate: files, parameter, protoFile: image.file });
+}
+
+/**
+ * `proto`, the folder read when no `--proto` is given outside a project, if `dir` has it. Else a
+ * CommandError saying there is no project here (or which one `dir` is inside), not that the
+ * `--proto` the user never gave is wrong.
+ */
+export function defaultProtoDir(dir: string): string {
+  if (existsSync(join(dir, "proto"))) return "proto";
+  const project = enclosingProject(dir);
+  throw new CommandError(
+    project === undefined
+      ? `no tsmicro project here (no tsmicro.json in ${resolve(dir)} or above) and no proto/ folder: run it in a project, or pass --proto DIR`
+      : `no proto/ folder in ${resolve(dir)}, which is inside the tsmicro project ${project}: run it there, or pass --proto DIR`,
+  );
 }
 
 /**

@@ -6,7 +6,7 @@ import { routeConflicts, routeOverlaps, streamedRequestRoutes } from "../../gene
 import { checkRouteFields } from "../../generator/route-fields.js";
 import { listRoutes, type RouteEntry } from "../../generator/route-table.js";
 import { buildImage, displayPath } from "./buf-image.js";
-import { listProtos } from "./generate-command.js";
+import { defaultProtoDir, listProtos } from "./generate-command.js";
 import { ownedBy, readProjectConfig } from "./workspace.js";
 
 /**
@@ -45,7 +45,8 @@ export async function routesCommand(given: string | undefined, warn: (message: s
  */
 async function projectProtos(dir: string): Promise<{ proto: string; owns: string | undefined }> {
   const config = await readProjectConfig(dir);
-  return { proto: config?.proto ?? "proto", owns: config?.owns };
+  if (config === undefined) return { proto: defaultProtoDir(dir), owns: undefined };
+  return { proto: config.proto ?? "proto", owns: config.owns };
 }
 
 /** Passes what `check` refuses with to `warn`; a template off the grammar leaves no table to print, and fails. */

@@ -37,6 +37,14 @@ export async function enclosingWorkspace(dir: string): Promise<string | undefine
   }
 }
 
+/** The nearest folder, `dir` or one above it, with a tsmicro.json: the project `dir` is in; undefined outside any. */
+export function enclosingProject(dir: string): string | undefined {
+  for (let at = resolve(dir); ; at = dirname(at)) {
+    if (existsSync(join(at, "tsmicro.json"))) return at;
+    if (dirname(at) === at) return undefined;
+  }
+}
+
 /**
  * The services of a workspace: `services/*` folders with a tsmicro.json (those
  * with protos), or with `file` instead (package.json: web services too).
