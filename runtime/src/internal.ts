@@ -15,6 +15,8 @@ export { isMetadataKey, isMetadataText, isReservedMetadataKey } from "./definiti
 
 // The message of anything thrown.
 export { messageOf } from "./transport/call-errors.js";
+// Why a file could not be read, in words: the gateway's config and key files, as config files say it.
+export { fileReadProblem } from "./config/file-read-problem.js";
 // The registry name the embedded http broker registers subscriptions under (`tsmicro.broker`): no service to call.
 export { httpBrokerDefaults } from "./broker/http-broker.js";
 

@@ -1,5 +1,5 @@
 import { exportJWK, exportSPKI, generateKeyPair } from "jose";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -134,16 +134,30 @@ describe("loadGatewayConfig", () => {
     expect((await failure('{"routes": tru}')).error).toContain(':1:12: not valid JSON: expected a value, found "t"');
   });
 
-  it("says which file cannot be read", async () => {
+  it("says which file cannot be read, and why in words rather than Node's ENOENT text", async () => {
     const missing = join(dir, "nowhere.json");
     await expect(loadGatewayConfig(missing)).rejects.toMatchObject({
       code: "TSM_ERR_CONFIG_FILE",
-      message: expect.stringMatching(new RegExp(`^cannot read the gateway config ${missing}: ENOENT`)) as unknown,
+      message: `cannot read the gateway config ${missing}: the file does not exist`,
+    });
+    await expect(loadGatewayConfig(join(dir, "keys"))).rejects.toMatchObject({
+      code: "TSM_ERR_CONFIG_FILE",
+      message: `cannot read the gateway config ${join(dir, "keys")}: it is a folder, not a file`,
     });
     const { path, error } = await failure({ jwt: { publicKeyFile: "keys/missing.pem" } });
-    expect(error).toContain(
-      `TSM_ERR_CONFIG_FILE: cannot read ${join(dir, "keys", "missing.pem")} (${path}: jwt.publicKeyFile): ENOENT`,
+    expect(error).toBe(
+      `TSM_ERR_CONFIG_FILE: cannot read ${join(dir, "keys", "missing.pem")} (${path}: jwt.publicKeyFile): the file does not exist`,
     );
+  });
+
+  // root reads any file: the permission is not checked.
+  it.skipIf(process.getuid?.() === 0)("says a config the gateway may not read is a matter of permission", async () => {
+    const path = await configFile({});
+    await chmod(path, 0o000);
+    await expect(loadGatewayConfig(path)).rejects.toMatchObject({
+      code: "TSM_ERR_CONFIG_FILE",
+      message: `cannot read the gateway config ${path}: permission denied; let the service's user read it`,
+    });
   });
 
   it("checks the JWT key the way the gateway will use it", async () => {

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { JSONWebKeySet } from "jose";
 import { SetupError } from "@tsmicro/runtime";
+import { fileReadProblem } from "@tsmicro/runtime/internal";
 import { corsOriginProblem } from "./gateway-cors.js";
 import { createJwtVerifier, type JwtOptions } from "./jwt-auth.js";
 import { createRouteRules, type RouteAuth, type RouteRateLimit, type RouteRule } from "./route-rules.js";
@@ -180,7 +181,7 @@ async function readText(path: string, what: string): Promise<string> {
   try {
     return await readFile(path, "utf8");
   } catch (error) {
-    throw new SetupError("TSM_ERR_CONFIG_FILE", what, error instanceof Error ? error.message : String(error));
+    throw new SetupError("TSM_ERR_CONFIG_FILE", what, fileReadProblem(error));
   }
 }
 

@@ -10,6 +10,7 @@ import { etcdEndpoints } from "../registry/etcd-address.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ConfigTree, ConfigValue } from "./config.js";
 import type { EtcdConfigStore } from "./etcd-config-store.js";
+import { fileReadProblem } from "./file-read-problem.js";
 import { configPrefix } from "./etcd-source.js";
 import { formatPath, leavesAt, parseLooseValue, splitPath, valueAt } from "./key-paths.js";
 import { treeOfLeaves } from "./merge-layers.js";
@@ -203,8 +204,7 @@ export async function readSettingsFile(file: string): Promise<ConfigTree> {
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "the file does not exist" : String(error);
-    throw new SetupError("TSM_ERR_CONFIG_FILE", file, reason);
+    throw new SetupError("TSM_ERR_CONFIG_FILE", file, fileReadProblem(error));
   }
   return parseConfigText(text, file, format);
 }

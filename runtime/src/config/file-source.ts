@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { SetupError } from "../errors/setup-error.js";
 import type { ConfigSource, ConfigTree, SourceEvents, SourceWatch } from "./config.js";
+import { fileReadProblem } from "./file-read-problem.js";
 import { formatOf, parseConfigText } from "./parse-config-text.js";
 
 /** Options of fileSource. */
@@ -68,9 +69,10 @@ async function watchChanges(path: string, read: () => Promise<ConfigTree>, event
   };
 }
 
+/** fileReadProblem, with what to do about a missing file: a source can be optional. */
 function readFailure(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === "ENOENT") return "the file does not exist; create it, or mark the source optional";
-  if (code === "EACCES") return "permission denied; let the service's user read it";
-  return error instanceof Error ? error.message : String(error);
+  const problem = fileReadProblem(error);
+  return (error as NodeJS.ErrnoException).code === "ENOENT"
+    ? `${problem}; create it, or mark the source optional`
+    : problem;
 }
