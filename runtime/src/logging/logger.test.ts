@@ -147,6 +147,28 @@ describe("createLogger", () => {
     }
   });
 
+  it("leaves out the objects a library hangs on an error (a client, a socket), keeping its own fields", () => {
+    class Client {
+      readonly connection = { stream: { readable: true }, secretKey: 42 };
+    }
+    const failure = Object.assign(new Error("terminating connection"), {
+      code: "57P01",
+      client: new Client(),
+      detail: { table: "users" },
+      cause: new Error("socket closed"),
+    });
+    const { logger, lines } = captured();
+    logger.warn({ err: failure }, "idle connection lost");
+    const err = lines[0]!.err as Record<string, unknown>;
+    expect(err).not.toHaveProperty("client");
+    // pino's own words for the cause stay.
+    expect(err).toMatchObject({
+      message: "terminating connection: socket closed",
+      code: "57P01",
+      detail: { table: "users" },
+    });
+  });
+
   it("does not change the objects it is given", () => {
     const { logger } = captured();
     const request = { password: "hunter2" };

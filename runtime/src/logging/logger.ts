@@ -74,7 +74,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       msg: (message: unknown) => (typeof message === "string" ? redactText(message) : message),
       err: (error: unknown) =>
         error instanceof Error
-          ? redactErrorFields(pino.stdSerializers.err(error) as unknown as Record<string, unknown>)
+          ? redactErrorFields(withoutObjects(pino.stdSerializers.err(error) as unknown as Record<string, unknown>))
           : redactValue(error),
     },
     mixin: mixin ? () => ({ ...activeTraceFields(), ...mixin() }) : () => activeTraceFields() ?? {},
@@ -83,6 +83,21 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const logger = redactChildBindings(stream ? pino(settings, stream) : pino(settings));
   if (!options.destination && !options.file) onStdout.set(logger, options.format === "pretty");
   return logger;
+}
+
+/**
+ * An error's serialized fields without the objects a library hangs on it (pg's Client, a socket,
+ * a request): their internals are pages of text and say nothing of what failed. Plain objects and
+ * arrays stay, as do the causes pino has serialized already.
+ */
+function withoutObjects(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => !isLibraryObject(value)));
+}
+
+function isLibraryObject(value: unknown): boolean {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  return prototype !== Object.prototype && prototype !== null;
 }
 
 /** Loggers that write to this process's stdout, each with whether it prints pretty text (`--log_format pretty`). */
