@@ -65,7 +65,7 @@ export interface NewCommandResult {
 /**
  * Creates a project: checks the name and the folder, compiles the sample
  * proto (or `--proto`) first so a bad proto leaves nothing behind, writes
- * every file into a staging folder and renames it into place, packs
+ * every file into a staging folder and puts it in place whole, packs
  * tsmicro into `vendor/` when run from a source checkout, and installs.
  * Inside a workspace (a folder whose tsmicro.json says `"workspace": true`)
  * the project becomes `services/NAME`, its proto goes to the workspace's
@@ -88,12 +88,13 @@ export async function newCommand(
   const registeredName = options.namespace ? `${options.namespace}.${options.type}.${alias.kebab}` : alias.kebab;
   const workspace = options.dir === undefined ? await enclosingWorkspace(process.cwd()) : undefined;
   const dir = workspace ? join(workspace, "services", project.kebab) : resolve(options.dir ?? project.kebab);
-  await checkTarget(dir);
+  const shown = shownAs(options.dir, dir);
+  await checkTarget(dir, shown);
 
   const templates = await loadTemplates(options.templates);
   let served: readonly ServiceScaffold[] = [];
   let given: UserProto | undefined;
-  const protoFile = await createWhole(dir, workspace ?? dirname(dir), async (staging) => {
+  const protoFile = await createWhole(dir, shown, workspace ?? dirname(dir), async (staging) => {
     let protoFile: ScaffoldFile | undefined;
     // A web service has no proto; services and API services start from one, compiled before anything is kept.
     if (options.type !== "web") {
@@ -207,9 +208,10 @@ export async function newWorkspace(
 ): Promise<NewCommandResult> {
   const project = nameForms(options.name, "workspace name");
   const dir = resolve(options.dir ?? project.kebab);
-  await checkTarget(dir);
+  const shown = shownAs(options.dir, dir);
+  await checkTarget(dir, shown);
   const templates = await loadTemplates(options.templates);
-  await createWhole(dir, dirname(dir), async (staging) => {
+  await createWhole(dir, shown, dirname(dir), async (staging) => {
     progress(`writing ${relative(process.cwd(), dir) || "."}`);
     const specs = await vendorPackages(staging, version);
     const { devDependencies } = dependenciesOf("api", specs, false, false);
@@ -234,21 +236,48 @@ export async function newWorkspace(
 
 /**
  * Creates `dir` whole or not at all: `fill` writes into a staging folder
- * beside it (in `parent`), which is renamed into place only when `fill`
- * succeeded, and removed otherwise.
+ * beside it (in `parent`), which is put in place only when `fill` succeeded,
+ * and removed otherwise. A missing `dir` is the staging folder renamed; an
+ * empty one stays, and the staging folder's entries move into it.
  */
-async function createWhole<T>(dir: string, parent: string, fill: (staging: string) => Promise<T>): Promise<T> {
+async function createWhole<T>(
+  dir: string,
+  shown: string,
+  parent: string,
+  fill: (staging: string) => Promise<T>,
+): Promise<T> {
   await mkdir(parent, { recursive: true });
   const staging = await mkdtemp(join(parent, `.${basename(dir)}.tsmicro-`));
   try {
     const result = await fill(staging);
-    await mkdir(dirname(dir), { recursive: true });
-    await rm(dir, { recursive: true, force: true }); // checkTarget allowed only an empty folder
-    await rename(staging, dir);
-    await chmod(dir, 0o755); // mkdtemp made it private
+    // Checked again: the folder may have gained files, or appeared, while the project was written.
+    if (await checkTarget(dir, shown)) await moveEntries(staging, dir);
+    else {
+      await mkdir(dirname(dir), { recursive: true });
+      await rename(staging, dir);
+      await chmod(dir, 0o755); // mkdtemp made it private
+    }
     return result;
-  } catch (error) {
+  } finally {
     await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Moves every entry of `from` into the empty folder `dir`, which itself
+ * stays: a shell or editor may have it open (`--dir .` is the cwd), and
+ * replacing it would leave them in a deleted folder. When one move fails,
+ * the entries moved so far are removed, so `dir` is empty again.
+ */
+async function moveEntries(from: string, dir: string): Promise<void> {
+  const moved: string[] = [];
+  try {
+    for (const name of await readdir(from)) {
+      await rename(join(from, name), join(dir, name));
+      moved.push(name);
+    }
+  } catch (error) {
+    for (const name of moved) await rm(join(dir, name), { recursive: true, force: true });
     throw error;
   }
 }
@@ -293,11 +322,13 @@ async function writeFormatted(root: string, files: readonly ScaffoldFile[]): Pro
   for (const file of files) await writeProjectFile(root, { ...file, content: byPath.get(file.path) ?? file.content });
 }
 
-/** The target must not exist, or be an empty folder: nothing of the user's is ever overwritten. */
-async function checkTarget(dir: string): Promise<void> {
-  const shown = relative(process.cwd(), dir) || ".";
+/**
+ * The target must not exist, or be an empty folder: nothing of the user's is
+ * ever overwritten. True when it is an empty folder.
+ */
+async function checkTarget(dir: string, shown: string): Promise<boolean> {
   const info = await stat(dir).catch(() => undefined);
-  if (!info) return;
+  if (!info) return false;
   if (!info.isDirectory())
     throw new SetupError("TSM_ERR_PROJECT_DIR", shown, "exists and is not a folder", "choose another name or --dir");
   if ((await readdir(dir)).length > 0)
@@ -307,6 +338,12 @@ async function checkTarget(dir: string): Promise<void> {
       "is not empty",
       "choose another name or --dir, or empty it first",
     );
+  return true;
+}
+
+/** A target folder as messages name it: as the user wrote it (`--dir`), else relative to the cwd. */
+function shownAs(written: string | undefined, dir: string): string {
+  return written ?? (relative(process.cwd(), dir) || ".");
 }
 
 /** `--proto FILE`, read: the file, the protos of the user's it imports, and the folder they were found in. */
