@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCreate } from "./support/project.js";
 
-// `--dir`: an empty folder that exists is filled in place, never replaced, since a shell may sit in it.
-// Nothing is installed (--no-install).
+// `--dir`: an empty folder that exists is filled in place, never replaced, since a shell may sit in it;
+// a bare flag is refused rather than taken as the cwd. Nothing is installed (--no-install).
 
 let work = "";
 
@@ -66,5 +66,19 @@ describe("create-tsmicro --dir", () => {
       `create-tsmicro: ${full} is not empty; choose another name or --dir, or empty it first\n`,
     );
     expect(await readdir(full)).toEqual(["notes.txt"]);
+  });
+
+  it("refuses --dir or --db written without its value, and writes nothing", async () => {
+    const dir = join(work, "bare");
+    await mkdir(dir);
+    const dirless = await runCreate(["bare", "--dir", "--no-install"], dir);
+    expect(dirless.code).toBe(1);
+    expect(dirless.stderr).toBe(
+      "create-tsmicro: --dir needs a value: the folder to create the project in, such as --dir ./x\n",
+    );
+    const dbless = await runCreate(["bare", "--db", "--no-install"], dir);
+    expect(dbless.code).toBe(1);
+    expect(dbless.stderr).toBe("create-tsmicro: --db needs a value: use one of pglite, postgres\n");
+    expect(await readdir(dir)).toEqual([]);
   });
 });

@@ -161,11 +161,15 @@ function recommendedCommand(message: string, words: readonly string[]): string |
   return `unknown command ${group}${words[group ? 1 : 0]}: did you mean ${group}${recommended}?`;
 }
 
-/** yargs' choices, over two lines: "Invalid values:\n  Argument: type, Given: "grpc", Choices: "service", "api"". */
+/**
+ * yargs' choices, over two lines: "Invalid values:\n  Argument: type, Given: "grpc", Choices: "service", "api"".
+ * Given as "", a string flag was written without its value.
+ */
 function invalidChoice(message: string): string | undefined {
   const choice = /Argument: (\S+), Given: (.+), Choices: (.+)$/.exec(message);
   if (!message.startsWith("Invalid values:") || !choice) return undefined;
   const allowed = choice[3]!.split(", ").map((c) => c.replace(/^"|"$/g, ""));
+  if (choice[2] === '""') return `--${choice[1]} needs a value: use one of ${allowed.join(", ")}`;
   return `--${choice[1]} has an invalid value ${choice[2]}: use one of ${allowed.join(", ")}`;
 }
 

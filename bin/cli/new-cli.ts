@@ -2,7 +2,11 @@ import type { Argv } from "yargs";
 import { CommandError } from "./command-error.js";
 import { newCommand, newWorkspace, type NewCommandResult } from "./new-command.js";
 
-/** The flags of `create-tsmicro NAME` and `tsmicro new NAME`: one definition for both. */
+/**
+ * The flags of `create-tsmicro NAME` and `tsmicro new NAME`: one definition for both. --db is a string
+ * too, so written without its value it comes as "" (untyped, yargs would make it true), which the
+ * failure handler says needs a value.
+ */
 export function newFlags<T>(y: Argv<T>) {
   return y
     .positional("name", { type: "string", demandOption: true, describe: "project (and service) name, such as user" })
@@ -16,6 +20,7 @@ export function newFlags<T>(y: Argv<T>) {
     .option("alias", { type: "string", describe: "the service's short name (default NAME)" })
     .option("proto", { type: "string", describe: "start from this .proto instead of the sample" })
     .option("db", {
+      type: "string",
       choices: ["pglite", "postgres"] as const,
       describe: "pglite (default): embedded, data in the project; postgres: DATABASE_URL; --type service only",
     })
@@ -42,6 +47,7 @@ export async function runNew(argv: {
   workspace: boolean;
 }): Promise<void> {
   const progress = (line: string) => process.stdout.write(`${line}\n`);
+  refuseBareFlags(argv);
   if (argv.db !== undefined && (argv.workspace || argv.type !== "service"))
     throw new CommandError(
       `--db is for a service (--type service), which has a database; ${argv.workspace ? "a workspace" : `--type ${argv.type}`} has none`,
@@ -93,6 +99,23 @@ export async function runNew(argv: {
     progress,
   );
   process.stdout.write(projectNextSteps(result, argv.db ?? "pglite"));
+}
+
+/** What each string flag takes, with an example: said when it is written without its value. */
+const flagValues = {
+  dir: "the folder to create the project in, such as --dir ./x",
+  namespace: "dot-separated lower-case words, such as --namespace mu.micro.book",
+  alias: "the service's short name, such as --alias user",
+  proto: "the .proto file to start from, such as --proto user.proto",
+  templates: "the folder of templates, such as --templates templates",
+} as const;
+
+type StringFlag = keyof typeof flagValues;
+
+/** A string flag written without its value comes from yargs as "" (`--dir` alone would mean the cwd): refused. */
+function refuseBareFlags(argv: Partial<Record<StringFlag, string | undefined>>): void {
+  for (const flag of Object.keys(flagValues) as StringFlag[])
+    if (argv[flag] === "") throw new CommandError(`--${flag} needs a value: ${flagValues[flag]}`);
 }
 
 /** What a new project or workspace should do next: where it is, then the commands, each on its own line. */
