@@ -341,8 +341,8 @@ async function resolveMethod(
  */
 function unqualifiedMethod(spec: string, endpoints: readonly Endpoint[]): string {
   const named = endpoints.map((e) => e.name).filter((name) => name.endsWith(`.${spec}`));
-  const form = named.length === 0 ? "such as Greeter.SayHello" : named.sort().join(" or ");
-  return `method ${JSON.stringify(spec)}: write it as Service.Method, ${named.length === 0 ? form : `here ${form}`}`;
+  const example = named.length === 0 ? "such as Greeter.SayHello" : `here ${named.sort().join(" or ")}`;
+  return `method ${JSON.stringify(spec)}: write it as Service.Method, ${example}`;
 }
 
 /** Codes that say a node could not be asked at all, so another node may answer. */
