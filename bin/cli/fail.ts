@@ -28,7 +28,7 @@ export function failCommand(program: string, knownFlags: () => Iterable<string> 
  * or where to read the command's flags; undefined for other messages.
  */
 function unknownFlag(program: string, message: string, knownFlags: () => Iterable<string>): string | undefined {
-  const listed = /^Unknown arguments?: (.+)$/.exec(message)?.[1]?.split(", ");
+  const listed = unknownArguments(message);
   if (!listed) return undefined;
   const typed = process.argv.slice(2);
   const given = (name: string) => (arg: string) =>
@@ -44,7 +44,7 @@ function unknownFlag(program: string, message: string, knownFlags: () => Iterabl
  * extra`): what the command takes, and its help; undefined for other messages.
  */
 function extraWords(program: string, message: string): string | undefined {
-  const listed = /^Unknown arguments?: (.+)$/.exec(message)?.[1]?.split(", ");
+  const listed = unknownArguments(message);
   const words = typedWords();
   if (!listed?.every((name) => words.includes(name))) return undefined;
   const command = program === "tsmicro" ? commandOf(words) : program;
@@ -52,6 +52,11 @@ function extraWords(program: string, message: string): string | undefined {
   const takes = commandArguments[command] ?? "no other words";
   const many = listed.length === 1 ? "is one word" : `are ${listed.length} words`;
   return `${named} takes ${takes}; ${listed.join(" ")} ${many} too many; see ${helpOf(program)}`;
+}
+
+/** What yargs' "Unknown arguments: a, b" (or "Unknown argument: a") lists; undefined for other messages. */
+function unknownArguments(message: string): string[] | undefined {
+  return /^Unknown arguments?: (.+)$/.exec(message)?.[1]?.split(", ");
 }
 
 /** The words of the command line that are not flags. */
@@ -114,7 +119,7 @@ export function unknownSubcommand(group: string, word: string): string {
 function unknownCommand(program: string, message: string): string | undefined {
   if (program !== "tsmicro") return undefined;
   const recommended = /^Did you mean (.+)\?$/.test(message);
-  const listed = /^Unknown arguments?: (.+)$/.exec(message)?.[1]?.split(", ") ?? [];
+  const listed = unknownArguments(message) ?? [];
   if (!recommended && listed.length === 0) return undefined;
   const [first, second] = typedWords();
   if (first === undefined) return undefined;

@@ -1,3 +1,5 @@
+import { messageOf } from "../transport/call-errors.js";
+
 /**
  * Why a file could not be read, in words rather than Node's `ENOENT: no such file or
  * directory, open '…'`: it does not exist, is a folder, or this process may not read it.
@@ -8,5 +10,5 @@ export function fileReadProblem(error: unknown): string {
   if (code === "ENOENT") return "the file does not exist";
   if (code === "EISDIR") return "it is a folder, not a file";
   if (code === "EACCES" || code === "EPERM") return "permission denied; let the service's user read it";
-  return error instanceof Error ? error.message : String(error);
+  return messageOf(error);
 }
