@@ -68,7 +68,7 @@ describe("create-tsmicro --dir", () => {
     expect(await readdir(full)).toEqual(["notes.txt"]);
   });
 
-  it("refuses --dir or --db written without its value, and writes nothing", async () => {
+  it("refuses --dir, --db or --type written without its value, and writes nothing", async () => {
     const dir = join(work, "bare");
     await mkdir(dir);
     const dirless = await runCreate(["bare", "--dir", "--no-install"], dir);
@@ -79,6 +79,9 @@ describe("create-tsmicro --dir", () => {
     const dbless = await runCreate(["bare", "--db", "--no-install"], dir);
     expect(dbless.code).toBe(1);
     expect(dbless.stderr).toBe("create-tsmicro: --db needs a value: use one of pglite, postgres\n");
+    const typeless = await runCreate(["bare", "--type", "--no-install"], dir);
+    expect(typeless.code).toBe(1);
+    expect(typeless.stderr).toBe("create-tsmicro: --type needs a value: use one of service, api, web\n");
     expect(await readdir(dir)).toEqual([]);
   });
 });

@@ -3,9 +3,9 @@ import { CommandError } from "./command-error.js";
 import { newCommand, newWorkspace, type NewCommandResult } from "./new-command.js";
 
 /**
- * The flags of `create-tsmicro NAME` and `tsmicro new NAME`: one definition for both. --db is a string
- * too, so written without its value it comes as "" (untyped, yargs would make it true), which the
- * failure handler says needs a value.
+ * The flags of `create-tsmicro NAME` and `tsmicro new NAME`: one definition for both. --type and --db
+ * are strings too, so written without a value they come as "" (untyped, yargs would make them true),
+ * which the failure handler says needs a value; --type has no yargs default, which would replace "".
  */
 export function newFlags<T>(y: Argv<T>) {
   return y
@@ -13,9 +13,10 @@ export function newFlags<T>(y: Argv<T>) {
     .option("dir", { type: "string", describe: "folder to create (default ./NAME); must be missing or empty" })
     .option("namespace", { type: "string", describe: "registered name becomes NAMESPACE.TYPE.ALIAS, as micro new" })
     .option("type", {
+      type: "string",
       choices: ["service", "api", "web"] as const,
-      default: "service" as const,
-      describe: "service: gRPC with domain layers and a database; api: HTTP edge service; web: fastify web service",
+      describe:
+        "service (default): gRPC with domain layers and a database; api: HTTP edge service; web: fastify web service",
     })
     .option("alias", { type: "string", describe: "the service's short name (default NAME)" })
     .option("proto", { type: "string", describe: "start from this .proto instead of the sample" })
@@ -38,7 +39,7 @@ export async function runNew(argv: {
   name: string;
   dir?: string | undefined;
   namespace?: string | undefined;
-  type: "service" | "api" | "web";
+  type?: "service" | "api" | "web" | undefined;
   alias?: string | undefined;
   proto?: string | undefined;
   db?: "pglite" | "postgres" | undefined;
@@ -48,16 +49,17 @@ export async function runNew(argv: {
 }): Promise<void> {
   const progress = (line: string) => process.stdout.write(`${line}\n`);
   refuseBareFlags(argv);
-  if (argv.db !== undefined && (argv.workspace || argv.type !== "service"))
+  const type = argv.type ?? "service";
+  if (argv.db !== undefined && (argv.workspace || type !== "service"))
     throw new CommandError(
-      `--db is for a service (--type service), which has a database; ${argv.workspace ? "a workspace" : `--type ${argv.type}`} has none`,
+      `--db is for a service (--type service), which has a database; ${argv.workspace ? "a workspace" : `--type ${type}`} has none`,
     );
   if (argv.workspace) {
     const perService = [
       argv.namespace !== undefined && "--namespace",
       argv.alias !== undefined && "--alias",
       argv.proto !== undefined && "--proto",
-      argv.type !== "service" && "--type",
+      argv.type !== undefined && "--type",
     ].filter((flag): flag is string => flag !== false);
     if (perService.length > 0)
       throw new CommandError(
@@ -89,7 +91,7 @@ export async function runNew(argv: {
       name: argv.name,
       dir: argv.dir,
       namespace: argv.namespace,
-      type: argv.type,
+      type,
       alias: argv.alias,
       proto: argv.proto,
       db: argv.db ?? "pglite",
