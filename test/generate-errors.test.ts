@@ -65,6 +65,20 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect(result.stderr).toContain('in this scope: add import "google/protobuf/field_mask.proto";');
   });
 
+  it("a field number used twice names the field that has it already", async () => {
+    const dir = await project({
+      "good/v1/good.proto": goodProto.replace(
+        "message PingRequest { string id = 1; }",
+        "message PingRequest {\n  string id = 1;\n  string name = 1;\n}",
+      ),
+    });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      "good.proto:5:17: field number `1` used more than once: id (line 4) has it too; give one of them a number not used yet",
+    );
+  });
+
   it("a syntax error in a fresh project creates no output folder", async () => {
     const dir = await project({ "a.proto": 'syntax = "proto3";\nmessage A { int32 x = 1 }\n' });
     const result = await generate(dir);

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { SetupError } from "@tsmicro/runtime/errors";
 import { packageRoot } from "./package-paths.js";
+import { otherFieldNumbered } from "./proto-field-numbers.js";
 
 const require = createRequire(import.meta.url);
 
@@ -95,6 +96,13 @@ async function describe(d: BufDiagnostic, protoDir: string, displayDir: string):
       "tsmicro/ (shipped options)",
     ];
     return new SetupError("TSM_ERR_PROTO_IMPORT", where, JSON.stringify(imported), searched.join(", ")).message;
+  }
+  const reused = /^field number `(\d+)` used more than once$/.exec(d.message)?.[1];
+  if (reused !== undefined) {
+    const source = await readFile(join(protoDir, inProto), "utf8").catch(() => "");
+    const other = otherFieldNumbered(source, d.start_line, reused);
+    if (other !== undefined)
+      return `${where}: ${d.message}: ${other} has it too; give one of them a number not used yet`;
   }
   return `${where}: ${d.message}${hintOf(d.message)}`;
 }
