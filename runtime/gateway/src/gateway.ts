@@ -10,10 +10,8 @@ import {
   Code,
   createBroker,
   type EventsDefinition,
-  type HttpRule,
   isTsmicroError,
   type Logger,
-  type Metadata,
   type Registry,
   type ServiceDefinition,
   type ServiceSettings,
@@ -23,7 +21,6 @@ import {
 import {
   checkFlagSpelling,
   ensureCanListen,
-  httpBrokerDefaults,
   listenMetrics,
   messageOf,
   resolveServiceSettings,
@@ -36,41 +33,24 @@ import {
 import { GatewayMetrics, ownMetricsListener } from "./gateway-metrics.js";
 import { HttpTracing } from "./gateway-tracing.js";
 import { GatewayCors } from "./gateway-cors.js";
-import { type BackendCatalogue, type BackendService, findMethod } from "./backend-catalogue.js";
+import type { BackendCatalogue } from "./backend-catalogue.js";
 import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
 import { dashboardFlagNames, resolveDashboardSettings } from "./dashboard/dashboard-settings.js";
-import { GatewayBackends, inNamespace } from "./gateway-backends.js";
+import { GatewayBackends } from "./gateway-backends.js";
 import { listenAt, urlHost } from "./listen-at.js";
-import type { GatewayMethod } from "./gateway-method.js";
 import { gatewayFlagNames, resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
-import {
-  type DetailTypes,
-  errorResponse,
-  type ErrorResponse,
-  type HttpRequestParts,
-  logWithheld,
-  MethodNotAllowedError,
-  requestBytes,
-  requestFields,
-  requestMessage,
-  responseJson,
-  unaryResponseJson,
-} from "./http-mapping.js";
-import { otherBindings } from "./binding-paths.js";
+import { errorResponse } from "./http-mapping.js";
 import { acceptMethods, routableMethods, routeMethods } from "./http-methods.js";
-import { mapStream, sendStream } from "./http-stream.js";
 import { ConnectionSignals } from "./connection-signals.js";
-import { grpcTimeoutMs } from "./grpc-timeout.js";
 import { closeWithinGrace, openSockets } from "./graceful-close.js";
 import { parseJsonBody } from "./json-body.js";
-import { forwardedMetadata } from "./forwarded-metadata.js";
-import { ResponseMetadata } from "./response-metadata.js";
-import { publishHttpEvent, topicOfPath, type HttpEventPublisher } from "./event-handler.js";
+import type { HttpEventPublisher } from "./event-handler.js";
 import { EventTopics } from "./event-topics.js";
-import { mergeOpenApi, type OpenApiBuilder } from "./merge-openapi.js";
+import type { OpenApiBuilder } from "./merge-openapi.js";
 import { loadGatewayConfig } from "./gateway-config.js";
-import { claimsMetadata, type JwtClaims, type JwtOptions } from "./jwt-auth.js";
-import { createRouteGuard, type RouteGuard } from "./route-guard.js";
+import type { JwtOptions } from "./jwt-auth.js";
+import { createRouteGuard } from "./route-guard.js";
+import { GatewayDispatch, malformedEscape, noRoute } from "./gateway-dispatch.js";
 import type { RouteRule } from "./route-rules.js";
 import { createWebProxy, webProxyRoutes } from "./web-proxy.js";
 
@@ -170,6 +150,42 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const metrics = metricsOn
     ? new GatewayMetrics(metricsRegistry(), { proxied: settings.handler === "web" || settings.handler === "proxy" })
     : undefined;
+  // --handler web|proxy: every request goes to an HTTP service named by the first path segment.
+  const proxy =
+    settings.handler === "web" || settings.handler === "proxy"
+      ? createWebProxy({
+          registry,
+          namespace: settings.namespace,
+          strategy: strategies[serviceSettings.selector],
+          logger,
+        })
+      : undefined;
+  // --handler event: POST /{topic} publishes; the broker is made (no I/O yet) only in this mode.
+  const events: HttpEventPublisher | undefined =
+    settings.handler === "event"
+      ? {
+          broker: options.broker ?? createBroker(brokerSettingsFrom(args, env), { registry, logger, name: "api" }),
+          topics: new EventTopics({
+            definitions: (options.definitions ?? []).filter(isEventsDefinition),
+            registry,
+            transport,
+            logger,
+          }),
+          tracing,
+        }
+      : undefined;
+  const connections = new ConnectionSignals();
+  const routing = new GatewayDispatch({
+    settings,
+    backends,
+    logger,
+    httpTracing,
+    metrics,
+    connections,
+    events,
+    openApi: options.openApi,
+    guard: createRouteGuard({ routes: options.routes ?? [], jwt: options.jwt }),
+  });
   const ownMetrics = ownMetricsListener(serviceSettings, metricsOn);
   let metricsAddress: string | undefined;
   /** CORS, when `--cors_origins` (or `--config`) names origins; made at start. */
@@ -197,72 +213,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   let url: string | undefined;
   let stopping: Promise<void> | undefined;
 
-  // Bodies are read as text and parsed here, so any content type is accepted as JSON (as
-  // grpc-gateway does) and a parse error names the problem. The same parser is named for JSON
-  // too: fastify finds a catch-all anew (parsing the content type) on every request, a named
-  // parser in its cache.
-  app.removeAllContentTypeParsers();
-  const parseBody = (
-    request: FastifyRequest,
-    body: string | Buffer,
-    done: (error: TsmicroError | null, body?: unknown) => void,
-  ) => {
-    const bytes = body as Buffer;
-    // JSON is UTF-8: bytes that are not would be read as U+FFFD and stored so, as grpc-gateway refuses them.
-    const text = isUtf8(bytes) ? bytes.toString("utf8") : undefined;
-    try {
-      if (text === undefined)
-        throw new TsmicroError(
-          Code.INVALID_ARGUMENT,
-          `${bodyName(request.headers["content-type"])} is not valid UTF-8, which JSON text must be`,
-        );
-      done(null, parseJsonBody(text));
-    } catch (error) {
-      // The request never reaches dispatch, which names its route: named here, it is counted under its route.
-      const template = templateOf(request.method, request.raw.url ?? "/");
-      if (template !== undefined) nameRoute(request, template);
-      const refusal = error as TsmicroError;
-      done(text === undefined ? refusal : notJson(refusal, text, request.headers["content-type"]), undefined);
-    }
-  };
-  app.addContentTypeParser("application/json", { parseAs: "buffer" }, parseBody);
-  app.addContentTypeParser("*", { parseAs: "buffer" }, parseBody);
-
-  app.setErrorHandler((error, request, reply) => {
-    const httpStatus = fastifyStatus(error);
-    const failure = asTsmicroError(error, settings.bodyLimit, request.headers["content-type"]);
-    if (!isTsmicroError(failure))
-      logger.error({ err: error, method: request.method, url: request.url }, "gateway error");
-    const { status, headers, body } = failureAnswer(request, failure);
-    // A more precise header set on the way (the JWT check's challenge) stays.
-    for (const [name, value] of Object.entries(headers)) if (!reply.hasHeader(name)) void reply.header(name, value);
-    void reply
-      .code(httpStatus ?? status)
-      .type("application/json")
-      .send(JSON.stringify(body));
-  });
-
-  /** A detail type of the routed services' own, as their descriptors declare it, for error bodies. */
-  function detailType(typeName: string): ReturnType<DetailTypes> {
-    for (const backend of catalogue.services())
-      for (const registry of backend.descriptors.values()) {
-        const desc = registry.getMessage(typeName);
-        if (desc) return { desc, registry };
-      }
-    return undefined;
-  }
-
-  /**
-   * The answer to a failed request, its body with the trace id; the message it withholds from
-   * the client (a failure on the servers' side, see errorResponse) is logged, with the service
-   * whose call failed.
-   */
-  function failureAnswer(request: FastifyRequest, error: unknown): ErrorResponse {
-    const answer = errorResponse(error, detailType);
-    logWithheld(answer, error, request, logger);
-    return { ...answer, body: httpTracing.withTraceId(request, answer.body) };
-  }
-
+  readBodiesAsJson(app, routing);
+  answerFailures(app, routing, logger, settings.bodyLimit);
   app.setNotFoundHandler((request, reply) => {
     const { status, body } = errorResponse(
       noRoute(request.method, request.url, catalogue.unloaded(), settings.namespace),
@@ -273,40 +225,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       .send(JSON.stringify(httpTracing.withTraceId(request, body)));
   });
 
-  // --handler web|proxy: every request goes to an HTTP service named by the first path segment.
-  const proxy =
-    settings.handler === "web" || settings.handler === "proxy"
-      ? createWebProxy({
-          registry,
-          namespace: settings.namespace,
-          strategy: strategies[serviceSettings.selector],
-          logger,
-        })
-      : undefined;
-  // --handler event: POST /{topic} publishes; the broker is made (no I/O yet) only in this mode.
-  const events: HttpEventPublisher | undefined =
-    settings.handler === "event"
-      ? {
-          broker: options.broker ?? createBroker(brokerSettingsFrom(args, env), { registry, logger, name: "api" }),
-          topics: new EventTopics({
-            definitions: (options.definitions ?? []).filter(isEventsDefinition),
-            registry,
-            transport,
-            logger,
-          }),
-          tracing,
-        }
-      : undefined;
-  const connections = new ConnectionSignals();
   const sockets = openSockets(app.server);
-  let guard: RouteGuard = createRouteGuard({ routes: options.routes ?? [], jwt: options.jwt });
-  const jsonOptions = { emitUnpopulated: settings.jsonEmitUnpopulated, useProtoNames: settings.jsonUseProtoNames };
 
   /** Reads `--config`, then mounts CORS and the routes: at start, so the config file is read asynchronously. */
   async function setUp(): Promise<void> {
     httpTracing.mount(app, { forwardTrace: proxy !== undefined });
     const config = settings.config ? await loadGatewayConfig(settings.config) : undefined;
-    guard = createRouteGuard({
+    routing.guard = createRouteGuard({
       routes: [...(options.routes ?? []), ...(config?.routes ?? [])],
       jwt: config?.jwt ?? options.jwt,
     });
@@ -323,7 +248,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       await app.register(webProxyRoutes, {
         proxy,
         details: (request, body) => httpTracing.withTraceId(request, body),
-        nameRoute,
+        nameRoute: routing.nameRoute,
       });
     else
       app.route({
@@ -331,7 +256,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         method: [...methods, "OPTIONS"],
         url: "/*",
         // The span is active already (HttpTracing's preHandler hook).
-        handler: dispatch,
+        handler: routing.dispatch,
       });
   }
 
@@ -357,347 +282,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       listenAddress: settings.address,
       ...(options.openApi ? { openApiPath: `${settings.prefix}/openapi.json` } : {}),
       // The page's calls meet the route rules, as /rpc's do.
-      admit: admitDashboardCall,
+      admit: routing.admitDashboardCall,
     });
-  }
-
-  /**
-   * The gateway's one route. Not async: a route the router matches goes straight to its call, with
-   * no promise of its own per request; a refusal thrown here reaches the error handler as a
-   * rejection would.
-   */
-  function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const raw = request.raw.url ?? "/";
-    const queryAt = raw.indexOf("?");
-    let path = queryAt < 0 ? raw : raw.slice(0, queryAt);
-    const query = queryAt < 0 ? "" : raw.slice(queryAt + 1);
-    if (settings.prefix !== "") {
-      if (path !== settings.prefix && !path.startsWith(`${settings.prefix}/`)) throw noRoute(request.method, path);
-      path = path.slice(settings.prefix.length) || "/";
-    }
-    if (path.includes("%") && /%(?![0-9a-fA-F]{2})/.test(path))
-      throw new TsmicroError(Code.INVALID_ARGUMENT, malformedEscape(path));
-
-    if (events && !(path === "/openapi.json" && request.method === "GET")) {
-      nameRoute(request, `${settings.prefix}/{topic}`);
-      return eventEndpoint(events, request, reply, path);
-    }
-    if (path === "/rpc" && request.method === "POST") {
-      nameRoute(request, `${settings.prefix}/rpc`);
-      return rpcEndpoint(request, reply);
-    }
-    if (path === "/openapi.json" && request.method === "GET") {
-      nameRoute(request, `${settings.prefix}/openapi.json`);
-      return openApiEndpoint(reply);
-    }
-
-    // HEAD is GET without the body (Node leaves the body out), as HTTP has it.
-    const match = catalogue.router.find(request.method === "HEAD" ? "GET" : request.method, path);
-    if (match) {
-      const { target, rule } = match.route;
-      nameRoute(request, `${settings.prefix}${rule.path}`);
-      return call(target, rule, { variables: match.variables, query, body: request.body }, request, reply);
-    }
-    return dispatchDefault(path, query, request, reply);
-  }
-
-  /** A path no route rule matches: a default route (`/{service}/{method}`), else 405 or 404. */
-  async function dispatchDefault(path: string, query: string, request: FastifyRequest, reply: FastifyReply) {
-    const target = await defaultRoute(path);
-    if (!target) {
-      const allow = allowedMethods(path);
-      if (allow.length > 0) throw new MethodNotAllowedError(request.method, `${settings.prefix}${path}`, allow);
-      throw (
-        (await unknownDefaultMethod(path)) ??
-        noRoute(request.method, path, catalogue.unloaded(), settings.namespace, routedWithoutExtraSlashes(path))
-      );
-    }
-    // A default route's path names a registered method, so the label set stays bounded.
-    nameRoute(request, `${settings.prefix}${path}`);
-    const rule: HttpRule =
-      request.method === "GET" || request.method === "DELETE" || request.method === "HEAD"
-        ? { method: request.method, path }
-        : { method: request.method, path, body: "*" };
-    // `return await`: an async function returning a promise unawaited waits extra microtask turns for it.
-    return await call(target, rule, { variables: {}, query, body: request.body }, request, reply);
-  }
-
-  /** Names the route a request is counted and traced under: a template, never the raw path. */
-  function nameRoute(request: FastifyRequest, template: string): void {
-    metrics?.route(request, template);
-    httpTracing.route(request, template);
-  }
-
-  /** The template of a route's path as dispatch would name it, when no default route is needed to find it. */
-  function templateOf(method: string, url: string): string | undefined {
-    const queryAt = url.indexOf("?");
-    let path = queryAt < 0 ? url : url.slice(0, queryAt);
-    if (settings.prefix !== "") {
-      if (path !== settings.prefix && !path.startsWith(`${settings.prefix}/`)) return undefined;
-      path = path.slice(settings.prefix.length) || "/";
-    }
-    if (events) return `${settings.prefix}/{topic}`;
-    if (path === "/rpc" && method === "POST") return `${settings.prefix}/rpc`;
-    const match = catalogue.router.find(method, path);
-    return match ? `${settings.prefix}${match.route.rule.path}` : undefined;
-  }
-
-  /**
-   * `path` without a trailing or doubled `/` (`/v1/users/`, `//v1/users`), when some route takes
-   * that: the request's near miss, to name in its 404.
-   */
-  function routedWithoutExtraSlashes(path: string): string | undefined {
-    const trimmed = path.replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1");
-    if (trimmed === path || catalogue.router.methodsFor(trimmed).length === 0) return undefined;
-    return trimmed;
-  }
-
-  /** The methods some route takes on a path no route of the request's method matched. */
-  function allowedMethods(path: string): string[] {
-    const allow = new Set(catalogue.router.methodsFor(path));
-    if (path === "/rpc") allow.add("POST");
-    if (path === "/openapi.json" && options.openApi) allow.add("GET");
-    return [...allow].sort();
-  }
-
-  /** `/{service}/{method}` or `/{service}/{Service}/{method}`, as `micro api` resolves paths. */
-  async function defaultRoute(path: string): Promise<GatewayMethod | undefined> {
-    const named = await defaultRouteBackend(path);
-    return named && findMethod(named.backend, named.method);
-  }
-
-  /** The registered service a default route's path names, and the method it asks of it. */
-  async function defaultRouteBackend(path: string): Promise<{ backend: BackendService; method: string } | undefined> {
-    const segments = path.split("/").filter((s) => s !== "");
-    if (segments.length < 2 || segments.length > 3) return undefined;
-    const [first, ...rest] = segments.map((s) => {
-      try {
-        return decodeURIComponent(s);
-      } catch {
-        return s;
-      }
-    });
-    const name = settings.namespace === "" ? first! : `${settings.namespace}.${first!}`;
-    const backend = await catalogue.service(name);
-    return backend && { backend, method: rest.length === 2 ? `${rest[0]!}.${rest[1]!}` : rest[0]! };
-  }
-
-  /** A default route naming a registered service and a method it lacks: NOT_FOUND listing those it has. */
-  async function unknownDefaultMethod(path: string): Promise<TsmicroError | undefined> {
-    const named = await defaultRouteBackend(path);
-    if (!named) return undefined;
-    return new TsmicroError(
-      Code.NOT_FOUND,
-      `${named.backend.name} has no method ${named.method}; it has ${methodNames(named.backend)}`,
-    );
-  }
-
-  async function rpcEndpoint(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const body = request.body;
-    if (typeof body !== "object" || body === null || Array.isArray(body))
-      throw new TsmicroError(Code.INVALID_ARGUMENT, "POST /rpc takes a JSON object: {service, method, request}");
-    const { service, method, endpoint, request: inner } = body as Record<string, unknown>;
-    const spec = method ?? endpoint;
-    if (typeof service !== "string" || service === "")
-      throw new TsmicroError(Code.INVALID_ARGUMENT, "POST /rpc: service is missing; name the registered service");
-    if (typeof spec !== "string" || spec === "")
-      throw new TsmicroError(
-        Code.INVALID_ARGUMENT,
-        "POST /rpc: method (or endpoint) is missing, such as Greeter.SayHello",
-      );
-    const message = typeof inner === "string" ? (parseJsonBody(inner, "POST /rpc: request") ?? {}) : (inner ?? {});
-    // Under --namespace, a name within it (`user`) is the service registered as `NAMESPACE.user`, and no other is reached.
-    const name = inNamespace(service, settings.namespace) ? service : `${settings.namespace}.${service}`;
-    const backend = await catalogue.service(name);
-    if (!backend && (service === httpBrokerDefaults.serviceName || name === httpBrokerDefaults.serviceName))
-      throw new TsmicroError(
-        Code.NOT_FOUND,
-        `POST /rpc: ${service} is the embedded broker's registration of subscribers (docs/broker.md), not a service to call`,
-      );
-    if (!backend)
-      throw new TsmicroError(
-        Code.NOT_FOUND,
-        settings.namespace === ""
-          ? `POST /rpc: no service ${service} is registered`
-          : `POST /rpc: no service ${name} is registered (this gateway reaches the services under ${settings.namespace} only: --namespace)`,
-      );
-    const target = findMethod(backend, spec);
-    if (!target)
-      throw new TsmicroError(
-        Code.NOT_FOUND,
-        `POST /rpc: ${name} has no method ${spec}; it has ${methodNames(backend)}`,
-      );
-    return await call(target, rpcRule, { variables: {}, query: "", body: message }, request, reply);
-  }
-
-  /**
-   * The route rules of a call the dashboard's page makes, as for `POST /rpc` with that request:
-   * the claims' metadata, or nothing without rules; a refusal throws.
-   */
-  async function admitDashboardCall(
-    target: GatewayMethod,
-    body: unknown,
-    request: FastifyRequest,
-    reply: FastifyReply,
-  ): Promise<Metadata | undefined> {
-    if (guard.open) return undefined;
-    const claims = await admit(target, rpcRule, { variables: {}, query: "", body }, request, reply);
-    return claims && claimsMetadata(claims);
-  }
-
-  async function eventEndpoint(
-    publisher: HttpEventPublisher,
-    request: FastifyRequest,
-    reply: FastifyReply,
-    path: string,
-  ): Promise<void> {
-    if (request.method !== "POST")
-      throw new MethodNotAllowedError(request.method, `${settings.prefix}${path}`, ["POST"]);
-    const topic = topicOfPath(path, settings.namespace);
-    // Route rules apply to topics as to RPCs (by path, or by the topic as the rule's rpc pattern).
-    const claims = await guard.admit(topic, request, reply);
-    const metadata = { ...requestMetadata(request), ...(claims ? claimsMetadata(claims) : {}) };
-    const published = await publishHttpEvent(publisher, topic, request.body, eventHeaders(metadata));
-    void reply.code(202).type("application/json").send(JSON.stringify(published));
-  }
-
-  /** Calls `target` with the request the HTTP parts map to, once the route rules admit it; answers through `reply`. */
-  function call(
-    target: GatewayMethod,
-    rule: HttpRule,
-    parts: HttpRequestParts,
-    request: FastifyRequest,
-    reply: FastifyReply,
-  ): Promise<void> {
-    // Without route rules there is nothing to wait for.
-    if (guard.open) return callAdmitted(target, rule, parts, undefined, request, reply);
-    return admit(target, rule, parts, request, reply).then((claims) =>
-      callAdmitted(target, rule, parts, claims, request, reply),
-    );
-  }
-
-  /** The route rules of a call by `rule` (its own path's, and those of the method's other bindings): the claims, or a refusal thrown. */
-  function admit(
-    target: GatewayMethod,
-    rule: HttpRule,
-    parts: HttpRequestParts,
-    request: FastifyRequest,
-    reply: FastifyReply,
-  ): Promise<JwtClaims | undefined> {
-    const elsewhere = otherBindings(target, rule, fieldsForRules(target, rule, parts), settings.prefix);
-    return guard.admit(target.rpc, request, reply, elsewhere);
-  }
-
-  function callAdmitted(
-    target: GatewayMethod,
-    rule: HttpRule,
-    parts: HttpRequestParts,
-    claims: JwtClaims | undefined,
-    request: FastifyRequest,
-    reply: FastifyReply,
-  ): Promise<void> {
-    const forwarded = requestMetadata(request);
-    const metadata = claims ? { ...forwarded, ...claimsMetadata(claims) } : forwarded;
-    const caller = backends.caller(target.service);
-    const answer = new ResponseMetadata(request);
-    const { onHeader, onTrailer } = answer;
-    // Cancelled when the HTTP client goes away; no timeout given leaves the client's own (--client_*_timeout).
-    const signal = connections.of(request.raw.socket);
-    const timeoutMs = requestTimeoutMs(request);
-    switch (target.definition.kind) {
-      case "unary": {
-        // Encoded here, from the JSON (see requestBytes). One `then`, not an async function awaiting the call.
-        const options = { metadata, onHeader, onTrailer, signal, timeoutMs };
-        return caller.unary(target.unary, requestBytes(target, rule, parts), options).then(
-          (response) => {
-            answer.apply(reply);
-            void reply
-              .type("application/json")
-              .send(JSON.stringify(unaryResponseJson(target, rule, response, jsonOptions)));
-          },
-          (error: unknown) => {
-            answer.apply(reply);
-            // The backend's own challenge, when it sent one, over the gateway's default.
-            const challenge = answer.text("www-authenticate");
-            if (challenge !== undefined && isTsmicroError(error) && error.code === Code.UNAUTHENTICATED)
-              void reply.header("www-authenticate", challenge);
-            throw error;
-          },
-        );
-      }
-      case "server_streaming": {
-        const message = requestMessage(target, rule, parts);
-        const options = { metadata, onHeader, onTrailer, signal, timeoutMs };
-        const messages = caller.serverStreaming(target.definition, message, options);
-        return sendStream(
-          request,
-          reply,
-          mapStream(messages, (m) => responseJson(target, rule, m, jsonOptions)),
-          answer,
-          (error) => failureAnswer(request, error).body,
-        ).catch((error: unknown) => {
-          // Failed before the first message: answered as a plain error, with what metadata came.
-          if (!reply.sent) answer.apply(reply);
-          throw error;
-        });
-      }
-      default:
-        throw new TsmicroError(
-          Code.UNIMPLEMENTED,
-          `${target.rpc} streams requests, which HTTP/JSON cannot carry; call it over gRPC`,
-        );
-    }
-  }
-
-  /** The request's fields for the route rules of the method's other bindings; none when they do not fit (the call will fail). */
-  function fieldsForRules(target: GatewayMethod, rule: HttpRule, parts: HttpRequestParts): unknown {
-    try {
-      return requestFields(target, rule, parts);
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** The metadata forwarded from the request's headers; a value gRPC cannot carry is left out, at debug level. */
-  function requestMetadata(request: FastifyRequest): Metadata {
-    return forwardedMetadata(
-      request.headers,
-      request.ip,
-      (header) =>
-        logger.debug(
-          { header, method: request.method, url: request.url },
-          "header not forwarded: gRPC metadata takes printable ASCII only",
-        ),
-      request.raw,
-    );
-  }
-
-  async function openApiEndpoint(reply: FastifyReply): Promise<void> {
-    if (!options.openApi)
-      throw new TsmicroError(Code.NOT_FOUND, "this gateway serves no OpenAPI document (createGateway without openApi)");
-    const document = mergeOpenApi(catalogue.services(), options.openApi, {
-      prefix: settings.prefix,
-      useProtoNames: settings.jsonUseProtoNames,
-      tokenUse: (operation, elsewhere) => guard.tokenUse(operation, elsewhere),
-      rateLimited: (operation, elsewhere) => guard.rateLimited(operation, elsewhere),
-    });
-    void reply.type("application/json").send(JSON.stringify(document));
-  }
-
-  /**
-   * A rule naming RPCs that match no method of the services loaded at start is most likely
-   * misspelt (`user.v1.User.*` for `user.v1.UserService.*`): the routes it was meant to guard
-   * would be open. Said once, at start; a service that registers later may still match it.
-   */
-  function warnRulesMatchingNone(): void {
-    const rpcs = catalogue.services().flatMap((service) => service.methods.map((method) => method.rpc));
-    if (rpcs.length === 0) return;
-    for (const pattern of guard.rpcPatternsMatchingNone(rpcs))
-      logger.warn(
-        { rule: pattern },
-        `route rule ${JSON.stringify(pattern)} matches no method of the services routed so far (such as ${rpcs[0]}): ` +
-          "check its spelling, package.Service.Method with * for any part; until a service it names registers, what it was meant to guard is open",
-      );
   }
 
   /**
@@ -745,7 +331,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       if (proxy) await proxy.start();
       else if (!events) {
         await catalogue.start();
-        warnRulesMatchingNone();
+        routing.warnRulesMatchingNone();
       }
       const { host, port } = await listenAt(app, settings.address, "--address");
       address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
@@ -777,24 +363,68 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   return gateway;
 }
 
+/**
+ * Bodies are read as text and parsed here, so any content type is accepted as JSON (as
+ * grpc-gateway does) and a parse error names the problem. The same parser is named for JSON
+ * too: fastify finds a catch-all anew (parsing the content type) on every request, a named
+ * parser in its cache.
+ */
+function readBodiesAsJson(app: FastifyInstance, routing: GatewayDispatch): void {
+  app.removeAllContentTypeParsers();
+  const parseBody = (
+    request: FastifyRequest,
+    body: string | Buffer,
+    done: (error: TsmicroError | null, body?: unknown) => void,
+  ) => {
+    const bytes = body as Buffer;
+    // JSON is UTF-8: bytes that are not would be read as U+FFFD and stored so, as grpc-gateway refuses them.
+    const text = isUtf8(bytes) ? bytes.toString("utf8") : undefined;
+    try {
+      if (text === undefined)
+        throw new TsmicroError(
+          Code.INVALID_ARGUMENT,
+          `${bodyName(request.headers["content-type"])} is not valid UTF-8, which JSON text must be`,
+        );
+      done(null, parseJsonBody(text));
+    } catch (error) {
+      // The request never reaches dispatch, which names its route: named here, it is counted under its route.
+      const template = routing.templateOf(request.method, request.raw.url ?? "/");
+      if (template !== undefined) routing.nameRoute(request, template);
+      const refusal = error as TsmicroError;
+      done(text === undefined ? refusal : notJson(refusal, text, request.headers["content-type"]), undefined);
+    }
+  };
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, parseBody);
+  app.addContentTypeParser("*", { parseAs: "buffer" }, parseBody);
+}
+
+/**
+ * Every failed request answered as JSON with its gRPC code and HTTP status, fastify's own refusals
+ * (a body over `bodyLimit`, a bad Content-Type) worded as the gateway's; a failure that is no
+ * TsmicroError is logged.
+ */
+function answerFailures(app: FastifyInstance, routing: GatewayDispatch, logger: Logger, bodyLimit: number): void {
+  app.setErrorHandler((error, request, reply) => {
+    const httpStatus = fastifyStatus(error);
+    const failure = asTsmicroError(error, bodyLimit, request.headers["content-type"]);
+    if (!isTsmicroError(failure))
+      logger.error({ err: error, method: request.method, url: request.url }, "gateway error");
+    const { status, headers, body } = routing.failureAnswer(request, failure);
+    // A more precise header set on the way (the JWT check's challenge) stays.
+    for (const [name, value] of Object.entries(headers)) if (!reply.hasHeader(name)) void reply.header(name, value);
+    void reply
+      .code(httpStatus ?? status)
+      .type("application/json")
+      .send(JSON.stringify(body));
+  });
+}
+
 function isServiceDefinition(definition: ServiceDefinition | EventsDefinition): definition is ServiceDefinition {
   return "methods" in definition;
 }
 
 function isEventsDefinition(definition: ServiceDefinition | EventsDefinition): definition is EventsDefinition {
   return "events" in definition;
-}
-
-/**
- * Forwarded metadata as message headers: strings only (binary `-bin` values do not travel as
- * broker headers), and never the bearer credential, which a durable stream would keep; the
- * verified claims travel instead (`x-jwt-*`).
- */
-function eventHeaders(metadata: Metadata): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(metadata))
-    if (typeof value === "string" && name !== "authorization") headers[name] = value;
-  return headers;
 }
 
 function tlsOptions(settings: GatewaySettings): { cert: Buffer; key: Buffer } {
@@ -834,50 +464,6 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   socket.destroy(error);
-}
-
-/** The timeout a `Grpc-Timeout` header sets, as grpc-gateway takes it; undefined without one. */
-function requestTimeoutMs(request: FastifyRequest): number | undefined {
-  const header = request.headers["grpc-timeout"];
-  return header === undefined ? undefined : grpcTimeoutMs(header as string);
-}
-
-/** The binding a `POST /rpc` call (and a dashboard page's) is made by. */
-const rpcRule: HttpRule = { method: "POST", path: "/rpc", body: "*" };
-
-/** A backend's methods as a caller names them: `UserService.GetUser, …`. */
-function methodNames(backend: BackendService): string {
-  return backend.methods.map((m) => m.rpc.split(".").slice(-2).join(".")).join(", ");
-}
-
-/**
- * A path no route matches; the routes are those of the services registered so far, so one not
- * started yet has none. Services registered whose routes could not be loaded (their nodes did not
- * answer) may be the ones that serve it: they are named, with why. `nearMiss`, the path without
- * an extra `/` when routes take that, is named instead: the service runs, the path is off.
- */
-function noRoute(
-  method: string,
-  path: string,
-  unloaded?: ReadonlyMap<string, string>,
-  namespace?: string,
-  nearMiss?: string,
-): TsmicroError {
-  // A route that takes the path but for an extra `/`: the service is running, the path is off.
-  if (nearMiss !== undefined)
-    return new TsmicroError(
-      Code.NOT_FOUND,
-      `no route for ${method} ${path}: routes match paths exactly; ${nearMiss} (without the extra /) has routes`,
-    );
-  const notLoaded = [...(unloaded ?? [])].map(([name, reason]) => `${name} (${reason})`);
-  // Services outside the namespace are running, perhaps, but not this gateway's to route.
-  const registered = namespace ? `registered in --namespace ${namespace}` : "registered";
-  return new TsmicroError(
-    Code.NOT_FOUND,
-    notLoaded.length === 0
-      ? `no route for ${method} ${path}: no service ${registered} so far serves it (is its service running?)`
-      : `no route for ${method} ${path}: no service loaded so far serves it; the routes of ${notLoaded.join(", ")} could not be loaded yet`,
-  );
 }
 
 /** The HTTP status of fastify's own client errors (body too large, bad content type); undefined for others. */
@@ -926,10 +512,6 @@ function bodyName(contentType: string | undefined): string {
   return contentType === undefined || /json/i.test(contentType)
     ? "the request body"
     : `the request body (Content-Type ${contentType}; the gateway reads every body as JSON)`;
-}
-
-function malformedEscape(path: string): string {
-  return `the path ${JSON.stringify(path)} has a malformed %-escape`;
 }
 
 /** The gateway's own logger from the `--log_*` flags; one it cannot make (pretty without pino-pretty) is a setup error now. */
