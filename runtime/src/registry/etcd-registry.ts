@@ -61,66 +61,81 @@ const watchBackoff = { firstMs: 100, maxMs: 2_000 } as const;
  * key, and a node deleted under a service that still heartbeats is
  * re-registered at once, without waiting for the next heartbeat.
  */
-export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
-  const addresses = etcdEndpoints(options.addresses.length > 0 ? options.addresses : [`127.0.0.1:${etcdDefaultPort}`]);
-  const dialTimeoutMs = options.dialTimeoutMs ?? defaults.dialTimeoutMs;
-  const requestTimeoutMs = options.requestTimeoutMs ?? defaults.requestTimeoutMs;
-  const where = addresses.join(",");
-
-  let client: Etcd3 | undefined;
-  let stopped = false;
+class EtcdRegistry implements Registry {
+  readonly kind = "etcd";
+  readonly #addresses: readonly string[];
+  readonly #dialTimeoutMs: number;
+  readonly #requestTimeoutMs: number;
+  readonly #where: string;
+  #client: Etcd3 | undefined;
+  #stopped = false;
   // The newest etcd revision any response showed: a watch starts right after
   // it, so whatever follows an earlier get or register reaches the watcher.
-  let seenRevision = 0;
+  #seenRevision = 0;
   // Watches this registry's own nodes, to notice one deleted under it.
-  let guard: PrefixWatch | undefined;
-  const nodes = new Map<string, NodeEntry>();
-  const queues = new Map<string, Promise<void>>();
-  const watches = new Map<WatcherFeed, PrefixWatch>();
-  const stream = streamReport(options.logger, where, () => stopped);
+  #guard: PrefixWatch | undefined;
+  readonly #nodes = new Map<string, NodeEntry>();
+  readonly #queues = new Map<string, Promise<void>>();
+  readonly #watches = new Map<WatcherFeed, PrefixWatch>();
+  readonly #stream: StreamReport;
 
-  const noteRevision = (header: { revision: string } | undefined): number => {
+  constructor(options: EtcdRegistryOptions) {
+    this.#addresses = etcdEndpoints(
+      options.addresses.length > 0 ? options.addresses : [`127.0.0.1:${etcdDefaultPort}`],
+    );
+    this.#dialTimeoutMs = options.dialTimeoutMs ?? defaults.dialTimeoutMs;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? defaults.requestTimeoutMs;
+    this.#where = this.#addresses.join(",");
+    this.#stream = streamReport(options.logger, this.#where, () => this.#stopped);
+  }
+
+  #noteRevision(header: { revision: string } | undefined): number {
     const revision = Number(header?.revision ?? 0);
-    if (revision > seenRevision) seenRevision = revision;
+    if (revision > this.#seenRevision) this.#seenRevision = revision;
     return revision;
-  };
+  }
 
   // etcd came back empty at `revision`: watches opened from now on start there, not after the old
   // cluster's revisions, and this registry's nodes, gone with the old data, are written again at once
   // rather than at their next heartbeat (callers reading the registry meanwhile would find none).
-  const replaced = (revision: number) => {
-    if (revision >= seenRevision) return;
-    seenRevision = revision;
-    for (const entry of nodes.values()) {
+  #replaced(revision: number): void {
+    if (revision >= this.#seenRevision) return;
+    this.#seenRevision = revision;
+    for (const entry of this.#nodes.values()) {
       entry.written = undefined;
       entry.writtenRevision = 0;
-      scheduleRecovery(entry, 0);
+      this.#scheduleRecovery(entry, 0);
     }
-  };
+  }
 
-  const unavailable = (what: string, error: unknown) =>
-    new TsmicroError(Code.UNAVAILABLE, `etcd registry at ${where}: ${what} failed: ${etcdFailure(error)}`, {
-      cause: error,
-    });
+  #unavailable(what: string, error: unknown): TsmicroError {
+    return new TsmicroError(
+      Code.UNAVAILABLE,
+      `etcd registry at ${this.#where}: ${what} failed: ${etcdFailure(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
 
-  const connected = (): Etcd3 => {
-    if (client && !stopped) return client;
+  #connected(): Etcd3 {
+    if (this.#client && !this.#stopped) return this.#client;
     throw new TsmicroError(
       Code.FAILED_PRECONDITION,
-      stopped ? "the etcd registry is stopped" : "the etcd registry is not started; call start() first",
+      this.#stopped ? "the etcd registry is stopped" : "the etcd registry is not started; call start() first",
     );
-  };
+  }
 
   /** Runs `work` after everything queued before for the same key, so a heartbeat, a recovery and a deregistration never interleave. */
-  const serialize = (key: string, work: () => Promise<void>): Promise<void> => {
-    const run = (queues.get(key) ?? Promise.resolve()).then(work);
+  #serialize(key: string, work: () => Promise<void>): Promise<void> {
+    const run = (this.#queues.get(key) ?? Promise.resolve()).then(work);
     const settled = run.catch(() => undefined);
-    queues.set(key, settled);
+    this.#queues.set(key, settled);
     void settled.then(() => {
-      if (queues.get(key) === settled) queues.delete(key);
+      if (this.#queues.get(key) === settled) this.#queues.delete(key);
     });
     return run;
-  };
+  }
 
   /**
    * One keep-alive, the heartbeat of an unchanged node as in go-micro. A
@@ -130,16 +145,16 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
    * when it meets a stopped member or the few hundred milliseconds of an
    * election, where every member fails at once.
    */
-  const renew = async (lease: Lease): Promise<void> => {
-    const deadline = Date.now() + requestTimeoutMs;
-    let lastError: unknown = new Error(`no answer within ${requestTimeoutMs} ms`);
+  async #renew(lease: Lease): Promise<void> {
+    const deadline = Date.now() + this.#requestTimeoutMs;
+    let lastError: unknown = new Error(`no answer within ${this.#requestTimeoutMs} ms`);
     for (
       let waitMs: number = renewBackoff.firstMs;
       Date.now() < deadline;
       waitMs = Math.min(waitMs * 2, renewBackoff.maxMs)
     ) {
       try {
-        noteRevision((await lease.keepaliveOnce({ deadline })).header);
+        this.#noteRevision((await lease.keepaliveOnce({ deadline })).header);
         return;
       } catch (error) {
         if (error instanceof EtcdLeaseInvalidError) throw error;
@@ -148,27 +163,27 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
       await sleep(Math.max(0, Math.min(waitMs, deadline - Date.now())));
     }
     throw lastError;
-  };
+  }
 
   /** Makes etcd hold the entry's wanted record on a live lease, with as little work as the current state allows. */
-  const writeNode = async (entry: NodeEntry): Promise<void> => {
+  async #writeNode(entry: NodeEntry): Promise<void> {
     if (entry.removed) return;
-    const etcd = connected();
+    const etcd = this.#connected();
     const { wanted, lease, written } = entry;
     if (lease && written && written.ttlSeconds === wanted.ttlSeconds) {
       try {
         const askedAt = Date.now();
-        await renew(lease);
+        await this.#renew(lease);
         entry.renewedAt = askedAt;
         // go-micro keeps a hash per node and skips rewriting an unchanged record.
         if (written.record !== wanted.record) {
-          entry.writtenRevision = noteRevision((await lease.put(entry.key).value(wanted.record).exec()).header);
+          entry.writtenRevision = this.#noteRevision((await lease.put(entry.key).value(wanted.record).exec()).header);
           entry.written = wanted;
         }
         return;
       } catch (error) {
         // A lease etcd no longer knows is replaced below; anything else means etcd is out of reach.
-        if (!(error instanceof EtcdLeaseInvalidError)) throw unavailable(`registering ${entry.key}`, error);
+        if (!(error instanceof EtcdLeaseInvalidError)) throw this.#unavailable(`registering ${entry.key}`, error);
       }
     }
 
@@ -176,58 +191,64 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
     const fresh = etcd.lease(wanted.ttlSeconds, { autoKeepAlive: false });
     try {
       await fresh.grant();
-      entry.writtenRevision = noteRevision((await fresh.put(entry.key).value(wanted.record).exec()).header);
+      entry.writtenRevision = this.#noteRevision((await fresh.put(entry.key).value(wanted.record).exec()).header);
     } catch (error) {
       fresh.revoke().catch(() => undefined);
-      throw unavailable(`registering ${entry.key}`, error);
+      throw this.#unavailable(`registering ${entry.key}`, error);
     }
     entry.lease = fresh;
     entry.written = wanted;
     entry.renewedAt = askedAt;
     // The key now belongs to the new lease, so revoking the old one frees it without touching the key.
     if (lease) lease.revoke().catch(() => undefined);
-  };
+  }
 
   /** What the guard does when one of this registry's keys is deleted by someone else or by etcd. */
-  const nodeDeleted = (key: string, revision: number) => {
-    const entry = nodes.get(key);
-    if (!entry || entry.removed || stopped || revision <= entry.writtenRevision) return;
+  #nodeDeleted(key: string, revision: number): void {
+    const entry = this.#nodes.get(key);
+    if (!entry || entry.removed || this.#stopped || revision <= entry.writtenRevision) return;
     entry.written = undefined;
     // etcd cannot expire a lease before TTL has passed since the renewal was
     // asked for; a delete before then means the lease or key was taken away
     // (revoked, or etcd lost it) while the service is alive.
-    if (Date.now() < entry.renewedAt + entry.wanted.ttlSeconds * 1000) scheduleRecovery(entry, 0);
-  };
+    if (Date.now() < entry.renewedAt + entry.wanted.ttlSeconds * 1000) this.#scheduleRecovery(entry, 0);
+  }
 
-  const scheduleRecovery = (entry: NodeEntry, delayMs: number) => {
-    if (entry.recovery || entry.removed || stopped) return;
+  #scheduleRecovery(entry: NodeEntry, delayMs: number): void {
+    if (entry.recovery || entry.removed || this.#stopped) return;
     entry.recovery = setTimeout(() => {
       entry.recovery = undefined;
       // Once a TTL passes without a heartbeat the service is gone quiet: leave the node to its next heartbeat.
       const wanted = () =>
-        !entry.removed && !stopped && !entry.written && Date.now() < entry.heartbeatAt + entry.wanted.ttlSeconds * 1000;
-      serialize(entry.key, () => (wanted() ? writeNode(entry) : Promise.resolve())).then(
+        !entry.removed &&
+        !this.#stopped &&
+        !entry.written &&
+        Date.now() < entry.heartbeatAt + entry.wanted.ttlSeconds * 1000;
+      this.#serialize(entry.key, () => (wanted() ? this.#writeNode(entry) : Promise.resolve())).then(
         () => {
           entry.failures = 0;
         },
         () => {
           entry.failures++;
           if (wanted())
-            scheduleRecovery(entry, Math.min(recoveryBackoff.firstMs * 2 ** entry.failures, recoveryBackoff.maxMs));
+            this.#scheduleRecovery(
+              entry,
+              Math.min(recoveryBackoff.firstMs * 2 ** entry.failures, recoveryBackoff.maxMs),
+            );
         },
       );
     }, delayMs);
-  };
+  }
 
-  const readPrefix = async (keyPrefix: string): Promise<Service[]> => {
-    const etcd = connected();
+  async #readPrefix(keyPrefix: string): Promise<Service[]> {
+    const etcd = this.#connected();
     let kvs: IKeyValue[];
     try {
       const response = await etcd.getAll().prefix(keyPrefix).exec();
-      noteRevision(response.header);
+      this.#noteRevision(response.header);
       kvs = response.kvs;
     } catch (error) {
-      throw unavailable(`reading ${keyPrefix}`, error);
+      throw this.#unavailable(`reading ${keyPrefix}`, error);
     }
     // servicesOf takes a version's record from its entry that expires last,
     // the newest registration; here the newest is the latest written.
@@ -238,164 +259,163 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
       return recordNodes.map((node) => ({ service: record, node, expiresAt: Number(kv.mod_revision) }));
     });
     return servicesOf(entries);
-  };
+  }
 
-  const registry: Registry = {
-    kind: "etcd",
-
-    async start() {
-      if (client) return;
-      stopped = false;
-      const etcd = new Etcd3({
-        hosts: [...addresses],
-        dialTimeout: dialTimeoutMs,
-        defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + requestTimeoutMs }),
-        faultHandling: {
-          host: () => hostPolicy(hostBreaker.failures, hostBreaker.openMs),
-          watchBackoff: exponentialBackoff(watchBackoff.firstMs, watchBackoff.maxMs),
-        },
+  async start() {
+    if (this.#client) return;
+    this.#stopped = false;
+    const etcd = new Etcd3({
+      hosts: [...this.#addresses],
+      dialTimeout: this.#dialTimeoutMs,
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + this.#requestTimeoutMs }),
+      faultHandling: {
+        host: () => hostPolicy(hostBreaker.failures, hostBreaker.openMs),
+        watchBackoff: exponentialBackoff(watchBackoff.firstMs, watchBackoff.maxMs),
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const check = etcd
+        .get(prefix)
+        .options({ deadline: Date.now() + this.#dialTimeoutMs })
+        .exec();
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${this.#dialTimeoutMs} ms`)), this.#dialTimeoutMs);
       });
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const check = etcd
-          .get(prefix)
-          .options({ deadline: Date.now() + dialTimeoutMs })
-          .exec();
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${dialTimeoutMs} ms`)), dialTimeoutMs);
+      this.#noteRevision((await Promise.race([check, timeout])).header);
+    } catch (error) {
+      etcd.close();
+      throw new SetupError(
+        "TSM_ERR_REGISTRY_UNREACHABLE",
+        "etcd",
+        this.#where,
+        etcdFailure(error),
+        "start etcd or pass --registry_address",
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    this.#client = etcd;
+  }
+
+  async stop() {
+    if (this.#stopped || !this.#client) return;
+    this.#stopped = true;
+    // Nothing is revoked: nodes not deregistered expire after their TTL, as when the process dies.
+    for (const entry of this.#nodes.values()) clearTimeout(entry.recovery);
+    this.#nodes.clear();
+    const closing = [...this.#watches.values(), ...(this.#guard ? [this.#guard] : [])].map((watch) => watch.close());
+    for (const feed of [...this.#watches.keys()]) feed.watcher.stop();
+    this.#guard = undefined;
+    await Promise.all(closing);
+    this.#client.close();
+    this.#client = undefined;
+  }
+
+  async register(service: Service, options: RegisterOptions) {
+    const etcd = this.#connected();
+    // Refuses bad names, TTLs and node lists with INVALID_ARGUMENT, as every backend does.
+    const registrations = entriesOf(service, options, Date.now());
+    const ttlSeconds = Math.max(1, Math.ceil(options.ttlMs / 1000));
+    this.#guard ??= watchPrefix(etcd, prefix, this.#seenRevision + 1, this.#stream, {
+      put: () => undefined,
+      delete: (kv) => this.#nodeDeleted(kv.key.toString("utf8"), Number(kv.mod_revision)),
+      reset: (revision) => this.#replaced(revision),
+    });
+    const now = Date.now();
+    const results = await Promise.allSettled(
+      registrations.map(({ service: record, node }) => {
+        const key = nodeKey(record.name, node.id);
+        const wanted = { record: encodeRecord(record, node), ttlSeconds };
+        const entry = this.#nodes.get(key) ?? {
+          key,
+          wanted,
+          written: undefined,
+          writtenRevision: 0,
+          lease: undefined,
+          heartbeatAt: now,
+          renewedAt: 0,
+          recovery: undefined,
+          failures: 0,
+          removed: false,
+        };
+        this.#nodes.set(key, entry);
+        entry.wanted = wanted;
+        entry.heartbeatAt = now;
+        return this.#serialize(key, () => this.#writeNode(entry)).catch((error: unknown) => {
+          // A node that never made it into etcd is forgotten; a known one waits for the next heartbeat.
+          if (!entry.lease && this.#nodes.get(key) === entry) this.#nodes.delete(key);
+          throw error;
         });
-        noteRevision((await Promise.race([check, timeout])).header);
-      } catch (error) {
-        etcd.close();
-        throw new SetupError(
-          "TSM_ERR_REGISTRY_UNREACHABLE",
-          "etcd",
-          where,
-          etcdFailure(error),
-          "start etcd or pass --registry_address",
-        );
-      } finally {
-        clearTimeout(timer);
-      }
-      client = etcd;
-    },
+      }),
+    );
+    const failure = results.find((result) => result.status === "rejected");
+    if (failure) throw failure.reason;
+  }
 
-    async stop() {
-      if (stopped || !client) return;
-      stopped = true;
-      // Nothing is revoked: nodes not deregistered expire after their TTL, as when the process dies.
-      for (const entry of nodes.values()) clearTimeout(entry.recovery);
-      nodes.clear();
-      const closing = [...watches.values(), ...(guard ? [guard] : [])].map((watch) => watch.close());
-      for (const feed of [...watches.keys()]) feed.watcher.stop();
-      guard = undefined;
-      await Promise.all(closing);
-      client.close();
-      client = undefined;
-    },
-
-    async register(service: Service, options: RegisterOptions) {
-      const etcd = connected();
-      // Refuses bad names, TTLs and node lists with INVALID_ARGUMENT, as every backend does.
-      const registrations = entriesOf(service, options, Date.now());
-      const ttlSeconds = Math.max(1, Math.ceil(options.ttlMs / 1000));
-      guard ??= watchPrefix(etcd, prefix, seenRevision + 1, stream, {
-        put: () => undefined,
-        delete: (kv) => nodeDeleted(kv.key.toString("utf8"), Number(kv.mod_revision)),
-        reset: replaced,
-      });
-      const now = Date.now();
-      const results = await Promise.allSettled(
-        registrations.map(({ service: record, node }) => {
-          const key = nodeKey(record.name, node.id);
-          const wanted = { record: encodeRecord(record, node), ttlSeconds };
-          const entry = nodes.get(key) ?? {
-            key,
-            wanted,
-            written: undefined,
-            writtenRevision: 0,
-            lease: undefined,
-            heartbeatAt: now,
-            renewedAt: 0,
-            recovery: undefined,
-            failures: 0,
-            removed: false,
-          };
-          nodes.set(key, entry);
-          entry.wanted = wanted;
-          entry.heartbeatAt = now;
-          return serialize(key, () => writeNode(entry)).catch((error: unknown) => {
-            // A node that never made it into etcd is forgotten; a known one waits for the next heartbeat.
-            if (!entry.lease && nodes.get(key) === entry) nodes.delete(key);
-            throw error;
-          });
-        }),
-      );
-      const failure = results.find((result) => result.status === "rejected");
-      if (failure) throw failure.reason;
-    },
-
-    async deregister(service: Service) {
-      const etcd = connected();
-      await Promise.all(
-        service.nodes.map((node) => {
-          const key = nodeKey(service.name, node.id);
-          const entry = nodes.get(key);
-          if (entry) {
-            entry.removed = true;
-            clearTimeout(entry.recovery);
-            nodes.delete(key);
+  async deregister(service: Service) {
+    const etcd = this.#connected();
+    await Promise.all(
+      service.nodes.map((node) => {
+        const key = nodeKey(service.name, node.id);
+        const entry = this.#nodes.get(key);
+        if (entry) {
+          entry.removed = true;
+          clearTimeout(entry.recovery);
+          this.#nodes.delete(key);
+        }
+        return this.#serialize(key, async () => {
+          try {
+            this.#noteRevision((await etcd.delete().key(key).exec()).header);
+          } catch (error) {
+            throw this.#unavailable(`deregistering ${key}`, error);
           }
-          return serialize(key, async () => {
-            try {
-              noteRevision((await etcd.delete().key(key).exec()).header);
-            } catch (error) {
-              throw unavailable(`deregistering ${key}`, error);
-            }
-            await entry?.lease?.revoke().catch(() => undefined);
-          });
-        }),
-      );
-    },
+          await entry?.lease?.revoke().catch(() => undefined);
+        });
+      }),
+    );
+  }
 
-    getService(name: string) {
-      return readPrefix(`${prefix}${escapeSegment(name)}/`);
-    },
+  getService(name: string) {
+    return this.#readPrefix(`${prefix}${escapeSegment(name)}/`);
+  }
 
-    listServices() {
-      return readPrefix(prefix);
-    },
+  listServices() {
+    return this.#readPrefix(prefix);
+  }
 
-    watch(options: WatchOptions = {}) {
-      const etcd = connected();
-      const keyPrefix = options.service === undefined ? prefix : `${prefix}${escapeSegment(options.service)}/`;
-      const feed = createWatcherFeed(() => {
-        void watches.get(feed)?.close();
-        watches.delete(feed);
-      });
-      const watch = watchPrefix(etcd, keyPrefix, seenRevision + 1, stream, {
-        put: (kv) => {
-          const service = decodeRecord(kv.value);
-          // A key's first revision is its creation; later puts (a changed record, a new lease) are updates.
-          if (service) feed.push({ action: kv.create_revision === kv.mod_revision ? "create" : "update", service });
-        },
-        delete: (kv, previous) => {
-          // The previous value gives the full record; without it (compacted) the key still names service and node.
-          const service = (previous && decodeRecord(previous.value)) ?? serviceFromKey(kv.key.toString("utf8"));
-          if (service) feed.push({ action: "delete", service });
-        },
-        // etcd came back empty: no event says which nodes went with it, so the watch ends and its reader reads again.
-        reset: (revision) => {
-          replaced(revision);
-          feed.watcher.stop();
-        },
-      });
-      watches.set(feed, watch);
-      return feed.watcher;
-    },
-  };
+  watch(options: WatchOptions = {}) {
+    const etcd = this.#connected();
+    const keyPrefix = options.service === undefined ? prefix : `${prefix}${escapeSegment(options.service)}/`;
+    const feed = createWatcherFeed(() => {
+      void this.#watches.get(feed)?.close();
+      this.#watches.delete(feed);
+    });
+    const watch = watchPrefix(etcd, keyPrefix, this.#seenRevision + 1, this.#stream, {
+      put: (kv) => {
+        const service = decodeRecord(kv.value);
+        // A key's first revision is its creation; later puts (a changed record, a new lease) are updates.
+        if (service) feed.push({ action: kv.create_revision === kv.mod_revision ? "create" : "update", service });
+      },
+      delete: (kv, previous) => {
+        // The previous value gives the full record; without it (compacted) the key still names service and node.
+        const service = (previous && decodeRecord(previous.value)) ?? serviceFromKey(kv.key.toString("utf8"));
+        if (service) feed.push({ action: "delete", service });
+      },
+      // etcd came back empty: no event says which nodes went with it, so the watch ends and its reader reads again.
+      reset: (revision) => {
+        this.#replaced(revision);
+        feed.watcher.stop();
+      },
+    });
+    this.#watches.set(feed, watch);
+    return feed.watcher;
+  }
+}
 
-  return registry;
+/** The etcd registry of `options` (see EtcdRegistry); start() connects. */
+export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
+  return new EtcdRegistry(options);
 }
 
 /** What the registry knows of one of its own nodes. */
