@@ -22,8 +22,8 @@ import {
   type RegistryEntry,
   type ServiceRecord,
 } from "./registry-entries.js";
-import type { Endpoint, Node, Registry, Service, Watcher, WatchOptions } from "./registry.js";
-import { createWatcherFeed } from "./watcher-feed.js";
+import type { Endpoint, Node, RegisterOptions, Registry, Service, Watcher, WatchOptions } from "./registry.js";
+import { createWatcherFeed, type WatcherFeed } from "./watcher-feed.js";
 import { timerDelay } from "../platform/timer-delay.js";
 
 /** Options of the local registry. */
@@ -57,263 +57,290 @@ export function defaultLocalRegistryDir(env: NodeJS.ProcessEnv = process.env): s
  * difference between scans, so changes quicker than a scan arrive merged.
  * Watchers never keep the process alive by themselves.
  */
-export function createLocalRegistry(options: LocalRegistryOptions = {}): Registry {
-  const dir = options.dir ?? defaultLocalRegistryDir();
-  const isDefaultDir = options.dir === undefined;
-  const pollIntervalMs = options.pollIntervalMs ?? defaults.pollIntervalMs;
-  const watchers = new Set<LocalWatch>();
+class LocalRegistry implements Registry {
+  readonly kind = "local";
+  readonly #dir: string;
+  readonly #isDefaultDir: boolean;
+  readonly #pollIntervalMs: number;
+  readonly #watches = new Set<FolderWatch>();
 
-  const unavailable = (what: string, error: unknown) =>
-    new TsmicroError(Code.UNAVAILABLE, `local registry at ${dir}: ${what} failed: ${messageOf(error)}`, {
+  constructor(options: LocalRegistryOptions) {
+    this.#dir = options.dir ?? defaultLocalRegistryDir();
+    this.#isDefaultDir = options.dir === undefined;
+    this.#pollIntervalMs = options.pollIntervalMs ?? defaults.pollIntervalMs;
+  }
+
+  async start(): Promise<void> {
+    const dir = this.#dir;
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      if (this.#isDefaultDir) await checkOwnFolder(join(dir, ".."));
+      // Writing is the only honest test: permissions, read-only mounts and full disks all show here.
+      const probe = join(dir, `.probe-${randomBytes(8).toString("hex")}.tmp`);
+      await writeFile(probe, "", { mode: 0o600, flag: "wx" });
+      await unlink(probe);
+    } catch (error) {
+      throw new SetupError(
+        "TSM_ERR_REGISTRY_UNREACHABLE",
+        "local",
+        dir,
+        messageOf(error),
+        "make the folder writable by this user, or pass --registry_address with another folder",
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const watch of [...this.#watches]) watch.stop();
+  }
+
+  async register(service: Service, registerOptions: RegisterOptions): Promise<void> {
+    const entries = entriesOf(service, registerOptions, Date.now());
+    await this.#watchesReady();
+    const folder = join(this.#dir, service.name);
+    try {
+      await mkdir(folder, { recursive: true, mode: 0o700 });
+      await Promise.all(
+        entries.map((entry) => writeAtomically(folder, `${entry.node.id}.json`, `${JSON.stringify(entry)}\n`)),
+      );
+    } catch (error) {
+      throw this.#unavailable(`registering ${service.name}`, error);
+    } finally {
+      this.#notifyWatches();
+    }
+  }
+
+  async deregister(service: Service): Promise<void> {
+    // A name that could not have been registered has nothing to remove, and must not become a path.
+    if (nameProblem(service.name) !== undefined) return;
+    const files = service.nodes.filter((node) => nameProblem(node.id) === undefined).map((node) => `${node.id}.json`);
+    await this.#watchesReady();
+    try {
+      await Promise.all(files.map((file) => rm(join(this.#dir, service.name, file), { force: true })));
+    } catch (error) {
+      throw this.#unavailable(`deregistering ${service.name}`, error);
+    } finally {
+      this.#notifyWatches();
+    }
+  }
+
+  async getService(name: string): Promise<Service[]> {
+    try {
+      return servicesOf((await readLive(this.#dir, name)).entries);
+    } catch (error) {
+      throw this.#unavailable(`reading service ${name}`, error);
+    }
+  }
+
+  async listServices(): Promise<Service[]> {
+    try {
+      return servicesOf((await readLive(this.#dir, undefined)).entries);
+    } catch (error) {
+      throw this.#unavailable("listing services", error);
+    }
+  }
+
+  watch(options: WatchOptions = {}): Watcher {
+    const watch = new FolderWatch(this.#dir, options.service, this.#pollIntervalMs, () => this.#watches.delete(watch));
+    this.#watches.add(watch);
+    return watch.watcher;
+  }
+
+  #unavailable(what: string, error: unknown): TsmicroError {
+    return new TsmicroError(Code.UNAVAILABLE, `local registry at ${this.#dir}: ${what} failed: ${messageOf(error)}`, {
       cause: error,
     });
-
-  /** Live entries of one service, or of all when `only` is undefined, and the folders read. */
-  async function readLive(only: string | undefined): Promise<{ entries: RegistryEntry[]; folders: string[] }> {
-    let folders: string[];
-    if (only !== undefined) {
-      folders = nameProblem(only) === undefined ? [only] : [];
-    } else {
-      try {
-        const found = await readdir(dir, { withFileTypes: true });
-        folders = found.filter((f) => f.isDirectory() && nameProblem(f.name) === undefined).map((f) => f.name);
-      } catch (error) {
-        if (isMissing(error)) return { entries: [], folders: [] };
-        throw error;
-      }
-    }
-    const time = Date.now();
-    const perFolder = await Promise.all(folders.map((folder) => readFolder(folder, time)));
-    return { entries: perFolder.flat(), folders };
   }
 
-  async function readFolder(serviceName: string, time: number): Promise<RegistryEntry[]> {
-    const folder = join(dir, serviceName);
-    let files: string[];
-    try {
-      files = await readdir(folder);
-    } catch (error) {
-      if (isMissing(error)) return [];
-      throw error;
-    }
-    // Names starting with "." are temp files still being written; no node file can start so.
-    const nodeFiles = files.filter((file) => file.endsWith(".json") && !file.startsWith("."));
-    const read = await Promise.all(nodeFiles.map((file) => readNodeFile(join(folder, file), serviceName, file, time)));
-    return read.filter((entry) => entry !== undefined);
+  /** Every watch of this registry has read its starting point, so a change made now reaches it as an event. */
+  async #watchesReady(): Promise<void> {
+    await Promise.all([...this.#watches].map((watch) => watch.ready));
   }
 
-  async function readNodeFile(
-    path: string,
-    serviceName: string,
-    file: string,
-    time: number,
-  ): Promise<RegistryEntry | undefined> {
-    let text: string;
-    try {
-      text = await readFile(path, "utf8");
-    } catch (error) {
-      if (isMissing(error)) return undefined;
-      throw error;
-    }
-    const entry = parseEntry(text);
-    // A file whose content disagrees with its place was not written by a registry: ignore it, but leave it.
-    if (!entry || entry.service.name !== serviceName || `${entry.node.id}.json` !== file) return undefined;
-    if (entry.expiresAt > time) return entry;
-    await removeExpired(path, text);
-    return undefined;
-  }
-
-  /** The node's own process is gone (or late): remove its file so the folder does not fill up. */
-  async function removeExpired(path: string, seen: string): Promise<void> {
-    try {
-      // A late heartbeat may have replaced the file since it was read; only the expired version goes.
-      if ((await readFile(path, "utf8")) === seen) await unlink(path);
-    } catch {
-      // Already removed by another reader; reads ignore expired files anyway.
-    }
-  }
-
-  async function writeAtomically(folder: string, file: string, text: string): Promise<void> {
-    const temp = join(folder, `.${randomBytes(8).toString("hex")}.tmp`);
-    try {
-      await writeFile(temp, text, { mode: 0o600, flag: "wx" });
-      await rename(temp, join(folder, file));
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
-  }
-
-  /** Every watcher of this registry has read its starting point, so a change made now reaches it as an event. */
-  async function watchersReady(): Promise<void> {
-    await Promise.all([...watchers].map((w) => w.ready));
-  }
-
-  function notifyWatchers(): void {
+  #notifyWatches(): void {
     // Notifications from the filesystem are hints that may be late or missing; this process's own changes need none.
-    for (const w of watchers) w.scanSoon(0);
+    for (const watch of this.#watches) watch.scanSoon(0);
   }
-
-  function watch(watchOptions: WatchOptions = {}): Watcher {
-    const only = watchOptions.service;
-    const hints = new Map<string, FSWatcher>();
-    let snapshot = new Map<string, RegistryEntry>();
-    let timer: NodeJS.Timeout | undefined;
-    let timerDueAt = Infinity;
-    let scanning = false;
-
-    const feed = createWatcherFeed(() => {
-      clearTimeout(timer);
-      for (const hint of hints.values()) hint.close();
-      hints.clear();
-      watchers.delete(local);
-    });
-
-    function scanSoon(delayMs: number): void {
-      if (feed.stopped) return;
-      const dueAt = Date.now() + delayMs;
-      if (timer && timerDueAt <= dueAt) return;
-      clearTimeout(timer);
-      timerDueAt = dueAt;
-      timer = setTimeout(() => {
-        timer = undefined;
-        timerDueAt = Infinity;
-        void scan(true);
-      }, timerDelay(delayMs));
-      // A watcher is often a cache's (the selector's): it must never be why a process stays up.
-      timer.unref();
-    }
-
-    async function scan(report: boolean): Promise<void> {
-      if (feed.stopped) return;
-      if (scanning) return scanSoon(notificationDelayMs);
-      scanning = true;
-      try {
-        const { entries, folders } = await readLive(only);
-        const next = new Map(entries.map((entry) => [entryKey(entry.service.name, entry.node.id), entry]));
-        if (report) for (const event of diffSnapshots(snapshot, next)) feed.push(event);
-        snapshot = next;
-        followFolders(only === undefined ? folders : [only]);
-      } catch {
-        // The folder cannot be read right now: keep the last snapshot and try again on the next poll.
-      } finally {
-        scanning = false;
-      }
-      scanSoon(untilNextScan());
-    }
-
-    // Polling alone would do; notifications only make changes arrive sooner.
-    function followFolders(serviceFolders: readonly string[]): void {
-      if (feed.stopped) return;
-      for (const path of [dir, ...serviceFolders.map((folder) => join(dir, folder))]) {
-        if (hints.has(path)) continue;
-        try {
-          const hint = nodeFs().watch(path, { persistent: false }, () => scanSoon(notificationDelayMs));
-          hint.on("error", () => {
-            hint.close();
-            hints.delete(path);
-          });
-          hints.set(path, hint);
-        } catch {
-          // Missing yet, or the filesystem gives no notifications: the poll covers it.
-        }
-      }
-    }
-
-    function untilNextScan(): number {
-      let earliest = Infinity;
-      for (const entry of snapshot.values()) earliest = Math.min(earliest, entry.expiresAt);
-      // Wake when the first node expires, so a dead process's node is reported on time whatever the poll interval.
-      return Math.max(1, Math.min(pollIntervalMs, earliest - Date.now() + 1));
-    }
-
-    const local: LocalWatch = { ready: scan(false), scanSoon, stop: feed.watcher.stop };
-    watchers.add(local);
-    return feed.watcher;
-  }
-
-  return {
-    kind: "local",
-
-    async start(): Promise<void> {
-      try {
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        if (isDefaultDir) await checkOwnFolder(join(dir, ".."));
-        // Writing is the only honest test: permissions, read-only mounts and full disks all show here.
-        const probe = join(dir, `.probe-${randomBytes(8).toString("hex")}.tmp`);
-        await writeFile(probe, "", { mode: 0o600, flag: "wx" });
-        await unlink(probe);
-      } catch (error) {
-        throw new SetupError(
-          "TSM_ERR_REGISTRY_UNREACHABLE",
-          "local",
-          dir,
-          messageOf(error),
-          "make the folder writable by this user, or pass --registry_address with another folder",
-        );
-      }
-    },
-
-    async stop(): Promise<void> {
-      for (const w of [...watchers]) w.stop();
-    },
-
-    async register(service: Service, registerOptions): Promise<void> {
-      const entries = entriesOf(service, registerOptions, Date.now());
-      await watchersReady();
-      const folder = join(dir, service.name);
-      try {
-        await mkdir(folder, { recursive: true, mode: 0o700 });
-        await Promise.all(
-          entries.map((entry) => writeAtomically(folder, `${entry.node.id}.json`, `${JSON.stringify(entry)}\n`)),
-        );
-      } catch (error) {
-        throw unavailable(`registering ${service.name}`, error);
-      } finally {
-        notifyWatchers();
-      }
-    },
-
-    async deregister(service: Service): Promise<void> {
-      // A name that could not have been registered has nothing to remove, and must not become a path.
-      if (nameProblem(service.name) !== undefined) return;
-      const files = service.nodes.filter((node) => nameProblem(node.id) === undefined).map((node) => `${node.id}.json`);
-      await watchersReady();
-      try {
-        await Promise.all(files.map((file) => rm(join(dir, service.name, file), { force: true })));
-      } catch (error) {
-        throw unavailable(`deregistering ${service.name}`, error);
-      } finally {
-        notifyWatchers();
-      }
-    },
-
-    async getService(name: string): Promise<Service[]> {
-      try {
-        return servicesOf((await readLive(name)).entries);
-      } catch (error) {
-        throw unavailable(`reading service ${name}`, error);
-      }
-    },
-
-    async listServices(): Promise<Service[]> {
-      try {
-        return servicesOf((await readLive(undefined)).entries);
-      } catch (error) {
-        throw unavailable("listing services", error);
-      }
-    },
-
-    watch,
-  };
 }
 
-/** A watcher as its registry sees it. */
-interface LocalWatch {
-  /** Settles once the watcher has read the state it reports changes from. */
+/** The local registry in `options.dir` (see LocalRegistry); start() makes and checks the folder. */
+export function createLocalRegistry(options: LocalRegistryOptions = {}): Registry {
+  return new LocalRegistry(options);
+}
+
+/**
+ * One watcher of the folder (or of one service's folder): scans on filesystem notifications and
+ * on a poll, and reports the difference between scans.
+ */
+class FolderWatch {
+  /** Settles once the watch has read the state it reports changes from. */
   readonly ready: Promise<void>;
-  scanSoon(delayMs: number): void;
-  stop(): void;
+  readonly #dir: string;
+  readonly #only: string | undefined;
+  readonly #pollIntervalMs: number;
+  readonly #feed: WatcherFeed;
+  readonly #hints = new Map<string, FSWatcher>();
+  #snapshot = new Map<string, RegistryEntry>();
+  #timer: NodeJS.Timeout | undefined;
+  #timerDueAt = Infinity;
+  #scanning = false;
+
+  constructor(dir: string, only: string | undefined, pollIntervalMs: number, onStop: () => void) {
+    this.#dir = dir;
+    this.#only = only;
+    this.#pollIntervalMs = pollIntervalMs;
+    this.#feed = createWatcherFeed(() => {
+      clearTimeout(this.#timer);
+      for (const hint of this.#hints.values()) hint.close();
+      this.#hints.clear();
+      onStop();
+    });
+    this.ready = this.#scan(false);
+  }
+
+  get watcher(): Watcher {
+    return this.#feed.watcher;
+  }
+
+  stop(): void {
+    this.#feed.watcher.stop();
+  }
+
+  scanSoon(delayMs: number): void {
+    if (this.#feed.stopped) return;
+    const dueAt = Date.now() + delayMs;
+    if (this.#timer && this.#timerDueAt <= dueAt) return;
+    clearTimeout(this.#timer);
+    this.#timerDueAt = dueAt;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerDueAt = Infinity;
+      void this.#scan(true);
+    }, timerDelay(delayMs));
+    // A watcher is often a cache's (the selector's): it must never be why a process stays up.
+    this.#timer.unref();
+  }
+
+  async #scan(report: boolean): Promise<void> {
+    if (this.#feed.stopped) return;
+    if (this.#scanning) return this.scanSoon(notificationDelayMs);
+    this.#scanning = true;
+    try {
+      const { entries, folders } = await readLive(this.#dir, this.#only);
+      const next = new Map(entries.map((entry) => [entryKey(entry.service.name, entry.node.id), entry]));
+      if (report) for (const event of diffSnapshots(this.#snapshot, next)) this.#feed.push(event);
+      this.#snapshot = next;
+      this.#followFolders(this.#only === undefined ? folders : [this.#only]);
+    } catch {
+      // The folder cannot be read right now: keep the last snapshot and try again on the next poll.
+    } finally {
+      this.#scanning = false;
+    }
+    this.scanSoon(this.#untilNextScan());
+  }
+
+  // Polling alone would do; notifications only make changes arrive sooner.
+  #followFolders(serviceFolders: readonly string[]): void {
+    if (this.#feed.stopped) return;
+    for (const path of [this.#dir, ...serviceFolders.map((folder) => join(this.#dir, folder))]) {
+      if (this.#hints.has(path)) continue;
+      try {
+        const hint = nodeFs().watch(path, { persistent: false }, () => this.scanSoon(notificationDelayMs));
+        hint.on("error", () => {
+          hint.close();
+          this.#hints.delete(path);
+        });
+        this.#hints.set(path, hint);
+      } catch {
+        // Missing yet, or the filesystem gives no notifications: the poll covers it.
+      }
+    }
+  }
+
+  #untilNextScan(): number {
+    let earliest = Infinity;
+    for (const entry of this.#snapshot.values()) earliest = Math.min(earliest, entry.expiresAt);
+    // Wake when the first node expires, so a dead process's node is reported on time whatever the poll interval.
+    return Math.max(1, Math.min(this.#pollIntervalMs, earliest - Date.now() + 1));
+  }
+}
+
+/** Live entries in `dir` of one service, or of all when `only` is undefined, and the folders read. */
+async function readLive(
+  dir: string,
+  only: string | undefined,
+): Promise<{ entries: RegistryEntry[]; folders: string[] }> {
+  let folders: string[];
+  if (only !== undefined) {
+    folders = nameProblem(only) === undefined ? [only] : [];
+  } else {
+    try {
+      const found = await readdir(dir, { withFileTypes: true });
+      folders = found.filter((f) => f.isDirectory() && nameProblem(f.name) === undefined).map((f) => f.name);
+    } catch (error) {
+      if (isMissing(error)) return { entries: [], folders: [] };
+      throw error;
+    }
+  }
+  const time = Date.now();
+  const perFolder = await Promise.all(folders.map((folder) => readFolder(join(dir, folder), folder, time)));
+  return { entries: perFolder.flat(), folders };
+}
+
+async function readFolder(folder: string, serviceName: string, time: number): Promise<RegistryEntry[]> {
+  let files: string[];
+  try {
+    files = await readdir(folder);
+  } catch (error) {
+    if (isMissing(error)) return [];
+    throw error;
+  }
+  // Names starting with "." are temp files still being written; no node file can start so.
+  const nodeFiles = files.filter((file) => file.endsWith(".json") && !file.startsWith("."));
+  const read = await Promise.all(nodeFiles.map((file) => readNodeFile(join(folder, file), serviceName, file, time)));
+  return read.filter((entry) => entry !== undefined);
+}
+
+async function readNodeFile(
+  path: string,
+  serviceName: string,
+  file: string,
+  time: number,
+): Promise<RegistryEntry | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+  const entry = parseEntry(text);
+  // A file whose content disagrees with its place was not written by a registry: ignore it, but leave it.
+  if (!entry || entry.service.name !== serviceName || `${entry.node.id}.json` !== file) return undefined;
+  if (entry.expiresAt > time) return entry;
+  await removeExpired(path, text);
+  return undefined;
+}
+
+/** The node's own process is gone (or late): remove its file so the folder does not fill up. */
+async function removeExpired(path: string, seen: string): Promise<void> {
+  try {
+    // A late heartbeat may have replaced the file since it was read; only the expired version goes.
+    if ((await readFile(path, "utf8")) === seen) await unlink(path);
+  } catch {
+    // Already removed by another reader; reads ignore expired files anyway.
+  }
+}
+
+async function writeAtomically(folder: string, file: string, text: string): Promise<void> {
+  const temp = join(folder, `.${randomBytes(8).toString("hex")}.tmp`);
+  try {
+    await writeFile(temp, text, { mode: 0o600, flag: "wx" });
+    await rename(temp, join(folder, file));
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
 }
 
 /**
