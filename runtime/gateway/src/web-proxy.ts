@@ -19,6 +19,7 @@ import {
   type Logger,
   type Node,
   type Registry,
+  type Selector,
   type Service,
   type Strategy,
   TsmicroError,
@@ -123,46 +124,91 @@ export function serviceFromPath(url: string, namespace?: string): string | undef
  * unknown service 404, no HTTP node or every node refusing 503, no
  * response head within `timeoutMs` 504.
  */
-export function createWebProxy(options: WebProxyOptions): WebProxy {
-  const { registry, namespace } = options;
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const retries = options.retries ?? 2;
-  const logger = options.logger ?? createLogger({ service: "web-proxy" });
-  const selector = createRegistrySelector({
-    registry: httpNodesOnly(registry),
-    ...(options.strategy ? { strategy: options.strategy } : {}),
-    ...(options.ejectMs !== undefined ? { ejectMs: options.ejectMs } : {}),
-  });
-  const agent = new Agent({ keepAlive: true });
-  const tunnels = new Set<Duplex>();
+class RegistryWebProxy implements WebProxy {
+  readonly #registry: Registry;
+  readonly #namespace: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #retries: number;
+  readonly #logger: Logger;
+  readonly #selector: Selector;
+  readonly #agent = new Agent({ keepAlive: true });
+  readonly #tunnels = new Set<Duplex>();
   // Services seen with an HTTP node: once known, having no node is 503 (it may come back), not 404.
-  const known = new Set<string>();
-  let ready: Promise<void> | undefined;
-  const ensureStarted = () => (ready ??= Promise.all([registry.start(), selector.start()]).then(() => undefined));
+  readonly #known = new Set<string>();
+  #ready: Promise<void> | undefined;
+
+  constructor(options: WebProxyOptions) {
+    this.#registry = options.registry;
+    this.#namespace = options.namespace;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#retries = options.retries ?? 2;
+    this.#logger = options.logger ?? createLogger({ service: "web-proxy" });
+    this.#selector = createRegistrySelector({
+      registry: httpNodesOnly(options.registry),
+      ...(options.strategy ? { strategy: options.strategy } : {}),
+      ...(options.ejectMs !== undefined ? { ejectMs: options.ejectMs } : {}),
+    });
+  }
+
+  start(): Promise<void> {
+    this.#ready ??= Promise.all([this.#registry.start(), this.#selector.start()]).then(() => undefined);
+    return this.#ready;
+  }
+
+  handle(
+    request: IncomingMessage,
+    response: ServerResponse,
+    details: ErrorBodyDetails = asIs,
+    named?: (template: string) => void,
+  ): Promise<void> {
+    return this.#route(request, response, details, named).catch((error: unknown) => {
+      this.#logger.error({ err: error, url: request.url }, "web proxy failed");
+      const failed = new TsmicroError(Code.INTERNAL, "the gateway failed to proxy the request; see its log");
+      answer(response, failed, details);
+    });
+  }
+
+  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // An unhandled error on a raw socket would end the process.
+    socket.on("error", () => socket.destroy());
+    this.#tunnels.add(socket);
+    socket.once("close", () => this.#tunnels.delete(socket));
+    this.#tunnel(request, socket, head).catch((error: unknown) => {
+      this.#logger.error({ err: error, url: request.url }, "web proxy tunnel failed");
+      answerRaw(socket, new TsmicroError(Code.INTERNAL, "the gateway failed to proxy the request; see its log"));
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.#tunnels) socket.destroy();
+    this.#tunnels.clear();
+    this.#agent.destroy();
+    await this.#selector.stop();
+  }
 
   /** The service a request goes to, or the error to answer with. */
-  async function serviceOf(request: IncomingMessage): Promise<string | TsmicroError> {
+  async #serviceOf(request: IncomingMessage): Promise<string | TsmicroError> {
     const url = request.url ?? "/";
-    const service = serviceFromPath(url, namespace);
+    const service = serviceFromPath(url, this.#namespace);
     if (service === undefined) {
       return new TsmicroError(
         Code.NOT_FOUND,
         `no service named in path ${url.split("?", 1)[0]}: the first path segment names the service, as /{service}/...`,
       );
     }
-    if (known.has(service)) return service;
+    if (this.#known.has(service)) return service;
     let nodes: Node[];
     try {
-      await ensureStarted();
-      nodes = (await registry.getService(service)).flatMap((s) => s.nodes);
+      await this.start();
+      nodes = (await this.#registry.getService(service)).flatMap((s) => s.nodes);
     } catch (error) {
-      logger.warn({ err: error, service }, "registry lookup failed");
-      return new TsmicroError(Code.UNAVAILABLE, `cannot look up service ${service}: the registry is unreachable`);
+      this.#logger.warn({ err: error, service }, "this.#registry lookup failed");
+      return new TsmicroError(Code.UNAVAILABLE, `cannot look up service ${service}: the this.#registry is unreachable`);
     }
     if (nodes.length === 0) {
       return new TsmicroError(
         Code.NOT_FOUND,
-        `service ${service} is not registered; start a web service named ${service}${namespace ? ` (namespace ${namespace})` : ""}`,
+        `service ${service} is not registered; start a web service named ${service}${this.#namespace ? ` (this.#namespace ${this.#namespace})` : ""}`,
       );
     }
     if (!nodes.some(servesHttp)) {
@@ -171,16 +217,16 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
         `service ${service} has no HTTP node (its nodes serve ${[...new Set(nodes.map((n) => n.metadata.protocol ?? "grpc"))].join(", ")}); call it through the rpc handler`,
       );
     }
-    known.add(service);
+    this.#known.add(service);
     return service;
   }
 
   /** The next node to try, or the error to answer with when none is left. */
-  async function pick(service: string, tried: ReadonlySet<string>): Promise<Node | TsmicroError> {
+  async #pick(service: string, tried: ReadonlySet<string>): Promise<Node | TsmicroError> {
     try {
-      const node = (await selector.select(service, { exclude: tried }))();
+      const node = (await this.#selector.select(service, { exclude: tried }))();
       if (!tried.has(node.id)) return node;
-      selector.mark(service, node, undefined);
+      this.#selector.mark(service, node, undefined);
     } catch (error) {
       if (!isTsmicroError(error) || error.code !== Code.UNAVAILABLE) throw error;
     }
@@ -193,11 +239,11 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
   }
 
   /** Sends the request to one node; resolves with how it went. */
-  function forward(request: IncomingMessage, response: ServerResponse, service: string, node: Node): Promise<Attempt> {
+  #forward(request: IncomingMessage, response: ServerResponse, service: string, node: Node): Promise<Attempt> {
     return new Promise<Attempt>((resolve) => {
       const target = hostPort(node.address);
       const upstream = httpRequest({
-        agent,
+        agent: this.#agent,
         host: target.host,
         port: target.port,
         method: request.method,
@@ -211,7 +257,7 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
       const timer = setTimeout(() => {
         timedOut = true;
         upstream.destroy();
-      }, timeoutMs);
+      }, this.#timeoutMs);
       const sendBody = () => {
         connected = true;
         // The body is read only now: until the node accepted the connection it can still go to another node.
@@ -232,14 +278,14 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
         clearTimeout(timer);
         if (response.destroyed) {
           incoming.destroy();
-          selector.mark(service, node, undefined);
+          this.#selector.mark(service, node, undefined);
           resolve({ kind: "done" });
           return;
         }
         const head = withGatewayHeaders(withoutHopByHop(incoming.headers), response.getHeaders());
         response.writeHead(incoming.statusCode ?? 502, incoming.statusMessage, head);
         pipeline(incoming, response, () => {
-          selector.mark(service, node, undefined);
+          this.#selector.mark(service, node, undefined);
           resolve({ kind: "done" });
         });
       });
@@ -248,7 +294,7 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
         if (responded) return;
         if (clientGone) {
           // Not the node's fault: nothing to answer, nothing to eject.
-          selector.mark(service, node, undefined);
+          this.#selector.mark(service, node, undefined);
           resolve({ kind: "done" });
           return;
         }
@@ -256,7 +302,10 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
           resolve({
             kind: "failed",
             retry: false,
-            error: new TsmicroError(Code.DEADLINE_EXCEEDED, `service ${service} did not answer within ${timeoutMs} ms`),
+            error: new TsmicroError(
+              Code.DEADLINE_EXCEEDED,
+              `service ${service} did not answer within ${this.#timeoutMs} ms`,
+            ),
           });
           return;
         }
@@ -277,33 +326,33 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
     });
   }
 
-  async function handle(
+  async #route(
     request: IncomingMessage,
     response: ServerResponse,
     details: ErrorBodyDetails,
     named: ((template: string) => void) | undefined,
   ): Promise<void> {
-    const service = await serviceOf(request);
+    const service = await this.#serviceOf(request);
     if (typeof service !== "string") return answer(response, service, details);
-    named?.(`/${namespace ? service.slice(namespace.length + 1) : service}/*`);
+    named?.(`/${this.#namespace ? service.slice(this.#namespace.length + 1) : service}/*`);
     const tried = new Set<string>();
     for (;;) {
-      const node = await pick(service, tried);
+      const node = await this.#pick(service, tried);
       if (isTsmicroError(node)) return answer(response, node, details);
       tried.add(node.id);
-      const attempt = await forward(request, response, service, node);
+      const attempt = await this.#forward(request, response, service, node);
       if (attempt.kind === "done") return;
-      selector.mark(service, node, attempt.error);
-      logger.warn(
+      this.#selector.mark(service, node, attempt.error);
+      this.#logger.warn(
         { service, node: node.id, address: node.address, err: attempt.cause ?? attempt.error },
         attempt.retry ? "node refused the connection; trying another" : "proxied request failed",
       );
-      if (!attempt.retry || tried.size > retries) return answer(response, attempt.error, details);
+      if (!attempt.retry || tried.size > this.#retries) return answer(response, attempt.error, details);
     }
   }
 
   /** Connects to one node for a tunnel; resolves with the socket or how it failed. */
-  function dial(service: string, node: Node): Promise<Socket | FailedAttempt> {
+  #dial(service: string, node: Node): Promise<Socket | FailedAttempt> {
     return new Promise((resolve) => {
       const target = hostPort(node.address);
       const socket = connect({ host: target.host, port: target.port });
@@ -312,9 +361,12 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
         resolve({
           kind: "failed",
           retry: false,
-          error: new TsmicroError(Code.DEADLINE_EXCEEDED, `service ${service} did not accept within ${timeoutMs} ms`),
+          error: new TsmicroError(
+            Code.DEADLINE_EXCEEDED,
+            `service ${service} did not accept within ${this.#timeoutMs} ms`,
+          ),
         });
-      }, timeoutMs);
+      }, this.#timeoutMs);
       socket.once("connect", () => {
         clearTimeout(timer);
         socket.removeAllListeners("error");
@@ -335,34 +387,34 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
     });
   }
 
-  async function tunnel(request: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
-    const service = await serviceOf(request);
+  async #tunnel(request: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+    const service = await this.#serviceOf(request);
     if (typeof service !== "string") return answerRaw(client, service);
     const tried = new Set<string>();
     for (;;) {
       if (client.destroyed) return;
-      const node = await pick(service, tried);
+      const node = await this.#pick(service, tried);
       if (isTsmicroError(node)) return answerRaw(client, node);
       tried.add(node.id);
-      const dialed = await dial(service, node);
+      const dialed = await this.#dial(service, node);
       if ("kind" in dialed) {
-        selector.mark(service, node, dialed.error);
-        logger.warn(
+        this.#selector.mark(service, node, dialed.error);
+        this.#logger.warn(
           { service, node: node.id, address: node.address, err: dialed.cause ?? dialed.error },
           "tunnel failed",
         );
-        if (!dialed.retry || tried.size > retries) return answerRaw(client, dialed.error);
+        if (!dialed.retry || tried.size > this.#retries) return answerRaw(client, dialed.error);
         continue;
       }
       const upstream = dialed;
-      tunnels.add(upstream);
+      this.#tunnels.add(upstream);
       const close = () => {
         client.destroy();
         upstream.destroy();
       };
       upstream.once("close", () => {
-        tunnels.delete(upstream);
-        selector.mark(service, node, undefined);
+        this.#tunnels.delete(upstream);
+        this.#selector.mark(service, node, undefined);
         close();
       });
       upstream.on("error", close);
@@ -375,33 +427,11 @@ export function createWebProxy(options: WebProxyOptions): WebProxy {
       return;
     }
   }
+}
 
-  return {
-    start: ensureStarted,
-    handle(request, response, details = asIs, named): Promise<void> {
-      return handle(request, response, details, named).catch((error: unknown) => {
-        logger.error({ err: error, url: request.url }, "web proxy failed");
-        const failed = new TsmicroError(Code.INTERNAL, "the gateway failed to proxy the request; see its log");
-        answer(response, failed, details);
-      });
-    },
-    upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-      // An unhandled error on a raw socket would end the process.
-      socket.on("error", () => socket.destroy());
-      tunnels.add(socket);
-      socket.once("close", () => tunnels.delete(socket));
-      tunnel(request, socket, head).catch((error: unknown) => {
-        logger.error({ err: error, url: request.url }, "web proxy tunnel failed");
-        answerRaw(socket, new TsmicroError(Code.INTERNAL, "the gateway failed to proxy the request; see its log"));
-      });
-    },
-    async stop(): Promise<void> {
-      for (const socket of tunnels) socket.destroy();
-      tunnels.clear();
-      agent.destroy();
-      await selector.stop();
-    },
-  };
+/** The proxy to the web services `options.registry` lists (see RegistryWebProxy); start() connects. */
+export function createWebProxy(options: WebProxyOptions): WebProxy {
+  return new RegistryWebProxy(options);
 }
 
 /**
