@@ -68,24 +68,72 @@ export interface BackendCatalogue {
  * restart. A service whose nodes all leave keeps its routes, which then answer 503, unless
  * a live service's route claims the same request: that one serves it until the nodes come back.
  */
-export function createBackendCatalogue(options: BackendCatalogueOptions): BackendCatalogue {
-  const { registry, transport, logger } = options;
-  const known = new Map<string, ServiceDefinition>(options.definitions?.map((d) => [d.typeName, d]));
-  const services = new Map<string, BackendService & { signature: string }>();
-  const loading = new Map<string, Promise<void>>();
-  const missing = new Map<string, number>();
+class RegistryBackendCatalogue implements BackendCatalogue {
+  readonly #registry: Registry;
+  readonly #transport: ClientTransport;
+  readonly #logger: Logger;
+  readonly #strictRoutes: boolean;
+  readonly #ignore: ((service: Service) => boolean) | undefined;
+  readonly #known: Map<string, ServiceDefinition>;
+  readonly #services = new Map<string, BackendService & { signature: string }>();
+  readonly #loading = new Map<string, Promise<void>>();
+  readonly #missing = new Map<string, number>();
   /** Why each registered service that has no routes could not be loaded. */
-  const unloaded = new Map<string, string>();
+  readonly #unloaded = new Map<string, string>();
   /** Loaded services whose nodes have all left: their routes stay (answering 503) but yield to a live service's. */
-  const down = new Set<string>();
-  let router = createRouter<GatewayRoute>([]);
-  let watcher: ReturnType<Registry["watch"]> | undefined;
-  let stopped = false;
+  readonly #down = new Set<string>();
+  #router = createRouter<GatewayRoute>([]);
+  #watcher: ReturnType<Registry["watch"]> | undefined;
+  #stopped = false;
 
-  function routesOf(list: Iterable<BackendService>): GatewayRoute[] {
+  constructor(options: BackendCatalogueOptions) {
+    this.#registry = options.registry;
+    this.#transport = options.transport;
+    this.#logger = options.logger;
+    this.#strictRoutes = options.strictRoutes ?? false;
+    this.#ignore = options.ignore;
+    this.#known = new Map(options.definitions?.map((d) => [d.typeName, d]));
+  }
+
+  get router(): Router<GatewayRoute> {
+    return this.#router;
+  }
+
+  start(): Promise<void> {
+    return this.#watchAndLoad();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#watcher?.stop();
+    await Promise.allSettled([...this.#loading.values()]);
+  }
+
+  async service(name: string): Promise<BackendService | undefined> {
+    // A name seen missing is not looked up again for a second, so requests for unknown
+    // services cost no registry round trip each (the watch still brings it when it comes).
+    if (!this.#services.has(name) && (this.#missing.get(name) ?? 0) <= Date.now()) {
+      await this.#reload(name);
+      if (!this.#services.has(name)) {
+        if (this.#missing.size >= 10_000) this.#missing.clear();
+        this.#missing.set(name, Date.now() + 1_000);
+      }
+    }
+    return this.#services.get(name);
+  }
+
+  services(): BackendService[] {
+    return [...this.#services.values()];
+  }
+
+  unloaded(): ReadonlyMap<string, string> {
+    return this.#unloaded;
+  }
+
+  #routesOf(list: Iterable<BackendService>): GatewayRoute[] {
     // The last route registered that matches wins: live services after those whose nodes all left.
     return [...list]
-      .sort((a, b) => Number(down.has(b.name)) - Number(down.has(a.name)) || a.name.localeCompare(b.name))
+      .sort((a, b) => Number(this.#down.has(b.name)) - Number(this.#down.has(a.name)) || a.name.localeCompare(b.name))
       .flatMap((service) =>
         service.methods.flatMap((target) =>
           target.definition.http.map((rule) => ({
@@ -100,38 +148,38 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
       );
   }
 
-  function rebuild(candidate: BackendService & { signature: string }): void {
-    const next = new Map(services);
+  #rebuild(candidate: BackendService & { signature: string }): void {
+    const next = new Map(this.#services);
     next.set(candidate.name, candidate);
-    const table = createRouter(routesOf(next.values()));
-    const fresh = table.conflicts.filter((c) => !router.conflicts.some((old) => sameConflict(old, c)));
+    const table = createRouter(this.#routesOf(next.values()));
+    const fresh = table.conflicts.filter((c) => !this.#router.conflicts.some((old) => sameConflict(old, c)));
     for (const conflict of fresh) {
-      if (options.strictRoutes) {
-        logger.error(
+      if (this.#strictRoutes) {
+        this.#logger.error(
           { backend: candidate.name },
           `route conflict, service not routed (--strict_routes): ${conflict.message}`,
         );
         return;
       }
-      logger.warn({ backend: candidate.name }, `route conflict: ${conflict.message}`);
+      this.#logger.warn({ backend: candidate.name }, `route conflict: ${conflict.message}`);
     }
-    services.set(candidate.name, candidate);
-    router = table;
+    this.#services.set(candidate.name, candidate);
+    this.#router = table;
   }
 
   /** Notes whether a loaded service has live nodes, and re-orders the routes when that changed. */
-  async function checkLive(name: string): Promise<void> {
-    if (!services.has(name)) return;
-    const merged = mergeVersions(name, await registry.getService(name).catch(() => []));
+  async #checkLive(name: string): Promise<void> {
+    if (!this.#services.has(name)) return;
+    const merged = mergeVersions(name, await this.#registry.getService(name).catch(() => []));
     const live = merged !== undefined && grpcNodes(merged).length > 0;
-    if (live !== down.has(name)) return;
-    if (live) down.delete(name);
-    else down.add(name);
-    if (!stopped) router = createRouter(routesOf(services.values()));
+    if (live !== this.#down.has(name)) return;
+    if (live) this.#down.delete(name);
+    else this.#down.add(name);
+    if (!this.#stopped) this.#router = createRouter(this.#routesOf(this.#services.values()));
   }
 
-  async function descriptorsFor(typeName: string, service: Service): Promise<FileRegistry> {
-    const definition = known.get(typeName);
+  async #descriptorsFor(typeName: string, service: Service): Promise<FileRegistry> {
+    const definition = this.#known.get(typeName);
     if (definition) {
       const bytes = Buffer.from(definition.fileDescriptorSet, "base64");
       return createFileRegistry(fromBinary(FileDescriptorSetSchema, bytes));
@@ -139,7 +187,7 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
     let lastError: unknown;
     for (const node of grpcNodes(service)) {
       try {
-        return await createReflectionClient(transport, node.address).descriptorsOf(typeName);
+        return await createReflectionClient(this.#transport, node.address).descriptorsOf(typeName);
       } catch (error) {
         lastError = error;
       }
@@ -147,124 +195,104 @@ export function createBackendCatalogue(options: BackendCatalogueOptions): Backen
     throw lastError ?? new Error(`no node of ${service.name} to ask for ${typeName}`);
   }
 
-  async function typeNamesOf(service: Service): Promise<string[]> {
+  async #typeNamesOf(service: Service): Promise<string[]> {
     const fromEndpoints = [...new Set(service.endpoints.map((e) => e.metadata.service).filter(isString))];
     if (fromEndpoints.length > 0) return fromEndpoints.sort();
     let lastError: unknown;
     for (const node of grpcNodes(service)) {
       try {
-        const listed = await createReflectionClient(transport, node.address).listServices();
+        const listed = await createReflectionClient(this.#transport, node.address).listServices();
         return listed.filter((name) => !name.startsWith("grpc.")).sort();
       } catch (error) {
         lastError = error;
       }
     }
     // No node answered: the service is not loaded (rather than loaded with no routes).
-    throw lastError ?? new Error(`no node of ${service.name} to list its services`);
+    throw lastError ?? new Error(`no node of ${service.name} to list its this.#services`);
   }
 
-  async function load(name: string): Promise<void> {
-    const versions = await registry.getService(name);
+  async #load(name: string): Promise<void> {
+    const versions = await this.#registry.getService(name);
     const merged = mergeVersions(name, versions);
-    if (!merged || merged.nodes.length === 0 || options.ignore?.(merged)) return;
+    if (!merged || merged.nodes.length === 0 || this.#ignore?.(merged)) return;
     if (grpcNodes(merged).length === 0) return;
     // The descriptor's fingerprint changes with any edit of the proto, such as a route or a field.
     const signature = merged.endpoints
       .map((e) => `${e.name}:${e.request}:${e.response}:${e.metadata.descriptor ?? ""}`)
       .sort()
       .join(",");
-    const current = services.get(name);
+    const current = this.#services.get(name);
     if (current && current.signature === signature && signature !== "") return;
-    const typeNames = await typeNamesOf(merged);
+    const typeNames = await this.#typeNamesOf(merged);
     const descriptors = new Map<string, FileRegistry>();
-    for (const typeName of typeNames) descriptors.set(typeName, await descriptorsFor(typeName, merged));
+    for (const typeName of typeNames) descriptors.set(typeName, await this.#descriptorsFor(typeName, merged));
     const methods = typeNames.flatMap((typeName) => gatewayMethods(name, typeName, descriptors.get(typeName)!));
-    if (stopped) return;
-    rebuild({ name, typeNames, methods, descriptors, signature });
-    logger.info({ backend: name, methods: methods.length }, `gateway routes ${name}`);
+    if (this.#stopped) return;
+    this.#rebuild({ name, typeNames, methods, descriptors, signature });
+    this.#logger.info({ backend: name, methods: methods.length }, `gateway routes ${name}`);
     for (const method of methods)
       for (const rule of method.definition.http.filter((r) => !isRoutable(r.method)))
-        logger.warn(
+        this.#logger.warn(
           { backend: name, rpc: method.rpc },
           `route ${rule.method} ${rule.path} of ${method.rpc} is never served: Node's HTTP server takes no ${rule.method} ` +
             "requests (only the methods of http.METHODS); bind the method with another one, such as POST with a custom verb",
         );
   }
 
-  function reload(name: string): Promise<void> {
-    const running = loading.get(name);
+  #reload(name: string): Promise<void> {
+    const running = this.#loading.get(name);
     if (running) return running;
-    const task = load(name)
+    const task = this.#load(name)
       .then(
-        () => void unloaded.delete(name),
+        () => void this.#unloaded.delete(name),
         (error: unknown) => {
           // A node that is down is no bug: its reason in one line, no stack.
           const reason = error instanceof Error ? error.message : String(error);
           // One loaded before keeps its routes.
-          if (!services.has(name)) unloaded.set(name, reason);
-          if (isTsmicroError(error)) logger.warn({ backend: name }, `could not load service ${name}: ${reason}`);
-          else logger.warn({ err: error, backend: name }, `could not load service ${name}`);
+          if (!this.#services.has(name)) this.#unloaded.set(name, reason);
+          if (isTsmicroError(error)) this.#logger.warn({ backend: name }, `could not load service ${name}: ${reason}`);
+          else this.#logger.warn({ err: error, backend: name }, `could not load service ${name}`);
         },
       )
-      .finally(() => loading.delete(name));
-    loading.set(name, task);
+      .finally(() => this.#loading.delete(name));
+    this.#loading.set(name, task);
     return task;
   }
 
-  async function follow(): Promise<void> {
-    if (!watcher) return;
+  async #follow(): Promise<void> {
+    if (!this.#watcher) return;
     try {
-      for await (const event of watcher) {
+      for await (const event of this.#watcher) {
         // A node leaving keeps the routes; one of a service left unloaded may take it off the list.
         const name = event.service.name;
-        if (event.action !== "delete" || unloaded.has(name)) void reload(name).then(() => checkLive(name));
-        else void checkLive(name);
+        if (event.action !== "delete" || this.#unloaded.has(name))
+          void this.#reload(name).then(() => this.#checkLive(name));
+        else void this.#checkLive(name);
       }
     } catch (error) {
-      if (!stopped) logger.warn({ err: error }, "registry watch ended");
+      if (!this.#stopped) this.#logger.warn({ err: error }, "this.#registry watch ended");
     }
     // The registry ended the watch (etcd came back empty): watch again and read every service afresh.
-    if (!stopped) setTimeout(() => void watchAndLoad().catch(() => undefined), 1_000).unref();
+    if (!this.#stopped) setTimeout(() => void this.#watchAndLoad().catch(() => undefined), 1_000).unref();
   }
 
   /** Watches the registry and loads every service it lists. */
-  async function watchAndLoad(): Promise<void> {
-    if (stopped) return;
-    watcher = registry.watch();
-    void follow();
-    const listed = await registry.listServices();
-    await Promise.all([...new Set([...listed.map((service) => service.name), ...services.keys()])].map(reload));
+  async #watchAndLoad(): Promise<void> {
+    if (this.#stopped) return;
+    this.#watcher = this.#registry.watch();
+    void this.#follow();
+    const listed = await this.#registry.listServices();
+    await Promise.all(
+      [...new Set([...listed.map((service) => service.name), ...this.#services.keys()])].map((name) =>
+        this.#reload(name),
+      ),
+    );
   }
+}
 
-  return {
-    get router() {
-      return router;
-    },
-    start: watchAndLoad,
-    async stop() {
-      stopped = true;
-      watcher?.stop();
-      await Promise.allSettled([...loading.values()]);
-    },
-    async service(name) {
-      // A name seen missing is not looked up again for a second, so requests for unknown
-      // services cost no registry round trip each (the watch still brings it when it comes).
-      if (!services.has(name) && (missing.get(name) ?? 0) <= Date.now()) {
-        await reload(name);
-        if (!services.has(name)) {
-          if (missing.size >= 10_000) missing.clear();
-          missing.set(name, Date.now() + 1_000);
-        }
-      }
-      return services.get(name);
-    },
-    services() {
-      return [...services.values()];
-    },
-    unloaded() {
-      return unloaded;
-    },
-  };
+/** The catalogue of the services `options.registry` lists (see RegistryBackendCatalogue); start() loads them. */
+export function createBackendCatalogue(options: BackendCatalogueOptions): BackendCatalogue {
+  return new RegistryBackendCatalogue(options);
 }
 
 function sameConflict(a: RouteConflict<GatewayRoute>, b: RouteConflict<GatewayRoute>): boolean {
