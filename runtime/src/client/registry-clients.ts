@@ -159,7 +159,9 @@ export class RegistryClients {
       // Once it has started, a lookup answers from the cache at once, without a promise per call.
       let started = false;
       this.#selector = {
-        ...inner,
+        mark: (name, node, error, elapsedMs) => inner.mark(name, node, error, elapsedMs),
+        start: () => inner.start(),
+        stop: () => inner.stop(),
         select: (name, selectOptions) =>
           started
             ? inner.select(name, selectOptions)

@@ -115,40 +115,111 @@ const emptyRereads = 30;
  * known nodes keep serving; nodes that failed with UNAVAILABLE are left out
  * for `ejectMs` unless nothing else is left.
  */
-export function createRegistrySelector(options: RegistrySelectorOptions): Selector {
-  const { registry } = options;
-  const strategy = options.strategy ?? roundRobin;
-  const ejectMs = options.ejectMs ?? 5_000;
-  const timeoutsToEject = options.timeoutsToEject ?? 3;
-  const errorsToEject = options.errorsToEject ?? 5;
-  const slowFactor = options.slowFactor ?? 5;
-  const refreshMs = options.refreshMs ?? 30_000;
-  const now = options.now ?? Date.now;
-  const onNodes = options.onNodes;
-  const cache = new Map<string, CacheEntry>();
-  const loading = new Map<string, Promise<CacheEntry>>();
-  let stopped = false;
+class RegistrySelector implements Selector {
+  readonly #registry: Registry;
+  readonly #strategy: Strategy;
+  readonly #ejectMs: number;
+  readonly #timeoutsToEject: number;
+  readonly #errorsToEject: number;
+  readonly #slowFactor: number;
+  readonly #refreshMs: number;
+  readonly #now: () => number;
+  readonly #onNodes: ((service: string, nodes: number) => void) | undefined;
+  readonly #cache = new Map<string, CacheEntry>();
+  readonly #loading = new Map<string, Promise<CacheEntry>>();
+  #stopped = false;
 
-  async function fetchStates(service: string): Promise<MutableNodeState[]> {
-    const services = await registry.getService(service);
+  constructor(options: RegistrySelectorOptions) {
+    this.#registry = options.registry;
+    this.#strategy = options.strategy ?? roundRobin;
+    this.#ejectMs = options.ejectMs ?? 5_000;
+    this.#timeoutsToEject = options.timeoutsToEject ?? 3;
+    this.#errorsToEject = options.errorsToEject ?? 5;
+    this.#slowFactor = options.slowFactor ?? 5;
+    this.#refreshMs = options.refreshMs ?? 30_000;
+    this.#now = options.now ?? Date.now;
+    this.#onNodes = options.onNodes;
+  }
+
+  select(service: string, selectOptions?: SelectOptions): Next | Promise<Next> {
+    const entry = this.#cache.get(service);
+    if (!entry || entry.states.length === 0) return this.#selectUncached(service, entry, selectOptions);
+    if (!entry.watcher && this.#now() - entry.fetchedAt > this.#refreshMs) this.#refreshInBackground(service, entry);
+    return this.#nextFor(service, entry, selectOptions?.exclude);
+  }
+
+  mark(service: string, node: Node, error: unknown, elapsedMs?: number): void {
+    const states = this.#cache.get(service)?.states ?? [];
+    const state = states.find((s) => s.node.id === node.id);
+    if (!state) return;
+    if (state.inflight > 0) state.inflight--;
+    // A node that answered with the failure of its own call to another service is not at fault.
+    const code = isTsmicroError(error) && failedService(error) === undefined ? error.code : undefined;
+    // Answers and timeouts say how fast the node is; other failures may have been fast for reasons of their own.
+    if (elapsedMs !== undefined && (error === undefined || code === Code.DEADLINE_EXCEEDED)) {
+      state.latencyMs =
+        state.latencyMs === 0 ? elapsedMs : state.latencyMs + (elapsedMs - state.latencyMs) * latencyWeight;
+      state.timed++;
+    }
+    if (code === Code.DEADLINE_EXCEEDED) state.timeouts++;
+    else if (code !== undefined && serverErrors.has(code)) state.errors++;
+    else if (error === undefined) {
+      state.timeouts = 0;
+      state.errors = 0;
+      state.ejections = 0;
+    }
+    const slow = error === undefined && isSlowOutlier(state, states, this.#slowFactor, this.#now);
+    if (
+      code === Code.UNAVAILABLE ||
+      state.timeouts >= this.#timeoutsToEject ||
+      state.errors >= this.#errorsToEject ||
+      slow
+    ) {
+      // Probed again when the time is up; each ejection in a row keeps it out twice as long.
+      const until = this.#now() + this.#ejectMs * 2 ** Math.min(state.ejections, 3);
+      state.ejections++;
+      state.timeouts = 0;
+      state.errors = 0;
+      // Back in, its latency is measured afresh.
+      state.latencyMs = 0;
+      state.timed = 0;
+      // Every registration at that address is the same server (a node restarted under a new id).
+      for (const other of states) {
+        if (other.node.address === state.node.address) other.ejectedUntil = Math.max(other.ejectedUntil, until);
+      }
+    }
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const entry of this.#cache.values()) entry.watcher?.stop();
+    this.#cache.clear();
+  }
+
+  async #fetchStates(service: string): Promise<MutableNodeState[]> {
+    const services = await this.#registry.getService(service);
     return services.flatMap((s) => s.nodes).map(freshState);
   }
 
   /** Replaces the node list, keeping in-flight counts and ejections of nodes that stay. */
-  function replaceNodes(service: string, entry: CacheEntry, fresh: MutableNodeState[]): void {
+  #replaceNodes(service: string, entry: CacheEntry, fresh: MutableNodeState[]): void {
     const old = new Map(entry.states.map((state) => [state.node.id, state]));
     entry.states = fresh.map((state) => {
       const previous = old.get(state.node.id);
       return previous ? { ...previous, node: state.node } : state;
     });
-    entry.fetchedAt = now();
-    onNodes?.(service, entry.states.length);
+    entry.fetchedAt = this.#now();
+    this.#onNodes?.(service, entry.states.length);
   }
 
-  async function follow(service: string, entry: CacheEntry): Promise<void> {
+  async #follow(service: string, entry: CacheEntry): Promise<void> {
     let watcher: Watcher;
     try {
-      watcher = registry.watch({ service });
+      watcher = this.#registry.watch({ service });
     } catch {
       // The registry is stopped: there is nothing to follow.
       return;
@@ -169,7 +240,7 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
           });
           entry.states = [...kept, ...added];
         }
-        onNodes?.(service, entry.states.length);
+        this.#onNodes?.(service, entry.states.length);
       }
     } catch {
       // The watch failed (registry unreachable); select() falls back to periodic reads.
@@ -178,11 +249,11 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
     }
     // A watch the registry ended (etcd came back empty) leaves the nodes stale: a second later (not
     // at once, so a registry that fails watches is not spun on) watch again and read them afresh.
-    if (stopped) return;
+    if (this.#stopped) return;
     setTimeout(() => {
-      if (stopped || entry.watcher || cache.get(service) !== entry) return;
-      void follow(service, entry);
-      void reread(service, entry, 0);
+      if (this.#stopped || entry.watcher || this.#cache.get(service) !== entry) return;
+      void this.#follow(service, entry);
+      void this.#reread(service, entry, 0);
     }, 1_000).unref();
   }
 
@@ -191,53 +262,59 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
    * known, is read again each second for a while (live nodes write themselves again within a
    * heartbeat): until then the last known nodes keep serving, as while the registry is away.
    */
-  async function reread(service: string, entry: CacheEntry, tries: number): Promise<void> {
-    const fresh = await fetchStates(service).catch(() => undefined);
-    if (stopped || cache.get(service) !== entry) return;
+  async #reread(service: string, entry: CacheEntry, tries: number): Promise<void> {
+    const fresh = await this.#fetchStates(service).catch(() => undefined);
+    if (this.#stopped || this.#cache.get(service) !== entry) return;
     if (fresh === undefined || (fresh.length === 0 && entry.states.length > 0 && tries < emptyRereads)) {
-      setTimeout(() => void reread(service, entry, tries + 1), 1_000).unref();
+      setTimeout(() => void this.#reread(service, entry, tries + 1), 1_000).unref();
       return;
     }
-    replaceNodes(service, entry, fresh);
+    this.#replaceNodes(service, entry, fresh);
   }
 
-  async function load(service: string): Promise<CacheEntry> {
+  async #load(service: string): Promise<CacheEntry> {
     let states: MutableNodeState[];
     try {
-      states = await fetchStates(service);
+      states = await this.#fetchStates(service);
     } catch (error) {
-      throw new TsmicroError(Code.UNAVAILABLE, `cannot look up service ${service}: registry unreachable`, {
+      throw new TsmicroError(Code.UNAVAILABLE, `cannot look up service ${service}: this.#registry unreachable`, {
         cause: error,
         retryable: false,
         unprocessed: true,
       });
     }
-    const entry: CacheEntry = { states, pick: strategy(), fetchedAt: now(), watcher: undefined, refreshing: undefined };
-    if (!stopped) {
-      cache.set(service, entry);
-      onNodes?.(service, states.length);
-      void follow(service, entry);
+    const entry: CacheEntry = {
+      states,
+      pick: this.#strategy(),
+      fetchedAt: this.#now(),
+      watcher: undefined,
+      refreshing: undefined,
+    };
+    if (!this.#stopped) {
+      this.#cache.set(service, entry);
+      this.#onNodes?.(service, states.length);
+      void this.#follow(service, entry);
     }
     return entry;
   }
 
-  function refreshInBackground(service: string, entry: CacheEntry): void {
+  #refreshInBackground(service: string, entry: CacheEntry): void {
     if (entry.refreshing) return;
-    entry.refreshing = fetchStates(service)
-      .then((fresh) => replaceNodes(service, entry, fresh))
+    entry.refreshing = this.#fetchStates(service)
+      .then((fresh) => this.#replaceNodes(service, entry, fresh))
       .catch(() => {
         // Registry unreachable: keep serving the last known nodes.
-        entry.fetchedAt = now();
+        entry.fetchedAt = this.#now();
       })
       .finally(() => {
         entry.refreshing = undefined;
-        if (!entry.watcher && !stopped) void follow(service, entry);
+        if (!entry.watcher && !this.#stopped) void this.#follow(service, entry);
       });
   }
 
-  function nextFor(service: string, entry: CacheEntry, exclude: ReadonlySet<string> | undefined): Next {
+  #nextFor(service: string, entry: CacheEntry, exclude: ReadonlySet<string> | undefined): Next {
     return () => {
-      const t = now();
+      const t = this.#now();
       let candidates: MutableNodeState[] = entry.states;
       // A node registered again under a new id at the same address (restarted) is the same server: left out too.
       const excluded = exclude?.size ? excludedAddresses(entry.states, exclude) : undefined;
@@ -260,82 +337,31 @@ export function createRegistrySelector(options: RegistrySelectorOptions): Select
   }
 
   /** A service with no node cached: its first lookup (shared by the calls that wait for it), or a fresh read. */
-  async function selectUncached(
+  async #selectUncached(
     service: string,
     entry: CacheEntry | undefined,
     selectOptions: SelectOptions | undefined,
   ): Promise<Next> {
     if (!entry) {
-      let pending = loading.get(service);
+      let pending = this.#loading.get(service);
       if (!pending) {
-        pending = load(service).finally(() => loading.delete(service));
-        loading.set(service, pending);
+        pending = this.#load(service).finally(() => this.#loading.delete(service));
+        this.#loading.set(service, pending);
       }
       entry = await pending;
     } else {
       // Nothing known: wait for the registry rather than fail on a stale empty list.
       try {
-        replaceNodes(service, entry, await fetchStates(service));
+        this.#replaceNodes(service, entry, await this.#fetchStates(service));
       } catch {
         // unreachable; fall through to the empty list's error
       }
     }
-    return nextFor(service, entry, selectOptions?.exclude);
+    return this.#nextFor(service, entry, selectOptions?.exclude);
   }
+}
 
-  return {
-    select(service: string, selectOptions?: SelectOptions): Next | Promise<Next> {
-      const entry = cache.get(service);
-      if (!entry || entry.states.length === 0) return selectUncached(service, entry, selectOptions);
-      if (!entry.watcher && now() - entry.fetchedAt > refreshMs) refreshInBackground(service, entry);
-      return nextFor(service, entry, selectOptions?.exclude);
-    },
-
-    mark(service: string, node: Node, error: unknown, elapsedMs?: number): void {
-      const states = cache.get(service)?.states ?? [];
-      const state = states.find((s) => s.node.id === node.id);
-      if (!state) return;
-      if (state.inflight > 0) state.inflight--;
-      // A node that answered with the failure of its own call to another service is not at fault.
-      const code = isTsmicroError(error) && failedService(error) === undefined ? error.code : undefined;
-      // Answers and timeouts say how fast the node is; other failures may have been fast for reasons of their own.
-      if (elapsedMs !== undefined && (error === undefined || code === Code.DEADLINE_EXCEEDED)) {
-        state.latencyMs =
-          state.latencyMs === 0 ? elapsedMs : state.latencyMs + (elapsedMs - state.latencyMs) * latencyWeight;
-        state.timed++;
-      }
-      if (code === Code.DEADLINE_EXCEEDED) state.timeouts++;
-      else if (code !== undefined && serverErrors.has(code)) state.errors++;
-      else if (error === undefined) {
-        state.timeouts = 0;
-        state.errors = 0;
-        state.ejections = 0;
-      }
-      const slow = error === undefined && isSlowOutlier(state, states, slowFactor, now);
-      if (code === Code.UNAVAILABLE || state.timeouts >= timeoutsToEject || state.errors >= errorsToEject || slow) {
-        // Probed again when the time is up; each ejection in a row keeps it out twice as long.
-        const until = now() + ejectMs * 2 ** Math.min(state.ejections, 3);
-        state.ejections++;
-        state.timeouts = 0;
-        state.errors = 0;
-        // Back in, its latency is measured afresh.
-        state.latencyMs = 0;
-        state.timed = 0;
-        // Every registration at that address is the same server (a node restarted under a new id).
-        for (const other of states) {
-          if (other.node.address === state.node.address) other.ejectedUntil = Math.max(other.ejectedUntil, until);
-        }
-      }
-    },
-
-    async start(): Promise<void> {
-      stopped = false;
-    },
-
-    async stop(): Promise<void> {
-      stopped = true;
-      for (const entry of cache.values()) entry.watcher?.stop();
-      cache.clear();
-    },
-  };
+/** A selector over the nodes `options.registry` lists (see RegistrySelector). */
+export function createRegistrySelector(options: RegistrySelectorOptions): Selector {
+  return new RegistrySelector(options);
 }
