@@ -57,13 +57,13 @@ async function walkThrough(browser: Browser, label: string, registryArgs: readon
     const asked = requests.length;
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(requests.slice(asked)).toEqual([]);
-    // A service started after the page opened appears as soon as it has registered.
+    // A service started after the page opened appears once it has registered, over the event stream (the page polls nothing).
     const node = await startNode("test/fixtures/echo-node.ts", [
       ...registryArgs,
       "--register_ttl=2s",
       "--register_interval=500ms",
     ]);
-    await page.getByTestId(`node-${node.id}`).waitFor({ timeout: 2_000 });
+    await page.getByTestId(`node-${node.id}`).waitFor({ timeout: 10_000 });
     await expect.poll(() => page.getByTestId(`node-${node.id}`).textContent(), { timeout: 5_000 }).toContain("SERVING");
     await shot("2-service");
 
