@@ -143,6 +143,37 @@ describe("createConfig", () => {
     await expect(typed.load()).rejects.toThrow(/password: Invalid input: expected string, received number/);
   });
 
+  it("names only the bad key when an env value taken as text sits beside it, at start and on reload", async () => {
+    const schema = z.object({ greeting: z.string(), page: z.object({ size: z.number().int() }) });
+    const env = envSource({ prefix: "USER_", env: { USER_GREETING: "123", USER_PAGE__SIZE: "7.5" } });
+    const error: unknown = await createConfig({ schema, sources: [env], logger: capturedLogger().logger })
+      .start()
+      .catch((caught: unknown) => caught);
+    expect(isSetupError(error) && error.code).toBe("TSM_ERR_CONFIG_INVALID");
+    expect((error as Error).message).toBe(
+      "the configuration does not match its schema: page.size: Invalid input: expected int, received number (set by env USER_PAGE__SIZE)",
+    );
+
+    // The same on a reload: the config centre's bad page.size is named, USER_GREETING=123 is not.
+    const { logger, lines } = capturedLogger();
+    const centre = createMemorySource({ page: { size: 20 } }, "etcd (memory stand-in)");
+    const greetingOnly = envSource({ prefix: "USER_", env: { USER_GREETING: "123" } });
+    const config = createConfig({ schema, sources: [greetingOnly, centre], logger });
+    await config.start();
+    expect(config.get("greeting")).toBe("123");
+    try {
+      centre.put("page.size", 7.5);
+      await until(() => lines.some((line) => line.code === "TSM_ERR_CONFIG_INVALID"));
+      const rejected = lines.find((line) => line.code === "TSM_ERR_CONFIG_INVALID")!;
+      expect(rejected.problems).toEqual([
+        "page.size: Invalid input: expected int, received number (set by etcd (memory stand-in))",
+      ]);
+      expect(config.get("page.size")).toBe(20);
+    } finally {
+      await config.stop();
+    }
+  });
+
   it("logs a watched file that no longer parses as its place and problem, without a stack, and keeps the old value", async () => {
     const path = join(dir, "watched.yaml");
     await writeFile(path, "name: first\nhttp:\n  port: 1\ndatabase:\n  url: postgres://db\n");

@@ -27,15 +27,36 @@ export async function validateConfig<S extends StandardSchemaV1>(
   const result = await schema["~standard"].validate(tree);
   if (!result.issues) return { ok: true, value: result.value };
   // A value that read as a number or boolean where the schema wants text (APP_DB__PASSWORD=123456) is the text written.
-  const asText = withTextAt(tree, result.issues.map(keysOf), origins);
-  if (asText) {
-    const again = await schema["~standard"].validate(asText);
-    if (!again.issues) return { ok: true, value: again.value };
-  }
-  return {
-    ok: false,
-    problems: result.issues.map((issue) => describeIssue(issue, tree, origins, secrets, sources)),
-  };
+  const failing = result.issues.map(keysOf);
+  const asText = withTextAt(tree, failing, origins);
+  if (!asText) return invalid(result.issues, tree, origins, secrets, sources);
+  const again = await schema["~standard"].validate(asText);
+  const stillWrong = again.issues;
+  if (!stillWrong) return { ok: true, value: again.value };
+  // Some other key is wrong too. Keep as text only the values the schema took as text, so the
+  // problems name the real culprits: USER_GREETING=123 beside a bad USER_PAGE__SIZE=7.5 is not one,
+  // while 7.5 stays the number it read as (not "expected number, received string").
+  const takenAsText = failing.filter((keys) => !stillWrong.some((issue) => startsWith(keysOf(issue), keys)));
+  const mixed = withTextAt(tree, takenAsText, origins) ?? tree;
+  const last = mixed === tree ? result : await schema["~standard"].validate(mixed);
+  if (!last.issues) return { ok: true, value: last.value };
+  return invalid(last.issues, mixed, origins, secrets, sources);
+}
+
+/** The failed validation of `tree`: one line per issue. */
+function invalid(
+  issues: readonly StandardSchemaV1.Issue[],
+  tree: ConfigTree,
+  origins: ReadonlyMap<string, Layer>,
+  secrets: SecretPaths,
+  sources: readonly Layer["source"][],
+): { readonly ok: false; readonly problems: string[] } {
+  return { ok: false, problems: issues.map((issue) => describeIssue(issue, tree, origins, secrets, sources)) };
+}
+
+/** Whether key path `keys` is `prefix` or lies under it. */
+function startsWith(keys: readonly string[], prefix: readonly string[]): boolean {
+  return prefix.length <= keys.length && prefix.every((key, index) => keys[index] === key);
 }
 
 /** An issue's key path, as strings. */
