@@ -5,10 +5,12 @@
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, open, readdir, readFile, rm } from "node:fs/promises";
-import { createServer, type Server } from "node:net";
+import { existsSync } from "node:fs";
+import { mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bins, repoRoot } from "./support/cli.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
@@ -37,6 +39,18 @@ function runToExit(script: string, args: readonly string[], tsx: boolean): Promi
       clearTimeout(timer);
       resolve({ code, stderrLines: stderr.split("\n").filter((line) => line.trim() !== ""), stdout });
     });
+  });
+}
+
+/** Whether something listens on 127.0.0.1:`port`. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
   });
 }
 
@@ -191,6 +205,58 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
       'echo: cannot start: --server_advertise has an invalid value "banana": use host:port, such as 10.0.0.5:9000, user.internal:9000 or [fd00::5]:9000 (TSM_ERR_FLAG)',
     ]);
   });
+
+  it("--log_file that cannot be opened, rotated or not, rather than crash from the logging thread", async () => {
+    const folder = await echoNode([...local(), `--log_file=${dir}`]);
+    expect(folder.code).toBe(1);
+    expect(folder.stderrLines, folder.stderrLines.join("\n")).toEqual([
+      `echo: cannot start: --log_file ${dir} cannot be opened: EISDIR: illegal operation on a directory; pass a path in a writable folder (TSM_ERR_LOG_FILE)`,
+    ]);
+    // A file where its folder should be; --log_rotate_size hands the file to pino-roll, which names its own files.
+    const file = join(dir, "a-file");
+    await writeFile(file, "");
+    const rotated = await echoNode([...local(), `--log_file=${file}/user.log`, "--log_rotate_size=1k"]);
+    expect(rotated.code).toBe(1);
+    expect(rotated.stderrLines, rotated.stderrLines.join("\n")).toEqual([
+      `echo: cannot start: --log_file ${file}/user.log cannot be opened: its folder ${file} cannot be created (EEXIST: file already exists); pass a path in a writable folder (TSM_ERR_LOG_FILE)`,
+    ]);
+  });
+
+  it.skipIf(!existsSync("/dev/full"))(
+    "a --log_file that stops taking lines while running (disk full) is one warning on stderr; the service keeps serving",
+    async () => {
+      const port = await closedPort();
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          join(repoRoot, "test/fixtures/echo-node.ts"),
+          ...local(),
+          `--server_address=127.0.0.1:${port}`,
+          "--log_file=/dev/full",
+        ],
+        { cwd: repoRoot, env: { ...process.env, NODE_OPTIONS: "" }, stdio: ["ignore", "ignore", "pipe"] },
+      );
+      let stderr = "";
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+      try {
+        // /dev/full opens, and every write to it fails with ENOSPC, as on a full disk.
+        while (!stderr.includes("\n") && child.exitCode === null) await sleep(20);
+        expect(stderr).toBe(
+          "echo: the log file /dev/full (--log_file) cannot be written (ENOSPC: no space left on device, write); the lines logged from now on are lost: free space or fix its folder, then restart the service\n",
+        );
+        while (!(await accepts(port)) && child.exitCode === null) await sleep(20);
+        expect(child.exitCode).toBeNull();
+        process.kill(child.pid!, "SIGTERM");
+        expect((await exited)[0]).toBe(0);
+        expect(stderr.split("\n").filter(Boolean)).toHaveLength(1);
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGKILL");
+      }
+    },
+  );
 
   it("tsmicro api on a taken --address, before it loads any service's routes", async () => {
     await startNode("test/fixtures/echo-node.ts", local());

@@ -1,4 +1,6 @@
+import { closeSync, mkdirSync, openSync, unlinkSync } from "node:fs";
 import { createRequire } from "node:module";
+import { basename, dirname, join, resolve } from "node:path";
 import type { DestinationStream, Logger as PinoLogger, LoggerOptions as PinoOptions } from "pino";
 import { SetupError } from "../errors/setup-error.js";
 import { lazyModule } from "../platform/lazy-module.js";
@@ -57,7 +59,8 @@ export interface LoggerOptions {
  * Secrets never reach a line: values under keys named like credentials
  * (`authorization`, `password`, `token`, `secret`…), JWTs and bearer
  * credentials anywhere are replaced by `[redacted]`. Throws a SetupError when
- * `pretty` is asked for without pino-pretty installed.
+ * `pretty` is asked for without pino-pretty installed, or when the log file
+ * cannot be opened.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const { pino } = pinoModule();
@@ -164,19 +167,23 @@ function baseFields(options: LoggerOptions): Record<string, string> {
 function destination(options: LoggerOptions): DestinationStream | undefined {
   if (options.file) {
     const { path, size, frequency, keep } = options.file;
+    const rotated = Boolean(size || frequency);
+    checkLogFile(path, rotated);
     // Not rotated: the very file named (pino-roll would number it).
-    if (!size && !frequency)
-      return pinoModule().pino.transport({ target: "pino/file", options: { destination: path, mkdir: true } });
-    return pinoModule().pino.transport({
-      target: resolvePackage("pino-roll", "log rotation (--log_rotate_size, --log_rotate_frequency)"),
-      options: {
-        file: path,
-        mkdir: true,
-        ...(size ? { size } : {}),
-        ...(frequency ? { frequency: /^\d+$/.test(frequency) ? Number(frequency) : frequency } : {}),
-        ...(keep === undefined ? {} : { limit: { count: keep } }),
-      },
-    });
+    const stream = rotated
+      ? pinoModule().pino.transport({
+          target: resolvePackage("pino-roll", "log rotation (--log_rotate_size, --log_rotate_frequency)"),
+          options: {
+            file: path,
+            mkdir: true,
+            ...(size ? { size } : {}),
+            ...(frequency ? { frequency: /^\d+$/.test(frequency) ? Number(frequency) : frequency } : {}),
+            ...(keep === undefined ? {} : { limit: { count: keep } }),
+          },
+        })
+      : pinoModule().pino.transport({ target: "pino/file", options: { destination: path, mkdir: true } });
+    warnOnceWhenUnwritable(stream, path, options.service);
+    return stream;
   }
   if (options.format === "pretty") {
     return pinoModule().pino.transport({
@@ -195,6 +202,51 @@ function destination(options: LoggerOptions): DestinationStream | undefined {
     });
   }
   return undefined;
+}
+
+/**
+ * Refuses a log file that cannot be opened, before a worker thread finds out and crashes the
+ * process: its folder is created when missing (as `mkdir -p`), then the file is opened for
+ * appending; a rotated file's folder is checked by creating and removing a file in it, as
+ * pino-roll names its files itself (`user.1.log`).
+ */
+function checkLogFile(path: string, rotated: boolean): void {
+  const folder = dirname(resolve(path));
+  try {
+    mkdirSync(folder, { recursive: true });
+  } catch (error) {
+    throw new SetupError("TSM_ERR_LOG_FILE", path, `its folder ${folder} cannot be created (${reasonOf(error)})`);
+  }
+  const probe = rotated ? join(folder, `.${basename(path)}.${process.pid}.probe`) : path;
+  try {
+    closeSync(openSync(probe, rotated ? "wx" : "a"));
+    if (rotated) unlinkSync(probe);
+  } catch (error) {
+    throw new SetupError("TSM_ERR_LOG_FILE", path, reasonOf(error));
+  }
+}
+
+/** A file system error's code and words, without the path the message names already: `EACCES: permission denied`. */
+function reasonOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/, \w+ '[^']*'$/, "");
+}
+
+/**
+ * A log file that stops taking lines while running (disk full, its folder gone at a rotation)
+ * is said once on stderr rather than left as an unhandled 'error' that ends the process: the
+ * service keeps serving, and its lines are lost until it restarts.
+ */
+function warnOnceWhenUnwritable(stream: DestinationStream, path: string, service: string | undefined): void {
+  let warned = false;
+  (stream as unknown as NodeJS.EventEmitter).on("error", (error: unknown) => {
+    if (warned) return;
+    warned = true;
+    process.stderr.write(
+      `${service ?? "tsmicro"}: the log file ${path} (--log_file) cannot be written (${reasonOf(error)}); ` +
+        "the lines logged from now on are lost: free space or fix its folder, then restart the service\n",
+    );
+  });
 }
 
 /**
