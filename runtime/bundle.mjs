@@ -30,6 +30,8 @@ async function entryPoints() {
   // worker-exporter.ts starts the worker from `./export-worker.js` beside itself, and it is
   // loaded on demand, so it lives in a chunk: the worker goes beside the chunks.
   entries["chunks/export-worker"] = join(dist, "tracing/export-worker.js");
+  // pino loads the pretty log transport by its path in a worker: it keeps its own file.
+  entries["logging/pretty-transport"] = join(dist, "logging/pretty-transport.js");
   return entries;
 }
 

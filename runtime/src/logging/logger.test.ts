@@ -218,6 +218,22 @@ describe("createLogger", () => {
       expect(await readdir(join(dir, "logs"))).toEqual(["user.log"]);
     });
   });
+  it("prints a caller's name (and pid, hostname, caller, timestamp) among the fields in pretty text, not as a logger name", async () => {
+    const script = [
+      `import { createLogger } from "@tsmicro/runtime";`,
+      `const logger = createLogger({ service: "mail", format: "pretty" });`,
+      `logger.info({ id: "u1", name: "ann", pid: 7, timestamp: 5 }, "welcome mail sent");`,
+      `logger.child({ name: "kid" }).info("from a child");`,
+    ].join("\n");
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script]);
+    const [first, second] = stdout.trim().split("\n");
+    // pino-pretty alone prints `INFO (ann/7): welcome mail sent {"service":"mail","id":"u1"}`.
+    expect(first).toMatch(
+      / INFO: welcome mail sent \{"service":"mail","id":"u1","name":"ann","pid":7,"timestamp":5\}$/,
+    );
+    expect(second).toMatch(/ INFO: from a child \{"service":"mail","name":"kid"\}$/);
+  });
+
   it("prints pretty text through pino-pretty when asked, and names the package it lacks", async () => {
     const script = [
       `import { createLogger } from "@tsmicro/runtime";`,

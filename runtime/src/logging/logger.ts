@@ -5,6 +5,7 @@ import type { DestinationStream, Logger as PinoLogger, LoggerOptions as PinoOpti
 import { SetupError } from "../errors/setup-error.js";
 import { lazyModule } from "../platform/lazy-module.js";
 import { activeTraceFields } from "../tracing/active-trace-fields.js";
+import type { PrettyTransportOptions } from "./pretty-transport.js";
 import { redactErrorFields, redactField, redactText, redactValue } from "./redact.js";
 
 /** pino, loaded by the first logger made: importing the runtime does not load it. */
@@ -186,20 +187,19 @@ function destination(options: LoggerOptions): DestinationStream | undefined {
     return stream;
   }
   if (options.format === "pretty") {
-    return pinoModule().pino.transport({
-      target: resolvePackage(
-        "pino-pretty",
-        "the pretty log format (--log_format pretty, or TSMICRO_LOG_FORMAT=pretty)",
-      ),
-      // One line an entry, its fields at the end, as go-micro's logs read: not a line a field. Written
-      // as the worker gets it (sync), so a flush (flushLogSync) has put every line out when it returns.
-      options: {
-        colorize: process.stdout.isTTY === true,
-        translateTime: "SYS:HH:MM:ss.l",
-        singleLine: true,
-        sync: true,
-      },
-    });
+    const prettyPath = resolvePackage(
+      "pino-pretty",
+      "the pretty log format (--log_format pretty, or TSMICRO_LOG_FORMAT=pretty)",
+    );
+    // pino-pretty, through a transport of ours that keeps a caller's `name` (and `pid`…) among the fields.
+    // One line an entry, its fields at the end, as go-micro's logs read: not a line a field.
+    const prettyOptions: PrettyTransportOptions = {
+      prettyPath,
+      colorize: process.stdout.isTTY === true,
+      translateTime: "SYS:HH:MM:ss.l",
+      singleLine: true,
+    };
+    return pinoModule().pino.transport({ target: prettyTransportPath(), options: prettyOptions });
   }
   return undefined;
 }
@@ -247,6 +247,15 @@ function warnOnceWhenUnwritable(stream: DestinationStream, path: string, service
         "the lines logged from now on are lost: free space or fix its folder, then restart the service\n",
     );
   });
+}
+
+/**
+ * The built `pretty-transport.js`, which pino loads in its worker: under the runtime package's
+ * dist/, found from its package.json, as bundling leaves this module's own place open.
+ */
+function prettyTransportPath(): string {
+  const manifest = createRequire(import.meta.url).resolve("@tsmicro/runtime/package.json");
+  return join(dirname(manifest), "dist", "logging", "pretty-transport.js");
 }
 
 /**
