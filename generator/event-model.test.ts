@@ -48,6 +48,8 @@ describe("events from (tsmicro.event)", () => {
     ['{ topic: "a b" }', /topic "a b" is not usable: it contains whitespace/],
     ['{ topic: "a.*" }', /wildcards/],
     ['{ topic: "a..b" }', /empty segment/],
+    ['{ topic: "$JS.API.STREAM.DELETE.X" }', /NATS reserves "\$…" subjects for itself/],
+    ['{ topic: "_INBOX.a" }', /NATS reserves "_INBOX\.…" subjects for itself/],
   ])("refuses the topic %s, naming the message and the file", async (option, problem) => {
     const { file, registry } = await compile(`message A { option (tsmicro.event) = ${option}; }\n`);
     const message = eventError(() => readEvents(file, registry));

@@ -83,12 +83,19 @@ export function readEvents(file: DescFile, registry: Registry): EventMessage[] {
   return found;
 }
 
-/** What the broker refuses in a topic (see runtime/src/broker/broker-checks.ts), so the mistake shows at generation. */
+/** What the broker refuses in a topic (see topicProblem in runtime/src/broker/broker-checks.ts), so the mistake shows at generation. */
 function topicProblem(topic: string): string | undefined {
   if (/\s/.test(topic)) return "it contains whitespace";
   if (/(^|\.)[*>](\.|$)/.test(topic)) return "wildcards (* and >) are not supported";
   if (topic.startsWith(".") || topic.endsWith(".") || topic.includes(".."))
     return "it has an empty segment between dots";
+  const first = topic.split(".", 1)[0]!;
+  if (topic.startsWith("$") || ["_INBOX", "_R_", "_GR_"].includes(first))
+    return (
+      `NATS reserves ${topic.startsWith("$") ? '"$…"' : `"${first}.…"`} subjects for itself ` +
+      "($JS: the JetStream API, $SYS: system requests, $KV, $O; _INBOX, _R_, _GR_: replies); " +
+      "name the topic after your domain, such as user.created"
+    );
   return undefined;
 }
 

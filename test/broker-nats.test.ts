@@ -183,6 +183,57 @@ describeNats("nats broker", () => {
     expect(second.texts).toEqual(["two", "three"]);
   });
 
+  it("JetStream: a topic the server will not store fails at once as FAILED_PRECONDITION naming it, not as NATS's failure", async () => {
+    const raw = await connect({ servers: js.url });
+    try {
+      const jsm = await raw.jetstreamManager();
+      // A mirror takes no subjects of its own: the server refuses to add one to it.
+      const source = `SOURCE_${uniqueTopic().replace(/\W/g, "_")}`;
+      await jsm.streams.add({ name: source, subjects: [`${source}.x`] });
+      await jsm.streams.add({ name: `${source}_MIRROR`, mirror: { name: source } });
+      const broker = await open({ servers: [js.url], jetstream: { stream: `${source}_MIRROR` } });
+      const topic = uniqueTopic();
+      const failure = await broker.publish(topic, encode("x")).then(
+        () => undefined,
+        (error: unknown) => error as TsmicroError,
+      );
+      expect(failure).toMatchObject({ code: Code.FAILED_PRECONDITION, retryable: false });
+      expect(failure!.message).toContain(`NATS JetStream refuses to store topic "${topic}" in stream ${source}_MIRROR`);
+      expect(failure!.message).toContain("stream mirrors can not contain subjects");
+      expect(failedService(failure)).toBeUndefined();
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it("JetStream: with publishAddsTopics false, a publish stores only to topics a stream has: another is NOT_FOUND, the stream unchanged", async () => {
+    const stream = `ONLY_STORED_${uniqueTopic().replace(/\W/g, "_")}`;
+    const jetstream = { ...quick, stream };
+    const subscriber = await open({ servers: [js.url], jetstream });
+    const publisher = await open({ servers: [js.url], jetstream: { ...jetstream, publishAddsTopics: false } });
+    const stored = uniqueTopic();
+    const received = collect();
+    await subscriber.subscribe(stored, received.handler);
+    await publisher.publish(stored, encode("kept"));
+    await waitFor("the stored topic's message", () => received.texts.includes("kept"));
+
+    const unknown = uniqueTopic();
+    const failure = await publisher.publish(unknown, encode("x")).then(
+      () => undefined,
+      (error: unknown) => error as TsmicroError,
+    );
+    expect(failure).toMatchObject({ code: Code.NOT_FOUND });
+    expect(failure!.message).toContain(`no JetStream stream stores topic "${unknown}"`);
+    expect(failedService(failure)).toBeUndefined();
+    const raw = await connect({ servers: js.url });
+    try {
+      const info = await (await raw.jetstreamManager()).streams.info(stream);
+      expect(info.config.subjects).toEqual([stored]);
+    } finally {
+      await raw.close();
+    }
+  });
+
   it("JetStream: a repeated publish of one message id is stored once", async () => {
     const broker = await open({ servers: [js.url], jetstream: quick });
     const topic = uniqueTopic();

@@ -3,6 +3,8 @@
  * what is POSTed to /{topic} through the embedded broker to subscriber
  * processes found in one local registry folder. Typed topics (fixture 18's
  * order events) are checked against their message; others pass raw JSON.
+ * Then on a real nats-server: NATS's own subjects refused, and JetStream
+ * publishes only to topics a stream stores.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -24,6 +26,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildOpenApi } from "../generator/openapi.js";
 import { OrdersDefinition, OrdersEvents } from "./golden/18-events/shop/v1/orders.micro.js";
 import { waitFor } from "./support/load.js";
+import { connect, type NatsConnection } from "nats";
+import { natsProgram, startNatsServer, type NatsServer } from "./support/nats.js";
 import { killAllNodes, loggedBy, startNode, type NodeProcess } from "./support/nodes.js";
 import { suiteEnv } from "./support/suite-env.js";
 
@@ -168,5 +172,95 @@ describe("the gateway's event handler (POST /{topic} -> broker)", () => {
     expect(((await response.json()) as { message: string }).message).toBe(
       "POST /rpc: tsmicro.broker is the embedded broker's registration of subscribers (docs/broker.md), not a service to call",
     );
+  });
+});
+
+const describeNats = natsProgram ? describe : describe.skip;
+
+describeNats("the event gateway on NATS (a real nats-server with JetStream)", () => {
+  let server: NatsServer;
+  let dir: string;
+  let flags: string[];
+  let core: Gateway;
+  let jetstream: Gateway;
+  let raw: NatsConnection;
+
+  beforeAll(async () => {
+    server = await startNatsServer({ jetstream: true });
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-gateway-events-nats-"));
+    flags = ["--registry=local", `--registry_address=${dir}`, "--metrics_address=off"];
+    const gatewayArgs = [
+      ...flags,
+      "--handler=event",
+      "--address=127.0.0.1:0",
+      "--broker=nats",
+      `--broker_address=${server.url}`,
+    ];
+    core = createGateway({ args: gatewayArgs, env: suiteEnv(), logger: silentLogger() });
+    jetstream = createGateway({
+      args: [...gatewayArgs, "--broker_jetstream=on"],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    await Promise.all([core.start(), jetstream.start()]);
+    raw = await connect({ servers: server.url });
+  }, 30_000);
+
+  afterAll(async () => {
+    await raw?.close();
+    await Promise.all([core?.stop(), jetstream?.stop()]);
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("refuses NATS's own subjects with a 400 naming the topic, and publishes nothing: POST /$JS/API/STREAM/DELETE/X leaves X", async () => {
+    const jsm = await raw.jetstreamManager();
+    await jsm.streams.add({ name: "VICTIM", subjects: ["victim.>"] });
+    for (const gateway of [core, jetstream]) {
+      for (const [path, topic] of [
+        ["/$JS/API/STREAM/DELETE/VICTIM", "$JS.API.STREAM.DELETE.VICTIM"],
+        ["/$SYS/REQ/SERVER/PING", "$SYS.REQ.SERVER.PING"],
+        ["/_INBOX/x", "_INBOX.x"],
+      ] as const) {
+        const response = await post(gateway, path, "{}");
+        expect(response.status, `${path} on ${gateway.url}`).toBe(400);
+        const status = (await response.json()) as { code: number; message: string };
+        expect(status.code).toBe(3);
+        expect(status.message).toMatch(/NATS reserves "(\$|_INBOX\.)…" subjects for itself/);
+        expect(status.message).toContain(`publish: topic ${JSON.stringify(topic)} is not usable`);
+        expect(status.message).toContain("name the topic after your domain");
+      }
+    }
+    expect((await jsm.streams.info("VICTIM")).config.name).toBe("VICTIM");
+  });
+
+  it("on JetStream publishes only to topics a stream stores: another path is a 404 naming it, and the stream gains no subject", async () => {
+    const settings = brokerSettingsFrom(
+      ["--broker=nats", `--broker_address=${server.url}`, "--broker_jetstream=on"],
+      {},
+    );
+    const subscriber = createBroker(settings, {});
+    await subscriber.start();
+    try {
+      const received: BrokerMessage[] = [];
+      await subscriber.subscribe("audit.stored", (message) => void received.push(message));
+      const subjectsBefore = (await (await raw.jetstreamManager()).streams.info("TSMICRO")).config.subjects;
+      expect(subjectsBefore).toContain("audit.stored");
+
+      expect((await post(jetstream, "/audit/stored", '{"n":1}')).status).toBe(202);
+      await waitFor("the stored topic's event", () => received.length === 1, 5_000);
+      for (const n of [1, 2, 3]) {
+        const response = await post(jetstream, `/spam/t${n}`, "{}");
+        expect(response.status).toBe(404);
+        const status = (await response.json()) as { code: number; message: string };
+        expect(status.code).toBe(5);
+        expect(status.message).toContain(`no JetStream stream stores topic "spam.t${n}"`);
+        expect(status.message).toContain("start its subscriber first");
+      }
+      const subjectsAfter = (await (await raw.jetstreamManager()).streams.info("TSMICRO")).config.subjects;
+      expect(subjectsAfter).toEqual(subjectsBefore);
+    } finally {
+      await subscriber.stop();
+    }
   });
 });

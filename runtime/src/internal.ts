@@ -116,6 +116,8 @@ export { resolveTracingSettings, type TracingSettings } from "./tracing/tracing-
 export { TracingUse } from "./tracing/tracing-use.js";
 export { startHttpServerSpan, type HttpServerSpan, type HttpRequestFacts } from "./tracing/http-server-span.js";
 
+// The topics every broker refuses, as the gateway's event handler refuses a path before publishing.
+export { checkTopic } from "./broker/broker-checks.js";
 // Publishing as the gateway's event handler does it: a PRODUCER span and its traceparent in the headers.
 export { tracedPublish } from "./tracing/messaging-span.js";
 

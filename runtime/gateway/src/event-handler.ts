@@ -7,8 +7,17 @@
  * the field. Other topics get the JSON as it came, as `application/json`.
  */
 import { fromJson, toBinary, type JsonValue } from "@bufbuild/protobuf";
-import { type Broker, Code, eventContentTypes, TsmicroError } from "@tsmicro/runtime";
-import { tracedPublish, type TracingUse } from "@tsmicro/runtime/internal";
+import {
+  type Broker,
+  type BrokerSettings,
+  Code,
+  createBroker,
+  eventContentTypes,
+  type Logger,
+  type Registry,
+  TsmicroError,
+} from "@tsmicro/runtime";
+import { checkTopic, tracedPublish, type TracingUse } from "@tsmicro/runtime/internal";
 import type { EventTopics, TypedTopic } from "./event-topics.js";
 
 /** What publishing from HTTP needs. */
@@ -25,9 +34,26 @@ export interface Published {
 }
 
 /**
+ * The broker `--broker`, `--broker_address` and `--broker_jetstream` name for
+ * publishing from HTTP. On JetStream it adds no topics to the stream: a path
+ * no subscriber stored is a 404, so requests cannot grow the stream's
+ * subjects without bound.
+ */
+export function createEventBroker(settings: BrokerSettings, registry: Registry, logger: Logger): Broker {
+  return createBroker(settings, {
+    registry,
+    logger,
+    name: "api",
+    ...(settings.brokerJetstream ? { jetstream: { publishAddsTopics: false } } : {}),
+  });
+}
+
+/**
  * The topic a request path names: its segments joined by dots, after the
  * gateway's `--namespace` (`/user/created` and `/user.created` are both
- * `user.created`; with `--namespace shop`, `shop.user.created`).
+ * `user.created`; with `--namespace shop`, `shop.user.created`). A topic no
+ * broker may carry (NATS's own `$JS.API.…`, `_INBOX.…`, wildcards) is
+ * INVALID_ARGUMENT, a 400, before anything reads the registry or publishes.
  */
 export function topicOfPath(path: string, namespace: string): string {
   const segments = path
@@ -42,7 +68,9 @@ export function topicOfPath(path: string, namespace: string): string {
     });
   if (segments.length === 0)
     throw new TsmicroError(Code.NOT_FOUND, "the event handler publishes to POST /{topic}; name a topic in the path");
-  return [...(namespace === "" ? [] : [namespace]), ...segments].join(".");
+  const topic = [...(namespace === "" ? [] : [namespace]), ...segments].join(".");
+  checkTopic(topic, "publish");
+  return topic;
 }
 
 /** Publishes an HTTP body to `topic`: checked and encoded as protobuf when the topic is typed, raw JSON otherwise. */

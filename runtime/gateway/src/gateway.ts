@@ -8,7 +8,6 @@ import {
   type Broker,
   brokerSettingsFrom,
   Code,
-  createBroker,
   type EventsDefinition,
   isTsmicroError,
   type Logger,
@@ -44,7 +43,7 @@ import { acceptMethods, routableMethods, routeMethods } from "./http-methods.js"
 import { ConnectionSignals } from "./connection-signals.js";
 import { closeWithinGrace, openSockets } from "./graceful-close.js";
 import { parseJsonBody } from "./json-body.js";
-import type { HttpEventPublisher } from "./event-handler.js";
+import { createEventBroker, type HttpEventPublisher } from "./event-handler.js";
 import { EventTopics } from "./event-topics.js";
 import type { OpenApiBuilder } from "./merge-openapi.js";
 import { loadGatewayConfig } from "./gateway-config.js";
@@ -164,7 +163,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const events: HttpEventPublisher | undefined =
     settings.handler === "event"
       ? {
-          broker: options.broker ?? createBroker(brokerSettingsFrom(args, env), { registry, logger, name: "api" }),
+          broker: options.broker ?? createEventBroker(brokerSettingsFrom(args, env), registry, logger),
           topics: new EventTopics({
             definitions: (options.definitions ?? []).filter(isEventsDefinition),
             registry,

@@ -49,6 +49,12 @@ export interface JetStreamOptions {
   readonly ackWaitMs?: number;
   /** How long the stream keeps messages. Default 7 days. */
   readonly maxAgeMs?: number;
+  /**
+   * Whether a publish to a topic no stream stores adds it to `stream` (default true). The
+   * gateway turns it off, so request paths cannot grow the stream: such a publish is then
+   * NOT_FOUND; a subscription still adds its topic.
+   */
+  readonly publishAddsTopics?: boolean;
 }
 
 /** Options of the NATS broker. */
@@ -167,8 +173,9 @@ class NatsBroker implements Broker {
     }
     // A handler that publishes after its own work (a row stored) and passes this failure on must not
     // be sent again by its caller: naming NATS as the failed service says another node would fail alike.
+    // A topic the server will not store is the publisher's to change, not NATS's failure.
     await this.#publishDurably(jetstream, topic, body, headers, id, options.signal).catch((error: unknown) => {
-      throw nameFailedService(error, "nats");
+      throw isTopicRefusal(error) ? error : nameFailedService(error, "nats");
     });
   }
 
@@ -324,11 +331,15 @@ class NatsBroker implements Broker {
       if (signal?.aborted)
         throw abortedBy(signal.reason, `publish to ${topic} on NATS JetStream given up before it was stored`);
       try {
-        await jetstream.streams.ensure(topic);
+        await (this.options.jetstream?.publishAddsTopics === false
+          ? jetstream.streams.stored(topic)
+          : jetstream.streams.ensure(topic));
         await jetstream.js.publish(topic, body, { headers, msgID: id, timeout: 2_000 });
         this.#publishFailing = false;
         return;
       } catch (error) {
+        // Refused, not failed: asking again would be refused alike.
+        if (isTopicRefusal(error)) throw error;
         if (Date.now() >= deadline || this.#state !== "started") {
           const failure = `publish to ${topic} on NATS JetStream at ${this.#servers.join(",")} failed: ${messageOf(error)}`;
           if (!this.#publishFailing)
@@ -343,6 +354,11 @@ class NatsBroker implements Broker {
       }
     }
   }
+}
+
+/** A topic no stream stores (for a publisher that adds none) or one the server will not store: the publisher's to fix. */
+function isTopicRefusal(error: unknown): boolean {
+  return error instanceof TsmicroError && (error.code === Code.NOT_FOUND || error.code === Code.FAILED_PRECONDITION);
 }
 
 /** NATS's answer when no stream stores a published subject: 503, no responders. */
