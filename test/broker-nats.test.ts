@@ -291,8 +291,9 @@ describeNats("nats broker when nats-server restarts", () => {
     await waitFor("the message after the restart", () => received.texts.includes("after"), 10_000);
   });
 
-  it("JetStream: a publish waiting through an outage gives up when its signal aborts, as a handler's call ends", async () => {
-    const broker = createNatsBroker({ servers: [server.url], jetstream: {} });
+  it("JetStream: a publish waiting through an outage gives up when its signal aborts, as a handler's call ends, and warns as a timed-out one does", async () => {
+    const { logger, entries } = recordingLogger();
+    const broker = createNatsBroker({ servers: [server.url], jetstream: {}, logger });
     brokers.push(broker);
     await broker.start();
     const topic = uniqueTopic();
@@ -305,7 +306,17 @@ describeNats("nats broker when nats-server restarts", () => {
       );
       expect(failure).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
       // The signal ended it, not the broker's own 10 s of retries ("... failed: ...").
-      expect(failure!.message).toContain(`publish to ${topic} on NATS JetStream given up before it was stored`);
+      expect(failure!.message).toContain(
+        `publish to ${topic} on NATS JetStream at ${server.url} given up before it was stored`,
+      );
+      // The publishing process's log says the event was not sent, and why, as the 10 s timeout's warning does.
+      const warnings = entries.filter((e) => e.level === "warn" && e.fields["topic"] === topic);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.message).toBe(
+        `broker: ${failure!.message}; the event is not sent, and the publisher gets DEADLINE_EXCEEDED`,
+      );
+      expect(warnings[0]!.fields).toMatchObject({ reason: failure!.message });
+      expect(warnings[0]!.fields["messageId"]).toEqual(expect.any(String));
     } finally {
       await server.start();
     }
@@ -313,7 +324,8 @@ describeNats("nats broker when nats-server restarts", () => {
 
   it("JetStream: a handler whose publish fails fails its call once, naming nats: the caller does not send it again", async () => {
     const registry = createMemoryRegistry();
-    const broker = createNatsBroker({ servers: [server.url], jetstream: {}, publishTimeoutMs: 300 });
+    const { logger, entries } = recordingLogger();
+    const broker = createNatsBroker({ servers: [server.url], jetstream: {}, publishTimeoutMs: 300, logger });
     brokers.push(broker);
     await broker.start();
     const topic = uniqueTopic();
@@ -352,6 +364,11 @@ describeNats("nats broker when nats-server restarts", () => {
       // Sent once: a second attempt would have run the handler's work again.
       expect(handled).toBe(1);
       expect(failedService(failure)).toBe("nats");
+      const warning = entries.find((e) => e.level === "warn" && e.fields["topic"] === topic);
+      expect(warning?.message).toBe(
+        `broker: ${failure!.message}; the event is not sent, and the publisher gets UNAVAILABLE`,
+      );
+      expect(warning?.fields).toMatchObject({ reason: failure!.message });
     } finally {
       if (killed) await server.start();
       await caller.stop();

@@ -336,8 +336,9 @@ describeNats("typed events on NATS JetStream (a real nats-server)", () => {
     expect(attempts[1]!.event).toMatchObject({ orderId: "js-1", totalCents: 99n });
   });
 
-  it("a publish in a handler ends with its call: through an outage it gives up at the call's deadline", async () => {
+  it("a publish in a handler ends with its call: through an outage it gives up at the call's deadline, and the service logs it", async () => {
     const outage = await startNatsServer({ jetstream: true });
+    const { lines, destination } = lineCollector();
     try {
       const registry = createMemoryRegistry();
       const args = [
@@ -346,7 +347,7 @@ describeNats("typed events on NATS JetStream (a real nats-server)", () => {
         `--broker_address=${outage.url}`,
         "--broker_jetstream=on",
       ];
-      const orders = createService({ name: "orders", registry, ...quiet, args });
+      const orders = createService({ name: "orders", registry, ...quiet, args, logger: createLogger({ destination }) });
       const publisher = orders.publisher(OrdersEvents);
       const failures: unknown[] = [];
       const unsupported = () => Promise.reject(new Error("not in this test"));
@@ -372,7 +373,16 @@ describeNats("typed events on NATS JetStream (a real nats-server)", () => {
       });
       // The broker alone would retry for 10 s and then say "... failed: ..."; the call's end stopped it.
       await waitFor("the handler's publish to give up", () => failures.length === 1);
-      expect(String((failures[0] as Error).message)).toContain("given up before it was stored");
+      const reason = String((failures[0] as Error).message);
+      expect(reason).toContain("given up before it was stored");
+      // Not only the span: the publishing service's log says which event was not sent, and why.
+      await waitFor("the warning line", () => lines.some((line) => line.includes("the event is not sent")));
+      const warning = JSON.parse(lines.find((line) => line.includes("the event is not sent"))!) as Record<
+        string,
+        unknown
+      >;
+      expect(warning).toMatchObject({ level: 40, broker: "nats", topic: "order.placed", reason });
+      expect(warning["msg"]).toContain(`publish to order.placed on NATS JetStream at ${outage.url} given up`);
     } finally {
       await outage.stop();
     }

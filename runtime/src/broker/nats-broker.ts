@@ -22,7 +22,7 @@ import type { MsgHdrs, NatsConnection, Subscription as NatsSubscription } from "
 import { abortedBy } from "../errors/aborted.js";
 import { nameFailedService } from "../errors/failed-service.js";
 import { SetupError } from "../errors/setup-error.js";
-import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { Code, codeName, TsmicroError } from "../errors/tsmicro-error.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { messageOf } from "../transport/call-errors.js";
 import type { Broker, BrokerHandler, PublishOptions, SubscribeOptions, Subscription } from "./broker.js";
@@ -329,7 +329,14 @@ class NatsBroker implements Broker {
     const deadline = Date.now() + (this.options.publishTimeoutMs ?? natsBrokerDefaults.publishTimeoutMs);
     for (;;) {
       if (signal?.aborted)
-        throw abortedBy(signal.reason, `publish to ${topic} on NATS JetStream given up before it was stored`);
+        throw this.#givenUp(
+          topic,
+          id,
+          abortedBy(
+            signal.reason,
+            `publish to ${topic} on NATS JetStream at ${this.#servers.join(",")} given up before it was stored`,
+          ),
+        );
       try {
         await (this.options.jetstream?.publishAddsTopics === false
           ? jetstream.streams.stored(topic)
@@ -342,10 +349,7 @@ class NatsBroker implements Broker {
         if (isTopicRefusal(error)) throw error;
         if (Date.now() >= deadline || this.#state !== "started") {
           const failure = `publish to ${topic} on NATS JetStream at ${this.#servers.join(",")} failed: ${messageOf(error)}`;
-          if (!this.#publishFailing)
-            this.#logger.warn({ topic, messageId: id }, `broker: ${failure}; the publisher gets UNAVAILABLE`);
-          this.#publishFailing = true;
-          throw new TsmicroError(Code.UNAVAILABLE, failure, { cause: error });
+          throw this.#givenUp(topic, id, new TsmicroError(Code.UNAVAILABLE, failure, { cause: error }));
         }
         // No stream answered (a server restarted on an empty store: 503, no responders): made again next time.
         if (noStream(error)) jetstream.streams.forget(topic);
@@ -353,6 +357,21 @@ class NatsBroker implements Broker {
         await sleep(250, undefined, signal ? { signal } : {}).catch(() => undefined);
       }
     }
+  }
+
+  /**
+   * A JetStream publish that ends unstored, its 10 s up or its caller's deadline or cancel:
+   * the event is not sent, which the publishing service's log says (once until a publish
+   * goes through again, so an outage is not a line per event) whichever ended it.
+   */
+  #givenUp(topic: string, id: string, failure: TsmicroError): TsmicroError {
+    if (!this.#publishFailing)
+      this.#logger.warn(
+        { topic, messageId: id, reason: failure.message },
+        `broker: ${failure.message}; the event is not sent, and the publisher gets ${codeName(failure.code)}`,
+      );
+    this.#publishFailing = true;
+    return failure;
   }
 }
 
