@@ -91,6 +91,7 @@ describe("typed events between services on the embedded broker (local registry, 
         metadata: {
           subscriber: "true",
           queue: "shipping",
+          broker: "http",
           topic: "order.placed",
           events: "fixtures.shop.v1.OrdersEvents",
         },

@@ -29,6 +29,7 @@ import { waitFor } from "./support/load.js";
 import { connect, type NatsConnection } from "nats";
 import { natsProgram, startNatsServer, type NatsServer } from "./support/nats.js";
 import { killAllNodes, loggedBy, startNode, type NodeProcess } from "./support/nodes.js";
+import { recordingLogger } from "../runtime/src/broker/testdata/broker-conformance.js";
 import { suiteEnv } from "./support/suite-env.js";
 
 interface Received {
@@ -261,6 +262,46 @@ describeNats("the event gateway on NATS (a real nats-server with JetStream)", ()
       expect(subjectsAfter).toEqual(subjectsBefore);
     } finally {
       await subscriber.stop();
+    }
+  });
+
+  it("on the default http broker while the subscribers run on NATS: 202, and one warning per topic naming the service and --broker nats", async () => {
+    const billing = createService({
+      name: "billing-on-nats",
+      args: [...flags, "--broker=nats", `--broker_address=${server.url}`],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    billing.subscribe(OrdersEvents, { orderPlaced: async () => {}, orderCancelled: async () => {} });
+    const { logger, entries } = recordingLogger();
+    // The newcomer's gateway: --handler event without --broker, so on the embedded http broker.
+    const gateway = createGateway({
+      args: [...flags, "--handler=event", "--address=127.0.0.1:0"],
+      env: suiteEnv(),
+      logger,
+    });
+    await billing.start();
+    await gateway.start();
+    try {
+      const unheard = (topic: string) =>
+        entries.filter((e) => e.level === "warn" && e.fields["topic"] === topic && e.message?.includes("reach no one"));
+      for (const orderId of ["n-1", "n-2", "n-3"])
+        expect((await post(gateway, "/order.placed", JSON.stringify({ orderId }))).status).toBe(202);
+      await waitFor("the warning", () => unheard("order.placed").length > 0);
+      expect(unheard("order.placed")[0]!.message).toBe(
+        "broker: no subscriber of order.placed on the http broker, so its events reach no one, yet the registry " +
+          "lists billing-on-nats (nats) subscribing to it on the nats broker; start this process with --broker nats " +
+          "(and its --broker_address)",
+      );
+      // Another topic's warning comes after, and order.placed's stays one line however many requests.
+      const cancelled = "fixtures.shop.v1.OrderCancelled";
+      expect((await post(gateway, `/${cancelled}`, JSON.stringify({ orderId: "n-1" }))).status).toBe(202);
+      await waitFor("the other topic's warning", () => unheard(cancelled).length === 1);
+      expect((await post(gateway, "/order.placed", JSON.stringify({ orderId: "n-4" }))).status).toBe(202);
+      expect(unheard("order.placed")).toHaveLength(1);
+    } finally {
+      await gateway.stop();
+      await billing.stop();
     }
   });
 });

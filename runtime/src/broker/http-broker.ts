@@ -6,7 +6,8 @@
  * queue group in the node metadata, kept alive by heartbeats. A publisher
  * looks the topic's subscriptions up in the registry (cached, cleared by a
  * watch) and POSTs the message to every plain subscription and to one
- * member of each queue group.
+ * member of each queue group. A topic with no subscriber here that a
+ * registered service subscribes to on another broker gets a warning, once.
  *
  * Delivery is AT MOST ONCE: a message is held only in the receiving
  * process's memory; a POST that fails is logged and not retried (a queue
@@ -27,6 +28,7 @@ import { HttpSender } from "./http-sender.js";
 import { groupByQueue } from "./queue-groups.js";
 import { atMostOnce, ReceivedMessage, type MessageFields } from "./received-message.js";
 import { SubscriberDirectory, type BrokerEndpoint } from "./subscriber-directory.js";
+import { UnheardTopics } from "./unheard-topics.js";
 
 /** Options of the http broker. */
 export interface HttpBrokerOptions {
@@ -100,6 +102,7 @@ class HttpBrokerImpl implements HttpBroker {
   readonly #logger: Logger;
   readonly #settings: Settings;
   readonly #directory: SubscriberDirectory;
+  readonly #unheard: UnheardTopics;
   readonly #sender: HttpSender;
   /** This process's broker id: its subscriptions' node ids start with it. */
   readonly #id = `broker-${randomUUID()}`;
@@ -126,6 +129,7 @@ class HttpBrokerImpl implements HttpBroker {
       maxPending: options.maxPending ?? httpBrokerDefaults.maxPending,
     };
     this.#directory = new SubscriberDirectory(this.#registry, this.#settings.serviceName, this.#logger);
+    this.#unheard = new UnheardTopics(this.#registry, this.#logger, this.#settings.serviceName);
     this.#sender = new HttpSender(this.#settings.publishTimeoutMs);
   }
 
@@ -160,7 +164,9 @@ class HttpBrokerImpl implements HttpBroker {
       },
       body,
     };
-    const { plain, groups } = groupByQueue(await this.#directory.subscribersOf(topic));
+    const subscribers = await this.#directory.subscribersOf(topic);
+    if (subscribers.length === 0) this.#unheard.notice(topic);
+    const { plain, groups } = groupByQueue(subscribers);
     await Promise.all([
       ...plain.map((endpoint) => this.#post(endpoint, request, id)),
       ...[...groups.values()].map((members) => this.#postToOneOf(members, request, id)),

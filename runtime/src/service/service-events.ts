@@ -142,7 +142,12 @@ export class ServiceEvents {
   /** The events it subscribes to and publishes, as registry endpoints (go-micro lists subscribers likewise). */
   endpoints(): Endpoint[] {
     const subscribed = this.#planned.map(({ definition, localName, queue }) =>
-      eventEndpoint(definition, localName, { subscriber: "true", ...(queue === undefined ? {} : { queue }) }),
+      eventEndpoint(definition, localName, {
+        subscriber: "true",
+        ...(queue === undefined ? {} : { queue }),
+        // Which broker it listens on: a publisher on another one is told (see UnheardTopics).
+        ...(this.#broker ? { broker: this.#broker.kind } : {}),
+      }),
     );
     return [...subscribed, ...this.#published.values()];
   }
