@@ -24,6 +24,7 @@ import {
   type SubscriberProcess,
 } from "../runtime/src/broker/testdata/subscriber-process.js";
 import { closedPort } from "./support/etcd.js";
+import { startFaultProxy } from "./support/fault-proxy.js";
 import { natsProgram, startNatsServer, type NatsServer } from "./support/nats.js";
 
 const describeNats = natsProgram ? describe : describe.skip;
@@ -289,6 +290,72 @@ describeNats("nats broker when nats-server restarts", () => {
     await waitFor("the reconnect to be logged", () => entries.some((e) => e.message?.includes("reconnected")), 10_000);
     await broker.publish(topic, encode("after"));
     await waitFor("the message after the restart", () => received.texts.includes("after"), 10_000);
+  });
+
+  it("core: events published while the server is away are sent on reconnect, to a subscriber connected after it is back", async () => {
+    const { logger, entries } = recordingLogger();
+    // The publisher reaches the server through a proxy that keeps it away until the subscriber is back.
+    const proxy = await startFaultProxy(server.url.replace("nats://", ""));
+    try {
+      const publisher = createNatsBroker({ servers: [`nats://${proxy.address}`], logger });
+      brokers.push(publisher);
+      await publisher.start();
+      const topic = uniqueTopic();
+
+      proxy.refuse(true);
+      await server.kill();
+      await waitFor("the disconnect to be logged", () => entries.some((e) => e.message?.includes("disconnected")));
+      const bodies = ["held 1", "held 2", "held 3"];
+      for (const body of bodies) await publisher.publish(topic, encode(body));
+      const warnings = entries.filter((e) => e.message?.includes("publishing while disconnected"));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.message).toContain("holds these events");
+      expect(warnings[0]!.message).toContain("at most once");
+
+      await server.start();
+      const subscriber = createNatsBroker({ servers: [server.url] });
+      brokers.push(subscriber);
+      await subscriber.start();
+      const received = collect();
+      await subscriber.subscribe(topic, received.handler);
+      // The publisher's reconnect attempts so far failed; nats.js emptied its own buffer at each.
+      proxy.refuse(false);
+      await waitFor("the held events", () => received.texts.length === bodies.length, 10_000);
+      expect(received.texts).toEqual(bodies);
+      const reconnect = entries.find((e) => e.message?.includes("reconnected"));
+      expect(reconnect?.fields).toMatchObject({ sent: 3 });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("core: a publish past the reconnect buffer fails UNAVAILABLE naming nats; a stop while away says how many are dropped", async () => {
+    const { logger, entries } = recordingLogger();
+    const broker = createNatsBroker({ servers: [server.url], logger, reconnectBufferBytes: 350 });
+    await broker.start();
+    const topic = uniqueTopic();
+    await server.kill();
+    try {
+      await waitFor("the disconnect to be logged", () => entries.some((e) => e.message?.includes("disconnected")));
+      const body = new Uint8Array(100);
+      await broker.publish(topic, body);
+      await broker.publish(topic, body);
+      const failure = await broker.publish(topic, body).then(
+        () => undefined,
+        (error: unknown) => error as TsmicroError,
+      );
+      expect(failure).toMatchObject({ code: Code.UNAVAILABLE });
+      expect(failure!.message).toContain(`publish to ${topic} on NATS at ${server.url} failed`);
+      expect(failure!.message).toContain("reconnect buffer (350 bytes, 2 events held) is full");
+      expect(failedService(failure)).toBe("nats");
+      await broker.stop();
+      const dropped = entries.find((e) => e.message?.includes("stopped while disconnected"));
+      expect(dropped?.fields).toMatchObject({ dropped: 2 });
+      expect(dropped?.message).toContain("2 events held for the reconnect are dropped");
+    } finally {
+      await broker.stop();
+      await server.start();
+    }
   });
 
   it("JetStream: a publish waiting through an outage gives up when its signal aborts, as a handler's call ends, and warns as a timed-out one does", async () => {

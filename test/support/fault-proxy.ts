@@ -17,6 +17,8 @@ export interface FaultProxy {
   delay(ms: number): void;
   /** Resets every open connection (RST), both sides; new ones are relayed as before. */
   reset(): void;
+  /** While on, a new connection is closed at once, as by a server not (yet) there; open ones are left alone. */
+  refuse(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -27,6 +29,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const sockets = new Set<Socket>();
   let frozen = false;
   let delayMs = 0;
+  let refusing = false;
   const relay = (from: Socket, to: Socket) => {
     // A chunk never overtakes one held before it, whatever the delay is now.
     let heldUntil = 0;
@@ -39,6 +42,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     });
   };
   const server = createServer((inbound) => {
+    if (refusing) {
+      inbound.destroy();
+      return;
+    }
     const outbound = connect(port, host);
     for (const socket of [inbound, outbound]) {
       sockets.add(socket);
@@ -60,6 +67,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     },
     delay: (ms) => {
       delayMs = ms;
+    },
+    refuse: (on) => {
+      refusing = on;
     },
     reset: () => {
       for (const socket of sockets) socket.resetAndDestroy();

@@ -16,6 +16,8 @@ export interface CreateBrokerOptions {
   readonly jetstream?: JetStreamOptions;
   /** The NATS connection's name, such as the service's. */
   readonly name?: string;
+  /** Core `nats`: bytes of publishes held while disconnected and sent on reconnect. Default 8 MiB. */
+  readonly reconnectBufferBytes?: number;
   /**
    * The service's server (`--server_address`, `--server_advertise`): without `--broker_address`,
    * the http broker's receiver binds on the server's host (a free port) and is advertised as the
@@ -64,6 +66,7 @@ export function createBroker(settings: BrokerSettings, options: CreateBrokerOpti
         servers: settings.brokerAddress,
         ...(logger ? { logger } : {}),
         ...(options.name ? { name: options.name } : {}),
+        ...(options.reconnectBufferBytes === undefined ? {} : { reconnectBufferBytes: options.reconnectBufferBytes }),
         ...(jetstream ? { jetstream } : {}),
       });
     }

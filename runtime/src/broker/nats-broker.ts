@@ -1,8 +1,11 @@
 /**
  * The NATS broker, through the official `nats` client, loaded only when this
  * broker starts. It reconnects on its own, for ever, after the server goes
- * away (publishes in the meantime are buffered by the client), but an
- * unreachable server at start is a SetupError naming the address.
+ * away, but an unreachable server at start is a SetupError naming the address.
+ * Core publishes made while disconnected are held by the broker (up to
+ * `reconnectBufferBytes`, as nats.go's ReconnectBufSize) and sent when it
+ * reconnects; past that limit a publish fails UNAVAILABLE. nats.js's own
+ * buffer cannot do this: it is emptied on every reconnect attempt.
  *
  * Core NATS (the default) delivers AT MOST ONCE: queue groups are NATS queue
  * subscriptions, and a handler error is logged and the message dropped;
@@ -31,6 +34,7 @@ import { HandlerRunner } from "./handler-runner.js";
 import { durableName, JetStreamConsumer, type JetStreamContext } from "./jetstream-consumer.js";
 import { StreamSubjects } from "./jetstream-streams.js";
 import { fromNatsHeaders, toNatsHeaders, type Nats } from "./nats-headers.js";
+import { bytesText, ReconnectBuffer, sizeOf } from "./reconnect-buffer.js";
 import { atMostOnce, ReceivedMessage } from "./received-message.js";
 
 /** JetStream settings: turning them on makes delivery at least once. */
@@ -70,6 +74,11 @@ export interface NatsBrokerOptions {
   readonly reconnectWaitMs?: number;
   /** How long a JetStream publish keeps retrying through an outage before it fails. Default 10000. */
   readonly publishTimeoutMs?: number;
+  /**
+   * Core NATS: bytes of publishes (bodies, topics, headers) held while disconnected and sent on
+   * reconnect; a publish past it fails UNAVAILABLE. Default 8 MiB, as nats.go's ReconnectBufSize.
+   */
+  readonly reconnectBufferBytes?: number;
   /** Set to use JetStream (at least once); unset for core NATS (at most once). */
   readonly jetstream?: JetStreamOptions;
 }
@@ -80,6 +89,7 @@ export const natsBrokerDefaults = {
   connectTimeoutMs: 2_000,
   reconnectWaitMs: 250,
   publishTimeoutMs: 10_000,
+  reconnectBufferBytes: 8 * 1024 * 1024,
   stream: "TSMICRO",
   maxDeliver: 5,
   backoffMs: [1_000, 5_000, 30_000],
@@ -107,8 +117,13 @@ class NatsBroker implements Broker {
   readonly #logger: Logger;
   #state: "new" | "started" | "stopped" = "new";
   #connected: Connected | undefined;
-  /** Lost the server and not yet back; `warned`: a core publish in this outage has said what becomes of it. */
-  #outage: { warned: boolean } | undefined;
+  /**
+   * Lost the server and not yet back; `warned`: a core publish in this outage has said what becomes
+   * of it; `full`: one has been refused for want of room in the reconnect buffer, and said so.
+   */
+  #outage: { warned: boolean; full: boolean } | undefined;
+  /** Core publishes made during the outage, sent when the connection is back. */
+  readonly #held: ReconnectBuffer<MsgHdrs>;
   /** A JetStream publish has failed since the last that went through: its warning is given once. */
   #publishFailing = false;
   #starting: Promise<void> | undefined;
@@ -117,6 +132,7 @@ class NatsBroker implements Broker {
   constructor(private readonly options: NatsBrokerOptions) {
     this.#servers = options.servers?.length ? options.servers : natsBrokerDefaults.servers;
     this.#logger = (options.logger ?? silentLogger()).child({ broker: "nats" });
+    this.#held = new ReconnectBuffer(options.reconnectBufferBytes ?? natsBrokerDefaults.reconnectBufferBytes);
   }
 
   /** Connects once; a second call waits for the first. */
@@ -144,6 +160,13 @@ class NatsBroker implements Broker {
     if (this.#state === "stopped") return;
     this.#state = "stopped";
     await Promise.all([...this.#subscriptions].map((stop) => stop()));
+    const dropped = this.#held.takeAll().length;
+    if (dropped > 0)
+      this.#logger.warn(
+        { servers: this.#servers.join(","), dropped },
+        `broker: stopped while disconnected from NATS: ${dropped} events held for the reconnect are dropped ` +
+          "(core NATS is at most once; --broker_jetstream on keeps events through an outage)",
+      );
     const nc = this.#connected?.nc;
     if (!nc || nc.isClosed()) return;
     // Drain flushes buffered publishes; a server that is down would keep it waiting, so it gets a bounded time.
@@ -160,15 +183,10 @@ class NatsBroker implements Broker {
     const id = options.id ?? randomUUID();
     const headers = toNatsHeaders(nats, options.headers ?? {}, id);
     if (!jetstream) {
-      if (this.#outage && !this.#outage.warned) {
-        this.#outage.warned = true;
-        this.#logger.warn(
-          { topic, servers: this.#servers.join(",") },
-          "broker: publishing while disconnected from NATS: core NATS holds these events until it reconnects, " +
-            "then delivers them only to subscribers connected by then (at most once); --broker_jetstream on keeps them",
-        );
-      }
-      nc.publish(topic, body, { headers });
+      // From the disconnect status on (nats.js has noticed the loss): a publish nats.js took in the
+      // same instant, before the status, is lost with the connection, as in nats.go.
+      if (!this.#outage) nc.publish(topic, body, { headers });
+      else this.#hold(this.#outage, topic, body, headers, sizeOf(topic, body, { ...options.headers, id }));
       return;
     }
     // A handler that publishes after its own work (a row stored) and passes this failure on must not
@@ -260,17 +278,67 @@ class NatsBroker implements Broker {
     };
   }
 
+  /** Holds a core publish made while disconnected, or fails it UNAVAILABLE when the reconnect buffer is full. */
+  #hold(
+    outage: { warned: boolean; full: boolean },
+    topic: string,
+    body: Uint8Array,
+    headers: MsgHdrs,
+    size: number,
+  ): void {
+    const servers = this.#servers.join(",");
+    const limit = bytesText(this.#held.limitBytes);
+    if (!this.#held.hold({ topic, body, headers }, size)) {
+      const failure =
+        `publish to ${topic} on NATS at ${servers} failed: disconnected, and the reconnect buffer ` +
+        `(${limit}, ${this.#held.count} events held) is full`;
+      if (!outage.full)
+        this.#logger.warn(
+          { topic, servers },
+          `broker: ${failure}; publishes get UNAVAILABLE until NATS is back (--broker_jetstream on stores events instead)`,
+        );
+      outage.full = true;
+      throw nameFailedService(new TsmicroError(Code.UNAVAILABLE, failure), "nats");
+    }
+    if (outage.warned) return;
+    outage.warned = true;
+    this.#logger.warn(
+      { topic, servers },
+      `broker: publishing while disconnected from NATS: the broker holds these events (up to ${limit}) and ` +
+        "sends them when it reconnects, to the subscribers connected by then (at most once); past that, " +
+        "publishes fail UNAVAILABLE; --broker_jetstream on stores them instead",
+    );
+  }
+
+  /** Sends what was held during the outage, in order, before any later publish (the caller clears the outage next). */
+  #sendHeld(nc: NatsConnection): number {
+    const held = this.#held.takeAll();
+    try {
+      for (const { topic, body, headers } of held) nc.publish(topic, body, { headers });
+    } catch (error) {
+      // Closed or draining under us (stop() racing the reconnect): what is left cannot go out.
+      this.#logger.warn(
+        { servers: this.#servers.join(","), err: error },
+        "broker: sending the events held while disconnected from NATS failed; the rest are dropped (at most once)",
+      );
+    }
+    return held.length;
+  }
+
   /** Logs connection changes: a reconnecting client is worth a line, not silence. */
   #watchStatus(nc: NatsConnection): void {
     void (async () => {
       for await (const status of nc.status()) {
         const fields = { servers: this.#servers.join(","), ...statusFields(status) };
         if (status.type === "disconnect") {
-          this.#outage ??= { warned: false };
+          this.#outage ??= { warned: false, full: false };
           this.#logger.warn(fields, "broker: disconnected from NATS; reconnecting");
         } else if (status.type === "reconnect") {
+          const sent = this.#sendHeld(nc);
           this.#outage = undefined;
-          this.#logger.info(fields, "broker: reconnected to NATS");
+          if (sent > 0)
+            this.#logger.info({ ...fields, sent }, `broker: reconnected to NATS; sent the ${sent} events held`);
+          else this.#logger.info(fields, "broker: reconnected to NATS");
         } else if (status.type === "error") this.#logger.error(fields, "broker: NATS connection error");
       }
     })().catch(() => undefined);
