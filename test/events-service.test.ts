@@ -170,6 +170,54 @@ describe("a service's broker and typed events", () => {
     await broker.stop();
   });
 
+  it("stopping on the http broker leaves queued events unhandled after --shutdown_grace, with one warning saying how many", async () => {
+    const { lines, destination } = lineCollector();
+    const service = createService({
+      name: "slow-mail",
+      registry: createMemoryRegistry(),
+      args: ["--metrics_address=off", "--shutdown_grace=50ms"],
+      env: suiteEnv({ OTEL_SDK_DISABLED: "true" }),
+      logger: createLogger({ destination }),
+    });
+    const handled: string[] = [];
+    let release = () => {};
+    const blocked = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    service.subscribe(
+      OrdersEvents,
+      {
+        orderPlaced: async (event) => {
+          handled.push(event.orderId);
+          // The first event holds its handler past the grace; the others wait in the queue.
+          if (event.orderId === "first") await blocked;
+        },
+      },
+      { partial: true },
+    );
+    await service.start();
+    try {
+      expect(service.broker.kind).toBe("http");
+      const publisher = service.publisher(OrdersEvents);
+      // Each publish resolves once the subscriber has accepted the event (HTTP 202): queued.
+      for (const orderId of ["first", "q1", "q2", "q3"]) await publisher.orderPlaced({ orderId });
+      await waitFor("the first event's handler", () => handled.length === 1);
+      // Before the grace bounded it, this waited for the blocked handler and then ran the queue.
+      await service.stop();
+      expect(handled).toEqual(["first"]);
+      const warnings = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((l) => l.level === 40);
+      const notHandled = warnings.filter((l) => String(l.msg).includes("not handled"));
+      expect(notHandled).toHaveLength(1);
+      expect(notHandled[0]).toMatchObject({ topic: "order.placed", queue: "slow-mail", notHandled: 3 });
+      expect(notHandled[0]!.msg).toContain("3 events received but not handled");
+      expect(notHandled[0]!.msg).toContain("at most once");
+      expect(warnings.some((l) => String(l.msg).includes("1 handlers still running after the 50 ms grace"))).toBe(true);
+    } finally {
+      release();
+      await service.stop();
+    }
+  }, 30_000);
+
   it("start() rejects a handler missing an event (TSM_ERR_EVENT_HANDLER) unless partial: true", async () => {
     const registry = createMemoryRegistry();
     const strict = createService({ name: "strict", registry, ...quiet });

@@ -51,12 +51,23 @@ export interface SubscribeOptions {
   readonly concurrency?: number;
 }
 
+/** Options of ending a subscription. */
+export interface UnsubscribeOptions {
+  /**
+   * A bound, as a service's `--shutdown_grace`: messages received but not yet started are not
+   * started (a warning says how many, and what becomes of them), and handlers in flight get this
+   * long to finish before unsubscribe returns without them. Default: no bound, every message
+   * received so far is handled first.
+   */
+  readonly graceMs?: number;
+}
+
 /** A live subscription. */
 export interface Subscription {
   readonly topic: string;
   readonly queue: string | undefined;
-  /** Stops delivery and waits for the handlers in flight to finish. */
-  unsubscribe(): Promise<void>;
+  /** Stops delivery and waits for the handlers of the messages received (see UnsubscribeOptions). */
+  unsubscribe(options?: UnsubscribeOptions): Promise<void>;
 }
 
 /**

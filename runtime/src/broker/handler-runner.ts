@@ -9,6 +9,8 @@ export interface RunnerContext {
   readonly queue: string | undefined;
   /** What a failed handler means for the message on this backend, such as "dropped (at-most-once)". */
   readonly onFailure: string;
+  /** What becomes of messages a bounded stop does not start, such as "lost: the http broker is at most once". */
+  readonly notStarted: string;
 }
 
 /**
@@ -45,6 +47,36 @@ export class HandlerRunner {
   drained(): Promise<void> {
     if (this.pending === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /**
+   * Ends the runner of a subscription that stopped taking messages. Without `graceMs`, as
+   * drained(). With it, messages waiting are not started (one warning says how many and what
+   * becomes of them), and handlers in flight get `graceMs` to finish; past that it resolves
+   * without them (a warning says how many), as a server's stop cuts calls after its grace.
+   */
+  async stop(graceMs?: number): Promise<void> {
+    if (graceMs === undefined) return this.drained();
+    const fields = { topic: this.context.topic, queue: this.context.queue };
+    const notStarted = this.#waiting.splice(0).length;
+    if (notStarted > 0)
+      this.logger.warn(
+        { ...fields, notHandled: notStarted },
+        `broker: the subscription stopped with ${notStarted} events received but not handled; they are ${this.context.notStarted}`,
+      );
+    if (this.#running === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), graceMs);
+    });
+    const finished = await Promise.race([this.drained().then(() => true), graceOver]);
+    clearTimeout(timer);
+    if (!finished)
+      this.logger.warn(
+        { ...fields, running: this.#running, graceMs },
+        `broker: ${this.#running} handlers still running after the ${graceMs} ms grace; the subscription ` +
+          "stops without waiting for them (a service's grace is --shutdown_grace)",
+      );
   }
 
   /**

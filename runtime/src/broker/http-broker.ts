@@ -19,7 +19,14 @@ import { randomUUID } from "node:crypto";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { registryDefaults, type Registry, type Service } from "../registry/registry.js";
 import { advertisedBeside, Registration } from "../service/lifecycle.js";
-import type { Broker, BrokerHandler, PublishOptions, SubscribeOptions, Subscription } from "./broker.js";
+import type {
+  Broker,
+  BrokerHandler,
+  PublishOptions,
+  SubscribeOptions,
+  Subscription,
+  UnsubscribeOptions,
+} from "./broker.js";
 import { brokerHeaders } from "./broker.js";
 import { checkStarted, checkTopic, concurrencyOf } from "./broker-checks.js";
 import { HandlerRunner } from "./handler-runner.js";
@@ -181,7 +188,12 @@ class HttpBrokerImpl implements HttpBroker {
     const address = await this.#listening;
     const id = `${this.#id}-${++this.#count}`;
     const { queue } = options;
-    const context = { topic, queue, onFailure: "dropped (at-most-once)" };
+    const context = {
+      topic,
+      queue,
+      onFailure: "dropped (at-most-once)",
+      notStarted: "lost: the http broker is at most once (--broker nats --broker_jetstream on keeps events)",
+    };
     const subscription: LocalSubscription = {
       topic,
       queue,
@@ -202,17 +214,20 @@ class HttpBrokerImpl implements HttpBroker {
       throw error;
     }
     this.#directory.invalidate();
-    return { topic, queue, unsubscribe: () => this.#unsubscribe(id) };
+    return { topic, queue, unsubscribe: (unsubscribeOptions) => this.#unsubscribe(id, unsubscribeOptions) };
   }
 
-  /** Deregisters first (and waits for publishers' watches to drop the node), then stops receiving and drains. */
-  async #unsubscribe(id: string): Promise<void> {
+  /**
+   * Deregisters first (and waits for publishers' watches to drop the node), then stops receiving
+   * and drains: everything received, or, with a grace, the handlers in flight for that long.
+   */
+  async #unsubscribe(id: string, options: UnsubscribeOptions = {}): Promise<void> {
     const subscription = this.#subscriptions.get(id);
     if (!subscription) return;
     await subscription.registration?.stop();
     this.#subscriptions.delete(id);
     this.#directory.invalidate();
-    await subscription.runner.drained();
+    await subscription.runner.stop(options.graceMs);
   }
 
   async #listen(): Promise<string> {

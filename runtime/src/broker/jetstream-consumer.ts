@@ -76,17 +76,17 @@ export class JetStreamConsumer {
   }
 
   /**
-   * Stops taking messages and waits for the handlers in flight. A durable
-   * consumer stays on the server, so the group resumes where it left off;
-   * messages taken but not acked are redelivered after the ack wait.
+   * Stops taking messages and waits for the handlers in flight (for `graceMs` when given, see
+   * HandlerRunner.stop). A durable consumer stays on the server, so the group resumes where it
+   * left off; messages taken but not acked are redelivered after the ack wait.
    */
-  async stop(): Promise<void> {
+  async stop(graceMs?: number): Promise<void> {
     this.#closing = true;
     this.#messages?.stop();
     await this.#loop;
     // A rebuild under way ends at its next step, taking nothing.
     await this.#reopening;
-    await this.runner.drained();
+    await this.runner.stop(graceMs);
   }
 
   async #open(): Promise<void> {

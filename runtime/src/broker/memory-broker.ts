@@ -66,7 +66,12 @@ class MemoryBroker implements Broker {
     checkTopic(topic, "subscribe");
     const concurrency = concurrencyOf(options.concurrency);
     checkStarted(this.#state, this.kind);
-    const context = { topic, queue: options.queue, onFailure: "dropped (at-most-once)" };
+    const context = {
+      topic,
+      queue: options.queue,
+      onFailure: "dropped (at-most-once)",
+      notStarted: "lost (at-most-once)",
+    };
     const subscription: MemorySubscription = {
       topic,
       queue: options.queue,
@@ -76,9 +81,9 @@ class MemoryBroker implements Broker {
     return {
       topic,
       queue: options.queue,
-      unsubscribe: async () => {
+      unsubscribe: async (unsubscribeOptions) => {
         this.#subscriptions.delete(subscription);
-        await subscription.runner.drained();
+        await subscription.runner.stop(unsubscribeOptions?.graceMs);
       },
     };
   }

@@ -28,7 +28,14 @@ import { SetupError } from "../errors/setup-error.js";
 import { Code, codeName, TsmicroError } from "../errors/tsmicro-error.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { messageOf } from "../transport/call-errors.js";
-import type { Broker, BrokerHandler, PublishOptions, SubscribeOptions, Subscription } from "./broker.js";
+import type {
+  Broker,
+  BrokerHandler,
+  PublishOptions,
+  SubscribeOptions,
+  Subscription,
+  UnsubscribeOptions,
+} from "./broker.js";
 import { checkStarted, checkTopic, concurrencyOf } from "./broker-checks.js";
 import { HandlerRunner } from "./handler-runner.js";
 import { durableName, JetStreamConsumer, type JetStreamContext } from "./jetstream-consumer.js";
@@ -108,8 +115,8 @@ interface Connected {
   readonly jetstream: JetStreamContext | undefined;
 }
 
-/** What a subscription's unsubscribe does on this backend. */
-type Stopper = () => Promise<void>;
+/** What a subscription's unsubscribe does on this backend: drain, handlers in flight bounded by `graceMs` when given. */
+type Stopper = (graceMs?: number) => Promise<void>;
 
 class NatsBroker implements Broker {
   readonly kind = "nats";
@@ -127,7 +134,7 @@ class NatsBroker implements Broker {
   /** A JetStream publish has failed since the last that went through: its warning is given once. */
   #publishFailing = false;
   #starting: Promise<void> | undefined;
-  readonly #subscriptions = new Set<Stopper>();
+  readonly #subscriptions = new Set<Subscription["unsubscribe"]>();
 
   constructor(private readonly options: NatsBrokerOptions) {
     this.#servers = options.servers?.length ? options.servers : natsBrokerDefaults.servers;
@@ -204,17 +211,16 @@ class NatsBroker implements Broker {
     const { queue } = options;
     const jetstream = this.#connected!.jetstream;
     const onFailure = jetstream ? "redelivered after a backoff, or dead-lettered" : "dropped (at-most-once)";
-    const runner = new HandlerRunner(handler, concurrency, this.#logger, {
-      topic,
-      queue,
-      onFailure,
-    });
+    const notStarted = jetstream
+      ? "left unacknowledged: JetStream redelivers them after the ack wait"
+      : "lost: core NATS is at most once (--broker_jetstream on keeps events)";
+    const runner = new HandlerRunner(handler, concurrency, this.#logger, { topic, queue, onFailure, notStarted });
     const stop = jetstream
       ? await this.#subscribeDurably(jetstream, topic, queue, runner, concurrency)
       : await this.#subscribeCore(topic, queue, runner);
-    const unsubscribe = async () => {
+    const unsubscribe = async (unsubscribeOptions?: UnsubscribeOptions) => {
       if (!this.#subscriptions.delete(unsubscribe)) return;
-      await stop();
+      await stop(unsubscribeOptions?.graceMs);
     };
     this.#subscriptions.add(unsubscribe);
     return { topic, queue, unsubscribe };
@@ -356,10 +362,10 @@ class NatsBroker implements Broker {
         runner.push(new ReceivedMessage(fields, atMostOnce));
       }
     })();
-    return async () => {
+    return async (graceMs) => {
       if (!nc.isClosed()) await subscription.drain().catch(() => subscription.unsubscribe());
       await loop.catch(() => undefined);
-      await runner.drained();
+      await runner.stop(graceMs);
     };
   }
 
@@ -379,7 +385,7 @@ class NatsBroker implements Broker {
       concurrency,
     );
     await consumer.start();
-    return () => consumer.stop();
+    return (graceMs) => consumer.stop(graceMs);
   }
 
   /**

@@ -172,10 +172,13 @@ export class ServiceEvents {
     }
   }
 
-  /** Ends the service's subscriptions, waiting for the handlers in flight. */
-  async unsubscribe(): Promise<void> {
+  /**
+   * Ends the service's subscriptions: with `graceMs` (the service's stop), events received but not
+   * started are not, and handlers in flight get that long; without, every event received is handled.
+   */
+  async unsubscribe(graceMs?: number): Promise<void> {
     const subscriptions = this.#subscriptions.splice(0);
-    await Promise.all(subscriptions.map((s) => s.unsubscribe()));
+    await Promise.all(subscriptions.map((s) => s.unsubscribe(graceMs === undefined ? {} : { graceMs })));
   }
 
   /** Stops the broker if the service made it and it was started; a handed-in one keeps running. */

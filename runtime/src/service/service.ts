@@ -405,15 +405,15 @@ export function createService(options: ServiceOptions): MicroService {
     if (collectDefaultMetrics) setImmediate(collectDefaultMetrics);
   }
 
-  // Reverse order of start: stop being found, stop taking events and calls (the event handlers in
-  // flight finish while clients still work), then close what calls out and publishes.
+  // Reverse order of start: stop being found, stop taking events and calls (the event handlers and
+  // calls in flight finish, within one --shutdown_grace, while clients still work), then close what
+  // calls out and publishes.
   async function stop(): Promise<void> {
     await starting?.catch(() => undefined);
     running = false;
     server.setServing(false);
     await registration?.stop();
-    await events.unsubscribe();
-    await server.stop(settings.shutdownGraceMs);
+    await Promise.all([events.unsubscribe(settings.shutdownGraceMs), server.stop(settings.shutdownGraceMs)]);
     await metricsServer?.stop();
     await clients.stop();
     await events.release();
