@@ -295,6 +295,47 @@ describe("a service's broker and typed events", () => {
     await broker.stop();
   });
 
+  it("reads JSON bodies as strict proto3 JSON: a body that does not fit is a decode failure naming the message, place and trace", async () => {
+    const { lines, destination } = lineCollector();
+    const registry = createMemoryRegistry();
+    const broker = createMemoryBroker({ logger: createLogger({ destination }) });
+    const received: { event: OrderPlaced; context: EventContext }[] = [];
+    const mail = createService({ name: "mail-json", registry, broker, ...quiet, env: suiteEnv() });
+    mail.subscribe(OrdersEvents, recorder(received));
+    await start(mail);
+    const publishJson = (id: string, json: string) =>
+      mail.broker.publish("order.placed", new TextEncoder().encode(json), {
+        id,
+        headers: { "content-type": "application/json" },
+      });
+    // ts-proto's fromJSON took these, as orderId "[object Object]" and customerId "true".
+    await publishJson("wrong-types", '{"orderId":{"a":1},"customerId":true}');
+    await publishJson("unknown-field", '{"orderId":"o1","unknownField":5}');
+    await publishJson("fits", '{"orderId":"o2","totalCents":"9007199254740993","placedAt":"2024-05-01T10:00:00Z"}');
+
+    await waitFor("the decode failures", () => lines.filter((l) => l.includes("broker handler failed")).length === 2);
+    await waitFor("the event that fits", () => received.length === 1);
+    expect(received.map((r) => r.context.id)).toEqual(["fits"]);
+    expect(received[0]!.event).toMatchObject({ orderId: "o2", totalCents: 9007199254740993n });
+    expect(received[0]!.event.placedAt?.toISOString()).toBe("2024-05-01T10:00:00.000Z");
+
+    const failures = lines
+      .map(
+        (line) =>
+          JSON.parse(line) as { messageId?: string; topic?: string; trace_id?: string; err?: { message?: string } },
+      )
+      .filter((l) => l.err !== undefined);
+    const wrong = failures.find((l) => l.messageId === "wrong-types");
+    expect(wrong).toMatchObject({ topic: "order.placed", trace_id: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect(wrong!.err!.message).toContain(
+      "message wrong-types on order.placed is not a JSON fixtures.shop.v1.OrderPlaced",
+    );
+    expect(wrong!.err!.message).toContain('at orderId ({"a":1}): ');
+    const unknown = failures.find((l) => l.messageId === "unknown-field");
+    expect(unknown!.err!.message).toContain("unknownField");
+    await broker.stop();
+  });
+
   it("traces the untyped service.broker as the typed events: traceparent in the headers, the failing line in it", async () => {
     const { lines, destination } = lineCollector();
     const registry = createMemoryRegistry();

@@ -3,7 +3,7 @@
  * definition's messages, and broker handlers that decode them for a typed
  * handler. Bodies are protobuf binary (`content-type: application/protobuf`);
  * a body sent as `application/json` (a publisher in another language, or
- * the gateway) is read as proto3 JSON.
+ * the gateway) is read as proto3 JSON, strictly, as the gateway reads requests.
  */
 import { randomUUID } from "node:crypto";
 import {
@@ -61,22 +61,30 @@ export interface EventHandlerContext {
   readonly logger: Logger;
   /** The broker's kind, for the consumer span's `messaging.system`. */
   readonly system: string;
+  /** The events definition's descriptors (base64 FileDescriptorSet): what JSON bodies are read against. */
+  readonly fileDescriptorSet: string;
   tracing(): Tracing | undefined;
 }
 
 /**
  * The broker handler of one event: decodes each message and calls `handle`
  * in a consumer span. A body that does not decode, like a handler that
- * throws, fails the message (logged with its id; redelivered where the
- * backend can, which ends in the dead-letter subject for a body that never decodes).
+ * throws, fails the message (logged with its id and the span's trace;
+ * redelivered where the backend can, which ends in the dead-letter subject
+ * for a body that never decodes).
  */
 export function eventBrokerHandler<T>(
   event: EventDefinition<T>,
   handle: (event: T, context: EventContext) => Promise<void>,
   context: EventHandlerContext,
 ): BrokerHandler {
+  let jsonReader: Promise<(text: string) => T> | undefined;
+  // protobuf-es and the descriptors load with the first JSON body: generated publishers send protobuf.
+  const readJson = () => {
+    jsonReader ??= import("./event-json.js").then((m) => m.eventJsonReader(event, context.fileDescriptorSet));
+    return jsonReader;
+  };
   return (message) => {
-    const decoded = decodeEvent(event, message);
     const eventContext: EventContext = {
       id: message.id,
       topic: message.topic,
@@ -85,21 +93,28 @@ export function eventBrokerHandler<T>(
       logger: context.logger.child({ topic: message.topic, messageId: message.id }),
     };
     const facts = { system: context.system, topic: message.topic, id: message.id, headers: message.headers };
-    return tracedConsume(context.tracing(), facts, () => handle(decoded, eventContext));
+    // Decoded inside the span: a body that does not decode fails it, and its line carries the trace.
+    return tracedConsume(context.tracing(), facts, async () =>
+      handle(await decodeEvent(event, message, readJson), eventContext),
+    );
   };
 }
 
-/** The message's event, from protobuf binary or, for `application/json` bodies, proto3 JSON. */
-function decodeEvent<T>(event: EventDefinition<T>, message: BrokerMessage): T {
+/** The message's event, from protobuf binary or, for `application/json` bodies, strict proto3 JSON. */
+async function decodeEvent<T>(
+  event: EventDefinition<T>,
+  message: BrokerMessage,
+  readJson: () => Promise<(text: string) => T>,
+): Promise<T> {
   const json = headerOf(message.headers, "content-type")?.startsWith(eventContentTypes.json) ?? false;
   try {
-    return json
-      ? event.codec.fromJSON(JSON.parse(new TextDecoder().decode(message.body)))
-      : event.codec.decode(message.body);
+    return json ? (await readJson())(new TextDecoder().decode(message.body)) : event.codec.decode(message.body);
   } catch (error) {
+    const form = json ? "proto3 JSON" : "protobuf";
     throw new TsmicroError(
       Code.INVALID_ARGUMENT,
-      `message ${message.id} on ${message.topic} is not a ${json ? "JSON " : ""}${event.messageType}: ${error instanceof Error ? error.message : String(error)}`,
+      `message ${message.id} on ${message.topic} is not a ${json ? "JSON " : ""}${event.messageType}: ` +
+        `${error instanceof Error ? error.message : String(error)}; its publisher must send that message as ${form}`,
     );
   }
 }

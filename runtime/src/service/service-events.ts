@@ -161,6 +161,7 @@ export class ServiceEvents {
       const handler = eventBrokerHandler(event, planned.handle, {
         logger: this.#options.logger,
         system: broker.kind,
+        fileDescriptorSet: planned.definition.fileDescriptorSet,
         tracing: this.#options.tracing,
       });
       this.#subscriptions.push(
