@@ -82,6 +82,23 @@ describe("Registration", () => {
   });
 });
 
+describe("Registration's heartbeat and TTL", () => {
+  it("warns when the heartbeat is not shorter than the TTL, naming both flags", async () => {
+    const warnings: string[] = [];
+    const logger = { ...silentLogger(), warn: (_fields: object, message?: string) => warnings.push(message ?? "") };
+    const registration = new Registration(createMemoryRegistry(), record, {
+      ttlMs: 10_000,
+      intervalMs: 100_000,
+      logger,
+    });
+    await registration.start();
+    await registration.stop();
+    expect(warnings).toEqual([
+      "--register_interval (100 s) is not shorter than --register_ttl (10 s): the node expires between heartbeats and callers lose it; use an interval below the TTL, such as 15s and 30s",
+    ]);
+  });
+});
+
 describe("Registration heartbeats while the registry is down", () => {
   it("logs each failure as one line without a stack, and a line once the registry answers again", async () => {
     const lines: { level: string; fields: Record<string, unknown>; message: string }[] = [];

@@ -137,6 +137,13 @@ export class Registration {
 
   /** Registers the node and starts the heartbeat; rejects when the first registration fails. */
   async start(): Promise<void> {
+    const { ttlMs, intervalMs, logger } = this.options;
+    if (intervalMs >= ttlMs)
+      logger.warn(
+        { registerIntervalMs: intervalMs, registerTtlMs: ttlMs },
+        `--register_interval (${intervalMs / 1000} s) is not shorter than --register_ttl (${ttlMs / 1000} s): ` +
+          "the node expires between heartbeats and callers lose it; use an interval below the TTL, such as 15s and 30s",
+      );
     await this.register();
     this.#registered = true;
     this.#heartbeat = setInterval(() => {

@@ -66,6 +66,13 @@ describe("resolveServiceSettings", () => {
     expect(() => resolveServiceSettings({}, [], { TSMICRO_CLIENT_RETRIES: "-1" })).toThrow(
       'TSMICRO_CLIENT_RETRIES has an invalid value "-1": expected a whole number >= 0',
     );
+    // A TTL of 0 expires at once; a heartbeat every 0 ms rewrites the registry a thousand times a second.
+    expect(() => resolveServiceSettings({}, ["--register_ttl=0"], {})).toThrow(
+      '--register_ttl has an invalid value "0": expected a duration above 0, such as 15s or 30s',
+    );
+    expect(() => resolveServiceSettings({}, ["--register_interval=0s"], {})).toThrow(
+      '--register_interval has an invalid value "0s": expected a duration above 0, such as 15s or 30s',
+    );
     expect(() => resolveServiceSettings({}, ["--register_ttl=soon"], {})).toThrow(
       "--register_ttl has an invalid value",
     );

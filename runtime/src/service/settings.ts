@@ -126,6 +126,18 @@ const wire = (value: string, source: string) => oneOf(value, source, ["grpc", "h
 /** go-micro's flags read a bare number as seconds. */
 const duration = (value: string, source: string) => durationIn(value, source, 1000);
 
+/** A duration that must pass at all: a TTL of 0 expires at once, a heartbeat every 0 ms spins. */
+function positiveDuration(value: string, source: string): number {
+  const ms = duration(value, source);
+  if (ms > 0) return ms;
+  throw new SetupError(
+    "TSM_ERR_FLAG",
+    source,
+    JSON.stringify(value),
+    "expected a duration above 0, such as 15s or 30s",
+  );
+}
+
 /** `auto`, a duration, or `none`/`off`/0 for none. */
 const attemptTimeout = (value: string, source: string): AttemptTimeout =>
   value.trim().toLowerCase() === "auto" ? "auto" : (optionalDuration(value, source) ?? "none");
@@ -190,8 +202,8 @@ const selectors = ["roundrobin", "round_robin", "random", "leastinflight", "leas
 const flags: Record<string, Parser> = {
   registry: (v, s) => ({ registry: oneOf(v, s, registries) }),
   registry_address: (v) => registryAddress(v),
-  register_ttl: (v, s) => ({ registerTtlMs: duration(v, s) }),
-  register_interval: (v, s) => ({ registerIntervalMs: duration(v, s) }),
+  register_ttl: (v, s) => ({ registerTtlMs: positiveDuration(v, s) }),
+  register_interval: (v, s) => ({ registerIntervalMs: positiveDuration(v, s) }),
   server_address: (v, s) => ({ serverAddress: serverAddress(v, s) }),
   server_advertise: (v, s) => ({ serverAdvertise: serverAdvertise(v, s) }),
   client_retries: (v, s) => ({ clientRetries: count(v, s, 0) }),
