@@ -3,6 +3,7 @@ import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { CommandError } from "./cli/command-error.js";
 import { failCommand, knownFlagsOf, unknownSubcommand } from "./cli/fail.js";
+import { readSwitches } from "./cli/switch-flags.js";
 import { version } from "./cli/package-paths.js";
 import { findWorkspace } from "./cli/workspace.js";
 
@@ -62,6 +63,7 @@ await cli
   .version(version)
   // One spelling per flag: no camelCase twin of a dashed one (--showSecrets for --show-secrets).
   .parserConfiguration({ "camel-case-expansion": false })
+  .middleware(async (argv) => readSwitches(argv, hideBin(process.argv)))
   .strict()
   .demandCommand(1, "name a command; see tsmicro --help")
   .recommendCommands()

@@ -131,6 +131,17 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect(strict.stderr).toContain("maint.v1.Maintenance.HashKV serves it");
     expect(strict.stderr).toContain("; strict_routes makes this an error");
     expect((await readTree(join(strictDir, "src/gen"))).size).toBe(0);
+
+    // Written as tsmicro's other switches are (yargs would read `on` as false, and warn only).
+    const on = await generate(strictDir, "--strict_routes=on");
+    expect(on.code).toBe(1);
+    expect(on.stderr).toContain("; strict_routes makes this an error");
+    const bad = await generate(strictDir, "--strict_routes=maybe");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe(
+      'tsmicro: --strict_routes has an invalid value "maybe": use on or off, or --strict_routes alone\n',
+    );
+    expect((await readTree(join(strictDir, "src/gen"))).size).toBe(0);
   });
 
   it.each([
