@@ -1,5 +1,5 @@
 import { statSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -82,6 +82,29 @@ describe("create-tsmicro --dir", () => {
     const typeless = await runCreate(["bare", "--type", "--no-install"], dir);
     expect(typeless.code).toBe(1);
     expect(typeless.stderr).toBe("create-tsmicro: --type needs a value: use one of service, api, web\n");
+    const onOff = await runCreate(["bare", "--workspace=yes please", "--no-install"], dir);
+    expect(onOff.code).toBe(1);
+    expect(onOff.stderr).toBe(
+      'create-tsmicro: --workspace has an invalid value "yes please": use on or off, or --workspace alone\n',
+    );
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("reads --workspace=on as tsmicro's other switches read on, and puts no workspace in another", async () => {
+    const made = await runCreate(["shop", "--dir", join(work, "shop-on"), "--workspace=on", "--install=off"], work);
+    expect(made.code).toBe(0);
+    expect(JSON.parse(await readFile(join(work, "shop-on", "tsmicro.json"), "utf8"))).toMatchObject({
+      workspace: true,
+    });
+
+    // A workspace holds services, not another workspace.
+    const inner = join(work, "shop-on", "more", "inner");
+    const nested = await runCreate(["inner", "--workspace", "--dir", inner, "--no-install"], work);
+    expect(nested.code).toBe(1);
+    expect(nested.stderr).toBe(
+      `create-tsmicro: ${inner} would be inside the workspace shop-on, and a workspace holds services, ` +
+        "not another workspace: run tsmicro new inner there (without --workspace) to add a service, or choose a folder outside it\n",
+    );
+    expect(await readdir(join(work, "shop-on"))).not.toContain("more");
   });
 });

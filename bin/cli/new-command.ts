@@ -9,6 +9,8 @@ import { nameForms } from "../../generator/scaffold/names.js";
 import { planProject, planWorkspace, sampleProto, type ProjectType } from "../../generator/scaffold/plan-project.js";
 import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
 import { type ClientScaffold, clientScaffold, type ServiceScaffold } from "../../generator/scaffold/source-model.js";
+import { displayPath } from "./buf-image.js";
+import { CommandError } from "./command-error.js";
 import { formatFiles } from "./format.js";
 import { compileRequest } from "./generate-command.js";
 import { generateFiles } from "./generate-files.js";
@@ -209,6 +211,12 @@ export async function newWorkspace(
   const project = nameForms(options.name, "workspace name");
   const dir = resolve(options.dir ?? project.kebab);
   const shown = shownAs(options.dir, dir);
+  const around = await enclosingWorkspace(dirname(dir));
+  if (around !== undefined)
+    throw new CommandError(
+      `${shown} would be inside the workspace ${displayPath(around)}, and a workspace holds services, ` +
+        `not another workspace: run tsmicro new ${options.name} there (without --workspace) to add a service, or choose a folder outside it`,
+    );
   await checkTarget(dir, shown);
   const templates = await loadTemplates(options.templates);
   await createWhole(dir, shown, dirname(dir), async (staging) => {
