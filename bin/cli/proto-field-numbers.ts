@@ -23,18 +23,14 @@ export function otherFieldNumbered(source: string, line: number, number: string)
  * -1 outside any. A oneof's lines belong to the message around it.
  */
 function blockScopes(lines: readonly string[]): number[] {
-  const open: { kind: string; scope: number }[] = [];
+  // The scope of each block open at this point, innermost last.
+  const open: number[] = [];
   const scopes: number[] = [];
   lines.forEach((text, index) => {
-    scopes.push(open.at(-1)?.scope ?? -1);
-    for (const token of withoutComments(text).matchAll(/(\b(?:message|enum|oneof|service|extend)\b[^{}]*)?([{}])/g)) {
-      if (token[2] === "}") {
-        open.pop();
-        continue;
-      }
-      const kind = token[1]?.trim().split(/\s+/)[0] ?? "block";
-      const outer = open.at(-1)?.scope ?? -1;
-      open.push({ kind, scope: kind === "oneof" ? outer : index });
+    scopes.push(open.at(-1) ?? -1);
+    for (const token of withoutComments(text).matchAll(/(\boneof\b[^{}]*)?([{}])/g)) {
+      if (token[2] === "}") open.pop();
+      else open.push(token[1] !== undefined ? (open.at(-1) ?? -1) : index);
     }
   });
   return scopes;
