@@ -15,9 +15,9 @@ const switchFlags = new Set([
 
 /**
  * Sets each yes/no flag written `--name=VALUE` in `args` as the runtime's flags read switches: on,
- * true or 1; off, false or 0 (a yargs middleware, before validation). yargs reads any value but
- * `true` as false, so `--strict_routes=on` was not strict and `--workspace=on` made a service;
- * another value is refused.
+ * true or 1; off, false or 0. A yargs middleware, run before the command: yargs reads any value
+ * but `true` as false, so `--strict_routes=on` was not strict and `--workspace=on` made a service.
+ * Another value is refused.
  */
 export function readSwitches(argv: Record<string, unknown>, args: readonly string[]): void {
   for (const arg of args) {
