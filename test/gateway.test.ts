@@ -14,6 +14,7 @@
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { connect } from "node:net";
+import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, type DescFile, type FileRegistry, fromBinary, type JsonObject, toBinary } from "@bufbuild/protobuf";
@@ -1150,6 +1151,48 @@ describe("the HTTP gateway", () => {
       // The main gateway's default limit (1 MiB) lets the same body through.
       const same = await send(gateway.url, "POST", "/v1/echo", { stringValue: "x".repeat(2000) });
       expect(same.status, same.text).toBe(200);
+    });
+
+    it("reads a body sent with Content-Encoding gzip, deflate or br, and refuses one it cannot read", async () => {
+      const json = Buffer.from(JSON.stringify({ stringValue: "packed" }));
+      for (const [coding, bytes] of [
+        ["gzip", gzipSync(json)],
+        ["deflate", deflateSync(json)],
+        ["br", brotliCompressSync(json)],
+        ["identity", json],
+        ["deflate, gzip", gzipSync(deflateSync(json))],
+      ] as const) {
+        const answer = await send(gateway.url, "POST", "/v1/echo", bytes, { "content-encoding": coding });
+        expect(answer.status, `${coding}: ${answer.text}`).toBe(200);
+        expect(answer.json()).toEqual({ stringValue: "packed" });
+      }
+      const unknown = await send(gateway.url, "POST", "/v1/echo", json, { "content-encoding": "zstd" });
+      expect(unknown.status, unknown.text).toBe(415);
+      expect(unknown.json()).toEqual(
+        status(
+          Code.INVALID_ARGUMENT,
+          'the request body\'s Content-Encoding "zstd" is not one the gateway reads: send it as it is, or as gzip, deflate or br',
+        ),
+      );
+      const notGzip = await send(gateway.url, "POST", "/v1/echo", json, { "content-encoding": "gzip" });
+      expect(notGzip.status, notGzip.text).toBe(400);
+      expect(notGzip.json()).toEqual(
+        status(
+          Code.INVALID_ARGUMENT,
+          "the request body is not gzip data, as its Content-Encoding says: send it encoded so, or without the header",
+        ),
+      );
+      // 2000 bytes that gzip to far less than --body_limit=1kb are still over it once read.
+      const big = gzipSync(JSON.stringify({ stringValue: "x".repeat(2000) }));
+      expect(big.length).toBeLessThan(1024);
+      const bomb = await send(strict.url, "POST", "/v1/echo", big, { "content-encoding": "gzip" });
+      expect(bomb.status, bomb.text).toBe(413);
+      expect(bomb.json()).toEqual(
+        status(
+          Code.OUT_OF_RANGE,
+          "the request body, decoded from gzip, is over the gateway's limit of 1024 bytes (--body_limit)",
+        ),
+      );
     });
 
     it("a request Node's HTTP parser refuses gets a JSON status too", async () => {

@@ -43,6 +43,7 @@ import { acceptMethods, routableMethods, routeMethods } from "./http-methods.js"
 import { ConnectionSignals } from "./connection-signals.js";
 import { closeWithinGrace, openSockets } from "./graceful-close.js";
 import { parseJsonBody } from "./json-body.js";
+import { BodyEncodingError, decodeBody } from "./request-encoding.js";
 import { createEventBroker, type HttpEventPublisher } from "./event-handler.js";
 import { EventTopics } from "./event-topics.js";
 import type { OpenApiBuilder } from "./merge-openapi.js";
@@ -212,7 +213,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   let url: string | undefined;
   let stopping: Promise<void> | undefined;
 
-  readBodiesAsJson(app, routing);
+  readBodiesAsJson(app, routing, settings.bodyLimit);
   answerFailures(app, routing, logger, settings.bodyLimit);
   app.setNotFoundHandler((request, reply) => {
     const { status, body } = errorResponse(
@@ -364,34 +365,46 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
 /**
  * Bodies are read as text and parsed here, so any content type is accepted as JSON (as
- * grpc-gateway does) and a parse error names the problem. The same parser is named for JSON
- * too: fastify finds a catch-all anew (parsing the content type) on every request, a named
- * parser in its cache.
+ * grpc-gateway does) and a parse error names the problem; a body with a `Content-Encoding` is
+ * decoded first (see decodeBody). The same parser is named for JSON too: fastify finds a
+ * catch-all anew (parsing the content type) on every request, a named parser in its cache.
  */
-function readBodiesAsJson(app: FastifyInstance, routing: GatewayDispatch): void {
+function readBodiesAsJson(app: FastifyInstance, routing: GatewayDispatch, bodyLimit: number): void {
   app.removeAllContentTypeParsers();
-  const parseBody = (
-    request: FastifyRequest,
-    body: string | Buffer,
-    done: (error: TsmicroError | null, body?: unknown) => void,
-  ) => {
-    const bytes = body as Buffer;
+  type Done = (error: TsmicroError | null, body?: unknown) => void;
+  const refuse = (request: FastifyRequest, error: TsmicroError, done: Done) => {
+    // The request never reaches dispatch, which names its route: named here, it is counted under its route.
+    const template = routing.templateOf(request.method, request.raw.url ?? "/");
+    if (template !== undefined) routing.nameRoute(request, template);
+    done(error, undefined);
+  };
+  const parseText = (request: FastifyRequest, bytes: Buffer, done: Done) => {
     // JSON is UTF-8: bytes that are not would be read as U+FFFD and stored so, as grpc-gateway refuses them.
-    const text = isUtf8(bytes) ? bytes.toString("utf8") : undefined;
-    try {
-      if (text === undefined)
-        throw new TsmicroError(
+    if (!isUtf8(bytes))
+      return refuse(
+        request,
+        new TsmicroError(
           Code.INVALID_ARGUMENT,
           `${bodyName(request.headers["content-type"])} is not valid UTF-8, which JSON text must be`,
-        );
-      done(null, parseJsonBody(text));
+        ),
+        done,
+      );
+    const text = bytes.toString("utf8");
+    let parsed: unknown;
+    try {
+      parsed = parseJsonBody(text);
     } catch (error) {
-      // The request never reaches dispatch, which names its route: named here, it is counted under its route.
-      const template = routing.templateOf(request.method, request.raw.url ?? "/");
-      if (template !== undefined) routing.nameRoute(request, template);
-      const refusal = error as TsmicroError;
-      done(text === undefined ? refusal : notJson(refusal, text, request.headers["content-type"]), undefined);
+      return refuse(request, notJson(error as TsmicroError, text, request.headers["content-type"]), done);
     }
+    done(null, parsed);
+  };
+  const parseBody = (request: FastifyRequest, body: string | Buffer, done: Done) => {
+    const encoding = request.headers["content-encoding"];
+    if (encoding === undefined) return parseText(request, body as Buffer, done);
+    decodeBody(body as Buffer, encoding, bodyLimit).then(
+      (decoded) => parseText(request, decoded, done),
+      (error: TsmicroError) => refuse(request, error, done),
+    );
   };
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, parseBody);
   app.addContentTypeParser("*", { parseAs: "buffer" }, parseBody);
@@ -404,7 +417,7 @@ function readBodiesAsJson(app: FastifyInstance, routing: GatewayDispatch): void 
  */
 function answerFailures(app: FastifyInstance, routing: GatewayDispatch, logger: Logger, bodyLimit: number): void {
   app.setErrorHandler((error, request, reply) => {
-    const httpStatus = fastifyStatus(error);
+    const httpStatus = error instanceof BodyEncodingError ? error.status : fastifyStatus(error);
     const failure = asTsmicroError(error, bodyLimit, request.headers["content-type"]);
     if (!isTsmicroError(failure))
       logger.error({ err: error, method: request.method, url: request.url }, "gateway error");
