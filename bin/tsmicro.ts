@@ -204,6 +204,10 @@ await cli
           type: "string",
           describe: "on: name response fields as the proto does (display_name), as grpc-gateway's UseProtoNames",
         })
+        .option("forward_headers", {
+          type: "string",
+          describe: "headers to forward as metadata, comma-separated; grpcgateway: as grpc-gateway (grpcgateway-*)",
+        })
         .option("dashboard", { type: "string", describe: "on: serve the dashboard (as tsmicro web) at /dashboard/" })
         .option("dashboard_calls", {
           type: "string",

@@ -161,6 +161,48 @@ describe("gateway JWT and rate limits (--config)", () => {
     }
   });
 
+  it("forwards the headers --forward_headers names to the service as metadata, and grpc-gateway's with grpcgateway", async () => {
+    const forwarding = createGateway({
+      args: [
+        `--registry=local`,
+        `--registry_address=${join(dir, "registry")}`,
+        "--address=127.0.0.1:0",
+        "--forward_headers=grpcgateway,x-tenant-id",
+      ],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    await forwarding.start();
+    try {
+      const response = await fetch(`${forwarding.url}/library/whoami`, {
+        method: "POST",
+        body: "{}",
+        headers: { "x-tenant-id": "acme", "user-agent": "shop-app/2", cookie: "session=1", "x-unnamed": "no" },
+      });
+      expect(response.status).toBe(200);
+      // The node answers the values of x- keys, and the names of all.
+      const { metadata, metadataKeys } = (await response.json()) as {
+        metadata: Record<string, string>;
+        metadataKeys: string[];
+      };
+      expect(metadata).toMatchObject({ "x-tenant-id": "acme", "x-forwarded-host": new URL(forwarding.url!).host });
+      expect(metadataKeys).toEqual(
+        expect.arrayContaining(["grpcgateway-user-agent", "grpcgateway-cookie", "grpcgateway-host"]),
+      );
+      expect(metadataKeys).not.toContain("x-unnamed");
+      // The main gateway, without the flag, forwards none of them.
+      const plain = await whoami({
+        authorization: `Bearer ${await token({ sub: "ada", iss: "tsmicro-tests", exp: now() + 60 })}`,
+        "x-tenant-id": "acme",
+        "user-agent": "shop-app/2",
+      });
+      const keys = ((await plain.json()) as { metadataKeys: string[] }).metadataKeys;
+      expect(keys.filter((key) => key === "x-tenant-id" || key.startsWith("grpcgateway-"))).toEqual([]);
+    } finally {
+      await forwarding.stop();
+    }
+  });
+
   it("leaves routes without a rule open", async () => {
     expect((await fetch(`${gateway.url}/v1/authors/ada`)).status).toBe(200);
   });

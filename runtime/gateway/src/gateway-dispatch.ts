@@ -418,6 +418,7 @@ export class GatewayDispatch {
           "header not forwarded: gRPC metadata takes printable ASCII only",
         ),
       request.raw,
+      this.#settings.forwardHeaders,
     );
   }
 

@@ -1,6 +1,7 @@
 import { SetupError } from "@tsmicro/runtime";
 import { count, type FlagParser, oneOf, onOff, readFlags } from "@tsmicro/runtime/internal";
 import { corsOriginProblem } from "./gateway-cors.js";
+import { forwardHeaders } from "./forwarded-metadata.js";
 
 /** What `tsmicro api` reads from flags and environment besides the registry and client flags. */
 export interface GatewaySettings {
@@ -28,6 +29,8 @@ export interface GatewaySettings {
   readonly jsonUseProtoNames: boolean;
   /** Serves the dashboard (`tsmicro web`'s page) at `/dashboard/`. */
   readonly dashboard: boolean;
+  /** Request headers forwarded as metadata besides `Grpc-Metadata-*`: header name to metadata key (see forwardHeaders). */
+  readonly forwardHeaders: ReadonlyMap<string, string>;
 }
 
 /** Defaults, applied here and nowhere else. */
@@ -45,6 +48,7 @@ export const defaultGatewaySettings: GatewaySettings = {
   jsonEmitUnpopulated: false,
   jsonUseProtoNames: false,
   dashboard: false,
+  forwardHeaders: new Map(),
 };
 
 type Parser = FlagParser<Partial<GatewaySettings>>;
@@ -67,6 +71,7 @@ const flags: Record<string, Parser> = {
   json_emit_unpopulated: (v, s) => ({ jsonEmitUnpopulated: onOff(v, s) }),
   json_use_proto_names: (v, s) => ({ jsonUseProtoNames: onOff(v, s) }),
   dashboard: (v, s) => ({ dashboard: onOff(v, s) }),
+  forward_headers: (v, s) => ({ forwardHeaders: forwardHeaders(v, s) }),
 };
 
 /** The flag names the gateway understands (besides the service flags). */
