@@ -16,6 +16,7 @@ import { silentLogger } from "../runtime/src/logging/logger.js";
 import { createMemoryRegistry } from "../runtime/src/registry/memory-registry.js";
 import type { Registry } from "../runtime/src/registry/registry.js";
 import { createLogger } from "@tsmicro/runtime";
+import { recordingLogger } from "../runtime/src/broker/testdata/broker-conformance.js";
 import { suiteEnv } from "./support/suite-env.js";
 
 const timeoutMs = 1_000;
@@ -144,6 +145,7 @@ async function until(what: string, ready: () => Promise<boolean>, ms = 5_000): P
 describe("the web proxy in front of two hello web services", () => {
   const registry = createMemoryRegistry();
   const nodes: WebService[] = [];
+  const proxyLog = recordingLogger();
   let impostor: Server;
   let proxy: WebProxy;
   let gateway: FastifyInstance;
@@ -172,7 +174,7 @@ describe("the web proxy in front of two hello web services", () => {
       );
     }
 
-    proxy = createWebProxy({ registry, timeoutMs, logger: silentLogger() });
+    proxy = createWebProxy({ registry, timeoutMs, logger: proxyLog.logger.child({ service: "api" }) });
     gateway = fastify();
     gateway.get("/healthz", async () => ({ ok: true }));
     await gateway.register(webProxyRoutes, { proxy });
@@ -304,6 +306,9 @@ describe("the web proxy in front of two hello web services", () => {
     }
     const replies = await Promise.all([1, 2, 3].map((i) => echoOverWebSocket(`${wsBase}/hello/ws`, `ping ${i}`)));
     for (const reply of replies) expect(reply.split(" ")[0]).not.toBe(doomed.id);
+    // Logged under the gateway's own name, with the web service as the backend (a second `service` would replace it).
+    const refused = proxyLog.entries.find((entry) => entry.fields.node === doomed.id);
+    expect(refused?.fields).toMatchObject({ service: "api", backend: "hello" });
     await doomed.stop();
   });
 

@@ -208,7 +208,7 @@ class RegistryBackendCatalogue implements BackendCatalogue {
       }
     }
     // No node answered: the service is not loaded (rather than loaded with no routes).
-    throw lastError ?? new Error(`no node of ${service.name} to list its this.#services`);
+    throw lastError ?? new Error(`no node of ${service.name} to list its services`);
   }
 
   async #load(name: string): Promise<void> {
@@ -270,7 +270,7 @@ class RegistryBackendCatalogue implements BackendCatalogue {
         else void this.#checkLive(name);
       }
     } catch (error) {
-      if (!this.#stopped) this.#logger.warn({ err: error }, "this.#registry watch ended");
+      if (!this.#stopped) this.#logger.warn({ err: error }, "registry watch ended");
     }
     // The registry ended the watch (etcd came back empty): watch again and read every service afresh.
     if (!this.#stopped) setTimeout(() => void this.#watchAndLoad().catch(() => undefined), 1_000).unref();

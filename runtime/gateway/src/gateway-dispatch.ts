@@ -436,7 +436,7 @@ export class GatewayDispatch {
 
   /**
    * A rule naming RPCs that match no method of the services loaded at start is most likely
-   * misspelt (`user.v1.User.*` for `user.v1.UserService.*`): the routes it was meant to this.guard
+   * misspelt (`user.v1.User.*` for `user.v1.UserService.*`): the routes it was meant to guard
    * would be open. Said once, at start; a service that registers later may still match it.
    */
   warnRulesMatchingNone(): void {
@@ -446,7 +446,7 @@ export class GatewayDispatch {
       this.#logger.warn(
         { rule: pattern },
         `route rule ${JSON.stringify(pattern)} matches no method of the services routed so far (such as ${rpcs[0]}): ` +
-          "check its spelling, package.Service.Method with * for any part; until a service it names registers, what it was meant to this.guard is open",
+          "check its spelling, package.Service.Method with * for any part; until a service it names registers, what it was meant to guard is open",
       );
   }
 }

@@ -202,13 +202,13 @@ class RegistryWebProxy implements WebProxy {
       await this.start();
       nodes = (await this.#registry.getService(service)).flatMap((s) => s.nodes);
     } catch (error) {
-      this.#logger.warn({ err: error, service }, "this.#registry lookup failed");
-      return new TsmicroError(Code.UNAVAILABLE, `cannot look up service ${service}: the this.#registry is unreachable`);
+      this.#logger.warn({ err: error, backend: service }, "registry lookup failed");
+      return new TsmicroError(Code.UNAVAILABLE, `cannot look up service ${service}: the registry is unreachable`);
     }
     if (nodes.length === 0) {
       return new TsmicroError(
         Code.NOT_FOUND,
-        `service ${service} is not registered; start a web service named ${service}${this.#namespace ? ` (this.#namespace ${this.#namespace})` : ""}`,
+        `service ${service} is not registered; start a web service named ${service}${this.#namespace ? ` (namespace ${this.#namespace})` : ""}`,
       );
     }
     if (!nodes.some(servesHttp)) {
@@ -344,7 +344,7 @@ class RegistryWebProxy implements WebProxy {
       if (attempt.kind === "done") return;
       this.#selector.mark(service, node, attempt.error);
       this.#logger.warn(
-        { service, node: node.id, address: node.address, err: attempt.cause ?? attempt.error },
+        { backend: service, node: node.id, address: node.address, err: attempt.cause ?? attempt.error },
         attempt.retry ? "node refused the connection; trying another" : "proxied request failed",
       );
       if (!attempt.retry || tried.size > this.#retries) return answer(response, attempt.error, details);
@@ -400,7 +400,7 @@ class RegistryWebProxy implements WebProxy {
       if ("kind" in dialed) {
         this.#selector.mark(service, node, dialed.error);
         this.#logger.warn(
-          { service, node: node.id, address: node.address, err: dialed.cause ?? dialed.error },
+          { backend: service, node: node.id, address: node.address, err: dialed.cause ?? dialed.error },
           "tunnel failed",
         );
         if (!dialed.retry || tried.size > this.#retries) return answerRaw(client, dialed.error);

@@ -102,7 +102,10 @@ describe("registry selector", () => {
     const stub = stubRegistry([node("1")]);
     stub.setReachable(false);
     const selector = createRegistrySelector({ registry: stub.registry });
-    await expect(selector.select("svc")).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    await expect(selector.select("svc")).rejects.toMatchObject({
+      code: Code.UNAVAILABLE,
+      message: "cannot look up service svc: registry unreachable",
+    });
   });
 
   it("ejects a node marked UNAVAILABLE for a while, unless nothing else is left", async () => {

@@ -277,7 +277,7 @@ class RegistrySelector implements Selector {
     try {
       states = await this.#fetchStates(service);
     } catch (error) {
-      throw new TsmicroError(Code.UNAVAILABLE, `cannot look up service ${service}: this.#registry unreachable`, {
+      throw new TsmicroError(Code.UNAVAILABLE, `cannot look up service ${service}: registry unreachable`, {
         cause: error,
         retryable: false,
         unprocessed: true,
