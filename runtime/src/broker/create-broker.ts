@@ -1,5 +1,6 @@
 import { SetupError } from "../errors/setup-error.js";
 import type { Logger } from "../logging/logger.js";
+import type { MetricsRegistry } from "../metrics/process-registry.js";
 import type { Registry } from "../registry/registry.js";
 import type { Broker } from "./broker.js";
 import { type BrokerSettings, checkBrokerSettings } from "./broker-settings.js";
@@ -24,6 +25,11 @@ export interface CreateBrokerOptions {
    * node is, so a service other machines or containers reach gets their events too.
    */
   readonly server?: ServiceServer;
+  /**
+   * Where the broker records its event metrics (`tsmicro_events_published_total`, …): a service
+   * passes its registry unless `--metrics_address=off`. None when unset.
+   */
+  readonly metrics?: MetricsRegistry;
 }
 
 /** Where a service serves (`--server_address`) and whom it tells to reach it there (`--server_advertise`). */
@@ -38,12 +44,12 @@ export interface ServiceServer {
  * only then, and only for `nats`.
  */
 export function createBroker(settings: BrokerSettings, options: CreateBrokerOptions = {}): Broker {
-  const { logger } = options;
+  const { logger, metrics } = options;
   // Settings code built itself have not been through brokerSettingsFrom.
   checkBrokerSettings(settings);
   switch (settings.broker) {
     case "memory":
-      return createMemoryBroker(logger ? { logger } : {});
+      return createMemoryBroker({ ...(logger ? { logger } : {}), ...(metrics ? { metrics } : {}) });
     case "http": {
       // A wiring mistake in code, not a user's flag: no SetupError.
       if (!options.registry)
@@ -56,6 +62,7 @@ export function createBroker(settings: BrokerSettings, options: CreateBrokerOpti
       return createHttpBroker({
         registry: options.registry,
         ...(logger ? { logger } : {}),
+        ...(metrics ? { metrics } : {}),
         ...(address ? { address } : {}),
         ...(options.server?.advertise ? { serverAdvertise: options.server.advertise } : {}),
       });
@@ -65,6 +72,7 @@ export function createBroker(settings: BrokerSettings, options: CreateBrokerOpti
       return createNatsBroker({
         servers: settings.brokerAddress,
         ...(logger ? { logger } : {}),
+        ...(metrics ? { metrics } : {}),
         ...(options.name ? { name: options.name } : {}),
         ...(options.reconnectBufferBytes === undefined ? {} : { reconnectBufferBytes: options.reconnectBufferBytes }),
         ...(jetstream ? { jetstream } : {}),

@@ -1,4 +1,6 @@
+import { Code, isTsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
+import { unmeteredEvents, type HandledOutcome, type SubscriptionMetrics } from "../metrics/event-metrics.js";
 import { failureTraceFields } from "../tracing/active-trace-fields.js";
 import type { BrokerHandler } from "./broker.js";
 import type { ReceivedMessage } from "./received-message.js";
@@ -17,7 +19,9 @@ export interface RunnerContext {
  * Runs one subscription's handler on its messages, at most `concurrency` at
  * once and the rest in arrival order, and settles each message the handler
  * left unsettled: ack when it resolves, nack when it throws (logged with the
- * message id). Every backend uses it, so handler semantics are the same on all.
+ * message id). Every backend uses it, so handler semantics are the same on all,
+ * and so are the event metrics it records: each event handled, how it ended
+ * and how long it took, and each one delivered again.
  */
 export class HandlerRunner {
   readonly #waiting: ReceivedMessage[] = [];
@@ -30,6 +34,7 @@ export class HandlerRunner {
     private readonly concurrency: number,
     private readonly logger: Logger,
     private readonly context: RunnerContext,
+    private readonly metrics: SubscriptionMetrics = unmeteredEvents.subscription(context.topic, context.queue),
   ) {}
 
   /** Messages waiting or being handled. */
@@ -39,6 +44,7 @@ export class HandlerRunner {
 
   /** Queues a message; it is handled as soon as a slot is free. */
   push(message: ReceivedMessage): void {
+    if (message.attempt > 1) this.metrics.redelivered();
     this.#waiting.push(message);
     this.#next();
   }
@@ -105,9 +111,11 @@ export class HandlerRunner {
 
   async #handle(message: ReceivedMessage): Promise<void> {
     const fields = { topic: message.topic, queue: this.context.queue, messageId: message.id, attempt: message.attempt };
+    const started = performance.now();
     try {
       await this.handler(message);
     } catch (error) {
+      this.metrics.handled(outcomeOf(error), (performance.now() - started) / 1000);
       this.logger.error(
         { ...fields, err: error, ...failureTraceFields(error) },
         `broker handler failed; message ${this.context.onFailure}`,
@@ -115,10 +123,16 @@ export class HandlerRunner {
       await message.fail(error).catch((nackError: unknown) => this.#settleFailed(fields, nackError));
       return;
     }
+    this.metrics.handled("ok", (performance.now() - started) / 1000);
     await message.ack().catch((ackError: unknown) => this.#settleFailed(fields, ackError));
   }
 
   #settleFailed(fields: object, error: unknown): void {
     this.logger.warn({ ...fields, err: error }, "settling a broker message failed");
   }
+}
+
+/** A failure's outcome: `invalid` for an event refused as invalid (it did not decode, or INVALID_ARGUMENT), else `error`. */
+function outcomeOf(error: unknown): HandledOutcome {
+  return isTsmicroError(error) && error.code === Code.INVALID_ARGUMENT ? "invalid" : "error";
 }

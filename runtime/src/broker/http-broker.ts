@@ -17,6 +17,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { silentLogger, type Logger } from "../logging/logger.js";
+import { countedPublish, eventMetrics, type EventMetrics } from "../metrics/event-metrics.js";
+import type { MetricsRegistry } from "../metrics/process-registry.js";
 import { registryDefaults, type Registry, type Service } from "../registry/registry.js";
 import { advertisedBeside, Registration } from "../service/lifecycle.js";
 import type {
@@ -57,6 +59,8 @@ export interface HttpBrokerOptions {
   readonly maxMessageBytes?: number;
   /** Messages a subscription may hold waiting for its handler before it answers "overloaded" (503). Default 10000. */
   readonly maxPending?: number;
+  /** Where its event metrics go (`tsmicro_events_*`); none when unset. */
+  readonly metrics?: MetricsRegistry;
 }
 
 /** The http broker, which can also say whom a publish would reach. */
@@ -100,13 +104,14 @@ interface Outgoing {
   readonly body: Uint8Array;
 }
 
-type Settings = Required<Omit<HttpBrokerOptions, "registry" | "logger" | "serverAdvertise">> &
+type Settings = Required<Omit<HttpBrokerOptions, "registry" | "logger" | "serverAdvertise" | "metrics">> &
   Pick<HttpBrokerOptions, "serverAdvertise">;
 
 class HttpBrokerImpl implements HttpBroker {
   readonly kind = "http";
   readonly #registry: Registry;
   readonly #logger: Logger;
+  readonly #metrics: EventMetrics;
   readonly #settings: Settings;
   readonly #directory: SubscriberDirectory;
   readonly #unheard: UnheardTopics;
@@ -125,6 +130,7 @@ class HttpBrokerImpl implements HttpBroker {
   constructor(options: HttpBrokerOptions) {
     this.#registry = options.registry;
     this.#logger = (options.logger ?? silentLogger()).child({ broker: "http" });
+    this.#metrics = eventMetrics(options.metrics);
     this.#settings = {
       address: options.address ?? httpBrokerDefaults.address,
       serverAdvertise: options.serverAdvertise,
@@ -161,6 +167,10 @@ class HttpBrokerImpl implements HttpBroker {
   async publish(topic: string, body: Uint8Array, options: PublishOptions = {}): Promise<void> {
     checkTopic(topic, "publish");
     checkStarted(this.#state, this.kind);
+    await countedPublish(this.#metrics, topic, this.#publish(topic, body, options));
+  }
+
+  async #publish(topic: string, body: Uint8Array, options: PublishOptions): Promise<void> {
     const id = options.id ?? randomUUID();
     const request: Outgoing = {
       headers: {
@@ -197,7 +207,7 @@ class HttpBrokerImpl implements HttpBroker {
     const subscription: LocalSubscription = {
       topic,
       queue,
-      runner: new HandlerRunner(handler, concurrency, this.#logger, context),
+      runner: new HandlerRunner(handler, concurrency, this.#logger, context, this.#metrics.subscription(topic, queue)),
       registration: undefined,
     };
     // Receivable before it is registered, so no publisher finds it and gets a 404.

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { ConsumerConfig, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "nats";
 import type { Logger } from "../logging/logger.js";
+import type { SubscriptionMetrics } from "../metrics/event-metrics.js";
 
 import type { HandlerRunner } from "./handler-runner.js";
 import type { StreamSubjects } from "./jetstream-streams.js";
@@ -68,6 +69,7 @@ export class JetStreamConsumer {
     private readonly durable: string | undefined,
     private readonly runner: HandlerRunner,
     private readonly concurrency: number,
+    private readonly metrics: SubscriptionMetrics,
   ) {}
 
   /** Creates the consumer if needed and starts taking messages. */
@@ -248,6 +250,7 @@ export class JetStreamConsumer {
     await streams.ensure(subject);
     // Its own dedup id: the original's would make JetStream drop the dead letter as a duplicate.
     await js.publish(subject, message.data, { headers: natsHeaders, msgID: `${id}.dead-letter` });
+    this.metrics.deadLettered();
     logger.error(
       { topic: this.topic, messageId: id, attempt, deadLetterSubject: subject },
       `broker: message moved to the dead-letter subject after ${attempt} attempts`,

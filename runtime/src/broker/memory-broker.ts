@@ -5,6 +5,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { silentLogger, type Logger } from "../logging/logger.js";
+import { eventMetrics, type EventMetrics } from "../metrics/event-metrics.js";
+import type { MetricsRegistry } from "../metrics/process-registry.js";
 import type { Broker, BrokerHandler, PublishOptions, SubscribeOptions, Subscription } from "./broker.js";
 import { checkStarted, checkTopic, concurrencyOf } from "./broker-checks.js";
 import { HandlerRunner } from "./handler-runner.js";
@@ -15,6 +17,8 @@ import { pickPerQueue } from "./queue-groups.js";
 export interface MemoryBrokerOptions {
   /** Where handler errors go. Default: silent. */
   readonly logger?: Logger;
+  /** Where its event metrics go (`tsmicro_events_*`); none when unset. */
+  readonly metrics?: MetricsRegistry;
 }
 
 interface MemorySubscription {
@@ -25,7 +29,10 @@ interface MemorySubscription {
 
 /** An in-process broker: fan-out and queue groups among this broker's own subscriptions. */
 export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
-  return new MemoryBroker((options.logger ?? silentLogger()).child({ broker: "memory" }));
+  return new MemoryBroker(
+    (options.logger ?? silentLogger()).child({ broker: "memory" }),
+    eventMetrics(options.metrics),
+  );
 }
 
 class MemoryBroker implements Broker {
@@ -35,7 +42,10 @@ class MemoryBroker implements Broker {
   /** Round-robin position per `topic queue`, so a group's members take turns. */
   readonly #turns = new Map<string, number>();
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly metrics: EventMetrics,
+  ) {}
 
   async start(): Promise<void> {
     if (this.#state === "new") this.#state = "started";
@@ -60,6 +70,7 @@ class MemoryBroker implements Broker {
       const fields = { topic, body: body.slice(), headers, id, attempt: 1 };
       subscription.runner.push(new ReceivedMessage(fields, atMostOnce));
     }
+    this.metrics.published(topic, "ok");
   }
 
   async subscribe(topic: string, handler: BrokerHandler, options: SubscribeOptions = {}): Promise<Subscription> {
@@ -75,7 +86,13 @@ class MemoryBroker implements Broker {
     const subscription: MemorySubscription = {
       topic,
       queue: options.queue,
-      runner: new HandlerRunner(handler, concurrency, this.logger, context),
+      runner: new HandlerRunner(
+        handler,
+        concurrency,
+        this.logger,
+        context,
+        this.metrics.subscription(topic, options.queue),
+      ),
     };
     this.#subscriptions.add(subscription);
     return {

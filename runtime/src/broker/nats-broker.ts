@@ -27,6 +27,8 @@ import { nameFailedService } from "../errors/failed-service.js";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, codeName, TsmicroError } from "../errors/tsmicro-error.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
+import { countedPublish, eventMetrics, type EventMetrics, type SubscriptionMetrics } from "../metrics/event-metrics.js";
+import type { MetricsRegistry } from "../metrics/process-registry.js";
 import { messageOf } from "../transport/call-errors.js";
 import type {
   Broker,
@@ -88,6 +90,8 @@ export interface NatsBrokerOptions {
   readonly reconnectBufferBytes?: number;
   /** Set to use JetStream (at least once); unset for core NATS (at most once). */
   readonly jetstream?: JetStreamOptions;
+  /** Where its event metrics go (`tsmicro_events_*`); none when unset. */
+  readonly metrics?: MetricsRegistry;
 }
 
 /** Defaults of the NATS broker, applied here and nowhere else. */
@@ -122,6 +126,7 @@ class NatsBroker implements Broker {
   readonly kind = "nats";
   readonly #servers: readonly string[];
   readonly #logger: Logger;
+  readonly #metrics: EventMetrics;
   #state: "new" | "started" | "stopped" = "new";
   #connected: Connected | undefined;
   /**
@@ -139,6 +144,7 @@ class NatsBroker implements Broker {
   constructor(private readonly options: NatsBrokerOptions) {
     this.#servers = options.servers?.length ? options.servers : natsBrokerDefaults.servers;
     this.#logger = (options.logger ?? silentLogger()).child({ broker: "nats" });
+    this.#metrics = eventMetrics(options.metrics);
     this.#held = new ReconnectBuffer(options.reconnectBufferBytes ?? natsBrokerDefaults.reconnectBufferBytes);
   }
 
@@ -186,6 +192,10 @@ class NatsBroker implements Broker {
   async publish(topic: string, body: Uint8Array, options: PublishOptions = {}): Promise<void> {
     checkTopic(topic, "publish");
     checkStarted(this.#state, this.kind);
+    await countedPublish(this.#metrics, topic, this.#publish(topic, body, options));
+  }
+
+  async #publish(topic: string, body: Uint8Array, options: PublishOptions): Promise<void> {
     const { nats, nc, jetstream } = this.#connected!;
     const id = options.id ?? randomUUID();
     const headers = toNatsHeaders(nats, options.headers ?? {}, id);
@@ -214,9 +224,11 @@ class NatsBroker implements Broker {
     const notStarted = jetstream
       ? "left unacknowledged: JetStream redelivers them after the ack wait"
       : "lost: core NATS is at most once (--broker_jetstream on keeps events)";
-    const runner = new HandlerRunner(handler, concurrency, this.#logger, { topic, queue, onFailure, notStarted });
+    const metrics = this.#metrics.subscription(topic, queue, jetstream !== undefined);
+    const context = { topic, queue, onFailure, notStarted };
+    const runner = new HandlerRunner(handler, concurrency, this.#logger, context, metrics);
     const stop = jetstream
-      ? await this.#subscribeDurably(jetstream, topic, queue, runner, concurrency)
+      ? await this.#subscribeDurably(jetstream, topic, queue, runner, concurrency, metrics)
       : await this.#subscribeCore(topic, queue, runner);
     const unsubscribe = async (unsubscribeOptions?: UnsubscribeOptions) => {
       if (!this.#subscriptions.delete(unsubscribe)) return;
@@ -375,6 +387,7 @@ class NatsBroker implements Broker {
     queue: string | undefined,
     runner: HandlerRunner,
     concurrency: number,
+    metrics: SubscriptionMetrics,
   ): Promise<Stopper> {
     const group = queue ?? this.options.jetstream?.durable;
     const consumer = new JetStreamConsumer(
@@ -383,6 +396,7 @@ class NatsBroker implements Broker {
       group === undefined ? undefined : durableName(group, topic),
       runner,
       concurrency,
+      metrics,
     );
     await consumer.start();
     return (graceMs) => consumer.stop(graceMs);

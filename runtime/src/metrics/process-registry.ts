@@ -29,6 +29,14 @@ export function promClient(): PromClientCore {
   return core;
 }
 
+let histogram: PromClient["Histogram"] | undefined;
+
+/** prom-client's histogram class, loaded by the first histogram made (event handling times), not with the others. */
+export function promHistogram(): PromClient["Histogram"] {
+  histogram ??= loadModule<PromClient["Histogram"]>("prom-client/lib/histogram.js");
+  return histogram;
+}
+
 /** A prom-client registry: what `/metrics` serves, and where a service author adds their own metrics. */
 export type MetricsRegistry = Registry;
 

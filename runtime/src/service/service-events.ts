@@ -5,6 +5,7 @@ import { createPublisher, eventBrokerHandler } from "../broker/typed-events.js";
 import type { EventContext, EventsDefinition, PublisherOf } from "../definition/events.js";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
 import type { Logger } from "../logging/logger.js";
+import type { MetricsRegistry } from "../metrics/process-registry.js";
 import type { Endpoint, Registry } from "../registry/registry.js";
 import { tracedBroker } from "../broker/traced-broker.js";
 import type { Tracing } from "../tracing/tracing.js";
@@ -48,6 +49,8 @@ export interface ServiceEventsOptions {
   /** Starts the registry (once): the http broker finds subscribers through it. */
   readonly registryReady: () => Promise<void>;
   readonly logger: Logger;
+  /** Where the broker it makes records event metrics; undefined with `--metrics_address=off`. */
+  readonly metrics: MetricsRegistry | undefined;
   readonly tracing: () => Tracing | undefined;
   /** The signal of the call being handled where a publisher is called, if any. */
   readonly callSignal: () => AbortSignal | undefined;
@@ -81,6 +84,7 @@ export class ServiceEvents {
           registry: options.registry,
           logger: options.logger,
           name: options.name,
+          ...(options.metrics ? { metrics: options.metrics } : {}),
           ...(options.server ? { server: options.server } : {}),
         });
     } catch (error) {

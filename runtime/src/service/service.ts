@@ -298,6 +298,7 @@ export function createService(options: ServiceOptions): MicroService {
     registry: registry.registry,
     registryReady: () => registry.ready(),
     logger,
+    metrics,
     tracing: () => tracing.current(),
     callSignal: () => currentCall()?.signal,
   });
