@@ -143,6 +143,61 @@ describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
     await walkThrough(browser, "local", ["--registry=local", `--registry_address=${dir}`]);
   });
 
+  it("shows the events a service subscribes to: topic, message, queue group and broker", async () => {
+    const registryArgs = ["--registry=local", `--registry_address=${join(dir, "events")}`];
+    const { dashboard, page, errors } = await openDashboard(browser, registryArgs);
+    try {
+      const billing = await startNode("test/fixtures/order-events-node.ts", registryArgs, { EVENTS_NAME: "billing" });
+      await page.getByTestId("service-billing").click();
+      const placed = page.getByTestId("event-order.placed");
+      await placed.waitFor({ timeout: 10_000 });
+      const cells = async (row: typeof placed) => (await row.locator("td").allTextContents()).map((t) => t.trim());
+      expect(await cells(placed)).toEqual([
+        "OrdersEvents.orderPlaced",
+        "order.placed",
+        "fixtures.shop.v1.OrderPlaced",
+        "subscribes",
+        "billing",
+        "http",
+      ]);
+      expect(await cells(page.getByTestId("event-fixtures.shop.v1.OrderCancelled"))).toEqual([
+        "OrdersEvents.orderCancelled",
+        "fixtures.shop.v1.OrderCancelled",
+        "fixtures.shop.v1.OrderCancelled",
+        "subscribes",
+        "billing",
+        "http",
+      ]);
+      // The http broker's subscriptions register as nodes of tsmicro.broker, which serves no gRPC: not listed as a service.
+      expect(await page.getByTestId("service-tsmicro.broker").count()).toBe(0);
+      await page.screenshot({ path: join(shots, "events.png"), fullPage: true });
+
+      // Without a queue group, every node gets each event; the page says so.
+      billing.kill("SIGTERM");
+      await billing.exited;
+      await startNode("test/fixtures/order-events-node.ts", registryArgs, {
+        EVENTS_NAME: "audit",
+        EVENTS_QUEUE: "off",
+      });
+      await page.getByTestId("service-audit").click();
+      await expect
+        .poll(async () => cells(page.getByTestId("event-order.placed")), { timeout: 10_000 })
+        .toEqual([
+          "OrdersEvents.orderPlaced",
+          "order.placed",
+          "fixtures.shop.v1.OrderPlaced",
+          "subscribes",
+          "every node",
+          "http",
+        ]);
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await dashboard.stop();
+      await killAllNodes();
+    }
+  });
+
   it.skipIf(!etcdProgram)("works the same on a real etcd, and says so while etcd is down", async () => {
     const etcd: EtcdCluster = await startEtcdCluster({ members: 1 });
     const registryArgs = ["--registry=etcd", `--registry_address=${etcd.endpoints.join(",")}`];

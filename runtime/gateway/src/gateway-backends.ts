@@ -4,6 +4,7 @@ import type {
   ClientTransport,
   Logger,
   Registry,
+  Service,
   ServiceDefinition,
   ServiceSettings,
 } from "@tsmicro/runtime";
@@ -39,6 +40,15 @@ export interface GatewayBackendsOptions {
 /** Whether the registry name `name` is under `namespace` (`go.micro.api.user` under `go.micro.api`); any is without one. */
 export function inNamespace(name: string, namespace: string | undefined): boolean {
   return !namespace || name.startsWith(`${namespace}.`);
+}
+
+/**
+ * Whether a registered service is only the http broker's subscriptions (`tsmicro.broker`: each
+ * subscription a node with metadata `broker`), which serve no gRPC; the subscribing services list
+ * their events themselves.
+ */
+export function onlyBrokerSubscriptions(service: Service): boolean {
+  return service.nodes.every((node) => node.metadata["broker"] !== undefined);
 }
 
 /**
@@ -83,10 +93,7 @@ export class GatewayBackends {
       logger,
       definitions: options.definitions ?? [],
       strictRoutes: options.strictRoutes ?? false,
-      // The http broker registers each subscription as a node (metadata `broker`); none serves gRPC.
-      ignore: (service) =>
-        !inNamespace(service.name, options.namespace) ||
-        service.nodes.every((node) => node.metadata.broker !== undefined),
+      ignore: (service) => !inNamespace(service.name, options.namespace) || onlyBrokerSubscriptions(service),
     });
   }
 

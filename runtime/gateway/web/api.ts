@@ -4,12 +4,14 @@ import type { CallOutcome } from "../src/dashboard/dashboard-api";
 export type {
   BreakerView,
   CallOutcome,
+  EventView,
   FleetEvent,
   Info,
   MethodStats,
   MethodView,
   NodeView,
   RouteView,
+  ServiceDetails,
   ServiceView,
   StatsPoint,
 } from "../src/dashboard/dashboard-api";

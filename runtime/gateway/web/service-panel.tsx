@@ -1,22 +1,31 @@
 import { useEffect, useState } from "preact/hooks";
-import { type CallOutcome, callMethod, getJson, type Info, type MethodView, type ServiceView } from "./api";
+import {
+  type CallOutcome,
+  callMethod,
+  type EventView,
+  getJson,
+  type Info,
+  type MethodView,
+  type ServiceDetails,
+  type ServiceView,
+} from "./api";
 
 /** Pretty JSON for the page. */
 function pretty(value: unknown): string {
   return JSON.stringify(value, null, 2);
 }
 
-/** One service: its versions and nodes, then its methods, each with a call form for unary ones. */
+/** One service: its versions and nodes, then its methods, each with a call form for unary ones, then its events. */
 export function ServicePanel(props: { name: string; versions: readonly ServiceView[]; info: Info }) {
   const { name, versions, info } = props;
-  const [methods, setMethods] = useState<readonly MethodView[] | undefined>();
+  const [details, setDetails] = useState<ServiceDetails | undefined>();
   const [error, setError] = useState<string | undefined>();
   const nodeIds = versions.flatMap((v) => v.nodes.map((n) => n.id)).join(",");
   // Methods come from reflection on a node: read again when the nodes change (a new version may differ).
   useEffect(() => {
-    getJson<{ methods: MethodView[] }>(`api/services/${encodeURIComponent(name)}`).then(
+    getJson<ServiceDetails>(`api/services/${encodeURIComponent(name)}`).then(
       (service) => {
-        setMethods(service.methods);
+        setDetails(service);
         setError(undefined);
       },
       (e: Error) => setError(e.message),
@@ -60,10 +69,44 @@ export function ServicePanel(props: { name: string; versions: readonly ServiceVi
       ))}
       <h3>Methods</h3>
       {error && <p class="error">{error}</p>}
-      {methods?.map((method) => (
+      {details?.methods.map((method) => (
         <Method key={method.rpc} service={name} method={method} info={info} />
       ))}
+      {details && details.events.length > 0 && <Events events={details.events} />}
     </section>
+  );
+}
+
+/** The events the service subscribes to (on which broker, in which queue group) and publishes. */
+function Events(props: { events: readonly EventView[] }) {
+  return (
+    <>
+      <h3>Events</h3>
+      <table data-testid="events">
+        <thead>
+          <tr>
+            <th>Event</th>
+            <th>Topic</th>
+            <th>Message</th>
+            <th>Role</th>
+            <th>Queue</th>
+            <th>Broker</th>
+          </tr>
+        </thead>
+        <tbody>
+          {props.events.map((event) => (
+            <tr key={`${event.role} ${event.event} ${event.queue}`} data-testid={`event-${event.topic}`}>
+              <td class="mono">{event.event}</td>
+              <td class="mono">{event.topic}</td>
+              <td class="mono">{event.message}</td>
+              <td>{event.role}</td>
+              <td class="mono">{event.role === "subscribes" ? (event.queue ?? "every node") : ""}</td>
+              <td class="mono">{event.broker ?? ""}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
   );
 }
 

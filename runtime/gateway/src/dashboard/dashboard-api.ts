@@ -81,6 +81,27 @@ export interface MethodView {
   readonly routes: readonly string[];
 }
 
+/** An event a service subscribes to or publishes, as its registry endpoints list it (`tsmicro get service` prints the same). */
+export interface EventView {
+  /** `Events.localName`, such as `UserEvents.userCreated`. */
+  readonly event: string;
+  readonly topic: string;
+  /** The event's message type, such as `user.v1.UserCreated`. */
+  readonly message: string;
+  readonly role: "subscribes" | "publishes";
+  /** A subscription's queue group (one node of it gets each event); null when every node gets each, or for a publisher. */
+  readonly queue: string | null;
+  /** The broker a subscription listens on (`http`, `nats`, `memory`); null for a publisher. */
+  readonly broker: string | null;
+}
+
+/** `api/services/:name`: the methods (by reflection on a node) and the events (from the registry). */
+export interface ServiceDetails {
+  readonly name: string;
+  readonly methods: readonly MethodView[];
+  readonly events: readonly EventView[];
+}
+
 /** A route of `api/routes`. */
 export interface RouteView {
   readonly method: string;

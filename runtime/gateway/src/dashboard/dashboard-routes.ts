@@ -9,8 +9,9 @@ import type { GatewayBackends } from "../gateway-backends.js";
 import { type GatewayMethod, httpRulesOf } from "../gateway-method.js";
 import { splitAddress } from "../listen-at.js";
 import { mergeOpenApi, type OpenApiBuilder } from "../merge-openapi.js";
-import type { CallOutcome, FleetEvent, Info, MethodView, RouteView } from "./dashboard-api.js";
+import type { CallOutcome, FleetEvent, Info, MethodView, RouteView, ServiceDetails } from "./dashboard-api.js";
 import { type DashboardSettings, isLoopbackHost } from "./dashboard-settings.js";
+import { eventViews } from "./event-views.js";
 import { FleetWatch } from "./fleet-watch.js";
 import { messageShape } from "./message-shape.js";
 
@@ -49,7 +50,8 @@ const assets: Readonly<Record<string, string>> = {
 
 /**
  * The dashboard: its page at `/`, and the JSON API the page reads: `api/info`, `api/services`,
- * `api/services/:name` (methods with request and response shapes), `api/routes`, `api/events`
+ * `api/services/:name` (methods with request and response shapes, and the events it subscribes
+ * to and publishes), `api/routes`, `api/events`
  * (server-sent events: the services whenever the registry changes, charts every tick) and
  * `POST api/call`. Registered under a prefix in the gateway (`/dashboard`), at the root in
  * `tsmicro web`.
@@ -98,9 +100,11 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
 
   app.get("/api/services", async () => watch.services());
 
-  app.get<{ Params: { name: string } }>("/api/services/:name", async (request) => {
+  app.get<{ Params: { name: string } }>("/api/services/:name", async (request): Promise<ServiceDetails> => {
     const backend = await catalogue.service(request.params.name);
     if (!backend) throw new TsmicroError(Code.NOT_FOUND, `no service ${request.params.name} is registered`);
+    // Events are not in reflection: the registry lists them, as endpoints with a topic.
+    const versions = await backends.registry.getService(backend.name).catch(() => []);
     return {
       name: backend.name,
       methods: backend.methods.map(
@@ -114,6 +118,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
           routes: httpRulesOf(method).map((rule) => `${rule.method} ${rule.path}`),
         }),
       ),
+      events: eventViews(versions),
     };
   });
 

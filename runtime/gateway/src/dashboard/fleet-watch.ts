@@ -15,6 +15,7 @@ import {
   isHttpNode,
   redactValue,
 } from "@tsmicro/runtime/internal";
+import { onlyBrokerSubscriptions } from "../gateway-backends.js";
 import type { FleetEvent, ServiceView } from "./dashboard-api.js";
 import { MethodStatsBook } from "./method-stats.js";
 
@@ -153,7 +154,8 @@ export class FleetWatch {
     const shows = this.#options.shows ?? (() => true);
     const names = [...new Set((await registry.listServices()).map((s) => s.name))].filter(shows).sort();
     const versions = await Promise.all(names.map((name) => registry.getService(name)));
-    this.#services = versions.flat().filter((service) => service.nodes.length > 0);
+    // The http broker's subscriptions show as events of the services that subscribe, not as a service.
+    this.#services = versions.flat().filter((service) => service.nodes.length > 0 && !onlyBrokerSubscriptions(service));
   }
 
   /** Asks each node for its health: new nodes always, every node on a tick. */
