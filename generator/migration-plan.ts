@@ -45,7 +45,15 @@ export function planMigration(previous: EntitySchema | undefined, next: EntitySc
     }
     const renamedFrom = renamedTable(before, next, table);
     if (renamedFrom) {
-      warnings.push(tableRenamed(renamedFrom, table));
+      if (renamedFrom.message === table.message) {
+        warnings.push(tableRenamed(renamedFrom, table));
+        continue;
+      }
+      // What else changed goes in the hand-written migration too, on the table under either name.
+      const changes: string[] = [];
+      const kept = alterTable(renamedFrom, { ...table, name: renamedFrom.name }, [], []);
+      const renamed = alterTable({ ...renamedFrom, name: table.name }, table, [], changes);
+      warnings.push(messageRenamed(renamedFrom, table, kept, renamed), ...changes);
       continue;
     }
     groups.push(createTable(table));
@@ -53,7 +61,7 @@ export function planMigration(previous: EntitySchema | undefined, next: EntitySc
   }
 
   for (const old of before) {
-    if (old.retained || next.tables.some((t) => t.name === old.name || t.message === old.message)) continue;
+    if (old.retained || !isGone(before, next, old)) continue;
     warnings.push(
       `table ${quoteIdentifier(old.name)} (${old.message}) is no longer an entity; ` +
         `tsmicro does not drop tables: to drop it and its rows, write a migration with DROP TABLE ${quoteIdentifier(old.name)};`,
@@ -94,7 +102,7 @@ function createIndexes(table: TableSchema, c: ColumnSchema): string[] {
 }
 
 /** PostgreSQL's own naming (`user_email_key` for unique, `_idx` otherwise). */
-function indexName(table: TableSchema, c: ColumnSchema, suffix: "key" | "idx"): string {
+function indexName(table: Pick<TableSchema, "name">, c: ColumnSchema, suffix: "key" | "idx"): string {
   return `${table.name}_${c.name}_${suffix}`;
 }
 
@@ -204,7 +212,7 @@ export function recordedSchema(previous: EntitySchema | undefined, next: EntityS
   const tables = next.tables.map((table) =>
     recordedTable(before.find((t) => t.name === table.name) ?? renamedTable(before, next, table), table),
   );
-  const gone = before.filter((old) => !next.tables.some((t) => t.name === old.name || t.message === old.message));
+  const gone = before.filter((old) => isGone(before, next, old));
   return { ...next, tables: [...tables, ...gone.map(retain)] };
 }
 
@@ -228,9 +236,51 @@ function recordedColumn(was: ColumnSchema | undefined, c: ColumnSchema): ColumnS
   return migrated.name === c.name && typeOf(migrated) === typeOf(c) ? c : { ...c, migrated };
 }
 
-/** The recorded table `table` had another name in: one of the same message whose name no entity has now. */
+/**
+ * The recorded table `table` had another name in: one of the same message whose name no entity has
+ * now, or else the table of a message renamed with it (see renamedMessage).
+ */
 function renamedTable(before: readonly TableSchema[], next: EntitySchema, table: TableSchema): TableSchema | undefined {
-  return before.find((t) => t.message === table.message && !next.tables.some((n) => n.name === t.name));
+  return (
+    before.find((t) => t.message === table.message && !next.tables.some((n) => n.name === t.name)) ??
+    renamedMessage(before, next, table)
+  );
+}
+
+/**
+ * The recorded table of a message that looks renamed to `table`'s: both gone and new in the same
+ * proto file, with the same fields (numbers, column types, key), and neither side matching another.
+ * Its rows are worth more than the guess costs: a CREATE would start the new table empty beside them.
+ */
+function renamedMessage(
+  before: readonly TableSchema[],
+  next: EntitySchema,
+  table: TableSchema,
+): TableSchema | undefined {
+  const isNew = (n: TableSchema) => !before.some((t) => t.name === n.name || t.message === n.message);
+  const isGoneOld = (t: TableSchema) =>
+    !t.retained && !next.tables.some((n) => n.name === t.name || n.message === t.message);
+  const alike = (t: TableSchema, n: TableSchema) => t.file === n.file && fieldsOf(t) === fieldsOf(n);
+  if (!isNew(table)) return undefined;
+  const [old, other] = before.filter((t) => isGoneOld(t) && alike(t, table));
+  if (!old || other) return undefined;
+  return next.tables.filter((n) => isNew(n) && alike(old, n)).length === 1 ? old : undefined;
+}
+
+/** A table's fields as a renamed message keeps them: number, column type and key, in field order. */
+function fieldsOf(table: TableSchema): string {
+  return table.columns
+    .filter((c) => !c.retained)
+    .map((c) => `${c.field}:${typeOf(c)}:${c.json ?? ""}${c.primaryKey ? ":key" : ""}`)
+    .sort()
+    .join(",");
+}
+
+/** Whether a recorded table is gone from `next`: no entity has its name or message, nor renamed it. */
+function isGone(before: readonly TableSchema[], next: EntitySchema, old: TableSchema): boolean {
+  return !next.tables.some(
+    (t) => t.name === old.name || t.message === old.message || renamedMessage(before, next, t) === old,
+  );
 }
 
 /** The recorded column `c` had another name in: one of the same field whose name no field has now. */
@@ -273,9 +323,56 @@ function tableRenamed(was: TableSchema, table: TableSchema): string {
     was.name,
     table.name,
     was.migratedName,
-    (from) => `ALTER TABLE ${quoteIdentifier(from)} RENAME TO ${quoteIdentifier(table.name)};`,
+    (from) => renameTable(was, from, table),
   );
   return `${hint} (and compare its columns with ${table.file})`;
+}
+
+/**
+ * The hint for an entity message renamed with its table's name, which renamedMessage guesses:
+ * no CREATE TABLE, so the rows are not left behind, and the two ways to keep them (the old
+ * table's name in the proto, or a rename), each with the statements of the message's other
+ * changes (`kept`, `renamed`). A guess may be wrong, so the CREATE is spelt out.
+ */
+function messageRenamed(
+  was: TableSchema,
+  table: TableSchema,
+  kept: readonly string[],
+  renamed: readonly string[],
+): string {
+  const [q, qTo] = [quoteIdentifier(was.name), quoteIdentifier(table.name)];
+  const message = table.message.slice(table.message.lastIndexOf(".") + 1);
+  const option = `option (tsmicro.entity) = { table: "${was.name}" } in ${message}`;
+  const rename = [renameTable(was, was.name, table), ...renamed].join(" ");
+  const migrated =
+    was.migratedName === undefined || was.migratedName === was.name
+      ? ""
+      : ` (or, if no migration of your own renamed ${quoteIdentifier(was.migratedName)} to ${q}, with ` +
+        `${[renameTable(was, was.migratedName, table), ...renamed].join(" ")})`;
+  const create = [
+    `CREATE TABLE ${qTo} (${table.columns.map(columnDefinition).join(", ")});`,
+    ...table.columns.flatMap((c) => createIndexes(table, c)),
+  ].join(" ");
+  return (
+    `table ${q} of ${was.message} looks renamed with its message: ${table.message} in ${table.file} has the same ` +
+    `fields, and its table is named ${qTo}; tsmicro does not rename tables, and wrote no CREATE TABLE ${qTo}, ` +
+    `which would start empty beside the rows of ${q}. To keep them, either keep the table's name with ${option}` +
+    `${kept.length > 0 ? ` (and write a migration with ${kept.join(" ")})` : ""}, ` +
+    `or write a migration with ${rename}${migrated} If ${message} is a new entity instead, write a migration with ${create}`
+  );
+}
+
+/** ALTER TABLE … RENAME TO, and ALTER INDEX for the indexes tsmicro named after the table, which later migrations name. */
+function renameTable(was: TableSchema, from: string, table: TableSchema): string {
+  const indexes = was.columns
+    .filter((c) => !c.retained)
+    .flatMap((c) =>
+      [...(c.unique ? ["key" as const] : []), ...(c.indexed ? ["idx" as const] : [])].map((suffix) => {
+        const [old, name] = [indexName({ name: from }, c, suffix), indexName(table, c, suffix)];
+        return `ALTER INDEX IF EXISTS ${quoteIdentifier(old)} RENAME TO ${quoteIdentifier(name)};`;
+      }),
+    );
+  return [`ALTER TABLE ${quoteIdentifier(from)} RENAME TO ${quoteIdentifier(table.name)};`, ...indexes].join(" ");
 }
 
 function columnRenamed(table: TableSchema, was: ColumnSchema, c: ColumnSchema): string {
