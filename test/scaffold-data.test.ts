@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -304,6 +305,7 @@ function describeRefusals(on: "PGlite" | "PostgreSQL") {
           "ALTER TABLE member ALTER COLUMN name TYPE varchar(8)",
           "ALTER TABLE member ADD CONSTRAINT member_adult CHECK (age >= 18)",
           "ALTER TABLE member ALTER COLUMN nickname SET NOT NULL",
+          "CREATE INDEX member_nickname_idx ON member (nickname)",
           "CREATE TABLE club (id text PRIMARY KEY)",
           "ALTER TABLE member ADD CONSTRAINT member_club FOREIGN KEY (club_id) REFERENCES club (id)",
           "CREATE TABLE badge (member_id text REFERENCES member (id), member_name varchar(8) REFERENCES member (name))",
@@ -350,6 +352,18 @@ function describeRefusals(on: "PGlite" | "PostgreSQL") {
           const { error, sent } = await refusal(fields);
           expect(error, message).toMatchObject({ name: "InvalidMemberError", field, message });
           expect(sent, message).toMatchObject({ code: 3, message });
+        }
+      });
+
+      it("names an indexed field whose value is too large for its index, with the limit, as INVALID_ARGUMENT", async () => {
+        const message = "nickname is too large for its index (an index entry holds about 2,700 bytes): shorten it";
+        // Random text does not compress below the limit: one the btree refuses naming its index, one too large for a page.
+        for (const bytes of [3_000, 9_000]) {
+          const nickname = randomBytes(bytes).toString("base64");
+          const { error, sent } = await refusal({ nickname });
+          expect(error, `${bytes}`).toMatchObject({ name: "InvalidMemberError", field: "nickname", message });
+          expect(sent, `${bytes}`).toMatchObject({ code: 3, message });
+          expect(JSON.stringify(sent)).not.toContain(nickname.slice(0, 40));
         }
       });
 

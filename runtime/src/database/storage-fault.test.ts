@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { type Kysely, sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, openDatabase } from "./database.js";
@@ -22,6 +23,9 @@ beforeAll(async () => {
     "INSERT INTO book VALUES (1, 1, 'ann')",
     "INSERT INTO shelf VALUES ('attic', 3)",
     "CREATE TABLE visit (id integer PRIMARY KEY, arrive_time timestamptz, leave_time timestamptz)",
+    "CREATE TABLE label (id integer PRIMARY KEY, name text, note text, code bytea)",
+    "CREATE UNIQUE INDEX label_name_key ON label (name)",
+    "CREATE INDEX label_code_idx ON label (code)",
   ])
     await sql.raw(statement).execute(db);
 }, 60_000);
@@ -159,5 +163,51 @@ describe("storageFault, given a Date no google.protobuf.Timestamp holds", () => 
     expect((await written({ id: 4, arrive_time: first, leave_time: last })).error).toBeUndefined();
     const { rows } = await sql<{ arrive_time: Date; leave_time: Date }>`SELECT * FROM visit WHERE id = 4`.execute(db);
     expect(rows[0]).toMatchObject({ arrive_time: first, leave_time: last });
+  });
+});
+
+describe("storageFault, given a value too large for its index", () => {
+  /** What inserting `values` into label fails with, and storageFault's reading of it. */
+  async function written(values: { id: number; name?: string; note?: string; code?: Uint8Array }) {
+    const error = await db
+      .withTables<{ label: { id: number; name: string | null; note: string | null; code: Uint8Array | null } }>()
+      .insertInto("label")
+      .values(values)
+      .execute()
+      .then(
+        () => expect.fail("the insert was not refused"),
+        (e: unknown) => e,
+      );
+    return { error, fault: await storageFault(db, error, "label", values) };
+  }
+  // Random text, which compression does not shrink below the limit.
+  const text = (bytes: number) => randomBytes((bytes * 3) / 4).toString("base64");
+  const reason = "is too large for its index (an index entry holds about 2,700 bytes): shorten it";
+
+  it("names the unique field, the limit and what to do, not the value, as the btree names its index", async () => {
+    const name = text(3_200);
+    const { error, fault } = await written({ id: 1, name, note: text(4_000) });
+    expect(error).toMatchObject({ code: "54000", constraint: "label_name_key" });
+    expect(fault).toEqual({ kind: "invalid", columns: ["name"], reason });
+    expect(JSON.stringify(fault)).not.toContain(name.slice(0, 40));
+  });
+
+  it("finds the field among the table's indexed ones when a value too large for a page names no index", async () => {
+    const { error, fault } = await written({ id: 2, name: text(9_600), note: text(9_600) });
+    expect(error).toMatchObject({ code: "54000", constraint: undefined });
+    expect(fault).toEqual({ kind: "invalid", columns: ["name"], reason });
+    expect((await written({ id: 3, code: randomBytes(12_000) })).fault).toEqual({
+      kind: "invalid",
+      columns: ["code"],
+      reason,
+    });
+  });
+
+  it("says the limit, naming no field, when nothing tells which", async () => {
+    expect(await storageFault(db, { code: "54000" }, "label", { id: 4 })).toEqual({
+      kind: "invalid",
+      columns: [],
+      reason: "cannot be stored: a value is too large for its index (an index entry holds about 2,700 bytes)",
+    });
   });
 });

@@ -20,7 +20,8 @@ export interface StorageFault {
   /**
    * Why, said of the columns' fields: `is required`, `breaks the check member_adult`, `is longer
    * than the 8 characters its column holds`, `cannot be stored: …` for a value PostgreSQL cannot
-   * hold at all (a NUL in text), `is past year 9999, the last a google.protobuf.Timestamp holds`
+   * hold at all (a NUL in text), `is too large for its index (…): shorten it` for a unique or
+   * indexed field's value longer than an index entry holds, `is past year 9999, the last a google.protobuf.Timestamp holds`
    * for a Date no Timestamp holds, `names no row of authors`, `is still referred to by rows of books:
    * delete or change those first`. Empty for `unique`.
    */
@@ -72,6 +73,11 @@ export async function storageFault<DB>(
         ? invalid([long.column], `is longer than the ${long.max} characters its column holds`)
         : invalid([], `cannot be ${doing}: a value is too long for its column`);
     }
+    case "54000": {
+      const oversized = await oversizedColumns(db, table, values, fault.constraint);
+      if (oversized.length > 0) return invalid(oversized, tooLargeToIndex);
+      break;
+    }
     case "22008": {
       // The database layer refuses a Date outside a Timestamp's years 1 to 9999 with this code, before sending it.
       const dated = outOfRangeColumns(values);
@@ -106,8 +112,45 @@ function databaseErrorOf(error: unknown): DatabaseError | undefined {
  */
 function refusal(code: string): string | undefined {
   if (code === "22021") return "PostgreSQL's text holds no NUL character (0x00)";
-  if (code === "54000") return "a value is too large for its index";
+  if (code === "54000") return `a value is too large for its index (${indexLimit})`;
   return code.startsWith("22") ? `PostgreSQL refused a value (SQLSTATE ${code})` : undefined;
+}
+
+/** What a btree index entry holds: 2,704 bytes on PostgreSQL's 8 kB pages, after compression. */
+const indexLimit = "an index entry holds about 2,700 bytes";
+
+/** Why a value of an indexed (or unique) column was refused, and what to do. */
+const tooLargeToIndex = `is too large for its index (${indexLimit}): shorten it`;
+
+/**
+ * The columns of `table` whose value in `values` an index could not hold (a program_limit_exceeded):
+ * of the index `index` when the database names it, else of any of the table's indexes (a value too
+ * large for a page is refused before the btree names its index); text or bytes longer than an index
+ * entry holds. When none is, the named index's columns; none when nothing tells.
+ */
+async function oversizedColumns<DB>(
+  db: Kysely<DB>,
+  table: string,
+  values: Readonly<Record<string, unknown>>,
+  index: string | undefined,
+): Promise<string[]> {
+  const found = await sql<{ column: string; index: string }>`
+    SELECT a.attname AS column, c.relname AS index FROM pg_index i
+    JOIN pg_class c ON c.oid = i.indexrelid
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+    WHERE i.indrelid = to_regclass(quote_ident(${table})) ORDER BY a.attnum`
+    .execute(db)
+    .catch(() => undefined);
+  const indexed = (found?.rows ?? []).filter((row) => index === undefined || row.index === index);
+  const columns = [...new Set(indexed.map((row) => row.column))];
+  const oversized = columns.filter((column) => byteLength(values[column]) > 2704);
+  return oversized.length > 0 || index === undefined ? oversized : columns;
+}
+
+/** The bytes text (as UTF-8) or binary data takes; 0 for other values. */
+function byteLength(value: unknown): number {
+  if (typeof value === "string") return Buffer.byteLength(value);
+  return value instanceof Uint8Array ? value.byteLength : 0;
 }
 
 /** The columns of `values` holding a Date outside a google.protobuf.Timestamp's span, all on the first one's side. */
