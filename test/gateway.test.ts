@@ -22,6 +22,7 @@ import { FieldDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/p
 import { Validator } from "@seriousme/openapi-schema-validator";
 import {
   Code,
+  createLocalRegistry,
   createService,
   silentLogger,
   TsmicroError,
@@ -153,6 +154,14 @@ const publicWords: Readonly<Partial<Record<Code, string>>> = {
 /** A google.rpc.Status body, as every error answer has. */
 function status(code: Code, message: string, details: unknown[] = []) {
   return { code, message, details };
+}
+
+/** `definition` as built from its proto edited: its Request message with a string field `name` (number 99) more. */
+function withRequestField<S extends ServiceDefinition>(definition: S, name: string): S {
+  const set = fromBinary(FileDescriptorSetSchema, Buffer.from(definition.fileDescriptorSet, "base64"));
+  const request = set.file.flatMap((file) => file.messageType).find((message) => message.name === "Request")!;
+  request.field.push(create(FieldDescriptorProtoSchema, { name, jsonName: name, number: 99, type: 9, label: 1 }));
+  return { ...definition, fileDescriptorSet: Buffer.from(toBinary(FileDescriptorSetSchema, set)).toString("base64") };
 }
 
 async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
@@ -1501,20 +1510,56 @@ describe("the HTTP gateway", () => {
         await first.stop();
       }
       // The same service, methods and messages, its Request message now with a field `note`.
-      const set = fromBinary(FileDescriptorSetSchema, Buffer.from(AlphaDefinition.fileDescriptorSet, "base64"));
-      const request = set.file.flatMap((file) => file.messageType).find((message) => message.name === "Request")!;
-      request.field.push(
-        create(FieldDescriptorProtoSchema, { name: "note", jsonName: "note", number: 99, type: 9, label: 1 }),
-      );
-      const edited = {
-        ...AlphaDefinition,
-        fileDescriptorSet: Buffer.from(toBinary(FileDescriptorSetSchema, set)).toString("base64"),
-      };
-      const second = await serve(edited);
+      const second = await serve(withRequestField(AlphaDefinition, "note"));
       try {
         await until("the gateway takes the edited Request", async () => (await unary()).status === 200);
       } finally {
         await second.stop();
+      }
+    });
+    it("a rolling deploy of an edited proto is routed by the new build, whichever node the registry lists first", async () => {
+      // Each build runs on a registry of its own, and the gateway's lists both by hand: the old node
+      // first (the ids sort so), and the endpoints of the new build, as those of the node registered last.
+      const build = async (definition: ServiceDefinition, id: string) => {
+        const folder = join(dir, `rolling-${id}`);
+        const service = createService({
+          name: "rolling",
+          args: ["--registry=local", `--registry_address=${folder}`],
+          env: suiteEnv(),
+          logger: silentLogger(),
+        });
+        const handler = { unary: async () => ({ id: "answered", payload: new Uint8Array(), sequence: 1 }) };
+        service.handle(definition as typeof AlphaDefinition, handler as unknown as HandlerOf<typeof AlphaDefinition>, {
+          partial: true,
+        });
+        await service.start();
+        const [record] = await createLocalRegistry({ dir: folder }).getService("rolling");
+        return { service, record: { ...record!, nodes: [{ ...record!.nodes[0]!, id }] } };
+      };
+      const old = await build(AlphaDefinition, "rolling-a-old");
+      const edited = await build(withRequestField(AlphaDefinition, "note"), "rolling-b-new");
+      const listing = createLocalRegistry({ dir });
+      await listing.start();
+      const unary = () => send(gateway.url, "POST", "/rolling/Alpha/Unary", { id: "x", note: "new" });
+      try {
+        await listing.register(old.record, { ttlMs: 60_000 });
+        await until("the gateway routes the old build", async () => (await unary()).status === 400);
+        // Registered last (the later expiry), the new build is what the registry lists.
+        await listing.register(edited.record, { ttlMs: 120_000 });
+        await until("the gateway takes the new build's Request", async () => (await unary()).status === 200);
+        // The new node leaves: the old build is listed again, and routed so.
+        await listing.deregister(edited.record);
+        await until("the gateway routes the old build again", async () => (await unary()).status === 400);
+        // A new node listed after the old one (an earlier expiry) changes nothing, until the old one leaves.
+        await listing.register(edited.record, { ttlMs: 30_000 });
+        await listing.deregister(old.record);
+        await until(
+          "the gateway routes the new build once the old node left",
+          async () => (await unary()).status === 200,
+        );
+      } finally {
+        await listing.deregister(edited.record).catch(() => undefined);
+        await Promise.all([old.service.stop(), edited.service.stop()]);
       }
     });
   });

@@ -20,6 +20,9 @@ export { fileReadProblem } from "./config/file-read-problem.js";
 // The registry name the embedded http broker registers subscriptions under (`tsmicro.broker`): no service to call.
 export { httpBrokerDefaults } from "./broker/http-broker.js";
 
+// What a gateway compares to see a new build of a service, and which nodes serve it (see nodeRecord).
+export { endpointsFingerprint, endpointsSignature } from "./registry/endpoints-fingerprint.js";
+
 // JSON.parse keeping int64 values past 2^53 exact: the gateway's bodies, tsmicro call's requests.
 export { parseExactJson } from "./definition/exact-json.js";
 export { claimsMetadataKeys } from "./definition/gateway-claims.js";

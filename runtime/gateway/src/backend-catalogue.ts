@@ -7,13 +7,21 @@ import {
   type HttpRule,
   isTsmicroError,
   type Logger,
+  type Node,
   type Registry,
   type Service,
   type ServiceDefinition,
   TsmicroError,
 } from "@tsmicro/runtime";
 import { isRoutable } from "./http-methods.js";
-import { createRouter, type RouteConflict, type RouteDefinition, type Router } from "@tsmicro/runtime/internal";
+import {
+  createRouter,
+  endpointsFingerprint,
+  endpointsSignature,
+  type RouteConflict,
+  type RouteDefinition,
+  type Router,
+} from "@tsmicro/runtime/internal";
 import { gatewayMethods, type GatewayMethod } from "./gateway-method.js";
 
 /** A route of the table: one `google.api.http` binding of one method. */
@@ -178,21 +186,22 @@ class RegistryBackendCatalogue implements BackendCatalogue {
     if (!this.#stopped) this.#router = createRouter(this.#routesOf(this.#services.values()));
   }
 
-  async #descriptorsFor(typeName: string, service: Service): Promise<FileRegistry> {
+  /** The descriptors of `typeName`, from this process's own definitions or by reflection from the first of `nodes` that answers (named). */
+  async #descriptorsFor(typeName: string, nodes: readonly Node[]): Promise<{ files: FileRegistry; node?: Node }> {
     const definition = this.#known.get(typeName);
     if (definition) {
       const bytes = Buffer.from(definition.fileDescriptorSet, "base64");
-      return createFileRegistry(fromBinary(FileDescriptorSetSchema, bytes));
+      return { files: createFileRegistry(fromBinary(FileDescriptorSetSchema, bytes)) };
     }
     let lastError: unknown;
-    for (const node of grpcNodes(service)) {
+    for (const node of nodes) {
       try {
-        return await createReflectionClient(this.#transport, node.address).descriptorsOf(typeName);
+        return { files: await createReflectionClient(this.#transport, node.address).descriptorsOf(typeName), node };
       } catch (error) {
         lastError = error;
       }
     }
-    throw lastError ?? new Error(`no node of ${service.name} to ask for ${typeName}`);
+    throw lastError ?? new Error(`no node to ask for ${typeName}`);
   }
 
   async #typeNamesOf(service: Service): Promise<string[]> {
@@ -217,17 +226,29 @@ class RegistryBackendCatalogue implements BackendCatalogue {
     if (!merged || merged.nodes.length === 0 || this.#ignore?.(merged)) return;
     if (grpcNodes(merged).length === 0) return;
     // The descriptor's fingerprint changes with any edit of the proto, such as a route or a field.
-    const signature = merged.endpoints
-      .map((e) => `${e.name}:${e.request}:${e.response}:${e.metadata.descriptor ?? ""}`)
-      .sort()
-      .join(",");
+    const listed = endpointsSignature(merged.endpoints);
     const current = this.#services.get(name);
-    if (current && current.signature === signature && signature !== "") return;
+    if (current && current.signature === listed && listed !== "") return;
     const typeNames = await this.#typeNamesOf(merged);
     const descriptors = new Map<string, FileRegistry>();
-    for (const typeName of typeNames) descriptors.set(typeName, await this.#descriptorsFor(typeName, merged));
+    // A rolling deploy runs two builds under one listing, that of the node registered last: the
+    // descriptors come from a node of that build, so none of the other is taken for it.
+    const fingerprint = endpointsFingerprint(merged.endpoints);
+    const nodes = [...grpcNodes(merged)].sort(
+      (a, b) => Number(b.metadata.descriptors === fingerprint) - Number(a.metadata.descriptors === fingerprint),
+    );
+    let answered: Node | undefined;
+    for (const typeName of typeNames) {
+      const { files, node } = await this.#descriptorsFor(typeName, nodes);
+      descriptors.set(typeName, files);
+      answered ??= node;
+    }
     const methods = typeNames.flatMap((typeName) => gatewayMethods(name, typeName, descriptors.get(typeName)!));
     if (this.#stopped) return;
+    // Descriptors from a node of another build are what it serves, not what is listed: kept until
+    // the next change of the listing or of its nodes, which loads again.
+    const other = answered?.metadata.descriptors;
+    const signature = other === undefined || other === fingerprint ? listed : `build ${other}`;
     this.#rebuild({ name, typeNames, methods, descriptors, signature });
     this.#logger.info({ backend: name, methods: methods.length }, `gateway routes ${name}`);
     for (const method of methods)
@@ -263,11 +284,10 @@ class RegistryBackendCatalogue implements BackendCatalogue {
     if (!this.#watcher) return;
     try {
       for await (const event of this.#watcher) {
-        // A node leaving keeps the routes; one of a service left unloaded may take it off the list.
+        // A node leaving keeps the routes (once none is left); the nodes left may list another build,
+        // as the old nodes of a rolling deploy leave, which is loaded then.
         const name = event.service.name;
-        if (event.action !== "delete" || this.#unloaded.has(name))
-          void this.#reload(name).then(() => this.#checkLive(name));
-        else void this.#checkLive(name);
+        void this.#reload(name).then(() => this.#checkLive(name));
       }
     } catch (error) {
       if (!this.#stopped) this.#logger.warn({ err: error }, "registry watch ended");

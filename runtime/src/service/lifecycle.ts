@@ -11,6 +11,7 @@ import { isSetupError, SetupError } from "../errors/setup-error.js";
 import { flushLogSync, type Logger, writesForPeople } from "../logging/logger.js";
 import type { MetricsServer } from "../metrics/metrics-server.js";
 import type { Endpoint, Registry, Service as RegistryService } from "../registry/registry.js";
+import { endpointsFingerprint } from "../registry/endpoints-fingerprint.js";
 import { createRegistry } from "./create-registry.js";
 import { advertiseAddress, hostPort, joinHostPort, listenRule } from "./host-port.js";
 import type { ServiceSettings } from "./settings.js";
@@ -92,6 +93,7 @@ export function nodeRecord(options: NodeRecordOptions): RegistryService {
           server: options.protocol,
           registry: options.registryKind,
           runtime: "tsmicro",
+          ...(options.endpoints.length === 0 ? {} : { descriptors: endpointsFingerprint(options.endpoints) }),
           ...(options.metricsAddress === undefined ? {} : { metrics: options.metricsAddress }),
         },
       },
@@ -100,7 +102,15 @@ export function nodeRecord(options: NodeRecordOptions): RegistryService {
 }
 
 /** The keys tsmicro sets on a node; `metrics` only when it serves metrics, so a service's own is never taken for it. */
-const nodeKeys: ReadonlySet<string> = new Set(["transport", "protocol", "server", "registry", "runtime", "metrics"]);
+const nodeKeys: ReadonlySet<string> = new Set([
+  "transport",
+  "protocol",
+  "server",
+  "registry",
+  "runtime",
+  "descriptors",
+  "metrics",
+]);
 
 function withoutNodeKeys(metadata: Readonly<Record<string, string>> | undefined): Record<string, string> {
   const own: Record<string, string> = {};
