@@ -52,6 +52,15 @@ describe("createRouteRules", () => {
     expect(matches("GET /v1/books", get("/v1/books?page=2"))).toBe(true);
   });
 
+  it("takes a path variable written as routes are ({id}) for *, and {path=**} for **", () => {
+    // As `tsmicro routes` and the OpenAPI document print the route: the rule must guard it.
+    expect(matches("DELETE /v1/users/{id}", { rpc: "", method: "DELETE", path: "/v1/users/42" })).toBe(true);
+    expect(matches("GET /v1/users/{id}", get("/v1/users/42/orders"))).toBe(false);
+    expect(matches("GET /v1/users/{user_id}/orders/{order.id}", get("/v1/users/7/orders/9"))).toBe(true);
+    expect(matches("GET /v1/files/{path=**}", get("/v1/files/a/b/c"))).toBe(true);
+    expect(matches("GET /v1/books/{id=*}", get("/v1/books/b1"))).toBe(true);
+  });
+
   it("compares decoded segments, as the router does, so an escaped path cannot slip past a rule", () => {
     expect(matches("* /v1/admin/**", get("/v1/%61dmin/users"))).toBe(true);
     expect(matches("* /v1/my%20books", get("/v1/my books"))).toBe(true);
@@ -141,6 +150,10 @@ describe("createRouteRules", () => {
     expect(bad("GET /v1//books")).toContain("empty segment");
     expect(bad("GET /v1/books/")).toContain("empty segment");
     expect(bad("GET /v1/bo*ks")).toContain('segment "bo*ks": a wildcard is * or ** alone');
+    expect(bad("GET /v1/{name=shelves/*}")).toContain(
+      'segment "{name=shelves": a path variable is one segment, {name} or *, and {name=**} or ** any number; write a template such as {name=shelves/*} as shelves/*',
+    );
+    expect(bad("POST /v1/books/{id}:publish")).toContain('segment "{id}:publish": a path variable is one segment');
     expect(bad("GET /v1/books?x=1")).toContain("drop the ? query");
     expect(bad("GET /v1/%zz")).toContain("a % must start an escape");
     expect(bad("G-T /v1")).toContain('"G-T" is not an HTTP method');

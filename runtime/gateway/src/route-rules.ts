@@ -28,7 +28,8 @@ export type TokenUse = "required" | "optional" | "none";
 /**
  * Auth and rate limits for the routes `match` selects: a full RPC name (`pkg.Service.Method`), a
  * glob on it where `*` is any run of characters (`pkg.Service.*`, `pkg.*`, `*`), or an HTTP
- * pattern (`GET /v1/books/*`, `* /v1/admin/**`) where `*` is one path segment and `**` any number.
+ * pattern (`GET /v1/books/*`, `* /v1/admin/**`) where `*` is one path segment and `**` any number
+ * (a variable written as routes are, `{id}`, is `*`, and `{path=**}` is `**`).
  */
 export interface RouteRule {
   readonly match: string;
@@ -272,6 +273,14 @@ function compileHttpPattern(
           .map((segment) => {
             if (segment === "") fail("empty segment: a pattern has no // and no trailing / (use /** for any depth)");
             if (segment === "*" || segment === "**") return { wildcard: segment };
+            // A route as `tsmicro routes` and the OpenAPI document write it: its variables are wildcards.
+            const variable = /^\{[A-Za-z_][A-Za-z0-9_.]*(?:=(\*\*?))?\}$/.exec(segment);
+            if (variable) return { wildcard: variable[1] === "**" ? "**" : "*" };
+            if (segment.includes("{") || segment.includes("}"))
+              fail(
+                `segment ${JSON.stringify(segment)}: a path variable is one segment, {name} or *, and {name=**} or ** any number; ` +
+                  "write a template such as {name=shelves/*} as shelves/*, and a custom verb's path with * (/v1/books/*)",
+              );
             if (segment.includes("*")) fail(`segment ${JSON.stringify(segment)}: a wildcard is * or ** alone`);
             const decoded = decodeSegment(segment);
             if (decoded === undefined) fail(`segment ${JSON.stringify(segment)}: a % must start an escape such as %2F`);
