@@ -3,11 +3,13 @@
  * running gateway and a real service node.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gatewayClaims, silentLogger } from "@tsmicro/runtime";
 import { createGateway, type Gateway } from "@tsmicro/gateway";
-import { SignJWT } from "jose";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killAllNodes, startNode } from "./support/nodes.js";
 import { suiteEnv } from "./support/suite-env.js";
@@ -200,6 +202,81 @@ describe("gateway JWT and rate limits (--config)", () => {
       expect(keys.filter((key) => key === "x-tenant-id" || key.startsWith("grpcgateway-"))).toEqual([]);
     } finally {
       await forwarding.stop();
+    }
+  });
+
+  it("verifies tokens by an identity provider's key set (jwt.jwksUrl), and answers 503 without a challenge while it is down", async () => {
+    const { privateKey, publicKey } = await generateKeyPair("ES256");
+    const jwk = { ...(await exportJWK(publicKey)), kid: "idp-1", alg: "ES256" };
+    let up = true;
+    const idp = createServer((_request, response) => {
+      response.writeHead(up ? 200 : 503, { "content-type": "application/json" });
+      response.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => idp.listen(0, "127.0.0.1", resolve));
+    const { port } = idp.address() as AddressInfo;
+    const config = join(dir, "idp.json");
+    await writeFile(
+      config,
+      JSON.stringify({
+        jwt: { jwksUrl: `http://127.0.0.1:${port}/.well-known/jwks.json`, issuer: "idp" },
+        routes: [{ match: "fixtures.gateway.v1.Library.Whoami", auth: true }],
+      }),
+    );
+    const viaIdp = createGateway({
+      args: [
+        `--registry=local`,
+        `--registry_address=${join(dir, "registry")}`,
+        "--address=127.0.0.1:0",
+        `--config=${config}`,
+      ],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    await viaIdp.start();
+    try {
+      const signed = await new SignJWT({})
+        .setProtectedHeader({ alg: "ES256", kid: "idp-1" })
+        .setSubject("ada")
+        .setIssuer("idp")
+        .setExpirationTime(now() + 60)
+        .sign(privateKey);
+      const ask = () =>
+        fetch(`${viaIdp.url}/library/whoami`, {
+          method: "POST",
+          body: "{}",
+          headers: { authorization: `Bearer ${signed}` },
+        });
+      const accepted = await ask();
+      expect(accepted.status).toBe(200);
+      expect(((await accepted.json()) as { metadata: Record<string, string> }).metadata["x-jwt-sub"]).toBe("ada");
+      // A new gateway, whose first fetch of the keys fails: the token cannot be checked, which is not the client's fault.
+      up = false;
+      const fresh = createGateway({
+        args: [
+          `--registry=local`,
+          `--registry_address=${join(dir, "registry")}`,
+          "--address=127.0.0.1:0",
+          `--config=${config}`,
+        ],
+        env: suiteEnv(),
+        logger: silentLogger(),
+      });
+      await fresh.start();
+      try {
+        const refused = await fetch(`${fresh.url}/library/whoami`, {
+          method: "POST",
+          body: "{}",
+          headers: { authorization: `Bearer ${signed}` },
+        });
+        expect(refused.status).toBe(503);
+        expect(refused.headers.get("www-authenticate")).toBeNull();
+      } finally {
+        await fresh.stop();
+      }
+    } finally {
+      await viaIdp.stop();
+      idp.close();
     }
   });
 

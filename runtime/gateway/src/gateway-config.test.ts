@@ -94,7 +94,7 @@ describe("loadGatewayConfig", () => {
     );
     expect((await failure({ rutes: [] })).error).toContain(": rutes is not a known setting (jwt, routes, cors)");
     expect((await failure({ jwt: { secret, issuers: "x" } })).error).toContain(
-      ": jwt.issuers is not a known setting (secret, publicKeyFile, jwksFile, issuer, audience, algorithms, clockToleranceSeconds)",
+      ": jwt.issuers is not a known setting (secret, publicKeyFile, jwksFile, jwksUrl, issuer, audience, algorithms, clockToleranceSeconds)",
     );
     expect((await failure({ cors: { origin: [] } })).error).toContain(": cors.origin is not a known setting (origins)");
   });
@@ -163,7 +163,7 @@ describe("loadGatewayConfig", () => {
   it("checks the JWT key the way the gateway will use it", async () => {
     const none = await failure({ jwt: { issuer: "x" } });
     expect(none.error).toBe(
-      `TSM_ERR_JWT_KEY_SOURCE: ${none.path}: jwt: no key to verify tokens with; set exactly one of secret (an HMAC shared secret), publicKeyFile (a PEM public key or certificate) or jwksFile (a JSON Web Key Set)`,
+      `TSM_ERR_JWT_KEY_SOURCE: ${none.path}: jwt: no key to verify tokens with; set exactly one of secret (an HMAC shared secret), publicKeyFile (a PEM public key or certificate), jwksFile (a JSON Web Key Set) or jwksUrl (an identity provider's, by URL)`,
     );
     expect((await failure({ jwt: { secret, jwksFile: "k.json" } })).error).toContain(
       ": jwt: secret and jwksFile are both set",

@@ -17,14 +17,23 @@ export interface GatewayConfig {
 }
 
 const topKeys = ["jwt", "routes", "cors"];
-const jwtKeys = ["secret", "publicKeyFile", "jwksFile", "issuer", "audience", "algorithms", "clockToleranceSeconds"];
+const jwtKeys = [
+  "secret",
+  "publicKeyFile",
+  "jwksFile",
+  "jwksUrl",
+  "issuer",
+  "audience",
+  "algorithms",
+  "clockToleranceSeconds",
+];
 const routeKeys = ["match", "auth", "rateLimit"];
 const rateLimitKeys = ["rate", "burst", "per"];
 const corsKeys = ["origins"];
 
 /**
  * Reads the gateway config, a JSON file:
- * `{ "jwt": { "secret" | "publicKeyFile" | "jwksFile", "issuer", "audience", "algorithms",
+ * `{ "jwt": { "secret" | "publicKeyFile" | "jwksFile" | "jwksUrl", "issuer", "audience", "algorithms",
  * "clockToleranceSeconds" }, "routes": [RouteRule...], "cors": { "origins": [...] } }`.
  * Key files are read relative to the config file. Every mistake throws a SetupError naming the
  * file and the key path (`gateway.json: routes[2].rateLimit.rat is not a known setting ...`),
@@ -55,13 +64,13 @@ interface ConfigFile {
 
 async function jwtOptions(value: unknown, file: ConfigFile): Promise<JwtOptions> {
   const section = object(value, "jwt", jwtKeys, file);
-  const sources = ["secret", "publicKeyFile", "jwksFile"].filter((key) => section[key] !== undefined);
+  const sources = ["secret", "publicKeyFile", "jwksFile", "jwksUrl"].filter((key) => section[key] !== undefined);
   if (sources.length !== 1)
     throw new SetupError(
       "TSM_ERR_JWT_KEY_SOURCE",
       `${file.path}: jwt`,
       sources.length === 0 ? "no key to verify tokens with" : `${sources.join(" and ")} are both set`,
-      "secret (an HMAC shared secret), publicKeyFile (a PEM public key or certificate) or jwksFile (a JSON Web Key Set)",
+      "secret (an HMAC shared secret), publicKeyFile (a PEM public key or certificate), jwksFile (a JSON Web Key Set) or jwksUrl (an identity provider's, by URL)",
     );
   const options: { -readonly [K in keyof JwtOptions]: JwtOptions[K] } = {};
   if (section.secret !== undefined) options.secret = string(section.secret, "jwt.secret", file);
@@ -74,6 +83,7 @@ async function jwtOptions(value: unknown, file: ConfigFile): Promise<JwtOptions>
     const text = await readText(keyFile, `${keyFile} (${file.path}: jwt.jwksFile)`);
     options.jwks = parseJson(text, keyFile) as JSONWebKeySet;
   }
+  if (section.jwksUrl !== undefined) options.jwksUrl = string(section.jwksUrl, "jwt.jwksUrl", file);
   if (section.issuer !== undefined) options.issuer = stringOrStrings(section.issuer, "jwt.issuer", file);
   if (section.audience !== undefined) options.audience = stringOrStrings(section.audience, "jwt.audience", file);
   if (section.algorithms !== undefined)

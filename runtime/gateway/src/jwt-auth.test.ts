@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import {
   CompactSign,
   exportJWK,
@@ -219,7 +221,7 @@ describe("createJwtVerifier with public keys", () => {
 describe("createJwtVerifier setup", () => {
   it("wants exactly one key source", () => {
     expect(setupErrorOf(() => createJwtVerifier({}))).toBe(
-      "TSM_ERR_JWT_KEY_SOURCE: jwt: no key to verify tokens with; set exactly one of secret (an HMAC shared secret), publicKey (a PEM public key or certificate) or jwks (a JSON Web Key Set)",
+      "TSM_ERR_JWT_KEY_SOURCE: jwt: no key to verify tokens with; set exactly one of secret (an HMAC shared secret), publicKey (a PEM public key or certificate), jwks (a JSON Web Key Set) or jwksUrl (its URL)",
     );
     expect(setupErrorOf(() => createJwtVerifier({ secret, publicKey: certificate }, "gateway.json: jwt"))).toContain(
       "TSM_ERR_JWT_KEY_SOURCE: gateway.json: jwt: secret and publicKey are both set; set exactly one of",
@@ -285,5 +287,74 @@ describe("claimsMetadata", () => {
   it("leaves out x-jwt-sub when there is no subject or it is not printable ASCII", () => {
     expect(claimsMetadata({ iss: "i" })).toEqual({ "x-jwt-claims": '{"iss":"i"}' });
     expect(Object.keys(claimsMetadata({ sub: "Zoë" }))).toEqual(["x-jwt-claims"]);
+  });
+});
+
+describe("jwksUrl: an identity provider's key set, fetched over HTTP", () => {
+  /** A loopback server of a key set: `keys` as they are at each request, or `status` when not 200. */
+  async function keySetServer() {
+    const state: { keys: object[]; status: number; fetches: number } = { keys: [], status: 200, fetches: 0 };
+    const server = createServer((_request, response) => {
+      state.fetches++;
+      response.writeHead(state.status, { "content-type": "application/json" });
+      response.end(JSON.stringify({ keys: state.keys }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    return { state, url: `http://127.0.0.1:${port}/.well-known/jwks.json`, close: () => server.close() };
+  }
+
+  it("verifies tokens by the provider's keys, fetched once and kept", async () => {
+    const idp = await keySetServer();
+    try {
+      const first = await generateKeyPair("RS256");
+      idp.state.keys = [{ ...(await exportJWK(first.publicKey)), kid: "k1", alg: "RS256" }];
+      const verifier = createJwtVerifier({ jwksUrl: idp.url, issuer: "idp" });
+      const signed = await token({ sub: "ada", iss: "idp", exp: now() + 60 }, first.privateKey, {
+        alg: "RS256",
+        kid: "k1",
+      });
+      expect((await verifier.verify(`Bearer ${signed}`)).sub).toBe("ada");
+      // Fetched once: the next token is checked against the kept keys.
+      expect((await verifier.verify(`Bearer ${signed}`)).sub).toBe("ada");
+      expect(idp.state.fetches).toBe(1);
+      // A token signed by a key the provider never published is still refused as the token's fault.
+      const stranger = await generateKeyPair("RS256");
+      const forged = await token({ sub: "eve", iss: "idp" }, stranger.privateKey, { alg: "RS256", kid: "k1" });
+      await expect(createJwtVerifier({ jwksUrl: idp.url }).verify(`Bearer ${forged}`)).rejects.toMatchObject({
+        code: Code.UNAUTHENTICATED,
+      });
+    } finally {
+      idp.close();
+    }
+  });
+
+  it("answers UNAVAILABLE, not UNAUTHENTICATED, while the provider cannot give its keys", async () => {
+    const idp = await keySetServer();
+    idp.state.status = 500;
+    const { privateKey } = await generateKeyPair("RS256");
+    const signed = await token({ sub: "ada" }, privateKey, { alg: "RS256", kid: "k1" });
+    try {
+      await expect(createJwtVerifier({ jwksUrl: idp.url }).verify(`Bearer ${signed}`)).rejects.toMatchObject({
+        code: Code.UNAVAILABLE,
+        message: "the gateway cannot get the keys to verify tokens with (jwt.jwksUrl); try again later",
+      });
+    } finally {
+      idp.close();
+    }
+    // Nothing listening there at all.
+    await expect(createJwtVerifier({ jwksUrl: idp.url }).verify(`Bearer ${signed}`)).rejects.toMatchObject({
+      code: Code.UNAVAILABLE,
+    });
+  });
+
+  it("refuses, when made, a URL that is not https (but on loopback) or no URL at all", () => {
+    expect(setupErrorOf(() => createJwtVerifier({ jwksUrl: "http://idp.example/jwks.json" }))).toBe(
+      'TSM_ERR_JWT_KEY: jwt.jwksUrl is not a usable key: "http://idp.example/jwks.json" is not https; keys that vouch for every token must not travel in clear: use https (http is taken on loopback only)',
+    );
+    expect(setupErrorOf(() => createJwtVerifier({ jwksUrl: "idp.example/jwks.json" }))).toMatch(
+      /^TSM_ERR_JWT_KEY: jwt\.jwksUrl is not a usable key: "idp\.example\/jwks\.json" is not a URL; give the https URL/,
+    );
+    expect(setupErrorOf(() => createJwtVerifier({ jwksUrl: "https://idp.example/jwks.json" }))).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
 import { createPublicKey, type JsonWebKeyInput, type KeyObject } from "node:crypto";
 import {
   createLocalJWKSet,
+  createRemoteJWKSet,
   errors,
   jwtVerify,
   type JSONWebKeySet,
@@ -19,6 +20,12 @@ export interface JwtOptions {
   readonly publicKey?: string;
   /** A JSON Web Key Set of public keys, chosen by the token's `kid` and `alg`; the config layer reads it from a file. */
   readonly jwks?: JSONWebKeySet;
+  /**
+   * The URL of an identity provider's JSON Web Key Set (`https://…/.well-known/jwks.json`),
+   * fetched when first needed, kept 10 minutes, and fetched again for a `kid` it lacks (at most
+   * every 30 s), so the provider's key rotation needs no restart. https, or http on loopback.
+   */
+  readonly jwksUrl?: string;
   /** The accepted `iss` values; when set, a token must carry one of them. */
   readonly issuer?: string | string[];
   /** The accepted `aud` values; when set, a token must name one of them. */
@@ -68,7 +75,7 @@ const knownAlgorithms = new Set([
 ]);
 const minSecretBytes = 32;
 
-type VerifyKey = KeyObject | Uint8Array | ReturnType<typeof createLocalJWKSet>;
+type VerifyKey = KeyObject | Uint8Array | ReturnType<typeof createLocalJWKSet> | ReturnType<typeof createRemoteJWKSet>;
 
 /**
  * Makes a verifier. Keys are imported here with node:crypto, synchronously, so a missing, doubled
@@ -95,7 +102,9 @@ export function createJwtVerifier(options: JwtOptions, where = "jwt"): JwtVerifi
         const { payload } = await verifyWith(token, key, verifyOptions);
         return payload as JwtClaims;
       } catch (error) {
-        throw unauthenticated(error);
+        throw options.jwksUrl !== undefined && isKeyFetchFailure(error)
+          ? keysUnavailable(error)
+          : unauthenticated(error);
       }
     },
   };
@@ -152,6 +161,26 @@ async function verifyWith(token: string, key: VerifyKey, options: JWTVerifyOptio
   }
 }
 
+/**
+ * Whether verifying failed for want of the remote key set, not for the token: the fetch failed
+ * (no answer, a timeout, a status other than 200) or what came back is no key set.
+ */
+function isKeyFetchFailure(error: unknown): boolean {
+  if (!(error instanceof errors.JOSEError)) return true;
+  return (
+    error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || error.constructor === errors.JOSEError
+  );
+}
+
+/** The token could not be checked: no fault of the client's, so UNAVAILABLE (503); the cause is logged, not sent. */
+function keysUnavailable(error: unknown): TsmicroError {
+  return new TsmicroError(
+    Code.UNAVAILABLE,
+    "the gateway cannot get the keys to verify tokens with (jwt.jwksUrl); try again later",
+    { cause: error },
+  );
+}
+
 /** The client-safe error for a jose failure: what was wrong with the token, never key material or a stack. */
 function unauthenticated(error: unknown): TsmicroError {
   return new TsmicroError(Code.UNAUTHENTICATED, reasonOf(error), { cause: error });
@@ -187,17 +216,42 @@ function reasonOf(error: unknown): string {
 
 /** Exactly one key source, imported; and the algorithms that key can verify. */
 function importKey(options: JwtOptions, where: string): { key: VerifyKey; algorithms: string[] } {
-  const given = (["secret", "publicKey", "jwks"] as const).filter((name) => options[name] !== undefined);
+  const given = (["secret", "publicKey", "jwks", "jwksUrl"] as const).filter((name) => options[name] !== undefined);
   if (given.length !== 1)
     throw new SetupError(
       "TSM_ERR_JWT_KEY_SOURCE",
       where,
       given.length === 0 ? "no key to verify tokens with" : `${given.join(" and ")} are both set`,
-      "secret (an HMAC shared secret), publicKey (a PEM public key or certificate) or jwks (a JSON Web Key Set)",
+      "secret (an HMAC shared secret), publicKey (a PEM public key or certificate), jwks (a JSON Web Key Set) or jwksUrl (its URL)",
     );
   if (options.secret !== undefined) return importSecret(options.secret, `${where}.secret`);
   if (options.publicKey !== undefined) return importPem(options.publicKey, `${where}.publicKey`);
+  if (options.jwksUrl !== undefined) return remoteJwks(options.jwksUrl, `${where}.jwksUrl`);
   return importJwks(options.jwks, `${where}.jwks`);
+}
+
+/** The algorithms of the public keys a key set may hold (never HMAC: a key set's keys are public). */
+const publicKeyAlgorithms = [...rsaAlgorithms, ...Object.values(ecAlgorithmByCurve), ...edAlgorithms];
+
+/** A key set fetched from `url` when needed; the URL is checked now. */
+function remoteJwks(url: unknown, name: string): { key: VerifyKey; algorithms: string[] } {
+  const what =
+    "give the https URL of the identity provider's key set, such as https://idp.example/.well-known/jwks.json";
+  if (typeof url !== "string") throw keyError(name, "it is not a string", what);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw keyError(name, `${JSON.stringify(url)} is not a URL`, what);
+  }
+  const loopback = ["localhost", "127.0.0.1", "[::1]"].includes(parsed.hostname);
+  if (parsed.protocol !== "https:" && !(parsed.protocol === "http:" && loopback))
+    throw keyError(
+      name,
+      `${JSON.stringify(url)} is not https`,
+      "keys that vouch for every token must not travel in clear: use https (http is taken on loopback only)",
+    );
+  return { key: createRemoteJWKSet(parsed), algorithms: publicKeyAlgorithms };
 }
 
 function importSecret(secret: unknown, name: string): { key: Uint8Array; algorithms: string[] } {

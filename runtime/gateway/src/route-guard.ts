@@ -88,7 +88,9 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
             throw new TsmicroError(Code.UNAUTHENTICATED, "this route checks tokens, but no JWT key is set");
           claims = await verifier.verify(authorization);
         } catch (error) {
-          void reply.header("www-authenticate", challengeFor(authorization, error));
+          // A token that could not be checked (the key set out of reach) is no fault of the client's: no challenge.
+          if (!(error instanceof TsmicroError) || error.code === Code.UNAUTHENTICATED)
+            void reply.header("www-authenticate", challengeFor(authorization, error));
           throw error;
         }
       }
