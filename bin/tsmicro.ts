@@ -103,7 +103,7 @@ await cli
         "./cli/project-generate.js"
       );
       if (await findWorkspace(process.cwd())) {
-        process.stdout.write(await generateWorkspace(process.cwd(), options.templates));
+        process.stdout.write(await generateWorkspace(process.cwd(), options.templates, options.opt));
         return;
       }
       const project = isProject(process.cwd()) ? await generateProject(process.cwd(), options) : undefined;

@@ -1,6 +1,5 @@
 import { createFileRegistry, create } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
-import { SetupError } from "@tsmicro/runtime/errors";
 import { readEntities } from "./entity-definition.js";
 import { readEvents } from "./event-model.js";
 import { buildEntityFileModel } from "./entity-model.js";
@@ -11,7 +10,7 @@ import { checkOutputPath } from "./output-path.js";
 import { parseGeneratorOptions } from "./options.js";
 import { filesToEmit, prepareRequest } from "./prepare-request.js";
 import { buildMicroFileModel } from "./service-model.js";
-import { routeConflicts } from "./route-conflicts.js";
+import { reportRouteClashes, routeClashes } from "./route-conflicts.js";
 import { checkRouteFields } from "./route-fields.js";
 import { renderTemplate, type TemplateSet } from "./templates.js";
 import { runTsProto } from "./ts-proto.js";
@@ -32,8 +31,13 @@ export interface GenerateInput {
   readonly templates: TemplateSet;
   /** tsmicro's version, printed in each file's header. */
   readonly version: string;
-  /** Receives warnings (route conflicts); the runner prints them. */
+  /** Receives warnings (route conflicts and overlaps); the runner prints them. */
   readonly warn?: (message: string) => void;
+  /**
+   * False when the caller checks the routes itself, against the protos served with these (a
+   * workspace's); by default the requested files' routes are checked together, as one gateway serves them.
+   */
+  readonly checkRoutes?: boolean;
 }
 
 /** The header every generated TypeScript file starts with. */
@@ -47,8 +51,8 @@ export function generatedHeader(version: string, protoFile: string): string {
  * requested file that declares services (or error enums, or events), with an
  * `x.openapi.json` of its `google.api.http` routes (and its events, as
  * webhooks) beside it when it declares services or events, and a `x.entity.ts` (Kysely tables, row conversions)
- * for each requested file that declares `(tsmicro.entity)` messages. Route conflicts go to `warn`, or fail generation
- * under `strict_routes`. Pure: no files, no process, no console. TypeScript
+ * for each requested file that declares `(tsmicro.entity)` messages. Route conflicts among the requested files go
+ * to `warn`, or fail generation under `strict_routes`; overlapping routes go to `warn`. Pure: no files, no process, no console. TypeScript
  * files are not yet formatted; the runner formats them.
  */
 export function generate(input: GenerateInput): GeneratedFile[] {
@@ -69,6 +73,10 @@ export function generate(input: GenerateInput): GeneratedFile[] {
     const file = registry.getFile(name);
     if (file) checkRouteFields(file, registry);
   }
+  if (input.checkRoutes !== false) {
+    const served = request.fileToGenerate.flatMap((name) => registry.getFile(name) ?? []).map((file) => ({ file }));
+    reportRouteClashes(routeClashes(served, registry), options.strictRoutes, input.warn);
+  }
   // The files whose OpenAPI a gateway builds from these descriptors keep the comments it prints.
   const comments = new Map<string, Set<string>>();
   const behavior = fieldBehaviors(registry);
@@ -83,10 +91,6 @@ export function generate(input: GenerateInput): GeneratedFile[] {
     const file = registry.getFile(name);
     const proto = request.protoFile.find((p) => p.name === name);
     if (!file || !proto) continue;
-    for (const conflict of routeConflicts(file, registry)) {
-      if (options.strictRoutes) throw new SetupError("TSM_ERR_ROUTE_CONFLICT", conflict, "strict_routes");
-      input.warn?.(conflict);
-    }
     const entities = readEntities(file, registry);
     if (entities.length > 0) {
       const header = generatedHeader(input.version, name);

@@ -1,4 +1,5 @@
 import type { DescFile, Registry } from "@bufbuild/protobuf";
+import { SetupError } from "@tsmicro/runtime/errors";
 import {
   compileTemplate,
   createRouter,
@@ -7,45 +8,124 @@ import {
   type RouteDefinition,
 } from "@tsmicro/runtime/routing";
 
-/**
- * The route conflicts among a file's `google.api.http` bindings: two methods claiming the same
- * HTTP method and path shape, such as etcd's `Maintenance.Hash` and `Maintenance.HashKV` on
- * `POST /v3/maintenance/hash`. Each message names every claimant and the one that serves the
- * route, by the gateway's rule (grpc-gateway v2's: the last one declared).
- */
-export function routeConflicts(file: DescFile, registry: Registry): string[] {
-  return createRouter(fileRoutes(file, registry)).conflicts.map(
-    (conflict) => `${file.proto.name}: ${conflict.message}`,
-  );
+/** A proto file whose services the gateway serves, and (in a workspace) the registered service that serves them. */
+export interface ServedFile {
+  readonly file: DescFile;
+  readonly service?: string | undefined;
+}
+
+/** Routes that collide, found among protos served together. */
+export interface RouteClash {
+  /** A conflict (the same method and path shape: one route is unreachable), which `strict_routes` refuses; else an overlap. */
+  readonly conflict: boolean;
+  /** The proto files of the routes involved. */
+  readonly files: readonly string[];
+  /** One line naming the routes, the paths they share and the one that serves them, after the files. */
+  readonly message: string;
+}
+
+interface ServedRoute extends RouteDefinition {
+  readonly rpc: string;
+  readonly file: string;
+  readonly service: string | undefined;
 }
 
 /**
- * Pairs of a file's routes with one HTTP method whose templates differ but match some paths in
- * common, such as Firestore's GetDocument `/v1/{name=projects/*\/databases/*\/documents/*\/**}` and
- * ListDocuments `/v1/{parent=projects/*\/databases/*\/documents/*\/**}/{collection_id}`. Each message
- * names both, a path they share and the one that serves such paths (the last declared, as in
- * grpc-gateway). Routes of the same shape are routeConflicts'.
+ * The route clashes among protos one gateway serves together: every file of a project, every
+ * service's of a workspace. A conflict is two methods claiming the same HTTP method and path shape,
+ * such as etcd's `Maintenance.Hash` and `Maintenance.HashKV` on `POST /v3/maintenance/hash`; an
+ * overlap is two templates of one method that differ but match some paths in common, such as
+ * Firestore's GetDocument `/v1/{name=projects/*\/databases/*\/documents/*\/**}` and ListDocuments
+ * `/v1/{parent=projects/*\/databases/*\/documents/*\/**}/{collection_id}`. Each names the routes and
+ * the one that serves, by the gateway's rule: it takes services in name order, each one's proto
+ * services in name order and their methods as declared, and the last route that matches serves
+ * (grpc-gateway v2's rule). Routes of two services are named with their service, as the gateway does.
  */
-export function routeOverlaps(file: DescFile, registry: Registry): string[] {
-  const routes = fileRoutes(file, registry).map((route) => ({
-    route,
-    compiled: compileTemplate(route.path, route.name),
-  }));
-  const messages: string[] = [];
-  routes.forEach((earlier, i) => {
-    for (const later of routes.slice(i + 1)) {
+export function routeClashes(served: readonly ServedFile[], registry: Registry): RouteClash[] {
+  const routes = servedRoutes(served, registry);
+  const named = (claimants: readonly ServedRoute[]) => {
+    const services = new Set(claimants.map((r) => r.service));
+    return (r: ServedRoute) => (services.size > 1 ? `${r.rpc} of service ${r.service ?? "(none)"}` : r.rpc);
+  };
+  const clashes: RouteClash[] = createRouter(routes).conflicts.map((conflict) => {
+    const claimants = [...conflict.shadowed, conflict.serving];
+    const name = named(claimants);
+    const names = claimants.map((r) => `${name(r)} (${r.path})`).join(", ");
+    return {
+      conflict: true,
+      files: filesOf(claimants),
+      message:
+        `${conflict.method} ${conflict.shape} is claimed by ${names}; ` +
+        `${name(conflict.serving)} serves it, the others are unreachable`,
+    };
+  });
+  const compiled = routes.map((route) => ({ route, template: compileTemplate(route.path, route.name) }));
+  compiled.forEach((earlier, i) => {
+    for (const later of compiled.slice(i + 1)) {
       const method = earlier.route.method.toUpperCase();
-      if (later.route.method.toUpperCase() !== method || later.compiled.shape === earlier.compiled.shape) continue;
-      const path = overlappingPath(earlier.compiled.template, later.compiled.template);
+      if (later.route.method.toUpperCase() !== method || later.template.shape === earlier.template.shape) continue;
+      const path = overlappingPath(earlier.template.template, later.template.template);
       if (path === undefined) continue;
-      messages.push(
-        `${file.proto.name}: ${method} ${earlier.route.path} (${earlier.route.name}) and ${method} ` +
-          `${later.route.path} (${later.route.name}) both match paths such as ${path}; ` +
-          `${later.route.name}, declared last, serves those`,
-      );
+      const pair = [earlier.route, later.route];
+      const name = named(pair);
+      const last = name(later.route);
+      const serves =
+        later.route.file === earlier.route.file ? `${last}, declared last, serves those` : `${last} serves those`;
+      clashes.push({
+        conflict: false,
+        files: filesOf(pair),
+        message:
+          `${method} ${earlier.route.path} (${name(earlier.route)}) and ${method} ${later.route.path} ` +
+          `(${name(later.route)}) both match paths such as ${path}; ${serves}`,
+      });
     }
   });
-  return messages;
+  return clashes;
+}
+
+/** A clash as a line: its files, then its message. */
+export function clashLine(clash: RouteClash): string {
+  return `${clash.files.join(", ")}: ${clash.message}`;
+}
+
+/**
+ * Reports clashes: each conflict fails with TSM_ERR_ROUTE_CONFLICT under `strict` (as the gateway's
+ * --strict_routes refuses the service), else goes to `warn`; overlaps are only warned about.
+ */
+export function reportRouteClashes(
+  clashes: readonly RouteClash[],
+  strict: boolean,
+  warn: ((message: string) => void) | undefined,
+): void {
+  const conflict = strict ? clashes.find((clash) => clash.conflict) : undefined;
+  if (conflict) throw new SetupError("TSM_ERR_ROUTE_CONFLICT", clashLine(conflict), "strict_routes");
+  for (const clash of clashes) warn?.(clashLine(clash));
+}
+
+function filesOf(routes: readonly ServedRoute[]): string[] {
+  return [...new Set(routes.map((r) => r.file))].sort();
+}
+
+/** The routes of the served files in the gateway's order. */
+function servedRoutes(served: readonly ServedFile[], registry: Registry): ServedRoute[] {
+  const services = served.flatMap(({ file, service }) =>
+    file.services.map((desc) => ({ desc, file: file.proto.name, service })),
+  );
+  services.sort(
+    (a, b) => (a.service ?? "").localeCompare(b.service ?? "") || a.desc.typeName.localeCompare(b.desc.typeName),
+  );
+  return services.flatMap(({ desc, file, service }) =>
+    desc.methods.flatMap((method) =>
+      readHttpRules(registry, method.proto.options).map((rule) => ({
+        method: rule.method,
+        path: rule.path,
+        name: `${desc.typeName}.${method.name}`,
+        rpc: `${desc.typeName}.${method.name}`,
+        file,
+        service,
+      })),
+    ),
+  );
 }
 
 /**
@@ -65,17 +145,5 @@ export function streamedRequestRoutes(file: DescFile, registry: Registry): strin
             "or drop its google.api.http option",
         ),
       ),
-  );
-}
-
-function fileRoutes(file: DescFile, registry: Registry): RouteDefinition[] {
-  return file.services.flatMap((service) =>
-    service.methods.flatMap((method) =>
-      readHttpRules(registry, method.proto.options).map((rule) => ({
-        method: rule.method,
-        path: rule.path,
-        name: `${service.typeName}.${method.name}`,
-      })),
-    ),
   );
 }

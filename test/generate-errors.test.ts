@@ -144,6 +144,26 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect((await readTree(join(strictDir, "src/gen"))).size).toBe(0);
   });
 
+  it("a route two protos claim warns once, naming both files; --strict_routes fails on it", async () => {
+    const bound = (pkg: string, rpc: string) =>
+      `syntax = "proto3";\npackage ${pkg}.v1;\nimport "google/api/annotations.proto";\n` +
+      `message R { string id = 1; }\nservice ${rpc}s { rpc ${rpc}(R) returns (R) { option (google.api.http) = { get: "/v1/things/{id}" }; } }\n`;
+    const protos = { "a/v1/a.proto": bound("a", "GetA"), "b/v1/b.proto": bound("b", "GetB") };
+    const warned = await generate(await project(protos));
+    expect(warned.code).toBe(0);
+    expect(warned.stderr).toBe(
+      "tsmicro: warning: a/v1/a.proto, b/v1/b.proto: GET /v1/things/* is claimed by a.v1.GetAs.GetA (/v1/things/{id}), " +
+        "b.v1.GetBs.GetB (/v1/things/{id}); b.v1.GetBs.GetB serves it, the others are unreachable\n",
+    );
+    const strictDir = await project(protos);
+    const strict = await generate(strictDir, "--strict_routes");
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toContain(
+      "b.v1.GetBs.GetB serves it, the others are unreachable; strict_routes makes this an error",
+    );
+    expect(existsSync(join(strictDir, "src/gen"))).toBe(false);
+  });
+
   it.each([
     [
       "a path variable",

@@ -72,6 +72,37 @@ message Request { string name = 1; string parent = 2; string collection_id = 3; 
     );
   });
 
+  it("warns of routes two protos of the project claim, as the gateway serves them together", async () => {
+    const dir = await projectWith(`service Shelves {
+  rpc GetShelf(Request) returns (Request) { option (google.api.http) = { get: "/v1/shelves/{id}" }; }
+}
+message Request { string id = 1; }
+`);
+    await writeFile(
+      join(dir, "proto/library/v1/more.proto"),
+      `syntax = "proto3";\npackage library.v1;\nimport "google/api/annotations.proto";\nimport "library/v1/http.proto";
+service Racks {
+  rpc GetRack(Request) returns (Request) { option (google.api.http) = { get: "/v1/shelves/{id}" }; }
+  rpc FindRack(Request) returns (Request) { option (google.api.http) = { get: "/v1/{id=shelves/**}" }; }
+}
+`,
+    );
+    const result = await run("node", [bins.tsmicro, "routes"], { cwd: dir });
+    expect(result.code).toBe(0);
+    // The gateway takes a service's proto services in name order: Racks, then Shelves, whose route serves.
+    expect(result.stderr).toBe(
+      "tsmicro: warning: library/v1/http.proto, library/v1/more.proto: GET /v1/shelves/* is claimed by " +
+        "library.v1.Racks.GetRack (/v1/shelves/{id}), library.v1.Shelves.GetShelf (/v1/shelves/{id}); " +
+        "library.v1.Shelves.GetShelf serves it, the others are unreachable\n" +
+        "tsmicro: warning: library/v1/more.proto: GET /v1/shelves/{id} (library.v1.Racks.GetRack) and " +
+        "GET /v1/{id=shelves/**} (library.v1.Racks.FindRack) both match paths such as /v1/shelves/x; " +
+        "library.v1.Racks.FindRack, declared last, serves those\n" +
+        "tsmicro: warning: library/v1/http.proto, library/v1/more.proto: GET /v1/{id=shelves/**} (library.v1.Racks.FindRack) " +
+        "and GET /v1/shelves/{id} (library.v1.Shelves.GetShelf) both match paths such as /v1/shelves/x; " +
+        "library.v1.Shelves.GetShelf serves those\n",
+    );
+  });
+
   it("warns of a route on a method that streams requests, which the gateway answers 501", async () => {
     const dir = await projectWith(`service Uploads {
   rpc Upload(stream Request) returns (Request) { option (google.api.http) = { post: "/v1/uploads" body: "*" }; }

@@ -5,6 +5,17 @@ import { formatFiles } from "./format.js";
 import { loadTemplates } from "./load-templates.js";
 import { version } from "./package-paths.js";
 
+/** How generateFiles reports. */
+export interface GenerateFilesOptions {
+  /** Where warnings go; default stderr, as `tsmicro: warning: …`. */
+  readonly warn?: (message: string) => void;
+  /** False when the caller checks the routes against the protos served with these (see generate's checkRoutes). */
+  readonly checkRoutes?: boolean;
+}
+
+/** Prints a warning on stderr, as every tsmicro command does. */
+export const warnOnStderr = (message: string): void => void process.stderr.write(`tsmicro: warning: ${message}\n`);
+
 /**
  * Everything both ways in share: templates loaded (with the user's
  * overrides from the `templates` option), the pure generator run, and its
@@ -12,9 +23,9 @@ import { version } from "./package-paths.js";
  */
 export async function generateFiles(
   request: CodeGeneratorRequest,
-  warn: (message: string) => void = (message) => process.stderr.write(`tsmicro: warning: ${message}\n`),
+  { warn = warnOnStderr, checkRoutes }: GenerateFilesOptions = {},
 ): Promise<GeneratedFile[]> {
   const options = parseGeneratorOptions(request.parameter ?? "");
   const templates = await loadTemplates(options.templates, warn);
-  return formatFiles(generate({ request, templates, version, warn }));
+  return formatFiles(generate({ request, templates, version, warn, checkRoutes }));
 }

@@ -1,17 +1,19 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { isSetupError } from "@tsmicro/runtime/errors";
 import type { Orphan, ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
 import type { ServiceScaffold } from "../../generator/scaffold/source-model.js";
 import { CommandError } from "./command-error.js";
 import { formatFiles } from "./format.js";
 import { compileRequest } from "./generate-command.js";
-import { generateFiles } from "./generate-files.js";
+import { generateFiles, warnOnStderr } from "./generate-files.js";
 import { loadTemplates } from "./load-templates.js";
 import { version } from "./package-paths.js";
 import { planMigration, schemaFile } from "./project-migrations.js";
 import { planProjectSources } from "./project-sources.js";
+import { checkServedRoutes, servedWith } from "./served-routes.js";
 import { ownedBy, readProjectConfig, workspaceServices } from "./workspace.js";
 import { writeGeneratedFiles, type WriteResult } from "./write-files.js";
 
@@ -58,18 +60,25 @@ export interface ProjectGenerateOptions {
  * a second run changes nothing.
  */
 export async function generateProject(root: string, options: ProjectGenerateOptions): Promise<ProjectGenerateResult> {
-  return (await planProject(root, options))();
+  return (await planProject(root, options, { warn: warnOnStderr, checkRoutes: true })).write();
+}
+
+/** How planProject reports: where warnings go, and whether it checks the routes (a workspace checks them once, for all). */
+interface PlanReporting {
+  readonly warn: (message: string) => void;
+  readonly checkRoutes: boolean;
 }
 
 /**
  * Everything `tsmicro generate` will write in the project at `root`, compiled, rendered and
  * formatted, without writing any of it: a mistake in a proto or template leaves the project
- * as it was. The result writes it.
+ * as it was. `write` writes it; `request` is what was compiled.
  */
 async function planProject(
   root: string,
   options: ProjectGenerateOptions,
-): Promise<() => Promise<ProjectGenerateResult>> {
+  reporting: PlanReporting,
+): Promise<{ request: CodeGeneratorRequest; write: () => Promise<ProjectGenerateResult> }> {
   const config = (await readProjectConfig(root)) ?? {};
   const protoDir = resolve(root, options.proto ?? config.proto ?? "proto");
   const out = options.out ?? config.out ?? "src/gen";
@@ -94,13 +103,15 @@ async function planProject(
         `compares the protos with it to write the next migration; restore it (git checkout ${schemaFile}) and run it again`,
     );
   // Another service's entities are its own: their Kysely types would need kysely, which an API service lacks.
-  const generated = (await generateFiles(request)).filter(
+  const generated = (await generateFiles(request, { warn: reporting.warn, checkRoutes: false })).filter(
     (file) => !file.name.endsWith(".entity.ts") || owns(file.name.replace(/\.entity\.ts$/, ".proto")),
   );
+  // The routes of every proto one gateway serves with these (a workspace's services' too), after generate checked each file's.
+  if (reporting.checkRoutes) checkServedRoutes(request, await servedWith(root), reporting.warn);
   const output = [...generated, ...sources.generated];
   const formatted = await formatFiles(sources.missing.map((f) => ({ name: f.path, content: f.content })));
 
-  return async () => {
+  const write = async () => {
     const generated = await writeGeneratedFiles(resolve(root, out), output);
     for (const file of formatted) await writeNew(join(root, file.name), file.content);
     for (const file of migration.files) {
@@ -117,6 +128,7 @@ async function planProject(
       unserved: await unserved(root, sources.model.services, sources.missing),
     };
   };
+  return { request, write };
 }
 
 /**
@@ -205,19 +217,26 @@ export function projectReport(result: ProjectGenerateResult): string {
 /**
  * `tsmicro generate` at a workspace root: every service regenerated from
  * the shared protos, so each has the others' clients; reports prefixed by
- * the service's folder.
+ * the service's folder. The routes of all services are checked together,
+ * as the one gateway serves them.
  */
-export async function generateWorkspace(root: string, templates: string | undefined): Promise<string> {
+export async function generateWorkspace(
+  root: string,
+  templates: string | undefined,
+  opt: readonly string[] = [],
+): Promise<string> {
   // Every service planned before any is written: a proto one service cannot compile leaves all as they were.
-  const plans: { name: string; write: () => Promise<ProjectGenerateResult> }[] = [];
+  const plans: { name: string; request: CodeGeneratorRequest; write: () => Promise<ProjectGenerateResult> }[] = [];
   for (const dir of await workspaceServices(root)) {
     const name = dir.slice(root.length + 1);
     try {
-      plans.push({ name, write: await planProject(dir, { opt: [], templates }) });
+      plans.push({ name, ...(await planProject(dir, { opt, templates }, { warn: warnOnStderr, checkRoutes: false })) });
     } catch (error) {
       throw inService(error, name);
     }
   }
+  const first = plans[0];
+  if (first) checkServedRoutes(first.request, await servedWith(root), warnOnStderr);
   const lines: string[] = [];
   for (const { name, write } of plans) {
     const result = await write();

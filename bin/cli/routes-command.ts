@@ -2,11 +2,12 @@ import { createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { resolve } from "node:path";
 import { isSetupError } from "@tsmicro/runtime/errors";
-import { routeConflicts, routeOverlaps, streamedRequestRoutes } from "../../generator/route-conflicts.js";
+import { clashLine, routeClashes, streamedRequestRoutes } from "../../generator/route-conflicts.js";
 import { checkRouteFields } from "../../generator/route-fields.js";
 import { listRoutes, type RouteEntry } from "../../generator/route-table.js";
 import { buildImage, displayPath } from "./buf-image.js";
 import { defaultProtoDir, listProtos } from "./generate-command.js";
+import { servedClashes, servedWith } from "./served-routes.js";
 import { ownedBy, readProjectConfig } from "./workspace.js";
 
 /**
@@ -14,13 +15,16 @@ import { ownedBy, readProjectConfig } from "./workspace.js";
  * (HTTP method, path template, `package.Service.Method`), sorted by path.
  * It compiles the proto folder as `tsmicro generate` does rather than
  * reading `src/gen`, so the table is right even before regenerating. Routes
- * that claim the same paths, wholly or in part, are warned about, and so is
- * a route naming a field its message lacks (which fails `tsmicro generate`).
+ * that claim the same paths, wholly or in part, are warned about, among all
+ * the protos one gateway serves with the project's (in a workspace, every
+ * service's), and so is a route naming a field its message lacks (which
+ * fails `tsmicro generate`).
  */
 export async function routesCommand(given: string | undefined, warn: (message: string) => void): Promise<string> {
   const { proto, owns } = given === undefined ? await projectProtos(process.cwd()) : { proto: given, owns: undefined };
   const protoDir = resolve(proto);
-  const files = (await listProtos(protoDir, proto)).filter(ownedBy(owns));
+  const all = await listProtos(protoDir, proto);
+  const files = all.filter(ownedBy(owns));
   const image = fromBinary(FileDescriptorSetSchema, await buildImage(protoDir, displayPath(protoDir)));
   const routes = listRoutes(image.file, files);
   if (routes.length === 0) return `no routes: no method in ${proto} has a google.api.http option\n`;
@@ -29,12 +33,16 @@ export async function routesCommand(given: string | undefined, warn: (message: s
     const file = registry.getFile(name);
     if (!file) continue;
     fieldProblem(() => checkRouteFields(file, registry), warn);
-    [
-      ...routeConflicts(file, registry),
-      ...routeOverlaps(file, registry),
-      ...streamedRequestRoutes(file, registry),
-    ].forEach(warn);
+    streamedRequestRoutes(file, registry).forEach(warn);
   }
+  const clashes =
+    given === undefined
+      ? servedClashes(all, registry, await servedWith(process.cwd()))
+      : routeClashes(
+          files.flatMap((name) => registry.getFile(name) ?? []).map((file) => ({ file })),
+          registry,
+        );
+  clashes.map(clashLine).forEach(warn);
   return formatRoutes(routes);
 }
 
