@@ -98,4 +98,33 @@ describe("a workspace's routes are checked together, as its one gateway serves t
     expect(inInventory.code, inInventory.stderr).toBe(0);
     expect(inInventory.stderr).toBe(across);
   });
+
+  it("a proto's error names the service that owns it, or none when no service does", async () => {
+    // order's route names a field its request lacks; every service compiles order's proto for its client.
+    const bad = await workspace({
+      "order/v1/order.proto": proto("order", { GetOrder: "/v1/orders/{order_id}" }),
+    });
+    const owned = await tsmicro(bad, "generate");
+    expect(owned.code).toBe(1);
+    expect(owned.stderr).toMatch(/^tsmicro: services\/order: order\/v1\/order\.proto: rpc OrderService\.GetOrder/);
+
+    // A proto no service owns (yet): its error is the proto's alone.
+    const unowned = await workspace({
+      "shipping/v1/shipping.proto": proto("shipping", { GetShipment: "/v1/shipments/{shipment_id}" }),
+    });
+    const none = await tsmicro(unowned, "generate");
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^tsmicro: shipping\/v1\/shipping\.proto: rpc ShippingService\.GetShipment/);
+  });
+
+  it("a warning every service's generate gives is printed once", async () => {
+    const root = await workspace();
+    await mkdir(join(root, "tpl"));
+    await writeFile(join(root, "tpl/unused.ejs"), "never included\n");
+    const result = await tsmicro(root, "generate", "--templates", "tpl");
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toBe(
+      `tsmicro: warning: ${join(root, "tpl/unused.ejs")} overrides no template tsmicro ships, and none includes it, so it is not used\n`,
+    );
+  });
 });

@@ -218,25 +218,36 @@ export function projectReport(result: ProjectGenerateResult): string {
  * `tsmicro generate` at a workspace root: every service regenerated from
  * the shared protos, so each has the others' clients; reports prefixed by
  * the service's folder. The routes of all services are checked together,
- * as the one gateway serves them.
+ * as the one gateway serves them; a warning is printed once, and an error
+ * about a proto names the service that owns it.
  */
 export async function generateWorkspace(
   root: string,
   templates: string | undefined,
   opt: readonly string[] = [],
 ): Promise<string> {
+  const printed = new Set<string>();
+  const warn = (message: string) => {
+    if (printed.has(message)) return;
+    printed.add(message);
+    warnOnStderr(message);
+  };
   // Every service planned before any is written: a proto one service cannot compile leaves all as they were.
   const plans: { name: string; request: CodeGeneratorRequest; write: () => Promise<ProjectGenerateResult> }[] = [];
   for (const dir of await workspaceServices(root)) {
     const name = dir.slice(root.length + 1);
     try {
-      plans.push({ name, ...(await planProject(dir, { opt, templates }, { warn: warnOnStderr, checkRoutes: false })) });
+      plans.push({ name, ...(await planProject(dir, { opt, templates }, { warn, checkRoutes: false })) });
     } catch (error) {
-      throw inService(error, name);
+      throw await blamed(error, root, name);
     }
   }
   const first = plans[0];
-  if (first) checkServedRoutes(first.request, await servedWith(root), warnOnStderr);
+  try {
+    if (first) checkServedRoutes(first.request, await servedWith(root), warn);
+  } catch (error) {
+    throw await blamed(error, root, undefined);
+  }
   const lines: string[] = [];
   for (const { name, write } of plans) {
     const result = await write();
@@ -292,10 +303,35 @@ async function unownedProtos(root: string): Promise<string[]> {
   return lines;
 }
 
-/** `error` saying it is a workspace service's (`services/order: …`), when it is one of tsmicro's own. */
-function inService(error: unknown, name: string): unknown {
-  if (error instanceof CommandError || isSetupError(error)) error.message = `${name}: ${error.message}`;
+/**
+ * `error`, one of tsmicro's own, saying whose it is: the service (`services/order: …`) that owns the
+ * protos it names, or none when it names protos no one service owns (the message names them);
+ * `planned`, the service being planned, when it names no proto.
+ */
+async function blamed(error: unknown, root: string, planned: string | undefined): Promise<unknown> {
+  if (!(error instanceof CommandError || isSetupError(error))) return error;
+  const protos = await workspaceProtos(root);
+  const named = protos.filter((file) =>
+    [...error.message.matchAll(/[\w./-]+\.proto\b/g)].some(([path]) => path === file || path.endsWith(`/${file}`)),
+  );
+  const services = await workspaceServices(root);
+  const configs = await Promise.all(services.map(async (dir) => (await readProjectConfig(dir))?.owns));
+  const owners = new Set(
+    named.map((file) => {
+      const owning = services.filter((_, i) => configs[i] !== undefined && ownedBy(configs[i])(file));
+      return owning.length === 1 ? owning[0]!.slice(root.length + 1) : undefined;
+    }),
+  );
+  const owner = named.length === 0 ? planned : owners.size === 1 ? [...owners][0] : undefined;
+  if (owner !== undefined) error.message = `${owner}: ${error.message}`;
   return error;
+}
+
+/** The .proto files of the workspace's shared folder, relative to it. */
+async function workspaceProtos(root: string): Promise<string[]> {
+  const protoDir = join(root, (await readProjectConfig(root))?.proto ?? "proto");
+  const files = await readdir(protoDir, { recursive: true }).catch(() => [] as string[]);
+  return files.filter((file) => file.endsWith(".proto")).map((file) => file.split("\\").join("/"));
 }
 
 /**
