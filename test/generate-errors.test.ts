@@ -65,6 +65,31 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect(result.stderr).toContain('in this scope: add import "google/protobuf/field_mask.proto";');
   });
 
+  it("a tsmicro option used without its import names the shipped proto to import", async () => {
+    const dir = await project({
+      "good/v1/good.proto": goodProto.replace(
+        "message PingReply { string id = 1; }",
+        [
+          "message PingReply {",
+          "  option (tsmicro.entity) = {};",
+          "  string id = 1 [(tsmicro.column) = { primary_key: true }];",
+          "}",
+          "message Pinged { option (tsmicro.event) = {}; }",
+          "enum PingError { option (tsmicro.default_code) = NOT_FOUND; PING_ERROR_UNSPECIFIED = 0; }",
+        ].join("\n"),
+      ),
+    });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    const lines = result.stderr.split("\n").filter((line) => line.includes("in this scope"));
+    expect(lines.map((line) => line.replace(/^.*cannot find /, ""))).toEqual([
+      '`tsmicro.entity` in this scope: add import "tsmicro/entity.proto";',
+      '`tsmicro.column` in this scope: add import "tsmicro/entity.proto";',
+      '`tsmicro.event` in this scope: add import "tsmicro/event.proto";',
+      '`tsmicro.default_code` in this scope: add import "tsmicro/errors.proto";',
+    ]);
+  });
+
   it("a field number used twice names the field that has it already", async () => {
     const dir = await project({
       "good/v1/good.proto": goodProto.replace(

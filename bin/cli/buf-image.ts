@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, symlink, mkdir, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, symlink, mkdir, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -104,7 +104,23 @@ async function describe(d: BufDiagnostic, protoDir: string, displayDir: string):
     if (other !== undefined)
       return `${where}: ${d.message}: ${other} has it too; give one of them a number not used yet`;
   }
-  return `${where}: ${d.message}${hintOf(d.message)}`;
+  return `${where}: ${d.message}${hintOf(d.message) || (await tsmicroOptionHint(d.message))}`;
+}
+
+/**
+ * The import a tsmicro option used without it needs (`(tsmicro.entity)`: add import "tsmicro/entity.proto";),
+ * found in the shipped protos' `extend` blocks; "" for any other diagnostic.
+ */
+async function tsmicroOptionHint(message: string): Promise<string> {
+  const name = /^cannot find `tsmicro\.(\w+)` in this scope$/.exec(message)?.[1];
+  if (name === undefined) return "";
+  const dir = join(packageRoot, "proto", "tsmicro");
+  for (const file of (await readdir(dir)).filter((f) => f.endsWith(".proto")).sort()) {
+    const source = await readFile(join(dir, file), "utf8");
+    for (const [, body] of source.matchAll(/^extend\s+[\w.]+\s*\{([^}]*)\}/gm))
+      if (new RegExp(`^\\s*[\\w.]+\\s+${name}\\s*=`, "m").test(body ?? "")) return `: add import "tsmicro/${file}";`;
+  }
+  return "";
 }
 
 /** What to do about a diagnostic whose words do not say it: the `;` left out, the import left out. */
