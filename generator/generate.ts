@@ -31,7 +31,7 @@ export interface GenerateInput {
   readonly templates: TemplateSet;
   /** tsmicro's version, printed in each file's header. */
   readonly version: string;
-  /** Receives warnings (route conflicts and overlaps); the runner prints them. */
+  /** Receives warnings (route conflicts); the runner prints them. */
   readonly warn?: (message: string) => void;
   /**
    * False when the caller checks the routes itself, against the protos served with these (a
@@ -52,7 +52,7 @@ export function generatedHeader(version: string, protoFile: string): string {
  * `x.openapi.json` of its `google.api.http` routes (and its events, as
  * webhooks) beside it when it declares services or events, and a `x.entity.ts` (Kysely tables, row conversions)
  * for each requested file that declares `(tsmicro.entity)` messages. Route conflicts among the requested files go
- * to `warn`, or fail generation under `strict_routes`; overlapping routes go to `warn`. Pure: no files, no process, no console. TypeScript
+ * to `warn`, or fail generation under `strict_routes` (see reportRouteClashes). Pure: no files, no process, no console. TypeScript
  * files are not yet formatted; the runner formats them.
  */
 export function generate(input: GenerateInput): GeneratedFile[] {

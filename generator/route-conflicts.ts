@@ -20,6 +20,8 @@ export interface RouteClash {
   readonly conflict: boolean;
   /** The proto files of the routes involved. */
   readonly files: readonly string[];
+  /** Whether the routes are of two or more services (of a workspace), one taking another's paths. */
+  readonly acrossServices: boolean;
   /** One line naming the routes, the paths they share and the one that serves them, after the files. */
   readonly message: string;
 }
@@ -54,6 +56,7 @@ export function routeClashes(served: readonly ServedFile[], registry: Registry):
     return {
       conflict: true,
       files: filesOf(claimants),
+      acrossServices: new Set(claimants.map((r) => r.service)).size > 1,
       message:
         `${conflict.method} ${conflict.shape} is claimed by ${names}; ` +
         `${name(conflict.serving)} serves it, the others are unreachable`,
@@ -74,6 +77,7 @@ export function routeClashes(served: readonly ServedFile[], registry: Registry):
       clashes.push({
         conflict: false,
         files: filesOf(pair),
+        acrossServices: earlier.route.service !== later.route.service,
         message:
           `${method} ${earlier.route.path} (${name(earlier.route)}) and ${method} ${later.route.path} ` +
           `(${name(later.route)}) both match paths such as ${path}; ${serves}`,
@@ -89,8 +93,11 @@ export function clashLine(clash: RouteClash): string {
 }
 
 /**
- * Reports clashes: each conflict fails with TSM_ERR_ROUTE_CONFLICT under `strict` (as the gateway's
- * --strict_routes refuses the service), else goes to `warn`; overlaps are only warned about.
+ * `tsmicro generate`'s report of clashes: each conflict fails with TSM_ERR_ROUTE_CONFLICT under
+ * `strict` (as the gateway's --strict_routes refuses the service), else goes to `warn`. An overlap
+ * goes to `warn` only when it is between two services, one taking paths of another's; within one
+ * service it is often by design (Firestore's, Secret Manager's `:getIamPolicy` beside its Get), and
+ * `tsmicro routes` lists it.
  */
 export function reportRouteClashes(
   clashes: readonly RouteClash[],
@@ -99,7 +106,7 @@ export function reportRouteClashes(
 ): void {
   const conflict = strict ? clashes.find((clash) => clash.conflict) : undefined;
   if (conflict) throw new SetupError("TSM_ERR_ROUTE_CONFLICT", clashLine(conflict), "strict_routes");
-  for (const clash of clashes) warn?.(clashLine(clash));
+  for (const clash of clashes) if (clash.conflict || clash.acrossServices) warn?.(clashLine(clash));
 }
 
 function filesOf(routes: readonly ServedRoute[]): string[] {

@@ -99,6 +99,20 @@ describe("a workspace's routes are checked together, as its one gateway serves t
     expect(inInventory.stderr).toBe(across);
   });
 
+  it("generate warns of a route of one service that takes some paths of another's", async () => {
+    const root = await workspace({
+      "order/v1/order.proto": proto("order", { GetOrder: "/v1/orders/{id}", Browse: "/v1/{id=inventories/**}" }),
+    });
+    const result = await tsmicro(root, "generate");
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toBe(
+      "tsmicro: warning: inventory/v1/inventory.proto, order/v1/order.proto: GET /v1/inventories/{id} " +
+        "(inventory.v1.InventoryService.GetInventory of service inventory) and GET /v1/{id=inventories/**} " +
+        "(order.v1.OrderService.Browse of service order) both match paths such as /v1/inventories/x; " +
+        "order.v1.OrderService.Browse of service order serves those\n",
+    );
+  });
+
   it("a proto's error names the service that owns it, or none when no service does", async () => {
     // order's route names a field its request lacks; every service compiles order's proto for its client.
     const bad = await workspace({
