@@ -167,6 +167,35 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     ]);
   });
 
+  it("takes an rpc as written when its stub was renamed or its code moved into the handler object", async () => {
+    const created = await create("note");
+    expect(created.code, created.stderr).toBe(0);
+    const handler = join(work, "note/src/handler/note-service.ts");
+    const folder = join(work, "note/src/handler/note-service");
+    // git mv get-note.ts get.ts, the import updated; delete-note.ts deleted, its rpc written inline.
+    await writeFile(join(folder, "get.ts"), await readFile(join(folder, "get-note.ts"), "utf8"));
+    await unlink(join(folder, "get-note.ts"));
+    await unlink(join(folder, "delete-note.ts"));
+    // list-notes.ts deleted while the handler object still imports it: that stub is needed.
+    await unlink(join(folder, "list-notes.ts"));
+    const text = await readFile(handler, "utf8");
+    await writeFile(
+      handler,
+      text
+        .replace("./note-service/get-note.js", "./note-service/get.js")
+        .replace(/import \{ deleteNote \} from "\.\/note-service\/delete-note\.js";\n/, "")
+        .replace("deleteNote: deleteNote(deps),", "deleteNote: async () => ({}),"),
+    );
+    expect(await readFile(handler, "utf8")).not.toContain("delete-note");
+    const generated = await generate(join(work, "note"));
+    expect(generated.code, generated.stderr).toBe(0);
+    expect(generated.stdout.split("\n").filter((line) => /^(created|orphaned)/.test(line))).toEqual([
+      "created src/handler/note-service/list-notes.ts (rpc note.v1.NoteService/ListNotes); add it to src/handler/note-service.ts",
+    ]);
+    expect(existsSync(join(folder, "get-note.ts"))).toBe(false);
+    expect(existsSync(join(folder, "delete-note.ts"))).toBe(false);
+  });
+
   it("generates a project without entities whose migrations are all hand-written (no schema.json)", async () => {
     const created = await create(
       "handmade",

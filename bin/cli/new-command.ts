@@ -123,7 +123,9 @@ export async function newCommand(
     // An API service in a workspace gets the clients of the workspace's other services, wired in main.ts.
     const calls = workspace && options.type === "api" ? await registeredNames(workspace) : new Map<string, string>();
     const sources = request
-      ? planProjectSources(request, templates, [], version, owns, (file) => calls.get(file.split("/")[0]!))
+      ? planProjectSources(request, templates, { files: [], code: new Map() }, version, owns, (file) =>
+          calls.get(file.split("/")[0]!),
+        )
       : undefined;
     const model = sources?.model ?? { services: [], entities: [], clients: [], standIns: [] };
     served = model.services;

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { isSetupError } from "@tsmicro/runtime/errors";
-import type { Orphan, ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
+import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
 import type { ServiceScaffold } from "../../generator/scaffold/source-model.js";
 import { CommandError } from "./command-error.js";
 import { formatFiles } from "./format.js";
@@ -87,7 +87,8 @@ async function planProject(
   const owns = ownedBy(config.owns);
   const templates = await loadTemplates(templatesDir);
   const files = await projectFiles(root);
-  const sources = planProjectSources(request, templates, files, version, owns);
+  const code = await handlerCode(root, files);
+  const sources = planProjectSources(request, templates, { files, code }, version, owns);
   const migrationNames = files
     .filter((f) => /^migrations\/\d+_.*\.sql$/.test(f))
     .map((f) => f.slice("migrations/".length));
@@ -122,7 +123,7 @@ async function planProject(
       generated,
       out,
       created: sources.missing,
-      orphans: await rpcFilesOnly(root, sources.orphans),
+      orphans: sources.orphans,
       migration: migration.files.find((f) => f.path !== schemaFile)?.path,
       warnings: migration.warnings,
       unserved: await unserved(root, sources.model.services, sources.missing),
@@ -149,22 +150,12 @@ async function unserved(
     .map((s) => `add service.handle(${s.definitionName}, ${s.factoryName}(deps)) to src/main.ts to serve ${s.name}`);
 }
 
-/**
- * The orphans without the files of a live service's folder that never served an rpc (a helper
- * of the user's beside the handlers): every rpc's file is typed by its handler
- * (`UserServiceHandler["getUser"]`), which a helper is not.
- */
-async function rpcFilesOnly(root: string, orphans: readonly Orphan[]): Promise<Orphan[]> {
-  const kept: Orphan[] = [];
-  for (const orphan of orphans) {
-    const rpcFile = orphan.why.startsWith("no rpc of ");
-    if (
-      !rpcFile ||
-      /Handler\[\s*["']\w+\$?["']\s*\]/.test(await readFile(join(root, orphan.path), "utf8").catch(() => ""))
-    )
-      kept.push(orphan);
-  }
-  return kept;
+/** The text of the project's handler files (`src/handler/**.ts`), by path: how the scaffold finds an rpc written under another file name. */
+async function handlerCode(root: string, files: readonly string[]): Promise<Map<string, string>> {
+  const paths = files.filter((file) => file.startsWith("src/handler/") && file.endsWith(".ts"));
+  return new Map(
+    await Promise.all(paths.map(async (path) => [path, await readFile(join(root, path), "utf8")] as const)),
+  );
 }
 
 /**

@@ -1,7 +1,13 @@
 import { create, createFileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import type { GeneratedFile } from "../../generator/generate.js";
-import { findOrphans, planSourceFiles, type Orphan, type ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
+import {
+  findOrphans,
+  planSourceFiles,
+  type HandlerCode,
+  type Orphan,
+  type ScaffoldFile,
+} from "../../generator/scaffold/plan-sources.js";
 import { buildSourceModel, type SourceModel } from "../../generator/scaffold/source-model.js";
 import { renderTemplate, type TemplateSet } from "../../generator/templates.js";
 import { generatedHeader } from "../../generator/generate.js";
@@ -21,12 +27,15 @@ export interface SourcePlan {
  * Plans the user-owned sources of a scaffolded project from its compiled
  * protos (those `owns` accepts: in a workspace, the service's own folder of
  * the shared protos): `files` lists what the project holds now (relative,
- * `/`-separated), so only missing files are planned and orphans found.
+ * `/`-separated), so only missing files are planned and orphans found, and
+ * `code` holds its handler files' text (`src/handler/**.ts`), so an rpc
+ * served from a file of another name gets no stub and that file is not
+ * called orphaned.
  */
 export function planProjectSources(
   request: CodeGeneratorRequest,
   templates: TemplateSet,
-  files: readonly string[],
+  { files, code }: { readonly files: readonly string[]; readonly code: HandlerCode },
   version: string,
   owns: (protoFile: string) => boolean = () => true,
   calls: (protoFile: string) => string | undefined = () => undefined,
@@ -42,7 +51,7 @@ export function planProjectSources(
     });
   const model = buildSourceModel(own, registry, called);
   const present = new Set(files);
-  const missing = planSourceFiles(model, templates).filter((file) => !present.has(file.path));
+  const missing = planSourceFiles(model, templates, code).filter((file) => !present.has(file.path));
   const generated: GeneratedFile[] = [];
   if (model.entities.length > 0) {
     const modules = [...new Set(model.entities.map((e) => e.genModule))].map((module) => ({
@@ -57,7 +66,7 @@ export function planProjectSources(
       }),
     });
   }
-  return { model, missing, orphans: findOrphans(model, files), generated };
+  return { model, missing, orphans: findOrphans(model, files, code), generated };
 }
 
 /** The per-file table interface the entity generator names: `user/v1/user` -> `UserDatabase`. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { findOrphans } from "./plan-sources.js";
-import type { SourceModel } from "./source-model.js";
+import { findOrphans, servesRpc } from "./plan-sources.js";
+import type { MethodScaffold, ServiceScaffold, SourceModel } from "./source-model.js";
 
 describe("findOrphans", () => {
   it("names the entity whose domain files are left behind", () => {
@@ -14,5 +14,50 @@ describe("findOrphans", () => {
       "src/domain/model/team.ts: its entity, team, is gone from the protos",
       "src/domain/repository/sql-team-repository.ts: its entity, team, is gone from the protos",
     ]);
+  });
+});
+
+describe("servesRpc", () => {
+  const getOrder = { localName: "getOrder", fileName: "get-order" } as MethodScaffold;
+  const service = {
+    fileName: "order-service",
+    handlerType: "OrderServiceHandler",
+    methods: [getOrder],
+  } as unknown as ServiceScaffold;
+  const typed = 'export function getOrder(): OrderServiceHandler["getOrder"] {}';
+  const handler = (body: string, from = "get") =>
+    `import { getOrder } from "./order-service/${from}.js";\nexport const h = {\n  ${body}\n};`;
+
+  it("finds an rpc in a file of another name typed as it, unless the handler object imports its stub", () => {
+    const renamed = new Map([["src/handler/order-service/get.ts", typed]]);
+    expect(servesRpc(service, getOrder, renamed)).toBe(true);
+    renamed.set("src/handler/order-service.ts", handler("getOrder: getOrder(deps),", "get-order"));
+    expect(servesRpc(service, getOrder, renamed)).toBe(false);
+  });
+
+  it("does not count a type in a comment, a test's file or a call, and counts a key of the handler object", () => {
+    const commented = new Map([
+      ["src/handler/order-service/get.ts", `// ${typed}`],
+      ["src/handler/order-service/get.test.ts", typed],
+      ["src/handler/order-service.ts", "export const h = { other: getOrder(deps) };"],
+    ]);
+    expect(servesRpc(service, getOrder, commented)).toBe(false);
+    const inline = new Map([["src/handler/order-service.ts", "export const h = {\n  async getOrder() {},\n};"]]);
+    expect(servesRpc(service, getOrder, inline)).toBe(true);
+  });
+
+  it("leaves a file typed as a live rpc, or as none, out of the orphans", () => {
+    const model = { services: [service], entities: [], clients: [], standIns: [] } as unknown as SourceModel;
+    const files = [
+      "src/handler/order-service/get.ts",
+      "src/handler/order-service/util.ts",
+      "src/handler/order-service/old.ts",
+    ];
+    const code = new Map([
+      [files[0]!, typed],
+      [files[1]!, "export const x = 1;"],
+      [files[2]!, 'export function f(): OrderServiceHandler["peekOrder"] {}'],
+    ]);
+    expect(findOrphans(model, files, code).map((o) => o.path)).toEqual(["src/handler/order-service/old.ts"]);
   });
 });

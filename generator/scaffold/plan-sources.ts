@@ -16,6 +16,12 @@ export interface Orphan {
   readonly why: string;
 }
 
+/**
+ * The text of the user's handler files (`src/handler/**.ts`), by path relative to the project: the
+ * caller reads them, since the generator reads no files. How an rpc written under another name is found.
+ */
+export type HandlerCode = ReadonlyMap<string, string>;
+
 const base = "project/service/src";
 
 /**
@@ -23,9 +29,14 @@ const base = "project/service/src";
  * that assembles one file per rpc (standard methods of an entity written in
  * full, others as UNIMPLEMENTED stubs), per entity its model, repository
  * (interface and SQL), data service and error mapping. The caller writes
- * only those that do not exist yet.
+ * only those that do not exist yet. An rpc the user's `code` already serves
+ * from another file (see {@link servesRpc}) gets no stub.
  */
-export function planSourceFiles(model: SourceModel, templates: TemplateSet): ScaffoldFile[] {
+export function planSourceFiles(
+  model: SourceModel,
+  templates: TemplateSet,
+  code: HandlerCode = new Map(),
+): ScaffoldFile[] {
   const files: ScaffoldFile[] = [];
   const render = (path: string, template: string, data: object, why: string) =>
     files.push({ path, content: renderTemplate(templates, `${base}/${template}`, data), why });
@@ -41,6 +52,7 @@ export function planSourceFiles(model: SourceModel, templates: TemplateSet): Sca
     const why = `service ${service.name}`;
     render(`src/handler/${service.fileName}.ts`, "handler/service.ts.ejs", { service }, why);
     for (const method of service.methods) {
+      if (servesRpc(service, method, code)) continue;
       const entity = method.crud?.entity;
       render(
         methodPath(service, method),
@@ -60,11 +72,14 @@ export function planSourceFiles(model: SourceModel, templates: TemplateSet): Sca
 
 /**
  * User files left behind by what the protos no longer declare: a file in
- * `src/handler/<service>/` that is no rpc of the service, the handler of a
- * service that is gone, and the domain files of a removed entity. `files`
- * lists the project's files (relative, `/`-separated).
+ * `src/handler/<service>/` typed as a method of the handler
+ * (`UserServiceHandler["getUser"]`) of no rpc the service has now, the handler
+ * of a service that is gone, and the domain files of a removed entity. `files`
+ * lists the project's files (relative, `/`-separated); `code` holds the
+ * handler files' text. A file of the folder named after an rpc, or typed as
+ * one, is that rpc's, whatever its name; one typed as no rpc is a helper.
  */
-export function findOrphans(model: SourceModel, files: readonly string[]): Orphan[] {
+export function findOrphans(model: SourceModel, files: readonly string[], code: HandlerCode = new Map()): Orphan[] {
   const present = new Set(files);
   const orphans: Orphan[] = [];
   const services = new Map(model.services.map((s) => [s.fileName, s]));
@@ -75,7 +90,7 @@ export function findOrphans(model: SourceModel, files: readonly string[]): Orpha
     // A test beside the handlers (get-user.test.ts) is no rpc's file.
     if (file.includes(".")) continue;
     const service = services.get(folder);
-    if (service && !service.methods.some((m) => m.fileName === file))
+    if (service && !service.methods.some((m) => m.fileName === file) && !servesNoLiveRpc(service, code.get(path)))
       orphans.push({ path, why: `no rpc of ${service.name} is written here any more` });
     else if (!service && present.has(`src/handler/${folder}.ts`))
       orphans.push({ path, why: `service of src/handler/${folder}.ts is gone from the protos` });
@@ -94,6 +109,58 @@ export function findOrphans(model: SourceModel, files: readonly string[]): Orpha
       orphans.push({ path: p, why: `its entity, ${name}, is gone from the protos` });
   }
   return orphans.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+/**
+ * True when the user's code serves `method` from other than its stub's file, so that no stub is
+ * written for it. The service's handler object (`src/handler/<service>.ts`) decides first: while it
+ * imports the stub's module, the stub is needed. Otherwise the rpc is served when a file of the
+ * service's handler folder is typed as it (`OrderServiceHandler["getOrder"]`: a stub renamed, or
+ * its code moved, keeps that type, which the type checker holds to the rpc, as it does not a
+ * comment), or when the handler object names it as a key (written inline). An rpc new to the proto
+ * is neither, and gets its stub.
+ */
+export function servesRpc(service: ServiceScaffold, method: MethodScaffold, code: HandlerCode): boolean {
+  const handler = withoutComments(code.get(`src/handler/${service.fileName}.ts`) ?? "");
+  const stub = escaped(`./${service.fileName}/${method.fileName}`);
+  if (new RegExp(`from\\s*["']${stub}(\\.js|\\.ts)?["']`).test(handler)) return false;
+  const folder = `src/handler/${service.fileName}/`;
+  for (const [path, text] of code) {
+    const file = path.startsWith(folder) ? path.slice(folder.length, -".ts".length) : undefined;
+    if (file === undefined || file.includes("/") || file.includes(".")) continue;
+    if (handlerMarkers(text).some((m) => m.type === service.handlerType && m.method === method.localName)) return true;
+  }
+  return new RegExp(`(^|[{,])\\s*(async\\s+)?\\*?\\s*${escaped(method.localName)}\\s*[:(]`, "m").test(handler);
+}
+
+/**
+ * True when a file of `service`'s handler folder, whose code is `text`, is no orphan: it is typed
+ * as no handler method (a helper of the user's beside the handlers), or as one of an rpc the
+ * service has now. A file not read counts as a helper.
+ */
+function servesNoLiveRpc(service: ServiceScaffold, text: string | undefined): boolean {
+  const markers = handlerMarkers(text ?? "");
+  return (
+    markers.length === 0 ||
+    markers.some((m) => m.type === service.handlerType && service.methods.some((x) => x.localName === m.method))
+  );
+}
+
+/** The handler methods a file's code is typed as: `UserServiceHandler["getUser"]`. */
+function handlerMarkers(text: string): { type: string; method: string }[] {
+  return [...withoutComments(text).matchAll(/\b(\w+Handler)\[\s*["'](\w+\$?)["']\s*\]/g)].map((m) => ({
+    type: m[1]!,
+    method: m[2]!,
+  }));
+}
+
+/** Code without its comments, so that a line commented out does not count. */
+function withoutComments(text: string): string {
+  return text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|[^:])\/\/.*$/gm, "$1");
+}
+
+function escaped(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 function methodPath(service: ServiceScaffold, method: MethodScaffold): string {
