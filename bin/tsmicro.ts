@@ -114,7 +114,8 @@ await cli
       process.stdout.write(
         `generated ${written.length + unchanged.length} files in ${out} (${written.length} changed)\n`,
       );
-      for (const file of result.removed) process.stdout.write(`removed ${file} (its proto is gone)\n`);
+      const removed = project?.removed ?? result.removed.map((path) => ({ path, why: "its proto is gone" }));
+      for (const file of removed) process.stdout.write(`removed ${file.path} (${file.why})\n`);
       if (project) process.stdout.write(projectReport(project));
     },
   )

@@ -165,6 +165,21 @@ describe("planMigration", () => {
     ]);
   });
 
+  it("names the migration that creates a table no longer an entity, and forgets the table once no migration names it", () => {
+    const migrations = [
+      { name: "0001_create_member.sql", sql: "CREATE TABLE member (id text);\n" },
+      { name: "0002_create_user.sql", sql: 'CREATE TABLE "user" ("id" text);\n' },
+    ];
+    expect(planMigration(base, schema(), migrations).warnings).toEqual([
+      'table "user" (shop.v1.User) is no longer an entity; migrations/0002_create_user.sql creates it: if that ' +
+        "migration was never applied to a database, take the table out of it (delete the file if that is all it " +
+        "does) and run tsmicro generate again; if it was applied, tsmicro does not drop tables: to drop it and its " +
+        'rows, write a migration with DROP TABLE "user";',
+    ]);
+    expect(recordedSchema(base, schema(), migrations).tables).toEqual([{ ...base.tables[0]!, retained: true }]);
+    expect(recordedSchema(base, schema(), migrations.slice(0, 1)).tables).toEqual([]);
+  });
+
   it("records what it left alone as still in the database: warned once, and a field added back finds its column", () => {
     const createdAt = base.tables[0]!.columns[2]!;
     const removed = schema(user(email));

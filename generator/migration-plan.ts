@@ -15,6 +15,12 @@ export interface MigrationPlan {
   readonly warnings: readonly string[];
 }
 
+/** A migration of the project: its file name (`0002_create_inventory.sql`) and SQL, read by the caller. */
+export interface MigrationFile {
+  readonly name: string;
+  readonly sql: string;
+}
+
 /** Quotes an identifier: `user` is a reserved word, and quoting keeps every name as the proto spells it. */
 export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -28,9 +34,15 @@ export function quoteIdentifier(name: string): string {
  * for new `unique`/`index` options, DROP INDEX for removed ones, DROP NOT
  * NULL for fields that became `optional`, and new defaults. Never drops,
  * renames or retypes anything: those come back as warnings. Identical
- * schemas give empty sql. Pure.
+ * schemas give empty sql. Pure. `migrations`, the project's migration
+ * files when known, let the warning about a table no longer an entity name
+ * the migration that creates it, which may not have been applied yet.
  */
-export function planMigration(previous: EntitySchema | undefined, next: EntitySchema): MigrationPlan {
+export function planMigration(
+  previous: EntitySchema | undefined,
+  next: EntitySchema,
+  migrations?: readonly MigrationFile[],
+): MigrationPlan {
   const before = previous?.tables ?? [];
   const groups: string[][] = [];
   const labels: string[] = [];
@@ -62,9 +74,15 @@ export function planMigration(previous: EntitySchema | undefined, next: EntitySc
 
   for (const old of before) {
     if (old.retained || !isGone(before, next, old)) continue;
+    const creator = migrations && creatorOf(old.migratedName ?? old.name, migrations);
+    // Whether a migration was applied is the database's to know: both remedies are said, each with its condition.
+    const unapplied = creator
+      ? `migrations/${creator} creates it: if that migration was never applied to a database, take the table out ` +
+        "of it (delete the file if that is all it does) and run tsmicro generate again; if it was applied, "
+      : "";
     warnings.push(
       `table ${quoteIdentifier(old.name)} (${old.message}) is no longer an entity; ` +
-        `tsmicro does not drop tables: to drop it and its rows, write a migration with DROP TABLE ${quoteIdentifier(old.name)};`,
+        `${unapplied}tsmicro does not drop tables: to drop it and its rows, write a migration with DROP TABLE ${quoteIdentifier(old.name)};`,
     );
   }
 
@@ -205,15 +223,40 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
  * twice, and a removal is warned about once. A rename or type change, only
  * warned about too, keeps what tsmicro's migrations made (`migratedName`,
  * `migrated`): whether a migration of one's own followed is not known, so
- * a later hint about that table or column names both.
+ * a later hint about that table or column names both. When `migrations`
+ * (the project's migration files) are known, a table no entity has that
+ * none of them names any more is not kept: the migrations do not create it
+ * (its migration was deleted, unapplied, after its proto stopped being owned).
  */
-export function recordedSchema(previous: EntitySchema | undefined, next: EntitySchema): EntitySchema {
+export function recordedSchema(
+  previous: EntitySchema | undefined,
+  next: EntitySchema,
+  migrations?: readonly MigrationFile[],
+): EntitySchema {
   const before = previous?.tables ?? [];
   const tables = next.tables.map((table) =>
     recordedTable(before.find((t) => t.name === table.name) ?? renamedTable(before, next, table), table),
   );
-  const gone = before.filter((old) => isGone(before, next, old));
+  const gone = before
+    .filter((old) => isGone(before, next, old))
+    .filter((old) => !migrations || migrations.some((m) => namesTable(m.sql, old.migratedName ?? old.name)));
   return { ...next, tables: [...tables, ...gone.map(retain)] };
+}
+
+/** The first migration file whose SQL creates `table` (quoted or not, in any case). */
+function creatorOf(table: string, migrations: readonly MigrationFile[]): string | undefined {
+  const quoted = `(${escapedPattern(quoteIdentifier(table))}|${escapedPattern(table)}\\b)`;
+  const creates = new RegExp(`create\\s+table\\s+(if\\s+not\\s+exists\\s+)?${quoted}`, "i");
+  return [...migrations].sort((a, b) => a.name.localeCompare(b.name)).find((m) => creates.test(m.sql))?.name;
+}
+
+/** True when `sql` names `table` anywhere: a table it might create, rename or alter is not forgotten. */
+function namesTable(sql: string, table: string): boolean {
+  return new RegExp(`(${escapedPattern(quoteIdentifier(table))}|\\b${escapedPattern(table)}\\b)`, "i").test(sql);
+}
+
+function escapedPattern(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 function recordedTable(old: TableSchema | undefined, table: TableSchema): TableSchema {

@@ -196,6 +196,52 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     expect(existsSync(join(folder, "delete-note.ts"))).toBe(false);
   });
 
+  it("makes a single project own its proto folder, so a proto copied in to call is a client; one no longer owned is said so", async () => {
+    expect((await create("ledger")).code).toBe(0);
+    const project = join(work, "ledger");
+    const config = JSON.parse(await readFile(join(project, "tsmicro.json"), "utf8")) as Record<string, unknown>;
+    expect(config.owns).toBe("ledger");
+    await mkdir(join(project, "proto/stock/v1"), { recursive: true });
+    await writeFile(
+      join(project, "proto/stock/v1/stock.proto"),
+      proto("")
+        .replace("package depot.v1;", "package stock.v1;")
+        .replace(/DepotService/g, "StockService")
+        .replace(/Package\b/g, "Stock"),
+    );
+    const called = await generate(project);
+    expect(called.code, called.stderr).toBe(0);
+    expect(called.stdout).not.toMatch(/^created/m);
+    expect(existsSync(join(project, "src/gen/stock/v1/stock.micro.ts"))).toBe(true);
+
+    // A project made before owns was written scaffolds the copy; owning its folder then says why its files go.
+    const { owns: _, ...unowned } = config;
+    await writeFile(join(project, "tsmicro.json"), JSON.stringify(unowned));
+    const scaffolded = await generate(project);
+    expect(scaffolded.stdout).toContain("created migrations/0002_create_stock.sql");
+    await writeFile(join(project, "tsmicro.json"), JSON.stringify(config));
+    const disowned = await generate(project);
+    expect(disowned.code, disowned.stderr).toBe(0);
+    expect(disowned.stdout).toContain(
+      `removed stock/v1/stock.entity.ts (proto/stock/v1/stock.proto is no longer this project's own: tsmicro.json's "owns" is "ledger")\n`,
+    );
+    expect(disowned.stdout).toContain(
+      'table "stock" (stock.v1.Stock) is no longer an entity; migrations/0002_create_stock.sql creates it: ' +
+        "if that migration was never applied to a database, take the table out of it",
+    );
+    const tables = async () =>
+      (
+        JSON.parse(await readFile(join(project, "migrations/schema.json"), "utf8")) as {
+          schema: { tables: { name: string }[] };
+        }
+      ).schema.tables.map((t) => t.name);
+    expect(await tables()).toEqual(["ledger", "stock"]);
+    // The unapplied migration deleted: the record forgets the table its migrations no longer create.
+    await unlink(join(project, "migrations/0002_create_stock.sql"));
+    expect((await generate(project)).code).toBe(0);
+    expect(await tables()).toEqual(["ledger"]);
+  });
+
   it("generates a project without entities whose migrations are all hand-written (no schema.json)", async () => {
     const created = await create(
       "handmade",

@@ -8,7 +8,13 @@ import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { nameForms } from "../../generator/scaffold/names.js";
 import { planProject, planWorkspace, sampleProto, type ProjectType } from "../../generator/scaffold/plan-project.js";
 import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
-import { type ClientScaffold, clientScaffold, type ServiceScaffold } from "../../generator/scaffold/source-model.js";
+import {
+  type ClientScaffold,
+  clientScaffold,
+  type ServiceScaffold,
+  type SourceModel,
+} from "../../generator/scaffold/source-model.js";
+import type { TemplateSet } from "../../generator/templates.js";
 import { displayPath } from "./buf-image.js";
 import { CommandError } from "./command-error.js";
 import { formatFiles } from "./format.js";
@@ -128,6 +134,8 @@ export async function newCommand(
         )
       : undefined;
     const model = sources?.model ?? { services: [], entities: [], clients: [], standIns: [] };
+    const ownFolder =
+      !workspace && request && sources ? soleFolder(protoFile!.path, request, templates, sources.model) : undefined;
     served = model.services;
 
     progress(`writing ${relative(process.cwd(), dir) || "."}`);
@@ -149,6 +157,7 @@ export async function newCommand(
         templatesDir: options.templates && relative(dir, resolve(options.templates)),
         // A web service in a workspace has no proto of its own, but builds from the workspace root all the same.
         workspace: workspace ? { protoDir: "../../proto", owns: protoFile?.path.split("/")[1] ?? "" } : undefined,
+        owns: ownFolder,
       },
       templates,
     );
@@ -181,6 +190,27 @@ export async function newCommand(
   const clients = served.map((service) => clientScaffold(service, registeredName));
   const callers = apis.length > 0 ? { apis, clients } : undefined;
   return { dir, registeredName, files, installed: options.install, workspace, callers };
+}
+
+/**
+ * The one folder of `proto/` (`user`) whose protos declare everything a new single project serves
+ * and stores, written as its `owns`: then a proto of another project copied in later to call it
+ * is a client, not a service to scaffold. Undefined when `owns` would change what it serves (a
+ * service or entity in an imported proto of another folder, or a proto at the top of `proto/`).
+ */
+function soleFolder(
+  protoPath: string,
+  request: CodeGeneratorRequest,
+  templates: TemplateSet,
+  all: SourceModel,
+): string | undefined {
+  // proto/user/v1/user.proto: a proto at the top of proto/ is in no folder.
+  const [, folder, ...rest] = protoPath.split("/");
+  if (folder === undefined || rest.length === 0) return undefined;
+  const { model } = planProjectSources(request, templates, { files: [], code: new Map() }, version, ownedBy(folder));
+  const same = (a: readonly { name: string }[], b: readonly { name: string }[]) =>
+    a.map((x) => x.name).join() === b.map((x) => x.name).join();
+  return same(model.services, all.services) && same(model.entities, all.entities) ? folder : undefined;
 }
 
 /** The workspace service (`services/payment`) whose own proto folder holds `protoPath`, if any. */

@@ -3,6 +3,7 @@ import { type ProjectGenerateResult, projectReport } from "./project-generate.js
 
 const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResult => ({
   generated: { written: [], unchanged: [], removed: [] } as unknown as ProjectGenerateResult["generated"],
+  removed: [],
   out: "src/gen",
   created,
   orphans: [],

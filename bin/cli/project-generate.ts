@@ -23,6 +23,8 @@ export const projectFile = "tsmicro.json";
 /** What `tsmicro generate` did in a project, for its report. */
 export interface ProjectGenerateResult {
   readonly generated: WriteResult;
+  /** The files of `generated.removed`, each with why it is no longer generated. */
+  readonly removed: readonly { readonly path: string; readonly why: string }[];
   /** The folder generated into, relative to the project: `--out`, else tsmicro.json's, else src/gen. */
   readonly out: string;
   /** User files created because the protos now call for them. */
@@ -89,18 +91,20 @@ async function planProject(
   const files = await projectFiles(root);
   const code = await handlerCode(root, files);
   const sources = planProjectSources(request, templates, { files, code }, version, owns);
-  const migrationNames = files
-    .filter((f) => /^migrations\/\d+_.*\.sql$/.test(f))
-    .map((f) => f.slice("migrations/".length));
+  const migrations = await Promise.all(
+    files
+      .filter((f) => /^migrations\/\d+_.*\.sql$/.test(f))
+      .map(async (f) => ({ name: f.slice("migrations/".length), sql: await readFile(join(root, f), "utf8") })),
+  );
   const previousSchema = await readFile(join(root, schemaFile), "utf8").catch(() => undefined);
   const migration =
     config.type === "service" || config.type === undefined
-      ? planMigration(request, previousSchema, migrationNames, owns)
+      ? planMigration(request, previousSchema, migrations, owns)
       : { files: [], warnings: [] };
   // Without it every entity reads as new, and the next migration would create tables the earlier ones made.
-  if (previousSchema === undefined && migrationNames.length > 0 && migration.files.some((f) => f.path !== schemaFile))
+  if (previousSchema === undefined && migrations.length > 0 && migration.files.some((f) => f.path !== schemaFile))
     throw new CommandError(
-      `${schemaFile} is missing, while migrations/ holds ${migrationNames.length} migration(s): tsmicro generate ` +
+      `${schemaFile} is missing, while migrations/ holds ${migrations.length} migration(s): tsmicro generate ` +
         `compares the protos with it to write the next migration; restore it (git checkout ${schemaFile}) and run it again`,
     );
   // Another service's entities are its own: their Kysely types would need kysely, which an API service lacks.
@@ -121,6 +125,10 @@ async function planProject(
     }
     return {
       generated,
+      removed: generated.removed.map((path) => ({
+        path,
+        why: removedWhy(path, request.fileToGenerate, owns, config.owns),
+      })),
       out,
       created: sources.missing,
       orphans: sources.orphans,
@@ -130,6 +138,26 @@ async function planProject(
     };
   };
   return { request, write };
+}
+
+/**
+ * Why a file of src/gen is no longer generated: its proto is gone, or is there but not the
+ * project's own (an entity's Kysely types are its owner's), or no longer declares what it was for.
+ */
+function removedWhy(
+  path: string,
+  protos: readonly string[],
+  owns: (protoFile: string) => boolean,
+  owned: string | undefined,
+): string {
+  // A proto's files are its path with .ts, .micro.ts, .entity.ts or .openapi.json for .proto.
+  const proto = protos.find((file) => {
+    const base = file.slice(0, -".proto".length);
+    return path.startsWith(base) && /^\.(\w+\.)?(ts|json)$/.test(path.slice(base.length));
+  });
+  if (proto === undefined) return "its proto is gone";
+  if (!owns(proto)) return `proto/${proto} is no longer this project's own: tsmicro.json's "owns" is "${owned}"`;
+  return `proto/${proto} no longer calls for it`;
 }
 
 /**
@@ -244,7 +272,7 @@ export async function generateWorkspace(
     const result = await write();
     const { written, unchanged } = result.generated;
     lines.push(`${name}: generated ${written.length + unchanged.length} files (${written.length} changed)\n`);
-    for (const file of result.generated.removed) lines.push(`${name}: removed ${file} (its proto is gone)\n`);
+    for (const file of result.removed) lines.push(`${name}: removed ${file.path} (${file.why})\n`);
     lines.push(
       ...projectReport(result)
         .split("\n")

@@ -1,6 +1,6 @@
 import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { entitySchema, type EntitySchema } from "../../generator/entity-schema.js";
-import { planMigration as planSql, recordedSchema } from "../../generator/migration-plan.js";
+import { type MigrationFile, planMigration as planSql, recordedSchema } from "../../generator/migration-plan.js";
 import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
 
 /** The migration files to write, and what the planner would not do by itself. */
@@ -16,20 +16,21 @@ export const schemaFile = "migrations/schema.json";
 /**
  * Plans the next migration of a scaffolded project: the entities' schema
  * now against `previous` (the text of `migrations/schema.json`, undefined
- * in a new project), numbered after the `existing` migration file names.
+ * in a new project), numbered after the `existing` migration files (whose
+ * SQL says which migration creates a table no longer an entity).
  * Old migrations are never edited: a change is always a new file.
  */
 export function planMigration(
   request: CodeGeneratorRequest,
   previous: string | undefined,
-  existing: readonly string[] = [],
+  existing: readonly MigrationFile[] = [],
   owns: (protoFile: string) => boolean = () => true,
 ): MigrationPlan {
   const next = entitySchema({ protoFile: request.protoFile, fileToGenerate: request.fileToGenerate.filter(owns) });
   const before = previous === undefined ? undefined : (JSON.parse(previous) as { schema: EntitySchema }).schema;
   if (!before && next.tables.length === 0) return { files: [], warnings: [] };
-  const plan = planSql(before, next);
-  const recorded = recordedSchema(before, next);
+  const plan = planSql(before, next, existing);
+  const recorded = recordedSchema(before, next, existing);
   const record = {
     "x-generated-by": "tsmicro generate: the schema the migrations in this folder create; do not edit",
     schema: recorded,
@@ -42,7 +43,7 @@ export function planMigration(
   // A change tsmicro only warns about is recorded too, so the warning is given once, not on every run.
   if (plan.sql === "")
     return { files: JSON.stringify(before) === JSON.stringify(recorded) ? [] : [schema], warnings: plan.warnings };
-  const number = Math.max(0, ...existing.map((name) => Number.parseInt(name, 10)).filter(Number.isFinite)) + 1;
+  const number = Math.max(0, ...existing.map((file) => Number.parseInt(file.name, 10)).filter(Number.isFinite)) + 1;
   return {
     files: [
       {

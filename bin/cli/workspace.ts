@@ -11,7 +11,11 @@ export interface ProjectConfig {
   readonly name?: string;
   /** The proto folder, relative to the project. */
   readonly proto?: string;
-  /** In a workspace, the folder of the shared protos that is this service's own. */
+  /**
+   * The folder of the protos that is this project's own (`order`): in a workspace, of the shared
+   * protos; in a single project, of `proto/`, the rest being other projects' protos it calls.
+   * Without it, every proto is the project's own.
+   */
   readonly owns?: string;
   readonly out?: string;
   /** A folder of templates overriding the shipped ones, relative to the project: `--templates` when none is given. */

@@ -36,6 +36,11 @@ export interface ProjectInput {
   readonly templatesDir?: string | undefined;
   /** Set for a service inside a workspace: the shared proto folder (from the service) and the folder of it the service owns. */
   readonly workspace: { readonly protoDir: string; readonly owns: string } | undefined;
+  /**
+   * Outside a workspace, the folder of `proto/` the project's own protos are in, when they are all in
+   * one: tsmicro.json's `owns`, so a proto of another project copied in to call it gets no scaffold.
+   */
+  readonly owns?: string | undefined;
 }
 
 /**
