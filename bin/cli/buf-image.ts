@@ -1,10 +1,12 @@
 import { execFile } from "node:child_process";
+import { rmSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, symlink, mkdir, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { SetupError } from "@tsmicro/runtime/errors";
 import { packageRoot } from "./package-paths.js";
+import { onStopSignal } from "./on-stop-signal.js";
 import { otherFieldNumbered } from "./proto-field-numbers.js";
 
 const require = createRequire(import.meta.url);
@@ -44,6 +46,14 @@ interface BufDiagnostic {
  */
 export async function buildImage(protoDir: string, displayDir: string): Promise<Uint8Array> {
   const workspace = await mkdtemp(join(tmpdir(), "tsmicro-buf-"));
+  // Ctrl-C or SIGTERM while buf runs removes the folder too, before the process ends.
+  return onStopSignal(
+    () => rmSync(workspace, { recursive: true, force: true }),
+    () => compileIn(workspace, protoDir, displayDir),
+  );
+}
+
+async function compileIn(workspace: string, protoDir: string, displayDir: string): Promise<Uint8Array> {
   try {
     await symlink(protoDir, join(workspace, "proto"), "dir");
     await mkdir(join(workspace, "vendor", "google"), { recursive: true });

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
@@ -22,6 +22,7 @@ import { compileRequest } from "./generate-command.js";
 import { generateFiles } from "./generate-files.js";
 import { loadTemplates } from "./load-templates.js";
 import { observabilityFiles } from "./observability-files.js";
+import { onStopSignal } from "./on-stop-signal.js";
 import { packageRoot, version } from "./package-paths.js";
 import { planMigration } from "./project-migrations.js";
 import { planProjectSources } from "./project-sources.js";
@@ -184,7 +185,7 @@ export async function newCommand(
   const files = (await readdir(dir, { recursive: true })).length;
   if (options.install) {
     progress("installing dependencies (npm install)");
-    await runStep("npm", ["install", "--no-audit", "--no-fund"], workspace ?? dir);
+    await installDependencies(workspace ?? dir);
   }
   const apis = workspace && served.length > 0 ? await apiServices(workspace, dir) : [];
   const clients = served.map((service) => clientScaffold(service, registeredName));
@@ -264,7 +265,7 @@ export async function newWorkspace(
   });
   if (options.install) {
     progress("installing dependencies (npm install)");
-    await runStep("npm", ["install", "--no-audit", "--no-fund"], dir);
+    await installDependencies(dir);
   }
   return {
     dir,
@@ -288,19 +289,25 @@ async function createWhole<T>(
 ): Promise<T> {
   await mkdir(parent, { recursive: true });
   const staging = await mkdtemp(join(parent, `.${basename(dir)}.tsmicro-`));
-  try {
-    const result = await fill(staging);
-    // Checked again: the folder may have gained files, or appeared, while the project was written.
-    if (await checkTarget(dir, shown)) await moveEntries(staging, dir);
-    else {
-      await mkdir(dirname(dir), { recursive: true });
-      await rename(staging, dir);
-      await chmod(dir, 0o755); // mkdtemp made it private
-    }
-    return result;
-  } finally {
-    await rm(staging, { recursive: true, force: true });
-  }
+  // Ctrl-C or SIGTERM while it is written removes the staging folder too, before the process ends.
+  return onStopSignal(
+    () => rmSync(staging, { recursive: true, force: true }),
+    async () => {
+      try {
+        const result = await fill(staging);
+        // Checked again: the folder may have gained files, or appeared, while the project was written.
+        if (await checkTarget(dir, shown)) await moveEntries(staging, dir);
+        else {
+          await mkdir(dirname(dir), { recursive: true });
+          await rename(staging, dir);
+          await chmod(dir, 0o755); // mkdtemp made it private
+        }
+        return result;
+      } finally {
+        await rm(staging, { recursive: true, force: true });
+      }
+    },
+  );
 }
 
 /**
@@ -517,9 +524,26 @@ function sorted(record: Record<string, string>): Record<string, string> {
 }
 
 /** Runs a setup step in the project; a failure names the step, the folder and npm's last lines. */
-function runStep(command: string, args: string[], cwd: string): Promise<void> {
+/**
+ * `npm install` in `dir`, the project being in place already: Ctrl-C or SIGTERM meanwhile stops
+ * npm and says, in one line, that the project is there and the install is what is left to run.
+ */
+function installDependencies(dir: string): Promise<void> {
+  const stop = new AbortController();
+  return onStopSignal(
+    () => {
+      stop.abort();
+      process.stderr.write(
+        `interrupted during npm install: the project is in place in ${displayPath(dir)}; run npm install there\n`,
+      );
+    },
+    () => runStep("npm", ["install", "--no-audit", "--no-fund"], dir, stop.signal),
+  );
+}
+
+function runStep(command: string, args: string[], cwd: string, signal?: AbortSignal): Promise<void> {
   return new Promise((resolvePromise, reject) => {
-    execFile(command, args, { cwd, maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => {
+    execFile(command, args, { cwd, maxBuffer: 64 * 1024 * 1024, signal }, (error, _stdout, stderr) => {
       if (!error) return resolvePromise();
       const code = typeof error.code === "number" ? error.code : 1;
       const tail = stderr.trim().split("\n").slice(-5).join("\n");
