@@ -82,7 +82,6 @@ export function planProject(input: ProjectInput, templates: TemplateSet): Scaffo
     ["tsconfig.json", "project/common/tsconfig.json.ejs"],
     ["tsconfig.build.json", "project/common/tsconfig.build.json.ejs"],
     [".gitignore", "project/common/gitignore.ejs"],
-    [".dockerignore", "project/common/dockerignore.ejs"],
     ["README.md", `project/${type}/README.md.ejs`],
     ["src/main.ts", `project/${type}/src/main.ts.ejs`],
     [
@@ -91,9 +90,11 @@ export function planProject(input: ProjectInput, templates: TemplateSet): Scaffo
     ],
     ["vitest.config.ts", "project/common/vitest.config.ts.ejs"],
     // In a workspace the image builds from the workspace root, and one compose file per service would not fit.
+    // Its build context is the workspace root, whose .dockerignore Docker reads, not one in services/NAME.
     ...(input.workspace
       ? ([["Dockerfile", "project/workspace/Dockerfile.ejs"]] as [string, string][])
       : ([
+          [".dockerignore", "project/common/dockerignore.ejs"],
           ["Dockerfile", `project/${type}/Dockerfile.ejs`],
           ["docker-compose.yml", `project/${type}/docker-compose.yml.ejs`],
         ] as [string, string][])),

@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { execFile } from "node:child_process";
 import { cp, mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -124,13 +125,40 @@ export async function replayDockerfile(context: string, workRoot: string): Promi
 }
 
 async function dockerignore(context: string): Promise<(path: string) => boolean> {
-  const text = await readFile(join(context, ".dockerignore"), "utf8").catch(() => "");
+  return dockerIgnored(await readFile(join(context, ".dockerignore"), "utf8").catch(() => ""));
+}
+
+/** picomatch, vitest's glob matcher: `*` and `?` stay within one path segment and `**` spans any number, as in Docker. */
+const picomatch = createRequire(import.meta.url)("picomatch") as (
+  glob: string,
+  options: { dot: boolean },
+) => (path: string) => boolean;
+
+/**
+ * Whether a `.dockerignore` (its text) leaves a path of the build context (`services/a/data/x`,
+ * `/`-separated, from the context root) out, as Docker reads it: a pattern is Go's filepath.Match
+ * from the context root, with `**` for any number of folders, and leaves a folder out with
+ * everything in it; a later `!pattern` takes a path back in. Comments (`#`) and blank lines are skipped.
+ */
+export function dockerIgnored(text: string): (path: string) => boolean {
   const patterns = text
     .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l !== "" && !l.startsWith("#"));
-  return (path) =>
-    patterns.some((p) => path === p || path.startsWith(`${p}/`) || (p.startsWith("*") && path.endsWith(p.slice(1))));
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !line.startsWith("#"))
+    .map((line) => {
+      const exception = line.startsWith("!");
+      const glob = (exception ? line.slice(1) : line).replace(/^\/+/, "");
+      return { exception, matches: picomatch(glob, { dot: true }) };
+    });
+  return (path) => {
+    // The path itself and each folder above it, as Docker's MatchesOrParentMatches.
+    const parts = path.split("/");
+    const candidates = parts.map((_, i) => parts.slice(0, i + 1).join("/"));
+    let ignored = false;
+    for (const { exception, matches } of patterns)
+      if (candidates.some((candidate) => matches(candidate))) ignored = !exception;
+    return ignored;
+  };
 }
 
 function sh(command: string, cwd: string, env: Record<string, string>): Promise<void> {
