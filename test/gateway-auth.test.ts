@@ -74,6 +74,17 @@ describe("gateway JWT and rate limits (--config)", () => {
   const whoami = (headers: Record<string, string> = {}) =>
     fetch(`${gateway.url}/library/whoami`, { method: "POST", body: "{}", headers });
 
+  /** Another gateway on the suite's registry, with `args` besides, started. */
+  async function startGateway(...args: string[]): Promise<Gateway> {
+    const another = createGateway({
+      args: [`--registry=local`, `--registry_address=${join(dir, "registry")}`, "--address=127.0.0.1:0", ...args],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    await another.start();
+    return another;
+  }
+
   it.each([
     ["no Authorization header", async () => ({}), /missing Authorization header/],
     ["a Basic credential", async () => ({ authorization: "Basic dXNlcjpwdw==" }), /not a Bearer token/],
@@ -132,17 +143,7 @@ describe("gateway JWT and rate limits (--config)", () => {
         routes: [{ match: "fixtures.gateway.v1.Library.Whoami", auth: "optional" }],
       }),
     );
-    const optional = createGateway({
-      args: [
-        `--registry=local`,
-        `--registry_address=${join(dir, "registry")}`,
-        "--address=127.0.0.1:0",
-        `--config=${config}`,
-      ],
-      env: suiteEnv(),
-      logger: silentLogger(),
-    });
-    await optional.start();
+    const optional = await startGateway(`--config=${config}`);
     try {
       const whoamiThere = (headers: Record<string, string>) =>
         fetch(`${optional.url}/library/whoami`, { method: "POST", body: "{}", headers });
@@ -164,17 +165,7 @@ describe("gateway JWT and rate limits (--config)", () => {
   });
 
   it("forwards the headers --forward_headers names to the service as metadata, and grpc-gateway's with grpcgateway", async () => {
-    const forwarding = createGateway({
-      args: [
-        `--registry=local`,
-        `--registry_address=${join(dir, "registry")}`,
-        "--address=127.0.0.1:0",
-        "--forward_headers=grpcgateway,x-tenant-id",
-      ],
-      env: suiteEnv(),
-      logger: silentLogger(),
-    });
-    await forwarding.start();
+    const forwarding = await startGateway("--forward_headers=grpcgateway,x-tenant-id");
     try {
       const response = await fetch(`${forwarding.url}/library/whoami`, {
         method: "POST",
@@ -223,17 +214,7 @@ describe("gateway JWT and rate limits (--config)", () => {
         routes: [{ match: "fixtures.gateway.v1.Library.Whoami", auth: true }],
       }),
     );
-    const viaIdp = createGateway({
-      args: [
-        `--registry=local`,
-        `--registry_address=${join(dir, "registry")}`,
-        "--address=127.0.0.1:0",
-        `--config=${config}`,
-      ],
-      env: suiteEnv(),
-      logger: silentLogger(),
-    });
-    await viaIdp.start();
+    const viaIdp = await startGateway(`--config=${config}`);
     try {
       const signed = await new SignJWT({})
         .setProtectedHeader({ alg: "ES256", kid: "idp-1" })
@@ -252,17 +233,7 @@ describe("gateway JWT and rate limits (--config)", () => {
       expect(((await accepted.json()) as { metadata: Record<string, string> }).metadata["x-jwt-sub"]).toBe("ada");
       // A new gateway, whose first fetch of the keys fails: the token cannot be checked, which is not the client's fault.
       up = false;
-      const fresh = createGateway({
-        args: [
-          `--registry=local`,
-          `--registry_address=${join(dir, "registry")}`,
-          "--address=127.0.0.1:0",
-          `--config=${config}`,
-        ],
-        env: suiteEnv(),
-        logger: silentLogger(),
-      });
-      await fresh.start();
+      const fresh = await startGateway(`--config=${config}`);
       try {
         const refused = await fetch(`${fresh.url}/library/whoami`, {
           method: "POST",
