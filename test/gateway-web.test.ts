@@ -3,11 +3,15 @@
  * a fastify gateway forwarding every request through the proxy, real HTTP
  * and WebSocket traffic on 127.0.0.1.
  */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, request as httpRequest, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { fastify, type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SignJWT } from "jose";
 import WebSocket, { WebSocketServer } from "ws";
 import { createGateway, type Gateway } from "../runtime/gateway/src/gateway.js";
 import { createWebProxy, webProxyRoutes, type WebProxy } from "../runtime/gateway/src/web-proxy.js";
@@ -410,6 +414,89 @@ describe("tsmicro api --handler=web (createGateway)", () => {
       expect(vary.headers["access-control-allow-origin"]).toBe(origin);
     } finally {
       await open.stop();
+    }
+  });
+
+  it("with --config, holds its path rules in front of the web services: 401 without a token, claims forwarded, 429 over a limit", async () => {
+    const secret = "a-shared-secret-of-at-least-32-bytes!!";
+    const dir = await mkdtemp(join(tmpdir(), "tsmicro-gw-web-auth-"));
+    const config = join(dir, "gateway.json");
+    await writeFile(
+      config,
+      JSON.stringify({
+        jwt: { secret },
+        routes: [
+          { match: "* /hello/**", auth: true },
+          { match: "POST /hello/echo", rateLimit: { rate: 0.001, burst: 1, per: "route" } },
+          { match: "hello.v1.Hello.*", auth: false },
+        ],
+      }),
+    );
+    const log = recordingLogger();
+    const guarded = createGateway({
+      registry,
+      args: ["--handler=web", "--address=127.0.0.1:0", "--metrics_address=off", `--config=${config}`],
+      env: suiteEnv(),
+      logger: log.logger,
+    });
+    await guarded.start();
+    try {
+      // An RPC rule matches nothing a web service serves: said once, at start.
+      const warned = log.entries.filter(
+        (entry) => entry.level === "warn" && entry.message?.includes("hello.v1.Hello.*"),
+      );
+      expect(warned).toHaveLength(1);
+      expect(warned[0]?.message).toContain("matches nothing");
+
+      const bare = await send(guarded.url!, "/hello/who");
+      expect(bare.status).toBe(401);
+      expect(bare.headers["www-authenticate"]).toMatch(/^Bearer /);
+      expect(JSON.parse(bare.body)).toMatchObject({ code: 16, message: expect.stringContaining("Authorization") });
+
+      const jwt = await new SignJWT({ role: "admin" })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject("alice")
+        .sign(new TextEncoder().encode(secret));
+      const authorization = `Bearer ${jwt}`;
+      // The claims reach the web service as headers only the gateway sets: a client's own are dropped.
+      const echo = await send(guarded.url!, "/hello/echo", {
+        method: "POST",
+        headers: { authorization, "x-jwt-sub": "mallory", "content-type": "text/plain" },
+        body: "hi",
+      });
+      expect(echo.status).toBe(200);
+      const seen = (JSON.parse(echo.body) as { headers: Record<string, string> }).headers;
+      expect(seen["x-jwt-sub"]).toBe("alice");
+      expect(JSON.parse(seen["x-jwt-claims"] ?? "{}")).toMatchObject({ sub: "alice", role: "admin" });
+      expect(seen.authorization).toBe(authorization);
+
+      const limited = await send(guarded.url!, "/hello/echo", {
+        method: "POST",
+        headers: { authorization, "content-type": "text/plain" },
+        body: "hi",
+      });
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers["retry-after"])).toBeGreaterThan(0);
+      expect(JSON.parse(limited.body)).toMatchObject({ code: 8, message: expect.stringContaining("POST /hello/echo") });
+
+      // A WebSocket handshake meets the same rules.
+      const ws = `${guarded.url!.replace(/^http/, "ws")}/hello/ws`;
+      const refused = await refusedWebSocket(ws);
+      expect(refused.status).toBe(401);
+      expect(refused.json.code).toBe(16);
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = new WebSocket(ws, { headers: { authorization } });
+        socket.once("open", () => socket.send("hi"));
+        socket.once("message", (data) => {
+          socket.close();
+          resolve(String(data));
+        });
+        socket.once("error", reject);
+      });
+      expect(reply).toMatch(/ \/hello\/ws hi$/);
+    } finally {
+      await guarded.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

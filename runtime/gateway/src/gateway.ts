@@ -48,11 +48,11 @@ import { createEventBroker, type HttpEventPublisher } from "./event-handler.js";
 import { EventTopics } from "./event-topics.js";
 import type { OpenApiBuilder } from "./merge-openapi.js";
 import { loadGatewayConfig } from "./gateway-config.js";
-import type { JwtOptions } from "./jwt-auth.js";
-import { createRouteGuard } from "./route-guard.js";
+import { claimsMetadata, type JwtOptions } from "./jwt-auth.js";
+import { createRouteGuard, type GuardedReply, type GuardedRequest } from "./route-guard.js";
 import { GatewayDispatch, malformedEscape, noRoute } from "./gateway-dispatch.js";
 import type { RouteRule } from "./route-rules.js";
-import { createWebProxy, webProxyRoutes } from "./web-proxy.js";
+import { type ClaimsHeaders, createWebProxy, webProxyRoutes } from "./web-proxy.js";
 
 /** Options of createGateway. Settings given here are overridden by environment and flags. */
 export interface GatewayOptions {
@@ -249,6 +249,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         proxy,
         details: (request, body) => httpTracing.withTraceId(request, body),
         nameRoute: routing.nameRoute,
+        // Path rules hold in front of the web services as in front of RPCs: tokens, limits, claims.
+        ...(routing.guard.open ? {} : { admit: admitProxied }),
       });
     else
       app.route({
@@ -258,6 +260,24 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         // The span is active already (HttpTracing's preHandler hook).
         handler: routing.dispatch,
       });
+  }
+
+  /** The route rules of a request the web proxy passes on: the claims' headers, or a refusal thrown. */
+  async function admitProxied(request: GuardedRequest, reply: GuardedReply): Promise<ClaimsHeaders | undefined> {
+    const claims = await routing.guard.admit("", request, reply);
+    return claims && claimsMetadata(claims);
+  }
+
+  /**
+   * Rules naming RPCs match nothing a web service serves (only `*`, any RPC, matches every request):
+   * one warning each, as what they were meant to guard is open.
+   */
+  function warnRpcRulesUnderProxy(): void {
+    for (const pattern of routing.guard.rpcPatternsMatchingNone([""]))
+      logger.warn(
+        { rule: pattern, handler: settings.handler },
+        `route rule "${pattern}" names RPCs, which --handler ${settings.handler} does not serve: it matches nothing; guard the web services with path rules, such as "* /site/**"`,
+      );
   }
 
   /**
@@ -328,8 +348,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       await backends.registryUse.ready();
       // A broker that cannot be reached fails start, loudly, like the registry.
       if (events) await events.broker.start();
-      if (proxy) await proxy.start();
-      else if (!events) {
+      if (proxy) {
+        await proxy.start();
+        warnRpcRulesUnderProxy();
+      } else if (!events) {
         await catalogue.start();
         routing.warnRulesMatchingNone();
       }

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type { IncomingHttpHeaders } from "node:http";
 import { Code, TsmicroError } from "@tsmicro/runtime";
 import { errorReasonDetail } from "@tsmicro/runtime/internal";
 import { createClientLimiter, type ClientLimiter } from "./client-limits.js";
@@ -13,6 +13,20 @@ import {
   type TokenUse,
 } from "./route-rules.js";
 
+/** What the guard reads of a request: a fastify request is one, and so is a WebSocket upgrade's as the web proxy sees it. */
+export interface GuardedRequest {
+  readonly url: string;
+  readonly method: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The client's address, which a per-client limit without a token's subject counts under. */
+  readonly ip: string;
+}
+
+/** Where the guard sets the headers of a refusal (`WWW-Authenticate`, `Retry-After`): a fastify reply, or a list of its own. */
+export interface GuardedReply {
+  header(name: string, value: string): unknown;
+}
+
 /** What guards the gateway's routes: JWT where a rule asks for it, then the rule's rate limit. */
 export interface RouteGuard {
   /** No rules: every request is admitted without claims, so callers may skip `admit`. */
@@ -23,11 +37,13 @@ export interface RouteGuard {
    * with `Retry-After`) over a rate limit. The rules of the request's own path apply, and those
    * of the method's other bindings as `elsewhere` renders them (see otherBindings): a token when
    * any asks for one, and every limit they set. Resolves to the verified claims, if a token was checked.
+   * `rpc` is "" for a request no RPC serves (one the web proxy passes on): path rules and the
+   * pattern `*` apply to it, and a limit counts every path the rule matches in one budget.
    */
   admit(
     rpc: string,
-    request: FastifyRequest,
-    reply: FastifyReply,
+    request: GuardedRequest,
+    reply: GuardedReply,
     elsewhere?: readonly RuleBinding[],
   ): Promise<JwtClaims | undefined>;
   /**
@@ -104,7 +120,7 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
           void reply.header("retry-after", String(result.retryAfterSeconds));
           throw new TsmicroError(
             Code.RESOURCE_EXHAUSTED,
-            `too many requests to ${rpc}; retry after ${result.retryAfterSeconds} s`,
+            `too many requests to ${rpc || `${request.method} ${path}`}; retry after ${result.retryAfterSeconds} s`,
             {
               details: [
                 errorReasonDetail(gatewayRateLimitedReason.reason, gatewayRateLimitedReason.domain, {

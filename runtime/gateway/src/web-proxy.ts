@@ -25,8 +25,9 @@ import {
   TsmicroError,
   type Watcher,
 } from "@tsmicro/runtime";
-import { createRegistrySelector } from "@tsmicro/runtime/internal";
-import type { ErrorBody } from "./http-mapping.js";
+import { claimsMetadataKeys, createRegistrySelector } from "@tsmicro/runtime/internal";
+import { type ErrorBody, errorResponse } from "./http-mapping.js";
+import type { GuardedReply, GuardedRequest } from "./route-guard.js";
 
 /** Options of createWebProxy. */
 export interface WebProxyOptions {
@@ -54,19 +55,31 @@ export interface WebProxy {
    * names; resolves when the exchange is over, never rejects. An error it
    * answers itself (no node, none reachable) has its body passed through `details`. `named`
    * hears the route template of a request whose first segment names a registered web service,
-   * `/{segment}/*`: a bounded set of names to count and trace requests under.
+   * `/{segment}/*`: a bounded set of names to count and trace requests under. `headers` go to
+   * the node with the request (the verified claims, see claimsHeaders).
    */
   handle(
     request: IncomingMessage,
     response: ServerResponse,
     details?: ErrorBodyDetails,
     named?: (template: string) => void,
+    headers?: ClaimsHeaders,
   ): Promise<void>;
   /** Tunnels a WebSocket (any `Upgrade`) request to a node the same way: the server's `upgrade` listener. */
-  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, headers?: ClaimsHeaders): void;
   /** Closes pooled connections and cuts open tunnels. */
   stop(): Promise<void>;
 }
+
+/**
+ * Headers the gateway itself sets on a proxied request: the verified claims of its token,
+ * `x-jwt-sub` and `x-jwt-claims`, as the rpc handler forwards them as metadata. A client's own
+ * headers of those names are dropped, with or without them.
+ */
+export type ClaimsHeaders = Readonly<Record<string, string>>;
+
+/** The request headers only the gateway sets (see ClaimsHeaders). */
+const claimsHeaderNames = new Set<string>(Object.values(claimsMetadataKeys));
 
 /** What the gateway adds to an error body it answers with (the trace's `RequestInfo`). */
 export type ErrorBodyDetails = (body: ErrorBody) => ErrorBody;
@@ -160,20 +173,21 @@ class RegistryWebProxy implements WebProxy {
     response: ServerResponse,
     details: ErrorBodyDetails = asIs,
     named?: (template: string) => void,
+    headers: ClaimsHeaders = {},
   ): Promise<void> {
-    return this.#route(request, response, details, named).catch((error: unknown) => {
+    return this.#route(request, response, details, named, headers).catch((error: unknown) => {
       this.#logger.error({ err: error, url: request.url }, "web proxy failed");
       const failed = new TsmicroError(Code.INTERNAL, "the gateway failed to proxy the request; see its log");
       answer(response, failed, details);
     });
   }
 
-  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, headers: ClaimsHeaders = {}): void {
     // An unhandled error on a raw socket would end the process.
     socket.on("error", () => socket.destroy());
     this.#tunnels.add(socket);
     socket.once("close", () => this.#tunnels.delete(socket));
-    this.#tunnel(request, socket, head).catch((error: unknown) => {
+    this.#tunnel(request, socket, head, headers).catch((error: unknown) => {
       this.#logger.error({ err: error, url: request.url }, "web proxy tunnel failed");
       answerRaw(socket, new TsmicroError(Code.INTERNAL, "the gateway failed to proxy the request; see its log"));
     });
@@ -239,7 +253,13 @@ class RegistryWebProxy implements WebProxy {
   }
 
   /** Sends the request to one node; resolves with how it went. */
-  #forward(request: IncomingMessage, response: ServerResponse, service: string, node: Node): Promise<Attempt> {
+  #forward(
+    request: IncomingMessage,
+    response: ServerResponse,
+    service: string,
+    node: Node,
+    claims: ClaimsHeaders,
+  ): Promise<Attempt> {
     return new Promise<Attempt>((resolve) => {
       const target = hostPort(node.address);
       const upstream = httpRequest({
@@ -248,7 +268,7 @@ class RegistryWebProxy implements WebProxy {
         port: target.port,
         method: request.method,
         path: request.url,
-        headers: requestHeaders(request),
+        headers: requestHeaders(request, claims),
       });
       let connected = false;
       let timedOut = false;
@@ -331,6 +351,7 @@ class RegistryWebProxy implements WebProxy {
     response: ServerResponse,
     details: ErrorBodyDetails,
     named: ((template: string) => void) | undefined,
+    claims: ClaimsHeaders,
   ): Promise<void> {
     const service = await this.#serviceOf(request);
     if (typeof service !== "string") return answer(response, service, details);
@@ -340,7 +361,7 @@ class RegistryWebProxy implements WebProxy {
       const node = await this.#pick(service, tried);
       if (isTsmicroError(node)) return answer(response, node, details);
       tried.add(node.id);
-      const attempt = await this.#forward(request, response, service, node);
+      const attempt = await this.#forward(request, response, service, node, claims);
       if (attempt.kind === "done") return;
       this.#selector.mark(service, node, attempt.error);
       this.#logger.warn(
@@ -387,7 +408,7 @@ class RegistryWebProxy implements WebProxy {
     });
   }
 
-  async #tunnel(request: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+  async #tunnel(request: IncomingMessage, client: Duplex, head: Buffer, claims: ClaimsHeaders): Promise<void> {
     const service = await this.#serviceOf(request);
     if (typeof service !== "string") return answerRaw(client, service);
     const tried = new Set<string>();
@@ -420,7 +441,7 @@ class RegistryWebProxy implements WebProxy {
       upstream.on("error", close);
       client.once("close", close);
       upstream.setNoDelay(true);
-      upstream.write(requestHead(request));
+      upstream.write(requestHead(request, claims));
       if (head.length > 0) upstream.write(head);
       client.pipe(upstream);
       upstream.pipe(client);
@@ -445,13 +466,32 @@ export const webProxyRoutes: FastifyPluginAsync<{
   readonly details?: (request: FastifyRequest, body: ErrorBody) => ErrorBody;
   /** Names the route a request is counted and traced under, once its service is known (`/{service}/*`). */
   readonly nameRoute?: (request: FastifyRequest, template: string) => void;
-}> = async (scope, { proxy, details, nameRoute }) => {
+  /**
+   * The gateway's route rules, met before anything is proxied: the claims' headers of the token
+   * checked, or a refusal thrown (401, 429) with its headers set through the reply. Undefined: none.
+   */
+  readonly admit?: (request: GuardedRequest, reply: GuardedReply) => Promise<ClaimsHeaders | undefined>;
+}> = async (scope, { proxy, details, nameRoute, admit }) => {
   scope.removeAllContentTypeParsers();
   scope.addContentTypeParser("*", (_request, _payload, done) => done(null));
-  scope.server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) =>
-    proxy.upgrade(request, socket, head),
-  );
+  scope.server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!admit) return proxy.upgrade(request, socket, head);
+    socket.on("error", () => socket.destroy());
+    const refusal: Record<string, string> = {};
+    const guarded = {
+      url: request.url ?? "/",
+      method: request.method ?? "GET",
+      headers: request.headers,
+      ip: request.socket.remoteAddress ?? "",
+    };
+    admit(guarded, { header: (name, value) => (refusal[name] = value) }).then(
+      (claims) => proxy.upgrade(request, socket, head, claims),
+      (error: unknown) => refuseRaw(socket, error, refusal),
+    );
+  });
   scope.all("/*", async (request, reply) => {
+    // A refusal thrown here is answered by the gateway's error handler, as the rpc handler's are.
+    const claims = admit ? await admit(request, reply) : undefined;
     reply.hijack();
     // What hooks set on the reply (the trace's traceresponse, CORS' headers) goes out with whatever answers.
     for (const [name, value] of Object.entries(reply.getHeaders()))
@@ -461,6 +501,7 @@ export const webProxyRoutes: FastifyPluginAsync<{
       reply.raw,
       details && ((body) => details(request, body)),
       nameRoute && ((template) => nameRoute(request, template)),
+      claims,
     );
   });
 };
@@ -572,23 +613,26 @@ function forwardedFor(request: IncomingMessage): Record<string, string> {
   };
 }
 
-/** The headers sent to the node: the client's (Host kept), minus hop-by-hop and Expect (answered here), plus X-Forwarded-*. */
-function requestHeaders(request: IncomingMessage): OutgoingHttpHeaders {
+/**
+ * The headers sent to the node: the client's (Host kept), minus hop-by-hop and Expect (answered
+ * here) and those only the gateway sets, plus X-Forwarded-* and the verified claims.
+ */
+function requestHeaders(request: IncomingMessage, claims: ClaimsHeaders): OutgoingHttpHeaders {
   const headers = withoutHopByHop(request.headers);
   delete headers.expect;
-  for (const name of forwardedHeaders) delete headers[name];
-  return { ...headers, ...forwardedFor(request) };
+  for (const name of [...forwardedHeaders, ...claimsHeaderNames]) delete headers[name];
+  return { ...headers, ...forwardedFor(request), ...claims };
 }
 
 /** The request line and headers of an upgrade request, written raw to the node: Connection and Upgrade kept. */
-function requestHead(request: IncomingMessage): string {
+function requestHead(request: IncomingMessage, claims: ClaimsHeaders): string {
   let head = `${request.method ?? "GET"} ${request.url ?? "/"} HTTP/1.1\r\n`;
   const raw = request.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i] ?? "";
-    if (!forwardedHeaders.has(name.toLowerCase())) head += `${name}: ${raw[i + 1] ?? ""}\r\n`;
+    const name = (raw[i] ?? "").toLowerCase();
+    if (!forwardedHeaders.has(name) && !claimsHeaderNames.has(name)) head += `${raw[i]}: ${raw[i + 1] ?? ""}\r\n`;
   }
-  for (const [name, value] of Object.entries(forwardedFor(request))) head += `${name}: ${value}\r\n`;
+  for (const [name, value] of Object.entries({ ...forwardedFor(request), ...claims })) head += `${name}: ${value}\r\n`;
   return `${head}\r\n`;
 }
 
@@ -612,6 +656,18 @@ function answer(response: ServerResponse, error: TsmicroError, details: ErrorBod
     "content-length": Buffer.byteLength(body),
   });
   response.end(body);
+}
+
+/** An upgrade the route rules refused, answered as the gateway answers any request: its status, the refusal's headers, the JSON body. */
+function refuseRaw(socket: Duplex, error: unknown, refusal: Readonly<Record<string, string>>): void {
+  if (socket.destroyed) return;
+  const { status, headers, body } = errorResponse(error);
+  const text = JSON.stringify(body);
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n`;
+  for (const [name, value] of Object.entries({ ...headers, ...refusal })) head += `${name}: ${value}\r\n`;
+  socket.end(
+    `${head}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+  );
 }
 
 function answerRaw(socket: Duplex, error: TsmicroError): void {
