@@ -82,6 +82,8 @@ function helloNode(registry: Registry): WebService {
       .header("access-control-allow-origin", "*");
     return { id: service.id };
   });
+  // Refuses a body over 1 KiB before reading it, as fastify does: 413 at once.
+  app.post("/hello/small", { bodyLimit: 1024 }, async (request) => ({ length: (request.body as Buffer).length }));
   app.get("/hello/slow", async () => {
     await new Promise((resolve) => setTimeout(resolve, timeoutMs * 3));
     return { id: service.id };
@@ -497,6 +499,61 @@ describe("tsmicro api --handler=web (createGateway)", () => {
     } finally {
       await guarded.stop();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("passes on a node's early answer to a body it refuses, without marking the node", async () => {
+    const big = Buffer.alloc(768 * 1024, "x");
+    const kinds: Record<string, string>[] = [
+      { "content-type": "text/plain" },
+      { "content-type": "text/plain", "transfer-encoding": "chunked" },
+    ];
+    for (const headers of kinds) {
+      const refused = await send(gateway.url!, "/hello/small", { method: "POST", headers, body: big });
+      expect(refused.status).toBe(413);
+      expect(refused.body).toContain("Payload Too Large");
+    }
+    // Both nodes still take requests: neither was counted as failed.
+    const served = new Set<string>();
+    for (let i = 0; i < 50 && served.size < nodes.length; i++)
+      served.add(String((await getJson(gateway.url!, "/hello/who")).json.id));
+    expect(served.size).toBe(nodes.length);
+  });
+
+  it("holds --body_limit for proxied bodies: 413 at once for a Content-Length over it, and for a chunked body once over it", async () => {
+    const small = createGateway({
+      registry,
+      args: ["--handler=web", "--address=127.0.0.1:0", "--metrics_address=off", "--body_limit=10kb"],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    await small.start();
+    try {
+      const body = Buffer.alloc(64 * 1024, "x");
+      const sized = await send(small.url!, "/hello/echo", {
+        method: "POST",
+        headers: { "content-type": "text/plain" },
+        body,
+      });
+      expect(sized.status).toBe(413);
+      expect(JSON.parse(sized.body)).toMatchObject({ message: expect.stringContaining("10240 bytes (--body_limit)") });
+      const chunked = await send(small.url!, "/hello/echo", {
+        method: "POST",
+        headers: { "content-type": "text/plain", "transfer-encoding": "chunked" },
+        body,
+      });
+      expect(chunked.status).toBe(413);
+      expect(JSON.parse(chunked.body)).toMatchObject({ message: expect.stringContaining("(--body_limit)") });
+      // Within the limit, chunked or not, the body goes through whole.
+      const within = await send(small.url!, "/hello/echo", {
+        method: "POST",
+        headers: { "content-type": "text/plain", "transfer-encoding": "chunked" },
+        body: body.subarray(0, 10 * 1024),
+      });
+      expect(within.status).toBe(200);
+      expect((JSON.parse(within.body) as { body: string }).body).toHaveLength(10 * 1024);
+    } finally {
+      await small.stop();
     }
   });
 

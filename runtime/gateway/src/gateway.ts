@@ -157,6 +157,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           registry,
           namespace: settings.namespace,
           strategy: strategies[serviceSettings.selector],
+          bodyLimit: settings.bodyLimit,
           logger,
         })
       : undefined;

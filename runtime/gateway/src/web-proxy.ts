@@ -8,8 +8,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import { connect, type Socket } from "node:net";
-import type { Duplex } from "node:stream";
-import { pipeline } from "node:stream";
+import { type Duplex, pipeline, Transform, type TransformCallback } from "node:stream";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import {
   Code,
@@ -43,6 +42,8 @@ export interface WebProxyOptions {
   readonly retries?: number;
   /** How long a node that refused a connection is left out. Default 5 s. */
   readonly ejectMs?: number;
+  /** The largest request body passed on, in bytes (`--body_limit`); a larger one is answered 413. Default: no limit. */
+  readonly bodyLimit?: number;
   readonly logger?: Logger;
 }
 
@@ -142,6 +143,7 @@ class RegistryWebProxy implements WebProxy {
   readonly #namespace: string | undefined;
   readonly #timeoutMs: number;
   readonly #retries: number;
+  readonly #bodyLimit: number;
   readonly #logger: Logger;
   readonly #selector: Selector;
   readonly #agent = new Agent({ keepAlive: true });
@@ -155,6 +157,7 @@ class RegistryWebProxy implements WebProxy {
     this.#namespace = options.namespace;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#retries = options.retries ?? 2;
+    this.#bodyLimit = options.bodyLimit ?? Infinity;
     this.#logger = options.logger ?? createLogger({ service: "web-proxy" });
     this.#selector = createRegistrySelector({
       registry: httpNodesOnly(options.registry),
@@ -274,6 +277,7 @@ class RegistryWebProxy implements WebProxy {
       let timedOut = false;
       let responded = false;
       let clientGone = false;
+      let overLimit = false;
       const timer = setTimeout(() => {
         timedOut = true;
         upstream.destroy();
@@ -281,7 +285,16 @@ class RegistryWebProxy implements WebProxy {
       const sendBody = () => {
         connected = true;
         // The body is read only now: until the node accepted the connection it can still go to another node.
-        pipeline(request, upstream, () => undefined);
+        // Piped, not pipeline(): a node that stops reading (it answered early) must not cut the client's connection.
+        const meter = new BodyMeter(this.#bodyLimit, () => {
+          overLimit = true;
+          upstream.destroy();
+        });
+        request.pipe(meter).pipe(upstream);
+        // Whatever the node did not take is read and dropped, so the answer reaches the client.
+        upstream.once("close", () => {
+          if (!request.readableEnded) discardRest(request, response, this.#bodyLimit);
+        });
       };
       upstream.on("socket", (socket: Socket) => {
         if (socket.connecting) socket.once("connect", sendBody);
@@ -312,6 +325,12 @@ class RegistryWebProxy implements WebProxy {
       upstream.on("error", (error: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         if (responded) return;
+        if (overLimit) {
+          // The client's doing: the node is not marked.
+          this.#selector.mark(service, node, undefined);
+          resolve({ kind: "done", refusal: bodyTooLarge(this.#bodyLimit) });
+          return;
+        }
         if (clientGone) {
           // Not the node's fault: nothing to answer, nothing to eject.
           this.#selector.mark(service, node, undefined);
@@ -355,6 +374,11 @@ class RegistryWebProxy implements WebProxy {
   ): Promise<void> {
     const service = await this.#serviceOf(request);
     if (typeof service !== "string") return answer(response, service, details);
+    // A body said to be too large is refused before any node sees it (and left unread, as fastify does).
+    if (Number(request.headers["content-length"] ?? 0) > this.#bodyLimit) {
+      response.setHeader("connection", "close");
+      return answer(response, bodyTooLarge(this.#bodyLimit), details, 413);
+    }
     named?.(`/${this.#namespace ? service.slice(this.#namespace.length + 1) : service}/*`);
     const tried = new Set<string>();
     for (;;) {
@@ -362,7 +386,12 @@ class RegistryWebProxy implements WebProxy {
       if (isTsmicroError(node)) return answer(response, node, details);
       tried.add(node.id);
       const attempt = await this.#forward(request, response, service, node, claims);
-      if (attempt.kind === "done") return;
+      if (attempt.kind === "done") {
+        if (!attempt.refusal) return;
+        // What is left of the body is not read: the connection closes once the answer is out.
+        if (!response.headersSent) response.setHeader("connection", "close");
+        return answer(response, attempt.refusal, details, 413);
+      }
       this.#selector.mark(service, node, attempt.error);
       this.#logger.warn(
         { backend: service, node: node.id, address: node.address, err: attempt.cause ?? attempt.error },
@@ -506,8 +535,59 @@ export const webProxyRoutes: FastifyPluginAsync<{
   });
 };
 
-/** How one try at a node went. */
-type Attempt = { readonly kind: "done" } | FailedAttempt;
+/** How one try at a node went: answered (or to be answered with `refusal`, 413), or failed. */
+type Attempt = { readonly kind: "done"; readonly refusal?: TsmicroError } | FailedAttempt;
+
+/**
+ * Passes a request body on, counting it: past `limit` bytes it stops and calls `over`. Each
+ * chunk goes on after the event loop's next turn, so a node's early answer (a 413 for a body it
+ * will not read, then its connection closed) is read before the next write to that closed
+ * connection fails, which would lose the answer with the socket.
+ */
+class BodyMeter extends Transform {
+  #bytes = 0;
+  constructor(
+    readonly limit: number,
+    readonly over: () => void,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.#bytes += chunk.length;
+    if (this.#bytes <= this.limit) {
+      setImmediate(done, null, chunk);
+      return;
+    }
+    if (this.#bytes - chunk.length <= this.limit) this.over();
+    done();
+  }
+}
+
+/** The refusal of a request body over `--body_limit`, worded as the rpc handler's. */
+function bodyTooLarge(limit: number): TsmicroError {
+  return new TsmicroError(
+    Code.OUT_OF_RANGE,
+    `the request body is over the gateway's limit of ${limit} bytes (--body_limit)`,
+  );
+}
+
+/**
+ * Reads and drops what is left of a request body no node takes any more, so the client gets the
+ * answer; past `limit` bytes the connection is closed once the answer is out.
+ */
+function discardRest(request: IncomingMessage, response: ServerResponse, limit: number): void {
+  request.unpipe();
+  let dropped = 0;
+  request.on("data", (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped <= limit) return;
+    request.pause();
+    if (response.writableFinished || response.destroyed) request.socket.destroy();
+    else response.once("finish", () => request.socket.destroy());
+  });
+  request.resume();
+}
 
 /** A try that failed: whether another node may take the request, and what to answer if not. */
 interface FailedAttempt {
@@ -645,13 +725,13 @@ function asIs(body: ErrorBody): ErrorBody {
   return body;
 }
 
-function answer(response: ServerResponse, error: TsmicroError, details: ErrorBodyDetails): void {
+function answer(response: ServerResponse, error: TsmicroError, details: ErrorBodyDetails, status?: number): void {
   if (response.headersSent || response.destroyed) {
     response.destroy();
     return;
   }
   const body = JSON.stringify(details(webProxyErrorBody(error)));
-  response.writeHead(httpStatusOf(error.code), {
+  response.writeHead(status ?? httpStatusOf(error.code), {
     "content-type": "application/json; charset=utf-8",
     "content-length": Buffer.byteLength(body),
   });
