@@ -1254,6 +1254,29 @@ describe("the HTTP gateway", () => {
       expect(logged).toBe(publicWords[code] !== undefined);
     });
 
+    it("an answer over the gateway's own --client_max_recv_msg_size is a 502 in public words, logged; not a 429", async () => {
+      const log = recordingLogger();
+      const tight = createGateway({
+        args: [...flags, "--address=127.0.0.1:0", "--metrics_address=off", "--client_max_recv_msg_size=4"],
+        // Descriptors from the definitions: reflection's answers would be over the limit too.
+        definitions: [LibraryDefinition, AlphaDefinition],
+        env: suiteEnv(),
+        logger: log.logger,
+      });
+      await tight.start();
+      try {
+        const answer = await send(tight.url, "GET", "/v1/shelves/s1");
+        expect(answer.status, answer.text).toBe(502);
+        expect(answer.json()).toEqual(status(Code.RESOURCE_EXHAUSTED, "the service's answer is too large to pass on"));
+        expect(answer.text).not.toContain("client_max_recv_msg_size");
+        const logged = log.entries.find((e) => e.message?.startsWith("GET /v1/shelves/s1 failed: "));
+        expect(logged?.level).toBe("warn");
+        expect(logged?.message).toMatch(/over its limit of 4 \(--client_max_recv_msg_size\)$/);
+      } finally {
+        await tight.stop();
+      }
+    });
+
     it("Fail with code 0 succeeds with {}", async () => {
       const answer = await send(gateway.url, "POST", "/v1/fail", { code: 0 });
       expect(answer.status, answer.text).toBe(200);

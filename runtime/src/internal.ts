@@ -14,7 +14,7 @@ export * from "./routing/index.js";
 export { isMetadataKey, isMetadataText, isReservedMetadataKey } from "./definition/metadata-rules.js";
 
 // The message of anything thrown.
-export { messageOf } from "./transport/call-errors.js";
+export { isAnswerTooLarge, messageOf } from "./transport/call-errors.js";
 // Why a file could not be read, in words: the gateway's config and key files, as config files say it.
 export { fileReadProblem } from "./config/file-read-problem.js";
 // The registry name the embedded http broker registers subscriptions under (`tsmicro.broker`): no service to call.

@@ -30,6 +30,7 @@ import {
   buildRequestFields,
   ErrorInfo,
   faultPlace,
+  isAnswerTooLarge,
   isPlainObject,
   Help,
   jsonFault,
@@ -314,6 +315,9 @@ const publicWording: Readonly<Partial<Record<number, string>>> = {
   [Code.DATA_LOSS]: "internal error",
 };
 
+/** What a client reads of an answer over a receive limit on the servers' side (see errorResponse). */
+const answerTooLargeWording = "the service's answer is too large to pass on";
+
 /** An error as the gateway answers it. */
 export interface ErrorResponse {
   readonly status: number;
@@ -333,7 +337,10 @@ export interface ErrorResponse {
 export function errorResponse(error: unknown, types?: DetailTypes): ErrorResponse {
   const failure = isTsmicroError(error) ? error : new TsmicroError(Code.INTERNAL, "internal error");
   const notAllowed = failure instanceof MethodNotAllowedError;
-  const status = notAllowed ? 405 : httpStatusOf(failure.code);
+  // An answer over a receive limit on the servers' side, not the client's too many requests: 502, as a
+  // reverse proxy answers an upstream's answer it cannot take; no retry of the client's makes it fit.
+  const tooLarge = isAnswerTooLarge(failure);
+  const status = notAllowed ? 405 : tooLarge ? 502 : httpStatusOf(failure.code);
   const headers: Record<string, string> = notAllowed
     ? { allow: failure.allow.join(", ") }
     : status === 401
@@ -342,7 +349,7 @@ export function errorResponse(error: unknown, types?: DetailTypes): ErrorRespons
   // A RetryInfo detail (an open breaker's next probe, a rate limit's next token) as HTTP says it.
   const retryMs = retryDelayOf(failure);
   if (retryMs !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(retryMs / 1000)));
-  const wording = publicWording[failure.code];
+  const wording = tooLarge ? answerTooLargeWording : publicWording[failure.code];
   const withheld = wording !== undefined && wording !== failure.message;
   return {
     status,

@@ -49,6 +49,18 @@ export function isSizeLimitFailure(error: unknown): boolean {
   return isTsmicroError(error) && isSizeLimit(error.code, error.message);
 }
 
+/**
+ * Metadata a client transport sets on the failure it makes itself when an answer is over its own
+ * `--client_max_recv_msg_size`: a failure on the calling side, not the callee's RESOURCE_EXHAUSTED
+ * (a rate limit, a quota), so a gateway tells its public client in public words (a 502), not 429.
+ */
+export const answerTooLargeKey = "tsmicro-answer-too-large";
+
+/** Whether a failure is an answer over its caller's own receive limit (see answerTooLargeKey), here or down a chain. */
+export function isAnswerTooLarge(error: unknown): boolean {
+  return isTsmicroError(error) && error.code === Code.RESOURCE_EXHAUSTED && error.metadata[answerTooLargeKey] === "1";
+}
+
 /** Whether a status of `code` with `message` is a size-limit failure (see isSizeLimitFailure). */
 export function isSizeLimit(code: number, message: string): boolean {
   return code === Code.RESOURCE_EXHAUSTED && overSizeLimit.test(message);

@@ -12,7 +12,7 @@ import type { MessageCodec } from "../definition/definition.js";
 import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-details.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { writable } from "../platform/writable.js";
-import { isSizeLimit, sizeLimitWording } from "./call-errors.js";
+import { answerTooLargeKey, isSizeLimit, sizeLimitWording } from "./call-errors.js";
 import { encodeBytes, encodeFramed } from "./message-bytes.js";
 
 /** gRPC's default for the largest message a peer accepts: 4 MiB. */
@@ -172,7 +172,8 @@ export class MessageReader {
     return new TsmicroError(
       Code.RESOURCE_EXHAUSTED,
       `the ${reader} received ${what}, over its limit of ${this.#maxBytes} (--${reader}_max_recv_msg_size)`,
-      { retryable: false },
+      // The client's own refusal of an answer: a failure on the calling side (see answerTooLargeKey).
+      { retryable: false, ...(reader === "client" ? { metadata: { [answerTooLargeKey]: "1" } } : {}) },
     );
   }
 
