@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { connect, silentLogger } from "@tsmicro/runtime";
-import { createDashboard, type Dashboard } from "@tsmicro/gateway";
+import { createDashboard, createGateway, type Dashboard } from "@tsmicro/gateway";
+import { SignJWT } from "jose";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
@@ -217,6 +218,57 @@ describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
       }
     } finally {
       await etcd.stop();
+    }
+  });
+
+  it("in tsmicro api with route rules, sends its own token in X-Dashboard-Token and a JWT from the form as Authorization", async () => {
+    const registryArgs = ["--registry=local", `--registry_address=${join(dir, "jwt")}`];
+    const secret = "a-shared-secret-of-at-least-32-bytes!!";
+    const gateway = createGateway({
+      args: [
+        ...registryArgs,
+        "--address=127.0.0.1:0",
+        "--metrics_address=off",
+        "--dashboard=on",
+        "--dashboard_token=s3cret",
+      ],
+      env: {},
+      logger: silentLogger(),
+      jwt: { secret },
+      routes: [{ match: "fixtures.services.v1.Alpha.*", auth: true }],
+    });
+    await gateway.start();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    try {
+      const node = await startNode("test/fixtures/echo-node.ts", registryArgs);
+      await page.goto(`${gateway.url!}/dashboard/`);
+      await page.getByTestId(`node-${node.id}`).waitFor({ timeout: 10_000 });
+      await page.getByTestId("method-Alpha.Unary").locator("button").first().click();
+      await page.getByTestId("call-request").fill('{"id":"hello","payload":"AQI="}');
+      await page.getByTestId("call-token").fill("s3cret");
+      // The dashboard's token alone passes the dashboard, and the route rule asks for a JWT.
+      await page.getByTestId("call-button").click();
+      await expect.poll(() => page.getByTestId("call-status").textContent()).toBe("HTTP 401");
+      expect(await page.getByTestId("call-response").textContent()).toContain("missing Authorization header");
+      const jwt = await new SignJWT({})
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject("ada")
+        .sign(new TextEncoder().encode(secret));
+      await page.getByTestId("call-jwt").fill(jwt);
+      await page.getByTestId("call-button").click();
+      await expect.poll(() => page.getByTestId("call-status").textContent()).toBe("OK");
+      expect(JSON.parse((await page.getByTestId("call-response").textContent())!)).toEqual({
+        id: node.id,
+        payload: "AQI=",
+      });
+      await page.screenshot({ path: join(shots, "gateway-jwt-call.png"), fullPage: true });
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await gateway.stop();
+      await killAllNodes();
     }
   });
 

@@ -300,6 +300,46 @@ describe("gateway JWT and rate limits (--config)", () => {
     expect(await open.json()).toMatchObject({ status: "OK" });
   });
 
+  it("with --dashboard_token too, the dashboard's token and a JWT go in headers of their own", async () => {
+    const tokened = createGateway({
+      args: [
+        `--registry=local`,
+        `--registry_address=${join(dir, "registry")}`,
+        "--address=127.0.0.1:0",
+        "--metrics_address=off",
+        `--config=${join(dir, "gateway.json")}`,
+        "--dashboard=on",
+        "--dashboard_token=dash-s3cret",
+      ],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    await tokened.start();
+    try {
+      const whoamiCall = (headers: Record<string, string>) =>
+        fetch(`${tokened.url}/dashboard/api/call`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers },
+          body: JSON.stringify({ service: "library", method: "Library.Whoami", request: {} }),
+        });
+      expect(await (await fetch(`${tokened.url}/dashboard/api/info`)).json()).toMatchObject({
+        calls: "token",
+        jwt: true,
+      });
+      const jwt = `Bearer ${await token({ sub: "ada", iss: "tsmicro-tests" })}`;
+      const both = await whoamiCall({ "x-dashboard-token": "dash-s3cret", authorization: jwt });
+      expect(both.status).toBe(200);
+      expect(await both.json()).toMatchObject({ status: "OK" });
+      // The JWT alone does not pass the dashboard; the dashboard's token in Authorization is no JWT.
+      expect((await whoamiCall({ authorization: jwt })).status).toBe(401);
+      const old = await whoamiCall({ authorization: "Bearer dash-s3cret" });
+      expect(old.status).toBe(401);
+      expect(((await old.json()) as { message: string }).message).toContain("missing Authorization header");
+    } finally {
+      await tokened.stop();
+    }
+  });
+
   it("warns at start about a rule naming RPCs no routed method has (misspelt), which would guard nothing", async () => {
     const warnings: string[] = [];
     const recording = {

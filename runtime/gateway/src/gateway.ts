@@ -304,6 +304,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       ...(options.openApi ? { openApiPath: `${settings.prefix}/openapi.json` } : {}),
       // The page's calls meet the route rules, as /rpc's do.
       admit: routing.admitDashboardCall,
+      checksTokens: !routing.guard.open,
     });
   }
 

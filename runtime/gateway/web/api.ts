@@ -24,16 +24,24 @@ export async function getJson<T>(path: string): Promise<T> {
   return body;
 }
 
-/** Calls a unary method through the dashboard. */
+/**
+ * Calls a unary method through the dashboard: the dashboard's `token` in a header of its own,
+ * a `jwt` for the gateway's route rules as `Authorization: Bearer`.
+ */
 export async function callMethod(
   service: string,
   method: string,
   request: string,
   token: string,
+  jwt: string,
 ): Promise<CallOutcome> {
   const response = await fetch("api/call", {
     method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      "content-type": "application/json",
+      ...(token ? { "x-dashboard-token": token } : {}),
+      ...(jwt ? { authorization: `Bearer ${jwt}` } : {}),
+    },
     body: JSON.stringify({ service, method, request }),
   });
   const body = (await response.json()) as CallOutcome & { message?: string };

@@ -146,6 +146,7 @@ function CallForm(props: { service: string; method: MethodView; info: Info }) {
   const { service, method, info } = props;
   const [request, setRequest] = useState(pretty(method.requestShape));
   const [token, setToken] = useState(sessionStorage.getItem("tsmicro-token") ?? "");
+  const [jwt, setJwt] = useState(sessionStorage.getItem("tsmicro-jwt") ?? "");
   const [outcome, setOutcome] = useState<CallOutcome | undefined>();
   const [busy, setBusy] = useState(false);
   if (info.calls === "off")
@@ -154,8 +155,9 @@ function CallForm(props: { service: string; method: MethodView; info: Info }) {
     event.preventDefault();
     setBusy(true);
     sessionStorage.setItem("tsmicro-token", token);
+    sessionStorage.setItem("tsmicro-jwt", jwt);
     try {
-      setOutcome(await callMethod(service, method.rpc, request, token));
+      setOutcome(await callMethod(service, method.rpc, request, token, jwt.trim().replace(/^Bearer\s+/i, "")));
     } finally {
       setBusy(false);
     }
@@ -173,12 +175,25 @@ function CallForm(props: { service: string; method: MethodView; info: Info }) {
       </label>
       {info.calls === "token" && (
         <label>
-          Token
+          Dashboard token
           <input
+            data-testid="call-token"
             type="password"
             autocomplete="off"
             value={token}
             onInput={(e) => setToken((e.target as HTMLInputElement).value)}
+          />
+        </label>
+      )}
+      {info.jwt && (
+        <label>
+          Bearer token (JWT; optional, for methods whose route rules need one)
+          <input
+            data-testid="call-jwt"
+            type="password"
+            autocomplete="off"
+            value={jwt}
+            onInput={(e) => setJwt((e.target as HTMLInputElement).value)}
           />
         </label>
       )}

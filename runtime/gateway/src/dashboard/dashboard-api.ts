@@ -63,6 +63,8 @@ export interface Info {
   readonly registry: string;
   /** `open`, `token` (calls need the token) or `off`. */
   readonly calls: "open" | "token" | "off";
+  /** Whether calls meet route rules that may need a JWT, which the page sends as `Authorization: Bearer`. */
+  readonly jwt: boolean;
   /** Where the services' merged OpenAPI document is, relative to the page; null when not served. */
   readonly openApi: string | null;
 }

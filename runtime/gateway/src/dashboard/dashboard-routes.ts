@@ -38,6 +38,8 @@ export interface DashboardRoutesOptions {
     request: FastifyRequest,
     reply: FastifyReply,
   ) => Promise<Metadata | undefined>;
+  /** Whether `admit` may ask a call for a JWT (the gateway has route rules): the page then offers a field for one. */
+  readonly checksTokens?: boolean;
 }
 
 /** The page's files, built into dist/web by the package's build. */
@@ -94,6 +96,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     async (): Promise<Info> => ({
       registry: backends.registry.kind,
       calls: callsAllowed ? (settings.token ? "token" : "open") : "off",
+      jwt: options.checksTokens === true,
       openApi: options.openApiPath ?? (openApi ? "openapi.json" : null),
     }),
   );
@@ -262,15 +265,37 @@ function admitHost(request: FastifyRequest): void {
   );
 }
 
-/** Refuses a call when calls are off (`refusal` says why), or when the token is required and not sent. */
+/**
+ * The header the page sends the dashboard's token in: `Authorization` carries the JWT the
+ * gateway's route rules check, so the two do not compete for one header.
+ */
+export const dashboardTokenHeader = "x-dashboard-token";
+
+/**
+ * Refuses a call when calls are off (`refusal` says why), or when the token is required and not
+ * sent. The token comes in X-Dashboard-Token; one sent as `Authorization: Bearer`, as pages did
+ * before, is taken too, and that header is then no JWT for the route rules.
+ */
 function admit(refusal: string | undefined, token: string | undefined, request: FastifyRequest): void {
   if (refusal !== undefined) throw new TsmicroError(Code.PERMISSION_DENIED, refusal);
   if (token === undefined) return;
-  const header = request.headers.authorization ?? "";
-  const sent = Buffer.from(header.replace(/^Bearer\s+/i, ""));
+  const own = request.headers[dashboardTokenHeader];
+  if (typeof own === "string") {
+    if (sameToken(own, token)) return;
+  } else if (sameToken((request.headers.authorization ?? "").replace(/^Bearer\s+/i, ""), token)) {
+    delete request.headers.authorization;
+    return;
+  }
+  throw new TsmicroError(
+    Code.UNAUTHENTICATED,
+    "calls need the dashboard's token (--dashboard_token), sent in the X-Dashboard-Token header",
+  );
+}
+
+function sameToken(sent: string, token: string): boolean {
+  const given = Buffer.from(sent);
   const wanted = Buffer.from(token);
-  if (sent.length !== wanted.length || !timingSafeEqual(sent, wanted))
-    throw new TsmicroError(Code.UNAUTHENTICATED, "calls need the dashboard's token (--dashboard_token)");
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
 }
 
 /** The body of `POST api/call`: `{service, method, request}`, the request as JSON or text. */

@@ -67,11 +67,19 @@ describe("the dashboard is safe by default", () => {
     const { base } = await dashboardOn("127.0.0.1:0", ["--dashboard_token=s3cret"]);
     expect(await (await fetch(`${base}api/info`)).json()).toMatchObject({ calls: "token" });
     expect((await post(`${base}api/call`)).status).toBe(401);
-    expect((await post(`${base}api/call`, { authorization: "Bearer wrong!" })).status).toBe(401);
-    // Past the guard: the service is unknown.
-    const admitted = await post(`${base}api/call`, { authorization: "Bearer s3cret" });
+    const wrong = await post(`${base}api/call`, { "x-dashboard-token": "wrong!" });
+    expect(wrong.status).toBe(401);
+    expect(((await wrong.json()) as { message: string }).message).toContain("X-Dashboard-Token");
+    // Its own header, so Authorization stays free for a JWT; past the guard, the service is unknown.
+    const admitted = await post(`${base}api/call`, {
+      "x-dashboard-token": "s3cret",
+      authorization: "Bearer a.jwt.here",
+    });
     expect(admitted.status).toBe(404);
     expect(((await admitted.json()) as { message: string }).message).toBe("no service nowhere is registered");
+    // As pages sent it before: in Authorization.
+    expect((await post(`${base}api/call`, { authorization: "Bearer wrong!" })).status).toBe(401);
+    expect((await post(`${base}api/call`, { authorization: "Bearer s3cret" })).status).toBe(404);
   });
 
   it("answers no call a page of another site sends: not by its Origin, not through a name that resolves to loopback", async () => {
@@ -148,6 +156,7 @@ describe("tsmicro api --dashboard on", () => {
     expect(await (await fetch(`${gateway.url}/dashboard/api/info`)).json()).toEqual({
       registry: "memory",
       calls: "open",
+      jwt: false,
       openApi: "/openapi.json",
     });
     // The gateway's own routes are untouched.
