@@ -11,7 +11,7 @@ import type { Metadata } from "../definition/call.js";
 import type { MessageCodec } from "../definition/definition.js";
 import { decodeStatus, encodeStatus, statusDetailsKey } from "../errors/error-details.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
-import { isSizeLimit, messageOf, sizeLimitWording } from "./call-errors.js";
+import { answerTooLargeKey, isSizeLimit, messageOf, sizeLimitWording } from "./call-errors.js";
 import { encodeBytes } from "./message-bytes.js";
 import { perCallHeaders } from "./per-call-headers.js";
 import { socketMeaning } from "./socket-failure.js";
@@ -142,7 +142,11 @@ export function fromServiceError(error: unknown, call?: CalledNode): TsmicroErro
   if (isServiceError(error)) {
     const [bytes] = error.metadata?.get(statusDetailsKey) ?? [];
     const status = bytes instanceof Uint8Array ? decodeStatus(bytes) : undefined;
-    const message = ownWording(error.code, error.details, call);
+    // A size-limit failure grpc-js made itself (a status of its own has no metadata at all, not
+    // even a server's content-type) is this client refusing an answer: worded and marked as the
+    // h2 client's own refusal.
+    const refusedAnswer = clientRefusalWording(error.code, error.details, error.metadata);
+    const message = refusedAnswer ?? ownWording(error.code, error.details, call);
     return new TsmicroError(error.code as Code, message, {
       cause: error,
       // The same message is over the same limit on every node.
@@ -153,6 +157,7 @@ export function fromServiceError(error: unknown, call?: CalledNode): TsmicroErro
       details: status?.details ?? [],
       // The trailers, so callers read what the server set with the failure.
       ...(error.metadata ? { metadata: trailersOf(error.metadata) } : {}),
+      ...(refusedAnswer === undefined ? {} : { metadata: { [answerTooLargeKey]: "1" } }),
     });
   }
   return new TsmicroError(Code.INTERNAL, messageOf(error), { cause: error });
@@ -200,6 +205,19 @@ function unreachable(details: string, path: string | undefined): string {
  * gRPC keys a trailers-only response also carries (content-type, date,
  * grpc-*), so rethrowing the error upstream does not forward them.
  */
+/**
+ * "the client received a message of 12 bytes, over its limit of 4 (--client_max_recv_msg_size)"
+ * for grpc-js's own refusal of an answer over this client's limit; undefined for any other status.
+ */
+function clientRefusalWording(code: number, details: string, metadata: GrpcMetadata | undefined): string | undefined {
+  if (code !== Code.RESOURCE_EXHAUSTED || (metadata !== undefined && Object.keys(metadata.getMap()).length > 0))
+    return undefined;
+  const tooLarge = /^Received message larger than max \((\d+) vs (\d+)\)$/.exec(details);
+  return tooLarge
+    ? `the client received a message of ${tooLarge[1]} bytes, over its limit of ${tooLarge[2]} (--client_max_recv_msg_size)`
+    : undefined;
+}
+
 function trailersOf(metadata: GrpcMetadata): Metadata {
   const record = fromGrpcMetadata(metadata) as Record<string, Metadata[string]>;
   for (const key in record) {
