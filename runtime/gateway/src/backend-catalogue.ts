@@ -85,6 +85,8 @@ class RegistryBackendCatalogue implements BackendCatalogue {
   readonly #known: Map<string, ServiceDefinition>;
   readonly #services = new Map<string, BackendService & { signature: string }>();
   readonly #loading = new Map<string, Promise<void>>();
+  /** The load that follows the running one of a service, for what changed while that one ran. */
+  readonly #reloadAfter = new Map<string, Promise<void>>();
   readonly #missing = new Map<string, number>();
   /** Why each registered service that has no routes could not be loaded. */
   readonly #unloaded = new Map<string, string>();
@@ -114,7 +116,7 @@ class RegistryBackendCatalogue implements BackendCatalogue {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#watcher?.stop();
-    await Promise.allSettled([...this.#loading.values()]);
+    await Promise.allSettled([...this.#loading.values(), ...this.#reloadAfter.values()]);
   }
 
   async service(name: string): Promise<BackendService | undefined> {
@@ -262,7 +264,19 @@ class RegistryBackendCatalogue implements BackendCatalogue {
 
   #reload(name: string): Promise<void> {
     const running = this.#loading.get(name);
-    if (running) return running;
+    if (running) {
+      // What changed since that load read the registry (a node that left as it loaded) is read
+      // by one more load after it, never by none.
+      let again = this.#reloadAfter.get(name);
+      if (!again) {
+        again = running.then(() => {
+          this.#reloadAfter.delete(name);
+          return this.#stopped ? undefined : this.#reload(name);
+        });
+        this.#reloadAfter.set(name, again);
+      }
+      return again;
+    }
     const task = this.#load(name)
       .then(
         () => void this.#unloaded.delete(name),
