@@ -87,6 +87,8 @@ class RegistryBackendCatalogue implements BackendCatalogue {
   readonly #loading = new Map<string, Promise<void>>();
   /** The load that follows the running one of a service, for what changed while that one ran. */
   readonly #reloadAfter = new Map<string, Promise<void>>();
+  /** How many loads in a row failed, per loaded service, for the wait before the next one. */
+  readonly #failedLoads = new Map<string, number>();
   readonly #missing = new Map<string, number>();
   /** Why each registered service that has no routes could not be loaded. */
   readonly #unloaded = new Map<string, string>();
@@ -279,12 +281,17 @@ class RegistryBackendCatalogue implements BackendCatalogue {
     }
     const task = this.#load(name)
       .then(
-        () => void this.#unloaded.delete(name),
+        () => {
+          this.#unloaded.delete(name);
+          this.#failedLoads.delete(name);
+        },
         (error: unknown) => {
           // A node that is down is no bug: its reason in one line, no stack.
           const reason = error instanceof Error ? error.message : String(error);
-          // One loaded before keeps its routes.
+          // One loaded before keeps its routes, and is loaded again shortly: no registry event may
+          // come to bring the build the registry lists (a reflection that timed out under load).
           if (!this.#services.has(name)) this.#unloaded.set(name, reason);
+          else this.#retryLoad(name);
           if (isTsmicroError(error)) this.#logger.warn({ backend: name }, `could not load service ${name}: ${reason}`);
           else this.#logger.warn({ err: error, backend: name }, `could not load service ${name}`);
         },
@@ -292,6 +299,16 @@ class RegistryBackendCatalogue implements BackendCatalogue {
       .finally(() => this.#loading.delete(name));
     this.#loading.set(name, task);
     return task;
+  }
+
+  /** Loads a loaded service again after a failed load: 1 s, then twice as long each time, at most 30 s. */
+  #retryLoad(name: string): void {
+    const failures = (this.#failedLoads.get(name) ?? 0) + 1;
+    this.#failedLoads.set(name, failures);
+    const delayMs = Math.min(1_000 * 2 ** (failures - 1), 30_000);
+    setTimeout(() => {
+      if (!this.#stopped) void this.#reload(name);
+    }, delayMs).unref();
   }
 
   async #follow(): Promise<void> {
