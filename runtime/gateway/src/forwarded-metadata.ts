@@ -50,7 +50,7 @@ export function forwardedMetadata(
     if (key === undefined && alias === undefined) continue;
     const joined = Array.isArray(value) ? value.join(", ") : value;
     // Only a value with a comma may be several: the common case looks no further.
-    const listed = key === undefined || key !== name;
+    const listed = key !== name;
     const several = distinct !== undefined && listed && joined.includes(",");
     const values = several ? (distinct.headersDistinct[name] ?? [joined]) : [joined];
     let forwarded: Metadata[string];
