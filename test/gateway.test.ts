@@ -1563,7 +1563,18 @@ describe("the HTTP gateway", () => {
       const edited = await build(withRequestField(AlphaDefinition, "note"), "rolling-b-new");
       const listing = createLocalRegistry({ dir });
       await listing.start();
-      const unary = () => send(gateway.url, "POST", "/rolling/Alpha/Unary", { id: "x", note: "new" });
+      let last = "";
+      const unary = async () => {
+        const answer = await send(gateway.url, "POST", "/rolling/Alpha/Unary", { id: "x", note: "new" });
+        last = `${answer.status} ${answer.text.slice(0, 300)}`;
+        return answer;
+      };
+      // On a timeout, what the gateway logged of this service says which load failed and why.
+      const logged = () =>
+        gatewayLog.entries
+          .filter((e) => e.fields.backend === "rolling" || e.message?.includes("rolling"))
+          .map((e) => `${e.level} ${e.message} ${String((e.fields.err as Error | undefined)?.message ?? "")}`)
+          .join("\n");
       try {
         await listing.register(old.record, { ttlMs: 60_000 });
         await until("the gateway routes the old build", async () => (await unary()).status === 400);
@@ -1580,6 +1591,8 @@ describe("the HTTP gateway", () => {
           "the gateway routes the new build once the old node left",
           async () => (await unary()).status === 200,
         );
+      } catch (error) {
+        throw new Error(`${(error as Error).message} (last answer: ${last}); the gateway logged:\n${logged()}`);
       } finally {
         await listing.deregister(edited.record).catch(() => undefined);
         await Promise.all([old.service.stop(), edited.service.stop()]);

@@ -85,6 +85,30 @@ describe("local registry", () => {
     expect(collected.events.map((e) => `${e.action} ${e.service.nodes[0]?.id}`)).toEqual(["create a", "delete a"]);
   });
 
+  it("reports what its own reads saw, so a node that came and went between two scans is seen leaving", async () => {
+    const writer = await open();
+    const reader = await open();
+    const collected = collectEvents(reader.watch({ service: "greeter" }));
+    await writer.register(...greeter(["old"]));
+    await waitFor("the old node", () => collected.events.length === 1, 2_000);
+    // No scan from here on: timers stand still, so only the reader's own reads can move its watch.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      await writer.register(...greeter(["new"]));
+      expect((await reader.getService("greeter"))[0]?.nodes.map((n) => n.id).sort()).toEqual(["new", "old"]);
+      await writer.deregister(greeter(["new"])[0]);
+      await reader.listServices();
+      await sleep(0);
+      expect(collected.events.map((e) => `${e.action} ${e.service.nodes[0]?.id}`)).toEqual([
+        "create old",
+        "create new",
+        "delete new",
+      ]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("reports a node's expiry on time even when its poll interval is long", async () => {
     const registry = createLocalRegistry({ dir, pollIntervalMs: 60_000 });
     registries.push(registry);

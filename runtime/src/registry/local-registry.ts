@@ -55,6 +55,9 @@ export function defaultLocalRegistryDir(env: NodeJS.ProcessEnv = process.env): s
  * folder on filesystem notifications and on a poll, scheduled early enough
  * to report a dead process's node when it expires; they report the
  * difference between scans, so changes quicker than a scan arrive merged.
+ * What this registry reads for getService or listServices counts as a scan
+ * of what it read: a watch never lags behind what its own process has seen,
+ * so a node seen by a read and gone before the next scan is reported leaving.
  * Watchers never keep the process alive by themselves.
  */
 class LocalRegistry implements Registry {
@@ -63,6 +66,8 @@ class LocalRegistry implements Registry {
   readonly #isDefaultDir: boolean;
   readonly #pollIntervalMs: number;
   readonly #watches = new Set<FolderWatch>();
+  /** Numbers the reads of the folder in the order they start, so an older read never undoes a newer one. */
+  readonly #reads: ReadCounter = { started: 0 };
 
   constructor(options: LocalRegistryOptions) {
     this.#dir = options.dir ?? defaultLocalRegistryDir();
@@ -125,23 +130,30 @@ class LocalRegistry implements Registry {
   }
 
   async getService(name: string): Promise<Service[]> {
-    try {
-      return servicesOf((await readLive(this.#dir, name)).entries);
-    } catch (error) {
-      throw this.#unavailable(`reading service ${name}`, error);
-    }
+    return servicesOf(await this.#read(name, `reading service ${name}`));
   }
 
   async listServices(): Promise<Service[]> {
+    return servicesOf(await this.#read(undefined, "listing services"));
+  }
+
+  /** The live entries of service `only` (or of all), shared with this registry's watches. */
+  async #read(only: string | undefined, what: string): Promise<RegistryEntry[]> {
+    const read = ++this.#reads.started;
+    let entries: RegistryEntry[];
     try {
-      return servicesOf((await readLive(this.#dir, undefined)).entries);
+      entries = (await readLive(this.#dir, only)).entries;
     } catch (error) {
-      throw this.#unavailable("listing services", error);
+      throw this.#unavailable(what, error);
     }
+    for (const watch of this.#watches) watch.take(read, only, entries);
+    return entries;
   }
 
   watch(options: WatchOptions = {}): Watcher {
-    const watch = new FolderWatch(this.#dir, options.service, this.#pollIntervalMs, () => this.#watches.delete(watch));
+    const watch = new FolderWatch(this.#dir, options.service, this.#pollIntervalMs, this.#reads, () =>
+      this.#watches.delete(watch),
+    );
     this.#watches.add(watch);
     return watch.watcher;
   }
@@ -168,9 +180,14 @@ export function createLocalRegistry(options: LocalRegistryOptions = {}): Registr
   return new LocalRegistry(options);
 }
 
+/** The number of the last read of a registry's folder to start. */
+interface ReadCounter {
+  started: number;
+}
+
 /**
  * One watcher of the folder (or of one service's folder): scans on filesystem notifications and
- * on a poll, and reports the difference between scans.
+ * on a poll, and reports the difference between scans and the reads its registry takes it.
  */
 class FolderWatch {
   /** Settles once the watch has read the state it reports changes from. */
@@ -178,24 +195,33 @@ class FolderWatch {
   readonly #dir: string;
   readonly #only: string | undefined;
   readonly #pollIntervalMs: number;
+  readonly #reads: ReadCounter;
   readonly #feed: WatcherFeed;
   readonly #hints = new Map<string, FSWatcher>();
   #snapshot = new Map<string, RegistryEntry>();
+  /** The newest read taken of the whole folder, and of each service since: an older one is left out. */
+  #wholeReadAt = -1;
+  readonly #serviceReadAt = new Map<string, number>();
+  /** Whether the starting point is read: reads taken before it are part of it, not changes. */
+  #started = false;
   #timer: NodeJS.Timeout | undefined;
   #timerDueAt = Infinity;
   #scanning = false;
 
-  constructor(dir: string, only: string | undefined, pollIntervalMs: number, onStop: () => void) {
+  constructor(dir: string, only: string | undefined, pollIntervalMs: number, reads: ReadCounter, onStop: () => void) {
     this.#dir = dir;
     this.#only = only;
     this.#pollIntervalMs = pollIntervalMs;
+    this.#reads = reads;
     this.#feed = createWatcherFeed(() => {
       clearTimeout(this.#timer);
       for (const hint of this.#hints.values()) hint.close();
       this.#hints.clear();
       onStop();
     });
-    this.ready = this.#scan(false);
+    this.ready = this.#scan().then(() => {
+      this.#started = true;
+    });
   }
 
   get watcher(): Watcher {
@@ -215,21 +241,43 @@ class FolderWatch {
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#timerDueAt = Infinity;
-      void this.#scan(true);
+      void this.#scan();
     }, timerDelay(delayMs));
     // A watcher is often a cache's (the selector's): it must never be why a process stays up.
     this.#timer.unref();
   }
 
-  async #scan(report: boolean): Promise<void> {
+  /**
+   * Takes read number `read` of service `service` (or of every service) into the snapshot, reporting
+   * what changed once the watch has its starting point. Parts of it older than what the snapshot
+   * holds already are left out.
+   */
+  take(read: number, service: string | undefined, entries: readonly RegistryEntry[]): void {
+    if (this.#feed.stopped || (this.#only !== undefined && service !== undefined && service !== this.#only)) return;
+    const newer = (name: string) => read > Math.max(this.#wholeReadAt, this.#serviceReadAt.get(name) ?? -1);
+    const covers = (name: string) => (service === undefined || name === service) && newer(name);
+    const next = new Map([...this.#snapshot].filter(([, entry]) => !covers(entry.service.name)));
+    for (const entry of entries) {
+      const name = entry.service.name;
+      if ((this.#only === undefined || name === this.#only) && covers(name))
+        next.set(entryKey(name, entry.node.id), entry);
+    }
+    if (service === undefined) {
+      this.#wholeReadAt = read;
+      for (const [name, at] of this.#serviceReadAt) if (at < read) this.#serviceReadAt.delete(name);
+    } else if (newer(service)) this.#serviceReadAt.set(service, read);
+    if (this.#started) for (const event of diffSnapshots(this.#snapshot, next)) this.#feed.push(event);
+    this.#snapshot = next;
+  }
+
+  async #scan(): Promise<void> {
     if (this.#feed.stopped) return;
     if (this.#scanning) return this.scanSoon(notificationDelayMs);
     this.#scanning = true;
     try {
+      const read = ++this.#reads.started;
       const { entries, folders } = await readLive(this.#dir, this.#only);
-      const next = new Map(entries.map((entry) => [entryKey(entry.service.name, entry.node.id), entry]));
-      if (report) for (const event of diffSnapshots(this.#snapshot, next)) this.#feed.push(event);
-      this.#snapshot = next;
+      this.take(read, this.#only, entries);
       this.#followFolders(this.#only === undefined ? folders : [this.#only]);
     } catch {
       // The folder cannot be read right now: keep the last snapshot and try again on the next poll.
