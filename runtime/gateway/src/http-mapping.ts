@@ -113,7 +113,8 @@ function decodeRequest(
   } catch (error) {
     throw new TsmicroError(
       Code.INVALID_ARGUMENT,
-      badQueryParameter(method, rule, parts) ??
+      badPathVariable(method, rule, parts) ??
+        badQueryParameter(method, rule, parts) ??
         wrappedBody(method, rule, parts.body) ??
         `the request does not fit ${input.typeName}: ${bodyFault(method, fields, error)}`,
     );
@@ -170,6 +171,24 @@ function checkBodyShape(field: DescField | undefined, body: unknown): void {
 }
 
 /**
+ * After a request failed to decode, the path variable to blame, as the user wrote it
+ * (`path variable n: "abc" is not a valid int32`), or undefined when none is at fault. Each one
+ * is decoded alone (see badQueryParameter); only failed requests pay for this.
+ */
+function badPathVariable(
+  method: GatewayMethod,
+  rule: HttpRule | undefined,
+  parts: HttpRequestParts,
+): string | undefined {
+  for (const [name, value] of Object.entries(parts.variables)) {
+    if (decodesAlone(method, rule, { [name]: value }, undefined)) continue;
+    const field = queryFieldOf(method.desc.input, name)?.field;
+    return `path variable ${name}: ${JSON.stringify(value)} is not a valid ${field ? valueKind(field) : "value"}`;
+  }
+  return undefined;
+}
+
+/**
  * After a request failed to decode, the query parameter to blame, as the user wrote it
  * (`query parameter page_size: "ten" is not a valid int32`), or undefined when the path or the
  * body is at fault. protobuf-es names the JSON the gateway built ("from JSON"), which the user
@@ -182,37 +201,43 @@ function badQueryParameter(
   parts: HttpRequestParts,
 ): string | undefined {
   if (parts.query === undefined || parts.query === "") return undefined;
-  const input = method.desc.input;
   const params = typeof parts.query === "string" ? new URLSearchParams(parts.query) : parts.query;
-  const decodes = (query: URLSearchParams | undefined): boolean => {
-    const fields = buildRequestFields({
-      variables: parts.variables,
-      query,
-      body: undefined,
-      bodyField: rule ? (rule.body ?? "") : "*",
-      field: method.requestField,
-    });
-    try {
-      fromJson(input, fields as JsonValue, { registry: method.registry });
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!decodes(undefined)) return undefined;
+  if (!decodesAlone(method, rule, parts.variables, undefined)) return undefined;
   for (const name of new Set(params.keys())) {
-    const found = queryFieldOf(input, name);
+    const found = queryFieldOf(method.desc.input, name);
     if (!found) continue;
     const values = params.getAll(name);
     if (values.length > 1 && found.field.fieldKind !== "list") {
       return `query parameter ${name} is given ${values.length} times, but ${found.field.name} takes one value`;
     }
     for (const value of values) {
-      if (!decodes(new URLSearchParams([[name, value]])))
+      if (!decodesAlone(method, rule, parts.variables, new URLSearchParams([[name, value]])))
         return `query parameter ${name}: ${JSON.stringify(value)} is not a valid ${valueKind(found.field)}`;
     }
   }
   return undefined;
+}
+
+/** Whether the request's input decodes from these path variables and query parameters alone, without the body. */
+function decodesAlone(
+  method: GatewayMethod,
+  rule: HttpRule | undefined,
+  variables: Readonly<Record<string, string>>,
+  query: URLSearchParams | undefined,
+): boolean {
+  const fields = buildRequestFields({
+    variables,
+    query,
+    body: undefined,
+    bodyField: rule ? (rule.body ?? "") : "*",
+    field: method.requestField,
+  });
+  try {
+    fromJson(method.desc.input, fields as JsonValue, { registry: method.registry });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** What a field's values are, in proto terms: `int32`, `bool`, `enum library.v1.Genre`, `google.protobuf.Timestamp`. */
