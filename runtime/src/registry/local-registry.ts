@@ -262,10 +262,10 @@ class FolderWatch {
       if ((this.#only === undefined || name === this.#only) && covers(name))
         next.set(entryKey(name, entry.node.id), entry);
     }
-    if (service === undefined) {
+    if (service === undefined && read > this.#wholeReadAt) {
       this.#wholeReadAt = read;
       for (const [name, at] of this.#serviceReadAt) if (at < read) this.#serviceReadAt.delete(name);
-    } else if (newer(service)) this.#serviceReadAt.set(service, read);
+    } else if (service !== undefined && newer(service)) this.#serviceReadAt.set(service, read);
     if (this.#started) for (const event of diffSnapshots(this.#snapshot, next)) this.#feed.push(event);
     this.#snapshot = next;
   }
