@@ -1,8 +1,10 @@
 /**
  * The event metrics a service serves on /metrics (`tsmicro_events_*`), scraped over HTTP as
  * Prometheus would: on the embedded http broker, publishes and handled, failed and undecodable
- * events; on a real NATS JetStream server, redeliveries, a dead letter and a failed publish.
+ * events; the event gateway's publishes on its /metrics; on a real NATS JetStream server,
+ * redeliveries, a dead letter and a failed publish.
  */
+import { createGateway } from "@tsmicro/gateway";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { BrokerSettings } from "../runtime/src/broker/broker-settings.js";
 import { createBroker } from "../runtime/src/broker/create-broker.js";
@@ -32,9 +34,10 @@ const billing: OrdersEventsHandler = {
   async orderCancelled() {},
 };
 
-/** The samples of a scrape of `service`'s /metrics, by series (`name{labels}`), for names starting `tsmicro_event`. */
-async function scrape(service: MicroService): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://${service.metricsAddress}/metrics`)).text();
+/** The samples of a scrape of `service`'s /metrics (or of the one at `url`), by series (`name{labels}`), for names starting `tsmicro_event`. */
+async function scrape(service: MicroService | string): Promise<Map<string, number>> {
+  const url = typeof service === "string" ? service : `http://${service.metricsAddress}/metrics`;
+  const text = await (await fetch(url)).text();
   const samples = new Map<string, number>();
   for (const line of text.split("\n"))
     if (line.startsWith("tsmicro_event")) {
@@ -105,6 +108,61 @@ describe("event metrics on the http broker", () => {
     await waitFor("the event", () => handled.length === 1);
     expect(metricsRegistry().getSingleMetric("tsmicro_events_published_total")).toBeUndefined();
     expect(metricsRegistry().getSingleMetric("tsmicro_events_handled_total")).toBeUndefined();
+  });
+});
+
+describe("event metrics of the gateway's --handler event", () => {
+  it("count its publishes on its /metrics: ok when the broker took one, error when the publish failed", async () => {
+    const memory = createMemoryRegistry();
+    // The registry fails the broker's lookup of subscribers while `down`: the publish fails (not cached, so only then).
+    let down = false;
+    const registry = new Proxy(memory, {
+      get(target, key) {
+        if (key === "getService" && down)
+          return async () => {
+            throw new TsmicroError(Code.UNAVAILABLE, "the registry is down");
+          };
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const subscriber = createBroker({ broker: "http", brokerAddress: [], brokerJetstream: false }, { registry });
+    await subscriber.start();
+    const audited: string[] = [];
+    await subscriber.subscribe(
+      "audit.login",
+      async (message) => void audited.push(new TextDecoder().decode(message.body)),
+    );
+    const gateway = createGateway({
+      registry,
+      args: ["--handler=event", "--address=127.0.0.1:0"],
+      env,
+      logger: silentLogger(),
+    });
+    await gateway.start();
+    const post = (path: string, body?: string) =>
+      fetch(`${gateway.url}${path}`, {
+        method: "POST",
+        ...(body === undefined ? {} : { body }),
+        headers: { "content-type": "application/json" },
+      });
+    try {
+      down = true;
+      expect((await post("/audit/login", '{"user":"ann"}')).status).toBe(503);
+      down = false;
+      for (const user of ["bob", "cy"]) expect((await post("/audit/login", JSON.stringify({ user }))).status).toBe(202);
+      // No body: a 400 before anything is published, not counted.
+      expect((await post("/audit/logout")).status).toBe(400);
+      await waitFor("the subscriber's two events", () => audited.length === 2);
+
+      const samples = await scrape(`${gateway.url}/metrics`);
+      expect(samples.get('tsmicro_events_published_total{topic="audit.login",outcome="ok"}')).toBe(2);
+      expect(samples.get('tsmicro_events_published_total{topic="audit.login",outcome="error"}')).toBe(1);
+      expect([...samples.keys()].filter((series) => series.includes("audit.logout"))).toEqual([]);
+    } finally {
+      await gateway.stop();
+      await subscriber.stop();
+    }
   });
 });
 

@@ -97,6 +97,7 @@ export { metricsRegistry, type MetricsRegistry } from "./metrics/process-registr
 export { httpRequestMetrics, type HttpRequestObserver } from "./metrics/http-metrics.js";
 export { metricsListenAddress } from "./service/settings.js";
 export { MetricsServer } from "./metrics/metrics-server.js";
+export { eventMetrics, type EventMetrics } from "./metrics/event-metrics.js";
 
 // The config commands of the CLI (tsmicro config get|set|del|watch|import); they load etcd3 on first use.
 export {

@@ -19,12 +19,18 @@ import {
 } from "@tsmicro/runtime";
 import { checkTopic, tracedPublish, type TracingUse } from "@tsmicro/runtime/internal";
 import type { EventTopics, TypedTopic } from "./event-topics.js";
+import type { PublishedEvents } from "./published-events.js";
 
 /** What publishing from HTTP needs. */
 export interface HttpEventPublisher {
   readonly broker: Broker;
   readonly topics: EventTopics;
   readonly tracing: TracingUse;
+  /**
+   * Counts the publishes on `/metrics`; undefined with metrics off, and for a broker handed to the
+   * gateway, which counts as it was made (`createBroker(settings, { metrics })`), not twice.
+   */
+  readonly published: PublishedEvents | undefined;
 }
 
 /** What the gateway answers a publish with (202). */
@@ -84,9 +90,10 @@ export async function publishHttpEvent(
   const { bytes, contentType } = typed ? typedBody(typed, body) : jsonBody(body);
   const id = crypto.randomUUID();
   const { broker } = publisher;
-  await tracedPublish(publisher.tracing.current(), { system: broker.kind, topic, id }, (traceHeaders) =>
+  const publishing = tracedPublish(publisher.tracing.current(), { system: broker.kind, topic, id }, (traceHeaders) =>
     broker.publish(topic, bytes, { id, headers: { ...headers, ...traceHeaders, "content-type": contentType } }),
   );
+  await (publisher.published ? publisher.published.count(topic, publishing) : publishing);
   return { id, topic };
 }
 

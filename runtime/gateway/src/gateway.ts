@@ -46,6 +46,7 @@ import { parseJsonBody } from "./json-body.js";
 import { BodyEncodingError, decodeBody } from "./request-encoding.js";
 import { createEventBroker, type HttpEventPublisher } from "./event-handler.js";
 import { EventTopics } from "./event-topics.js";
+import { PublishedEvents } from "./published-events.js";
 import type { OpenApiBuilder } from "./merge-openapi.js";
 import { loadGatewayConfig } from "./gateway-config.js";
 import { claimsMetadata, type JwtOptions } from "./jwt-auth.js";
@@ -173,6 +174,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
             logger,
           }),
           tracing,
+          // The gateway counts what its own broker publishes; a broker handed in counts as it was made.
+          published:
+            metricsOn && options.broker === undefined ? new PublishedEvents(metricsRegistry(), logger) : undefined,
         }
       : undefined;
   const connections = new ConnectionSignals();
