@@ -4,6 +4,8 @@
  * events; the event gateway's publishes on its /metrics; on a real NATS JetStream server,
  * redeliveries, a dead letter and a failed publish.
  */
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { createGateway } from "@tsmicro/gateway";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { BrokerSettings } from "../runtime/src/broker/broker-settings.js";
@@ -85,6 +87,52 @@ describe("event metrics on the http broker", () => {
     );
     // At most once: nothing comes back, nothing is dead-lettered.
     expect([...samples.keys()].filter((s) => /redelivered|dead_lettered/.test(s))).toEqual([]);
+  });
+
+  it("count an event no member of a subscription took as undelivered, on the publisher's /metrics", async () => {
+    const registry = createMemoryRegistry();
+    // Subscribers whose process is gone but whose registration has not expired: nothing listens at their address.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const address = `127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise((resolve) => closed.close(resolve));
+    const gone = (id: string, queue?: string) => ({
+      id,
+      address,
+      metadata: { broker: "http", topic: "order.placed", path: `/broker/${id}`, ...(queue ? { queue } : {}) },
+    });
+    const service = { name: "tsmicro.broker", version: "latest", metadata: {}, endpoints: [] };
+    await registry.register(
+      { ...service, nodes: [gone("audit-gone"), gone("ship-gone", "shipping")] },
+      { ttlMs: 60_000 },
+    );
+    const publisher = createService({
+      name: "orders",
+      registry,
+      env,
+      logger: silentLogger(),
+      metricsRegistry: createMetricsRegistry(),
+      args: ["--server_address=127.0.0.1:0"],
+    });
+    // Its own subscription's group (queue "orders") has a gone member besides it: each event reaches one, none is lost.
+    publisher.subscribe(OrdersEvents, billing);
+    await registry.register({ ...service, nodes: [gone("orders-gone", "orders")] }, { ttlMs: 60_000 });
+    started.push(publisher);
+    await publisher.start();
+    for (const orderId of ["a", "b"]) await publisher.publisher(OrdersEvents).orderPlaced({ orderId, totalCents: 5n });
+
+    const lost = (queue: string) =>
+      `tsmicro_events_handled_total{topic="order.placed",queue="${queue}",outcome="undelivered"}`;
+    const samples = await scrapeUntil(
+      publisher,
+      'tsmicro_events_handled_total{topic="order.placed",queue="orders",outcome="ok"}',
+      2,
+    );
+    expect(samples.get(lost(""))).toBe(2);
+    expect(samples.get(lost("shipping"))).toBe(2);
+    expect(samples.get(lost("orders"))).toBe(0);
+    // The publish itself went through: at most once, the broker took it.
+    expect(samples.get('tsmicro_events_published_total{topic="order.placed",outcome="ok"}')).toBe(2);
   });
 
   it("record nothing with --metrics_address=off", async () => {

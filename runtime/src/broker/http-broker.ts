@@ -11,7 +11,8 @@
  *
  * Delivery is AT MOST ONCE: a message is held only in the receiving
  * process's memory; a POST that fails is logged and not retried (a queue
- * group's next member is tried instead), a handler error is logged and the
+ * group's next member is tried instead; a message no member took counts as
+ * `undelivered` in the handled events), a handler error is logged and the
  * message dropped, and a process that exits with messages queued loses
  * them. Use NATS JetStream when messages must not be lost.
  */
@@ -184,10 +185,21 @@ class HttpBrokerImpl implements HttpBroker {
     const subscribers = await this.#directory.subscribersOf(topic);
     if (subscribers.length === 0) this.#unheard.notice(topic);
     const { plain, groups } = groupByQueue(subscribers);
-    await Promise.all([
-      ...plain.map((endpoint) => this.#post(endpoint, request, id)),
-      ...[...groups.values()].map((members) => this.#postToOneOf(members, request, id)),
-    ]);
+    await Promise.all(
+      [...plain.map((endpoint) => [endpoint]), ...groups.values()].map((members) =>
+        this.#deliver(members, request, id),
+      ),
+    );
+  }
+
+  /**
+   * Delivers to one subscription: a plain subscriber, or one member of a queue group. An event none
+   * of them took is lost (at most once), and counts as `undelivered` in its handled events.
+   */
+  async #deliver(members: readonly BrokerEndpoint[], request: Outgoing, id: string): Promise<void> {
+    const { topic, queue } = members[0]!;
+    const deliveries = this.#metrics.deliveries(topic, queue);
+    if (!(await this.#postToOneOf(members, request, id))) deliveries.undelivered();
   }
 
   async subscribe(topic: string, handler: BrokerHandler, options: SubscribeOptions = {}): Promise<Subscription> {
@@ -278,16 +290,17 @@ class HttpBrokerImpl implements HttpBroker {
 
   /**
    * Tries a queue group's members from a random one on, until one accepts: one member gets the
-   * message. Members that failed lately come last.
+   * message, and the answer is whether one did. Members that failed lately come last.
    */
-  async #postToOneOf(members: readonly BrokerEndpoint[], request: Outgoing, id: string): Promise<void> {
+  async #postToOneOf(members: readonly BrokerEndpoint[], request: Outgoing, id: string): Promise<boolean> {
     const start = Math.floor(Math.random() * members.length);
     const rotated = members.map((_, i) => members[(start + i) % members.length]!);
     const now = Date.now();
     const failing = (member: BrokerEndpoint) => (this.#failing.get(member.url) ?? 0) > now;
     for (const member of [...rotated.filter((m) => !failing(m)), ...rotated.filter(failing)]) {
-      if (await this.#post(member, request, id)) return;
+      if (await this.#post(member, request, id)) return true;
     }
+    return false;
   }
 
   /**

@@ -5,6 +5,12 @@ import { defaultBuckets } from "./rpc-stats.js";
 /** How a handler's event ended: handled, failed, or refused as invalid (see EventMetrics). */
 export type HandledOutcome = "ok" | "error" | "invalid";
 
+/** The http broker's deliveries to one subscription (a topic and its queue group), labels bound once. */
+export interface DeliveryMetrics {
+  /** An event no member of the subscription took: it never reached a handler, and is lost (at most once). */
+  undelivered(): void;
+}
+
 /** The counts of one subscription (a topic and its queue group), labels bound once. */
 export interface SubscriptionMetrics {
   /** An event the handler finished with `outcome` after `seconds`. */
@@ -30,6 +36,12 @@ export interface EventMetrics {
    * when the backend `redelivers` (JetStream).
    */
   subscription(topic: string, queue: string | undefined, redelivers?: boolean): SubscriptionMetrics;
+  /**
+   * A publisher's deliveries to the subscription to `topic` in `queue`, counted with its handled
+   * events as outcome `undelivered` (its series made at 0): where the publisher delivers itself
+   * (the http broker), an event it could not deliver fails that subscription as a handler's error does.
+   */
+  deliveries(topic: string, queue: string | undefined): DeliveryMetrics;
 }
 
 const unmeteredSubscription: SubscriptionMetrics = {
@@ -38,10 +50,13 @@ const unmeteredSubscription: SubscriptionMetrics = {
   deadLettered: () => undefined,
 };
 
+const unmeteredDeliveries: DeliveryMetrics = { undelivered: () => undefined };
+
 /** Event metrics that record nothing: a broker made without a metrics registry (`--metrics_address=off`). */
 export const unmeteredEvents: EventMetrics = {
   published: () => undefined,
   subscription: () => unmeteredSubscription,
+  deliveries: () => unmeteredDeliveries,
 };
 
 type SubscriptionLabels = "topic" | "queue";
@@ -62,8 +77,9 @@ export function eventMetrics(registry: MetricsRegistry | undefined): EventMetric
   const handled = counter<SubscriptionLabels | "outcome">(
     registry,
     "tsmicro_events_handled_total",
-    "Events handled by subscribers, by topic, queue group and outcome: ok, error (the handler threw) or " +
-      "invalid (the body did not decode as the event's message, or the handler refused it with InvalidArgument).",
+    "Events handled by subscribers, by topic, queue group and outcome: ok, error (the handler threw), " +
+      "invalid (the body did not decode as the event's message, or the handler refused it with InvalidArgument) " +
+      "or undelivered (counted by the publisher: the http broker could not deliver it to any member).",
     ["topic", "queue", "outcome"],
   );
   const redelivered = counter<SubscriptionLabels>(
@@ -100,6 +116,11 @@ export function eventMetrics(registry: MetricsRegistry | undefined): EventMetric
         redelivered: () => again.inc(),
         deadLettered: () => dead.inc(),
       };
+    },
+    deliveries(topic, queue) {
+      const lost = handled.labels({ topic, queue: queue ?? "", outcome: "undelivered" });
+      lost.inc(0);
+      return { undelivered: () => lost.inc() };
     },
   };
 }
