@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { silentLogger } from "../logging/logger.js";
 import { createLocalRegistry, defaultLocalRegistryDir } from "./local-registry.js";
 import { collectEvents, describeRegistryConformance, waitFor } from "./registry-conformance.js";
 import type { Registry, Service } from "./registry.js";
@@ -107,6 +108,44 @@ describe("local registry", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it("makes a removed folder again on the next heartbeat, which says so; watchers see the node leave and come back", async () => {
+    const warned: string[] = [];
+    const logger = {
+      ...silentLogger(),
+      warn: (_fields: object | string, message?: string) => void warned.push(message ?? ""),
+    };
+    const writer = createLocalRegistry({ dir: `${dir}/`, logger });
+    registries.push(writer);
+    await writer.start();
+    const reader = await open();
+    const collected = collectEvents(reader.watch());
+    const seen = () => collected.events.map((e) => `${e.action} ${e.service.name} ${e.service.nodes[0]?.id}`);
+    await writer.register(...greeter(["a"]));
+    await writer.register(...greeter(["a"]));
+    await waitFor("the node", () => seen().length === 1, 2_000);
+    expect(warned).toEqual([]);
+
+    await rm(root, { recursive: true });
+    await waitFor("the node gone", () => seen().length === 2, 2_000);
+    // The heartbeat: the node's process registers it again.
+    await writer.register(...greeter(["a"]));
+    await waitFor("the node back", () => seen().length === 3, 2_000);
+    expect(seen()).toEqual(["create greeter a", "delete greeter a", "create greeter a"]);
+    expect((await readdir(join(dir, "greeter"))).sort()).toEqual(["a.json"]);
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    expect(warned).toEqual([expect.stringMatching(new RegExp(`the folder ${dir}/? was removed .* made it again`))]);
+
+    // Only the service's folder removed: said as such.
+    await rm(join(dir, "greeter"), { recursive: true });
+    await writer.register(...greeter(["a"]));
+    expect(warned[1]).toMatch(
+      /the folder of greeter in .* was removed; made it again and registered greeter \(a\) again/,
+    );
+    // A new service's first folder is no removal.
+    await writer.register({ ...greeter(["b"])[0], name: "other" }, { ttlMs: 10_000 });
+    expect(warned).toHaveLength(2);
   });
 
   it("reports a node's expiry on time even when its poll interval is long", async () => {

@@ -10,8 +10,9 @@ import type { FSWatcher } from "node:fs";
 import { nodeFs } from "../platform/node-builtins.js";
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { SetupError } from "../errors/setup-error.js";
+import { silentLogger, type Logger } from "../logging/logger.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import {
   diffSnapshots,
@@ -32,6 +33,8 @@ export interface LocalRegistryOptions {
   readonly dir?: string;
   /** How often watchers rescan the folder besides filesystem notifications, which are only hints. Default 500. */
   readonly pollIntervalMs?: number;
+  /** Hears when the folder, or a service's folder in it, was removed under a registered node. Default: silent. */
+  readonly logger?: Logger;
 }
 
 const defaults = { pollIntervalMs: 500 } as const;
@@ -58,13 +61,20 @@ export function defaultLocalRegistryDir(env: NodeJS.ProcessEnv = process.env): s
  * What this registry reads for getService or listServices counts as a scan
  * of what it read: a watch never lags behind what its own process has seen,
  * so a node seen by a read and gone before the next scan is reported leaving.
- * Watchers never keep the process alive by themselves.
+ * Watchers never keep the process alive by themselves. A folder removed
+ * under running services (by hand, or a cleaner of XDG_RUNTIME_DIR) is made
+ * again by the next heartbeat, which says so in the log: until then the
+ * watchers report its nodes gone, and then back, as each process's
+ * heartbeat writes its node again.
  */
 class LocalRegistry implements Registry {
   readonly kind = "local";
   readonly #dir: string;
   readonly #isDefaultDir: boolean;
   readonly #pollIntervalMs: number;
+  readonly #logger: Logger;
+  /** The services this registry has registered a node of: their folder made again means it was removed. */
+  readonly #registered = new Set<string>();
   readonly #watches = new Set<FolderWatch>();
   /** Numbers the reads of the folder in the order they start, so an older read never undoes a newer one. */
   readonly #reads: ReadCounter = { started: 0 };
@@ -73,6 +83,7 @@ class LocalRegistry implements Registry {
     this.#dir = options.dir ?? defaultLocalRegistryDir();
     this.#isDefaultDir = options.dir === undefined;
     this.#pollIntervalMs = options.pollIntervalMs ?? defaults.pollIntervalMs;
+    this.#logger = options.logger ?? silentLogger();
   }
 
   async start(): Promise<void> {
@@ -104,10 +115,12 @@ class LocalRegistry implements Registry {
     await this.#watchesReady();
     const folder = join(this.#dir, service.name);
     try {
-      await mkdir(folder, { recursive: true, mode: 0o700 });
+      const made = await mkdir(folder, { recursive: true, mode: 0o700 });
       await Promise.all(
         entries.map((entry) => writeAtomically(folder, `${entry.node.id}.json`, `${JSON.stringify(entry)}\n`)),
       );
+      if (made !== undefined) this.#madeAgain(made, service);
+      this.#registered.add(service.name);
     } catch (error) {
       throw this.#unavailable(`registering ${service.name}`, error);
     } finally {
@@ -156,6 +169,30 @@ class LocalRegistry implements Registry {
     );
     this.#watches.add(watch);
     return watch.watcher;
+  }
+
+  /**
+   * Says so when registering `service` had to make `made` (the first folder mkdir made) though
+   * start() made the registry's folder, and an earlier registration the service's: it was removed.
+   */
+  #madeAgain(made: string, service: Service): void {
+    const nodes = service.nodes.map((node) => node.id).join(", ");
+    const fields = { registry: this.#dir, service: service.name, nodes };
+    // The registry's folder itself, or a folder above it: everything in it went.
+    const below = relative(resolve(made), resolve(this.#dir));
+    if (!below.startsWith("..") && !isAbsolute(below))
+      this.#logger.warn(
+        fields,
+        `local registry: the folder ${this.#dir} was removed while services were registered in it; made it again ` +
+          `and registered ${service.name} (${nodes}) again: other nodes come back with their own processes' next ` +
+          "heartbeat (--register_interval), and watchers report them gone until then",
+      );
+    else if (this.#registered.has(service.name))
+      this.#logger.warn(
+        fields,
+        `local registry: the folder of ${service.name} in ${this.#dir} was removed; made it again and registered ` +
+          `${service.name} (${nodes}) again: its other nodes come back with their processes' next heartbeat`,
+      );
   }
 
   #unavailable(what: string, error: unknown): TsmicroError {

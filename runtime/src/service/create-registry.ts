@@ -6,7 +6,10 @@ import { createMemoryRegistry } from "../registry/memory-registry.js";
 import type { Registry } from "../registry/registry.js";
 import type { ServiceSettings } from "./settings.js";
 
-/** The registry `--registry` and `--registry_address` name; `logger` hears when etcd goes away and comes back. */
+/**
+ * The registry `--registry` and `--registry_address` name; `logger` hears when etcd goes away and
+ * comes back, or when the local registry's folder was removed and made again.
+ */
 export function createRegistry(
   settings: Pick<ServiceSettings, "registry" | "registryAddress">,
   logger?: Logger,
@@ -16,7 +19,7 @@ export function createRegistry(
       return createMemoryRegistry();
     case "local": {
       const [dir] = settings.registryAddress;
-      return createLocalRegistry(dir ? { dir } : {});
+      return createLocalRegistry({ ...(dir ? { dir } : {}), ...(logger ? { logger } : {}) });
     }
     case "etcd":
       return createEtcdRegistry({
