@@ -286,6 +286,50 @@ describe("gateway JWT and rate limits (--config)", () => {
     expect((await fetch(`${gateway.url}/v1/files/a/b`, { method: "HEAD" })).status).toBe(429);
   });
 
+  it("lets the last rule for a method decide on every way in: a later path rule opens or closes /rpc and the default route", async () => {
+    const config = join(dir, "later.json");
+    await writeFile(
+      config,
+      JSON.stringify({
+        jwt: { secret, issuer: "tsmicro-tests" },
+        routes: [
+          { match: "fixtures.gateway.v1.Library.*", auth: true },
+          { match: "GET /v1/authors/*", auth: "optional" },
+          { match: "fixtures.gateway.v1.Library.ListBooks", auth: "optional" },
+          { match: "POST /v1/shelves/*/books:search", auth: true },
+        ],
+      }),
+    );
+    const later = await startGateway(`--config=${config}`);
+    try {
+      const rpc = (method: string, request: object, headers: Record<string, string> = {}) =>
+        fetch(`${later.url}/rpc`, {
+          method: "POST",
+          body: JSON.stringify({ service: "library", method, request }),
+          headers,
+        });
+      const post = (path: string, request: object) =>
+        fetch(`${later.url}${path}`, { method: "POST", body: JSON.stringify(request) });
+      // GetAuthor: the path rule after the RPC glob opens it by its route, /rpc and its default route alike.
+      expect((await fetch(`${later.url}/v1/authors/ada`)).status).toBe(200);
+      expect((await rpc("Library.GetAuthor", { author: "ada" })).status).toBe(200);
+      expect((await post("/library/Library/GetAuthor", { author: "ada" })).status).toBe(200);
+      expect((await post("/library/getAuthor", { author: "ada" })).status).toBe(200);
+      // Optional still checks a token that is sent.
+      expect((await rpc("Library.GetAuthor", { author: "ada" }, { authorization: "Bearer not.a.jwt" })).status).toBe(
+        401,
+      );
+      // ListBooks: a path rule (on its second binding) after the RPC rule closes every way in.
+      expect((await fetch(`${later.url}/v1/shelves/s1/books`)).status).toBe(401);
+      expect((await rpc("Library.ListBooks", { shelf: "s1" })).status).toBe(401);
+      expect((await post("/library/ListBooks", { shelf: "s1" })).status).toBe(401);
+      // A method no later rule names keeps the glob's.
+      expect((await rpc("Library.Ping", {})).status).toBe(401);
+    } finally {
+      await later.stop();
+    }
+  });
+
   it("applies the route rules to the calls of the dashboard's page too", async () => {
     const call = (method: string, request: object) =>
       fetch(`${gateway.url}/dashboard/api/call`, {

@@ -6,7 +6,6 @@ import { createJwtVerifier, type JwtClaims, type JwtOptions, type JwtVerifier } 
 import { bearerChallenge } from "./http-mapping.js";
 import {
   createRouteRules,
-  type ResolvedRule,
   type RouteRule,
   type RuleBinding,
   type RuleOperation,
@@ -34,9 +33,10 @@ export interface RouteGuard {
   /**
    * Admits a request to `rpc` or throws: UNAUTHENTICATED (401, with a `WWW-Authenticate` bearer
    * challenge) for a missing or bad token where the route needs one, RESOURCE_EXHAUSTED (429,
-   * with `Retry-After`) over a rate limit. The rules of the request's own path apply, and those
-   * of the method's other bindings as `elsewhere` renders them (see otherBindings): a token when
-   * any asks for one, and every limit they set. Resolves to the verified claims, if a token was checked.
+   * with `Retry-After`) over a rate limit. The rules of the request's RPC and own path apply, and
+   * those of the method's other bindings as `elsewhere` renders them (see otherBindings), merged in
+   * order (see RouteRules.resolve): the last that sets auth, or a limit, decides it on every way
+   * in. Resolves to the verified claims, if a token was checked.
    * `rpc` is "" for a request no RPC serves (one the web proxy passes on): path rules and the
    * pattern `*` apply to it, and a limit counts every path the rule matches in one budget.
    */
@@ -48,8 +48,8 @@ export interface RouteGuard {
   ): Promise<JwtClaims | undefined>;
   /**
    * Whether requests to a documented operation need a bearer token, may send one, or send none that
-   * is looked at (see RouteRules.resolveOperation), by its own rules or those of its method's other
-   * bindings as its requests fill them (`elsewhere`).
+   * is looked at (see RouteRules.resolveOperation), by its own rules and those of its method's other
+   * bindings as its requests fill them (`elsewhere`), merged as admit merges them.
    */
   tokenUse(operation: RuleOperation, elsewhere?: readonly RuleBinding[]): TokenUse;
   /** The RPC patterns of the rules that match none of `rpcs` (see RouteRules.rpcPatternsMatchingNone). */
@@ -78,27 +78,17 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
     rules.rateLimits.map((limit) => [limit.id, createClientLimiter({ rate: limit.rate, burst: limit.burst })]),
   );
   const open = options.routes.length === 0;
-  // One path's rules, and those of the method's other bindings: each is applied.
-  const withElsewhere = (own: ResolvedRule, elsewhere: readonly RuleBinding[]) => [
-    own,
-    ...elsewhere.map((binding) => rules.resolveBinding(binding)),
-  ];
 
   return {
     open,
     async admit(rpc, request, reply, elsewhere = []) {
       if (open) return undefined;
       const path = request.url.split("?", 1)[0] ?? "/";
-      const resolved = withElsewhere(rules.resolve({ rpc, method: request.method, path }), elsewhere);
-      // HEAD is served by the GET route: the GET rules guard it too.
-      if (request.method === "HEAD") resolved.push(rules.resolve({ rpc, method: "GET", path }));
+      const { auth, rateLimit } = rules.resolve({ rpc, method: request.method, path }, elsewhere);
       let claims: JwtClaims | undefined;
       const authorization = request.headers.authorization;
       // A token is checked where a rule needs one, and where one is optional and the request sends one.
-      if (
-        resolved.some((rule) => rule.auth === true) ||
-        (authorization !== undefined && resolved.some((rule) => rule.auth === "optional"))
-      ) {
+      if (auth === true || (auth === "optional" && authorization !== undefined)) {
         try {
           if (!verifier)
             throw new TsmicroError(Code.UNAUTHENTICATED, "this route checks tokens, but no JWT key is set");
@@ -110,12 +100,9 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
           throw error;
         }
       }
-      const limits = new Map(
-        resolved.flatMap(({ rateLimit }) => (rateLimit ? [[rateLimit.id, rateLimit] as const] : [])),
-      );
-      for (const limit of limits.values()) {
-        const client = limit.per === "client" ? (claims?.sub ?? request.ip) : "";
-        const result = limiters.get(limit.id)?.take(rpc, client);
+      if (rateLimit) {
+        const client = rateLimit.per === "client" ? (claims?.sub ?? request.ip) : "";
+        const result = limiters.get(rateLimit.id)?.take(rpc, client);
         if (result && !result.ok) {
           void reply.header("retry-after", String(result.retryAfterSeconds));
           throw new TsmicroError(
@@ -135,16 +122,12 @@ export function createRouteGuard(options: RouteGuardOptions): RouteGuard {
     },
     tokenUse(operation, elsewhere = []) {
       if (open) return "none";
-      const resolved = withElsewhere(rules.resolveOperation(operation), elsewhere);
-      if (resolved.some((rule) => rule.auth === true)) return "required";
-      return resolved.some((rule) => rule.auth === "optional") ? "optional" : "none";
+      const { auth } = rules.resolveOperation(operation, elsewhere);
+      return auth === true ? "required" : auth === "optional" ? "optional" : "none";
     },
     rpcPatternsMatchingNone: (rpcs) => rules.rpcPatternsMatchingNone(rpcs),
     rateLimited(operation, elsewhere = []) {
-      return (
-        !open &&
-        withElsewhere(rules.resolveOperation(operation), elsewhere).some((rule) => rule.rateLimit !== undefined)
-      );
+      return !open && rules.resolveOperation(operation, elsewhere).rateLimit !== undefined;
     },
   };
 }

@@ -107,6 +107,34 @@ describe("createRouteRules", () => {
     expect(auth("acme.Shop.Get")).toBe(false);
   });
 
+  it("merges the rules of a method's other bindings in order with the request's own: the last one decides on every way in", () => {
+    const rules = createRouteRules([
+      { match: "acme.Library.*", auth: true, rateLimit: { rate: 10 } },
+      { match: "GET /v1/books/*", auth: "optional", rateLimit: { rate: Infinity } },
+      { match: "DELETE /v1/books/*", auth: true },
+      { match: "POST /v1/books/b1:purge", auth: false },
+    ]);
+    const binding = (method: string, ...segments: string[]) => ({ rpc: "acme.Library.Get", method, segments });
+    // POST /rpc sees the binding's rule, which comes after the glob.
+    expect(rules.resolve(call("acme.Library.Get", "POST", "/rpc"), [binding("GET", "v1", "books", "b1")])).toEqual({
+      auth: "optional",
+      rateLimit: undefined,
+      matched: [0, 1],
+    });
+    // A later rule on another binding closes the method again; a still later one opens it.
+    expect(rules.resolve(get("/v1/books/b1", "acme.Library.Get"), [binding("DELETE", "v1", "books", "b1")]).auth).toBe(
+      true,
+    );
+    expect(
+      rules.resolve(get("/v1/books/b1", "acme.Library.Get"), [
+        binding("DELETE", "v1", "books", "b1"),
+        binding("POST", "v1", "books", "b1:purge"),
+      ]).auth,
+    ).toBe(false);
+    // HEAD is served by the GET route, so the GET rule holds for it.
+    expect(rules.resolve({ ...get("/v1/books/b1", "acme.Library.Get"), method: "HEAD" }).auth).toBe("optional");
+  });
+
   it("merges every matching rule in order, a later rule's setting winning", () => {
     const rules: RouteRule[] = [
       { match: "*", auth: true, rateLimit: { rate: 100 } },

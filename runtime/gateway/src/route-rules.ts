@@ -91,16 +91,21 @@ export interface RuleOperation {
 
 /** Resolves a request's auth and rate limit from the gateway's route rules. */
 export interface RouteRules {
-  /** Merges every rule that matches, in order: a later rule's setting wins over an earlier one's. */
-  resolve(request: RuleRequest): ResolvedRule;
-  /** As resolve, for the request as another of its method's bindings would carry it. */
+  /**
+   * Merges every rule that matches the request, or the request as another of its method's
+   * bindings would carry it (`elsewhere`), in order: a later rule's setting wins over an earlier
+   * one's, whichever way in matched it, so one setting holds on every way to the method. A rule
+   * for GET holds for HEAD, which the GET route serves.
+   */
+  resolve(request: RuleRequest, elsewhere?: readonly RuleBinding[]): ResolvedRule;
+  /** As resolve, for the request as one of its method's bindings would carry it. */
   resolveBinding(binding: RuleBinding): ResolvedRule;
   /**
-   * The settings of the requests to an operation, for its documentation. A path segment holding a
-   * parameter is matched by a pattern's wildcards only, never by a literal (which would select some
-   * values of the parameter, not the operation).
+   * The settings of the requests to an operation, for its documentation, as resolve merges them.
+   * A path segment holding a parameter is matched by a pattern's wildcards only, never by a
+   * literal (which would select some values of the parameter, not the operation).
    */
-  resolveOperation(operation: RuleOperation): ResolvedRule;
+  resolveOperation(operation: RuleOperation, elsewhere?: readonly RuleBinding[]): ResolvedRule;
   /** Every rule's rate limit, so a gateway can make its limiters up front (`rate: Infinity` ones excluded). */
   readonly rateLimits: readonly RuleRateLimit[];
   /** The RPC patterns of the rules that match none of `rpcs` (`pkg.Service.Method`): misspelt, most likely. */
@@ -140,12 +145,13 @@ export function createRouteRules(
 ): RouteRules {
   const compiled = rules.map((rule, index) => compileRule(rule, `${where}[${index}]`, index));
   const defaultAuth = defaults.auth ?? false;
-  function resolveSubject(request: RuleSubject): ResolvedRule {
+  // A rule applies when it matches any of the ways the request is seen: its own, its method's other bindings.
+  function resolveSubjects(subjects: readonly RuleSubject[]): ResolvedRule {
     let auth = defaultAuth;
     let rateLimit: RuleRateLimit | undefined;
     const matched: number[] = [];
     for (const rule of compiled) {
-      if (!rule.matches(request)) continue;
+      if (!subjects.some(rule.matches)) continue;
       matched.push(rule.index);
       if (rule.auth !== undefined) auth = rule.auth;
       if (rule.rateLimit !== undefined) rateLimit = rule.rateLimit ?? undefined;
@@ -154,12 +160,12 @@ export function createRouteRules(
   }
   return {
     rateLimits: compiled.flatMap((rule) => (rule.rateLimit ? [rule.rateLimit] : [])),
-    resolve(request) {
+    resolve(request, elsewhere = []) {
       const raw = request.path.split("?", 1)[0] ?? "";
       const segments = raw.startsWith("/") ? pathSegments(raw).map(decodeSegment) : undefined;
-      return resolveSubject({ rpc: request.rpc, method: request.method, segments });
+      return resolveSubjects([{ rpc: request.rpc, method: request.method, segments }, ...elsewhere]);
     },
-    resolveBinding: resolveSubject,
+    resolveBinding: (binding) => resolveSubjects([binding]),
     rpcPatternsMatchingNone(rpcs) {
       return compiled.flatMap(({ rpcPattern, matches }) =>
         rpcPattern !== undefined && !rpcs.some((rpc) => matches({ rpc, method: "", segments: undefined }))
@@ -167,9 +173,9 @@ export function createRouteRules(
           : [],
       );
     },
-    resolveOperation(operation) {
+    resolveOperation(operation, elsewhere = []) {
       const segments = pathSegments(operation.path).map((s) => (s.includes("{") ? undefined : decodeSegment(s)));
-      return resolveSubject({ rpc: operation.rpc, method: operation.method, segments });
+      return resolveSubjects([{ rpc: operation.rpc, method: operation.method, segments }, ...elsewhere]);
     },
   };
 }
@@ -287,9 +293,14 @@ function compileHttpPattern(
             return decoded;
           });
   return (request) => {
-    if (wantMethod !== "*" && request.method.toUpperCase() !== wantMethod) return false;
+    if (wantMethod !== "*" && !sameMethod(request.method.toUpperCase(), wantMethod)) return false;
     return request.segments !== undefined && matchGlob(glob, request.segments);
   };
+}
+
+/** Whether a request's method is the pattern's: HEAD is served by the GET route, so a GET rule holds for it. */
+function sameMethod(method: string, want: string): boolean {
+  return method === want || (method === "HEAD" && want === "GET");
 }
 
 /**
