@@ -274,16 +274,27 @@ describe("the web proxy in front of two hello web services", () => {
       expect(status).toBe(404);
       expect(json).toEqual({ code: 5, message: expect.any(String), details: [] });
     }
-    expect((await getJson(base, "/nosuch/thing")).json.message).toContain("service nosuch is not registered");
+    expect((await getJson(base, "/nosuch/thing")).json.message).toBe("no web service named nosuch is registered");
     const refused = await refusedWebSocket(`${wsBase}/nosuch/ws`);
     expect(refused.status).toBe(404);
     expect(refused.json.code).toBe(5);
   });
 
-  it("answers 503 for a service whose only nodes serve gRPC", async () => {
-    const { status, json } = await getJson(base, "/grpconly/x");
-    expect(status).toBe(503);
-    expect(json).toEqual({ code: 14, message: expect.stringContaining("has no HTTP node"), details: [] });
+  it("answers a service whose only nodes serve gRPC as one not registered (404), and logs why", async () => {
+    for (let i = 0; i < 2; i++) {
+      const { status, json } = await getJson(base, "/grpconly/x");
+      expect(status).toBe(404);
+      // Nothing of what runs behind the gateway: the same answer as for no service at all.
+      expect(json).toEqual({ code: 5, message: "no web service named grpconly is registered", details: [] });
+    }
+    // Once, however many requests.
+    expect(proxyLog.entries.filter((entry) => entry.fields.backend === "grpconly")).toEqual([
+      expect.objectContaining({
+        level: "warn",
+        message:
+          "requests for grpconly are answered 404: its nodes serve grpc, not HTTP; the rpc handler (tsmicro api) serves it",
+      }),
+    ]);
   });
 
   it("answers 504 when a node does not answer in time", async () => {

@@ -1598,6 +1598,45 @@ describe("the HTTP gateway", () => {
         await Promise.all([old.service.stop(), edited.service.stop()]);
       }
     });
+
+    it("says in a 404 that a web service is --handler web's, and that a path a routed service has no route for matches none", async () => {
+      const listing = createLocalRegistry({ dir });
+      await listing.start();
+      const site = {
+        name: "site",
+        version: "latest",
+        metadata: {},
+        endpoints: [],
+        nodes: [{ id: "site-1", address: "127.0.0.1:9", metadata: { protocol: "http" } }],
+      };
+      await listing.register(site, { ttlMs: 60_000 });
+      try {
+        const rpc = await send(gateway.url, "POST", "/rpc", { service: "site", method: "Site.Get", request: {} });
+        expect([rpc.status, rpc.json()]).toEqual([
+          404,
+          status(Code.NOT_FOUND, "POST /rpc: site is a web service; a gateway with --handler web serves it"),
+        ]);
+        const page = "no route for GET /site/: site is a web service; a gateway with --handler web serves it";
+        await until("the gateway names site a web service", async () => {
+          const answer = await send(gateway.url, "GET", "/site/");
+          return answer.status === 404 && (answer.json() as { message: string }).message === page;
+        });
+        // One segment too long for a default route: no route, and nothing of the service's methods.
+        for (const path of ["/library/ping/a/", "/library/getShelf/3", "/library/Library/Ping/x"]) {
+          const answer = await send(gateway.url, "GET", path);
+          expect([answer.status, answer.json()]).toEqual([
+            404,
+            status(
+              Code.NOT_FOUND,
+              `no route for GET ${path}: no route matches the path; library's default routes are /library/{method} and /library/{Service}/{method}`,
+            ),
+          ]);
+        }
+      } finally {
+        await listing.deregister(site).catch(() => undefined);
+        await listing.stop();
+      }
+    });
   });
 
   describe("/openapi.json", () => {

@@ -66,6 +66,8 @@ export interface BackendCatalogue {
   services(): BackendService[];
   /** Registered services whose routes could not be loaded (no node answered reflection), with why. */
   unloaded(): ReadonlyMap<string, string>;
+  /** Whether `name` is registered with HTTP nodes only (a web service, for `--handler web`), as last read. */
+  isWebService(name: string): boolean;
 }
 
 /**
@@ -94,6 +96,8 @@ class RegistryBackendCatalogue implements BackendCatalogue {
   readonly #unloaded = new Map<string, string>();
   /** Loaded services whose nodes have all left: their routes stay (answering 503) but yield to a live service's. */
   readonly #down = new Set<string>();
+  /** Registered services whose nodes all serve HTTP: not routed, but named so in a 404 (see isWebService). */
+  readonly #web = new Set<string>();
   #router = createRouter<GatewayRoute>([]);
   #watcher: ReturnType<Registry["watch"]> | undefined;
   #stopped = false;
@@ -140,6 +144,10 @@ class RegistryBackendCatalogue implements BackendCatalogue {
 
   unloaded(): ReadonlyMap<string, string> {
     return this.#unloaded;
+  }
+
+  isWebService(name: string): boolean {
+    return this.#web.has(name);
   }
 
   #routesOf(list: Iterable<BackendService>): GatewayRoute[] {
@@ -227,8 +235,12 @@ class RegistryBackendCatalogue implements BackendCatalogue {
   async #load(name: string): Promise<void> {
     const versions = await this.#registry.getService(name);
     const merged = mergeVersions(name, versions);
+    this.#web.delete(name);
     if (!merged || merged.nodes.length === 0 || this.#ignore?.(merged)) return;
-    if (grpcNodes(merged).length === 0) return;
+    if (grpcNodes(merged).length === 0) {
+      if (merged.nodes.some((node) => node.metadata.protocol === "http")) this.#web.add(name);
+      return;
+    }
     // The descriptor's fingerprint changes with any edit of the proto, such as a route or a field.
     const listed = endpointsSignature(merged.endpoints);
     const current = this.#services.get(name);
@@ -378,12 +390,9 @@ export function findMethod(backend: BackendService, spec: string): GatewayMethod
   const parts = spec.replace(/^\//, "").replace(/\//g, ".").split(".");
   const methodName = fold(parts.at(-1) ?? "");
   const serviceName = parts.slice(0, -1).join(".");
-  const found = backend.methods.filter((m) => {
-    if (fold(m.desc.name) !== methodName) return false;
-    if (serviceName === "") return true;
-    const typeName = m.desc.parent.typeName;
-    return typeName === serviceName || fold(m.desc.parent.name) === fold(serviceName);
-  });
+  const found = backend.methods.filter(
+    (m) => fold(m.desc.name) === methodName && (serviceName === "" || isOfService(m, serviceName)),
+  );
   // Two packages' services of one name (or a bare method two services have): which one is not ours to guess.
   if (found.length > 1)
     throw new TsmicroError(
@@ -391,6 +400,11 @@ export function findMethod(backend: BackendService, spec: string): GatewayMethod
       `${spec} is ambiguous on ${backend.name}: ${found.map((m) => m.rpc).join(" and ")} both match; name one in full, such as ${found[0]!.rpc}`,
     );
   return found[0];
+}
+
+/** Whether a method is of the proto service `name` names: its full name, or its own in any case, `_` or `-` aside. */
+export function isOfService(method: GatewayMethod, name: string): boolean {
+  return method.desc.parent.typeName === name || fold(method.desc.parent.name) === fold(name);
 }
 
 function fold(name: string): string {

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { Code, type HttpRule, isTsmicroError, type Logger, type Metadata, TsmicroError } from "@tsmicro/runtime";
 import { httpBrokerDefaults } from "@tsmicro/runtime/internal";
-import { type BackendService, findMethod } from "./backend-catalogue.js";
+import { type BackendService, findMethod, isOfService } from "./backend-catalogue.js";
 import { otherBindings } from "./binding-paths.js";
 import type { ConnectionSignals } from "./connection-signals.js";
 import { publishHttpEvent, topicOfPath, type HttpEventPublisher } from "./event-handler.js";
@@ -158,6 +158,7 @@ export class GatewayDispatch {
           this.#catalogue.unloaded(),
           this.#settings.namespace,
           this.#routedWithoutExtraSlashes(path),
+          this.#namedService(path),
         )
       );
     }
@@ -201,6 +202,19 @@ export class GatewayDispatch {
     return trimmed;
   }
 
+  /** What the first segment of a path no route takes names: a service routed here, a web service, or neither. */
+  #namedService(path: string): NamedService | undefined {
+    const first = path.split("/").find((s) => s !== "");
+    if (first === undefined) return undefined;
+    let segment = first;
+    try {
+      segment = decodeURIComponent(first);
+    } catch {}
+    const name = this.#settings.namespace === "" ? segment : `${this.#settings.namespace}.${segment}`;
+    if (this.#catalogue.isWebService(name)) return { segment, kind: "web" };
+    return this.#catalogue.services().some((service) => service.name === name) ? { segment, kind: "rpc" } : undefined;
+  }
+
   /** The methods some route takes on a path no route of the request's method matched. */
   #allowedMethods(path: string): string[] {
     const allow = new Set(this.#catalogue.router.methodsFor(path));
@@ -231,10 +245,17 @@ export class GatewayDispatch {
     return backend && { backend, method: rest.length === 2 ? `${rest[0]!}.${rest[1]!}` : rest[0]! };
   }
 
-  /** A default route naming a registered service and a method it lacks: NOT_FOUND listing those it has. */
+  /**
+   * A default route naming a registered service and a method it lacks: NOT_FOUND listing those it
+   * has. A path whose middle segment names none of the service's proto services is no default
+   * route (`/edge/hello/a`: a path one segment too long), so none of this.
+   */
   async #unknownDefaultMethod(path: string): Promise<TsmicroError | undefined> {
     const named = await this.#defaultRouteBackend(path);
     if (!named) return undefined;
+    const dot = named.method.lastIndexOf(".");
+    const service = named.method.slice(0, Math.max(dot, 0));
+    if (service !== "" && !named.backend.methods.some((m) => isOfService(m, service))) return undefined;
     return new TsmicroError(
       Code.NOT_FOUND,
       `${named.backend.name} has no method ${named.method}; it has ${methodNames(named.backend)}`,
@@ -262,6 +283,11 @@ export class GatewayDispatch {
       throw new TsmicroError(
         Code.NOT_FOUND,
         `POST /rpc: ${service} is the embedded broker's registration of subscribers (docs/broker.md), not a service to call`,
+      );
+    if (!backend && this.#catalogue.isWebService(name))
+      throw new TsmicroError(
+        Code.NOT_FOUND,
+        `POST /rpc: ${service} is a web service; a gateway with --handler web serves it`,
       );
     if (!backend)
       throw new TsmicroError(
@@ -477,11 +503,19 @@ function methodNames(backend: BackendService): string {
   return backend.methods.map((m) => m.rpc.split(".").slice(-2).join(".")).join(", ");
 }
 
+/** The service a path's first segment names (`segment`, as written): one this gateway routes, or a web service. */
+export interface NamedService {
+  readonly segment: string;
+  readonly kind: "rpc" | "web";
+}
+
 /**
  * A path no route matches; the routes are those of the services registered so far, so one not
  * started yet has none. Services registered whose routes could not be loaded (their nodes did not
  * answer) may be the ones that serve it: they are named, with why. `nearMiss`, the path without
- * an extra `/` when routes take that, is named instead: the service runs, the path is off.
+ * an extra `/` when routes take that, is named instead: the service runs, the path is off. So is
+ * a service the first segment names (`named`): one routed here has no route for the path, and a
+ * web service is another handler's.
  */
 export function noRoute(
   method: string,
@@ -489,12 +523,24 @@ export function noRoute(
   unloaded?: ReadonlyMap<string, string>,
   namespace?: string,
   nearMiss?: string,
+  named?: NamedService,
 ): TsmicroError {
   // A route that takes the path but for an extra `/`: the service is running, the path is off.
   if (nearMiss !== undefined)
     return new TsmicroError(
       Code.NOT_FOUND,
       `no route for ${method} ${path}: routes match paths exactly; ${nearMiss} (without the extra /) has routes`,
+    );
+  if (named?.kind === "web")
+    return new TsmicroError(
+      Code.NOT_FOUND,
+      `no route for ${method} ${path}: ${named.segment} is a web service; a gateway with --handler web serves it`,
+    );
+  if (named?.kind === "rpc")
+    return new TsmicroError(
+      Code.NOT_FOUND,
+      `no route for ${method} ${path}: no route matches the path; ${named.segment}'s default routes are ` +
+        `/${named.segment}/{method} and /${named.segment}/{Service}/{method}`,
     );
   const notLoaded = [...(unloaded ?? [])].map(([name, reason]) => `${name} (${reason})`);
   // Services outside the namespace are running, perhaps, but not this gateway's to route.

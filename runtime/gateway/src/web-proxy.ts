@@ -150,6 +150,8 @@ class RegistryWebProxy implements WebProxy {
   readonly #tunnels = new Set<Duplex>();
   // Services seen with an HTTP node: once known, having no node is 503 (it may come back), not 404.
   readonly #known = new Set<string>();
+  // Services seen with gRPC nodes only, whose 404 was logged once.
+  readonly #grpcOnly = new Set<string>();
   #ready: Promise<void> | undefined;
 
   constructor(options: WebProxyOptions) {
@@ -222,18 +224,21 @@ class RegistryWebProxy implements WebProxy {
       this.#logger.warn({ err: error, backend: service }, "registry lookup failed");
       return new TsmicroError(Code.UNAVAILABLE, `cannot look up service ${service}: the registry is unreachable`);
     }
-    if (nodes.length === 0) {
+    // A service registered with gRPC nodes only is said alike (what runs behind the gateway is not the client's to learn), and logged.
+    if (nodes.length > 0 && !nodes.some(servesHttp) && !this.#grpcOnly.has(service)) {
+      if (this.#grpcOnly.size >= 10_000) this.#grpcOnly.clear();
+      this.#grpcOnly.add(service);
+      const protocols = [...new Set(nodes.map((n) => n.metadata.protocol ?? "grpc"))].join(", ");
+      this.#logger.warn(
+        { backend: service },
+        `requests for ${service} are answered 404: its nodes serve ${protocols}, not HTTP; the rpc handler (tsmicro api) serves it`,
+      );
+    }
+    if (!nodes.some(servesHttp))
       return new TsmicroError(
         Code.NOT_FOUND,
-        `service ${service} is not registered; start a web service named ${service}${this.#namespace ? ` (namespace ${this.#namespace})` : ""}`,
+        `no web service named ${service} is registered${this.#namespace ? ` (namespace ${this.#namespace})` : ""}`,
       );
-    }
-    if (!nodes.some(servesHttp)) {
-      return new TsmicroError(
-        Code.UNAVAILABLE,
-        `service ${service} has no HTTP node (its nodes serve ${[...new Set(nodes.map((n) => n.metadata.protocol ?? "grpc"))].join(", ")}); call it through the rpc handler`,
-      );
-    }
     this.#known.add(service);
     return service;
   }
