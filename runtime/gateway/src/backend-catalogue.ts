@@ -16,6 +16,7 @@ import {
 import { isRoutable } from "./http-methods.js";
 import {
   createRouter,
+  isAnswerTooLarge,
   endpointsFingerprint,
   endpointsSignature,
   type RouteConflict,
@@ -304,7 +305,14 @@ class RegistryBackendCatalogue implements BackendCatalogue {
           // come to bring the build the registry lists (a reflection that timed out under load).
           if (!this.#services.has(name)) this.#unloaded.set(name, reason);
           else this.#retryLoad(name);
-          if (isTsmicroError(error)) this.#logger.warn({ backend: name }, `could not load service ${name}: ${reason}`);
+          if (isAnswerTooLarge(error))
+            this.#logger.warn(
+              { backend: name },
+              `could not load service ${name}: ${reason}; its descriptors come by server reflection, in one message: ` +
+                "raise --client_max_recv_msg_size above their size to route it",
+            );
+          else if (isTsmicroError(error))
+            this.#logger.warn({ backend: name }, `could not load service ${name}: ${reason}`);
           else this.#logger.warn({ err: error, backend: name }, `could not load service ${name}`);
         },
       )

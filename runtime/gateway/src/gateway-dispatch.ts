@@ -512,7 +512,8 @@ export interface NamedService {
 /**
  * A path no route matches; the routes are those of the services registered so far, so one not
  * started yet has none. Services registered whose routes could not be loaded (their nodes did not
- * answer) may be the ones that serve it: they are named, with why. `nearMiss`, the path without
+ * answer) may be the ones that serve it: that some could not is said, and the log says which and
+ * why. `nearMiss`, the path without
  * an extra `/` when routes take that, is named instead: the service runs, the path is off. So is
  * a service the first segment names (`named`): one routed here has no route for the path, and a
  * web service is another handler's.
@@ -542,14 +543,14 @@ export function noRoute(
       `no route for ${method} ${path}: no route matches the path; ${named.segment}'s default routes are ` +
         `/${named.segment}/{method} and /${named.segment}/{Service}/{method}`,
     );
-  const notLoaded = [...(unloaded ?? [])].map(([name, reason]) => `${name} (${reason})`);
   // Services outside the namespace are running, perhaps, but not this gateway's to route.
   const registered = namespace ? `registered in --namespace ${namespace}` : "registered";
+  // Which services failed to load, and why (a node's address, a flag), is the log's to say, not a public client's to learn.
   return new TsmicroError(
     Code.NOT_FOUND,
-    notLoaded.length === 0
+    (unloaded?.size ?? 0) === 0
       ? `no route for ${method} ${path}: no service ${registered} so far serves it (is its service running?)`
-      : `no route for ${method} ${path}: no service loaded so far serves it; the routes of ${notLoaded.join(", ")} could not be loaded yet`,
+      : `no route for ${method} ${path}: no service loaded so far serves it; some registered services could not be loaded yet (the gateway's log says why)`,
   );
 }
 
