@@ -86,15 +86,26 @@ export function createClientLimiter(options: ClientLimiterOptions): ClientLimite
   };
 }
 
-/** Checks a rate and burst given in code or config, naming `where` (such as `routes[2].rateLimit`) on a mistake. */
-export function checkClientLimitSettings(settings: ClientLimitSettings, where: string): ClientLimitSettings {
+/** How settings given in code ask for no limit. */
+export const noLimitInCode = ", or Infinity for no limit";
+
+/**
+ * Checks a rate and burst given in code or config, naming `where` (such as `routes[2].rateLimit`)
+ * on a mistake; `noLimit` ends the hint for a bad rate, saying how no limit is written where the
+ * settings come from (a JSON file cannot hold Infinity).
+ */
+export function checkClientLimitSettings(
+  settings: ClientLimitSettings,
+  where: string,
+  noLimit = noLimitInCode,
+): ClientLimitSettings {
   const { rate, burst } = settings;
   if (typeof rate !== "number" || !(rate > 0))
     throw new SetupError(
       "TSM_ERR_GATEWAY_OPTION",
       `${where}.rate`,
       shown(rate),
-      "expected calls per second > 0 (0.5 is one call every 2 s), or Infinity for no limit",
+      `expected calls per second > 0 (0.5 is one call every 2 s)${noLimit}`,
     );
   if (burst !== undefined && !(Number.isInteger(burst) && burst >= 1))
     throw new SetupError(

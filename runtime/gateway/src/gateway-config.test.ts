@@ -183,8 +183,10 @@ describe("loadGatewayConfig", () => {
     expect(pattern.error).toContain(
       `TSM_ERR_ROUTE_PATTERN: ${pattern.path}: routes[0]: bad match pattern "GET v1/books"`,
     );
+    // JSON cannot hold Infinity, which code writes for no limit.
     expect((await failure({ routes: [{ match: "*", rateLimit: { rate: 0 } }] })).error).toContain(
-      ": routes[0].rateLimit.rate has an invalid value 0",
+      ": routes[0].rateLimit.rate has an invalid value 0: expected calls per second > 0 (0.5 is one call every 2 s); " +
+        "for no limit, leave rateLimit out of this rule and of the earlier rules that match its routes",
     );
     expect((await failure({ routes: [{ match: "*", rateLimit: { rate: 1, per: "user" } }] })).error).toContain(
       ': routes[0].rateLimit.per has an invalid value "user"',

@@ -3,6 +3,7 @@ import { dirname, resolve } from "node:path";
 import type { JSONWebKeySet } from "jose";
 import { SetupError } from "@tsmicro/runtime";
 import { fileReadProblem } from "@tsmicro/runtime/internal";
+import { checkClientLimitSettings } from "./client-limits.js";
 import { corsOriginProblem } from "./gateway-cors.js";
 import { createJwtVerifier, type JwtOptions } from "./jwt-auth.js";
 import { createRouteRules, type RouteAuth, type RouteRateLimit, type RouteRule } from "./route-rules.js";
@@ -121,6 +122,12 @@ function rateLimit(value: unknown, at: string, file: ConfigFile): RouteRateLimit
   };
   if (entry.burst !== undefined) limit.burst = number(entry.burst, `${at}.burst`, file);
   if (entry.per !== undefined) limit.per = string(entry.per, `${at}.per`, file) as RouteRateLimit["per"];
+  // JSON has no Infinity, with which code lifts a limit: a rule without rateLimit sets none.
+  checkClientLimitSettings(
+    limit,
+    `${file.path}: ${at}`,
+    "; for no limit, leave rateLimit out of this rule and of the earlier rules that match its routes",
+  );
   return limit;
 }
 
