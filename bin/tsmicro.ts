@@ -209,6 +209,11 @@ await cli
           type: "string",
           describe: "headers to forward as metadata, comma-separated; grpcgateway: as grpc-gateway (grpcgateway-*)",
         })
+        .option("trust_proxy", {
+          type: "string",
+          describe:
+            "proxies whose X-Forwarded-For names the client (addresses, CIDRs; on: every hop), for per-client limits",
+        })
         .option("dashboard", { type: "string", describe: "on: serve the dashboard (as tsmicro web) at /dashboard/" })
         .option("dashboard_calls", {
           type: "string",

@@ -426,6 +426,43 @@ describe("gateway JWT and rate limits (--config)", () => {
     expect(body.details[0]?.reason).toBe("RATE_LIMITED");
   });
 
+  it("keys a per-client limit by the X-Forwarded-For of a proxy --trust_proxy names, and by the socket's peer otherwise", async () => {
+    const ping = (url: string, forwarded: string) =>
+      fetch(`${url}/v1/ping`, { headers: { "x-forwarded-for": forwarded } }).then((answer) => answer.status);
+    // The test's requests come from 127.0.0.1: a trusted proxy here, passing on its clients' addresses.
+    const behind = await startGateway(`--config=${join(dir, "gateway.json")}`, "--trust_proxy=127.0.0.1,10.0.0.0/8");
+    try {
+      expect([await ping(behind.url!, "203.0.113.7"), await ping(behind.url!, "203.0.113.7")]).toEqual([200, 200]);
+      expect(await ping(behind.url!, "203.0.113.7")).toBe(429);
+      // Another client, its own budget; what a client writes before the proxies' hops is not believed.
+      expect(await ping(behind.url!, "203.0.113.8")).toBe(200);
+      expect(await ping(behind.url!, "203.0.113.8, 10.1.2.3")).toBe(200);
+      expect(await ping(behind.url!, "203.0.113.7, 203.0.113.8, 10.1.2.3")).toBe(429);
+      // The service still gets the whole chain, the gateway's own peer last.
+      const seen = await fetch(`${behind.url}/library/whoami`, {
+        method: "POST",
+        body: "{}",
+        headers: {
+          authorization: `Bearer ${await token({ sub: "ada", iss: "tsmicro-tests", exp: now() + 60 })}`,
+          "x-forwarded-for": "203.0.113.7, 10.1.2.3",
+        },
+      });
+      expect(((await seen.json()) as { metadata: Record<string, string> }).metadata["x-forwarded-for"]).toBe(
+        "203.0.113.7, 10.1.2.3, 127.0.0.1",
+      );
+    } finally {
+      await behind.stop();
+    }
+    // A gateway that trusts no proxy at 127.0.0.1 counts every request from there in one budget.
+    const direct = await startGateway(`--config=${join(dir, "gateway.json")}`, "--trust_proxy=10.0.0.0/8");
+    try {
+      expect([await ping(direct.url!, "203.0.113.7"), await ping(direct.url!, "203.0.113.8")]).toEqual([200, 200]);
+      expect(await ping(direct.url!, "203.0.113.9")).toBe(429);
+    } finally {
+      await direct.stop();
+    }
+  });
+
   it("keys a limit on an authenticated route by the token's subject", async () => {
     const shelf = async (sub: string) =>
       (

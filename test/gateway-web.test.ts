@@ -513,6 +513,50 @@ describe("tsmicro api --handler=web (createGateway)", () => {
     }
   });
 
+  it("with --trust_proxy, counts a per-client limit by the client its proxy names, for requests and WebSocket handshakes", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tsmicro-gw-web-trust-"));
+    const config = join(dir, "gateway.json");
+    await writeFile(
+      config,
+      JSON.stringify({ routes: [{ match: "* /hello/**", rateLimit: { rate: 0.001, burst: 1, per: "client" } }] }),
+    );
+    const behind = createGateway({
+      registry,
+      args: ["--handler=web", "--address=127.0.0.1:0", "--metrics_address=off", `--config=${config}`],
+      settings: { trustProxy: ["loopback"] },
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    await behind.start();
+    try {
+      const who = (client: string) => send(behind.url!, "/hello/who", { headers: { "x-forwarded-for": client } });
+      expect((await who("203.0.113.1")).status).toBe(200);
+      expect((await who("203.0.113.1")).status).toBe(429);
+      expect((await who("203.0.113.2")).status).toBe(200);
+      const handshake = (client: string) =>
+        new Promise<number>((resolve, reject) => {
+          const socket = new WebSocket(`${behind.url!.replace(/^http/, "ws")}/hello/ws`, {
+            headers: { "x-forwarded-for": client },
+          });
+          socket.once("open", () => {
+            socket.close();
+            resolve(101);
+          });
+          socket.once("unexpected-response", (_request, response) => {
+            socket.terminate();
+            resolve(response.statusCode ?? 0);
+          });
+          socket.once("error", reject);
+        });
+      // 203.0.113.2 spent its budget above, by a plain request; 203.0.113.3 has its own.
+      expect(await handshake("203.0.113.2")).toBe(429);
+      expect(await handshake("203.0.113.3")).toBe(101);
+    } finally {
+      await behind.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("passes on a node's early answer to a body it refuses, without marking the node", async () => {
     const big = Buffer.alloc(768 * 1024, "x");
     const kinds: Record<string, string>[] = [

@@ -437,7 +437,8 @@ export class GatewayDispatch {
   #requestMetadata(request: FastifyRequest): Metadata {
     return forwardedMetadata(
       request.headers,
-      request.ip,
+      // The hop the chain goes on from is the socket's peer, whatever request.ip believes of a proxy's X-Forwarded-For.
+      request.raw.socket.remoteAddress ?? "",
       (header) =>
         this.#logger.debug(
           { header, method: request.method, url: request.url },

@@ -71,3 +71,25 @@ describe("--cors_origins", () => {
     }
   });
 });
+
+describe("--trust_proxy", () => {
+  it("takes off, on, or the proxies' addresses and ranges; a bad one is refused naming it", () => {
+    const trust = (value: string) => resolveGatewaySettings({}, [`--trust_proxy=${value}`], {}).trustProxy;
+    expect(resolveGatewaySettings({}, [], {}).trustProxy).toBe(false);
+    expect(trust("off")).toBe(false);
+    expect(trust("on")).toBe(true);
+    expect(trust("10.0.0.5, 10.1.0.0/16,loopback,fd00::/8")).toEqual([
+      "10.0.0.5",
+      "10.1.0.0/16",
+      "loopback",
+      "fd00::/8",
+    ]);
+    expect(resolveGatewaySettings({}, [], { TSMICRO_TRUST_PROXY: "uniquelocal" }).trustProxy).toEqual(["uniquelocal"]);
+    expect(refusal(["--trust_proxy=10.0.0.0/8,lb.internal"])).toBe(
+      '--trust_proxy has an invalid value "10.0.0.0/8,lb.internal": "lb.internal" is no IP address or CIDR range; ' +
+        "expected off, on (every proxy), or the proxies' addresses and ranges, comma-separated " +
+        "(10.0.0.5,10.1.0.0/16; loopback, linklocal and uniquelocal name those ranges)",
+    );
+    expect(refusal(["--trust_proxy=10.0.0.0/33"])).toContain('"10.0.0.0/33" is no IP address or CIDR range');
+  });
+});

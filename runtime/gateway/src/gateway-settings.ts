@@ -2,6 +2,7 @@ import { SetupError } from "@tsmicro/runtime";
 import { count, type FlagParser, oneOf, onOff, readFlags } from "@tsmicro/runtime/internal";
 import { corsOriginProblem } from "./gateway-cors.js";
 import { forwardHeaders } from "./forwarded-metadata.js";
+import { proxyTrust, type TrustProxy } from "./trusted-proxies.js";
 
 /** What `tsmicro api` reads from flags and environment besides the registry and client flags. */
 export interface GatewaySettings {
@@ -31,6 +32,11 @@ export interface GatewaySettings {
   readonly dashboard: boolean;
   /** Request headers forwarded as metadata besides `Grpc-Metadata-*`: header name to metadata key (see forwardHeaders). */
   readonly forwardHeaders: ReadonlyMap<string, string>;
+  /**
+   * The proxies whose `X-Forwarded-For` names the client (see TrustProxy), for `per: "client"`
+   * rate limits and the trace's client address; default none.
+   */
+  readonly trustProxy: TrustProxy;
 }
 
 /** Defaults, applied here and nowhere else. */
@@ -49,6 +55,7 @@ export const defaultGatewaySettings: GatewaySettings = {
   jsonUseProtoNames: false,
   dashboard: false,
   forwardHeaders: new Map(),
+  trustProxy: false,
 };
 
 type Parser = FlagParser<Partial<GatewaySettings>>;
@@ -72,6 +79,7 @@ const flags: Record<string, Parser> = {
   json_use_proto_names: (v, s) => ({ jsonUseProtoNames: onOff(v, s) }),
   dashboard: (v, s) => ({ dashboard: onOff(v, s) }),
   forward_headers: (v, s) => ({ forwardHeaders: forwardHeaders(v, s) }),
+  trust_proxy: (v, s) => ({ trustProxy: trustProxy(v, s) }),
 };
 
 /** The flag names the gateway understands (besides the service flags). */
@@ -123,4 +131,29 @@ function corsOrigins(value: string, source: string): string[] {
     if (problem !== undefined) throw new SetupError("TSM_ERR_FLAG", source, JSON.stringify(value), problem);
   }
   return origins;
+}
+
+/** `off`, `on` (every proxy), or comma-separated addresses, CIDR ranges and `loopback`, `linklocal`, `uniquelocal`. */
+function trustProxy(value: string, source: string): TrustProxy {
+  const v = value.trim().toLowerCase();
+  if (v === "off" || v === "false" || v === "") return false;
+  if (v === "on" || v === "true") return true;
+  const proxies = value
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+  for (const proxy of proxies) {
+    try {
+      proxyTrust([proxy]);
+    } catch {
+      throw new SetupError(
+        "TSM_ERR_FLAG",
+        source,
+        JSON.stringify(value),
+        `${JSON.stringify(proxy)} is no IP address or CIDR range; expected off, on (every proxy), or the proxies' ` +
+          "addresses and ranges, comma-separated (10.0.0.5,10.1.0.0/16; loopback, linklocal and uniquelocal name those ranges)",
+      );
+    }
+  }
+  return proxies;
 }

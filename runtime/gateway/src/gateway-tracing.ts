@@ -77,8 +77,8 @@ export class HttpTracing {
       method: request.method,
       path: queryAt < 0 ? raw : raw.slice(0, queryAt),
       headers: request.headers,
-      clientAddress: request.ip,
       // Attributes only a span that records is given: read for no other request.
+      clientAddress: recording ? request.ip : undefined,
       scheme: recording ? request.protocol : undefined,
       host: recording ? request.host : undefined,
       protocolVersion: recording ? (request.raw.httpVersion === "2.0" ? "2" : request.raw.httpVersion) : undefined,

@@ -53,6 +53,7 @@ import { claimsMetadata, type JwtOptions } from "./jwt-auth.js";
 import { createRouteGuard, type GuardedReply, type GuardedRequest } from "./route-guard.js";
 import { GatewayDispatch, malformedEscape, noRoute } from "./gateway-dispatch.js";
 import type { RouteRule } from "./route-rules.js";
+import { proxyTrust } from "./trusted-proxies.js";
 import { type ClaimsHeaders, createWebProxy, webProxyRoutes } from "./web-proxy.js";
 
 /** Options of createGateway. Settings given here are overridden by environment and flags. */
@@ -195,8 +196,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   let metricsAddress: string | undefined;
   /** CORS, when `--cors_origins` (or `--config`) names origins; made at start. */
   let cors: GatewayCors | undefined;
+  const trust = proxyTrust(settings.trustProxy);
   const app = Fastify({
     bodyLimit: settings.bodyLimit,
+    // request.ip: the client X-Forwarded-For names where the hop is a trusted proxy, else the socket's peer.
+    ...(trust ? { trustProxy: trust } : {}),
     // The router refuses a malformed %-escape before any route runs; answer it like every other error.
     frameworkErrors: (error, request, reply) => {
       // Worded as dispatch words the same mistake ("'/v1/x/%zz' is not a valid url component" otherwise).
@@ -255,7 +259,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         details: (request, body) => httpTracing.withTraceId(request, body),
         nameRoute: routing.nameRoute,
         // Path rules hold in front of the web services as in front of RPCs: tokens, limits, claims.
-        ...(routing.guard.open ? {} : { admit: admitProxied }),
+        ...(routing.guard.open ? {} : { admit: admitProxied, trust }),
       });
     else
       app.route({
@@ -361,6 +365,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         await catalogue.start();
         routing.warnRulesMatchingNone();
       }
+      if (settings.trustProxy === true)
+        logger.warn(
+          { trustProxy: true },
+          '--trust_proxy on believes every X-Forwarded-For: a client that reaches the gateway directly names any address it likes, and so picks its own per: "client" rate-limit budget; name the proxies instead (--trust_proxy=10.0.0.0/8)',
+        );
       const { host, port } = await listenAt(app, settings.address, "--address");
       address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
       url = `${settings.tlsCertFile ? "https" : "http"}://${urlHost(host)}:${port}`;

@@ -27,6 +27,7 @@ import {
 import { claimsMetadataKeys, createRegistrySelector } from "@tsmicro/runtime/internal";
 import { type ErrorBody, errorResponse } from "./http-mapping.js";
 import type { GuardedReply, GuardedRequest } from "./route-guard.js";
+import { clientAddressOf, type ProxyTrust } from "./trusted-proxies.js";
 
 /** Options of createWebProxy. */
 export interface WebProxyOptions {
@@ -505,7 +506,9 @@ export const webProxyRoutes: FastifyPluginAsync<{
    * checked, or a refusal thrown (401, 429) with its headers set through the reply. Undefined: none.
    */
   readonly admit?: (request: GuardedRequest, reply: GuardedReply) => Promise<ClaimsHeaders | undefined>;
-}> = async (scope, { proxy, details, nameRoute, admit }) => {
+  /** The proxies believed about the client of an upgrade, as the app's `trustProxy` for other requests. */
+  readonly trust?: ProxyTrust | undefined;
+}> = async (scope, { proxy, details, nameRoute, admit, trust }) => {
   scope.removeAllContentTypeParsers();
   scope.addContentTypeParser("*", (_request, _payload, done) => done(null));
   scope.server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -516,7 +519,7 @@ export const webProxyRoutes: FastifyPluginAsync<{
       url: request.url ?? "/",
       method: request.method ?? "GET",
       headers: request.headers,
-      ip: request.socket.remoteAddress ?? "",
+      ip: clientAddressOf(request, trust),
     };
     admit(guarded, { header: (name, value) => (refusal[name] = value) }).then(
       (claims) => proxy.upgrade(request, socket, head, claims),
