@@ -93,7 +93,7 @@ export function clashLine(clash: RouteClash): string {
 }
 
 /**
- * `tsmicro generate`'s report of clashes: each conflict fails with TSM_ERR_ROUTE_CONFLICT under
+ * `tsmicro generate`'s report of clashes: the conflicts fail with one TSM_ERR_ROUTE_CONFLICT naming each under
  * `strict` (as the gateway's --strict_routes refuses the service), else goes to `warn`. An overlap
  * goes to `warn` only when it is between two services, one taking paths of another's; within one
  * service it is often by design (Firestore's, Secret Manager's `:getIamPolicy` beside its Get), and
@@ -104,8 +104,15 @@ export function reportRouteClashes(
   strict: boolean,
   warn: ((message: string) => void) | undefined,
 ): void {
-  const conflict = strict ? clashes.find((clash) => clash.conflict) : undefined;
-  if (conflict) throw new SetupError("TSM_ERR_ROUTE_CONFLICT", clashLine(conflict), "strict_routes");
+  // Every conflict in one error, so one run shows all there are to fix.
+  const conflicts = strict ? clashes.filter((clash) => clash.conflict).map(clashLine) : [];
+  if (conflicts.length === 1) throw new SetupError("TSM_ERR_ROUTE_CONFLICT", conflicts[0]!, "strict_routes");
+  if (conflicts.length > 1)
+    throw new SetupError(
+      "TSM_ERR_ROUTE_CONFLICT",
+      `${conflicts.length} route conflicts: ${conflicts.map((line, i) => `(${i + 1}) ${line}`).join("; ")}`,
+      "strict_routes",
+    );
   for (const clash of clashes) if (clash.conflict || clash.acrossServices) warn?.(clashLine(clash));
 }
 

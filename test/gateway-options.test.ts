@@ -21,6 +21,8 @@ import { repoRoot } from "./support/cli.js";
 import { closedPort } from "./support/etcd.js";
 import { killAllNodes, startNode } from "./support/nodes.js";
 import { suiteEnv } from "./support/suite-env.js";
+import { recordingLogger } from "../runtime/src/broker/testdata/broker-conformance.js";
+import { ProfilesDefinition } from "./golden/19-gateway-parity/parity.micro.js";
 
 const tls = join(repoRoot, "test/fixtures/tls");
 
@@ -281,6 +283,55 @@ describe("tsmicro api options", () => {
     const relaxed = await gateway();
     const hash = await fetch(`${relaxed.url}/v3/maintenance/hash`, { method: "POST", body: "{}" });
     expect(await hash.json()).toMatchObject({ hash: 2 });
+  });
+});
+
+describe("tsmicro api --strict_routes", () => {
+  it("names every conflict of a service it does not route in one error line", async () => {
+    const registry = createMemoryRegistry();
+    // Two services of one proto: the second loaded claims each of the first's 7 routes.
+    const endpoints = [
+      { name: "Profiles.GetProfile", request: "", response: "", metadata: { service: ProfilesDefinition.typeName } },
+    ];
+    for (const name of ["profiles-a", "profiles-b"])
+      await registry.register(
+        {
+          name,
+          version: "latest",
+          metadata: {},
+          endpoints,
+          nodes: [{ id: `${name}-1`, address: `127.0.0.1:${await closedPort()}`, metadata: { protocol: "grpc" } }],
+        },
+        { ttlMs: 60_000 },
+      );
+    const log = recordingLogger();
+    const gateway = createGateway({
+      args: ["--address=127.0.0.1:0", "--metrics_address=off", "--strict_routes=on"],
+      env: suiteEnv(),
+      registry,
+      definitions: [ProfilesDefinition],
+      logger: log.logger,
+    });
+    await gateway.start();
+    try {
+      const refused = log.entries.filter((entry) => entry.level === "error");
+      expect(refused).toHaveLength(1);
+      const message = refused[0]!.message ?? "";
+      expect(message).toMatch(/^7 route conflicts, service not routed \(--strict_routes\): \(1\) /);
+      for (const route of [
+        "GET /v1/profiles/*",
+        "PATCH /v1/profiles/*",
+        "DELETE /v1/profiles/*",
+        "GET /v1/profiles",
+        "POST /v1/profiles",
+        "POST /v1/annotate",
+        "POST /v1/annotate:stream",
+      ])
+        expect(message).toContain(`) ${route} is claimed by`);
+    } finally {
+      await gateway.stop();
+      await registry.stop();
+    }
   });
 });
 

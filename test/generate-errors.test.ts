@@ -169,6 +169,32 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect((await readTree(join(strictDir, "src/gen"))).size).toBe(0);
   });
 
+  it("--strict_routes names every conflict in one error, not the first alone", async () => {
+    const proto = [
+      'syntax = "proto3";',
+      "package maint.v1;",
+      'import "google/api/annotations.proto";',
+      "message R { string x = 1; }",
+      "service Maintenance {",
+      '  rpc Hash(R) returns (R) { option (google.api.http) = { post: "/v3/hash" body: "*" }; }',
+      '  rpc HashKV(R) returns (R) { option (google.api.http) = { post: "/v3/hash" body: "*" }; }',
+      '  rpc Status(R) returns (R) { option (google.api.http) = { get: "/v3/status/{x}" }; }',
+      '  rpc Health(R) returns (R) { option (google.api.http) = { get: "/v3/status/{x}" }; }',
+      "}",
+      "",
+    ].join("\n");
+    const strictDir = await project({ "maint.proto": proto });
+    const strict = await generate(strictDir, "--strict_routes");
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toContain(
+      "2 route conflicts: (1) maint.proto: POST /v3/hash is claimed by maint.v1.Maintenance.Hash (/v3/hash), " +
+        "maint.v1.Maintenance.HashKV (/v3/hash); maint.v1.Maintenance.HashKV serves it, the others are unreachable; " +
+        "(2) maint.proto: GET /v3/status/* is claimed by maint.v1.Maintenance.Status (/v3/status/{x}), " +
+        "maint.v1.Maintenance.Health (/v3/status/{x}); maint.v1.Maintenance.Health serves it, the others are unreachable; " +
+        "strict_routes makes this an error",
+    );
+  });
+
   it("a route two protos claim warns once, naming both files; --strict_routes fails on it", async () => {
     const bound = (pkg: string, rpc: string) =>
       `syntax = "proto3";\npackage ${pkg}.v1;\nimport "google/api/annotations.proto";\n` +

@@ -85,8 +85,10 @@ describe("a workspace's routes are checked together, as its one gateway serves t
     const root = await workspace(stealing);
     const strict = await tsmicro(root, "generate", "--strict_routes");
     expect(strict.code).toBe(1);
+    // Both conflicts, in one error.
+    const line = (warning: string) => warning.replace("tsmicro: warning: ", "").trimEnd();
     expect(strict.stderr).toBe(
-      `${across.replace("tsmicro: warning: ", "tsmicro: ").trimEnd()}; strict_routes makes this an error: bind each method to its own route\n`,
+      `tsmicro: 2 route conflicts: (1) ${line(across)}; (2) ${line(within)}; strict_routes makes this an error: bind each method to its own route\n`,
     );
     expect(existsSync(join(root, "services/order/src/gen"))).toBe(false);
 

@@ -174,16 +174,16 @@ class RegistryBackendCatalogue implements BackendCatalogue {
     next.set(candidate.name, candidate);
     const table = createRouter(this.#routesOf(next.values()));
     const fresh = table.conflicts.filter((c) => !this.#router.conflicts.some((old) => sameConflict(old, c)));
-    for (const conflict of fresh) {
-      if (this.#strictRoutes) {
-        this.#logger.error(
-          { backend: candidate.name },
-          `route conflict, service not routed (--strict_routes): ${conflict.message}`,
-        );
-        return;
-      }
-      this.#logger.warn({ backend: candidate.name }, `route conflict: ${conflict.message}`);
+    if (this.#strictRoutes && fresh.length > 0) {
+      // Every conflict in one line, so one restart after fixing them all, not one per conflict.
+      const conflicts = fresh.length === 1 ? "route conflict" : `${fresh.length} route conflicts`;
+      this.#logger.error(
+        { backend: candidate.name },
+        `${conflicts}, service not routed (--strict_routes): ${numbered(fresh.map((c) => c.message))}`,
+      );
+      return;
     }
+    for (const conflict of fresh) this.#logger.warn({ backend: candidate.name }, `route conflict: ${conflict.message}`);
     this.#services.set(candidate.name, candidate);
     this.#router = table;
   }
@@ -364,6 +364,11 @@ class RegistryBackendCatalogue implements BackendCatalogue {
 /** The catalogue of the services `options.registry` lists (see RegistryBackendCatalogue); start() loads them. */
 export function createBackendCatalogue(options: BackendCatalogueOptions): BackendCatalogue {
   return new RegistryBackendCatalogue(options);
+}
+
+/** One message, `(1) a; (2) b` for several. */
+function numbered(messages: readonly string[]): string {
+  return messages.length === 1 ? messages[0]! : messages.map((m, i) => `(${i + 1}) ${m}`).join("; ");
 }
 
 function sameConflict(a: RouteConflict<GatewayRoute>, b: RouteConflict<GatewayRoute>): boolean {
