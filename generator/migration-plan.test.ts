@@ -251,7 +251,20 @@ describe("planMigration", () => {
     expect(renamed.sql).toBe("");
     expect(renamed.warnings).toEqual([
       'column "email" of table "user" (field 2 of shop.v1.User) is now named "mail"; tsmicro does not rename columns: ' +
-        'write a migration with ALTER TABLE "user" RENAME COLUMN "email" TO "mail";',
+        'write a migration with ALTER TABLE "user" RENAME COLUMN "email" TO "mail"; ' +
+        'ALTER INDEX IF EXISTS "user_email_key" RENAME TO "user_mail_key";',
+    ]);
+    // An index gained or lost with the rename goes in the same migration, under the new name.
+    const reindexed = planMigration(
+      base,
+      schema(user({ ...email, name: "mail", unique: false, indexed: true }, base.tables[0]!.columns[2]!)),
+    );
+    expect(reindexed.sql).toBe("");
+    expect(reindexed.warnings).toEqual([
+      expect.stringContaining(
+        'write a migration with ALTER TABLE "user" RENAME COLUMN "email" TO "mail"; ' +
+          'DROP INDEX IF EXISTS "user_email_key"; CREATE INDEX "user_mail_idx" ON "user" ("mail");',
+      ),
     ]);
     // Renamed and made optional at once: the hand-written migration drops NOT NULL too.
     const loosened = planMigration(
@@ -335,15 +348,17 @@ describe("planMigration", () => {
     expect(planMigration(afterRename, base).warnings).toEqual([
       'column "mail" of table "user" (field 2 of shop.v1.User) is named "email" again, as tsmicro\'s migrations made it: ' +
         'if a migration of your own renamed it to "mail", write one with ALTER TABLE "user" RENAME COLUMN "mail" TO "email"; ' +
-        "otherwise there is nothing to do",
+        'ALTER INDEX IF EXISTS "user_mail_key" RENAME TO "user_email_key"; otherwise there is nothing to do',
     ]);
     expect(recordedSchema(afterRename, base)).toEqual(base);
     // Renamed again: either name may be the database's, and the hint gives the statement for each.
     const post = schema(user({ ...email, name: "post" }, createdAt));
     expect(planMigration(afterRename, post).warnings).toEqual([
       'column "mail" of table "user" (field 2 of shop.v1.User) is now named "post"; tsmicro does not rename columns: ' +
-        'write a migration with ALTER TABLE "user" RENAME COLUMN "mail" TO "post"; if one of your own renamed "email" ' +
-        'to "mail", or else with ALTER TABLE "user" RENAME COLUMN "email" TO "post";',
+        'write a migration with ALTER TABLE "user" RENAME COLUMN "mail" TO "post"; ' +
+        'ALTER INDEX IF EXISTS "user_mail_key" RENAME TO "user_post_key"; if one of your own renamed "email" ' +
+        'to "mail", or else with ALTER TABLE "user" RENAME COLUMN "email" TO "post"; ' +
+        'ALTER INDEX IF EXISTS "user_email_key" RENAME TO "user_post_key";',
     ]);
     expect(recordedSchema(afterRename, post).tables[0]!.columns[1]!.migrated?.name).toBe("email");
 

@@ -120,9 +120,15 @@ function createIndexes(table: TableSchema, c: ColumnSchema): string[] {
 }
 
 /** PostgreSQL's own naming (`user_email_key` for unique, `_idx` otherwise). */
-function indexName(table: Pick<TableSchema, "name">, c: ColumnSchema, suffix: "key" | "idx"): string {
+function indexName(table: Pick<TableSchema, "name">, c: Pick<ColumnSchema, "name">, suffix: "key" | "idx"): string {
   return `${table.name}_${c.name}_${suffix}`;
 }
+
+/** The indexes tsmicro makes for a column, by the option that asks for each. */
+const indexKinds = [
+  { flag: "unique", suffix: "key", unique: true },
+  { flag: "indexed", suffix: "idx", unique: false },
+] as const;
 
 function alterTable(old: TableSchema, table: TableSchema, labels: string[], warnings: string[]): string[] {
   const t = quoteIdentifier(table.name);
@@ -181,10 +187,7 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
       statements.push(`ALTER TABLE ${t} ALTER COLUMN ${quoteIdentifier(c.name)} ${change};`);
       labels.push(`alter_${table.name}_${c.name}`);
     }
-    for (const [flag, suffix, unique] of [
-      ["unique", "key", true],
-      ["indexed", "idx", false],
-    ] as const) {
+    for (const { flag, suffix, unique } of indexKinds) {
       if (was[flag] === c[flag]) continue;
       const name = quoteIdentifier(indexName(table, c, suffix));
       if (c[flag]) {
@@ -410,10 +413,12 @@ function renameTable(was: TableSchema, from: string, table: TableSchema): string
   const indexes = was.columns
     .filter((c) => !c.retained)
     .flatMap((c) =>
-      [...(c.unique ? ["key" as const] : []), ...(c.indexed ? ["idx" as const] : [])].map((suffix) => {
-        const [old, name] = [indexName({ name: from }, c, suffix), indexName(table, c, suffix)];
-        return `ALTER INDEX IF EXISTS ${quoteIdentifier(old)} RENAME TO ${quoteIdentifier(name)};`;
-      }),
+      indexKinds
+        .filter(({ flag }) => c[flag])
+        .map(({ suffix }) => {
+          const [old, name] = [indexName({ name: from }, c, suffix), indexName(table, c, suffix)];
+          return `ALTER INDEX IF EXISTS ${quoteIdentifier(old)} RENAME TO ${quoteIdentifier(name)};`;
+        }),
     );
   return [`ALTER TABLE ${quoteIdentifier(from)} RENAME TO ${quoteIdentifier(table.name)};`, ...indexes].join(" ");
 }
@@ -426,8 +431,27 @@ function columnRenamed(table: TableSchema, was: ColumnSchema, c: ColumnSchema): 
     was.name,
     c.name,
     was.migrated?.name,
-    (from) => `ALTER TABLE ${t} RENAME COLUMN ${quoteIdentifier(from)} TO ${quoteIdentifier(c.name)};`,
+    (from) => renameColumn(table, was, from, c),
   );
+}
+
+/**
+ * ALTER TABLE … RENAME COLUMN, and for the indexes tsmicro named after the column (which later
+ * migrations drop by name, and a new column of the old name would collide with) ALTER INDEX …
+ * RENAME TO; an index the field gained or lost with the rename is created or dropped there too.
+ */
+function renameColumn(table: TableSchema, was: ColumnSchema, from: string, c: ColumnSchema): string {
+  const t = quoteIdentifier(table.name);
+  const statements = [`ALTER TABLE ${t} RENAME COLUMN ${quoteIdentifier(from)} TO ${quoteIdentifier(c.name)};`];
+  for (const { flag, suffix, unique } of indexKinds) {
+    const old = quoteIdentifier(indexName(table, { name: from }, suffix));
+    const name = quoteIdentifier(indexName(table, c, suffix));
+    if (was[flag] && c[flag]) statements.push(`ALTER INDEX IF EXISTS ${old} RENAME TO ${name};`);
+    else if (was[flag]) statements.push(`DROP INDEX IF EXISTS ${old};`);
+    else if (c[flag])
+      statements.push(`CREATE ${unique ? "UNIQUE " : ""}INDEX ${name} ON ${t} (${quoteIdentifier(c.name)});`);
+  }
+  return statements.join(" ");
 }
 
 /**

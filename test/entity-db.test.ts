@@ -6,8 +6,8 @@ import { CodeGeneratorRequestSchema, FileDescriptorSetSchema } from "@bufbuild/p
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "kysely";
 import { buildImage } from "../bin/cli/buf-image.js";
-import { entitySchema, type EntitySchema } from "../generator/entity-schema.js";
-import { planMigration } from "../generator/migration-plan.js";
+import { type ColumnSchema, entitySchema, type EntitySchema } from "../generator/entity-schema.js";
+import { planMigration, recordedSchema } from "../generator/migration-plan.js";
 import type { Database } from "../runtime/src/database/index.js";
 import { Customer, CustomerStatus, OrderLine } from "./golden/17-entity/shop/v1/shop.js";
 import {
@@ -299,6 +299,77 @@ for (const backend of backends) {
       });
       expect(await database.migrate()).toEqual(["0003_rename_phone"]);
       await database.checkSchema();
+    });
+
+    it("renames the indexes of a renamed column in the migration its hint gives, so later migrations find them by name", async () => {
+      const schemaJson = join(migrations, "schema.json");
+      const read = async () => (JSON.parse(await readFile(schemaJson, "utf8")) as { schema: EntitySchema }).schema;
+      const record = (recorded: EntitySchema) =>
+        writeFile(schemaJson, JSON.stringify({ "x-generated-by": "tsmicro generate", schema: recorded }));
+      const customer = (schema: EntitySchema, edit: (c: ColumnSchema) => ColumnSchema | ColumnSchema[]) => ({
+        ...schema,
+        tables: schema.tables.map((t) => (t.name === "customer" ? { ...t, columns: t.columns.flatMap(edit) } : t)),
+      });
+      const indexes = async () =>
+        (
+          await sql<{ indexname: string }>`select indexname from pg_indexes where tablename = 'customer'`.execute(
+            database.db,
+          )
+        ).rows
+          .map((r) => r.indexname)
+          .sort();
+
+      // email (unique) and floor (indexed) renamed in the proto: the hints are the migration to write.
+      const before = await read();
+      const renamed = customer(before, (c) =>
+        c.name === "email" ? { ...c, name: "mail" } : c.name === "floor" ? { ...c, name: "storey" } : c,
+      );
+      const plan = planMigration(before, renamed);
+      expect(plan.sql).toBe("");
+      expect(plan.warnings).toEqual([
+        'column "email" of table "customer" (field 2 of shop.v1.Customer) is now named "mail"; tsmicro does not rename ' +
+          'columns: write a migration with ALTER TABLE "customer" RENAME COLUMN "email" TO "mail"; ' +
+          'ALTER INDEX IF EXISTS "customer_email_key" RENAME TO "customer_mail_key";',
+        'column "floor" of table "customer" (field 31 of shop.v1.Customer) is now named "storey"; tsmicro does not ' +
+          'rename columns: write a migration with ALTER TABLE "customer" RENAME COLUMN "floor" TO "storey"; ' +
+          'ALTER INDEX IF EXISTS "customer_floor_idx" RENAME TO "customer_storey_idx";',
+      ]);
+      const written = plan.warnings.map((w) => w.slice(w.indexOf("write a migration with ") + 23)).join("\n");
+      await writeFile(join(migrations, "0004_rename_email_and_floor.sql"), `${written}\n`);
+      expect(await database.migrate()).toEqual(["0004_rename_email_and_floor"]);
+      expect(await indexes()).toEqual([
+        "customer_created_at_idx",
+        "customer_mail_key",
+        "customer_pkey",
+        "customer_status_idx",
+        "customer_storey_idx",
+      ]);
+      // The next generate, the proto unchanged: nothing to write, nothing to say, and the database matches.
+      const after = recordedSchema(before, renamed);
+      await record(after);
+      await database.checkSchema();
+      expect(planMigration(after, renamed)).toEqual({ name: "no_changes", sql: "", warnings: [] });
+
+      // Later, mail no longer unique and a new unique email: the DROP finds its index, the CREATE no old one in the way.
+      const reused = customer(renamed, (c) =>
+        c.name === "mail"
+          ? [
+              { ...c, unique: false },
+              { ...c, name: "email", field: 32, nullable: true, default: null },
+            ]
+          : c,
+      );
+      const later = planMigration(after, reused);
+      expect(later.sql).toBe(
+        'DROP INDEX IF EXISTS "customer_mail_key";\n' +
+          'ALTER TABLE "customer" ADD COLUMN "email" text;\n' +
+          'CREATE UNIQUE INDEX "customer_email_key" ON "customer" ("email");\n',
+      );
+      await writeFile(join(migrations, `0005_${later.name}.sql`), later.sql);
+      expect(await database.migrate()).toEqual([`0005_${later.name}`]);
+      await record(recordedSchema(after, reused));
+      await database.checkSchema();
+      await sql`insert into customer (mail) values ('same@example.com'), ('same@example.com')`.execute(database.db);
     });
   });
 }
