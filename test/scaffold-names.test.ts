@@ -240,6 +240,29 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     await unlink(join(project, "migrations/0002_create_stock.sql"));
     expect((await generate(project)).code).toBe(0);
     expect(await tables()).toEqual(["ledger"]);
+
+    // Several folders its own: "owns" as a list, and the copied proto is the project's again.
+    await writeFile(join(project, "tsmicro.json"), JSON.stringify({ ...config, owns: ["ledger", "stock/"] }));
+    const both = await generate(project);
+    expect(both.code, both.stderr).toBe(0);
+    expect(both.stdout).toContain("created migrations/0002_create_stock.sql (the entities changed)");
+    expect(existsSync(join(project, "src/gen/stock/v1/stock.entity.ts"))).toBe(true);
+    expect(await tables()).toEqual(["ledger", "stock"]);
+    // A value that names no folder is refused before anything is written, saying what to write.
+    const fix =
+      'write the folder of the proto folder whose protos are this project\'s own ("owns": "order"), or a list of ' +
+      'them ("owns": ["order", "billing"]), or leave "owns" out to own every proto\n';
+    for (const [owns, problem] of [
+      [3, "is 3, neither a folder nor a list of them"],
+      [[], "is an empty list, which owns no proto"],
+      [["ledger", 7], "holds 7, which is not a folder"],
+      [["ledger", "../stock"], 'holds "../stock", which is not a folder inside the proto folder'],
+    ] as const) {
+      await writeFile(join(project, "tsmicro.json"), JSON.stringify({ ...config, owns }));
+      const refused = await generate(project);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toBe(`tsmicro: tsmicro.json: "owns" ${problem}; ${fix}`);
+    }
   });
 
   it("generates a project without entities whose migrations are all hand-written (no schema.json)", async () => {

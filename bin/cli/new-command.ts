@@ -125,14 +125,13 @@ export async function newCommand(
         );
     }
     const request = protoFile ? await compileWith(protoFile, given, workspace, staging, options.templates) : undefined;
-    const owns = ownedBy(workspace && protoFile ? protoFile.path.slice("proto/".length) : undefined);
+    // A workspace service owns the folder of proto/ its proto is in (see ownerOf).
+    const owns = ownedBy(workspace && protoFile ? [protoFile.path.split("/")[1]!] : undefined);
     const generated = request ? await generateFiles(request) : [];
     // An API service in a workspace gets the clients of the workspace's other services, wired in main.ts.
-    const calls = workspace && options.type === "api" ? await registeredNames(workspace) : new Map<string, string>();
+    const calls = workspace && options.type === "api" ? await registeredNames(workspace) : () => undefined;
     const sources = request
-      ? planProjectSources(request, templates, { files: [], code: new Map() }, version, owns, (file) =>
-          calls.get(file.split("/")[0]!),
-        )
+      ? planProjectSources(request, templates, { files: [], code: new Map() }, version, owns, calls)
       : undefined;
     const model = sources?.model ?? { services: [], entities: [], clients: [], standIns: [] };
     const ownFolder =
@@ -208,17 +207,18 @@ function soleFolder(
   // proto/user/v1/user.proto: a proto at the top of proto/ is in no folder.
   const [, folder, ...rest] = protoPath.split("/");
   if (folder === undefined || rest.length === 0) return undefined;
-  const { model } = planProjectSources(request, templates, { files: [], code: new Map() }, version, ownedBy(folder));
+  const { model } = planProjectSources(request, templates, { files: [], code: new Map() }, version, ownedBy([folder]));
   const same = (a: readonly { name: string }[], b: readonly { name: string }[]) =>
     a.map((x) => x.name).join() === b.map((x) => x.name).join();
   return same(model.services, all.services) && same(model.entities, all.entities) ? folder : undefined;
 }
 
-/** The workspace service (`services/payment`) whose own proto folder holds `protoPath`, if any. */
+/** The workspace service (`services/payment`) one of whose own proto folders holds `protoPath`, if any. */
 async function ownerOf(root: string, protoPath: string): Promise<string | undefined> {
-  const folder = protoPath.split("/")[1];
-  for (const service of await workspaceServices(root))
-    if ((await readProjectConfig(service))?.owns === folder) return relative(root, service);
+  for (const service of await workspaceServices(root)) {
+    const owns = (await readProjectConfig(service))?.owns;
+    if (owns && ownedBy(owns)(protoPath.slice("proto/".length))) return relative(root, service);
+  }
   return undefined;
 }
 

@@ -148,7 +148,7 @@ function removedWhy(
   path: string,
   protos: readonly string[],
   owns: (protoFile: string) => boolean,
-  owned: string | undefined,
+  owned: readonly string[] | undefined,
 ): string {
   // A proto's files are its path with .ts, .micro.ts, .entity.ts or .openapi.json for .proto.
   const proto = protos.find((file) => {
@@ -156,7 +156,10 @@ function removedWhy(
     return path.startsWith(base) && /^\.(\w+\.)?(ts|json)$/.test(path.slice(base.length));
   });
   if (proto === undefined) return "its proto is gone";
-  if (!owns(proto)) return `proto/${proto} is no longer this project's own: tsmicro.json's "owns" is "${owned}"`;
+  if (!owns(proto)) {
+    const value = owned?.length === 1 ? JSON.stringify(owned[0]) : JSON.stringify(owned);
+    return `proto/${proto} is no longer this project's own: tsmicro.json's "owns" is ${value}`;
+  }
   return `proto/${proto} no longer calls for it`;
 }
 

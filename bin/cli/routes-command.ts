@@ -51,7 +51,7 @@ export async function routesCommand(given: string | undefined, warn: (message: s
  * workspace service reads the workspace's shared folder) and, in a
  * workspace, the part of it that is the service's own; `proto` elsewhere.
  */
-async function projectProtos(dir: string): Promise<{ proto: string; owns: string | undefined }> {
+async function projectProtos(dir: string): Promise<{ proto: string; owns: readonly string[] | undefined }> {
   const config = await readProjectConfig(dir);
   if (config === undefined) return { proto: defaultProtoDir(dir), owns: undefined };
   return { proto: config.proto ?? "proto", owns: config.owns };

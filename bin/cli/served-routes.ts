@@ -4,10 +4,10 @@ import { parseGeneratorOptions } from "../../generator/options.js";
 import { reportRouteClashes, routeClashes, type RouteClash, type ServedFile } from "../../generator/route-conflicts.js";
 import { enclosingWorkspace, ownedBy, readProjectConfig, workspaceServices } from "./workspace.js";
 
-/** A service that one gateway serves: its registered name and the folder of the shared protos it owns (all: undefined). */
+/** A service that one gateway serves: its registered name and the folders of the shared protos it owns (all: undefined). */
 interface Server {
   readonly name: string | undefined;
-  readonly owns: string | undefined;
+  readonly owns: readonly string[] | undefined;
 }
 
 /**

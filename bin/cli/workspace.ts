@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { displayPath } from "./buf-image.js";
+import { CommandError } from "./command-error.js";
 import type { PackageSpecs } from "./vendor-packages.js";
 
 /** A project's tsmicro.json: what `tsmicro generate` reads there. */
@@ -12,20 +14,54 @@ export interface ProjectConfig {
   /** The proto folder, relative to the project. */
   readonly proto?: string;
   /**
-   * The folder of the protos that is this project's own (`order`): in a workspace, of the shared
-   * protos; in a single project, of `proto/`, the rest being other projects' protos it calls.
+   * The folders of the protos that are this project's own (`order`), relative to the proto folder:
+   * in a workspace, of the shared protos; in a single project, of `proto/`, the rest being other
+   * projects' protos it calls. tsmicro.json gives one folder as a string or several as a list.
    * Without it, every proto is the project's own.
    */
-  readonly owns?: string;
+  readonly owns?: readonly string[];
   readonly out?: string;
   /** A folder of templates overriding the shipped ones, relative to the project: `--templates` when none is given. */
   readonly templates?: string;
 }
 
-/** Reads `dir/tsmicro.json`, or undefined when there is none. */
+/** Reads `dir/tsmicro.json`, or undefined when there is none; its `owns` as a list, checked. */
 export async function readProjectConfig(dir: string): Promise<ProjectConfig | undefined> {
-  const text = await readFile(join(dir, "tsmicro.json"), "utf8").catch(() => undefined);
-  return text === undefined ? undefined : (JSON.parse(text) as ProjectConfig);
+  const file = join(dir, "tsmicro.json");
+  const text = await readFile(file, "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  const config = JSON.parse(text) as Omit<ProjectConfig, "owns"> & { readonly owns?: unknown };
+  if (config.owns === undefined) return config as ProjectConfig;
+  return { ...config, owns: ownedFolders(config.owns, file) };
+}
+
+/**
+ * tsmicro.json's `owns` (a folder, or a list of them) as a list of folders without a trailing `/`;
+ * anything else is refused, naming the file, what is wrong and what to write instead.
+ */
+function ownedFolders(owns: unknown, file: string): string[] {
+  const listed = typeof owns === "string" ? [owns] : Array.isArray(owns) ? (owns as unknown[]) : undefined;
+  const problem =
+    listed === undefined
+      ? `is ${JSON.stringify(owns)}, neither a folder nor a list of them`
+      : listed.length === 0
+        ? "is an empty list, which owns no proto"
+        : listed.map(folderProblem).find((p) => p !== undefined);
+  if (problem !== undefined)
+    throw new CommandError(
+      `${displayPath(file)}: "owns" ${problem}; write the folder of the proto folder whose protos are this ` +
+        `project's own ("owns": "order"), or a list of them ("owns": ["order", "billing"]), or leave "owns" out to own every proto`,
+    );
+  return (listed as string[]).map((folder) => folder.replace(/\/+$/, ""));
+}
+
+/** What is wrong with an entry of `owns`: a folder below the proto folder (`order`, `order/v1/`) is fine. */
+function folderProblem(folder: unknown): string | undefined {
+  if (typeof folder !== "string") return `holds ${JSON.stringify(folder)}, which is not a folder`;
+  const parts = folder.replace(/\/+$/, "").split("/");
+  return folder.includes("\\") || parts.some((part) => part === "" || part === "." || part === "..")
+    ? `holds ${JSON.stringify(folder)}, which is not a folder inside the proto folder`
+    : undefined;
 }
 
 /** `dir` when it is a workspace root (its tsmicro.json says `"workspace": true`). */
@@ -61,11 +97,11 @@ export async function workspaceServices(root: string, file = "tsmicro.json"): Pr
     .sort();
 }
 
-/** Which compiled proto files are a service's own: those under its folder of the shared protos, or all of them. */
-export function ownedBy(own: string | undefined): (protoFile: string) => boolean {
-  if (own === undefined) return () => true;
-  const folder = `${own.split("/")[0]}/`;
-  return (protoFile) => protoFile.startsWith(folder);
+/** Which compiled proto files are a project's own: those under its folders (`owns`) of the protos, or all of them. */
+export function ownedBy(owns: readonly string[] | undefined): (protoFile: string) => boolean {
+  if (owns === undefined) return () => true;
+  const folders = owns.map((folder) => `${folder}/`);
+  return (protoFile) => folders.some((folder) => protoFile.startsWith(folder));
 }
 
 /**
@@ -90,12 +126,12 @@ export async function workspaceSpecs(root: string): Promise<PackageSpecs> {
   };
 }
 
-/** The registered name of each workspace service, by the folder of the shared protos it owns. */
-export async function registeredNames(root: string): Promise<Map<string, string>> {
-  const names = new Map<string, string>();
+/** The registered name of the workspace service that owns a file of the shared protos, if one does. */
+export async function registeredNames(root: string): Promise<(protoFile: string) => string | undefined> {
+  const owners: { readonly owns: (protoFile: string) => boolean; readonly name: string }[] = [];
   for (const dir of await workspaceServices(root)) {
     const config = await readProjectConfig(dir);
-    if (config?.owns && config.name) names.set(config.owns, config.name);
+    if (config?.owns && config.name) owners.push({ owns: ownedBy(config.owns), name: config.name });
   }
-  return names;
+  return (protoFile) => owners.find((owner) => owner.owns(protoFile))?.name;
 }
