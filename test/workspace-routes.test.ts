@@ -3,6 +3,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { bins, repoTempDir, run } from "./support/cli.js";
+import { runCreate } from "./support/project.js";
 
 // A workspace as tsmicro new leaves one, reduced to what generate and routes read: the shared proto/,
 // and services/inventory and services/order owning their folders of it. One gateway serves both.
@@ -141,6 +142,32 @@ describe("a workspace's routes are checked together, as its one gateway serves t
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toBe(
       `tsmicro: warning: ${join(root, "tpl/unused.ejs")} overrides no template tsmicro ships, and none includes it, so it is not used\n`,
+    );
+  });
+
+  it("tsmicro new checks routes as generate at the root does: a proto no service owns is no service's routes", async () => {
+    const parent = await repoTempDir("ws-new-routes");
+    temps.push(parent);
+    const made = await runCreate(["shop", "--workspace", "--no-install"], parent);
+    expect(made.code, made.stderr).toBe(0);
+    const root = join(parent, "shop");
+    // Another team's service, copied in to be called, on the paths the new user service binds.
+    const accounts = proto("accounts", { GetAccount: "/v1/users/{id}" });
+    await mkdir(join(root, "proto/accounts/v1"), { recursive: true });
+    await writeFile(join(root, "proto/accounts/v1/accounts.proto"), accounts);
+    const user = await tsmicro(root, "new", "user", "--no-install");
+    expect(user.code, user.stderr).toBe(0);
+    expect(user.stderr).toBe("");
+    // A service of the workspace taking user's paths is warned about, naming both services, once.
+    const memberProto = join(root, "member.proto");
+    await writeFile(memberProto, proto("member", { GetMember: "/v1/users/{id}" }));
+    const member = await tsmicro(root, "new", "member", "--proto", memberProto, "--no-install");
+    expect(member.code, member.stderr).toBe(0);
+    expect(member.stderr).toBe(
+      "tsmicro: warning: member/v1/member.proto, user/v1/user.proto: GET /v1/users/* is claimed by " +
+        "member.v1.MemberService.GetMember of service member (/v1/users/{id}), " +
+        "user.v1.UserService.GetUser of service user (/v1/users/{id}); " +
+        "user.v1.UserService.GetUser of service user serves it, the others are unreachable\n",
     );
   });
 });

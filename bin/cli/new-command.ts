@@ -19,13 +19,14 @@ import { displayPath } from "./buf-image.js";
 import { CommandError } from "./command-error.js";
 import { formatFiles } from "./format.js";
 import { compileRequest } from "./generate-command.js";
-import { generateFiles } from "./generate-files.js";
+import { generateFiles, warnOnStderr } from "./generate-files.js";
 import { loadTemplates } from "./load-templates.js";
 import { observabilityFiles } from "./observability-files.js";
 import { onStopSignal } from "./on-stop-signal.js";
 import { packageRoot, version } from "./package-paths.js";
 import { planMigration } from "./project-migrations.js";
 import { planProjectSources } from "./project-sources.js";
+import { checkServedRoutes } from "./served-routes.js";
 import { vendorPackages, type PackageSpecs } from "./vendor-packages.js";
 import { generateWorkspace } from "./project-generate.js";
 import {
@@ -127,7 +128,9 @@ export async function newCommand(
     const request = protoFile ? await compileWith(protoFile, given, workspace, staging, options.templates) : undefined;
     // A workspace service owns the folder of proto/ its proto is in (see ownerOf).
     const owns = ownedBy(workspace && protoFile ? [protoFile.path.split("/")[1]!] : undefined);
-    const generated = request ? await generateFiles(request) : [];
+    // Routes are checked as tsmicro generate checks them, by who serves which proto: in a workspace at its
+    // root once the service is in place (below), alone against the project's own folder (ownFolder).
+    const generated = request ? await generateFiles(request, { checkRoutes: false }) : [];
     // An API service in a workspace gets the clients of the workspace's other services, wired in main.ts.
     const calls = workspace && options.type === "api" ? await registeredNames(workspace) : () => undefined;
     const sources = request
@@ -137,6 +140,11 @@ export async function newCommand(
     const ownFolder =
       !workspace && request && sources ? soleFolder(protoFile!.path, request, templates, sources.model) : undefined;
     served = model.services;
+    if (request && !workspace) {
+      const folders = ownFolder === undefined ? undefined : [ownFolder];
+      const server = { name: registeredName, owns: folders };
+      checkServedRoutes(request, { servers: [server], mine: ownedBy(folders) }, warnOnStderr);
+    }
 
     progress(`writing ${relative(process.cwd(), dir) || "."}`);
     const specs = workspace ? await workspaceSpecs(workspace) : await vendorPackages(staging, version);
