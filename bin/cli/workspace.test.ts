@@ -23,3 +23,12 @@ describe("tsmicro.json owns", () => {
     expect(ownedBy(await owns(undefined))("any/v1/x.proto")).toBe(true);
   });
 });
+
+describe("tsmicro.json", () => {
+  it("that is not a JSON object is refused naming the file and what to do, not with a raw SyntaxError", async () => {
+    await writeFile(join(dir, "tsmicro.json"), '{ "type": "service", }');
+    await expect(readProjectConfig(dir)).rejects.toThrow(/tsmicro\.json is not valid JSON \(.+\); mend it/);
+    await writeFile(join(dir, "tsmicro.json"), "[]");
+    await expect(readProjectConfig(dir)).rejects.toThrow(/tsmicro\.json holds a list, not an object/);
+  });
+});

@@ -30,9 +30,28 @@ export async function readProjectConfig(dir: string): Promise<ProjectConfig | un
   const file = join(dir, "tsmicro.json");
   const text = await readFile(file, "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
-  const config = JSON.parse(text) as Omit<ProjectConfig, "owns"> & { readonly owns?: unknown };
+  const config = parseProjectConfig(text, file);
   if (config.owns === undefined) return config as ProjectConfig;
   return { ...config, owns: ownedFolders(config.owns, file) };
+}
+
+/** tsmicro.json's object, or a CommandError naming the file and what is wrong with it. */
+function parseProjectConfig(text: string, file: string): Omit<ProjectConfig, "owns"> & { readonly owns?: unknown } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new CommandError(
+      `${displayPath(file)} is not valid JSON (${error instanceof Error ? error.message : String(error)}); ` +
+        "mend it: it holds the project's settings, such as its proto folder",
+    );
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new CommandError(
+      `${displayPath(file)} holds ${Array.isArray(value) ? "a list" : JSON.stringify(value)}, not an object of the project's settings; ` +
+        'write an object, such as {"type": "service"}',
+    );
+  return value as Omit<ProjectConfig, "owns"> & { readonly owns?: unknown };
 }
 
 /**
