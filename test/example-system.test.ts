@@ -147,7 +147,8 @@ describe("examples/system", () => {
     demo.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     demo.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
     try {
-      await vi.waitFor(() => expect(output).toContain("Ctrl-C stops everything."), { timeout: 60_000, interval: 200 });
+      // Five processes start on PGlite: under a loaded suite on two cores, well over a minute.
+      await vi.waitFor(() => expect(output).toContain("Ctrl-C stops everything."), { timeout: 120_000, interval: 200 });
       const pids = [...output.matchAll(/started \(pid (\d+)\)/g)].map((match) => Number(match[1]));
       expect(pids).toHaveLength(5);
       demo.kill("SIGINT");
@@ -162,10 +163,23 @@ describe("examples/system", () => {
       });
       expect(alive).toEqual([]);
     } finally {
-      if (demo.exitCode === null) demo.kill("SIGKILL");
+      // A failed step leaves the demo up: Ctrl-C it as a user would, so it stops what it started,
+      // and kill what is still there, so no service holds the example's database for the next test.
+      if (demo.exitCode === null) {
+        demo.kill("SIGINT");
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+        if (demo.exitCode === null) demo.kill("SIGKILL");
+      }
+      for (const [, pid] of output.matchAll(/started \(pid (\d+)\)/g)) {
+        try {
+          process.kill(Number(pid), "SIGKILL");
+        } catch {
+          // Stopped already.
+        }
+      }
       await rm(registry, { recursive: true, force: true });
     }
-  });
+  }, 180_000);
 });
 
 /** Where the system runs: its flags, the token lifetime its config gives, and how to stop what it started. */
