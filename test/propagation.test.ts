@@ -63,6 +63,17 @@ describe.each([
     });
   });
 
+  it("the request id and x-md-global- metadata reach the second hop; other metadata does not", async () => {
+    const metadata = { "x-request-id": "req-7", "x-md-global-tenant": "acme", authorization: "Bearer t" };
+    const hop = async (key: string) => {
+      const { payload, sequence } = await a.unary({ id: `relay:metadata:${key}` }, { metadata });
+      return sequence === 0 ? undefined : new TextDecoder().decode(payload);
+    };
+    expect(await hop("x-request-id")).toBe("req-7");
+    expect(await hop("x-md-global-tenant")).toBe("acme");
+    expect(await hop("authorization")).toBeUndefined();
+  });
+
   it("cancelling at the caller aborts the handler's signal on the second hop", async () => {
     const before = (await b.unary({ id: "cancelled" })).sequence;
     const controller = new AbortController();

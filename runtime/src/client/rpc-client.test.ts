@@ -203,6 +203,34 @@ describe("rpc caller", () => {
     expect(calls[1]!.call.signal?.aborted).toBe(true);
   });
 
+  it("passes the served call's request id and x-md-global- keys on, not its other keys nor over the call's own", async () => {
+    const { selector } = fixedSelector();
+    const { transport, calls } = scriptedTransport(async () => ({}));
+    const parent = {
+      metadata: {
+        "x-request-id": "req-1",
+        "x-md-global-tenant": "acme",
+        "x-md-global-caller": "gateway",
+        authorization: "Bearer secret",
+      },
+    } as unknown as CallContext;
+    const caller = createRpcCaller("svc", { selector, transport, currentCall: () => parent });
+    await caller.unary(method("unary"), {}, { metadata: { "x-md-global-caller": "order", "x-own": "1" } });
+    expect(calls[0]!.call.metadata).toEqual({
+      "x-request-id": "req-1",
+      "x-md-global-tenant": "acme",
+      "x-md-global-caller": "order",
+      "x-own": "1",
+    });
+    const outside = createRpcCaller("svc", { selector, transport, currentCall: () => undefined });
+    await outside.unary(method("unary"), {}, { parent });
+    expect(calls[1]!.call.metadata).toEqual({
+      "x-request-id": "req-1",
+      "x-md-global-tenant": "acme",
+      "x-md-global-caller": "gateway",
+    });
+  });
+
   it("retries a server stream only while nothing was received", async () => {
     const { selector } = fixedSelector();
     const { transport, calls } = scriptedTransport((address) =>

@@ -105,6 +105,29 @@ function namingFailures(result: CallResult, name: (error: unknown) => never): Ca
   })();
 }
 
+/**
+ * Whether a key of the call being served travels on to the calls its
+ * handler makes: the request id (which the gateway forwards from
+ * `X-Request-Id`), and Kratos's `x-md-global-` keys, the way a caller marks
+ * metadata for every hop. Other keys, credentials among them, stay where
+ * they were sent unless a handler passes them on itself.
+ */
+function passesOn(key: string): boolean {
+  return key === "x-request-id" || key.startsWith("x-md-global-");
+}
+
+/** The metadata a call sends: its own, plus the keys of the call being served that pass on and it does not set. */
+function passedOn(parent: Metadata | undefined, own: Metadata): Metadata {
+  let metadata = own;
+  if (parent === undefined) return metadata;
+  for (const key in parent) {
+    if (!passesOn(key) || key in own) continue;
+    if (metadata === own) metadata = { ...own };
+    metadata[key] = parent[key]!;
+  }
+  return metadata;
+}
+
 /** No wait before the first retry (it goes to another node), then full jitter on 25 ms · 2^n, capped at 1 s. */
 export function defaultBackoff(attempt: number): number {
   return attempt <= 1 ? 0 : Math.random() * Math.min(1_000, 25 * 2 ** attempt);
@@ -140,7 +163,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
     const own = callOptions?.signal;
     const inherited = parent?.signal;
     const signal = own && inherited ? AbortSignal.any([own, inherited]) : (own ?? inherited);
-    const metadata: Metadata = callOptions?.metadata ?? {};
+    const metadata = passedOn(parent?.metadata, callOptions?.metadata ?? {});
     return {
       service,
       method,
