@@ -63,6 +63,17 @@ describe.each([
     });
   });
 
+  it("a deadline that passes at the second hop names the service and what set the deadline", async () => {
+    // Whichever answer comes first: the caller's own timeout, or echo-a's call to echo-b cut at the deadline it inherited.
+    const failure = await a.unary({ id: "relay:sleep:2000" }, { timeoutMs: 300 }).then(
+      () => new Error("answered"),
+      (error: Error) => error,
+    );
+    expect(failure.message).toMatch(
+      /^no answer from (echo-a within 300 ms \(the call's timeoutMs\)|echo-b before the deadline of the call being served \(\/[\w.]+\/Unary\))/,
+    );
+  });
+
   it("the request id and x-md-global- metadata reach the second hop; other metadata does not", async () => {
     const metadata = { "x-request-id": "req-7", "x-md-global-tenant": "acme", authorization: "Bearer t" };
     const hop = async (key: string) => {

@@ -82,6 +82,16 @@ describe("describeFailure", () => {
     expect((describeFailure(passedOn, "order Orders.Get", "order", 5_000) as TsmicroError).message).toBe(
       "order Orders.Get: Deadline exceeded: /user.v1.Users/Get got no answer in time",
     );
+    const worded = new TsmicroError(
+      Code.DEADLINE_EXCEEDED,
+      "no answer from user within 5000 ms (--client_request_timeout)",
+      {
+        metadata: { "tsmicro-failed-service": "user" },
+      },
+    );
+    expect((describeFailure(worded, "order Orders.Get", "order", 5_000) as TsmicroError).message).toBe(
+      "order Orders.Get: no answer from user within 5000 ms (--client_request_timeout)",
+    );
     const own = new TsmicroError(Code.DEADLINE_EXCEEDED, "Deadline exceeded", {
       metadata: { "tsmicro-failed-service": "order" },
     });

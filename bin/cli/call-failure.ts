@@ -7,10 +7,11 @@ import { Code, codeName, errorReasonOf, failedService, isTsmicroError, TsmicroEr
  * Last error: ... Resolution note:" tells a user nothing they can act on.
  * A tsmicro server's "deadline exceeded serving /pkg.Service/Method" is the
  * caller's deadline too, seen from the other end: whichever side's timer
- * fires first, the user reads the same sentence.
+ * fires first, the user reads the same sentence. So is the runtime client's
+ * "no answer from SERVICE within N ms (flag)", said here with the node.
  */
 const libraryText =
-  /No connection established|Last error:|Resolution note|Deadline exceeded|deadline exceeded serving|RST_STREAM|Connection dropped|Call ended without|failed to connect|Name resolution failed|Stream refused|Received http2|\bE(CONNREFUSED|CONNRESET|HOSTUNREACH|NETUNREACH|TIMEDOUT|NOTFOUND|PIPE|AI_AGAIN)\b/;
+  /^no answer from \S+ within |No connection established|Last error:|Resolution note|Deadline exceeded|deadline exceeded serving|RST_STREAM|Connection dropped|Call ended without|failed to connect|Name resolution failed|Stream refused|Received http2|\bE(CONNREFUSED|CONNRESET|HOSTUNREACH|NETUNREACH|TIMEDOUT|NOTFOUND|PIPE|AI_AGAIN)\b/;
 
 /** Socket errors by errno, as a sentence about `address`. */
 const socketReasons: Readonly<Record<string, (address: string) => string>> = {

@@ -231,6 +231,35 @@ describe("rpc caller", () => {
     });
   });
 
+  it("words a passed deadline with the service and what set it: the flag, the call's timeoutMs or the served call", async () => {
+    const { selector } = fixedSelector();
+    const { transport } = scriptedTransport(async (_address, call) => {
+      if (call.request === "further") {
+        throw new TsmicroError(Code.DEADLINE_EXCEEDED, "Deadline exceeded: /u.Users/Get got no answer in time", {
+          metadata: { [failedServiceKey]: "user" },
+        });
+      }
+      throw new TsmicroError(Code.DEADLINE_EXCEEDED, "Deadline exceeded: /t.Svc/Do got no answer in time");
+    });
+    const parent = { method: method("unary"), metadata: {}, deadline: new Date(Date.now() + 1_000) } as CallContext;
+    const caller = createRpcCaller("svc", { selector, transport, retries: 0, requestTimeoutMs: 60_000 });
+    const served = createRpcCaller("svc", { selector, transport, retries: 0, currentCall: () => parent });
+    const failure = (result: Promise<unknown>) => result.catch((error: TsmicroError) => error.message);
+    expect(await failure(caller.unary(method("unary"), {}))).toBe(
+      "no answer from svc within 60000 ms (--client_request_timeout)",
+    );
+    expect(await failure(caller.unary(method("unary"), {}, { timeoutMs: 300 }))).toBe(
+      "no answer from svc within 300 ms (the call's timeoutMs)",
+    );
+    expect(await failure(served.unary(method("unary"), {}))).toBe(
+      "no answer from svc before the deadline of the call being served (/t.Svc/Do)",
+    );
+    // Passed on from further down: it keeps the words of the service that failed.
+    expect(await failure(caller.unary(method("unary"), "further"))).toBe(
+      "Deadline exceeded: /u.Users/Get got no answer in time",
+    );
+  });
+
   it("retries a server stream only while nothing was received", async () => {
     const { selector } = fixedSelector();
     const { transport, calls } = scriptedTransport((address) =>

@@ -90,6 +90,43 @@ function notSentAgain(error: TsmicroError, why: string): TsmicroError {
   });
 }
 
+/** The flag that sets a call's timeout when the caller gives none, by the method's kind. */
+const timeoutFlags: Readonly<Record<MethodDefinition["kind"], string>> = {
+  unary: "--client_request_timeout",
+  server_streaming: "--client_stream_timeout",
+  client_streaming: "--client_stream_timeout",
+  bidi_streaming: "--client_stream_timeout",
+};
+
+/** A transport's or server's wording of a passed deadline, which names neither the service nor what set it. */
+const transportDeadline = /^(?:Deadline exceeded: \S+ got no answer in time|deadline exceeded serving \S+)/;
+
+/**
+ * A passed deadline as its caller gets it: naming the service called and
+ * what set the deadline (`--client_request_timeout`, the call's own
+ * timeoutMs, or the call being served), as `tsmicro call` words it. A
+ * failure passed on from further down, which names its own service, and
+ * any other failure come as they are.
+ */
+function explainedDeadline(error: unknown, service: string, deadlineSetBy: string | undefined): unknown {
+  if (deadlineSetBy === undefined || !isTsmicroError(error) || error.code !== Code.DEADLINE_EXCEEDED) return error;
+  if (failedService(error) !== undefined || !transportDeadline.test(error.message)) return error;
+  const explained = new TsmicroError(
+    error.code,
+    error.message.replace(transportDeadline, `no answer from ${service} ${deadlineSetBy}`),
+    {
+      cause: error.cause,
+      details: error.details,
+      metadata: error.metadata,
+      retryable: error.retryable,
+      unprocessed: error.unprocessed,
+      mayHaveBeenApplied: error.mayHaveBeenApplied,
+    },
+  );
+  explained.stack = error.stack;
+  return explained;
+}
+
 /** No node tried yet. */
 const noneTried: ReadonlySet<string> = new Set();
 
@@ -152,9 +189,16 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
   const name = (error: unknown): never => {
     throw nameFailedService(error, service);
   };
-  const send = (call: ClientCall) => namingFailures(sendThrough(call), name);
+  // A deadline's failure says what set the deadline, the way tsmicro call says it.
+  const send = ([call, deadlineSetBy]: readonly [ClientCall, string | undefined]) =>
+    namingFailures(sendThrough(call), (error) => name(explainedDeadline(error, service, deadlineSetBy)));
 
-  function resolve(method: MethodDefinition, request: unknown, callOptions: CallOptions | undefined): ClientCall {
+  /** The call to send, and what set its deadline (as its failure names it), if it has one. */
+  function resolve(
+    method: MethodDefinition,
+    request: unknown,
+    callOptions: CallOptions | undefined,
+  ): readonly [ClientCall, string | undefined] {
     const parent = callOptions?.parent ?? options.currentCall?.();
     // Infinity (or no stream timeout) means no deadline of its own; a parent's still applies.
     const timeout = callOptions?.timeoutMs ?? (method.kind === "unary" ? timeoutMs : options.streamTimeoutMs);
@@ -164,7 +208,14 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
     const inherited = parent?.signal;
     const signal = own && inherited ? AbortSignal.any([own, inherited]) : (own ?? inherited);
     const metadata = passedOn(parent?.metadata, callOptions?.metadata ?? {});
-    return {
+    const setting = callOptions?.timeoutMs !== undefined ? "the call's timeoutMs" : timeoutFlags[method.kind];
+    const deadlineSetBy =
+      deadline === undefined
+        ? undefined
+        : deadline === parent?.deadline
+          ? `before the deadline of the call being served (${parent.method.path})`
+          : `within ${timeout} ms (${setting})`;
+    const call: ClientCall = {
       service,
       method,
       request,
@@ -176,6 +227,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
       compression: callOptions?.compression,
       waitForReady: callOptions?.waitForReady,
     };
+    return [call, deadlineSetBy];
   }
 
   /**
