@@ -37,9 +37,11 @@ describe("tsmicro list/get/call/health against running services", () => {
     expect(result.code, result.stderr).toBe(0);
     for (const node of nodes) expect(result.stdout).toContain(`${node.id}\t${node.address}\t`);
     expect(result.stdout).toContain("version 1.0.0");
-    expect(result.stdout).toContain(
-      "Endpoint: Alpha.Unary\n\nRequest: fixtures.services.v1.Request\n\nResponse: fixtures.services.v1.Response",
+    expect(result.stdout).toMatch(
+      /Endpoint: Alpha\.Unary\nMetadata: [^\n]*kind=unary\b[^\n]*\n\nRequest: fixtures\.services\.v1\.Request\n\nResponse: fixtures\.services\.v1\.Response/,
     );
+    // Whether a method streams, and which way, as micro get service shows stream=true.
+    expect(result.stdout).toMatch(/Endpoint: Alpha\.BidiStream\nMetadata: [^\n]*kind=bidi_streaming/);
   });
 
   it("call sends proto3 JSON and prints the proto3 JSON response, knowing only the service name", async () => {

@@ -136,9 +136,11 @@ function describe(service: Service): string {
       );
       continue;
     }
+    // As micro get service prints an endpoint's metadata under its name: here its kind says whether it streams.
     lines.push(
       "",
       `Endpoint: ${endpoint.name}`,
+      `Metadata: ${metadata(endpoint.metadata)}`,
       "",
       `Request: ${endpoint.request}`,
       "",
