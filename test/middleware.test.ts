@@ -163,4 +163,65 @@ describe("middleware, in one process on the memory registry", () => {
     // The server is still there.
     expect(await sequences(callerWith("open sesame").serverStream({ id: "again" }))).toEqual([0, 1, 2]);
   });
+
+  it("times a streaming call by its stream, as the README's timing middleware does, also behind async middleware", async () => {
+    const registry = createMemoryRegistry();
+    const timed: { method: string; ms: number }[] = [];
+    const logger = { info: (fields: { method: string; ms: number }, _message: string) => void timed.push(fields) };
+    // The README's example, as written there.
+    const timing: ServerMiddleware = (next) => (call) => {
+      const started = performance.now();
+      const done = () => logger.info({ method: call.method.name, ms: performance.now() - started }, "served");
+      const result = next(call);
+      if (call.method.kind === "unary" || call.method.kind === "client_streaming")
+        return (result as Promise<unknown>).finally(done);
+      return (async function* () {
+        try {
+          yield* (await result) as AsyncIterable<unknown>;
+        } finally {
+          done();
+        }
+      })();
+    };
+    // An async middleware inside it: next(call) is then a Promise of the stream.
+    const later: ServerMiddleware = (next) => async (call) => {
+      await Promise.resolve();
+      return next(call);
+    };
+    const unsupported = () => {
+      throw new Error("not used");
+    };
+    const handler: AlphaHandler = {
+      unary: async (request) => ({ id: request.id, payload: request.payload, sequence: 0 }),
+      async *serverStream(request) {
+        for (let sequence = 0; sequence < 3; sequence++) {
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          yield { id: request.id, payload: request.payload, sequence };
+        }
+      },
+      clientStream: unsupported,
+      bidiStream: unsupported,
+    };
+    const echo = createService({
+      name: "timed-echo",
+      args: [],
+      env: suiteEnv(),
+      registry,
+      logger: silentLogger(),
+      serverMiddleware: [timing, later],
+    });
+    echo.handle(AlphaDefinition, handler);
+    services.push(echo);
+    await echo.start();
+    const caller = createService({ name: "timed-caller", args: [], env: suiteEnv(), registry, logger: silentLogger() });
+    services.push(caller);
+    const client = caller.client(AlphaDefinition, "timed-echo");
+    const seen: number[] = [];
+    for await (const response of client.serverStream({ id: "s" })) seen.push(response.sequence);
+    await client.unary({ id: "u" });
+    expect(seen).toEqual([0, 1, 2]);
+    expect(timed.map((entry) => entry.method)).toEqual(["ServerStream", "Unary"]);
+    // The stream's three 30 ms waits are in its time: it was timed to its end, not to its start.
+    expect(timed[0]!.ms).toBeGreaterThanOrEqual(85);
+  });
 });
