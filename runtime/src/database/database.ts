@@ -55,7 +55,10 @@ async function openPGlite<DB>(dataDir: string, migrationsDir: string, logger?: L
   try {
     // The first start creates the database, which takes seconds with nothing else to show.
     if (!inMemory && !existsSync(join(dataDir, "PG_VERSION")))
-      logger?.info({ database: "pglite", dataDir }, "creating the embedded database (first start: several seconds)");
+      logger?.info(
+        { database: "pglite", dataDir },
+        "creating the embedded database (first start only: seconds, up to a minute on a busy machine)",
+      );
     const pglite = await PGlite.create(dataDir, { parsers: pgliteParsers() });
     const db = new Kysely<DB>({ dialect: timestampRangeChecked(new PGliteDialect(pglite)) });
     logger?.info({ database: "pglite", dataDir }, "database opened");
