@@ -212,7 +212,7 @@ await cli
         .option("trust_proxy", {
           type: "string",
           describe:
-            "proxies whose X-Forwarded-For names the client (addresses, CIDRs; on: every hop), for per-client limits",
+            "proxies whose X-Forwarded-For names the client (addresses, CIDRs, a number of hops; on: every hop), for per-client limits",
         })
         .option("dashboard", { type: "string", describe: "on: serve the dashboard (as tsmicro web) at /dashboard/" })
         .option("dashboard_calls", {

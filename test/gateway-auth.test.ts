@@ -463,6 +463,39 @@ describe("gateway JWT and rate limits (--config)", () => {
     }
   });
 
+  it("takes the proxies from trustProxy in the --config file, as a number of hops, and refuses it set twice", async () => {
+    const ping = (url: string, forwarded: string) =>
+      fetch(`${url}/v1/ping`, { headers: { "x-forwarded-for": forwarded } }).then((answer) => answer.status);
+    const config = join(dir, "gateway-trust.json");
+    await writeFile(
+      config,
+      JSON.stringify({
+        trustProxy: 1,
+        routes: [{ match: "GET /v1/ping", rateLimit: { rate: 0.001, burst: 1, per: "client" } }],
+      }),
+    );
+    // One proxy in front (the test, at 127.0.0.1): the address it appends is the client; one written before it is not.
+    const behind = await startGateway(`--config=${config}`);
+    try {
+      expect(await ping(behind.url!, "203.0.113.7")).toBe(200);
+      expect(await ping(behind.url!, "203.0.113.7")).toBe(429);
+      expect(await ping(behind.url!, "203.0.113.8")).toBe(200);
+      expect(await ping(behind.url!, "203.0.113.7, 203.0.113.9")).toBe(200);
+      expect(await ping(behind.url!, "203.0.113.8, 203.0.113.9")).toBe(429);
+    } finally {
+      await behind.stop();
+    }
+    const twice = createGateway({
+      args: ["--registry=local", `--registry_address=${join(dir, "registry")}`, "--address=127.0.0.1:0"],
+      env: suiteEnv(),
+      settings: { config, trustProxy: ["loopback"] },
+      logger: silentLogger(),
+    });
+    await expect(twice.start()).rejects.toThrow(
+      `${config}: trustProxy is set here and by --trust_proxy (or TSMICRO_TRUST_PROXY) too: set it in one place`,
+    );
+  });
+
   it("keys a limit on an authenticated route by the token's subject", async () => {
     const shelf = async (sub: string) =>
       (

@@ -92,7 +92,7 @@ describe("loadGatewayConfig", () => {
     expect(error).toBe(
       `TSM_ERR_CONFIG_SETTING: ${path}: routes[2].rateLimit.rat is not a known setting (rate, burst, per)`,
     );
-    expect((await failure({ rutes: [] })).error).toContain(": rutes is not a known setting (jwt, routes, cors)");
+    expect((await failure({ rutes: [] })).error).toContain(": rutes is not a known setting (jwt, routes, cors, trustProxy)");
     expect((await failure({ jwt: { secret, issuers: "x" } })).error).toContain(
       ": jwt.issuers is not a known setting (secret, publicKeyFile, jwksFile, jwksUrl, issuer, audience, algorithms, clockToleranceSeconds)",
     );
@@ -199,6 +199,29 @@ describe("loadGatewayConfig", () => {
       routes: [],
       corsOrigins: ["*"],
     });
+  });
+
+  it("reads trustProxy as --trust_proxy takes it, or as a list or number, and names a bad one", async () => {
+    const trustOf = async (trustProxy: unknown) =>
+      (await loadGatewayConfig(await configFile({ trustProxy }))).trustProxy;
+    expect(await trustOf(["10.0.0.0/8", " loopback "])).toEqual(["10.0.0.0/8", "loopback"]);
+    expect(await trustOf("10.0.0.5, uniquelocal")).toEqual(["10.0.0.5", "uniquelocal"]);
+    expect(await trustOf(1)).toBe(1);
+    expect(await trustOf(0)).toBe(false);
+    expect(await trustOf(true)).toBe(true);
+    expect(await trustOf("off")).toBe(false);
+    expect((await loadGatewayConfig(await configFile({}))).trustProxy).toBeUndefined();
+    const bad = await failure({ trustProxy: ["10.0.0.0/8", "lb.internal"] });
+    expect(bad.error).toBe(
+      `TSM_ERR_CONFIG_SETTING: ${bad.path}: trustProxy: "lb.internal" is no IP address or CIDR range; expected off, ` +
+        "on (every proxy), a number of proxies in front (1: the load balancer alone), or the proxies' addresses and " +
+        "ranges, comma-separated (10.0.0.5,10.1.0.0/16; loopback, linklocal and uniquelocal name those ranges)",
+    );
+    expect((await failure({ trustProxy: 1.5 })).error).toContain("trustProxy: 1.5 is no number of proxies (0, 1, 2…)");
+    expect((await failure({ trustProxy: [7] })).error).toContain("trustProxy[0] must be a string, not the number 7");
+    expect((await failure({ trustProxy: { hops: 1 } })).error).toContain(
+      "trustProxy must be true, false, a number or a list of addresses, not an object",
+    );
   });
 
   it("refuses routes that need auth when there is no jwt section", async () => {

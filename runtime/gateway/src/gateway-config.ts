@@ -6,6 +6,7 @@ import { fileReadProblem } from "@tsmicro/runtime/internal";
 import { checkClientLimitSettings } from "./client-limits.js";
 import { corsOriginProblem } from "./gateway-cors.js";
 import { createJwtVerifier, type JwtOptions } from "./jwt-auth.js";
+import { hopCount, parseTrustProxy, proxyList, type TrustProxy, trustProxySyntax } from "./trusted-proxies.js";
 import { createRouteRules, type RouteAuth, type RouteRateLimit, type RouteRule } from "./route-rules.js";
 
 /** The gateway's settings from its config file, checked and with the key files it names read. */
@@ -15,9 +16,11 @@ export interface GatewayConfig {
   readonly routes: RouteRule[];
   /** Origins allowed by CORS (`https://app.example`, or `*`); absent when the file has no `cors` section. */
   readonly corsOrigins?: string[];
+  /** The proxies in front whose `X-Forwarded-For` names the client, as `--trust_proxy` takes them; absent when the file has no `trustProxy`. */
+  readonly trustProxy?: TrustProxy;
 }
 
-const topKeys = ["jwt", "routes", "cors"];
+const topKeys = ["jwt", "routes", "cors", "trustProxy"];
 const jwtKeys = [
   "secret",
   "publicKeyFile",
@@ -35,7 +38,7 @@ const corsKeys = ["origins"];
 /**
  * Reads the gateway config, a JSON file:
  * `{ "jwt": { "secret" | "publicKeyFile" | "jwksFile" | "jwksUrl", "issuer", "audience", "algorithms",
- * "clockToleranceSeconds" }, "routes": [RouteRule...], "cors": { "origins": [...] } }`.
+ * "clockToleranceSeconds" }, "routes": [RouteRule...], "cors": { "origins": [...] }, "trustProxy": … }`.
  * Key files are read relative to the config file. Every mistake throws a SetupError naming the
  * file and the key path (`gateway.json: routes[2].rateLimit.rat is not a known setting ...`),
  * and the JWT keys and route patterns are checked as the gateway will use them.
@@ -48,13 +51,19 @@ export async function loadGatewayConfig(path: string): Promise<GatewayConfig> {
     top.routes === undefined ? [] : array(top.routes, "routes", file).map((r, i) => route(r, `routes[${i}]`, file));
   createRouteRules(routes, {}, `${path}: routes`);
   const corsOrigins = top.cors === undefined ? undefined : cors(top.cors, file);
+  const trust = top.trustProxy === undefined ? undefined : trustProxy(top.trustProxy, file);
   const jwt = top.jwt === undefined ? undefined : await jwtOptions(top.jwt, file);
   const needsAuth = routes.findIndex((rule) => rule.auth === true || rule.auth === "optional");
   if (jwt === undefined && needsAuth >= 0)
     throw file.fail(
       `routes[${needsAuth}].auth is ${JSON.stringify(routes[needsAuth]?.auth)} but there is no jwt section to verify tokens with; add one`,
     );
-  return { routes, ...(jwt === undefined ? {} : { jwt }), ...(corsOrigins === undefined ? {} : { corsOrigins }) };
+  return {
+    routes,
+    ...(jwt === undefined ? {} : { jwt }),
+    ...(corsOrigins === undefined ? {} : { corsOrigins }),
+    ...(trust === undefined ? {} : { trustProxy: trust }),
+  };
 }
 
 interface ConfigFile {
@@ -141,6 +150,20 @@ function cors(value: unknown, file: ConfigFile): string[] {
     if (problem !== undefined) throw file.fail(`${at} ${problem}`);
     return origin;
   });
+}
+
+/** `trustProxy`: true, false, a number of proxies, or their addresses and ranges (a list, or one comma-separated string as the flag takes). */
+function trustProxy(value: unknown, file: ConfigFile): TrustProxy {
+  try {
+    if (typeof value === "boolean") return value;
+    if (typeof value === "number") return hopCount(value);
+    if (typeof value === "string") return parseTrustProxy(value);
+    if (Array.isArray(value)) return proxyList(value.map((entry, i) => string(entry, `trustProxy[${i}]`, file)));
+  } catch (error) {
+    if (error instanceof SetupError) throw error;
+    throw file.fail(`trustProxy: ${(error as Error).message}; expected ${trustProxySyntax}`);
+  }
+  throw file.fail(`trustProxy must be true, false, a number or a list of addresses, not ${describeValue(value)}`);
 }
 
 // Value checks: each names the key path, what was expected and what was found.

@@ -73,11 +73,13 @@ describe("--cors_origins", () => {
 });
 
 describe("--trust_proxy", () => {
-  it("takes off, on, or the proxies' addresses and ranges; a bad one is refused naming it", () => {
+  it("takes off, on, a number of proxies, or the proxies' addresses and ranges; a bad one is refused naming it", () => {
     const trust = (value: string) => resolveGatewaySettings({}, [`--trust_proxy=${value}`], {}).trustProxy;
     expect(resolveGatewaySettings({}, [], {}).trustProxy).toBe(false);
     expect(trust("off")).toBe(false);
     expect(trust("on")).toBe(true);
+    expect(trust("2")).toBe(2);
+    expect(trust("0")).toBe(false);
     expect(trust("10.0.0.5, 10.1.0.0/16,loopback,fd00::/8")).toEqual([
       "10.0.0.5",
       "10.1.0.0/16",
@@ -87,7 +89,8 @@ describe("--trust_proxy", () => {
     expect(resolveGatewaySettings({}, [], { TSMICRO_TRUST_PROXY: "uniquelocal" }).trustProxy).toEqual(["uniquelocal"]);
     expect(refusal(["--trust_proxy=10.0.0.0/8,lb.internal"])).toBe(
       '--trust_proxy has an invalid value "10.0.0.0/8,lb.internal": "lb.internal" is no IP address or CIDR range; ' +
-        "expected off, on (every proxy), or the proxies' addresses and ranges, comma-separated " +
+        "expected off, on (every proxy), a number of proxies in front (1: the load balancer alone), or the proxies' " +
+        "addresses and ranges, comma-separated " +
         "(10.0.0.5,10.1.0.0/16; loopback, linklocal and uniquelocal name those ranges)",
     );
     expect(refusal(["--trust_proxy=10.0.0.0/33"])).toContain('"10.0.0.0/33" is no IP address or CIDR range');

@@ -2,7 +2,7 @@ import { SetupError } from "@tsmicro/runtime";
 import { count, type FlagParser, oneOf, onOff, readFlags } from "@tsmicro/runtime/internal";
 import { corsOriginProblem } from "./gateway-cors.js";
 import { forwardHeaders } from "./forwarded-metadata.js";
-import { proxyTrust, type TrustProxy } from "./trusted-proxies.js";
+import { parseTrustProxy, type TrustProxy, trustProxySyntax } from "./trusted-proxies.js";
 
 /** What `tsmicro api` reads from flags and environment besides the registry and client flags. */
 export interface GatewaySettings {
@@ -133,27 +133,16 @@ function corsOrigins(value: string, source: string): string[] {
   return origins;
 }
 
-/** `off`, `on` (every proxy), or comma-separated addresses, CIDR ranges and `loopback`, `linklocal`, `uniquelocal`. */
+/** `off`, `on` (every proxy), a hop count, or comma-separated addresses, CIDR ranges and `loopback`, `linklocal`, `uniquelocal`. */
 function trustProxy(value: string, source: string): TrustProxy {
-  const v = value.trim().toLowerCase();
-  if (v === "off" || v === "false" || v === "") return false;
-  if (v === "on" || v === "true") return true;
-  const proxies = value
-    .split(",")
-    .map((p) => p.trim())
-    .filter(Boolean);
-  for (const proxy of proxies) {
-    try {
-      proxyTrust([proxy]);
-    } catch {
-      throw new SetupError(
-        "TSM_ERR_FLAG",
-        source,
-        JSON.stringify(value),
-        `${JSON.stringify(proxy)} is no IP address or CIDR range; expected off, on (every proxy), or the proxies' ` +
-          "addresses and ranges, comma-separated (10.0.0.5,10.1.0.0/16; loopback, linklocal and uniquelocal name those ranges)",
-      );
-    }
+  try {
+    return parseTrustProxy(value);
+  } catch (error) {
+    throw new SetupError(
+      "TSM_ERR_FLAG",
+      source,
+      JSON.stringify(value),
+      `${(error as Error).message}; expected ${trustProxySyntax}`,
+    );
   }
-  return proxies;
 }

@@ -196,11 +196,16 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   let metricsAddress: string | undefined;
   /** CORS, when `--cors_origins` (or `--config`) names origins; made at start. */
   let cors: GatewayCors | undefined;
-  const trust = proxyTrust(settings.trustProxy);
+  /** The proxies believed about the client: `--trust_proxy`'s, or the `--config` file's, read at start. */
+  let trustSetting = settings.trustProxy;
+  let trust = proxyTrust(trustSetting);
   const app = Fastify({
     bodyLimit: settings.bodyLimit,
     // request.ip: the client X-Forwarded-For names where the hop is a trusted proxy, else the socket's peer.
-    ...(trust ? { trustProxy: trust } : {}),
+    // Fastify takes it now; a config file, read at start, may name the proxies later.
+    ...(trust || settings.config
+      ? { trustProxy: (address: string, hop: number) => trust?.(address, hop) ?? false }
+      : {}),
     // The router refuses a malformed %-escape before any route runs; answer it like every other error.
     frameworkErrors: (error, request, reply) => {
       // Worded as dispatch words the same mistake ("'/v1/x/%zz' is not a valid url component" otherwise).
@@ -240,6 +245,16 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   async function setUp(): Promise<void> {
     httpTracing.mount(app, { forwardTrace: proxy !== undefined });
     const config = settings.config ? await loadGatewayConfig(settings.config) : undefined;
+    if (config?.trustProxy !== undefined) {
+      if (settings.trustProxy !== false)
+        throw new SetupError(
+          "TSM_ERR_CONFIG_SETTING",
+          settings.config!,
+          "trustProxy is set here and by --trust_proxy (or TSMICRO_TRUST_PROXY) too: set it in one place",
+        );
+      trustSetting = config.trustProxy;
+      trust = proxyTrust(trustSetting);
+    }
     routing.guard = createRouteGuard({
       routes: [...(options.routes ?? []), ...(config?.routes ?? [])],
       jwt: config?.jwt ?? options.jwt,
@@ -365,10 +380,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         await catalogue.start();
         routing.warnRulesMatchingNone();
       }
-      if (settings.trustProxy === true)
+      if (trustSetting === true)
         logger.warn(
           { trustProxy: true },
-          '--trust_proxy on believes every X-Forwarded-For: a client that reaches the gateway directly names any address it likes, and so picks its own per: "client" rate-limit budget; name the proxies instead (--trust_proxy=10.0.0.0/8)',
+          '--trust_proxy on (or trustProxy: true in --config) believes every X-Forwarded-For: a client that reaches the gateway directly names any address it likes, and so picks its own per: "client" rate-limit budget; name the proxies instead (--trust_proxy=10.0.0.0/8)',
         );
       const { host, port } = await listenAt(app, settings.address, "--address");
       address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
