@@ -42,8 +42,11 @@ export class HttpTracing {
       const span = tracing && this.#begin(tracing, request, reply);
       if (!span) return done();
       // A route fastify matched is a template already; the gateway's catch-all names its own later.
-      const template = request.routeOptions.url;
-      if (template !== undefined && template !== "/*" && tracing.recording) span.setRoute(template);
+      // Read only for a span that records: fastify builds routeOptions anew on every read.
+      if (tracing.recording) {
+        const template = request.routeOptions.url;
+        if (template !== undefined && template !== "/*") span.setRoute(template);
+      }
       if (options.forwardTrace) forwardTraceHeaders(request, span.traceHeaders());
       // A body is read in the socket's own async context, so a request with one gets its span made
       // active by the preHandler hook, after the body; one without reaches its handler in this context.
