@@ -11,6 +11,7 @@ import type { Registry, RegistryEvent, Service, Watcher } from "../runtime/src/r
 import { recordingLogger } from "../runtime/src/broker/testdata/broker-conformance.js";
 import { repoRoot } from "./support/cli.js";
 import { closedPort, etcdProgram, startEtcdCluster, type EtcdCluster } from "./support/etcd.js";
+import { startFaultProxy } from "./support/fault-proxy.js";
 
 const describeEtcd = etcdProgram ? describe : describe.skip;
 
@@ -499,6 +500,50 @@ describeEtcd("etcd registry when etcd comes back empty", () => {
       await selector.stop();
       await writer.stop();
       await reader.stop();
+    }
+  });
+
+  it("ends a watch opened before any read and writes its own nodes again, though the new etcd passed the old revisions before they reconnected", async () => {
+    // The reader and live's registry reach etcd through a proxy, so the test decides when they reconnect.
+    const proxy = await startFaultProxy(cluster.endpoints[0]!.replace(/^http:\/\//, ""));
+    const reader = createEtcdRegistry({ addresses: [proxy.address], requestTimeoutMs: 1_000 });
+    const live = createEtcdRegistry({ addresses: [proxy.address], requestTimeoutMs: 1_000 });
+    const ghost = createEtcdRegistry({ addresses: [...cluster.endpoints], requestTimeoutMs: 1_000 });
+    const raw = new Etcd3({ hosts: [...cluster.endpoints] });
+    await Promise.all([reader.start(), live.start(), ghost.start()]);
+    await ghost.register(greeter("caught.greeter", ["n1"]), { ttlMs: 60_000 });
+    // No heartbeat follows: only noticing the loss writes l1 again.
+    await live.register(greeter("caught.greeter", ["l1"], "1.0.0"), { ttlMs: 60_000 });
+    // Opened before the reader read anything: it begins at the reader's start, in the past.
+    const watcher = reader.watch({ service: "caught.greeter" });
+    const events = watcher[Symbol.asyncIterator]();
+    try {
+      await nextEvent(events, (e) => e.action === "create" && e.service.nodes[0]?.id === "l1");
+      const revision = async () => Number((await raw.get("/").exec()).header.revision);
+      const old = await revision();
+      proxy.refuse(true);
+      proxy.reset();
+      await cluster.stopMember(0);
+      await ghost.stop();
+      await cluster.startMember(0, { empty: true });
+      // Writers of the new etcd take it past every revision the watch knew.
+      for (let i = 0; (await revision()) <= old + 10; i++) await raw.put(`/elsewhere/k${i}`).value("x");
+      proxy.refuse(false);
+      const outcome = await Promise.race([
+        (async () => {
+          for (;;) if ((await events.next()).done) return "ended";
+        })(),
+        sleep(10_000).then(() => "still waiting"),
+      ]);
+      expect(outcome, "the watch begun on the old etcd").toBe("ended");
+      // What a reader finds on reading again: l1, written again at once; n1 went with the old data.
+      await eventually(async () => expect(nodeIds(await reader.getService("caught.greeter"))).toEqual(["l1"]));
+    } finally {
+      watcher.stop();
+      raw.close();
+      await live.stop();
+      await reader.stop();
+      await proxy.close();
     }
   });
 });

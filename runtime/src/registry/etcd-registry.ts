@@ -9,6 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import {
   Etcd3,
   EtcdLeaseInvalidError,
+  GRPCOutOfRangeError,
   isRecoverableError,
   type IKeyValue,
   type IOptions,
@@ -95,12 +96,15 @@ class EtcdRegistry implements Registry {
     return revision;
   }
 
-  // etcd came back empty at `revision`: watches opened from now on start there, not after the old
-  // cluster's revisions, and this registry's nodes, gone with the old data, are written again at once
-  // rather than at their next heartbeat (callers reading the registry meanwhile would find none).
-  #replaced(revision: number): void {
-    if (revision >= this.#seenRevision) return;
-    this.#seenRevision = revision;
+  // etcd came back empty and is at `revision`: watches opened from now on start there, not after the
+  // old cluster's revisions, and this registry's nodes, gone with the old data, are written again at
+  // once rather than at their next heartbeat (callers reading the registry meanwhile would find none).
+  // Every watch notices; a revision behind the registry's is news once. The guard, which watches this
+  // registry's own nodes, says `always`: it notices once per loss, also when the new etcd's writers
+  // had already taken it past the old revisions.
+  #replaced(revision: number, always = false): void {
+    if (revision >= this.#seenRevision && !always) return;
+    this.#seenRevision = Math.min(this.#seenRevision, revision);
     for (const entry of this.#nodes.values()) {
       entry.written = undefined;
       entry.writtenRevision = 0;
@@ -320,7 +324,7 @@ class EtcdRegistry implements Registry {
     this.#guard ??= watchPrefix(etcd, prefix, this.#seenRevision + 1, this.#stream, {
       put: () => undefined,
       delete: (kv) => this.#nodeDeleted(kv.key.toString("utf8"), Number(kv.mod_revision)),
-      reset: (revision) => this.#replaced(revision),
+      reset: (revision) => this.#replaced(revision, true),
     });
     const now = Date.now();
     const results = await Promise.allSettled(
@@ -485,12 +489,19 @@ function streamReport(logger: Logger | undefined, where: string, stopping: () =>
  * change is lost while etcd restarts or the client moves to another member;
  * `stream` hears of the break and of the reconnection. When etcd cancels the
  * watch (its revision was compacted away) it is opened again from the present.
+ *
  * An etcd that came back empty (a new cluster, its data directory lost)
- * restarts its revisions: the resumed watch would wait for a revision it
- * has not reached, so after each reconnection the cluster's revision is
- * read, and one behind what the watch has seen opens it again from the
- * present and calls `on.reset` with the new revision: what the watch's
- * reader knows is stale.
+ * restarts its revisions: the resumed watch would wait for revisions it has
+ * not reached, or, once its writers have caught up, get events of another
+ * history. So the watch reads the prefix itself when it opens, and keeps
+ * what the prefix holds as of the newest revision it knows (`seen`); after
+ * each reconnection it reads the prefix as of that revision again. An etcd
+ * that has not reached it, or holds other keys there, is not the one the
+ * watch followed: the watch opens again from the present and calls
+ * `on.reset` with the cluster's revision, since what its reader knows is
+ * stale. The watch's own read, not the caller's, is what it compares
+ * against, so a watch opened before any read (whose events from the past
+ * may not have arrived when etcd went away) notices it as well.
  */
 function watchPrefix(
   etcd: Etcd3,
@@ -506,18 +517,41 @@ function watchPrefix(
   let current: EtcdWatcher | undefined;
   let closing: Promise<void> | undefined;
   let seen = startRevision - 1;
-  const saw = (kv: IKeyValue) => {
-    seen = Math.max(seen, Number(kv.mod_revision));
+  const state = new PrefixState();
+
+  /** The watch's own read of the prefix, the base its events are applied on. */
+  const readPrefix = async (watch: EtcdWatcher) => {
+    state.reading();
+    const response = await etcd
+      .getAll()
+      .prefix(keyPrefix)
+      .exec()
+      .catch(() => undefined);
+    if (current !== watch) return;
+    state.read(response);
+    if (response) seen = Math.max(seen, Number(response.header.revision));
   };
 
-  /** After a reconnection: an etcd whose revision is behind the watch's was replaced. */
+  /** After a reconnection: whether etcd still holds, as of `seen`, what the watch knows; on.reset when it does not. */
   const checkReplaced = async (watch: EtcdWatcher) => {
-    const now = await etcd
-      .get(keyPrefix)
-      .exec()
-      .then((response) => Number(response.header.revision))
-      .catch(() => undefined);
-    if (now === undefined || now >= seen || current !== watch) return;
+    const at = seen;
+    const known = state.snapshot();
+    let now: number | undefined;
+    if (known && at > 0) {
+      try {
+        const then = await etcd.getAll().prefix(keyPrefix).revision(at).exec();
+        if (!known.matches(then.kvs)) now = Number(then.header.revision);
+      } catch (error) {
+        // A revision etcd has not reached (or compacted away, so nothing can be vouched for).
+        if (!(error instanceof GRPCOutOfRangeError)) return;
+        now = await currentRevision(etcd, keyPrefix);
+      }
+    } else {
+      // The watch could not read the prefix when it opened: an etcd behind it is all it can tell.
+      const revision = await currentRevision(etcd, keyPrefix);
+      if (revision !== undefined && revision < at) now = revision;
+    }
+    if (now === undefined || current !== watch) return;
     void watch.cancel().catch(() => undefined);
     seen = now;
     open(now + 1);
@@ -532,11 +566,11 @@ function watchPrefix(
     current = watch;
     let broken = false;
     watch.on("put", (kv) => {
-      saw(kv);
+      if (current === watch) seen = Math.max(seen, state.put(kv));
       on.put(kv);
     });
     watch.on("delete", (kv, previous) => {
-      saw(kv);
+      if (current === watch) seen = Math.max(seen, state.delete(kv));
       on.delete(kv, previous);
     });
     watch.on("disconnected", (error) => {
@@ -553,6 +587,7 @@ function watchPrefix(
       void watch.cancel().catch(() => undefined);
       open(undefined);
     });
+    void readPrefix(watch);
   };
   open(startRevision);
 
@@ -571,6 +606,77 @@ function watchPrefix(
       return closing;
     },
   };
+}
+
+/** The cluster's revision now, or undefined when etcd does not answer. */
+function currentRevision(etcd: Etcd3, keyPrefix: string): Promise<number | undefined> {
+  return etcd
+    .get(keyPrefix)
+    .exec()
+    .then((response) => Number(response.header.revision))
+    .catch(() => undefined);
+}
+
+/**
+ * What a watch knows its prefix holds: each key's last modification, from
+ * the watch's own read and the events after that read's revision (events
+ * before it, the past a watch may begin in, are in the read already). Events
+ * that arrive while the read is under way wait for it.
+ */
+class PrefixState {
+  #keys: Map<string, number> | undefined;
+  #readAt = 0;
+  #early: { key: string; revision: number; deleted: boolean }[] | undefined;
+
+  /** A read of the prefix has begun: what the watch knew before it no longer counts. */
+  reading(): void {
+    this.#keys = undefined;
+    this.#early = [];
+  }
+
+  /** The read's answer, or undefined when it failed (the watch then knows nothing to compare). */
+  read(response: { header: { revision: string }; kvs: IKeyValue[] } | undefined): void {
+    const early = this.#early ?? [];
+    this.#early = undefined;
+    if (!response) return;
+    this.#readAt = Number(response.header.revision);
+    this.#keys = new Map(response.kvs.map((kv) => [kv.key.toString("utf8"), Number(kv.mod_revision)]));
+    for (const change of early) this.#apply(change.key, change.revision, change.deleted);
+  }
+
+  /** Records a put event; returns its revision. */
+  put(kv: IKeyValue): number {
+    return this.#note(kv, false);
+  }
+
+  /** Records a delete event (its kv's mod_revision is the deletion's); returns its revision. */
+  delete(kv: IKeyValue): number {
+    return this.#note(kv, true);
+  }
+
+  /** What the watch knows now, unchanged by later events; undefined when it has no read to build on. */
+  snapshot(): { matches(kvs: readonly IKeyValue[]): boolean } | undefined {
+    if (!this.#keys) return undefined;
+    const keys = new Map(this.#keys);
+    return {
+      matches: (kvs) =>
+        kvs.length === keys.size && kvs.every((kv) => keys.get(kv.key.toString("utf8")) === Number(kv.mod_revision)),
+    };
+  }
+
+  #note(kv: IKeyValue, deleted: boolean): number {
+    const key = kv.key.toString("utf8");
+    const revision = Number(kv.mod_revision);
+    if (this.#early) this.#early.push({ key, revision, deleted });
+    else this.#apply(key, revision, deleted);
+    return revision;
+  }
+
+  #apply(key: string, revision: number, deleted: boolean): void {
+    if (!this.#keys || revision <= this.#readAt) return;
+    if (deleted) this.#keys.delete(key);
+    else this.#keys.set(key, revision);
+  }
 }
 
 /** go-micro's `registry.Value`: the endpoint's request or response type. */
