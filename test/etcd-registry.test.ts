@@ -266,6 +266,37 @@ describeEtcd("etcd registry", () => {
     expect(await nextEvent(events)).toMatchObject({ action: "create", service: { name: "raced.greeter" } });
   });
 
+  it("a selector over it drops a node that left between its first read and its watch", async () => {
+    const reader = await started();
+    const other = await started();
+    await other.register(greeter("gap.greeter", ["g1", "g2"]), { ttlMs: 60_000 });
+    // g2 leaves right after the selector's read, and the reader then answers a later lookup (of
+    // another service: a gateway's, another caller's), which moves the revision it knows past g2's leaving.
+    const registry: Registry = {
+      kind: reader.kind,
+      start: () => reader.start(),
+      stop: () => reader.stop(),
+      register: (record, options) => reader.register(record, options),
+      deregister: (record) => reader.deregister(record),
+      listServices: () => reader.listServices(),
+      getService: async (name) => {
+        const read = await reader.getService(name);
+        await other.deregister(greeter("gap.greeter", ["g2"]));
+        await reader.getService("elsewhere.greeter");
+        return read;
+      },
+      watch: (options) => reader.watch(options),
+    };
+    const counts: number[] = [];
+    const selector = createRegistrySelector({ registry, onNodes: (_service, count) => counts.push(count) });
+    cleanups.push(() => selector.stop());
+    await selector.select("gap.greeter");
+    expect(counts).toEqual([2]);
+    await eventually(async () => expect(counts.at(-1)).toBe(1));
+    const next = await selector.select("gap.greeter");
+    expect([next().id, next().id]).toEqual(["g1", "g1"]);
+  });
+
   it("keeps a node alive past its TTL with heartbeats that do not rewrite it", async () => {
     const registry = await started();
     const reader = await started();

@@ -258,3 +258,46 @@ describe("registry selector after its registry stops", () => {
     }
   });
 });
+
+describe("registry selector on the local registry", () => {
+  it("drops a node that left between its first read and its watch's first scan", async () => {
+    const { mkdtemp, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { createLocalRegistry } = await import("../registry/local-registry.js");
+    const dir = await mkdtemp(join(tmpdir(), "tsmicro-selector-"));
+    const local = createLocalRegistry({ dir });
+    const other = createLocalRegistry({ dir });
+    await Promise.all([local.start(), other.start()]);
+    await other.register(service([node("1"), node("2")]), { ttlMs: 60_000 });
+    // Node 2 leaves right after the selector's read, before anything else of the selector runs.
+    const registry: Registry = {
+      kind: local.kind,
+      start: () => local.start(),
+      stop: () => local.stop(),
+      register: (record, options) => local.register(record, options),
+      deregister: (record) => local.deregister(record),
+      listServices: () => local.listServices(),
+      getService: async (name) => {
+        const read = await local.getService(name);
+        await other.deregister(service([node("2")]));
+        return read;
+      },
+      watch: (options) => local.watch(options),
+    };
+    const counts: number[] = [];
+    const selector = createRegistrySelector({ registry, onNodes: (_service, count) => counts.push(count) });
+    try {
+      await selector.select("svc");
+      expect(counts).toEqual([2]);
+      // The watch saw node 2 through the read, so its next scan reports it gone.
+      await expect.poll(() => counts.at(-1), { timeout: 5_000 }).toBe(1);
+      const next = await selector.select("svc");
+      expect([next().id, next().id]).toEqual(["1", "1"]);
+    } finally {
+      await selector.stop();
+      await Promise.all([local.stop(), other.stop()]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

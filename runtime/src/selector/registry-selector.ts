@@ -216,14 +216,19 @@ class RegistrySelector implements Selector {
     this.#onNodes?.(service, entry.states.length);
   }
 
-  async #follow(service: string, entry: CacheEntry): Promise<void> {
-    let watcher: Watcher;
+  /** A watch of `service`, or undefined when the registry is stopped: there is nothing to follow. */
+  #openWatch(service: string): Watcher | undefined {
     try {
-      watcher = this.#registry.watch({ service });
+      return this.#registry.watch({ service });
     } catch {
-      // The registry is stopped: there is nothing to follow.
-      return;
+      return undefined;
     }
+  }
+
+  /** Applies the watch's events to the cached nodes: `opened`, or a watch opened now. */
+  async #follow(service: string, entry: CacheEntry, opened?: Watcher): Promise<void> {
+    const watcher = opened ?? this.#openWatch(service);
+    if (!watcher) return;
     entry.watcher = watcher;
     try {
       for await (const event of watcher) {
@@ -273,10 +278,13 @@ class RegistrySelector implements Selector {
   }
 
   async #load(service: string): Promise<CacheEntry> {
+    // The watch before the read, so a node that leaves between them is still reported leaving.
+    const watcher = this.#stopped ? undefined : this.#openWatch(service);
     let states: MutableNodeState[];
     try {
       states = await this.#fetchStates(service);
     } catch (error) {
+      watcher?.stop();
       throw new TsmicroError(Code.UNAVAILABLE, `cannot look up service ${service}: registry unreachable`, {
         cause: error,
         retryable: false,
@@ -293,8 +301,8 @@ class RegistrySelector implements Selector {
     if (!this.#stopped) {
       this.#cache.set(service, entry);
       this.#onNodes?.(service, states.length);
-      void this.#follow(service, entry);
-    }
+      void this.#follow(service, entry, watcher);
+    } else watcher?.stop();
     return entry;
   }
 
