@@ -1,10 +1,47 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { serviceFlagNames } from "@tsmicro/runtime/internal";
+import { replayDockerfile } from "./support/dockerfile.js";
+import { etcdProgram, startEtcdCluster } from "./support/etcd.js";
 import { freePort } from "./support/ports.js";
+import { postgresBinDir, startPostgres } from "./support/postgres.js";
 import { inProject, runCreate, startBackground, stopAllBackground } from "./support/project.js";
+
+/** What a test reads of a compose file's service. */
+interface ComposeService {
+  readonly build?: { readonly context: string; readonly dockerfile?: string; readonly dockerfile_inline?: string };
+  readonly command?: string[];
+  readonly environment?: Record<string, string>;
+  readonly depends_on?: Record<string, { condition: string }>;
+}
+
+/** A compose file as parsed: its include list and services. */
+interface ComposeFile {
+  readonly include?: string[];
+  readonly services: Record<string, ComposeService>;
+}
+
+/**
+ * The services `docker compose up` runs from the root's docker-compose.yml with `includes` listed under
+ * include:, as Compose merges them: each file's build contexts resolved from its own folder, and a
+ * name two files define stopping it (as Compose's "conflicts with imported resource").
+ */
+async function composeModel(root: string, includes: readonly string[]): Promise<Map<string, ComposeService>> {
+  const services = new Map<string, ComposeService>();
+  for (const file of ["docker-compose.yml", ...includes]) {
+    const parsed = parseYaml(await readFile(join(root, file), "utf8")) as ComposeFile;
+    for (const [name, service] of Object.entries(parsed.services)) {
+      if (services.has(name)) throw new Error(`${file}: services.${name} conflicts with imported resource`);
+      const context = service.build && resolve(root, dirname(file), service.build.context);
+      services.set(name, service.build ? { ...service, build: { ...service.build, context: context! } } : service);
+    }
+  }
+  return services;
+}
 
 // A system of services as a new user builds one: a workspace, a gRPC
 // service with a database, an API service that calls it through its
@@ -70,7 +107,8 @@ describe("a --workspace system", () => {
     expect(routes.stdout).not.toContain("/v1/users");
     for (const name of ["user", "edge", "site"]) {
       const readme = await readFile(join(root, `services/${name}/README.md`), "utf8");
-      expect(readme, name).not.toContain("docker-compose");
+      // A service's part of docker compose up is its compose.yml, which the root's includes.
+      expect(readme, name).toContain("`compose.yml`");
       expect(existsSync(join(root, `services/${name}/docker-compose.yml`)), name).toBe(false);
     }
     // Prometheus scrapes each pod where it serves /metrics: the metrics port, a web service's HTTP port.
@@ -94,6 +132,149 @@ describe("a --workspace system", () => {
     expect(removed.stdout).toContain("services/user: removed user/v1/extra.ts (its proto is gone)");
     expect(removed.stdout).toContain("services/edge: removed user/v1/extra.ts (its proto is gone)");
   });
+
+  it("docker-compose.yml at the root runs what services share; each service's compose.yml, included, runs it", async () => {
+    // The root's file is the user's: tsmicro new says what to add to it.
+    expect(orderMade).toContain(
+      "to run order with docker compose up, add to the workspace's docker-compose.yml:\n  include:\n    - services/order/compose.yml\n",
+    );
+    const rootFile = parseYaml(await readFile(join(root, "docker-compose.yml"), "utf8")) as ComposeFile;
+    expect(rootFile.include).toBeUndefined();
+    const includes = ["user", "edge", "site", "order"].map((name) => `services/${name}/compose.yml`);
+    const services = await composeModel(root, includes);
+    expect([...services.keys()]).toEqual([
+      ...["etcd", "jaeger", "postgres", "gateway", "web-gateway"],
+      ...["user-database", "user-migrate", "user", "edge", "site"],
+      ...["order-database", "order-migrate", "order"],
+    ]);
+    const known = new Set([
+      ...serviceFlagNames.map((flag) => `TSMICRO_${flag.toUpperCase()}`),
+      ...["DATABASE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"],
+    ]);
+    for (const [name, service] of services) {
+      for (const dependency of Object.keys(service.depends_on ?? {})) expect(services.has(dependency), name).toBe(true);
+      if (service.environment?.TSMICRO_REGISTRY === "etcd")
+        expect(service.depends_on, name).toMatchObject({ etcd: { condition: "service_healthy" } });
+      if (name.endsWith("-database") || !service.build) continue;
+      for (const key of Object.keys(service.environment ?? {})) expect(known, `${name}: ${key}`).toContain(key);
+      // Every image builds from the workspace root: a service's with its own Dockerfile, the gateways' with the root alone.
+      expect(service.build.context, name).toBe(root);
+      if (service.build.dockerfile) expect(existsSync(join(root, service.build.dockerfile)), name).toBe(true);
+    }
+    // Each service with a database has its own, so two never share one migrations table.
+    expect(services.get("user")!.environment!.DATABASE_URL).toBe("postgres://postgres:postgres@postgres:5432/user");
+    expect(services.get("order")!.environment!.DATABASE_URL).toBe("postgres://postgres:postgres@postgres:5432/order");
+    expect(services.get("site")!.environment!.TSMICRO_SERVER_ADDRESS).toBe("0.0.0.0:8080");
+    expect(services.get("web-gateway")!.command).toContain("--handler=web");
+    // The gateways run tsmicro as the root installs it (a dev dependency), without any service's folder.
+    const gateway = services.get("gateway")!;
+    expect(gateway.build!.dockerfile_inline).toContain("RUN npm ci --workspaces=false\n");
+    expect(existsSync(join(root, gateway.command![0]!))).toBe(true);
+
+    // A file that lists the service already is left as it is; one with an include: list gets one line to add.
+    const rootPath = join(root, "docker-compose.yml");
+    const original = await readFile(rootPath, "utf8");
+    try {
+      await writeFile(rootPath, `include:\n  - services/user/compose.yml\n${original}`);
+      // Web services: no proto, so the workspace's other services are not regenerated.
+      const made = await runCreate(["stock", "--type", "web", "--no-install"], root);
+      expect(made.code, made.stderr).toBe(0);
+      expect(made.stdout).toContain(
+        "to run stock with docker compose up, add to the include: list of the workspace's docker-compose.yml:\n  - services/stock/compose.yml\n",
+      );
+      await writeFile(rootPath, `include:\n  - services/mail/compose.yml\n${original}`);
+      const listed = await runCreate(["mail", "--type", "web", "--no-install"], root);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(listed.stdout).not.toContain("docker compose up");
+    } finally {
+      await writeFile(rootPath, original);
+      for (const name of ["stock", "mail"]) await rm(join(root, "services", name), { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!postgresBinDir || !etcdProgram)(
+    "the compose files, replayed: a service's database made once, its migrations, the service on etcd, the gateway's image",
+    async () => {
+      const postgres = await startPostgres();
+      const etcd = await startEtcdCluster({ members: 1 });
+      try {
+        const services = await composeModel(
+          root,
+          ["user", "order"].map((name) => `services/${name}/compose.yml`),
+        );
+        const server = new URL(postgres.url);
+        // Compose's host names, here: postgres and etcd where the test started them.
+        const here = (env: Record<string, string>) =>
+          Object.fromEntries(
+            Object.entries(env).map(([key, value]) => [
+              key,
+              value
+                .replace("postgres:postgres@postgres:5432", `postgres@${server.host}`)
+                .replace("etcd:2379", etcd.endpoints[0]!.replace("http://", "")),
+            ]),
+          );
+        const tsx = join(root, "node_modules/.bin/tsx");
+        for (const name of ["user", "order"]) {
+          const [shell, ...args] = services.get(`${name}-database`)!.command!;
+          // Twice: a second docker compose up finds the database there.
+          for (let i = 0; i < 2; i++) {
+            const made = await inProject(root, shell!, args, {
+              ...services.get(`${name}-database`)!.environment!,
+              PGHOST: server.hostname,
+              PGPORT: server.port,
+              PATH: `${postgresBinDir}:${process.env.PATH}`,
+            });
+            expect(made.code, made.stderr).toBe(0);
+          }
+          // The image's node dist/migrate.js, from source.
+          expect(services.get(`${name}-migrate`)!.command).toEqual(["node", "dist/migrate.js"]);
+          const migrated = await inProject(
+            join(root, `services/${name}`),
+            tsx,
+            ["src/migrate.ts"],
+            here(services.get(`${name}-migrate`)!.environment!),
+          );
+          expect(migrated.stdout, migrated.stderr).toMatch(/^migrations applied: 0001_/);
+        }
+        // Its addresses on loopback, and no traces: Jaeger is not here.
+        const { OTEL_EXPORTER_OTLP_ENDPOINT: _, ...env } = here(services.get("user")!.environment!);
+        const user = startBackground(join(root, "services/user"), tsx, ["src/main.ts"], {
+          ...env,
+          TSMICRO_SERVER_ADDRESS: "127.0.0.1:0",
+          TSMICRO_METRICS_ADDRESS: "127.0.0.1:0",
+        });
+        await user.waitFor(/"msg":"user started"/);
+        const registry = {
+          TSMICRO_REGISTRY: env.TSMICRO_REGISTRY!,
+          TSMICRO_REGISTRY_ADDRESS: env.TSMICRO_REGISTRY_ADDRESS!,
+        };
+        const listed = await inProject(root, "npx", ["tsmicro", "list", "services"], registry);
+        expect(listed.stdout, listed.stderr).toContain("user");
+
+        // The gateway's image, built from the root's package files alone, and its command with its environment.
+        const context = join(work, "gateway-context");
+        await mkdir(context);
+        for (const file of ["package.json", "package-lock.json", "vendor", ".dockerignore"])
+          await cp(join(root, file), join(context, file), { recursive: true });
+        const gateway = services.get("gateway")!;
+        await writeFile(join(context, "Dockerfile"), gateway.build!.dockerfile_inline!);
+        const image = await replayDockerfile(context, join(work, "gateway-image"));
+        const port = await freePort();
+        const [command, ...args] = gateway.command!.map((arg) => arg.replace("0.0.0.0:8080", `127.0.0.1:${port}`));
+        const { OTEL_EXPORTER_OTLP_ENDPOINT: __, ...gatewayEnv } = here(gateway.environment!);
+        const api = startBackground(image.dir, join(image.dir, command!), args, gatewayEnv);
+        await api.waitFor(/gateway routes user/);
+        const created = await fetch(`http://127.0.0.1:${port}/v1/users`, { method: "POST", body: '{"name":"ann"}' });
+        expect(created.status).toBe(200);
+        await api.stop();
+        await user.stop();
+      } finally {
+        await etcd.stop();
+        await postgres.stop();
+      }
+    },
+    5 * minutes,
+  );
 
   it(
     "tsmicro run starts every service for development in one terminal and stops them all on Ctrl-C",

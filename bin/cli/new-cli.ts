@@ -133,7 +133,9 @@ function projectNextSteps(result: NewCommandResult, db: "pglite" | "postgres"): 
       nextSteps(created, "next, at the workspace root:", result.workspace, result.installed, [
         "npm run dev      # every service of the workspace, this one too, restarting on change",
         "npm test         # type-check and test every service",
-      ]) + wiringSteps(result)
+      ]) +
+      wiringSteps(result) +
+      composeSteps(result)
     );
   // On PostgreSQL the service neither starts without the server nor creates its tables itself.
   const database =
@@ -174,4 +176,21 @@ function wiringSteps({ registeredName, callers }: NewCommandResult): string {
     }),
   ]);
   return `${lines.join("\n")}\n`;
+}
+
+/** The line that lists the service's compose.yml in the workspace's docker-compose.yml, which is the user's to edit. */
+function composeSteps({ registeredName, compose }: NewCommandResult): string {
+  if (!compose) return "";
+  const item = `- ${compose.file}`;
+  const lines = compose.hasInclude
+    ? [
+        `to run ${registeredName} with docker compose up, add to the include: list of the workspace's docker-compose.yml:`,
+        `  ${item}`,
+      ]
+    : [
+        `to run ${registeredName} with docker compose up, add to the workspace's docker-compose.yml:`,
+        "  include:",
+        `    ${item}`,
+      ];
+  return `\n${lines.join("\n")}\n`;
 }

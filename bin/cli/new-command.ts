@@ -70,6 +70,11 @@ export interface NewCommandResult {
    * with the clients of this one's services they may wire in.
    */
   readonly callers?: { readonly apis: readonly string[]; readonly clients: readonly ClientScaffold[] } | undefined;
+  /**
+   * The service's compose file (`services/user/compose.yml`), when the workspace's docker-compose.yml
+   * does not list it yet, and whether that file has an `include:` list to add it to.
+   */
+  readonly compose?: { readonly file: string; readonly hasInclude: boolean } | undefined;
 }
 
 /**
@@ -197,7 +202,26 @@ export async function newCommand(
   const apis = workspace && served.length > 0 ? await apiServices(workspace, dir) : [];
   const clients = served.map((service) => clientScaffold(service, registeredName));
   const callers = apis.length > 0 ? { apis, clients } : undefined;
-  return { dir, registeredName, files, installed: options.install, workspace, callers };
+  const compose = workspace ? await composeInclude(workspace, dir) : undefined;
+  return { dir, registeredName, files, installed: options.install, workspace, callers, compose };
+}
+
+/**
+ * What the workspace's docker-compose.yml needs for the service in `dir` to run under docker compose up:
+ * its compose.yml under `include:`. The root file is the user's, so tsmicro says what to add and never
+ * edits it. Undefined when there is nothing to add: the file lists it already, or the workspace has no
+ * docker-compose.yml (one made before tsmicro wrote it).
+ */
+async function composeInclude(root: string, dir: string): Promise<NewCommandResult["compose"]> {
+  const text = await readFile(join(root, "docker-compose.yml"), "utf8").catch(() => undefined);
+  const file = `${relative(root, dir).split(sep).join("/")}/compose.yml`;
+  if (text === undefined) return undefined;
+  // An item of a list (`- services/user/compose.yml`, `- path: …`), not a commented one: listed already.
+  const listed = text
+    .split("\n")
+    .some((line) => /^\s*-\s*(?:path:\s*)?["']?(?:\.\/)?([^"'\s#]+)/.exec(line)?.[1] === file);
+  if (listed) return undefined;
+  return { file, hasInclude: /^include:/m.test(text) };
 }
 
 /**
@@ -267,8 +291,8 @@ export async function newWorkspace(
     const overrides = specs.vendored
       ? { "@tsmicro/runtime": specs.runtime, "@tsmicro/gateway": specs.gateway }
       : undefined;
-    for (const file of planWorkspace({ packageName: project.kebab, devDependencies, overrides, version }, templates))
-      await writeProjectFile(staging, file);
+    const input = { packageName: project.kebab, devDependencies, overrides, version, vendored: specs.vendored };
+    for (const file of planWorkspace(input, templates)) await writeProjectFile(staging, file);
     for (const file of await observabilityFiles()) await writeProjectFile(staging, file);
   });
   if (options.install) {

@@ -70,6 +70,8 @@ export function planProject(input: ProjectInput, templates: TemplateSet): Scaffo
     firstService: input.source.services[0],
     sampleTests: input.sample,
     serviceDir: `services/${input.packageName}`,
+    // In a workspace, where the root's docker-compose.yml runs the web gateway.
+    webGatewayPort: workspaceGatewayPorts.web,
     // The gateway finds `<namespace>.<alias>` behind `/<alias>/`: a project registered under a namespace names it.
     gatewayNamespace:
       input.registeredName === input.alias.kebab
@@ -89,10 +91,13 @@ export function planProject(input: ProjectInput, templates: TemplateSet): Scaffo
       type === "web" ? "project/web/src/healthcheck.ts.ejs" : "project/common/src/healthcheck.ts.ejs",
     ],
     ["vitest.config.ts", "project/common/vitest.config.ts.ejs"],
-    // In a workspace the image builds from the workspace root, and one compose file per service would not fit.
-    // Its build context is the workspace root, whose .dockerignore Docker reads, not one in services/NAME.
+    // In a workspace the image builds from the workspace root, whose .dockerignore Docker reads, not one in
+    // services/NAME; compose.yml is the service's part of the root's docker-compose.yml, which includes it.
     ...(input.workspace
-      ? ([["Dockerfile", "project/workspace/Dockerfile.ejs"]] as [string, string][])
+      ? ([
+          ["Dockerfile", "project/workspace/Dockerfile.ejs"],
+          ["compose.yml", "project/workspace/compose.yml.ejs"],
+        ] as [string, string][])
       : ([
           [".dockerignore", "project/common/dockerignore.ejs"],
           ["Dockerfile", `project/${type}/Dockerfile.ejs`],
@@ -162,14 +167,30 @@ export interface WorkspaceInput {
   readonly devDependencies: Readonly<Record<string, string>>;
   readonly overrides: Readonly<Record<string, string>> | undefined;
   readonly version: string;
+  /** tsmicro's packages are tarballs in `vendor/`, which the gateway's image copies. */
+  readonly vendored: boolean;
 }
 
-/** The files of a workspace root: package.json with `services/*` workspaces, tsmicro.json, README, the shared proto folder. */
+/**
+ * The ports docker-compose.yml publishes at a workspace root: the HTTP gateway's, and the web gateway's,
+ * 8082 as `micro web`'s.
+ */
+const workspaceGatewayPorts = { http: containerPorts.http, web: 8082 } as const;
+
+/**
+ * The files of a workspace root: package.json with `services/*` workspaces, tsmicro.json, README,
+ * docker-compose.yml with what the services share, the shared proto folder.
+ */
 export function planWorkspace(input: WorkspaceInput, templates: TemplateSet): ScaffoldFile[] {
-  const data = { ...input, json: (value: unknown) => JSON.stringify(value, null, 2).replace(/\n/g, "\n  ") };
+  const data = {
+    ...input,
+    ports: workspaceGatewayPorts,
+    json: (value: unknown) => JSON.stringify(value, null, 2).replace(/\n/g, "\n  "),
+  };
   return (
     [
       ["package.json", "project/workspace/package.json.ejs"],
+      ["docker-compose.yml", "project/workspace/docker-compose.yml.ejs"],
       ["tsmicro.json", "project/workspace/tsmicro.json.ejs"],
       ["README.md", "project/workspace/README.md.ejs"],
       [".gitignore", "project/workspace/gitignore.ejs"],
