@@ -154,6 +154,17 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
     expect(exit.stderrLines[0]).not.toMatch(/UNAVAILABLE|No connection established|failures in a row/);
   });
 
+  it("a password in the address that cannot be reached is redacted on stderr, as in the log", async () => {
+    const port = await closedPort();
+    const exit = await echoNode([...local(), "--broker=nats", `--broker_address=nats://app:s3cret@127.0.0.1:${port}`]);
+    expect(exit.code).toBe(1);
+    expect(exit.stderrLines).toEqual([
+      `echo: cannot start: the nats broker at nats://app:[redacted]@127.0.0.1:${port} cannot be used (CONNECTION_REFUSED); start nats-server there, or point --broker_address at a running one (nats://host:4222) (TSM_ERR_BROKER_UNREACHABLE)`,
+    ]);
+    expect(exit.stdout).toContain("nats://app:[redacted]@");
+    expect(exit.stdout).not.toContain("s3cret");
+  });
+
   it("a malformed --registry_address, or a name that does not resolve, is said in words", async () => {
     const malformed = await echoNode(["--registry=etcd", "--registry_address=127.0.0.1:notaport"]);
     expect(malformed.code).toBe(1);

@@ -9,6 +9,7 @@ import { createServer, isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
 import { flushLogSync, type Logger, writesForPeople } from "../logging/logger.js";
+import { redactText } from "../logging/redact.js";
 import type { MetricsServer } from "../metrics/metrics-server.js";
 import type { Endpoint, Registry, Service as RegistryService } from "../registry/registry.js";
 import { endpointsFingerprint } from "../registry/endpoints-fingerprint.js";
@@ -199,9 +200,13 @@ export class Registration {
   }
 }
 
-/** Prints `<name>: cannot start: <message>` on stderr (and logs it, unless the log goes to the same person), then exits 1. */
+/**
+ * Prints `<name>: cannot start: <message>` on stderr (and logs it, unless the log goes to the same person), then exits 1.
+ * The line is redacted as log lines are: a container's stderr reaches the same collector as its log, and a
+ * message may quote a flag's value (`--broker_address nats://app:PASSWORD@nats:4222`).
+ */
 export function exitCannotStart(name: string, error: unknown, logger: Logger): never {
-  const line = `${name}: cannot start: ${startFailure(error)}`;
+  const line = redactText(`${name}: cannot start: ${startFailure(error)}`);
   // Logs for a collector get the line too, for the log centre; a terminal's reader has it from stderr once.
   if (!writesForPeople(logger)) logger.error({ code: isSetupError(error) ? error.code : undefined }, line);
   // Pretty lines go out from a worker thread: the ones logged before the failure come first.
