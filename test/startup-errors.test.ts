@@ -154,6 +154,18 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
     expect(exit.stderrLines[0]).not.toMatch(/UNAVAILABLE|No connection established|failures in a row/);
   });
 
+  it("--help (or -h) prints the flags on stdout and exits 0, registering nothing, as go-micro's services do", async () => {
+    const registryDir = await mkdtemp(join(dir, "registry-"));
+    for (const flag of ["--help", "-h"]) {
+      const exit = await echoNode(["--registry=local", `--registry_address=${registryDir}`, flag, "--registy=etcd"]);
+      expect(exit.code).toBe(0);
+      expect(exit.stderrLines).toEqual([]);
+      expect(exit.stdout).toMatch(/^echo: a tsmicro service\./);
+      expect(exit.stdout).toContain("\nregistry (docs/registry.md):\n  --registry --registry_address");
+      expect(await readdir(registryDir)).toEqual([]);
+    }
+  });
+
   it("a password in the address that cannot be reached is redacted on stderr, as in the log", async () => {
     const port = await closedPort();
     const exit = await echoNode([...local(), "--broker=nats", `--broker_address=nats://app:s3cret@127.0.0.1:${port}`]);

@@ -59,6 +59,7 @@ export {
   type FlagParser,
 } from "./service/flag-values.js";
 export { checkRuntimeFlags, runtimeFlagNames } from "./service/flag-names.js";
+export { asksForHelp, HelpRequested, serviceHelp } from "./service/service-help.js";
 
 // Clients, selection and resilience as the gateway builds them.
 export { RegistryClients } from "./client/registry-clients.js";

@@ -10,8 +10,10 @@ import {
 import { type Logger, type Registry, type ServiceSettings, SetupError } from "@tsmicro/runtime";
 import {
   advertised,
+  asksForHelp,
   checkFlagSpelling,
   ensureCanListen,
+  HelpRequested,
   listenMetrics,
   listenError,
   metricsListenAddress,
@@ -25,6 +27,8 @@ import {
   runUntilSignal,
   resolveTracingSettings,
   runtimeFlagNames,
+  serviceFlagNames,
+  serviceHelp,
   TracingUse,
 } from "@tsmicro/runtime/internal";
 import { GatewayMetrics, ownMetricsListener } from "./gateway-metrics.js";
@@ -64,7 +68,10 @@ export interface WebService {
   start(): Promise<void>;
   /** Deregisters, keeps serving briefly so gateways drop the node, then closes; connections still open after `--shutdown_grace` are cut. */
   stop(): Promise<void>;
-  /** Starts, then stops on SIGINT or SIGTERM; resolves once stopped. If start fails it prints one line and exits 1. */
+  /**
+   * Starts, then stops on SIGINT or SIGTERM; resolves once stopped. If start fails it prints one line and exits 1;
+   * given `--help` (or `-h`), it prints the flags it reads and exits 0.
+   */
   run(): Promise<void>;
 }
 
@@ -76,13 +83,15 @@ export interface WebService {
  * createService.
  */
 export function createWebService(options: WebServiceOptions): WebService {
+  const args = options.args ?? process.argv.slice(2);
+  const help = asksForHelp(args) ? new HelpRequested(serviceHelp(options.name, serviceFlagNames)) : undefined;
   const { value: config, error: flagError } = readOrDefer(
     (args, env) => {
       checkFlagSpelling(args, runtimeFlagNames, undefined, { serves: true });
       const settings = resolveServiceSettings(options.settings ?? {}, args, env);
       return { settings, tracing: resolveTracingSettings(options.name, settings, env) };
     },
-    options.args ?? process.argv.slice(2),
+    args,
     options.env ?? process.env,
   );
   const { settings } = config;
@@ -132,7 +141,7 @@ export function createWebService(options: WebServiceOptions): WebService {
   }
 
   async function start(): Promise<void> {
-    if (flagError ?? loggerError) throw flagError ?? loggerError;
+    if (help ?? flagError ?? loggerError) throw help ?? flagError ?? loggerError;
     if (stopping) throw new Error(`${options.name} was stopped; create a new web service to start again`);
     await registry.ready();
     await tracing.start();

@@ -4,6 +4,8 @@ import { SetupError } from "../errors/setup-error.js";
 import { silentLogger } from "../logging/logger.js";
 import { createMemoryRegistry } from "../registry/memory-registry.js";
 import type { Registry } from "../registry/registry.js";
+import { runtimeFlagNames } from "./flag-names.js";
+import { HelpRequested, serviceHelp } from "./service-help.js";
 import { advertisedBeside, ensureCanListen, nodeRecord, Registration, RegistryUse, startFailure } from "./lifecycle.js";
 
 const record = nodeRecord({
@@ -192,6 +194,23 @@ describe("checkFlags", () => {
           "--broker_jetstream has an invalid value on: JetStream is NATS's, and the broker is http (at most once): add --broker nats, or turn --broker_jetstream off",
       }),
     );
+  });
+
+  it("given --help, rejects checkFlags() and start() with the flags' help, a bad flag beside it notwithstanding, starting nothing", async () => {
+    const { createService } = await import("./service.js");
+    const registry = counted();
+    const service = createService({
+      name: "store",
+      args: ["--client_retries=lots", "--help"],
+      env: {},
+      registry,
+      logger: silentLogger(),
+    });
+    const help = new HelpRequested(serviceHelp("store", runtimeFlagNames));
+    await expect(service.checkFlags()).rejects.toThrowError(help);
+    await expect(service.checkFlags()).rejects.toHaveProperty("help", help.help);
+    await expect(service.start()).rejects.toHaveProperty("help", help.help);
+    expect(registry.starts).toBe(0);
   });
 
   const listen = "such as 127.0.0.1:0 or 0.0.0.0:8080";

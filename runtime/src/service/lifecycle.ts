@@ -5,6 +5,7 @@
  * clear line when start fails. The rule throughout: whoever creates a
  * resource owns it; a registry handed in by the caller is never stopped here.
  */
+import { writeSync } from "node:fs";
 import { createServer, isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
@@ -15,6 +16,7 @@ import type { Endpoint, Registry, Service as RegistryService } from "../registry
 import { endpointsFingerprint } from "../registry/endpoints-fingerprint.js";
 import { createRegistry } from "./create-registry.js";
 import { advertiseAddress, hostPort, joinHostPort, listenRule } from "./host-port.js";
+import { HelpRequested } from "./service-help.js";
 import type { ServiceSettings } from "./settings.js";
 
 /** How long a deregistered node keeps serving so callers' watches drop it before it stops accepting. */
@@ -202,10 +204,16 @@ export class Registration {
 
 /**
  * Prints `<name>: cannot start: <message>` on stderr (and logs it, unless the log goes to the same person), then exits 1.
+ * Given the HelpRequested of `--help`, prints the help on stdout instead and exits 0.
  * The line is redacted as log lines are: a container's stderr reaches the same collector as its log, and a
  * message may quote a flag's value (`--broker_address nats://app:PASSWORD@nats:4222`).
  */
 export function exitCannotStart(name: string, error: unknown, logger: Logger): never {
+  if (error instanceof HelpRequested) {
+    // Synchronous, so exit cannot cut the help short on a pipe (`node dist/main.js --help | less`).
+    writeSync(1, error.help);
+    process.exit(0);
+  }
   const line = redactText(`${name}: cannot start: ${startFailure(error)}`);
   // Logs for a collector get the line too, for the log centre; a terminal's reader has it from stderr once.
   if (!writesForPeople(logger)) logger.error({ code: isSetupError(error) ? error.code : undefined }, line);

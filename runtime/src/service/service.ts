@@ -42,6 +42,7 @@ import { serviceLogger } from "./service-logger.js";
 import { databaseOptionsFrom } from "../database/database-options.js";
 import { checkFlagSpelling } from "./flag-values.js";
 import { runtimeFlagNames } from "./flag-names.js";
+import { asksForHelp, HelpRequested, serviceHelp } from "./service-help.js";
 import { ServiceEvents, type EventSubscribeOptions } from "./service-events.js";
 import { tracingServerMiddleware } from "../tracing/server-middleware.js";
 import { resolveTracingSettings } from "../tracing/tracing-settings.js";
@@ -208,7 +209,8 @@ export interface MicroService {
   setServing(serving: boolean): void;
   /**
    * Starts, then stops on SIGINT or SIGTERM; resolves once stopped. If start
-   * fails it prints `<name>: cannot start: <message>` on stderr and exits 1.
+   * fails it prints `<name>: cannot start: <message>` on stderr and exits 1;
+   * given `--help` (or `-h`), it prints the flags on stdout and exits 0.
    */
   run(): Promise<void>;
   /**
@@ -225,7 +227,9 @@ export interface MicroService {
    * it connects to it, as start() then needs); resolves otherwise. A main
    * that opens or migrates a database before start() checks first,
    * `await service.checkFlags().catch(service.fatal)`, so a bad flag, an
-   * unreachable registry or an unfinished handler changes nothing.
+   * unreachable registry or an unfinished handler changes nothing. Given
+   * `--help` (or `-h`), it rejects with the flags' help, which `fatal` prints
+   * on stdout before exiting 0.
    */
   checkFlags(): Promise<void>;
 }
@@ -238,6 +242,8 @@ type MethodFunction = (request: unknown, context: CallContext) => unknown;
  * flag does not throw here: start() (and so run()) reports it.
  */
 export function createService(options: ServiceOptions): MicroService {
+  const args = options.args ?? process.argv.slice(2);
+  const help = asksForHelp(args) ? new HelpRequested(serviceHelp(options.name, runtimeFlagNames)) : undefined;
   const { value: config, error: flagError } = readOrDefer(
     (args, env) => {
       checkFlagSpelling(args, runtimeFlagNames, undefined, { serves: true });
@@ -252,7 +258,7 @@ export function createService(options: ServiceOptions): MicroService {
         broker: brokerSettingsFrom(args, env),
       };
     },
-    options.args ?? process.argv.slice(2),
+    args,
     options.env ?? process.env,
   );
   const { settings } = config;
@@ -362,7 +368,7 @@ export function createService(options: ServiceOptions): MicroService {
   }
 
   async function start(): Promise<void> {
-    const setupError = flagError ?? loggerError ?? handlerError ?? events.setupError;
+    const setupError = help ?? flagError ?? loggerError ?? handlerError ?? events.setupError;
     if (setupError) throw setupError;
     if (stopping) throw new Error(`${options.name} was stopped; create a new service to start again`);
     await registry.ready();
@@ -461,7 +467,7 @@ export function createService(options: ServiceOptions): MicroService {
     run: () => runUntilSignal(options.name, service, logger),
     fatal: (error) => exitCannotStart(options.name, error, logger),
     checkFlags: async () => {
-      const setupError = flagError ?? loggerError ?? handlerError;
+      const setupError = help ?? flagError ?? loggerError ?? handlerError;
       if (setupError) throw setupError;
       // The registry the flags name answers too, as start() checks first: a main that opens or
       // migrates its database after this leaves it untouched when it does not.
