@@ -142,6 +142,12 @@ describeNats("nats broker", () => {
       [deadLetterHeaders.error]: "payment service down",
     });
     expect(entries.filter((e) => e.level === "error" && e.fields["messageId"] === "order-1").length).toBeGreaterThan(3);
+    // Each failure's line says what comes of the message: when it comes back, or where it went at the last attempt.
+    expect(entries.filter((e) => e.message?.startsWith("broker handler failed")).map((e) => e.message)).toEqual([
+      "broker handler failed; message redelivered in 20 ms (attempt 1 of 3)",
+      "broker handler failed; message redelivered in 40 ms (attempt 2 of 3)",
+      `broker handler failed; message moved to the dead-letter subject ${topic}.dlq (attempt 3 of 3)`,
+    ]);
     // Acked after dead-lettering: never delivered again.
     await sleep(300);
     expect(attempts).toEqual([1, 2, 3]);

@@ -9,8 +9,11 @@ import type { ReceivedMessage } from "./received-message.js";
 export interface RunnerContext {
   readonly topic: string;
   readonly queue: string | undefined;
-  /** What a failed handler means for the message on this backend, such as "dropped (at-most-once)". */
-  readonly onFailure: string;
+  /**
+   * What a failed handler means for the message of this attempt on this backend, such as "dropped
+   * (at-most-once)" or, on JetStream, when it comes back or that it is dead-lettered.
+   */
+  readonly onFailure: (attempt: number) => string;
   /** What becomes of messages a bounded stop does not start, such as "lost: the http broker is at most once". */
   readonly notStarted: string;
 }
@@ -118,7 +121,7 @@ export class HandlerRunner {
       this.metrics.handled(outcomeOf(error), (performance.now() - started) / 1000);
       this.logger.error(
         { ...fields, err: error, ...failureTraceFields(error) },
-        `broker handler failed; message ${this.context.onFailure}`,
+        `broker handler failed; message ${this.context.onFailure(message.attempt)}`,
       );
       await message.fail(error).catch((nackError: unknown) => this.#settleFailed(fields, nackError));
       return;

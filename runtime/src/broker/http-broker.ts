@@ -213,7 +213,7 @@ class HttpBrokerImpl implements HttpBroker {
     const context = {
       topic,
       queue,
-      onFailure: "dropped (at-most-once)",
+      onFailure: () => "dropped (at-most-once)",
       notStarted: "lost: the http broker is at most once (--broker nats --broker_jetstream on keeps events)",
     };
     const subscription: LocalSubscription = {

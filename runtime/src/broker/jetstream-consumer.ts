@@ -262,3 +262,17 @@ export class JetStreamConsumer {
 export function backoffAfter(backoffMs: readonly number[], attempt: number): number {
   return backoffMs[Math.min(attempt, backoffMs.length) - 1] ?? 0;
 }
+
+/**
+ * What becomes of a message of `topic` whose handler failed attempt `attempt` (1-based), for the
+ * failure's log line: when it comes back, or, at the last attempt, the dead-letter subject it goes to.
+ */
+export function jetstreamFailure(policy: RedeliveryPolicy, topic: string): (attempt: number) => string {
+  return (attempt) => {
+    const of = `attempt ${attempt} of ${policy.maxDeliver}`;
+    if (attempt >= policy.maxDeliver)
+      return `moved to the dead-letter subject ${policy.deadLetterSubject(topic)} (${of})`;
+    const delayMs = backoffAfter(policy.backoffMs, attempt);
+    return `redelivered in ${delayMs < 1000 ? `${delayMs} ms` : `${delayMs / 1000} s`} (${of})`;
+  };
+}

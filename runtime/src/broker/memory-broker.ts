@@ -80,7 +80,7 @@ class MemoryBroker implements Broker {
     const context = {
       topic,
       queue: options.queue,
-      onFailure: "dropped (at-most-once)",
+      onFailure: () => "dropped (at-most-once)",
       notStarted: "lost (at-most-once)",
     };
     const subscription: MemorySubscription = {

@@ -40,7 +40,7 @@ import type {
 } from "./broker.js";
 import { checkStarted, checkTopic, concurrencyOf } from "./broker-checks.js";
 import { HandlerRunner } from "./handler-runner.js";
-import { durableName, JetStreamConsumer, type JetStreamContext } from "./jetstream-consumer.js";
+import { durableName, JetStreamConsumer, type JetStreamContext, jetstreamFailure } from "./jetstream-consumer.js";
 import { StreamSubjects } from "./jetstream-streams.js";
 import { fromNatsHeaders, toNatsHeaders, type Nats } from "./nats-headers.js";
 import { bytesText, ReconnectBuffer, sizeOf } from "./reconnect-buffer.js";
@@ -220,7 +220,7 @@ class NatsBroker implements Broker {
     checkStarted(this.#state, this.kind);
     const { queue } = options;
     const jetstream = this.#connected!.jetstream;
-    const onFailure = jetstream ? "redelivered after a backoff, or dead-lettered" : "dropped (at-most-once)";
+    const onFailure = jetstream ? jetstreamFailure(jetstream.policy, topic) : () => "dropped (at-most-once)";
     const notStarted = jetstream
       ? "left unacknowledged: JetStream redelivers them after the ack wait"
       : "lost: core NATS is at most once (--broker_jetstream on keeps events)";
