@@ -9,7 +9,7 @@ import { createMemoryRegistry } from "../runtime/src/registry/memory-registry.js
 import { createService } from "../runtime/src/service/service.js";
 import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
 import { suiteEnv } from "./support/suite-env.js";
-import { deadLetterHeaders } from "../runtime/src/broker/jetstream-consumer.js";
+import { deadLetterHeaders, durableName } from "../runtime/src/broker/jetstream-consumer.js";
 import { createNatsBroker, type NatsBrokerOptions } from "../runtime/src/broker/nats-broker.js";
 import {
   collect,
@@ -151,6 +151,63 @@ describeNats("nats broker", () => {
     // Acked after dead-lettering: never delivered again.
     await sleep(300);
     expect(attempts).toEqual([1, 2, 3]);
+  });
+
+  it("JetStream: an event refused as invalid (INVALID_ARGUMENT) is dead-lettered at its first attempt and terminated; another error is still redelivered", async () => {
+    const { logger, entries } = recordingLogger();
+    const broker = await open({ servers: [js.url], logger, jetstream: quick });
+    const raw: NatsConnection = await connect({ servers: js.url });
+    try {
+      const topic = uniqueTopic("orders");
+      // The server announces each message a consumer terminates.
+      const terminations: string[] = [];
+      const advisories = raw.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.*.${durableName("billing", topic)}`);
+      void (async () => {
+        for await (const advisory of advisories) terminations.push(advisory.string());
+      })();
+      await raw.flush();
+      const attempts: Record<string, number[]> = {};
+      await broker.subscribe(
+        topic,
+        (message) => {
+          attempts[message.id] = [...(attempts[message.id] ?? []), message.attempt];
+          if (text(message) === "no items") throw new TsmicroError(Code.INVALID_ARGUMENT, "an order needs items");
+          throw new Error("payment service down");
+        },
+        { queue: "billing" },
+      );
+      const dead = collect();
+      await broker.subscribe(`${topic}.dlq`, dead.handler);
+
+      // Ids of their own: JetStream drops a dead letter whose id another test's had, as a duplicate.
+      await broker.publish(topic, encode("no items"), { id: "invalid-1" });
+      await waitFor("the dead letter", () => dead.messages.length === 1);
+      await waitFor("the termination", () => terminations.length === 1);
+      expect(attempts).toEqual({ "invalid-1": [1] });
+      expect(dead.messages[0]?.id).toBe("invalid-1");
+      expect(dead.messages[0]?.headers).toMatchObject({
+        [deadLetterHeaders.topic]: topic,
+        [deadLetterHeaders.attempts]: "1",
+        [deadLetterHeaders.error]: "an order needs items",
+      });
+
+      await broker.publish(topic, encode("down"), { id: "down-1" });
+      await waitFor("the second dead letter", () => dead.messages.length === 2);
+      expect(attempts).toEqual({ "invalid-1": [1], "down-1": [1, 2, 3] });
+      expect(terminations).toHaveLength(1);
+      expect(entries.filter((e) => e.message?.startsWith("broker handler failed")).map((e) => e.message)).toEqual([
+        "broker handler failed; message not retried: the event is invalid (INVALID_ARGUMENT); moved to the " +
+          `dead-letter subject ${topic}.dlq (attempt 1 of 3)`,
+        "broker handler failed; message redelivered in 20 ms (attempt 1 of 3)",
+        "broker handler failed; message redelivered in 40 ms (attempt 2 of 3)",
+        `broker handler failed; message moved to the dead-letter subject ${topic}.dlq (attempt 3 of 3)`,
+      ]);
+      expect(entries.find((e) => e.fields["messageId"] === "invalid-1" && e.fields["deadLetterSubject"])?.message).toBe(
+        "broker: message moved to the dead-letter subject at attempt 1, not retried: the event is invalid (INVALID_ARGUMENT)",
+      );
+    } finally {
+      await raw.close();
+    }
   });
 
   it("JetStream: an explicit nack brings the message back; a configured dead-letter subject is used", async () => {

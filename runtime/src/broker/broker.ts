@@ -22,12 +22,16 @@ export interface BrokerMessage {
   ack(): Promise<void>;
   /**
    * Asks for redelivery after `delayMs` (the backend's backoff when omitted);
-   * done for the handler when it throws. Backends without redelivery drop the message.
+   * done for the handler when it throws, unless it throws INVALID_ARGUMENT (see
+   * isInvalidEvent: dead-lettered, never redelivered). Backends without redelivery drop the message.
    */
   nack(delayMs?: number): Promise<void>;
 }
 
-/** Handles one message: resolve to ack it, throw to nack it (the error is logged with the message id). */
+/**
+ * Handles one message: resolve to ack it, throw to nack it (the error is logged with the message id);
+ * throw INVALID_ARGUMENT to refuse it for good.
+ */
 export type BrokerHandler = (message: BrokerMessage) => Promise<void> | void;
 
 /** Options of one publish. */

@@ -1,6 +1,6 @@
 import { Code, isTsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
-import { unmeteredEvents, type HandledOutcome, type SubscriptionMetrics } from "../metrics/event-metrics.js";
+import { unmeteredEvents, type SubscriptionMetrics } from "../metrics/event-metrics.js";
 import { failureTraceFields } from "../tracing/active-trace-fields.js";
 import type { BrokerHandler } from "./broker.js";
 import type { ReceivedMessage } from "./received-message.js";
@@ -11,9 +11,10 @@ export interface RunnerContext {
   readonly queue: string | undefined;
   /**
    * What a failed handler means for the message of this attempt on this backend, such as "dropped
-   * (at-most-once)" or, on JetStream, when it comes back or that it is dead-lettered.
+   * (at-most-once)" or, on JetStream, when it comes back or that it is dead-lettered. `invalid`:
+   * the handler refused the event as invalid (see isInvalidEvent), so it is not delivered again.
    */
-  readonly onFailure: (attempt: number) => string;
+  readonly onFailure: (attempt: number, invalid: boolean) => string;
   /** What becomes of messages a bounded stop does not start, such as "lost: the http broker is at most once". */
   readonly notStarted: string;
 }
@@ -22,7 +23,8 @@ export interface RunnerContext {
  * Runs one subscription's handler on its messages, at most `concurrency` at
  * once and the rest in arrival order, and settles each message the handler
  * left unsettled: ack when it resolves, nack when it throws (logged with the
- * message id). Every backend uses it, so handler semantics are the same on all,
+ * message id), and reject, never to be delivered again, when it throws that
+ * the event is invalid (see isInvalidEvent): no retry can mend it. Every backend uses it, so handler semantics are the same on all,
  * and so are the event metrics it records: each event handled, how it ended
  * and how long it took, and each one delivered again.
  */
@@ -118,12 +120,14 @@ export class HandlerRunner {
     try {
       await this.handler(message);
     } catch (error) {
-      this.metrics.handled(outcomeOf(error), (performance.now() - started) / 1000);
+      const invalid = isInvalidEvent(error);
+      this.metrics.handled(invalid ? "invalid" : "error", (performance.now() - started) / 1000);
       this.logger.error(
         { ...fields, err: error, ...failureTraceFields(error) },
-        `broker handler failed; message ${this.context.onFailure(message.attempt)}`,
+        `broker handler failed; message ${this.context.onFailure(message.attempt, invalid)}`,
       );
-      await message.fail(error).catch((nackError: unknown) => this.#settleFailed(fields, nackError));
+      const settled = invalid ? message.reject(error) : message.fail(error);
+      await settled.catch((nackError: unknown) => this.#settleFailed(fields, nackError));
       return;
     }
     this.metrics.handled("ok", (performance.now() - started) / 1000);
@@ -135,7 +139,13 @@ export class HandlerRunner {
   }
 }
 
-/** A failure's outcome: `invalid` for an event refused as invalid (it did not decode, or INVALID_ARGUMENT), else `error`. */
-function outcomeOf(error: unknown): HandledOutcome {
-  return isTsmicroError(error) && error.code === Code.INVALID_ARGUMENT ? "invalid" : "error";
+/**
+ * Whether a handler's error refuses its event as invalid: the body did not decode (typed handlers
+ * throw INVALID_ARGUMENT then) or the handler threw INVALID_ARGUMENT. Such an event fails the same
+ * way on every delivery, so it is not retried; it counts as `invalid`. `retryable: false` is not
+ * read here: it is false for most codes, and a client sets it on failures (a deadline, an open
+ * breaker) that a later delivery may well get past.
+ */
+export function isInvalidEvent(error: unknown): boolean {
+  return isTsmicroError(error) && error.code === Code.INVALID_ARGUMENT;
 }

@@ -54,7 +54,9 @@ export function durableName(group: string, topic: string): string {
  * named, ephemeral otherwise), taking from the server only as many messages
  * as the handler has free slots, so none waits out its ack deadline in a
  * buffer. Ack after the handler; nack with backoff after an error; the
- * attempt after `maxDeliver` goes to the dead-letter subject and is acked.
+ * attempt after `maxDeliver` goes to the dead-letter subject and is acked. An
+ * event the handler refused as invalid goes to the dead-letter subject at
+ * once and is terminated: no redelivery can mend it.
  */
 export class JetStreamConsumer {
   #messages: ConsumerMessages | undefined;
@@ -229,10 +231,17 @@ export class JetStreamConsumer {
         await this.#deadLetter(message, attempt, failure);
         await message.ackAck();
       },
+      reject: async (failure) => {
+        // Dead-lettered first: should that publish fail, the message comes back after the ack wait.
+        await this.#deadLetter(message, attempt, failure, "not retried: the event is invalid (INVALID_ARGUMENT)");
+        // No reason given: servers before 2.10 ignore a "+TERM" that carries one, and redeliver.
+        message.term();
+      },
     };
   }
 
-  async #deadLetter(message: JsMsg, attempt: number, failure: unknown): Promise<void> {
+  /** Moves the message to the dead-letter subject; `why` is said in place of "after N attempts" when given. */
+  async #deadLetter(message: JsMsg, attempt: number, failure: unknown, why?: string): Promise<void> {
     const { nats, js, streams, policy, logger } = this.context;
     const subject = policy.deadLetterSubject(this.topic);
     const { headers, id } = fromNatsHeaders(nats, message.headers);
@@ -253,7 +262,7 @@ export class JetStreamConsumer {
     this.metrics.deadLettered();
     logger.error(
       { topic: this.topic, messageId: id, attempt, deadLetterSubject: subject },
-      `broker: message moved to the dead-letter subject after ${attempt} attempts`,
+      `broker: message moved to the dead-letter subject ${why ? `at attempt ${attempt}, ${why}` : `after ${attempt} attempts`}`,
     );
   }
 }
@@ -265,11 +274,20 @@ export function backoffAfter(backoffMs: readonly number[], attempt: number): num
 
 /**
  * What becomes of a message of `topic` whose handler failed attempt `attempt` (1-based), for the
- * failure's log line: when it comes back, or, at the last attempt, the dead-letter subject it goes to.
+ * failure's log line: when it comes back, or, at the last attempt or for an invalid event, the
+ * dead-letter subject it goes to.
  */
-export function jetstreamFailure(policy: RedeliveryPolicy, topic: string): (attempt: number) => string {
-  return (attempt) => {
+export function jetstreamFailure(
+  policy: RedeliveryPolicy,
+  topic: string,
+): (attempt: number, invalid: boolean) => string {
+  return (attempt, invalid) => {
     const of = `attempt ${attempt} of ${policy.maxDeliver}`;
+    if (invalid)
+      return (
+        `not retried: the event is invalid (INVALID_ARGUMENT); moved to the dead-letter subject ` +
+        `${policy.deadLetterSubject(topic)} (${of})`
+      );
     if (attempt >= policy.maxDeliver)
       return `moved to the dead-letter subject ${policy.deadLetterSubject(topic)} (${of})`;
     const delayMs = backoffAfter(policy.backoffMs, attempt);

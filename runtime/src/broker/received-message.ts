@@ -1,14 +1,19 @@
 import type { BrokerMessage } from "./broker.js";
 
-/** How a backend settles one message: acknowledge it, or ask for it again. */
+/** How a backend settles one message: acknowledge it, ask for it again, or give it up. */
 export interface Settlement {
   ack(): Promise<void>;
   /** `failure` is the handler's error when the nack is the automatic one after a throw. */
   nack(delayMs: number | undefined, failure?: unknown): Promise<void>;
+  /**
+   * The handler refused the message as invalid (`failure`): no delivery can succeed, so it is not
+   * delivered again, and goes to the dead letters at once where the backend keeps them.
+   */
+  reject(failure: unknown): Promise<void>;
 }
 
 /** Settlement of backends that deliver at most once: there is nothing to acknowledge and nothing to redeliver. */
-export const atMostOnce: Settlement = { ack: async () => {}, nack: async () => {} };
+export const atMostOnce: Settlement = { ack: async () => {}, nack: async () => {}, reject: async () => {} };
 
 /** A message's own fields, as a backend read them off the wire. */
 export interface MessageFields {
@@ -65,5 +70,12 @@ export class ReceivedMessage implements BrokerMessage {
     if (this.#settled) return;
     this.#settled = true;
     await this.settlement.nack(undefined, error);
+  }
+
+  /** The automatic settlement after the handler refused the message as invalid: never delivered again. */
+  async reject(error: unknown): Promise<void> {
+    if (this.#settled) return;
+    this.#settled = true;
+    await this.settlement.reject(error);
   }
 }

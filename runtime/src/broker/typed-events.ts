@@ -69,9 +69,9 @@ export interface EventHandlerContext {
 /**
  * The broker handler of one event: decodes each message and calls `handle`
  * in a consumer span. A body that does not decode, like a handler that
- * throws, fails the message (logged with its id and the span's trace;
- * redelivered where the backend can, which ends in the dead-letter subject
- * for a body that never decodes).
+ * throws, fails the message (logged with its id and the span's trace); it
+ * fails as INVALID_ARGUMENT, so it is not redelivered but dead-lettered at
+ * once where the backend keeps dead letters (see HandlerRunner).
  */
 export function eventBrokerHandler<T>(
   event: EventDefinition<T>,
