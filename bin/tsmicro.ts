@@ -2,7 +2,7 @@
 import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { CommandError } from "./cli/command-error.js";
-import { failCommand, knownFlagsOf, unknownSubcommand } from "./cli/fail.js";
+import { failCommand, knownFlagsOf, unknownSubcommand, writeErrorLine } from "./cli/fail.js";
 import { readSwitches } from "./cli/switch-flags.js";
 import { version } from "./cli/package-paths.js";
 import { findWorkspace } from "./cli/workspace.js";
@@ -327,7 +327,7 @@ await cli
       );
       process.stdout.write(output);
       if (!healthy) {
-        process.stderr.write(`tsmicro: health check failed: ${summary}\n`);
+        writeErrorLine(`tsmicro: health check failed: ${summary}`);
         process.exitCode = 1;
       }
     },

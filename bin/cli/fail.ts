@@ -1,5 +1,39 @@
+import { createRequire } from "node:module";
 import { closestName, codeName, isSetupError, isTsmicroError } from "@tsmicro/runtime/errors";
 import { CommandError } from "./command-error.js";
+
+/**
+ * Writes one error line on stderr, with the passwords it quotes redacted (see redactedLine): a
+ * terminal's scrollback, a CI log or a bug report is no place for `--registry_address http://app:PASSWORD@…`.
+ */
+export function writeErrorLine(line: string): void {
+  process.stderr.write(`${redactedLine(line)}\n`);
+}
+
+/**
+ * `line` redacted as a service's log lines are (redactText), and any password given in a URL on the
+ * command line or in a TSMICRO_* or MICRO_* variable replaced wherever the line quotes it after its
+ * user, URL or not (etcd words an unresolved host `the name app:PASSWORD@127.0.0.1 does not resolve`).
+ */
+export function redactedLine(line: string, given: readonly string[] = givenValues()): string {
+  // Loaded only to print a failure: the runtime's internals are not what `tsmicro --version` should load.
+  const { redacted, redactText, urlPassword } = createRequire(import.meta.url)(
+    "@tsmicro/runtime/internal",
+  ) as typeof import("@tsmicro/runtime/internal");
+  let text = redactText(line);
+  for (const value of given)
+    for (const url of value.matchAll(urlPassword)) {
+      const password = url[0].slice(url[1]!.length, -1);
+      if (password !== "") text = text.replaceAll(`:${password}@`, `:${redacted}@`);
+    }
+  return text;
+}
+
+/** What the user gave the command: its arguments, and the TSMICRO_* and MICRO_* variables it reads. */
+function givenValues(): string[] {
+  const variables = Object.entries(process.env).filter(([name]) => /^(TSMICRO|MICRO)_/.test(name));
+  return [...process.argv, ...variables.map(([, value]) => value ?? "")];
+}
 
 /**
  * The yargs failure handler of tsmicro's commands: usage errors, setup
@@ -17,7 +51,7 @@ export function failCommand(program: string, knownFlags: () => Iterable<string> 
       : isTsmicroError(error)
         ? `call failed: ${codeName(error.code)}: ${error.message}`
         : error.message;
-    process.stderr.write(`${program}: ${text}\n`);
+    writeErrorLine(`${program}: ${text}`);
     process.exit(1);
   };
 }

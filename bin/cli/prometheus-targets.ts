@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { type Registry, SetupError } from "@tsmicro/runtime";
+import { writeErrorLine } from "./fail.js";
 
 /** One entry of Prometheus's file-based service discovery: addresses to scrape and the labels they get. */
 export interface TargetGroup {
@@ -136,7 +137,7 @@ export async function watchTargets(
   await schedule();
   for await (const _event of watcher) {
     if (signal.aborted) break;
-    void schedule().catch((error: unknown) => process.stderr.write(`tsmicro: prometheus-targets: ${String(error)}\n`));
+    void schedule().catch((error: unknown) => writeErrorLine(`tsmicro: prometheus-targets: ${String(error)}`));
   }
   await pending;
   clearInterval(alive);

@@ -126,5 +126,5 @@ export { checkTopic } from "./broker/broker-checks.js";
 // Publishing as the gateway's event handler does it: a PRODUCER span and its traceparent in the headers.
 export { tracedPublish } from "./tracing/messaging-span.js";
 
-// Keeps credentials out of what the dashboard shows of node metadata, as out of logs.
-export { redactValue } from "./logging/redact.js";
+// Keeps credentials out of what the dashboard shows of node metadata, and of the CLI's error lines, as out of logs.
+export { redacted, redactText, redactValue, urlPassword } from "./logging/redact.js";

@@ -27,13 +27,18 @@ export interface RunResult {
 export function run(
   command: string,
   args: readonly string[],
-  options: { cwd?: string; input?: Uint8Array } = {},
+  options: { cwd?: string; input?: Uint8Array; env?: NodeJS.ProcessEnv } = {},
 ): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = execFile(
       command,
       args,
-      { cwd: options.cwd ?? repoRoot, maxBuffer: 256 * 1024 * 1024, encoding: "buffer" },
+      {
+        cwd: options.cwd ?? repoRoot,
+        maxBuffer: 256 * 1024 * 1024,
+        encoding: "buffer",
+        ...(options.env ? { env: options.env } : {}),
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
         resolve({ code, stdout: stdout.toString("utf8"), stderr: stderr.toString("utf8") });
