@@ -6,7 +6,13 @@ import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { isSetupError, SetupError } from "@tsmicro/runtime/errors";
 import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { nameForms } from "../../generator/scaffold/names.js";
-import { planProject, planWorkspace, sampleProto, type ProjectType } from "../../generator/scaffold/plan-project.js";
+import {
+  composeServiceNames,
+  planProject,
+  planWorkspace,
+  sampleProto,
+  type ProjectType,
+} from "../../generator/scaffold/plan-project.js";
 import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
 import {
   type ClientScaffold,
@@ -18,6 +24,7 @@ import type { TemplateSet } from "../../generator/templates.js";
 import { displayPath } from "./buf-image.js";
 import { CommandError } from "./command-error.js";
 import { formatFiles } from "./format.js";
+import { checkComposeNames, workspaceComposeFiles } from "./compose-services.js";
 import { compileRequest } from "./generate-command.js";
 import { generateFiles, warnOnStderr } from "./generate-files.js";
 import { loadTemplates } from "./load-templates.js";
@@ -105,6 +112,13 @@ export async function newCommand(
   const dir = workspace ? join(workspace, "services", project.kebab) : resolve(options.dir ?? project.kebab);
   const shown = shownAs(options.dir, dir);
   await checkTarget(dir, shown);
+  // Its compose.yml joins the workspace's under include:, where a name defined twice stops docker compose up.
+  const composeFiles = workspace ? await workspaceComposeFiles(workspace) : new Map();
+  const named = options.alias
+    ? { flag: "--alias", value: options.alias }
+    : { flag: "project name", value: options.name };
+  const composeNames = composeServiceNames(alias.kebab);
+  checkComposeNames(composeFiles, [{ name: composeNames.service, role: "the service itself" }], named);
 
   const templates = await loadTemplates(options.templates);
   let served: readonly ServiceScaffold[] = [];
@@ -145,6 +159,15 @@ export async function newCommand(
     const ownFolder =
       !workspace && request && sources ? soleFolder(protoFile!.path, request, templates, sources.model) : undefined;
     served = model.services;
+    if (options.type === "service" && model.entities.length > 0)
+      checkComposeNames(
+        composeFiles,
+        [
+          { name: composeNames.database, role: "the job that creates its database" },
+          { name: composeNames.migrate, role: "the job that runs its migrations" },
+        ],
+        named,
+      );
     if (request && !workspace) {
       const folders = ownFolder === undefined ? undefined : [ownFolder];
       const server = { name: registeredName, owns: folders };

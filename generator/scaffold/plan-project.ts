@@ -50,6 +50,14 @@ export interface ProjectInput {
 export const containerPorts = { grpc: 9000, http: 8080, metrics: 9464 } as const;
 
 /**
+ * The services a workspace service's compose.yml defines, named after its alias: the service, and for a
+ * `--type service` service with an entity (a database) the jobs that create its database and migrate it.
+ */
+export function composeServiceNames(alias: string): { service: string; database: string; migrate: string } {
+  return { service: alias, database: `${alias}-database`, migrate: `${alias}-migrate` };
+}
+
+/**
  * The project-wide files `tsmicro new` writes once: package.json, tsconfig,
  * README, tsmicro.json, main.ts and the scripts beside it, tests,
  * Dockerfile, docker-compose.yml and deploy/k8s. The proto, the generated
@@ -72,6 +80,8 @@ export function planProject(input: ProjectInput, templates: TemplateSet): Scaffo
     serviceDir: `services/${input.packageName}`,
     // In a workspace, where the root's docker-compose.yml runs the web gateway.
     webGatewayPort: workspaceGatewayPorts.web,
+    // In a workspace, the services of its compose.yml, which tsmicro new checks against the workspace's.
+    compose: composeServiceNames(input.alias.kebab),
     // The gateway finds `<namespace>.<alias>` behind `/<alias>/`: a project registered under a namespace names it.
     gatewayNamespace:
       input.registeredName === input.alias.kebab

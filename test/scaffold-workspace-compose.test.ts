@@ -1,0 +1,75 @@
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCreate } from "./support/project.js";
+
+// What tsmicro new says about the workspace's docker compose files, which it never edits: names that would
+// clash there, refused before anything is written.
+let work = "";
+let root = "";
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), "tsmicro-compose-"));
+  root = join(work, "shop");
+  const created = await runCreate(["shop", "--workspace", "--no-install"], work);
+  expect(created.code, created.stderr).toBe(0);
+}, 120_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+/** `tsmicro new ...args` at the workspace root, without npm install. */
+async function newService(...args: string[]) {
+  return runCreate([...args, "--no-install"], root);
+}
+
+/** The workspace's services/ and proto/ folders, to show a refused name left nothing behind. */
+async function entries(): Promise<string[]> {
+  const services = await readdir(join(root, "services")).catch(() => []);
+  const protos = await readdir(join(root, "proto")).catch(() => []);
+  return [...services.map((name) => `services/${name}`), ...protos.map((name) => `proto/${name}`)].sort();
+}
+
+describe("tsmicro new in a workspace, and its docker compose files", () => {
+  it("refuses a name the root's docker-compose.yml runs already, before writing anything", async () => {
+    const before = await entries();
+    const gateway = await newService("gateway", "--type", "web");
+    expect(gateway.code).not.toBe(0);
+    expect(gateway.stderr).toContain(
+      'project name "gateway" is not a usable name: its compose.yml would define the compose service gateway ' +
+        "(the service itself), which docker-compose.yml defines already, and docker compose up at the workspace " +
+        "root stops on two services of one name; choose another name, or keep it and give --alias another",
+    );
+    // The name the compose file gets is the alias: --alias is named when it is the one that clashes.
+    const aliased = await newService("tracing", "--alias", "jaeger", "--type", "web");
+    expect(aliased.code).not.toBe(0);
+    expect(aliased.stderr).toContain('--alias "jaeger" is not a usable name: its compose.yml would define');
+    expect(aliased.stderr).toContain("; choose another name\n");
+    expect(await entries()).toEqual(before);
+  });
+
+  it("refuses a name whose database jobs, or whose own, another service's compose.yml defines", async () => {
+    const user = await newService("user");
+    expect(user.code, user.stderr).toBe(0);
+    const migrate = await newService("user-migrate", "--type", "web");
+    expect(migrate.code).not.toBe(0);
+    expect(migrate.stderr).toContain(
+      'project name "user-migrate" is not a usable name: its compose.yml would define the compose service ' +
+        "user-migrate (the service itself), which services/user/compose.yml defines already",
+    );
+    // A service with a database: its jobs are known once its proto is read, and nothing is kept either.
+    const web = await newService("stock-database", "--type", "web");
+    expect(web.code, web.stderr).toBe(0);
+    const before = await entries();
+    const stock = await newService("stock");
+    expect(stock.code).not.toBe(0);
+    expect(stock.stderr).toContain(
+      'project name "stock" is not a usable name: its compose.yml would define the compose service ' +
+        "stock-database (the job that creates its database), which services/stock-database/compose.yml defines already",
+    );
+    expect(await entries()).toEqual(before);
+    await rm(join(root, "services/stock-database"), { recursive: true });
+  }, 120_000);
+});
