@@ -1,11 +1,13 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { runCreate } from "./support/project.js";
 
 // What tsmicro new says about the workspace's docker compose files, which it never edits: names that would
-// clash there, refused before anything is written.
+// clash there, refused before anything is written, and the web gateway's command for a web service's namespace.
 let work = "";
 let root = "";
 
@@ -71,5 +73,44 @@ describe("tsmicro new in a workspace, and its docker compose files", () => {
     );
     expect(await entries()).toEqual(before);
     await rm(join(root, "services/stock-database"), { recursive: true });
+  }, 120_000);
+
+  it("prints the web gateway's command with a web service's namespace, as it prints the include: line", async () => {
+    const site = await newService("site", "--type", "web", "--namespace", "shop");
+    expect(site.code, site.stderr).toBe(0);
+    const command =
+      '["node_modules/.bin/tsmicro", "api", "--handler=web", "--address=0.0.0.0:8082", "--namespace=shop.web"]';
+    expect(site.stdout).toContain(
+      "to reach shop.web.site through web-gateway under docker compose up, change web-gateway's command in the " +
+        `workspace's docker-compose.yml to:\n  command: ${command}\n`,
+    );
+    const readme = await readFile(join(root, "services/site/README.md"), "utf8");
+    expect(readme.replace(/\s+/g, " ")).toContain(
+      "(give that gateway's command `--namespace=shop.web`, as `tsmicro new` printed)",
+    );
+    // Done as printed: the file still reads, and a second web service of that namespace needs nothing more.
+    const rootPath = join(root, "docker-compose.yml");
+    const original = await readFile(rootPath, "utf8");
+    const changed = original.replace(/command: \[(.*)"--handler=web"(.*)\]/, `command: ${command}`);
+    expect(changed).not.toBe(original);
+    await writeFile(rootPath, changed);
+    const parsed = parseYaml(changed) as { services: Record<string, { command: string[] }> };
+    expect(parsed.services["web-gateway"]!.command).toContain("--namespace=shop.web");
+    const blog = await newService("blog", "--type", "web", "--namespace", "shop");
+    expect(blog.code, blog.stderr).toBe(0);
+    expect(blog.stdout).not.toContain("web-gateway");
+    // Another namespace: one gateway serves one, so a second gateway is what it takes.
+    const wiki = await newService("wiki", "--type", "web", "--namespace", "docs");
+    expect(wiki.code, wiki.stderr).toBe(0);
+    expect(wiki.stdout).toContain(
+      "web-gateway in the workspace's docker-compose.yml serves the namespace shop.web, and a web gateway serves one namespace:\n" +
+        "  to reach docs.web.wiki, add a second web gateway (a copy of web-gateway on another port) with --namespace=docs.web\n",
+    );
+    // Without a namespace, the web gateway reaches it as it is.
+    await writeFile(rootPath, original);
+    const plain = await newService("home", "--type", "web");
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).not.toContain("web-gateway");
+    expect(existsSync(join(root, "services/home/compose.yml"))).toBe(true);
   }, 120_000);
 });

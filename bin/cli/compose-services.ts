@@ -54,3 +54,45 @@ export function checkComposeNames(
             `choose another name${given.flag === "--alias" ? "" : ", or keep it and give --alias another"}`,
         );
 }
+
+/** A web gateway of the workspace's docker-compose.yml and what its command needs for a web service's namespace. */
+export interface WebGatewayChange {
+  /** The compose service (`web-gateway`). */
+  readonly service: string;
+  /** Its command with `--namespace=NAMESPACE` added, as YAML writes it; undefined when it serves another namespace. */
+  readonly command: string | undefined;
+  /** The namespace it serves already, when another. */
+  readonly serves: string | undefined;
+}
+
+/**
+ * The web gateways (`tsmicro api --handler=web`) of the root's docker-compose.yml that do not reach a web
+ * service registered under `namespace`: one without `--namespace` looks `/site/` up as `site`, not
+ * `NAMESPACE.site`, and one gateway serves one namespace.
+ */
+export function webGatewayChanges(
+  files: ReadonlyMap<string, Record<string, ComposeService>>,
+  namespace: string,
+): WebGatewayChange[] {
+  const changes: WebGatewayChange[] = [];
+  for (const [service, { command }] of Object.entries(files.get("docker-compose.yml") ?? {})) {
+    const words = Array.isArray(command)
+      ? command.map(String)
+      : typeof command === "string"
+        ? command.split(/\s+/)
+        : [];
+    const handler = words.findIndex(
+      (word, i) => word === "--handler=web" || (word === "--handler" && words[i + 1] === "web"),
+    );
+    if (handler < 0) continue;
+    const flag = words.findIndex((word) => /^--(api_)?namespace(=|$)/.test(word));
+    const serves = flag < 0 ? undefined : words[flag]!.includes("=") ? words[flag]!.split("=")[1] : words[flag + 1];
+    if (serves === namespace) continue;
+    const added = `--namespace=${namespace}`;
+    const written = Array.isArray(command)
+      ? `[${[...words, added].map((word) => JSON.stringify(word)).join(", ")}]`
+      : `${String(command)} ${added}`;
+    changes.push({ service, command: serves === undefined ? written : undefined, serves });
+  }
+  return changes;
+}

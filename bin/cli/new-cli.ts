@@ -135,7 +135,8 @@ function projectNextSteps(result: NewCommandResult, db: "pglite" | "postgres"): 
         "npm test         # type-check and test every service",
       ]) +
       wiringSteps(result) +
-      composeSteps(result)
+      composeSteps(result) +
+      webGatewaySteps(result)
     );
   // On PostgreSQL the service neither starts without the server nor creates its tables itself.
   const database =
@@ -193,4 +194,25 @@ function composeSteps({ registeredName, compose }: NewCommandResult): string {
         `    ${item}`,
       ];
   return `\n${lines.join("\n")}\n`;
+}
+
+/**
+ * What the workspace's web gateway needs to reach a web service registered under a namespace (`shop.web.site`):
+ * the same namespace on its command, which tsmicro does not edit either.
+ */
+function webGatewaySteps({ registeredName, webGateways }: NewCommandResult): string {
+  const lines = (webGateways ?? []).flatMap(({ service, command, serves }) =>
+    command !== undefined
+      ? [
+          "",
+          `to reach ${registeredName} through ${service} under docker compose up, change ${service}'s command in the workspace's docker-compose.yml to:`,
+          `  command: ${command}`,
+        ]
+      : [
+          "",
+          `${service} in the workspace's docker-compose.yml serves the namespace ${serves}, and a web gateway serves one namespace:`,
+          `  to reach ${registeredName}, add a second web gateway (a copy of ${service} on another port) with --namespace=${registeredName.slice(0, registeredName.lastIndexOf("."))}`,
+        ],
+  );
+  return lines.length > 0 ? `${lines.join("\n")}\n` : "";
 }

@@ -24,7 +24,12 @@ import type { TemplateSet } from "../../generator/templates.js";
 import { displayPath } from "./buf-image.js";
 import { CommandError } from "./command-error.js";
 import { formatFiles } from "./format.js";
-import { checkComposeNames, workspaceComposeFiles } from "./compose-services.js";
+import {
+  checkComposeNames,
+  webGatewayChanges,
+  type WebGatewayChange,
+  workspaceComposeFiles,
+} from "./compose-services.js";
 import { compileRequest } from "./generate-command.js";
 import { generateFiles, warnOnStderr } from "./generate-files.js";
 import { loadTemplates } from "./load-templates.js";
@@ -82,6 +87,8 @@ export interface NewCommandResult {
    * does not list it yet, and whether that file has an `include:` list to add it to.
    */
   readonly compose?: { readonly file: string; readonly hasInclude: boolean } | undefined;
+  /** For a web service under a `--namespace`, the web gateways of docker-compose.yml that do not reach it yet. */
+  readonly webGateways?: readonly WebGatewayChange[] | undefined;
 }
 
 /**
@@ -226,7 +233,12 @@ export async function newCommand(
   const clients = served.map((service) => clientScaffold(service, registeredName));
   const callers = apis.length > 0 ? { apis, clients } : undefined;
   const compose = workspace ? await composeInclude(workspace, dir) : undefined;
-  return { dir, registeredName, files, installed: options.install, workspace, callers, compose };
+  const webGateways =
+    workspace && options.type === "web" && options.namespace !== undefined
+      ? // Registered as NAMESPACE.web.ALIAS: the web gateway's namespace is NAMESPACE.web, as the README says.
+        webGatewayChanges(await workspaceComposeFiles(workspace), registeredName.slice(0, -(alias.kebab.length + 1)))
+      : undefined;
+  return { dir, registeredName, files, installed: options.install, workspace, callers, compose, webGateways };
 }
 
 /**
