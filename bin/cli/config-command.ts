@@ -6,6 +6,7 @@ import {
   configImport,
   configSet,
   configWatch,
+  etcdCredentialsFromEnv,
   type ConfigCommandOptions,
 } from "@tsmicro/runtime/internal";
 import type { Argv } from "yargs";
@@ -40,6 +41,7 @@ function optionsOf(argv: {
 }): ConfigCommandOptions {
   return {
     addresses: configAddresses({ registry: argv.registry, registryAddress: argv.registry_address }, process.env),
+    auth: etcdCredentialsFromEnv(process.env),
     service: argv.service,
     prefix: argv.prefix,
     secrets: argv.secret ?? [],

@@ -110,6 +110,7 @@ export {
   configWatch,
   type ConfigCommandOptions,
 } from "./config/config-commands.js";
+export { etcdCredentialsFromEnv } from "./registry/etcd-address.js";
 
 // The grpc.health.v1 client, generated into the runtime.
 export { HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health.js";

@@ -6,7 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { SetupError } from "../errors/setup-error.js";
-import { etcdEndpoints } from "../registry/etcd-address.js";
+import { etcdEndpoints, type EtcdCredentials } from "../registry/etcd-address.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ConfigTree, ConfigValue } from "./config.js";
 import type { EtcdConfigStore } from "./etcd-config-store.js";
@@ -19,8 +19,10 @@ import { SecretPaths } from "./secrets.js";
 
 /** Where the settings are and how to print them: the flags every config command takes. */
 export interface ConfigCommandOptions {
-  /** etcd endpoints; empty for `127.0.0.1:2379`. */
+  /** etcd endpoints; empty for `127.0.0.1:2379`. Each may name the user first: `app:PASSWORD@host:2379`. */
   readonly addresses: readonly string[];
+  /** The user to authenticate as when the addresses name none (`etcdCredentialsFromEnv(process.env)`). */
+  readonly auth?: EtcdCredentials | undefined;
   /** The service whose settings: prefix `/micro/config/<service>/`. */
   readonly service?: string | undefined;
   /** The key prefix instead of the service's. */
@@ -215,8 +217,10 @@ async function withStore<T>(options: ConfigCommandOptions, use: (store: EtcdConf
     addresses: options.addresses,
     prefix: configPrefix(options.service, options.prefix),
     dialTimeoutMs: 3_000,
+    ...(options.auth ? { auth: options.auth } : {}),
     unreachableHint: "start etcd, or pass its endpoints with --registry_address",
     addressFlag: "--registry_address",
+    credentialsHint: "--registry_address (user:password@host:2379) or ETCD_USERNAME and ETCD_PASSWORD",
   });
   try {
     return await use(store);

@@ -7,16 +7,21 @@
  */
 import { Etcd3, type IKeyValue, type IOptions, type Watcher as EtcdWatcher } from "etcd3";
 import { SetupError } from "../errors/setup-error.js";
-import { etcdDefaultPort, etcdEndpoints } from "../registry/etcd-address.js";
-import { etcdFailure } from "../registry/etcd-registry.js";
+import { etcdDefaultPort, etcdTarget, type EtcdCredentials } from "../registry/etcd-address.js";
+import { etcdAuthError, etcdFailure } from "../registry/etcd-registry.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { ConfigTree, ConfigValue } from "./config.js";
 import { leavesAt, leavesOf, parseLooseValue } from "./key-paths.js";
 
 /** Options of openEtcdConfigStore. */
 export interface EtcdConfigStoreOptions {
-  /** etcd client addresses, `host:port` or `http://host:port` (port 2379 when omitted). */
+  /**
+   * etcd client addresses, `host:port` or `http://host:port` (port 2379 when omitted); with
+   * authentication on, the user goes first: `http://app:PASSWORD@host:2379`.
+   */
   readonly addresses: readonly string[];
+  /** The user to authenticate as when the addresses name none (go-micro's ETCD_USERNAME and ETCD_PASSWORD). */
+  readonly auth?: EtcdCredentials;
   /** The key prefix of the settings, ending in `/`, such as `/micro/config/user/`. */
   readonly prefix: string;
   /** How long opening waits for etcd to answer. Default 5000. */
@@ -27,6 +32,8 @@ export interface EtcdConfigStoreOptions {
   readonly unreachableHint?: string;
   /** What a malformed address is refused as coming from (TSM_ERR_FLAG), such as `--registry_address`. */
   readonly addressFlag?: string;
+  /** Where the user is given, for the end of an authentication error: `--registry_address (user:password@host:2379)…`. */
+  readonly credentialsHint?: string;
 }
 
 /** One setting in etcd. */
@@ -72,14 +79,16 @@ const maxTxnOps = 128;
 
 /** Connects to etcd and checks it answers; a SetupError (TSM_ERR_CONFIG_UNREACHABLE) when it does not. */
 export async function openEtcdConfigStore(options: EtcdConfigStoreOptions): Promise<EtcdConfigStore> {
-  const addresses = etcdEndpoints(
+  const { endpoints: addresses, auth } = etcdTarget(
     options.addresses.length > 0 ? options.addresses : [`127.0.0.1:${etcdDefaultPort}`],
     options.addressFlag ?? "the etcd config source's address",
+    options.auth,
   );
   const dialTimeoutMs = options.dialTimeoutMs ?? defaults.dialTimeoutMs;
   const requestTimeoutMs = options.requestTimeoutMs ?? defaults.requestTimeoutMs;
   const etcd = new Etcd3({
     hosts: addresses,
+    ...(auth ? { auth: { ...auth } } : {}),
     dialTimeout: dialTimeoutMs,
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + requestTimeoutMs }),
     faultHandling: { watchBackoff: exponentialBackoff(watchBackoff.firstMs, watchBackoff.maxMs) },
@@ -93,12 +102,22 @@ export async function openEtcdConfigStore(options: EtcdConfigStoreOptions): Prom
     await Promise.race([check, timeout]);
   } catch (error) {
     etcd.close();
-    throw new SetupError(
-      "TSM_ERR_CONFIG_UNREACHABLE",
-      "etcd",
-      addresses.join(","),
-      etcdFailure(error),
-      options.unreachableHint ?? "start etcd, or correct its address",
+    throw (
+      etcdAuthError(
+        error,
+        addresses.join(","),
+        auth,
+        options.prefix,
+        options.credentialsHint ??
+          "the config source's addresses (user:password@host:2379) or ETCD_USERNAME and ETCD_PASSWORD",
+      ) ??
+      new SetupError(
+        "TSM_ERR_CONFIG_UNREACHABLE",
+        "etcd",
+        addresses.join(","),
+        etcdFailure(error),
+        options.unreachableHint ?? "start etcd, or correct its address",
+      )
     );
   } finally {
     clearTimeout(timer);

@@ -3,14 +3,20 @@
  * `tsmicro config set`, an import or etcdctl reaches the running service at
  * once. etcd3 is loaded only when the source is first read.
  */
+import type { EtcdCredentials } from "../registry/etcd-address.js";
 import type { ConfigEntry, EtcdConfigStore } from "./etcd-config-store.js";
 import type { ConfigSource, ConfigTree, SourceEvents, SourceWatch } from "./config.js";
 import { treeOfLeaves } from "./merge-layers.js";
 
 /** Options of etcdSource. */
 export interface EtcdSourceOptions {
-  /** etcd client addresses, `host:port` or `http://host:port`; every member of a cluster. */
+  /**
+   * etcd client addresses, `host:port` or `http://host:port`; every member of a cluster. With
+   * authentication on, the user goes first: `http://app:PASSWORD@host:2379`.
+   */
   readonly addresses: readonly string[];
+  /** The user to authenticate as when the addresses name none (`etcdCredentialsFromEnv(process.env)`). */
+  readonly auth?: EtcdCredentials;
   /** The service whose settings to read: the prefix becomes `/micro/config/<service>/`. */
   readonly service?: string;
   /** The key prefix instead, such as `/micro/config/` (go-micro's). Wins over `service`. */
@@ -41,6 +47,7 @@ export function etcdSource(options: EtcdSourceOptions): ConfigSource {
     const { openEtcdConfigStore } = await import("./etcd-config-store.js");
     return openEtcdConfigStore({
       addresses: options.addresses,
+      ...(options.auth ? { auth: options.auth } : {}),
       prefix,
       ...(options.dialTimeoutMs === undefined ? {} : { dialTimeoutMs: options.dialTimeoutMs }),
       unreachableHint: "start etcd, or correct the config source's addresses",

@@ -2,6 +2,7 @@
  * The layers a service usually reads, in go-micro's order, in one place:
  * a file, then the environment, then the config centre in etcd.
  */
+import { etcdCredentialsFromEnv } from "../registry/etcd-address.js";
 import type { ConfigSource } from "./config.js";
 import { envSource } from "./env-source.js";
 import { etcdSource } from "./etcd-source.js";
@@ -21,7 +22,10 @@ export interface ServiceConfigSourcesOptions {
   readonly envPrefix?: string;
   /** The variables to read. Default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** etcd endpoints; when given, the service's keys in etcd are the top layer, watched. */
+  /**
+   * etcd endpoints; when given, the service's keys in etcd are the top layer, watched. Its user is
+   * the one they name (`app:PASSWORD@host:2379`), else ETCD_USERNAME and ETCD_PASSWORD of `env`.
+   */
   readonly etcdAddresses?: readonly string[];
 }
 
@@ -42,8 +46,10 @@ export function serviceConfigSources(options: ServiceConfigSourcesOptions): Conf
       ...(options.env ? { env: options.env } : {}),
     }),
   );
-  if (options.etcdAddresses && options.etcdAddresses.length > 0)
-    sources.push(etcdSource({ addresses: options.etcdAddresses, service: options.service }));
+  if (options.etcdAddresses && options.etcdAddresses.length > 0) {
+    const auth = etcdCredentialsFromEnv(options.env ?? process.env);
+    sources.push(etcdSource({ addresses: options.etcdAddresses, service: options.service, ...(auth ? { auth } : {}) }));
+  }
   return sources;
 }
 

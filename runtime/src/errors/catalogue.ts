@@ -21,6 +21,7 @@ export const errorCatalogue = {
   TSM_ERR_LOG_PACKAGE: "%s needs the package %s, which is not installed: npm install --save-dev %s",
   TSM_ERR_LOG_FILE: "--log_file %s cannot be opened: %s; pass a path in a writable folder",
   TSM_ERR_REGISTRY_UNREACHABLE: "the %s registry at %s cannot be reached (%s); %s",
+  TSM_ERR_ETCD_AUTH: "etcd at %s %s; %s",
   TSM_ERR_BROKER_UNREACHABLE: "the %s broker at %s cannot be used (%s); %s",
   TSM_ERR_ADDRESS_IN_USE: "%s %s is in use by another process; choose another port or stop it",
   TSM_ERR_HANDLER_METHOD:

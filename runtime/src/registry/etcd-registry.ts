@@ -8,7 +8,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   Etcd3,
+  EtcdAuthenticationFailedError,
   EtcdLeaseInvalidError,
+  EtcdPermissionDeniedError,
   GRPCOutOfRangeError,
   isRecoverableError,
   type IKeyValue,
@@ -19,7 +21,7 @@ import {
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
-import { etcdDefaultPort, etcdEndpoints } from "./etcd-address.js";
+import { etcdDefaultPort, etcdTarget, type EtcdCredentials } from "./etcd-address.js";
 import { entriesOf, servicesOf, type RegistryEntry, type ServiceRecord } from "./registry-entries.js";
 import type { Endpoint, Node, RegisterOptions, Registry, Service, WatchOptions } from "./registry.js";
 import { createWatcherFeed, type WatcherFeed } from "./watcher-feed.js";
@@ -29,8 +31,11 @@ export interface EtcdRegistryOptions {
   /**
    * etcd client addresses, `host:port` or `http://host:port` (port 2379 when
    * omitted). Give every member of a cluster: calls fail over between them.
+   * With authentication on, the user goes first: `http://app:PASSWORD@host:2379`.
    */
   readonly addresses: readonly string[];
+  /** The user to authenticate as when the addresses name none (go-micro's ETCD_USERNAME and ETCD_PASSWORD). */
+  readonly auth?: EtcdCredentials;
   /** How long `start()` waits for etcd to answer before failing. Default 5000 (go-micro's registry timeout). */
   readonly dialTimeoutMs?: number;
   /** Deadline of each later call to etcd, retries on other members included. Default 5000. */
@@ -65,6 +70,7 @@ const watchBackoff = { firstMs: 100, maxMs: 2_000 } as const;
 class EtcdRegistry implements Registry {
   readonly kind = "etcd";
   readonly #addresses: readonly string[];
+  readonly #auth: EtcdCredentials | undefined;
   readonly #dialTimeoutMs: number;
   readonly #requestTimeoutMs: number;
   readonly #where: string;
@@ -81,9 +87,14 @@ class EtcdRegistry implements Registry {
   readonly #stream: StreamReport;
 
   constructor(options: EtcdRegistryOptions) {
-    this.#addresses = etcdEndpoints(
+    const target = etcdTarget(
       options.addresses.length > 0 ? options.addresses : [`127.0.0.1:${etcdDefaultPort}`],
+      "--registry_address",
+      options.auth,
     );
+    // Only the endpoints, without a password, reach messages and logs.
+    this.#addresses = target.endpoints;
+    this.#auth = target.auth;
     this.#dialTimeoutMs = options.dialTimeoutMs ?? defaults.dialTimeoutMs;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? defaults.requestTimeoutMs;
     this.#where = this.#addresses.join(",");
@@ -270,6 +281,7 @@ class EtcdRegistry implements Registry {
     this.#stopped = false;
     const etcd = new Etcd3({
       hosts: [...this.#addresses],
+      ...(this.#auth ? { auth: { ...this.#auth } } : {}),
       dialTimeout: this.#dialTimeoutMs,
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + this.#requestTimeoutMs }),
       faultHandling: {
@@ -289,12 +301,15 @@ class EtcdRegistry implements Registry {
       this.#noteRevision((await Promise.race([check, timeout])).header);
     } catch (error) {
       etcd.close();
-      throw new SetupError(
-        "TSM_ERR_REGISTRY_UNREACHABLE",
-        "etcd",
-        this.#where,
-        etcdFailure(error),
-        "start etcd or pass --registry_address",
+      throw (
+        etcdAuthError(error, this.#where, this.#auth, prefix, registryCredentialsHint) ??
+        new SetupError(
+          "TSM_ERR_REGISTRY_UNREACHABLE",
+          "etcd",
+          this.#where,
+          etcdFailure(error),
+          "start etcd or pass --registry_address",
+        )
       );
     } finally {
       clearTimeout(timer);
@@ -847,6 +862,53 @@ function hostPolicy(failuresToOpen: number, openMs: number): HostPolicy {
   };
 }
 
+/** Where a service's etcd user is given, for the end of an authentication error. */
+const registryCredentialsHint = "--registry_address (user:password@host:2379) or ETCD_USERNAME and ETCD_PASSWORD";
+
+/**
+ * etcd's refusal of a client's user at start, as a SetupError (TSM_ERR_ETCD_AUTH)
+ * naming the address, the user and what to do; undefined for any other failure.
+ * `credentialsHint` says where the user is given (`--registry_address (user:password@…)`).
+ */
+export function etcdAuthError(
+  error: unknown,
+  where: string,
+  auth: EtcdCredentials | undefined,
+  keyPrefix: string,
+  credentialsHint: string,
+): SetupError | undefined {
+  const user = auth ? `the user ${JSON.stringify(auth.username)}` : "";
+  if (error instanceof EtcdAuthenticationFailedError)
+    return new SetupError(
+      "TSM_ERR_ETCD_AUTH",
+      where,
+      `refused ${user}: authentication failed (wrong user name or password)`,
+      `correct the user and password in ${credentialsHint}`,
+    );
+  if (error instanceof EtcdPermissionDeniedError)
+    return new SetupError(
+      "TSM_ERR_ETCD_AUTH",
+      where,
+      `denied ${user || "this client"} access to ${keyPrefix} (permission denied)`,
+      `grant the user a role with readwrite on the prefix ${keyPrefix} (etcdctl role grant-permission ROLE --prefix=true readwrite ${keyPrefix}), or name another user in ${credentialsHint}`,
+    );
+  if (!auth && error instanceof Error && error.message.includes("user name is empty"))
+    return new SetupError(
+      "TSM_ERR_ETCD_AUTH",
+      where,
+      "has authentication enabled and no user was given",
+      `give one in ${credentialsHint}`,
+    );
+  if (auth && error instanceof Error && error.message.includes("authentication is not enabled"))
+    return new SetupError(
+      "TSM_ERR_ETCD_AUTH",
+      where,
+      `has authentication off, yet ${user} was given`,
+      `leave the user out of ${credentialsHint}, or enable authentication on etcd`,
+    );
+  return undefined;
+}
+
 /**
  * A failed etcd request in one line. grpc-js words a refused connection as
  * `14 UNAVAILABLE: No connection established. Last error: Error: connect
@@ -855,7 +917,11 @@ function hostPolicy(failuresToOpen: number, openMs: number): HostPolicy {
  * name that does not resolve is said so in words.
  */
 export function etcdFailure(error: unknown): string {
+  // etcd3 words these with grpc-js's code in front (`3 INVALID_ARGUMENT: etcdserver: …`).
+  if (error instanceof EtcdAuthenticationFailedError) return "authentication failed (wrong user name or password)";
+  if (error instanceof EtcdPermissionDeniedError) return "permission denied (the user has no role granting these keys)";
   const text = messageOf(error);
+  if (text.includes("user name is empty")) return "etcd asks for a user name and password (authentication is enabled)";
   const socket = /connect (E[A-Z]+) ([^\s:]+:\d+)/.exec(text);
   if (socket)
     return `connect ${socket[1]} ${socket[2]}${socket[1] === "ECONNREFUSED" ? ": nothing listens there (is etcd running?)" : ""}`;

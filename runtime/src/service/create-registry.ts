@@ -11,7 +11,7 @@ import type { ServiceSettings } from "./settings.js";
  * comes back, or when the local registry's folder was removed and made again.
  */
 export function createRegistry(
-  settings: Pick<ServiceSettings, "registry" | "registryAddress">,
+  settings: Pick<ServiceSettings, "registry" | "registryAddress"> & Partial<Pick<ServiceSettings, "registryAuth">>,
   logger?: Logger,
 ): Registry {
   switch (settings.registry) {
@@ -24,6 +24,7 @@ export function createRegistry(
     case "etcd":
       return createEtcdRegistry({
         addresses: settings.registryAddress.length > 0 ? [...settings.registryAddress] : ["127.0.0.1:2379"],
+        ...(settings.registryAuth ? { auth: settings.registryAuth } : {}),
         ...(logger ? { logger } : {}),
       });
     default:

@@ -42,7 +42,7 @@ export class RegistryUse {
    */
   static of(
     handed: Registry | undefined,
-    settings: Pick<ServiceSettings, "registry" | "registryAddress">,
+    settings: Pick<ServiceSettings, "registry" | "registryAddress"> & Partial<Pick<ServiceSettings, "registryAuth">>,
     logger?: Logger,
   ): RegistryUse {
     return handed ? new RegistryUse(handed, false) : new RegistryUse(createRegistry(settings, logger), true);

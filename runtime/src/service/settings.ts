@@ -1,7 +1,7 @@
 import type { AttemptTimeout } from "../client/attempt-timeout.js";
 import { SetupError } from "../errors/setup-error.js";
 import type { LoggerOptions } from "../logging/logger.js";
-import { etcdEndpoints } from "../registry/etcd-address.js";
+import { etcdCredentialsFromEnv, etcdEndpoints, type EtcdCredentials } from "../registry/etcd-address.js";
 import { registryDefaults } from "../registry/registry.js";
 import { ratio, traceEndpoint, traceProtocol, type TraceProtocol } from "../tracing/tracing-settings.js";
 import { byteSize, count, duration as durationIn, oneOf, readFlags, type FlagParser } from "./flag-values.js";
@@ -11,8 +11,10 @@ import { advertiseAddress, hostPort, listenRule } from "./host-port.js";
 export interface ServiceSettings {
   /** `local` (default), `etcd` or `memory`. */
   readonly registry: string;
-  /** Registry addresses: etcd endpoints, or the local registry's folder. */
+  /** Registry addresses: etcd endpoints (`user:password@host:port` with authentication on), or the local registry's folder. */
   readonly registryAddress: readonly string[];
+  /** etcd's user when the addresses name none: go-micro's ETCD_USERNAME and ETCD_PASSWORD, both set. */
+  readonly registryAuth: EtcdCredentials | undefined;
   readonly registerTtlMs: number;
   readonly registerIntervalMs: number;
   /** Where the gRPC server binds. */
@@ -83,6 +85,7 @@ export interface ServiceSettings {
 export const defaultServiceSettings: ServiceSettings = {
   registry: "local",
   registryAddress: [],
+  registryAuth: undefined,
   registerTtlMs: registryDefaults.ttlMs,
   registerIntervalMs: registryDefaults.intervalMs,
   serverAddress: "127.0.0.1:0",
@@ -262,7 +265,8 @@ export function resolveServiceSettings(
     },
   };
   const given = readFlags(table, args, env, {} as Partial<ServiceSettings>, (base, over) => ({ ...base, ...over }));
-  const settings = { ...defaultServiceSettings, ...overrides, ...given };
+  const registryAuth = etcdCredentialsFromEnv(env);
+  const settings = { ...defaultServiceSettings, ...overrides, ...given, ...(registryAuth ? { registryAuth } : {}) };
   // etcd endpoints are checked as they are read, before anything dials them; the local registry's is a folder.
   if (settings.registry === "etcd") etcdEndpoints(settings.registryAddress, addressSource);
   return settings;
