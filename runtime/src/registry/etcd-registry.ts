@@ -112,7 +112,8 @@ class EtcdRegistry implements Registry {
   // once rather than at their next heartbeat (callers reading the registry meanwhile would find none).
   // Every watch notices; a revision behind the registry's is news once. The guard, which watches this
   // registry's own nodes, says `always`: it notices once per loss, also when the new etcd's writers
-  // had already taken it past the old revisions.
+  // had already taken it past the old revisions. The guard says so too when etcd compacted away changes
+  // it had not delivered: one of them may have been the deletion of a node of this registry.
   #replaced(revision: number, always = false): void {
     if (revision >= this.#seenRevision && !always) return;
     this.#seenRevision = Math.min(this.#seenRevision, revision);
@@ -421,7 +422,8 @@ class EtcdRegistry implements Registry {
         const service = (previous && decodeRecord(previous.value)) ?? serviceFromKey(kv.key.toString("utf8"));
         if (service) feed.push({ action: "delete", service });
       },
-      // etcd came back empty: no event says which nodes went with it, so the watch ends and its reader reads again.
+      // etcd came back empty, or compacted changes the watch missed: no event says which nodes went, so the
+      // watch ends and its reader reads again.
       reset: (revision) => {
         this.#replaced(revision);
         feed.watcher.stop();
@@ -502,8 +504,7 @@ function streamReport(logger: Logger | undefined, where: string, stopping: () =>
  * Watches a key prefix from `startRevision`. etcd3 reconnects a broken
  * stream by itself and resumes after the last revision it delivered, so no
  * change is lost while etcd restarts or the client moves to another member;
- * `stream` hears of the break and of the reconnection. When etcd cancels the
- * watch (its revision was compacted away) it is opened again from the present.
+ * `stream` hears of the break and of the reconnection.
  *
  * An etcd that came back empty (a new cluster, its data directory lost)
  * restarts its revisions: the resumed watch would wait for revisions it has
@@ -517,6 +518,15 @@ function streamReport(logger: Logger | undefined, where: string, stopping: () =>
  * stale. The watch's own read, not the caller's, is what it compares
  * against, so a watch opened before any read (whose events from the past
  * may not have arrived when etcd went away) notices it as well.
+ *
+ * When etcd cancels the watch (the revision it was to resume from was
+ * compacted away, after a long break or for a watch begun in the past), the
+ * changes it had not delivered are lost, deletes among them. It reads the
+ * prefix and opens again after that read; when the read holds just what its
+ * reader was told (the watch's own read and the events it delivered),
+ * nothing missed mattered, else it calls `on.reset`, as for an etcd that
+ * came back empty. A reconnection that finds the history compacted makes
+ * the same check at once.
  */
 function watchPrefix(
   etcd: Etcd3,
@@ -532,7 +542,17 @@ function watchPrefix(
   let current: EtcdWatcher | undefined;
   let closing: Promise<void> | undefined;
   let seen = startRevision - 1;
+  // Every change up to this revision has reached the reader (events arrive in order).
+  let delivered = startRevision - 1;
   const state = new PrefixState();
+  // Watches etcd itself canceled: cancelling one again gets a second answer etcd3 finds no watcher
+  // for, and it throws ('Failed to find watcher for IWatchResponse') and drops the stream.
+  const endedByEtcd = new WeakSet<EtcdWatcher>();
+  const cancel = (watch: EtcdWatcher) =>
+    endedByEtcd.has(watch) ? Promise.resolve() : watch.cancel().catch(() => undefined);
+  // A revision, after etcd compacted the history a reconnected watch resumed from, at which the
+  // prefix held just what the reader was told: when etcd then cancels that watch, it opens after it.
+  let verified: { readonly watch: EtcdWatcher; readonly revision: number } | undefined;
 
   /** The watch's own read of the prefix, the base its events are applied on. */
   const readPrefix = async (watch: EtcdWatcher) => {
@@ -557,9 +577,22 @@ function watchPrefix(
         const then = await etcd.getAll().prefix(keyPrefix).revision(at).exec();
         if (!known.matches(then.kvs)) now = Number(then.header.revision);
       } catch (error) {
-        // A revision etcd has not reached (or compacted away, so nothing can be vouched for).
         if (!(error instanceof GRPCOutOfRangeError)) return;
-        now = await currentRevision(etcd, keyPrefix);
+        if (error.message.includes("compacted")) {
+          // The same etcd, its history compacted: the present says whether the reader missed a change.
+          // When it did not, the watch goes on; etcd cancels it if it resumed from a compacted revision.
+          const present = await readPresent();
+          if (!present || current !== watch) return;
+          if (present.same) {
+            delivered = Math.max(delivered, present.revision);
+            verified = { watch, revision: present.revision };
+            return;
+          }
+          now = present.revision;
+        } else {
+          // A revision etcd has not reached: another etcd.
+          now = await currentRevision(etcd, keyPrefix);
+        }
       }
     } else {
       // The watch could not read the prefix when it opened: an etcd behind it is all it can tell.
@@ -567,10 +600,38 @@ function watchPrefix(
       if (revision !== undefined && revision < at) now = revision;
     }
     if (now === undefined || current !== watch) return;
-    void watch.cancel().catch(() => undefined);
+    void cancel(watch);
     seen = now;
+    delivered = now;
     open(now + 1);
     on.reset?.(now);
+  };
+
+  /**
+   * The prefix now, and whether it holds just what the reader was told: what the watch knows as of
+   * the last event it delivered (unknown, so not the same, when its read is newer than that event).
+   */
+  const readPresent = async (): Promise<{ revision: number; same: boolean } | undefined> => {
+    const told = state.snapshot(delivered);
+    const response = await etcd
+      .getAll()
+      .prefix(keyPrefix)
+      .exec()
+      .catch(() => undefined);
+    return response && { revision: Number(response.header.revision), same: told?.matches(response.kvs) ?? false };
+  };
+
+  /** etcd canceled the watch: open it again after a read, and on.reset unless the read holds what the reader was told. */
+  const resume = async (watch: EtcdWatcher) => {
+    if (verified?.watch === watch) {
+      open(verified.revision + 1);
+      return;
+    }
+    const present = await readPresent();
+    if (current !== watch) return;
+    if (present) seen = delivered = Math.max(seen, present.revision);
+    open(present ? present.revision + 1 : undefined);
+    if (!present?.same) on.reset?.(present?.revision ?? seen);
   };
 
   const open = (revision: number | undefined) => {
@@ -580,12 +641,16 @@ function watchPrefix(
     const watch = builder.watcher();
     current = watch;
     let broken = false;
+    const delivering = (revision: number) => {
+      seen = Math.max(seen, revision);
+      delivered = Math.max(delivered, revision);
+    };
     watch.on("put", (kv) => {
-      if (current === watch) seen = Math.max(seen, state.put(kv));
+      if (current === watch) delivering(state.put(kv));
       on.put(kv);
     });
     watch.on("delete", (kv, previous) => {
-      if (current === watch) seen = Math.max(seen, state.delete(kv));
+      if (current === watch) delivering(state.delete(kv));
       on.delete(kv, previous);
     });
     watch.on("disconnected", (error) => {
@@ -598,9 +663,8 @@ function watchPrefix(
       broken = false;
     });
     watch.on("error", () => {
-      if (current !== watch) return;
-      void watch.cancel().catch(() => undefined);
-      open(undefined);
+      endedByEtcd.add(watch);
+      if (current === watch) void resume(watch);
     });
     void readPrefix(watch);
   };
@@ -611,12 +675,7 @@ function watchPrefix(
       if (!closing) {
         const watch = current;
         current = undefined;
-        closing = watch
-          ? withTimeout(
-              watch.cancel().catch(() => undefined),
-              1_000,
-            )
-          : Promise.resolve();
+        closing = watch ? withTimeout(cancel(watch), 1_000) : Promise.resolve();
       }
       return closing;
     },
@@ -669,9 +728,12 @@ class PrefixState {
     return this.#note(kv, true);
   }
 
-  /** What the watch knows now, unchanged by later events; undefined when it has no read to build on. */
-  snapshot(): { matches(kvs: readonly IKeyValue[]): boolean } | undefined {
-    if (!this.#keys) return undefined;
+  /**
+   * What the watch knows now, unchanged by later events; undefined when it has no read to build on,
+   * or its read is newer than `upTo` (it holds changes a reader told of events up to `upTo` was not).
+   */
+  snapshot(upTo = Number.POSITIVE_INFINITY): { matches(kvs: readonly IKeyValue[]): boolean } | undefined {
+    if (!this.#keys || this.#readAt > upTo) return undefined;
     const keys = new Map(this.#keys);
     return {
       matches: (kvs) =>
