@@ -104,8 +104,15 @@ describe("createLogger", () => {
     logger.info({ database: "postgres://app:hunter5@db.internal:5432/users" }, "connecting");
     logger.error({ err: new Error("connect postgres://app:hunter6@db.internal/users failed") }, "no database");
     logger.warn("retrying nats://bus:hunter7@127.0.0.1:4222");
+    // go-micro's etcd endpoint has no scheme; a password may hold an @.
+    logger.warn(
+      "with --registry_address=root:hunter26@127.0.0.1:2379 and app:p@hunter27@etcd-1:2379, mail ann@example.com",
+    );
     const text = raw.join("\n");
-    for (const secret of ["hunter5", "hunter6", "hunter7"]) expect(text).not.toContain(secret);
+    for (const secret of ["hunter5", "hunter6", "hunter7", "hunter26", "hunter27"]) expect(text).not.toContain(secret);
+    expect(text).toContain(
+      "--registry_address=root:[redacted]@127.0.0.1:2379 and app:[redacted]@etcd-1:2379, mail ann@example.com",
+    );
     // The rest of the URL says where it went.
     expect(text).toContain("postgres://app:[redacted]@db.internal:5432/users");
     expect(text).toContain("nats://bus:[redacted]@127.0.0.1:4222");

@@ -39,11 +39,23 @@ const secretQueryParameter = /([?&])(code|sig)=[^&\s"'#]*/gi;
  */
 export const urlPassword = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^/?#\s]*@/gi;
 
+/**
+ * `user:password@host:port` without a scheme, as go-micro users write an etcd endpoint
+ * (`--registry_address app:PASSWORD@etcd-1:2379`): the password, to the last `@` before the host.
+ */
+const hostPortPassword = /(^|[\s=,"'(])([^\s:/?#@"',=()]+:)[^\s/?#"',]*@(?=[^\s@/?#"',:]+:\d)/g;
+
 export const redacted = "[redacted]";
 
 /** A string with JWTs, bearer credentials, secret query parameters and passwords in URLs replaced. */
 export function redactText(text: string): string {
-  if (!text.includes("eyJ") && !text.includes("=") && !text.includes("://") && !mayHoldCredential.test(text))
+  if (
+    !text.includes("eyJ") &&
+    !text.includes("=") &&
+    !text.includes("://") &&
+    !text.includes("@") &&
+    !mayHoldCredential.test(text)
+  )
     return text;
   return text
     .replace(jwt, redacted)
@@ -52,7 +64,8 @@ export function redactText(text: string): string {
     .replace(digest, (_match, scheme: string) => `${scheme} ${redacted}`)
     .replace(secretParameter, (_match, name: string, equals: string) => `${name}${equals}${redacted}`)
     .replace(secretQueryParameter, (_match, start: string, name: string) => `${start}${name}=${redacted}`)
-    .replace(urlPassword, `$1${redacted}@`);
+    .replace(urlPassword, `$1${redacted}@`)
+    .replace(hostPortPassword, `$1$2${redacted}@`);
 }
 
 /** Words that start a credential without an `=`: most texts have none, and skip the replacements. */
