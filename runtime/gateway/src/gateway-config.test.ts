@@ -92,7 +92,9 @@ describe("loadGatewayConfig", () => {
     expect(error).toBe(
       `TSM_ERR_CONFIG_SETTING: ${path}: routes[2].rateLimit.rat is not a known setting (rate, burst, per)`,
     );
-    expect((await failure({ rutes: [] })).error).toContain(": rutes is not a known setting (jwt, routes, cors, trustProxy)");
+    expect((await failure({ rutes: [] })).error).toContain(
+      ": rutes is not a known setting (jwt, routes, cors, trustProxy)",
+    );
     expect((await failure({ jwt: { secret, issuers: "x" } })).error).toContain(
       ": jwt.issuers is not a known setting (secret, publicKeyFile, jwksFile, jwksUrl, issuer, audience, algorithms, clockToleranceSeconds)",
     );
