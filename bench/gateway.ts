@@ -15,7 +15,7 @@
  * adds the gateway (on --transport=grpc) of another built checkout to every round, to see a
  * change against the build before it; BENCH_PROFILE=<dir> then
  * runs the gateway on --transport=grpc (BENCH_PROFILE_TRANSPORT=h2: the default) and the baseline
- * once more under `node --cpu-prof` and prints where each spends its CPU per
+ * once more under `node --cpu-prof`, on POST (BENCH_PROFILE_ROUTE=get: on GET), and prints where each spends its CPU per
  * request, and the gateway's top self-time functions in tsmicro code.
  */
 import { spawn } from "node:child_process";
@@ -381,7 +381,9 @@ export async function benchGateway(): Promise<void> {
     );
     await measureAll(specs);
     const profileDir = process.env.BENCH_PROFILE;
-    if (profileDir) await profile(profileDir, registryFlags, backend.address, routes[0]!);
+    // BENCH_PROFILE_ROUTE=get profiles GetShelf: no body to map, so what is left is the gateway's own path.
+    const profiled = process.env.BENCH_PROFILE_ROUTE?.toLowerCase() === "get" ? routes[1]! : routes[0]!;
+    if (profileDir) await profile(profileDir, registryFlags, backend.address, profiled);
   } finally {
     await killAllNodes();
     await rm(dir, { recursive: true, force: true });
