@@ -568,7 +568,7 @@ function watchPrefix(
   };
 
   /** After a reconnection: whether etcd still holds, as of `seen`, what the watch knows; on.reset when it does not. */
-  const checkReplaced = async (watch: EtcdWatcher) => {
+  const checkReplaced = async (watch: EtcdWatcher, resumedFrom: number) => {
     const at = seen;
     const known = state.snapshot();
     let now: number | undefined;
@@ -588,6 +588,9 @@ function watchPrefix(
             verified = { watch, revision: present.revision };
             return;
           }
+          // etcd cancels a watch that resumed from a compacted revision, and resume() goes on from there:
+          // cancelling it too would get etcd3 two answers for one watch (see endedByEtcd).
+          if (await isCompacted(etcd, keyPrefix, resumedFrom)) return;
           now = present.revision;
         } else {
           // A revision etcd has not reached: another etcd.
@@ -641,6 +644,8 @@ function watchPrefix(
     const watch = builder.watcher();
     current = watch;
     let broken = false;
+    // The revision etcd3 resumes the watch from after a break (0: the present); its created answer moves it on.
+    let resumedFrom = 0;
     const delivering = (revision: number) => {
       seen = Math.max(seen, revision);
       delivered = Math.max(delivered, revision);
@@ -655,11 +660,12 @@ function watchPrefix(
     });
     watch.on("disconnected", (error) => {
       broken = true;
+      resumedFrom = Number(watch.lastRevision() ?? 0);
       stream.lost(error);
     });
     watch.on("connected", () => {
       stream.back();
-      if (broken) void checkReplaced(watch);
+      if (broken) void checkReplaced(watch, resumedFrom);
       broken = false;
     });
     watch.on("error", () => {
@@ -680,6 +686,17 @@ function watchPrefix(
       return closing;
     },
   };
+}
+
+/** Whether etcd has compacted away `revision`; false too when it does not answer. */
+async function isCompacted(etcd: Etcd3, keyPrefix: string, revision: number): Promise<boolean> {
+  if (!(revision > 0)) return false;
+  try {
+    await etcd.get(keyPrefix).revision(revision).exec();
+    return false;
+  } catch (error) {
+    return error instanceof GRPCOutOfRangeError && error.message.includes("compacted");
+  }
 }
 
 /** The cluster's revision now, or undefined when etcd does not answer. */
