@@ -91,7 +91,7 @@ it.skipIf(!etcdProgram)(
     const beta = { ECHO_BETA: "1", ECHO_STORE: store, OTEL_SDK_DISABLED: "true" };
 
     // Node A keeps its port across restarts; node C is reached through the proxy, which it advertises.
-    const portA = await freePort({ restartable: true });
+    const portA = await freePort();
     const startA = () =>
       startNode("test/fixtures/echo-node.ts", [...nodeFlags, `--server_address=127.0.0.1:${portA}`], beta);
     const portC = await freePort();

@@ -264,6 +264,7 @@ describe("a --workspace system", () => {
         const { OTEL_EXPORTER_OTLP_ENDPOINT: __, ...gatewayEnv } = here(gateway.environment!);
         const api = startBackground(image.dir, join(image.dir, command!), args, gatewayEnv);
         await api.waitFor(/gateway routes user/);
+        await api.waitFor(/gateway started/);
         const created = await fetch(`http://127.0.0.1:${port}/v1/users`, { method: "POST", body: '{"name":"ann"}' });
         expect(created.status).toBe(200);
         await api.stop();

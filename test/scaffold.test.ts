@@ -242,6 +242,7 @@ describe("a new service project", () => {
         const port = await freePort();
         const api = startBackground(project, "node_modules/.bin/tsmicro", ["api", `--address=127.0.0.1:${port}`], env);
         await api.waitFor(/gateway routes user/);
+        await api.waitFor(/gateway started/);
         const base = `http://127.0.0.1:${port}`;
         const post = await fetch(`${base}/v1/users`, { method: "POST", body: '{"name":"bob"}' });
         expect(post.status).toBe(200);

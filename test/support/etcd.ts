@@ -52,7 +52,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
   if (!program) throw new Error("etcd is not installed (apt-get install etcd-server)");
   const root = await mkdtemp(join(tmpdir(), "tsmicro-etcd-"));
   // Members restart on their ports.
-  const ports = await freePorts(options.members * 2, { restartable: true });
+  const ports = await freePorts(options.members * 2);
   const members: Member[] = Array.from({ length: options.members }, (_, i) => ({
     name: `member${i}`,
     clientUrl: `http://127.0.0.1:${ports[2 * i]}`,

@@ -2,19 +2,19 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 
 /**
- * Distinct ports on 127.0.0.1 free right now: all are held open together,
- * so none is handed out twice. The kernel picks them from its ephemeral
- * range, where any outgoing connection may take one as its local port:
- * fine for a server that starts once and keeps its port. A server that
- * stops and starts again on its port (a killed node, a restarted etcd
- * member) needs `restartable`: ports below that range, which no
- * connection is given while the server is down.
+ * Distinct ports on 127.0.0.1 free right now, for a server a test starts
+ * later (often another process, seconds later): all are held open together,
+ * so none is handed out twice. They lie below the kernel's ephemeral range,
+ * where no outgoing connection's local port and no server listening on port
+ * 0 ever lands: a port from that range, free a moment ago, may be taken by
+ * either before the server starts (CI saw a gateway's port so taken), or
+ * while a server that stops and starts again on its port is down.
  */
-export async function freePorts(count: number, options: { restartable?: boolean } = {}): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers: Server[] = [];
   try {
     while (servers.length < count) {
-      const server = await listenOn(options.restartable ? randomStablePort() : 0);
+      const server = await listenOn(randomStablePort());
       if (server) servers.push(server);
     }
     return servers.map((server) => {
@@ -28,12 +28,12 @@ export async function freePorts(count: number, options: { restartable?: boolean 
 }
 
 /** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
-export async function freePort(options: { restartable?: boolean } = {}): Promise<number> {
-  const [port] = await freePorts(1, options);
+export async function freePort(): Promise<number> {
+  const [port] = await freePorts(1);
   return port!;
 }
 
-/** A server listening on `port` (0: one the kernel picks), or undefined when the port is taken. */
+/** A server listening on `port`, or undefined when the port is taken. */
 function listenOn(port: number): Promise<Server | undefined> {
   return new Promise((resolve, reject) => {
     const server = createServer();
