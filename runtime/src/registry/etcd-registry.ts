@@ -11,17 +11,16 @@ import {
   EtcdAuthenticationFailedError,
   EtcdLeaseInvalidError,
   EtcdPermissionDeniedError,
-  GRPCOutOfRangeError,
   isRecoverableError,
   type IKeyValue,
   type IOptions,
   type Lease,
-  type Watcher as EtcdWatcher,
 } from "etcd3";
 import { SetupError } from "../errors/setup-error.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
 import { etcdDefaultPort, etcdTarget, type EtcdCredentials } from "./etcd-address.js";
+import { PrefixWatch, type StreamReport } from "./etcd-prefix-watch.js";
 import { entriesOf, servicesOf, type RegistryEntry, type ServiceRecord } from "./registry-entries.js";
 import type { Endpoint, Node, RegisterOptions, Registry, Service, WatchOptions } from "./registry.js";
 import { createWatcherFeed, type WatcherFeed } from "./watcher-feed.js";
@@ -337,7 +336,7 @@ class EtcdRegistry implements Registry {
     // Refuses bad names, TTLs and node lists with INVALID_ARGUMENT, as every backend does.
     const registrations = entriesOf(service, options, Date.now());
     const ttlSeconds = Math.max(1, Math.ceil(options.ttlMs / 1000));
-    this.#guard ??= watchPrefix(etcd, prefix, this.#seenRevision + 1, this.#stream, {
+    this.#guard ??= new PrefixWatch(etcd, prefix, this.#seenRevision + 1, this.#stream, {
       put: () => undefined,
       delete: (kv) => this.#nodeDeleted(kv.key.toString("utf8"), Number(kv.mod_revision)),
       reset: (revision) => this.#replaced(revision, true),
@@ -411,7 +410,7 @@ class EtcdRegistry implements Registry {
       void this.#watches.get(feed)?.close();
       this.#watches.delete(feed);
     });
-    const watch = watchPrefix(etcd, keyPrefix, this.#seenRevision + 1, this.#stream, {
+    const watch = new PrefixWatch(etcd, keyPrefix, this.#seenRevision + 1, this.#stream, {
       put: (kv) => {
         const service = decodeRecord(kv.value);
         // A key's first revision is its creation; later puts (a changed record, a new lease) are updates.
@@ -463,17 +462,6 @@ interface Written {
   readonly ttlSeconds: number;
 }
 
-/** An etcd watch on a key prefix; close it to release it. */
-interface PrefixWatch {
-  close(): Promise<void>;
-}
-
-/** Hears of the registry's watch stream breaking and coming back. */
-interface StreamReport {
-  lost(error: unknown): void;
-  back(): void;
-}
-
 /**
  * Logs once that the watch stream to etcd broke and once that it is back:
  * etcd3 reconnects by itself and says nothing, and every watch of the
@@ -498,279 +486,6 @@ function streamReport(logger: Logger | undefined, where: string, stopping: () =>
       logger?.info({ registry: "etcd", address: where }, `the etcd registry at ${where} answers again`);
     },
   };
-}
-
-/**
- * Watches a key prefix from `startRevision`. etcd3 reconnects a broken
- * stream by itself and resumes after the last revision it delivered, so no
- * change is lost while etcd restarts or the client moves to another member;
- * `stream` hears of the break and of the reconnection.
- *
- * An etcd that came back empty (a new cluster, its data directory lost)
- * restarts its revisions: the resumed watch would wait for revisions it has
- * not reached, or, once its writers have caught up, get events of another
- * history. So the watch reads the prefix itself when it opens, and keeps
- * what the prefix holds as of the newest revision it knows (`seen`); after
- * each reconnection it reads the prefix as of that revision again. An etcd
- * that has not reached it, or holds other keys there, is not the one the
- * watch followed: the watch opens again from the present and calls
- * `on.reset` with the cluster's revision, since what its reader knows is
- * stale. The watch's own read, not the caller's, is what it compares
- * against, so a watch opened before any read (whose events from the past
- * may not have arrived when etcd went away) notices it as well.
- *
- * When etcd cancels the watch (the revision it was to resume from was
- * compacted away, after a long break or for a watch begun in the past), the
- * changes it had not delivered are lost, deletes among them. It reads the
- * prefix and opens again after that read; when the read holds just what its
- * reader was told (the watch's own read and the events it delivered),
- * nothing missed mattered, else it calls `on.reset`, as for an etcd that
- * came back empty. A reconnection that finds the history compacted makes
- * the same check at once.
- */
-function watchPrefix(
-  etcd: Etcd3,
-  keyPrefix: string,
-  startRevision: number,
-  stream: StreamReport,
-  on: {
-    put(kv: IKeyValue): void;
-    delete(kv: IKeyValue, previous: IKeyValue | undefined): void;
-    reset?(revision: number): void;
-  },
-): PrefixWatch {
-  let current: EtcdWatcher | undefined;
-  let closing: Promise<void> | undefined;
-  let seen = startRevision - 1;
-  // Every change up to this revision has reached the reader (events arrive in order).
-  let delivered = startRevision - 1;
-  const state = new PrefixState();
-  // Watches etcd itself canceled: cancelling one again gets a second answer etcd3 finds no watcher
-  // for, and it throws ('Failed to find watcher for IWatchResponse') and drops the stream.
-  const endedByEtcd = new WeakSet<EtcdWatcher>();
-  const cancel = (watch: EtcdWatcher) =>
-    endedByEtcd.has(watch) ? Promise.resolve() : watch.cancel().catch(() => undefined);
-  // A revision, after etcd compacted the history a reconnected watch resumed from, at which the
-  // prefix held just what the reader was told: when etcd then cancels that watch, it opens after it.
-  let verified: { readonly watch: EtcdWatcher; readonly revision: number } | undefined;
-
-  /** The watch's own read of the prefix, the base its events are applied on. */
-  const readPrefix = async (watch: EtcdWatcher) => {
-    state.reading();
-    const response = await etcd
-      .getAll()
-      .prefix(keyPrefix)
-      .exec()
-      .catch(() => undefined);
-    if (current !== watch) return;
-    state.read(response);
-    if (response) seen = Math.max(seen, Number(response.header.revision));
-  };
-
-  /** After a reconnection: whether etcd still holds, as of `seen`, what the watch knows; on.reset when it does not. */
-  const checkReplaced = async (watch: EtcdWatcher, resumedFrom: number) => {
-    const at = seen;
-    const known = state.snapshot();
-    let now: number | undefined;
-    if (known && at > 0) {
-      try {
-        const then = await etcd.getAll().prefix(keyPrefix).revision(at).exec();
-        if (!known.matches(then.kvs)) now = Number(then.header.revision);
-      } catch (error) {
-        if (!(error instanceof GRPCOutOfRangeError)) return;
-        if (error.message.includes("compacted")) {
-          // The same etcd, its history compacted: the present says whether the reader missed a change.
-          // When it did not, the watch goes on; etcd cancels it if it resumed from a compacted revision.
-          const present = await readPresent();
-          if (!present || current !== watch) return;
-          if (present.same) {
-            delivered = Math.max(delivered, present.revision);
-            verified = { watch, revision: present.revision };
-            return;
-          }
-          // etcd cancels a watch that resumed from a compacted revision, and resume() goes on from there:
-          // cancelling it too would get etcd3 two answers for one watch (see endedByEtcd).
-          if (await isCompacted(etcd, keyPrefix, resumedFrom)) return;
-          now = present.revision;
-        } else {
-          // A revision etcd has not reached: another etcd.
-          now = await currentRevision(etcd, keyPrefix);
-        }
-      }
-    } else {
-      // The watch could not read the prefix when it opened: an etcd behind it is all it can tell.
-      const revision = await currentRevision(etcd, keyPrefix);
-      if (revision !== undefined && revision < at) now = revision;
-    }
-    if (now === undefined || current !== watch) return;
-    void cancel(watch);
-    seen = now;
-    delivered = now;
-    open(now + 1);
-    on.reset?.(now);
-  };
-
-  /**
-   * The prefix now, and whether it holds just what the reader was told: what the watch knows as of
-   * the last event it delivered (unknown, so not the same, when its read is newer than that event).
-   */
-  const readPresent = async (): Promise<{ revision: number; same: boolean } | undefined> => {
-    const told = state.snapshot(delivered);
-    const response = await etcd
-      .getAll()
-      .prefix(keyPrefix)
-      .exec()
-      .catch(() => undefined);
-    return response && { revision: Number(response.header.revision), same: told?.matches(response.kvs) ?? false };
-  };
-
-  /** etcd canceled the watch: open it again after a read, and on.reset unless the read holds what the reader was told. */
-  const resume = async (watch: EtcdWatcher) => {
-    if (verified?.watch === watch) {
-      open(verified.revision + 1);
-      return;
-    }
-    const present = await readPresent();
-    if (current !== watch) return;
-    if (present) seen = delivered = Math.max(seen, present.revision);
-    open(present ? present.revision + 1 : undefined);
-    if (!present?.same) on.reset?.(present?.revision ?? seen);
-  };
-
-  const open = (revision: number | undefined) => {
-    let builder = etcd.watch().prefix(keyPrefix).withPreviousKV();
-    if (revision !== undefined && revision > 1) builder = builder.startRevision(String(revision));
-    // watcher() rather than create(): handlers are in place before the first event or error can arrive.
-    const watch = builder.watcher();
-    current = watch;
-    let broken = false;
-    // The revision etcd3 resumes the watch from after a break (0: the present); its created answer moves it on.
-    let resumedFrom = 0;
-    const delivering = (revision: number) => {
-      seen = Math.max(seen, revision);
-      delivered = Math.max(delivered, revision);
-    };
-    watch.on("put", (kv) => {
-      if (current === watch) delivering(state.put(kv));
-      on.put(kv);
-    });
-    watch.on("delete", (kv, previous) => {
-      if (current === watch) delivering(state.delete(kv));
-      on.delete(kv, previous);
-    });
-    watch.on("disconnected", (error) => {
-      broken = true;
-      resumedFrom = Number(watch.lastRevision() ?? 0);
-      stream.lost(error);
-    });
-    watch.on("connected", () => {
-      stream.back();
-      if (broken) void checkReplaced(watch, resumedFrom);
-      broken = false;
-    });
-    watch.on("error", () => {
-      endedByEtcd.add(watch);
-      if (current === watch) void resume(watch);
-    });
-    void readPrefix(watch);
-  };
-  open(startRevision);
-
-  return {
-    close() {
-      if (!closing) {
-        const watch = current;
-        current = undefined;
-        closing = watch ? withTimeout(cancel(watch), 1_000) : Promise.resolve();
-      }
-      return closing;
-    },
-  };
-}
-
-/** Whether etcd has compacted away `revision`; false too when it does not answer. */
-async function isCompacted(etcd: Etcd3, keyPrefix: string, revision: number): Promise<boolean> {
-  if (!(revision > 0)) return false;
-  try {
-    await etcd.get(keyPrefix).revision(revision).exec();
-    return false;
-  } catch (error) {
-    return error instanceof GRPCOutOfRangeError && error.message.includes("compacted");
-  }
-}
-
-/** The cluster's revision now, or undefined when etcd does not answer. */
-function currentRevision(etcd: Etcd3, keyPrefix: string): Promise<number | undefined> {
-  return etcd
-    .get(keyPrefix)
-    .exec()
-    .then((response) => Number(response.header.revision))
-    .catch(() => undefined);
-}
-
-/**
- * What a watch knows its prefix holds: each key's last modification, from
- * the watch's own read and the events after that read's revision (events
- * before it, the past a watch may begin in, are in the read already). Events
- * that arrive while the read is under way wait for it.
- */
-class PrefixState {
-  #keys: Map<string, number> | undefined;
-  #readAt = 0;
-  #early: { key: string; revision: number; deleted: boolean }[] | undefined;
-
-  /** A read of the prefix has begun: what the watch knew before it no longer counts. */
-  reading(): void {
-    this.#keys = undefined;
-    this.#early = [];
-  }
-
-  /** The read's answer, or undefined when it failed (the watch then knows nothing to compare). */
-  read(response: { header: { revision: string }; kvs: IKeyValue[] } | undefined): void {
-    const early = this.#early ?? [];
-    this.#early = undefined;
-    if (!response) return;
-    this.#readAt = Number(response.header.revision);
-    this.#keys = new Map(response.kvs.map((kv) => [kv.key.toString("utf8"), Number(kv.mod_revision)]));
-    for (const change of early) this.#apply(change.key, change.revision, change.deleted);
-  }
-
-  /** Records a put event; returns its revision. */
-  put(kv: IKeyValue): number {
-    return this.#note(kv, false);
-  }
-
-  /** Records a delete event (its kv's mod_revision is the deletion's); returns its revision. */
-  delete(kv: IKeyValue): number {
-    return this.#note(kv, true);
-  }
-
-  /**
-   * What the watch knows now, unchanged by later events; undefined when it has no read to build on,
-   * or its read is newer than `upTo` (it holds changes a reader told of events up to `upTo` was not).
-   */
-  snapshot(upTo = Number.POSITIVE_INFINITY): { matches(kvs: readonly IKeyValue[]): boolean } | undefined {
-    if (!this.#keys || this.#readAt > upTo) return undefined;
-    const keys = new Map(this.#keys);
-    return {
-      matches: (kvs) =>
-        kvs.length === keys.size && kvs.every((kv) => keys.get(kv.key.toString("utf8")) === Number(kv.mod_revision)),
-    };
-  }
-
-  #note(kv: IKeyValue, deleted: boolean): number {
-    const key = kv.key.toString("utf8");
-    const revision = Number(kv.mod_revision);
-    if (this.#early) this.#early.push({ key, revision, deleted });
-    else this.#apply(key, revision, deleted);
-    return revision;
-  }
-
-  #apply(key: string, revision: number, deleted: boolean): void {
-    if (!this.#keys || revision <= this.#readAt) return;
-    if (deleted) this.#keys.delete(key);
-    else this.#keys.set(key, revision);
-  }
 }
 
 /** go-micro's `registry.Value`: the endpoint's request or response type. */
@@ -888,14 +603,6 @@ function stringMap(value: unknown): Record<string, string> {
 function messageOf(error: unknown): string {
   // grpc-js ends connection errors with an empty "Resolution note"; it only adds noise.
   return (error instanceof Error ? error.message : String(error)).replace(/\.?\s*Resolution note:\s*$/, "");
-}
-
-function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 type FaultHandling = NonNullable<IOptions["faultHandling"]>;
