@@ -666,3 +666,18 @@ describe("a web service's failing route", () => {
     }
   });
 });
+
+describe("a web service's --help", () => {
+  it("rejects start() with its flags described, the server's but no broker's, registering nothing", async () => {
+    const registry = createMemoryRegistry();
+    const web = createWebService({ name: "site", registry, args: ["--help"], env: suiteEnv(), logger: silentLogger() });
+    const help = await web.start().then(
+      () => "",
+      (error: { help?: string }) => error.help ?? "",
+    );
+    expect(help).toMatch(/^site: a tsmicro service\./);
+    expect(help).toMatch(/\n {2}--server_address +where the server binds \(gRPC, or a web service.s HTTP\), host:port/);
+    expect(help).not.toContain("--broker");
+    expect(await registry.getService("site")).toEqual([]);
+  });
+});

@@ -313,6 +313,14 @@ describe("a new service project", () => {
         expect(existsSync(dataDir), flags.join(" ")).toBe(false);
       }
 
+      // --help describes the flags and exits 0, before the database opens.
+      const helpDir = join(work, "untouched-help");
+      const help = await inProject(project, "node", ["dist/main.js", "--help", `--database_dir=${helpDir}`], env);
+      expect(help.code, help.stderr).toBe(0);
+      expect(help.stdout).toMatch(/^user: a tsmicro service\./);
+      expect(help.stdout).toMatch(/\n {2}--database_dir +PGlite's data folder; .*\(default: data\/db\)\n/);
+      expect(existsSync(helpDir)).toBe(false);
+
       // A handler missing a method of the proto (an rpc added, its handler not yet written) stops it before
       // the migration changes the database; with pretty logs the line is printed once, on stderr.
       const main = await readFile(join(project, "dist/main.js"), "utf8");

@@ -154,14 +154,25 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
     expect(exit.stderrLines[0]).not.toMatch(/UNAVAILABLE|No connection established|failures in a row/);
   });
 
-  it("--help (or -h) prints the flags on stdout and exits 0, registering nothing, as go-micro's services do", async () => {
+  it("--help (or -h) prints each flag described on stdout and exits 0, registering nothing, as go-micro's services do", async () => {
     const registryDir = await mkdtemp(join(dir, "registry-"));
     for (const flag of ["--help", "-h"]) {
       const exit = await echoNode(["--registry=local", `--registry_address=${registryDir}`, flag, "--registy=etcd"]);
       expect(exit.code).toBe(0);
       expect(exit.stderrLines).toEqual([]);
       expect(exit.stdout).toMatch(/^echo: a tsmicro service\./);
-      expect(exit.stdout).toContain("\nregistry (docs/registry.md):\n  --registry --registry_address");
+      expect(exit.stdout).toContain(
+        [
+          "\nregistry (docs/registry.md):",
+          "  --registry                  where services find each other: local (a folder on this machine),",
+          "                              etcd, or memory (one process) (default: local)",
+          "                              [$TSMICRO_REGISTRY, $MICRO_REGISTRY]",
+          "  --registry_address          etcd endpoints",
+        ].join("\n"),
+      );
+      expect(exit.stdout).toMatch(
+        /\n {2}--client_request_timeout +timeout of unary calls that set none \(default: 5s\)\n/,
+      );
       expect(await readdir(registryDir)).toEqual([]);
     }
   });

@@ -58,7 +58,7 @@ export {
   readFlags,
   type FlagParser,
 } from "./service/flag-values.js";
-export { checkRuntimeFlags, runtimeFlagNames } from "./service/flag-names.js";
+export { checkRuntimeFlags, runtimeFlagNames, runtimeFlagUsage } from "./service/flag-names.js";
 export { asksForHelp, HelpRequested, serviceHelp } from "./service/service-help.js";
 
 // Clients, selection and resilience as the gateway builds them.
@@ -84,7 +84,7 @@ export {
 } from "./gen/google/rpc/error_details.js";
 
 // Flags and settings as the CLI reads and lists them.
-export { defaultServiceSettings, serviceFlagNames } from "./service/settings.js";
+export { defaultServiceSettings, serviceFlagNames, serviceFlagUsage } from "./service/settings.js";
 export { breakerFlagNames } from "./middleware/breaker-settings.js";
 
 // Building blocks of a client, for the CLI and the benchmarks.

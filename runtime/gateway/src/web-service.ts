@@ -27,7 +27,7 @@ import {
   runUntilSignal,
   resolveTracingSettings,
   runtimeFlagNames,
-  serviceFlagNames,
+  serviceFlagUsage,
   serviceHelp,
   TracingUse,
 } from "@tsmicro/runtime/internal";
@@ -84,7 +84,7 @@ export interface WebService {
  */
 export function createWebService(options: WebServiceOptions): WebService {
   const args = options.args ?? process.argv.slice(2);
-  const help = asksForHelp(args) ? new HelpRequested(serviceHelp(options.name, serviceFlagNames)) : undefined;
+  const help = asksForHelp(args) ? new HelpRequested(serviceHelp(options.name, serviceFlagUsage)) : undefined;
   const { value: config, error: flagError } = readOrDefer(
     (args, env) => {
       checkFlagSpelling(args, runtimeFlagNames, undefined, { serves: true });

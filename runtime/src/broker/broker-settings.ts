@@ -1,5 +1,5 @@
 import { SetupError } from "../errors/setup-error.js";
-import { oneOf, onOff, readFlags, type FlagParser } from "../service/flag-values.js";
+import { oneOf, onOff, readFlags, type FlagParser, type FlagUsage } from "../service/flag-values.js";
 
 /** The broker a process uses, as flags and environment choose it. */
 export interface BrokerSettings {
@@ -20,7 +20,7 @@ export const brokerKinds = ["http", "nats", "memory"] as const;
 type Parser = FlagParser<Partial<BrokerSettings>>;
 
 /** The flags, by go-micro's names; each also reads `TSMICRO_<NAME>` and, as an alias, `MICRO_<NAME>`. */
-const flags: Record<string, Parser> = {
+const flags = {
   broker: (v, s) => ({ broker: oneOf(v, s, brokerKinds) as BrokerSettings["broker"] }),
   broker_address: (v) => ({
     brokerAddress: v
@@ -29,10 +29,26 @@ const flags: Record<string, Parser> = {
       .filter(Boolean),
   }),
   broker_jetstream: (v, s) => ({ brokerJetstream: onOff(v, s) }),
-};
+} satisfies Record<string, Parser>;
 
 /** The flag names the broker understands. */
 export const brokerFlagNames: readonly string[] = Object.keys(flags);
+
+/** What `--help` says of each flag above; typed by their table, so a flag without one does not compile. */
+export const brokerFlagUsage: Readonly<Record<keyof typeof flags, FlagUsage>> = {
+  broker: {
+    usage: "what carries events: http (embedded, no server), nats, or memory (one process)",
+    default: defaultBrokerSettings.broker,
+  },
+  broker_address: {
+    usage:
+      "NATS server URLs, comma-separated; for http, the host:port subscribers listen on (default: a free port on --server_address's host)",
+  },
+  broker_jetstream: {
+    usage: "on: NATS JetStream (at least once, redelivery, dead letters); with --broker nats only",
+    default: defaultBrokerSettings.brokerJetstream ? "on" : "off",
+  },
+};
 
 /**
  * Resolves the broker settings: defaults, then the code's `overrides`, then
@@ -46,7 +62,7 @@ export function brokerSettingsFrom(
   env: Readonly<Record<string, string | undefined>>,
   overrides: Partial<BrokerSettings> = {},
 ): BrokerSettings {
-  const given = readFlags(flags, args, env, {} as Partial<BrokerSettings>, (base, over) => ({ ...base, ...over }));
+  const given = readFlags<Partial<BrokerSettings>>(flags, args, env, {}, (base, over) => ({ ...base, ...over }));
   return checkBrokerSettings({ ...defaultBrokerSettings, ...overrides, ...given });
 }
 

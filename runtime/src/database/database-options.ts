@@ -1,5 +1,5 @@
 import type { Logger } from "../logging/logger.js";
-import { onOff, readFlags } from "../service/flag-values.js";
+import { onOff, readFlags, type FlagUsage } from "../service/flag-values.js";
 
 /** Where the database is and where its migrations are. */
 export interface DatabaseOptions {
@@ -25,15 +25,32 @@ export const defaultMigrationsDir = "migrations";
 
 type Setting = { -readonly [K in keyof DatabaseOptions]: DatabaseOptions[K] };
 
-const flags: Readonly<Record<string, (value: string, source: string) => Setting>> = {
+const flags = {
   database_url: (value) => ({ url: value }),
   database_dir: (value) => ({ dataDir: value }),
   migrations_dir: (value) => ({ migrationsDir: value }),
   migrate: (value, source) => ({ migrate: onOff(value, source) }),
-};
+} satisfies Readonly<Record<string, (value: string, source: string) => Setting>>;
 
 /** The flag names the database settings read. */
 export const databaseFlagNames: readonly string[] = Object.keys(flags);
+
+/** What `--help` says of each flag above; typed by their table, so a flag without one does not compile. */
+export const databaseFlagUsage: Readonly<Record<keyof typeof flags, FlagUsage>> = {
+  database_url: {
+    usage: "postgres://user:password@host:5432/name: PostgreSQL, through a pg pool; unset, embedded PGlite",
+    alsoFrom: ["DATABASE_URL"],
+  },
+  database_dir: { usage: "PGlite's data folder; memory:// keeps it in memory", default: defaultDataDir },
+  migrations_dir: {
+    usage: "the folder of NNNN_name.sql migrations, applied in name order",
+    default: defaultMigrationsDir,
+  },
+  migrate: {
+    usage: "on: a scaffolded service on PostgreSQL applies its pending migrations at start; on PGlite it always does",
+    default: "off",
+  },
+};
 
 /**
  * Reads database settings as the other service flags: `--database_url`

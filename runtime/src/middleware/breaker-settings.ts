@@ -3,10 +3,12 @@ import { SetupError } from "../errors/setup-error.js";
 import {
   count,
   duration as durationIn,
+  durationText,
   onOff,
   percent as percentOf,
   readFlags,
   type FlagParser,
+  type FlagUsage,
 } from "../service/flag-values.js";
 
 /** How one circuit breaker trips and recovers. */
@@ -60,7 +62,7 @@ const duration = (value: string, source: string) => durationIn(value, source, 10
 const percent = (value: string, source: string) => percentOf(value, source, 100, "a percentage");
 
 /** The flags, each also read from `TSMICRO_<NAME>` and, as an alias, `MICRO_<NAME>`. */
-const flags: Record<string, Parser> = {
+const flags = {
   breaker: (v, s) => ({ enabled: onOff(v, s) }),
   breaker_error_threshold: (v, s) => ({ errorThresholdPercentage: percent(v, s) }),
   breaker_volume_threshold: (v, s) => ({ volumeThreshold: count(v, s, 0) }),
@@ -69,10 +71,43 @@ const flags: Record<string, Parser> = {
   breaker_buckets: (v, s) => ({ rollingCountBuckets: count(v, s, 1) }),
   breaker_timeout: (v, s) => ({ timeoutMs: duration(v, s) }),
   breaker_max_concurrent: (v, s) => ({ maxConcurrent: count(v, s, 0) }),
-};
+} satisfies Record<string, Parser>;
 
 /** The breaker flag names, such as `breaker_error_threshold`. */
 export const breakerFlagNames: readonly string[] = Object.keys(flags);
+
+const defaults = defaultBreakerSettings;
+
+/** What `--help` says of each flag above; typed by their table, so a flag without one does not compile. */
+export const breakerFlagUsage: Readonly<Record<keyof typeof flags, FlagUsage>> = {
+  breaker: { usage: "off turns the circuit breakers off", default: defaults.enabled ? "on" : "off" },
+  breaker_error_threshold: {
+    usage: "percent of failed calls in the window that opens a breaker",
+    default: String(defaults.errorThresholdPercentage),
+  },
+  breaker_volume_threshold: {
+    usage: "calls in the window before a breaker may open",
+    default: String(defaults.volumeThreshold),
+  },
+  breaker_reset_timeout: {
+    usage: "how long an open breaker fails fast before it lets one probe call through",
+    default: durationText(defaults.resetTimeoutMs),
+  },
+  breaker_window: {
+    usage: "the rolling window failures are counted over",
+    default: durationText(defaults.rollingCountTimeoutMs),
+  },
+  breaker_buckets: { usage: "the buckets the window is counted in", default: String(defaults.rollingCountBuckets) },
+  breaker_timeout: {
+    usage: "a shorter deadline for breaker-guarded calls, whose DEADLINE_EXCEEDED counts as a failure; 0 for off",
+    default: defaults.timeoutMs === 0 ? "off" : durationText(defaults.timeoutMs),
+  },
+  breaker_max_concurrent: {
+    usage:
+      "at most this many calls of a method in flight; one more fails fast with RESOURCE_EXHAUSTED, or gets the fallback",
+    default: defaults.maxConcurrent === 0 ? "0, no limit" : String(defaults.maxConcurrent),
+  },
+};
 
 /**
  * Breaker settings given by `MICRO_BREAKER_*`, then `TSMICRO_BREAKER_*`
@@ -85,7 +120,7 @@ export function breakerSettingsFrom(
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): Partial<BreakerSettings> {
-  return readFlags(flags, args, env, {} as Partial<BreakerSettings>, (base, over) => ({ ...base, ...over }));
+  return readFlags<Partial<BreakerSettings>>(flags, args, env, {}, (base, over) => ({ ...base, ...over }));
 }
 
 /**

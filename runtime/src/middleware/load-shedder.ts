@@ -158,10 +158,16 @@ export function loadShedderMiddleware(options: LoadShedderOptions = {}): LoadShe
   });
 }
 
+/** The overload thresholds when none are given: 0.9 of one core, a 100 ms event-loop delay. */
+export const defaultLoadThresholds = { cpuThreshold: 0.9, eventLoopDelayMs: 100 } as const;
+
 /** The default overload signal: CPU share and event-loop delay, sampled at most once per interval as calls arrive. */
 function createSystemLoad(options: LoadShedderOptions, now: () => number): { overloaded(): boolean; stop(): void } {
-  const cpuThreshold = positive(options.cpuThreshold ?? 0.9, "loadShedder.cpuThreshold");
-  const delayThresholdMs = positive(options.eventLoopDelayMs ?? 100, "loadShedder.eventLoopDelayMs");
+  const cpuThreshold = positive(options.cpuThreshold ?? defaultLoadThresholds.cpuThreshold, "loadShedder.cpuThreshold");
+  const delayThresholdMs = positive(
+    options.eventLoopDelayMs ?? defaultLoadThresholds.eventLoopDelayMs,
+    "loadShedder.eventLoopDelayMs",
+  );
   const intervalMs = positive(options.sampleIntervalMs ?? 250, "loadShedder.sampleIntervalMs");
   // The monitor's timer is unref'd inside Node, so it never holds a process open.
   const delay = monitorEventLoopDelay({ resolution: 10 });

@@ -1,9 +1,18 @@
 import { SetupError } from "../errors/setup-error.js";
-import { count, duration, onOff, percent as percentOf, readFlags, type FlagParser } from "../service/flag-values.js";
+import {
+  count,
+  duration,
+  durationText,
+  onOff,
+  percent as percentOf,
+  readFlags,
+  type FlagParser,
+  type FlagUsage,
+} from "../service/flag-values.js";
 import type { ServerMiddleware } from "../transport/transport.js";
-import { bulkheadMiddleware, type BulkheadOptions } from "./bulkhead.js";
-import { loadShedderMiddleware, type LoadShedderOptions } from "./load-shedder.js";
-import { rateLimitMiddleware, type RateLimitOptions } from "./rate-limit.js";
+import { bulkheadMiddleware, defaultBulkheadSettings, type BulkheadOptions } from "./bulkhead.js";
+import { defaultLoadThresholds, loadShedderMiddleware, type LoadShedderOptions } from "./load-shedder.js";
+import { defaultRateLimitSettings, rateLimitMiddleware, type RateLimitOptions } from "./rate-limit.js";
 
 /** The server's protection: a rate limit, a bulkhead and adaptive load shedding, each off unless given. */
 export interface ProtectionOptions {
@@ -25,7 +34,7 @@ type Parser = FlagParser<ProtectionOptions>;
 const percent = (value: string, source: string) => percentOf(value, source, 400, "a percentage of one core");
 
 /** The flags, each also read from `TSMICRO_<NAME>` and, as an alias, `MICRO_<NAME>`. */
-const flags: Record<string, Parser> = {
+const flags = {
   rate_limit: (v, s) => ({ rateLimit: { rate: limit(v, s, false) } }),
   rate_limit_burst: (v, s) => ({ rateLimit: { burst: count(v, s, 1) } }),
   max_concurrent: (v, s) => ({ bulkhead: { maxConcurrent: limit(v, s, true) } }),
@@ -33,10 +42,46 @@ const flags: Record<string, Parser> = {
   load_shedding: (v, s) => ({ loadShedder: { enabled: onOff(v, s) } }),
   load_shedding_cpu: (v, s) => ({ loadShedder: { cpuThreshold: percent(v, s) / 100 } }),
   load_shedding_delay: (v, s) => ({ loadShedder: { eventLoopDelayMs: duration(v, s) } }),
-};
+} satisfies Record<string, Parser>;
 
 /** The protection flag names, such as `rate_limit`. */
 export const protectionFlagNames: readonly string[] = Object.keys(flags);
+
+/** A limit's default as `--help` writes it: Infinity is none. */
+const limitText = (n: number) => (n === Infinity ? "off" : String(n));
+
+/** What `--help` says of each flag above; typed by their table, so a flag without one does not compile. */
+export const protectionFlagUsage: Readonly<Record<keyof typeof flags, FlagUsage>> = {
+  rate_limit: {
+    usage: "calls per second this server accepts (0.5: one every 2s); 0 or off for no limit",
+    default: limitText(defaultRateLimitSettings.rate),
+  },
+  rate_limit_burst: {
+    usage: "calls let through at once after a quiet spell: the rate limit's bucket size",
+    default: "the rate rounded up, at least 1",
+  },
+  max_concurrent: {
+    usage: "calls this server runs at once (the bulkhead); 0 or off for no limit",
+    default: limitText(defaultBulkheadSettings.maxConcurrent),
+  },
+  max_queue: {
+    usage: "calls that may wait for a --max_concurrent slot, first in first out; one more is refused at once",
+    default: String(defaultBulkheadSettings.maxQueue),
+  },
+  load_shedding: {
+    usage:
+      "on sheds calls while the process is overloaded (CPU or event-loop delay); --load_shedding_cpu or --load_shedding_delay turns it on too",
+    default: "off",
+  },
+  load_shedding_cpu: {
+    usage: "CPU time, in percent of one core (up to 400), at or above which the process counts as overloaded",
+    default: `${defaultLoadThresholds.cpuThreshold * 100}%`,
+  },
+  load_shedding_delay: {
+    usage: "event-loop delay (p99) at or above which the process counts as overloaded; with a unit, such as 100ms",
+    default: durationText(defaultLoadThresholds.eventLoopDelayMs),
+  },
+};
 
 /**
  * Protection given by `MICRO_*`, then `TSMICRO_*` variables, then flags

@@ -1,9 +1,9 @@
-import { brokerFlagNames, brokerSettingsFrom } from "../broker/broker-settings.js";
-import { databaseFlagNames, databaseOptionsFrom } from "../database/database-options.js";
-import { breakerFlagNames, breakerSettingsFrom } from "../middleware/breaker-settings.js";
-import { protectionFlagNames, protectionSettingsFrom } from "../middleware/protection-settings.js";
-import { checkFlagSpelling } from "./flag-values.js";
-import { resolveServiceSettings, serviceFlagNames } from "./settings.js";
+import { brokerFlagNames, brokerFlagUsage, brokerSettingsFrom } from "../broker/broker-settings.js";
+import { databaseFlagNames, databaseFlagUsage, databaseOptionsFrom } from "../database/database-options.js";
+import { breakerFlagNames, breakerFlagUsage, breakerSettingsFrom } from "../middleware/breaker-settings.js";
+import { protectionFlagNames, protectionFlagUsage, protectionSettingsFrom } from "../middleware/protection-settings.js";
+import { checkFlagSpelling, type FlagUsage } from "./flag-values.js";
+import { resolveServiceSettings, serviceFlagNames, serviceFlagUsage } from "./settings.js";
 
 /** Every flag a service reads: its own, the breaker's, server protection's, the broker's and the database's. */
 export const runtimeFlagNames: readonly string[] = [
@@ -13,6 +13,15 @@ export const runtimeFlagNames: readonly string[] = [
   ...brokerFlagNames,
   ...databaseFlagNames,
 ];
+
+/** What `--help` says of every flag a service reads, from the tables beside their parsers. */
+export const runtimeFlagUsage: Readonly<Record<string, FlagUsage>> = {
+  ...serviceFlagUsage,
+  ...breakerFlagUsage,
+  ...protectionFlagUsage,
+  ...brokerFlagUsage,
+  ...databaseFlagUsage,
+};
 
 /**
  * Reads `args` and `env` with every table a service reads them with, and

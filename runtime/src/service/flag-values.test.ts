@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { checkRuntimeFlags, runtimeFlagNames } from "./flag-names.js";
-import { checkFlagSpelling } from "./flag-values.js";
+import { byteSize, checkFlagSpelling, duration, durationText, sizeText } from "./flag-values.js";
 
 describe("checkFlagSpelling", () => {
   it.each([
@@ -86,5 +86,33 @@ describe("checkRuntimeFlags", () => {
   it("accepts what every table accepts, and leaves the program's own flags alone", () => {
     const args = ["--migrate=on", "--broker", "nats", "--breaker_window=20s", "--rate_limit=100", "--seed", "5"];
     expect(() => checkRuntimeFlags(args, { TSMICRO_REGISTRY: "etcd" })).not.toThrow();
+  });
+});
+
+describe("durationText and sizeText", () => {
+  it("write a default as its flag takes it, in the largest whole unit, and read back to the same value", () => {
+    const durations = [
+      [7_200_000, "2h"],
+      [60_000, "1m"],
+      [10_000, "10s"],
+      [100, "100ms"],
+      [1_500, "1500ms"],
+      [0, "0ms"],
+    ];
+    for (const [ms, text] of durations) {
+      expect(durationText(ms as number)).toBe(text);
+      expect(duration(text as string, "--x")).toBe(ms);
+    }
+    const sizes = [
+      [4 * 1024 * 1024, "4MB"],
+      [512 * 1024, "512KB"],
+      [1024 ** 3, "1GB"],
+      [1000, "1000"],
+      [-1, "unlimited"],
+    ];
+    for (const [bytes, text] of sizes) {
+      expect(sizeText(bytes as number)).toBe(text);
+      expect(byteSize(text as string, "--x")).toBe(bytes);
+    }
   });
 });

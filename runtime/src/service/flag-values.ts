@@ -175,3 +175,34 @@ export function byteSize(value: string, source: string): number {
   }
   return Number(match[1]) * byteUnits[match[2]!]!;
 }
+
+/**
+ * What `--help` says of one flag, kept beside the table that parses it so
+ * none goes undescribed: urfave/cli's Usage, default and EnvVars.
+ */
+export interface FlagUsage {
+  /** What the flag does, in a user's words, with the values it takes. */
+  readonly usage: string;
+  /** Its value when given nowhere, written as the flag takes it; absent when there is none to state. */
+  readonly default?: string;
+  /** Variables it also reads, below `MICRO_<NAME>` (`DATABASE_URL`, `OTEL_*`). */
+  readonly alsoFrom?: readonly string[];
+}
+
+/** `ms` as a duration flag takes it (`2h`, `10s`, `500ms`), for a default in `--help`. */
+export function durationText(ms: number): string {
+  const [name, size] = Object.entries(units)
+    .toReversed()
+    .find(([, size]) => ms !== 0 && ms % size === 0) ?? ["ms", 1];
+  return `${ms / size}${name}`;
+}
+
+/** `bytes` as a size flag takes it (`4MB`, `512KB`, `unlimited` for -1), for a default in `--help`. */
+export function sizeText(bytes: number): string {
+  if (bytes === -1) return "unlimited";
+  const [name, size] = Object.entries(byteUnits)
+    .filter(([name]) => name.length === 1)
+    .toReversed()
+    .find(([, size]) => bytes !== 0 && bytes % size === 0) ?? ["", 1];
+  return name === "" || name === "b" ? String(bytes) : `${bytes / size}${name.toUpperCase()}B`;
+}

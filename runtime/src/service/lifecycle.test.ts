@@ -4,7 +4,7 @@ import { SetupError } from "../errors/setup-error.js";
 import { silentLogger } from "../logging/logger.js";
 import { createMemoryRegistry } from "../registry/memory-registry.js";
 import type { Registry } from "../registry/registry.js";
-import { runtimeFlagNames } from "./flag-names.js";
+import { runtimeFlagUsage } from "./flag-names.js";
 import { HelpRequested, serviceHelp } from "./service-help.js";
 import { advertisedBeside, ensureCanListen, nodeRecord, Registration, RegistryUse, startFailure } from "./lifecycle.js";
 
@@ -206,7 +206,7 @@ describe("checkFlags", () => {
       registry,
       logger: silentLogger(),
     });
-    const help = new HelpRequested(serviceHelp("store", runtimeFlagNames));
+    const help = new HelpRequested(serviceHelp("store", runtimeFlagUsage));
     await expect(service.checkFlags()).rejects.toThrowError(help);
     await expect(service.checkFlags()).rejects.toHaveProperty("help", help.help);
     await expect(service.start()).rejects.toHaveProperty("help", help.help);

@@ -41,7 +41,7 @@ import {
 import { serviceLogger } from "./service-logger.js";
 import { databaseOptionsFrom } from "../database/database-options.js";
 import { checkFlagSpelling } from "./flag-values.js";
-import { runtimeFlagNames } from "./flag-names.js";
+import { runtimeFlagNames, runtimeFlagUsage } from "./flag-names.js";
 import { asksForHelp, HelpRequested, serviceHelp } from "./service-help.js";
 import { ServiceEvents, type EventSubscribeOptions } from "./service-events.js";
 import { tracingServerMiddleware } from "../tracing/server-middleware.js";
@@ -243,7 +243,7 @@ type MethodFunction = (request: unknown, context: CallContext) => unknown;
  */
 export function createService(options: ServiceOptions): MicroService {
   const args = options.args ?? process.argv.slice(2);
-  const help = asksForHelp(args) ? new HelpRequested(serviceHelp(options.name, runtimeFlagNames)) : undefined;
+  const help = asksForHelp(args) ? new HelpRequested(serviceHelp(options.name, runtimeFlagUsage)) : undefined;
   const { value: config, error: flagError } = readOrDefer(
     (args, env) => {
       checkFlagSpelling(args, runtimeFlagNames, undefined, { serves: true });

@@ -3,8 +3,24 @@ import { SetupError } from "../errors/setup-error.js";
 import type { LoggerOptions } from "../logging/logger.js";
 import { etcdCredentialsFromEnv, etcdEndpoints, type EtcdCredentials } from "../registry/etcd-address.js";
 import { registryDefaults } from "../registry/registry.js";
-import { ratio, traceEndpoint, traceProtocol, type TraceProtocol } from "../tracing/tracing-settings.js";
-import { byteSize, count, duration as durationIn, oneOf, readFlags, type FlagParser } from "./flag-values.js";
+import {
+  defaultTraceProtocol,
+  ratio,
+  traceEndpoint,
+  traceProtocol,
+  type TraceProtocol,
+} from "../tracing/tracing-settings.js";
+import {
+  byteSize,
+  count,
+  duration as durationIn,
+  durationText,
+  oneOf,
+  readFlags,
+  sizeText,
+  type FlagParser,
+  type FlagUsage,
+} from "./flag-values.js";
 import { advertiseAddress, hostPort, listenRule } from "./host-port.js";
 
 /** Everything a service reads from flags and environment, resolved. */
@@ -202,7 +218,7 @@ function registryAddress(value: string): Partial<ServiceSettings> {
 const selectors = ["roundrobin", "round_robin", "random", "leastinflight", "least_inflight", "p2c", "cache"];
 
 /** The flags, by go-micro's names; each also reads `TSMICRO_<NAME>` and, as an alias, `MICRO_<NAME>`. */
-const flags: Record<string, Parser> = {
+const flags = {
   registry: (v, s) => ({ registry: oneOf(v, s, registries) }),
   registry_address: (v) => registryAddress(v),
   register_ttl: (v, s) => ({ registerTtlMs: positiveDuration(v, s) }),
@@ -239,10 +255,138 @@ const flags: Record<string, Parser> = {
   trace_endpoint: (v, s) => ({ traceEndpoint: traceEndpoint(v, s) }),
   trace_protocol: (v, s) => ({ traceProtocol: traceProtocol(v, s) }),
   trace_sampler_ratio: (v, s) => ({ traceSamplerRatio: ratio(v, s) }),
-};
+} satisfies Record<string, Parser>;
 
 /** The flag names a service understands. */
 export const serviceFlagNames: readonly string[] = Object.keys(flags);
+
+const defaults = defaultServiceSettings;
+
+/** What `--help` says of each flag above; typed by their table, so a flag without one does not compile. */
+export const serviceFlagUsage: Readonly<Record<keyof typeof flags, FlagUsage>> = {
+  registry: {
+    usage: "where services find each other: local (a folder on this machine), etcd, or memory (one process)",
+    default: defaults.registry,
+  },
+  registry_address: {
+    usage:
+      "etcd endpoints, comma-separated (default 127.0.0.1:2379), each user:password@ first when etcd has authentication on (or ETCD_USERNAME and ETCD_PASSWORD); or the local registry's folder (default $XDG_RUNTIME_DIR/tsmicro-<uid>/registry, else under the OS temp folder)",
+  },
+  register_ttl: {
+    usage: "how long a registration lives unless refreshed",
+    default: durationText(defaults.registerTtlMs),
+  },
+  register_interval: {
+    usage: "how often the registration is refreshed",
+    default: durationText(defaults.registerIntervalMs),
+  },
+  server_address: {
+    usage:
+      "where the server binds (gRPC, or a web service's HTTP), host:port (port 0: a free one); 0.0.0.0:PORT in containers",
+    default: defaults.serverAddress,
+  },
+  server_advertise: { usage: "the host:port registered for callers to dial, when not the bound one" },
+  client_retries: {
+    usage: "extra attempts on another node for retryable failures",
+    default: String(defaults.clientRetries),
+  },
+  client_request_timeout: {
+    usage: "timeout of unary calls that set none",
+    default: durationText(defaults.clientRequestTimeoutMs),
+  },
+  client_stream_timeout: { usage: "timeout of streaming calls that set none; none for none", default: "none" },
+  client_pool_size: {
+    usage: "connections (HTTP/2 sessions, or grpc-js channels) per node",
+    default: String(defaults.clientPoolSize),
+  },
+  client_attempt_timeout: {
+    usage:
+      "how long one attempt of an idempotent unary method may go unanswered before another node is tried: auto (learnt per method), a duration, or none",
+    default: String(defaults.clientAttemptTimeout),
+  },
+  client_transport: {
+    usage: "the wire under the clients: h2 (tsmicro's gRPC on node:http2) or grpc (@grpc/grpc-js)",
+    default: defaults.clientTransport,
+  },
+  server_transport: { usage: "the wire under the server: h2 or grpc", default: defaults.serverTransport },
+  transport: { usage: "sets both --client_transport and --server_transport" },
+  client_keepalive: {
+    usage: "pings each connection this often while it carries calls; none for never",
+    default: "none",
+  },
+  client_keepalive_timeout: {
+    usage: "how long a client's ping may go unanswered before its connection is dropped, failing its calls",
+    default: durationText(defaults.clientKeepaliveTimeoutMs),
+  },
+  server_keepalive: {
+    usage: "pings each client connection this often; none for never",
+    default: durationText(defaults.serverKeepaliveMs),
+  },
+  server_keepalive_timeout: {
+    usage: "how long the server's ping may go unanswered before the connection is dropped and its calls cancelled",
+    default: durationText(defaults.serverKeepaliveTimeoutMs),
+  },
+  server_compression: {
+    usage: "gzip compresses every response this server sends; identity for none",
+    default: defaults.serverCompression,
+  },
+  client_compression: {
+    usage: "gzip compresses every request; identity for none",
+    default: defaults.clientCompression,
+  },
+  server_max_recv_msg_size: {
+    usage: "largest request the server accepts: bytes, KB, MB (powers of 1024) or unlimited",
+    default: sizeText(defaults.serverMaxRecvMsgSize),
+  },
+  server_max_send_msg_size: {
+    usage: "largest response the server sends",
+    default: sizeText(defaults.serverMaxSendMsgSize),
+  },
+  client_max_recv_msg_size: {
+    usage: "largest response accepted; beyond it, RESOURCE_EXHAUSTED",
+    default: sizeText(defaults.clientMaxRecvMsgSize),
+  },
+  client_max_send_msg_size: { usage: "largest request sent", default: sizeText(defaults.clientMaxSendMsgSize) },
+  selector: {
+    usage:
+      "how a client picks a node: leastinflight (power of two choices weighed by latency; p2c), roundrobin or random",
+    default: defaults.selector,
+  },
+  shutdown_grace: {
+    usage: "how long shutdown waits for calls in flight before it cancels them",
+    default: durationText(defaults.shutdownGraceMs),
+  },
+  metrics_address: {
+    usage: "where GET /metrics is served, host:port; off for none (and no metrics recorded)",
+    default: "the host of --server_address, a free port",
+  },
+  log_level: { usage: "trace, debug, info, warn, error, fatal or silent", default: defaults.logLevel },
+  log_format: {
+    usage: "json, or pretty: coloured text through pino-pretty, for development",
+    default: defaults.logFormat,
+  },
+  log_file: { usage: "writes the logs to this file instead of stdout" },
+  log_rotate_size: {
+    usage: "rotates the --log_file once it reaches this size: megabytes, or with k, m or g (10m)",
+  },
+  log_rotate_frequency: { usage: "rotates the --log_file daily, hourly, or every so many milliseconds" },
+  log_rotate_keep: { usage: "rotated log files kept besides the current one; older ones are deleted" },
+  trace_endpoint: {
+    usage:
+      "exports spans to this OTLP/HTTP collector: a base URL such as http://jaeger:4318, or the full traces URL; unset, spans are made and propagated but not exported",
+    alsoFrom: ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"],
+  },
+  trace_protocol: {
+    usage: "how spans are sent: http/protobuf or http/json",
+    default: defaultTraceProtocol,
+    alsoFrom: ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"],
+  },
+  trace_sampler_ratio: {
+    usage:
+      "samples this ratio (0 to 1) of new traces, parent-based (a caller's decision is kept); wins over OTEL_TRACES_SAMPLER",
+    default: "1, every trace",
+  },
+};
 
 /**
  * Resolves settings: defaults, then the code's options, then `MICRO_*`,

@@ -69,6 +69,9 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** The OTLP/HTTP default collector address, used when OTEL_TRACES_EXPORTER=otlp names no endpoint. */
 export const defaultOtlpEndpoint = "http://localhost:4318";
 
+/** How spans are encoded when neither `--trace_protocol` nor OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL says. */
+export const defaultTraceProtocol: TraceProtocol = "http/protobuf";
+
 /** The default of OTEL_BSP_EXPORT_TIMEOUT, in milliseconds. */
 export const defaultExportTimeoutMs = 5_000;
 
@@ -102,7 +105,7 @@ export function resolveTracingSettings(serviceName: string, flags: TracingFlags,
     flags.traceProtocol ??
     envProtocol(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") ??
     envProtocol(env, "OTEL_EXPORTER_OTLP_PROTOCOL") ??
-    "http/protobuf";
+    defaultTraceProtocol;
   const url = exportUrl(flags, env);
   const { sampler, samplerRatio } =
     flags.traceSamplerRatio === undefined
