@@ -148,6 +148,41 @@ describe("local registry", () => {
     expect(warned).toHaveLength(2);
   });
 
+  it("hears of nodes registered in a folder removed and made again at once, not at its next poll", async () => {
+    // No poll and no expiry within the test: only filesystem notifications can bring the events.
+    const reader = createLocalRegistry({ dir, pollIntervalMs: 600_000 });
+    registries.push(reader);
+    await reader.start();
+    const writer = await open();
+    // A watch of everything follows the folder's folders; one of a service, that service's alone.
+    const watches = [collectEvents(reader.watch()), collectEvents(reader.watch({ service: "greeter" }))];
+    /** Each watch's events since `since` of them. */
+    let since = 0;
+    const seen = () =>
+      watches.map((watch) =>
+        watch.events.slice(since).map((e) => `${e.action} ${e.service.name} ${e.service.nodes[0]?.id}`),
+      );
+    const heard = (count: number) => () => seen().every((events) => events.length === count);
+    const longTtl = { ttlMs: 600_000 };
+    await writer.register(greeter(["a"])[0], longTtl);
+    await waitFor("the node", heard(1), 10_000);
+
+    for (const removed of [root, join(dir, "greeter")]) {
+      since = watches[0]!.events.length;
+      await rm(removed, { recursive: true });
+      await waitFor(`the node gone with ${removed}`, heard(1), 10_000);
+      // Another process's heartbeat makes the folder again, then a new node arrives in it.
+      await writer.register(greeter(["a"])[0], longTtl);
+      await waitFor(`the node back in ${removed}`, heard(2), 10_000);
+      await writer.register(greeter(["b"])[0], longTtl);
+      await waitFor(`the new node in ${removed}`, heard(3), 10_000);
+      await writer.deregister(greeter(["b"])[0]);
+      await waitFor(`the new node gone from ${removed}`, heard(4), 10_000);
+      const events = ["delete greeter a", "create greeter a", "create greeter b", "delete greeter b"];
+      expect(seen()).toEqual([events, events]);
+    }
+  });
+
   it("reports a node's expiry on time even when its poll interval is long", async () => {
     const registry = createLocalRegistry({ dir, pollIntervalMs: 60_000 });
     registries.push(registry);

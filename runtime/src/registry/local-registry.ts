@@ -10,7 +10,7 @@ import type { FSWatcher } from "node:fs";
 import { nodeFs } from "../platform/node-builtins.js";
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { SetupError } from "../errors/setup-error.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
@@ -65,7 +65,9 @@ export function defaultLocalRegistryDir(env: NodeJS.ProcessEnv = process.env): s
  * under running services (by hand, or a cleaner of XDG_RUNTIME_DIR) is made
  * again by the next heartbeat, which says so in the log: until then the
  * watchers report its nodes gone, and then back, as each process's
- * heartbeat writes its node again.
+ * heartbeat writes its node again. A notification watch of a removed folder
+ * falls silent for good, so watchers watch a folder made again afresh, and
+ * the folder above while it is missing, to hear of it at once.
  */
 class LocalRegistry implements Registry {
   readonly kind = "local";
@@ -315,7 +317,8 @@ class FolderWatch {
       const read = ++this.#reads.started;
       const { entries, folders } = await readLive(this.#dir, this.#only);
       this.take(read, this.#only, entries);
-      this.#followFolders(this.#only === undefined ? folders : [this.#only]);
+      // A folder followed anew may have changed between the read and the watch: read it once more.
+      if (this.#followFolders(this.#only === undefined ? folders : [this.#only])) this.scanSoon(notificationDelayMs);
     } catch {
       // The folder cannot be read right now: keep the last snapshot and try again on the next poll.
     } finally {
@@ -324,22 +327,48 @@ class FolderWatch {
     this.scanSoon(this.#untilNextScan());
   }
 
-  // Polling alone would do; notifications only make changes arrive sooner.
-  #followFolders(serviceFolders: readonly string[]): void {
-    if (this.#feed.stopped) return;
-    for (const path of [this.#dir, ...serviceFolders.map((folder) => join(this.#dir, folder))]) {
-      if (this.#hints.has(path)) continue;
-      try {
-        const hint = nodeFs().watch(path, { persistent: false }, () => this.scanSoon(notificationDelayMs));
-        hint.on("error", () => {
-          hint.close();
-          this.#hints.delete(path);
-        });
-        this.#hints.set(path, hint);
-      } catch {
-        // Missing yet, or the filesystem gives no notifications: the poll covers it.
-      }
-    }
+  /**
+   * Follows the folder and `serviceFolders` in it with notifications, or while the folder is missing the
+   * nearest folder above it, to hear it made again; drops the rest. Polling alone would do: notifications
+   * only make changes arrive sooner. Whether it followed a folder anew, whose changes since the read it may have missed.
+   */
+  #followFolders(serviceFolders: readonly string[]): boolean {
+    const wanted = new Set<string>();
+    let followedAnew = false;
+    const follow = (path: string, only?: string) => {
+      const outcome = this.#follow(path, only);
+      if (outcome === "following" || outcome === "anew") wanted.add(path);
+      followedAnew ||= outcome === "anew";
+      return outcome;
+    };
+    if (follow(this.#dir) === "missing") {
+      for (let below = this.#dir, above = dirname(below); above !== below; below = above, above = dirname(above))
+        if (follow(above, basename(below)) !== "missing") break;
+    } else for (const folder of serviceFolders) follow(join(this.#dir, folder));
+    for (const [path, hint] of this.#hints) if (!wanted.has(path)) this.#unfollow(path, hint);
+    return followedAnew;
+  }
+
+  /** Follows `path` (only its entry `only`, when given), unless it already does, the watch stopped or `path` cannot be. */
+  #follow(path: string, only?: string): "following" | "anew" | "missing" | "unwatchable" {
+    if (this.#hints.has(path)) return "following";
+    if (this.#feed.stopped) return "unwatchable";
+    const hint = watchFolder(path, only, {
+      changed: () => this.scanSoon(notificationDelayMs),
+      gone: () => {
+        if (typeof hint === "object") this.#unfollow(path, hint);
+        this.scanSoon(notificationDelayMs);
+      },
+    });
+    if (typeof hint === "string") return hint;
+    this.#hints.set(path, hint);
+    return "anew";
+  }
+
+  #unfollow(path: string, hint: FSWatcher): void {
+    hint.close();
+    // A late notice from a watch already replaced must not drop its successor.
+    if (this.#hints.get(path) === hint) this.#hints.delete(path);
   }
 
   #untilNextScan(): number {
@@ -347,6 +376,31 @@ class FolderWatch {
     for (const entry of this.#snapshot.values()) earliest = Math.min(earliest, entry.expiresAt);
     // Wake when the first node expires, so a dead process's node is reported on time whatever the poll interval.
     return Math.max(1, Math.min(this.#pollIntervalMs, earliest - Date.now() + 1));
+  }
+}
+
+/**
+ * Notifications of changes in `folder` (of its entry `only` alone, when given), or why there are none:
+ * it is missing, or cannot be watched (no notifications on this filesystem, or none left). A watch of a folder that is
+ * removed (or renamed) falls silent for good, even once a folder of that name is made again, so a
+ * notice that may be about the folder itself (one naming it) calls `gone`, for the caller to watch afresh.
+ */
+function watchFolder(
+  folder: string,
+  only: string | undefined,
+  on: { readonly changed: () => void; readonly gone: () => void },
+): FSWatcher | "missing" | "unwatchable" {
+  const own = basename(folder);
+  try {
+    const hint = nodeFs().watch(folder, { persistent: false }, (_event, entry) => {
+      // Some platforms name no entry: that could be the folder itself going.
+      if (entry === null || entry === own) on.gone();
+      else if (only === undefined || entry === only) on.changed();
+    });
+    hint.on("error", on.gone);
+    return hint;
+  } catch (error) {
+    return isMissing(error) ? "missing" : "unwatchable";
   }
 }
 
