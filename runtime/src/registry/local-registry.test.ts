@@ -148,6 +148,25 @@ describe("local registry", () => {
     expect(warned).toHaveLength(2);
   });
 
+  it("says once that the folder was removed, however many services of its process register again", async () => {
+    const warned: string[] = [];
+    const logger = {
+      ...silentLogger(),
+      warn: (_fields: object | string, message?: string) => void warned.push(message ?? ""),
+    };
+    const registry = createLocalRegistry({ dir, logger });
+    registries.push(registry);
+    await registry.start();
+    // A service and its subscriptions (the http broker's tsmicro.broker nodes) heartbeat in one registry.
+    const services = [greeter(["a"])[0], { ...greeter(["s"])[0], name: "tsmicro.broker" }];
+    for (const service of services) await registry.register(service, { ttlMs: 10_000 });
+
+    await rm(root, { recursive: true });
+    for (const service of services) await registry.register(service, { ttlMs: 10_000 });
+    expect(warned).toEqual([expect.stringMatching(/the folder .* was removed while services were registered in it/)]);
+    expect((await registry.listServices()).map((s) => s.name).sort()).toEqual(["greeter", "tsmicro.broker"]);
+  });
+
   it("hears of nodes registered in a folder removed and made again at once, not at its next poll", async () => {
     // No poll and no expiry within the test: only filesystem notifications can bring the events.
     const reader = createLocalRegistry({ dir, pollIntervalMs: 600_000 });

@@ -63,7 +63,7 @@ export function defaultLocalRegistryDir(env: NodeJS.ProcessEnv = process.env): s
  * so a node seen by a read and gone before the next scan is reported leaving.
  * Watchers never keep the process alive by themselves. A folder removed
  * under running services (by hand, or a cleaner of XDG_RUNTIME_DIR) is made
- * again by the next heartbeat, which says so in the log: until then the
+ * again by the next heartbeat, which says so in the log once: until then the
  * watchers report its nodes gone, and then back, as each process's
  * heartbeat writes its node again. A notification watch of a removed folder
  * falls silent for good, so watchers watch a folder made again afresh, and
@@ -182,14 +182,16 @@ class LocalRegistry implements Registry {
     const fields = { registry: this.#dir, service: service.name, nodes };
     // The registry's folder itself, or a folder above it: everything in it went.
     const below = relative(resolve(made), resolve(this.#dir));
-    if (!below.startsWith("..") && !isAbsolute(below))
+    if (!below.startsWith("..") && !isAbsolute(below)) {
+      // Every service's folder went with it: this one warning covers them, not one more per service.
+      this.#registered.clear();
       this.#logger.warn(
         fields,
         `local registry: the folder ${this.#dir} was removed while services were registered in it; made it again ` +
           `and registered ${service.name} (${nodes}) again: other nodes come back with their own processes' next ` +
           "heartbeat (--register_interval), and watchers report them gone until then",
       );
-    else if (this.#registered.has(service.name))
+    } else if (this.#registered.has(service.name))
       this.#logger.warn(
         fields,
         `local registry: the folder of ${service.name} in ${this.#dir} was removed; made it again and registered ` +
