@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { createLocalRegistry } from "@tsmicro/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bins, repoRoot, run } from "./support/cli.js";
+import { waitFor } from "./support/load.js";
 import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
 
 describe("tsmicro list/get/call/health against running services", () => {
@@ -528,6 +529,70 @@ describe("tsmicro call and health after kill -9 of one of two nodes", () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^tsmicro: call failed: UNAVAILABLE: echo: [^\n]*connection refused at [^\n]+\n$/);
     expect(result.stderr).not.toMatch(libraryText);
+  });
+});
+
+describe("running services whose local registry folder was removed (rm -rf, a cleaner of XDG_RUNTIME_DIR)", () => {
+  let root = "";
+  let dir = "";
+  const tsmicro = (...args: string[]) =>
+    run("node", [bins.tsmicro, ...args, "--registry", "local", "--registry_address", dir]);
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), "tsmicro-cli-removed-"));
+    dir = join(root, "registry");
+  });
+
+  afterAll(async () => {
+    await killAllNodes();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** The expiry its process last wrote in the node's file, or undefined while there is none. */
+  async function expiryOf(service: string, node: NodeProcess): Promise<number | undefined> {
+    try {
+      return (JSON.parse(await readFile(join(dir, service, `${node.id}.json`), "utf8")) as { expiresAt: number })
+        .expiresAt;
+    } catch {
+      return undefined;
+    }
+  }
+
+  it("register again with their next heartbeat, making the folder again, and each says so in one warning", async () => {
+    // A TTL far past the test's end: a node found again was written again by its process, not left over.
+    const flags = ["--registry=local", `--registry_address=${dir}`, "--register_ttl=600", "--register_interval=1"];
+    const services = { echo: {}, other: { ECHO_NAME: "other" } };
+    const nodes = await Promise.all(
+      Object.values(services).map((env) => startNode("test/fixtures/echo-node.ts", flags, env)),
+    );
+    const named = Object.keys(services).map((service, i) => ({ service, node: nodes[i]! }));
+    expect(await tsmicro("list", "services")).toMatchObject({ code: 0, stdout: "echo\nother\n" });
+
+    await rm(root, { recursive: true });
+    // Waits on the files, not on tsmicro: its registry would make the folder itself.
+    for (const { service, node } of named)
+      await waitFor(`${service}'s node file`, async () => (await expiryOf(service, node)) !== undefined, 20_000);
+
+    expect(await tsmicro("list", "services")).toMatchObject({ code: 0, stdout: "echo\nother\n" });
+    const call = await tsmicro("call", "echo", "Alpha.Unary", '{"id":"back"}');
+    expect(call.code, call.stderr).toBe(0);
+    expect(JSON.parse(call.stdout)).toMatchObject({ id: nodes[0]!.id });
+    // Two heartbeats more, each rewriting its file: still one warning per process, not one per heartbeat.
+    for (const { service, node } of named) {
+      for (let beat = 0; beat < 2; beat++) {
+        const before = await expiryOf(service, node);
+        await waitFor(
+          `${service}'s heartbeat`,
+          async () => ((await expiryOf(service, node)) ?? 0) > (before ?? 0),
+          20_000,
+        );
+      }
+      const warnings = node.output().match(/^.*local registry: the folder .*? was removed.*$/gm) ?? [];
+      expect(warnings, node.output()).toHaveLength(1);
+      // The service it registered again is a field of its own: `service` is the process's, once per line.
+      expect(warnings[0]!.match(/"service":/g)).toHaveLength(1);
+      expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, service, registeredService: service });
+    }
   });
 });
 

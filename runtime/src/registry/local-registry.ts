@@ -179,7 +179,8 @@ class LocalRegistry implements Registry {
    */
   #madeAgain(made: string, service: Service): void {
     const nodes = service.nodes.map((node) => node.id).join(", ");
-    const fields = { registry: this.#dir, service: service.name, nodes };
+    // Not `service`: a service's logger has that field already, and a broker's registration is another service.
+    const fields = { registry: this.#dir, registeredService: service.name, nodes };
     // The registry's folder itself, or a folder above it: everything in it went.
     const below = relative(resolve(made), resolve(this.#dir));
     if (!below.startsWith("..") && !isAbsolute(below)) {
