@@ -113,4 +113,50 @@ describe("tsmicro new in a workspace, and its docker compose files", () => {
     expect(plain.stdout).not.toContain("web-gateway");
     expect(existsSync(join(root, "services/home/compose.yml"))).toBe(true);
   }, 120_000);
+
+  it("prints the gateway's command with an API service's namespace, and the command to run it locally", async () => {
+    const edge = await newService("edge", "--type", "api", "--namespace", "shop");
+    expect(edge.code, edge.stderr).toBe(0);
+    expect(edge.stdout).toContain(
+      "  npx tsmicro api --namespace=shop.api   # the HTTP gateway in front of shop.api.edge\n",
+    );
+    const command = '["node_modules/.bin/tsmicro", "api", "--address=0.0.0.0:8080", "--namespace=shop.api"]';
+    expect(edge.stdout).toContain(
+      "to reach shop.api.edge through gateway under docker compose up, change gateway's command in the " +
+        `workspace's docker-compose.yml to:\n  command: ${command}\n`,
+    );
+    // Only the gateway of its handler: the web gateway does not serve API services.
+    expect(edge.stdout).not.toContain("web-gateway");
+    const readme = await readFile(join(root, "services/edge/README.md"), "utf8");
+    expect(readme).toContain("npx tsmicro api --namespace=shop.api ");
+    expect(readme.replace(/\s+/g, " ")).toContain(
+      "give the gateway's command `--namespace=shop.api`, as `tsmicro new` printed.",
+    );
+    // Done as printed, the next API service of that namespace needs nothing more; another namespace a second gateway.
+    const rootPath = join(root, "docker-compose.yml");
+    const original = await readFile(rootPath, "utf8");
+    const changed = original.replace(/command: \[(.*)"api", "--address=0.0.0.0:8080"\]/, `command: ${command}`);
+    expect(changed).not.toBe(original);
+    await writeFile(rootPath, changed);
+    const orders = await newService("orders", "--type", "api", "--namespace", "shop");
+    expect(orders.code, orders.stderr).toBe(0);
+    expect(orders.stdout).not.toContain("gateway under docker compose up");
+    const docs = await newService("search", "--type", "api", "--namespace", "docs");
+    expect(docs.code, docs.stderr).toBe(0);
+    expect(docs.stdout).toContain(
+      "gateway in the workspace's docker-compose.yml serves the namespace shop.api, and a gateway serves one namespace:\n" +
+        "  to reach docs.api.search, add a second gateway (a copy of gateway on another port) with --namespace=docs.api\n",
+    );
+    await writeFile(rootPath, original);
+    // Without a namespace, and for a gRPC service, which gateways reach by its google.api.http routes: nothing to say.
+    for (const args of [
+      ["stock", "--type", "api"],
+      ["billing", "--namespace", "shop"],
+    ]) {
+      const plain = await newService(...args);
+      expect(plain.code, plain.stderr).toBe(0);
+      expect(plain.stdout).not.toContain("--namespace");
+      expect(plain.stdout).not.toContain("gateway's command");
+    }
+  }, 180_000);
 });

@@ -77,7 +77,7 @@ describe("--templates DIR", () => {
   });
 });
 
-describe("a web project made with --namespace", () => {
+describe("an API or web project made with --namespace", () => {
   it("runs the gateway with the namespace it registers under, in its README and docker-compose.yml", async () => {
     const dir = await repoTempDir("templates");
     temps.push(dir);
@@ -91,5 +91,20 @@ describe("a web project made with --namespace", () => {
     expect(compose).toContain('"--handler=web", "--namespace=go.micro.web",');
     // A web service serves /metrics too: it gets the monitoring files as every project does.
     expect(await readFile(join(dir, "ns1/observability/prometheus.yml"), "utf8")).toContain("scrape_configs");
+  });
+  it("an API project runs the gateway with its namespace too, as its README, docker-compose.yml and next steps say", async () => {
+    const dir = await repoTempDir("templates");
+    temps.push(dir);
+    const made = await run("node", [createTsmicro, "ns2", "--namespace", "go.micro", "--type", "api", "--no-install"], {
+      cwd: dir,
+    });
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stdout).toContain(
+      "  npx tsmicro api --namespace=go.micro.api   # the HTTP gateway in front of go.micro.api.ns2\n",
+    );
+    const readme = await readFile(join(dir, "ns2/README.md"), "utf8");
+    expect(readme).toContain("npx tsmicro api --namespace=go.micro.api   # HTTP gateway on :8080");
+    const compose = await readFile(join(dir, "ns2/docker-compose.yml"), "utf8");
+    expect(compose).toContain('"api", "--namespace=go.micro.api", "--address=0.0.0.0:8080"]');
   });
 });

@@ -55,9 +55,9 @@ export function checkComposeNames(
         );
 }
 
-/** A web gateway of the workspace's docker-compose.yml and what its command needs for a web service's namespace. */
-export interface WebGatewayChange {
-  /** The compose service (`web-gateway`). */
+/** A gateway of the workspace's docker-compose.yml and what its command needs for a service's namespace. */
+export interface GatewayChange {
+  /** The compose service (`gateway`, `web-gateway`). */
   readonly service: string;
   /** Its command with `--namespace=NAMESPACE` added, as YAML writes it; undefined when it serves another namespace. */
   readonly command: string | undefined;
@@ -66,25 +66,23 @@ export interface WebGatewayChange {
 }
 
 /**
- * The web gateways (`tsmicro api --handler=web`) of the root's docker-compose.yml that do not reach a web
- * service registered under `namespace`: one without `--namespace` looks `/site/` up as `site`, not
+ * The gateways (`tsmicro api` with `handler`) of the root's docker-compose.yml that do not reach a service
+ * registered under `namespace` by its name: one without `--namespace` looks `/site/` up as `site`, not
  * `NAMESPACE.site`, and one gateway serves one namespace.
  */
-export function webGatewayChanges(
+export function gatewayChanges(
   files: ReadonlyMap<string, Record<string, ComposeService>>,
   namespace: string,
-): WebGatewayChange[] {
-  const changes: WebGatewayChange[] = [];
+  handler: "rpc" | "web",
+): GatewayChange[] {
+  const changes: GatewayChange[] = [];
   for (const [service, { command }] of Object.entries(files.get("docker-compose.yml") ?? {})) {
     const words = Array.isArray(command)
       ? command.map(String)
       : typeof command === "string"
         ? command.split(/\s+/)
         : [];
-    const handler = words.findIndex(
-      (word, i) => word === "--handler=web" || (word === "--handler" && words[i + 1] === "web"),
-    );
-    if (handler < 0) continue;
+    if (gatewayHandler(words) !== handler) continue;
     const flag = words.findIndex((word) => /^--(api_)?namespace(=|$)/.test(word));
     const serves = flag < 0 ? undefined : words[flag]!.includes("=") ? words[flag]!.split("=")[1] : words[flag + 1];
     if (serves === namespace) continue;
@@ -95,4 +93,13 @@ export function webGatewayChanges(
     changes.push({ service, command: serves === undefined ? written : undefined, serves });
   }
   return changes;
+}
+
+/** The handler a compose command's `tsmicro api` runs (`rpc` unless `--handler` says), or undefined for another command. */
+function gatewayHandler(words: readonly string[]): string | undefined {
+  const tsmicro = words.findIndex((word) => /(^|\/)tsmicro(\.js)?$/.test(word));
+  if (tsmicro < 0 || words[tsmicro + 1] !== "api") return undefined;
+  const flag = words.findIndex((word) => /^--handler(=|$)/.test(word));
+  if (flag < 0) return "rpc";
+  return words[flag]!.includes("=") ? words[flag]!.split("=")[1] : words[flag + 1];
 }

@@ -132,11 +132,12 @@ function projectNextSteps(result: NewCommandResult, db: "pglite" | "postgres"): 
     return (
       nextSteps(created, "next, at the workspace root:", result.workspace, result.installed, [
         "npm run dev      # every service of the workspace, this one too, restarting on change",
+        ...gatewayStep(result),
         "npm test         # type-check and test every service",
       ]) +
       wiringSteps(result) +
       composeSteps(result) +
-      webGatewaySteps(result)
+      gatewaySteps(result)
     );
   // On PostgreSQL the service neither starts without the server nor creates its tables itself.
   const database =
@@ -149,8 +150,14 @@ function projectNextSteps(result: NewCommandResult, db: "pglite" | "postgres"): 
   return nextSteps(created, "next:", result.dir, result.installed, [
     ...database,
     "npm run dev      # run it, restarting on change; registers in the local registry",
+    ...gatewayStep(result),
     "npm test         # type-check and test",
   ]);
+}
+
+/** The gateway's command line for a service registered under a namespace, which a plain `tsmicro api` does not reach by name. */
+function gatewayStep({ registeredName, gateway }: NewCommandResult): string[] {
+  return gateway ? [`${gateway.command}   # the HTTP gateway in front of ${registeredName}`] : [];
 }
 
 /**
@@ -197,11 +204,13 @@ function composeSteps({ registeredName, compose }: NewCommandResult): string {
 }
 
 /**
- * What the workspace's web gateway needs to reach a web service registered under a namespace (`shop.web.site`):
- * the same namespace on its command, which tsmicro does not edit either.
+ * What the workspace's gateway needs to reach a service registered under a namespace (`shop.api.edge`,
+ * `shop.web.site`): the same namespace on its command, which tsmicro does not edit either.
  */
-function webGatewaySteps({ registeredName, webGateways }: NewCommandResult): string {
-  const lines = (webGateways ?? []).flatMap(({ service, command, serves }) =>
+function gatewaySteps({ registeredName, gateway }: NewCommandResult): string {
+  const namespace = registeredName.slice(0, registeredName.lastIndexOf("."));
+  const kind = gateway?.handler === "web" ? "web gateway" : "gateway";
+  const lines = (gateway?.changes ?? []).flatMap(({ service, command, serves }) =>
     command !== undefined
       ? [
           "",
@@ -210,8 +219,8 @@ function webGatewaySteps({ registeredName, webGateways }: NewCommandResult): str
         ]
       : [
           "",
-          `${service} in the workspace's docker-compose.yml serves the namespace ${serves}, and a web gateway serves one namespace:`,
-          `  to reach ${registeredName}, add a second web gateway (a copy of ${service} on another port) with --namespace=${registeredName.slice(0, registeredName.lastIndexOf("."))}`,
+          `${service} in the workspace's docker-compose.yml serves the namespace ${serves}, and a ${kind} serves one namespace:`,
+          `  to reach ${registeredName}, add a second ${kind} (a copy of ${service} on another port) with --namespace=${namespace}`,
         ],
   );
   return lines.length > 0 ? `${lines.join("\n")}\n` : "";

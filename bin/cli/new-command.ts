@@ -24,12 +24,7 @@ import type { TemplateSet } from "../../generator/templates.js";
 import { displayPath } from "./buf-image.js";
 import { CommandError } from "./command-error.js";
 import { formatFiles } from "./format.js";
-import {
-  checkComposeNames,
-  webGatewayChanges,
-  type WebGatewayChange,
-  workspaceComposeFiles,
-} from "./compose-services.js";
+import { checkComposeNames, gatewayChanges, type GatewayChange, workspaceComposeFiles } from "./compose-services.js";
 import { compileRequest } from "./generate-command.js";
 import { generateFiles, warnOnStderr } from "./generate-files.js";
 import { loadTemplates } from "./load-templates.js";
@@ -87,8 +82,18 @@ export interface NewCommandResult {
    * does not list it yet, and whether that file has an `include:` list to add it to.
    */
   readonly compose?: { readonly file: string; readonly hasInclude: boolean } | undefined;
-  /** For a web service under a `--namespace`, the web gateways of docker-compose.yml that do not reach it yet. */
-  readonly webGateways?: readonly WebGatewayChange[] | undefined;
+  /**
+   * For an API or web service under a `--namespace`: the `tsmicro api` command that reaches it by its name
+   * (`/edge/…` finds `shop.api.edge` with `--namespace=shop.api`), and in a workspace the gateways of
+   * docker-compose.yml that do not reach it yet.
+   */
+  readonly gateway?:
+    | {
+        readonly command: string;
+        readonly handler: "rpc" | "web";
+        readonly changes: readonly GatewayChange[] | undefined;
+      }
+    | undefined;
 }
 
 /**
@@ -233,12 +238,25 @@ export async function newCommand(
   const clients = served.map((service) => clientScaffold(service, registeredName));
   const callers = apis.length > 0 ? { apis, clients } : undefined;
   const compose = workspace ? await composeInclude(workspace, dir) : undefined;
-  const webGateways =
-    workspace && options.type === "web" && options.namespace !== undefined
-      ? // Registered as NAMESPACE.web.ALIAS: the web gateway's namespace is NAMESPACE.web, as the README says.
-        webGatewayChanges(await workspaceComposeFiles(workspace), registeredName.slice(0, -(alias.kebab.length + 1)))
-      : undefined;
-  return { dir, registeredName, files, installed: options.install, workspace, callers, compose, webGateways };
+  const gateway = await namespacedGateway(options, registeredName.slice(0, -(alias.kebab.length + 1)), workspace);
+  return { dir, registeredName, files, installed: options.install, workspace, callers, compose, gateway };
+}
+
+/**
+ * How a gateway reaches an API or web service registered as NAMESPACE.TYPE.ALIAS: with `--namespace=NAMESPACE.TYPE`,
+ * as each README says. A `--type service` service is left out: gateways front API and web services, as
+ * `micro api --namespace=go.micro.api` did, and a gateway serves its `google.api.http` routes under any namespace.
+ */
+async function namespacedGateway(
+  options: NewCommandOptions,
+  namespace: string,
+  workspace: string | undefined,
+): Promise<NewCommandResult["gateway"]> {
+  if (options.namespace === undefined || options.type === "service") return undefined;
+  const handler = options.type === "web" ? "web" : "rpc";
+  const command = `npx tsmicro api${handler === "web" ? " --handler web" : ""} --namespace=${namespace}`;
+  const changes = workspace ? gatewayChanges(await workspaceComposeFiles(workspace), namespace, handler) : undefined;
+  return { command, handler, changes };
 }
 
 /**
