@@ -56,6 +56,14 @@ describe("create-tsmicro refuses bad input and writes nothing", () => {
       expect(unknown.stderr).toBe("create-tsmicro: unknown flag --colour; see create-tsmicro --help\n");
       const slip = await runCreate(["user", "--typ=api"], dir);
       expect(slip.stderr).toBe("create-tsmicro: unknown flag --typ: did you mean --type?\n");
+      // yargs names a negated flag without its no-: the flag as typed is what the user looks for.
+      const negated = await runCreate(["user", "--no-instal"], dir);
+      expect(negated.stderr).toBe("create-tsmicro: unknown flag --no-instal: did you mean --no-install?\n");
+      // go-micro's micro new --type srv: what it is called here.
+      const srv = await runCreate(["user", "--type", "srv", "--no-install"], dir);
+      expect(srv.stderr).toBe(
+        'create-tsmicro: --type has an invalid value "srv": use one of service, api, web (go-micro\'s srv is --type service here)\n',
+      );
       const nameless = await runCreate(["--no-install"], dir);
       expect(nameless.stderr).toBe(
         "create-tsmicro: create-tsmicro takes NAME, such as create-tsmicro user; see create-tsmicro --help\n",

@@ -67,10 +67,15 @@ function unknownFlag(program: string, message: string, knownFlags: () => Iterabl
   const typed = process.argv.slice(2);
   const given = (name: string) => (arg: string) =>
     [`-${name}`, `--${name}`].some((form) => arg === form || arg.startsWith(`${form}=`));
-  const flag = listed.find((name) => typed.some(given(name)));
+  // yargs reads --no-instal as the negation of a flag "instal", and names that.
+  const negated = (name: string) => !typed.some(given(name)) && typed.some(given(`no-${name}`));
+  const flag = listed.find((name) => typed.some(given(name)) || negated(name));
   if (flag === undefined) return undefined;
+  const no = negated(flag) ? "no-" : "";
   const meant = closestName(flag, knownFlags());
-  return meant ? `unknown flag --${flag}: did you mean --${meant}?` : `unknown flag --${flag}; see ${helpOf(program)}`;
+  return meant
+    ? `unknown flag --${no}${flag}: did you mean --${no}${meant}?`
+    : `unknown flag --${no}${flag}; see ${helpOf(program)}`;
 }
 
 /**
@@ -209,8 +214,15 @@ function invalidChoice(message: string): string | undefined {
   if (!message.startsWith("Invalid values:") || !choice) return undefined;
   const allowed = choice[3]!.split(", ").map((c) => c.replace(/^"|"$/g, ""));
   if (choice[2] === '""') return `--${choice[1]} needs a value: use one of ${allowed.join(", ")}`;
-  return `--${choice[1]} has an invalid value ${choice[2]}: use one of ${allowed.join(", ")}`;
+  const note = goMicroChoices[`${choice[1]}=${choice[2]}`];
+  return `--${choice[1]} has an invalid value ${choice[2]}: use one of ${allowed.join(", ")}${note ? ` (${note})` : ""}`;
 }
+
+/** Values go-micro's `micro new` took that tsmicro spells otherwise, by `flag="value"` as yargs quotes it. */
+const goMicroChoices: Readonly<Record<string, string>> = {
+  'type="srv"': "go-micro's srv is --type service here",
+  'type="fnc"': "tsmicro has no function type; --type service makes a gRPC service",
+};
 
 /** What a command's words are, with an example, by command (`create-tsmicro` for its own): said when some are missing. */
 const commandArguments: Record<string, string> = {
