@@ -209,6 +209,14 @@ describe("tsmicro api options", () => {
     const response = await fetch(`${namespaced.url}/books/Library/Ping`, { method: "POST", body: "{}" });
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: "ok" });
+    // Without it, the 404 names the service registered as NAMESPACE.books and the flag, as a go-micro user needs.
+    const plain = await gateway();
+    const missed = await fetch(`${plain.url}/books/Library/Ping`, { method: "POST", body: "{}" });
+    expect(missed.status).toBe(404);
+    expect(((await missed.json()) as { message: string }).message).toBe(
+      "no route for POST /books/Library/Ping: no service is registered as books; go.micro.api.books is, " +
+        "which a gateway started with --namespace=go.micro.api reaches by /books/…",
+    );
   });
 
   it("reaches no service outside --namespace: not by default routes, not by POST /rpc, not by google.api.http routes", async () => {

@@ -212,7 +212,13 @@ export class GatewayDispatch {
     } catch {}
     const name = this.#settings.namespace === "" ? segment : `${this.#settings.namespace}.${segment}`;
     if (this.#catalogue.isWebService(name)) return { segment, kind: "web" };
-    return this.#catalogue.services().some((service) => service.name === name) ? { segment, kind: "rpc" } : undefined;
+    const services = this.#catalogue.services();
+    if (services.some((service) => service.name === name)) return { segment, kind: "rpc" };
+    // Without --namespace every service is reachable anyway: naming the one registered as NAMESPACE.segment tells
+    // a go-micro user the flag that routes /segment/ to it, as micro api --namespace did.
+    if (this.#settings.namespace !== "") return undefined;
+    const namespaced = services.find((service) => service.name.endsWith(`.${segment}`));
+    return namespaced && { segment, kind: "namespaced", name: namespaced.name };
   }
 
   /** The methods some route takes on a path no route of the request's method matched. */
@@ -507,7 +513,10 @@ function methodNames(backend: BackendService): string {
 /** The service a path's first segment names (`segment`, as written): one this gateway routes, or a web service. */
 export interface NamedService {
   readonly segment: string;
-  readonly kind: "rpc" | "web";
+  /** Routed here, a web service, or an rpc service registered under a namespace the gateway was not given. */
+  readonly kind: "rpc" | "web" | "namespaced";
+  /** For `namespaced`, the registered name (`shop.api.edge`). */
+  readonly name?: string;
 }
 
 /**
@@ -517,7 +526,8 @@ export interface NamedService {
  * why. `nearMiss`, the path without
  * an extra `/` when routes take that, is named instead: the service runs, the path is off. So is
  * a service the first segment names (`named`): one routed here has no route for the path, and a
- * web service is another handler's.
+ * web service is another handler's; one registered under a namespace the gateway was not given
+ * (`shop.api.edge` for `/edge/…`) is named with the --namespace that routes it.
  */
 export function noRoute(
   method: string,
@@ -543,6 +553,12 @@ export function noRoute(
       Code.NOT_FOUND,
       `no route for ${method} ${path}: no route matches the path; ${named.segment}'s default routes are ` +
         `/${named.segment}/{method} and /${named.segment}/{Service}/{method}`,
+    );
+  if (named?.kind === "namespaced" && named.name !== undefined)
+    return new TsmicroError(
+      Code.NOT_FOUND,
+      `no route for ${method} ${path}: no service is registered as ${named.segment}; ${named.name} is, which a gateway ` +
+        `started with --namespace=${named.name.slice(0, -(named.segment.length + 1))} reaches by /${named.segment}/…`,
     );
   // Services outside the namespace are running, perhaps, but not this gateway's to route.
   const registered = namespace ? `registered in --namespace ${namespace}` : "registered";
