@@ -243,7 +243,16 @@ describe("tsmicro list/get/call/health against running services", () => {
   it("call with fields the request type lacks fails clearly", async () => {
     const result = await tsmicro("call", "echo", "Alpha.Unary", '{"nope":1}');
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain("the request does not fit fixtures.services.v1.Request");
+    // The key that names no field, and the fields there are; the field meant, when the key is close to one.
+    expect(result.stderr).toBe(
+      "tsmicro: the request does not fit fixtures.services.v1.Request: at nope (1): " +
+        "fixtures.services.v1.Request has no field nope; its fields are id, payload\n",
+    );
+    const slip = await tsmicro("call", "echo", "Alpha.Unary", '{"ids":"a"}');
+    expect(slip.stderr).toBe(
+      'tsmicro: the request does not fit fixtures.services.v1.Request: at ids ("a"): ' +
+        "fixtures.services.v1.Request has no field ids; did you mean id?\n",
+    );
     // A value of the wrong type is named by its place in the request, as the gateway names it.
     const wrong = await tsmicro("call", "echo", "Alpha.Unary", '{"id":5}');
     expect(wrong.stderr).toMatch(/^tsmicro: the request does not fit fixtures\.services\.v1\.Request: at id \(5\): /);

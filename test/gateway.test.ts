@@ -913,7 +913,27 @@ describe("the HTTP gateway", () => {
         path: "/v1/echo",
         body: { book: { title: "T", blurb: "x" } },
         status: 400,
-        check: (answer) => expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /blurb/ }),
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({
+            code: Code.INVALID_ARGUMENT,
+            message:
+              'the request does not fit fixtures.gateway.v1.EchoMessage: at book.blurb ("x"): ' +
+              "fixtures.gateway.v1.Book has no field blurb; its fields are name, title, author, read, pages, genre, tags",
+          }),
+      },
+      {
+        name: "a field of a nested message sent at the top: the message that has it",
+        method: "POST",
+        path: "/v1/echo",
+        body: { author: "A" },
+        status: 400,
+        check: (answer) =>
+          expect(answer.json()).toMatchObject({
+            code: Code.INVALID_ARGUMENT,
+            message:
+              'the request does not fit fixtures.gateway.v1.EchoMessage: at author ("A"): ' +
+              'fixtures.gateway.v1.EchoMessage has no field author; author is a field of book: send {"book": {"author": …}}',
+          }),
       },
       {
         name: "an unknown enum name",

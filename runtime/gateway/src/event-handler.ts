@@ -17,7 +17,14 @@ import {
   type Registry,
   TsmicroError,
 } from "@tsmicro/runtime";
-import { checkTopic, tracedPublish, type TracingUse } from "@tsmicro/runtime/internal";
+import {
+  checkTopic,
+  faultPlace,
+  jsonFault,
+  messageOf,
+  tracedPublish,
+  type TracingUse,
+} from "@tsmicro/runtime/internal";
 import type { EventTopics, TypedTopic } from "./event-topics.js";
 import type { PublishedEvents } from "./published-events.js";
 
@@ -111,7 +118,9 @@ function typedBody(typed: TypedTopic, body: unknown): { bytes: Uint8Array; conte
   try {
     message = fromJson(typed.message, (body ?? {}) as JsonValue, { registry: typed.registry });
   } catch (error) {
-    return fail(error instanceof Error ? error.message : String(error));
+    // Where in the body, and for an unknown key the field meant, as a request's body is told.
+    const fault = jsonFault(typed.message, body ?? {}, typed.registry);
+    return fail(fault ? `${faultPlace(fault)}: ${fault.reason}` : messageOf(error));
   }
   return {
     bytes: toBinary(typed.message, message, { writeUnknownFields: false }),

@@ -1,4 +1,5 @@
 import { type DescField, type DescMessage, fromJson, type JsonValue, type Registry } from "@bufbuild/protobuf";
+import { closestName } from "../errors/closest-name.js";
 import { isPlainObject } from "../routing/request-fields.js";
 import { messageOf } from "../transport/call-errors.js";
 
@@ -16,16 +17,20 @@ export interface JsonFault {
  * and going down into the messages, lists and maps that fail: protobuf-es names the type that
  * refused a value (`cannot decode enum shop.v1.Color from JSON: "PURPLE"`,
  * `… Timestamp from JSON: invalid RFC 3339 string`) but not where in the request it was, nor
- * always the value. Undefined when no single field is at fault (an unknown field, which
- * protobuf-es names, or a oneof set twice). Only failed requests pay for this.
+ * always the value; for a key that names no field it says only "key is unknown", where the
+ * caller needs the field meant. Undefined when no single field is at fault (a oneof set twice).
+ * Only failed requests pay for this.
  */
 export function jsonFault(desc: DescMessage, json: unknown, registry: Registry, at = ""): JsonFault | undefined {
   if (!isPlainObject(json)) return undefined;
   for (const [key, value] of Object.entries(json)) {
     const field = desc.fields.find((f) => f.jsonName === key || f.name === key);
+    const path = `${at}${at ? "." : ""}${key}`;
+    // A well-known type's JSON keys are not its fields (a Struct's are the caller's own).
+    if (!field && !isWellKnown(desc)) return { path, value, reason: unknownField(desc, key) };
     if (!field) continue;
     const reason = refusal(desc, { [key]: value }, registry);
-    if (reason !== undefined) return fieldFault(field, key, value, registry, `${at}${at ? "." : ""}${key}`, reason);
+    if (reason !== undefined) return fieldFault(field, key, value, registry, path, reason);
   }
   return undefined;
 }
@@ -57,6 +62,25 @@ function fieldFault(
     }
   }
   return inside(value, path, reason);
+}
+
+/**
+ * What a key that names no field of `desc` was meant to be: a field of a close name, or a field of one of its
+ * messages (`{"name": …}` for CreateShopRequest, whose name is in `shop`), else the fields there are.
+ */
+function unknownField(desc: DescMessage, key: string): string {
+  const none = `${desc.typeName} has no field ${key}`;
+  const meant = closestName(
+    key,
+    desc.fields.flatMap((f) => [f.jsonName, f.name]),
+  );
+  if (meant !== undefined) return `${none}; did you mean ${meant}?`;
+  const holder = desc.fields.find(
+    (f) => f.fieldKind === "message" && f.message.fields.some((inner) => inner.jsonName === key || inner.name === key),
+  );
+  if (holder) return `${none}; ${key} is a field of ${holder.jsonName}: send {"${holder.jsonName}": {"${key}": …}}`;
+  const names = desc.fields.map((f) => f.jsonName);
+  return names.length > 0 ? `${none}; its fields are ${names.join(", ")}` : `${none}; it has no fields`;
 }
 
 /** Why `json` does not decode as `desc`, or undefined when it does. */
