@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLocalRegistry } from "@tsmicro/runtime";
@@ -284,6 +284,25 @@ describe("tsmicro list/get/call/health against running services", () => {
     const help = await tsmicro("api", "--help");
     for (const flag of flags) expect(help.stdout, flag).toContain(`${flag} `);
     expect(help.stdout).toContain("--client_* and --breaker_*");
+  });
+
+  it("an etcd endpoint given to the local registry is refused, and no folder of its name is made", async () => {
+    const cwd = await mkdtemp(join(tmpdir(), "tsmicro-cli-local-"));
+    try {
+      const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(TSMICRO|MICRO)_/.test(name)));
+      const result = await run("node", [bins.tsmicro, "list", "services", "--registry_address=127.0.0.1:2379"], {
+        cwd,
+        env,
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        'tsmicro: --registry_address has an invalid value "127.0.0.1:2379": the local registry (--registry local, ' +
+          "the default) takes one folder, and this is an etcd endpoint; add --registry=etcd to use etcd, or give a folder\n",
+      );
+      expect(await readdir(cwd)).toEqual([]);
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
   });
 
   it("a command missing its arguments points to its help, and a misspelt command to the one meant", async () => {

@@ -105,6 +105,19 @@ describe("resolveServiceSettings", () => {
       expect(etcd(address)().registryAddress.length).toBeGreaterThan(0);
     // The local registry's address is a folder, not an endpoint.
     expect(resolveServiceSettings({}, ["--registry_address=/tmp/reg:x"], {}).registryAddress).toEqual(["/tmp/reg:x"]);
+    // An etcd endpoint, or a list, given with the registry left local (go-micro's habit) is refused, not made a folder.
+    const local = "the local registry (--registry local, the default) takes one folder, and this is";
+    const etcdToo = "add --registry=etcd to use etcd, or give a folder";
+    for (const address of ["127.0.0.1:2379", "http://etcd-1:2379", "etcd-1:2379"])
+      expect(() => resolveServiceSettings({}, [`--registry_address=${address}`], {})).toThrowError(
+        expect.objectContaining({
+          code: "TSM_ERR_FLAG",
+          message: `--registry_address has an invalid value "${address}": ${local} an etcd endpoint; ${etcdToo}`,
+        }),
+      );
+    expect(() => resolveServiceSettings({}, [], { MICRO_REGISTRY_ADDRESS: "/a,/b" })).toThrow(
+      `MICRO_REGISTRY_ADDRESS has an invalid value "/a,/b": ${local} a list; ${etcdToo}`,
+    );
   });
 
   it("refuses a --server_address or --metrics_address no server can listen on as it reads it, as start() would", () => {

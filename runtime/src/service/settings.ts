@@ -413,7 +413,27 @@ export function resolveServiceSettings(
   const settings = { ...defaultServiceSettings, ...overrides, ...given, ...(registryAuth ? { registryAuth } : {}) };
   // etcd endpoints are checked as they are read, before anything dials them; the local registry's is a folder.
   if (settings.registry === "etcd") etcdEndpoints(settings.registryAddress, addressSource);
+  if (settings.registry === "local") localRegistryFolder(settings.registryAddress, addressSource);
   return settings;
+}
+
+/**
+ * Refuses an etcd address given to the local registry, whose address is a folder: go-micro users set
+ * `--registry_address 127.0.0.1:2379` with the registry left at its default, and the local registry
+ * would make a folder of that name and find nothing registered there.
+ */
+function localRegistryFolder(addresses: readonly string[], source: string): void {
+  const endpoint = addresses.find(
+    (address) => /^[a-z][a-z0-9+.-]*:\/\//i.test(address) || /^[^/\\]*:\d+$/.test(address),
+  );
+  if (endpoint === undefined && addresses.length < 2) return;
+  throw new SetupError(
+    "TSM_ERR_FLAG",
+    source,
+    JSON.stringify(addresses.join(",")),
+    `the local registry (--registry local, the default) takes one folder, and this is ${endpoint === undefined ? "a list" : "an etcd endpoint"}; ` +
+      "add --registry=etcd to use etcd, or give a folder",
+  );
 }
 
 /**
