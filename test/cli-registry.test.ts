@@ -197,6 +197,12 @@ describe("tsmicro list/get/call/health against running services", () => {
     );
   });
 
+  it("call of a method under a service name the service lacks names the Service.Method it registered", async () => {
+    const result = await tsmicro("call", "echo", "Echo.Unary", "{}");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe("tsmicro: echo has no service Echo; write the method as Alpha.Unary\n");
+  });
+
   it("call of a method named without its service names the Service.Method the service registered", async () => {
     const result = await tsmicro("call", "echo", "Unary", "{}");
     expect(result.code).toBe(1);

@@ -303,6 +303,10 @@ async function resolveMethod(
   if (dot <= 0) throw new CommandError(unqualifiedMethod(spec, endpoints));
   const shortName = normalized.slice(0, dot);
   const methodName = normalized.slice(dot + 1);
+  if (!shortName.includes(".")) {
+    const otherService = serviceSlip(request.service, shortName, methodName, endpoints);
+    if (otherService) throw new CommandError(otherService);
+  }
   const fromEndpoint = shortName.includes(".")
     ? shortName
     : onlyOne(
@@ -333,6 +337,22 @@ async function resolveMethod(
     codes.has(Code.DEADLINE_EXCEEDED) ? Code.DEADLINE_EXCEEDED : Code.UNAVAILABLE,
     `${request.service}: no node answered server reflection (asked ${order.length} of ${nodes.length}): ${failures.join("; ")}`,
   );
+}
+
+/**
+ * A method whose service part names none the service registered, where others have the method
+ * (`Shop.GetShop` for `ShopService.GetShop`, a Go handler's name in go-micro): the names it has.
+ */
+function serviceSlip(
+  service: string,
+  shortName: string,
+  methodName: string,
+  endpoints: readonly Endpoint[],
+): string | undefined {
+  if (endpoints.some((e) => e.name.startsWith(`${shortName}.`))) return undefined;
+  const named = endpoints.map((e) => e.name).filter((name) => name.endsWith(`.${methodName}`));
+  if (named.length === 0) return undefined;
+  return `${service} has no service ${shortName}; write the method as ${named.sort().join(" or ")}`;
 }
 
 /**
