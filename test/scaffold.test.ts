@@ -92,6 +92,19 @@ describe("create-tsmicro refuses bad input and writes nothing", () => {
       expect(taken.stderr).toContain("taken is not empty");
       expect(await readdir(join(dir, "taken"))).toEqual(["notes.txt"]);
 
+      // Inside a project that is not a workspace (micro new is run anywhere): refused, pointing outside or to a workspace.
+      await mkdir(join(dir, "shop", "src"), { recursive: true });
+      await writeFile(join(dir, "shop", "tsmicro.json"), '{ "type": "service", "proto": "proto", "out": "src/gen" }\n');
+      const nested = await runCreate(["order", "--no-install"], join(dir, "shop", "src"));
+      expect(nested.code).toBe(1);
+      expect(nested.stderr).toBe(
+        `create-tsmicro: order would be inside the project ${join(dir, "shop")}, one service and not a workspace: ` +
+          "choose a folder outside it (--dir ../../order), or make a workspace (create-tsmicro NAME --workspace) " +
+          "and run tsmicro new order in it to keep several services together\n",
+      );
+      expect(await readdir(join(dir, "shop", "src"))).toEqual([]);
+      await rm(join(dir, "shop"), { recursive: true });
+
       const missing = await runCreate(["user", "--proto", "nope.proto", "--no-install"], dir);
       expect(missing.code).toBe(1);
       expect(missing.stderr).toContain("--proto nope.proto does not exist");

@@ -37,7 +37,9 @@ import { checkServedRoutes } from "./served-routes.js";
 import { vendorPackages, type PackageSpecs } from "./vendor-packages.js";
 import { generateWorkspace } from "./project-generate.js";
 import {
+  enclosingProject,
   enclosingWorkspace,
+  findWorkspace,
   ownedBy,
   readProjectConfig,
   registeredNames,
@@ -123,6 +125,7 @@ export async function newCommand(
   const workspace = options.dir === undefined ? await enclosingWorkspace(process.cwd()) : undefined;
   const dir = workspace ? join(workspace, "services", project.kebab) : resolve(options.dir ?? project.kebab);
   const shown = shownAs(options.dir, dir);
+  if (!workspace) await refuseInsideProject(dir, shown, options.name);
   await checkTarget(dir, shown);
   // Its compose.yml joins the workspace's under include:, where a name defined twice stops docker compose up.
   const composeFiles = workspace ? await workspaceComposeFiles(workspace) : new Map();
@@ -315,6 +318,23 @@ async function apiServices(root: string, dir: string): Promise<string[]> {
       apis.push(relative(root, service));
   }
   return apis;
+}
+
+/**
+ * Refuses a project inside another project that is not a workspace (`tsmicro new order` run in `shop/`, as
+ * `micro new` is run anywhere): it would be neither a service of shop nor apart from it (shop's image copies
+ * it, node_modules and all), where a workspace is what keeps several services together.
+ */
+async function refuseInsideProject(dir: string, shown: string, name: string): Promise<void> {
+  const around = enclosingProject(dirname(dir));
+  if (around === undefined || (await findWorkspace(around))) return;
+  const project = around === process.cwd() ? "this project" : `the project ${displayPath(around)}`;
+  const outside = relative(process.cwd(), join(dirname(around), name));
+  throw new CommandError(
+    `${shown} would be inside ${project}, one service and not a workspace: ` +
+      `choose a folder outside it (--dir ${outside}), or make a workspace (create-tsmicro NAME --workspace) ` +
+      `and run tsmicro new ${name} in it to keep several services together`,
+  );
 }
 
 /**
