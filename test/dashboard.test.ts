@@ -294,3 +294,51 @@ describe("tsmicro web's --address", () => {
     await dashboard.stop();
   });
 });
+
+describe("tsmicro web's API, without a page open", () => {
+  let dir = "";
+  let dashboard: Dashboard;
+  let registryArgs: string[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-dashboard-api-"));
+    registryArgs = ["--registry=local", `--registry_address=${dir}`];
+    dashboard = createDashboard({
+      args: [...registryArgs, "--address=127.0.0.1:0", "--metrics_address=off"],
+      env: {},
+      logger: silentLogger(),
+    });
+    await dashboard.start();
+  });
+
+  afterAll(async () => {
+    await dashboard?.stop();
+    await killAllNodes();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const call = async (request: unknown) => {
+    const response = await fetch(`${dashboard.url}api/call`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ service: "echo", method: "Alpha.Unary", request }),
+    });
+    return { status: response.status, message: ((await response.json()) as { message?: string }).message };
+  };
+
+  it("says what is wrong with a request the call form sent, and where, as tsmicro call does", async () => {
+    await startNode("test/fixtures/echo-node.ts", registryArgs);
+    expect(await call("[1, 2]")).toEqual({
+      status: 400,
+      message: "the request must be a JSON object of fixtures.services.v1.Request's fields, not an array",
+    });
+    expect(await call('"hello"')).toEqual({
+      status: 400,
+      message: 'the request must be a JSON object of fixtures.services.v1.Request\'s fields, not "hello"',
+    });
+    const misfit = await call('{"id": "a", "payload": 7}');
+    expect(misfit.status).toBe(400);
+    expect(misfit.message).toMatch(/^the request does not fit fixtures\.services\.v1\.Request: at payload \(7\): /);
+    await killAllNodes();
+  });
+});

@@ -2,7 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { fromJson, type JsonValue, type Message, toJson } from "@bufbuild/protobuf";
 import { Code, codeName, isTsmicroError, type Logger, type Metadata, TsmicroError } from "@tsmicro/runtime";
-import { metricsRegistry } from "@tsmicro/runtime/internal";
+import { faultPlace, isPlainObject, jsonFault, messageOf, metricsRegistry } from "@tsmicro/runtime/internal";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { findMethod } from "../backend-catalogue.js";
 import type { GatewayBackends } from "../gateway-backends.js";
@@ -177,15 +177,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     if (!method) throw new TsmicroError(Code.NOT_FOUND, `${service} has no method ${spec}`);
     if (method.definition.kind !== "unary")
       throw new TsmicroError(Code.INVALID_ARGUMENT, `${method.rpc} streams; the page calls unary methods only`);
-    let message: Message;
-    try {
-      message = fromJson(method.desc.input, input, { registry: method.registry });
-    } catch (error) {
-      throw new TsmicroError(
-        Code.INVALID_ARGUMENT,
-        `the request does not fit ${method.desc.input.typeName}: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    }
+    const message = decodeRequest(method, input);
     const metadata = await options.admit?.(method, input, request, reply);
     const traceId = traceIdOf(reply);
     const started = performance.now();
@@ -316,6 +308,28 @@ function callBody(body: unknown): { service: string; method: string; request: Js
     }
   }
   return { service, method, request: request as JsonValue };
+}
+
+/**
+ * The form's JSON as the method's request, or INVALID_ARGUMENT worded as `tsmicro call` words it:
+ * not an object says so (protobuf-es would say "Array(1)"), and a field that does not fit is named
+ * by its place in the request (protobuf-es names the type that refused it).
+ */
+function decodeRequest(method: GatewayMethod, input: JsonValue): Message {
+  const { input: desc } = method.desc;
+  // Well-known types have JSON forms of their own (a string for a StringValue); other messages are objects.
+  if (!desc.typeName.startsWith("google.protobuf.") && !isPlainObject(input))
+    throw new TsmicroError(
+      Code.INVALID_ARGUMENT,
+      `the request must be a JSON object of ${desc.typeName}'s fields, not ${Array.isArray(input) ? "an array" : JSON.stringify(input)}`,
+    );
+  try {
+    return fromJson(desc, input, { registry: method.registry });
+  } catch (error) {
+    const fault = jsonFault(desc, input, method.registry);
+    const reason = fault ? `${faultPlace(fault)}: ${fault.reason}` : messageOf(error);
+    throw new TsmicroError(Code.INVALID_ARGUMENT, `the request does not fit ${desc.typeName}: ${reason}`);
+  }
 }
 
 /** The trace id of the request's span, from the `traceresponse` header tracing set; null when untraced. */
