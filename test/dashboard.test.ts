@@ -341,4 +341,29 @@ describe("tsmicro web's API, without a page open", () => {
     expect(misfit.message).toMatch(/^the request does not fit fixtures\.services\.v1\.Request: at payload \(7\): /);
     await killAllNodes();
   });
+
+  it("reads every node's health afresh for api/services after the last page closed", async () => {
+    const node = await startNode("test/fixtures/echo-node.ts", [...registryArgs, "--register_ttl=60s"]);
+    // A page opens, sees the node serving, and closes.
+    const page = new AbortController();
+    const events = await fetch(`${dashboard.url}api/events`, { signal: page.signal });
+    const reader = events.body!.getReader();
+    let seen = "";
+    while (!seen.includes('"SERVING"')) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the event stream ended before the node was serving: ${seen}`);
+      seen += new TextDecoder().decode(value);
+    }
+    page.abort();
+    // Ordering, not timing: the dashboard hears the page's connection close before the node dies.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Killed without deregistering: still registered until its TTL, and no longer serving.
+    node.kill("SIGKILL");
+    await node.exited;
+    const services = (await (await fetch(`${dashboard.url}api/services`)).json()) as {
+      nodes: { id: string; health: string }[];
+    }[];
+    const health = services.flatMap((s) => s.nodes).find((n) => n.id === node.id)?.health;
+    expect(health).toBe("UNAVAILABLE");
+  });
 });

@@ -74,7 +74,9 @@ export class FleetWatch {
   /** The services as the page shows them, read now. */
   async services(): Promise<ServiceView[]> {
     await this.#load();
-    await this.#checkHealth(false);
+    // While a page listens, the ticks keep every node's health fresh; without one, what is known may
+    // be from a page closed long ago (a node since killed would still read SERVING): ask them all.
+    await this.#checkHealth(this.#listeners.size === 0);
     return this.#views();
   }
 
