@@ -367,3 +367,40 @@ describe("tsmicro web's API, without a page open", () => {
     expect(health).toBe("UNAVAILABLE");
   });
 });
+
+describe("tsmicro web's /metrics", () => {
+  const start = async (extra: string[]) => {
+    const dashboard = createDashboard({
+      args: ["--registry=memory", "--address=127.0.0.1:0", ...extra],
+      env: {},
+      logger: silentLogger(),
+    });
+    await dashboard.start();
+    return dashboard;
+  };
+
+  it("is served on the dashboard's own port, counting its requests", async () => {
+    const dashboard = await start([]);
+    try {
+      expect((await fetch(`${dashboard.url}api/info`)).status).toBe(200);
+      const response = await fetch(`${dashboard.url}metrics`);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toMatch(/^http_requests_total\{[^}]*route="\/api\/info"/m);
+    } finally {
+      await dashboard.stop();
+    }
+  });
+
+  it("is served at --metrics_address when that names an address, and not on the page's port", async () => {
+    const dashboard = await start(["--metrics_address=127.0.0.1:0"]);
+    try {
+      expect(dashboard.metricsAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+      const response = await fetch(`http://${dashboard.metricsAddress}/metrics`);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain("# TYPE nodejs_");
+      expect((await fetch(`${dashboard.url}metrics`)).status).toBe(404);
+    } finally {
+      await dashboard.stop();
+    }
+  });
+});

@@ -2,12 +2,15 @@ import { type Logger, type Registry, TsmicroError } from "@tsmicro/runtime";
 import {
   checkFlagSpelling,
   ensureCanListen,
+  listenMetrics,
+  metricsRegistry,
   resolveServiceSettings,
   runtimeFlagNames,
   runUntilSignal,
 } from "@tsmicro/runtime/internal";
 import Fastify, { type FastifyInstance } from "fastify";
 import { GatewayBackends } from "../gateway-backends.js";
+import { GatewayMetrics, ownMetricsListener } from "../gateway-metrics.js";
 import { HttpTracing } from "../gateway-tracing.js";
 import { ownLogger } from "../gateway.js";
 import { listenAt, urlHost } from "../listen-at.js";
@@ -37,6 +40,8 @@ export interface Dashboard {
   readonly settings: DashboardSettings;
   /** `http://host:port/`, once started. */
   readonly url: string | undefined;
+  /** Where `/metrics` is served when `--metrics_address` names an address of its own (bound, once started); else undefined: on the dashboard's port, or off. */
+  readonly metricsAddress: string | undefined;
   start(): Promise<void>;
   stop(): Promise<void>;
   /** Starts, then stops on SIGINT or SIGTERM. */
@@ -60,6 +65,11 @@ export function createDashboard(options: DashboardOptions = {}): Dashboard {
   const backends = new GatewayBackends({ name: "web", serviceSettings, args, env, logger, registry: options.registry });
   const app = Fastify();
   const httpTracing = new HttpTracing(backends.tracing);
+  // As the gateway's: /metrics (its client's calls and breakers, its requests, Node.js) on the dashboard's
+  // own port; --metrics_address=HOST:PORT serves it there instead, and off records none.
+  const metrics = backends.metricsOn ? new GatewayMetrics(metricsRegistry()) : undefined;
+  const ownMetrics = ownMetricsListener(serviceSettings, backends.metricsOn);
+  let metricsAddress: string | undefined;
   let url: string | undefined;
   let stopping: Promise<void> | undefined;
 
@@ -78,11 +88,16 @@ export function createDashboard(options: DashboardOptions = {}): Dashboard {
     get url() {
       return url;
     },
+    get metricsAddress() {
+      return metricsAddress;
+    },
     async start() {
       // A bad or taken --address fails before the registry is reached, as the gateway's does.
       await ensureCanListen(settings.address, "--address");
+      if (ownMetrics) await ensureCanListen(ownMetrics.at, "--metrics_address");
       await backends.tracing.start();
       httpTracing.mount(app);
+      metrics?.mount(app, ownMetrics === undefined);
       await app.register(dashboardRoutes, {
         backends,
         logger,
@@ -94,11 +109,16 @@ export function createDashboard(options: DashboardOptions = {}): Dashboard {
       await backends.catalogue.start();
       const bound = await listenAt(app, settings.address, "--address");
       url = `http://${urlHost(bound.host)}:${bound.port}/`;
-      logger.info({ url, registry: backends.registry.kind }, "dashboard started");
+      if (ownMetrics) metricsAddress = await listenMetrics(ownMetrics.server, ownMetrics.at);
+      logger.info(
+        { url, registry: backends.registry.kind, ...(metricsAddress ? { metrics: metricsAddress } : {}) },
+        "dashboard started",
+      );
     },
     stop() {
       stopping ??= (async () => {
         await app.close();
+        await ownMetrics?.server.stop();
         await backends.stop();
         logger.info({ url }, "dashboard stopped");
       })();
