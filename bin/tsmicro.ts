@@ -49,7 +49,8 @@ function expectWord(argv: Record<string, unknown>, command: string, word: string
 /** What `tsmicro api --help` and `tsmicro web --help` add below their own flags. */
 const serviceFlagsNote =
   "It also takes a service's flags: --selector, --client_* and --breaker_* (retries, timeouts, breakers), " +
-  "--metrics_address, --shutdown_grace, --log_* and --trace_*; each flag is read from TSMICRO_<NAME> too. " +
+  "--metrics_address (/metrics on the HTTP port by default; HOST:PORT serves it there instead, off not at all), " +
+  "--shutdown_grace, --log_* and --trace_*; each flag is read from TSMICRO_<NAME> too. " +
   "docs/gateway.md lists them all.";
 
 /** What `tsmicro run --help` adds: where the services' flags go. */

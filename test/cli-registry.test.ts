@@ -311,6 +311,13 @@ describe("tsmicro list/get/call/health against running services", () => {
     }
   });
 
+  it("tsmicro web --help says where the dashboard serves its /metrics", async () => {
+    const help = (await tsmicro("web", "--help")).stdout.replace(/\s+/g, " ");
+    expect(help).toContain(
+      "--metrics_address (/metrics on the HTTP port by default; HOST:PORT serves it there instead, off not at all)",
+    );
+  });
+
   it("a command missing its arguments points to its help, and a misspelt command to the one meant", async () => {
     const short = await tsmicro("call", "echo");
     expect(short.code).toBe(1);
