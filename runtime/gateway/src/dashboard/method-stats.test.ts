@@ -1,5 +1,6 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Service } from "@tsmicro/runtime";
 import { describe, expect, it } from "vitest";
 import { MethodStatsBook, parseMetrics } from "./method-stats.js";
@@ -116,5 +117,32 @@ describe("MethodStatsBook", () => {
     } finally {
       page.close();
     }
+  });
+
+  it("draws zero calls, not the last rate, once no node of the method can be read", async () => {
+    const page = await metricsPage();
+    const services = servedBy(page.address);
+    const book = new MethodStatsBook();
+    try {
+      page.set(100, 0, 1);
+      await book.read(services, none);
+      page.set(300, 0, 3);
+      await book.read(services, none);
+      expect(book.methods()[0]!.points.at(-1)!.rate).toBeGreaterThan(0);
+    } finally {
+      page.close();
+    }
+    // The node is killed: still registered until its TTL, and its /metrics does not answer.
+    // (Each read is a point over the time since the one before: let the clock move between them.)
+    await sleep(5);
+    await book.read(services, none);
+    const points = book.methods()[0]!.points;
+    expect(points).toHaveLength(2);
+    expect(points.at(-1)).toMatchObject({ rate: 0, errors: 0, latencyMs: 0 });
+    // Gone from the registry as well: the chart still moves on, at zero.
+    await sleep(5);
+    await book.read([], none);
+    expect(book.methods()[0]!.points).toHaveLength(3);
+    expect(book.methods()[0]!.points.at(-1)!.rate).toBe(0);
   });
 });

@@ -136,14 +136,17 @@ export class MethodStatsBook {
         series = { service, method, points: [] };
         this.#series.set(key, series);
       }
-      series.points.push({
+      addPoint(series.points, {
         t: now,
         rate: delta.handled / seconds,
         errors: delta.failed / seconds,
         latencyMs: delta.count > 0 ? (delta.seconds / delta.count) * 1000 : 0,
       });
-      if (series.points.length > keptPoints) series.points.shift();
     }
+    // A method no node could be read for (its only node killed, or gone) handled nothing the charts
+    // saw: it gets a zero, not its last rate drawn on as if the calls went on.
+    for (const [key, series] of this.#series)
+      if (!sums.has(key)) addPoint(series.points, { t: now, rate: 0, errors: 0, latencyMs: 0 });
   }
 
   /** Every method's chart. */
@@ -155,6 +158,12 @@ export class MethodStatsBook {
   breakers(): readonly BreakerView[] {
     return this.#breakers;
   }
+}
+
+/** Adds a point to a chart, dropping its oldest beyond what a chart keeps. */
+function addPoint(points: StatsPoint[], point: StatsPoint): void {
+  points.push(point);
+  if (points.length > keptPoints) points.shift();
 }
 
 /** A node's `/metrics` page, or undefined when it has none or does not answer within a second. */
