@@ -247,8 +247,18 @@ describe("local registry", () => {
       .start()
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ name: "SetupError", code: "TSM_ERR_REGISTRY_UNREACHABLE" });
-    expect((error as Error).message).toContain(unusable);
-    expect((error as Error).message).toContain("--registry_address");
+    expect((error as Error).message).toBe(
+      `the local registry at ${unusable} cannot be reached (a part of its path is a file, not a folder); ` +
+        "pass --registry_address with a folder (made if missing)",
+    );
+    // A file where the folder goes: said so, not Node's "EEXIST: file already exists, mkdir".
+    const file = await createLocalRegistry({ dir: notAFolder })
+      .start()
+      .catch((e: unknown) => e);
+    expect((file as Error).message).toBe(
+      `the local registry at ${notAFolder} cannot be reached (it is a file, not a folder); ` +
+        "pass --registry_address with a folder (made if missing)",
+    );
   });
 
   it("defaults to a per-user folder under XDG_RUNTIME_DIR and refuses one other users may write to", async () => {

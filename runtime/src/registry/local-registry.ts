@@ -98,6 +98,16 @@ class LocalRegistry implements Registry {
       await writeFile(probe, "", { mode: 0o600, flag: "wx" });
       await unlink(probe);
     } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // mkdir says EEXIST of a file where the folder goes, ENOTDIR of a file above it: Node's words for either mislead.
+      if (code === "EEXIST" || code === "ENOTDIR")
+        throw new SetupError(
+          "TSM_ERR_REGISTRY_UNREACHABLE",
+          "local",
+          dir,
+          code === "EEXIST" ? "it is a file, not a folder" : "a part of its path is a file, not a folder",
+          "pass --registry_address with a folder (made if missing)",
+        );
       throw new SetupError(
         "TSM_ERR_REGISTRY_UNREACHABLE",
         "local",
