@@ -373,6 +373,27 @@ describeEtcd("etcd registry", () => {
     expect(String(error)).toContain(`127.0.0.1:${port}`);
     expect(String(error)).toContain("start etcd or pass --registry_address");
   });
+
+  it("says in words that etcd did not answer in time, without grpc-js's timings", async () => {
+    // A frozen etcd (stopped by SIGSTOP, a dead link): its connection stays open, nothing comes back.
+    const proxy = await startFaultProxy(cluster.endpoints[0]!.replace(/^http:\/\//, ""));
+    cleanups.push(() => proxy.close());
+    const registry = createEtcdRegistry({ addresses: [proxy.address], requestTimeoutMs: 500 });
+    await registry.start();
+    cleanups.push(() => registry.stop());
+    proxy.freeze();
+    const error: unknown = await registry.listServices().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isTsmicroError(error) && error.code).toBe(Code.UNAVAILABLE);
+    expect(String(error)).toMatch(
+      new RegExp(
+        `etcd registry at ${proxy.address}: .* failed: etcd did not answer within 0\\.5 s; is it running and reachable\\?`,
+      ),
+    );
+    expect(String(error)).not.toMatch(/DEADLINE_EXCEEDED|LB pick|name resolution/);
+  });
 });
 
 describe("etcd registry addresses", () => {

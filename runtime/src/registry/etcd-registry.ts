@@ -714,5 +714,9 @@ export function etcdFailure(error: unknown): string {
   // grpc-js: `14 UNAVAILABLE: Name resolution failed for target dns:nohost.invalid:2379`.
   const unresolved = /Name resolution failed for target (?:dns:(?:\/\/[^/]*\/)?)?(\S+?):\d+(?=[\s)]|$)/.exec(text);
   if (unresolved) return `the name ${unresolved[1]!.replace(/^\[|\]$/g, "")} does not resolve`;
+  // grpc-js: `4 DEADLINE_EXCEEDED: Deadline exceeded after 5.001s,name resolution: 0.000s,Waiting for LB pick (…)`.
+  const deadline = /DEADLINE_EXCEEDED: Deadline exceeded after (\d+(?:\.\d+)?)s/.exec(text);
+  if (deadline)
+    return `etcd did not answer within ${Math.round(Number(deadline[1]) * 10) / 10} s; is it running and reachable?`;
   return text.replace(/\s*Resolution note:.*$/s, "");
 }
