@@ -226,6 +226,34 @@ describe("a scaffolded data service's update, with the masks the gateway fills (
   }
   const change = (rich: Rich, fields: Partial<Rich>) => richOf({ id: rich.id, ...fields });
 
+  it("without a mask changes the fields the change sets, keeping those at their zero value (AIP-134)", async () => {
+    const rich = await stored();
+    // What a form pre-filled with every field at its zero value sends, with one field filled in.
+    const updated = await riches.update(change(rich, { title: "after", labels: {}, meta: undefined }), []);
+    expect(updated).toMatchObject({
+      title: "after",
+      home: { street: "Main St", city: "Bern" },
+      meta: { kept: true, x: 0 },
+      choice: { $case: "intChoice", value: 4 },
+      labels: { a: "1", b: "2" },
+    });
+    const some = await riches.update(
+      change(rich, { labels: { c: "3" }, choice: { $case: "textChoice", value: "" } }),
+      [],
+    );
+    expect(some).toMatchObject({ title: "after", labels: { c: "3" }, choice: { $case: "textChoice", value: "" } });
+  });
+
+  it("with the mask * replaces every field, clearing those the change leaves unset", async () => {
+    const rich = await stored();
+    const replaced = await riches.update(change(rich, { title: "only" }), ["*"]);
+    expect(replaced).toMatchObject({ id: rich.id, title: "only", labels: {}, createTime: rich.createTime });
+    expect([replaced.home, replaced.meta, replaced.choice]).toEqual([undefined, undefined, undefined]);
+    await expect(riches.update(change(rich, {}), ["*", "title"])).rejects.toThrow(
+      new InvalidRichError("update_mask", 'names "*", which is not a field callers can change'),
+    );
+  });
+
   it("a path into a message field changes that sub-field only", async () => {
     const rich = await stored();
     const updated = await riches.update(change(rich, { home: { street: "", city: "Basel" } }), ["home.city"]);
