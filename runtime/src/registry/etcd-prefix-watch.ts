@@ -94,12 +94,16 @@ export class PrefixWatch {
     let broken = false;
     // The revision etcd3 resumes the watch from after a break (0: the present); its created answer moves it on.
     let resumedFrom = 0;
+    // A watch replaced (or closed) may still get events before etcd confirms its cancel: its successor
+    // delivers them, in order, or the reader reads again.
     watch.on("put", (kv) => {
-      if (this.#current === watch) this.#delivering(this.#state.put(kv));
+      if (this.#current !== watch) return;
+      this.#delivering(this.#state.put(kv));
       this.#on.put(kv);
     });
     watch.on("delete", (kv, previous) => {
-      if (this.#current === watch) this.#delivering(this.#state.delete(kv));
+      if (this.#current !== watch) return;
+      this.#delivering(this.#state.delete(kv));
       this.#on.delete(kv, previous);
     });
     watch.on("disconnected", (error) => {
@@ -109,7 +113,7 @@ export class PrefixWatch {
     });
     watch.on("connected", () => {
       this.#stream.back();
-      if (broken) void this.#checkReplaced(watch, resumedFrom);
+      if (broken) void this.#checkReconnected(watch, resumedFrom);
       broken = false;
     });
     watch.on("error", () => {
@@ -141,8 +145,39 @@ export class PrefixWatch {
     if (response) this.#seen = Math.max(this.#seen, Number(response.header.revision));
   }
 
-  /** After a reconnection: whether etcd still holds, as of `seen`, what the watch knows; on.reset when it does not. */
-  async #checkReplaced(watch: EtcdWatcher, resumedFrom: number): Promise<void> {
+  /** After a reconnection: whether etcd is the one the watch followed, and whether the resumed watch skips changes. */
+  async #checkReconnected(watch: EtcdWatcher, resumedFrom: number): Promise<void> {
+    if (await this.#checkReplaced(watch, resumedFrom)) return;
+    if (this.#current === watch) await this.#checkSkipped(watch, resumedFrom);
+  }
+
+  /**
+   * etcd3 resumes a watch after the revision of the last answer it got, which is etcd's revision
+   * when it answered, not that of the last event it delivered: etcd sends a watch begun in the past
+   * its past in batches (1,000 revisions each, 100 ms apart), after its created answer, so a break
+   * between two would skip the rest. When the resumed watch begins past what the reader was told
+   * and the prefix changed in between, or that cannot be told, the watch opens again after what it
+   * delivered (etcd ends that one, and the watch reads again, if the revision has been compacted).
+   */
+  async #checkSkipped(watch: EtcdWatcher, resumedFrom: number): Promise<void> {
+    const told = this.#delivered;
+    if (!(resumedFrom - 1 > told)) return;
+    if (await sameBetween(this.#etcd, this.#keyPrefix, told, resumedFrom - 1)) {
+      this.#delivered = Math.max(this.#delivered, resumedFrom - 1);
+      return;
+    }
+    if (this.#current !== watch) return;
+    // Events the resumed watch delivered meanwhile come again from the new one, in order.
+    void this.#cancel(watch);
+    this.#open(told + 1);
+  }
+
+  /**
+   * After a reconnection: whether etcd still holds, as of `seen`, what the watch knows; on.reset when
+   * it does not. True when it found another etcd or a compacted history, or etcd does not answer:
+   * the watch is opened again, or etcd ends it, or nothing more can be told.
+   */
+  async #checkReplaced(watch: EtcdWatcher, resumedFrom: number): Promise<boolean> {
     const at = this.#seen;
     const known = this.#state.snapshot();
     let now: number | undefined;
@@ -151,24 +186,25 @@ export class PrefixWatch {
         const then = await this.#etcd.getAll().prefix(this.#keyPrefix).revision(at).exec();
         if (!known.matches(then.kvs)) now = Number(then.header.revision);
       } catch (error) {
-        if (!(error instanceof GRPCOutOfRangeError)) return;
+        if (!(error instanceof GRPCOutOfRangeError)) return true;
         if (error.message.includes("compacted")) {
           // The same etcd, its history compacted: the present says whether the reader missed a change.
           // When it did not, the watch goes on; etcd cancels it if it resumed from a compacted revision.
           const present = await this.#readPresent();
-          if (!present || this.#current !== watch) return;
+          if (!present || this.#current !== watch) return true;
           if (present.same) {
             this.#delivered = Math.max(this.#delivered, present.revision);
             this.#verified = { watch, revision: present.revision };
-            return;
+            return true;
           }
           // etcd cancels a watch that resumed from a compacted revision, and #resume goes on from there:
           // cancelling it too would get etcd3 two answers for one watch (see #endedByEtcd).
-          if (await isCompacted(this.#etcd, this.#keyPrefix, resumedFrom)) return;
+          if (await isCompacted(this.#etcd, this.#keyPrefix, resumedFrom)) return true;
           now = present.revision;
         } else {
           // A revision etcd has not reached: another etcd.
           now = await currentRevision(this.#etcd, this.#keyPrefix);
+          if (now === undefined) return true;
         }
       }
     } else {
@@ -176,12 +212,13 @@ export class PrefixWatch {
       const revision = await currentRevision(this.#etcd, this.#keyPrefix);
       if (revision !== undefined && revision < at) now = revision;
     }
-    if (now === undefined || this.#current !== watch) return;
+    if (now === undefined || this.#current !== watch) return false;
     void this.#cancel(watch);
     this.#seen = now;
     this.#delivered = now;
     this.#open(now + 1);
     this.#on.reset?.(now);
+    return true;
   }
 
   /**
@@ -220,6 +257,25 @@ async function isCompacted(etcd: Etcd3, keyPrefix: string, revision: number): Pr
     return false;
   } catch (error) {
     return error instanceof GRPCOutOfRangeError && error.message.includes("compacted");
+  }
+}
+
+/**
+ * Whether the prefix held the same keys, each last changed at the same revision, at revisions `from`
+ * and `to`: no change in between. False when that cannot be told (a revision compacted, no answer).
+ */
+async function sameBetween(etcd: Etcd3, keyPrefix: string, from: number, to: number): Promise<boolean> {
+  if (!(from > 0)) return false;
+  const at = (revision: number) => etcd.getAll().prefix(keyPrefix).revision(revision).exec();
+  try {
+    const [before, after] = await Promise.all([at(from), at(to)]);
+    const modified = new Map(before.kvs.map((kv) => [kv.key.toString("utf8"), kv.mod_revision]));
+    return (
+      after.kvs.length === modified.size &&
+      after.kvs.every((kv) => modified.get(kv.key.toString("utf8")) === kv.mod_revision)
+    );
+  } catch {
+    return false;
   }
 }
 
