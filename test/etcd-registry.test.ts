@@ -4,7 +4,7 @@ import { Etcd3 } from "etcd3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isSetupError } from "../runtime/src/errors/setup-error.js";
 import { Code, isTsmicroError } from "../runtime/src/errors/tsmicro-error.js";
-import { createEtcdRegistry, type EtcdRegistryOptions } from "../runtime/src/registry/etcd-registry.js";
+import { createEtcdRegistry, type EtcdRegistryOptions, etcdFailure } from "../runtime/src/registry/etcd-registry.js";
 import { createRegistrySelector } from "../runtime/src/selector/registry-selector.js";
 import { describeRegistryConformance } from "../runtime/src/registry/registry-conformance.js";
 import type { Registry, RegistryEvent, Service, Watcher } from "../runtime/src/registry/registry.js";
@@ -393,6 +393,14 @@ describeEtcd("etcd registry", () => {
       ),
     );
     expect(String(error)).not.toMatch(/DEADLINE_EXCEEDED|LB pick|name resolution/);
+  });
+});
+
+describe("etcd failures in words", () => {
+  it("names the deadline set, not grpc-js's time, which runs late on a busy machine", () => {
+    const late = new Error("4 DEADLINE_EXCEEDED: Deadline exceeded after 0.612s,name resolution: 0.000s");
+    expect(etcdFailure(late, 500)).toBe("etcd did not answer within 0.5 s; is it running and reachable?");
+    expect(etcdFailure(late)).toBe("etcd did not answer within 0.6 s; is it running and reachable?");
   });
 });
 

@@ -122,7 +122,7 @@ export async function openEtcdConfigStore(options: EtcdConfigStoreOptions): Prom
   } finally {
     clearTimeout(timer);
   }
-  return new EtcdConfigStore(etcd, normalizePrefix(options.prefix), addresses.join(","));
+  return new EtcdConfigStore(etcd, normalizePrefix(options.prefix), addresses.join(","), requestTimeoutMs);
 }
 
 /** Settings under one etcd prefix: read, write, delete and watch them. Close it when done. */
@@ -133,12 +133,15 @@ export class EtcdConfigStore {
   readonly prefix: string;
   /** The etcd addresses, for messages. */
   readonly where: string;
+  /** Each request's deadline, which messages name when etcd misses it. */
+  readonly #requestTimeoutMs: number;
 
   /** Use openEtcdConfigStore, which checks that etcd answers. */
-  constructor(etcd: Etcd3, prefix: string, where: string) {
+  constructor(etcd: Etcd3, prefix: string, where: string, requestTimeoutMs: number) {
     this.#etcd = etcd;
     this.prefix = prefix;
     this.where = where;
+    this.#requestTimeoutMs = requestTimeoutMs;
   }
 
   /** The etcd key of a setting's path. */
@@ -332,9 +335,13 @@ export class EtcdConfigStore {
     try {
       return await work();
     } catch (error) {
-      throw new TsmicroError(Code.UNAVAILABLE, `etcd at ${this.where}: ${what} failed: ${etcdFailure(error)}`, {
-        cause: error,
-      });
+      throw new TsmicroError(
+        Code.UNAVAILABLE,
+        `etcd at ${this.where}: ${what} failed: ${etcdFailure(error, this.#requestTimeoutMs)}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 }

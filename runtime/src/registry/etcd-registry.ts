@@ -126,7 +126,7 @@ class EtcdRegistry implements Registry {
   #unavailable(what: string, error: unknown): TsmicroError {
     return new TsmicroError(
       Code.UNAVAILABLE,
-      `etcd registry at ${this.#where}: ${what} failed: ${etcdFailure(error)}`,
+      `etcd registry at ${this.#where}: ${what} failed: ${etcdFailure(error, this.#requestTimeoutMs)}`,
       {
         cause: error,
       },
@@ -700,9 +700,11 @@ export function etcdAuthError(
  * `14 UNAVAILABLE: No connection established. Last error: Error: connect
  * ECONNREFUSED host:port: 14 UNAVAILABLE: …`, the socket error inside its
  * own text twice; this keeps the socket error and what it means. A host
- * name that does not resolve is said so in words.
+ * name that does not resolve is said so in words, and a missed deadline by
+ * `deadlineMs`, the one set, when given (grpc-js's time runs late on a busy
+ * machine: 0.5 s set reads 0.6 s).
  */
-export function etcdFailure(error: unknown): string {
+export function etcdFailure(error: unknown, deadlineMs?: number): string {
   // etcd3 words these with grpc-js's code in front (`3 INVALID_ARGUMENT: etcdserver: …`).
   if (error instanceof EtcdAuthenticationFailedError) return "authentication failed (wrong user name or password)";
   if (error instanceof EtcdPermissionDeniedError) return "permission denied (the user has no role granting these keys)";
@@ -716,7 +718,9 @@ export function etcdFailure(error: unknown): string {
   if (unresolved) return `the name ${unresolved[1]!.replace(/^\[|\]$/g, "")} does not resolve`;
   // grpc-js: `4 DEADLINE_EXCEEDED: Deadline exceeded after 5.001s,name resolution: 0.000s,Waiting for LB pick (…)`.
   const deadline = /DEADLINE_EXCEEDED: Deadline exceeded after (\d+(?:\.\d+)?)s/.exec(text);
-  if (deadline)
-    return `etcd did not answer within ${Math.round(Number(deadline[1]) * 10) / 10} s; is it running and reachable?`;
+  if (deadline) {
+    const seconds = deadlineMs === undefined ? Number(deadline[1]) : deadlineMs / 1000;
+    return `etcd did not answer within ${Math.round(seconds * 10) / 10} s; is it running and reachable?`;
+  }
   return text.replace(/\s*Resolution note:.*$/s, "");
 }
