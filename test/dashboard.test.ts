@@ -80,6 +80,11 @@ async function walkThrough(browser: Browser, label: string, registryArgs: readon
       payload: "AQI=",
     });
     expect(await page.getByTestId("call-trace").textContent()).toMatch(/^trace [0-9a-f]{32}$/);
+    // The page names the method one way wherever it shows it: in the list and by the dashboard's own breaker for it.
+    expect(await page.getByTestId("method-Alpha.Unary").locator("button").first().textContent()).toContain(unary);
+    await expect
+      .poll(() => page.getByTestId("breakers").textContent(), { timeout: 10_000 })
+      .toContain(`dashboardecho · ${unary}closed`);
     await shot("3-call");
 
     // Under load the method's chart shows calls per second.

@@ -16,6 +16,16 @@ export type {
   StatsPoint,
 } from "../src/dashboard/dashboard-api";
 
+/**
+ * A method's full name as the page writes it everywhere (method list, routes, charts, breakers):
+ * `pkg.Service/Method`, the gRPC path without its slash, which `tsmicro call` takes too, from the
+ * `pkg.Service.Method` the server's views carry.
+ */
+export function methodName(rpc: string): string {
+  const dot = rpc.lastIndexOf(".");
+  return dot < 0 ? rpc : `${rpc.slice(0, dot)}/${rpc.slice(dot + 1)}`;
+}
+
 /** GETs `path` (relative to the page) as JSON; a failure throws the server's message. */
 export async function getJson<T>(path: string): Promise<T> {
   const response = await fetch(path);

@@ -1,6 +1,14 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { type BreakerView, getJson, type Info, type MethodStats, type RouteView, type ServiceView } from "./api";
+import {
+  type BreakerView,
+  getJson,
+  type Info,
+  type MethodStats,
+  methodName,
+  type RouteView,
+  type ServiceView,
+} from "./api";
 import { ServicePanel } from "./service-panel";
 import { Charts } from "./charts";
 
@@ -138,7 +146,7 @@ function App() {
                     <tr key={`${route.method} ${route.path}`}>
                       <td>{route.method}</td>
                       <td class="mono">{route.path}</td>
-                      <td class="mono muted">{route.rpc}</td>
+                      <td class="mono muted">{methodName(route.rpc)}</td>
                     </tr>
                   ))}
                 </tbody>

@@ -6,6 +6,7 @@ import {
   getJson,
   type Info,
   type MethodView,
+  methodName,
   type ServiceDetails,
   type ServiceView,
 } from "./api";
@@ -117,7 +118,7 @@ function Method(props: { service: string; method: MethodView; info: Info }) {
   return (
     <div class="method" data-testid={`method-${short}`}>
       <button type="button" class="method-head" onClick={() => setOpen(!open)} aria-expanded={open}>
-        <span class="mono">{short}</span>
+        <span class="mono">{methodName(method.rpc)}</span>
         <span class="muted small">
           {method.kind} · {method.request} → {method.response}
         </span>

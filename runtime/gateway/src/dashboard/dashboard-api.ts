@@ -44,6 +44,7 @@ export interface BreakerView {
   /** Where the breaker lives: a node id, or `dashboard`. */
   readonly at: string;
   readonly service: string;
+  /** `pkg.Service/Method`, as a chart names it. */
   readonly method: string;
   readonly state: "closed" | "half-open" | "open";
 }

@@ -145,4 +145,21 @@ describe("MethodStatsBook", () => {
     expect(book.methods()[0]!.points).toHaveLength(3);
     expect(book.methods()[0]!.points.at(-1)!.rate).toBe(0);
   });
+
+  it("names a breaker's method as its chart names it, though the breaker's metric labels it with the gRPC path", async () => {
+    const page = await metricsPage();
+    try {
+      page.set(1, 0, 0.01);
+      const own = async () => 'tsmicro_breaker_state{service="alpha",method="/a.v1.Alpha/Unary"} 2';
+      const book = new MethodStatsBook();
+      await book.read(servedBy(page.address), own);
+      await book.read(servedBy(page.address), own);
+      expect(book.breakers()).toEqual([
+        { at: "dashboard", service: "alpha", method: "a.v1.Alpha/Unary", state: "open" },
+      ]);
+      expect(book.methods().map((chart) => chart.method)).toEqual(["a.v1.Alpha/Unary"]);
+    } finally {
+      page.close();
+    }
+  });
 });

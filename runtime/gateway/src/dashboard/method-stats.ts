@@ -89,7 +89,12 @@ export class MethodStatsBook {
       for (const sample of parseMetrics(page.text, (name) => wantedMetrics.has(name))) {
         if (sample.name === "tsmicro_breaker_state") {
           const { service = "", method = "" } = sample.labels;
-          breakers.push({ at: page.node, service, method, state: breakerStates[sample.value] ?? "open" });
+          breakers.push({
+            at: page.node,
+            service,
+            method: chartName(method),
+            state: breakerStates[sample.value] ?? "open",
+          });
           continue;
         }
         const method = `${sample.labels.grpc_service}/${sample.labels.grpc_method}`;
@@ -158,6 +163,14 @@ export class MethodStatsBook {
   breakers(): readonly BreakerView[] {
     return this.#breakers;
   }
+}
+
+/**
+ * A breaker's method (the gRPC path its metric labels it with, `/pkg.Service/Method`) spelt as the
+ * charts spell theirs, `pkg.Service/Method`: one name for one method across the page.
+ */
+function chartName(path: string): string {
+  return path.replace(/^\//, "");
 }
 
 /** Adds a point to a chart, dropping its oldest beyond what a chart keeps. */
