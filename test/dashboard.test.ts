@@ -204,6 +204,52 @@ describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
     }
   });
 
+  it("colours a node's health alike in the service list and the service panel: UNKNOWN is grey, no failure", async () => {
+    const dashboard = createDashboard({
+      args: ["--registry=memory", "--address=127.0.0.1:0"],
+      env: {},
+      logger: silentLogger(),
+    });
+    await dashboard.start();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      // No tsmicro node answers UNKNOWN (a server of another stack may): the page is fed the fleet it would show.
+      const node = (id: string, health: string) => ({ id, address: "127.0.0.1:1", metadata: {}, health });
+      const services = [
+        {
+          name: "legacy",
+          version: "1",
+          endpoints: [],
+          nodes: [node("legacy-1", "UNKNOWN"), node("legacy-2", "NOT_SERVING"), node("legacy-3", "SERVING")],
+        },
+      ];
+      await page.route("**/api/events", (route) =>
+        route.fulfill({
+          contentType: "text/event-stream",
+          body: `event: services\ndata: ${JSON.stringify({ type: "services", services })}\n\n`,
+        }),
+      );
+      await page.route("**/api/services/legacy", (route) =>
+        route.fulfill({ json: { name: "legacy", methods: [], events: [] } }),
+      );
+      await page.goto(dashboard.url!);
+      await page.getByTestId("node-legacy-3").waitFor();
+      const ids = ["legacy-1", "legacy-2", "legacy-3"];
+      const dots = await Promise.all(
+        ids.map((id) => page.getByTestId("service-legacy").locator(`[title^="${id}:"]`).getAttribute("class")),
+      );
+      const badges = await Promise.all(
+        ids.map((id) => page.getByTestId(`node-${id}`).locator(".badge").getAttribute("class")),
+      );
+      expect(dots).toEqual(["dot unknown", "dot bad", "dot ok"]);
+      expect(badges).toEqual(["badge unknown", "badge bad", "badge ok"]);
+      await page.screenshot({ path: join(shots, "health-colours.png"), fullPage: true });
+    } finally {
+      await page.close();
+      await dashboard.stop();
+    }
+  });
+
   it.skipIf(!etcdProgram)("works the same on a real etcd, and says so while etcd is down", async () => {
     const etcd: EtcdCluster = await startEtcdCluster({ members: 1 });
     const registryArgs = ["--registry=etcd", `--registry_address=${etcd.endpoints.join(",")}`];

@@ -9,6 +9,7 @@ import {
   type RouteView,
   type ServiceView,
 } from "./api";
+import { healthClass } from "./node-health";
 import { ServicePanel } from "./service-panel";
 import { Charts } from "./charts";
 
@@ -60,10 +61,6 @@ function byName(services: readonly ServiceView[]): Map<string, ServiceView[]> {
   const names = new Map<string, ServiceView[]>();
   for (const service of services) names.set(service.name, [...(names.get(service.name) ?? []), service]);
   return names;
-}
-
-function healthClass(health: string): string {
-  return health === "SERVING" ? "ok" : health === "UNKNOWN" ? "unknown" : "bad";
 }
 
 function App() {

@@ -10,6 +10,7 @@ import {
   type ServiceDetails,
   type ServiceView,
 } from "./api";
+import { healthClass } from "./node-health";
 
 /** Pretty JSON for the page. */
 function pretty(value: unknown): string {
@@ -55,7 +56,7 @@ export function ServicePanel(props: { name: string; versions: readonly ServiceVi
                   <td class="mono">{node.id}</td>
                   <td class="mono">{node.address}</td>
                   <td>
-                    <span class={node.health === "SERVING" ? "badge ok" : "badge bad"}>{node.health}</span>
+                    <span class={`badge ${healthClass(node.health)}`}>{node.health}</span>
                   </td>
                   <td class="mono small">
                     {Object.entries(node.metadata)
