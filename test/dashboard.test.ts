@@ -7,11 +7,12 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { connect, silentLogger } from "@tsmicro/runtime";
+import { Code, codeName, connect, silentLogger } from "@tsmicro/runtime";
 import { createDashboard, createGateway, type Dashboard } from "@tsmicro/gateway";
 import { SignJWT } from "jose";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { codeName as pageCodeName } from "../runtime/gateway/web/grpc-code.js";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { repoRoot } from "./support/cli.js";
 import { closedPort, startEtcdCluster, type EtcdCluster, etcdProgram } from "./support/etcd.js";
@@ -86,6 +87,26 @@ async function walkThrough(browser: Browser, label: string, registryArgs: readon
       .poll(() => page.getByTestId("breakers").textContent(), { timeout: 10_000 })
       .toContain(`dashboardecho · ${unary}closed`);
     await shot("3-call");
+    // A request the dashboard refuses before calling is named by its gRPC code, as a service's failure is, with the message.
+    await page.getByTestId("call-request").fill("[1, 2]");
+    await page.getByTestId("call-button").click();
+    await expect.poll(() => page.getByTestId("call-status").textContent()).toBe("INVALID_ARGUMENT");
+    expect(await page.getByTestId("call-response").textContent()).toBe(
+      "the request must be a JSON object of fixtures.services.v1.Request's fields, not an array",
+    );
+    // No call was made: no latency, no trace.
+    expect(await page.getByTestId("call-result").textContent()).not.toMatch(/ ms|trace/);
+    // Chromium logs the 400 answer on its own; the page itself logs nothing.
+    await expect
+      .poll(() => errors)
+      .toEqual(["Failed to load resource: the server responded with a status of 400 (Bad Request)"]);
+    errors.length = 0;
+    // A service's failure, for comparison: the code's name, the latency and the message.
+    await page.getByTestId("call-request").fill('{"id":"relay:nowhere"}');
+    await page.getByTestId("call-button").click();
+    await expect.poll(() => page.getByTestId("call-status").textContent()).toBe("FAILED_PRECONDITION");
+    expect(await page.getByTestId("call-response").textContent()).toBe("no ECHO_DOWNSTREAM set");
+    expect(await page.getByTestId("call-result").textContent()).toMatch(/ ms/);
 
     // Under load the method's chart shows calls per second.
     const connection = connect({ args: [...registryArgs], env: {}, logger: silentLogger() });
@@ -301,7 +322,7 @@ describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
       await page.getByTestId("call-token").fill("s3cret");
       // The dashboard's token alone passes the dashboard, and the route rule asks for a JWT.
       await page.getByTestId("call-button").click();
-      await expect.poll(() => page.getByTestId("call-status").textContent()).toBe("HTTP 401");
+      await expect.poll(() => page.getByTestId("call-status").textContent()).toBe("UNAUTHENTICATED");
       expect(await page.getByTestId("call-response").textContent()).toContain("missing Authorization header");
       const jwt = await new SignJWT({})
         .setProtectedHeader({ alg: "HS256" })
@@ -330,6 +351,13 @@ describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
     expect(gzipped).toBeLessThan(200 * 1024);
     const html = await readFile(join(web, "index.html"), "utf8");
     expect(html).not.toMatch(/https?:\/\//);
+  });
+});
+
+describe("the dashboard page's gRPC code names", () => {
+  it("are the runtime's, code for code", () => {
+    for (const code of Object.values(Code)) expect(pageCodeName(code)).toBe(codeName(code));
+    expect(pageCodeName(17)).toBe(codeName(17));
   });
 });
 

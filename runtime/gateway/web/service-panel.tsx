@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import {
-  type CallOutcome,
+  type CallResult,
   callMethod,
   type EventView,
   getJson,
@@ -149,7 +149,7 @@ function CallForm(props: { service: string; method: MethodView; info: Info }) {
   const [request, setRequest] = useState(pretty(method.requestShape));
   const [token, setToken] = useState(sessionStorage.getItem("tsmicro-token") ?? "");
   const [jwt, setJwt] = useState(sessionStorage.getItem("tsmicro-jwt") ?? "");
-  const [outcome, setOutcome] = useState<CallOutcome | undefined>();
+  const [outcome, setOutcome] = useState<CallResult | undefined>();
   const [busy, setBusy] = useState(false);
   if (info.calls === "off")
     return <p class="muted">Calls are off: this dashboard listens beyond loopback (see --dashboard_calls).</p>;
@@ -208,7 +208,7 @@ function CallForm(props: { service: string; method: MethodView; info: Info }) {
             <span class={outcome.code === 0 ? "badge ok" : "badge bad"} data-testid="call-status">
               {outcome.status}
             </span>{" "}
-            <span class="muted">{outcome.latencyMs.toFixed(1)} ms</span>{" "}
+            {outcome.latencyMs !== undefined && <span class="muted">{outcome.latencyMs.toFixed(1)} ms</span>}{" "}
             {outcome.traceId && (
               <span class="mono small" data-testid="call-trace">
                 trace {outcome.traceId}
