@@ -94,6 +94,10 @@ async function walkThrough(browser: Browser, label: string, registryArgs: readon
     expect(await page.getByTestId("call-response").textContent()).toBe(
       "the request must be a JSON object of fixtures.services.v1.Request's fields, not an array",
     );
+    // The badge's colour covers its whole line: the underscores below the font's box are not drawn white on the white page.
+    const badge = page.getByTestId("call-status");
+    const lineHeight = await badge.evaluate((b) => b.ownerDocument.defaultView?.getComputedStyle(b).lineHeight ?? "");
+    expect((await badge.boundingBox())!.height).toBeGreaterThanOrEqual(Number.parseFloat(lineHeight));
     // No call was made: no latency, no trace.
     expect(await page.getByTestId("call-result").textContent()).not.toMatch(/ ms|trace/);
     // Chromium logs the 400 answer on its own; the page itself logs nothing.
