@@ -229,6 +229,28 @@ describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
     }
   });
 
+  it("shows a typed error's reason and metadata after its message, as tsmicro call prints them", async () => {
+    const registryArgs = ["--registry=local", `--registry_address=${join(dir, "typed")}`];
+    const { dashboard, page, errors } = await openDashboard(browser, registryArgs);
+    try {
+      await startNode("test/fixtures/account-node.ts", registryArgs);
+      await page.getByTestId("service-account").click();
+      const method = page.getByTestId("method-AccountService.Get");
+      await method.locator("button").first().click();
+      await page.getByTestId("call-request").fill('{"id":"7"}');
+      await page.getByTestId("call-button").click();
+      await expect.poll(() => page.getByTestId("call-status").textContent()).toBe("NOT_FOUND");
+      expect(await page.getByTestId("call-response").textContent()).toBe(
+        "no account 7 (reason ACCOUNT_NOT_FOUND, id=7)",
+      );
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await dashboard.stop();
+      await killAllNodes();
+    }
+  });
+
   it("colours a node's health alike in the service list and the service panel: UNKNOWN is grey, no failure", async () => {
     const dashboard = createDashboard({
       args: ["--registry=memory", "--address=127.0.0.1:0"],

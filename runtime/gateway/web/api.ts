@@ -51,6 +51,7 @@ export interface Refusal {
   readonly latencyMs?: undefined;
   readonly traceId?: undefined;
   readonly response?: undefined;
+  readonly reason?: undefined;
 }
 
 /** gRPC's UNAVAILABLE: what a call is when the dashboard itself cannot be reached. */

@@ -144,6 +144,14 @@ function Method(props: { service: string; method: MethodView; info: Info }) {
   );
 }
 
+/** A failure's message, then a typed error's reason and metadata as `tsmicro call` prints them: ` (reason USER_NOT_FOUND, id=7)`. */
+function failureText(outcome: CallResult): string {
+  const { reason } = outcome;
+  if (!reason) return outcome.message ?? "";
+  const metadata = Object.entries(reason.metadata).map(([key, value]) => `, ${key}=${value}`);
+  return `${outcome.message ?? ""} (reason ${reason.reason}${metadata.join("")})`;
+}
+
 function CallForm(props: { service: string; method: MethodView; info: Info }) {
   const { service, method, info } = props;
   const [request, setRequest] = useState(pretty(method.requestShape));
@@ -215,7 +223,7 @@ function CallForm(props: { service: string; method: MethodView; info: Info }) {
               </span>
             )}
           </p>
-          <pre data-testid="call-response">{outcome.code === 0 ? pretty(outcome.response) : outcome.message}</pre>
+          <pre data-testid="call-response">{outcome.code === 0 ? pretty(outcome.response) : failureText(outcome)}</pre>
         </div>
       )}
     </form>

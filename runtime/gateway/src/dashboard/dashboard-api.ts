@@ -123,4 +123,13 @@ export interface CallOutcome {
   readonly traceId: string | null;
   readonly response?: unknown;
   readonly message?: string;
+  /** A typed error's reason (its google.rpc.ErrorInfo), which `tsmicro call` prints after the message too. */
+  readonly reason?: ErrorReasonView;
+}
+
+/** The google.rpc.ErrorInfo of a typed error: `USER_NOT_FOUND` of the enum `user.v1.UserErrorReason`, with its metadata. */
+export interface ErrorReasonView {
+  readonly reason: string;
+  readonly domain: string;
+  readonly metadata: Readonly<Record<string, string>>;
 }

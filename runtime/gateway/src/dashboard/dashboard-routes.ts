@@ -1,7 +1,15 @@
 import { timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { fromJson, type JsonValue, type Message, toJson } from "@bufbuild/protobuf";
-import { Code, codeName, isTsmicroError, type Logger, type Metadata, TsmicroError } from "@tsmicro/runtime";
+import {
+  Code,
+  codeName,
+  errorReasonOf,
+  isTsmicroError,
+  type Logger,
+  type Metadata,
+  TsmicroError,
+} from "@tsmicro/runtime";
 import { faultPlace, isPlainObject, jsonFault, messageOf, metricsRegistry } from "@tsmicro/runtime/internal";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { findMethod } from "../backend-catalogue.js";
@@ -194,7 +202,15 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     } catch (error) {
       const latencyMs = performance.now() - started;
       if (!isTsmicroError(error)) throw error;
-      return { status: codeName(error.code), code: error.code, latencyMs, traceId, message: error.message };
+      const reason = errorReasonOf(error);
+      return {
+        status: codeName(error.code),
+        code: error.code,
+        latencyMs,
+        traceId,
+        message: error.message,
+        ...(reason ? { reason: { reason: reason.reason, domain: reason.domain, metadata: reason.metadata } } : {}),
+      };
     }
   });
 }
