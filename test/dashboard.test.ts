@@ -229,7 +229,7 @@ describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
     }
   });
 
-  it("shows a typed error's reason and metadata after its message, as tsmicro call prints them", async () => {
+  it("shows a typed error's reason and metadata after its message, as tsmicro call prints them, and a stopped dashboard as such", async () => {
     const registryArgs = ["--registry=local", `--registry_address=${join(dir, "typed")}`];
     const { dashboard, page, errors } = await openDashboard(browser, registryArgs);
     try {
@@ -244,6 +244,12 @@ describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
         "no account 7 (reason ACCOUNT_NOT_FOUND, id=7)",
       );
       expect(errors).toEqual([]);
+      // With the dashboard itself gone, a call says so, rather than leaving the last answer on the form.
+      await dashboard.stop();
+      await page.getByTestId("connection").getByText("disconnected").waitFor();
+      await page.getByTestId("call-button").click();
+      await expect.poll(() => page.getByTestId("call-status").textContent()).toBe("UNAVAILABLE");
+      expect(await page.getByTestId("call-response").textContent()).toMatch(/^the dashboard does not answer/);
     } finally {
       await page.close();
       await dashboard.stop();
