@@ -86,6 +86,12 @@ async function walkThrough(browser: Browser, label: string, registryArgs: readon
     await expect
       .poll(() => page.getByTestId("breakers").textContent(), { timeout: 10_000 })
       .toContain(`dashboardecho · ${unary}closed`);
+    // Its columns say what they are: "dashboard" is a caller, as a node id is.
+    expect(await page.getByTestId("breakers").locator("th").allTextContents()).toEqual([
+      "Caller",
+      "Service · method called",
+      "State",
+    ]);
     await shot("3-call");
     // A request the dashboard refuses before calling is named by its gRPC code, as a service's failure is, with the message.
     await page.getByTestId("call-request").fill("[1, 2]");

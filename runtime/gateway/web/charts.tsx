@@ -63,6 +63,13 @@ export function Charts(props: { stats: readonly MethodStats[]; breakers: readonl
         <>
           <h3>Circuit breakers</h3>
           <table data-testid="breakers">
+            <thead>
+              <tr>
+                <th title="The node whose client holds the breaker, or the dashboard's own client">Caller</th>
+                <th>Service · method called</th>
+                <th>State</th>
+              </tr>
+            </thead>
             <tbody>
               {breakers.map((b) => (
                 <tr key={`${b.at} ${b.service} ${b.method}`}>
