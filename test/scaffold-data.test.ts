@@ -177,6 +177,16 @@ describe("a scaffolded repository, given values PostgreSQL cannot hold", () => {
   });
 });
 
+describe("a scaffolded data service, given no key", () => {
+  it("says the key is required, for a text key and a number the database gives alike", async () => {
+    const required = (invalid: new (field: string, reason: string) => Error) => new invalid("id", "is required");
+    await expect(riches.get("")).rejects.toThrow(required(InvalidRichError));
+    await expect(riches.delete("")).rejects.toThrow(required(InvalidRichError));
+    await expect(riches.update(richOf({ title: "t" }), ["title"])).rejects.toThrow(required(InvalidRichError));
+    await expect(tags.get(0n)).rejects.toThrow(required(InvalidTagError));
+  });
+});
+
 describe("a scaffolded data service, on a field the proto marks OUTPUT_ONLY", () => {
   it("ignores what a caller sends for it, on create and on update, by mask or without", async () => {
     const created = await riches.create({ title: "t", status: "PUBLISHED" });

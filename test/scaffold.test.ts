@@ -200,7 +200,7 @@ describe("a new service project", () => {
     async () => {
       const result = await inProject(project, "npm", ["test"], env);
       expect(result.code, result.stdout + result.stderr).toBe(0);
-      expect(testSummary(result.stdout)).toBe("Tests  12 passed (12)");
+      expect(testSummary(result.stdout)).toBe("Tests  13 passed (13)");
     },
     10 * minutes,
   );
@@ -212,7 +212,7 @@ describe("a new service project", () => {
       try {
         const result = await inProject(project, "npx", ["vitest", "run"], { ...env, DATABASE_URL: postgres.url });
         expect(result.code, result.stdout + result.stderr).toBe(0);
-        expect(testSummary(result.stdout)).toBe("Tests  12 passed (12)");
+        expect(testSummary(result.stdout)).toBe("Tests  13 passed (13)");
         // The migrate script, as the image's init step runs it: on the database the URL names, which the
         // tests left alone (they ran in databases of their own, dropped after), once more, then on a server
         // that is not there.
