@@ -805,8 +805,11 @@ describe("the HTTP gateway", () => {
         path: "/v1/echo",
         body: '{"int32Value": 1,',
         status: 400,
-        check: (answer) =>
-          expect(answer.json()).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /not valid JSON/ }),
+        // Where and what in tsmicro's words, not V8's "Unexpected end of JSON input".
+        json: status(
+          Code.INVALID_ARGUMENT,
+          'the request body is not valid JSON at line 1, column 18: the body ends where a "quoted" property name should be',
+        ),
       },
       {
         name: "a body that is not UTF-8",
@@ -856,9 +859,8 @@ describe("the HTTP gateway", () => {
         check: (answer) =>
           expect(answer.json()).toMatchObject({
             code: Code.INVALID_ARGUMENT,
-            message: expect.stringMatching(
-              /^the request body \(Content-Type application\/x-www-form-urlencoded; the gateway reads every body as JSON\) is not valid JSON: /,
-            ),
+            message:
+              'the request body (Content-Type application/x-www-form-urlencoded; the gateway reads every body as JSON) is not valid JSON at line 1, column 1: expected a value, found "n"',
           }),
       },
       {

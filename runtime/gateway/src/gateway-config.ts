@@ -6,6 +6,7 @@ import { fileReadProblem } from "@tsmicro/runtime/internal";
 import { checkClientLimitSettings } from "./client-limits.js";
 import { corsOriginProblem } from "./gateway-cors.js";
 import { createJwtVerifier, type JwtOptions } from "./jwt-auth.js";
+import { jsonMistake } from "./json-mistake.js";
 import { hopCount, parseTrustProxy, proxyList, type TrustProxy, trustProxySyntax } from "./trusted-proxies.js";
 import { createRouteRules, type RouteAuth, type RouteRateLimit, type RouteRule } from "./route-rules.js";
 
@@ -231,118 +232,7 @@ function parseJson(text: string, path: string): unknown {
   try {
     return JSON.parse(json);
   } catch (error) {
-    // V8's messages name no position for some mistakes and quote the text around it (keys
-    // included), so the place and reason come from a small scanner of our own.
-    const found = locateJsonError(json);
-    const reason = found?.reason ?? (error instanceof Error ? error.message : String(error));
-    const offset = found?.offset ?? 0;
-    const before = json.slice(0, offset);
-    const line = before.split("\n").length;
-    const column = offset - before.lastIndexOf("\n");
+    const { line, column, reason } = jsonMistake(json, "the file", error);
     throw new SetupError("TSM_ERR_CONFIG_JSON", `${path}:${line}:${column}`, reason);
-  }
-}
-
-/** Where and why `text` is not JSON (RFC 8259), or undefined when it is. */
-function locateJsonError(text: string): { offset: number; reason: string } | undefined {
-  let i = 0;
-  class Stop {
-    constructor(readonly reason: string) {}
-  }
-  const stop = (reason: string): never => {
-    throw new Stop(reason);
-  };
-  const space = () => {
-    while (i < text.length && " \t\n\r".includes(text.charAt(i))) i++;
-  };
-  const unexpected = (expected: string): never => {
-    const c = text.charAt(i);
-    if (c === "") return stop(`the file ends where ${expected} should be`);
-    if (text.startsWith("//", i) || text.startsWith("/*", i)) return stop("JSON has no comments");
-    return stop(`expected ${expected}, found ${JSON.stringify(c)}`);
-  };
-  const string = () => {
-    i++;
-    for (;;) {
-      const c = text.charAt(i);
-      if (c === "") stop("this string is never closed");
-      if (c === '"') {
-        i++;
-        return;
-      }
-      if (c < " ") stop("a line break or control character inside a string; escape it (\\n, \\t)");
-      if (c === "\\") {
-        const e = text.charAt(i + 1);
-        if (e === "u" ? !/^[0-9A-Fa-f]{4}$/.test(text.slice(i + 2, i + 6)) : !'"\\/bfnrt'.includes(e) || e === "")
-          stop('a bad escape; JSON has \\" \\\\ \\/ \\b \\f \\n \\r \\t and \\uXXXX');
-        i += e === "u" ? 6 : 2;
-      } else i++;
-    }
-  };
-  const members = (close: "}" | "]", member: () => void, what: string) => {
-    i++;
-    space();
-    if (text.charAt(i) === close) {
-      i++;
-      return;
-    }
-    for (;;) {
-      space();
-      member();
-      space();
-      const c = text.charAt(i);
-      if (c === close) {
-        i++;
-        return;
-      }
-      if (c !== ",") unexpected(`, or ${close} after ${what}`);
-      i++;
-      space();
-      if (text.charAt(i) === close) stop(`a comma before ${close}; JSON allows no trailing comma`);
-    }
-  };
-  const value = (): void => {
-    space();
-    const c = text.charAt(i);
-    if (c === "{") {
-      members(
-        "}",
-        () => {
-          if (text.charAt(i) !== '"') unexpected('a "quoted" property name');
-          string();
-          space();
-          if (text.charAt(i) !== ":") unexpected(": after the property name");
-          i++;
-          value();
-        },
-        "a property",
-      );
-      return;
-    }
-    if (c === "[") {
-      members("]", value, "an array element");
-      return;
-    }
-    if (c === '"') {
-      string();
-      return;
-    }
-    const literal = /true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-    literal.lastIndex = i;
-    const match = literal.exec(text);
-    if (match === null) {
-      unexpected("a value");
-      return;
-    }
-    i += match[0].length;
-  };
-  try {
-    value();
-    space();
-    if (i < text.length) unexpected("the end of the file after the value");
-    return undefined;
-  } catch (error) {
-    if (error instanceof Stop) return { offset: i, reason: error.reason };
-    throw error;
   }
 }

@@ -48,7 +48,21 @@ describe("parseJsonBody", () => {
     expect(parseJsonBody(text)).toEqual({ s: `\\"${"[".repeat(500)}` });
   });
 
-  it("names what is wrong with malformed JSON", () => {
-    expect(refusal("{bad")).toMatch(/^the request body is not valid JSON: /);
+  it("says where malformed JSON goes wrong and what is wrong there, in its own words", () => {
+    expect(refusal('{"name":"a",}')).toBe(
+      "the request body is not valid JSON at line 1, column 13: a comma before }; JSON allows no trailing comma",
+    );
+    expect(refusal('{\n  "name": "a"\n  "size": 2\n}')).toBe(
+      'the request body is not valid JSON at line 3, column 3: expected , or } after a property, found "\\""',
+    );
+    expect(refusal('{"name":"a"')).toBe(
+      "the request body is not valid JSON at line 1, column 12: the body ends where , or } after a property should be",
+    );
+    expect(refusal("{name: 1}")).toBe(
+      'the request body is not valid JSON at line 1, column 2: expected a "quoted" property name, found "n"',
+    );
+    expect(() => parseJsonBody("[1,]", "POST /rpc: request")).toThrow(
+      "POST /rpc: request is not valid JSON at line 1, column 4: a comma before ]; JSON allows no trailing comma",
+    );
   });
 });

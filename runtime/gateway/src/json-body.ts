@@ -1,5 +1,6 @@
 import { Code, TsmicroError } from "@tsmicro/runtime";
 import { parseExactJson } from "@tsmicro/runtime/internal";
+import { jsonMistake } from "./json-mistake.js";
 
 /**
  * How deep a request body may nest. Protobuf decoders stop at 100 nested messages, and one JSON
@@ -9,8 +10,9 @@ import { parseExactJson } from "@tsmicro/runtime/internal";
 export const maxJsonDepth = 32;
 
 /**
- * Parses a request body as JSON, or undefined when it is blank. Malformed JSON, or JSON nested
- * deeper than a service's protobuf decoder would accept, is INVALID_ARGUMENT saying so. An
+ * Parses a request body as JSON, or undefined when it is blank. Malformed JSON (with its line,
+ * column and what is wrong there), or JSON nested deeper than a service's protobuf decoder would
+ * accept, is INVALID_ARGUMENT saying so. An
  * integer too large for a double to hold exactly is kept exact, as a string (see parseExactJson).
  */
 export function parseJsonBody(text: string, what = "the request body"): unknown {
@@ -26,9 +28,15 @@ export function parseJsonBody(text: string, what = "the request body"): unknown 
   try {
     return parseExactJson(text);
   } catch (error) {
+    // Where and what in tsmicro's words, as a config file's mistake is told, not V8's "Unexpected token".
+    const { line, column, reason } = jsonMistake(
+      text,
+      what.startsWith("the request body") ? "the body" : "the text",
+      error,
+    );
     throw new TsmicroError(
       Code.INVALID_ARGUMENT,
-      `${what} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+      `${what} is not valid JSON at line ${line}, column ${column}: ${reason}`,
     );
   }
 }

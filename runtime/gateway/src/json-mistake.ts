@@ -1,0 +1,127 @@
+/** A mistake in JSON text: where (line and column, both from 1) and what is wrong there. */
+export interface JsonMistake {
+  readonly line: number;
+  readonly column: number;
+  /** In tsmicro's words: `a comma before ]; JSON allows no trailing comma`. */
+  readonly reason: string;
+}
+
+/**
+ * Where and why `text`, which JSON.parse refused with `error`, is not JSON; `what` names the text
+ * in the reason (`the file ends where a value should be`). V8's messages name no position for
+ * some mistakes and quote the text around it (keys and values included), so the place and reason
+ * come from a small scanner of our own, run only on text that failed to parse.
+ */
+export function jsonMistake(text: string, what: string, error: unknown): JsonMistake {
+  const found = locateJsonError(text, what);
+  const reason = found?.reason ?? (error instanceof Error ? error.message : String(error));
+  const offset = found?.offset ?? 0;
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  const column = offset - before.lastIndexOf("\n");
+  return { line, column, reason };
+}
+
+/** Where and why `text` is not JSON (RFC 8259), or undefined when it is; `what` names the text. */
+function locateJsonError(text: string, what: string): { offset: number; reason: string } | undefined {
+  let i = 0;
+  class Stop {
+    constructor(readonly reason: string) {}
+  }
+  const stop = (reason: string): never => {
+    throw new Stop(reason);
+  };
+  const space = () => {
+    while (i < text.length && " \t\n\r".includes(text.charAt(i))) i++;
+  };
+  const unexpected = (expected: string): never => {
+    const c = text.charAt(i);
+    if (c === "") return stop(`${what} ends where ${expected} should be`);
+    if (text.startsWith("//", i) || text.startsWith("/*", i)) return stop("JSON has no comments");
+    return stop(`expected ${expected}, found ${JSON.stringify(c)}`);
+  };
+  const string = () => {
+    i++;
+    for (;;) {
+      const c = text.charAt(i);
+      if (c === "") stop("this string is never closed");
+      if (c === '"') {
+        i++;
+        return;
+      }
+      if (c < " ") stop("a line break or control character inside a string; escape it (\\n, \\t)");
+      if (c === "\\") {
+        const e = text.charAt(i + 1);
+        if (e === "u" ? !/^[0-9A-Fa-f]{4}$/.test(text.slice(i + 2, i + 6)) : !'"\\/bfnrt'.includes(e) || e === "")
+          stop('a bad escape; JSON has \\" \\\\ \\/ \\b \\f \\n \\r \\t and \\uXXXX');
+        i += e === "u" ? 6 : 2;
+      } else i++;
+    }
+  };
+  const members = (close: "}" | "]", member: () => void, item: string) => {
+    i++;
+    space();
+    if (text.charAt(i) === close) {
+      i++;
+      return;
+    }
+    for (;;) {
+      space();
+      member();
+      space();
+      const c = text.charAt(i);
+      if (c === close) {
+        i++;
+        return;
+      }
+      if (c !== ",") unexpected(`, or ${close} after ${item}`);
+      i++;
+      space();
+      if (text.charAt(i) === close) stop(`a comma before ${close}; JSON allows no trailing comma`);
+    }
+  };
+  const value = (): void => {
+    space();
+    const c = text.charAt(i);
+    if (c === "{") {
+      members(
+        "}",
+        () => {
+          if (text.charAt(i) !== '"') unexpected('a "quoted" property name');
+          string();
+          space();
+          if (text.charAt(i) !== ":") unexpected(": after the property name");
+          i++;
+          value();
+        },
+        "a property",
+      );
+      return;
+    }
+    if (c === "[") {
+      members("]", value, "an array element");
+      return;
+    }
+    if (c === '"') {
+      string();
+      return;
+    }
+    const literal = /true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+    literal.lastIndex = i;
+    const match = literal.exec(text);
+    if (match === null) {
+      unexpected("a value");
+      return;
+    }
+    i += match[0].length;
+  };
+  try {
+    value();
+    space();
+    if (i < text.length) unexpected(`the end of ${what} after the value`);
+    return undefined;
+  } catch (error) {
+    if (error instanceof Stop) return { offset: i, reason: error.reason };
+    throw error;
+  }
+}
