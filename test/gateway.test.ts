@@ -1661,6 +1661,24 @@ describe("the HTTP gateway", () => {
     });
   });
 
+  describe("GET /", () => {
+    it("answers an index pointing at /openapi.json, /rpc, the default routes and the services routed", async () => {
+      const answer = await send(gateway.url, "GET", "/");
+      expect(answer.status, answer.text).toBe(200);
+      expect(answer.contentType).toMatch(/^application\/json/);
+      expect(answer.json()).toMatchObject({
+        gateway: "tsmicro api",
+        openapi: "/openapi.json",
+        rpc: 'POST /rpc with {"service": …, "method": …, "request": {…}}',
+        defaultRoutes: "/{service}/{method} and /{service}/{Service}/{method}",
+        services: expect.arrayContaining(["library", "broken"]),
+      });
+      expect((await send(gateway.url, "HEAD", "/")).status).toBe(200);
+      // Without an OpenAPI builder (createGateway's openApi), the index does not name one.
+      expect((await send(strict.url, "GET", "/")).json()).not.toHaveProperty("openapi");
+    });
+  });
+
   describe("/openapi.json", () => {
     it("is a valid OpenAPI 3.1 document with every route of the fixture", async () => {
       const answer = await send(gateway.url, "GET", "/openapi.json");

@@ -44,6 +44,8 @@ export interface GatewayDispatchParts {
   readonly events: HttpEventPublisher | undefined;
   readonly openApi: OpenApiBuilder | undefined;
   readonly guard: RouteGuard;
+  /** Whether `/metrics` is served on the gateway's own port (metrics on, no `--metrics_address`), for the index. */
+  readonly metricsOnPort: boolean;
 }
 
 /**
@@ -63,6 +65,7 @@ export class GatewayDispatch {
   readonly #connections: ConnectionSignals;
   readonly #events: HttpEventPublisher | undefined;
   readonly #openApi: OpenApiBuilder | undefined;
+  readonly #metricsOnPort: boolean;
   readonly #jsonOptions: { readonly emitUnpopulated: boolean; readonly useProtoNames: boolean };
 
   constructor(parts: GatewayDispatchParts) {
@@ -76,6 +79,7 @@ export class GatewayDispatch {
     this.#connections = parts.connections;
     this.#events = parts.events;
     this.#openApi = parts.openApi;
+    this.#metricsOnPort = parts.metricsOnPort;
     this.#jsonOptions = {
       emitUnpopulated: parts.settings.jsonEmitUnpopulated,
       useProtoNames: parts.settings.jsonUseProtoNames,
@@ -141,8 +145,36 @@ export class GatewayDispatch {
       this.nameRoute(request, `${this.#settings.prefix}${rule.path}`);
       return this.#call(target, rule, { variables: match.variables, query, body: request.body }, request, reply);
     }
+    // `micro api` answers `/` too; a route of a service's own on `/` wins, as matched above.
+    if (path === "/" && (request.method === "GET" || request.method === "HEAD")) {
+      this.nameRoute(request, `${this.#settings.prefix}/`);
+      void reply.type("application/json").send(JSON.stringify(this.#index()));
+      return Promise.resolve();
+    }
     return this.#dispatchDefault(path, query, request, reply);
   };
+
+  /**
+   * What `GET /` answers: where the gateway's own pages are (the OpenAPI document first, which
+   * lists every route), how `POST /rpc` and the default routes are called, and the services
+   * routed so far by the path segment that reaches them. Nothing a public client could not learn
+   * from `/openapi.json`.
+   */
+  #index(): GatewayIndex {
+    const prefix = this.#settings.prefix;
+    const namespace = this.#settings.namespace;
+    const segment = (name: string) =>
+      namespace !== "" && inNamespace(name, namespace) ? name.slice(namespace.length + 1) : name;
+    return {
+      gateway: "tsmicro api",
+      ...(this.#openApi ? { openapi: `${prefix}/openapi.json` } : {}),
+      rpc: `POST ${prefix}/rpc with {"service": …, "method": …, "request": {…}}`,
+      defaultRoutes: `${prefix}/{service}/{method} and ${prefix}/{service}/{Service}/{method}`,
+      services: this.#catalogue.services().map((service) => segment(service.name)),
+      ...(this.#settings.dashboard ? { dashboard: `${prefix}/dashboard/` } : {}),
+      ...(this.#metricsOnPort ? { metrics: "/metrics" } : {}),
+    };
+  }
 
   /** A path no route rule matches: a default route (`/{service}/{method}`), else 405 or 404. */
   async #dispatchDefault(path: string, query: string, request: FastifyRequest, reply: FastifyReply) {
@@ -500,6 +532,19 @@ function eventHeaders(metadata: Metadata): Record<string, string> {
 function requestTimeoutMs(request: FastifyRequest): number | undefined {
   const header = request.headers["grpc-timeout"];
   return header === undefined ? undefined : grpcTimeoutMs(header as string);
+}
+
+/** The body of `GET /`: what the gateway serves besides the services' routes, and the services it routes. */
+export interface GatewayIndex {
+  readonly gateway: string;
+  /** The merged OpenAPI document of every route; absent when the gateway was made without one. */
+  readonly openapi?: string;
+  readonly rpc: string;
+  readonly defaultRoutes: string;
+  /** The routed services, as the first path segment of their default routes names them. */
+  readonly services: readonly string[];
+  readonly dashboard?: string;
+  readonly metrics?: string;
 }
 
 /** The binding a `POST /rpc` call (and a dashboard page's) is made by. */

@@ -181,6 +181,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         }
       : undefined;
   const connections = new ConnectionSignals();
+  const ownMetrics = ownMetricsListener(serviceSettings, metricsOn);
   const routing = new GatewayDispatch({
     settings,
     backends,
@@ -191,8 +192,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     events,
     openApi: options.openApi,
     guard: createRouteGuard({ routes: options.routes ?? [], jwt: options.jwt }),
+    metricsOnPort: metrics !== undefined && ownMetrics === undefined,
   });
-  const ownMetrics = ownMetricsListener(serviceSettings, metricsOn);
   let metricsAddress: string | undefined;
   /** CORS, when `--cors_origins` (or `--config`) names origins; made at start. */
   let cors: GatewayCors | undefined;
