@@ -274,7 +274,9 @@ describe("the web proxy in front of two hello web services", () => {
       expect(status).toBe(404);
       expect(json).toEqual({ code: 5, message: expect.any(String), details: [] });
     }
-    expect((await getJson(base, "/nosuch/thing")).json.message).toBe("no web service named nosuch is registered");
+    expect((await getJson(base, "/nosuch/thing")).json.message).toBe(
+      "no web service named nosuch is registered; the web services this gateway reaches are /hello/",
+    );
     const refused = await refusedWebSocket(`${wsBase}/nosuch/ws`);
     expect(refused.status).toBe(404);
     expect(refused.json.code).toBe(5);
@@ -285,7 +287,11 @@ describe("the web proxy in front of two hello web services", () => {
       const { status, json } = await getJson(base, "/grpconly/x");
       expect(status).toBe(404);
       // Nothing of what runs behind the gateway: the same answer as for no service at all.
-      expect(json).toEqual({ code: 5, message: "no web service named grpconly is registered", details: [] });
+      expect(json).toEqual({
+        code: 5,
+        message: "no web service named grpconly is registered; the web services this gateway reaches are /hello/",
+        details: [],
+      });
     }
     // Once, however many requests.
     expect(proxyLog.entries.filter((entry) => entry.fields.backend === "grpconly")).toEqual([
@@ -392,6 +398,46 @@ describe("tsmicro api --handler=web (createGateway)", () => {
     expect(traceId).toMatch(/^[0-9a-f]{32}$/);
     const body = (await response.json()) as { details: unknown[] };
     expect(body.details).toEqual([{ "@type": "type.googleapis.com/google.rpc.RequestInfo", requestId: traceId }]);
+  });
+
+  it("names in a 404 the --namespace of a web service registered under one, as go-micro's web services are", async () => {
+    const site = {
+      name: "shop.web.site",
+      version: "latest",
+      metadata: {},
+      endpoints: [],
+      nodes: [{ id: "site-1", address: "127.0.0.1:9", metadata: { protocol: "http" } }],
+    };
+    await registry.register(site, { ttlMs: 60_000 });
+    const namespaced = createGateway({
+      registry,
+      args: ["--handler=web", "--address=127.0.0.1:0", "--metrics_address=off", "--namespace=shop.web"],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+    try {
+      await namespaced.start();
+      const message = async (url: string) => {
+        const { status, json } = await getJson(url, "");
+        expect(status, url).toBe(404);
+        return json.message;
+      };
+      expect(await message(`${gateway.url!}/site/cart`)).toBe(
+        "no web service named site is registered; shop.web.site is, which a gateway started with --namespace=shop.web reaches by /site/…",
+      );
+      expect(await message(`${gateway.url!}/`)).toBe(
+        "no service named in path /: the first path segment names the service, as /{service}/...; the web services this gateway reaches are /hello/, /shop.web.site/",
+      );
+      expect(await message(`${namespaced.url!}/hello/who`)).toBe(
+        "no web service named shop.web.hello is registered (namespace shop.web); hello is, which a gateway started without --namespace reaches by /hello/…",
+      );
+      expect(await message(`${namespaced.url!}/nosuch`)).toBe(
+        "no web service named shop.web.nosuch is registered (namespace shop.web); the web services this gateway reaches are /site/; web services are registered outside this namespace under no --namespace (hello)",
+      );
+    } finally {
+      await namespaced.stop();
+      await registry.deregister(site);
+    }
   });
 
   it("with --cors_origins, answers preflights and proxies everything else, a plain OPTIONS too", async () => {

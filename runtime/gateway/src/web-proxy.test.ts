@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { serviceFromPath } from "./web-proxy.js";
+import { serviceFromPath, webServicesHint } from "./web-proxy.js";
 
 describe("serviceFromPath", () => {
   it("takes the first path segment, ignoring the rest and the query", () => {
@@ -22,5 +22,21 @@ describe("serviceFromPath", () => {
     for (const url of ["/", "", "//hello", "/%2e%2e/x", "/../x", "/.hidden", "/a b", "/%zz/x", "/a%2Fb/c", "*"]) {
       expect(serviceFromPath(url), url).toBeUndefined();
     }
+  });
+});
+
+describe("webServicesHint", () => {
+  it("says when no web service is registered at all", () => {
+    expect(webServicesHint([], "")).toBe("; no web service is registered so far (is it running?)");
+  });
+
+  it("names the first ten services reached and how many more there are", () => {
+    const names = Array.from({ length: 12 }, (_, i) => `s${String(i).padStart(2, "0")}`);
+    expect(webServicesHint(names, "", "nosuch")).toBe(
+      `; the web services this gateway reaches are ${names
+        .slice(0, 10)
+        .map((n) => `/${n}/`)
+        .join(", ")}, … (2 more)`,
+    );
   });
 });

@@ -154,6 +154,8 @@ class RegistryWebProxy implements WebProxy {
   // Services seen with gRPC nodes only, whose 404 was logged once.
   readonly #grpcOnly = new Set<string>();
   #ready: Promise<void> | undefined;
+  /** The listing of web services under way, shared by the 404s waiting for it (see #webServices). */
+  #listing: Promise<readonly string[]> | undefined;
 
   constructor(options: WebProxyOptions) {
     this.#registry = options.registry;
@@ -213,7 +215,8 @@ class RegistryWebProxy implements WebProxy {
     if (service === undefined) {
       return new TsmicroError(
         Code.NOT_FOUND,
-        `no service named in path ${url.split("?", 1)[0]}: the first path segment names the service, as /{service}/...`,
+        `no service named in path ${url.split("?", 1)[0]}: the first path segment names the service, as /{service}/...` +
+          webServicesHint(await this.#webServices(), this.#namespace ?? ""),
       );
     }
     if (this.#known.has(service)) return service;
@@ -238,10 +241,30 @@ class RegistryWebProxy implements WebProxy {
     if (!nodes.some(servesHttp))
       return new TsmicroError(
         Code.NOT_FOUND,
-        `no web service named ${service} is registered${this.#namespace ? ` (namespace ${this.#namespace})` : ""}`,
+        `no web service named ${service} is registered${this.#namespace ? ` (namespace ${this.#namespace})` : ""}` +
+          webServicesHint(await this.#webServices(), this.#namespace ?? "", service),
       );
     this.#known.add(service);
     return service;
+  }
+
+  /**
+   * The names of the registered services with a node serving HTTP, for a 404's hint; none when
+   * the registry cannot list them. Requests that miss while a listing runs share it, so a flood
+   * of requests for no service lists the registry once at a time, not once each.
+   */
+  #webServices(): Promise<readonly string[]> {
+    this.#listing ??= this.#registry
+      .listServices()
+      .then(
+        (services) => [...new Set(services.filter((s) => s.nodes.some(servesHttp)).map((s) => s.name))].sort(),
+        // The hint is left out; the lookup before it says when the registry is unreachable.
+        () => [],
+      )
+      .finally(() => {
+        this.#listing = undefined;
+      });
+    return this.#listing;
   }
 
   /** The next node to try, or the error to answer with when none is left. */
@@ -603,6 +626,56 @@ interface FailedAttempt {
   readonly retry: boolean;
   readonly error: TsmicroError;
   readonly cause?: unknown;
+}
+
+/** How many web services a 404's hint names at most. */
+const hintedServices = 10;
+
+/**
+ * What a 404 of the web handler adds, so a go-micro user learns the `--namespace` they left out:
+ * a web service registered as `NS.segment` for the path's segment (`shop.web.site` for
+ * `/site/…`), with the flag that reaches it; else the web services this gateway reaches, by
+ * path, and the namespaces of the others. `wanted` is the name the path asked for (with this
+ * gateway's namespace), undefined for a path naming none.
+ */
+export function webServicesHint(webServices: readonly string[], namespace: string, wanted?: string): string {
+  if (webServices.length === 0) return "; no web service is registered so far (is it running?)";
+  const segment = wanted === undefined ? undefined : withoutNamespace(wanted, namespace);
+  const meant =
+    segment === undefined
+      ? undefined
+      : webServices.find((name) => name !== wanted && (name === segment || name.endsWith(`.${segment}`)));
+  if (meant !== undefined && segment !== undefined) {
+    const other = meant.slice(0, -segment.length - 1);
+    const flag = other === "" ? "without --namespace" : `with --namespace=${other}`;
+    return `; ${meant} is, which a gateway started ${flag} reaches by /${segment}/…`;
+  }
+  const reached = webServices.filter((name) => namespace === "" || name.startsWith(`${namespace}.`));
+  const elsewhere = webServices.filter((name) => !reached.includes(name));
+  const parts: string[] = [];
+  if (reached.length > 0)
+    parts.push(
+      `the web services this gateway reaches are ${listed(reached.map((n) => `/${withoutNamespace(n, namespace)}/`))}`,
+    );
+  if (elsewhere.length > 0) {
+    const namespaces = [...new Set(elsewhere.map((name) => name.slice(0, Math.max(0, name.lastIndexOf(".")))))];
+    const flags = namespaces.map((ns) => (ns === "" ? "no --namespace" : `--namespace=${ns}`));
+    parts.push(
+      `web services are registered ${namespace === "" ? "" : "outside this namespace "}under ${listed(flags)} (${listed(elsewhere)})`,
+    );
+  }
+  return `; ${parts.join("; ")}`;
+}
+
+/** `name` without `namespace.` in front, when it has it. */
+function withoutNamespace(name: string, namespace: string): string {
+  return namespace !== "" && name.startsWith(`${namespace}.`) ? name.slice(namespace.length + 1) : name;
+}
+
+/** Names joined by commas, the first few only. */
+function listed(names: readonly string[]): string {
+  const shown = names.slice(0, hintedServices).join(", ");
+  return names.length > hintedServices ? `${shown}, … (${names.length - hintedServices} more)` : shown;
 }
 
 /** True for a node that serves plain HTTP: a web service, not a gRPC one of the same name. */
