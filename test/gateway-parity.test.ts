@@ -141,7 +141,8 @@ describe("grpc-gateway parity: field masks, 405, metadata both ways, WWW-Authent
         return { profiles: [] };
       },
       async createProfile(request) {
-        return request.profile ?? profile("");
+        if (request.profile === undefined) throw new TsmicroError(Code.INVALID_ARGUMENT, "profile is required");
+        return request.profile;
       },
       async annotate(request, context) {
         context.setHeader(metadataOf(request.headers));
@@ -241,6 +242,31 @@ describe("grpc-gateway parity: field masks, 405, metadata both ways, WWW-Authent
       const refused = await send(base, "PATCH", "/v1/profiles/p4", { body: { nickname: "x" } });
       expect(refused.status).toBe(400);
       expect(refused.json).toMatchObject({ code: Code.INVALID_ARGUMENT, message: /nickname/ });
+    });
+  });
+
+  describe("empty bodies", () => {
+    it("calls with an empty body as grpc-gateway does: no fields set for body *, the body field unset", async () => {
+      // An empty body is `{}` to grpc-gateway (its decoder's io.EOF is no error): the call is made.
+      const annotated = await send(base, "POST", "/v1/annotate");
+      expect(annotated.status).toBe(200);
+    });
+
+    it("says in the service's refusal of a call made without a body that it was empty, and what the route takes", async () => {
+      const message =
+        "profile is required; the request body was empty, so CreateProfile was called without profile: " +
+        "POST /v1/profiles takes a JSON object of fixtures.parity.v1.Profile's fields " +
+        "(name, displayName, address, tags, labels, settings, birthday) as its body";
+      for (const headers of [{}, { "content-type": "application/json" }] as Record<string, string>[]) {
+        const refused = await send(base, "POST", "/v1/profiles", { headers });
+        expect(refused.status).toBe(400);
+        expect(refused.json).toMatchObject({ code: Code.INVALID_ARGUMENT, message });
+      }
+      // A body that was sent stays the service's refusal alone.
+      const withBody = await send(base, "POST", "/v1/annotate", {
+        body: { code: Code.INVALID_ARGUMENT, message: "no" },
+      });
+      expect(withBody.json).toMatchObject({ code: Code.INVALID_ARGUMENT, message: "no" });
     });
   });
 

@@ -24,6 +24,7 @@ import {
   requestMessage,
   responseJson,
   unaryResponseJson,
+  withEmptyBodyNote,
 } from "./http-mapping.js";
 import { mapStream, sendStream } from "./http-stream.js";
 import { claimsMetadata, type JwtClaims } from "./jwt-auth.js";
@@ -434,7 +435,7 @@ export class GatewayDispatch {
             const challenge = answer.text("www-authenticate");
             if (challenge !== undefined && isTsmicroError(error) && error.code === Code.UNAUTHENTICATED)
               void reply.header("www-authenticate", challenge);
-            throw error;
+            throw withEmptyBodyNote(error, target, rule, parts.body);
           },
         );
       }

@@ -139,6 +139,55 @@ function bodyFault(method: GatewayMethod, fields: unknown, error: unknown): stri
 }
 
 /**
+ * A refusal of a call whose route takes a body (`POST`, `PUT`, `PATCH` with `body`) and that
+ * came with none, or a blank one: the gateway calls it anyway, as grpc-gateway does (an empty
+ * body is `{}` for `body: "*"`, the field left unset for `body: "field"`), so an
+ * INVALID_ARGUMENT from the service ("shop is required") gets a note saying the body was empty
+ * and what the route takes. Other failures, and requests with a body, pass as they are. Only
+ * failed requests pay for this.
+ */
+export function withEmptyBodyNote(
+  error: unknown,
+  method: GatewayMethod,
+  rule: HttpRule | undefined,
+  body: unknown,
+): unknown {
+  if (body !== undefined || !rule?.body || !isTsmicroError(error) || error.code !== Code.INVALID_ARGUMENT) return error;
+  const note = `; the request body was empty, so ${method.desc.name} was called ${rule.body === "*" ? "with no fields set" : `without ${rule.body}`}: ${expectedBody(method, rule)}`;
+  const noted = new TsmicroError(error.code, `${error.message}${note}`, {
+    retryable: error.retryable,
+    unprocessed: error.unprocessed,
+    mayHaveBeenApplied: error.mayHaveBeenApplied,
+    details: error.details,
+    metadata: error.metadata,
+    cause: error.cause,
+  });
+  noted.stack = error.stack;
+  return noted;
+}
+
+/** What a route takes as its body, said for a client that sent none: `POST /v1/shops takes shop.v1.Shop's fields (name, description, …) as JSON`. */
+function expectedBody(method: GatewayMethod, rule: HttpRule): string {
+  const route = `${rule.method.toUpperCase()} ${rule.path}`;
+  const field = rule.body === "*" ? undefined : method.desc.input.fields.find((f) => f.name === rule.body);
+  const message = rule.body === "*" ? method.desc.input : field?.fieldKind === "message" ? field.message : undefined;
+  if (message === undefined || message.typeName.startsWith("google.protobuf."))
+    return `${route} takes ${rule.body} (${field ? valueKind(field) : "a value"}) as its JSON body`;
+  // Fields the path binds are not the body's to send.
+  const bound = rule.body === "*" ? new Set(Object.keys(pathFields(rule.path))) : new Set<string>();
+  const names = message.fields.filter((f) => !bound.has(f.name)).map((f) => f.jsonName);
+  const shown = names.length > 8 ? `${names.slice(0, 8).join(", ")}, …` : names.join(", ");
+  return `${route} takes a JSON object of ${message.typeName}'s fields${shown === "" ? "" : ` (${shown})`} as its body`;
+}
+
+/** The top-level fields a path template binds (`/v1/{shop.id}/x/{name=*}` binds shop and name), by proto name. */
+function pathFields(path: string): Record<string, true> {
+  const bound: Record<string, true> = {};
+  for (const [, variable] of path.matchAll(/\{([^}=.]+)/g)) if (variable) bound[variable] = true;
+  return bound;
+}
+
+/**
  * A body sent as the whole request (`{"order": {…}}`) to a route whose body is one field of it
  * (`body: "order"`): the route's body is that field's own JSON object, which has no such key.
  */

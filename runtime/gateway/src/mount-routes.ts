@@ -23,6 +23,7 @@ import {
   type WithheldLog,
   requestMessage,
   responseJson,
+  withEmptyBodyNote,
 } from "./http-mapping.js";
 import { mapStream, sendStream } from "./http-stream.js";
 
@@ -179,7 +180,9 @@ export function mountRoutes(
         const json = responseJson(binding.target, binding.rule, await result);
         return await reply.type("application/json").send(JSON.stringify(json));
       } catch (error) {
-        const answer = answerOf(request, error, log);
+        const binding = match?.route.binding;
+        const noted = binding ? withEmptyBodyNote(error, binding.target, binding.rule, request.body) : error;
+        const answer = answerOf(request, noted, log);
         return reply
           .code(answer.status)
           .headers(answer.headers)
