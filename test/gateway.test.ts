@@ -812,6 +812,17 @@ describe("the HTTP gateway", () => {
         ),
       },
       {
+        name: "a field given under both its names",
+        method: "POST",
+        path: "/v1/echo",
+        body: '{"int32Value": 1, "int32_value": 2}',
+        status: 400,
+        json: status(
+          Code.INVALID_ARGUMENT,
+          "the request does not fit fixtures.gateway.v1.EchoMessage: at int32_value (2): fixtures.gateway.v1.EchoMessage.int32_value is given twice, as int32Value and int32_value; send it once",
+        ),
+      },
+      {
         name: "a body that is not UTF-8",
         method: "POST",
         path: "/v1/echo",

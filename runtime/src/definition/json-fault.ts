@@ -23,12 +23,22 @@ export interface JsonFault {
  */
 export function jsonFault(desc: DescMessage, json: unknown, registry: Registry, at = ""): JsonFault | undefined {
   if (!isPlainObject(json)) return undefined;
+  // The key each field was first given under: a field under both its names decodes alone each time.
+  const given = new Map<DescField, string>();
   for (const [key, value] of Object.entries(json)) {
     const field = desc.fields.find((f) => f.jsonName === key || f.name === key);
     const path = `${at}${at ? "." : ""}${key}`;
     // A well-known type's JSON keys are not its fields (a Struct's are the caller's own).
     if (!field && !isWellKnown(desc)) return { path, value, reason: unknownField(desc, key) };
     if (!field) continue;
+    const first = given.get(field);
+    if (first !== undefined)
+      return {
+        path,
+        value,
+        reason: `${desc.typeName}.${field.name} is given twice, as ${first} and ${key}; send it once`,
+      };
+    given.set(field, key);
     const reason = refusal(desc, { [key]: value }, registry);
     if (reason !== undefined) return fieldFault(field, key, value, registry, path, reason);
   }
