@@ -159,6 +159,29 @@ describe("tsmicro api options", () => {
     expect(cross.headers.get("access-control-allow-origin")).toBe(appOrigin);
   });
 
+  it("answers a preflight without --cors_origins 405, saying which flag lets the page call, and never calls a default route's method", async () => {
+    const closed = await gateway();
+    const preflight = { origin: appOrigin, "access-control-request-method": "POST" };
+    const routed = await fetch(`${closed.url}/v1/ping`, { method: "OPTIONS", headers: preflight });
+    expect(routed.status).toBe(405);
+    expect(((await routed.json()) as { message: string }).message).toBe(
+      `OPTIONS is not allowed on /v1/ping; it takes GET; this is a browser's CORS preflight from ${appOrigin}, and this gateway allows no cross-origin calls: start it with --cors_origins=${appOrigin} (or cors.origins in --config) to let that page call it`,
+    );
+    // A default route takes the standard methods, not OPTIONS: Echo would have answered 200 with the request.
+    for (const headers of [preflight, {}]) {
+      const answer = await fetch(`${closed.url}/library/Library/Echo`, {
+        method: "OPTIONS",
+        headers: { ...headers, "content-type": "application/json" },
+        body: '{"stringValue":"x"}',
+      });
+      expect(answer.status).toBe(405);
+      expect(answer.headers.get("allow")).toBe("DELETE, GET, HEAD, PATCH, POST, PUT");
+      expect(((await answer.json()) as { message: string }).message).toMatch(
+        /^OPTIONS is not allowed on \/library\/Library\/Echo; it takes DELETE, GET, HEAD, PATCH, POST, PUT/,
+      );
+    }
+  });
+
   it("gives an error answered before any route runs the CORS headers of every other answer", async () => {
     const open = await gateway(`--cors_origins=${appOrigin}`, "--body_limit=1kb");
     const origin = { origin: appOrigin };

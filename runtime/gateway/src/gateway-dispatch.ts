@@ -11,6 +11,7 @@ import type { GatewayMetrics } from "./gateway-metrics.js";
 import type { GatewaySettings } from "./gateway-settings.js";
 import type { HttpTracing } from "./gateway-tracing.js";
 import { grpcTimeoutMs } from "./grpc-timeout.js";
+import { standardMethods } from "./http-methods.js";
 import { forwardedMetadata } from "./forwarded-metadata.js";
 import {
   type DetailTypes,
@@ -180,9 +181,23 @@ export class GatewayDispatch {
   /** A path no route rule matches: a default route (`/{service}/{method}`), else 405 or 404. */
   async #dispatchDefault(path: string, query: string, request: FastifyRequest, reply: FastifyReply) {
     const target = await this.#defaultRoute(path);
+    // OPTIONS asks what a path takes (a browser's CORS preflight, most often): it never calls the method.
+    if (target && request.method === "OPTIONS")
+      throw new MethodNotAllowedError(
+        request.method,
+        `${this.#settings.prefix}${path}`,
+        [...standardMethods].sort(),
+        preflightNote(request),
+      );
     if (!target) {
       const allow = this.#allowedMethods(path);
-      if (allow.length > 0) throw new MethodNotAllowedError(request.method, `${this.#settings.prefix}${path}`, allow);
+      if (allow.length > 0)
+        throw new MethodNotAllowedError(
+          request.method,
+          `${this.#settings.prefix}${path}`,
+          allow,
+          preflightNote(request),
+        );
       throw (
         (await this.#unknownDefaultMethod(path)) ??
         noRoute(
@@ -527,6 +542,27 @@ function eventHeaders(metadata: Metadata): Record<string, string> {
   for (const [name, value] of Object.entries(metadata))
     if (typeof value === "string" && name !== "authorization") headers[name] = value;
   return headers;
+}
+
+/**
+ * What a 405 adds for a browser's CORS preflight (an OPTIONS with `Origin` and
+ * `Access-Control-Request-Method`): one reaches the routes only when the gateway allows no
+ * origins (with `--cors_origins`, GatewayCors answers it first), so the page's calls fail in the
+ * browser with nothing said but this answer in its network panel.
+ */
+function preflightNote(request: FastifyRequest): string {
+  const origin = request.headers.origin;
+  if (
+    request.method !== "OPTIONS" ||
+    origin === undefined ||
+    request.headers["access-control-request-method"] === undefined
+  )
+    return "";
+  const shown = origin.length > 100 ? `${origin.slice(0, 97)}...` : origin;
+  return (
+    `; this is a browser's CORS preflight from ${shown}, and this gateway allows no cross-origin calls: ` +
+    `start it with --cors_origins=${shown} (or cors.origins in --config) to let that page call it`
+  );
 }
 
 /** The timeout a `Grpc-Timeout` header sets, as grpc-gateway takes it; undefined without one. */

@@ -365,8 +365,9 @@ export class MethodNotAllowedError extends TsmicroError {
   /** The methods the path takes, upper case. */
   readonly allow: readonly string[];
 
-  constructor(method: string, path: string, allow: readonly string[]) {
-    super(Code.UNIMPLEMENTED, `${method} is not allowed on ${path}; it takes ${allow.join(", ")}`);
+  /** `note` is said after the methods the path takes (`; …`). */
+  constructor(method: string, path: string, allow: readonly string[], note = "") {
+    super(Code.UNIMPLEMENTED, `${method} is not allowed on ${path}; it takes ${allow.join(", ")}${note}`);
     this.allow = allow;
   }
 }
