@@ -812,6 +812,20 @@ describe("the HTTP gateway", () => {
         ),
       },
       {
+        name: "a URL past Node's limit on the request line and headers",
+        method: "GET",
+        path: `/v1/echo?q=${"a".repeat(20_000)}`,
+        status: 431,
+        // Answered by Node's parser's error handler, before any trace starts.
+        check: (answer) =>
+          expect(JSON.parse(answer.text)).toEqual(
+            status(
+              Code.INVALID_ARGUMENT,
+              "the request's URL and headers are too large together (over 16 KiB); send less in the query or the headers",
+            ),
+          ),
+      },
+      {
         name: "a field given under both its names",
         method: "POST",
         path: "/v1/echo",
@@ -1687,6 +1701,13 @@ describe("the HTTP gateway", () => {
       expect((await send(gateway.url, "HEAD", "/")).status).toBe(200);
       // Without an OpenAPI builder (createGateway's openApi), the index does not name one.
       expect((await send(strict.url, "GET", "/")).json()).not.toHaveProperty("openapi");
+    });
+
+    it("takes HEAD where it takes GET, and answers another method on / with 405 and Allow: GET", async () => {
+      expect((await send(gateway.url, "HEAD", "/openapi.json")).status).toBe(200);
+      const posted = await send(gateway.url, "POST", "/", {});
+      expect(posted.status).toBe(405);
+      expect(posted.json()).toEqual(status(Code.UNIMPLEMENTED, "POST is not allowed on /; it takes GET"));
     });
   });
 

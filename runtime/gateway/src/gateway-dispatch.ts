@@ -127,7 +127,8 @@ export class GatewayDispatch {
     if (path.includes("%") && /%(?![0-9a-fA-F]{2})/.test(path))
       throw new TsmicroError(Code.INVALID_ARGUMENT, malformedEscape(path));
 
-    if (this.#events && !(path === "/openapi.json" && request.method === "GET")) {
+    const reads = request.method === "GET" || request.method === "HEAD";
+    if (this.#events && !(path === "/openapi.json" && reads)) {
       this.nameRoute(request, `${this.#settings.prefix}/{topic}`);
       return this.#eventEndpoint(this.#events, request, reply, path);
     }
@@ -135,7 +136,8 @@ export class GatewayDispatch {
       this.nameRoute(request, `${this.#settings.prefix}/rpc`);
       return this.#rpcEndpoint(request, reply);
     }
-    if (path === "/openapi.json" && request.method === "GET") {
+    // HEAD as GET, as every GET route takes it.
+    if (path === "/openapi.json" && reads) {
       this.nameRoute(request, `${this.#settings.prefix}/openapi.json`);
       return this.#openApiEndpoint(reply);
     }
@@ -148,7 +150,7 @@ export class GatewayDispatch {
       return this.#call(target, rule, { variables: match.variables, query, body: request.body }, request, reply);
     }
     // `micro api` answers `/` too; a route of a service's own on `/` wins, as matched above.
-    if (path === "/" && (request.method === "GET" || request.method === "HEAD")) {
+    if (path === "/" && reads) {
       this.nameRoute(request, `${this.#settings.prefix}/`);
       void reply.type("application/json").send(JSON.stringify(this.#index()));
       return Promise.resolve();
@@ -274,6 +276,7 @@ export class GatewayDispatch {
     const allow = new Set(this.#catalogue.router.methodsFor(path));
     if (path === "/rpc") allow.add("POST");
     if (path === "/openapi.json" && this.#openApi) allow.add("GET");
+    if (path === "/") allow.add("GET");
     return [...allow].sort();
   }
 

@@ -1,6 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import { readFileSync } from "node:fs";
-import { STATUS_CODES } from "node:http";
+import { maxHeaderSize, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import {
@@ -518,7 +518,12 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
   if (error.code === "ECONNRESET" || socket.destroyed) return;
   const [status, code, message] =
     error.code === "HPE_HEADER_OVERFLOW"
-      ? [431, Code.INVALID_ARGUMENT, "the request headers are too large"]
+      ? // Node's limit holds for the request line and the headers together: a long query string meets it too.
+        [
+          431,
+          Code.INVALID_ARGUMENT,
+          `the request's URL and headers are too large together (over ${maxHeaderSize / 1024} KiB); send less in the query or the headers`,
+        ]
       : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
         ? [408, Code.DEADLINE_EXCEEDED, "the request took too long to arrive"]
         : [400, Code.INVALID_ARGUMENT, "the request is not valid HTTP"];
