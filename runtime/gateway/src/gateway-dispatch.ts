@@ -127,8 +127,7 @@ export class GatewayDispatch {
     if (path.includes("%") && /%(?![0-9a-fA-F]{2})/.test(path))
       throw new TsmicroError(Code.INVALID_ARGUMENT, malformedEscape(path));
 
-    const reads = request.method === "GET" || request.method === "HEAD";
-    if (this.#events && !(path === "/openapi.json" && reads)) {
+    if (this.#events && !(path === "/openapi.json" && reads(request))) {
       this.nameRoute(request, `${this.#settings.prefix}/{topic}`);
       return this.#eventEndpoint(this.#events, request, reply, path);
     }
@@ -137,7 +136,7 @@ export class GatewayDispatch {
       return this.#rpcEndpoint(request, reply);
     }
     // HEAD as GET, as every GET route takes it.
-    if (path === "/openapi.json" && reads) {
+    if (path === "/openapi.json" && reads(request)) {
       this.nameRoute(request, `${this.#settings.prefix}/openapi.json`);
       return this.#openApiEndpoint(reply);
     }
@@ -150,7 +149,7 @@ export class GatewayDispatch {
       return this.#call(target, rule, { variables: match.variables, query, body: request.body }, request, reply);
     }
     // `micro api` answers `/` too; a route of a service's own on `/` wins, as matched above.
-    if (path === "/" && reads) {
+    if (path === "/" && reads(request)) {
       this.nameRoute(request, `${this.#settings.prefix}/`);
       void reply.type("application/json").send(JSON.stringify(this.#index()));
       return Promise.resolve();
@@ -566,6 +565,11 @@ function preflightNote(request: FastifyRequest): string {
     `; this is a browser's CORS preflight from ${shown}, and this gateway allows no cross-origin calls: ` +
     `start it with --cors_origins=${shown} (or cors.origins in --config) to let that page call it`
   );
+}
+
+/** A GET or a HEAD, which is a GET without the body (Node leaves it out). */
+function reads(request: FastifyRequest): boolean {
+  return request.method === "GET" || request.method === "HEAD";
 }
 
 /** The timeout a `Grpc-Timeout` header sets, as grpc-gateway takes it; undefined without one. */
