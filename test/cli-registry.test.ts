@@ -186,7 +186,9 @@ describe("tsmicro list/get/call/health against running services", () => {
   it("call with malformed JSON fails clearly with status 1", async () => {
     const result = await tsmicro("call", "echo", "Alpha.Unary", "{id:");
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^tsmicro: the request is not valid JSON: /);
+    expect(result.stderr).toBe(
+      'tsmicro: the request is not valid JSON at line 1, column 2: expected a "quoted" property name, found "i"\n',
+    );
   });
 
   it("call of an unknown method names the methods there are", async () => {

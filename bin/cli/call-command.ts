@@ -34,6 +34,7 @@ import {
   isPlainObject,
   isReservedMetadataKey,
   jsonFault,
+  jsonMistake,
   messageOf,
   missingRequiredField,
   parseExactJson,
@@ -98,7 +99,8 @@ export async function callCommand(
   try {
     requestValue = parseExactJson(request.json === "" ? "{}" : request.json) as JsonValue;
   } catch (error) {
-    throw new CommandError(`the request is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+    const { line, column, reason } = jsonMistake(request.json, "the request", error);
+    throw new CommandError(`the request is not valid JSON at line ${line}, column ${column}: ${reason}`);
   }
   // Breaker state changes are for a long-running service's log; a one-shot command reports its one failure itself.
   const connection = connect({ registry, args: request.args, env: process.env, logger: silentLogger() });

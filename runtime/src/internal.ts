@@ -25,6 +25,8 @@ export { endpointsFingerprint, endpointsSignature } from "./registry/endpoints-f
 
 // JSON.parse keeping int64 values past 2^53 exact: the gateway's bodies, tsmicro call's requests.
 export { parseExactJson } from "./definition/exact-json.js";
+// Where and why text is not JSON, in tsmicro's words: the gateway's bodies and config, tsmicro call's requests.
+export { jsonMistake, type JsonMistake } from "./definition/json-mistake.js";
 export { claimsMetadataKeys } from "./definition/gateway-claims.js";
 
 // Where a request's JSON fails to decode (`at book.tags[1] (5)`): the gateway's 400s, tsmicro call's refusals.

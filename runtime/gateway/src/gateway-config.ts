@@ -2,11 +2,10 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { JSONWebKeySet } from "jose";
 import { SetupError } from "@tsmicro/runtime";
-import { fileReadProblem } from "@tsmicro/runtime/internal";
+import { fileReadProblem, jsonMistake } from "@tsmicro/runtime/internal";
 import { checkClientLimitSettings } from "./client-limits.js";
 import { corsOriginProblem } from "./gateway-cors.js";
 import { createJwtVerifier, type JwtOptions } from "./jwt-auth.js";
-import { jsonMistake } from "./json-mistake.js";
 import { hopCount, parseTrustProxy, proxyList, type TrustProxy, trustProxySyntax } from "./trusted-proxies.js";
 import { createRouteRules, type RouteAuth, type RouteRateLimit, type RouteRule } from "./route-rules.js";
 

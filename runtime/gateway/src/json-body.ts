@@ -1,6 +1,5 @@
 import { Code, TsmicroError } from "@tsmicro/runtime";
-import { parseExactJson } from "@tsmicro/runtime/internal";
-import { jsonMistake } from "./json-mistake.js";
+import { jsonMistake, parseExactJson } from "@tsmicro/runtime/internal";
 
 /**
  * How deep a request body may nest. Protobuf decoders stop at 100 nested messages, and one JSON

@@ -9,6 +9,7 @@ import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import type { EventDefinition } from "../definition/events.js";
 import { parseExactJson } from "../definition/exact-json.js";
 import { faultPlace, jsonFault } from "../definition/json-fault.js";
+import { jsonMistake } from "../definition/json-mistake.js";
 import { messageOf } from "../transport/call-errors.js";
 
 /**
@@ -25,7 +26,8 @@ export function eventJsonReader<T>(event: EventDefinition<T>, fileDescriptorSet:
     try {
       json = parseExactJson(text);
     } catch (error) {
-      throw new Error(`the body is not JSON: ${messageOf(error)}`);
+      const { line, column, reason } = jsonMistake(text, "the body", error);
+      throw new Error(`the body is not JSON at line ${line}, column ${column}: ${reason}`);
     }
     let message: ReturnType<typeof fromJson>;
     try {

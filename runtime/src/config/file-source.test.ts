@@ -44,11 +44,15 @@ describe("fileSource", () => {
     expect(message).toMatch(new RegExp(`^${path}:3:11: not valid JSON: `));
     const truncated = await failure(await file("cut.json", '{ "a": 1'));
     expect(truncated.message).toMatch(/cut\.json:1:9: not valid JSON: /);
-    // V8 gives no position for an unexpected token, only the text around it: the place is found from that.
+    // V8 gives no position for an unexpected token, only the text around it: the place is tsmicro's own.
     const missing = await failure(await file("missing.json", '{"greeting": "x",\n  "retries": }\n'));
-    expect(missing.message).toMatch(/missing\.json:2:14: not valid JSON: Unexpected token '}'$/);
+    expect(missing.message).toMatch(/missing\.json:2:14: not valid JSON: expected a value, found "}"$/);
     const short = await failure(await file("short.json", '{"a": }'));
-    expect(short.message).toMatch(/short\.json:1:7: not valid JSON: Unexpected token '}'$/);
+    expect(short.message).toMatch(/short\.json:1:7: not valid JSON: expected a value, found "}"$/);
+    const trailing = await failure(await file("trailing.json", '{"a": 1,\n}'));
+    expect(trailing.message).toMatch(
+      /trailing\.json:2:1: not valid JSON: a comma before }; JSON allows no trailing comma$/,
+    );
   });
 
   it("names the file, line and column of a YAML mistake", async () => {

@@ -3,6 +3,7 @@
  * extension. A mistake is a SetupError naming `file:line:column` and what is
  * wrong there. The yaml package is imported only when a YAML file is read.
  */
+import { jsonMistake } from "../definition/json-mistake.js";
 import { SetupError } from "../errors/setup-error.js";
 import type { ConfigTree } from "./config.js";
 import { isConfigTree } from "./key-paths.js";
@@ -36,38 +37,10 @@ function parseJson(text: string, path: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    const { offset, reason } = jsonMistake(message, text);
-    throw new SetupError("TSM_ERR_CONFIG_JSON", `${path}:${lineColumn(text, offset)}`, reason);
+    const { line, column, reason } = jsonMistake(text, "the file", error);
+    throw new SetupError("TSM_ERR_CONFIG_JSON", `${path}:${line}:${column}`, reason);
   }
 }
-
-/**
- * Where in `text` V8's JSON.parse `message` puts the mistake, and the
- * mistake without V8's quoting of the text around it. V8 says "... in JSON
- * at position N", or for an unexpected token quotes the text around it
- * ("Unexpected token '}', ..."retries": }" is not valid JSON": ten
- * characters before the token when cut), which is found in the text.
- */
-function jsonMistake(message: string, text: string): { offset: number; reason: string } {
-  const position = /at position (\d+)/.exec(message);
-  if (position)
-    return { offset: Number(position[1]), reason: message.replace(/\s*(in JSON )?at position \d+.*$/s, "") };
-  if (message === "Unexpected end of JSON input") return { offset: text.length, reason: "the file ends too early" };
-  const unexpected = /^(Unexpected token '[^']*'), (\.\.\.)?"([\s\S]*?)"(?:\.\.\.)? is not valid JSON$/.exec(message);
-  if (!unexpected) return { offset: text.length, reason: message };
-  const reason = unexpected[1]!;
-  const cut = unexpected[2] !== undefined;
-  const quoted = unexpected[3]!;
-  const at = text.indexOf(quoted);
-  const token = reason.slice("Unexpected token '".length, -1);
-  // Uncut, the quote is the whole text: the token's first place in it is the best guess.
-  const within = cut ? contextCharacters : Math.max(0, quoted.indexOf(token));
-  return { offset: at < 0 ? text.length : at + within, reason };
-}
-
-/** How many characters V8 quotes before an unexpected token when it cuts the text. */
-const contextCharacters = 10;
 
 async function parseYaml(text: string, path: string): Promise<unknown> {
   const { parseDocument } = await import("yaml");
