@@ -90,6 +90,47 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     ]);
   });
 
+  it("a type it cannot find says what to write: the import, the full name, or the scalar or type meant", async () => {
+    const dir = await project({
+      "common/v1/money.proto": 'syntax = "proto3";\npackage common.v1;\nmessage Money { int64 units = 1; }\n',
+      "good/v1/other.proto": 'syntax = "proto3";\npackage good.v1;\nmessage Other { PingReply reply = 1; }\n',
+      "good/v1/good.proto": [
+        'syntax = "proto3";',
+        "package good.v1;",
+        'import "google/protobuf/timestamp.proto";',
+        "message PingRequest {",
+        "  strin id = 1;",
+        "  common.v1.Money price = 2;",
+        "  Money cost = 3;",
+        "  Timestamp at = 4;",
+        "  int count = 5;",
+        "  Widget widget = 6;",
+        "  string note = 7 [(acme.note) = true];",
+        "}",
+        "message PingReply { string id = 1; }",
+        "service Pinger { rpc Ping(PingReqest) returns (PingReply); }",
+        "",
+      ].join("\n"),
+    });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    const lines = result.stderr.split("\n").filter((line) => line.includes("in this scope"));
+    expect(lines).toEqual([
+      "proto/good/v1/good.proto:5:3: cannot find `strin` in this scope: did you mean `string`?",
+      'proto/good/v1/good.proto:6:3: cannot find `common.v1.Money` in this scope: it is declared in common/v1/money.proto: add import "common/v1/money.proto";',
+      'proto/good/v1/good.proto:7:3: cannot find `Money` in this scope: common.v1.Money is declared in common/v1/money.proto: write common.v1.Money and add import "common/v1/money.proto";',
+      // Imported already: only the name is wrong.
+      "proto/good/v1/good.proto:8:3: cannot find `Timestamp` in this scope: write google.protobuf.Timestamp",
+      "proto/good/v1/good.proto:9:3: cannot find `int` in this scope: proto calls it `int32` or `int64`",
+      "proto/good/v1/good.proto:10:3: cannot find `Widget` in this scope: declare it (message Widget { … } or enum Widget { … }), or import the .proto that declares it",
+      // An option of no imported extension is no type to declare.
+      "proto/good/v1/good.proto:11:21: cannot find `acme.note` in this scope",
+      "proto/good/v1/good.proto:14:27: cannot find `PingReqest` in this scope: did you mean `PingRequest`?",
+      // Of the same package, in a file not imported.
+      'proto/good/v1/other.proto:3:17: cannot find `PingReply` in this scope: it is declared in good/v1/good.proto: add import "good/v1/good.proto";',
+    ]);
+  });
+
   it("a field number used twice names the field that has it already", async () => {
     const dir = await project({
       "good/v1/good.proto": goodProto.replace(

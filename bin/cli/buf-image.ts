@@ -8,6 +8,7 @@ import { SetupError } from "@tsmicro/runtime/errors";
 import { packageRoot } from "./package-paths.js";
 import { onStopSignal } from "./on-stop-signal.js";
 import { otherFieldNumbered } from "./proto-field-numbers.js";
+import { listProtoSources, protoFileOf, unknownTypeHint } from "./unknown-type-hint.js";
 
 const require = createRequire(import.meta.url);
 
@@ -114,7 +115,17 @@ async function describe(d: BufDiagnostic, protoDir: string, displayDir: string):
     if (other !== undefined)
       return `${where}: ${d.message}: ${other} has it too; give one of them a number not used yet`;
   }
-  return `${where}: ${d.message}${hintOf(d.message) || (await tsmicroOptionHint(d.message))}`;
+  const hint = hintOf(d.message) || (await tsmicroOptionHint(d.message)) || (await typeHint(d, protoDir, inProto));
+  return `${where}: ${d.message}${hint}`;
+}
+
+/** What to do about a type of the user's buf cannot find (see unknownTypeHint); "" for any other diagnostic. */
+async function typeHint(d: BufDiagnostic, protoDir: string, inProto: string): Promise<string> {
+  const name = /^cannot find `([\w.]+)` in this scope$/.exec(d.message)?.[1];
+  if (name === undefined || /^\.?(google|tsmicro)\./.test(name)) return "";
+  const protos = await listProtoSources(protoDir);
+  const line = protos.find((p) => p.path === inProto)?.text.split("\n")[d.start_line - 1] ?? "";
+  return unknownTypeHint(name, inProto, line, d.start_column, protos);
 }
 
 /**
@@ -142,15 +153,6 @@ function hintOf(message: string): string {
   if (!unimported) return "";
   const [, typeName, name] = unimported;
   return `: add import "${typeName!.slice(0, typeName!.lastIndexOf(".")).replaceAll(".", "/")}/${protoFileOf(typeName!, name!)}";`;
-}
-
-/** The file of google/protobuf/ or googleapis that declares a type (`FieldMask` in field_mask.proto). */
-function protoFileOf(typeName: string, name: string): string {
-  if (typeName.startsWith("google.protobuf.")) {
-    if (/^(Struct|Value|ListValue|NullValue)$/.test(name)) return "struct.proto";
-    if (/^(Double|Float|Int64|UInt64|Int32|UInt32|Bool|String|Bytes)Value$/.test(name)) return "wrappers.proto";
-  }
-  return `${name.replace(/(?<=[a-z0-9])([A-Z])/g, "_$1").toLowerCase()}.proto`;
 }
 
 /**

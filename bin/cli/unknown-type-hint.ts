@@ -1,0 +1,217 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+
+/** One .proto of the project as the compiler read it: its path under the proto folder and its text. */
+export interface ProtoSource {
+  readonly path: string;
+  readonly text: string;
+}
+
+/** A message or enum a proto declares, by full name (`shop.v1.Shop`, `shop.v1.Shop.Line`). */
+interface Declared {
+  readonly fullName: string;
+  readonly simpleName: string;
+  readonly file: string;
+}
+
+const scalars = [
+  "double",
+  "float",
+  "int32",
+  "int64",
+  "uint32",
+  "uint64",
+  "sint32",
+  "sint64",
+  "fixed32",
+  "fixed64",
+  "sfixed32",
+  "sfixed64",
+  "bool",
+  "string",
+  "bytes",
+];
+
+/** Type names of other languages, and what proto calls them. */
+const otherLanguages: Readonly<Record<string, string>> = {
+  int: "int32` or `int64",
+  integer: "int32` or `int64",
+  long: "int64",
+  uint: "uint32` or `uint64",
+  boolean: "bool",
+  str: "string",
+  text: "string",
+  byte: "bytes",
+  float32: "float",
+  float64: "double",
+  number: "double",
+};
+
+/** The well-known types users write without their package: `Timestamp` is google.protobuf.Timestamp. */
+const wellKnown = new Set([
+  "Any",
+  "Duration",
+  "Empty",
+  "FieldMask",
+  "Struct",
+  "Timestamp",
+  "Value",
+  "ListValue",
+  "NullValue",
+  ...["Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes"].map((t) => `${t}Value`),
+]);
+
+/**
+ * What to do about a type buf reports as "cannot find `name` in this scope" in `file` (under the
+ * proto folder), which buf does not say: the import a type of the user's other protos needs, its
+ * full name when written without its package, the scalar or type a misspelling is near, or else to
+ * declare it or import the proto declaring it. "" when it is no type but an option, `[(foo.bar) = 1]`,
+ * as `line` shows before `column` (1-based).
+ */
+export function unknownTypeHint(
+  name: string,
+  file: string,
+  line: string,
+  column: number,
+  protos: readonly ProtoSource[],
+): string {
+  // An option's name is in parentheses after `[`, `,` or `option`; an rpc's types are after its name or `returns`.
+  if (/(\[|,|\boption)\s*\($/.test(line.slice(0, column - 1).trimEnd())) return "";
+  const written = name.replace(/^\./, "");
+  const source = protos.find((p) => p.path === file)?.text ?? "";
+  const imports = importsOf(source);
+  const from: Place = {
+    pkg: packageOf(source),
+    importing: (of) => (imports.has(of) || of === file ? "" : `add import "${of}";`),
+  };
+  const declared = protos.flatMap(declarations);
+  return declaredHint(written, declared, from) ?? misspeltHint(written, declared, from);
+}
+
+/** Where the unknown type was written: the proto's package, and the import it lacks for a file ("" if none). */
+interface Place {
+  readonly pkg: string;
+  readonly importing: (file: string) => string;
+}
+
+/** The hint for a type one of the protos declares by that name: its import, or its full name; undefined if none. */
+function declaredHint(written: string, declared: readonly Declared[], { pkg, importing }: Place): string | undefined {
+  // Written as it resolves, so only its import is missing (else buf would have found it).
+  const exact = declared.find((d) => d.fullName === written || d.fullName === `${pkg}.${written}`);
+  if (exact) return importing(exact.file) && `: it is declared in ${exact.file}: ${importing(exact.file)}`;
+  const simple = written.slice(written.lastIndexOf(".") + 1);
+  const same = declared.filter((d) => d.simpleName === simple);
+  if (same.length > 1)
+    return `: ${same.map((d) => `${d.fullName} (in ${d.file})`).join(", ")} have that name: write the full name of the one you mean, and import its file`;
+  const [d] = same;
+  if (d)
+    return `: ${d.fullName} is declared in ${d.file}: write ${d.fullName}${importing(d.file) && ` and ${importing(d.file)}`}`;
+  if (written.includes(".") || !wellKnown.has(written)) return undefined;
+  const of = `google/protobuf/${protoFileOf(`google.protobuf.${written}`, written)}`;
+  return `: write google.protobuf.${written}${importing(of) && ` and ${importing(of)}`}`;
+}
+
+/** The hint for a name nothing declares: what proto calls another language's type, the name it is near, or to declare it. */
+function misspeltHint(written: string, declared: readonly Declared[], { pkg }: Place): string {
+  const alias = otherLanguages[written];
+  if (alias) return `: proto calls it \`${alias}\``;
+  // A type of the same package is written as its simple name, unless the misspelling was qualified.
+  const shown = (d: Declared) =>
+    d.fullName === `${pkg}.${d.simpleName}` && !written.includes(".") ? d.simpleName : d.fullName;
+  const candidates = new Map<string, string>([
+    ...scalars.map((s) => [s, s] as const),
+    ...[...wellKnown].map((w) => [w, `google.protobuf.${w}`] as const),
+    ...declared.map((d) => [d.simpleName, shown(d)] as const),
+  ]);
+  const simple = written.slice(written.lastIndexOf(".") + 1);
+  const near = nearest(simple, [...candidates.keys()]);
+  if (near) return `: did you mean \`${candidates.get(near)}\`?`;
+  return `: declare it (message ${simple} { … } or enum ${simple} { … }), or import the .proto that declares it`;
+}
+
+/** The package a proto declares, "" when none. */
+function packageOf(text: string): string {
+  return /\bpackage\s+([\w.]+)\s*;/.exec(code(text))?.[1] ?? "";
+}
+
+/** The files a proto imports, as written in its import statements. */
+function importsOf(text: string): Set<string> {
+  return new Set([...code(text).matchAll(/\bimport\s+(?:public\s+|weak\s+)?"([^"]+)"/g)].map((m) => m[1]!));
+}
+
+/** The messages and enums `proto` declares, nested ones under their parent's name. */
+function declarations(proto: ProtoSource): Declared[] {
+  const text = code(proto.text);
+  const pkg = packageOf(proto.text);
+  const found: Declared[] = [];
+  // The names of the declarations the scan is inside, with the brace depth each opened at.
+  const open: { name: string | undefined; depth: number }[] = [];
+  let depth = 0;
+  for (const token of text.matchAll(/\b(message|enum)\s+(\w+)\s*\{|[{}]/g)) {
+    if (token[0] === "}") {
+      depth--;
+      if (open.at(-1)?.depth === depth) open.pop();
+      continue;
+    }
+    if (token[0] === "{") {
+      depth++;
+      continue;
+    }
+    const simpleName = token[2]!;
+    const parents = open.flatMap((o) => (o.name === undefined ? [] : [o.name]));
+    const fullName = [pkg, ...parents, simpleName].filter(Boolean).join(".");
+    found.push({ fullName, simpleName, file: proto.path });
+    open.push({ name: simpleName, depth });
+    depth++;
+  }
+  return found;
+}
+
+/** A proto's text without its comments, so that a declaration or import commented out does not count. */
+function code(text: string): string {
+  return text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
+}
+
+/** The file of google/protobuf/ or googleapis that declares a type (`FieldMask` in field_mask.proto). */
+export function protoFileOf(typeName: string, name: string): string {
+  if (typeName.startsWith("google.protobuf.")) {
+    if (/^(Struct|Value|ListValue|NullValue)$/.test(name)) return "struct.proto";
+    if (/^(Double|Float|Int64|UInt64|Int32|UInt32|Bool|String|Bytes)Value$/.test(name)) return "wrappers.proto";
+  }
+  return `${name.replace(/(?<=[a-z0-9])([A-Z])/g, "_$1").toLowerCase()}.proto`;
+}
+
+/** The one candidate within two edits of `name` (case aside), if exactly one is nearest. */
+function nearest(name: string, candidates: readonly string[]): string | undefined {
+  const scored = candidates
+    .map((candidate) => ({ candidate, distance: editDistance(name.toLowerCase(), candidate.toLowerCase()) }))
+    .filter((s) => s.distance <= Math.min(2, Math.floor(name.length / 2)))
+    .sort((a, b) => a.distance - b.distance);
+  const best = scored[0];
+  return best && scored[1]?.distance !== best.distance ? best.candidate : undefined;
+}
+
+/** Levenshtein distance: how many one-letter edits turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++)
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** The .proto files under `protoDir` with their text, paths relative and `/`-separated; none when it cannot be read. */
+export async function listProtoSources(protoDir: string): Promise<ProtoSource[]> {
+  const files = await readdir(protoDir, { recursive: true }).catch(() => [] as string[]);
+  return Promise.all(
+    files
+      .filter((file) => file.endsWith(".proto"))
+      .map(async (file) => ({
+        path: file.split("\\").join("/"),
+        text: await readFile(join(protoDir, file), "utf8").catch(() => ""),
+      })),
+  );
+}
