@@ -167,6 +167,35 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     ]);
   });
 
+  it("writes a new rpc's stub beside a helper of the user's that has its file name, and says so", async () => {
+    const created = await create("tally");
+    expect(created.code, created.stderr).toBe(0);
+    const folder = join(work, "tally/src/handler/tally-service");
+    // A helper of the handlers, written before the proto gained an rpc of the same name.
+    const helper = 'export const audit = (what: string) => "audit: " + what;\n';
+    await writeFile(join(folder, "audit.ts"), helper);
+    const protoPath = join(work, "tally/proto/tally/v1/tally.proto");
+    const proto = await readFile(protoPath, "utf8");
+    await writeFile(
+      protoPath,
+      proto.replace(
+        "  // DeleteTally",
+        "  // Audit records.\n  rpc Audit(GetTallyRequest) returns (Tally);\n  // DeleteTally",
+      ),
+    );
+    const generated = await generate(join(work, "tally"));
+    expect(generated.code, generated.stderr).toBe(0);
+    expect(generated.stdout.split("\n").filter((line) => /^(created|orphaned)/.test(line))).toEqual([
+      "created src/handler/tally-service/audit-rpc.ts (rpc tally.v1.TallyService/Audit; src/handler/tally-service/audit.ts is a file of yours, not the rpc's); add it to src/handler/tally-service.ts",
+    ]);
+    expect(await readFile(join(folder, "audit.ts"), "utf8")).toBe(helper);
+    expect(await readFile(join(folder, "audit-rpc.ts"), "utf8")).toContain('TallyServiceHandler["audit"]');
+    // The stub is the rpc's file from then on: no second stub, and neither file is orphaned.
+    const again = await generate(join(work, "tally"));
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout.split("\n").filter((line) => /^(created|orphaned)/.test(line))).toEqual([]);
+  });
+
   it("takes an rpc as written when its stub was renamed or its code moved into the handler object", async () => {
     const created = await create("note");
     expect(created.code, created.stderr).toBe(0);

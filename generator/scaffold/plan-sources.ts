@@ -54,11 +54,12 @@ export function planSourceFiles(
     for (const method of service.methods) {
       if (servesRpc(service, method, code)) continue;
       const entity = method.crud?.entity;
+      const { path, taken } = stubPath(service, method, code);
       render(
-        methodPath(service, method),
+        path,
         `handler/method-${method.crud?.verb ?? "stub"}.ts.ejs`,
         { service, method, entity },
-        `rpc ${method.fullName}`,
+        `rpc ${method.fullName}${taken ? `; ${taken} is a file of yours, not the rpc's` : ""}`,
       );
     }
   }
@@ -122,8 +123,7 @@ export function findOrphans(model: SourceModel, files: readonly string[], code: 
  */
 export function servesRpc(service: ServiceScaffold, method: MethodScaffold, code: HandlerCode): boolean {
   const handler = withoutComments(code.get(`src/handler/${service.fileName}.ts`) ?? "");
-  const stub = escaped(`./${service.fileName}/${method.fileName}`);
-  if (new RegExp(`from\\s*["']${stub}(\\.js|\\.ts)?["']`).test(handler)) return false;
+  if (importsStub(handler, service, method)) return false;
   const folder = `src/handler/${service.fileName}/`;
   for (const [path, text] of code) {
     const file = path.startsWith(folder) ? path.slice(folder.length, -".ts".length) : undefined;
@@ -163,8 +163,33 @@ function escaped(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-function methodPath(service: ServiceScaffold, method: MethodScaffold): string {
-  return `src/handler/${service.fileName}/${method.fileName}.ts`;
+function methodPath(service: ServiceScaffold, method: MethodScaffold, suffix = ""): string {
+  return `src/handler/${service.fileName}/${method.fileName}${suffix}.ts`;
+}
+
+/**
+ * Where a new rpc's stub goes: its own file, unless a file of the user's that is not the rpc's is
+ * there (a helper named like an rpc added later: `audit.ts`, then `rpc Audit`), which would
+ * otherwise leave the rpc without a stub, unsaid; then beside it (`audit-rpc.ts`), naming it as
+ * `taken`. Called for an rpc no file is typed as (see servesRpc), so a file there is the rpc's
+ * only when the handler object imports it.
+ */
+function stubPath(
+  service: ServiceScaffold,
+  method: MethodScaffold,
+  code: HandlerCode,
+): { path: string; taken?: string } {
+  const path = methodPath(service, method);
+  const handler = withoutComments(code.get(`src/handler/${service.fileName}.ts`) ?? "");
+  return !code.has(path) || importsStub(handler, service, method)
+    ? { path }
+    : { path: methodPath(service, method, "-rpc"), taken: path };
+}
+
+/** True when the handler object's code (comments left out) imports `method`'s stub module. */
+function importsStub(handler: string, service: ServiceScaffold, method: MethodScaffold): boolean {
+  const stub = escaped(`./${service.fileName}/${method.fileName}`);
+  return new RegExp(`from\\s*["']${stub}(\\.js|\\.ts)?["']`).test(handler);
 }
 
 function entityFiles(entity: Pick<EntityScaffold, "fileName">): [string, string][] {
