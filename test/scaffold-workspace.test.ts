@@ -133,6 +133,31 @@ describe("a --workspace system", () => {
     expect(removed.stdout).toContain("services/edge: removed user/v1/extra.ts (its proto is gone)");
   });
 
+  it("generate in a service's folder names the services whose copies of the edited proto it left behind", async () => {
+    const protoPath = join(root, "proto/order/v1/order.proto");
+    const proto = await readFile(protoPath, "utf8");
+    const inOrder = () => inProject(join(root, "services/order"), "npx", ["tsmicro", "generate"], env);
+    try {
+      await writeFile(protoPath, `${proto}\nmessage OrderNote {\n  string text = 1;\n}\n`);
+      const edited = await inOrder();
+      expect(edited.code, edited.stderr).toBe(0);
+      expect(edited.stdout).toContain(
+        "behind: services/edge/src/gen, services/user/src/gen hold the shared protos as they were: " +
+          "run npm run generate at the workspace root (../..), which regenerates every service\n",
+      );
+      const everyService = await inProject(root, "npx", ["tsmicro", "generate"], env);
+      expect(everyService.code, everyService.stderr).toBe(0);
+      expect(everyService.stdout).toContain("services/edge: generated");
+      // Caught up at the root: nothing is behind.
+      const caughtUp = await inOrder();
+      expect(caughtUp.code, caughtUp.stderr).toBe(0);
+      expect(caughtUp.stdout).not.toContain("behind:");
+    } finally {
+      await writeFile(protoPath, proto);
+      await inProject(root, "npx", ["tsmicro", "generate"], env);
+    }
+  });
+
   it("docker-compose.yml at the root runs what services share; each service's compose.yml, included, runs it", async () => {
     // The root's file is the user's: tsmicro new says what to add to it.
     expect(orderMade).toContain(

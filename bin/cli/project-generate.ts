@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { isSetupError } from "@tsmicro/runtime/errors";
 import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
@@ -14,7 +14,7 @@ import { version } from "./package-paths.js";
 import { planMigration, schemaFile } from "./project-migrations.js";
 import { planProjectSources } from "./project-sources.js";
 import { checkServedRoutes, servedWith } from "./served-routes.js";
-import { ownedBy, readProjectConfig, workspaceServices } from "./workspace.js";
+import { enclosingWorkspace, ownedBy, readProjectConfig, workspaceServices } from "./workspace.js";
 import { writeGeneratedFiles, type WriteResult } from "./write-files.js";
 
 /** The file that makes a folder a tsmicro project: `tsmicro generate` there also scaffolds. */
@@ -37,6 +37,12 @@ export interface ProjectGenerateResult {
   readonly warnings: readonly string[];
   /** Services of the protos that src/main.ts does not name, so does not serve: what to add, one line each. */
   readonly unserved: readonly string[];
+  /**
+   * Run in a workspace service's folder: the other services' folders of generated files whose copies
+   * of the shared protos now differ from this one's (`services/edge/src/gen`), and the workspace root,
+   * relative to the project.
+   */
+  readonly behind?: { readonly folders: readonly string[]; readonly root: string };
 }
 
 /** True when `root` holds a project made by `tsmicro new`. */
@@ -62,7 +68,35 @@ export interface ProjectGenerateOptions {
  * a second run changes nothing.
  */
 export async function generateProject(root: string, options: ProjectGenerateOptions): Promise<ProjectGenerateResult> {
-  return (await planProject(root, options, { warn: warnOnStderr, checkRoutes: true })).write();
+  const result = await (await planProject(root, options, { warn: warnOnStderr, checkRoutes: true })).write();
+  const workspace = await enclosingWorkspace(dirname(root));
+  if (workspace === undefined) return result;
+  const folders = await behindIn(workspace, root, result);
+  return folders.length === 0 ? result : { ...result, behind: { folders, root: relative(root, workspace) } };
+}
+
+/**
+ * The folders of generated files (relative to `workspace`) of its other services whose files of the
+ * shared protos differ from those `result` just wrote in `root` (or that it removed): each service
+ * generates every proto for itself, so one regenerated in its own folder leaves the others' copies
+ * behind an edit, without a word. Each service's entity files and database.ts are its own, and not compared.
+ */
+async function behindIn(workspace: string, root: string, result: ProjectGenerateResult): Promise<string[]> {
+  const { written, removed } = result.generated;
+  const shared = [...written, ...removed].filter((file) => !/(^|\/)database\.ts$|\.entity\.ts$/.test(file));
+  const read = (path: string) => readFile(path, "utf8").catch(() => undefined);
+  const ours = new Map(await Promise.all(shared.map(async (f) => [f, await read(join(root, result.out, f))] as const)));
+  const behind: string[] = [];
+  for (const dir of shared.length === 0 ? [] : await workspaceServices(workspace)) {
+    if (resolve(dir) === resolve(root)) continue;
+    const out = join(dir, (await readProjectConfig(dir))?.out ?? "src/gen");
+    for (const file of shared) {
+      if ((await read(join(out, file))) === ours.get(file)) continue;
+      behind.push(relative(workspace, out));
+      break;
+    }
+  }
+  return behind;
 }
 
 /** How planProject reports: where warnings go, and whether it checks the routes (a workspace checks them once, for all). */
@@ -232,8 +266,17 @@ export function projectReport(result: ProjectGenerateResult): string {
     ...result.warnings.map((warning) => `migration: not applied by tsmicro: ${warning}`),
     ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; delete it or move its code`),
     ...result.unserved.map((line) => `not served: ${line}`),
+    ...(result.behind ? [behindLine(result.behind)] : []),
   ];
   return lines.map((line) => `${line}\n`).join("");
+}
+
+/** The line saying which other services of the workspace a service's own generate left behind, and what to run. */
+function behindLine({ folders, root }: NonNullable<ProjectGenerateResult["behind"]>): string {
+  return (
+    `behind: ${folders.join(", ")} ${folders.length === 1 ? "holds" : "hold"} the shared protos as they were: ` +
+    `run npm run generate at the workspace root (${root}), which regenerates every service`
+  );
 }
 
 /**
