@@ -204,7 +204,8 @@ function buildEntity(
     const toRow = ownJson(c)?.toRow;
     if (toRow) return `${key}: ${toRow(`message${accessor(c.property)}`)}`;
     if (c.propertyType === "json") {
-      const json = `json${accessor(c.field.jsonName)}`;
+      // Bracketed: `json` is a Record, and a project under noPropertyAccessFromIndexSignature refuses `json.tags`.
+      const json = `json[${JSON.stringify(c.field.jsonName)}]`;
       if (c.nullable) return `${key}: ${json} === undefined ? null : JSON.stringify(${json})`;
       return `${key}: JSON.stringify(${json} ?? ${c.field.fieldKind === "map" ? "{}" : "[]"})`;
     }

@@ -86,15 +86,15 @@ export function customerToRow(message: Customer): Insertable<CustomerTable> {
     balance: message.balance,
     points: message.points,
     lifetime_cents: message.lifetimeCents,
-    tags: JSON.stringify(json.tags ?? []),
-    attributes: JSON.stringify(json.attributes ?? {}),
-    address: json.address === undefined ? null : JSON.stringify(json.address),
+    tags: JSON.stringify(json["tags"] ?? []),
+    attributes: JSON.stringify(json["attributes"] ?? {}),
+    address: json["address"] === undefined ? null : JSON.stringify(json["address"]),
     referrer_id: message.referrerId ?? null,
     statuses: JSON.stringify(message.statuses),
     statuses_by_referrer: JSON.stringify(
       Object.fromEntries([...message.statusesByReferrer].map(([k, v]) => [String(k), v])),
     ),
-    flags: JSON.stringify(json.flags ?? {}),
+    flags: JSON.stringify(json["flags"] ?? {}),
     signature: message.signature === undefined
       ? null
       : JSON.stringify(Buffer.from(message.signature).toString("base64")),
@@ -208,12 +208,12 @@ export function orderLineToRow(message: OrderLine): Insertable<OrderLineTable> {
     shelf: message.shelf,
     batch: message.batch,
     external_ref: message.externalRef,
-    stops: JSON.stringify(json.stops ?? []),
+    stops: JSON.stringify(json["stops"] ?? []),
     allowed: JSON.stringify(message.allowed),
     override: message.override ?? null,
     card: message.payment?.$case === "card" ? message.payment.value : null,
     credits: message.payment?.$case === "credits" ? message.payment.value : null,
-    invoice_to: json.invoiceTo === undefined ? null : JSON.stringify(json.invoiceTo),
+    invoice_to: json["invoiceTo"] === undefined ? null : JSON.stringify(json["invoiceTo"]),
     paid_at: message.payment?.$case === "paidAt" ? message.payment.value : null,
   };
 }
