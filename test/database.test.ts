@@ -427,6 +427,28 @@ describe("openTestDatabase", () => {
     }
   });
 
+  it("refuses a database its migrations leave unlike the tables the code uses, naming the column", async () => {
+    // A field renamed in the proto (generate records "title"), its column never renamed by a migration.
+    const renamed = join(root, "renamed-migrations");
+    await mkdir(renamed);
+    await writeFile(
+      join(renamed, "0001_create_items.sql"),
+      "create table items (id bigserial primary key, name text);\n",
+    );
+    const columns = [
+      { name: "id", field: 1, type: "bigint", nullable: false },
+      { name: "title", field: 2, type: "text", nullable: false },
+    ];
+    const table = { name: "items", message: "shop.v1.Item", file: "shop.proto", primaryKey: "id", columns };
+    await writeFile(
+      join(renamed, "schema.json"),
+      JSON.stringify({ "x-generated-by": "tsmicro generate", schema: { version: 1, tables: [table] } }),
+    );
+    const error = await openTestDatabase<Db>({ migrationsDir: renamed }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: "SetupError", code: "TSM_ERR_SCHEMA_MISMATCH" });
+    expect((error as Error).message).toContain('"items" has no column "title" (text, field 2 of shop.v1.Item)');
+  });
+
   describe.skipIf(!postgresBinDir)("on PostgreSQL", () => {
     let postgres: PostgresServer | undefined;
     beforeAll(async () => {
