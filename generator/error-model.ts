@@ -6,7 +6,11 @@ import {
   type DescMessage,
   type Registry,
 } from "@bufbuild/protobuf";
+import { Code, codeName } from "@tsmicro/runtime/errors";
 import { docLines, type CommentIndex } from "./doc-comment.js";
+
+/** The gRPC codes tsmicro's options may name (google.rpc.Code's numbers). */
+const codeNames = new Set<number>(Object.values(Code));
 
 /** One error enum, as the `micro.ts` template prints it. */
 export interface ErrorEnumModel {
@@ -28,27 +32,6 @@ export interface ErrorValueModel {
   /** The gRPC code's name, such as `NOT_FOUND`. */
   readonly codeName: string;
 }
-
-/** google.rpc.Code numbers to names; tsmicro's options use that enum. */
-const codeNames = [
-  "OK",
-  "CANCELLED",
-  "UNKNOWN",
-  "INVALID_ARGUMENT",
-  "DEADLINE_EXCEEDED",
-  "NOT_FOUND",
-  "ALREADY_EXISTS",
-  "PERMISSION_DENIED",
-  "RESOURCE_EXHAUSTED",
-  "FAILED_PRECONDITION",
-  "ABORTED",
-  "OUT_OF_RANGE",
-  "UNIMPLEMENTED",
-  "INTERNAL",
-  "UNAVAILABLE",
-  "DATA_LOSS",
-  "UNAUTHENTICATED",
-];
 
 /**
  * The enums of a file marked as error reasons with `(tsmicro.default_code)`
@@ -95,7 +78,7 @@ export function buildErrorEnums(file: DescFile, registry: Registry, comments: Co
           constructorName: camel,
           checkName: `is${camel.charAt(0).toUpperCase()}${camel.slice(1)}`,
           reasonLiteral: JSON.stringify(value.name),
-          codeName: codeNames[code] ?? "UNKNOWN",
+          codeName: codeNames.has(code) ? codeName(code) : "UNKNOWN",
         };
       });
     const base = desc.name.replace(/Reason$/, "");

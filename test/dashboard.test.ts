@@ -7,12 +7,11 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { Code, codeName, connect, silentLogger } from "@tsmicro/runtime";
+import { connect, silentLogger } from "@tsmicro/runtime";
 import { createDashboard, createGateway, type Dashboard } from "@tsmicro/gateway";
 import { SignJWT } from "jose";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { codeName as pageCodeName } from "../runtime/gateway/web/grpc-code.js";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { repoRoot } from "./support/cli.js";
 import { closedPort, startEtcdCluster, type EtcdCluster, etcdProgram } from "./support/etcd.js";
@@ -389,13 +388,6 @@ describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
     expect(gzipped).toBeLessThan(200 * 1024);
     const html = await readFile(join(web, "index.html"), "utf8");
     expect(html).not.toMatch(/https?:\/\//);
-  });
-});
-
-describe("the dashboard page's gRPC code names", () => {
-  it("are the runtime's, code for code", () => {
-    for (const code of Object.values(Code)) expect(pageCodeName(code)).toBe(codeName(code));
-    expect(pageCodeName(17)).toBe(codeName(17));
   });
 });
 

@@ -1,6 +1,6 @@
 /** The page's calls to the dashboard's server; the types of what it sends are the server's own. */
 import type { CallOutcome } from "../src/dashboard/dashboard-api";
-import { codeName } from "./grpc-code";
+import { codeName } from "@tsmicro/runtime/errors";
 
 export type {
   BreakerView,
