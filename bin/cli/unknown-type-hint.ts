@@ -1,5 +1,6 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { closestName } from "@tsmicro/runtime/errors";
 
 /** One .proto of the project as the compiler read it: its path under the proto folder and its text. */
 export interface ProtoSource {
@@ -181,26 +182,11 @@ export function protoFileOf(typeName: string, name: string): string {
   return `${name.replace(/(?<=[a-z0-9])([A-Z])/g, "_$1").toLowerCase()}.proto`;
 }
 
-/** The one candidate within two edits of `name` (case aside), if exactly one is nearest. */
+/** The candidate `name` is most likely a slip of (case aside), as flags and commands are told. */
 function nearest(name: string, candidates: readonly string[]): string | undefined {
-  const scored = candidates
-    .map((candidate) => ({ candidate, distance: editDistance(name.toLowerCase(), candidate.toLowerCase()) }))
-    .filter((s) => s.distance <= Math.min(2, Math.floor(name.length / 2)))
-    .sort((a, b) => a.distance - b.distance);
-  const best = scored[0];
-  return best && scored[1]?.distance !== best.distance ? best.candidate : undefined;
-}
-
-/** Levenshtein distance: how many one-letter edits turn `a` into `b`. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++)
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    previous = current;
-  }
-  return previous[b.length]!;
+  const byLowerCase = new Map(candidates.map((candidate) => [candidate.toLowerCase(), candidate]));
+  const near = closestName(name.toLowerCase(), byLowerCase.keys());
+  return near === undefined ? undefined : byLowerCase.get(near);
 }
 
 /** The .proto files under `protoDir` with their text, paths relative and `/`-separated; none when it cannot be read. */
