@@ -13,6 +13,8 @@ export * from "./routing/index.js";
 // What metadata from outside may hold: the gateway's forwarded headers, tsmicro call --metadata.
 export { isMetadataKey, isMetadataText, isReservedMetadataKey } from "./definition/metadata-rules.js";
 
+// A TsmicroError's copy with another message or metadata: what a client or the gateway adds to a failure.
+export { copyOfError } from "./errors/tsmicro-error.js";
 // The message of anything thrown.
 export { isAnswerTooLarge, messageOf } from "./transport/call-errors.js";
 // Why a file could not be read, in words: the gateway's config and key files, as config files say it.

@@ -27,6 +27,7 @@ import {
 } from "@tsmicro/runtime";
 import {
   BadRequest,
+  copyOfError,
   buildRequestFields,
   ErrorInfo,
   faultPlace,
@@ -154,16 +155,7 @@ export function withEmptyBodyNote(
 ): unknown {
   if (body !== undefined || !rule?.body || !isTsmicroError(error) || error.code !== Code.INVALID_ARGUMENT) return error;
   const note = `; the request body was empty, so ${method.desc.name} was called ${rule.body === "*" ? "with no fields set" : `without ${rule.body}`}: ${expectedBody(method, rule)}`;
-  const noted = new TsmicroError(error.code, `${error.message}${note}`, {
-    retryable: error.retryable,
-    unprocessed: error.unprocessed,
-    mayHaveBeenApplied: error.mayHaveBeenApplied,
-    details: error.details,
-    metadata: error.metadata,
-    cause: error.cause,
-  });
-  noted.stack = error.stack;
-  return noted;
+  return copyOfError(error, { message: `${error.message}${note}` });
 }
 
 /** What a route takes as its body, said for a client that sent none: `POST /v1/shops takes shop.v1.Shop's fields (name, description, …) as JSON`. */

@@ -3,7 +3,7 @@ import type { MethodDefinition } from "../definition/definition.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { abortedBy } from "../errors/aborted.js";
 import { failedService, nameFailedService } from "../errors/failed-service.js";
-import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
+import { Code, copyOfError, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Node } from "../registry/registry.js";
 import type { Selector } from "../selector/selector.js";
 import { type AttemptTimeout, type AttemptTimeouts, attemptTimeoutMs, LatencyEstimate } from "./attempt-timeout.js";
@@ -111,20 +111,9 @@ const transportDeadline = /^(?:Deadline exceeded: \S+ got no answer in time|dead
 function explainedDeadline(error: unknown, service: string, deadlineSetBy: string | undefined): unknown {
   if (deadlineSetBy === undefined || !isTsmicroError(error) || error.code !== Code.DEADLINE_EXCEEDED) return error;
   if (failedService(error) !== undefined || !transportDeadline.test(error.message)) return error;
-  const explained = new TsmicroError(
-    error.code,
-    error.message.replace(transportDeadline, `no answer from ${service} ${deadlineSetBy}`),
-    {
-      cause: error.cause,
-      details: error.details,
-      metadata: error.metadata,
-      retryable: error.retryable,
-      unprocessed: error.unprocessed,
-      mayHaveBeenApplied: error.mayHaveBeenApplied,
-    },
-  );
-  explained.stack = error.stack;
-  return explained;
+  return copyOfError(error, {
+    message: error.message.replace(transportDeadline, `no answer from ${service} ${deadlineSetBy}`),
+  });
 }
 
 /** No node tried yet. */

@@ -1,4 +1,4 @@
-import { isTsmicroError, TsmicroError } from "./tsmicro-error.js";
+import { copyOfError, isTsmicroError } from "./tsmicro-error.js";
 
 /**
  * The trailer naming the service whose call failed first down a chain of
@@ -21,20 +21,10 @@ export function failedService(error: unknown): string | undefined {
 
 /**
  * `error` naming `service` as the one whose call failed, unless it names one
- * already (a service further down, whose failure `service` passed on): a
- * copy with its code, message, flags, details and stack, since one error
- * object may fail several calls (every call of a connection that dropped).
+ * already (a service further down, whose failure `service` passed on), on a
+ * copy (see copyOfError).
  */
 export function nameFailedService(error: unknown, service: string): unknown {
   if (!isTsmicroError(error) || failedService(error) !== undefined) return error;
-  const named = new TsmicroError(error.code, error.message, {
-    retryable: error.retryable,
-    unprocessed: error.unprocessed,
-    mayHaveBeenApplied: error.mayHaveBeenApplied,
-    details: error.details,
-    metadata: { ...error.metadata, [failedServiceKey]: service },
-    cause: error.cause,
-  });
-  named.stack = error.stack;
-  return named;
+  return copyOfError(error, { metadata: { ...error.metadata, [failedServiceKey]: service } });
 }

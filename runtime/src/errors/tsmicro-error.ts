@@ -93,6 +93,27 @@ export class TsmicroError extends Error {
   }
 }
 
+/**
+ * A copy of `error` with its code, flags, details, cause and stack, and the message and metadata
+ * given (its own by default): an error object may fail several calls at once (every call of a
+ * connection that dropped), so what one caller adds goes on a copy.
+ */
+export function copyOfError(
+  error: TsmicroError,
+  { message = error.message, metadata = error.metadata }: { message?: string; metadata?: Metadata } = {},
+): TsmicroError {
+  const copy = new TsmicroError(error.code, message, {
+    retryable: error.retryable,
+    unprocessed: error.unprocessed,
+    mayHaveBeenApplied: error.mayHaveBeenApplied,
+    details: error.details,
+    metadata,
+    cause: error.cause,
+  });
+  copy.stack = error.stack;
+  return copy;
+}
+
 /** True for a TsmicroError, even one from another copy of the runtime. */
 export function isTsmicroError(error: unknown): error is TsmicroError {
   return error instanceof Error && error.name === "TsmicroError" && typeof (error as TsmicroError).code === "number";
