@@ -167,6 +167,35 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     ]);
   });
 
+  it("says to move an rpc's code into the new stub when its service lost that rpc and gained another (a rename)", async () => {
+    const created = await create("renamed");
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "renamed");
+    const protoPath = join(project, "proto/renamed/v1/renamed.proto");
+    const proto = await readFile(protoPath, "utf8");
+    await writeFile(
+      protoPath,
+      proto.replace(
+        "  // DeleteRenamed",
+        "  rpc CountRenameds(GetRenamedRequest) returns (Renamed);\n  // DeleteRenamed",
+      ),
+    );
+    expect((await generate(project)).code).toBe(0);
+    await writeFile(
+      protoPath,
+      proto.replace(
+        "  // DeleteRenamed",
+        "  rpc CountAllRenameds(GetRenamedRequest) returns (Renamed);\n  // DeleteRenamed",
+      ),
+    );
+    const generated = await generate(project);
+    expect(generated.code, generated.stderr).toBe(0);
+    expect(generated.stdout.split("\n").filter((line) => line.startsWith("orphaned:"))).toEqual([
+      "orphaned: src/handler/renamed-service/count-renameds.ts: no rpc of RenamedService is written here any more; " +
+        "if its rpc became renamed.v1.RenamedService/CountAllRenameds, move its code into src/handler/renamed-service/count-all-renameds.ts; else delete it",
+    ]);
+  });
+
   it("writes a new rpc's stub beside a helper of the user's that has its file name, and says so", async () => {
     const created = await create("tally");
     expect(created.code, created.stderr).toBe(0);

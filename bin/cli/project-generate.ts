@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { isSetupError } from "@tsmicro/runtime/errors";
-import type { ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
+import type { Orphan, ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
 import type { ServiceScaffold } from "../../generator/scaffold/source-model.js";
 import { CommandError } from "./command-error.js";
 import { formatFiles } from "./format.js";
@@ -264,11 +264,26 @@ export function projectReport(result: ProjectGenerateResult): string {
     ...result.created.map((file) => `created ${file.path} (${file.why})${nextStep(file, result.created)}`),
     ...(result.migration ? [`created ${result.migration} (the entities changed)`] : []),
     ...result.warnings.map((warning) => `migration: not applied by tsmicro: ${warning}`),
-    ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; delete it or move its code`),
+    ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; ${orphanStep(orphan, result)}`),
     ...result.unserved.map((line) => `not served: ${line}`),
     ...(result.behind ? [behindLine(result.behind)] : []),
   ];
   return lines.map((line) => `${line}\n`).join("");
+}
+
+/**
+ * What to do with an rpc's file left behind. When its service lost that one rpc and gained one (a
+ * rename, most likely: `CountShops` became `CountAllShops`), the code belongs in the new rpc's stub.
+ */
+function orphanStep(orphan: Orphan, result: ProjectGenerateResult): string {
+  const folder = orphan.path.slice(0, orphan.path.lastIndexOf("/") + 1);
+  const inFolder = (path: string) => path.startsWith(folder) && !path.slice(folder.length).includes("/");
+  const stubs = result.created.filter((file) => inFolder(file.path) && file.why.startsWith("rpc "));
+  const orphans = result.orphans.filter((other) => inFolder(other.path));
+  if (stubs.length !== 1 || orphans.length !== 1 || !orphan.why.startsWith("no rpc "))
+    return "delete it or move its code";
+  const rpc = /^rpc (\S+?)(;|$)/.exec(stubs[0]!.why)?.[1];
+  return `if its rpc became ${rpc}, move its code into ${stubs[0]!.path}; else delete it`;
 }
 
 /** The line saying which other services of the workspace a service's own generate left behind, and what to run. */
