@@ -196,6 +196,35 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     ]);
   });
 
+  it("says a new entity's data service is not wired into the handlers' Dependencies on every run until it is", async () => {
+    const created = await create("wired");
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "wired");
+    const protoPath = join(project, "proto/wired/v1/wired.proto");
+    await writeFile(
+      protoPath,
+      `${await readFile(protoPath, "utf8")}\nmessage Part {\n  option (tsmicro.entity) = {};\n  string id = 1;\n  string label = 2;\n}\n`,
+    );
+    const lines = async (prefix: string) =>
+      (await generate(project)).stdout.split("\n").filter((line) => line.startsWith(prefix));
+    expect((await lines("created src/domain/service/"))[0]).toContain("; wire it: add new PartDataService(");
+    const unwired =
+      "not wired: add parts: PartDataService to Dependencies in src/handler/dependencies.ts, and " +
+      "new PartDataService(new SqlPartRepository(database.db)) to the deps in src/main.ts, to use entity Part";
+    expect(await lines("not wired:")).toEqual([unwired]);
+    expect(await lines("not wired:")).toEqual([unwired]);
+    const dependencies = join(project, "src/handler/dependencies.ts");
+    const text = await readFile(dependencies, "utf8");
+    await writeFile(
+      dependencies,
+      `import type { PartDataService } from "../domain/service/part-data-service.js";\n${text.replace(
+        "export interface Dependencies {",
+        "export interface Dependencies {\n  readonly parts: PartDataService;",
+      )}`,
+    );
+    expect(await lines("not wired:")).toEqual([]);
+  });
+
   it("writes a new rpc's stub beside a helper of the user's that has its file name, and says so", async () => {
     const created = await create("tally");
     expect(created.code, created.stderr).toBe(0);

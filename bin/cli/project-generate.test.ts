@@ -10,6 +10,7 @@ const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResul
   migration: undefined,
   warnings: [],
   unserved: [],
+  unwired: [],
 });
 
 describe("tsmicro generate's report on a project's own files", () => {

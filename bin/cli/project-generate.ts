@@ -4,7 +4,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { isSetupError } from "@tsmicro/runtime/errors";
 import type { Orphan, ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
-import type { ServiceScaffold } from "../../generator/scaffold/source-model.js";
+import type { EntityScaffold, ServiceScaffold } from "../../generator/scaffold/source-model.js";
 import { CommandError } from "./command-error.js";
 import { formatFiles } from "./format.js";
 import { compileRequest } from "./generate-command.js";
@@ -37,6 +37,8 @@ export interface ProjectGenerateResult {
   readonly warnings: readonly string[];
   /** Services of the protos that src/main.ts does not name, so does not serve: what to add, one line each. */
   readonly unserved: readonly string[];
+  /** Entities whose data service the handlers' Dependencies do not name: what to add, one line each. */
+  readonly unwired: readonly string[];
   /**
    * Run in a workspace service's folder: the other services' folders of generated files whose copies
    * of the shared protos now differ from this one's (`services/edge/src/gen`), and the workspace root,
@@ -169,6 +171,7 @@ async function planProject(
       migration: migration.files.find((f) => f.path !== schemaFile)?.path,
       warnings: migration.warnings,
       unserved: await unserved(root, sources.model.services, sources.missing),
+      unwired: await unwired(root, sources.model.entities, sources.missing),
     };
   };
   return { request, write };
@@ -213,6 +216,29 @@ async function unserved(
     .filter((service) => !new RegExp(`\\b${service.definitionName}\\b`).test(main))
     .filter((service) => !created.some((file) => file.why === `service ${service.name}`))
     .map((s) => `add service.handle(${s.definitionName}, ${s.factoryName}(deps)) to src/main.ts to serve ${s.name}`);
+}
+
+/**
+ * The entities whose data service the handlers' Dependencies do not name: the line that created it
+ * says to wire it once, and type-checking passes until a handler uses it, so every run says so until
+ * src/handler/dependencies.ts does (the type checker then holds src/main.ts to building it).
+ */
+async function unwired(
+  root: string,
+  entities: readonly EntityScaffold[],
+  created: readonly ScaffoldFile[],
+): Promise<string[]> {
+  const text = await readFile(join(root, "src/handler/dependencies.ts"), "utf8").catch(() => undefined);
+  if (text === undefined) return [];
+  const dependencies = codeOf(text);
+  return entities
+    .filter((entity) => !new RegExp(`\\b${entity.name}DataService\\b`).test(dependencies))
+    .filter((entity) => !created.some((file) => file.why === `entity ${entity.name}`))
+    .map(
+      (e) =>
+        `add ${e.camelPlural}: ${e.name}DataService to Dependencies in src/handler/dependencies.ts, and ` +
+        `new ${e.name}DataService(new Sql${e.name}Repository(database.db)) to the deps in src/main.ts, to use entity ${e.name}`,
+    );
 }
 
 /** The text of the project's handler files (`src/handler/**.ts`), by path: how the scaffold finds an rpc written under another file name. */
@@ -266,6 +292,7 @@ export function projectReport(result: ProjectGenerateResult): string {
     ...result.warnings.map((warning) => `migration: not applied by tsmicro: ${warning}`),
     ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; ${orphanStep(orphan, result)}`),
     ...result.unserved.map((line) => `not served: ${line}`),
+    ...result.unwired.map((line) => `not wired: ${line}`),
     ...(result.behind ? [behindLine(result.behind)] : []),
   ];
   return lines.map((line) => `${line}\n`).join("");
