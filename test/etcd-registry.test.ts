@@ -394,6 +394,30 @@ describeEtcd("etcd registry", () => {
     );
     expect(String(error)).not.toMatch(/DEADLINE_EXCEEDED|LB pick|name resolution/);
   });
+
+  it("words a heartbeat that got no answer with its whole timeout, not the little its last try had left", async () => {
+    // etcd stopped, then back but not answering yet (replaying its log, say): the heartbeat's first
+    // tries fail at once, and the one that meets the silent etcd waits out what is left of the timeout.
+    const proxy = await startFaultProxy(cluster.endpoints[0]!.replace(/^http:\/\//, ""));
+    cleanups.push(() => proxy.close());
+    const registry = createEtcdRegistry({ addresses: [proxy.address], requestTimeoutMs: 2_000 });
+    await registry.start();
+    cleanups.push(() => registry.stop());
+    const service = greeter("starting.greeter", ["s1"]);
+    await registry.register(service, { ttlMs: 10_000 });
+    proxy.refuse(true);
+    proxy.reset();
+    const heartbeat = registry.register(service, { ttlMs: 10_000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await sleep(1_500);
+    proxy.freeze();
+    proxy.refuse(false);
+    const error = await heartbeat;
+    expect(isTsmicroError(error) && error.code).toBe(Code.UNAVAILABLE);
+    expect(String(error)).toContain("failed: etcd did not answer within 2 s; is it running and reachable?");
+  });
 });
 
 describe("etcd failures in words", () => {

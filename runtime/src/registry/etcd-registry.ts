@@ -11,6 +11,7 @@ import {
   EtcdAuthenticationFailedError,
   EtcdLeaseInvalidError,
   EtcdPermissionDeniedError,
+  GRPCDeadlineExceededError,
   isRecoverableError,
   type IKeyValue,
   type IOptions,
@@ -162,7 +163,7 @@ class EtcdRegistry implements Registry {
    */
   async #renew(lease: Lease): Promise<void> {
     const deadline = Date.now() + this.#requestTimeoutMs;
-    let lastError: unknown = new Error(`no answer within ${this.#requestTimeoutMs} ms`);
+    let lastError: unknown = new EtcdNoAnswerError(this.#requestTimeoutMs);
     for (
       let waitMs: number = renewBackoff.firstMs;
       Date.now() < deadline;
@@ -177,7 +178,9 @@ class EtcdRegistry implements Registry {
       }
       await sleep(Math.max(0, Math.min(waitMs, deadline - Date.now())));
     }
-    throw lastError;
+    // The last try timed out on what was left of the deadline, which may be a few milliseconds: the
+    // heartbeat as a whole waited the request timeout, and that is the wait worth reporting.
+    throw lastError instanceof GRPCDeadlineExceededError ? new EtcdNoAnswerError(this.#requestTimeoutMs) : lastError;
   }
 
   /** Makes etcd hold the entry's wanted record on a live lease, with as little work as the current state allows. */
@@ -600,6 +603,13 @@ function stringMap(value: unknown): Record<string, string> {
   );
 }
 
+/** Tries of one request to etcd that went unanswered until its whole timeout. */
+class EtcdNoAnswerError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`no answer within ${timeoutMs} ms`);
+  }
+}
+
 function messageOf(error: unknown): string {
   // grpc-js ends connection errors with an empty "Resolution note"; it only adds noise.
   return (error instanceof Error ? error.message : String(error)).replace(/\.?\s*Resolution note:\s*$/, "");
@@ -708,6 +718,7 @@ export function etcdFailure(error: unknown, deadlineMs?: number): string {
   // etcd3 words these with grpc-js's code in front (`3 INVALID_ARGUMENT: etcdserver: …`).
   if (error instanceof EtcdAuthenticationFailedError) return "authentication failed (wrong user name or password)";
   if (error instanceof EtcdPermissionDeniedError) return "permission denied (the user has no role granting these keys)";
+  if (error instanceof EtcdNoAnswerError) return noAnswer(error.timeoutMs / 1000);
   const text = messageOf(error);
   if (text.includes("user name is empty")) return "etcd asks for a user name and password (authentication is enabled)";
   const socket = /connect (E[A-Z]+) ([^\s:]+:\d+)/.exec(text);
@@ -718,9 +729,10 @@ export function etcdFailure(error: unknown, deadlineMs?: number): string {
   if (unresolved) return `the name ${unresolved[1]!.replace(/^\[|\]$/g, "")} does not resolve`;
   // grpc-js: `4 DEADLINE_EXCEEDED: Deadline exceeded after 5.001s,name resolution: 0.000s,Waiting for LB pick (…)`.
   const deadline = /DEADLINE_EXCEEDED: Deadline exceeded after (\d+(?:\.\d+)?)s/.exec(text);
-  if (deadline) {
-    const seconds = deadlineMs === undefined ? Number(deadline[1]) : deadlineMs / 1000;
-    return `etcd did not answer within ${Math.round(seconds * 10) / 10} s; is it running and reachable?`;
-  }
+  if (deadline) return noAnswer(deadlineMs === undefined ? Number(deadline[1]) : deadlineMs / 1000);
   return text.replace(/\s*Resolution note:.*$/s, "");
+}
+
+function noAnswer(seconds: number): string {
+  return `etcd did not answer within ${Math.round(seconds * 10) / 10} s; is it running and reachable?`;
 }
