@@ -1,12 +1,15 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { sql, type Generated } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { openDatabase, openTestDatabase, type Database, type DatabaseOptions } from "../runtime/src/database/index.js";
 import { recordingLogger, waitFor } from "../runtime/src/broker/testdata/broker-conformance.js";
 import { failedService } from "../runtime/src/errors/failed-service.js";
 import { Code, TsmicroError } from "../runtime/src/errors/tsmicro-error.js";
+import type { Logger } from "../runtime/src/logging/logger.js";
+import { startFaultProxy } from "./support/fault-proxy.js";
 import { freePort } from "./support/ports.js";
 import { postgresBinDir, startPostgres, type PostgresServer } from "./support/postgres.js";
 
@@ -544,6 +547,75 @@ describe.skipIf(!postgresBinDir)("PostgreSQL going away while a service runs", (
       await database.close().catch(() => undefined);
       await server.stop();
     }
+  });
+});
+
+describe.skipIf(!postgresBinDir)("PostgreSQL's connections cut while a service runs", () => {
+  let server: PostgresServer;
+  // node-postgres emits the socket error of a client in use on the client, where an event nobody
+  // listens to is an uncaught exception: a service would exit with a stack trace.
+  const uncaught: unknown[] = [];
+  const onUncaught = (error: unknown) => uncaught.push(error);
+  const cleanups: Array<() => Promise<unknown>> = [];
+  beforeAll(async () => {
+    server = await startPostgres();
+  });
+  beforeEach(() => {
+    uncaught.length = 0;
+    process.on("uncaughtException", onUncaught);
+  });
+  afterEach(async () => {
+    process.off("uncaughtException", onUncaught);
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  /** The server through a proxy that can refuse and cut connections: an outage and its end, on one server. */
+  async function openThroughProxy(logger?: Logger) {
+    const proxy = await startFaultProxy(server.url.replace(/^postgres:\/\/postgres@|\/postgres$/g, ""));
+    cleanups.push(() => proxy.close());
+    const database = await openDatabase({ url: `postgres://postgres@${proxy.address}/postgres`, logger });
+    cleanups.push(() => database.close());
+    return { proxy, database };
+  }
+
+  it("fails a query whose connection is cut UNAVAILABLE, and the process does not crash on the connection's error", async () => {
+    const { proxy, database } = await openThroughProxy();
+    const slow = sql`select pg_sleep(2)`.execute(database.db).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await sleep(300);
+    proxy.reset();
+    const error = await slow;
+    expect(error).toBeInstanceOf(TsmicroError);
+    expect(error).toMatchObject({ code: Code.UNAVAILABLE });
+    expect(failedService(error)).toBe("postgres");
+    // The pool drops the dead connection and opens a new one.
+    await expect(sql`select 1 as one`.execute(database.db)).resolves.toMatchObject({ rows: [{ one: 1 }] });
+    expect(uncaught).toEqual([]);
+  });
+
+  it("fails UNAVAILABLE the next query of a transaction whose connection was cut between its queries", async () => {
+    const { proxy, database } = await openThroughProxy();
+    const error = await database.db
+      .transaction()
+      .execute(async (tx) => {
+        await sql`select 1`.execute(tx);
+        proxy.reset();
+        await sleep(200);
+        await sql`select 2`.execute(tx);
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toMatchObject({ code: Code.UNAVAILABLE });
+    expect(failedService(error)).toBe("postgres");
+    await expect(sql`select 1 as one`.execute(database.db)).resolves.toMatchObject({ rows: [{ one: 1 }] });
+    expect(uncaught).toEqual([]);
   });
 });
 

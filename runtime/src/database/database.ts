@@ -87,6 +87,10 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
     const reason = withoutSecrets(serverErrorText(error), url);
     logger?.warn({ database: where, reason }, "idle database connection lost");
   });
+  // pg-pool listens to a client's errors only while it is idle; node-postgres emits the socket error of one in use
+  // (a connection cut under a query) on the client too, and nobody listening would make it an uncaught exception
+  // that ends the process. The query in flight fails with it anyway, and a later one with "not queryable".
+  pool.on("connect", (client) => client.on("error", ignoreInUseClientError));
   try {
     const client = await pool.connect();
     client.release();
@@ -100,6 +104,9 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
   logger?.info({ database: "postgres", address: where }, "database opened");
   return database(db, "postgres", migrationsDir, logger, () => db.destroy());
 }
+
+/** See openPostgres: the error reaches the client's queries, and pg-pool drops the client when it is released. */
+function ignoreInUseClientError(): void {}
 
 function database<DB>(
   db: Kysely<DB>,

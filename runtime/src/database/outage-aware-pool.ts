@@ -10,7 +10,7 @@ const connectionCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPI
  * True for a failure of the connection rather than of the query: a socket error, SQLSTATE class
  * 08 (connection exception) or 57P01-57P03 (the server shutting down, crashed, or starting), or
  * node-postgres's own "Connection terminated" when the server went away mid-query or did not
- * answer a new connection in time.
+ * answer a new connection in time, and its "not queryable" on a client whose connection failed.
  */
 export function isConnectionFailure(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
@@ -18,7 +18,8 @@ export function isConnectionFailure(error: unknown): boolean {
   if (typeof code === "string" && (connectionCodes.has(code) || code.startsWith("08") || /^57P0[123]$/.test(code)))
     return true;
   // pg-pool's "timeout exceeded when trying to connect" is also a pool whose connections are all busy: not an outage.
-  return /^Connection terminated/.test(error.message);
+  // "not queryable": a query on a client whose connection failed since it was checked out (in a transaction).
+  return /^Connection terminated|^Client has encountered a connection error and is not queryable/.test(error.message);
 }
 
 /**
