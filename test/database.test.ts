@@ -598,6 +598,27 @@ describe.skipIf(!postgresBinDir)("PostgreSQL's connections cut while a service r
     expect(uncaught).toEqual([]);
   });
 
+  it("answers again without a restart once the server is back, and says so once per outage, as the registry and the broker do", async () => {
+    const { logger, entries } = recordingLogger();
+    const { proxy, database } = await openThroughProxy(logger);
+    const said = (message: string) => entries.filter((entry) => entry.message === message);
+    const selectOne = () => sql`select 1 as one`.execute(database.db);
+    await expect(selectOne()).resolves.toMatchObject({ rows: [{ one: 1 }] });
+    for (let outage = 1; outage <= 2; outage++) {
+      proxy.refuse(true);
+      proxy.reset();
+      await expect(selectOne()).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+      await expect(selectOne()).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+      proxy.refuse(false);
+      await expect(selectOne()).resolves.toMatchObject({ rows: [{ one: 1 }] });
+      await expect(selectOne()).resolves.toMatchObject({ rows: [{ one: 1 }] });
+      expect(said("the database cannot be reached; calls that use it fail UNAVAILABLE")).toHaveLength(outage);
+      expect(said("the database answers again")).toHaveLength(outage);
+    }
+    expect(said("the database answers again")[0]?.fields).toEqual({ database: `${proxy.address}/postgres` });
+    expect(uncaught).toEqual([]);
+  });
+
   it("fails UNAVAILABLE the next query of a transaction whose connection was cut between its queries", async () => {
     const { proxy, database } = await openThroughProxy();
     const error = await database.db

@@ -27,7 +27,8 @@ export function isConnectionFailure(error: unknown): boolean {
  * UNAVAILABLE, saying which database (`where`, no password) and naming `postgres` as the failed
  * service: a handler passing it on answers its caller 503 through the gateway, not an INTERNAL
  * "internal error", and the caller does not send the call to another node, which shares the
- * database. The first such failure of an outage is logged; the pool reconnects by itself.
+ * database. The first such failure of an outage is logged, and so is the first query answered
+ * after it, as the registry and the broker say they are back; the pool reconnects by itself.
  */
 export function outageAwarePool(
   pool: PostgresPool,
@@ -49,15 +50,20 @@ export function outageAwarePool(
       "postgres",
     );
   };
+  // A query answered, not a connection handed out: the pool may hand out an idle one the outage has not reached yet.
+  const answered = (): void => {
+    if (!failing) return;
+    failing = false;
+    logger?.info({ database: where }, "the database answers again");
+  };
   // One wrapper per pooled client, so Kysely, which keeps a connection per client, finds its own again.
   const wrappers = new WeakMap<PostgresPoolClient, PostgresPoolClient>();
   return {
     async connect() {
       const client = await pool.connect().catch(failed);
-      failing = false;
       let wrapper = wrappers.get(client);
       if (!wrapper) {
-        wrapper = watched(client, failed);
+        wrapper = watched(client, failed, answered);
         wrappers.set(client, wrapper);
       }
       return wrapper;
@@ -66,12 +72,20 @@ export function outageAwarePool(
   };
 }
 
-/** `client` with a query whose connection fails passed to `failed`. */
-function watched(client: PostgresPoolClient, failed: (error: unknown) => never): PostgresPoolClient {
+/** `client` with a query whose connection fails passed to `failed`, and one answered reported to `answered`. */
+function watched(
+  client: PostgresPoolClient,
+  failed: (error: unknown) => never,
+  answered: () => void,
+): PostgresPoolClient {
   const query = (...args: unknown[]): unknown => {
     const result = (client.query as (...a: unknown[]) => unknown)(...args);
     // A cursor (streamed query) is no promise: it comes as it is.
-    return result instanceof Promise ? result.catch(failed) : result;
+    if (!(result instanceof Promise)) return result;
+    return result.then((rows: unknown) => {
+      answered();
+      return rows;
+    }, failed);
   };
   return { query: query as PostgresPoolClient["query"], release: (destroy) => client.release(destroy) };
 }
