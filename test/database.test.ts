@@ -9,6 +9,8 @@ import { recordingLogger, waitFor } from "../runtime/src/broker/testdata/broker-
 import { failedService } from "../runtime/src/errors/failed-service.js";
 import { Code, TsmicroError } from "../runtime/src/errors/tsmicro-error.js";
 import type { Logger } from "../runtime/src/logging/logger.js";
+import { activeTraceId } from "../runtime/src/tracing/active-trace-fields.js";
+import { loadContextManager, loadOtelApi } from "../runtime/src/tracing/otel-api.js";
 import { startFaultProxy } from "./support/fault-proxy.js";
 import { freePort } from "./support/ports.js";
 import { postgresBinDir, startPostgres, type PostgresServer } from "./support/postgres.js";
@@ -617,6 +619,39 @@ describe.skipIf(!postgresBinDir)("PostgreSQL's connections cut while a service r
     }
     expect(said("the database answers again")[0]?.fields).toEqual({ database: `${proxy.address}/postgres` });
     expect(uncaught).toEqual([]);
+  });
+
+  it("logs an idle connection's loss outside the trace of the call that happened to open it", async () => {
+    // The pool's error event comes from the socket, in the async context the socket was made in: the call
+    // that needed a new connection. Its trace_id on this line would send whoever follows it to an unrelated call.
+    const api = loadOtelApi();
+    const contextManager = new (loadContextManager().AsyncLocalStorageContextManager)().enable();
+    api.context.setGlobalContextManager(contextManager);
+    cleanups.push(async () => {
+      api.context.disable();
+      contextManager.disable();
+    });
+    const lines: Array<{ message: string | undefined; trace: string | undefined }> = [];
+    const log = (fields: object | string, message?: string) =>
+      void lines.push({ message: typeof fields === "string" ? fields : message, trace: activeTraceId() });
+    const logger: Logger = { trace: log, debug: log, info: log, warn: log, error: log, child: () => logger };
+    const call = api.trace.setSpan(
+      api.context.active(),
+      api.trace.wrapSpanContext({
+        traceId: "0af7651916cd43dd8448eb211c80319c",
+        spanId: "b7ad6b7169203331",
+        traceFlags: 1,
+      }),
+    );
+    const { proxy, database } = await openThroughProxy(logger);
+    const losses = () => lines.filter((line) => line.message === "idle database connection lost");
+    // The connection the opening made goes; a call makes the next.
+    proxy.reset();
+    await waitFor("the first idle connection's loss logged", () => losses().length === 1);
+    await api.context.with(call, () => sql`select 1`.execute(database.db));
+    proxy.reset();
+    await waitFor("the second idle connection's loss logged", () => losses().length === 2);
+    expect(losses().map((line) => line.trace)).toEqual([undefined, undefined]);
   });
 
   it("fails UNAVAILABLE the next query of a transaction whose connection was cut between its queries", async () => {

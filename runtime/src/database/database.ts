@@ -1,3 +1,4 @@
+import { AsyncResource } from "node:async_hooks";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Kysely, Migrator, PostgresDialect } from "kysely";
@@ -83,10 +84,15 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
     types: pgTypes(pg.types),
   });
   // An idle client's error (the server restarted) would otherwise crash the process; the next query reconnects.
-  pool.on("error", (error) => {
-    const reason = withoutSecrets(serverErrorText(error), url);
-    logger?.warn({ database: where, reason }, "idle database connection lost");
-  });
+  // It comes from the socket, in the context of the call that opened the connection: bound here, its line
+  // carries no trace_id of that unrelated call.
+  pool.on(
+    "error",
+    AsyncResource.bind((error: Error) => {
+      const reason = withoutSecrets(serverErrorText(error), url);
+      logger?.warn({ database: where, reason }, "idle database connection lost");
+    }),
+  );
   // pg-pool listens to a client's errors only while it is idle; node-postgres emits the socket error of one in use
   // (a connection cut under a query) on the client too, and nobody listening would make it an uncaught exception
   // that ends the process. The query in flight fails with it anyway, and a later one with "not queryable".
