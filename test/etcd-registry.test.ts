@@ -92,6 +92,13 @@ describeEtcd("etcd registry", () => {
     return registry;
   }
 
+  async function startedThrough(address: string): Promise<Registry> {
+    const registry = createEtcdRegistry({ addresses: [address], requestTimeoutMs: 500 });
+    await registry.start();
+    cleanups.push(() => registry.stop());
+    return registry;
+  }
+
   function watching(registry: Registry, service: string): AsyncIterator<RegistryEvent> {
     const watcher: Watcher = registry.watch({ service });
     cleanups.push(() => watcher.stop());
@@ -327,6 +334,34 @@ describeEtcd("etcd registry", () => {
     }, 3_000);
     expect(back.lease).not.toBe(lease);
     expect(nodeIds(await registry.getService("lost.greeter"))).toEqual(["l1"]);
+  });
+
+  it("re-registers at once a node whose lease expired while its heartbeats could not reach etcd", async () => {
+    // A partition between the service and etcd (or a frozen etcd) outlasting the TTL: etcd expires the
+    // lease while the service heartbeats on, in vain. Once etcd answers again, the node is written back
+    // at once, not at the next heartbeat (--register_interval later, with no node for callers meanwhile).
+    const proxy = await startFaultProxy(cluster.endpoints[0]!.replace(/^http:\/\//, ""));
+    cleanups.push(() => proxy.close());
+    const registry = await startedThrough(proxy.address);
+    const key = "/micro/registry/partitioned.greeter/p1";
+    const service = greeter("partitioned.greeter", ["p1"]);
+    await registry.register(service, { ttlMs: 4_000 });
+    const lease = (await raw.get(key).exec()).kvs[0]?.lease;
+    proxy.refuse(true);
+    proxy.reset();
+    await eventually(async () => {
+      await registry.register(service, { ttlMs: 4_000 }).catch(() => undefined);
+      if ((await raw.get(key).exec()).kvs.length > 0) throw new Error(`${key} not expired yet`);
+    }, 10_000);
+    // The last heartbeat, which failed too; none follows.
+    await expect(registry.register(service, { ttlMs: 4_000 })).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    proxy.refuse(false);
+    const back = await eventually(async () => {
+      const kv = (await raw.get(key).exec()).kvs[0];
+      if (!kv) throw new Error(`${key} not re-registered`);
+      return kv;
+    }, 4_000);
+    expect(back.lease).not.toBe(lease);
   });
 
   it("lets a node lapse when its heartbeats stop, and the next heartbeat registers it on a new lease", async () => {

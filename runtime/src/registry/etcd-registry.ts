@@ -228,8 +228,12 @@ class EtcdRegistry implements Registry {
     entry.written = undefined;
     // etcd cannot expire a lease before TTL has passed since the renewal was
     // asked for; a delete before then means the lease or key was taken away
-    // (revoked, or etcd lost it) while the service is alive.
-    if (Date.now() < entry.renewedAt + entry.wanted.ttlSeconds * 1000) this.#scheduleRecovery(entry, 0);
+    // (revoked, or etcd lost it) while the service is alive. A later one is an
+    // expiry: of a service gone quiet, left to its next heartbeat, or of one
+    // whose heartbeats kept coming and could not reach etcd (a partition, a
+    // frozen etcd), which is alive too and written back as soon as etcd answers.
+    const aliveAt = Math.max(entry.renewedAt, entry.heartbeatAt);
+    if (Date.now() < aliveAt + entry.wanted.ttlSeconds * 1000) this.#scheduleRecovery(entry, 0);
   }
 
   #scheduleRecovery(entry: NodeEntry, delayMs: number): void {
