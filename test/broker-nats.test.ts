@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -656,5 +657,50 @@ describeNats("nats broker when nats-server restarts", () => {
     const survivor = member();
     await survivor.subscribed;
     await waitFor("the redelivery to the other member", () => survivor.lines.includes("order-7 -"), 10_000);
+  });
+});
+
+describe("a NATS broker that cannot connect at start", () => {
+  const servers: Server[] = [];
+  afterAll(async () => {
+    for (const server of servers) await new Promise((resolve) => server.close(resolve));
+  });
+
+  /** A TCP server on 127.0.0.1 that does `onConnection` with each connection; its `host:port`. */
+  async function listening(onConnection: (socket: Socket) => void): Promise<string> {
+    const server = createServer(onConnection);
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  async function startFailure(address: string): Promise<string> {
+    const error = await createNatsBroker({ servers: [address], connectTimeoutMs: 500 })
+      .start()
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: "SetupError", code: "TSM_ERR_BROKER_UNREACHABLE" });
+    return (error as Error).message;
+  }
+
+  it("says in words why, not with the NATS client's codes", async () => {
+    const closed = `127.0.0.1:${await closedPort()}`;
+    expect(await startFailure(closed)).toBe(
+      `the nats broker at ${closed} cannot be used (connection refused: nothing listens there; is nats-server running?); start nats-server there, or point --broker_address at a running one (nats://host:4222)`,
+    );
+    const silent = await listening(() => undefined);
+    expect(await startFailure(silent)).toContain(
+      `the nats broker at ${silent} cannot be used (no answer within 0.5 s; is it a NATS server, and is it running?)`,
+    );
+    const closing = await listening((socket) => socket.destroy());
+    expect(await startFailure(closing)).toContain(
+      `the nats broker at ${closing} cannot be used (the connection was closed before NATS answered; is nats-server running behind that address?)`,
+    );
+    const http = await listening((socket) => socket.end("HTTP/1.1 400 Bad Request\r\n\r\n"));
+    expect(await startFailure(http)).toContain(
+      `the nats broker at ${http} cannot be used (what answers there is no NATS server; is --broker_address its client port, 4222 by default?)`,
+    );
+    expect(await startFailure("nohost.invalid:4222")).toContain(
+      "the nats broker at nohost.invalid:4222 cannot be used (the name nohost.invalid does not resolve)",
+    );
   });
 });

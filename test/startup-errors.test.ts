@@ -182,7 +182,7 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
     const exit = await echoNode([...local(), "--broker=nats", `--broker_address=nats://app:s3cret@127.0.0.1:${port}`]);
     expect(exit.code).toBe(1);
     expect(exit.stderrLines).toEqual([
-      `echo: cannot start: the nats broker at nats://app:[redacted]@127.0.0.1:${port} cannot be used (CONNECTION_REFUSED); start nats-server there, or point --broker_address at a running one (nats://host:4222) (TSM_ERR_BROKER_UNREACHABLE)`,
+      `echo: cannot start: the nats broker at nats://app:[redacted]@127.0.0.1:${port} cannot be used (connection refused: nothing listens there; is nats-server running?); start nats-server there, or point --broker_address at a running one (nats://host:4222) (TSM_ERR_BROKER_UNREACHABLE)`,
     ]);
     expect(exit.stdout).toContain("nats://app:[redacted]@");
     expect(exit.stdout).not.toContain("s3cret");

@@ -239,11 +239,12 @@ class NatsBroker implements Broker {
   }
 
   async #connect(nats: Nats): Promise<NatsConnection> {
+    const timeoutMs = this.options.connectTimeoutMs ?? natsBrokerDefaults.connectTimeoutMs;
     try {
       return await nats.connect({
         servers: [...this.#servers],
         name: this.options.name,
-        timeout: this.options.connectTimeoutMs ?? natsBrokerDefaults.connectTimeoutMs,
+        timeout: timeoutMs,
         // Fail loudly at start; once connected, keep reconnecting for ever.
         waitOnFirstConnect: false,
         reconnect: true,
@@ -255,7 +256,7 @@ class NatsBroker implements Broker {
         "TSM_ERR_BROKER_UNREACHABLE",
         "nats",
         this.#servers.join(","),
-        error instanceof Error ? error.message : String(error),
+        natsConnectFailure(error, timeoutMs),
         "start nats-server there, or point --broker_address at a running one (nats://host:4222)",
       );
     }
@@ -486,4 +487,27 @@ function statusFields(status: { type: string; data: unknown }): { server: string
     };
   }
   return { server: String(status.data) };
+}
+
+/**
+ * Why the first connection to NATS failed, in words: the client says `CONNECTION_REFUSED` or
+ * `TIMEOUT` (its error codes) or `unexpected response from server`, where a person wants to know
+ * what is at that address.
+ */
+function natsConnectFailure(error: unknown, timeoutMs: number): string {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === "CONNECTION_REFUSED") {
+    // Its code for a connection closed before the handshake too (a proxy with nothing behind it).
+    const cause = (error as { chainedError?: unknown }).chainedError;
+    return cause instanceof Error && cause.message.includes("ECONNREFUSED")
+      ? "connection refused: nothing listens there; is nats-server running?"
+      : "the connection was closed before NATS answered; is nats-server running behind that address?";
+  }
+  if (code === "TIMEOUT") return `no answer within ${timeoutMs / 1000} s; is it a NATS server, and is it running?`;
+  if (message === "unexpected response from server")
+    return "what answers there is no NATS server; is --broker_address its client port, 4222 by default?";
+  const unresolved = /getaddrinfo (?:ENOTFOUND|EAI_AGAIN) (\S+)/.exec(message);
+  if (unresolved) return `the name ${unresolved[1]} does not resolve`;
+  return message;
 }
