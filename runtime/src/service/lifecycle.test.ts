@@ -68,19 +68,30 @@ describe("Registration", () => {
     expect(await registry.getService("echo")).toEqual([]);
   });
 
-  it("a failed deregistration is logged, not thrown: the TTL removes the node", async () => {
-    const warnings: string[] = [];
-    const logger = { ...silentLogger(), warn: (_fields: object, message?: string) => warnings.push(message ?? "") };
+  it("a failed deregistration is logged as one line without a stack, saying the TTL removes the node, not thrown", async () => {
+    const warnings: { fields: object; message: string }[] = [];
+    const logger = {
+      ...silentLogger(),
+      warn: (fields: object, message?: string) => warnings.push({ fields, message: message ?? "" }),
+    };
     const registry: Registry = {
       ...createMemoryRegistry(),
       deregister: async () => {
-        throw new Error("registry gone");
+        // As the etcd registry fails it when etcd is down: a cause with grpc-js's text beneath.
+        throw new Error("etcd registry at 127.0.0.1:2379: deregistering x failed: connect ECONNREFUSED", {
+          cause: new Error("14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED"),
+        });
       },
     };
     const registration = new Registration(registry, record, { ttlMs: 1_000, intervalMs: 500, logger });
     await registration.start();
     await registration.stop();
-    expect(warnings).toEqual(["deregistration failed"]);
+    expect(warnings).toEqual([
+      {
+        fields: { reason: "etcd registry at 127.0.0.1:2379: deregistering x failed: connect ECONNREFUSED" },
+        message: "deregistration failed; the registry drops the node when its --register_ttl (1 s) runs out",
+      },
+    ]);
   });
 });
 

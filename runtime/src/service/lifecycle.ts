@@ -176,10 +176,16 @@ export class Registration {
     if (!this.#registered) return;
     this.#registered = false;
     await this.#beating;
-    await this.registry
-      .deregister(this.record)
-      .catch((error: unknown) => this.options.logger.warn({ err: error }, "deregistration failed"));
+    await this.registry.deregister(this.record).catch((error: unknown) => this.#deregistrationFailed(error));
     await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+  }
+
+  /** One line without a stack, as a failed heartbeat: the registry being down at shutdown is no bug of the service. */
+  #deregistrationFailed(error: unknown): void {
+    this.options.logger.warn(
+      { reason: error instanceof Error ? error.message : String(error) },
+      `deregistration failed; the registry drops the node when its --register_ttl (${this.options.ttlMs / 1000} s) runs out`,
+    );
   }
 
   /** A failed heartbeat, as one line without a stack: the registry being down is no bug of the service. */
