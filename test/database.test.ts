@@ -1,4 +1,5 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
@@ -686,6 +687,27 @@ describe("opening", () => {
     expect(error?.message).toContain(`127.0.0.1:${port}/shop`);
     expect(error?.message).not.toContain("s3cret-pw");
   });
+
+  it("says in words that PostgreSQL did not answer in time, as a frozen server or a dead link does", async () => {
+    // Accepts connections and says nothing, as a server stopped by SIGSTOP or a host whose packets are dropped.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const error = await openDatabase({ url: `postgres://app@127.0.0.1:${port}/shop` }).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; message: string },
+      );
+      expect(error?.code).toBe("TSM_ERR_DATABASE_UNREACHABLE");
+      expect(error?.message).toContain(
+        `the PostgreSQL server at 127.0.0.1:${port}/shop cannot be used (no answer within 10 s; is it running and reachable?)`,
+      );
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 20_000);
 
   it("says it is creating the embedded database on a first start, which takes seconds, and not after", async () => {
     const { logger, entries } = recordingLogger();

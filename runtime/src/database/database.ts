@@ -104,7 +104,7 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
     await pool.end().catch(() => undefined);
     throw new SetupError("TSM_ERR_DATABASE_UNREACHABLE", where, withoutSecrets(errorText(error), url));
   }
-  const watched = outageAwarePool(pool, where, (text) => withoutSecrets(text, url), logger);
+  const watched = outageAwarePool(pool, where, (error) => withoutSecrets(errorText(error), url), logger);
   // node-postgres would store year 10000, which PGlite refuses: both refuse it, before sending, as no Timestamp holds it.
   const db = new Kysely<DB>({ dialect: timestampRangeChecked(new PostgresDialect({ pool: watched })) });
   logger?.info({ database: "postgres", address: where }, "database opened");
@@ -231,6 +231,9 @@ function serverErrorText(error: unknown): string {
 
 export function errorText(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) return error.errors.map(errorText).join("; ");
+  // node-postgres's words for a server that accepted the connection and said nothing (frozen, a dead link).
+  if (error instanceof Error && error.message === "Connection terminated due to connection timeout")
+    return `no answer within ${connectTimeoutMs / 1000} s; is it running and reachable?`;
   if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
   return String(error);
 }

@@ -24,7 +24,7 @@ export function isConnectionFailure(error: unknown): boolean {
 
 /**
  * `pool` as Kysely reads it, with a lost or refused connection to the server failing the query
- * UNAVAILABLE, saying which database (`where`, no password) and naming `postgres` as the failed
+ * UNAVAILABLE, saying which database (`where`, no password) and why (`describe`), and naming `postgres` as the failed
  * service: a handler passing it on answers its caller 503 through the gateway, not an INTERNAL
  * "internal error", and the caller does not send the call to another node, which shares the
  * database. The first such failure of an outage is logged, and so is the first query answered
@@ -33,13 +33,13 @@ export function isConnectionFailure(error: unknown): boolean {
 export function outageAwarePool(
   pool: PostgresPool,
   where: string,
-  hide: (text: string) => string,
+  describe: (error: unknown) => string,
   logger?: Logger,
 ): PostgresPool {
   let failing = false;
   const failed = (error: unknown): never => {
     if (!isConnectionFailure(error)) throw error;
-    const reason = hide(error instanceof Error ? error.message || String((error as { code?: unknown }).code) : "");
+    const reason = describe(error);
     if (!failing)
       logger?.warn({ database: where, reason }, "the database cannot be reached; calls that use it fail UNAVAILABLE");
     failing = true;
