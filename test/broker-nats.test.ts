@@ -662,13 +662,20 @@ describeNats("nats broker when nats-server restarts", () => {
 
 describe("a NATS broker that cannot connect at start", () => {
   const servers: Server[] = [];
+  const sockets = new Set<Socket>();
   afterAll(async () => {
+    // A connection the client left open (to the silent server) would keep close() waiting.
+    for (const socket of sockets) socket.destroy();
     for (const server of servers) await new Promise((resolve) => server.close(resolve));
   });
 
   /** A TCP server on 127.0.0.1 that does `onConnection` with each connection; its `host:port`. */
   async function listening(onConnection: (socket: Socket) => void): Promise<string> {
-    const server = createServer(onConnection);
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+      onConnection(socket);
+    });
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     return `127.0.0.1:${(server.address() as AddressInfo).port}`;
