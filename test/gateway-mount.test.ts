@@ -45,6 +45,12 @@ describe("mountRoutes: a custom gateway with the generated LibraryRoutes", () =>
             after: (response) => ({ ...response, name: `${response.name} (checked)` }),
           },
           streamBooks: { after: (book) => ({ ...book, title: book.title.toUpperCase() }) },
+          createBook: {
+            before(request) {
+              if (!request.book) throw new TsmicroError(Code.INVALID_ARGUMENT, "book is required");
+              return request;
+            },
+          },
         }),
       ],
       { prefix: "/api", logger: withheld.logger },
@@ -98,6 +104,18 @@ describe("mountRoutes: a custom gateway with the generated LibraryRoutes", () =>
     expect(await created.json()).toMatchObject({ name: "shelves/s2/books/r9", title: "Dune", pages: 412 });
     const latest = await fetch(`${base}/api/v1/shelves/s3/books:latest`);
     expect(await latest.json()).toMatchObject({ name: "shelves/s3/books/latest", title: "latest" });
+  });
+
+  it("notes an empty body in a refusal of the call, naming the route with its prefix, and not in its own refusals", async () => {
+    const empty = await fetch(`${base}/api/v1/shelves/s2/books?request_id=r11`, { method: "POST" });
+    expect(empty.status).toBe(400);
+    expect(((await empty.json()) as { message: string }).message).toMatch(
+      /^book is required; the request body was empty, so CreateBook was called without book: POST \/api\/v1\/shelves\/\{shelf\}\/books takes /,
+    );
+    // Refused by the gateway before any call: the query's escape is no UTF-8.
+    const refused = await fetch(`${base}/api/v1/shelves/s2/books?request_id=%FF`, { method: "POST" });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { message: string }).message).not.toContain("was called");
   });
 
   it("reads any body as JSON whatever its content type, as tsmicro api does (curl -d sends a form's)", async () => {

@@ -72,7 +72,7 @@ export class GatewayCors {
 }
 
 /** An OPTIONS a browser sends before a cross-origin request it may not send unasked (the Fetch standard's CORS-preflight request). */
-function isPreflight(request: FastifyRequest): boolean {
+export function isPreflight(request: FastifyRequest): boolean {
   return (
     request.method === "OPTIONS" &&
     request.headers.origin !== undefined &&

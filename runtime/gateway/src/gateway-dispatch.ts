@@ -12,6 +12,7 @@ import type { GatewaySettings } from "./gateway-settings.js";
 import type { HttpTracing } from "./gateway-tracing.js";
 import { grpcTimeoutMs } from "./grpc-timeout.js";
 import { standardMethods } from "./http-methods.js";
+import { isPreflight } from "./gateway-cors.js";
 import { forwardedMetadata } from "./forwarded-metadata.js";
 import {
   type DetailTypes,
@@ -452,7 +453,7 @@ export class GatewayDispatch {
             const challenge = answer.text("www-authenticate");
             if (challenge !== undefined && isTsmicroError(error) && error.code === Code.UNAUTHENTICATED)
               void reply.header("www-authenticate", challenge);
-            throw withEmptyBodyNote(error, target, rule, parts.body);
+            throw withEmptyBodyNote(error, target, rule, parts.body, this.#settings.prefix);
           },
         );
       }
@@ -554,12 +555,7 @@ function eventHeaders(metadata: Metadata): Record<string, string> {
  */
 function preflightNote(request: FastifyRequest): string {
   const origin = request.headers.origin;
-  if (
-    request.method !== "OPTIONS" ||
-    origin === undefined ||
-    request.headers["access-control-request-method"] === undefined
-  )
-    return "";
+  if (!isPreflight(request) || origin === undefined) return "";
   const shown = origin.length > 100 ? `${origin.slice(0, 97)}...` : origin;
   return (
     `; this is a browser's CORS preflight from ${shown}, and this gateway allows no cross-origin calls: ` +

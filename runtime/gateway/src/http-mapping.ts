@@ -152,15 +152,16 @@ export function withEmptyBodyNote(
   method: GatewayMethod,
   rule: HttpRule | undefined,
   body: unknown,
+  prefix = "",
 ): unknown {
   if (body !== undefined || !rule?.body || !isTsmicroError(error) || error.code !== Code.INVALID_ARGUMENT) return error;
-  const note = `; the request body was empty, so ${method.desc.name} was called ${rule.body === "*" ? "with no fields set" : `without ${rule.body}`}: ${expectedBody(method, rule)}`;
+  const note = `; the request body was empty, so ${method.desc.name} was called ${rule.body === "*" ? "with no fields set" : `without ${rule.body}`}: ${expectedBody(method, rule, prefix)}`;
   return copyOfError(error, { message: `${error.message}${note}` });
 }
 
 /** What a route takes as its body, said for a client that sent none: `POST /v1/shops takes shop.v1.Shop's fields (name, description, …) as JSON`. */
-function expectedBody(method: GatewayMethod, rule: HttpRule): string {
-  const route = `${rule.method.toUpperCase()} ${rule.path}`;
+function expectedBody(method: GatewayMethod, rule: HttpRule, prefix: string): string {
+  const route = `${rule.method.toUpperCase()} ${prefix}${rule.path}`;
   const field = rule.body === "*" ? undefined : method.desc.input.fields.find((f) => f.name === rule.body);
   const message = rule.body === "*" ? method.desc.input : field?.fieldKind === "message" ? field.message : undefined;
   if (message === undefined || message.typeName.startsWith("google.protobuf."))
@@ -172,10 +173,13 @@ function expectedBody(method: GatewayMethod, rule: HttpRule): string {
   return `${route} takes a JSON object of ${message.typeName}'s fields${shown === "" ? "" : ` (${shown})`} as its body`;
 }
 
-/** The top-level fields a path template binds (`/v1/{shop.id}/x/{name=*}` binds shop and name), by proto name. */
+/**
+ * The top-level fields a path template binds whole (`/v1/{shop.id}/x/{name=*}` binds name; of
+ * shop, only its id), by proto name.
+ */
 function pathFields(path: string): Record<string, true> {
   const bound: Record<string, true> = {};
-  for (const [, variable] of path.matchAll(/\{([^}=.]+)/g)) if (variable) bound[variable] = true;
+  for (const [, variable] of path.matchAll(/\{([^}=.]+)[}=]/g)) if (variable) bound[variable] = true;
   return bound;
 }
 

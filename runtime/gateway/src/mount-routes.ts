@@ -159,6 +159,8 @@ export function mountRoutes(
       const match = router.find(request.method, path);
       const allow = match ? [] : router.methodsFor(path);
       if (!match && allow.length === 0) return reply.callNotFound();
+      // Whether the method was called: a refusal of the gateway's own before that (a bad query value) is no call's.
+      let called = false;
       try {
         if (!match) throw new MethodNotAllowedError(request.method, `${prefix}${path}`, allow);
         const { binding } = match.route;
@@ -167,6 +169,7 @@ export function mountRoutes(
           query: queryAt < 0 ? "" : raw.slice(queryAt + 1),
           body: request.body,
         });
+        called = true;
         const result = binding.handle(message, request);
         if (Symbol.asyncIterator in result) {
           return await sendStream(
@@ -181,7 +184,8 @@ export function mountRoutes(
         return await reply.type("application/json").send(JSON.stringify(json));
       } catch (error) {
         const binding = match?.route.binding;
-        const noted = binding ? withEmptyBodyNote(error, binding.target, binding.rule, request.body) : error;
+        const noted =
+          binding && called ? withEmptyBodyNote(error, binding.target, binding.rule, request.body, prefix) : error;
         const answer = answerOf(request, noted, log);
         return reply
           .code(answer.status)
