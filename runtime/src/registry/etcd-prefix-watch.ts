@@ -166,16 +166,19 @@ export class PrefixWatch {
       this.#delivered = Math.max(this.#delivered, resumedFrom - 1);
       return;
     }
+    // etcd ends a watch resumed from a compacted revision itself (see #endedByEtcd), and #resume goes on.
+    if (this.#current !== watch || (await isCompacted(this.#etcd, this.#keyPrefix, resumedFrom))) return;
     if (this.#current !== watch) return;
     // Events the resumed watch delivered meanwhile come again from the new one, in order.
     void this.#cancel(watch);
+    this.#delivered = told;
     this.#open(told + 1);
   }
 
   /**
    * After a reconnection: whether etcd still holds, as of `seen`, what the watch knows; on.reset when
-   * it does not. True when it found another etcd or a compacted history, or etcd does not answer:
-   * the watch is opened again, or etcd ends it, or nothing more can be told.
+   * it does not. True when it found another etcd or a compacted history: the watch is opened again,
+   * or etcd ends it.
    */
   async #checkReplaced(watch: EtcdWatcher, resumedFrom: number): Promise<boolean> {
     const at = this.#seen;
@@ -186,7 +189,8 @@ export class PrefixWatch {
         const then = await this.#etcd.getAll().prefix(this.#keyPrefix).revision(at).exec();
         if (!known.matches(then.kvs)) now = Number(then.header.revision);
       } catch (error) {
-        if (!(error instanceof GRPCOutOfRangeError)) return true;
+        // No answer: nothing to tell here, and #checkSkipped reopens the watch when it cannot tell either.
+        if (!(error instanceof GRPCOutOfRangeError)) return false;
         if (error.message.includes("compacted")) {
           // The same etcd, its history compacted: the present says whether the reader missed a change.
           // When it did not, the watch goes on; etcd cancels it if it resumed from a compacted revision.
@@ -204,7 +208,7 @@ export class PrefixWatch {
         } else {
           // A revision etcd has not reached: another etcd.
           now = await currentRevision(this.#etcd, this.#keyPrefix);
-          if (now === undefined) return true;
+          if (now === undefined) return false;
         }
       }
     } else {
