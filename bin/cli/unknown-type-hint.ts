@@ -114,7 +114,7 @@ function declaredHint(written: string, declared: readonly Declared[], { pkg, imp
 
 /** The hint for a name nothing declares: what proto calls another language's type, the name it is near, or to declare it. */
 function misspeltHint(written: string, declared: readonly Declared[], { pkg }: Place): string {
-  const alias = otherLanguages[written];
+  const alias = Object.hasOwn(otherLanguages, written) ? otherLanguages[written] : undefined;
   if (alias) return `: proto calls it \`${alias}\``;
   // A type of the same package is written as its simple name, unless the misspelling was qualified.
   const shown = (d: Declared) =>

@@ -22,6 +22,9 @@ export function jsonMistake(text: string, what: string, error: unknown): JsonMis
   return { line, column, reason };
 }
 
+/** How deep the scanner follows nested objects and arrays. */
+const maxDepth = 1_000;
+
 /** Where and why `text` is not JSON (RFC 8259), or undefined when it is; `what` names the text. */
 function locateJsonError(text: string, what: string): { offset: number; reason: string } | undefined {
   let i = 0;
@@ -58,7 +61,17 @@ function locateJsonError(text: string, what: string): { offset: number; reason: 
       } else i++;
     }
   };
+  let depth = 0;
   const members = (close: "}" | "]", member: () => void, item: string) => {
+    // The scanner recurses per level: a deeper text would overflow the stack rather than be told.
+    if (++depth > maxDepth) stop(`${what} nests more than ${maxDepth} levels deep`);
+    try {
+      membersOf(close, member, item);
+    } finally {
+      depth--;
+    }
+  };
+  const membersOf = (close: "}" | "]", member: () => void, item: string) => {
     i++;
     space();
     if (text.charAt(i) === close) {
