@@ -428,11 +428,12 @@ describe("tsmicro api --handler=web (createGateway)", () => {
       expect(await message(`${gateway.url!}/`)).toBe(
         "no service named in path /: the first path segment names the service, as /{service}/...; the web services this gateway reaches are /hello/, /shop.web.site/",
       );
+      // A gateway kept to a namespace names nothing outside it to its clients.
       expect(await message(`${namespaced.url!}/hello/who`)).toBe(
-        "no web service named shop.web.hello is registered (namespace shop.web); hello is, which a gateway started without --namespace reaches by /hello/…",
+        "no web service named shop.web.hello is registered (namespace shop.web); the web services this gateway reaches are /site/",
       );
       expect(await message(`${namespaced.url!}/nosuch`)).toBe(
-        "no web service named shop.web.nosuch is registered (namespace shop.web); the web services this gateway reaches are /site/; web services are registered outside this namespace under no --namespace (hello)",
+        "no web service named shop.web.nosuch is registered (namespace shop.web); the web services this gateway reaches are /site/",
       );
     } finally {
       await namespaced.stop();

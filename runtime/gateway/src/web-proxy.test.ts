@@ -30,6 +30,16 @@ describe("webServicesHint", () => {
     expect(webServicesHint([], "")).toBe("; no web service is registered so far (is it running?)");
   });
 
+  it("names no service outside a gateway's namespace", () => {
+    const names = ["admin.web.panel", "hello", "shop.web.site"];
+    expect(webServicesHint(names, "shop.web", "shop.web.panel")).toBe(
+      "; the web services this gateway reaches are /site/",
+    );
+    expect(webServicesHint(["admin.web.panel"], "shop.web", "shop.web.x")).toBe(
+      "; no web service is registered so far (is it running?)",
+    );
+  });
+
   it("names the first ten services reached and how many more there are", () => {
     const names = Array.from({ length: 12 }, (_, i) => `s${String(i).padStart(2, "0")}`);
     expect(webServicesHint(names, "", "nosuch")).toBe(

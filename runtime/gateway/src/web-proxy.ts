@@ -638,7 +638,9 @@ const hintedServices = 10;
  * path, and the namespaces of the others. `wanted` is the name the path asked for (with this
  * gateway's namespace), undefined for a path naming none.
  */
-export function webServicesHint(webServices: readonly string[], namespace: string, wanted?: string): string {
+export function webServicesHint(registered: readonly string[], namespace: string, wanted?: string): string {
+  // A gateway kept to a namespace names nothing outside it: what runs there is not its clients' to learn.
+  const webServices = namespace === "" ? registered : registered.filter((name) => name.startsWith(`${namespace}.`));
   if (webServices.length === 0) return "; no web service is registered so far (is it running?)";
   const segment = wanted === undefined ? undefined : withoutNamespace(wanted, namespace);
   const meant =
