@@ -21,7 +21,7 @@ import type { CallOutcome, FleetEvent, Info, MethodView, RouteView, ServiceDetai
 import { type DashboardSettings, isLoopbackHost } from "./dashboard-settings.js";
 import { eventViews } from "./event-views.js";
 import { FleetWatch } from "./fleet-watch.js";
-import { messageShape } from "./message-shape.js";
+import { messageShape, requestShape } from "./message-shape.js";
 
 /** What the dashboard's routes use. */
 export interface DashboardRoutesOptions {
@@ -124,7 +124,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
           kind: method.definition.kind,
           request: method.desc.input.typeName,
           response: method.desc.output.typeName,
-          requestShape: messageShape(method.desc.input),
+          requestShape: requestShape(method.desc.input),
           responseShape: messageShape(method.desc.output),
           routes: httpRulesOf(method).map((rule) => `${rule.method} ${rule.path}`),
         }),

@@ -1,7 +1,11 @@
 import { createFileRegistry, fromJson } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import {
+  FileDescriptorProtoSchema,
+  file_google_protobuf_field_mask,
+  file_google_protobuf_timestamp,
+} from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import { messageShape } from "./message-shape.js";
+import { messageShape, requestShape } from "./message-shape.js";
 
 /** A file with every kind of field the form must show, built as protoc would describe it. */
 const registry = createFileRegistry(
@@ -9,7 +13,7 @@ const registry = createFileRegistry(
     name: "shape.proto",
     package: "shape.v1",
     syntax: "proto3",
-    dependency: ["google/protobuf/timestamp.proto"],
+    dependency: ["google/protobuf/timestamp.proto", "google/protobuf/field_mask.proto"],
     enumType: [
       {
         name: "Genre",
@@ -50,17 +54,48 @@ const registry = createFileRegistry(
             typeName: ".shape.v1.Book",
             jsonName: "sequel",
           },
+          {
+            name: "subtitle",
+            number: 7,
+            label: "LABEL_OPTIONAL",
+            type: "TYPE_STRING",
+            jsonName: "subtitle",
+            proto3Optional: true,
+            oneofIndex: 0,
+          },
+        ],
+        oneofDecl: [{ name: "_subtitle" }],
+      },
+      {
+        name: "UpdateBookRequest",
+        field: [
+          {
+            name: "book",
+            number: 1,
+            label: "LABEL_OPTIONAL",
+            type: "TYPE_MESSAGE",
+            typeName: ".shape.v1.Book",
+            jsonName: "book",
+          },
+          {
+            name: "update_mask",
+            number: 2,
+            label: "LABEL_OPTIONAL",
+            type: "TYPE_MESSAGE",
+            typeName: ".google.protobuf.FieldMask",
+            jsonName: "updateMask",
+          },
         ],
       },
     ],
   }),
-  (name) => (name === file_google_protobuf_timestamp.proto.name ? file_google_protobuf_timestamp : undefined),
+  (name) => [file_google_protobuf_timestamp, file_google_protobuf_field_mask].find((file) => file.proto.name === name),
 );
 
 describe("messageShape", () => {
   it("spells out every field at its zero value in JSON names, stopping a recursive message", () => {
     const shape = messageShape(registry.getMessage("shape.v1.Book")!) as Record<string, unknown>;
-    expect(Object.keys(shape)).toEqual(["title", "pageCount", "genre", "tags", "published", "sequel"]);
+    expect(Object.keys(shape)).toEqual(["title", "pageCount", "genre", "tags", "published", "sequel", "subtitle"]);
     expect(shape).toMatchObject({
       title: "",
       pageCount: "0",
@@ -82,5 +117,21 @@ describe("messageShape", () => {
   it("is a request the method accepts as it stands", () => {
     const book = registry.getMessage("shape.v1.Book")!;
     expect(() => fromJson(book, messageShape(book), { registry })).not.toThrow();
+  });
+});
+
+describe("requestShape", () => {
+  it("fills an update request's resource with its scalar fields alone, at zero, which an omitted mask leaves as stored", () => {
+    const update = registry.getMessage("shape.v1.UpdateBookRequest")!;
+    expect(requestShape(update)).toEqual({
+      book: { title: "", pageCount: "0", genre: "GENRE_UNSPECIFIED" },
+      updateMask: "",
+    });
+    expect(() => fromJson(update, requestShape(update), { registry })).not.toThrow();
+  });
+
+  it("is the message's shape for any other request", () => {
+    const book = registry.getMessage("shape.v1.Book")!;
+    expect(requestShape(book)).toEqual(messageShape(book));
   });
 });

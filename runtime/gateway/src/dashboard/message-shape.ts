@@ -42,6 +42,41 @@ export function messageShape(message: DescMessage, depth = 0): JsonValue {
   return shape;
 }
 
+/**
+ * What the call form is pre-filled with for a request: its shape, except that an update request
+ * (one with a google.protobuf.FieldMask field) gets its resource's scalar and enum fields alone,
+ * at zero, and an empty mask. A service that reads an omitted mask as AIP-134 does (a scaffolded
+ * one) changes the fields set to other than zero, so what the form leaves as it came is kept; a
+ * message, list or oneof filled in for show would count as set, and replace what is stored.
+ */
+export function requestShape(message: DescMessage): JsonValue {
+  if (!message.fields.some(isFieldMask)) return messageShape(message);
+  const shape: Record<string, JsonValue> = {};
+  for (const field of message.fields) {
+    if (field.fieldKind === "message" && !isFieldMask(field) && wellKnownExamples[field.message.typeName] === undefined)
+      shape[field.jsonName] = scalarsOf(field.message);
+    else if (field.fieldKind === "scalar" || field.fieldKind === "enum" || isFieldMask(field))
+      shape[field.jsonName] = fieldShape(field, 0);
+  }
+  return shape;
+}
+
+function isFieldMask(field: DescField): boolean {
+  return field.fieldKind === "message" && field.message.typeName === "google.protobuf.FieldMask";
+}
+
+/**
+ * A message's scalar and enum fields at zero; oneof members and `optional` fields left out, which
+ * count as set even at zero.
+ */
+function scalarsOf(message: DescMessage): JsonValue {
+  const shape: Record<string, JsonValue> = {};
+  for (const field of message.fields)
+    if ((field.fieldKind === "scalar" || field.fieldKind === "enum") && !field.oneof && !field.proto.proto3Optional)
+      shape[field.jsonName] = fieldShape(field, 0);
+  return shape;
+}
+
 function fieldShape(field: DescField, depth: number): JsonValue {
   switch (field.fieldKind) {
     case "map":
