@@ -145,6 +145,10 @@ describe("a --workspace system", () => {
         "behind: services/edge/src/gen, services/user/src/gen hold the shared protos as they were: " +
           "run npm run generate at the workspace root (../..), which regenerates every service\n",
       );
+      // A second run changes nothing in order's folder, and the others are behind still.
+      const again = await inOrder();
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toContain("behind: services/edge/src/gen, services/user/src/gen");
       const everyService = await inProject(root, "npx", ["tsmicro", "generate"], env);
       expect(everyService.code, everyService.stderr).toBe(0);
       expect(everyService.stdout).toContain("services/edge: generated");

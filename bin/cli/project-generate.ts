@@ -79,13 +79,16 @@ export async function generateProject(root: string, options: ProjectGenerateOpti
 
 /**
  * The folders of generated files (relative to `workspace`) of its other services whose files of the
- * shared protos differ from those `result` just wrote in `root` (or that it removed): each service
+ * shared protos differ from those `result` just generated in `root` (or that it removed): each service
  * generates every proto for itself, so one regenerated in its own folder leaves the others' copies
  * behind an edit, without a word. Each service's entity files and database.ts are its own, and not compared.
  */
 async function behindIn(workspace: string, root: string, result: ProjectGenerateResult): Promise<string[]> {
-  const { written, removed } = result.generated;
-  const shared = [...written, ...removed].filter((file) => !/(^|\/)database\.ts$|\.entity\.ts$/.test(file));
+  // Those this run left as they were count too: a second run, which changed nothing, still says it.
+  const { written, unchanged, removed } = result.generated;
+  const shared = [...written, ...unchanged, ...removed].filter(
+    (file) => !/(^|\/)database\.ts$|\.entity\.ts$/.test(file),
+  );
   const read = (path: string) => readFile(path, "utf8").catch(() => undefined);
   const ours = new Map(await Promise.all(shared.map(async (f) => [f, await read(join(root, result.out, f))] as const)));
   const behind: string[] = [];
