@@ -212,13 +212,11 @@ async function unserved(
   services: readonly ServiceScaffold[],
   created: readonly ScaffoldFile[],
 ): Promise<string[]> {
-  const text = await readFile(join(root, "src/main.ts"), "utf8").catch(() => undefined);
-  if (text === undefined) return [];
-  const main = codeOf(text);
-  return services
-    .filter((service) => !new RegExp(`\\b${service.definitionName}\\b`).test(main))
-    .filter((service) => !created.some((file) => file.why === `service ${service.name}`))
-    .map((s) => `add service.handle(${s.definitionName}, ${s.factoryName}(deps)) to src/main.ts to serve ${s.name}`);
+  const existing = services.filter((s) => !created.some((file) => file.why === `service ${s.name}`));
+  const missing = await unnamedIn(root, "src/main.ts", existing, (s) => s.definitionName);
+  return missing.map(
+    (s) => `add service.handle(${s.definitionName}, ${s.factoryName}(deps)) to src/main.ts to serve ${s.name}`,
+  );
 }
 
 /**
@@ -231,17 +229,21 @@ async function unwired(
   entities: readonly EntityScaffold[],
   created: readonly ScaffoldFile[],
 ): Promise<string[]> {
-  const text = await readFile(join(root, "src/handler/dependencies.ts"), "utf8").catch(() => undefined);
+  const existing = entities.filter((e) => !created.some((file) => file.why === `entity ${e.name}`));
+  const missing = await unnamedIn(root, "src/handler/dependencies.ts", existing, (e) => `${e.name}DataService`);
+  return missing.map(
+    (e) =>
+      `add ${e.camelPlural}: ${e.name}DataService to Dependencies in src/handler/dependencies.ts, and ` +
+      `new ${e.name}DataService(new Sql${e.name}Repository(database.db)) to the deps in src/main.ts, to use entity ${e.name}`,
+  );
+}
+
+/** The items whose `word` the code of the project's `file` (comments and imports left out) does not name; none when it is missing. */
+async function unnamedIn<T>(root: string, file: string, items: readonly T[], word: (item: T) => string): Promise<T[]> {
+  const text = await readFile(join(root, file), "utf8").catch(() => undefined);
   if (text === undefined) return [];
-  const dependencies = codeOf(text);
-  return entities
-    .filter((entity) => !new RegExp(`\\b${entity.name}DataService\\b`).test(dependencies))
-    .filter((entity) => !created.some((file) => file.why === `entity ${entity.name}`))
-    .map(
-      (e) =>
-        `add ${e.camelPlural}: ${e.name}DataService to Dependencies in src/handler/dependencies.ts, and ` +
-        `new ${e.name}DataService(new Sql${e.name}Repository(database.db)) to the deps in src/main.ts, to use entity ${e.name}`,
-    );
+  const code = codeOf(text);
+  return items.filter((item) => !new RegExp(`\\b${word(item)}\\b`).test(code));
 }
 
 /** The text of the project's handler files (`src/handler/**.ts`), by path: how the scaffold finds an rpc written under another file name. */
