@@ -167,8 +167,7 @@ export class PrefixWatch {
       return;
     }
     // etcd ends a watch resumed from a compacted revision itself (see #endedByEtcd), and #resume goes on.
-    if (this.#current !== watch || (await isCompacted(this.#etcd, this.#keyPrefix, resumedFrom))) return;
-    if (this.#current !== watch) return;
+    if ((await isCompacted(this.#etcd, this.#keyPrefix, resumedFrom)) || this.#current !== watch) return;
     // Events the resumed watch delivered meanwhile come again from the new one, in order.
     void this.#cancel(watch);
     this.#delivered = told;
