@@ -11,6 +11,8 @@ import type { AddressInfo } from "node:net";
 export interface FaultProxy {
   /** `127.0.0.1:port` to call instead of the target. */
   readonly address: string;
+  /** How many connections it has taken so far (refused ones not counted). */
+  readonly accepted: number;
   /** From now on, bytes either way are dropped. */
   freeze(): void;
   /** Holds every chunk this long before passing it on (0: none); order is kept. */
@@ -30,6 +32,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   let frozen = false;
   let delayMs = 0;
   let refusing = false;
+  let accepted = 0;
   const relay = (from: Socket, to: Socket) => {
     // A chunk never overtakes one held before it, whatever the delay is now.
     let heldUntil = 0;
@@ -46,6 +49,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       inbound.destroy();
       return;
     }
+    accepted++;
     const outbound = connect(port, host);
     for (const socket of [inbound, outbound]) {
       sockets.add(socket);
@@ -62,6 +66,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get accepted() {
+      return accepted;
+    },
     freeze: () => {
       frozen = true;
     },
