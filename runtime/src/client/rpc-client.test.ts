@@ -431,6 +431,32 @@ describe("attempt timeouts per method", () => {
     expect(calls.map((c) => c.address)).toEqual(["a", "b"]);
   });
 
+  it("tries another node when the node gave up a query of its own at the attempt's deadline, naming what it waited for", async () => {
+    const { selector } = fixedSelector();
+    // Node a's database does not answer: its query gives up before the attempt's deadline, as a served call's query does.
+    const { transport, calls } = scriptedTransport((address, call) =>
+      address === "a"
+        ? new Promise((_, reject) => {
+            const left = call.deadline ? call.deadline.getTime() - Date.now() : 60_000;
+            setTimeout(() => {
+              const error = new TsmicroError(Code.DEADLINE_EXCEEDED, "the PostgreSQL server did not answer a query", {
+                metadata: { [failedServiceKey]: "postgres" },
+              });
+              reject(error);
+            }, left / 2);
+          })
+        : Promise.resolve({ from: address }),
+    );
+    const caller = createRpcCaller("svc", {
+      selector,
+      transport,
+      attemptTimeout: "none",
+      attemptTimeouts: { "svc/Do": 100 },
+    });
+    await expect(caller.unary(idempotent, {})).resolves.toEqual({ from: "b" });
+    expect(calls.map((c) => c.address)).toEqual(["a", "b"]);
+  });
+
   it("is refused for a method not marked idempotent, and for a value that is not a timeout", () => {
     expect(() => checkAttemptTimeouts({ "svc/Do": 100 }, definition("unknown"), "svc")).toThrow(
       /attemptTimeouts\["svc\/Do"\].*\/t\.Svc\/Do is not marked idempotent.*idempotency_level = NO_SIDE_EFFECTS or IDEMPOTENT/,

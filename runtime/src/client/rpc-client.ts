@@ -275,11 +275,15 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
     return limit === undefined ? call : { ...call, deadline: new Date(Date.now() + limit) };
   }
 
-  /** Whether an attempt failed because its own timeout passed, with time and attempts left to try another node. */
+  /**
+   * Whether an attempt failed because its own timeout passed, with time and attempts left to try another node.
+   * A failure naming a service further down (or `postgres`) counts too: the node gave up what it waited
+   * for before the attempt's deadline it was sent, so that its caller reads who did not answer, and the
+   * last attempt has the whole of what is left.
+   */
   function abandoned(error: unknown, attempt: number, call: ClientCall, sent: ClientCall): boolean {
     if (sent === call || attempt > retries || call.signal?.aborted) return false;
-    if (!isTsmicroError(error) || error.code !== Code.DEADLINE_EXCEEDED || failedService(error) !== undefined)
-      return false;
+    if (!isTsmicroError(error) || error.code !== Code.DEADLINE_EXCEEDED) return false;
     return call.deadline === undefined || call.deadline.getTime() > Date.now();
   }
 
