@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { chmod, chown, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +10,14 @@ import { findFile } from "./programs.js";
 export interface PostgresServer {
   /** `postgres://postgres@127.0.0.1:PORT/postgres` (trust auth, no password). */
   readonly url: string;
+  /**
+   * Stops the server as SIGSTOP stops it (a paused VM, a debugger, a stuck host): the postmaster and
+   * every process it started (the backends of open connections), by their pids. New connections are
+   * still accepted by the kernel, and nothing answers them or the queries of open ones.
+   */
+  freeze(): void;
+  /** Resumes a frozen server (SIGCONT to the same processes). */
+  thaw(): void;
   /** Stops the server (fast shutdown, then SIGKILL) and removes its data directory. */
   stop(): Promise<void>;
 }
@@ -97,7 +106,41 @@ export async function startPostgres(): Promise<PostgresServer> {
     await stop();
     throw error;
   }
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop };
+  let frozen: number[] = [];
+  const freeze = () => {
+    // The postmaster first, so it starts no process after its children are listed.
+    process.kill(child.pid!, "SIGSTOP");
+    frozen = [child.pid!, ...childrenOf(child.pid!)];
+    for (const pid of frozen.slice(1)) process.kill(pid, "SIGSTOP");
+  };
+  const thaw = () => {
+    for (const pid of frozen.splice(0)) process.kill(pid, "SIGCONT");
+  };
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    freeze,
+    thaw,
+    stop: async () => {
+      thaw();
+      await stop();
+    },
+  };
+}
+
+/** The pids of the processes whose parent is `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        // The fields after the command, which may hold spaces and parentheses: state, then the parent's pid.
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid;
+      } catch {
+        return false; // gone since the listing
+      }
+    })
+    .map(Number);
 }
 
 function postgresUser(): { uid: number; gid: number } {

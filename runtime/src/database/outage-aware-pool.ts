@@ -2,6 +2,7 @@ import type { PostgresPool, PostgresPoolClient } from "kysely";
 import { nameFailedService } from "../errors/failed-service.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
+import { type QueryBudget, queryBudget } from "./query-budget.js";
 
 /** What PostgreSQL's server or the network says when there is no server to talk to: not a query's fault. */
 const connectionCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"]);
@@ -22,6 +23,13 @@ export function isConnectionFailure(error: unknown): boolean {
   return /^Connection terminated|^Client has encountered a connection error and is not queryable/.test(error.message);
 }
 
+/** What pg's Pool tells of its connections, to say why none came free: Kysely's PostgresPool type leaves it out. */
+export interface PoolCounts {
+  readonly totalCount?: number;
+  readonly idleCount?: number;
+  readonly options?: { readonly max?: number };
+}
+
 /**
  * `pool` as Kysely reads it, with a lost or refused connection to the server failing the query
  * UNAVAILABLE, saying which database (`where`, no password) and why (`describe`), and naming `postgres` as the failed
@@ -29,41 +37,36 @@ export function isConnectionFailure(error: unknown): boolean {
  * "internal error", and the caller does not send the call to another node, which shares the
  * database. The first such failure of an outage is logged, and so is the first query answered
  * after it, as the registry and the broker say they are back; the pool reconnects by itself.
+ *
+ * A query made while serving a call with a deadline waits for a connection and for its answer no
+ * longer than the call's queryBudget, so a database that does not answer (frozen, a dead link, every
+ * connection busy) fails the call before its caller gives up, naming `postgres`, rather than the
+ * caller reading "no answer from" the service: UNAVAILABLE when no connection came (the query was
+ * not sent), DEADLINE_EXCEEDED when the query was sent and not answered, since a write may then
+ * have been applied, which that code says and UNAVAILABLE, safe to retry, would not.
  */
 export function outageAwarePool(
-  pool: PostgresPool,
+  pool: PostgresPool & PoolCounts,
   where: string,
   describe: (error: unknown) => string,
   logger?: Logger,
 ): PostgresPool {
-  let failing = false;
+  const outages = new OutageLog(where, logger);
   const failed = (error: unknown): never => {
     if (!isConnectionFailure(error)) throw error;
     const reason = describe(error);
-    if (!failing)
-      logger?.warn({ database: where, reason }, "the database cannot be reached; calls that use it fail UNAVAILABLE");
-    failing = true;
-    throw nameFailedService(
-      new TsmicroError(Code.UNAVAILABLE, `the PostgreSQL server at ${where} cannot be reached (${reason})`, {
-        cause: error,
-      }),
-      "postgres",
-    );
-  };
-  // A query answered, not a connection handed out: the pool may hand out an idle one the outage has not reached yet.
-  const answered = (): void => {
-    if (!failing) return;
-    failing = false;
-    logger?.info({ database: where }, "the database answers again");
+    outages.failing(reason, "the database cannot be reached; calls that use it fail UNAVAILABLE");
+    throw postgresFailure(Code.UNAVAILABLE, `the PostgreSQL server at ${where} cannot be reached (${reason})`, error);
   };
   // One wrapper per pooled client, so Kysely, which keeps a connection per client, finds its own again.
   const wrappers = new WeakMap<PostgresPoolClient, PostgresPoolClient>();
   return {
     async connect() {
-      const client = await pool.connect().catch(failed);
+      const budget = queryBudget();
+      const client = await (budget ? connectWithin(pool, budget, where, outages) : pool.connect()).catch(failed);
       let wrapper = wrappers.get(client);
       if (!wrapper) {
-        wrapper = watched(client, failed, answered);
+        wrapper = watched(client, where, failed, outages);
         wrappers.set(client, wrapper);
       }
       return wrapper;
@@ -72,20 +75,156 @@ export function outageAwarePool(
   };
 }
 
-/** `client` with a query whose connection fails passed to `failed`, and one answered reported to `answered`. */
+/**
+ * The outage a pool is in, if any: its first failure is logged, and the first query answered
+ * after it (a query answered, not a connection handed out: the pool may hand out an idle one the
+ * outage has not reached yet).
+ */
+class OutageLog {
+  #failing = false;
+
+  constructor(
+    private readonly where: string,
+    private readonly logger: Logger | undefined,
+  ) {}
+
+  failing(reason: string, message: string): void {
+    if (!this.#failing) this.logger?.warn({ database: this.where, reason }, message);
+    this.#failing = true;
+  }
+
+  answered(): void {
+    if (!this.#failing) return;
+    this.#failing = false;
+    this.logger?.info({ database: this.where }, "the database answers again");
+  }
+}
+
+/** A failure of the database, naming `postgres` as the service whose call failed. */
+function postgresFailure(code: Code, message: string, cause?: unknown): TsmicroError {
+  return nameFailedService(new TsmicroError(code, message, { cause }), "postgres") as TsmicroError;
+}
+
+/**
+ * pool.connect(), given up after `budget.ms` with UNAVAILABLE naming `postgres`: the query was not
+ * sent. The connection that comes later goes back to the pool, and a failure to make it is the
+ * pool's to log.
+ */
+async function connectWithin(
+  pool: PostgresPool & PoolCounts,
+  budget: QueryBudget,
+  where: string,
+  outages: OutageLog,
+): Promise<PostgresPoolClient> {
+  if (budget.ms <= 0) throw deadlinePassed(budget, where);
+  // Asked before connecting: with none idle and the pool full, the wait is for a busy connection to come free.
+  const max = pool.options?.max ?? 10;
+  const full = pool.idleCount === 0 && (pool.totalCount ?? 0) >= max;
+  const connecting = pool.connect();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void connecting.then(
+        (client) => client.release(),
+        () => undefined,
+      );
+      const within = `within ${budget.ms} ms, what was left of the call's deadline`;
+      if (full) {
+        outages.failing(
+          `none came free ${within} of ${budget.path}`,
+          "every pooled database connection is in use; calls that wait for one fail UNAVAILABLE",
+        );
+        reject(
+          postgresFailure(
+            Code.UNAVAILABLE,
+            `no connection to the PostgreSQL server at ${where} came free ${within}: all ${max} of the pool's ` +
+              "connections are in use (queries that take long, or a server that stopped answering)",
+          ),
+        );
+        return;
+      }
+      outages.failing(
+        `no new connection taken ${within} of ${budget.path}`,
+        "the database cannot be reached; calls that use it fail UNAVAILABLE",
+      );
+      reject(
+        postgresFailure(
+          Code.UNAVAILABLE,
+          `the PostgreSQL server at ${where} did not take a new connection ${within}: is it running and reachable?`,
+        ),
+      );
+    }, budget.ms);
+  });
+  try {
+    return await Promise.race([connecting, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A query not sent because the call it serves is past its deadline: the database is not to blame. */
+function deadlinePassed(budget: QueryBudget, where: string): TsmicroError {
+  return new TsmicroError(
+    Code.DEADLINE_EXCEEDED,
+    `deadline exceeded serving ${budget.path} before a query was sent to the PostgreSQL server at ${where}`,
+  );
+}
+
+/**
+ * `client` with a query whose connection fails passed to `failed`, and one answered reported to
+ * the outage log. Under a call with a deadline a query is sent with node-postgres's query_timeout
+ * of its budget; one not answered in time leaves its connection waiting on it, so the client fails
+ * the queries that follow (a transaction's rollback) with the same error and is closed, not pooled,
+ * when released.
+ */
 function watched(
   client: PostgresPoolClient,
+  where: string,
   failed: (error: unknown) => never,
-  answered: () => void,
+  outages: OutageLog,
 ): PostgresPoolClient {
+  let stuck: TsmicroError | undefined;
   const query = (...args: unknown[]): unknown => {
+    if (stuck) return Promise.reject(stuck);
+    const budget = typeof args[0] === "string" ? queryBudget() : undefined;
+    if (budget && budget.ms <= 0) return Promise.reject(deadlinePassed(budget, where));
+    // node-postgres reads query_timeout from a query given as an object; a cursor (streamed query) comes as it is.
+    if (budget) args[0] = { text: args[0], query_timeout: budget.ms };
     const result = (client.query as (...a: unknown[]) => unknown)(...args);
-    // A cursor (streamed query) is no promise: it comes as it is.
     if (!(result instanceof Promise)) return result;
-    return result.then((rows: unknown) => {
-      answered();
-      return rows;
-    }, failed);
+    return result.then(
+      (rows: unknown) => {
+        outages.answered();
+        return rows;
+      },
+      (error: unknown) => {
+        if (!budget || !isQueryTimeout(error)) return failed(error);
+        stuck = unanswered(budget, where, error);
+        outages.failing(
+          `no answer to a query within ${budget.ms} ms, what was left of the deadline of ${budget.path}`,
+          "the database did not answer in time; calls that wait for it fail DEADLINE_EXCEEDED",
+        );
+        throw stuck;
+      },
+    );
   };
-  return { query: query as PostgresPoolClient["query"], release: (destroy) => client.release(destroy) };
+  return {
+    query: query as PostgresPoolClient["query"],
+    release: (destroy) => client.release(destroy || stuck !== undefined),
+  };
+}
+
+/** node-postgres's failure of a query its query_timeout passed. */
+function isQueryTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === "Query read timeout";
+}
+
+/** A query sent and not answered within its budget: DEADLINE_EXCEEDED naming `postgres` (see outageAwarePool). */
+function unanswered(budget: QueryBudget, where: string, cause: unknown): TsmicroError {
+  return postgresFailure(
+    Code.DEADLINE_EXCEEDED,
+    `the PostgreSQL server at ${where} did not answer a query within ${budget.ms} ms, what was left of the ` +
+      "call's deadline: it is slow or not answering, and a write may have been applied",
+    cause,
+  );
 }

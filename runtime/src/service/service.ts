@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash, randomUUID } from "node:crypto";
 import type { Broker } from "../broker/broker.js";
 import { brokerSettingsFrom } from "../broker/broker-settings.js";
@@ -38,6 +37,7 @@ import {
   RegistryUse,
   runUntilSignal,
 } from "./lifecycle.js";
+import { servedCall, servedCallKey, servedCallScope } from "./served-call.js";
 import { serviceLogger } from "./service-logger.js";
 import { databaseOptionsFrom } from "../database/database-options.js";
 import { checkFlagSpelling } from "./flag-values.js";
@@ -284,18 +284,15 @@ export function createService(options: ServiceOptions): MicroService {
   const collectDefaultMetrics = metrics ? deferDefaultMetrics(metrics) : undefined;
   // Tracing is on unless OTEL_SDK_DISABLED=true; its SDK loads at start, and exports only to a configured endpoint.
   const tracing = new TracingUse(config.tracing, { serviceVersion: options.version, instanceId: id }, logger);
-  // A handled call's context: in the runtime's own scope, or in the trace context the tracing middleware made active.
-  const scope = new AsyncLocalStorage<CallContext>();
-  const callKey = Symbol(`tsmicro call of ${options.name}`);
+  // A handled call's context: in the served-call scope, or in the trace context the tracing middleware made active.
   const serverTracing = tracing.enabled
     ? tracingServerMiddleware(
         () => tracing.current(),
         () => address,
-        callKey,
+        servedCallKey,
       )
     : undefined;
-  const currentCall = (): CallContext | undefined =>
-    scope.getStore() ?? (tracing.current()?.api.context.active().getValue(callKey) as CallContext | undefined);
+  const currentCall = servedCall;
   const events = new ServiceEvents({
     name: options.name,
     handed: options.broker,
@@ -336,7 +333,7 @@ export function createService(options: ServiceOptions): MicroService {
 
   // Handlers run inside the call's scope, so clients they call find its deadline and cancellation.
   const inScope: ServerMiddleware = (next) => (call) =>
-    currentCall() === call.context ? next(call) : scope.run(call.context, () => next(call));
+    currentCall() === call.context ? next(call) : servedCallScope.run(call.context, () => next(call));
 
   function handle(definition: ServiceDefinition, handler: object, handleOptions: HandleOptions = {}): void {
     if (starting)

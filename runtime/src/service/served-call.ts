@@ -1,0 +1,24 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { CallContext } from "../definition/call.js";
+import { loadedOtelApi } from "../tracing/otel-api.js";
+
+/**
+ * The scope a service runs each handler in, holding the call it serves: what runs under the
+ * handler without being handed its context finds the call's deadline and cancel there (the
+ * clients it calls with, the database it queries). One per process, as OTel's context is: a
+ * database opened in main.ts knows no service, yet its queries belong to the call being served.
+ */
+export const servedCallScope = new AsyncLocalStorage<CallContext>();
+
+/**
+ * The key a traced call's span context holds the call under: a traced service runs its handler
+ * in the span's scope alone, not in servedCallScope as well (one scope per call rather than two).
+ */
+export const servedCallKey = Symbol("tsmicro served call");
+
+/** The call whose handler the code calling this runs under, if any. */
+export function servedCall(): CallContext | undefined {
+  return (
+    servedCallScope.getStore() ?? (loadedOtelApi()?.context.active().getValue(servedCallKey) as CallContext | undefined)
+  );
+}

@@ -1,0 +1,142 @@
+/**
+ * A PostgreSQL that stops answering (frozen with SIGSTOP, as a paused VM or a stuck host) while a
+ * service serves calls: a query made for a call gives up before the call's deadline and blames the
+ * database, so its caller reads that PostgreSQL did not answer, not "no answer from" the service.
+ */
+import { sql } from "kysely";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  Code,
+  createMemoryRegistry,
+  createService,
+  failedService,
+  silentLogger,
+  type MicroService,
+  type TsmicroError,
+} from "@tsmicro/runtime";
+import { openDatabase, type Database } from "@tsmicro/runtime/database";
+import { recordingLogger, waitFor } from "../runtime/src/broker/testdata/broker-conformance.js";
+import { AlphaDefinition } from "./golden/10-services/services.micro.js";
+import { postgresBinDir, startPostgres, type PostgresServer } from "./support/postgres.js";
+import { suiteEnv } from "./support/suite-env.js";
+
+/** The deadline the caller sets on each call. */
+const timeoutMs = 3_000;
+
+describe.skipIf(!postgresBinDir).each([
+  ["traced", {}],
+  ["untraced", { OTEL_SDK_DISABLED: "true" }],
+])("a frozen PostgreSQL under a %s service", (_, env: Record<string, string>) => {
+  let server: PostgresServer;
+  const cleanups: Array<() => Promise<unknown>> = [];
+  beforeAll(async () => {
+    server = await startPostgres();
+  });
+  afterEach(async () => {
+    server.thaw();
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  /**
+   * A service `store` whose one method queries the database (`id` "tx": in a transaction), and a
+   * client of it whose calls have a deadline of `timeoutMs`.
+   */
+  async function serve() {
+    const { logger, entries } = recordingLogger();
+    const database = await openDatabase<object>({ url: server.url, logger });
+    cleanups.push(() => database.close());
+    const registry = createMemoryRegistry();
+    const quiet = { registry, args: [] as string[], env: suiteEnv(env), logger: silentLogger() };
+    const store: MicroService = createService({ name: "store", ...quiet });
+    store.handle(
+      AlphaDefinition,
+      {
+        unary: async (request) => {
+          const select = sql<{ id: string }>`select ${request.id}::text as id`;
+          const { rows } =
+            request.id === "tx"
+              ? await database.db.transaction().execute((tx) => select.execute(tx))
+              : await select.execute(database.db);
+          return { id: rows[0]?.id ?? "", payload: request.payload, sequence: 0 };
+        },
+      },
+      { partial: true },
+    );
+    await store.start();
+    cleanups.push(() => store.stop());
+    const caller = createService({ name: "caller", ...quiet });
+    cleanups.push(() => caller.stop());
+    const client = caller.client(AlphaDefinition, "store");
+    const call = (id: string) =>
+      client.unary({ id, payload: new Uint8Array() }, { timeoutMs }).then(
+        (response) => response,
+        (error: unknown) => error,
+      );
+    return { database, call, entries };
+  }
+
+  it("fails the call that waited for a query DEADLINE_EXCEEDED, and the one that waited for a new connection UNAVAILABLE, both naming postgres before the caller's deadline", async () => {
+    const { call, entries } = await serve();
+    // The pool holds one idle connection: of two calls at once, one queries on it, the other needs a new one.
+    await expect(call("warm")).resolves.toMatchObject({ id: "warm" });
+    server.freeze();
+    const failures = await Promise.all([call("a"), call("b")]);
+    server.thaw();
+
+    // Named postgres, so failed on the server's side: the caller's own deadline would name store ("no answer from store").
+    expect(failures.map(failedService)).toEqual(["postgres", "postgres"]);
+    const byCode = new Map(
+      failures.map((failure) => [(failure as TsmicroError).code, (failure as TsmicroError).message]),
+    );
+    expect([...byCode.keys()].sort()).toEqual([Code.DEADLINE_EXCEEDED, Code.UNAVAILABLE].sort());
+    const within = (message: string | undefined) => Number(/within (\d+) ms/.exec(message ?? "")?.[1]);
+    expect(byCode.get(Code.DEADLINE_EXCEEDED)).toMatch(
+      /^the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres did not answer a query within \d+ ms, what was left of the call's deadline: it is slow or not answering, and a write may have been applied$/,
+    );
+    expect(byCode.get(Code.UNAVAILABLE)).toMatch(
+      /^the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres did not take a new connection within \d+ ms, what was left of the call's deadline: is it running and reachable\?$/,
+    );
+    // The waits said are what was left of the deadline the caller set, less the answer's way back.
+    for (const message of byCode.values()) expect(within(message)).toBeLessThan(timeoutMs);
+
+    // One line for the outage, and one once the database answers again; the stuck connection was closed, not pooled.
+    const warnings = entries.filter((entry) => entry.level === "warn");
+    expect(warnings).toHaveLength(1);
+    await expect(call("after")).resolves.toMatchObject({ id: "after" });
+    await expect(call("again")).resolves.toMatchObject({ id: "again" });
+    expect(entries.filter((entry) => entry.message === "the database answers again")).toHaveLength(1);
+  }, 30_000);
+
+  it("fails a transaction whose first statement got no answer with that failure, not its rollback's", async () => {
+    const { call } = await serve();
+    await expect(call("warm")).resolves.toMatchObject({ id: "warm" });
+    server.freeze();
+    const failure = await call("tx");
+    server.thaw();
+    expect(failedService(failure)).toBe("postgres");
+    expect(failure).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    expect((failure as TsmicroError).message).toContain("did not answer a query within");
+    await expect(call("tx")).resolves.toMatchObject({ id: "tx" });
+  }, 30_000);
+
+  it("leaves a query made outside any call (start, migrations, a background job) waiting as long as the database takes", async () => {
+    const { database, call } = await serve();
+    await expect(call("warm")).resolves.toMatchObject({ id: "warm" });
+    server.freeze();
+    let settled = false;
+    const outside = sql<{ one: number }>`select 1 as one`.execute((database as Database<object>).db).finally(() => {
+      settled = true;
+    });
+    // A call's query, made after it, has failed by its deadline; the one outside any call still waits.
+    expect(failedService(await call("during"))).toBe("postgres");
+    expect(settled).toBe(false);
+    server.thaw();
+    await expect(outside).resolves.toMatchObject({ rows: [{ one: 1 }] });
+    await waitFor("the call's stuck connection closed and the database answering calls", async () =>
+      (await call("after")) instanceof Error ? undefined : true,
+    );
+  }, 30_000);
+});
