@@ -1,5 +1,5 @@
 import { createServer } from "node:net";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { SetupError } from "../errors/setup-error.js";
 import { silentLogger } from "../logging/logger.js";
 import { createMemoryRegistry } from "../registry/memory-registry.js";
@@ -145,6 +145,41 @@ describe("Registration heartbeats while the registry is down", () => {
     expect(recovered).toEqual([
       { level: "info", fields: { failures: failures.length }, message: "registered again: the registry answers" },
     ]);
+  });
+});
+
+describe("Registration after the process was paused", () => {
+  it("warns once, naming the node and how long no heartbeat went out, when a heartbeat comes more than the TTL after the last", async () => {
+    vi.useFakeTimers();
+    try {
+      const lines: { fields: object; message: string }[] = [];
+      const logger = {
+        ...silentLogger(),
+        warn: (fields: object, message?: string) => void lines.push({ fields, message: message ?? "" }),
+      };
+      const registration = new Registration(createMemoryRegistry(), record, { ttlMs: 1_000, intervalMs: 300, logger });
+      await registration.start();
+      await vi.advanceTimersByTimeAsync(900);
+      expect(lines).toEqual([]);
+      // Paused (SIGSTOP, a suspended VM): the clock moves on and no timer runs; the next heartbeat is the first after.
+      vi.setSystemTime(Date.now() + 5_000);
+      await vi.advanceTimersByTimeAsync(300);
+      expect(lines).toEqual([
+        {
+          fields: { silentMs: 5_300, registerTtlMs: 1_000 },
+          message:
+            "the registration of echo-1 had expired (no heartbeat reached the registry for 5.3 s, longer than " +
+            "--register_ttl (1 s): was the process paused, or its event loop blocked?); registered again",
+        },
+      ]);
+      await vi.advanceTimersByTimeAsync(900);
+      expect(lines).toHaveLength(1);
+      const stopped = registration.stop();
+      await vi.runAllTimersAsync();
+      await stopped;
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -141,6 +141,8 @@ export class Registration {
   #registered = false;
   /** Heartbeats failed in a row: the first is logged, and the one that succeeds after them. */
   #failures = 0;
+  /** When the last registration the registry took was asked for: the registry holds the node a TTL from about then. */
+  #registeredAt = 0;
 
   constructor(
     private readonly registry: Registry,
@@ -157,13 +159,11 @@ export class Registration {
         `--register_interval (${intervalMs / 1000} s) is not shorter than --register_ttl (${ttlMs / 1000} s): ` +
           "the node expires between heartbeats and callers lose it; use an interval below the TTL, such as 15s and 30s",
       );
+    this.#registeredAt = Date.now();
     await this.register();
     this.#registered = true;
     this.#heartbeat = setInterval(() => {
-      this.#beating = this.register().then(
-        () => this.#recovered(),
-        (error: unknown) => this.#failed(error),
-      );
+      this.#beating = this.#beat();
     }, this.options.intervalMs);
     // A heartbeat is no reason to keep the process alive.
     this.#heartbeat.unref();
@@ -197,6 +197,39 @@ export class Registration {
     );
   }
 
+  /** One heartbeat: registers again, and says so when the registration had lapsed or the registry was down. */
+  async #beat(): Promise<void> {
+    const askedAt = Date.now();
+    try {
+      await this.register();
+    } catch (error) {
+      this.#failed(error);
+      return;
+    }
+    const silentMs = askedAt - this.#registeredAt;
+    this.#registeredAt = askedAt;
+    // After failed heartbeats the registry was the one away, and #recovered says so; with an interval not below
+    // the TTL every heartbeat comes late, which start() warned of once.
+    const { ttlMs, intervalMs } = this.options;
+    if (this.#failures === 0 && silentMs > ttlMs && intervalMs < ttlMs) this.#lapsed(silentMs);
+    this.#recovered();
+  }
+
+  /**
+   * The registration had expired, unseen: no heartbeat was even sent for longer than the TTL, so
+   * the process did not run (paused: SIGSTOP, a debugger, a suspended VM or laptop) or its event
+   * loop was blocked, and callers lost the node meanwhile.
+   */
+  #lapsed(silentMs: number): void {
+    const node = this.record.nodes[0]?.id ?? this.record.name;
+    const { ttlMs } = this.options;
+    this.options.logger.warn(
+      { silentMs, registerTtlMs: ttlMs },
+      `the registration of ${node} had expired (no heartbeat reached the registry for ${seconds(silentMs)} s, ` +
+        `longer than --register_ttl (${ttlMs / 1000} s): was the process paused, or its event loop blocked?); registered again`,
+    );
+  }
+
   #recovered(): void {
     if (this.#failures === 0) return;
     this.options.logger.info({ failures: this.#failures }, "registered again: the registry answers");
@@ -206,6 +239,11 @@ export class Registration {
   private register(): Promise<void> {
     return this.registry.register(this.record, { ttlMs: this.options.ttlMs });
   }
+}
+
+/** Milliseconds as seconds for a log line: whole seconds, or one decimal below ten. */
+function seconds(ms: number): number {
+  return ms < 10_000 ? Math.round(ms / 100) / 10 : Math.round(ms / 1000);
 }
 
 /**
