@@ -122,6 +122,35 @@ describe.skipIf(!postgresBinDir).each([
     await expect(call("tx")).resolves.toMatchObject({ id: "tx" });
   }, 30_000);
 
+  it("fails a call that waited for a pooled connection while all were in use UNAVAILABLE, naming postgres and saying so", async () => {
+    const { database, call, entries } = await serve();
+    // Every connection of the pool (10) held outside any call, as by ten slow reports.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding = 0;
+    const holders = Array.from({ length: 10 }, () =>
+      database.db.connection().execute(async () => {
+        holding++;
+        await held;
+      }),
+    );
+    await waitFor("every pooled connection held", () => holding === 10);
+    const failure = await call("busy");
+    release();
+    await Promise.all(holders);
+    expect(failedService(failure)).toBe("postgres");
+    expect(failure).toMatchObject({ code: Code.UNAVAILABLE });
+    expect((failure as TsmicroError).message).toMatch(
+      /^no connection to the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres came free within \d+ ms, what was left of the call's deadline: all 10 of the pool's connections are in use \(queries that take long, or a server that stopped answering\)$/,
+    );
+    expect(entries.filter((entry) => entry.level === "warn").map((entry) => entry.message)).toEqual([
+      "every pooled database connection is in use; calls that wait for one fail UNAVAILABLE",
+    ]);
+    await expect(call("after")).resolves.toMatchObject({ id: "after" });
+  }, 30_000);
+
   it("leaves a query made outside any call (start, migrations, a background job) waiting as long as the database takes", async () => {
     const { database, call } = await serve();
     await expect(call("warm")).resolves.toMatchObject({ id: "warm" });
