@@ -138,15 +138,22 @@ describe("mountRoutes: a custom gateway with the generated LibraryRoutes", () =>
     expect(lines.map((line) => line.result.title)).toEqual(["BOOK 1", "BOOK 2"]);
   });
 
-  it("answers 405 with Allow for a path routed only under other methods", async () => {
+  it("answers 405 with Allow for a path routed only under other methods, HEAD among them where GET is", async () => {
     const response = await fetch(`${base}/api/v1/shelves/s1/books`, { method: "PUT" });
     expect(response.status).toBe(405);
-    expect(response.headers.get("allow")).toBe("GET, POST");
+    expect(response.headers.get("allow")).toBe("GET, HEAD, POST");
     expect(await response.json()).toEqual({
       code: 12,
-      message: "PUT is not allowed on /api/v1/shelves/s1/books; it takes GET, POST",
+      message: "PUT is not allowed on /api/v1/shelves/s1/books; it takes GET, HEAD, POST",
       details: [],
     });
+  });
+
+  it("takes HEAD where a route takes GET: the GET's answer without its body, as tsmicro api", async () => {
+    const response = await fetch(`${base}/api/v1/shelves/s2`, { method: "HEAD" });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(await response.text()).toBe("");
   });
 
   it("leaves the app's own routes and unknown paths to the app", async () => {

@@ -149,10 +149,10 @@ describe("tsmicro api options", () => {
       for (const headers of [{ origin: appOrigin }, {}]) {
         const answer = await fetch(`${at.url}/v1/ping`, { method: "OPTIONS", headers });
         expect(answer.status).toBe(405);
-        expect(answer.headers.get("allow")).toBe("GET");
+        expect(answer.headers.get("allow")).toBe("GET, HEAD");
         expect(answer.headers.get("content-type")).toMatch(/^application\/json/);
         expect(((await answer.json()) as { message: string }).message).toBe(
-          "OPTIONS is not allowed on /v1/ping; it takes GET",
+          "OPTIONS is not allowed on /v1/ping; it takes GET, HEAD",
         );
       }
     const cross = await fetch(`${open.url}/v1/ping`, { method: "OPTIONS", headers: { origin: appOrigin } });
@@ -165,7 +165,7 @@ describe("tsmicro api options", () => {
     const routed = await fetch(`${closed.url}/v1/ping`, { method: "OPTIONS", headers: preflight });
     expect(routed.status).toBe(405);
     expect(((await routed.json()) as { message: string }).message).toBe(
-      `OPTIONS is not allowed on /v1/ping; it takes GET; this is a browser's CORS preflight from ${appOrigin}, and this gateway allows no cross-origin calls: start it with --cors_origins=${appOrigin} (or cors.origins in --config) to let that page call it`,
+      `OPTIONS is not allowed on /v1/ping; it takes GET, HEAD; this is a browser's CORS preflight from ${appOrigin}, and this gateway allows no cross-origin calls: start it with --cors_origins=${appOrigin} (or cors.origins in --config) to let that page call it`,
     );
     // A default route takes the standard methods, not OPTIONS: Echo would have answered 200 with the request.
     for (const headers of [preflight, {}]) {
@@ -212,7 +212,7 @@ describe("tsmicro api options", () => {
     const open = await gateway();
     const search = await fetch(`${open.url}/v1/ping`, { method: "SEARCH" });
     expect(search.status).toBe(405);
-    expect(search.headers.get("allow")).toBe("GET");
+    expect(search.headers.get("allow")).toBe("GET, HEAD");
   });
 
   it("serves every route under --prefix and nothing outside it", async () => {
@@ -223,7 +223,7 @@ describe("tsmicro api options", () => {
     const put = await fetch(`${prefixed.url}/api/v1/ping`, { method: "PUT" });
     expect(put.status).toBe(405);
     expect(((await put.json()) as { message: string }).message).toBe(
-      "PUT is not allowed on /api/v1/ping; it takes GET",
+      "PUT is not allowed on /api/v1/ping; it takes GET, HEAD",
     );
   });
 

@@ -272,10 +272,11 @@ describe("grpc-gateway parity: field masks, 405, metadata both ways, WWW-Authent
 
   describe("method mismatch", () => {
     it.each([
-      ["PUT", "/v1/profiles/p1", "DELETE, GET, PATCH"],
-      ["POST", "/v1/profiles/p1", "DELETE, GET, PATCH"],
-      ["DELETE", "/v1/profiles", "GET, POST"],
-      ["PATCH", "/v1/profiles", "GET, POST"],
+      // Every GET route takes HEAD (RFC 9110), so Allow names it too.
+      ["PUT", "/v1/profiles/p1", "DELETE, GET, HEAD, PATCH"],
+      ["POST", "/v1/profiles/p1", "DELETE, GET, HEAD, PATCH"],
+      ["DELETE", "/v1/profiles", "GET, HEAD, POST"],
+      ["PATCH", "/v1/profiles", "GET, HEAD, POST"],
       ["GET", "/v1/annotate", "POST"],
       ["GET", "/rpc", "POST"],
     ])("%s %s answers 405 with Allow: %s", async (method, path, allow) => {

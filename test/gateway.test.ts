@@ -495,7 +495,10 @@ describe("the HTTP gateway", () => {
         body: { edition: "2nd" },
         status: 405,
         check: (answer) =>
-          expect(answer.json()).toMatchObject({ code: Code.UNIMPLEMENTED, message: /it takes DELETE, GET, PATCH$/ }),
+          expect(answer.json()).toMatchObject({
+            code: Code.UNIMPLEMENTED,
+            message: /it takes DELETE, GET, HEAD, PATCH$/,
+          }),
       },
       {
         name: "DELETE with a bool from the query answers Empty as {}",
@@ -1703,11 +1706,11 @@ describe("the HTTP gateway", () => {
       expect((await send(strict.url, "GET", "/")).json()).not.toHaveProperty("openapi");
     });
 
-    it("takes HEAD where it takes GET, and answers another method on / with 405 and Allow: GET", async () => {
+    it("takes HEAD where it takes GET, and answers another method on / with 405 and Allow: GET, HEAD", async () => {
       expect((await send(gateway.url, "HEAD", "/openapi.json")).status).toBe(200);
       const posted = await send(gateway.url, "POST", "/", {});
       expect(posted.status).toBe(405);
-      expect(posted.json()).toEqual(status(Code.UNIMPLEMENTED, "POST is not allowed on /; it takes GET"));
+      expect(posted.json()).toEqual(status(Code.UNIMPLEMENTED, "POST is not allowed on /; it takes GET, HEAD"));
     });
   });
 

@@ -358,14 +358,25 @@ export interface ErrorBody {
  * UNIMPLEMENTED, as grpc-gateway answers it when told to use 405 rather than its default 501.
  */
 export class MethodNotAllowedError extends TsmicroError {
-  /** The methods the path takes, upper case. */
+  /** The methods the path takes, upper case and sorted: HEAD among them wherever GET is. */
   readonly allow: readonly string[];
 
-  /** `note` is said after the methods the path takes (`; …`). */
+  /** `allow` names the routes' methods; `note` is said after the methods the path takes (`; …`). */
   constructor(method: string, path: string, allow: readonly string[], note = "") {
-    super(Code.UNIMPLEMENTED, `${method} is not allowed on ${path}; it takes ${allow.join(", ")}${note}`);
-    this.allow = allow;
+    const methods = withHead(allow);
+    super(Code.UNIMPLEMENTED, `${method} is not allowed on ${path}; it takes ${methods.join(", ")}${note}`);
+    this.allow = methods;
   }
+}
+
+/**
+ * `methods` sorted, with HEAD where GET is: every GET route takes HEAD, a GET without the body,
+ * and an `Allow` lists every method the path takes (RFC 9110, 10.2.1).
+ */
+function withHead(methods: readonly string[]): string[] {
+  const all = new Set(methods);
+  if (all.has("GET")) all.add("HEAD");
+  return [...all].sort();
 }
 
 /** The challenge of a 401 when nothing more precise is known (RFC 7235, RFC 6750 bearer tokens). */

@@ -156,7 +156,8 @@ export function mountRoutes(
       const raw = request.raw.url ?? "/";
       const queryAt = raw.indexOf("?");
       const path = (queryAt < 0 ? raw : raw.slice(0, queryAt)).slice(prefix.length) || "/";
-      const match = router.find(request.method, path);
+      // HEAD is GET without the body (Node leaves the body out), as HTTP has it and tsmicro api serves it.
+      const match = router.find(request.method === "HEAD" ? "GET" : request.method, path);
       const allow = match ? [] : router.methodsFor(path);
       if (!match && allow.length === 0) return reply.callNotFound();
       // Whether the method was called: a refusal of the gateway's own before that (a bad query value) is no call's.
