@@ -55,6 +55,7 @@ export { serviceLogger, type LoggerIdentity } from "./service/service-logger.js"
 export {
   checkFlagSpelling,
   count,
+  duration,
   isFlagValue,
   missingValue,
   onOff,

@@ -7,6 +7,7 @@ import type { ConnectionSignals } from "./connection-signals.js";
 import { publishHttpEvent, topicOfPath, type HttpEventPublisher } from "./event-handler.js";
 import { type GatewayBackends, inNamespace } from "./gateway-backends.js";
 import type { GatewayMethod } from "./gateway-method.js";
+import { healthzPath, type ServiceHealthz } from "./gateway-health.js";
 import type { GatewayMetrics } from "./gateway-metrics.js";
 import type { GatewaySettings } from "./gateway-settings.js";
 import type { HttpTracing } from "./gateway-tracing.js";
@@ -122,7 +123,7 @@ export class GatewayDispatch {
     const query = queryAt < 0 ? "" : raw.slice(queryAt + 1);
     if (this.#settings.prefix !== "") {
       if (path !== this.#settings.prefix && !path.startsWith(`${this.#settings.prefix}/`))
-        throw noRoute(request.method, path);
+        throw path === healthzPath ? healthzOnly(request.method) : noRoute(request.method, path);
       path = path.slice(this.#settings.prefix.length) || "/";
     }
     if (path.includes("%") && /%(?![0-9a-fA-F]{2})/.test(path))
@@ -159,6 +160,20 @@ export class GatewayDispatch {
   };
 
   /**
+   * A service's own `GET /healthz` route, which wins over the gateway's `/healthz` as one on `/`
+   * wins over the index; none under `--prefix`, where a service's is `PREFIX/healthz`.
+   */
+  get serviceHealthz(): ServiceHealthz | undefined {
+    if (this.#settings.prefix !== "") return undefined;
+    return { routed: () => this.#routesHealthz(), dispatch: this.dispatch };
+  }
+
+  /** Whether a service routes `GET /healthz` itself (and so answers it instead of the gateway). */
+  #routesHealthz(): boolean {
+    return this.#settings.prefix === "" && this.#catalogue.router.find("GET", healthzPath) !== undefined;
+  }
+
+  /**
    * What `GET /` answers: where the gateway's own pages are (the OpenAPI document first, which
    * lists every route), how `POST /rpc` and the default routes are called, and the services
    * routed so far by the path segment that reaches them. Nothing a public client could not learn
@@ -177,6 +192,7 @@ export class GatewayDispatch {
       services: this.#catalogue.services().map((service) => segment(service.name)),
       ...(this.#settings.dashboard ? { dashboard: `${prefix}/dashboard/` } : {}),
       ...(this.#metricsOnPort ? { metrics: "/metrics" } : {}),
+      ...(this.#routesHealthz() ? {} : { health: healthzPath }),
     };
   }
 
@@ -277,6 +293,7 @@ export class GatewayDispatch {
     if (path === "/rpc") allow.add("POST");
     if (path === "/openapi.json" && this.#openApi) allow.add("GET");
     if (path === "/") allow.add("GET");
+    if (path === healthzPath && this.#settings.prefix === "") allow.add("GET");
     return [...allow].sort();
   }
 
@@ -384,7 +401,12 @@ export class GatewayDispatch {
     path: string,
   ): Promise<void> {
     if (request.method !== "POST")
-      throw new MethodNotAllowedError(request.method, `${this.#settings.prefix}${path}`, ["POST"]);
+      throw new MethodNotAllowedError(
+        request.method,
+        `${this.#settings.prefix}${path}`,
+        // GET /healthz is the gateway's own (see GatewayHealth), beside the topic healthz.
+        path === healthzPath && this.#settings.prefix === "" ? ["GET", "POST"] : ["POST"],
+      );
     const topic = topicOfPath(path, this.#settings.namespace);
     // Route rules apply to topics as to RPCs (by path, or by the topic as the rule's rpc pattern).
     const claims = await this.guard.admit(topic, request, reply);
@@ -585,6 +607,8 @@ export interface GatewayIndex {
   readonly services: readonly string[];
   readonly dashboard?: string;
   readonly metrics?: string;
+  /** `/healthz`, the gateway's health for probes; absent when a service routes `GET /healthz` itself. */
+  readonly health?: string;
 }
 
 /** The binding a `POST /rpc` call (and a dashboard page's) is made by. */
@@ -654,6 +678,11 @@ export function noRoute(
       ? `no route for ${method} ${path}: no service ${registered} so far serves it (is its service running?)`
       : `no route for ${method} ${path}: no service loaded so far serves it; some registered services could not be loaded yet (the gateway's log says why)`,
   );
+}
+
+/** A method other than GET or HEAD on `/healthz` outside `--prefix`, where only the gateway's own `/healthz` is. */
+function healthzOnly(method: string): MethodNotAllowedError {
+  return new MethodNotAllowedError(method, healthzPath, ["GET"]);
 }
 
 /** The message of a path with a `%` not followed by two hex digits. */

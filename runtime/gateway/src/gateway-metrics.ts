@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ServiceSettings } from "@tsmicro/runtime";
 import { httpRequestMetrics, MetricsServer, metricsRegistry, type MetricsRegistry } from "@tsmicro/runtime/internal";
+import { healthzPath } from "./gateway-health.js";
 
 /** Options of GatewayMetrics. */
 export interface GatewayMetricsOptions {
@@ -14,6 +15,15 @@ export interface GatewayMetricsOptions {
 
 /** Where the gateway serves its metrics, on its own HTTP port. */
 export const metricsPath = "/metrics";
+
+/**
+ * A scrape of `/metrics` or a probe of `/healthz`: no one's request. Prometheus's scrapes, the
+ * dashboard's probes (see httpNodeHealth) and a load balancer's health checks, counted and
+ * traced, would move every HTTP panel and alert and fill the traces. Compared as sent, query and all.
+ */
+export function isScrapeOrProbe(url: string | undefined): boolean {
+  return url === metricsPath || url === healthzPath;
+}
 
 /**
  * The gateway's metrics: `GET /metrics` on its own HTTP port (the process
@@ -52,9 +62,8 @@ export class GatewayMetrics {
     // which skips fastify's hooks, and a client that hangs up is still a request served.
     // A callback hook, not an async one: no promise per request. A response closes once, so `on` does (without once's wrapper).
     app.addHook("onRequest", (request, reply, done) => {
-      // Prometheus's scrapes and the dashboard's probes (see httpNodeHealth) are no one's requests:
-      // counted, they would move every HTTP panel and alert. Also where /metrics is served on another port.
-      if (request.raw.url === metricsPath) return done();
+      // Also where /metrics is served on another port, and where a service's own route answers /healthz.
+      if (isScrapeOrProbe(request.raw.url)) return done();
       const start = performance.now();
       const response = reply.raw;
       response.on("close", () =>

@@ -96,3 +96,17 @@ describe("--trust_proxy", () => {
     expect(refusal(["--trust_proxy=10.0.0.0/33"])).toContain('"10.0.0.0/33" is no IP address or CIDR range');
   });
 });
+
+describe("--shutdown_delay", () => {
+  it("is none by default, and takes a duration with its unit, from the flag or TSMICRO_SHUTDOWN_DELAY", () => {
+    expect(resolveGatewaySettings({}, [], {}).shutdownDelayMs).toBe(0);
+    expect(resolveGatewaySettings({}, ["--shutdown_delay=10s"], {}).shutdownDelayMs).toBe(10_000);
+    expect(resolveGatewaySettings({}, [], { TSMICRO_SHUTDOWN_DELAY: "1500ms" }).shutdownDelayMs).toBe(1_500);
+  });
+
+  it("refuses a bare number, which would be read as seconds or milliseconds only by guess", () => {
+    expect(refusal(["--shutdown_delay=10"])).toBe(
+      '--shutdown_delay has an invalid value "10": expected a duration such as 500ms, 5s or 1m',
+    );
+  });
+});

@@ -1,5 +1,5 @@
 import { SetupError } from "@tsmicro/runtime";
-import { count, type FlagParser, oneOf, onOff, readFlags } from "@tsmicro/runtime/internal";
+import { count, duration, type FlagParser, oneOf, onOff, readFlags } from "@tsmicro/runtime/internal";
 import { corsOriginProblem } from "./gateway-cors.js";
 import { forwardHeaders } from "./forwarded-metadata.js";
 import { parseTrustProxy, type TrustProxy, trustProxySyntax } from "./trusted-proxies.js";
@@ -37,6 +37,11 @@ export interface GatewaySettings {
    * rate limits and the trace's client address; default none.
    */
   readonly trustProxy: TrustProxy;
+  /**
+   * How long a stopping gateway keeps serving, its `/healthz` answering 503, before it stops
+   * taking connections: the time a load balancer needs to see it and send requests elsewhere.
+   */
+  readonly shutdownDelayMs: number;
 }
 
 /** Defaults, applied here and nowhere else. */
@@ -56,6 +61,7 @@ export const defaultGatewaySettings: GatewaySettings = {
   dashboard: false,
   forwardHeaders: new Map(),
   trustProxy: false,
+  shutdownDelayMs: 0,
 };
 
 type Parser = FlagParser<Partial<GatewaySettings>>;
@@ -80,6 +86,7 @@ const flags: Record<string, Parser> = {
   dashboard: (v, s) => ({ dashboard: onOff(v, s) }),
   forward_headers: (v, s) => ({ forwardHeaders: forwardHeaders(v, s) }),
   trust_proxy: (v, s) => ({ trustProxy: trustProxy(v, s) }),
+  shutdown_delay: (v, s) => ({ shutdownDelayMs: duration(v, s) }),
 };
 
 /** The flag names the gateway understands (besides the service flags). */

@@ -1,7 +1,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type HttpServerSpan, startHttpServerSpan, type TracingUse } from "@tsmicro/runtime/internal";
-import { metricsPath } from "./gateway-metrics.js";
+import { isScrapeOrProbe } from "./gateway-metrics.js";
 import type { ErrorBody } from "./http-mapping.js";
 
 /** Tracing while it runs, as TracingUse gives it. */
@@ -67,12 +67,11 @@ export class HttpTracing {
 
   /**
    * The request's SERVER span, started, kept in its slot and named in `traceresponse`, and ended
-   * when the response closes; none for a scrape of /metrics.
+   * when the response closes; none for a scrape of /metrics or a probe of /healthz.
    */
   #begin(tracing: Tracing, request: FastifyRequest, reply: FastifyReply): HttpServerSpan | undefined {
-    // Prometheus's scrapes of /metrics, and the dashboard's probes of it (see httpNodeHealth), are
-    // no request of anyone's: no trace each, also where /metrics is served on another port.
-    if (request.raw.url === metricsPath) return undefined;
+    // No request of anyone's (see isScrapeOrProbe): no trace each, also where /metrics is served on another port.
+    if (isScrapeOrProbe(request.raw.url)) return undefined;
     const raw = request.raw.url ?? "/";
     const queryAt = raw.indexOf("?");
     const recording = tracing.recording;

@@ -29,6 +29,7 @@ import {
   serviceLogger,
   strategies,
 } from "@tsmicro/runtime/internal";
+import { GatewayHealth } from "./gateway-health.js";
 import { GatewayMetrics, ownMetricsListener } from "./gateway-metrics.js";
 import { HttpTracing } from "./gateway-tracing.js";
 import { GatewayCors } from "./gateway-cors.js";
@@ -111,8 +112,9 @@ export interface Gateway {
   /** Connects to the registry, loads the services, listens. */
   start(): Promise<void>;
   /**
-   * Stops listening, gives requests in flight `--shutdown_grace` to finish, then cancels the rest
-   * (and their backend calls) and closes backend connections.
+   * Answers 503 on `/healthz` and keeps serving for `--shutdown_delay` (none by default), then stops
+   * listening, gives requests in flight `--shutdown_grace` to finish, cancels the rest (and their
+   * backend calls) and closes backend connections.
    */
   stop(): Promise<void>;
   /** Starts, then stops on SIGINT or SIGTERM; resolves once stopped. If start fails it prints one line and exits 1. */
@@ -224,6 +226,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     clientErrorHandler: answerClientError,
     ...(settings.tlsCertFile || settings.tlsKeyFile ? { https: tlsOptions(settings) } : {}),
   });
+  const health = new GatewayHealth(logger, (request, body) => httpTracing.withTraceId(request, body));
   let address: string | undefined;
   let url: string | undefined;
   let stopping: Promise<void> | undefined;
@@ -268,6 +271,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       cors.mount(app);
     }
     metrics?.mount(app, ownMetrics === undefined);
+    // In every mode: a web service behind the proxy is reached by /NAME/…, and --handler event publishes only by POST.
+    health.mount(app, proxy || events ? undefined : routing.serviceHealthz);
     if (settings.dashboard) await mountDashboard();
     if (proxy)
       await app.register(webProxyRoutes, {
@@ -402,6 +407,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     stop() {
       stopping ??= (async () => {
+        // A gateway that never listened has no load balancer to wait for.
+        await health.drain(address === undefined ? 0 : settings.shutdownDelayMs);
         await closeWithinGrace(app, sockets, serviceSettings.shutdownGraceMs, cancelInFlight);
         await ownMetrics?.server.stop();
         if (events && !options.broker) await events.broker.stop();
