@@ -7,6 +7,7 @@ import { parse as parseYaml } from "yaml";
 import { serviceFlagNames } from "@tsmicro/runtime/internal";
 import { replayDockerfile } from "./support/dockerfile.js";
 import { etcdProgram, startEtcdCluster } from "./support/etcd.js";
+import { gatewayHealthcheck } from "./support/gateway-healthcheck.js";
 import { freePort } from "./support/ports.js";
 import { postgresBinDir, startPostgres } from "./support/postgres.js";
 import { inProject, runCreate, startBackground, stopAllBackground } from "./support/project.js";
@@ -17,6 +18,7 @@ interface ComposeService {
   readonly command?: string[];
   readonly environment?: Record<string, string>;
   readonly depends_on?: Record<string, { condition: string }>;
+  readonly healthcheck?: { readonly test?: string[] };
 }
 
 /** A compose file as parsed: its include list and services. */
@@ -195,6 +197,8 @@ describe("a --workspace system", () => {
     expect(services.get("order")!.environment!.DATABASE_URL).toBe("postgres://postgres:postgres@postgres:5432/order");
     expect(services.get("site")!.environment!.TSMICRO_SERVER_ADDRESS).toBe("0.0.0.0:8080");
     expect(services.get("web-gateway")!.command).toContain("--handler=web");
+    // Both gateways are healthy while /healthz on their own ports says so.
+    for (const name of ["gateway", "web-gateway"]) gatewayHealthcheck(name, services.get(name)!);
     // The gateways run tsmicro as the root installs it (a dev dependency), without any service's folder.
     const gateway = services.get("gateway")!;
     expect(gateway.build!.dockerfile_inline).toContain("RUN npm ci --workspaces=false\n");
@@ -296,7 +300,11 @@ describe("a --workspace system", () => {
         await api.waitFor(/gateway started/);
         const created = await fetch(`http://127.0.0.1:${port}/v1/users`, { method: "POST", body: '{"name":"ann"}' });
         expect(created.status).toBe(200);
+        // Its compose healthcheck, run in its image: healthy, then not once it stopped.
+        const { probe } = gatewayHealthcheck("gateway", gateway);
+        expect((await inProject(image.dir, "node", probe(port))).code).toBe(0);
         await api.stop();
+        expect((await inProject(image.dir, "node", probe(port))).code).toBe(1);
         await user.stop();
       } finally {
         await etcd.stop();

@@ -8,6 +8,7 @@ import { defaultServiceSettings, serviceFlagNames } from "@tsmicro/runtime/inter
 import { readTree, repoRoot } from "./support/cli.js";
 import { replayDockerfile } from "./support/dockerfile.js";
 import { closedPort } from "./support/etcd.js";
+import { type ComposeGateway, gatewayHealthcheck } from "./support/gateway-healthcheck.js";
 import { freePort } from "./support/ports.js";
 import { postgresBinDir, startPostgres } from "./support/postgres.js";
 import { inProject, runCreate, startBackground, stopAllBackground } from "./support/project.js";
@@ -237,7 +238,7 @@ describe("a new service project", () => {
   );
 
   it(
-    "npm run dev registers it; tsmicro call creates, reads and lists; tsmicro api serves its routes",
+    "npm run dev registers it; tsmicro call creates, reads and lists; tsmicro api serves its routes and answers the compose healthcheck",
     async () => {
       const dev = startBackground(project, "npm", ["run", "dev"], env);
       try {
@@ -279,7 +280,14 @@ describe("a new service project", () => {
         const body = (await missing.json()) as { code: number; details: unknown[] };
         expect(body.code).toBe(5);
         expect(body.details).toContainEqual(expect.objectContaining({ reason: "USER_NOT_FOUND" }));
+        // docker-compose.yml's healthcheck of the gateway, run against this one: healthy, then not once it stopped.
+        const compose = parseYaml(await readFile(join(project, "docker-compose.yml"), "utf8")) as {
+          services: Record<string, ComposeGateway>;
+        };
+        const { probe } = gatewayHealthcheck("api", compose.services.api!);
+        expect((await inProject(project, "node", probe(port))).code).toBe(0);
         expect(await api.stop()).toBe(0);
+        expect((await inProject(project, "node", probe(port))).code).toBe(1);
       } finally {
         await dev.stop();
       }
@@ -465,9 +473,16 @@ describe("a new service project", () => {
         const compose = parseYaml(await readFile(join(dir, "docker-compose.yml"), "utf8")) as {
           services: Record<
             string,
-            { environment?: Record<string, string>; depends_on?: unknown; healthcheck?: unknown }
+            ComposeGateway & { environment?: Record<string, string>; depends_on?: unknown; healthcheck?: unknown }
           >;
         };
+        // The gateway (tsmicro api, --handler web too) is healthy while /healthz on its own port says so.
+        const gateways = Object.entries(compose.services).filter(([, service]) => service.command?.[1] === "api");
+        expect(
+          gateways.map(([name]) => name),
+          dir,
+        ).toEqual(["api"]);
+        for (const [name, service] of gateways) gatewayHealthcheck(`${dir}: ${name}`, service);
         expect(compose.services.etcd?.healthcheck, dir).toBeDefined();
         const registered = Object.entries(compose.services).filter(
           ([, service]) => service.environment?.TSMICRO_REGISTRY === "etcd",
