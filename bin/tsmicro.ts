@@ -215,6 +215,10 @@ await cli
           describe:
             "proxies whose X-Forwarded-For names the client (addresses, CIDRs, a number of hops; on: every hop), for per-client limits",
         })
+        .option("shutdown_delay", {
+          type: "string",
+          describe: "on SIGTERM, answer 503 on /healthz and keep serving this long (such as 10s) before closing",
+        })
         .option("dashboard", { type: "string", describe: "on: serve the dashboard (as tsmicro web) at /dashboard/" })
         .option("dashboard_calls", {
           type: "string",
