@@ -131,6 +131,20 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     ]);
   });
 
+  it("a proto mistake reported in a folder below the proto folder's names it relative to that folder, as compilers do", async () => {
+    const dir = await project({ "good/v1/good.proto": goodProto.replace("string id = 1; }", "strin id = 1; }") });
+    const service = join(dir, "services/good");
+    await mkdir(service, { recursive: true });
+    await writeFile(join(service, "tsmicro.json"), JSON.stringify({ type: "service", proto: "../../proto" }));
+    const where = "../../proto/good/v1/good.proto:3:23: cannot find `strin` in this scope: did you mean `string`?";
+    const generated = await generate(service);
+    expect(generated.code).toBe(1);
+    expect(generated.stderr).toContain(`\n${where}\n`);
+    const routes = await run("node", [bins.tsmicro, "routes"], { cwd: service });
+    expect(routes.code).toBe(1);
+    expect(routes.stderr).toContain(`\n${where}\n`);
+  });
+
   it("a field number used twice names the field that has it already", async () => {
     const dir = await project({
       "good/v1/good.proto": goodProto.replace(

@@ -3,7 +3,7 @@ import { rmSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, symlink, mkdir, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { SetupError } from "@tsmicro/runtime/errors";
 import { packageRoot } from "./package-paths.js";
 import { onStopSignal } from "./on-stop-signal.js";
@@ -172,6 +172,20 @@ function run(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/**
+ * A path for `file:line:col` references: relative to the working directory, climbing out of it
+ * with `..` as compilers print them (`../../proto/shop/v1/shop.proto` from a workspace service's
+ * folder), so that it opens from where the command ran; absolute when the two share no folder
+ * but the root (or a drive), where `..` would only climb to it.
+ */
+export function referencePath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  if (rel === "") return ".";
+  const climbs = rel.split(sep).filter((part) => part === "..").length;
+  const depth = resolve(process.cwd()).split(sep).filter(Boolean).length;
+  return isAbsolute(rel) || climbs >= depth ? path : rel;
 }
 
 /** A path for messages: relative to the working directory when inside it. */

@@ -4,7 +4,7 @@ import { existsSync, type Dirent } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { SetupError } from "@tsmicro/runtime/errors";
-import { buildImage, displayPath } from "./buf-image.js";
+import { buildImage, referencePath } from "./buf-image.js";
 import { CommandError } from "./command-error.js";
 import { generateFiles } from "./generate-files.js";
 import { enclosingProject } from "./workspace.js";
@@ -46,7 +46,7 @@ export async function compileRequest(
 ): Promise<CodeGeneratorRequest> {
   const protoDir = resolve(proto);
   const files = await listProtos(protoDir, proto);
-  const image = fromBinary(FileDescriptorSetSchema, await buildImage(protoDir, displayPath(protoDir)));
+  const image = fromBinary(FileDescriptorSetSchema, await buildImage(protoDir, referencePath(protoDir)));
   const parameter = [...opt, ...(templates ? [`templates=${resolve(templates)}`] : [])].join(",");
   return create(CodeGeneratorRequestSchema, { fileToGenerate: files, parameter, protoFile: image.file });
 }

@@ -5,7 +5,7 @@ import { isSetupError } from "@tsmicro/runtime/errors";
 import { clashLine, routeClashes, streamedRequestRoutes } from "../../generator/route-conflicts.js";
 import { checkRouteFields } from "../../generator/route-fields.js";
 import { listRoutes, type RouteEntry } from "../../generator/route-table.js";
-import { buildImage, displayPath } from "./buf-image.js";
+import { buildImage, referencePath } from "./buf-image.js";
 import { defaultProtoDir, listProtos } from "./generate-command.js";
 import { servedClashes, servedWith } from "./served-routes.js";
 import { ownedBy, readProjectConfig } from "./workspace.js";
@@ -25,7 +25,7 @@ export async function routesCommand(given: string | undefined, warn: (message: s
   const protoDir = resolve(proto);
   const all = await listProtos(protoDir, proto);
   const files = all.filter(ownedBy(owns));
-  const image = fromBinary(FileDescriptorSetSchema, await buildImage(protoDir, displayPath(protoDir)));
+  const image = fromBinary(FileDescriptorSetSchema, await buildImage(protoDir, referencePath(protoDir)));
   const routes = listRoutes(image.file, files);
   if (routes.length === 0) return `no routes: no method in ${proto} has a google.api.http option\n`;
   const registry = createFileRegistry(image);
