@@ -131,6 +131,34 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     ]);
   });
 
+  it("a `//` or `/*` inside a proto's strings is no comment to the hints: declarations after it count", async () => {
+    const dir = await project({
+      "good/v1/good.proto": [
+        'syntax = "proto3";',
+        "package good.v1;",
+        'import "google/api/annotations.proto";',
+        'message Link { string href = 1 [json_name = "http://x"]; }',
+        'message Money { int64 units = 1; string sign = 2 [json_name = "{"]; }',
+        "service Shops {",
+        '  rpc GetShop(Link) returns (Link) { option (google.api.http) = {get: "/v1/{href=shops/*}"}; }',
+        "}",
+        "message Shop { string name = 1; }",
+        "service Books {",
+        '  rpc GetBook(Link) returns (Link) { option (google.api.http) = {get: "/v1/{href=shops/*/books/*}"}; }',
+        "}",
+        "",
+      ].join("\n"),
+      "good/v1/other.proto": 'syntax = "proto3";\npackage good.v1;\nmessage Other { Money cost = 1; Shop shop = 2; }\n',
+    });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    const lines = result.stderr.split("\n").filter((line) => line.includes("in this scope"));
+    expect(lines).toEqual([
+      'proto/good/v1/other.proto:3:17: cannot find `Money` in this scope: it is declared in good/v1/good.proto: add import "good/v1/good.proto";',
+      'proto/good/v1/other.proto:3:33: cannot find `Shop` in this scope: it is declared in good/v1/good.proto: add import "good/v1/good.proto";',
+    ]);
+  });
+
   it("a proto mistake reported in a folder below the proto folder's names it relative to that folder, as compilers do", async () => {
     const dir = await project({ "good/v1/good.proto": goodProto.replace("string id = 1; }", "strin id = 1; }") });
     const service = join(dir, "services/good");

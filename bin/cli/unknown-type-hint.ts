@@ -148,7 +148,9 @@ function declarations(proto: ProtoSource): Declared[] {
   // The names of the declarations the scan is inside, with the brace depth each opened at.
   const open: { name: string | undefined; depth: number }[] = [];
   let depth = 0;
-  for (const token of text.matchAll(/\b(message|enum)\s+(\w+)\s*\{|[{}]/g)) {
+  // Strings are matched whole, so that a brace inside one (a route's "/v1/{id}") counts for nothing.
+  for (const token of text.matchAll(/"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|\b(message|enum)\s+(\w+)\s*\{|[{}]/g)) {
+    if (/^["']/.test(token[0])) continue;
     if (token[0] === "}") {
       depth--;
       if (open.at(-1)?.depth === depth) open.pop();
@@ -168,9 +170,15 @@ function declarations(proto: ProtoSource): Declared[] {
   return found;
 }
 
-/** A proto's text without its comments, so that a declaration or import commented out does not count. */
+/**
+ * A proto's text without its comments, so that a declaration or import commented out does not
+ * count. Strings are read whole first: a `//` or `/*` inside one (`"http://x"`, a route's
+ * `"/v1/{name=shops/*}"`) starts no comment.
+ */
 function code(text: string): string {
-  return text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
+  return text.replace(/"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|\/\/[^\n]*|\/\*[\s\S]*?\*\//g, (match) =>
+    match.startsWith("/") ? " " : match,
+  );
 }
 
 /** The file of google/protobuf/ or googleapis that declares a type (`FieldMask` in field_mask.proto). */
