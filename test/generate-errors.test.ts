@@ -131,6 +131,69 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     ]);
   });
 
+  it("a misspelt option name, field of its value or value says the one meant, and the import it needs", async () => {
+    const dir = await project({
+      "good/v1/good.proto": [
+        'syntax = "proto3";',
+        "package good.v1;",
+        'import "google/api/annotations.proto";',
+        'import "tsmicro/entity.proto";',
+        "message PingRequest {",
+        "  option (tsmicro.entitty) = {};",
+        "  string id = 1 [(tsmicro.column).uniqe = true];",
+        "  string name = 2 [(tsmicro.column) = { indx: true }, deprecatd = true];",
+        "  string note = 3 [(google.api.field_behaviour) = REQUIRED];",
+        "  string tag = 4 [(tsmicro.column).unique = tru];",
+        "  string kind = 5 [(tsmicro.column).xyzzy = true];",
+        "}",
+        "message PingReply { string id = 1; }",
+        "service Pinger {",
+        "  rpc Ping(PingRequest) returns (PingReply) {",
+        '    option (google.api.htp) = {get: "/ping"};',
+        '    option (google.api.http) = {gte: "/ping"};',
+        "    option idempotency_levl = NO_SIDE_EFFECTS;",
+        "    option idempotency_level = NO_SIDE_EFECTS;",
+        "  }",
+        "}",
+        "",
+      ].join("\n"),
+    });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    const lines = result.stderr.split("\n").filter((line) => line.startsWith("proto/"));
+    expect(lines.sort()).toEqual(
+      [
+        "proto/good/v1/good.proto:6:11: cannot find `tsmicro.entitty` in this scope: did you mean `tsmicro.entity`?",
+        "proto/good/v1/good.proto:7:34: cannot find message field `uniqe` in `tsmicro.ColumnOptions`: did you mean `unique`?",
+        "proto/good/v1/good.proto:8:41: cannot resolve message field name for `tsmicro.ColumnOptions`: did you mean `index`?",
+        "proto/good/v1/good.proto:8:55: cannot find message field `deprecatd` in `google.protobuf.FieldOptions`: did you mean `deprecated`?",
+        // A known option in a file not imported: the import it needs, not "google/api/field_behaviour.proto".
+        'proto/good/v1/good.proto:9:21: cannot find `google.api.field_behaviour` in this scope: did you mean `google.api.field_behavior` (add import "google/api/field_behavior.proto";)?',
+        "proto/good/v1/good.proto:10:45: cannot find `tru` in this scope: did you mean `true`?",
+        "proto/good/v1/good.proto:11:36: cannot find message field `xyzzy` in `tsmicro.ColumnOptions`: tsmicro.ColumnOptions has primary_key, unique, index, name",
+        "proto/good/v1/good.proto:16:13: cannot find `google.api.htp` in this scope: did you mean `google.api.http`?",
+        "proto/good/v1/good.proto:17:33: cannot resolve message field name for `google.api.HttpRule`: did you mean `get`?",
+        "proto/good/v1/good.proto:18:12: cannot find message field `idempotency_levl` in `google.protobuf.MethodOptions`: did you mean `idempotency_level`?",
+        "proto/good/v1/good.proto:19:32: cannot find `NO_SIDE_EFECTS` in this scope: did you mean `NO_SIDE_EFFECTS`?",
+      ].sort(),
+    );
+  });
+
+  it("an option used without the import that declares it names that import", async () => {
+    const dir = await project({
+      "good/v1/good.proto": goodProto.replace(
+        "rpc Ping(PingRequest) returns (PingReply);",
+        'rpc Ping(PingRequest) returns (PingReply) { option (google.api.http) = {get: "/ping"}; }',
+      ),
+    });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    // Not google/api/http.proto, which declares HttpRule but not the option.
+    expect(result.stderr).toContain(
+      'cannot find `google.api.http` in this scope: add import "google/api/annotations.proto";',
+    );
+  });
+
   it("a `//` or `/*` inside a proto's strings is no comment to the hints: declarations after it count", async () => {
     const dir = await project({
       "good/v1/good.proto": [

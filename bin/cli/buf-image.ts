@@ -8,7 +8,9 @@ import { SetupError } from "@tsmicro/runtime/errors";
 import { packageRoot } from "./package-paths.js";
 import { onStopSignal } from "./on-stop-signal.js";
 import { otherFieldNumbered } from "./proto-field-numbers.js";
-import { listProtoSources, protoFileOf, unknownTypeHint } from "./unknown-type-hint.js";
+import { optionHint } from "./option-hint.js";
+import { listProtoSources, type ProtoSource } from "./proto-outline.js";
+import { protoFileOf, unknownTypeHint } from "./unknown-type-hint.js";
 
 const require = createRequire(import.meta.url);
 
@@ -88,11 +90,27 @@ async function compileError(stdout: string, stderr: string, protoDir: string, di
   const unique = [
     ...new Map(diagnostics.map((d) => [`${d.path}:${d.start_line}:${d.start_column}:${d.message}`, d])).values(),
   ];
-  const lines = await Promise.all(unique.map((d) => describe(d, protoDir, displayDir)));
+  const protos: Sources = { user: readOnce(() => listProtoSources(protoDir)), shipped: readOnce(shippedProtos) };
+  const lines = await Promise.all(unique.map((d) => describe(d, protoDir, displayDir, protos)));
   return new SetupError("TSM_ERR_PROTO_SYNTAX", lines.join("\n"));
 }
 
-async function describe(d: BufDiagnostic, protoDir: string, displayDir: string): Promise<string> {
+/** The protos a diagnostic's hint reads: the user's, and those tsmicro ships; each read once per failed compile. */
+interface Sources {
+  readonly user: () => Promise<ProtoSource[]>;
+  readonly shipped: () => Promise<ProtoSource[]>;
+}
+
+/** `read`'s result, read the first time it is asked for: a failed compile's hints read the protos once. */
+function readOnce<T>(read: () => Promise<T>): () => Promise<T> {
+  let result: Promise<T> | undefined;
+  return () => {
+    result ??= read();
+    return result;
+  };
+}
+
+async function describe(d: BufDiagnostic, protoDir: string, displayDir: string, protos: Sources): Promise<string> {
   const inProto = d.path.startsWith("proto/") ? d.path.slice("proto/".length) : d.path;
   const shown = join(displayDir, inProto);
   const where = `${shown}:${d.start_line}:${d.start_column}`;
@@ -115,33 +133,51 @@ async function describe(d: BufDiagnostic, protoDir: string, displayDir: string):
     if (other !== undefined)
       return `${where}: ${d.message}: ${other} has it too; give one of them a number not used yet`;
   }
-  const hint = hintOf(d.message) || (await tsmicroOptionHint(d.message)) || (await typeHint(d, protoDir, inProto));
+  const hint = (await optionHintOf(d, inProto, protos)) ?? (hintOf(d.message) || (await typeHint(d, inProto, protos)));
   return `${where}: ${d.message}${hint}`;
 }
 
+/** What to do about a name of an option, a field of its value or its value (see optionHint); undefined for any other diagnostic. */
+async function optionHintOf(d: BufDiagnostic, inProto: string, protos: Sources): Promise<string | undefined> {
+  if (!/^cannot (find|resolve message field)/.test(d.message)) return undefined;
+  const all = [...(await protos.user()), ...(await protos.shipped())];
+  const line = all.find((p) => p.path === inProto)?.text.split("\n")[d.start_line - 1] ?? "";
+  return optionHint(d.message, inProto, line, d.start_column, all);
+}
+
 /** What to do about a type of the user's buf cannot find (see unknownTypeHint); "" for any other diagnostic. */
-async function typeHint(d: BufDiagnostic, protoDir: string, inProto: string): Promise<string> {
+async function typeHint(d: BufDiagnostic, inProto: string, protos: Sources): Promise<string> {
   const name = /^cannot find `([\w.]+)` in this scope$/.exec(d.message)?.[1];
   if (name === undefined || /^\.?(google|tsmicro)\./.test(name)) return "";
-  const protos = await listProtoSources(protoDir);
-  const line = protos.find((p) => p.path === inProto)?.text.split("\n")[d.start_line - 1] ?? "";
-  return unknownTypeHint(name, inProto, line, d.start_column, protos);
+  return unknownTypeHint(name, inProto, await protos.user());
 }
 
 /**
- * The import a tsmicro option used without it needs (`(tsmicro.entity)`: add import "tsmicro/entity.proto";),
- * found in the shipped protos' `extend` blocks; "" for any other diagnostic.
+ * The protos tsmicro puts on the import path that declare options and their messages, paths as
+ * imported: googleapis' (google/api/annotations.proto), descriptor.proto (the options every proto
+ * has, such as idempotency_level) and tsmicro's own.
  */
-async function tsmicroOptionHint(message: string): Promise<string> {
-  const name = /^cannot find `tsmicro\.(\w+)` in this scope$/.exec(message)?.[1];
-  if (name === undefined) return "";
-  const dir = join(packageRoot, "proto", "tsmicro");
-  for (const file of (await readdir(dir)).filter((f) => f.endsWith(".proto")).sort()) {
-    const source = await readFile(join(dir, file), "utf8");
-    for (const [, body] of source.matchAll(/^extend\s+[\w.]+\s*\{([^}]*)\}/gm))
-      if (new RegExp(`^\\s*[\\w.]+\\s+${name}\\s*=`, "m").test(body ?? "")) return `: add import "tsmicro/${file}";`;
-  }
-  return "";
+async function shippedProtos(): Promise<ProtoSource[]> {
+  const folders: [string, string][] = [
+    ...vendoredGoogleDirs
+      .filter((dir) => dir !== "protobuf")
+      .map((dir): [string, string] => [join(googleProtosDir, "google", dir), `google/${dir}`]),
+    [join(packageRoot, "proto", "tsmicro"), "tsmicro"],
+  ];
+  const listed = await Promise.all(
+    folders.map(async ([dir, imported]) =>
+      (await readdir(dir))
+        .filter((f) => f.endsWith(".proto"))
+        .map((f): [string, string] => [join(dir, f), `${imported}/${f}`]),
+    ),
+  );
+  const descriptor: [string, string] = [
+    join(googleProtosDir, "google", "protobuf", "descriptor.proto"),
+    "google/protobuf/descriptor.proto",
+  ];
+  return Promise.all(
+    [...listed.flat(), descriptor].map(async ([file, path]) => ({ path, text: await readFile(file, "utf8") })),
+  );
 }
 
 /** What to do about a diagnostic whose words do not say it: the `;` left out, the import left out. */

@@ -1,19 +1,5 @@
-import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { closestName } from "@tsmicro/runtime/errors";
-
-/** One .proto of the project as the compiler read it: its path under the proto folder and its text. */
-export interface ProtoSource {
-  readonly path: string;
-  readonly text: string;
-}
-
-/** A message or enum a proto declares, by full name (`shop.v1.Shop`, `shop.v1.Shop.Line`). */
-interface Declared {
-  readonly fullName: string;
-  readonly simpleName: string;
-  readonly file: string;
-}
+import { type Declared, importsOf, outline, packageOf, type ProtoSource } from "./proto-outline.js";
 
 const scalars = [
   "double",
@@ -66,18 +52,10 @@ const wellKnown = new Set([
  * What to do about a type buf reports as "cannot find `name` in this scope" in `file` (under the
  * proto folder), which buf does not say: the import a type of the user's other protos needs, its
  * full name when written without its package, the scalar or type a misspelling is near, or else to
- * declare it or import the proto declaring it. "" when it is no type but an option, `[(foo.bar) = 1]`,
- * as `line` shows before `column` (1-based).
+ * declare it or import the proto declaring it. A name written as an option's, or its value, is no
+ * type: see optionHint.
  */
-export function unknownTypeHint(
-  name: string,
-  file: string,
-  line: string,
-  column: number,
-  protos: readonly ProtoSource[],
-): string {
-  // An option's name is in parentheses after `[`, `,` or `option`; an rpc's types are after its name or `returns`.
-  if (/(\[|,|\boption)\s*\($/.test(line.slice(0, column - 1).trimEnd())) return "";
+export function unknownTypeHint(name: string, file: string, protos: readonly ProtoSource[]): string {
   const written = name.replace(/^\./, "");
   const source = protos.find((p) => p.path === file)?.text ?? "";
   const imports = importsOf(source);
@@ -85,7 +63,7 @@ export function unknownTypeHint(
     pkg: packageOf(source),
     importing: (of) => (imports.has(of) || of === file ? "" : `add import "${of}";`),
   };
-  const declared = protos.flatMap(declarations);
+  const declared = protos.flatMap((proto) => outline(proto).declared);
   return declaredHint(written, declared, from) ?? misspeltHint(written, declared, from);
 }
 
@@ -130,57 +108,6 @@ function misspeltHint(written: string, declared: readonly Declared[], { pkg }: P
   return `: declare it (message ${simple} { … } or enum ${simple} { … }), or import the .proto that declares it`;
 }
 
-/** The package a proto declares, "" when none. */
-function packageOf(text: string): string {
-  return /\bpackage\s+([\w.]+)\s*;/.exec(code(text))?.[1] ?? "";
-}
-
-/** The files a proto imports, as written in its import statements. */
-function importsOf(text: string): Set<string> {
-  return new Set([...code(text).matchAll(/\bimport\s+(?:public\s+|weak\s+)?"([^"]+)"/g)].map((m) => m[1]!));
-}
-
-/** The messages and enums `proto` declares, nested ones under their parent's name. */
-function declarations(proto: ProtoSource): Declared[] {
-  const text = code(proto.text);
-  const pkg = packageOf(proto.text);
-  const found: Declared[] = [];
-  // The names of the declarations the scan is inside, with the brace depth each opened at.
-  const open: { name: string | undefined; depth: number }[] = [];
-  let depth = 0;
-  // Strings are matched whole, so that a brace inside one (a route's "/v1/{id}") counts for nothing.
-  for (const token of text.matchAll(/"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|\b(message|enum)\s+(\w+)\s*\{|[{}]/g)) {
-    if (/^["']/.test(token[0])) continue;
-    if (token[0] === "}") {
-      depth--;
-      if (open.at(-1)?.depth === depth) open.pop();
-      continue;
-    }
-    if (token[0] === "{") {
-      depth++;
-      continue;
-    }
-    const simpleName = token[2]!;
-    const parents = open.flatMap((o) => (o.name === undefined ? [] : [o.name]));
-    const fullName = [pkg, ...parents, simpleName].filter(Boolean).join(".");
-    found.push({ fullName, simpleName, file: proto.path });
-    open.push({ name: simpleName, depth });
-    depth++;
-  }
-  return found;
-}
-
-/**
- * A proto's text without its comments, so that a declaration or import commented out does not
- * count. Strings are read whole first: a `//` or `/*` inside one (`"http://x"`, a route's
- * `"/v1/{name=shops/*}"`) starts no comment.
- */
-function code(text: string): string {
-  return text.replace(/"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|\/\/[^\n]*|\/\*[\s\S]*?\*\//g, (match) =>
-    match.startsWith("/") ? " " : match,
-  );
-}
-
 /** The file of google/protobuf/ or googleapis that declares a type (`FieldMask` in field_mask.proto). */
 export function protoFileOf(typeName: string, name: string): string {
   if (typeName.startsWith("google.protobuf.")) {
@@ -191,21 +118,8 @@ export function protoFileOf(typeName: string, name: string): string {
 }
 
 /** The candidate `name` is most likely a slip of (case aside), as flags and commands are told. */
-function nearest(name: string, candidates: readonly string[]): string | undefined {
+export function nearest(name: string, candidates: readonly string[]): string | undefined {
   const byLowerCase = new Map(candidates.map((candidate) => [candidate.toLowerCase(), candidate]));
   const near = closestName(name.toLowerCase(), byLowerCase.keys());
   return near === undefined ? undefined : byLowerCase.get(near);
-}
-
-/** The .proto files under `protoDir` with their text, paths relative and `/`-separated; none when it cannot be read. */
-export async function listProtoSources(protoDir: string): Promise<ProtoSource[]> {
-  const files = await readdir(protoDir, { recursive: true }).catch(() => [] as string[]);
-  return Promise.all(
-    files
-      .filter((file) => file.endsWith(".proto"))
-      .map(async (file) => ({
-        path: file.split("\\").join("/"),
-        text: await readFile(join(protoDir, file), "utf8").catch(() => ""),
-      })),
-  );
 }
