@@ -254,6 +254,34 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     expect(again.stdout.split("\n").filter((line) => /^(created|orphaned)/.test(line))).toEqual([]);
   });
 
+  it("tells where to add a file made again only when the file that wires it in does not import it already", async () => {
+    const created = await create("redo");
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "redo");
+    const made = async () => (await generate(project)).stdout.split("\n").filter((line) => line.startsWith("created "));
+    // Deleted while src/main.ts and the handlers' Dependencies still import them.
+    await unlink(join(project, "src/handler/redo-service.ts"));
+    await unlink(join(project, "src/domain/service/redo-data-service.ts"));
+    expect(await made()).toEqual([
+      "created src/handler/redo-service.ts (service RedoService)",
+      "created src/domain/service/redo-data-service.ts (entity Redo)",
+    ]);
+    // A stub deleted while the handler object imports it, beside a new rpc's, which it does not.
+    await unlink(join(project, "src/handler/redo-service/get-redo.ts"));
+    const protoPath = join(project, "proto/redo/v1/redo.proto");
+    await writeFile(
+      protoPath,
+      (await readFile(protoPath, "utf8")).replace(
+        "  // DeleteRedo",
+        "  // Audit records.\n  rpc Audit(GetRedoRequest) returns (Redo);\n  // DeleteRedo",
+      ),
+    );
+    expect(await made()).toEqual([
+      "created src/handler/redo-service/get-redo.ts (rpc redo.v1.RedoService/GetRedo)",
+      "created src/handler/redo-service/audit.ts (rpc redo.v1.RedoService/Audit); add it to src/handler/redo-service.ts",
+    ]);
+  });
+
   it("takes an rpc as written when its stub was renamed or its code moved into the handler object", async () => {
     const created = await create("note");
     expect(created.code, created.stderr).toBe(0);
@@ -263,7 +291,7 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     await writeFile(join(folder, "get.ts"), await readFile(join(folder, "get-note.ts"), "utf8"));
     await unlink(join(folder, "get-note.ts"));
     await unlink(join(folder, "delete-note.ts"));
-    // list-notes.ts deleted while the handler object still imports it: that stub is needed.
+    // list-notes.ts deleted while the handler object still imports it: that stub is needed, and in place already.
     await unlink(join(folder, "list-notes.ts"));
     const text = await readFile(handler, "utf8");
     await writeFile(
@@ -277,7 +305,7 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     const generated = await generate(join(work, "note"));
     expect(generated.code, generated.stderr).toBe(0);
     expect(generated.stdout.split("\n").filter((line) => /^(created|orphaned)/.test(line))).toEqual([
-      "created src/handler/note-service/list-notes.ts (rpc note.v1.NoteService/ListNotes); add it to src/handler/note-service.ts",
+      "created src/handler/note-service/list-notes.ts (rpc note.v1.NoteService/ListNotes)",
     ]);
     expect(existsSync(join(folder, "get-note.ts"))).toBe(false);
     expect(existsSync(join(folder, "delete-note.ts"))).toBe(false);

@@ -11,6 +11,7 @@ const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResul
   warnings: [],
   unserved: [],
   unwired: [],
+  stillImported: [],
 });
 
 describe("tsmicro generate's report on a project's own files", () => {
@@ -46,5 +47,15 @@ describe("tsmicro generate's report on a project's own files", () => {
       "created src/handler/admin-service/purge.ts (rpc user.v1.AdminService/Purge)",
       "",
     ]);
+  });
+
+  it("says nothing about adding a file made again that the file wiring it in imports already", () => {
+    const stub = {
+      path: "src/handler/acct-service/get-invoice.ts",
+      content: "",
+      why: "rpc acct.v1.AcctService/GetInvoice",
+    };
+    const report = projectReport({ ...result([stub]), stillImported: [stub.path] });
+    expect(report).toBe("created src/handler/acct-service/get-invoice.ts (rpc acct.v1.AcctService/GetInvoice)\n");
   });
 });

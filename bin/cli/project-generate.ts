@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, posix, relative, resolve } from "node:path";
 import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { isSetupError } from "@tsmicro/runtime/errors";
 import type { Orphan, ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
@@ -39,6 +39,11 @@ export interface ProjectGenerateResult {
   readonly unserved: readonly string[];
   /** Entities whose data service the handlers' Dependencies do not name: what to add, one line each. */
   readonly unwired: readonly string[];
+  /**
+   * Of `created`, those the user's file that wires them in imports already: deleted and made again
+   * (a stub the handler object still imports), so there is nothing to add.
+   */
+  readonly stillImported: readonly string[];
   /**
    * Run in a workspace service's folder: the other services' folders of generated files whose copies
    * of the shared protos now differ from this one's (`services/edge/src/gen`), and the workspace root,
@@ -175,6 +180,7 @@ async function planProject(
       warnings: migration.warnings,
       unserved: await unserved(root, sources.model.services, sources.missing),
       unwired: await unwired(root, sources.model.entities, sources.missing),
+      stillImported: await stillImported(root, sources.missing),
     };
   };
   return { request, write };
@@ -259,10 +265,12 @@ async function handlerCode(root: string, files: readonly string[]): Promise<Map<
  * a handle() commented out, or an import alone, does not count.
  */
 function codeOf(module: string): string {
-  return module
-    .replace(/\/\*[\s\S]*?\*\//g, "")
-    .replace(/\/\/.*$/gm, "")
-    .replace(/^\s*import\b[^;]*;/gm, "");
+  return withoutComments(module).replace(/^\s*import\b[^;]*;/gm, "");
+}
+
+/** A module's text without its comments, so that an import or line commented out does not count. */
+function withoutComments(module: string): string {
+  return module.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
 }
 
 /** The project's files, relative and `/`-separated, without folders no scaffold rule looks at (node_modules above all). */
@@ -292,7 +300,10 @@ async function writeFileIn(path: string, content: string): Promise<void> {
 /** The lines `tsmicro generate` prints about a project's own files. */
 export function projectReport(result: ProjectGenerateResult): string {
   const lines = [
-    ...result.created.map((file) => `created ${file.path} (${file.why})${nextStep(file, result.created)}`),
+    ...result.created.map(
+      (file) =>
+        `created ${file.path} (${file.why})${result.stillImported.includes(file.path) ? "" : nextStep(file, result.created)}`,
+    ),
     ...(result.migration ? [`created ${result.migration} (the entities changed)`] : []),
     ...result.warnings.map((warning) => `migration: not applied by tsmicro: ${warning}`),
     ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; ${orphanStep(orphan, result)}`),
@@ -447,29 +458,60 @@ async function workspaceProtos(root: string): Promise<string[]> {
 }
 
 /**
+ * The user's file a created one is wired in from, which nextStep tells to add it to: a new rpc's
+ * stub into its service's handler object, a new service's handler into src/main.ts, a new entity's
+ * data service into the handlers' Dependencies; undefined for the others.
+ */
+function wiredFrom(file: ScaffoldFile): string | undefined {
+  const service = /^src\/handler\/([^/]+)\/[^/]+\.ts$/.exec(file.path)?.[1];
+  if (service && file.why.startsWith("rpc ")) return `src/handler/${service}.ts`;
+  if (file.why.startsWith("service ") && /^src\/handler\/[^/]+\.ts$/.test(file.path)) return "src/main.ts";
+  if (file.why.startsWith("entity ") && /^src\/domain\/service\/[^/]+-data-service\.ts$/.test(file.path))
+    return "src/handler/dependencies.ts";
+  return undefined;
+}
+
+/**
+ * The created files whose wiring file (see wiredFrom) imports them already: a file the user deleted
+ * while the code using it stayed, made again. Telling them to add it would send them to a line
+ * that is there.
+ */
+async function stillImported(root: string, created: readonly ScaffoldFile[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const file of created) {
+    const from = wiredFrom(file);
+    const text = from && (await readFile(join(root, from), "utf8").catch(() => undefined));
+    if (text && importedModules(withoutComments(text), from).has(file.path.replace(/\.ts$/, ""))) found.push(file.path);
+  }
+  return found;
+}
+
+/** The project files (relative, without extension) a module at `path` imports by relative specifier. */
+function importedModules(code: string, path: string): Set<string> {
+  const specifiers = [...code.matchAll(/\bfrom\s*["'](\.{1,2}\/[^"']+)["']/g)].map((m) => m[1]!);
+  return new Set(specifiers.map((spec) => posix.join(posix.dirname(path), spec).replace(/\.(js|ts)$/, "")));
+}
+
+/**
  * What to do after a file of the user's appears: a new rpc's stub goes into
  * its service's handler (unless that handler is new too, made with it); a
  * new service's handler is served from src/main.ts, which nothing else
  * asks for.
  */
 function nextStep(file: ScaffoldFile, created: readonly ScaffoldFile[]): string {
-  const match = /^src\/handler\/([^/]+)\/[^/]+\.ts$/.exec(file.path);
-  if (match && file.why.startsWith("rpc ")) {
-    const handler = `src/handler/${match[1]}.ts`;
-    return created.some((other) => other.path === handler) ? "" : `; add it to ${handler}`;
-  }
+  const from = wiredFrom(file);
+  if (from === undefined) return "";
+  if (file.why.startsWith("rpc ")) return created.some((other) => other.path === from) ? "" : `; add it to ${from}`;
   const service = /^service (\w+)$/.exec(file.why)?.[1];
-  if (service && /^src\/handler\/[^/]+\.ts$/.test(file.path))
+  if (service)
     return (
       `; serve it: import ${service}Definition (from src/gen) and create${service}Handler, ` +
       `and add service.handle(${service}Definition, create${service}Handler(deps)) to src/main.ts`
     );
   // A new entity's data service reaches handlers through the deps that src/main.ts builds (a file of the user's).
   const entity = /^entity (\w+)$/.exec(file.why)?.[1];
-  if (entity && /^src\/domain\/service\/[^/]+-data-service\.ts$/.test(file.path))
-    return (
-      `; wire it: add new ${entity}DataService(new Sql${entity}Repository(database.db)) to the deps in src/main.ts, ` +
-      "its field to Dependencies in src/handler/dependencies.ts, and to the deps of the tests"
-    );
-  return "";
+  return (
+    `; wire it: add new ${entity}DataService(new Sql${entity}Repository(database.db)) to the deps in src/main.ts, ` +
+    "its field to Dependencies in src/handler/dependencies.ts, and to the deps of the tests"
+  );
 }
