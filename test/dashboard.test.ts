@@ -142,6 +142,12 @@ async function walkThrough(browser: Browser, label: string, registryArgs: readon
       await load;
       await connection.stop();
     }
+    // Once the calls stop, a second's point is zero, and the captions still say what the last minute saw, and that they do.
+    await expect.poll(() => chart.getAttribute("data-last-rate"), { timeout: 10_000 }).toBe("0.00");
+    const captions = await chart.locator("figcaption").allTextContents();
+    expect(Number(/^calls: ([\d.]+) \/s$/.exec(captions[0]!)?.[1])).toBeGreaterThan(1);
+    expect(captions[2]).toMatch(/^latency: [\d.]+ ms$/);
+    expect(await chart.getByTestId("chart-span").textContent()).toMatch(/^figures: mean over \d+ s$/);
 
     // A killed node leaves the page once its registration expires.
     node.kill("SIGKILL");

@@ -11,6 +11,7 @@ export type {
   MethodStats,
   MethodView,
   NodeView,
+  RecentStats,
   RouteView,
   ServiceDetails,
   ServiceView,

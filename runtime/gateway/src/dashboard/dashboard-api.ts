@@ -31,12 +31,28 @@ export interface StatsPoint {
   readonly latencyMs: number;
 }
 
-/** A method's recent points, newest last. */
+/**
+ * A method's traffic over its chart's last minute (or the time it has been charted, when less),
+ * which the chart's captions show: one point is a second, too short to read a rate from.
+ */
+export interface RecentStats {
+  /** The seconds these figures cover: 60 once the method has been charted a minute. */
+  readonly seconds: number;
+  /** Calls per second. */
+  readonly rate: number;
+  /** Failed calls per second. */
+  readonly errors: number;
+  /** Mean handling time of those calls in milliseconds; null when there were none. */
+  readonly latencyMs: number | null;
+}
+
+/** A method's recent points, newest last, and their last minute's figures. */
 export interface MethodStats {
   readonly service: string;
   /** `pkg.Service/Method`. */
   readonly method: string;
   readonly points: readonly StatsPoint[];
+  readonly recent: RecentStats;
 }
 
 /** A circuit breaker some node (or the dashboard's own client) reports. */

@@ -146,6 +146,44 @@ describe("MethodStatsBook", () => {
     expect(book.methods()[0]!.points.at(-1)!.rate).toBe(0);
   });
 
+  it("gives each chart its last minute's calls, failures and mean latency, which stay after the calls stop", async () => {
+    const page = await metricsPage();
+    let now = 1_000_000;
+    const book = new MethodStatsBook(() => now);
+    try {
+      const services = servedBy(page.address);
+      page.set(100, 10, 1.1);
+      await book.read(services, none);
+      // 40 calls in the next second, 10 of them failed, 0.4 s of handling; then none for a second.
+      now += 1_000;
+      page.set(130, 20, 1.5);
+      await book.read(services, none);
+      now += 1_000;
+      await book.read(services, none);
+      const [chart] = book.methods();
+      // The last second drew zero; the figures still show the two seconds' calls.
+      expect(chart!.points.at(-1)!.rate).toBe(0);
+      expect(chart!.recent).toEqual({ seconds: 2, rate: 20, errors: 5, latencyMs: expect.closeTo(10, 9) });
+      // A minute after the second of the calls, they are still in it, spread over the minute…
+      for (let second = 0; second < 58; second++) {
+        now += 1_000;
+        await book.read(services, none);
+      }
+      expect(book.methods()[0]!.recent).toEqual({
+        seconds: 60,
+        rate: 40 / 60,
+        errors: 10 / 60,
+        latencyMs: expect.closeTo(10, 9),
+      });
+      // …and a second later they have left it: no rate, and no latency to show.
+      now += 1_000;
+      await book.read(services, none);
+      expect(book.methods()[0]!.recent).toEqual({ seconds: 60, rate: 0, errors: 0, latencyMs: null });
+    } finally {
+      page.close();
+    }
+  });
+
   it("names a breaker's method as its chart names it, though the breaker's metric labels it with the gRPC path", async () => {
     const page = await metricsPage();
     try {

@@ -1,5 +1,5 @@
 import type { Service } from "@tsmicro/runtime";
-import type { BreakerView, MethodStats, StatsPoint } from "./dashboard-api.js";
+import type { BreakerView, MethodStats, RecentStats, StatsPoint } from "./dashboard-api.js";
 
 /** A sample of the Prometheus text format: metric name, labels, value. */
 export interface Sample {
@@ -46,6 +46,27 @@ const breakerStates = ["closed", "half-open", "open"] as const;
 /** How many points a chart keeps: two minutes at the default tick. */
 const keptPoints = 120;
 
+/** What a chart's captions average over, as Prometheus's `rate(…[1m])` would. */
+const recentMs = 60_000;
+
+/** What one point drew from: the counts behind its rates, and the seconds they were counted over. */
+interface Tally {
+  readonly t: number;
+  readonly seconds: number;
+  readonly handled: number;
+  readonly failed: number;
+  readonly handlingSeconds: number;
+  readonly count: number;
+}
+
+/** One method's chart: the points the page draws and the tallies its captions are summed from. */
+interface Series {
+  readonly service: string;
+  readonly method: string;
+  readonly points: StatsPoint[];
+  readonly tallies: Tally[];
+}
+
 /**
  * Charts from the services' own `/metrics` (the address each node registers as metadata
  * `metrics`): each read turns the go-grpc-middleware counters into per-method rates since the
@@ -58,13 +79,19 @@ export class MethodStatsBook {
   readonly #last = new Map<string, Counters>();
   /** The nodes whose pages the last read got. */
   #nodesRead = new Set<string>();
-  readonly #series = new Map<string, { service: string; method: string; points: StatsPoint[] }>();
+  readonly #series = new Map<string, Series>();
   #lastAt = 0;
   #breakers: BreakerView[] = [];
+  readonly #clock: () => number;
+
+  /** `clock` gives each read its time (epoch milliseconds); tests pass their own to step a minute at once. */
+  constructor(clock: () => number = Date.now) {
+    this.#clock = clock;
+  }
 
   /** Reads every node's `/metrics` and adds a point to each method's chart. */
   async read(services: readonly Service[], own: () => Promise<string | undefined>): Promise<void> {
-    const now = Date.now();
+    const now = this.#clock();
     const seconds = this.#lastAt === 0 ? 0 : (now - this.#lastAt) / 1000;
     this.#lastAt = now;
     const pages = await Promise.all(
@@ -138,25 +165,26 @@ export class MethodStatsBook {
       if (service === "") continue;
       let series = this.#series.get(key);
       if (!series) {
-        series = { service, method, points: [] };
+        series = { service, method, points: [], tallies: [] };
         this.#series.set(key, series);
       }
-      addPoint(series.points, {
-        t: now,
-        rate: delta.handled / seconds,
-        errors: delta.failed / seconds,
-        latencyMs: delta.count > 0 ? (delta.seconds / delta.count) * 1000 : 0,
-      });
+      const { handled, failed, count } = delta;
+      addTally(series, { t: now, seconds, handled, failed, handlingSeconds: delta.seconds, count });
     }
     // A method no node could be read for (its only node killed, or gone) handled nothing the charts
     // saw: it gets a zero, not its last rate drawn on as if the calls went on.
     for (const [key, series] of this.#series)
-      if (!sums.has(key)) addPoint(series.points, { t: now, rate: 0, errors: 0, latencyMs: 0 });
+      if (!sums.has(key)) addTally(series, { t: now, seconds, handled: 0, failed: 0, handlingSeconds: 0, count: 0 });
   }
 
-  /** Every method's chart. */
+  /** Every method's chart, with its last minute's figures. */
   methods(): MethodStats[] {
-    return [...this.#series.values()].map(({ service, method, points }) => ({ service, method, points: [...points] }));
+    return [...this.#series.values()].map(({ service, method, points, tallies }) => ({
+      service,
+      method,
+      points: [...points],
+      recent: recentOf(tallies),
+    }));
   }
 
   /** The breakers the last read found. */
@@ -173,10 +201,45 @@ function chartName(path: string): string {
   return path.replace(/^\//, "");
 }
 
-/** Adds a point to a chart, dropping its oldest beyond what a chart keeps. */
-function addPoint(points: StatsPoint[], point: StatsPoint): void {
-  points.push(point);
-  if (points.length > keptPoints) points.shift();
+/** Adds a read's tally and its point to a chart, dropping the oldest beyond what a chart keeps. */
+function addTally(series: Series, tally: Tally): void {
+  series.tallies.push(tally);
+  series.points.push({
+    t: tally.t,
+    rate: tally.handled / tally.seconds,
+    errors: tally.failed / tally.seconds,
+    latencyMs: tally.count > 0 ? (tally.handlingSeconds / tally.count) * 1000 : 0,
+  });
+  if (series.points.length > keptPoints) {
+    series.points.shift();
+    series.tallies.shift();
+  }
+}
+
+/**
+ * The calls, failures and mean latency of the tallies read in the minute up to the newest,
+ * summed and divided by the seconds they count over: a rate over a minute, not the last second's,
+ * which is zero between calls that come less often than every second.
+ */
+function recentOf(tallies: readonly Tally[]): RecentStats {
+  const newest = tallies.at(-1)?.t ?? 0;
+  const sum = { seconds: 0, handled: 0, failed: 0, handlingSeconds: 0, count: 0 };
+  for (const tally of tallies) {
+    // The minute's oldest tally may reach a little before it: the figures say the seconds they cover.
+    if (newest - tally.t >= recentMs) continue;
+    sum.seconds += tally.seconds;
+    sum.handled += tally.handled;
+    sum.failed += tally.failed;
+    sum.handlingSeconds += tally.handlingSeconds;
+    sum.count += tally.count;
+  }
+  if (sum.seconds === 0) return { seconds: 0, rate: 0, errors: 0, latencyMs: null };
+  return {
+    seconds: sum.seconds,
+    rate: sum.handled / sum.seconds,
+    errors: sum.failed / sum.seconds,
+    latencyMs: sum.count > 0 ? (sum.handlingSeconds / sum.count) * 1000 : null,
+  };
 }
 
 /** A node's `/metrics` page, or undefined when it has none or does not answer within a second. */
