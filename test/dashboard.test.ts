@@ -457,6 +457,28 @@ describe("tsmicro web's API, without a page open", () => {
     await killAllNodes();
   });
 
+  it("says a registered web service has no methods because it serves HTTP, not that it is not registered", async () => {
+    await startNode("test/fixtures/web-node.ts", registryArgs);
+    const response = await fetch(`${dashboard.url}api/services/site`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      name: "site",
+      methods: [],
+      events: [],
+      noMethods: {
+        reason: "No methods to call here: a web service serves HTTP, not gRPC; tsmicro api --handler web routes to it.",
+        failed: false,
+      },
+    });
+    // A name the registry does not know is still a 404 saying so.
+    const unknown = await fetch(`${dashboard.url}api/services/nowhere`);
+    expect([unknown.status, ((await unknown.json()) as { message: string }).message]).toEqual([
+      404,
+      "no service nowhere is registered",
+    ]);
+    await killAllNodes();
+  });
+
   it("reads every node's health afresh for api/services after the last page closed", async () => {
     const node = await startNode("test/fixtures/echo-node.ts", [...registryArgs, "--register_ttl=60s"]);
     // A page opens, sees the node serving, and closes.

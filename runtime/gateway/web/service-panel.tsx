@@ -71,6 +71,11 @@ export function ServicePanel(props: { name: string; versions: readonly ServiceVi
       ))}
       <h3>Methods</h3>
       {error && <p class="error">{error}</p>}
+      {details?.noMethods && (
+        <p class={details.noMethods.failed ? "error" : "muted"} data-testid="no-methods">
+          {details.noMethods.reason}
+        </p>
+      )}
       {details?.methods.map((method) => (
         <Method key={method.rpc} service={name} method={method} info={info} />
       ))}

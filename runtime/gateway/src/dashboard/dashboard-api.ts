@@ -119,6 +119,11 @@ export interface ServiceDetails {
   readonly name: string;
   readonly methods: readonly MethodView[];
   readonly events: readonly EventView[];
+  /**
+   * Why a registered service shows no methods, as a sentence for the page: a web service (HTTP,
+   * no gRPC), or one whose methods could not be read (`failed`); absent when its methods are listed.
+   */
+  readonly noMethods?: { readonly reason: string; readonly failed: boolean };
 }
 
 /** A route of `api/routes`. */

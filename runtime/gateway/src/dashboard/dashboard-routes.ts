@@ -8,6 +8,7 @@ import {
   isTsmicroError,
   type Logger,
   type Metadata,
+  type Service,
   TsmicroError,
 } from "@tsmicro/runtime";
 import { faultPlace, isPlainObject, jsonFault, messageOf, metricsRegistry } from "@tsmicro/runtime/internal";
@@ -113,9 +114,9 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
 
   app.get<{ Params: { name: string } }>("/api/services/:name", async (request): Promise<ServiceDetails> => {
     const backend = await catalogue.service(request.params.name);
-    if (!backend) throw new TsmicroError(Code.NOT_FOUND, `no service ${request.params.name} is registered`);
     // Events are not in reflection: the registry lists them, as endpoints with a topic.
-    const versions = await backends.registry.getService(backend.name).catch(() => []);
+    const versions = await backends.registry.getService(request.params.name).catch(() => []);
+    if (!backend) return withoutMethods(request.params.name, versions, catalogue.unloaded().get(request.params.name));
     return {
       name: backend.name,
       methods: backend.methods.map(
@@ -352,4 +353,19 @@ function decodeRequest(method: GatewayMethod, input: JsonValue): Message {
 function traceIdOf(reply: FastifyReply): string | null {
   const header = reply.getHeader("traceresponse");
   return typeof header === "string" && header.length >= 35 ? header.slice(3, 35) : null;
+}
+
+/**
+ * What the page shows for a service the catalogue has no methods of: a web service (its nodes
+ * serve HTTP) or one whose nodes did not answer reflection are registered, and say so, rather
+ * than the "no service … is registered" of a name the registry does not know.
+ */
+function withoutMethods(name: string, versions: readonly Service[], unloaded: string | undefined): ServiceDetails {
+  const nodes = versions.flatMap((version) => version.nodes);
+  if (nodes.length === 0) throw new TsmicroError(Code.NOT_FOUND, `no service ${name} is registered`);
+  const web = nodes.every((node) => node.metadata.protocol === "http");
+  const reason = web
+    ? "No methods to call here: a web service serves HTTP, not gRPC; tsmicro api --handler web routes to it."
+    : `Its methods could not be read: ${(unloaded ?? "no node answered server reflection").replace(/\.$/, "")}.`;
+  return { name, methods: [], events: eventViews(versions), noMethods: { reason, failed: !web } };
 }
