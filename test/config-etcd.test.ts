@@ -315,8 +315,11 @@ describeEtcd("config on a real etcd", () => {
         stderr:
           "tsmicro: page.size is a value, so page.size.max cannot go under it: delete page.size first (tsmicro config del page.size), or set page.size to an object\n",
       });
-      // The same keys written anew are no overlap.
-      expect(replaced, replaced.stderr).toMatchObject({ code: 0 });
+      // The same keys written anew are no overlap, and the line names the key written, page.size's.
+      expect(replaced, replaced.stderr).toMatchObject({
+        code: 0,
+        stdout: "set page.size (/micro/config/pager/page/size)\n",
+      });
       expect(await etcd.get(key("pager", "page")).string()).toBeNull();
       expect(await etcd.get(key("pager", "page/size/max")).string()).toBeNull();
     });

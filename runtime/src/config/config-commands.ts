@@ -60,10 +60,14 @@ export async function configSet(options: ConfigCommandOptions, path: string, val
   const segments = requirePath(path, "set");
   return withStore(options, async (store) => {
     const parsed = parseLooseValue(value);
-    const overlap = overlapping((await store.read()).entries, leavesAt(segments, parsed));
+    const leaves = leavesAt(segments, parsed);
+    const overlap = overlapping((await store.read()).entries, leaves);
     if (overlap) throw new TsmicroError(Code.FAILED_PRECONDITION, overlap);
     const written = await store.put(segments, parsed);
-    return `set ${path} (${written === 1 ? store.keyOf(segments) : `${written} keys under ${store.keyOf(segments)}/`})\n`;
+    // An object of one setting (`set page '{"size":3}'`) writes page.size's key, not page's: name that one.
+    const [only] = leaves;
+    if (written === 1 && only) return `set ${formatPath(only.segments)} (${store.keyOf(only.segments)})\n`;
+    return `set ${path} (${written} keys under ${store.keyOf(segments)}/)\n`;
   });
 }
 
