@@ -314,6 +314,38 @@ describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
     }
   });
 
+  it("wraps a service name too long for the list (the login example's api.micro.platform.web.user) instead of drawing it under its nodes' dots", async () => {
+    const dashboard = createDashboard({
+      args: ["--registry=memory", "--address=127.0.0.1:0"],
+      env: {},
+      logger: silentLogger(),
+    });
+    await dashboard.start();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      const name = "api.micro.platform.web.user";
+      const node = { id: `${name}-1`, address: "127.0.0.1:1", metadata: {}, health: "SERVING" };
+      const services = [{ name, version: "1", endpoints: [], nodes: [node] }];
+      await page.route("**/api/events", (route) =>
+        route.fulfill({
+          contentType: "text/event-stream",
+          body: `event: services\ndata: ${JSON.stringify({ type: "services", services })}\n\n`,
+        }),
+      );
+      await page.goto(dashboard.url!);
+      const entry = page.getByTestId(`service-${name}`);
+      await entry.waitFor();
+      const text = await entry.locator("span").first().boundingBox();
+      const dots = await entry.locator(".dots").boundingBox();
+      const list = await page.locator("nav").boundingBox();
+      expect(text!.x + text!.width).toBeLessThanOrEqual(dots!.x);
+      expect(dots!.x + dots!.width).toBeLessThanOrEqual(list!.x + list!.width);
+    } finally {
+      await page.close();
+      await dashboard.stop();
+    }
+  });
+
   it.skipIf(!etcdProgram)("works the same on a real etcd, and says so while etcd is down", async () => {
     const etcd: EtcdCluster = await startEtcdCluster({ members: 1 });
     const registryArgs = ["--registry=etcd", `--registry_address=${etcd.endpoints.join(",")}`];

@@ -106,7 +106,7 @@ function App() {
                     data-testid={`service-${name}`}
                     onClick={() => setSelected(name)}
                   >
-                    <span>{name}</span>
+                    <span class="service-name">{name}</span>
                     <span class="dots">
                       {nodes.map((node) => (
                         <span
