@@ -14,7 +14,7 @@ import {
 import { faultPlace, isPlainObject, jsonFault, messageOf, metricsRegistry } from "@tsmicro/runtime/internal";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { findMethod } from "../backend-catalogue.js";
-import type { GatewayBackends } from "../gateway-backends.js";
+import { type GatewayBackends, onlyBrokerSubscriptions } from "../gateway-backends.js";
 import { type GatewayMethod, httpRulesOf } from "../gateway-method.js";
 import { splitAddress } from "../listen-at.js";
 import { mergeOpenApi, type OpenApiBuilder } from "../merge-openapi.js";
@@ -114,8 +114,10 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
 
   app.get<{ Params: { name: string } }>("/api/services/:name", async (request): Promise<ServiceDetails> => {
     const backend = await catalogue.service(request.params.name);
-    // Events are not in reflection: the registry lists them, as endpoints with a topic.
-    const versions = await backends.registry.getService(request.params.name).catch(() => []);
+    // Events are not in reflection: the registry lists them, as endpoints with a topic. A name
+    // outside the gateway's --namespace is not read: the page shows none of those.
+    const reached = backends.reaches(request.params.name);
+    const versions = reached ? await backends.registry.getService(request.params.name).catch(() => []) : [];
     if (!backend) return withoutMethods(request.params.name, versions, catalogue.unloaded().get(request.params.name));
     return {
       name: backend.name,
@@ -361,7 +363,8 @@ function traceIdOf(reply: FastifyReply): string | null {
  * than the "no service … is registered" of a name the registry does not know.
  */
 function withoutMethods(name: string, versions: readonly Service[], unloaded: string | undefined): ServiceDetails {
-  const nodes = versions.flatMap((version) => version.nodes);
+  // The http broker's subscriptions (tsmicro.broker) are listed under their services, not as one.
+  const nodes = versions.filter((version) => !onlyBrokerSubscriptions(version)).flatMap((version) => version.nodes);
   if (nodes.length === 0) throw new TsmicroError(Code.NOT_FOUND, `no service ${name} is registered`);
   const web = nodes.every((node) => node.metadata.protocol === "http");
   const reason = web
