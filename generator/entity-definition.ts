@@ -10,7 +10,7 @@ import {
 import { FieldDescriptorProto_Label, FieldOptions_JSType } from "@bufbuild/protobuf/wkt";
 import { SetupError } from "@tsmicro/runtime/errors";
 import { snakeToCamel } from "ts-proto/build/src/case.js";
-import { sourcePlace } from "./source-place.js";
+import { type ProtoPath, sourcePlace } from "./source-place.js";
 
 /** PostgreSQL column types entities use; PGlite has the same. */
 export type SqlType =
@@ -98,7 +98,7 @@ export function propertyName(protoName: string): string {
  * (see proto/tsmicro/entity.proto). Throws a SetupError naming the message
  * and the file when an entity has no primary key or an unusable name.
  */
-export function readEntities(file: DescFile, registry: Registry): EntityDefinition[] {
+export function readEntities(file: DescFile, registry: Registry, path?: ProtoPath): EntityDefinition[] {
   const entityExt = registry.getExtension("tsmicro.entity");
   if (!entityExt) return [];
   const columnExt = registry.getExtension("tsmicro.column");
@@ -113,7 +113,7 @@ export function readEntities(file: DescFile, registry: Registry): EntityDefiniti
       const options = message.proto.options;
       if (options && hasExtension(options, entityExt)) {
         const entity = getExtension(options, entityExt) as unknown as EntityOptions;
-        entities.push(readEntity(message, entity, columnOptions, file));
+        entities.push(readEntity(message, entity, columnOptions, file, path));
       }
       visit(message.nestedMessages);
     }
@@ -125,7 +125,7 @@ export function readEntities(file: DescFile, registry: Registry): EntityDefiniti
       throw new SetupError(
         "TSM_ERR_ENTITY",
         entity.message.typeName,
-        sourcePlace(file, entity.message),
+        sourcePlace(file, entity.message, path),
         `its table "${entity.table}" is also the table of ${other.message.typeName}; give one of them another with option (tsmicro.entity) = { table: "…" }`,
       );
   }
@@ -137,9 +137,10 @@ function readEntity(
   options: EntityOptions,
   columnOptions: (field: DescField) => ColumnOptions | undefined,
   file: DescFile,
+  path: ProtoPath | undefined,
 ): EntityDefinition {
   const fail = (problem: string): never => {
-    throw new SetupError("TSM_ERR_ENTITY", message.typeName, sourcePlace(file, message), problem);
+    throw new SetupError("TSM_ERR_ENTITY", message.typeName, sourcePlace(file, message, path), problem);
   };
   const table = options.table || snakeCase(message.name);
   checkIdentifier(table, "table", fail);
@@ -148,7 +149,7 @@ function readEntity(
   if (marked.length > 1)
     fail(`fields ${marked.map((f) => f.name).join(" and ")} are both marked primary_key; mark one`);
   const keyField = marked[0] ?? message.fields.find((f) => f.name === "id");
-  if (!keyField) throw new SetupError("TSM_ERR_ENTITY_PRIMARY_KEY", message.typeName, sourcePlace(file, message));
+  if (!keyField) throw new SetupError("TSM_ERR_ENTITY_PRIMARY_KEY", message.typeName, sourcePlace(file, message, path));
 
   const syntaxProto3 = file.proto.syntax === "proto3";
   const columns = message.fields.map((field) =>

@@ -12,6 +12,7 @@ import { filesToEmit, prepareRequest } from "./prepare-request.js";
 import { buildMicroFileModel } from "./service-model.js";
 import { reportRouteClashes, routeClashes } from "./route-conflicts.js";
 import { checkRouteFields } from "./route-fields.js";
+import type { ProtoPath } from "./source-place.js";
 import { renderTemplate, type TemplateSet } from "./templates.js";
 import { runTsProto } from "./ts-proto.js";
 
@@ -38,6 +39,8 @@ export interface GenerateInput {
    * workspace's); by default the requested files' routes are checked together, as one gateway serves them.
    */
   readonly checkRoutes?: boolean;
+  /** How a proto is named in errors that point into it (see ProtoPath); by default as imported. */
+  readonly protoPath?: ProtoPath;
 }
 
 /** The header every generated TypeScript file starts with. */
@@ -71,7 +74,7 @@ export function generate(input: GenerateInput): GeneratedFile[] {
   // Routes first: a bad template or field is reported naming its file and rpc, before anything reads it.
   for (const name of request.fileToGenerate) {
     const file = registry.getFile(name);
-    if (file) checkRouteFields(file, registry);
+    if (file) checkRouteFields(file, registry, input.protoPath);
   }
   if (input.checkRoutes !== false) {
     const served = request.fileToGenerate.flatMap((name) => registry.getFile(name) ?? []).map((file) => ({ file }));
@@ -91,7 +94,7 @@ export function generate(input: GenerateInput): GeneratedFile[] {
     const file = registry.getFile(name);
     const proto = request.protoFile.find((p) => p.name === name);
     if (!file || !proto) continue;
-    const entities = readEntities(file, registry);
+    const entities = readEntities(file, registry, input.protoPath);
     if (entities.length > 0) {
       const header = generatedHeader(input.version, name);
       const model = buildEntityFileModel(file, entities, { symbols: messages.symbols, header, behavior });

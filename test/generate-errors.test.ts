@@ -236,6 +236,22 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect(routes.stderr).toContain(`\n${where}\n`);
   });
 
+  it("a route naming no field, from a folder below the proto folder's, names where its option is written from there", async () => {
+    const routed = goodProto
+      .replace("package good.v1;\n", 'package good.v1;\nimport "google/api/annotations.proto";\n')
+      .replace("returns (PingReply);", 'returns (PingReply) { option (google.api.http) = { get: "/v1/ping/{idd}" }; }');
+    const dir = await project({ "good/v1/good.proto": routed });
+    const service = join(dir, "services/good");
+    await mkdir(service, { recursive: true });
+    await writeFile(join(service, "tsmicro.json"), JSON.stringify({ type: "service", proto: "../../proto" }));
+    const generated = await generate(service);
+    expect(generated.code).toBe(1);
+    expect(generated.stderr).toContain(
+      "tsmicro: ../../proto/good/v1/good.proto:6:69: rpc Pinger.Ping (GET /v1/ping/{idd}): the path variable {idd} " +
+        "names idd, which is not a field of good.v1.PingRequest; did you mean id?",
+    );
+  });
+
   it("a field number used twice names the field that has it already", async () => {
     const dir = await project({
       "good/v1/good.proto": goodProto.replace(
@@ -365,7 +381,12 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     [
       "a path variable",
       'get: "/v1/users/{idd}"',
-      "the path variable {idd} names idd, which is not a field of users.v1.GetUserRequest; use one of id, view",
+      "the path variable {idd} names idd, which is not a field of users.v1.GetUserRequest; did you mean id?",
+    ],
+    [
+      "a path variable written as the field's JSON name",
+      'get: "/v1/users/{userName}"',
+      "the path variable {userName} names userName, which is not a field of users.v1.GetUserRequest; did you mean user_name?",
     ],
     [
       "a nested path variable",
@@ -380,7 +401,7 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     [
       "a body",
       'post: "/v1/users" body: "usr"',
-      'body "usr" names usr, which is not a field of users.v1.GetUserRequest; use one of id, view',
+      'body "usr" names usr, which is not a field of users.v1.GetUserRequest; use one of id, view, user_name',
     ],
     [
       "a response body",
@@ -398,7 +419,7 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
       "package users.v1;",
       'import "google/api/annotations.proto";',
       "message View { string name = 1; }",
-      "message GetUserRequest { string id = 1; View view = 2; }",
+      "message GetUserRequest { string id = 1; View view = 2; string user_name = 3; }",
       "message User { string id = 1; }",
       `service Users { rpc GetUser(GetUserRequest) returns (User) { option (google.api.http) = { ${rule} }; } }`,
       "",
@@ -406,7 +427,8 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     const dir = await project({ "users.proto": proto });
     const result = await generate(dir);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`users.proto: rpc Users.GetUser (`);
+    // Where the option is written, from where generate ran, as buf's own errors say it.
+    expect(result.stderr).toContain("tsmicro: proto/users.proto:7:69: rpc Users.GetUser (");
     expect(result.stderr).toContain(message);
     expect((await readTree(join(dir, "src/gen"))).size).toBe(0);
   });

@@ -122,8 +122,8 @@ message Request { string id = 1; }
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/GET\s+\/v1\/counts\/\{idd\}\s+library\.v1\.Counts\.CountUsers/);
     expect(result.stderr).toBe(
-      "tsmicro: warning: library/v1/http.proto: rpc Counts.CountUsers (GET /v1/counts/{idd}): the path variable {idd} " +
-        "names idd, which is not a field of library.v1.Request; use one of id\n",
+      "tsmicro: warning: proto/library/v1/http.proto:4:69: rpc Counts.CountUsers (GET /v1/counts/{idd}): the path variable {idd} " +
+        "names idd, which is not a field of library.v1.Request; did you mean id?\n",
     );
   });
 
@@ -132,7 +132,7 @@ message Request { string id = 1; }
     expect(result.code).toBe(1);
     expect(result.stdout).toBe("");
     expect(result.stderr).toBe(
-      'tsmicro: library/v1/http.proto: rpc Counts.CountUsers (GET v1/counts): bad path template "v1/counts" ' +
+      'tsmicro: proto/library/v1/http.proto:4:69: rpc Counts.CountUsers (GET v1/counts): bad path template "v1/counts" ' +
         'at column 1: a template must start with "/"\n',
     );
   });

@@ -5,6 +5,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { SetupError } from "@tsmicro/runtime/errors";
+import type { ProtoPath } from "../../generator/source-place.js";
 import { packageRoot } from "./package-paths.js";
 import { onStopSignal } from "./on-stop-signal.js";
 import { otherFieldNumbered } from "./proto-field-numbers.js";
@@ -222,6 +223,12 @@ export function referencePath(path: string): string {
   const climbs = rel.split(sep).filter((part) => part === "..").length;
   const depth = resolve(process.cwd()).split(sep).filter(Boolean).length;
   return isAbsolute(rel) || climbs >= depth ? path : rel;
+}
+
+/** How errors name a proto of `protoDir` (see ProtoPath): its path from the working directory, as buf's own errors name it. */
+export function protoPathIn(protoDir: string): ProtoPath {
+  const dir = referencePath(protoDir);
+  return (name) => join(dir, name);
 }
 
 /** A path for messages: relative to the working directory when inside it. */

@@ -4,7 +4,7 @@ import { existsSync, type Dirent } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { SetupError } from "@tsmicro/runtime/errors";
-import { buildImage, referencePath } from "./buf-image.js";
+import { buildImage, protoPathIn, referencePath } from "./buf-image.js";
 import { CommandError } from "./command-error.js";
 import { generateFiles } from "./generate-files.js";
 import { enclosingProject } from "./workspace.js";
@@ -30,7 +30,7 @@ export interface GenerateCommandOptions {
 export async function generateCommand(options: GenerateCommandOptions): Promise<WriteResult> {
   const proto = options.proto ?? defaultProtoDir(process.cwd());
   const request = await compileRequest(proto, options.opt, options.templates);
-  const generated = await generateFiles(request);
+  const generated = await generateFiles(request, { protoPath: protoPathIn(resolve(proto)) });
   return writeGeneratedFiles(options.out, generated);
 }
 

@@ -1,6 +1,7 @@
 import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { generate, type GeneratedFile } from "../../generator/generate.js";
 import { parseGeneratorOptions } from "../../generator/options.js";
+import type { ProtoPath } from "../../generator/source-place.js";
 import { formatFiles } from "./format.js";
 import { loadTemplates } from "./load-templates.js";
 import { version } from "./package-paths.js";
@@ -11,6 +12,8 @@ export interface GenerateFilesOptions {
   readonly warn?: (message: string) => void;
   /** False when the caller checks the routes against the protos served with these (see generate's checkRoutes). */
   readonly checkRoutes?: boolean;
+  /** How errors name a proto (see protoPathIn); by default as imported. */
+  readonly protoPath?: ProtoPath;
 }
 
 /** Prints a warning on stderr, as every tsmicro command does. */
@@ -23,9 +26,9 @@ export const warnOnStderr = (message: string): void => void process.stderr.write
  */
 export async function generateFiles(
   request: CodeGeneratorRequest,
-  { warn = warnOnStderr, checkRoutes }: GenerateFilesOptions = {},
+  { warn = warnOnStderr, checkRoutes, protoPath }: GenerateFilesOptions = {},
 ): Promise<GeneratedFile[]> {
   const options = parseGeneratorOptions(request.parameter ?? "");
   const templates = await loadTemplates(options.templates, warn);
-  return formatFiles(generate({ request, templates, version, warn, checkRoutes }));
+  return formatFiles(generate({ request, templates, version, warn, checkRoutes, protoPath }));
 }

@@ -7,6 +7,7 @@ import type { Orphan, ScaffoldFile } from "../../generator/scaffold/plan-sources
 import type { EntityScaffold, ServiceScaffold } from "../../generator/scaffold/source-model.js";
 import { CommandError } from "./command-error.js";
 import { formatFiles } from "./format.js";
+import { protoPathIn } from "./buf-image.js";
 import { compileRequest } from "./generate-command.js";
 import { generateFiles, warnOnStderr } from "./generate-files.js";
 import { loadTemplates } from "./load-templates.js";
@@ -152,9 +153,9 @@ async function planProject(
         `compares the protos with it to write the next migration; restore it (git checkout ${schemaFile}) and run it again`,
     );
   // Another service's entities are its own: their Kysely types would need kysely, which an API service lacks.
-  const generated = (await generateFiles(request, { warn: reporting.warn, checkRoutes: false })).filter(
-    (file) => !file.name.endsWith(".entity.ts") || owns(file.name.replace(/\.entity\.ts$/, ".proto")),
-  );
+  const generated = (
+    await generateFiles(request, { warn: reporting.warn, checkRoutes: false, protoPath: protoPathIn(protoDir) })
+  ).filter((file) => !file.name.endsWith(".entity.ts") || owns(file.name.replace(/\.entity\.ts$/, ".proto")));
   // The routes of every proto one gateway serves with these (a workspace's services' too), after generate checked each file's.
   if (reporting.checkRoutes) checkServedRoutes(request, await servedWith(root), reporting.warn);
   const output = [...generated, ...sources.generated];

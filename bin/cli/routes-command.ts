@@ -5,7 +5,7 @@ import { isSetupError } from "@tsmicro/runtime/errors";
 import { clashLine, routeClashes, streamedRequestRoutes } from "../../generator/route-conflicts.js";
 import { checkRouteFields } from "../../generator/route-fields.js";
 import { listRoutes, type RouteEntry } from "../../generator/route-table.js";
-import { buildImage, referencePath } from "./buf-image.js";
+import { buildImage, protoPathIn, referencePath } from "./buf-image.js";
 import { defaultProtoDir, listProtos } from "./generate-command.js";
 import { servedClashes, servedWith } from "./served-routes.js";
 import { ownedBy, readProjectConfig } from "./workspace.js";
@@ -32,7 +32,7 @@ export async function routesCommand(given: string | undefined, warn: (message: s
   for (const name of files) {
     const file = registry.getFile(name);
     if (!file) continue;
-    fieldProblem(() => checkRouteFields(file, registry), warn);
+    fieldProblem(() => checkRouteFields(file, registry, protoPathIn(protoDir)), warn);
     streamedRequestRoutes(file, registry).forEach(warn);
   }
   const clashes =
