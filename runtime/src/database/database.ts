@@ -6,6 +6,7 @@ import type { Logger } from "../logging/logger.js";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { outageAwarePool } from "./outage-aware-pool.js";
+import { OutageLog } from "./outage-log.js";
 import { defaultDataDir, defaultMigrationsDir, type DatabaseOptions } from "./database-options.js";
 import { PGliteDialect } from "./pglite-dialect.js";
 import { checkSchema } from "./schema-check.js";
@@ -86,12 +87,10 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
   // An idle client's error (the server restarted) would otherwise crash the process; the next query reconnects.
   // It comes from the socket, in the context of the call that opened the connection: bound here, its line
   // carries no trace_id of that unrelated call.
+  const outages = new OutageLog(where, logger);
   pool.on(
     "error",
-    AsyncResource.bind((error: Error) => {
-      const reason = withoutSecrets(serverErrorText(error), url);
-      logger?.warn({ database: where, reason }, "idle database connection lost");
-    }),
+    AsyncResource.bind((error: Error) => outages.idleLost(withoutSecrets(serverErrorText(error), url))),
   );
   // pg-pool listens to a client's errors only while it is idle; node-postgres emits the socket error of one in use
   // (a connection cut under a query) on the client too, and nobody listening would make it an uncaught exception
@@ -104,7 +103,7 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
     await pool.end().catch(() => undefined);
     throw new SetupError("TSM_ERR_DATABASE_UNREACHABLE", where, withoutSecrets(errorText(error), url));
   }
-  const watched = outageAwarePool(pool, where, (error) => withoutSecrets(errorText(error), url), logger);
+  const watched = outageAwarePool(pool, where, (error) => withoutSecrets(errorText(error), url), outages);
   // node-postgres would store year 10000, which PGlite refuses: both refuse it, before sending, as no Timestamp holds it.
   const db = new Kysely<DB>({ dialect: timestampRangeChecked(new PostgresDialect({ pool: watched })) });
   logger?.info({ database: "postgres", address: where }, "database opened");

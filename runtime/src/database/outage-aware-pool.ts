@@ -1,7 +1,7 @@
 import type { PostgresPool, PostgresPoolClient } from "kysely";
 import { nameFailedService } from "../errors/failed-service.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
-import type { Logger } from "../logging/logger.js";
+import type { OutageLog } from "./outage-log.js";
 import { type QueryBudget, queryBudget } from "./query-budget.js";
 
 /** What PostgreSQL's server or the network says when there is no server to talk to: not a query's fault. */
@@ -49,9 +49,8 @@ export function outageAwarePool(
   pool: PostgresPool & PoolCounts,
   where: string,
   describe: (error: unknown) => string,
-  logger?: Logger,
+  outages: OutageLog,
 ): PostgresPool {
-  const outages = new OutageLog(where, logger);
   const failed = (error: unknown): never => {
     if (!isConnectionFailure(error)) throw error;
     const reason = describe(error);
@@ -73,31 +72,6 @@ export function outageAwarePool(
     },
     end: () => pool.end(),
   };
-}
-
-/**
- * The outage a pool is in, if any: its first failure is logged, and the first query answered
- * after it (a query answered, not a connection handed out: the pool may hand out an idle one the
- * outage has not reached yet).
- */
-class OutageLog {
-  #failing = false;
-
-  constructor(
-    private readonly where: string,
-    private readonly logger: Logger | undefined,
-  ) {}
-
-  failing(reason: string, message: string): void {
-    if (!this.#failing) this.logger?.warn({ database: this.where, reason }, message);
-    this.#failing = true;
-  }
-
-  answered(): void {
-    if (!this.#failing) return;
-    this.#failing = false;
-    this.logger?.info({ database: this.where }, "the database answers again");
-  }
 }
 
 /** A failure of the database, naming `postgres` as the service whose call failed. */

@@ -1,0 +1,51 @@
+import type { Logger } from "../logging/logger.js";
+
+/**
+ * What a PostgreSQL pool says of its outages, once each: the first failure of an outage, and the
+ * first query answered after it (a query answered, not a connection handed out: the pool may hand
+ * out an idle one the outage has not reached yet). Idle connections lost together (a server
+ * restart drops every one of them) are one line, not one per pooled connection: the first loss is
+ * logged with its reason, and how many more went with it once a query is answered again.
+ */
+export class OutageLog {
+  #failing = false;
+  /** Idle connections lost since the last query answered, after the first (logged) one; undefined while none was. */
+  #idleLost: number | undefined;
+
+  constructor(
+    private readonly where: string,
+    private readonly logger: Logger | undefined,
+  ) {}
+
+  failing(reason: string, message: string): void {
+    if (!this.#failing) this.logger?.warn({ database: this.where, reason }, message);
+    this.#failing = true;
+  }
+
+  /** An idle pooled connection was lost (the server restarted or closed it); the next query makes a new one. */
+  idleLost(reason: string): void {
+    if (this.#idleLost !== undefined) {
+      this.#idleLost++;
+      return;
+    }
+    this.#idleLost = 0;
+    this.logger?.warn({ database: this.where, reason }, "idle database connection lost");
+  }
+
+  /** A query was answered. Called for every query: the common case checks two fields. */
+  answered(): void {
+    if (this.#idleLost !== undefined) this.#idleAnswered(this.#idleLost);
+    if (!this.#failing) return;
+    this.#failing = false;
+    this.logger?.info({ database: this.where }, "the database answers again");
+  }
+
+  #idleAnswered(others: number): void {
+    this.#idleLost = undefined;
+    if (others > 0)
+      this.logger?.info(
+        { database: this.where, connections: others + 1 },
+        `${others + 1} idle database connections were lost together (the first logged); the pool makes new ones as queries need them`,
+      );
+  }
+}
