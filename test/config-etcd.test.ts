@@ -204,6 +204,45 @@ describeEtcd("config on a real etcd", () => {
     }
   });
 
+  it("warns about a key set in the service's etcd prefix that its schema does not read, not about a shared prefix's", async () => {
+    await etcd.delete().prefix(key("pricing", "")).exec();
+    await etcd.put(key("pricing", "http/port")).value("9000");
+    await etcd.put(key("pricing", "http/prot")).value("9100");
+    const schema = z.object({ http: z.object({ port: z.number() }), currency: z.string().default("EUR") });
+    const own = capturedLogger();
+    const config = createConfig({
+      schema,
+      sources: [etcdSource({ addresses: cluster.endpoints, service: "pricing" })],
+      logger: own.logger,
+    });
+    // go-micro's /micro/config/ holds every service's keys: pricing's http.port there, beside the others'.
+    const shared = capturedLogger();
+    const sharedConfig = createConfig({
+      schema: z.object({ pricing: schema }),
+      sources: [etcdSource({ addresses: cluster.endpoints })],
+      logger: shared.logger,
+    });
+    await Promise.all([config.start(), sharedConfig.start()]);
+    const warnings = () => jsonLines(own.raw.join("\n")).filter((line) => line.level === 40);
+    try {
+      expect(warnings()).toEqual([
+        expect.objectContaining({
+          msg: "etcd /micro/config/pricing/http/prot sets http.prot, which the configuration's schema does not read, so it has no effect; did you mean http.port?",
+          key: "http.prot",
+          meant: "http.port",
+        }),
+      ]);
+      expect(config.get("http.port")).toBe(9000);
+      // A key put while the service runs is told as it arrives.
+      await etcd.put(key("pricing", "curency")).value('"USD"');
+      const late = await until(() => warnings()[1], "the warning about curency");
+      expect(late.msg).toMatch(/^etcd \/micro\/config\/pricing\/curency sets curency, .*; did you mean currency\?$/);
+      expect(jsonLines(shared.raw.join("\n")).filter((line) => line.level === 40)).toEqual([]);
+    } finally {
+      await Promise.all([config.stop(), sharedConfig.stop()]);
+    }
+  });
+
   it("fails to start with a SetupError when the settings in etcd do not validate, naming each key", async () => {
     await etcd.put(key("bad", "http/port")).value("70000");
     const config = createConfig({

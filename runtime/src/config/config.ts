@@ -45,6 +45,12 @@ export interface ConfigSource {
    * a value read as a number or boolean where the schema wants text is taken as this text.
    */
   textAt?(path: readonly string[]): string | undefined;
+  /**
+   * The source holds keys meant for others too (env: every variable with the prefix, such as the
+   * `USER_SERVICE_HOST` Kubernetes sets beside a Service named user), so a key of it that the schema
+   * does not read is not warned about.
+   */
+  readonly holdsOthersKeys?: boolean;
 }
 
 /** Called with a watched value after a change, and the value before it. */

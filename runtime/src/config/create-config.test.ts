@@ -209,6 +209,56 @@ describe("createConfig", () => {
     expect(error?.message).toContain(
       `name: Invalid input: expected string, received undefined (set by no source; set it in file ${partial}, env APP_NAME)`,
     );
+    // A required key missing beside a slip of it: the slip is named, since the warnings above come only after a start.
+    await writeFile(partial, "name: a\ndatabase:\n  url: postgres://db\nhttp:\n  prot: 1\n");
+    await expect(createConfig({ schema, sources: [fileSource(partial)] }).load()).rejects.toThrow(
+      `http.port: Invalid input: expected number, received undefined (set by no source, though file ${partial} sets http.prot: rename it http.port)`,
+    );
+  });
+
+  it("warns once about each key a file or etcd sets that the schema does not read, naming where and the key meant", async () => {
+    const { logger, lines } = capturedLogger();
+    const file = join(dir, "misspelt.yaml");
+    await writeFile(file, "name: a\nhttp:\n  prot: 9090\n  port: 1\ndatabase:\n  url: postgres://db\nlogging: {}\n");
+    const centre = createMemorySource({ database: { poolSise: 5 } }, "etcd (memory stand-in)");
+    const config = createConfig({
+      schema,
+      sources: [
+        fileSource(file),
+        // Variables under the prefix meant for others (NODE_OPTIONS for a service named node) say nothing.
+        envSource({ prefix: "APP_", env: { APP_OPTIONS: "--inspect", APP_HTTP__READ_TIMOUT: "9s" } }),
+        centre,
+      ],
+      logger,
+    });
+    await config.start();
+    // The configuration starts as before: the unread keys have no effect.
+    expect(config.get("http")).toEqual({ port: 1, readTimeout: "5s" });
+    const warned = () => lines.filter((line) => line.level === 40).map((line) => line.msg);
+    expect(warned()).toEqual([
+      `file ${file} sets http.prot, which the configuration's schema does not read, so it has no effect; did you mean http.port?`,
+      "etcd (memory stand-in) sets database.poolSise, which the configuration's schema does not read, so it has no effect; did you mean database.poolSize?",
+      `file ${file} sets logging, which the configuration's schema does not read, so it has no effect`,
+    ]);
+    expect(lines.find((line) => line.key === "http.prot")).toMatchObject({ where: `file ${file}`, meant: "http.port" });
+
+    // A change warns about a key it adds, and not again about those already told.
+    centre.put("name", "b");
+    centre.put("database.url", "postgres://db/b");
+    centre.put("nmae", "c");
+    await until(() => warned().length === 4);
+    await until(() => config.get("database.url") === "postgres://db/b");
+    expect(warned()[3]).toMatch(/^etcd \(memory stand-in\) sets nmae, .*; did you mean name\?$/);
+    expect(warned()).toHaveLength(4);
+    await config.stop();
+  });
+
+  it("does not warn about keys a loose object keeps, or a record holds", async () => {
+    const { logger, lines } = capturedLogger();
+    const loose = z.looseObject({ name: z.string(), labels: z.record(z.string(), z.string()) });
+    const source = createMemorySource({ name: "a", extra: 1, labels: { team: "x" } });
+    await createConfig({ schema: loose, sources: [source], logger }).load();
+    expect(lines.filter((line) => line.level === 40)).toEqual([]);
   });
 
   it("hot-reloads a good change into watchers of the whole config and of one path", async () => {

@@ -23,6 +23,7 @@ import { defaultsSource } from "./defaults-source.js";
 import { formatPath, isConfigTree, leavesOf, sameValue, splitPath, valueAt } from "./key-paths.js";
 import { type Layer, mergeLayers } from "./merge-layers.js";
 import { SecretPaths } from "./secrets.js";
+import { describeUnknownKey, unknownKeys } from "./unknown-keys.js";
 import { validateConfig } from "./validate-config.js";
 
 /** Options of createConfig. */
@@ -70,6 +71,8 @@ interface Accepted<T> {
   readonly layers: readonly Layer[];
   readonly tree: ConfigTree;
   readonly value: T;
+  /** The dotted paths of keys the schema does not read, already warned about. */
+  readonly unknown: ReadonlySet<string>;
 }
 
 class LayeredConfig<T> implements Config<T> {
@@ -197,7 +200,27 @@ class LayeredConfig<T> implements Config<T> {
     const { tree, origins } = mergeLayers(layers);
     const result = await validateConfig(this.#schema, tree, origins, this.#secrets, this.#sources);
     if (!result.ok) throw new SetupError("TSM_ERR_CONFIG_INVALID", result.problems.join("; "));
-    this.#accepted = { layers, tree, value: result.value };
+    this.#accepted = { layers, tree, value: result.value, unknown: this.#warnUnknown(tree, result.value, origins) };
+  }
+
+  /**
+   * Warns once about each key the sources set that the schema does not read (a slip such as `prot` for
+   * `port`), and returns them all. A warning, not an error: a key may be meant for a newer version of the
+   * service (set in etcd before it rolls out, or in a file its older version is rolled back to).
+   */
+  #warnUnknown(
+    tree: ConfigTree,
+    value: T,
+    origins: ReadonlyMap<string, Layer>,
+    warned: ReadonlySet<string> = new Set(),
+  ): ReadonlySet<string> {
+    const found = unknownKeys(tree, value, origins);
+    for (const key of found) {
+      if (warned.has(key.path)) continue;
+      const fields = { key: key.path, where: key.where, ...(key.meant ? { meant: key.meant } : {}) };
+      this.#logger.warn(fields, describeUnknownKey(key));
+    }
+    return new Set(found.map((key) => key.path));
   }
 
   #enqueue(work: () => Promise<void>): void {
@@ -226,7 +249,8 @@ class LayeredConfig<T> implements Config<T> {
       );
       return;
     }
-    this.#accepted = { layers, tree, value: result.value };
+    const unknown = this.#warnUnknown(tree, result.value, origins, previous.unknown);
+    this.#accepted = { layers, tree, value: result.value, unknown };
     const changed = changedPaths(previous.tree, tree);
     if (changed.length === 0) return;
     this.#logger.info({ source: source.name, changed }, "configuration changed");

@@ -39,6 +39,8 @@ export function envSource(options: EnvSourceOptions): ConfigSource {
     textAt(path) {
       return (options.env ?? process.env)[`${prefix}${path.map(envName).join("__")}`];
     },
+    // NODE_ENV and NODE_OPTIONS for a service named node, USER_PORT from Kubernetes for one named user.
+    holdsOthersKeys: true,
   };
 }
 

@@ -67,6 +67,8 @@ export function etcdSource(options: EtcdSourceOptions): ConfigSource {
     locate(path) {
       return `etcd ${prefix}${path.join("/")}`;
     },
+    // Only /micro/config/<service>/ is the service's own: go-micro's /micro/config/, or a prefix chosen, may be shared.
+    holdsOthersKeys: options.prefix !== undefined || options.service === undefined,
   };
 }
 

@@ -9,7 +9,7 @@ import { isConfigTree, treeAt } from "./key-paths.js";
 
 /** One source's values, in merge order. */
 export interface Layer {
-  readonly source: Pick<ConfigSource, "name" | "locate" | "textAt">;
+  readonly source: Pick<ConfigSource, "name" | "locate" | "textAt" | "holdsOthersKeys">;
   readonly tree: ConfigTree;
 }
 

@@ -6,8 +6,9 @@
  * where the value was set.
  */
 import type { StandardSchemaV1 } from "@standard-schema/spec";
+import { closestName } from "../errors/closest-name.js";
 import type { ConfigTree } from "./config.js";
-import { formatPath, valueAt } from "./key-paths.js";
+import { formatPath, isConfigTree, valueAt } from "./key-paths.js";
 import type { Layer } from "./merge-layers.js";
 import type { SecretPaths } from "./secrets.js";
 
@@ -99,9 +100,28 @@ function describeIssue(
   const keys = keysOf(issue);
   // Some validators quote the bad value in their message: a secret's value must not reach a log that way.
   const message = secrets.isSecret(keys) ? secrets.hideIn(issue.message, valueAt(tree, keys)) : issue.message;
+  const missing = valueAt(tree, keys) === undefined;
+  // A missing key beside a slip of it (`prot` for `port`): the slip is the news, not where the parent was set.
+  const slip = missing ? slipHint(keys, tree, origins) : undefined;
+  if (slip) return `${formatPath(segments)}: ${message}${slip}`;
   const where = originOf(keys, origins);
   if (where) return `${formatPath(segments)}: ${message} (set by ${where})`;
-  return `${formatPath(segments)}: ${message}${valueAt(tree, keys) === undefined ? unsetHint(keys, sources) : ""}`;
+  return `${formatPath(segments)}: ${message}${missing ? unsetHint(keys, sources) : ""}`;
+}
+
+/**
+ * For a key no source set, a key beside it that one did set and is a slip of it:
+ * ` (set by no source, though file config.yaml sets page.sise: rename it page.size)`.
+ */
+function slipHint(keys: readonly string[], tree: ConfigTree, origins: ReadonlyMap<string, Layer>): string | undefined {
+  const wanted = keys.at(-1);
+  const parent = valueAt(tree, keys.slice(0, -1));
+  if (wanted === undefined || !isConfigTree(parent)) return undefined;
+  const slip = Object.keys(parent).find((key) => key !== wanted && closestName(key, [wanted]) === wanted);
+  if (slip === undefined) return undefined;
+  const where = originOf([...keys.slice(0, -1), slip], origins);
+  const set = formatPath([...keys.slice(0, -1), slip]);
+  return ` (set by no source, though ${where ?? "a source"} sets ${set}: rename it ${formatPath(keys)})`;
 }
 
 /** Where a key no source set could be set: ` (set by no source; set it in file config.yaml, env USER_PAGE__SIZE)`. */
