@@ -361,6 +361,25 @@ describeEtcd("config on a real etcd", () => {
       });
       expect(await etcd.get(key("pager", "page")).string()).toBeNull();
       expect(await etcd.get(key("pager", "page/size/max")).string()).toBeNull();
+
+      // Text that starts as JSON does but does not parse is refused; a plain word is still a string, and
+      // the broken text given as a JSON string is stored as that text.
+      const [broken, word, quoted] = await Promise.all([
+        tsmicro("set", "title", "{bad", "--service", "pager"),
+        tsmicro("set", "greeting", "hello world", "--service", "pager"),
+        tsmicro("set", "marker", '"{bad"', "--service", "pager"),
+      ]);
+      expect(broken).toMatchObject({
+        code: 1,
+        stderr:
+          'tsmicro: the value for title is not valid JSON at line 1, column 2: expected a "quoted" property name, found "b"; ' +
+          `a value starting with { is read as JSON. To store the text as a string, give it as a JSON string: '"{bad"'\n`,
+      });
+      expect(await etcd.get(key("pager", "title")).string()).toBeNull();
+      expect(word, word.stderr).toMatchObject({ code: 0 });
+      expect(await etcd.get(key("pager", "greeting")).string()).toBe('"hello world"');
+      expect(quoted, quoted.stderr).toMatchObject({ code: 0 });
+      expect(await etcd.get(key("pager", "marker")).string()).toBe('"{bad"');
     });
 
     it("set, del and watch: each change printed as a JSON line until interrupted", async () => {

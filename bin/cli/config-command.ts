@@ -84,7 +84,7 @@ export function configCommands<T>(y: Argv<T>) {
     )
     .command(
       "set <path> <value>",
-      "write a setting; VALUE is JSON when it parses (8080, true, {...}), else a string",
+      'write a setting; VALUE is JSON when it parses (8080, true, {...}), else a string; one starting with {, [ or " must parse',
       (z) =>
         z
           .positional("path", { type: "string", demandOption: true })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { configAddresses } from "./config-commands.js";
+import { configAddresses, configSet } from "./config-commands.js";
 
 describe("configAddresses (tsmicro config's etcd endpoints)", () => {
   it("takes --registry_address, else the registry variables when the registry is etcd", () => {
@@ -23,4 +23,25 @@ describe("configAddresses (tsmicro config's etcd endpoints)", () => {
       '--registry has an invalid value "local": the config centre is in etcd; pass --registry etcd or leave it out',
     );
   });
+});
+
+describe("configSet (tsmicro config set)", () => {
+  // A port nothing listens on: a value refused is refused before etcd is dialled.
+  const nowhere = { addresses: ["127.0.0.1:1"], service: "user" };
+
+  it.each([
+    ["{bad", '1, column 2: expected a "quoted" property name, found "b"', "{", `'"{bad"'`],
+    ['{"size":3', "1, column 10: the value ends where , or } after a property should be", "{", `'"{\\"size\\":3"'`],
+    ["[1,2,]", "1, column 6: a comma before ]; JSON allows no trailing comma", "[", `'"[1,2,]"'`],
+    ["\"it's", "1, column 6: this string is never closed", '"', `'"\\"it'\\''s"'`],
+  ])(
+    "refuses %s, which starts as JSON does but does not parse, saying where and how to store it as text",
+    async (value, where, first, quoted) => {
+      const refused = await configSet(nowhere, "page", value).catch((error: Error) => error);
+      expect((refused as Error).message).toBe(
+        `the value for page is not valid JSON at line ${where}; a value starting with ${first} is read as JSON. ` +
+          `To store the text as a string, give it as a JSON string: ${quoted}`,
+      );
+    },
+  );
 });

@@ -5,6 +5,7 @@
  * `[secret]` unless asked otherwise. etcd3 is loaded on first use.
  */
 import { readFile } from "node:fs/promises";
+import { jsonMistake } from "../definition/json-mistake.js";
 import { SetupError } from "../errors/setup-error.js";
 import { etcdEndpoints, type EtcdCredentials } from "../registry/etcd-address.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
@@ -55,11 +56,14 @@ export async function configGet(options: ConfigCommandOptions, path = ""): Promi
   });
 }
 
-/** `tsmicro config set PATH VALUE`: VALUE is JSON when it parses (`8080`, `true`, `{"a":1}`), else a string. */
+/**
+ * `tsmicro config set PATH VALUE`: VALUE is JSON when it parses (`8080`, `true`, `{"a":1}`), else a
+ * string; one that starts as JSON does (`{`, `[`, `"`) but does not parse is refused (see valueToSet).
+ */
 export async function configSet(options: ConfigCommandOptions, path: string, value: string): Promise<string> {
   const segments = requirePath(path, "set");
+  const parsed = valueToSet(path, value);
   return withStore(options, async (store) => {
-    const parsed = parseLooseValue(value);
     const leaves = leavesAt(segments, parsed);
     const overlap = overlapping((await store.read()).entries, leaves);
     if (overlap) throw new TsmicroError(Code.FAILED_PRECONDITION, overlap);
@@ -69,6 +73,32 @@ export async function configSet(options: ConfigCommandOptions, path: string, val
     if (written === 1 && only) return `set ${formatPath(only.segments)} (${store.keyOf(only.segments)})\n`;
     return `set ${path} (${written} keys under ${store.keyOf(segments)}/)\n`;
   });
+}
+
+/**
+ * `text` as set stores it. Text that starts as a JSON object, list or string does but does not parse
+ * (`{"size":3` with its brace lost) is a slip far more often than a string meant: stored as the string
+ * it would reach the service as text, and its schema would refuse it only there, or not at all.
+ */
+function valueToSet(path: string, text: string): ConfigValue {
+  const first = text.trimStart().charAt(0);
+  if (first === "" || !'{["'.includes(first)) return parseLooseValue(text);
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    const { line, column, reason } = jsonMistake(text, "the value", error);
+    throw new TsmicroError(
+      Code.INVALID_ARGUMENT,
+      `the value for ${path} is not valid JSON at line ${line}, column ${column}: ${reason}; a value starting with ${first} is read as JSON. ` +
+        `To store the text as a string, give it as a JSON string: ${singleQuoted(JSON.stringify(text))}`,
+    );
+  }
+  return parseLooseValue(text);
+}
+
+/** `text` as one shell word in single quotes, for a command to copy. */
+function singleQuoted(text: string): string {
+  return `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 /**
