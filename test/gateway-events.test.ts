@@ -133,6 +133,29 @@ describe("the gateway's event handler (POST /{topic} -> broker)", () => {
     expect(receivedBy(billing).some((r) => r.event["orderId"] === "o-8")).toBe(false);
   });
 
+  it("refuses an empty body for a typed topic with a 400 saying what the topic takes, and publishes {} as meant", async () => {
+    const cancelled = "fixtures.shop.v1.OrderCancelled";
+    const received = () => receivedBy(billing).filter((r) => r.topic === cancelled && r.event["orderId"] === undefined);
+    const empty = [
+      () => fetch(`${typed.url}/${cancelled}`, { method: "POST" }),
+      () => post(typed, `/${cancelled}`, ""),
+      () => post(discovering, `/${cancelled}`, " \n"),
+    ];
+    for (const send of empty) {
+      const response = await send();
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { message: string }).message).toBe(
+        `the request body is empty: topic ${cancelled} takes its event, ${cancelled}, as a JSON object ` +
+          "(its fields are orderId, reason); send {} to publish one with every field at its default",
+      );
+    }
+    // {} is an event of defaults on purpose: published, and the only such event billing receives.
+    expect((await post(typed, `/${cancelled}`, "{}")).status).toBe(202);
+    await waitFor("billing to receive the event of defaults", () => received().length > 0, 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(received()).toHaveLength(1);
+  });
+
   it("publishes an untyped topic's JSON as it came, as application/json, with the request's metadata", async () => {
     const response = await fetch(`${discovering.url}/audit/login`, {
       method: "POST",

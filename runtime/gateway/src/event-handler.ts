@@ -4,7 +4,9 @@
  * A typed topic (see EventTopics) gets its body checked against the
  * event's message by the proto3 JSON mapping and published as protobuf,
  * as a generated publisher would; a body of the wrong shape is a 400 naming
- * the field. Other topics get the JSON as it came, as `application/json`.
+ * the field, and an empty body a 400 saying what the topic takes (`{}`
+ * publishes an event of defaults on purpose). Other topics get the JSON as
+ * it came, as `application/json`.
  */
 import { fromJson, toBinary, type JsonValue } from "@bufbuild/protobuf";
 import {
@@ -112,14 +114,15 @@ function typedBody(typed: TypedTopic, body: unknown): { bytes: Uint8Array; conte
       `the body does not fit ${typed.message.typeName}, the event of topic ${typed.topic}: ${problem}`,
     );
   };
-  if (body !== undefined && (typeof body !== "object" || body === null || Array.isArray(body)))
+  if (body === undefined) throw emptyBody(typed);
+  if (typeof body !== "object" || body === null || Array.isArray(body))
     fail(`expected a JSON object, got ${Array.isArray(body) ? "an array" : body === null ? "null" : typeof body}`);
   let message: ReturnType<typeof fromJson>;
   try {
-    message = fromJson(typed.message, (body ?? {}) as JsonValue, { registry: typed.registry });
+    message = fromJson(typed.message, body as JsonValue, { registry: typed.registry });
   } catch (error) {
     // Where in the body, and for an unknown key the field meant, as a request's body is told.
-    const fault = jsonFault(typed.message, body ?? {}, typed.registry);
+    const fault = jsonFault(typed.message, body, typed.registry);
     return fail(fault ? `${faultPlace(fault)}: ${fault.reason}` : messageOf(error));
   }
   return {
@@ -128,6 +131,22 @@ function typedBody(typed: TypedTopic, body: unknown): { bytes: Uint8Array; conte
   };
 }
 
+/**
+ * An empty (or blank) body for a typed topic. Unlike an RPC route, where the service decides what no
+ * fields mean, nothing downstream would refuse it: every subscriber would handle an event of defaults
+ * (empty ids, zero amounts), so the client's likely slip is refused, and `{}` says it is meant.
+ */
+function emptyBody(typed: TypedTopic): TsmicroError {
+  const names = typed.message.fields.map((field) => field.jsonName);
+  const fields = names.length > 0 ? `its fields are ${names.join(", ")}` : "it has no fields";
+  return new TsmicroError(
+    Code.INVALID_ARGUMENT,
+    `the request body is empty: topic ${typed.topic} takes its event, ${typed.message.typeName}, as a JSON object (${fields}); ` +
+      "send {} to publish one with every field at its default",
+  );
+}
+
+/** An untyped topic's body, published as the JSON it came as. */
 function jsonBody(body: unknown): { bytes: Uint8Array; contentType: string } {
   if (body === undefined)
     throw new TsmicroError(Code.INVALID_ARGUMENT, "the event handler publishes the request's JSON body; send one");
