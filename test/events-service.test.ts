@@ -336,6 +336,26 @@ describe("a service's broker and typed events", () => {
     await broker.stop();
   });
 
+  it("service.broker used before the service starts it says to call service.start(); a broker of one's own, broker.start()", async () => {
+    const service = createService({ name: "early", registry: createMemoryRegistry(), ...quiet });
+    const refusal = {
+      code: Code.FAILED_PRECONDITION,
+      message: expect.stringMatching(
+        /^service\.broker is not started yet: service\.start\(\) starts it \(run\(\) calls start\(\)\)\./,
+      ),
+    };
+    await expect(service.broker.subscribe("audit.early", async () => {})).rejects.toMatchObject(refusal);
+    await expect(service.broker.publish("audit.early", new Uint8Array())).rejects.toMatchObject(refusal);
+    await start(service);
+    await service.broker.subscribe("audit.early", async () => {});
+    await service.broker.publish("audit.early", new Uint8Array());
+
+    const own = createMemoryBroker();
+    await expect(own.publish("audit.early", new Uint8Array())).rejects.toThrow(
+      "the memory broker is not started; call broker.start() first (whoever creates a broker starts it)",
+    );
+  });
+
   it("traces the untyped service.broker as the typed events: traceparent in the headers, the failing line in it", async () => {
     const { lines, destination } = lineCollector();
     const registry = createMemoryRegistry();

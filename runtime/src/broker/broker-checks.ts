@@ -57,6 +57,6 @@ export function checkStarted(state: "new" | "started" | "stopped", kind: string)
   if (state !== "started")
     throw new TsmicroError(
       Code.FAILED_PRECONDITION,
-      `the ${kind} broker is ${state === "new" ? "not started; call start() first" : "stopped"}`,
+      `the ${kind} broker is ${state === "new" ? "not started; call broker.start() first (whoever creates a broker starts it)" : "stopped"}`,
     );
 }

@@ -4,6 +4,7 @@ import { createBroker, type ServiceServer } from "../broker/create-broker.js";
 import { createPublisher, eventBrokerHandler } from "../broker/typed-events.js";
 import type { EventContext, EventsDefinition, PublisherOf } from "../definition/events.js";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
+import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
 import type { MetricsRegistry } from "../metrics/process-registry.js";
 import type { Endpoint, Registry } from "../registry/registry.js";
@@ -106,8 +107,47 @@ export class ServiceEvents {
 
   /** The broker as the service's code gets it (`service.broker`): its publishes and handlers traced. */
   get tracedBroker(): Broker {
-    this.#traced ??= tracedBroker(this.broker, this.#options.tracing);
+    this.#traced ??= tracedBroker(this.#startedWithService(this.broker), this.#options.tracing);
     return this.#traced;
+  }
+
+  /**
+   * `broker` started by the service: its start() is the service's start of it, and a publish or
+   * subscribe before the service started it is refused naming service.start(), which the broker's
+   * own "call start()" would not (service.broker's users never call the broker's start).
+   */
+  #startedWithService(broker: Broker): Broker {
+    return {
+      kind: broker.kind,
+      start: async () => {
+        await this.#ready();
+      },
+      stop: () => broker.stop(),
+      publish: async (topic, body, options) => {
+        await this.#startedForUse();
+        return broker.publish(topic, body, options);
+      },
+      subscribe: async (topic, handler, options) => {
+        await this.#startedForUse();
+        return broker.subscribe(topic, handler, options);
+      },
+    };
+  }
+
+  /** Waits for the service's start of the broker once begun; before it, refuses with what to call. */
+  async #startedForUse(): Promise<void> {
+    if (this.#started) {
+      await this.#started;
+      return;
+    }
+    // A broker handed to createService is its owner's, who may have started it already.
+    if (this.#options.handed) return;
+    throw new TsmicroError(
+      Code.FAILED_PRECONDITION,
+      "service.broker is not started yet: service.start() starts it (run() calls start()). Publish and subscribe " +
+        "after `await service.start()` (with run(): `const running = service.run(); await service.start();`), " +
+        "or plan typed subscriptions with service.subscribe(Events, handler), which may come first",
+    );
   }
 
   /** Plans subscriptions to the events `handler` handles; they start with the service. */
