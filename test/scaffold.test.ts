@@ -532,6 +532,8 @@ describe("a new service project", () => {
     expect(container.readinessProbe.grpc.port).toBe(9000);
     expect(container.livenessProbe.grpc.port).toBe(9000);
     expect(container.env.map((e: { name: string }) => e.name)).toEqual(["DATABASE_URL"]);
+    // No USER_PORT=tcp://… per Service of the namespace, which a config read by the USER_ prefix would take for a setting.
+    expect(deployment.spec.template.spec.enableServiceLinks).toBe(false);
     expect(service.spec.ports[0]!.port).toBe(9000);
     for (const key of Object.keys(configmap.data)) expect(known, key).toContain(key);
     expect(configmap.data.TSMICRO_SERVER_ADDRESS).toBe("0.0.0.0:9000");
@@ -813,6 +815,7 @@ interface Deployment {
     template: {
       metadata: { annotations: Record<string, string> };
       spec: {
+        enableServiceLinks?: boolean;
         containers: {
           ports: { containerPort: number }[];
           readinessProbe: { grpc: { port: number } };
