@@ -74,6 +74,8 @@ export class ServiceEvents {
   #traced: Broker | undefined;
   #setupError: SetupError | undefined;
   #started: Promise<void> | undefined;
+  /** Whether #started has resolved: publishes then go straight to the broker, with no promise of their own. */
+  #running = false;
 
   constructor(options: ServiceEventsOptions) {
     this.#options = options;
@@ -123,14 +125,14 @@ export class ServiceEvents {
         await this.#ready();
       },
       stop: () => broker.stop(),
-      publish: async (topic, body, options) => {
-        await this.#startedForUse();
-        return broker.publish(topic, body, options);
-      },
-      subscribe: async (topic, handler, options) => {
-        await this.#startedForUse();
-        return broker.subscribe(topic, handler, options);
-      },
+      publish: (topic, body, options) =>
+        this.#running
+          ? broker.publish(topic, body, options)
+          : this.#startedForUse().then(() => broker.publish(topic, body, options)),
+      subscribe: (topic, handler, options) =>
+        this.#running
+          ? broker.subscribe(topic, handler, options)
+          : this.#startedForUse().then(() => broker.subscribe(topic, handler, options)),
     };
   }
 
@@ -237,7 +239,12 @@ export class ServiceEvents {
   /** The broker, started once (after the registry the http broker reads). */
   #ready(): Promise<Broker> {
     const broker = this.broker;
-    this.#started ??= this.#options.registryReady().then(() => broker.start());
+    this.#started ??= this.#options
+      .registryReady()
+      .then(() => broker.start())
+      .then(() => {
+        this.#running = true;
+      });
     return this.#started.then(() => broker);
   }
 }
