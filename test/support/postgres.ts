@@ -114,7 +114,9 @@ export async function startPostgres(): Promise<PostgresServer> {
     for (const pid of frozen.slice(1)) process.kill(pid, "SIGSTOP");
   };
   const thaw = () => {
-    for (const pid of frozen.splice(0)) process.kill(pid, "SIGCONT");
+    // The postmaster last: a child listed had exited already (a backend of a pool closed just before),
+    // and once running the postmaster reaps it, after which signalling its pid fails and the rest stay stopped.
+    for (const pid of frozen.splice(0).reverse()) process.kill(pid, "SIGCONT");
   };
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
