@@ -46,6 +46,8 @@ describe.skipIf(!postgresBinDir).each([
    */
   async function serve() {
     const { logger, entries } = recordingLogger();
+    // What the call "background" leaves running after it is answered: a query once its deadline has passed.
+    let background: Promise<unknown> | undefined;
     const database = await openDatabase<object>({ url: server.url, logger });
     cleanups.push(() => database.close());
     const registry = createMemoryRegistry();
@@ -54,8 +56,14 @@ describe.skipIf(!postgresBinDir).each([
     store.handle(
       AlphaDefinition,
       {
-        unary: async (request) => {
+        unary: async (request, context) => {
           const select = sql<{ id: string }>`select ${request.id}::text as id`;
+          if (request.id === "background") {
+            background = waitFor("the call's deadline to pass", () => context.deadline!.getTime() < Date.now())
+              .then(() => select.execute(database.db))
+              .catch((error: unknown) => error);
+            return { id: request.id, payload: request.payload, sequence: 0 };
+          }
           const { rows } =
             request.id === "tx"
               ? await database.db.transaction().execute((tx) => select.execute(tx))
@@ -70,12 +78,12 @@ describe.skipIf(!postgresBinDir).each([
     const caller = createService({ name: "caller", ...quiet });
     cleanups.push(() => caller.stop());
     const client = caller.client(AlphaDefinition, "store");
-    const call = (id: string) =>
-      client.unary({ id, payload: new Uint8Array() }, { timeoutMs }).then(
+    const call = (id: string, callTimeoutMs = timeoutMs) =>
+      client.unary({ id, payload: new Uint8Array() }, { timeoutMs: callTimeoutMs }).then(
         (response) => response,
         (error: unknown) => error,
       );
-    return { database, call, entries };
+    return { database, call, entries, background: () => background };
   }
 
   it("fails the call that waited for a query DEADLINE_EXCEEDED, and the one that waited for a new connection UNAVAILABLE, both naming postgres before the caller's deadline", async () => {
@@ -149,6 +157,13 @@ describe.skipIf(!postgresBinDir).each([
       "every pooled database connection is in use; calls that wait for one fail UNAVAILABLE",
     ]);
     await expect(call("after")).resolves.toMatchObject({ id: "after" });
+  }, 30_000);
+
+  it("leaves a query that work a handler left running makes after its call was answered unbounded, past the call's deadline too", async () => {
+    const { call, background } = await serve();
+    await expect(call("background", 200)).resolves.toMatchObject({ id: "background" });
+    // The job a call started and did not wait for (an export, an audit line) is no longer the call's: nobody waits for its answer.
+    await expect(background()).resolves.toMatchObject({ rows: [{ id: "background" }] });
   }, 30_000);
 
   it("leaves a query made outside any call (start, migrations, a background job) waiting as long as the database takes", async () => {

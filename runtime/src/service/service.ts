@@ -24,7 +24,7 @@ import { createGrpcServerTransport } from "../transport/grpc-server.js";
 import { createH2ServerTransport } from "../transport/h2-server.js";
 import { chain, type ClientMiddleware, type ServerHandler, type ServerMiddleware } from "../transport/transport.js";
 import type { Strategy } from "../selector/selector.js";
-import { ownMiddleware, shapedByKind } from "../transport/call-result.js";
+import { ownMiddleware, shapedByKind, streamsResponses } from "../transport/call-result.js";
 import {
   advertised,
   ensureCanListen,
@@ -37,7 +37,7 @@ import {
   RegistryUse,
   runUntilSignal,
 } from "./lifecycle.js";
-import { servedCall, servedCallKey, servedCallScope } from "./served-call.js";
+import { servedCall, servedCallAnswered, servedCallKey, servedCallScope } from "./served-call.js";
 import { serviceLogger } from "./service-logger.js";
 import { databaseOptionsFrom } from "../database/database-options.js";
 import { checkFlagSpelling } from "./flag-values.js";
@@ -331,9 +331,17 @@ export function createService(options: ServiceOptions): MicroService {
   let serving = true;
   let running = false;
 
-  // Handlers run inside the call's scope, so clients they call find its deadline and cancellation.
-  const inScope: ServerMiddleware = (next) => (call) =>
-    currentCall() === call.context ? next(call) : servedCallScope.run(call.context, () => next(call));
+  // Handlers run inside the call's scope, so clients they call find its deadline and cancellation,
+  // and the database bounds its queries by that deadline until the handler has answered.
+  const inScope: ServerMiddleware = (next) => (call) => {
+    const result = currentCall() === call.context ? next(call) : servedCallScope.run(call.context, () => next(call));
+    // A stream's handler runs as its responses are read, outside this scope: only a single answer is awaited here.
+    if (!streamsResponses(call.method.kind)) {
+      const answered = () => servedCallAnswered(call.context);
+      void Promise.resolve(result).then(answered, answered);
+    }
+    return result;
+  };
 
   function handle(definition: ServiceDefinition, handler: object, handleOptions: HandleOptions = {}): void {
     if (starting)
