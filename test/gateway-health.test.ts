@@ -184,6 +184,8 @@ describe("the gateway's /healthz", () => {
       expect(await (await fetch(`${events.url}/healthz`)).json()).toEqual(serving);
       const published = await fetch(`${events.url}/healthz`, { method: "POST", body: "{}" });
       expect(published.status).toBe(202);
+      // A publish is someone's request, traced as any other: only GET and HEAD on /healthz are probes.
+      expect(published.headers.get("traceresponse")).not.toBeNull();
       const put = await fetch(`${events.url}/healthz`, { method: "PUT", body: "{}" });
       expect(put.status).toBe(405);
       expect(put.headers.get("allow")).toBe("GET, HEAD, POST");

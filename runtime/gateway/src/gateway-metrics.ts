@@ -20,9 +20,10 @@ export const metricsPath = "/metrics";
  * A scrape of `/metrics` or a probe of `/healthz`: no one's request. Prometheus's scrapes, the
  * dashboard's probes (see httpNodeHealth) and a load balancer's health checks, counted and
  * traced, would move every HTTP panel and alert and fill the traces. Compared as sent, query and all.
+ * A probe is a GET or HEAD: a POST to `/healthz` is someone's (`--handler event` publishes it).
  */
-export function isScrapeOrProbe(url: string | undefined): boolean {
-  return url === metricsPath || url === healthzPath;
+export function isScrapeOrProbe(method: string | undefined, url: string | undefined): boolean {
+  return url === metricsPath || (url === healthzPath && (method === "GET" || method === "HEAD"));
 }
 
 /**
@@ -63,7 +64,7 @@ export class GatewayMetrics {
     // A callback hook, not an async one: no promise per request. A response closes once, so `on` does (without once's wrapper).
     app.addHook("onRequest", (request, reply, done) => {
       // Also where /metrics is served on another port, and where a service's own route answers /healthz.
-      if (isScrapeOrProbe(request.raw.url)) return done();
+      if (isScrapeOrProbe(request.raw.method, request.raw.url)) return done();
       const start = performance.now();
       const response = reply.raw;
       response.on("close", () =>

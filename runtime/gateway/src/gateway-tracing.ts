@@ -71,7 +71,7 @@ export class HttpTracing {
    */
   #begin(tracing: Tracing, request: FastifyRequest, reply: FastifyReply): HttpServerSpan | undefined {
     // No request of anyone's (see isScrapeOrProbe): no trace each, also where /metrics is served on another port.
-    if (isScrapeOrProbe(request.raw.url)) return undefined;
+    if (isScrapeOrProbe(request.raw.method, request.raw.url)) return undefined;
     const raw = request.raw.url ?? "/";
     const queryAt = raw.indexOf("?");
     const recording = tracing.recording;
