@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createRegistry, createService, silentLogger, type MicroService, type Registry } from "@tsmicro/runtime";
 import { resolveServiceSettings } from "@tsmicro/runtime/internal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,44 +7,16 @@ import {
   BetaDefinition,
   type BetaClient,
 } from "./golden/10-services/services.micro.js";
-import { startEtcdCluster } from "./support/etcd.js";
 import { loadUntilStopped, runLoad, waitFor } from "./support/load.js";
+import { registryBackends, type RegistryBackend } from "./support/registry-backends.js";
 import { killAllNodes, startNode, type NodeProcess } from "./support/nodes.js";
-import { findProgram } from "./support/programs.js";
 import { suiteEnv } from "./support/suite-env.js";
 
 const ttlSeconds = 2;
 const nodeFlags = [`--register_ttl=${ttlSeconds}`, "--register_interval=500ms", "--shutdown_grace=5s"];
-const etcd = findProgram("etcd", "etcd-server");
 
-interface Backend {
-  readonly args: string[];
-  cleanup(): Promise<void>;
-}
-
-async function localBackend(): Promise<Backend> {
-  const dir = await mkdtemp(join(tmpdir(), "tsmicro-cluster-"));
-  return {
-    args: ["--registry=local", `--registry_address=${dir}`],
-    cleanup: () => rm(dir, { recursive: true, force: true }),
-  };
-}
-
-async function etcdBackend(): Promise<Backend> {
-  const cluster = await startEtcdCluster({ members: 1 });
-  return {
-    args: ["--registry=etcd", `--registry_address=${cluster.endpoints.join(",")}`],
-    cleanup: () => cluster.stop(),
-  };
-}
-
-const backends: [string, () => Promise<Backend>, boolean][] = [
-  ["local", localBackend, false],
-  ["etcd", etcdBackend, !etcd],
-];
-
-describe.each(backends)("three nodes and a caller on the %s registry", (_kind, makeBackend, skip) => {
-  let backend: Backend;
+describe.each(registryBackends)("three nodes and a caller on the %s registry", (_kind, makeBackend, skip) => {
+  let backend: RegistryBackend;
   let nodes: NodeProcess[] = [];
   let caller: MicroService;
   let client: AlphaClient;

@@ -3,44 +3,12 @@
  * --register_ttl: the registry drops its node meanwhile, and on SIGCONT its next heartbeat writes it
  * back. That lapse used to pass without a line; the node now says it.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createRegistry, type Registry } from "@tsmicro/runtime";
 import { resolveServiceSettings } from "@tsmicro/runtime/internal";
 import { afterEach, describe, expect, it } from "vitest";
-import { startEtcdCluster } from "./support/etcd.js";
 import { waitFor } from "./support/load.js";
+import { registryBackends } from "./support/registry-backends.js";
 import { killAllNodes, loggedBy, startNode } from "./support/nodes.js";
-import { findProgram } from "./support/programs.js";
-
-const etcd = findProgram("etcd", "etcd-server");
-
-interface Backend {
-  readonly args: string[];
-  cleanup(): Promise<void>;
-}
-
-async function localBackend(): Promise<Backend> {
-  const dir = await mkdtemp(join(tmpdir(), "tsmicro-paused-"));
-  return {
-    args: ["--registry=local", `--registry_address=${dir}`],
-    cleanup: () => rm(dir, { recursive: true, force: true }),
-  };
-}
-
-async function etcdBackend(): Promise<Backend> {
-  const cluster = await startEtcdCluster({ members: 1 });
-  return {
-    args: ["--registry=etcd", `--registry_address=${cluster.endpoints.join(",")}`],
-    cleanup: () => cluster.stop(),
-  };
-}
-
-const backends: [string, () => Promise<Backend>, boolean][] = [
-  ["local", localBackend, false],
-  ["etcd", etcdBackend, !etcd],
-];
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -54,52 +22,55 @@ interface LogLine {
   readonly registerTtlMs: number;
 }
 
-describe.each(backends)("a node paused for longer than its --register_ttl on the %s registry", (_kind, make, skip) => {
-  it.skipIf(skip)(
-    "is dropped while paused, and on resume says its registration had expired and registers again",
-    async () => {
-      const backend = await make();
-      cleanups.push(() => backend.cleanup());
-      const node = await startNode("test/fixtures/echo-node.ts", [
-        ...backend.args,
-        "--register_ttl=2s",
-        "--register_interval=500ms",
-        "--metrics_address=off",
-      ]);
-      const registry: Registry = createRegistry(resolveServiceSettings({}, backend.args, {}));
-      await registry.start();
-      cleanups.push(() => registry.stop());
-      const registered = async () =>
-        (await registry.getService("echo")).some((service) => service.nodes.some((n) => n.id === node.id));
-      await waitFor("the node registered", registered);
+describe.each(registryBackends)(
+  "a node paused for longer than its --register_ttl on the %s registry",
+  (_kind, make, skip) => {
+    it.skipIf(skip)(
+      "is dropped while paused, and on resume says its registration had expired and registers again",
+      async () => {
+        const backend = await make();
+        cleanups.push(() => backend.cleanup());
+        const node = await startNode("test/fixtures/echo-node.ts", [
+          ...backend.args,
+          "--register_ttl=2s",
+          "--register_interval=500ms",
+          "--metrics_address=off",
+        ]);
+        const registry: Registry = createRegistry(resolveServiceSettings({}, backend.args, {}));
+        await registry.start();
+        cleanups.push(() => registry.stop());
+        const registered = async () =>
+          (await registry.getService("echo")).some((service) => service.nodes.some((n) => n.id === node.id));
+        await waitFor("the node registered", registered);
 
-      node.kill("SIGSTOP");
-      cleanups.push(async () => node.kill("SIGCONT"));
-      // The registry drops it once its TTL passes without a heartbeat: the lapse the line is about.
-      await waitFor("the paused node dropped from the registry", async () => !(await registered()), 20_000);
-      node.kill("SIGCONT");
-      await waitFor("the node registered again", registered, 20_000);
+        node.kill("SIGSTOP");
+        cleanups.push(async () => node.kill("SIGCONT"));
+        // The registry drops it once its TTL passes without a heartbeat: the lapse the line is about.
+        await waitFor("the paused node dropped from the registry", async () => !(await registered()), 20_000);
+        node.kill("SIGCONT");
+        await waitFor("the node registered again", registered, 20_000);
 
-      const message = `the registration of ${node.id} had expired`;
-      const said = () =>
-        node
-          .output()
-          .split("\n")
-          .filter((line) => line.includes(message))
-          .map((line) => JSON.parse(line) as LogLine);
-      await waitFor("the line saying so", () => said().length > 0);
-      const lines = said();
-      expect(lines).toHaveLength(1);
-      expect(lines[0]?.msg).toMatch(
-        new RegExp(
-          `^${message} \\(no heartbeat reached the registry for [\\d.]+ s, longer than --register_ttl \\(2 s\\): ` +
-            "was the process paused, or its event loop blocked\\?\\); registered again$",
-        ),
-      );
-      expect(lines[0]?.silentMs).toBeGreaterThan(2_000);
-      // The registry was never away: no heartbeat failed, so nothing else explains the lapse.
-      expect(loggedBy(node, "registered again: the registry answers")).toEqual([]);
-    },
-    60_000,
-  );
-});
+        const message = `the registration of ${node.id} had expired`;
+        const said = () =>
+          node
+            .output()
+            .split("\n")
+            .filter((line) => line.includes(message))
+            .map((line) => JSON.parse(line) as LogLine);
+        await waitFor("the line saying so", () => said().length > 0);
+        const lines = said();
+        expect(lines).toHaveLength(1);
+        expect(lines[0]?.msg).toMatch(
+          new RegExp(
+            `^${message} \\(no heartbeat reached the registry for [\\d.]+ s, longer than --register_ttl \\(2 s\\): ` +
+              "was the process paused, or its event loop blocked\\?\\); registered again$",
+          ),
+        );
+        expect(lines[0]?.silentMs).toBeGreaterThan(2_000);
+        // The registry was never away: no heartbeat failed, so nothing else explains the lapse.
+        expect(loggedBy(node, "registered again: the registry answers")).toEqual([]);
+      },
+      60_000,
+    );
+  },
+);
