@@ -213,6 +213,22 @@ describe("the gateway's /healthz", () => {
       await expect(fetch(`${url}/healthz`, fresh)).rejects.toThrow();
     });
 
+    it("answers 503 through --shutdown_delay where a service routes GET /healthz too: the probe is of the gateway, which is going", async () => {
+      const owned = await startGateway(["--shutdown_delay=3s", "--metrics_address=off"], {
+        definitions: [withPingOnHealthz(LibraryDefinition)],
+      });
+      const url = owned.url!;
+      await until("the gateway routes library", async () => (await fetch(`${url}/v1/shelves/s1`)).ok);
+      const fresh = { headers: { connection: "close" } };
+      expect(await (await fetch(`${url}/healthz`, fresh)).json()).toEqual({ status: "ok" });
+      const stopped = owned.stop();
+      const probe = await fetch(`${url}/healthz`, fresh);
+      expect(probe.status).toBe(503);
+      expect(await probe.json()).toEqual(stopping);
+      expect((await fetch(`${url}/v1/shelves/s1`, fresh)).status).toBe(200);
+      await stopped;
+    });
+
     it("tsmicro api on SIGTERM: /healthz answers 503 while it drains, then the process exits 0", async () => {
       const api = await startNode("bin/tsmicro.ts", [
         "api",

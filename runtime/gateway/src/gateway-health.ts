@@ -36,12 +36,15 @@ export class GatewayHealth {
 
   /**
    * Adds `GET /healthz` to `app`. `service`, when given, is the rpc handler's routing: a
-   * service's own `GET /healthz` route wins, as a route on `/` wins over the index. A fastify
-   * route of its own, outside the gateway's catch-all, so routed requests pay nothing for it.
+   * service's own `GET /healthz` route wins while the gateway serves, as a route on `/` wins over
+   * the index. A fastify route of its own, outside the gateway's catch-all, so routed requests pay
+   * nothing for it.
    */
   mount(app: FastifyInstance, service?: ServiceHealthz): void {
     app.get(healthzPath, (request, reply) => {
-      if (service?.routed()) return service.dispatch(request, reply);
+      // Once stopping, the 503 all the same: whatever route answers it, a probe of /healthz decides whether
+      // this gateway gets requests, and a service's 200 would keep them coming until the listener closes.
+      if (!this.#stopping && service?.routed()) return service.dispatch(request, reply);
       return this.#answer(request, reply);
     });
   }
@@ -64,9 +67,9 @@ export class GatewayHealth {
   #answer(request: FastifyRequest, reply: FastifyReply): FastifyReply {
     // A probe's answer is now's: no cache between the prober and the gateway may keep it.
     void reply.header("cache-control", "no-store").type("application/json");
+    if (this.#stopping) return reply.code(503).send(JSON.stringify(this.#details(request, stoppingBody)));
     const asked = serviceAsked(request.raw.url ?? healthzPath);
     if (asked !== undefined) return reply.code(400).send(JSON.stringify(this.#details(request, notPerService(asked))));
-    if (this.#stopping) return reply.code(503).send(JSON.stringify(this.#details(request, stoppingBody)));
     return reply.send(serving);
   }
 }
