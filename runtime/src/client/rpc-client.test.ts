@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { CallContext } from "../definition/call.js";
 import type { MethodDefinition, ServiceDefinition } from "../definition/definition.js";
-import { failedService, failedServiceKey } from "../errors/failed-service.js";
+import { answerReserveMs, failedService, failedServiceKey } from "../errors/failed-service.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Node } from "../registry/registry.js";
 import type { Selector } from "../selector/selector.js";
@@ -431,10 +431,9 @@ describe("attempt timeouts per method", () => {
     expect(calls.map((c) => c.address)).toEqual(["a", "b"]);
   });
 
-  it("tries another node when the node gave up a query of its own at the attempt's deadline, naming what it waited for", async () => {
-    const { selector } = fixedSelector();
-    // Node a's database does not answer: its query gives up before the attempt's deadline, as a served call's query does.
-    const { transport, calls } = scriptedTransport((address, call) =>
+  /** A transport on which node a fails DEADLINE_EXCEEDED naming postgres `after(leftMs)` into its attempt; b answers. */
+  function postgresGivesUp(after: (leftMs: number) => number) {
+    return scriptedTransport((address, call) =>
       address === "a"
         ? new Promise((_, reject) => {
             const left = call.deadline ? call.deadline.getTime() - Date.now() : 60_000;
@@ -443,18 +442,37 @@ describe("attempt timeouts per method", () => {
                 metadata: { [failedServiceKey]: "postgres" },
               });
               reject(error);
-            }, left / 2);
+            }, after(left));
           })
         : Promise.resolve({ from: address }),
     );
+  }
+
+  it("tries another node when the node gave up a query of its own at the attempt's deadline, naming what it waited for", async () => {
+    const { selector } = fixedSelector();
+    // Node a's database does not answer: its query gives up before the attempt's deadline, keeping the reserve a served call's query keeps.
+    const { transport, calls } = postgresGivesUp((left) => left - answerReserveMs(left));
     const caller = createRpcCaller("svc", {
       selector,
       transport,
       attemptTimeout: "none",
-      attemptTimeouts: { "svc/Do": 100 },
+      attemptTimeouts: { "svc/Do": 1_000 },
     });
     await expect(caller.unary(idempotent, {})).resolves.toEqual({ from: "b" });
     expect(calls.map((c) => c.address)).toEqual(["a", "b"]);
+  });
+
+  it("sends no other node a call whose node failed at once naming a service further down, which the next would meet too", async () => {
+    const { selector } = fixedSelector();
+    const { transport, calls } = postgresGivesUp(() => 0);
+    const caller = createRpcCaller("svc", {
+      selector,
+      transport,
+      attemptTimeout: "none",
+      attemptTimeouts: { "svc/Do": 1_000 },
+    });
+    await expect(caller.unary(idempotent, {})).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    expect(calls.map((c) => c.address)).toEqual(["a"]);
   });
 
   it("is refused for a method not marked idempotent, and for a value that is not a timeout", () => {

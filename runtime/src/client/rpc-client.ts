@@ -2,7 +2,7 @@ import type { CallContext, CallOptions, Caller, Metadata } from "../definition/c
 import type { MethodDefinition } from "../definition/definition.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { abortedBy } from "../errors/aborted.js";
-import { failedService, nameFailedService } from "../errors/failed-service.js";
+import { answerReserveMs, failedService, nameFailedService } from "../errors/failed-service.js";
 import { Code, copyOfError, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Node } from "../registry/registry.js";
 import type { Selector } from "../selector/selector.js";
@@ -277,13 +277,13 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
 
   /**
    * Whether an attempt failed because its own timeout passed, with time and attempts left to try another node.
-   * A failure naming a service further down (or `postgres`) counts too: the node gave up what it waited
-   * for before the attempt's deadline it was sent, so that its caller reads who did not answer, and the
-   * last attempt has the whole of what is left.
+   * A failure naming a service further down (or `postgres`) counts too when the attempt's deadline cut what
+   * the node waited for (see cutByAttemptDeadline): the last attempt has the whole of what is left.
    */
-  function abandoned(error: unknown, attempt: number, call: ClientCall, sent: ClientCall): boolean {
+  function abandoned(error: unknown, attempt: number, call: ClientCall, sent: ClientCall, elapsedMs: number): boolean {
     if (sent === call || attempt > retries || call.signal?.aborted) return false;
     if (!isTsmicroError(error) || error.code !== Code.DEADLINE_EXCEEDED) return false;
+    if (failedService(error) !== undefined && !cutByAttemptDeadline(sent, elapsedMs)) return false;
     return call.deadline === undefined || call.deadline.getTime() > Date.now();
   }
 
@@ -318,7 +318,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
         tried ??= new Set();
         tried.add(node.id);
         // An abandoned attempt goes to another node at once: the node is slow or stuck, not overloaded.
-        if (abandoned(error, attempt, call, sent)) continue;
+        if (abandoned(error, attempt, call, sent, performance.now() - started)) continue;
         if (!mayRetry(error, attempt, call)) throw withOutcome(error, call, node);
         const wait = backoff(attempt);
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -434,4 +434,19 @@ async function waitForNode(call: ClientCall, ms: number, waitingFor: TsmicroErro
   } catch {
     throw abortedBy(call.signal?.reason, `${call.method.path} was cancelled while it waited for a node`);
   }
+}
+
+/** How late after an attempt's deadline its failure may come back and still be that deadline's doing. */
+const answerSlackMs = 50;
+
+/**
+ * Whether a failure naming a service further down came when the attempt's own deadline had cut what
+ * the node waited for: within the stretch before that deadline a node keeps for its answer's way
+ * back (answerReserveMs), or after it. One that came earlier is that service's own failure, which
+ * another node would meet too: not sent again, as retries there would multiply down the chain.
+ */
+function cutByAttemptDeadline(sent: ClientCall, elapsedMs: number): boolean {
+  if (sent.deadline === undefined) return false;
+  const remaining = sent.deadline.getTime() - Date.now();
+  return remaining <= answerReserveMs(remaining + elapsedMs) + answerSlackMs;
 }

@@ -1,3 +1,4 @@
+import { answerReserveMs } from "../errors/failed-service.js";
 import { unansweredServedCall } from "../service/served-call.js";
 
 /** What a query made while serving a call may wait for the database, and the call it serves. */
@@ -7,9 +8,6 @@ export interface QueryBudget {
   /** The method served, `/pkg.Service/Method`, for the lines that say whose deadline it was. */
   readonly path: string;
 }
-
-/** The most of what is left before a deadline that goes to the answer's way back, not to the database. */
-const maxReserveMs = 250;
 
 /**
  * The budget of a query made under a handler whose call has a deadline: the time left before it,
@@ -24,6 +22,6 @@ export function queryBudget(now = Date.now()): QueryBudget | undefined {
   const call = unansweredServedCall();
   if (call?.deadline === undefined) return undefined;
   const left = call.deadline.getTime() - now;
-  const ms = left <= 0 ? 0 : Math.max(1, Math.floor(left - Math.min(maxReserveMs, left / 5)));
+  const ms = left <= 0 ? 0 : Math.max(1, Math.floor(left - answerReserveMs(left)));
   return { ms, path: call.method.path };
 }

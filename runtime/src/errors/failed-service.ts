@@ -28,3 +28,16 @@ export function nameFailedService(error: unknown, service: string): unknown {
   if (!isTsmicroError(error) || failedService(error) !== undefined) return error;
   return copyOfError(error, { metadata: { ...error.metadata, [failedServiceKey]: service } });
 }
+
+/** The most of what is left before a deadline a node keeps for its failure's way back to its caller. */
+const maxReserveMs = 250;
+
+/**
+ * What of `leftMs` before a deadline a node leaves for a failure of what it waited for (a database
+ * query, see queryBudget) to reach its caller before the caller's own deadline passes, naming that
+ * service: a fifth, at most 250 ms. The caller's client reads a failure that came within it as cut
+ * by the attempt's deadline (see the rpc client's abandoned attempts).
+ */
+export function answerReserveMs(leftMs: number): number {
+  return Math.min(maxReserveMs, leftMs / 5);
+}
