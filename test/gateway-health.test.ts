@@ -195,7 +195,7 @@ describe("the gateway's /healthz", () => {
   describe("once the gateway is stopping", () => {
     it("answers 503 through --shutdown_delay while every other request is still served, then stops listening", async () => {
       const lines: Record<string, unknown>[] = [];
-      const draining = await startGateway(["--shutdown_delay=3s", "--metrics_address=off"], { lines });
+      const draining = await startGateway(["--shutdown_delay=5s", "--metrics_address=off"], { lines });
       const url = draining.url!;
       // A connection of its own per request: a load balancer's health check opens one each time.
       const fresh = { headers: { connection: "close" } };
@@ -207,14 +207,14 @@ describe("the gateway's /healthz", () => {
       expect(await probe.json()).toEqual(stopping);
       expect((await fetch(`${url}/v1/ping`, fresh)).status).toBe(200);
       expect(lines.map((line) => line.msg)).toContain(
-        "stopping: /healthz answers 503, and requests are still served for 3 s (--shutdown_delay) before the gateway stops taking connections",
+        "stopping: /healthz answers 503, and requests are still served for 5 s (--shutdown_delay) before the gateway stops taking connections",
       );
       await stopped;
       await expect(fetch(`${url}/healthz`, fresh)).rejects.toThrow();
     });
 
     it("answers 503 through --shutdown_delay where a service routes GET /healthz too: the probe is of the gateway, which is going", async () => {
-      const owned = await startGateway(["--shutdown_delay=3s", "--metrics_address=off"], {
+      const owned = await startGateway(["--shutdown_delay=5s", "--metrics_address=off"], {
         definitions: [withPingOnHealthz(LibraryDefinition)],
       });
       const url = owned.url!;
@@ -235,7 +235,8 @@ describe("the gateway's /healthz", () => {
         ...flags,
         "--address=127.0.0.1:0",
         "--metrics_address=off",
-        "--shutdown_delay=5s",
+        // Room for a loaded machine to answer the probes while it drains.
+        "--shutdown_delay=8s",
       ]);
       const healthz = `http://${api.address}/healthz`;
       expect((await fetch(healthz)).status).toBe(200);
