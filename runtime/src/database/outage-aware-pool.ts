@@ -91,9 +91,11 @@ async function connectWithin(
   outages: OutageLog,
 ): Promise<PostgresPoolClient> {
   if (budget.ms <= 0) throw deadlinePassed(budget, where);
+  // An idle connection is handed out at once (most queries): no timer to race it against.
+  if ((pool.idleCount ?? 0) > 0) return pool.connect();
   // Asked before connecting: with none idle and the pool full, the wait is for a busy connection to come free.
   const max = pool.options?.max ?? 10;
-  const full = pool.idleCount === 0 && (pool.totalCount ?? 0) >= max;
+  const full = (pool.totalCount ?? 0) >= max;
   const connecting = pool.connect();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
