@@ -269,70 +269,40 @@ describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
   });
 
   it("colours a node's health alike in the service list and the service panel: UNKNOWN is grey, no failure", async () => {
-    const dashboard = createDashboard({
-      args: ["--registry=memory", "--address=127.0.0.1:0"],
-      env: {},
-      logger: silentLogger(),
-    });
-    await dashboard.start();
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    try {
-      // No tsmicro node answers UNKNOWN (a server of another stack may): the page is fed the fleet it would show.
-      const node = (id: string, health: string) => ({ id, address: "127.0.0.1:1", metadata: {}, health });
-      const services = [
-        {
-          name: "legacy",
-          version: "1",
-          endpoints: [],
-          nodes: [node("legacy-1", "UNKNOWN"), node("legacy-2", "NOT_SERVING"), node("legacy-3", "SERVING")],
-        },
-      ];
-      await page.route("**/api/events", (route) =>
-        route.fulfill({
-          contentType: "text/event-stream",
-          body: `event: services\ndata: ${JSON.stringify({ type: "services", services })}\n\n`,
-        }),
-      );
-      await page.route("**/api/services/legacy", (route) =>
-        route.fulfill({ json: { name: "legacy", methods: [], events: [] } }),
-      );
-      await page.goto(dashboard.url!);
-      await page.getByTestId("node-legacy-3").waitFor();
-      const ids = ["legacy-1", "legacy-2", "legacy-3"];
-      const dots = await Promise.all(
-        ids.map((id) => page.getByTestId("service-legacy").locator(`[title^="${id}:"]`).getAttribute("class")),
-      );
-      const badges = await Promise.all(
-        ids.map((id) => page.getByTestId(`node-${id}`).locator(".badge").getAttribute("class")),
-      );
-      expect(dots).toEqual(["dot unknown", "dot bad", "dot ok"]);
-      expect(badges).toEqual(["badge unknown", "badge bad", "badge ok"]);
-      await page.screenshot({ path: join(shots, "health-colours.png"), fullPage: true });
-    } finally {
-      await page.close();
-      await dashboard.stop();
-    }
+    // No tsmicro node answers UNKNOWN (a server of another stack may): the page is fed the fleet it would show.
+    const node = (id: string, health: string) => ({ id, address: "127.0.0.1:1", metadata: {}, health });
+    const services = [
+      {
+        name: "legacy",
+        version: "1",
+        endpoints: [],
+        nodes: [node("legacy-1", "UNKNOWN"), node("legacy-2", "NOT_SERVING"), node("legacy-3", "SERVING")],
+      },
+    ];
+    const panels = { legacy: { name: "legacy", methods: [], events: [] } };
+    await withFleet(
+      services,
+      async (page) => {
+        await page.getByTestId("node-legacy-3").waitFor();
+        const ids = ["legacy-1", "legacy-2", "legacy-3"];
+        const dots = await Promise.all(
+          ids.map((id) => page.getByTestId("service-legacy").locator(`[title^="${id}:"]`).getAttribute("class")),
+        );
+        const badges = await Promise.all(
+          ids.map((id) => page.getByTestId(`node-${id}`).locator(".badge").getAttribute("class")),
+        );
+        expect(dots).toEqual(["dot unknown", "dot bad", "dot ok"]);
+        expect(badges).toEqual(["badge unknown", "badge bad", "badge ok"]);
+        await page.screenshot({ path: join(shots, "health-colours.png"), fullPage: true });
+      },
+      panels,
+    );
   });
 
   it("wraps a service name too long for the list (the login example's api.micro.platform.web.user) instead of drawing it under its nodes' dots", async () => {
-    const dashboard = createDashboard({
-      args: ["--registry=memory", "--address=127.0.0.1:0"],
-      env: {},
-      logger: silentLogger(),
-    });
-    await dashboard.start();
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    try {
-      const name = "api.micro.platform.web.user";
-      const node = { id: `${name}-1`, address: "127.0.0.1:1", metadata: {}, health: "SERVING" };
-      const services = [{ name, version: "1", endpoints: [], nodes: [node] }];
-      await page.route("**/api/events", (route) =>
-        route.fulfill({
-          contentType: "text/event-stream",
-          body: `event: services\ndata: ${JSON.stringify({ type: "services", services })}\n\n`,
-        }),
-      );
-      await page.goto(dashboard.url!);
+    const name = "api.micro.platform.web.user";
+    const node = { id: `${name}-1`, address: "127.0.0.1:1", metadata: {}, health: "SERVING" };
+    await withFleet([{ name, version: "1", endpoints: [], nodes: [node] }], async (page) => {
       const entry = page.getByTestId(`service-${name}`);
       await entry.waitFor();
       const text = await entry.locator("span").first().boundingBox();
@@ -340,11 +310,42 @@ describe.skipIf(!chromiumProgram)("tsmicro web in Chromium", () => {
       const list = await page.locator("nav").boundingBox();
       expect(text!.x + text!.width).toBeLessThanOrEqual(dots!.x);
       expect(dots!.x + dots!.width).toBeLessThanOrEqual(list!.x + list!.width);
+    });
+  });
+
+  /**
+   * A dashboard on an empty registry whose page is fed `services` as its event stream (a fleet no
+   * test could start, such as nodes of another stack) and `panels` as the services' details, by
+   * name; `look` reads the page once it is open.
+   */
+  async function withFleet(
+    services: readonly object[],
+    look: (page: Page) => Promise<void>,
+    panels: Readonly<Record<string, object>> = {},
+  ): Promise<void> {
+    const dashboard = createDashboard({
+      args: ["--registry=memory", "--address=127.0.0.1:0"],
+      env: {},
+      logger: silentLogger(),
+    });
+    await dashboard.start();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await page.route("**/api/events", (route) =>
+        route.fulfill({
+          contentType: "text/event-stream",
+          body: `event: services\ndata: ${JSON.stringify({ type: "services", services })}\n\n`,
+        }),
+      );
+      for (const [name, panel] of Object.entries(panels))
+        await page.route(`**/api/services/${name}`, (route) => route.fulfill({ json: panel }));
+      await page.goto(dashboard.url!);
+      await look(page);
     } finally {
       await page.close();
       await dashboard.stop();
     }
-  });
+  }
 
   it.skipIf(!etcdProgram)("works the same on a real etcd, and says so while etcd is down", async () => {
     const etcd: EtcdCluster = await startEtcdCluster({ members: 1 });
