@@ -67,6 +67,14 @@ describe.skipIf(!postgresBinDir).each([
               .catch((error: unknown) => error);
             return { id: request.id, payload: request.payload, sequence: 0 };
           }
+          if (request.id === "pair") {
+            // Two queries at once in one call: both ask the pool for a connection in the same tick.
+            const settled = await Promise.allSettled([select.execute(database.db), select.execute(database.db)]);
+            const failed = settled.flatMap((result) => (result.status === "rejected" ? [result.reason] : []));
+            served.push(...failed);
+            if (failed.length > 0) throw failed[0];
+            return { id: request.id, payload: request.payload, sequence: 0 };
+          }
           try {
             const { rows } =
               request.id === "tx"
@@ -92,8 +100,8 @@ describe.skipIf(!postgresBinDir).each([
         (error: unknown) => error,
       );
     /** The failures the handler met, once `count` have come, and the caller's for them. */
-    const failedCalls = async (count: number, callers: unknown[]) => {
-      await waitFor(`${count} queries failed in the handler`, () => served.length >= count);
+    const failedCalls = async (count: number, callers: unknown[], timeoutMs?: number) => {
+      await waitFor(`${count} queries failed in the handler`, () => served.length >= count, timeoutMs);
       // The caller reads postgres named, unless its own deadline came first on a machine too loaded for the reserve.
       for (const failure of callers) expect(failedService(failure) === "postgres" || ownDeadline(failure)).toBe(true);
       return served.splice(0);
@@ -132,6 +140,23 @@ describe.skipIf(!postgresBinDir).each([
     await expect(call("again")).resolves.toMatchObject({ id: "again" });
     expect(entries.filter((entry) => entry.message === "the database answers again")).toHaveLength(1);
   }, 30_000);
+
+  it("bounds by the deadline the wait of a query that sees an idle connection another query of the same tick takes", async () => {
+    const { call, failedCalls } = await serve();
+    await expect(call("warm")).resolves.toMatchObject({ id: "warm" });
+    server.freeze();
+    // The pool's one idle connection goes to the first query; the second waits for a new one, not past the deadline.
+    const failures = await failedCalls(2, [await call("pair")], 20_000);
+    server.thaw();
+    expect(failures.map(failedService)).toEqual(["postgres", "postgres"]);
+    const messages = failures.map((failure) => (failure as TsmicroError).message);
+    expect(messages.find((message) => /did not answer a query/.test(message))).toMatch(
+      /within \d+ ms, what was left of the call's deadline/,
+    );
+    expect(messages.find((message) => /did not take a new connection/.test(message))).toMatch(
+      /within \d+ ms, what was left of the call's deadline: is it running and reachable\?$/,
+    );
+  }, 40_000);
 
   it("fails a transaction whose first statement got no answer with that failure, not its rollback's", async () => {
     const { call, failedCalls } = await serve();

@@ -27,6 +27,8 @@ export function isConnectionFailure(error: unknown): boolean {
 export interface PoolCounts {
   readonly totalCount?: number;
   readonly idleCount?: number;
+  /** Connects still waiting for their client: pg-pool hands an idle client to the first of them on the next tick. */
+  readonly waitingCount?: number;
   readonly options?: { readonly max?: number };
 }
 
@@ -91,8 +93,10 @@ async function connectWithin(
   outages: OutageLog,
 ): Promise<PostgresPoolClient> {
   if (budget.ms <= 0) throw deadlinePassed(budget, where);
-  // An idle connection is handed out at once (most queries): no timer to race it against.
-  if ((pool.idleCount ?? 0) > 0) return pool.connect();
+  // An idle connection not yet promised to an earlier connect (pg-pool hands them out a tick later, in
+  // order) is this one's (most queries): no timer to race it against. Two queries at once with one idle
+  // connection both see it idle; the second waits for a new or a busy connection, bounded below.
+  if ((pool.idleCount ?? 0) > (pool.waitingCount ?? 0)) return pool.connect();
   // Asked before connecting: with none idle and the pool full, the wait is for a busy connection to come free.
   const max = pool.options?.max ?? 10;
   const full = (pool.totalCount ?? 0) >= max;
