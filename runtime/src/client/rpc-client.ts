@@ -436,7 +436,11 @@ async function waitForNode(call: ClientCall, ms: number, waitingFor: TsmicroErro
   }
 }
 
-/** How late after an attempt's deadline its failure may come back and still be that deadline's doing. */
+/**
+ * How much earlier than a node's reserve (answerReserveMs) before the attempt's deadline a failure may
+ * reach the client and still be that deadline's doing: the node's clock and grpc-timeout's rounding
+ * give it a deadline a little earlier than the client's. A failure after the deadline always is.
+ */
 const answerSlackMs = 50;
 
 /**
