@@ -171,7 +171,7 @@ await cli
   )
   .command(
     "api",
-    "run the HTTP gateway: google.api.http routes, /{service}/{method}, POST /rpc, /openapi.json (as micro api)",
+    "run the HTTP gateway: google.api.http routes, /{service}/{method}, POST /rpc, /openapi.json (as micro api), and /healthz, its health for probes",
     (y) =>
       registryFlags(y)
         .strict(false)
@@ -217,7 +217,8 @@ await cli
         })
         .option("shutdown_delay", {
           type: "string",
-          describe: "on SIGTERM, answer 503 on /healthz and keep serving this long (such as 10s) before closing",
+          describe:
+            "on SIGTERM or SIGINT, answer 503 on /healthz and keep serving this long (such as 10s) before closing",
         })
         .option("dashboard", { type: "string", describe: "on: serve the dashboard (as tsmicro web) at /dashboard/" })
         .option("dashboard_calls", {

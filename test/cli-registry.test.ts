@@ -292,6 +292,10 @@ describe("tsmicro list/get/call/health against running services", () => {
     const help = await tsmicro("api", "--help");
     for (const flag of flags) expect(help.stdout, flag).toContain(`${flag} `);
     expect(help.stdout).toContain("--client_* and --breaker_*");
+    // What it serves besides the services' routes, /healthz among them (docs/gateway.md's health section).
+    const words = help.stdout.replace(/\s+/g, " ");
+    expect(words).toContain("/openapi.json (as micro api), and /healthz, its health for probes");
+    expect(words).toContain("on SIGTERM or SIGINT, answer 503 on /healthz");
   });
 
   it("an etcd endpoint given to the local registry is refused, and no folder of its name is made", async () => {
