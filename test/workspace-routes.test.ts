@@ -123,7 +123,9 @@ describe("a workspace's routes are checked together, as its one gateway serves t
     });
     const owned = await tsmicro(bad, "generate");
     expect(owned.code).toBe(1);
-    expect(owned.stderr).toMatch(/^tsmicro: services\/order: order\/v1\/order\.proto: rpc OrderService\.GetOrder/);
+    expect(owned.stderr).toMatch(
+      /^tsmicro: services\/order: proto\/order\/v1\/order\.proto:\d+:\d+: rpc OrderService\.GetOrder/,
+    );
 
     // A proto no service owns (yet): its error is the proto's alone.
     const unowned = await workspace({
@@ -131,7 +133,9 @@ describe("a workspace's routes are checked together, as its one gateway serves t
     });
     const none = await tsmicro(unowned, "generate");
     expect(none.code).toBe(1);
-    expect(none.stderr).toMatch(/^tsmicro: shipping\/v1\/shipping\.proto: rpc ShippingService\.GetShipment/);
+    expect(none.stderr).toMatch(
+      /^tsmicro: proto\/shipping\/v1\/shipping\.proto:\d+:\d+: rpc ShippingService\.GetShipment/,
+    );
   });
 
   it("a warning every service's generate gives is printed once", async () => {
