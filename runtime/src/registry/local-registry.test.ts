@@ -79,10 +79,10 @@ describe("local registry", () => {
 
     await writer.register(...greeter(["a"]));
     expect((await reader.getService("greeter"))[0]?.nodes.map((n) => n.id)).toEqual(["a"]);
-    await waitFor("create", () => collected.events.some((e) => e.action === "create"), 2_000);
+    await waitFor("create", () => collected.events.some((e) => e.action === "create"), 10_000);
 
     await writer.deregister(greeter(["a"])[0]);
-    await waitFor("delete", () => collected.events.some((e) => e.action === "delete"), 2_000);
+    await waitFor("delete", () => collected.events.some((e) => e.action === "delete"), 10_000);
     expect(collected.events.map((e) => `${e.action} ${e.service.nodes[0]?.id}`)).toEqual(["create a", "delete a"]);
   });
 
@@ -91,7 +91,7 @@ describe("local registry", () => {
     const reader = await open();
     const collected = collectEvents(reader.watch({ service: "greeter" }));
     await writer.register(...greeter(["old"]));
-    await waitFor("the old node", () => collected.events.length === 1, 2_000);
+    await waitFor("the old node", () => collected.events.length === 1, 10_000);
     // No scan from here on: timers stand still, so only the reader's own reads can move its watch.
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     try {
@@ -124,14 +124,14 @@ describe("local registry", () => {
     const seen = () => collected.events.map((e) => `${e.action} ${e.service.name} ${e.service.nodes[0]?.id}`);
     await writer.register(...greeter(["a"]));
     await writer.register(...greeter(["a"]));
-    await waitFor("the node", () => seen().length === 1, 2_000);
+    await waitFor("the node", () => seen().length === 1, 10_000);
     expect(warned).toEqual([]);
 
     await rm(root, { recursive: true });
-    await waitFor("the node gone", () => seen().length === 2, 2_000);
+    await waitFor("the node gone", () => seen().length === 2, 10_000);
     // The heartbeat: the node's process registers it again.
     await writer.register(...greeter(["a"]));
-    await waitFor("the node back", () => seen().length === 3, 2_000);
+    await waitFor("the node back", () => seen().length === 3, 10_000);
     expect(seen()).toEqual(["create greeter a", "delete greeter a", "create greeter a"]);
     expect((await readdir(join(dir, "greeter"))).sort()).toEqual(["a.json"]);
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
@@ -209,7 +209,7 @@ describe("local registry", () => {
     const collected = collectEvents(registry.watch());
     await registry.register(...greeter(["a"], 1_000));
 
-    await waitFor("the delete event", () => collected.events.some((e) => e.action === "delete"), 2_000);
+    await waitFor("the delete event", () => collected.events.some((e) => e.action === "delete"), 10_000);
   });
 
   it("ignores a dead process's expired file and removes it", async () => {
