@@ -640,7 +640,17 @@ describeEtcd("etcd registry when etcd comes back empty", () => {
     const events = watcher[Symbol.asyncIterator]();
     try {
       await nextEvent(events, (e) => e.action === "create" && e.service.nodes[0]?.id === "l1");
-      const revision = async () => Number((await raw.get("/").exec()).header.revision);
+      // Asked while its connection to the restarted etcd is not back yet, the raw client fails UNAVAILABLE at once: ask again.
+      const revision = async (): Promise<number> => {
+        for (let tries = 1; ; tries++) {
+          try {
+            return Number((await raw.get("/").exec()).header.revision);
+          } catch (error) {
+            if (tries >= 50) throw error;
+            await sleep(200);
+          }
+        }
+      };
       const old = await revision();
       proxy.refuse(true);
       proxy.reset();
