@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect } from "node:net";
 import { Writable } from "node:stream";
 import {
   type CallContext,
@@ -47,6 +48,18 @@ function abortedOrAfter(signal: AbortSignal, ms: number): Promise<void> {
       },
       { once: true },
     );
+  });
+}
+
+/** Whether a new connection to `host:port` is refused: nothing listens there any more. */
+function refused(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(port, host);
+    probe.once("connect", () => {
+      probe.destroy();
+      setTimeout(resolve, 50, false);
+    });
+    probe.once("error", () => resolve(true));
   });
 }
 
@@ -292,6 +305,36 @@ describe("a call through the gateway", () => {
       expect(lines.map((line) => line.msg)).not.toContain(
         "requests still in flight after the shutdown grace (--shutdown_grace); cancelling them",
       );
+    });
+
+    it("answers a request that comes on an open connection once the listener closed with its own 503, not fastify's", async () => {
+      const stopping = await gateway("--shutdown_grace=30s");
+      const { hostname, port } = new URL(stopping.url!);
+      const socket = connect(Number(port), hostname);
+      let received = "";
+      socket.on("data", (chunk: Buffer) => {
+        received += chunk.toString();
+      });
+      const ended = new Promise((resolve) => socket.once("close", resolve));
+      const get = (path: string) => `GET ${path} HTTP/1.1\r\nhost: ${hostname}\r\n\r\n`;
+      socket.write(get("/keeper/Library/GetShelf?shelf=slow"));
+      await until("keeper runs the call", () => waiting > 0);
+      const stopped = stopping.stop();
+      for (let tries = 0; !(await refused(hostname, Number(port))); tries++)
+        if (tries > 300) throw new Error("the gateway kept listening");
+      // Pipelined behind the call in flight: read once the listener is closed, on a connection still open.
+      socket.write(get("/v1/shelves/s1"));
+      await ended;
+      await stopped;
+      const answers = received.split(/(?=HTTP\/1\.1 )/);
+      expect(answers).toHaveLength(2);
+      expect(answers[0]).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answers[1]).toMatch(/^HTTP\/1\.1 503 /);
+      expect(answers[1]!.toLowerCase()).toContain("connection: close");
+      expect(JSON.parse(answers[1]!.slice(answers[1]!.indexOf("\r\n\r\n") + 4))).toMatchObject({
+        code: 14,
+        message: "the gateway is shutting down; send requests to another instance",
+      });
     });
 
     it("past --shutdown_grace, ends an open stream with UNAVAILABLE and a unary call with 503, cancelling both backend calls", async () => {

@@ -224,6 +224,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         .send(JSON.stringify(httpTracing.withTraceId(request as FastifyRequest, body)));
     },
     clientErrorHandler: answerClientError,
+    // Answered in the gateway's error shape by GatewayHealth.refuseOnceClosed.
+    return503OnClosing: false,
     ...(settings.tlsCertFile || settings.tlsKeyFile ? { https: tlsOptions(settings) } : {}),
   });
   const health = new GatewayHealth(logger, (request, body) => httpTracing.withTraceId(request, body));
@@ -247,6 +249,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
   /** Reads `--config`, then mounts CORS and the routes: at start, so the config file is read asynchronously. */
   async function setUp(): Promise<void> {
+    health.refuseOnceClosed(app);
     httpTracing.mount(app, { forwardTrace: proxy !== undefined });
     const config = settings.config ? await loadGatewayConfig(settings.config) : undefined;
     if (config?.trustProxy !== undefined) {
@@ -409,6 +412,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       stopping ??= (async () => {
         // A gateway that never listened has no load balancer to wait for.
         await health.drain(address === undefined ? 0 : settings.shutdownDelayMs);
+        health.close();
         await closeWithinGrace(app, sockets, serviceSettings.shutdownGraceMs, cancelInFlight);
         await ownMetrics?.server.stop();
         if (events && !options.broker) await events.broker.stop();
