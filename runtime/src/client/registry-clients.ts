@@ -49,6 +49,8 @@ export interface RegistryClientsOptions {
   readonly strategy?: Strategy | undefined;
   /** The call being served, whose deadline and cancellation pass downstream. */
   readonly currentCall?: () => CallContext | undefined;
+  /** Whether a served call has been answered: from then on its deadline and cancel pass on no more. */
+  readonly answered?: (call: CallContext) => boolean;
   /** Where client, breaker and registry-node metrics are recorded; undefined records none. */
   readonly metrics?: MetricsRegistry | undefined;
   /**
@@ -98,7 +100,7 @@ export class RegistryClients {
 
   /** The caller behind typed clients of the registered service `serviceName`. */
   caller(serviceName: string): Caller {
-    const { settings, middleware = [], currentCall } = this.#options;
+    const { settings, middleware = [], currentCall, answered } = this.#options;
     return createRpcCaller(serviceName, {
       selector: this.selector(),
       transport: this.callTransport(),
@@ -117,6 +119,7 @@ export class RegistryClients {
         ...middleware,
       ],
       ...(currentCall ? { currentCall } : {}),
+      ...(answered ? { answered } : {}),
     });
   }
 

@@ -203,6 +203,32 @@ describe("rpc caller", () => {
     expect(calls[1]!.call.signal?.aborted).toBe(true);
   });
 
+  it("once the served call is answered, passes on its metadata but not its deadline nor its cancel, unless it is the explicit parent", async () => {
+    const { selector } = fixedSelector();
+    const { transport, calls } = scriptedTransport(async () => ({}));
+    const parentController = new AbortController();
+    const parent = {
+      method: method("unary"),
+      metadata: { "x-md-global-tenant": "acme" },
+      deadline: new Date(Date.now() + 1_000),
+      signal: parentController.signal,
+    } as unknown as CallContext;
+    const caller = createRpcCaller("svc", {
+      selector,
+      transport,
+      requestTimeoutMs: 60_000,
+      currentCall: () => parent,
+      answered: (call) => call === parent,
+    });
+    await caller.unary(method("unary"), {});
+    expect(calls[0]!.call.deadline!.getTime()).toBeGreaterThan(parent.deadline!.getTime());
+    expect(calls[0]!.call.signal).toBeUndefined();
+    expect(calls[0]!.call.metadata).toEqual({ "x-md-global-tenant": "acme" });
+    await caller.unary(method("unary"), {}, { parent });
+    expect(calls[1]!.call.deadline).toEqual(parent.deadline);
+    expect(calls[1]!.call.signal).toBe(parentController.signal);
+  });
+
   it("passes the served call's request id and x-md-global- keys on, not its other keys nor over the call's own", async () => {
     const { selector } = fixedSelector();
     const { transport, calls } = scriptedTransport(async () => ({}));

@@ -32,6 +32,11 @@ export interface RpcClientOptions {
   readonly middleware?: readonly ClientMiddleware[];
   /** The call being served right now, if any: its deadline and cancellation pass downstream. */
   readonly currentCall?: () => CallContext | undefined;
+  /**
+   * Whether the served call `call` has been answered: calls made after that, by work its handler
+   * left running, keep its passed-on metadata but not its deadline nor its cancel. Default: never.
+   */
+  readonly answered?: (call: CallContext) => boolean;
   /** Milliseconds to wait before retry number `attempt` (1-based). Default: none before the first, then jittered exponential. */
   readonly backoff?: (attempt: number) => number;
   /**
@@ -154,6 +159,21 @@ function passedOn(parent: Metadata | undefined, own: Metadata): Metadata {
   return metadata;
 }
 
+/**
+ * The served call whose deadline and cancel bound a call made under it: none once it has been
+ * answered. What its handler left running then (a job whose id it answered, an audit write) is
+ * waited for by no one, and would otherwise fail DEADLINE_EXCEEDED as soon as the answered call's
+ * deadline passed. As Go's `context.WithoutCancel`, such a call still carries the served call's
+ * passed-on metadata (request id, `x-md-global-` keys): the ids and claims the work acts for are
+ * still the caller's. An explicit `parent` in the call's options bounds it whatever its state.
+ */
+function boundingCall(
+  served: CallContext | undefined,
+  answered: ((call: CallContext) => boolean) | undefined,
+): CallContext | undefined {
+  return served !== undefined && answered?.(served) ? undefined : served;
+}
+
 /** No wait before the first retry (it goes to another node), then full jitter on 25 ms · 2^n, capped at 1 s. */
 export function defaultBackoff(attempt: number): number {
   return attempt <= 1 ? 0 : Math.random() * Math.min(1_000, 25 * 2 ** attempt);
@@ -188,7 +208,8 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
     request: unknown,
     callOptions: CallOptions | undefined,
   ): readonly [ClientCall, string | undefined] {
-    const parent = callOptions?.parent ?? options.currentCall?.();
+    const served = callOptions?.parent ?? options.currentCall?.();
+    const parent = callOptions?.parent ?? boundingCall(served, options.answered);
     // Infinity (or no stream timeout) means no deadline of its own; a parent's still applies.
     const timeout = callOptions?.timeoutMs ?? (method.kind === "unary" ? timeoutMs : options.streamTimeoutMs);
     let deadline = timeout === undefined || timeout === Infinity ? undefined : new Date(Date.now() + timeout);
@@ -196,7 +217,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
     const own = callOptions?.signal;
     const inherited = parent?.signal;
     const signal = own && inherited ? AbortSignal.any([own, inherited]) : (own ?? inherited);
-    const metadata = passedOn(parent?.metadata, callOptions?.metadata ?? {});
+    const metadata = passedOn(served?.metadata, callOptions?.metadata ?? {});
     const setting = callOptions?.timeoutMs !== undefined ? "the call's timeoutMs" : timeoutFlags[method.kind];
     const deadlineSetBy =
       deadline === undefined

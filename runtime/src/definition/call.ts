@@ -75,8 +75,10 @@ export interface CallOptions {
   /**
    * The call being served when this call is made from a handler: its
    * remaining deadline and cancellation pass on to this call. Inside a
-   * service's handlers this is found automatically; pass it where that
-   * cannot work (in code a streaming handler runs after it has yielded).
+   * service's handlers this is found automatically until the handler has
+   * answered (work it leaves running keeps only the call's passed-on
+   * metadata); pass it where that cannot work (in code a streaming handler
+   * runs after it has yielded), or to bound such work by the call after all.
    */
   readonly parent?: CallContext;
 }

@@ -25,15 +25,20 @@ export function servedCall(): CallContext | undefined {
 
 /**
  * The calls whose handler has returned. Work a handler started and left running (a job it
- * answers the id of, an audit line, an in-process event's handler) still runs in its call's
- * scope, yet no caller waits for it any more: what bounds a call's waits by its deadline, so
- * that its caller reads who did not answer, has no reason to bound that work.
+ * answers the id of, an audit line) still runs in its call's scope, yet no caller waits for it
+ * any more: what bounds a call's waits by its deadline (the database's queries, the clients'
+ * calls), so that its caller reads who did not answer, has no reason to bound that work.
  */
 const answered = new WeakSet<CallContext>();
 
 /** Marks the call `context` answered: its handler has returned, or failed. */
 export function servedCallAnswered(context: CallContext): void {
   answered.add(context);
+}
+
+/** Whether the served call `context` has been answered (see servedCallAnswered). */
+export function hasBeenAnswered(context: CallContext): boolean {
+  return answered.has(context);
 }
 
 /** The call whose handler the code calling this runs under, while its caller still waits for the answer. */

@@ -37,7 +37,7 @@ import {
   RegistryUse,
   runUntilSignal,
 } from "./lifecycle.js";
-import { servedCall, servedCallAnswered, servedCallKey, servedCallScope } from "./served-call.js";
+import { hasBeenAnswered, servedCall, servedCallAnswered, servedCallKey, servedCallScope } from "./served-call.js";
 import { serviceLogger } from "./service-logger.js";
 import { databaseOptionsFrom } from "../database/database-options.js";
 import { checkFlagSpelling } from "./flag-values.js";
@@ -317,6 +317,7 @@ export function createService(options: ServiceOptions): MicroService {
     middleware: ownMiddleware(options.clientMiddleware),
     strategy: options.strategy,
     currentCall,
+    answered: hasBeenAnswered,
     metrics,
     tracing,
   });
@@ -331,8 +332,8 @@ export function createService(options: ServiceOptions): MicroService {
   let serving = true;
   let running = false;
 
-  // Handlers run inside the call's scope, so clients they call find its deadline and cancellation,
-  // and the database bounds its queries by that deadline until the handler has answered.
+  // Handlers run inside the call's scope, so the clients they call find its deadline and cancellation,
+  // and the database bounds its queries by that deadline, until the handler has answered.
   const inScope: ServerMiddleware = (next) => (call) => {
     const result = currentCall() === call.context ? next(call) : servedCallScope.run(call.context, () => next(call));
     // A stream's handler runs as its responses are read, outside this scope: only a single answer is awaited here.

@@ -1,0 +1,159 @@
+/**
+ * What work a handler does not wait for inherits of the call it serves, with real services
+ * calling each other over the suite's transport (CI runs it on both): a job the handler leaves
+ * running after it answers keeps the call's passed-on metadata, but its calls are not cut at the
+ * served call's deadline: nobody waits for them.
+ */
+import {
+  Code,
+  createMemoryRegistry,
+  createService,
+  silentLogger,
+  type Broker,
+  type CallContext,
+  type MicroService,
+  type Registry,
+} from "@tsmicro/runtime";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Request, Response } from "./golden/10-services/services.js";
+import { AlphaDefinition, type AlphaClient } from "./golden/10-services/services.micro.js";
+import { suiteEnv } from "./support/suite-env.js";
+
+/** The services made so far, which each suite stops after its tests. */
+const started: MicroService[] = [];
+
+async function stopStarted(): Promise<void> {
+  for (const service of started.splice(0).reverse()) await service.stop();
+}
+
+/** Options of the services a test makes: its registry (and broker), tracing on or off, the suite's wire. */
+interface Setup {
+  readonly registry: Registry;
+  readonly broker?: Broker;
+  readonly args?: readonly string[];
+  readonly traced: boolean;
+}
+
+function serviceOf(name: string, setup: Setup): MicroService {
+  const service = createService({
+    name,
+    registry: setup.registry,
+    ...(setup.broker ? { broker: setup.broker } : {}),
+    args: ["--metrics_address=off", ...(setup.args ?? [])],
+    env: suiteEnv(setup.traced ? {} : { OTEL_SDK_DISABLED: "true" }),
+    logger: silentLogger(),
+  });
+  started.push(service);
+  return service;
+}
+
+/**
+ * The service the work calls: it answers how many ms its call had left before its deadline in
+ * `sequence` (-1 for none) and the `x-md-global-tenant` it was sent in `payload`.
+ */
+async function startTarget(setup: Setup): Promise<void> {
+  const target = serviceOf("target", setup);
+  target.handle(
+    AlphaDefinition,
+    {
+      async unary(_request: Request, context: CallContext): Promise<Response> {
+        const tenant = context.metadata["x-md-global-tenant"];
+        return {
+          id: "target",
+          payload: new TextEncoder().encode(typeof tenant === "string" ? tenant : ""),
+          sequence: context.deadline ? context.deadline.getTime() - Date.now() : -1,
+        };
+      },
+    },
+    { partial: true },
+  );
+  await target.start();
+}
+
+/** Resolves once `deadline` has passed on this process's clock. */
+async function past(deadline: Date | undefined): Promise<void> {
+  if (!deadline) throw new Error("the served call has no deadline");
+  while (Date.now() <= deadline.getTime()) await sleep(deadline.getTime() - Date.now() + 1);
+}
+
+/** How a call to the target ended: its answer, or the code and message it failed with. */
+type Outcome = { readonly answer: Response } | { readonly code: Code; readonly message: string };
+
+function outcomeOf(call: Promise<Response>): Promise<Outcome> {
+  return call.then(
+    (answer) => ({ answer }),
+    (error: { code: Code; message: string }) => ({ code: error.code, message: error.message }),
+  );
+}
+
+/** A promise and its resolve, for work the test waits for. */
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+const metadata = { "x-md-global-tenant": "acme" };
+const tenantOf = (outcome: Outcome) => ("answer" in outcome ? new TextDecoder().decode(outcome.answer.payload) : "");
+
+// With tracing on a handled call lives in its span's context; with it off, in the service's own scope.
+describe.each([
+  ["tracing on", true],
+  ["tracing off", false],
+])("work a handler leaves running after it answers, %s", (_, traced) => {
+  let setup: Setup;
+  let jobs: AlphaClient;
+  /** How the last job's call to the target ended. */
+  let job = deferred<Outcome>();
+
+  beforeAll(async () => {
+    setup = { registry: createMemoryRegistry(), traced };
+    await startTarget(setup);
+    const service = serviceOf("jobs", setup);
+    const target = service.client(AlphaDefinition, "target");
+    service.handle(
+      AlphaDefinition,
+      {
+        // Answers at once; its job calls the target once the call's deadline has passed, with
+        // the call as explicit parent when the request says `parent`.
+        async unary(request: Request, context: CallContext): Promise<Response> {
+          const options = request.id === "parent" ? { parent: context } : {};
+          const done = job;
+          void past(context.deadline).then(() =>
+            outcomeOf(target.unary({ id: "job", payload: new Uint8Array() }, options)).then(done.resolve),
+          );
+          return { id: "jobs", payload: new Uint8Array(), sequence: 0 };
+        },
+      },
+      { partial: true },
+    );
+    await service.start();
+    const caller = serviceOf("caller", setup);
+    await caller.start();
+    jobs = caller.client(AlphaDefinition, "jobs");
+  });
+
+  afterAll(stopStarted);
+
+  it("a call it makes once the answered call's deadline has passed runs on its own timeout, with the call's passed-on metadata", async () => {
+    job = deferred();
+    await jobs.unary({ id: "start", payload: new Uint8Array() }, { timeoutMs: 300, metadata });
+    const outcome = await job.promise;
+    expect(outcome).toMatchObject({ answer: { id: "target" } });
+    // Its own deadline (--client_request_timeout, 5 s), not the 300 ms call's, already past.
+    expect("answer" in outcome && outcome.answer.sequence).toBeGreaterThan(300);
+    expect(tenantOf(outcome)).toBe("acme");
+  });
+
+  it("an explicit parent still bounds it by the answered call's deadline", async () => {
+    job = deferred();
+    await jobs.unary({ id: "parent", payload: new Uint8Array() }, { timeoutMs: 300, metadata });
+    expect(await job.promise).toMatchObject({
+      code: Code.DEADLINE_EXCEEDED,
+      message: expect.stringContaining("before the deadline of the call being served"),
+    });
+  });
+});
