@@ -6,6 +6,7 @@
  */
 import {
   Code,
+  createMemoryBroker,
   createMemoryRegistry,
   createService,
   silentLogger,
@@ -18,6 +19,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Request, Response } from "./golden/10-services/services.js";
 import { AlphaDefinition, type AlphaClient } from "./golden/10-services/services.micro.js";
+import { OrdersEvents } from "./golden/18-events/shop/v1/orders.micro.js";
+import { natsProgram, startNatsServer, type NatsServer } from "./support/nats.js";
 import { suiteEnv } from "./support/suite-env.js";
 
 /** The services made so far, which each suite stops after its tests. */
@@ -155,5 +158,84 @@ describe.each([
       code: Code.DEADLINE_EXCEEDED,
       message: expect.stringContaining("before the deadline of the call being served"),
     });
+  });
+});
+
+/**
+ * The brokers an event can travel on, with tracing on or off, and how the subscriber subscribes:
+ * typed (service.subscribe), or with a raw handler on the broker it was handed (the memory broker).
+ */
+const brokers: readonly (readonly [string, "on" | "off", "typed" | "raw"])[] = [
+  ["memory", "off", "typed"],
+  ["memory", "on", "typed"],
+  ["memory", "on", "raw"],
+  ["http", "off", "typed"],
+  ...(natsProgram ? [["nats", "off", "typed"] as const] : []),
+];
+
+describe.each(brokers)("an event's handler on the %s broker, tracing %s, %s", (kind, tracing, subscription) => {
+  const traced = tracing === "on";
+  let setup: Setup;
+  let nats: NatsServer | undefined;
+  let orders: AlphaClient;
+  /** The deadline of the publisher's call, and how the subscriber's call to the target ended. */
+  let publisherDeadline: Date | undefined;
+  let handled = deferred<Outcome>();
+
+  beforeAll(async () => {
+    const registry = createMemoryRegistry();
+    if (kind === "memory") setup = { registry, broker: createMemoryBroker(), traced };
+    else if (kind === "http") setup = { registry, args: ["--broker=http"], traced };
+    else {
+      nats = await startNatsServer();
+      setup = { registry, args: ["--broker=nats", `--broker_address=${nats.url}`], traced };
+    }
+    await startTarget(setup);
+    const billing = serviceOf("billing", setup);
+    const target = billing.client(AlphaDefinition, "target");
+    // Calls the target once the publisher's call is past its deadline, while that call still runs.
+    const handle = async () => {
+      await past(publisherDeadline);
+      handled.resolve(await outcomeOf(target.unary({ id: "event", payload: new Uint8Array() })));
+    };
+    if (subscription === "typed") billing.subscribe(OrdersEvents, { orderPlaced: handle }, { partial: true });
+    await billing.start();
+    if (subscription === "raw") await setup.broker!.subscribe(OrdersEvents.events.orderPlaced.topic, handle);
+    const publisher = serviceOf("orders", setup);
+    const placed = publisher.publisher(OrdersEvents);
+    publisher.handle(
+      AlphaDefinition,
+      {
+        // Publishes, then answers only once the event's handler is done.
+        async unary(request: Request, context: CallContext): Promise<Response> {
+          publisherDeadline = context.deadline;
+          await placed.orderPlaced({ orderId: request.id });
+          await handled.promise;
+          return { id: "orders", payload: new Uint8Array(), sequence: 0 };
+        },
+      },
+      { partial: true },
+    );
+    await publisher.start();
+    const caller = serviceOf("caller", setup);
+    await caller.start();
+    orders = caller.client(AlphaDefinition, "orders");
+  });
+
+  afterAll(async () => {
+    await stopStarted();
+    await setup?.broker?.stop();
+    await nats?.stop();
+  });
+
+  it("is the subscriber's own work: a call it makes once the publisher's call is past its deadline runs on its own timeout", async () => {
+    handled = deferred();
+    // The publisher's caller gives up at 300 ms; the publisher's handler still waits for the event's.
+    await expect(orders.unary({ id: "o-1", payload: new Uint8Array() }, { timeoutMs: 300 })).rejects.toMatchObject({
+      code: Code.DEADLINE_EXCEEDED,
+    });
+    const outcome = await handled.promise;
+    expect(outcome).toMatchObject({ answer: { id: "target" } });
+    expect("answer" in outcome && outcome.answer.sequence).toBeGreaterThan(300);
   });
 });

@@ -3,6 +3,7 @@
  * the message straight to the subscriptions of this broker. At most once: a
  * handler error is logged and the message dropped (nack does not redeliver).
  */
+import { AsyncResource } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { eventMetrics, type EventMetrics } from "../metrics/event-metrics.js";
@@ -41,6 +42,8 @@ class MemoryBroker implements Broker {
   readonly #subscriptions = new Set<MemorySubscription>();
   /** Round-robin position per `topic queue`, so a group's members take turns. */
   readonly #turns = new Map<string, number>();
+  /** The async context handlers run in: the one the broker was started in (see start). */
+  #delivery: AsyncResource | undefined;
 
   constructor(
     private readonly logger: Logger,
@@ -48,7 +51,14 @@ class MemoryBroker implements Broker {
   ) {}
 
   async start(): Promise<void> {
-    if (this.#state === "new") this.#state = "started";
+    if (this.#state !== "new") return;
+    this.#state = "started";
+    // A handler is its subscriber's work, not the publisher's: it runs in the context the broker
+    // started in, as a network broker's handlers run in that of the connection it opened. Run
+    // inside publish(), it would find the publisher's served call and take its deadline and cancel
+    // for its own client calls and queries, and the publisher's span for its parent (the trace
+    // relation is the message's traceparent, which a traced handler's CONSUMER span reads).
+    this.#delivery = new AsyncResource("tsmicro.memory-broker");
   }
 
   async stop(): Promise<void> {
@@ -65,11 +75,14 @@ class MemoryBroker implements Broker {
     const id = options.id ?? randomUUID();
     const headers = { ...options.headers };
     const matching = [...this.#subscriptions].filter((s) => s.topic === topic);
-    for (const subscription of pickPerQueue(matching, (key, size) => this.#turn(`${topic} ${key}`, size))) {
-      // A copy each, so one handler changing its body cannot change another's.
-      const fields = { topic, body: body.slice(), headers, id, attempt: 1 };
-      subscription.runner.push(new ReceivedMessage(fields, atMostOnce));
-    }
+    const receivers = pickPerQueue(matching, (key, size) => this.#turn(`${topic} ${key}`, size));
+    this.#delivery!.runInAsyncScope(() => {
+      for (const subscription of receivers) {
+        // A copy each, so one handler changing its body cannot change another's.
+        const fields = { topic, body: body.slice(), headers, id, attempt: 1 };
+        subscription.runner.push(new ReceivedMessage(fields, atMostOnce));
+      }
+    });
     this.metrics.published(topic, "ok");
   }
 
