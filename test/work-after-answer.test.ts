@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Request, Response } from "./golden/10-services/services.js";
 import { AlphaDefinition, type AlphaClient } from "./golden/10-services/services.micro.js";
 import { OrdersEvents } from "./golden/18-events/shop/v1/orders.micro.js";
+import { waitFor } from "./support/load.js";
 import { natsProgram, startNatsServer, type NatsServer } from "./support/nats.js";
 import { suiteEnv } from "./support/suite-env.js";
 
@@ -237,5 +238,71 @@ describe.each(brokers)("an event's handler on the %s broker, tracing %s, %s", (k
     const outcome = await handled.promise;
     expect(outcome).toMatchObject({ answer: { id: "target" } });
     expect("answer" in outcome && outcome.answer.sequence).toBeGreaterThan(300);
+  });
+});
+
+describe.skipIf(!natsProgram)("a publish by work a handler left running, on NATS JetStream", () => {
+  let nats: NatsServer;
+  let orders: AlphaClient;
+  /** How the job's publish ended, and the events the subscriber got. */
+  let published = deferred<unknown>();
+  const received: string[] = [];
+
+  beforeAll(async () => {
+    nats = await startNatsServer({ jetstream: true });
+    const setup: Setup = {
+      registry: createMemoryRegistry(),
+      args: ["--broker=nats", `--broker_address=${nats.url}`, "--broker_jetstream=on"],
+      traced: false,
+    };
+    const billing = serviceOf("billing", setup);
+    billing.subscribe(
+      OrdersEvents,
+      { orderPlaced: async (event) => void received.push(event.orderId) },
+      { partial: true },
+    );
+    await billing.start();
+    const publisher = serviceOf("orders", setup);
+    const placed = publisher.publisher(OrdersEvents);
+    publisher.handle(
+      AlphaDefinition,
+      {
+        // Outlives its caller, which cancels at its deadline, then answers, leaving a job that publishes.
+        async unary(request: Request, context: CallContext): Promise<Response> {
+          await new Promise((resolve) => context.signal.addEventListener("abort", resolve, { once: true }));
+          const done = published;
+          // After the answer: the service marks the call answered as the handler's promise settles.
+          setImmediate(() =>
+            placed
+              .orderPlaced({ orderId: request.id })
+              .then(
+                () => "published",
+                (error: unknown) => error,
+              )
+              .then(done.resolve),
+          );
+          return { id: "orders", payload: new Uint8Array(), sequence: 0 };
+        },
+      },
+      { partial: true },
+    );
+    await publisher.start();
+    const caller = serviceOf("caller", setup);
+    await caller.start();
+    orders = caller.client(AlphaDefinition, "orders");
+  });
+
+  afterAll(async () => {
+    await stopStarted();
+    await nats?.stop();
+  });
+
+  it("is not given up for the answered call's cancel: the event is stored and handled", async () => {
+    published = deferred();
+    await expect(orders.unary({ id: "o-2", payload: new Uint8Array() }, { timeoutMs: 300 })).rejects.toMatchObject({
+      code: Code.DEADLINE_EXCEEDED,
+    });
+    expect(await published.promise).toBe("published");
+    await waitFor("the event's handler", () => received.includes("o-2"));
   });
 });

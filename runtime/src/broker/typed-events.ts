@@ -24,7 +24,7 @@ export interface PublishTarget {
   /** The broker, started (a publisher made before the service started waits for it). */
   broker(): Promise<Broker>;
   tracing(): Tracing | undefined;
-  /** The signal of the call being handled, if any: its publishes end with it. */
+  /** The signal of the call being handled, if any and not yet answered: its publishes end with it. */
   callSignal?(): AbortSignal | undefined;
 }
 

@@ -53,7 +53,7 @@ export interface ServiceEventsOptions {
   /** Where the broker it makes records event metrics; undefined with `--metrics_address=off`. */
   readonly metrics: MetricsRegistry | undefined;
   readonly tracing: () => Tracing | undefined;
-  /** The signal of the call being handled where a publisher is called, if any. */
+  /** The signal of the call being handled where a publisher is called, while its caller waits for the answer. */
   readonly callSignal: () => AbortSignal | undefined;
 }
 

@@ -37,7 +37,14 @@ import {
   RegistryUse,
   runUntilSignal,
 } from "./lifecycle.js";
-import { hasBeenAnswered, servedCall, servedCallAnswered, servedCallKey, servedCallScope } from "./served-call.js";
+import {
+  hasBeenAnswered,
+  servedCall,
+  servedCallAnswered,
+  servedCallKey,
+  servedCallScope,
+  unansweredServedCall,
+} from "./served-call.js";
 import { serviceLogger } from "./service-logger.js";
 import { databaseOptionsFrom } from "../database/database-options.js";
 import { checkFlagSpelling } from "./flag-values.js";
@@ -303,7 +310,8 @@ export function createService(options: ServiceOptions): MicroService {
     logger,
     metrics,
     tracing: () => tracing.current(),
-    callSignal: () => currentCall()?.signal,
+    // A publish by work the handler left running once it answered is not given up at its call's cancel.
+    callSignal: () => unansweredServedCall()?.signal,
   });
   const clients = new RegistryClients({
     registry: registry.registry,
