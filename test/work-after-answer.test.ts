@@ -131,6 +131,15 @@ describe.each([
           );
           return { id: "jobs", payload: new Uint8Array(), sequence: 0 };
         },
+        // Calls the target before its first message (bounded by the stream's deadline); once the
+        // stream has ended, its job calls the target when that deadline has passed.
+        async *serverStream(_request: Request, context: CallContext): AsyncIterable<Response> {
+          yield await target.unary({ id: "stream", payload: new Uint8Array() });
+          const done = job;
+          void past(context.deadline).then(() =>
+            outcomeOf(target.unary({ id: "job", payload: new Uint8Array() })).then(done.resolve),
+          );
+        },
       },
       { partial: true },
     );
@@ -149,6 +158,23 @@ describe.each([
     expect(outcome).toMatchObject({ answer: { id: "target" } });
     // Its own deadline (--client_request_timeout, 5 s), not the 300 ms call's, already past.
     expect("answer" in outcome && outcome.answer.sequence).toBeGreaterThan(300);
+    expect(tenantOf(outcome)).toBe("acme");
+  });
+
+  it("a server stream's handler calls within the stream's deadline; work it leaves running, once the stream ended, on its own", async () => {
+    job = deferred();
+    const answers: Response[] = [];
+    for await (const answer of jobs.serverStream(
+      { id: "s", payload: new Uint8Array() },
+      { timeoutMs: 1_000, metadata },
+    ))
+      answers.push(answer);
+    // The target's call had no more than the stream's 1 s left, not its own 5 s.
+    expect(answers).toHaveLength(1);
+    expect(answers[0]!.sequence).toBeGreaterThan(0);
+    expect(answers[0]!.sequence).toBeLessThanOrEqual(1_000);
+    const outcome = await job.promise;
+    expect(outcome).toMatchObject({ answer: { id: "target" } });
     expect(tenantOf(outcome)).toBe("acme");
   });
 

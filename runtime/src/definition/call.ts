@@ -77,8 +77,8 @@ export interface CallOptions {
    * remaining deadline and cancellation pass on to this call. Inside a
    * service's handlers this is found automatically until the handler has
    * answered (work it leaves running keeps only the call's passed-on
-   * metadata); pass it where that cannot work (in code a streaming handler
-   * runs after it has yielded), or to bound such work by the call after all.
+   * metadata); pass it where that cannot work (in a callback of an emitter
+   * made outside the handler), or to bound such work by the call after all.
    */
   readonly parent?: CallContext;
 }

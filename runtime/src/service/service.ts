@@ -24,7 +24,8 @@ import { createGrpcServerTransport } from "../transport/grpc-server.js";
 import { createH2ServerTransport } from "../transport/h2-server.js";
 import { chain, type ClientMiddleware, type ServerHandler, type ServerMiddleware } from "../transport/transport.js";
 import type { Strategy } from "../selector/selector.js";
-import { ownMiddleware, shapedByKind, streamsResponses } from "../transport/call-result.js";
+import { isAsyncIterable, ownMiddleware, shapedByKind } from "../transport/call-result.js";
+import { tracedStream } from "../tracing/traced-stream.js";
 import {
   advertised,
   ensureCanListen,
@@ -343,13 +344,18 @@ export function createService(options: ServiceOptions): MicroService {
   // Handlers run inside the call's scope, so the clients they call find its deadline and cancellation,
   // and the database bounds its queries by that deadline, until the handler has answered.
   const inScope: ServerMiddleware = (next) => (call) => {
-    const result = currentCall() === call.context ? next(call) : servedCallScope.run(call.context, () => next(call));
-    // A stream's handler runs as its responses are read, outside this scope: only a single answer is awaited here.
-    if (!streamsResponses(call.method.kind)) {
-      const answered = () => servedCallAnswered(call.context);
+    // A traced call's handler runs in its span's context, which holds the call: no scope of its own.
+    const traced = currentCall() === call.context;
+    const result = traced ? next(call) : servedCallScope.run(call.context, () => next(call));
+    const answered = () => servedCallAnswered(call.context);
+    if (!isAsyncIterable(result)) {
       void Promise.resolve(result).then(answered, answered);
+      return result;
     }
-    return result;
+    // A stream's handler runs as its responses are read, after this returns: each step runs in the
+    // call's scope (a traced call's steps already run in its span's), and the call is answered when
+    // its stream ends.
+    return tracedStream(result, traced ? runHere : inScopeOf(call.context), answered);
   };
 
   function handle(definition: ServiceDefinition, handler: object, handleOptions: HandleOptions = {}): void {
@@ -521,4 +527,14 @@ function endpointsOf(definition: ServiceDefinition): Endpoint[] {
     response: method.outputType,
     metadata: { service: definition.typeName, kind: method.kind, descriptor },
   }));
+}
+
+/** Runs each step of a served stream in the scope of its call, `context`. */
+function inScopeOf(context: CallContext): <R>(step: () => R) => R {
+  return (step) => servedCallScope.run(context, step);
+}
+
+/** Runs a step where it is called: a traced stream's steps already run in its span's context. */
+function runHere<R>(step: () => R): R {
+  return step();
 }
