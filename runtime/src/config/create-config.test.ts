@@ -253,6 +253,38 @@ describe("createConfig", () => {
     await config.stop();
   });
 
+  it("warns about keys the schema does not read inside a list's objects, naming the key that holds the list", async () => {
+    const { logger, lines } = capturedLogger();
+    const listed = z.object({
+      servers: z.array(z.object({ host: z.string(), port: z.number().default(80) })),
+      tags: z.array(z.string()).default([]),
+      backups: z.array(z.object({ host: z.string() })).default([]),
+    });
+    const file = join(dir, "servers.yaml");
+    await writeFile(file, "servers:\n  - host: a\n  - host: b\n    prot: 8080\ntags: [x]\n");
+    // etcd holds a list as one key with a JSON value, so that key is where the slip is.
+    const stored = createMemorySource({ backups: [{ host: "c", hots: "d" }] }, "etcd");
+    const centre = { ...stored, locate: (path: readonly string[]) => `etcd /micro/config/app/${path.join("/")}` };
+    // A list an environment variable sets (read as JSON) is not checked: the variable may be another's.
+    const env = envSource({ prefix: "APP_", env: { APP_EXTRA: '[{"hots":"e"}]' } });
+    await createConfig({ schema: listed, sources: [fileSource(file), centre, env], logger }).load();
+    expect(lines.filter((line) => line.level === 40).map((line) => line.msg)).toEqual([
+      `file ${file} sets servers[1].prot, which the configuration's schema does not read, so it has no effect; did you mean servers[1].port?`,
+      "etcd /micro/config/app/backups sets backups[0].hots, which the configuration's schema does not read, so it has no effect; did you mean backups[0].host?",
+    ]);
+  });
+
+  it("names a file's unknown key though an environment variable sets a key under the same parent", async () => {
+    const { logger, lines } = capturedLogger();
+    const file = join(dir, "logging.yaml");
+    await writeFile(file, "name: a\nhttp:\n  port: 1\ndatabase:\n  url: postgres://db\nlogging:\n  levle: debug\n");
+    const env = envSource({ prefix: "APP_", env: { APP_LOGGING__FORMAT: "json", APP_TRACE__ON: "1" } });
+    await createConfig({ schema, sources: [fileSource(file), env], logger }).load();
+    expect(lines.filter((line) => line.level === 40).map((line) => line.msg)).toEqual([
+      `file ${file} sets logging, which the configuration's schema does not read, so it has no effect`,
+    ]);
+  });
+
   it("does not warn about keys a loose object keeps, or a record holds", async () => {
     const { logger, lines } = capturedLogger();
     const loose = z.looseObject({ name: z.string(), labels: z.record(z.string(), z.string()) });

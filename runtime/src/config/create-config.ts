@@ -200,7 +200,7 @@ class LayeredConfig<T> implements Config<T> {
     const { tree, origins } = mergeLayers(layers);
     const result = await validateConfig(this.#schema, tree, origins, this.#secrets, this.#sources);
     if (!result.ok) throw new SetupError("TSM_ERR_CONFIG_INVALID", result.problems.join("; "));
-    this.#accepted = { layers, tree, value: result.value, unknown: this.#warnUnknown(tree, result.value, origins) };
+    this.#accepted = { layers, tree, value: result.value, unknown: this.#warnUnknown(tree, result.value, layers) };
   }
 
   /**
@@ -211,10 +211,10 @@ class LayeredConfig<T> implements Config<T> {
   #warnUnknown(
     tree: ConfigTree,
     value: T,
-    origins: ReadonlyMap<string, Layer>,
+    layers: readonly Layer[],
     warned: ReadonlySet<string> = new Set(),
   ): ReadonlySet<string> {
-    const found = unknownKeys(tree, value, origins);
+    const found = unknownKeys(tree, value, layers);
     for (const key of found) {
       if (warned.has(key.path)) continue;
       const fields = { key: key.path, where: key.where, ...(key.meant ? { meant: key.meant } : {}) };
@@ -249,7 +249,7 @@ class LayeredConfig<T> implements Config<T> {
       );
       return;
     }
-    const unknown = this.#warnUnknown(tree, result.value, origins, previous.unknown);
+    const unknown = this.#warnUnknown(tree, result.value, layers, previous.unknown);
     this.#accepted = { layers, tree, value: result.value, unknown };
     const changed = changedPaths(previous.tree, tree);
     if (changed.length === 0) return;

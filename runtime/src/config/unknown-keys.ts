@@ -4,7 +4,8 @@
  * a word. They are found by comparing what the sources gave with what the
  * schema returned, which works with any Standard Schema validator: a key
  * the output lacks was not read. A level the schema returned as something
- * other than an object (a transform) is not compared, nor are lists.
+ * other than an object (a transform) is not compared, nor is a list the
+ * schema returned with another length (a filter): its items no longer pair.
  */
 import { closestName } from "../errors/closest-name.js";
 import type { ConfigTree } from "./config.js";
@@ -13,7 +14,7 @@ import type { Layer } from "./merge-layers.js";
 
 /** A key no setting of the schema reads, where it was set, and the setting it is most likely a slip of. */
 export interface UnknownKey {
-  /** Its dotted path, such as `page.sise`. */
+  /** Its dotted path, such as `page.sise` or `servers[0].hots`. */
   readonly path: string;
   /** Where it was set: `file config.yaml`, `etcd /micro/config/user/page/sise`. */
   readonly where: string;
@@ -21,35 +22,75 @@ export interface UnknownKey {
   readonly meant: string | undefined;
 }
 
+/** A layer that sets something at the level being compared, and what it sets there. */
+interface Setter {
+  readonly layer: Layer;
+  readonly value: unknown;
+}
+
+/** Where the comparison is: the key path, and the part of it a source stores as one key (up to a list). */
+interface Place {
+  readonly segments: readonly string[];
+  readonly stored: readonly string[] | undefined;
+}
+
 /**
- * The keys of `tree` (the merged sources) that `value` (the schema's output) left out, each once at the
- * highest level it is unknown at. Keys from a source that holds others' keys too (env) are not listed.
+ * The keys of `tree` (the merged `layers`) that `value` (the schema's output) left out, each once at the
+ * highest level it is unknown at, in lists of objects too. A key is named after the last layer setting it
+ * that is checked: layers that hold others' keys too (env) are not, so a slip in a file is still named
+ * when an environment variable sets a key beside it.
  */
-export function unknownKeys(tree: ConfigTree, value: unknown, origins: ReadonlyMap<string, Layer>): UnknownKey[] {
+export function unknownKeys(tree: ConfigTree, value: unknown, layers: readonly Layer[]): UnknownKey[] {
   const found: UnknownKey[] = [];
-  const compare = (input: ConfigTree, output: unknown, prefix: readonly string[]): void => {
-    if (!isConfigTree(output)) return;
+  const compare = (input: unknown, output: unknown, place: Place, setters: readonly Setter[]): void => {
+    if (Array.isArray(input)) compareItems(input, output, place, setters);
+    if (!isConfigTree(input) || !isConfigTree(output)) return;
     for (const [key, inner] of Object.entries(input)) {
-      const segments = [...prefix, key];
+      const below: Place = { segments: [...place.segments, key], stored: place.stored };
+      const settersBelow = settersOf(setters, key);
       if (Object.hasOwn(output, key)) {
-        if (isConfigTree(inner)) compare(inner, output[key], segments);
+        compare(inner, output[key], below, settersBelow);
         continue;
       }
-      const layer = origins.get(segments.join("."));
-      if (!layer || layer.source.holdsOthersKeys) continue;
-      found.push({
-        path: formatPath(segments),
-        where: layer.source.locate?.(segments) ?? layer.source.name,
-        meant: meantPath(prefix, closestName(key, Object.keys(output))),
-      });
+      const setter = settersBelow.findLast((one) => !one.layer.source.holdsOthersKeys);
+      if (setter) found.push(unknownKey(below, setter.layer, closestName(key, Object.keys(output))));
     }
   };
-  compare(tree, value, []);
+  // A list replaces whatever the layers before set, so the last layer setting it set each of its items.
+  const compareItems = (input: unknown[], output: unknown, place: Place, setters: readonly Setter[]): void => {
+    const setter = setters.at(-1);
+    const items: unknown = setter?.value;
+    if (!setter || !Array.isArray(output) || output.length !== input.length || !Array.isArray(items)) return;
+    const stored = place.stored ?? place.segments;
+    input.forEach((item, index) => {
+      const segments = [...place.segments, String(index)];
+      compare(item, output[index], { segments, stored }, [{ layer: setter.layer, value: items[index] }]);
+    });
+  };
+  compare(
+    tree,
+    value,
+    { segments: [], stored: undefined },
+    layers.map((layer) => ({ layer, value: layer.tree })),
+  );
   return found;
 }
 
-function meantPath(prefix: readonly string[], key: string | undefined): string | undefined {
-  return key === undefined ? undefined : formatPath([...prefix, key]);
+/** The layers among `setters` that set `key` inside what they set, with what they set it to. */
+function settersOf(setters: readonly Setter[], key: string): Setter[] {
+  return setters.flatMap(({ layer, value }) =>
+    isConfigTree(value) && Object.hasOwn(value, key) ? [{ layer, value: value[key] }] : [],
+  );
+}
+
+/** The unknown key at `place`, set by `layer`; inside a list, the source is asked about the key holding the list. */
+function unknownKey(place: Place, layer: Layer, meant: string | undefined): UnknownKey {
+  const prefix = place.segments.slice(0, -1);
+  return {
+    path: formatPath(place.segments),
+    where: layer.source.locate?.(place.stored ?? place.segments) ?? layer.source.name,
+    meant: meant === undefined ? undefined : formatPath([...prefix, meant]),
+  };
 }
 
 /** The warning for an unknown key: `file config.yaml sets prot, which the schema does not read; did you mean port?`. */
