@@ -285,6 +285,36 @@ describe("createConfig", () => {
     ]);
   });
 
+  it("names each key a strict object refuses, where it was set and the key meant, in the start error", async () => {
+    const strict = z.object({
+      page: z.strictObject({ size: z.number().default(20), sort: z.string().optional() }),
+      servers: z.array(z.strictObject({ host: z.string() })).default([]),
+      // JSON Schema has no date: the keys are still read from the rest of the schema.
+      since: z.date().optional(),
+    });
+    const file = join(dir, "strict.yaml");
+    await writeFile(file, "page:\n  sise: 5\n  srot: name\n  colour: red\nservers:\n  - host: a\n    hots: b\n");
+    const stored = createMemorySource({ page: { szie: 1 } }, "etcd");
+    const centre = { ...stored, locate: (path: readonly string[]) => `etcd /micro/config/app/${path.join("/")}` };
+    const error = await createConfig({ schema: strict, sources: [fileSource(file), centre] })
+      .load()
+      .then(
+        () => undefined,
+        (caught: unknown) => caught as Error,
+      );
+    const refused = "the schema allows no such key here";
+    expect(error?.message).toContain(`page.sise: ${refused} (set by file ${file}; did you mean page.size?)`);
+    expect(error?.message).toContain(`page.srot: ${refused} (set by file ${file}; did you mean page.sort?)`);
+    expect(error?.message).toContain(`page.colour: ${refused} (set by file ${file}; remove it)`);
+    expect(error?.message).toContain(
+      `page.szie: ${refused} (set by etcd /micro/config/app/page/szie; did you mean page.size?)`,
+    );
+    expect(error?.message).toContain(
+      `servers[0].hots: ${refused} (set by file ${file}; did you mean servers[0].host?)`,
+    );
+    expect(error?.message).not.toContain("Unrecognized key");
+  });
+
   it("does not warn about keys a loose object keeps, or a record holds", async () => {
     const { logger, lines } = capturedLogger();
     const loose = z.looseObject({ name: z.string(), labels: z.record(z.string(), z.string()) });

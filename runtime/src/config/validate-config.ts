@@ -10,6 +10,7 @@ import { closestName } from "../errors/closest-name.js";
 import type { ConfigTree } from "./config.js";
 import { formatPath, isConfigTree, valueAt } from "./key-paths.js";
 import type { Layer } from "./merge-layers.js";
+import { schemaKeysAt } from "./schema-keys.js";
 import type { SecretPaths } from "./secrets.js";
 
 /** The outcome of validating a configuration: its typed value, or what is wrong, one line per problem. */
@@ -30,7 +31,7 @@ export async function validateConfig<S extends StandardSchemaV1>(
   // A value that read as a number or boolean where the schema wants text (APP_DB__PASSWORD=123456) is the text written.
   const failing = result.issues.map(keysOf);
   const asText = withTextAt(tree, failing, origins);
-  if (!asText) return invalid(result.issues, tree, origins, secrets, sources);
+  if (!asText) return invalid(schema, result.issues, tree, origins, secrets, sources);
   const again = await schema["~standard"].validate(asText);
   const stillWrong = again.issues;
   if (!stillWrong) return { ok: true, value: again.value };
@@ -41,18 +42,54 @@ export async function validateConfig<S extends StandardSchemaV1>(
   const mixed = withTextAt(tree, takenAsText, origins) ?? tree;
   const last = mixed === tree ? result : await schema["~standard"].validate(mixed);
   if (!last.issues) return { ok: true, value: last.value };
-  return invalid(last.issues, mixed, origins, secrets, sources);
+  return invalid(schema, last.issues, mixed, origins, secrets, sources);
 }
 
-/** The failed validation of `tree`: one line per issue. */
+/** The failed validation of `tree`: one line per issue, and per key a strict object refused. */
 function invalid(
+  schema: StandardSchemaV1,
   issues: readonly StandardSchemaV1.Issue[],
   tree: ConfigTree,
   origins: ReadonlyMap<string, Layer>,
   secrets: SecretPaths,
   sources: readonly Layer["source"][],
 ): { readonly ok: false; readonly problems: string[] } {
-  return { ok: false, problems: issues.map((issue) => describeIssue(issue, tree, origins, secrets, sources)) };
+  const problems = issues.flatMap((issue) => {
+    const refused = refusedKeys(issue);
+    if (!refused) return [describeIssue(issue, tree, origins, secrets, sources)];
+    return refused.map((key) => describeRefusedKey([...keysOf(issue), key], schema, origins));
+  });
+  return { ok: false, problems };
+}
+
+/**
+ * The keys a strict object (`z.strictObject`) refused, which zod's issue lists; the Standard Schema
+ * issue type has no field for them, so another validator's issue is described as it comes.
+ */
+function refusedKeys(issue: StandardSchemaV1.Issue): string[] | undefined {
+  const { code, keys } = issue as { code?: unknown; keys?: unknown };
+  if (code !== "unrecognized_keys" || !Array.isArray(keys)) return undefined;
+  return keys.every((key) => typeof key === "string") && keys.length > 0 ? keys : undefined;
+}
+
+/**
+ * `page.sise: the schema allows no such key here (set by file config.yaml; did you mean page.size?)`:
+ * the key itself, where it was set and the key meant, as the unknown-key warning says, where the
+ * validator's own words (`Unrecognized key: "sise"`) name only the parent.
+ */
+function describeRefusedKey(
+  keys: readonly string[],
+  schema: StandardSchemaV1,
+  origins: ReadonlyMap<string, Layer>,
+): string {
+  const parent = keys.slice(0, -1);
+  const meant = closestName(keys.at(-1)!, schemaKeysAt(schema, parent));
+  const where = originOf(keys, origins);
+  const hints = [
+    ...(where ? [`set by ${where}`] : []),
+    meant === undefined ? "remove it" : `did you mean ${formatPath([...parent, meant])}?`,
+  ];
+  return `${formatPath(keys)}: the schema allows no such key here (${hints.join("; ")})`;
 }
 
 /** Whether key path `keys` is `prefix` or lies under it. */
