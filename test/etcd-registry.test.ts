@@ -105,6 +105,20 @@ describeEtcd("etcd registry", () => {
     return watcher[Symbol.asyncIterator]();
   }
 
+  it("used before start, says to call registry.start(), which a service does for its own; after stop, that it stopped", async () => {
+    const registry = createEtcdRegistry({ addresses: [...cluster.endpoints] });
+    await expect(registry.getService("x")).rejects.toMatchObject({
+      code: Code.FAILED_PRECONDITION,
+      message: expect.stringContaining(
+        "the etcd registry is not started; call registry.start() first (whoever creates a registry starts it; " +
+          "a service, connect() and the gateway start theirs)",
+      ),
+    });
+    await registry.start();
+    await registry.stop();
+    await expect(registry.listServices()).rejects.toThrow("the etcd registry is stopped");
+  });
+
   it("registers, finds, lists and deregisters nodes, grouping them by version", async () => {
     const registry = await started();
     await registry.register(greeter("crud.greeter", ["a", "b"]), { ttlMs: 10_000 });

@@ -148,7 +148,10 @@ describe("createEtcdRegistry before etcd3 is loaded", () => {
   it("refuses calls before start, as the registry itself does", async () => {
     const registry = createEtcdRegistry({ addresses: [address] });
     expect(registry.kind).toBe("etcd");
-    expect(() => registry.watch()).toThrow(/not started; call start\(\) first/);
+    expect(() => registry.watch()).toThrow(
+      "the etcd registry is not started; call registry.start() first (whoever creates a registry starts it; " +
+        "a service, connect() and the gateway start theirs)",
+    );
     const error = await registry.getService("x").catch((e: unknown) => e);
     expect(isTsmicroError(error) && error.code).toBe(Code.FAILED_PRECONDITION);
     await registry.stop();

@@ -22,6 +22,7 @@ import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
 import { etcdDefaultPort, etcdTarget, type EtcdCredentials } from "./etcd-address.js";
 import { PrefixWatch, type StreamReport } from "./etcd-prefix-watch.js";
+import { registryNotStarted } from "./registry-not-started.js";
 import { entriesOf, servicesOf, type RegistryEntry, type ServiceRecord } from "./registry-entries.js";
 import type { Endpoint, Node, RegisterOptions, Registry, Service, WatchOptions } from "./registry.js";
 import { createWatcherFeed, type WatcherFeed } from "./watcher-feed.js";
@@ -136,10 +137,8 @@ class EtcdRegistry implements Registry {
 
   #connected(): Etcd3 {
     if (this.#client && !this.#stopped) return this.#client;
-    throw new TsmicroError(
-      Code.FAILED_PRECONDITION,
-      this.#stopped ? "the etcd registry is stopped" : "the etcd registry is not started; call start() first",
-    );
+    if (!this.#stopped) throw registryNotStarted("etcd");
+    throw new TsmicroError(Code.FAILED_PRECONDITION, "the etcd registry is stopped");
   }
 
   /** Runs `work` after everything queued before for the same key, so a heartbeat, a recovery and a deregistration never interleave. */

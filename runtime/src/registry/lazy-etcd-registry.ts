@@ -1,6 +1,6 @@
-import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { EtcdRegistryOptions } from "./etcd-registry.js";
 import type { Registry } from "./registry.js";
+import { registryNotStarted } from "./registry-not-started.js";
 
 export type { EtcdRegistryOptions } from "./etcd-registry.js";
 
@@ -17,7 +17,7 @@ export function createEtcdRegistry(options: EtcdRegistryOptions): Registry {
   // Before start the real registry would refuse every call the same way.
   const started = (): Registry => {
     if (loaded) return loaded;
-    throw new TsmicroError(Code.FAILED_PRECONDITION, "the etcd registry is not started; call start() first");
+    throw registryNotStarted("etcd");
   };
   return {
     kind: "etcd",
