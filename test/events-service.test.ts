@@ -15,6 +15,7 @@ import {
   silentLogger,
   type EventContext,
   type MicroService,
+  type Registry,
 } from "@tsmicro/runtime";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Code } from "../runtime/src/errors/tsmicro-error.js";
@@ -334,6 +335,27 @@ describe("a service's broker and typed events", () => {
     const unknown = failures.find((l) => l.messageId === "unknown-field");
     expect(unknown!.err!.message).toContain("unknownField");
     await broker.stop();
+  });
+
+  it("registers the http broker's subscriptions with the service's --register_ttl and --register_interval", async () => {
+    const inner = createMemoryRegistry();
+    const ttls: { name: string; ttlMs: number | undefined }[] = [];
+    const registry: Registry = {
+      ...inner,
+      register: async (service, options) => {
+        ttls.push({ name: service.name, ttlMs: options?.ttlMs });
+        await inner.register(service, options);
+      },
+    };
+    const args = ["--metrics_address=off", "--broker=http", "--register_ttl=4s", "--register_interval=1s"];
+    const service = createService({ name: "billing", registry, ...quiet, args });
+    service.subscribe(OrdersEvents, recorder([]));
+    await start(service);
+    // A killed service's subscriptions leave the registry when its node does, not 30 s later.
+    expect(ttls.filter(({ name }) => name === "tsmicro.broker").length).toBeGreaterThan(0);
+    expect(new Set(ttls.map(({ name, ttlMs }) => `${name} ${ttlMs}`))).toEqual(
+      new Set(["billing 4000", "tsmicro.broker 4000"]),
+    );
   });
 
   it("service.broker used before the service starts it says to call service.start(); a broker of one's own, broker.start()", async () => {

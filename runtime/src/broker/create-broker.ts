@@ -30,6 +30,12 @@ export interface CreateBrokerOptions {
    * passes its registry unless `--metrics_address=off`. None when unset.
    */
   readonly metrics?: MetricsRegistry;
+  /**
+   * How long the http broker's subscriptions stay registered unless refreshed, and how often they are:
+   * a service gives its `--register_ttl` and `--register_interval`, so a killed service's subscriptions
+   * leave the registry when its node does. The registry's defaults (30 s, 15 s) when unset.
+   */
+  readonly registration?: { readonly ttlMs: number; readonly intervalMs: number };
 }
 
 /** Where a service serves (`--server_address`) and whom it tells to reach it there (`--server_advertise`). */
@@ -65,6 +71,9 @@ export function createBroker(settings: BrokerSettings, options: CreateBrokerOpti
         ...(metrics ? { metrics } : {}),
         ...(address ? { address } : {}),
         ...(options.server?.advertise ? { serverAdvertise: options.server.advertise } : {}),
+        ...(options.registration
+          ? { registerTtlMs: options.registration.ttlMs, registerIntervalMs: options.registration.intervalMs }
+          : {}),
       });
     }
     case "nats": {

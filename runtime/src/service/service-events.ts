@@ -46,6 +46,8 @@ export interface ServiceEventsOptions {
   readonly settings: BrokerSettings;
   /** The service's server, whose host the http broker's receiver follows. */
   readonly server?: ServiceServer;
+  /** The service's `--register_ttl` and `--register_interval`, which the http broker's subscriptions keep too. */
+  readonly registration?: { readonly ttlMs: number; readonly intervalMs: number };
   readonly registry: Registry;
   /** Starts the registry (once): the http broker finds subscribers through it. */
   readonly registryReady: () => Promise<void>;
@@ -89,6 +91,7 @@ export class ServiceEvents {
           name: options.name,
           ...(options.metrics ? { metrics: options.metrics } : {}),
           ...(options.server ? { server: options.server } : {}),
+          ...(options.registration ? { registration: options.registration } : {}),
         });
     } catch (error) {
       if (!isSetupError(error)) throw error;

@@ -306,6 +306,7 @@ export function createService(options: ServiceOptions): MicroService {
     handed: options.broker,
     settings: config.broker,
     server: { address: settings.serverAddress, advertise: settings.serverAdvertise },
+    registration: { ttlMs: settings.registerTtlMs, intervalMs: settings.registerIntervalMs },
     registry: registry.registry,
     registryReady: () => registry.ready(),
     logger,
