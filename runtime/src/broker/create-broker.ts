@@ -2,6 +2,7 @@ import { SetupError } from "../errors/setup-error.js";
 import type { Logger } from "../logging/logger.js";
 import type { MetricsRegistry } from "../metrics/process-registry.js";
 import type { Registry } from "../registry/registry.js";
+import type { PauseLog } from "../service/lifecycle.js";
 import type { Broker } from "./broker.js";
 import { type BrokerSettings, checkBrokerSettings } from "./broker-settings.js";
 import { createHttpBroker } from "./http-broker.js";
@@ -33,9 +34,10 @@ export interface CreateBrokerOptions {
   /**
    * How long the http broker's subscriptions stay registered unless refreshed, and how often they are:
    * a service gives its `--register_ttl` and `--register_interval`, so a killed service's subscriptions
-   * leave the registry when its node does. The registry's defaults (30 s, 15 s) when unset.
+   * leave the registry when its node does, and its PauseLog, so a pause that lapsed the node and the
+   * subscriptions is told once. The registry's defaults (30 s, 15 s) when unset.
    */
-  readonly registration?: { readonly ttlMs: number; readonly intervalMs: number };
+  readonly registration?: { readonly ttlMs: number; readonly intervalMs: number; readonly pauses?: PauseLog };
 }
 
 /** Where a service serves (`--server_address`) and whom it tells to reach it there (`--server_advertise`). */
@@ -74,6 +76,7 @@ export function createBroker(settings: BrokerSettings, options: CreateBrokerOpti
         ...(options.registration
           ? { registerTtlMs: options.registration.ttlMs, registerIntervalMs: options.registration.intervalMs }
           : {}),
+        ...(options.registration?.pauses ? { pauses: options.registration.pauses } : {}),
       });
     }
     case "nats": {

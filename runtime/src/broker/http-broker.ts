@@ -21,7 +21,7 @@ import { silentLogger, type Logger } from "../logging/logger.js";
 import { countedPublish, eventMetrics, type EventMetrics } from "../metrics/event-metrics.js";
 import type { MetricsRegistry } from "../metrics/process-registry.js";
 import { registryDefaults, type Registry, type Service } from "../registry/registry.js";
-import { advertisedBeside, Registration } from "../service/lifecycle.js";
+import { advertisedBeside, PauseLog, Registration } from "../service/lifecycle.js";
 import type {
   Broker,
   BrokerHandler,
@@ -54,6 +54,8 @@ export interface HttpBrokerOptions {
   /** TTL and heartbeat of each subscription's registration. Default the registry's (30 s, 15 s). */
   readonly registerTtlMs?: number;
   readonly registerIntervalMs?: number;
+  /** Tells a pause of the process once for all its registrations: a service's, shared with its node. One of its own when unset. */
+  readonly pauses?: PauseLog;
   /** How long one POST to a subscriber may take. Default 5000. */
   readonly publishTimeoutMs?: number;
   /** Largest message accepted, in bytes. Default 4 MiB. */
@@ -105,7 +107,7 @@ interface Outgoing {
   readonly body: Uint8Array;
 }
 
-type Settings = Required<Omit<HttpBrokerOptions, "registry" | "logger" | "serverAdvertise" | "metrics">> &
+type Settings = Required<Omit<HttpBrokerOptions, "registry" | "logger" | "serverAdvertise" | "metrics" | "pauses">> &
   Pick<HttpBrokerOptions, "serverAdvertise">;
 
 class HttpBrokerImpl implements HttpBroker {
@@ -115,6 +117,8 @@ class HttpBrokerImpl implements HttpBroker {
   readonly #metrics: EventMetrics;
   readonly #settings: Settings;
   readonly #directory: SubscriberDirectory;
+  /** One for all the subscriptions: each finds a pause at its next heartbeat, and the first says so. */
+  readonly #pauses: PauseLog;
   readonly #unheard: UnheardTopics;
   readonly #sender: HttpSender;
   /** This process's broker id: its subscriptions' node ids start with it. */
@@ -132,6 +136,7 @@ class HttpBrokerImpl implements HttpBroker {
     this.#registry = options.registry;
     this.#logger = (options.logger ?? silentLogger()).child({ broker: "http" });
     this.#metrics = eventMetrics(options.metrics);
+    this.#pauses = options.pauses ?? new PauseLog();
     this.#settings = {
       address: options.address ?? httpBrokerDefaults.address,
       serverAdvertise: options.serverAdvertise,
@@ -228,6 +233,7 @@ class HttpBrokerImpl implements HttpBroker {
       ttlMs: this.#settings.registerTtlMs,
       intervalMs: this.#settings.registerIntervalMs,
       logger: this.#logger,
+      pauses: this.#pauses,
     });
     try {
       await subscription.registration.start();

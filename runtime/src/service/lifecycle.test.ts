@@ -6,7 +6,15 @@ import { createMemoryRegistry } from "../registry/memory-registry.js";
 import type { Registry } from "../registry/registry.js";
 import { runtimeFlagUsage } from "./flag-names.js";
 import { HelpRequested, serviceHelp } from "./service-help.js";
-import { advertisedBeside, ensureCanListen, nodeRecord, Registration, RegistryUse, startFailure } from "./lifecycle.js";
+import {
+  advertisedBeside,
+  ensureCanListen,
+  nodeRecord,
+  PauseLog,
+  Registration,
+  RegistryUse,
+  startFailure,
+} from "./lifecycle.js";
 
 const record = nodeRecord({
   name: "echo",
@@ -175,6 +183,37 @@ describe("Registration after the process was paused", () => {
       await vi.advanceTimersByTimeAsync(900);
       expect(lines).toHaveLength(1);
       const stopped = registration.stop();
+      await vi.runAllTimersAsync();
+      await stopped;
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe("PauseLog", () => {
+  it("tells each pause once, though every registration of the process finds it", async () => {
+    vi.useFakeTimers();
+    try {
+      const lines: string[] = [];
+      const logger = { ...silentLogger(), warn: (_fields: object, message?: string) => void lines.push(message ?? "") };
+      const registry = createMemoryRegistry();
+      const pauses = new PauseLog();
+      const node = new Registration(registry, record, { ttlMs: 1_000, intervalMs: 300, logger, pauses });
+      const subscription = new Registration(
+        registry,
+        { ...record, name: "tsmicro.broker", nodes: [{ id: "broker-1", address: "127.0.0.1:2", metadata: {} }] },
+        { ttlMs: 1_000, intervalMs: 400, logger, pauses },
+      );
+      await node.start();
+      await subscription.start();
+      for (const pause of [1, 2]) {
+        vi.setSystemTime(Date.now() + 5_000);
+        await vi.advanceTimersByTimeAsync(1_200);
+        expect(lines, `after pause ${pause}`).toHaveLength(pause);
+      }
+      expect(lines[0]).toMatch(/^the registration of echo-1 had expired/);
+      const stopped = Promise.all([node.stop(), subscription.stop()]);
       await vi.runAllTimersAsync();
       await stopped;
     } finally {

@@ -126,6 +126,26 @@ export interface RegistrationOptions {
   readonly ttlMs: number;
   readonly intervalMs: number;
   readonly logger: Logger;
+  /** Shared by the registrations of one process (a service's node and its broker's subscriptions); its own when unset. */
+  readonly pauses?: PauseLog;
+}
+
+/**
+ * Tells a pause of the process once. Every registration the process keeps (a service's node, each
+ * http-broker subscription) finds its lapse at its next heartbeat; the first to say so speaks for all.
+ * A registration's silence runs from its last registration to the heartbeat that found it lapsed, so
+ * every silence spanning the same pause overlaps the one told, and a later pause's does not.
+ */
+export class PauseLog {
+  #told: { readonly from: number; readonly to: number } | undefined;
+
+  /** Whether the silence from `from` to `to` (epoch ms) is a pause not told yet; if so it counts as told. */
+  untold(from: number, to: number): boolean {
+    const told = this.#told;
+    if (told && from < told.to && to > told.from) return false;
+    this.#told = { from, to };
+    return true;
+  }
 }
 
 /**
@@ -143,12 +163,15 @@ export class Registration {
   #failures = 0;
   /** When the last registration the registry took was asked for: the registry holds the node a TTL from about then. */
   #registeredAt = 0;
+  readonly #pauses: PauseLog;
 
   constructor(
     private readonly registry: Registry,
     readonly record: RegistryService,
     private readonly options: RegistrationOptions,
-  ) {}
+  ) {
+    this.#pauses = options.pauses ?? new PauseLog();
+  }
 
   /** Registers the node and starts the heartbeat; rejects when the first registration fails. */
   async start(): Promise<void> {
@@ -211,7 +234,13 @@ export class Registration {
     // After failed heartbeats the registry was the one away, and #recovered says so; with an interval not below
     // the TTL every heartbeat comes late, which start() warned of once.
     const { ttlMs, intervalMs } = this.options;
-    if (this.#failures === 0 && silentMs > ttlMs && intervalMs < ttlMs) this.#lapsed(silentMs);
+    if (
+      this.#failures === 0 &&
+      silentMs > ttlMs &&
+      intervalMs < ttlMs &&
+      this.#pauses.untold(askedAt - silentMs, askedAt)
+    )
+      this.#lapsed(silentMs);
     this.#recovered();
   }
 

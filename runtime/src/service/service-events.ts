@@ -10,6 +10,7 @@ import type { MetricsRegistry } from "../metrics/process-registry.js";
 import type { Endpoint, Registry } from "../registry/registry.js";
 import { tracedBroker } from "../broker/traced-broker.js";
 import type { Tracing } from "../tracing/tracing.js";
+import type { PauseLog } from "./lifecycle.js";
 
 /** Options of `service.subscribe`. */
 export interface EventSubscribeOptions {
@@ -46,8 +47,11 @@ export interface ServiceEventsOptions {
   readonly settings: BrokerSettings;
   /** The service's server, whose host the http broker's receiver follows. */
   readonly server?: ServiceServer;
-  /** The service's `--register_ttl` and `--register_interval`, which the http broker's subscriptions keep too. */
-  readonly registration?: { readonly ttlMs: number; readonly intervalMs: number };
+  /**
+   * The service's `--register_ttl` and `--register_interval`, which the http broker's subscriptions keep
+   * too, and the PauseLog its node tells a pause in, which they share.
+   */
+  readonly registration?: { readonly ttlMs: number; readonly intervalMs: number; readonly pauses?: PauseLog };
   readonly registry: Registry;
   /** Starts the registry (once): the http broker finds subscribers through it. */
   readonly registryReady: () => Promise<void>;

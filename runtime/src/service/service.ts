@@ -33,6 +33,7 @@ import {
   listenError,
   nodeRecord,
   readOrDefer,
+  PauseLog,
   Registration,
   exitCannotStart,
   RegistryUse,
@@ -301,12 +302,14 @@ export function createService(options: ServiceOptions): MicroService {
       )
     : undefined;
   const currentCall = servedCall;
+  // The node and the http broker's subscriptions each find a pause; one of them says so.
+  const pauses = new PauseLog();
   const events = new ServiceEvents({
     name: options.name,
     handed: options.broker,
     settings: config.broker,
     server: { address: settings.serverAddress, advertise: settings.serverAdvertise },
-    registration: { ttlMs: settings.registerTtlMs, intervalMs: settings.registerIntervalMs },
+    registration: { ttlMs: settings.registerTtlMs, intervalMs: settings.registerIntervalMs, pauses },
     registry: registry.registry,
     registryReady: () => registry.ready(),
     logger,
@@ -421,7 +424,7 @@ export function createService(options: ServiceOptions): MicroService {
         registryKind: registry.registry.kind,
         metricsAddress,
       }),
-      { ttlMs: settings.registerTtlMs, intervalMs: settings.registerIntervalMs, logger },
+      { ttlMs: settings.registerTtlMs, intervalMs: settings.registerIntervalMs, logger, pauses },
     );
     await registration.start();
     running = true;
