@@ -179,6 +179,38 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     );
   });
 
+  it("a misspelt option value is matched against the option's own type only", async () => {
+    const dir = await project({
+      "good/v1/good.proto": [
+        'syntax = "proto3";',
+        "package good.v1;",
+        'import "google/api/field_behavior.proto";',
+        'import "tsmicro/entity.proto";',
+        "enum Status { STATUS_UNSPECIFIED = 0; ACTIVE = 1; }",
+        "message PingRequest {",
+        "  string id = 1 [(google.api.field_behavior) = ACTIVEE];",
+        "  string name = 2 [(google.api.field_behavior) = REQURED];",
+        "  string tag = 3 [(tsmicro.column).name = tru];",
+        "}",
+        "message PingReply { string id = 1; }",
+        "service Pinger { rpc Ping(PingRequest) returns (PingReply); }",
+        "",
+      ].join("\n"),
+    });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    const lines = result.stderr.split("\n").filter((line) => line.startsWith("proto/"));
+    expect(lines).toEqual([
+      // ACTIVE is a value of good.v1.Status, not of the option's google.api.FieldBehavior.
+      "proto/good/v1/good.proto:7:48: cannot find `ACTIVEE` in this scope: google.api.FieldBehavior has " +
+        "FIELD_BEHAVIOR_UNSPECIFIED, OPTIONAL, REQUIRED, OUTPUT_ONLY, INPUT_ONLY, IMMUTABLE, UNORDERED_LIST, " +
+        "NON_EMPTY_DEFAULT, IDENTIFIER",
+      "proto/good/v1/good.proto:8:50: cannot find `REQURED` in this scope: did you mean `REQUIRED`?",
+      // A string option: `true` would be no string either.
+      'proto/good/v1/good.proto:9:43: cannot find `tru` in this scope: it takes a string; write "tru"',
+    ]);
+  });
+
   it("an option used without the import that declares it names that import", async () => {
     const dir = await project({
       "good/v1/good.proto": goodProto.replace(

@@ -1,4 +1,5 @@
 import { importsOf, outline, packageOf, type ProtoSource } from "./proto-outline.js";
+import { optionValueTypes } from "./option-value-type.js";
 import { nearest } from "./unknown-type-hint.js";
 
 /**
@@ -22,7 +23,7 @@ export function optionHint(
     const before = line.slice(0, column - 1).trimEnd();
     // An option's name is in parentheses after `[`, `,` or `option`; its value follows `=`, or `:` in a `{…}`.
     if (/(\[|,|\boption)\s*\($/.test(before)) return optionNameHint(unknown.replace(/^\./, ""), file, protos);
-    if (/[=:]$/.test(before)) return optionValueHint(unknown, protos);
+    if (/[=:]$/.test(before)) return optionValueHint(unknown, before, file, protos);
     return undefined;
   }
   const [, field, of] = /^cannot find message field `(\w+)` in `([\w.]+)`$/.exec(message) ?? [];
@@ -54,7 +55,7 @@ function optionNameHint(written: string, file: string, protos: readonly ProtoSou
 /** The hint for a field an option's message lacks: the field it is near, or else the fields it has. */
 function optionFieldHint(written: string, message: string, protos: readonly ProtoSource[]): string {
   const fields = protos
-    .flatMap((proto) => outline(proto).fields.get(message) ?? [])
+    .flatMap((proto) => (outline(proto).fields.get(message) ?? []).map((field) => field.name))
     // Options' own bookkeeping, which no one writes.
     .filter((name) => name !== "uninterpreted_option");
   if (fields.length === 0) return "";
@@ -62,9 +63,22 @@ function optionFieldHint(written: string, message: string, protos: readonly Prot
   return near === undefined ? `: ${message} has ${fields.join(", ")}` : `: did you mean \`${near}\`?`;
 }
 
-/** The hint for a value nothing declares: the enum value (or `true`, `false`) it is near; "" if none. */
-function optionValueHint(written: string, protos: readonly ProtoSource[]): string {
-  const values = ["true", "false", ...protos.flatMap((proto) => outline(proto).enumValues)];
-  const near = nearest(written, values);
-  return near === undefined ? "" : `: did you mean \`${near}\`?`;
+/**
+ * The hint for a value nothing declares: the value of the option's own type it is near (its enum's,
+ * or `true`/`false`), else that enum's values, or the quotes a string wants. When the line does not
+ * tell the option's type, the value of any enum it is near. "" if none.
+ */
+function optionValueHint(written: string, before: string, file: string, protos: readonly ProtoSource[]): string {
+  const outlines = protos.map(outline);
+  const pkg = packageOf(protos.find((p) => p.path === file)?.text ?? "");
+  const types = optionValueTypes(before, pkg, outlines);
+  const values = types
+    ? types.flatMap((t) => (t.kind === "enum" ? t.values : t.kind === "bool" ? ["true", "false"] : []))
+    : ["true", "false", ...outlines.flatMap((o) => [...o.enums.values()].flat())];
+  const near = nearest(written, [...new Set(values)]);
+  if (near !== undefined) return `: did you mean \`${near}\`?`;
+  const [only] = types ?? [];
+  if (types?.length !== 1 || !only) return "";
+  if (only.kind === "enum") return `: ${only.name} has ${only.values.join(", ")}`;
+  return only.kind === "text" ? `: it takes a string; write "${written}"` : "";
 }

@@ -36,14 +36,22 @@ describe("a proto's outline, read from its text", () => {
         "}",
       ].join("\n"),
     };
-    const { declared, fields, extensions, enumValues } = outline(proto);
+    const { declared, fields, extensions, enums } = outline(proto);
     expect(declared.map((d) => d.fullName)).toEqual(["acme.v1.Rule", "acme.v1.Rule.Kind", "acme.v1.Rule.Part"]);
+    const rule = "acme.v1.Rule";
     expect(Object.fromEntries(fields)).toEqual({
-      "acme.v1.Rule": ["pattern", "max", "min", "labels"],
-      "acme.v1.Rule.Part": ["kinds"],
+      [rule]: [
+        { name: "pattern", type: "string", scope: rule },
+        { name: "max", type: "int32", scope: rule },
+        { name: "min", type: "int32", scope: rule },
+        { name: "labels", type: "map<string, string>", scope: rule },
+      ],
+      "acme.v1.Rule.Part": [{ name: "kinds", type: "Kind", scope: "acme.v1.Rule.Part" }],
     });
-    expect(extensions).toEqual([{ fullName: "acme.v1.rule", file: "acme/v1/acme.proto" }]);
-    expect(enumValues).toEqual(["KIND_UNSPECIFIED", "STRICT"]);
+    expect(extensions).toEqual([
+      { name: "rule", type: "Rule", scope: "acme.v1", fullName: "acme.v1.rule", file: "acme/v1/acme.proto" },
+    ]);
+    expect(Object.fromEntries(enums)).toEqual({ "acme.v1.Rule.Kind": ["KIND_UNSPECIFIED", "STRICT"] });
     expect([...importsOf(proto.text)]).toEqual(["google/protobuf/descriptor.proto"]);
   });
 });

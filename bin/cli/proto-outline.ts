@@ -14,22 +14,30 @@ export interface Declared {
   readonly file: string;
 }
 
-/** An option a proto's `extend` block declares (`google.api.http`), and the file that does. */
-export interface Extension {
+/** A field, or an option, with its type as written (`string`, `Kind`, `google.api.FieldBehavior`). */
+export interface TypedName {
+  readonly name: string;
+  readonly type: string;
+  /** The message (or package) the type is looked up from, innermost first, as protoc does. */
+  readonly scope: string;
+}
+
+/** An option a proto's `extend` block declares (`google.api.http`), its type, and the file that does. */
+export interface Extension extends TypedName {
   readonly fullName: string;
   readonly file: string;
 }
 
 /**
  * What a failed compile cannot tell, read from a proto's text: the messages and enums it declares,
- * each message's field names (by the message's full name), the options its `extend` blocks declare,
- * and its enums' value names.
+ * each message's fields (by the message's full name), the options its `extend` blocks declare,
+ * and each enum's value names (by the enum's full name).
  */
 export interface ProtoOutline {
   readonly declared: readonly Declared[];
-  readonly fields: ReadonlyMap<string, readonly string[]>;
+  readonly fields: ReadonlyMap<string, readonly TypedName[]>;
   readonly extensions: readonly Extension[];
-  readonly enumValues: readonly string[];
+  readonly enums: ReadonlyMap<string, readonly string[]>;
 }
 
 /** A block the scan is inside: a message, enum, oneof or extend by name, or any other `{` (a service, an option's value). */
@@ -50,9 +58,9 @@ const token =
 export function outline(proto: ProtoSource): ProtoOutline {
   const pkg = packageOf(proto.text);
   const declared: Declared[] = [];
-  const fields = new Map<string, string[]>();
+  const fields = new Map<string, TypedName[]>();
   const extensions: Extension[] = [];
-  const enumValues: string[] = [];
+  const enums = new Map<string, string[]>();
   const open: Block[] = [];
   // The innermost message (or the package at top level): what a nested name is qualified by.
   const scope = () => open.findLast((b) => b.kind === "message")?.fullName ?? pkg;
@@ -63,17 +71,16 @@ export function outline(proto: ProtoSource): ProtoOutline {
     else if (kind !== undefined) {
       const fullName = kind === "extend" || kind === "service" ? name! : qualified(name!);
       if (kind === "message" || kind === "enum") declared.push({ fullName, simpleName: name!, file: proto.path });
+      if (kind === "enum") enums.set(fullName, []);
       open.push({ kind, fullName });
-    } else if (field !== undefined && type !== "option") {
+    } else if (field !== undefined && type !== undefined && type !== "option") {
       const inside = open.at(-1)?.kind;
-      if (inside === "extend") extensions.push({ fullName: qualified(field), file: proto.path });
-      else if (inside === "message" || inside === "oneof") {
-        const message = scope();
-        fields.set(message, [...(fields.get(message) ?? []), field]);
-      }
-    } else if (value !== undefined && open.at(-1)?.kind === "enum") enumValues.push(value);
+      const typed = { name: field, type, scope: scope() };
+      if (inside === "extend") extensions.push({ ...typed, fullName: qualified(field), file: proto.path });
+      else if (inside === "message" || inside === "oneof") fields.set(scope(), [...(fields.get(scope()) ?? []), typed]);
+    } else if (value !== undefined && open.at(-1)?.kind === "enum") enums.get(open.at(-1)!.fullName)?.push(value);
   }
-  return { declared, fields, extensions, enumValues };
+  return { declared, fields, extensions, enums };
 }
 
 /** The package a proto declares, "" when none. */
