@@ -5,6 +5,7 @@ import type { CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
 import { isSetupError } from "@tsmicro/runtime/errors";
 import type { Orphan, ScaffoldFile } from "../../generator/scaffold/plan-sources.js";
 import type { EntityScaffold, ServiceScaffold } from "../../generator/scaffold/source-model.js";
+import { withoutComments } from "../../generator/scaffold/without-comments.js";
 import { CommandError } from "./command-error.js";
 import { formatFiles } from "./format.js";
 import { protoPathIn } from "./buf-image.js";
@@ -267,11 +268,6 @@ async function handlerCode(root: string, files: readonly string[]): Promise<Map<
  */
 function codeOf(module: string): string {
   return withoutComments(module).replace(/^\s*import\b[^;]*;/gm, "");
-}
-
-/** A module's text without its comments, so that an import or line commented out does not count. */
-function withoutComments(module: string): string {
-  return module.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
 }
 
 /** The project's files, relative and `/`-separated, without folders no scaffold rule looks at (node_modules above all). */

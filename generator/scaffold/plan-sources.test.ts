@@ -46,6 +46,22 @@ describe("servesRpc", () => {
     expect(servesRpc(service, getOrder, inline)).toBe(true);
   });
 
+  it("takes no `//` or `/*` inside a string for a comment: the code after it counts", () => {
+    const routed = new Map([
+      [
+        "src/handler/order-service.ts",
+        'const route = "/v1/orders/*";\nexport const h = {\n  async getOrder() {},\n};\n/** The handler. */\n',
+      ],
+    ]);
+    expect(servesRpc(service, getOrder, routed)).toBe(true);
+    const cdn = new Map([["src/handler/order-service.ts", 'export const h = { base: "//cdn", async getOrder() {} };']]);
+    expect(servesRpc(service, getOrder, cdn)).toBe(true);
+    // Strings stay whole: the stub's import, which is one, is still found.
+    const imports = new Map([["src/handler/order-service.ts", handler("getOrder: getOrder(deps),", "get-order")]]);
+    imports.set("src/handler/order-service/get.ts", typed);
+    expect(servesRpc(service, getOrder, imports)).toBe(false);
+  });
+
   it("leaves a file typed as a live rpc, or as none, out of the orphans", () => {
     const model = { services: [service], entities: [], clients: [], standIns: [] } as unknown as SourceModel;
     const files = [

@@ -1,5 +1,6 @@
 import { renderTemplate, type TemplateSet } from "../templates.js";
 import type { EntityScaffold, MethodScaffold, ServiceScaffold, SourceModel } from "./source-model.js";
+import { withoutComments } from "./without-comments.js";
 
 /** A user-owned file the scaffold creates when it is missing, and never touches again. */
 export interface ScaffoldFile {
@@ -152,11 +153,6 @@ function handlerMarkers(text: string): { type: string; method: string }[] {
     type: m[1]!,
     method: m[2]!,
   }));
-}
-
-/** Code without its comments, so that a line commented out does not count. */
-function withoutComments(text: string): string {
-  return text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|[^:])\/\/.*$/gm, "$1");
 }
 
 function escaped(text: string): string {
