@@ -709,6 +709,28 @@ describe("opening", () => {
     }
   }, 20_000);
 
+  it("waits for a new connection as long as the URL's connect_timeout says, in seconds as libpq reads it", async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const error = await openDatabase({ url: `postgres://app@127.0.0.1:${port}/shop?connect_timeout=2` }).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; message: string },
+      );
+      expect(error?.code).toBe("TSM_ERR_DATABASE_UNREACHABLE");
+      expect(error?.message).toContain("(no answer within 2 s; is it running and reachable?)");
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+    await expect(openDatabase({ url: "postgres://app@127.0.0.1:5432/shop?connect_timeout=5s" })).rejects.toMatchObject({
+      code: "TSM_ERR_DATABASE_URL",
+      message: expect.stringContaining("connect_timeout=5s is not a whole number of seconds (0 for no limit)"),
+    });
+  }, 20_000);
+
   it("says it is creating the embedded database on a first start, which takes seconds, and not after", async () => {
     const { logger, entries } = recordingLogger();
     const dataDir = join(root, "first-start");

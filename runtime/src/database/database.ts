@@ -34,7 +34,8 @@ export interface Database<DB> {
 }
 
 const memoryDataDir = "memory://";
-const connectTimeoutMs = 10_000;
+/** How long a connect waits for a new or a pooled connection when the URL sets no connect_timeout. */
+const defaultConnectTimeoutMs = 10_000;
 
 /**
  * Opens PostgreSQL when `url` is set, else embedded PGlite in `dataDir`
@@ -78,6 +79,7 @@ async function openPGlite<DB>(dataDir: string, migrationsDir: string, logger?: L
 
 async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Logger): Promise<Database<DB>> {
   const where = describeUrl(url);
+  const connectTimeoutMs = connectTimeoutOf(url, where);
   const pg = (await importPackage<{ default: typeof import("pg") }>("pg", "PostgreSQL")).default;
   const pool = new pg.Pool({
     connectionString: url,
@@ -101,9 +103,18 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
     client.release();
   } catch (error) {
     await pool.end().catch(() => undefined);
-    throw new SetupError("TSM_ERR_DATABASE_UNREACHABLE", where, withoutSecrets(errorText(error), url));
+    throw new SetupError(
+      "TSM_ERR_DATABASE_UNREACHABLE",
+      where,
+      withoutSecrets(errorText(error, connectTimeoutMs), url),
+    );
   }
-  const watched = outageAwarePool(pool, where, (error) => withoutSecrets(errorText(error), url), outages);
+  const watched = outageAwarePool(
+    pool,
+    where,
+    (error) => withoutSecrets(errorText(error, connectTimeoutMs), url),
+    outages,
+  );
   // node-postgres would store year 10000, which PGlite refuses: both refuse it, before sending, as no Timestamp holds it.
   const db = new Kysely<DB>({ dialect: timestampRangeChecked(new PostgresDialect({ pool: watched })) });
   logger?.info({ database: "postgres", address: where }, "database opened");
@@ -179,6 +190,25 @@ function folderMismatch(text: string): string {
   );
 }
 
+/**
+ * The URL's `connect_timeout` in milliseconds, read as libpq reads it (whole seconds; 0 or less:
+ * no limit; 1: 2), else 10 s: how long a connect waits for the server to take a new connection, or
+ * for one of a full pool's connections to come free. node-postgres alone ignores it.
+ */
+function connectTimeoutOf(url: string, where: string): number {
+  const value = new URL(url).searchParams.get("connect_timeout");
+  if (value === null || value.trim() === "") return defaultConnectTimeoutMs;
+  if (!/^\s*[-+]?\d+\s*$/.test(value))
+    throw new SetupError(
+      "TSM_ERR_DATABASE_URL",
+      where,
+      `connect_timeout=${value} is not a whole number of seconds (0 for no limit)`,
+    );
+  const seconds = Number.parseInt(value, 10);
+  if (seconds <= 0) return 0;
+  return Math.max(2, seconds) * 1000;
+}
+
 /** `host:port/database` of a PostgreSQL URL, never its password. */
 export function describeUrl(url: string): string {
   let parsed: URL;
@@ -228,8 +258,9 @@ function serverErrorText(error: unknown): string {
   return typeof code === "string" && typeof severity === "string" ? `${text} (SQLSTATE ${code})` : text;
 }
 
-export function errorText(error: unknown): string {
-  if (error instanceof AggregateError && error.errors.length > 0) return error.errors.map(errorText).join("; ");
+export function errorText(error: unknown, connectTimeoutMs = defaultConnectTimeoutMs): string {
+  if (error instanceof AggregateError && error.errors.length > 0)
+    return error.errors.map((each) => errorText(each, connectTimeoutMs)).join("; ");
   // node-postgres's words for a server that accepted the connection and said nothing (frozen, a dead link).
   if (error instanceof Error && error.message === "Connection terminated due to connection timeout")
     return `no answer within ${connectTimeoutMs / 1000} s; is it running and reachable?`;
