@@ -42,16 +42,18 @@ describe.skipIf(!postgresBinDir).each([
 
   /**
    * A service `store` whose one method queries the database (`id` "tx": in a transaction), and a
-   * client of it whose calls have a deadline of `timeoutMs`.
+   * client of it whose calls have a deadline of `timeoutMs`; the database opened with the URL's
+   * `connect_timeout` in seconds, if given.
    */
-  async function serve() {
+  async function serve(connectTimeoutS?: number) {
     const { logger, entries } = recordingLogger();
     // The failures the handler's queries met, as the service saw them: on a machine that holds the
     // processes' event loops past the answer's reserve, the caller's own deadline can come first.
     const served: unknown[] = [];
     // What the call "background" leaves running after it is answered: a query once its deadline has passed.
     let background: Promise<unknown> | undefined;
-    const database = await openDatabase<object>({ url: server.url, logger });
+    const url = connectTimeoutS === undefined ? server.url : `${server.url}?connect_timeout=${connectTimeoutS}`;
+    const database = await openDatabase<object>({ url, logger });
     cleanups.push(() => database.close());
     const registry = createMemoryRegistry();
     const quiet = { registry, args: [] as string[], env: suiteEnv(env), logger: silentLogger() };
@@ -172,22 +174,11 @@ describe.skipIf(!postgresBinDir).each([
 
   it("fails a call that waited for a pooled connection while all were in use UNAVAILABLE, naming postgres and saying so", async () => {
     const { database, call, entries, failedCalls } = await serve();
-    // Every connection of the pool (10) held outside any call, as by ten slow reports.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let holding = 0;
-    const holders = Array.from({ length: 10 }, () =>
-      database.db.connection().execute(async () => {
-        holding++;
-        await held;
-      }),
-    );
-    await waitFor("every pooled connection held", () => holding === 10);
+    const release = await holdAllConnections(database);
+    // Let go in afterEach too, should the test fail before: closing the pool waits for them.
+    cleanups.push(release);
     const [failure] = await failedCalls(1, [await call("busy")]);
-    release();
-    await Promise.all(holders);
+    await release();
     expect(failedService(failure)).toBe("postgres");
     expect(failure).toMatchObject({ code: Code.UNAVAILABLE });
     expect((failure as TsmicroError).message).toMatch(
@@ -197,6 +188,63 @@ describe.skipIf(!postgresBinDir).each([
       "every pooled database connection is in use; calls that wait for one fail UNAVAILABLE",
     ]);
     await expect(call("after")).resolves.toMatchObject({ id: "after" });
+  }, 30_000);
+
+  it("fails a query outside any call, or under a call without a deadline, that waited the connect timeout for a connection while all were in use UNAVAILABLE, naming postgres and saying so", async () => {
+    const { database, call, entries, failedCalls } = await serve(2);
+    const release = await holdAllConnections(database);
+    // Let go in afterEach too, should the test fail before: closing the pool waits for them.
+    cleanups.push(release);
+    const [outside, caller] = await Promise.all([
+      sql`select 1 as one`.execute(database.db).catch((error: unknown) => error),
+      call("no deadline", Infinity),
+    ]);
+    const [served] = await failedCalls(1, [caller]);
+    await release();
+    const busy =
+      /^no connection to the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres came free within 2 s, the connect timeout \(connect_timeout in the database URL\): all 10 of the pool's connections are in use \(queries that take long, or a server that stopped answering\)$/;
+    for (const failure of [outside, served]) {
+      expect(failedService(failure)).toBe("postgres");
+      expect(failure).toMatchObject({ code: Code.UNAVAILABLE, message: expect.stringMatching(busy) });
+    }
+    // The caller reads it as the handler met it: UNAVAILABLE, not INTERNAL with node-postgres's words.
+    expect(caller).toMatchObject({ code: Code.UNAVAILABLE });
+    expect(failedService(caller)).toBe("postgres");
+    expect(entries.filter((entry) => entry.level === "warn").map((entry) => entry.message)).toEqual([
+      "every pooled database connection is in use; calls that wait for one fail UNAVAILABLE",
+    ]);
+    await expect(call("after")).resolves.toMatchObject({ id: "after" });
+    expect(entries.filter((entry) => entry.message === "the database answers again")).toHaveLength(1);
+  }, 30_000);
+
+  it("says the server took no new connection, not that all were in use, when the pool's slots wait for the server to take theirs", async () => {
+    const { database, call, failedCalls } = await serve();
+    server.freeze();
+    const filling = fillFrozenPool(database);
+    await settled();
+    const [failure] = await failedCalls(1, [await call("full of connects")]);
+    server.thaw();
+    await Promise.all(filling);
+    expect(failedService(failure)).toBe("postgres");
+    expect(failure).toMatchObject({ code: Code.UNAVAILABLE });
+    expect((failure as TsmicroError).message).toMatch(
+      /^the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres did not take a new connection within \d+ ms, what was left of the call's deadline: is it running and reachable\?$/,
+    );
+  }, 30_000);
+
+  it("says so of a query outside any call that waited the connect timeout for a pool whose slots wait for the server", async () => {
+    const { database } = await serve(2);
+    server.freeze();
+    const filling = fillFrozenPool(database);
+    await settled();
+    const failure = await sql`select 1 as one`.execute(database.db).catch((error: unknown) => error);
+    server.thaw();
+    await Promise.all(filling);
+    expect(failedService(failure)).toBe("postgres");
+    expect(failure).toMatchObject({ code: Code.UNAVAILABLE });
+    expect((failure as TsmicroError).message).toMatch(
+      /^the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres did not take a new connection within 2 s, the connect timeout \(connect_timeout in the database URL\): is it running and reachable\?$/,
+    );
   }, 30_000);
 
   it("leaves a query that work a handler left running makes after its call was answered unbounded, past the call's deadline too", async () => {
@@ -229,4 +277,46 @@ describe.skipIf(!postgresBinDir).each([
 /** The caller's own deadline, come before the service's answer: `no answer from store …`, naming store. */
 function ownDeadline(failure: unknown): boolean {
   return (failure as TsmicroError).code === Code.DEADLINE_EXCEEDED && failedService(failure) === "store";
+}
+
+/**
+ * Every connection of the pool (10) held outside any call, as by ten slow reports; resolves once
+ * all are held (fails if one cannot be) with the function that lets them go.
+ */
+async function holdAllConnections(database: Database<object>): Promise<() => Promise<void>> {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let holding = 0;
+  const holders = Promise.all(
+    Array.from({ length: 10 }, () =>
+      database.db.connection().execute(async () => {
+        holding++;
+        await held;
+      }),
+    ),
+  );
+  await Promise.race([waitFor("every pooled connection held", () => holding === 10), holders]);
+  return async () => {
+    release();
+    await holders;
+  };
+}
+
+/**
+ * Queries outside any call that take every slot of a frozen server's pool of 10: the idle one, its
+ * query stuck, and 9 new connections the server does not take. Settles with their failures.
+ */
+function fillFrozenPool(database: Database<object>): Promise<unknown>[] {
+  return Array.from({ length: 10 }, () => sql`select 1 as one`.execute(database.db).catch((error: unknown) => error));
+}
+
+/**
+ * Once the queries made before have asked the pool for their connections, and the pool has started
+ * them: Kysely asks, and pg-pool hands out or starts, in microtasks and process.nextTick, all of
+ * which run before setImmediate's callback.
+ */
+function settled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

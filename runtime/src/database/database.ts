@@ -81,10 +81,12 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
   const where = describeUrl(url);
   const connectTimeoutMs = connectTimeoutOf(url, where);
   const pg = (await importPackage<{ default: typeof import("pg") }>("pg", "PostgreSQL")).default;
+  const connecting = new Set<object>();
   const pool = new pg.Pool({
     connectionString: url,
     connectionTimeoutMillis: connectTimeoutMs,
     types: pgTypes(pg.types),
+    Client: countingConnects(pg.Client, connecting),
   });
   // An idle client's error (the server restarted) would otherwise crash the process; the next query reconnects.
   // It comes from the socket, in the context of the call that opened the connection: bound here, its line
@@ -109,12 +111,13 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
       withoutSecrets(errorText(error, connectTimeoutMs), url),
     );
   }
-  const watched = outageAwarePool(
-    pool,
+  const watched = outageAwarePool(pool, {
     where,
-    (error) => withoutSecrets(errorText(error, connectTimeoutMs), url),
+    describe: (error) => withoutSecrets(errorText(error, connectTimeoutMs), url),
     outages,
-  );
+    connectTimeoutMs,
+    connecting: () => connecting.size,
+  });
   // node-postgres would store year 10000, which PGlite refuses: both refuse it, before sending, as no Timestamp holds it.
   const db = new Kysely<DB>({ dialect: timestampRangeChecked(new PostgresDialect({ pool: watched })) });
   logger?.info({ database: "postgres", address: where }, "database opened");
@@ -123,6 +126,33 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
 
 /** See openPostgres: the error reaches the client's queries, and pg-pool drops the client when it is released. */
 function ignoreInUseClientError(): void {}
+
+/** pg's Client class as pg-pool makes its connections with it (the Pool's `Client` option). */
+type ClientClass = typeof import("pg").Client;
+type PgClient = InstanceType<ClientClass>;
+
+/**
+ * `Client` (pg's) with the connections being made with it, from asking the server until it took
+ * them or they failed, in `connecting`: a pool slot whose connection the server has not taken tells
+ * a server that stopped taking connections from one whose connections all run queries. pg-pool's
+ * public counts do not tell them apart (it counts a connection being made as one of its clients).
+ */
+function countingConnects(Client: ClientClass, connecting: Set<object>): ClientClass {
+  return class extends Client {
+    override connect(): Promise<PgClient>;
+    override connect(callback: (error: Error | null, client?: PgClient) => void): void;
+    override connect(callback?: (error: Error | null, client?: PgClient) => void): Promise<PgClient> | undefined {
+      if (!callback) return super.connect();
+      // pg-pool connects each client once, with a callback, which pg always calls: on a failure or pg-pool's timeout too.
+      connecting.add(this);
+      super.connect((error: Error | null, client?: PgClient) => {
+        connecting.delete(this);
+        callback(error, client);
+      });
+      return undefined;
+    }
+  } as ClientClass;
+}
 
 function database<DB>(
   db: Kysely<DB>,

@@ -25,11 +25,23 @@ export function isConnectionFailure(error: unknown): boolean {
 
 /** What pg's Pool tells of its connections, to say why none came free: Kysely's PostgresPool type leaves it out. */
 export interface PoolCounts {
-  readonly totalCount?: number;
   readonly idleCount?: number;
   /** Connects still waiting for their client: pg-pool hands an idle client to the first of them on the next tick. */
   readonly waitingCount?: number;
   readonly options?: { readonly max?: number };
+}
+
+/** What outageAwarePool needs besides the pool: where the database is, how to tell its failures, and the pool's state. */
+export interface PoolWatch {
+  /** `host:port/database`, no password. */
+  readonly where: string;
+  /** A failure's text for a message, without secrets. */
+  readonly describe: (error: unknown) => string;
+  readonly outages: OutageLog;
+  /** How long pg-pool waits for a connection, new or pooled, before failing the connect (0: no limit). */
+  readonly connectTimeoutMs: number;
+  /** How many of the pool's connections the server has not taken yet (see countingConnects). */
+  readonly connecting: () => number;
 }
 
 /**
@@ -39,6 +51,8 @@ export interface PoolCounts {
  * "internal error", and the caller does not send the call to another node, which shares the
  * database. The first such failure of an outage is logged, and so is the first query answered
  * after it, as the registry and the broker say they are back; the pool reconnects by itself.
+ * A query that waited pg-pool's connect timeout for a connection fails so too, saying whether
+ * all of the pool's connections were in use or the server did not take a new one.
  *
  * A query made while serving a call with a deadline waits for a connection and for its answer no
  * longer than the call's queryBudget, so a database that does not answer (frozen, a dead link, every
@@ -47,15 +61,12 @@ export interface PoolCounts {
  * not sent), DEADLINE_EXCEEDED when the query was sent and not answered, since a write may then
  * have been applied, which that code says and UNAVAILABLE, safe to retry, would not.
  */
-export function outageAwarePool(
-  pool: PostgresPool & PoolCounts,
-  where: string,
-  describe: (error: unknown) => string,
-  outages: OutageLog,
-): PostgresPool {
+export function outageAwarePool(pool: PostgresPool & PoolCounts, watch: PoolWatch): PostgresPool {
+  const { where, outages } = watch;
   const failed = (error: unknown): never => {
+    if (isPoolWaitTimeout(error)) throw noConnection(pool, watch, { ms: watch.connectTimeoutMs });
     if (!isConnectionFailure(error)) throw error;
-    const reason = describe(error);
+    const reason = watch.describe(error);
     outages.failing(reason, "the database cannot be reached; calls that use it fail UNAVAILABLE");
     throw postgresFailure(Code.UNAVAILABLE, `the PostgreSQL server at ${where} cannot be reached (${reason})`, error);
   };
@@ -63,8 +74,7 @@ export function outageAwarePool(
   const wrappers = new WeakMap<PostgresPoolClient, PostgresPoolClient>();
   return {
     async connect() {
-      const budget = queryBudget();
-      const client = await (budget ? connectWithin(pool, budget, where, outages) : pool.connect()).catch(failed);
+      const client = await connectFor(pool, watch).catch(failed);
       let wrapper = wrappers.get(client);
       if (!wrapper) {
         wrapper = watched(client, where, failed, outages);
@@ -81,25 +91,25 @@ function postgresFailure(code: Code, message: string, cause?: unknown): TsmicroE
   return nameFailedService(new TsmicroError(code, message, { cause }), "postgres") as TsmicroError;
 }
 
+/** pg-pool's failure of a connect that waited its connectionTimeoutMillis in the queue (the pool was full). */
+function isPoolWaitTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === "timeout exceeded when trying to connect";
+}
+
 /**
- * pool.connect(), given up after `budget.ms` with UNAVAILABLE naming `postgres`: the query was not
- * sent. The connection that comes later goes back to the pool, and a failure to make it is the
- * pool's to log.
+ * pool.connect() for a query, with the wait for a connection ended by the budget of the call it
+ * serves, if any: given up after it with UNAVAILABLE naming `postgres` (the query was not sent). A
+ * connection that comes later goes back to the pool, and a failure to make it is the pool's to log.
+ * Without a budget, pg-pool's connect timeout ends the wait (see outageAwarePool).
  */
-async function connectWithin(
-  pool: PostgresPool & PoolCounts,
-  budget: QueryBudget,
-  where: string,
-  outages: OutageLog,
-): Promise<PostgresPoolClient> {
-  if (budget.ms <= 0) throw deadlinePassed(budget, where);
+async function connectFor(pool: PostgresPool & PoolCounts, watch: PoolWatch): Promise<PostgresPoolClient> {
+  const budget = queryBudget();
+  if (!budget) return pool.connect();
+  if (budget.ms <= 0) throw deadlinePassed(budget, watch.where);
   // An idle connection not yet promised to an earlier connect (pg-pool hands them out a tick later, in
   // order) is this one's (most queries): no timer to race it against. Two queries at once with one idle
   // connection both see it idle; the second waits for a new or a busy connection, bounded below.
   if ((pool.idleCount ?? 0) > (pool.waitingCount ?? 0)) return pool.connect();
-  // Asked before connecting: with none idle and the pool full, the wait is for a busy connection to come free.
-  const max = pool.options?.max ?? 10;
-  const full = (pool.totalCount ?? 0) >= max;
   const connecting = pool.connect();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
@@ -108,31 +118,7 @@ async function connectWithin(
         (client) => client.release(),
         () => undefined,
       );
-      const within = `within ${budget.ms} ms, what was left of the call's deadline`;
-      if (full) {
-        outages.failing(
-          `none came free ${within} of ${budget.path}`,
-          "every pooled database connection is in use; calls that wait for one fail UNAVAILABLE",
-        );
-        reject(
-          postgresFailure(
-            Code.UNAVAILABLE,
-            `no connection to the PostgreSQL server at ${where} came free ${within}: all ${max} of the pool's ` +
-              "connections are in use (queries that take long, or a server that stopped answering)",
-          ),
-        );
-        return;
-      }
-      outages.failing(
-        `no new connection taken ${within} of ${budget.path}`,
-        "the database cannot be reached; calls that use it fail UNAVAILABLE",
-      );
-      reject(
-        postgresFailure(
-          Code.UNAVAILABLE,
-          `the PostgreSQL server at ${where} did not take a new connection ${within}: is it running and reachable?`,
-        ),
-      );
+      reject(noConnection(pool, watch, budget));
     }, budget.ms);
   });
   try {
@@ -140,6 +126,40 @@ async function connectWithin(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * UNAVAILABLE naming `postgres` for a query that waited `wait.ms` for a connection (what was left of
+ * the call's deadline, or pg-pool's connect timeout) and got none, saying which it was: a pool slot
+ * still waiting for the server to take its connection (frozen, a dead link: as for a new connection
+ * of our own), or every connection pooled and busy. Logged once for the outage.
+ */
+function noConnection(pool: PoolCounts, watch: PoolWatch, wait: { ms: number; path?: string }): TsmicroError {
+  const { where, outages } = watch;
+  const within = wait.path
+    ? `within ${wait.ms} ms, what was left of the call's deadline`
+    : `within ${wait.ms / 1000} s, the connect timeout (connect_timeout in the database URL)`;
+  const whose = wait.path ? ` of ${wait.path}` : "";
+  if (watch.connecting() > 0) {
+    outages.failing(
+      `no new connection taken ${within}${whose}`,
+      "the database cannot be reached; calls that use it fail UNAVAILABLE",
+    );
+    return postgresFailure(
+      Code.UNAVAILABLE,
+      `the PostgreSQL server at ${where} did not take a new connection ${within}: is it running and reachable?`,
+    );
+  }
+  const max = pool.options?.max ?? 10;
+  outages.failing(
+    `none came free ${within}${whose}`,
+    "every pooled database connection is in use; calls that wait for one fail UNAVAILABLE",
+  );
+  return postgresFailure(
+    Code.UNAVAILABLE,
+    `no connection to the PostgreSQL server at ${where} came free ${within}: all ${max} of the pool's ` +
+      "connections are in use (queries that take long, or a server that stopped answering)",
+  );
 }
 
 /** A query not sent because the call it serves is past its deadline: the database is not to blame. */
