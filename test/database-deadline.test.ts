@@ -52,6 +52,8 @@ describe.skipIf(!postgresBinDir).each([
     const served: unknown[] = [];
     // What the call "background" leaves running after it is answered: a query once its deadline has passed.
     let background: Promise<unknown> | undefined;
+    // The handlers that started, by id: a call's query is about to wait for a connection once its id is here.
+    const started = new Set<string>();
     const url = connectTimeoutS === undefined ? server.url : `${server.url}?connect_timeout=${connectTimeoutS}`;
     const database = await openDatabase<object>({ url, logger });
     cleanups.push(() => database.close());
@@ -62,6 +64,7 @@ describe.skipIf(!postgresBinDir).each([
       AlphaDefinition,
       {
         unary: async (request, context) => {
+          started.add(request.id);
           const select = sql<{ id: string }>`select ${request.id}::text as id`;
           if (request.id === "background") {
             background = waitFor("the call's deadline to pass", () => context.deadline!.getTime() < Date.now())
@@ -96,8 +99,8 @@ describe.skipIf(!postgresBinDir).each([
     const caller = createService({ name: "caller", ...quiet });
     cleanups.push(() => caller.stop());
     const client = caller.client(AlphaDefinition, "store");
-    const call = (id: string, callTimeoutMs = timeoutMs) =>
-      client.unary({ id, payload: new Uint8Array() }, { timeoutMs: callTimeoutMs }).then(
+    const call = (id: string, callTimeoutMs = timeoutMs, signal?: AbortSignal) =>
+      client.unary({ id, payload: new Uint8Array() }, { timeoutMs: callTimeoutMs, signal }).then(
         (response) => response,
         (error: unknown) => error,
       );
@@ -108,7 +111,7 @@ describe.skipIf(!postgresBinDir).each([
       for (const failure of callers) expect(failedService(failure) === "postgres" || ownDeadline(failure)).toBe(true);
       return served.splice(0);
     };
-    return { database, call, entries, failedCalls, background: () => background };
+    return { database, call, entries, failedCalls, started, background: () => background };
   }
 
   it("fails the call that waited for a query DEADLINE_EXCEEDED, and the one that waited for a new connection UNAVAILABLE, both naming postgres before the caller's deadline", async () => {
@@ -245,6 +248,36 @@ describe.skipIf(!postgresBinDir).each([
     expect((failure as TsmicroError).message).toMatch(
       /^the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres did not take a new connection within 2 s, the connect timeout \(connect_timeout in the database URL\): is it running and reachable\?$/,
     );
+  }, 30_000);
+
+  it("stops a query's wait for a connection when its caller cancels, failing it CANCELLED, and the connection that comes later goes back to the pool", async () => {
+    const { database, call, entries, failedCalls, started } = await serve(2);
+    const release = await holdAllConnections(database);
+    // Let go in afterEach too, should the test fail before: closing the pool waits for them.
+    cleanups.push(release);
+    const cancel = new AbortController();
+    const callers = Promise.all([
+      call("no deadline", Infinity, cancel.signal),
+      call("deadline", 60_000, cancel.signal),
+    ]);
+    await waitFor("both handlers started", () => started.has("no deadline") && started.has("deadline"));
+    cancel.abort();
+    // The callers read their own cancel.
+    for (const failure of await callers) expect(failure).toMatchObject({ code: Code.CANCELLED });
+    const served = await failedCalls(2, []);
+    await release();
+    for (const failure of served) {
+      // The caller's doing, not the database's: named by no service, and no outage logged.
+      expect(failedService(failure)).toBeUndefined();
+      expect(failure).toMatchObject({ code: Code.CANCELLED });
+      expect((failure as TsmicroError).message).toMatch(
+        /^a query stopped waiting for a connection to the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres \(not sent\): the caller cancelled \/[\w.]+\/Unary$/,
+      );
+    }
+    expect(entries.filter((entry) => entry.level === "warn")).toEqual([]);
+    // Each connection the cancelled waits would have had came back to the pool: all 10 can be held again.
+    await (await holdAllConnections(database))();
+    await expect(call("after")).resolves.toMatchObject({ id: "after" });
   }, 30_000);
 
   it("leaves a query that work a handler left running makes after its call was answered unbounded, past the call's deadline too", async () => {

@@ -1,6 +1,8 @@
 import type { PostgresPool, PostgresPoolClient } from "kysely";
+import { abortedBy } from "../errors/aborted.js";
 import { nameFailedService } from "../errors/failed-service.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import { unansweredServedCall } from "../service/served-call.js";
 import type { OutageLog } from "./outage-log.js";
 import { type QueryBudget, queryBudget } from "./query-budget.js";
 
@@ -59,7 +61,8 @@ export interface PoolWatch {
  * connection busy) fails the call before its caller gives up, naming `postgres`, rather than the
  * caller reading "no answer from" the service: UNAVAILABLE when no connection came (the query was
  * not sent), DEADLINE_EXCEEDED when the query was sent and not answered, since a write may then
- * have been applied, which that code says and UNAVAILABLE, safe to retry, would not.
+ * have been applied, which that code says and UNAVAILABLE, safe to retry, would not. A call whose
+ * caller cancels stops its queries' waits for a connection, as its deadline does.
  */
 export function outageAwarePool(pool: PostgresPool & PoolCounts, watch: PoolWatch): PostgresPool {
   const { where, outages } = watch;
@@ -97,34 +100,45 @@ function isPoolWaitTimeout(error: unknown): boolean {
 }
 
 /**
- * pool.connect() for a query, with the wait for a connection ended by the budget of the call it
- * serves, if any: given up after it with UNAVAILABLE naming `postgres` (the query was not sent). A
- * connection that comes later goes back to the pool, and a failure to make it is the pool's to log.
- * Without a budget, pg-pool's connect timeout ends the wait (see outageAwarePool).
+ * pool.connect() for a query, with the wait for a connection ended by the call it serves, if any:
+ * given up after its budget with UNAVAILABLE naming `postgres` (the query was not sent), or failed
+ * with the call's own cancel (or deadline) once its signal aborts: nobody waits for the answer any
+ * more. A connection that comes later goes back to the pool, and a failure to make it is the pool's
+ * to log. Without a call, pg-pool's connect timeout ends the wait (see outageAwarePool).
  */
 async function connectFor(pool: PostgresPool & PoolCounts, watch: PoolWatch): Promise<PostgresPoolClient> {
   const budget = queryBudget();
-  if (!budget) return pool.connect();
-  if (budget.ms <= 0) throw deadlinePassed(budget, watch.where);
+  const signal = unansweredServedCall()?.signal;
+  if (budget && budget.ms <= 0) throw deadlinePassed(budget, watch.where);
   // An idle connection not yet promised to an earlier connect (pg-pool hands them out a tick later, in
   // order) is this one's (most queries): no timer to race it against. Two queries at once with one idle
   // connection both see it idle; the second waits for a new or a busy connection, bounded below.
-  if ((pool.idleCount ?? 0) > (pool.waitingCount ?? 0)) return pool.connect();
+  if ((!budget && !signal) || (pool.idleCount ?? 0) > (pool.waitingCount ?? 0)) return pool.connect();
+  if (signal?.aborted) throw stoppedWaiting(signal, watch.where);
   const connecting = pool.connect();
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+  let onAbort = () => {};
+  const givenUp = new Promise<never>((_, reject) => {
+    let gaveUp = false;
+    const giveUp = (error: TsmicroError) => {
+      // Once: a second release of the late connection would throw.
+      if (gaveUp) return;
+      gaveUp = true;
       void connecting.then(
         (client) => client.release(),
         () => undefined,
       );
-      reject(noConnection(pool, watch, budget));
-    }, budget.ms);
+      reject(error);
+    };
+    if (budget) timer = setTimeout(() => giveUp(noConnection(pool, watch, budget)), budget.ms);
+    if (signal) onAbort = () => giveUp(stoppedWaiting(signal, watch.where));
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
   try {
-    return await Promise.race([connecting, late]);
+    return await Promise.race([connecting, givenUp]);
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
   }
 }
 
@@ -159,6 +173,14 @@ function noConnection(pool: PoolCounts, watch: PoolWatch, wait: { ms: number; pa
     Code.UNAVAILABLE,
     `no connection to the PostgreSQL server at ${where} came free ${within}: all ${max} of the pool's ` +
       "connections are in use (queries that take long, or a server that stopped answering)",
+  );
+}
+
+/** A query not sent because the call it serves was cancelled (or its deadline passed) while it waited: its caller's doing. */
+function stoppedWaiting(signal: AbortSignal, where: string): TsmicroError {
+  return abortedBy(
+    signal.reason,
+    `a query stopped waiting for a connection to the PostgreSQL server at ${where} (not sent)`,
   );
 }
 
