@@ -9,6 +9,7 @@ import type { Selector } from "../selector/selector.js";
 import { type AttemptTimeout, type AttemptTimeouts, attemptTimeoutMs, LatencyEstimate } from "./attempt-timeout.js";
 import { optionOf } from "./method-options.js";
 import { HedgeBudget, type HedgeWire, type HedgingPolicies, hedgedCall, hedgingOf } from "./hedging.js";
+import { deadlinePassedBeforeSending } from "../transport/call-errors.js";
 import {
   type CallResult,
   chain,
@@ -106,16 +107,27 @@ const timeoutFlags: Readonly<Record<MethodDefinition["kind"], string>> = {
 /** A transport's or server's wording of a passed deadline, which names neither the service nor what set it. */
 const transportDeadline = /^(?:Deadline exceeded: \S+ got no answer in time|deadline exceeded serving \S+)/;
 
+/** The wording of a call whose deadline passed before it was sent (deadlinePassedBeforeSending). */
+const notSentDeadline = /^Deadline exceeded: (\S+) was not sent, its deadline had passed/;
+
 /**
  * A passed deadline as its caller gets it: naming the service called and
  * what set the deadline (`--client_request_timeout`, the call's own
- * timeoutMs, or the call being served), as `tsmicro call` words it. A
- * failure passed on from further down, which names its own service, and
- * any other failure come as they are.
+ * timeoutMs, or the call being served), as `tsmicro call` words it, and
+ * whether the call was sent at all. A failure passed on from further down,
+ * which names its own service, and any other failure come as they are.
  */
 function explainedDeadline(error: unknown, service: string, deadlineSetBy: string | undefined): unknown {
   if (deadlineSetBy === undefined || !isTsmicroError(error) || error.code !== Code.DEADLINE_EXCEEDED) return error;
-  if (failedService(error) !== undefined || !transportDeadline.test(error.message)) return error;
+  if (failedService(error) !== undefined) return error;
+  if (notSentDeadline.test(error.message))
+    return copyOfError(error, {
+      message: error.message.replace(
+        notSentDeadline,
+        `no time left to call ${service} ${deadlineSetBy}: $1 was not sent`,
+      ),
+    });
+  if (!transportDeadline.test(error.message)) return error;
   return copyOfError(error, {
     message: error.message.replace(transportDeadline, `no answer from ${service} ${deadlineSetBy}`),
   });
@@ -317,7 +329,21 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
     budget,
   };
 
+  /**
+   * Waits out the backoff before retry number `attempt`, or fails at once with `failure()` (the last
+   * attempt's failure) when the call's deadline would pass first: a retry is not sent past it, to
+   * expire on the wire and read as a call that may have been applied.
+   */
+  async function waitToRetry(attempt: number, call: ClientCall, failure: () => unknown): Promise<void> {
+    const wait = backoff(attempt);
+    if (!timeLeft(call, wait)) throw failure();
+    if (wait > 0) await sleep(wait);
+    // A timer may fire late: the deadline may have passed during the wait after all.
+    if (!timeLeft(call, 0)) throw failure();
+  }
+
   async function unaryWithRetries(call: ClientCall): Promise<unknown> {
+    throwIfLate(call);
     const policy = call.method.idempotency === "unknown" ? undefined : hedgingOf(options.hedging, service, call.method);
     if (policy) return hedgedCall(call, policy, hedgeWire);
     // Made on the first retry: most calls need no record of the nodes tried.
@@ -341,14 +367,14 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
         // An abandoned attempt goes to another node at once: the node is slow or stuck, not overloaded.
         if (abandoned(error, attempt, call, sent, performance.now() - started)) continue;
         if (!mayRetry(error, attempt, call)) throw withOutcome(error, call, node);
-        const wait = backoff(attempt);
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        await waitToRetry(attempt, call, () => withOutcome(error, call, node));
       }
     }
   }
 
   /** A server stream is retried only while nothing was received, so no message is seen twice. */
   async function* serverStreamWithRetries(call: ClientCall): AsyncIterable<unknown> {
+    throwIfLate(call);
     const tried = new Set<string>();
     for (let attempt = 1; ; attempt++) {
       const node = await pick(tried, call);
@@ -365,8 +391,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
         selector.mark(service, node, error);
         if (received) throw brokenOff(error, call, node);
         if (!mayRetry(error, attempt, call)) throw withOutcome(error, call, node);
-        const wait = backoff(attempt);
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        await waitToRetry(attempt, call, () => withOutcome(error, call, node));
       }
     }
   }
@@ -375,6 +400,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
   function streamOnce(call: ClientCall): Promise<unknown> | AsyncIterable<unknown> {
     if (call.method.kind === "client_streaming") {
       return (async () => {
+        throwIfLate(call);
         const node = await pick(noneTried, call);
         try {
           const response = await (transport.call(node.address, call) as Promise<unknown>);
@@ -387,6 +413,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
       })();
     }
     return (async function* () {
+      throwIfLate(call);
       const node = await pick(noneTried, call);
       try {
         yield* transport.call(node.address, call) as AsyncIterable<unknown>;
@@ -431,6 +458,20 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
       return send(resolve(method as MethodDefinition, requests, callOptions)) as AsyncIterable<O>;
     },
   };
+}
+
+/**
+ * Fails a call whose deadline has passed before its first attempt, before a node is picked (see
+ * deadlinePassedBeforeSending): its failure then says it was not sent, and no node is marked slow.
+ */
+function throwIfLate(call: ClientCall): void {
+  const late = deadlinePassedBeforeSending(call);
+  if (late) throw late;
+}
+
+/** Whether `call` has time left `afterMs` from now: none once its deadline has passed. */
+function timeLeft(call: ClientCall, afterMs: number): boolean {
+  return call.deadline === undefined || !(call.deadline.getTime() <= Date.now() + afterMs);
 }
 
 /** A selection that failed before anything was sent because the service has no node to call (yet). */

@@ -21,6 +21,22 @@ export function cancelledBeforeStart(call: ClientCall): TsmicroError {
   return abortedError(call, `${call.method.path} was cancelled before it was sent`);
 }
 
+/**
+ * The failure of a call whose deadline has passed before it is sent, undefined while time is
+ * left: DEADLINE_EXCEEDED, not sent, so never applied. Sent, it would expire on the wire once a
+ * server may have started it, and read as a call that may have been applied.
+ */
+export function deadlinePassedBeforeSending(call: ClientCall): TsmicroError | undefined {
+  const { deadline } = call;
+  // An invalid Date (an infinite timeout) is no deadline: NaN is never <= now.
+  if (deadline === undefined || !(deadline.getTime() <= Date.now())) return undefined;
+  return new TsmicroError(
+    Code.DEADLINE_EXCEEDED,
+    `Deadline exceeded: ${call.method.path} was not sent, its deadline had passed`,
+    { unprocessed: true, retryable: false },
+  );
+}
+
 /** The error the caller sees when its request stream throws: its own TsmicroError, or CANCELLED naming it. */
 export function requestStreamError(error: unknown): TsmicroError {
   if (isTsmicroError(error)) return error;

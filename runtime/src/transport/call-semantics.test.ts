@@ -10,6 +10,7 @@ import type { CallContext, Caller } from "../definition/call.js";
 import { createClient } from "../definition/client.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { silentLogger } from "../logging/logger.js";
+import { testCallContext } from "../service/test-call-context.js";
 import type { Selector } from "../selector/selector.js";
 import { pairs, transports, use } from "./testdata/transport-pairs.js";
 import type { ServerCall } from "./transport.js";
@@ -69,13 +70,21 @@ async function startServer(address = "127.0.0.1:0"): Promise<string> {
   return bound;
 }
 
-/** A caller through the registry client's code path, over one fixed node. */
-function rpcCaller(address: string, options: { requestTimeoutMs?: number; streamTimeoutMs?: number } = {}): Caller {
+/** A caller through the registry client's code path, over the nodes at `addresses` (the first not tried yet). */
+function rpcCaller(
+  address: string | readonly string[],
+  options: { requestTimeoutMs?: number; streamTimeoutMs?: number; retries?: number; backoff?: () => number } = {},
+): Caller {
   const transport = transports.client();
   cleanups.push(() => transport.close());
-  const node = { id: "n1", address, metadata: {} };
+  const nodes = (typeof address === "string" ? [address] : address).map((at, i) => ({
+    id: `n${i + 1}`,
+    address: at,
+    metadata: {},
+  }));
   const selector: Selector = {
-    select: async () => () => node,
+    select: async (_service, selectOptions) => () =>
+      nodes.find((node) => !selectOptions?.exclude?.has(node.id)) ?? nodes[0]!,
     mark: () => {},
     start: async () => {},
     stop: async () => {},
@@ -255,6 +264,53 @@ describe.each(pairs)("call semantics, %s client, %s server", (client, server) =>
     await sleep(300);
     await startServer(address);
     await expect(waiting).resolves.toMatchObject({ id: "x" });
+  });
+
+  it("a call whose deadline has passed is not sent: DEADLINE_EXCEEDED saying so and what set the deadline", async () => {
+    const address = await startServer();
+    const rpc = createClient(AlphaDefinition, rpcCaller(address));
+    seen.length = 0;
+    const notSent = { code: Code.DEADLINE_EXCEEDED, unprocessed: true, mayHaveBeenApplied: false, retryable: false };
+    expect(await rpc.unary({ id: "x" }, { timeoutMs: 0 }).catch((error: unknown) => error)).toMatchObject({
+      ...notSent,
+      message:
+        "no time left to call alpha within 0 ms (the call's timeoutMs): /fixtures.services.v1.Alpha/Unary was not sent",
+    });
+    // A handler's call made with its served call, past that call's deadline, as its parent.
+    const parent = testCallContext({ deadline: new Date(Date.now() - 1) });
+    expect(await rpc.unary({ id: "x" }, { parent }).catch((error: unknown) => error)).toMatchObject({
+      ...notSent,
+      message: expect.stringMatching(/^no time left to call alpha before the deadline of the call being served \(/),
+    });
+    const stream = (async () => {
+      for await (const _ of rpc.serverStream({ id: "1" }, { parent }));
+    })();
+    expect(await stream.catch((error: unknown) => error)).toMatchObject({
+      ...notSent,
+      message: expect.stringContaining("/fixtures.services.v1.Alpha/ServerStream was not sent"),
+    });
+    // A direct caller (tsmicro call, health checks) sends it no more than the registry client does.
+    const transport = transports.client();
+    cleanups.push(() => transport.close());
+    const direct = createClient(AlphaDefinition, createDirectCaller({ transport, address }));
+    expect(await direct.unary({ id: "x" }, { timeoutMs: 0 }).catch((error: unknown) => error)).toMatchObject({
+      ...notSent,
+      message: "Deadline exceeded: /fixtures.services.v1.Alpha/Unary was not sent, its deadline had passed",
+    });
+    expect(seen).toEqual([]);
+  });
+
+  it("a retry whose backoff would outlast the deadline is not sent: the call fails at once with the last attempt's failure", async () => {
+    const live = await startServer();
+    const refused = `127.0.0.1:${await freePort()}`;
+    // Nothing listens on the first node; the retry would go to the live one after a backoff past the deadline.
+    const rpc = createClient(AlphaDefinition, rpcCaller([refused, live], { retries: 1, backoff: () => 3_000 }));
+    seen.length = 0;
+    expect(await rpc.unary({ id: "x" }, { timeoutMs: 1_000 }).catch((error: unknown) => error)).toMatchObject({
+      code: Code.UNAVAILABLE,
+      unprocessed: true,
+    });
+    expect(seen).toEqual([]);
   });
 
   it("a call lost after it reached the server may have been applied, and says so; one never sent says that", async () => {

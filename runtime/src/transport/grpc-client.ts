@@ -26,7 +26,13 @@ import {
 import { type ClientKeepaliveOptions, clientKeepalive } from "./keepalive.js";
 import type { CallResult, ClientCall, ClientTransport } from "./transport.js";
 import { isAsyncIterable } from "./call-result.js";
-import { abortedError, afterClose, cancelledBeforeStart, requestStreamError } from "./call-errors.js";
+import {
+  abortedError,
+  afterClose,
+  cancelledBeforeStart,
+  deadlinePassedBeforeSending,
+  requestStreamError,
+} from "./call-errors.js";
 import { longestTimerMs } from "../platform/timer-delay.js";
 
 /** Options of createGrpcClientTransport. */
@@ -234,8 +240,9 @@ function heldWhileWaiting(pool: Pool, result: CallResult): CallResult {
  */
 function unary(client: Client, address: string, call: ClientCall, codec: MethodCodec): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    if (call.signal?.aborted) {
-      reject(cancelledBeforeStart(call));
+    const unsendable = unsendableCall(call);
+    if (unsendable) {
+      reject(unsendable);
       return;
     }
     let request: Buffer;
@@ -338,6 +345,14 @@ class UnaryExchange {
   }
 }
 
+/**
+ * Why a call is not sent, if it is not: cancelled already, or its deadline passed (grpc-js would
+ * fail it too, in words that do not say it was never sent).
+ */
+function unsendableCall(call: ClientCall): TsmicroError | undefined {
+  return call.signal?.aborted ? cancelledBeforeStart(call) : deadlinePassedBeforeSending(call);
+}
+
 /** A call's status as the error grpc-js's own calls fail with. */
 function statusError(status: StatusObject): ServiceError {
   const name = grpcJs().status[status.code] ?? "UNKNOWN";
@@ -347,8 +362,9 @@ function statusError(status: StatusObject): ServiceError {
 function clientStream(client: Client, address: string, call: ClientCall, codec: MethodCodec): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const { signal } = call;
-    if (signal?.aborted) {
-      reject(cancelledBeforeStart(call));
+    const unsendable = unsendableCall(call);
+    if (unsendable) {
+      reject(unsendable);
       return;
     }
     let cancel: (() => void) | undefined;
@@ -405,7 +421,8 @@ async function* responses(
   codec: MethodCodec,
 ): AsyncGenerator<unknown> {
   const { signal } = call;
-  if (signal?.aborted) throw cancelledBeforeStart(call);
+  const unsendable = unsendableCall(call);
+  if (unsendable) throw unsendable;
   const metadata = metadataOf(call);
   const path = call.method.path;
   let stream: ClientReadableStream<unknown>;

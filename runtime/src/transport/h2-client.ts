@@ -27,7 +27,14 @@ import { type ClientKeepaliveOptions, clientKeepalive, type Keepalive, keepAlive
 import type { ClientCall, ClientTransport } from "./transport.js";
 import { socketMeaning } from "./socket-failure.js";
 import { perCallHeaders } from "./per-call-headers.js";
-import { abortedError, afterClose, cancelledBeforeStart, messageOf, requestStreamError } from "./call-errors.js";
+import {
+  abortedError,
+  afterClose,
+  cancelledBeforeStart,
+  deadlinePassedBeforeSending,
+  messageOf,
+  requestStreamError,
+} from "./call-errors.js";
 import { timerDelayMs } from "../platform/timer-delay.js";
 
 /** Options of createH2ClientTransport. */
@@ -109,7 +116,7 @@ export function createH2ClientTransport(options: H2ClientTransportOptions = {}):
       if (closed) return afterClose(address, call);
       const streamsResponses = call.method.kind === "server_streaming" || call.method.kind === "bidi_streaming";
       const open = call.waitForReady
-        ? async () => start(await readySession(() => sessionFor(address), address, call), address, call, limits)
+        ? async () => startInTime(await readySession(() => sessionFor(address), address, call), address, call, limits)
         : () => start(sessionFor(address), address, call, limits);
       if (streamsResponses) return responses(open, call);
       return single(open, call);
@@ -406,6 +413,18 @@ class CallStream {
   }
 }
 
+/** Fails a call whose deadline has passed before it is sent (see deadlinePassedBeforeSending). */
+function throwIfLate(call: ClientCall): void {
+  const late = deadlinePassedBeforeSending(call);
+  if (late) throw late;
+}
+
+/** Starts a wait-for-ready call once its session is ready, unless its deadline passed during the wait. */
+function startInTime(session: ClientHttp2Session, address: string, call: ClientCall, limits: WireLimits): CallStream {
+  throwIfLate(call);
+  return start(session, address, call, limits);
+}
+
 /** Opens the call's stream and sends what it can at once: the single request, or starts the request pump. */
 function start(session: ClientHttp2Session, address: string, call: ClientCall, limits: WireLimits): CallStream {
   const gzip = call.compression === undefined ? limits.gzip : call.compression === "gzip";
@@ -516,6 +535,7 @@ async function openWatched(
 ): Promise<{ exchange: CallStream; release: () => void }> {
   const { signal } = call;
   if (signal?.aborted) throw cancelledBeforeStart(call);
+  throwIfLate(call);
   const exchange = await open();
   const cancel = () => exchange.cancel(abortedError(call, `${call.method.path} was cancelled`));
   signal?.addEventListener("abort", cancel, { once: true });
