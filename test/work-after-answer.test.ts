@@ -269,6 +269,79 @@ describe.each(brokers)("an event's handler on the %s broker, tracing %s, %s", (k
   });
 });
 
+/** The network brokers a subscription first made inside a handler is tested on, with tracing on or off. */
+const networkBrokers: readonly (readonly [string, "on" | "off"])[] = [
+  ["http", "off"],
+  ["http", "on"],
+  ...(natsProgram ? (["off", "on"] as const).map((tracing) => ["nats", tracing] as const) : []),
+];
+
+describe.each(networkBrokers)(
+  "a subscription first made inside a handler, on the %s broker, tracing %s",
+  (kind, tracing) => {
+    let setup: Setup;
+    let nats: NatsServer | undefined;
+    let watcher: AlphaClient;
+    /** The deadline of the call whose handler subscribed, and how the message's call to the target ended. */
+    let subscribingDeadline: Date | undefined;
+    let handled = deferred<Outcome>();
+
+    beforeAll(async () => {
+      const registry = createMemoryRegistry();
+      const traced = tracing === "on";
+      if (kind === "http") setup = { registry, args: ["--broker=http"], traced };
+      else {
+        nats = await startNatsServer();
+        setup = { registry, args: ["--broker=nats", `--broker_address=${nats.url}`], traced };
+      }
+      await startTarget(setup);
+      // Subscribes to nothing at start: its broker's receiving server (http) or the subscription's
+      // loop (NATS) is first made by the subscribe() inside its handler.
+      const service = serviceOf("watcher", setup);
+      const target = service.client(AlphaDefinition, "target");
+      const topic = `watch.${kind}.${tracing}`;
+      service.handle(
+        AlphaDefinition,
+        {
+          // Subscribes and publishes, then answers only once the message's handler is done.
+          async unary(_request: Request, context: CallContext): Promise<Response> {
+            subscribingDeadline = context.deadline;
+            await service.broker.subscribe(topic, async () => {
+              await past(subscribingDeadline);
+              handled.resolve(await outcomeOf(target.unary({ id: "message", payload: new Uint8Array() })));
+            });
+            await service.broker.publish(topic, new Uint8Array([1]));
+            await handled.promise;
+            return { id: "watcher", payload: new Uint8Array(), sequence: 0 };
+          },
+        },
+        { partial: true },
+      );
+      await service.start();
+      const caller = serviceOf("caller", setup);
+      await caller.start();
+      watcher = caller.client(AlphaDefinition, "watcher");
+    });
+
+    afterAll(async () => {
+      await stopStarted();
+      await nats?.stop();
+    });
+
+    it("delivers as the subscriber's own work: a message's call past that call's deadline runs on its own timeout, without its metadata", async () => {
+      handled = deferred();
+      await expect(
+        watcher.unary({ id: "w-1", payload: new Uint8Array() }, { timeoutMs: 300, metadata }),
+      ).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+      const outcome = await handled.promise;
+      expect(outcome).toMatchObject({ answer: { id: "target" } });
+      expect("answer" in outcome && outcome.answer.sequence).toBeGreaterThan(300);
+      // The subscribing call's x-md-global- keys are its own, not every later message's.
+      expect(tenantOf(outcome)).toBe("");
+    });
+  },
+);
+
 describe.skipIf(!natsProgram)("a publish by work a handler left running, on NATS JetStream", () => {
   let nats: NatsServer;
   let orders: AlphaClient;

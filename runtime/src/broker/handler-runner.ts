@@ -1,3 +1,4 @@
+import { AsyncResource } from "node:async_hooks";
 import { Code, isTsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
 import { unmeteredEvents, type SubscriptionMetrics } from "../metrics/event-metrics.js";
@@ -17,6 +18,20 @@ export interface RunnerContext {
   readonly onFailure: (attempt: number, invalid: boolean) => string;
   /** What becomes of messages a bounded stop does not start, such as "lost: the http broker is at most once". */
   readonly notStarted: string;
+  /**
+   * The async context its handlers run in: the one its broker was started in (brokerContext). A
+   * handler is its subscriber's own work, whatever context took the message in: a publish on the
+   * memory broker, or a receiving server or subscription loop first made by a subscribe() inside a
+   * served call's handler. There it would find that call, and take its deadline, cancel and
+   * passed-on metadata for its client calls and queries, for every later message. The trace
+   * relation is the message's traceparent, which a traced handler's CONSUMER span reads.
+   */
+  readonly delivery: AsyncResource;
+}
+
+/** The context a broker's handlers run in (see RunnerContext.delivery): made as the broker starts. */
+export function brokerContext(kind: string): AsyncResource {
+  return new AsyncResource(`tsmicro.${kind}-broker`);
 }
 
 /**
@@ -51,7 +66,8 @@ export class HandlerRunner {
   push(message: ReceivedMessage): void {
     if (message.attempt > 1) this.metrics.redelivered();
     this.#waiting.push(message);
-    this.#next();
+    // The handlers started from here, and those their ends start, run in the subscriber's context.
+    this.context.delivery.runInAsyncScope(() => this.#next());
   }
 
   /** Resolves once every message pushed so far has been handled and settled. */

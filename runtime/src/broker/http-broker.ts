@@ -16,6 +16,7 @@
  * message dropped, and a process that exits with messages queued loses
  * them. Use NATS JetStream when messages must not be lost.
  */
+import type { AsyncResource } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { countedPublish, eventMetrics, type EventMetrics } from "../metrics/event-metrics.js";
@@ -32,7 +33,7 @@ import type {
 } from "./broker.js";
 import { brokerHeaders } from "./broker.js";
 import { checkStarted, checkTopic, concurrencyOf } from "./broker-checks.js";
-import { HandlerRunner } from "./handler-runner.js";
+import { brokerContext, HandlerRunner } from "./handler-runner.js";
 import { headersHeader, HttpReceiver, subscriptionPath, type Acceptance } from "./http-receiver.js";
 import { HttpSender } from "./http-sender.js";
 import { groupByQueue } from "./queue-groups.js";
@@ -128,6 +129,8 @@ class HttpBrokerImpl implements HttpBroker {
   readonly #failing = new Map<string, number>();
   #state: "new" | "started" | "stopped" = "new";
   #receiver: HttpReceiver | undefined;
+  /** The context handlers run in, made at start: not that of the receiver, which the first subscribe() makes. */
+  #delivery: AsyncResource | undefined;
   /** The advertised `host:port`, once the receiver listens (on the first subscribe). */
   #listening: Promise<string> | undefined;
   #count = 0;
@@ -154,7 +157,9 @@ class HttpBrokerImpl implements HttpBroker {
 
   /** Starts nothing yet: the receiving server binds on the first subscribe, so a publish-only process serves nothing. */
   async start(): Promise<void> {
-    if (this.#state === "new") this.#state = "started";
+    if (this.#state !== "new") return;
+    this.#state = "started";
+    this.#delivery = brokerContext(this.kind);
   }
 
   async stop(): Promise<void> {
@@ -220,6 +225,7 @@ class HttpBrokerImpl implements HttpBroker {
       queue,
       onFailure: () => "dropped (at-most-once)",
       notStarted: "lost: the http broker is at most once (--broker nats --broker_jetstream on keeps events)",
+      delivery: this.#delivery!,
     };
     const subscription: LocalSubscription = {
       topic,

@@ -3,14 +3,14 @@
  * the message straight to the subscriptions of this broker. At most once: a
  * handler error is logged and the message dropped (nack does not redeliver).
  */
-import { AsyncResource } from "node:async_hooks";
+import type { AsyncResource } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { eventMetrics, type EventMetrics } from "../metrics/event-metrics.js";
 import type { MetricsRegistry } from "../metrics/process-registry.js";
 import type { Broker, BrokerHandler, PublishOptions, SubscribeOptions, Subscription } from "./broker.js";
 import { checkStarted, checkTopic, concurrencyOf } from "./broker-checks.js";
-import { HandlerRunner } from "./handler-runner.js";
+import { brokerContext, HandlerRunner } from "./handler-runner.js";
 import { atMostOnce, ReceivedMessage } from "./received-message.js";
 import { pickPerQueue } from "./queue-groups.js";
 
@@ -53,12 +53,9 @@ class MemoryBroker implements Broker {
   async start(): Promise<void> {
     if (this.#state !== "new") return;
     this.#state = "started";
-    // A handler is its subscriber's work, not the publisher's: it runs in the context the broker
-    // started in, as a network broker's handlers run in that of the connection it opened. Run
-    // inside publish(), it would find the publisher's served call and take its deadline and cancel
-    // for its own client calls and queries, and the publisher's span for its parent (the trace
-    // relation is the message's traceparent, which a traced handler's CONSUMER span reads).
-    this.#delivery = new AsyncResource("tsmicro.memory-broker");
+    // A handler is its subscriber's work, not the publisher's: run inside publish(), it would find
+    // the publisher's served call (and its span for a parent) (see RunnerContext.delivery).
+    this.#delivery = brokerContext(this.kind);
   }
 
   async stop(): Promise<void> {
@@ -76,13 +73,11 @@ class MemoryBroker implements Broker {
     const headers = { ...options.headers };
     const matching = [...this.#subscriptions].filter((s) => s.topic === topic);
     const receivers = pickPerQueue(matching, (key, size) => this.#turn(`${topic} ${key}`, size));
-    this.#delivery!.runInAsyncScope(() => {
-      for (const subscription of receivers) {
-        // A copy each, so one handler changing its body cannot change another's.
-        const fields = { topic, body: body.slice(), headers, id, attempt: 1 };
-        subscription.runner.push(new ReceivedMessage(fields, atMostOnce));
-      }
-    });
+    for (const subscription of receivers) {
+      // A copy each, so one handler changing its body cannot change another's.
+      const fields = { topic, body: body.slice(), headers, id, attempt: 1 };
+      subscription.runner.push(new ReceivedMessage(fields, atMostOnce));
+    }
     this.metrics.published(topic, "ok");
   }
 
@@ -95,6 +90,7 @@ class MemoryBroker implements Broker {
       queue: options.queue,
       onFailure: () => "dropped (at-most-once)",
       notStarted: "lost (at-most-once)",
+      delivery: this.#delivery!,
     };
     const subscription: MemorySubscription = {
       topic,

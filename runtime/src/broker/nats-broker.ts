@@ -19,6 +19,7 @@
  * die between handling and ack); JetStream drops a repeated publish of the
  * same message id within its duplicate window, so publish retries are safe.
  */
+import type { AsyncResource } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { MsgHdrs, NatsConnection, Subscription as NatsSubscription } from "nats";
@@ -39,7 +40,7 @@ import type {
   UnsubscribeOptions,
 } from "./broker.js";
 import { checkStarted, checkTopic, concurrencyOf } from "./broker-checks.js";
-import { HandlerRunner } from "./handler-runner.js";
+import { brokerContext, HandlerRunner } from "./handler-runner.js";
 import { durableName, JetStreamConsumer, type JetStreamContext, jetstreamFailure } from "./jetstream-consumer.js";
 import { StreamSubjects } from "./jetstream-streams.js";
 import { fromNatsHeaders, toNatsHeaders, type Nats } from "./nats-headers.js";
@@ -139,6 +140,8 @@ class NatsBroker implements Broker {
   /** A JetStream publish has failed since the last that went through: its warning is given once. */
   #publishFailing = false;
   #starting: Promise<void> | undefined;
+  /** The context handlers run in, made at start: not that of a subscription's loop, which subscribe() starts. */
+  #delivery: AsyncResource | undefined;
   readonly #subscriptions = new Set<Subscription["unsubscribe"]>();
 
   constructor(private readonly options: NatsBrokerOptions) {
@@ -150,6 +153,7 @@ class NatsBroker implements Broker {
 
   /** Connects once; a second call waits for the first. */
   start(): Promise<void> {
+    this.#delivery ??= brokerContext(this.kind);
     this.#starting ??= this.#start();
     return this.#starting;
   }
@@ -225,7 +229,7 @@ class NatsBroker implements Broker {
       ? "left unacknowledged: JetStream redelivers them after the ack wait"
       : "lost: core NATS is at most once (--broker_jetstream on keeps events)";
     const metrics = this.#metrics.subscription(topic, queue, jetstream !== undefined);
-    const context = { topic, queue, onFailure, notStarted };
+    const context = { topic, queue, onFailure, notStarted, delivery: this.#delivery! };
     const runner = new HandlerRunner(handler, concurrency, this.#logger, context, metrics);
     const stop = jetstream
       ? await this.#subscribeDurably(jetstream, topic, queue, runner, concurrency, metrics)
