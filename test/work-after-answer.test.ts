@@ -133,7 +133,19 @@ describe.each([
         },
         // Calls the target before its first message (bounded by the stream's deadline); once the
         // stream has ended, its job calls the target when that deadline has passed.
-        async *serverStream(_request: Request, context: CallContext): AsyncIterable<Response> {
+        async *serverStream(request: Request, context: CallContext): AsyncIterable<Response> {
+          if (request.id === "cancel") {
+            // Sends one message and starts a job, then waits for the client to cancel, as a watch
+            // waits for its next change; its job calls the target once the stream's deadline passed.
+            yield { id: "first", payload: new Uint8Array(), sequence: 1 };
+            const done = job;
+            void past(context.deadline).then(() =>
+              outcomeOf(target.unary({ id: "job", payload: new Uint8Array() })).then(done.resolve),
+            );
+            await new Promise((resolve) => context.signal.addEventListener("abort", resolve, { once: true }));
+            yield { id: "after the cancel", payload: new Uint8Array(), sequence: 2 };
+            return;
+          }
           yield await target.unary({ id: "stream", payload: new Uint8Array() });
           const done = job;
           void past(context.deadline).then(() =>
@@ -173,6 +185,18 @@ describe.each([
     expect(answers).toHaveLength(1);
     expect(answers[0]!.sequence).toBeGreaterThan(0);
     expect(answers[0]!.sequence).toBeLessThanOrEqual(1_000);
+    const outcome = await job.promise;
+    expect(outcome).toMatchObject({ answer: { id: "target" } });
+    expect(tenantOf(outcome)).toBe("acme");
+  });
+
+  it("a server stream its client cancelled is answered: work its handler left running is not bounded by the stream's deadline", async () => {
+    job = deferred();
+    for await (const _ of jobs.serverStream(
+      { id: "cancel", payload: new Uint8Array() },
+      { timeoutMs: 1_000, metadata },
+    ))
+      break;
     const outcome = await job.promise;
     expect(outcome).toMatchObject({ answer: { id: "target" } });
     expect(tenantOf(outcome)).toBe("acme");
