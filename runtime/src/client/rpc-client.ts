@@ -9,7 +9,7 @@ import type { Selector } from "../selector/selector.js";
 import { type AttemptTimeout, type AttemptTimeouts, attemptTimeoutMs, LatencyEstimate } from "./attempt-timeout.js";
 import { optionOf } from "./method-options.js";
 import { HedgeBudget, type HedgeWire, type HedgingPolicies, hedgedCall, hedgingOf } from "./hedging.js";
-import { deadlinePassedBeforeSending } from "../transport/call-errors.js";
+import { deadlinePassedBeforeSending, notSentWording } from "../transport/call-errors.js";
 import {
   type CallResult,
   chain,
@@ -107,9 +107,6 @@ const timeoutFlags: Readonly<Record<MethodDefinition["kind"], string>> = {
 /** A transport's or server's wording of a passed deadline, which names neither the service nor what set it. */
 const transportDeadline = /^(?:Deadline exceeded: \S+ got no answer in time|deadline exceeded serving \S+)/;
 
-/** The wording of a call whose deadline passed before it was sent (deadlinePassedBeforeSending). */
-const notSentDeadline = /^Deadline exceeded: (\S+) was not sent, its deadline had passed/;
-
 /**
  * A passed deadline as its caller gets it: naming the service called and
  * what set the deadline (`--client_request_timeout`, the call's own
@@ -120,10 +117,10 @@ const notSentDeadline = /^Deadline exceeded: (\S+) was not sent, its deadline ha
 function explainedDeadline(error: unknown, service: string, deadlineSetBy: string | undefined): unknown {
   if (deadlineSetBy === undefined || !isTsmicroError(error) || error.code !== Code.DEADLINE_EXCEEDED) return error;
   if (failedService(error) !== undefined) return error;
-  if (notSentDeadline.test(error.message))
+  if (notSentWording.test(error.message))
     return copyOfError(error, {
       message: error.message.replace(
-        notSentDeadline,
+        notSentWording,
         `no time left to call ${service} ${deadlineSetBy}: $1 was not sent`,
       ),
     });

@@ -9,6 +9,7 @@ import { activeTraceFields } from "../tracing/active-trace-fields.js";
 import { tracingServerMiddleware } from "../tracing/server-middleware.js";
 import { startUnitTracing } from "../tracing/testdata/unit-tracing.js";
 import type { Tracing } from "../tracing/tracing.js";
+import { deadlinePassedBeforeSending } from "../transport/call-errors.js";
 import type { ClientCall, ClientHandler, ServerCall } from "../transport/transport.js";
 import { breakerMiddleware, isBreakerOpen, type BreakerMiddleware, type BreakerOptions } from "./breaker.js";
 import { breakerSettingsFrom } from "./breaker-settings.js";
@@ -158,6 +159,17 @@ describe("breakerMiddleware", () => {
     });
     await failures(middleware(next), call(login, { signal: controller.signal }), 10);
     expect(seen).toHaveLength(10);
+    expect(middleware.stats("user", login.path)?.state).toBe("closed");
+  });
+
+  it("does not count calls not sent because their deadline had passed (a handler's, past its served call's)", async () => {
+    const middleware = breaker(quick);
+    const { next, seen } = callee((c) => {
+      throw deadlinePassedBeforeSending({ ...c, deadline: new Date(Date.now() - 1) });
+    });
+    const errors = await failures(middleware(next), call(login), 10);
+    expect(seen).toHaveLength(10);
+    expect(errors.some(isBreakerOpen)).toBe(false);
     expect(middleware.stats("user", login.path)?.state).toBe("closed");
   });
 

@@ -7,7 +7,7 @@ import { SetupError } from "../errors/setup-error.js";
 import { Code, isTsmicroError, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
 import { outsideTrace } from "../tracing/active-trace-fields.js";
-import { isSizeLimitFailure } from "../transport/call-errors.js";
+import { isNotSentForDeadline, isSizeLimitFailure } from "../transport/call-errors.js";
 import type { ClientCall, ClientHandler, ClientMiddleware } from "../transport/transport.js";
 import { checkBreakerSettings, defaultBreakerSettings, type BreakerSettings } from "./breaker-settings.js";
 import { breakerMetrics, observeBreaker } from "../metrics/breaker-metrics.js";
@@ -371,6 +371,8 @@ async function* throughBreaker(breaker: Breaker, next: ClientHandler, call: Clie
 function isAnswer(error: unknown, _next: ClientHandler, call: ClientCall): boolean {
   // The caller gave up (its own signal): whatever error that produced is not the callee's.
   if (call.signal?.aborted) return true;
+  // Nor is a call not sent because its deadline had passed (a handler's, past its served call's).
+  if (isNotSentForDeadline(error)) return true;
   // The callee answered, passing on another service's failure: that service's callers' breakers count it.
   if (failedService(error) !== undefined) return true;
   return !countsAsFailure(error);

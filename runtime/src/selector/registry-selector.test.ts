@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Node, Registry, RegistryEvent, Service, Watcher } from "../registry/registry.js";
+import { deadlinePassedBeforeSending } from "../transport/call-errors.js";
+import type { ClientCall } from "../transport/transport.js";
 import { createRegistrySelector } from "./registry-selector.js";
 import { leastInflight, random, roundRobin } from "./strategies.js";
 
@@ -193,6 +195,25 @@ describe("outlier ejection", () => {
     expect(await picks()).toEqual(new Set(["2", "3"]));
     t += 1_001;
     expect(await picks()).toEqual(new Set(["1", "2", "3"]));
+    await selector.stop();
+  });
+
+  it("ejects a node timing out three times in a row, not one whose calls were not sent as their deadline had passed", async () => {
+    const { registry } = stubRegistry([node("1"), node("2")]);
+    const selector = createRegistrySelector({ registry, strategy: roundRobin, ejectMs: 1_000 });
+    await selector.select("svc");
+    const method = { path: "/svc.Svc/Do" } as ClientCall["method"];
+    const notSent = deadlinePassedBeforeSending({ method, deadline: new Date(Date.now() - 1) } as ClientCall);
+    for (let i = 0; i < 5; i++) selector.mark("svc", node("2"), notSent, 0);
+    const picks = async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 6; i++) seen.add((await selector.select("svc"))().id);
+      return seen;
+    };
+    expect(await picks()).toEqual(new Set(["1", "2"]));
+    const timeout = new TsmicroError(Code.DEADLINE_EXCEEDED, "Deadline exceeded: /svc.Svc/Do got no answer in time");
+    for (let i = 0; i < 3; i++) selector.mark("svc", node("2"), timeout, 5_000);
+    expect(await picks()).toEqual(new Set(["1"]));
     await selector.stop();
   });
 

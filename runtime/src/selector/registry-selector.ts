@@ -1,4 +1,5 @@
 import { failedService } from "../errors/failed-service.js";
+import { isNotSentForDeadline } from "../transport/call-errors.js";
 import { Code, TsmicroError, isTsmicroError } from "../errors/tsmicro-error.js";
 import type { Node, Registry, Watcher } from "../registry/registry.js";
 import type { Next, NodeState, SelectOptions, Selector, Strategy } from "./selector.js";
@@ -154,7 +155,11 @@ class RegistrySelector implements Selector {
     if (!state) return;
     if (state.inflight > 0) state.inflight--;
     // A node that answered with the failure of its own call to another service is not at fault.
-    const code = isTsmicroError(error) && failedService(error) === undefined ? error.code : undefined;
+    // Nor is it at fault for a call not sent because its deadline had passed as it was about to be.
+    const code =
+      isTsmicroError(error) && failedService(error) === undefined && !isNotSentForDeadline(error)
+        ? error.code
+        : undefined;
     // Answers and timeouts say how fast the node is; other failures may have been fast for reasons of their own.
     if (elapsedMs !== undefined && (error === undefined || code === Code.DEADLINE_EXCEEDED)) {
       state.latencyMs =

@@ -37,6 +37,22 @@ export function deadlinePassedBeforeSending(call: ClientCall): TsmicroError | un
   );
 }
 
+/** deadlinePassedBeforeSending's wording, with the method's path as its first group. */
+export const notSentWording = /^Deadline exceeded: (\S+) was not sent, its deadline had passed/;
+
+/**
+ * Whether `error` is the failure of a call not sent because its deadline had passed: it says
+ * nothing of the callee, so neither a breaker nor the selector counts it as a timeout.
+ */
+export function isNotSentForDeadline(error: unknown): boolean {
+  return (
+    isTsmicroError(error) &&
+    error.code === Code.DEADLINE_EXCEEDED &&
+    error.unprocessed &&
+    notSentWording.test(error.message)
+  );
+}
+
 /** The error the caller sees when its request stream throws: its own TsmicroError, or CANCELLED naming it. */
 export function requestStreamError(error: unknown): TsmicroError {
   if (isTsmicroError(error)) return error;
