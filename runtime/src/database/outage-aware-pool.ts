@@ -118,16 +118,10 @@ async function connectFor(pool: PostgresPool & PoolCounts, watch: PoolWatch): Pr
   const connecting = pool.connect();
   let timer: NodeJS.Timeout | undefined;
   let onAbort = () => {};
+  let gaveUp = false;
   const givenUp = new Promise<never>((_, reject) => {
-    let gaveUp = false;
     const giveUp = (error: TsmicroError) => {
-      // Once: a second release of the late connection would throw.
-      if (gaveUp) return;
       gaveUp = true;
-      void connecting.then(
-        (client) => client.release(),
-        () => undefined,
-      );
       reject(error);
     };
     if (budget) timer = setTimeout(() => giveUp(noConnection(pool, watch, budget)), budget.ms);
@@ -136,6 +130,16 @@ async function connectFor(pool: PostgresPool & PoolCounts, watch: PoolWatch): Pr
   });
   try {
     return await Promise.race([connecting, givenUp]);
+  } catch (error) {
+    // Only a wait given up before the connection came leaves it to no one: back to the pool, once. A
+    // cancel that lands after the connection came but before this wait saw it (a cancel run from a
+    // promise's continuation) is too late: the query has the connection, and it is not released twice.
+    if (gaveUp)
+      void connecting.then(
+        (client) => client.release(),
+        () => undefined,
+      );
+    throw error;
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
