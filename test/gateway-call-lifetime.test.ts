@@ -103,8 +103,11 @@ describe("a call through the gateway", () => {
   let patient: Gateway;
   /** Calls of keeper's handlers that saw their caller cancel before their deadline. */
   const cancelled = { unary: 0, streams: 0 };
-  /** Calls of keeper's GetShelf that wait (shelf `hang` or `slow`), running now. */
+  /** Calls of keeper's GetShelf that wait (shelf `hang`, `slow` or `held`), running now. */
   let waiting = 0;
+  /** Lets the calls of shelf `held` answer. */
+  let letHeldGo = () => {};
+  let heldGo = Promise.resolve();
 
   /** A gateway on the suite's registry with `args`, started; stopped after the suite. */
   async function gateway(...args: string[]): Promise<Gateway> {
@@ -144,13 +147,14 @@ describe("a call through the gateway", () => {
       logger: silentLogger(),
     });
     const library = {
-      // Answers with its deadline; shelf `hang` first waits to be cancelled (a minute at most), `slow` half a second.
+      // Answers with its deadline; shelf `hang` first waits to be cancelled (a minute at most), `slow` half a
+      // second, `held` until the test lets it go (or it is cancelled).
       async getShelf(request: { shelf: string }, context: CallContext) {
         const deadline = deadlineOf(context);
-        const waitMs = { hang: 60_000, slow: 500 }[request.shelf];
+        const waitMs = { hang: 60_000, slow: 500, held: 60_000 }[request.shelf];
         if (waitMs !== undefined) {
           waiting++;
-          await abortedOrAfter(context.signal, waitMs);
+          await Promise.race([abortedOrAfter(context.signal, waitMs), ...(request.shelf === "held" ? [heldGo] : [])]);
           waiting--;
           countCancel(context, "unary");
         }
@@ -317,13 +321,19 @@ describe("a call through the gateway", () => {
       });
       const ended = new Promise((resolve) => socket.once("close", resolve));
       const get = (path: string) => `GET ${path} HTTP/1.1\r\nhost: ${hostname}\r\n\r\n`;
-      socket.write(get("/keeper/Library/GetShelf?shelf=slow"));
+      // Held until the second request is on its way, however long the listener takes to close: answered
+      // before, its kept-alive connection would be closed with the listener.
+      heldGo = new Promise((resolve) => {
+        letHeldGo = resolve;
+      });
+      socket.write(get("/keeper/Library/GetShelf?shelf=held"));
       await until("keeper runs the call", () => waiting > 0);
       const stopped = stopping.stop();
       for (let tries = 0; !(await refused(hostname, Number(port))); tries++)
         if (tries > 300) throw new Error("the gateway kept listening");
       // Pipelined behind the call in flight: read once the listener is closed, on a connection still open.
       socket.write(get("/v1/shelves/s1"));
+      letHeldGo();
       await ended;
       await stopped;
       const answers = received.split(/(?=HTTP\/1\.1 )/);
