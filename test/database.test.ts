@@ -731,6 +731,33 @@ describe("opening", () => {
     });
   }, 20_000);
 
+  it("waits with no limit for a connect_timeout longer than a timer keeps, as for 0", async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      // 99999999 s is past setTimeout's 24.8 days: taken as given, pg-pool's timer would fire at once.
+      let settled = false;
+      const opening = openDatabase({ url: `postgres://app@127.0.0.1:${port}/shop?connect_timeout=99999999` }).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; message: string },
+      );
+      void opening.finally(() => {
+        settled = true;
+      });
+      while (sockets.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(settled).toBe(false);
+      // The server going away ends the wait.
+      for (const socket of sockets) socket.destroy();
+      expect((await opening)?.code).toBe("TSM_ERR_DATABASE_UNREACHABLE");
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 20_000);
+
   it("says it is creating the embedded database on a first start, which takes seconds, and not after", async () => {
     const { logger, entries } = recordingLogger();
     const dataDir = join(root, "first-start");

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Kysely, Migrator, PostgresDialect } from "kysely";
 import type { Logger } from "../logging/logger.js";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
+import { longestTimerMs } from "../platform/timer-delay.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { outageAwarePool } from "./outage-aware-pool.js";
 import { OutageLog } from "./outage-log.js";
@@ -222,7 +223,7 @@ function folderMismatch(text: string): string {
 
 /**
  * The URL's `connect_timeout` in milliseconds, read as libpq reads it (whole seconds; 0 or less:
- * no limit; 1: 2), else 10 s: how long a connect waits for the server to take a new connection, or
+ * no limit; 1: 2; past what a timer keeps, about 24.8 days: no limit), else 10 s: how long a connect waits for the server to take a new connection, or
  * for one of a full pool's connections to come free. node-postgres alone ignores it.
  */
 function connectTimeoutOf(url: string, where: string): number {
@@ -235,7 +236,8 @@ function connectTimeoutOf(url: string, where: string): number {
       `connect_timeout=${value} is not a whole number of seconds (0 for no limit)`,
     );
   const seconds = Number.parseInt(value, 10);
-  if (seconds <= 0) return 0;
+  // Longer than a timer keeps (about 24.8 days) is no limit too: pg-pool's timer would fire at once.
+  if (seconds <= 0 || seconds * 1000 > longestTimerMs) return 0;
   return Math.max(2, seconds) * 1000;
 }
 
