@@ -34,10 +34,9 @@ export interface CreateBrokerOptions {
   /**
    * How long the http broker's subscriptions stay registered unless refreshed, and how often they are:
    * a service gives its `--register_ttl` and `--register_interval`, so a killed service's subscriptions
-   * leave the registry when its node does, and its PauseLog, so a pause that lapsed the node and the
-   * subscriptions is told once. The registry's defaults (30 s, 15 s) when unset.
+   * leave the registry when its node does. The registry's defaults (30 s, 15 s) when unset.
    */
-  readonly registration?: { readonly ttlMs: number; readonly intervalMs: number; readonly pauses?: PauseLog };
+  readonly registration?: { readonly ttlMs: number; readonly intervalMs: number };
 }
 
 /** Where a service serves (`--server_address`) and whom it tells to reach it there (`--server_advertise`). */
@@ -52,6 +51,19 @@ export interface ServiceServer {
  * only then, and only for `nats`.
  */
 export function createBroker(settings: BrokerSettings, options: CreateBrokerOptions = {}): Broker {
+  return createServiceBroker(settings, options, undefined);
+}
+
+/**
+ * createBroker for a service's own broker: the http broker's subscriptions tell a pause of the process
+ * in `pauses`, the PauseLog of the service's node, so a pause that lapsed the node and them is told once.
+ * Not public: the PauseLog is the lifecycle's.
+ */
+export function createServiceBroker(
+  settings: BrokerSettings,
+  options: CreateBrokerOptions,
+  pauses: PauseLog | undefined,
+): Broker {
   const { logger, metrics } = options;
   // Settings code built itself have not been through brokerSettingsFrom.
   checkBrokerSettings(settings);
@@ -76,7 +88,7 @@ export function createBroker(settings: BrokerSettings, options: CreateBrokerOpti
         ...(options.registration
           ? { registerTtlMs: options.registration.ttlMs, registerIntervalMs: options.registration.intervalMs }
           : {}),
-        ...(options.registration?.pauses ? { pauses: options.registration.pauses } : {}),
+        ...(pauses ? { pauses } : {}),
       });
     }
     case "nats": {

@@ -1,6 +1,6 @@
 import type { Broker, Subscription } from "../broker/broker.js";
 import type { BrokerSettings } from "../broker/broker-settings.js";
-import { createBroker, type ServiceServer } from "../broker/create-broker.js";
+import { createServiceBroker, type ServiceServer } from "../broker/create-broker.js";
 import { createPublisher, eventBrokerHandler } from "../broker/typed-events.js";
 import type { EventContext, EventsDefinition, PublisherOf } from "../definition/events.js";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
@@ -86,17 +86,21 @@ export class ServiceEvents {
   constructor(options: ServiceEventsOptions) {
     this.#options = options;
     try {
-      // createBroker does no I/O (NATS loads only at start), so every service can have one at no cost.
+      // createServiceBroker does no I/O (NATS loads only at start), so every service can have one at no cost.
       this.#broker =
         options.handed ??
-        createBroker(options.settings, {
-          registry: options.registry,
-          logger: options.logger,
-          name: options.name,
-          ...(options.metrics ? { metrics: options.metrics } : {}),
-          ...(options.server ? { server: options.server } : {}),
-          ...(options.registration ? { registration: options.registration } : {}),
-        });
+        createServiceBroker(
+          options.settings,
+          {
+            registry: options.registry,
+            logger: options.logger,
+            name: options.name,
+            ...(options.metrics ? { metrics: options.metrics } : {}),
+            ...(options.server ? { server: options.server } : {}),
+            ...(options.registration ? { registration: options.registration } : {}),
+          },
+          options.registration?.pauses,
+        );
     } catch (error) {
       if (!isSetupError(error)) throw error;
       this.#setupError = error;
