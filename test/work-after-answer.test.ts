@@ -75,6 +75,12 @@ async function startTarget(setup: Setup): Promise<void> {
   await target.start();
 }
 
+/**
+ * The timeout of the calls whose deadline work outlives: long enough for a loaded machine to answer
+ * (and, on the http broker, to store a publish) within it, as every test waits it out.
+ */
+const callMs = 1_000;
+
 /** Resolves once `deadline` has passed on this process's clock. */
 async function past(deadline: Date | undefined): Promise<void> {
   if (!deadline) throw new Error("the served call has no deadline");
@@ -165,11 +171,11 @@ describe.each([
 
   it("a call it makes once the answered call's deadline has passed runs on its own timeout, with the call's passed-on metadata", async () => {
     job = deferred();
-    await jobs.unary({ id: "start", payload: new Uint8Array() }, { timeoutMs: 300, metadata });
+    await jobs.unary({ id: "start", payload: new Uint8Array() }, { timeoutMs: callMs, metadata });
     const outcome = await job.promise;
     expect(outcome).toMatchObject({ answer: { id: "target" } });
-    // Its own deadline (--client_request_timeout, 5 s), not the 300 ms call's, already past.
-    expect("answer" in outcome && outcome.answer.sequence).toBeGreaterThan(300);
+    // Its own deadline (--client_request_timeout, 5 s), not the first call's, already past.
+    expect("answer" in outcome && outcome.answer.sequence).toBeGreaterThan(callMs);
     expect(tenantOf(outcome)).toBe("acme");
   });
 
@@ -204,7 +210,7 @@ describe.each([
 
   it("an explicit parent still bounds it by the answered call's deadline", async () => {
     job = deferred();
-    await jobs.unary({ id: "parent", payload: new Uint8Array() }, { timeoutMs: 300, metadata });
+    await jobs.unary({ id: "parent", payload: new Uint8Array() }, { timeoutMs: callMs, metadata });
     expect(await job.promise).toMatchObject({
       code: Code.DEADLINE_EXCEEDED,
       message: expect.stringMatching(
@@ -283,13 +289,13 @@ describe.each(brokers)("an event's handler on the %s broker, tracing %s, %s", (k
 
   it("is the subscriber's own work: a call it makes once the publisher's call is past its deadline runs on its own timeout", async () => {
     handled = deferred();
-    // The publisher's caller gives up at 300 ms; the publisher's handler still waits for the event's.
-    await expect(orders.unary({ id: "o-1", payload: new Uint8Array() }, { timeoutMs: 300 })).rejects.toMatchObject({
+    // The publisher's caller gives up at callMs; the publisher's handler still waits for the event's.
+    await expect(orders.unary({ id: "o-1", payload: new Uint8Array() }, { timeoutMs: callMs })).rejects.toMatchObject({
       code: Code.DEADLINE_EXCEEDED,
     });
     const outcome = await handled.promise;
     expect(outcome).toMatchObject({ answer: { id: "target" } });
-    expect("answer" in outcome && outcome.answer.sequence).toBeGreaterThan(300);
+    expect("answer" in outcome && outcome.answer.sequence).toBeGreaterThan(callMs);
   });
 });
 
@@ -355,11 +361,11 @@ describe.each(networkBrokers)(
     it("delivers as the subscriber's own work: a message's call past that call's deadline runs on its own timeout, without its metadata", async () => {
       handled = deferred();
       await expect(
-        watcher.unary({ id: "w-1", payload: new Uint8Array() }, { timeoutMs: 300, metadata }),
+        watcher.unary({ id: "w-1", payload: new Uint8Array() }, { timeoutMs: callMs, metadata }),
       ).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
       const outcome = await handled.promise;
       expect(outcome).toMatchObject({ answer: { id: "target" } });
-      expect("answer" in outcome && outcome.answer.sequence).toBeGreaterThan(300);
+      expect("answer" in outcome && outcome.answer.sequence).toBeGreaterThan(callMs);
       // The subscribing call's x-md-global- keys are its own, not every later message's.
       expect(tenantOf(outcome)).toBe("");
     });
@@ -424,7 +430,7 @@ describe.skipIf(!natsProgram)("a publish by work a handler left running, on NATS
 
   it("is not given up for the answered call's cancel: the event is stored and handled", async () => {
     published = deferred();
-    await expect(orders.unary({ id: "o-2", payload: new Uint8Array() }, { timeoutMs: 300 })).rejects.toMatchObject({
+    await expect(orders.unary({ id: "o-2", payload: new Uint8Array() }, { timeoutMs: callMs })).rejects.toMatchObject({
       code: Code.DEADLINE_EXCEEDED,
     });
     expect(await published.promise).toBe("published");
