@@ -378,6 +378,35 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
       expect(refused.code).toBe(1);
       expect(refused.stderr).toBe(`tsmicro: tsmicro.json: "owns" ${problem}; ${fix}`);
     }
+    // A mistyped folder (the protos then all read as another project's) is refused too, before
+    // the entity files are removed and every handler is listed as orphaned.
+    const schema = await readFile(join(project, "migrations/schema.json"), "utf8");
+    await writeFile(join(project, "tsmicro.json"), JSON.stringify({ ...config, owns: ["ledger", "stok"] }));
+    const mistyped = await generate(project);
+    expect(mistyped.code).toBe(1);
+    expect(mistyped.stderr).toBe(
+      'tsmicro: tsmicro.json: "owns" names "stok", but proto/stok/ holds no .proto file (proto/ has them in: ' +
+        'ledger/, stock/); correct the name, or take it out of "owns" if its protos are gone\n',
+    );
+    expect(existsSync(join(project, "src/gen/stock/v1/stock.entity.ts"))).toBe(true);
+    expect(await readFile(join(project, "migrations/schema.json"), "utf8")).toBe(schema);
+    // So is a mistyped key or type, which would otherwise be ignored without a word.
+    const { owns: owned, ...rest } = config;
+    for (const [mistake, problem] of [
+      [
+        { ...rest, own: owned },
+        'unknown key "own": did you mean "owns"? (tsmicro reads "workspace", "type", "name", "proto", "owns", "out", "templates")',
+      ],
+      [
+        { ...config, type: "srv" },
+        '"type" is "srv"; write "service", "api" or "web" (the --type the project was made with)',
+      ],
+    ] as const) {
+      await writeFile(join(project, "tsmicro.json"), JSON.stringify(mistake));
+      const refused = await generate(project);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toBe(`tsmicro: tsmicro.json: ${problem}\n`);
+    }
   });
 
   it("generates a project without entities whose migrations are all hand-written (no schema.json)", async () => {

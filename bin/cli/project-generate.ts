@@ -16,7 +16,7 @@ import { version } from "./package-paths.js";
 import { planMigration, schemaFile } from "./project-migrations.js";
 import { planProjectSources } from "./project-sources.js";
 import { checkServedRoutes, servedWith } from "./served-routes.js";
-import { enclosingWorkspace, ownedBy, readProjectConfig, workspaceServices } from "./workspace.js";
+import { checkOwnedFolders, enclosingWorkspace, ownedBy, readProjectConfig, workspaceServices } from "./workspace.js";
 import { writeGeneratedFiles, type WriteResult } from "./write-files.js";
 
 /** The file that makes a folder a tsmicro project: `tsmicro generate` there also scaffolds. */
@@ -132,6 +132,7 @@ async function planProject(
   const out = options.out ?? config.out ?? "src/gen";
   const templatesDir = options.templates ?? (config.templates && resolve(root, config.templates));
   const request = await compileRequest(protoDir, options.opt, templatesDir);
+  checkOwnedFolders(config.owns, request.fileToGenerate, root, protoDir);
   const owns = ownedBy(config.owns);
   const templates = await loadTemplates(templatesDir);
   const files = await projectFiles(root);

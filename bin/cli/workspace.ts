@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { closestName } from "@tsmicro/runtime/errors";
 import { displayPath } from "./buf-image.js";
 import { CommandError } from "./command-error.js";
 import type { PackageSpecs } from "./vendor-packages.js";
@@ -51,7 +52,35 @@ function parseProjectConfig(text: string, file: string): Omit<ProjectConfig, "ow
       `${displayPath(file)} holds ${Array.isArray(value) ? "a list" : JSON.stringify(value)}, not an object of the project's settings; ` +
         'write an object, such as {"type": "service"}',
     );
+  checkProjectKeys(value as Record<string, unknown>, file);
   return value as Omit<ProjectConfig, "owns"> & { readonly owns?: unknown };
+}
+
+/** The keys of tsmicro.json that tsmicro reads, and the types a project can be. */
+const projectKeys = ["workspace", "type", "name", "proto", "owns", "out", "templates"];
+const projectTypes: readonly unknown[] = ["service", "api", "web"];
+
+/**
+ * A CommandError for a key tsmicro does not read, or a `type` it does not know: a mistyped key
+ * (`"own"`) or type (`"srv"`) would otherwise be ignored without a word, and the project
+ * generated as if it were not there (every proto its own; no migrations).
+ */
+function checkProjectKeys(config: Record<string, unknown>, file: string): void {
+  const unknown = Object.keys(config).find((key) => !projectKeys.includes(key));
+  if (unknown !== undefined) {
+    const meant = closestName(unknown, projectKeys);
+    throw new CommandError(
+      `${displayPath(file)}: unknown key ${JSON.stringify(unknown)}: ` +
+        (meant ? `did you mean ${JSON.stringify(meant)}?` : "correct or remove it") +
+        ` (tsmicro reads ${projectKeys.map((key) => JSON.stringify(key)).join(", ")})`,
+    );
+  }
+  const { type } = config;
+  if (type !== undefined && !projectTypes.includes(type))
+    throw new CommandError(
+      `${displayPath(file)}: "type" is ${JSON.stringify(type)}; write "service", "api" or "web" ` +
+        "(the --type the project was made with)",
+    );
 }
 
 /**
@@ -121,6 +150,28 @@ export function ownedBy(owns: readonly string[] | undefined): (protoFile: string
   if (owns === undefined) return () => true;
   const folders = owns.map((folder) => `${folder}/`);
   return (protoFile) => folders.some((folder) => protoFile.startsWith(folder));
+}
+
+/**
+ * A CommandError when a folder tsmicro.json's `owns` names holds none of `protoFiles` (relative to
+ * `protoDir`): a mistyped folder (`"shops"` for `"shop"`) would otherwise make every proto another
+ * project's, and `tsmicro generate` would remove the entity files and list every handler as orphaned.
+ */
+export function checkOwnedFolders(
+  owns: readonly string[] | undefined,
+  protoFiles: readonly string[],
+  root: string,
+  protoDir: string,
+): void {
+  const empty = owns?.find((folder) => !protoFiles.some(ownedBy([folder])));
+  if (empty === undefined) return;
+  const folders = [...new Set(protoFiles.filter((f) => f.includes("/")).map((f) => f.slice(0, f.indexOf("/"))))];
+  const shown = displayPath(protoDir);
+  throw new CommandError(
+    `${displayPath(join(root, "tsmicro.json"))}: "owns" names ${JSON.stringify(empty)}, but ${shown}/${empty}/ holds no .proto file ` +
+      `(${shown}/ has them in: ${folders.map((f) => `${f}/`).join(", ") || "none"}); correct the name, or take it out of "owns" ` +
+      "if its protos are gone",
+  );
 }
 
 /**
