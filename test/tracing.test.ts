@@ -573,6 +573,9 @@ describe("tracing", () => {
     expect(warned(), JSON.stringify(lines)).toBeDefined();
     // About no call: a call's trace id on it would send whoever looks that call up astray.
     expect(warned()).not.toHaveProperty("trace_id");
+    // Why, in one line: no stack, which would be the export worker's message plumbing.
+    expect(warned()).toMatchObject({ reason: `connect ECONNREFUSED 127.0.0.1:${port}` });
+    expect(warned()).not.toHaveProperty("err");
   });
 
   it("stops cleanly when the collector is down, warning that the last spans were lost", async () => {
@@ -600,6 +603,8 @@ describe("tracing", () => {
     await back.stop();
     const warning = lines.find((l) => String(l.msg).includes("could not be exported"));
     expect(warning, JSON.stringify(lines)).toMatchObject({ level: 40, endpoint: `http://127.0.0.1:${port}/v1/traces` });
+    expect(warning).toMatchObject({ reason: expect.stringContaining("ECONNREFUSED") });
+    expect(warning).not.toHaveProperty("err");
   });
 
   it("a tsmicro api process stopped by SIGTERM exports its last spans (none for /metrics scrapes) and exits 0", async () => {

@@ -54,7 +54,7 @@ export class TracingUse {
   #exportFailed(error: Error): void {
     outsideTrace(() =>
       this.#logger?.warn(
-        { err: error, endpoint: this.settings.exporter?.url },
+        { reason: reasonOf(error), endpoint: this.settings.exporter?.url },
         "tracing: spans could not be exported and are dropped until the collector takes them; is the collector at the OTLP endpoint running?",
       ),
     );
@@ -70,9 +70,17 @@ export class TracingUse {
     } catch (error) {
       // A collector that is down must not fail the owner's stop: the spans are lost, and said so.
       this.#logger?.warn(
-        { err: error, endpoint: this.settings.exporter?.url },
+        { reason: reasonOf(error), endpoint: this.settings.exporter?.url },
         "tracing: the last spans could not be exported; is the collector at the OTLP endpoint running?",
       );
     }
   }
+}
+
+/**
+ * What went wrong with an export, as one line (`connect ECONNREFUSED 127.0.0.1:4318`). Not the
+ * error itself: its stack is the worker's message plumbing, which tells a reader nothing.
+ */
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
