@@ -9,10 +9,11 @@ import { findWorkspace } from "./cli/workspace.js";
 
 // Output piped into a reader that stops early (`tsmicro call … | head`): what is left
 // has nowhere to go, which is no failure of the command.
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+function exitOnClosedOutput(error: NodeJS.ErrnoException): void {
   if (error.code !== "EPIPE") throw error;
   process.exit(0);
-});
+}
+process.stdout.on("error", exitOnClosedOutput);
 
 // Each command loads its modules when it runs (yargs awaits a builder's
 // promise too), so `tsmicro --version`, `generate` or `routes` never load the
@@ -243,6 +244,8 @@ await cli
         .epilog(runFlagsNote),
     async () => {
       const { runArguments, runCommand } = await import("./cli/run-command.js");
+      // Exiting at once would leave its services running with nobody to stop them: it stops them first.
+      process.stdout.off("error", exitOnClosedOutput);
       process.exitCode = await runCommand(process.cwd(), runArguments(process.argv.slice(3)));
     },
   )

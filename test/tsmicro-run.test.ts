@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,6 +31,16 @@ beforeAll(async () => {
 afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
+
+/** Whether a process with this id is running. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** `tsmicro run` in `cwd`: its output so far (stdout and stderr), its exit code, and a wait for lines to appear. */
 function tsmicroRun(cwd: string) {
@@ -151,6 +161,40 @@ describe("tsmicro run", () => {
         expect(output()).not.toContain("polite | stopped");
       } finally {
         run.kill("SIGKILL");
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
+
+  it("stops every service when what reads its output goes away (npm run dev | less, then q)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tsmicro-run-pipe-"));
+    const pidFile = join(dir, "chatty.pid");
+    try {
+      await writeFile(join(dir, "tsmicro.json"), JSON.stringify({ workspace: true }));
+      await mkdir(join(dir, "services", "chatty", "node_modules", ".bin"), { recursive: true });
+      const code =
+        `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));` +
+        // As pino does, it outlives a closed stdout: only a stop ends it.
+        "process.stdout.on('error', () => {}); process.on('SIGTERM', () => process.exit(0));" +
+        "setInterval(() => console.log('tick'), 20);";
+      await writeFile(join(dir, "services", "chatty", "main.cjs"), code);
+      const pkg = { name: "chatty", scripts: { dev: "node main.cjs" } };
+      await writeFile(join(dir, "services", "chatty", "package.json"), JSON.stringify(pkg));
+      const { run, exited, until } = tsmicroRun(dir);
+      let pid = 0;
+      try {
+        await until("chatty | tick");
+        pid = Number(await readFile(pidFile, "utf8"));
+        // The reader quits: the pipe's read end closes, and the next line tsmicro run writes fails.
+        run.stdout.destroy();
+        await exited;
+        for (let i = 0; i < 100 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(alive(pid)).toBe(false);
+      } finally {
+        run.kill("SIGKILL");
+        // Without the fix the service runs on, orphaned: end it here.
+        if (pid && alive(pid)) process.kill(pid, "SIGKILL");
       }
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -148,6 +148,7 @@ export async function runCommand(
     process.stderr.write("the process that started tsmicro run has ended: stopping every service\n");
     stop("SIGTERM");
   });
+  watchOutput(() => stop("SIGTERM"));
   await Promise.all(children.map(ended));
   clearInterval(orphaned);
   for (const signal of stopSignals) process.off(signal, stop);
@@ -168,6 +169,23 @@ function watchParent(gone: () => void): NodeJS.Timeout {
     gone();
   }, parentCheckMs);
   return timer.unref();
+}
+
+/**
+ * Calls `closed` once what reads this process's output has gone (`npm run dev | less`, then q):
+ * the next line written fails with EPIPE, which unhandled would end this process and leave the
+ * services, in process groups of their own, running and registered, with nobody to stop them.
+ * The listeners stay: lines the services write while they stop fail the same way.
+ */
+function watchOutput(closed: () => void): void {
+  let called = false;
+  const onError = () => {
+    if (called) return;
+    called = true;
+    closed();
+  };
+  process.stdout.on("error", onError);
+  process.stderr.on("error", onError);
 }
 
 /** How often `tsmicro run` checks that its parent is still there. */
