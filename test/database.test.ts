@@ -410,6 +410,10 @@ for (const backend of backends) {
         expect(error?.code).toBe("TSM_ERR_MIGRATION");
         expect(error?.message).toContain(join(badMigrations, "0002_broken.sql"));
         expect(error?.message).toMatch(/at line 3 \(insert into no_such_table values \(1\)\): .*no_such_table/);
+        // And what to do about it.
+        expect(error?.message).toContain(
+          "no migration of this run was applied: mend that migration, or the rows it cannot apply to, and start again",
+        );
         const tables = await sql<{ name: string }>`
           select table_name as name from information_schema.tables
           where table_schema = 'public' and table_name in ('first_table', 'second_table')`.execute(broken.db);

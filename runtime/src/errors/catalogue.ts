@@ -68,7 +68,8 @@ export const errorCatalogue = {
     "the database lacks %s migration(s) this version needs (%s): run npm run migrate (in the image, node dist/migrate.js) first, or set TSMICRO_MIGRATE=on",
   TSM_ERR_SCHEMA_MISMATCH:
     "the database's tables are not those this version's code uses: %s; a change tsmicro generate leaves to you (it said so: a renamed column, a new type) needs a migration in %s written by hand, then npm run migrate",
-  TSM_ERR_MIGRATION: "migration %s failed at line %s (%s): %s; no migration of this run was applied",
+  TSM_ERR_MIGRATION:
+    "migration %s failed at line %s (%s): %s; no migration of this run was applied: mend that migration, or the rows it cannot apply to, and start again",
 } as const;
 
 /** A code from the error catalogue. */
