@@ -388,6 +388,12 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
       'tsmicro: tsmicro.json: "owns" names "stok", but proto/stok/ holds no .proto file (proto/ has them in: ' +
         'ledger/, stock/); correct the name, or take it out of "owns" if its protos are gone\n',
     );
+    // Its one folder is no entry to drop: without "owns", every proto would be the project's.
+    await writeFile(join(project, "tsmicro.json"), JSON.stringify({ ...config, owns: "ledgr" }));
+    expect((await generate(project)).stderr).toBe(
+      'tsmicro: tsmicro.json: "owns" names "ledgr", but proto/ledgr/ holds no .proto file (proto/ has them in: ' +
+        "ledger/, stock/); correct the name, or move the project's protos back there\n",
+    );
     expect(existsSync(join(project, "src/gen/stock/v1/stock.entity.ts"))).toBe(true);
     expect(await readFile(join(project, "migrations/schema.json"), "utf8")).toBe(schema);
     // So is a mistyped key or type, which would otherwise be ignored without a word.

@@ -167,10 +167,14 @@ export function checkOwnedFolders(
   if (empty === undefined) return;
   const folders = [...new Set(protoFiles.filter((f) => f.includes("/")).map((f) => f.slice(0, f.indexOf("/"))))];
   const shown = displayPath(protoDir);
+  // Without "owns" every proto is the project's own, so its only folder is no entry to drop.
+  const fix =
+    (owns?.length ?? 0) > 1
+      ? 'correct the name, or take it out of "owns" if its protos are gone'
+      : "correct the name, or move the project's protos back there";
   throw new CommandError(
     `${displayPath(join(root, "tsmicro.json"))}: "owns" names ${JSON.stringify(empty)}, but ${shown}/${empty}/ holds no .proto file ` +
-      `(${shown}/ has them in: ${folders.map((f) => `${f}/`).join(", ") || "none"}); correct the name, or take it out of "owns" ` +
-      "if its protos are gone",
+      `(${shown}/ has them in: ${folders.map((f) => `${f}/`).join(", ") || "none"}); ${fix}`,
   );
 }
 
