@@ -53,6 +53,28 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect(await readTree(join(dir, "src/gen"))).toEqual(before);
   });
 
+  it("copies of the protos tsmicro ships (google/api, as grpc-gateway's guide copies them) are each named, with what to do", async () => {
+    const shipped = join(import.meta.dirname, "..", "node_modules", "google-proto-files", "google");
+    const dir = await project({
+      "good/v1/good.proto": goodProto.replace(
+        "package good.v1;",
+        'package good.v1;\nimport "google/api/annotations.proto";',
+      ),
+      "google/api/annotations.proto": await readFile(join(shipped, "api/annotations.proto"), "utf8"),
+      "google/api/http.proto": await readFile(join(shipped, "api/http.proto"), "utf8"),
+    });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    const clash = "and puts it on the import path, so this copy clashes with it: delete the copy (import it as before)";
+    expect(result.stderr).toBe(
+      "tsmicro: the protos do not compile:\n" +
+        `proto/google/api/annotations.proto: tsmicro ships google/api/annotations.proto ${clash}\n` +
+        `proto/google/api/http.proto: tsmicro ships google/api/http.proto ${clash}\n`,
+    );
+    await rm(join(dir, "proto/google"), { recursive: true });
+    expect((await generate(dir)).code).toBe(0);
+  });
+
   it("a well-known type used without its import names the import to add", async () => {
     const dir = await project({
       "good/v1/good.proto": goodProto.replace(

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, symlink, mkdir, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -87,13 +87,45 @@ async function compileError(stdout: string, stderr: string, protoDir: string, di
       // not a diagnostic line
     }
   }
-  if (diagnostics.length === 0) return new SetupError("TSM_ERR_BUF", `exit ${code}`, stderr.trim() || stdout.trim());
+  if (diagnostics.length === 0) {
+    const copies = await shippedCopies(`${stdout}\n${stderr}`, protoDir, displayDir);
+    if (copies !== undefined) return new SetupError("TSM_ERR_PROTO_SYNTAX", copies);
+    return new SetupError("TSM_ERR_BUF", `exit ${code}`, stderr.trim() || stdout.trim());
+  }
   const unique = [
     ...new Map(diagnostics.map((d) => [`${d.path}:${d.start_line}:${d.start_column}:${d.message}`, d])).values(),
   ];
   const protos: Sources = { user: readOnce(() => listProtoSources(protoDir)), shipped: readOnce(shippedProtos) };
   const lines = await Promise.all(unique.map((d) => describe(d, protoDir, displayDir, protos)));
   return new SetupError("TSM_ERR_PROTO_SYNTAX", lines.join("\n"));
+}
+
+/**
+ * A line per proto of the user's at a path tsmicro ships (`google/api/annotations.proto`, copied in
+ * as grpc-gateway's guide has one do), when buf refused such a clash: buf names one file two of its
+ * modules hold, in words that say neither which copy is whose nor what to do, and the next run
+ * would name the next. Undefined when buf failed for another reason.
+ */
+async function shippedCopies(output: string, protoDir: string, displayDir: string): Promise<string | undefined> {
+  if (!/\.proto is contained in multiple modules/.test(output)) return undefined;
+  const copies = (await listProtoSources(protoDir)).map((p) => p.path).filter((path) => existsSync(shippedPath(path)));
+  if (copies.length === 0) return undefined;
+  return copies
+    .sort()
+    .map(
+      (path) =>
+        `${join(displayDir, path)}: tsmicro ships ${path} and puts it on the import path, so this copy clashes ` +
+        "with it: delete the copy (import it as before)",
+    )
+    .join("\n");
+}
+
+/** Where tsmicro's copy of the proto imported as `path` is; a path it ships no proto at is none. */
+function shippedPath(path: string): string {
+  const [top, dir] = path.split("/");
+  if (top === "google" && vendoredGoogleDirs.includes(dir ?? "")) return join(googleProtosDir, path);
+  if (top === "tsmicro") return join(packageRoot, "proto", path);
+  return "";
 }
 
 /** The protos a diagnostic's hint reads: the user's, and those tsmicro ships; each read once per failed compile. */
