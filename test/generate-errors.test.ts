@@ -5,7 +5,7 @@ import {
   CodeGeneratorResponseSchema,
   FileDescriptorProtoSchema,
 } from "@bufbuild/protobuf/wkt";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { bins, readTree, repoTempDir, run, runBinary } from "./support/cli.js";
@@ -65,13 +65,25 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     });
     const result = await generate(dir);
     expect(result.code).toBe(1);
-    const clash = "and puts it on the import path, so this copy clashes with it: delete the copy (import it as before)";
+    const clash = (file: string) =>
+      `tsmicro ships ${file} and puts it on the import path, so this copy clashes with it: delete the copy (import "${file}" as before)`;
     expect(result.stderr).toBe(
       "tsmicro: the protos do not compile:\n" +
-        `proto/google/api/annotations.proto: tsmicro ships google/api/annotations.proto ${clash}\n` +
-        `proto/google/api/http.proto: tsmicro ships google/api/http.proto ${clash}\n`,
+        `proto/google/api/annotations.proto: ${clash("google/api/annotations.proto")}\n` +
+        `proto/google/api/http.proto: ${clash("google/api/http.proto")}\n`,
     );
-    await rm(join(dir, "proto/google"), { recursive: true });
+    // Copies under a folder of their own (googleapis in third_party/) clash by their declarations.
+    await rename(join(dir, "proto/google"), join(dir, "proto/third_party"));
+    await mkdir(join(dir, "proto/third_party/google"));
+    await rename(join(dir, "proto/third_party/api"), join(dir, "proto/third_party/google/api"));
+    const below = await generate(dir);
+    expect(below.code).toBe(1);
+    expect(below.stderr).toBe(
+      "tsmicro: the protos do not compile:\n" +
+        `proto/third_party/google/api/annotations.proto: ${clash("google/api/annotations.proto")}\n` +
+        `proto/third_party/google/api/http.proto: ${clash("google/api/http.proto")}\n`,
+    );
+    await rm(join(dir, "proto/third_party"), { recursive: true });
     expect((await generate(dir)).code).toBe(0);
   });
 

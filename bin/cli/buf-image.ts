@@ -87,11 +87,15 @@ async function compileError(stdout: string, stderr: string, protoDir: string, di
       // not a diagnostic line
     }
   }
-  if (diagnostics.length === 0) {
-    const copies = await shippedCopies(`${stdout}\n${stderr}`, protoDir, displayDir);
-    if (copies !== undefined) return new SetupError("TSM_ERR_PROTO_SYNTAX", copies);
-    return new SetupError("TSM_ERR_BUF", `exit ${code}`, stderr.trim() || stdout.trim());
-  }
+  // A proto of the user's that is a copy of one tsmicro ships: buf names the clash in its own terms,
+  // a file two modules hold, or a declaration of tsmicro's copy (under "vendor/") made twice.
+  const clash =
+    diagnostics.length === 0
+      ? /\.proto is contained in multiple modules/.test(stderr + stdout)
+      : diagnostics.some((d) => d.path.startsWith("vendor/"));
+  const copies = clash ? await shippedCopies(protoDir, displayDir) : undefined;
+  if (copies !== undefined) return new SetupError("TSM_ERR_PROTO_SYNTAX", copies);
+  if (diagnostics.length === 0) return new SetupError("TSM_ERR_BUF", `exit ${code}`, stderr.trim() || stdout.trim());
   const unique = [
     ...new Map(diagnostics.map((d) => [`${d.path}:${d.start_line}:${d.start_column}:${d.message}`, d])).values(),
   ];
@@ -101,23 +105,35 @@ async function compileError(stdout: string, stderr: string, protoDir: string, di
 }
 
 /**
- * A line per proto of the user's at a path tsmicro ships (`google/api/annotations.proto`, copied in
- * as grpc-gateway's guide has one do), when buf refused such a clash: buf names one file two of its
- * modules hold, in words that say neither which copy is whose nor what to do, and the next run
- * would name the next. Undefined when buf failed for another reason.
+ * A line per proto of the user's that copies one tsmicro ships: at its path
+ * (`google/api/annotations.proto`, copied in as grpc-gateway's guide has one do) or under a folder
+ * (`third_party/google/api/annotations.proto`). buf names one such clash per run, in words that
+ * say neither which copy is whose nor what to do. Undefined when there is none.
  */
-async function shippedCopies(output: string, protoDir: string, displayDir: string): Promise<string | undefined> {
-  if (!/\.proto is contained in multiple modules/.test(output)) return undefined;
-  const copies = (await listProtoSources(protoDir)).map((p) => p.path).filter((path) => existsSync(shippedPath(path)));
-  if (copies.length === 0) return undefined;
-  return copies
+async function shippedCopies(protoDir: string, displayDir: string): Promise<string | undefined> {
+  const lines = (await listProtoSources(protoDir))
+    .map((p) => p.path)
     .sort()
-    .map(
-      (path) =>
-        `${join(displayDir, path)}: tsmicro ships ${path} and puts it on the import path, so this copy clashes ` +
-        "with it: delete the copy (import it as before)",
-    )
-    .join("\n");
+    .flatMap((path) => {
+      const imported = shippedImport(path);
+      return imported === undefined
+        ? []
+        : [
+            `${join(displayDir, path)}: tsmicro ships ${imported} and puts it on the import path, so this copy ` +
+              `clashes with it: delete the copy (import "${imported}" as before)`,
+          ];
+    });
+  return lines.length === 0 ? undefined : lines.join("\n");
+}
+
+/** The import path of the shipped proto a file of the user's (at `path`, or below a folder) copies, if any. */
+function shippedImport(path: string): string | undefined {
+  const parts = path.split("/");
+  for (let i = 0; i < parts.length - 1; i++) {
+    const imported = parts.slice(i).join("/");
+    if (existsSync(shippedPath(imported))) return imported;
+  }
+  return undefined;
 }
 
 /** Where tsmicro's copy of the proto imported as `path` is; a path it ships no proto at is none. */
