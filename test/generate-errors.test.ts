@@ -87,6 +87,22 @@ describe("tsmicro generate reports bad input and writes nothing", () => {
     expect((await generate(dir)).code).toBe(0);
   });
 
+  it("a message named as the rpc that takes it says that the rpc's name wins, and what to write", async () => {
+    const dir = await project({
+      "good/v1/good.proto": goodProto.replace(
+        "rpc Ping(PingRequest) returns (PingReply)",
+        "rpc PingReply(PingRequest) returns (PingReply)",
+      ),
+    });
+    const result = await generate(dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      "expected message type, found service method `good.v1.Pinger.PingReply`: inside service Pinger, PingReply names the rpc, " +
+        "not the message; rename one of them (the message PingReplyRequest or PingReplyResponse, say), or write the " +
+        "message's full name, .good.v1.PingReply\n",
+    );
+  });
+
   it("a well-known type used without its import names the import to add", async () => {
     const dir = await project({
       "good/v1/good.proto": goodProto.replace(

@@ -232,6 +232,15 @@ async function shippedProtos(): Promise<ProtoSource[]> {
 /** What to do about a diagnostic whose words do not say it: the `;` left out, the import left out. */
 function hintOf(message: string): string {
   if (missingSemicolon.test(message)) return ": is a `;` missing before it?";
+  // `rpc Ping(Ping)`: inside the service, the name is the rpc's before the message's.
+  const method = /^expected message type, found service method `((?:\w+\.)*)(\w+)\.(\w+)`$/.exec(message);
+  if (method) {
+    const [, pkg, service, name] = method;
+    return (
+      `: inside service ${service}, ${name} names the rpc, not the message; rename one of them (the message ` +
+      `${name}Request or ${name}Response, say), or write the message's full name, .${pkg}${name}`
+    );
+  }
   const unimported = /^cannot find `(google\.(?:protobuf|type|rpc|api|longrunning)\.(\w+))` in this scope$/.exec(
     message,
   );
