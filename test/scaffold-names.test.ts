@@ -413,6 +413,9 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
       expect(refused.code).toBe(1);
       expect(refused.stderr).toBe(`tsmicro: tsmicro.json: ${problem}\n`);
     }
+    // An editor's `$schema` is no setting to refuse.
+    await writeFile(join(project, "tsmicro.json"), JSON.stringify({ $schema: "./tsmicro.schema.json", ...config }));
+    expect((await generate(project)).code).toBe(0);
   });
 
   it("generates a project without entities whose migrations are all hand-written (no schema.json)", async () => {

@@ -66,7 +66,8 @@ const projectTypes: readonly unknown[] = ["service", "api", "web"];
  * generated as if it were not there (every proto its own; no migrations).
  */
 function checkProjectKeys(config: Record<string, unknown>, file: string): void {
-  const unknown = Object.keys(config).find((key) => !projectKeys.includes(key));
+  // `$schema` (an editor's JSON schema) and other `$` keys are the editor's, not settings.
+  const unknown = Object.keys(config).find((key) => !projectKeys.includes(key) && !key.startsWith("$"));
   if (unknown !== undefined) {
     const meant = closestName(unknown, projectKeys);
     throw new CommandError(
