@@ -52,6 +52,13 @@ function serviceOf(name: string, setup: Setup): MicroService {
   return service;
 }
 
+/** A client of `name` in a started service `caller`, as another service calls it. */
+async function clientOfCaller(setup: Setup, name: string): Promise<AlphaClient> {
+  const caller = serviceOf("caller", setup);
+  await caller.start();
+  return caller.client(AlphaDefinition, name);
+}
+
 /**
  * The service the work calls: it answers how many ms its call had left before its deadline in
  * `sequence` (-1 for none) and the `x-md-global-tenant` it was sent in `payload`.
@@ -162,9 +169,7 @@ describe.each([
       { partial: true },
     );
     await service.start();
-    const caller = serviceOf("caller", setup);
-    await caller.start();
-    jobs = caller.client(AlphaDefinition, "jobs");
+    jobs = await clientOfCaller(setup, "jobs");
   });
 
   afterAll(stopStarted);
@@ -276,9 +281,7 @@ describe.each(brokers)("an event's handler on the %s broker, tracing %s, %s", (k
       { partial: true },
     );
     await publisher.start();
-    const caller = serviceOf("caller", setup);
-    await caller.start();
-    orders = caller.client(AlphaDefinition, "orders");
+    orders = await clientOfCaller(setup, "orders");
   });
 
   afterAll(async () => {
@@ -348,9 +351,7 @@ describe.each(networkBrokers)(
         { partial: true },
       );
       await service.start();
-      const caller = serviceOf("caller", setup);
-      await caller.start();
-      watcher = caller.client(AlphaDefinition, "watcher");
+      watcher = await clientOfCaller(setup, "watcher");
     });
 
     afterAll(async () => {
@@ -418,9 +419,7 @@ describe.skipIf(!natsProgram)("a publish by work a handler left running, on NATS
       { partial: true },
     );
     await publisher.start();
-    const caller = serviceOf("caller", setup);
-    await caller.start();
-    orders = caller.client(AlphaDefinition, "orders");
+    orders = await clientOfCaller(setup, "orders");
   });
 
   afterAll(async () => {
