@@ -132,7 +132,8 @@ async function planProject(
   const out = options.out ?? config.out ?? "src/gen";
   const templatesDir = options.templates ?? (config.templates && resolve(root, config.templates));
   const request = await compileRequest(protoDir, options.opt, templatesDir);
-  checkOwnedFolders(config.owns, request.fileToGenerate, root, protoDir);
+  // A web service serves no proto: its "owns" only keeps the workspace's protos its clients.
+  if (config.type !== "web") checkOwnedFolders(config.owns, request.fileToGenerate, root, protoDir);
   const owns = ownedBy(config.owns);
   const templates = await loadTemplates(templatesDir);
   const files = await projectFiles(root);
