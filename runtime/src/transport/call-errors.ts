@@ -17,19 +17,35 @@ export function abortedError(call: ClientCall, what: string): TsmicroError {
   return abortedBy(call.signal?.reason, what);
 }
 
+/**
+ * Closes the request stream of a call refused before it was sent (a client-streaming or bidi
+ * call's): the caller's generator or pipe ends, its `finally` blocks run, as when a call that was
+ * sent ends first, rather than waiting for a next() that never comes.
+ */
+function closeRequests(call: ClientCall): void {
+  const { request } = call;
+  if (typeof request !== "object" || request === null) return;
+  const iterable = request as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
+  const iterator = iterable[Symbol.asyncIterator]?.() ?? iterable[Symbol.iterator]?.();
+  if (iterator?.return) void Promise.resolve(iterator.return()).catch(() => undefined);
+}
+
+/** A call cancelled before it was sent: its request stream is closed (see closeRequests). */
 export function cancelledBeforeStart(call: ClientCall): TsmicroError {
+  closeRequests(call);
   return abortedError(call, `${call.method.path} was cancelled before it was sent`);
 }
 
 /**
  * The failure of a call whose deadline has passed before it is sent, undefined while time is
- * left: DEADLINE_EXCEEDED, not sent, so never applied. Sent, it would expire on the wire once a
+ * left: DEADLINE_EXCEEDED, not sent, so never applied; its request stream is closed (see closeRequests). Sent, it would expire on the wire once a
  * server may have started it, and read as a call that may have been applied.
  */
 export function deadlinePassedBeforeSending(call: ClientCall): TsmicroError | undefined {
   const { deadline } = call;
   // An invalid Date (an infinite timeout) is no deadline: NaN is never <= now.
   if (deadline === undefined || !(deadline.getTime() <= Date.now())) return undefined;
+  closeRequests(call);
   return new TsmicroError(
     Code.DEADLINE_EXCEEDED,
     `Deadline exceeded: ${call.method.path} was not sent, its deadline had passed`,

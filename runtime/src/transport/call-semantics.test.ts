@@ -300,6 +300,46 @@ describe.each(pairs)("call semantics, %s client, %s server", (client, server) =>
     expect(seen).toEqual([]);
   });
 
+  it("a streaming call not sent for its deadline, or cancelled before start, closes its request stream (its finally runs)", async () => {
+    const address = await startServer();
+    const transport = transports.client();
+    cleanups.push(() => transport.close());
+    const callers = { registry: rpcCaller(address), direct: createDirectCaller({ transport, address }) };
+    const cancelled = new AbortController();
+    cancelled.abort();
+    for (const [by, caller] of Object.entries(callers)) {
+      const client = createClient(AlphaDefinition, caller);
+      for (const options of [{ timeoutMs: 0 }, { signal: cancelled.signal }]) {
+        const closed = { client: false, bidi: false };
+        const requests = async function* (kind: keyof typeof closed) {
+          try {
+            yield {};
+            await new Promise(() => {});
+          } finally {
+            closed[kind] = true;
+          }
+        };
+        // Started, as a caller's generator often is (it waits for the call to take its next request).
+        const started = (kind: keyof typeof closed) => {
+          const iterator = requests(kind);
+          void iterator.next();
+          return iterator;
+        };
+        await expect(client.clientStream(started("client"), options)).rejects.toBeDefined();
+        const bidi = (async () => {
+          for await (const _ of client.bidiStream(started("bidi"), options));
+        })();
+        await expect(bidi).rejects.toBeDefined();
+        await sleep(10);
+        expect({ by, options: Object.keys(options), closed }).toEqual({
+          by,
+          options: Object.keys(options),
+          closed: { client: true, bidi: true },
+        });
+      }
+    }
+  });
+
   it("a retry whose backoff would outlast the deadline is not sent: the call fails at once with the last attempt's failure", async () => {
     const live = await startServer();
     const refused = `127.0.0.1:${await freePort()}`;
