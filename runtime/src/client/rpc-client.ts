@@ -9,7 +9,7 @@ import type { Selector } from "../selector/selector.js";
 import { type AttemptTimeout, type AttemptTimeouts, attemptTimeoutMs, LatencyEstimate } from "./attempt-timeout.js";
 import { optionOf } from "./method-options.js";
 import { HedgeBudget, type HedgeWire, type HedgingPolicies, hedgedCall, hedgingOf } from "./hedging.js";
-import { deadlinePassedBeforeSending, notSentWording } from "../transport/call-errors.js";
+import { notSentWording, throwIfLate } from "../transport/call-errors.js";
 import {
   type CallResult,
   chain,
@@ -340,6 +340,7 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
   }
 
   async function unaryWithRetries(call: ClientCall): Promise<unknown> {
+    // Before a node is picked: the failure says the call was not sent, and no node is marked slow.
     throwIfLate(call);
     const policy = call.method.idempotency === "unknown" ? undefined : hedgingOf(options.hedging, service, call.method);
     if (policy) return hedgedCall(call, policy, hedgeWire);
@@ -455,15 +456,6 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
       return send(resolve(method as MethodDefinition, requests, callOptions)) as AsyncIterable<O>;
     },
   };
-}
-
-/**
- * Fails a call whose deadline has passed before its first attempt, before a node is picked (see
- * deadlinePassedBeforeSending): its failure then says it was not sent, and no node is marked slow.
- */
-function throwIfLate(call: ClientCall): void {
-  const late = deadlinePassedBeforeSending(call);
-  if (late) throw late;
 }
 
 /** Whether `call` has time left `afterMs` from now: none once its deadline has passed. */

@@ -25,7 +25,7 @@ import { createH2ServerTransport } from "../transport/h2-server.js";
 import { chain, type ClientMiddleware, type ServerHandler, type ServerMiddleware } from "../transport/transport.js";
 import type { Strategy } from "../selector/selector.js";
 import { isAsyncIterable, ownMiddleware, shapedByKind } from "../transport/call-result.js";
-import { tracedStream } from "../tracing/traced-stream.js";
+import { runHere, tracedStream } from "../tracing/traced-stream.js";
 import {
   advertised,
   ensureCanListen,
@@ -536,9 +536,4 @@ function endpointsOf(definition: ServiceDefinition): Endpoint[] {
 /** Runs each step of a served stream in the scope of its call, `context`. */
 function inScopeOf(context: CallContext): <R>(step: () => R) => R {
   return (step) => servedCallScope.run(context, step);
-}
-
-/** Runs a step where it is called: a traced stream's steps already run in its span's context. */
-function runHere<R>(step: () => R): R {
-  return step();
 }

@@ -56,7 +56,8 @@ function stepsIn(api: OtelApiModule, active: Context | undefined): <S>(step: () 
 
 function ignore(): void {}
 
-function runHere<S>(step: () => S): S {
+/** Runs a step where it is called. */
+export function runHere<S>(step: () => S): S {
   return step();
 }
 

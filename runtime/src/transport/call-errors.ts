@@ -53,6 +53,12 @@ export function deadlinePassedBeforeSending(call: ClientCall): TsmicroError | un
   );
 }
 
+/** Fails a call whose deadline has passed before it is sent (see deadlinePassedBeforeSending). */
+export function throwIfLate(call: ClientCall): void {
+  const late = deadlinePassedBeforeSending(call);
+  if (late) throw late;
+}
+
 /** deadlinePassedBeforeSending's wording, with the method's path as its first group. */
 export const notSentWording = /^Deadline exceeded: (\S+) was not sent, its deadline had passed/;
 

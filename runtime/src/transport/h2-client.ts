@@ -31,7 +31,7 @@ import {
   abortedError,
   afterClose,
   cancelledBeforeStart,
-  deadlinePassedBeforeSending,
+  throwIfLate,
   messageOf,
   requestStreamError,
 } from "./call-errors.js";
@@ -411,12 +411,6 @@ class CallStream {
     this.#wake = undefined;
     wake?.();
   }
-}
-
-/** Fails a call whose deadline has passed before it is sent (see deadlinePassedBeforeSending). */
-function throwIfLate(call: ClientCall): void {
-  const late = deadlinePassedBeforeSending(call);
-  if (late) throw late;
 }
 
 /** Starts a wait-for-ready call once its session is ready, unless its deadline passed during the wait. */
