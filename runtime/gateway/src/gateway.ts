@@ -6,7 +6,6 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import {
   type BreakerOptions,
   type Broker,
-  brokerSettingsFrom,
   Code,
   type EventsDefinition,
   isTsmicroError,
@@ -23,39 +22,30 @@ import {
   listenMetrics,
   messageOf,
   resolveServiceSettings,
-  metricsRegistry,
   runtimeFlagNames,
   runUntilSignal,
   serviceLogger,
-  strategies,
 } from "@tsmicro/runtime/internal";
-import { GatewayHealth } from "./gateway-health.js";
-import { GatewayMetrics, ownMetricsListener } from "./gateway-metrics.js";
-import { HttpTracing } from "./gateway-tracing.js";
 import { GatewayCors } from "./gateway-cors.js";
 import type { BackendCatalogue } from "./backend-catalogue.js";
 import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
 import { dashboardFlagNames, resolveDashboardSettings } from "./dashboard/dashboard-settings.js";
-import { GatewayBackends } from "./gateway-backends.js";
 import { listenAt, urlHost } from "./listen-at.js";
 import { gatewayFlagNames, resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import { errorResponse } from "./http-mapping.js";
 import { acceptMethods, routableMethods, routeMethods } from "./http-methods.js";
-import { ConnectionSignals } from "./connection-signals.js";
 import { closeWithinGrace, openSockets } from "./graceful-close.js";
 import { parseJsonBody } from "./json-body.js";
 import { BodyEncodingError, decodeBody } from "./request-encoding.js";
-import { createEventBroker, type HttpEventPublisher } from "./event-handler.js";
-import { EventTopics } from "./event-topics.js";
-import { PublishedEvents } from "./published-events.js";
 import type { OpenApiBuilder } from "./merge-openapi.js";
 import { loadGatewayConfig } from "./gateway-config.js";
 import { claimsMetadata, type JwtOptions } from "./jwt-auth.js";
 import { createRouteGuard, type GuardedReply, type GuardedRequest } from "./route-guard.js";
-import { GatewayDispatch, malformedEscape, noRoute } from "./gateway-dispatch.js";
+import { type GatewayDispatch, malformedEscape, noRoute } from "./gateway-dispatch.js";
 import type { RouteRule } from "./route-rules.js";
 import { proxyTrust } from "./trusted-proxies.js";
-import { type ClaimsHeaders, createWebProxy, webProxyRoutes } from "./web-proxy.js";
+import { type ClaimsHeaders, webProxyRoutes } from "./web-proxy.js";
+import { gatewayParts } from "./gateway-parts.js";
 
 /** Options of createGateway. Settings given here are overridden by environment and flags. */
 export interface GatewayOptions {
@@ -135,67 +125,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const settings = resolveGatewaySettings(options.settings ?? {}, args, env);
   const serviceSettings = resolveServiceSettings(options.serviceSettings ?? {}, args, env);
   const logger = options.logger ?? ownLogger("api", serviceSettings);
-  const backends = new GatewayBackends({
-    name: "api",
-    serviceSettings,
-    args,
-    env,
-    logger,
-    registry: options.registry,
-    breaker: options.breaker,
-    definitions: (options.definitions ?? []).filter(isServiceDefinition),
-    strictRoutes: settings.strictRoutes,
-    namespace: settings.namespace,
-  });
-  const { registry, tracing, transport, catalogue, metricsOn } = backends;
-  const httpTracing = new HttpTracing(tracing);
-  // On by default as in services, on the gateway's own port; --metrics_address=off turns it off, and
-  // --metrics_address=HOST:PORT serves /metrics there instead, off the port the public reaches.
-  const metrics = metricsOn
-    ? new GatewayMetrics(metricsRegistry(), { proxied: settings.handler === "web" || settings.handler === "proxy" })
-    : undefined;
-  // --handler web|proxy: every request goes to an HTTP service named by the first path segment.
-  const proxy =
-    settings.handler === "web" || settings.handler === "proxy"
-      ? createWebProxy({
-          registry,
-          namespace: settings.namespace,
-          strategy: strategies[serviceSettings.selector],
-          bodyLimit: settings.bodyLimit,
-          logger,
-        })
-      : undefined;
-  // --handler event: POST /{topic} publishes; the broker is made (no I/O yet) only in this mode.
-  const events: HttpEventPublisher | undefined =
-    settings.handler === "event"
-      ? {
-          broker: options.broker ?? createEventBroker(brokerSettingsFrom(args, env), registry, logger),
-          topics: new EventTopics({
-            definitions: (options.definitions ?? []).filter(isEventsDefinition),
-            registry,
-            transport,
-            logger,
-          }),
-          tracing,
-          // The gateway counts what its own broker publishes; a broker handed in counts as it was made.
-          published:
-            metricsOn && options.broker === undefined ? new PublishedEvents(metricsRegistry(), logger) : undefined,
-        }
-      : undefined;
-  const connections = new ConnectionSignals();
-  const ownMetrics = ownMetricsListener(serviceSettings, metricsOn);
-  const routing = new GatewayDispatch({
-    settings,
-    backends,
-    logger,
-    httpTracing,
-    metrics,
-    connections,
-    events,
-    openApi: options.openApi,
-    guard: createRouteGuard({ routes: options.routes ?? [], jwt: options.jwt }),
-    metricsOnPort: metrics !== undefined && ownMetrics === undefined,
-  });
+  const parts = gatewayParts({ options, args, env, settings, serviceSettings, logger });
+  const { backends, httpTracing, metrics, proxy, events, connections, ownMetrics, routing, health } = parts;
+  const { registry, tracing, catalogue } = backends;
   let metricsAddress: string | undefined;
   /** CORS, when `--cors_origins` (or `--config`) names origins; made at start. */
   let cors: GatewayCors | undefined;
@@ -228,7 +160,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     return503OnClosing: false,
     ...(settings.tlsCertFile || settings.tlsKeyFile ? { https: tlsOptions(settings) } : {}),
   });
-  const health = new GatewayHealth(logger, (request, body) => httpTracing.withTraceId(request, body));
   let address: string | undefined;
   let url: string | undefined;
   let stopping: Promise<void> | undefined;
@@ -493,14 +424,6 @@ function answerFailures(app: FastifyInstance, routing: GatewayDispatch, logger: 
       .type("application/json")
       .send(JSON.stringify(body));
   });
-}
-
-function isServiceDefinition(definition: ServiceDefinition | EventsDefinition): definition is ServiceDefinition {
-  return "methods" in definition;
-}
-
-function isEventsDefinition(definition: ServiceDefinition | EventsDefinition): definition is EventsDefinition {
-  return "events" in definition;
 }
 
 function tlsOptions(settings: GatewaySettings): { cert: Buffer; key: Buffer } {
