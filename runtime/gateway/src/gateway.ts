@@ -26,26 +26,20 @@ import {
   runUntilSignal,
   serviceLogger,
 } from "@tsmicro/runtime/internal";
-import { GatewayCors } from "./gateway-cors.js";
 import type { BackendCatalogue } from "./backend-catalogue.js";
-import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
-import { dashboardFlagNames, resolveDashboardSettings } from "./dashboard/dashboard-settings.js";
+import { dashboardFlagNames } from "./dashboard/dashboard-settings.js";
 import { listenAt, urlHost } from "./listen-at.js";
 import { gatewayFlagNames, resolveGatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import { errorResponse } from "./http-mapping.js";
-import { acceptMethods, routableMethods, routeMethods } from "./http-methods.js";
 import { closeWithinGrace, openSockets } from "./graceful-close.js";
 import { parseJsonBody } from "./json-body.js";
 import { BodyEncodingError, decodeBody } from "./request-encoding.js";
 import type { OpenApiBuilder } from "./merge-openapi.js";
-import { loadGatewayConfig } from "./gateway-config.js";
-import { claimsMetadata, type JwtOptions } from "./jwt-auth.js";
-import { createRouteGuard, type GuardedReply, type GuardedRequest } from "./route-guard.js";
+import type { JwtOptions } from "./jwt-auth.js";
 import { type GatewayDispatch, malformedEscape, noRoute } from "./gateway-dispatch.js";
 import type { RouteRule } from "./route-rules.js";
-import { proxyTrust } from "./trusted-proxies.js";
-import { type ClaimsHeaders, webProxyRoutes } from "./web-proxy.js";
 import { gatewayParts } from "./gateway-parts.js";
+import { GatewayFront } from "./gateway-front.js";
 
 /** Options of createGateway. Settings given here are overridden by environment and flags. */
 export interface GatewayOptions {
@@ -126,21 +120,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const serviceSettings = resolveServiceSettings(options.serviceSettings ?? {}, args, env);
   const logger = options.logger ?? ownLogger("api", serviceSettings);
   const parts = gatewayParts({ options, args, env, settings, serviceSettings, logger });
-  const { backends, httpTracing, metrics, proxy, events, connections, ownMetrics, routing, health } = parts;
+  const { backends, httpTracing, proxy, events, connections, ownMetrics, routing, health } = parts;
   const { registry, tracing, catalogue } = backends;
   let metricsAddress: string | undefined;
-  /** CORS, when `--cors_origins` (or `--config`) names origins; made at start. */
-  let cors: GatewayCors | undefined;
-  /** The proxies believed about the client: `--trust_proxy`'s, or the `--config` file's, read at start. */
-  let trustSetting = settings.trustProxy;
-  let trust = proxyTrust(trustSetting);
+  const front = new GatewayFront(parts);
   const app = Fastify({
     bodyLimit: settings.bodyLimit,
-    // request.ip: the client X-Forwarded-For names where the hop is a trusted proxy, else the socket's peer.
-    // Fastify takes it now; a config file, read at start, may name the proxies later.
-    ...(trust || settings.config
-      ? { trustProxy: (address: string, hop: number) => trust?.(address, hop) ?? false }
-      : {}),
+    ...front.trustProxyOption(),
     // The router refuses a malformed %-escape before any route runs; answer it like every other error.
     frameworkErrors: (error, request, reply) => {
       // Worded as dispatch words the same mistake ("'/v1/x/%zz' is not a valid url component" otherwise).
@@ -149,7 +135,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       const { body } = errorResponse(new TsmicroError(Code.INVALID_ARGUMENT, message));
       // Refused before the hooks that trace every request and set CORS' headers ran: done here, as they would have.
       httpTracing.traceRefused(request as FastifyRequest, reply as FastifyReply);
-      cors?.mark(request as FastifyRequest, reply as FastifyReply);
+      front.cors?.mark(request as FastifyRequest, reply as FastifyReply);
       void (reply as FastifyReply)
         .code(error.statusCode ?? 400)
         .type("application/json")
@@ -177,99 +163,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   });
 
   const sockets = openSockets(app.server);
-
-  /** Reads `--config`, then mounts CORS and the routes: at start, so the config file is read asynchronously. */
-  async function setUp(): Promise<void> {
-    health.refuseOnceClosed(app);
-    httpTracing.mount(app, { forwardTrace: proxy !== undefined });
-    const config = settings.config ? await loadGatewayConfig(settings.config) : undefined;
-    if (config?.trustProxy !== undefined) {
-      if (settings.trustProxy !== false)
-        throw new SetupError(
-          "TSM_ERR_CONFIG_SETTING",
-          settings.config!,
-          "trustProxy is set here and by --trust_proxy (or TSMICRO_TRUST_PROXY) too: set it in one place",
-        );
-      trustSetting = config.trustProxy;
-      trust = proxyTrust(trustSetting);
-    }
-    routing.guard = createRouteGuard({
-      routes: [...(options.routes ?? []), ...(config?.routes ?? [])],
-      jwt: config?.jwt ?? options.jwt,
-    });
-    const origins = [...settings.corsOrigins, ...(config?.corsOrigins ?? [])];
-    // Routes come and go with the services behind: every method a route may name is taken.
-    const methods = acceptMethods(app, routableMethods);
-    if (origins.length > 0) {
-      cors = new GatewayCors(origins, corsMethods(methods));
-      cors.mount(app);
-    }
-    metrics?.mount(app, ownMetrics === undefined);
-    // In every mode: a web service behind the proxy is reached by /NAME/…, and --handler event publishes only by POST.
-    health.mount(app, proxy || events ? undefined : routing.serviceHealthz);
-    if (settings.dashboard) await mountDashboard();
-    if (proxy)
-      await app.register(webProxyRoutes, {
-        proxy,
-        details: (request, body) => httpTracing.withTraceId(request, body),
-        nameRoute: routing.nameRoute,
-        // Path rules hold in front of the web services as in front of RPCs: tokens, limits, claims.
-        ...(routing.guard.open ? {} : { admit: admitProxied, trust }),
-      });
-    else
-      app.route({
-        // A plain OPTIONS too, as any method (GatewayCors answers preflights before routing).
-        method: [...methods, "OPTIONS"],
-        url: "/*",
-        // The span is active already (HttpTracing's preHandler hook).
-        handler: routing.dispatch,
-      });
-  }
-
-  /** The route rules of a request the web proxy passes on: the claims' headers, or a refusal thrown. */
-  async function admitProxied(request: GuardedRequest, reply: GuardedReply): Promise<ClaimsHeaders | undefined> {
-    const claims = await routing.guard.admit("", request, reply);
-    return claims && claimsMetadata(claims);
-  }
-
-  /**
-   * Rules naming RPCs match nothing a web service serves (only `*`, any RPC, matches every request):
-   * one warning each, as what they were meant to guard is open.
-   */
-  function warnRpcRulesUnderProxy(): void {
-    for (const pattern of routing.guard.rpcPatternsMatchingNone([""]))
-      logger.warn(
-        { rule: pattern, handler: settings.handler },
-        `route rule "${pattern}" names RPCs, which --handler ${settings.handler} does not serve: it matches nothing; guard the web services with path rules, such as "* /site/**"`,
-      );
-  }
-
-  /**
-   * What a preflight allows: the methods the routes take, asked anew as services come and go; a
-   * method no route takes is refused by the browser, one the path does not take gets the 405.
-   * The web services behind `--handler web|proxy` may take any method the gateway accepts, but
-   * TRACE, which browsers never send.
-   */
-  function corsMethods(accepted: readonly string[]): () => readonly string[] {
-    if (!proxy) return () => routeMethods(catalogue.router.methods);
-    const allowed = accepted.filter((method) => method !== "TRACE");
-    return () => allowed;
-  }
-
-  /** The dashboard's page and API under `<prefix>/dashboard/`, calls allowed as `tsmicro web` allows them. */
-  async function mountDashboard(): Promise<void> {
-    await app.register(dashboardRoutes, {
-      prefix: `${settings.prefix}/dashboard`,
-      backends,
-      logger,
-      settings: resolveDashboardSettings({}, args, env, { withAddress: false }),
-      listenAddress: settings.address,
-      ...(options.openApi ? { openApiPath: `${settings.prefix}/openapi.json` } : {}),
-      // The page's calls meet the route rules, as /rpc's do.
-      admit: routing.admitDashboardCall,
-      checksTokens: !routing.guard.open,
-    });
-  }
 
   /**
    * The end of `--shutdown_grace` with requests still in flight: their backend calls are
@@ -309,22 +202,18 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       await ensureCanListen(settings.address, "--address");
       if (ownMetrics) await ensureCanListen(ownMetrics.at, "--metrics_address");
       await tracing.start();
-      await setUp();
+      await front.mount(app);
       await backends.registryUse.ready();
       // A broker that cannot be reached fails start, loudly, like the registry.
       if (events) await events.broker.start();
       if (proxy) {
         await proxy.start();
-        warnRpcRulesUnderProxy();
+        front.warnRpcRulesUnderProxy();
       } else if (!events) {
         await catalogue.start();
         routing.warnRulesMatchingNone();
       }
-      if (trustSetting === true)
-        logger.warn(
-          { trustProxy: true },
-          '--trust_proxy on (or trustProxy: true in --config) believes every X-Forwarded-For: a client that reaches the gateway directly names any address it likes, and so picks its own per: "client" rate-limit budget; name the proxies instead (--trust_proxy=10.0.0.0/8)',
-        );
+      front.warnIfTrustingEveryHop();
       const { host, port } = await listenAt(app, settings.address, "--address");
       address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
       url = `${settings.tlsCertFile ? "https" : "http"}://${urlHost(host)}:${port}`;
