@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 import type { FastifyInstance } from "fastify";
 import {
   type BreakerOptions,
@@ -27,7 +28,7 @@ import { closeWithinGrace, openSockets } from "./graceful-close.js";
 import type { OpenApiBuilder } from "./merge-openapi.js";
 import type { JwtOptions } from "./jwt-auth.js";
 import type { RouteRule } from "./route-rules.js";
-import { gatewayParts } from "./gateway-parts.js";
+import { type GatewayParts, gatewayParts } from "./gateway-parts.js";
 import { GatewayFront } from "./gateway-front.js";
 import { createGatewayApp } from "./gateway-app.js";
 
@@ -109,99 +110,140 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const settings = resolveGatewaySettings(options.settings ?? {}, args, env);
   const serviceSettings = resolveServiceSettings(options.serviceSettings ?? {}, args, env);
   const logger = options.logger ?? ownLogger("api", serviceSettings);
-  const parts = gatewayParts({ options, args, env, settings, serviceSettings, logger });
-  const { backends, proxy, events, connections, ownMetrics, routing, health } = parts;
-  const { registry, tracing, catalogue } = backends;
-  let metricsAddress: string | undefined;
-  const front = new GatewayFront(parts);
-  const app = createGatewayApp(parts, front);
-  let address: string | undefined;
-  let url: string | undefined;
-  let stopping: Promise<void> | undefined;
+  return new HttpGateway(gatewayParts({ options, args, env, settings, serviceSettings, logger }));
+}
 
-  const sockets = openSockets(app.server);
+/**
+ * The gateway's lifecycle, over the parts gatewayParts made: start brings up tracing, the front
+ * and its routes, the registry, then what the handler serves from, and listens last; stop drains
+ * and closes the listener first, then stops the parts in reverse.
+ */
+class HttpGateway implements Gateway {
+  readonly app: FastifyInstance;
+  readonly settings: GatewaySettings;
+  readonly serviceSettings: ServiceSettings;
+  readonly logger: Logger;
+  readonly catalogue: BackendCatalogue;
+  readonly #parts: GatewayParts;
+  readonly #front: GatewayFront;
+  /** The sockets open, upgraded ones too: what stop cuts once the grace is over. */
+  readonly #sockets: ReadonlySet<Socket>;
+  #address: string | undefined;
+  #url: string | undefined;
+  #metricsAddress: string | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(parts: GatewayParts) {
+    this.#parts = parts;
+    this.settings = parts.settings;
+    this.serviceSettings = parts.serviceSettings;
+    this.logger = parts.logger;
+    this.catalogue = parts.backends.catalogue;
+    this.#front = new GatewayFront(parts);
+    this.app = createGatewayApp(parts, this.#front);
+    this.#sockets = openSockets(this.app.server);
+  }
+
+  get address(): string | undefined {
+    return this.#address;
+  }
+
+  get url(): string | undefined {
+    return this.#url;
+  }
+
+  get metricsAddress(): string | undefined {
+    return this.#metricsAddress;
+  }
+
+  // start, stop and run are own properties, as on the object createGateway returned before it was
+  // a class: `gateway.stop` may be handed on by itself (to a signal handler, say) and still work.
+  readonly start = async (): Promise<void> => {
+    const { settings, ownMetrics, backends } = this.#parts;
+    // A taken --address fails before anything else starts (and logs the routes it would have served).
+    await ensureCanListen(settings.address, "--address");
+    if (ownMetrics) await ensureCanListen(ownMetrics.at, "--metrics_address");
+    await backends.tracing.start();
+    await this.#front.mount(this.app);
+    await backends.registryUse.ready();
+    await this.#startHandler();
+    this.#front.warnIfTrustingEveryHop();
+    await this.#listen();
+    this.logger.info(
+      {
+        address: this.#address,
+        handler: settings.handler,
+        registry: backends.registry.kind,
+        ...(this.#metricsAddress ? { metrics: this.#metricsAddress } : {}),
+      },
+      "gateway started",
+    );
+  };
+
+  readonly stop = (): Promise<void> => {
+    this.#stopping ??= this.#shutDown();
+    return this.#stopping;
+  };
+
+  readonly run = (): Promise<void> => runUntilSignal("api", this, this.logger);
+
+  /**
+   * What the handler serves from: the broker (`event`), the web services (`web|proxy`) or the
+   * routed services' catalogue (`rpc`); route rules that match nothing there are warned about.
+   */
+  async #startHandler(): Promise<void> {
+    const { events, proxy, backends, routing } = this.#parts;
+    // A broker that cannot be reached fails start, loudly, like the registry.
+    if (events) await events.broker.start();
+    if (proxy) {
+      await proxy.start();
+      this.#front.warnRpcRulesUnderProxy();
+    } else if (!events) {
+      await backends.catalogue.start();
+      routing.warnRulesMatchingNone();
+    }
+  }
+
+  /** Listens on `--address`, then serves `/metrics` on `--metrics_address` when that names an address of its own. */
+  async #listen(): Promise<void> {
+    const { settings, ownMetrics } = this.#parts;
+    const { host, port } = await listenAt(this.app, settings.address, "--address");
+    this.#address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+    this.#url = `${settings.tlsCertFile ? "https" : "http"}://${urlHost(host)}:${port}`;
+    if (ownMetrics) this.#metricsAddress = await listenMetrics(ownMetrics.server, ownMetrics.at);
+  }
+
+  /** Stop, once: see Gateway.stop. What the caller handed in (registry, broker) is left running. */
+  async #shutDown(): Promise<void> {
+    const { settings, serviceSettings, health, ownMetrics, events, options, proxy, backends } = this.#parts;
+    // A gateway that never listened has no load balancer to wait for.
+    await health.drain(this.#address === undefined ? 0 : settings.shutdownDelayMs);
+    health.close();
+    await closeWithinGrace(this.app, this.#sockets, serviceSettings.shutdownGraceMs, () => this.#cancelInFlight());
+    await ownMetrics?.server.stop();
+    if (events && !options.broker) await events.broker.stop();
+    await proxy?.stop();
+    await backends.stop();
+    this.logger.info({ address: this.#address }, "gateway stopped");
+  }
 
   /**
    * The end of `--shutdown_grace` with requests still in flight: their backend calls are
    * cancelled, so a stream ends with an UNAVAILABLE error line or event and a unary call answers 503.
    */
-  function cancelInFlight(): void {
-    const graceMs = serviceSettings.shutdownGraceMs;
-    logger.warn(
-      { open: sockets.size },
+  #cancelInFlight(): void {
+    const graceMs = this.serviceSettings.shutdownGraceMs;
+    this.logger.warn(
+      { open: this.#sockets.size },
       "requests still in flight after the shutdown grace (--shutdown_grace); cancelling them",
     );
-    connections.cancelAll(
+    this.#parts.connections.cancelAll(
       new TsmicroError(
         Code.UNAVAILABLE,
         `the gateway is shutting down and the call was still running after ${graceMs} ms (--shutdown_grace); send it again`,
       ),
     );
   }
-
-  const gateway: Gateway = {
-    app,
-    settings,
-    serviceSettings,
-    logger,
-    catalogue,
-    get address() {
-      return address;
-    },
-    get url() {
-      return url;
-    },
-    get metricsAddress() {
-      return metricsAddress;
-    },
-    async start() {
-      // A taken --address fails before anything else starts (and logs the routes it would have served).
-      await ensureCanListen(settings.address, "--address");
-      if (ownMetrics) await ensureCanListen(ownMetrics.at, "--metrics_address");
-      await tracing.start();
-      await front.mount(app);
-      await backends.registryUse.ready();
-      // A broker that cannot be reached fails start, loudly, like the registry.
-      if (events) await events.broker.start();
-      if (proxy) {
-        await proxy.start();
-        front.warnRpcRulesUnderProxy();
-      } else if (!events) {
-        await catalogue.start();
-        routing.warnRulesMatchingNone();
-      }
-      front.warnIfTrustingEveryHop();
-      const { host, port } = await listenAt(app, settings.address, "--address");
-      address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
-      url = `${settings.tlsCertFile ? "https" : "http"}://${urlHost(host)}:${port}`;
-      if (ownMetrics) metricsAddress = await listenMetrics(ownMetrics.server, ownMetrics.at);
-      logger.info(
-        {
-          address,
-          handler: settings.handler,
-          registry: registry.kind,
-          ...(metricsAddress ? { metrics: metricsAddress } : {}),
-        },
-        "gateway started",
-      );
-    },
-    stop() {
-      stopping ??= (async () => {
-        // A gateway that never listened has no load balancer to wait for.
-        await health.drain(address === undefined ? 0 : settings.shutdownDelayMs);
-        health.close();
-        await closeWithinGrace(app, sockets, serviceSettings.shutdownGraceMs, cancelInFlight);
-        await ownMetrics?.server.stop();
-        if (events && !options.broker) await events.broker.stop();
-        await proxy?.stop();
-        await backends.stop();
-        logger.info({ address }, "gateway stopped");
-      })();
-      return stopping;
-    },
-    run: () => runUntilSignal("api", gateway, logger),
-  };
-  return gateway;
 }
 
 /** The gateway's own logger from the `--log_*` flags; one it cannot make (pretty without pino-pretty) is a setup error now. */
