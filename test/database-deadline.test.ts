@@ -65,7 +65,11 @@ describe.skipIf(!postgresBinDir).each([
       {
         unary: async (request, context) => {
           started.add(request.id);
-          const select = sql<{ id: string }>`select ${request.id}::text as id`;
+          // "sleep": a query the server runs for 30 s (a long report, a lock wait), longer than any call here waits.
+          const select =
+            request.id === "sleep"
+              ? sql<{ id: string }>`select pg_sleep(30)::text as id`
+              : sql<{ id: string }>`select ${request.id}::text as id`;
           if (request.id === "background") {
             background = waitFor("the call's deadline to pass", () => context.deadline!.getTime() < Date.now())
               .then(() => select.execute(database.db))
@@ -280,6 +284,40 @@ describe.skipIf(!postgresBinDir).each([
     await expect(call("after")).resolves.toMatchObject({ id: "after" });
   }, 30_000);
 
+  it("stops on the server a query still running when its call's deadline comes, and the pool serves the next call", async () => {
+    const { database, call, entries, failedCalls } = await serve();
+    const [failure] = await failedCalls(1, [await call("sleep", 2_000)], 10_000);
+    expect(failedService(failure)).toBe("postgres");
+    expect(failure).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    expect((failure as TsmicroError).message).toMatch(
+      /^the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres did not answer a query within \d+ ms, what was left of the call's deadline: it is slow or not answering, and a write may have been applied$/,
+    );
+    // The server was asked to stop it: gone well before its 30 s, rather than holding a backend for nobody.
+    await waitFor("the query stopped on the server", async () => (await sleeping(database)) === 0, 15_000);
+    await expect(call("after")).resolves.toMatchObject({ id: "after" });
+    expect(entries.filter((entry) => entry.message === "the database answers again")).toHaveLength(1);
+  }, 30_000);
+
+  it("stops on the server a query still running when its caller cancels, failing it CANCELLED, and the pool serves the next call", async () => {
+    const { database, call, entries, failedCalls, started } = await serve();
+    const cancel = new AbortController();
+    const caller = call("sleep", Infinity, cancel.signal);
+    await waitFor("the handler started", () => started.has("sleep"));
+    await waitFor("the query running on the server", async () => (await sleeping(database)) >= 1);
+    cancel.abort();
+    expect(await caller).toMatchObject({ code: Code.CANCELLED });
+    const [failure] = await failedCalls(1, []);
+    // The caller's doing, not the database's: named by no service, and no outage logged.
+    expect(failedService(failure)).toBeUndefined();
+    expect(failure).toMatchObject({ code: Code.CANCELLED });
+    expect((failure as TsmicroError).message).toMatch(
+      /^a query sent to the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres was cancelled \(a write may have been applied\): the caller cancelled \/[\w.]+\/Unary$/,
+    );
+    await waitFor("the query stopped on the server", async () => (await sleeping(database)) === 0, 15_000);
+    expect(entries.filter((entry) => entry.level === "warn")).toEqual([]);
+    await expect(call("after")).resolves.toMatchObject({ id: "after" });
+  }, 30_000);
+
   it("leaves a query that work a handler left running makes after its call was answered unbounded, past the call's deadline too", async () => {
     const { call, background } = await serve();
     await expect(call("background", 200)).resolves.toMatchObject({ id: "background" });
@@ -306,6 +344,14 @@ describe.skipIf(!postgresBinDir).each([
     );
   }, 30_000);
 });
+
+/** How many of the server's backends run the "sleep" call's query now, as PostgreSQL itself tells. */
+async function sleeping(database: Database<object>): Promise<number> {
+  const { rows } = await sql<{ running: number }>`
+    select count(*)::int as running from pg_stat_activity
+    where state = 'active' and query like 'select pg_sleep(30)%' and pid <> pg_backend_pid()`.execute(database.db);
+  return rows[0]?.running ?? -1;
+}
 
 /** The caller's own deadline, come before the service's answer: `no answer from store …`, naming store. */
 function ownDeadline(failure: unknown): boolean {

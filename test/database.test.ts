@@ -4,7 +4,9 @@ import { tmpdir } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { sql, type Generated } from "kysely";
+import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type CancelTarget, sendCancelRequest } from "../runtime/src/database/cancel-request.js";
 import { openDatabase, openTestDatabase, type Database, type DatabaseOptions } from "../runtime/src/database/index.js";
 import { recordingLogger, waitFor } from "../runtime/src/broker/testdata/broker-conformance.js";
 import { failedService } from "../runtime/src/errors/failed-service.js";
@@ -553,6 +555,62 @@ describe.skipIf(!postgresBinDir)("PostgreSQL going away while a service runs", (
     } finally {
       await database.close().catch(() => undefined);
       await server.stop();
+    }
+  });
+});
+
+describe("PostgreSQL's CancelRequest", () => {
+  it.skipIf(!postgresBinDir)(
+    "stops a query with PostgreSQL's CancelRequest, from the fields pg's Client keeps of its connection",
+    async () => {
+      const server = await startPostgres();
+      const client = new pg.Client({ connectionString: server.url });
+      const watcher = new pg.Client({ connectionString: server.url });
+      try {
+        await client.connect();
+        await watcher.connect();
+        const running = client.query("select pg_sleep(30)").catch((error: unknown) => error);
+        const pid = (client as unknown as CancelTarget).processID;
+        await waitFor("the query running on the server", async () => {
+          const { rows } = await watcher.query("select state from pg_stat_activity where pid = $1", [pid]);
+          return rows[0]?.state === "active";
+        });
+        // What outageAwarePool reads of a pooled client: host, port, processID and secretKey (not in pg's typings).
+        await expect(sendCancelRequest(client as unknown as CancelTarget, 10_000)).resolves.toBe(true);
+        // 57014: canceling statement due to user request, well before the 30 s.
+        await expect(running).resolves.toMatchObject({ code: "57014" });
+        await expect(client.query("select 1 as one")).resolves.toMatchObject({ rows: [{ one: 1 }] });
+      } finally {
+        await client.end().catch(() => undefined);
+        await watcher.end().catch(() => undefined);
+        await server.stop();
+      }
+    },
+    30_000,
+  );
+
+  it("gives up on a server that takes the request and never closes, and one that refuses it, without failing", async () => {
+    // Takes connections and says nothing, as a frozen server does.
+    const received: Buffer[] = [];
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => {
+      sockets.push(socket);
+      socket.on("data", (chunk: Buffer) => received.push(chunk));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const target = { host: "127.0.0.1", port, processID: 4242, secretKey: -7 };
+      await expect(sendCancelRequest(target, 200)).resolves.toBe(true);
+      // The request as PostgreSQL reads it: length 16, code 80877102, the backend's process id and key.
+      const request = Buffer.concat(received);
+      expect([0, 4, 8, 12].map((at) => request.readInt32BE(at))).toEqual([16, 80877102, 4242, -7]);
+      await expect(sendCancelRequest({ ...target, port: await freePort() }, 200)).resolves.toBe(false);
+      // A connection that never told its key (not connected, or not pg's JavaScript Client) is not cancelled.
+      await expect(sendCancelRequest({ host: "127.0.0.1", port }, 200)).resolves.toBe(false);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 });

@@ -3,6 +3,7 @@ import { abortedBy } from "../errors/aborted.js";
 import { nameFailedService } from "../errors/failed-service.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { unansweredServedCall } from "../service/served-call.js";
+import { type CancelTarget, sendCancelRequest } from "./cancel-request.js";
 import type { OutageLog } from "./outage-log.js";
 import { type QueryBudget, queryBudget } from "./query-budget.js";
 
@@ -62,7 +63,8 @@ export interface PoolWatch {
  * caller reading "no answer from" the service: UNAVAILABLE when no connection came (the query was
  * not sent), DEADLINE_EXCEEDED when the query was sent and not answered, since a write may then
  * have been applied, which that code says and UNAVAILABLE, safe to retry, would not. A call whose
- * caller cancels stops its queries' waits for a connection, as its deadline does.
+ * caller cancels stops its queries' waits for a connection, as its deadline does, and the queries
+ * it sent and is waiting on, which the server is asked to stop too (see watched).
  */
 export function outageAwarePool(pool: PostgresPool & PoolCounts, watch: PoolWatch): PostgresPool {
   const { where, outages } = watch;
@@ -80,7 +82,7 @@ export function outageAwarePool(pool: PostgresPool & PoolCounts, watch: PoolWatc
       const client = await connectFor(pool, watch).catch(failed);
       let wrapper = wrappers.get(client);
       if (!wrapper) {
-        wrapper = watched(client, where, failed, outages);
+        wrapper = watched(client, watch, failed);
         wrappers.set(client, wrapper);
       }
       return wrapper;
@@ -199,45 +201,81 @@ function deadlinePassed(budget: QueryBudget, where: string): TsmicroError {
 /**
  * `client` with a query whose connection fails passed to `failed`, and one answered reported to
  * the outage log. Under a call with a deadline a query is sent with node-postgres's query_timeout
- * of its budget; one not answered in time leaves its connection waiting on it, so the client fails
- * the queries that follow (a transaction's rollback) with the same error and is closed, not pooled,
- * when released.
+ * of its budget. A query the call stops waiting for (not answered within that budget, or the
+ * call's caller cancelled, or its deadline passed, while it ran) is stopped on the server with a
+ * CancelRequest, as Go's pgx does on a context's cancel: else the server would run it to its end
+ * (a long report, a lock wait) holding the connection, for nobody. Its connection, still waiting
+ * on it, fails the queries that follow (a transaction's rollback) with the same error and is
+ * closed, not pooled, when released: the cancel, which lands when it lands, must not stop the next
+ * caller's query on it, and closing the connection also ends the transaction it was in.
  */
-function watched(
-  client: PostgresPoolClient,
-  where: string,
-  failed: (error: unknown) => never,
-  outages: OutageLog,
-): PostgresPoolClient {
+function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: unknown) => never): PostgresPoolClient {
+  const { where, outages } = watch;
   let stuck: TsmicroError | undefined;
+  const stop = (why: TsmicroError): TsmicroError => {
+    stuck ??= why;
+    void sendCancelRequest(client as CancelTarget, watch.connectTimeoutMs || cancelTimeoutMs);
+    return stuck;
+  };
   const query = (...args: unknown[]): unknown => {
     if (stuck) return Promise.reject(stuck);
-    const budget = typeof args[0] === "string" ? queryBudget() : undefined;
+    const sql = typeof args[0] === "string";
+    const budget = sql ? queryBudget() : undefined;
     if (budget && budget.ms <= 0) return Promise.reject(deadlinePassed(budget, where));
     // node-postgres reads query_timeout from a query given as an object; a cursor (streamed query) comes as it is.
     if (budget) args[0] = { text: args[0], query_timeout: budget.ms };
     const result = (client.query as (...a: unknown[]) => unknown)(...args);
     if (!(result instanceof Promise)) return result;
-    return result.then(
+    const answer = result.then(
       (rows: unknown) => {
+        if (stuck) throw stuck;
         outages.answered();
         return rows;
       },
       (error: unknown) => {
+        // Stopped by its call's cancel: the answer that comes after is the cancel's (or the closed connection's).
+        if (stuck) throw stuck;
         if (!budget || !isQueryTimeout(error)) return failed(error);
-        stuck = unanswered(budget, where, error);
         outages.failing(
           `no answer to a query within ${budget.ms} ms, what was left of the deadline of ${budget.path}`,
           "the database did not answer in time; calls that wait for it fail DEADLINE_EXCEEDED",
         );
-        throw stuck;
+        throw stop(unanswered(budget, where, error));
       },
     );
+    // A query made once its call was cancelled (a handler's clean-up after catching the cancel) runs.
+    const signal = sql ? unansweredServedCall()?.signal : undefined;
+    if (!signal || signal.aborted) return answer;
+    return untilAborted(answer, signal, () => stop(cancelledSent(signal, where)));
   };
   return {
     query: query as PostgresPoolClient["query"],
     release: (destroy) => client.release(destroy || stuck !== undefined),
   };
+}
+
+/** How long a CancelRequest may wait for the server when the database URL sets no connect_timeout limit. */
+const cancelTimeoutMs = 10_000;
+
+/** `answer`, or the error `aborted` makes once `signal` aborts before it settles; the answer's own failure is then nobody's. */
+function untilAborted<T>(answer: Promise<T>, signal: AbortSignal, aborted: () => TsmicroError): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(aborted());
+    signal.addEventListener("abort", onAbort, { once: true });
+    answer.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/**
+ * A query sent and then stopped because the call it serves was cancelled (or its deadline passed):
+ * the caller's doing, CANCELLED (or DEADLINE_EXCEEDED), naming no service; an autocommit write
+ * may have been committed before the cancel landed.
+ */
+function cancelledSent(signal: AbortSignal, where: string): TsmicroError {
+  return abortedBy(
+    signal.reason,
+    `a query sent to the PostgreSQL server at ${where} was cancelled (a write may have been applied)`,
+  );
 }
 
 /** node-postgres's failure of a query its query_timeout passed. */
