@@ -43,9 +43,9 @@ describe.skipIf(!postgresBinDir).each([
   /**
    * A service `store` whose one method queries the database (`id` "tx": in a transaction), and a
    * client of it whose calls have a deadline of `timeoutMs`; the database opened with the URL's
-   * `connect_timeout` in seconds, if given.
+   * `connect_timeout` in seconds and `pool_max_conns`, if given.
    */
-  async function serve(connectTimeoutS?: number) {
+  async function serve(connectTimeoutS?: number, poolMaxConns?: number) {
     const { logger, entries } = recordingLogger();
     // The failures the handler's queries met, as the service saw them: on a machine that holds the
     // processes' event loops past the answer's reserve, the caller's own deadline can come first.
@@ -54,7 +54,10 @@ describe.skipIf(!postgresBinDir).each([
     let background: Promise<unknown> | undefined;
     // The handlers that started, by id: a call's query is about to wait for a connection once its id is here.
     const started = new Set<string>();
-    const url = connectTimeoutS === undefined ? server.url : `${server.url}?connect_timeout=${connectTimeoutS}`;
+    const params = new URLSearchParams();
+    if (connectTimeoutS !== undefined) params.set("connect_timeout", String(connectTimeoutS));
+    if (poolMaxConns !== undefined) params.set("pool_max_conns", String(poolMaxConns));
+    const url = params.size === 0 ? server.url : `${server.url}?${params}`;
     const database = await openDatabase<object>({ url, logger });
     cleanups.push(() => database.close());
     const registry = createMemoryRegistry();
@@ -224,6 +227,23 @@ describe.skipIf(!postgresBinDir).each([
     expect(entries.filter((entry) => entry.message === "the database answers again")).toHaveLength(1);
   }, 30_000);
 
+  it("keeps as many connections as the URL's pool_max_conns says, and says that many are in use when all are", async () => {
+    const { database, call, failedCalls } = await serve(2, 3);
+    const release = await holdAllConnections(database, 3);
+    // Let go in afterEach too, should the test fail before: closing the pool waits for them.
+    cleanups.push(release);
+    const [served] = await failedCalls(1, [await call("no deadline", Infinity)]);
+    await release();
+    expect(failedService(served)).toBe("postgres");
+    expect(served).toMatchObject({
+      code: Code.UNAVAILABLE,
+      message: expect.stringMatching(
+        /^no connection to the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres came free within 2 s, the connect timeout \(connect_timeout in the database URL\): all 3 of the pool's connections are in use /,
+      ),
+    });
+    await expect(call("after")).resolves.toMatchObject({ id: "after" });
+  }, 30_000);
+
   it("says the server took no new connection, not that all were in use, when the pool's slots wait for the server to take theirs", async () => {
     const { database, call, failedCalls } = await serve();
     server.freeze();
@@ -359,24 +379,24 @@ function ownDeadline(failure: unknown): boolean {
 }
 
 /**
- * Every connection of the pool (10) held outside any call, as by ten slow reports; resolves once
- * all are held (fails if one cannot be) with the function that lets them go.
+ * Every connection of the pool (`size`, pg's 10 unless the URL says) held outside any call, as by
+ * slow reports; resolves once all are held (fails if one cannot be) with the function that lets them go.
  */
-async function holdAllConnections(database: Database<object>): Promise<() => Promise<void>> {
+async function holdAllConnections(database: Database<object>, size = 10): Promise<() => Promise<void>> {
   let release = () => {};
   const held = new Promise<void>((resolve) => {
     release = resolve;
   });
   let holding = 0;
   const holders = Promise.all(
-    Array.from({ length: 10 }, () =>
+    Array.from({ length: size }, () =>
       database.db.connection().execute(async () => {
         holding++;
         await held;
       }),
     ),
   );
-  await Promise.race([waitFor("every pooled connection held", () => holding === 10), holders]);
+  await Promise.race([waitFor("every pooled connection held", () => holding === size), holders]);
   return async () => {
     release();
     await holders;

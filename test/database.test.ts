@@ -793,6 +793,18 @@ describe("opening", () => {
     });
   }, 20_000);
 
+  it("refuses a pool_max_conns that is not a whole number of connections, 1 or more", async () => {
+    for (const value of ["abc", "0", "-2", "2.5"])
+      await expect(
+        openDatabase({ url: `postgres://app@127.0.0.1:5432/shop?pool_max_conns=${value}` }),
+      ).rejects.toMatchObject({
+        code: "TSM_ERR_DATABASE_URL",
+        message: expect.stringContaining(
+          `127.0.0.1:5432/shop is not usable (pool_max_conns=${value} is not a whole number of connections, 1 or more (the pool's size; default 10))`,
+        ),
+      });
+  });
+
   it("waits with no limit for a connect_timeout longer than a timer keeps, as for 0", async () => {
     const sockets: Socket[] = [];
     const silent = createServer((socket) => void sockets.push(socket));

@@ -37,6 +37,8 @@ export interface Database<DB> {
 const memoryDataDir = "memory://";
 /** How long a connect waits for a new or a pooled connection when the URL sets no connect_timeout. */
 const defaultConnectTimeoutMs = 10_000;
+/** How many connections the pool keeps at most when the URL sets no pool_max_conns: pg's own default. */
+const defaultPoolSize = 10;
 
 /**
  * Opens PostgreSQL when `url` is set, else embedded PGlite in `dataDir`
@@ -81,11 +83,13 @@ async function openPGlite<DB>(dataDir: string, migrationsDir: string, logger?: L
 async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Logger): Promise<Database<DB>> {
   const where = describeUrl(url);
   const connectTimeoutMs = connectTimeoutOf(url, where);
+  const poolSize = poolSizeOf(url, where);
   const pg = (await importPackage<{ default: typeof import("pg") }>("pg", "PostgreSQL")).default;
   const connecting = new Set<object>();
   const pool = new pg.Pool({
     connectionString: url,
     connectionTimeoutMillis: connectTimeoutMs,
+    max: poolSize,
     types: pgTypes(pg.types),
     Client: countingConnects(pg.Client, connecting),
   });
@@ -239,6 +243,23 @@ function connectTimeoutOf(url: string, where: string): number {
   // Longer than a timer keeps (about 24.8 days) is no limit too: pg-pool's timer would fire at once.
   if (seconds <= 0 || seconds * 1000 > longestTimerMs) return 0;
   return Math.max(2, seconds) * 1000;
+}
+
+/**
+ * The URL's `pool_max_conns` (pgx's name for it), else pg's 10: how many connections the pool
+ * keeps to the server at most. A whole number, 1 or more. node-postgres does not send it to the
+ * server (it passes on only the parameters it knows), so the server does not refuse it.
+ */
+function poolSizeOf(url: string, where: string): number {
+  const value = new URL(url).searchParams.get("pool_max_conns");
+  if (value === null || value.trim() === "") return defaultPoolSize;
+  if (!/^\s*\+?\d+\s*$/.test(value) || Number.parseInt(value, 10) < 1)
+    throw new SetupError(
+      "TSM_ERR_DATABASE_URL",
+      where,
+      `pool_max_conns=${value} is not a whole number of connections, 1 or more (the pool's size; default ${defaultPoolSize})`,
+    );
+  return Number.parseInt(value, 10);
 }
 
 /** `host:port/database` of a PostgreSQL URL, never its password. */
