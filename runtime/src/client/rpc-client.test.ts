@@ -457,16 +457,21 @@ describe("attempt timeouts per method", () => {
     expect(calls.map((c) => c.address)).toEqual(["a", "b"]);
   });
 
-  /** A transport on which node a fails DEADLINE_EXCEEDED naming postgres `after(leftMs)` into its attempt; b answers. */
-  function postgresGivesUp(after: (leftMs: number) => number) {
+  /**
+   * A transport on which node a fails naming postgres `after(leftMs)` into its attempt, DEADLINE_EXCEEDED
+   * (a query not answered) unless `code` says UNAVAILABLE (no pooled connection came free); b answers.
+   */
+  function postgresGivesUp(after: (leftMs: number) => number, code: Code = Code.DEADLINE_EXCEEDED) {
+    const message =
+      code === Code.UNAVAILABLE
+        ? "no connection to the PostgreSQL server came free: all 10 of the pool's connections are in use"
+        : "the PostgreSQL server did not answer a query";
     return scriptedTransport((address, call) =>
       address === "a"
         ? new Promise((_, reject) => {
             const left = call.deadline ? call.deadline.getTime() - Date.now() : 60_000;
             setTimeout(() => {
-              const error = new TsmicroError(Code.DEADLINE_EXCEEDED, "the PostgreSQL server did not answer a query", {
-                metadata: { [failedServiceKey]: "postgres" },
-              });
+              const error = new TsmicroError(code, message, { metadata: { [failedServiceKey]: "postgres" } });
               reject(error);
             }, after(left));
           })
@@ -498,6 +503,33 @@ describe("attempt timeouts per method", () => {
       attemptTimeouts: { "svc/Do": 1_000 },
     });
     await expect(caller.unary(idempotent, {})).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    expect(calls.map((c) => c.address)).toEqual(["a"]);
+  });
+
+  it("tries another node when the node's full pool gave no connection by the attempt's deadline, UNAVAILABLE naming postgres", async () => {
+    const { selector } = fixedSelector();
+    // Node a's pool is full: the query's wait for a connection ends at the attempt's deadline less the reserve, not sent.
+    const { transport, calls } = postgresGivesUp((left) => left - answerReserveMs(left), Code.UNAVAILABLE);
+    const caller = createRpcCaller("svc", {
+      selector,
+      transport,
+      attemptTimeout: "none",
+      attemptTimeouts: { "svc/Do": 1_000 },
+    });
+    await expect(caller.unary(idempotent, {})).resolves.toEqual({ from: "b" });
+    expect(calls.map((c) => c.address)).toEqual(["a", "b"]);
+  });
+
+  it("sends no other node a call whose node failed UNAVAILABLE naming postgres at once (it cannot be reached), which the next would meet too", async () => {
+    const { selector } = fixedSelector();
+    const { transport, calls } = postgresGivesUp(() => 0, Code.UNAVAILABLE);
+    const caller = createRpcCaller("svc", {
+      selector,
+      transport,
+      attemptTimeout: "none",
+      attemptTimeouts: { "svc/Do": 1_000 },
+    });
+    await expect(caller.unary(idempotent, {})).rejects.toMatchObject({ code: Code.UNAVAILABLE });
     expect(calls.map((c) => c.address)).toEqual(["a"]);
   });
 

@@ -306,14 +306,12 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
   }
 
   /**
-   * Whether an attempt failed because its own timeout passed, with time and attempts left to try another node.
-   * A failure naming a service further down (or `postgres`) counts too when the attempt's deadline cut what
-   * the node waited for (see cutByAttemptDeadline): the last attempt has the whole of what is left.
+   * Whether an attempt failed because its own timeout passed (see attemptTimedOut), with time and attempts
+   * left to try another node: the last attempt has the whole of what is left.
    */
   function abandoned(error: unknown, attempt: number, call: ClientCall, sent: ClientCall, elapsedMs: number): boolean {
     if (sent === call || attempt > retries || call.signal?.aborted) return false;
-    if (!isTsmicroError(error) || error.code !== Code.DEADLINE_EXCEEDED) return false;
-    if (failedService(error) !== undefined && !cutByAttemptDeadline(sent, elapsedMs)) return false;
+    if (!attemptTimedOut(error, sent, elapsedMs)) return false;
     return call.deadline === undefined || call.deadline.getTime() > Date.now();
   }
 
@@ -493,6 +491,23 @@ async function waitForNode(call: ClientCall, ms: number, waitingFor: TsmicroErro
  * give it a deadline a little earlier than the client's. A failure after the deadline always is.
  */
 const answerSlackMs = 50;
+
+/**
+ * Whether `error` is the doing of the attempt's own deadline: DEADLINE_EXCEEDED from the node or the
+ * transport, or a failure naming a service further down (or `postgres`) that came when that deadline
+ * cut what the node waited for (see cutByAttemptDeadline): DEADLINE_EXCEEDED (a query or a call not
+ * answered in time) or UNAVAILABLE (a pooled connection that did not come free in time: the query
+ * was not sent, and the pool is the node's own, which another node's may not share). With the whole
+ * deadline the node might have answered; whether a stuck database shows as the one or the other
+ * depends only on whether the handler's query found an idle connection.
+ */
+function attemptTimedOut(error: unknown, sent: ClientCall, elapsedMs: number): boolean {
+  if (!isTsmicroError(error)) return false;
+  const named = failedService(error) !== undefined;
+  if (error.code === Code.DEADLINE_EXCEEDED) return !named || cutByAttemptDeadline(sent, elapsedMs);
+  // UNAVAILABLE of the node itself (refused, gone) is mayRetry's, with its backoff.
+  return error.code === Code.UNAVAILABLE && named && cutByAttemptDeadline(sent, elapsedMs);
+}
 
 /**
  * Whether a failure naming a service further down came when the attempt's own deadline had cut what
