@@ -127,7 +127,11 @@ async function connectFor(pool: PostgresPool & PoolCounts, watch: PoolWatch): Pr
       reject(error);
     };
     if (budget) timer = setTimeout(() => giveUp(noConnection(pool, watch, budget)), budget.ms);
-    if (signal) onAbort = () => giveUp(stoppedWaiting(signal, watch.where));
+    if (signal)
+      onAbort = () =>
+        giveUp(
+          budget && deadlineCame(signal) ? noConnection(pool, watch, budget) : stoppedWaiting(signal, watch.where),
+        );
     signal?.addEventListener("abort", onAbort, { once: true });
   });
   try {
@@ -182,6 +186,16 @@ function noConnection(pool: PoolCounts, watch: PoolWatch, wait: { ms: number; pa
   );
 }
 
+/**
+ * Whether `signal` aborted because its call's deadline came, not because the caller cancelled. A
+ * query with a budget meets it only when its own timer, due first, ran late (an event loop held past
+ * the answer's reserve may see the caller's cancel at the deadline first): the database did not
+ * give a connection or an answer within the budget, and is named as it would have been.
+ */
+function deadlineCame(signal: AbortSignal): boolean {
+  return abortedBy(signal.reason, "a query").code === Code.DEADLINE_EXCEEDED;
+}
+
 /** A query not sent because the call it serves was cancelled (or its deadline passed) while it waited: its caller's doing. */
 function stoppedWaiting(signal: AbortSignal, where: string): TsmicroError {
   return abortedBy(
@@ -217,6 +231,13 @@ function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: u
     void sendCancelRequest(client as CancelTarget, watch.connectTimeoutMs || cancelTimeoutMs);
     return stuck;
   };
+  const noAnswer = (budget: QueryBudget, cause?: unknown): TsmicroError => {
+    outages.failing(
+      `no answer to a query within ${budget.ms} ms, what was left of the deadline of ${budget.path}`,
+      "the database did not answer in time; calls that wait for it fail DEADLINE_EXCEEDED",
+    );
+    return stop(unanswered(budget, where, cause));
+  };
   const query = (...args: unknown[]): unknown => {
     if (stuck) return Promise.reject(stuck);
     const sql = typeof args[0] === "string";
@@ -236,17 +257,15 @@ function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: u
         // Stopped by its call's cancel: the answer that comes after is the cancel's (or the closed connection's).
         if (stuck) throw stuck;
         if (!budget || !isQueryTimeout(error)) return failed(error);
-        outages.failing(
-          `no answer to a query within ${budget.ms} ms, what was left of the deadline of ${budget.path}`,
-          "the database did not answer in time; calls that wait for it fail DEADLINE_EXCEEDED",
-        );
-        throw stop(unanswered(budget, where, error));
+        throw noAnswer(budget, error);
       },
     );
     // A query made once its call was cancelled (a handler's clean-up after catching the cancel) runs.
     const signal = sql ? unansweredServedCall()?.signal : undefined;
     if (!signal || signal.aborted) return answer;
-    return untilAborted(answer, signal, () => stop(cancelledSent(signal, where)));
+    return untilAborted(answer, signal, () =>
+      budget && deadlineCame(signal) ? noAnswer(budget) : stop(cancelledSent(signal, where)),
+    );
   };
   return {
     query: query as PostgresPoolClient["query"],
