@@ -226,10 +226,12 @@ function deadlinePassed(budget: QueryBudget, where: string): TsmicroError {
 function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: unknown) => never): PostgresPoolClient {
   const { where, outages } = watch;
   let stuck: TsmicroError | undefined;
+  // One query runs on a connection at a time, and once stopped the connection runs no other: one cancel.
   const stop = (why: TsmicroError): TsmicroError => {
-    stuck ??= why;
+    if (stuck) return stuck;
+    stuck = why;
     void sendCancelRequest(client as CancelTarget, watch.connectTimeoutMs || cancelTimeoutMs);
-    return stuck;
+    return why;
   };
   const noAnswer = (budget: QueryBudget, cause?: unknown): TsmicroError => {
     outages.failing(
