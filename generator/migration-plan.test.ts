@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { ColumnSchema, EntitySchema, TableSchema } from "./entity-schema.js";
-import { planMigration, quoteIdentifier, recordedSchema } from "./migration-plan.js";
+import {
+  differsInIndexesOnly,
+  holdingEitherWay,
+  planMigration,
+  quoteIdentifier,
+  recordedSchema,
+} from "./migration-plan.js";
 
 function column(name: string, field: number, over: Partial<ColumnSchema> = {}): ColumnSchema {
   return {
@@ -407,6 +413,20 @@ describe("planMigration", () => {
     });
     const plan = planMigration(schema(user(email)), next);
     expect(plan.warnings.some((w) => w.includes("new primary key of shop.v1.User"))).toBe(true);
+  });
+});
+
+describe("undoing a migration of indexes", () => {
+  it("tells index and default changes from others, and writes their inverse to hold either way", () => {
+    const uniqueAt = schema(user(email, { ...base.tables[0]!.columns[2]!, unique: true, default: "now()" }));
+    expect(differsInIndexesOnly(base, uniqueAt)).toBe(true);
+    expect(differsInIndexesOnly(base, schema(user(email)))).toBe(false);
+    expect(differsInIndexesOnly(base, schema(user({ ...email, nullable: true })))).toBe(false);
+    const inverse = planMigration(schema(user({ ...email, unique: false }, base.tables[0]!.columns[2]!)), base).sql;
+    expect(holdingEitherWay(inverse)).toBe('CREATE UNIQUE INDEX IF NOT EXISTS "user_email_key" ON "user" ("email");\n');
+    expect(holdingEitherWay('CREATE INDEX "a" ON "t" ("c");\nDROP INDEX IF EXISTS "b";\n')).toBe(
+      'CREATE INDEX IF NOT EXISTS "a" ON "t" ("c");\nDROP INDEX IF EXISTS "b";\n',
+    );
   });
 });
 

@@ -531,3 +531,28 @@ function migrationName(labels: readonly string[]): string {
   const name = unique.length <= 2 ? unique.join("_and_") : `${unique[0]}_and_${unique.length - 1}_more`;
   return name.toLowerCase().slice(0, 80);
 }
+
+/**
+ * True when `a` and `b` differ in indexes and defaults only: a migration between them changes no
+ * table, column, type or NULL, so its inverse can be written to hold on a database that applied
+ * it and on one that did not alike (see holdingEitherWay).
+ */
+export function differsInIndexesOnly(a: EntitySchema, b: EntitySchema): boolean {
+  const shape = (schema: EntitySchema) =>
+    JSON.stringify(
+      schema.tables.map((t) => ({
+        ...t,
+        columns: t.columns.map(({ unique: _u, indexed: _i, default: _d, ...rest }) => rest),
+      })),
+    );
+  return shape(a) === shape(b);
+}
+
+/**
+ * `sql`, a plan between schemas that differ in indexes and defaults only, with each CREATE INDEX made
+ * IF NOT EXISTS: it then holds on a database whether or not it applied the migration it undoes
+ * (DROP INDEX is IF EXISTS already, and a default is set to the same value either way).
+ */
+export function holdingEitherWay(sql: string): string {
+  return sql.replace(/^CREATE (UNIQUE )?INDEX (?!IF NOT EXISTS )/gm, "CREATE $1INDEX IF NOT EXISTS ");
+}

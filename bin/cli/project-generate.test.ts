@@ -9,6 +9,7 @@ const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResul
   orphans: [],
   migration: undefined,
   warnings: [],
+  migrationNotes: [],
   unserved: [],
   unwired: [],
   stillImported: [],

@@ -37,6 +37,8 @@ export interface ProjectGenerateResult {
   readonly migration: string | undefined;
   /** Schema changes tsmicro will not apply by itself. */
   readonly warnings: readonly string[];
+  /** What generate did or found about the migrations it wrote before: one taken back, one to delete. */
+  readonly migrationNotes: readonly string[];
   /** Services of the protos that src/main.ts does not name, so does not serve: what to add, one line each. */
   readonly unserved: readonly string[];
   /** Entities whose data service the handlers' Dependencies do not name: what to add, one line each. */
@@ -148,7 +150,7 @@ async function planProject(
   const migration =
     config.type === "service" || config.type === undefined
       ? planMigration(request, previousSchema, migrations, owns)
-      : { files: [], warnings: [] };
+      : { files: [], takenBack: [], notes: [], warnings: [] };
   // Without it every entity reads as new, and the next migration would create tables the earlier ones made.
   if (previousSchema === undefined && migrations.length > 0 && migration.files.some((f) => f.path !== schemaFile))
     throw new CommandError(
@@ -171,6 +173,8 @@ async function planProject(
       if (file.path === schemaFile) await writeFileIn(join(root, file.path), file.content);
       else await writeNew(join(root, file.path), file.content);
     }
+    // The one case an old migration is rewritten: tsmicro wrote it, nobody edited it, and the protos undo it.
+    for (const file of migration.takenBack) await writeFileIn(join(root, file.path), file.content);
     return {
       generated,
       removed: generated.removed.map((path) => ({
@@ -182,6 +186,7 @@ async function planProject(
       orphans: sources.orphans,
       migration: migration.files.find((f) => f.path !== schemaFile)?.path,
       warnings: migration.warnings,
+      migrationNotes: migration.notes,
       unserved: await unserved(root, sources.model.services, sources.missing),
       unwired: await unwired(root, sources.model.entities, sources.missing),
       stillImported: await stillImported(root, sources.missing),
@@ -304,6 +309,7 @@ export function projectReport(result: ProjectGenerateResult): string {
         `created ${file.path} (${file.why})${result.stillImported.includes(file.path) ? "" : nextStep(file, result.created)}`,
     ),
     ...(result.migration ? [`created ${result.migration} (the entities changed)`] : []),
+    ...result.migrationNotes.map((note) => `migration: ${note}`),
     ...result.warnings.map((warning) => `migration: not applied by tsmicro: ${warning}`),
     ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; ${orphanStep(orphan, result)}`),
     ...result.unserved.map((line) => `not served: ${line}`),
