@@ -3,6 +3,7 @@ import type { ColumnSchema, EntitySchema, TableSchema } from "./entity-schema.js
 import {
   differsInIndexesOnly,
   holdingEitherWay,
+  pendingChanges,
   planMigration,
   quoteIdentifier,
   recordedSchema,
@@ -413,6 +414,52 @@ describe("planMigration", () => {
     });
     const plan = planMigration(schema(user(email)), next);
     expect(plan.warnings.some((w) => w.includes("new primary key of shop.v1.User"))).toBe(true);
+  });
+});
+
+describe("pendingChanges", () => {
+  const createdAt = base.tables[0]!.columns[2]!;
+  const migration = (sql: string) => ({ name: "0002_mine.sql", sql });
+
+  it("says again a rename, type change or table rename warned about before, until a migration makes it", () => {
+    const renamed = recordedSchema(base, schema(user({ ...email, name: "mail" }, createdAt)));
+    // The run that warns says it in full; pending is for the runs after it.
+    expect(pendingChanges(base, renamed, [])).toEqual([]);
+    expect(pendingChanges(renamed, renamed, [])).toEqual([
+      'column "mail" of table "user" (field 2 of shop.v1.User): tsmicro\'s migrations named it "email", and no ' +
+        'migration renames it: write one with ALTER TABLE "user" RENAME COLUMN "email" TO "mail"; ' +
+        'ALTER INDEX IF EXISTS "user_email_key" RENAME TO "user_mail_key";',
+    ]);
+    expect(
+      pendingChanges(renamed, renamed, [migration('ALTER TABLE "user" RENAME COLUMN "email" TO "mail";')]),
+    ).toEqual([]);
+    // A rename on another table is not this one.
+    expect(
+      pendingChanges(renamed, renamed, [migration("alter table member rename column email to mail;")]),
+    ).toHaveLength(1);
+
+    const retyped = recordedSchema(base, schema(user({ ...email, type: "bigint", default: "0" }, createdAt)));
+    expect(pendingChanges(retyped, retyped, [])).toEqual([
+      'column "email" of table "user" (field 2 of shop.v1.User): tsmicro\'s migrations made it text, the proto now ' +
+        'bigint, and no migration changes its type: write one, such as ALTER TABLE "user" ALTER COLUMN "email" TYPE bigint USING …;',
+    ]);
+    expect(pendingChanges(retyped, retyped, [migration("ALTER TABLE user ALTER email TYPE bigint USING 0;")])).toEqual(
+      [],
+    );
+
+    const moved = recordedSchema(base, schema({ ...user(email, createdAt), name: "users" }));
+    expect(pendingChanges(moved, moved, [])).toEqual([
+      'table "users" of shop.v1.User: tsmicro\'s migrations named it "user", and no migration renames it: write one ' +
+        'with ALTER TABLE "user" RENAME TO "users"; ALTER INDEX IF EXISTS "user_email_key" RENAME TO "users_email_key"; ' +
+        'ALTER INDEX IF EXISTS "user_created_at_idx" RENAME TO "users_created_at_idx";',
+    ]);
+    expect(pendingChanges(moved, moved, [migration('ALTER TABLE "user" RENAME TO "users";')])).toEqual([]);
+  });
+
+  it("says nothing of a change back to what tsmicro's migrations made", () => {
+    const renamed = recordedSchema(base, schema(user({ ...email, name: "mail" }, createdAt)));
+    const back = recordedSchema(renamed, base);
+    expect(pendingChanges(back, back, [])).toEqual([]);
   });
 });
 

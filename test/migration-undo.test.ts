@@ -158,3 +158,27 @@ describe("tsmicro generate, when the protos undo the newest migration it wrote",
     expect(existsSync(join(p.dir, "migrations/0002_add_bin_code.sql"))).toBe(true);
   });
 });
+
+describe("tsmicro generate, on a rename it left to a migration of the user's", () => {
+  it("says it again as pending on every run until a migration makes it", async () => {
+    const p = await project("till");
+    await p.edit("  string description = 3;", "  string summary = 3;");
+    const first = await p.generate();
+    expect(first).toContain('column "description" of table "till" (field 3 of till.v1.Till) is now named "summary"');
+    expect(first).not.toContain("pending:");
+    const pending =
+      'pending: column "summary" of table "till" (field 3 of till.v1.Till): tsmicro\'s migrations named it ' +
+      '"description", and no migration renames it: write one with ALTER TABLE "till" RENAME COLUMN "description" TO "summary";\n';
+    expect(await p.generate()).toContain(pending);
+    expect(await p.generate()).toContain(pending);
+
+    await writeFile(
+      join(p.dir, "migrations/0002_rename_description.sql"),
+      "alter table till rename column description to summary;\n",
+    );
+    expect(await p.generate()).not.toContain("pending:");
+    const database = await p.database("till-data");
+    await database.migrate();
+    await database.checkSchema();
+  });
+});

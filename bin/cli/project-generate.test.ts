@@ -10,6 +10,7 @@ const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResul
   migration: undefined,
   warnings: [],
   migrationNotes: [],
+  pending: [],
   unserved: [],
   unwired: [],
   stillImported: [],

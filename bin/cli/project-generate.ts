@@ -39,6 +39,8 @@ export interface ProjectGenerateResult {
   readonly warnings: readonly string[];
   /** What generate did or found about the migrations it wrote before: one taken back, one to delete. */
   readonly migrationNotes: readonly string[];
+  /** Changes warned about on an earlier run that no migration makes yet. */
+  readonly pending: readonly string[];
   /** Services of the protos that src/main.ts does not name, so does not serve: what to add, one line each. */
   readonly unserved: readonly string[];
   /** Entities whose data service the handlers' Dependencies do not name: what to add, one line each. */
@@ -150,7 +152,7 @@ async function planProject(
   const migration =
     config.type === "service" || config.type === undefined
       ? planMigration(request, previousSchema, migrations, owns)
-      : { files: [], takenBack: [], notes: [], warnings: [] };
+      : { files: [], takenBack: [], notes: [], warnings: [], pending: [] };
   // Without it every entity reads as new, and the next migration would create tables the earlier ones made.
   if (previousSchema === undefined && migrations.length > 0 && migration.files.some((f) => f.path !== schemaFile))
     throw new CommandError(
@@ -187,6 +189,7 @@ async function planProject(
       migration: migration.files.find((f) => f.path !== schemaFile)?.path,
       warnings: migration.warnings,
       migrationNotes: migration.notes,
+      pending: migration.pending,
       unserved: await unserved(root, sources.model.services, sources.missing),
       unwired: await unwired(root, sources.model.entities, sources.missing),
       stillImported: await stillImported(root, sources.missing),
@@ -311,6 +314,7 @@ export function projectReport(result: ProjectGenerateResult): string {
     ...(result.migration ? [`created ${result.migration} (the entities changed)`] : []),
     ...result.migrationNotes.map((note) => `migration: ${note}`),
     ...result.warnings.map((warning) => `migration: not applied by tsmicro: ${warning}`),
+    ...result.pending.map((line) => `pending: ${line}`),
     ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; ${orphanStep(orphan, result)}`),
     ...result.unserved.map((line) => `not served: ${line}`),
     ...result.unwired.map((line) => `not wired: ${line}`),

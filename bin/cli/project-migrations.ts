@@ -5,6 +5,7 @@ import {
   differsInIndexesOnly,
   holdingEitherWay,
   type MigrationFile,
+  pendingChanges,
   planMigration as planSql,
   recordedSchema,
 } from "../../generator/migration-plan.js";
@@ -19,6 +20,8 @@ export interface MigrationPlan {
   /** What it did or found about the migrations it wrote, besides files: one line each. */
   readonly notes: readonly string[];
   readonly warnings: readonly string[];
+  /** Renames and type changes warned about by an earlier run that no migration makes yet: one line each. */
+  readonly pending: readonly string[];
 }
 
 /** tsmicro's record of the schema its migrations create: it plans the next one against it. */
@@ -40,7 +43,7 @@ interface SchemaRecord {
 /** How many of the newest migrations a change may still undo: each keeps a copy of the schema before it. */
 const undoable = 5;
 
-const nothing: MigrationPlan = { files: [], takenBack: [], notes: [], warnings: [] };
+const nothing: MigrationPlan = { files: [], takenBack: [], notes: [], warnings: [], pending: [] };
 
 /**
  * Plans the next migration of a scaffolded project: the entities' schema
@@ -61,7 +64,7 @@ export function planMigration(
   const record = previous === undefined ? undefined : (JSON.parse(previous) as SchemaRecord);
   if (!record && next.tables.length === 0) return nothing;
   const deleted = record && deletedMigrations(record, next, existing);
-  if (deleted) return forget(record, deleted);
+  if (deleted) return forget(record, deleted, existing);
   const undone = record && undoneMigrations(record, next, existing);
   const before = record?.schema;
   const plan = planSql(before, next, existing);
@@ -79,7 +82,7 @@ export function planMigration(
     files.push({ path, content, why: plan.name });
   }
   const content = recordText({ schema: recorded, written: written.slice(-undoable) });
-  // A change tsmicro only warns about is recorded too, so the warning is given once, not on every run.
+  // A change tsmicro only warns about is recorded too, so the warning is given once; pending says it again until a migration makes it.
   if (content !== previous) files.push({ path: schemaFile, content, why: "the schema record" });
   const undoneNote = undone && plan.sql === "" && content !== previous ? [deleteIfUnapplied(undone)] : [];
   return {
@@ -87,6 +90,7 @@ export function planMigration(
     takenBack: takeBack ? undone.map((w) => takenBack(w, files[0]!.path, existing)) : [],
     notes: takeBack ? [takenBackNote(undone, files[0]!.path)] : undoneNote,
     warnings: plan.warnings,
+    pending: before ? pendingChanges(before, recorded, existing) : [],
   };
 }
 
@@ -139,7 +143,11 @@ function restores(before: EntitySchema, next: EntitySchema, older: readonly Migr
 }
 
 /** Records the schema before the deleted migrations, as if they had never been written. */
-function forget(record: SchemaRecord, chain: readonly WrittenMigration[]): MigrationPlan {
+function forget(
+  record: SchemaRecord,
+  chain: readonly WrittenMigration[],
+  existing: readonly MigrationFile[],
+): MigrationPlan {
   const written = (record.written ?? []).slice(0, -chain.length);
   const before = chain[0]!.before;
   const names = chain.map((w) => `migrations/${w.file}`).join(", ");
@@ -148,6 +156,7 @@ function forget(record: SchemaRecord, chain: readonly WrittenMigration[]): Migra
     takenBack: [],
     notes: [`${names} deleted: ${schemaFile} no longer counts what ${chain.length === 1 ? "it" : "they"} made`],
     warnings: [],
+    pending: pendingChanges(record.schema, before, existing),
   };
 }
 
