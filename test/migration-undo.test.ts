@@ -79,6 +79,8 @@ describe("tsmicro generate, when the protos undo the newest migration it wrote",
     await p.edit("  string description = 3;", "  string description = 3 [(tsmicro.column) = { unique: true }];");
     expect(await p.generate()).toContain("created migrations/0002_unique_shelf_description.sql");
     const unique = await readFile(join(p.dir, "migrations/0002_unique_shelf_description.sql"), "utf8");
+    // A checkout that turns line endings into CRLF has not edited it.
+    await writeFile(join(p.dir, "migrations/0002_unique_shelf_description.sql"), unique.replace(/\n/g, "\r\n"));
     await expect(duplicates.migrate()).rejects.toMatchObject({ code: "TSM_ERR_MIGRATION" });
     expect(await distinct.migrate()).toEqual(["0002_unique_shelf_description"]);
     expect(await indexesOf(distinct, p.table)).toContain("shelf_description_key");
@@ -177,6 +179,12 @@ describe("tsmicro generate, on a rename it left to a migration of the user's", (
       "alter table till rename column description to summary;\n",
     );
     expect(await p.generate()).not.toContain("pending:");
+    // The record reformatted is the same record: not rewritten.
+    const record = join(p.dir, "migrations/schema.json");
+    const minified = JSON.stringify(JSON.parse(await readFile(record, "utf8")));
+    await writeFile(record, minified);
+    await p.generate();
+    expect(await readFile(record, "utf8")).toBe(minified);
     const database = await p.database("till-data");
     await database.migrate();
     await database.checkSchema();

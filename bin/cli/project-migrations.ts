@@ -83,8 +83,11 @@ export function planMigration(
   }
   const content = recordText({ schema: recorded, written: written.slice(-undoable) });
   // A change tsmicro only warns about is recorded too, so the warning is given once; pending says it again until a migration makes it.
-  if (content !== previous) files.push({ path: schemaFile, content, why: "the schema record" });
-  const undoneNote = undone && plan.sql === "" && content !== previous ? [deleteIfUnapplied(undone)] : [];
+  // Compared as JSON: a record reformatted (CRLF in a Windows checkout, say) is not a change.
+  const changed =
+    previous === undefined || JSON.stringify(JSON.parse(previous)) !== JSON.stringify(JSON.parse(content));
+  if (changed) files.push({ path: schemaFile, content, why: "the schema record" });
+  const undoneNote = undone && plan.sql === "" && changed ? [deleteIfUnapplied(undone)] : [];
   return {
     files,
     takenBack: takeBack ? undone.map((w) => takenBack(w, files[0]!.path, existing)) : [],
@@ -168,6 +171,7 @@ function forget(
 function takenBack(w: WrittenMigration, undoing: string, existing: readonly MigrationFile[]): ScaffoldFile {
   const sql = existing.find((e) => e.name === w.file)!.sql;
   const was = sql
+    .replace(/\r\n/g, "\n")
     .trimEnd()
     .split("\n")
     .map((line) => `--   ${line}`)
@@ -215,6 +219,7 @@ function recordText(record: SchemaRecord): string {
   return `${JSON.stringify(text, null, 2)}\n`;
 }
 
+/** The hash of a migration's text, line endings aside: a checkout may turn them into CRLF. */
 function sha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
+  return createHash("sha256").update(text.replace(/\r\n/g, "\n")).digest("hex");
 }
