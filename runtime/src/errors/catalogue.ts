@@ -69,7 +69,7 @@ export const errorCatalogue = {
   TSM_ERR_SCHEMA_MISMATCH:
     "the database's tables are not those this version's code uses: %s; a change tsmicro generate leaves to you (it said so: a renamed column, a new type) needs a migration in %s written by hand, then npm run migrate",
   TSM_ERR_MIGRATION:
-    "migration %s failed at line %s (%s): %s; no migration of this run was applied: mend that migration, or the rows it cannot apply to, and start again",
+    "migration %s failed at line %s (%s): %s; no migration of this run was applied: mend that migration, or the rows it cannot apply to, and start again; or, if a proto change wrote it, undo that change and run tsmicro generate, which takes back a migration of indexes it wrote and names one that adds columns to delete",
 } as const;
 
 /** A code from the error catalogue. */
