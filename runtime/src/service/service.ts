@@ -47,6 +47,7 @@ import {
   servedCallScope,
   unansweredServedCall,
 } from "./served-call.js";
+import { logServedFailure } from "./served-failures.js";
 import { serviceLogger } from "./service-logger.js";
 import { databaseOptionsFrom } from "../database/database-options.js";
 import { checkFlagSpelling } from "./flag-values.js";
@@ -346,20 +347,33 @@ export function createService(options: ServiceOptions): MicroService {
   let running = false;
 
   // Handlers run inside the call's scope, so the clients they call find its deadline and cancellation,
-  // and the database bounds its queries by that deadline, until the handler has answered.
+  // and the database bounds its queries by that deadline, until the handler has answered. Its answer
+  // settles here, where a failure of the service's (not the caller's) is logged: the success path
+  // pays one branch, for an answer after the deadline.
   const inScope: ServerMiddleware = (next) => (call) => {
+    const { context } = call;
     // A traced call's handler runs in its span's context, which holds the call: no scope of its own.
-    const traced = currentCall() === call.context;
-    const result = traced ? next(call) : servedCallScope.run(call.context, () => next(call));
-    const answered = () => servedCallAnswered(call.context);
+    const traced = currentCall() === context;
+    let result: ReturnType<ServerHandler>;
+    try {
+      result = traced ? next(call) : servedCallScope.run(context, () => next(call));
+    } catch (error) {
+      answeredFailing(context, error);
+      throw error;
+    }
     if (!isAsyncIterable(result)) {
-      void Promise.resolve(result).then(answered, answered);
+      void Promise.resolve(result).then(
+        () => answered(context),
+        (error: unknown) => answeredFailing(context, error),
+      );
       return result;
     }
     // A stream's handler runs as its responses are read, after this returns: each step runs in the
     // call's scope (a traced call's steps already run in its span's), and the call is answered when
     // its stream ends.
-    return tracedStream(result, traced ? runHere : inScopeOf(call.context), answered);
+    return tracedStream(result, traced ? runHere : inScopeOf(context), (failed, error) =>
+      failed ? answeredFailing(context, error) : answered(context),
+    );
   };
 
   function handle(definition: ServiceDefinition, handler: object, handleOptions: HandleOptions = {}): void {
@@ -531,6 +545,18 @@ function endpointsOf(definition: ServiceDefinition): Endpoint[] {
     response: method.outputType,
     metadata: { service: definition.typeName, kind: method.kind, descriptor },
   }));
+}
+
+/** The served call `context` was answered: logged only when that was after its deadline (see logServedFailure). */
+function answered(context: CallContext): void {
+  servedCallAnswered(context);
+  if (context.signal.aborted) logServedFailure(context, undefined);
+}
+
+/** The served call `context` failed with `error`: logged when that is the service's failure (see logServedFailure). */
+function answeredFailing(context: CallContext, error: unknown): void {
+  servedCallAnswered(context);
+  logServedFailure(context, error);
 }
 
 /** Runs each step of a served stream in the scope of its call, `context`. */

@@ -1,0 +1,265 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import {
+  type CallContext,
+  Code,
+  createLogger,
+  createMemoryRegistry,
+  createService,
+  type MicroService,
+  silentLogger,
+  TsmicroError,
+} from "@tsmicro/runtime";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { AccountServiceDefinition } from "./golden/14-errors/account/v1/account.micro.js";
+import type { Request, Response } from "./golden/10-services/services.js";
+import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
+import { killAllNodes, type NodeProcess, startNode } from "./support/nodes.js";
+import { waitFor } from "./support/load.js";
+import { suiteEnv } from "./support/suite-env.js";
+
+type LogLine = Record<string, unknown> & { level: number; msg: string };
+
+/** The JSON lines `output` holds that say a served call failed (see logServedFailure). */
+function failureLines(output: string): LogLine[] {
+  return output
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as LogLine)
+    .filter((line) => line.msg.includes(" answered "));
+}
+
+const transports = ["h2", "grpc"] as const;
+
+/** A promise to resolve once something has started. */
+function started(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
+}
+
+describe.each(transports)("a service on --transport=%s whose downstream stops", (transport) => {
+  let dir = "";
+  let caller: MicroService;
+  let back: NodeProcess;
+  let front: NodeProcess;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-served-failures-"));
+    const flags = ["--registry=local", `--registry_address=${dir}`, `--transport=${transport}`];
+    back = await startNode("test/fixtures/account-node.ts", flags, { ACCOUNT_NAME: "account-back" });
+    front = await startNode("test/fixtures/account-node.ts", flags, {
+      ACCOUNT_NAME: "account-front",
+      ACCOUNT_DOWNSTREAM: "account-back",
+    });
+    caller = createService({
+      name: "caller",
+      args: [...flags, "--client_retries=0"],
+      env: suiteEnv(),
+      logger: silentLogger(),
+    });
+  });
+
+  afterAll(async () => {
+    await caller?.stop();
+    await killAllNodes();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("logs nothing for a caller's mistake, then one warn line naming the stopped service", async () => {
+    const accounts = caller.client(AccountServiceDefinition, "account-front");
+    await expect(accounts.get({ id: "" })).rejects.toMatchObject({ code: Code.INVALID_ARGUMENT });
+    await expect(accounts.get({ id: "42" })).rejects.toMatchObject({ code: Code.NOT_FOUND });
+    back.kill("SIGTERM");
+    await back.exited;
+    await expect(accounts.get({ id: "1" })).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+
+    await waitFor("account-front's line about its failed call", () => failureLines(front.output()).length > 0);
+    // Lines come in order: the mistakes' calls, answered before, logged nothing in either service.
+    expect(failureLines(front.output())).toEqual([
+      expect.objectContaining({
+        level: 40,
+        service: "account-front",
+        method: "/fixtures.account.v1.AccountService/Get",
+        code: "UNAVAILABLE",
+        failedService: "account-back",
+        msg: expect.stringMatching(
+          /^fixtures\.account\.v1\.AccountService\/Get answered UNAVAILABLE, passing on the failure of its call of account-back: ./,
+        ),
+      }),
+    ]);
+    expect(failureLines(back.output())).toEqual([]);
+    expect(front.output()).not.toMatch(/"level":50/);
+  });
+});
+
+describe.each(transports)("a service on --server_transport=%s logs the calls it failed", (transport) => {
+  const registry = createMemoryRegistry();
+  const lines: LogLine[] = [];
+  // Resolved by the handler of a call `cancelled` once it runs, for the test to cancel it then.
+  let cancelledStarted = started();
+  let server: MicroService;
+  let caller: MicroService;
+
+  /** Waits for the served call's signal to abort (its deadline, or the caller's cancel). */
+  const aborted = (context: CallContext) =>
+    new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
+
+  /** The failure a request id names: `code:N` a TsmicroError with code N, `bug` an Error. */
+  const failure = (request: Request): Error =>
+    request.id === "bug"
+      ? new Error("a bug")
+      : new TsmicroError(Number(request.id.slice("code:".length)) as Code, `failed with ${request.id}`);
+
+  const handler: AlphaHandler = {
+    async unary(request, context): Promise<Response> {
+      if (request.id === "late") {
+        // Answers, but only once the deadline passed.
+        await aborted(context);
+        return { id: "late", payload: new Uint8Array(), sequence: 0 };
+      }
+      if (request.id === "cancelled") {
+        cancelledStarted.resolve();
+        await aborted(context);
+        throw new TsmicroError(Code.UNAVAILABLE, "stopped waiting");
+      }
+      throw failure(request);
+    },
+    async *serverStream(request) {
+      yield { id: request.id, payload: new Uint8Array(), sequence: 1 };
+      throw failure(request);
+    },
+    async clientStream(requests) {
+      for await (const chunk of requests) throw new TsmicroError(Code.UNAVAILABLE, `chunk of ${chunk.data.length}`);
+      return { totalBytes: 0n, chunkCount: 0 };
+    },
+    async *bidiStream(requests) {
+      // One answer, then the failure: a stream that fails after its first message is logged too.
+      for await (const request of requests) {
+        yield { id: request.id, payload: new Uint8Array(), sequence: 1 };
+        throw failure(request);
+      }
+    },
+  };
+
+  beforeAll(async () => {
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as LogLine);
+        done();
+      },
+    });
+    server = createService({
+      name: "served",
+      args: [`--server_transport=${transport}`, "--metrics_address=off"],
+      env: suiteEnv(),
+      registry,
+      logger: createLogger({ service: "served", destination }),
+    });
+    server.handle(AlphaDefinition, handler);
+    await server.start();
+    caller = createService({
+      name: "caller",
+      args: ["--client_retries=0", "--metrics_address=off"],
+      env: suiteEnv(),
+      registry,
+      logger: silentLogger(),
+    });
+  });
+
+  afterAll(async () => {
+    await caller?.stop();
+    await server?.stop();
+  });
+
+  beforeEach(() => {
+    lines.length = 0;
+  });
+
+  /** The lines saying a served call failed since the last look, once the one with `code` came. */
+  async function linesUntil(code: string): Promise<LogLine[]> {
+    await waitFor(`a line with code ${code}`, () => lines.some((line) => line.code === code));
+    const logged = lines.filter((line) => line.msg.includes(" answered "));
+    lines.length = 0;
+    return logged;
+  }
+
+  it("logs a unary call's failure by its code: warn, error for its own INTERNAL, nothing for a caller's mistake", async () => {
+    const alpha = caller.client(AlphaDefinition, "served");
+    const call = (id: string) => alpha.unary({ id, payload: new Uint8Array() }).catch((error: unknown) => error);
+    await call(`code:${Code.INVALID_ARGUMENT}`);
+    await call(`code:${Code.NOT_FOUND}`);
+    await call(`code:${Code.INTERNAL}`);
+    await call(`code:${Code.UNAVAILABLE}`);
+    const logged = await linesUntil("UNAVAILABLE");
+    expect(logged.map(({ level, code, method }) => ({ level, code, method }))).toEqual([
+      { level: 50, code: "INTERNAL", method: "/fixtures.services.v1.Alpha/Unary" },
+      { level: 40, code: "UNAVAILABLE", method: "/fixtures.services.v1.Alpha/Unary" },
+    ]);
+    expect(logged[0]).not.toHaveProperty("err");
+  });
+
+  it("leaves a handler's bug to the transport's one line, with its stack", async () => {
+    const alpha = caller.client(AlphaDefinition, "served");
+    await expect(alpha.unary({ id: "bug", payload: new Uint8Array() })).rejects.toMatchObject({ code: Code.INTERNAL });
+    await alpha.unary({ id: `code:${Code.DATA_LOSS}`, payload: new Uint8Array() }).catch(() => undefined);
+    expect(await linesUntil("DATA_LOSS")).toEqual([
+      expect.objectContaining({
+        level: 50,
+        msg: "handler failed; answered INTERNAL",
+        err: expect.objectContaining({ message: "a bug" }),
+      }),
+      expect.objectContaining({ level: 50, code: "DATA_LOSS" }),
+    ]);
+  });
+
+  it("logs a call answered after its deadline, and not one its caller cancelled", async () => {
+    const alpha = caller.client(AlphaDefinition, "served");
+    const cancel = new AbortController();
+    cancelledStarted = started();
+    const cancelled = alpha.unary({ id: "cancelled", payload: new Uint8Array() }, { signal: cancel.signal });
+    await cancelledStarted.promise;
+    cancel.abort();
+    await expect(cancelled).rejects.toMatchObject({ code: Code.CANCELLED });
+    await expect(alpha.unary({ id: "late", payload: new Uint8Array() }, { timeoutMs: 200 })).rejects.toMatchObject({
+      code: Code.DEADLINE_EXCEEDED,
+    });
+    expect(await linesUntil("DEADLINE_EXCEEDED")).toEqual([
+      expect.objectContaining({ level: 40, code: "DEADLINE_EXCEEDED", method: "/fixtures.services.v1.Alpha/Unary" }),
+    ]);
+  });
+
+  it("logs a failed server stream, client stream and bidi stream", async () => {
+    const alpha = caller.client(AlphaDefinition, "served");
+    const drain = async (stream: AsyncIterable<unknown>) => {
+      try {
+        for await (const _ of stream);
+      } catch {
+        // The failure is the point.
+      }
+    };
+    await drain(alpha.serverStream({ id: `code:${Code.UNAVAILABLE}`, payload: new Uint8Array() }));
+    expect(await linesUntil("UNAVAILABLE")).toEqual([
+      expect.objectContaining({ level: 40, code: "UNAVAILABLE", method: "/fixtures.services.v1.Alpha/ServerStream" }),
+    ]);
+    async function* chunks() {
+      yield { data: new Uint8Array(3) };
+    }
+    await alpha.clientStream(chunks()).catch(() => undefined);
+    expect(await linesUntil("UNAVAILABLE")).toEqual([
+      expect.objectContaining({ level: 40, code: "UNAVAILABLE", method: "/fixtures.services.v1.Alpha/ClientStream" }),
+    ]);
+    async function* requests(id: string) {
+      yield { id, payload: new Uint8Array() };
+    }
+    await drain(alpha.bidiStream(requests(`code:${Code.PERMISSION_DENIED}`)));
+    await drain(alpha.bidiStream(requests(`code:${Code.UNIMPLEMENTED}`)));
+    expect(await linesUntil("UNIMPLEMENTED")).toEqual([
+      expect.objectContaining({ level: 40, code: "UNIMPLEMENTED", method: "/fixtures.services.v1.Alpha/BidiStream" }),
+    ]);
+  });
+});
