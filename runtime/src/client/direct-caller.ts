@@ -1,6 +1,7 @@
 import type { CallOptions, Caller } from "../definition/call.js";
 import type { MethodDefinition } from "../definition/definition.js";
 import type { ClientCall, ClientTransport } from "../transport/transport.js";
+import { invalidTimeout, refusedCall } from "./call-timeout.js";
 
 /** Options of a caller bound to one address. */
 export interface DirectCallerOptions {
@@ -32,14 +33,21 @@ export function createDirectCaller(options: DirectCallerOptions): Caller {
     compression: callOptions?.compression,
     waitForReady: callOptions?.waitForReady,
   });
+  // A call whose options are a mistake (see invalidTimeout) fails unsent.
+  const call = (method: MethodDefinition, request: unknown, callOptions: CallOptions | undefined) => {
+    const refused = invalidTimeout(method, callOptions);
+    return refused
+      ? refusedCall(method, request, refused)
+      : transport.call(address, resolve(method, request, callOptions));
+  };
   return {
     unary: <I, O>(method: MethodDefinition<I, O>, request: I, callOptions?: CallOptions) =>
-      transport.call(address, resolve(method as MethodDefinition, request, callOptions)) as Promise<O>,
+      call(method as MethodDefinition, request, callOptions) as Promise<O>,
     serverStreaming: <I, O>(method: MethodDefinition<I, O>, request: I, callOptions?: CallOptions) =>
-      transport.call(address, resolve(method as MethodDefinition, request, callOptions)) as AsyncIterable<O>,
+      call(method as MethodDefinition, request, callOptions) as AsyncIterable<O>,
     clientStreaming: <I, O>(method: MethodDefinition<I, O>, requests: AsyncIterable<I>, callOptions?: CallOptions) =>
-      transport.call(address, resolve(method as MethodDefinition, requests, callOptions)) as Promise<O>,
+      call(method as MethodDefinition, requests, callOptions) as Promise<O>,
     bidiStreaming: <I, O>(method: MethodDefinition<I, O>, requests: AsyncIterable<I>, callOptions?: CallOptions) =>
-      transport.call(address, resolve(method as MethodDefinition, requests, callOptions)) as AsyncIterable<O>,
+      call(method as MethodDefinition, requests, callOptions) as AsyncIterable<O>,
   };
 }

@@ -9,6 +9,7 @@ import type { ClientCall, ClientTransport } from "../transport/transport.js";
 import { silentLogger } from "../logging/logger.js";
 import { checkAttemptTimeouts } from "./attempt-timeout.js";
 import { checkHedging } from "./hedging.js";
+import { createDirectCaller } from "./direct-caller.js";
 import { createRpcCaller } from "./rpc-client.js";
 
 const codec = {
@@ -284,6 +285,51 @@ describe("rpc caller", () => {
     expect(await failure(caller.unary(method("unary"), "further"))).toBe(
       "Deadline exceeded: /u.Users/Get got no answer in time",
     );
+  });
+
+  it("refuses a timeoutMs that is no number of milliseconds, which would send the call with no deadline", async () => {
+    const { selector } = fixedSelector();
+    const { transport, calls } = scriptedTransport(async () => ({}));
+    const callers = {
+      registry: createRpcCaller("svc", { selector, transport }),
+      direct: createDirectCaller({ transport, address: "a" }),
+    };
+    const refusal = (given: string) => ({
+      code: Code.INVALID_ARGUMENT,
+      unprocessed: true,
+      retryable: false,
+      message: `/t.Svc/Do was not sent: its timeoutMs is ${given}, which is no number of milliseconds; give one (5000 for 5 s), or Infinity for no deadline of its own`,
+    });
+    async function* requests() {
+      yield {};
+    }
+    const drained = async (stream: AsyncIterable<unknown>) => {
+      for await (const _ of stream);
+    };
+    for (const caller of Object.values(callers)) {
+      for (const [timeoutMs, given] of [
+        [Number.NaN, "NaN"],
+        [-Infinity, "-Infinity"],
+        ["5000", '"5000" (a string)'],
+      ] as const) {
+        const options = { timeoutMs: timeoutMs as number };
+        await expect(caller.unary(method("unary"), {}, options)).rejects.toMatchObject(refusal(given));
+        await expect(drained(caller.serverStreaming(method("server_streaming"), {}, options))).rejects.toMatchObject(
+          refusal(given),
+        );
+        await expect(caller.clientStreaming(method("client_streaming"), requests(), options)).rejects.toMatchObject(
+          refusal(given),
+        );
+        await expect(
+          drained(caller.bidiStreaming(method("bidi_streaming"), requests(), options)),
+        ).rejects.toMatchObject(refusal(given));
+      }
+    }
+    expect(calls).toEqual([]);
+    // Infinity (no deadline of its own) and any number go out as they did.
+    await callers.registry.unary(method("unary"), {}, { timeoutMs: Infinity });
+    await callers.direct.unary(method("unary"), {}, { timeoutMs: 1_000 });
+    expect(calls.length).toBe(2);
   });
 
   it("retries a server stream only while nothing was received", async () => {

@@ -8,6 +8,7 @@ import type { Node } from "../registry/registry.js";
 import type { Selector } from "../selector/selector.js";
 import { type AttemptTimeout, type AttemptTimeouts, attemptTimeoutMs, LatencyEstimate } from "./attempt-timeout.js";
 import { optionOf } from "./method-options.js";
+import { invalidTimeout, refusedCall } from "./call-timeout.js";
 import { HedgeBudget, type HedgeWire, type HedgingPolicies, hedgedCall, hedgingOf } from "./hedging.js";
 import { notSentWording, throwIfLate } from "../transport/call-errors.js";
 import {
@@ -432,26 +433,32 @@ export function createRpcCaller(service: string, options: RpcClientOptions): Cal
     }
   }
 
+  /** Sends a call, unless its options are a mistake (see invalidTimeout), which fails it unsent. */
+  function call(method: MethodDefinition, request: unknown, callOptions: CallOptions | undefined) {
+    const refused = invalidTimeout(method, callOptions);
+    return refused ? refusedCall(method, request, refused) : send(resolve(method, request, callOptions));
+  }
+
   return {
     unary<I, O>(method: MethodDefinition<I, O>, request: I, callOptions?: CallOptions): Promise<O> {
-      return send(resolve(method as MethodDefinition, request, callOptions)) as Promise<O>;
+      return call(method as MethodDefinition, request, callOptions) as Promise<O>;
     },
     serverStreaming<I, O>(method: MethodDefinition<I, O>, request: I, callOptions?: CallOptions): AsyncIterable<O> {
-      return send(resolve(method as MethodDefinition, request, callOptions)) as AsyncIterable<O>;
+      return call(method as MethodDefinition, request, callOptions) as AsyncIterable<O>;
     },
     clientStreaming<I, O>(
       method: MethodDefinition<I, O>,
       requests: AsyncIterable<I>,
       callOptions?: CallOptions,
     ): Promise<O> {
-      return send(resolve(method as MethodDefinition, requests, callOptions)) as Promise<O>;
+      return call(method as MethodDefinition, requests, callOptions) as Promise<O>;
     },
     bidiStreaming<I, O>(
       method: MethodDefinition<I, O>,
       requests: AsyncIterable<I>,
       callOptions?: CallOptions,
     ): AsyncIterable<O> {
-      return send(resolve(method as MethodDefinition, requests, callOptions)) as AsyncIterable<O>;
+      return call(method as MethodDefinition, requests, callOptions) as AsyncIterable<O>;
     },
   };
 }

@@ -73,6 +73,10 @@ describe("resolveServiceSettings", () => {
     expect(() => resolveServiceSettings({}, ["--register_interval=0s"], {})).toThrow(
       '--register_interval has an invalid value "0s": expected a duration above 0, such as 15s or 30s',
     );
+    // A call timeout of 0 would fail every unary call unsent, "its deadline had passed".
+    expect(() => resolveServiceSettings({}, ["--client_request_timeout=0"], {})).toThrow(
+      '--client_request_timeout has an invalid value "0": expected a duration above 0, such as 500ms or 5s',
+    );
     expect(() => resolveServiceSettings({}, ["--register_ttl=soon"], {})).toThrow(
       "--register_ttl has an invalid value",
     );

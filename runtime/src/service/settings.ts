@@ -145,15 +145,18 @@ const wire = (value: string, source: string) => oneOf(value, source, ["grpc", "h
 /** go-micro's flags read a bare number as seconds. */
 const duration = (value: string, source: string) => durationIn(value, source, 1000);
 
-/** A duration that must pass at all: a TTL of 0 expires at once, a heartbeat every 0 ms spins. */
-function positiveDuration(value: string, source: string): number {
+/**
+ * A duration that must pass at all: a TTL of 0 expires at once, a heartbeat every 0 ms spins, a
+ * call timeout of 0 fails every call unsent.
+ */
+function positiveDuration(value: string, source: string, example = "15s or 30s"): number {
   const ms = duration(value, source);
   if (ms > 0) return ms;
   throw new SetupError(
     "TSM_ERR_FLAG",
     source,
     JSON.stringify(value),
-    "expected a duration above 0, such as 15s or 30s",
+    `expected a duration above 0, such as ${example}`,
   );
 }
 
@@ -226,7 +229,7 @@ const flags = {
   server_address: (v, s) => ({ serverAddress: serverAddress(v, s) }),
   server_advertise: (v, s) => ({ serverAdvertise: serverAdvertise(v, s) }),
   client_retries: (v, s) => ({ clientRetries: count(v, s, 0) }),
-  client_request_timeout: (v, s) => ({ clientRequestTimeoutMs: duration(v, s) }),
+  client_request_timeout: (v, s) => ({ clientRequestTimeoutMs: positiveDuration(v, s, "500ms or 5s") }),
   client_stream_timeout: (v, s) => ({ clientStreamTimeoutMs: optionalDuration(v, s) }),
   client_pool_size: (v, s) => ({ clientPoolSize: count(v, s, 1) }),
   client_attempt_timeout: (v, s) => ({ clientAttemptTimeout: attemptTimeout(v, s) }),

@@ -22,7 +22,7 @@ export function abortedError(call: ClientCall, what: string): TsmicroError {
  * call's): the caller's generator or pipe ends, its `finally` blocks run, as when a call that was
  * sent ends first, rather than waiting for a next() that never comes.
  */
-function closeRequests(call: ClientCall): void {
+export function closeRequests(call: Pick<ClientCall, "request">): void {
   const { request } = call;
   if (typeof request !== "object" || request === null) return;
   const iterable = request as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
