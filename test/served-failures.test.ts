@@ -8,6 +8,7 @@ import {
   createLogger,
   createMemoryRegistry,
   createService,
+  isBreakerOpen,
   type MicroService,
   silentLogger,
   TsmicroError,
@@ -94,6 +95,27 @@ describe.each(transports)("a service on --transport=%s whose downstream stops", 
     ]);
     expect(failureLines(back.output())).toEqual([]);
     expect(front.output()).not.toMatch(/"level":50/);
+  });
+
+  it("writes no warn line per call once its breaker for the stopped service opened: the breaker said so", async () => {
+    const accounts = caller.client(AccountServiceDefinition, "account-front");
+    const before = failureLines(front.output()).length;
+    let passedOn = 0;
+    let refused = 0;
+    // Until the breaker opens (its default volume and ratio), then ten of its refusals.
+    for (let calls = 0; refused < 10 && calls < 200; calls++) {
+      const error = await accounts.get({ id: "1" }).catch((e: unknown) => e);
+      if (isBreakerOpen(error)) refused++;
+      else passedOn++;
+    }
+    expect(refused).toBe(10);
+    // Stopped, it has written every line it had.
+    front.kill("SIGTERM");
+    await front.exited;
+    const lines = failureLines(front.output()).slice(before);
+    expect(lines.length).toBe(passedOn);
+    expect(lines.every((line) => line.level === 40 && line.failedService === "account-back")).toBe(true);
+    expect(front.output()).toMatch(/circuit breaker for account-back \/fixtures.account.v1.AccountService\/Get opened/);
   });
 });
 
