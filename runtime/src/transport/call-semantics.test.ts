@@ -195,6 +195,28 @@ describe.each(pairs)("call semantics, %s client, %s server", (client, server) =>
     expect((already as Error).message).toContain("shutting down");
   });
 
+  it("a call cancelled right after it is made, while its stream opens, fails CANCELLED at once", async () => {
+    const address = await startServer();
+    const transport = transports.client();
+    cleanups.push(() => transport.close());
+    const callers = { registry: rpcCaller(address), direct: createDirectCaller({ transport, address }) };
+    for (const [name, caller] of Object.entries(callers)) {
+      const client = createClient(AlphaDefinition, caller);
+      // A connection made already: the call reaches its transport's open without waiting for one.
+      await client.unary({ id: "warm" });
+      // Cancelled after each number of microtasks up to the call's stream being open (a few), so one lands in between.
+      for (let ticks = 0; ticks < 12; ticks++) {
+        const controller = new AbortController();
+        const pending = client.unary({ id: "wait" }, { signal: controller.signal, timeoutMs: 600_000 });
+        for (let tick = 0; tick < ticks; tick++) await Promise.resolve();
+        controller.abort(new Error("the user closed the page"));
+        const cancelled = await pending.catch((e: unknown) => e);
+        expect({ name, ticks, cancelled }).toMatchObject({ name, ticks, cancelled: { code: Code.CANCELLED } });
+        expect((cancelled as Error).message).toContain("the user closed the page");
+      }
+    }
+  });
+
   it("when the server ends a bidi call, the client's request iterator is closed (its finally runs)", async () => {
     const address = await startServer();
     const client = createClient(AlphaDefinition, rpcCaller(address));

@@ -532,7 +532,10 @@ async function openWatched(
   throwIfLate(call);
   const exchange = await open();
   const cancel = () => exchange.cancel(abortedError(call, `${call.method.path} was cancelled`));
-  signal?.addEventListener("abort", cancel, { once: true });
+  // Aborted while the stream opened (the await above yields even for a stream opened at once): no
+  // abort event comes any more, so the call is cancelled here, or it would wait out its deadline.
+  if (signal?.aborted) cancel();
+  else signal?.addEventListener("abort", cancel, { once: true });
   return { exchange, release: () => signal?.removeEventListener("abort", cancel) };
 }
 
