@@ -54,6 +54,11 @@ const serviceFlagsNote =
   "--shutdown_grace, --log_* and --trace_*; each flag is read from TSMICRO_<NAME> too. " +
   "docs/gateway.md lists them all.";
 
+/** Whether `tsmicro dev` names its entry: the words after it are then the service's own, --help among them. */
+function hasEntry(words: readonly string[]): boolean {
+  return words[1] !== undefined && !words[1].startsWith("-");
+}
+
 /** What `tsmicro run --help` adds: where the services' flags go. */
 const runFlagsNote =
   "Every other flag goes to each service, such as tsmicro run --registry=etcd (or tsmicro run user -- --registry=etcd); " +
@@ -235,7 +240,7 @@ await cli
   )
   .command(
     "run [services..]",
-    "start the dev script (tsx watch) of every service of the workspace, or of those named, in one terminal; FLAGS go to each",
+    "start the dev script (tsmicro dev) of every service of the workspace, or of those named, in one terminal; FLAGS go to each",
     (y) =>
       y
         .positional("services", { type: "string", array: true, describe: "services/ folder names; all when none" })
@@ -247,6 +252,23 @@ await cli
       // Exiting at once would leave its services running with nobody to stop them: it stops them first.
       process.stdout.off("error", exitOnClosedOutput);
       process.exitCode = await runCommand(process.cwd(), runArguments(process.argv.slice(3)));
+    },
+  )
+  .command(
+    "dev [entry]",
+    "a service's npm run dev: run ENTRY (TypeScript) with FLAGS, restart it when a file of its folder changes, and start it again when a signal killed it; one per folder",
+    (y) =>
+      y
+        .positional("entry", { type: "string", describe: "the service's entry file, such as src/main.ts" })
+        // The flags are the service's to read, --help (the service's flags) and --version too.
+        .strict(false)
+        .help(!hasEntry(hideBin(process.argv)))
+        .version(false)
+        .epilog("Every flag after ENTRY goes to the service, as tsmicro dev src/main.ts --log_format=pretty."),
+    async () => {
+      const { devCommand } = await import("./cli/dev-command.js");
+      process.stdout.off("error", exitOnClosedOutput);
+      process.exitCode = await devCommand(process.cwd(), process.argv.slice(3));
     },
   )
   .command(

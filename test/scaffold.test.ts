@@ -30,7 +30,8 @@ function testSummary(output: string): string {
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "tsmicro-scaffold-"));
   project = join(work, "user");
-  env = { TSMICRO_REGISTRY: "local", TSMICRO_REGISTRY_ADDRESS: join(work, "registry") };
+  // A runtime folder of its own: npm run dev's lock (one per project folder) lives there.
+  env = { TSMICRO_REGISTRY: "local", TSMICRO_REGISTRY_ADDRESS: join(work, "registry"), XDG_RUNTIME_DIR: work };
   const started = Date.now();
   const created = await runCreate(["user"], work);
   expect(created.code, created.stderr + created.stdout).toBe(0);
@@ -260,6 +261,23 @@ describe("a new service project", () => {
         expect(duplicate.stderr).toBe(
           "tsmicro: call failed: ALREADY_EXISTS: user UserService.CreateUser: a user with the same name exists (reason USER_ALREADY_EXISTS)\n",
         );
+
+        // A second npm run dev of the folder (another terminal) is refused at once, naming the first,
+        // which runs on untouched: it would otherwise wait for a save and take the service over.
+        const again = await inProject(project, "npm", ["run", "dev"], env);
+        expect(again.code).toBe(1);
+        expect(again.stderr).toMatch(
+          /^tsmicro: user runs already in .*\/user \(tsmicro dev, pid \d+: npm run dev or tsmicro run in another terminal\): stop it there with Ctrl-C, or kill \d+, then start it again$/m,
+        );
+        expect(dev.output()).not.toContain("user stopped");
+
+        // kill -9 on the service (its pid is in its database's lock): npm run dev says so and starts it again.
+        const lock = JSON.parse(await readFile(join(project, "data/db/.tsmicro.lock"), "utf8")) as { pid: number };
+        process.kill(lock.pid, "SIGKILL");
+        await dev.waitFor(/the service was killed by SIGKILL: starting it again in 1 s/);
+        await dev.waitFor(/INFO: user started[\s\S]*INFO: user started/);
+        const afterKill = await tsmicro("call", "user", "UserService.GetUser", JSON.stringify({ id: ann.id }));
+        expect(JSON.parse(afterKill.stdout)).toEqual(ann);
 
         const port = await freePort();
         const api = startBackground(project, "node_modules/.bin/tsmicro", ["api", `--address=127.0.0.1:${port}`], env);

@@ -1,12 +1,12 @@
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bins, run as runToEnd } from "./support/cli.js";
+import { bins, repoRoot, run as runToEnd } from "./support/cli.js";
 
-// tsmicro run on a workspace whose services are plain scripts (the scaffolded
-// ones, with tsx watch, are run in test/scaffold-workspace.test.ts).
+// tsmicro run on a workspace whose services are plain scripts, and tsmicro dev (a service's
+// npm run dev) on a TypeScript one (the scaffolded ones are run in test/scaffold*.test.ts).
 let root = "";
 
 beforeAll(async () => {
@@ -42,16 +42,16 @@ function alive(pid: number): boolean {
   }
 }
 
-/** `tsmicro run` in `cwd`: its output so far (stdout and stderr), its exit code, and a wait for lines to appear. */
-function tsmicroRun(cwd: string) {
-  const run = spawn(process.execPath, [bins.tsmicro, "run"], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+/** `tsmicro run` (or another command) in `cwd`: its output so far (stdout and stderr), its exit code, and a wait for lines to appear. */
+function tsmicroRun(cwd: string, args: readonly string[] = ["run"], env: NodeJS.ProcessEnv = process.env) {
+  const run = spawn(process.execPath, [bins.tsmicro, ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   run.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   run.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => run.once("exit", (code) => resolve(code)));
-  const until = async (...texts: string[]) => {
-    for (let i = 0; i < 100 && !texts.every((text) => output.includes(text)); i++)
-      await new Promise((resolve) => setTimeout(resolve, 100));
+  const until = async (...texts: (string | RegExp)[]) => {
+    const seen = (text: string | RegExp) => (typeof text === "string" ? output.includes(text) : text.test(output));
+    for (let i = 0; i < 150 && !texts.every(seen); i++) await new Promise((resolve) => setTimeout(resolve, 100));
   };
   return { run, output: () => output, exited, until };
 }
@@ -198,6 +198,138 @@ describe("tsmicro run", () => {
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
+});
+
+/**
+ * A TypeScript service for tsmicro dev, in `dir`: it writes its pid to service.pid (outside src/,
+ * which tsmicro dev watches), says `up PID`, and on SIGTERM or SIGINT says `down PID` and exits.
+ */
+async function typeScriptService(dir: string): Promise<void> {
+  await mkdir(join(dir, "src"), { recursive: true });
+  await mkdir(join(dir, "node_modules"), { recursive: true });
+  // tsmicro dev runs it with tsx's loader, found from the folder as a project's own.
+  await symlink(join(repoRoot, "node_modules", "tsx"), join(dir, "node_modules", "tsx"));
+  await writeFile(join(dir, "package.json"), JSON.stringify({ name: "ts", type: "module" }));
+  await writeFile(
+    join(dir, "src", "main.ts"),
+    [
+      'import { writeFileSync } from "node:fs";',
+      "const pid: number = process.pid;",
+      'writeFileSync("service.pid", String(pid));',
+      'console.log("up " + pid);',
+      'const down = () => { console.log("down " + pid); process.exit(0); };',
+      'process.on("SIGTERM", down);',
+      'process.on("SIGINT", down);',
+      "setInterval(() => {}, 1000);",
+      "",
+    ].join("\n"),
+  );
+}
+
+describe("tsmicro dev", () => {
+  let dir = "";
+  /** Its own runtime folder (where dev locks live), as every helper and test keeps its own. */
+  let env: NodeJS.ProcessEnv = {};
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-dev-"));
+    await mkdir(join(dir, "runtime"));
+    env = { ...process.env, XDG_RUNTIME_DIR: join(dir, "runtime") };
+  });
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The pid the service last wrote. */
+  const servicePid = async (project: string) => Number(await readFile(join(project, "service.pid"), "utf8"));
+
+  it("starts a service killed by a signal again, saying so, restarts it on a change, and stops it on Ctrl-C", async () => {
+    const project = join(dir, "killed");
+    await typeScriptService(project);
+    const dev = tsmicroRun(project, ["dev", "src/main.ts", "--log_format=pretty"], env);
+    try {
+      await dev.until(/up \d+/);
+      const first = await servicePid(project);
+      expect(dev.output()).toContain(`up ${first}`);
+      // A user testing failure: kill -9 on the service.
+      process.kill(first, "SIGKILL");
+      await dev.until("killed by SIGKILL", /up \d+[\s\S]*up \d+/);
+      expect(dev.output()).toContain("[tsmicro dev] the service was killed by SIGKILL: starting it again in 1 s");
+      const second = await servicePid(project);
+      expect(second).not.toBe(first);
+      expect(dev.output()).toContain(`up ${second}`);
+      expect(alive(second)).toBe(true);
+
+      // A save restarts it: stopped with SIGTERM (so it deregisters), then started again.
+      await writeFile(join(project, "src", "more.ts"), "export const more = 1;\n");
+      await dev.until(`down ${second}`, /up \d+[\s\S]*up \d+[\s\S]*up \d+/);
+      expect(dev.output()).toContain("[tsmicro dev] src/more.ts changed: restarting");
+      const third = await servicePid(project);
+      expect(third).not.toBe(second);
+
+      dev.run.kill("SIGINT");
+      expect(await dev.exited).toBe(0);
+      expect(dev.output()).toContain(`down ${third}`);
+      expect(alive(third)).toBe(false);
+    } finally {
+      dev.run.kill("SIGKILL");
+    }
+  }, 40_000);
+
+  it("refuses a second one of the same folder, naming the first, which runs on; a killed first does not block", async () => {
+    // A service of a workspace, run on its own (npm run dev in its folder) in one terminal.
+    const workspace = join(dir, "workspace");
+    const project = join(workspace, "services", "twice");
+    await typeScriptService(project);
+    await writeFile(join(workspace, "tsmicro.json"), JSON.stringify({ workspace: true }));
+    await mkdir(join(project, "node_modules", ".bin"));
+    const pkg = { name: "twice", type: "module", scripts: { dev: `node ${bins.tsmicro} dev src/main.ts` } };
+    await writeFile(join(project, "package.json"), JSON.stringify(pkg));
+    const first = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await first.until(/up \d+/);
+      const service = await servicePid(project);
+      const second = await runToEnd("node", [bins.tsmicro, "dev", "src/main.ts"], { cwd: project, env });
+      expect(second).toEqual({
+        code: 1,
+        stdout: "",
+        stderr:
+          `tsmicro: twice runs already in ${project} (tsmicro dev, pid ${first.run.pid}: npm run dev or tsmicro run ` +
+          `in another terminal): stop it there with Ctrl-C, or kill ${first.run.pid}, then start it again\n`,
+      });
+      // The first was not touched: the same service runs on.
+      expect(alive(service)).toBe(true);
+      expect(await servicePid(project)).toBe(service);
+      expect(first.output()).not.toContain("down");
+
+      // npm run dev at the workspace's root (tsmicro run) refuses it too, before it starts anything.
+      const run = await runToEnd("node", [bins.tsmicro, "run"], { cwd: workspace, env });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(
+        `tsmicro: twice (pid ${first.run.pid}) runs already, started by npm run dev or tsmicro run in another ` +
+          "terminal: stop it there with Ctrl-C (or kill the pid)\n",
+      );
+      expect(await servicePid(project)).toBe(service);
+
+      // The first dies by kill -9: its service stops on its own, and its lock does not block the next start.
+      first.run.kill("SIGKILL");
+      await first.exited;
+      for (let i = 0; i < 100 && alive(service); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(alive(service)).toBe(false);
+      const third = tsmicroRun(project, ["dev", "src/main.ts"], env);
+      try {
+        await third.until(/up \d+/);
+        expect(await servicePid(project)).not.toBe(service);
+        third.run.kill("SIGTERM");
+        expect(await third.exited).toBe(0);
+      } finally {
+        third.run.kill("SIGKILL");
+      }
+    } finally {
+      first.run.kill("SIGKILL");
     }
   }, 40_000);
 });

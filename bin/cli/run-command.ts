@@ -13,6 +13,7 @@ import {
   runtimeFlagNames,
 } from "@tsmicro/runtime/internal";
 import { CommandError } from "./command-error.js";
+import { devLockHolder } from "./dev-lock.js";
 import { enclosingWorkspace, readProjectConfig, workspaceServices } from "./workspace.js";
 
 /** One project `tsmicro run` starts: its name (the folder's) and where it is. */
@@ -77,7 +78,7 @@ export function runArguments(words: readonly string[]): RunArguments {
   }
   if (dashes >= 0) flags.push(...words.slice(dashes + 1));
   // A misspelt flag (or tsmicro api's --address) is refused here once, not by every service, whose
-  // tsx watch would then wait for a save.
+  // dev script would then wait for a save.
   checkFlagSpelling(flags, runtimeFlagNames, undefined, { serves: true });
   return { names, flags, flagBefore, valuesTaken };
 }
@@ -89,7 +90,7 @@ function takesNextWord(word: string): boolean {
 }
 
 /**
- * `tsmicro run [service…] [flag…] [-- flag…]`: starts the `dev` script (tsx watch)
+ * `tsmicro run [service…] [flag…] [-- flag…]`: starts the `dev` script (tsmicro dev)
  * of every service of the workspace around `cwd`, or of the named ones, or
  * of the project `cwd` is, each line of their output prefixed with the
  * service's name; `flags` go to every service. Ctrl-C (or SIGTERM) stops
@@ -104,6 +105,7 @@ export async function runCommand(
   checkFlagValues(flags, valuesTaken, all);
   const targets = pickTargets(all, names, flagBefore);
   const scripts = await Promise.all(targets.map(devScript));
+  await checkNotRunning(targets);
   const width = Math.max(...targets.map((t) => t.name.length));
   const colour = process.stdout.isTTY === true;
   const children = targets.map((target, i) =>
@@ -122,7 +124,7 @@ export async function runCommand(
     const sent = stopping ? "SIGKILL" : "SIGTERM";
     if (!stopping) {
       firstSignalAt = Date.now();
-      // tsx can hang on its own after its service died (kill -9): what has not ended by then is killed.
+      // A dev script can hang (tsx watch, after its service died by kill -9): what has not ended by then is killed.
       setTimeout(() => killStragglers(children), stopTimeoutMs).unref();
     }
     stopping = true;
@@ -260,6 +262,25 @@ function pickTargets(
   });
 }
 
+/**
+ * Refuses, before any starts, services that run already (their `tsmicro dev` holds the folder's
+ * dev lock: `npm run dev` or `tsmicro run` in another terminal), naming each one's pid and the
+ * services that could start: started twice, the second would fail on the database or the
+ * port, then wait for a save and take the service over from the first.
+ */
+async function checkNotRunning(targets: readonly RunTarget[]): Promise<void> {
+  const holders = await Promise.all(targets.map(({ dir }) => devLockHolder(dir)));
+  const running = targets.flatMap((target, i) => (holders[i] ? [`${target.name} (pid ${holders[i].pid})`] : []));
+  if (running.length === 0) return;
+  const others = targets.filter((_, i) => holders[i] === undefined);
+  const rest =
+    others.length === 0 ? "" : `, or start only the others: tsmicro run ${others.map((t) => t.name).join(" ")}`;
+  throw new CommandError(
+    `${running.join(", ")} ${running.length === 1 ? "runs" : "run"} already, started by npm run dev or tsmicro run ` +
+      `in another terminal: stop ${running.length === 1 ? "it" : "them"} there with Ctrl-C (or kill the pid)${rest}`,
+  );
+}
+
 /** The target's `dev` script; a CommandError when it has none or its dependencies are not installed. */
 async function devScript({ name, dir }: RunTarget): Promise<string> {
   const pkg = JSON.parse(await readFile(join(dir, "package.json"), "utf8").catch(() => "{}")) as {
@@ -283,8 +304,8 @@ function binFolders(dir: string): string[] {
 
 /**
  * Runs `script` as `npm run dev` would, in a process group of its own. A
- * plain command (tsx watch …, as scaffolded) replaces the shell, so a stop
- * signal reaches tsx alone and tsx passes it to the service once; npm in
+ * plain command (tsmicro dev …, as scaffolded) replaces the shell, so a stop
+ * signal reaches tsmicro dev alone, which passes it to the service once; npm in
  * between would die on it without passing it on, and a service that gets a
  * second signal exits before it deregisters. A script with `&&`, `;` or `|`
  * keeps its shell, and a stop goes to the whole group.

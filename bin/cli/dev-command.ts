@@ -1,0 +1,228 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, type FSWatcher, watch } from "node:fs";
+import { basename, dirname, join, relative, resolve } from "node:path";
+import { CommandError } from "./command-error.js";
+import { isHeld, takeDevLock } from "./dev-lock.js";
+
+/** Ctrl-C, a stop, and the terminal closing: each stops the service once, then this process. */
+const stopSignals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+/** How long a service restarted for a change gets to stop (deregister, drain) before it is killed. */
+const restartStopMs = 5_000;
+
+/** The first wait before starting again a service killed by a signal; doubled each time it dies so, up to the most. */
+const firstBackoffMs = 1_000;
+const mostBackoffMs = 30_000;
+/** A service that ran this long before a signal killed it was well: the wait starts again from the first. */
+const wellAfterMs = 30_000;
+
+/** Within this long of the first, a stop signal is the same Ctrl-C delivered twice. */
+const repeatedSignalMs = 1_000;
+
+/** A save is a burst of events (write, rename, a formatter's second write): one restart this long after the last. */
+const settleMs = 100;
+
+/** The files whose change restarts the service: code and JSON, not an editor's swap or backup files. */
+const codeFile = /\.(c|m)?[jt]sx?$|\.json$/;
+
+/** Stops the service once this process has ended without stopping it: see dev-parent-watch.ts. */
+const parentWatch = new URL("./dev-parent-watch.js", import.meta.url).href;
+
+/** How often this process checks that what started it is still there. */
+const parentCheckMs = 500;
+
+/** What this command's own lines start with, among the service's. */
+const tag = "[tsmicro dev]";
+
+function say(line: string): void {
+  process.stderr.write(`${tag} ${line}\n`);
+}
+
+/**
+ * `tsmicro dev ENTRY [flag…]`, a service's `npm run dev`: takes the folder's dev lock (a second
+ * one of the same folder is refused, naming the first), runs ENTRY (TypeScript, through tsx)
+ * with the flags, restarts it when a file under ENTRY's folder changes, and starts it again after
+ * a backoff when a signal killed it (`kill -9`, the OOM killer), as a supervisor would; a service
+ * that exits on its own waits for a change. A stop signal stops the service, then this.
+ * Resolves with the exit status.
+ */
+export async function devCommand(cwd: string, words: readonly string[]): Promise<number> {
+  const [entry, ...flags] = words;
+  if (entry === undefined || entry.startsWith("-"))
+    throw new CommandError("name the service's entry file first, as tsmicro dev src/main.ts [flags]");
+  const file = resolve(cwd, entry);
+  if (!existsSync(file)) throw new CommandError(`no ${entry} in ${cwd}: name the service's entry file`);
+  const taken = await takeDevLock(cwd).catch((error: NodeJS.ErrnoException) => {
+    throw new CommandError(
+      `cannot write tsmicro dev's lock${error.path ? ` ${error.path}` : ""} (${error.code ?? error.message}): ` +
+        "set XDG_RUNTIME_DIR to a folder you can write",
+    );
+  });
+  if (!isHeld(taken)) {
+    throw new CommandError(
+      `${basename(resolve(cwd))} runs already in ${taken.dir} (tsmicro dev, pid ${taken.pid}: npm run dev or ` +
+        `tsmicro run in another terminal): stop it there with Ctrl-C, or kill ${taken.pid}, then start it again`,
+    );
+  }
+  process.on("exit", () => taken.release());
+  try {
+    return await new DevSupervisor(cwd, entry, flags).run();
+  } finally {
+    taken.release();
+  }
+}
+
+/** The one service `tsmicro dev` runs, and what it does when it ends, a file changes, or a stop arrives. */
+class DevSupervisor {
+  private child: ChildProcess | undefined;
+  /** Set while a change or a stop has the service stopping: its end is expected. */
+  private stopping = false;
+  private stopRequested = false;
+  private backoffMs = firstBackoffMs;
+  private startedAt = 0;
+  private firstStopAt = 0;
+  private pendingStart: NodeJS.Timeout | undefined;
+  private settle: NodeJS.Timeout | undefined;
+  private watcher: FSWatcher | undefined;
+  private finish: (code: number) => void = () => {};
+
+  constructor(
+    private readonly dir: string,
+    private readonly entry: string,
+    private readonly flags: readonly string[],
+  ) {}
+
+  /** Runs until a stop signal has stopped the service; resolves with the exit status. */
+  run(): Promise<number> {
+    const done = new Promise<number>((resolve) => (this.finish = resolve));
+    const stop = (signal: NodeJS.Signals) => this.stop(signal);
+    for (const signal of stopSignals) process.on(signal, stop);
+    const watched = dirname(resolve(this.dir, this.entry));
+    this.watcher = watch(watched, { recursive: true }, (_event, name) => {
+      if (name && codeFile.test(name) && !name.split(/[\\/]/).some(isIgnored)) this.changed(join(watched, name));
+    });
+    // npm, stopped by a signal of its own, exits without passing it on: the service would run on.
+    const parentAtStart = process.ppid;
+    const orphaned = setInterval(() => {
+      // After a Ctrl-C the shell npm ran this in ends too: that is the same stop, not a second one.
+      if (process.ppid !== parentAtStart && !this.stopRequested) this.stop("SIGTERM");
+    }, parentCheckMs).unref();
+    this.start();
+    return done.finally(() => {
+      clearInterval(orphaned);
+      for (const signal of stopSignals) process.off(signal, stop);
+      this.watcher?.close();
+    });
+  }
+
+  /** Starts the service: node with tsx's loader, in a process group of its own, so a terminal's Ctrl-C reaches it once, from here. */
+  private start(): void {
+    this.pendingStart = undefined;
+    this.startedAt = performance.now();
+    const child = spawn(process.execPath, ["--import", "tsx", "--import", parentWatch, this.entry, ...this.flags], {
+      cwd: this.dir,
+      stdio: ["ignore", "inherit", "inherit"],
+      detached: true,
+    });
+    this.child = child;
+    child.once("error", (error) => {
+      say(`could not start ${this.entry}: ${error.message}`);
+      this.child = undefined;
+    });
+    child.once("exit", (code, signal) => this.ended(child, code, signal));
+  }
+
+  /** What follows the service's end: the next start, a wait for a change, or this command's end. */
+  private ended(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child !== child) return;
+    this.child = undefined;
+    if (this.stopRequested) {
+      this.finish(code ?? 0);
+      return;
+    }
+    if (this.stopping) return;
+    if (signal) {
+      // Something outside killed it (kill -9, the OOM killer): its code did not fail, so start it again,
+      // as a supervisor would, more slowly each time it dies again soon after a start.
+      if (performance.now() - this.startedAt >= wellAfterMs) this.backoffMs = firstBackoffMs;
+      say(`the service was killed by ${signal}: starting it again in ${this.backoffMs / 1000} s`);
+      this.pendingStart = setTimeout(() => this.start(), this.backoffMs);
+      this.backoffMs = Math.min(this.backoffMs * 2, mostBackoffMs);
+      return;
+    }
+    // It ended on its own (a mistake at start, a refused flag): starting it again would fail the same way.
+    const how = code === 0 ? "exited" : `exited with code ${code}`;
+    say(`the service ${how}: waiting for a change to start it again (Ctrl-C to stop)`);
+  }
+
+  /** A file changed: once the burst of events settles, the service restarts (or starts, when it had ended). */
+  private changed(path: string): void {
+    if (this.stopRequested) return;
+    clearTimeout(this.settle);
+    this.settle = setTimeout(() => void this.restart(path), settleMs);
+  }
+
+  private async restart(path: string): Promise<void> {
+    clearTimeout(this.pendingStart);
+    this.backoffMs = firstBackoffMs;
+    say(`${relative(this.dir, path)} changed: ${this.child ? "restarting" : "starting"}`);
+    const child = this.child;
+    if (child) {
+      this.stopping = true;
+      await stopChild(child);
+      this.stopping = false;
+      if (this.stopRequested) return;
+    }
+    this.start();
+  }
+
+  /**
+   * A stop signal: the service gets it once, and a second one kills it, but not one within
+   * repeatedSignalMs of the first, which is the same Ctrl-C passed on by what ran this (npm, a
+   * shell). With no service running, this ends now.
+   */
+  private stop(signal: NodeJS.Signals): void {
+    if (this.stopRequested && performance.now() - this.firstStopAt < repeatedSignalMs) return;
+    const again = this.stopRequested;
+    if (!again) this.firstStopAt = performance.now();
+    this.stopRequested = true;
+    clearTimeout(this.pendingStart);
+    clearTimeout(this.settle);
+    const child = this.child;
+    if (!child) {
+      this.finish(0);
+      return;
+    }
+    signalGroup(child, again ? "SIGKILL" : signal === "SIGHUP" ? "SIGTERM" : signal);
+  }
+}
+
+/** Folders and files under the entry's folder whose changes are no code of the service. */
+function isIgnored(part: string): boolean {
+  return part.startsWith(".") || part === "node_modules";
+}
+
+/** Stops a service for a restart: SIGTERM, then SIGKILL when it has not ended within restartStopMs. */
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    const killer = setTimeout(() => {
+      say(`the service did not stop within ${restartStopMs / 1000} s: killed`);
+      signalGroup(child, "SIGKILL");
+    }, restartStopMs);
+    child.once("exit", () => {
+      clearTimeout(killer);
+      resolve();
+    });
+    signalGroup(child, "SIGTERM");
+  });
+}
+
+/** Sends `signal` to the service, and SIGKILL to all it started too. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (signal === "SIGKILL") process.kill(-child.pid!, signal);
+    else child.kill(signal);
+  } catch {
+    // It has ended already.
+  }
+}

@@ -1,0 +1,155 @@
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, realpathSync, unlinkSync } from "node:fs";
+import { link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+/** Who holds a project folder's dev lock: a `tsmicro dev` running its service. */
+export interface DevLockHolder {
+  readonly pid: number;
+  /** The folder it runs. */
+  readonly dir: string;
+  /** Linux: the kernel's boot id and the process's start in clock ticks, so a reused pid is not taken for the holder. */
+  readonly boot?: string;
+  readonly ticks?: number;
+}
+
+/** A held dev lock. */
+export interface DevLock {
+  /** Removes the lock file if it is still this holder's; synchronous, for an `exit` handler. */
+  release(): void;
+}
+
+/**
+ * The lock file of `dir`'s `tsmicro dev`: beside the local registry (per user, under
+ * `$XDG_RUNTIME_DIR` or the temp folder), named after the folder's path, so the project's
+ * own folder gets no file of it and a stale one goes with the machine's runtime folder.
+ */
+function lockPath(dir: string, env: NodeJS.ProcessEnv): string {
+  const key = createHash("sha256").update(realFolder(dir)).digest("hex").slice(0, 24);
+  const uid = process.getuid?.() ?? "user";
+  return join(env["XDG_RUNTIME_DIR"] || tmpdir(), `tsmicro-${uid}`, "dev", `${key}.json`);
+}
+
+/** `dir` with its symbolic links resolved: one folder reached by two paths is one service. */
+function realFolder(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return resolve(dir);
+  }
+}
+
+/**
+ * Takes the dev lock of `dir` for this process, or answers who holds it: two `npm run dev` of
+ * one service would each start it, and the second, failing on the database or the port, would
+ * wait under the watcher and take it over on the next save. A lock whose holder has died
+ * (`kill -9`) is taken over.
+ */
+export async function takeDevLock(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<DevLock | DevLockHolder> {
+  const path = lockPath(dir, env);
+  await mkdir(join(path, ".."), { recursive: true });
+  const identity = await processIdentity(process.pid);
+  const mine = JSON.stringify({ pid: process.pid, dir: resolve(dir), ...identity } satisfies DevLockHolder);
+  for (let attempt = 0; attempt < 10; attempt++) {
+    if (await createExclusive(path, mine)) return heldLock(path, mine);
+    const existing = await readFile(path, "utf8").catch(() => undefined);
+    if (existing === undefined) continue;
+    const holder = parseHolder(existing);
+    if (holder && (await isRunning(holder))) return holder;
+    // Stale: removed only while it still holds what was read, so a lock just taken by another start stays.
+    if ((await readFile(path, "utf8").catch(() => undefined)) === existing) await unlink(path).catch(() => {});
+  }
+  throw new Error(`could not take ${path}: other starts of ${resolve(dir)} keep taking it`);
+}
+
+/** Who holds `dir`'s dev lock now, if a live process does: what `tsmicro run` checks before it starts anything. */
+export async function devLockHolder(
+  dir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<DevLockHolder | undefined> {
+  const text = await readFile(lockPath(dir, env), "utf8").catch(() => undefined);
+  const holder = text === undefined ? undefined : parseHolder(text);
+  return holder && (await isRunning(holder)) ? holder : undefined;
+}
+
+/** Whether `taken` is a held lock rather than the holder that refused it. */
+export function isHeld(taken: DevLock | DevLockHolder): taken is DevLock {
+  return "release" in taken;
+}
+
+function heldLock(path: string, mine: string): DevLock {
+  return {
+    release() {
+      try {
+        if (readFileSync(path, "utf8") === mine) unlinkSync(path);
+      } catch {
+        // Gone already.
+      }
+    },
+  };
+}
+
+/** Creates `path` with `content` in one step (a temporary file hard-linked to the name), false when it exists. */
+async function createExclusive(path: string, content: string): Promise<boolean> {
+  const temporary = `${path}.${process.pid}.${randomBytes(6).toString("hex")}`;
+  await writeFile(temporary, content, { flag: "wx" });
+  try {
+    await link(temporary, path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw error;
+  } finally {
+    await unlink(temporary).catch(() => {});
+  }
+}
+
+function parseHolder(text: string): DevLockHolder | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<DevLockHolder>;
+    if (typeof value.pid !== "number" || typeof value.dir !== "string") return undefined;
+    return {
+      pid: value.pid,
+      dir: value.dir,
+      ...(typeof value.boot === "string" ? { boot: value.boot } : {}),
+      ...(typeof value.ticks === "number" ? { ticks: value.ticks } : {}),
+    };
+  } catch {
+    // Damaged: as good as stale.
+    return undefined;
+  }
+}
+
+/** Whether the holder still runs: its pid is alive and, on Linux, is the same run of the same process. */
+async function isRunning(holder: DevLockHolder): Promise<boolean> {
+  try {
+    process.kill(holder.pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  const now = await processIdentity(holder.pid);
+  if (now === undefined) return process.platform !== "linux";
+  // Killed and not reaped yet by its parent: it holds nothing.
+  if (now.exited) return false;
+  return holder.boot === undefined || (holder.boot === now.boot && holder.ticks === now.ticks);
+}
+
+/**
+ * On Linux, the boot id and the start of `pid` in clock ticks since boot, which name one run of
+ * one process with no wall clock involved, and whether it has exited; undefined elsewhere.
+ */
+async function processIdentity(pid: number): Promise<{ boot: string; ticks: number; exited?: boolean } | undefined> {
+  if (process.platform !== "linux") return undefined;
+  try {
+    const boot = (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim();
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // The fields after the command name (in parentheses, which may hold spaces): the state, then starttime 19 later.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[19]);
+    const exited = fields[0] === "Z" || fields[0] === "X";
+    return Number.isInteger(ticks) ? { boot, ticks, ...(exited ? { exited } : {}) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
