@@ -279,6 +279,45 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("takes a change while the service stops for the last one into the same restart: one stop signal, one start", async () => {
+    const project = join(dir, "slow");
+    await typeScriptService(project);
+    // It stops only once the test lets it (the file release appears), saying each stop signal it gets.
+    const slowStop = [
+      'import { existsSync } from "node:fs";',
+      "const pid = process.pid;",
+      'console.log("up " + pid);',
+      'process.on("SIGTERM", () => {',
+      '  console.log("term " + pid);',
+      '  setInterval(() => { if (existsSync("release")) process.exit(0); }, 20);',
+      "});",
+      "setInterval(() => {}, 1000);",
+      "",
+    ].join("\n");
+    await writeFile(join(project, "src", "main.ts"), slowStop);
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await dev.until(/up \d+/);
+      const first = /up (\d+)/.exec(dev.output())![1]!;
+      await writeFile(join(project, "src", "a.ts"), "export const a = 1;\n");
+      await dev.until(`term ${first}`);
+      await writeFile(join(project, "src", "b.ts"), "export const b = 1;\n");
+      await dev.until("src/b.ts changed");
+      expect(dev.output()).toContain("[tsmicro dev] src/b.ts changed: the service starts with it once it has stopped");
+      await writeFile(join(project, "release"), "");
+      await dev.until(/up \d+[\s\S]*up \d+/);
+      // One SIGTERM reached it (a second makes a service exit before it deregisters), and one new service started.
+      expect(dev.output().split(`term ${first}`).length - 1).toBe(1);
+      dev.run.kill("SIGTERM");
+      expect(await dev.exited).toBe(0);
+    } finally {
+      dev.run.kill("SIGKILL");
+      // On a failure, what it started would wait for release after its folder is gone.
+      for (const [, pid] of dev.output().matchAll(/up (\d+)/g))
+        if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
+    }
+  }, 40_000);
+
   it("refuses a second one of the same folder, naming the first, which runs on; a killed first does not block", async () => {
     // A service of a workspace, run on its own (npm run dev in its folder) in one terminal.
     const workspace = join(dir, "workspace");

@@ -163,9 +163,16 @@ class DevSupervisor {
   }
 
   private async restart(path: string): Promise<void> {
+    const file = relative(this.dir, path);
+    // A second signal would have the service exit before it deregisters, and the start that follows
+    // its end loads this change too.
+    if (this.stopping) {
+      say(`${file} changed: the service starts with it once it has stopped`);
+      return;
+    }
     clearTimeout(this.pendingStart);
     this.backoffMs = firstBackoffMs;
-    say(`${relative(this.dir, path)} changed: ${this.child ? "restarting" : "starting"}`);
+    say(`${file} changed: ${this.child ? "restarting" : "starting"}`);
     const child = this.child;
     if (child) {
       this.stopping = true;
