@@ -279,6 +279,15 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("passes --help to the service and ends with it, as the service run alone does", async () => {
+    const project = join(dir, "help");
+    await typeScriptService(project);
+    const help = 'if (process.argv.includes("--help")) { console.log("the flags: --registry"); process.exit(0); }\n';
+    await writeFile(join(project, "src", "main.ts"), help + (await readFile(join(project, "src", "main.ts"), "utf8")));
+    const result = await runToEnd("node", [bins.tsmicro, "dev", "src/main.ts", "--help"], { cwd: project, env });
+    expect(result).toEqual({ code: 0, stdout: "the flags: --registry\n", stderr: "" });
+  }, 40_000);
+
   it("takes a change while the service stops for the last one into the same restart: one stop signal, one start", async () => {
     const project = join(dir, "slow");
     await typeScriptService(project);

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, type FSWatcher, watch } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
+import { asksForHelp } from "@tsmicro/runtime/internal";
 import { CommandError } from "./command-error.js";
 import { isHeld, takeDevLock } from "./dev-lock.js";
 
@@ -148,6 +149,11 @@ class DevSupervisor {
       say(`the service was killed by ${signal}: starting it again in ${this.backoffMs / 1000} s`);
       this.pendingStart = setTimeout(() => this.start(), this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, mostBackoffMs);
+      return;
+    }
+    // Asked for its flags (npm run dev -- --help), it printed them and ended: so does this, as a service run alone.
+    if (code === 0 && asksForHelp(this.flags)) {
+      this.finish(0);
       return;
     }
     // It ended on its own (a mistake at start, a refused flag): starting it again would fail the same way.
