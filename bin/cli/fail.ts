@@ -125,6 +125,7 @@ export const commandWords: readonly string[] = [
   "routes",
   "api",
   "run",
+  "dev",
   "web",
   "config",
   "list",
