@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -276,6 +276,33 @@ describe("tsmicro dev", () => {
       expect(alive(third)).toBe(false);
     } finally {
       dev.run.kill("SIGKILL");
+    }
+  }, 40_000);
+
+  it("restarts on every save of a file an editor saves by renaming a copy over it, not the first alone", async () => {
+    const project = join(dir, "renamed");
+    await typeScriptService(project);
+    await mkdir(join(project, "src", "lib"));
+    await writeFile(join(project, "src", "lib", "util.ts"), "export const util = 0;\n");
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await dev.until(/up \d+/);
+      // As vim, JetBrains' safe write or sed -i save: a new file, renamed over the old one.
+      for (let save = 1; save <= 3; save++) {
+        const before = await servicePid(project);
+        const copy = join(project, "src", "lib", "util.ts.tmp");
+        await writeFile(copy, `export const util = ${save};\n`);
+        await rename(copy, join(project, "src", "lib", "util.ts"));
+        await dev.until(`down ${before}`, new RegExp(`(up \\d+[\\s\\S]*){${save + 1}}`));
+        expect(dev.output()).toContain(`down ${before}`);
+      }
+      expect(dev.output().split("[tsmicro dev] src/lib/util.ts changed: restarting").length - 1).toBe(3);
+      dev.run.kill("SIGTERM");
+      expect(await dev.exited).toBe(0);
+    } finally {
+      dev.run.kill("SIGKILL");
+      for (const [, pid] of dev.output().matchAll(/up (\d+)/g))
+        if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
     }
   }, 40_000);
 

@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, type FSWatcher, watch } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { asksForHelp } from "@tsmicro/runtime/internal";
 import { CommandError } from "./command-error.js";
 import { isHeld, takeDevLock } from "./dev-lock.js";
+import { type TreeWatch, watchTree } from "./dev-watch.js";
 
 /** Ctrl-C, a stop, and the terminal closing: each stops the service once, then this process. */
 const stopSignals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
@@ -84,7 +85,7 @@ class DevSupervisor {
   private firstStopAt = 0;
   private pendingStart: NodeJS.Timeout | undefined;
   private settle: NodeJS.Timeout | undefined;
-  private watcher: FSWatcher | undefined;
+  private watcher: TreeWatch | undefined;
   private finish: (code: number) => void = () => {};
 
   constructor(
@@ -99,8 +100,8 @@ class DevSupervisor {
     const stop = (signal: NodeJS.Signals) => this.stop(signal);
     for (const signal of stopSignals) process.on(signal, stop);
     const watched = dirname(resolve(this.dir, this.entry));
-    this.watcher = watch(watched, { recursive: true }, (_event, name) => {
-      if (name && codeFile.test(name) && !name.split(/[\\/]/).some(isIgnored)) this.changed(join(watched, name));
+    this.watcher = watchTree(watched, isIgnored, (name) => {
+      if (codeFile.test(name)) this.changed(join(watched, name));
     });
     // npm, stopped by a signal of its own, exits without passing it on: the service would run on.
     const parentAtStart = process.ppid;

@@ -1,0 +1,99 @@
+import { type Dirent, type FSWatcher, readdirSync, statSync, watch } from "node:fs";
+import { join, relative, sep } from "node:path";
+
+/** What watches a folder tree for `tsmicro dev`. */
+export interface TreeWatch {
+  close(): void;
+}
+
+/**
+ * Calls `changed` with the path (relative to `root`) of each file that changes under `root`,
+ * leaving out folders `ignored` names. On Linux, node's recursive fs.watch (Node 22) watches each
+ * file's inode: an editor saving by renaming a copy over the file (vim, JetBrains' safe write,
+ * sed -i) leaves it watching the replaced inode, and every later save of that file goes unseen.
+ * There, each folder is watched instead, which names its files whatever replaced them.
+ */
+export function watchTree(
+  root: string,
+  ignored: (part: string) => boolean,
+  changed: (name: string) => void,
+): TreeWatch {
+  if (process.platform !== "linux") {
+    const watcher = watch(root, { recursive: true }, (_event, name) => {
+      if (name && !name.split(/[\\/]/).some(ignored)) changed(name);
+    });
+    return watcher;
+  }
+  return new FolderWatches(root, ignored, changed);
+}
+
+/** One fs.watch per folder under the root, a folder made later added when it appears. */
+class FolderWatches implements TreeWatch {
+  private readonly watchers = new Map<string, FSWatcher>();
+  private closed = false;
+
+  constructor(
+    private readonly root: string,
+    private readonly ignored: (part: string) => boolean,
+    private readonly changed: (name: string) => void,
+  ) {
+    this.add(root, false);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const watcher of this.watchers.values()) watcher.close();
+    this.watchers.clear();
+  }
+
+  /** Watches `folder` and those under it; `report` names their files, as changed: a folder moved or made after the start. */
+  private add(folder: string, report: boolean): void {
+    if (this.closed || this.watchers.has(folder)) return;
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(folder, (_event, name) => name && this.seen(join(folder, name.toString())));
+    } catch {
+      // Gone again already, or not a folder.
+      return;
+    }
+    // A folder removed: its watcher ends with it.
+    watcher.on("error", () => this.remove(folder));
+    this.watchers.set(folder, watcher);
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(folder, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (this.ignored(entry.name)) continue;
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) this.add(path, report);
+      else if (report) this.changed(relative(this.root, path));
+    }
+  }
+
+  /** An event for `path`, in a watched folder: a change of a file, or a folder made, moved or removed. */
+  private seen(path: string): void {
+    const name = relative(this.root, path);
+    if (name.split(sep).some(this.ignored)) return;
+    let folder = false;
+    try {
+      folder = statSync(path).isDirectory();
+    } catch {
+      // Removed or renamed away: a folder of it is watched no more.
+      this.remove(path);
+    }
+    if (folder) this.add(path, true);
+    else this.changed(name);
+  }
+
+  private remove(folder: string): void {
+    for (const [path, watcher] of this.watchers) {
+      if (path === folder || path.startsWith(folder + sep)) {
+        watcher.close();
+        this.watchers.delete(path);
+      }
+    }
+  }
+}
