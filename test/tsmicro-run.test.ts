@@ -407,4 +407,44 @@ describe("tsmicro dev", () => {
       first.run.kill("SIGKILL");
     }
   }, 40_000);
+
+  it("tsmicro run's second Ctrl-C kills a service hung in its stop, which runs in a process group of its own", async () => {
+    const workspace = join(dir, "hung-workspace");
+    const project = join(workspace, "services", "hung");
+    await typeScriptService(project);
+    await writeFile(join(workspace, "tsmicro.json"), JSON.stringify({ workspace: true }));
+    await mkdir(join(project, "node_modules", ".bin"));
+    const pkg = { name: "hung", type: "module", scripts: { dev: `node ${bins.tsmicro} dev src/main.ts` } };
+    await writeFile(join(project, "package.json"), JSON.stringify(pkg));
+    // Its stop never ends, its event loop held: no timer of its own (dev-parent-watch) runs any more.
+    const hang = [
+      'import { writeFileSync } from "node:fs";',
+      'writeFileSync("service.pid", String(process.pid));',
+      'console.log("up " + process.pid);',
+      'const hang = () => { console.log("hanging"); for (;;) {} };',
+      'process.on("SIGTERM", hang);',
+      'process.on("SIGINT", hang);',
+      "setInterval(() => {}, 1000);",
+      "",
+    ].join("\n");
+    await writeFile(join(project, "src", "main.ts"), hang);
+    const run = tsmicroRun(workspace, ["run"], env);
+    let service = 0;
+    try {
+      await run.until(/up \d+/);
+      service = await servicePid(project);
+      run.run.kill("SIGINT");
+      await run.until("hanging");
+      // A second Ctrl-C, not the first delivered twice.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      run.run.kill("SIGINT");
+      for (let i = 0; i < 50 && alive(service); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(alive(service)).toBe(false);
+      // Left running, it would hold tsmicro run's output pipes open, and tsmicro run with them.
+      await run.exited;
+    } finally {
+      run.run.kill("SIGKILL");
+      if (service && alive(service)) process.kill(service, "SIGKILL");
+    }
+  }, 40_000);
 });

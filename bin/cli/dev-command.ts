@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { asksForHelp } from "@tsmicro/runtime/internal";
 import { CommandError } from "./command-error.js";
-import { isHeld, takeDevLock } from "./dev-lock.js";
+import { type DevLock, isHeld, takeDevLock } from "./dev-lock.js";
 import { type TreeWatch, watchTree } from "./dev-watch.js";
 
 /** Ctrl-C, a stop, and the terminal closing: each stops the service once, then this process. */
@@ -68,7 +68,7 @@ export async function devCommand(cwd: string, words: readonly string[]): Promise
   }
   process.on("exit", () => taken.release());
   try {
-    return await new DevSupervisor(cwd, entry, flags).run();
+    return await new DevSupervisor(cwd, entry, flags, taken).run();
   } finally {
     taken.release();
   }
@@ -92,6 +92,8 @@ class DevSupervisor {
     private readonly dir: string,
     private readonly entry: string,
     private readonly flags: readonly string[],
+    /** Told each service's pid: tsmicro run, killing this process's group, kills the service's too. */
+    private readonly lock: DevLock,
   ) {}
 
   /** Runs until a stop signal has stopped the service; resolves with the exit status. */
@@ -127,6 +129,7 @@ class DevSupervisor {
       detached: true,
     });
     this.child = child;
+    this.lock.serving(child.pid);
     child.once("error", (error) => {
       say(`could not start ${this.entry}: ${error.message}`);
       this.child = undefined;
@@ -138,6 +141,7 @@ class DevSupervisor {
   private ended(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.child !== child) return;
     this.child = undefined;
+    this.lock.serving(undefined);
     if (this.stopRequested) {
       this.finish(code ?? 0);
       return;

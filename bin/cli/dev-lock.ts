@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, realpathSync, unlinkSync } from "node:fs";
+import { readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -12,10 +12,17 @@ export interface DevLockHolder {
   /** Linux: the kernel's boot id and the process's start in clock ticks, so a reused pid is not taken for the holder. */
   readonly boot?: string;
   readonly ticks?: number;
+  /**
+   * The pid of the service it runs now, in a process group of its own (so a terminal's Ctrl-C
+   * reaches it once, from the holder): a kill of the holder's group does not reach it.
+   */
+  readonly service?: number;
 }
 
 /** A held dev lock. */
 export interface DevLock {
+  /** Records the pid of the service the holder runs now (undefined: none), if the lock is still this holder's. */
+  serving(pid: number | undefined): void;
   /** Removes the lock file if it is still this holder's; synchronous, for an `exit` handler. */
   release(): void;
 }
@@ -78,8 +85,23 @@ export function isHeld(taken: DevLock | DevLockHolder): taken is DevLock {
   return "release" in taken;
 }
 
-function heldLock(path: string, mine: string): DevLock {
+function heldLock(path: string, taken: string): DevLock {
+  let mine = taken;
   return {
+    serving(pid) {
+      const { service: _, ...holder } = JSON.parse(mine) as DevLockHolder;
+      const next = JSON.stringify(pid === undefined ? holder : { ...holder, service: pid });
+      const temporary = `${path}.${process.pid}.${randomBytes(6).toString("hex")}`;
+      try {
+        if (readFileSync(path, "utf8") !== mine) return;
+        // Renamed over it: a reader sees the old record or the new, never half of one.
+        writeFileSync(temporary, next, { flag: "wx" });
+        renameSync(temporary, path);
+        mine = next;
+      } catch {
+        // Gone (the runtime folder removed): nothing to record in. A temporary left behind goes with that folder.
+      }
+    },
     release() {
       try {
         if (readFileSync(path, "utf8") === mine) unlinkSync(path);
@@ -114,6 +136,7 @@ function parseHolder(text: string): DevLockHolder | undefined {
       dir: value.dir,
       ...(typeof value.boot === "string" ? { boot: value.boot } : {}),
       ...(typeof value.ticks === "number" ? { ticks: value.ticks } : {}),
+      ...(typeof value.service === "number" ? { service: value.service } : {}),
     };
   } catch {
     // Damaged: as good as stale.

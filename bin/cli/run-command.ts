@@ -33,7 +33,7 @@ function killStragglers(children: readonly DevProcess[]): void {
   const left = children.filter(({ child }) => child.exitCode === null && child.signalCode === null);
   if (left.length === 0) return;
   process.stderr.write(`${left.length} still running after ${stopTimeoutMs / 1000} s: killed\n`);
-  for (const dev of left) killDev(dev, "SIGKILL");
+  for (const dev of left) void killDevAndService(dev);
 }
 
 /** Within this long of the first, a signal is the same Ctrl-C delivered twice. */
@@ -128,7 +128,10 @@ export async function runCommand(
       setTimeout(() => killStragglers(children), stopTimeoutMs).unref();
     }
     stopping = true;
-    for (const child of children) killDev(child, sent);
+    for (const child of children) {
+      if (sent === "SIGKILL") void killDevAndService(child);
+      else killDev(child, sent);
+    }
     if (signal === "SIGINT" && sent === "SIGTERM")
       process.stderr.write("stopping every service (Ctrl-C again to kill)\n");
   };
@@ -334,7 +337,7 @@ function startDev(
       to.write(`${prefix} ${line}\n`),
     );
   }
-  return { child, plain, prefix };
+  return { child, plain, prefix, dir };
 }
 
 interface DevProcess {
@@ -343,6 +346,8 @@ interface DevProcess {
   readonly plain: boolean;
   /** What its lines start with: the service's name. */
   readonly prefix: string;
+  /** The service's folder, whose dev lock names the service tsmicro dev runs. */
+  readonly dir: string;
 }
 
 /** How a service's process ended, for the line `tsmicro run` writes when one ends on its own. */
@@ -360,6 +365,23 @@ function killDev({ child, plain }: DevProcess, signal: NodeJS.Signals): void {
   } catch {
     // it has ended already
   }
+}
+
+/**
+ * SIGKILL to the script's group and, first, to the group of the service its tsmicro dev runs
+ * (named in the folder's dev lock), which is a group of its own: a service hung in its stop,
+ * its event loop held, would run on after tsmicro dev died, and hold this command's output open.
+ */
+async function killDevAndService(dev: DevProcess): Promise<void> {
+  const service = (await devLockHolder(dev.dir).catch(() => undefined))?.service;
+  if (service !== undefined) {
+    try {
+      process.kill(-service, "SIGKILL");
+    } catch {
+      // It has ended already.
+    }
+  }
+  killDev(dev, "SIGKILL");
 }
 
 /** `value` as one shell word. */
