@@ -66,6 +66,10 @@ describe("create-tsmicro refuses bad input and writes nothing", () => {
       expect(srv.stderr).toBe(
         'create-tsmicro: --type has an invalid value "srv": use one of service, api, web (go-micro\'s srv is --type service here)\n',
       );
+      const workspace = await runCreate(["shop", "--type", "workspace", "--no-install"], dir);
+      expect(workspace.stderr).toBe(
+        'create-tsmicro: --type has an invalid value "workspace": use one of service, api, web (a workspace of several services is --workspace, with no --type)\n',
+      );
       const nameless = await runCreate(["--no-install"], dir);
       expect(nameless.stderr).toBe(
         "create-tsmicro: create-tsmicro takes NAME, such as create-tsmicro user; see create-tsmicro --help\n",

@@ -223,6 +223,8 @@ function invalidChoice(message: string): string | undefined {
 const goMicroChoices: Readonly<Record<string, string>> = {
   'type="srv"': "go-micro's srv is --type service here",
   'type="fnc"': "tsmicro has no function type; --type service makes a gRPC service",
+  // A workspace is a flag of its own, not a type: guessed as one, the usage line alone does not lead to it.
+  'type="workspace"': "a workspace of several services is --workspace, with no --type",
 };
 
 /** What a command's words are, with an example, by command (`create-tsmicro` for its own): said when some are missing. */
