@@ -81,7 +81,11 @@ describe("tsmicro generate, when the protos undo the newest migration it wrote",
     const unique = await readFile(join(p.dir, "migrations/0002_unique_shelf_description.sql"), "utf8");
     // A checkout that turns line endings into CRLF has not edited it.
     await writeFile(join(p.dir, "migrations/0002_unique_shelf_description.sql"), unique.replace(/\n/g, "\r\n"));
-    await expect(duplicates.migrate()).rejects.toMatchObject({ code: "TSM_ERR_MIGRATION" });
+    await expect(duplicates.migrate()).rejects.toMatchObject({
+      code: "TSM_ERR_MIGRATION",
+      // The database's detail, then what to do, in one sentence.
+      message: expect.stringContaining("Key (description)=(same) is duplicated; no migration of this run was applied"),
+    });
     expect(await distinct.migrate()).toEqual(["0002_unique_shelf_description"]);
     expect(await indexesOf(distinct, p.table)).toContain("shelf_description_key");
 

@@ -59,9 +59,12 @@ function quoteStatement(text: string): string {
   return flat.length > 80 ? `${flat.slice(0, 77)}...` : flat;
 }
 
-/** The database's message, with PostgreSQL's detail when it gives one (`Key (email)=() is duplicated.`). */
+/**
+ * The database's message, with PostgreSQL's detail when it gives one (`Key (email)=() is duplicated.`), less
+ * the detail's closing full stop: TSM_ERR_MIGRATION's "; no migration of this run was applied" follows it.
+ */
 function errorMessage(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const detail = (error as { detail?: unknown }).detail;
-  return typeof detail === "string" && detail !== "" ? `${error.message}: ${detail}` : error.message;
+  return typeof detail === "string" && detail !== "" ? `${error.message}: ${detail.replace(/\.$/, "")}` : error.message;
 }
