@@ -800,7 +800,9 @@ describe("opening", () => {
       ).rejects.toMatchObject({
         code: "TSM_ERR_DATABASE_URL",
         message: expect.stringContaining(
-          `127.0.0.1:5432/shop is not usable (pool_max_conns=${value} is not a whole number of connections, 1 or more (the pool's size; default 10))`,
+          `127.0.0.1:5432/shop is not usable (pool_max_conns=${value} is not a whole number of connections, 1 or more (the pool's size; default 10)); ` +
+            // Where to mend it, not only the URL's shape: the host and database are fine, a parameter is not.
+            "mend DATABASE_URL (--database_url): postgres://USER@HOST:5432/DATABASE (USER:PASSWORD@ where it needs a password), then any parameters, such as ?pool_max_conns=20",
         ),
       });
   });

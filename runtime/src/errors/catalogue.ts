@@ -61,7 +61,7 @@ export const errorCatalogue = {
   TSM_ERR_TEST_DATABASE:
     "cannot create the test database %s on %s (%s): tests on PostgreSQL make a database of their own and drop it after, so the role in the URL needs CREATEDB (ALTER ROLE name CREATEDB); or leave DATABASE_URL unset to test on embedded PGlite",
   TSM_ERR_DATABASE_URL:
-    "the database URL %s is not usable (%s); use postgres://USER@HOST:5432/DATABASE (USER:PASSWORD@ where it needs a password)",
+    "the database URL %s is not usable (%s); mend DATABASE_URL (--database_url): postgres://USER@HOST:5432/DATABASE (USER:PASSWORD@ where it needs a password), then any parameters, such as ?pool_max_conns=20",
   TSM_ERR_DATABASE_PACKAGE: "the %s database needs the package %s, which is not installed: npm install %s",
   TSM_ERR_MIGRATIONS_DIR: "migrations folder %s: %s",
   TSM_ERR_MIGRATIONS_PENDING:
