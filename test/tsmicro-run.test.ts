@@ -306,6 +306,53 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("says a mistake tsx cannot compile in one line, where it is, not esbuild's stack, and starts on the fix", async () => {
+    const project = join(dir, "typo");
+    await typeScriptService(project);
+    const main = join(project, "src", "main.ts");
+    const good = await readFile(main, "utf8");
+    await writeFile(main, `const typo: number = (1;\n${good}`);
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await dev.until("waiting for a change");
+      expect(dev.output()).toBe(
+        'src/main.ts:1:23: Expected ")" but found ";"\n' +
+          "[tsmicro dev] the service exited with code 1: waiting for a change to start it again (Ctrl-C to stop)\n",
+      );
+      await writeFile(main, good);
+      await dev.until(/up \d+/);
+      dev.run.kill("SIGINT");
+      expect(await dev.exited).toBe(0);
+    } finally {
+      dev.run.kill("SIGKILL");
+    }
+  }, 40_000);
+
+  it("ends a service on an uncaught error as Node does, printed with its stack, unless the service listens for it", async () => {
+    const project = join(dir, "thrown");
+    await typeScriptService(project);
+    const main = join(project, "src", "main.ts");
+    await writeFile(main, 'throw new Error("boom");\n');
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await dev.until("waiting for a change");
+      expect(dev.output()).toMatch(/Error: boom\n {4}at .*src\/main\.ts:1:7\)/);
+      expect(dev.output()).toContain("[tsmicro dev] the service exited with code 1: waiting for a change");
+      // The service's own listener decides.
+      await writeFile(
+        main,
+        'process.on("uncaughtException", (e) => { console.log("mine " + e.message); process.exit(4); });\n' +
+          'setTimeout(() => { throw new Error("late"); }, 10);\n',
+      );
+      await dev.until("exited with code 4");
+      expect(dev.output()).toContain("mine late\n[tsmicro dev] the service exited with code 4");
+      dev.run.kill("SIGINT");
+      expect(await dev.exited).toBe(0);
+    } finally {
+      dev.run.kill("SIGKILL");
+    }
+  }, 40_000);
+
   it("passes --help to the service and ends with it, as the service run alone does", async () => {
     const project = join(dir, "help");
     await typeScriptService(project);

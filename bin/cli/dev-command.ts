@@ -30,6 +30,9 @@ const codeFile = /\.(c|m)?[jt]sx?$|\.json$/;
 /** Stops the service once this process has ended without stopping it: see dev-parent-watch.ts. */
 const parentWatch = new URL("./dev-parent-watch.js", import.meta.url).href;
 
+/** Says a mistake tsx cannot compile in one line, not esbuild's stack: see dev-compile-errors.ts. */
+const compileErrors = new URL("./dev-compile-errors.js", import.meta.url).href;
+
 /** How often this process checks that what started it is still there. */
 const parentCheckMs = 500;
 
@@ -123,11 +126,15 @@ class DevSupervisor {
   private start(): void {
     this.pendingStart = undefined;
     this.startedAt = performance.now();
-    const child = spawn(process.execPath, ["--import", "tsx", "--import", parentWatch, this.entry, ...this.flags], {
-      cwd: this.dir,
-      stdio: ["ignore", "inherit", "inherit"],
-      detached: true,
-    });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "--import", parentWatch, "--import", compileErrors, this.entry, ...this.flags],
+      {
+        cwd: this.dir,
+        stdio: ["ignore", "inherit", "inherit"],
+        detached: true,
+      },
+    );
     this.child = child;
     this.lock.serving(child.pid);
     child.once("error", (error) => {
