@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
+import { createLockFile } from "@tsmicro/runtime/internal";
 import { readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -59,7 +60,7 @@ export async function takeDevLock(dir: string, env: NodeJS.ProcessEnv = process.
   const identity = await processIdentity(process.pid);
   const mine = JSON.stringify({ pid: process.pid, dir: resolve(dir), ...identity } satisfies DevLockHolder);
   for (let attempt = 0; attempt < 10; attempt++) {
-    if (await createExclusive(path, mine)) return heldLock(path, mine);
+    if (await createLockFile(path, mine)) return heldLock(path, mine);
     const existing = await readFile(path, "utf8").catch(() => undefined);
     if (existing === undefined) continue;
     const holder = parseHolder(existing);
@@ -110,21 +111,6 @@ function heldLock(path: string, taken: string): DevLock {
       }
     },
   };
-}
-
-/** Creates `path` with `content` in one step (a temporary file hard-linked to the name), false when it exists. */
-async function createExclusive(path: string, content: string): Promise<boolean> {
-  const temporary = `${path}.${process.pid}.${randomBytes(6).toString("hex")}`;
-  await writeFile(temporary, content, { flag: "wx" });
-  try {
-    await link(temporary, path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw error;
-  } finally {
-    await unlink(temporary).catch(() => {});
-  }
 }
 
 function parseHolder(text: string): DevLockHolder | undefined {

@@ -118,7 +118,7 @@ function heldLock(path: string, mine: string): DataDirLock {
  * name exists. (A bare `wx` open would let a reader see an empty file
  * between the create and the write.)
  */
-async function createLockFile(path: string, content: string): Promise<boolean> {
+export async function createLockFile(path: string, content: string): Promise<boolean> {
   const temporary = `${path}.${process.pid}.${randomBytes(6).toString("hex")}`;
   await writeFile(temporary, content, { flag: "wx" });
   try {
