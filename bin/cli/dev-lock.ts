@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createLockFile } from "@tsmicro/runtime/internal";
+import { createLockFile, linuxIdentity } from "@tsmicro/runtime/internal";
 import { readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { mkdir, readFile, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -57,8 +57,9 @@ function realFolder(dir: string): string {
 export async function takeDevLock(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<DevLock | DevLockHolder> {
   const path = lockPath(dir, env);
   await mkdir(join(path, ".."), { recursive: true });
-  const identity = await processIdentity(process.pid);
-  const mine = JSON.stringify({ pid: process.pid, dir: resolve(dir), ...identity } satisfies DevLockHolder);
+  const identity = await linuxIdentity(process.pid);
+  const run = identity ? { boot: identity.boot, ticks: identity.ticks } : {};
+  const mine = JSON.stringify({ pid: process.pid, dir: resolve(dir), ...run } satisfies DevLockHolder);
   for (let attempt = 0; attempt < 10; attempt++) {
     if (await createLockFile(path, mine)) return heldLock(path, mine);
     const existing = await readFile(path, "utf8").catch(() => undefined);
@@ -137,28 +138,9 @@ async function isRunning(holder: DevLockHolder): Promise<boolean> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
-  const now = await processIdentity(holder.pid);
+  const now = await linuxIdentity(holder.pid);
   if (now === undefined) return process.platform !== "linux";
   // Killed and not reaped yet by its parent: it holds nothing.
   if (now.exited) return false;
   return holder.boot === undefined || (holder.boot === now.boot && holder.ticks === now.ticks);
-}
-
-/**
- * On Linux, the boot id and the start of `pid` in clock ticks since boot, which name one run of
- * one process with no wall clock involved, and whether it has exited; undefined elsewhere.
- */
-async function processIdentity(pid: number): Promise<{ boot: string; ticks: number; exited?: boolean } | undefined> {
-  if (process.platform !== "linux") return undefined;
-  try {
-    const boot = (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim();
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    // The fields after the command name (in parentheses, which may hold spaces): the state, then starttime 19 later.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(fields[19]);
-    const exited = fields[0] === "Z" || fields[0] === "X";
-    return Number.isInteger(ticks) ? { boot, ticks, ...(exited ? { exited } : {}) } : undefined;
-  } catch {
-    return undefined;
-  }
 }
