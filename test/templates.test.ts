@@ -108,3 +108,20 @@ describe("an API or web project made with --namespace", () => {
     expect(compose).toContain('"api", "--namespace=go.micro.api", "--address=0.0.0.0:8080"]');
   });
 });
+
+describe("a service project's README", () => {
+  it("names another project's proto folder in its owns example, never its own", async () => {
+    const dir = await repoTempDir("templates");
+    temps.push(dir);
+    for (const name of ["inventory", "billing"]) {
+      const made = await run("node", [createTsmicro, name, "--no-install"], { cwd: dir });
+      expect(made.code, made.stderr).toBe(0);
+    }
+    const inventory = await readFile(join(dir, "inventory/README.md"), "utf8");
+    expect(inventory).toContain("(`proto/stock/v1/stock.proto`)");
+    expect(inventory).toContain('a list, `["inventory", "stock"]`, when it serves the protos of several');
+    const billing = await readFile(join(dir, "billing/README.md"), "utf8");
+    expect(billing).toContain("(`proto/inventory/v1/inventory.proto`)");
+    expect(billing).toContain('a list, `["billing", "inventory"]`, when it serves the protos of several');
+  });
+});

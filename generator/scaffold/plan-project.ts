@@ -83,6 +83,8 @@ export function planProject(input: ProjectInput, templates: TemplateSet): Scaffo
     // In a workspace, the services of its compose.yml, which tsmicro new checks against the workspace's.
     compose: composeServiceNames(input.alias.kebab),
     // The gateway finds `<namespace>.<alias>` behind `/<alias>/`: a project registered under a namespace names it.
+    // The README's example of another project's proto folder: never the project's own name.
+    otherFolder: input.owns === "inventory" ? "stock" : "inventory",
     gatewayNamespace:
       input.registeredName === input.alias.kebab
         ? undefined
