@@ -306,17 +306,52 @@ describe.skipIf(!postgresBinDir).each([
 
   it("stops on the server a query still running when its call's deadline comes, and the pool serves the next call", async () => {
     const { database, call, entries, failedCalls } = await serve();
-    const [failure] = await failedCalls(1, [await call("sleep", 2_000)], 10_000);
-    expect(failedService(failure)).toBe("postgres");
+    // Slow queries in a row, each cut by its call's deadline.
+    for (let slow = 0; slow < 2; slow++) {
+      const [failure] = await failedCalls(1, [await call("sleep", 2_000)], 10_000);
+      expect(failedService(failure)).toBe("postgres");
+      expect(failure).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+      expect((failure as TsmicroError).message).toMatch(
+        /^the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres did not answer a query within \d+ ms, what was left of the call's deadline: it is slow or not answering, and a write may have been applied$/,
+      );
+      // The server was asked to stop it: gone well before its 30 s, rather than holding a backend for nobody.
+      await waitFor("the query stopped on the server", async () => (await sleeping(database)) === 0, 15_000);
+      await expect(call("after")).resolves.toMatchObject({ id: "after" });
+    }
+    // Slow queries on a server that answers (it took the cancels) are their callers' deadlines, not an
+    // outage: no "did not answer in time", and so no "answers again" either.
+    expect(entries.filter((entry) => entry.level === "warn")).toEqual([]);
+    expect(entries.filter((entry) => entry.message === "the database answers again")).toEqual([]);
+  }, 40_000);
+
+  it("says the database did not answer in time once a query cut by its call's deadline is not answered, nor its cancel request, and says when it answers again", async () => {
+    // connect_timeout=2: the cancel request is given up after 2 s.
+    const { call, entries, failedCalls } = await serve(2);
+    await expect(call("warm")).resolves.toMatchObject({ id: "warm" });
+    server.freeze();
+    // One call, its query on the pool's idle connection: no new connection is asked for, which would say the outage itself.
+    const [failure] = await failedCalls(1, [await call("a")]);
     expect(failure).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
-    expect((failure as TsmicroError).message).toMatch(
-      /^the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres did not answer a query within \d+ ms, what was left of the call's deadline: it is slow or not answering, and a write may have been applied$/,
+    const outage = await waitFor(
+      "the outage logged once the cancel request went unanswered",
+      () => entries.find((entry) => entry.level === "warn"),
+      15_000,
     );
-    // The server was asked to stop it: gone well before its 30 s, rather than holding a backend for nobody.
-    await waitFor("the query stopped on the server", async () => (await sleeping(database)) === 0, 15_000);
-    await expect(call("after")).resolves.toMatchObject({ id: "after" });
+    expect(outage).toMatchObject({
+      message: "the database did not answer in time; calls that wait for it fail DEADLINE_EXCEEDED",
+      fields: {
+        reason: expect.stringMatching(
+          /^no answer to a query within \d+ ms, what was left of the deadline of \/[\w.]+\/Unary, nor to its cancel request within 2 s$/,
+        ),
+      },
+    });
+    server.thaw();
+    await waitFor("the database answering calls", async () =>
+      (await call("after")) instanceof Error ? undefined : true,
+    );
     expect(entries.filter((entry) => entry.message === "the database answers again")).toHaveLength(1);
-  }, 30_000);
+    expect(entries.filter((entry) => entry.level === "warn")).toHaveLength(1);
+  }, 40_000);
 
   it("stops on the server a query still running when its caller cancels, failing it CANCELLED, and the pool serves the next call", async () => {
     const { database, call, entries, failedCalls, started } = await serve();

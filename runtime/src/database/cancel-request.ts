@@ -16,32 +16,44 @@ export interface CancelTarget {
 const cancelRequestCode = 80877102;
 
 /**
+ * What came of a CancelRequest: `answered` when the server took it and closed the connection (it is
+ * alive, whatever its backend was doing), `unanswered` when the connection was refused or not closed
+ * within the timeout (frozen, a dead link, stopped), `unsent` when the target told no key.
+ */
+export type CancelOutcome = "answered" | "unanswered" | "unsent";
+
+/**
  * Asks the server `target` is connected to to stop the statement its backend runs, as libpq's
  * PQcancel does: a new connection carrying only a CancelRequest (no authentication, so it needs no
  * free pooled connection), which the server closes. Not pg's Client.cancel: it reads the deprecated
  * `activeQuery` (a warning on the service's stderr, removed in pg 9) and crashes the process when
  * the server refuses the connection. Fire-and-forget: a server that does not take or close the
  * connection (frozen, a dead link) has it closed after `timeoutMs`, so nothing waits on it; the
- * promise, never rejected, says whether the request was sent (for tests). False for a target
- * without a process id and key (not pg's JavaScript Client, or not connected).
+ * promise, never rejected, says whether the server answered (see CancelOutcome), which tells a
+ * slow query from a server that no longer answers at all.
  */
-export function sendCancelRequest(target: CancelTarget, timeoutMs: number): Promise<boolean> {
+export function sendCancelRequest(target: CancelTarget, timeoutMs: number): Promise<CancelOutcome> {
   const request = cancelRequestOf(target);
-  if (!request) return Promise.resolve(false);
+  if (!request) return Promise.resolve("unsent");
   const socket = connectTo(target);
   // A cancel must not keep a stopping service alive.
   socket.unref();
   return new Promise((resolve) => {
     let sent = false;
-    socket.setTimeout(timeoutMs, () => socket.destroy());
+    let timedOut = false;
+    socket.setTimeout(timeoutMs, () => {
+      timedOut = true;
+      socket.destroy();
+    });
     socket.once("connect", () => {
       sent = true;
       socket.end(request);
     });
-    // The server closes the connection once it read the request; a refused or reset one ends it too.
+    // The server closes the connection once it read the request; a refused or reset one ends it too. A
+    // connection taken and then closed or reset was the server's doing: it answered.
     socket.on("error", () => undefined);
     socket.on("data", () => undefined);
-    socket.once("close", () => resolve(sent));
+    socket.once("close", () => resolve(sent && !timedOut ? "answered" : "unanswered"));
   });
 }
 

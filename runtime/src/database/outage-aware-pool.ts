@@ -62,7 +62,9 @@ export interface PoolWatch {
  * connection busy) fails the call before its caller gives up, naming `postgres`, rather than the
  * caller reading "no answer from" the service: UNAVAILABLE when no connection came (the query was
  * not sent), DEADLINE_EXCEEDED when the query was sent and not answered, since a write may then
- * have been applied, which that code says and UNAVAILABLE, safe to retry, would not. A call whose
+ * have been applied, which that code says and UNAVAILABLE, safe to retry, would not. Such a query
+ * is an outage only when the server does not answer its cancel request either: else it was slow,
+ * and its call's failure line says so. A call whose
  * caller cancels stops its queries' waits for a connection, as its deadline does, and the queries
  * it sent and is waiting on, which the server is asked to stop too (see watched).
  */
@@ -227,19 +229,26 @@ function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: u
   const { where, outages } = watch;
   let stuck: TsmicroError | undefined;
   // One query runs on a connection at a time, and once stopped the connection runs no other: one cancel.
-  const stop = (why: TsmicroError): TsmicroError => {
+  const stop = (why: TsmicroError, unanswered?: (waitedMs: number) => void): TsmicroError => {
     if (stuck) return stuck;
     stuck = why;
-    void sendCancelRequest(client as CancelTarget, watch.connectTimeoutMs || cancelTimeoutMs);
+    const waitMs = watch.connectTimeoutMs || cancelTimeoutMs;
+    void sendCancelRequest(client as CancelTarget, waitMs).then((outcome) => {
+      if (outcome === "unanswered") unanswered?.(waitMs);
+    });
     return why;
   };
-  const noAnswer = (budget: QueryBudget, cause?: unknown): TsmicroError => {
-    outages.failing(
-      `no answer to a query within ${budget.ms} ms, what was left of the deadline of ${budget.path}`,
-      "the database did not answer in time; calls that wait for it fail DEADLINE_EXCEEDED",
+  // A query its call's deadline cut is the caller's deadline, not an outage: a slow query (a report, a
+  // lock wait) on a server that answers. Only a server that does not answer the cancel either (frozen,
+  // a dead link, gone) is logged as one, and its first answer after as the end of it.
+  const noAnswer = (budget: QueryBudget, cause?: unknown): TsmicroError =>
+    stop(unanswered(budget, where, cause), (waitedMs) =>
+      outages.failing(
+        `no answer to a query within ${budget.ms} ms, what was left of the deadline of ${budget.path}, ` +
+          `nor to its cancel request within ${waitedMs / 1000} s`,
+        "the database did not answer in time; calls that wait for it fail DEADLINE_EXCEEDED",
+      ),
     );
-    return stop(unanswered(budget, where, cause));
-  };
   const query = (...args: unknown[]): unknown => {
     if (stuck) return Promise.reject(stuck);
     const sql = typeof args[0] === "string";
