@@ -13,11 +13,15 @@ import {
   silentLogger,
   TsmicroError,
 } from "@tsmicro/runtime";
+import { openDatabase } from "@tsmicro/runtime/database";
+import { sql } from "kysely";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AccountServiceDefinition } from "./golden/14-errors/account/v1/account.micro.js";
 import type { Request, Response } from "./golden/10-services/services.js";
 import { AlphaDefinition, type AlphaHandler } from "./golden/10-services/services.micro.js";
+import { startFaultProxy } from "./support/fault-proxy.js";
 import { killAllNodes, type NodeProcess, startNode } from "./support/nodes.js";
+import { postgresBinDir, type PostgresServer, startPostgres } from "./support/postgres.js";
 import { waitFor } from "./support/load.js";
 import { suiteEnv } from "./support/suite-env.js";
 
@@ -30,6 +34,11 @@ function failureLines(output: string): LogLine[] {
     .filter((line) => line.startsWith("{"))
     .map((line) => JSON.parse(line) as LogLine)
     .filter((line) => line.msg.includes(" answered "));
+}
+
+/** How many failed calls `lines` tell of: one for each line in full, and those a summary line counts. */
+function loggedCalls(lines: LogLine[]): number {
+  return lines.reduce((calls, line) => calls + (typeof line.calls === "number" ? line.calls : 1), 0);
 }
 
 const transports = ["h2", "grpc"] as const;
@@ -97,7 +106,7 @@ describe.each(transports)("a service on --transport=%s whose downstream stops", 
     expect(front.output()).not.toMatch(/"level":50/);
   });
 
-  it("writes no warn line per call once its breaker for the stopped service opened: the breaker said so", async () => {
+  it("writes no warn line per call, before its breaker for the stopped service opened (summed up) or after (the breaker said so)", async () => {
     const accounts = caller.client(AccountServiceDefinition, "account-front");
     const before = failureLines(front.output()).length;
     let passedOn = 0;
@@ -109,12 +118,13 @@ describe.each(transports)("a service on --transport=%s whose downstream stops", 
       else passedOn++;
     }
     expect(refused).toBe(10);
-    // Stopped, it has written every line it had.
+    // Stopped, it has written every line it had, and summed up the calls it counted.
     front.kill("SIGTERM");
     await front.exited;
     const lines = failureLines(front.output()).slice(before);
-    expect(lines.length).toBe(passedOn);
     expect(lines.every((line) => line.level === 40 && line.failedService === "account-back")).toBe(true);
+    expect(loggedCalls(lines)).toBe(passedOn);
+    expect(lines.length).toBeLessThan(passedOn);
     expect(front.output()).toMatch(/circuit breaker for account-back \/fixtures.account.v1.AccountService\/Get opened/);
   });
 });
@@ -284,4 +294,100 @@ describe.each(transports)("a service on --server_transport=%s logs the calls it 
       expect.objectContaining({ level: 40, code: "UNIMPLEMENTED", method: "/fixtures.services.v1.Alpha/BidiStream" }),
     ]);
   });
+});
+
+describe.skipIf(!postgresBinDir)("a service whose PostgreSQL cannot be reached while it serves", () => {
+  let server: PostgresServer;
+  const cleanups: Array<() => Promise<unknown>> = [];
+  beforeAll(async () => {
+    server = await startPostgres();
+  });
+  afterAll(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+    await server?.stop();
+  });
+
+  it("logs the outage once and the first failed call in full, naming postgres, and sums up the others rather than a line per call", async () => {
+    const lines: LogLine[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as LogLine);
+        done();
+      },
+    });
+    // One logger for the service and its database, as a scaffolded main.ts wires them.
+    const logger = createLogger({ service: "store", destination });
+    const proxy = await startFaultProxy(server.url.replace(/^postgres:\/\/postgres@|\/postgres$/g, ""));
+    cleanups.push(() => proxy.close());
+    const database = await openDatabase<object>({ url: `postgres://postgres@${proxy.address}/postgres`, logger });
+    cleanups.push(() => database.close());
+    const registry = createMemoryRegistry();
+    const store = createService({ name: "store", registry, args: ["--metrics_address=off"], env: suiteEnv(), logger });
+    store.handle(
+      AlphaDefinition,
+      {
+        unary: async (request) => {
+          await sql`select 1`.execute(database.db);
+          return { id: request.id, payload: request.payload, sequence: 0 };
+        },
+      },
+      { partial: true },
+    );
+    await store.start();
+    cleanups.push(() => store.stop());
+    // No breaker of the caller's stops the calls: every one reaches the service, as at full request rate.
+    const caller = createService({
+      name: "caller",
+      registry,
+      args: ["--client_retries=0", "--metrics_address=off"],
+      env: suiteEnv(),
+      logger: silentLogger(),
+      breaker: false,
+    });
+    cleanups.push(() => caller.stop());
+    const alpha = caller.client(AlphaDefinition, "store");
+    await expect(alpha.unary({ id: "warm", payload: new Uint8Array() })).resolves.toMatchObject({ id: "warm" });
+
+    proxy.refuse(true);
+    proxy.reset();
+    const started = Date.now();
+    const calls = 40;
+    for (let call = 0; call < calls; call++)
+      await expect(alpha.unary({ id: String(call), payload: new Uint8Array() })).rejects.toMatchObject({
+        code: Code.UNAVAILABLE,
+      });
+    // Stopped, the service has said the calls it counted.
+    await store.stop();
+    const elapsedMs = Date.now() - started;
+
+    expect(
+      lines.filter((line) => line.msg === "the database cannot be reached; calls that use it fail UNAVAILABLE"),
+    ).toHaveLength(1);
+    const failed = lines.filter((line) => line.msg.includes(" answered "));
+    // The first says what failed, with the call's method.
+    expect(failed[0]).toMatchObject({
+      level: 40,
+      method: "/fixtures.services.v1.Alpha/Unary",
+      code: "UNAVAILABLE",
+      failedService: "postgres",
+      msg: expect.stringMatching(
+        /^fixtures\.services\.v1\.Alpha\/Unary answered UNAVAILABLE, passing on the failure of its call of postgres: the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres cannot be reached /,
+      ),
+    });
+    expect(failed.slice(1)).toEqual(
+      failed.slice(1).map(() =>
+        expect.objectContaining({
+          level: 40,
+          method: "/fixtures.services.v1.Alpha/Unary",
+          failedService: "postgres",
+          msg: expect.stringMatching(
+            /^fixtures\.services\.v1\.Alpha\/Unary answered UNAVAILABLE to \d+ more calls? in the last \d+ s, passing on the failure of their calls of postgres; the last: the PostgreSQL server at /,
+          ),
+        }),
+      ),
+    );
+    // Every call told of, in a line per window of 10 s, not a line per call.
+    expect(loggedCalls(failed)).toBe(calls);
+    expect(failed.length).toBeLessThanOrEqual(2 + Math.floor(elapsedMs / 10_000));
+  }, 60_000);
 });

@@ -1,11 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { CallContext } from "../definition/call.js";
 import { errorReasonDetail } from "../errors/error-details.js";
 import { nameFailedService } from "../errors/failed-service.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
 import { breakerOpenReason } from "../middleware/breaker.js";
-import { logServedFailure } from "./served-failures.js";
+import { ServedFailureLog } from "./served-failures.js";
 
 type Line = [string, object, string | undefined];
 
@@ -28,13 +28,25 @@ function servedCall(signal: AbortSignal = new AbortController().signal): { conte
   return { context: context as unknown as CallContext, lines };
 }
 
+/** Logs one failed call on a log of its own: what a line says, apart from its repeats. */
+function logServedFailure(context: CallContext, error: unknown): void {
+  const log = new ServedFailureLog(context.logger);
+  log.failed(context, error);
+  log.stop();
+}
+
+/** A failure of `service`'s, passed on: what a handler throws when a call of its own failed. */
+function passedOn(code: Code, service: string, message: string): TsmicroError {
+  return nameFailedService(new TsmicroError(code, message), service) as TsmicroError;
+}
+
 function aborted(reason: TsmicroError): AbortSignal {
   const controller = new AbortController();
   controller.abort(reason);
   return controller.signal;
 }
 
-describe("logServedFailure", () => {
+describe("ServedFailureLog", () => {
   it("logs a failure passed on from a downstream call at warn, naming the method, code, message and service", () => {
     const { context, lines } = servedCall();
     const down = nameFailedService(new TsmicroError(Code.UNAVAILABLE, "cannot reach 127.0.0.1:1"), "inventory");
@@ -124,5 +136,122 @@ describe("logServedFailure", () => {
       ["warn", { code: "DEADLINE_EXCEEDED", peer: "127.0.0.1:5000" }],
       ["warn", { code: "DEADLINE_EXCEEDED", failedService: "inventory", peer: "127.0.0.1:5000" }],
     ]);
+  });
+});
+
+describe("ServedFailureLog in an outage", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("logs the first failure in full, then one line per 10 s for the calls that failed alike, until a quiet window", () => {
+    vi.useFakeTimers();
+    const { context, lines } = servedCall();
+    const log = new ServedFailureLog(context.logger);
+    for (let call = 1; call <= 50; call++)
+      log.failed(context, passedOn(Code.UNAVAILABLE, "postgres", `refused ${call}`));
+    // The first still says what failed, with its call's fields.
+    expect(lines).toEqual([
+      [
+        "warn",
+        { code: "UNAVAILABLE", failedService: "postgres", peer: "127.0.0.1:5000" },
+        "shop.v1.Orders/Place answered UNAVAILABLE, passing on the failure of its call of postgres: refused 1",
+      ],
+    ]);
+    vi.advanceTimersByTime(10_000);
+    expect(lines.slice(1)).toEqual([
+      [
+        "warn",
+        { method: "/shop.v1.Orders/Place", code: "UNAVAILABLE", failedService: "postgres", calls: 49 },
+        "shop.v1.Orders/Place answered UNAVAILABLE to 49 more calls in the last 10 s, passing on the failure of their calls of postgres; the last: refused 50",
+      ],
+    ]);
+    // The outage goes on: counted on, without a new full line.
+    log.failed(context, passedOn(Code.UNAVAILABLE, "postgres", "refused 51"));
+    vi.advanceTimersByTime(10_000);
+    expect(lines.slice(2).map(([, fields, message]) => [fields, message])).toEqual([
+      [
+        { method: "/shop.v1.Orders/Place", code: "UNAVAILABLE", failedService: "postgres", calls: 1 },
+        "shop.v1.Orders/Place answered UNAVAILABLE to 1 more call in the last 10 s, passing on the failure of their calls of postgres; the last: refused 51",
+      ],
+    ]);
+    // A window without one ends the counting; the next failure, another outage's, is logged in full.
+    vi.advanceTimersByTime(10_000);
+    expect(lines).toHaveLength(3);
+    expect(vi.getTimerCount()).toBe(0);
+    log.failed(context, passedOn(Code.UNAVAILABLE, "postgres", "refused again"));
+    expect(lines[3]?.[2]).toBe(
+      "shop.v1.Orders/Place answered UNAVAILABLE, passing on the failure of its call of postgres: refused again",
+    );
+    log.stop();
+  });
+
+  it("counts each method, code and failed service apart, at the level of its first line; an open breaker's refusals stay at debug", () => {
+    vi.useFakeTimers();
+    const { context, lines } = servedCall();
+    const log = new ServedFailureLog(context.logger);
+    const open = new TsmicroError(Code.UNAVAILABLE, "circuit breaker open", {
+      details: [errorReasonDetail(breakerOpenReason.reason, breakerOpenReason.domain)],
+    });
+    const failures = [
+      passedOn(Code.UNAVAILABLE, "inventory", "no nodes of service inventory are registered"),
+      passedOn(Code.UNAVAILABLE, "postgres", "cannot be reached"),
+      passedOn(Code.DEADLINE_EXCEEDED, "postgres", "did not answer"),
+      new TsmicroError(Code.INTERNAL, "the ledger is inconsistent"),
+    ];
+    for (let round = 0; round < 3; round++) {
+      for (const failure of failures) log.failed(context, failure);
+      log.failed(context, nameFailedService(open, "inventory"));
+    }
+    expect(lines.map(([level, fields]) => [level, (fields as { failedService?: string }).failedService])).toEqual([
+      ["warn", "inventory"],
+      ["warn", "postgres"],
+      ["warn", "postgres"],
+      ["error", undefined],
+      ["debug", "inventory"],
+      ["debug", "inventory"],
+      ["debug", "inventory"],
+    ]);
+    lines.length = 0;
+    vi.advanceTimersByTime(10_000);
+    expect(lines.map(([level, fields]) => [level, fields])).toEqual([
+      ["warn", { method: "/shop.v1.Orders/Place", code: "UNAVAILABLE", failedService: "inventory", calls: 2 }],
+      ["warn", { method: "/shop.v1.Orders/Place", code: "UNAVAILABLE", failedService: "postgres", calls: 2 }],
+      ["warn", { method: "/shop.v1.Orders/Place", code: "DEADLINE_EXCEEDED", failedService: "postgres", calls: 2 }],
+      ["error", { method: "/shop.v1.Orders/Place", code: "INTERNAL", calls: 2 }],
+    ]);
+    expect(lines[3]?.[2]).toBe(
+      "shop.v1.Orders/Place answered INTERNAL to 2 more calls in the last 10 s; the last: the ledger is inconsistent",
+    );
+    log.stop();
+  });
+
+  it("says the calls still counted at stop, leaves no timer, and logs each failure after it", () => {
+    vi.useFakeTimers();
+    const { context, lines } = servedCall();
+    const log = new ServedFailureLog(context.logger);
+    for (let call = 1; call <= 5; call++) log.failed(context, passedOn(Code.UNAVAILABLE, "inventory", `down ${call}`));
+    vi.advanceTimersByTime(3_000);
+    log.stop();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(lines.map(([, , message]) => message)).toEqual([
+      "shop.v1.Orders/Place answered UNAVAILABLE, passing on the failure of its call of inventory: down 1",
+      "shop.v1.Orders/Place answered UNAVAILABLE to 4 more calls in the last 3 s, passing on the failure of their calls of inventory; the last: down 5",
+    ]);
+    log.failed(context, passedOn(Code.UNAVAILABLE, "inventory", "late 1"));
+    log.failed(context, passedOn(Code.UNAVAILABLE, "inventory", "late 2"));
+    expect(lines).toHaveLength(4);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("keeps no process alive while it counts", () => {
+    const { context } = servedCall();
+    const log = new ServedFailureLog(context.logger);
+    const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === "Timeout").length;
+    const before = timers();
+    log.failed(context, passedOn(Code.UNAVAILABLE, "inventory", "down"));
+    // Node lists a timer here only while it holds the process open.
+    expect(timers()).toBe(before);
+    log.stop();
   });
 });

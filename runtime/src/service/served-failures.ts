@@ -1,11 +1,13 @@
 import type { CallContext } from "../definition/call.js";
 import { failedService } from "../errors/failed-service.js";
 import { Code, codeName, isTsmicroError, type TsmicroError } from "../errors/tsmicro-error.js";
+import type { Logger } from "../logging/logger.js";
 import { isBreakerOpen } from "../middleware/breaker.js";
+import { outsideTrace } from "../tracing/active-trace-fields.js";
 
 /**
  * Codes a handler answers when the service failed its caller, not when the caller asked for
- * something wrong: a call answered with one is logged (see logServedFailure). The others say the
+ * something wrong: a call answered with one is logged (see ServedFailureLog). The others say the
  * caller's request was refused (INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED,
  * UNAUTHENTICATED, FAILED_PRECONDITION, OUT_OF_RANGE, ABORTED), that the caller went away
  * (CANCELLED), or that it asked for more than it may have (RESOURCE_EXHAUSTED: a quota, a rate
@@ -23,29 +25,128 @@ const serviceFailureCodes: ReadonlySet<number> = new Set<number>([
 /** Codes that say the service itself is broken, when the failure is its own rather than passed on. */
 const brokenCodes: ReadonlySet<number> = new Set<number>([Code.INTERNAL, Code.UNKNOWN, Code.DATA_LOSS]);
 
+/** How long the repeats of a failure line are counted before one line sums them up (see ServedFailureLog). */
+const repeatWindowMs = 10_000;
+
+/** A failure line logged in full, and the calls that failed alike since, not logged one by one. */
+interface Repeats {
+  /** The method's path without its leading slash, the code's name, and the failed service if any. */
+  readonly method: string;
+  readonly code: string;
+  readonly failedService: string | undefined;
+  readonly level: "warn" | "error";
+  /** Calls that failed alike since `since` (the full line, or the last summary). */
+  calls: number;
+  since: number;
+  /** The message of the last of them: the summary says what they failed with now. */
+  last: string;
+  timer?: NodeJS.Timeout;
+}
+
 /**
- * Logs a served call that failed its caller, once it is answered: `error` is what its handler
- * threw, undefined when it answered (after the call's deadline, else nothing is logged). One line
- * on the call's logger (which names the method) with the code, the message and the service whose
- * call failed when the handler passed on a failure of a call of its own, so a service whose
- * downstream is down says so where its operator looks, as the gateway does. Levels: error for
- * INTERNAL, UNKNOWN or DATA_LOSS of its own; debug for an open breaker's refusal (the breaker
- * logged its opening; a line per refused call would flood the log in an outage); warn otherwise.
- * Nothing for a caller's mistake (see serviceFailureCodes), for a call its caller cancelled or the
- * server's stop cut (which says so itself), nor for what is not a TsmicroError: the transport logs
- * that, with its stack, as INTERNAL.
+ * Logs the served calls that failed their callers, once each is answered: `failed(context, error)`
+ * with what its handler threw, undefined when it answered (after the call's deadline, else nothing
+ * is logged). One line on the call's logger (which names the method and its trace) with the code,
+ * the message and the service whose call failed when the handler passed on a failure of a call of
+ * its own, so a service whose downstream is down says so where its operator looks, as the gateway
+ * does. Levels: error for INTERNAL, UNKNOWN or DATA_LOSS of its own; debug for an open breaker's
+ * refusal (the breaker logged its opening); warn otherwise. Nothing for a caller's mistake (see
+ * serviceFailureCodes), for a call its caller cancelled or the server's stop cut (which says so
+ * itself), nor for what is not a TsmicroError: the transport logs that, with its stack, as INTERNAL.
+ *
+ * An outage fails every call alike, at the full request rate: the first failure of a method with a
+ * code and failed service is logged in full, the calls that fail alike in the next `windowMs` are
+ * counted, and one line then says how many and what the last failed with; counting goes on while
+ * they come, and a window with none ends it, so the next failure is logged in full again. Lines
+ * still counted are said at stop(). Its timers keep no process alive.
  */
-export function logServedFailure(context: CallContext, error: unknown): void {
-  const failure = failureOf(context, error);
-  if (failure === undefined || !serviceFailureCodes.has(failure.code)) return;
-  const downstream = failedService(failure);
-  const code = codeName(failure.code);
-  const fields = { code, ...(downstream !== undefined ? { failedService: downstream } : {}), peer: context.peer };
-  const passedOn = downstream !== undefined ? `, passing on the failure of its call of ${downstream}` : "";
-  const line = `${context.method.path.slice(1)} answered ${code}${passedOn}: ${failure.message}`;
-  if (isBreakerOpen(failure)) context.logger.debug(fields, line);
-  else if (brokenCodes.has(failure.code) && downstream === undefined) context.logger.error(fields, line);
-  else context.logger.warn(fields, line);
+export class ServedFailureLog {
+  readonly #repeats = new Map<string, Repeats>();
+  #stopped = false;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly windowMs = repeatWindowMs,
+  ) {}
+
+  /** The served call `context` was answered, failing with `error` (undefined: it answered). */
+  failed(context: CallContext, error: unknown): void {
+    const failure = failureOf(context, error);
+    if (failure === undefined || !serviceFailureCodes.has(failure.code)) return;
+    const downstream = failedService(failure);
+    const code = codeName(failure.code);
+    const fields = { code, ...(downstream !== undefined ? { failedService: downstream } : {}), peer: context.peer };
+    const method = context.method.path.slice(1);
+    const line = `${method} answered ${code}${passedOnText(downstream, "its call")}: ${failure.message}`;
+    // The breaker logged its opening: a line per refused call would flood the log in an outage.
+    if (isBreakerOpen(failure)) {
+      context.logger.debug(fields, line);
+      return;
+    }
+    const key = `${context.method.path} ${code} ${downstream ?? ""}`;
+    const repeats = this.#repeats.get(key);
+    if (repeats) {
+      repeats.calls++;
+      repeats.last = failure.message;
+      return;
+    }
+    const level = brokenCodes.has(failure.code) && downstream === undefined ? "error" : "warn";
+    context.logger[level](fields, line);
+    // Once stopped, no timer is left to say the repeats: each is logged.
+    if (this.#stopped) return;
+    const counting: Repeats = { method, code, failedService: downstream, level, calls: 0, since: Date.now(), last: "" };
+    this.#repeats.set(key, counting);
+    this.#count(key, counting);
+  }
+
+  /** Says the repeats still counted, and ends the windows' timers. */
+  stop(): void {
+    this.#stopped = true;
+    for (const repeats of this.#repeats.values()) {
+      clearTimeout(repeats.timer);
+      this.#summarise(repeats);
+    }
+    this.#repeats.clear();
+  }
+
+  /** Counts `repeats` for a window, then says them and counts on, or forgets them after a window with none. */
+  #count(key: string, repeats: Repeats): void {
+    repeats.timer = setTimeout(() => {
+      if (repeats.calls === 0) {
+        this.#repeats.delete(key);
+        return;
+      }
+      this.#summarise(repeats);
+      this.#count(key, repeats);
+    }, this.windowMs);
+    // An outage's counting must not keep a stopping process alive.
+    repeats.timer.unref();
+  }
+
+  /** One line for the calls `repeats` counted since the last, if any, outside the trace of the call that started them. */
+  #summarise(repeats: Repeats): void {
+    const { method, code, failedService: downstream, calls, last } = repeats;
+    if (calls === 0) return;
+    const now = Date.now();
+    const seconds = Math.max(1, Math.round((now - repeats.since) / 1000));
+    repeats.calls = 0;
+    repeats.since = now;
+    const fields = {
+      method: `/${method}`,
+      code,
+      ...(downstream !== undefined ? { failedService: downstream } : {}),
+      calls,
+    };
+    const line =
+      `${method} answered ${code} to ${calls} more ${calls === 1 ? "call" : "calls"} in the last ${seconds} s` +
+      `${passedOnText(downstream, "their calls")}; the last: ${last}`;
+    outsideTrace(() => this.logger[repeats.level](fields, line));
+  }
+}
+
+/** ", passing on the failure of WHOSE of SERVICE" when a downstream call failed, else nothing. */
+function passedOnText(downstream: string | undefined, whose: string): string {
+  return downstream !== undefined ? `, passing on the failure of ${whose} of ${downstream}` : "";
 }
 
 /**

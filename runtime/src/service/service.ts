@@ -47,7 +47,7 @@ import {
   servedCallScope,
   unansweredServedCall,
 } from "./served-call.js";
-import { logServedFailure } from "./served-failures.js";
+import { ServedFailureLog } from "./served-failures.js";
 import { serviceLogger } from "./service-logger.js";
 import { databaseOptionsFrom } from "../database/database-options.js";
 import { checkFlagSpelling } from "./flag-values.js";
@@ -286,6 +286,8 @@ export function createService(options: ServiceOptions): MicroService {
     ...serverTransportSettings(settings),
   });
   const protection = protectionMiddleware(config.protection);
+  // Failed calls' lines, the repeats of an outage summed up rather than one per call.
+  const failures = new ServedFailureLog(logger);
   const metricsAt = metricsListenAddress(settings);
   const metrics = metricsAt === undefined ? undefined : (options.metricsRegistry ?? metricsRegistry());
   const serverMetrics = metrics ? serverMetricsMiddleware(metrics) : undefined;
@@ -358,13 +360,13 @@ export function createService(options: ServiceOptions): MicroService {
     try {
       result = traced ? next(call) : servedCallScope.run(context, () => next(call));
     } catch (error) {
-      answeredFailing(context, error);
+      answeredFailing(context, error, failures);
       throw error;
     }
     if (!isAsyncIterable(result)) {
       void Promise.resolve(result).then(
-        () => answered(context),
-        (error: unknown) => answeredFailing(context, error),
+        () => answered(context, failures),
+        (error: unknown) => answeredFailing(context, error, failures),
       );
       return result;
     }
@@ -372,7 +374,7 @@ export function createService(options: ServiceOptions): MicroService {
     // call's scope (a traced call's steps already run in its span's), and the call is answered when
     // its stream ends.
     return tracedStream(result, traced ? runHere : inScopeOf(context), (failed, error) =>
-      failed ? answeredFailing(context, error) : answered(context),
+      failed ? answeredFailing(context, error, failures) : answered(context, failures),
     );
   };
 
@@ -463,6 +465,8 @@ export function createService(options: ServiceOptions): MicroService {
     await clients.stop();
     await events.release();
     protection.stop();
+    // After the server's stop: the calls it drained are counted, and said here.
+    failures.stop();
     await tracing.stop();
     await registry.release();
     logger.info({ id }, `${options.name} stopped`);
@@ -547,16 +551,16 @@ function endpointsOf(definition: ServiceDefinition): Endpoint[] {
   }));
 }
 
-/** The served call `context` was answered: logged only when that was after its deadline (see logServedFailure). */
-function answered(context: CallContext): void {
+/** The served call `context` was answered: logged in `failures` only when that was after its deadline. */
+function answered(context: CallContext, failures: ServedFailureLog): void {
   servedCallAnswered(context);
-  if (context.signal.aborted) logServedFailure(context, undefined);
+  if (context.signal.aborted) failures.failed(context, undefined);
 }
 
-/** The served call `context` failed with `error`: logged when that is the service's failure (see logServedFailure). */
-function answeredFailing(context: CallContext, error: unknown): void {
+/** The served call `context` failed with `error`: logged in `failures` when that is the service's failure. */
+function answeredFailing(context: CallContext, error: unknown, failures: ServedFailureLog): void {
   servedCallAnswered(context);
-  logServedFailure(context, error);
+  failures.failed(context, error);
 }
 
 /** Runs each step of a served stream in the scope of its call, `context`. */
