@@ -19,7 +19,7 @@ import { resolveServiceSettings } from "@tsmicro/runtime/internal";
 import { afterAll, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { repoRoot } from "./support/cli.js";
-import { killAllNodes, startNode } from "./support/nodes.js";
+import { killAllNodes, killLeavingRegistration, startNode } from "./support/nodes.js";
 import { suiteEnv } from "./support/suite-env.js";
 
 /** Runs the calling script to its end (killed, and failing the test, if it has not exited after 20 s). */
@@ -57,9 +57,9 @@ describe("connect() in a script, over the local registry", () => {
     const flags = ["--registry=local", `--registry_address=${dir}`];
     const live = await startNode("test/fixtures/echo-node.ts", flags);
     const dead = await startNode("test/fixtures/echo-node.ts", flags);
-    dead.kill("SIGKILL");
-    await dead.exited;
-    // The killed node stays registered until its TTL: calls picking it must go on to the live one.
+    // Killed where no reader can check its process (another container's, say), the node stays registered
+    // until its TTL: calls picking it must go on to the live one.
+    await killLeavingRegistration(dead, dir, "echo");
     const registry = createRegistry(resolveServiceSettings({}, flags, {}));
     await registry.start();
     const [echo] = await registry.getService("echo");

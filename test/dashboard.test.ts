@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
 import { repoRoot } from "./support/cli.js";
 import { closedPort, startEtcdCluster, type EtcdCluster, etcdProgram } from "./support/etcd.js";
-import { killAllNodes, startNode } from "./support/nodes.js";
+import { killAllNodes, killLeavingRegistration, startNode } from "./support/nodes.js";
 import { findProgram } from "./support/programs.js";
 
 const chromiumProgram = findProgram("chromium", "chromium");
@@ -527,9 +527,9 @@ describe("tsmicro web's API, without a page open", () => {
     page.abort();
     // Ordering, not timing: the dashboard hears the page's connection close before the node dies.
     await new Promise((resolve) => setTimeout(resolve, 500));
-    // Killed without deregistering: still registered until its TTL, and no longer serving.
-    node.kill("SIGKILL");
-    await node.exited;
+    // Killed without deregistering, where no reader can check its process (another container's, say):
+    // still registered until its TTL, and no longer serving.
+    await killLeavingRegistration(node, dir, "echo");
     const services = (await (await fetch(`${dashboard.url}api/services`)).json()) as {
       nodes: { id: string; health: string }[];
     }[];

@@ -65,7 +65,8 @@ export {
 } from "./service/flag-values.js";
 export { checkRuntimeFlags, runtimeFlagNames, runtimeFlagUsage } from "./service/flag-names.js";
 export { asksForHelp, HelpRequested, serviceHelp } from "./service/service-help.js";
-export { createLockFile, linuxIdentity } from "./database/data-dir-lock.js";
+export { createLockFile } from "./database/data-dir-lock.js";
+export { linuxIdentity } from "./platform/process-identity.js";
 
 // Clients, selection and resilience as the gateway builds them.
 export { RegistryClients } from "./client/registry-clients.js";

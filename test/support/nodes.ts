@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { resolve as resolvePath } from "node:path";
+import { readFile, rename, writeFile } from "node:fs/promises";
+import { join, resolve as resolvePath } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { repoRoot } from "./cli.js";
 
 /** A service process a test started. */
@@ -94,4 +96,25 @@ export function loggedBy<T>(node: NodeProcess, msg: string): T[] {
     .split("\n")
     .filter((line) => line.includes(`"msg":${JSON.stringify(msg)}`))
     .map((line) => JSON.parse(line) as T);
+}
+
+/**
+ * Kills `node` (SIGKILL) leaving its node registered in the local registry folder `dir` until its
+ * TTL, as a killed node is left where no reader can check its process: one of another container
+ * sharing the folder, or one an older tsmicro registered. (A reader on this machine drops the node
+ * of a process it sees gone at once.) For tests of callers meeting a registered node that is dead.
+ */
+export async function killLeavingRegistration(node: NodeProcess, dir: string, service: string): Promise<void> {
+  // Stopped first, so no heartbeat writes its process back between the rewrite and the kill.
+  node.kill("SIGSTOP");
+  while (process.platform === "linux" && !/^\d+ \(.*\) T /s.test(await readFile(`/proc/${node.pid}/stat`, "utf8")))
+    await sleep(5);
+  const file = join(dir, service, `${node.id}.json`);
+  const { process: _writer, ...entry } = JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>;
+  // Through a temporary file (a name starting with "." is none to readers): never half a record.
+  const temporary = join(dir, service, `.${node.id}.tmp`);
+  await writeFile(temporary, `${JSON.stringify(entry)}\n`);
+  await rename(temporary, file);
+  node.kill("SIGKILL");
+  await node.exited;
 }

@@ -3,7 +3,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { linuxIdentity, lockDataDir, lockFileName } from "./data-dir-lock.js";
+import { linuxIdentity } from "../platform/process-identity.js";
+import { lockDataDir, lockFileName } from "./data-dir-lock.js";
 
 let dir: string;
 beforeEach(async () => {

@@ -4,6 +4,7 @@ import { link, mkdir, readFile, stat, unlink, writeFile } from "node:fs/promises
 import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { SetupError } from "../errors/setup-error.js";
+import { linuxIdentity } from "../platform/process-identity.js";
 
 /** The lock file's name inside a PGlite data directory (inside, so it travels with a mounted volume). */
 export const lockFileName = ".tsmicro.lock";
@@ -175,30 +176,6 @@ async function isRunning(holder: Holder): Promise<boolean> {
   if (now && holder.boot !== undefined && holder.boot !== now.boot) return false;
   if (now && holder.ticks !== undefined && holder.ticks !== now.ticks) return false;
   return true;
-}
-
-/**
- * On Linux, the boot id and the start time of `pid` in clock ticks since
- * boot: together they name one run of one process exactly, with no wall
- * clock involved; and whether it has exited (a zombie its parent has not
- * reaped yet). Undefined elsewhere, or when `pid` is not visible.
- */
-export async function linuxIdentity(
-  pid: number,
-): Promise<{ boot: string; ticks: number; exited: boolean } | undefined> {
-  if (process.platform !== "linux") return undefined;
-  try {
-    const boot = (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim();
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    // Fields after the parenthesised command name (which may hold spaces) start at field 3, the state;
-    // starttime is field 22.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(fields[19]);
-    const exited = fields[0] === "Z" || fields[0] === "X";
-    return boot && Number.isInteger(ticks) ? { boot, ticks, exited } : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function describeHolder(holder: Holder, path: string): string {

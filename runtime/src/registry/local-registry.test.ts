@@ -63,6 +63,14 @@ describe("local registry", () => {
     });
     expect(file["expiresAt"]).toBeGreaterThanOrEqual(before + 10_000);
     expect(file["expiresAt"]).toBeLessThanOrEqual(Date.now() + 10_000);
+    // And, on Linux, the process that wrote it, for readers to tell when it is gone.
+    if (process.platform === "linux")
+      expect(file["process"]).toEqual({
+        pid: process.pid,
+        ticks: expect.any(Number),
+        boot: expect.any(String),
+        pidNamespace: expect.any(Number),
+      });
   });
 
   it("creates its folder readable by this user only", async () => {
@@ -227,6 +235,25 @@ describe("local registry", () => {
     expect((await readdir(join(dir, "greeter"))).sort()).toEqual(["alive.json"]);
   });
 
+  it.runIf(process.platform === "linux")(
+    "drops a node whose pid another process has taken since (a reused pid), and keeps this process's",
+    async () => {
+      const registry = await open();
+      await registry.register(...greeter(["alive"], 600_000));
+      const alive = JSON.parse(await readFile(join(dir, "greeter", "alive.json"), "utf8")) as {
+        node: object;
+        process: { ticks: number };
+      };
+      // This process's pid, but a run that started earlier: the run that wrote it has ended.
+      const reused = { ...alive, node: { ...alive.node, id: "reused" } };
+      reused.process = { ...alive.process, ticks: alive.process.ticks - 1 };
+      await writeFile(join(dir, "greeter", "reused.json"), JSON.stringify(reused));
+
+      expect((await registry.getService("greeter"))[0]?.nodes.map((n) => n.id)).toEqual(["alive"]);
+      expect(await readdir(join(dir, "greeter"))).toEqual(["alive.json"]);
+    },
+  );
+
   it("skips files that are not node records instead of failing", async () => {
     const registry = await open();
     await registry.register(...greeter(["a"]));
@@ -281,20 +308,47 @@ describe("local registry across processes", () => {
   const fixture = fileURLToPath(new URL("./testdata/greeter-node.ts", import.meta.url));
   // The runtime package folder: `--import tsx` resolves from here up to the workspace's node_modules.
   const runtimeDir = fileURLToPath(new URL("../..", import.meta.url));
-  const ttlMs = 1_500; // the fixture's
+  const ttlMs = 1_500; // the fixture's default
+  /** A TTL no test waits out: a node gone before it was dropped because its process was seen gone. */
+  const longTtlMs = 60_000;
   const children: ChildProcess[] = [];
   const registries: Registry[] = [];
-  let root: string | undefined;
+  const roots: string[] = [];
 
   afterAll(async () => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     for (const registry of registries) await registry.stop();
-    if (root) await rm(root, { recursive: true, force: true });
+    for (const root of roots) await rm(root, { recursive: true, force: true });
   });
 
+  /** A registry folder of its own for one test. */
+  async function registryDir(): Promise<string> {
+    const root = await mkdtemp(join(tmpdir(), "tsmicro-registry-"));
+    roots.push(root);
+    return join(root, "registry");
+  }
+
+  async function openRegistry(dir: string): Promise<Registry> {
+    const registry = createLocalRegistry({ dir });
+    registries.push(registry);
+    await registry.start();
+    return registry;
+  }
+
+  const nodeIds = async (registry: Registry) =>
+    (await registry.getService("greeter")).flatMap((s) => s.nodes.map((n) => n.id)).sort();
+
+  /** Resolves once `registry`'s watches have their starting point: a registration waits for that. */
+  const watchesReady = (registry: Registry) =>
+    registry.register({ ...greeter(["marker"])[0], name: "marker" }, { ttlMs: longTtlMs });
+
   /** Starts a greeter node process and resolves once it says its node is registered. */
-  function startGreeter(dir: string, id: string): Promise<{ child: ChildProcess; exited: Promise<number | null> }> {
-    const child = spawn(process.execPath, ["--import", "tsx", fixture, dir, id], {
+  function startGreeter(
+    dir: string,
+    id: string,
+    ttl = ttlMs,
+  ): Promise<{ child: ChildProcess; exited: Promise<number | null> }> {
+    const child = spawn(process.execPath, ["--import", "tsx", fixture, dir, id, String(ttl)], {
       cwd: runtimeDir,
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -312,39 +366,108 @@ describe("local registry across processes", () => {
     });
   }
 
-  it("sees three processes' nodes, drops a killed one's on expiry and a terminated one's at once", async () => {
-    root = await mkdtemp(join(tmpdir(), "tsmicro-registry-"));
-    const dir = join(root, "registry");
+  const deletedFrom =
+    ({ events }: { events: readonly { action: string; service: Service }[] }) =>
+    (id: string) =>
+    () =>
+      events.some((e) => e.action === "delete" && e.service.nodes[0]?.id === id);
+
+  it("sees three processes' nodes, drops a killed one's and a terminated one's, and keeps a heartbeating one's", async () => {
+    const dir = await registryDir();
     const startedAt = Date.now();
     const [killed, terminated, survivor] = await Promise.all(
       ["node-killed", "node-terminated", "node-survivor"].map((id) => startGreeter(dir, id)),
     );
-    const registry = createLocalRegistry({ dir });
-    registries.push(registry);
-    await registry.start();
-    const nodeIds = async () => (await registry.getService("greeter")).flatMap((s) => s.nodes.map((n) => n.id)).sort();
+    const registry = await openRegistry(dir);
 
-    expect(await nodeIds()).toEqual(["node-killed", "node-survivor", "node-terminated"]);
+    expect(await nodeIds(registry)).toEqual(["node-killed", "node-survivor", "node-terminated"]);
     const collected = collectEvents(registry.watch({ service: "greeter" }));
+    const deleted = deletedFrom(collected);
 
     killed!.child.kill("SIGKILL");
     await killed!.exited;
-    // Its file stays behind; only the TTL can tell the registry the process is gone.
-    const deleted = (id: string) => () =>
-      collected.events.some((e) => e.action === "delete" && e.service.nodes[0]?.id === id);
+    // Its file stays behind: the registry drops it when it sees the process gone, or else on expiry.
     await waitFor("the killed node's delete event", deleted("node-killed"), ttlMs + 1_500);
-    expect(await nodeIds()).toEqual(["node-survivor", "node-terminated"]);
+    expect(await nodeIds(registry)).toEqual(["node-survivor", "node-terminated"]);
 
     terminated!.child.kill("SIGTERM");
     expect(await terminated!.exited).toBe(0);
     // Deregistered on the way out: gone as soon as the process is, long before its TTL could lapse.
-    expect(await nodeIds()).toEqual(["node-survivor"]);
+    expect(await nodeIds(registry)).toEqual(["node-survivor"]);
     await waitFor("the terminated node's delete event", deleted("node-terminated"), 1_000);
 
     // The survivor's heartbeats keep it registered well past its TTL, with no events of its own.
     await sleep(Math.max(0, startedAt + 2 * ttlMs - Date.now()));
-    expect(await nodeIds()).toEqual(["node-survivor"]);
+    expect(await nodeIds(registry)).toEqual(["node-survivor"]);
     expect(collected.events.filter((e) => e.service.nodes[0]?.id === "node-survivor")).toEqual([]);
     expect(survivor!.child.exitCode).toBeNull();
   });
+
+  it.runIf(process.platform === "linux")(
+    "drops a SIGKILLed process's node long before its TTL: from watches (a delete event), lookups and the folder",
+    async () => {
+      const dir = await registryDir();
+      const [killed, alive] = await Promise.all(
+        ["node-killed", "node-alive"].map((id) => startGreeter(dir, id, longTtlMs)),
+      );
+      // One registry that watches, one that only looks up (and has checked both processes already).
+      const watching = await openRegistry(dir);
+      const collected = collectEvents(watching.watch({ service: "greeter" }));
+      await watchesReady(watching);
+      const lookingUp = await openRegistry(dir);
+      expect(await nodeIds(lookingUp)).toEqual(["node-alive", "node-killed"]);
+
+      killed!.child.kill("SIGKILL");
+      await killed!.exited;
+      // Well within the TTL: only seeing its process gone can have dropped it.
+      await waitFor("the killed node's delete event", deletedFrom(collected)("node-killed"), longTtlMs / 2);
+      const onlyAlive = async () => JSON.stringify(await nodeIds(lookingUp)) === '["node-alive"]';
+      await waitFor("lookups without the killed node", onlyAlive, longTtlMs / 2);
+      expect(await readdir(join(dir, "greeter"))).toEqual(["node-alive.json"]);
+
+      // The live process's node stays, with no event of its own.
+      expect(await nodeIds(watching)).toEqual(["node-alive"]);
+      expect(collected.events.map((e) => `${e.action} ${e.service.nodes[0]?.id}`)).toEqual(["delete node-killed"]);
+      expect(alive!.child.exitCode).toBeNull();
+    },
+  );
+
+  it.runIf(process.platform === "linux")(
+    "leaves to the TTL a dead process's node it cannot check: of another pid namespace or boot, or with no record",
+    async () => {
+      const dir = await registryDir();
+      const model = await startGreeter(dir, "node-model", longTtlMs);
+      const registry = await openRegistry(dir);
+      const collected = collectEvents(registry.watch({ service: "greeter" }));
+      await watchesReady(registry);
+      const file = (id: string) => join(dir, "greeter", `${id}.json`);
+      const written = JSON.parse(await readFile(file("node-model"), "utf8")) as {
+        node: object;
+        process: { pidNamespace: number };
+      };
+      model.child.kill("SIGKILL");
+      await model.exited;
+      // Its process is dead everywhere; these copies name it as seen from elsewhere, or not at all.
+      const copies = {
+        "node-other-namespace": { ...written.process, pidNamespace: written.process.pidNamespace + 1 },
+        "node-other-boot": { ...written.process, boot: "00000000-0000-0000-0000-000000000000" },
+        "node-no-record": undefined,
+      };
+      for (const [id, writer] of Object.entries(copies))
+        await writeFile(file(id), JSON.stringify({ ...written, node: { ...written.node, id }, process: writer }));
+
+      // The model's node goes at the next scan; the copies, checked by the same reads, stay until their TTL.
+      const seen = () => collected.events.map((e) => `${e.action} ${e.service.nodes[0]?.id}`).sort();
+      const expected = ["create node-no-record", "create node-other-boot", "create node-other-namespace"];
+      await waitFor("the model's delete event", () => seen().includes("delete node-model"), longTtlMs / 2);
+      await waitFor("the copies' create events", () => seen().length === 4, longTtlMs / 2);
+      expect(seen()).toEqual([...expected, "delete node-model"]);
+      expect(await nodeIds(registry)).toEqual(["node-no-record", "node-other-boot", "node-other-namespace"]);
+      expect((await readdir(join(dir, "greeter"))).sort()).toEqual(
+        Object.keys(copies)
+          .map((id) => `${id}.json`)
+          .sort(),
+      );
+    },
+  );
 });

@@ -2,8 +2,10 @@
  * The local registry, tsmicro's default: processes on one machine share a
  * folder instead of a server. Each node is one JSON file,
  * `<dir>/<service>/<node-id>.json`, holding the service record, the node and
- * `expiresAt`; a heartbeat rewrites it, a deregister deletes it, and a node
- * whose process died simply expires.
+ * `expiresAt` and the process that wrote it; a heartbeat rewrites it, a
+ * deregister deletes it, and a node whose process died without deregistering
+ * (`kill -9`, a crash) is dropped by the next reader that sees the process
+ * gone, or else expires.
  */
 import { randomBytes } from "node:crypto";
 import type { FSWatcher } from "node:fs";
@@ -26,6 +28,7 @@ import {
 import type { Endpoint, Node, RegisterOptions, Registry, Service, Watcher, WatchOptions } from "./registry.js";
 import { createWatcherFeed, type WatcherFeed } from "./watcher-feed.js";
 import { timerDelay } from "../platform/timer-delay.js";
+import { parseWriterProcess, WriterChecks, type WriterProcess } from "./writer-process.js";
 
 /** Options of the local registry. */
 export interface LocalRegistryOptions {
@@ -41,6 +44,14 @@ const defaults = { pollIntervalMs: 500 } as const;
 
 /** A burst of filesystem notifications (temp file, write, rename) becomes one scan this long after the first. */
 const notificationDelayMs = 20;
+
+/** A node's entry as its file holds it: with the process that wrote it, when that process could say. */
+interface LocalEntry extends RegistryEntry {
+  readonly process?: WriterProcess;
+}
+
+/** Whether the process that wrote an entry is certainly gone (see WriterChecks). */
+type WriterGone = (writer: WriterProcess | undefined) => Promise<boolean>;
 
 /**
  * Where the local registry lives unless told otherwise:
@@ -58,6 +69,11 @@ export function defaultLocalRegistryDir(env: NodeJS.ProcessEnv = process.env): s
  * folder on filesystem notifications and on a poll, scheduled early enough
  * to report a dead process's node when it expires; they report the
  * difference between scans, so changes quicker than a scan arrive merged.
+ * Each entry names the process that wrote it: where this process can check
+ * it (Linux, the same boot and pid namespace) an entry whose process is gone
+ * counts as expired, and its file is removed; a lookup trusts a check for a
+ * poll interval, a watch's scan checks afresh, so a killed process's node
+ * leaves within a poll, not a TTL.
  * What this registry reads for getService or listServices counts as a scan
  * of what it read: a watch never lags behind what its own process has seen,
  * so a node seen by a read and gone before the next scan is reported leaving.
@@ -80,6 +96,7 @@ class LocalRegistry implements Registry {
   readonly #watches = new Set<FolderWatch>();
   /** Numbers the reads of the folder in the order they start, so an older read never undoes a newer one. */
   readonly #reads: ReadCounter = { started: 0 };
+  readonly #writers = new WriterChecks();
 
   constructor(options: LocalRegistryOptions) {
     this.#dir = options.dir ?? defaultLocalRegistryDir();
@@ -123,7 +140,10 @@ class LocalRegistry implements Registry {
   }
 
   async register(service: Service, registerOptions: RegisterOptions): Promise<void> {
-    const entries = entriesOf(service, registerOptions, Date.now());
+    const writer = await this.#writers.own();
+    const entries: LocalEntry[] = entriesOf(service, registerOptions, Date.now()).map((entry) =>
+      writer === undefined ? entry : { ...entry, process: writer },
+    );
     await this.#watchesReady();
     const folder = join(this.#dir, service.name);
     try {
@@ -167,7 +187,8 @@ class LocalRegistry implements Registry {
     const read = ++this.#reads.started;
     let entries: RegistryEntry[];
     try {
-      entries = (await readLive(this.#dir, only)).entries;
+      // A check a poll interval old will do: a lookup in a loop must not read /proc for every node every time.
+      entries = (await readLive(this.#dir, only, (writer) => this.#writers.gone(writer, this.#pollIntervalMs))).entries;
     } catch (error) {
       throw this.#unavailable(what, error);
     }
@@ -176,7 +197,9 @@ class LocalRegistry implements Registry {
   }
 
   watch(options: WatchOptions = {}): Watcher {
-    const watch = new FolderWatch(this.#dir, options.service, this.#pollIntervalMs, this.#reads, () =>
+    // Each scan checks the writers afresh (watches scanning together share one check), so a death shows at the next poll.
+    const writerGone: WriterGone = (writer) => this.#writers.gone(writer, notificationDelayMs);
+    const watch = new FolderWatch(this.#dir, options.service, this.#pollIntervalMs, this.#reads, writerGone, () =>
       this.#watches.delete(watch),
     );
     this.#watches.add(watch);
@@ -248,6 +271,7 @@ class FolderWatch {
   readonly #only: string | undefined;
   readonly #pollIntervalMs: number;
   readonly #reads: ReadCounter;
+  readonly #writerGone: WriterGone;
   readonly #feed: WatcherFeed;
   readonly #hints = new Map<string, FSWatcher>();
   #snapshot = new Map<string, RegistryEntry>();
@@ -260,11 +284,19 @@ class FolderWatch {
   #timerDueAt = Infinity;
   #scanning = false;
 
-  constructor(dir: string, only: string | undefined, pollIntervalMs: number, reads: ReadCounter, onStop: () => void) {
+  constructor(
+    dir: string,
+    only: string | undefined,
+    pollIntervalMs: number,
+    reads: ReadCounter,
+    writerGone: WriterGone,
+    onStop: () => void,
+  ) {
     this.#dir = dir;
     this.#only = only;
     this.#pollIntervalMs = pollIntervalMs;
     this.#reads = reads;
+    this.#writerGone = writerGone;
     this.#feed = createWatcherFeed(() => {
       clearTimeout(this.#timer);
       for (const hint of this.#hints.values()) hint.close();
@@ -328,7 +360,7 @@ class FolderWatch {
     this.#scanning = true;
     try {
       const read = ++this.#reads.started;
-      const { entries, folders } = await readLive(this.#dir, this.#only);
+      const { entries, folders } = await readLive(this.#dir, this.#only, this.#writerGone);
       this.take(read, this.#only, entries);
       // A folder followed anew may have changed between the read and the watch: read it once more.
       if (this.#followFolders(this.#only === undefined ? folders : [this.#only])) this.scanSoon(notificationDelayMs);
@@ -417,11 +449,15 @@ function watchFolder(
   }
 }
 
-/** Live entries in `dir` of one service, or of all when `only` is undefined, and the folders read. */
+/**
+ * Live entries in `dir` of one service, or of all when `only` is undefined, and the folders read.
+ * Live: not expired, and not written by a process `writerGone` says is gone.
+ */
 async function readLive(
   dir: string,
   only: string | undefined,
-): Promise<{ entries: RegistryEntry[]; folders: string[] }> {
+  writerGone: WriterGone,
+): Promise<{ entries: LocalEntry[]; folders: string[] }> {
   let folders: string[];
   if (only !== undefined) {
     folders = nameProblem(only) === undefined ? [only] : [];
@@ -435,11 +471,16 @@ async function readLive(
     }
   }
   const time = Date.now();
-  const perFolder = await Promise.all(folders.map((folder) => readFolder(join(dir, folder), folder, time)));
+  const perFolder = await Promise.all(folders.map((folder) => readFolder(join(dir, folder), folder, time, writerGone)));
   return { entries: perFolder.flat(), folders };
 }
 
-async function readFolder(folder: string, serviceName: string, time: number): Promise<RegistryEntry[]> {
+async function readFolder(
+  folder: string,
+  serviceName: string,
+  time: number,
+  writerGone: WriterGone,
+): Promise<LocalEntry[]> {
   let files: string[];
   try {
     files = await readdir(folder);
@@ -449,7 +490,9 @@ async function readFolder(folder: string, serviceName: string, time: number): Pr
   }
   // Names starting with "." are temp files still being written; no node file can start so.
   const nodeFiles = files.filter((file) => file.endsWith(".json") && !file.startsWith("."));
-  const read = await Promise.all(nodeFiles.map((file) => readNodeFile(join(folder, file), serviceName, file, time)));
+  const read = await Promise.all(
+    nodeFiles.map((file) => readNodeFile(join(folder, file), serviceName, file, time, writerGone)),
+  );
   return read.filter((entry) => entry !== undefined);
 }
 
@@ -458,7 +501,8 @@ async function readNodeFile(
   serviceName: string,
   file: string,
   time: number,
-): Promise<RegistryEntry | undefined> {
+  writerGone: WriterGone,
+): Promise<LocalEntry | undefined> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -469,12 +513,12 @@ async function readNodeFile(
   const entry = parseEntry(text);
   // A file whose content disagrees with its place was not written by a registry: ignore it, but leave it.
   if (!entry || entry.service.name !== serviceName || `${entry.node.id}.json` !== file) return undefined;
-  if (entry.expiresAt > time) return entry;
+  if (entry.expiresAt > time && !(await writerGone(entry.process))) return entry;
   await removeExpired(path, text);
   return undefined;
 }
 
-/** The node's own process is gone (or late): remove its file so the folder does not fill up. */
+/** The node's own process is gone (or late): remove its file so the folder does not fill up, nor other readers wait for its TTL. */
 async function removeExpired(path: string, seen: string): Promise<void> {
   try {
     // A late heartbeat may have replaced the file since it was read; only the expired version goes.
@@ -524,7 +568,7 @@ function messageOf(error: unknown): string {
 }
 
 /** A node file's content, or undefined when it is not one (another program's file, a future format). */
-function parseEntry(text: string): RegistryEntry | undefined {
+function parseEntry(text: string): LocalEntry | undefined {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -534,7 +578,10 @@ function parseEntry(text: string): RegistryEntry | undefined {
   if (!isObject(value) || typeof value["expiresAt"] !== "number") return undefined;
   const service = parseService(value["service"]);
   const node = parseNode(value["node"]);
-  return service && node ? { service, node, expiresAt: value["expiresAt"] } : undefined;
+  if (!service || !node) return undefined;
+  // No record (an older tsmicro wrote it) or a damaged one: the TTL alone decides, as it did.
+  const writer = parseWriterProcess(value["process"]);
+  return { service, node, expiresAt: value["expiresAt"], ...(writer ? { process: writer } : {}) };
 }
 
 function parseService(value: unknown): ServiceRecord | undefined {

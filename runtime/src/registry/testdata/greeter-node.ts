@@ -1,17 +1,16 @@
 /**
  * A stand-in for a service process, for local-registry.test.ts: registers
  * one `greeter` node in the folder it is given, heartbeats it, deregisters
- * on SIGTERM. Usage: `node --import tsx greeter-node.ts <dir> <node-id>`.
+ * on SIGTERM. Usage: `node --import tsx greeter-node.ts <dir> <node-id> [<ttl-ms>]` (default TTL 1.5 s).
  * Prints `registered <node-id>` once its node is visible.
  */
 import { createLocalRegistry } from "../local-registry.js";
 import type { Service } from "../registry.js";
 
-const ttlMs = 1_500;
+const [dir, id, ttl = "1500"] = process.argv.slice(2);
+if (!dir || !id) throw new Error("usage: greeter-node.ts <dir> <node-id> [<ttl-ms>]");
+const ttlMs = Number(ttl);
 const heartbeatMs = 500;
-
-const [dir, id] = process.argv.slice(2);
-if (!dir || !id) throw new Error("usage: greeter-node.ts <dir> <node-id>");
 
 const registry = createLocalRegistry({ dir });
 await registry.start();
