@@ -149,7 +149,7 @@ async function walkThrough(browser: Browser, label: string, registryArgs: readon
     expect(captions[2]).toMatch(/^latency: [\d.]+ ms$/);
     expect(await chart.getByTestId("chart-span").textContent()).toMatch(/^figures: mean over \d+ s$/);
 
-    // A killed node leaves the page once its registration expires.
+    // A killed node leaves the page: on the local registry as soon as it sees the process gone, on etcd on expiry.
     node.kill("SIGKILL");
     await page.getByTestId(`node-${node.id}`).waitFor({ state: "detached", timeout: 15_000 });
     await page.getByText("No services registered.").waitFor();
