@@ -6,6 +6,7 @@ import type { Logger } from "../logging/logger.js";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
 import { longestTimerMs } from "../platform/timer-delay.js";
 import { lockDataDir } from "./data-dir-lock.js";
+import { NoCursor } from "./no-cursor.js";
 import { outageAwarePool } from "./outage-aware-pool.js";
 import { OutageLog } from "./outage-log.js";
 import { defaultDataDir, defaultMigrationsDir, type DatabaseOptions } from "./database-options.js";
@@ -124,7 +125,9 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
     connecting: () => connecting.size,
   });
   // node-postgres would store year 10000, which PGlite refuses: both refuse it, before sending, as no Timestamp holds it.
-  const db = new Kysely<DB>({ dialect: timestampRangeChecked(new PostgresDialect({ pool: watched })) });
+  const db = new Kysely<DB>({
+    dialect: timestampRangeChecked(new PostgresDialect({ pool: watched, cursor: NoCursor })),
+  });
   logger?.info({ database: "postgres", address: where }, "database opened");
   return database(db, "postgres", migrationsDir, logger, () => db.destroy());
 }

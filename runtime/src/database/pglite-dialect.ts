@@ -10,6 +10,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from "kysely";
+import { streamUnsupported } from "./no-cursor.js";
 
 /**
  * A Kysely dialect over one PGlite instance. Kysely ships its own PGlite
@@ -107,13 +108,10 @@ class PGliteConnection implements DatabaseConnection {
       : { rows: result.rows, numAffectedRows: BigInt(result.affectedRows) };
   }
 
-  // Kysely's pg dialect streams only with pg-cursor, which is not configured: fail alike, so that
-  // code tried on PGlite does not break on PostgreSQL.
+  // Refused on PostgreSQL too (see NoCursor): fail alike, so that code tried on PGlite does not break there.
   // biome-ignore lint/correctness/useYield: a generator, so the error comes from iterating, as with pg.
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
-    throw new Error(
-      "stream() is not supported by @tsmicro/runtime/database; read in pages (keyset pagination) instead",
-    );
+    throw streamUnsupported();
   }
 }
 
