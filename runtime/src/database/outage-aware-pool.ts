@@ -4,6 +4,7 @@ import { nameFailedService } from "../errors/failed-service.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { unansweredServedCall } from "../service/served-call.js";
 import { type CancelTarget, sendCancelRequest } from "./cancel-request.js";
+import { notSent } from "./cancelled-call.js";
 import type { OutageLog } from "./outage-log.js";
 import { type QueryBudget, queryBudget } from "./query-budget.js";
 
@@ -114,11 +115,11 @@ async function connectFor(pool: PostgresPool & PoolCounts, watch: PoolWatch): Pr
   const budget = queryBudget();
   const signal = unansweredServedCall()?.signal;
   if (budget && budget.ms <= 0) throw deadlinePassed(budget, watch.where);
+  if (signal?.aborted) throw notSent(signal, `the PostgreSQL server at ${watch.where}`);
   // An idle connection not yet promised to an earlier connect (pg-pool hands them out a tick later, in
   // order) is this one's (most queries): no timer to race it against. Two queries at once with one idle
   // connection both see it idle; the second waits for a new or a busy connection, bounded below.
   if ((!budget && !signal) || (pool.idleCount ?? 0) > (pool.waitingCount ?? 0)) return pool.connect();
-  if (signal?.aborted) throw stoppedWaiting(signal, watch.where);
   const connecting = pool.connect();
   let timer: NodeJS.Timeout | undefined;
   let onAbort = () => {};
@@ -249,11 +250,21 @@ function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: u
         "the database did not answer in time; calls that wait for it fail DEADLINE_EXCEEDED",
       ),
     );
+  // A query refused on a connection held for a transaction (one outside it is refused before taking a
+  // connection: see connectFor) leaves the transaction open, its rollback refused too: the connection
+  // is closed, not pooled, which rolls it back on the server. Kysely's own transactions discard a
+  // connection whose rollback failed; this also holds for a `begin` sent on db.connection().
+  const refuse = (why: TsmicroError): Promise<never> => {
+    stuck = why;
+    return Promise.reject(why);
+  };
   const query = (...args: unknown[]): unknown => {
     if (stuck) return Promise.reject(stuck);
     const sql = typeof args[0] === "string";
     const budget = sql ? queryBudget() : undefined;
-    if (budget && budget.ms <= 0) return Promise.reject(deadlinePassed(budget, where));
+    if (budget && budget.ms <= 0) return refuse(deadlinePassed(budget, where));
+    const signal = sql ? unansweredServedCall()?.signal : undefined;
+    if (signal?.aborted) return refuse(notSent(signal, `the PostgreSQL server at ${where}`));
     // node-postgres reads query_timeout from a query given as an object; a cursor (streamed query) comes as it is.
     if (budget) args[0] = { text: args[0], query_timeout: budget.ms };
     const result = (client.query as (...a: unknown[]) => unknown)(...args);
@@ -271,9 +282,7 @@ function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: u
         throw noAnswer(budget, error);
       },
     );
-    // A query made once its call was cancelled (a handler's clean-up after catching the cancel) runs.
-    const signal = sql ? unansweredServedCall()?.signal : undefined;
-    if (!signal || signal.aborted) return answer;
+    if (!signal) return answer;
     return untilAborted(answer, signal, () =>
       budget && deadlineCame(signal) ? noAnswer(budget) : stop(cancelledSent(signal, where)),
     );

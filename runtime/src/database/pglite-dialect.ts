@@ -10,6 +10,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from "kysely";
+import { refusedAfterCancel } from "./cancelled-call.js";
 import { streamUnsupported } from "./no-cursor.js";
 
 /**
@@ -77,16 +78,18 @@ class PGliteDriver implements Driver {
     await connection.executeQuery(CompiledQuery.raw("commit"));
   }
 
-  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw("rollback"));
+  // A rollback is sent even for a call cancelled (see PGliteConnection): PGlite's one connection cannot be
+  // closed as a pooled one is, and left inside the transaction it would run every later caller's queries there.
+  async rollbackTransaction(): Promise<void> {
+    await this.connection.run(CompiledQuery.raw("rollback"));
   }
 
   async savepoint(connection: DatabaseConnection, name: string): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw(`savepoint ${quoteIdentifier(name)}`));
   }
 
-  async rollbackToSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw(`rollback to savepoint ${quoteIdentifier(name)}`));
+  async rollbackToSavepoint(_connection: DatabaseConnection, name: string): Promise<void> {
+    await this.connection.run(CompiledQuery.raw(`rollback to savepoint ${quoteIdentifier(name)}`));
   }
 
   async releaseSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
@@ -101,7 +104,19 @@ class PGliteDriver implements Driver {
 class PGliteConnection implements DatabaseConnection {
   constructor(private readonly pglite: PGlite) {}
 
+  /**
+   * Runs `compiledQuery`, unless it is made for a call already cancelled (see refusedAfterCancel), as on
+   * PostgreSQL. A query running when its call is cancelled runs to its end: PGlite, in this process,
+   * cannot be interrupted, nor bounded by the call's deadline.
+   */
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    const refused = refusedAfterCancel("the embedded PGlite database");
+    if (refused) throw refused;
+    return this.run(compiledQuery);
+  }
+
+  /** Runs `compiledQuery`, refused for no call: the driver's rollbacks. */
+  async run<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     const result = await this.pglite.query<R>(compiledQuery.sql, [...compiledQuery.parameters], { rowMode: "object" });
     return result.affectedRows === undefined
       ? { rows: result.rows }
