@@ -14,6 +14,7 @@ import {
   type CallContext,
   type MicroService,
   type TsmicroError,
+  withoutCancel,
 } from "@tsmicro/runtime";
 import { openDatabase, type Database } from "@tsmicro/runtime/database";
 import { recordingLogger, waitFor } from "../runtime/src/broker/testdata/broker-conformance.js";
@@ -79,6 +80,19 @@ describe.each([
           if (request.id === "write after cancel") {
             await cancelled(context);
             outcomes.set(request.id, await outcomeOf(write(request.id).then(() => ({ rows: [] }))));
+            throw new Error("cancelled");
+          }
+          if (request.id === "clean-up without cancel") {
+            // What must be written whatever the caller does, in a transaction, once the caller has cancelled.
+            await cancelled(context);
+            const done = withoutCancel(() =>
+              database.db.transaction().execute(async (tx) => {
+                await tx.insertInto("writes").values({ what: "clean-up" }).execute();
+                await tx.insertInto("writes").values({ what: "done" }).execute();
+                return { rows: [] };
+              }),
+            );
+            outcomes.set(request.id, await outcomeOf(done));
             throw new Error("cancelled");
           }
           if (request.id.startsWith("transaction")) {
@@ -206,6 +220,14 @@ describe.each([
     );
     expect(await written()).toEqual([]);
     await expectAllServing();
+  });
+
+  it("sends the queries a handler makes withoutCancel once its call was cancelled", async () => {
+    if (skipped()) return;
+    const id = "clean-up without cancel";
+    await cancelledCall(id, () => started.has(id));
+    expect(await waitFor("the clean-up's end", () => outcomes.get(id))).toEqual({ rows: [] });
+    expect((await written()).sort()).toEqual(["clean-up", "done"]);
   });
 
   /** Calls that each write, more than the pool's connections, all committed: none ran inside a transaction left open. */

@@ -14,6 +14,7 @@ import {
   type CallContext,
   type MicroService,
   type Registry,
+  withoutCancel,
 } from "@tsmicro/runtime";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -137,6 +138,13 @@ describe.each([
         // Answers at once; its job calls the target once the call's deadline has passed, with
         // the call as explicit parent when the request says `parent`.
         async unary(request: Request, context: CallContext): Promise<Response> {
+          if (request.id === "without cancel") {
+            // Still serving the call, past its deadline: what it must do whatever the caller does.
+            await past(context.deadline);
+            const done = job;
+            done.resolve(await outcomeOf(withoutCancel(() => target.unary({ id: "job", payload: new Uint8Array() }))));
+            return { id: "late", payload: new Uint8Array(), sequence: 0 };
+          }
           const options = request.id === "parent" ? { parent: context } : {};
           const done = job;
           void past(context.deadline).then(() =>
@@ -180,6 +188,19 @@ describe.each([
     const outcome = await job.promise;
     expect(outcome).toMatchObject({ answer: { id: "target" } });
     // Its own deadline (--client_request_timeout, 5 s), not the first call's, already past.
+    expect("answer" in outcome && outcome.answer.sequence).toBeGreaterThan(callMs);
+    expect(tenantOf(outcome)).toBe("acme");
+  });
+
+  it("a call its handler makes withoutCancel past the call's deadline runs on its own timeout, with the call's passed-on metadata", async () => {
+    job = deferred();
+    const answer = outcomeOf(
+      jobs.unary({ id: "without cancel", payload: new Uint8Array() }, { timeoutMs: callMs, metadata }),
+    );
+    expect(await answer).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    const outcome = await job.promise;
+    expect(outcome).toMatchObject({ answer: { id: "target" } });
+    // Its own deadline (--client_request_timeout, 5 s), not the served call's, already past.
     expect("answer" in outcome && outcome.answer.sequence).toBeGreaterThan(callMs);
     expect(tenantOf(outcome)).toBe("acme");
   });

@@ -89,6 +89,9 @@ export { metricsRegistry, type MetricsRegistry } from "./metrics/process-registr
 // Logging.
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from "./logging/logger.js";
 
+// Work a handler does for its call whatever the caller does: its caller's cancel and deadline do not bound it.
+export { withoutCancel } from "./service/served-call.js";
+
 // Tests: a handler's CallContext, for calling it directly.
 export { testCallContext, type TestCallContextOptions } from "./service/test-call-context.js";
 

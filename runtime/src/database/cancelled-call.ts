@@ -9,8 +9,9 @@ import { unansweredServedCall } from "../service/served-call.js";
  * and what the handler goes on to do (its next query, a clean-up after catching the cancel) is not
  * to reach the database, as Go's database/sql refuses a query whose context is done before sending
  * it: a write after the cancel would be applied for a caller told its call was cancelled.
- * Undefined outside any call (start, migrations, a background job) and once the call is answered
- * (work its handler left running is its own): those queries are sent. `to` is where it would go.
+ * Undefined outside any call (start, migrations, a background job), once the call is answered
+ * (work its handler left running is its own), and under withoutCancel (what the handler must do
+ * whatever its caller does): those queries are sent. `to` is where it would go.
  */
 export function refusedAfterCancel(to: string): TsmicroError | undefined {
   const signal = unansweredServedCall()?.signal;

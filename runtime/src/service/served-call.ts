@@ -46,3 +46,32 @@ export function unansweredServedCall(): CallContext | undefined {
   const call = servedCall();
   return call === undefined || answered.has(call) ? undefined : call;
 }
+
+/**
+ * Runs `work` for the call being served, no longer bounded by it: the caller's cancel and the
+ * call's deadline neither refuse nor stop the database queries and client calls `work` makes
+ * (each has its own timeouts: connect_timeout, --client_request_timeout), while the call's
+ * metadata and trace still go with them, as Go's context.WithoutCancel. For what must be done
+ * whatever the caller does: a clean-up or a compensating write after catching the cancel, an
+ * audit line. Outside a served call `work` runs as it is.
+ */
+export function withoutCancel<T>(work: () => T): T {
+  const call = servedCall();
+  return call === undefined ? work() : servedCallScope.run(uncancellable(call), work);
+}
+
+/**
+ * `call` with no deadline and a signal that never aborts. A view, not a copy: the context's own
+ * methods and getters run on it (a server's context keeps its state in private fields).
+ */
+function uncancellable(call: CallContext): CallContext {
+  const signal = new AbortController().signal;
+  return new Proxy(call, {
+    get(target, key) {
+      if (key === "deadline") return undefined;
+      if (key === "signal") return signal;
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
