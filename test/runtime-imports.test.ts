@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +18,8 @@ interface Loads {
   readonly files: readonly string[];
   readonly packages: ReadonlySet<string>;
   readonly builtins: readonly string[];
+  /** What the process printed. */
+  readonly stdout: string;
 }
 
 /**
@@ -33,11 +35,11 @@ async function loadsOf(args: readonly string[], input?: string): Promise<Loads> 
       env: { ...inherited, TSMICRO_LOADS_OUT: out, TSMICRO_REGISTRY_ADDRESS: dir },
     });
     child.child.stdin?.end(input ?? "");
-    await child;
+    const { stdout } = await child;
     const { urls, builtins } = JSON.parse(await readFile(out, "utf8")) as { urls: string[]; builtins: string[] };
     const files = urls.filter((url) => url.startsWith("file:")).map((url) => url.slice(`file://${repoRoot}`.length));
     const packages = new Set(files.flatMap((file) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(file)?.[1] ?? []));
-    return { files, packages, builtins };
+    return { files, packages, builtins, stdout };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -129,6 +131,42 @@ await service.stop();`),
 await createEtcdRegistry({ addresses: ["127.0.0.1:1"], dialTimeoutMs: 200 }).start().catch(() => undefined);`),
     );
     expect(loads.packages.has("etcd3")).toBe(true);
+  });
+});
+
+describe("a configuration file", () => {
+  let dir = "";
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tsmicro-loads-config-"));
+    await writeFile(join(dir, "config.json"), '{\n  "page": {\n    "sise": 5\n  }\n}\n');
+    await writeFile(join(dir, "config.yaml"), "page:\n\n  sise: 5\n");
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  /**
+   * Loads `file` twice, as a service would: with a schema that reads none of its keys (a warning for
+   * each) and one that refuses page.sise as zod's strict objects do (a start error), printing both.
+   */
+  const loadsFor = (file: string) =>
+    loadsOf(
+      script(`const { createConfig, fileSource, createLogger } = await import("@tsmicro/runtime");
+const schema = (issues) => ({ "~standard": { version: 1, vendor: "test", validate: () => (issues ? { issues } : { value: {} }) } });
+const sources = [fileSource(${JSON.stringify(file)})];
+await createConfig({ schema: schema(), sources, logger: createLogger({ level: "warn" }) }).load();
+const refused = [{ code: "unrecognized_keys", keys: ["sise"], path: ["page"], message: "Unrecognized key" }];
+await createConfig({ schema: schema(refused), sources }).load().catch((error) => console.log(error.message));`),
+    );
+
+  it("names a JSON file's key at its line without loading yaml, which loads for a YAML file only", async () => {
+    const json = join(dir, "config.json");
+    const fromJson = await loadsFor(json);
+    expect(fromJson.packages.has("yaml")).toBe(false);
+    expect(fromJson.stdout).toContain(`${json}:2:3 sets page, which the configuration's schema does not read`);
+    expect(fromJson.stdout).toContain(`page.sise: the schema allows no such key here (set by ${json}:3:5; remove it)`);
+    const yaml = join(dir, "config.yaml");
+    const fromYaml = await loadsFor(yaml);
+    expect(fromYaml.packages.has("yaml")).toBe(true);
+    expect(fromYaml.stdout).toContain(`page.sise: the schema allows no such key here (set by ${yaml}:3:3; remove it)`);
   });
 });
 

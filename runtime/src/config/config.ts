@@ -38,8 +38,12 @@ export interface ConfigSource {
   read(): Promise<ConfigTree>;
   /** Reads the source and reports each later change until closed; sources that never change leave it out. */
   watch?(events: SourceEvents): Promise<SourceWatch>;
-  /** Where the value at `path` comes from, such as `env APP_DATABASE__URL` or `etcd /micro/config/user/database/url`. */
-  locate?(path: readonly string[]): string;
+  /**
+   * Where the value at `path` comes from, such as `config.yaml:12:3`, `env APP_DATABASE__URL` or
+   * `etcd /micro/config/user/database/url`. `inside` is the rest of the path when `path` holds a list
+   * the key is in (`["0", "hots"]` for `servers[0].hots`), for a source that can point into it (a file).
+   */
+  locate?(path: readonly string[], inside?: readonly string[]): string;
   /**
    * The text the value at `path` was read from, for a source of text values read loosely (env):
    * a value read as a number or boolean where the schema wants text is taken as this text.

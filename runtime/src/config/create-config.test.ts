@@ -28,6 +28,12 @@ function capturedLogger() {
   return { logger: createLogger({ destination }), lines, raw };
 }
 
+/** `line:column`, from 1, where `needle` first appears in `text`. */
+function lineColumnOf(text: string, needle: string): string {
+  const before = text.slice(0, text.indexOf(needle)).split("\n");
+  return `${before.length}:${before.at(-1)!.length + 1}`;
+}
+
 /** Waits until `check` holds, polling; fails after `timeoutMs`. */
 async function until(check: () => boolean, timeoutMs = 2_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -212,7 +218,7 @@ describe("createConfig", () => {
     // A required key missing beside a slip of it: the slip is named, since the warnings above come only after a start.
     await writeFile(partial, "name: a\ndatabase:\n  url: postgres://db\nhttp:\n  prot: 1\n");
     await expect(createConfig({ schema, sources: [fileSource(partial)] }).load()).rejects.toThrow(
-      `http.port: Invalid input: expected number, received undefined (set by no source, though file ${partial} sets http.prot: rename it http.port)`,
+      `http.port: Invalid input: expected number, received undefined (set by no source, though ${partial}:5:3 sets http.prot: rename it http.port)`,
     );
   });
 
@@ -236,11 +242,11 @@ describe("createConfig", () => {
     expect(config.get("http")).toEqual({ port: 1, readTimeout: "5s" });
     const warned = () => lines.filter((line) => line.level === 40).map((line) => line.msg);
     expect(warned()).toEqual([
-      `file ${file} sets http.prot, which the configuration's schema does not read, so it has no effect; did you mean http.port?`,
+      `${file}:3:3 sets http.prot, which the configuration's schema does not read, so it has no effect; did you mean http.port?`,
       "etcd (memory stand-in) sets database.poolSise, which the configuration's schema does not read, so it has no effect; did you mean database.poolSize?",
-      `file ${file} sets logging, which the configuration's schema does not read, so it has no effect`,
+      `${file}:7:1 sets logging, which the configuration's schema does not read, so it has no effect`,
     ]);
-    expect(lines.find((line) => line.key === "http.prot")).toMatchObject({ where: `file ${file}`, meant: "http.port" });
+    expect(lines.find((line) => line.key === "http.prot")).toMatchObject({ where: `${file}:3:3`, meant: "http.port" });
 
     // A change warns about a key it adds, and not again about those already told.
     centre.put("name", "b");
@@ -253,7 +259,7 @@ describe("createConfig", () => {
     await config.stop();
   });
 
-  it("warns about keys the schema does not read inside a list's objects, naming the key that holds the list", async () => {
+  it("warns about keys the schema does not read inside a list's objects, at the item's line in a file, the list's key in etcd", async () => {
     const { logger, lines } = capturedLogger();
     const listed = z.object({
       servers: z.array(z.object({ host: z.string(), port: z.number().default(80) })),
@@ -269,7 +275,7 @@ describe("createConfig", () => {
     const env = envSource({ prefix: "APP_", env: { APP_EXTRA: '[{"hots":"e"}]' } });
     await createConfig({ schema: listed, sources: [fileSource(file), centre, env], logger }).load();
     expect(lines.filter((line) => line.level === 40).map((line) => line.msg)).toEqual([
-      `file ${file} sets servers[1].prot, which the configuration's schema does not read, so it has no effect; did you mean servers[1].port?`,
+      `${file}:4:5 sets servers[1].prot, which the configuration's schema does not read, so it has no effect; did you mean servers[1].port?`,
       "etcd /micro/config/app/backups sets backups[0].hots, which the configuration's schema does not read, so it has no effect; did you mean backups[0].host?",
     ]);
   });
@@ -281,7 +287,7 @@ describe("createConfig", () => {
     const env = envSource({ prefix: "APP_", env: { APP_LOGGING__FORMAT: "json", APP_TRACE__ON: "1" } });
     await createConfig({ schema, sources: [fileSource(file), env], logger }).load();
     expect(lines.filter((line) => line.level === 40).map((line) => line.msg)).toEqual([
-      `file ${file} sets logging, which the configuration's schema does not read, so it has no effect`,
+      `${file}:6:1 sets logging, which the configuration's schema does not read, so it has no effect`,
     ]);
   });
 
@@ -303,16 +309,116 @@ describe("createConfig", () => {
         (caught: unknown) => caught as Error,
       );
     const refused = "the schema allows no such key here";
-    expect(error?.message).toContain(`page.sise: ${refused} (set by file ${file}; did you mean page.size?)`);
-    expect(error?.message).toContain(`page.srot: ${refused} (set by file ${file}; did you mean page.sort?)`);
-    expect(error?.message).toContain(`page.colour: ${refused} (set by file ${file}; remove it)`);
+    expect(error?.message).toContain(`page.sise: ${refused} (set by ${file}:2:3; did you mean page.size?)`);
+    expect(error?.message).toContain(`page.srot: ${refused} (set by ${file}:3:3; did you mean page.sort?)`);
+    expect(error?.message).toContain(`page.colour: ${refused} (set by ${file}:4:3; remove it)`);
     expect(error?.message).toContain(
       `page.szie: ${refused} (set by etcd /micro/config/app/page/szie; did you mean page.size?)`,
     );
-    expect(error?.message).toContain(
-      `servers[0].hots: ${refused} (set by file ${file}; did you mean servers[0].host?)`,
-    );
+    expect(error?.message).toContain(`servers[0].hots: ${refused} (set by ${file}:7:5; did you mean servers[0].host?)`);
     expect(error?.message).not.toContain("Unrecognized key");
+  });
+
+  it("names the line and column of a misspelt key in a nested YAML or JSON file, in the warning and the start error", async () => {
+    const settings = (strict: boolean) => {
+      const object = strict ? z.strictObject : z.object;
+      return z.object({
+        note: z.string().optional(),
+        matrix: z.unknown().optional(),
+        service: object({
+          http: object({
+            port: z.number(),
+            tls: object({ cert: z.string().default("none") }).default({ cert: "none" }),
+          }),
+        }),
+        servers: z.array(object({ host: z.string() })).default([]),
+      });
+    };
+    const yaml = [
+      "# the service's settings",
+      "service:",
+      "  http:",
+      "    port: 8080",
+      "    prot: 9090",
+      "    tls:",
+      "      cret: a.pem",
+      "  a.b: 1",
+      "servers:",
+      "  - host: a",
+      "  - host: b",
+      "    hots: c",
+    ].join("\n");
+    // Strings holding quotes, escapes and brackets, and lists of lists, before the keys looked for.
+    const json = [
+      "{",
+      '  "note": "a \\"quoted\\" {brace} [bracket] \\\\",',
+      '  "matrix": [[1, [2, {"prot": 3}]], {"x": []}, "]"],',
+      '  "service": {',
+      '    "http": {"port": 8080, "prot": 9090,',
+      '      "tls": {"cret": "a.pem"}},',
+      '    "a.b": 1',
+      "  },",
+      '  "servers": [{"host": "a"}, {"host": "b", "hots": "c"}]',
+      "}",
+    ].join("\n");
+    for (const [name, text, at] of [
+      ["nested.yaml", yaml, ["prot: 9090", "cret:", "a.b:", "hots:"]],
+      ["nested.json", json, ['"prot": 9090', '"cret"', '"a.b"', '"hots"']],
+    ] as const) {
+      const file = join(dir, name);
+      await writeFile(file, text);
+      const [prot, cret, dotted, hots] = at.map((needle) => `${file}:${lineColumnOf(text, needle)}`);
+      const { logger, lines } = capturedLogger();
+      await createConfig({ schema: settings(false), sources: [fileSource(file)], logger }).load();
+      const unread = "which the configuration's schema does not read, so it has no effect";
+      expect(lines.filter((line) => line.level === 40).map((line) => line.msg)).toEqual([
+        `${prot} sets service.http.prot, ${unread}; did you mean service.http.port?`,
+        `${cret} sets service.http.tls.cret, ${unread}; did you mean service.http.tls.cert?`,
+        `${dotted} sets service.a.b, ${unread}`,
+        `${hots} sets servers[1].hots, ${unread}; did you mean servers[1].host?`,
+      ]);
+      const error = await createConfig({ schema: settings(true), sources: [fileSource(file)] })
+        .load()
+        .then(
+          () => undefined,
+          (caught: unknown) => caught as Error,
+        );
+      const refused = "the schema allows no such key here";
+      expect(error?.message).toContain(
+        `service.http.prot: ${refused} (set by ${prot}; did you mean service.http.port?)`,
+      );
+      expect(error?.message).toContain(
+        `service.http.tls.cret: ${refused} (set by ${cret}; did you mean service.http.tls.cert?)`,
+      );
+      expect(error?.message).toContain(`service.a.b: ${refused} (set by ${dotted}; remove it)`);
+      expect(error?.message).toContain(`servers[1].hots: ${refused} (set by ${hots}; did you mean servers[1].host?)`);
+    }
+  });
+
+  it("names a hot-reloaded file's key at its line in the new text", async () => {
+    const path = join(dir, "reloaded.yaml");
+    const paged = z.object({ name: z.string(), page: z.strictObject({ size: z.number() }) });
+    await writeFile(path, "name: a\npage:\n  size: 1\n");
+    const { logger, lines } = capturedLogger();
+    const config = createConfig({ schema: paged, sources: [fileSource(path, { watch: true })], logger });
+    await config.start();
+    try {
+      // The lines move down, and a key the schema does not read arrives: warned at its place in the new text.
+      await writeFile(path, "# moved\n\nname: b\nlogging: {}\npage:\n  size: 1\n");
+      await until(() => lines.some((line) => line.level === 40), 5_000);
+      expect(lines.find((line) => line.level === 40)?.msg).toBe(
+        `${path}:4:1 sets logging, which the configuration's schema does not read, so it has no effect`,
+      );
+      // A key the strict page refuses: the change is rejected, naming the key's line in that text.
+      await writeFile(path, "name: b\npage:\n  size: 2\n  # note\n\n  sise: 3\n");
+      await until(() => lines.some((line) => line.level === 50), 5_000);
+      expect(lines.find((line) => line.level === 50)?.problems).toEqual([
+        `page.sise: the schema allows no such key here (set by ${path}:6:3; did you mean page.size?)`,
+      ]);
+      expect(config.get("page.size")).toBe(1);
+    } finally {
+      await config.stop();
+    }
   });
 
   it("does not warn about keys a loose object keeps, or a record holds", async () => {

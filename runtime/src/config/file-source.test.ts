@@ -65,6 +65,43 @@ describe("fileSource", () => {
     expect(duplicate.message).toMatch(/dup\.yaml:2:1: not valid YAML: Map keys must be unique/);
   });
 
+  it("locates a key at its line and column in the text last read, through aliases to where it is written", async () => {
+    const path = await file(
+      "located.yaml",
+      [
+        "\uFEFFshared: &shared",
+        "  host: db",
+        "  'odd key: #1': x",
+        "primary: *shared",
+        "ports:",
+        "  - 80",
+        "  - { name: https, numbr: 443 }",
+        "1: one",
+      ].join("\n"),
+    );
+    const source = fileSource(path);
+    // Before a read there is no text to point into.
+    expect(source.locate?.(["shared"])).toBe(`file ${path}`);
+    await source.read();
+    expect(source.locate?.(["shared", "host"])).toBe(`${path}:2:3`);
+    expect(source.locate?.(["shared", "odd key: #1"])).toBe(`${path}:3:3`);
+    // A key reached through an alias is where it is written, under the anchor.
+    expect(source.locate?.(["primary", "host"])).toBe(`${path}:2:3`);
+    expect(source.locate?.(["ports"], ["1", "numbr"])).toBe(`${path}:7:20`);
+    expect(source.locate?.(["ports", "0"])).toBe(`${path}:6:5`);
+    expect(source.locate?.(["1"])).toBe(`${path}:8:1`);
+    // A key not written: its deepest parent that is, else the file.
+    expect(source.locate?.(["shared", "port"])).toBe(`${path}:1:1`);
+    expect(source.locate?.(["name"])).toBe(`file ${path}`);
+
+    await writeFile(path, "# edited\nshared:\n\n  host: db\n");
+    await source.read();
+    expect(source.locate?.(["shared", "host"])).toBe(`${path}:4:3`);
+    const optional = fileSource(join(dir, "absent.json"), { optional: true });
+    await optional.read();
+    expect(optional.locate?.(["a"])).toBe(`file ${join(dir, "absent.json")}`);
+  });
+
   it("refuses a missing file named explicitly, unless optional, and a top level that is not settings", async () => {
     const missing = join(dir, "missing.yaml");
     expect(await failure(missing)).toEqual({

@@ -2,6 +2,7 @@
  * A JSON or YAML file as a configuration layer, by extension (`.json`,
  * `.yaml`, `.yml`). A file named explicitly must exist, unless marked
  * optional; with `watch`, edits to the file reach the running service.
+ * Warnings and errors about a key name its line and column: `config.yaml:12:3`.
  */
 import { nodeFs } from "../platform/node-builtins.js";
 import { readFile } from "node:fs/promises";
@@ -9,7 +10,7 @@ import { basename, dirname } from "node:path";
 import { SetupError } from "../errors/setup-error.js";
 import type { ConfigSource, ConfigTree, SourceEvents, SourceWatch } from "./config.js";
 import { fileReadProblem } from "./file-read-problem.js";
-import { formatOf, parseConfigText } from "./parse-config-text.js";
+import { formatOf, type ParsedConfig, parseConfigFile } from "./parse-config-text.js";
 
 /** Options of fileSource. */
 export interface FileSourceOptions {
@@ -25,6 +26,8 @@ const settleMs = 50;
 /** A layer read from the JSON or YAML file at `path`. */
 export function fileSource(path: string, options: FileSourceOptions = {}): ConfigSource {
   const format = formatOf(path);
+  // The last text read: what the configuration's layer holds, and what the file says after each edit.
+  let parsed: ParsedConfig | undefined;
   const read = async (): Promise<ConfigTree> => {
     // Found when the configuration starts, as every other mistake in it: `config.start().catch(service.fatal)` prints it.
     if (!format)
@@ -33,14 +36,23 @@ export function fileSource(path: string, options: FileSourceOptions = {}): Confi
     try {
       text = await readFile(path, "utf8");
     } catch (error) {
-      if (options.optional && (error as NodeJS.ErrnoException).code === "ENOENT") return {};
+      if (options.optional && (error as NodeJS.ErrnoException).code === "ENOENT") {
+        parsed = undefined;
+        return {};
+      }
       throw new SetupError("TSM_ERR_CONFIG_FILE", path, readFailure(error));
     }
-    return parseConfigText(text, path, format);
+    parsed = await parseConfigFile(text, path, format);
+    return parsed.tree;
   };
+  const name = `file ${path}`;
   return {
-    name: `file ${path}`,
+    name,
     read,
+    locate(keys, inside = []) {
+      const position = parsed?.position([...keys, ...inside]);
+      return position === undefined ? name : `${path}:${position}`;
+    },
     ...(options.watch ? { watch: (events: SourceEvents) => watchChanges(path, read, events) } : {}),
   };
 }

@@ -1,11 +1,13 @@
 /**
  * Parses a configuration file's text as JSON or YAML, chosen by its
  * extension. A mistake is a SetupError naming `file:line:column` and what is
- * wrong there. The yaml package is imported only when a YAML file is read.
+ * wrong there, as is, later, a key a warning or an error is about. The yaml
+ * package is imported only when a YAML file is read.
  */
 import { jsonMistake } from "../definition/json-mistake.js";
 import { SetupError } from "../errors/setup-error.js";
 import type { ConfigTree } from "./config.js";
+import { jsonKeyOffset } from "./json-key-offset.js";
 import { isConfigTree } from "./key-paths.js";
 
 /** The formats a configuration file may have, by extension. */
@@ -18,32 +20,58 @@ export function formatOf(path: string): ConfigFormat | undefined {
   return undefined;
 }
 
+/** A configuration file's settings, and where its keys are written. */
+export interface ParsedConfig {
+  readonly tree: ConfigTree;
+  /**
+   * `line:column` of the key at `segments` (of a list's item for an index), or of the deepest part of
+   * the path written when the rest is not; undefined when none is. Worked out when asked: only a
+   * warning or an error asks.
+   */
+  position(segments: readonly string[]): string | undefined;
+}
+
 /** Parses `text`, read from `path`, as `format`; its top level must be an object of settings. */
 export async function parseConfigText(text: string, path: string, format: ConfigFormat): Promise<ConfigTree> {
+  return (await parseConfigFile(text, path, format)).tree;
+}
+
+/** parseConfigText, keeping what it takes to say where each key is written. */
+export async function parseConfigFile(text: string, path: string, format: ConfigFormat): Promise<ParsedConfig> {
   const body = text.startsWith("\uFEFF") ? text.slice(1) : text;
-  const value = format === "json" ? parseJson(body, path) : await parseYaml(body, path);
-  if (value === null || value === undefined) return {};
+  const { value, offsetOf } = format === "json" ? parseJson(body, path) : await parseYaml(body, path);
+  const position = (segments: readonly string[]) => {
+    const offset = offsetOf(segments);
+    return offset === undefined ? undefined : lineColumn(body, offset);
+  };
+  if (value === null || value === undefined) return { tree: {}, position };
   if (!isConfigTree(value))
     throw new SetupError(
       "TSM_ERR_CONFIG_SETTING",
       path,
       `the top level must be an object of settings (key: value), not ${Array.isArray(value) ? "a list" : typeof value}`,
     );
-  return value;
+  return { tree: value, position };
 }
 
-function parseJson(text: string, path: string): unknown {
-  if (text.trim() === "") return {};
+/** A file's parsed value, and the offset in its text where a key path is written. */
+interface Parsed {
+  readonly value: unknown;
+  readonly offsetOf: (segments: readonly string[]) => number | undefined;
+}
+
+function parseJson(text: string, path: string): Parsed {
+  if (text.trim() === "") return { value: {}, offsetOf: () => undefined };
   try {
-    return JSON.parse(text);
+    return { value: JSON.parse(text), offsetOf: (segments) => jsonKeyOffset(text, segments) };
   } catch (error) {
     const { line, column, reason } = jsonMistake(text, "the file", error);
     throw new SetupError("TSM_ERR_CONFIG_JSON", `${path}:${line}:${column}`, reason);
   }
 }
 
-async function parseYaml(text: string, path: string): Promise<unknown> {
-  const { parseDocument } = await import("yaml");
+async function parseYaml(text: string, path: string): Promise<Parsed> {
+  const [{ parseDocument }, { yamlKeyOffset }] = await Promise.all([import("yaml"), import("./yaml-key-offset.js")]);
   // Duplicate keys are an error, as in JSON settings a second key silently winning hides a mistake.
   const document = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   const [error] = document.errors;
@@ -52,7 +80,8 @@ async function parseYaml(text: string, path: string): Promise<unknown> {
     const reason = error.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
     throw new SetupError("TSM_ERR_CONFIG_YAML", `${path}:${lineColumn(text, offset)}`, reason);
   }
-  return document.toJS();
+  // The document keeps each node's place in the text, which is all a later position() needs.
+  return { value: document.toJS(), offsetOf: (segments) => yamlKeyOffset(document, segments) };
 }
 
 /** `line:column`, both from 1, of a character offset in `text`. */

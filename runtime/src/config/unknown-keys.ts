@@ -16,7 +16,7 @@ import type { Layer } from "./merge-layers.js";
 export interface UnknownKey {
   /** Its dotted path, such as `page.sise` or `servers[0].hots`. */
   readonly path: string;
-  /** Where it was set: `file config.yaml`, `etcd /micro/config/user/page/sise`. */
+  /** Where it was set: `config.yaml:3:3`, `etcd /micro/config/user/page/sise`. */
   readonly where: string;
   /** The setting beside it it is one or two edits from, such as `page.size`. */
   readonly meant: string | undefined;
@@ -83,17 +83,21 @@ function settersOf(setters: readonly Setter[], key: string): Setter[] {
   );
 }
 
-/** The unknown key at `place`, set by `layer`; inside a list, the source is asked about the key holding the list. */
+/**
+ * The unknown key at `place`, set by `layer`; inside a list, the source is asked about the key holding
+ * the list, with the rest of the path for a source that can point into the list (a file's line).
+ */
 function unknownKey(place: Place, layer: Layer, meant: string | undefined): UnknownKey {
   const prefix = place.segments.slice(0, -1);
+  const stored = place.stored ?? place.segments;
   return {
     path: formatPath(place.segments),
-    where: layer.source.locate?.(place.stored ?? place.segments) ?? layer.source.name,
+    where: layer.source.locate?.(stored, place.segments.slice(stored.length)) ?? layer.source.name,
     meant: meant === undefined ? undefined : formatPath([...prefix, meant]),
   };
 }
 
-/** The warning for an unknown key: `file config.yaml sets prot, which the schema does not read; did you mean port?`. */
+/** The warning for an unknown key: `config.yaml:3:1 sets prot, which the schema does not read; did you mean port?`. */
 export function describeUnknownKey(key: UnknownKey): string {
   const meant = key.meant === undefined ? "" : `; did you mean ${key.meant}?`;
   return `${key.where} sets ${key.path}, which the configuration's schema does not read, so it has no effect${meant}`;

@@ -73,7 +73,7 @@ function refusedKeys(issue: StandardSchemaV1.Issue): string[] | undefined {
 }
 
 /**
- * `page.sise: the schema allows no such key here (set by file config.yaml; did you mean page.size?)`:
+ * `page.sise: the schema allows no such key here (set by config.yaml:2:3; did you mean page.size?)`:
  * the key itself, where it was set and the key meant, as the unknown-key warning says, where the
  * validator's own words (`Unrecognized key: "sise"`) name only the parent.
  */
@@ -148,7 +148,7 @@ function describeIssue(
 
 /**
  * For a key no source set, a key beside it that one did set and is a slip of it:
- * ` (set by no source, though file config.yaml sets page.sise: rename it page.size)`.
+ * ` (set by no source, though config.yaml:2:3 sets page.sise: rename it page.size)`.
  */
 function slipHint(keys: readonly string[], tree: ConfigTree, origins: ReadonlyMap<string, Layer>): string | undefined {
   const wanted = keys.at(-1);
@@ -161,18 +161,21 @@ function slipHint(keys: readonly string[], tree: ConfigTree, origins: ReadonlyMa
   return ` (set by no source, though ${where ?? "a source"} sets ${set}: rename it ${formatPath(keys)})`;
 }
 
-/** Where a key no source set could be set: ` (set by no source; set it in file config.yaml, env USER_PAGE__SIZE)`. */
+/** Where a key no source set could be set: ` (set by no source; set it in config.yaml:1:1, env USER_PAGE__SIZE)`. */
 function unsetHint(keys: readonly string[], sources: readonly Layer["source"][]): string {
   const places = sources.filter((source) => source.name !== "defaults").map((s) => s.locate?.(keys) ?? s.name);
   return places.length === 0 ? "" : ` (set by no source; set it in ${places.join(", ")})`;
 }
 
-/** The source that set the value at `keys`, or of its nearest parent that some source set. */
+/**
+ * The source that set the value at `keys`, or of its nearest parent that some source set (the list
+ * holding it, say), which is asked about the rest of the path too: a file can name the key's line.
+ */
 function originOf(keys: readonly string[], origins: ReadonlyMap<string, Layer>): string | undefined {
   for (let length = keys.length; length > 0; length--) {
     const layer = origins.get(keys.slice(0, length).join("."));
     if (!layer) continue;
-    return layer.source.locate?.(keys.slice(0, length)) ?? layer.source.name;
+    return layer.source.locate?.(keys.slice(0, length), keys.slice(length)) ?? layer.source.name;
   }
   return undefined;
 }
