@@ -102,6 +102,41 @@ describe("fileSource", () => {
     expect(optional.locate?.(["a"])).toBe(`file ${join(dir, "absent.json")}`);
   });
 
+  it("merges maps by merge keys, and locates a merged key where it is written", async () => {
+    const path = await file(
+      "merged.yaml",
+      [
+        "defaults: &defaults",
+        "  host: db",
+        "  tiemout: 5",
+        "primary:",
+        "  <<: *defaults",
+        "  host: primary",
+        "replica:",
+        "  <<: [{ port: 2 }, *defaults]",
+        "  name: r",
+      ].join("\n"),
+    );
+    const source = fileSource(path);
+    expect(await source.read()).toEqual({
+      defaults: { host: "db", tiemout: 5 },
+      primary: { host: "primary", tiemout: 5 },
+      replica: { port: 2, host: "db", tiemout: 5, name: "r" },
+    });
+    // The key's own line wins over a merged one's, as its value does.
+    expect(source.locate?.(["primary", "host"])).toBe(`${path}:6:3`);
+    expect(source.locate?.(["primary", "tiemout"])).toBe(`${path}:3:3`);
+    expect(source.locate?.(["replica", "port"])).toBe(`${path}:8:10`);
+    expect(source.locate?.(["replica", "host"])).toBe(`${path}:2:3`);
+    const bad = await failure(await file("bad-merge.yaml", "a:\n  x: 1\nb:\n  <<: 5\n"));
+    expect(bad.message).toMatch(
+      /bad-merge\.yaml:4:3: not valid YAML: a merge key \(<<\) must name a mapping or a list of mappings, such as <<: \*defaults$/,
+    );
+    const itself = await failure(await file("self-merge.yaml", "a: &a\n  x: 1\n  <<: *a\n"));
+    expect(itself).toMatchObject({ code: "TSM_ERR_CONFIG_YAML" });
+    expect(itself.message).toMatch(/self-merge\.yaml: not valid YAML: /);
+  });
+
   it("refuses a missing file named explicitly, unless optional, and a top level that is not settings", async () => {
     const missing = join(dir, "missing.yaml");
     expect(await failure(missing)).toEqual({

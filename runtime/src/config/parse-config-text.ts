@@ -71,17 +71,36 @@ function parseJson(text: string, path: string): Parsed {
 }
 
 async function parseYaml(text: string, path: string): Promise<Parsed> {
-  const [{ parseDocument }, { yamlKeyOffset }] = await Promise.all([import("yaml"), import("./yaml-key-offset.js")]);
+  const [{ parseDocument }, { badMergeOffset, yamlKeyOffset }] = await Promise.all([
+    import("yaml"),
+    import("./yaml-key-offset.js"),
+  ]);
   // Duplicate keys are an error, as in JSON settings a second key silently winning hides a mistake.
-  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  // Merge keys (`<<: *defaults`) are on, as in most YAML configuration users know (docker compose's).
+  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: false, merge: true });
   const [error] = document.errors;
   if (error) {
     const offset = error.pos[0];
     const reason = error.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
     throw new SetupError("TSM_ERR_CONFIG_YAML", `${path}:${lineColumn(text, offset)}`, reason);
   }
+  let value: unknown;
+  try {
+    value = document.toJS();
+  } catch (error) {
+    // yaml finds a merge of something other than a mapping only here, and says neither where nor what to do.
+    const merge = badMergeOffset(document);
+    // Else yaml's own words, such as for a map merged into itself (`a: &a {<<: *a}`): `Excessive alias count…`.
+    if (merge === undefined)
+      throw new SetupError("TSM_ERR_CONFIG_YAML", path, (error as Error).message.split("\n")[0]!);
+    throw new SetupError(
+      "TSM_ERR_CONFIG_YAML",
+      `${path}:${lineColumn(text, merge)}`,
+      "a merge key (<<) must name a mapping or a list of mappings, such as <<: *defaults",
+    );
+  }
   // The document keeps each node's place in the text, which is all a later position() needs.
-  return { value: document.toJS(), offsetOf: (segments) => yamlKeyOffset(document, segments) };
+  return { value, offsetOf: (segments) => yamlKeyOffset(document, segments) };
 }
 
 /** `line:column`, both from 1, of a character offset in `text`. */
