@@ -137,6 +137,17 @@ describe("fileSource", () => {
     expect(itself.message).toMatch(/self-merge\.yaml: not valid YAML: /);
   });
 
+  it("refuses a YAML alias inside its own anchor's value, naming where, rather than a setting that holds itself", async () => {
+    const path = await file("circular.yaml", "port: 80\nhttp: &http\n  port: 8080\n  again: *http\n");
+    expect(await failure(path)).toEqual({
+      code: "TSM_ERR_CONFIG_SETTING",
+      message: `${path}:4:3: http.again is an alias of a value that holds it, so the setting would hold itself without end; write the value out instead`,
+    });
+    // An alias of a value elsewhere is no cycle, however often it is used.
+    const shared = await file("shared.yaml", "base: &base\n  port: 1\na: *base\nb:\n  c: *base\n");
+    expect(await fileSource(shared).read()).toEqual({ base: { port: 1 }, a: { port: 1 }, b: { c: { port: 1 } } });
+  });
+
   it("refuses a missing file named explicitly, unless optional, and a top level that is not settings", async () => {
     const missing = join(dir, "missing.yaml");
     expect(await failure(missing)).toEqual({

@@ -99,8 +99,33 @@ async function parseYaml(text: string, path: string): Promise<Parsed> {
       "a merge key (<<) must name a mapping or a list of mappings, such as <<: *defaults",
     );
   }
+  const offsetOf = (segments: readonly string[]) => yamlKeyOffset(document, segments);
+  // An alias inside its own anchor's value (`a: &a {b: *a}`) makes a value that holds itself: every
+  // walk of the settings would go round it for ever.
+  const cycle = circularPath(value);
+  if (cycle !== undefined) {
+    const offset = offsetOf(cycle);
+    throw new SetupError(
+      "TSM_ERR_CONFIG_SETTING",
+      offset === undefined ? path : `${path}:${lineColumn(text, offset)}`,
+      `${cycle.join(".")} is an alias of a value that holds it, so the setting would hold itself without end; write the value out instead`,
+    );
+  }
   // The document keeps each node's place in the text, which is all a later position() needs.
-  return { value, offsetOf: (segments) => yamlKeyOffset(document, segments) };
+  return { value, offsetOf };
+}
+
+/** The key path of the first object or list in `value` that holds one of its own ancestors (or itself); undefined when none does. */
+function circularPath(value: unknown, path: string[] = [], ancestors = new Set<object>()): string[] | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  if (ancestors.has(value)) return path;
+  ancestors.add(value);
+  for (const [key, item] of Object.entries(value)) {
+    const found = circularPath(item, [...path, key], ancestors);
+    if (found) return found;
+  }
+  ancestors.delete(value);
+  return undefined;
 }
 
 /** `line:column`, both from 1, of a character offset in `text`. */
