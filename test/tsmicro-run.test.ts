@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bins, repoRoot, run as runToEnd } from "./support/cli.js";
 
@@ -452,6 +454,54 @@ describe("tsmicro dev", () => {
       }
     } finally {
       first.run.kill("SIGKILL");
+    }
+  }, 40_000);
+
+  it("lets one of the starts racing over a stale lock take it, never two", async () => {
+    const project = join(dir, "raced");
+    const runtime = join(dir, "raced-runtime");
+    await mkdir(project);
+    // Each racer tries to take the lock at every line it reads, and says whether it got it. Three, as
+    // a start that has just taken the lock can meet two more, one reading it stale.
+    const racer = join(dir, "racer.mjs");
+    await writeFile(
+      racer,
+      [
+        'import { createInterface } from "node:readline";',
+        `const { isHeld, takeDevLock } = await import(${JSON.stringify(pathToFileURL(join(repoRoot, "dist/bin/cli/dev-lock.js")).href)});`,
+        "for await (const _ of createInterface({ input: process.stdin })) {",
+        `  const taken = await takeDevLock(${JSON.stringify(project)}).catch(() => undefined);`,
+        '  process.stdout.write(taken === undefined ? "failed\\n" : isHeld(taken) ? "won\\n" : "lost\\n");',
+        "}",
+        "",
+      ].join("\n"),
+    );
+    const racers = [0, 1, 2].map(() => {
+      const child = spawn(process.execPath, [racer], {
+        env: { ...process.env, XDG_RUNTIME_DIR: runtime },
+        stdio: ["pipe", "pipe", "inherit"],
+      });
+      const answers: ((line: string) => void)[] = [];
+      createInterface({ input: child.stdout }).on("line", (line) => answers.shift()?.(line));
+      return { child, answer: () => new Promise<string>((resolve) => answers.push(resolve)) };
+    });
+    try {
+      const outcomes: string[] = [];
+      let lock = "";
+      for (let round = 0; round < 200; round++) {
+        // A lock left by a holder killed by kill -9: it names a run of a process that is gone.
+        if (lock) await writeFile(lock, JSON.stringify({ pid: process.pid, dir: project, boot: "gone", ticks: 0 }));
+        const answers = racers.map((racer) => racer.answer());
+        for (const { child } of racers) child.stdin.write("go\n");
+        outcomes.push((await Promise.all(answers)).sort().join(" "));
+        if (!lock) {
+          const folder = join(runtime, `tsmicro-${process.getuid!()}`, "dev");
+          lock = join(folder, (await readdir(folder)).find((name) => name.endsWith(".json"))!);
+        }
+      }
+      expect(outcomes.filter((outcome) => outcome !== "lost lost won")).toEqual([]);
+    } finally {
+      for (const { child } of racers) child.kill();
     }
   }, 40_000);
 

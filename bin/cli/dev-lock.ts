@@ -1,9 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createLockFile, linuxIdentity } from "@tsmicro/runtime/internal";
 import { readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { mkdir, readFile, unlink } from "node:fs/promises";
+import { link, mkdir, readFile, rename, unlink } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { setTimeout } from "node:timers/promises";
 
 /** Who holds a project folder's dev lock: a `tsmicro dev` running its service. */
 export interface DevLockHolder {
@@ -66,10 +68,73 @@ export async function takeDevLock(dir: string, env: NodeJS.ProcessEnv = process.
     if (existing === undefined) continue;
     const holder = parseHolder(existing);
     if (holder && (await isRunning(holder))) return holder;
-    // Stale: removed only while it still holds what was read, so a lock just taken by another start stays.
-    if ((await readFile(path, "utf8").catch(() => undefined)) === existing) await unlink(path).catch(() => {});
+    await removeStale(path, existing);
   }
   throw new Error(`could not take ${path}: other starts of ${resolve(dir)} keep taking it`);
+}
+
+/**
+ * Removes the stale lock `stale` (its text, as read) from `path`, and no other: two starts that both
+ * read it stale would otherwise each remove what is there, the second the lock the first had just
+ * taken, and both would run the service. On Linux, under a takeover lock the kernel lets go of
+ * when its holder dies however it dies: while it is held, only the lock's holder (dead, as it is
+ * stale) could change the file, so what is there when read again is what goes.
+ */
+async function removeStale(path: string, stale: string): Promise<void> {
+  const takeover = await holdTakeover(path);
+  if (takeover === undefined) return removeStaleAside(path, stale);
+  try {
+    if ((await readFile(path, "utf8").catch(() => undefined)) === stale) await unlink(path).catch(() => {});
+  } finally {
+    takeover.close();
+  }
+}
+
+/**
+ * Where there is no takeover lock: the stale file is renamed aside first, which one start alone
+ * can do to a given file, then checked, and a lock another start took since goes back in place with
+ * `link`, which puts nothing over a file made there meanwhile (its holder's newer record). Left
+ * open: a third start taking the lock in the moment it is aside, which then runs beside the one put
+ * back.
+ */
+async function removeStaleAside(path: string, stale: string): Promise<void> {
+  const aside = `${path}.${process.pid}.${randomBytes(6).toString("hex")}.stale`;
+  try {
+    await rename(path, aside);
+  } catch {
+    // Gone: another start has removed it, and the next attempt takes its place or meets its taker.
+    return;
+  }
+  if ((await readFile(aside, "utf8").catch(() => undefined)) !== stale) await link(aside, path).catch(() => {});
+  await unlink(aside).catch(() => {});
+}
+
+/**
+ * How long a start waits before trying again for a takeover lock another start holds (a takeover is
+ * a few file operations), and how many times, before it does without (a holder stopped with SIGSTOP).
+ */
+const takeoverRetryMs = 5;
+const takeoverTries = 400;
+
+/**
+ * Linux: the takeover lock of the lock at `path`, an abstract Unix socket listening (a name, no
+ * file, gone with its process), waited for while another start holds it; undefined elsewhere, or
+ * when it cannot be had (then the stale lock is renamed aside instead).
+ */
+async function holdTakeover(path: string): Promise<Server | undefined> {
+  if (process.platform !== "linux") return undefined;
+  const name = `\0tsmicro-dev-takeover-${createHash("sha256").update(path).digest("hex").slice(0, 32)}`;
+  for (let tries = 0; tries < takeoverTries; tries++) {
+    const server = createServer();
+    const failure = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      server.once("error", resolve);
+      server.listen(name, () => resolve(undefined));
+    });
+    if (failure === undefined) return server.unref();
+    if (failure.code !== "EADDRINUSE") return undefined;
+    await setTimeout(takeoverRetryMs);
+  }
+  return undefined;
 }
 
 /** Who holds `dir`'s dev lock now, if a live process does: what `tsmicro run` checks before it starts anything. */
