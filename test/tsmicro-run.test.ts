@@ -403,6 +403,55 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("gives a service stopping for a restart its --shutdown_grace to drain, saying it waits, and kills it after", async () => {
+    const project = join(dir, "draining");
+    await typeScriptService(project);
+    // Its drain ends only once the test lets it (the file release appears).
+    const draining = [
+      'import { existsSync, rmSync } from "node:fs";',
+      "const pid = process.pid;",
+      'console.log("up " + pid);',
+      'process.on("SIGTERM", () => {',
+      '  console.log("draining " + pid);',
+      '  setInterval(() => { if (existsSync("release")) { rmSync("release"); console.log("drained " + pid); process.exit(0); } }, 20);',
+      "});",
+      "setInterval(() => {}, 1000);",
+      "",
+    ].join("\n");
+    await writeFile(join(project, "src", "main.ts"), draining);
+    const dev = tsmicroRun(project, ["dev", "src/main.ts", "--shutdown_grace=2s"], env);
+    try {
+      await dev.until(/up \d+/);
+      const first = /up (\d+)/.exec(dev.output())![1]!;
+      await writeFile(join(project, "src", "a.ts"), "export const a = 1;\n");
+      await dev.until("still stopping");
+      expect(dev.output()).toContain(
+        "[tsmicro dev] the old service is still stopping (its calls in flight get its --shutdown_grace of 2 s to " +
+          "finish): the new one starts once it has stopped\n",
+      );
+      // A drain that ends is waited for.
+      await writeFile(join(project, "release"), "");
+      await dev.until(`drained ${first}`, /up \d+[\s\S]*up \d+/);
+      const second = /up \d+[\s\S]*up (\d+)/.exec(dev.output())![1]!;
+      // One that does not is killed, once its grace and a margin for the rest of its stop have passed.
+      await writeFile(join(project, "src", "b.ts"), "export const b = 1;\n");
+      await dev.until("killed", /(up \d+[\s\S]*){3}/);
+      expect(dev.output()).toContain(
+        "[tsmicro dev] the service did not stop within 7 s (its --shutdown_grace of 2 s, and 5 s more): killed\n",
+      );
+      expect(dev.output()).not.toContain(`drained ${second}`);
+      expect(alive(Number(second))).toBe(false);
+      dev.run.kill("SIGTERM");
+      await dev.until(/draining \d+[\s\S]*draining \d+[\s\S]*draining \d+/);
+      await writeFile(join(project, "release"), "");
+      expect(await dev.exited).toBe(0);
+    } finally {
+      dev.run.kill("SIGKILL");
+      for (const [, pid] of dev.output().matchAll(/up (\d+)/g))
+        if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
+    }
+  }, 40_000);
+
   it("refuses a second one of the same folder, naming the first, which runs on; a killed first does not block", async () => {
     // A service of a workspace, run on its own (npm run dev in its folder) in one terminal.
     const workspace = join(dir, "workspace");

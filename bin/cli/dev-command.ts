@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { asksForHelp } from "@tsmicro/runtime/internal";
+import { asksForHelp, defaultServiceSettings, resolveServiceSettings } from "@tsmicro/runtime/internal";
 import { CommandError } from "./command-error.js";
 import { type DevLock, isHeld, takeDevLock } from "./dev-lock.js";
 import { type TreeWatch, watchTree } from "./dev-watch.js";
@@ -9,8 +9,15 @@ import { type TreeWatch, watchTree } from "./dev-watch.js";
 /** Ctrl-C, a stop, and the terminal closing: each stops the service once, then this process. */
 const stopSignals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
-/** How long a service restarted for a change gets to stop (deregister, drain) before it is killed. */
-const restartStopMs = 5_000;
+/**
+ * What a service restarted for a change gets to stop beyond its --shutdown_grace, which bounds its
+ * drain (the calls and event handlers in flight finish): to deregister first and close what it holds
+ * after. Past both, it is killed.
+ */
+const stopMarginMs = 5_000;
+
+/** After this long stopping for a restart, the terminal is told the old service still is: a save seems to do nothing. */
+const slowStopNoticeMs = 1_000;
 
 /** The first wait before starting again a service killed by a signal; doubled each time it dies so, up to the most. */
 const firstBackoffMs = 1_000;
@@ -86,6 +93,8 @@ class DevSupervisor {
   private backoffMs = firstBackoffMs;
   private startedAt = 0;
   private firstStopAt = 0;
+  /** How long the service gets to drain its calls in flight when it stops: its --shutdown_grace. */
+  private readonly graceMs: number;
   private pendingStart: NodeJS.Timeout | undefined;
   private settle: NodeJS.Timeout | undefined;
   private watcher: TreeWatch | undefined;
@@ -97,7 +106,9 @@ class DevSupervisor {
     private readonly flags: readonly string[],
     /** Told each service's pid: tsmicro run, killing this process's group, kills the service's too. */
     private readonly lock: DevLock,
-  ) {}
+  ) {
+    this.graceMs = shutdownGraceOf(flags);
+  }
 
   /** Runs until a stop signal has stopped the service; resolves with the exit status. */
   run(): Promise<number> {
@@ -194,7 +205,7 @@ class DevSupervisor {
     const child = this.child;
     if (child) {
       this.stopping = true;
-      await stopChild(child);
+      await stopChild(child, this.graceMs);
       this.stopping = false;
       if (this.stopRequested) return;
     }
@@ -227,14 +238,39 @@ function isIgnored(part: string): boolean {
   return part.startsWith(".") || part === "node_modules";
 }
 
-/** Stops a service for a restart: SIGTERM, then SIGKILL when it has not ended within restartStopMs. */
-function stopChild(child: ChildProcess): Promise<void> {
+/**
+ * The service's --shutdown_grace, as it reads it from its flags (those tsmicro dev passes on) and
+ * TSMICRO_SHUTDOWN_GRACE or MICRO_SHUTDOWN_GRACE; the default when it is not given or a value it
+ * would refuse (it then ends at its start). One its code sets in its options is not seen here.
+ */
+function shutdownGraceOf(flags: readonly string[]): number {
+  try {
+    return resolveServiceSettings({}, flags, process.env).shutdownGraceMs;
+  } catch {
+    return defaultServiceSettings.shutdownGraceMs;
+  }
+}
+
+/**
+ * Stops a service for a restart: SIGTERM, then SIGKILL when it has not ended within its drain
+ * (`graceMs`) and stopMarginMs, saying so when it takes long, as the save seems to do nothing.
+ */
+function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  const grace = `its --shutdown_grace of ${graceMs / 1000} s`;
   return new Promise((resolve) => {
+    const notice = setTimeout(() => {
+      say(
+        `the old service is still stopping (its calls in flight get ${grace} to finish): the new one starts once it has stopped`,
+      );
+    }, slowStopNoticeMs);
     const killer = setTimeout(() => {
-      say(`the service did not stop within ${restartStopMs / 1000} s: killed`);
+      say(
+        `the service did not stop within ${(graceMs + stopMarginMs) / 1000} s (${grace}, and ${stopMarginMs / 1000} s more): killed`,
+      );
       signalGroup(child, "SIGKILL");
-    }, restartStopMs);
+    }, graceMs + stopMarginMs);
     child.once("exit", () => {
+      clearTimeout(notice);
       clearTimeout(killer);
       resolve();
     });
