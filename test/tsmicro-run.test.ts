@@ -452,6 +452,35 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("exits 130 when a second Ctrl-C had to kill the service, as a shell says a program stopped by Ctrl-C ended", async () => {
+    const project = join(dir, "forced");
+    await typeScriptService(project);
+    const hang = [
+      "const pid = process.pid;",
+      'console.log("up " + pid);',
+      'process.on("SIGINT", () => console.log("hanging " + pid));',
+      "setInterval(() => {}, 1000);",
+      "",
+    ].join("\n");
+    await writeFile(join(project, "src", "main.ts"), hang);
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await dev.until(/up \d+/);
+      const service = Number(/up (\d+)/.exec(dev.output())![1]);
+      dev.run.kill("SIGINT");
+      await dev.until("hanging");
+      // A second Ctrl-C, not the first delivered twice.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      dev.run.kill("SIGINT");
+      expect(await dev.exited).toBe(130);
+      expect(alive(service)).toBe(false);
+    } finally {
+      dev.run.kill("SIGKILL");
+      for (const [, pid] of dev.output().matchAll(/up (\d+)/g))
+        if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
+    }
+  }, 40_000);
+
   it("refuses a second one of the same folder, naming the first, which runs on; a killed first does not block", async () => {
     // A service of a workspace, run on its own (npm run dev in its folder) in one terminal.
     const workspace = join(dir, "workspace");

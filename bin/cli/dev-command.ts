@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { constants } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { asksForHelp, defaultServiceSettings, resolveServiceSettings } from "@tsmicro/runtime/internal";
 import { CommandError } from "./command-error.js";
@@ -93,6 +94,8 @@ class DevSupervisor {
   private backoffMs = firstBackoffMs;
   private startedAt = 0;
   private firstStopAt = 0;
+  /** The stop signal that ended this: its number makes the exit status when the service had to be killed. */
+  private stopSignal: NodeJS.Signals = "SIGTERM";
   /** How long the service gets to drain its calls in flight when it stops: its --shutdown_grace. */
   private readonly graceMs: number;
   private pendingStart: NodeJS.Timeout | undefined;
@@ -161,7 +164,9 @@ class DevSupervisor {
     this.child = undefined;
     this.lock.serving(undefined);
     if (this.stopRequested) {
-      this.finish(code ?? 0);
+      // Stopped, it ends as it ended (0 after a clean stop, as tsx watch did). Killed (a second
+      // Ctrl-C), it ends as a program Ctrl-C stopped does for a shell: 128 + the signal's number, 130.
+      this.finish(code ?? 128 + constants.signals[this.stopSignal]);
       return;
     }
     if (this.stopping) return;
@@ -220,7 +225,10 @@ class DevSupervisor {
   private stop(signal: NodeJS.Signals): void {
     if (this.stopRequested && performance.now() - this.firstStopAt < repeatedSignalMs) return;
     const again = this.stopRequested;
-    if (!again) this.firstStopAt = performance.now();
+    if (!again) {
+      this.firstStopAt = performance.now();
+      this.stopSignal = signal;
+    }
     this.stopRequested = true;
     clearTimeout(this.pendingStart);
     clearTimeout(this.settle);
