@@ -308,6 +308,39 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("restarts on a change of a file the service imports from outside its entry's folder, as tsx watch did", async () => {
+    const project = join(dir, "shared");
+    await typeScriptService(project);
+    await mkdir(join(project, "shared"));
+    const greeting = join(project, "shared", "greeting.ts");
+    await writeFile(greeting, 'export const greeting: string = "one";\n');
+    const main = join(project, "src", "main.ts");
+    await writeFile(
+      main,
+      (await readFile(main, "utf8"))
+        .replace('console.log("up " + pid);', 'console.log("up " + pid + " " + greeting);')
+        .replace(/^/, 'import { greeting } from "../shared/greeting.ts";\n'),
+    );
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await dev.until(/up \d+ one/);
+      await writeFile(greeting, 'export const greeting: string = "two";\n');
+      await dev.until(/up \d+ two/);
+      expect(dev.output()).toContain("[tsmicro dev] shared/greeting.ts changed: restarting\n");
+      // Saved by renaming a copy over it, it is still seen: its folder is watched, not the file.
+      await writeFile(`${greeting}.tmp`, 'export const greeting: string = "three";\n');
+      await rename(`${greeting}.tmp`, greeting);
+      await dev.until(/up \d+ three/);
+      expect(dev.output()).toMatch(/up \d+ three/);
+      dev.run.kill("SIGINT");
+      expect(await dev.exited).toBe(0);
+    } finally {
+      dev.run.kill("SIGKILL");
+      for (const [, pid] of dev.output().matchAll(/up (\d+)/g))
+        if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
+    }
+  }, 40_000);
+
   it("says a mistake tsx cannot compile in one line, where it is, not esbuild's stack, and starts on the fix", async () => {
     const project = join(dir, "typo");
     await typeScriptService(project);

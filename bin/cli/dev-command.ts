@@ -1,11 +1,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { constants } from "node:os";
-import { basename, dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
 import { asksForHelp, defaultServiceSettings, resolveServiceSettings } from "@tsmicro/runtime/internal";
 import { CommandError } from "./command-error.js";
 import { type DevLock, isHeld, takeDevLock } from "./dev-lock.js";
-import { type TreeWatch, watchTree } from "./dev-watch.js";
+import { FileWatches, type TreeWatch, watchTree } from "./dev-watch.js";
 
 /** Ctrl-C, a stop, and the terminal closing: each stops the service once, then this process. */
 const stopSignals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
@@ -41,6 +44,9 @@ const parentWatch = new URL("./dev-parent-watch.js", import.meta.url).href;
 /** Says a mistake tsx cannot compile in one line, not esbuild's stack: see dev-compile-errors.ts. */
 const compileErrors = new URL("./dev-compile-errors.js", import.meta.url).href;
 
+/** Names each file the service loads from outside node_modules: see dev-imports.ts. */
+const importsNamed = new URL("./dev-imports.js", import.meta.url).href;
+
 /** How often this process checks that what started it is still there. */
 const parentCheckMs = 500;
 
@@ -54,9 +60,10 @@ function say(line: string): void {
 /**
  * `tsmicro dev ENTRY [flag…]`, a service's `npm run dev`: takes the folder's dev lock (a second
  * one of the same folder is refused, naming the first), runs ENTRY (TypeScript, through tsx)
- * with the flags, restarts it when a file under ENTRY's folder changes, and starts it again after
- * a backoff when a signal killed it (`kill -9`, the OOM killer), as a supervisor would; a service
- * that exits on its own waits for a change. A stop signal stops the service, then this.
+ * with the flags, restarts it when a file under ENTRY's folder changes, or another file it has
+ * imported (outside node_modules), and starts it again after a backoff when a signal killed it
+ * (`kill -9`, the OOM killer), as a supervisor would; a service that exits on its own waits for a
+ * change. A stop signal stops the service, then this.
  * Resolves with the exit status.
  */
 export async function devCommand(cwd: string, words: readonly string[]): Promise<number> {
@@ -101,6 +108,10 @@ class DevSupervisor {
   private pendingStart: NodeJS.Timeout | undefined;
   private settle: NodeJS.Timeout | undefined;
   private watcher: TreeWatch | undefined;
+  /** The folder whose changes restart the service: the entry's. */
+  private readonly watched: string;
+  /** The files outside it the service has imported. */
+  private readonly imports = new FileWatches((path) => this.changed(path));
   private finish: (code: number) => void = () => {};
 
   constructor(
@@ -111,6 +122,7 @@ class DevSupervisor {
     private readonly lock: DevLock,
   ) {
     this.graceMs = shutdownGraceOf(flags);
+    this.watched = dirname(resolve(dir, entry));
   }
 
   /** Runs until a stop signal has stopped the service; resolves with the exit status. */
@@ -118,9 +130,8 @@ class DevSupervisor {
     const done = new Promise<number>((resolve) => (this.finish = resolve));
     const stop = (signal: NodeJS.Signals) => this.stop(signal);
     for (const signal of stopSignals) process.on(signal, stop);
-    const watched = dirname(resolve(this.dir, this.entry));
-    this.watcher = watchTree(watched, isIgnored, (name) => {
-      if (codeFile.test(name)) this.changed(join(watched, name));
+    this.watcher = watchTree(this.watched, isIgnored, (name) => {
+      if (codeFile.test(name)) this.changed(join(this.watched, name));
     });
     // npm, stopped by a signal of its own, exits without passing it on: the service would run on.
     const parentAtStart = process.ppid;
@@ -133,6 +144,7 @@ class DevSupervisor {
       clearInterval(orphaned);
       for (const signal of stopSignals) process.off(signal, stop);
       this.watcher?.close();
+      this.imports.close();
     });
   }
 
@@ -142,14 +154,21 @@ class DevSupervisor {
     this.startedAt = performance.now();
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", "--import", parentWatch, "--import", compileErrors, this.entry, ...this.flags],
+      [
+        ...["--import", "tsx", "--import", parentWatch, "--import", compileErrors, "--import", importsNamed],
+        this.entry,
+        ...this.flags,
+      ],
       {
         cwd: this.dir,
-        stdio: ["ignore", "inherit", "inherit"],
+        // fd 3: the files the service imports, one a line (dev-imports.ts).
+        stdio: ["ignore", "inherit", "inherit", "pipe"],
         detached: true,
       },
     );
     this.child = child;
+    const imports = child.stdio[3] as Readable | null;
+    if (imports) createInterface({ input: imports }).on("line", (url) => this.imported(url));
     this.lock.serving(child.pid);
     child.once("error", (error) => {
       say(`could not start ${this.entry}: ${error.message}`);
@@ -187,6 +206,20 @@ class DevSupervisor {
     // It ended on its own (a mistake at start, a refused flag): starting it again would fail the same way.
     const how = code === 0 ? "exited" : `exited with code ${code}`;
     say(`the service ${how}: waiting for a change to start it again (Ctrl-C to stop)`);
+  }
+
+  /**
+   * The service loaded a file (a file: URL, outside node_modules): one outside the watched folder is
+   * watched too, as tsx watch followed the imports, from then on, for every later start.
+   */
+  private imported(url: string): void {
+    let path: string;
+    try {
+      path = fileURLToPath(url);
+    } catch {
+      return;
+    }
+    if (codeFile.test(path) && !isWithin(this.watched, path)) this.imports.add(path);
   }
 
   /** A file changed: once the burst of events settles, the service restarts (or starts, when it had ended). */
@@ -239,6 +272,12 @@ class DevSupervisor {
     }
     signalGroup(child, again ? "SIGKILL" : signal === "SIGHUP" ? "SIGTERM" : signal);
   }
+}
+
+/** Whether `path` is `folder` or under it. */
+function isWithin(folder: string, path: string): boolean {
+  const way = relative(folder, path);
+  return way !== ".." && !way.startsWith(`..${sep}`) && !isAbsolute(way);
 }
 
 /** Folders and files under the entry's folder whose changes are no code of the service. */

@@ -1,5 +1,5 @@
 import { type Dirent, type FSWatcher, readdirSync, statSync, watch } from "node:fs";
-import { join, relative, sep } from "node:path";
+import { basename, dirname, join, relative, sep } from "node:path";
 
 /** What watches a folder tree for `tsmicro dev`. */
 export interface TreeWatch {
@@ -95,5 +95,45 @@ class FolderWatches implements TreeWatch {
         this.watchers.delete(path);
       }
     }
+  }
+}
+
+/**
+ * Calls `changed` with the path of each file added that changes: files a service imports from
+ * outside the tree watched. Each is watched by its folder, which names it whatever replaced it (see
+ * watchTree), one fs.watch a folder.
+ */
+export class FileWatches {
+  private readonly folders = new Map<string, { watcher: FSWatcher; names: Set<string> }>();
+
+  constructor(private readonly changed: (path: string) => void) {}
+
+  add(path: string): void {
+    const folder = dirname(path);
+    const known = this.folders.get(folder);
+    if (known) {
+      known.names.add(basename(path));
+      return;
+    }
+    const names = new Set([basename(path)]);
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(folder, (_event, name) => {
+        if (name && names.has(name.toString())) this.changed(join(folder, name.toString()));
+      });
+    } catch {
+      // Gone already: the next start names what it imports instead.
+      return;
+    }
+    watcher.on("error", () => {
+      watcher.close();
+      this.folders.delete(folder);
+    });
+    this.folders.set(folder, { watcher, names });
+  }
+
+  close(): void {
+    for (const { watcher } of this.folders.values()) watcher.close();
+    this.folders.clear();
   }
 }
