@@ -124,15 +124,16 @@ describe("tsmicro run", () => {
     });
   });
 
-  it("kills what has not stopped 15 s after Ctrl-C, saying so, and exits", async () => {
-    const { run, output, exited, until } = tsmicroRun(root);
+  it("kills what has not stopped within the services' --shutdown_grace and 5 s after Ctrl-C, saying so, and exits 130", async () => {
+    // 15 s at least: a grace this long gets 16.
+    const { run, output, exited, until } = tsmicroRun(root, ["run", "--shutdown_grace=11s"]);
     try {
       await until("polite | up", "stuck  | up");
       expect(output()).toContain("stuck  | up");
       run.kill("SIGINT");
-      expect(await exited).toBe(0);
+      expect(await exited).toBe(130);
       expect(output()).toContain("stopping every service (Ctrl-C again to kill)");
-      expect(output()).toContain("1 still running after 15 s: killed");
+      expect(output()).toContain("1 still running after 16 s: killed");
     } finally {
       run.kill("SIGKILL");
     }
@@ -648,8 +649,9 @@ describe("tsmicro dev", () => {
       run.run.kill("SIGINT");
       for (let i = 0; i < 50 && alive(service); i++) await new Promise((resolve) => setTimeout(resolve, 100));
       expect(alive(service)).toBe(false);
-      // Left running, it would hold tsmicro run's output pipes open, and tsmicro run with them.
-      await run.exited;
+      // Left running, it would hold tsmicro run's output pipes open, and tsmicro run with them. Killed, it
+      // makes tsmicro run end as a program Ctrl-C stopped.
+      expect(await run.exited).toBe(130);
     } finally {
       run.run.kill("SIGKILL");
       if (service && alive(service)) process.kill(service, "SIGKILL");

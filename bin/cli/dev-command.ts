@@ -290,7 +290,7 @@ function isIgnored(part: string): boolean {
  * TSMICRO_SHUTDOWN_GRACE or MICRO_SHUTDOWN_GRACE; the default when it is not given or a value it
  * would refuse (it then ends at its start). One its code sets in its options is not seen here.
  */
-function shutdownGraceOf(flags: readonly string[]): number {
+export function shutdownGraceOf(flags: readonly string[]): number {
   try {
     return resolveServiceSettings({}, flags, process.env).shutdownGraceMs;
   } catch {

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { constants } from "node:os";
 import { basename, delimiter, dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { styleText } from "node:util";
@@ -13,6 +14,7 @@ import {
   runtimeFlagNames,
 } from "@tsmicro/runtime/internal";
 import { CommandError } from "./command-error.js";
+import { shutdownGraceOf } from "./dev-command.js";
 import { devLockHolder } from "./dev-lock.js";
 import { enclosingWorkspace, readProjectConfig, workspaceServices } from "./workspace.js";
 
@@ -25,15 +27,24 @@ interface RunTarget {
 /** Ctrl-C, a stop, and the terminal closing: the services started in groups of their own would outlive it. */
 const stopSignals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
-/** How long the services get to stop (deregister, drain) before what is left is killed. */
-const stopTimeoutMs = 15_000;
+/**
+ * How long the services get to stop (deregister, drain) before what is left is killed: 15 s at
+ * least, and their --shutdown_grace (which bounds the drain) and 5 s more when that is longer.
+ */
+const leastStopTimeoutMs = 15_000;
+const stopMarginMs = 5_000;
 
-/** Kills the groups of the services still running, saying which. */
-function killStragglers(children: readonly DevProcess[]): void {
-  const left = children.filter(({ child }) => child.exitCode === null && child.signalCode === null);
-  if (left.length === 0) return;
-  process.stderr.write(`${left.length} still running after ${stopTimeoutMs / 1000} s: killed\n`);
+/** Kills the groups of the services still running, saying which; whether there were any. */
+function killStragglers(children: readonly DevProcess[], afterMs: number): boolean {
+  const left = children.filter(stillRunning);
+  if (left.length === 0) return false;
+  process.stderr.write(`${left.length} still running after ${afterMs / 1000} s: killed\n`);
   for (const dev of left) void killDevAndService(dev);
+  return true;
+}
+
+function stillRunning({ child }: DevProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
 }
 
 /** Within this long of the first, a signal is the same Ctrl-C delivered twice. */
@@ -95,7 +106,8 @@ function takesNextWord(word: string): boolean {
  * of the project `cwd` is, each line of their output prefixed with the
  * service's name; `flags` go to every service. Ctrl-C (or SIGTERM) stops
  * them all; resolves with the exit status once every one has ended: 0 when
- * they were stopped, 1 when one ended on its own with a failure.
+ * they were stopped, 1 when one ended on its own with a failure, 128 + the stop
+ * signal's number (130 for Ctrl-C) when one had to be killed.
  */
 export async function runCommand(
   cwd: string,
@@ -114,8 +126,12 @@ export async function runCommand(
       colour: colour ? prefixColours[i % prefixColours.length]! : undefined,
     }),
   );
+  const stopTimeoutMs = Math.max(leastStopTimeoutMs, shutdownGraceOf(flags) + stopMarginMs);
   let stopping = false;
   let firstSignalAt = 0;
+  let stopSignal: NodeJS.Signals = "SIGTERM";
+  /** Whether a service had to be killed: this then exits as a program Ctrl-C stopped does for a shell. */
+  let killed = false;
   const stop = (signal: NodeJS.Signals) => {
     // A second Ctrl-C ends what is still shutting down; one Ctrl-C can arrive
     // twice (from the terminal and again from `npm run dev` around this), so
@@ -124,9 +140,11 @@ export async function runCommand(
     const sent = stopping ? "SIGKILL" : "SIGTERM";
     if (!stopping) {
       firstSignalAt = Date.now();
+      stopSignal = signal;
       // A dev script can hang (tsx watch, after its service died by kill -9): what has not ended by then is killed.
-      setTimeout(() => killStragglers(children), stopTimeoutMs).unref();
+      setTimeout(() => (killed ||= killStragglers(children, stopTimeoutMs)), stopTimeoutMs).unref();
     }
+    if (sent === "SIGKILL") killed ||= children.some(stillRunning);
     stopping = true;
     for (const child of children) {
       if (sent === "SIGKILL") void killDevAndService(child);
@@ -157,7 +175,9 @@ export async function runCommand(
   await Promise.all(children.map(ended));
   clearInterval(orphaned);
   for (const signal of stopSignals) process.off(signal, stop);
-  return failed ? 1 : 0;
+  if (failed) return 1;
+  // 128 + the signal's number: 130 after Ctrl-C, as tsmicro dev does.
+  return killed ? 128 + constants.signals[stopSignal] : 0;
 }
 
 /**
