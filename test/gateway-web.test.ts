@@ -20,6 +20,8 @@ import { silentLogger } from "../runtime/src/logging/logger.js";
 import { createMemoryRegistry } from "../runtime/src/registry/memory-registry.js";
 import type { Registry } from "../runtime/src/registry/registry.js";
 import { createLogger } from "@tsmicro/runtime";
+import type { Broker } from "../runtime/src/broker/broker.js";
+import { createHttpBroker } from "../runtime/src/broker/http-broker.js";
 import { recordingLogger } from "../runtime/src/broker/testdata/broker-conformance.js";
 import { suiteEnv } from "./support/suite-env.js";
 
@@ -153,6 +155,7 @@ describe("the web proxy in front of two hello web services", () => {
   const nodes: WebService[] = [];
   const proxyLog = recordingLogger();
   let impostor: Server;
+  let broker: Broker;
   let proxy: WebProxy;
   let gateway: FastifyInstance;
   let base: string;
@@ -180,6 +183,11 @@ describe("the web proxy in front of two hello web services", () => {
       );
     }
 
+    // A subscription of the embedded http broker: a node of tsmicro.broker serving HTTP, which is no web service.
+    broker = createHttpBroker({ registry, logger: silentLogger() });
+    await broker.start();
+    await broker.subscribe("orders.created", () => {});
+
     proxy = createWebProxy({ registry, timeoutMs, logger: proxyLog.logger.child({ service: "api" }) });
     gateway = fastify();
     gateway.get("/healthz", async () => ({ ok: true }));
@@ -195,6 +203,7 @@ describe("the web proxy in front of two hello web services", () => {
     await proxy?.stop();
     await Promise.all(nodes.map((node) => node.stop()));
     await new Promise((resolve) => impostor?.close(resolve));
+    await broker?.stop();
     await registry.stop();
   });
 
@@ -301,6 +310,20 @@ describe("the web proxy in front of two hello web services", () => {
           "requests for grpconly are answered 404: its nodes serve grpc, not HTTP; the rpc handler (tsmicro api) serves it",
       }),
     ]);
+  });
+
+  it("proxies nothing to the http broker's subscriptions, nor names them: tsmicro.broker is no web service", async () => {
+    expect((await registry.getService("tsmicro.broker"))[0]?.nodes[0]?.metadata.protocol).toBe("http");
+    for (const path of ["/tsmicro.broker/broker/x", "/tsmicro.broker/"]) {
+      const { status, json } = await getJson(base, path);
+      expect(status).toBe(404);
+      expect(json).toEqual({
+        code: 5,
+        message: "no web service named tsmicro.broker is registered; the web services this gateway reaches are /hello/",
+        details: [],
+      });
+    }
+    expect(proxyLog.entries.filter((entry) => entry.fields.backend === "tsmicro.broker")).toEqual([]);
   });
 
   it("answers 504 when a node does not answer in time", async () => {

@@ -229,10 +229,12 @@ class RegistryWebProxy implements WebProxy {
       return new TsmicroError(Code.UNAVAILABLE, `cannot look up service ${service}: the registry is unreachable`);
     }
     // A service registered with gRPC nodes only is said alike (what runs behind the gateway is not the client's to learn), and logged.
-    if (nodes.length > 0 && !nodes.some(servesHttp) && !this.#grpcOnly.has(service)) {
+    // The broker's subscriptions are no service of anyone's to route: answered as not registered, unlogged.
+    const served = nodes.filter((node) => !isBrokerSubscription(node));
+    if (served.length > 0 && !served.some(servesHttp) && !this.#grpcOnly.has(service)) {
       if (this.#grpcOnly.size >= 10_000) this.#grpcOnly.clear();
       this.#grpcOnly.add(service);
-      const protocols = [...new Set(nodes.map((n) => n.metadata.protocol ?? "grpc"))].join(", ");
+      const protocols = [...new Set(served.map((n) => n.metadata.protocol ?? "grpc"))].join(", ");
       this.#logger.warn(
         { backend: service },
         `requests for ${service} are answered 404: its nodes serve ${protocols}, not HTTP; the rpc handler (tsmicro api) serves it`,
@@ -680,9 +682,18 @@ function listed(names: readonly string[]): string {
   return names.length > hintedServices ? `${shown}, … (${names.length - hintedServices} more)` : shown;
 }
 
-/** True for a node that serves plain HTTP: a web service, not a gRPC one of the same name. */
+/**
+ * True for a node that serves plain HTTP: a web service, not a gRPC one of the same name, nor
+ * a subscription of the embedded http broker (`tsmicro.broker`), which is HTTP too but the
+ * services' own: a public gateway proxying to it, or naming it, would show what runs behind it.
+ */
 function servesHttp(node: Node): boolean {
-  return node.metadata.protocol === "http";
+  return node.metadata.protocol === "http" && !isBrokerSubscription(node);
+}
+
+/** True for a node the http broker registers for a subscription (metadata `broker`; docs/broker.md). */
+function isBrokerSubscription(node: Node): boolean {
+  return node.metadata["broker"] !== undefined;
 }
 
 function withHttpNodes(service: Service): Service {
