@@ -256,6 +256,14 @@ describe("createConfig", () => {
     await until(() => config.get("database.url") === "postgres://db/b");
     expect(warned()[3]).toMatch(/^etcd \(memory stand-in\) sets nmae, .*; did you mean name\?$/);
     expect(warned()).toHaveLength(4);
+    // A key no setting reads changes nothing the service uses: never named as a change.
+    centre.put("database.poolSise", 6);
+    centre.put("name", "d");
+    await until(() => config.get("name") === "d");
+    const changes = lines.filter((line) => line.msg === "configuration changed").map((line) => line.changed);
+    expect(changes.flat()).not.toContain("nmae");
+    expect(changes.flat()).not.toContain("database.poolSise");
+    expect(changes.at(-1)).toEqual(["name"]);
     await config.stop();
   });
 
