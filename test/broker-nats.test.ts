@@ -422,7 +422,7 @@ describeNats("nats broker when nats-server restarts", () => {
     }
   });
 
-  it("JetStream: a publish waiting through an outage gives up when its signal aborts, as a handler's call ends, and warns as a timed-out one does", async () => {
+  it("JetStream: a publish waiting through an outage gives up as soon as its signal aborts, as a handler's call ends, says it may yet be stored, and warns as a timed-out one does", async () => {
     const { logger, entries } = recordingLogger();
     const broker = createNatsBroker({ servers: [server.url], jetstream: {}, logger });
     brokers.push(broker);
@@ -431,26 +431,59 @@ describeNats("nats broker when nats-server restarts", () => {
     await broker.publish(topic, encode("stored"));
     await server.kill();
     try {
-      const failure = await broker.publish(topic, encode("abandoned"), { signal: AbortSignal.timeout(300) }).then(
+      const controller = new AbortController();
+      let failure: TsmicroError | undefined;
+      const publishing = broker.publish(topic, encode("abandoned"), { signal: controller.signal }).then(
         () => undefined,
-        (error: unknown) => error as TsmicroError,
+        (error: unknown) => {
+          failure = error as TsmicroError;
+        },
       );
+      // The attempt is out, waiting for a confirmation that cannot come (2 s each).
+      await sleep(300);
+      controller.abort(new TsmicroError(Code.DEADLINE_EXCEEDED, "deadline exceeded serving /shop.v1.Orders/Place"));
+      // Given up at the abort, not when the attempt's own wait ends.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(failure).toBeDefined();
+      await publishing;
       expect(failure).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
-      // The signal ended it, not the broker's own 10 s of retries ("... failed: ...").
+      // The signal ended it, not the broker's own 10 s of retries ("... failed: ..."); what went out may yet be stored.
       expect(failure!.message).toContain(
-        `publish to ${topic} on NATS JetStream at ${server.url} given up before it was stored`,
+        `publish to ${topic} on NATS JetStream at ${server.url} not confirmed, and it may yet be stored when NATS answers`,
       );
-      // The publishing process's log says the event was not sent, and why, as the 10 s timeout's warning does.
+      // The publishing process's log says so, and why, as the 10 s timeout's warning does.
       const warnings = entries.filter((e) => e.level === "warn" && e.fields["topic"] === topic);
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.message).toBe(
-        `broker: ${failure!.message}; the event is not sent, and the publisher gets DEADLINE_EXCEEDED`,
+        `broker: ${failure!.message}; the event may or may not be stored, and the publisher gets DEADLINE_EXCEEDED`,
       );
       expect(warnings[0]!.fields).toMatchObject({ reason: failure!.message });
       expect(warnings[0]!.fields["messageId"]).toEqual(expect.any(String));
     } finally {
       await server.start();
     }
+  });
+
+  it("JetStream: a publish whose signal aborted before it went out is not sent", async () => {
+    const { logger, entries } = recordingLogger();
+    const broker = createNatsBroker({ servers: [server.url], jetstream: {}, logger });
+    brokers.push(broker);
+    await broker.start();
+    const topic = uniqueTopic();
+    const controller = new AbortController();
+    controller.abort();
+    const failure = await broker.publish(topic, encode("never"), { signal: controller.signal }).then(
+      () => undefined,
+      (error: unknown) => error as TsmicroError,
+    );
+    expect(failure).toMatchObject({ code: Code.CANCELLED });
+    expect(failure!.message).toContain(
+      `publish to ${topic} on NATS JetStream at ${server.url} given up before it was stored`,
+    );
+    const warning = entries.find((e) => e.level === "warn" && e.fields["topic"] === topic);
+    expect(warning?.message).toBe(
+      `broker: ${failure!.message}; the event is not sent, and the publisher gets CANCELLED`,
+    );
   });
 
   it("JetStream: a handler whose publish fails fails its call once, naming nats: the caller does not send it again", async () => {
@@ -497,7 +530,7 @@ describeNats("nats broker when nats-server restarts", () => {
       expect(failedService(failure)).toBe("nats");
       const warning = entries.find((e) => e.level === "warn" && e.fields["topic"] === topic);
       expect(warning?.message).toBe(
-        `broker: ${failure!.message}; the event is not sent, and the publisher gets UNAVAILABLE`,
+        `broker: ${failure!.message}; the event may or may not be stored, and the publisher gets UNAVAILABLE`,
       );
       expect(warning?.fields).toMatchObject({ reason: failure!.message });
     } finally {

@@ -31,6 +31,7 @@ import { silentLogger, type Logger } from "../logging/logger.js";
 import { countedPublish, eventMetrics, type EventMetrics, type SubscriptionMetrics } from "../metrics/event-metrics.js";
 import type { MetricsRegistry } from "../metrics/process-registry.js";
 import { messageOf } from "../transport/call-errors.js";
+import { untilAborted } from "../platform/until-aborted.js";
 import type {
   Broker,
   BrokerHandler,
@@ -409,7 +410,10 @@ class NatsBroker implements Broker {
 
   /**
    * Publishes to the stream, retrying through an outage until
-   * publishTimeoutMs or until `signal` aborts; the message id makes retries safe.
+   * publishTimeoutMs or until `signal` aborts; the message id makes retries safe. An attempt
+   * waiting for its confirmation is stopped waiting for at once when `signal` aborts: the
+   * publish cannot be called back (nats.js may still send it when NATS answers again), so the
+   * failure then says it may yet be stored.
    */
   async #publishDurably(
     jetstream: JetStreamContext,
@@ -420,29 +424,42 @@ class NatsBroker implements Broker {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const deadline = Date.now() + (this.options.publishTimeoutMs ?? natsBrokerDefaults.publishTimeoutMs);
+    const at = `on NATS JetStream at ${this.#servers.join(",")}`;
+    let sent = false;
+    const abandoned = () =>
+      this.#givenUp(
+        topic,
+        id,
+        abortedBy(
+          signal!.reason,
+          sent
+            ? `publish to ${topic} ${at} not confirmed, and it may yet be stored when NATS answers (its message id keeps it from being stored twice)`
+            : `publish to ${topic} ${at} given up before it was stored`,
+        ),
+        sent,
+      );
     for (;;) {
-      if (signal?.aborted)
-        throw this.#givenUp(
-          topic,
-          id,
-          abortedBy(
-            signal.reason,
-            `publish to ${topic} on NATS JetStream at ${this.#servers.join(",")} given up before it was stored`,
-          ),
-        );
-      try {
+      if (signal?.aborted) throw abandoned();
+      const attempt = (async () => {
         await (this.options.jetstream?.publishAddsTopics === false
           ? jetstream.streams.stored(topic)
           : jetstream.streams.ensure(topic));
-        await jetstream.js.publish(topic, body, { headers, msgID: id, timeout: 2_000 });
+        sent = true;
+        // Bounded by what is left of publishTimeoutMs too, so the last attempt does not outlast it.
+        const timeout = Math.max(1, Math.min(attemptTimeoutMs, deadline - Date.now()));
+        await jetstream.js.publish(topic, body, { headers, msgID: id, timeout });
+      })();
+      try {
+        await (signal ? untilAborted(attempt, signal, abandoned) : attempt);
         this.#publishFailing = false;
         return;
       } catch (error) {
+        if (signal?.aborted) throw error;
         // Refused, not failed: asking again would be refused alike.
         if (isTopicRefusal(error)) throw error;
         if (Date.now() >= deadline || this.#state !== "started") {
-          const failure = `publish to ${topic} on NATS JetStream at ${this.#servers.join(",")} failed: ${messageOf(error)}`;
-          throw this.#givenUp(topic, id, new TsmicroError(Code.UNAVAILABLE, failure, { cause: error }));
+          const failure = `publish to ${topic} ${at} failed: ${messageOf(error)}`;
+          throw this.#givenUp(topic, id, new TsmicroError(Code.UNAVAILABLE, failure, { cause: error }), sent);
         }
         // No stream answered (a server restarted on an empty store: 503, no responders): made again next time.
         if (noStream(error)) jetstream.streams.forget(topic);
@@ -453,20 +470,24 @@ class NatsBroker implements Broker {
   }
 
   /**
-   * A JetStream publish that ends unstored, its 10 s up or its caller's deadline or cancel:
-   * the event is not sent, which the publishing service's log says (once until a publish
-   * goes through again, so an outage is not a line per event) whichever ended it.
+   * A JetStream publish that ends unconfirmed, its 10 s up or its caller's deadline or cancel:
+   * the publishing service's log says so (once until a publish goes through again, so an outage
+   * is not a line per event), whichever ended it: the event is not sent, or, once an attempt went
+   * out (`sent`), may or may not be stored (nats.js sends what it holds when NATS answers again).
    */
-  #givenUp(topic: string, id: string, failure: TsmicroError): TsmicroError {
+  #givenUp(topic: string, id: string, failure: TsmicroError, sent: boolean): TsmicroError {
     if (!this.#publishFailing)
       this.#logger.warn(
         { topic, messageId: id, reason: failure.message },
-        `broker: ${failure.message}; the event is not sent, and the publisher gets ${codeName(failure.code)}`,
+        `broker: ${failure.message}; ${sent ? "the event may or may not be stored" : "the event is not sent"}, and the publisher gets ${codeName(failure.code)}`,
       );
     this.#publishFailing = true;
     return failure;
   }
 }
+
+/** How long one JetStream publish waits for the server's confirmation before it is tried again. */
+const attemptTimeoutMs = 2_000;
 
 /** A topic no stream stores (for a publisher that adds none) or one the server will not store: the publisher's to fix. */
 function isTopicRefusal(error: unknown): boolean {

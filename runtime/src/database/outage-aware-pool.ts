@@ -5,6 +5,7 @@ import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { unansweredServedCall } from "../service/served-call.js";
 import { type CancelTarget, sendCancelRequest } from "./cancel-request.js";
 import { notSent } from "./cancelled-call.js";
+import { untilAborted } from "../platform/until-aborted.js";
 import type { OutageLog } from "./outage-log.js";
 import { type QueryBudget, queryBudget } from "./query-budget.js";
 
@@ -295,15 +296,6 @@ function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: u
 
 /** How long a CancelRequest may wait for the server when the database URL sets no connect_timeout limit. */
 const cancelTimeoutMs = 10_000;
-
-/** `answer`, or the error `aborted` makes once `signal` aborts before it settles; the answer's own failure is then nobody's. */
-function untilAborted<T>(answer: Promise<T>, signal: AbortSignal, aborted: () => TsmicroError): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(aborted());
-    signal.addEventListener("abort", onAbort, { once: true });
-    answer.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
 
 /**
  * A query sent and then stopped because the call it serves was cancelled (or its deadline passed):
