@@ -1,8 +1,10 @@
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import type { PostgresPool, PostgresPoolClient } from "kysely";
 import { describe, expect, it } from "vitest";
 import type { CallContext } from "../definition/call.js";
 import { failedService } from "../errors/failed-service.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
+import type { Logger } from "../logging/logger.js";
 import { servedCallScope } from "../service/served-call.js";
 import { OutageLog } from "./outage-log.js";
 import { outageAwarePool, type PoolCounts } from "./outage-aware-pool.js";
@@ -152,3 +154,93 @@ describe("a query sent under a served call whose caller cancels", () => {
     expect(released).toEqual([true]);
   });
 });
+
+describe("a query cut by its call's deadline whose cancel request goes unanswered", () => {
+  it("is no outage when another query was answered meanwhile: the server answers, only the cancel's connection did not", async () => {
+    // Takes cancel requests' connections and says nothing (a dead link, a proxy that lost its way to the server).
+    const sockets: Socket[] = [];
+    const requested: Array<() => void> = [];
+    const silent = createServer({ allowHalfOpen: true }, (socket) => {
+      sockets.push(socket);
+      socket.on("data", () => undefined);
+      socket.once("end", () => requested.shift()?.());
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const { logger, lines } = recordingLogger();
+    let warned = () => {};
+    const outageLogged = new Promise<void>((resolve) => {
+      warned = resolve;
+    });
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const target = { host: "127.0.0.1", port, secretKey: 7, release: () => {} };
+      const timedOut = () => Promise.reject(new Error("Query read timeout"));
+      // Two connections whose queries are cut by their budget (node-postgres's query_timeout), one answered.
+      const clients = [
+        { ...target, processID: 1, query: timedOut },
+        { ...target, processID: 2, query: async () => ({ rows: [] }) },
+        { ...target, processID: 3, query: timedOut },
+      ];
+      const pool: PostgresPool & PoolCounts = {
+        idleCount: 3,
+        waitingCount: 0,
+        options: { max: 10 },
+        connect: async () => clients.shift() as unknown as PostgresPoolClient,
+        end: async () => {},
+      };
+      const outages = new OutageLog("db:5432/app", {
+        ...logger,
+        warn: (fields: object, message?: string) => {
+          logger.warn(fields, message);
+          warned();
+        },
+      } as Logger);
+      const watched = outageAwarePool(pool, { ...watch, outages, connectTimeoutMs: 2_000 });
+      const cut = (path: string) => {
+        const call = { ...callWithDeadline().call, method: { path } } as CallContext;
+        return servedCallScope.run(call, async () =>
+          (await watched.connect()).query("select pg_sleep(3)", []).catch((e: unknown) => e),
+        );
+      };
+      const firstSent = new Promise<void>((resolve) => requested.push(resolve));
+      await expect(cut("/t.Svc/Slow")).resolves.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+      // Answered while the first cancel waits: no timer runs between these promise steps.
+      await (await watched.connect()).query("select 1", []);
+      // Once the first cancel was sent, a query no other answers: its cancel's wait ends after the first's.
+      await firstSent;
+      await expect(cut("/t.Svc/Frozen")).resolves.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+      await outageLogged;
+      expect(lines.filter(([level]) => level === "warn")).toEqual([
+        [
+          "warn",
+          {
+            database: "db:5432/app",
+            reason: expect.stringMatching(/the deadline of \/t\.Svc\/Frozen, nor to its cancel request within 2 s$/),
+          },
+          "the database did not answer in time; calls that wait for it fail DEADLINE_EXCEEDED",
+        ],
+      ]);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+});
+
+/** A logger keeping each line's level, fields and message. */
+function recordingLogger(): { logger: Logger; lines: Array<[string, object, string | undefined]> } {
+  const lines: Array<[string, object, string | undefined]> = [];
+  const at =
+    (level: string) =>
+    (fields: object | string, message?: string): void =>
+      void lines.push(typeof fields === "string" ? [level, {}, fields] : [level, fields, message]);
+  const logger: Logger = {
+    trace: at("trace"),
+    debug: at("debug"),
+    info: at("info"),
+    warn: at("warn"),
+    error: at("error"),
+    child: () => logger,
+  };
+  return { logger, lines };
+}

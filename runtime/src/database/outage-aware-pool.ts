@@ -65,8 +65,8 @@ export interface PoolWatch {
  * caller reading "no answer from" the service: UNAVAILABLE when no connection came (the query was
  * not sent), DEADLINE_EXCEEDED when the query was sent and not answered, since a write may then
  * have been applied, which that code says and UNAVAILABLE, safe to retry, would not. Such a query
- * is an outage only when the server does not answer its cancel request either: else it was slow,
- * and its call's failure line says so. A call whose
+ * is an outage only when the server does not answer its cancel request either, nor another query
+ * meanwhile: else it was slow, and its call's failure line says so. A call whose
  * caller cancels stops its queries' waits for a connection, as its deadline does, and the queries
  * it sent and is waiting on, which the server is asked to stop too (see watched).
  */
@@ -235,8 +235,11 @@ function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: u
     if (stuck) return stuck;
     stuck = why;
     const waitMs = watch.connectTimeoutMs || cancelTimeoutMs;
+    const answers = outages.answers;
     void sendCancelRequest(client as CancelTarget, waitMs).then((outcome) => {
-      if (outcome === "unanswered") unanswered?.(waitMs);
+      // A query answered while the cancel waited says the server answers: only the cancel's connection
+      // did not (a proxy, a link mended since), and an outage said now would come after its end.
+      if (outcome === "unanswered" && outages.answers === answers) unanswered?.(waitMs);
     });
     return why;
   };

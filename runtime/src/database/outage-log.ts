@@ -11,6 +11,7 @@ export class OutageLog {
   #failing = false;
   /** Idle connections lost since the last query answered, after the first (logged) one; undefined while none was. */
   #idleLost: number | undefined;
+  #answers = 0;
 
   constructor(
     private readonly where: string,
@@ -32,8 +33,17 @@ export class OutageLog {
     this.logger?.warn({ database: this.where, reason }, "idle database connection lost");
   }
 
-  /** A query was answered. Called for every query: the common case checks two fields. */
+  /**
+   * How many queries have been answered: a verdict on the server reached later than its cause (an
+   * unanswered cancel request) is stale when this has changed since, for the server answered.
+   */
+  get answers(): number {
+    return this.#answers;
+  }
+
+  /** A query was answered. Called for every query: the common case counts it and checks two fields. */
   answered(): void {
+    this.#answers++;
     if (this.#idleLost !== undefined) this.#idleAnswered(this.#idleLost);
     if (!this.#failing) return;
     this.#failing = false;
