@@ -17,10 +17,11 @@ const cancelRequestCode = 80877102;
 
 /**
  * What came of a CancelRequest: `answered` when the server took it and closed the connection (it is
- * alive, whatever its backend was doing), `unanswered` when the connection was refused or not closed
- * within the timeout (frozen, a dead link, stopped), `unsent` when the target told no key.
+ * alive, whatever its backend was doing), `unanswered` when the connection was not made or not closed
+ * within the timeout (frozen, a dead link), `refused` when it failed at once (nothing listens there
+ * any more, the host cannot be reached), `unsent` when the target told no key.
  */
-export type CancelOutcome = "answered" | "unanswered" | "unsent";
+export type CancelOutcome = "answered" | "unanswered" | "refused" | "unsent";
 
 /**
  * Asks the server `target` is connected to to stop the statement its backend runs, as libpq's
@@ -53,7 +54,7 @@ export function sendCancelRequest(target: CancelTarget, timeoutMs: number): Prom
     // connection taken and then closed or reset was the server's doing: it answered.
     socket.on("error", () => undefined);
     socket.on("data", () => undefined);
-    socket.once("close", () => resolve(sent && !timedOut ? "answered" : "unanswered"));
+    socket.once("close", () => resolve(timedOut ? "unanswered" : sent ? "answered" : "refused"));
   });
 }
 

@@ -227,6 +227,61 @@ describe("a query cut by its call's deadline whose cancel request goes unanswere
   });
 });
 
+describe("a query cut by its call's deadline whose cancel request's connection is refused", () => {
+  it("says so in the outage's reason, rather than that the cancel was waited for", async () => {
+    // A port nothing listens on: the server is gone (stopped, a crash), its query's connection not told yet.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const { logger, lines } = recordingLogger();
+    let warned = () => {};
+    const outageLogged = new Promise<void>((resolve) => {
+      warned = resolve;
+    });
+    const outages = new OutageLog("db:5432/app", {
+      ...logger,
+      warn: (fields: object, message?: string) => {
+        logger.warn(fields, message);
+        warned();
+      },
+    } as Logger);
+    const client = {
+      host: "127.0.0.1",
+      port,
+      processID: 1,
+      secretKey: 7,
+      release: () => {},
+      query: () => Promise.reject(new Error("Query read timeout")),
+    };
+    const pool: PostgresPool & PoolCounts = {
+      idleCount: 1,
+      waitingCount: 0,
+      options: { max: 10 },
+      connect: async () => client as unknown as PostgresPoolClient,
+      end: async () => {},
+    };
+    const watched = outageAwarePool(pool, { ...watch, outages, connectTimeoutMs: 0 });
+    const failure = await servedCallScope.run(callWithDeadline().call, async () =>
+      (await watched.connect()).query("select 1", []).catch((e: unknown) => e),
+    );
+    expect(failure).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    await outageLogged;
+    expect(lines).toEqual([
+      [
+        "warn",
+        {
+          database: "db:5432/app",
+          reason: expect.stringMatching(
+            /^no answer to a query within \d+ ms, what was left of the deadline of \/t\.Svc\/Do, nor to its cancel request, whose connection was refused or could not be made$/,
+          ),
+        },
+        "the database did not answer in time; calls that wait for it fail DEADLINE_EXCEEDED",
+      ],
+    ]);
+  });
+});
+
 /** A logger keeping each line's level, fields and message. */
 function recordingLogger(): { logger: Logger; lines: Array<[string, object, string | undefined]> } {
   const lines: Array<[string, object, string | undefined]> = [];

@@ -231,7 +231,7 @@ function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: u
   const { where, outages } = watch;
   let stuck: TsmicroError | undefined;
   // One query runs on a connection at a time, and once stopped the connection runs no other: one cancel.
-  const stop = (why: TsmicroError, unanswered?: (waitedMs: number) => void): TsmicroError => {
+  const stop = (why: TsmicroError, unanswered?: (cancel: string) => void): TsmicroError => {
     if (stuck) return stuck;
     stuck = why;
     const waitMs = watch.connectTimeoutMs || cancelTimeoutMs;
@@ -239,7 +239,12 @@ function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: u
     void sendCancelRequest(client as CancelTarget, waitMs).then((outcome) => {
       // A query answered while the cancel waited says the server answers: only the cancel's connection
       // did not (a proxy, a link mended since), and an outage said now would come after its end.
-      if (outcome === "unanswered" && outages.answers === answers) unanswered?.(waitMs);
+      if (outcome === "answered" || outcome === "unsent" || outages.answers !== answers) return;
+      unanswered?.(
+        outcome === "refused"
+          ? "nor to its cancel request, whose connection was refused or could not be made"
+          : `nor to its cancel request within ${waitMs / 1000} s`,
+      );
     });
     return why;
   };
@@ -247,10 +252,9 @@ function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: u
   // lock wait) on a server that answers. Only a server that does not answer the cancel either (frozen,
   // a dead link, gone) is logged as one, and its first answer after as the end of it.
   const noAnswer = (budget: QueryBudget, cause?: unknown): TsmicroError =>
-    stop(unanswered(budget, where, cause), (waitedMs) =>
+    stop(unanswered(budget, where, cause), (cancel) =>
       outages.failing(
-        `no answer to a query within ${budget.ms} ms, what was left of the deadline of ${budget.path}, ` +
-          `nor to its cancel request within ${waitedMs / 1000} s`,
+        `no answer to a query within ${budget.ms} ms, what was left of the deadline of ${budget.path}, ${cancel}`,
         "the database did not answer in time; calls that wait for it fail DEADLINE_EXCEEDED",
       ),
     );
