@@ -545,6 +545,8 @@ describe.skipIf(!postgresBinDir)("PostgreSQL going away while a service runs", (
         expect(error).toBeInstanceOf(TsmicroError);
         expect(error).toMatchObject({ code: Code.UNAVAILABLE });
         expect(error!.message).toMatch(new RegExp(`^the PostgreSQL server at ${where} cannot be reached \\(`));
+        // The socket's failure with what it means, not Node's errno alone.
+        expect(error!.message).toContain(": nothing listens there (is PostgreSQL running, on that port?)");
         expect(failedService(error)).toBe("postgres");
       }
       expect(

@@ -320,6 +320,30 @@ export function errorText(error: unknown, connectTimeoutMs = defaultConnectTimeo
   // node-postgres's words for a server that accepted the connection and said nothing (frozen, a dead link).
   if (error instanceof Error && error.message === "Connection terminated due to connection timeout")
     return `no answer within ${connectTimeoutMs / 1000} s; is it running and reachable?`;
-  if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
+  if (error instanceof Error) return withMeaning(error.message) || (error as NodeJS.ErrnoException).code || error.name;
   return String(error);
 }
+
+/**
+ * A socket failure's text with what it means for a database server (`connect ECONNREFUSED
+ * 127.0.0.1:5432: nothing listens there (is PostgreSQL running, on that port?)`), as the etcd
+ * registry's are worded; a name that does not resolve said so in words; other text as it is.
+ */
+function withMeaning(text: string): string {
+  const unresolved = /getaddrinfo (ENOTFOUND|EAI_AGAIN) (\S+)/.exec(text);
+  if (unresolved)
+    return unresolved[1] === "ENOTFOUND"
+      ? `the name ${unresolved[2]} does not resolve`
+      : `the name ${unresolved[2]} could not be resolved now (no answer from DNS)`;
+  const socket = /^(?:connect|read|write) (E[A-Z]+)\b/.exec(text);
+  const meaning = socket ? socketMeanings[socket[1]!] : undefined;
+  return meaning ? `${text}: ${meaning}` : text;
+}
+
+const socketMeanings: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "nothing listens there (is PostgreSQL running, on that port?)",
+  ECONNRESET: "the server closed the connection (it may have crashed or restarted)",
+  EHOSTUNREACH: "the host cannot be reached from this machine",
+  ENETUNREACH: "the network cannot be reached from this machine",
+  ETIMEDOUT: "connecting timed out",
+};
