@@ -81,6 +81,16 @@ describe("etcd config source addresses", () => {
         'tsmicro: --registry_address has an invalid value "127.0.0.1:99999": port 99999 is past 65535; such as 127.0.0.1:2379 or http://etcd-1:2379\n',
     });
   });
+
+  it("tsmicro config takes --registry as the other registry commands do, and refuses a registry other than etcd", async () => {
+    const result = await run("node", [bins.tsmicro, "config", "get", "--registry", "local"]);
+    expect(result).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr:
+        'tsmicro: --registry has an invalid value "local": the config centre is in etcd; pass --registry etcd or leave it out\n',
+    });
+  });
 });
 
 describeEtcd("config on a real etcd", () => {
@@ -312,12 +322,13 @@ describeEtcd("config on a real etcd", () => {
       expect(stored).toBe("20");
 
       // Independent reads run side by side: each CLI start costs seconds on a busy machine.
-      const [shown, hidden, marked, dashed, camel] = await Promise.all([
+      const [shown, hidden, marked, dashed, camel, named] = await Promise.all([
         tsmicro("get", "--service", "catalog", "--show_secrets"),
         tsmicro("get", "--service", "catalog"),
         tsmicro("get", "http", "--service", "catalog", "--secret", "http.port"),
         tsmicro("get", "database.password", "--service", "catalog", "--show-secrets"),
         tsmicro("get", "database.password", "--service", "catalog", "--showSecrets"),
+        tsmicro("get", "name", "--service", "catalog", "--registry", "etcd"),
       ]);
       expect(shown.code, shown.stderr).toBe(0);
       expect(JSON.parse(shown.stdout)).toEqual(settings);
@@ -335,6 +346,8 @@ describeEtcd("config on a real etcd", () => {
       expect(camel.code).toBe(1);
       expect(camel.stdout).toBe("");
       expect(camel.stderr).toBe("tsmicro: unknown flag --showSecrets: did you mean --show_secrets?\n");
+      // The registry flags are the same on every registry command: --registry etcd is taken here too.
+      expect(named, named.stderr).toMatchObject({ code: 0, stdout: '"catalog"\n' });
     });
 
     it("set refuses a value where settings are under it, and a setting under a value, rather than store one readers ignore", async () => {

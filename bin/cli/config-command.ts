@@ -16,6 +16,9 @@ import { CommandError } from "./command-error.js";
 function configFlags<T>(y: Argv<T>) {
   return (
     y
+      // As every registry command takes it, and scripts give it to all of them alike: the config centre is
+      // etcd's, so etcd is the one value (another is refused, naming the flag).
+      .option("registry", { type: "string", describe: "etcd, the only registry the config centre is in" })
       .option("registry_address", {
         type: "string",
         describe: "etcd endpoints, comma-separated (default 127.0.0.1:2379; also TSMICRO_REGISTRY_ADDRESS)",
