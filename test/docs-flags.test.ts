@@ -334,6 +334,23 @@ describe("the docs name flags, variables, commands, scripts and pages as the cod
     for (const flag of [...dashboardFlagNames, "address"]) expect(web.has(flag), `--${flag} in web --help`).toBe(true);
   });
 
+  it("docs/errors.md names every flag whose address TSM_ERR_ADDRESS_IN_USE can name", async () => {
+    const sources = [
+      ...(await filesUnder("runtime/src", (name) => name.endsWith(".ts") && !name.endsWith(".test.ts"))),
+      ...(await filesUnder("runtime/gateway/src", (name) => name.endsWith(".ts") && !name.endsWith(".test.ts"))),
+    ];
+    const flags = new Set<string>();
+    for (const path of sources) {
+      const text = await readFile(join(repoRoot, path), "utf8");
+      for (const m of text.matchAll(/(?:listenError|ensureCanListen)\([^)]*?"--([a-z_]+)"/g)) flags.add(m[1] as string);
+    }
+    expect(flags.size).toBeGreaterThan(0);
+    const row = (await readFile(join(repoRoot, "docs/errors.md"), "utf8"))
+      .split("\n")
+      .find((line) => line.startsWith("| `TSM_ERR_ADDRESS_IN_USE` |"));
+    for (const flag of flags) expect(row, `--${flag}`).toContain(`\`--${flag}\``);
+  });
+
   it("a flag's default in a docs table is the one a service's --help prints", () => {
     const differ: string[] = [];
     for (const doc of docs) {
