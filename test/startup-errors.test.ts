@@ -320,6 +320,20 @@ describe("a service that cannot start: one line on stderr, exit 1", () => {
     );
     expect(namespaced.stderrLines.join("\n")).toContain("TSM_ERR_ADDRESS_IN_USE");
   });
+
+  it("tsmicro web refuses a flag it does not read, the gateway's among them, as docs/errors.md says", async () => {
+    const [unknown, gateways] = await Promise.all([
+      runToExit(bins.tsmicro, ["web", ...local(), "--foo=bar"], false),
+      runToExit(bins.tsmicro, ["web", ...local(), "--namespace=shop"], false),
+    ]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderrLines, unknown.stderrLines.join("\n")).toEqual([
+      "tsmicro: unknown flag --foo: tsmicro web has no such flag; see tsmicro web --help",
+    ]);
+    expect(gateways.stderrLines, gateways.stderrLines.join("\n")).toEqual([
+      "tsmicro: unknown flag --namespace: tsmicro web has no such flag; see tsmicro web --help",
+    ]);
+  });
 });
 
 describe("stack traces from the runtime point at files it ships", () => {
