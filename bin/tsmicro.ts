@@ -193,7 +193,10 @@ await cli
           type: "string",
           describe: "--handler event publishes through: http (default), nats, memory",
         })
-        .option("broker_address", { type: "string", describe: "NATS server URLs for --broker nats" })
+        .option("broker_address", {
+          type: "string",
+          describe: "NATS server URLs for --broker nats (default nats://127.0.0.1:4222)",
+        })
         .option("broker_jetstream", { type: "string", describe: "on: publish through NATS JetStream" })
         .option("tls_cert_file", { type: "string", describe: "serve HTTPS with this certificate (PEM)" })
         .option("tls_key_file", { type: "string", describe: "the certificate's private key (PEM)" })

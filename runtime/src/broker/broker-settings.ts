@@ -1,5 +1,6 @@
 import { SetupError } from "../errors/setup-error.js";
 import { oneOf, onOff, readFlags, type FlagParser, type FlagUsage } from "../service/flag-values.js";
+import { natsBrokerDefaults } from "./nats-broker.js";
 
 /** The broker a process uses, as flags and environment choose it. */
 export interface BrokerSettings {
@@ -42,7 +43,8 @@ export const brokerFlagUsage: Readonly<Record<keyof typeof flags, FlagUsage>> = 
   },
   broker_address: {
     usage:
-      "NATS server URLs, comma-separated; for http, the host:port subscribers listen on (default: a free port on --server_address's host)",
+      `NATS server URLs, comma-separated (default ${natsBrokerDefaults.servers.join(",")}); ` +
+      "for http, the host:port subscribers listen on (default: a free port on --server_address's host)",
   },
   broker_jetstream: {
     usage: "on: NATS JetStream (at least once, redelivery, dead letters); with --broker nats only",
