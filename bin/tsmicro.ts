@@ -304,9 +304,11 @@ await cli
     "get service <name>",
     "show a service's versions, nodes and endpoints",
     (y) =>
-      registryFlags(y)
-        .positional("name", { type: "string", demandOption: true })
-        .option("json", { type: "boolean", default: false }),
+      registryFlags(y).positional("name", { type: "string", demandOption: true }).option("json", {
+        type: "boolean",
+        default: false,
+        describe: "print the service as JSON instead of text",
+      }),
     async (argv) => {
       expectWord(argv, "get", "service");
       const { getService, withRegistry } = await registryCommands();

@@ -264,6 +264,17 @@ describe("the docs name flags, variables, commands, scripts and pages as the cod
     expect(misplaced).toEqual([]);
   });
 
+  it("every flag a tsmicro --help lists says what it does", () => {
+    const bare: string[] = [];
+    for (const [command, help] of helps) {
+      for (const block of help.split(/\n(?= {2}--)/).filter((text) => /^ {2}--/.test(text))) {
+        const said = block.replace(/^ {2}--[\w-]+/, "").replace(/\[[^\]]*\]/g, "");
+        if (said.trim() === "") bare.push(`${command}: ${block.trim().split(/\s/)[0]}`);
+      }
+    }
+    expect(bare).toEqual([]);
+  });
+
   it("every TSMICRO_* and MICRO_* variable the docs name is a flag's", () => {
     const flags = new Set([...runtimeFlagNames, ...gatewayFlagNames, ...dashboardFlagNames]);
     const unknown: string[] = [];
