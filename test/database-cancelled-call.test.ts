@@ -95,6 +95,24 @@ describe.each([
             outcomes.set(request.id, await outcomeOf(done));
             throw new Error("cancelled");
           }
+          if (request.id === "begun by hand") {
+            // A transaction sent by hand on one connection, its rollback refused as the statement before it.
+            const done = database.db.connection().execute(async (connection) => {
+              await sql`begin`.execute(connection);
+              await connection.insertInto("writes").values({ what: "before the cancel" }).execute();
+              await cancelled(context);
+              try {
+                await connection.insertInto("writes").values({ what: "after the cancel" }).execute();
+                await sql`commit`.execute(connection);
+              } catch (error) {
+                await sql`rollback`.execute(connection).catch(() => {});
+                throw error;
+              }
+              return { rows: [] };
+            });
+            outcomes.set(request.id, await outcomeOf(done));
+            throw new Error("cancelled");
+          }
           if (request.id.startsWith("transaction")) {
             // A transaction that wrote, then its call was cancelled (or its deadline came) between two statements.
             const done = database.db.transaction().execute(async (tx) => {
@@ -196,6 +214,16 @@ describe.each([
     await waitFor("the transaction's end", () => outcomes.get("transaction"));
     expectRefused(outcomes.get("transaction"));
     // Not committed: neither the write before the cancel nor the one after.
+    expect(await written()).toEqual([]);
+    await expectAllServing();
+  });
+
+  it("rolls back a transaction begun by hand on db.connection() whose call was cancelled, its rollback refused too", async () => {
+    if (skipped()) return;
+    await cancelledCall("begun by hand", () => started.has("begun by hand"));
+    await waitFor("the transaction's end", () => outcomes.get("begun by hand"));
+    expectRefused(outcomes.get("begun by hand"));
+    // Not committed, nor left open for the next caller's queries to run inside it (PGlite's one connection).
     expect(await written()).toEqual([]);
     await expectAllServing();
   });

@@ -61,10 +61,25 @@ class PGliteDriver implements Driver {
   }
 
   async releaseConnection(): Promise<void> {
-    const next = this.waiting.shift();
-    // Handing over directly keeps `held` true, so no newcomer can slip in between.
-    if (next) next();
-    else this.held = false;
+    try {
+      await this.rollBackLeftOpen();
+    } finally {
+      // Handed over even when that rollback failed: the waiting callers would otherwise wait for ever.
+      const next = this.waiting.shift();
+      // Handing over directly keeps `held` true, so no newcomer can slip in between.
+      if (next) next();
+      else this.held = false;
+    }
+  }
+
+  /**
+   * Rolls back a transaction the holder leaves open: one begun by hand on db.connection() whose rollback
+   * was refused with its call's cancel (see PGliteConnection), or never sent. PGlite's one connection
+   * cannot be closed as a pooled one is, and every later caller's queries would run inside it, their
+   * writes never committed.
+   */
+  private async rollBackLeftOpen(): Promise<void> {
+    if (!this.pglite.closed && this.pglite.isInTransaction()) await this.connection.run(CompiledQuery.raw("rollback"));
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
