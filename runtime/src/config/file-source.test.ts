@@ -134,7 +134,18 @@ describe("fileSource", () => {
     );
     const itself = await failure(await file("self-merge.yaml", "a: &a\n  x: 1\n  <<: *a\n"));
     expect(itself).toMatchObject({ code: "TSM_ERR_CONFIG_YAML" });
-    expect(itself.message).toMatch(/self-merge\.yaml: not valid YAML: /);
+    expect(itself.message).toMatch(
+      /self-merge\.yaml:3:3: not valid YAML: this merge key \(<<\) names a mapping that holds it, so the setting would hold itself without end; write the value out instead$/,
+    );
+    // Merged deeper down, or in a list of maps: the merge key that closes the circle is named.
+    const below = await failure(await file("merge-below.yaml", "a: &a\n  x: 1\n  b:\n    <<: *a\n"));
+    expect(below.message).toMatch(/merge-below\.yaml:4:5: not valid YAML: this merge key \(<<\) names a mapping/);
+    const aboveAnchor = await failure(await file("alias-above.yaml", "a:\n  b: *c\nc: &c\n  x: 1\n"));
+    expect(aboveAnchor.message).toMatch(
+      /alias-above\.yaml:2:6: not valid YAML: \*c names no anchor set before it: set &c above this alias$/,
+    );
+    const listed = await failure(await file("merge-listed.yaml", "d: &d {y: 2}\na: &a\n  b: {<<: [*d, *a]}\n"));
+    expect(listed.message).toMatch(/merge-listed\.yaml:3:7: not valid YAML: this merge key \(<<\) names a mapping/);
   });
 
   it("refuses a YAML alias inside its own anchor's value, naming where, rather than a setting that holds itself", async () => {

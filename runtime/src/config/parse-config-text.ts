@@ -71,7 +71,7 @@ function parseJson(text: string, path: string): Parsed {
 }
 
 async function parseYaml(text: string, path: string): Promise<Parsed> {
-  const [{ parseDocument }, { badMergeOffset, yamlKeyOffset }] = await Promise.all([
+  const [{ parseDocument }, { toJsProblem, yamlKeyOffset }] = await Promise.all([
     import("yaml"),
     import("./yaml-key-offset.js"),
   ]);
@@ -88,16 +88,13 @@ async function parseYaml(text: string, path: string): Promise<Parsed> {
   try {
     value = document.toJS();
   } catch (error) {
-    // yaml finds a merge of something other than a mapping only here, and says neither where nor what to do.
-    const merge = badMergeOffset(document);
-    // Else yaml's own words, such as for a map merged into itself (`a: &a {<<: *a}`): `Excessive alias count…`.
-    if (merge === undefined)
+    // yaml says neither where nor what to do about what it finds only here (a merge of a number, a
+    // map merged into itself, an alias of an anchor set below it); else its own words, such as for
+    // aliases of aliases that expand past its limit: `Excessive alias count…`.
+    const problem = toJsProblem(document);
+    if (problem === undefined)
       throw new SetupError("TSM_ERR_CONFIG_YAML", path, (error as Error).message.split("\n")[0]!);
-    throw new SetupError(
-      "TSM_ERR_CONFIG_YAML",
-      `${path}:${lineColumn(text, merge)}`,
-      "a merge key (<<) must name a mapping or a list of mappings, such as <<: *defaults",
-    );
+    throw new SetupError("TSM_ERR_CONFIG_YAML", `${path}:${lineColumn(text, problem.offset)}`, problem.reason);
   }
   const offsetOf = (segments: readonly string[]) => yamlKeyOffset(document, segments);
   // An alias inside its own anchor's value (`a: &a {b: *a}`) makes a value that holds itself: every

@@ -69,11 +69,58 @@ function resolve(document: Document, node: unknown): unknown {
   return isAlias(node) ? node.resolve(document) : node;
 }
 
+/** What a document's toJS failed on, where it is written and what to do. */
+export interface ToJsProblem {
+  readonly offset: number;
+  readonly reason: string;
+}
+
+/**
+ * Why yaml's toJS throws on `document`, which it accepted when parsing: it says neither where nor,
+ * mostly, what to do. Undefined for any other reason (aliases expanding past yaml's limit).
+ */
+export function toJsProblem(document: Document): ToJsProblem | undefined {
+  const merge = badMergeOffset(document);
+  if (merge !== undefined)
+    return {
+      offset: merge,
+      reason: "a merge key (<<) must name a mapping or a list of mappings, such as <<: *defaults",
+    };
+  const circular = circularMergeOffset(document);
+  if (circular !== undefined)
+    return {
+      offset: circular,
+      reason:
+        "this merge key (<<) names a mapping that holds it, so the setting would hold itself without end; write the value out instead",
+    };
+  const unresolved = unresolvedAlias(document);
+  if (unresolved !== undefined)
+    return {
+      offset: unresolved.offset,
+      reason: `*${unresolved.name} names no anchor set before it: set &${unresolved.name} above this alias`,
+    };
+  return undefined;
+}
+
+/** The first alias naming no anchor before it (`b: *c` above `c: &c …`), which yaml's toJS throws on. */
+function unresolvedAlias(document: Document): { readonly offset: number; readonly name: string } | undefined {
+  let found: { offset: number; name: string } | undefined;
+  visit(document, {
+    Alias(_key, alias) {
+      const offset = alias.range?.[0];
+      if (alias.resolve(document) !== undefined || offset === undefined) return undefined;
+      found = { offset, name: alias.source };
+      return visit.BREAK;
+    },
+  });
+  return found;
+}
+
 /**
  * The offset of the first merge key whose value is not a map or a list of maps (`<<: 5`), which
  * yaml's toJS throws on without saying where.
  */
-export function badMergeOffset(document: Document): number | undefined {
+function badMergeOffset(document: Document): number | undefined {
   let found: number | undefined;
   visit(document, {
     Pair(_key, pair) {
@@ -84,6 +131,42 @@ export function badMergeOffset(document: Document): number | undefined {
     },
   });
   return found;
+}
+
+/**
+ * The offset of the first merge key naming a map that holds the map the key is in (`a: &a {x: 1, <<: *a}`,
+ * `a: &a {b: {<<: *a}}`): yaml's toJS merges it again and again until its alias count gives up, saying
+ * neither where nor what to do.
+ */
+function circularMergeOffset(document: Document): number | undefined {
+  let found: number | undefined;
+  visit(document, {
+    Map(_key, map) {
+      const merge = map.items.find(
+        (pair) =>
+          isMergeKey(pair.key) && mergeSources(document, pair.value).some((source) => reaches(document, source, map)),
+      );
+      if (merge === undefined) return undefined;
+      found = (merge.key as Node).range?.[0];
+      return visit.BREAK;
+    },
+  });
+  return found;
+}
+
+/** Whether `target` is `from` or inside it, through aliases. */
+function reaches(document: Document, from: unknown, target: unknown): boolean {
+  const seen = new Set<unknown>();
+  const pending = [from];
+  while (pending.length > 0) {
+    const node = resolve(document, pending.pop());
+    if (node === target) return true;
+    if (seen.has(node)) continue;
+    seen.add(node);
+    if (isMap(node)) pending.push(...node.items.map((pair) => pair.value));
+    else if (isSeq(node)) pending.push(...node.items);
+  }
+  return false;
 }
 
 /** The item at index `segment` of a list's items. */
