@@ -464,6 +464,50 @@ describeNats("nats broker when nats-server restarts", () => {
     }
   });
 
+  it("JetStream: a publish given up while it waited for NATS to say which stream stores its topic is not sent after", async () => {
+    const { logger, entries } = recordingLogger();
+    // NATS answers slowly (a JetStream API busy electing a leader, a far link): every byte held 1 s.
+    const proxy = await startFaultProxy(server.url.replace("nats://", ""));
+    try {
+      const broker = createNatsBroker({ servers: [`nats://${proxy.address}`], jetstream: {}, logger });
+      brokers.push(broker);
+      await broker.start();
+      // A topic not published to yet: its publish first asks NATS for the stream that stores it.
+      const topic = uniqueTopic();
+      proxy.delay(1_000);
+      const controller = new AbortController();
+      const publishing = broker.publish(topic, encode("abandoned"), { signal: controller.signal }).then(
+        () => undefined,
+        (error: unknown) => error as TsmicroError,
+      );
+      await sleep(200);
+      controller.abort();
+      const failure = await publishing;
+      expect(failure!.message).toContain(
+        `publish to ${topic} on NATS JetStream at nats://${proxy.address} given up before it was stored`,
+      );
+      const warning = entries.find((e) => e.level === "warn" && e.fields["topic"] === topic);
+      expect(warning?.message).toBe(
+        `broker: ${failure!.message}; the event is not sent, and the publisher gets CANCELLED`,
+      );
+      proxy.delay(0);
+      // The next publish waits for the same answer about the stream, after the abandoned one: were that one
+      // still to go out, it would be stored first.
+      await broker.publish(topic, encode("after"));
+      const raw = await connect({ servers: server.url });
+      try {
+        const stream = await (await raw.jetstreamManager()).streams.find(topic);
+        // The stream holds other tests' topics too: this topic's messages alone.
+        const stored = await (await raw.jetstreamManager()).streams.info(stream, { subjects_filter: topic });
+        expect(stored.state.subjects).toEqual({ [topic]: 1 });
+      } finally {
+        await raw.close();
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it("JetStream: a publish whose signal aborted before it went out is not sent", async () => {
     const { logger, entries } = recordingLogger();
     const broker = createNatsBroker({ servers: [server.url], jetstream: {}, logger });

@@ -444,6 +444,8 @@ class NatsBroker implements Broker {
         await (this.options.jetstream?.publishAddsTopics === false
           ? jetstream.streams.stored(topic)
           : jetstream.streams.ensure(topic));
+        // Given up while NATS was asked for the stream: its caller was told the event is not sent.
+        if (signal?.aborted) return;
         sent = true;
         // Bounded by what is left of publishTimeoutMs too, so the last attempt does not outlast it.
         const timeout = Math.max(1, Math.min(attemptTimeoutMs, deadline - Date.now()));
