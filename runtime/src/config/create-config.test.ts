@@ -264,6 +264,11 @@ describe("createConfig", () => {
     expect(changes.flat()).not.toContain("nmae");
     expect(changes.flat()).not.toContain("database.poolSise");
     expect(changes.at(-1)).toEqual(["name"]);
+    // Nor is such a key's removal (the slip put right): the schema did not read it before either.
+    centre.set({ database: { url: "postgres://db/b" }, name: "e" });
+    await until(() => config.get("name") === "e");
+    const last = lines.filter((line) => line.msg === "configuration changed").at(-1);
+    expect(last?.changed).toEqual(["name"]);
     await config.stop();
   });
 

@@ -251,8 +251,10 @@ class LayeredConfig<T> implements Config<T> {
     }
     const unknown = this.#warnUnknown(tree, result.value, layers, previous.unknown);
     this.#accepted = { layers, tree, value: result.value, unknown };
-    // A key no setting reads (just warned about) changed nothing the service uses.
-    const changed = changedPaths(previous.tree, tree).filter((path) => !isUnder(path, unknown));
+    // A key no setting reads (just warned about, or before the change: a slip removed) changed nothing the service uses.
+    const changed = changedPaths(previous.tree, tree).filter(
+      (path) => !isUnder(path, unknown) && !isUnder(path, previous.unknown),
+    );
     if (changed.length === 0) return;
     this.#logger.info({ source: source.name, changed }, "configuration changed");
     this.#notify(previous.value, result.value);
@@ -289,13 +291,14 @@ class LayeredConfig<T> implements Config<T> {
   }
 }
 
-/** The dotted paths of leaves added, removed or changed between two trees (names only: values may be secret). */
 /** Whether `path` is one of `keys` or inside one (`a.b` and `a.b[0]` are inside `a`). */
 function isUnder(path: string, keys: ReadonlySet<string>): boolean {
   if (keys.has(path)) return true;
   for (const key of keys) if (path.startsWith(`${key}.`) || path.startsWith(`${key}[`)) return true;
   return false;
 }
+
+/** The dotted paths of leaves added, removed or changed between two trees (names only: values may be secret). */
 
 function changedPaths(before: ConfigTree, after: ConfigTree): string[] {
   const old = new Map(leavesOf(before).map((leaf) => [formatPath(leaf.segments), leaf.value]));
