@@ -95,6 +95,17 @@ describe.each([
             outcomes.set(request.id, await outcomeOf(done));
             throw new Error("cancelled");
           }
+          if (request.id === "begun in the call") {
+            // A transaction of the call's, a statement of it run withoutCancel once the caller cancelled.
+            const done = database.db.transaction().execute(async (tx) => {
+              await tx.insertInto("writes").values({ what: "before the cancel" }).execute();
+              await cancelled(context);
+              await withoutCancel(() => tx.insertInto("writes").values({ what: "without cancel" }).execute());
+              return { rows: [] };
+            });
+            outcomes.set(request.id, await outcomeOf(done));
+            throw new Error("cancelled");
+          }
           if (request.id === "begun by hand") {
             // A transaction sent by hand on one connection, its rollback refused as the statement before it.
             const done = database.db.connection().execute(async (connection) => {
@@ -246,6 +257,15 @@ describe.each([
           : `^a query to ${where} was not sent: deadline exceeded serving /[\\w.]+/Unary$`,
       ),
     );
+    expect(await written()).toEqual([]);
+    await expectAllServing();
+  });
+
+  it("rolls back a transaction begun for the call whatever ran in it withoutCancel: its commit is the call's", async () => {
+    if (skipped()) return;
+    const id = "begun in the call";
+    await cancelledCall(id, () => started.has(id));
+    expectRefused(await waitFor("the transaction's end", () => outcomes.get(id)));
     expect(await written()).toEqual([]);
     await expectAllServing();
   });
