@@ -55,6 +55,31 @@ describe("fileSource", () => {
     );
   });
 
+  it("refuses a key written twice in one JSON object, as YAML's, naming both places", async () => {
+    const path = await file(
+      "dup.json",
+      '{\n  "http": {\n    "port": 1,\n    "host": "a",\n    "po\\u0072t": 2\n  }\n}\n',
+    );
+    expect(await failure(path)).toEqual({
+      code: "TSM_ERR_CONFIG_SETTING",
+      message: `${path}:5:5: the key "port" is written a second time in its object (first at 3:5), and only this one would count: keep one`,
+    });
+    // Inside a list's objects too; the same key in two objects is no duplicate.
+    const listed = await file("listed.json", '{"a": [{"x": 1}, {"x": 2, "y": [1, {"z": 1, "z": 2}]}], "b": {"x": 1}}');
+    expect((await failure(listed)).message).toContain(
+      `${listed}:1:45: the key "z" is written a second time in its object (first at 1:37)`,
+    );
+    const fine = await file(
+      "fine.json",
+      '{"a": {"x": 1}, "b": {"x": "{\\"x\\": 1, \\"x\\": 2}"}, "c": [{"x": 1}, {"x": 2}]}',
+    );
+    expect(await fileSource(fine).read()).toEqual({
+      a: { x: 1 },
+      b: { x: '{"x": 1, "x": 2}' },
+      c: [{ x: 1 }, { x: 2 }],
+    });
+  });
+
   it("names the file, line and column of a YAML mistake", async () => {
     // The value of url turns into a mapping by the over-indented line below it, which YAML forbids there.
     const path = await file("bad.yaml", "database:\n  url: postgres://db\n   port: 5432\n");

@@ -23,6 +23,45 @@ export function jsonKeyOffset(text: string, segments: readonly string[]): number
   return found;
 }
 
+/** A key written twice in one object: where it is written the second time and the first. */
+export interface DuplicateKey {
+  readonly key: string;
+  readonly offset: number;
+  readonly first: number;
+}
+
+/**
+ * The first key `text` (valid JSON) writes twice in one object, in the order written; undefined
+ * when none is. JSON.parse keeps the last and drops the first without a word, as a YAML file with
+ * such a key is refused.
+ */
+export function duplicateKey(text: string): DuplicateKey | undefined {
+  return duplicateIn(text, skipWhitespace(text, 0));
+}
+
+function duplicateIn(text: string, start: number): DuplicateKey | undefined {
+  const opening = text[start];
+  if (opening !== "{" && opening !== "[") return undefined;
+  const seen = new Map<string, number>();
+  let at = skipWhitespace(text, start + 1);
+  while (at < text.length && text[at] !== "}" && text[at] !== "]") {
+    let value = at;
+    if (opening === "{") {
+      const keyEnd = stringEnd(text, at);
+      const key = JSON.parse(text.slice(at, keyEnd)) as string;
+      const first = seen.get(key);
+      if (first !== undefined) return { key, offset: at, first };
+      seen.set(key, at);
+      value = skipWhitespace(text, skipWhitespace(text, keyEnd) + 1);
+    }
+    const inner = duplicateIn(text, value);
+    if (inner) return inner;
+    at = skipWhitespace(text, valueEnd(text, value));
+    if (text[at] === ",") at = skipWhitespace(text, at + 1);
+  }
+  return undefined;
+}
+
 /** Where a part of the path is written, and where its value starts. */
 interface Step {
   readonly written: number;

@@ -7,7 +7,7 @@
 import { jsonMistake } from "../definition/json-mistake.js";
 import { SetupError } from "../errors/setup-error.js";
 import type { ConfigTree } from "./config.js";
-import { jsonKeyOffset } from "./json-key-offset.js";
+import { duplicateKey, jsonKeyOffset } from "./json-key-offset.js";
 import { isConfigTree } from "./key-paths.js";
 
 /** The formats a configuration file may have, by extension. */
@@ -62,12 +62,22 @@ interface Parsed {
 
 function parseJson(text: string, path: string): Parsed {
   if (text.trim() === "") return { value: {}, offsetOf: () => undefined };
+  let value: unknown;
   try {
-    return { value: JSON.parse(text), offsetOf: (segments) => jsonKeyOffset(text, segments) };
+    value = JSON.parse(text);
   } catch (error) {
     const { line, column, reason } = jsonMistake(text, "the file", error);
     throw new SetupError("TSM_ERR_CONFIG_JSON", `${path}:${line}:${column}`, reason);
   }
+  const duplicate = duplicateKey(text);
+  if (duplicate)
+    throw new SetupError(
+      "TSM_ERR_CONFIG_SETTING",
+      `${path}:${lineColumn(text, duplicate.offset)}`,
+      `the key ${JSON.stringify(duplicate.key)} is written a second time in its object (first at ` +
+        `${lineColumn(text, duplicate.first)}), and only this one would count: keep one`,
+    );
+  return { value, offsetOf: (segments) => jsonKeyOffset(text, segments) };
 }
 
 async function parseYaml(text: string, path: string): Promise<Parsed> {
