@@ -342,6 +342,44 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("leaves a forked child's IPC channel (its fd 3) to it: the import hook writes only to the pipe tsmicro dev gave", async () => {
+    const project = join(dir, "fork");
+    await typeScriptService(project);
+    // fork() passes the service's --import flags on, dev-imports.ts among them, and gives the child its IPC
+    // channel as fd 3: a file named there would break the channel, and the service with it.
+    await writeFile(join(project, "src", "helper.ts"), "export const helper: number = 1;\n");
+    await writeFile(
+      join(project, "src", "main.ts"),
+      [
+        'import { fork } from "node:child_process";',
+        'import { fileURLToPath } from "node:url";',
+        'if (process.argv[2] === "child") {',
+        '  await import("./helper.ts");',
+        '  process.on("message", (m) => process.send?.({ echo: m }));',
+        "} else {",
+        '  const child = fork(fileURLToPath(import.meta.url), ["child"]);',
+        '  child.on("message", (m) => console.log("child says " + JSON.stringify(m)));',
+        '  child.send("hi");',
+        '  console.log("up " + process.pid);',
+        '  process.on("SIGINT", () => { child.kill(); process.exit(0); });',
+        "  setInterval(() => {}, 1000);",
+        "}",
+        "",
+      ].join("\n"),
+    );
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await dev.until('child says {"echo":"hi"}');
+      dev.run.kill("SIGINT");
+      expect(await dev.exited).toBe(0);
+      expect(dev.output()).not.toContain("JSON");
+    } finally {
+      dev.run.kill("SIGKILL");
+      for (const [, pid] of dev.output().matchAll(/up (\d+)/g))
+        if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
+    }
+  }, 40_000);
+
   it("says a mistake tsx cannot compile in one line, where it is, not esbuild's stack, and starts on the fix", async () => {
     const project = join(dir, "typo");
     await typeScriptService(project);

@@ -47,6 +47,9 @@ const compileErrors = new URL("./dev-compile-errors.js", import.meta.url).href;
 /** Names each file the service loads from outside node_modules: see dev-imports.ts. */
 const importsNamed = new URL("./dev-imports.js", import.meta.url).href;
 
+/** Tells dev-imports.ts the pid of the tsmicro dev that gave fd 3, as dev-imports.ts reads it. */
+const devParentVariable = "TSMICRO_DEV_PARENT";
+
 /** How often this process checks that what started it is still there. */
 const parentCheckMs = 500;
 
@@ -161,7 +164,9 @@ class DevSupervisor {
       ],
       {
         cwd: this.dir,
-        // fd 3: the files the service imports, one a line (dev-imports.ts).
+        // fd 3: the files the service imports, one a line (dev-imports.ts), which writes only when
+        // this process is its parent: a process the service forks has its own fd 3 (fork's IPC).
+        env: { ...process.env, [devParentVariable]: String(process.pid) },
         stdio: ["ignore", "inherit", "inherit", "pipe"],
         detached: true,
       },

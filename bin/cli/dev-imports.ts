@@ -6,14 +6,19 @@
 import module from "node:module";
 import { writeSync } from "node:fs";
 
-/** The pipe to tsmicro dev, as it spawned the service. */
-const toDev = 3;
+/**
+ * The pipe to tsmicro dev, fd 3 as it spawned the service; none in a process the service starts
+ * itself with this file loaded (fork() passes --import on): there fd 3 is something else, fork's
+ * IPC channel, which a line of ours would break. tsmicro dev names itself in TSMICRO_DEV_PARENT,
+ * and only its own child, or the child's worker threads, has it as parent.
+ */
+const toDev = process.env["TSMICRO_DEV_PARENT"] === String(process.ppid) ? 3 : undefined;
 
 const named = new Set<string>();
 
 /** Names `url` to tsmicro dev once: a module's own file, where it is not a package's. */
 function name(url: string): void {
-  if (!url.startsWith("file:") || url.includes("/node_modules/") || named.has(url)) return;
+  if (toDev === undefined || !url.startsWith("file:") || url.includes("/node_modules/") || named.has(url)) return;
   named.add(url);
   try {
     writeSync(toDev, `${url}\n`);
@@ -23,10 +28,12 @@ function name(url: string): void {
 }
 
 // Node 22.15 has registerHooks, as engines asks; one without it runs the service unwatched beyond its folder.
-module.registerHooks?.({
-  resolve(specifier, context, nextResolve) {
-    const resolved = nextResolve(specifier, context);
-    name(resolved.url);
-    return resolved;
-  },
-});
+// A process with no pipe to name files on resolves without the hook.
+if (toDev !== undefined)
+  module.registerHooks?.({
+    resolve(specifier, context, nextResolve) {
+      const resolved = nextResolve(specifier, context);
+      name(resolved.url);
+      return resolved;
+    },
+  });
