@@ -61,9 +61,28 @@ export async function ownPidNamespace(): Promise<number | undefined> {
   try {
     const [self, namespace] = await Promise.all([readlink("/proc/self"), readlink("/proc/self/ns/pid")]);
     if (self !== String(process.pid)) return undefined;
-    const inode = Number(/^pid:\[(\d+)\]$/.exec(namespace)?.[1]);
-    return Number.isSafeInteger(inode) && inode > 0 ? inode : undefined;
+    return namespaceInode(namespace, "pid");
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The inode of this process's time namespace (Linux), 0 on a kernel without time namespaces (before
+ * 5.6): /proc shows a process's start (its ticks) shifted by the boot time offset of the namespace of
+ * whoever reads it, so two processes compare ticks only within one. Undefined when it cannot be read.
+ */
+export async function ownTimeNamespace(): Promise<number | undefined> {
+  if (process.platform !== "linux") return undefined;
+  try {
+    return namespaceInode(await readlink("/proc/self/ns/time"), "time");
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ENOENT" ? 0 : undefined;
+  }
+}
+
+/** The inode in a namespace link's text (`pid:[4026531836]`), or undefined when it is not one. */
+function namespaceInode(link: string, kind: string): number | undefined {
+  const inode = Number(new RegExp(`^${kind}:\\[(\\d+)\\]$`).exec(link)?.[1]);
+  return Number.isSafeInteger(inode) && inode > 0 ? inode : undefined;
 }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,6 +70,7 @@ describe("local registry", () => {
         ticks: expect.any(Number),
         boot: expect.any(String),
         pidNamespace: expect.any(Number),
+        timeNamespace: expect.any(Number),
       });
   });
 
@@ -342,13 +343,15 @@ describe("local registry across processes", () => {
   const watchesReady = (registry: Registry) =>
     registry.register({ ...greeter(["marker"])[0], name: "marker" }, { ttlMs: longTtlMs });
 
-  /** Starts a greeter node process and resolves once it says its node is registered. */
+  /** Starts a greeter node process (run by `prefix`, a command that execs it) and resolves once it says its node is registered. */
   function startGreeter(
     dir: string,
     id: string,
     ttl = ttlMs,
+    prefix: readonly string[] = [],
   ): Promise<{ child: ChildProcess; exited: Promise<number | null> }> {
-    const child = spawn(process.execPath, ["--import", "tsx", fixture, dir, id, String(ttl)], {
+    const command = [...prefix, process.execPath, "--import", "tsx", fixture, dir, id, String(ttl)];
+    const child = spawn(command[0]!, command.slice(1), {
       cwd: runtimeDir,
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -429,6 +432,26 @@ describe("local registry across processes", () => {
       expect(await nodeIds(watching)).toEqual(["node-alive"]);
       expect(collected.events.map((e) => `${e.action} ${e.service.nodes[0]?.id}`)).toEqual(["delete node-killed"]);
       expect(alive!.child.exitCode).toBeNull();
+    },
+  );
+
+  // A time namespace shifts the start /proc shows for every process by its boot offset, for readers in it.
+  const timeNamespaced = ["unshare", "--time", "--boottime", "100000"];
+  const canUnshareTime =
+    process.platform === "linux" && spawnSync(timeNamespaced[0]!, [...timeNamespaced.slice(1), "true"]).status === 0;
+
+  it.runIf(canUnshareTime)(
+    "keeps the node of a live process in another time namespace, whose start /proc shows it otherwise",
+    async () => {
+      const dir = await registryDir();
+      const shifted = await startGreeter(dir, "node-shifted", longTtlMs, timeNamespaced);
+      const registry = await openRegistry(dir);
+      // Lookups see it running (ticks read here differ from those it wrote), and leave its file.
+      expect(await nodeIds(registry)).toEqual(["node-shifted"]);
+      expect(await readdir(join(dir, "greeter"))).toEqual(["node-shifted.json"]);
+      expect(shifted.child.exitCode).toBeNull();
+      shifted.child.kill("SIGKILL");
+      await shifted.exited;
     },
   );
 

@@ -42,6 +42,14 @@ describe.runIf(process.platform === "linux")("writer checks", () => {
     expect(await checks.gone({ ...writer, pidNamespace: writer.pidNamespace + 1 }, 0)).toBe(false);
   });
 
+  it("never takes ticks read in another time namespace (unshare --time) for a later process on the pid", async () => {
+    // /proc shows a process's start shifted by the reader's time namespace's boot offset: this very
+    // process, as a reader in another namespace sees it, is still running.
+    const own = (await thisWriterProcess())!;
+    const elsewhere = { ...own, ticks: own.ticks + 100_000_00, timeNamespace: own.timeNamespace + 1 };
+    expect(await new WriterChecks().gone(elsewhere, 0)).toBe(false);
+  });
+
   it("calls gone a run whose pid another process has taken", async () => {
     const own = (await thisWriterProcess())!;
     expect(await new WriterChecks().gone(own, 0)).toBe(false);
@@ -50,7 +58,7 @@ describe.runIf(process.platform === "linux")("writer checks", () => {
 });
 
 describe("writer records read from files", () => {
-  const record = { pid: 4242, ticks: 7, boot: "b", pidNamespace: 4026531836 };
+  const record = { pid: 4242, ticks: 7, boot: "b", pidNamespace: 4026531836, timeNamespace: 4026531834 };
 
   it("takes a whole record and nothing else", () => {
     expect(parseWriterProcess(record)).toEqual(record);
@@ -58,6 +66,8 @@ describe("writer records read from files", () => {
     expect(parseWriterProcess({ ...record, boot: "" })).toBeUndefined();
     expect(parseWriterProcess({ ...record, ticks: "7" })).toBeUndefined();
     expect(parseWriterProcess({ ...record, pidNamespace: undefined })).toBeUndefined();
+    // A record written before the time namespace was: the TTL decides, as for a record of another namespace.
+    expect(parseWriterProcess({ ...record, timeNamespace: undefined })).toBeUndefined();
   });
 
   it("refuses a pid kill(2) would take for a process group or every process", () => {

@@ -3,11 +3,11 @@
  * reader on the same machine can drop the node of a process that was killed
  * (`kill -9`, a crash, the OOM killer) at once instead of after its TTL.
  * Only a reader that can be sure decides: the same boot of the same kernel,
- * and the same pid namespace (a container has its own), on Linux. Any other
+ * the same pid namespace (a container has its own) and time namespace, on Linux. Any other
  * reader (another container or machine sharing the folder, another OS, an
  * entry of an older tsmicro without the record) leaves it to the TTL.
  */
-import { bootId, ownPidNamespace, processRun } from "../platform/process-identity.js";
+import { bootId, ownPidNamespace, ownTimeNamespace, processRun } from "../platform/process-identity.js";
 
 /** Who wrote an entry: one run of one process, as /proc names it. */
 export interface WriterProcess {
@@ -18,23 +18,42 @@ export interface WriterProcess {
   readonly boot: string;
   /** The inode of its pid namespace: a pid means nothing in another namespace (another container). */
   readonly pidNamespace: number;
+  /**
+   * The inode of its time namespace, 0 where the kernel has none: /proc shows ticks shifted by the
+   * reader's namespace's boot time offset (unshare --time), so ticks read in another one would make
+   * a live writer look like a later process on its pid.
+   */
+  readonly timeNamespace: number;
 }
 
 /** This process as an entry records it; undefined where readers could not check it (not Linux, /proc unreadable). */
 export async function thisWriterProcess(): Promise<WriterProcess | undefined> {
-  const [boot, run, pidNamespace] = await Promise.all([bootId(), processRun(process.pid), ownPidNamespace()]);
-  if (boot === undefined || run === undefined || pidNamespace === undefined) return undefined;
-  return { pid: process.pid, ticks: run.ticks, boot, pidNamespace };
+  const [boot, run, pidNamespace, timeNamespace] = await Promise.all([
+    bootId(),
+    processRun(process.pid),
+    ownPidNamespace(),
+    ownTimeNamespace(),
+  ]);
+  if (boot === undefined || run === undefined || pidNamespace === undefined || timeNamespace === undefined)
+    return undefined;
+  return { pid: process.pid, ticks: run.ticks, boot, pidNamespace, timeNamespace };
 }
 
 /** The writer record of an entry read from a file, or undefined when it has none or a damaged one (the TTL decides). */
 export function parseWriterProcess(value: unknown): WriterProcess | undefined {
   if (typeof value !== "object" || value === null) return undefined;
-  const { pid, ticks, boot, pidNamespace } = value as Record<string, unknown>;
+  const { pid, ticks, boot, pidNamespace, timeNamespace } = value as Record<string, unknown>;
   // A pid of 0 or below would name a process group to kill(2): only a real pid is checked.
   if (!Number.isSafeInteger(pid) || (pid as number) <= 0 || !Number.isSafeInteger(ticks)) return undefined;
   if (typeof boot !== "string" || boot === "" || !Number.isSafeInteger(pidNamespace)) return undefined;
-  return { pid: pid as number, ticks: ticks as number, boot, pidNamespace: pidNamespace as number };
+  if (!Number.isSafeInteger(timeNamespace)) return undefined;
+  return {
+    pid: pid as number,
+    ticks: ticks as number,
+    boot,
+    pidNamespace: pidNamespace as number,
+    timeNamespace: timeNamespace as number,
+  };
 }
 
 /** A check of one writer, shared by the reads that want it while it is fresh. */
@@ -71,7 +90,7 @@ export class WriterChecks {
   async gone(writer: WriterProcess | undefined, maxAgeMs: number): Promise<boolean> {
     if (writer === undefined) return false;
     const own = await this.own();
-    if (own === undefined || writer.boot !== own.boot || writer.pidNamespace !== own.pidNamespace) return false;
+    if (own === undefined || !sameClockAndPids(writer, own)) return false;
     const now = Date.now();
     this.#sweep(now);
     const key = `${writer.pid}/${writer.ticks}`;
@@ -89,6 +108,13 @@ export class WriterChecks {
     this.#sweptAt = now;
     for (const [key, check] of this.#checks) if (now - check.usedAt > forgetAfterMs) this.#checks.delete(key);
   }
+}
+
+/** Whether `writer`'s pid and ticks mean to this process what they meant to it: one boot, pid namespace and time namespace. */
+function sameClockAndPids(writer: WriterProcess, own: WriterProcess): boolean {
+  return (
+    writer.boot === own.boot && writer.pidNamespace === own.pidNamespace && writer.timeNamespace === own.timeNamespace
+  );
 }
 
 /** Whether the run `writer` names has ended: its pid is free, a zombie, or another process's (reused). */
