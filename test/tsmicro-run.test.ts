@@ -342,6 +342,47 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("follows an imported file's folder removed and made again (a build emptying it), and starts on its return", async () => {
+    const project = join(dir, "remade");
+    await typeScriptService(project);
+    const shared = join(project, "shared");
+    await mkdir(shared);
+    const greeting = join(shared, "greeting.ts");
+    await writeFile(greeting, 'export const greeting: string = "one";\n');
+    const main = join(project, "src", "main.ts");
+    await writeFile(
+      main,
+      (await readFile(main, "utf8"))
+        .replace('console.log("up " + pid);', 'console.log("up " + pid + " " + greeting);')
+        .replace(/^/, 'import { greeting } from "../shared/greeting.ts";\n'),
+    );
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await dev.until(/up \d+ one/);
+      // A restart on a save there says its folder is watched (the service names its imports as it starts).
+      await writeFile(greeting, 'export const greeting: string = "two";\n');
+      await dev.until(/up \d+ two/);
+      // Removed: the service restarts without it and fails, waiting for a change.
+      await rm(shared, { recursive: true });
+      await dev.until("waiting for a change");
+      expect(dev.output()).toContain("[tsmicro dev] the service exited with code 1: waiting for a change");
+      await mkdir(shared);
+      await writeFile(greeting, 'export const greeting: string = "three";\n');
+      await dev.until(/up \d+ three/);
+      expect(dev.output()).toMatch(/up \d+ three/);
+      // And the folder made again is watched as the first was.
+      await writeFile(greeting, 'export const greeting: string = "four";\n');
+      await dev.until(/up \d+ four/);
+      expect(dev.output()).toMatch(/up \d+ four/);
+      dev.run.kill("SIGINT");
+      expect(await dev.exited).toBe(0);
+    } finally {
+      dev.run.kill("SIGKILL");
+      for (const [, pid] of dev.output().matchAll(/up (\d+)/g))
+        if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
+    }
+  }, 60_000);
+
   it("leaves a forked child's IPC channel (its fd 3) to it: the import hook writes only to the pipe tsmicro dev gave", async () => {
     const project = join(dir, "fork");
     await typeScriptService(project);

@@ -1,4 +1,4 @@
-import { type Dirent, type FSWatcher, readdirSync, statSync, watch } from "node:fs";
+import { type Dirent, existsSync, type FSWatcher, readdirSync, statSync, watch } from "node:fs";
 import { basename, dirname, join, relative, sep } from "node:path";
 
 /** What watches a folder tree for `tsmicro dev`. */
@@ -99,12 +99,27 @@ class FolderWatches implements TreeWatch {
 }
 
 /**
+ * How often a removed folder of imported files is looked for again: a build that empties its
+ * output folder, a branch switch or a generator makes it again, and its files are the service's.
+ */
+const lostFolderPollMs = 500;
+
+/** A folder of files a service imports: the names followed there, and its watch, or, while it is gone, the poll for it. */
+interface ImportedFolder {
+  readonly names: Set<string>;
+  watcher?: FSWatcher;
+  poll?: NodeJS.Timeout;
+}
+
+/**
  * Calls `changed` with the path of each file added that changes: files a service imports from
  * outside the tree watched. Each is watched by its folder, which names it whatever replaced it (see
- * watchTree), one fs.watch a folder.
+ * watchTree), one fs.watch a folder. A folder removed is looked for until it is back: its watch
+ * would hear nothing of the folder made again, and the service, stopped for want of the files,
+ * would wait for a save under its own folder.
  */
 export class FileWatches {
-  private readonly folders = new Map<string, { watcher: FSWatcher; names: Set<string> }>();
+  private readonly folders = new Map<string, ImportedFolder>();
 
   constructor(private readonly changed: (path: string) => void) {}
 
@@ -115,25 +130,46 @@ export class FileWatches {
       known.names.add(basename(path));
       return;
     }
-    const names = new Set([basename(path)]);
-    let watcher: FSWatcher;
-    try {
-      watcher = watch(folder, (_event, name) => {
-        if (name && names.has(name.toString())) this.changed(join(folder, name.toString()));
-      });
-    } catch {
-      // Gone already: the next start names what it imports instead.
-      return;
-    }
-    watcher.on("error", () => {
-      watcher.close();
-      this.folders.delete(folder);
-    });
-    this.folders.set(folder, { watcher, names });
+    const imported: ImportedFolder = { names: new Set([basename(path)]) };
+    this.folders.set(folder, imported);
+    this.follow(folder, imported);
   }
 
   close(): void {
-    for (const { watcher } of this.folders.values()) watcher.close();
+    for (const { watcher, poll } of this.folders.values()) {
+      watcher?.close();
+      clearInterval(poll);
+    }
     this.folders.clear();
+  }
+
+  /** Watches `folder`, or looks for it again when it is not there. */
+  private follow(folder: string, imported: ImportedFolder): void {
+    try {
+      imported.watcher = watch(folder, (_event, name) => {
+        // The folder's own removal is an event too (its name), after which its watch hears nothing more.
+        if (!existsSync(folder)) return this.lost(folder, imported);
+        if (name && imported.names.has(name.toString())) this.changed(join(folder, name.toString()));
+      });
+      imported.watcher.on("error", () => this.lost(folder, imported));
+    } catch {
+      this.lost(folder, imported);
+    }
+  }
+
+  /** `folder` is gone: once it is back it is watched again, and a followed file found there is a change. */
+  private lost(folder: string, imported: ImportedFolder): void {
+    imported.watcher?.close();
+    imported.watcher = undefined;
+    if (imported.poll !== undefined || this.folders.get(folder) !== imported) return;
+    imported.poll = setInterval(() => {
+      if (!existsSync(folder)) return;
+      clearInterval(imported.poll);
+      imported.poll = undefined;
+      this.follow(folder, imported);
+      // Written before the new watch began, so heard by none.
+      const back = [...imported.names].find((name) => existsSync(join(folder, name)));
+      if (back !== undefined) this.changed(join(folder, back));
+    }, lostFolderPollMs).unref();
   }
 }
