@@ -315,6 +315,21 @@ describe("planMigration", () => {
     const kept = schema(item("inventory", "shop.v1.StockItem"));
     expect(planMigration(before, kept)).toEqual({ name: "no_changes", sql: "", warnings: [] });
     expect(planMigration(recorded, kept).warnings[0]).toContain('is named "inventory" again');
+    // The message renamed back too: the rows are in "inventory" unless a migration of one's own moved them.
+    expect(planMigration(recorded, before).warnings).toEqual([
+      'table "stock_item" of shop.v1.StockItem is named "inventory" again, with its message shop.v1.Inventory, as ' +
+        'tsmicro\'s migrations made it: if a migration of your own renamed it to "stock_item", write one with ' +
+        'ALTER TABLE "stock_item" RENAME TO "inventory"; ALTER INDEX IF EXISTS "stock_item_email_key" RENAME TO ' +
+        '"inventory_email_key"; otherwise there is nothing to do',
+    ]);
+    expect(recordedSchema(recorded, before)).toEqual(before);
+    const backIndexed = schema({
+      ...item("inventory", "shop.v1.Inventory"),
+      columns: [id, { ...email, indexed: true }],
+    });
+    expect(planMigration(recorded, backIndexed).warnings[0]).toMatch(
+      /"inventory_email_key"; CREATE INDEX "inventory_email_idx" ON "inventory" \("email"\); otherwise write a migration with CREATE INDEX "inventory_email_idx" ON "inventory" \("email"\);$/,
+    );
 
     // Another change with the rename: its statement for either way, on the table under that way's name.
     const indexed = { ...item("stock_item", "shop.v1.StockItem"), columns: [id, { ...email, indexed: true }] };

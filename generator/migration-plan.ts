@@ -65,7 +65,11 @@ export function planMigration(
       const changes: string[] = [];
       const kept = alterTable(renamedFrom, { ...table, name: renamedFrom.name }, [], []);
       const renamed = alterTable({ ...renamedFrom, name: table.name }, table, [], changes);
-      warnings.push(messageRenamed(renamedFrom, table, kept, renamed), ...changes);
+      const hint =
+        renamedFrom.migratedName === table.name
+          ? messageRenamedBack(renamedFrom, table, renamed)
+          : messageRenamed(renamedFrom, table, kept, renamed);
+      warnings.push(hint, ...changes);
       continue;
     }
     groups.push(createTable(table));
@@ -405,6 +409,21 @@ function messageRenamed(
     `which would start empty beside the rows of ${q}. To keep them, either keep the table's name with ${option}` +
     `${kept.length > 0 ? ` (and write a migration with ${kept.join(" ")})` : ""}, ` +
     `or write a migration with ${rename}${migrated} If ${message} is a new entity instead, write a migration with ${create}`
+  );
+}
+
+/**
+ * The hint for an entity message renamed back, with its table, to the name tsmicro's migrations gave
+ * that table (an earlier rename undone): its rows are there already unless a migration of one's own
+ * renamed the table since, so messageRenamed's advice (rename the table, or create it) would fail.
+ */
+function messageRenamedBack(was: TableSchema, table: TableSchema, renamed: readonly string[]): string {
+  const [q, qTo] = [quoteIdentifier(was.name), quoteIdentifier(table.name)];
+  const otherwise = renamed.length > 0 ? `write a migration with ${renamed.join(" ")}` : "there is nothing to do";
+  return (
+    `table ${q} of ${was.message} is named ${qTo} again, with its message ${table.message}, as tsmicro's ` +
+    `migrations made it: if a migration of your own renamed it to ${q}, write one with ` +
+    `${[renameTable(was, was.name, table), ...renamed].join(" ")} otherwise ${otherwise}`
   );
 }
 
