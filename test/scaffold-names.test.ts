@@ -311,6 +311,46 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     expect(existsSync(join(folder, "delete-note.ts"))).toBe(false);
   });
 
+  it("takes the handler object's file as moved when another file of src/handler/ defines its factory", async () => {
+    const created = await create("memo");
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "memo");
+    const folder = join(project, "src/handler/memo-service");
+    // git mv memo-service.ts memo-handler.ts, main.ts and the tests updated; get-memo.ts folded into it.
+    const text = await readFile(join(project, "src/handler/memo-service.ts"), "utf8");
+    await writeFile(
+      join(project, "src/handler/memo-handler.ts"),
+      text
+        .replace(/import \{ getMemo \} from "\.\/memo-service\/get-memo\.js";\n/, "")
+        .replace("getMemo: getMemo(deps),", "getMemo: async () => deps.memos.get(''),"),
+    );
+    await unlink(join(project, "src/handler/memo-service.ts"));
+    await unlink(join(folder, "get-memo.ts"));
+    for (const file of ["src/main.ts", "test/grpc.test.ts", "test/handler.test.ts"]) {
+      const path = join(project, file);
+      await writeFile(
+        path,
+        (await readFile(path, "utf8")).replace("handler/memo-service.js", "handler/memo-handler.js"),
+      );
+    }
+    const protoPath = join(project, "proto/memo/v1/memo.proto");
+    await writeFile(
+      protoPath,
+      (await readFile(protoPath, "utf8")).replace(
+        "  // DeleteMemo",
+        "  // Pin pins a memo.\n  rpc Pin(GetMemoRequest) returns (Memo);\n  // DeleteMemo",
+      ),
+    );
+    const generated = await generate(project);
+    expect(generated.code, generated.stderr).toBe(0);
+    // No second handler object (which would import the stubs folded away) and no stub of getMemo: only the new rpc's.
+    expect(generated.stdout.split("\n").filter((line) => /^(created|orphaned|not served)/.test(line))).toEqual([
+      "created src/handler/memo-service/pin.ts (rpc memo.v1.MemoService/Pin); add it to src/handler/memo-handler.ts",
+    ]);
+    expect(existsSync(join(project, "src/handler/memo-service.ts"))).toBe(false);
+    expect(existsSync(join(folder, "get-memo.ts"))).toBe(false);
+  });
+
   it("makes a single project own its proto folder, so a proto copied in to call is a client; one no longer owned is said so", async () => {
     expect((await create("ledger")).code).toBe(0);
     const project = join(work, "ledger");

@@ -473,7 +473,7 @@ async function workspaceProtos(root: string): Promise<string[]> {
  */
 function wiredFrom(file: ScaffoldFile): string | undefined {
   const service = /^src\/handler\/([^/]+)\/[^/]+\.ts$/.exec(file.path)?.[1];
-  if (service && file.why.startsWith("rpc ")) return `src/handler/${service}.ts`;
+  if (service && file.why.startsWith("rpc ")) return file.wiredIn ?? `src/handler/${service}.ts`;
   if (file.why.startsWith("service ") && /^src\/handler\/[^/]+\.ts$/.test(file.path)) return "src/main.ts";
   if (file.why.startsWith("entity ") && /^src\/domain\/service\/[^/]+-data-service\.ts$/.test(file.path))
     return "src/handler/dependencies.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { findOrphans, servesRpc } from "./plan-sources.js";
+import { findOrphans, handlerObjectPath, servesRpc } from "./plan-sources.js";
 import type { MethodScaffold, ServiceScaffold, SourceModel } from "./source-model.js";
 
 describe("findOrphans", () => {
@@ -21,6 +21,7 @@ describe("servesRpc", () => {
   const getOrder = { localName: "getOrder", fileName: "get-order" } as MethodScaffold;
   const service = {
     fileName: "order-service",
+    factoryName: "createOrderServiceHandler",
     handlerType: "OrderServiceHandler",
     methods: [getOrder],
   } as unknown as ServiceScaffold;
@@ -33,6 +34,23 @@ describe("servesRpc", () => {
     expect(servesRpc(service, getOrder, renamed)).toBe(true);
     renamed.set("src/handler/order-service.ts", handler("getOrder: getOrder(deps),", "get-order"));
     expect(servesRpc(service, getOrder, renamed)).toBe(false);
+  });
+
+  it("reads the handler object where a file of src/handler/ defining its factory moved it", () => {
+    const moved = `export function createOrderServiceHandler(deps) {\n  return {\n    async getOrder() {},\n  };\n}`;
+    const code = new Map([["src/handler/orders.ts", moved]]);
+    expect(handlerObjectPath(service, code)).toBe("src/handler/orders.ts");
+    expect(servesRpc(service, getOrder, code)).toBe(true);
+    // Named only, not defined (a re-export, a call), it is not the handler object; nor is a file deeper down.
+    const named = new Map([
+      ["src/handler/index.ts", 'export { createOrderServiceHandler } from "./orders.js";'],
+      ["src/handler/order/handler.ts", moved],
+    ]);
+    expect(handlerObjectPath(service, named)).toBe("src/handler/order-service.ts");
+    // The default file wins while it is there.
+    code.set("src/handler/order-service.ts", handler("getOrder: getOrder(deps),", "get-order"));
+    expect(handlerObjectPath(service, code)).toBe("src/handler/order-service.ts");
+    expect(servesRpc(service, getOrder, code)).toBe(false);
   });
 
   it("does not count a type in a comment, a test's file or a call, and counts a key of the handler object", () => {

@@ -9,6 +9,8 @@ export interface ScaffoldFile {
   readonly content: string;
   /** What in the proto it exists for, for the report: `rpc user.v1.UserService/CreateUser`. */
   readonly why: string;
+  /** For an rpc's stub: the file of the handler object that serves it (see handlerObjectPath), where it is to be added. */
+  readonly wiredIn?: string;
 }
 
 /** A user file whose rpc, service or entity is gone from the protos. */
@@ -39,8 +41,13 @@ export function planSourceFiles(
   code: HandlerCode = new Map(),
 ): ScaffoldFile[] {
   const files: ScaffoldFile[] = [];
-  const render = (path: string, template: string, data: object, why: string) =>
-    files.push({ path, content: renderTemplate(templates, `${base}/${template}`, data), why });
+  const render = (path: string, template: string, data: object, why: string, wiredIn?: string) =>
+    files.push({
+      path,
+      content: renderTemplate(templates, `${base}/${template}`, data),
+      why,
+      ...(wiredIn === undefined ? {} : { wiredIn }),
+    });
 
   if (model.services.length > 0)
     render(
@@ -51,7 +58,9 @@ export function planSourceFiles(
     );
   for (const service of model.services) {
     const why = `service ${service.name}`;
-    render(`src/handler/${service.fileName}.ts`, "handler/service.ts.ejs", { service }, why);
+    const handlerPath = handlerObjectPath(service, code);
+    // Made when missing, but for a handler object the user moved: a second one would import stubs folded away since.
+    if (handlerPath === defaultHandlerPath(service)) render(handlerPath, "handler/service.ts.ejs", { service }, why);
     for (const method of service.methods) {
       if (servesRpc(service, method, code)) continue;
       const entity = method.crud?.entity;
@@ -61,6 +70,7 @@ export function planSourceFiles(
         `handler/method-${method.crud?.verb ?? "stub"}.ts.ejs`,
         { service, method, entity },
         `rpc ${method.fullName}${taken ? `; ${taken} is a file of yours, not the rpc's` : ""}`,
+        handlerPath,
       );
     }
   }
@@ -123,7 +133,7 @@ export function findOrphans(model: SourceModel, files: readonly string[], code: 
  * is neither, and gets its stub.
  */
 export function servesRpc(service: ServiceScaffold, method: MethodScaffold, code: HandlerCode): boolean {
-  const handler = withoutComments(code.get(`src/handler/${service.fileName}.ts`) ?? "");
+  const handler = withoutComments(code.get(handlerObjectPath(service, code)) ?? "");
   if (importsStub(handler, service, method)) return false;
   const folder = `src/handler/${service.fileName}/`;
   for (const [path, text] of code) {
@@ -132,6 +142,24 @@ export function servesRpc(service: ServiceScaffold, method: MethodScaffold, code
     if (handlerMarkers(text).some((m) => m.type === service.handlerType && m.method === method.localName)) return true;
   }
   return new RegExp(`(^|[{,])\\s*(async\\s+)?\\*?\\s*${escaped(method.localName)}\\s*[:(]`, "m").test(handler);
+}
+
+/**
+ * The file of `service`'s handler object: `src/handler/<service>.ts`, or, when that is missing, the
+ * file of src/handler/ that defines its factory (`createOrderServiceHandler`), as one renamed with
+ * `git mv` does. Only files beside the default one count, as the stubs' imports (`./order-service/…`) hold there.
+ */
+export function handlerObjectPath(service: ServiceScaffold, code: HandlerCode): string {
+  const path = defaultHandlerPath(service);
+  if (code.has(path)) return path;
+  const defines = new RegExp(`\\b(function\\s*\\*?\\s*|(const|let|var)\\s+)${escaped(service.factoryName)}\\b`);
+  for (const [other, text] of code)
+    if (/^src\/handler\/[^/]+\.ts$/.test(other) && defines.test(withoutComments(text))) return other;
+  return path;
+}
+
+function defaultHandlerPath(service: ServiceScaffold): string {
+  return `src/handler/${service.fileName}.ts`;
 }
 
 /**
@@ -176,7 +204,7 @@ function stubPath(
   code: HandlerCode,
 ): { path: string; taken?: string } {
   const path = methodPath(service, method);
-  const handler = withoutComments(code.get(`src/handler/${service.fileName}.ts`) ?? "");
+  const handler = withoutComments(code.get(handlerObjectPath(service, code)) ?? "");
   return !code.has(path) || importsStub(handler, service, method)
     ? { path }
     : { path: methodPath(service, method, "-rpc"), taken: path };
