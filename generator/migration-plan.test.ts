@@ -99,6 +99,35 @@ describe("planMigration", () => {
     expect(planMigration(base, optional).warnings).toEqual([]);
   });
 
+  it("warns that a column made unique holds its default in every row that left it out, which the index refuses", () => {
+    const nickname = column("nickname", 4);
+    const before = schema(user(email, base.tables[0]!.columns[2]!, nickname));
+    const plan = planMigration(before, schema(user(email, base.tables[0]!.columns[2]!, { ...nickname, unique: true })));
+    expect(plan.sql).toBe('CREATE UNIQUE INDEX "user_nickname_key" ON "user" ("nickname");\n');
+    expect(plan.warnings).toEqual([
+      `column "nickname" of table "user" is now unique: rows that left the field out all hold '', so its CREATE ` +
+        "UNIQUE INDEX fails while two rows do, and only one new row may leave the field out. Edit the migration " +
+        "written now before a database applies it: before its CREATE UNIQUE INDEX, give " +
+        `those rows distinct values (UPDATE "user" SET "nickname" = … WHERE "nickname" = ''); or, for a column rows ` +
+        `may leave empty, make the field optional in the proto and write there ALTER TABLE "user" ALTER COLUMN ` +
+        `"nickname" DROP NOT NULL; UPDATE "user" SET "nickname" = NULL WHERE "nickname" = ''; (NULLs do not collide)`,
+    ]);
+    // Made optional with it, new rows leave it NULL, but the rows there still hold ''.
+    const optional = { ...nickname, unique: true, nullable: true, default: null };
+    expect(planMigration(before, schema(user(email, base.tables[0]!.columns[2]!, optional))).warnings).toEqual([
+      `column "nickname" of table "user" is now unique: rows that left the field out all hold '', so its CREATE ` +
+        "UNIQUE INDEX fails while two rows do. Edit the migration written now before a database applies it: " +
+        `before its CREATE UNIQUE INDEX, write UPDATE "user" SET "nickname" = NULL WHERE "nickname" = ''; ` +
+        "(NULLs do not collide)",
+    ]);
+    // A column that was nullable holds NULL where rows left it out: nothing to say.
+    const score = column("score", 5, { type: "bigint", nullable: true, default: null });
+    const scored = schema(user(email, base.tables[0]!.columns[2]!, score));
+    expect(
+      planMigration(scored, schema(user(email, base.tables[0]!.columns[2]!, { ...score, unique: true }))).warnings,
+    ).toEqual([]);
+  });
+
   it("adds an optional field as a nullable column, with its index", () => {
     const next = schema(
       user(

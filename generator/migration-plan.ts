@@ -197,6 +197,7 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
       if (c[flag]) {
         statements.push(`CREATE ${unique ? "UNIQUE " : ""}INDEX ${name} ON ${t} (${quoteIdentifier(c.name)});`);
         labels.push(`${unique ? "unique" : "index"}_${table.name}_${c.name}`);
+        if (unique && !was.nullable && was.default !== null) warnings.push(madeUnique(where(c), t, was, c));
       } else {
         // An index holds no data of its own: dropping it loses nothing.
         statements.push(`DROP INDEX IF EXISTS ${name};`);
@@ -330,6 +331,27 @@ function fieldsOf(table: TableSchema): string {
 function isGone(before: readonly TableSchema[], next: EntitySchema, old: TableSchema): boolean {
   return !next.tables.some(
     (t) => t.name === old.name || t.message === old.message || renamedMessage(before, next, t) === old,
+  );
+}
+
+/**
+ * The warning for a NOT NULL column with a default made unique: every row that left the field out
+ * holds that default, so the index fails on the rows already there (as a new unique column's would),
+ * and, while the column stays NOT NULL, on the second new row that leaves it out.
+ */
+function madeUnique(where: string, t: string, was: ColumnSchema, c: ColumnSchema): string {
+  const q = quoteIdentifier(c.name);
+  const filled = `WHERE ${q} = ${was.default}`;
+  const toNull = `UPDATE ${t} SET ${q} = NULL ${filled};`;
+  const remedy = c.nullable
+    ? `write ${toNull} (NULLs do not collide)`
+    : `give those rows distinct values (UPDATE ${t} SET ${q} = … ${filled}); or, for a column rows may leave empty, ` +
+      `make the field optional in the proto and write there ALTER TABLE ${t} ALTER COLUMN ${q} DROP NOT NULL; ${toNull} ` +
+      "(NULLs do not collide)";
+  return (
+    `${where} is now unique: rows that left the field out all hold ${was.default}, so its CREATE UNIQUE INDEX fails ` +
+    `while two rows do${c.nullable ? "" : ", and only one new row may leave the field out"}. Edit the migration written ` +
+    `now before a database applies it: before its CREATE UNIQUE INDEX, ${remedy}`
   );
 }
 
