@@ -351,6 +351,43 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     expect(existsSync(join(folder, "get-memo.ts"))).toBe(false);
   });
 
+  it("says where the names a user file imports went when their message moved to another proto file", async () => {
+    const created = await create("lamp");
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "lamp");
+    const protoPath = join(project, "proto/lamp/v1/lamp.proto");
+    const text = await readFile(protoPath, "utf8");
+    const entity = text.slice(text.indexOf("// A lamp, stored"), text.indexOf("message CreateLampRequest"));
+    await writeFile(
+      protoPath,
+      text
+        .replace(entity, "")
+        .replace('import "tsmicro/errors.proto";', 'import "tsmicro/errors.proto";\nimport "lamp/v1/model.proto";'),
+    );
+    await writeFile(
+      join(project, "proto/lamp/v1/model.proto"),
+      `syntax = "proto3";\npackage lamp.v1;\nimport "google/protobuf/timestamp.proto";\nimport "tsmicro/entity.proto";\n\n${entity}`,
+    );
+    const generated = await generate(project);
+    expect(generated.code, generated.stderr).toBe(0);
+    const moved = generated.stdout.split("\n").filter((line) => line.startsWith("moved: "));
+    expect(moved).toContain(
+      "moved: src/domain/model/lamp.ts imports Lamp from src/gen/lamp/v1/lamp.js, which no longer declares it: " +
+        "import it from src/gen/lamp/v1/model.js",
+    );
+    expect(moved).toContain(
+      "moved: src/domain/repository/sql-lamp-repository.ts imports lampColumns, lampFromRow, lampToRow from " +
+        "src/gen/lamp/v1/lamp.entity.js, which no longer declares them: import them from src/gen/lamp/v1/model.entity.js",
+    );
+    // Each line's file, and no other, is one the type checker now finds a missing name in.
+    const files = new Set(moved.map((line) => line.split(" ")[1]));
+    expect([...files].sort()).toEqual([
+      "src/domain/model/lamp.ts",
+      "src/domain/repository/sql-lamp-repository.ts",
+      "src/domain/service/lamp-data-service.ts",
+    ]);
+  });
+
   it("makes a single project own its proto folder, so a proto copied in to call is a client; one no longer owned is said so", async () => {
     expect((await create("ledger")).code).toBe(0);
     const project = join(work, "ledger");

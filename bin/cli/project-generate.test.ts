@@ -13,6 +13,7 @@ const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResul
   pending: [],
   unserved: [],
   unwired: [],
+  moved: [],
   stillImported: [],
 });
 

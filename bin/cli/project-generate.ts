@@ -12,6 +12,7 @@ import { protoPathIn } from "./buf-image.js";
 import { compileRequest } from "./generate-command.js";
 import { generateFiles, warnOnStderr } from "./generate-files.js";
 import { loadTemplates } from "./load-templates.js";
+import { movedImports } from "./moved-imports.js";
 import { version } from "./package-paths.js";
 import { planMigration, schemaFile } from "./project-migrations.js";
 import { planProjectSources } from "./project-sources.js";
@@ -45,6 +46,8 @@ export interface ProjectGenerateResult {
   readonly unserved: readonly string[];
   /** Entities whose data service the handlers' Dependencies do not name: what to add, one line each. */
   readonly unwired: readonly string[];
+  /** Names the user's files import from a generated module that no longer has them, with the one that does. */
+  readonly moved: readonly string[];
   /**
    * Of `created`, those the user's file that wires them in imports already: deleted and made again
    * (a stub the handler object still imports), so there is nothing to add.
@@ -166,6 +169,7 @@ async function planProject(
   // The routes of every proto one gateway serves with these (a workspace's services' too), after generate checked each file's.
   if (reporting.checkRoutes) checkServedRoutes(request, await servedWith(root), reporting.warn);
   const output = [...generated, ...sources.generated];
+  const moved = movedImports(await userCode(root, files, out), output, posix.normalize(out));
   const formatted = await formatFiles(sources.missing.map((f) => ({ name: f.path, content: f.content })));
 
   const write = async () => {
@@ -192,6 +196,7 @@ async function planProject(
       pending: migration.pending,
       unserved: await unserved(root, sources.model.services, sources.missing),
       unwired: await unwired(root, sources.model.entities, sources.missing),
+      moved,
       stillImported: await stillImported(root, sources.missing),
     };
   };
@@ -272,6 +277,15 @@ async function handlerCode(root: string, files: readonly string[]): Promise<Map<
   );
 }
 
+/** The text of the project's own TypeScript files outside the generated folder `out`, by path. */
+async function userCode(root: string, files: readonly string[], out: string): Promise<Map<string, string>> {
+  const generated = `${posix.normalize(out).replace(/\/$/, "")}/`;
+  const paths = files.filter((file) => /\.(ts|mts|tsx)$/.test(file) && !file.startsWith(generated));
+  return new Map(
+    await Promise.all(paths.map(async (path) => [path, await readFile(join(root, path), "utf8")] as const)),
+  );
+}
+
 /**
  * A module's code where a definition may be served: comments and import statements left out, so
  * a handle() commented out, or an import alone, does not count.
@@ -318,6 +332,7 @@ export function projectReport(result: ProjectGenerateResult): string {
     ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; ${orphanStep(orphan, result)}`),
     ...result.unserved.map((line) => `not served: ${line}`),
     ...result.unwired.map((line) => `not wired: ${line}`),
+    ...result.moved.map((line) => `moved: ${line}`),
     ...(result.behind ? [behindLine(result.behind)] : []),
   ];
   return lines.map((line) => `${line}\n`).join("");
