@@ -52,6 +52,41 @@ describe("tsmicro generate's report on a project's own files", () => {
     ]);
   });
 
+  it("says to move a gone service's code into the new one when the protos lost one service and gained one", () => {
+    const renamed = {
+      ...result([
+        { path: "src/handler/stats-service.ts", content: "", why: "service StatsService" },
+        { path: "src/handler/stats-service/count-shops.ts", content: "", why: "rpc shop.v1.StatsService/CountShops" },
+      ]),
+      orphans: [
+        { path: "src/handler/report-service.ts", why: "its service is gone from the protos" },
+        {
+          path: "src/handler/report-service/count-shops.ts",
+          why: "service of src/handler/report-service.ts is gone from the protos",
+        },
+        {
+          path: "src/handler/report-service/sum.ts",
+          why: "service of src/handler/report-service.ts is gone from the protos",
+        },
+      ],
+    };
+    expect(
+      projectReport(renamed)
+        .split("\n")
+        .filter((line) => line.startsWith("orphaned:")),
+    ).toEqual([
+      "orphaned: src/handler/report-service.ts: its service is gone from the protos; if its service became " +
+        "StatsService, move its code into src/handler/stats-service.ts; else delete it",
+      "orphaned: src/handler/report-service/count-shops.ts: service of src/handler/report-service.ts is gone from the " +
+        "protos; if its service became StatsService, move its code into src/handler/stats-service/count-shops.ts; else delete it",
+      "orphaned: src/handler/report-service/sum.ts: service of src/handler/report-service.ts is gone from the protos; " +
+        "if its service became StatsService, move its code into src/handler/stats-service/; else delete it",
+    ]);
+    // A service gone with none new, or with two: no guess.
+    const removed = { ...renamed, created: [] };
+    expect(projectReport(removed)).toContain("gone from the protos; delete it or move its code\n");
+  });
+
   it("says nothing about adding a file made again that the file wiring it in imports already", () => {
     const stub = {
       path: "src/handler/acct-service/get-invoice.ts",

@@ -343,6 +343,8 @@ export function projectReport(result: ProjectGenerateResult): string {
  * rename, most likely: `CountShops` became `CountAllShops`), the code belongs in the new rpc's stub.
  */
 function orphanStep(orphan: Orphan, result: ProjectGenerateResult): string {
+  const renamed = renamedServiceStep(orphan, result);
+  if (renamed !== undefined) return renamed;
   const folder = orphan.path.slice(0, orphan.path.lastIndexOf("/") + 1);
   const inFolder = (path: string) => path.startsWith(folder) && !path.slice(folder.length).includes("/");
   const stubs = result.created.filter((file) => inFolder(file.path) && file.why.startsWith("rpc "));
@@ -351,6 +353,26 @@ function orphanStep(orphan: Orphan, result: ProjectGenerateResult): string {
     return "delete it or move its code";
   const rpc = /^rpc (\S+?)(;|$)/.exec(stubs[0]!.why)?.[1];
   return `if its rpc became ${rpc}, move its code into ${stubs[0]!.path}; else delete it`;
+}
+
+/**
+ * What to do with a file of a service that is gone, when the protos lost that one service and
+ * gained one (a rename most likely: `ReportService` became `StatsService`): its code belongs in the
+ * new service's file of the same place (its handler object, or the stub of the same name).
+ */
+function renamedServiceStep(orphan: Orphan, result: ProjectGenerateResult): string | undefined {
+  const gone = (o: Orphan) => o.why === "its service is gone from the protos";
+  const services = result.created.filter((file) => /^service \w+$/.test(file.why));
+  const handlers = result.orphans.filter(gone);
+  if (services.length !== 1 || handlers.length !== 1) return undefined;
+  const [service, handler] = [services[0]!, handlers[0]!];
+  const name = service.why.slice("service ".length);
+  if (orphan === handler) return `if its service became ${name}, move its code into ${service.path}; else delete it`;
+  if (orphan.why !== `service of ${handler.path} is gone from the protos`) return undefined;
+  const folder = service.path.replace(/\.ts$/, "/");
+  const same = `${folder}${orphan.path.slice(orphan.path.lastIndexOf("/") + 1)}`;
+  const into = result.created.some((file) => file.path === same) ? same : folder;
+  return `if its service became ${name}, move its code into ${into}; else delete it`;
 }
 
 /** The line saying which other services of the workspace a service's own generate left behind, and what to run. */
