@@ -6,6 +6,7 @@ import { failedService } from "../errors/failed-service.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
 import { servedCallScope } from "../service/served-call.js";
+import { lineLogger as recordingLogger } from "../../../test/support/line-logger.js";
 import { OutageLog } from "./outage-log.js";
 import { outageAwarePool, type PoolCounts } from "./outage-aware-pool.js";
 
@@ -281,21 +282,3 @@ describe("a query cut by its call's deadline whose cancel request's connection i
     ]);
   });
 });
-
-/** A logger keeping each line's level, fields and message. */
-function recordingLogger(): { logger: Logger; lines: Array<[string, object, string | undefined]> } {
-  const lines: Array<[string, object, string | undefined]> = [];
-  const at =
-    (level: string) =>
-    (fields: object | string, message?: string): void =>
-      void lines.push(typeof fields === "string" ? [level, {}, fields] : [level, fields, message]);
-  const logger: Logger = {
-    trace: at("trace"),
-    debug: at("debug"),
-    info: at("info"),
-    warn: at("warn"),
-    error: at("error"),
-    child: () => logger,
-  };
-  return { logger, lines };
-}

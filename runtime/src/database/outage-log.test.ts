@@ -1,24 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Logger } from "../logging/logger.js";
+import { lineLogger as recording } from "../../../test/support/line-logger.js";
 import { OutageLog } from "./outage-log.js";
-
-/** A logger keeping each line's level, fields and message. */
-function recording(): { logger: Logger; lines: Array<[string, object, string | undefined]> } {
-  const lines: Array<[string, object, string | undefined]> = [];
-  const at =
-    (level: string) =>
-    (fields: object | string, message?: string): void =>
-      void lines.push(typeof fields === "string" ? [level, {}, fields] : [level, fields, message]);
-  const logger: Logger = {
-    trace: at("trace"),
-    debug: at("debug"),
-    info: at("info"),
-    warn: at("warn"),
-    error: at("error"),
-    child: () => logger,
-  };
-  return { logger, lines };
-}
 
 describe("OutageLog", () => {
   it("says idle connections lost together once, and how many went once a query is answered", () => {

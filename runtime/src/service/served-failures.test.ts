@@ -3,27 +3,13 @@ import type { CallContext } from "../definition/call.js";
 import { errorReasonDetail } from "../errors/error-details.js";
 import { nameFailedService } from "../errors/failed-service.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
-import type { Logger } from "../logging/logger.js";
+import { type LoggedLine, lineLogger } from "../../../test/support/line-logger.js";
 import { breakerOpenReason } from "../middleware/breaker.js";
 import { ServedFailureLog } from "./served-failures.js";
 
-type Line = [string, object, string | undefined];
-
 /** A served call's context on `Get` whose logger keeps each line's level, fields and message. */
-function servedCall(signal: AbortSignal = new AbortController().signal): { context: CallContext; lines: Line[] } {
-  const lines: Line[] = [];
-  const at =
-    (level: string) =>
-    (fields: object | string, message?: string): void =>
-      void lines.push(typeof fields === "string" ? [level, {}, fields] : [level, fields, message]);
-  const logger: Logger = {
-    trace: at("trace"),
-    debug: at("debug"),
-    info: at("info"),
-    warn: at("warn"),
-    error: at("error"),
-    child: () => logger,
-  };
+function servedCall(signal: AbortSignal = new AbortController().signal): { context: CallContext; lines: LoggedLine[] } {
+  const { logger, lines } = lineLogger();
   const context = { method: { path: "/shop.v1.Orders/Place" }, signal, peer: "127.0.0.1:5000", logger };
   return { context: context as unknown as CallContext, lines };
 }
