@@ -23,6 +23,7 @@ const otherPrograms: Readonly<Record<string, string>> = {
   "from-literal": "kubectl create secret --from-literal",
   import: "node --import tsx",
   "max-semi-space-size": "node --max-semi-space-size",
+  time: "unshare --time (a time namespace)",
   omit: "npm ci --omit=dev",
   workspaces: "npm ci --workspaces=false",
   plugin: "protoc --plugin",
