@@ -55,7 +55,12 @@ function tsmicroRun(cwd: string, args: readonly string[] = ["run"], env: NodeJS.
     const seen = (text: string | RegExp) => (typeof text === "string" ? output.includes(text) : text.test(output));
     for (let i = 0; i < 150 && !texts.every(seen); i++) await new Promise((resolve) => setTimeout(resolve, 100));
   };
-  return { run, output: () => output, exited, until };
+  /** Kills the run and every service it printed as `up PID` still running: on a failure, they would outlive the test. */
+  const killAll = () => {
+    run.kill("SIGKILL");
+    for (const [, pid] of output.matchAll(/up (\d+)/g)) if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
+  };
+  return { run, output: () => output, exited, until, killAll };
 }
 
 describe("tsmicro run", () => {
@@ -205,6 +210,17 @@ describe("tsmicro run", () => {
   }, 40_000);
 });
 
+/** Makes the service of typeScriptService print `up PID GREETING`, GREETING imported from ../shared/greeting.ts, outside src/. */
+async function printGreeting(project: string): Promise<void> {
+  const main = join(project, "src", "main.ts");
+  await writeFile(
+    main,
+    (await readFile(main, "utf8"))
+      .replace('console.log("up " + pid);', 'console.log("up " + pid + " " + greeting);')
+      .replace(/^/, 'import { greeting } from "../shared/greeting.ts";\n'),
+  );
+}
+
 /**
  * A TypeScript service for tsmicro dev, in `dir`: it writes its pid to service.pid (outside src/,
  * which tsmicro dev watches), says `up PID`, and on SIGTERM or SIGINT says `down PID` and exits.
@@ -303,9 +319,7 @@ describe("tsmicro dev", () => {
       dev.run.kill("SIGTERM");
       expect(await dev.exited).toBe(0);
     } finally {
-      dev.run.kill("SIGKILL");
-      for (const [, pid] of dev.output().matchAll(/up (\d+)/g))
-        if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
+      dev.killAll();
     }
   }, 40_000);
 
@@ -315,13 +329,7 @@ describe("tsmicro dev", () => {
     await mkdir(join(project, "shared"));
     const greeting = join(project, "shared", "greeting.ts");
     await writeFile(greeting, 'export const greeting: string = "one";\n');
-    const main = join(project, "src", "main.ts");
-    await writeFile(
-      main,
-      (await readFile(main, "utf8"))
-        .replace('console.log("up " + pid);', 'console.log("up " + pid + " " + greeting);')
-        .replace(/^/, 'import { greeting } from "../shared/greeting.ts";\n'),
-    );
+    await printGreeting(project);
     const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
     try {
       await dev.until(/up \d+ one/);
@@ -336,9 +344,7 @@ describe("tsmicro dev", () => {
       dev.run.kill("SIGINT");
       expect(await dev.exited).toBe(0);
     } finally {
-      dev.run.kill("SIGKILL");
-      for (const [, pid] of dev.output().matchAll(/up (\d+)/g))
-        if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
+      dev.killAll();
     }
   }, 40_000);
 
@@ -349,13 +355,7 @@ describe("tsmicro dev", () => {
     await mkdir(shared);
     const greeting = join(shared, "greeting.ts");
     await writeFile(greeting, 'export const greeting: string = "one";\n');
-    const main = join(project, "src", "main.ts");
-    await writeFile(
-      main,
-      (await readFile(main, "utf8"))
-        .replace('console.log("up " + pid);', 'console.log("up " + pid + " " + greeting);')
-        .replace(/^/, 'import { greeting } from "../shared/greeting.ts";\n'),
-    );
+    await printGreeting(project);
     const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
     try {
       await dev.until(/up \d+ one/);
@@ -377,9 +377,7 @@ describe("tsmicro dev", () => {
       dev.run.kill("SIGINT");
       expect(await dev.exited).toBe(0);
     } finally {
-      dev.run.kill("SIGKILL");
-      for (const [, pid] of dev.output().matchAll(/up (\d+)/g))
-        if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
+      dev.killAll();
     }
   }, 60_000);
 
@@ -415,9 +413,7 @@ describe("tsmicro dev", () => {
       expect(await dev.exited).toBe(0);
       expect(dev.output()).not.toContain("JSON");
     } finally {
-      dev.run.kill("SIGKILL");
-      for (const [, pid] of dev.output().matchAll(/up (\d+)/g))
-        if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
+      dev.killAll();
     }
   }, 40_000);
 
@@ -509,10 +505,7 @@ describe("tsmicro dev", () => {
       dev.run.kill("SIGTERM");
       expect(await dev.exited).toBe(0);
     } finally {
-      dev.run.kill("SIGKILL");
-      // On a failure, what it started would wait for release after its folder is gone.
-      for (const [, pid] of dev.output().matchAll(/up (\d+)/g))
-        if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
+      dev.killAll();
     }
   }, 40_000);
 
@@ -559,9 +552,7 @@ describe("tsmicro dev", () => {
       await writeFile(join(project, "release"), "");
       expect(await dev.exited).toBe(0);
     } finally {
-      dev.run.kill("SIGKILL");
-      for (const [, pid] of dev.output().matchAll(/up (\d+)/g))
-        if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
+      dev.killAll();
     }
   }, 40_000);
 
@@ -588,9 +579,7 @@ describe("tsmicro dev", () => {
       expect(await dev.exited).toBe(130);
       expect(alive(service)).toBe(false);
     } finally {
-      dev.run.kill("SIGKILL");
-      for (const [, pid] of dev.output().matchAll(/up (\d+)/g))
-        if (alive(Number(pid))) process.kill(Number(pid), "SIGKILL");
+      dev.killAll();
     }
   }, 40_000);
 
