@@ -147,14 +147,26 @@ export class FileWatches {
   private follow(folder: string, imported: ImportedFolder): void {
     try {
       imported.watcher = watch(folder, (_event, name) => {
+        const file = name && imported.names.has(name.toString()) ? name.toString() : undefined;
         // The folder's own removal is an event too (its name), after which its watch hears nothing more.
-        if (!existsSync(folder)) return this.lost(folder, imported);
-        if (name && imported.names.has(name.toString())) this.changed(join(folder, name.toString()));
+        if (!existsSync(folder)) return this.gone(folder, imported, file);
+        if (file !== undefined) this.changed(join(folder, file));
       });
-      imported.watcher.on("error", () => this.lost(folder, imported));
+      imported.watcher.on("error", () => this.gone(folder, imported));
     } catch {
       this.lost(folder, imported);
     }
+  }
+
+  /**
+   * `folder` was removed while watched: its files went with it, a change the service must restart on
+   * (and fail, waiting for them), even when the events of their removal are read after the folder's
+   * end, as on a busy machine.
+   */
+  private gone(folder: string, imported: ImportedFolder, file = [...imported.names][0]): void {
+    if (imported.watcher === undefined) return;
+    this.lost(folder, imported);
+    if (file !== undefined) this.changed(join(folder, file));
   }
 
   /** `folder` is gone: once it is back it is watched again, and a followed file found there is a change. */
