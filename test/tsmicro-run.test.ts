@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,6 +43,14 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Saves a file as an editor does, all at once: an asynchronous writeFile's create and write can
+ * reach tsmicro dev as two changes far enough apart, on a busy machine, to restart the service twice.
+ */
+function save(path: string, text: string): void {
+  writeFileSync(path, text);
 }
 
 /** `tsmicro run` (or another command) in `cwd`: its output so far (stdout and stderr), its exit code, and a wait for lines to appear. */
@@ -283,14 +292,14 @@ describe("tsmicro dev", () => {
       expect(alive(second)).toBe(true);
 
       // A save restarts it: stopped with SIGTERM (so it deregisters), then started again.
-      await writeFile(join(project, "src", "more.ts"), "export const more = 1;\n");
+      save(join(project, "src", "more.ts"), "export const more = 1;\n");
       await dev.until(`down ${second}`, /up \d+[\s\S]*up \d+[\s\S]*up \d+/);
       expect(dev.output()).toContain("[tsmicro dev] src/more.ts changed: restarting");
       const third = await servicePid(project);
       expect(third).not.toBe(second);
 
       dev.run.kill("SIGINT");
-      expect(await dev.exited).toBe(0);
+      expect(await dev.exited, dev.output()).toBe(0);
       expect(dev.output()).toContain(`down ${third}`);
       expect(alive(third)).toBe(false);
     } finally {
@@ -317,7 +326,7 @@ describe("tsmicro dev", () => {
       }
       expect(dev.output().split("[tsmicro dev] src/lib/util.ts changed: restarting").length - 1).toBe(3);
       dev.run.kill("SIGTERM");
-      expect(await dev.exited).toBe(0);
+      expect(await dev.exited, dev.output()).toBe(0);
     } finally {
       dev.killAll();
     }
@@ -333,16 +342,16 @@ describe("tsmicro dev", () => {
     const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
     try {
       await dev.until(/up \d+ one/);
-      await writeFile(greeting, 'export const greeting: string = "two";\n');
+      save(greeting, 'export const greeting: string = "two";\n');
       await dev.until(/up \d+ two/);
       expect(dev.output()).toContain("[tsmicro dev] shared/greeting.ts changed: restarting\n");
       // Saved by renaming a copy over it, it is still seen: its folder is watched, not the file.
-      await writeFile(`${greeting}.tmp`, 'export const greeting: string = "three";\n');
+      save(`${greeting}.tmp`, 'export const greeting: string = "three";\n');
       await rename(`${greeting}.tmp`, greeting);
       await dev.until(/up \d+ three/);
       expect(dev.output()).toMatch(/up \d+ three/);
       dev.run.kill("SIGINT");
-      expect(await dev.exited).toBe(0);
+      expect(await dev.exited, dev.output()).toBe(0);
     } finally {
       dev.killAll();
     }
@@ -360,22 +369,22 @@ describe("tsmicro dev", () => {
     try {
       await dev.until(/up \d+ one/);
       // A restart on a save there says its folder is watched (the service names its imports as it starts).
-      await writeFile(greeting, 'export const greeting: string = "two";\n');
+      save(greeting, 'export const greeting: string = "two";\n');
       await dev.until(/up \d+ two/);
       // Removed: the service restarts without it and fails, waiting for a change.
       await rm(shared, { recursive: true });
       await dev.until("waiting for a change");
       expect(dev.output()).toContain("[tsmicro dev] the service exited with code 1: waiting for a change");
       await mkdir(shared);
-      await writeFile(greeting, 'export const greeting: string = "three";\n');
+      save(greeting, 'export const greeting: string = "three";\n');
       await dev.until(/up \d+ three/);
       expect(dev.output()).toMatch(/up \d+ three/);
       // And the folder made again is watched as the first was.
-      await writeFile(greeting, 'export const greeting: string = "four";\n');
+      save(greeting, 'export const greeting: string = "four";\n');
       await dev.until(/up \d+ four/);
       expect(dev.output()).toMatch(/up \d+ four/);
       dev.run.kill("SIGINT");
-      expect(await dev.exited).toBe(0);
+      expect(await dev.exited, dev.output()).toBe(0);
     } finally {
       dev.killAll();
     }
@@ -410,7 +419,7 @@ describe("tsmicro dev", () => {
     try {
       await dev.until('child says {"echo":"hi"}');
       dev.run.kill("SIGINT");
-      expect(await dev.exited).toBe(0);
+      expect(await dev.exited, dev.output()).toBe(0);
       expect(dev.output()).not.toContain("JSON");
     } finally {
       dev.killAll();
@@ -430,10 +439,10 @@ describe("tsmicro dev", () => {
         'src/main.ts:1:23: Expected ")" but found ";"\n' +
           "[tsmicro dev] the service exited with code 1: waiting for a change to start it again (Ctrl-C to stop)\n",
       );
-      await writeFile(main, good);
+      save(main, good);
       await dev.until(/up \d+/);
       dev.run.kill("SIGINT");
-      expect(await dev.exited).toBe(0);
+      expect(await dev.exited, dev.output()).toBe(0);
     } finally {
       dev.run.kill("SIGKILL");
     }
@@ -450,7 +459,7 @@ describe("tsmicro dev", () => {
       expect(dev.output()).toMatch(/Error: boom\n {4}at .*src\/main\.ts:1:7\)/);
       expect(dev.output()).toContain("[tsmicro dev] the service exited with code 1: waiting for a change");
       // The service's own listener decides.
-      await writeFile(
+      save(
         main,
         'process.on("uncaughtException", (e) => { console.log("mine " + e.message); process.exit(4); });\n' +
           'setTimeout(() => { throw new Error("late"); }, 10);\n',
@@ -458,7 +467,7 @@ describe("tsmicro dev", () => {
       await dev.until("exited with code 4");
       expect(dev.output()).toContain("mine late\n[tsmicro dev] the service exited with code 4");
       dev.run.kill("SIGINT");
-      expect(await dev.exited).toBe(0);
+      expect(await dev.exited, dev.output()).toBe(0);
     } finally {
       dev.run.kill("SIGKILL");
     }
@@ -493,17 +502,17 @@ describe("tsmicro dev", () => {
     try {
       await dev.until(/up \d+/);
       const first = /up (\d+)/.exec(dev.output())![1]!;
-      await writeFile(join(project, "src", "a.ts"), "export const a = 1;\n");
+      save(join(project, "src", "a.ts"), "export const a = 1;\n");
       await dev.until(`term ${first}`);
-      await writeFile(join(project, "src", "b.ts"), "export const b = 1;\n");
+      save(join(project, "src", "b.ts"), "export const b = 1;\n");
       await dev.until("src/b.ts changed");
       expect(dev.output()).toContain("[tsmicro dev] src/b.ts changed: the service starts with it once it has stopped");
-      await writeFile(join(project, "release"), "");
+      save(join(project, "release"), "");
       await dev.until(/up \d+[\s\S]*up \d+/);
       // One SIGTERM reached it (a second makes a service exit before it deregisters), and one new service started.
       expect(dev.output().split(`term ${first}`).length - 1).toBe(1);
       dev.run.kill("SIGTERM");
-      expect(await dev.exited).toBe(0);
+      expect(await dev.exited, dev.output()).toBe(0);
     } finally {
       dev.killAll();
     }
@@ -529,18 +538,18 @@ describe("tsmicro dev", () => {
     try {
       await dev.until(/up \d+/);
       const first = /up (\d+)/.exec(dev.output())![1]!;
-      await writeFile(join(project, "src", "a.ts"), "export const a = 1;\n");
+      save(join(project, "src", "a.ts"), "export const a = 1;\n");
       await dev.until("still stopping");
       expect(dev.output()).toContain(
         "[tsmicro dev] the old service is still stopping (its calls in flight get its --shutdown_grace of 2 s to " +
           "finish): the new one starts once it has stopped\n",
       );
       // A drain that ends is waited for.
-      await writeFile(join(project, "release"), "");
+      save(join(project, "release"), "");
       await dev.until(`drained ${first}`, /up \d+[\s\S]*up \d+/);
       const second = /up \d+[\s\S]*up (\d+)/.exec(dev.output())![1]!;
       // One that does not is killed, once its grace and a margin for the rest of its stop have passed.
-      await writeFile(join(project, "src", "b.ts"), "export const b = 1;\n");
+      save(join(project, "src", "b.ts"), "export const b = 1;\n");
       await dev.until("killed", /(up \d+[\s\S]*){3}/);
       expect(dev.output()).toContain(
         "[tsmicro dev] the service did not stop within 7 s (its --shutdown_grace of 2 s, and 5 s more): killed\n",
@@ -549,8 +558,8 @@ describe("tsmicro dev", () => {
       expect(alive(Number(second))).toBe(false);
       dev.run.kill("SIGTERM");
       await dev.until(/draining \d+[\s\S]*draining \d+[\s\S]*draining \d+/);
-      await writeFile(join(project, "release"), "");
-      expect(await dev.exited).toBe(0);
+      save(join(project, "release"), "");
+      expect(await dev.exited, dev.output()).toBe(0);
     } finally {
       dev.killAll();
     }
@@ -576,7 +585,7 @@ describe("tsmicro dev", () => {
       // A second Ctrl-C, not the first delivered twice.
       await new Promise((resolve) => setTimeout(resolve, 1_100));
       dev.run.kill("SIGINT");
-      expect(await dev.exited).toBe(130);
+      expect(await dev.exited, dev.output()).toBe(130);
       expect(alive(service)).toBe(false);
     } finally {
       dev.killAll();
