@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { CallContext } from "../definition/call.js";
 import { errorReasonDetail } from "../errors/error-details.js";
@@ -239,5 +240,26 @@ describe("ServedFailureLog in an outage", () => {
     // Node lists a timer here only while it holds the process open.
     expect(timers()).toBe(before);
     log.stop();
+  });
+
+  it("puts no call's fields on a summary, whatever a logger's mixin reads of the call it runs in", async () => {
+    // A user's own scope for the served call, as a server middleware sets it, which its logger's mixin reads.
+    const requests = new AsyncLocalStorage<string>();
+    const { logger, lines } = lineLogger();
+    const log = new ServedFailureLog(logger, 1);
+    const summaries: (string | undefined)[] = [];
+    const warn = logger.warn;
+    logger.warn = (fields: object | string, message?: string) => {
+      if (typeof fields === "object" && "calls" in fields) summaries.push(requests.getStore() ?? "(none)");
+      warn(fields as object, message);
+    };
+    const { context } = servedCall();
+    const callOf = { ...context, logger } as CallContext;
+    for (const request of ["first", "second"])
+      requests.run(request, () => log.failed(callOf, passedOn(Code.UNAVAILABLE, "inventory", `down ${request}`)));
+    await vi.waitFor(() => expect(summaries).toHaveLength(1));
+    log.stop();
+    expect(lines).toHaveLength(2);
+    expect(summaries).toEqual(["(none)"]);
   });
 });

@@ -3,6 +3,7 @@ import { failedService } from "../errors/failed-service.js";
 import { Code, codeName, isTsmicroError, type TsmicroError } from "../errors/tsmicro-error.js";
 import type { Logger } from "../logging/logger.js";
 import { isBreakerOpen } from "../middleware/breaker.js";
+import { type ContextFreeRunner, contextFree } from "../platform/context-free.js";
 import { outsideTrace } from "../tracing/active-trace-fields.js";
 
 /**
@@ -58,11 +59,15 @@ interface Repeats {
  * code and failed service is logged in full, the calls that fail alike in the next `windowMs` are
  * counted, and one line then says how many and what the last failed with; counting goes on while
  * they come, and a window with none ends it, so the next failure is logged in full again. Lines
- * still counted are said at stop(). Its timers keep no process alive.
+ * still counted are said at stop(). Its timers keep no process alive, and run in the context the
+ * log was made in, not the first call's: a user's logger mixin reading its call (an
+ * AsyncLocalStorage of its own) puts no call's fields on a summary.
  */
 export class ServedFailureLog {
   readonly #repeats = new Map<string, Repeats>();
   #stopped = false;
+  /** Made with the log, when the service is made: no call's context (see contextFree). */
+  readonly #outsideCalls: ContextFreeRunner = contextFree();
 
   constructor(
     private readonly logger: Logger,
@@ -111,14 +116,18 @@ export class ServedFailureLog {
 
   /** Counts `repeats` for a window, then says them and counts on, or forgets them after a window with none. */
   #count(key: string, repeats: Repeats): void {
-    repeats.timer = setTimeout(() => {
-      if (repeats.calls === 0) {
-        this.#repeats.delete(key);
-        return;
-      }
-      this.#summarise(repeats);
-      this.#count(key, repeats);
-    }, this.windowMs);
+    // Set in the context the log was made in: a timer keeps the context it was set in, and the first
+    // was set by the first failed call, whose fields a logger's mixin would read on every summary.
+    repeats.timer = this.#outsideCalls(() =>
+      setTimeout(() => {
+        if (repeats.calls === 0) {
+          this.#repeats.delete(key);
+          return;
+        }
+        this.#summarise(repeats);
+        this.#count(key, repeats);
+      }, this.windowMs),
+    );
     // An outage's counting must not keep a stopping process alive.
     repeats.timer.unref();
   }
@@ -140,7 +149,8 @@ export class ServedFailureLog {
     const line =
       `${method} answered ${code} to ${calls} more ${calls === 1 ? "call" : "calls"} in the last ${seconds} s` +
       `${passedOnText(downstream, "their calls")}; the last: ${last}`;
-    outsideTrace(() => this.logger[repeats.level](fields, line));
+    // stop() may be called in a call's context (a handler stopping the service), as the timers once were.
+    this.#outsideCalls(() => outsideTrace(() => this.logger[repeats.level](fields, line)));
   }
 }
 
