@@ -307,7 +307,12 @@ describe.skipIf(!postgresBinDir)("a service whose PostgreSQL cannot be reached w
     await server?.stop();
   });
 
-  it("logs the outage once and the first failed call in full, naming postgres, and sums up the others rather than a line per call", async () => {
+  /**
+   * A service `store` logging as a scaffolded main.ts does, whose one method queries PostgreSQL
+   * through a fault proxy, called once to warm its pool, and a client of it with no breaker or
+   * retry: every call reaches the service, as at full request rate.
+   */
+  async function serveThroughProxy() {
     const lines: LogLine[] = [];
     const destination = new Writable({
       write(chunk: Buffer, _encoding, done) {
@@ -347,6 +352,11 @@ describe.skipIf(!postgresBinDir)("a service whose PostgreSQL cannot be reached w
     cleanups.push(() => caller.stop());
     const alpha = caller.client(AlphaDefinition, "store");
     await expect(alpha.unary({ id: "warm", payload: new Uint8Array() })).resolves.toMatchObject({ id: "warm" });
+    return { lines, proxy, store, alpha };
+  }
+
+  it("logs the outage once and the first failed call in full, naming postgres, and sums up the others rather than a line per call", async () => {
+    const { lines, proxy, store, alpha } = await serveThroughProxy();
 
     proxy.refuse(true);
     proxy.reset();
@@ -389,5 +399,24 @@ describe.skipIf(!postgresBinDir)("a service whose PostgreSQL cannot be reached w
     // Every call told of, in a line per window of 10 s, not a line per call.
     expect(loggedCalls(failed)).toBe(calls);
     expect(failed.length).toBeLessThanOrEqual(2 + Math.floor(elapsedMs / 10_000));
+  }, 60_000);
+
+  it("logs the first failed call of an outage after the database answered again in full, not in the last outage's count", async () => {
+    const { lines, proxy, alpha } = await serveThroughProxy();
+    const call = (id: string) => alpha.unary({ id, payload: new Uint8Array() }).catch((error: unknown) => error);
+    for (const outage of ["first", "second"]) {
+      proxy.refuse(true);
+      proxy.reset();
+      for (let i = 0; i < 3; i++) expect(await call(`${outage} ${i}`)).toMatchObject({ code: Code.UNAVAILABLE });
+      proxy.refuse(false);
+      await waitFor("the database answering calls", async () => !((await call("after")) instanceof Error));
+    }
+    // Each outage: its first failure in full, its others summed up before the database's own "answers again".
+    const said = lines
+      .filter((line) => line.msg.includes(" answered ") || line.msg === "the database answers again")
+      .map((line) =>
+        line.calls !== undefined ? `${line.calls} more` : line.msg.includes(" answered ") ? "full" : "again",
+      );
+    expect(said).toEqual(["full", "2 more", "again", "full", "2 more", "again"]);
   }, 60_000);
 });

@@ -1,4 +1,5 @@
 import type { Logger } from "../logging/logger.js";
+import { sayAnswersAgain } from "../service/answers-again.js";
 
 /**
  * What a PostgreSQL pool says of its outages, once each: the first failure of an outage, and the
@@ -47,6 +48,8 @@ export class OutageLog {
     if (this.#idleLost !== undefined) this.#idleAnswered(this.#idleLost);
     if (!this.#failing) return;
     this.#failing = false;
+    // Said first, so that the failed calls' summaries of the outage come before its end.
+    sayAnswersAgain("postgres");
     this.logger?.info({ database: this.where }, "the database answers again");
   }
 

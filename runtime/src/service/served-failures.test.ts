@@ -6,6 +6,7 @@ import { nameFailedService } from "../errors/failed-service.js";
 import { Code, TsmicroError } from "../errors/tsmicro-error.js";
 import { type LoggedLine, lineLogger } from "../../../test/support/line-logger.js";
 import { breakerOpenReason } from "../middleware/breaker.js";
+import { sayAnswersAgain } from "./answers-again.js";
 import { ServedFailureLog } from "./served-failures.js";
 
 /** A served call's context on `Get` whose logger keeps each line's level, fields and message. */
@@ -261,5 +262,22 @@ describe("ServedFailureLog in an outage", () => {
     log.stop();
     expect(lines).toHaveLength(2);
     expect(summaries).toEqual(["(none)"]);
+  });
+
+  it("says the calls counted as failing a service said to answer again at once, and logs its next failure in full", () => {
+    vi.useFakeTimers();
+    const { context, lines } = servedCall();
+    const log = new ServedFailureLog(context.logger);
+    for (const service of ["postgres", "postgres", "inventory", "inventory"])
+      log.failed(context, passedOn(Code.UNAVAILABLE, service, `${service} down`));
+    lines.length = 0;
+    sayAnswersAgain("postgres");
+    log.failed(context, passedOn(Code.UNAVAILABLE, "postgres", "postgres down again"));
+    log.failed(context, passedOn(Code.UNAVAILABLE, "inventory", "inventory still down"));
+    expect(lines.map(([, , message]) => message)).toEqual([
+      "shop.v1.Orders/Place answered UNAVAILABLE to 1 more call in the last 1 s, passing on the failure of their calls of postgres; the last: postgres down",
+      "shop.v1.Orders/Place answered UNAVAILABLE, passing on the failure of its call of postgres: postgres down again",
+    ]);
+    log.stop();
   });
 });

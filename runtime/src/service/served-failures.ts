@@ -5,6 +5,7 @@ import type { Logger } from "../logging/logger.js";
 import { isBreakerOpen } from "../middleware/breaker.js";
 import { type ContextFreeRunner, contextFree } from "../platform/context-free.js";
 import { outsideTrace } from "../tracing/active-trace-fields.js";
+import { onAnswersAgain } from "./answers-again.js";
 
 /**
  * Codes a handler answers when the service failed its caller, not when the caller asked for
@@ -58,8 +59,10 @@ interface Repeats {
  * An outage fails every call alike, at the full request rate: the first failure of a method with a
  * code and failed service is logged in full, the calls that fail alike in the next `windowMs` are
  * counted, and one line then says how many and what the last failed with; counting goes on while
- * they come, and a window with none ends it, so the next failure is logged in full again. Lines
- * still counted are said at stop(). Its timers keep no process alive, and run in the context the
+ * they come, and a window with none ends it, so the next failure is logged in full again; so does
+ * the failed service said to answer again (see sayAnswersAgain: the database's first answer after an
+ * outage), whose next failure is a new outage's, not the last one's repeat. Lines still counted are
+ * said at stop(). Its timers keep no process alive, and run in the context the
  * log was made in, not the first call's: a user's logger mixin reading its call (an
  * AsyncLocalStorage of its own) puts no call's fields on a summary.
  */
@@ -68,11 +71,14 @@ export class ServedFailureLog {
   #stopped = false;
   /** Made with the log, when the service is made: no call's context (see contextFree). */
   readonly #outsideCalls: ContextFreeRunner = contextFree();
+  readonly #stopListening: () => void;
 
   constructor(
     private readonly logger: Logger,
     private readonly windowMs = repeatWindowMs,
-  ) {}
+  ) {
+    this.#stopListening = onAnswersAgain((service) => this.#answersAgain(service));
+  }
 
   /** The served call `context` was answered, failing with `error` (undefined: it answered). */
   failed(context: CallContext, error: unknown): void {
@@ -107,11 +113,26 @@ export class ServedFailureLog {
   /** Says the repeats still counted, and ends the windows' timers. */
   stop(): void {
     this.#stopped = true;
+    this.#stopListening();
     for (const repeats of this.#repeats.values()) {
       clearTimeout(repeats.timer);
       this.#summarise(repeats);
     }
     this.#repeats.clear();
+  }
+
+  /**
+   * `service` answers again: the calls counted as failing it are said now, before the next failure,
+   * which is logged in full (a count left running would fold the next outage's first failure into
+   * the last one's summary, up to a window later).
+   */
+  #answersAgain(service: string): void {
+    for (const [key, repeats] of this.#repeats) {
+      if (repeats.failedService !== service) continue;
+      clearTimeout(repeats.timer);
+      this.#summarise(repeats);
+      this.#repeats.delete(key);
+    }
   }
 
   /** Counts `repeats` for a window, then says them and counts on, or forgets them after a window with none. */
