@@ -194,10 +194,11 @@ describe.skipIf(!postgresBinDir).each([
     expect((failure as TsmicroError).message).toMatch(
       /^no connection to the PostgreSQL server at 127\.0\.0\.1:\d+\/postgres came free within \d+ ms, what was left of the call's deadline: all 10 of the pool's connections are in use \(queries that take long, or a server that stopped answering\)$/,
     );
+    // Said once the server is seen answering: connections held by work of its, not a frozen server's stuck queries.
+    await expect(call("after")).resolves.toMatchObject({ id: "after" });
     expect(entries.filter((entry) => entry.level === "warn").map((entry) => entry.message)).toEqual([
       "every pooled database connection is in use; calls that wait for one fail UNAVAILABLE",
     ]);
-    await expect(call("after")).resolves.toMatchObject({ id: "after" });
   }, 30_000);
 
   it("fails a query outside any call, or under a call without a deadline, that waited the connect timeout for a connection while all were in use UNAVAILABLE, naming postgres and saying so", async () => {
@@ -220,10 +221,10 @@ describe.skipIf(!postgresBinDir).each([
     // The caller reads it as the handler met it: UNAVAILABLE, not INTERNAL with node-postgres's words.
     expect(caller).toMatchObject({ code: Code.UNAVAILABLE });
     expect(failedService(caller)).toBe("postgres");
+    await expect(call("after")).resolves.toMatchObject({ id: "after" });
     expect(entries.filter((entry) => entry.level === "warn").map((entry) => entry.message)).toEqual([
       "every pooled database connection is in use; calls that wait for one fail UNAVAILABLE",
     ]);
-    await expect(call("after")).resolves.toMatchObject({ id: "after" });
     expect(entries.filter((entry) => entry.message === "the database answers again")).toHaveLength(1);
   }, 30_000);
 
@@ -350,6 +351,30 @@ describe.skipIf(!postgresBinDir).each([
       (await call("after")) instanceof Error ? undefined : true,
     );
     expect(entries.filter((entry) => entry.message === "the database answers again")).toHaveLength(1);
+    expect(entries.filter((entry) => entry.level === "warn")).toHaveLength(1);
+  }, 40_000);
+
+  it("says first that the database did not answer, not that every pooled connection is in use, when a frozen server's stuck queries hold them all", async () => {
+    // connect_timeout=2: a cancel request is given up after 2 s; a pool of 2 connections, both made by "pair".
+    const { call, entries, failedCalls, started } = await serve(2, 2);
+    await expect(call("pair")).resolves.toMatchObject({ id: "pair" });
+    server.freeze();
+    // Two calls' queries stuck on the pool's connections; a third, its deadline nearer, waits for one.
+    const stuck = [call("a"), call("b")];
+    await waitFor("both queries sent", () => started.has("a") && started.has("b"));
+    await settled();
+    const waiting = call("c", timeoutMs - 500);
+    const failures = await failedCalls(3, await Promise.all([...stuck, waiting]));
+    expect(failures.map((failure) => (failure as TsmicroError).message)).toContainEqual(
+      expect.stringContaining("came free within"),
+    );
+    const outage = await waitFor("the outage logged", () => entries.find((entry) => entry.level === "warn"), 20_000);
+    expect(outage.message).toBe("the database did not answer in time; calls that wait for it fail DEADLINE_EXCEEDED");
+    server.thaw();
+    await waitFor("the database answering calls", async () =>
+      (await call("after")) instanceof Error ? undefined : true,
+    );
+    // The connections in use were the outage's doing: not said after it either.
     expect(entries.filter((entry) => entry.level === "warn")).toHaveLength(1);
   }, 40_000);
 

@@ -7,7 +7,7 @@ import { isSetupError, SetupError } from "../errors/setup-error.js";
 import { longestTimerMs } from "../platform/timer-delay.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { NoCursor } from "./no-cursor.js";
-import { outageAwarePool } from "./outage-aware-pool.js";
+import { busyVerdictMs, outageAwarePool } from "./outage-aware-pool.js";
 import { OutageLog } from "./outage-log.js";
 import { defaultDataDir, defaultMigrationsDir, type DatabaseOptions } from "./database-options.js";
 import { PGliteDialect } from "./pglite-dialect.js";
@@ -97,7 +97,7 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
   // An idle client's error (the server restarted) would otherwise crash the process; the next query reconnects.
   // It comes from the socket, in the context of the call that opened the connection: bound here, its line
   // carries no trace_id of that unrelated call.
-  const outages = new OutageLog(where, logger);
+  const outages = new OutageLog(where, logger, busyVerdictMs(connectTimeoutMs));
   pool.on(
     "error",
     AsyncResource.bind((error: Error) => outages.idleLost(withoutSecrets(serverErrorText(error), url))),

@@ -179,7 +179,8 @@ function noConnection(pool: PoolCounts, watch: PoolWatch, wait: { ms: number; pa
     );
   }
   const max = pool.options?.max ?? 10;
-  outages.failing(
+  // Every connection in use may be a frozen server's stuck queries: said once that is known (see OutageLog.busy).
+  outages.busy(
     `none came free ${within}${whose}`,
     "every pooled database connection is in use; calls that wait for one fail UNAVAILABLE",
   );
@@ -303,6 +304,16 @@ function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: u
 
 /** How long a CancelRequest may wait for the server when the database URL sets no connect_timeout limit. */
 const cancelTimeoutMs = 10_000;
+
+/**
+ * How long OutageLog.busy waits for a cause before saying every connection is in use: a frozen
+ * server's stuck queries send their cancel requests when their calls' deadlines come, which may be
+ * after the query that found no connection free gave up, and each waits `connectTimeoutMs` (10 s
+ * if 0) for an answer: a few such waits leave room for both.
+ */
+export function busyVerdictMs(connectTimeoutMs: number): number {
+  return 3 * (connectTimeoutMs || cancelTimeoutMs);
+}
 
 /**
  * A query sent and then stopped because the call it serves was cancelled (or its deadline passed):
