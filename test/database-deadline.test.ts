@@ -4,6 +4,7 @@
  * database, so its caller reads that PostgreSQL did not answer, not "no answer from" the service.
  */
 import { sql } from "kysely";
+import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   Code,
@@ -17,6 +18,7 @@ import {
 import { openDatabase, type Database } from "@tsmicro/runtime/database";
 import { recordingLogger, waitFor } from "../runtime/src/broker/testdata/broker-conformance.js";
 import { AlphaDefinition } from "./golden/10-services/services.micro.js";
+import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.js";
 import { postgresBinDir, startPostgres, type PostgresServer } from "./support/postgres.js";
 import { suiteEnv } from "./support/suite-env.js";
 
@@ -43,9 +45,9 @@ describe.skipIf(!postgresBinDir).each([
   /**
    * A service `store` whose one method queries the database (`id` "tx": in a transaction), and a
    * client of it whose calls have a deadline of `timeoutMs`; the database opened with the URL's
-   * `connect_timeout` in seconds and `pool_max_conns`, if given.
+   * `connect_timeout` in seconds and `pool_max_conns`, if given, through the proxy `via` if given.
    */
-  async function serve(connectTimeoutS?: number, poolMaxConns?: number) {
+  async function serve(connectTimeoutS?: number, poolMaxConns?: number, via?: FaultProxy) {
     const { logger, entries } = recordingLogger();
     // The failures the handler's queries met, as the service saw them: on a machine that holds the
     // processes' event loops past the answer's reserve, the caller's own deadline can come first.
@@ -57,7 +59,8 @@ describe.skipIf(!postgresBinDir).each([
     const params = new URLSearchParams();
     if (connectTimeoutS !== undefined) params.set("connect_timeout", String(connectTimeoutS));
     if (poolMaxConns !== undefined) params.set("pool_max_conns", String(poolMaxConns));
-    const url = params.size === 0 ? server.url : `${server.url}?${params}`;
+    const base = via ? `postgres://postgres@${via.address}/postgres` : server.url;
+    const url = params.size === 0 ? base : `${base}?${params}`;
     const database = await openDatabase<object>({ url, logger });
     cleanups.push(() => database.close());
     const registry = createMemoryRegistry();
@@ -325,6 +328,27 @@ describe.skipIf(!postgresBinDir).each([
     expect(entries.filter((entry) => entry.message === "the database answers again")).toEqual([]);
   }, 40_000);
 
+  it("takes the server's answer to a cut query's cancel request as no outage, with no other query answered since", async () => {
+    // connect_timeout=2: the server's answer to the cancel request is waited for 2 s.
+    const { call, entries, failedCalls } = await serve(2);
+    // Looks on the server from outside the service's pool: a query of the pool's would be an answer of its own.
+    const watcher = new pg.Client({ connectionString: server.url });
+    await watcher.connect();
+    cleanups.push(() => watcher.end());
+    const [failure] = await failedCalls(1, [await call("sleep", 2_000)], 10_000);
+    expect(failure).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    // Its connection, closed once the server answered the stopped query, is gone from the server, and the
+    // verdict with it: a connection given up on unanswered is closed when the verdict is said.
+    await waitFor("the cut query's connection closed", async () => {
+      const { rows } = await watcher.query<{ sleeping: number }>(
+        "select count(*)::int as sleeping from pg_stat_activity where query like 'select pg_sleep(30)%' and pid <> pg_backend_pid()",
+      );
+      return rows[0]?.sleeping === 0;
+    });
+    await settled();
+    expect(entries.filter((entry) => entry.level === "warn")).toEqual([]);
+  }, 30_000);
+
   it("says the database did not answer in time once a query cut by its call's deadline is not answered, nor its cancel request, and says when it answers again", async () => {
     // connect_timeout=2: the cancel request is given up after 2 s.
     const { call, entries, failedCalls } = await serve(2);
@@ -352,6 +376,34 @@ describe.skipIf(!postgresBinDir).each([
     );
     expect(entries.filter((entry) => entry.message === "the database answers again")).toHaveLength(1);
     expect(entries.filter((entry) => entry.level === "warn")).toHaveLength(1);
+  }, 40_000);
+
+  it("says the database did not answer in time when a proxy takes the cancel request's connection and closes it, the server frozen behind it", async () => {
+    const proxy = await startFaultProxy(server.url.replace(/^postgres:\/\/postgres@|\/postgres$/g, ""));
+    cleanups.push(() => proxy.close());
+    // connect_timeout=2: the server's answer to the cancel request is waited for 2 s.
+    const { call, entries, failedCalls } = await serve(2, undefined, proxy);
+    await expect(call("warm")).resolves.toMatchObject({ id: "warm" });
+    server.freeze();
+    // The proxy closes each new connection at once, as one whose server is gone: the cancel request's too.
+    proxy.refuse(true);
+    const [failure] = await failedCalls(1, [await call("a")]);
+    expect(failure).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    const outage = await waitFor(
+      "the outage logged once the server did not answer the cancel request",
+      () => entries.find((entry) => entry.level === "warn"),
+      15_000,
+    );
+    expect(outage).toMatchObject({
+      message: "the database did not answer in time; calls that wait for it fail DEADLINE_EXCEEDED",
+      fields: { reason: expect.stringMatching(/, nor to its cancel request within 2 s$/) },
+    });
+    server.thaw();
+    proxy.refuse(false);
+    await waitFor("the database answering calls", async () =>
+      (await call("after")) instanceof Error ? undefined : true,
+    );
+    expect(entries.filter((entry) => entry.message === "the database answers again")).toHaveLength(1);
   }, 40_000);
 
   it("says first that the database did not answer, not that every pooled connection is in use, when a frozen server's stuck queries hold them all", async () => {

@@ -584,7 +584,7 @@ describe("PostgreSQL's CancelRequest", () => {
           return rows[0]?.state === "active";
         });
         // What outageAwarePool reads of a pooled client: host, port, processID and secretKey (not in pg's typings).
-        await expect(sendCancelRequest(client as unknown as CancelTarget, 10_000)).resolves.toBe("answered");
+        await expect(sendCancelRequest(client as unknown as CancelTarget, 10_000)).resolves.toBe("closed");
         // 57014: canceling statement due to user request, well before the 30 s.
         await expect(running).resolves.toMatchObject({ code: "57014" });
         await expect(client.query("select 1 as one")).resolves.toMatchObject({ rows: [{ one: 1 }] });

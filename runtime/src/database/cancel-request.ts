@@ -16,12 +16,14 @@ export interface CancelTarget {
 const cancelRequestCode = 80877102;
 
 /**
- * What came of a CancelRequest: `answered` when the server took it and closed the connection (it is
- * alive, whatever its backend was doing), `unanswered` when the connection was not made or not closed
- * within the timeout (frozen, a dead link), `refused` when it failed at once (nothing listens there
- * any more, the host cannot be reached), `unsent` when the target told no key.
+ * What came of a CancelRequest: `closed` when the connection was taken and closed, as the server does
+ * once it read the request, but also anything between that takes it and closes it (a proxy whose
+ * server is frozen or gone): no proof the server answered (see stoppedQueryAnswered); `unanswered`
+ * when the connection was not made or not closed within the timeout (frozen, a dead link); `refused`
+ * when it failed at once (nothing listens there any more, the host cannot be reached); `unsent` when
+ * the target told no key.
  */
-export type CancelOutcome = "answered" | "unanswered" | "refused" | "unsent";
+export type CancelOutcome = "closed" | "unanswered" | "refused" | "unsent";
 
 /**
  * Asks the server `target` is connected to to stop the statement its backend runs, as libpq's
@@ -30,8 +32,7 @@ export type CancelOutcome = "answered" | "unanswered" | "refused" | "unsent";
  * `activeQuery` (a warning on the service's stderr, removed in pg 9) and crashes the process when
  * the server refuses the connection. Fire-and-forget: a server that does not take or close the
  * connection (frozen, a dead link) has it closed after `timeoutMs`, so nothing waits on it; the
- * promise, never rejected, says whether the server answered (see CancelOutcome), which tells a
- * slow query from a server that no longer answers at all.
+ * promise, never rejected, says what came of it (see CancelOutcome).
  */
 export function sendCancelRequest(target: CancelTarget, timeoutMs: number): Promise<CancelOutcome> {
   const request = cancelRequestOf(target);
@@ -50,11 +51,10 @@ export function sendCancelRequest(target: CancelTarget, timeoutMs: number): Prom
       sent = true;
       socket.end(request);
     });
-    // The server closes the connection once it read the request; a refused or reset one ends it too. A
-    // connection taken and then closed or reset was the server's doing: it answered.
+    // The server closes the connection once it read the request; a refused or reset one ends it too.
     socket.on("error", () => undefined);
     socket.on("data", () => undefined);
-    socket.once("close", () => resolve(timedOut ? "unanswered" : sent ? "answered" : "refused"));
+    socket.once("close", () => resolve(timedOut ? "unanswered" : sent ? "closed" : "refused"));
   });
 }
 

@@ -237,16 +237,25 @@ function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: u
     stuck = why;
     const waitMs = watch.connectTimeoutMs || cancelTimeoutMs;
     const answers = outages.answers;
-    void sendCancelRequest(client as CancelTarget, waitMs).then((outcome) => {
-      // A query answered while the cancel waited says the server answers: only the cancel's connection
-      // did not (a proxy, a link mended since), and an outage said now would come after its end.
-      if (outcome === "answered" || outcome === "unsent" || outages.answers !== answers) return;
-      unanswered?.(
-        outcome === "refused"
-          ? "nor to its cancel request, whose connection was refused or could not be made"
-          : `nor to its cancel request within ${waitMs / 1000} s`,
-      );
-    });
+    const backendAnswered = stoppedQueryAnswered(client as StoppedClient, waitMs);
+    void Promise.all([sendCancelRequest(client as CancelTarget, waitMs), backendAnswered]).then(
+      ([outcome, answered]) => {
+        // The server answers: it stopped the query (a slow one), or it answered a query on another connection
+        // while the cancel waited (only the cancel's connection did not: a proxy, a link mended since), and
+        // an outage said now would come after its end. A cancel's connection closed is no answer by itself:
+        // a proxy (or anything in between) that takes it and closes it does so for a frozen server too.
+        if (outcome === "unsent" || outages.answers !== answers) return;
+        if (answered) {
+          outages.answered();
+          return;
+        }
+        unanswered?.(
+          outcome === "refused"
+            ? "nor to its cancel request, whose connection was refused or could not be made"
+            : `nor to its cancel request within ${waitMs / 1000} s`,
+        );
+      },
+    );
     return why;
   };
   // A query its call's deadline cut is the caller's deadline, not an outage: a slow query (a report, a
@@ -300,6 +309,50 @@ function watched(client: PostgresPoolClient, watch: PoolWatch, failed: (error: u
     query: query as PostgresPoolClient["query"],
     release: (destroy) => client.release(destroy || stuck !== undefined),
   };
+}
+
+/** What stoppedQueryAnswered uses of pg's Client: its events, whether it waits for an answer, and its end. */
+interface StoppedClient {
+  readonly once?: (event: "drain" | "end" | "error", listener: () => void) => unknown;
+  readonly removeListener?: (event: "drain" | "end" | "error", listener: () => void) => unknown;
+  readonly readyForQuery?: boolean;
+  end?: (callback?: () => void) => unknown;
+  readonly connection?: { readonly stream?: { unref?: () => unknown } };
+}
+
+/**
+ * Whether the server answers, within `waitMs`, the query running on `client` that is being stopped
+ * with a cancel request: its backend's answer (the statement cancelled, 57014, or its result, had it
+ * just ended) is the only proof that the server took the cancel, whose own connection the server
+ * closes without a word, as anything between (a proxy) may do for a frozen server too. pg ends the
+ * connection, once released, by destroying its socket while a query is active: that end waits for
+ * the answer (or the wait's end), the socket no longer keeping the process alive. False at once for
+ * a client that is not pg's (tests' stand-ins).
+ */
+function stoppedQueryAnswered(client: StoppedClient, waitMs: number): Promise<boolean> {
+  const { once, removeListener, end } = client;
+  if (once === undefined || removeListener === undefined || end === undefined) return Promise.resolve(false);
+  // Answered before it was stopped (the answer and the budget's end in the same turn): pg waits for no answer.
+  if (client.readyForQuery === true) return Promise.resolve(true);
+  const answered = new Promise<boolean>((resolve) => {
+    const settle = (answer: boolean) => () => {
+      clearTimeout(timer);
+      for (const [event, listener] of listeners) removeListener.call(client, event, listener);
+      resolve(answer);
+    };
+    // pg emits drain once the server's ReadyForQuery ends the query and none waits behind it.
+    const listeners = [
+      ["drain", settle(true)],
+      ["end", settle(false)],
+      ["error", settle(false)],
+    ] as const;
+    for (const [event, listener] of listeners) once.call(client, event, listener);
+    const timer = setTimeout(settle(false), waitMs);
+    timer.unref();
+  });
+  client.end = (callback) => answered.then(() => end.call(client, callback));
+  client.connection?.stream?.unref?.();
+  return answered;
 }
 
 /** How long a CancelRequest may wait for the server when the database URL sets no connect_timeout limit. */
