@@ -130,6 +130,27 @@ describe("a call's deadline seen before its query's own budget ran out (its time
   });
 });
 
+describe("a query's wait for a connection that an outage's end came in", () => {
+  it("is the outage's: its failure says every connection was in use, the log does not", async () => {
+    const { pool } = busyPool();
+    const { logger, lines } = recordingLogger();
+    const outages = new OutageLog("db:5432/app", logger);
+    outages.failing("no answer", "the database did not answer in time");
+    const { call, cancel } = callWithDeadline();
+    const connected = servedCallScope.run(call, () => outageAwarePool(pool, { ...watch, outages }).connect());
+    await new Promise((resolve) => setImmediate(resolve));
+    // The server answers again while the call still waits behind the queries queued in the outage.
+    outages.answered();
+    cancel.abort(deadlineCame);
+    await expect(connected).rejects.toMatchObject({ message: expect.stringContaining("are in use") });
+    outages.answered();
+    expect(lines.map(([, , message]) => message)).toEqual([
+      "the database did not answer in time",
+      "the database answers again",
+    ]);
+  });
+});
+
 describe("a query sent under a served call whose caller cancels", () => {
   it("fails at once CANCELLED, naming no service, and fails the connection's next query so too and closes it", async () => {
     const { pool, released } = poolOfUnansweredQueries();

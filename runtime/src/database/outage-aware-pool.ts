@@ -72,8 +72,8 @@ export interface PoolWatch {
  */
 export function outageAwarePool(pool: PostgresPool & PoolCounts, watch: PoolWatch): PostgresPool {
   const { where, outages } = watch;
-  const failed = (error: unknown): never => {
-    if (isPoolWaitTimeout(error)) throw noConnection(pool, watch, { ms: watch.connectTimeoutMs });
+  const failed = (error: unknown, waitedSince = outages.recoveries): never => {
+    if (isPoolWaitTimeout(error)) throw noConnection(pool, watch, { ms: watch.connectTimeoutMs, waitedSince });
     if (!isConnectionFailure(error)) throw error;
     const reason = watch.describe(error);
     outages.failing(reason, "the database cannot be reached; calls that use it fail UNAVAILABLE");
@@ -83,7 +83,9 @@ export function outageAwarePool(pool: PostgresPool & PoolCounts, watch: PoolWatc
   const wrappers = new WeakMap<PostgresPoolClient, PostgresPoolClient>();
   return {
     async connect() {
-      const client = await connectFor(pool, watch).catch(failed);
+      // What the wait began in: one that a recovery ended was the outage's, whatever it then met.
+      const waitedSince = outages.recoveries;
+      const client = await connectFor(pool, watch, waitedSince).catch((error: unknown) => failed(error, waitedSince));
       let wrapper = wrappers.get(client);
       if (!wrapper) {
         wrapper = watched(client, watch, failed);
@@ -112,7 +114,11 @@ function isPoolWaitTimeout(error: unknown): boolean {
  * more. A connection that comes later goes back to the pool, and a failure to make it is the pool's
  * to log. Without a call, pg-pool's connect timeout ends the wait (see outageAwarePool).
  */
-async function connectFor(pool: PostgresPool & PoolCounts, watch: PoolWatch): Promise<PostgresPoolClient> {
+async function connectFor(
+  pool: PostgresPool & PoolCounts,
+  watch: PoolWatch,
+  waitedSince: number,
+): Promise<PostgresPoolClient> {
   const budget = queryBudget();
   const signal = unansweredServedCall()?.signal;
   if (budget && budget.ms <= 0) throw deadlinePassed(budget, watch.where);
@@ -130,11 +136,13 @@ async function connectFor(pool: PostgresPool & PoolCounts, watch: PoolWatch): Pr
       gaveUp = true;
       reject(error);
     };
-    if (budget) timer = setTimeout(() => giveUp(noConnection(pool, watch, budget)), budget.ms);
+    if (budget) timer = setTimeout(() => giveUp(noConnection(pool, watch, { ...budget, waitedSince })), budget.ms);
     if (signal)
       onAbort = () =>
         giveUp(
-          budget && deadlineCame(signal) ? noConnection(pool, watch, budget) : stoppedWaiting(signal, watch.where),
+          budget && deadlineCame(signal)
+            ? noConnection(pool, watch, { ...budget, waitedSince })
+            : stoppedWaiting(signal, watch.where),
         );
     signal?.addEventListener("abort", onAbort, { once: true });
   });
@@ -160,9 +168,14 @@ async function connectFor(pool: PostgresPool & PoolCounts, watch: PoolWatch): Pr
  * UNAVAILABLE naming `postgres` for a query that waited `wait.ms` for a connection (what was left of
  * the call's deadline, or pg-pool's connect timeout) and got none, saying which it was: a pool slot
  * still waiting for the server to take its connection (frozen, a dead link: as for a new connection
- * of our own), or every connection pooled and busy. Logged once for the outage.
+ * of our own), or every connection pooled and busy. Logged once for the outage; all busy is not,
+ * for a wait that began before the end of an outage (`waitedSince`, OutageLog.recoveries then).
  */
-function noConnection(pool: PoolCounts, watch: PoolWatch, wait: { ms: number; path?: string }): TsmicroError {
+function noConnection(
+  pool: PoolCounts,
+  watch: PoolWatch,
+  wait: { ms: number; path?: string; waitedSince: number },
+): TsmicroError {
   const { where, outages } = watch;
   const within = wait.path
     ? `within ${wait.ms} ms, what was left of the call's deadline`
@@ -180,10 +193,12 @@ function noConnection(pool: PoolCounts, watch: PoolWatch, wait: { ms: number; pa
   }
   const max = pool.options?.max ?? 10;
   // Every connection in use may be a frozen server's stuck queries: said once that is known (see OutageLog.busy).
-  outages.busy(
-    `none came free ${within}${whose}`,
-    "every pooled database connection is in use; calls that wait for one fail UNAVAILABLE",
-  );
+  // A wait an outage's end came in was that outage's: the calls queued behind its stuck queries, not a new one.
+  if (outages.recoveries === wait.waitedSince)
+    outages.busy(
+      `none came free ${within}${whose}`,
+      "every pooled database connection is in use; calls that wait for one fail UNAVAILABLE",
+    );
   return postgresFailure(
     Code.UNAVAILABLE,
     `no connection to the PostgreSQL server at ${where} came free ${within}: all ${max} of the pool's ` +

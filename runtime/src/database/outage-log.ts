@@ -24,6 +24,7 @@ export class OutageLog {
   /** Idle connections lost since the last query answered, after the first (logged) one; undefined while none was. */
   #idleLost: number | undefined;
   #answers = 0;
+  #recoveries = 0;
 
   constructor(
     private readonly where: string,
@@ -83,6 +84,11 @@ export class OutageLog {
     return this.#answers;
   }
 
+  /** How many outages have ended (the database answered again): a wait that saw this change was an outage's. */
+  get recoveries(): number {
+    return this.#recoveries;
+  }
+
   /** A query was answered. Called for every query: the common case counts it and checks two fields. */
   answered(): void {
     this.#answers++;
@@ -91,6 +97,7 @@ export class OutageLog {
     if (this.#busy !== undefined) this.#sayBusy();
     if (this.#failing === undefined) return;
     this.#failing = undefined;
+    this.#recoveries++;
     // Said first, so that the failed calls' summaries of the outage come before its end.
     sayAnswersAgain("postgres");
     this.logger?.info({ database: this.where }, "the database answers again");
