@@ -1,5 +1,5 @@
 import { request } from "node:http";
-import { createMemoryRegistry, silentLogger } from "@tsmicro/runtime";
+import { createMemoryRegistry, type Registry, silentLogger } from "@tsmicro/runtime";
 import { afterEach, describe, expect, it } from "vitest";
 import { createGateway, type Gateway } from "../gateway.js";
 import { createDashboard, type Dashboard, type DashboardOptions } from "./dashboard.js";
@@ -125,6 +125,81 @@ describe("the dashboard is safe by default", () => {
     expect(text).not.toContain("k-123");
   });
 });
+
+describe("the dashboard while the registry does not answer", () => {
+  it("still lists the services last read to a page opened during the outage, as its banner says", async () => {
+    const memory = createMemoryRegistry();
+    let down = false;
+    const failing = () => Promise.reject(new Error("etcd registry at 127.0.0.1:2379: nothing listens there"));
+    let stopWatch = () => {};
+    const watchStopped = new Promise<void>((resolve) => (stopWatch = resolve));
+    // The memory registry, made to fail its reads as an unreachable etcd does while `down`; its watch
+    // says when it stops, which the dashboard does once no page is open.
+    const registry: Registry = Object.assign(Object.create(memory) as Registry, {
+      listServices: () => (down ? failing() : memory.listServices()),
+      getService: (name: string) => (down ? failing() : memory.getService(name)),
+      watch: () => {
+        const watcher = memory.watch();
+        const stop = watcher.stop.bind(watcher);
+        return Object.assign(watcher, {
+          stop: () => {
+            stop();
+            stopWatch();
+          },
+        });
+      },
+    });
+    const dashboard = createDashboard({
+      args: ["--registry=memory", "--address=127.0.0.1:0", "--metrics_address=off"],
+      env: { OTEL_SDK_DISABLED: "true" },
+      registry,
+      logger: silentLogger(),
+    });
+    running.push(dashboard);
+    await dashboard.start();
+    const node = { id: "billing-1", address: "127.0.0.1:1", metadata: {} };
+    await memory.register(
+      { name: "billing", version: "1", metadata: {}, endpoints: [], nodes: [node] },
+      { ttlMs: 60_000 },
+    );
+    const events = `${dashboard.url!}api/events`;
+    // A first page reads the services, then closes; the registry goes away; a second page opens.
+    expect((await eventsUntil(events, "services")).at(-1)).toMatchObject({ services: [{ name: "billing" }] });
+    await watchStopped;
+    down = true;
+    const second = await eventsUntil(events, "registry");
+    expect(second.at(-1)).toMatchObject({ error: expect.stringContaining("nothing listens there") });
+    expect(second.filter((event) => event.type === "services")).toMatchObject([{ services: [{ name: "billing" }] }]);
+  });
+});
+
+/** The events of a page's `api/events` stream, up to and including the first of type `last`. */
+async function eventsUntil(url: string, last: string): Promise<{ type: string }[]> {
+  const controller = new AbortController();
+  const response = await fetch(url, { signal: controller.signal });
+  const decoder = new TextDecoder();
+  const events: { type: string }[] = [];
+  let text = "";
+  try {
+    for await (const chunk of response.body!) {
+      text += decoder.decode(chunk as Uint8Array, { stream: true });
+      for (let end = text.indexOf("\n\n"); end >= 0; end = text.indexOf("\n\n")) {
+        const data = text
+          .slice(0, end)
+          .split("\n")
+          .find((line) => line.startsWith("data: "));
+        text = text.slice(end + 2);
+        if (data === undefined) continue;
+        const event = JSON.parse(data.slice("data: ".length)) as { type: string };
+        events.push(event);
+        if (event.type === last) return events;
+      }
+    }
+    throw new Error(`the event stream ended before a ${last} event`);
+  } finally {
+    controller.abort();
+  }
+}
 
 describe("tsmicro web", () => {
   it("serves the services' merged OpenAPI document when given the builder, and links it", async () => {

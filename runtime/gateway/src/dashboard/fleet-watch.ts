@@ -134,6 +134,9 @@ export class FleetWatch {
         }
         this.#registryAnswered(undefined);
       } catch (error) {
+        // The page's banner says the services below are as last seen: a page opened during the outage
+        // gets them too, not an empty list beside the routes they serve.
+        this.#emitServices();
         this.#registryAnswered(error instanceof Error ? error.message : String(error));
       } finally {
         if (tick) this.#ticking = false;
