@@ -24,6 +24,8 @@ const otherPrograms: Readonly<Record<string, string>> = {
   import: "node --import tsx",
   "max-semi-space-size": "node --max-semi-space-size",
   time: "unshare --time (a time namespace)",
+  storage: "prometheus --storage.tsdb.path",
+  web: "prometheus --web.listen-address",
   omit: "npm ci --omit=dev",
   workspaces: "npm ci --workspaces=false",
   plugin: "protoc --plugin",
