@@ -356,6 +356,23 @@ describeNats("nats broker when nats-server restarts", () => {
     await waitFor("the message after the restart", () => received.texts.includes("after"), 10_000);
   });
 
+  it("core: says how many events it held and sent on reconnect, one as one event", async () => {
+    const { logger, entries } = recordingLogger();
+    const broker = createNatsBroker({ servers: [server.url], logger });
+    brokers.push(broker);
+    await broker.start();
+    await server.kill();
+    await waitFor("the disconnect to be logged", () => entries.some((e) => e.message?.includes("disconnected")));
+    await broker.publish(uniqueTopic(), encode("held"));
+    await server.start();
+    const reconnect = await waitFor(
+      "the reconnect to be logged",
+      () => entries.find((e) => e.message?.includes("reconnected")),
+      10_000,
+    );
+    expect(reconnect.message).toBe("broker: reconnected to NATS; sent the 1 event held");
+  });
+
   it("core: events published while the server is away are sent on reconnect, to a subscriber connected after it is back", async () => {
     const { logger, entries } = recordingLogger();
     // The publisher reaches the server through a proxy that keeps it away until the subscriber is back.
@@ -415,7 +432,7 @@ describeNats("nats broker when nats-server restarts", () => {
       await broker.stop();
       const dropped = entries.find((e) => e.message?.includes("stopped while disconnected"));
       expect(dropped?.fields).toMatchObject({ dropped: 2 });
-      expect(dropped?.message).toContain("2 events held for the reconnect are dropped");
+      expect(dropped?.message).toContain("dropped the 2 events held for the reconnect");
     } finally {
       await broker.stop();
       await server.start();

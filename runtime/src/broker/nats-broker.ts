@@ -45,7 +45,7 @@ import { brokerContext, HandlerRunner } from "./handler-runner.js";
 import { durableName, JetStreamConsumer, type JetStreamContext, jetstreamFailure } from "./jetstream-consumer.js";
 import { StreamSubjects } from "./jetstream-streams.js";
 import { fromNatsHeaders, toNatsHeaders, type Nats } from "./nats-headers.js";
-import { bytesText, ReconnectBuffer, sizeOf } from "./reconnect-buffer.js";
+import { bytesText, eventsText, ReconnectBuffer, sizeOf } from "./reconnect-buffer.js";
 import { atMostOnce, ReceivedMessage } from "./received-message.js";
 
 /** JetStream settings: turning them on makes delivery at least once. */
@@ -182,7 +182,7 @@ class NatsBroker implements Broker {
     if (dropped > 0)
       this.#logger.warn(
         { servers: this.#servers.join(","), dropped },
-        `broker: stopped while disconnected from NATS: ${dropped} events held for the reconnect are dropped ` +
+        `broker: stopped while disconnected from NATS: dropped the ${eventsText(dropped)} held for the reconnect ` +
           "(core NATS is at most once; --broker_jetstream on keeps events through an outage)",
       );
     const nc = this.#connected?.nc;
@@ -315,7 +315,7 @@ class NatsBroker implements Broker {
     if (!this.#held.hold({ topic, body, headers }, size)) {
       const failure =
         `publish to ${topic} on NATS at ${servers} failed: disconnected, and the reconnect buffer ` +
-        `(${limit}, ${this.#held.count} events held) is full`;
+        `(${limit}, ${eventsText(this.#held.count)} held) is full`;
       if (!outage.full)
         this.#logger.warn(
           { topic, servers },
@@ -361,7 +361,7 @@ class NatsBroker implements Broker {
           const sent = this.#sendHeld(nc);
           this.#outage = undefined;
           if (sent > 0)
-            this.#logger.info({ ...fields, sent }, `broker: reconnected to NATS; sent the ${sent} events held`);
+            this.#logger.info({ ...fields, sent }, `broker: reconnected to NATS; sent the ${eventsText(sent)} held`);
           else this.#logger.info(fields, "broker: reconnected to NATS");
         } else if (status.type === "error") this.#logger.error(fields, "broker: NATS connection error");
       }

@@ -52,3 +52,8 @@ export function bytesText(bytes: number): string {
   const mib = 1024 * 1024;
   return bytes > 0 && bytes % mib === 0 ? `${bytes / mib} MiB` : `${bytes} bytes`;
 }
+
+/** A number of events as a log line says it: `1 event`, `2 events`. */
+export function eventsText(count: number): string {
+  return `${count} ${count === 1 ? "event" : "events"}`;
+}
