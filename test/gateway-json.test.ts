@@ -7,6 +7,7 @@
  * - `--json_emit_unpopulated` and `--json_use_proto_names` (or createGateway's settings) write
  *   zero values and proto field names, as grpc-gateway's `EmitUnpopulated` and `UseProtoNames`;
  *   by default neither.
+ * - A key written twice in one object of a body is refused, as grpc-gateway's protojson does.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -134,6 +135,37 @@ describe("gateway content negotiation and JSON options", () => {
       update_mask: "displayName",
     });
   });
+
+  it.each([
+    // The fast transcoder's path: plain fields.
+    ["a field", "/v1/profiles", '{"name":"a","displayName":"x","name":"b"}', "name"],
+    // protobuf-es's path: a Struct's and a map's keys, as protojson refuses a duplicate map key.
+    ["a Struct's key", "/v1/profiles", '{"name":"a","settings":{"k":1,"k":2}}', "k"],
+    ["a map's key", "/v1/profiles", '{"labels":{"env":"a","env":"b"}}', "env"],
+    [
+      "a field of /rpc's request",
+      "/rpc",
+      '{"service":"profiles","method":"Profiles.Annotate","request":{"count":1,"count":2}}',
+      "count",
+    ],
+  ])(
+    "refuses %s written twice: 400 naming it, as grpc-gateway does, where JSON.parse kept the last",
+    async (_what, path, body, key) => {
+      const response = await fetch(`${plain}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+      expect(response.status).toBe(400);
+      const answer = (await response.json()) as { code: number; message: string };
+      expect(answer.code).toBe(3);
+      expect(answer.message).toMatch(
+        new RegExp(
+          `^the request body has the key "${key}" twice in one object, at line 1, column \\d+ and first at line 1, column \\d+; only one would count: send it once$`,
+        ),
+      );
+    },
+  );
 
   it("refuses a flag value that is not on or off, naming the flag", () => {
     expect(() =>

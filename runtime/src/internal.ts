@@ -29,6 +29,8 @@ export { endpointsFingerprint, endpointsSignature } from "./registry/endpoints-f
 export { parseExactJson } from "./definition/exact-json.js";
 // Where and why text is not JSON, in tsmicro's words: the gateway's bodies and config, tsmicro call's requests.
 export { jsonMistake, type JsonMistake } from "./definition/json-mistake.js";
+// The first key JSON text writes twice in one object: config files and the gateway's bodies refuse it.
+export { type DuplicateKey, duplicateKey } from "./config/json-key-offset.js";
 export { claimsMetadataKeys } from "./definition/gateway-claims.js";
 
 // Where a request's JSON fails to decode (`at book.tags[1] (5)`): the gateway's 400s, tsmicro call's refusals.

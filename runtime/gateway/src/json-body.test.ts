@@ -65,4 +65,103 @@ describe("parseJsonBody", () => {
       "POST /rpc: request is not valid JSON at line 1, column 4: a comma before ]; JSON allows no trailing comma",
     );
   });
+
+  it("refuses a key written twice in one object, at any depth, naming it and both places", () => {
+    expect(refusal('{"title":"a","title":"b"}')).toBe(
+      'the request body has the key "title" twice in one object, at line 1, column 14 and first at line 1, column 2; only one would count: send it once',
+    );
+    expect(refusal('{\n  "book": {\n    "tags": [],\n    "tags" : ["x"]\n  }\n}')).toBe(
+      'the request body has the key "tags" twice in one object, at line 4, column 5 and first at line 3, column 5; only one would count: send it once',
+    );
+    // Inside a list's item, a map or a Struct, as grpc-gateway's protojson refuses a duplicate map key.
+    expect(refusal('{"items":[{"id":1},{"id":2,"id":3}]}')).toMatch(/^the request body has the key "id" twice/);
+    expect(refusal('{"labels":{"env":"a","env":"b"}}')).toMatch(/the key "env" twice/);
+    // Written differently, read the same: JSON.parse would keep the second.
+    expect(refusal('{"\\u0063ount":1,"count":2}')).toMatch(/the key "count" twice/);
+    expect(() => parseJsonBody('{"a":1,"a":2}', "POST /rpc: request")).toThrow(
+      /^POST \/rpc: request has the key "a" twice in one object/,
+    );
+  });
+
+  it("takes the same key in different objects, and colons and quotes inside strings", () => {
+    const bodies = [
+      '{"a":{"a":1},"b":[{"a":1},{"a":2}],"c":{"a":{"a":null}}}',
+      '{"at":"2024-01-01T10:00:00Z","url":"http://h:80/x","a":{"at":"10:00"}}',
+      '{"quote":"\\":\\"","s":":","t":" :","u":"\\\\"}',
+      '{"a": 1, "b" :2,\n"c"\t:\r\n3}',
+      '{"":1,"x":{"":2}}',
+      '{"__proto__":1,"a":{"__proto__":2}}',
+    ];
+    for (const body of bodies) expect(parseJsonBody(body), body).toEqual(JSON.parse(body));
+  });
+
+  it("on random bodies, refuses exactly those that write a key twice", () => {
+    // Keys repeat across objects and strings hold colons and quotes, which the counts must not mistake for keys.
+    // mulberry32: the same bodies on every run.
+    let seed = 7;
+    const next = (n: number) => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * n);
+    };
+    const words = ["a", "b", ":", '"', '":', " ", "\\", "10:00"];
+    const text = () => Array.from({ length: next(4) }, () => words[next(words.length)]).join("");
+    const value = (depth: number): string => {
+      const kind = depth > 3 ? next(3) : next(5);
+      if (kind === 0) return String(next(100));
+      if (kind === 1 || kind === 2) return JSON.stringify(text());
+      const items = Array.from({ length: next(4) }, () => value(depth + 1));
+      if (kind === 3) return `[${items.join(",")}]`;
+      // Keys from a few, some written twice on purpose.
+      const keys = items.map(() => JSON.stringify(words[next(4)]));
+      return `{${items.map((item, i) => `${keys[i]} : ${item}`).join(",")}}`;
+    };
+    let twice = 0;
+    for (let round = 0; round < 2000; round++) {
+      const body = value(0);
+      let refused = false;
+      try {
+        parseJsonBody(body);
+      } catch {
+        refused = true;
+      }
+      expect(refused, body).toBe(writesAKeyTwice(body));
+      if (refused) twice++;
+    }
+    // Both kinds were tried, many times each.
+    expect(twice).toBeGreaterThan(100);
+    expect(twice).toBeLessThan(1800);
+  });
 });
+
+/** Whether JSON text (valid) writes a key twice in one object: every key read, one by one, as a test may afford. */
+function writesAKeyTwice(text: string): boolean {
+  const seen: (Set<string> | null)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "{") {
+      seen.push(new Set());
+      expectKey = true;
+    } else if (c === "[") {
+      seen.push(null);
+    } else if (c === "}" || c === "]") {
+      seen.pop();
+    } else if (c === ",") {
+      expectKey = seen.at(-1) !== null;
+    } else if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
+      if (expectKey) {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        const keys = seen.at(-1)!;
+        if (keys.has(key)) return true;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = end;
+    }
+  }
+  return false;
+}

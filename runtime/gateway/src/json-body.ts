@@ -1,5 +1,5 @@
 import { Code, TsmicroError } from "@tsmicro/runtime";
-import { jsonMistake, parseExactJson } from "@tsmicro/runtime/internal";
+import { type DuplicateKey, duplicateKey, jsonMistake, parseExactJson } from "@tsmicro/runtime/internal";
 
 /**
  * How deep a request body may nest. Protobuf decoders stop at 100 nested messages, and one JSON
@@ -10,8 +10,8 @@ export const maxJsonDepth = 32;
 
 /**
  * Parses a request body as JSON, or undefined when it is blank. Malformed JSON (with its line,
- * column and what is wrong there), or JSON nested deeper than a service's protobuf decoder would
- * accept, is INVALID_ARGUMENT saying so. An
+ * column and what is wrong there), JSON nested deeper than a service's protobuf decoder would
+ * accept, or a key written twice in one object, is INVALID_ARGUMENT saying so. An
  * integer too large for a double to hold exactly is kept exact, as a string (see parseExactJson).
  */
 export function parseJsonBody(text: string, what = "the request body"): unknown {
@@ -24,8 +24,9 @@ export function parseJsonBody(text: string, what = "the request body"): unknown 
       Code.INVALID_ARGUMENT,
       `${what} nests ${depth} levels deep; at most ${maxJsonDepth} are allowed`,
     );
+  let value: unknown;
   try {
-    return parseExactJson(text);
+    value = parseExactJson(text);
   } catch (error) {
     // Where and what in tsmicro's words, as a config file's mistake is told, not V8's "Unexpected token".
     const { line, column, reason } = jsonMistake(
@@ -38,6 +39,61 @@ export function parseJsonBody(text: string, what = "the request body"): unknown 
       `${what} is not valid JSON at line ${line}, column ${column}: ${reason}`,
     );
   }
+  const repeated = repeatedKey(text, value);
+  if (repeated)
+    throw new TsmicroError(
+      Code.INVALID_ARGUMENT,
+      `${what} has the key ${JSON.stringify(repeated.key)} twice in one object, at ${lineColumn(text, repeated.offset)} ` +
+        `and first at ${lineColumn(text, repeated.first)}; only one would count: send it once`,
+    );
+  return value;
+}
+
+/**
+ * A key the text writes twice in one object, which JSON.parse takes the last of without a word
+ * (grpc-gateway's protojson refuses it, and so do tsmicro's config files). Each key written is
+ * followed by a colon, and any other colon is inside a string; so with no more colons than the
+ * parsed value has keys, no key was written twice. Counting both costs a fifth of JSON.parse on a
+ * body; the scan that finds the key costs as much as JSON.parse, and runs only when a count says
+ * it may be there (a colon in a string, as in a time or a URL, or a key written twice).
+ */
+function repeatedKey(text: string, value: unknown): DuplicateKey | undefined {
+  const colons = occurrences(text, ":");
+  if (colons < 2) return undefined;
+  const keys = keysIn(value);
+  if (colons <= keys) return undefined;
+  // A key's closing quote before its colon: a closer count (a string rarely holds `":`), still never under.
+  if ((text.match(keyEnd)?.length ?? 0) <= keys) return undefined;
+  return duplicateKey(text);
+}
+
+/** A quote, JSON whitespace, a colon: where every key written ends, and seldom anything else. */
+const keyEnd = /"[ \t\n\r]*:/g;
+
+/** How many times `part` is in `text`, counted natively. */
+function occurrences(text: string, part: string): number {
+  let count = 0;
+  for (let at = text.indexOf(part); at >= 0; at = text.indexOf(part, at + 1)) count++;
+  return count;
+}
+
+/** How many keys the objects in a parsed JSON value have, nested ones included. */
+function keysIn(value: unknown): number {
+  if (typeof value !== "object" || value === null) return 0;
+  let count = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) count += keysIn(item);
+    return count;
+  }
+  const object = value as Record<string, unknown>;
+  for (const key in object) count += 1 + keysIn(object[key]);
+  return count;
+}
+
+/** Line and column (both from 1) of an offset in the text. */
+function lineColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  return `line ${before.split("\n").length}, column ${offset - before.lastIndexOf("\n")}`;
 }
 
 /** Whether the text is empty or whitespace only; a body that starts with printable ASCII is not, without a trimmed copy. */
