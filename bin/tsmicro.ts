@@ -52,7 +52,8 @@ const serviceFlagsNote =
   "It also takes a service's flags: --selector, --client_* and --breaker_* (retries, timeouts, breakers), " +
   "--metrics_address (/metrics on the HTTP port by default; HOST:PORT serves it there instead, off not at all), " +
   "--shutdown_grace, --log_* and --trace_*; each flag is read from TSMICRO_<NAME> too. " +
-  "docs/gateway.md lists them all.";
+  "A service's server, registration, protection, database and (but for --handler event) broker flags " +
+  "are accepted and not read: a warning at start names each one given. docs/gateway.md lists them all.";
 
 /** Whether `tsmicro dev` names its entry: the words after it are then the service's own, --help among them. */
 function hasEntry(words: readonly string[]): boolean {

@@ -66,6 +66,10 @@ export {
   type FlagParser,
 } from "./service/flag-values.js";
 export { checkRuntimeFlags, runtimeFlagNames, runtimeFlagUsage } from "./service/flag-names.js";
+// Which flags are whose: what the gateway and the dashboard warn they do not read (a service's protection, database, broker).
+export { brokerFlagNames } from "./broker/broker-settings.js";
+export { databaseFlagNames } from "./database/database-options.js";
+export { protectionFlagNames } from "./middleware/protection-settings.js";
 export { asksForHelp, HelpRequested, serviceHelp } from "./service/service-help.js";
 export { createLockFile } from "./database/data-dir-lock.js";
 export { linuxIdentity } from "./platform/process-identity.js";

@@ -31,6 +31,7 @@ import type { RouteRule } from "./route-rules.js";
 import { type GatewayParts, gatewayParts } from "./gateway-parts.js";
 import { GatewayFront } from "./gateway-front.js";
 import { createGatewayApp } from "./gateway-app.js";
+import { unreadFlags, warnUnreadFlags } from "./unread-flags.js";
 
 /** Options of createGateway. Settings given here are overridden by environment and flags. */
 export interface GatewayOptions {
@@ -41,8 +42,9 @@ export interface GatewayOptions {
   readonly args?: readonly string[];
   /**
    * The command the arguments are all for (`tsmicro api`): a flag the gateway
-   * does not read is then refused, naming it. Without, only near misses are,
-   * and other flags are left for the program that embeds the gateway.
+   * does not know is then refused, naming it, and a service's flag it never
+   * reads (`--rate_limit`) is warned about at start. Without, only near misses
+   * are refused, and other flags are left for the program that embeds the gateway.
    */
   readonly program?: string;
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -168,6 +170,7 @@ class HttpGateway implements Gateway {
     await backends.registryUse.ready();
     await this.#startHandler();
     this.#front.warnIfTrustingEveryHop();
+    this.#warnUnreadFlags();
     await this.#listen();
     this.logger.info(
       {
@@ -202,6 +205,18 @@ class HttpGateway implements Gateway {
       await backends.catalogue.start();
       routing.warnRulesMatchingNone();
     }
+  }
+
+  /**
+   * A service's flag given to `tsmicro api` that it never reads (`--rate_limit`): warned about, not
+   * refused, as one flag set is often handed to every process. Only when the arguments are all the
+   * gateway's (`program`): an embedding program's own flags are its to read.
+   */
+  #warnUnreadFlags(): void {
+    const { options, args, settings } = this.#parts;
+    if (options.program === undefined) return;
+    const unread = unreadFlags(args, { program: options.program, handler: settings.handler });
+    warnUnreadFlags(this.logger, unread, options.program);
   }
 
   /** Listens on `--address`, then serves `/metrics` on `--metrics_address` when that names an address of its own. */

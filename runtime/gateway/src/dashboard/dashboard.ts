@@ -17,6 +17,7 @@ import { listenAt, urlHost } from "../listen-at.js";
 import { errorResponse } from "../http-mapping.js";
 import type { OpenApiBuilder } from "../merge-openapi.js";
 import { type DashboardSettings, dashboardFlagNames, resolveDashboardSettings } from "./dashboard-settings.js";
+import { unreadFlags, warnUnreadFlags } from "../unread-flags.js";
 import { dashboardRoutes } from "./dashboard-routes.js";
 
 /** Options of createDashboard. Settings given here are overridden by environment and flags. */
@@ -24,7 +25,10 @@ export interface DashboardOptions {
   readonly settings?: Partial<DashboardSettings>;
   /** Command-line arguments to read flags from (registry, client and dashboard flags); default `process.argv.slice(2)`. */
   readonly args?: readonly string[];
-  /** The command the arguments are all for (`tsmicro web`): a flag the dashboard does not read is then refused. */
+  /**
+   * The command the arguments are all for (`tsmicro web`): a flag the dashboard does not know is then
+   * refused, and a service's flag it never reads (`--database_url`) is warned about at start.
+   */
   readonly program?: string;
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** A registry the caller owns: started if needed, never stopped. */
@@ -107,6 +111,9 @@ export function createDashboard(options: DashboardOptions = {}): Dashboard {
       });
       await backends.registryUse.ready();
       await backends.catalogue.start();
+      // A service's flag it never reads (`--database_url`), warned about as tsmicro api does.
+      if (options.program !== undefined)
+        warnUnreadFlags(logger, unreadFlags(args, { program: options.program }), options.program);
       const bound = await listenAt(app, settings.address, "--address");
       url = `http://${urlHost(bound.host)}:${bound.port}/`;
       if (ownMetrics) metricsAddress = await listenMetrics(ownMetrics.server, ownMetrics.at);
