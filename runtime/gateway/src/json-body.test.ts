@@ -61,6 +61,10 @@ describe("parseJsonBody", () => {
     expect(refusal("{name: 1}")).toBe(
       'the request body is not valid JSON at line 1, column 2: expected a "quoted" property name, found "n"',
     );
+    // As Notepad and PowerShell save UTF-8: invisible, so named.
+    expect(refusal('\uFEFF{"name":"a"}')).toBe(
+      "the request body is not valid JSON at line 1, column 1: expected a value, found a byte order mark (U+FEFF), which JSON text must not have; save it as UTF-8 without one",
+    );
     expect(() => parseJsonBody("[1,]", "POST /rpc: request")).toThrow(
       "POST /rpc: request is not valid JSON at line 1, column 4: a comma before ]; JSON allows no trailing comma",
     );

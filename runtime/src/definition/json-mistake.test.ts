@@ -28,4 +28,21 @@ describe("jsonMistake", () => {
       reason: "the body nests more than 1000 levels deep",
     });
   });
+
+  it("names a character that cannot be seen by its code point, and a byte order mark as one", () => {
+    expect(mistake('\uFEFF{"a": 1}')).toEqual({
+      line: 1,
+      column: 1,
+      reason:
+        "expected a value, found a byte order mark (U+FEFF), which JSON text must not have; save it as UTF-8 without one",
+    });
+    expect(mistake('{"a":\u00A01}').reason).toBe("expected a value, found U+00A0, which cannot be seen");
+    expect(mistake('{"a":1}\u200B').reason).toBe(
+      "expected the end of the body after the value, found U+200B, which cannot be seen",
+    );
+    expect(mistake('{"a":\t\u0001}').reason).toBe("expected a value, found U+0001, which cannot be seen");
+    // What shows is quoted, as ever.
+    expect(mistake('{"a":1}\u{1F600}').reason).toBe('expected the end of the body after the value, found "\u{1F600}"');
+    expect(mistake('{"a":é}').reason).toBe('expected a value, found "é"');
+  });
 });

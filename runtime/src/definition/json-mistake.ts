@@ -41,7 +41,7 @@ function locateJsonError(text: string, what: string): { offset: number; reason: 
     const c = text.charAt(i);
     if (c === "") return stop(`${what} ends where ${expected} should be`);
     if (text.startsWith("//", i) || text.startsWith("/*", i)) return stop("JSON has no comments");
-    return stop(`expected ${expected}, found ${JSON.stringify(c)}`);
+    return stop(`expected ${expected}, found ${shown(text.codePointAt(i)!)}`);
   };
   const string = () => {
     i++;
@@ -137,4 +137,18 @@ function locateJsonError(text: string, what: string): { offset: number; reason: 
     if (error instanceof Stop) return { offset: i, reason: error.reason };
     throw error;
   }
+}
+
+/**
+ * A character found where it does not belong, as a reader can tell it: quoted when it can be
+ * seen, else by its code point (a no-break space, a control character); a byte order mark,
+ * which editors on Windows write and JSON texts must not start with, is named so.
+ */
+function shown(codePoint: number): string {
+  if (codePoint === 0xfeff)
+    return "a byte order mark (U+FEFF), which JSON text must not have; save it as UTF-8 without one";
+  const char = String.fromCodePoint(codePoint);
+  // Letters, marks, digits, punctuation and symbols show; spaces, controls and format characters do not.
+  if (/^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u.test(char)) return JSON.stringify(char);
+  return `U+${codePoint.toString(16).toUpperCase().padStart(4, "0")}, which cannot be seen`;
 }
