@@ -675,6 +675,20 @@ describe("the HTTP gateway", () => {
         },
       },
       {
+        name: "Echo reads a number in a string as protojson does: a JSON number, whole 64-bit ones with a fraction or an exponent too",
+        method: "POST",
+        path: "/v1/echo",
+        body: {
+          int64Value: "1e3",
+          uint64Value: "12.0",
+          sint64Value: "-2.5e1",
+          int32Value: "1e2",
+          doubleValue: "-2.5e-1",
+        },
+        status: 200,
+        json: { int64Value: "1000", uint64Value: "12", sint64Value: "-25", int32Value: 100, doubleValue: -0.25 },
+      },
+      {
         name: "Echo: NaN and infinities are strings",
         method: "POST",
         path: "/v1/echo",
@@ -828,6 +842,28 @@ describe("the HTTP gateway", () => {
             ),
           ),
       },
+      ...(
+        [
+          ["int64Value", "0x10", "0x10"],
+          ["int32Value", "+5", "+5"],
+          ["uint64Value", "007", "007"],
+          ["doubleValue", " 2.5", " 2.5"],
+          ["wrappedInt64", "0b11", "0b11"],
+          ["int64List[1]", ["1", "1_000"], "1_000"],
+        ] as const
+      ).map(
+        ([at, value, odd]): Case => ({
+          name: `a number in a string that is no JSON number (${JSON.stringify(odd)}), which protojson refuses`,
+          method: "POST",
+          path: "/v1/echo",
+          body: { [at.replace(/\[\d+\]$/, "")]: value },
+          status: 400,
+          json: status(
+            Code.INVALID_ARGUMENT,
+            `the request does not fit fixtures.gateway.v1.EchoMessage: at ${at} (${JSON.stringify(odd)}): a number in a string must be written as a JSON number is, in decimal, such as "12", "-3.5" or "1e3"`,
+          ),
+        }),
+      ),
       {
         name: "a field given under both its names",
         method: "POST",

@@ -48,6 +48,7 @@ import {
 import { fillUpdateMask, patchMaskFields } from "./field-mask.js";
 import { queryFieldOf, TranscodedResponse, type GatewayMethod } from "./gateway-method.js";
 import { jsonToBinary } from "./json-transcoder.js";
+import { oddNumberString } from "./number-strings.js";
 
 /** The parts of an HTTP request that make an RPC's request. */
 export interface HttpRequestParts {
@@ -105,9 +106,15 @@ function decodeRequest(
   method: GatewayMethod,
   rule: HttpRule | undefined,
   parts: HttpRequestParts,
-  fields: unknown,
+  built: unknown,
 ): Message {
   const input = method.desc.input;
+  let fields = built;
+  if (parts.body !== undefined) {
+    // Numbers in strings are checked (and whole 64-bit ones rewritten) in the body itself, so the fields are built again.
+    checkNumberStrings(method, rule, parts.body);
+    fields = requestFields(method, rule, parts);
+  }
   let message: Message;
   try {
     message = fromJson(input, fields as JsonValue, { registry: method.registry });
@@ -131,6 +138,24 @@ function decodeRequest(
   const patch = patchMaskFields(input, rule);
   if (patch) fillUpdateMask(message, patch, parts.body);
   return message;
+}
+
+/**
+ * Refuses a number written in a string that is no JSON number (`"0x10"`, `"+5"`, `"007"`), which
+ * protobuf-es would take and grpc-gateway's protojson refuses (see oddNumberString). Only the
+ * body's: path variables and query parameters are text, read by their field's type.
+ */
+function checkNumberStrings(method: GatewayMethod, rule: HttpRule | undefined, body: unknown): void {
+  const bodyField = rule ? rule.body : "*";
+  if (!bodyField) return;
+  const input = method.desc.input;
+  const odd = oddNumberString(input, bodyField === "*" ? body : { [bodyField]: body });
+  if (odd)
+    throw new TsmicroError(
+      Code.INVALID_ARGUMENT,
+      `the request does not fit ${input.typeName}: at ${odd.path} (${JSON.stringify(odd.value)}): ` +
+        `a number in a string must be written as a JSON number is, in decimal, such as "12", "-3.5" or "1e3"`,
+    );
 }
 
 /** What is wrong with the request's fields: protobuf-es's words, with where and what when it does not say. */
