@@ -111,7 +111,16 @@ describe("the gateway's event handler (POST /{topic} -> broker)", () => {
   });
 
   it.each([
-    ["a string where a number is expected", { orderId: "o-8", totalCents: "lots" }, /total_cents/],
+    [
+      "a string where a number is expected",
+      { orderId: "o-8", totalCents: "lots" },
+      /: at totalCents \("lots"\): expected an int64: a number, or a string holding a JSON number such as "12", "-3" or "1e3"$/,
+    ],
+    [
+      "a number in a string that is no JSON number, as protojson refuses",
+      { orderId: "o-8", totalCents: "0x10" },
+      /: at totalCents \("0x10"\): expected an int64: a number, or a string holding a JSON number/,
+    ],
     [
       "an unknown field",
       { orderId: "o-8", discount: 5 },

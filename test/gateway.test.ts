@@ -844,15 +844,15 @@ describe("the HTTP gateway", () => {
       },
       ...(
         [
-          ["int64Value", "0x10", "0x10"],
-          ["int32Value", "+5", "+5"],
-          ["uint64Value", "007", "007"],
-          ["doubleValue", " 2.5", " 2.5"],
-          ["wrappedInt64", "0b11", "0b11"],
-          ["int64List[1]", ["1", "1_000"], "1_000"],
+          ["int64Value", "0x10", "0x10", "an int64"],
+          ["int32Value", "+5", "+5", "an int32"],
+          ["uint64Value", "007", "007", "a uint64"],
+          ["doubleValue", " 2.5", " 2.5", "a double"],
+          ["wrappedInt64", "0b11", "0b11", "an int64"],
+          ["int64List[1]", ["1", "1_000"], "1_000", "an int64"],
         ] as const
       ).map(
-        ([at, value, odd]): Case => ({
+        ([at, value, odd, type]): Case => ({
           name: `a number in a string that is no JSON number (${JSON.stringify(odd)}), which protojson refuses`,
           method: "POST",
           path: "/v1/echo",
@@ -860,7 +860,7 @@ describe("the HTTP gateway", () => {
           status: 400,
           json: status(
             Code.INVALID_ARGUMENT,
-            `the request does not fit fixtures.gateway.v1.EchoMessage: at ${at} (${JSON.stringify(odd)}): a number in a string must be written as a JSON number is, in decimal, such as "12", "-3.5" or "1e3"`,
+            `the request does not fit fixtures.gateway.v1.EchoMessage: at ${at} (${JSON.stringify(odd)}): expected ${type}: a number, or a string holding a JSON number such as ${type === "a double" ? '"-3.5", "1e-3", "NaN" or "Infinity"' : type === "a uint64" ? '"12" or "1e3"' : '"12", "-3" or "1e3"'}`,
           ),
         }),
       ),

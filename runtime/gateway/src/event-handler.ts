@@ -29,6 +29,7 @@ import {
 } from "@tsmicro/runtime/internal";
 import type { EventTopics, TypedTopic } from "./event-topics.js";
 import type { PublishedEvents } from "./published-events.js";
+import { oddNumberString } from "./number-strings.js";
 
 /** What publishing from HTTP needs. */
 export interface HttpEventPublisher {
@@ -117,6 +118,9 @@ function typedBody(typed: TypedTopic, body: unknown): { bytes: Uint8Array; conte
   if (body === undefined) throw emptyBody(typed);
   if (typeof body !== "object" || body === null || Array.isArray(body))
     fail(`expected a JSON object, got ${Array.isArray(body) ? "an array" : body === null ? "null" : typeof body}`);
+  // As a request's body: a number in a string is a JSON number, as protojson reads it (see oddNumberString).
+  const odd = oddNumberString(typed.message, body);
+  if (odd) fail(`at ${odd.path} (${JSON.stringify(odd.value)}): ${odd.expected}`);
   let message: ReturnType<typeof fromJson>;
   try {
     message = fromJson(typed.message, body as JsonValue, { registry: typed.registry });

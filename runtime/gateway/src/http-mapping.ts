@@ -153,8 +153,7 @@ function checkNumberStrings(method: GatewayMethod, rule: HttpRule | undefined, b
   if (odd)
     throw new TsmicroError(
       Code.INVALID_ARGUMENT,
-      `the request does not fit ${input.typeName}: at ${odd.path} (${JSON.stringify(odd.value)}): ` +
-        `a number in a string must be written as a JSON number is, in decimal, such as "12", "-3.5" or "1e3"`,
+      `the request does not fit ${input.typeName}: at ${odd.path} (${JSON.stringify(odd.value)}): ${odd.expected}`,
     );
 }
 

@@ -19,15 +19,20 @@ const catalog = message(CatalogServiceDefinition, "fixtures.maps.v1.Catalog");
 
 describe("oddNumberString", () => {
   it("finds a number in a string that is no JSON number, at any depth, naming where", () => {
-    expect(oddNumberString(echo, { int64Value: "0x10" })).toEqual({ path: "int64Value", value: "0x10" });
-    expect(oddNumberString(echo, { int64_list: ["1", "+2"] })).toEqual({ path: "int64_list[1]", value: "+2" });
-    expect(oddNumberString(echo, { wrappedInt64: "1." })).toEqual({ path: "wrappedInt64", value: "1." });
-    expect(oddNumberString(catalog, { itemsBySlot: { "3": { quantity: "0b1" } } })).toEqual({
+    expect(oddNumberString(echo, { int64Value: "0x10" })).toMatchObject({ path: "int64Value", value: "0x10" });
+    expect(oddNumberString(echo, { int64_list: ["1", "+2"] })).toMatchObject({ path: "int64_list[1]", value: "+2" });
+    expect(oddNumberString(echo, { wrappedInt64: "1." })).toMatchObject({ path: "wrappedInt64", value: "1." });
+    expect(oddNumberString(catalog, { itemsBySlot: { "3": { quantity: "0b1" } } })).toMatchObject({
       path: 'itemsBySlot["3"].quantity',
       value: "0b1",
     });
-    expect(oddNumberString(catalog, { prices: { tea: ".5" } })).toEqual({ path: 'prices["tea"]', value: ".5" });
-    expect(oddNumberString(echo, { doubleValue: "Infinity " })).toEqual({ path: "doubleValue", value: "Infinity " });
+    expect(oddNumberString(catalog, { prices: { tea: ".5" } })).toMatchObject({ path: 'prices["tea"]', value: ".5" });
+    expect(oddNumberString(echo, { doubleValue: "Infinity " })).toEqual({
+      path: "doubleValue",
+      value: "Infinity ",
+      expected:
+        'expected a double: a number, or a string holding a JSON number such as "-3.5", "1e-3", "NaN" or "Infinity"',
+    });
   });
 
   it("takes JSON numbers, NaN and infinities for floats, and what is not a number's to judge", () => {

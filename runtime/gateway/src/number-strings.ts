@@ -9,10 +9,12 @@ import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf
  * other to protobuf-es, so this runs on that slower path alone.
  */
 
-/** A number in a string that protojson would refuse: where (`book.pages`), and the string. */
+/** A number in a string that protojson would refuse: where (`book.pages`), the string, and what it should be. */
 export interface OddNumberString {
   readonly path: string;
   readonly value: string;
+  /** `expected an int64: a number, or a string holding a JSON number such as "12", "-3" or "1e3"`. */
+  readonly expected: string;
 }
 
 /**
@@ -105,13 +107,23 @@ function oddScalar(
   const float = scalar === ScalarType.DOUBLE || scalar === ScalarType.FLOAT;
   if (float && (value === "NaN" || value === "Infinity" || value === "-Infinity")) return undefined;
   const number = jsonNumber.exec(value);
-  if (number === null) return { path, value };
+  if (number === null) return { path, value, expected: expectedNumber(scalar, float) };
   if (is64Bit(scalar)) {
     const digits = wholeDigits(number);
     // Not whole (`"1.5"`): left as written, for protobuf-es to refuse.
     if (digits !== undefined) holder[key] = digits;
   }
   return undefined;
+}
+
+/** What a field of this number type takes, said where a string holds none. */
+function expectedNumber(scalar: ScalarType, float: boolean): string {
+  const type = ScalarType[scalar].toLowerCase();
+  const unsigned = /^u|^fixed/.test(type);
+  const examples = float ? '"-3.5", "1e-3", "NaN" or "Infinity"' : unsigned ? '"12" or "1e3"' : '"12", "-3" or "1e3"';
+  // Said as written: an int64, an sint32, an sfixed64; a uint64, a fixed32, a double.
+  const article = /^(int|sint|sfixed)/.test(type) ? "an" : "a";
+  return `expected ${article} ${type}: a number, or a string holding a JSON number such as ${examples}`;
 }
 
 /** What most numbers in strings are: nothing to check. */
