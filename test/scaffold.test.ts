@@ -9,6 +9,7 @@ import { readTree, repoRoot } from "./support/cli.js";
 import { replayDockerfile } from "./support/dockerfile.js";
 import { closedPort } from "./support/etcd.js";
 import { type ComposeGateway, gatewayHealthcheck } from "./support/gateway-healthcheck.js";
+import { allowScriptsOf, packagesWithInstallScripts } from "./support/install-scripts.js";
 import { freePort } from "./support/ports.js";
 import { postgresBinDir, startPostgres } from "./support/postgres.js";
 import { inProject, runCreate, startBackground, stopAllBackground } from "./support/project.js";
@@ -199,6 +200,9 @@ describe("a new service project", () => {
     expect(Object.keys(pkg.dependencies)).toEqual(
       expect.arrayContaining(["@bufbuild/protobuf", "@electric-sql/pglite", "kysely", "pg"]),
     );
+    // Every dependency's install script is decided (npm 11.16+ warns at each install of any
+    // undecided, npm 12 skips them), and every service test below runs with them denied.
+    expect(await allowScriptsOf(project)).toEqual(await packagesWithInstallScripts(project));
   });
 
   it(
