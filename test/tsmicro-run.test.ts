@@ -448,6 +448,58 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("says an import of a file or package that is not there in one line, naming a near one, not Node's stack", async () => {
+    const project = join(dir, "missing");
+    await typeScriptService(project);
+    const main = join(project, "src", "main.ts");
+    const good = await readFile(main, "utf8");
+    await writeFile(
+      join(project, "src", "greeting.ts"),
+      'export const greeting = "hi";\nexport type Shape = string;\n',
+    );
+    await mkdir(join(project, "node_modules", "@acme", "logger"), { recursive: true });
+    // A typo in a file's name, then in a package's, then a type imported as a value (tsx checks no types).
+    const mistakes = [
+      'import { greeting } from "./greting.js";\nconsole.log(greeting);\n',
+      'import { log } from "@acme/loger";\nlog();\n',
+      'import { greeting } from "./greeting.js";\nimport { Shape } from "./greeting.js";\nconst s: Shape = greeting;\n',
+    ];
+    // As a scaffolded project has it: imports are compiled as written, a type's too.
+    await writeFile(
+      join(project, "tsconfig.json"),
+      JSON.stringify({ compilerOptions: { verbatimModuleSyntax: true } }),
+    );
+    await writeFile(main, `${mistakes[0]}${good}`);
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    const waiting =
+      "[tsmicro dev] the service exited with code 1: waiting for a change to start it again (Ctrl-C to stop)\n";
+    try {
+      await dev.until("waiting for a change");
+      expect(dev.output()).toBe(
+        "src/main.ts:1:27: imports ./greting.js, which does not exist: there is no src/greting.ts or src/greting.js: " +
+          `did you mean ./greeting.js?\n${waiting}`,
+      );
+      await writeFile(main, `${mistakes[1]}${good}`);
+      await dev.until(/waiting for a change[\s\S]*waiting for a change/);
+      expect(dev.output().split(waiting)[1]).toBe(
+        "[tsmicro dev] src/main.ts changed: starting\n" +
+          "src/main.ts:1:22: imports the package @acme/loger, which is not installed: did you mean @acme/logger?\n",
+      );
+      await writeFile(main, `${mistakes[2]}${good}`);
+      await dev.until(/(waiting for a change[\s\S]*){3}/);
+      expect(dev.output().split(waiting)[2]).toBe(
+        "[tsmicro dev] src/main.ts changed: starting\n" +
+          "src/main.ts:2:10: ./greeting.js exports no Shape (a type or an interface? import it with import type: tsx does not check types)\n",
+      );
+      await writeFile(main, good);
+      await dev.until(/up \d+/);
+      dev.run.kill("SIGINT");
+      expect(await dev.exited).toBe(0);
+    } finally {
+      dev.run.kill("SIGKILL");
+    }
+  }, 40_000);
+
   it("ends a service on an uncaught error as Node does, printed with its stack, unless the service listens for it", async () => {
     const project = join(dir, "thrown");
     await typeScriptService(project);
