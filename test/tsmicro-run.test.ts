@@ -644,6 +644,34 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("has its service stop when it is killed itself, and the service killed when it does not stop within its grace", async () => {
+    const project = join(dir, "orphaned");
+    await typeScriptService(project);
+    // It ignores SIGTERM, as a service whose stop hangs does.
+    const stubborn = [
+      "const pid = process.pid;",
+      'console.log("up " + pid);',
+      'process.on("SIGTERM", () => console.log("ignoring " + pid));',
+      "setInterval(() => {}, 1000);",
+      "",
+    ].join("\n");
+    await writeFile(join(project, "src", "main.ts"), stubborn);
+    const dev = tsmicroRun(project, ["dev", "src/main.ts", "--shutdown_grace=1s"], env);
+    try {
+      await dev.until(/up \d+/);
+      const service = Number(/up (\d+)/.exec(dev.output())![1]);
+      // kill -9 on tsmicro dev: the service learns it has gone, and is asked to stop.
+      dev.run.kill("SIGKILL");
+      await dev.until(`ignoring ${service}`);
+      expect(dev.output()).toContain(`ignoring ${service}`);
+      // Its --shutdown_grace and tsmicro dev's 5 s more, and it is killed, as tsmicro dev would.
+      for (let i = 0; i < 150 && alive(service); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(alive(service)).toBe(false);
+    } finally {
+      dev.killAll();
+    }
+  }, 40_000);
+
   it("refuses a second one of the same folder, naming the first, which runs on; a killed first does not block", async () => {
     // A service of a workspace, run on its own (npm run dev in its folder) in one terminal.
     const workspace = join(dir, "workspace");

@@ -50,6 +50,9 @@ const importsNamed = new URL("./dev-imports.js", import.meta.url).href;
 /** Tells dev-imports.ts the pid of the tsmicro dev that gave fd 3, as dev-imports.ts reads it. */
 const devParentVariable = "TSMICRO_DEV_PARENT";
 
+/** Tells dev-parent-watch.ts how long the service, once this process has gone, gets to stop before it is killed. */
+const killAfterVariable = "TSMICRO_DEV_KILL_AFTER_MS";
+
 /** How often this process checks that what started it is still there. */
 const parentCheckMs = 500;
 
@@ -166,7 +169,12 @@ class DevSupervisor {
         cwd: this.dir,
         // fd 3: the files the service imports, one a line (dev-imports.ts), which writes only when
         // this process is its parent: a process the service forks has its own fd 3 (fork's IPC).
-        env: { ...process.env, [devParentVariable]: String(process.pid) },
+        // And how long it gets to stop when this process has gone without stopping it: as long as here.
+        env: {
+          ...process.env,
+          [devParentVariable]: String(process.pid),
+          [killAfterVariable]: String(this.graceMs + stopMarginMs),
+        },
         stdio: ["ignore", "inherit", "inherit", "pipe"],
         detached: true,
       },
