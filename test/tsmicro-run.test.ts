@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -53,9 +53,18 @@ function save(path: string, text: string): void {
   writeFileSync(path, text);
 }
 
-/** `tsmicro run` (or another command) in `cwd`: its output so far (stdout and stderr), its exit code, and a wait for lines to appear. */
-function tsmicroRun(cwd: string, args: readonly string[] = ["run"], env: NodeJS.ProcessEnv = process.env) {
-  const run = spawn(process.execPath, [bins.tsmicro, ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * `tsmicro run` (or another command) in `cwd`: its output so far (stdout and stderr), its exit code,
+ * and a wait for lines to appear. `prefix` runs it under another program that execs it (unshare).
+ */
+function tsmicroRun(
+  cwd: string,
+  args: readonly string[] = ["run"],
+  env: NodeJS.ProcessEnv = process.env,
+  prefix: readonly string[] = [],
+) {
+  const command = [...prefix, process.execPath, bins.tsmicro, ...args];
+  const run = spawn(command[0]!, command.slice(1), { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   run.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   run.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -725,6 +734,34 @@ describe("tsmicro dev", () => {
       first.run.kill("SIGKILL");
     }
   }, 40_000);
+
+  // A time namespace shifts the start /proc shows for every process by its boot offset, for readers in it.
+  const timeNamespaced = ["unshare", "--time", "--boottime", "100000"];
+  const canUnshareTime =
+    process.platform === "linux" && spawnSync(timeNamespaced[0]!, [...timeNamespaced.slice(1), "true"]).status === 0;
+
+  it.runIf(canUnshareTime)(
+    "refuses a second one while the first runs in another time namespace, whose start /proc shows otherwise",
+    async () => {
+      const project = join(dir, "time-namespaced");
+      await typeScriptService(project);
+      // unshare execs tsmicro dev, which keeps its pid.
+      const first = tsmicroRun(project, ["dev", "src/main.ts"], env, timeNamespaced);
+      try {
+        await first.until(/up \d+/);
+        const service = await servicePid(project);
+        const second = await runToEnd("node", [bins.tsmicro, "dev", "src/main.ts"], { cwd: project, env });
+        expect(second.code).toBe(1);
+        expect(second.stderr).toContain(`runs already in ${project} (tsmicro dev, pid ${first.run.pid}:`);
+        expect(await servicePid(project)).toBe(service);
+        first.run.kill("SIGINT");
+        expect(await first.exited).toBe(0);
+      } finally {
+        first.killAll();
+      }
+    },
+    40_000,
+  );
 
   it("lets one of the starts racing over a stale lock take it, never two", async () => {
     const project = join(dir, "raced");

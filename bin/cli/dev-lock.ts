@@ -1,5 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createLockFile, linuxIdentity } from "@tsmicro/runtime/internal";
+import {
+  createLockFile,
+  type LockHolderRecord,
+  lockHolderRuns,
+  recordedRunOf,
+  thisProcessRecord,
+} from "@tsmicro/runtime/internal";
 import { readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { link, mkdir, readFile, rename, unlink } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
@@ -7,14 +13,14 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout } from "node:timers/promises";
 
-/** Who holds a project folder's dev lock: a `tsmicro dev` running its service. */
-export interface DevLockHolder {
-  readonly pid: number;
+/**
+ * Who holds a project folder's dev lock: a `tsmicro dev` running its service. On Linux also its
+ * ProcessRecord (boot id, start in clock ticks, pid and time namespaces), so a reused pid is not
+ * taken for the holder, nor a holder in another time namespace for a reused pid.
+ */
+export interface DevLockHolder extends LockHolderRecord {
   /** The folder it runs. */
   readonly dir: string;
-  /** Linux: the kernel's boot id and the process's start in clock ticks, so a reused pid is not taken for the holder. */
-  readonly boot?: string;
-  readonly ticks?: number;
   /**
    * The pid of the service it runs now, in a process group of its own (so a terminal's Ctrl-C
    * reaches it once, from the holder): a kill of the holder's group does not reach it.
@@ -59,9 +65,11 @@ function realFolder(dir: string): string {
 export async function takeDevLock(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<DevLock | DevLockHolder> {
   const path = lockPath(dir, env);
   await mkdir(join(path, ".."), { recursive: true });
-  const identity = await linuxIdentity(process.pid);
-  const run = identity ? { boot: identity.boot, ticks: identity.ticks } : {};
-  const mine = JSON.stringify({ pid: process.pid, dir: resolve(dir), ...run } satisfies DevLockHolder);
+  const mine = JSON.stringify({
+    dir: resolve(dir),
+    ...(await thisProcessRecord()),
+    pid: process.pid,
+  } satisfies DevLockHolder);
   for (let attempt = 0; attempt < 10; attempt++) {
     if (await createLockFile(path, mine)) return heldLock(path, mine);
     const existing = await readFile(path, "utf8").catch(() => undefined);
@@ -186,8 +194,7 @@ function parseHolder(text: string): DevLockHolder | undefined {
     return {
       pid: value.pid,
       dir: value.dir,
-      ...(typeof value.boot === "string" ? { boot: value.boot } : {}),
-      ...(typeof value.ticks === "number" ? { ticks: value.ticks } : {}),
+      ...recordedRunOf(value),
       ...(typeof value.service === "number" ? { service: value.service } : {}),
     };
   } catch {
@@ -196,16 +203,7 @@ function parseHolder(text: string): DevLockHolder | undefined {
   }
 }
 
-/** Whether the holder still runs: its pid is alive and, on Linux, is the same run of the same process. */
-async function isRunning(holder: DevLockHolder): Promise<boolean> {
-  try {
-    process.kill(holder.pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
-  }
-  const now = await linuxIdentity(holder.pid);
-  if (now === undefined) return process.platform !== "linux";
-  // Killed and not reaped yet by its parent: it holds nothing.
-  if (now.exited) return false;
-  return holder.boot === undefined || (holder.boot === now.boot && holder.ticks === now.ticks);
+/** Whether the holder still runs: its pid is alive and, on Linux, is the same run of the same process (lockHolderRuns). */
+function isRunning(holder: DevLockHolder): Promise<boolean> {
+  return lockHolderRuns(holder);
 }

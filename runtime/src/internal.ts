@@ -72,7 +72,12 @@ export { databaseFlagNames } from "./database/database-options.js";
 export { protectionFlagNames } from "./middleware/protection-settings.js";
 export { asksForHelp, HelpRequested, serviceHelp } from "./service/service-help.js";
 export { createLockFile } from "./database/data-dir-lock.js";
-export { linuxIdentity } from "./platform/process-identity.js";
+export {
+  type LockHolderRecord,
+  lockHolderRuns,
+  recordedRunOf,
+  thisProcessRecord,
+} from "./platform/process-identity.js";
 
 // Clients, selection and resilience as the gateway builds them.
 export { RegistryClients } from "./client/registry-clients.js";

@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { linuxIdentity } from "../platform/process-identity.js";
+import { linuxIdentity, processRun, thisProcessRecord } from "../platform/process-identity.js";
 import { lockDataDir, lockFileName } from "./data-dir-lock.js";
 
 let dir: string;
@@ -76,14 +76,58 @@ describe("lockDataDir", () => {
     async () => {
       const path = join(dir, lockFileName);
       const parent = process.ppid;
-      const identity = (await linuxIdentity(parent))!;
-      const lock = (extra: object) =>
-        JSON.stringify({ pid: parent, host: hostname(), started: 1, ...identity, ...extra });
+      // As a holder in this boot and these namespaces records itself.
+      const identity = { ...(await thisProcessRecord())!, pid: parent, ticks: (await processRun(parent))!.ticks };
+      const lock = (extra: object) => JSON.stringify({ host: hostname(), started: 1, ...identity, ...extra });
       await writeFile(path, lock({}));
       await expect(lockDataDir(dir)).rejects.toThrow(`in use by process ${parent};`);
       await writeFile(path, lock({ ticks: identity.ticks + 1 }));
       await (await lockDataDir(dir)).release();
       await writeFile(path, lock({ boot: "another-boot" }));
+      await (await lockDataDir(dir)).release();
+    },
+  );
+
+  // A time namespace shifts the start /proc shows for every process by its boot offset, for readers in it.
+  const timeNamespaced = ["unshare", "--time", "--boottime", "100000"];
+  const canUnshareTime =
+    process.platform === "linux" && spawnSync(timeNamespaced[0]!, [...timeNamespaced.slice(1), "true"]).status === 0;
+
+  it.runIf(canUnshareTime)(
+    "refuses the lock of a live holder in another time namespace, whose start /proc shows it otherwise",
+    async () => {
+      const take = `import { lockDataDir } from "./data-dir-lock.ts"; await lockDataDir(process.argv[1]); console.log("locked"); setInterval(() => {}, 1000);`;
+      const command = [...timeNamespaced, process.execPath, "--import", "tsx", "--input-type=module", "-e", take, dir];
+      const holder = spawn(command[0]!, command.slice(1), {
+        cwd: import.meta.dirname,
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      try {
+        await new Promise((resolve, reject) => {
+          holder.stdout.on("data", (out) => String(out).includes("locked") && resolve(undefined));
+          holder.once("exit", (code) => reject(new Error(`the holder exited with ${code} before it locked`)));
+        });
+        // Its ticks, as read here, are not those it wrote: it still holds the folder.
+        const { pid } = JSON.parse(await readFile(join(dir, lockFileName), "utf8")) as { pid: number };
+        await expect(lockDataDir(dir)).rejects.toThrow(`in use by process ${pid};`);
+      } finally {
+        holder.kill("SIGKILL");
+      }
+    },
+  );
+
+  it.runIf(process.platform === "linux")(
+    "reads a lock of an older tsmicro (boot and ticks, no namespaces): a reboot frees it, and a live pid holds it",
+    async () => {
+      const path = join(dir, lockFileName);
+      const parent = process.ppid;
+      const { boot } = (await thisProcessRecord())!;
+      await writeFile(path, JSON.stringify({ pid: parent, host: hostname(), started: 1, boot, ticks: 1 }));
+      await expect(lockDataDir(dir)).rejects.toThrow(`in use by process ${parent};`);
+      await writeFile(
+        path,
+        JSON.stringify({ pid: parent, host: hostname(), started: 1, boot: "another-boot", ticks: 1 }),
+      );
       await (await lockDataDir(dir)).release();
     },
   );

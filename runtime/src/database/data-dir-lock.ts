@@ -4,7 +4,12 @@ import { link, mkdir, readFile, stat, unlink, writeFile } from "node:fs/promises
 import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { SetupError } from "../errors/setup-error.js";
-import { linuxIdentity } from "../platform/process-identity.js";
+import {
+  type LockHolderRecord,
+  lockHolderRuns,
+  recordedRunOf,
+  thisProcessRecord,
+} from "../platform/process-identity.js";
 
 /** The lock file's name inside a PGlite data directory (inside, so it travels with a mounted volume). */
 export const lockFileName = ".tsmicro.lock";
@@ -18,15 +23,15 @@ export interface DataDirLock {
   releaseSync(): void;
 }
 
-interface Holder {
-  readonly pid: number;
+/**
+ * Who holds the lock. On Linux also its ProcessRecord (boot id, start in clock ticks, pid and time
+ * namespaces), so a lock from before a reboot, or whose pid a live process reused, is stale, and
+ * one of a holder in another time namespace (whose ticks read otherwise here) is not taken for one.
+ */
+interface Holder extends LockHolderRecord {
   readonly host: string;
   /** When the holding process started: tells a reused pid (pid 1 in every container) from the holder. */
   readonly started: number;
-  /** Linux: the kernel's boot id, so a lock from before a reboot is stale whatever its pid is now. */
-  readonly boot?: string;
-  /** Linux: the process's start in clock ticks since boot, so a live process that reused the pid is not the holder. */
-  readonly ticks?: number;
 }
 
 /**
@@ -75,12 +80,11 @@ export async function lockDataDir(dataDir: string, shown: string = dataDir): Pro
     );
   });
   const path = join(dataDir, lockFileName);
-  const identity = await linuxIdentity(process.pid);
   const mine = JSON.stringify({
-    pid: process.pid,
     host: hostname(),
     started: processStarted(),
-    ...(identity ? { boot: identity.boot, ticks: identity.ticks } : {}),
+    ...(await thisProcessRecord()),
+    pid: process.pid,
   } satisfies Holder);
   for (let attempt = 0; attempt < 20; attempt++) {
     if (await createLockFile(path, mine)) return heldLock(path, mine);
@@ -164,18 +168,8 @@ async function isRunning(holder: Holder): Promise<boolean> {
   // A pid on another host cannot be checked: assume it runs rather than risk the data.
   if (holder.host !== hostname()) return true;
   if (holder.pid === process.pid) return holder.started === processStarted();
-  try {
-    process.kill(holder.pid, 0);
-  } catch (error) {
-    if (errorCode(error) !== "EPERM") return false;
-  }
-  // Alive, but after a reboot (a lock left by a shutdown's SIGTERM) or a pid reuse it is another process.
-  const now = await linuxIdentity(holder.pid);
-  // Exited (kill -9) and not yet reaped by its parent (an init that reaps late): it holds nothing.
-  if (now?.exited) return false;
-  if (now && holder.boot !== undefined && holder.boot !== now.boot) return false;
-  if (now && holder.ticks !== undefined && holder.ticks !== now.ticks) return false;
-  return true;
+  // Its pid alive, but after a reboot (a lock left by a shutdown's SIGTERM) or a pid reuse, it is another process.
+  return lockHolderRuns(holder);
 }
 
 function describeHolder(holder: Holder, path: string): string {
@@ -194,8 +188,7 @@ function parseHolder(content: string): Holder | undefined {
         pid: value.pid,
         host: value.host,
         started: value.started,
-        ...(typeof value.boot === "string" ? { boot: value.boot } : {}),
-        ...(typeof value.ticks === "number" ? { ticks: value.ticks } : {}),
+        ...recordedRunOf(value),
       };
     }
   } catch {

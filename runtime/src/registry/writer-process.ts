@@ -7,54 +7,22 @@
  * reader (another container or machine sharing the folder, another OS, an
  * entry of an older tsmicro without the record) leaves it to the TTL.
  */
-import { bootId, ownPidNamespace, ownTimeNamespace, processRun } from "../platform/process-identity.js";
+import {
+  type ProcessRecord,
+  parseProcessRecord,
+  runEnded,
+  sameClockAndPids,
+  thisProcessRecord,
+} from "../platform/process-identity.js";
 
-/** Who wrote an entry: one run of one process, as /proc names it. */
-export interface WriterProcess {
-  readonly pid: number;
-  /** Its start in clock ticks since boot: tells it from a later process that reused the pid. */
-  readonly ticks: number;
-  /** The kernel's boot id: a pid means nothing after a reboot, or on another machine. */
-  readonly boot: string;
-  /** The inode of its pid namespace: a pid means nothing in another namespace (another container). */
-  readonly pidNamespace: number;
-  /**
-   * The inode of its time namespace, 0 where the kernel has none: /proc shows ticks shifted by the
-   * reader's namespace's boot time offset (unshare --time), so ticks read in another one would make
-   * a live writer look like a later process on its pid.
-   */
-  readonly timeNamespace: number;
-}
+/** Who wrote an entry: one run of one process, as /proc names it (the record locks keep of their holder too). */
+export type WriterProcess = ProcessRecord;
 
 /** This process as an entry records it; undefined where readers could not check it (not Linux, /proc unreadable). */
-export async function thisWriterProcess(): Promise<WriterProcess | undefined> {
-  const [boot, run, pidNamespace, timeNamespace] = await Promise.all([
-    bootId(),
-    processRun(process.pid),
-    ownPidNamespace(),
-    ownTimeNamespace(),
-  ]);
-  if (boot === undefined || run === undefined || pidNamespace === undefined || timeNamespace === undefined)
-    return undefined;
-  return { pid: process.pid, ticks: run.ticks, boot, pidNamespace, timeNamespace };
-}
+export const thisWriterProcess: () => Promise<WriterProcess | undefined> = thisProcessRecord;
 
 /** The writer record of an entry read from a file, or undefined when it has none or a damaged one (the TTL decides). */
-export function parseWriterProcess(value: unknown): WriterProcess | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const { pid, ticks, boot, pidNamespace, timeNamespace } = value as Record<string, unknown>;
-  // A pid of 0 or below would name a process group to kill(2): only a real pid is checked.
-  if (!Number.isSafeInteger(pid) || (pid as number) <= 0 || !Number.isSafeInteger(ticks)) return undefined;
-  if (typeof boot !== "string" || boot === "" || !Number.isSafeInteger(pidNamespace)) return undefined;
-  if (!Number.isSafeInteger(timeNamespace)) return undefined;
-  return {
-    pid: pid as number,
-    ticks: ticks as number,
-    boot,
-    pidNamespace: pidNamespace as number,
-    timeNamespace: timeNamespace as number,
-  };
-}
+export const parseWriterProcess: (value: unknown) => WriterProcess | undefined = parseProcessRecord;
 
 /** A check of one writer, shared by the reads that want it while it is fresh. */
 interface Check {
@@ -107,25 +75,5 @@ export class WriterChecks {
     if (now - this.#sweptAt < forgetAfterMs) return;
     this.#sweptAt = now;
     for (const [key, check] of this.#checks) if (now - check.usedAt > forgetAfterMs) this.#checks.delete(key);
-  }
-}
-
-/** Whether `writer`'s pid and ticks mean to this process what they meant to it: one boot, pid namespace and time namespace. */
-function sameClockAndPids(writer: WriterProcess, own: WriterProcess): boolean {
-  return (
-    writer.boot === own.boot && writer.pidNamespace === own.pidNamespace && writer.timeNamespace === own.timeNamespace
-  );
-}
-
-/** Whether the run `writer` names has ended: its pid is free, a zombie, or another process's (reused). */
-async function runEnded(writer: WriterProcess): Promise<boolean> {
-  const run = await processRun(writer.pid);
-  if (run !== undefined) return run.exited || run.ticks !== writer.ticks;
-  // Not in /proc: gone, unless /proc hides it (mounted with hidepid, another user's process), which kill(2) sees through.
-  try {
-    process.kill(writer.pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "ESRCH";
   }
 }
