@@ -509,6 +509,31 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("says the entry file is gone when it is removed, not Node's stack, and starts the service on its return", async () => {
+    const project = join(dir, "removed");
+    await typeScriptService(project);
+    const main = join(project, "src", "main.ts");
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await dev.until(/up \d+/);
+      const first = await servicePid(project);
+      // A branch switched, or the file moved away: the service stops, and none starts in its place.
+      await rename(main, join(project, "main.ts.away"));
+      await dev.until("is gone");
+      expect(dev.output()).toBe(
+        `up ${first}\n[tsmicro dev] src/main.ts changed: restarting\ndown ${first}\n` +
+          "[tsmicro dev] src/main.ts is gone: waiting for it to come back to start the service (Ctrl-C to stop)\n",
+      );
+      await rename(join(project, "main.ts.away"), main);
+      await dev.until(/up \d+[\s\S]*up \d+/);
+      expect(dev.output()).toContain("[tsmicro dev] src/main.ts changed: starting\n");
+      dev.run.kill("SIGINT");
+      expect(await dev.exited).toBe(0);
+    } finally {
+      dev.killAll();
+    }
+  }, 40_000);
+
   it("ends a service on an uncaught error as Node does, printed with its stack, unless the service listens for it", async () => {
     const project = join(dir, "thrown");
     await typeScriptService(project);

@@ -157,6 +157,12 @@ class DevSupervisor {
   /** Starts the service: node with tsx's loader, in a process group of its own, so a terminal's Ctrl-C reaches it once, from here. */
   private start(): void {
     this.pendingStart = undefined;
+    // Removed (a branch switched, a file moved): Node would say so with its loader's stack. Its return
+    // is a change in the watched folder, which starts it.
+    if (!existsSync(resolve(this.dir, this.entry))) {
+      say(`${this.entry} is gone: waiting for it to come back to start the service (Ctrl-C to stop)`);
+      return;
+    }
     this.startedAt = performance.now();
     const child = spawn(
       process.execPath,

@@ -47,6 +47,8 @@ function describeMissing(error: Error): string | undefined {
     const hint = near ? `: did you mean ${near}?` : declaredIn(target) ? ": run npm install" : "";
     return `${where(importer, target)}: imports the package ${target}, which is not installed${hint}`;
   }
+  // The entry itself, which Node names as imported from the folder it runs in: removed as it started.
+  if (importer.endsWith("/")) return `there is no ${shown(target)} to run`;
   const specifier = relativeSpecifier(importer, target);
   const near = nearName(stem(target), siblings(target));
   const hint = near
