@@ -509,6 +509,35 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("starts a service that could not import a package once an install has put it there", async () => {
+    const project = join(dir, "uninstalled");
+    await typeScriptService(project);
+    const main = join(project, "src", "main.ts");
+    await writeFile(main, `import { pad } from "padder";\nconsole.log(pad);\n${await readFile(main, "utf8")}`);
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await dev.until("waiting for a change");
+      expect(dev.output()).toContain(
+        "src/main.ts:1:22: imports the package padder, which is not installed (npm install padder)\n",
+      );
+      // npm install padder: the package, then npm's record of the install, written last.
+      const pkg = join(project, "node_modules", "padder");
+      await mkdir(pkg);
+      await writeFile(
+        join(pkg, "package.json"),
+        JSON.stringify({ name: "padder", type: "module", exports: "./index.js" }),
+      );
+      await writeFile(join(pkg, "index.js"), 'export const pad = "padded";\n');
+      await writeFile(join(project, "node_modules", ".package-lock.json"), "{}");
+      await dev.until(/up \d+/);
+      expect(dev.output()).toContain("[tsmicro dev] node_modules (npm install) changed: starting\npadded\nup ");
+      dev.run.kill("SIGINT");
+      expect(await dev.exited).toBe(0);
+    } finally {
+      dev.killAll();
+    }
+  }, 40_000);
+
   it("says the entry file is gone when it is removed, not Node's stack, and starts the service on its return", async () => {
     const project = join(dir, "removed");
     await typeScriptService(project);

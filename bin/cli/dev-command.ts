@@ -139,6 +139,10 @@ class DevSupervisor {
     this.watcher = watchTree(this.watched, isIgnored, (name) => {
       if (codeFile.test(name)) this.changed(join(this.watched, name));
     });
+    // An install: a package the service could not import (it waits for a change) is there now, or
+    // one it runs is another version. npm writes this file last, once node_modules is complete.
+    const installed = installRecord(this.dir);
+    if (installed !== undefined) this.imports.add(installed);
     // npm, stopped by a signal of its own, exits without passing it on: the service would run on.
     const parentAtStart = process.ppid;
     const orphaned = setInterval(() => {
@@ -249,7 +253,7 @@ class DevSupervisor {
   }
 
   private async restart(path: string): Promise<void> {
-    const file = relative(this.dir, path);
+    const file = basename(path) === installRecordName ? "node_modules (npm install)" : relative(this.dir, path);
     // A second signal would have the service exit before it deregisters, and the start that follows
     // its end loads this change too.
     if (this.stopping) {
@@ -290,6 +294,17 @@ class DevSupervisor {
       return;
     }
     signalGroup(child, again ? "SIGKILL" : signal === "SIGHUP" ? "SIGTERM" : signal);
+  }
+}
+
+/** The file npm writes in node_modules at the end of each install (npm install, ci, uninstall). */
+const installRecordName = ".package-lock.json";
+
+/** The install record of the node_modules the service loads its packages from: the nearest above `dir` (a workspace's root). */
+function installRecord(dir: string): string | undefined {
+  for (let folder = resolve(dir); ; folder = dirname(folder)) {
+    if (existsSync(join(folder, "node_modules"))) return join(folder, "node_modules", installRecordName);
+    if (dirname(folder) === folder) return undefined;
   }
 }
 

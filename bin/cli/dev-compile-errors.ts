@@ -44,7 +44,12 @@ function describeMissing(error: Error): string | undefined {
   const [, kind, target, importer] = found as unknown as [string, string, string, string];
   if (kind === "package") {
     const near = nearName(target, installedPackages(importer));
-    const hint = near ? `: did you mean ${near}?` : declaredIn(target) ? ": run npm install" : "";
+    // tsmicro dev starts the service again once an install has ended.
+    const hint = near
+      ? `: did you mean ${near}?`
+      : declaredIn(target)
+        ? ": run npm install"
+        : ` (npm install ${target})`;
     return `${where(importer, target)}: imports the package ${target}, which is not installed${hint}`;
   }
   // The entry itself, which Node names as imported from the folder it runs in: removed as it started.
