@@ -707,6 +707,35 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("kills a service that has not stopped within its grace after a stop signal: nobody may be there to give a second", async () => {
+    const project = join(dir, "unstoppable");
+    await typeScriptService(project);
+    const stubborn = [
+      "const pid = process.pid;",
+      'console.log("up " + pid);',
+      'process.on("SIGTERM", () => console.log("ignoring " + pid));',
+      "setInterval(() => {}, 1000);",
+      "",
+    ].join("\n");
+    await writeFile(join(project, "src", "main.ts"), stubborn);
+    const dev = tsmicroRun(project, ["dev", "src/main.ts", "--shutdown_grace=1s"], env);
+    try {
+      await dev.until(/up \d+/);
+      const service = Number(/up (\d+)/.exec(dev.output())![1]);
+      // A process manager's stop, or npm stopped by a signal of its own (tsmicro dev then stops too).
+      dev.run.kill("SIGTERM");
+      await dev.until(`ignoring ${service}`, "killed");
+      expect(dev.output()).toContain(
+        "[tsmicro dev] the service did not stop within 6 s (its --shutdown_grace of 1 s, and 5 s more): killed\n",
+      );
+      // Killed, it ends as a program a stop signal had to end: 128 + SIGTERM's number.
+      expect(await dev.exited).toBe(143);
+      expect(alive(service)).toBe(false);
+    } finally {
+      dev.killAll();
+    }
+  }, 40_000);
+
   it("has its service stop when it is killed itself, and the service killed when it does not stop within its grace", async () => {
     const project = join(dir, "orphaned");
     await typeScriptService(project);

@@ -293,6 +293,9 @@ class DevSupervisor {
       this.finish(0);
       return;
     }
+    // A service that ignores the signal, or hangs in its stop, is killed as on a restart: npm stopped,
+    // or a process manager's stop, has no second Ctrl-C to give. One stopping for a restart has its own.
+    if (!again && !this.stopping) killAfterGrace(child, this.graceMs);
     signalGroup(child, again ? "SIGKILL" : signal === "SIGHUP" ? "SIGTERM" : signal);
   }
 }
@@ -344,12 +347,7 @@ function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
         `the old service is still stopping (its calls in flight get ${grace} to finish): the new one starts once it has stopped`,
       );
     }, slowStopNoticeMs);
-    const killer = setTimeout(() => {
-      say(
-        `the service did not stop within ${(graceMs + stopMarginMs) / 1000} s (${grace}, and ${stopMarginMs / 1000} s more): killed`,
-      );
-      signalGroup(child, "SIGKILL");
-    }, graceMs + stopMarginMs);
+    const killer = killAfterGrace(child, graceMs);
     child.once("exit", () => {
       clearTimeout(notice);
       clearTimeout(killer);
@@ -357,6 +355,19 @@ function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
     });
     signalGroup(child, "SIGTERM");
   });
+}
+
+/** Kills the stopping service, saying so, when it has not ended within its drain (`graceMs`) and stopMarginMs. */
+function killAfterGrace(child: ChildProcess, graceMs: number): NodeJS.Timeout {
+  const killer = setTimeout(() => {
+    say(
+      `the service did not stop within ${(graceMs + stopMarginMs) / 1000} s (its --shutdown_grace of ${graceMs / 1000} s, ` +
+        `and ${stopMarginMs / 1000} s more): killed`,
+    );
+    signalGroup(child, "SIGKILL");
+  }, graceMs + stopMarginMs);
+  child.once("exit", () => clearTimeout(killer));
+  return killer;
 }
 
 /** Sends `signal` to the service, and SIGKILL to all it started too. */
