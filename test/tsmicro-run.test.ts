@@ -366,6 +366,31 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("restarts on a change of an imported file written between the service's load of it and the watch of it", async () => {
+    const project = join(dir, "raced-import");
+    await typeScriptService(project);
+    await mkdir(join(project, "shared"));
+    const greeting = join(project, "shared", "greeting.ts");
+    await writeFile(greeting, 'export const greeting: string = "one";\n');
+    await printGreeting(project);
+    // As a watch build of the shared code writes it again just as the service has loaded it: at
+    // once, before tsmicro dev has read the line naming the file and begun to watch it.
+    const main = join(project, "src", "main.ts");
+    const rewrite = `if (greeting === "one") writeFileSync(${JSON.stringify(greeting)}, 'export const greeting: string = "two";\\n');\n`;
+    await writeFile(main, (await readFile(main, "utf8")).replace("const pid: number", `${rewrite}const pid: number`));
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await dev.until(/up \d+ two/);
+      expect(dev.output()).toMatch(
+        /up \d+ one\n\[tsmicro dev\] shared\/greeting.ts changed: restarting\n.*\nup \d+ two\n/,
+      );
+      dev.run.kill("SIGINT");
+      expect(await dev.exited).toBe(0);
+    } finally {
+      dev.killAll();
+    }
+  }, 40_000);
+
   it("follows an imported file's folder removed and made again (a build emptying it), and starts on its return", async () => {
     const project = join(dir, "remade");
     await typeScriptService(project);

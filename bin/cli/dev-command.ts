@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { constants } from "node:os";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { createInterface } from "node:readline";
@@ -106,6 +106,8 @@ class DevSupervisor {
   private stopRequested = false;
   private backoffMs = firstBackoffMs;
   private startedAt = 0;
+  /** The same on the wall clock, which files' modification times are on. */
+  private startedAtWall = 0;
   private firstStopAt = 0;
   /** The stop signal that ended this: its number makes the exit status when the service had to be killed. */
   private stopSignal: NodeJS.Signals = "SIGTERM";
@@ -168,6 +170,7 @@ class DevSupervisor {
       return;
     }
     this.startedAt = performance.now();
+    this.startedAtWall = Date.now();
     const child = spawn(
       process.execPath,
       [
@@ -242,7 +245,12 @@ class DevSupervisor {
     } catch {
       return;
     }
-    if (codeFile.test(path) && !isWithin(this.watched, path)) this.imports.add(path);
+    if (!codeFile.test(path) || isWithin(this.watched, path)) return;
+    this.imports.add(path);
+    // Written since the service started, before this line was read and its watch began (a watch build
+    // of shared code writing it as the service loaded it): no watch heard it, and the service may run
+    // the old text. At worst it loaded the new one, and restarts once more.
+    if (modifiedSince(path, this.startedAtWall)) this.changed(path);
   }
 
   /** A file changed: once the burst of events settles, the service restarts (or starts, when it had ended). */
@@ -308,6 +316,20 @@ function installRecord(dir: string): string | undefined {
   for (let folder = resolve(dir); ; folder = dirname(folder)) {
     if (existsSync(join(folder, "node_modules"))) return join(folder, "node_modules", installRecordName);
     if (dirname(folder) === folder) return undefined;
+  }
+}
+
+/**
+ * Whether the file at `path` was modified after `time` (on the wall clock), and not after now: a time
+ * in the future (a file from a clock ahead, an archive's) is no write since, and would have every start
+ * restart the service again. False when it cannot be read.
+ */
+function modifiedSince(path: string, time: number): boolean {
+  try {
+    const modified = statSync(path).mtimeMs;
+    return modified > time && modified <= Date.now();
+  } catch {
+    return false;
   }
 }
 
