@@ -534,6 +534,42 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("says an import of a folder, or of a package's file it does not export, in one line, not Node's stack", async () => {
+    const project = join(dir, "unexported");
+    await typeScriptService(project);
+    const main = join(project, "src", "main.ts");
+    const good = await readFile(main, "utf8");
+    await mkdir(join(project, "src", "lib"));
+    await writeFile(join(project, "src", "lib", "lib.ts"), "export const lib = 1;\n");
+    const pkg = join(project, "node_modules", "@acme", "kit");
+    await mkdir(pkg, { recursive: true });
+    await writeFile(
+      join(pkg, "package.json"),
+      JSON.stringify({ name: "@acme/kit", type: "module", exports: "./index.js" }),
+    );
+    await writeFile(join(pkg, "index.js"), "export const kit = 1;\n");
+    await writeFile(main, `import { lib } from "./lib";\nconsole.log(lib);\n${good}`);
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    const waiting =
+      "[tsmicro dev] the service exited with code 1: waiting for a change to start it again (Ctrl-C to stop)\n";
+    try {
+      await dev.until("waiting for a change");
+      expect(dev.output()).toBe(
+        `src/main.ts:1:22: imports ./lib, a folder with no index file: name a file of it\n${waiting}`,
+      );
+      await writeFile(main, `import { kit } from "@acme/kit/inner.js";\nconsole.log(kit);\n${good}`);
+      await dev.until(/(waiting for a change[\s\S]*){2}/);
+      expect(dev.output().split(waiting)[1]).toBe(
+        "[tsmicro dev] src/main.ts changed: starting\n" +
+          'src/main.ts:1:22: imports @acme/kit/inner.js, which @acme/kit does not export (the "exports" of its package.json name no ./inner.js)\n',
+      );
+      dev.run.kill("SIGINT");
+      expect(await dev.exited).toBe(0);
+    } finally {
+      dev.killAll();
+    }
+  }, 40_000);
+
   it("starts a service that could not import a package once an install has put it there", async () => {
     const project = join(dir, "uninstalled");
     await typeScriptService(project);

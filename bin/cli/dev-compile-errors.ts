@@ -92,6 +92,35 @@ function describeMissingExport(error: Error): string | undefined {
   return at && source ? `${at}: ${what}` : what;
 }
 
+/**
+ * Node's "Package subpath './x' is not defined by "exports" in /abs/node_modules/pkg/package.json
+ * imported from /abs/y.ts": the package is there, and does not let that file of it be imported.
+ */
+function describeNotExported(error: Error): string | undefined {
+  const found = /^Package subpath '(.+)' is not defined by "exports" in (.+)\/package\.json imported from (.+)$/.exec(
+    error.message,
+  );
+  if (!found) return undefined;
+  const [, subpath, folder, importer] = found as unknown as [string, string, string, string];
+  const name = folder.slice(folder.lastIndexOf("/node_modules/") + "/node_modules/".length);
+  const specifier = `${name}${subpath.slice(1)}`;
+  return `${where(importer, specifier)}: imports ${specifier}, which ${name} does not export (the "exports" of its package.json name no ${subpath})`;
+}
+
+/**
+ * Node's "Directory import '/abs/x' is not supported resolving ES modules imported from /abs/y.ts":
+ * tsx loads a folder's index file, and this one has none.
+ */
+function describeFolderImport(error: Error): string | undefined {
+  const found = /^Directory import '(.+)' is not supported resolving ES modules imported from (.+)$/.exec(
+    error.message,
+  );
+  if (!found) return undefined;
+  const [, folder, importer] = found as unknown as [string, string, string];
+  const specifier = relativeSpecifier(importer, folder);
+  return `${where(importer, specifier)}: imports ${specifier}, a folder with no index file: name a file of it`;
+}
+
 /** The line and column where `importer` names `specifier`, as a compiler says it, or the file alone. */
 function where(importer: string, specifier: string): string {
   const file = shown(importer);
@@ -194,7 +223,10 @@ function editDistance(a: string, b: string): number {
 function describeLoadMistake(error: unknown): string | undefined {
   if (isTransformError(error)) return describeTransform(error);
   if (!(error instanceof Error)) return undefined;
-  if ((error as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND") return describeMissing(error);
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ERR_MODULE_NOT_FOUND") return describeMissing(error);
+  if (code === "ERR_PACKAGE_PATH_NOT_EXPORTED") return describeNotExported(error);
+  if (code === "ERR_UNSUPPORTED_DIR_IMPORT") return describeFolderImport(error);
   return describeMissingExport(error);
 }
 
