@@ -89,6 +89,8 @@ export interface CallSample {
   readonly ms: number;
   readonly outcome: unknown;
   readonly message?: string;
+  /** The answer, when the call was answered. */
+  readonly answer?: unknown;
 }
 
 /** Keeps `concurrency` calls going until `stop()`, which resolves with every call made. */
@@ -99,7 +101,7 @@ export function keepCalling(call: () => Promise<unknown>, concurrency: number): 
     while (running) {
       const at = performance.now();
       const sample = await call().then(
-        (): CallSample => ({ at, ms: performance.now() - at, outcome: "OK" }),
+        (answer): CallSample => ({ at, ms: performance.now() - at, outcome: "OK", answer }),
         (error: { code?: unknown; message?: string }): CallSample => ({
           at,
           ms: performance.now() - at,
