@@ -265,6 +265,15 @@ async function typeScriptService(dir: string): Promise<void> {
   );
 }
 
+/** A service that ignores SIGTERM, as one whose stop hangs does, saying so. */
+const stubbornService = [
+  "const pid = process.pid;",
+  'console.log("up " + pid);',
+  'process.on("SIGTERM", () => console.log("ignoring " + pid));',
+  "setInterval(() => {}, 1000);",
+  "",
+].join("\n");
+
 describe("tsmicro dev", () => {
   let dir = "";
   /** Its own runtime folder (where dev locks live), as every helper and test keeps its own. */
@@ -771,14 +780,7 @@ describe("tsmicro dev", () => {
   it("kills a service that has not stopped within its grace after a stop signal: nobody may be there to give a second", async () => {
     const project = join(dir, "unstoppable");
     await typeScriptService(project);
-    const stubborn = [
-      "const pid = process.pid;",
-      'console.log("up " + pid);',
-      'process.on("SIGTERM", () => console.log("ignoring " + pid));',
-      "setInterval(() => {}, 1000);",
-      "",
-    ].join("\n");
-    await writeFile(join(project, "src", "main.ts"), stubborn);
+    await writeFile(join(project, "src", "main.ts"), stubbornService);
     const dev = tsmicroRun(project, ["dev", "src/main.ts", "--shutdown_grace=1s"], env);
     try {
       await dev.until(/up \d+/);
@@ -800,15 +802,7 @@ describe("tsmicro dev", () => {
   it("has its service stop when it is killed itself, and the service killed when it does not stop within its grace", async () => {
     const project = join(dir, "orphaned");
     await typeScriptService(project);
-    // It ignores SIGTERM, as a service whose stop hangs does.
-    const stubborn = [
-      "const pid = process.pid;",
-      'console.log("up " + pid);',
-      'process.on("SIGTERM", () => console.log("ignoring " + pid));',
-      "setInterval(() => {}, 1000);",
-      "",
-    ].join("\n");
-    await writeFile(join(project, "src", "main.ts"), stubborn);
+    await writeFile(join(project, "src", "main.ts"), stubbornService);
     const dev = tsmicroRun(project, ["dev", "src/main.ts", "--shutdown_grace=1s"], env);
     try {
       await dev.until(/up \d+/);
