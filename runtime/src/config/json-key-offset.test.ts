@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
-import { jsonKeyOffset } from "./json-key-offset.js";
+import { duplicateKey, jsonKeyOffset } from "./json-key-offset.js";
 import { yamlKeyOffset } from "./yaml-key-offset.js";
 
 /** Every path into a parsed JSON value: each object's keys and each list's indexes, at every depth. */
@@ -38,5 +38,24 @@ describe("jsonKeyOffset", () => {
     expect(jsonKeyOffset(text, ["list", "3"])).toBe(text.indexOf('"list"'));
     expect(jsonKeyOffset(text, ["list", "0", "x"])).toBe(text.indexOf("1]"));
     expect(jsonKeyOffset(text, ["missing"])).toBeUndefined();
+  });
+});
+
+describe("duplicateKey", () => {
+  it("finds the first key written twice in one object, in the order written, read as JSON.parse reads it", () => {
+    const text = '{"a":{"b":1,"c":[{"d":1},{"d":2}]},"e":{"f":1,"\\u0066":2},"a":3}';
+    expect(duplicateKey(text)).toEqual({ key: "f", offset: text.indexOf('"\\u0066"'), first: text.indexOf('"f"') });
+    expect(duplicateKey('{"a":{}, "b":[{}, "a"], "c":{"a":"\\"a\\":"}}')).toBeUndefined();
+    expect(duplicateKey('[1,"a",{"x":{"y":1},"x":2}]')).toMatchObject({ key: "x" });
+  });
+
+  it("reads text nested deeper than the call stack goes, as JSON.parse does (a config file it took)", () => {
+    const lists = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
+    const objects = `${'{"a":'.repeat(50_000)}1${"}".repeat(50_000)}`;
+    JSON.parse(lists);
+    JSON.parse(objects);
+    expect(duplicateKey(lists)).toBeUndefined();
+    expect(duplicateKey(objects)).toBeUndefined();
+    expect(duplicateKey(`${'{"a":'.repeat(50_000)}{"b":1,"b":2}${"}".repeat(50_000)}`)).toMatchObject({ key: "b" });
   });
 });

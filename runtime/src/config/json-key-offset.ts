@@ -33,33 +33,48 @@ export interface DuplicateKey {
 /**
  * The first key `text` (valid JSON) writes twice in one object, in the order written; undefined
  * when none is. JSON.parse keeps the last and drops the first without a word, as a YAML file with
- * such a key is refused.
+ * such a key is refused. One pass over the text, each character read once: a gateway runs it on a
+ * request body (up to --body_limit) whose string holds `":`, so a value's text is not walked again
+ * for each object around it, as a walk value by value would.
  */
 export function duplicateKey(text: string): DuplicateKey | undefined {
-  return duplicateIn(text, skipWhitespace(text, 0));
-}
-
-function duplicateIn(text: string, start: number): DuplicateKey | undefined {
-  const opening = text[start];
-  if (opening !== "{" && opening !== "[") return undefined;
-  const seen = new Map<string, number>();
-  let at = skipWhitespace(text, start + 1);
-  while (at < text.length && text[at] !== "}" && text[at] !== "]") {
-    let value = at;
-    if (opening === "{") {
-      const keyEnd = stringEnd(text, at);
-      const key = JSON.parse(text.slice(at, keyEnd)) as string;
-      const first = seen.get(key);
-      if (first !== undefined) return { key, offset: at, first };
-      seen.set(key, at);
-      value = skipWhitespace(text, skipWhitespace(text, keyEnd) + 1);
-    }
-    const inner = duplicateIn(text, value);
-    if (inner) return inner;
-    at = skipWhitespace(text, valueEnd(text, value));
-    if (text[at] === ",") at = skipWhitespace(text, at + 1);
+  // The keys seen in each object open around the current character; null for a list.
+  const open: (Map<string, number> | null)[] = [];
+  let keyNext = false;
+  for (let at = 0; at < text.length; at++) {
+    const char = text.charCodeAt(at);
+    if (char === quote) {
+      const end = stringEnd(text, at);
+      if (keyNext) {
+        const key = keyText(text, at, end);
+        const keys = open[open.length - 1]!;
+        const first = keys.get(key);
+        if (first !== undefined) return { key, offset: at, first };
+        keys.set(key, at);
+        keyNext = false;
+      }
+      at = end - 1;
+    } else if (char === openBrace) {
+      open.push(new Map());
+      keyNext = true;
+    } else if (char === openBracket) open.push(null);
+    else if (char === closeBrace || char === closeBracket) open.pop();
+    else if (char === comma) keyNext = open[open.length - 1] !== null;
   }
   return undefined;
+}
+
+const quote = 0x22;
+const openBrace = 0x7b;
+const closeBrace = 0x7d;
+const openBracket = 0x5b;
+const closeBracket = 0x5d;
+const comma = 0x2c;
+
+/** The key written from `start` (its opening quote) to `end` (past its closing one): escapes read as JSON.parse reads them (`"po\u0072t"` is port). */
+function keyText(text: string, start: number, end: number): string {
+  const inner = text.slice(start + 1, end - 1);
+  return inner.includes("\\") ? (JSON.parse(text.slice(start, end)) as string) : inner;
 }
 
 /** Where a part of the path is written, and where its value starts. */
