@@ -1,6 +1,13 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { isTsmicroError } from "@tsmicro/runtime";
+import { duplicateKey } from "@tsmicro/runtime/internal";
 import { maxJsonDepth, parseJsonBody } from "./json-body.js";
+
+// The scan for a key written twice, watched: it is to run only when the counts say a key may be.
+vi.mock("@tsmicro/runtime/internal", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("@tsmicro/runtime/internal")>();
+  return { ...actual, duplicateKey: vi.fn(actual.duplicateKey) };
+});
 
 function refusal(text: string): string {
   try {
@@ -97,6 +104,20 @@ describe("parseJsonBody", () => {
       '{"__proto__":1,"a":{"__proto__":2}}',
     ];
     for (const body of bodies) expect(parseJsonBody(body), body).toEqual(JSON.parse(body));
+  });
+
+  it("scans for the key only when a body may write one twice, not for JSON text held in a string", () => {
+    const scans = vi.mocked(duplicateKey);
+    scans.mockClear();
+    // A field holding JSON (an event's payload, a webhook's body): its escaped quotes end no key.
+    const held = '{"payload":"{\\"a\\":1,\\"b\\":{\\"c\\":\\"10:00\\"}}","at":"10:00:00"}';
+    expect(parseJsonBody(held)).toEqual(JSON.parse(held));
+    // An escaped backslash before a key's closing quote still ends the key.
+    const backslashKey = '{"a\\\\":1,"b":"\\":"}';
+    expect(parseJsonBody(backslashKey)).toEqual(JSON.parse(backslashKey));
+    expect(scans).not.toHaveBeenCalled();
+    expect(refusal('{"a\\\\":1,"a\\\\":2}')).toMatch(/the key "a\\\\" twice/);
+    expect(scans).toHaveBeenCalledTimes(1);
   });
 
   it("on random bodies, refuses exactly those that write a key twice", () => {

@@ -55,7 +55,8 @@ export function parseJsonBody(text: string, what = "the request body"): unknown 
  * followed by a colon, and any other colon is inside a string; so with no more colons than the
  * parsed value has keys, no key was written twice. Counting both costs a fifth of JSON.parse on a
  * body; the scan that finds the key costs as much as JSON.parse, and runs only when a count says
- * it may be there (a colon in a string, as in a time or a URL, or a key written twice).
+ * it may be there (a key written twice, or a string that begins with a colon), at most one pass
+ * over the text however deeply it nests.
  */
 function repeatedKey(text: string, value: unknown): DuplicateKey | undefined {
   const colons = occurrences(text, ":");
@@ -63,12 +64,21 @@ function repeatedKey(text: string, value: unknown): DuplicateKey | undefined {
   const keys = keysIn(value);
   if (colons <= keys) return undefined;
   // A key's closing quote before its colon: a closer count (a string rarely holds `":`), still never under.
+  if ((text.match(quoteColon)?.length ?? 0) <= keys) return undefined;
+  // One that holds JSON text (`"{\"a\":1}"`) does: counted again, without its escaped quotes.
   if ((text.match(keyEnd)?.length ?? 0) <= keys) return undefined;
   return duplicateKey(text);
 }
 
 /** A quote, JSON whitespace, a colon: where every key written ends, and seldom anything else. */
-const keyEnd = /"[ \t\n\r]*:/g;
+const quoteColon = /"[ \t\n\r]*:/g;
+
+/**
+ * quoteColon whose quote ends or opens a string (after no backslash, or an even run of them): where
+ * every key written ends, and else only a string that begins with a colon. A quote in a string is
+ * escaped. Slower than quoteColon by half, so it runs second.
+ */
+const keyEnd = /(?<!\\)(?:\\\\)*"[ \t\n\r]*:/g;
 
 /** How many times `part` is in `text`, counted natively. */
 function occurrences(text: string, part: string): number {
