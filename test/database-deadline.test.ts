@@ -406,6 +406,32 @@ describe.skipIf(!postgresBinDir).each([
     expect(entries.filter((entry) => entry.message === "the database answers again")).toHaveLength(1);
   }, 40_000);
 
+  it("gives the pool slot of a query cut by its deadline, whose answer is waited for, to the call waiting for one at once", async () => {
+    const proxy = await startFaultProxy(server.url.replace(/^postgres:\/\/postgres@|\/postgres$/g, ""));
+    cleanups.push(() => proxy.close());
+    // connect_timeout=20: the stopped query's answer is waited for 20 s; a pool of 1 connection.
+    const { call, started } = await serve(20, 1, proxy);
+    await expect(call("warm")).resolves.toMatchObject({ id: "warm" });
+    // A proxy that passes no cancel request on: the cut query runs on, its answer 30 s off. Stopped at
+    // the test's end from outside, for the tests after that count the queries running on the server.
+    proxy.dropCancels(true);
+    cleanups.push(async () => {
+      const admin = new pg.Client({ connectionString: server.url });
+      await admin.connect();
+      await admin.query(
+        "select pg_cancel_backend(pid) from pg_stat_activity where query like 'select pg_sleep(30)%' and pid <> pg_backend_pid()",
+      );
+      await admin.end();
+    });
+    const cut = call("sleep");
+    await waitFor("the query sent", () => started.has("sleep"));
+    // Its deadline 6 s after the cut one's: time to take the slot the cut query's leaves and be answered.
+    const waiting = call("waiting", timeoutMs + 6_000);
+    await expect(cut).resolves.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    expect(await waiting).toMatchObject({ id: "waiting" });
+    expect(proxy.cancelsDropped).toBe(1);
+  }, 30_000);
+
   it("says first that the database did not answer, not that every pooled connection is in use, when a frozen server's stuck queries hold them all", async () => {
     // connect_timeout=2: a cancel request is given up after 2 s; a pool of 2 connections, both made by "pair".
     const { call, entries, failedCalls, started } = await serve(2, 2);

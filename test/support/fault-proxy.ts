@@ -21,6 +21,12 @@ export interface FaultProxy {
   reset(): void;
   /** While on, a new connection is closed at once, as by a server not (yet) there; open ones are left alone. */
   refuse(on: boolean): void;
+  /**
+   * While on, a PostgreSQL CancelRequest is closed unread, as by a proxy that passes none on: the
+   * query it was to stop runs on. How many were: `cancelsDropped`.
+   */
+  dropCancels(on: boolean): void;
+  readonly cancelsDropped: number;
   close(): Promise<void>;
 }
 
@@ -33,11 +39,14 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   let delayMs = 0;
   let refusing = false;
   let accepted = 0;
+  let droppingCancels = false;
+  let cancelsDropped = 0;
   const relay = (from: Socket, to: Socket) => {
     // A chunk never overtakes one held before it, whatever the delay is now.
     let heldUntil = 0;
     from.on("data", (chunk: Buffer) => {
-      if (frozen) return;
+      // Destroyed: a cancel request dropped, in this same emit.
+      if (frozen || from.destroyed) return;
       const now = performance.now();
       heldUntil = Math.max(heldUntil, now + delayMs);
       if (heldUntil <= now) to.write(chunk);
@@ -60,9 +69,14 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         outbound.destroy();
       });
     }
+    if (droppingCancels) inbound.once("data", (chunk: Buffer) => isCancelRequest(chunk) && dropCancel(inbound));
     relay(inbound, outbound);
     relay(outbound, inbound);
   });
+  const dropCancel = (inbound: Socket) => {
+    cancelsDropped++;
+    inbound.destroy();
+  };
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -78,6 +92,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     refuse: (on) => {
       refusing = on;
     },
+    dropCancels: (on) => {
+      droppingCancels = on;
+    },
+    get cancelsDropped() {
+      return cancelsDropped;
+    },
     reset: () => {
       for (const socket of sockets) socket.resetAndDestroy();
     },
@@ -86,4 +106,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Whether a connection's first bytes are a PostgreSQL CancelRequest: 16 bytes, code 80877102. */
+function isCancelRequest(chunk: Buffer): boolean {
+  return chunk.length >= 8 && chunk.readInt32BE(0) === 16 && chunk.readInt32BE(4) === 80877102;
 }

@@ -341,7 +341,8 @@ interface StoppedClient {
  * just ended) is the only proof that the server took the cancel, whose own connection the server
  * closes without a word, as anything between (a proxy) may do for a frozen server too. pg ends the
  * connection, once released, by destroying its socket while a query is active: that end waits for
- * the answer (or the wait's end), the socket no longer keeping the process alive. False at once for
+ * the answer (or the wait's end), the socket no longer keeping the process alive; the pool is told
+ * it ended at once. False at once for
  * a client that is not pg's (tests' stand-ins).
  */
 function stoppedQueryAnswered(client: StoppedClient, waitMs: number): Promise<boolean> {
@@ -365,7 +366,14 @@ function stoppedQueryAnswered(client: StoppedClient, waitMs: number): Promise<bo
     const timer = setTimeout(settle(false), waitMs);
     timer.unref();
   });
-  client.end = (callback) => answered.then(() => end.call(client, callback));
+  // Only the socket's close waits: pg-pool, which freed the connection's slot before it called end, gives
+  // the slot to a query waiting for one in end's callback, which is not held up for the answer.
+  client.end = (callback) => {
+    const ended = answered.then(() => end.call(client));
+    if (callback === undefined) return ended;
+    queueMicrotask(callback);
+    return undefined;
+  };
   client.connection?.stream?.unref?.();
   return answered;
 }
