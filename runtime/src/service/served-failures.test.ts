@@ -9,6 +9,23 @@ import { breakerOpenReason } from "../middleware/breaker.js";
 import { sayAnswersAgain } from "./answers-again.js";
 import { ServedFailureLog } from "./served-failures.js";
 
+// How many listen to services said to answer again: a channel's subscriber is kept by the process.
+const listening = vi.hoisted(() => ({ now: 0 }));
+vi.mock("./answers-again.js", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("./answers-again.js")>();
+  return {
+    ...actual,
+    onAnswersAgain: (listener: (service: string) => void) => {
+      const stop = actual.onAnswersAgain(listener);
+      listening.now++;
+      return () => {
+        listening.now--;
+        stop();
+      };
+    },
+  };
+});
+
 /** A served call's context on `Get` whose logger keeps each line's level, fields and message. */
 function servedCall(signal: AbortSignal = new AbortController().signal): { context: CallContext; lines: LoggedLine[] } {
   const { logger, lines } = lineLogger();
@@ -279,5 +296,26 @@ describe("ServedFailureLog in an outage", () => {
       "shop.v1.Orders/Place answered UNAVAILABLE, passing on the failure of its call of postgres: postgres down again",
     ]);
     log.stop();
+  });
+
+  it("listens for a service said to answer again only while it counts calls: a service never stopped is not kept", () => {
+    vi.useFakeTimers();
+    const before = listening.now;
+    const { context } = servedCall();
+    const log = new ServedFailureLog(context.logger, 1_000);
+    expect(listening.now).toBe(before);
+    log.failed(context, passedOn(Code.UNAVAILABLE, "postgres", "postgres down"));
+    log.failed(context, passedOn(Code.UNAVAILABLE, "inventory", "inventory down"));
+    expect(listening.now).toBe(before + 1);
+    // Counting inventory's still; then a quiet window ends it.
+    sayAnswersAgain("postgres");
+    expect(listening.now).toBe(before + 1);
+    vi.advanceTimersByTime(1_000);
+    expect(listening.now).toBe(before);
+    // Counting again; stop ends it too.
+    log.failed(context, passedOn(Code.UNAVAILABLE, "postgres", "postgres down again"));
+    expect(listening.now).toBe(before + 1);
+    log.stop();
+    expect(listening.now).toBe(before);
   });
 });

@@ -71,14 +71,16 @@ export class ServedFailureLog {
   #stopped = false;
   /** Made with the log, when the service is made: no call's context (see contextFree). */
   readonly #outsideCalls: ContextFreeRunner = contextFree();
-  readonly #stopListening: () => void;
+  /**
+   * Ends the listening to services said to answer again, which goes on only while calls are counted:
+   * a channel's subscriber is kept, and with it this log, by the process, a service never stopped too.
+   */
+  #stopListening: (() => void) | undefined;
 
   constructor(
     private readonly logger: Logger,
     private readonly windowMs = repeatWindowMs,
-  ) {
-    this.#stopListening = onAnswersAgain((service) => this.#answersAgain(service));
-  }
+  ) {}
 
   /** The served call `context` was answered, failing with `error` (undefined: it answered). */
   failed(context: CallContext, error: unknown): void {
@@ -107,18 +109,19 @@ export class ServedFailureLog {
     if (this.#stopped) return;
     const counting: Repeats = { method, code, failedService: downstream, level, calls: 0, since: Date.now(), last: "" };
     this.#repeats.set(key, counting);
+    this.#stopListening ??= onAnswersAgain((service) => this.#answersAgain(service));
     this.#count(key, counting);
   }
 
   /** Says the repeats still counted, and ends the windows' timers. */
   stop(): void {
     this.#stopped = true;
-    this.#stopListening();
     for (const repeats of this.#repeats.values()) {
       clearTimeout(repeats.timer);
       this.#summarise(repeats);
     }
     this.#repeats.clear();
+    this.#counted();
   }
 
   /**
@@ -133,6 +136,14 @@ export class ServedFailureLog {
       this.#summarise(repeats);
       this.#repeats.delete(key);
     }
+    this.#counted();
+  }
+
+  /** Stops listening to services said to answer again once no call is counted. */
+  #counted(): void {
+    if (this.#repeats.size > 0) return;
+    this.#stopListening?.();
+    this.#stopListening = undefined;
   }
 
   /** Counts `repeats` for a window, then says them and counts on, or forgets them after a window with none. */
@@ -143,6 +154,7 @@ export class ServedFailureLog {
       setTimeout(() => {
         if (repeats.calls === 0) {
           this.#repeats.delete(key);
+          this.#counted();
           return;
         }
         this.#summarise(repeats);
