@@ -112,8 +112,7 @@ function decodeRequest(
   let fields = built;
   if (parts.body !== undefined) {
     // Numbers in strings are checked (and whole 64-bit ones rewritten) in the body itself, so the fields are built again.
-    checkNumberStrings(method, rule, parts.body);
-    fields = requestFields(method, rule, parts);
+    fields = requestFields(method, rule, { ...parts, body: checkNumberStrings(method, rule, parts.body) });
   }
   let message: Message;
   try {
@@ -143,18 +142,21 @@ function decodeRequest(
 /**
  * Refuses a number written in a string that is no JSON number (`"0x10"`, `"+5"`, `"007"`), which
  * protobuf-es would take and grpc-gateway's protojson refuses (see oddNumberString). Only the
- * body's: path variables and query parameters are text, read by their field's type.
+ * body's: path variables and query parameters are text, read by their field's type. Returns the
+ * body as rewritten: a new value when it is a 64-bit field's string itself (`body: "total"`, `"1e3"`).
  */
-function checkNumberStrings(method: GatewayMethod, rule: HttpRule | undefined, body: unknown): void {
+function checkNumberStrings(method: GatewayMethod, rule: HttpRule | undefined, body: unknown): unknown {
   const bodyField = rule ? rule.body : "*";
-  if (!bodyField) return;
+  if (!bodyField) return body;
   const input = method.desc.input;
-  const odd = oddNumberString(input, bodyField === "*" ? body : { [bodyField]: body });
+  const holder = bodyField === "*" ? body : { [bodyField]: body };
+  const odd = oddNumberString(input, holder);
   if (odd)
     throw new TsmicroError(
       Code.INVALID_ARGUMENT,
       `the request does not fit ${input.typeName}: at ${odd.path} (${JSON.stringify(odd.value)}): ${odd.expected}`,
     );
+  return bodyField === "*" ? body : (holder as Record<string, unknown>)[bodyField];
 }
 
 /** What is wrong with the request's fields: protobuf-es's words, with where and what when it does not say. */
