@@ -432,6 +432,19 @@ describe.skipIf(!postgresBinDir).each([
     expect(proxy.cancelsDropped).toBe(1);
   }, 30_000);
 
+  it("closes the database at once with a connection still being made to the frozen server, not once it is given up (with connect_timeout=0, never)", async () => {
+    const { database, call, failedCalls } = await serve(0);
+    await expect(call("warm")).resolves.toMatchObject({ id: "warm" });
+    server.freeze();
+    // One call's query stuck on the idle connection, the other's pool slot connecting to the frozen server.
+    await failedCalls(2, await Promise.all([call("a"), call("b")]));
+    let closed = false;
+    void database.close().then(() => {
+      closed = true;
+    });
+    await waitFor("the database closed, its server still frozen", () => closed, 10_000);
+  }, 30_000);
+
   it("says first that the database did not answer, not that every pooled connection is in use, when a frozen server's stuck queries hold them all", async () => {
     // connect_timeout=2: a cancel request is given up after 2 s; a pool of 2 connections, both made by "pair".
     const { call, entries, failedCalls, started } = await serve(2, 2);

@@ -1,7 +1,7 @@
 import { AsyncResource } from "node:async_hooks";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Kysely, Migrator, PostgresDialect } from "kysely";
+import { Kysely, Migrator, PostgresDialect, type PostgresPool } from "kysely";
 import type { Logger } from "../logging/logger.js";
 import { isSetupError, SetupError } from "../errors/setup-error.js";
 import { longestTimerMs } from "../platform/timer-delay.js";
@@ -125,11 +125,28 @@ async function openPostgres<DB>(url: string, migrationsDir: string, logger?: Log
     connecting: () => connecting.size,
   });
   // node-postgres would store year 10000, which PGlite refuses: both refuse it, before sending, as no Timestamp holds it.
+  const ending = { ...watched, end: () => endPool(watched, connecting) };
   const db = new Kysely<DB>({
-    dialect: timestampRangeChecked(new PostgresDialect({ pool: watched, cursor: NoCursor })),
+    dialect: timestampRangeChecked(new PostgresDialect({ pool: ending, cursor: NoCursor })),
   });
   logger?.info({ database: "postgres", address: where }, "database opened");
   return database(db, "postgres", migrationsDir, logger, () => db.destroy());
+}
+
+/**
+ * Ends the pool without waiting for the connections still being made: pg-pool's end waits for each,
+ * and a server that does not take them (frozen, a dead link) held the close, and the process, up to
+ * connect_timeout (for ever with 0). Nothing will use them now; their sockets closed, pg-pool drops them.
+ */
+function endPool(pool: PostgresPool, connecting: ReadonlySet<object>): Promise<void> {
+  const ended = pool.end();
+  for (const client of connecting) (client as Connecting).connection?.stream?.destroy?.();
+  return ended;
+}
+
+/** What endPool uses of a pg Client being connected: its socket. */
+interface Connecting {
+  readonly connection?: { readonly stream?: { destroy?: () => unknown } };
 }
 
 /** See openPostgres: the error reaches the client's queries, and pg-pool drops the client when it is released. */
