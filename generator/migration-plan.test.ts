@@ -65,8 +65,13 @@ describe("planMigration", () => {
   });
 
   it("plans nothing for identical schemas", () => {
-    expect(planMigration(base, structuredClone(base))).toEqual({ name: "no_changes", sql: "", warnings: [] });
-    expect(planMigration(undefined, schema())).toEqual({ name: "no_changes", sql: "", warnings: [] });
+    expect(planMigration(base, structuredClone(base))).toEqual({
+      name: "no_changes",
+      sql: "",
+      warnings: [],
+      risks: [],
+    });
+    expect(planMigration(undefined, schema())).toEqual({ name: "no_changes", sql: "", warnings: [], risks: [] });
   });
 
   it("adds a new field as a column with proto3's zero value as default, so existing rows get it", () => {
@@ -76,6 +81,7 @@ describe("planMigration", () => {
       name: "add_user_nickname",
       sql: `ALTER TABLE "user" ADD COLUMN "nickname" text NOT NULL DEFAULT '';\n`,
       warnings: [],
+      risks: [],
     });
   });
 
@@ -85,7 +91,9 @@ describe("planMigration", () => {
     expect(plan.sql).toBe(
       `ALTER TABLE "user" ADD COLUMN "handle" text NOT NULL DEFAULT '';\nCREATE UNIQUE INDEX "user_handle_key" ON "user" ("handle");\n`,
     );
-    expect(plan.warnings).toEqual([
+    // The migration is written as planned: the warning is a risk in it, not a change left out.
+    expect(plan.warnings).toEqual([]);
+    expect(plan.risks).toEqual([
       `column "handle" of table "user" is new, unique and NOT NULL: every row already there gets '', so its unique ` +
         "index fails on a table of two rows or more, and only one new row may leave the field out. Edit the migration " +
         "written now before it is applied (a later generate cannot mend it): fill the column with distinct values " +
@@ -96,7 +104,7 @@ describe("planMigration", () => {
     const optional = schema(
       user(email, base.tables[0]!.columns[2]!, column("handle", 4, { unique: true, nullable: true, default: null })),
     );
-    expect(planMigration(base, optional).warnings).toEqual([]);
+    expect(planMigration(base, optional).risks).toEqual([]);
   });
 
   it("warns that a column made unique holds its default in every row that left it out, which the index refuses", () => {
@@ -104,7 +112,8 @@ describe("planMigration", () => {
     const before = schema(user(email, base.tables[0]!.columns[2]!, nickname));
     const plan = planMigration(before, schema(user(email, base.tables[0]!.columns[2]!, { ...nickname, unique: true })));
     expect(plan.sql).toBe('CREATE UNIQUE INDEX "user_nickname_key" ON "user" ("nickname");\n');
-    expect(plan.warnings).toEqual([
+    expect(plan.warnings).toEqual([]);
+    expect(plan.risks).toEqual([
       `column "nickname" of table "user" is now unique: rows that left the field out all hold '', so its CREATE ` +
         "UNIQUE INDEX fails while two rows do, and only one new row may leave the field out. Edit the migration " +
         "written now before a database applies it: before its CREATE UNIQUE INDEX, give " +
@@ -114,7 +123,7 @@ describe("planMigration", () => {
     ]);
     // Made optional with it, new rows leave it NULL, but the rows there still hold ''.
     const optional = { ...nickname, unique: true, nullable: true, default: null };
-    expect(planMigration(before, schema(user(email, base.tables[0]!.columns[2]!, optional))).warnings).toEqual([
+    expect(planMigration(before, schema(user(email, base.tables[0]!.columns[2]!, optional))).risks).toEqual([
       `column "nickname" of table "user" is now unique: rows that left the field out all hold '', so its CREATE ` +
         "UNIQUE INDEX fails while two rows do. Edit the migration written now before a database applies it: " +
         `before its CREATE UNIQUE INDEX, write UPDATE "user" SET "nickname" = NULL WHERE "nickname" = ''; ` +
@@ -124,7 +133,7 @@ describe("planMigration", () => {
     const score = column("score", 5, { type: "bigint", nullable: true, default: null });
     const scored = schema(user(email, base.tables[0]!.columns[2]!, score));
     expect(
-      planMigration(scored, schema(user(email, base.tables[0]!.columns[2]!, { ...score, unique: true }))).warnings,
+      planMigration(scored, schema(user(email, base.tables[0]!.columns[2]!, { ...score, unique: true }))).risks,
     ).toEqual([]);
   });
 
@@ -222,10 +231,10 @@ describe("planMigration", () => {
     const recorded = recordedSchema(base, removed);
     expect(recorded.tables[0]!.columns).toEqual([id, email, { ...createdAt, retained: true }]);
     // The next run does not warn again, and adds nothing.
-    expect(planMigration(recorded, removed)).toEqual({ name: "no_changes", sql: "", warnings: [] });
+    expect(planMigration(recorded, removed)).toEqual({ name: "no_changes", sql: "", warnings: [], risks: [] });
     expect(recordedSchema(recorded, removed)).toEqual(recorded);
     // The field back: its column is there, so no ADD COLUMN; the record holds it as a field again.
-    expect(planMigration(recorded, base)).toEqual({ name: "no_changes", sql: "", warnings: [] });
+    expect(planMigration(recorded, base)).toEqual({ name: "no_changes", sql: "", warnings: [], risks: [] });
     expect(recordedSchema(recorded, base)).toEqual(base);
     // A removed table likewise, and back again it is altered, not created.
     const noTable = recordedSchema(base, schema());
@@ -340,9 +349,9 @@ describe("planMigration", () => {
     // Recorded as a rename: warned once, and the table's name given back in the proto finds the table.
     const recorded = recordedSchema(before, next);
     expect(recorded.tables).toEqual([{ ...next.tables[0]!, migratedName: "inventory" }]);
-    expect(planMigration(recorded, next)).toEqual({ name: "no_changes", sql: "", warnings: [] });
+    expect(planMigration(recorded, next)).toEqual({ name: "no_changes", sql: "", warnings: [], risks: [] });
     const kept = schema(item("inventory", "shop.v1.StockItem"));
-    expect(planMigration(before, kept)).toEqual({ name: "no_changes", sql: "", warnings: [] });
+    expect(planMigration(before, kept)).toEqual({ name: "no_changes", sql: "", warnings: [], risks: [] });
     expect(planMigration(recorded, kept).warnings[0]).toContain('is named "inventory" again');
     // The message renamed back too: the rows are in "inventory" unless a migration of one's own moved them.
     expect(planMigration(recorded, before).warnings).toEqual([

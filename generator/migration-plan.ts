@@ -13,6 +13,11 @@ export interface MigrationPlan {
    * the SQL to write by hand in a migration of one's own.
    */
   readonly warnings: readonly string[];
+  /**
+   * What may go wrong when a database applies `sql` itself (a unique index on a column whose
+   * rows hold one value), each with the edit to make to it before one does.
+   */
+  readonly risks: readonly string[];
 }
 
 /** A migration of the project: its file name (`0002_create_inventory.sql`) and SQL, read by the caller. */
@@ -47,11 +52,12 @@ export function planMigration(
   const groups: string[][] = [];
   const labels: string[] = [];
   const warnings: string[] = [];
+  const risks: string[] = [];
 
   for (const table of next.tables) {
     const old = before.find((t) => t.name === table.name);
     if (old) {
-      const statements = alterTable(old, table, labels, warnings);
+      const statements = alterTable(old, table, labels, warnings, risks);
       if (statements.length > 0) groups.push(statements);
       continue;
     }
@@ -63,8 +69,8 @@ export function planMigration(
       }
       // What else changed goes in the hand-written migration too, on the table under either name.
       const changes: string[] = [];
-      const kept = alterTable(renamedFrom, { ...table, name: renamedFrom.name }, [], []);
-      const renamed = alterTable({ ...renamedFrom, name: table.name }, table, [], changes);
+      const kept = alterTable(renamedFrom, { ...table, name: renamedFrom.name }, [], [], []);
+      const renamed = alterTable({ ...renamedFrom, name: table.name }, table, [], changes, changes);
       const hint =
         renamedFrom.migratedName === table.name
           ? messageRenamedBack(renamedFrom, table, renamed)
@@ -91,7 +97,7 @@ export function planMigration(
   }
 
   const sql = groups.length === 0 ? "" : `${groups.map((g) => g.join("\n")).join("\n\n")}\n`;
-  return { name: migrationName(labels), sql, warnings };
+  return { name: migrationName(labels), sql, warnings, risks };
 }
 
 function createTable(table: TableSchema): string[] {
@@ -134,7 +140,17 @@ const indexKinds = [
   { flag: "indexed", suffix: "idx", unique: false },
 ] as const;
 
-function alterTable(old: TableSchema, table: TableSchema, labels: string[], warnings: string[]): string[] {
+/**
+ * The statements changing `old` into `table`; what they leave to the user goes to `warnings`, and
+ * what may fail when a database applies them to `risks`.
+ */
+function alterTable(
+  old: TableSchema,
+  table: TableSchema,
+  labels: string[],
+  warnings: string[],
+  risks: string[],
+): string[] {
   const t = quoteIdentifier(table.name);
   const statements: string[] = [];
   const where = (c: ColumnSchema) => `column ${quoteIdentifier(c.name)} of table ${t}`;
@@ -159,7 +175,7 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
       statements.push(`ALTER TABLE ${t} ADD COLUMN ${columnDefinition(c)};`, ...createIndexes(table, c));
       labels.push(`add_${table.name}_${c.name}`);
       if (c.unique && !c.nullable)
-        warnings.push(
+        risks.push(
           `${where(c)} is new, unique and NOT NULL: every row already there gets ${c.default ?? "the same value"}, so its ` +
             `unique index fails on a table of two rows or more, and only one new row may leave the field out. ` +
             `Edit the migration written now before it is applied (a later generate cannot mend it): fill the column with ` +
@@ -197,7 +213,7 @@ function alterTable(old: TableSchema, table: TableSchema, labels: string[], warn
       if (c[flag]) {
         statements.push(`CREATE ${unique ? "UNIQUE " : ""}INDEX ${name} ON ${t} (${quoteIdentifier(c.name)});`);
         labels.push(`${unique ? "unique" : "index"}_${table.name}_${c.name}`);
-        if (unique && !was.nullable && was.default !== null) warnings.push(madeUnique(where(c), t, was, c));
+        if (unique && !was.nullable && was.default !== null) risks.push(madeUnique(where(c), t, was, c));
       } else {
         // An index holds no data of its own: dropping it loses nothing.
         statements.push(`DROP INDEX IF EXISTS ${name};`);

@@ -239,6 +239,7 @@ for (const backend of backends) {
           `ALTER TABLE "customer" ADD COLUMN "floor" integer;\n` +
           `CREATE INDEX "customer_floor_idx" ON "customer" ("floor");\n`,
         warnings: [],
+        risks: [],
       });
       await writeFile(join(migrations, `0002_${plan.name}.sql`), plan.sql);
       expect(await database.migrate()).toEqual([`0002_${plan.name}`]);
@@ -348,7 +349,7 @@ for (const backend of backends) {
       const after = recordedSchema(before, renamed);
       await record(after);
       await database.checkSchema();
-      expect(planMigration(after, renamed)).toEqual({ name: "no_changes", sql: "", warnings: [] });
+      expect(planMigration(after, renamed)).toEqual({ name: "no_changes", sql: "", warnings: [], risks: [] });
 
       // Later, mail no longer unique and a new unique email: the DROP finds its index, the CREATE no old one in the way.
       const reused = customer(renamed, (c) =>

@@ -9,6 +9,7 @@ const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResul
   orphans: [],
   migration: undefined,
   warnings: [],
+  risks: [],
   migrationNotes: [],
   pending: [],
   unserved: [],
@@ -32,6 +33,22 @@ describe("tsmicro generate's report on a project's own files", () => {
       "created src/domain/service/invoice-data-service.ts (entity Invoice); wire it: add new InvoiceDataService(new " +
         "SqlInvoiceRepository(database.db)) to the deps in src/main.ts, its field to Dependencies in " +
         "src/handler/dependencies.ts, and to the deps of the tests",
+      "",
+    ]);
+  });
+
+  it("says a risk in the migration it wrote is one to edit before a database applies it, not a change left out", () => {
+    const report = projectReport({
+      ...result([]),
+      migration: "migrations/0002_unique_user_nickname.sql",
+      warnings: ['column "bio" of table "user" has no field in User any more; tsmicro does not drop columns: …'],
+      risks: ['column "nickname" of table "user" is now unique: rows that left the field out all hold \'\', …'],
+    });
+    expect(report.split("\n")).toEqual([
+      "created migrations/0002_unique_user_nickname.sql (the entities changed)",
+      'migration: not applied by tsmicro: column "bio" of table "user" has no field in User any more; tsmicro does not drop columns: …',
+      "migration: check migrations/0002_unique_user_nickname.sql before a database applies it: " +
+        'column "nickname" of table "user" is now unique: rows that left the field out all hold \'\', …',
       "",
     ]);
   });

@@ -38,6 +38,8 @@ export interface ProjectGenerateResult {
   readonly migration: string | undefined;
   /** Schema changes tsmicro will not apply by itself. */
   readonly warnings: readonly string[];
+  /** What may fail when a database applies `migration`, with the edit to make to it first. */
+  readonly risks: readonly string[];
   /** What generate did or found about the migrations it wrote before: one taken back, one to delete. */
   readonly migrationNotes: readonly string[];
   /** Changes warned about on an earlier run that no migration makes yet. */
@@ -155,7 +157,7 @@ async function planProject(
   const migration =
     config.type === "service" || config.type === undefined
       ? planMigration(request, previousSchema, migrations, owns)
-      : { files: [], takenBack: [], notes: [], warnings: [], pending: [] };
+      : { files: [], takenBack: [], notes: [], warnings: [], risks: [], pending: [] };
   // Without it every entity reads as new, and the next migration would create tables the earlier ones made.
   if (previousSchema === undefined && migrations.length > 0 && migration.files.some((f) => f.path !== schemaFile))
     throw new CommandError(
@@ -192,6 +194,7 @@ async function planProject(
       orphans: sources.orphans,
       migration: migration.files.find((f) => f.path !== schemaFile)?.path,
       warnings: migration.warnings,
+      risks: migration.risks,
       migrationNotes: migration.notes,
       pending: migration.pending,
       unserved: await unserved(root, sources.model.services, sources.missing),
@@ -328,6 +331,8 @@ export function projectReport(result: ProjectGenerateResult): string {
     ...(result.migration ? [`created ${result.migration} (the entities changed)`] : []),
     ...result.migrationNotes.map((note) => `migration: ${note}`),
     ...result.warnings.map((warning) => `migration: not applied by tsmicro: ${warning}`),
+    // The migration is written and will be applied as it is: the line says so, and what to edit first.
+    ...result.risks.map((risk) => `migration: check ${result.migration} before a database applies it: ${risk}`),
     ...result.pending.map((line) => `pending: ${line}`),
     ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; ${orphanStep(orphan, result)}`),
     ...result.unserved.map((line) => `not served: ${line}`),

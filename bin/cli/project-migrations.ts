@@ -19,7 +19,10 @@ export interface MigrationPlan {
   readonly takenBack: readonly ScaffoldFile[];
   /** What it did or found about the migrations it wrote, besides files: one line each. */
   readonly notes: readonly string[];
+  /** Changes the new migration leaves out, for a migration of the user's own: one line each. */
   readonly warnings: readonly string[];
+  /** What may fail when a database applies the new migration, with the edit to make first: one line each. */
+  readonly risks: readonly string[];
   /** Renames and type changes warned about by an earlier run that no migration makes yet: one line each. */
   readonly pending: readonly string[];
 }
@@ -43,7 +46,7 @@ interface SchemaRecord {
 /** How many of the newest migrations a change may still undo: each keeps a copy of the schema before it. */
 const undoable = 5;
 
-const nothing: MigrationPlan = { files: [], takenBack: [], notes: [], warnings: [], pending: [] };
+const nothing: MigrationPlan = { files: [], takenBack: [], notes: [], warnings: [], risks: [], pending: [] };
 
 /**
  * Plans the next migration of a scaffolded project: the entities' schema
@@ -93,6 +96,7 @@ export function planMigration(
     takenBack: takeBack ? undone.map((w) => takenBack(w, files[0]!.path, existing)) : [],
     notes: takeBack ? [takenBackNote(undone, files[0]!.path)] : undoneNote,
     warnings: plan.warnings,
+    risks: plan.risks,
     pending: before ? pendingChanges(before, recorded, existing) : [],
   };
 }
@@ -159,6 +163,7 @@ function forget(
     takenBack: [],
     notes: [`${names} deleted: ${schemaFile} no longer counts what ${chain.length === 1 ? "it" : "they"} made`],
     warnings: [],
+    risks: [],
     pending: pendingChanges(record.schema, before, existing),
   };
 }
