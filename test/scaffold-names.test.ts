@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../runtime/src/database/index.js";
-import { bins, repoTempDir, run } from "./support/cli.js";
+import { bins, readTree, repoTempDir, run } from "./support/cli.js";
 import { runCreate } from "./support/project.js";
 
 // Names JavaScript reserves, which protos use all the time (`rpc Delete`, `message Package`), and
@@ -194,6 +194,58 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
       "orphaned: src/handler/renamed-service/count-renameds.ts: no rpc of RenamedService is written here any more; " +
         "if its rpc became renamed.v1.RenamedService/CountAllRenameds, move its code into src/handler/renamed-service/count-all-renameds.ts; else delete it",
     ]);
+  });
+
+  it("says a service's methods changed paths when its package or name changed, and how to serve it under the new name", async () => {
+    const created = await create("moniker");
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "moniker");
+    const protoPath = join(project, "proto/moniker/v1/moniker.proto");
+    const proto = await readFile(protoPath, "utf8");
+    const userFiles = async () => {
+      const tree = new Map<string, string>();
+      for (const top of ["src/handler", "src/domain", "test"])
+        for (const [path, content] of await readTree(join(project, top))) tree.set(`${top}/${path}`, content);
+      tree.set("src/main.ts", await readFile(join(project, "src/main.ts"), "utf8"));
+      return tree;
+    };
+    const before = await userFiles();
+    const lines = (output: string, prefix: RegExp) => output.split("\n").filter((line) => prefix.test(line));
+
+    // The package: every path changes, the handlers and main.ts stay as they are (and still serve it).
+    await writeFile(protoPath, proto.replace("package moniker.v1;", "package monikers.v1;"));
+    const repackaged = await generate(project);
+    expect(repackaged.code, repackaged.stderr).toBe(0);
+    expect(lines(repackaged.stdout, /^(renamed|created|orphaned|not served)/)).toEqual([
+      "renamed: service moniker.v1.MonikerService is now monikers.v1.MonikerService (its package changed in " +
+        "proto/moniker/v1/moniker.proto): every method's path changed with it (/moniker.v1.MonikerService/CreateMoniker " +
+        "is now /monikers.v1.MonikerService/CreateMoniker), so a caller built on the old name gets UNIMPLEMENTED until " +
+        "it is regenerated from this proto; if callers you cannot regenerate use it, keep the old package",
+    ]);
+    expect(await userFiles()).toEqual(before);
+    expect(lines((await generate(project)).stdout, /^renamed/)).toEqual([]);
+
+    // The service: src/main.ts's line serving the old one is to be replaced, on this run and the next.
+    await writeFile(protoPath, proto.replace("service MonikerService {", "service NameService {"));
+    const renamed = await generate(project);
+    expect(renamed.code, renamed.stderr).toBe(0);
+    expect(lines(renamed.stdout, /^(renamed|created src\/handler\/name-service\.ts)/)).toEqual([
+      "created src/handler/name-service.ts (service NameService); serve it in place of MonikerService: in src/main.ts " +
+        "replace service.handle(MonikerServiceDefinition, createMonikerServiceHandler(deps)) with " +
+        "service.handle(NameServiceDefinition, createNameServiceHandler(deps)), and import NameServiceDefinition " +
+        "(from src/gen) and createNameServiceHandler in place of MonikerServiceDefinition and createMonikerServiceHandler",
+      "renamed: service monikers.v1.MonikerService is now moniker.v1.NameService (its package and name changed in " +
+        "proto/moniker/v1/moniker.proto): every method's path changed with it (/monikers.v1.MonikerService/CreateMoniker " +
+        "is now /moniker.v1.NameService/CreateMoniker), so a caller built on the old name gets UNIMPLEMENTED until " +
+        "it is regenerated from this proto; if callers you cannot regenerate use it, keep the old package and name",
+    ]);
+    expect(lines((await generate(project)).stdout, /^not served/)).toEqual([
+      "not served: replace service.handle(MonikerServiceDefinition, …) in src/main.ts with " +
+        "service.handle(NameServiceDefinition, createNameServiceHandler(deps)) (and its import) to serve NameService: " +
+        "MonikerServiceDefinition is no longer generated",
+    ]);
+    const after = await userFiles();
+    for (const [path, content] of before) expect(after.get(path), path).toBe(content);
   });
 
   it("says a new entity's data service is not wired into the handlers' Dependencies on every run until it is", async () => {

@@ -14,6 +14,8 @@ const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResul
   pending: [],
   unserved: [],
   unwired: [],
+  renamed: [],
+  protoDir: "proto",
   moved: [],
   stillImported: [],
 });

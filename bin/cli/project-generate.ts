@@ -16,6 +16,7 @@ import { movedImports } from "./moved-imports.js";
 import { version } from "./package-paths.js";
 import { planMigration, schemaFile } from "./project-migrations.js";
 import { planProjectSources } from "./project-sources.js";
+import { generatedServices, type RenamedService, renamedLine, renamedServices } from "./renamed-services.js";
 import { checkServedRoutes, servedWith } from "./served-routes.js";
 import { checkOwnedFolders, enclosingWorkspace, ownedBy, readProjectConfig, workspaceServices } from "./workspace.js";
 import { writeGeneratedFiles, type WriteResult } from "./write-files.js";
@@ -48,6 +49,12 @@ export interface ProjectGenerateResult {
   readonly unserved: readonly string[];
   /** Entities whose data service the handlers' Dependencies do not name: what to add, one line each. */
   readonly unwired: readonly string[];
+  /**
+   * Services the generated code had that the protos now call by another full name (package or
+   * service renamed), so every method's path changed; with the proto folder as the project names it.
+   */
+  readonly renamed: readonly RenamedService[];
+  readonly protoDir: string;
   /** Names the user's files import from a generated module that no longer has them, with the one that does. */
   readonly moved: readonly string[];
   /**
@@ -172,6 +179,11 @@ async function planProject(
   if (reporting.checkRoutes) checkServedRoutes(request, await servedWith(root), reporting.warn);
   const output = [...generated, ...sources.generated];
   const moved = movedImports(await userCode(root, files, out), output, posix.normalize(out));
+  // Only the services this project serves: another's callers are its owner's to warn (a workspace's services all generate it).
+  const renamed = renamedServices(
+    generatedServices(await generatedCode(root, files, out)),
+    generatedServices(output),
+  ).filter(({ to }) => owns(to.proto));
   const formatted = await formatFiles(sources.missing.map((f) => ({ name: f.path, content: f.content })));
 
   const write = async () => {
@@ -199,6 +211,8 @@ async function planProject(
       pending: migration.pending,
       unserved: await unserved(root, sources.model.services, sources.missing),
       unwired: await unwired(root, sources.model.entities, sources.missing),
+      renamed,
+      protoDir: relative(root, protoDir).split("\\").join("/") || ".",
       moved,
       stillImported: await stillImported(root, sources.missing),
     };
@@ -240,9 +254,23 @@ async function unserved(
 ): Promise<string[]> {
   const existing = services.filter((s) => !created.some((file) => file.why === `service ${s.name}`));
   const missing = await unnamedIn(root, "src/main.ts", existing, (s) => s.definitionName);
-  return missing.map(
-    (s) => `add service.handle(${s.definitionName}, ${s.factoryName}(deps)) to src/main.ts to serve ${s.name}`,
-  );
+  const stale = await staleHandles(root, services);
+  return missing.map((s) => {
+    const serve = `service.handle(${s.definitionName}, ${s.factoryName}(deps))`;
+    // One service unserved and main.ts serving one the protos no longer have: a rename, whose line is to be replaced.
+    const was = missing.length === 1 && stale.length === 1 ? stale[0] : undefined;
+    return was === undefined
+      ? `add ${serve} to src/main.ts to serve ${s.name}`
+      : `replace service.handle(${was}, …) in src/main.ts with ${serve} (and its import) to serve ${s.name}: ` +
+          `${was} is no longer generated`;
+  });
+}
+
+/** The definitions src/main.ts serves (`.handle(XDefinition`) that none of the protos' services has: renamed or gone. */
+async function staleHandles(root: string, services: readonly ServiceScaffold[]): Promise<string[]> {
+  const text = await readFile(join(root, "src/main.ts"), "utf8").catch(() => "");
+  const served = [...codeOf(text).matchAll(/\.handle\(\s*(\w+Definition)\b/g)].map((m) => m[1]!);
+  return [...new Set(served)].filter((name) => !services.some((s) => s.definitionName === name));
 }
 
 /**
@@ -277,6 +305,22 @@ async function handlerCode(root: string, files: readonly string[]): Promise<Map<
   const paths = files.filter((file) => file.startsWith("src/handler/") && file.endsWith(".ts"));
   return new Map(
     await Promise.all(paths.map(async (path) => [path, await readFile(join(root, path), "utf8")] as const)),
+  );
+}
+
+/** The services' files (`*.micro.ts`) the last run generated into `out`, named relative to it, as generate names its output. */
+async function generatedCode(
+  root: string,
+  files: readonly string[],
+  out: string,
+): Promise<{ name: string; content: string }[]> {
+  const generated = `${posix.normalize(out).replace(/\/$/, "")}/`;
+  const paths = files.filter((file) => file.startsWith(generated) && file.endsWith(".micro.ts"));
+  return Promise.all(
+    paths.map(async (path) => ({
+      name: path.slice(generated.length),
+      content: await readFile(join(root, path), "utf8"),
+    })),
   );
 }
 
@@ -326,7 +370,7 @@ export function projectReport(result: ProjectGenerateResult): string {
   const lines = [
     ...result.created.map(
       (file) =>
-        `created ${file.path} (${file.why})${result.stillImported.includes(file.path) ? "" : nextStep(file, result.created)}`,
+        `created ${file.path} (${file.why})${result.stillImported.includes(file.path) ? "" : nextStep(file, result)}`,
     ),
     ...(result.migration ? [`created ${result.migration} (the entities changed)`] : []),
     ...result.migrationNotes.map((note) => `migration: ${note}`),
@@ -334,6 +378,7 @@ export function projectReport(result: ProjectGenerateResult): string {
     // The migration is written and will be applied as it is: the line says so, and what to edit first.
     ...result.risks.map((risk) => `migration: check ${result.migration} before a database applies it: ${risk}`),
     ...result.pending.map((line) => `pending: ${line}`),
+    ...result.renamed.map((renamed) => `renamed: ${renamedLine(renamed, result.protoDir)}`),
     ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; ${orphanStep(orphan, result)}`),
     ...result.unserved.map((line) => `not served: ${line}`),
     ...result.unwired.map((line) => `not wired: ${line}`),
@@ -547,13 +592,21 @@ function importedModules(code: string, path: string): Set<string> {
  * What to do after a file of the user's appears: a new rpc's stub goes into
  * its service's handler (unless that handler is new too, made with it); a
  * new service's handler is served from src/main.ts, which nothing else
- * asks for.
+ * asks for, in place of the service it renamed, if any.
  */
-function nextStep(file: ScaffoldFile, created: readonly ScaffoldFile[]): string {
+function nextStep(file: ScaffoldFile, result: ProjectGenerateResult): string {
   const from = wiredFrom(file);
   if (from === undefined) return "";
-  if (file.why.startsWith("rpc ")) return created.some((other) => other.path === from) ? "" : `; add it to ${from}`;
+  if (file.why.startsWith("rpc "))
+    return result.created.some((other) => other.path === from) ? "" : `; add it to ${from}`;
   const service = /^service (\w+)$/.exec(file.why)?.[1];
+  const was = result.renamed.find(({ from, to }) => to.name === service && from.name !== service)?.from.name;
+  if (service && was)
+    return (
+      `; serve it in place of ${was}: in src/main.ts replace service.handle(${was}Definition, create${was}Handler(deps)) ` +
+      `with service.handle(${service}Definition, create${service}Handler(deps)), and import ${service}Definition ` +
+      `(from src/gen) and create${service}Handler in place of ${was}Definition and create${was}Handler`
+    );
   if (service)
     return (
       `; serve it: import ${service}Definition (from src/gen) and create${service}Handler, ` +
