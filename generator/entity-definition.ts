@@ -61,6 +61,16 @@ export interface EntityDefinition {
   readonly primaryKey: EntityColumn;
 }
 
+/**
+ * The unique text fields a data service refuses blank, by property and proto name: one row could
+ * hold "" (the NOT NULL column's default), and every later one would collide with it.
+ */
+export function uniqueTexts(columns: readonly EntityColumn[]): { property: string; name: string }[] {
+  return columns
+    .filter((c) => c.unique && !c.primaryKey && !c.nullable && c.propertyType === "string")
+    .map((c) => ({ property: c.property, name: c.field.name }));
+}
+
 /** `EntityOptions` from proto/tsmicro/entity.proto, as protobuf-es reads it. */
 interface EntityOptions {
   readonly table: string;

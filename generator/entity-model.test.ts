@@ -45,6 +45,7 @@ describe("entity names", () => {
       primaryKey: "orderItemPrimaryKey",
       tableName: "orderItemTableName",
       outputOnly: "orderItemOutputOnly",
+      uniqueTexts: "orderItemUniqueTexts",
     });
     expect(databaseName("user/v1/user_store.proto")).toBe("UserStoreDatabase");
     expect(databaseName("v1/2fa.proto")).toBe("_2faDatabase");

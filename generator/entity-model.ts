@@ -1,7 +1,7 @@
 import { posix } from "node:path";
 import { type DescFile, ScalarType } from "@bufbuild/protobuf";
 import { SetupError } from "@tsmicro/runtime/errors";
-import type { EntityColumn, EntityDefinition, SqlType } from "./entity-definition.js";
+import { type EntityColumn, type EntityDefinition, type SqlType, uniqueTexts } from "./entity-definition.js";
 import { ImportCollector, type ImportStatement } from "./import-collector.js";
 import type { FieldBehaviorLookup } from "./field-behavior.js";
 import type { TsProtoSymbol } from "./ts-proto.js";
@@ -46,6 +46,8 @@ export interface EntityModel {
   readonly identity: boolean;
   /** The properties of the fields `google.api.field_behavior` marks OUTPUT_ONLY, as a literal. */
   readonly outputOnlyLiteral: string;
+  /** The unique text fields a data service refuses blank (see uniqueTexts), as a literal. */
+  readonly uniqueTextsLiteral: string;
 }
 
 /** Names generated for one entity. */
@@ -58,6 +60,7 @@ export interface EntityNames {
   readonly primaryKey: string;
   readonly tableName: string;
   readonly outputOnly: string;
+  readonly uniqueTexts: string;
 }
 
 /** What building a file's entity model needs besides the entities. */
@@ -83,6 +86,7 @@ export function entityNames(tsName: string): EntityNames {
     primaryKey: `${lower}PrimaryKey`,
     tableName: `${lower}TableName`,
     outputOnly: `${lower}OutputOnly`,
+    uniqueTexts: `${lower}UniqueTexts`,
   };
 }
 
@@ -276,6 +280,9 @@ function buildEntity(
     columnEntries,
     identity: entity.primaryKey.identity,
     outputOnlyLiteral: JSON.stringify(columns.filter((c) => behavior(c.field).outputOnly).map((c) => c.property)),
+    uniqueTextsLiteral: `[${uniqueTexts(columns)
+      .map(({ property, name }) => `{ property: ${JSON.stringify(property)}, name: ${JSON.stringify(name)} }`)
+      .join(", ")}]`,
   };
 }
 

@@ -248,6 +248,72 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     for (const [path, content] of before) expect(after.get(path), path).toBe(content);
   });
 
+  it("refuses a field made unique later blank, as one unique from the start, and says so of a data service that does not", async () => {
+    const created = await create("journal");
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "journal");
+    const protoPath = join(project, "proto/journal/v1/journal.proto");
+    const proto = await readFile(protoPath, "utf8");
+    const servicePath = join(project, "src/domain/service/journal-data-service.ts");
+    const dataService = await readFile(servicePath, "utf8");
+    await writeFile(
+      protoPath,
+      proto.replace("string description = 3;", "string description = 3 [(tsmicro.column).unique = true];"),
+    );
+    const generated = await generate(project);
+    expect(generated.code, generated.stderr).toBe(0);
+    expect(generated.stdout).toContain("created migrations/0002_unique_journal_description.sql");
+    expect(generated.stdout).not.toContain("not checked:");
+    expect(await readFile(servicePath, "utf8")).toBe(dataService);
+
+    const load = (path: string) => import(pathToFileURL(join(project, path)).href);
+    const { openTestDatabase } = await import("../runtime/src/database/index.js");
+    const db = await openTestDatabase({ migrationsDir: join(project, "migrations") });
+    try {
+      const [handlers, service, repository] = await Promise.all([
+        load("src/handler/journal-service.ts"),
+        load("src/domain/service/journal-data-service.ts"),
+        load("src/domain/repository/sql-journal-repository.ts"),
+      ]);
+      const journals = new service.JournalDataService(new repository.SqlJournalRepository(db.db));
+      const handler = handlers.createJournalServiceHandler({ journals });
+      const blank = (name: string, description: string) =>
+        handler.createJournal({ journal: { id: "", name, description } }, {});
+      const invalid = (field: string) => ({
+        code: 3,
+        message: `${field} is required: each journal has its own (a unique field)`,
+      });
+      await expect(blank("", "first")).rejects.toMatchObject(invalid("name"));
+      // The field made unique later: refused blank on the first row already, not ALREADY_EXISTS on the second.
+      await expect(blank("a", "")).rejects.toMatchObject(invalid("description"));
+      await expect(blank("b", " ")).rejects.toMatchObject(invalid("description"));
+      const stored = await blank("c", "kept");
+      await expect(
+        handler.updateJournal({ journal: { ...stored, description: "" }, updateMask: ["description"] }, {}),
+      ).rejects.toMatchObject(invalid("description"));
+    } finally {
+      await db.close();
+    }
+
+    // A data service scaffolded before the generated list existed checks only the fields it knew: every run says so.
+    const older = dataService
+      .replace(", journalUniqueTexts }", " }")
+      .replace(/\/\*\*\n \* Refuses a unique text field[\s\S]*?\n\}\n/, "")
+      .replace(/\brequireUniqueTexts\(journal, [^;]*;/, "")
+      .replace(/\brequireUniqueTexts\(fields\);/, 'if (!fields.name?.trim()) throw blankName("name");');
+    expect(older).not.toContain("journalUniqueTexts");
+    await writeFile(servicePath, older);
+    const line =
+      "not checked: src/domain/service/journal-data-service.ts does not refuse a blank description, which is unique: a " +
+      "second journal without one fails as ALREADY_EXISTS instead of INVALID_ARGUMENT naming description; in create " +
+      'and update, throw new InvalidJournalError("description", "is required: each journal has its own (a unique field)") ' +
+      "when it is blank, or check every field journalUniqueTexts of src/gen/journal/v1/journal.entity.ts as a new " +
+      "project's data service does (requireUniqueTexts)";
+    for (let run = 0; run < 2; run++)
+      expect((await generate(project)).stdout.split("\n").filter((l) => l.startsWith("not checked:"))).toEqual([line]);
+    expect(await readFile(servicePath, "utf8")).toBe(older);
+  });
+
   it("says a new entity's data service is not wired into the handlers' Dependencies on every run until it is", async () => {
     const created = await create("wired");
     expect(created.code, created.stderr).toBe(0);

@@ -14,6 +14,7 @@ const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResul
   pending: [],
   unserved: [],
   unwired: [],
+  unchecked: [],
   renamed: [],
   protoDir: "proto",
   moved: [],

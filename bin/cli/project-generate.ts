@@ -49,6 +49,8 @@ export interface ProjectGenerateResult {
   readonly unserved: readonly string[];
   /** Entities whose data service the handlers' Dependencies do not name: what to add, one line each. */
   readonly unwired: readonly string[];
+  /** Unique text fields a data service written before they were unique does not refuse blank: what to add, one line each. */
+  readonly unchecked: readonly string[];
   /**
    * Services the generated code had that the protos now call by another full name (package or
    * service renamed), so every method's path changed; with the proto folder as the project names it.
@@ -211,6 +213,7 @@ async function planProject(
       pending: migration.pending,
       unserved: await unserved(root, sources.model.services, sources.missing),
       unwired: await unwired(root, sources.model.entities, sources.missing),
+      unchecked: await unchecked(root, sources.model.entities, out),
       renamed,
       protoDir: relative(root, protoDir).split("\\").join("/") || ".",
       moved,
@@ -290,6 +293,36 @@ async function unwired(
       `add ${e.camelPlural}: ${e.name}DataService to Dependencies in src/handler/dependencies.ts, and ` +
       `new ${e.name}DataService(new Sql${e.name}Repository(database.db)) to the deps in src/main.ts, to use entity ${e.name}`,
   );
+}
+
+/**
+ * The unique text fields a data service does not refuse blank: one scaffolded before the field was
+ * unique checks only those it had then (or none), and a blank value then fails the second row as
+ * ALREADY_EXISTS. A data service that reads the generated list of them, or names the field, is left
+ * alone, as is one the scaffold did not write (it reads no generated list); every run says so until it does.
+ */
+async function unchecked(root: string, entities: readonly EntityScaffold[], out: string): Promise<string[]> {
+  const lines: string[] = [];
+  for (const e of entities) {
+    const path = `src/domain/service/${e.fileName}-data-service.ts`;
+    const text = await readFile(join(root, path), "utf8").catch(() => undefined);
+    if (text === undefined || e.uniqueTexts.length === 0) continue;
+    const code = codeOf(text);
+    // One of the user's own making (it reads none of the generated lists) checks its fields its own way.
+    if (!new RegExp(`\\b${e.camel}(Columns|OutputOnly)\\b`).test(code)) continue;
+    if (new RegExp(`\\b${e.camel}UniqueTexts\\b`).test(code)) continue;
+    const list = `${e.camel}UniqueTexts of ${posix.join(out, `${e.genModule}.entity.ts`)}`;
+    for (const { name } of e.uniqueTexts.filter(
+      ({ name }) => !code.includes(`"${name}"`) && !code.includes(`'${name}'`),
+    ))
+      lines.push(
+        `${path} does not refuse a blank ${name}, which is unique: a second ${e.camel} without one fails as ` +
+          `ALREADY_EXISTS instead of INVALID_ARGUMENT naming ${name}; in create and update, throw new ` +
+          `Invalid${e.name}Error("${name}", "is required: each ${e.camel} has its own (a unique field)") when it is ` +
+          `blank, or check every field ${list} as a new project's data service does (requireUniqueTexts)`,
+      );
+  }
+  return lines;
 }
 
 /** The items whose `word` the code of the project's `file` (comments and imports left out) does not name; none when it is missing. */
@@ -382,6 +415,7 @@ export function projectReport(result: ProjectGenerateResult): string {
     ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; ${orphanStep(orphan, result)}`),
     ...result.unserved.map((line) => `not served: ${line}`),
     ...result.unwired.map((line) => `not wired: ${line}`),
+    ...result.unchecked.map((line) => `not checked: ${line}`),
     ...result.moved.map((line) => `moved: ${line}`),
     ...(result.behind ? [behindLine(result.behind)] : []),
   ];

@@ -1,6 +1,6 @@
 import type { DescFile, DescMessage, DescService, Registry } from "@bufbuild/protobuf";
 import { SetupError } from "@tsmicro/runtime/errors";
-import { readEntities, type SqlType } from "../entity-definition.js";
+import { readEntities, type SqlType, uniqueTexts } from "../entity-definition.js";
 import { methodLocalName, refuseSameNames } from "../service-model.js";
 import { articleOf, identifierOf, kebabOf, lowerFirst, plural } from "./names.js";
 
@@ -282,9 +282,7 @@ function entitiesOf(file: DescFile, registry: Registry): EntityScaffold[] {
       outputOnly: [primaryKey.property, timestamp("create_time"), timestamp("update_time")].filter(
         (f): f is string => f !== undefined,
       ),
-      uniqueTexts: columns
-        .filter((c) => c.unique && !c.primaryKey && !c.nullable && c.propertyType === "string")
-        .map((c) => ({ property: c.property, name: c.field.name })),
+      uniqueTexts: uniqueTexts(columns),
       createTime: timestamp("create_time"),
       updateTime: timestamp("update_time"),
       errors,

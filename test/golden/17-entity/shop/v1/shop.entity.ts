@@ -39,6 +39,15 @@ export const customerPrimaryKey = "id";
 /** The fields `google.api.field_behavior` marks OUTPUT_ONLY: the service sets them, and ignores what a request sends. */
 export const customerOutputOnly: readonly string[] = [];
 
+/**
+ * The unique text fields (by property, and proto name for errors) a data service refuses blank: one
+ * row could hold "", the column's default, and every later one would collide with it.
+ */
+export const customerUniqueTexts: readonly { readonly property: string; readonly name: string }[] = [{
+  property: "email",
+  name: "email",
+}];
+
 /** The column of each field, by proto name and JSON name (to apply an update's FieldMask). */
 export const customerColumns = {
   id: "id",
@@ -169,6 +178,12 @@ export const orderLinePrimaryKey = "sku";
 
 /** The fields `google.api.field_behavior` marks OUTPUT_ONLY: the service sets them, and ignores what a request sends. */
 export const orderLineOutputOnly: readonly string[] = [];
+
+/**
+ * The unique text fields (by property, and proto name for errors) a data service refuses blank: one
+ * row could hold "", the column's default, and every later one would collide with it.
+ */
+export const orderLineUniqueTexts: readonly { readonly property: string; readonly name: string }[] = [];
 
 /** The column of each field, by proto name and JSON name (to apply an update's FieldMask). */
 export const orderLineColumns = {
