@@ -314,6 +314,38 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     expect(await readFile(servicePath, "utf8")).toBe(older);
   });
 
+  it("keeps a removed rpc's file with code in it, and says the handler object still serves it", async () => {
+    const created = await create("pruned");
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "pruned");
+    const protoPath = join(project, "proto/pruned/v1/pruned.proto");
+    const proto = await readFile(protoPath, "utf8");
+    const getFile = join(project, "src/handler/pruned-service/get-pruned.ts");
+    const code = `${await readFile(getFile, "utf8")}\n// Audited: logs each read.\nexport const audited = true;\n`;
+    await writeFile(getFile, code);
+    const handler = await readFile(join(project, "src/handler/pruned-service.ts"), "utf8");
+    const withoutGet = proto.replace(/ {2}\/\/ GetPruned[\s\S]*?\n {2}\}\n/, "");
+    expect(withoutGet).not.toContain("rpc GetPruned");
+    await writeFile(protoPath, withoutGet);
+    const generated = await generate(project);
+    expect(generated.code, generated.stderr).toBe(0);
+    expect(generated.stdout.split("\n").filter((line) => line.startsWith("orphaned:"))).toEqual([
+      "orphaned: src/handler/pruned-service/get-pruned.ts: no rpc of PrunedService is written here any more; delete it " +
+        "or move its code (src/handler/pruned-service.ts still serves it: take its import and its key out of there)",
+    ]);
+    expect(await readFile(getFile, "utf8")).toBe(code);
+    expect(await readFile(join(project, "src/handler/pruned-service.ts"), "utf8")).toBe(handler);
+    // Taken out of the handler object, the file is still listed, without the note.
+    await writeFile(
+      join(project, "src/handler/pruned-service.ts"),
+      handler.replace(/^import \{ getPruned \}.*\n/m, "").replace(/^\s*getPruned: getPruned\(deps\),\n/m, ""),
+    );
+    expect((await generate(project)).stdout.split("\n").filter((line) => line.startsWith("orphaned:"))).toEqual([
+      "orphaned: src/handler/pruned-service/get-pruned.ts: no rpc of PrunedService is written here any more; delete it " +
+        "or move its code",
+    ]);
+  });
+
   it("says a new entity's data service is not wired into the handlers' Dependencies on every run until it is", async () => {
     const created = await create("wired");
     expect(created.code, created.stderr).toBe(0);

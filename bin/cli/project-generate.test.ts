@@ -7,6 +7,7 @@ const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResul
   out: "src/gen",
   created,
   orphans: [],
+  orphansWired: [],
   migration: undefined,
   warnings: [],
   risks: [],

@@ -35,6 +35,11 @@ export interface ProjectGenerateResult {
   readonly created: readonly ScaffoldFile[];
   /** User files whose rpc, service or entity is gone. */
   readonly orphans: readonly { readonly path: string; readonly why: string }[];
+  /**
+   * Of `orphans`, the gone rpcs' files the handler object still imports, each with that file: the
+   * type checker then names the key, but not that the import goes too.
+   */
+  readonly orphansWired: readonly { readonly path: string; readonly from: string }[];
   /** The new migration, if the entities changed. */
   readonly migration: string | undefined;
   /** Schema changes tsmicro will not apply by itself. */
@@ -206,6 +211,7 @@ async function planProject(
       out,
       created: sources.missing,
       orphans: sources.orphans,
+      orphansWired: await orphansWired(root, sources.orphans),
       migration: migration.files.find((f) => f.path !== schemaFile)?.path,
       warnings: migration.warnings,
       risks: migration.risks,
@@ -412,7 +418,9 @@ export function projectReport(result: ProjectGenerateResult): string {
     ...result.risks.map((risk) => `migration: check ${result.migration} before a database applies it: ${risk}`),
     ...result.pending.map((line) => `pending: ${line}`),
     ...result.renamed.map((renamed) => `renamed: ${renamedLine(renamed, result.protoDir)}`),
-    ...result.orphans.map((orphan) => `orphaned: ${orphan.path}: ${orphan.why}; ${orphanStep(orphan, result)}`),
+    ...result.orphans.map(
+      (orphan) => `orphaned: ${orphan.path}: ${orphan.why}; ${orphanStep(orphan, result)}${wiredNote(orphan, result)}`,
+    ),
     ...result.unserved.map((line) => `not served: ${line}`),
     ...result.unwired.map((line) => `not wired: ${line}`),
     ...result.unchecked.map((line) => `not checked: ${line}`),
@@ -420,6 +428,12 @@ export function projectReport(result: ProjectGenerateResult): string {
     ...(result.behind ? [behindLine(result.behind)] : []),
   ];
   return lines.map((line) => `${line}\n`).join("");
+}
+
+/** For a gone rpc's file its handler object still imports: that the import and key there go too. */
+function wiredNote(orphan: Orphan, result: ProjectGenerateResult): string {
+  const from = result.orphansWired.find((wired) => wired.path === orphan.path)?.from;
+  return from === undefined ? "" : ` (${from} still serves it: take its import and its key out of there)`;
 }
 
 /**
@@ -599,6 +613,20 @@ function wiredFrom(file: ScaffoldFile): string | undefined {
   if (file.why.startsWith("entity ") && /^src\/domain\/service\/[^/]+-data-service\.ts$/.test(file.path))
     return "src/handler/dependencies.ts";
   return undefined;
+}
+
+/** The orphaned files of gone rpcs whose service's handler object (src/handler/<service>.ts) imports them, with that file. */
+async function orphansWired(root: string, orphans: readonly Orphan[]): Promise<{ path: string; from: string }[]> {
+  const wired: { path: string; from: string }[] = [];
+  for (const orphan of orphans) {
+    const folder = /^src\/handler\/([^/]+)\/[^/]+\.ts$/.exec(orphan.path)?.[1];
+    if (folder === undefined || !orphan.why.startsWith("no rpc of ")) continue;
+    const from = `src/handler/${folder}.ts`;
+    const text = await readFile(join(root, from), "utf8").catch(() => undefined);
+    if (text && importedModules(withoutComments(text), from).has(orphan.path.replace(/\.ts$/, "")))
+      wired.push({ path: orphan.path, from });
+  }
+  return wired;
 }
 
 /**
