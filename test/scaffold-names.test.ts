@@ -234,8 +234,8 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
         "replace service.handle(MonikerServiceDefinition, createMonikerServiceHandler(deps)) with " +
         "service.handle(NameServiceDefinition, createNameServiceHandler(deps)), and import NameServiceDefinition " +
         "(from src/gen) and createNameServiceHandler in place of MonikerServiceDefinition and createMonikerServiceHandler",
-      "renamed: service monikers.v1.MonikerService is now moniker.v1.NameService (its package and name changed in " +
-        "proto/moniker/v1/moniker.proto): every method's path changed with it (/monikers.v1.MonikerService/CreateMoniker " +
+      "renamed: service monikers.v1.MonikerService is gone and moniker.v1.NameService is new in " +
+        "proto/moniker/v1/moniker.proto, a rename most likely: if so, every method's path changed with it (/monikers.v1.MonikerService/CreateMoniker " +
         "is now /moniker.v1.NameService/CreateMoniker), so a caller built on the old name gets UNIMPLEMENTED until " +
         "it is regenerated from this proto; if callers you cannot regenerate use it, keep the old package and name",
     ]);

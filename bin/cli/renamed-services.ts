@@ -64,18 +64,25 @@ export function renamedServices(
   return renamed;
 }
 
-/** The line saying a service's full name changed, what that does to its callers, and what to do. */
+/**
+ * The line saying a service's full name changed, what that does to its callers, and what to do. A
+ * package changed is certain; a service of another name in its place is a rename most likely, and
+ * said so.
+ */
 export function renamedLine({ from, to }: RenamedService, protoDir: string): string {
   const samePackage = packageOf(from) === packageOf(to);
-  const what = samePackage ? "its name" : from.name === to.name ? "its package" : "its package and name";
+  const what = samePackage ? "name" : from.name === to.name ? "package" : "package and name";
   const where =
     from.proto === to.proto ? `${protoDir}/${to.proto}` : `${protoDir}/${from.proto}, now ${protoDir}/${to.proto}`;
   const method = to.methods.find((m) => from.methods.includes(m)) ?? to.methods[0];
   const example = method === undefined ? "" : ` (/${from.fullName}/${method} is now /${to.fullName}/${method})`;
+  const change =
+    from.name === to.name
+      ? `service ${from.fullName} is now ${to.fullName} (its package changed in ${where}): `
+      : `service ${from.fullName} is gone and ${to.fullName} is new in ${where}, a rename most likely: if so, `;
   return (
-    `service ${from.fullName} is now ${to.fullName} (${what} changed in ${where}): every method's path changed with it${example}, ` +
-    `so a caller built on the old name gets UNIMPLEMENTED until it is regenerated from this proto; ` +
-    `if callers you cannot regenerate use it, keep the old ${samePackage ? "name" : what.replace("its ", "")}`
+    `${change}every method's path changed with it${example}, so a caller built on the old name gets ` +
+    `UNIMPLEMENTED until it is regenerated from this proto; if callers you cannot regenerate use it, keep the old ${what}`
   );
 }
 
