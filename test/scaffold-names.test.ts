@@ -346,6 +346,30 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     ]);
   });
 
+  it("says a field whose number now holds a type of another wire encoding breaks callers built on the old proto", async () => {
+    const created = await create("retype");
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "retype");
+    const protoPath = join(project, "proto/retype/v1/retype.proto");
+    const proto = await readFile(protoPath, "utf8");
+    const edited = proto
+      .replace("message GetRetypeRequest {\n  string id = 1;", "message GetRetypeRequest {\n  int64 id = 1;")
+      // int32 to int64 reads the same on the wire: nothing to say.
+      .replace(/int32 page_size = 1;/, "int64 page_size = 1;");
+    expect(edited).toContain("int64 id = 1;");
+    expect(edited).toContain("int64 page_size = 1;");
+    await writeFile(protoPath, edited);
+    const lines = async () =>
+      (await generate(project)).stdout.split("\n").filter((line) => line.startsWith("retyped:"));
+    expect(await lines()).toEqual([
+      "retyped: field id = 1 of retype.v1.GetRetypeRequest in proto/retype/v1/retype.proto is int64, where it was " +
+        "string: callers built on the old proto still send string there, which this service misreads or drops without " +
+        "an error; unless every caller is regenerated with it, give the field a new number and write reserved 1; in " +
+        "retype.v1.GetRetypeRequest",
+    ]);
+    expect(await lines()).toEqual([]);
+  });
+
   it("says a new entity's data service is not wired into the handlers' Dependencies on every run until it is", async () => {
     const created = await create("wired");
     expect(created.code, created.stderr).toBe(0);

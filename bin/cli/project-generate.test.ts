@@ -18,6 +18,7 @@ const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResul
   unchecked: [],
   renamed: [],
   protoDir: "proto",
+  retyped: [],
   moved: [],
   stillImported: [],
 });

@@ -17,6 +17,7 @@ import { version } from "./package-paths.js";
 import { planMigration, schemaFile } from "./project-migrations.js";
 import { planProjectSources } from "./project-sources.js";
 import { generatedServices, type RenamedService, renamedLine, renamedServices } from "./renamed-services.js";
+import { changedFields, describedMessages } from "./changed-fields.js";
 import { checkServedRoutes, servedWith } from "./served-routes.js";
 import { checkOwnedFolders, enclosingWorkspace, ownedBy, readProjectConfig, workspaceServices } from "./workspace.js";
 import { writeGeneratedFiles, type WriteResult } from "./write-files.js";
@@ -62,6 +63,8 @@ export interface ProjectGenerateResult {
    */
   readonly renamed: readonly RenamedService[];
   readonly protoDir: string;
+  /** Fields of the project's own messages whose number now holds a type callers built on the old proto misread. */
+  readonly retyped: readonly string[];
   /** Names the user's files import from a generated module that no longer has them, with the one that does. */
   readonly moved: readonly string[];
   /**
@@ -187,10 +190,13 @@ async function planProject(
   const output = [...generated, ...sources.generated];
   const moved = movedImports(await userCode(root, files, out), output, posix.normalize(out));
   // Only the services this project serves: another's callers are its owner's to warn (a workspace's services all generate it).
-  const renamed = renamedServices(
-    generatedServices(await generatedCode(root, files, out)),
-    generatedServices(output),
-  ).filter(({ to }) => owns(to.proto));
+  const previous = await generatedCode(root, files, out);
+  const renamed = renamedServices(generatedServices(previous), generatedServices(output)).filter(({ to }) =>
+    owns(to.proto),
+  );
+  const shownProtoDir = relative(root, protoDir).split("\\").join("/") || ".";
+  const ownProtos = request.protoFile.filter((f) => request.fileToGenerate.includes(f.name) && owns(f.name));
+  const retyped = changedFields(describedMessages(previous), ownProtos, shownProtoDir);
   const formatted = await formatFiles(sources.missing.map((f) => ({ name: f.path, content: f.content })));
 
   const write = async () => {
@@ -221,7 +227,8 @@ async function planProject(
       unwired: await unwired(root, sources.model.entities, sources.missing),
       unchecked: await unchecked(root, sources.model.entities, out),
       renamed,
-      protoDir: relative(root, protoDir).split("\\").join("/") || ".",
+      protoDir: shownProtoDir,
+      retyped,
       moved,
       stillImported: await stillImported(root, sources.missing),
     };
@@ -418,6 +425,7 @@ export function projectReport(result: ProjectGenerateResult): string {
     ...result.risks.map((risk) => `migration: check ${result.migration} before a database applies it: ${risk}`),
     ...result.pending.map((line) => `pending: ${line}`),
     ...result.renamed.map((renamed) => `renamed: ${renamedLine(renamed, result.protoDir)}`),
+    ...result.retyped.map((line) => `retyped: ${line}`),
     ...result.orphans.map(
       (orphan) => `orphaned: ${orphan.path}: ${orphan.why}; ${orphanStep(orphan, result)}${wiredNote(orphan, result)}`,
     ),
