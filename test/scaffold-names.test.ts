@@ -370,6 +370,39 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     expect(await lines()).toEqual([]);
   });
 
+  it("says src/main.ts still serves a service gone from the protos, on every run until it does not", async () => {
+    const created = await create("dropped");
+    expect(created.code, created.stderr).toBe(0);
+    const project = join(work, "dropped");
+    const protoPath = join(project, "proto/dropped/v1/dropped.proto");
+    const proto = await readFile(protoPath, "utf8");
+    const admin = "\nservice AdminService {\n  rpc Purge(GetDroppedRequest) returns (Dropped);\n}\n";
+    await writeFile(protoPath, `${proto}${admin}`);
+    expect((await generate(project)).code).toBe(0);
+    const mainPath = join(project, "src/main.ts");
+    const main = await readFile(mainPath, "utf8");
+    const serving = main
+      .replace(
+        /^service\.handle\(DroppedServiceDefinition.*$/m,
+        "$&\nservice.handle(AdminServiceDefinition, createAdminServiceHandler(deps));",
+      )
+      .replace(
+        /^import \{ DroppedServiceDefinition \} from "(.*)";$/m,
+        'import { AdminServiceDefinition, DroppedServiceDefinition } from "$1";\nimport { createAdminServiceHandler } from "./handler/admin-service.js";',
+      );
+    expect(serving).toContain("AdminServiceDefinition, DroppedServiceDefinition");
+    await writeFile(mainPath, serving);
+    await writeFile(protoPath, proto);
+    const gone = async () => (await generate(project)).stdout.split("\n").filter((line) => line.startsWith("gone:"));
+    const line =
+      "gone: src/main.ts serves AdminServiceDefinition, which no proto declares any more: take out its service.handle(…) and its import";
+    expect(await gone()).toEqual([line]);
+    expect(await gone()).toEqual([line]);
+    expect(await readFile(mainPath, "utf8")).toBe(serving);
+    await writeFile(mainPath, main);
+    expect(await gone()).toEqual([]);
+  });
+
   it("says a new entity's data service is not wired into the handlers' Dependencies on every run until it is", async () => {
     const created = await create("wired");
     expect(created.code, created.stderr).toBe(0);

@@ -14,6 +14,7 @@ const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResul
   migrationNotes: [],
   pending: [],
   unserved: [],
+  servedGone: [],
   unwired: [],
   unchecked: [],
   renamed: [],

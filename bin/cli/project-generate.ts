@@ -53,6 +53,8 @@ export interface ProjectGenerateResult {
   readonly pending: readonly string[];
   /** Services of the protos that src/main.ts does not name, so does not serve: what to add, one line each. */
   readonly unserved: readonly string[];
+  /** Services src/main.ts serves from the generated code that no proto declares any more: what to take out, one line each. */
+  readonly servedGone: readonly string[];
   /** Entities whose data service the handlers' Dependencies do not name: what to add, one line each. */
   readonly unwired: readonly string[];
   /** Unique text fields a data service written before they were unique does not refuse blank: what to add, one line each. */
@@ -223,7 +225,13 @@ async function planProject(
       risks: migration.risks,
       migrationNotes: migration.notes,
       pending: migration.pending,
-      unserved: await unserved(root, sources.model.services, sources.missing),
+      ...(await unserved(
+        root,
+        sources.model.services,
+        sources.missing,
+        generatedServices(output).map((service) => `${service.name}Definition`),
+        renamed,
+      )),
       unwired: await unwired(root, sources.model.entities, sources.missing),
       unchecked: await unchecked(root, sources.model.entities, out),
       renamed,
@@ -261,32 +269,53 @@ function removedWhy(
 
 /**
  * The services src/main.ts does not name: the line that created a service's handler says to serve
- * it once, and type-checking passes without it, so every run says so until main.ts does.
+ * it once, and type-checking passes without it, so every run says so until main.ts does. And those
+ * it serves that are gone from the protos (servedGone), whose import then fails the build.
  */
 async function unserved(
   root: string,
   services: readonly ServiceScaffold[],
   created: readonly ScaffoldFile[],
-): Promise<string[]> {
+  generated: readonly string[],
+  renamed: readonly RenamedService[],
+): Promise<{ unserved: string[]; servedGone: string[] }> {
   const existing = services.filter((s) => !created.some((file) => file.why === `service ${s.name}`));
   const missing = await unnamedIn(root, "src/main.ts", existing, (s) => s.definitionName);
-  const stale = await staleHandles(root, services);
-  return missing.map((s) => {
+  const stale = await staleHandles(root, generated);
+  // One service unserved and main.ts serving one no longer generated: a rename, whose line is to be replaced.
+  const was = missing.length === 1 && stale.length === 1 ? stale[0] : undefined;
+  const lines = missing.map((s) => {
     const serve = `service.handle(${s.definitionName}, ${s.factoryName}(deps))`;
-    // One service unserved and main.ts serving one the protos no longer have: a rename, whose line is to be replaced.
-    const was = missing.length === 1 && stale.length === 1 ? stale[0] : undefined;
     return was === undefined
       ? `add ${serve} to src/main.ts to serve ${s.name}`
       : `replace service.handle(${was}, …) in src/main.ts with ${serve} (and its import) to serve ${s.name}: ` +
           `${was} is no longer generated`;
   });
+  // A service gone from the protos: main.ts still serves it, and its import fails. A rename's created line says so already.
+  const gone = stale.filter((name) => name !== was && !renamed.some(({ from }) => `${from.name}Definition` === name));
+  return {
+    unserved: lines,
+    servedGone: gone.map(
+      (name) =>
+        `src/main.ts serves ${name}, which no proto declares any more: take out its service.handle(…) and its import`,
+    ),
+  };
 }
 
-/** The definitions src/main.ts serves (`.handle(XDefinition`) that none of the protos' services has: renamed or gone. */
-async function staleHandles(root: string, services: readonly ServiceScaffold[]): Promise<string[]> {
+/**
+ * The definitions src/main.ts serves (`.handle(XDefinition`) and imports from the generated code
+ * (`./gen/…`) that this run no longer generates (`generated`: every service's definition now).
+ * One from elsewhere (a library's, a hand-written one) is not tsmicro's to judge.
+ */
+async function staleHandles(root: string, generated: readonly string[]): Promise<string[]> {
   const text = await readFile(join(root, "src/main.ts"), "utf8").catch(() => "");
+  const fromGen = new Set(
+    [...withoutComments(text).matchAll(/\bimport\s*(?:type\s*)?\{([^}]*)\}\s*from\s*["']\.\/gen\//g)].flatMap((m) =>
+      m[1]!.split(",").map((name) => name.trim().replace(/^type\s+/, "")),
+    ),
+  );
   const served = [...codeOf(text).matchAll(/\.handle\(\s*(\w+Definition)\b/g)].map((m) => m[1]!);
-  return [...new Set(served)].filter((name) => !services.some((s) => s.definitionName === name));
+  return [...new Set(served)].filter((name) => fromGen.has(name) && !generated.includes(name));
 }
 
 /**
@@ -430,6 +459,7 @@ export function projectReport(result: ProjectGenerateResult): string {
       (orphan) => `orphaned: ${orphan.path}: ${orphan.why}; ${orphanStep(orphan, result)}${wiredNote(orphan, result)}`,
     ),
     ...result.unserved.map((line) => `not served: ${line}`),
+    ...result.servedGone.map((line) => `gone: ${line}`),
     ...result.unwired.map((line) => `not wired: ${line}`),
     ...result.unchecked.map((line) => `not checked: ${line}`),
     ...result.moved.map((line) => `moved: ${line}`),
