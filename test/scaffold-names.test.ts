@@ -355,17 +355,24 @@ describe("tsmicro generate in a project, refusing what would lose or misplace fi
     const edited = proto
       .replace("message GetRetypeRequest {\n  string id = 1;", "message GetRetypeRequest {\n  int64 id = 1;")
       // int32 to int64 reads the same on the wire: nothing to say.
-      .replace(/int32 page_size = 1;/, "int64 page_size = 1;");
+      .replace(/int32 page_size = 1;/, "int64 page_size = 1;")
+      // A field renamed reads the same in gRPC, not in JSON.
+      .replace("string page_token = 2;", "string cursor = 2;");
     expect(edited).toContain("int64 id = 1;");
     expect(edited).toContain("int64 page_size = 1;");
+    expect(edited).toContain("string cursor = 2;");
     await writeFile(protoPath, edited);
     const lines = async () =>
-      (await generate(project)).stdout.split("\n").filter((line) => line.startsWith("retyped:"));
+      (await generate(project)).stdout.split("\n").filter((line) => /^(retyped|renamed):/.test(line));
     expect(await lines()).toEqual([
       "retyped: field id = 1 of retype.v1.GetRetypeRequest in proto/retype/v1/retype.proto is int64, where it was " +
         "string: callers built on the old proto still send string there, which this service misreads or drops without " +
         "an error; unless every caller is regenerated with it, give the field a new number and write reserved 1; in " +
         "retype.v1.GetRetypeRequest",
+      "renamed: field page_token of retype.v1.ListRetypesRequest in proto/retype/v1/retype.proto is now named cursor: " +
+        "gRPC callers are unaffected (the number is the same), but JSON callers (HTTP, through tsmicro api) built on the " +
+        'old proto still send "page_token", which the gateway now refuses (400, no such field); keep the old name if ' +
+        "they cannot all be updated with it",
     ]);
     expect(await lines()).toEqual([]);
   });

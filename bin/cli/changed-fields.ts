@@ -62,8 +62,9 @@ export function messagesOf(file: FileDescriptorProto): [string, DescriptorProto]
 
 /**
  * A line for each field of `after`'s messages whose number held a type of another wire encoding
- * in `before` (string to int64), or switched between one value and a list of numbers: callers
- * built on the old proto still send the old, and nothing fails to say so.
+ * in `before` (string to int64), or switched between one value and a list of numbers (`retyped:`),
+ * or another JSON name (`renamed:`): callers built on the old proto still send the old, and nothing
+ * fails to say so. Each line starts with its kind.
  */
 export function changedFields(
   before: ReadonlyMap<string, DescriptorProto>,
@@ -83,11 +84,15 @@ export function changedFields(
         const repeated = (f: typeof field) => f.label === FieldDescriptorProto_Label.REPEATED;
         const numeric = group !== undefined && ![Type.STRING, Type.MESSAGE, Type.GROUP].includes(group[0]!);
         const relisted = !retyped && numeric && repeated(old) !== repeated(field);
-        if (!retyped && !relisted) continue;
+        if (!retyped && !relisted) {
+          if (old.jsonName !== field.jsonName)
+            lines.push(renamedField(old.name, field.name, `${name} in ${protoDir}/${file.name}`));
+          continue;
+        }
         const now = `${repeated(field) ? "repeated " : ""}${typeName(field)}`;
         const then = `${repeated(old) ? "repeated " : ""}${typeName(old)}`;
         lines.push(
-          `field ${field.name} = ${field.number} of ${name} in ${protoDir}/${file.name} is ${now}, where it was ${old.name === field.name ? "" : `${old.name}, `}${then}: ` +
+          `retyped: field ${field.name} = ${field.number} of ${name} in ${protoDir}/${file.name} is ${now}, where it was ${old.name === field.name ? "" : `${old.name}, `}${then}: ` +
             `callers built on the old proto still send ${then} there, which this service misreads or drops without an error; ` +
             `unless every caller is regenerated with it, give the field a new number and write reserved ${field.number}; in ${name}`,
         );
@@ -95,6 +100,18 @@ export function changedFields(
     }
   }
   return lines;
+}
+
+/**
+ * The line for a field renamed: the binary encoding knows only its number, but JSON names it, and the
+ * gateway refuses a name the message no longer has, which a JSON caller built on the old proto sends.
+ */
+function renamedField(was: string, now: string, where: string): string {
+  return (
+    `renamed: field ${was} of ${where} is now named ${now}: gRPC callers are unaffected (the number is the same), ` +
+    `but JSON callers (HTTP, through tsmicro api) built on the old proto still send "${was}", which the gateway now ` +
+    `refuses (400, no such field); keep the old name if they cannot all be updated with it`
+  );
 }
 
 /** A field's type as a proto spells it: `int64`, `user.v1.User`. */

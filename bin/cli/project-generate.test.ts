@@ -19,7 +19,7 @@ const result = (created: ProjectGenerateResult["created"]): ProjectGenerateResul
   unchecked: [],
   renamed: [],
   protoDir: "proto",
-  retyped: [],
+  fieldChanges: [],
   moved: [],
   stillImported: [],
 });

@@ -65,8 +65,11 @@ export interface ProjectGenerateResult {
    */
   readonly renamed: readonly RenamedService[];
   readonly protoDir: string;
-  /** Fields of the project's own messages whose number now holds a type callers built on the old proto misread. */
-  readonly retyped: readonly string[];
+  /**
+   * Fields of the project's own messages whose number now holds a type callers built on the old
+   * proto misread, or whose JSON name changed: one line each, starting with its kind (see changedFields).
+   */
+  readonly fieldChanges: readonly string[];
   /** Names the user's files import from a generated module that no longer has them, with the one that does. */
   readonly moved: readonly string[];
   /**
@@ -198,7 +201,7 @@ async function planProject(
   );
   const shownProtoDir = relative(root, protoDir).split("\\").join("/") || ".";
   const ownProtos = request.protoFile.filter((f) => request.fileToGenerate.includes(f.name) && owns(f.name));
-  const retyped = changedFields(describedMessages(previous), ownProtos, shownProtoDir);
+  const fieldChanges = changedFields(describedMessages(previous), ownProtos, shownProtoDir);
   const formatted = await formatFiles(sources.missing.map((f) => ({ name: f.path, content: f.content })));
 
   const write = async () => {
@@ -236,7 +239,7 @@ async function planProject(
       unchecked: await unchecked(root, sources.model.entities, out),
       renamed,
       protoDir: shownProtoDir,
-      retyped,
+      fieldChanges,
       moved,
       stillImported: await stillImported(root, sources.missing),
     };
@@ -454,7 +457,7 @@ export function projectReport(result: ProjectGenerateResult): string {
     ...result.risks.map((risk) => `migration: check ${result.migration} before a database applies it: ${risk}`),
     ...result.pending.map((line) => `pending: ${line}`),
     ...result.renamed.map((renamed) => `renamed: ${renamedLine(renamed, result.protoDir)}`),
-    ...result.retyped.map((line) => `retyped: ${line}`),
+    ...result.fieldChanges,
     ...result.orphans.map(
       (orphan) => `orphaned: ${orphan.path}: ${orphan.why}; ${orphanStep(orphan, result)}${wiredNote(orphan, result)}`,
     ),
