@@ -88,6 +88,24 @@ describe("lockDataDir", () => {
     },
   );
 
+  it.runIf(process.platform === "linux")(
+    "refuses a lock written in another pid namespace whose pid is alive here, saying it cannot see it and what to delete",
+    async () => {
+      const path = join(dir, lockFileName);
+      const parent = process.ppid;
+      // A container's holder before a restart: its pid names another, live process here.
+      const own = (await thisProcessRecord())!;
+      await writeFile(
+        path,
+        JSON.stringify({ host: hostname(), started: 1, ...own, pid: parent, pidNamespace: own.pidNamespace + 1 }),
+      );
+      await expect(lockDataDir(dir)).rejects.toThrow(
+        `in use by process ${parent} of another pid namespace (another container, or this one before a restart), ` +
+          `which this process cannot see (if it no longer runs, delete ${path})`,
+      );
+    },
+  );
+
   // A time namespace shifts the start /proc shows for every process by its boot offset, for readers in it.
   const timeNamespaced = ["unshare", "--time", "--boottime", "100000"];
   const canUnshareTime =

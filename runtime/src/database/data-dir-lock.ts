@@ -8,6 +8,7 @@ import {
   type LockHolderRecord,
   lockHolderRuns,
   recordedRunOf,
+  type ProcessRecord,
   thisProcessRecord,
 } from "../platform/process-identity.js";
 
@@ -80,10 +81,11 @@ export async function lockDataDir(dataDir: string, shown: string = dataDir): Pro
     );
   });
   const path = join(dataDir, lockFileName);
+  const own = await thisProcessRecord();
   const mine = JSON.stringify({
     host: hostname(),
     started: processStarted(),
-    ...(await thisProcessRecord()),
+    ...own,
     pid: process.pid,
   } satisfies Holder);
   for (let attempt = 0; attempt < 20; attempt++) {
@@ -92,7 +94,7 @@ export async function lockDataDir(dataDir: string, shown: string = dataDir): Pro
     if (existing === undefined) continue;
     const holder = parseHolder(existing);
     if (holder && (await isRunning(holder))) {
-      throw new SetupError("TSM_ERR_DATABASE_LOCKED", shown, describeHolder(holder, path));
+      throw new SetupError("TSM_ERR_DATABASE_LOCKED", shown, describeHolder(holder, path, own));
     }
     if (await takeOverStale(path, existing, mine)) return heldLock(path, mine);
     await new Promise((resolve) => setTimeout(resolve, 25));
@@ -172,9 +174,16 @@ async function isRunning(holder: Holder): Promise<boolean> {
   return lockHolderRuns(holder);
 }
 
-function describeHolder(holder: Holder, path: string): string {
+function describeHolder(holder: Holder, path: string, own: ProcessRecord | undefined): string {
   if (holder.host !== hostname()) {
     return `process ${holder.pid} on host ${holder.host} (if it no longer runs there, delete ${path})`;
+  }
+  // Its pid names another process here, alive: the holder (a container's, before a restart) cannot be checked.
+  if (holder.pidNamespace !== undefined && own !== undefined && holder.pidNamespace !== own.pidNamespace) {
+    return (
+      `process ${holder.pid} of another pid namespace (another container, or this one before a restart), ` +
+      `which this process cannot see (if it no longer runs, delete ${path})`
+    );
   }
   if (holder.pid === process.pid) return `this process (it is open already; close that Database first)`;
   return `process ${holder.pid}`;
