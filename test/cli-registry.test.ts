@@ -191,6 +191,15 @@ describe("tsmicro list/get/call/health against running services", () => {
     );
   });
 
+  it("call with a key written twice refuses it, naming both places, as the gateway does (JSON.parse keeps the last)", async () => {
+    const result = await tsmicro("call", "echo", "Alpha.Unary", '{"id": "a",\n "id": "b"}');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      'tsmicro: the request has the key "id" twice in one object, at line 2, column 2 and first at line 1, column 2; ' +
+        "only one would count: send it once\n",
+    );
+  });
+
   it("call of an unknown method names the methods there are", async () => {
     const result = await tsmicro("call", "echo", "Alpha.Nope", "{}");
     expect(result.code).toBe(1);

@@ -33,11 +33,13 @@ import {
   isMetadataText,
   isPlainObject,
   isReservedMetadataKey,
+  duplicateKey,
   jsonFault,
   jsonMistake,
   messageOf,
   missingRequiredField,
   parseExactJson,
+  repeatedKeyText,
 } from "@tsmicro/runtime/internal";
 import { describeFailure, failureReason } from "./call-failure.js";
 import { CommandError } from "./command-error.js";
@@ -102,6 +104,8 @@ export async function callCommand(
     const { line, column, reason } = jsonMistake(request.json, "the request", error);
     throw new CommandError(`the request is not valid JSON at line ${line}, column ${column}: ${reason}`);
   }
+  const repeated = duplicateKey(request.json);
+  if (repeated) throw new CommandError(repeatedKeyText(request.json, "the request", repeated));
   // Breaker state changes are for a long-running service's log; a one-shot command reports its one failure itself.
   const connection = connect({ registry, args: request.args, env: process.env, logger: silentLogger() });
   try {

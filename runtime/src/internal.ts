@@ -28,7 +28,7 @@ export { endpointsFingerprint, endpointsSignature } from "./registry/endpoints-f
 // JSON.parse keeping int64 values past 2^53 exact: the gateway's bodies, tsmicro call's requests.
 export { parseExactJson } from "./definition/exact-json.js";
 // Where and why text is not JSON, in tsmicro's words: the gateway's bodies and config, tsmicro call's requests.
-export { jsonMistake, type JsonMistake } from "./definition/json-mistake.js";
+export { jsonMistake, type JsonMistake, repeatedKeyText } from "./definition/json-mistake.js";
 // The first key JSON text writes twice in one object: config files and the gateway's bodies refuse it.
 export { type DuplicateKey, duplicateKey } from "./config/json-key-offset.js";
 export { claimsMetadataKeys } from "./definition/gateway-claims.js";

@@ -1,5 +1,11 @@
 import { Code, TsmicroError } from "@tsmicro/runtime";
-import { type DuplicateKey, duplicateKey, jsonMistake, parseExactJson } from "@tsmicro/runtime/internal";
+import {
+  type DuplicateKey,
+  duplicateKey,
+  jsonMistake,
+  parseExactJson,
+  repeatedKeyText,
+} from "@tsmicro/runtime/internal";
 
 /**
  * How deep a request body may nest. Protobuf decoders stop at 100 nested messages, and one JSON
@@ -40,12 +46,7 @@ export function parseJsonBody(text: string, what = "the request body"): unknown 
     );
   }
   const repeated = repeatedKey(text, value);
-  if (repeated)
-    throw new TsmicroError(
-      Code.INVALID_ARGUMENT,
-      `${what} has the key ${JSON.stringify(repeated.key)} twice in one object, at ${lineColumn(text, repeated.offset)} ` +
-        `and first at ${lineColumn(text, repeated.first)}; only one would count: send it once`,
-    );
+  if (repeated) throw new TsmicroError(Code.INVALID_ARGUMENT, repeatedKeyText(text, what, repeated));
   return value;
 }
 
@@ -98,12 +99,6 @@ function keysIn(value: unknown): number {
   const object = value as Record<string, unknown>;
   for (const key in object) count += 1 + keysIn(object[key]);
   return count;
-}
-
-/** Line and column (both from 1) of an offset in the text. */
-function lineColumn(text: string, offset: number): string {
-  const before = text.slice(0, offset);
-  return `line ${before.split("\n").length}, column ${offset - before.lastIndexOf("\n")}`;
 }
 
 /** Whether the text is empty or whitespace only; a body that starts with printable ASCII is not, without a trimmed copy. */

@@ -1,3 +1,5 @@
+import type { DuplicateKey } from "../config/json-key-offset.js";
+
 /** A mistake in JSON text: where (line and column, both from 1) and what is wrong there. */
 export interface JsonMistake {
   readonly line: number;
@@ -15,11 +17,28 @@ export interface JsonMistake {
 export function jsonMistake(text: string, what: string, error: unknown): JsonMistake {
   const found = locateJsonError(text, what);
   const reason = found?.reason ?? (error instanceof Error ? error.message : String(error));
-  const offset = found?.offset ?? 0;
+  return { ...textPosition(text, found?.offset ?? 0), reason };
+}
+
+/** Line and column (both from 1) of `offset` in `text`. */
+export function textPosition(text: string, offset: number): { readonly line: number; readonly column: number } {
   const before = text.slice(0, offset);
-  const line = before.split("\n").length;
-  const column = offset - before.lastIndexOf("\n");
-  return { line, column, reason };
+  return { line: before.split("\n").length, column: offset - before.lastIndexOf("\n") };
+}
+
+/**
+ * What JSON text that writes a key twice in one object is told (JSON.parse keeps the last without a
+ * word; grpc-gateway's protojson refuses it): `what` names the text, `repeated` is duplicateKey's find.
+ */
+export function repeatedKeyText(text: string, what: string, repeated: DuplicateKey): string {
+  const at = (offset: number) => {
+    const { line, column } = textPosition(text, offset);
+    return `line ${line}, column ${column}`;
+  };
+  return (
+    `${what} has the key ${JSON.stringify(repeated.key)} twice in one object, at ${at(repeated.offset)} ` +
+    `and first at ${at(repeated.first)}; only one would count: send it once`
+  );
 }
 
 /** How deep the scanner follows nested objects and arrays. */
