@@ -658,6 +658,30 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("leaves a worker thread's uncaught error to the service's worker.on(\"error\"), as Node does", async () => {
+    const project = join(dir, "worker-error");
+    await typeScriptService(project);
+    // Node loads tsmicro dev's --import modules into worker threads too: one ending the thread on its
+    // error would keep the error from the main thread's listener (a pool rejecting the task).
+    await writeFile(join(project, "src", "job.mjs"), 'throw new Error("boom in the worker");\n');
+    await writeFile(
+      join(project, "src", "main.ts"),
+      'import { Worker } from "node:worker_threads";\n' +
+        'const worker = new Worker(new URL("./job.mjs", import.meta.url));\n' +
+        'worker.on("error", (e) => { console.log("caught " + e.message); process.exit(3); });\n',
+    );
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await dev.until("waiting for a change");
+      expect(dev.output()).toContain("caught boom in the worker\n[tsmicro dev] the service exited with code 3");
+      expect(dev.output()).not.toMatch(/Error: boom in the worker/);
+      dev.run.kill("SIGINT");
+      expect(await dev.exited, dev.output()).toBe(0);
+    } finally {
+      dev.run.kill("SIGKILL");
+    }
+  }, 40_000);
+
   it("passes --help to the service and ends with it, as the service run alone does", async () => {
     const project = join(dir, "help");
     await typeScriptService(project);

@@ -9,6 +9,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, dirname, extname, join, relative, sep } from "node:path";
 import { inspect } from "node:util";
+import { isMainThread } from "node:worker_threads";
 
 /**
  * esbuild's error, as tsx's loader passes it on: tsx compiles in the loader's thread, and the error
@@ -240,4 +241,8 @@ function onUncaught(error: unknown): void {
   process.exit(1);
 }
 
-process.on("uncaughtException", onUncaught);
+// The main thread alone: Node loads --import modules into each worker thread too, where a listener of
+// ours would end the thread itself on its uncaught error, printed, and the service's worker.on("error")
+// (a pool rejecting the task) would never hear it. Left alone, the error goes to the main thread, and
+// one nobody handles there comes back to this listener.
+if (isMainThread) process.on("uncaughtException", onUncaught);
