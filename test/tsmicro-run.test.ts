@@ -633,6 +633,28 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("starts the service when the entry's folder, removed with it, is back", async () => {
+    const project = join(dir, "folder-removed");
+    await typeScriptService(project);
+    const src = join(project, "src");
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await dev.until(/up \d+/);
+      // A branch switched to one without the service (git removes the emptied folder), or git stash -u.
+      const text = await readFile(join(src, "main.ts"), "utf8");
+      await rm(src, { recursive: true });
+      await dev.until("is gone");
+      await mkdir(src);
+      await writeFile(join(src, "main.ts"), text);
+      await dev.until(/up \d+[\s\S]*up \d+/);
+      expect(dev.output()).toContain("[tsmicro dev] src/main.ts changed: starting\n");
+      dev.run.kill("SIGINT");
+      expect(await dev.exited).toBe(0);
+    } finally {
+      dev.killAll();
+    }
+  }, 40_000);
+
   it("ends a service on an uncaught error as Node does, printed with its stack, unless the service listens for it", async () => {
     const project = join(dir, "thrown");
     await typeScriptService(project);

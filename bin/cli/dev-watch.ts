@@ -27,10 +27,23 @@ export function watchTree(
   return new FolderWatches(root, ignored, changed);
 }
 
-/** One fs.watch per folder under the root, a folder made later added when it appears. */
+/**
+ * How often a removed folder (the root watched, one of imported files) is looked for again: a build that empties its
+ * output folder, a branch switch or a generator makes it again, and its files are the service's.
+ */
+const lostFolderPollMs = 500;
+
+/**
+ * One fs.watch per folder under the root, a folder made later added when it appears. The root
+ * removed (a branch switched to one without it, git stash -u) is looked for until it is back: its
+ * watch would hear nothing of the folder made again, and tsmicro dev, waiting for the entry file's
+ * return, would wait for ever.
+ */
 class FolderWatches implements TreeWatch {
   private readonly watchers = new Map<string, FSWatcher>();
   private closed = false;
+  /** While the root is gone: the poll for its return. */
+  private rootPoll: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly root: string,
@@ -42,6 +55,7 @@ class FolderWatches implements TreeWatch {
 
   close(): void {
     this.closed = true;
+    clearInterval(this.rootPoll);
     for (const watcher of this.watchers.values()) watcher.close();
     this.watchers.clear();
   }
@@ -51,13 +65,19 @@ class FolderWatches implements TreeWatch {
     if (this.closed || this.watchers.has(folder)) return;
     let watcher: FSWatcher;
     try {
-      watcher = watch(folder, (_event, name) => name && this.seen(join(folder, name.toString())));
+      watcher = watch(folder, (_event, name) => {
+        // Read after the root's removal (rm -rf), as its files' are: each is still a change.
+        if (name) this.seen(join(folder, name.toString()));
+        // The root's own removal is an event too (its name), after which its watch hears nothing more.
+        if (folder === this.root && !existsSync(folder)) this.rootLost();
+      });
     } catch {
       // Gone again already, or not a folder.
+      if (folder === this.root) this.rootLost();
       return;
     }
     // A folder removed: its watcher ends with it.
-    watcher.on("error", () => this.remove(folder));
+    watcher.on("error", () => (folder === this.root ? this.rootLost() : this.remove(folder)));
     this.watchers.set(folder, watcher);
     let entries: Dirent[];
     try {
@@ -88,6 +108,20 @@ class FolderWatches implements TreeWatch {
     else this.changed(name);
   }
 
+  /** The root is gone: once it is back it is watched again, and each file found in it is a change. */
+  private rootLost(): void {
+    this.remove(this.root);
+    if (this.closed || this.rootPoll !== undefined) return;
+    this.rootPoll = setInterval(() => {
+      if (!existsSync(this.root)) return;
+      clearInterval(this.rootPoll);
+      this.rootPoll = undefined;
+      // Written before the new watch began, so heard by none.
+      this.add(this.root, true);
+    }, lostFolderPollMs);
+    // Not unref'd: with the watches closed it is what keeps tsmicro dev waiting for the folder.
+  }
+
   private remove(folder: string): void {
     for (const [path, watcher] of this.watchers) {
       if (path === folder || path.startsWith(folder + sep)) {
@@ -97,12 +131,6 @@ class FolderWatches implements TreeWatch {
     }
   }
 }
-
-/**
- * How often a removed folder of imported files is looked for again: a build that empties its
- * output folder, a branch switch or a generator makes it again, and its files are the service's.
- */
-const lostFolderPollMs = 500;
 
 /** A folder of files a service imports: the names followed there, and its watch, or, while it is gone, the poll for it. */
 interface ImportedFolder {
