@@ -1035,4 +1035,38 @@ describe("tsmicro dev", () => {
       if (service && alive(service)) process.kill(service, "SIGKILL");
     }
   }, 40_000);
+
+  it("stops a service whose tsmicro dev was killed before the service had loaded dev-parent-watch", async () => {
+    const project = join(dir, "orphaned-early");
+    await mkdir(project, { recursive: true });
+    await writeFile(
+      join(project, "main.mjs"),
+      'import { writeFileSync } from "node:fs";\n' +
+        'writeFileSync("service.pid", String(process.pid));\n' +
+        'process.on("SIGTERM", () => { writeFileSync("stopped", ""); process.exit(0); });\n' +
+        "setInterval(() => {}, 1000);\n",
+    );
+    const parentWatch = join(repoRoot, "dist", "bin", "cli", "dev-parent-watch.js");
+    // As tsmicro dev killed in the moment it started the service: the shell that names itself the
+    // service's tsmicro dev has ended (and been reaped) before the service loads anything, and its
+    // parent is already another process.
+    const script =
+      `(while kill -0 $$ 2>/dev/null; do sleep 0.05; done; ` +
+      `TSMICRO_DEV_PARENT=$$ exec "${process.execPath}" --import "${pathToFileURL(parentWatch).href}" main.mjs) ` +
+      "</dev/null >/dev/null 2>&1 &";
+    expect(spawnSync("sh", ["-c", script], { cwd: project }).status).toBe(0);
+    let service = 0;
+    try {
+      for (let i = 0; i < 100 && !service; i++) {
+        service = await servicePid(project).catch(() => 0);
+        if (!service) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(service).toBeGreaterThan(0);
+      for (let i = 0; i < 100 && alive(service); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(alive(service)).toBe(false);
+      expect(await readdir(project)).toContain("stopped");
+    } finally {
+      if (service && alive(service)) process.kill(service, "SIGKILL");
+    }
+  }, 40_000);
 });

@@ -4,6 +4,7 @@
 // when it has not stopped within what `tsmicro dev` gives a service stopping for a restart: one that
 // ignores SIGTERM, or hangs in its stop, would run on all the same.
 
+import { readFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 
 /** How often the service checks that `tsmicro dev` is still its parent. */
@@ -29,11 +30,44 @@ function killAfter(ms: number): void {
   new Worker(code, { eval: true, execArgv: [] }).unref();
 }
 
-const parent = process.ppid;
-const timer = setInterval(() => {
-  if (process.ppid === parent) return;
-  clearInterval(timer);
+/** The tsmicro dev that started the service, as it names itself; passed on to what the service starts too. */
+const devPid = Number(process.env["TSMICRO_DEV_PARENT"]);
+
+/**
+ * Whether process `pid` runs: not gone, and not a zombie (killed, and not yet reaped by its parent:
+ * its children already have another parent).
+ */
+function runs(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2));
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Whether tsmicro dev had already ended when this file loaded (killed as the service started): the
+ * parent this process has now is then another (init), whose staying would keep the service running.
+ * A process the service starts has the service as its parent, with tsmicro dev running.
+ */
+const devEndedBefore = Number.isSafeInteger(devPid) && devPid > 0 && process.ppid !== devPid && !runs(devPid);
+
+/** Stops the service, and has it killed if it has not stopped in time. */
+function stopOrphaned(): void {
   if (Number.isFinite(killAfterMs) && killAfterMs > 0) killAfter(killAfterMs);
   process.kill(process.pid, "SIGTERM");
+}
+
+const parent = process.ppid;
+const timer = setInterval(() => {
+  if (process.ppid === parent && !devEndedBefore) return;
+  clearInterval(timer);
+  stopOrphaned();
 }, parentCheckMs);
 timer.unref();
