@@ -400,6 +400,31 @@ describe("tsmicro dev", () => {
     }
   }, 40_000);
 
+  it("starts once a service that writes a file outside its folder and then imports it (code generated at start)", async () => {
+    const project = join(dir, "writes-its-import");
+    await typeScriptService(project);
+    await mkdir(join(project, "shared"));
+    const generated = join(project, "shared", "generated.ts");
+    const main = join(project, "src", "main.ts");
+    const generate =
+      `writeFileSync(${JSON.stringify(generated)}, "export const at: number = " + Date.now() + ";\\n");\n` +
+      `await import(${JSON.stringify(pathToFileURL(generated).href)});\n`;
+    await writeFile(main, (await readFile(main, "utf8")).replace("const pid: number", `${generate}const pid: number`));
+    const dev = tsmicroRun(project, ["dev", "src/main.ts"], env);
+    try {
+      await dev.until(/up \d+/);
+      // A restart would come within a start's time: each start writes the file anew, and would restart again.
+      for (let i = 0; i < 50 && !/up \d+[\s\S]*up \d+/.test(dev.output()); i++)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(dev.output()).not.toContain("changed: restarting");
+      expect(dev.output().match(/up \d+/g)).toHaveLength(1);
+      dev.run.kill("SIGINT");
+      expect(await dev.exited, dev.output()).toBe(0);
+    } finally {
+      dev.killAll();
+    }
+  }, 40_000);
+
   it("follows an imported file's folder removed and made again (a build emptying it), and starts on its return", async () => {
     const project = join(dir, "remade");
     await typeScriptService(project);

@@ -106,8 +106,6 @@ class DevSupervisor {
   private stopRequested = false;
   private backoffMs = firstBackoffMs;
   private startedAt = 0;
-  /** The same on the wall clock, which files' modification times are on. */
-  private startedAtWall = 0;
   private firstStopAt = 0;
   /** The stop signal that ended this: its number makes the exit status when the service had to be killed. */
   private stopSignal: NodeJS.Signals = "SIGTERM";
@@ -170,7 +168,6 @@ class DevSupervisor {
       return;
     }
     this.startedAt = performance.now();
-    this.startedAtWall = Date.now();
     const child = spawn(
       process.execPath,
       [
@@ -194,7 +191,7 @@ class DevSupervisor {
     );
     this.child = child;
     const imports = child.stdio[3] as Readable | null;
-    if (imports) createInterface({ input: imports }).on("line", (url) => this.imported(url));
+    if (imports) createInterface({ input: imports }).on("line", (line) => this.imported(line));
     this.lock.serving(child.pid);
     child.once("error", (error) => {
       say(`could not start ${this.entry}: ${error.message}`);
@@ -238,7 +235,10 @@ class DevSupervisor {
    * The service loaded a file (a file: URL, outside node_modules): one outside the watched folder is
    * watched too, as tsx watch followed the imports, from then on, for every later start.
    */
-  private imported(url: string): void {
+  private imported(line: string): void {
+    // `URL MTIME` (dev-imports.ts): file URLs have no spaces, %-escaped.
+    const space = line.lastIndexOf(" ");
+    const url = space < 0 ? line : line.slice(0, space);
     let path: string;
     try {
       path = fileURLToPath(url);
@@ -247,10 +247,11 @@ class DevSupervisor {
     }
     if (!codeFile.test(path) || isWithin(this.watched, path)) return;
     this.imports.add(path);
-    // Written since the service started, before this line was read and its watch began (a watch build
+    // Written since the service read it, before this line was read and its watch began (a watch build
     // of shared code writing it as the service loaded it): no watch heard it, and the service may run
-    // the old text. At worst it loaded the new one, and restarts once more.
-    if (modifiedSince(path, this.startedAtWall)) this.changed(path);
+    // the old text. A file the service writes before it imports it is read as written: no restart.
+    const read = space < 0 ? "" : line.slice(space + 1);
+    if (read !== "" && modifiedSinceRead(path, Number(read))) this.changed(path);
   }
 
   /** A file changed: once the burst of events settles, the service restarts (or starts, when it had ended). */
@@ -319,15 +320,10 @@ function installRecord(dir: string): string | undefined {
   }
 }
 
-/**
- * Whether the file at `path` was modified after `time` (on the wall clock), and not after now: a time
- * in the future (a file from a clock ahead, an archive's) is no write since, and would have every start
- * restart the service again. False when it cannot be read.
- */
-function modifiedSince(path: string, time: number): boolean {
+/** Whether the file at `path` was modified since the service read it, at modification time `read`. */
+function modifiedSinceRead(path: string, read: number): boolean {
   try {
-    const modified = statSync(path).mtimeMs;
-    return modified > time && modified <= Date.now();
+    return statSync(path).mtimeMs !== read;
   } catch {
     return false;
   }

@@ -4,7 +4,7 @@
 // service loads, outside node_modules, is named to tsmicro dev, a line on the pipe it gave as fd 3.
 
 import module from "node:module";
-import { writeSync } from "node:fs";
+import { statSync, writeSync } from "node:fs";
 
 /**
  * The pipe to tsmicro dev, fd 3 as it spawned the service; none in a process the service starts
@@ -16,14 +16,27 @@ const toDev = process.env["TSMICRO_DEV_PARENT"] === String(process.ppid) ? 3 : u
 
 const named = new Set<string>();
 
-/** Names `url` to tsmicro dev once: a module's own file, where it is not a package's. */
+/**
+ * Names `url` to tsmicro dev once, a module's own file where it is not a package's, with its
+ * modification time as the service reads it: a write after it (a watch build of shared code, as the
+ * service loads it) is one tsmicro dev, watching the file only from its line on, would not hear.
+ */
 function name(url: string): void {
   if (toDev === undefined || !url.startsWith("file:") || url.includes("/node_modules/") || named.has(url)) return;
   named.add(url);
   try {
-    writeSync(toDev, `${url}\n`);
+    writeSync(toDev, `${url} ${modifiedAt(url)}\n`);
   } catch {
     // tsmicro dev has ended: the service stops by itself (dev-parent-watch), and nothing watches any more.
+  }
+}
+
+/** The file's modification time in ms, or "" when it cannot be read. */
+function modifiedAt(url: string): string {
+  try {
+    return String(statSync(new URL(url)).mtimeMs);
+  } catch {
+    return "";
   }
 }
 
