@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, dirname, extname, join, relative, sep } from "node:path";
 import { inspect } from "node:util";
 import { isMainThread } from "node:worker_threads";
+import { closestName } from "@tsmicro/runtime/errors";
 
 /**
  * esbuild's error, as tsx's loader passes it on: tsx compiles in the loader's thread, and the error
@@ -193,31 +194,12 @@ function declaredIn(name: string): boolean {
   }
 }
 
-/** The one of `names` a typo of `wanted` most likely meant: a few letters off, and no other as near. */
+/** The one of `names` a typo of `wanted` most likely meant (closestName's rule), never `wanted` itself. */
 function nearName(wanted: string, names: readonly string[]): string | undefined {
-  const most = Math.min(2, Math.floor(wanted.length / 3));
-  let best: string | undefined;
-  let bestDistance = most + 1;
-  for (const name of names) {
-    if (name === wanted) continue;
-    const distance = editDistance(wanted, name);
-    if (distance < bestDistance) [best, bestDistance] = [name, distance];
-  }
-  return best;
-}
-
-/** The fewest letters added, removed or changed that make `a` into `b` (Levenshtein). */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const change = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min(change, previous[j]! + 1, current[j - 1]! + 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
+  return closestName(
+    wanted,
+    names.filter((name) => name !== wanted),
+  );
 }
 
 /** The one line a mistake of loading says, or undefined for any other error (the service's own, shown whole). */

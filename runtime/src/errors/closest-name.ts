@@ -3,7 +3,11 @@
  * for error messages that name the flag or command meant.
  */
 
-/** The known name `name` is most likely a slip of: one or two edits away (one for short names), or `-` for `_`. */
+/**
+ * The known name `name` is most likely a slip of: one or two edits away (one for short names), as
+ * written or with `-` for `_` (a flag's dashes), so a name with dashes of its own (a file's, a
+ * package's) is measured as it is.
+ */
 export function closestName(name: string, names: Iterable<string>): string | undefined {
   const known = [...names];
   const snake = name.replaceAll("-", "_");
@@ -12,7 +16,7 @@ export function closestName(name: string, names: Iterable<string>): string | und
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const candidate of known) {
     const allowed = candidate.length >= 8 ? 2 : 1;
-    const distance = editDistance(snake, candidate, allowed);
+    const distance = Math.min(editDistance(snake, candidate, allowed), editDistance(name, candidate, allowed));
     if (distance <= allowed && distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
